@@ -1,0 +1,351 @@
+//! Building a disruptor: the ring's settings ([`DisruptorBuilder`]), then
+//! its consumer graph ([`Graph`]): parallel stages, `then`, diamonds, worker
+//! pools and pollers.
+//!
+//! Producers gate on the graph's leaves (the stages nothing depends on), so
+//! the slowest path through the graph holds the producers back, never an
+//! intermediate stage.
+
+use crate::claim::{ClaimStrategy, MultiClaim, SingleClaim};
+use crate::disruptor::Disruptor;
+use crate::error::BuildError;
+use crate::monitor::Monitor;
+use crate::poller::EventPoller;
+use crate::producer::Producer;
+use crate::ring::Core;
+use crate::sequence::Sequence;
+use crate::stage::{Launch, Stage, StageKind, Threads};
+use crate::sync::Arc;
+use crate::wait::{BlockingWait, WaitStrategy};
+
+/// The ring's settings: capacity, event factory, wait strategy, thread names.
+///
+/// Made by [`Disruptor::builder`]; finish with
+/// [`single_producer`](Self::single_producer) or
+/// [`multi_producer`](Self::multi_producer), which allocate the ring and
+/// return the [`Graph`] to add consumers to.
+pub struct DisruptorBuilder<E, W = BlockingWait> {
+    capacity: usize,
+    factory: Box<dyn FnMut() -> E>,
+    wait: W,
+    thread_prefix: String,
+}
+
+impl<E> Disruptor<E, BlockingWait> {
+    /// Start building a disruptor of `capacity` events (a power of two),
+    /// each made once, up front, by `factory`. The wait strategy defaults to
+    /// [`BlockingWait`], which costs no CPU when idle.
+    pub fn builder(
+        capacity: usize,
+        factory: impl FnMut() -> E + 'static,
+    ) -> DisruptorBuilder<E, BlockingWait> {
+        DisruptorBuilder {
+            capacity,
+            factory: Box::new(factory),
+            wait: BlockingWait::new(),
+            thread_prefix: "gyre".to_string(),
+        }
+    }
+}
+
+impl<E: Send + Sync + 'static, W: WaitStrategy> DisruptorBuilder<E, W> {
+    /// Use `wait` for every consumer.
+    pub fn wait_strategy<W2: WaitStrategy>(self, wait: W2) -> DisruptorBuilder<E, W2> {
+        DisruptorBuilder {
+            capacity: self.capacity,
+            factory: self.factory,
+            wait,
+            thread_prefix: self.thread_prefix,
+        }
+    }
+
+    /// Name unnamed stage threads `{prefix}-{stage number}` (default `gyre`).
+    pub fn thread_name_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.thread_prefix = prefix.into();
+        self
+    }
+
+    /// Allocate the ring for exactly one producer thread.
+    ///
+    /// # Errors
+    /// [`BuildError::CapacityNotPowerOfTwo`] or [`BuildError::CapacityTooLarge`].
+    pub fn single_producer(self) -> Result<Graph<E, W, SingleClaim>, BuildError> {
+        self.graph(false, SingleClaim::new)
+    }
+
+    /// Allocate the ring for any number of producer threads (clone the producer).
+    ///
+    /// # Errors
+    /// [`BuildError::CapacityNotPowerOfTwo`] or [`BuildError::CapacityTooLarge`].
+    pub fn multi_producer(self) -> Result<Graph<E, W, MultiClaim>, BuildError> {
+        self.graph(true, MultiClaim::new)
+    }
+
+    fn graph<C: ClaimStrategy>(
+        mut self,
+        multi: bool,
+        make_claim: fn(Arc<[Arc<Sequence>]>) -> C,
+    ) -> Result<Graph<E, W, C>, BuildError> {
+        let core = Core::new(self.capacity, &mut *self.factory, self.wait, multi)?;
+        Ok(Graph {
+            core: Arc::new(core),
+            nodes: Vec::new(),
+            launches: Vec::new(),
+            monitor: Arc::new(Monitor::default()),
+            thread_prefix: self.thread_prefix,
+            make_claim,
+            error: None,
+        })
+    }
+}
+
+impl<E, W> std::fmt::Debug for DisruptorBuilder<E, W> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DisruptorBuilder")
+            .field("capacity", &self.capacity)
+            .field("thread_prefix", &self.thread_prefix)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Identifies a stage (or poller) of a [`Graph`], to make others depend on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct StageId(usize);
+
+struct Node {
+    outputs: Vec<Arc<Sequence>>,
+    has_dependents: bool,
+}
+
+type LaunchFn = Box<dyn FnOnce(&mut Threads) -> Result<(), BuildError>>;
+
+/// The consumer graph of a disruptor whose ring is allocated; add stages,
+/// then [`start`](Self::start).
+///
+/// ```
+/// use gyre_ringbuffer::{Disruptor, Stage, YieldingWait};
+/// // journal and replicate run in parallel; apply runs after both (a diamond).
+/// let mut graph = Disruptor::builder(1024, || 0u64)
+///     .wait_strategy(YieldingWait::default())
+///     .multi_producer()?;
+/// graph
+///     .handle_events_with(Stage::new(|_: &u64, _: i64, _: bool| {}).name("journal"))
+///     .and(Stage::new(|_: &u64, _: i64, _: bool| {}).name("replicate"))
+///     .then(Stage::new(|_: &u64, _: i64, _: bool| {}).name("apply"));
+/// let (producer, disruptor) = graph.start()?;
+/// let mut other = producer.clone();
+/// std::thread::spawn(move || { other.publish(|e| *e = 1).unwrap(); }).join().unwrap();
+/// drop(producer);
+/// assert_eq!(disruptor.join().processed, 1);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct Graph<E, W, C> {
+    core: Arc<Core<E, W>>,
+    nodes: Vec<Node>,
+    launches: Vec<LaunchFn>,
+    monitor: Arc<Monitor>,
+    thread_prefix: String,
+    make_claim: fn(Arc<[Arc<Sequence>]>) -> C,
+    error: Option<BuildError>,
+}
+
+impl<E: Send + Sync + 'static, W: WaitStrategy, C: ClaimStrategy> Graph<E, W, C> {
+    /// Add `stage` consuming straight from the producers. Chain
+    /// [`and`](Stages::and) for more stages in parallel with it and
+    /// [`then`](Stages::then) for stages after them.
+    pub fn handle_events_with<K: StageKind<E>>(&mut self, stage: Stage<K>) -> Stages<'_, E, W, C> {
+        let id = self.add(&[], stage);
+        Stages {
+            graph: self,
+            dependencies: Vec::new(),
+            ids: id.into_iter().collect(),
+        }
+    }
+
+    /// Start a group of stages that run after all of `stages` (for diamonds
+    /// and other shapes `then` cannot express).
+    pub fn after(&mut self, stages: &[StageId]) -> Stages<'_, E, W, C> {
+        Stages {
+            graph: self,
+            dependencies: stages.to_vec(),
+            ids: Vec::new(),
+        }
+    }
+
+    /// Add a poller that consumes after `stages` (or straight from the
+    /// producers, given none) on whatever thread calls its `poll`.
+    ///
+    /// # Errors
+    /// [`BuildError::UnknownStage`] if a dependency is not of this graph.
+    pub fn poller(
+        &mut self,
+        stages: &[StageId],
+    ) -> Result<(StageId, EventPoller<E, W>), BuildError> {
+        let dependencies = self.dependencies(stages)?;
+        let sequence = Arc::new(Sequence::default());
+        let id = self.push_node(stages, vec![sequence.clone()]);
+        let barrier = crate::barrier::SequenceBarrier::new(self.core.clone(), dependencies);
+        Ok((id, EventPoller::new(barrier, sequence)))
+    }
+
+    /// Start every stage's threads and return the producer and the running
+    /// disruptor. Producers gate on the graph's leaves.
+    ///
+    /// # Errors
+    /// The first error of graph construction, [`BuildError::NoConsumers`] for
+    /// an empty graph, or [`BuildError::Spawn`] (the threads already
+    /// started are halted and joined first).
+    pub fn start(mut self) -> Result<(Producer<E, W, C>, Disruptor<E, W>), BuildError> {
+        if let Some(error) = self.error.take() {
+            return Err(error);
+        }
+        if self.nodes.is_empty() {
+            return Err(BuildError::NoConsumers);
+        }
+        let leaves: Vec<Arc<Sequence>> = self
+            .nodes
+            .iter()
+            .filter(|n| !n.has_dependents)
+            .flat_map(|n| n.outputs.iter().cloned())
+            .collect();
+        let mut threads = Threads::new();
+        for launch in std::mem::take(&mut self.launches) {
+            if let Err(error) = launch(&mut threads) {
+                self.core.halt();
+                for (_, handle) in threads {
+                    let _ = handle.join();
+                }
+                return Err(error);
+            }
+        }
+        let gating: Arc<[Arc<Sequence>]> = leaves.clone().into();
+        let producer = Producer::new(self.core.clone(), (self.make_claim)(gating));
+        Ok((
+            producer,
+            Disruptor::new(self.core.clone(), threads, leaves, self.monitor.clone()),
+        ))
+    }
+
+    fn dependencies(&self, stages: &[StageId]) -> Result<Vec<Arc<Sequence>>, BuildError> {
+        let mut sequences = Vec::new();
+        for id in stages {
+            let node = self.nodes.get(id.0).ok_or(BuildError::UnknownStage(id.0))?;
+            sequences.extend(node.outputs.iter().cloned());
+        }
+        Ok(sequences)
+    }
+
+    fn push_node(&mut self, dependencies: &[StageId], outputs: Vec<Arc<Sequence>>) -> StageId {
+        for id in dependencies {
+            self.nodes[id.0].has_dependents = true;
+        }
+        self.nodes.push(Node {
+            outputs,
+            has_dependents: false,
+        });
+        StageId(self.nodes.len() - 1)
+    }
+
+    /// Add `stage` after `stages`; record (rather than return) errors so the
+    /// chaining API stays fluent, and report the first at `start`.
+    fn add<K: StageKind<E>>(&mut self, stages: &[StageId], stage: Stage<K>) -> Option<StageId> {
+        let result = (|| {
+            let dependencies = self.dependencies(stages)?;
+            let width = stage.kind.width();
+            if width == 0 {
+                return Err(BuildError::EmptyWorkerPool);
+            }
+            let outputs: Vec<Arc<Sequence>> =
+                (0..width).map(|_| Arc::new(Sequence::default())).collect();
+            let name = stage
+                .name
+                .clone()
+                .unwrap_or_else(|| format!("{}-{}", self.thread_prefix, self.nodes.len()));
+            let launch = Launch {
+                core: self.core.clone(),
+                dependencies,
+                outputs: outputs.clone(),
+                name,
+                cpu: stage.core,
+                policy: stage.policy,
+                monitor: self.monitor.clone(),
+            };
+            let kind = stage.kind;
+            self.launches.push(Box::new(move |threads: &mut Threads| {
+                kind.launch(launch, threads)
+            }));
+            Ok(self.push_node(stages, outputs))
+        })();
+        match result {
+            Ok(id) => Some(id),
+            Err(error) => {
+                self.error.get_or_insert(error);
+                None
+            }
+        }
+    }
+}
+
+impl<E, W, C> std::fmt::Debug for Graph<E, W, C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Graph")
+            .field("stages", &self.nodes.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// A group of stages just added to a [`Graph`], to chain more onto.
+pub struct Stages<'g, E, W, C> {
+    graph: &'g mut Graph<E, W, C>,
+    /// What the stages of this group depend on.
+    dependencies: Vec<StageId>,
+    /// The stages of this group.
+    ids: Vec<StageId>,
+}
+
+impl<'g, E: Send + Sync + 'static, W: WaitStrategy, C: ClaimStrategy> Stages<'g, E, W, C> {
+    /// Add `stage` in parallel with this group (same dependencies).
+    pub fn and<K: StageKind<E>>(mut self, stage: Stage<K>) -> Self {
+        let id = self.graph.add(&self.dependencies, stage);
+        self.ids.extend(id);
+        self
+    }
+
+    /// Add `stage` to this group; the same as [`and`](Self::and), to read
+    /// well after [`Graph::after`].
+    pub fn handle_events_with<K: StageKind<E>>(self, stage: Stage<K>) -> Self {
+        self.and(stage)
+    }
+
+    /// Add `stage` after every stage of this group; it becomes the group.
+    pub fn then<K: StageKind<E>>(self, stage: Stage<K>) -> Self {
+        let dependencies = self.ids;
+        let id = self.graph.add(&dependencies, stage);
+        Stages {
+            graph: self.graph,
+            dependencies,
+            ids: id.into_iter().collect(),
+        }
+    }
+
+    /// Add a poller after every stage of this group.
+    ///
+    /// # Errors
+    /// As [`Graph::poller`].
+    pub fn then_poller(self) -> Result<(StageId, EventPoller<E, W>), BuildError> {
+        self.graph.poller(&self.ids)
+    }
+
+    /// The stages of this group, to depend on later with [`Graph::after`].
+    pub fn ids(&self) -> Vec<StageId> {
+        self.ids.clone()
+    }
+}
+
+impl<E, W, C> std::fmt::Debug for Stages<'_, E, W, C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Stages")
+            .field("ids", &self.ids)
+            .finish_non_exhaustive()
+    }
+}

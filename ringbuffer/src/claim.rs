@@ -1,0 +1,259 @@
+//! Sequencers: how producers claim sequences and publish them.
+//!
+//! [`SingleClaim`] keeps its claim counter and gating cache in the producer
+//! handle itself (one producer, so plain integers) and publishes by moving the
+//! cursor. [`MultiClaim`] claims on the shared cursor with `fetch_add` (or a
+//! compare-exchange for the `try_` and timed calls, which must not claim
+//! what they cannot fill) and publishes by writing each slot's lap number into
+//! the availability buffer, so consumers never read a claimed-but-unwritten
+//! slot. Both gate on the slowest consumer through a cached minimum and only
+//! rescan the consumers' sequences when the cache says the ring may be full.
+
+use crate::error::PublishError;
+use crate::ring::{Core, HALTED};
+use crate::sequence::{minimum, Sequence};
+use crate::sync::{self, Arc, Ordering};
+use crate::wait::WaitStrategy;
+use std::time::Instant;
+
+pub(crate) mod private {
+    use super::*;
+
+    /// The claim operations; sealed so only this crate's two sequencers exist.
+    pub trait Claim: Send {
+        fn claim<E, W: WaitStrategy>(
+            &mut self,
+            core: &Core<E, W>,
+            n: i64,
+        ) -> Result<i64, PublishError>;
+        fn try_claim<E, W: WaitStrategy>(
+            &mut self,
+            core: &Core<E, W>,
+            n: i64,
+        ) -> Result<i64, PublishError>;
+        fn publish<E, W: WaitStrategy>(&mut self, core: &Core<E, W>, lo: i64, hi: i64);
+        fn remaining_capacity<E, W: WaitStrategy>(&self, core: &Core<E, W>) -> i64;
+    }
+}
+
+use private::Claim;
+
+/// How a [`Producer`](crate::Producer) claims and publishes: implemented by
+/// [`SingleClaim`] and [`MultiClaim`] only.
+pub trait ClaimStrategy: Claim {}
+
+impl ClaimStrategy for SingleClaim {}
+impl ClaimStrategy for MultiClaim {}
+
+/// Back off while the ring is full: spin briefly, then yield.
+#[inline]
+fn backoff(spins: &mut u32) {
+    if *spins < 64 {
+        *spins += 1;
+        sync::spin_loop();
+    } else {
+        sync::yield_now();
+    }
+}
+
+/// Claim strategy of the single producer: the claim counter lives here.
+#[derive(Debug)]
+pub struct SingleClaim {
+    /// Highest sequence claimed.
+    next: i64,
+    /// Cached minimum of `gating`.
+    cached_gate: i64,
+    gating: Arc<[Arc<Sequence>]>,
+}
+
+impl SingleClaim {
+    pub(crate) fn new(gating: Arc<[Arc<Sequence>]>) -> Self {
+        SingleClaim {
+            next: -1,
+            cached_gate: -1,
+            gating,
+        }
+    }
+
+    #[inline(always)]
+    fn has_capacity<E, W: WaitStrategy>(&mut self, core: &Core<E, W>, hi: i64) -> bool {
+        let wrap = hi - core.capacity();
+        if wrap > self.cached_gate {
+            self.cached_gate = minimum(&self.gating, self.next);
+            wrap <= self.cached_gate
+        } else {
+            true
+        }
+    }
+}
+
+impl Claim for SingleClaim {
+    #[inline]
+    fn claim<E, W: WaitStrategy>(
+        &mut self,
+        core: &Core<E, W>,
+        n: i64,
+    ) -> Result<i64, PublishError> {
+        if core.stop_at() != crate::ring::RUNNING {
+            return Err(PublishError::Closed);
+        }
+        let hi = self.next + n;
+        let mut spins = 0;
+        while !self.has_capacity(core, hi) {
+            if core.stop_at() != crate::ring::RUNNING {
+                return Err(PublishError::Closed);
+            }
+            backoff(&mut spins);
+        }
+        self.next = hi;
+        Ok(hi)
+    }
+
+    #[inline]
+    fn try_claim<E, W: WaitStrategy>(
+        &mut self,
+        core: &Core<E, W>,
+        n: i64,
+    ) -> Result<i64, PublishError> {
+        if core.stop_at() != crate::ring::RUNNING {
+            return Err(PublishError::Closed);
+        }
+        let hi = self.next + n;
+        if !self.has_capacity(core, hi) {
+            return Err(PublishError::Full);
+        }
+        self.next = hi;
+        Ok(hi)
+    }
+
+    #[inline]
+    fn publish<E, W: WaitStrategy>(&mut self, core: &Core<E, W>, _lo: i64, hi: i64) {
+        core.cursor.set(hi);
+        core.wait.signal_all_when_blocking();
+    }
+
+    fn remaining_capacity<E, W: WaitStrategy>(&self, core: &Core<E, W>) -> i64 {
+        let consumed = minimum(&self.gating, self.next);
+        core.capacity() - (self.next - consumed)
+    }
+}
+
+/// Claim strategy of the multi-producer: claims on the shared cursor.
+#[derive(Debug, Clone)]
+pub struct MultiClaim {
+    gating: Arc<[Arc<Sequence>]>,
+}
+
+impl MultiClaim {
+    pub(crate) fn new(gating: Arc<[Arc<Sequence>]>) -> Self {
+        MultiClaim { gating }
+    }
+
+    /// Whether `hi` can be claimed when the cursor stands at `current`.
+    #[inline(always)]
+    fn has_capacity<E, W: WaitStrategy>(&self, core: &Core<E, W>, hi: i64, current: i64) -> bool {
+        let wrap = hi - core.capacity();
+        let cached = core.gating_cache.get();
+        if wrap > cached || cached > current {
+            let min = minimum(&self.gating, current);
+            core.gating_cache.set(min);
+            wrap <= min
+        } else {
+            true
+        }
+    }
+}
+
+impl Claim for MultiClaim {
+    #[inline]
+    fn claim<E, W: WaitStrategy>(
+        &mut self,
+        core: &Core<E, W>,
+        n: i64,
+    ) -> Result<i64, PublishError> {
+        if core.stop_at() != crate::ring::RUNNING {
+            return Err(PublishError::Closed);
+        }
+        let hi = core.cursor.atomic().fetch_add(n, Ordering::AcqRel) + n;
+        let lo = hi - n + 1;
+        let wrap = hi - core.capacity();
+        if wrap > core.gating_cache.get() {
+            let mut spins = 0;
+            loop {
+                let min = minimum(&self.gating, hi);
+                if wrap <= min {
+                    core.gating_cache.set(min);
+                    break;
+                }
+                // The claim is taken and consumers draining to a point at or past
+                // `lo` will wait for it, so give up only when nobody will.
+                let stop = core.stop_at();
+                if stop == HALTED || lo > stop {
+                    return Err(PublishError::Closed);
+                }
+                backoff(&mut spins);
+            }
+        }
+        Ok(hi)
+    }
+
+    #[inline]
+    fn try_claim<E, W: WaitStrategy>(
+        &mut self,
+        core: &Core<E, W>,
+        n: i64,
+    ) -> Result<i64, PublishError> {
+        loop {
+            if core.stop_at() != crate::ring::RUNNING {
+                return Err(PublishError::Closed);
+            }
+            let current = core.cursor.get();
+            let hi = current + n;
+            if !self.has_capacity(core, hi, current) {
+                return Err(PublishError::Full);
+            }
+            if core
+                .cursor
+                .atomic()
+                .compare_exchange(current, hi, Ordering::AcqRel, Ordering::Relaxed)
+                .is_ok()
+            {
+                return Ok(hi);
+            }
+        }
+    }
+
+    #[inline]
+    fn publish<E, W: WaitStrategy>(&mut self, core: &Core<E, W>, lo: i64, hi: i64) {
+        core.mark_available(lo, hi);
+        core.wait.signal_all_when_blocking();
+    }
+
+    fn remaining_capacity<E, W: WaitStrategy>(&self, core: &Core<E, W>) -> i64 {
+        let produced = core.cursor.get();
+        let consumed = minimum(&self.gating, produced);
+        core.capacity() - (produced - consumed)
+    }
+}
+
+/// Retry `try_claim` until it succeeds, fails for a reason other than a full
+/// ring, or `deadline` passes.
+pub(crate) fn claim_until<C: ClaimStrategy, E, W: WaitStrategy>(
+    claim: &mut C,
+    core: &Core<E, W>,
+    n: i64,
+    deadline: Instant,
+) -> Result<i64, PublishError> {
+    let mut spins = 0;
+    loop {
+        match claim.try_claim(core, n) {
+            Err(PublishError::Full) => {
+                if Instant::now() >= deadline {
+                    return Err(PublishError::TimedOut);
+                }
+                backoff(&mut spins);
+            }
+            other => return other,
+        }
+    }
+}

@@ -1,0 +1,71 @@
+//! The crate's error types.
+
+use thiserror::Error;
+
+/// Why a disruptor could not be built.
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum BuildError {
+    /// The ring's capacity must be a power of two, at least 1.
+    #[error("ring capacity must be a non-zero power of two, got {0}")]
+    CapacityNotPowerOfTwo(usize),
+    /// The capacity does not fit the sequence arithmetic.
+    #[error("ring capacity {0} is too large (at most 2^30)")]
+    CapacityTooLarge(usize),
+    /// A stage named a dependency that is not a stage of this graph.
+    #[error("stage depends on unknown stage id {0}")]
+    UnknownStage(usize),
+    /// A worker pool needs at least one worker.
+    #[error("a worker pool needs at least one worker")]
+    EmptyWorkerPool,
+    /// A graph with no consumer would let producers overwrite events unread.
+    #[error("the graph has no consumer: add a stage or a poller before starting")]
+    NoConsumers,
+    /// The operating system refused to start a stage's thread.
+    #[error("could not spawn thread {name:?}: {message}")]
+    Spawn {
+        /// The thread's name.
+        name: String,
+        /// What the OS said.
+        message: String,
+    },
+}
+
+/// Why a publish did not happen.
+///
+/// [`publish`](crate::Producer::publish) and
+/// [`batch_publish`](crate::Producer::batch_publish) only fail with
+/// [`Closed`](PublishError::Closed); the `try_` variants add
+/// [`Full`](PublishError::Full) and the timed variants add
+/// [`TimedOut`](PublishError::TimedOut). The event was not published in
+/// every case, and the closure was not called.
+#[derive(Debug, Error, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PublishError {
+    /// The ring has no room for the claim now.
+    #[error("ring buffer is full")]
+    Full,
+    /// No room appeared before the deadline.
+    #[error("timed out waiting for room in the ring buffer")]
+    TimedOut,
+    /// The disruptor was shut down or halted; nothing more is consumed.
+    #[error("disruptor is shut down")]
+    Closed,
+    /// The batch is larger than the ring (or zero).
+    #[error("batch of {0} events does not fit the ring")]
+    BadBatchSize(usize),
+}
+
+/// Why a wait on a [`SequenceBarrier`](crate::SequenceBarrier) returned
+/// without the sequence being available.
+#[derive(Debug, Error, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum WaitError {
+    /// The barrier was alerted: the disruptor is halting, or draining and the
+    /// awaited sequence lies past the last one published.
+    #[error("barrier alerted")]
+    Alerted,
+    /// A timeout wait strategy gave up (the processor calls `on_timeout`).
+    #[error("timed out waiting for sequence")]
+    Timeout,
+}

@@ -1,0 +1,69 @@
+//! Where stage panics are recorded, so that none is ever silent.
+
+use crate::sync::{self, Mutex};
+use std::any::Any;
+
+/// What a stage does when its handler panics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PanicPolicy {
+    /// Record the panic and halt the whole disruptor: every stage stops and
+    /// producers get [`PublishError::Closed`](crate::PublishError::Closed).
+    /// The default, because a handler that panicked may have left its state
+    /// half-updated.
+    #[default]
+    Halt,
+    /// Record and log the panic (at `error` level through `tracing`), skip
+    /// the event and carry on with the next one.
+    LogAndContinue,
+}
+
+/// A handler panic, as recorded in the [`ShutdownReport`](crate::ShutdownReport).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StagePanic {
+    /// The stage's thread name.
+    pub stage: String,
+    /// The sequence of the event being handled (or the last processed one,
+    /// for a panic in a lifecycle callback).
+    pub sequence: i64,
+    /// The panic message.
+    pub message: String,
+    /// What the stage did about it.
+    pub policy: PanicPolicy,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct Monitor {
+    panics: Mutex<Vec<StagePanic>>,
+}
+
+impl Monitor {
+    pub(crate) fn record_panic(
+        &self,
+        stage: &str,
+        sequence: i64,
+        payload: &(dyn Any + Send),
+        policy: PanicPolicy,
+    ) {
+        let message = payload
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "non-string panic payload".to_string());
+        tracing::error!(
+            stage,
+            sequence,
+            ?policy,
+            "event handler panicked: {message}"
+        );
+        sync::lock(&self.panics).push(StagePanic {
+            stage: stage.to_string(),
+            sequence,
+            message,
+            policy,
+        });
+    }
+
+    pub(crate) fn take_panics(&self) -> Vec<StagePanic> {
+        std::mem::take(&mut *sync::lock(&self.panics))
+    }
+}

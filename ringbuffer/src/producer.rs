@@ -1,0 +1,245 @@
+//! [`Producer`]: the handle that claims slots, fills them and publishes.
+//!
+//! The event is written in place through a closure that borrows the slot for
+//! the duration of the call, so a producer never allocates and can never keep
+//! a slot past its publication. If the closure panics the claimed sequences
+//! are still published (with whatever the closure left in them), because
+//! consumers wait for every claimed sequence and would otherwise stall.
+
+use crate::claim::{claim_until, ClaimStrategy, MultiClaim, SingleClaim};
+use crate::error::PublishError;
+use crate::ring::Core;
+use crate::sync::{Arc, Ordering};
+use crate::wait::{BlockingWait, WaitStrategy};
+use std::time::{Duration, Instant};
+
+/// Publishes events into a disruptor.
+///
+/// `C` is [`SingleClaim`] (one producer thread, not `Clone`) or
+/// [`MultiClaim`] (`Clone + Send`: give each producer thread its own
+/// clone). When the last producer handle drops, the disruptor drains:
+/// every published event reaches every stage, then the stage threads exit.
+///
+/// ```
+/// use gyre_ringbuffer::{Disruptor, Stage};
+/// use std::sync::{atomic::{AtomicU64, Ordering}, Arc};
+///
+/// let sum = Arc::new(AtomicU64::new(0));
+/// let seen = sum.clone();
+/// let mut graph = Disruptor::builder(1024, || 0u64).single_producer()?;
+/// graph.handle_events_with(Stage::new(move |e: &u64, _seq: i64, _end: bool| {
+///     seen.fetch_add(*e, Ordering::Relaxed);
+/// }));
+/// let (mut producer, disruptor) = graph.start()?;
+/// for i in 1..=10 {
+///     producer.publish(|slot| *slot = i)?;
+/// }
+/// producer.batch_publish(4, |i, slot| *slot = 100 + i as u64)?;
+/// drop(producer);
+/// let report = disruptor.join();
+/// assert_eq!(report.processed, 14);
+/// assert_eq!(sum.load(Ordering::Relaxed), 55 + 406);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct Producer<E, W = BlockingWait, C = SingleClaim>
+where
+    W: WaitStrategy,
+    C: ClaimStrategy,
+{
+    core: Arc<Core<E, W>>,
+    claim: C,
+}
+
+/// The producer of a single-producer disruptor.
+pub type SingleProducer<E, W = BlockingWait> = Producer<E, W, SingleClaim>;
+/// A producer of a multi-producer disruptor; clone it for each thread.
+pub type MultiProducer<E, W = BlockingWait> = Producer<E, W, MultiClaim>;
+
+/// Publishes `lo..=hi` when dropped, so a panicking closure cannot leave a
+/// claimed sequence unpublished.
+struct PublishOnDrop<'a, E, W: WaitStrategy, C: ClaimStrategy> {
+    core: &'a Core<E, W>,
+    claim: &'a mut C,
+    lo: i64,
+    hi: i64,
+}
+
+impl<E, W: WaitStrategy, C: ClaimStrategy> Drop for PublishOnDrop<'_, E, W, C> {
+    #[inline]
+    fn drop(&mut self) {
+        self.claim.publish(self.core, self.lo, self.hi);
+    }
+}
+
+impl<E, W: WaitStrategy, C: ClaimStrategy> Producer<E, W, C> {
+    pub(crate) fn new(core: Arc<Core<E, W>>, claim: C) -> Self {
+        Producer { core, claim }
+    }
+
+    /// Fill the claimed slots `lo..=hi` with `fill` and publish them.
+    #[inline(always)]
+    fn fill_and_publish(&mut self, lo: i64, hi: i64, mut fill: impl FnMut(usize, &mut E)) -> i64 {
+        let guard = PublishOnDrop {
+            core: &self.core,
+            claim: &mut self.claim,
+            lo,
+            hi,
+        };
+        for sequence in lo..=hi {
+            // SAFETY: `lo..=hi` was just claimed by this producer and the claim
+            // waited until the slowest gating consumer was past `hi - capacity`,
+            // so no consumer reads these slots and no other producer owns them
+            // until the guard publishes them.
+            unsafe {
+                guard
+                    .core
+                    .write(sequence, |slot| fill((sequence - lo) as usize, slot))
+            };
+        }
+        drop(guard);
+        hi
+    }
+
+    /// Claim the next slot, waiting for room, let `fill` write the event in
+    /// place, and publish it. Returns the event's sequence.
+    ///
+    /// # Errors
+    /// [`PublishError::Closed`] if the disruptor was shut down or halted;
+    /// `fill` is not called then.
+    #[inline]
+    pub fn publish<F: FnOnce(&mut E)>(&mut self, fill: F) -> Result<i64, PublishError> {
+        let hi = self.claim.claim(&self.core, 1)?;
+        let mut fill = Some(fill);
+        Ok(self.fill_and_publish(hi, hi, |_, slot| {
+            if let Some(f) = fill.take() {
+                f(slot)
+            }
+        }))
+    }
+
+    /// Claim `n` consecutive slots in one claim, call `fill(i, slot)` for
+    /// `i` in `0..n`, and publish them together. Returns the last sequence.
+    ///
+    /// # Errors
+    /// [`PublishError::BadBatchSize`] if `n` is 0 or larger than the ring;
+    /// [`PublishError::Closed`] if the disruptor was shut down or halted.
+    #[inline]
+    pub fn batch_publish<F: FnMut(usize, &mut E)>(
+        &mut self,
+        n: usize,
+        fill: F,
+    ) -> Result<i64, PublishError> {
+        let n = self.check_batch(n)?;
+        let hi = self.claim.claim(&self.core, n)?;
+        Ok(self.fill_and_publish(hi - n + 1, hi, fill))
+    }
+
+    /// Like [`publish`](Self::publish), but fails with [`PublishError::Full`]
+    /// instead of waiting when the ring has no room.
+    #[inline]
+    pub fn try_publish<F: FnOnce(&mut E)>(&mut self, fill: F) -> Result<i64, PublishError> {
+        let hi = self.claim.try_claim(&self.core, 1)?;
+        let mut fill = Some(fill);
+        Ok(self.fill_and_publish(hi, hi, |_, slot| {
+            if let Some(f) = fill.take() {
+                f(slot)
+            }
+        }))
+    }
+
+    /// Like [`batch_publish`](Self::batch_publish), but fails with
+    /// [`PublishError::Full`] instead of waiting when `n` slots are not free.
+    #[inline]
+    pub fn try_batch_publish<F: FnMut(usize, &mut E)>(
+        &mut self,
+        n: usize,
+        fill: F,
+    ) -> Result<i64, PublishError> {
+        let n = self.check_batch(n)?;
+        let hi = self.claim.try_claim(&self.core, n)?;
+        Ok(self.fill_and_publish(hi - n + 1, hi, fill))
+    }
+
+    /// Like [`publish`](Self::publish), but waits at most `timeout` for room
+    /// and then fails with [`PublishError::TimedOut`].
+    pub fn publish_timeout<F: FnOnce(&mut E)>(
+        &mut self,
+        timeout: Duration,
+        fill: F,
+    ) -> Result<i64, PublishError> {
+        let hi = claim_until(&mut self.claim, &self.core, 1, Instant::now() + timeout)?;
+        let mut fill = Some(fill);
+        Ok(self.fill_and_publish(hi, hi, |_, slot| {
+            if let Some(f) = fill.take() {
+                f(slot)
+            }
+        }))
+    }
+
+    /// Like [`batch_publish`](Self::batch_publish), but waits at most
+    /// `timeout` for room and then fails with [`PublishError::TimedOut`].
+    pub fn batch_publish_timeout<F: FnMut(usize, &mut E)>(
+        &mut self,
+        n: usize,
+        timeout: Duration,
+        fill: F,
+    ) -> Result<i64, PublishError> {
+        let n = self.check_batch(n)?;
+        let hi = claim_until(&mut self.claim, &self.core, n, Instant::now() + timeout)?;
+        Ok(self.fill_and_publish(hi - n + 1, hi, fill))
+    }
+
+    /// How many slots are free now (a snapshot: other producers and the
+    /// consumers keep moving).
+    pub fn remaining_capacity(&self) -> usize {
+        self.claim.remaining_capacity(&self.core).max(0) as usize
+    }
+
+    /// The ring's capacity.
+    pub fn capacity(&self) -> usize {
+        self.core.capacity() as usize
+    }
+
+    /// Whether the disruptor has stopped accepting events.
+    pub fn is_closed(&self) -> bool {
+        self.core.stop_at() != crate::ring::RUNNING
+    }
+
+    fn check_batch(&self, n: usize) -> Result<i64, PublishError> {
+        if n == 0 || n as i64 > self.core.capacity() {
+            Err(PublishError::BadBatchSize(n))
+        } else {
+            Ok(n as i64)
+        }
+    }
+}
+
+impl<E, W: WaitStrategy> Clone for Producer<E, W, MultiClaim> {
+    fn clone(&self) -> Self {
+        self.core.producers.fetch_add(1, Ordering::Relaxed);
+        Producer {
+            core: self.core.clone(),
+            claim: self.claim.clone(),
+        }
+    }
+}
+
+impl<E, W: WaitStrategy, C: ClaimStrategy> Drop for Producer<E, W, C> {
+    fn drop(&mut self) {
+        if self.core.producers.fetch_sub(1, Ordering::AcqRel) == 1 {
+            // The last producer is gone: every claim has been published (each
+            // publish call publishes before returning, even on panic), so the
+            // cursor is the last event there will ever be.
+            self.core.drain_to(self.core.cursor.get());
+        }
+    }
+}
+
+impl<E, W: WaitStrategy, C: ClaimStrategy> std::fmt::Debug for Producer<E, W, C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Producer")
+            .field("capacity", &self.core.capacity())
+            .field("cursor", &self.core.cursor.get())
+            .finish_non_exhaustive()
+    }
+}

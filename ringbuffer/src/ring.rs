@@ -1,0 +1,172 @@
+//! The ring itself: preallocated slots plus the state every party shares.
+//!
+//! `Core` owns the events, the producer cursor, the multi-producer
+//! availability buffer and the stop marker. It never allocates after
+//! construction. Slot access is `unsafe`: the sequencing protocol (claim,
+//! publish, gate) is what makes it sound, and only the crate's producers and
+//! consumers, which follow that protocol, can reach it.
+
+use crate::error::BuildError;
+use crate::sequence::{Sequence, INITIAL_SEQUENCE};
+use crate::sync::{AtomicI32, AtomicI64, AtomicUsize, Ordering, UnsafeCell};
+use crate::wait::WaitStrategy;
+use crossbeam_utils::CachePadded;
+
+/// `stop_at` while running: no sequence is beyond it.
+pub(crate) const RUNNING: i64 = i64::MAX;
+/// `stop_at` once halted: every sequence is beyond it.
+pub(crate) const HALTED: i64 = i64::MIN;
+
+/// The largest capacity we accept; keeps lap numbers and index math in range.
+pub const MAX_CAPACITY: usize = 1 << 30;
+
+pub struct Core<E, W> {
+    slots: Box<[UnsafeCell<E>]>,
+    mask: i64,
+    shift: u32,
+    /// Single producer: highest published. Multi producer: highest claimed.
+    pub(crate) cursor: Sequence,
+    /// Multi producer only: per slot, the lap of the sequence last published there.
+    availability: Option<Box<[AtomicI32]>>,
+    /// Multi producer only: cached minimum of the gating sequences.
+    pub(crate) gating_cache: Sequence,
+    pub(crate) wait: W,
+    /// `RUNNING`, the last sequence to drain to, or `HALTED`.
+    pub(crate) stop_at: CachePadded<AtomicI64>,
+    /// Live producer handles; the last one to drop starts the drain.
+    pub(crate) producers: AtomicUsize,
+}
+
+// SAFETY: `Core` hands out `&mut E` only to the one producer that claimed a
+// sequence (so `E` moves between threads: `E: Send`) and `&E` to any number of
+// consumer threads at once (so `E: Sync`). Everything else in it is atomic.
+unsafe impl<E: Send + Sync, W: Send + Sync> Sync for Core<E, W> {}
+// SAFETY: as above; owning the core on another thread moves the events there.
+unsafe impl<E: Send + Sync, W: Send> Send for Core<E, W> {}
+
+impl<E, W: WaitStrategy> Core<E, W> {
+    pub(crate) fn new(
+        capacity: usize,
+        factory: &mut dyn FnMut() -> E,
+        wait: W,
+        multi_producer: bool,
+    ) -> Result<Self, BuildError> {
+        if capacity == 0 || !capacity.is_power_of_two() {
+            return Err(BuildError::CapacityNotPowerOfTwo(capacity));
+        }
+        if capacity > MAX_CAPACITY {
+            return Err(BuildError::CapacityTooLarge(capacity));
+        }
+        let slots = (0..capacity).map(|_| UnsafeCell::new(factory())).collect();
+        let availability =
+            multi_producer.then(|| (0..capacity).map(|_| AtomicI32::new(-1)).collect());
+        Ok(Core {
+            slots,
+            mask: capacity as i64 - 1,
+            shift: capacity.trailing_zeros(),
+            cursor: Sequence::new(INITIAL_SEQUENCE),
+            availability,
+            gating_cache: Sequence::new(INITIAL_SEQUENCE),
+            wait,
+            stop_at: CachePadded::new(AtomicI64::new(RUNNING)),
+            producers: AtomicUsize::new(1),
+        })
+    }
+
+    #[inline(always)]
+    pub(crate) fn capacity(&self) -> i64 {
+        self.mask + 1
+    }
+
+    #[inline(always)]
+    fn index(&self, sequence: i64) -> usize {
+        (sequence & self.mask) as usize
+    }
+
+    /// Lend the event at `sequence` for writing.
+    ///
+    /// # Safety
+    /// The caller must hold the claim on `sequence` (claimed, not yet
+    /// published) and the claim must be gated: no consumer may still be
+    /// reading `sequence - capacity`. Then no other reference to the slot exists.
+    #[inline(always)]
+    pub(crate) unsafe fn write<R>(&self, sequence: i64, f: impl FnOnce(&mut E) -> R) -> R {
+        self.slots[self.index(sequence)].with_mut(|ptr| {
+            // SAFETY: the caller's claim excludes every other access (see above).
+            f(unsafe { &mut *ptr })
+        })
+    }
+
+    /// Lend the event at `sequence` for reading.
+    ///
+    /// # Safety
+    /// `sequence` must be published and visible to this thread (observed
+    /// through an acquire of the cursor, the availability buffer, or an
+    /// upstream stage's sequence), and the caller's own gating sequence must
+    /// still be below `sequence`, so no producer can reclaim the slot while the
+    /// reference lives. Other readers may hold `&E` at once, which `E: Sync` allows.
+    #[inline(always)]
+    pub(crate) unsafe fn read<R>(&self, sequence: i64, f: impl FnOnce(&E) -> R) -> R {
+        self.slots[self.index(sequence)].with(|ptr| {
+            // SAFETY: published and gated (see above); only shared access remains.
+            f(unsafe { &*ptr })
+        })
+    }
+
+    /// Multi producer: mark `lo..=hi` published.
+    #[inline]
+    pub(crate) fn mark_available(&self, lo: i64, hi: i64) {
+        let availability = self.availability.as_ref().expect("multi-producer ring");
+        for sequence in lo..=hi {
+            let lap = (sequence >> self.shift) as i32;
+            availability[self.index(sequence)].store(lap, Ordering::Release);
+        }
+    }
+
+    /// The highest sequence in `lo..=available` such that every sequence from
+    /// `lo` up to it is published. `lo - 1` if `lo` itself is not.
+    #[inline]
+    pub(crate) fn highest_published(&self, lo: i64, available: i64) -> i64 {
+        let Some(availability) = self.availability.as_ref() else {
+            return available;
+        };
+        for sequence in lo..=available {
+            let lap = (sequence >> self.shift) as i32;
+            if availability[self.index(sequence)].load(Ordering::Acquire) != lap {
+                return sequence - 1;
+            }
+        }
+        available
+    }
+
+    /// The last published sequence, for reports: the cursor, less any claimed
+    /// sequences not yet marked available.
+    pub(crate) fn published(&self) -> i64 {
+        let cursor = self.cursor.get();
+        if self.availability.is_none() {
+            return cursor;
+        }
+        let from = (cursor - self.mask).max(0);
+        self.highest_published(from, cursor)
+    }
+
+    #[inline(always)]
+    pub(crate) fn stop_at(&self) -> i64 {
+        self.stop_at.load(Ordering::Acquire)
+    }
+
+    /// Stop consuming after `last`: consumers finish everything up to it.
+    pub(crate) fn drain_to(&self, last: i64) {
+        self.stop_at.fetch_min(last, Ordering::AcqRel);
+        self.wait.signal_all_when_blocking();
+    }
+
+    /// Stop consuming now.
+    pub(crate) fn halt(&self) {
+        self.drain_to(HALTED);
+    }
+
+    pub(crate) fn is_halted(&self) -> bool {
+        self.stop_at() == HALTED
+    }
+}

@@ -1,0 +1,368 @@
+//! Wait strategies: how a consumer waits for a sequence to become available.
+//!
+//! A strategy is chosen once per disruptor and is a type parameter, so the
+//! wait and the signal are static calls the compiler can inline; the busy
+//! strategies' `signal_all_when_blocking` compiles to nothing.
+//!
+//! | strategy | latency | CPU when idle |
+//! |---|---|---|
+//! | [`BusySpinWait`] | lowest | one core per consumer |
+//! | [`YieldingWait`] | low | one core, but yields it |
+//! | [`SleepingWait`] | moderate | little |
+//! | [`BlockingWait`] | higher | none |
+//! | [`TimeoutBlockingWait`] | higher | none, wakes to call `on_timeout` |
+//! | [`PhasedBackoffWait`] | low, then none | spins, yields, then blocks |
+
+use crate::error::WaitError;
+use crate::sequence::{minimum, Sequence};
+use crate::sync::{self, fence, Arc, AtomicBool, AtomicI64, Condvar, Mutex, Ordering};
+use std::time::{Duration, Instant};
+
+/// What a waiting consumer is waiting on, handed to a [`WaitStrategy`].
+///
+/// `available()` is the highest sequence the consumer may read as far as its
+/// dependencies go (the producer cursor for a first stage, the slowest
+/// upstream stage otherwise). `check_alert` fails once the disruptor halts, or
+/// once it drains and the awaited sequence lies beyond the last published.
+#[derive(Debug, Clone, Copy)]
+pub struct WaitCondition<'a> {
+    pub(crate) cursor: &'a Sequence,
+    pub(crate) dependencies: &'a [Arc<Sequence>],
+    pub(crate) stop_at: &'a AtomicI64,
+}
+
+impl WaitCondition<'_> {
+    /// The highest sequence the dependencies have reached.
+    #[inline(always)]
+    pub fn available(&self) -> i64 {
+        if self.dependencies.is_empty() {
+            self.cursor.get()
+        } else {
+            minimum(self.dependencies, i64::MAX)
+        }
+    }
+
+    /// `Err(WaitError::Alerted)` when waiting for `sequence` must stop.
+    #[inline(always)]
+    pub fn check_alert(&self, sequence: i64) -> Result<(), WaitError> {
+        if sequence > self.stop_at.load(Ordering::Acquire) {
+            Err(WaitError::Alerted)
+        } else {
+            Ok(())
+        }
+    }
+}
+
+/// How consumers wait and how producers and stages wake them.
+///
+/// Implement this for a strategy of your own. `wait_for` must return
+/// `Ok(a)` with `a >= sequence` only when `condition.available() >= sequence`
+/// was observed, must return `Err(WaitError::Alerted)` promptly after
+/// `check_alert` would fail, and may return early with a smaller value (the
+/// caller waits again). `signal_all_when_blocking` is called after every
+/// advance of the cursor or of a consumer's sequence, and after an alert.
+pub trait WaitStrategy: Send + Sync + 'static {
+    /// Wait until `condition.available() >= sequence`; return what is available.
+    fn wait_for(&self, sequence: i64, condition: &WaitCondition<'_>) -> Result<i64, WaitError>;
+
+    /// Wake consumers blocked in `wait_for`, if this strategy blocks.
+    fn signal_all_when_blocking(&self);
+}
+
+/// Spin on the sequences: lowest latency, burns a core per consumer.
+///
+/// Use only with at least as many cores as busy threads.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct BusySpinWait;
+
+impl WaitStrategy for BusySpinWait {
+    #[inline]
+    fn wait_for(&self, sequence: i64, condition: &WaitCondition<'_>) -> Result<i64, WaitError> {
+        loop {
+            let available = condition.available();
+            if available >= sequence {
+                return Ok(available);
+            }
+            condition.check_alert(sequence)?;
+            sync::spin_loop();
+        }
+    }
+
+    #[inline(always)]
+    fn signal_all_when_blocking(&self) {}
+}
+
+/// Spin a little, then yield the CPU between checks.
+///
+/// A good choice when threads outnumber cores but latency still matters.
+#[derive(Debug, Clone, Copy)]
+pub struct YieldingWait {
+    spin_tries: u32,
+}
+
+impl YieldingWait {
+    /// Spin `spin_tries` times before starting to yield.
+    pub fn new(spin_tries: u32) -> Self {
+        YieldingWait { spin_tries }
+    }
+}
+
+impl Default for YieldingWait {
+    fn default() -> Self {
+        YieldingWait::new(100)
+    }
+}
+
+impl WaitStrategy for YieldingWait {
+    #[inline]
+    fn wait_for(&self, sequence: i64, condition: &WaitCondition<'_>) -> Result<i64, WaitError> {
+        let mut counter = self.spin_tries;
+        loop {
+            let available = condition.available();
+            if available >= sequence {
+                return Ok(available);
+            }
+            condition.check_alert(sequence)?;
+            if counter == 0 {
+                sync::yield_now();
+            } else {
+                counter -= 1;
+                sync::spin_loop();
+            }
+        }
+    }
+
+    #[inline(always)]
+    fn signal_all_when_blocking(&self) {}
+}
+
+/// Spin, then yield, then sleep between checks.
+#[derive(Debug, Clone, Copy)]
+pub struct SleepingWait {
+    retries: u32,
+    sleep: Duration,
+}
+
+impl SleepingWait {
+    /// Make `retries` attempts (the first half spinning, the second half
+    /// yielding) before sleeping `sleep` between checks.
+    pub fn new(retries: u32, sleep: Duration) -> Self {
+        SleepingWait { retries, sleep }
+    }
+}
+
+impl Default for SleepingWait {
+    fn default() -> Self {
+        SleepingWait::new(200, Duration::from_micros(100))
+    }
+}
+
+impl WaitStrategy for SleepingWait {
+    fn wait_for(&self, sequence: i64, condition: &WaitCondition<'_>) -> Result<i64, WaitError> {
+        let mut counter = self.retries;
+        loop {
+            let available = condition.available();
+            if available >= sequence {
+                return Ok(available);
+            }
+            condition.check_alert(sequence)?;
+            if counter > self.retries / 2 {
+                counter -= 1;
+                sync::spin_loop();
+            } else if counter > 0 {
+                counter -= 1;
+                sync::yield_now();
+            } else {
+                sync::sleep(self.sleep);
+            }
+        }
+    }
+
+    #[inline(always)]
+    fn signal_all_when_blocking(&self) {}
+}
+
+/// Block on a condition variable: an idle consumer uses no CPU.
+///
+/// Unlike the Java Disruptor's blocking strategy, a consumer that waits on a
+/// slower upstream stage blocks too (stages signal as they advance), so no
+/// thread spins while another is slow.
+///
+/// Signalling costs a `SeqCst` fence and a load of a line that is only
+/// written when someone is about to block, so an active pipeline pays no
+/// lock and no shared write per publish.
+#[derive(Debug, Default)]
+pub struct BlockingWait {
+    inner: Blocker,
+}
+
+impl BlockingWait {
+    /// A new blocking strategy.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+impl WaitStrategy for BlockingWait {
+    fn wait_for(&self, sequence: i64, condition: &WaitCondition<'_>) -> Result<i64, WaitError> {
+        self.inner.wait(sequence, condition, None)
+    }
+
+    #[inline]
+    fn signal_all_when_blocking(&self) {
+        self.inner.signal();
+    }
+}
+
+/// Like [`BlockingWait`], but gives up after a timeout so the consumer's
+/// handler gets `on_timeout` (for heartbeats, flushes, housekeeping).
+#[derive(Debug)]
+pub struct TimeoutBlockingWait {
+    inner: Blocker,
+    timeout: Duration,
+}
+
+impl TimeoutBlockingWait {
+    /// Time out after `timeout` without progress.
+    pub fn new(timeout: Duration) -> Self {
+        TimeoutBlockingWait {
+            inner: Blocker::default(),
+            timeout,
+        }
+    }
+}
+
+impl WaitStrategy for TimeoutBlockingWait {
+    fn wait_for(&self, sequence: i64, condition: &WaitCondition<'_>) -> Result<i64, WaitError> {
+        self.inner
+            .wait(sequence, condition, Some(Instant::now() + self.timeout))
+    }
+
+    #[inline]
+    fn signal_all_when_blocking(&self) {
+        self.inner.signal();
+    }
+}
+
+/// Spin for a while, yield for a while, then block: low latency under load
+/// and no CPU when idle.
+#[derive(Debug)]
+pub struct PhasedBackoffWait {
+    spin_for: Duration,
+    yield_for: Duration,
+    inner: Blocker,
+}
+
+impl PhasedBackoffWait {
+    /// Spin for `spin_for`, then yield until `spin_for + yield_for`, then block.
+    pub fn new(spin_for: Duration, yield_for: Duration) -> Self {
+        PhasedBackoffWait {
+            spin_for,
+            yield_for,
+            inner: Blocker::default(),
+        }
+    }
+}
+
+impl Default for PhasedBackoffWait {
+    fn default() -> Self {
+        PhasedBackoffWait::new(Duration::from_micros(10), Duration::from_micros(100))
+    }
+}
+
+impl WaitStrategy for PhasedBackoffWait {
+    fn wait_for(&self, sequence: i64, condition: &WaitCondition<'_>) -> Result<i64, WaitError> {
+        // Reading the clock costs more than a check, so only look every so often.
+        const CHECKS_PER_CLOCK_READ: u32 = 64;
+        let mut start: Option<Instant> = None;
+        let mut counter = CHECKS_PER_CLOCK_READ;
+        loop {
+            let available = condition.available();
+            if available >= sequence {
+                return Ok(available);
+            }
+            condition.check_alert(sequence)?;
+            counter -= 1;
+            if counter == 0 {
+                counter = CHECKS_PER_CLOCK_READ;
+                let started = *start.get_or_insert_with(Instant::now);
+                let elapsed = started.elapsed();
+                if elapsed > self.spin_for + self.yield_for {
+                    return self.inner.wait(sequence, condition, None);
+                }
+                if elapsed > self.spin_for {
+                    sync::yield_now();
+                    continue;
+                }
+            }
+            sync::spin_loop();
+        }
+    }
+
+    #[inline]
+    fn signal_all_when_blocking(&self) {
+        self.inner.signal();
+    }
+}
+
+/// The mutex, condition variable and "someone may be asleep" flag shared by
+/// the blocking strategies.
+///
+/// Protocol (Dekker-style, so no wake-up is lost without a lock per publish):
+/// a waiter, holding the mutex, sets `sleepers`, issues a `SeqCst` fence and
+/// re-checks the condition before `wait`. A signaller stores its sequence,
+/// issues a `SeqCst` fence and reads `sleepers`. One of the two fences comes
+/// first in the single total order of `SeqCst` fences: if the waiter's does,
+/// the signaller sees `sleepers` set and takes the mutex to notify, which it
+/// can only get once the waiter is inside `wait`; if the signaller's does,
+/// the waiter's re-check sees the new sequence and does not sleep.
+#[derive(Debug, Default)]
+struct Blocker {
+    mutex: Mutex<()>,
+    condvar: Condvar,
+    sleepers: AtomicBool,
+}
+
+impl Blocker {
+    fn wait(
+        &self,
+        sequence: i64,
+        condition: &WaitCondition<'_>,
+        deadline: Option<Instant>,
+    ) -> Result<i64, WaitError> {
+        let available = condition.available();
+        if available >= sequence {
+            return Ok(available);
+        }
+        let mut guard = sync::lock(&self.mutex);
+        loop {
+            self.sleepers.store(true, Ordering::Relaxed);
+            fence(Ordering::SeqCst);
+            condition.check_alert(sequence)?;
+            let available = condition.available();
+            if available >= sequence {
+                return Ok(available);
+            }
+            guard = match deadline {
+                None => sync::wait(&self.condvar, guard),
+                Some(deadline) => {
+                    let now = Instant::now();
+                    if now >= deadline {
+                        return Err(WaitError::Timeout);
+                    }
+                    sync::wait_timeout(&self.condvar, guard, deadline - now)
+                }
+            };
+        }
+    }
+
+    #[inline]
+    fn signal(&self) {
+        fence(Ordering::SeqCst);
+        if self.sleepers.load(Ordering::Relaxed) {
+            let _guard = sync::lock(&self.mutex);
+            self.sleepers.store(false, Ordering::Relaxed);
+            self.condvar.notify_all();
+        }
+    }
+}
