@@ -39,6 +39,7 @@ impl<E, W: WaitStrategy> SequenceBarrier<E, W> {
     #[inline]
     pub(crate) fn wait_for(&self, sequence: i64) -> Result<i64, WaitError> {
         let condition = self.condition();
+        let mut spins = 0u32;
         loop {
             let available = self.core.wait.wait_for(sequence, &condition)?;
             if available < sequence {
@@ -51,9 +52,15 @@ impl<E, W: WaitStrategy> SequenceBarrier<E, W> {
             if published >= sequence {
                 return Ok(published);
             }
-            // Claimed but not yet written: the producer is mid-publish.
+            // Claimed but not yet written: the producer is mid-publish. It may
+            // have been preempted, so after a short spin give it the CPU.
             condition.check_alert(sequence)?;
-            sync::spin_loop();
+            if spins < 64 {
+                spins += 1;
+                sync::spin_loop();
+            } else {
+                sync::yield_now();
+            }
         }
     }
 

@@ -57,8 +57,8 @@ impl WaitCondition<'_> {
 ///
 /// Implement this for a strategy of your own. `wait_for` must return
 /// `Ok(a)` with `a >= sequence` only when `condition.available() >= sequence`
-/// was observed, must return `Err(WaitError::Alerted)` promptly after
-/// `check_alert` would fail, and may return early with a smaller value (the
+/// was observed, must call `check_alert` before each look at `available`
+/// (a halt stops a consumer even when events are waiting) and return its error, and may return early with a smaller value (the
 /// caller waits again). `signal_all_when_blocking` is called after every
 /// advance of the cursor or of a consumer's sequence, and after an alert.
 pub trait WaitStrategy: Send + Sync + 'static {
@@ -79,11 +79,11 @@ impl WaitStrategy for BusySpinWait {
     #[inline]
     fn wait_for(&self, sequence: i64, condition: &WaitCondition<'_>) -> Result<i64, WaitError> {
         loop {
+            condition.check_alert(sequence)?;
             let available = condition.available();
             if available >= sequence {
                 return Ok(available);
             }
-            condition.check_alert(sequence)?;
             sync::spin_loop();
         }
     }
@@ -118,11 +118,11 @@ impl WaitStrategy for YieldingWait {
     fn wait_for(&self, sequence: i64, condition: &WaitCondition<'_>) -> Result<i64, WaitError> {
         let mut counter = self.spin_tries;
         loop {
+            condition.check_alert(sequence)?;
             let available = condition.available();
             if available >= sequence {
                 return Ok(available);
             }
-            condition.check_alert(sequence)?;
             if counter == 0 {
                 sync::yield_now();
             } else {
@@ -161,11 +161,11 @@ impl WaitStrategy for SleepingWait {
     fn wait_for(&self, sequence: i64, condition: &WaitCondition<'_>) -> Result<i64, WaitError> {
         let mut counter = self.retries;
         loop {
+            condition.check_alert(sequence)?;
             let available = condition.available();
             if available >= sequence {
                 return Ok(available);
             }
-            condition.check_alert(sequence)?;
             if counter > self.retries / 2 {
                 counter -= 1;
                 sync::spin_loop();
@@ -277,11 +277,11 @@ impl WaitStrategy for PhasedBackoffWait {
         let mut start: Option<Instant> = None;
         let mut counter = CHECKS_PER_CLOCK_READ;
         loop {
+            condition.check_alert(sequence)?;
             let available = condition.available();
             if available >= sequence {
                 return Ok(available);
             }
-            condition.check_alert(sequence)?;
             counter -= 1;
             if counter == 0 {
                 counter = CHECKS_PER_CLOCK_READ;
@@ -330,6 +330,7 @@ impl Blocker {
         condition: &WaitCondition<'_>,
         deadline: Option<Instant>,
     ) -> Result<i64, WaitError> {
+        condition.check_alert(sequence)?;
         let available = condition.available();
         if available >= sequence {
             return Ok(available);

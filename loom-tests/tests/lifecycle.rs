@@ -1,0 +1,130 @@
+//! Loom models of the blocking wait strategy (no lost wake-up, also between
+//! stages), the shutdown drain, and the worker pool's claim protocol.
+//!
+//! Here the stages are real `BatchEventProcessor` / worker threads started by
+//! `Graph::start` (loom threads under `--cfg loom`). A lost wake-up leaves a
+//! thread blocked on the condition variable forever, which loom reports as a
+//! deadlock; a lost event fails the count.
+#![cfg(loom)]
+
+use gyre_loom_tests::model;
+use gyre_ringbuffer::{BlockingWait, Disruptor, Stage};
+use loom::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use loom::sync::Arc;
+use loom::thread;
+
+#[test]
+fn blocking_wait_loses_no_wakeup() {
+    model(|| {
+        let sum = Arc::new(AtomicU64::new(0));
+        let s = sum.clone();
+        let mut graph = Disruptor::builder(2, || 0u64)
+            .wait_strategy(BlockingWait::new())
+            .single_producer()
+            .unwrap();
+        graph.handle_events_with(Stage::new(move |e: &u64, _: i64, _: bool| {
+            s.fetch_add(*e, Relaxed);
+        }));
+        let (mut producer, disruptor) = graph.start().unwrap();
+        producer.publish(|e| *e = 1).unwrap();
+        producer.publish(|e| *e = 2).unwrap();
+        drop(producer);
+        let report = disruptor.join();
+        assert_eq!(report.processed, 2);
+        assert_eq!(sum.load(Relaxed), 3);
+    });
+}
+
+#[test]
+fn blocking_wait_between_stages_loses_no_wakeup() {
+    model(|| {
+        let sum = Arc::new(AtomicU64::new(0));
+        let s = sum.clone();
+        let mut graph = Disruptor::builder(2, || 0u64)
+            .wait_strategy(BlockingWait::new())
+            .single_producer()
+            .unwrap();
+        graph
+            .handle_events_with(Stage::new(|_: &u64, _: i64, _: bool| {}))
+            .then(Stage::new(move |e: &u64, _: i64, _: bool| {
+                s.fetch_add(*e, Relaxed);
+            }));
+        let (mut producer, disruptor) = graph.start().unwrap();
+        producer.publish(|e| *e = 5).unwrap();
+        drop(producer);
+        assert_eq!(disruptor.join().processed, 1);
+        assert_eq!(sum.load(Relaxed), 5);
+    });
+}
+
+#[test]
+fn last_producer_drop_drains_every_event() {
+    model(|| {
+        let sum = Arc::new(AtomicU64::new(0));
+        let s = sum.clone();
+        let mut graph = Disruptor::builder(2, || 0u64)
+            .wait_strategy(BlockingWait::new())
+            .multi_producer()
+            .unwrap();
+        graph.handle_events_with(Stage::new(move |e: &u64, _: i64, _: bool| {
+            s.fetch_add(*e, Relaxed);
+        }));
+        let (producer, disruptor) = graph.start().unwrap();
+        let mut other = producer.clone();
+        let t = thread::spawn(move || {
+            other.publish(|e| *e = 10).unwrap();
+        });
+        let mut producer = producer;
+        producer.publish(|e| *e = 1).unwrap();
+        drop(producer);
+        t.join().unwrap();
+        let report = disruptor.join();
+        assert_eq!((report.published, report.processed), (2, 2));
+        assert_eq!(sum.load(Relaxed), 11);
+    });
+}
+
+#[test]
+fn shutdown_drains_what_was_published() {
+    model(|| {
+        let sum = Arc::new(AtomicU64::new(0));
+        let s = sum.clone();
+        let mut graph = Disruptor::builder(2, || 0u64)
+            .wait_strategy(BlockingWait::new())
+            .single_producer()
+            .unwrap();
+        graph.handle_events_with(Stage::new(move |e: &u64, _: i64, _: bool| {
+            s.fetch_add(*e, Relaxed);
+        }));
+        let (mut producer, disruptor) = graph.start().unwrap();
+        producer.publish(|e| *e = 7).unwrap();
+        let report = disruptor.shutdown();
+        assert_eq!((report.processed, report.unprocessed), (1, 0));
+        assert_eq!(sum.load(Relaxed), 7);
+        assert!(producer.publish(|_| {}).is_err());
+    });
+}
+
+#[test]
+fn worker_pool_handles_each_event_once() {
+    model(|| {
+        let seen = Arc::new([AtomicU64::new(0), AtomicU64::new(0)]);
+        let s = seen.clone();
+        let mut graph = Disruptor::builder(2, || 0u64)
+            .wait_strategy(BlockingWait::new())
+            .single_producer()
+            .unwrap();
+        graph.handle_events_with(Stage::worker_pool_with_factory(2, move |_| {
+            let s = s.clone();
+            move |e: &u64, _: i64| {
+                s[*e as usize].fetch_add(1, Relaxed);
+            }
+        }));
+        let (mut producer, disruptor) = graph.start().unwrap();
+        producer.publish(|e| *e = 0).unwrap();
+        producer.publish(|e| *e = 1).unwrap();
+        drop(producer);
+        assert_eq!(disruptor.join().processed, 2);
+        assert_eq!((seen[0].load(Relaxed), seen[1].load(Relaxed)), (1, 1));
+    });
+}
