@@ -23,5 +23,11 @@ where
     if builder.preemption_bound.is_none() {
         builder.preemption_bound = Some(2);
     }
+    // Pollers and full-ring producers retry with a yield; each retry is a
+    // branch, so allow more than loom's default of 1,000 per execution.
+    builder.max_branches = std::env::var("GYRE_LOOM_MAX_BRANCHES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(50_000);
     builder.check(f);
 }

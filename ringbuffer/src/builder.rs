@@ -84,7 +84,7 @@ impl<E: Send + Sync + 'static, W: WaitStrategy> DisruptorBuilder<E, W> {
     fn graph<C: ClaimStrategy>(
         mut self,
         multi: bool,
-        make_claim: fn(Arc<[Arc<Sequence>]>) -> C,
+        make_claim: fn(Box<[Arc<Sequence>]>) -> C,
     ) -> Result<Graph<E, W, C>, BuildError> {
         let core = Core::new(self.capacity, &mut *self.factory, self.wait, multi)?;
         Ok(Graph {
@@ -145,7 +145,7 @@ pub struct Graph<E, W, C> {
     launches: Vec<LaunchFn>,
     monitor: Arc<Monitor>,
     thread_prefix: String,
-    make_claim: fn(Arc<[Arc<Sequence>]>) -> C,
+    make_claim: fn(Box<[Arc<Sequence>]>) -> C,
     error: Option<BuildError>,
 }
 
@@ -218,7 +218,7 @@ impl<E: Send + Sync + 'static, W: WaitStrategy, C: ClaimStrategy> Graph<E, W, C>
                 return Err(error);
             }
         }
-        let gating: Arc<[Arc<Sequence>]> = leaves.clone().into();
+        let gating: Box<[Arc<Sequence>]> = leaves.clone().into_boxed_slice();
         let producer = Producer::new(self.core.clone(), (self.make_claim)(gating));
         Ok((
             producer,

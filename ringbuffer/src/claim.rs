@@ -63,11 +63,11 @@ pub struct SingleClaim {
     next: i64,
     /// Cached minimum of `gating`.
     cached_gate: i64,
-    gating: Arc<[Arc<Sequence>]>,
+    gating: Box<[Arc<Sequence>]>,
 }
 
 impl SingleClaim {
-    pub(crate) fn new(gating: Arc<[Arc<Sequence>]>) -> Self {
+    pub(crate) fn new(gating: Box<[Arc<Sequence>]>) -> Self {
         SingleClaim {
             next: -1,
             cached_gate: -1,
@@ -141,11 +141,11 @@ impl Claim for SingleClaim {
 /// Claim strategy of the multi-producer: claims on the shared cursor.
 #[derive(Debug, Clone)]
 pub struct MultiClaim {
-    gating: Arc<[Arc<Sequence>]>,
+    gating: Box<[Arc<Sequence>]>,
 }
 
 impl MultiClaim {
-    pub(crate) fn new(gating: Arc<[Arc<Sequence>]>) -> Self {
+    pub(crate) fn new(gating: Box<[Arc<Sequence>]>) -> Self {
         MultiClaim { gating }
     }
 

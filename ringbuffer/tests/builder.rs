@@ -10,11 +10,15 @@ fn noop() -> Stage<impl gyre_ringbuffer::StageKind<u64>> {
 #[test]
 fn capacity_must_be_a_power_of_two() {
     for bad in [0usize, 3, 1000, 65535] {
-        let err = Disruptor::builder(bad, || 0u64).single_producer().unwrap_err();
+        let err = Disruptor::builder(bad, || 0u64)
+            .single_producer()
+            .unwrap_err();
         assert_eq!(err, BuildError::CapacityNotPowerOfTwo(bad));
         assert!(err.to_string().contains("power of two"));
     }
-    let err = Disruptor::builder(1 << 31, || 0u8).multi_producer().unwrap_err();
+    let err = Disruptor::builder(1 << 31, || 0u8)
+        .multi_producer()
+        .unwrap_err();
     assert_eq!(err, BuildError::CapacityTooLarge(1 << 31));
     assert!(Disruptor::builder(1, || 0u64).single_producer().is_ok());
 }
@@ -70,12 +74,16 @@ fn stage_threads_carry_their_names() {
         .unwrap();
     graph
         .handle_events_with(Stage::with_factory(move || {
-            n1.lock().unwrap().push(std::thread::current().name().unwrap().to_string());
+            n1.lock()
+                .unwrap()
+                .push(std::thread::current().name().unwrap().to_string());
             |_: &u64, _: i64, _: bool| {}
         }))
         .then(
             Stage::worker_pool_with_factory(2, move |_| {
-                n2.lock().unwrap().push(std::thread::current().name().unwrap().to_string());
+                n2.lock()
+                    .unwrap()
+                    .push(std::thread::current().name().unwrap().to_string());
                 |_: &u64, _: i64| {}
             })
             .name("pool"),
@@ -100,7 +108,9 @@ fn pinning_to_a_core_still_runs_the_stage() {
         .pin_to_core(0),
     );
     // A CPU that does not exist is refused by the OS, logged, and ignored.
-    graph.after(&[]).handle_events_with(noop().pin_to_core(4096));
+    graph
+        .after(&[])
+        .handle_events_with(noop().pin_to_core(4096));
     let (mut producer, disruptor) = graph.start().unwrap();
     for i in 0..100 {
         producer.publish(|e| *e = i).unwrap();

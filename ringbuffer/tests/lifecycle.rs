@@ -31,7 +31,10 @@ fn last_producer_drop_drains_into_a_stage_that_had_not_started() {
     }
     drop(p2);
     let report = d.join();
-    assert_eq!((report.published, report.processed, report.unprocessed), (1000, 1000, 0));
+    assert_eq!(
+        (report.published, report.processed, report.unprocessed),
+        (1000, 1000, 0)
+    );
     assert!(!report.halted && report.panics.is_empty());
     assert_eq!((tally.count(), tally.sum()), (1000, triangle(1000)));
 }
@@ -70,7 +73,10 @@ fn shutdown_timeout_reports_what_was_left() {
     p.batch_publish(63, |_, _| {}).unwrap();
     let report = d.shutdown_timeout(Duration::from_millis(20));
     assert!(report.halted);
-    assert_eq!((report.published, report.processed, report.unprocessed), (64, 1, 63));
+    assert_eq!(
+        (report.published, report.processed, report.unprocessed),
+        (64, 1, 63)
+    );
 }
 
 #[test]
@@ -93,7 +99,9 @@ fn halt_stops_without_draining_and_unblocks_producers() {
     let gate = Arc::new(Mutex::new(()));
     let held = gate.lock().unwrap();
     let g = gate.clone();
-    graph.handle_events_with(Stage::new(move |_: &u64, _: i64, _: bool| drop(g.lock().unwrap())));
+    graph.handle_events_with(Stage::new(move |_: &u64, _: i64, _: bool| {
+        drop(g.lock().unwrap())
+    }));
     let (mut p, d) = graph.start().unwrap();
     p.batch_publish(4, |_, _| {}).unwrap();
     // The ring is full and the stage is stuck: a blocking publish waits...
@@ -140,7 +148,9 @@ fn lifecycle_callbacks_come_in_order_with_end_of_batch() {
     // A first stage held back until all three events are out, so the second
     // stage sees them as one batch.
     graph
-        .handle_events_with(Stage::new(move |_: &u64, _: i64, _: bool| drop(g.lock().unwrap())))
+        .handle_events_with(Stage::new(move |_: &u64, _: i64, _: bool| {
+            drop(g.lock().unwrap())
+        }))
         .then(Stage::new(Recorder(log.clone())));
     let (mut p, d) = graph.start().unwrap();
     p.batch_publish(3, |i, e| *e = 10 * i as u64).unwrap();

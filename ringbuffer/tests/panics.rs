@@ -30,7 +30,10 @@ fn halt_policy_stops_the_disruptor_and_reports_the_panic() {
     assert!(report.halted);
     assert_eq!(report.panics.len(), 1);
     let panic = &report.panics[0];
-    assert_eq!((panic.stage.as_str(), panic.sequence, panic.policy), ("fragile", 3, PanicPolicy::Halt));
+    assert_eq!(
+        (panic.stage.as_str(), panic.sequence, panic.policy),
+        ("fragile", 3, PanicPolicy::Halt)
+    );
     assert_eq!(panic.message, "bad event 3");
 }
 
@@ -54,7 +57,10 @@ fn log_and_continue_skips_only_the_bad_event() {
     assert!(!report.halted);
     assert_eq!(report.processed, 100);
     assert_eq!(report.panics.len(), 10);
-    assert!(report.panics.iter().all(|p| p.sequence % 10 == 7 && p.message == "seven"));
+    assert!(report
+        .panics
+        .iter()
+        .all(|p| p.sequence % 10 == 7 && p.message == "seven"));
     // Downstream still sees every event: the skip is the panicking stage's only.
     assert_eq!(tally.count(), 100);
 }
@@ -88,9 +94,13 @@ fn worker_pool_panics_follow_the_policy() {
 #[test]
 fn a_panicking_factory_halts_instead_of_stalling() {
     let mut graph = Disruptor::builder(4, || 0u64).single_producer().unwrap();
-    graph.handle_events_with(Stage::with_factory(|| -> fn(&u64, i64, bool) { panic!("cannot build handler") }));
+    graph.handle_events_with(Stage::with_factory(|| -> fn(&u64, i64, bool) {
+        panic!("cannot build handler")
+    }));
     let (mut p, d) = graph.start().unwrap();
-    let outcome = (0..100).map(|_| p.publish_timeout(Duration::from_secs(30), |_| {})).find(|r| r.is_err());
+    let outcome = (0..100)
+        .map(|_| p.publish_timeout(Duration::from_secs(30), |_| {}))
+        .find(|r| r.is_err());
     assert_eq!(outcome, Some(Err(PublishError::Closed)));
     let report = d.join();
     assert!(report.halted);

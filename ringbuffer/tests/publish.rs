@@ -16,9 +16,15 @@ fn try_publish_fails_when_full_and_succeeds_after_a_poll() {
     }
     assert_eq!(producer.remaining_capacity(), 0);
     let mut called = false;
-    assert_eq!(producer.try_publish(|_| called = true), Err(PublishError::Full));
+    assert_eq!(
+        producer.try_publish(|_| called = true),
+        Err(PublishError::Full)
+    );
     assert!(!called, "the closure must not run when nothing was claimed");
-    assert_eq!(producer.try_batch_publish(1, |_, _| {}), Err(PublishError::Full));
+    assert_eq!(
+        producer.try_batch_publish(1, |_, _| {}),
+        Err(PublishError::Full)
+    );
     let mut seen = Vec::new();
     assert_eq!(
         poller.poll(|e, _, _| {
@@ -29,7 +35,10 @@ fn try_publish_fails_when_full_and_succeeds_after_a_poll() {
     );
     assert_eq!(seen, [0, 1]);
     assert_eq!(producer.remaining_capacity(), 2);
-    assert_eq!(producer.try_batch_publish(2, |i, e| *e = 10 + i as u64), Ok(5));
+    assert_eq!(
+        producer.try_batch_publish(2, |i, e| *e = 10 + i as u64),
+        Ok(5)
+    );
     assert_eq!(producer.try_publish(|_| {}), Err(PublishError::Full));
     let mut rest = Vec::new();
     poller.poll(|e, _, _| {
@@ -69,15 +78,24 @@ fn publish_timeout_gives_up_on_a_full_ring() {
             let _poller = graph.poller(&[]).unwrap();
             let (mut p, _d) = graph.start().unwrap();
             p.batch_publish(2, |_, _| {}).unwrap();
-            (p.publish_timeout(timeout, |_| {}), p.batch_publish_timeout(1, timeout, |_, _| {}))
+            (
+                p.publish_timeout(timeout, |_| {}),
+                p.batch_publish_timeout(1, timeout, |_, _| {}),
+            )
         } else {
             let mut graph = Disruptor::builder(2, || 0u64).single_producer().unwrap();
             let _poller = graph.poller(&[]).unwrap();
             let (mut p, _d) = graph.start().unwrap();
             p.batch_publish(2, |_, _| {}).unwrap();
-            (p.publish_timeout(timeout, |_| {}), p.batch_publish_timeout(1, timeout, |_, _| {}))
+            (
+                p.publish_timeout(timeout, |_| {}),
+                p.batch_publish_timeout(1, timeout, |_, _| {}),
+            )
         };
-        assert_eq!(result, (Err(PublishError::TimedOut), Err(PublishError::TimedOut)));
+        assert_eq!(
+            result,
+            (Err(PublishError::TimedOut), Err(PublishError::TimedOut))
+        );
         assert!(started.elapsed() >= timeout * 2);
     }
 }
@@ -98,7 +116,10 @@ fn publish_timeout_succeeds_when_room_appears() {
             });
         }
     });
-    assert_eq!(p.publish_timeout(Duration::from_secs(30), |e| *e = 9), Ok(2));
+    assert_eq!(
+        p.publish_timeout(Duration::from_secs(30), |e| *e = 9),
+        Ok(2)
+    );
     consumer.join().unwrap();
 }
 
@@ -107,9 +128,18 @@ fn batch_sizes_are_checked() {
     let mut graph = Disruptor::builder(4, || 0u64).single_producer().unwrap();
     let _poller = graph.poller(&[]).unwrap();
     let (mut p, _d) = graph.start().unwrap();
-    assert_eq!(p.batch_publish(0, |_, _| {}), Err(PublishError::BadBatchSize(0)));
-    assert_eq!(p.batch_publish(5, |_, _| {}), Err(PublishError::BadBatchSize(5)));
-    assert_eq!(p.try_batch_publish(5, |_, _| {}), Err(PublishError::BadBatchSize(5)));
+    assert_eq!(
+        p.batch_publish(0, |_, _| {}),
+        Err(PublishError::BadBatchSize(0))
+    );
+    assert_eq!(
+        p.batch_publish(5, |_, _| {}),
+        Err(PublishError::BadBatchSize(5))
+    );
+    assert_eq!(
+        p.try_batch_publish(5, |_, _| {}),
+        Err(PublishError::BadBatchSize(5))
+    );
     assert_eq!(p.batch_publish(4, |_, _| {}), Ok(3));
 }
 
@@ -120,11 +150,17 @@ fn publishing_after_shutdown_is_an_error() {
     let (mut p, d) = graph.start().unwrap();
     p.publish(|e| *e = 1).unwrap();
     let report = d.shutdown();
-    assert_eq!((report.published, report.processed, report.unprocessed), (1, 1, 0));
+    assert_eq!(
+        (report.published, report.processed, report.unprocessed),
+        (1, 1, 0)
+    );
     assert!(p.is_closed());
     assert_eq!(p.publish(|_| {}), Err(PublishError::Closed));
     assert_eq!(p.try_publish(|_| {}), Err(PublishError::Closed));
-    assert_eq!(p.publish_timeout(Duration::from_millis(1), |_| {}), Err(PublishError::Closed));
+    assert_eq!(
+        p.publish_timeout(Duration::from_millis(1), |_| {}),
+        Err(PublishError::Closed)
+    );
 }
 
 #[test]

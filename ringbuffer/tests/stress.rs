@@ -14,7 +14,11 @@ fn events() -> u64 {
     std::env::var("GYRE_STRESS_EVENTS")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(if cfg!(debug_assertions) { 500_000 } else { 10_000_000 })
+        .unwrap_or(if cfg!(debug_assertions) {
+            500_000
+        } else {
+            10_000_000
+        })
 }
 
 #[derive(Default, Clone, Copy)]
@@ -29,7 +33,9 @@ fn value_of(producer: u64, index: u64) -> u64 {
 }
 
 fn expected_checksum(producers: u64, n: u64) -> u64 {
-    (0..producers).flat_map(|p| (0..n).map(move |i| value_of(p, i))).fold(0, u64::wrapping_add)
+    (0..producers)
+        .flat_map(|p| (0..n).map(move |i| value_of(p, i)))
+        .fold(0, u64::wrapping_add)
 }
 
 /// A small ring so producers lap it millions of times.
@@ -45,7 +51,10 @@ fn three_producers_one_consumer() {
     let checksum = Arc::new(AtomicU64::new(0));
     let count = Arc::new(AtomicU64::new(0));
     let (c, k) = (checksum.clone(), count.clone());
-    let mut graph = Disruptor::builder(CAPACITY, Event::default).wait_strategy(wait()).multi_producer().unwrap();
+    let mut graph = Disruptor::builder(CAPACITY, Event::default)
+        .wait_strategy(wait())
+        .multi_producer()
+        .unwrap();
     graph.handle_events_with(Stage::with_factory(move || {
         let mut next = [0u64; 3];
         let mut sum = 0u64;
@@ -57,7 +66,11 @@ fn three_producers_one_consumer() {
             let p = e.producer as usize;
             assert_eq!(e.index, next[p], "producer {p} out of order");
             next[p] += 1;
-            assert_eq!(e.value, value_of(e.producer, e.index), "torn or stale event");
+            assert_eq!(
+                e.value,
+                value_of(e.producer, e.index),
+                "torn or stale event"
+            );
             sum = sum.wrapping_add(e.value);
             seen += 1;
             if end {
@@ -74,7 +87,11 @@ fn three_producers_one_consumer() {
                 for index in 0..n {
                     producer
                         .publish(|e| {
-                            *e = Event { producer: p, index, value: value_of(p, index) };
+                            *e = Event {
+                                producer: p,
+                                index,
+                                value: value_of(p, index),
+                            };
                         })
                         .unwrap();
                 }
@@ -95,7 +112,8 @@ fn three_producers_one_consumer() {
 fn one_producer_three_stage_pipeline() {
     let n = 2 * events();
     let checksum = Arc::new(AtomicU64::new(0));
-    let progress: Arc<[AtomicI64; 3]> = Arc::new([AtomicI64::new(-1), AtomicI64::new(-1), AtomicI64::new(-1)]);
+    let progress: Arc<[AtomicI64; 3]> =
+        Arc::new([AtomicI64::new(-1), AtomicI64::new(-1), AtomicI64::new(-1)]);
     let stage = |k: usize, progress: Arc<[AtomicI64; 3]>, checksum: Option<Arc<AtomicU64>>| {
         Stage::with_factory(move || {
             let mut sum = 0u64;
@@ -103,7 +121,11 @@ fn one_producer_three_stage_pipeline() {
                 assert_eq!(e.index as i64, seq);
                 assert_eq!(e.value, value_of(0, e.index));
                 if k > 0 {
-                    assert!(progress[k - 1].load(Relaxed) >= seq, "stage {k} overtook stage {}", k - 1);
+                    assert!(
+                        progress[k - 1].load(Relaxed) >= seq,
+                        "stage {k} overtook stage {}",
+                        k - 1
+                    );
                 }
                 progress[k].store(seq, Relaxed);
                 sum = sum.wrapping_add(e.value);
@@ -115,7 +137,10 @@ fn one_producer_three_stage_pipeline() {
             }
         })
     };
-    let mut graph = Disruptor::builder(CAPACITY, Event::default).wait_strategy(wait()).single_producer().unwrap();
+    let mut graph = Disruptor::builder(CAPACITY, Event::default)
+        .wait_strategy(wait())
+        .single_producer()
+        .unwrap();
     graph
         .handle_events_with(stage(0, progress.clone(), None))
         .then(stage(1, progress.clone(), None))
@@ -128,12 +153,24 @@ fn one_producer_three_stage_pipeline() {
             producer
                 .batch_publish(16, |i, e| {
                     let index = index + i as u64;
-                    *e = Event { producer: 0, index, value: value_of(0, index) };
+                    *e = Event {
+                        producer: 0,
+                        index,
+                        value: value_of(0, index),
+                    };
                 })
                 .unwrap();
             index += 16;
         } else {
-            producer.publish(|e| *e = Event { producer: 0, index, value: value_of(0, index) }).unwrap();
+            producer
+                .publish(|e| {
+                    *e = Event {
+                        producer: 0,
+                        index,
+                        value: value_of(0, index),
+                    }
+                })
+                .unwrap();
             index += 1;
         }
     }
@@ -162,19 +199,33 @@ fn diamond() {
         move |e: &Event, seq: i64, end: bool| {
             assert_eq!(seq, last + 1);
             last = seq;
-            assert!(ra.load(Relaxed) >= seq && rb.load(Relaxed) >= seq, "join ran ahead of a branch");
+            assert!(
+                ra.load(Relaxed) >= seq && rb.load(Relaxed) >= seq,
+                "join ran ahead of a branch"
+            );
             sum = sum.wrapping_add(e.value);
             if end {
                 c.store(sum, Relaxed);
             }
         }
     });
-    let mut graph = Disruptor::builder(CAPACITY, Event::default).wait_strategy(wait()).single_producer().unwrap();
+    let mut graph = Disruptor::builder(CAPACITY, Event::default)
+        .wait_strategy(wait())
+        .single_producer()
+        .unwrap();
     let branches = graph.handle_events_with(side(a)).and(side(b)).ids();
     graph.after(&branches).handle_events_with(join);
     let (mut producer, disruptor) = graph.start().unwrap();
     for index in 0..n {
-        producer.publish(|e| *e = Event { producer: 0, index, value: value_of(0, index) }).unwrap();
+        producer
+            .publish(|e| {
+                *e = Event {
+                    producer: 0,
+                    index,
+                    value: value_of(0, index),
+                }
+            })
+            .unwrap();
     }
     drop(producer);
     assert_eq!(disruptor.join().processed, n);
@@ -188,7 +239,10 @@ fn worker_pool_handles_each_event_exactly_once() {
     let seen: Arc<Vec<AtomicU8>> = Arc::new((0..producers * n).map(|_| AtomicU8::new(0)).collect());
     let checksum = Arc::new(AtomicU64::new(0));
     let (s, c) = (seen.clone(), checksum.clone());
-    let mut graph = Disruptor::builder(CAPACITY, Event::default).wait_strategy(wait()).multi_producer().unwrap();
+    let mut graph = Disruptor::builder(CAPACITY, Event::default)
+        .wait_strategy(wait())
+        .multi_producer()
+        .unwrap();
     graph.handle_events_with(Stage::worker_pool_with_factory(3, move |_| {
         let (s, c) = (s.clone(), c.clone());
         move |e: &Event, _: i64| {
@@ -204,7 +258,15 @@ fn worker_pool_handles_each_event_exactly_once() {
             let mut producer = producer.clone();
             std::thread::spawn(move || {
                 for index in 0..n {
-                    producer.publish(|e| *e = Event { producer: p, index, value: value_of(p, index) }).unwrap();
+                    producer
+                        .publish(|e| {
+                            *e = Event {
+                                producer: p,
+                                index,
+                                value: value_of(p, index),
+                            }
+                        })
+                        .unwrap();
                 }
             })
         })
@@ -214,6 +276,9 @@ fn worker_pool_handles_each_event_exactly_once() {
         t.join().unwrap();
     }
     assert_eq!(disruptor.join().processed, producers * n);
-    assert!(seen.iter().all(|s| s.load(Relaxed) == 1), "an event was never handled");
+    assert!(
+        seen.iter().all(|s| s.load(Relaxed) == 1),
+        "an event was never handled"
+    );
     assert_eq!(checksum.load(Relaxed), expected_checksum(producers, n));
 }

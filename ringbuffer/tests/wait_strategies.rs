@@ -4,8 +4,8 @@
 mod common;
 use common::{triangle, Tally};
 use gyre_ringbuffer::{
-    BlockingWait, BusySpinWait, Disruptor, EventHandler, PhasedBackoffWait, SleepingWait, Stage, TimeoutBlockingWait,
-    WaitStrategy, YieldingWait,
+    BlockingWait, BusySpinWait, Disruptor, EventHandler, PhasedBackoffWait, SleepingWait, Stage,
+    TimeoutBlockingWait, WaitStrategy, YieldingWait,
 };
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -15,7 +15,10 @@ fn run_pipeline<W: WaitStrategy>(wait: W) {
     const N: u64 = 20_000;
     let tally = Tally::new();
     let t = tally.clone();
-    let mut graph = Disruptor::builder(256, || 0u64).wait_strategy(wait).single_producer().unwrap();
+    let mut graph = Disruptor::builder(256, || 0u64)
+        .wait_strategy(wait)
+        .single_producer()
+        .unwrap();
     graph
         .handle_events_with(Stage::new(|_: &u64, _: i64, _: bool| {}))
         .then(Stage::new(move |e: &u64, _: i64, _: bool| t.add(*e)));
