@@ -1,1 +1,11 @@
-//! x
+//! Benchmarks that run Gyre and its peers side by side, in one process and
+//! one run, on the same input, and print the ratio.
+//!
+//! The cases live here as plain functions (`n` events in, elapsed time out)
+//! so the harness binaries (`src/bin/*.rs`, quick and readable output) and
+//! the criterion benches (`benches/*.rs`, statistics) measure exactly the
+//! same code.
+
+pub mod ring;
+pub mod stats;
+pub mod svg;

@@ -1,1 +1,156 @@
-fn main() {}
+//! The ring-buffer harness: Gyre against the `disruptor` crate,
+//! crossbeam-channel and std's `sync_channel`, in one run.
+//!
+//! ```text
+//! cargo run --release -p gyre-benches --bin ring -- --quick   # < 60 s
+//! cargo run --release -p gyre-benches --bin ring              # longer, writes the SVG
+//! ```
+//!
+//! Prints `result <bench> <impl> <value>` and `ratio <bench> gyre/<peer>
+//! <value>` lines. For throughput a ratio above 1 means Gyre is faster; for
+//! latency (`pingpong-*`) a ratio below 1 means Gyre's round trip is shorter.
+
+use clap::Parser;
+use gyre_benches::ring::{channels, disruptor_crate, gyre, idle, pingpong, BATCH};
+use gyre_benches::stats::{interleaved_rates, print_rates};
+use gyre_benches::svg::{percentile_plot, Series};
+use hdrhistogram::Histogram;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+#[derive(Parser)]
+#[command(about = "Gyre's ring buffer against its peers, side by side")]
+struct Args {
+    /// Small sizes: the whole run takes under a minute.
+    #[arg(long)]
+    quick: bool,
+    /// Where to write the ping-pong latency SVG (default, without --quick:
+    /// benches/results/ring-pingpong.svg).
+    #[arg(long)]
+    svg: Option<PathBuf>,
+}
+
+fn main() {
+    let args = Args::parse();
+    let started = Instant::now();
+    let (n, rounds, trips) = if args.quick {
+        (10_000_000, 3, 200_000)
+    } else {
+        (50_000_000, 5, 2_000_000)
+    };
+    println!(
+        "# gyre ring bench: {} mode, {} cores, capacity {}, {rounds} interleaved rounds, median shown",
+        if args.quick { "quick" } else { "full" },
+        std::thread::available_parallelism().map_or(0, |c| c.get()),
+        gyre_benches::ring::CAPACITY
+    );
+
+    let rates = interleaved_rates(
+        rounds,
+        n,
+        &[
+            ("gyre", &|n| gyre::one_to_one(n, 1)),
+            ("crossbeam", &channels::crossbeam_one_to_one),
+            ("disruptor", &|n| disruptor_crate::one_to_one(n, 1)),
+            ("sync_channel", &channels::std_one_to_one),
+        ],
+    );
+    print_rates("1p1c-single", &rates);
+
+    let rates = interleaved_rates(
+        rounds,
+        n * 4,
+        &[
+            ("gyre", &|n| gyre::one_to_one(n, BATCH)),
+            ("disruptor", &|n| disruptor_crate::one_to_one(n, BATCH)),
+        ],
+    );
+    print_rates("1p1c-batch64", &rates);
+
+    // Four threads on two cores: Gyre yields; the disruptor crate can only spin.
+    let rates = interleaved_rates(
+        rounds,
+        n / 2,
+        &[
+            ("gyre", &|n| gyre::three_to_one(n, gyre::yielding())),
+            ("crossbeam", &channels::crossbeam_three_to_one),
+            ("disruptor", &disruptor_crate::three_to_one),
+        ],
+    );
+    print_rates("3p1c-yielding", &rates);
+
+    let rates = interleaved_rates(
+        rounds,
+        n / 2,
+        &[
+            ("gyre", &|n| gyre::pipeline(n, gyre::yielding())),
+            ("crossbeam", &channels::crossbeam_pipeline),
+            ("disruptor", &disruptor_crate::pipeline),
+        ],
+    );
+    print_rates("pipeline3-yielding", &rates);
+
+    let cases: [(&str, fn(u64) -> Histogram<u64>); 3] = [
+        ("gyre", pingpong::gyre),
+        ("disruptor", pingpong::disruptor_crate),
+        ("crossbeam", pingpong::crossbeam),
+    ];
+    let histograms: Vec<(&str, Histogram<u64>)> = cases
+        .iter()
+        .map(|(name, case)| (*name, case(trips)))
+        .collect();
+    for (name, h) in &histograms {
+        println!(
+            "result pingpong {name} p50 {} ns p99 {} ns p99.9 {} ns max {} ns ({} trips)",
+            h.value_at_quantile(0.5),
+            h.value_at_quantile(0.99),
+            h.value_at_quantile(0.999),
+            h.max(),
+            h.len()
+        );
+    }
+    for q in [(0.5, "p50"), (0.99, "p99"), (0.999, "p99.9")] {
+        let gyre = histograms[0].1.value_at_quantile(q.0) as f64;
+        for (name, h) in &histograms[1..] {
+            println!(
+                "ratio pingpong-{} gyre/{name} {:.2}",
+                q.1,
+                gyre / h.value_at_quantile(q.0) as f64
+            );
+        }
+    }
+
+    let idle = idle::gyre_blocking(Duration::from_secs(5));
+    println!("result idle gyre-blocking-consumer {idle:.3} %cpu over 5 s");
+
+    let svg_path = args.svg.or_else(|| {
+        (!args.quick).then(|| {
+            PathBuf::from(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/results/ring-pingpong.svg"
+            ))
+        })
+    });
+    if let Some(path) = svg_path {
+        let series: Vec<Series> = histograms
+            .iter()
+            .map(|(name, h)| Series {
+                name: name.to_string(),
+                points: h
+                    .iter_quantiles(1)
+                    .map(|v| {
+                        (
+                            v.quantile_iterated_to() * 100.0,
+                            v.value_iterated_to() as f64,
+                        )
+                    })
+                    .take_while(|(p, _)| *p < 99.999)
+                    .collect(),
+            })
+            .collect();
+        let title = format!("Ping-pong round trip, {trips} trips (lower is better)");
+        std::fs::write(&path, percentile_plot(&title, &series)).expect("write svg");
+        println!("# wrote {}", path.display());
+    }
+    println!("# total {:.1} s", started.elapsed().as_secs_f64());
+}

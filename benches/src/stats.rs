@@ -1,0 +1,65 @@
+//! Small measurement helpers: medians of repeated runs, rates, CPU time,
+//! and the `ratio` lines every harness prints.
+
+use std::time::Duration;
+
+/// Events per second for `n` events in `elapsed`.
+pub fn rate(n: u64, elapsed: Duration) -> f64 {
+    n as f64 / elapsed.as_secs_f64()
+}
+
+/// The median of `samples` (sorted in place).
+pub fn median(samples: &mut [f64]) -> f64 {
+    samples.sort_by(|a, b| a.partial_cmp(b).expect("no NaN"));
+    let mid = samples.len() / 2;
+    if samples.len() % 2 == 1 {
+        samples[mid]
+    } else {
+        (samples[mid - 1] + samples[mid]) / 2.0
+    }
+}
+
+/// Run each of `cases` `rounds` times, interleaved (so drift and thermal
+/// effects hit every case alike), and return each case's median rate.
+pub fn interleaved_rates(
+    rounds: usize,
+    n: u64,
+    cases: &[(&str, &dyn Fn(u64) -> Duration)],
+) -> Vec<(String, f64)> {
+    let mut samples: Vec<Vec<f64>> = vec![Vec::new(); cases.len()];
+    for _ in 0..rounds {
+        for (i, (_, case)) in cases.iter().enumerate() {
+            samples[i].push(rate(n, case(n)));
+        }
+    }
+    cases
+        .iter()
+        .zip(samples.iter_mut())
+        .map(|((name, _), s)| (name.to_string(), median(s)))
+        .collect()
+}
+
+/// Print one `result` line per case and one `ratio` line per peer, the
+/// first case being Gyre's.
+pub fn print_rates(bench: &str, rates: &[(String, f64)]) {
+    for (name, r) in rates {
+        println!("result {bench} {name} {:.1} Mevents/s", r / 1e6);
+    }
+    let gyre = rates[0].1;
+    for (name, r) in &rates[1..] {
+        println!("ratio {bench} gyre/{name} {:.2}", gyre / r);
+    }
+}
+
+/// CPU time (user + system) this process has used so far.
+pub fn process_cpu_time() -> Duration {
+    // SAFETY: getrusage only writes the struct we pass, which is plain data
+    // and valid when zeroed.
+    let usage = unsafe {
+        let mut usage: libc::rusage = std::mem::zeroed();
+        libc::getrusage(libc::RUSAGE_SELF, &mut usage);
+        usage
+    };
+    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    tv(usage.ru_utime) + tv(usage.ru_stime)
+}
