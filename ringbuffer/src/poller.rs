@@ -57,22 +57,15 @@ impl<E, W: WaitStrategy> EventPoller<E, W> {
         let available = self.barrier.available_now(next);
         if next <= available {
             let core = &self.barrier.core;
-            let mut processed = current;
-            for sequence in next..=available {
-                // SAFETY: `available_now` read `available` with acquire from the
-                // cursor/availability buffer or upstream sequences, so it is
-                // published; our sequence is still `current < sequence`, so the
-                // slot cannot be reclaimed while `handler` borrows it.
-                let more = unsafe {
-                    core.read(sequence, |event| {
-                        handler(event, sequence, sequence == available)
-                    })
-                };
-                processed = sequence;
-                if !more {
-                    break;
-                }
-            }
+            // SAFETY: `available_now` read `available` with acquire from the
+            // cursor/availability buffer or upstream sequences, so it is
+            // published; our sequence is still `current`, below every sequence
+            // handed out, so no slot can be reclaimed while `handler` borrows it.
+            let processed = unsafe {
+                core.read_each(next, available, |sequence, event| {
+                    handler(event, sequence, sequence == available)
+                })
+            };
             self.sequence.set(processed);
             core.wait.signal_all_when_blocking();
             PollState::Processing

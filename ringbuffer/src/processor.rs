@@ -39,18 +39,17 @@ impl<E, W: WaitStrategy> BatchEventProcessor<E, W> {
             };
             let mut current = next;
             let outcome = catch_unwind(AssertUnwindSafe(|| {
-                handler.on_batch_start((available - current + 1) as usize);
-                while current <= available {
-                    // SAFETY: the barrier returned `available`, so every sequence up
-                    // to it is published and visible (acquire), and this stage's own
-                    // sequence is still below `next`, so producers cannot reclaim it.
-                    unsafe {
-                        core.read(current, |event| {
-                            handler.on_event(event, current, current == available)
-                        })
-                    };
-                    current += 1;
-                }
+                handler.on_batch_start((available - next + 1) as usize);
+                // SAFETY: the barrier returned `available`, so every sequence up
+                // to it is published and visible (acquire), and this stage's own
+                // sequence is still below `next`, so producers cannot reclaim them.
+                unsafe {
+                    core.read_each(next, available, |sequence, event| {
+                        current = sequence;
+                        handler.on_event(event, sequence, sequence == available);
+                        true
+                    })
+                };
             }));
             match outcome {
                 Ok(()) => {

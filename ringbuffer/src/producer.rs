@@ -85,19 +85,33 @@ impl<E, W: WaitStrategy, C: ClaimStrategy> Producer<E, W, C> {
             lo,
             hi,
         };
-        for sequence in lo..=hi {
-            // SAFETY: `lo..=hi` was just claimed by this producer and the claim
-            // waited until the slowest gating consumer was past `hi - capacity`,
-            // so no consumer reads these slots and no other producer owns them
-            // until the guard publishes them.
-            unsafe {
-                guard
-                    .core
-                    .write(sequence, |slot| fill((sequence - lo) as usize, slot))
-            };
-        }
+        // SAFETY: `lo..=hi` was just claimed by this producer and the claim
+        // waited until the slowest gating consumer was past `hi - capacity`,
+        // so no consumer reads these slots and no other producer owns them
+        // until the guard publishes them.
+        unsafe {
+            guard.core.write_each(lo, hi, |sequence, slot| {
+                fill((sequence - lo) as usize, slot)
+            })
+        };
         drop(guard);
         hi
+    }
+
+    /// Fill the claimed slot `sequence` with `fill` and publish it: the
+    /// single-event path, kept free of the batch loop.
+    #[inline(always)]
+    fn fill_one_and_publish(&mut self, sequence: i64, fill: impl FnOnce(&mut E)) -> i64 {
+        let guard = PublishOnDrop {
+            core: &self.core,
+            claim: &mut self.claim,
+            lo: sequence,
+            hi: sequence,
+        };
+        // SAFETY: as in `fill_and_publish`, for the one sequence just claimed.
+        unsafe { guard.core.write(sequence, fill) };
+        drop(guard);
+        sequence
     }
 
     /// Claim the next slot, waiting for room, let `fill` write the event in
@@ -109,12 +123,7 @@ impl<E, W: WaitStrategy, C: ClaimStrategy> Producer<E, W, C> {
     #[inline]
     pub fn publish<F: FnOnce(&mut E)>(&mut self, fill: F) -> Result<i64, PublishError> {
         let hi = self.claim.claim(&self.core, 1)?;
-        let mut fill = Some(fill);
-        Ok(self.fill_and_publish(hi, hi, |_, slot| {
-            if let Some(f) = fill.take() {
-                f(slot)
-            }
-        }))
+        Ok(self.fill_one_and_publish(hi, fill))
     }
 
     /// Claim `n` consecutive slots in one claim, call `fill(i, slot)` for
@@ -139,12 +148,7 @@ impl<E, W: WaitStrategy, C: ClaimStrategy> Producer<E, W, C> {
     #[inline]
     pub fn try_publish<F: FnOnce(&mut E)>(&mut self, fill: F) -> Result<i64, PublishError> {
         let hi = self.claim.try_claim(&self.core, 1)?;
-        let mut fill = Some(fill);
-        Ok(self.fill_and_publish(hi, hi, |_, slot| {
-            if let Some(f) = fill.take() {
-                f(slot)
-            }
-        }))
+        Ok(self.fill_one_and_publish(hi, fill))
     }
 
     /// Like [`batch_publish`](Self::batch_publish), but fails with
@@ -168,12 +172,7 @@ impl<E, W: WaitStrategy, C: ClaimStrategy> Producer<E, W, C> {
         fill: F,
     ) -> Result<i64, PublishError> {
         let hi = claim_until(&mut self.claim, &self.core, 1, Instant::now() + timeout)?;
-        let mut fill = Some(fill);
-        Ok(self.fill_and_publish(hi, hi, |_, slot| {
-            if let Some(f) = fill.take() {
-                f(slot)
-            }
-        }))
+        Ok(self.fill_one_and_publish(hi, fill))
     }
 
     /// Like [`batch_publish`](Self::batch_publish), but waits at most

@@ -83,6 +83,16 @@ impl<E, W: WaitStrategy> Core<E, W> {
         (sequence & self.mask) as usize
     }
 
+    #[inline(always)]
+    fn slot(&self, sequence: i64) -> &UnsafeCell<E> {
+        let index = self.index(sequence);
+        debug_assert!(index < self.slots.len());
+        // SAFETY: `mask` is `slots.len() - 1` with `slots.len()` a power of
+        // two, so `sequence & mask` (non-negative, as `mask` is) is always in
+        // bounds. Skipping the check matters: this is the per-event path.
+        unsafe { self.slots.get_unchecked(index) }
+    }
+
     /// Lend the event at `sequence` for writing.
     ///
     /// # Safety
@@ -91,7 +101,7 @@ impl<E, W: WaitStrategy> Core<E, W> {
     /// reading `sequence - capacity`. Then no other reference to the slot exists.
     #[inline(always)]
     pub(crate) unsafe fn write<R>(&self, sequence: i64, f: impl FnOnce(&mut E) -> R) -> R {
-        self.slots[self.index(sequence)].with_mut(|ptr| {
+        self.slot(sequence).with_mut(|ptr| {
             // SAFETY: the caller's claim excludes every other access (see above).
             f(unsafe { &mut *ptr })
         })
@@ -107,10 +117,57 @@ impl<E, W: WaitStrategy> Core<E, W> {
     /// reference lives. Other readers may hold `&E` at once, which `E: Sync` allows.
     #[inline(always)]
     pub(crate) unsafe fn read<R>(&self, sequence: i64, f: impl FnOnce(&E) -> R) -> R {
-        self.slots[self.index(sequence)].with(|ptr| {
+        self.slot(sequence).with(|ptr| {
             // SAFETY: published and gated (see above); only shared access remains.
             f(unsafe { &*ptr })
         })
+    }
+
+    /// Lend each event of `lo..=hi` for writing, in order.
+    ///
+    /// The slot array and mask are read once into locals: through `&self`
+    /// the compiler must assume a slot store could change them and would
+    /// reload both for every event.
+    ///
+    /// # Safety
+    /// As [`write`](Self::write), for every sequence of the range.
+    #[inline(always)]
+    pub(crate) unsafe fn write_each(&self, lo: i64, hi: i64, mut f: impl FnMut(i64, &mut E)) {
+        let (slots, mask) = (&*self.slots, self.mask);
+        let mut sequence = lo;
+        while sequence <= hi {
+            // SAFETY: masked index in bounds (see `slot`); exclusive access
+            // by the caller's claim (see `write`).
+            let cell = unsafe { slots.get_unchecked((sequence & mask) as usize) };
+            cell.with_mut(|ptr| f(sequence, unsafe { &mut *ptr }));
+            sequence += 1;
+        }
+    }
+
+    /// Lend each event of `lo..=hi` for reading, in order, while `f`
+    /// returns `true`. Returns the last sequence handed to `f`.
+    ///
+    /// # Safety
+    /// As [`read`](Self::read), for every sequence of the range.
+    #[inline(always)]
+    pub(crate) unsafe fn read_each(
+        &self,
+        lo: i64,
+        hi: i64,
+        mut f: impl FnMut(i64, &E) -> bool,
+    ) -> i64 {
+        let (slots, mask) = (&*self.slots, self.mask);
+        let mut sequence = lo;
+        while sequence <= hi {
+            // SAFETY: masked index in bounds (see `slot`); published and
+            // gated, so shared access only (see `read`).
+            let cell = unsafe { slots.get_unchecked((sequence & mask) as usize) };
+            if !cell.with(|ptr| f(sequence, unsafe { &*ptr })) {
+                return sequence;
+            }
+            sequence += 1;
+        }
+        hi
     }
 
     /// Multi producer: mark `lo..=hi` published.

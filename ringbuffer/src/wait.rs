@@ -78,14 +78,14 @@ pub struct BusySpinWait;
 impl WaitStrategy for BusySpinWait {
     #[inline]
     fn wait_for(&self, sequence: i64, condition: &WaitCondition<'_>) -> Result<i64, WaitError> {
-        loop {
+        let mut available = condition.available();
+        while available < sequence {
             condition.check_alert(sequence)?;
-            let available = condition.available();
-            if available >= sequence {
-                return Ok(available);
-            }
             sync::spin_loop();
+            available = condition.available();
         }
+        condition.check_alert(sequence)?;
+        Ok(available)
     }
 
     #[inline(always)]

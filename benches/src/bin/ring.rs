@@ -28,10 +28,18 @@ struct Args {
     /// benches/results/ring-pingpong.svg).
     #[arg(long)]
     svg: Option<PathBuf>,
+    /// Run only the benches whose name starts with this (1p1c, 3p1c, pipeline3, pingpong, idle).
+    #[arg(long)]
+    only: Option<String>,
 }
 
 fn main() {
     let args = Args::parse();
+    let run = |bench: &str| {
+        args.only
+            .as_deref()
+            .is_none_or(|only| bench.starts_with(only))
+    };
     let started = Instant::now();
     let (n, rounds, trips) = if args.quick {
         (10_000_000, 3, 200_000)
@@ -45,60 +53,72 @@ fn main() {
         gyre_benches::ring::CAPACITY
     );
 
-    let rates = interleaved_rates(
-        rounds,
-        n,
-        &[
-            ("gyre", &|n| gyre::one_to_one(n, 1)),
-            ("crossbeam", &channels::crossbeam_one_to_one),
-            ("disruptor", &|n| disruptor_crate::one_to_one(n, 1)),
-            ("sync_channel", &channels::std_one_to_one),
-        ],
-    );
-    print_rates("1p1c-single", &rates);
+    if run("1p1c-single") {
+        let rates = interleaved_rates(
+            rounds,
+            n,
+            &[
+                ("gyre", &|n| gyre::one_to_one(n, 1)),
+                ("crossbeam", &channels::crossbeam_one_to_one),
+                ("disruptor", &|n| disruptor_crate::one_to_one(n, 1)),
+                ("sync_channel", &channels::std_one_to_one),
+            ],
+        );
+        print_rates("1p1c-single", &rates);
+    }
 
-    let rates = interleaved_rates(
-        rounds,
-        n * 4,
-        &[
-            ("gyre", &|n| gyre::one_to_one(n, BATCH)),
-            ("disruptor", &|n| disruptor_crate::one_to_one(n, BATCH)),
-        ],
-    );
-    print_rates("1p1c-batch64", &rates);
+    if run("1p1c-batch64") {
+        let rates = interleaved_rates(
+            rounds,
+            n * 4,
+            &[
+                ("gyre", &|n| gyre::one_to_one(n, BATCH)),
+                ("disruptor", &|n| disruptor_crate::one_to_one(n, BATCH)),
+            ],
+        );
+        print_rates("1p1c-batch64", &rates);
+    }
 
     // Four threads on two cores: Gyre yields; the disruptor crate can only spin.
-    let rates = interleaved_rates(
-        rounds,
-        n / 2,
-        &[
-            ("gyre", &|n| gyre::three_to_one(n, gyre::yielding())),
-            ("crossbeam", &channels::crossbeam_three_to_one),
-            ("disruptor", &disruptor_crate::three_to_one),
-        ],
-    );
-    print_rates("3p1c-yielding", &rates);
+    if run("3p1c-yielding") {
+        let rates = interleaved_rates(
+            rounds,
+            n / 2,
+            &[
+                ("gyre", &|n| gyre::three_to_one(n, gyre::yielding())),
+                ("crossbeam", &channels::crossbeam_three_to_one),
+                ("disruptor", &disruptor_crate::three_to_one),
+            ],
+        );
+        print_rates("3p1c-yielding", &rates);
+    }
 
-    let rates = interleaved_rates(
-        rounds,
-        n / 2,
-        &[
-            ("gyre", &|n| gyre::pipeline(n, gyre::yielding())),
-            ("crossbeam", &channels::crossbeam_pipeline),
-            ("disruptor", &disruptor_crate::pipeline),
-        ],
-    );
-    print_rates("pipeline3-yielding", &rates);
+    if run("pipeline3-yielding") {
+        let rates = interleaved_rates(
+            rounds,
+            n / 2,
+            &[
+                ("gyre", &|n| gyre::pipeline(n, gyre::yielding())),
+                ("crossbeam", &channels::crossbeam_pipeline),
+                ("disruptor", &disruptor_crate::pipeline),
+            ],
+        );
+        print_rates("pipeline3-yielding", &rates);
+    }
 
     let cases: [(&str, fn(u64) -> Histogram<u64>); 3] = [
         ("gyre", pingpong::gyre),
         ("disruptor", pingpong::disruptor_crate),
         ("crossbeam", pingpong::crossbeam),
     ];
-    let histograms: Vec<(&str, Histogram<u64>)> = cases
-        .iter()
-        .map(|(name, case)| (*name, case(trips)))
-        .collect();
+    let histograms: Vec<(&str, Histogram<u64>)> = if run("pingpong") {
+        cases
+            .iter()
+            .map(|(name, case)| (*name, case(trips)))
+            .collect()
+    } else {
+        Vec::new()
+    };
     for (name, h) in &histograms {
         println!(
             "result pingpong {name} p50 {} ns p99 {} ns p99.9 {} ns max {} ns ({} trips)",
@@ -110,7 +130,11 @@ fn main() {
         );
     }
     for q in [(0.5, "p50"), (0.99, "p99"), (0.999, "p99.9")] {
-        let gyre = histograms[0].1.value_at_quantile(q.0) as f64;
+        let Some((_, gyre)) = histograms.first() else {
+            break;
+        };
+        let gyre = gyre.value_at_quantile(q.0) as f64;
+
         for (name, h) in &histograms[1..] {
             println!(
                 "ratio pingpong-{} gyre/{name} {:.2}",
@@ -120,8 +144,10 @@ fn main() {
         }
     }
 
-    let idle = idle::gyre_blocking(Duration::from_secs(5));
-    println!("result idle gyre-blocking-consumer {idle:.3} %cpu over 5 s");
+    if run("idle") {
+        let idle = idle::gyre_blocking(Duration::from_secs(5));
+        println!("result idle gyre-blocking-consumer {idle:.3} %cpu over 5 s");
+    }
 
     let svg_path = args.svg.or_else(|| {
         (!args.quick).then(|| {
@@ -131,7 +157,7 @@ fn main() {
             ))
         })
     });
-    if let Some(path) = svg_path {
+    if let (Some(path), false) = (svg_path, histograms.is_empty()) {
         let series: Vec<Series> = histograms
             .iter()
             .map(|(name, h)| Series {
