@@ -1,1 +1,75 @@
-fn main() {}
+//! Criterion benches for the ring cases, beside the `ring` harness binary.
+//! Each iteration batch runs one whole case (`iters` events through a fresh
+//! graph), so the setup cost is spread over the events and the same code as
+//! the harness is measured.
+//!
+//! ```text
+//! cargo bench -p gyre-benches --bench ring
+//! ```
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use gyre_benches::ring::{channels, disruptor_crate, gyre, BATCH};
+use std::time::Duration;
+
+/// Run `case` with at least `min` events, so thread start-up is amortised.
+fn events(iters: u64, min: u64, case: impl Fn(u64) -> Duration) -> Duration {
+    let n = iters.max(min);
+    case(n).mul_f64(iters as f64 / n as f64)
+}
+
+fn one_to_one(c: &mut Criterion) {
+    let mut group = c.benchmark_group("1p1c-single");
+    group.throughput(Throughput::Elements(1));
+    group.bench_function("gyre", |b| {
+        b.iter_custom(|i| events(i, 1 << 20, |n| gyre::one_to_one(n, 1)))
+    });
+    group.bench_function("disruptor", |b| {
+        b.iter_custom(|i| events(i, 1 << 20, |n| disruptor_crate::one_to_one(n, 1)))
+    });
+    group.bench_function("crossbeam", |b| {
+        b.iter_custom(|i| events(i, 1 << 20, channels::crossbeam_one_to_one))
+    });
+    group.bench_function("sync_channel", |b| {
+        b.iter_custom(|i| events(i, 1 << 20, channels::std_one_to_one))
+    });
+    group.finish();
+
+    let mut group = c.benchmark_group("1p1c-batch64");
+    group.throughput(Throughput::Elements(1));
+    group.bench_function("gyre", |b| {
+        b.iter_custom(|i| events(i, 1 << 22, |n| gyre::one_to_one(n, BATCH)))
+    });
+    group.bench_function("disruptor", |b| {
+        b.iter_custom(|i| events(i, 1 << 22, |n| disruptor_crate::one_to_one(n, BATCH)))
+    });
+    group.finish();
+}
+
+fn contended(c: &mut Criterion) {
+    let mut group = c.benchmark_group("3p1c-yielding");
+    group.throughput(Throughput::Elements(1));
+    group.bench_function("gyre", |b| {
+        b.iter_custom(|i| events(i, 1 << 20, |n| gyre::three_to_one(n, gyre::yielding())))
+    });
+    group.bench_function("crossbeam", |b| {
+        b.iter_custom(|i| events(i, 1 << 20, channels::crossbeam_three_to_one))
+    });
+    group.finish();
+
+    let mut group = c.benchmark_group("pipeline3-yielding");
+    group.throughput(Throughput::Elements(1));
+    group.bench_function("gyre", |b| {
+        b.iter_custom(|i| events(i, 1 << 20, |n| gyre::pipeline(n, gyre::yielding())))
+    });
+    group.bench_function("crossbeam", |b| {
+        b.iter_custom(|i| events(i, 1 << 20, channels::crossbeam_pipeline))
+    });
+    group.finish();
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default().sample_size(10).measurement_time(Duration::from_secs(3));
+    targets = one_to_one, contended
+}
+criterion_main!(benches);

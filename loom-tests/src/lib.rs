@@ -9,7 +9,7 @@
 //! ```
 //!
 //! `LOOM_MAX_PREEMPTIONS` bounds how many forced context switches loom tries
-//! per execution; [`model`] defaults it to 2 so the whole suite finishes in
+//! per execution; `model` defaults it to 2 so the whole suite finishes in
 //! minutes on two cores. Raise it for a deeper (much slower) search.
 
 /// Run `f` under loom's model checker, bounding preemptions (default 2,

@@ -195,6 +195,8 @@ impl<E: Send + Sync + 'static, W: WaitStrategy, C: ClaimStrategy> Graph<E, W, C>
     /// The first error of graph construction, [`BuildError::NoConsumers`] for
     /// an empty graph, or [`BuildError::Spawn`] (the threads already
     /// started are halted and joined first).
+    // The pair is the natural result of starting; naming it would hide it.
+    #[allow(clippy::type_complexity)]
     pub fn start(mut self) -> Result<(Producer<E, W, C>, Disruptor<E, W>), BuildError> {
         if let Some(error) = self.error.take() {
             return Err(error);

@@ -56,8 +56,8 @@ pub enum PublishError {
     BadBatchSize(usize),
 }
 
-/// Why a wait on a [`SequenceBarrier`](crate::SequenceBarrier) returned
-/// without the sequence being available.
+/// Why a consumer's wait (a [`WaitStrategy`](crate::WaitStrategy)'s
+/// `wait_for`) returned without the sequence being available.
 #[derive(Debug, Error, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum WaitError {

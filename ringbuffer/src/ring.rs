@@ -139,7 +139,10 @@ impl<E, W: WaitStrategy> Core<E, W> {
             // SAFETY: masked index in bounds (see `slot`); exclusive access
             // by the caller's claim (see `write`).
             let cell = unsafe { slots.get_unchecked((sequence & mask) as usize) };
-            cell.with_mut(|ptr| f(sequence, unsafe { &mut *ptr }));
+            cell.with_mut(|ptr| {
+                // SAFETY: as above; `ptr` comes from the cell and is valid.
+                f(sequence, unsafe { &mut *ptr })
+            });
             sequence += 1;
         }
     }
@@ -162,7 +165,11 @@ impl<E, W: WaitStrategy> Core<E, W> {
             // SAFETY: masked index in bounds (see `slot`); published and
             // gated, so shared access only (see `read`).
             let cell = unsafe { slots.get_unchecked((sequence & mask) as usize) };
-            if !cell.with(|ptr| f(sequence, unsafe { &*ptr })) {
+            let more = cell.with(|ptr| {
+                // SAFETY: as above; `ptr` comes from the cell and is valid.
+                f(sequence, unsafe { &*ptr })
+            });
+            if !more {
                 return sequence;
             }
             sequence += 1;

@@ -106,7 +106,8 @@ fn main() {
         print_rates("pipeline3-yielding", &rates);
     }
 
-    let cases: [(&str, fn(u64) -> Histogram<u64>); 3] = [
+    type PingPong = fn(u64) -> Histogram<u64>;
+    let cases: [(&str, PingPong); 3] = [
         ("gyre", pingpong::gyre),
         ("disruptor", pingpong::disruptor_crate),
         ("crossbeam", pingpong::crossbeam),
