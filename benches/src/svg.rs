@@ -1,7 +1,8 @@
 //! A latency-percentile plot as a standalone SVG, in the HdrHistogram
 //! style: the x axis runs 0%, 90%, 99%, 99.9%, … on a log scale of
-//! 1/(1-p), the y axis is latency. No plotting dependency: the plot is a few
-//! polylines and labels.
+//! 1/(1-p); the y axis is latency on a log scale (decades), so the median
+//! and the far tail are both readable. No plotting dependency: the plot is a
+//! few polylines and labels.
 
 use std::fmt::Write;
 
@@ -17,18 +18,28 @@ const COLORS: [&str; 4] = ["#d62728", "#1f77b4", "#2ca02c", "#9467bd"];
 
 /// Render `series` as an SVG document titled `title`.
 pub fn percentile_plot(title: &str, series: &[Series]) -> String {
-    let (w, h, left, right, top, bottom) = (820.0, 480.0, 80.0, 20.0, 40.0, 60.0);
+    let (w, h, left, right, top, bottom) = (820.0, 480.0, 80.0, 50.0, 40.0, 60.0);
     let max_nines = 5.0; // up to 99.999%
     let x_of = |p: f64| {
         let nines = (-(1.0 - p / 100.0).max(1e-5).log10()).min(max_nines);
         left + nines / max_nines * (w - left - right)
     };
-    let y_max = series
-        .iter()
-        .flat_map(|s| s.points.iter().map(|p| p.1))
-        .fold(1.0f64, f64::max);
-    let y_top = nice_ceiling(y_max);
-    let y_of = |ns: f64| h - bottom - ns / y_top * (h - top - bottom);
+    let values = || {
+        series
+            .iter()
+            .flat_map(|s| s.points.iter().map(|p| p.1.max(1.0)))
+    };
+    let decade_low = values().fold(1e12f64, f64::min).log10().floor();
+    let decade_high = values()
+        .fold(1.0f64, f64::max)
+        .log10()
+        .ceil()
+        .max(decade_low + 1.0);
+    let y_of = |ns: f64| {
+        let t = (ns.max(1.0).log10() - decade_low) / (decade_high - decade_low);
+        h - bottom - t * (h - top - bottom)
+    };
+
     let mut svg = String::new();
     let _ = write!(
         svg,
@@ -57,8 +68,8 @@ pub fn percentile_plot(title: &str, series: &[Series]) -> String {
             h - bottom + 18.0
         );
     }
-    for i in 0..=5 {
-        let v = y_top * i as f64 / 5.0;
+    for decade in decade_low as i32..=decade_high as i32 {
+        let v = 10f64.powi(decade);
         let y = y_of(v);
         let _ = write!(
             svg,
@@ -67,10 +78,10 @@ pub fn percentile_plot(title: &str, series: &[Series]) -> String {
         );
         let _ = write!(
             svg,
-            r#"<text x="{}" y="{}" text-anchor="end">{:.0}</text>"#,
+            r#"<text x="{}" y="{}" text-anchor="end">{}</text>"#,
             left - 6.0,
             y + 4.0,
-            v
+            human_ns(v)
         );
     }
     let _ = write!(
@@ -81,7 +92,7 @@ pub fn percentile_plot(title: &str, series: &[Series]) -> String {
     );
     let _ = write!(
         svg,
-        r#"<text x="18" y="{}" text-anchor="middle" transform="rotate(-90 18 {})">round trip (ns)</text>"#,
+        r#"<text x="18" y="{}" text-anchor="middle" transform="rotate(-90 18 {})">round trip</text>"#,
         h / 2.0,
         h / 2.0
     );
@@ -116,14 +127,14 @@ pub fn percentile_plot(title: &str, series: &[Series]) -> String {
     svg
 }
 
-/// 1, 2 or 5 times a power of ten, at least `v`.
-fn nice_ceiling(v: f64) -> f64 {
-    let magnitude = 10f64.powf(v.log10().floor());
-    [1.0, 2.0, 5.0, 10.0]
-        .iter()
-        .map(|m| m * magnitude)
-        .find(|c| *c >= v)
-        .unwrap_or(10.0 * magnitude)
+/// `v` nanoseconds as a short label: 100ns, 10us, 1ms.
+fn human_ns(v: f64) -> String {
+    match v {
+        v if v >= 1e9 => format!("{}s", v / 1e9),
+        v if v >= 1e6 => format!("{}ms", v / 1e6),
+        v if v >= 1e3 => format!("{}us", v / 1e3),
+        v => format!("{v}ns"),
+    }
 }
 
 fn escape(s: &str) -> String {
@@ -151,13 +162,14 @@ mod tests {
         let svg = percentile_plot("t", &series);
         assert_eq!(svg.matches("<polyline").count(), 2);
         assert!(svg.contains("a&lt;b"));
+        assert!(svg.contains(">10ns<") && svg.contains(">1us<"));
         assert!(svg.starts_with("<svg") && svg.ends_with("</svg>\n"));
     }
 
     #[test]
-    fn ceilings_are_round() {
-        assert_eq!(nice_ceiling(730.0), 1000.0);
-        assert_eq!(nice_ceiling(150.0), 200.0);
-        assert_eq!(nice_ceiling(4.2), 5.0);
+    fn latency_labels_are_short() {
+        assert_eq!(human_ns(100.0), "100ns");
+        assert_eq!(human_ns(10_000.0), "10us");
+        assert_eq!(human_ns(1e6), "1ms");
     }
 }

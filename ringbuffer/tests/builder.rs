@@ -119,3 +119,15 @@ fn pinning_to_a_core_still_runs_the_stage() {
     assert_eq!(disruptor.join().processed, 100);
     assert_eq!(tally.load(std::sync::atomic::Ordering::Relaxed), 4950);
 }
+
+#[test]
+fn handles_cross_threads() {
+    fn send<T: Send>() {}
+    fn clone_send<T: Clone + Send>() {}
+    clone_send::<gyre_ringbuffer::MultiProducer<u64>>();
+    clone_send::<gyre_ringbuffer::MultiProducer<u64, gyre_ringbuffer::BusySpinWait>>();
+    send::<gyre_ringbuffer::SingleProducer<u64>>();
+    send::<gyre_ringbuffer::EventPoller<u64>>();
+    send::<Disruptor<u64>>();
+    send::<gyre_ringbuffer::ShutdownReport>();
+}
