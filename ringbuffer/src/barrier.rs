@@ -36,7 +36,7 @@ impl<E, W: WaitStrategy> SequenceBarrier<E, W> {
 
     /// Wait until `sequence` is readable; return the highest readable
     /// sequence (at least `sequence`), so the caller can take a batch.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn wait_for(&self, sequence: i64) -> Result<i64, WaitError> {
         let condition = self.condition();
         let mut spins = 0u32;

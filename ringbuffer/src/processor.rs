@@ -2,8 +2,9 @@
 //!
 //! It waits once per batch, hands every available event to the handler with
 //! `end_of_batch` on the last, then publishes its progress with one release
-//! store and one signal. A panic in the handler is caught per batch (free
-//! when nothing panics) and goes to the stage's [`PanicPolicy`].
+//! store and one signal. Handler panics are caught by one `catch_unwind`
+//! around the whole loop, not one per batch, so the happy path pays nothing
+//! for them; after a `LogAndContinue` panic the loop is simply entered again.
 
 use crate::barrier::SequenceBarrier;
 use crate::error::WaitError;
@@ -27,6 +28,34 @@ impl<E, W: WaitStrategy> BatchEventProcessor<E, W> {
     pub(crate) fn run<H: EventHandler<E>>(self, handler: &mut H) {
         let core = &self.barrier.core;
         handler.on_start();
+        // The event being handled, kept outside the unwind boundary so a
+        // panic can be attributed to its sequence.
+        let mut current = self.sequence.get();
+        loop {
+            match catch_unwind(AssertUnwindSafe(|| self.process(handler, &mut current))) {
+                Ok(()) => break,
+                Err(payload) => {
+                    self.monitor
+                        .record_panic(&self.stage, current, payload.as_ref(), self.policy);
+                    // The panicking event counts as handled either way: under
+                    // `Halt` nothing goes further, under `LogAndContinue` we skip it.
+                    self.sequence.set(current);
+                    core.wait.signal_all_when_blocking();
+                    if self.policy == PanicPolicy::Halt {
+                        core.halt();
+                        break;
+                    }
+                }
+            }
+        }
+        core.wait.signal_all_when_blocking();
+        handler.on_shutdown();
+    }
+
+    /// Handle batches until alerted; `current` tracks the event in hand.
+    #[inline(always)]
+    fn process<H: EventHandler<E>>(&self, handler: &mut H, current: &mut i64) {
+        let core = &self.barrier.core;
         let mut next = self.sequence.get() + 1;
         loop {
             let available = match self.barrier.wait_for(next) {
@@ -35,43 +64,22 @@ impl<E, W: WaitStrategy> BatchEventProcessor<E, W> {
                     handler.on_timeout(self.sequence.get());
                     continue;
                 }
-                Err(WaitError::Alerted) => break,
+                Err(WaitError::Alerted) => return,
             };
-            let mut current = next;
-            let outcome = catch_unwind(AssertUnwindSafe(|| {
-                handler.on_batch_start((available - next + 1) as usize);
-                // SAFETY: the barrier returned `available`, so every sequence up
-                // to it is published and visible (acquire), and this stage's own
-                // sequence is still below `next`, so producers cannot reclaim them.
-                unsafe {
-                    core.read_each(next, available, |sequence, event| {
-                        current = sequence;
-                        handler.on_event(event, sequence, sequence == available);
-                        true
-                    })
-                };
-            }));
-            match outcome {
-                Ok(()) => {
-                    self.sequence.set(available);
-                    next = available + 1;
-                }
-                Err(payload) => {
-                    self.monitor
-                        .record_panic(&self.stage, current, payload.as_ref(), self.policy);
-                    // The panicking event counts as handled either way: under
-                    // `Halt` nothing goes further, under `LogAndContinue` we skip it.
-                    self.sequence.set(current);
-                    next = current + 1;
-                    if self.policy == PanicPolicy::Halt {
-                        core.halt();
-                        break;
-                    }
-                }
-            }
+            handler.on_batch_start((available - next + 1) as usize);
+            // SAFETY: the barrier returned `available`, so every sequence up
+            // to it is published and visible (acquire), and this stage's own
+            // sequence is still below `next`, so producers cannot reclaim them.
+            unsafe {
+                core.read_each(next, available, |sequence, event| {
+                    *current = sequence;
+                    handler.on_event(event, sequence, sequence == available);
+                    true
+                })
+            };
+            self.sequence.set(available);
             core.wait.signal_all_when_blocking();
+            next = available + 1;
         }
-        core.wait.signal_all_when_blocking();
-        handler.on_shutdown();
     }
 }
