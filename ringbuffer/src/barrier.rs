@@ -5,10 +5,11 @@
 //! written yet); a later stage waits on the sequences of the stages it
 //! depends on, which only ever pass published events.
 
+use crate::backoff::Backoff;
 use crate::error::WaitError;
 use crate::ring::Core;
 use crate::sequence::Sequence;
-use crate::sync::{self, Arc};
+use crate::sync::Arc;
 use crate::wait::{WaitCondition, WaitStrategy};
 
 pub(crate) struct SequenceBarrier<E, W> {
@@ -39,7 +40,7 @@ impl<E, W: WaitStrategy> SequenceBarrier<E, W> {
     #[inline(always)]
     pub(crate) fn wait_for(&self, sequence: i64) -> Result<i64, WaitError> {
         let condition = self.condition();
-        let mut spins = 0u32;
+        let mut backoff = Backoff::new();
         loop {
             let available = self.core.wait.wait_for(sequence, &condition)?;
             if available < sequence {
@@ -52,15 +53,10 @@ impl<E, W: WaitStrategy> SequenceBarrier<E, W> {
             if published >= sequence {
                 return Ok(published);
             }
-            // Claimed but not yet written: the producer is mid-publish. It may
-            // have been preempted, so after a short spin give it the CPU.
+            // Claimed but not yet written: the producer is mid-publish, or
+            // was preempted there.
             condition.check_alert(sequence)?;
-            if spins < 64 {
-                spins += 1;
-                sync::spin_loop();
-            } else {
-                sync::yield_now();
-            }
+            backoff.snooze();
         }
     }
 

@@ -9,10 +9,11 @@
 //! slot. Both gate on the slowest consumer through a cached minimum and only
 //! rescan the consumers' sequences when the cache says the ring may be full.
 
+use crate::backoff::Backoff;
 use crate::error::PublishError;
 use crate::ring::{Core, HALTED};
 use crate::sequence::{minimum, Sequence};
-use crate::sync::{self, Arc, Ordering};
+use crate::sync::{Arc, Ordering};
 use crate::wait::WaitStrategy;
 use std::time::Instant;
 
@@ -44,17 +45,6 @@ pub trait ClaimStrategy: Claim {}
 
 impl ClaimStrategy for SingleClaim {}
 impl ClaimStrategy for MultiClaim {}
-
-/// Back off while the ring is full: spin briefly, then yield.
-#[inline]
-fn backoff(spins: &mut u32) {
-    if *spins < 64 {
-        *spins += 1;
-        sync::spin_loop();
-    } else {
-        sync::yield_now();
-    }
-}
 
 /// Claim strategy of the single producer: the claim counter lives here.
 #[derive(Debug)]
@@ -98,12 +88,12 @@ impl Claim for SingleClaim {
             return Err(PublishError::Closed);
         }
         let hi = self.next + n;
-        let mut spins = 0;
+        let mut backoff = Backoff::new();
         while !self.has_capacity(core, hi) {
             if core.stop_at() != crate::ring::RUNNING {
                 return Err(PublishError::Closed);
             }
-            backoff(&mut spins);
+            backoff.snooze();
         }
         self.next = hi;
         Ok(hi)
@@ -139,25 +129,37 @@ impl Claim for SingleClaim {
 }
 
 /// Claim strategy of the multi-producer: claims on the shared cursor.
+///
+/// Each producer handle caches the gating minimum itself. The Java
+/// Disruptor shares one cache among producers, but that is a line every
+/// producer writes; gating sequences only grow, so a private cache is just
+/// as sound and keeps the producers off each other's lines.
 #[derive(Debug, Clone)]
 pub struct MultiClaim {
     gating: Box<[Arc<Sequence>]>,
+    cached_gate: i64,
 }
 
 impl MultiClaim {
     pub(crate) fn new(gating: Box<[Arc<Sequence>]>) -> Self {
-        MultiClaim { gating }
+        MultiClaim {
+            gating,
+            cached_gate: -1,
+        }
     }
 
     /// Whether `hi` can be claimed when the cursor stands at `current`.
     #[inline(always)]
-    fn has_capacity<E, W: WaitStrategy>(&self, core: &Core<E, W>, hi: i64, current: i64) -> bool {
+    fn has_capacity<E, W: WaitStrategy>(
+        &mut self,
+        core: &Core<E, W>,
+        hi: i64,
+        current: i64,
+    ) -> bool {
         let wrap = hi - core.capacity();
-        let cached = core.gating_cache.get();
-        if wrap > cached || cached > current {
-            let min = minimum(&self.gating, current);
-            core.gating_cache.set(min);
-            wrap <= min
+        if wrap > self.cached_gate {
+            self.cached_gate = minimum(&self.gating, current);
+            wrap <= self.cached_gate
         } else {
             true
         }
@@ -177,12 +179,12 @@ impl Claim for MultiClaim {
         let hi = core.cursor.atomic().fetch_add(n, Ordering::AcqRel) + n;
         let lo = hi - n + 1;
         let wrap = hi - core.capacity();
-        if wrap > core.gating_cache.get() {
-            let mut spins = 0;
+        if wrap > self.cached_gate {
+            let mut backoff = Backoff::new();
             loop {
                 let min = minimum(&self.gating, hi);
                 if wrap <= min {
-                    core.gating_cache.set(min);
+                    self.cached_gate = min;
                     break;
                 }
                 // The claim is taken and consumers draining to a point at or past
@@ -191,7 +193,7 @@ impl Claim for MultiClaim {
                 if stop == HALTED || lo > stop {
                     return Err(PublishError::Closed);
                 }
-                backoff(&mut spins);
+                backoff.snooze();
             }
         }
         Ok(hi)
@@ -244,14 +246,14 @@ pub(crate) fn claim_until<C: ClaimStrategy, E, W: WaitStrategy>(
     n: i64,
     deadline: Instant,
 ) -> Result<i64, PublishError> {
-    let mut spins = 0;
+    let mut backoff = Backoff::new();
     loop {
         match claim.try_claim(core, n) {
             Err(PublishError::Full) => {
                 if Instant::now() >= deadline {
                     return Err(PublishError::TimedOut);
                 }
-                backoff(&mut spins);
+                backoff.snooze();
             }
             other => return other,
         }

@@ -28,8 +28,6 @@ pub struct Core<E, W> {
     pub(crate) cursor: Sequence,
     /// Multi producer only: per slot, the lap of the sequence last published there.
     availability: Option<Box<[AtomicI32]>>,
-    /// Multi producer only: cached minimum of the gating sequences.
-    pub(crate) gating_cache: Sequence,
     pub(crate) wait: W,
     /// `RUNNING`, the last sequence to drain to, or `HALTED`.
     pub(crate) stop_at: CachePadded<AtomicI64>,
@@ -66,7 +64,6 @@ impl<E, W: WaitStrategy> Core<E, W> {
             shift: capacity.trailing_zeros(),
             cursor: Sequence::new(INITIAL_SEQUENCE),
             availability,
-            gating_cache: Sequence::new(INITIAL_SEQUENCE),
             wait,
             stop_at: CachePadded::new(AtomicI64::new(RUNNING)),
             producers: AtomicUsize::new(1),
