@@ -29,8 +29,11 @@ impl Backoff {
         Backoff { step: 0 }
     }
 
-    /// Wait a little longer than last time.
-    #[inline]
+    /// Wait a little longer than last time. Never inlined: it only runs on
+    /// slow paths, and keeping it out of line keeps its callers' fast paths
+    /// small enough to inline.
+    #[cold]
+    #[inline(never)]
     pub(crate) fn snooze(&mut self) {
         if self.step < SPINS {
             sync::spin_loop();

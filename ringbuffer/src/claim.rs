@@ -77,6 +77,27 @@ impl SingleClaim {
     }
 }
 
+impl SingleClaim {
+    /// The slow path of `claim`, out of line so the fast path stays small
+    /// enough to inline into every publish.
+    #[cold]
+    #[inline(never)]
+    fn wait_for_capacity<E, W: WaitStrategy>(
+        &mut self,
+        core: &Core<E, W>,
+        hi: i64,
+    ) -> Result<(), PublishError> {
+        let mut backoff = Backoff::new();
+        while !self.has_capacity(core, hi) {
+            if core.stop_at() != crate::ring::RUNNING {
+                return Err(PublishError::Closed);
+            }
+            backoff.snooze();
+        }
+        Ok(())
+    }
+}
+
 impl Claim for SingleClaim {
     #[inline]
     fn claim<E, W: WaitStrategy>(
@@ -88,12 +109,8 @@ impl Claim for SingleClaim {
             return Err(PublishError::Closed);
         }
         let hi = self.next + n;
-        let mut backoff = Backoff::new();
-        while !self.has_capacity(core, hi) {
-            if core.stop_at() != crate::ring::RUNNING {
-                return Err(PublishError::Closed);
-            }
-            backoff.snooze();
+        if !self.has_capacity(core, hi) {
+            self.wait_for_capacity(core, hi)?;
         }
         self.next = hi;
         Ok(hi)
@@ -166,6 +183,36 @@ impl MultiClaim {
     }
 }
 
+impl MultiClaim {
+    /// The slow path of `claim`: wait until the consumers are past
+    /// `hi - capacity`. Out of line to keep every publish's fast path small.
+    #[cold]
+    #[inline(never)]
+    fn wait_for_gate<E, W: WaitStrategy>(
+        &mut self,
+        core: &Core<E, W>,
+        lo: i64,
+        hi: i64,
+    ) -> Result<(), PublishError> {
+        let wrap = hi - core.capacity();
+        let mut backoff = Backoff::new();
+        loop {
+            let min = minimum(&self.gating, hi);
+            if wrap <= min {
+                self.cached_gate = min;
+                return Ok(());
+            }
+            // The claim is taken and consumers draining to a point at or past
+            // `lo` will wait for it, so give up only when nobody will.
+            let stop = core.stop_at();
+            if stop == HALTED || lo > stop {
+                return Err(PublishError::Closed);
+            }
+            backoff.snooze();
+        }
+    }
+}
+
 impl Claim for MultiClaim {
     #[inline]
     fn claim<E, W: WaitStrategy>(
@@ -178,23 +225,8 @@ impl Claim for MultiClaim {
         }
         let hi = core.cursor.atomic().fetch_add(n, Ordering::AcqRel) + n;
         let lo = hi - n + 1;
-        let wrap = hi - core.capacity();
-        if wrap > self.cached_gate {
-            let mut backoff = Backoff::new();
-            loop {
-                let min = minimum(&self.gating, hi);
-                if wrap <= min {
-                    self.cached_gate = min;
-                    break;
-                }
-                // The claim is taken and consumers draining to a point at or past
-                // `lo` will wait for it, so give up only when nobody will.
-                let stop = core.stop_at();
-                if stop == HALTED || lo > stop {
-                    return Err(PublishError::Closed);
-                }
-                backoff.snooze();
-            }
+        if hi - core.capacity() > self.cached_gate {
+            self.wait_for_gate(core, lo, hi)?;
         }
         Ok(hi)
     }
