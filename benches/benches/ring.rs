@@ -1,4 +1,8 @@
 //! Criterion benches for the ring cases, beside the `ring` harness binary.
+//! Every call runs at least 16 M events (64 M batched), so thread start-up
+//! and the first lap of the ring, where a producer runs ahead of a consumer
+//! that has not started yet, do not dominate: short calls measure that burst,
+//! not the steady state.
 //! Each iteration batch runs one whole case (`iters` events through a fresh
 //! graph), so the setup cost is spread over the events and the same code as
 //! the harness is measured.
@@ -21,26 +25,26 @@ fn one_to_one(c: &mut Criterion) {
     let mut group = c.benchmark_group("1p1c-single");
     group.throughput(Throughput::Elements(1));
     group.bench_function("gyre", |b| {
-        b.iter_custom(|i| events(i, 1 << 20, |n| gyre::one_to_one(n, 1)))
+        b.iter_custom(|i| events(i, 1 << 24, |n| gyre::one_to_one(n, 1)))
     });
     group.bench_function("disruptor", |b| {
-        b.iter_custom(|i| events(i, 1 << 20, |n| disruptor_crate::one_to_one(n, 1)))
+        b.iter_custom(|i| events(i, 1 << 24, |n| disruptor_crate::one_to_one(n, 1)))
     });
     group.bench_function("crossbeam", |b| {
-        b.iter_custom(|i| events(i, 1 << 20, channels::crossbeam_one_to_one))
+        b.iter_custom(|i| events(i, 1 << 24, channels::crossbeam_one_to_one))
     });
     group.bench_function("sync_channel", |b| {
-        b.iter_custom(|i| events(i, 1 << 20, channels::std_one_to_one))
+        b.iter_custom(|i| events(i, 1 << 24, channels::std_one_to_one))
     });
     group.finish();
 
     let mut group = c.benchmark_group("1p1c-batch64");
     group.throughput(Throughput::Elements(1));
     group.bench_function("gyre", |b| {
-        b.iter_custom(|i| events(i, 1 << 22, |n| gyre::one_to_one(n, BATCH)))
+        b.iter_custom(|i| events(i, 1 << 26, |n| gyre::one_to_one(n, BATCH)))
     });
     group.bench_function("disruptor", |b| {
-        b.iter_custom(|i| events(i, 1 << 22, |n| disruptor_crate::one_to_one(n, BATCH)))
+        b.iter_custom(|i| events(i, 1 << 26, |n| disruptor_crate::one_to_one(n, BATCH)))
     });
     group.finish();
 }
@@ -49,20 +53,20 @@ fn contended(c: &mut Criterion) {
     let mut group = c.benchmark_group("3p1c-yielding");
     group.throughput(Throughput::Elements(1));
     group.bench_function("gyre", |b| {
-        b.iter_custom(|i| events(i, 1 << 20, |n| gyre::three_to_one(n, gyre::yielding())))
+        b.iter_custom(|i| events(i, 1 << 24, |n| gyre::three_to_one(n, gyre::yielding())))
     });
     group.bench_function("crossbeam", |b| {
-        b.iter_custom(|i| events(i, 1 << 20, channels::crossbeam_three_to_one))
+        b.iter_custom(|i| events(i, 1 << 24, channels::crossbeam_three_to_one))
     });
     group.finish();
 
     let mut group = c.benchmark_group("pipeline3-yielding");
     group.throughput(Throughput::Elements(1));
     group.bench_function("gyre", |b| {
-        b.iter_custom(|i| events(i, 1 << 20, |n| gyre::pipeline(n, gyre::yielding())))
+        b.iter_custom(|i| events(i, 1 << 24, |n| gyre::pipeline(n, gyre::yielding())))
     });
     group.bench_function("crossbeam", |b| {
-        b.iter_custom(|i| events(i, 1 << 20, channels::crossbeam_pipeline))
+        b.iter_custom(|i| events(i, 1 << 24, channels::crossbeam_pipeline))
     });
     group.finish();
 }
