@@ -13,18 +13,25 @@ use loom::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use loom::sync::Arc;
 use loom::thread;
 
+/// A ring of 2 on `BlockingWait`, the strategy whose wake-ups are modelled.
+fn blocking_ring() -> gyre_ringbuffer::DisruptorBuilder<u64, BlockingWait> {
+    Disruptor::builder(2, || 0u64).wait_strategy(BlockingWait::new())
+}
+
+/// A stage that adds every event into `sum`.
+fn summing(sum: &Arc<AtomicU64>) -> Stage<impl gyre_ringbuffer::StageKind<u64>> {
+    let sum = sum.clone();
+    Stage::new(move |e: &u64, _: i64, _: bool| {
+        sum.fetch_add(*e, Relaxed);
+    })
+}
+
 #[test]
 fn blocking_wait_loses_no_wakeup() {
     model(|| {
         let sum = Arc::new(AtomicU64::new(0));
-        let s = sum.clone();
-        let mut graph = Disruptor::builder(2, || 0u64)
-            .wait_strategy(BlockingWait::new())
-            .single_producer()
-            .unwrap();
-        graph.handle_events_with(Stage::new(move |e: &u64, _: i64, _: bool| {
-            s.fetch_add(*e, Relaxed);
-        }));
+        let mut graph = blocking_ring().single_producer().unwrap();
+        graph.handle_events_with(summing(&sum));
         let (mut producer, disruptor) = graph.start().unwrap();
         producer.publish(|e| *e = 1).unwrap();
         producer.publish(|e| *e = 2).unwrap();
@@ -39,16 +46,10 @@ fn blocking_wait_loses_no_wakeup() {
 fn blocking_wait_between_stages_loses_no_wakeup() {
     model(|| {
         let sum = Arc::new(AtomicU64::new(0));
-        let s = sum.clone();
-        let mut graph = Disruptor::builder(2, || 0u64)
-            .wait_strategy(BlockingWait::new())
-            .single_producer()
-            .unwrap();
+        let mut graph = blocking_ring().single_producer().unwrap();
         graph
             .handle_events_with(Stage::new(|_: &u64, _: i64, _: bool| {}))
-            .then(Stage::new(move |e: &u64, _: i64, _: bool| {
-                s.fetch_add(*e, Relaxed);
-            }));
+            .then(summing(&sum));
         let (mut producer, disruptor) = graph.start().unwrap();
         producer.publish(|e| *e = 5).unwrap();
         drop(producer);
@@ -61,14 +62,8 @@ fn blocking_wait_between_stages_loses_no_wakeup() {
 fn last_producer_drop_drains_every_event() {
     model(|| {
         let sum = Arc::new(AtomicU64::new(0));
-        let s = sum.clone();
-        let mut graph = Disruptor::builder(2, || 0u64)
-            .wait_strategy(BlockingWait::new())
-            .multi_producer()
-            .unwrap();
-        graph.handle_events_with(Stage::new(move |e: &u64, _: i64, _: bool| {
-            s.fetch_add(*e, Relaxed);
-        }));
+        let mut graph = blocking_ring().multi_producer().unwrap();
+        graph.handle_events_with(summing(&sum));
         let (producer, disruptor) = graph.start().unwrap();
         let mut other = producer.clone();
         let t = thread::spawn(move || {
@@ -88,14 +83,8 @@ fn last_producer_drop_drains_every_event() {
 fn shutdown_drains_what_was_published() {
     model(|| {
         let sum = Arc::new(AtomicU64::new(0));
-        let s = sum.clone();
-        let mut graph = Disruptor::builder(2, || 0u64)
-            .wait_strategy(BlockingWait::new())
-            .single_producer()
-            .unwrap();
-        graph.handle_events_with(Stage::new(move |e: &u64, _: i64, _: bool| {
-            s.fetch_add(*e, Relaxed);
-        }));
+        let mut graph = blocking_ring().single_producer().unwrap();
+        graph.handle_events_with(summing(&sum));
         let (mut producer, disruptor) = graph.start().unwrap();
         producer.publish(|e| *e = 7).unwrap();
         let report = disruptor.shutdown();
@@ -110,10 +99,7 @@ fn worker_pool_handles_each_event_once() {
     model(|| {
         let seen = Arc::new([AtomicU64::new(0), AtomicU64::new(0)]);
         let s = seen.clone();
-        let mut graph = Disruptor::builder(2, || 0u64)
-            .wait_strategy(BlockingWait::new())
-            .single_producer()
-            .unwrap();
+        let mut graph = blocking_ring().single_producer().unwrap();
         graph.handle_events_with(Stage::worker_pool_with_factory(2, move |_| {
             let s = s.clone();
             move |e: &u64, _: i64| {

@@ -6,7 +6,7 @@
 //! file with `--release`); a twentieth of that in a debug build. Override with
 //! `GYRE_STRESS_EVENTS=<events per producer>`.
 
-use gyre_ringbuffer::{Disruptor, Stage, WaitStrategy, YieldingWait};
+use gyre_ringbuffer::{Disruptor, MultiProducer, Stage, WaitStrategy, YieldingWait};
 use std::sync::atomic::{AtomicI64, AtomicU64, AtomicU8, Ordering::Relaxed};
 use std::sync::Arc;
 
@@ -36,6 +36,33 @@ fn expected_checksum(producers: u64, n: u64) -> u64 {
     (0..producers)
         .flat_map(|p| (0..n).map(move |i| value_of(p, i)))
         .fold(0, u64::wrapping_add)
+}
+
+/// Start `count` producer threads, producer `p` publishing its events
+/// `0..n` in order, each a clone of `producer`.
+fn spawn_producers<W: WaitStrategy>(
+    producer: &MultiProducer<Event, W>,
+    count: u64,
+    n: u64,
+) -> Vec<std::thread::JoinHandle<()>> {
+    (0..count)
+        .map(|p| {
+            let mut producer = producer.clone();
+            std::thread::spawn(move || {
+                for index in 0..n {
+                    producer
+                        .publish(|e| {
+                            *e = Event {
+                                producer: p,
+                                index,
+                                value: value_of(p, index),
+                            }
+                        })
+                        .unwrap();
+                }
+            })
+        })
+        .collect()
 }
 
 /// A small ring so producers lap it millions of times.
@@ -80,24 +107,7 @@ fn three_producers_one_consumer() {
         }
     }));
     let (producer, disruptor) = graph.start().unwrap();
-    let threads: Vec<_> = (0..3u64)
-        .map(|p| {
-            let mut producer = producer.clone();
-            std::thread::spawn(move || {
-                for index in 0..n {
-                    producer
-                        .publish(|e| {
-                            *e = Event {
-                                producer: p,
-                                index,
-                                value: value_of(p, index),
-                            };
-                        })
-                        .unwrap();
-                }
-            })
-        })
-        .collect();
+    let threads = spawn_producers(&producer, 3, n);
     drop(producer);
     for t in threads {
         t.join().unwrap();
@@ -253,24 +263,7 @@ fn worker_pool_handles_each_event_exactly_once() {
         }
     }));
     let (producer, disruptor) = graph.start().unwrap();
-    let threads: Vec<_> = (0..producers)
-        .map(|p| {
-            let mut producer = producer.clone();
-            std::thread::spawn(move || {
-                for index in 0..n {
-                    producer
-                        .publish(|e| {
-                            *e = Event {
-                                producer: p,
-                                index,
-                                value: value_of(p, index),
-                            }
-                        })
-                        .unwrap();
-                }
-            })
-        })
-        .collect();
+    let threads = spawn_producers(&producer, producers, n);
     drop(producer);
     for t in threads {
         t.join().unwrap();

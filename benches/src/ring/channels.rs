@@ -5,34 +5,47 @@
 use super::{check, share, CAPACITY};
 use std::time::{Duration, Instant};
 
+/// One producer sending `0..n` with `send`, one consumer thread summing
+/// what it receives; shared by the channel peers.
+fn one_to_one_with(
+    case: &str,
+    n: u64,
+    mut send: impl FnMut(u64),
+    consumer: std::thread::JoinHandle<u64>,
+) -> Duration {
+    let start = Instant::now();
+    for i in 0..n {
+        send(i);
+    }
+    drop(send); // drops the sender, ending the consumer's iteration
+    let sum = consumer.join().expect("consumer");
+    let elapsed = start.elapsed();
+    check(case, n, sum);
+    elapsed
+}
+
 /// One producer, one consumer over `crossbeam_channel::bounded`.
 pub fn crossbeam_one_to_one(n: u64) -> Duration {
     let (tx, rx) = crossbeam_channel::bounded::<u64>(CAPACITY);
     let consumer = std::thread::spawn(move || rx.iter().fold(0u64, u64::wrapping_add));
-    let start = Instant::now();
-    for i in 0..n {
-        tx.send(i).expect("send");
-    }
-    drop(tx);
-    let sum = consumer.join().expect("consumer");
-    let elapsed = start.elapsed();
-    check("crossbeam 1p1c", n, sum);
-    elapsed
+    one_to_one_with(
+        "crossbeam 1p1c",
+        n,
+        move |v| tx.send(v).expect("send"),
+        consumer,
+    )
 }
 
 /// One producer, one consumer over `std::sync::mpsc::sync_channel`.
 pub fn std_one_to_one(n: u64) -> Duration {
     let (tx, rx) = std::sync::mpsc::sync_channel::<u64>(CAPACITY);
     let consumer = std::thread::spawn(move || rx.iter().fold(0u64, u64::wrapping_add));
-    let start = Instant::now();
-    for i in 0..n {
-        tx.send(i).expect("send");
-    }
-    drop(tx);
-    let sum = consumer.join().expect("consumer");
-    let elapsed = start.elapsed();
-    check("sync_channel 1p1c", n, sum);
-    elapsed
+    one_to_one_with(
+        "sync_channel 1p1c",
+        n,
+        move |v| tx.send(v).expect("send"),
+        consumer,
+    )
 }
 
 /// Three producers into one consumer over one crossbeam channel.
