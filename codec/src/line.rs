@@ -1,0 +1,344 @@
+//! Line framing: [`LineDecoder`] splits on LF or CRLF, [`LineEncoder`]
+//! appends a line ending.
+
+use crate::codec::{Decoder, Encoder};
+use crate::error::CodecError;
+use bytes::{Buf, Bytes, BytesMut};
+
+/// Splits input into lines ending in `\n` or `\r\n`.
+///
+/// Like Netty's `LineBasedFrameDecoder`: the line ending is stripped by
+/// default; a line longer than `max_length` (not counting its ending) is
+/// discarded up to the next line end and reported as
+/// [`CodecError::FrameTooLong`], either as soon as it is known to be too
+/// long (`fail_fast(true)`) or once its end arrives (the default), after which
+/// decoding carries on with the next line. Input already searched is never
+/// searched again, and at most `max_length + 1` bytes of an unfinished line are
+/// held (beyond that they are dropped as they arrive).
+///
+/// ```
+/// use bytes::BytesMut;
+/// use gyre_codec::{Decoder, LineDecoder};
+/// let mut lines = LineDecoder::new(64);
+/// let mut buf = BytesMut::from(&b"hello\r\nwor"[..]);
+/// assert_eq!(lines.decode(&mut buf)?.unwrap(), "hello");
+/// assert_eq!(lines.decode(&mut buf)?, None);
+/// buf.extend_from_slice(b"ld\n");
+/// assert_eq!(lines.decode(&mut buf)?.unwrap(), "world");
+/// # Ok::<(), gyre_codec::CodecError>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct LineDecoder {
+    max_length: usize,
+    strip_delimiter: bool,
+    fail_fast: bool,
+    /// Bytes at the front of the buffer known to hold no `\n`.
+    searched: usize,
+    /// While discarding an over-long line: how many bytes of it were dropped.
+    discarding: Option<u64>,
+}
+
+impl LineDecoder {
+    /// Lines of at most `max_length` bytes (not counting the ending),
+    /// ending stripped, failing when an over-long line's end arrives.
+    pub fn new(max_length: usize) -> Self {
+        LineDecoder {
+            max_length,
+            strip_delimiter: true,
+            fail_fast: false,
+            searched: 0,
+            discarding: None,
+        }
+    }
+
+    /// Whether frames exclude their line ending (default true).
+    pub fn strip_delimiter(mut self, strip: bool) -> Self {
+        self.strip_delimiter = strip;
+        self
+    }
+
+    /// Report an over-long line as soon as it exceeds the maximum (true), or
+    /// once its end has arrived and been dropped (false, the default).
+    pub fn fail_fast(mut self, fail_fast: bool) -> Self {
+        self.fail_fast = fail_fast;
+        self
+    }
+
+    /// The maximum line length.
+    pub fn max_length(&self) -> usize {
+        self.max_length
+    }
+
+    fn find_newline(&self, src: &BytesMut) -> Option<usize> {
+        memchr::memchr(b'\n', &src[self.searched..]).map(|i| self.searched + i)
+    }
+
+    fn too_long(&self, length: u64, dropped: u64) -> CodecError {
+        CodecError::FrameTooLong {
+            max: self.max_length,
+            length,
+            dropped,
+        }
+    }
+}
+
+impl Decoder for LineDecoder {
+    type Item = Bytes;
+
+    fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Bytes>, CodecError> {
+        if let Some(dropped) = self.discarding {
+            match self.find_newline(src) {
+                Some(newline) => {
+                    let dropped = dropped + newline as u64 + 1;
+                    src.advance(newline + 1);
+                    self.searched = 0;
+                    self.discarding = None;
+                    if !self.fail_fast {
+                        return Err(self.too_long(dropped, dropped));
+                    }
+                }
+                None => {
+                    self.discarding = Some(dropped + src.len() as u64);
+                    src.clear();
+                    self.searched = 0;
+                    return Ok(None);
+                }
+            }
+        }
+        match self.find_newline(src) {
+            Some(newline) => {
+                let ending = if newline > 0 && src[newline - 1] == b'\r' {
+                    2
+                } else {
+                    1
+                };
+                let length = newline + 1 - ending;
+                self.searched = 0;
+                if length > self.max_length {
+                    src.advance(newline + 1);
+                    return Err(self.too_long(length as u64, newline as u64 + 1));
+                }
+                let mut frame = src.split_to(newline + 1);
+                if self.strip_delimiter {
+                    frame.truncate(length);
+                }
+                Ok(Some(frame.freeze()))
+            }
+            None => {
+                // A trailing `\r` may be the start of a CRLF: not part of the line.
+                let pending = src.len() - usize::from(src.last() == Some(&b'\r'));
+                if pending > self.max_length {
+                    let dropped = src.len() as u64;
+                    src.clear();
+                    self.searched = 0;
+                    self.discarding = Some(dropped);
+                    if self.fail_fast {
+                        return Err(self.too_long(dropped, dropped));
+                    }
+                    return Ok(None);
+                }
+                self.searched = src.len();
+                Ok(None)
+            }
+        }
+    }
+
+    /// At end of stream, a last line without an ending is still a line.
+    fn decode_eof(&mut self, src: &mut BytesMut) -> Result<Option<Bytes>, CodecError> {
+        if let Some(frame) = self.decode(src)? {
+            return Ok(Some(frame));
+        }
+        if self.discarding.take().is_some() || src.is_empty() {
+            self.searched = 0;
+            src.clear();
+            return Ok(None);
+        }
+        self.searched = 0;
+        let mut frame = src.split();
+        if self.strip_delimiter && frame.last() == Some(&b'\r') {
+            frame.truncate(frame.len() - 1);
+        }
+        Ok(Some(frame.freeze()))
+    }
+}
+
+/// The line ending a [`LineEncoder`] appends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LineEnding {
+    /// `\n`
+    #[default]
+    Lf,
+    /// `\r\n`
+    CrLf,
+}
+
+impl LineEnding {
+    /// The ending's bytes.
+    pub fn as_bytes(self) -> &'static [u8] {
+        match self {
+            LineEnding::Lf => b"\n",
+            LineEnding::CrLf => b"\r\n",
+        }
+    }
+}
+
+/// Writes each item followed by a line ending.
+///
+/// ```
+/// use bytes::BytesMut;
+/// use gyre_codec::{Encoder, LineEncoder, LineEnding};
+/// let mut buf = BytesMut::new();
+/// LineEncoder::new(LineEnding::CrLf).encode("PING", &mut buf)?;
+/// assert_eq!(&buf[..], b"PING\r\n");
+/// # Ok::<(), gyre_codec::CodecError>(())
+/// ```
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LineEncoder {
+    ending: LineEnding,
+}
+
+impl LineEncoder {
+    /// An encoder appending `ending`.
+    pub fn new(ending: LineEnding) -> Self {
+        LineEncoder { ending }
+    }
+}
+
+impl<T: AsRef<[u8]>> Encoder<T> for LineEncoder {
+    fn encode(&mut self, item: T, dst: &mut BytesMut) -> Result<(), CodecError> {
+        let line = item.as_ref();
+        let ending = self.ending.as_bytes();
+        dst.reserve(line.len() + ending.len());
+        dst.extend_from_slice(line);
+        dst.extend_from_slice(ending);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn decode_all(decoder: &mut LineDecoder, buf: &mut BytesMut) -> Vec<Result<Bytes, String>> {
+        let mut out = Vec::new();
+        loop {
+            match decoder.decode(buf) {
+                Ok(Some(frame)) => out.push(Ok(frame)),
+                Ok(None) => return out,
+                Err(e) => out.push(Err(e.to_string())),
+            }
+        }
+    }
+
+    #[test]
+    fn lf_and_crlf_are_both_line_ends() {
+        let mut d = LineDecoder::new(16);
+        let mut buf = BytesMut::from(&b"a\nbb\r\n\r\nccc\n"[..]);
+        let frames = decode_all(&mut d, &mut buf);
+        assert_eq!(
+            frames,
+            [
+                Ok(Bytes::from("a")),
+                Ok(Bytes::from("bb")),
+                Ok(Bytes::new()),
+                Ok(Bytes::from("ccc"))
+            ]
+        );
+        assert!(buf.is_empty());
+    }
+
+    #[test]
+    fn keeping_the_delimiter() {
+        let mut d = LineDecoder::new(16).strip_delimiter(false);
+        let mut buf = BytesMut::from(&b"a\r\nb\n"[..]);
+        assert_eq!(d.decode(&mut buf).unwrap().unwrap(), "a\r\n");
+        assert_eq!(d.decode(&mut buf).unwrap().unwrap(), "b\n");
+    }
+
+    #[test]
+    fn crlf_split_across_reads() {
+        let mut d = LineDecoder::new(3);
+        let mut buf = BytesMut::from(&b"abc\r"[..]);
+        // Exactly max_length bytes plus a pending `\r` is not too long yet.
+        assert_eq!(d.decode(&mut buf).unwrap(), None);
+        buf.extend_from_slice(b"\n");
+        assert_eq!(d.decode(&mut buf).unwrap().unwrap(), "abc");
+    }
+
+    #[test]
+    fn already_searched_input_is_not_rescanned() {
+        let mut d = LineDecoder::new(1024);
+        let mut buf = BytesMut::from(&b"0123456789"[..]);
+        assert_eq!(d.decode(&mut buf).unwrap(), None);
+        assert_eq!(d.searched, 10);
+        buf.extend_from_slice(b"ab\n");
+        assert_eq!(d.decode(&mut buf).unwrap().unwrap(), "0123456789ab");
+        assert_eq!(d.searched, 0);
+    }
+
+    #[test]
+    fn over_long_line_with_end_in_sight_is_dropped_and_reported() {
+        let mut d = LineDecoder::new(3);
+        let mut buf = BytesMut::from(&b"toolong\nok\n"[..]);
+        let frames = decode_all(&mut d, &mut buf);
+        assert_eq!(frames.len(), 2);
+        assert_eq!(
+            frames[0],
+            Err("frame of 7 bytes exceeds the maximum of 3 (8 bytes dropped)".to_string())
+        );
+        assert_eq!(frames[1], Ok(Bytes::from("ok")));
+    }
+
+    #[test]
+    fn over_long_line_fails_when_its_end_arrives_by_default() {
+        let mut d = LineDecoder::new(4);
+        let mut buf = BytesMut::from(&b"0123456"[..]);
+        assert_eq!(d.decode(&mut buf).unwrap(), None);
+        assert!(
+            buf.is_empty(),
+            "the over-long prefix is dropped, not buffered"
+        );
+        buf.extend_from_slice(b"789");
+        assert_eq!(d.decode(&mut buf).unwrap(), None);
+        assert!(buf.is_empty());
+        buf.extend_from_slice(b"ab\nnext\n");
+        match d.decode(&mut buf) {
+            Err(CodecError::FrameTooLong { max, dropped, .. }) => {
+                assert_eq!((max, dropped), (4, 13))
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(d.decode(&mut buf).unwrap().unwrap(), "next");
+    }
+
+    #[test]
+    fn over_long_line_fails_at_once_with_fail_fast() {
+        let mut d = LineDecoder::new(4).fail_fast(true);
+        let mut buf = BytesMut::from(&b"0123456"[..]);
+        match d.decode(&mut buf) {
+            Err(CodecError::FrameTooLong { dropped, .. }) => assert_eq!(dropped, 7),
+            other => panic!("{other:?}"),
+        }
+        buf.extend_from_slice(b"89\nnext\n");
+        // The rest of the long line is discarded silently; the next line decodes.
+        assert_eq!(d.decode(&mut buf).unwrap().unwrap(), "next");
+    }
+
+    #[test]
+    fn eof_yields_a_last_unterminated_line() {
+        let mut d = LineDecoder::new(16);
+        let mut buf = BytesMut::from(&b"a\nlast\r"[..]);
+        assert_eq!(d.decode_eof(&mut buf).unwrap().unwrap(), "a");
+        assert_eq!(d.decode_eof(&mut buf).unwrap().unwrap(), "last");
+        assert_eq!(d.decode_eof(&mut buf).unwrap(), None);
+    }
+
+    #[test]
+    fn encoder_appends_the_ending() {
+        let mut buf = BytesMut::new();
+        let mut e = LineEncoder::default();
+        e.encode("a", &mut buf).unwrap();
+        e.encode(Bytes::from("b"), &mut buf).unwrap();
+        assert_eq!(&buf[..], b"a\nb\n");
+    }
+}
