@@ -24,6 +24,9 @@
 //! # Ok::<(), gyre_codec::CodecError>(())
 //! ```
 //!
+//! With the `tokio-util` feature every codec also implements
+//! `tokio_util::codec::Decoder`/`Encoder`, for `Framed` under tokio.
+//!
 //! The crate knows nothing of the reactor; `gyre-reactor` adapts these
 //! codecs into pipeline stages.
 
@@ -34,6 +37,8 @@ mod fixed;
 mod length_field;
 mod length_prepender;
 mod line;
+#[cfg(feature = "tokio-util")]
+mod tokio_codec;
 
 pub use codec::{Decoder, Encoder};
 pub use delimiter::{DelimiterDecoder, DelimiterEncoder};
