@@ -6,6 +6,7 @@
 //! the criterion benches (`benches/*.rs`, statistics) measure exactly the
 //! same code.
 
+pub mod codec;
 pub mod ring;
 pub mod stats;
 pub mod svg;

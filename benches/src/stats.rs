@@ -39,11 +39,23 @@ pub fn interleaved_rates(
         .collect()
 }
 
+/// What a rate counts, for printing.
+#[derive(Debug, Clone, Copy)]
+pub enum Unit {
+    /// Events per second, printed in millions.
+    Events,
+    /// Bytes per second, printed in GB/s.
+    Bytes,
+}
+
 /// Print one `result` line per case and one `ratio` line per peer, the
 /// first case being Gyre's.
-pub fn print_rates(bench: &str, rates: &[(String, f64)]) {
+pub fn print_rates(bench: &str, rates: &[(String, f64)], unit: Unit) {
     for (name, r) in rates {
-        println!("result {bench} {name} {:.1} Mevents/s", r / 1e6);
+        match unit {
+            Unit::Events => println!("result {bench} {name} {:.1} Mevents/s", r / 1e6),
+            Unit::Bytes => println!("result {bench} {name} {:.2} GB/s", r / 1e9),
+        }
     }
     let gyre = rates[0].1;
     for (name, r) in &rates[1..] {

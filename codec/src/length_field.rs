@@ -16,18 +16,46 @@ pub enum ByteOrder {
 }
 
 impl ByteOrder {
+    /// Read a 1, 2, 3, 4 or 8-byte unsigned field. The common sizes are
+    /// single loads: this runs once per frame.
+    #[inline]
     pub(crate) fn read(self, bytes: &[u8]) -> u64 {
-        let mut value = 0u64;
-        match self {
-            ByteOrder::BigEndian => bytes
-                .iter()
-                .for_each(|b| value = value << 8 | u64::from(*b)),
-            ByteOrder::LittleEndian => bytes
-                .iter()
-                .rev()
-                .for_each(|b| value = value << 8 | u64::from(*b)),
+        let big = self == ByteOrder::BigEndian;
+        match *bytes {
+            [a] => u64::from(a),
+            [a, b] => u64::from(if big {
+                u16::from_be_bytes([a, b])
+            } else {
+                u16::from_le_bytes([a, b])
+            }),
+            [a, b, c, d] => u64::from(if big {
+                u32::from_be_bytes([a, b, c, d])
+            } else {
+                u32::from_le_bytes([a, b, c, d])
+            }),
+            [a, b, c, d, e, f, g, h] => {
+                let v = [a, b, c, d, e, f, g, h];
+                if big {
+                    u64::from_be_bytes(v)
+                } else {
+                    u64::from_le_bytes(v)
+                }
+            }
+            _ => {
+                let mut value = 0u64;
+                if big {
+                    bytes
+                        .iter()
+                        .for_each(|b| value = value << 8 | u64::from(*b));
+                } else {
+                    bytes
+                        .iter()
+                        .rev()
+                        .for_each(|b| value = value << 8 | u64::from(*b));
+                }
+                value
+            }
         }
-        value
     }
 
     pub(crate) fn write(self, value: u64, out: &mut [u8]) {
@@ -203,6 +231,26 @@ impl LengthFieldDecoder {
         }
     }
 
+    /// A frame of `frame_length` bytes is too long: drop what has arrived
+    /// and skip the rest as it comes. Out of line: it is the rare path.
+    #[cold]
+    fn start_skipping(
+        &mut self,
+        src: &mut BytesMut,
+        frame_length: u64,
+    ) -> Result<Option<Bytes>, CodecError> {
+        let now = frame_length.min(src.len() as u64);
+        src.advance(now as usize);
+        if now < frame_length {
+            self.skipping = Some((frame_length, frame_length - now));
+            if self.fail_fast {
+                return Err(self.too_long(frame_length, now));
+            }
+            return Ok(None);
+        }
+        Err(self.too_long(frame_length, frame_length))
+    }
+
     /// Drop what has arrived of a frame being skipped; report when done if
     /// not failing fast.
     fn skip(&mut self, src: &mut BytesMut) -> Result<bool, CodecError> {
@@ -227,7 +275,7 @@ impl Decoder for LengthFieldDecoder {
     type Item = Bytes;
 
     fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Bytes>, CodecError> {
-        if !self.skip(src)? {
+        if self.skipping.is_some() && !self.skip(src)? {
             return Ok(None);
         }
         let header_end = self.header_end();
@@ -242,7 +290,13 @@ impl Decoder for LengthFieldDecoder {
                 raw as i64
             )));
         }
-        let frame_length = (raw as i128) + (self.adjustment as i128) + header_end as i128;
+        // In i128 a u64 field plus any adjustment cannot overflow; the
+        // common case (a field below 2^62) stays in i64 arithmetic.
+        let frame_length: i128 = match (raw as i64).checked_add(self.adjustment + header_end as i64)
+        {
+            Some(length) if raw < 1 << 62 => length as i128,
+            _ => raw as i128 + self.adjustment as i128 + header_end as i128,
+        };
         if frame_length < header_end as i128 {
             src.advance(header_end);
             return Err(CodecError::CorruptFrame(format!(
@@ -250,17 +304,7 @@ impl Decoder for LengthFieldDecoder {
             )));
         }
         if frame_length > self.max_frame_length as i128 {
-            let frame_length = u64::try_from(frame_length).unwrap_or(u64::MAX);
-            let now = frame_length.min(src.len() as u64);
-            src.advance(now as usize);
-            if now < frame_length {
-                self.skipping = Some((frame_length, frame_length - now));
-                if self.fail_fast {
-                    return Err(self.too_long(frame_length, now));
-                }
-                return Ok(None);
-            }
-            return Err(self.too_long(frame_length, frame_length));
+            return self.start_skipping(src, u64::try_from(frame_length).unwrap_or(u64::MAX));
         }
         let frame_length = frame_length as usize;
         if self.strip > frame_length {

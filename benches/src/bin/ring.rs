@@ -12,7 +12,7 @@
 
 use clap::Parser;
 use gyre_benches::ring::{channels, disruptor_crate, gyre, idle, pingpong, BATCH};
-use gyre_benches::stats::{interleaved_rates, print_rates};
+use gyre_benches::stats::{interleaved_rates, print_rates, Unit};
 use gyre_benches::svg::{percentile_plot, Series};
 use hdrhistogram::Histogram;
 use std::path::PathBuf;
@@ -64,7 +64,7 @@ fn main() {
                 ("sync_channel", &channels::std_one_to_one),
             ],
         );
-        print_rates("1p1c-single", &rates);
+        print_rates("1p1c-single", &rates, Unit::Events);
     }
 
     if run("1p1c-batch64") {
@@ -76,7 +76,7 @@ fn main() {
                 ("disruptor", &|n| disruptor_crate::one_to_one(n, BATCH)),
             ],
         );
-        print_rates("1p1c-batch64", &rates);
+        print_rates("1p1c-batch64", &rates, Unit::Events);
     }
 
     // Four threads on two cores: Gyre yields; the disruptor crate can only spin.
@@ -90,7 +90,7 @@ fn main() {
                 ("disruptor", &disruptor_crate::three_to_one),
             ],
         );
-        print_rates("3p1c-yielding", &rates);
+        print_rates("3p1c-yielding", &rates, Unit::Events);
     }
 
     if run("pipeline3-yielding") {
@@ -103,7 +103,7 @@ fn main() {
                 ("disruptor", &disruptor_crate::pipeline),
             ],
         );
-        print_rates("pipeline3-yielding", &rates);
+        print_rates("pipeline3-yielding", &rates, Unit::Events);
     }
 
     type PingPong = fn(u64) -> Histogram<u64>;

@@ -1,0 +1,88 @@
+//! The codec harness: Gyre's frame decoders against tokio-util's, on the
+//! same 64 MiB input fed in 64 KiB reads, in one run.
+//!
+//! ```text
+//! cargo run --release -p gyre-benches --bin codec -- --quick   # < 60 s
+//! ```
+//!
+//! Prints `result <bench> <impl> <GB/s>` and `ratio <bench> gyre/<peer>
+//! <value>` lines (above 1: Gyre faster).
+
+use clap::Parser;
+use gyre_benches::codec::{self, Decoded};
+use gyre_benches::stats::{median, print_rates, Unit};
+use std::time::Duration;
+
+#[derive(Parser)]
+#[command(about = "Gyre's codecs against tokio-util's, side by side")]
+struct Args {
+    /// Fewer rounds: the whole run takes well under a minute.
+    #[arg(long)]
+    quick: bool,
+}
+
+type Case = fn(&[u8]) -> (Duration, Decoded);
+
+/// Run the cases interleaved, `rounds` times, check they decoded the same
+/// frames, and print the median rates.
+fn compare(bench: &str, input: &[u8], rounds: usize, cases: &[(&str, Case)]) {
+    let mut samples = vec![Vec::new(); cases.len()];
+    let mut reference: Option<Decoded> = None;
+    for _ in 0..rounds {
+        for (i, (name, case)) in cases.iter().enumerate() {
+            let (elapsed, decoded) = case(input);
+            match reference {
+                None => reference = Some(decoded),
+                Some(r) => assert_eq!(r, decoded, "{bench}: {name} decoded different frames"),
+            }
+            samples[i].push(input.len() as f64 / elapsed.as_secs_f64());
+        }
+    }
+    let rates: Vec<(String, f64)> = cases
+        .iter()
+        .zip(samples.iter_mut())
+        .map(|((name, _), s)| (name.to_string(), median(s)))
+        .collect();
+    print_rates(bench, &rates, Unit::Bytes);
+}
+
+fn main() {
+    let args = Args::parse();
+    let rounds = if args.quick { 5 } else { 15 };
+    let total = 64 << 20;
+    println!("# gyre codec bench: 64 MiB per case in 64 KiB reads, {rounds} interleaved rounds, median shown");
+
+    let lines = codec::lines(total, 64);
+    compare(
+        "lines-64B",
+        &lines,
+        rounds,
+        &[
+            ("gyre", codec::gyre_lines),
+            ("LinesCodec", codec::tokio_lines),
+            ("AnyDelimiterCodec", codec::tokio_any_delimiter),
+        ],
+    );
+
+    let small = codec::length_prefixed(total, 16, 64);
+    compare(
+        "length-16-64B",
+        &small,
+        rounds,
+        &[
+            ("gyre", codec::gyre_length),
+            ("LengthDelimitedCodec", codec::tokio_length),
+        ],
+    );
+
+    let large = codec::length_prefixed(total, 16, 4096);
+    compare(
+        "length-16B-4KiB",
+        &large,
+        rounds,
+        &[
+            ("gyre", codec::gyre_length),
+            ("LengthDelimitedCodec", codec::tokio_length),
+        ],
+    );
+}

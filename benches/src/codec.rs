@@ -1,0 +1,149 @@
+//! Codec cases: Gyre's decoders against tokio-util's on the same input.
+//!
+//! Each case feeds the whole input in 64 KiB reads into one `BytesMut`, as
+//! a socket read loop would (the copy into the buffer is part of the cost
+//! for both sides), decodes every frame after each read, and returns the
+//! elapsed time with a count and length sum of the frames, which the harness
+//! compares between implementations so that a fast decoder that drops or
+//! mangles frames fails instead of winning.
+
+use bytes::BytesMut;
+use std::time::{Duration, Instant};
+use tokio_util::codec::Decoder as _;
+
+/// Size of one read.
+pub const CHUNK: usize = 64 * 1024;
+
+/// What a run decoded: frames and the sum of their lengths.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Decoded {
+    /// Frames decoded.
+    pub frames: u64,
+    /// Sum of the frames' lengths.
+    pub bytes: u64,
+}
+
+/// `total` bytes of `line_len`-byte lines (the last byte of each is `\n`).
+pub fn lines(total: usize, line_len: usize) -> Vec<u8> {
+    let mut out = Vec::with_capacity(total);
+    let mut i = 0u8;
+    while out.len() + line_len <= total {
+        out.extend((0..line_len - 1).map(|j| b'a' + (i.wrapping_add(j as u8) % 26)));
+        out.push(b'\n');
+        i = i.wrapping_add(1);
+    }
+    out
+}
+
+/// About `total` bytes of frames with a 4-byte big-endian length prefix and
+/// bodies of `min..=max` bytes (a fixed pseudo-random sequence).
+pub fn length_prefixed(total: usize, min: usize, max: usize) -> Vec<u8> {
+    let mut out = Vec::with_capacity(total + max + 4);
+    let mut state = 0x2545_f491_4f6c_dd1du64;
+    while out.len() < total {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        let len = min + (state as usize) % (max - min + 1);
+        out.extend_from_slice(&(len as u32).to_be_bytes());
+        out.extend((0..len).map(|j| j as u8));
+    }
+    out
+}
+
+/// Feed `input` in reads of `CHUNK`, calling `decode_all` after each.
+fn feed(
+    input: &[u8],
+    mut decode_all: impl FnMut(&mut BytesMut, &mut Decoded),
+) -> (Duration, Decoded) {
+    let mut buf = BytesMut::with_capacity(CHUNK * 2);
+    let mut decoded = Decoded::default();
+    let start = Instant::now();
+    for chunk in input.chunks(CHUNK) {
+        buf.extend_from_slice(chunk);
+        decode_all(&mut buf, &mut decoded);
+    }
+    (start.elapsed(), decoded)
+}
+
+/// Gyre's `LineDecoder`.
+pub fn gyre_lines(input: &[u8]) -> (Duration, Decoded) {
+    let mut d = gyre_codec::LineDecoder::new(1024);
+    feed(input, |buf, out| {
+        while let Some(frame) = gyre_codec::Decoder::decode(&mut d, buf).expect("valid input") {
+            out.frames += 1;
+            out.bytes += frame.len() as u64;
+        }
+    })
+}
+
+/// tokio-util's `LinesCodec` (which also checks UTF-8 and yields `String`s).
+pub fn tokio_lines(input: &[u8]) -> (Duration, Decoded) {
+    let mut d = tokio_util::codec::LinesCodec::new_with_max_length(1024);
+    feed(input, |buf, out| {
+        while let Some(line) = d.decode(buf).expect("valid input") {
+            out.frames += 1;
+            out.bytes += line.len() as u64;
+        }
+    })
+}
+
+/// tokio-util's `AnyDelimiterCodec` splitting on `\n`.
+pub fn tokio_any_delimiter(input: &[u8]) -> (Duration, Decoded) {
+    let mut d = tokio_util::codec::AnyDelimiterCodec::new_with_max_length(
+        b"\n".to_vec(),
+        b"\n".to_vec(),
+        1024,
+    );
+    feed(input, |buf, out| {
+        while let Some(frame) = d.decode(buf).expect("valid input") {
+            out.frames += 1;
+            out.bytes += frame.len() as u64;
+        }
+    })
+}
+
+/// Gyre's `LengthFieldDecoder`: 4-byte length, header stripped.
+pub fn gyre_length(input: &[u8]) -> (Duration, Decoded) {
+    let mut d = gyre_codec::LengthFieldDecoder::builder()
+        .initial_bytes_to_strip(4)
+        .max_frame_length(1 << 20)
+        .build()
+        .expect("valid settings");
+    feed(input, |buf, out| {
+        while let Some(frame) = gyre_codec::Decoder::decode(&mut d, buf).expect("valid input") {
+            out.frames += 1;
+            out.bytes += frame.len() as u64;
+        }
+    })
+}
+
+/// tokio-util's `LengthDelimitedCodec`: 4-byte length, header stripped.
+pub fn tokio_length(input: &[u8]) -> (Duration, Decoded) {
+    let mut d = tokio_util::codec::LengthDelimitedCodec::builder()
+        .length_field_length(4)
+        .max_frame_length(1 << 20)
+        .new_codec();
+    feed(input, |buf, out| {
+        while let Some(frame) = d.decode(buf).expect("valid input") {
+            out.frames += 1;
+            out.bytes += frame.len() as u64;
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_implementation_decodes_the_same_frames() {
+        let input = lines(1 << 20, 64);
+        let expected = gyre_lines(&input).1;
+        assert_eq!(expected.frames, (1 << 20) / 64);
+        assert_eq!(tokio_lines(&input).1, expected);
+        assert_eq!(tokio_any_delimiter(&input).1, expected);
+        let input = length_prefixed(1 << 20, 16, 64);
+        assert_eq!(gyre_length(&input).1, tokio_length(&input).1);
+    }
+}
