@@ -19,19 +19,18 @@ fn bench(c: &mut Criterion) {
     for (name, input) in &inputs {
         let mut group = c.benchmark_group(*name);
         group.throughput(Throughput::Bytes(input.len() as u64));
-        let cases: Vec<(&str, fn(&[u8]) -> (Duration, codec::Decoded))> =
-            if name.starts_with("lines") {
-                vec![
-                    ("gyre", codec::gyre_lines),
-                    ("LinesCodec", codec::tokio_lines),
-                    ("AnyDelimiterCodec", codec::tokio_any_delimiter),
-                ]
-            } else {
-                vec![
-                    ("gyre", codec::gyre_length),
-                    ("LengthDelimitedCodec", codec::tokio_length),
-                ]
-            };
+        let cases: Vec<(&str, codec::Case)> = if name.starts_with("lines") {
+            vec![
+                ("gyre", codec::gyre_lines),
+                ("LinesCodec", codec::tokio_lines),
+                ("AnyDelimiterCodec", codec::tokio_any_delimiter),
+            ]
+        } else {
+            vec![
+                ("gyre", codec::gyre_length),
+                ("LengthDelimitedCodec", codec::tokio_length),
+            ]
+        };
         for (label, case) in cases {
             group.bench_function(label, |b| {
                 b.iter_custom(|iters| (0..iters).map(|_| case(input).0).sum())

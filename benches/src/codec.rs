@@ -14,6 +14,9 @@ use tokio_util::codec::Decoder as _;
 /// Size of one read.
 pub const CHUNK: usize = 64 * 1024;
 
+/// A codec case: decode the input, return the time and what was decoded.
+pub type Case = fn(&[u8]) -> (Duration, Decoded);
+
 /// What a run decoded: frames and the sum of their lengths.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Decoded {

@@ -9,7 +9,7 @@
 //! <value>` lines (above 1: Gyre faster).
 
 use clap::Parser;
-use gyre_benches::codec::{self, Decoded};
+use gyre_benches::codec::{self, Case, Decoded};
 use gyre_benches::stats::{median, print_rates, Unit};
 use std::time::Duration;
 
@@ -20,8 +20,6 @@ struct Args {
     #[arg(long)]
     quick: bool,
 }
-
-type Case = fn(&[u8]) -> (Duration, Decoded);
 
 /// Run the cases interleaved, `rounds` times, check they decoded the same
 /// frames, and print the median rates.
