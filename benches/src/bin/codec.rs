@@ -11,7 +11,6 @@
 use clap::Parser;
 use gyre_benches::codec::{self, Case, Decoded};
 use gyre_benches::stats::{median, print_rates, Unit};
-use std::time::Duration;
 
 #[derive(Parser)]
 #[command(about = "Gyre's codecs against tokio-util's, side by side")]
