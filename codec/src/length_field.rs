@@ -110,13 +110,8 @@ pub(crate) fn check_field_length(length: usize) -> Result<(), CodecError> {
 /// ```
 #[derive(Debug, Clone)]
 pub struct LengthFieldDecoder {
-    order: ByteOrder,
-    max_frame_length: usize,
-    offset: usize,
-    field_length: usize,
-    adjustment: i64,
-    strip: usize,
-    fail_fast: bool,
+    /// The validated settings it was built from.
+    settings: LengthFieldDecoderBuilder,
     /// An over-long frame being skipped: its length and what is left to drop.
     skipping: Option<(u64, u64)>,
 }
@@ -201,13 +196,7 @@ impl LengthFieldDecoderBuilder {
             )));
         }
         Ok(LengthFieldDecoder {
-            order: self.order,
-            max_frame_length: self.max_frame_length,
-            offset: self.offset,
-            field_length: self.field_length,
-            adjustment: self.adjustment,
-            strip: self.strip,
-            fail_fast: self.fail_fast,
+            settings: self,
             skipping: None,
         })
     }
@@ -220,12 +209,12 @@ impl LengthFieldDecoder {
     }
 
     fn header_end(&self) -> usize {
-        self.offset + self.field_length
+        self.settings.offset + self.settings.field_length
     }
 
     fn too_long(&self, length: u64, dropped: u64) -> CodecError {
         CodecError::FrameTooLong {
-            max: self.max_frame_length,
+            max: self.settings.max_frame_length,
             length,
             dropped,
         }
@@ -243,7 +232,7 @@ impl LengthFieldDecoder {
         src.advance(now as usize);
         if now < frame_length {
             self.skipping = Some((frame_length, frame_length - now));
-            if self.fail_fast {
+            if self.settings.fail_fast {
                 return Err(self.too_long(frame_length, now));
             }
             return Ok(None);
@@ -261,7 +250,7 @@ impl LengthFieldDecoder {
         src.advance(now as usize);
         if now == left {
             self.skipping = None;
-            if !self.fail_fast {
+            if !self.settings.fail_fast {
                 return Err(self.too_long(length, length));
             }
             return Ok(true);
@@ -282,8 +271,11 @@ impl Decoder for LengthFieldDecoder {
         if src.len() < header_end {
             return Ok(None);
         }
-        let raw = self.order.read(&src[self.offset..header_end]);
-        if self.field_length == 8 && (raw as i64) < 0 {
+        let raw = self
+            .settings
+            .order
+            .read(&src[self.settings.offset..header_end]);
+        if self.settings.field_length == 8 && (raw as i64) < 0 {
             src.advance(header_end);
             return Err(CodecError::CorruptFrame(format!(
                 "negative length field {}",
@@ -292,26 +284,26 @@ impl Decoder for LengthFieldDecoder {
         }
         // In i128 a u64 field plus any adjustment cannot overflow; the
         // common case (a field below 2^62) stays in i64 arithmetic.
-        let frame_length: i128 = match (raw as i64).checked_add(self.adjustment + header_end as i64)
-        {
-            Some(length) if raw < 1 << 62 => length as i128,
-            _ => raw as i128 + self.adjustment as i128 + header_end as i128,
-        };
+        let frame_length: i128 =
+            match (raw as i64).checked_add(self.settings.adjustment + header_end as i64) {
+                Some(length) if raw < 1 << 62 => length as i128,
+                _ => raw as i128 + self.settings.adjustment as i128 + header_end as i128,
+            };
         if frame_length < header_end as i128 {
             src.advance(header_end);
             return Err(CodecError::CorruptFrame(format!(
                 "adjusted frame length {frame_length} is less than the {header_end} bytes up to the end of the length field"
             )));
         }
-        if frame_length > self.max_frame_length as i128 {
+        if frame_length > self.settings.max_frame_length as i128 {
             return self.start_skipping(src, u64::try_from(frame_length).unwrap_or(u64::MAX));
         }
         let frame_length = frame_length as usize;
-        if self.strip > frame_length {
+        if self.settings.strip > frame_length {
             src.advance(frame_length.min(src.len()));
             return Err(CodecError::CorruptFrame(format!(
                 "initial bytes to strip ({}) exceed the frame length ({frame_length})",
-                self.strip
+                self.settings.strip
             )));
         }
         if src.len() < frame_length {
@@ -319,7 +311,7 @@ impl Decoder for LengthFieldDecoder {
             return Ok(None);
         }
         let mut frame = src.split_to(frame_length);
-        frame.advance(self.strip);
+        frame.advance(self.settings.strip);
         Ok(Some(frame.freeze()))
     }
 }
