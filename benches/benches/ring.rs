@@ -12,7 +12,7 @@
 //! ```
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use gyre_benches::ring::{channels, disruptor_crate, gyre, BATCH};
+use gyre_benches::ring::{channels, disruptor_crate, gyre, pingpong, BATCH};
 use std::time::Duration;
 
 /// Run `case` with at least `min` events, so thread start-up is amortised.
@@ -71,9 +71,30 @@ fn contended(c: &mut Criterion) {
     group.finish();
 }
 
+/// Mean round trip: each call times at least 100 k trips (plus the warm-up
+/// and thread start-up, amortised over them). The harness reports the
+/// percentiles; criterion gives the mean with its confidence interval.
+fn round_trips(c: &mut Criterion) {
+    let timed = |iters: u64, case: fn(u64) -> hdrhistogram::Histogram<u64>| {
+        let n = iters.max(100_000);
+        let start = std::time::Instant::now();
+        case(n);
+        start.elapsed().mul_f64(iters as f64 / n as f64)
+    };
+    let mut group = c.benchmark_group("pingpong");
+    group.bench_function("gyre", |b| b.iter_custom(|i| timed(i, pingpong::gyre)));
+    group.bench_function("disruptor", |b| {
+        b.iter_custom(|i| timed(i, pingpong::disruptor_crate))
+    });
+    group.bench_function("crossbeam", |b| {
+        b.iter_custom(|i| timed(i, pingpong::crossbeam))
+    });
+    group.finish();
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default().sample_size(10).measurement_time(Duration::from_secs(3));
-    targets = one_to_one, contended
+    targets = one_to_one, contended, round_trips
 }
 criterion_main!(benches);
