@@ -3,6 +3,7 @@
 
 use crate::codec::{Decoder, Encoder};
 use crate::error::CodecError;
+use crate::search::SearchState;
 use bytes::{Buf, Bytes, BytesMut};
 use memchr::memmem::Finder;
 
@@ -33,13 +34,7 @@ use memchr::memmem::Finder;
 pub struct DelimiterDecoder {
     finders: Vec<Finder<'static>>,
     longest: usize,
-    max_length: usize,
-    strip_delimiter: bool,
-    fail_fast: bool,
-    /// No delimiter starts before this offset of the buffer.
-    searched: usize,
-    /// While discarding an over-long frame: how many bytes of it were dropped.
-    discarding: Option<u64>,
+    state: SearchState,
 }
 
 impl DelimiterDecoder {
@@ -65,30 +60,26 @@ impl DelimiterDecoder {
         Ok(DelimiterDecoder {
             finders,
             longest,
-            max_length,
-            strip_delimiter: true,
-            fail_fast: false,
-            searched: 0,
-            discarding: None,
+            state: SearchState::new(max_length),
         })
     }
 
     /// Whether frames exclude their delimiter (default true).
     pub fn strip_delimiter(mut self, strip: bool) -> Self {
-        self.strip_delimiter = strip;
+        self.state.strip_delimiter = strip;
         self
     }
 
     /// Report an over-long frame as soon as it exceeds the maximum (true), or
     /// once its delimiter has arrived and been dropped (false, the default).
     pub fn fail_fast(mut self, fail_fast: bool) -> Self {
-        self.fail_fast = fail_fast;
+        self.state.fail_fast = fail_fast;
         self
     }
 
-    /// The earliest delimiter at or after `self.searched`: (start, length).
+    /// The earliest delimiter at or after `self.state.searched`: (start, length).
     fn find(&self, src: &[u8]) -> Option<(usize, usize)> {
-        let haystack = &src[self.searched..];
+        let haystack = &src[self.state.searched..];
         let mut best: Option<(usize, usize)> = None;
         for finder in &self.finders {
             // Only search as far as the best match so far could be beaten.
@@ -106,20 +97,12 @@ impl DelimiterDecoder {
                 }
             }
         }
-        best.map(|(start, len)| (self.searched + start, len))
+        best.map(|(start, len)| (self.state.searched + start, len))
     }
 
     /// Nothing found in `src`: remember how far no delimiter can start.
     fn mark_searched(&mut self, len: usize) {
-        self.searched = (len + 1).saturating_sub(self.longest);
-    }
-
-    fn too_long(&self, length: u64, dropped: u64) -> CodecError {
-        CodecError::FrameTooLong {
-            max: self.max_length,
-            length,
-            dropped,
-        }
+        self.state.searched = (len + 1).saturating_sub(self.longest);
     }
 }
 
@@ -127,23 +110,15 @@ impl Decoder for DelimiterDecoder {
     type Item = Bytes;
 
     fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Bytes>, CodecError> {
-        if let Some(dropped) = self.discarding {
+        if let Some(dropped) = self.state.discarding {
             match self.find(src) {
-                Some((start, len)) => {
-                    let dropped = dropped + (start + len) as u64;
-                    src.advance(start + len);
-                    self.searched = 0;
-                    self.discarding = None;
-                    if !self.fail_fast {
-                        return Err(self.too_long(dropped, dropped));
-                    }
-                }
+                Some((start, len)) => self.state.finish_discarding(src, dropped, start + len)?,
                 None => {
                     // Keep a possible partial delimiter at the end; drop the rest.
                     let keep = (self.longest - 1).min(src.len());
                     let drop = src.len() - keep;
                     src.advance(drop);
-                    self.discarding = Some(dropped + drop as u64);
+                    self.state.discarding = Some(dropped + drop as u64);
                     self.mark_searched(src.len());
                     return Ok(None);
                 }
@@ -151,29 +126,26 @@ impl Decoder for DelimiterDecoder {
         }
         match self.find(src) {
             Some((start, len)) => {
-                self.searched = 0;
-                if start > self.max_length {
+                self.state.searched = 0;
+                if start > self.state.max_length {
                     src.advance(start + len);
-                    return Err(self.too_long(start as u64, (start + len) as u64));
+                    return Err(self.state.too_long(start as u64, (start + len) as u64));
                 }
                 let mut frame = src.split_to(start + len);
-                if self.strip_delimiter {
+                if self.state.strip_delimiter {
                     frame.truncate(start);
                 }
                 Ok(Some(frame.freeze()))
             }
             None => {
                 self.mark_searched(src.len());
-                if self.searched > self.max_length {
+                if self.state.searched > self.state.max_length {
                     // No delimiter starts within the first `max_length + 1` bytes.
                     let keep = (self.longest - 1).min(src.len());
                     let drop = src.len() - keep;
                     src.advance(drop);
                     self.mark_searched(src.len());
-                    self.discarding = Some(drop as u64);
-                    if self.fail_fast {
-                        return Err(self.too_long(drop as u64, drop as u64));
-                    }
+                    self.state.start_discarding(drop as u64)?;
                 }
                 Ok(None)
             }
@@ -257,7 +229,7 @@ mod tests {
         let mut buf = BytesMut::from(&b"hello<EN"[..]);
         assert_eq!(d.decode(&mut buf).unwrap(), None);
         assert_eq!(
-            d.searched, 4,
+            d.state.searched, 4,
             "only the last len-1 bytes are searched again"
         );
         buf.extend_from_slice(b"D>x");

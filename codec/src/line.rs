@@ -3,6 +3,7 @@
 
 use crate::codec::{Decoder, Encoder};
 use crate::error::CodecError;
+use crate::search::SearchState;
 use bytes::{Buf, Bytes, BytesMut};
 
 /// Splits input into lines ending in `\n` or `\r\n`.
@@ -29,13 +30,7 @@ use bytes::{Buf, Bytes, BytesMut};
 /// ```
 #[derive(Debug, Clone)]
 pub struct LineDecoder {
-    max_length: usize,
-    strip_delimiter: bool,
-    fail_fast: bool,
-    /// Bytes at the front of the buffer known to hold no `\n`.
-    searched: usize,
-    /// While discarding an over-long line: how many bytes of it were dropped.
-    discarding: Option<u64>,
+    state: SearchState,
 }
 
 impl LineDecoder {
@@ -43,42 +38,30 @@ impl LineDecoder {
     /// ending stripped, failing when an over-long line's end arrives.
     pub fn new(max_length: usize) -> Self {
         LineDecoder {
-            max_length,
-            strip_delimiter: true,
-            fail_fast: false,
-            searched: 0,
-            discarding: None,
+            state: SearchState::new(max_length),
         }
     }
 
     /// Whether frames exclude their line ending (default true).
     pub fn strip_delimiter(mut self, strip: bool) -> Self {
-        self.strip_delimiter = strip;
+        self.state.strip_delimiter = strip;
         self
     }
 
     /// Report an over-long line as soon as it exceeds the maximum (true), or
     /// once its end has arrived and been dropped (false, the default).
     pub fn fail_fast(mut self, fail_fast: bool) -> Self {
-        self.fail_fast = fail_fast;
+        self.state.fail_fast = fail_fast;
         self
     }
 
     /// The maximum line length.
     pub fn max_length(&self) -> usize {
-        self.max_length
+        self.state.max_length
     }
 
     fn find_newline(&self, src: &BytesMut) -> Option<usize> {
-        memchr::memchr(b'\n', &src[self.searched..]).map(|i| self.searched + i)
-    }
-
-    fn too_long(&self, length: u64, dropped: u64) -> CodecError {
-        CodecError::FrameTooLong {
-            max: self.max_length,
-            length,
-            dropped,
-        }
+        memchr::memchr(b'\n', &src[self.state.searched..]).map(|i| self.state.searched + i)
     }
 }
 
@@ -86,21 +69,13 @@ impl Decoder for LineDecoder {
     type Item = Bytes;
 
     fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Bytes>, CodecError> {
-        if let Some(dropped) = self.discarding {
+        if let Some(dropped) = self.state.discarding {
             match self.find_newline(src) {
-                Some(newline) => {
-                    let dropped = dropped + newline as u64 + 1;
-                    src.advance(newline + 1);
-                    self.searched = 0;
-                    self.discarding = None;
-                    if !self.fail_fast {
-                        return Err(self.too_long(dropped, dropped));
-                    }
-                }
+                Some(newline) => self.state.finish_discarding(src, dropped, newline + 1)?,
                 None => {
-                    self.discarding = Some(dropped + src.len() as u64);
+                    self.state.discarding = Some(dropped + src.len() as u64);
                     src.clear();
-                    self.searched = 0;
+                    self.state.searched = 0;
                     return Ok(None);
                 }
             }
@@ -113,13 +88,13 @@ impl Decoder for LineDecoder {
                     1
                 };
                 let length = newline + 1 - ending;
-                self.searched = 0;
-                if length > self.max_length {
+                self.state.searched = 0;
+                if length > self.state.max_length {
                     src.advance(newline + 1);
-                    return Err(self.too_long(length as u64, newline as u64 + 1));
+                    return Err(self.state.too_long(length as u64, newline as u64 + 1));
                 }
                 let mut frame = src.split_to(newline + 1);
-                if self.strip_delimiter {
+                if self.state.strip_delimiter {
                     frame.truncate(length);
                 }
                 Ok(Some(frame.freeze()))
@@ -127,17 +102,14 @@ impl Decoder for LineDecoder {
             None => {
                 // A trailing `\r` may be the start of a CRLF: not part of the line.
                 let pending = src.len() - usize::from(src.last() == Some(&b'\r'));
-                if pending > self.max_length {
+                if pending > self.state.max_length {
                     let dropped = src.len() as u64;
                     src.clear();
-                    self.searched = 0;
-                    self.discarding = Some(dropped);
-                    if self.fail_fast {
-                        return Err(self.too_long(dropped, dropped));
-                    }
+                    self.state.searched = 0;
+                    self.state.start_discarding(dropped)?;
                     return Ok(None);
                 }
-                self.searched = src.len();
+                self.state.searched = src.len();
                 Ok(None)
             }
         }
@@ -148,14 +120,14 @@ impl Decoder for LineDecoder {
         if let Some(frame) = self.decode(src)? {
             return Ok(Some(frame));
         }
-        if self.discarding.take().is_some() || src.is_empty() {
-            self.searched = 0;
+        if self.state.discarding.take().is_some() || src.is_empty() {
+            self.state.searched = 0;
             src.clear();
             return Ok(None);
         }
-        self.searched = 0;
+        self.state.searched = 0;
         let mut frame = src.split();
-        if self.strip_delimiter && frame.last() == Some(&b'\r') {
+        if self.state.strip_delimiter && frame.last() == Some(&b'\r') {
             frame.truncate(frame.len() - 1);
         }
         Ok(Some(frame.freeze()))
@@ -270,10 +242,10 @@ mod tests {
         let mut d = LineDecoder::new(1024);
         let mut buf = BytesMut::from(&b"0123456789"[..]);
         assert_eq!(d.decode(&mut buf).unwrap(), None);
-        assert_eq!(d.searched, 10);
+        assert_eq!(d.state.searched, 10);
         buf.extend_from_slice(b"ab\n");
         assert_eq!(d.decode(&mut buf).unwrap().unwrap(), "0123456789ab");
-        assert_eq!(d.searched, 0);
+        assert_eq!(d.state.searched, 0);
     }
 
     #[test]
