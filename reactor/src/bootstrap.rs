@@ -1,0 +1,348 @@
+//! `ServerBootstrap` (accept and serve) and `Bootstrap` (connect), with the
+//! socket work done through `socket2`.
+
+use crate::channel::Connect;
+use crate::error::Error;
+use crate::event_loop::{EventLoop, LoopInner};
+use crate::group::EventLoopGroup;
+use crate::handle::ChannelHandle;
+use crate::options::{ChannelOptions, ListenOptions};
+use crate::pipeline::{InboundChain, Pipeline};
+use bytes::{Bytes, BytesMut};
+use socket2::{Domain, Protocol, Socket, Type};
+use std::io;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::sync::mpsc;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Configures and starts a server.
+///
+/// With one group ([`group`](Self::group)) its loops both accept and serve;
+/// with two ([`groups`](Self::groups)) the boss group accepts and hands each
+/// connection to the next worker loop; with
+/// [`ListenOptions::reuse_port`] every worker loop binds its own
+/// `SO_REUSEPORT` listener and accepts for itself. The initializer runs on
+/// the worker loop for each new connection and returns its pipeline.
+///
+/// ```
+/// use bytes::{Bytes, BytesMut};
+/// use gyre_reactor::{EventLoopGroup, InboundContext, InboundHandler, Pipeline, ServerBootstrap};
+/// use std::time::Duration;
+///
+/// struct Echo;
+/// impl InboundHandler for Echo {
+///     type Read = BytesMut;
+///     type Pass = ();
+///     type Write = Bytes;
+///     fn read(&mut self, ctx: &mut impl InboundContext<Self>, msg: BytesMut) {
+///         ctx.write_and_flush(msg.freeze());
+///     }
+/// }
+///
+/// let server = ServerBootstrap::new()
+///     .group(EventLoopGroup::new(1).unwrap())
+///     .bind("127.0.0.1:0", |_peer| Pipeline::new().inbound(Echo))
+///     .unwrap();
+///
+/// use std::io::{Read, Write};
+/// let mut s = std::net::TcpStream::connect(server.local_addr()).unwrap();
+/// s.write_all(b"ping").unwrap();
+/// let mut buf = [0; 4];
+/// s.read_exact(&mut buf).unwrap();
+/// assert_eq!(&buf, b"ping");
+/// server.shutdown_gracefully(Duration::ZERO, Duration::from_secs(1));
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct ServerBootstrap {
+    boss: Option<EventLoopGroup>,
+    worker: Option<EventLoopGroup>,
+    listen: ListenOptions,
+    child: ChannelOptions,
+}
+
+/// A running server.
+#[derive(Debug)]
+pub struct Server {
+    local_addr: SocketAddr,
+    boss: EventLoopGroup,
+    worker: EventLoopGroup,
+    listener_loops: Vec<EventLoop>,
+}
+
+impl ServerBootstrap {
+    /// A bootstrap with default options; without a group it makes one loop
+    /// per CPU at bind time.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// One group accepts and serves.
+    pub fn group(mut self, group: EventLoopGroup) -> Self {
+        self.boss = Some(group.clone());
+        self.worker = Some(group);
+        self
+    }
+
+    /// `boss` accepts, `worker` serves.
+    pub fn groups(mut self, boss: EventLoopGroup, worker: EventLoopGroup) -> Self {
+        self.boss = Some(boss);
+        self.worker = Some(worker);
+        self
+    }
+
+    /// Options of the listening socket(s).
+    pub fn listen_options(mut self, opts: ListenOptions) -> Self {
+        self.listen = opts;
+        self
+    }
+
+    /// Options of each accepted channel.
+    pub fn child_options(mut self, opts: ChannelOptions) -> Self {
+        self.child = opts;
+        self
+    }
+
+    /// Binds and starts accepting; returns once the listener is registered.
+    ///
+    /// # Errors
+    /// If the address does not resolve, or bind/listen fails, or the loops
+    /// have shut down.
+    pub fn bind<F, L, R, W>(self, addr: impl ToSocketAddrs, init: F) -> Result<Server, Error>
+    where
+        F: Fn(SocketAddr) -> Pipeline<L, R, W> + Send + Sync + 'static,
+        L: InboundChain<BytesMut, Bytes> + 'static,
+        R: 'static,
+        W: 'static,
+    {
+        let addr = resolve(addr)?;
+        let worker = match self.worker {
+            Some(w) => w,
+            None => {
+                EventLoopGroup::new(std::thread::available_parallelism().map_or(1, |n| n.get()))?
+            }
+        };
+        let boss = self.boss.unwrap_or_else(|| worker.clone());
+        let init = Arc::new(init);
+        let child = Arc::new(self.child);
+        let mut listener_loops = Vec::new();
+        let local_addr;
+        if self.listen.reuse_port {
+            let mut bound = addr;
+            let mut first = None;
+            for lp in worker.loops() {
+                let listener = listen(bound, &self.listen)?;
+                let actual = listener.local_addr()?;
+                bound = actual;
+                first.get_or_insert(actual);
+                let (init, child) = (init.clone(), child.clone());
+                register_listener(lp, listener, move |inner, stream| {
+                    if let Ok(peer) = stream.peer_addr() {
+                        inner.add_accepted(stream, child.clone(), init(peer).layers);
+                    }
+                })?;
+                listener_loops.push(lp.clone());
+            }
+            local_addr = first.expect("a group has at least one loop");
+        } else {
+            let listener = listen(addr, &self.listen)?;
+            local_addr = listener.local_addr()?;
+            let lp = boss.next().clone();
+            let same = boss.same_group(&worker);
+            let workers = worker.clone();
+            register_listener(&lp, listener, move |inner, stream| {
+                let target = workers.next();
+                if same && target.index() == inner.index() {
+                    if let Ok(peer) = stream.peer_addr() {
+                        inner.add_accepted(stream, child.clone(), init(peer).layers);
+                    }
+                } else {
+                    target.adopt(stream, child.clone(), init.clone());
+                }
+            })?;
+            listener_loops.push(lp);
+        }
+        tracing::info!(addr = %local_addr, reuse_port = self.listen.reuse_port, "listening");
+        Ok(Server {
+            local_addr,
+            boss,
+            worker,
+            listener_loops,
+        })
+    }
+}
+
+fn resolve(addr: impl ToSocketAddrs) -> Result<SocketAddr, Error> {
+    addr.to_socket_addrs()?.next().ok_or_else(|| {
+        Error::Io(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "address resolved to nothing",
+        ))
+    })
+}
+
+fn listen(addr: SocketAddr, opts: &ListenOptions) -> io::Result<mio::net::TcpListener> {
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    socket.set_reuse_address(opts.reuse_address)?;
+    if opts.reuse_port {
+        socket.set_reuse_port(true)?;
+    }
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(opts.backlog)?;
+    Ok(mio::net::TcpListener::from_std(socket.into()))
+}
+
+fn register_listener(
+    lp: &EventLoop,
+    listener: mio::net::TcpListener,
+    acceptor: impl FnMut(&mut LoopInner, mio::net::TcpStream) + Send + 'static,
+) -> Result<(), Error> {
+    let (tx, rx) = mpsc::channel();
+    lp.execute_inner(move |inner| {
+        let _ = tx.send(inner.add_listener(listener, Box::new(acceptor)));
+    })?;
+    rx.recv().map_err(|_| Error::LoopShutDown)??;
+    Ok(())
+}
+
+impl Server {
+    /// Where the server listens (the real port when bound to port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// The group that serves the connections.
+    pub fn worker_group(&self) -> &EventLoopGroup {
+        &self.worker
+    }
+
+    /// Stops accepting; open connections stay up.
+    pub fn stop_accepting(&self) {
+        for lp in &self.listener_loops {
+            let (tx, rx) = mpsc::channel();
+            if lp
+                .execute_inner(move |inner| {
+                    inner.close_all_listeners();
+                    let _ = tx.send(());
+                })
+                .is_ok()
+            {
+                let _ = rx.recv();
+            }
+        }
+    }
+
+    /// Stops accepting and shuts down the worker and boss groups
+    /// gracefully (see [`EventLoopGroup::shutdown_gracefully`]); returns
+    /// when their threads have ended.
+    pub fn shutdown_gracefully(&self, quiet: Duration, timeout: Duration) {
+        self.stop_accepting();
+        self.worker.shutdown_gracefully(quiet, timeout);
+        if !self.boss.same_group(&self.worker) {
+            self.boss.shutdown_gracefully(quiet, timeout);
+        }
+    }
+}
+
+/// Connects client channels.
+///
+/// ```
+/// use bytes::{Bytes, BytesMut};
+/// use gyre_reactor::{Bootstrap, EventLoopGroup, InboundContext, InboundHandler, Pipeline};
+/// use std::io::Read;
+/// use std::time::Duration;
+///
+/// struct Quiet;
+/// impl InboundHandler for Quiet {
+///     type Read = BytesMut;
+///     type Pass = ();
+///     type Write = Bytes;
+///     fn read(&mut self, _: &mut impl InboundContext<Self>, _: BytesMut) {}
+/// }
+///
+/// let peer = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+/// let group = EventLoopGroup::new(1).unwrap();
+/// let handle = Bootstrap::new(group.clone())
+///     .connect_timeout(Duration::from_secs(2))
+///     .connect(peer.local_addr().unwrap(), |_| Pipeline::new().inbound(Quiet))
+///     .unwrap();
+/// handle.write_and_flush(Bytes::from_static(b"hi")).unwrap();
+/// let (mut s, _) = peer.accept().unwrap();
+/// let mut buf = [0; 2];
+/// s.read_exact(&mut buf).unwrap();
+/// assert_eq!(&buf, b"hi");
+/// group.shutdown_gracefully(Duration::ZERO, Duration::from_secs(1));
+/// ```
+#[derive(Clone, Debug)]
+pub struct Bootstrap {
+    group: EventLoopGroup,
+    opts: ChannelOptions,
+    connect_timeout: Duration,
+}
+
+impl Bootstrap {
+    /// Connects on `group`'s loops (round-robin), with a 30 s timeout.
+    pub fn new(group: EventLoopGroup) -> Self {
+        Bootstrap {
+            group,
+            opts: ChannelOptions::default(),
+            connect_timeout: Duration::from_secs(30),
+        }
+    }
+
+    /// Channel options.
+    pub fn options(mut self, opts: ChannelOptions) -> Self {
+        self.opts = opts;
+        self
+    }
+
+    /// How long a connect may take.
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// Connects to `addr`, builds the pipeline with `init` on the loop, and
+    /// returns a handle that writes into the pipeline's tail once the
+    /// connection is up. Blocks the caller until then.
+    ///
+    /// # Errors
+    /// [`Error::ConnectTimeout`], or the connect's I/O error (refused,
+    /// unreachable), or [`Error::LoopShutDown`].
+    pub fn connect<F, L, R, W>(
+        &self,
+        addr: SocketAddr,
+        init: F,
+    ) -> Result<ChannelHandle<L::TailWrite>, Error>
+    where
+        F: FnOnce(SocketAddr) -> Pipeline<L, R, W> + Send + 'static,
+        L: InboundChain<BytesMut, Bytes> + 'static,
+        L::TailWrite: Send + 'static,
+        R: 'static,
+        W: 'static,
+    {
+        let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+        socket.set_nonblocking(true)?;
+        self.opts.apply(socket2::SockRef::from(&socket))?;
+        match socket.connect(&addr.into()) {
+            Ok(()) => {}
+            Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {}
+            Err(e) => return Err(Error::Io(e)),
+        }
+        let stream = mio::net::TcpStream::from_std(socket.into());
+        let (tx, rx) = mpsc::channel();
+        let opts = Arc::new(self.opts.clone());
+        let timeout_ms = self.connect_timeout.as_millis() as u64;
+        self.group.next().execute_inner(move |inner| {
+            let connect = Connect {
+                reply: tx,
+                addr,
+                timeout_ms,
+                timer: None,
+            };
+            inner.add_connecting(stream, opts, init(addr).layers, connect);
+        })?;
+        rx.recv().map_err(|_| Error::LoopShutDown)?
+    }
+}

@@ -1,0 +1,690 @@
+//! A connection: its socket, read buffer, outbound queue and state, and the
+//! glue that runs its pipeline when the loop has news for it.
+//!
+//! [`Channel`] is the part handlers can see (through their context) and the
+//! outbound path writes into. [`ChannelTask`] pairs it with the pipeline and
+//! is what the loop stores, behind one `dyn` call per readiness event.
+
+use crate::error::Error;
+use crate::event_loop::{LoopLocal, CONNECT_TIMER, DRAIN_TIMER};
+use crate::handle::{ChannelHandle, Command};
+use crate::handler::UserEvent;
+use crate::mailbox::Mailbox;
+use crate::options::ChannelOptions;
+use crate::pipeline::{HeadPath, InboundChain, Io};
+use crate::timer::TimerId;
+use bytes::{Buf, Bytes, BytesMut};
+use mio::net::TcpStream;
+use mio::{Interest, Token};
+use std::collections::VecDeque;
+use std::io;
+use std::net::SocketAddr;
+use std::os::fd::AsRawFd;
+use std::sync::mpsc::Sender;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// Most buffers gathered into one `sendmsg`.
+const MAX_IOVECS: usize = 64;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum State {
+    Connecting,
+    Active,
+    /// Closed for reading, delivering what is queued.
+    Closing,
+    Closed,
+}
+
+/// A channel as its handlers see it.
+pub struct Channel {
+    stream: Option<TcpStream>,
+    token: Token,
+    opts: Arc<ChannelOptions>,
+    peer: Option<SocketAddr>,
+    local: Option<SocketAddr>,
+    state: State,
+    read_buf: BytesMut,
+    out: VecDeque<Bytes>,
+    /// How many items at the front of `out` a flush has released.
+    flushed: usize,
+    queued_bytes: usize,
+    writable: bool,
+    pending_writability: Option<bool>,
+    socket_writable: bool,
+    auto_read: bool,
+    input_closed: bool,
+    close_requested: bool,
+    failed: bool,
+    pending_error: Option<Error>,
+    last_output: Instant,
+    bytes_read: u64,
+    bytes_written: u64,
+    pub(crate) repeating_timers: Vec<TimerId>,
+    drain_timer: Option<TimerId>,
+}
+
+impl Channel {
+    fn new(stream: TcpStream, token: Token, opts: Arc<ChannelOptions>, now: Instant) -> Self {
+        Channel {
+            peer: stream.peer_addr().ok(),
+            local: stream.local_addr().ok(),
+            stream: Some(stream),
+            token,
+            auto_read: opts.auto_read,
+            read_buf: BytesMut::new(),
+            opts,
+            state: State::Active,
+            out: VecDeque::new(),
+            flushed: 0,
+            queued_bytes: 0,
+            writable: true,
+            pending_writability: None,
+            socket_writable: true,
+            input_closed: false,
+            close_requested: false,
+            failed: false,
+            pending_error: None,
+            last_output: now,
+            bytes_read: 0,
+            bytes_written: 0,
+            repeating_timers: Vec::new(),
+            drain_timer: None,
+        }
+    }
+
+    /// The peer's address.
+    pub fn peer_addr(&self) -> Option<SocketAddr> {
+        self.peer
+    }
+
+    /// Our end's address.
+    pub fn local_addr(&self) -> Option<SocketAddr> {
+        self.local
+    }
+
+    /// Whether the channel is active and nobody has asked it to close.
+    pub fn is_open(&self) -> bool {
+        matches!(self.state, State::Active | State::Connecting) && !self.close_requested
+    }
+
+    /// Whether the outbound queue is below the high watermark (or has come
+    /// back under the low one since it last crossed the high).
+    pub fn is_writable(&self) -> bool {
+        self.writable
+    }
+
+    /// Bytes written by the pipeline and not yet taken by the socket.
+    pub fn queued_bytes(&self) -> usize {
+        self.queued_bytes
+    }
+
+    /// Bytes read from the socket so far.
+    pub fn bytes_read(&self) -> u64 {
+        self.bytes_read
+    }
+
+    /// Bytes the socket has taken so far.
+    pub fn bytes_written(&self) -> u64 {
+        self.bytes_written
+    }
+
+    /// When the socket last took bytes from us (or the channel opened). A
+    /// large write that is still going moves this forward, which is how the
+    /// idle handler tells a slow transfer from an idle peer.
+    pub fn last_output_progress(&self) -> Instant {
+        self.last_output
+    }
+
+    /// Whether the channel reads when the socket has data.
+    pub fn auto_read(&self) -> bool {
+        self.auto_read
+    }
+
+    /// The options the channel was opened with.
+    pub fn options(&self) -> &ChannelOptions {
+        &self.opts
+    }
+
+    pub(crate) fn token(&self) -> Token {
+        self.token
+    }
+
+    /// Takes a buffer from the pipeline; sent at the next flush.
+    #[inline]
+    pub(crate) fn enqueue(&mut self, msg: Bytes) {
+        if !matches!(self.state, State::Active) || self.close_requested || msg.is_empty() {
+            return;
+        }
+        self.queued_bytes += msg.len();
+        self.out.push_back(msg);
+        if self.writable && self.queued_bytes > self.opts.high_watermark {
+            self.writable = false;
+            self.pending_writability = Some(false);
+        }
+    }
+
+    /// Releases everything queued and writes as much as the socket takes.
+    #[inline]
+    pub(crate) fn flush(&mut self, lp: &LoopLocal) {
+        self.flushed = self.out.len();
+        self.write_out(lp.now());
+    }
+
+    pub(crate) fn request_close(&mut self) {
+        self.close_requested = true;
+    }
+
+    pub(crate) fn record_error(&mut self, error: Error) {
+        if self.pending_error.is_none() {
+            self.pending_error = Some(error);
+        }
+    }
+
+    pub(crate) fn set_auto_read(&mut self, on: bool, lp: &mut LoopLocal) {
+        if on && !self.auto_read && self.state == State::Active {
+            // Edge-triggered readiness will not repeat for data that is
+            // already waiting, so look for it ourselves.
+            lp.reread(self.token);
+        }
+        self.auto_read = on;
+    }
+
+    fn fail(&mut self, e: io::Error) {
+        self.failed = true;
+        self.record_error(Error::Io(e));
+    }
+
+    fn write_out(&mut self, now: Instant) {
+        let Some(stream) = self.stream.as_ref() else {
+            return;
+        };
+        let fd = stream.as_raw_fd();
+        while self.flushed > 0 && self.socket_writable && !self.failed {
+            let mut iov = [libc::iovec {
+                iov_base: std::ptr::null_mut(),
+                iov_len: 0,
+            }; MAX_IOVECS];
+            let n = self.flushed.min(MAX_IOVECS);
+            for (slot, buf) in iov.iter_mut().zip(self.out.iter().take(n)) {
+                slot.iov_base = buf.as_ptr() as *mut libc::c_void;
+                slot.iov_len = buf.len();
+            }
+            // SAFETY: a zeroed msghdr is a valid empty header; we point it at
+            // `n` iovecs that each describe a live `Bytes` in `self.out`,
+            // which is not touched until `sendmsg` returns. The kernel only
+            // reads through them.
+            let written = unsafe {
+                let mut msg: libc::msghdr = std::mem::zeroed();
+                msg.msg_iov = iov.as_mut_ptr();
+                msg.msg_iovlen = n as _;
+                libc::sendmsg(fd, &msg, libc::MSG_NOSIGNAL)
+            };
+            if written < 0 {
+                let e = io::Error::last_os_error();
+                match e.kind() {
+                    io::ErrorKind::WouldBlock => self.socket_writable = false,
+                    io::ErrorKind::Interrupted => continue,
+                    _ => self.fail(e),
+                }
+                return;
+            }
+            self.consume(written as usize, now);
+        }
+    }
+
+    fn consume(&mut self, mut n: usize, now: Instant) {
+        if n == 0 {
+            return;
+        }
+        self.bytes_written += n as u64;
+        self.queued_bytes -= n;
+        self.last_output = now;
+        while n > 0 {
+            let front = self.out.front_mut().expect("wrote more than was queued");
+            if n >= front.len() {
+                n -= front.len();
+                self.out.pop_front();
+                self.flushed -= 1;
+            } else {
+                front.advance(n);
+                n = 0;
+            }
+        }
+        if !self.writable && self.queued_bytes <= self.opts.low_watermark {
+            self.writable = true;
+            self.pending_writability = Some(true);
+        }
+    }
+
+    /// Reads once into the reused buffer: the bytes read and how many were
+    /// asked for (a short read means the socket is drained).
+    fn read_once(&mut self) -> io::Result<(usize, usize)> {
+        let size = self.opts.read_buffer_size;
+        if self.read_buf.capacity() - self.read_buf.len() < size / 8 {
+            // Reclaims the old allocation when every frame split off it has
+            // been dropped, so a steady connection stops allocating.
+            self.read_buf.reserve(size);
+        }
+        let fd = self
+            .stream
+            .as_ref()
+            .expect("reading a closed channel")
+            .as_raw_fd();
+        let spare = self.read_buf.spare_capacity_mut();
+        let asked = spare.len();
+        loop {
+            // SAFETY: `spare` is the buffer's uninitialised tail, valid for
+            // `asked` bytes; `recv` writes at most that many.
+            let n = unsafe { libc::recv(fd, spare.as_mut_ptr() as *mut libc::c_void, asked, 0) };
+            if n >= 0 {
+                let n = n as usize;
+                let len = self.read_buf.len();
+                // SAFETY: `recv` initialised the first `n` bytes of the tail.
+                unsafe { self.read_buf.set_len(len + n) };
+                return Ok((n, asked));
+            }
+            let e = io::Error::last_os_error();
+            if e.kind() != io::ErrorKind::Interrupted {
+                return Err(e);
+            }
+        }
+    }
+}
+
+/// A channel with its pipeline: what the loop keeps per connection.
+pub(crate) struct ChannelTask<L: InboundChain<BytesMut, Bytes>> {
+    ch: Channel,
+    pipeline: L,
+    tail: Option<Arc<Mailbox<Command<L::TailWrite>>>>,
+    connect: Option<Connect<L::TailWrite>>,
+}
+
+/// A client channel's connect in progress.
+pub(crate) struct Connect<W> {
+    pub(crate) reply: Sender<Result<ChannelHandle<W>, Error>>,
+    pub(crate) addr: SocketAddr,
+    pub(crate) timeout_ms: u64,
+    pub(crate) timer: Option<TimerId>,
+}
+
+/// What the loop needs from a channel, whatever its pipeline's type.
+pub(crate) trait ChannelOps {
+    fn activate(&mut self, lp: &mut LoopLocal);
+    fn ready(&mut self, lp: &mut LoopLocal, readable: bool, writable: bool);
+    fn mail(&mut self, lp: &mut LoopLocal);
+    fn timer(&mut self, lp: &mut LoopLocal, layer: usize, tag: u64);
+    fn reread(&mut self, lp: &mut LoopLocal);
+    fn close(&mut self, lp: &mut LoopLocal, force: bool);
+    fn is_closed(&self) -> bool;
+    fn queued_bytes(&self) -> usize;
+}
+
+impl<L: InboundChain<BytesMut, Bytes>> ChannelTask<L> {
+    pub(crate) fn accepted(
+        stream: TcpStream,
+        token: Token,
+        opts: Arc<ChannelOptions>,
+        pipeline: L,
+        now: Instant,
+    ) -> Self {
+        ChannelTask {
+            ch: Channel::new(stream, token, opts, now),
+            pipeline,
+            tail: None,
+            connect: None,
+        }
+    }
+
+    pub(crate) fn connecting(
+        stream: TcpStream,
+        token: Token,
+        opts: Arc<ChannelOptions>,
+        pipeline: L,
+        now: Instant,
+        connect: Connect<L::TailWrite>,
+    ) -> Self {
+        let mut ch = Channel::new(stream, token, opts, now);
+        ch.state = State::Connecting;
+        ChannelTask {
+            ch,
+            pipeline,
+            tail: None,
+            connect: Some(connect),
+        }
+    }
+
+    pub(crate) fn register(&mut self, lp: &mut LoopLocal) -> io::Result<()> {
+        let stream = self
+            .ch
+            .stream
+            .as_mut()
+            .expect("registering a closed channel");
+        lp.registry().register(
+            stream,
+            self.ch.token,
+            Interest::READABLE | Interest::WRITABLE,
+        )
+    }
+
+    fn io<'a>(ch: &'a mut Channel, lp: &'a mut LoopLocal) -> Io<'a> {
+        Io { ch, lp }
+    }
+
+    fn do_read(&mut self, lp: &mut LoopLocal) {
+        let mut reads = 0;
+        let mut any = false;
+        let mut eof = false;
+        while self.ch.state == State::Active
+            && self.ch.auto_read
+            && !self.ch.input_closed
+            && !self.ch.close_requested
+            && !self.ch.failed
+        {
+            if reads == self.ch.opts.max_reads_per_event {
+                // Let the other channels have a turn; come back next loop.
+                lp.reread(self.ch.token);
+                break;
+            }
+            reads += 1;
+            match self.ch.read_once() {
+                Ok((0, _)) => {
+                    eof = true;
+                    break;
+                }
+                Ok((n, asked)) => {
+                    any = true;
+                    self.ch.bytes_read += n as u64;
+                    let chunk = self.ch.read_buf.split();
+                    self.pipeline
+                        .read(&mut Self::io(&mut self.ch, lp), &mut HeadPath, chunk);
+                    self.settle(lp);
+                    if n < asked {
+                        // A short read drained the socket; the next data will
+                        // raise a new edge.
+                        break;
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) => {
+                    self.ch.fail(e);
+                    break;
+                }
+            }
+        }
+        if any && self.ch.state == State::Active {
+            self.pipeline
+                .read_complete(&mut Self::io(&mut self.ch, lp), &mut HeadPath);
+        }
+        if eof {
+            self.ch.input_closed = true;
+            tracing::debug!(peer = ?self.ch.peer, "peer closed its output");
+            self.pipeline.user_event(
+                &mut Self::io(&mut self.ch, lp),
+                &mut HeadPath,
+                UserEvent::InputClosed,
+            );
+            if !self.ch.opts.allow_half_closure {
+                self.ch.request_close();
+            }
+        }
+        self.settle(lp);
+    }
+
+    /// Runs what handlers left for after their call: errors, writability
+    /// changes, and a requested close.
+    fn settle(&mut self, lp: &mut LoopLocal) {
+        loop {
+            if let Some(error) = self.ch.pending_error.take() {
+                if self.ch.state != State::Closed {
+                    self.pipeline
+                        .error(&mut Self::io(&mut self.ch, lp), &mut HeadPath, error);
+                }
+                continue;
+            }
+            if let Some(writable) = self.ch.pending_writability.take() {
+                if matches!(self.ch.state, State::Active | State::Closing) {
+                    self.pipeline.writability_changed(
+                        &mut Self::io(&mut self.ch, lp),
+                        &mut HeadPath,
+                        writable,
+                    );
+                }
+                continue;
+            }
+            break;
+        }
+        if self.ch.failed {
+            self.finish_close(lp);
+        } else if self.ch.close_requested && self.ch.state == State::Active {
+            self.begin_close(lp);
+        }
+    }
+
+    fn begin_close(&mut self, lp: &mut LoopLocal) {
+        self.ch.flushed = self.ch.out.len();
+        self.ch.write_out(lp.now());
+        if self.ch.queued_bytes == 0 || self.ch.failed {
+            self.finish_close(lp);
+            return;
+        }
+        self.ch.state = State::Closing;
+        let timeout = self.ch.opts.close_drain_timeout;
+        self.ch.drain_timer =
+            Some(lp.schedule_channel_timer(&mut self.ch, DRAIN_TIMER, 0, timeout, None));
+    }
+
+    fn finish_close(&mut self, lp: &mut LoopLocal) {
+        let was = self.ch.state;
+        if was == State::Closed {
+            return;
+        }
+        self.ch.state = State::Closed;
+        if let Some(mut stream) = self.ch.stream.take() {
+            let _ = lp.registry().deregister(&mut stream);
+            // Dropping the stream closes the descriptor.
+        }
+        let dropped = self.ch.queued_bytes;
+        self.ch.out.clear();
+        self.ch.flushed = 0;
+        self.ch.queued_bytes = 0;
+        self.ch.read_buf = BytesMut::new();
+        for id in self.ch.repeating_timers.drain(..) {
+            lp.cancel_timer(id);
+        }
+        if let Some(id) = self.ch.drain_timer.take() {
+            lp.cancel_timer(id);
+        }
+        self.pipeline.close_mailboxes();
+        if let Some(tail) = &self.tail {
+            tail.close();
+            while tail.pop().is_some() {}
+        }
+        if was == State::Connecting {
+            return;
+        }
+        tracing::debug!(
+            peer = ?self.ch.peer,
+            read = self.ch.bytes_read,
+            written = self.ch.bytes_written,
+            dropped,
+            "channel closed"
+        );
+        self.pipeline
+            .inactive(&mut Self::io(&mut self.ch, lp), &mut HeadPath);
+        // Errors raised while going inactive have nowhere left to go.
+        self.ch.pending_error = None;
+        self.ch.pending_writability = None;
+    }
+
+    fn finish_connect(&mut self, lp: &mut LoopLocal) {
+        let stream = self
+            .ch
+            .stream
+            .as_ref()
+            .expect("connecting without a socket");
+        let outcome = match stream.take_error() {
+            Ok(Some(e)) | Err(e) => Err(e),
+            Ok(None) => stream.peer_addr(),
+        };
+        match outcome {
+            Ok(peer) => {
+                self.ch.state = State::Active;
+                self.ch.peer = Some(peer);
+                self.ch.local = stream.local_addr().ok();
+                self.ch.last_output = lp.now();
+                let connect = self.connect.take();
+                if let Some(id) = connect.as_ref().and_then(|c| c.timer) {
+                    lp.cancel_timer(id);
+                }
+                let mailbox = Arc::new(Mailbox::new());
+                self.tail = Some(mailbox.clone());
+                let handle = ChannelHandle::new(mailbox, self.ch.token, lp.shared());
+                if let Some(c) = connect {
+                    let _ = c.reply.send(Ok(handle));
+                }
+                tracing::debug!(%peer, "connected");
+                self.activate(lp);
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotConnected => {
+                // Spurious wake-up: still in progress.
+            }
+            Err(e) => {
+                if let Some(c) = self.connect.take() {
+                    if let Some(id) = c.timer {
+                        lp.cancel_timer(id);
+                    }
+                    let _ = c.reply.send(Err(Error::Io(e)));
+                }
+                self.finish_close(lp);
+            }
+        }
+    }
+
+    pub(crate) fn fail_connect(mut self, error: Error) {
+        if let Some(c) = self.connect.take() {
+            let _ = c.reply.send(Err(error));
+        }
+    }
+
+    pub(crate) fn set_connect_timer(&mut self, id: TimerId) {
+        if let Some(c) = self.connect.as_mut() {
+            c.timer = Some(id);
+        }
+    }
+
+    pub(crate) fn channel(&self) -> &Channel {
+        &self.ch
+    }
+}
+
+impl<L: InboundChain<BytesMut, Bytes>> ChannelOps for ChannelTask<L> {
+    fn activate(&mut self, lp: &mut LoopLocal) {
+        self.pipeline
+            .active(&mut Self::io(&mut self.ch, lp), &mut HeadPath);
+        self.settle(lp);
+    }
+
+    fn ready(&mut self, lp: &mut LoopLocal, readable: bool, writable: bool) {
+        match self.ch.state {
+            State::Connecting => {
+                if writable || readable {
+                    self.finish_connect(lp);
+                }
+            }
+            State::Active | State::Closing => {
+                if writable {
+                    self.ch.socket_writable = true;
+                    if self.ch.flushed > 0 {
+                        self.ch.write_out(lp.now());
+                    }
+                    if self.ch.state == State::Closing && self.ch.queued_bytes == 0 {
+                        self.finish_close(lp);
+                        return;
+                    }
+                }
+                if readable && self.ch.state == State::Active {
+                    self.do_read(lp);
+                } else {
+                    self.settle(lp);
+                }
+            }
+            State::Closed => {}
+        }
+    }
+
+    fn mail(&mut self, lp: &mut LoopLocal) {
+        if self.ch.state != State::Active {
+            return;
+        }
+        self.pipeline
+            .drain_mailboxes(&mut Self::io(&mut self.ch, lp), &mut HeadPath);
+        if let Some(tail) = self.tail.clone() {
+            tail.begin_drain();
+            while let Some(cmd) = tail.pop() {
+                self.pipeline
+                    .tail_command(&mut Self::io(&mut self.ch, lp), &mut HeadPath, cmd);
+            }
+        }
+        self.settle(lp);
+    }
+
+    fn timer(&mut self, lp: &mut LoopLocal, layer: usize, tag: u64) {
+        match layer {
+            DRAIN_TIMER => {
+                if self.ch.state == State::Closing {
+                    tracing::debug!(
+                        peer = ?self.ch.peer,
+                        dropped = self.ch.queued_bytes,
+                        "peer stopped reading; closing with output undelivered"
+                    );
+                    self.ch.drain_timer = None;
+                    self.finish_close(lp);
+                }
+            }
+            CONNECT_TIMER => {
+                if self.ch.state == State::Connecting {
+                    if let Some(c) = self.connect.take() {
+                        let _ = c.reply.send(Err(Error::ConnectTimeout {
+                            addr: c.addr,
+                            timeout_ms: c.timeout_ms,
+                        }));
+                    }
+                    self.finish_close(lp);
+                }
+            }
+            _ => {
+                if self.ch.state == State::Active {
+                    self.pipeline
+                        .timer(&mut Self::io(&mut self.ch, lp), &mut HeadPath, layer, tag);
+                    self.settle(lp);
+                }
+            }
+        }
+    }
+
+    fn reread(&mut self, lp: &mut LoopLocal) {
+        if self.ch.state == State::Active {
+            self.do_read(lp);
+        }
+    }
+
+    fn close(&mut self, lp: &mut LoopLocal, force: bool) {
+        match self.ch.state {
+            State::Active if !force => {
+                self.ch.request_close();
+                self.settle(lp);
+            }
+            State::Closed => {}
+            _ => self.finish_close(lp),
+        }
+    }
+
+    fn is_closed(&self) -> bool {
+        self.ch.state == State::Closed
+    }
+
+    fn queued_bytes(&self) -> usize {
+        self.ch.queued_bytes
+    }
+}

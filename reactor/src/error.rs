@@ -1,0 +1,61 @@
+//! The reactor's error types.
+
+use std::fmt;
+use std::io;
+
+/// Something that went wrong on a channel or a loop.
+///
+/// Delivered to a pipeline as an error event ([`InboundHandler::error`]) and
+/// returned by the bootstraps.
+///
+/// [`InboundHandler::error`]: crate::InboundHandler::error
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A socket operation failed (reset by peer, broken pipe, ...).
+    #[error("i/o error: {0}")]
+    Io(#[from] io::Error),
+    /// A decoder refused its input; see the codec error for which limit.
+    #[error("codec error: {0}")]
+    Codec(#[from] gyre_codec::CodecError),
+    /// A client connect did not complete within the bootstrap's timeout.
+    #[error("connect to {addr} timed out after {timeout_ms} ms")]
+    ConnectTimeout {
+        /// Where we tried to connect.
+        addr: std::net::SocketAddr,
+        /// The timeout that ran out.
+        timeout_ms: u64,
+    },
+    /// The event loop (or its group) has shut down.
+    #[error("event loop is shut down")]
+    LoopShutDown,
+    /// A handler's own failure, with its message.
+    #[error("{0}")]
+    Handler(String),
+}
+
+/// Returned by [`ChannelHandle`](crate::ChannelHandle) operations on a
+/// channel that has closed; carries back the message that could not be
+/// queued, if there was one.
+pub struct ChannelClosed<T>(pub Option<T>);
+
+impl<T> fmt::Debug for ChannelClosed<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ChannelClosed(..)")
+    }
+}
+
+impl<T> fmt::Display for ChannelClosed<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("channel is closed")
+    }
+}
+
+impl<T> std::error::Error for ChannelClosed<T> {}
+
+impl<T> ChannelClosed<T> {
+    /// The message that was not queued.
+    pub fn into_inner(self) -> Option<T> {
+        self.0
+    }
+}

@@ -1,0 +1,698 @@
+//! The event loop: one thread, one `mio::Poll`, the channels registered on
+//! it, a timer wheel and a lock-free inbox other threads feed.
+//!
+//! Everything a channel does runs on its loop, so the data path needs no
+//! locks. Other threads reach a loop in two ways: a boxed task (connection
+//! hand-off, user tasks: rare) or a channel token in the inbox, put there by
+//! a [`ChannelHandle`](crate::ChannelHandle) whose mailbox had news (hot,
+//! allocation-free). Both ring the loop's [`Doorbell`], which wakes the
+//! `mio::Waker` only if the loop has not already been told.
+
+use crate::channel::{ChannelOps, ChannelTask, Connect};
+use crate::error::Error;
+use crate::mailbox::Doorbell;
+use crate::options::ChannelOptions;
+use crate::pipeline::{InboundChain, Pipeline};
+use crate::timer::{TimerId, TimerWheel};
+use bytes::{Bytes, BytesMut};
+use crossbeam_queue::SegQueue;
+use mio::net::{TcpListener, TcpStream};
+use mio::{Events, Interest, Poll, Registry, Token, Waker};
+use std::collections::HashMap;
+use std::io;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const WAKER: Token = Token(usize::MAX);
+const LISTENER_BIT: usize = 1 << 62;
+/// Timer "layers" the channel itself owns, above any real layer index.
+pub(crate) const DRAIN_TIMER: usize = usize::MAX;
+pub(crate) const CONNECT_TIMER: usize = usize::MAX - 1;
+
+pub(crate) type Task = Box<dyn FnOnce(&mut LoopInner) + Send>;
+
+/// What other threads share with a loop.
+pub(crate) struct LoopShared {
+    waker: Waker,
+    doorbell: Doorbell,
+    inbox: SegQueue<Token>,
+    tasks: SegQueue<Task>,
+    alive: AtomicBool,
+    pub(crate) index: usize,
+}
+
+impl LoopShared {
+    pub(crate) fn notify_channel(&self, token: Token) {
+        self.inbox.push(token);
+        self.ring();
+    }
+
+    fn ring(&self) {
+        self.doorbell.ring(|| {
+            if let Err(e) = self.waker.wake() {
+                tracing::error!(error = %e, "failed to wake event loop");
+            }
+        });
+    }
+
+    pub(crate) fn execute(&self, task: Task) -> Result<(), Error> {
+        if !self.alive.load(Ordering::Acquire) {
+            return Err(Error::LoopShutDown);
+        }
+        self.tasks.push(task);
+        self.ring();
+        Ok(())
+    }
+}
+
+#[derive(Clone, Copy)]
+pub(crate) enum TimerTarget {
+    Channel {
+        token: Token,
+        layer: usize,
+        tag: u64,
+    },
+    Task(u64),
+}
+
+/// The loop's own state that a channel may use while it runs: the timer
+/// wheel, the clock, the re-read list.
+pub struct LoopLocal {
+    registry: Registry,
+    wheel: TimerWheel<TimerTarget>,
+    now: Instant,
+    reread: Vec<Token>,
+    shared: Arc<LoopShared>,
+}
+
+impl LoopLocal {
+    pub(crate) fn now(&self) -> Instant {
+        self.now
+    }
+
+    pub(crate) fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    pub(crate) fn reread(&mut self, token: Token) {
+        self.reread.push(token);
+    }
+
+    pub(crate) fn shared(&self) -> Arc<LoopShared> {
+        self.shared.clone()
+    }
+
+    pub(crate) fn schedule_channel_timer(
+        &mut self,
+        ch: &mut crate::Channel,
+        layer: usize,
+        tag: u64,
+        delay: Duration,
+        period: Option<Duration>,
+    ) -> TimerId {
+        let target = TimerTarget::Channel {
+            token: ch.token(),
+            layer,
+            tag,
+        };
+        let id = self.wheel.schedule(self.now, delay, period, target);
+        if period.is_some() {
+            ch.repeating_timers.push(id);
+        }
+        id
+    }
+
+    pub(crate) fn cancel_timer(&mut self, id: TimerId) -> bool {
+        self.wheel.cancel(id)
+    }
+}
+
+struct Slot {
+    generation: u32,
+    task: Option<Box<dyn ChannelOps>>,
+}
+
+type Acceptor = Box<dyn FnMut(&mut LoopInner, TcpStream) + Send>;
+
+struct ListenerEntry {
+    listener: TcpListener,
+    acceptor: Acceptor,
+}
+
+enum TaskFn {
+    Once(Box<dyn FnOnce() + Send>),
+    Repeat(Box<dyn FnMut() + Send>),
+}
+
+struct Shutdown {
+    quiet: Duration,
+    deadline: Instant,
+    last_activity: Instant,
+}
+
+/// A loop's whole state, owned by its thread.
+pub(crate) struct LoopInner {
+    local: LoopLocal,
+    slots: Vec<Slot>,
+    free: Vec<u32>,
+    live: usize,
+    listeners: Vec<Option<ListenerEntry>>,
+    tasks: HashMap<u64, (TaskFn, Arc<AtomicBool>)>,
+    next_task: u64,
+    shutdown: Option<Shutdown>,
+}
+
+fn token_of(index: u32, generation: u32) -> Token {
+    Token(((generation as usize) << 32) | index as usize)
+}
+
+impl LoopInner {
+    fn vacant(&mut self) -> Token {
+        let index = match self.free.pop() {
+            Some(i) => i,
+            None => {
+                self.slots.push(Slot {
+                    generation: 0,
+                    task: None,
+                });
+                (self.slots.len() - 1) as u32
+            }
+        };
+        token_of(index, self.slots[index as usize].generation)
+    }
+
+    fn release(&mut self, token: Token) {
+        let index = (token.0 & 0xffff_ffff) as u32;
+        self.slots[index as usize].generation += 1;
+        self.free.push(index);
+    }
+
+    fn install(&mut self, token: Token, task: Box<dyn ChannelOps>) {
+        let index = token.0 & 0xffff_ffff;
+        self.slots[index].task = Some(task);
+        self.live += 1;
+    }
+
+    /// Runs `f` on the channel behind `token`, if it still exists, and
+    /// frees its slot if that closed it.
+    fn dispatch(&mut self, token: Token, f: impl FnOnce(&mut dyn ChannelOps, &mut LoopLocal)) {
+        let index = token.0 & 0xffff_ffff;
+        let generation = (token.0 >> 32) as u32;
+        let Some(slot) = self.slots.get_mut(index) else {
+            return;
+        };
+        if slot.generation != generation {
+            return;
+        }
+        let Some(task) = slot.task.as_mut() else {
+            return;
+        };
+        f(task.as_mut(), &mut self.local);
+        if task.is_closed() {
+            slot.task = None;
+            slot.generation = slot.generation.wrapping_add(1);
+            self.free.push(index as u32);
+            self.live -= 1;
+        }
+    }
+
+    /// Registers an accepted connection and runs its pipeline's `active`.
+    pub(crate) fn add_accepted<L>(
+        &mut self,
+        stream: TcpStream,
+        opts: Arc<ChannelOptions>,
+        pipeline: L,
+    ) where
+        L: InboundChain<BytesMut, Bytes> + 'static,
+    {
+        if let Err(e) = opts.apply(socket2::SockRef::from(&stream)) {
+            tracing::warn!(error = %e, "could not apply socket options; dropping connection");
+            return;
+        }
+        let token = self.vacant();
+        let mut task = ChannelTask::accepted(stream, token, opts, pipeline, self.local.now);
+        if let Err(e) = task.register(&mut self.local) {
+            tracing::warn!(error = %e, "could not register connection; dropping it");
+            self.release(token);
+            return;
+        }
+        tracing::debug!(peer = ?task.channel().peer_addr(), "channel active");
+        self.install(token, Box::new(task));
+        self.dispatch(token, |ch, lp| ch.activate(lp));
+    }
+
+    /// Registers a connecting client channel; its outcome is sent on
+    /// `connect.reply`.
+    pub(crate) fn add_connecting<L>(
+        &mut self,
+        stream: TcpStream,
+        opts: Arc<ChannelOptions>,
+        pipeline: L,
+        connect: Connect<L::TailWrite>,
+    ) where
+        L: InboundChain<BytesMut, Bytes> + 'static,
+        L::TailWrite: 'static,
+    {
+        let token = self.vacant();
+        let timeout = Duration::from_millis(connect.timeout_ms);
+        let mut task =
+            ChannelTask::connecting(stream, token, opts, pipeline, self.local.now, connect);
+        if let Err(e) = task.register(&mut self.local) {
+            self.release(token);
+            task.fail_connect(Error::Io(e));
+            return;
+        }
+        let target = TimerTarget::Channel {
+            token,
+            layer: CONNECT_TIMER,
+            tag: 0,
+        };
+        let id = self
+            .local
+            .wheel
+            .schedule(self.local.now, timeout, None, target);
+        task.set_connect_timer(id);
+        self.install(token, Box::new(task));
+    }
+
+    /// Starts accepting on `listener`, handing each connection to
+    /// `acceptor`.
+    pub(crate) fn add_listener(
+        &mut self,
+        mut listener: TcpListener,
+        acceptor: Acceptor,
+    ) -> io::Result<()> {
+        let index = self.listeners.len();
+        self.local.registry.register(
+            &mut listener,
+            Token(LISTENER_BIT | index),
+            Interest::READABLE,
+        )?;
+        self.listeners
+            .push(Some(ListenerEntry { listener, acceptor }));
+        Ok(())
+    }
+
+    fn accept(&mut self, index: usize) {
+        let Some(mut entry) = self.listeners.get_mut(index).and_then(Option::take) else {
+            return;
+        };
+        loop {
+            match entry.listener.accept() {
+                Ok((stream, _)) => (entry.acceptor)(self, stream),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) if e.kind() == io::ErrorKind::ConnectionAborted => continue,
+                Err(e) => {
+                    // EMFILE and friends: the connection stays in the
+                    // backlog; say so and try again at the next event.
+                    tracing::warn!(error = %e, "accept failed");
+                    break;
+                }
+            }
+        }
+        if self.shutdown.is_none() {
+            self.listeners[index] = Some(entry);
+        } else {
+            let _ = self.local.registry.deregister(&mut entry.listener);
+        }
+    }
+
+    pub(crate) fn index(&self) -> usize {
+        self.local.shared.index
+    }
+
+    pub(crate) fn close_all_listeners(&mut self) {
+        self.close_listeners();
+    }
+
+    fn close_listeners(&mut self) {
+        for entry in self.listeners.iter_mut() {
+            if let Some(mut e) = entry.take() {
+                let _ = self.local.registry.deregister(&mut e.listener);
+                if let Ok(addr) = e.listener.local_addr() {
+                    tracing::info!(%addr, "stopped accepting");
+                }
+            }
+        }
+    }
+
+    /// Number of open channels on this loop.
+    pub(crate) fn channel_count(&self) -> usize {
+        self.live
+    }
+
+    pub(crate) fn schedule_task(
+        &mut self,
+        delay: Duration,
+        period: Option<Duration>,
+        f: TaskFnBox,
+        cancelled: Arc<AtomicBool>,
+    ) {
+        let key = self.next_task;
+        self.next_task += 1;
+        let f = match (period, f) {
+            (None, TaskFnBox::Once(f)) => TaskFn::Once(f),
+            (_, TaskFnBox::Repeat(f)) => TaskFn::Repeat(f),
+            (Some(_), TaskFnBox::Once(f)) => TaskFn::Once(f),
+        };
+        self.tasks.insert(key, (f, cancelled));
+        self.local
+            .wheel
+            .schedule(self.local.now, delay, period, TimerTarget::Task(key));
+    }
+
+    pub(crate) fn begin_shutdown(&mut self, quiet: Duration, timeout: Duration) {
+        let now = Instant::now();
+        self.close_listeners();
+        if self.shutdown.is_none() {
+            self.shutdown = Some(Shutdown {
+                quiet,
+                deadline: now + timeout,
+                last_activity: now,
+            });
+        }
+    }
+
+    fn fire_timers(&mut self, fired: &mut Vec<(TimerId, TimerTarget)>) {
+        self.local.wheel.advance(self.local.now, fired);
+        for (id, target) in fired.drain(..) {
+            match target {
+                TimerTarget::Channel { token, layer, tag } => {
+                    self.dispatch(token, |ch, lp| ch.timer(lp, layer, tag));
+                }
+                TimerTarget::Task(key) => {
+                    let Some((f, cancelled)) = self.tasks.remove(&key) else {
+                        self.local.wheel.cancel(id);
+                        continue;
+                    };
+                    if cancelled.load(Ordering::Acquire) {
+                        self.local.wheel.cancel(id);
+                        continue;
+                    }
+                    match f {
+                        TaskFn::Once(f) => f(),
+                        TaskFn::Repeat(mut f) => {
+                            f();
+                            self.tasks.insert(key, (TaskFn::Repeat(f), cancelled));
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn drain_inbox(&mut self) -> bool {
+        let shared = self.local.shared.clone();
+        shared.doorbell.answer();
+        let mut any = false;
+        while let Some(task) = shared.tasks.pop() {
+            any = true;
+            task(self);
+        }
+        while let Some(token) = shared.inbox.pop() {
+            any = true;
+            self.dispatch(token, |ch, lp| ch.mail(lp));
+        }
+        any
+    }
+
+    fn each_channel(&mut self, mut f: impl FnMut(&mut dyn ChannelOps, &mut LoopLocal)) {
+        for index in 0..self.slots.len() {
+            let token = token_of(index as u32, self.slots[index].generation);
+            if self.slots[index].task.is_some() {
+                self.dispatch(token, &mut f);
+            }
+        }
+    }
+
+    fn queued_bytes(&self) -> usize {
+        self.slots
+            .iter()
+            .filter_map(|s| s.task.as_ref())
+            .map(|t| t.queued_bytes())
+            .sum()
+    }
+
+    /// Whether a shutting-down loop may stop now.
+    fn shutdown_due(&mut self, busy: bool) -> bool {
+        let now = self.local.now;
+        let queued = self.queued_bytes();
+        let Some(s) = self.shutdown.as_mut() else {
+            return false;
+        };
+        if busy || queued > 0 {
+            s.last_activity = now;
+        }
+        now >= s.deadline || now.saturating_duration_since(s.last_activity) >= s.quiet
+    }
+
+    fn run(mut self, mut poll: Poll) {
+        let mut events = Events::with_capacity(1024);
+        let mut fired = Vec::new();
+        let mut rereads = Vec::new();
+        loop {
+            let shared = &self.local.shared;
+            let immediate = !self.local.reread.is_empty()
+                || !shared.tasks.is_empty()
+                || !shared.inbox.is_empty();
+            let mut timeout = if immediate {
+                Some(Duration::ZERO)
+            } else {
+                self.local.wheel.next_timeout(Instant::now())
+            };
+            if self.shutdown.is_some() {
+                let cap = Duration::from_millis(10);
+                timeout = Some(timeout.map_or(cap, |t| t.min(cap)));
+            }
+            if let Err(e) = poll.poll(&mut events, timeout) {
+                if e.kind() != io::ErrorKind::Interrupted {
+                    tracing::error!(error = %e, "poll failed; the loop stops");
+                    break;
+                }
+            }
+            self.local.now = Instant::now();
+            let mut busy = false;
+            for event in events.iter() {
+                let token = event.token();
+                if token == WAKER {
+                    continue;
+                }
+                busy = true;
+                if token.0 & LISTENER_BIT != 0 {
+                    self.accept(token.0 & !LISTENER_BIT);
+                } else {
+                    let readable =
+                        event.is_readable() || event.is_read_closed() || event.is_error();
+                    let writable = event.is_writable() || event.is_error();
+                    self.dispatch(token, |ch, lp| ch.ready(lp, readable, writable));
+                }
+            }
+            busy |= self.drain_inbox();
+            std::mem::swap(&mut rereads, &mut self.local.reread);
+            for token in rereads.drain(..) {
+                busy = true;
+                self.dispatch(token, |ch, lp| ch.reread(lp));
+            }
+            self.fire_timers(&mut fired);
+            if self.shutdown_due(busy) {
+                break;
+            }
+        }
+        self.finish();
+    }
+
+    /// Closes every channel (delivering what each socket takes right now)
+    /// and tells the world the loop is gone.
+    fn finish(&mut self) {
+        self.local.shared.alive.store(false, Ordering::Release);
+        self.close_listeners();
+        self.each_channel(|ch, lp| ch.close(lp, false));
+        self.each_channel(|ch, lp| ch.close(lp, true));
+        // Tasks that raced with the shutdown run now, so what they own (a
+        // handed-over connection, say) is dropped here, not leaked.
+        while let Some(task) = self.local.shared.tasks.pop() {
+            task(self);
+        }
+        self.each_channel(|ch, lp| ch.close(lp, true));
+        tracing::debug!(index = self.local.shared.index, "event loop stopped");
+    }
+}
+
+/// A task body handed to [`LoopInner::schedule_task`].
+pub(crate) enum TaskFnBox {
+    Once(Box<dyn FnOnce() + Send>),
+    Repeat(Box<dyn FnMut() + Send>),
+}
+
+/// A handle to one event loop: run tasks on it, schedule timers, and start
+/// connections on it.
+#[derive(Clone)]
+pub struct EventLoop {
+    pub(crate) shared: Arc<LoopShared>,
+}
+
+impl std::fmt::Debug for EventLoop {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EventLoop")
+            .field("index", &self.shared.index)
+            .field("alive", &self.is_alive())
+            .finish()
+    }
+}
+
+/// A task scheduled on a loop, which can be cancelled from any thread.
+#[derive(Clone, Debug)]
+pub struct ScheduledTask {
+    cancelled: Arc<AtomicBool>,
+}
+
+impl ScheduledTask {
+    /// Stops the task from running (again). Returns immediately; a run
+    /// already in progress finishes.
+    pub fn cancel(&self) {
+        self.cancelled.store(true, Ordering::Release);
+    }
+
+    /// Whether [`cancel`](Self::cancel) was called.
+    pub fn is_cancelled(&self) -> bool {
+        self.cancelled.load(Ordering::Acquire)
+    }
+}
+
+impl EventLoop {
+    /// Starts a loop on a new thread named `name`.
+    pub(crate) fn spawn(
+        index: usize,
+        name: String,
+    ) -> io::Result<(EventLoop, std::thread::JoinHandle<()>)> {
+        let poll = Poll::new()?;
+        let waker = Waker::new(poll.registry(), WAKER)?;
+        let registry = poll.registry().try_clone()?;
+        let shared = Arc::new(LoopShared {
+            waker,
+            doorbell: Doorbell::new(),
+            inbox: SegQueue::new(),
+            tasks: SegQueue::new(),
+            alive: AtomicBool::new(true),
+            index,
+        });
+        let loop_shared = shared.clone();
+        let thread = std::thread::Builder::new().name(name).spawn(move || {
+            // Built on its own thread: a loop's state never crosses threads.
+            let now = Instant::now();
+            let inner = LoopInner {
+                local: LoopLocal {
+                    registry,
+                    wheel: TimerWheel::new(now),
+                    now,
+                    reread: Vec::new(),
+                    shared: loop_shared,
+                },
+                slots: Vec::new(),
+                free: Vec::new(),
+                live: 0,
+                listeners: Vec::new(),
+                tasks: HashMap::new(),
+                next_task: 0,
+                shutdown: None,
+            };
+            inner.run(poll)
+        })?;
+        Ok((EventLoop { shared }, thread))
+    }
+
+    /// This loop's position in its group.
+    pub fn index(&self) -> usize {
+        self.shared.index
+    }
+
+    /// Whether the loop is still running.
+    pub fn is_alive(&self) -> bool {
+        self.shared.alive.load(Ordering::Acquire)
+    }
+
+    /// Runs `f` on the loop's thread, soon.
+    ///
+    /// ```
+    /// use gyre_reactor::EventLoopGroup;
+    /// let group = EventLoopGroup::new(1).unwrap();
+    /// let (tx, rx) = std::sync::mpsc::channel();
+    /// group.next().execute(move || tx.send(std::thread::current().name().map(String::from)).unwrap()).unwrap();
+    /// assert_eq!(rx.recv().unwrap().as_deref(), Some("gyre-loop-0"));
+    /// group.shutdown_gracefully(std::time::Duration::ZERO, std::time::Duration::from_secs(1));
+    /// ```
+    pub fn execute(&self, f: impl FnOnce() + Send + 'static) -> Result<(), Error> {
+        self.shared.execute(Box::new(move |_| f()))
+    }
+
+    pub(crate) fn execute_inner(
+        &self,
+        f: impl FnOnce(&mut LoopInner) + Send + 'static,
+    ) -> Result<(), Error> {
+        self.shared.execute(Box::new(f))
+    }
+
+    /// Runs `f` on the loop after `delay` (millisecond resolution).
+    pub fn schedule(
+        &self,
+        delay: Duration,
+        f: impl FnOnce() + Send + 'static,
+    ) -> Result<ScheduledTask, Error> {
+        let cancelled = Arc::new(AtomicBool::new(false));
+        let flag = cancelled.clone();
+        self.execute_inner(move |inner| {
+            inner.schedule_task(delay, None, TaskFnBox::Once(Box::new(f)), flag)
+        })?;
+        Ok(ScheduledTask { cancelled })
+    }
+
+    /// Runs `f` on the loop after `delay`, then every `period`, until
+    /// cancelled or the loop stops.
+    pub fn schedule_repeating(
+        &self,
+        delay: Duration,
+        period: Duration,
+        f: impl FnMut() + Send + 'static,
+    ) -> Result<ScheduledTask, Error> {
+        let cancelled = Arc::new(AtomicBool::new(false));
+        let flag = cancelled.clone();
+        self.execute_inner(move |inner| {
+            inner.schedule_task(delay, Some(period), TaskFnBox::Repeat(Box::new(f)), flag)
+        })?;
+        Ok(ScheduledTask { cancelled })
+    }
+
+    /// How many channels the loop serves right now (asks the loop, so it
+    /// blocks the caller until the loop answers).
+    pub fn channel_count(&self) -> Result<usize, Error> {
+        let (tx, rx) = std::sync::mpsc::channel();
+        self.execute_inner(move |inner| {
+            let _ = tx.send(inner.channel_count());
+        })?;
+        rx.recv().map_err(|_| Error::LoopShutDown)
+    }
+
+    /// Hands an accepted connection to this loop with a pipeline made on the
+    /// loop's thread by `init`.
+    pub(crate) fn adopt<F, L, R, W>(
+        &self,
+        stream: TcpStream,
+        opts: Arc<ChannelOptions>,
+        init: Arc<F>,
+    ) where
+        F: Fn(std::net::SocketAddr) -> Pipeline<L, R, W> + Send + Sync + 'static,
+        L: InboundChain<BytesMut, Bytes> + 'static,
+        R: 'static,
+        W: 'static,
+    {
+        let _ = self.execute_inner(move |inner| {
+            let Ok(peer) = stream.peer_addr() else {
+                return;
+            };
+            let pipeline = init(peer).layers;
+            inner.add_accepted(stream, opts, pipeline);
+        });
+    }
+}

@@ -1,0 +1,235 @@
+//! The two handler traits a pipeline is made of, and the contexts they get.
+//!
+//! A pipeline layer has an inbound half ([`InboundHandler`]: events from the
+//! socket towards the application) and an outbound half
+//! ([`OutboundHandler`]: writes from the application towards the socket).
+//! Each half names its message types, so the pipeline builder checks at
+//! compile time that every layer takes what the previous one passes on, and
+//! every call between layers is a static, inlinable call.
+//!
+//! The halves are separate values on purpose: an inbound handler that writes
+//! sends its message through the outbound halves of the layers *before* it
+//! (towards the socket), as a Netty `ctx.write` does, and keeping the halves
+//! apart is what lets Rust hand out those `&mut` borrows without aliasing.
+
+use crate::channel::Channel;
+use crate::error::Error;
+use crate::handle::ChannelHandle;
+use crate::timer::TimerId;
+use std::time::{Duration, Instant};
+
+/// Which kind of idleness an [`IdleStateEvent`] reports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum IdleState {
+    /// Nothing was read for the reader-idle time.
+    ReaderIdle,
+    /// Nothing was written (and no pending write progressed) for the
+    /// writer-idle time.
+    WriterIdle,
+    /// Neither read nor write for the all-idle time.
+    AllIdle,
+}
+
+/// Fired by the [`IdleStateHandler`](crate::IdleStateHandler).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct IdleStateEvent {
+    /// What has been idle.
+    pub state: IdleState,
+    /// Whether this is the first such event since the last activity.
+    pub first: bool,
+}
+
+/// An out-of-band event travelling the inbound direction.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum UserEvent {
+    /// From the idle-state handler.
+    Idle(IdleStateEvent),
+    /// The peer closed its side (read returned end of stream). Decoders
+    /// flush what they hold when they see it.
+    InputClosed,
+    /// Anything an application wants to send down its own pipeline.
+    Custom(Box<dyn std::any::Any + Send>),
+}
+
+/// What an inbound handler may do with the pipeline and its channel.
+///
+/// Implemented by the pipeline for every layer; handlers take it as
+/// `&mut impl InboundContext<Self>`.
+pub trait InboundContext<H: InboundHandler + ?Sized> {
+    /// Passes "channel active" to the next handler.
+    fn fire_active(&mut self);
+    /// Passes a message to the next handler.
+    fn fire_read(&mut self, msg: H::Pass);
+    /// Passes "read batch complete" to the next handler.
+    fn fire_read_complete(&mut self);
+    /// Passes a writability change to the next handler.
+    fn fire_writability_changed(&mut self, writable: bool);
+    /// Passes a user event to the next handler.
+    fn fire_user_event(&mut self, event: UserEvent);
+    /// Passes an error to the next handler. If no handler handles it, the
+    /// pipeline's tail logs it and closes this channel (only this one).
+    fn fire_error(&mut self, error: Error);
+    /// Passes "channel inactive" to the next handler.
+    fn fire_inactive(&mut self);
+    /// Writes through the outbound handlers before this layer. Queued, not
+    /// sent, until a flush.
+    fn write(&mut self, msg: H::Write);
+    /// Sends what is queued, as far as the socket takes it; the rest goes
+    /// out when the socket is writable again.
+    fn flush(&mut self);
+    /// `write` then `flush`.
+    fn write_and_flush(&mut self, msg: H::Write) {
+        self.write(msg);
+        self.flush();
+    }
+    /// Closes the channel: stops reading, delivers what is queued (for at
+    /// most the channel's close-drain timeout) and closes the socket.
+    fn close(&mut self);
+    /// Calls this handler's [`InboundHandler::timer`] with `tag` after
+    /// `delay` (millisecond resolution).
+    fn schedule(&mut self, delay: Duration, tag: u64) -> TimerId;
+    /// Like [`schedule`](Self::schedule), then every `period` until
+    /// cancelled or the channel closes.
+    fn schedule_repeating(&mut self, delay: Duration, period: Duration, tag: u64) -> TimerId;
+    /// Cancels a timer; returns whether it was still pending.
+    fn cancel_timer(&mut self, id: TimerId) -> bool;
+    /// Starts or stops reading from the socket. While off, the peer's data
+    /// waits in the kernel and TCP flow control slows the peer down.
+    fn set_auto_read(&mut self, on: bool);
+    /// A `Send + Clone` handle that writes into the pipeline at this layer
+    /// (through the outbound handlers before it) from any thread.
+    fn handle(&mut self) -> ChannelHandle<H::Write>;
+    /// The channel: addresses, writability, queued bytes.
+    fn channel(&self) -> &Channel;
+    /// The loop's clock, read once per loop turn.
+    fn now(&self) -> Instant;
+}
+
+/// What an outbound handler may do.
+pub trait OutboundContext<H: OutboundHandler + ?Sized> {
+    /// Passes a message towards the socket.
+    fn write(&mut self, msg: H::Pass);
+    /// Passes a flush towards the socket.
+    fn flush(&mut self);
+    /// Passes a close towards the socket.
+    fn close(&mut self);
+    /// Reports a failure (an unencodable message, say) to the pipeline as
+    /// an error event, once the current operation is done.
+    fn fail(&mut self, error: Error);
+    /// The channel.
+    fn channel(&self) -> &Channel;
+}
+
+/// The inbound half of a pipeline layer.
+///
+/// `Read` is what it takes from the layer before, `Pass` what it gives the
+/// next, `Write` what it writes back towards the socket. Every method but
+/// [`read`](Self::read) passes its event on by default.
+///
+/// ```
+/// use bytes::{Bytes, BytesMut};
+/// use gyre_reactor::{InboundContext, InboundHandler};
+///
+/// /// Writes every chunk it reads straight back.
+/// struct Echo;
+///
+/// impl InboundHandler for Echo {
+///     type Read = BytesMut;
+///     type Pass = ();
+///     type Write = Bytes;
+///
+///     fn read(&mut self, ctx: &mut impl InboundContext<Self>, msg: BytesMut) {
+///         ctx.write(msg.freeze());
+///     }
+///
+///     fn read_complete(&mut self, ctx: &mut impl InboundContext<Self>) {
+///         ctx.flush();
+///     }
+/// }
+/// ```
+pub trait InboundHandler: 'static {
+    /// The message this handler receives.
+    type Read;
+    /// The message it passes to the next handler.
+    type Pass;
+    /// The message it writes towards the socket.
+    type Write;
+
+    /// The channel became active (connected or accepted).
+    fn active(&mut self, ctx: &mut impl InboundContext<Self>) {
+        ctx.fire_active();
+    }
+
+    /// A message arrived.
+    fn read(&mut self, ctx: &mut impl InboundContext<Self>, msg: Self::Read);
+
+    /// The current batch of reads is over: a good moment to flush.
+    fn read_complete(&mut self, ctx: &mut impl InboundContext<Self>) {
+        ctx.fire_read_complete();
+    }
+
+    /// The outbound queue crossed a watermark.
+    fn writability_changed(&mut self, ctx: &mut impl InboundContext<Self>, writable: bool) {
+        ctx.fire_writability_changed(writable);
+    }
+
+    /// An out-of-band event.
+    fn user_event(&mut self, ctx: &mut impl InboundContext<Self>, event: UserEvent) {
+        ctx.fire_user_event(event);
+    }
+
+    /// An error on this channel.
+    fn error(&mut self, ctx: &mut impl InboundContext<Self>, error: Error) {
+        ctx.fire_error(error);
+    }
+
+    /// The channel closed; it fires exactly once per active channel.
+    fn inactive(&mut self, ctx: &mut impl InboundContext<Self>) {
+        ctx.fire_inactive();
+    }
+
+    /// A timer this handler scheduled fired.
+    fn timer(&mut self, ctx: &mut impl InboundContext<Self>, tag: u64) {
+        let _ = (ctx, tag);
+    }
+}
+
+/// The outbound half of a pipeline layer: takes `Write`, passes `Pass`
+/// towards the socket.
+///
+/// ```
+/// use bytes::Bytes;
+/// use gyre_reactor::{OutboundContext, OutboundHandler};
+///
+/// /// Turns strings into bytes.
+/// struct StrEncoder;
+///
+/// impl OutboundHandler for StrEncoder {
+///     type Write = String;
+///     type Pass = Bytes;
+///
+///     fn write(&mut self, ctx: &mut impl OutboundContext<Self>, msg: String) {
+///         ctx.write(Bytes::from(msg));
+///     }
+/// }
+/// ```
+pub trait OutboundHandler: 'static {
+    /// The message this handler accepts.
+    type Write;
+    /// The message it passes towards the socket.
+    type Pass;
+
+    /// A message to send.
+    fn write(&mut self, ctx: &mut impl OutboundContext<Self>, msg: Self::Write);
+
+    /// A flush request.
+    fn flush(&mut self, ctx: &mut impl OutboundContext<Self>) {
+        ctx.flush();
+    }
+
+    /// A close request.
+    fn close(&mut self, ctx: &mut impl OutboundContext<Self>) {
+        ctx.close();
+    }
+}

@@ -1,0 +1,94 @@
+//! # gyre-reactor
+//!
+//! A Netty-style multi-reactor on epoll (through `mio`): event-loop groups
+//! with a round-robin chooser, a [`ServerBootstrap`] with boss/worker groups
+//! or `SO_REUSEPORT` accept, a [`Bootstrap`] for clients, and per-connection
+//! **typed pipelines** whose handlers are checked against each other at
+//! compile time and called statically.
+//!
+//! * Each [`EventLoop`] is one thread that owns its channels, a millisecond
+//!   timer wheel and a lock-free inbox; nothing on the data path locks.
+//! * A channel reads into one reused `BytesMut`, queues outbound `Bytes` and
+//!   writes them gathered (`sendmsg` with many iovecs), resuming on
+//!   writable readiness. High/low watermarks (64 KiB / 32 KiB by default)
+//!   turn it unwritable and writable again, so a handler can switch
+//!   auto-read off and keep memory bounded.
+//! * A [`ChannelHandle`] writes to or closes a channel from any thread.
+//! * [`IdleStateHandler`] fires reader/writer/all-idle events; the codec
+//!   adapters run any `gyre-codec` decoder and encoder as pipeline stages.
+//! * [`EventLoopGroup::shutdown_gracefully`] stops accepting, waits for a
+//!   quiet period (bounded by a timeout) and closes what is left.
+//!
+//! ```
+//! use bytes::Bytes;
+//! use gyre_codec::{LineDecoder, LineEncoder, LineEnding};
+//! use gyre_reactor::{EventLoopGroup, InboundContext, InboundHandler, Pipeline, ServerBootstrap};
+//! use std::io::{BufRead, BufReader, Write};
+//! use std::time::Duration;
+//!
+//! /// Answers every line upper-cased.
+//! struct Shout;
+//!
+//! impl InboundHandler for Shout {
+//!     type Read = Bytes;
+//!     type Pass = ();
+//!     type Write = Vec<u8>;
+//!
+//!     fn read(&mut self, ctx: &mut impl InboundContext<Self>, line: Bytes) {
+//!         ctx.write(line.to_ascii_uppercase());
+//!     }
+//!
+//!     fn read_complete(&mut self, ctx: &mut impl InboundContext<Self>) {
+//!         ctx.flush();
+//!     }
+//! }
+//!
+//! let server = ServerBootstrap::new()
+//!     .group(EventLoopGroup::new(1)?)
+//!     .bind("127.0.0.1:0", |_peer| {
+//!         Pipeline::new()
+//!             .codec(LineDecoder::new(1024), LineEncoder::new(LineEnding::Lf))
+//!             .inbound(Shout)
+//!     })?;
+//!
+//! let mut conn = std::net::TcpStream::connect(server.local_addr())?;
+//! conn.write_all(b"hello\n")?;
+//! let mut line = String::new();
+//! BufReader::new(conn).read_line(&mut line)?;
+//! assert_eq!(line, "HELLO\n");
+//! server.shutdown_gracefully(Duration::ZERO, Duration::from_secs(1));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+mod bootstrap;
+mod channel;
+mod codec;
+mod error;
+mod event_loop;
+mod group;
+mod handle;
+mod handler;
+mod idle;
+#[doc(hidden)]
+pub mod mailbox;
+mod options;
+#[doc(hidden)]
+pub mod pipeline;
+mod sync;
+mod timer;
+
+pub use bootstrap::{Bootstrap, Server, ServerBootstrap};
+pub use channel::Channel;
+pub use codec::{DecoderHandler, EncoderHandler, PrependerHandler};
+pub use error::{ChannelClosed, Error};
+pub use event_loop::{EventLoop, ScheduledTask};
+pub use group::EventLoopGroup;
+pub use handle::ChannelHandle;
+pub use handler::{
+    IdleState, IdleStateEvent, InboundContext, InboundHandler, OutboundContext, OutboundHandler,
+    UserEvent,
+};
+pub use idle::IdleStateHandler;
+pub use options::{ChannelOptions, ListenOptions};
+pub use pipeline::Pipeline;
+pub use timer::TimerId;

@@ -1,0 +1,197 @@
+//! Socket and channel options, with defaults that serve.
+
+use std::time::Duration;
+
+/// Per-socket options applied through `socket2` when a channel is accepted
+/// or connected, and per-channel settings the loop uses while serving it.
+///
+/// ```
+/// use gyre_reactor::ChannelOptions;
+/// let opts = ChannelOptions::default()
+///     .tcp_nodelay(true)
+///     .write_buffer_watermarks(128 * 1024, 64 * 1024)
+///     .read_buffer_size(32 * 1024);
+/// assert_eq!(opts.high_watermark(), 128 * 1024);
+/// ```
+#[derive(Clone, Debug)]
+pub struct ChannelOptions {
+    pub(crate) tcp_nodelay: bool,
+    pub(crate) send_buffer_size: Option<usize>,
+    pub(crate) recv_buffer_size: Option<usize>,
+    pub(crate) keepalive: Option<Duration>,
+    pub(crate) linger: Option<Duration>,
+    pub(crate) read_buffer_size: usize,
+    pub(crate) max_reads_per_event: usize,
+    pub(crate) high_watermark: usize,
+    pub(crate) low_watermark: usize,
+    pub(crate) auto_read: bool,
+    pub(crate) allow_half_closure: bool,
+    pub(crate) close_drain_timeout: Duration,
+}
+
+impl Default for ChannelOptions {
+    fn default() -> Self {
+        ChannelOptions {
+            tcp_nodelay: true,
+            send_buffer_size: None,
+            recv_buffer_size: None,
+            keepalive: None,
+            linger: None,
+            read_buffer_size: 64 * 1024,
+            max_reads_per_event: 16,
+            high_watermark: 64 * 1024,
+            low_watermark: 32 * 1024,
+            auto_read: true,
+            allow_half_closure: false,
+            close_drain_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+impl ChannelOptions {
+    /// `TCP_NODELAY` (default on: a server framework's writes are already
+    /// gathered, so Nagle only adds latency).
+    pub fn tcp_nodelay(mut self, on: bool) -> Self {
+        self.tcp_nodelay = on;
+        self
+    }
+
+    /// `SO_SNDBUF`; the kernel's default when unset.
+    pub fn send_buffer_size(mut self, bytes: usize) -> Self {
+        self.send_buffer_size = Some(bytes);
+        self
+    }
+
+    /// `SO_RCVBUF`; the kernel's default when unset.
+    pub fn recv_buffer_size(mut self, bytes: usize) -> Self {
+        self.recv_buffer_size = Some(bytes);
+        self
+    }
+
+    /// `SO_KEEPALIVE` with this idle time before the first probe.
+    pub fn keepalive(mut self, idle: Duration) -> Self {
+        self.keepalive = Some(idle);
+        self
+    }
+
+    /// `SO_LINGER`: how long `close` may block sending what is left.
+    /// `Duration::ZERO` resets the connection on close.
+    pub fn linger(mut self, linger: Duration) -> Self {
+        self.linger = Some(linger);
+        self
+    }
+
+    /// Bytes asked of the socket per read (default 64 KiB). The read buffer
+    /// is reused: it is only reallocated while frames from it are still alive.
+    pub fn read_buffer_size(mut self, bytes: usize) -> Self {
+        self.read_buffer_size = bytes.max(64);
+        self
+    }
+
+    /// Reads per readiness event before the loop serves other channels
+    /// (default 16); the channel is read again on the next turn.
+    pub fn max_reads_per_event(mut self, reads: usize) -> Self {
+        self.max_reads_per_event = reads.max(1);
+        self
+    }
+
+    /// Outbound queue watermarks (default 64 KiB / 32 KiB): above `high` the
+    /// channel turns unwritable, below `low` writable again, and the
+    /// pipeline hears of each change.
+    ///
+    /// # Panics
+    /// If `low > high`.
+    pub fn write_buffer_watermarks(mut self, high: usize, low: usize) -> Self {
+        assert!(low <= high, "low watermark {low} above high {high}");
+        self.high_watermark = high;
+        self.low_watermark = low;
+        self
+    }
+
+    /// Whether the channel starts reading as soon as it is active (default
+    /// on). Handlers switch it with `set_auto_read`.
+    pub fn auto_read(mut self, on: bool) -> Self {
+        self.auto_read = on;
+        self
+    }
+
+    /// Whether a peer's half-close (EOF) leaves the channel open for writing
+    /// (default off: the channel flushes what it has queued and closes).
+    pub fn allow_half_closure(mut self, on: bool) -> Self {
+        self.allow_half_closure = on;
+        self
+    }
+
+    /// How long a closing channel keeps trying to deliver queued output to a
+    /// peer that is not reading before it gives up (default 10 s).
+    pub fn close_drain_timeout(mut self, timeout: Duration) -> Self {
+        self.close_drain_timeout = timeout;
+        self
+    }
+
+    /// The high watermark in bytes.
+    pub fn high_watermark(&self) -> usize {
+        self.high_watermark
+    }
+
+    /// The low watermark in bytes.
+    pub fn low_watermark(&self) -> usize {
+        self.low_watermark
+    }
+
+    pub(crate) fn apply(&self, sock: socket2::SockRef<'_>) -> std::io::Result<()> {
+        sock.set_tcp_nodelay(self.tcp_nodelay)?;
+        if let Some(n) = self.send_buffer_size {
+            sock.set_send_buffer_size(n)?;
+        }
+        if let Some(n) = self.recv_buffer_size {
+            sock.set_recv_buffer_size(n)?;
+        }
+        if let Some(idle) = self.keepalive {
+            sock.set_tcp_keepalive(&socket2::TcpKeepalive::new().with_time(idle))?;
+        }
+        if let Some(l) = self.linger {
+            sock.set_linger(Some(l))?;
+        }
+        Ok(())
+    }
+}
+
+/// Options of a listening socket.
+#[derive(Clone, Debug)]
+pub struct ListenOptions {
+    pub(crate) backlog: i32,
+    pub(crate) reuse_address: bool,
+    pub(crate) reuse_port: bool,
+}
+
+impl Default for ListenOptions {
+    fn default() -> Self {
+        ListenOptions {
+            backlog: 1024,
+            reuse_address: true,
+            reuse_port: false,
+        }
+    }
+}
+
+impl ListenOptions {
+    /// The accept backlog (default 1024).
+    pub fn backlog(mut self, backlog: i32) -> Self {
+        self.backlog = backlog;
+        self
+    }
+
+    /// `SO_REUSEADDR` (default on).
+    pub fn reuse_address(mut self, on: bool) -> Self {
+        self.reuse_address = on;
+        self
+    }
+
+    /// `SO_REUSEPORT`: every worker loop binds its own listener on the same
+    /// address and accepts for itself; the kernel spreads connections.
+    pub fn reuse_port(mut self, on: bool) -> Self {
+        self.reuse_port = on;
+        self
+    }
+}
