@@ -1,0 +1,60 @@
+//! The echo server: `echo-server --addr 127.0.0.1:7007 --workers 2`.
+
+use clap::Parser;
+use gyre_echo::{start, EchoConfig};
+use std::net::SocketAddr;
+
+/// Echoes every byte back, on gyre-reactor.
+#[derive(Parser, Debug)]
+#[command(version, about)]
+struct Args {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:7007")]
+    addr: SocketAddr,
+    /// Worker event loops (default: one per CPU).
+    #[arg(long)]
+    workers: Option<usize>,
+    /// Every worker accepts for itself on its own SO_REUSEPORT listener.
+    #[arg(long)]
+    reuse_port: bool,
+    /// Accept on a separate one-loop boss group.
+    #[arg(long)]
+    boss: bool,
+}
+
+fn main() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .init();
+    let args = Args::parse();
+    let workers = args
+        .workers
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let server = match start(&EchoConfig {
+        addr: args.addr,
+        workers,
+        reuse_port: args.reuse_port,
+        boss: args.boss,
+    }) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("echo-server: {e}");
+            std::process::exit(1);
+        }
+    };
+    println!(
+        "echo-server listening on {} ({} workers{})",
+        server.local_addr(),
+        workers,
+        if args.reuse_port {
+            ", SO_REUSEPORT"
+        } else {
+            ""
+        }
+    );
+    loop {
+        std::thread::park();
+    }
+}

@@ -1,0 +1,82 @@
+//! The echo handler, shared by the `echo-server` binary, the reactor's
+//! integration tests and the benchmark's gyre server.
+
+use bytes::{Bytes, BytesMut};
+use gyre_reactor::{
+    ChannelOptions, EventLoopGroup, InboundContext, InboundHandler, ListenOptions, Pipeline,
+    Server, ServerBootstrap,
+};
+use std::net::SocketAddr;
+
+/// Writes back every chunk it reads, flushing once per read batch, and
+/// stops reading while the peer is not taking its echoes (the outbound queue
+/// is above the high watermark), so a client that never reads cannot make
+/// the server buffer without bound.
+#[derive(Debug, Default)]
+pub struct Echo;
+
+impl InboundHandler for Echo {
+    type Read = BytesMut;
+    type Pass = ();
+    type Write = Bytes;
+
+    #[inline]
+    fn read(&mut self, ctx: &mut impl InboundContext<Self>, msg: BytesMut) {
+        ctx.write(msg.freeze());
+    }
+
+    #[inline]
+    fn read_complete(&mut self, ctx: &mut impl InboundContext<Self>) {
+        ctx.flush();
+    }
+
+    fn writability_changed(&mut self, ctx: &mut impl InboundContext<Self>, writable: bool) {
+        ctx.set_auto_read(writable);
+    }
+}
+
+/// How to run the server.
+#[derive(Clone, Debug)]
+pub struct EchoConfig {
+    /// Where to listen.
+    pub addr: SocketAddr,
+    /// Worker loops.
+    pub workers: usize,
+    /// Each worker accepts for itself on an `SO_REUSEPORT` listener.
+    pub reuse_port: bool,
+    /// A separate one-loop boss group accepts (ignored with `reuse_port`).
+    pub boss: bool,
+}
+
+/// Starts an echo server.
+///
+/// ```
+/// use gyre_echo::{start, EchoConfig};
+/// use std::io::{Read, Write};
+///
+/// let server = start(&EchoConfig {
+///     addr: "127.0.0.1:0".parse().unwrap(),
+///     workers: 1,
+///     reuse_port: false,
+///     boss: false,
+/// })
+/// .unwrap();
+/// let mut c = std::net::TcpStream::connect(server.local_addr()).unwrap();
+/// c.write_all(b"echo").unwrap();
+/// let mut buf = [0; 4];
+/// c.read_exact(&mut buf).unwrap();
+/// assert_eq!(&buf, b"echo");
+/// server.shutdown_gracefully(std::time::Duration::ZERO, std::time::Duration::from_secs(1));
+/// ```
+pub fn start(cfg: &EchoConfig) -> Result<Server, gyre_reactor::Error> {
+    let workers = EventLoopGroup::with_name(cfg.workers, "echo-worker")?;
+    let mut bootstrap = ServerBootstrap::new()
+        .child_options(ChannelOptions::default())
+        .listen_options(ListenOptions::default().reuse_port(cfg.reuse_port));
+    bootstrap = if cfg.boss && !cfg.reuse_port {
+        bootstrap.groups(EventLoopGroup::with_name(1, "echo-boss")?, workers)
+    } else {
+        bootstrap.group(workers)
+    };
+    bootstrap.bind(cfg.addr, |_| Pipeline::new().inbound(Echo))
+}

@@ -1,0 +1,135 @@
+//! Helpers shared by the reactor's integration tests: an echo handler, a
+//! counting probe, server start-up and file-descriptor counting.
+
+#![allow(dead_code)]
+
+use bytes::{Bytes, BytesMut};
+use gyre_reactor::{
+    ChannelOptions, EventLoopGroup, InboundContext, InboundHandler, Pipeline, Server,
+    ServerBootstrap,
+};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Echoes, flushing per read batch, pausing reads while unwritable.
+pub struct Echo;
+
+impl InboundHandler for Echo {
+    type Read = BytesMut;
+    type Pass = ();
+    type Write = Bytes;
+
+    fn read(&mut self, ctx: &mut impl InboundContext<Self>, msg: BytesMut) {
+        ctx.write(msg.freeze());
+    }
+
+    fn read_complete(&mut self, ctx: &mut impl InboundContext<Self>) {
+        ctx.flush();
+    }
+
+    fn writability_changed(&mut self, ctx: &mut impl InboundContext<Self>, writable: bool) {
+        ctx.set_auto_read(writable);
+    }
+}
+
+/// Counts lifecycle events across all channels of a server.
+#[derive(Default)]
+pub struct Counters {
+    pub active: AtomicUsize,
+    pub inactive: AtomicUsize,
+    pub errors: AtomicUsize,
+}
+
+/// A pass-through inbound handler that counts into `Counters`.
+pub struct Probe<M, W> {
+    pub counters: Arc<Counters>,
+    pub _t: std::marker::PhantomData<fn(M, W)>,
+}
+
+impl<M, W> Probe<M, W> {
+    pub fn new(counters: Arc<Counters>) -> Self {
+        Probe {
+            counters,
+            _t: std::marker::PhantomData,
+        }
+    }
+}
+
+impl<M: 'static, W: 'static> InboundHandler for Probe<M, W> {
+    type Read = M;
+    type Pass = M;
+    type Write = W;
+
+    fn active(&mut self, ctx: &mut impl InboundContext<Self>) {
+        self.counters.active.fetch_add(1, Ordering::SeqCst);
+        ctx.fire_active();
+    }
+
+    fn read(&mut self, ctx: &mut impl InboundContext<Self>, msg: M) {
+        ctx.fire_read(msg);
+    }
+
+    fn error(&mut self, ctx: &mut impl InboundContext<Self>, error: gyre_reactor::Error) {
+        self.counters.errors.fetch_add(1, Ordering::SeqCst);
+        ctx.fire_error(error);
+    }
+
+    fn inactive(&mut self, ctx: &mut impl InboundContext<Self>) {
+        self.counters.inactive.fetch_add(1, Ordering::SeqCst);
+        ctx.fire_inactive();
+    }
+}
+
+/// An echo server with a probe in front, on `workers` loops.
+pub fn echo_server(workers: usize, opts: ChannelOptions) -> (Server, Arc<Counters>) {
+    let counters = Arc::new(Counters::default());
+    let c = counters.clone();
+    let server = ServerBootstrap::new()
+        .group(EventLoopGroup::new(workers).unwrap())
+        .child_options(opts)
+        .bind("127.0.0.1:0", move |_| {
+            Pipeline::new().inbound(Probe::new(c.clone())).inbound(Echo)
+        })
+        .unwrap();
+    (server, counters)
+}
+
+/// Waits until `f` holds, for at most `limit`.
+pub fn eventually(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    f()
+}
+
+/// Open file descriptors of this process.
+pub fn open_fds() -> usize {
+    std::fs::read_dir("/proc/self/fd").unwrap().count()
+}
+
+/// Raises the soft open-file limit to the hard one (tests open thousands).
+pub fn raise_fd_limit() {
+    // SAFETY: getrlimit/setrlimit with a valid, initialised struct.
+    unsafe {
+        let mut lim: libc::rlimit = std::mem::zeroed();
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 && lim.rlim_cur < lim.rlim_max {
+            lim.rlim_cur = lim.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
+        }
+    }
+}
+
+/// Total channels open on the server's worker loops.
+pub fn open_channels(server: &Server) -> usize {
+    server
+        .worker_group()
+        .loops()
+        .iter()
+        .map(|l| l.channel_count().unwrap())
+        .sum()
+}

@@ -1,0 +1,93 @@
+//! Echo correctness: 1000 concurrent connections, random message sizes,
+//! random chunking; every connection gets back exactly what it sent.
+
+mod common;
+
+use common::{echo_server, eventually, open_channels, raise_fd_limit};
+use gyre_reactor::ChannelOptions;
+use rand::{Rng, SeedableRng};
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+const CONNECTIONS: usize = 1000;
+const THREADS: usize = 8;
+
+#[test]
+fn thousand_connections_random_sizes_and_chunks() {
+    raise_fd_limit();
+    let (server, counters) = echo_server(2, ChannelOptions::default());
+    let addr = server.local_addr();
+    let threads: Vec<_> = (0..THREADS)
+        .map(|t| {
+            std::thread::spawn(move || {
+                let mut rng = rand::rngs::StdRng::seed_from_u64(t as u64);
+                // Open this thread's share first, so all 1000 are open at once.
+                let mut conns: Vec<(TcpStream, Vec<u8>)> = (0..CONNECTIONS / THREADS)
+                    .map(|_| {
+                        let s = TcpStream::connect(addr).unwrap();
+                        s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+                        (s, Vec::new())
+                    })
+                    .collect();
+                // Interleave random chunks across the connections.
+                for _round in 0..4 {
+                    for (s, sent) in conns.iter_mut() {
+                        let len = rng.random_range(1..=8 * 1024);
+                        let msg: Vec<u8> = (0..len).map(|_| rng.random()).collect();
+                        let mut at = 0;
+                        while at < msg.len() {
+                            let cut = rng.random_range(1..=msg.len() - at);
+                            s.write_all(&msg[at..at + cut]).unwrap();
+                            at += cut;
+                        }
+                        sent.extend_from_slice(&msg);
+                    }
+                }
+                for (s, sent) in conns.iter_mut() {
+                    let mut back = vec![0u8; sent.len()];
+                    s.read_exact(&mut back).unwrap();
+                    assert!(back == *sent, "a connection got back different bytes");
+                }
+                conns.len()
+            })
+        })
+        .collect();
+    let total: usize = threads.into_iter().map(|t| t.join().unwrap()).sum();
+    assert_eq!(total, CONNECTIONS);
+    assert!(eventually(Duration::from_secs(10), || {
+        counters.inactive.load(Ordering::SeqCst) == CONNECTIONS
+    }));
+    assert_eq!(counters.active.load(Ordering::SeqCst), CONNECTIONS);
+    assert_eq!(open_channels(&server), 0);
+    server.shutdown_gracefully(Duration::ZERO, Duration::from_secs(5));
+}
+
+#[test]
+fn reuse_port_and_boss_worker_modes_echo() {
+    use gyre_reactor::{EventLoopGroup, ListenOptions, Pipeline, ServerBootstrap};
+    let modes = [
+        ServerBootstrap::new()
+            .group(EventLoopGroup::new(2).unwrap())
+            .listen_options(ListenOptions::default().reuse_port(true)),
+        ServerBootstrap::new().groups(
+            EventLoopGroup::new(1).unwrap(),
+            EventLoopGroup::new(2).unwrap(),
+        ),
+    ];
+    for bootstrap in modes {
+        let server = bootstrap
+            .bind("127.0.0.1:0", |_| Pipeline::new().inbound(common::Echo))
+            .unwrap();
+        for i in 0..20u8 {
+            let mut s = TcpStream::connect(server.local_addr()).unwrap();
+            let msg = vec![i; 1000 + i as usize];
+            s.write_all(&msg).unwrap();
+            let mut back = vec![0; msg.len()];
+            s.read_exact(&mut back).unwrap();
+            assert_eq!(back, msg);
+        }
+        server.shutdown_gracefully(Duration::ZERO, Duration::from_secs(5));
+    }
+}
