@@ -149,6 +149,8 @@ struct Shutdown {
     quiet: Duration,
     deadline: Instant,
     last_activity: Instant,
+    /// The quiet period has passed and every channel was asked to close.
+    closing: bool,
 }
 
 /// A loop's whole state, owned by its thread.
@@ -371,6 +373,7 @@ impl LoopInner {
                 quiet,
                 deadline: now + timeout,
                 last_activity: now,
+                closing: false,
             });
         }
     }
@@ -427,25 +430,29 @@ impl LoopInner {
         }
     }
 
-    fn queued_bytes(&self) -> usize {
-        self.slots
-            .iter()
-            .filter_map(|s| s.task.as_ref())
-            .map(|t| t.queued_bytes())
-            .sum()
-    }
-
-    /// Whether a shutting-down loop may stop now.
+    /// Moves a shutting-down loop along; true when it may stop.
+    ///
+    /// First the loop keeps serving until it has seen no input (reads,
+    /// accepts, tasks, handle commands) for the quiet period: work already
+    /// under way can finish and answer. Then it closes every channel the
+    /// graceful way (stop reading, deliver what is queued, close) and stops
+    /// when none is left. The deadline cuts both phases short.
     fn shutdown_due(&mut self, busy: bool) -> bool {
         let now = self.local.now;
-        let queued = self.queued_bytes();
         let Some(s) = self.shutdown.as_mut() else {
             return false;
         };
-        if busy || queued > 0 {
+        if busy {
             s.last_activity = now;
         }
-        now >= s.deadline || now.saturating_duration_since(s.last_activity) >= s.quiet
+        if now >= s.deadline {
+            return true;
+        }
+        if !s.closing && now.saturating_duration_since(s.last_activity) >= s.quiet {
+            s.closing = true;
+            self.each_channel(|ch, lp| ch.close(lp, false));
+        }
+        self.shutdown.as_ref().is_some_and(|s| s.closing) && self.live == 0
     }
 
     fn run(mut self, mut poll: Poll) {
@@ -479,13 +486,15 @@ impl LoopInner {
                 if token == WAKER {
                     continue;
                 }
-                busy = true;
                 if token.0 & LISTENER_BIT != 0 {
+                    busy = true;
                     self.accept(token.0 & !LISTENER_BIT);
                 } else {
                     let readable =
                         event.is_readable() || event.is_read_closed() || event.is_error();
                     let writable = event.is_writable() || event.is_error();
+                    // Draining output is not new work; input is.
+                    busy |= readable;
                     self.dispatch(token, |ch, lp| ch.ready(lp, readable, writable));
                 }
             }

@@ -1,0 +1,178 @@
+//! Faults: resets, half-closes, silent and vanishing peers, over-long
+//! frames. (Connection churn has its own file: it counts descriptors, so
+//! it must not share a process with other tests.)
+
+mod common;
+
+use bytes::{Bytes, BytesMut};
+use common::{echo_server, eventually, open_channels, Counters, Probe};
+use gyre_codec::{LineDecoder, LineEncoder, LineEnding};
+use gyre_reactor::{
+    ChannelOptions, EventLoopGroup, InboundContext, InboundHandler, Pipeline, ServerBootstrap,
+};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{Shutdown, TcpStream};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+fn check_echo(addr: std::net::SocketAddr) {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.write_all(b"still alive").unwrap();
+    let mut back = [0u8; 11];
+    s.read_exact(&mut back).unwrap();
+    assert_eq!(&back, b"still alive");
+}
+
+/// Sends a large answer to any read.
+struct Flood;
+
+impl InboundHandler for Flood {
+    type Read = BytesMut;
+    type Pass = ();
+    type Write = Bytes;
+
+    fn read(&mut self, ctx: &mut impl InboundContext<Self>, _: BytesMut) {
+        ctx.write_and_flush(Bytes::from(vec![1u8; 4 * 1024 * 1024]));
+    }
+}
+
+#[test]
+fn peer_reset_mid_write_ends_in_one_inactive() {
+    let counters = Arc::new(Counters::default());
+    let c = counters.clone();
+    let server = ServerBootstrap::new()
+        .group(EventLoopGroup::new(1).unwrap())
+        .bind("127.0.0.1:0", move |_| {
+            Pipeline::new()
+                .inbound(Probe::new(c.clone()))
+                .inbound(Flood)
+        })
+        .unwrap();
+    for _ in 0..20 {
+        let mut s = TcpStream::connect(server.local_addr()).unwrap();
+        s.write_all(b"go").unwrap();
+        let mut some = [0u8; 1000];
+        s.read_exact(&mut some).unwrap();
+        // Linger zero: close sends a reset while the server is mid-write.
+        socket2::SockRef::from(&s)
+            .set_linger(Some(Duration::ZERO))
+            .unwrap();
+        drop(s);
+    }
+    assert!(eventually(Duration::from_secs(10), || counters
+        .inactive
+        .load(Ordering::SeqCst)
+        == 20));
+    std::thread::sleep(Duration::from_millis(100));
+    assert_eq!(counters.active.load(Ordering::SeqCst), 20);
+    assert_eq!(
+        counters.inactive.load(Ordering::SeqCst),
+        20,
+        "exactly one inactive each"
+    );
+    assert_eq!(open_channels(&server), 0);
+    server.shutdown_gracefully(Duration::ZERO, Duration::from_secs(5));
+}
+
+#[test]
+fn half_close_gets_every_echo_then_eof() {
+    let (server, counters) = echo_server(1, ChannelOptions::default());
+    let mut s = TcpStream::connect(server.local_addr()).unwrap();
+    let msg: Vec<u8> = (0..300_000).map(|i| (i % 253) as u8).collect();
+    let mut w = s.try_clone().unwrap();
+    let m2 = msg.clone();
+    let writer = std::thread::spawn(move || {
+        w.write_all(&m2).unwrap();
+        w.shutdown(Shutdown::Write).unwrap();
+    });
+    let mut back = Vec::new();
+    s.read_to_end(&mut back).unwrap();
+    writer.join().unwrap();
+    assert!(back == msg, "echo after half-close differs");
+    assert!(eventually(Duration::from_secs(5), || counters
+        .inactive
+        .load(Ordering::SeqCst)
+        == 1));
+    server.shutdown_gracefully(Duration::ZERO, Duration::from_secs(5));
+}
+
+#[test]
+fn silent_connections_do_not_disturb_others() {
+    let (server, counters) = echo_server(1, ChannelOptions::default());
+    let silent: Vec<_> = (0..50)
+        .map(|_| TcpStream::connect(server.local_addr()).unwrap())
+        .collect();
+    check_echo(server.local_addr());
+    assert!(eventually(Duration::from_secs(5), || counters
+        .active
+        .load(Ordering::SeqCst)
+        == 51));
+    drop(silent);
+    assert!(eventually(Duration::from_secs(5), || counters
+        .inactive
+        .load(Ordering::SeqCst)
+        == 51));
+    server.shutdown_gracefully(Duration::ZERO, Duration::from_secs(5));
+}
+
+/// Echoes lines.
+struct LineEcho;
+
+impl InboundHandler for LineEcho {
+    type Read = Bytes;
+    type Pass = ();
+    type Write = Bytes;
+
+    fn read(&mut self, ctx: &mut impl InboundContext<Self>, line: Bytes) {
+        ctx.write_and_flush(line);
+    }
+}
+
+#[test]
+fn over_long_frame_closes_only_its_connection() {
+    let counters = Arc::new(Counters::default());
+    let c = counters.clone();
+    let server = ServerBootstrap::new()
+        .group(EventLoopGroup::new(1).unwrap())
+        .bind("127.0.0.1:0", move |_| {
+            Pipeline::new()
+                .codec(LineDecoder::new(1024), LineEncoder::new(LineEnding::Lf))
+                .inbound(Probe::new(c.clone()))
+                .inbound(LineEcho)
+        })
+        .unwrap();
+    let good = TcpStream::connect(server.local_addr()).unwrap();
+    let mut good_r = BufReader::new(good.try_clone().unwrap());
+    let mut good_w = good;
+    let mut bad = TcpStream::connect(server.local_addr()).unwrap();
+    bad.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+
+    good_w.write_all(b"one\n").unwrap();
+    // A 64 KiB line: the decoder discards it past 1 KiB and reports it when
+    // its end arrives (fail-fast off, as in Netty's default).
+    let mut long = vec![b'x'; 64 * 1024];
+    long.push(b'\n');
+    let _ = bad.write_all(&long);
+    good_w.write_all(b"two\n").unwrap();
+
+    let mut line = String::new();
+    good_r.read_line(&mut line).unwrap();
+    assert_eq!(line, "one\n");
+    line.clear();
+    good_r.read_line(&mut line).unwrap();
+    assert_eq!(line, "two\n");
+
+    let mut rest = Vec::new();
+    match bad.read_to_end(&mut rest) {
+        Ok(_) => assert!(rest.is_empty()),
+        Err(e) => assert_eq!(e.kind(), std::io::ErrorKind::ConnectionReset),
+    }
+    assert_eq!(counters.errors.load(Ordering::SeqCst), 1);
+
+    good_w.write_all(b"three\n").unwrap();
+    line.clear();
+    good_r.read_line(&mut line).unwrap();
+    assert_eq!(line, "three\n");
+    server.shutdown_gracefully(Duration::ZERO, Duration::from_secs(5));
+}

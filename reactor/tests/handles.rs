@@ -1,0 +1,170 @@
+//! `ChannelHandle`: writes from 4 threads at once arrive whole and in
+//! per-thread order; a closed channel's handle refuses, never panics; the
+//! client bootstrap connects, refuses and times out.
+
+mod common;
+
+use bytes::{Bytes, BytesMut};
+use gyre_codec::{LineDecoder, LineEncoder, LineEnding};
+use gyre_reactor::{
+    Bootstrap, ChannelHandle, Error, EventLoopGroup, InboundContext, InboundHandler, Pipeline,
+    ServerBootstrap,
+};
+use std::io::{BufRead, BufReader};
+use std::net::TcpStream;
+use std::sync::mpsc;
+use std::time::Duration;
+
+/// Hands out a handle to its channel when it becomes active.
+struct GiveHandle(mpsc::Sender<ChannelHandle<String>>);
+
+impl InboundHandler for GiveHandle {
+    type Read = Bytes;
+    type Pass = ();
+    type Write = String;
+
+    fn active(&mut self, ctx: &mut impl InboundContext<Self>) {
+        let _ = self.0.send(ctx.handle());
+    }
+
+    fn read(&mut self, _: &mut impl InboundContext<Self>, _: Bytes) {}
+}
+
+#[test]
+fn four_threads_write_through_one_handle_in_order() {
+    const PER_THREAD: usize = 20_000;
+    let (tx, rx) = mpsc::channel();
+    let tx = std::sync::Mutex::new(tx);
+    let server = ServerBootstrap::new()
+        .group(EventLoopGroup::new(1).unwrap())
+        .bind("127.0.0.1:0", move |_| {
+            Pipeline::new()
+                .codec(LineDecoder::new(1024), LineEncoder::new(LineEnding::Lf))
+                .inbound(GiveHandle(tx.lock().unwrap().clone()))
+        })
+        .unwrap();
+    let client = TcpStream::connect(server.local_addr()).unwrap();
+    let handle = rx.recv_timeout(Duration::from_secs(5)).unwrap();
+    let writers: Vec<_> = (0..4)
+        .map(|t| {
+            let h = handle.clone();
+            std::thread::spawn(move || {
+                for seq in 0..PER_THREAD {
+                    let msg = format!("{t}:{seq}");
+                    if seq % 64 == 63 {
+                        h.write_and_flush(msg).unwrap();
+                    } else {
+                        h.write(msg).unwrap();
+                    }
+                }
+                h.flush().unwrap();
+            })
+        })
+        .collect();
+    let mut next = [0usize; 4];
+    let mut reader = BufReader::new(client.try_clone().unwrap());
+    let mut line = String::new();
+    for _ in 0..4 * PER_THREAD {
+        line.clear();
+        reader.read_line(&mut line).unwrap();
+        let (t, seq) = line.trim_end().split_once(':').expect("a whole line");
+        let t: usize = t.parse().unwrap();
+        let seq: usize = seq.parse().unwrap();
+        assert_eq!(seq, next[t], "thread {t}'s writes arrived out of order");
+        next[t] += 1;
+    }
+    for w in writers {
+        w.join().unwrap();
+    }
+    assert_eq!(next, [PER_THREAD; 4]);
+
+    // Close through the handle; afterwards the handle refuses.
+    handle.close().unwrap();
+    line.clear();
+    assert_eq!(reader.read_line(&mut line).unwrap(), 0, "expected EOF");
+    assert!(common::eventually(Duration::from_secs(5), || !handle.is_open()));
+    let refused = handle.write("late".to_string()).unwrap_err();
+    assert_eq!(refused.into_inner().as_deref(), Some("late"));
+    server.shutdown_gracefully(Duration::ZERO, Duration::from_secs(5));
+}
+
+/// Collects what it reads.
+struct Collect(mpsc::Sender<Vec<u8>>);
+
+impl InboundHandler for Collect {
+    type Read = BytesMut;
+    type Pass = ();
+    type Write = Bytes;
+
+    fn read(&mut self, _: &mut impl InboundContext<Self>, msg: BytesMut) {
+        let _ = self.0.send(msg.to_vec());
+    }
+}
+
+#[test]
+fn client_bootstrap_talks_to_a_gyre_server() {
+    let (server, _) = common::echo_server(1, Default::default());
+    let group = EventLoopGroup::new(1).unwrap();
+    let (tx, rx) = mpsc::channel();
+    let handle = Bootstrap::new(group.clone())
+        .connect(server.local_addr(), move |_| {
+            Pipeline::new().inbound(Collect(tx))
+        })
+        .unwrap();
+    handle
+        .write_and_flush(Bytes::from_static(b"round trip"))
+        .unwrap();
+    let mut got = Vec::new();
+    while got.len() < 10 {
+        got.extend(rx.recv_timeout(Duration::from_secs(5)).unwrap());
+    }
+    assert_eq!(got, b"round trip");
+    group.shutdown_gracefully(Duration::ZERO, Duration::from_secs(5));
+    server.shutdown_gracefully(Duration::ZERO, Duration::from_secs(5));
+}
+
+#[test]
+fn connect_refused_and_timeout_are_errors() {
+    let group = EventLoopGroup::new(1).unwrap();
+    // Refused: a port nobody listens on.
+    let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = free.local_addr().unwrap();
+    drop(free);
+    let err = Bootstrap::new(group.clone())
+        .connect(addr, |_| Pipeline::new())
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::Io(ref e) if e.kind() == std::io::ErrorKind::ConnectionRefused),
+        "{err}"
+    );
+
+    // Timeout: a listener whose accept queue is full drops further SYNs.
+    let sock = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    sock.bind(
+        &"127.0.0.1:0"
+            .parse::<std::net::SocketAddr>()
+            .unwrap()
+            .into(),
+    )
+    .unwrap();
+    sock.listen(0).unwrap();
+    let full = sock.local_addr().unwrap().as_socket().unwrap();
+    let mut fillers = Vec::new();
+    let mut timed_out = false;
+    for _ in 0..8 {
+        match Bootstrap::new(group.clone())
+            .connect_timeout(Duration::from_millis(200))
+            .connect(full, |_| Pipeline::new())
+        {
+            Ok(h) => fillers.push(h),
+            Err(Error::ConnectTimeout { timeout_ms, .. }) => {
+                assert_eq!(timeout_ms, 200);
+                timed_out = true;
+                break;
+            }
+            Err(e) => panic!("unexpected {e}"),
+        }
+    }
+    assert!(timed_out, "a full backlog should make a connect time out");
+    group.shutdown_gracefully(Duration::ZERO, Duration::from_secs(5));
+}
