@@ -7,6 +7,7 @@
 //! same code.
 
 pub mod codec;
+pub mod echo;
 pub mod ring;
 pub mod stats;
 pub mod svg;

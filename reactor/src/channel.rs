@@ -317,7 +317,6 @@ pub(crate) trait ChannelOps {
     fn reread(&mut self, lp: &mut LoopLocal);
     fn close(&mut self, lp: &mut LoopLocal, force: bool);
     fn is_closed(&self) -> bool;
-    fn queued_bytes(&self) -> usize;
 }
 
 impl<L: InboundChain<BytesMut, Bytes>> ChannelTask<L> {
@@ -682,9 +681,5 @@ impl<L: InboundChain<BytesMut, Bytes>> ChannelOps for ChannelTask<L> {
 
     fn is_closed(&self) -> bool {
         self.ch.state == State::Closed
-    }
-
-    fn queued_bytes(&self) -> usize {
-        self.ch.queued_bytes
     }
 }

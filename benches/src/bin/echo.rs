@@ -1,0 +1,176 @@
+//! The echo harness: gyre's echo server against tokio's, same loads, one
+//! run, one load generator.
+//!
+//! ```text
+//! cargo run --release -p gyre-benches --bin echo -- --quick   # < 60 s
+//! cargo run --release -p gyre-benches --bin echo              # 3 rounds, writes the SVG
+//! ```
+//!
+//! Prints `result <bench> <server> <msgs/s> p50 p99 p99.9 max` and
+//! `ratio <bench> gyre/tokio <value>` lines: for throughput above 1 means
+//! gyre is faster; for `<bench>-p99` below 1 means gyre's tail is shorter.
+
+use clap::Parser;
+use gyre_benches::echo::load::{run, Load, Report};
+use gyre_benches::echo::servers;
+use gyre_benches::svg::{percentile_plot, Series};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+#[derive(Parser)]
+#[command(about = "gyre's echo server against tokio's, side by side")]
+struct Args {
+    /// One short round per case: the whole run takes under a minute.
+    #[arg(long)]
+    quick: bool,
+    /// Where to write the latency SVG (default without --quick:
+    /// benches/results/echo-latency.svg).
+    #[arg(long)]
+    svg: Option<PathBuf>,
+    /// Run only the cases whose name starts with this.
+    #[arg(long)]
+    only: Option<String>,
+    /// gyre's worker loops.
+    #[arg(long, default_value_t = 2)]
+    gyre_workers: usize,
+    /// tokio's worker threads (the issue fixes this at 2).
+    #[arg(long, default_value_t = 2)]
+    tokio_workers: usize,
+}
+
+fn raise_fd_limit() {
+    // SAFETY: getrlimit/setrlimit with a valid, initialised struct.
+    unsafe {
+        let mut lim: libc::rlimit = std::mem::zeroed();
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 && lim.rlim_cur < lim.rlim_max {
+            lim.rlim_cur = lim.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
+        }
+    }
+}
+
+fn us(ns: u64) -> f64 {
+    ns as f64 / 1000.0
+}
+
+fn measure(server: &str, args: &Args, load: &Load) -> Report {
+    let running = match server {
+        "gyre" => servers::gyre(args.gyre_workers),
+        _ => servers::tokio(args.tokio_workers),
+    };
+    let report = run(running.addr, load).expect("load run failed");
+    running.stop();
+    report
+}
+
+fn main() {
+    raise_fd_limit();
+    let args = Args::parse();
+    let started = Instant::now();
+    let (rounds, warmup, duration) = if args.quick {
+        (1, Duration::from_millis(500), Duration::from_secs(2))
+    } else {
+        (3, Duration::from_secs(1), Duration::from_secs(5))
+    };
+    let case = |connections, in_flight, size, rate| Load {
+        connections,
+        in_flight,
+        size,
+        rate,
+        warmup,
+        duration,
+    };
+    let cases = [
+        ("c50-p8-64B", case(50, 8, 64, None)),
+        ("c1-p1-64B", case(1, 1, 64, None)),
+        ("c1000-p1-1KiB", case(1000, 1, 1024, None)),
+        ("rate20k-c50-64B", case(50, 1, 64, Some(20_000))),
+    ];
+    println!(
+        "# gyre echo bench: {} mode, {} cores, gyre {} loop(s), tokio {} worker(s), {rounds} round(s) alternating the order, median rate and merged latencies shown",
+        if args.quick { "quick" } else { "full" },
+        std::thread::available_parallelism().map_or(0, |c| c.get()),
+        args.gyre_workers,
+        args.tokio_workers,
+    );
+    let mut plots = Vec::new();
+    for (name, load) in cases.iter() {
+        if args.only.as_deref().is_some_and(|o| !name.starts_with(o)) {
+            continue;
+        }
+        let mut rates: [Vec<f64>; 2] = [Vec::new(), Vec::new()];
+        let mut hists: [Option<hdrhistogram::Histogram<u64>>; 2] = [None, None];
+        for round in 0..rounds {
+            let order: [usize; 2] = if round % 2 == 0 { [0, 1] } else { [1, 0] };
+            for which in order {
+                let server = ["gyre", "tokio"][which];
+                let r = measure(server, &args, load);
+                rates[which].push(r.rate());
+                match &mut hists[which] {
+                    Some(h) => h.add(&r.latency).expect("same bounds"),
+                    slot => *slot = Some(r.latency),
+                }
+            }
+        }
+        let mut medians = [0.0; 2];
+        let mut p99 = [0u64; 2];
+        for which in 0..2 {
+            let mut r = rates[which].clone();
+            medians[which] = gyre_benches::stats::median(&mut r);
+            let h = hists[which].as_ref().expect("measured");
+            p99[which] = h.value_at_quantile(0.99);
+            println!(
+                "result {name} {} {:.0} msgs/s  p50 {:.1} us  p99 {:.1} us  p99.9 {:.1} us  max {:.1} us",
+                ["gyre", "tokio"][which],
+                medians[which],
+                us(h.value_at_quantile(0.5)),
+                us(p99[which]),
+                us(h.value_at_quantile(0.999)),
+                us(h.max()),
+            );
+        }
+        println!("ratio {name} gyre/tokio {:.2}", medians[0] / medians[1]);
+        println!(
+            "ratio {name}-p99 gyre/tokio {:.2}",
+            p99[0] as f64 / p99[1] as f64
+        );
+        if *name == "c1-p1-64B" || name.starts_with("rate") {
+            for (which, server) in ["gyre", "tokio"].iter().enumerate() {
+                plots.push((
+                    format!("{server} {name}"),
+                    hists[which].take().expect("measured"),
+                ));
+            }
+        }
+    }
+    let svg_path = args.svg.or_else(|| {
+        (!args.quick).then(|| {
+            PathBuf::from(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/results/echo-latency.svg"
+            ))
+        })
+    });
+    if let (Some(path), false) = (svg_path, plots.is_empty()) {
+        let series: Vec<Series> = plots
+            .iter()
+            .map(|(name, h)| Series {
+                name: name.clone(),
+                points: h
+                    .iter_quantiles(1)
+                    .map(|v| {
+                        (
+                            v.quantile_iterated_to() * 100.0,
+                            v.value_iterated_to() as f64,
+                        )
+                    })
+                    .take_while(|(p, _)| *p < 99.999)
+                    .collect(),
+            })
+            .collect();
+        let title = "Echo round trip on loopback, 2 server workers (lower is better)";
+        std::fs::write(&path, percentile_plot(title, &series)).expect("write svg");
+        println!("# wrote {}", path.display());
+    }
+    println!("# total {:.1} s", started.elapsed().as_secs_f64());
+}

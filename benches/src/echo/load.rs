@@ -1,0 +1,196 @@
+//! A single-threaded echo load generator on mio.
+//!
+//! Closed loop: `connections` connections each keep `in_flight` messages of
+//! `size` bytes outstanding, sending a new one as each echo completes.
+//! Fixed rate: messages leave at `rate` per second in total, round-robin over
+//! the connections, and each round trip is timed from when the message was
+//! *due* to be sent, not when it was, so a stalled server cannot hide its
+//! stall by slowing the generator down (no coordinated omission).
+
+use hdrhistogram::Histogram;
+use mio::net::TcpStream;
+use mio::{Events, Interest, Poll, Token};
+use std::collections::VecDeque;
+use std::io::{self, Read, Write};
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+/// One load shape.
+#[derive(Clone, Debug)]
+pub struct Load {
+    /// Connections.
+    pub connections: usize,
+    /// Messages outstanding per connection (closed loop).
+    pub in_flight: usize,
+    /// Bytes per message.
+    pub size: usize,
+    /// Messages per second in total; `None` for a closed loop.
+    pub rate: Option<u64>,
+    /// Time before measuring starts.
+    pub warmup: Duration,
+    /// Time measured.
+    pub duration: Duration,
+}
+
+/// What a run measured.
+pub struct Report {
+    /// Round trips completed in the measured window.
+    pub messages: u64,
+    /// Length of the measured window.
+    pub elapsed: Duration,
+    /// Round-trip times in nanoseconds.
+    pub latency: Histogram<u64>,
+}
+
+impl Report {
+    /// Round trips per second.
+    pub fn rate(&self) -> f64 {
+        self.messages as f64 / self.elapsed.as_secs_f64()
+    }
+}
+
+struct Conn {
+    stream: TcpStream,
+    out: Vec<u8>,
+    out_pos: usize,
+    sent: VecDeque<Instant>,
+    partial: usize,
+}
+
+impl Conn {
+    fn queue(&mut self, payload: &[u8], at: Instant) {
+        self.out.extend_from_slice(payload);
+        self.sent.push_back(at);
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        while self.out_pos < self.out.len() {
+            match self.stream.write(&self.out[self.out_pos..]) {
+                Ok(n) => self.out_pos += n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        self.out.clear();
+        self.out_pos = 0;
+        Ok(())
+    }
+}
+
+/// Drives `load` against the echo server at `addr`.
+///
+/// # Errors
+/// If a connection fails or the server closes one.
+pub fn run(addr: SocketAddr, load: &Load) -> io::Result<Report> {
+    let mut poll = Poll::new()?;
+    let mut conns = Vec::with_capacity(load.connections);
+    for i in 0..load.connections {
+        let std = std::net::TcpStream::connect(addr)?;
+        std.set_nodelay(true)?;
+        std.set_nonblocking(true)?;
+        let mut stream = TcpStream::from_std(std);
+        poll.registry().register(
+            &mut stream,
+            Token(i),
+            Interest::READABLE | Interest::WRITABLE,
+        )?;
+        conns.push(Conn {
+            stream,
+            out: Vec::new(),
+            out_pos: 0,
+            sent: VecDeque::new(),
+            partial: 0,
+        });
+    }
+    let payload = vec![0x5au8; load.size];
+    let mut latency = Histogram::<u64>::new_with_bounds(1, 60_000_000_000, 3).expect("bounds");
+    let mut events = Events::with_capacity(1024);
+    let mut buf = vec![0u8; 256 * 1024];
+    let start = Instant::now();
+    let measure_from = start + load.warmup;
+    let end = measure_from + load.duration;
+    let mut measuring = false;
+    let mut messages = 0u64;
+    let interval = load
+        .rate
+        .map(|r| Duration::from_nanos(1_000_000_000 / r.max(1)));
+    let mut next_send = start;
+    let mut next_conn = 0;
+
+    if interval.is_none() {
+        for c in conns.iter_mut() {
+            for _ in 0..load.in_flight {
+                c.queue(&payload, start);
+            }
+            c.flush()?;
+        }
+    }
+    loop {
+        let now = Instant::now();
+        if now >= end {
+            break;
+        }
+        if !measuring && now >= measure_from {
+            measuring = true;
+            messages = 0;
+            latency.reset();
+        }
+        if let Some(interval) = interval {
+            while next_send <= now {
+                let c = &mut conns[next_conn];
+                c.queue(&payload, next_send);
+                c.flush()?;
+                next_conn = (next_conn + 1) % conns.len();
+                next_send += interval;
+            }
+        }
+        let timeout = match interval {
+            Some(_) => next_send.saturating_duration_since(Instant::now()),
+            None => Duration::from_millis(10),
+        };
+        poll.poll(
+            &mut events,
+            Some(timeout.min(end.saturating_duration_since(now))),
+        )?;
+        for event in events.iter() {
+            let c = &mut conns[event.token().0];
+            if event.is_writable() {
+                c.flush()?;
+            }
+            if !event.is_readable() {
+                continue;
+            }
+            loop {
+                match c.stream.read(&mut buf) {
+                    Ok(0) => return Err(io::Error::other("server closed a connection")),
+                    Ok(n) => {
+                        c.partial += n;
+                        let done = Instant::now();
+                        while c.partial >= load.size {
+                            c.partial -= load.size;
+                            let sent = c.sent.pop_front().expect("echo of an unsent message");
+                            if measuring {
+                                messages += 1;
+                                let ns = done.saturating_duration_since(sent).as_nanos() as u64;
+                                latency.saturating_record(ns.max(1));
+                            }
+                            if interval.is_none() {
+                                c.queue(&payload, done);
+                            }
+                        }
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            c.flush()?;
+        }
+    }
+    Ok(Report {
+        messages,
+        elapsed: load.duration,
+        latency,
+    })
+}

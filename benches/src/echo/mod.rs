@@ -1,0 +1,5 @@
+//! The echo benchmark: one load generator, two servers (gyre's echo example
+//! and tokio's standard echo server), the same loads, one run.
+
+pub mod load;
+pub mod servers;
