@@ -14,6 +14,25 @@ pub struct Series {
     pub points: Vec<(f64, f64)>,
 }
 
+impl Series {
+    /// The percentile curve of `h` (values in ns), up to 99.999%.
+    pub fn from_histogram(name: impl Into<String>, h: &hdrhistogram::Histogram<u64>) -> Self {
+        Series {
+            name: name.into(),
+            points: h
+                .iter_quantiles(1)
+                .map(|v| {
+                    (
+                        v.quantile_iterated_to() * 100.0,
+                        v.value_iterated_to() as f64,
+                    )
+                })
+                .take_while(|(p, _)| *p < 99.999)
+                .collect(),
+        }
+    }
+}
+
 const COLORS: [&str; 4] = ["#d62728", "#1f77b4", "#2ca02c", "#9467bd"];
 
 /// Render `series` as an SVG document titled `title`.

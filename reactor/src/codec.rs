@@ -140,12 +140,17 @@ impl<E: Encoder<T> + 'static, T: 'static> OutboundHandler for EncoderHandler<E, 
 /// by one `writev`.
 pub struct PrependerHandler {
     prepender: LengthFieldPrepender,
+    /// Headers are split off one reused buffer: no allocation per message.
+    headers: BytesMut,
 }
 
 impl PrependerHandler {
     /// Wraps `prepender`.
     pub fn new(prepender: LengthFieldPrepender) -> Self {
-        PrependerHandler { prepender }
+        PrependerHandler {
+            prepender,
+            headers: BytesMut::new(),
+        }
     }
 }
 
@@ -157,7 +162,11 @@ impl OutboundHandler for PrependerHandler {
     fn write(&mut self, ctx: &mut impl OutboundContext<Self>, body: Bytes) {
         match self.prepender.header(body.len()) {
             Ok(header) => {
-                ctx.write(Bytes::copy_from_slice(header.as_bytes()));
+                if self.headers.capacity() - self.headers.len() < 8 {
+                    self.headers.reserve(4096);
+                }
+                self.headers.extend_from_slice(header.as_bytes());
+                ctx.write(self.headers.split().freeze());
                 ctx.write(body);
             }
             Err(e) => ctx.fail(Error::Codec(e)),

@@ -3,20 +3,12 @@
 
 mod common;
 
-use common::{echo_server, eventually, open_channels, open_fds, raise_fd_limit};
+use common::{check_echo, echo_server, eventually, open_channels, open_fds, raise_fd_limit};
 use gyre_reactor::ChannelOptions;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::net::TcpStream;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
-
-fn check_echo(addr: std::net::SocketAddr) {
-    let mut s = TcpStream::connect(addr).unwrap();
-    s.write_all(b"still alive").unwrap();
-    let mut back = [0u8; 11];
-    s.read_exact(&mut back).unwrap();
-    assert_eq!(&back, b"still alive");
-}
 
 #[test]
 fn churn_of_2000_connections_leaks_no_descriptors() {

@@ -5,7 +5,7 @@
 mod common;
 
 use bytes::{Bytes, BytesMut};
-use common::{echo_server, eventually, open_channels, Counters, Probe};
+use common::{check_echo, echo_server, eventually, open_channels, Counters, Probe};
 use gyre_codec::{LineDecoder, LineEncoder, LineEnding};
 use gyre_reactor::{
     ChannelOptions, EventLoopGroup, InboundContext, InboundHandler, Pipeline, ServerBootstrap,
@@ -15,14 +15,6 @@ use std::net::{Shutdown, TcpStream};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
-
-fn check_echo(addr: std::net::SocketAddr) {
-    let mut s = TcpStream::connect(addr).unwrap();
-    s.write_all(b"still alive").unwrap();
-    let mut back = [0u8; 11];
-    s.read_exact(&mut back).unwrap();
-    assert_eq!(&back, b"still alive");
-}
 
 /// Sends a large answer to any read.
 struct Flood;

@@ -154,19 +154,7 @@ fn main() {
     if let (Some(path), false) = (svg_path, plots.is_empty()) {
         let series: Vec<Series> = plots
             .iter()
-            .map(|(name, h)| Series {
-                name: name.clone(),
-                points: h
-                    .iter_quantiles(1)
-                    .map(|v| {
-                        (
-                            v.quantile_iterated_to() * 100.0,
-                            v.value_iterated_to() as f64,
-                        )
-                    })
-                    .take_while(|(p, _)| *p < 99.999)
-                    .collect(),
-            })
+            .map(|(name, h)| Series::from_histogram(name.clone(), h))
             .collect();
         let title = "Echo round trip on loopback, 2 server workers (lower is better)";
         std::fs::write(&path, percentile_plot(title, &series)).expect("write svg");

@@ -161,19 +161,7 @@ fn main() {
     if let (Some(path), false) = (svg_path, histograms.is_empty()) {
         let series: Vec<Series> = histograms
             .iter()
-            .map(|(name, h)| Series {
-                name: name.to_string(),
-                points: h
-                    .iter_quantiles(1)
-                    .map(|v| {
-                        (
-                            v.quantile_iterated_to() * 100.0,
-                            v.value_iterated_to() as f64,
-                        )
-                    })
-                    .take_while(|(p, _)| *p < 99.999)
-                    .collect(),
-            })
+            .map(|(name, h)| Series::from_histogram(name.to_string(), h))
             .collect();
         let title = format!("Ping-pong round trip, {trips} trips (lower is better)");
         std::fs::write(&path, percentile_plot(&title, &series)).expect("write svg");

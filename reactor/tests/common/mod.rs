@@ -133,3 +133,13 @@ pub fn open_channels(server: &Server) -> usize {
         .map(|l| l.channel_count().unwrap())
         .sum()
 }
+
+/// One echo round trip on a fresh connection: the server still serves.
+pub fn check_echo(addr: std::net::SocketAddr) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.write_all(b"still alive").unwrap();
+    let mut back = [0u8; 11];
+    s.read_exact(&mut back).unwrap();
+    assert_eq!(&back, b"still alive");
+}
