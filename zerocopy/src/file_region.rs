@@ -1,0 +1,174 @@
+//! `FileRegion`: part of a file, sent to a socket with `sendfile(2)`.
+
+use crate::error::Error;
+use crate::shared_file::SharedFile;
+use std::io;
+use std::os::fd::{AsFd, AsRawFd};
+use std::path::Path;
+
+/// The most `sendfile` moves in one call on Linux.
+const MAX_SENDFILE: u64 = 0x7fff_f000;
+
+/// A range of a file to send to a socket without copying it through user
+/// space.
+///
+/// [`transfer_to`](FileRegion::transfer_to) hands the next part to the
+/// kernel with `sendfile(2)` and remembers how far it got, so on a
+/// non-blocking socket it is called again when the socket is writable,
+/// until [`is_done`](FileRegion::is_done).
+///
+/// A region must lie within its file when it is made; if the file shrinks
+/// while the region is being sent, the transfer ends with
+/// [`Error::Truncated`] instead of hanging or quietly sending less.
+///
+/// ```
+/// use gyre_zerocopy::FileRegion;
+/// use std::io::Read;
+/// use std::net::{TcpListener, TcpStream};
+/// # let dir = std::env::temp_dir().join(format!("gyre-doc-region-{}", std::process::id()));
+/// # std::fs::create_dir_all(&dir)?;
+/// # let path = dir.join("greeting.txt");
+/// std::fs::write(&path, b"hello, world")?;
+///
+/// let listener = TcpListener::bind("127.0.0.1:0")?;
+/// let sender = TcpStream::connect(listener.local_addr()?)?;
+/// let (mut receiver, _) = listener.accept()?;
+///
+/// // Bytes 7..12 of the file: "world".
+/// let mut region = FileRegion::open_range(&path, 7, 5)?;
+/// while !region.is_done() {
+///     region.transfer_to(&sender)?;
+/// }
+/// drop(sender);
+/// let mut got = String::new();
+/// receiver.read_to_string(&mut got)?;
+/// assert_eq!(got, "world");
+/// # std::fs::remove_dir_all(&dir)?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone, Debug)]
+pub struct FileRegion {
+    file: SharedFile,
+    offset: u64,
+    len: u64,
+    transferred: u64,
+}
+
+impl FileRegion {
+    /// The region `offset .. offset + len` of `file`; an error if it
+    /// reaches past the file's current end.
+    pub fn new(file: SharedFile, offset: u64, len: u64) -> Result<Self, Error> {
+        let file_len = file.len()?;
+        if offset.checked_add(len).is_none_or(|end| end > file_len) {
+            return Err(Error::PastEnd {
+                path: file.path().to_owned(),
+                offset,
+                len,
+                file_len,
+            });
+        }
+        Ok(FileRegion {
+            file,
+            offset,
+            len,
+            transferred: 0,
+        })
+    }
+
+    /// The whole of `file`, as long as it is now.
+    pub fn whole(file: SharedFile) -> Result<Self, Error> {
+        let len = file.len()?;
+        Self::new(file, 0, len)
+    }
+
+    /// Opens `path` and makes a region of all of it.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self, Error> {
+        Self::whole(SharedFile::open(path)?)
+    }
+
+    /// Opens `path` and makes the region `offset .. offset + len` of it.
+    pub fn open_range(path: impl AsRef<Path>, offset: u64, len: u64) -> Result<Self, Error> {
+        Self::new(SharedFile::open(path)?, offset, len)
+    }
+
+    /// The file.
+    pub fn file(&self) -> &SharedFile {
+        &self.file
+    }
+
+    /// Where the region starts in the file.
+    pub fn offset(&self) -> u64 {
+        self.offset
+    }
+
+    /// The region's length.
+    #[allow(clippy::len_without_is_empty)] // `is_done` is the question callers ask
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    /// Bytes sent so far.
+    pub fn transferred(&self) -> u64 {
+        self.transferred
+    }
+
+    /// Bytes still to send.
+    pub fn remaining(&self) -> u64 {
+        self.len - self.transferred
+    }
+
+    /// Whether every byte has been sent.
+    pub fn is_done(&self) -> bool {
+        self.transferred == self.len
+    }
+
+    /// Sends as much of the rest of the region as `socket` takes in one
+    /// `sendfile(2)` call and returns how much that was.
+    ///
+    /// `Ok(0)` with bytes remaining means the socket is full (it is
+    /// non-blocking and would block): call again when it is writable. A
+    /// blocking socket sends everything, or fails. Errors carry the file
+    /// and the system error; if the file ended before the region did, the
+    /// error is [`Error::Truncated`].
+    pub fn transfer_to(&mut self, socket: &impl AsFd) -> Result<usize, Error> {
+        let out = socket.as_fd().as_raw_fd();
+        let input = self.file.as_fd().as_raw_fd();
+        while !self.is_done() {
+            let mut position = (self.offset + self.transferred) as libc::off_t;
+            let count = self.remaining().min(MAX_SENDFILE) as usize;
+            // SAFETY: both descriptors are open for the length of the call
+            // (borrowed from live owners); `position` is a valid, exclusive
+            // `off_t` the kernel updates. sendfile reads and writes nothing
+            // else of ours.
+            let sent = unsafe { libc::sendfile(out, input, &mut position, count) };
+            if sent > 0 {
+                self.transferred += sent as u64;
+                return Ok(sent as usize);
+            }
+            if sent == 0 {
+                return Err(self.truncated());
+            }
+            let e = io::Error::last_os_error();
+            match e.kind() {
+                io::ErrorKind::Interrupted => continue,
+                io::ErrorKind::WouldBlock => return Ok(0),
+                _ => return Err(Error::io("sendfile", self.file.path(), e)),
+            }
+        }
+        Ok(0)
+    }
+
+    /// The error for a `sendfile` that found the end of the file early.
+    fn truncated(&self) -> Error {
+        let position = self.offset + self.transferred;
+        match self.file.len() {
+            Ok(file_len) => Error::Truncated {
+                path: self.file.path().to_owned(),
+                position,
+                remaining: self.remaining(),
+                file_len,
+            },
+            Err(e) => e,
+        }
+    }
+}

@@ -1,0 +1,48 @@
+//! Files to sockets without copies.
+//!
+//! - [`FileRegion`]: part of a file sent with `sendfile(2)`, resumable after
+//!   a partial write on a non-blocking socket, and strict about files that
+//!   end early (an error, never a hang or a short body passed off as whole).
+//! - [`MmapRegion`]: a read-only map of part of a file, read as `&[u8]` or
+//!   cut into [`Bytes`](bytes::Bytes) that keep the map alive.
+//! - [`Splice`]: one direction of a socket -> pipe -> socket proxy with
+//!   `splice(2)`, so proxied bytes never enter user space.
+//! - [`send_vectored`] and [`GatheredWrite`]: several buffers in one
+//!   `sendmsg`, never concatenated.
+//!
+//! The crate is a leaf: it knows nothing of the reactor, so the regions
+//! work under any socket. `gyre-reactor` puts file regions in its channels'
+//! outbound queues.
+//!
+//! ```
+//! use gyre_zerocopy::{FileRegion, SharedFile};
+//! # let dir = std::env::temp_dir().join(format!("gyre-doc-lib-{}", std::process::id()));
+//! # std::fs::create_dir_all(&dir)?;
+//! # let path = dir.join("data");
+//! std::fs::write(&path, vec![7u8; 1000])?;
+//! let file = SharedFile::open(&path)?;
+//! // Two regions of one open file.
+//! let head = FileRegion::new(file.clone(), 0, 100)?;
+//! let rest = FileRegion::new(file, 100, 900)?;
+//! assert_eq!(head.len() + rest.len(), 1000);
+//! // A region past the end is refused up front.
+//! assert!(FileRegion::open_range(&path, 900, 101).is_err());
+//! # std::fs::remove_dir_all(&dir)?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! Linux only: `sendfile`, `splice` and `MSG_MORE` are Linux's.
+
+mod error;
+mod file_region;
+mod gather;
+mod mmap_region;
+mod shared_file;
+mod splice;
+
+pub use error::Error;
+pub use file_region::FileRegion;
+pub use gather::{send_vectored, GatheredWrite, SendFlags, MAX_IOVECS};
+pub use mmap_region::MmapRegion;
+pub use shared_file::SharedFile;
+pub use splice::{Pipe, Pumped, Splice};
