@@ -7,8 +7,9 @@ use crate::event_loop::{EventLoop, LoopInner};
 use crate::group::EventLoopGroup;
 use crate::handle::ChannelHandle;
 use crate::options::{ChannelOptions, ListenOptions};
+use crate::outbound::Outbound;
 use crate::pipeline::{InboundChain, Pipeline};
-use bytes::{Bytes, BytesMut};
+use bytes::BytesMut;
 use socket2::{Domain, Protocol, Socket, Type};
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
@@ -108,10 +109,11 @@ impl ServerBootstrap {
     /// # Errors
     /// If the address does not resolve, or bind/listen fails, or the loops
     /// have shut down.
-    pub fn bind<F, L, R, W>(self, addr: impl ToSocketAddrs, init: F) -> Result<Server, Error>
+    pub fn bind<F, L, R, W, S>(self, addr: impl ToSocketAddrs, init: F) -> Result<Server, Error>
     where
-        F: Fn(SocketAddr) -> Pipeline<L, R, W> + Send + Sync + 'static,
-        L: InboundChain<BytesMut, Bytes> + 'static,
+        F: Fn(SocketAddr) -> Pipeline<L, R, W, S> + Send + Sync + 'static,
+        L: InboundChain<BytesMut, S> + 'static,
+        S: Into<Outbound> + 'static,
         R: 'static,
         W: 'static,
     {
@@ -138,7 +140,7 @@ impl ServerBootstrap {
                 let (init, child) = (init.clone(), child.clone());
                 register_listener(lp, listener, move |inner, stream| {
                     if let Ok(peer) = stream.peer_addr() {
-                        inner.add_accepted(stream, child.clone(), init(peer).layers);
+                        inner.add_accepted::<L, S>(stream, child.clone(), init(peer).layers);
                     }
                 })?;
                 listener_loops.push(lp.clone());
@@ -154,10 +156,10 @@ impl ServerBootstrap {
                 let target = workers.next();
                 if same && target.index() == inner.index() {
                     if let Ok(peer) = stream.peer_addr() {
-                        inner.add_accepted(stream, child.clone(), init(peer).layers);
+                        inner.add_accepted::<L, S>(stream, child.clone(), init(peer).layers);
                     }
                 } else {
-                    target.adopt(stream, child.clone(), init.clone());
+                    target.adopt::<F, L, R, W, S>(stream, child.clone(), init.clone());
                 }
             })?;
             listener_loops.push(lp);
@@ -310,14 +312,15 @@ impl Bootstrap {
     /// # Errors
     /// [`Error::ConnectTimeout`], or the connect's I/O error (refused,
     /// unreachable), or [`Error::LoopShutDown`].
-    pub fn connect<F, L, R, W>(
+    pub fn connect<F, L, R, W, S>(
         &self,
         addr: SocketAddr,
         init: F,
     ) -> Result<ChannelHandle<L::TailWrite>, Error>
     where
-        F: FnOnce(SocketAddr) -> Pipeline<L, R, W> + Send + 'static,
-        L: InboundChain<BytesMut, Bytes> + 'static,
+        F: FnOnce(SocketAddr) -> Pipeline<L, R, W, S> + Send + 'static,
+        L: InboundChain<BytesMut, S> + 'static,
+        S: Into<Outbound> + 'static,
         L::TailWrite: Send + 'static,
         R: 'static,
         W: 'static,
@@ -341,7 +344,7 @@ impl Bootstrap {
                 timeout_ms,
                 timer: None,
             };
-            inner.add_connecting(stream, opts, init(addr).layers, connect);
+            inner.add_connecting::<L, S>(stream, opts, init(addr).layers, connect);
         })?;
         rx.recv().map_err(|_| Error::LoopShutDown)?
     }

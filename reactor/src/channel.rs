@@ -11,21 +11,22 @@ use crate::handle::{ChannelHandle, Command};
 use crate::handler::UserEvent;
 use crate::mailbox::Mailbox;
 use crate::options::ChannelOptions;
+use crate::outbound::Outbound;
 use crate::pipeline::{HeadPath, InboundChain, Io};
 use crate::timer::TimerId;
-use bytes::{Buf, Bytes, BytesMut};
+use bytes::{Buf, BytesMut};
+use gyre_zerocopy::{send_vectored, SendFlags, MAX_IOVECS};
 use mio::net::TcpStream;
 use mio::{Interest, Token};
 use std::collections::VecDeque;
 use std::io;
+use std::io::IoSlice;
+use std::marker::PhantomData;
 use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
 use std::sync::mpsc::Sender;
 use std::sync::Arc;
 use std::time::Instant;
-
-/// Most buffers gathered into one `sendmsg`.
-const MAX_IOVECS: usize = 64;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum State {
@@ -45,7 +46,7 @@ pub struct Channel {
     local: Option<SocketAddr>,
     state: State,
     read_buf: BytesMut,
-    out: VecDeque<Bytes>,
+    out: VecDeque<Outbound>,
     /// How many items at the front of `out` a flush has released.
     flushed: usize,
     queued_bytes: usize,
@@ -150,17 +151,23 @@ impl Channel {
         self.token
     }
 
-    /// Takes a buffer from the pipeline; sent at the next flush.
+    /// Takes bytes or a file region from the pipeline; sent at the next
+    /// flush.
     #[inline]
-    pub(crate) fn enqueue(&mut self, msg: Bytes) {
-        if !matches!(self.state, State::Active) || self.close_requested || msg.is_empty() {
+    pub(crate) fn enqueue(&mut self, msg: Outbound) {
+        let len = msg.remaining();
+        if !matches!(self.state, State::Active) || self.close_requested || len == 0 {
             return;
         }
-        self.queued_bytes += msg.len();
+        self.queued_bytes += len;
         self.out.push_back(msg);
         if self.writable && self.queued_bytes > self.opts.high_watermark {
             self.writable = false;
-            self.pending_writability = Some(false);
+            // Back where the handlers last saw it: no change to report.
+            self.pending_writability = match self.pending_writability {
+                Some(true) => None,
+                _ => Some(false),
+            };
         }
     }
 
@@ -196,52 +203,78 @@ impl Channel {
     }
 
     fn write_out(&mut self, now: Instant) {
-        let Some(stream) = self.stream.as_ref() else {
+        // Lent out for the call, so the queue can change while we write.
+        let Some(stream) = self.stream.take() else {
             return;
         };
-        let fd = stream.as_raw_fd();
+        self.write_to(&stream, now);
+        self.stream = Some(stream);
+    }
+
+    /// Writes released items until the queue or the socket runs out: runs
+    /// of `Bytes` in gathered `sendmsg` calls, file regions with `sendfile`.
+    fn write_to(&mut self, stream: &TcpStream, now: Instant) {
         while self.flushed > 0 && self.socket_writable && !self.failed {
-            let mut iov = [libc::iovec {
-                iov_base: std::ptr::null_mut(),
-                iov_len: 0,
-            }; MAX_IOVECS];
-            let n = self.flushed.min(MAX_IOVECS);
-            for (slot, buf) in iov.iter_mut().zip(self.out.iter().take(n)) {
-                slot.iov_base = buf.as_ptr() as *mut libc::c_void;
-                slot.iov_len = buf.len();
-            }
-            // SAFETY: a zeroed msghdr is a valid empty header; we point it at
-            // `n` iovecs that each describe a live `Bytes` in `self.out`,
-            // which is not touched until `sendmsg` returns. The kernel only
-            // reads through them.
-            let written = unsafe {
-                let mut msg: libc::msghdr = std::mem::zeroed();
-                msg.msg_iov = iov.as_mut_ptr();
-                msg.msg_iovlen = n as _;
-                libc::sendmsg(fd, &msg, libc::MSG_NOSIGNAL)
-            };
-            if written < 0 {
-                let e = io::Error::last_os_error();
-                match e.kind() {
-                    io::ErrorKind::WouldBlock => self.socket_writable = false,
-                    io::ErrorKind::Interrupted => continue,
-                    _ => self.fail(e),
+            if let Some(Outbound::File(region)) = self.out.front_mut() {
+                match region.transfer_to(stream) {
+                    Ok(n) => {
+                        let done = region.is_done();
+                        if n == 0 && !done {
+                            self.socket_writable = false;
+                            return;
+                        }
+                        if done {
+                            self.out.pop_front();
+                            self.flushed -= 1;
+                        }
+                        self.account(n, now);
+                    }
+                    Err(e) => {
+                        self.failed = true;
+                        self.record_error(Error::File(e));
+                    }
                 }
-                return;
+                continue;
             }
-            self.consume(written as usize, now);
+            let mut slices = [IoSlice::new(&[]); MAX_IOVECS];
+            let mut n = 0;
+            let mut file_next = false;
+            for item in self.out.iter().take(self.flushed.min(MAX_IOVECS)) {
+                match item {
+                    Outbound::Bytes(b) => {
+                        slices[n] = IoSlice::new(b);
+                        n += 1;
+                    }
+                    Outbound::File(_) => {
+                        file_next = true;
+                        break;
+                    }
+                }
+            }
+            // A header followed by a file: let the kernel put the start of
+            // the file in the header's segment instead of sending it alone.
+            let flags = if file_next {
+                SendFlags::MORE
+            } else {
+                SendFlags::NONE
+            };
+            match send_vectored(stream, &slices[..n], flags) {
+                Ok(written) => {
+                    self.consume_bytes(written);
+                    self.account(written, now);
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.socket_writable = false,
+                Err(e) => self.fail(e),
+            }
         }
     }
 
-    fn consume(&mut self, mut n: usize, now: Instant) {
-        if n == 0 {
-            return;
-        }
-        self.bytes_written += n as u64;
-        self.queued_bytes -= n;
-        self.last_output = now;
+    /// Drops `n` sent bytes from the run of `Bytes` at the queue's front.
+    fn consume_bytes(&mut self, mut n: usize) {
         while n > 0 {
-            let front = self.out.front_mut().expect("wrote more than was queued");
+            let Some(Outbound::Bytes(front)) = self.out.front_mut() else {
+                unreachable!("a gathered write covers only the bytes at the front");
+            };
             if n >= front.len() {
                 n -= front.len();
                 self.out.pop_front();
@@ -251,9 +284,23 @@ impl Channel {
                 n = 0;
             }
         }
+    }
+
+    /// Counts `n` bytes the socket took: progress for the idle handler, and
+    /// writability once the queue is back under the low watermark.
+    fn account(&mut self, n: usize, now: Instant) {
+        if n == 0 {
+            return;
+        }
+        self.bytes_written += n as u64;
+        self.queued_bytes -= n;
+        self.last_output = now;
         if !self.writable && self.queued_bytes <= self.opts.low_watermark {
             self.writable = true;
-            self.pending_writability = Some(true);
+            self.pending_writability = match self.pending_writability {
+                Some(false) => None,
+                _ => Some(true),
+            };
         }
     }
 
@@ -293,11 +340,13 @@ impl Channel {
 }
 
 /// A channel with its pipeline: what the loop keeps per connection.
-pub(crate) struct ChannelTask<L: InboundChain<BytesMut, Bytes>> {
+pub(crate) struct ChannelTask<L: InboundChain<BytesMut, S>, S> {
     ch: Channel,
     pipeline: L,
     tail: Option<Arc<Mailbox<Command<L::TailWrite>>>>,
     connect: Option<Connect<L::TailWrite>>,
+    /// What the pipeline's head writes into the channel's queue.
+    _head: PhantomData<fn(S)>,
 }
 
 /// A client channel's connect in progress.
@@ -319,7 +368,7 @@ pub(crate) trait ChannelOps {
     fn is_closed(&self) -> bool;
 }
 
-impl<L: InboundChain<BytesMut, Bytes>> ChannelTask<L> {
+impl<L: InboundChain<BytesMut, S>, S: Into<Outbound>> ChannelTask<L, S> {
     pub(crate) fn accepted(
         stream: TcpStream,
         token: Token,
@@ -332,6 +381,7 @@ impl<L: InboundChain<BytesMut, Bytes>> ChannelTask<L> {
             pipeline,
             tail: None,
             connect: None,
+            _head: PhantomData,
         }
     }
 
@@ -350,6 +400,7 @@ impl<L: InboundChain<BytesMut, Bytes>> ChannelTask<L> {
             pipeline,
             tail: None,
             connect: Some(connect),
+            _head: PhantomData,
         }
     }
 
@@ -577,7 +628,7 @@ impl<L: InboundChain<BytesMut, Bytes>> ChannelTask<L> {
     }
 }
 
-impl<L: InboundChain<BytesMut, Bytes>> ChannelOps for ChannelTask<L> {
+impl<L: InboundChain<BytesMut, S>, S: Into<Outbound>> ChannelOps for ChannelTask<L, S> {
     fn activate(&mut self, lp: &mut LoopLocal) {
         self.pipeline
             .active(&mut Self::io(&mut self.ch, lp), &mut HeadPath);

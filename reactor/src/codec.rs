@@ -174,10 +174,10 @@ impl OutboundHandler for PrependerHandler {
     }
 }
 
-impl<L> Pipeline<L, BytesMut, Bytes> {
+impl<L, S> Pipeline<L, BytesMut, Bytes, S> {
     /// Adds a decoder and an encoder as one layer: handlers after it read
     /// `D::Item` and write `T`.
-    pub fn codec<D, E, T>(self, decoder: D, encoder: E) -> Pipeline<L::Output, D::Item, T>
+    pub fn codec<D, E, T>(self, decoder: D, encoder: E) -> Pipeline<L::Output, D::Item, T, S>
     where
         D: Decoder + 'static,
         E: Encoder<T> + 'static,
@@ -186,13 +186,18 @@ impl<L> Pipeline<L, BytesMut, Bytes> {
     {
         self.duplex(DecoderHandler::new(decoder), EncoderHandler::new(encoder))
     }
+}
 
+impl<L, W: 'static, S> Pipeline<L, BytesMut, W, S> {
     /// Adds a decoder alone: handlers after it read `D::Item` and write
-    /// `Bytes`.
-    pub fn decoder<D>(self, decoder: D) -> Pipeline<L::Output, D::Item, Bytes>
+    /// what handlers before it take (`Bytes`, or [`Outbound`] in a
+    /// pipeline [with file regions](Pipeline::with_file_regions)).
+    ///
+    /// [`Outbound`]: crate::Outbound
+    pub fn decoder<D>(self, decoder: D) -> Pipeline<L::Output, D::Item, W, S>
     where
         D: Decoder + 'static,
-        L: Append<(DecoderHandler<D, Bytes>, crate::pipeline::Identity<Bytes>)>,
+        L: Append<(DecoderHandler<D, W>, crate::pipeline::Identity<W>)>,
     {
         self.inbound(DecoderHandler::new(decoder))
     }

@@ -18,6 +18,10 @@ pub enum Error {
     /// A decoder refused its input; see the codec error for which limit.
     #[error("codec error: {0}")]
     Codec(#[from] gyre_codec::CodecError),
+    /// Sending a file region failed: the file (truncated, unreadable) or
+    /// the socket under it; the error names the file.
+    #[error("file transfer error: {0}")]
+    File(#[from] gyre_zerocopy::Error),
     /// A client connect did not complete within the bootstrap's timeout.
     #[error("connect to {addr} timed out after {timeout_ms} ms")]
     ConnectTimeout {

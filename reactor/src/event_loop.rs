@@ -12,9 +12,10 @@ use crate::channel::{ChannelOps, ChannelTask, Connect};
 use crate::error::Error;
 use crate::mailbox::Doorbell;
 use crate::options::ChannelOptions;
+use crate::outbound::Outbound;
 use crate::pipeline::{InboundChain, Pipeline};
 use crate::timer::{TimerId, TimerWheel};
-use bytes::{Bytes, BytesMut};
+use bytes::BytesMut;
 use crossbeam_queue::SegQueue;
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Registry, Token, Waker};
@@ -220,20 +221,21 @@ impl LoopInner {
     }
 
     /// Registers an accepted connection and runs its pipeline's `active`.
-    pub(crate) fn add_accepted<L>(
+    pub(crate) fn add_accepted<L, S>(
         &mut self,
         stream: TcpStream,
         opts: Arc<ChannelOptions>,
         pipeline: L,
     ) where
-        L: InboundChain<BytesMut, Bytes> + 'static,
+        L: InboundChain<BytesMut, S> + 'static,
+        S: Into<Outbound> + 'static,
     {
         if let Err(e) = opts.apply(socket2::SockRef::from(&stream)) {
             tracing::warn!(error = %e, "could not apply socket options; dropping connection");
             return;
         }
         let token = self.vacant();
-        let mut task = ChannelTask::accepted(stream, token, opts, pipeline, self.local.now);
+        let mut task = ChannelTask::<L, S>::accepted(stream, token, opts, pipeline, self.local.now);
         if let Err(e) = task.register(&mut self.local) {
             tracing::warn!(error = %e, "could not register connection; dropping it");
             self.release(token);
@@ -246,20 +248,21 @@ impl LoopInner {
 
     /// Registers a connecting client channel; its outcome is sent on
     /// `connect.reply`.
-    pub(crate) fn add_connecting<L>(
+    pub(crate) fn add_connecting<L, S>(
         &mut self,
         stream: TcpStream,
         opts: Arc<ChannelOptions>,
         pipeline: L,
         connect: Connect<L::TailWrite>,
     ) where
-        L: InboundChain<BytesMut, Bytes> + 'static,
+        L: InboundChain<BytesMut, S> + 'static,
+        S: Into<Outbound> + 'static,
         L::TailWrite: 'static,
     {
         let token = self.vacant();
         let timeout = Duration::from_millis(connect.timeout_ms);
         let mut task =
-            ChannelTask::connecting(stream, token, opts, pipeline, self.local.now, connect);
+            ChannelTask::<L, S>::connecting(stream, token, opts, pipeline, self.local.now, connect);
         if let Err(e) = task.register(&mut self.local) {
             self.release(token);
             task.fail_connect(Error::Io(e));
@@ -685,14 +688,15 @@ impl EventLoop {
 
     /// Hands an accepted connection to this loop with a pipeline made on the
     /// loop's thread by `init`.
-    pub(crate) fn adopt<F, L, R, W>(
+    pub(crate) fn adopt<F, L, R, W, S>(
         &self,
         stream: TcpStream,
         opts: Arc<ChannelOptions>,
         init: Arc<F>,
     ) where
-        F: Fn(std::net::SocketAddr) -> Pipeline<L, R, W> + Send + Sync + 'static,
-        L: InboundChain<BytesMut, Bytes> + 'static,
+        F: Fn(std::net::SocketAddr) -> Pipeline<L, R, W, S> + Send + Sync + 'static,
+        L: InboundChain<BytesMut, S> + 'static,
+        S: Into<Outbound> + 'static,
         R: 'static,
         W: 'static,
     {
@@ -701,7 +705,7 @@ impl EventLoop {
                 return;
             };
             let pipeline = init(peer).layers;
-            inner.add_accepted(stream, opts, pipeline);
+            inner.add_accepted::<L, S>(stream, opts, pipeline);
         });
     }
 }

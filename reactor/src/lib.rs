@@ -72,6 +72,7 @@ mod idle;
 #[doc(hidden)]
 pub mod mailbox;
 mod options;
+mod outbound;
 #[doc(hidden)]
 pub mod pipeline;
 mod sync;
@@ -90,5 +91,6 @@ pub use handler::{
 };
 pub use idle::IdleStateHandler;
 pub use options::{ChannelOptions, ListenOptions};
+pub use outbound::Outbound;
 pub use pipeline::Pipeline;
 pub use timer::TimerId;

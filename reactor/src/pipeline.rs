@@ -18,6 +18,7 @@ use crate::event_loop::LoopLocal;
 use crate::handle::{ChannelHandle, Command};
 use crate::handler::{InboundContext, InboundHandler, OutboundContext, OutboundHandler, UserEvent};
 use crate::mailbox::Mailbox;
+use crate::outbound::Outbound;
 use crate::timer::TimerId;
 use bytes::{Bytes, BytesMut};
 use std::marker::PhantomData;
@@ -42,14 +43,15 @@ pub trait OutboundPath<M> {
     fn close(&mut self, io: &mut Io<'_>);
 }
 
-/// The end of every outbound path: the channel's queue of `Bytes`.
+/// The end of every outbound path: the channel's queue of `Bytes` and
+/// file regions.
 #[doc(hidden)]
 pub struct HeadPath;
 
-impl OutboundPath<Bytes> for HeadPath {
+impl<M: Into<Outbound>> OutboundPath<M> for HeadPath {
     #[inline]
-    fn write(&mut self, io: &mut Io<'_>, msg: Bytes) {
-        io.ch.enqueue(msg);
+    fn write(&mut self, io: &mut Io<'_>, msg: M) {
+        io.ch.enqueue(msg.into());
     }
 
     #[inline]
@@ -589,9 +591,9 @@ impl<I: InboundHandler, O, R: Append<X>, X> Append<X> for Layer<I, O, R> {
 ///     .inbound(Lengths);
 /// # let _ = pipeline;
 /// ```
-pub struct Pipeline<L = End, R = BytesMut, W = Bytes> {
+pub struct Pipeline<L = End, R = BytesMut, W = Bytes, H = Bytes> {
     pub(crate) layers: L,
-    _types: PhantomData<fn(R) -> W>,
+    _types: PhantomData<fn(R) -> (W, H)>,
 }
 
 impl Default for Pipeline {
@@ -601,8 +603,19 @@ impl Default for Pipeline {
 }
 
 impl Pipeline {
-    /// An empty pipeline: reads are dropped, nothing is written.
+    /// An empty pipeline whose socket end takes `Bytes`: reads are
+    /// dropped, nothing is written.
     pub fn new() -> Self {
+        Pipeline {
+            layers: End,
+            _types: PhantomData,
+        }
+    }
+
+    /// An empty pipeline whose socket end takes [`Outbound`]: the handler
+    /// next to the socket can write file regions (sent with `sendfile`) as
+    /// well as `Bytes`.
+    pub fn with_file_regions() -> Pipeline<End, BytesMut, Outbound, Outbound> {
         Pipeline {
             layers: End,
             _types: PhantomData,
@@ -610,10 +623,10 @@ impl Pipeline {
     }
 }
 
-impl<L, R: 'static, W: 'static> Pipeline<L, R, W> {
+impl<L, R: 'static, W: 'static, S> Pipeline<L, R, W, S> {
     /// Adds an inbound handler; writes from it pass through the outbound
     /// handlers added before it.
-    pub fn inbound<H>(self, handler: H) -> Pipeline<L::Output, H::Pass, W>
+    pub fn inbound<H>(self, handler: H) -> Pipeline<L::Output, H::Pass, W, S>
     where
         H: InboundHandler<Read = R, Write = W>,
         L: Append<(H, Identity<W>)>,
@@ -625,7 +638,7 @@ impl<L, R: 'static, W: 'static> Pipeline<L, R, W> {
     }
 
     /// Adds an outbound handler; handlers added after it write its `Write`.
-    pub fn outbound<O>(self, handler: O) -> Pipeline<L::Output, R, O::Write>
+    pub fn outbound<O>(self, handler: O) -> Pipeline<L::Output, R, O::Write, S>
     where
         O: OutboundHandler<Pass = W>,
         L: Append<(Forward<R, W>, O)>,
@@ -637,7 +650,7 @@ impl<L, R: 'static, W: 'static> Pipeline<L, R, W> {
     }
 
     /// Adds both halves of one layer, such as a decoder and an encoder.
-    pub fn duplex<H, O>(self, inbound: H, outbound: O) -> Pipeline<L::Output, H::Pass, O::Write>
+    pub fn duplex<H, O>(self, inbound: H, outbound: O) -> Pipeline<L::Output, H::Pass, O::Write, S>
     where
         H: InboundHandler<Read = R, Write = W>,
         O: OutboundHandler<Pass = W>,
