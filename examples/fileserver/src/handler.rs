@@ -1,0 +1,252 @@
+//! The per-connection HTTP handler: parses pipelined request heads, answers
+//! each with a head in memory and the file body as a `FileRegion`.
+
+use crate::date::imf_fixdate;
+use crate::range::{self, ByteRange};
+use crate::request::{self, Method, RequestHead, MAX_HEAD};
+use crate::resolve::{io_status, resolve};
+use crate::status::Status;
+use bytes::{Buf, BytesMut};
+use gyre_reactor::{InboundContext, InboundHandler, Outbound, UserEvent};
+use gyre_zerocopy::{FileRegion, SharedFile};
+use std::fmt::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::SystemTime;
+
+/// Serves files under one root to one connection.
+///
+/// Requests are answered in order. While the channel is over its high
+/// watermark (a big file still going out) the handler stops reading and
+/// leaves later pipelined requests unparsed, so a client cannot make it
+/// open files faster than it downloads them.
+pub struct HttpHandler {
+    root: Arc<PathBuf>,
+    input: BytesMut,
+    /// Request body bytes still to discard.
+    skip: u64,
+    closing: bool,
+    heads: BytesMut,
+    date: (u64, String),
+}
+
+impl HttpHandler {
+    /// A handler serving `root`, which must be canonical
+    /// (`Path::canonicalize`), since containment is checked against it.
+    pub fn new(root: Arc<PathBuf>) -> Self {
+        HttpHandler {
+            root,
+            input: BytesMut::new(),
+            skip: 0,
+            closing: false,
+            heads: BytesMut::new(),
+            date: (u64::MAX, String::new()),
+        }
+    }
+
+    /// Answers every complete request in the input, while the channel is
+    /// writable.
+    fn serve(&mut self, ctx: &mut impl InboundContext<Self>) {
+        let mut wrote = false;
+        while !self.closing && ctx.channel().is_writable() {
+            if self.skip > 0 {
+                let n = self.skip.min(self.input.len() as u64);
+                self.input.advance(n as usize);
+                self.skip -= n;
+                if self.skip > 0 {
+                    break;
+                }
+                continue;
+            }
+            let Some(end) = request::head_end(&self.input).filter(|&e| e <= MAX_HEAD) else {
+                if self.input.len() > MAX_HEAD {
+                    self.error(ctx, Status::HeadTooLarge, true);
+                    wrote = true;
+                }
+                break;
+            };
+            let head = self.input.split_to(end).freeze();
+            match request::parse(&head) {
+                Ok(req) => {
+                    self.skip = req.body_len;
+                    self.respond(ctx, &req);
+                }
+                Err(status) => self.error(ctx, status, true),
+            }
+            wrote = true;
+        }
+        if wrote {
+            ctx.flush();
+        }
+        if self.closing {
+            self.input = BytesMut::new();
+            ctx.close();
+        }
+    }
+
+    fn respond(&mut self, ctx: &mut impl InboundContext<Self>, req: &RequestHead<'_>) {
+        self.closing |= !req.keep_alive;
+        if req.method == Method::Other {
+            return self.error(ctx, Status::MethodNotAllowed, false);
+        }
+        let path = match resolve(&self.root, req.path) {
+            Ok(path) => path,
+            Err(status) => return self.error(ctx, status, false),
+        };
+        let (file, len) = match open(&path) {
+            Ok(opened) => opened,
+            Err(status) => return self.error(ctx, status, false),
+        };
+        let (status, start, count) = match range::parse(req.range, len) {
+            ByteRange::Whole => (Status::Ok, 0, len),
+            ByteRange::Part { start, end } => (Status::PartialContent, start, end - start + 1),
+            ByteRange::Unsatisfiable => {
+                let extra = format!("Content-Range: bytes */{len}\r\n");
+                return self.error_with(ctx, Status::RangeNotSatisfiable, &extra, false);
+            }
+        };
+        // Made before the head is written: if the file shrank since we
+        // measured it, the client gets a clean 500, not a short body.
+        let body = if req.method == Method::Get && count > 0 {
+            match FileRegion::new(file, start, count) {
+                Ok(region) => Some(region),
+                Err(_) => return self.error(ctx, Status::InternalError, false),
+            }
+        } else {
+            None
+        };
+        self.begin_head(status, req.keep_alive);
+        let heads = &mut self.heads;
+        let _ = write!(
+            heads,
+            "Content-Type: {}\r\nContent-Length: {count}\r\nAccept-Ranges: bytes\r\n",
+            content_type(&path)
+        );
+        if status == Status::PartialContent {
+            let _ = write!(
+                heads,
+                "Content-Range: bytes {start}-{}/{len}\r\n",
+                start + count - 1
+            );
+        }
+        heads.extend_from_slice(b"\r\n");
+        ctx.write(Outbound::Bytes(self.heads.split().freeze()));
+        if let Some(region) = body {
+            ctx.write(Outbound::File(region));
+        }
+    }
+
+    fn error(&mut self, ctx: &mut impl InboundContext<Self>, status: Status, close: bool) {
+        let extra = if status == Status::MethodNotAllowed {
+            "Allow: GET, HEAD\r\n"
+        } else {
+            ""
+        };
+        self.error_with(ctx, status, extra, close);
+    }
+
+    /// A short text answer; `close` (or a status that leaves the request
+    /// stream unreadable) ends the connection after it.
+    fn error_with(
+        &mut self,
+        ctx: &mut impl InboundContext<Self>,
+        status: Status,
+        extra: &str,
+        close: bool,
+    ) {
+        self.closing |= close || status.closes();
+        let keep_alive = !self.closing;
+        self.begin_head(status, keep_alive);
+        let body = status.line();
+        let _ = write!(
+            self.heads,
+            "{extra}Content-Type: text/plain\r\nContent-Length: {}\r\n\r\n{body}\n",
+            body.len() + 1
+        );
+        ctx.write(Outbound::Bytes(self.heads.split().freeze()));
+    }
+
+    /// Starts a response head in the reused buffer: status line, date,
+    /// server and connection headers.
+    fn begin_head(&mut self, status: Status, keep_alive: bool) {
+        let now = SystemTime::now();
+        let secs = now
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        if secs != self.date.0 {
+            self.date = (secs, imf_fixdate(now));
+        }
+        self.heads.reserve(512);
+        let connection = if keep_alive { "keep-alive" } else { "close" };
+        let _ = write!(
+            self.heads,
+            "HTTP/1.1 {}\r\nDate: {}\r\nServer: gyre-fileserver\r\nConnection: {connection}\r\n",
+            status.line(),
+            self.date.1
+        );
+    }
+}
+
+fn open(path: &Path) -> Result<(SharedFile, u64), Status> {
+    let file = SharedFile::open(path).map_err(|e| match e.io_error() {
+        Some(io) => io_status(io.kind()),
+        None => Status::InternalError,
+    })?;
+    let meta = file.file().metadata().map_err(|_| Status::InternalError)?;
+    if !meta.is_file() {
+        return Err(Status::NotFound);
+    }
+    Ok((file, meta.len()))
+}
+
+fn content_type(path: &Path) -> &'static str {
+    let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
+    match ext.to_ascii_lowercase().as_str() {
+        "html" | "htm" => "text/html; charset=utf-8",
+        "txt" | "md" => "text/plain; charset=utf-8",
+        "css" => "text/css",
+        "js" | "mjs" => "text/javascript",
+        "json" => "application/json",
+        "svg" => "image/svg+xml",
+        "png" => "image/png",
+        "jpg" | "jpeg" => "image/jpeg",
+        "gif" => "image/gif",
+        "webp" => "image/webp",
+        "wasm" => "application/wasm",
+        "pdf" => "application/pdf",
+        _ => "application/octet-stream",
+    }
+}
+
+impl InboundHandler for HttpHandler {
+    type Read = BytesMut;
+    type Pass = ();
+    type Write = Outbound;
+
+    fn read(&mut self, ctx: &mut impl InboundContext<Self>, chunk: BytesMut) {
+        if self.closing {
+            return;
+        }
+        if self.input.is_empty() {
+            self.input = chunk;
+        } else {
+            self.input.unsplit(chunk);
+        }
+        self.serve(ctx);
+    }
+
+    fn writability_changed(&mut self, ctx: &mut impl InboundContext<Self>, writable: bool) {
+        ctx.set_auto_read(writable);
+        if writable {
+            self.serve(ctx);
+        }
+    }
+
+    fn user_event(&mut self, ctx: &mut impl InboundContext<Self>, event: UserEvent) {
+        if let UserEvent::Idle(_) = event {
+            // Neither input nor output progress for the idle time: a
+            // keep-alive connection left open, or a reader that stopped.
+            ctx.close();
+        }
+    }
+}

@@ -1,0 +1,117 @@
+//! A minimal HTTP/1.1 static file server on `gyre-reactor`, sending file
+//! bodies with `sendfile` through [`FileRegion`](gyre_zerocopy::FileRegion)s.
+//!
+//! It serves GET and HEAD with `Content-Length`, keep-alive and pipelining,
+//! single byte ranges (`Range: bytes=a-b`, `a-`, `-n`: 206, or 416 past the
+//! end), 404 for missing files, 405 for other methods, and 403 for any path
+//! that would leave the root: `..` segments (plain or percent-encoded) and
+//! symlinks that point outside. Malformed requests get 400 and the
+//! connection closes; request heads over 8 KiB get 431. A connection with
+//! neither input nor output progress for the idle timeout is closed, but a
+//! slow download that is still moving is not.
+//!
+//! ```no_run
+//! use gyre_fileserver::{start, FileServerConfig};
+//!
+//! let server = start(&FileServerConfig::new("./public"))?;
+//! println!("serving on http://{}", server.local_addr());
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+mod date;
+mod handler;
+mod range;
+mod request;
+mod resolve;
+mod status;
+
+pub use handler::HttpHandler;
+pub use status::Status;
+
+use bytes::BytesMut;
+use gyre_reactor::{
+    ChannelOptions, EventLoopGroup, IdleStateHandler, Outbound, Pipeline, Server, ServerBootstrap,
+};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How to run the file server.
+#[derive(Clone, Debug)]
+pub struct FileServerConfig {
+    /// The folder served.
+    pub root: PathBuf,
+    /// Where to listen (default `127.0.0.1:8080`).
+    pub addr: SocketAddr,
+    /// Event loops (default: one per CPU).
+    pub workers: usize,
+    /// How long a connection may go without reading or sending a byte
+    /// before it is closed (default 60 s).
+    pub idle_timeout: Duration,
+}
+
+impl FileServerConfig {
+    /// Serves `root` with the defaults.
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        FileServerConfig {
+            root: root.into(),
+            addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            workers: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            idle_timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+/// Why the server did not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The root is missing or not a folder.
+    #[error("cannot serve {}: {source}", root.display())]
+    Root {
+        /// The root given.
+        root: PathBuf,
+        /// What went wrong.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The listener could not be set up.
+    #[error(transparent)]
+    Reactor(#[from] gyre_reactor::Error),
+}
+
+/// Starts serving; returns the running server (its
+/// [`local_addr`](Server::local_addr) says where it listens).
+pub fn start(config: &FileServerConfig) -> Result<Server, StartError> {
+    let root_error = |source| StartError::Root {
+        root: config.root.clone(),
+        source,
+    };
+    let root = config.root.canonicalize().map_err(root_error)?;
+    if !root.is_dir() {
+        return Err(root_error(std::io::Error::new(
+            std::io::ErrorKind::NotADirectory,
+            "not a directory",
+        )));
+    }
+    let root = Arc::new(root);
+    let idle = config.idle_timeout;
+    let server = ServerBootstrap::new()
+        .group(
+            EventLoopGroup::with_name(config.workers.max(1), "gyre-http")
+                .map_err(gyre_reactor::Error::Io)?,
+        )
+        // A connection closed for idleness has stopped reading, so waiting
+        // long for its queue to drain is pointless.
+        .child_options(ChannelOptions::default().close_drain_timeout(idle))
+        .bind(config.addr, move |_| {
+            Pipeline::with_file_regions()
+                .inbound(IdleStateHandler::<BytesMut, Outbound>::new(
+                    Duration::ZERO,
+                    Duration::ZERO,
+                    idle,
+                ))
+                .inbound(HttpHandler::new(root.clone()))
+        })?;
+    Ok(server)
+}

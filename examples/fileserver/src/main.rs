@@ -1,0 +1,57 @@
+//! `gyre-fileserver --root ./public --addr 127.0.0.1:8080`: serves a folder
+//! over HTTP/1.1 with sendfile.
+
+use clap::Parser;
+use gyre_fileserver::{start, FileServerConfig};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// A static file server on gyre-reactor (GET, HEAD, keep-alive, byte
+/// ranges; bodies sent with sendfile).
+#[derive(Parser, Debug)]
+#[command(version, about)]
+struct Args {
+    /// The folder to serve.
+    #[arg(long, default_value = ".")]
+    root: PathBuf,
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    addr: SocketAddr,
+    /// Worker event loops (default: one per CPU).
+    #[arg(long)]
+    workers: Option<usize>,
+    /// Seconds a connection may go without any byte read or sent.
+    #[arg(long, default_value_t = 60)]
+    idle_timeout_secs: u64,
+}
+
+fn main() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .init();
+    let args = Args::parse();
+    let mut config = FileServerConfig::new(&args.root);
+    config.addr = args.addr;
+    config.idle_timeout = Duration::from_secs(args.idle_timeout_secs);
+    if let Some(workers) = args.workers {
+        config.workers = workers;
+    }
+    let server = match start(&config) {
+        Ok(server) => server,
+        Err(e) => {
+            eprintln!("gyre-fileserver: {e}");
+            std::process::exit(1);
+        }
+    };
+    println!(
+        "gyre-fileserver serving {} on http://{}",
+        args.root.display(),
+        server.local_addr()
+    );
+    loop {
+        std::thread::park();
+    }
+}

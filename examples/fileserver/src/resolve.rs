@@ -1,0 +1,119 @@
+//! Mapping a request path to a file under the root, refusing anything
+//! that would leave it.
+
+use crate::status::Status;
+use std::path::{Path, PathBuf};
+
+/// The file `raw_path` (percent-encoded, starting with `/`) names under
+/// `root` (which must be canonical).
+///
+/// Any `..` segment, before or after percent-decoding, is refused with 403,
+/// as is a path whose real location (after symlinks) is outside the root.
+/// A directory resolves to its `index.html`.
+pub fn resolve(root: &Path, raw_path: &[u8]) -> Result<PathBuf, Status> {
+    let decoded = percent_decode(raw_path).ok_or(Status::BadRequest)?;
+    if decoded.contains(&0) {
+        return Err(Status::BadRequest);
+    }
+    let text = std::str::from_utf8(&decoded).map_err(|_| Status::NotFound)?;
+    let mut path = root.to_path_buf();
+    for segment in text.split('/') {
+        match segment {
+            "" | "." => {}
+            ".." => return Err(Status::Forbidden),
+            s => path.push(s),
+        }
+    }
+    let mut real = path.canonicalize().map_err(|e| io_status(e.kind()))?;
+    if !real.starts_with(root) {
+        return Err(Status::Forbidden);
+    }
+    if real.is_dir() {
+        real = real
+            .join("index.html")
+            .canonicalize()
+            .map_err(|e| io_status(e.kind()))?;
+        if !real.starts_with(root) {
+            return Err(Status::Forbidden);
+        }
+    }
+    Ok(real)
+}
+
+/// The status for a failed open or lookup.
+pub(crate) fn io_status(kind: std::io::ErrorKind) -> Status {
+    match kind {
+        std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory => Status::NotFound,
+        std::io::ErrorKind::PermissionDenied => Status::Forbidden,
+        _ => Status::NotFound,
+    }
+}
+
+/// `%XX` decoding; `None` on a malformed escape.
+fn percent_decode(s: &[u8]) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(s.len());
+    let mut i = 0;
+    while i < s.len() {
+        if s[i] == b'%' {
+            let hex = s.get(i + 1..i + 3)?;
+            let hi = (hex[0] as char).to_digit(16)?;
+            let lo = (hex[1] as char).to_digit(16)?;
+            out.push((hi * 16 + lo) as u8);
+            i += 3;
+        } else {
+            out.push(s[i]);
+            i += 1;
+        }
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn root() -> (PathBuf, PathBuf) {
+        let base = std::env::temp_dir().join(format!("gyre-resolve-{}", std::process::id()));
+        let root = base.join("root");
+        std::fs::create_dir_all(root.join("sub")).unwrap();
+        std::fs::write(root.join("a b.txt"), b"a").unwrap();
+        std::fs::write(root.join("sub/index.html"), b"i").unwrap();
+        std::fs::write(base.join("secret"), b"s").unwrap();
+        let _ = std::os::unix::fs::symlink(base.join("secret"), root.join("link"));
+        (base.clone(), root.canonicalize().unwrap())
+    }
+
+    #[test]
+    fn resolves_inside_and_refuses_outside() {
+        let (base, root) = root();
+        assert_eq!(resolve(&root, b"/a%20b.txt").unwrap(), root.join("a b.txt"));
+        assert_eq!(
+            resolve(&root, b"/./sub/").unwrap(),
+            root.join("sub/index.html")
+        );
+        assert_eq!(
+            resolve(&root, b"/sub").unwrap(),
+            root.join("sub/index.html")
+        );
+        for attack in [
+            &b"/../secret"[..],
+            b"/sub/../../secret",
+            b"/%2e%2e/secret",
+            b"/%2E%2E%2Fsecret",
+            b"/sub/..%2f..%2fsecret",
+            b"/link",
+        ] {
+            assert_eq!(
+                resolve(&root, attack),
+                Err(Status::Forbidden),
+                "{}",
+                String::from_utf8_lossy(attack)
+            );
+        }
+        assert_eq!(resolve(&root, b"/missing"), Err(Status::NotFound));
+        assert_eq!(resolve(&root, b"/"), Err(Status::NotFound));
+        assert_eq!(resolve(&root, b"/%zz"), Err(Status::BadRequest));
+        assert_eq!(resolve(&root, b"/a%00"), Err(Status::BadRequest));
+        let _ = std::fs::remove_dir_all(base);
+    }
+}

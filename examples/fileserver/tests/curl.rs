@@ -1,0 +1,295 @@
+//! The file server against a real client: curl downloads files of 0 B to
+//! 256 MiB, ranges, HEAD, keep-alive, 50 parallel downloads, and path
+//! traversal attempts; a raw client checks the idle rules for slow readers.
+//!
+//! curl must be installed (`scripts/test` installs it).
+
+use gyre_fileserver::{start, FileServerConfig};
+use gyre_reactor::Server;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+struct Site {
+    base: PathBuf,
+    root: PathBuf,
+    server: Server,
+}
+
+impl Site {
+    fn new(tag: &str, idle: Duration) -> Site {
+        let base = std::env::temp_dir().join(format!("gyre-fs-{tag}-{}", std::process::id()));
+        let root = base.join("root");
+        std::fs::create_dir_all(root.join("sub")).unwrap();
+        std::fs::write(base.join("secret"), b"outside the root").unwrap();
+        let mut config = FileServerConfig::new(&root);
+        config.addr = "127.0.0.1:0".parse().unwrap();
+        config.workers = 2;
+        config.idle_timeout = idle;
+        let server = start(&config).unwrap();
+        Site { base, root, server }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.server.local_addr())
+    }
+
+    /// Writes a file of `len` position-dependent bytes; returns its crc.
+    fn file(&self, name: &str, len: usize) -> u32 {
+        let mut f = std::fs::File::create(self.root.join(name)).unwrap();
+        let mut crc = 0;
+        let mut chunk = vec![0u8; 1 << 20];
+        let mut written = 0;
+        while written < len {
+            let n = chunk.len().min(len - written);
+            for (i, b) in chunk[..n].iter_mut().enumerate() {
+                let at = written + i;
+                *b = (at as u8) ^ ((at >> 8) as u8).wrapping_mul(7) ^ (at >> 20) as u8;
+            }
+            f.write_all(&chunk[..n]).unwrap();
+            crc = crc32c::crc32c_append(crc, &chunk[..n]);
+            written += n;
+        }
+        crc
+    }
+}
+
+impl Drop for Site {
+    fn drop(&mut self) {
+        self.server
+            .shutdown_gracefully(Duration::ZERO, Duration::from_secs(5));
+        let _ = std::fs::remove_dir_all(&self.base);
+    }
+}
+
+/// Runs curl; returns stdout.
+fn curl(args: &[&str]) -> String {
+    let out = Command::new("curl")
+        .args(["-sS", "--max-time", "120"])
+        .args(args)
+        .output()
+        .expect("curl is not installed (scripts/test installs it)");
+    assert!(
+        out.status.success(),
+        "curl {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn crc_of(path: &Path) -> (u64, u32) {
+    let data = std::fs::read(path).unwrap();
+    (data.len() as u64, crc32c::crc32c(&data))
+}
+
+#[test]
+fn curl_downloads_match_byte_for_byte() {
+    let site = Site::new("sizes", Duration::from_secs(30));
+    let out = site.base.join("out");
+    for (name, len) in [
+        ("empty", 0),
+        ("one", 1),
+        ("mib", 1 << 20),
+        ("big", 256 << 20),
+    ] {
+        let crc = site.file(name, len);
+        let code = curl(&[
+            "-o",
+            out.to_str().unwrap(),
+            "-w",
+            "%{http_code}",
+            &site.url(&format!("/{name}")),
+        ]);
+        assert_eq!(code, "200", "{name}");
+        assert_eq!(
+            crc_of(&out),
+            (len as u64, crc),
+            "{name}: length or checksum differs"
+        );
+    }
+
+    // A range of the 1 MiB file.
+    let data = std::fs::read(site.root.join("mib")).unwrap();
+    let code = curl(&[
+        "-r",
+        "1000-2999",
+        "-o",
+        out.to_str().unwrap(),
+        "-w",
+        "%{http_code}",
+        &site.url("/mib"),
+    ]);
+    assert_eq!(code, "206");
+    assert_eq!(crc_of(&out), (2000, crc32c::crc32c(&data[1000..3000])));
+    let code = curl(&[
+        "-r",
+        "-10",
+        "-o",
+        out.to_str().unwrap(),
+        "-w",
+        "%{http_code}",
+        &site.url("/mib"),
+    ]);
+    assert_eq!(code, "206");
+    assert_eq!(std::fs::read(&out).unwrap(), &data[data.len() - 10..]);
+
+    // HEAD: the length, no body.
+    let head = curl(&["-I", &site.url("/mib")]);
+    assert!(head.starts_with("HTTP/1.1 200 OK\r\n"), "{head}");
+    assert!(head.contains("Content-Length: 1048576\r\n"), "{head}");
+    assert!(head.contains("Accept-Ranges: bytes\r\n"), "{head}");
+
+    // Keep-alive: curl reuses the connection for the second transfer.
+    let connects = curl(&[
+        "-o",
+        "/dev/null",
+        "-w",
+        "%{num_connects},",
+        &site.url("/one"),
+        "-o",
+        "/dev/null",
+        &site.url("/mib"),
+    ]);
+    assert_eq!(connects, "1,0,");
+}
+
+#[test]
+fn statuses_for_missing_files_bad_ranges_methods_and_traversal() {
+    let site = Site::new("status", Duration::from_secs(30));
+    site.file("f.txt", 100);
+    let code = |extra: &[&str], path: &str| {
+        let mut args = vec!["-o", "/dev/null", "-w", "%{http_code}"];
+        args.extend_from_slice(extra);
+        let url = site.url(path);
+        args.push(&url);
+        curl(&args)
+    };
+    assert_eq!(code(&[], "/missing"), "404");
+    assert_eq!(code(&["-r", "100-"], "/f.txt"), "416");
+    assert_eq!(code(&["-r", "0-0"], "/f.txt"), "206");
+    assert_eq!(code(&["-X", "POST", "-d", "x=1"], "/f.txt"), "405");
+    for attack in [
+        "/../secret",
+        "/sub/../../secret",
+        "/%2e%2e/secret",
+        "/%2E%2E%2Fsecret",
+        "/sub/..%2f..%2fsecret",
+        "/sub/%2e%2e/%2e%2e/secret",
+    ] {
+        assert_eq!(code(&["--path-as-is"], attack), "403", "{attack}");
+    }
+    // The body of a 416 says what the length is.
+    let head = curl(&["-i", "-r", "500-", &site.url("/f.txt")]);
+    assert!(head.contains("Content-Range: bytes */100\r\n"), "{head}");
+}
+
+#[test]
+fn fifty_parallel_downloads_complete() {
+    let site = Site::new("parallel", Duration::from_secs(30));
+    let crc = site.file("four", 4 << 20);
+    let outs: Vec<PathBuf> = (0..50).map(|i| site.base.join(format!("out{i}"))).collect();
+    let url = site.url("/four");
+    let mut args = vec!["--parallel", "--parallel-max", "50", "--fail"];
+    for out in &outs {
+        args.extend_from_slice(&["-o", out.to_str().unwrap(), &url]);
+    }
+    curl(&args);
+    for out in &outs {
+        assert_eq!(crc_of(out), (4 << 20, crc), "{}", out.display());
+    }
+}
+
+#[test]
+fn malformed_and_oversized_requests_close_only_their_connection() {
+    let site = Site::new("bad", Duration::from_secs(30));
+    site.file("f.txt", 10);
+    let addr = site.server.local_addr();
+    let mut good = TcpStream::connect(addr).unwrap();
+
+    for (request, status) in [
+        (b"NONSENSE\r\n\r\n".to_vec(), "400"),
+        (
+            [
+                &b"GET /f.txt HTTP/1.1\r\nX: "[..],
+                &vec![b'a'; 10_000],
+                b"\r\n\r\n",
+            ]
+            .concat(),
+            "431",
+        ),
+        (
+            b"GET /f.txt HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec(),
+            "501",
+        ),
+    ] {
+        let mut bad = TcpStream::connect(addr).unwrap();
+        bad.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let _ = bad.write_all(&request);
+        let mut answer = String::new();
+        let _ = bad.read_to_string(&mut answer); // ends: the server closed
+        assert!(
+            answer.starts_with(&format!("HTTP/1.1 {status}")),
+            "{answer}"
+        );
+        assert!(answer.contains("Connection: close\r\n"), "{answer}");
+    }
+
+    // Pipelined requests on the good connection are answered in order.
+    good.write_all(b"GET /f.txt HTTP/1.1\r\n\r\nHEAD /f.txt HTTP/1.1\r\n\r\nGET /nope HTTP/1.1\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut answer = String::new();
+    good.read_to_string(&mut answer).unwrap();
+    let statuses: Vec<&str> = answer
+        .match_indices("HTTP/1.1 ")
+        .map(|(i, _)| &answer[i + 9..i + 12])
+        .collect();
+    assert_eq!(statuses, ["200", "200", "404"], "{answer}");
+}
+
+#[test]
+fn slow_reader_stays_while_bytes_move_and_is_closed_when_they_stop() {
+    let idle = Duration::from_secs(1);
+    let site = Site::new("slow", idle);
+    site.file("big", 64 << 20);
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    socket.set_recv_buffer_size(32 * 1024).unwrap();
+    socket.connect(&site.server.local_addr().into()).unwrap();
+    let mut client: TcpStream = socket.into();
+    client.write_all(b"GET /big HTTP/1.1\r\n\r\n").unwrap();
+
+    // Three idle periods of slow but steady reading: never closed.
+    let mut buf = vec![0u8; 16 * 1024];
+    let mut total = 0;
+    let started = Instant::now();
+    while started.elapsed() < idle * 3 {
+        let n = client.read(&mut buf).unwrap();
+        assert!(
+            n > 0,
+            "closed after {total} bytes while the download was moving"
+        );
+        total += n;
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // Now stop reading: no progress for longer than the idle time (and the
+    // close's drain time), so the server gives up on us.
+    std::thread::sleep(idle * 4);
+    client
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let mut rest = 0;
+    let ended = loop {
+        match client.read(&mut buf) {
+            Ok(0) => break true,
+            Ok(n) => rest += n,
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => break true,
+            Err(e) => panic!("the server did not close the stalled connection: {e}"),
+        }
+    };
+    assert!(ended);
+    assert!(
+        total + rest < 64 << 20,
+        "the whole file arrived; nothing was closed"
+    );
+}
