@@ -1,5 +1,8 @@
 //! The echo handler, shared by the `echo-server` binary, the reactor's
-//! integration tests and the benchmark's gyre server.
+//! integration tests and the benchmark's gyre server; and [`proxy`], a
+//! splice(2) proxy that can stand in front of it.
+
+pub mod proxy;
 
 use bytes::{Bytes, BytesMut};
 use gyre_reactor::{
