@@ -1,0 +1,257 @@
+//! The zero-copy harness: `FileRegion` (sendfile) against a
+//! read-into-a-buffer-then-write loop, and mmap'd slices against `pread`,
+//! in one run.
+//!
+//! ```text
+//! cargo run --release -p gyre-benches --bin zerocopy -- --quick   # < 60 s
+//! cargo run --release -p gyre-benches --bin zerocopy              # 5 rounds
+//! ```
+//!
+//! Sending: a 1 GiB file, warm in the page cache, goes over loopback to a
+//! reader that discards it in the kernel (`recv` with `MSG_TRUNC`, so the
+//! reader's cost is the same for both senders and small). Printed: GiB/s
+//! and the sending thread's CPU seconds (user + system) per GiB, and
+//! `ratio send-1GiB gyre/copy <throughput ratio>` and
+//! `ratio send-1GiB-cpu gyre/copy <cpu ratio>` (below 1: gyre uses less).
+//!
+//! Reading: random 4 KiB-aligned 4 KiB reads of a warm 256 MiB file, each
+//! read folded into a checksum so neither side can skip the bytes.
+//! `ratio read-4KiB mmap/pread <speed ratio>` (above 1: mmap is faster).
+
+use clap::Parser;
+use gyre_zerocopy::{FileRegion, MmapRegion, SharedFile};
+use std::fs::File;
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+#[derive(Parser)]
+#[command(about = "sendfile and mmap against their copying peers, side by side")]
+struct Args {
+    /// Two rounds per case: the whole run takes under a minute.
+    #[arg(long)]
+    quick: bool,
+    /// Where to keep the test files (default: the system temp dir).
+    #[arg(long)]
+    dir: Option<PathBuf>,
+    /// The copying sender's buffer.
+    #[arg(long, default_value_t = 128 * 1024)]
+    copy_buffer: usize,
+}
+
+/// A file of `len` bytes at `path`, made once and reused; read through once
+/// so the page cache is warm.
+fn warm_file(path: &Path, len: u64) -> std::io::Result<()> {
+    if std::fs::metadata(path).map(|m| m.len()).ok() != Some(len) {
+        let mut f = File::create(path)?;
+        let mut chunk = vec![0u8; 1 << 20];
+        for (i, b) in chunk.iter_mut().enumerate() {
+            *b = (i * 131 >> 3) as u8;
+        }
+        let mut left = len;
+        while left > 0 {
+            let n = left.min(chunk.len() as u64) as usize;
+            f.write_all(&chunk[..n])?;
+            chunk[0] = chunk[0].wrapping_add(1);
+            left -= n as u64;
+        }
+    }
+    let mut f = File::open(path)?;
+    let mut buf = vec![0u8; 1 << 20];
+    while f.read(&mut buf)? > 0 {}
+    Ok(())
+}
+
+/// CPU time (user + system) of the calling thread.
+fn thread_cpu() -> Duration {
+    // SAFETY: getrusage fills the zeroed struct we pass; RUSAGE_THREAD is
+    // valid on Linux.
+    let usage = unsafe {
+        let mut u: libc::rusage = std::mem::zeroed();
+        libc::getrusage(libc::RUSAGE_THREAD, &mut u);
+        u
+    };
+    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    tv(usage.ru_utime) + tv(usage.ru_stime)
+}
+
+/// Reads and discards everything until EOF, in the kernel.
+fn discard(stream: TcpStream) -> u64 {
+    let mut total = 0u64;
+    loop {
+        // SAFETY: with MSG_TRUNC a TCP socket drops the bytes without
+        // copying; the buffer pointer is never written (null, length as
+        // large as we like).
+        let n = unsafe {
+            libc::recv(
+                stream.as_raw_fd(),
+                std::ptr::null_mut(),
+                1 << 20,
+                libc::MSG_TRUNC,
+            )
+        };
+        if n <= 0 {
+            return total;
+        }
+        total += n as u64;
+    }
+}
+
+struct Sent {
+    seconds: f64,
+    cpu: f64,
+}
+
+fn send_once(path: &Path, len: u64, copy_buffer: Option<usize>) -> Sent {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let reader = std::thread::spawn(move || discard(listener.accept().expect("accept").0));
+    let path = path.to_owned();
+    let sender = std::thread::spawn(move || {
+        let mut stream = TcpStream::connect(addr).expect("connect");
+        let started = Instant::now();
+        let cpu0 = thread_cpu();
+        match copy_buffer {
+            None => {
+                let mut region = FileRegion::open(&path).expect("open");
+                while !region.is_done() {
+                    region.transfer_to(&stream).expect("sendfile");
+                }
+            }
+            Some(size) => {
+                let mut file = File::open(&path).expect("open");
+                let mut buf = vec![0u8; size];
+                loop {
+                    let n = file.read(&mut buf).expect("read");
+                    if n == 0 {
+                        break;
+                    }
+                    stream.write_all(&buf[..n]).expect("write");
+                }
+            }
+        }
+        drop(stream);
+        (started, thread_cpu() - cpu0)
+    });
+    let (started, cpu) = sender.join().expect("sender");
+    let received = reader.join().expect("reader");
+    let seconds = started.elapsed().as_secs_f64();
+    assert_eq!(received, len, "the reader must get every byte");
+    Sent {
+        seconds,
+        cpu: cpu.as_secs_f64(),
+    }
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    gyre_benches::stats::median(v)
+}
+
+fn bench_send(dir: &Path, rounds: usize, copy_buffer: usize) {
+    let len = 1u64 << 30;
+    let path = dir.join("gyre-zerocopy-bench-1GiB");
+    warm_file(&path, len).expect("make the 1 GiB file");
+    let gib = len as f64 / (1u64 << 30) as f64;
+    let mut rates = [Vec::new(), Vec::new()];
+    let mut cpus = [Vec::new(), Vec::new()];
+    for round in 0..rounds {
+        let order = if round % 2 == 0 { [0, 1] } else { [1, 0] };
+        for which in order {
+            let sent = send_once(&path, len, [None, Some(copy_buffer)][which]);
+            rates[which].push(gib / sent.seconds);
+            cpus[which].push(sent.cpu / gib);
+        }
+    }
+    let names = ["gyre", "copy"];
+    let mut rate = [0.0; 2];
+    let mut cpu = [0.0; 2];
+    for which in 0..2 {
+        rate[which] = median(&mut rates[which]);
+        cpu[which] = median(&mut cpus[which]);
+        println!(
+            "result send-1GiB {} {:.2} GiB/s  sender cpu {:.3} s/GiB",
+            names[which], rate[which], cpu[which]
+        );
+    }
+    println!("ratio send-1GiB gyre/copy {:.2}", rate[0] / rate[1]);
+    println!("ratio send-1GiB-cpu gyre/copy {:.2}", cpu[0] / cpu[1]);
+}
+
+/// Fixed-seed 4 KiB-aligned offsets within `len`.
+fn offsets(len: u64, count: usize) -> Vec<u64> {
+    let pages = len / 4096;
+    let mut x = 0x2545_f491_4f6c_dd1du64;
+    (0..count)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x % pages) * 4096
+        })
+        .collect()
+}
+
+/// Folds a 4 KiB block so the reads cannot be optimised away.
+#[inline]
+fn fold(block: &[u8]) -> u64 {
+    block.chunks_exact(8).fold(0u64, |acc, w| {
+        acc.rotate_left(5) ^ u64::from_le_bytes(w.try_into().unwrap())
+    })
+}
+
+fn bench_read(dir: &Path, rounds: usize, count: usize) {
+    let len = 256u64 << 20;
+    let path = dir.join("gyre-zerocopy-bench-256MiB");
+    warm_file(&path, len).expect("make the 256 MiB file");
+    let offsets = offsets(len, count);
+    let file = SharedFile::open(&path).expect("open");
+    // SAFETY: the bench owns this file and nothing truncates it while the
+    // map lives.
+    let map = unsafe { MmapRegion::whole(&file) }.expect("mmap");
+    let mut times = [Vec::new(), Vec::new()];
+    let mut sums = [0u64; 2];
+    for round in 0..rounds {
+        let order = if round % 2 == 0 { [0, 1] } else { [1, 0] };
+        for which in order {
+            let started = Instant::now();
+            let mut sum = 0u64;
+            if which == 0 {
+                for &o in &offsets {
+                    sum ^= fold(&map[o as usize..o as usize + 4096]);
+                }
+            } else {
+                let mut buf = [0u8; 4096];
+                for &o in &offsets {
+                    file.file().read_exact_at(&mut buf, o).expect("pread");
+                    sum ^= fold(&buf);
+                }
+            }
+            times[which].push(started.elapsed().as_nanos() as f64 / count as f64);
+            sums[which] = std::hint::black_box(sum);
+        }
+    }
+    assert_eq!(sums[0], sums[1], "both must read the same bytes");
+    let ns = [median(&mut times[0]), median(&mut times[1])];
+    println!("result read-4KiB mmap {:.0} ns/read", ns[0]);
+    println!("result read-4KiB pread {:.0} ns/read", ns[1]);
+    println!("ratio read-4KiB mmap/pread {:.2}", ns[1] / ns[0]);
+}
+
+fn main() {
+    let args = Args::parse();
+    let started = Instant::now();
+    let dir = args.dir.clone().unwrap_or_else(std::env::temp_dir);
+    let rounds = if args.quick { 2 } else { 5 };
+    println!(
+        "# gyre zerocopy bench: {} mode, {} cores, {rounds} rounds alternating the order, medians shown; copy buffer {} KiB",
+        if args.quick { "quick" } else { "full" },
+        std::thread::available_parallelism().map_or(0, |c| c.get()),
+        args.copy_buffer / 1024,
+    );
+    bench_send(&dir, rounds, args.copy_buffer);
+    bench_read(&dir, rounds, if args.quick { 500_000 } else { 2_000_000 });
+    println!("# total {:.1} s", started.elapsed().as_secs_f64());
+}
