@@ -49,7 +49,7 @@ fn warm_file(path: &Path, len: u64) -> std::io::Result<()> {
         let mut f = File::create(path)?;
         let mut chunk = vec![0u8; 1 << 20];
         for (i, b) in chunk.iter_mut().enumerate() {
-            *b = (i * 131 >> 3) as u8;
+            *b = ((i * 131) >> 3) as u8;
         }
         let mut left = len;
         while left > 0 {
