@@ -54,6 +54,11 @@ pub struct Channel {
     pending_writability: Option<bool>,
     socket_writable: bool,
     auto_read: bool,
+    /// A readiness edge has been spent without reading the socket dry (we
+    /// were paused, or hit the reads-per-event cap, or the edge announced
+    /// EOF): until a read sees `WouldBlock` or EOF, a short read does not
+    /// prove the socket is drained, and no new edge may come to say so.
+    must_drain: bool,
     input_closed: bool,
     close_requested: bool,
     failed: bool,
@@ -82,6 +87,7 @@ impl Channel {
             writable: true,
             pending_writability: None,
             socket_writable: true,
+            must_drain: false,
             input_closed: false,
             close_requested: false,
             failed: false,
@@ -360,7 +366,7 @@ pub(crate) struct Connect<W> {
 /// What the loop needs from a channel, whatever its pipeline's type.
 pub(crate) trait ChannelOps {
     fn activate(&mut self, lp: &mut LoopLocal);
-    fn ready(&mut self, lp: &mut LoopLocal, readable: bool, writable: bool);
+    fn ready(&mut self, lp: &mut LoopLocal, readable: bool, hup: bool, writable: bool);
     fn mail(&mut self, lp: &mut LoopLocal);
     fn timer(&mut self, lp: &mut LoopLocal, layer: usize, tag: u64);
     fn reread(&mut self, lp: &mut LoopLocal);
@@ -421,10 +427,14 @@ impl<L: InboundChain<BytesMut, S>, S: Into<Outbound>> ChannelTask<L, S> {
         Io { ch, lp }
     }
 
-    fn do_read(&mut self, lp: &mut LoopLocal) {
+    /// Reads until the socket is drained, reading is paused, or the
+    /// per-event cap; `hup` says the triggering event reported EOF.
+    fn do_read(&mut self, lp: &mut LoopLocal, hup: bool) {
+        self.ch.must_drain |= hup;
         let mut reads = 0;
         let mut any = false;
         let mut eof = false;
+        let mut drained = false;
         while self.ch.state == State::Active
             && self.ch.auto_read
             && !self.ch.input_closed
@@ -440,6 +450,7 @@ impl<L: InboundChain<BytesMut, S>, S: Into<Outbound>> ChannelTask<L, S> {
             match self.ch.read_once() {
                 Ok((0, _)) => {
                     eof = true;
+                    drained = true;
                     break;
                 }
                 Ok((n, asked)) => {
@@ -449,19 +460,25 @@ impl<L: InboundChain<BytesMut, S>, S: Into<Outbound>> ChannelTask<L, S> {
                     self.pipeline
                         .read(&mut Self::io(&mut self.ch, lp), &mut HeadPath, chunk);
                     self.settle(lp);
-                    if n < asked {
-                        // A short read drained the socket; the next data will
-                        // raise a new edge.
+                    if n < asked && !self.ch.must_drain {
+                        // A short read drained the socket; the next data (or
+                        // the FIN) will raise a new edge.
+                        drained = true;
                         break;
                     }
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    drained = true;
+                    break;
+                }
                 Err(e) => {
                     self.ch.fail(e);
+                    drained = true;
                     break;
                 }
             }
         }
+        self.ch.must_drain = !drained;
         if any && self.ch.state == State::Active {
             self.pipeline
                 .read_complete(&mut Self::io(&mut self.ch, lp), &mut HeadPath);
@@ -635,7 +652,7 @@ impl<L: InboundChain<BytesMut, S>, S: Into<Outbound>> ChannelOps for ChannelTask
         self.settle(lp);
     }
 
-    fn ready(&mut self, lp: &mut LoopLocal, readable: bool, writable: bool) {
+    fn ready(&mut self, lp: &mut LoopLocal, readable: bool, hup: bool, writable: bool) {
         match self.ch.state {
             State::Connecting => {
                 if writable || readable {
@@ -654,7 +671,7 @@ impl<L: InboundChain<BytesMut, S>, S: Into<Outbound>> ChannelOps for ChannelTask
                     }
                 }
                 if readable && self.ch.state == State::Active {
-                    self.do_read(lp);
+                    self.do_read(lp, hup);
                 } else {
                     self.settle(lp);
                 }
@@ -715,7 +732,7 @@ impl<L: InboundChain<BytesMut, S>, S: Into<Outbound>> ChannelOps for ChannelTask
 
     fn reread(&mut self, lp: &mut LoopLocal) {
         if self.ch.state == State::Active {
-            self.do_read(lp);
+            self.do_read(lp, false);
         }
     }
 

@@ -495,10 +495,11 @@ impl LoopInner {
                 } else {
                     let readable =
                         event.is_readable() || event.is_read_closed() || event.is_error();
+                    let hup = event.is_read_closed() || event.is_error();
                     let writable = event.is_writable() || event.is_error();
                     // Draining output is not new work; input is.
                     busy |= readable;
-                    self.dispatch(token, |ch, lp| ch.ready(lp, readable, writable));
+                    self.dispatch(token, |ch, lp| ch.ready(lp, readable, hup, writable));
                 }
             }
             busy |= self.drain_inbox();

@@ -89,6 +89,88 @@ fn half_close_gets_every_echo_then_eof() {
     server.shutdown_gracefully(Duration::ZERO, Duration::from_secs(5));
 }
 
+/// The FIN arrives while the server is not reading (its queue is over the
+/// high watermark, auto-read off): the edge that announced it is spent, so
+/// the server must still find the EOF when it resumes reading, and close.
+#[test]
+fn eof_that_arrives_while_reading_is_paused_is_not_lost() {
+    for size in [4 << 20, 200_000, 100] {
+        let (server, counters) = echo_server(1, ChannelOptions::default());
+        let mut s = TcpStream::connect(server.local_addr()).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let msg: Vec<u8> = (0..size).map(|i| (i % 251) as u8).collect();
+        let mut w = s.try_clone().unwrap();
+        let m2 = msg.clone();
+        let writer = std::thread::spawn(move || {
+            w.write_all(&m2).unwrap();
+            w.shutdown(Shutdown::Write).unwrap();
+        });
+        // Not reading yet: the server's echoes back up and it pauses.
+        std::thread::sleep(Duration::from_millis(300));
+        let mut back = Vec::new();
+        let read = s.read_to_end(&mut back);
+        writer.join().unwrap();
+        assert!(read.is_ok(), "{size} B: no EOF from the server: {read:?}");
+        assert!(back == msg, "{size} B: echo differs");
+        assert!(eventually(Duration::from_secs(5), || counters
+            .inactive
+            .load(Ordering::SeqCst)
+            == 1));
+        server.shutdown_gracefully(Duration::ZERO, Duration::from_secs(5));
+    }
+}
+
+/// Pauses reading after its first read and resumes from a timer, writing
+/// nothing, so no write-space wake-up re-announces the peer's FIN.
+struct PauseThenResume;
+
+impl InboundHandler for PauseThenResume {
+    type Read = BytesMut;
+    type Pass = ();
+    type Write = Bytes;
+
+    fn read(&mut self, ctx: &mut impl InboundContext<Self>, _: BytesMut) {
+        if ctx.channel().bytes_read() == 1 {
+            ctx.set_auto_read(false);
+            ctx.schedule(Duration::from_millis(300), 0);
+        }
+    }
+
+    fn timer(&mut self, ctx: &mut impl InboundContext<Self>, _: u64) {
+        ctx.set_auto_read(true);
+    }
+}
+
+/// Data and FIN arrive while reading is switched off; their one edge is
+/// spent then. When reading resumes, a short read must not be taken for
+/// "drained, wait for the next edge": the EOF is already there.
+#[test]
+fn eof_behind_a_short_read_after_resuming_is_seen() {
+    let counters = Arc::new(Counters::default());
+    let c = counters.clone();
+    let server = ServerBootstrap::new()
+        .group(EventLoopGroup::new(1).unwrap())
+        .bind("127.0.0.1:0", move |_| {
+            Pipeline::new()
+                .inbound(Probe::<BytesMut, Bytes>::new(c.clone()))
+                .inbound(PauseThenResume)
+        })
+        .unwrap();
+    let mut s = TcpStream::connect(server.local_addr()).unwrap();
+    s.write_all(b"a").unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    s.write_all(b"more").unwrap();
+    s.shutdown(Shutdown::Write).unwrap();
+    assert!(
+        eventually(Duration::from_secs(3), || counters
+            .inactive
+            .load(Ordering::SeqCst)
+            == 1),
+        "the server never saw the EOF"
+    );
+    server.shutdown_gracefully(Duration::ZERO, Duration::from_secs(5));
+}
+
 #[test]
 fn silent_connections_do_not_disturb_others() {
     let (server, counters) = echo_server(1, ChannelOptions::default());
