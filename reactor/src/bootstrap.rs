@@ -9,6 +9,7 @@ use crate::handle::ChannelHandle;
 use crate::options::{ChannelOptions, ListenOptions};
 use crate::outbound::Outbound;
 use crate::pipeline::{InboundChain, Pipeline};
+use crate::transport::Transport;
 use bytes::BytesMut;
 use socket2::{Domain, Protocol, Socket, Type};
 use std::io;
@@ -60,6 +61,7 @@ pub struct ServerBootstrap {
     worker: Option<EventLoopGroup>,
     listen: ListenOptions,
     child: ChannelOptions,
+    transport: Transport,
 }
 
 /// A running server.
@@ -92,6 +94,14 @@ impl ServerBootstrap {
         self
     }
 
+    /// The transport of the group the bootstrap makes when none is given
+    /// (default [`Transport::Epoll`]); a group passed to
+    /// [`group`](Self::group) or [`groups`](Self::groups) keeps its own.
+    pub fn transport(mut self, transport: Transport) -> Self {
+        self.transport = transport;
+        self
+    }
+
     /// Options of the listening socket(s).
     pub fn listen_options(mut self, opts: ListenOptions) -> Self {
         self.listen = opts;
@@ -120,9 +130,9 @@ impl ServerBootstrap {
         let addr = resolve(addr)?;
         let worker = match self.worker {
             Some(w) => w,
-            None => {
-                EventLoopGroup::new(std::thread::available_parallelism().map_or(1, |n| n.get()))?
-            }
+            None => EventLoopGroup::builder()
+                .transport(self.transport)
+                .build()?,
         };
         let boss = self.boss.unwrap_or_else(|| worker.clone());
         let init = Arc::new(init);

@@ -5,8 +5,11 @@
 //! outbound path writes into. [`ChannelTask`] pairs it with the pipeline and
 //! is what the loop stores, behind one `dyn` call per readiness event.
 
+#[cfg(feature = "io-uring")]
+mod uring;
+
 use crate::error::Error;
-use crate::event_loop::{LoopLocal, CONNECT_TIMER, DRAIN_TIMER};
+use crate::event_loop::{Driver, LoopLocal, CONNECT_TIMER, DRAIN_TIMER};
 use crate::handle::{ChannelHandle, Command};
 use crate::handler::UserEvent;
 use crate::mailbox::Mailbox;
@@ -68,6 +71,9 @@ pub struct Channel {
     bytes_written: u64,
     pub(crate) repeating_timers: Vec<TimerId>,
     drain_timer: Option<TimerId>,
+    /// Operations in flight on an io_uring loop.
+    #[cfg(feature = "io-uring")]
+    ring: uring::RingState,
 }
 
 impl Channel {
@@ -97,6 +103,8 @@ impl Channel {
             bytes_written: 0,
             repeating_timers: Vec::new(),
             drain_timer: None,
+            #[cfg(feature = "io-uring")]
+            ring: uring::RingState::default(),
         }
     }
 
@@ -179,9 +187,20 @@ impl Channel {
 
     /// Releases everything queued and writes as much as the socket takes.
     #[inline]
-    pub(crate) fn flush(&mut self, lp: &LoopLocal) {
+    pub(crate) fn flush(&mut self, lp: &mut LoopLocal) {
         self.flushed = self.out.len();
-        self.write_out(lp.now());
+        self.kick_write(lp);
+    }
+
+    /// Writes what is released: now (epoll), or by queueing the next write
+    /// on the ring if none is in flight (io_uring).
+    fn kick_write(&mut self, lp: &mut LoopLocal) {
+        let now = lp.now();
+        match &mut lp.driver {
+            Driver::Epoll(_) => self.write_out(now),
+            #[cfg(feature = "io-uring")]
+            Driver::Uring(ring) => self.submit_write(ring),
+        }
     }
 
     pub(crate) fn request_close(&mut self) {
@@ -201,6 +220,12 @@ impl Channel {
             lp.reread(self.token);
         }
         self.auto_read = on;
+    }
+
+    /// Drops the read buffer and the outbound queue.
+    fn release_buffers(&mut self) {
+        self.out.clear();
+        self.read_buf = BytesMut::new();
     }
 
     fn fail(&mut self, e: io::Error) {
@@ -371,6 +396,9 @@ pub(crate) trait ChannelOps {
     fn timer(&mut self, lp: &mut LoopLocal, layer: usize, tag: u64);
     fn reread(&mut self, lp: &mut LoopLocal);
     fn close(&mut self, lp: &mut LoopLocal, force: bool);
+    /// An io_uring operation of kind `kind` completed with `res`.
+    #[cfg(feature = "io-uring")]
+    fn complete(&mut self, lp: &mut LoopLocal, kind: u64, res: i32);
     fn is_closed(&self) -> bool;
 }
 
@@ -416,11 +444,22 @@ impl<L: InboundChain<BytesMut, S>, S: Into<Outbound>> ChannelTask<L, S> {
             .stream
             .as_mut()
             .expect("registering a closed channel");
-        lp.registry().register(
-            stream,
-            self.ch.token,
-            Interest::READABLE | Interest::WRITABLE,
-        )
+        match &mut lp.driver {
+            Driver::Epoll(registry) => registry.register(
+                stream,
+                self.ch.token,
+                Interest::READABLE | Interest::WRITABLE,
+            ),
+            #[cfg(feature = "io-uring")]
+            Driver::Uring(ring) => {
+                // Accepted channels start reading when active; a connecting
+                // one waits for its socket to turn writable.
+                if self.ch.state == State::Connecting {
+                    self.ch.arm_connect(ring);
+                }
+                Ok(())
+            }
+        }
     }
 
     fn io<'a>(ch: &'a mut Channel, lp: &'a mut LoopLocal) -> Io<'a> {
@@ -530,7 +569,7 @@ impl<L: InboundChain<BytesMut, S>, S: Into<Outbound>> ChannelTask<L, S> {
 
     fn begin_close(&mut self, lp: &mut LoopLocal) {
         self.ch.flushed = self.ch.out.len();
-        self.ch.write_out(lp.now());
+        self.ch.kick_write(lp);
         if self.ch.queued_bytes == 0 || self.ch.failed {
             self.finish_close(lp);
             return;
@@ -547,15 +586,28 @@ impl<L: InboundChain<BytesMut, S>, S: Into<Outbound>> ChannelTask<L, S> {
             return;
         }
         self.ch.state = State::Closed;
-        if let Some(mut stream) = self.ch.stream.take() {
-            let _ = lp.registry().deregister(&mut stream);
-            // Dropping the stream closes the descriptor.
-        }
         let dropped = self.ch.queued_bytes;
-        self.ch.out.clear();
         self.ch.flushed = 0;
         self.ch.queued_bytes = 0;
-        self.ch.read_buf = BytesMut::new();
+        match &mut lp.driver {
+            Driver::Epoll(registry) => {
+                if let Some(mut stream) = self.ch.stream.take() {
+                    let _ = registry.deregister(&mut stream);
+                    // Dropping the stream closes the descriptor.
+                }
+                self.ch.release_buffers();
+            }
+            #[cfg(feature = "io-uring")]
+            Driver::Uring(ring) => {
+                // Buffers and descriptor stay until the kernel is done with
+                // them: cancel what is in flight, release on its completion.
+                self.ch.cancel_in_flight(ring);
+                if !self.ch.ring.in_flight() {
+                    self.ch.stream = None;
+                    self.ch.release_buffers();
+                }
+            }
+        }
         for id in self.ch.repeating_timers.drain(..) {
             lp.cancel_timer(id);
         }
@@ -650,6 +702,10 @@ impl<L: InboundChain<BytesMut, S>, S: Into<Outbound>> ChannelOps for ChannelTask
         self.pipeline
             .active(&mut Self::io(&mut self.ch, lp), &mut HeadPath);
         self.settle(lp);
+        #[cfg(feature = "io-uring")]
+        if let Driver::Uring(ring) = &mut lp.driver {
+            self.ch.arm_recv(ring);
+        }
     }
 
     fn ready(&mut self, lp: &mut LoopLocal, readable: bool, hup: bool, writable: bool) {
@@ -731,9 +787,19 @@ impl<L: InboundChain<BytesMut, S>, S: Into<Outbound>> ChannelOps for ChannelTask
     }
 
     fn reread(&mut self, lp: &mut LoopLocal) {
-        if self.ch.state == State::Active {
-            self.do_read(lp, false);
+        if self.ch.state != State::Active {
+            return;
         }
+        match &mut lp.driver {
+            Driver::Epoll(_) => self.do_read(lp, false),
+            #[cfg(feature = "io-uring")]
+            Driver::Uring(ring) => self.ch.arm_recv(ring),
+        }
+    }
+
+    #[cfg(feature = "io-uring")]
+    fn complete(&mut self, lp: &mut LoopLocal, kind: u64, res: i32) {
+        self.on_completion(lp, kind, res);
     }
 
     fn close(&mut self, lp: &mut LoopLocal, force: bool) {
@@ -748,6 +814,10 @@ impl<L: InboundChain<BytesMut, S>, S: Into<Outbound>> ChannelOps for ChannelTask
     }
 
     fn is_closed(&self) -> bool {
+        #[cfg(feature = "io-uring")]
+        if self.ch.ring.in_flight() {
+            return false;
+        }
         self.ch.state == State::Closed
     }
 }

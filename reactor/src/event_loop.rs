@@ -15,6 +15,7 @@ use crate::options::ChannelOptions;
 use crate::outbound::Outbound;
 use crate::pipeline::{InboundChain, Pipeline};
 use crate::timer::{TimerId, TimerWheel};
+use crate::transport::Transport;
 use bytes::BytesMut;
 use crossbeam_queue::SegQueue;
 use mio::net::{TcpListener, TcpStream};
@@ -27,20 +28,53 @@ use std::time::{Duration, Instant};
 
 const WAKER: Token = Token(usize::MAX);
 const LISTENER_BIT: usize = 1 << 62;
+/// Slot generations wrap here, so a token (generation above the low 32 bits)
+/// fits the 60 bits io_uring's `user_data` leaves it.
+const GENERATION_MASK: u32 = (1 << 28) - 1;
 /// Timer "layers" the channel itself owns, above any real layer index.
 pub(crate) const DRAIN_TIMER: usize = usize::MAX;
 pub(crate) const CONNECT_TIMER: usize = usize::MAX - 1;
 
 pub(crate) type Task = Box<dyn FnOnce(&mut LoopInner) + Send>;
 
+/// How other threads wake a sleeping loop.
+pub(crate) enum Wake {
+    /// epoll: mio's waker.
+    Mio(Waker),
+    /// io_uring: an eventfd the ring keeps a read pending on.
+    #[cfg(feature = "io-uring")]
+    EventFd(std::os::fd::OwnedFd),
+}
+
+impl Wake {
+    fn wake(&self) -> io::Result<()> {
+        match self {
+            Wake::Mio(w) => w.wake(),
+            #[cfg(feature = "io-uring")]
+            Wake::EventFd(fd) => {
+                use std::os::fd::AsRawFd;
+                let one = 1u64;
+                // SAFETY: writes 8 bytes from a live u64 to an eventfd we own.
+                let n = unsafe { libc::write(fd.as_raw_fd(), (&one as *const u64).cast(), 8) };
+                if n == 8 {
+                    Ok(())
+                } else {
+                    Err(io::Error::last_os_error())
+                }
+            }
+        }
+    }
+}
+
 /// What other threads share with a loop.
 pub(crate) struct LoopShared {
-    waker: Waker,
+    waker: Wake,
     doorbell: Doorbell,
     inbox: SegQueue<Token>,
     tasks: SegQueue<Task>,
     alive: AtomicBool,
     pub(crate) index: usize,
+    transport: Transport,
 }
 
 impl LoopShared {
@@ -77,10 +111,19 @@ pub(crate) enum TimerTarget {
     Task(u64),
 }
 
+/// The kernel interface a loop drives.
+pub(crate) enum Driver {
+    /// Readiness: channels register with epoll and make their own syscalls.
+    Epoll(Registry),
+    /// Completions: channels queue operations on the loop's ring.
+    #[cfg(feature = "io-uring")]
+    Uring(Box<crate::uring::UringDriver>),
+}
+
 /// The loop's own state that a channel may use while it runs: the timer
 /// wheel, the clock, the re-read list.
 pub struct LoopLocal {
-    registry: Registry,
+    pub(crate) driver: Driver,
     wheel: TimerWheel<TimerTarget>,
     now: Instant,
     reread: Vec<Token>,
@@ -92,8 +135,13 @@ impl LoopLocal {
         self.now
     }
 
-    pub(crate) fn registry(&self) -> &Registry {
-        &self.registry
+    /// The epoll registry, or `None` on an io_uring loop.
+    pub(crate) fn registry(&self) -> Option<&Registry> {
+        match &self.driver {
+            Driver::Epoll(r) => Some(r),
+            #[cfg(feature = "io-uring")]
+            Driver::Uring(_) => None,
+        }
     }
 
     pub(crate) fn reread(&mut self, token: Token) {
@@ -187,7 +235,8 @@ impl LoopInner {
 
     fn release(&mut self, token: Token) {
         let index = (token.0 & 0xffff_ffff) as u32;
-        self.slots[index as usize].generation += 1;
+        let g = &mut self.slots[index as usize].generation;
+        *g = (*g + 1) & GENERATION_MASK;
         self.free.push(index);
     }
 
@@ -214,7 +263,7 @@ impl LoopInner {
         f(task.as_mut(), &mut self.local);
         if task.is_closed() {
             slot.task = None;
-            slot.generation = slot.generation.wrapping_add(1);
+            slot.generation = (slot.generation + 1) & GENERATION_MASK;
             self.free.push(index as u32);
             self.live -= 1;
         }
@@ -289,14 +338,50 @@ impl LoopInner {
         acceptor: Acceptor,
     ) -> io::Result<()> {
         let index = self.listeners.len();
-        self.local.registry.register(
-            &mut listener,
-            Token(LISTENER_BIT | index),
-            Interest::READABLE,
-        )?;
+        match &mut self.local.driver {
+            Driver::Epoll(registry) => {
+                registry.register(
+                    &mut listener,
+                    Token(LISTENER_BIT | index),
+                    Interest::READABLE,
+                )?;
+            }
+            #[cfg(feature = "io-uring")]
+            Driver::Uring(ring) => arm_accept(ring, &listener, index),
+        }
         self.listeners
             .push(Some(ListenerEntry { listener, acceptor }));
         Ok(())
+    }
+
+    /// A multishot accept completed on an io_uring loop.
+    #[cfg(feature = "io-uring")]
+    fn accepted(&mut self, index: usize, res: i32, flags: u32) {
+        use std::os::fd::FromRawFd;
+        let Some(mut entry) = self.listeners.get_mut(index).and_then(Option::take) else {
+            if res >= 0 {
+                // SAFETY: the kernel handed us this new descriptor; we own
+                // it and close it now, as its listener is gone.
+                drop(unsafe { std::os::fd::OwnedFd::from_raw_fd(res) });
+            }
+            return;
+        };
+        if res >= 0 {
+            // SAFETY: a successful accept returns a fresh descriptor that
+            // nobody else owns.
+            let std = unsafe { std::net::TcpStream::from_raw_fd(res) };
+            (entry.acceptor)(self, TcpStream::from_std(std));
+        } else if res != -libc::ECANCELED {
+            tracing::warn!(error = %io::Error::from_raw_os_error(-res), "accept failed");
+        }
+        if self.shutdown.is_none() {
+            if !crate::uring::more(flags) {
+                if let Driver::Uring(ring) = &mut self.local.driver {
+                    arm_accept(ring, &entry.listener, index);
+                }
+            }
+            self.listeners[index] = Some(entry);
+        }
     }
 
     fn accept(&mut self, index: usize) {
@@ -319,8 +404,8 @@ impl LoopInner {
         }
         if self.shutdown.is_none() {
             self.listeners[index] = Some(entry);
-        } else {
-            let _ = self.local.registry.deregister(&mut entry.listener);
+        } else if let Some(registry) = self.local.registry() {
+            let _ = registry.deregister(&mut entry.listener);
         }
     }
 
@@ -333,9 +418,27 @@ impl LoopInner {
     }
 
     fn close_listeners(&mut self) {
-        for entry in self.listeners.iter_mut() {
+        for (index, entry) in self.listeners.iter_mut().enumerate() {
             if let Some(mut e) = entry.take() {
-                let _ = self.local.registry.deregister(&mut e.listener);
+                match &mut self.local.driver {
+                    Driver::Epoll(registry) => {
+                        let _ = (registry.deregister(&mut e.listener), index);
+                    }
+                    #[cfg(feature = "io-uring")]
+                    Driver::Uring(ring) => {
+                        // The ring holds its own reference to the socket
+                        // until the cancelled accept completes.
+                        let cancel = crate::uring::ops::AsyncCancel::new(crate::uring::user_data(
+                            crate::uring::OP_ACCEPT,
+                            index,
+                        ))
+                        .build();
+                        let cancel =
+                            crate::uring::with_data(cancel, crate::uring::OP_CANCEL, index);
+                        // SAFETY: a cancellation points at no memory of ours.
+                        unsafe { ring.push(&cancel) };
+                    }
+                }
                 if let Ok(addr) = e.listener.local_addr() {
                     tracing::info!(%addr, "stopped accepting");
                 }
@@ -458,8 +561,9 @@ impl LoopInner {
         self.shutdown.as_ref().is_some_and(|s| s.closing) && self.live == 0
     }
 
-    fn run(mut self, mut poll: Poll) {
+    fn run(mut self, mut poll: Option<Poll>) {
         let mut events = Events::with_capacity(1024);
+        let mut completions = Vec::with_capacity(256);
         let mut fired = Vec::new();
         let mut rereads = Vec::new();
         loop {
@@ -476,32 +580,13 @@ impl LoopInner {
                 let cap = Duration::from_millis(10);
                 timeout = Some(timeout.map_or(cap, |t| t.min(cap)));
             }
-            if let Err(e) = poll.poll(&mut events, timeout) {
-                if e.kind() != io::ErrorKind::Interrupted {
-                    tracing::error!(error = %e, "poll failed; the loop stops");
-                    break;
-                }
-            }
-            self.local.now = Instant::now();
-            let mut busy = false;
-            for event in events.iter() {
-                let token = event.token();
-                if token == WAKER {
-                    continue;
-                }
-                if token.0 & LISTENER_BIT != 0 {
-                    busy = true;
-                    self.accept(token.0 & !LISTENER_BIT);
-                } else {
-                    let readable =
-                        event.is_readable() || event.is_read_closed() || event.is_error();
-                    let hup = event.is_read_closed() || event.is_error();
-                    let writable = event.is_writable() || event.is_error();
-                    // Draining output is not new work; input is.
-                    busy |= readable;
-                    self.dispatch(token, |ch, lp| ch.ready(lp, readable, hup, writable));
-                }
-            }
+            let polled = match poll.as_mut() {
+                Some(poll) => self.poll_epoll(poll, &mut events, timeout),
+                None => self.poll_uring(&mut completions, timeout),
+            };
+            let Some(mut busy) = polled else {
+                break;
+            };
             busy |= self.drain_inbox();
             std::mem::swap(&mut rereads, &mut self.local.reread);
             for token in rereads.drain(..) {
@@ -514,6 +599,88 @@ impl LoopInner {
             }
         }
         self.finish();
+    }
+
+    /// Waits for readiness and runs it; whether there was input, or `None`
+    /// if the poller broke.
+    fn poll_epoll(
+        &mut self,
+        poll: &mut Poll,
+        events: &mut Events,
+        timeout: Option<Duration>,
+    ) -> Option<bool> {
+        if let Err(e) = poll.poll(events, timeout) {
+            if e.kind() != io::ErrorKind::Interrupted {
+                tracing::error!(error = %e, "poll failed; the loop stops");
+                return None;
+            }
+        }
+        self.local.now = Instant::now();
+        let mut busy = false;
+        for event in events.iter() {
+            let token = event.token();
+            if token == WAKER {
+                continue;
+            }
+            if token.0 & LISTENER_BIT != 0 {
+                busy = true;
+                self.accept(token.0 & !LISTENER_BIT);
+            } else {
+                let readable = event.is_readable() || event.is_read_closed() || event.is_error();
+                let hup = event.is_read_closed() || event.is_error();
+                let writable = event.is_writable() || event.is_error();
+                // Draining output is not new work; input is.
+                busy |= readable;
+                self.dispatch(token, |ch, lp| ch.ready(lp, readable, hup, writable));
+            }
+        }
+        Some(busy)
+    }
+
+    /// Submits, waits for completions and runs them; whether there was
+    /// input, or `None` if the ring broke.
+    #[cfg(feature = "io-uring")]
+    fn poll_uring(
+        &mut self,
+        completions: &mut Vec<(u64, i32, u32)>,
+        timeout: Option<Duration>,
+    ) -> Option<bool> {
+        use crate::uring::{split_user_data, OP_ACCEPT, OP_CANCEL, OP_RECV, OP_WAKE};
+        let Driver::Uring(ring) = &mut self.local.driver else {
+            unreachable!("an io_uring loop without a ring");
+        };
+        if let Err(e) = ring.wait(timeout) {
+            tracing::error!(error = %e, "io_uring wait failed; the loop stops");
+            return None;
+        }
+        ring.reap(completions);
+        self.local.now = Instant::now();
+        let mut busy = false;
+        for (data, res, flags) in completions.drain(..) {
+            let (kind, id) = split_user_data(data);
+            match kind {
+                OP_WAKE => {
+                    if let Driver::Uring(ring) = &mut self.local.driver {
+                        ring.arm_wake();
+                    }
+                }
+                OP_CANCEL => {}
+                OP_ACCEPT => {
+                    busy = true;
+                    self.accepted(id, res, flags);
+                }
+                _ => {
+                    busy |= kind == OP_RECV;
+                    self.dispatch(Token(id), |ch, lp| ch.complete(lp, kind, res));
+                }
+            }
+        }
+        Some(busy)
+    }
+
+    #[cfg(not(feature = "io-uring"))]
+    fn poll_uring(&mut self, _: &mut Vec<(u64, i32, u32)>, _: Option<Duration>) -> Option<bool> {
+        unreachable!("io_uring loops exist only with the io-uring feature")
     }
 
     /// Closes every channel (delivering what each socket takes right now)
@@ -529,8 +696,71 @@ impl LoopInner {
             task(self);
         }
         self.each_channel(|ch, lp| ch.close(lp, true));
+        self.await_in_flight();
         tracing::debug!(index = self.local.shared.index, "event loop stopped");
     }
+
+    /// On io_uring, closed channels whose operations are still in flight
+    /// stay until the cancelled operations complete: the kernel may write
+    /// into their buffers until then. Waits (boundedly) for that; whatever
+    /// is still in flight after the bound is leaked, never freed early.
+    #[cfg(feature = "io-uring")]
+    fn await_in_flight(&mut self) {
+        if !matches!(self.local.driver, Driver::Uring(_)) {
+            return;
+        }
+        let deadline = Instant::now() + Duration::from_secs(2);
+        let mut completions = Vec::new();
+        while self.live > 0 && Instant::now() < deadline {
+            if self
+                .poll_uring(&mut completions, Some(Duration::from_millis(10)))
+                .is_none()
+            {
+                break;
+            }
+        }
+        if self.live > 0 {
+            tracing::error!(
+                channels = self.live,
+                "io_uring operations still in flight at loop exit; leaking their buffers"
+            );
+            for slot in self.slots.drain(..) {
+                std::mem::forget(slot);
+            }
+        }
+    }
+
+    #[cfg(not(feature = "io-uring"))]
+    fn await_in_flight(&mut self) {}
+}
+
+/// Makes the ring of an io_uring loop, on the loop's own thread.
+#[cfg(feature = "io-uring")]
+fn ring_driver(shared: &LoopShared) -> io::Result<Driver> {
+    use std::os::fd::AsRawFd;
+    let Wake::EventFd(fd) = &shared.waker else {
+        unreachable!("an io_uring loop wakes through an eventfd");
+    };
+    let ring = crate::uring::UringDriver::new(1024, fd.as_raw_fd())?;
+    Ok(Driver::Uring(Box::new(ring)))
+}
+
+#[cfg(not(feature = "io-uring"))]
+fn ring_driver(_: &LoopShared) -> io::Result<Driver> {
+    unreachable!("io_uring loops exist only with the io-uring feature")
+}
+
+/// Starts (or restarts) a multishot accept on `listener`.
+#[cfg(feature = "io-uring")]
+fn arm_accept(ring: &mut crate::uring::UringDriver, listener: &TcpListener, index: usize) {
+    use std::os::fd::AsRawFd;
+    let entry = crate::uring::ops::AcceptMulti::new(crate::uring::Fd(listener.as_raw_fd()))
+        .flags(libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC)
+        .build();
+    let entry = crate::uring::with_data(entry, crate::uring::OP_ACCEPT, index);
+    // SAFETY: no address buffers are passed; the ring holds its own
+    // reference to the listening socket while the accept is pending.
+    unsafe { ring.push(&entry) };
 }
 
 /// A task body handed to [`LoopInner::schedule_task`].
@@ -575,14 +805,39 @@ impl ScheduledTask {
 }
 
 impl EventLoop {
-    /// Starts a loop on a new thread named `name`.
+    /// Starts a loop on a new thread named `name`, on `transport` (already
+    /// resolved: `Epoll` or `IoUring`).
     pub(crate) fn spawn(
         index: usize,
         name: String,
+        transport: Transport,
     ) -> io::Result<(EventLoop, std::thread::JoinHandle<()>)> {
-        let poll = Poll::new()?;
-        let waker = Waker::new(poll.registry(), WAKER)?;
-        let registry = poll.registry().try_clone()?;
+        let (waker, driver, poll) = match transport {
+            #[cfg(feature = "io-uring")]
+            Transport::IoUring => {
+                use std::os::fd::{FromRawFd, OwnedFd};
+                // Blocking on purpose: the ring waits on it for us, and a
+                // non-blocking read would complete at once with EAGAIN.
+                // SAFETY: eventfd has no memory arguments.
+                let fd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC) };
+                if fd < 0 {
+                    return Err(io::Error::last_os_error());
+                }
+                // SAFETY: a fresh descriptor that we own from here on.
+                let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+                // The ring itself is made on the loop's thread (below): a
+                // ring ties itself to the thread that creates it, and the
+                // caller's thread must not get io_uring's notifications
+                // (they interrupt its blocking calls with EINTR).
+                (Wake::EventFd(fd), None, None)
+            }
+            _ => {
+                let poll = Poll::new()?;
+                let waker = Waker::new(poll.registry(), WAKER)?;
+                let registry = poll.registry().try_clone()?;
+                (Wake::Mio(waker), Some(Driver::Epoll(registry)), Some(poll))
+            }
+        };
         let shared = Arc::new(LoopShared {
             waker,
             doorbell: Doorbell::new(),
@@ -590,14 +845,26 @@ impl EventLoop {
             tasks: SegQueue::new(),
             alive: AtomicBool::new(true),
             index,
+            transport,
         });
         let loop_shared = shared.clone();
+        let (ready_tx, ready_rx) = std::sync::mpsc::sync_channel::<io::Result<()>>(1);
         let thread = std::thread::Builder::new().name(name).spawn(move || {
-            // Built on its own thread: a loop's state never crosses threads.
+            let driver = match driver {
+                Some(driver) => driver,
+                None => match ring_driver(&loop_shared) {
+                    Ok(driver) => driver,
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(e));
+                        return;
+                    }
+                },
+            };
+            let _ = ready_tx.send(Ok(()));
             let now = Instant::now();
             let inner = LoopInner {
                 local: LoopLocal {
-                    registry,
+                    driver,
                     wheel: TimerWheel::new(now),
                     now,
                     reread: Vec::new(),
@@ -613,7 +880,19 @@ impl EventLoop {
             };
             inner.run(poll)
         })?;
-        Ok((EventLoop { shared }, thread))
+        match ready_rx.recv() {
+            Ok(Ok(())) => Ok((EventLoop { shared }, thread)),
+            Ok(Err(e)) => {
+                let _ = thread.join();
+                Err(e)
+            }
+            Err(_) => Err(io::Error::other("event loop thread died while starting")),
+        }
+    }
+
+    /// The transport this loop runs on (`Epoll` or `IoUring`).
+    pub fn transport(&self) -> Transport {
+        self.shared.transport
     }
 
     /// This loop's position in its group.

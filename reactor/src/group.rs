@@ -1,6 +1,7 @@
 //! `EventLoopGroup`: N loops, a round-robin chooser, graceful shutdown.
 
 use crate::event_loop::EventLoop;
+use crate::transport::Transport;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -55,21 +56,30 @@ impl EventLoopGroup {
     /// # Errors
     /// If the OS refuses a poller, waker or thread.
     pub fn with_name(threads: usize, prefix: &str) -> std::io::Result<Self> {
-        let threads = threads.max(1);
-        let mut loops = Vec::with_capacity(threads);
-        let mut handles = Vec::with_capacity(threads);
-        for i in 0..threads {
-            let (lp, handle) = EventLoop::spawn(i, format!("{prefix}-{i}"))?;
-            loops.push(lp);
-            handles.push(handle);
-        }
-        Ok(EventLoopGroup {
-            inner: Arc::new(GroupInner {
-                loops,
-                next: AtomicUsize::new(0),
-                threads: Mutex::new(handles),
-            }),
-        })
+        Self::builder().threads(threads).name(prefix).build()
+    }
+
+    /// A builder, for the thread count, names and [`Transport`].
+    ///
+    /// ```
+    /// use gyre_reactor::{EventLoopGroup, Transport};
+    ///
+    /// let group = EventLoopGroup::builder()
+    ///     .threads(2)
+    ///     .name("io")
+    ///     .transport(Transport::Auto) // io_uring if the kernel has it
+    ///     .build()
+    ///     .unwrap();
+    /// println!("running on {}", group.transport());
+    /// # group.shutdown_gracefully(std::time::Duration::ZERO, std::time::Duration::from_secs(1));
+    /// ```
+    pub fn builder() -> EventLoopGroupBuilder {
+        EventLoopGroupBuilder::default()
+    }
+
+    /// The transport the loops run on (never `Auto`: what it chose).
+    pub fn transport(&self) -> Transport {
+        self.inner.loops[0].transport()
     }
 
     /// Number of loops.
@@ -129,4 +139,103 @@ impl Drop for GroupInner {
             let _ = lp.execute_inner(|inner| inner.begin_shutdown(Duration::ZERO, Duration::ZERO));
         }
     }
+}
+
+/// Configures an [`EventLoopGroup`].
+#[derive(Clone, Debug)]
+pub struct EventLoopGroupBuilder {
+    threads: usize,
+    name: String,
+    transport: Transport,
+}
+
+impl Default for EventLoopGroupBuilder {
+    fn default() -> Self {
+        EventLoopGroupBuilder {
+            threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            name: "gyre-loop".into(),
+            transport: Transport::Epoll,
+        }
+    }
+}
+
+impl EventLoopGroupBuilder {
+    /// Number of loops (default: one per CPU; at least one).
+    pub fn threads(mut self, threads: usize) -> Self {
+        self.threads = threads.max(1);
+        self
+    }
+
+    /// Thread name prefix: threads are `<name>-<i>` (default `gyre-loop`).
+    pub fn name(mut self, name: &str) -> Self {
+        self.name = name.into();
+        self
+    }
+
+    /// The kernel interface (default [`Transport::Epoll`]).
+    pub fn transport(mut self, transport: Transport) -> Self {
+        self.transport = transport;
+        self
+    }
+
+    /// Starts the loops.
+    ///
+    /// # Errors
+    /// If the OS refuses a poller, ring, waker or thread; with
+    /// [`Transport::IoUring`], if io_uring is unavailable (the error says
+    /// why: `Unsupported` kind).
+    pub fn build(self) -> std::io::Result<EventLoopGroup> {
+        let transport = resolve(self.transport)?;
+        let mut loops = Vec::with_capacity(self.threads);
+        let mut handles = Vec::with_capacity(self.threads);
+        for i in 0..self.threads {
+            let (lp, handle) = EventLoop::spawn(i, format!("{}-{i}", self.name), transport)?;
+            loops.push(lp);
+            handles.push(handle);
+        }
+        Ok(EventLoopGroup {
+            inner: Arc::new(GroupInner {
+                loops,
+                next: AtomicUsize::new(0),
+                threads: Mutex::new(handles),
+            }),
+        })
+    }
+}
+
+/// Turns a requested transport into the one the loops will run.
+fn resolve(requested: Transport) -> std::io::Result<Transport> {
+    let unsupported = |why: String| {
+        std::io::Error::new(
+            std::io::ErrorKind::Unsupported,
+            format!("io_uring transport unavailable: {why}"),
+        )
+    };
+    match requested {
+        Transport::Epoll => Ok(Transport::Epoll),
+        Transport::IoUring => uring_probe()
+            .map(|()| Transport::IoUring)
+            .map_err(unsupported),
+        Transport::Auto => match uring_probe() {
+            Ok(()) => Ok(Transport::IoUring),
+            Err(why) => {
+                tracing::warn!(reason = %why, "io_uring unavailable; falling back to epoll");
+                Ok(Transport::Epoll)
+            }
+        },
+    }
+}
+
+#[cfg(feature = "io-uring")]
+fn uring_probe() -> Result<(), String> {
+    // On a thread of its own: a ring ties itself to the thread that makes
+    // it, and the caller's thread should stay free of io_uring.
+    std::thread::spawn(crate::uring::probe)
+        .join()
+        .unwrap_or_else(|_| Err("io_uring probe panicked".into()))
+}
+
+#[cfg(not(feature = "io-uring"))]
+fn uring_probe() -> Result<(), String> {
+    Err("gyre-reactor was built without the io-uring feature".into())
 }

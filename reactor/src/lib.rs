@@ -77,13 +77,16 @@ mod outbound;
 pub mod pipeline;
 mod sync;
 mod timer;
+mod transport;
+#[cfg(feature = "io-uring")]
+mod uring;
 
 pub use bootstrap::{Bootstrap, Server, ServerBootstrap};
 pub use channel::Channel;
 pub use codec::{DecoderHandler, EncoderHandler, PrependerHandler};
 pub use error::{ChannelClosed, Error};
 pub use event_loop::{EventLoop, ScheduledTask};
-pub use group::EventLoopGroup;
+pub use group::{EventLoopGroup, EventLoopGroupBuilder};
 pub use handle::ChannelHandle;
 pub use handler::{
     IdleState, IdleStateEvent, InboundContext, InboundHandler, OutboundContext, OutboundHandler,
@@ -94,3 +97,4 @@ pub use options::{ChannelOptions, ListenOptions};
 pub use outbound::Outbound;
 pub use pipeline::Pipeline;
 pub use timer::TimerId;
+pub use transport::Transport;

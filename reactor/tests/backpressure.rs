@@ -5,9 +5,7 @@
 mod common;
 
 use bytes::{Bytes, BytesMut};
-use gyre_reactor::{
-    ChannelOptions, EventLoopGroup, InboundContext, InboundHandler, Pipeline, ServerBootstrap,
-};
+use gyre_reactor::{ChannelOptions, InboundContext, InboundHandler, Pipeline, ServerBootstrap};
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -67,7 +65,7 @@ fn queue_is_bounded_by_the_high_watermark_and_reading_resumes() {
         .send_buffer_size(32 * 1024)
         .recv_buffer_size(32 * 1024);
     let server = ServerBootstrap::new()
-        .group(EventLoopGroup::new(1).unwrap())
+        .group(common::group(1))
         .child_options(opts)
         .bind("127.0.0.1:0", move |_| {
             Pipeline::new().inbound(WatchedEcho(s2.clone()))

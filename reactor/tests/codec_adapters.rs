@@ -1,11 +1,11 @@
 //! The gathered length prefixer: each message leaves as its header plus
 //! the untouched body, and a peer decodes them back.
 
+mod common;
+
 use bytes::{Bytes, BytesMut};
 use gyre_codec::LengthFieldPrepender;
-use gyre_reactor::{
-    EventLoopGroup, InboundContext, InboundHandler, Pipeline, PrependerHandler, ServerBootstrap,
-};
+use gyre_reactor::{InboundContext, InboundHandler, Pipeline, PrependerHandler, ServerBootstrap};
 use std::io::{Read, Write};
 use std::time::Duration;
 
@@ -28,7 +28,7 @@ impl InboundHandler for Three {
 #[test]
 fn prepender_frames_each_message() {
     let server = ServerBootstrap::new()
-        .group(EventLoopGroup::new(1).unwrap())
+        .group(common::group(1))
         .bind("127.0.0.1:0", |_| {
             Pipeline::new()
                 .outbound(PrependerHandler::new(LengthFieldPrepender::new(2).unwrap()))

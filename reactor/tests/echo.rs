@@ -66,15 +66,12 @@ fn thousand_connections_random_sizes_and_chunks() {
 
 #[test]
 fn reuse_port_and_boss_worker_modes_echo() {
-    use gyre_reactor::{EventLoopGroup, ListenOptions, Pipeline, ServerBootstrap};
+    use gyre_reactor::{ListenOptions, Pipeline, ServerBootstrap};
     let modes = [
         ServerBootstrap::new()
-            .group(EventLoopGroup::new(2).unwrap())
+            .group(common::group(2))
             .listen_options(ListenOptions::default().reuse_port(true)),
-        ServerBootstrap::new().groups(
-            EventLoopGroup::new(1).unwrap(),
-            EventLoopGroup::new(2).unwrap(),
-        ),
+        ServerBootstrap::new().groups(common::group(1), common::group(2)),
     ];
     for bootstrap in modes {
         let server = bootstrap

@@ -7,9 +7,7 @@ mod common;
 use bytes::{Bytes, BytesMut};
 use common::{check_echo, echo_server, eventually, open_channels, Counters, Probe};
 use gyre_codec::{LineDecoder, LineEncoder, LineEnding};
-use gyre_reactor::{
-    ChannelOptions, EventLoopGroup, InboundContext, InboundHandler, Pipeline, ServerBootstrap,
-};
+use gyre_reactor::{ChannelOptions, InboundContext, InboundHandler, Pipeline, ServerBootstrap};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, TcpStream};
 use std::sync::atomic::Ordering;
@@ -34,7 +32,7 @@ fn peer_reset_mid_write_ends_in_one_inactive() {
     let counters = Arc::new(Counters::default());
     let c = counters.clone();
     let server = ServerBootstrap::new()
-        .group(EventLoopGroup::new(1).unwrap())
+        .group(common::group(1))
         .bind("127.0.0.1:0", move |_| {
             Pipeline::new()
                 .inbound(Probe::new(c.clone()))
@@ -149,7 +147,7 @@ fn eof_behind_a_short_read_after_resuming_is_seen() {
     let counters = Arc::new(Counters::default());
     let c = counters.clone();
     let server = ServerBootstrap::new()
-        .group(EventLoopGroup::new(1).unwrap())
+        .group(common::group(1))
         .bind("127.0.0.1:0", move |_| {
             Pipeline::new()
                 .inbound(Probe::<BytesMut, Bytes>::new(c.clone()))
@@ -208,7 +206,7 @@ fn over_long_frame_closes_only_its_connection() {
     let counters = Arc::new(Counters::default());
     let c = counters.clone();
     let server = ServerBootstrap::new()
-        .group(EventLoopGroup::new(1).unwrap())
+        .group(common::group(1))
         .bind("127.0.0.1:0", move |_| {
             Pipeline::new()
                 .codec(LineDecoder::new(1024), LineEncoder::new(LineEnding::Lf))

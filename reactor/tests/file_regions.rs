@@ -7,8 +7,8 @@ mod common;
 use bytes::{Bytes, BytesMut};
 use common::eventually;
 use gyre_reactor::{
-    ChannelOptions, Error, EventLoopGroup, InboundContext, InboundHandler, Outbound, Pipeline,
-    Server, ServerBootstrap,
+    ChannelOptions, Error, InboundContext, InboundHandler, Outbound, Pipeline, Server,
+    ServerBootstrap,
 };
 use gyre_zerocopy::FileRegion;
 use std::io::{Read, Write};
@@ -89,7 +89,7 @@ fn server(dir: PathBuf) -> (Server, Arc<Mutex<Seen>>) {
     let seen = Arc::new(Mutex::new(Seen::default()));
     let s = seen.clone();
     let server = ServerBootstrap::new()
-        .group(EventLoopGroup::new(1).unwrap())
+        .group(common::group(1))
         // Small socket buffers, so big responses queue in the channel.
         .child_options(ChannelOptions::default().send_buffer_size(32 * 1024))
         .bind("127.0.0.1:0", move |_| {

@@ -7,8 +7,7 @@ mod common;
 use bytes::{Bytes, BytesMut};
 use gyre_codec::{LineDecoder, LineEncoder, LineEnding};
 use gyre_reactor::{
-    Bootstrap, ChannelHandle, Error, EventLoopGroup, InboundContext, InboundHandler, Pipeline,
-    ServerBootstrap,
+    Bootstrap, ChannelHandle, Error, InboundContext, InboundHandler, Pipeline, ServerBootstrap,
 };
 use std::io::{BufRead, BufReader};
 use std::net::TcpStream;
@@ -36,7 +35,7 @@ fn four_threads_write_through_one_handle_in_order() {
     let (tx, rx) = mpsc::channel();
     let tx = std::sync::Mutex::new(tx);
     let server = ServerBootstrap::new()
-        .group(EventLoopGroup::new(1).unwrap())
+        .group(common::group(1))
         .bind("127.0.0.1:0", move |_| {
             Pipeline::new()
                 .codec(LineDecoder::new(1024), LineEncoder::new(LineEnding::Lf))
@@ -104,7 +103,7 @@ impl InboundHandler for Collect {
 #[test]
 fn client_bootstrap_talks_to_a_gyre_server() {
     let (server, _) = common::echo_server(1, Default::default());
-    let group = EventLoopGroup::new(1).unwrap();
+    let group = common::group(1);
     let (tx, rx) = mpsc::channel();
     let handle = Bootstrap::new(group.clone())
         .connect(server.local_addr(), move |_| {
@@ -125,7 +124,7 @@ fn client_bootstrap_talks_to_a_gyre_server() {
 
 #[test]
 fn connect_refused_and_timeout_are_errors() {
-    let group = EventLoopGroup::new(1).unwrap();
+    let group = common::group(1);
     // Refused: a port nobody listens on.
     let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = free.local_addr().unwrap();

@@ -6,8 +6,8 @@ mod common;
 
 use bytes::{Bytes, BytesMut};
 use gyre_reactor::{
-    EventLoopGroup, IdleState, IdleStateHandler, InboundContext, InboundHandler, Pipeline, Server,
-    ServerBootstrap, UserEvent,
+    IdleState, IdleStateHandler, InboundContext, InboundHandler, Pipeline, Server, ServerBootstrap,
+    UserEvent,
 };
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -41,7 +41,7 @@ impl InboundHandler for Closer {
 
 fn server(reader: Duration, writer: Duration, on: IdleState, size: usize) -> Server {
     ServerBootstrap::new()
-        .group(EventLoopGroup::new(1).unwrap())
+        .group(common::group(1))
         .child_options(
             gyre_reactor::ChannelOptions::default()
                 .send_buffer_size(16 * 1024)

@@ -4,7 +4,7 @@
 mod common;
 
 use bytes::{Bytes, BytesMut};
-use gyre_reactor::{EventLoopGroup, InboundContext, InboundHandler, Pipeline, ServerBootstrap};
+use gyre_reactor::{InboundContext, InboundHandler, Pipeline, ServerBootstrap};
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
@@ -28,7 +28,7 @@ impl InboundHandler for Big {
 #[test]
 fn shutdown_delivers_in_flight_writes_then_closes() {
     let server = ServerBootstrap::new()
-        .group(EventLoopGroup::new(2).unwrap())
+        .group(common::group(2))
         .bind("127.0.0.1:0", |_| Pipeline::new().inbound(Big))
         .unwrap();
     let addr = server.local_addr();
@@ -71,7 +71,7 @@ fn shutdown_delivers_in_flight_writes_then_closes() {
 
 #[test]
 fn idle_group_shuts_down_after_its_quiet_period() {
-    let group = EventLoopGroup::new(2).unwrap();
+    let group = common::group(2);
     let start = Instant::now();
     group.shutdown_gracefully(Duration::from_millis(100), Duration::from_secs(5));
     let took = start.elapsed();
@@ -84,7 +84,7 @@ fn idle_group_shuts_down_after_its_quiet_period() {
 fn loop_tasks_and_timers_run_and_cancel() {
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::Arc;
-    let group = EventLoopGroup::new(1).unwrap();
+    let group = common::group(1);
     let lp = group.next();
     let ticks = Arc::new(AtomicUsize::new(0));
     let t = ticks.clone();

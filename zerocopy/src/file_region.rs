@@ -122,6 +122,24 @@ impl FileRegion {
         self.transferred == self.len
     }
 
+    /// The file offset the next byte comes from.
+    pub fn position(&self) -> u64 {
+        self.offset + self.transferred
+    }
+
+    /// Records that `n` more bytes were sent by other means (an io_uring
+    /// splice, say). Panics if that passes the region's end.
+    pub fn advance(&mut self, n: u64) {
+        assert!(n <= self.remaining(), "advanced past the end of the region");
+        self.transferred += n;
+    }
+
+    /// The error for a transfer that found the end of the file before the
+    /// end of the region (for transports that read the file themselves).
+    pub fn truncated_error(&self) -> Error {
+        self.truncated()
+    }
+
     /// Sends as much of the rest of the region as `socket` takes in one
     /// `sendfile(2)` call and returns how much that was.
     ///

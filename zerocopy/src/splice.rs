@@ -2,7 +2,7 @@
 //! without them entering user space.
 
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 
 /// A non-blocking pipe: the kernel buffer `splice` moves bytes through.
 #[derive(Debug)]
@@ -56,6 +56,16 @@ impl Pipe {
     /// How many bytes the pipe holds at most.
     pub fn capacity(&self) -> usize {
         self.capacity
+    }
+
+    /// The end bytes are read from.
+    pub fn read_end(&self) -> BorrowedFd<'_> {
+        self.read.as_fd()
+    }
+
+    /// The end bytes are written to.
+    pub fn write_end(&self) -> BorrowedFd<'_> {
+        self.write.as_fd()
     }
 }
 

@@ -6,11 +6,32 @@
 use bytes::{Bytes, BytesMut};
 use gyre_reactor::{
     ChannelOptions, EventLoopGroup, InboundContext, InboundHandler, Pipeline, Server,
-    ServerBootstrap,
+    ServerBootstrap, Transport,
 };
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+/// The transport the suites run on, from `GYRE_TRANSPORT` (`epoll`, the
+/// default, or `io_uring`): `scripts/test` runs every suite once per
+/// transport, so one set of tests checks both.
+pub fn transport() -> Transport {
+    match std::env::var("GYRE_TRANSPORT").as_deref() {
+        Ok("io_uring") => Transport::IoUring,
+        Ok("auto") => Transport::Auto,
+        Ok("epoll") | Err(_) => Transport::Epoll,
+        Ok(other) => panic!("GYRE_TRANSPORT={other}: expected epoll, io_uring or auto"),
+    }
+}
+
+/// A group of `threads` loops on [`transport`].
+pub fn group(threads: usize) -> EventLoopGroup {
+    EventLoopGroup::builder()
+        .threads(threads)
+        .transport(transport())
+        .build()
+        .expect("event loop group")
+}
 
 /// Echoes, flushing per read batch, pausing reads while unwritable.
 pub struct Echo;
@@ -86,7 +107,7 @@ pub fn echo_server(workers: usize, opts: ChannelOptions) -> (Server, Arc<Counter
     let counters = Arc::new(Counters::default());
     let c = counters.clone();
     let server = ServerBootstrap::new()
-        .group(EventLoopGroup::new(workers).unwrap())
+        .group(group(workers))
         .child_options(opts)
         .bind("127.0.0.1:0", move |_| {
             Pipeline::new().inbound(Probe::new(c.clone())).inbound(Echo)

@@ -1,0 +1,392 @@
+//! A channel's I/O on an io_uring loop: a receive straight into the read
+//! buffer, gathered `sendmsg` of the queue, file regions spliced through a
+//! pipe, and cancellation on close.
+//!
+//! At most one receive and one write are in flight per channel, which keeps
+//! the order of bytes on the wire the order of the queue and lets each
+//! completion say exactly what moved. While an operation is in flight its
+//! memory (the read buffer's spare capacity, the queued `Bytes`, the iovec
+//! array, the message header, the pipe) is left alone; a channel that closes
+//! with operations in flight cancels them and keeps that memory until their
+//! completions arrive, and only then frees it and closes the socket.
+
+use super::{Channel, ChannelTask, HeadPath, State};
+use crate::error::Error;
+use crate::event_loop::{Driver, LoopLocal};
+use crate::handler::UserEvent;
+use crate::outbound::Outbound;
+use crate::pipeline::InboundChain;
+use crate::uring::{self, ops, Fd, UringDriver};
+use bytes::BytesMut;
+use gyre_zerocopy::{Pipe, MAX_IOVECS};
+use std::io;
+use std::os::fd::{AsFd, AsRawFd};
+
+/// What a channel has in flight on the ring.
+pub(crate) struct RingState {
+    recv: bool,
+    /// The write in flight: `OP_SEND`, `OP_SPLICE_IN`, `OP_SPLICE_OUT`, or 0.
+    write: u64,
+    connect: bool,
+    cancelled: bool,
+    /// The iovecs of the `sendmsg` in flight, boxed so they do not move.
+    iov: Box<[libc::iovec; MAX_IOVECS]>,
+    msg: Box<libc::msghdr>,
+    /// File regions go file -> pipe -> socket.
+    pipe: Option<Pipe>,
+    in_pipe: usize,
+}
+
+impl Default for RingState {
+    fn default() -> Self {
+        RingState {
+            recv: false,
+            write: 0,
+            connect: false,
+            cancelled: false,
+            iov: Box::new(
+                [libc::iovec {
+                    iov_base: std::ptr::null_mut(),
+                    iov_len: 0,
+                }; MAX_IOVECS],
+            ),
+            // SAFETY: an all-zero msghdr is a valid, empty header.
+            msg: Box::new(unsafe { std::mem::zeroed() }),
+            pipe: None,
+            in_pipe: 0,
+        }
+    }
+}
+
+impl RingState {
+    /// Whether any operation of ours is still in the kernel's hands.
+    pub(crate) fn in_flight(&self) -> bool {
+        self.recv || self.write != 0 || self.connect
+    }
+}
+
+impl Channel {
+    fn id(&self) -> usize {
+        self.token.0
+    }
+
+    /// Queues a receive into the read buffer's spare capacity, if reading
+    /// is wanted and none is in flight.
+    pub(crate) fn arm_recv(&mut self, ring: &mut UringDriver) {
+        if self.ring.recv
+            || self.ring.cancelled
+            || self.state != State::Active
+            || !self.auto_read
+            || self.input_closed
+            || self.close_requested
+            || self.failed
+        {
+            return;
+        }
+        let Some(fd) = self.stream.as_ref().map(AsRawFd::as_raw_fd) else {
+            return;
+        };
+        let size = self.opts.read_buffer_size;
+        if self.read_buf.capacity() - self.read_buf.len() < size / 8 {
+            self.read_buf.reserve(size);
+        }
+        let spare = self.read_buf.spare_capacity_mut();
+        let len = u32::try_from(spare.len()).unwrap_or(u32::MAX);
+        let entry = ops::Recv::new(Fd(fd), spare.as_mut_ptr().cast(), len).build();
+        let entry = uring::with_data(entry, uring::OP_RECV, self.id());
+        // SAFETY: the spare capacity stays allocated and untouched until the
+        // completion: nothing splits, reserves or drops `read_buf` while
+        // `ring.recv` is set (closing keeps it until the completion), and
+        // the socket stays open as long as the channel holds the stream.
+        unsafe { ring.push(&entry) };
+        self.ring.recv = true;
+    }
+
+    /// Queues a poll for the connecting socket to turn writable.
+    pub(crate) fn arm_connect(&mut self, ring: &mut UringDriver) {
+        let Some(fd) = self.stream.as_ref().map(AsRawFd::as_raw_fd) else {
+            return;
+        };
+        let entry = ops::PollAdd::new(Fd(fd), libc::POLLOUT as u32).build();
+        let entry = uring::with_data(entry, uring::OP_CONNECT, self.id());
+        // SAFETY: a poll points at no memory; the socket outlives it (see
+        // `arm_recv`).
+        unsafe { ring.push(&entry) };
+        self.ring.connect = true;
+    }
+
+    /// Queues the next write, if something is released and no write is in
+    /// flight: a gathered `sendmsg` of the `Bytes` at the front, or the
+    /// next splice of the file region there.
+    pub(crate) fn submit_write(&mut self, ring: &mut UringDriver) {
+        if self.ring.write != 0 || self.ring.cancelled || self.flushed == 0 || self.failed {
+            return;
+        }
+        let Some(sock) = self.stream.as_ref().map(AsRawFd::as_raw_fd) else {
+            return;
+        };
+        let id = self.id();
+        let file = match self.out.front() {
+            None => return,
+            Some(Outbound::File(region)) => Some((
+                region.file().as_fd().as_raw_fd(),
+                region.position(),
+                region.remaining(),
+            )),
+            Some(Outbound::Bytes(_)) => None,
+        };
+        if let Some((file_fd, position, remaining)) = file {
+            if self.ring.pipe.is_none() {
+                match Pipe::new() {
+                    Ok(pipe) => self.ring.pipe = Some(pipe),
+                    Err(e) => return self.fail(e),
+                }
+            }
+            let pipe = self.ring.pipe.as_ref().expect("made above");
+            let (entry, kind) = if self.ring.in_pipe > 0 {
+                let n = self.ring.in_pipe as u32;
+                let read_end = pipe.read_end().as_raw_fd();
+                let e = ops::Splice::new(Fd(read_end), -1, Fd(sock), -1, n).build();
+                (e, uring::OP_SPLICE_OUT)
+            } else {
+                let n = remaining.min(pipe.capacity() as u64) as u32;
+                let write_end = pipe.write_end().as_raw_fd();
+                let e =
+                    ops::Splice::new(Fd(file_fd), position as i64, Fd(write_end), -1, n).build();
+                (e, uring::OP_SPLICE_IN)
+            };
+            let entry = uring::with_data(entry, kind, id);
+            // SAFETY: a splice points at no memory of ours; the file is held
+            // by the region at the queue's front, which is not removed while
+            // the write is in flight, and the pipe lives with the channel.
+            unsafe { ring.push(&entry) };
+            self.ring.write = kind;
+            return;
+        }
+        let mut n = 0;
+        let mut file_next = false;
+        for item in self.out.iter().take(self.flushed.min(MAX_IOVECS)) {
+            match item {
+                Outbound::Bytes(b) => {
+                    self.ring.iov[n] = libc::iovec {
+                        iov_base: b.as_ptr() as *mut libc::c_void,
+                        iov_len: b.len(),
+                    };
+                    n += 1;
+                }
+                Outbound::File(_) => {
+                    file_next = true;
+                    break;
+                }
+            }
+        }
+        self.ring.msg.msg_iov = self.ring.iov.as_mut_ptr();
+        self.ring.msg.msg_iovlen = n as _;
+        let flags = libc::MSG_NOSIGNAL | if file_next { libc::MSG_MORE } else { 0 };
+        let entry = ops::SendMsg::new(Fd(sock), &*self.ring.msg)
+            .flags(flags as u32)
+            .build();
+        let entry = uring::with_data(entry, uring::OP_SEND, id);
+        // SAFETY: the header and iovecs are boxed in the channel and not
+        // rewritten while the write is in flight; each iovec points into a
+        // `Bytes` in `out` that stays (unmodified, since only completions
+        // consume the queue) until the completion.
+        unsafe { ring.push(&entry) };
+        self.ring.write = uring::OP_SEND;
+    }
+
+    /// Cancels whatever is in flight (their completions still arrive, with
+    /// `ECANCELED` or what they had done).
+    pub(crate) fn cancel_in_flight(&mut self, ring: &mut UringDriver) {
+        if self.ring.cancelled {
+            return;
+        }
+        self.ring.cancelled = true;
+        let id = self.id();
+        let mut kinds = Vec::with_capacity(3);
+        if self.ring.recv {
+            kinds.push(uring::OP_RECV);
+        }
+        if self.ring.write != 0 {
+            kinds.push(self.ring.write);
+        }
+        if self.ring.connect {
+            kinds.push(uring::OP_CONNECT);
+        }
+        for kind in kinds {
+            let entry = ops::AsyncCancel::new(uring::user_data(kind, id)).build();
+            let entry = uring::with_data(entry, uring::OP_CANCEL, id);
+            // SAFETY: a cancellation points at no memory of ours.
+            unsafe { ring.push(&entry) };
+        }
+    }
+}
+
+fn os_error(res: i32) -> io::Error {
+    io::Error::from_raw_os_error(-res)
+}
+
+impl<L: InboundChain<BytesMut, S>, S: Into<Outbound>> ChannelTask<L, S> {
+    /// Runs one completion.
+    pub(super) fn on_completion(&mut self, lp: &mut LoopLocal, kind: u64, res: i32) {
+        match kind {
+            uring::OP_RECV => {
+                self.ch.ring.recv = false;
+                self.on_recv(lp, res);
+            }
+            uring::OP_SEND | uring::OP_SPLICE_IN | uring::OP_SPLICE_OUT => {
+                self.ch.ring.write = 0;
+                self.on_write(lp, kind, res);
+            }
+            uring::OP_CONNECT => {
+                self.ch.ring.connect = false;
+                if self.ch.state == State::Connecting && !self.ch.ring.cancelled {
+                    self.finish_connect(lp);
+                    if self.ch.state == State::Connecting {
+                        // Spurious: still connecting.
+                        if let Driver::Uring(ring) = &mut lp.driver {
+                            self.ch.arm_connect(ring);
+                        }
+                    }
+                }
+            }
+            _ => {}
+        }
+        if self.ch.state == State::Closed && !self.ch.ring.in_flight() {
+            // The kernel is done with our memory and the socket.
+            self.ch.stream = None;
+            self.ch.release_buffers();
+        }
+    }
+
+    fn on_recv(&mut self, lp: &mut LoopLocal, res: i32) {
+        if self.ch.state != State::Active {
+            return; // closing or closed: input is no longer wanted
+        }
+        if res < 0 {
+            match -res {
+                libc::ECANCELED => {}
+                libc::EAGAIN | libc::EINTR => {
+                    if let Driver::Uring(ring) = &mut lp.driver {
+                        self.ch.arm_recv(ring);
+                    }
+                }
+                _ => {
+                    self.ch.fail(os_error(res));
+                    self.settle(lp);
+                }
+            }
+            return;
+        }
+        if res == 0 {
+            self.input_ended(lp);
+            return;
+        }
+        let n = res as usize;
+        let len = self.ch.read_buf.len();
+        // SAFETY: the receive wrote `n` bytes into the spare capacity that
+        // started at `len` when it was queued, and the buffer was not
+        // touched while it was in flight.
+        unsafe { self.ch.read_buf.set_len(len + n) };
+        self.ch.bytes_read += n as u64;
+        let chunk = self.ch.read_buf.split();
+        self.pipeline
+            .read(&mut Self::io(&mut self.ch, lp), &mut HeadPath, chunk);
+        self.settle(lp);
+        if self.ch.state == State::Active {
+            self.pipeline
+                .read_complete(&mut Self::io(&mut self.ch, lp), &mut HeadPath);
+            self.settle(lp);
+        }
+        if let Driver::Uring(ring) = &mut lp.driver {
+            self.ch.arm_recv(ring);
+        }
+    }
+
+    /// The peer closed its output.
+    fn input_ended(&mut self, lp: &mut LoopLocal) {
+        self.ch.input_closed = true;
+        tracing::debug!(peer = ?self.ch.peer, "peer closed its output");
+        self.pipeline.user_event(
+            &mut Self::io(&mut self.ch, lp),
+            &mut HeadPath,
+            UserEvent::InputClosed,
+        );
+        if !self.ch.opts.allow_half_closure {
+            self.ch.request_close();
+        }
+        self.settle(lp);
+    }
+
+    fn on_write(&mut self, lp: &mut LoopLocal, kind: u64, res: i32) {
+        if self.ch.state == State::Closed {
+            return;
+        }
+        let now = lp.now();
+        if res < 0 {
+            if res == -libc::ECANCELED {
+                return;
+            }
+            if matches!(-res, libc::EAGAIN | libc::EINTR) {
+                if let Driver::Uring(ring) = &mut lp.driver {
+                    self.ch.submit_write(ring);
+                }
+                return;
+            }
+            let e = os_error(res);
+            match (kind, self.ch.out.front()) {
+                (uring::OP_SPLICE_IN, Some(Outbound::File(region))) => {
+                    let path = region.file().path().to_owned();
+                    self.ch.failed = true;
+                    self.ch.record_error(Error::File(gyre_zerocopy::Error::Io {
+                        op: "splice",
+                        path,
+                        source: e,
+                    }));
+                }
+                _ => self.ch.fail(e),
+            }
+            self.settle(lp);
+            return;
+        }
+        let n = res as usize;
+        match kind {
+            uring::OP_SEND => {
+                self.ch.consume_bytes(n);
+                self.ch.account(n, now);
+            }
+            uring::OP_SPLICE_IN => {
+                if n == 0 {
+                    // The file ended before the region did.
+                    if let Some(Outbound::File(region)) = self.ch.out.front() {
+                        let error = region.truncated_error();
+                        self.ch.failed = true;
+                        self.ch.record_error(Error::File(error));
+                    }
+                    self.settle(lp);
+                    return;
+                }
+                self.ch.ring.in_pipe = n;
+            }
+            _ => {
+                self.ch.ring.in_pipe -= n;
+                if let Some(Outbound::File(region)) = self.ch.out.front_mut() {
+                    region.advance(n as u64);
+                    if region.is_done() && self.ch.ring.in_pipe == 0 {
+                        self.ch.out.pop_front();
+                        self.ch.flushed -= 1;
+                    }
+                }
+                self.ch.account(n, now);
+            }
+        }
+        if self.ch.state == State::Closing && self.ch.queued_bytes == 0 {
+            self.finish_close(lp);
+            return;
+        }
+        if let Driver::Uring(ring) = &mut lp.driver {
+            self.ch.submit_write(ring);
+        }
+        self.settle(lp);
+    }
+}

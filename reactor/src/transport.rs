@@ -1,0 +1,33 @@
+//! `Transport`: which kernel interface a group's loops drive their sockets
+//! with.
+
+/// How an event loop talks to the kernel.
+///
+/// Chosen per [`EventLoopGroup`](crate::EventLoopGroup) (or for the group
+/// a [`ServerBootstrap`](crate::ServerBootstrap) makes for itself). Both
+/// transports keep the same channel, pipeline, handle, timer and idle
+/// contracts, so switching is one option.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Transport {
+    /// Readiness with epoll (through mio); works everywhere. The default.
+    #[default]
+    Epoll,
+    /// Completions with io_uring, one ring per loop thread. Needs the
+    /// `io-uring` cargo feature and Linux 6.0 or later; if the kernel
+    /// refuses (old kernel, `io_uring_disabled`, seccomp, a missing
+    /// opcode), making the group fails with an error that says why.
+    IoUring,
+    /// io_uring where the kernel offers it, otherwise epoll with a
+    /// `tracing` warning that says why.
+    Auto,
+}
+
+impl std::fmt::Display for Transport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Transport::Epoll => "epoll",
+            Transport::IoUring => "io_uring",
+            Transport::Auto => "auto",
+        })
+    }
+}

@@ -1,0 +1,177 @@
+//! The io_uring driver: one ring per loop thread, submissions from the
+//! loop and its channels, completions drained by the loop.
+//!
+//! Every submission carries `user_data` = operation kind (top 4 bits) and
+//! the channel's token or listener index (the rest), so a completion finds
+//! its owner without a lookup table. Buffers a submission points at (a
+//! channel's read buffer, its queued `Bytes`, its iovec array and message
+//! header, the wake-up counter) belong to the loop until the completion
+//! arrives; a channel that closes with operations in flight cancels them
+//! and is freed only when their completions have come back.
+
+use io_uring::{cqueue, opcode, squeue, types, IoUring, Probe};
+use std::io;
+use std::os::fd::RawFd;
+use std::time::Duration;
+
+/// The eventfd other threads write to wake the loop.
+pub(crate) const OP_WAKE: u64 = 1;
+/// A multishot accept on listener `index`.
+pub(crate) const OP_ACCEPT: u64 = 2;
+/// A receive into a channel's read buffer.
+pub(crate) const OP_RECV: u64 = 3;
+/// A gathered `sendmsg` of a channel's queued bytes.
+pub(crate) const OP_SEND: u64 = 4;
+/// A splice from a file region into the channel's pipe.
+pub(crate) const OP_SPLICE_IN: u64 = 5;
+/// A splice from the channel's pipe into its socket.
+pub(crate) const OP_SPLICE_OUT: u64 = 6;
+/// A poll for a connecting socket turning writable.
+pub(crate) const OP_CONNECT: u64 = 7;
+/// A cancellation; its own completion carries nothing we need.
+pub(crate) const OP_CANCEL: u64 = 8;
+
+const KIND_SHIFT: u32 = 60;
+const ID_MASK: u64 = (1 << KIND_SHIFT) - 1;
+
+/// Packs an operation kind and an owner (token or listener index).
+pub(crate) fn user_data(kind: u64, id: usize) -> u64 {
+    (kind << KIND_SHIFT) | (id as u64 & ID_MASK)
+}
+
+/// Unpacks [`user_data`].
+pub(crate) fn split_user_data(data: u64) -> (u64, usize) {
+    (data >> KIND_SHIFT, (data & ID_MASK) as usize)
+}
+
+/// Whether a multishot operation will post more completions.
+pub(crate) fn more(flags: u32) -> bool {
+    cqueue::more(flags)
+}
+
+/// Checks that this kernel gives us io_uring with every opcode the
+/// transport uses; `Err` says why not.
+///
+/// `GYRE_IO_URING=off` in the environment makes the probe fail, as a
+/// switch for operators (and for the fallback tests).
+pub(crate) fn probe() -> Result<(), String> {
+    if std::env::var("GYRE_IO_URING").is_ok_and(|v| v == "off" || v == "0") {
+        return Err("io_uring switched off by GYRE_IO_URING".into());
+    }
+    let ring = IoUring::new(8).map_err(|e| format!("io_uring_setup failed: {e}"))?;
+    let mut probe = Probe::new();
+    ring.submitter()
+        .register_probe(&mut probe)
+        .map_err(|e| format!("io_uring probe failed: {e}"))?;
+    for (name, code) in [
+        ("ACCEPT", opcode::Accept::CODE),
+        ("RECV", opcode::Recv::CODE),
+        ("SENDMSG", opcode::SendMsg::CODE),
+        ("SPLICE", opcode::Splice::CODE),
+        ("POLL_ADD", opcode::PollAdd::CODE),
+        ("ASYNC_CANCEL", opcode::AsyncCancel::CODE),
+        ("READ", opcode::Read::CODE),
+    ] {
+        if !probe.is_supported(code) {
+            return Err(format!("the kernel's io_uring lacks IORING_OP_{name}"));
+        }
+    }
+    if !ring.params().is_feature_ext_arg() || !ring.params().is_feature_fast_poll() {
+        return Err("the kernel's io_uring lacks EXT_ARG or FAST_POLL (Linux 5.11+)".into());
+    }
+    Ok(())
+}
+
+/// A loop's ring.
+pub(crate) struct UringDriver {
+    ring: IoUring,
+    wake_fd: RawFd,
+    /// Where the eventfd read lands; boxed so its address is stable.
+    wake_buf: Box<u64>,
+}
+
+impl UringDriver {
+    /// A ring of `entries` submissions, reading wake-ups from `wake_fd`
+    /// (owned by the loop's shared state, which outlives the driver).
+    pub(crate) fn new(entries: u32, wake_fd: RawFd) -> io::Result<Self> {
+        let ring = IoUring::builder().build(entries)?;
+        let mut driver = UringDriver {
+            ring,
+            wake_fd,
+            wake_buf: Box::new(0),
+        };
+        driver.arm_wake();
+        Ok(driver)
+    }
+
+    /// Queues a submission, submitting what is queued first if the
+    /// submission queue is full.
+    ///
+    /// # Safety
+    ///
+    /// Every buffer, iovec, message header and descriptor the entry points
+    /// at must stay valid and unmoved until its completion is reaped.
+    pub(crate) unsafe fn push(&mut self, entry: &squeue::Entry) {
+        loop {
+            // SAFETY: passed on from the caller.
+            if unsafe { self.ring.submission().push(entry) }.is_ok() {
+                return;
+            }
+            if let Err(e) = self.ring.submit() {
+                tracing::error!(error = %e, "io_uring submit failed");
+            }
+        }
+    }
+
+    /// Re-arms the read of the wake-up eventfd.
+    pub(crate) fn arm_wake(&mut self) {
+        let buf: *mut u64 = &mut *self.wake_buf;
+        let entry = opcode::Read::new(types::Fd(self.wake_fd), buf.cast(), 8)
+            .build()
+            .user_data(user_data(OP_WAKE, 0));
+        // SAFETY: `wake_buf` is a heap slot owned by the driver and never
+        // moved or read until this read completes; the eventfd belongs to
+        // the loop's shared state, which outlives the driver.
+        unsafe { self.push(&entry) };
+    }
+
+    /// Submits what is queued and waits for at least one completion, or
+    /// `timeout` (`Some(ZERO)`: do not wait).
+    pub(crate) fn wait(&mut self, timeout: Option<Duration>) -> io::Result<()> {
+        let result = match timeout {
+            Some(t) if t.is_zero() => self.ring.submit().map(drop),
+            Some(t) => {
+                let ts = types::Timespec::from(t);
+                let args = types::SubmitArgs::new().timespec(&ts);
+                self.ring.submitter().submit_with_args(1, &args).map(drop)
+            }
+            None => self.ring.submit_and_wait(1).map(drop),
+        };
+        match result {
+            Err(e)
+                if matches!(
+                    e.raw_os_error(),
+                    Some(libc::ETIME | libc::EINTR | libc::EBUSY)
+                ) =>
+            {
+                Ok(())
+            }
+            other => other,
+        }
+    }
+
+    /// Moves every completion into `out` as `(user_data, result, flags)`.
+    pub(crate) fn reap(&mut self, out: &mut Vec<(u64, i32, u32)>) {
+        for cqe in self.ring.completion() {
+            out.push((cqe.user_data(), cqe.result(), cqe.flags()));
+        }
+    }
+}
+
+/// Builds an entry with its `user_data`.
+pub(crate) fn with_data(entry: squeue::Entry, kind: u64, id: usize) -> squeue::Entry {
+    entry.user_data(user_data(kind, id))
+}
+
+pub(crate) use io_uring::opcode as ops;
+pub(crate) use io_uring::types::Fd;
