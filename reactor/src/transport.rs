@@ -22,6 +22,22 @@ pub enum Transport {
     Auto,
 }
 
+impl std::str::FromStr for Transport {
+    type Err = String;
+
+    /// `epoll`, `io_uring` (or `io-uring`, `uring`) or `auto`.
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.to_ascii_lowercase().as_str() {
+            "epoll" => Ok(Transport::Epoll),
+            "io_uring" | "io-uring" | "uring" => Ok(Transport::IoUring),
+            "auto" => Ok(Transport::Auto),
+            other => Err(format!(
+                "unknown transport {other:?}: expected epoll, io_uring or auto"
+            )),
+        }
+    }
+}
+
 impl std::fmt::Display for Transport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {

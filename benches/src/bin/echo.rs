@@ -14,6 +14,7 @@ use clap::Parser;
 use gyre_benches::echo::load::{run, Load, Report};
 use gyre_benches::echo::servers;
 use gyre_benches::svg::{percentile_plot, Series};
+use gyre_reactor::Transport;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -53,9 +54,13 @@ fn us(ns: u64) -> f64 {
     ns as f64 / 1000.0
 }
 
+/// The servers under test, in report order.
+const SERVERS: [&str; 3] = ["gyre", "gyre-uring", "tokio"];
+
 fn measure(server: &str, args: &Args, load: &Load) -> Report {
     let running = match server {
-        "gyre" => servers::gyre(args.gyre_workers),
+        "gyre" => servers::gyre(args.gyre_workers, Transport::Epoll),
+        "gyre-uring" => servers::gyre(args.gyre_workers, Transport::IoUring),
         _ => servers::tokio(args.tokio_workers),
     };
     let report = run(running.addr, load).expect("load run failed");
@@ -87,7 +92,7 @@ fn main() {
         ("rate20k-c50-64B", case(50, 1, 64, Some(20_000))),
     ];
     println!(
-        "# gyre echo bench: {} mode, {} cores, gyre {} loop(s), tokio {} worker(s), {rounds} round(s) alternating the order, median rate and merged latencies shown",
+        "# gyre echo bench: {} mode, {} cores, gyre {} loop(s), tokio {} worker(s), {rounds} round(s) rotating the order, median rate and merged latencies shown",
         if args.quick { "quick" } else { "full" },
         std::thread::available_parallelism().map_or(0, |c| c.get()),
         args.gyre_workers,
@@ -98,13 +103,13 @@ fn main() {
         if args.only.as_deref().is_some_and(|o| !name.starts_with(o)) {
             continue;
         }
-        let mut rates: [Vec<f64>; 2] = [Vec::new(), Vec::new()];
-        let mut hists: [Option<hdrhistogram::Histogram<u64>>; 2] = [None, None];
+        let mut rates: [Vec<f64>; 3] = Default::default();
+        let mut hists: [Option<hdrhistogram::Histogram<u64>>; 3] = Default::default();
         for round in 0..rounds {
-            let order: [usize; 2] = if round % 2 == 0 { [0, 1] } else { [1, 0] };
-            for which in order {
-                let server = ["gyre", "tokio"][which];
-                let r = measure(server, &args, load);
+            // Rotate who goes first, so drift hits every server alike.
+            for k in 0..SERVERS.len() {
+                let which = (round + k) % SERVERS.len();
+                let r = measure(SERVERS[which], &args, load);
                 rates[which].push(r.rate());
                 match &mut hists[which] {
                     Some(h) => h.add(&r.latency).expect("same bounds"),
@@ -112,16 +117,16 @@ fn main() {
                 }
             }
         }
-        let mut medians = [0.0; 2];
-        let mut p99 = [0u64; 2];
-        for which in 0..2 {
+        let mut medians = [0.0; 3];
+        let mut p99 = [0u64; 3];
+        for which in 0..SERVERS.len() {
             let mut r = rates[which].clone();
             medians[which] = gyre_benches::stats::median(&mut r);
             let h = hists[which].as_ref().expect("measured");
             p99[which] = h.value_at_quantile(0.99);
             println!(
                 "result {name} {} {:.0} msgs/s  p50 {:.1} us  p99 {:.1} us  p99.9 {:.1} us  max {:.1} us",
-                ["gyre", "tokio"][which],
+                SERVERS[which],
                 medians[which],
                 us(h.value_at_quantile(0.5)),
                 us(p99[which]),
@@ -129,13 +134,15 @@ fn main() {
                 us(h.max()),
             );
         }
-        println!("ratio {name} gyre/tokio {:.2}", medians[0] / medians[1]);
-        println!(
-            "ratio {name}-p99 gyre/tokio {:.2}",
-            p99[0] as f64 / p99[1] as f64
-        );
+        for (a, b, label) in [(0, 2, "gyre/tokio"), (1, 0, "gyre-uring/gyre-epoll"), (1, 2, "gyre-uring/tokio")] {
+            println!("ratio {name} {label} {:.2}", medians[a] / medians[b]);
+            println!(
+                "ratio {name}-p99 {label} {:.2}",
+                p99[a] as f64 / p99[b] as f64
+            );
+        }
         if *name == "c1-p1-64B" || name.starts_with("rate") {
-            for (which, server) in ["gyre", "tokio"].iter().enumerate() {
+            for (which, server) in SERVERS.iter().enumerate() {
                 plots.push((
                     format!("{server} {name}"),
                     hists[which].take().expect("measured"),

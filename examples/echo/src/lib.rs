@@ -7,7 +7,7 @@ pub mod proxy;
 use bytes::{Bytes, BytesMut};
 use gyre_reactor::{
     ChannelOptions, EventLoopGroup, InboundContext, InboundHandler, ListenOptions, Pipeline,
-    Server, ServerBootstrap,
+    Server, ServerBootstrap, Transport,
 };
 use std::net::SocketAddr;
 
@@ -49,6 +49,8 @@ pub struct EchoConfig {
     pub reuse_port: bool,
     /// A separate one-loop boss group accepts (ignored with `reuse_port`).
     pub boss: bool,
+    /// epoll or io_uring (or `Auto`: io_uring where the kernel has it).
+    pub transport: Transport,
 }
 
 /// Starts an echo server.
@@ -62,6 +64,7 @@ pub struct EchoConfig {
 ///     workers: 1,
 ///     reuse_port: false,
 ///     boss: false,
+///     transport: gyre_reactor::Transport::Epoll,
 /// })
 /// .unwrap();
 /// let mut c = std::net::TcpStream::connect(server.local_addr()).unwrap();
@@ -72,12 +75,21 @@ pub struct EchoConfig {
 /// server.shutdown_gracefully(std::time::Duration::ZERO, std::time::Duration::from_secs(1));
 /// ```
 pub fn start(cfg: &EchoConfig) -> Result<Server, gyre_reactor::Error> {
-    let workers = EventLoopGroup::with_name(cfg.workers, "echo-worker")?;
+    let workers = EventLoopGroup::builder()
+        .threads(cfg.workers)
+        .name("echo-worker")
+        .transport(cfg.transport)
+        .build()?;
     let mut bootstrap = ServerBootstrap::new()
         .child_options(ChannelOptions::default())
         .listen_options(ListenOptions::default().reuse_port(cfg.reuse_port));
     bootstrap = if cfg.boss && !cfg.reuse_port {
-        bootstrap.groups(EventLoopGroup::with_name(1, "echo-boss")?, workers)
+        let boss = EventLoopGroup::builder()
+            .threads(1)
+            .name("echo-boss")
+            .transport(cfg.transport)
+            .build()?;
+        bootstrap.groups(boss, workers)
     } else {
         bootstrap.group(workers)
     };

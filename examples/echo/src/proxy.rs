@@ -64,6 +64,7 @@ impl Drop for Proxy {
 ///     workers: 1,
 ///     reuse_port: false,
 ///     boss: false,
+///     transport: gyre_reactor::Transport::Epoll,
 /// })?;
 /// let proxy = proxy::start("127.0.0.1:0".parse().unwrap(), echo.local_addr())?;
 /// let mut client = std::net::TcpStream::connect(proxy.local_addr())?;

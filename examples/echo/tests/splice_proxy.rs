@@ -19,6 +19,7 @@ fn echo() -> gyre_reactor::Server {
         workers: 1,
         reuse_port: false,
         boss: false,
+        transport: gyre_reactor::Transport::Epoll,
     })
     .unwrap()
 }

@@ -31,6 +31,7 @@ pub use status::Status;
 use bytes::BytesMut;
 use gyre_reactor::{
     ChannelOptions, EventLoopGroup, IdleStateHandler, Outbound, Pipeline, Server, ServerBootstrap,
+    Transport,
 };
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -49,6 +50,9 @@ pub struct FileServerConfig {
     /// How long a connection may go without reading or sending a byte
     /// before it is closed (default 60 s).
     pub idle_timeout: Duration,
+    /// epoll (default) or io_uring; bodies go out with `sendfile` on epoll
+    /// and with splices through a pipe on io_uring.
+    pub transport: Transport,
 }
 
 impl FileServerConfig {
@@ -59,6 +63,7 @@ impl FileServerConfig {
             addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
             workers: std::thread::available_parallelism().map_or(1, |n| n.get()),
             idle_timeout: Duration::from_secs(60),
+            transport: Transport::Epoll,
         }
     }
 }
@@ -98,7 +103,11 @@ pub fn start(config: &FileServerConfig) -> Result<Server, StartError> {
     let idle = config.idle_timeout;
     let server = ServerBootstrap::new()
         .group(
-            EventLoopGroup::with_name(config.workers.max(1), "gyre-http")
+            EventLoopGroup::builder()
+                .threads(config.workers)
+                .name("gyre-http")
+                .transport(config.transport)
+                .build()
                 .map_err(gyre_reactor::Error::Io)?,
         )
         // A connection closed for idleness has stopped reading, so waiting

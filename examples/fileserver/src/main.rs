@@ -24,6 +24,9 @@ struct Args {
     /// Seconds a connection may go without any byte read or sent.
     #[arg(long, default_value_t = 60)]
     idle_timeout_secs: u64,
+    /// epoll, io_uring, or auto (io_uring where the kernel has it).
+    #[arg(long, default_value = "epoll")]
+    transport: gyre_reactor::Transport,
 }
 
 fn main() {
@@ -36,6 +39,7 @@ fn main() {
     let mut config = FileServerConfig::new(&args.root);
     config.addr = args.addr;
     config.idle_timeout = Duration::from_secs(args.idle_timeout_secs);
+    config.transport = args.transport;
     if let Some(workers) = args.workers {
         config.workers = workers;
     }

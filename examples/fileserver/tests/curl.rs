@@ -28,6 +28,11 @@ impl Site {
         config.addr = "127.0.0.1:0".parse().unwrap();
         config.workers = 2;
         config.idle_timeout = idle;
+        // Every suite runs once per transport (scripts/test sets this).
+        config.transport = match std::env::var("GYRE_TRANSPORT").as_deref() {
+            Ok(t) => t.parse().expect("GYRE_TRANSPORT"),
+            Err(_) => gyre_reactor::Transport::Epoll,
+        };
         let server = start(&config).unwrap();
         Site { base, root, server }
     }

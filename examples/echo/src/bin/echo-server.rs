@@ -20,6 +20,9 @@ struct Args {
     /// Accept on a separate one-loop boss group.
     #[arg(long)]
     boss: bool,
+    /// epoll, io_uring, or auto (io_uring where the kernel has it).
+    #[arg(long, default_value = "epoll")]
+    transport: gyre_reactor::Transport,
 }
 
 fn main() {
@@ -37,6 +40,7 @@ fn main() {
         workers,
         reuse_port: args.reuse_port,
         boss: args.boss,
+        transport: args.transport,
     }) {
         Ok(s) => s,
         Err(e) => {
