@@ -134,7 +134,11 @@ fn main() {
                 us(h.max()),
             );
         }
-        for (a, b, label) in [(0, 2, "gyre/tokio"), (1, 0, "gyre-uring/gyre-epoll"), (1, 2, "gyre-uring/tokio")] {
+        for (a, b, label) in [
+            (0, 2, "gyre/tokio"),
+            (1, 0, "gyre-uring/gyre-epoll"),
+            (1, 2, "gyre-uring/tokio"),
+        ] {
             println!("ratio {name} {label} {:.2}", medians[a] / medians[b]);
             println!(
                 "ratio {name}-p99 {label} {:.2}",
