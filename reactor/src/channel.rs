@@ -398,7 +398,7 @@ pub(crate) trait ChannelOps {
     fn close(&mut self, lp: &mut LoopLocal, force: bool);
     /// An io_uring operation of kind `kind` completed with `res`.
     #[cfg(feature = "io-uring")]
-    fn complete(&mut self, lp: &mut LoopLocal, kind: u64, res: i32);
+    fn complete(&mut self, lp: &mut LoopLocal, kind: u64, res: i32, flags: u32);
     fn is_closed(&self) -> bool;
 }
 
@@ -798,8 +798,8 @@ impl<L: InboundChain<BytesMut, S>, S: Into<Outbound>> ChannelOps for ChannelTask
     }
 
     #[cfg(feature = "io-uring")]
-    fn complete(&mut self, lp: &mut LoopLocal, kind: u64, res: i32) {
-        self.on_completion(lp, kind, res);
+    fn complete(&mut self, lp: &mut LoopLocal, kind: u64, res: i32, flags: u32) {
+        self.on_completion(lp, kind, res, flags);
     }
 
     fn close(&mut self, lp: &mut LoopLocal, force: bool) {

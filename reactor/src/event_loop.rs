@@ -671,7 +671,7 @@ impl LoopInner {
                 }
                 _ => {
                     busy |= kind == OP_RECV;
-                    self.dispatch(Token(id), |ch, lp| ch.complete(lp, kind, res));
+                    self.dispatch(Token(id), |ch, lp| ch.complete(lp, kind, res, flags));
                 }
             }
         }

@@ -27,6 +27,7 @@ pub struct ChannelOptions {
     pub(crate) auto_read: bool,
     pub(crate) allow_half_closure: bool,
     pub(crate) close_drain_timeout: Duration,
+    pub(crate) zero_copy_send: Option<usize>,
 }
 
 impl Default for ChannelOptions {
@@ -44,6 +45,7 @@ impl Default for ChannelOptions {
             auto_read: true,
             allow_half_closure: false,
             close_drain_timeout: Duration::from_secs(10),
+            zero_copy_send: None,
         }
     }
 }
@@ -126,6 +128,17 @@ impl ChannelOptions {
     /// peer that is not reading before it gives up (default 10 s).
     pub fn close_drain_timeout(mut self, timeout: Duration) -> Self {
         self.close_drain_timeout = timeout;
+        self
+    }
+
+    /// On io_uring, gathered sends of at least `threshold` bytes use
+    /// `IORING_OP_SENDMSG_ZC`: the kernel sends from our buffers instead of
+    /// copying them, and the channel keeps them until the kernel says it is
+    /// done. Default off: on loopback the kernel copies anyway, and for small
+    /// sends the extra notification costs more than the copy. Ignored on
+    /// epoll, and where the kernel lacks the opcode.
+    pub fn zero_copy_send(mut self, threshold: usize) -> Self {
+        self.zero_copy_send = Some(threshold);
         self
     }
 

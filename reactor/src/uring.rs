@@ -30,6 +30,9 @@ pub(crate) const OP_SPLICE_OUT: u64 = 6;
 pub(crate) const OP_CONNECT: u64 = 7;
 /// A cancellation; its own completion carries nothing we need.
 pub(crate) const OP_CANCEL: u64 = 8;
+/// A zero-copy gathered send: a result, then a notification when the
+/// kernel no longer needs the buffers.
+pub(crate) const OP_SEND_ZC: u64 = 9;
 
 const KIND_SHIFT: u32 = 60;
 const ID_MASK: u64 = (1 << KIND_SHIFT) - 1;
@@ -47,6 +50,11 @@ pub(crate) fn split_user_data(data: u64) -> (u64, usize) {
 /// Whether a multishot operation will post more completions.
 pub(crate) fn more(flags: u32) -> bool {
     cqueue::more(flags)
+}
+
+/// Whether a completion is a zero-copy send's buffer-release notification.
+pub(crate) fn notif(flags: u32) -> bool {
+    cqueue::notif(flags)
 }
 
 /// Checks that this kernel gives us io_uring with every opcode the
@@ -85,6 +93,8 @@ pub(crate) fn probe() -> Result<(), String> {
 /// A loop's ring.
 pub(crate) struct UringDriver {
     ring: IoUring,
+    /// Whether the kernel has `IORING_OP_SENDMSG_ZC`.
+    pub(crate) send_zc: bool,
     wake_fd: RawFd,
     /// Where the eventfd read lands; boxed so its address is stable.
     wake_buf: Box<u64>,
@@ -95,8 +105,12 @@ impl UringDriver {
     /// (owned by the loop's shared state, which outlives the driver).
     pub(crate) fn new(entries: u32, wake_fd: RawFd) -> io::Result<Self> {
         let ring = IoUring::builder().build(entries)?;
+        let mut probe = Probe::new();
+        let send_zc = ring.submitter().register_probe(&mut probe).is_ok()
+            && probe.is_supported(opcode::SendMsgZc::CODE);
         let mut driver = UringDriver {
             ring,
+            send_zc,
             wake_fd,
             wake_buf: Box::new(0),
         };

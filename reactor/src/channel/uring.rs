@@ -35,6 +35,8 @@ pub(crate) struct RingState {
     /// File regions go file -> pipe -> socket.
     pipe: Option<Pipe>,
     in_pipe: usize,
+    /// A zero-copy send's result, held until its buffers are released.
+    zc_result: Option<i32>,
 }
 
 impl Default for RingState {
@@ -54,6 +56,7 @@ impl Default for RingState {
             msg: Box::new(unsafe { std::mem::zeroed() }),
             pipe: None,
             in_pipe: 0,
+            zc_result: None,
         }
     }
 }
@@ -164,6 +167,7 @@ impl Channel {
             return;
         }
         let mut n = 0;
+        let mut total = 0;
         let mut file_next = false;
         for item in self.out.iter().take(self.flushed.min(MAX_IOVECS)) {
             match item {
@@ -173,6 +177,7 @@ impl Channel {
                         iov_len: b.len(),
                     };
                     n += 1;
+                    total += b.len();
                 }
                 Outbound::File(_) => {
                     file_next = true;
@@ -182,17 +187,23 @@ impl Channel {
         }
         self.ring.msg.msg_iov = self.ring.iov.as_mut_ptr();
         self.ring.msg.msg_iovlen = n as _;
-        let flags = libc::MSG_NOSIGNAL | if file_next { libc::MSG_MORE } else { 0 };
-        let entry = ops::SendMsg::new(Fd(sock), &*self.ring.msg)
-            .flags(flags as u32)
-            .build();
-        let entry = uring::with_data(entry, uring::OP_SEND, id);
+        let flags = (libc::MSG_NOSIGNAL | if file_next { libc::MSG_MORE } else { 0 }) as u32;
+        let zero_copy = ring.send_zc && self.opts.zero_copy_send.is_some_and(|t| total >= t);
+        let (entry, kind) = if zero_copy {
+            let e = ops::SendMsgZc::new(Fd(sock), &*self.ring.msg).flags(flags);
+            (e.build(), uring::OP_SEND_ZC)
+        } else {
+            let e = ops::SendMsg::new(Fd(sock), &*self.ring.msg).flags(flags);
+            (e.build(), uring::OP_SEND)
+        };
+        let entry = uring::with_data(entry, kind, id);
         // SAFETY: the header and iovecs are boxed in the channel and not
         // rewritten while the write is in flight; each iovec points into a
         // `Bytes` in `out` that stays (unmodified, since only completions
-        // consume the queue) until the completion.
+        // consume the queue) until the completion, and for a zero-copy send
+        // until its release notification.
         unsafe { ring.push(&entry) };
-        self.ring.write = uring::OP_SEND;
+        self.ring.write = kind;
     }
 
     /// Cancels whatever is in flight (their completions still arrive, with
@@ -228,8 +239,23 @@ fn os_error(res: i32) -> io::Error {
 
 impl<L: InboundChain<BytesMut, S>, S: Into<Outbound>> ChannelTask<L, S> {
     /// Runs one completion.
-    pub(super) fn on_completion(&mut self, lp: &mut LoopLocal, kind: u64, res: i32) {
+    pub(super) fn on_completion(&mut self, lp: &mut LoopLocal, kind: u64, res: i32, flags: u32) {
         match kind {
+            uring::OP_SEND_ZC => {
+                if uring::notif(flags) {
+                    // The kernel is done with the buffers: now the send
+                    // counts, and its `Bytes` may go.
+                    let res = self.ch.ring.zc_result.take().unwrap_or(-libc::ECANCELED);
+                    self.ch.ring.write = 0;
+                    self.on_write(lp, uring::OP_SEND, res);
+                } else if uring::more(flags) {
+                    self.ch.ring.zc_result = Some(res);
+                } else {
+                    // No notification follows (the send failed outright).
+                    self.ch.ring.write = 0;
+                    self.on_write(lp, uring::OP_SEND, res);
+                }
+            }
             uring::OP_RECV => {
                 self.ch.ring.recv = false;
                 self.on_recv(lp, res);
