@@ -214,6 +214,12 @@ impl Channel {
     }
 
     pub(crate) fn set_auto_read(&mut self, on: bool, lp: &mut LoopLocal) {
+        #[cfg(feature = "io-uring")]
+        if !on && self.auto_read {
+            if let Driver::Uring(ring) = &mut lp.driver {
+                self.cancel_recv(ring);
+            }
+        }
         if on && !self.auto_read && self.state == State::Active {
             // Edge-triggered readiness will not repeat for data that is
             // already waiting, so look for it ourselves.
@@ -793,7 +799,7 @@ impl<L: InboundChain<BytesMut, S>, S: Into<Outbound>> ChannelOps for ChannelTask
         match &mut lp.driver {
             Driver::Epoll(_) => self.do_read(lp, false),
             #[cfg(feature = "io-uring")]
-            Driver::Uring(ring) => self.ch.arm_recv(ring),
+            Driver::Uring(_) => self.uring_reread(lp),
         }
     }
 

@@ -61,6 +61,8 @@
 //! ```
 
 mod bootstrap;
+#[cfg(feature = "io-uring")]
+mod buf_ring;
 mod channel;
 mod codec;
 mod error;

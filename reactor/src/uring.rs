@@ -9,6 +9,7 @@
 //! arrives; a channel that closes with operations in flight cancels them
 //! and is freed only when their completions have come back.
 
+use crate::buf_ring::BufRing;
 use io_uring::{cqueue, opcode, squeue, types, IoUring, Probe};
 use std::io;
 use std::os::fd::RawFd;
@@ -34,6 +35,11 @@ pub(crate) const OP_CANCEL: u64 = 8;
 /// kernel no longer needs the buffers.
 pub(crate) const OP_SEND_ZC: u64 = 9;
 
+/// Receive buffers per loop, and their size: 4 MiB a loop, however many
+/// connections it serves.
+const RECV_BUFFERS: u16 = 256;
+const RECV_BUFFER_SIZE: usize = 16 * 1024;
+
 const KIND_SHIFT: u32 = 60;
 const ID_MASK: u64 = (1 << KIND_SHIFT) - 1;
 
@@ -50,6 +56,11 @@ pub(crate) fn split_user_data(data: u64) -> (u64, usize) {
 /// Whether a multishot operation will post more completions.
 pub(crate) fn more(flags: u32) -> bool {
     cqueue::more(flags)
+}
+
+/// The provided buffer a receive completion filled, if any.
+pub(crate) fn buffer_id(flags: u32) -> Option<u16> {
+    cqueue::buffer_select(flags)
 }
 
 /// Whether a completion is a zero-copy send's buffer-release notification.
@@ -92,7 +103,11 @@ pub(crate) fn probe() -> Result<(), String> {
 
 /// A loop's ring.
 pub(crate) struct UringDriver {
+    /// Declared before `bufs`: the ring (and its registration of the
+    /// buffers) must go first.
     ring: IoUring,
+    /// The loop's pool of receive buffers.
+    pub(crate) bufs: BufRing,
     /// Whether the kernel has `IORING_OP_SENDMSG_ZC`.
     pub(crate) send_zc: bool,
     wake_fd: RawFd,
@@ -105,11 +120,13 @@ impl UringDriver {
     /// (owned by the loop's shared state, which outlives the driver).
     pub(crate) fn new(entries: u32, wake_fd: RawFd) -> io::Result<Self> {
         let ring = IoUring::builder().build(entries)?;
+        let bufs = BufRing::new(&ring.submitter(), RECV_BUFFERS, RECV_BUFFER_SIZE)?;
         let mut probe = Probe::new();
         let send_zc = ring.submitter().register_probe(&mut probe).is_ok()
             && probe.is_supported(opcode::SendMsgZc::CODE);
         let mut driver = UringDriver {
             ring,
+            bufs,
             send_zc,
             wake_fd,
             wake_buf: Box::new(0),

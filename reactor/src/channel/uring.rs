@@ -11,6 +11,7 @@
 //! completions arrive, and only then frees it and closes the socket.
 
 use super::{Channel, ChannelTask, HeadPath, State};
+use crate::buf_ring::GROUP;
 use crate::error::Error;
 use crate::event_loop::{Driver, LoopLocal};
 use crate::handler::UserEvent;
@@ -37,6 +38,9 @@ pub(crate) struct RingState {
     in_pipe: usize,
     /// A zero-copy send's result, held until its buffers are released.
     zc_result: Option<i32>,
+    /// The peer's EOF has arrived but input received before it is still
+    /// held (reading is paused); the EOF is acted on once that is delivered.
+    eof: bool,
 }
 
 impl Default for RingState {
@@ -57,6 +61,7 @@ impl Default for RingState {
             pipe: None,
             in_pipe: 0,
             zc_result: None,
+            eof: false,
         }
     }
 }
@@ -73,10 +78,11 @@ impl Channel {
         self.token.0
     }
 
-    /// Queues a receive into the read buffer's spare capacity, if reading
+    /// Queues a multishot receive from the loop's buffer pool, if reading
     /// is wanted and none is in flight.
     pub(crate) fn arm_recv(&mut self, ring: &mut UringDriver) {
         if self.ring.recv
+            || self.ring.eof
             || self.ring.cancelled
             || self.state != State::Active
             || !self.auto_read
@@ -89,20 +95,38 @@ impl Channel {
         let Some(fd) = self.stream.as_ref().map(AsRawFd::as_raw_fd) else {
             return;
         };
-        let size = self.opts.read_buffer_size;
-        if self.read_buf.capacity() - self.read_buf.len() < size / 8 {
-            self.read_buf.reserve(size);
-        }
-        let spare = self.read_buf.spare_capacity_mut();
-        let len = u32::try_from(spare.len()).unwrap_or(u32::MAX);
-        let entry = ops::Recv::new(Fd(fd), spare.as_mut_ptr().cast(), len).build();
+        let entry = ops::RecvMulti::new(Fd(fd), GROUP).build();
         let entry = uring::with_data(entry, uring::OP_RECV, self.id());
-        // SAFETY: the spare capacity stays allocated and untouched until the
-        // completion: nothing splits, reserves or drops `read_buf` while
-        // `ring.recv` is set (closing keeps it until the completion), and
-        // the socket stays open as long as the channel holds the stream.
+        // SAFETY: the receive writes only into the loop's registered buffer
+        // pool, which lives as long as the ring; the socket stays open as
+        // long as the channel holds the stream, which it does until the
+        // receive's last completion.
         unsafe { ring.push(&entry) };
         self.ring.recv = true;
+    }
+
+    /// Stops the multishot receive (auto-read switched off). Data that
+    /// arrives before the cancellation lands is kept for later.
+    pub(crate) fn cancel_recv(&mut self, ring: &mut UringDriver) {
+        if !self.ring.recv {
+            return;
+        }
+        let entry = ops::AsyncCancel::new(uring::user_data(uring::OP_RECV, self.id())).build();
+        let entry = uring::with_data(entry, uring::OP_CANCEL, self.id());
+        // SAFETY: a cancellation points at no memory of ours.
+        unsafe { ring.push(&entry) };
+    }
+
+    /// Copies `len` bytes of pool buffer `bid` into the read buffer.
+    fn take_buffer(&mut self, ring: &UringDriver, bid: u16, len: usize) {
+        let size = self.opts.read_buffer_size.max(len);
+        if self.read_buf.capacity() - self.read_buf.len() < len {
+            // Whole read-buffer-sized blocks, as the epoll path reads into,
+            // so a steady connection reuses its allocation.
+            self.read_buf.reserve(size);
+        }
+        self.read_buf.extend_from_slice(ring.bufs.filled(bid, len));
+        self.bytes_read += len as u64;
     }
 
     /// Queues a poll for the connecting socket to turn writable.
@@ -256,10 +280,7 @@ impl<L: InboundChain<BytesMut, S>, S: Into<Outbound>> ChannelTask<L, S> {
                     self.on_write(lp, uring::OP_SEND, res);
                 }
             }
-            uring::OP_RECV => {
-                self.ch.ring.recv = false;
-                self.on_recv(lp, res);
-            }
+            uring::OP_RECV => self.on_recv(lp, res, flags),
             uring::OP_SEND | uring::OP_SPLICE_IN | uring::OP_SPLICE_OUT => {
                 self.ch.ring.write = 0;
                 self.on_write(lp, kind, res);
@@ -285,44 +306,69 @@ impl<L: InboundChain<BytesMut, S>, S: Into<Outbound>> ChannelTask<L, S> {
         }
     }
 
-    fn on_recv(&mut self, lp: &mut LoopLocal, res: i32) {
+    fn on_recv(&mut self, lp: &mut LoopLocal, res: i32, flags: u32) {
+        // A pool buffer handed back: copy its bytes out (unless input is no
+        // longer wanted) and return it to the pool at once.
+        if let (Some(bid), Driver::Uring(ring)) = (uring::buffer_id(flags), &mut lp.driver) {
+            if res > 0 && self.ch.state == State::Active && !self.ch.input_closed {
+                self.ch.take_buffer(ring, bid, res as usize);
+            }
+            ring.bufs.recycle(bid);
+        }
+        if !uring::more(flags) {
+            self.ch.ring.recv = false;
+        }
         if self.ch.state != State::Active {
             return; // closing or closed: input is no longer wanted
         }
         if res < 0 {
             match -res {
+                // Auto-read switched off (or the channel closing).
                 libc::ECANCELED => {}
-                libc::EAGAIN | libc::EINTR => {
-                    if let Driver::Uring(ring) = &mut lp.driver {
-                        self.ch.arm_recv(ring);
-                    }
-                }
+                // The pool ran dry, or a spurious wake: try again next turn.
+                libc::ENOBUFS | libc::EAGAIN | libc::EINTR => lp.reread(self.ch.token),
                 _ => {
                     self.ch.fail(os_error(res));
                     self.settle(lp);
+                    return;
                 }
             }
-            return;
+        } else if res == 0 {
+            self.ch.ring.eof = true;
         }
-        if res == 0 {
-            self.input_ended(lp);
-            return;
+        self.uring_reread(lp);
+    }
+
+    /// Hands what has been received to the pipeline while it is reading,
+    /// at most one read-buffer's worth at a time, so a handler that pauses
+    /// (auto-read off when its output backs up) is obeyed between pieces.
+    /// What a multishot receive took in before a pause reached the kernel
+    /// waits here, bounded by the loop's buffer pool.
+    fn deliver(&mut self, lp: &mut LoopLocal) {
+        let mut any = false;
+        while !self.ch.read_buf.is_empty() && self.ch.auto_read && self.ch.state == State::Active {
+            let n = self.ch.read_buf.len().min(self.ch.opts.read_buffer_size);
+            let chunk = self.ch.read_buf.split_to(n);
+            self.pipeline
+                .read(&mut Self::io(&mut self.ch, lp), &mut HeadPath, chunk);
+            self.settle(lp);
+            any = true;
         }
-        let n = res as usize;
-        let len = self.ch.read_buf.len();
-        // SAFETY: the receive wrote `n` bytes into the spare capacity that
-        // started at `len` when it was queued, and the buffer was not
-        // touched while it was in flight.
-        unsafe { self.ch.read_buf.set_len(len + n) };
-        self.ch.bytes_read += n as u64;
-        let chunk = self.ch.read_buf.split();
-        self.pipeline
-            .read(&mut Self::io(&mut self.ch, lp), &mut HeadPath, chunk);
-        self.settle(lp);
-        if self.ch.state == State::Active {
+        if any && self.ch.state == State::Active {
             self.pipeline
                 .read_complete(&mut Self::io(&mut self.ch, lp), &mut HeadPath);
             self.settle(lp);
+        }
+    }
+
+    /// Reading resumed (or a retry is due): deliver what was held back,
+    /// then receive again.
+    pub(super) fn uring_reread(&mut self, lp: &mut LoopLocal) {
+        self.deliver(lp);
+        if self.ch.ring.eof && self.ch.read_buf.is_empty() && self.ch.state == State::Active {
+            self.ch.ring.eof = false;
+            self.input_ended(lp);
+            return;
         }
         if let Driver::Uring(ring) = &mut lp.driver {
             self.ch.arm_recv(ring);
