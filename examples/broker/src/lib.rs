@@ -1,0 +1,25 @@
+//! `gyre-broker`: a Kafka-wire-compatible broker on the gyre toolkit.
+//!
+//! Work in progress (issue 7): this crate holds the storage layer so far,
+//! [`log`]: partitions as append-only logs of Kafka record batches (magic
+//! 2) in segment files named by base offset, each with a sparse offset index
+//! (an entry per 4 KiB of log) and a time index; appends that check each
+//! batch's CRC-32C and assign offsets by rewriting base offsets; reads that
+//! hand back `FileRegion`s for `sendfile`; recovery that scans each
+//! segment's tail and cuts off torn or corrupt batches; roll by size and
+//! age; retention by size and age. The wire protocol, the log-writer
+//! thread and the server come next.
+//!
+//! ```
+//! use gyre_broker::log::{batch, LogConfig, PartitionLog};
+//! # let dir = std::env::temp_dir().join(format!("gyre-doc-log-{}", std::process::id()));
+//! let (mut log, _) = PartitionLog::open(&dir, LogConfig::default())?;
+//! let mut records = batch::build(0, 1_700_000_000_000, &[b"hello", b"world"]);
+//! assert_eq!(log.append(&mut records)?, (0, 1));
+//! let slice = log.read(1, 1 << 20)?.expect("records at offset 1");
+//! assert_eq!(slice.first_offset, 0); // the batch holding offset 1
+//! # std::fs::remove_dir_all(&dir)?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+pub mod log;

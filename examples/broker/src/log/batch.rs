@@ -1,0 +1,273 @@
+//! Kafka record batches (magic 2), as stored: parsing and checking their
+//! headers, and giving them offsets.
+//!
+//! The layout, all big-endian: base offset (i64), batch length (i32, the
+//! bytes after this field), partition leader epoch (i32), magic (i8, 2),
+//! CRC-32C (u32, of everything after it), attributes (i16), last offset
+//! delta (i32), base timestamp (i64), max timestamp (i64), producer id
+//! (i64), producer epoch (i16), base sequence (i32), record count (i32),
+//! then the records. The base offset is outside the CRC, so the broker can
+//! assign offsets by rewriting it without touching anything else.
+
+use std::ops::Range;
+
+/// Bytes of the header before the records.
+pub const HEADER_LEN: usize = 61;
+/// The base offset and length fields, which the length does not count.
+pub const LOG_OVERHEAD: usize = 12;
+const CRC_START: usize = 21;
+
+/// What a batch header says.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BatchHeader {
+    /// The first record's offset.
+    pub base_offset: i64,
+    /// The whole batch's size in bytes, header included.
+    pub size: usize,
+    /// The last record's offset minus the first's.
+    pub last_offset_delta: i32,
+    /// The first record's timestamp (ms).
+    pub base_timestamp: i64,
+    /// The largest record timestamp (ms).
+    pub max_timestamp: i64,
+    /// Records in the batch.
+    pub record_count: i32,
+    /// The stored CRC-32C.
+    pub crc: u32,
+}
+
+impl BatchHeader {
+    /// The last record's offset.
+    pub fn last_offset(&self) -> i64 {
+        self.base_offset + i64::from(self.last_offset_delta)
+    }
+
+    /// One past the last record's offset.
+    pub fn next_offset(&self) -> i64 {
+        self.last_offset() + 1
+    }
+}
+
+/// Why bytes are not a good batch.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum BatchError {
+    /// Fewer bytes than the header (or the batch) needs.
+    #[error("truncated batch: {needed} bytes needed, {available} available")]
+    Truncated {
+        /// Bytes the header or length asks for.
+        needed: usize,
+        /// Bytes there are.
+        available: usize,
+    },
+    /// A length field that cannot be a batch's.
+    #[error("impossible batch length {0}")]
+    BadLength(i32),
+    /// Not the v2 format.
+    #[error("unsupported record batch magic {0} (only 2 is supported)")]
+    BadMagic(i8),
+    /// The bytes do not match their checksum.
+    #[error("batch CRC mismatch: stored {stored:#010x}, computed {computed:#010x}")]
+    CrcMismatch {
+        /// The CRC in the header.
+        stored: u32,
+        /// The CRC of the bytes.
+        computed: u32,
+    },
+    /// A record count or offset delta that does not fit together.
+    #[error("inconsistent batch: {records} records, last offset delta {delta}")]
+    BadCount {
+        /// The record count.
+        records: i32,
+        /// The last offset delta.
+        delta: i32,
+    },
+}
+
+fn be_i64(b: &[u8], at: usize) -> i64 {
+    i64::from_be_bytes(b[at..at + 8].try_into().expect("8 bytes"))
+}
+
+fn be_i32(b: &[u8], at: usize) -> i32 {
+    i32::from_be_bytes(b[at..at + 4].try_into().expect("4 bytes"))
+}
+
+/// Parses and sanity-checks the header at the start of `buf` (at least
+/// [`HEADER_LEN`] bytes); does not need the records or check the CRC.
+pub fn parse_header(buf: &[u8]) -> Result<BatchHeader, BatchError> {
+    if buf.len() < HEADER_LEN {
+        return Err(BatchError::Truncated {
+            needed: HEADER_LEN,
+            available: buf.len(),
+        });
+    }
+    let length = be_i32(buf, 8);
+    if length < (HEADER_LEN - LOG_OVERHEAD) as i32 {
+        return Err(BatchError::BadLength(length));
+    }
+    let magic = buf[16] as i8;
+    if magic != 2 {
+        return Err(BatchError::BadMagic(magic));
+    }
+    let header = BatchHeader {
+        base_offset: be_i64(buf, 0),
+        size: LOG_OVERHEAD + length as usize,
+        last_offset_delta: be_i32(buf, 23),
+        base_timestamp: be_i64(buf, 27),
+        max_timestamp: be_i64(buf, 35),
+        record_count: be_i32(buf, 57),
+        crc: u32::from_be_bytes(buf[17..21].try_into().expect("4 bytes")),
+    };
+    if header.record_count < 1
+        || header.last_offset_delta < 0
+        || header.last_offset_delta > header.record_count.saturating_mul(2)
+    {
+        return Err(BatchError::BadCount {
+            records: header.record_count,
+            delta: header.last_offset_delta,
+        });
+    }
+    Ok(header)
+}
+
+/// Parses the batch at the start of `buf` and checks that it is all there
+/// and that its CRC matches.
+pub fn validate(buf: &[u8]) -> Result<BatchHeader, BatchError> {
+    let header = parse_header(buf)?;
+    if buf.len() < header.size {
+        return Err(BatchError::Truncated {
+            needed: header.size,
+            available: buf.len(),
+        });
+    }
+    let computed = crc32c::crc32c(&buf[CRC_START..header.size]);
+    if computed != header.crc {
+        return Err(BatchError::CrcMismatch {
+            stored: header.crc,
+            computed,
+        });
+    }
+    Ok(header)
+}
+
+/// Splits a records blob (as a produce request carries it) into whole,
+/// checked batches; any error refuses the whole blob.
+pub fn split(buf: &[u8]) -> Result<Vec<(BatchHeader, Range<usize>)>, BatchError> {
+    let mut out = Vec::new();
+    let mut at = 0;
+    while at < buf.len() {
+        let header = validate(&buf[at..])?;
+        out.push((header, at..at + header.size));
+        at += header.size;
+    }
+    Ok(out)
+}
+
+/// Gives the batch at the start of `buf` the base offset `offset` (outside
+/// the CRC, so nothing else changes).
+pub fn set_base_offset(buf: &mut [u8], offset: i64) {
+    buf[..8].copy_from_slice(&offset.to_be_bytes());
+}
+
+/// Builds a batch of `records` simple records (no key, no headers), for
+/// tests and tools: the record encoding is Kafka's varint format.
+pub fn build(base_offset: i64, timestamp: i64, records: &[&[u8]]) -> Vec<u8> {
+    fn varint(out: &mut Vec<u8>, v: i64) {
+        let mut z = ((v << 1) ^ (v >> 63)) as u64;
+        loop {
+            if z < 0x80 {
+                out.push(z as u8);
+                return;
+            }
+            out.push((z as u8 & 0x7f) | 0x80);
+            z >>= 7;
+        }
+    }
+    let mut body = Vec::new();
+    for (i, value) in records.iter().enumerate() {
+        let mut rec = vec![0u8]; // attributes
+        varint(&mut rec, 0); // timestamp delta
+        varint(&mut rec, i as i64); // offset delta
+        varint(&mut rec, -1); // null key
+        varint(&mut rec, value.len() as i64);
+        rec.extend_from_slice(value);
+        varint(&mut rec, 0); // no headers
+        varint(&mut body, rec.len() as i64);
+        body.extend_from_slice(&rec);
+    }
+    let mut b = Vec::with_capacity(HEADER_LEN + body.len());
+    b.extend_from_slice(&base_offset.to_be_bytes());
+    b.extend_from_slice(&((HEADER_LEN - LOG_OVERHEAD + body.len()) as i32).to_be_bytes());
+    b.extend_from_slice(&0i32.to_be_bytes()); // leader epoch
+    b.push(2); // magic
+    b.extend_from_slice(&[0; 4]); // crc, below
+    b.extend_from_slice(&0i16.to_be_bytes()); // attributes
+    b.extend_from_slice(&(records.len() as i32 - 1).to_be_bytes());
+    b.extend_from_slice(&timestamp.to_be_bytes());
+    b.extend_from_slice(&timestamp.to_be_bytes());
+    b.extend_from_slice(&(-1i64).to_be_bytes()); // producer id
+    b.extend_from_slice(&(-1i16).to_be_bytes()); // producer epoch
+    b.extend_from_slice(&(-1i32).to_be_bytes()); // base sequence
+    b.extend_from_slice(&(records.len() as i32).to_be_bytes());
+    b.extend_from_slice(&body);
+    let crc = crc32c::crc32c(&b[CRC_START..]);
+    b[17..21].copy_from_slice(&crc.to_be_bytes());
+    b
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn built_batches_validate_and_split() {
+        let a = build(0, 1000, &[b"one", b"two", b"three"]);
+        let b = build(0, 2000, &[b"four"]);
+        let h = validate(&a).unwrap();
+        assert_eq!(
+            (h.record_count, h.last_offset_delta, h.size),
+            (3, 2, a.len())
+        );
+        assert_eq!(h.max_timestamp, 1000);
+        let blob = [a.clone(), b.clone()].concat();
+        let parts = split(&blob).unwrap();
+        assert_eq!(parts.len(), 2);
+        assert_eq!(parts[1].1, a.len()..a.len() + b.len());
+    }
+
+    #[test]
+    fn base_offset_rewrite_keeps_the_crc_valid() {
+        let mut a = build(0, 1, &[b"x", b"y"]);
+        set_base_offset(&mut a, 41);
+        let h = validate(&a).unwrap();
+        assert_eq!(
+            (h.base_offset, h.last_offset(), h.next_offset()),
+            (41, 42, 43)
+        );
+    }
+
+    #[test]
+    fn damage_is_detected() {
+        let a = build(0, 1, &[b"payload"]);
+        let mut flipped = a.clone();
+        *flipped.last_mut().unwrap() ^= 1;
+        assert!(matches!(
+            validate(&flipped),
+            Err(BatchError::CrcMismatch { .. })
+        ));
+        assert!(matches!(
+            validate(&a[..a.len() - 1]),
+            Err(BatchError::Truncated { .. })
+        ));
+        assert!(matches!(
+            validate(&a[..20]),
+            Err(BatchError::Truncated { .. })
+        ));
+        let mut magic = a.clone();
+        magic[16] = 1;
+        assert_eq!(validate(&magic), Err(BatchError::BadMagic(1)));
+        let mut len = a.clone();
+        len[8..12].copy_from_slice(&3i32.to_be_bytes());
+        assert_eq!(validate(&len), Err(BatchError::BadLength(3)));
+        assert!(split(&[a.clone(), flipped].concat()).is_err());
+    }
+}

@@ -1,0 +1,289 @@
+//! A partition's log: its segments in offset order, appends that assign
+//! offsets, reads by offset for fetches, roll and retention.
+
+use super::batch::{self, BatchError, BatchHeader};
+use super::segment::{now_ms, Segment, Truncation};
+use gyre_zerocopy::FileRegion;
+use std::collections::BTreeMap;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// How a partition's log rolls and expires.
+#[derive(Clone, Debug)]
+pub struct LogConfig {
+    /// Roll to a new segment past this many bytes (default 128 MiB).
+    pub segment_bytes: u64,
+    /// Roll a segment older than this, if set.
+    pub segment_age: Option<Duration>,
+    /// Delete the oldest segments while the log is bigger than this.
+    pub retention_bytes: Option<u64>,
+    /// Delete segments whose newest record is older than this (default 7
+    /// days).
+    pub retention_age: Option<Duration>,
+    /// Bytes of log between offset index entries (default 4 KiB).
+    pub index_interval: u64,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            segment_bytes: 128 << 20,
+            segment_age: None,
+            retention_bytes: None,
+            retention_age: Some(Duration::from_secs(7 * 24 * 3600)),
+            index_interval: 4096,
+        }
+    }
+}
+
+/// Why an append or a read failed.
+#[derive(Debug, thiserror::Error)]
+pub enum LogError {
+    /// The records are not valid batches; nothing was appended.
+    #[error("corrupt message: {0}")]
+    Corrupt(#[from] BatchError),
+    /// An offset outside `[log start, log end]`.
+    #[error("offset {offset} out of range [{start}, {end}]")]
+    OutOfRange {
+        /// What was asked for.
+        offset: i64,
+        /// The first offset kept.
+        start: i64,
+        /// The next offset to be written.
+        end: i64,
+    },
+    /// The file system failed.
+    #[error("log i/o error: {0}")]
+    Io(#[from] io::Error),
+    /// A segment file could not be sent.
+    #[error("log file error: {0}")]
+    File(#[from] gyre_zerocopy::Error),
+}
+
+/// What a fetch reads: a run of whole batches of one segment file.
+#[derive(Debug)]
+pub struct LogSlice {
+    /// The bytes, to send with `sendfile`.
+    pub region: FileRegion,
+    /// The first batch's base offset.
+    pub first_offset: i64,
+}
+
+/// One partition's log.
+#[derive(Debug)]
+pub struct PartitionLog {
+    dir: PathBuf,
+    config: LogConfig,
+    segments: BTreeMap<i64, Segment>,
+}
+
+impl PartitionLog {
+    /// Opens (or creates) the log in `dir`, recovering each segment's tail;
+    /// returns what recovery cut off.
+    pub fn open(dir: &Path, config: LogConfig) -> Result<(Self, Vec<Truncation>), LogError> {
+        std::fs::create_dir_all(dir)?;
+        let mut bases: Vec<i64> = std::fs::read_dir(dir)?
+            .filter_map(|e| e.ok())
+            .filter_map(|e| {
+                let name = e.file_name().into_string().ok()?;
+                name.strip_suffix(".log")?.parse().ok()
+            })
+            .collect();
+        bases.sort_unstable();
+        let mut segments = BTreeMap::new();
+        let mut truncations = Vec::new();
+        for base in bases {
+            let (segment, cut) = Segment::open(dir, base, config.index_interval)?;
+            if let Some(cut) = cut {
+                tracing::warn!(
+                    file = %cut.file.display(),
+                    kept = cut.kept,
+                    dropped = cut.dropped,
+                    reason = %cut.reason,
+                    "recovery truncated a segment's tail"
+                );
+                truncations.push(cut);
+            }
+            segments.insert(base, segment);
+        }
+        if segments.is_empty() {
+            segments.insert(0, Segment::create(dir, 0, config.index_interval)?);
+        }
+        let log = PartitionLog {
+            dir: dir.to_owned(),
+            config,
+            segments,
+        };
+        Ok((log, truncations))
+    }
+
+    fn active(&mut self) -> &mut Segment {
+        self.segments
+            .values_mut()
+            .next_back()
+            .expect("a log always has a segment")
+    }
+
+    /// The first offset still kept.
+    pub fn start_offset(&self) -> i64 {
+        self.segments
+            .values()
+            .next()
+            .map_or(0, Segment::base_offset)
+    }
+
+    /// The offset the next record will get.
+    pub fn end_offset(&self) -> i64 {
+        self.segments
+            .values()
+            .next_back()
+            .map_or(0, Segment::next_offset)
+    }
+
+    /// Number of segments.
+    pub fn segment_count(&self) -> usize {
+        self.segments.len()
+    }
+
+    /// Bytes of log across segments.
+    pub fn size(&self) -> u64 {
+        self.segments.values().map(Segment::size).sum()
+    }
+
+    /// Checks every batch in `records` (whole, magic 2, CRC), gives them
+    /// consecutive offsets from the log's end by rewriting their base
+    /// offsets in place, and appends them with one write (rolling first if
+    /// the active segment is full or old). Returns the first and last
+    /// offsets. On any bad batch nothing is appended.
+    pub fn append(&mut self, records: &mut [u8]) -> Result<(i64, i64), LogError> {
+        let parts = batch::split(records)?;
+        if parts.is_empty() {
+            return Err(LogError::Corrupt(BatchError::Truncated {
+                needed: batch::HEADER_LEN,
+                available: 0,
+            }));
+        }
+        self.maybe_roll()?;
+        let first = self.end_offset();
+        let mut next = first;
+        let mut headers: Vec<BatchHeader> = Vec::with_capacity(parts.len());
+        for (header, range) in &parts {
+            batch::set_base_offset(&mut records[range.clone()], next);
+            let mut h = *header;
+            h.base_offset = next;
+            next = h.next_offset();
+            headers.push(h);
+        }
+        let batches: Vec<(BatchHeader, &[u8])> = headers
+            .iter()
+            .zip(&parts)
+            .map(|(h, (_, range))| (*h, &records[range.clone()]))
+            .collect();
+        self.active().append(&batches)?;
+        Ok((first, next - 1))
+    }
+
+    fn maybe_roll(&mut self) -> io::Result<()> {
+        let config = self.config.clone();
+        let active = self.active();
+        let too_big = active.size() >= config.segment_bytes;
+        let too_old = config.segment_age.is_some_and(|age| {
+            active.size() > 0 && now_ms() - active.created_ms() >= age.as_millis() as i64
+        });
+        if too_big || too_old {
+            self.roll()?;
+        }
+        Ok(())
+    }
+
+    /// Starts a new segment at the log's end.
+    pub fn roll(&mut self) -> io::Result<()> {
+        let base = self.end_offset();
+        if self.active().size() == 0 {
+            return Ok(());
+        }
+        let segment = Segment::create(&self.dir, base, self.config.index_interval)?;
+        self.segments.insert(base, segment);
+        Ok(())
+    }
+
+    /// Makes everything appended durable (the active segment; rolled
+    /// segments were synced... by their last append's caller).
+    pub fn sync(&self) -> io::Result<()> {
+        for segment in self.segments.values().rev().take(2) {
+            segment.sync()?;
+        }
+        Ok(())
+    }
+
+    /// Whole batches starting with the one holding `offset`, up to
+    /// `max_bytes` (at least one batch); `None` at the log's end.
+    pub fn read(&self, offset: i64, max_bytes: u64) -> Result<Option<LogSlice>, LogError> {
+        let (start, end) = (self.start_offset(), self.end_offset());
+        if offset < start || offset > end {
+            return Err(LogError::OutOfRange { offset, start, end });
+        }
+        for (_, segment) in self
+            .segments
+            .range(..=offset)
+            .next_back()
+            .into_iter()
+            .chain(self.segments.range(offset + 1..))
+        {
+            if let Some(pos) = segment.position_of(offset)? {
+                let len = segment.slice_len(pos, max_bytes)?;
+                let first_offset = segment.header_at(pos)?.base_offset;
+                return Ok(Some(LogSlice {
+                    region: segment.region(pos, len)?,
+                    first_offset,
+                }));
+            }
+        }
+        Ok(None)
+    }
+
+    /// The first offset whose batch has a timestamp at or after
+    /// `timestamp` (at batch granularity), or `None` if every record is
+    /// older.
+    pub fn offset_for_time(&self, timestamp: i64) -> io::Result<Option<i64>> {
+        for segment in self.segments.values() {
+            if let Some(offset) = segment.offset_for_time(timestamp)? {
+                return Ok(Some(offset));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Deletes whole old segments (never the active one) past the
+    /// retention limits; returns how many went.
+    pub fn enforce_retention(&mut self) -> io::Result<usize> {
+        let now = now_ms();
+        let mut deleted = 0;
+        while self.segments.len() > 1 {
+            let total = self.size();
+            let oldest = self.segments.values().next().expect("more than one");
+            let over_size = self
+                .config
+                .retention_bytes
+                .is_some_and(|limit| total - oldest.size() >= limit);
+            let expired = self.config.retention_age.is_some_and(|age| {
+                oldest.max_timestamp() >= 0 && now - oldest.max_timestamp() > age.as_millis() as i64
+            });
+            if !(over_size || expired) {
+                break;
+            }
+            let base = oldest.base_offset();
+            let segment = self.segments.remove(&base).expect("present");
+            tracing::info!(
+                dir = %self.dir.display(),
+                base,
+                bytes = segment.size(),
+                "retention deleted a segment"
+            );
+            segment.delete()?;
+            deleted += 1;
+        }
+        Ok(deleted)
+    }
+}

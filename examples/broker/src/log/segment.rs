@@ -1,0 +1,440 @@
+//! One segment of a partition's log: a file of record batches named by its
+//! base offset, a sparse offset index and a time index beside it.
+//!
+//! Files: `<base offset, 20 digits>.log`, `.index` (entries of relative
+//! offset u32 and file position u32, one per `index_interval` bytes of log)
+//! and `.timeindex` (entries of timestamp i64 and relative offset u32: the
+//! largest timestamp of every batch before that offset). All big-endian.
+//! Opening a segment scans its tail from the last index entry, checking each
+//! batch's length and CRC, and cuts off a torn or corrupt tail.
+
+use super::batch::{self, BatchHeader, HEADER_LEN};
+use gyre_zerocopy::{FileRegion, SharedFile};
+use std::fs::{File, OpenOptions};
+use std::io::{self, IoSlice, Write};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+
+const INDEX_ENTRY: usize = 8;
+const TIME_ENTRY: usize = 12;
+
+/// What recovery cut off a segment's tail, and why.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Truncation {
+    /// The segment's log file.
+    pub file: PathBuf,
+    /// Bytes kept.
+    pub kept: u64,
+    /// Bytes cut off.
+    pub dropped: u64,
+    /// What was wrong at the cut.
+    pub reason: String,
+}
+
+/// One segment.
+#[derive(Debug)]
+pub struct Segment {
+    base_offset: i64,
+    log_path: PathBuf,
+    writer: File,
+    reader: SharedFile,
+    index: File,
+    time_index: File,
+    entries: Vec<(u32, u32)>,
+    time_entries: Vec<(i64, u32)>,
+    size: u64,
+    next_offset: i64,
+    max_timestamp: i64,
+    since_index: u64,
+    index_interval: u64,
+    created_ms: i64,
+}
+
+fn file_name(dir: &Path, base_offset: i64, ext: &str) -> PathBuf {
+    dir.join(format!("{base_offset:020}.{ext}"))
+}
+
+/// Milliseconds since the epoch, now.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// Writes every slice, resuming after short writes.
+fn write_all_vectored(file: &mut File, mut slices: &mut [IoSlice<'_>]) -> io::Result<()> {
+    while !slices.is_empty() {
+        let n = file.write_vectored(slices)?;
+        if n == 0 {
+            return Err(io::ErrorKind::WriteZero.into());
+        }
+        IoSlice::advance_slices(&mut slices, n);
+    }
+    Ok(())
+}
+
+impl Segment {
+    /// A new, empty segment starting at `base_offset`.
+    pub fn create(dir: &Path, base_offset: i64, index_interval: u64) -> io::Result<Self> {
+        let log_path = file_name(dir, base_offset, "log");
+        OpenOptions::new()
+            .create_new(true)
+            .write(true)
+            .open(&log_path)?;
+        let (segment, _) = Self::open(dir, base_offset, index_interval)?;
+        Ok(segment)
+    }
+
+    /// Opens the segment at `base_offset`, scanning its tail from the last
+    /// index entry and cutting off whatever is torn or corrupt (reported).
+    pub fn open(
+        dir: &Path,
+        base_offset: i64,
+        index_interval: u64,
+    ) -> io::Result<(Self, Option<Truncation>)> {
+        let log_path = file_name(dir, base_offset, "log");
+        let writer = OpenOptions::new().append(true).read(true).open(&log_path)?;
+        let reader = SharedFile::open(&log_path).map_err(io::Error::from)?;
+        let open_index = |ext| {
+            OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .read(true)
+                .write(true)
+                .open(file_name(dir, base_offset, ext))
+        };
+        let index = open_index("index")?;
+        let time_index = open_index("timeindex")?;
+        let size = writer.metadata()?.len();
+        let created_ms = writer
+            .metadata()?
+            .modified()
+            .ok()
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map_or_else(now_ms, |d| d.as_millis() as i64);
+        let mut segment = Segment {
+            base_offset,
+            log_path,
+            writer,
+            reader,
+            entries: read_entries(&index, INDEX_ENTRY, |b| {
+                let e = (be_u32(&b[..4]), be_u32(&b[4..]));
+                (e, u64::from(e.1))
+            })?,
+            time_entries: read_entries(&time_index, TIME_ENTRY, |b| {
+                let e = (
+                    i64::from_be_bytes(b[..8].try_into().expect("8")),
+                    be_u32(&b[8..]),
+                );
+                (e, 0)
+            })?,
+            index,
+            time_index,
+            size,
+            next_offset: base_offset,
+            max_timestamp: -1,
+            since_index: 0,
+            index_interval,
+            created_ms,
+        };
+        // Index entries must point inside the log and increase.
+        segment.entries.retain(|&(_, pos)| u64::from(pos) < size);
+        let truncation = segment.recover_tail()?;
+        Ok((segment, truncation))
+    }
+
+    /// Scans from the last index entry to the end, checking every batch;
+    /// cuts the log at the first bad one and rewrites the indexes.
+    fn recover_tail(&mut self) -> io::Result<Option<Truncation>> {
+        let (start_rel, start) = self
+            .entries
+            .last()
+            .map_or((0, 0), |&(rel, pos)| (rel, u64::from(pos)));
+        // Time entries past the scan start are rebuilt by the scan.
+        self.time_entries.retain(|&(_, rel)| rel <= start_rel);
+        if let Some(&(ts, _)) = self.time_entries.last() {
+            self.max_timestamp = ts;
+        }
+        self.next_offset = self.base_offset + i64::from(start_rel);
+        let mut pos = start;
+        let mut reason = None;
+        let mut buf = Vec::new();
+        while pos < self.size {
+            let remaining = self.size - pos;
+            if remaining < HEADER_LEN as u64 {
+                reason = Some(format!("torn batch header ({remaining} bytes)"));
+                break;
+            }
+            let mut head = [0u8; HEADER_LEN];
+            self.reader.file().read_exact_at(&mut head, pos)?;
+            let header = match batch::parse_header(&head) {
+                Ok(h) => h,
+                Err(e) => {
+                    reason = Some(e.to_string());
+                    break;
+                }
+            };
+            if header.size as u64 > remaining {
+                reason = Some(format!(
+                    "torn batch: {} bytes declared, {remaining} present",
+                    header.size
+                ));
+                break;
+            }
+            buf.resize(header.size, 0);
+            self.reader.file().read_exact_at(&mut buf, pos)?;
+            if let Err(e) = batch::validate(&buf) {
+                reason = Some(e.to_string());
+                break;
+            }
+            if pos > start {
+                self.note_batch(&header, pos);
+            } else {
+                self.since_index += header.size as u64;
+            }
+            self.next_offset = header.next_offset();
+            self.max_timestamp = self.max_timestamp.max(header.max_timestamp);
+            pos += header.size as u64;
+        }
+        let truncation = match reason {
+            None => None,
+            Some(reason) => {
+                let dropped = self.size - pos;
+                self.writer.set_len(pos)?;
+                self.writer.sync_all()?;
+                self.size = pos;
+                Some(Truncation {
+                    file: self.log_path.clone(),
+                    kept: pos,
+                    dropped,
+                    reason,
+                })
+            }
+        };
+        self.rewrite_indexes()?;
+        Ok(truncation)
+    }
+
+    /// Adds index entries for a batch about to sit at `pos`, if due.
+    fn note_batch(&mut self, header: &BatchHeader, pos: u64) {
+        if self.since_index >= self.index_interval {
+            let rel = (header.base_offset - self.base_offset) as u32;
+            self.entries.push((rel, pos as u32));
+            self.time_entries.push((self.max_timestamp, rel));
+            self.since_index = 0;
+        }
+        self.since_index += header.size as u64;
+    }
+
+    fn rewrite_indexes(&mut self) -> io::Result<()> {
+        let mut bytes = Vec::with_capacity(self.entries.len() * INDEX_ENTRY);
+        for &(rel, pos) in &self.entries {
+            bytes.extend_from_slice(&rel.to_be_bytes());
+            bytes.extend_from_slice(&pos.to_be_bytes());
+        }
+        self.index.set_len(0)?;
+        self.index.write_all_at(&bytes, 0)?;
+        let mut bytes = Vec::with_capacity(self.time_entries.len() * TIME_ENTRY);
+        for &(ts, rel) in &self.time_entries {
+            bytes.extend_from_slice(&ts.to_be_bytes());
+            bytes.extend_from_slice(&rel.to_be_bytes());
+        }
+        self.time_index.set_len(0)?;
+        self.time_index.write_all_at(&bytes, 0)?;
+        Ok(())
+    }
+
+    /// Appends batches (offsets already assigned, in order) with one
+    /// gathered write, and the index entries they are due.
+    pub fn append(&mut self, batches: &[(BatchHeader, &[u8])]) -> io::Result<()> {
+        let (old_entries, old_times) = (self.entries.len(), self.time_entries.len());
+        let mut pos = self.size;
+        for (header, _) in batches {
+            self.note_batch(header, pos);
+            self.next_offset = header.next_offset();
+            self.max_timestamp = self.max_timestamp.max(header.max_timestamp);
+            pos += header.size as u64;
+        }
+        let mut slices: Vec<IoSlice<'_>> = batches.iter().map(|(_, b)| IoSlice::new(b)).collect();
+        write_all_vectored(&mut self.writer, &mut slices)?;
+        self.size = pos;
+        let mut bytes = Vec::new();
+        for &(rel, p) in &self.entries[old_entries..] {
+            bytes.extend_from_slice(&rel.to_be_bytes());
+            bytes.extend_from_slice(&p.to_be_bytes());
+        }
+        if !bytes.is_empty() {
+            let at = (old_entries * INDEX_ENTRY) as u64;
+            self.index.write_all_at(&bytes, at)?;
+        }
+        bytes.clear();
+        for &(ts, rel) in &self.time_entries[old_times..] {
+            bytes.extend_from_slice(&ts.to_be_bytes());
+            bytes.extend_from_slice(&rel.to_be_bytes());
+        }
+        if !bytes.is_empty() {
+            let at = (old_times * TIME_ENTRY) as u64;
+            self.time_index.write_all_at(&bytes, at)?;
+        }
+        Ok(())
+    }
+
+    /// Makes everything appended so far durable.
+    pub fn sync(&self) -> io::Result<()> {
+        self.writer.sync_data()?;
+        self.index.sync_data()?;
+        self.time_index.sync_data()
+    }
+
+    /// The first offset the segment holds (or would hold).
+    pub fn base_offset(&self) -> i64 {
+        self.base_offset
+    }
+
+    /// One past the last offset the segment holds.
+    pub fn next_offset(&self) -> i64 {
+        self.next_offset
+    }
+
+    /// Bytes of log.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// The largest record timestamp in the segment (-1 when empty).
+    pub fn max_timestamp(&self) -> i64 {
+        self.max_timestamp
+    }
+
+    /// When the segment was made (or last written, for one reopened), ms.
+    pub fn created_ms(&self) -> i64 {
+        self.created_ms
+    }
+
+    /// Index entries (relative offset, position), for tests and tools.
+    pub fn index_entries(&self) -> &[(u32, u32)] {
+        &self.entries
+    }
+
+    /// The header of the batch at `pos`.
+    pub fn header_at(&self, pos: u64) -> io::Result<BatchHeader> {
+        let mut head = [0u8; HEADER_LEN];
+        self.reader.file().read_exact_at(&mut head, pos)?;
+        batch::parse_header(&head).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
+    }
+
+    /// Where the batch holding `offset` starts (or the first batch after
+    /// it); `None` if the segment ends before `offset`.
+    pub fn position_of(&self, offset: i64) -> io::Result<Option<u64>> {
+        if offset >= self.next_offset {
+            return Ok(None);
+        }
+        let rel = (offset - self.base_offset).max(0) as u32;
+        let i = self.entries.partition_point(|&(r, _)| r <= rel);
+        let mut pos = if i == 0 {
+            0
+        } else {
+            u64::from(self.entries[i - 1].1)
+        };
+        while pos < self.size {
+            let header = self.header_at(pos)?;
+            if header.last_offset() >= offset {
+                return Ok(Some(pos));
+            }
+            pos += header.size as u64;
+        }
+        Ok(None)
+    }
+
+    /// The first batch whose largest timestamp is at least `timestamp`:
+    /// its base offset.
+    pub fn offset_for_time(&self, timestamp: i64) -> io::Result<Option<i64>> {
+        if self.max_timestamp < timestamp {
+            return Ok(None);
+        }
+        // Every batch before a time entry with a smaller timestamp is older.
+        let i = self.time_entries.partition_point(|&(ts, _)| ts < timestamp);
+        let mut pos = match i.checked_sub(1) {
+            None => 0,
+            Some(j) => {
+                let rel = self.time_entries[j].1;
+                let k = self.entries.partition_point(|&(r, _)| r <= rel);
+                if k == 0 {
+                    0
+                } else {
+                    u64::from(self.entries[k - 1].1)
+                }
+            }
+        };
+        while pos < self.size {
+            let header = self.header_at(pos)?;
+            if header.max_timestamp >= timestamp {
+                return Ok(Some(header.base_offset));
+            }
+            pos += header.size as u64;
+        }
+        Ok(None)
+    }
+
+    /// How many bytes of whole batches from `pos` fit in `max_bytes` (at
+    /// least one batch, however big, so a consumer always progresses).
+    pub fn slice_len(&self, pos: u64, max_bytes: u64) -> io::Result<u64> {
+        let mut len = 0u64;
+        while pos + len < self.size {
+            let header = self.header_at(pos + len)?;
+            if len > 0 && len + header.size as u64 > max_bytes {
+                break;
+            }
+            len += header.size as u64;
+        }
+        Ok(len)
+    }
+
+    /// `len` bytes of log from `pos`, to send with `sendfile`.
+    pub fn region(&self, pos: u64, len: u64) -> Result<FileRegion, gyre_zerocopy::Error> {
+        FileRegion::new(self.reader.clone(), pos, len)
+    }
+
+    /// Deletes the segment's files.
+    pub fn delete(self) -> io::Result<()> {
+        let dir = self
+            .log_path
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_default();
+        for ext in ["log", "index", "timeindex"] {
+            match std::fs::remove_file(file_name(&dir, self.base_offset, ext)) {
+                Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+}
+
+fn be_u32(b: &[u8]) -> u32 {
+    u32::from_be_bytes(b[..4].try_into().expect("4 bytes"))
+}
+
+/// Reads fixed-size entries, dropping a partial last one and stopping at
+/// the first that does not increase (by `key`).
+fn read_entries<T: Copy>(
+    file: &File,
+    size: usize,
+    parse: impl Fn(&[u8]) -> (T, u64),
+) -> io::Result<Vec<T>> {
+    let len = file.metadata()?.len() as usize;
+    let mut bytes = vec![0u8; len - len % size];
+    file.read_exact_at(&mut bytes, 0)?;
+    let mut out = Vec::with_capacity(bytes.len() / size);
+    let mut last = None;
+    for chunk in bytes.chunks_exact(size) {
+        let (entry, key) = parse(chunk);
+        if last.is_some_and(|l| key < l) {
+            break;
+        }
+        last = Some(key);
+        out.push(entry);
+    }
+    Ok(out)
+}

@@ -1,0 +1,257 @@
+//! The partition log over real files: offsets, reads at every offset
+//! across segment rolls, reopen, tail recovery from torn and bit-flipped
+//! batches, refused corrupt appends, time lookups, roll and retention.
+
+use gyre_broker::log::{batch, LogConfig, LogError, PartitionLog};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+struct Dir(PathBuf);
+
+impl Dir {
+    fn new(tag: &str) -> Dir {
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "gyre-log-{tag}-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        Dir(dir)
+    }
+}
+
+impl Drop for Dir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn small() -> LogConfig {
+    LogConfig {
+        segment_bytes: 64 * 1024,
+        index_interval: 1024,
+        retention_age: None,
+        ..LogConfig::default()
+    }
+}
+
+/// A batch of `n` records whose values name their position in the stream.
+fn records(first: usize, n: usize, ts: i64) -> Vec<u8> {
+    let values: Vec<Vec<u8>> = (first..first + n)
+        .map(|i| format!("record-{i:08}-{}", "x".repeat(i % 97)).into_bytes())
+        .collect();
+    let refs: Vec<&[u8]> = values.iter().map(Vec::as_slice).collect();
+    batch::build(0, ts, &refs)
+}
+
+fn log_files(dir: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "log"))
+        .collect();
+    v.sort();
+    v
+}
+
+/// Reads the bytes a slice points at and checks they are whole batches
+/// covering `offset`.
+fn check_slice(log: &PartitionLog, offset: i64) {
+    let slice = log.read(offset, 4096).unwrap().expect("data at offset");
+    let region = &slice.region;
+    let mut bytes = vec![0u8; region.len() as usize];
+    region
+        .file()
+        .file()
+        .read_exact_at(&mut bytes, region.offset())
+        .unwrap();
+    let parts = batch::split(&bytes).expect("whole, valid batches");
+    let first = &parts[0].0;
+    assert_eq!(first.base_offset, slice.first_offset);
+    assert!(
+        first.base_offset <= offset && offset <= first.last_offset(),
+        "{offset}"
+    );
+}
+
+#[test]
+fn offsets_reads_rolls_and_reopen() {
+    let dir = Dir::new("basic");
+    let (mut log, cut) = PartitionLog::open(&dir.0, small()).unwrap();
+    assert!(cut.is_empty());
+    let mut next = 0usize;
+    for i in 0..400 {
+        let n = 1 + i % 7;
+        let mut b = records(next, n, 1_000 + i as i64);
+        let (first, last) = log.append(&mut b).unwrap();
+        assert_eq!((first, last), (next as i64, (next + n - 1) as i64));
+        next += n;
+    }
+    assert_eq!(log.end_offset(), next as i64);
+    assert!(log.segment_count() > 2, "{} segments", log.segment_count());
+    for offset in 0..next as i64 {
+        check_slice(&log, offset);
+    }
+    assert!(
+        log.read(next as i64, 4096).unwrap().is_none(),
+        "nothing at the end yet"
+    );
+    assert!(matches!(
+        log.read(next as i64 + 1, 4096),
+        Err(LogError::OutOfRange { .. })
+    ));
+    log.sync().unwrap();
+    drop(log);
+
+    let (log, cut) = PartitionLog::open(&dir.0, small()).unwrap();
+    assert!(cut.is_empty(), "clean files need no recovery: {cut:?}");
+    assert_eq!(log.end_offset(), next as i64);
+    for offset in (0..next as i64).step_by(13) {
+        check_slice(&log, offset);
+    }
+}
+
+#[test]
+fn torn_and_corrupt_tails_are_cut_to_the_last_good_batch() {
+    let dir = Dir::new("recover");
+    let (mut log, _) = PartitionLog::open(&dir.0, LogConfig::default()).unwrap();
+    let mut sizes = Vec::new();
+    for i in 0..50 {
+        let mut b = records(i * 3, 3, 5_000 + i as i64);
+        sizes.push(b.len() as u64);
+        log.append(&mut b).unwrap();
+    }
+    log.sync().unwrap();
+    drop(log);
+    let file = log_files(&dir.0).pop().unwrap();
+    let full: u64 = sizes.iter().sum();
+
+    // A torn write: the last batch is half there.
+    let torn = full - sizes[49] / 2;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&file)
+        .unwrap()
+        .set_len(torn)
+        .unwrap();
+    let (mut log, cut) = PartitionLog::open(&dir.0, LogConfig::default()).unwrap();
+    assert_eq!(cut.len(), 1, "{cut:?}");
+    assert_eq!(cut[0].kept, full - sizes[49]);
+    assert_eq!(cut[0].dropped, sizes[49] - sizes[49] / 2);
+    assert_eq!(log.end_offset(), 49 * 3);
+    // Appends carry on from the last good batch.
+    let mut b = records(999, 2, 9_000);
+    assert_eq!(log.append(&mut b).unwrap(), (147, 148));
+    log.sync().unwrap();
+    drop(log);
+
+    // A flipped bit in the middle of the (new) last batch.
+    let len = std::fs::metadata(&file).unwrap().len();
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&file)
+        .unwrap();
+    let mut byte = [0u8; 1];
+    f.read_exact_at(&mut byte, len - 5).unwrap();
+    f.write_all_at(&[byte[0] ^ 0x10], len - 5).unwrap();
+    let (log, cut) = PartitionLog::open(&dir.0, LogConfig::default()).unwrap();
+    assert_eq!(cut.len(), 1);
+    assert!(cut[0].reason.contains("CRC"), "{}", cut[0].reason);
+    assert_eq!(
+        log.end_offset(),
+        147,
+        "the corrupt batch is gone, the rest stays"
+    );
+    for offset in 0..147 {
+        check_slice(&log, offset);
+    }
+}
+
+#[test]
+fn corrupt_appends_are_refused_whole() {
+    let dir = Dir::new("refuse");
+    let (mut log, _) = PartitionLog::open(&dir.0, small()).unwrap();
+    let good = records(0, 2, 1);
+    let mut bad = records(2, 2, 1);
+    let at = bad.len() - 1;
+    bad[at] ^= 0xff;
+    let mut both = [good.clone(), bad].concat();
+    assert!(matches!(log.append(&mut both), Err(LogError::Corrupt(_))));
+    let mut cut_short = good[..good.len() - 3].to_vec();
+    assert!(matches!(
+        log.append(&mut cut_short),
+        Err(LogError::Corrupt(_))
+    ));
+    assert!(matches!(log.append(&mut []), Err(LogError::Corrupt(_))));
+    assert_eq!(log.end_offset(), 0, "nothing appended");
+    assert_eq!(log.size(), 0);
+}
+
+#[test]
+fn offsets_by_time() {
+    let dir = Dir::new("time");
+    let (mut log, _) = PartitionLog::open(&dir.0, small()).unwrap();
+    for i in 0..300i64 {
+        let mut b = records(i as usize, 1, 10_000 + i * 10);
+        log.append(&mut b).unwrap();
+    }
+    assert_eq!(log.offset_for_time(0).unwrap(), Some(0));
+    assert_eq!(log.offset_for_time(10_000).unwrap(), Some(0));
+    assert_eq!(log.offset_for_time(10_005).unwrap(), Some(1));
+    assert_eq!(log.offset_for_time(12_000).unwrap(), Some(200));
+    assert_eq!(log.offset_for_time(12_990).unwrap(), Some(299));
+    assert_eq!(log.offset_for_time(13_000).unwrap(), None);
+}
+
+#[test]
+fn retention_by_size_and_age_and_roll_by_age() {
+    let dir = Dir::new("retain");
+    let mut config = small();
+    config.retention_bytes = Some(200 * 1024);
+    let (mut log, _) = PartitionLog::open(&dir.0, config).unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    for i in 0..5000 {
+        let mut b = records(i, 1, now);
+        log.append(&mut b).unwrap();
+    }
+    let before = log.segment_count();
+    let deleted = log.enforce_retention().unwrap();
+    assert!(deleted > 0 && log.segment_count() == before - deleted);
+    assert!(log.size() < 200 * 1024 + 64 * 1024, "{}", log.size());
+    assert!(log.start_offset() > 0);
+    assert!(matches!(log.read(0, 100), Err(LogError::OutOfRange { .. })));
+    check_slice(&log, log.start_offset());
+    assert_eq!(log_files(&dir.0).len(), log.segment_count());
+    drop(log);
+
+    // By age: records a day old go, except in the active segment.
+    let dir = Dir::new("age");
+    let mut config = small();
+    config.retention_age = Some(Duration::from_secs(3600));
+    let (mut log, _) = PartitionLog::open(&dir.0, config.clone()).unwrap();
+    for i in 0..500 {
+        let mut b = records(i, 1, now - 86_400_000);
+        log.append(&mut b).unwrap();
+    }
+    let segments = log.segment_count();
+    assert!(segments > 1);
+    assert_eq!(log.enforce_retention().unwrap(), segments - 1);
+    assert_eq!(log.segment_count(), 1);
+
+    // Roll by age: a segment older than the limit rolls at the next append.
+    let dir = Dir::new("roll-age");
+    let mut config = small();
+    config.segment_age = Some(Duration::from_millis(50));
+    let (mut log, _) = PartitionLog::open(&dir.0, config).unwrap();
+    log.append(&mut records(0, 1, now)).unwrap();
+    std::thread::sleep(Duration::from_millis(80));
+    log.append(&mut records(1, 1, now)).unwrap();
+    assert_eq!(log.segment_count(), 2);
+}
