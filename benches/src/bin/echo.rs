@@ -31,12 +31,17 @@ struct Args {
     /// Run only the cases whose name starts with this.
     #[arg(long)]
     only: Option<String>,
-    /// gyre's worker loops.
-    #[arg(long, default_value_t = 2)]
+    /// gyre's worker loops (default: the cores left after the load
+    /// generator's one, as a thread-per-core server would be sized).
+    #[arg(long, default_value_t = default_gyre_workers())]
     gyre_workers: usize,
     /// tokio's worker threads (the issue fixes this at 2).
     #[arg(long, default_value_t = 2)]
     tokio_workers: usize,
+}
+
+fn default_gyre_workers() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get().saturating_sub(1).max(1))
 }
 
 fn raise_fd_limit() {
@@ -167,7 +172,7 @@ fn main() {
             .iter()
             .map(|(name, h)| Series::from_histogram(name.clone(), h))
             .collect();
-        let title = "Echo round trip on loopback, 2 server workers (lower is better)";
+        let title = "Echo round trip on loopback (lower is better)";
         std::fs::write(&path, percentile_plot(title, &series)).expect("write svg");
         println!("# wrote {}", path.display());
     }
