@@ -12,6 +12,7 @@
 use crate::buf_ring::BufRing;
 use io_uring::{cqueue, opcode, squeue, types, IoUring, Probe};
 use std::io;
+use std::mem::ManuallyDrop;
 use std::os::fd::RawFd;
 use std::time::Duration;
 
@@ -103,16 +104,17 @@ pub(crate) fn probe() -> Result<(), String> {
 
 /// A loop's ring.
 pub(crate) struct UringDriver {
-    /// Declared before `bufs`: the ring (and its registration of the
-    /// buffers) must go first.
     ring: IoUring,
-    /// The loop's pool of receive buffers.
-    pub(crate) bufs: BufRing,
+    /// The loop's pool of receive buffers; freed by `Drop` only once no
+    /// operation can write into it any more.
+    pub(crate) bufs: ManuallyDrop<BufRing>,
     /// Whether the kernel has `IORING_OP_SENDMSG_ZC`.
     pub(crate) send_zc: bool,
     wake_fd: RawFd,
     /// Where the eventfd read lands; boxed so its address is stable.
     wake_buf: Box<u64>,
+    /// Operations submitted whose last completion has not been reaped.
+    in_flight: usize,
 }
 
 impl UringDriver {
@@ -126,10 +128,11 @@ impl UringDriver {
             && probe.is_supported(opcode::SendMsgZc::CODE);
         let mut driver = UringDriver {
             ring,
-            bufs,
+            bufs: ManuallyDrop::new(bufs),
             send_zc,
             wake_fd,
             wake_buf: Box::new(0),
+            in_flight: 0,
         };
         driver.arm_wake();
         Ok(driver)
@@ -146,6 +149,7 @@ impl UringDriver {
         loop {
             // SAFETY: passed on from the caller.
             if unsafe { self.ring.submission().push(entry) }.is_ok() {
+                self.in_flight += 1;
                 return;
             }
             if let Err(e) = self.ring.submit() {
@@ -194,7 +198,52 @@ impl UringDriver {
     /// Moves every completion into `out` as `(user_data, result, flags)`.
     pub(crate) fn reap(&mut self, out: &mut Vec<(u64, i32, u32)>) {
         for cqe in self.ring.completion() {
+            // An operation is done with our memory at its last completion
+            // (multishot ones and zero-copy sends post several).
+            if !cqueue::more(cqe.flags()) {
+                self.in_flight = self.in_flight.saturating_sub(1);
+            }
             out.push((cqe.user_data(), cqe.result(), cqe.flags()));
+        }
+    }
+
+    /// Cancels everything still in flight (the wake-up read, accepts,
+    /// anything a leaked channel left) and waits, boundedly, for the last
+    /// completions; true if none is left. Tearing a ring down does not wait
+    /// for its operations, so buffers they point at must outlive this.
+    fn quiesce(&mut self) -> bool {
+        let cancel = opcode::AsyncCancel2::new(types::CancelBuilder::any().all())
+            .build()
+            .user_data(user_data(OP_CANCEL, 0));
+        // SAFETY: a cancellation points at no memory of ours.
+        unsafe { self.push(&cancel) };
+        let deadline = std::time::Instant::now() + Duration::from_secs(1);
+        let mut sink = Vec::new();
+        while self.in_flight > 0 && std::time::Instant::now() < deadline {
+            if self.wait(Some(Duration::from_millis(10))).is_err() {
+                break;
+            }
+            self.reap(&mut sink);
+            sink.clear();
+        }
+        self.in_flight == 0
+    }
+}
+
+impl Drop for UringDriver {
+    fn drop(&mut self) {
+        if self.quiesce() {
+            // SAFETY: dropped once, here, and never used after: nothing is in
+            // flight, so no operation can still write into the pool.
+            unsafe { ManuallyDrop::drop(&mut self.bufs) };
+        } else {
+            tracing::error!(
+                operations = self.in_flight,
+                "io_uring operations still in flight at loop exit; leaking their buffers"
+            );
+            // Never free memory the kernel may still write into: the pool
+            // stays (ManuallyDrop) and the wake-up slot is leaked.
+            std::mem::forget(std::mem::replace(&mut self.wake_buf, Box::new(0)));
         }
     }
 }
