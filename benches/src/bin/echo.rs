@@ -6,9 +6,12 @@
 //! cargo run --release -p gyre-benches --bin echo              # 3 rounds, writes the SVG
 //! ```
 //!
-//! Prints `result <bench> <server> <msgs/s> p50 p99 p99.9 max` and
-//! `ratio <bench> gyre/tokio <value>` lines: for throughput above 1 means
-//! gyre is faster; for `<bench>-p99` below 1 means gyre's tail is shorter.
+//! Prints `result <bench> <server> <msgs/s> <server cpu/msg> p50 p99 p99.9
+//! max` and `ratio <bench> <a>/<b> <value>` lines (gyre/tokio,
+//! gyre-uring/gyre-epoll, gyre-uring/tokio): for throughput above 1 means
+//! `a` is faster; for `<bench>-p99` and `<bench>-cpu` (the server threads'
+//! CPU time per message, which the load generator's share of the machine
+//! does not blur) below 1 means `a` is better.
 
 use clap::Parser;
 use gyre_benches::echo::load::{run, Load, Report};
@@ -68,7 +71,12 @@ fn measure(server: &str, args: &Args, load: &Load) -> Report {
         "gyre-uring" => servers::gyre(args.gyre_workers, Transport::IoUring),
         _ => servers::tokio(args.tokio_workers),
     };
-    let report = run(running.addr, load).expect("load run failed");
+    let threads = if server == "tokio" {
+        servers::TOKIO_THREADS
+    } else {
+        servers::GYRE_THREADS
+    };
+    let report = run(running.addr, load, threads).expect("load run failed");
     running.stop();
     report
 }
@@ -109,6 +117,7 @@ fn main() {
             continue;
         }
         let mut rates: [Vec<f64>; 3] = Default::default();
+        let mut cpus: [Vec<f64>; 3] = Default::default();
         let mut hists: [Option<hdrhistogram::Histogram<u64>>; 3] = Default::default();
         for round in 0..rounds {
             // Rotate who goes first, so drift hits every server alike.
@@ -116,6 +125,7 @@ fn main() {
                 let which = (round + k) % SERVERS.len();
                 let r = measure(SERVERS[which], &args, load);
                 rates[which].push(r.rate());
+                cpus[which].push(r.server_cpu.as_secs_f64() * 1e6 / r.messages.max(1) as f64);
                 match &mut hists[which] {
                     Some(h) => h.add(&r.latency).expect("same bounds"),
                     slot => *slot = Some(r.latency),
@@ -123,16 +133,19 @@ fn main() {
             }
         }
         let mut medians = [0.0; 3];
+        let mut cpu = [0.0; 3];
         let mut p99 = [0u64; 3];
         for which in 0..SERVERS.len() {
             let mut r = rates[which].clone();
             medians[which] = gyre_benches::stats::median(&mut r);
+            cpu[which] = gyre_benches::stats::median(&mut cpus[which]);
             let h = hists[which].as_ref().expect("measured");
             p99[which] = h.value_at_quantile(0.99);
             println!(
-                "result {name} {} {:.0} msgs/s  p50 {:.1} us  p99 {:.1} us  p99.9 {:.1} us  max {:.1} us",
+                "result {name} {} {:.0} msgs/s  server cpu {:.2} us/msg  p50 {:.1} us  p99 {:.1} us  p99.9 {:.1} us  max {:.1} us",
                 SERVERS[which],
                 medians[which],
+                cpu[which],
                 us(h.value_at_quantile(0.5)),
                 us(p99[which]),
                 us(h.value_at_quantile(0.999)),
@@ -145,6 +158,7 @@ fn main() {
             (1, 2, "gyre-uring/tokio"),
         ] {
             println!("ratio {name} {label} {:.2}", medians[a] / medians[b]);
+            println!("ratio {name}-cpu {label} {:.2}", cpu[a] / cpu[b]);
             println!(
                 "ratio {name}-p99 {label} {:.2}",
                 p99[a] as f64 / p99[b] as f64

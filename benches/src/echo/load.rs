@@ -40,6 +40,8 @@ pub struct Report {
     pub elapsed: Duration,
     /// Round-trip times in nanoseconds.
     pub latency: Histogram<u64>,
+    /// CPU time the server's threads used in the measured window.
+    pub server_cpu: Duration,
 }
 
 impl Report {
@@ -82,7 +84,8 @@ impl Conn {
 ///
 /// # Errors
 /// If a connection fails or the server closes one.
-pub fn run(addr: SocketAddr, load: &Load) -> io::Result<Report> {
+pub fn run(addr: SocketAddr, load: &Load, server_threads: &str) -> io::Result<Report> {
+    let mut cpu_at_start = Duration::ZERO;
     let mut poll = Poll::new()?;
     let mut conns = Vec::with_capacity(load.connections);
     for i in 0..load.connections {
@@ -134,6 +137,7 @@ pub fn run(addr: SocketAddr, load: &Load) -> io::Result<Report> {
         if !measuring && now >= measure_from {
             measuring = true;
             messages = 0;
+            cpu_at_start = super::cpu::threads_cpu(server_threads);
             latency.reset();
         }
         if let Some(interval) = interval {
@@ -194,7 +198,9 @@ pub fn run(addr: SocketAddr, load: &Load) -> io::Result<Report> {
             c.flush()?;
         }
     }
+    let server_cpu = super::cpu::threads_cpu(server_threads).saturating_sub(cpu_at_start);
     Ok(Report {
+        server_cpu,
         messages,
         elapsed: load.duration,
         latency,

@@ -1,5 +1,6 @@
 //! The echo benchmark: one load generator, two servers (gyre's echo example
 //! and tokio's standard echo server), the same loads, one run.
 
+pub mod cpu;
 pub mod load;
 pub mod servers;

@@ -3,6 +3,11 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+/// Name prefix of gyre's server threads.
+pub const GYRE_THREADS: &str = "echo-worker";
+/// Name prefix of tokio's server threads.
+pub const TOKIO_THREADS: &str = "tokio-echo";
+
 /// A running server and how to stop it.
 pub struct Running {
     /// Where it listens.
@@ -43,6 +48,7 @@ pub fn tokio(workers: usize) -> Running {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(workers)
+        .thread_name(TOKIO_THREADS)
         .enable_io()
         .build()
         .expect("tokio runtime");
