@@ -47,3 +47,18 @@ impl std::fmt::Display for Transport {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Transport;
+
+    #[test]
+    fn parses_and_prints_names() {
+        for t in [Transport::Epoll, Transport::IoUring, Transport::Auto] {
+            assert_eq!(t.to_string().parse::<Transport>(), Ok(t));
+        }
+        assert_eq!("io-uring".parse(), Ok(Transport::IoUring));
+        assert_eq!("EPOLL".parse(), Ok(Transport::Epoll));
+        assert!("kqueue".parse::<Transport>().unwrap_err().contains("kqueue"));
+    }
+}
