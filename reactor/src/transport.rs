@@ -17,8 +17,12 @@ pub enum Transport {
     /// refuses (old kernel, `io_uring_disabled`, seccomp, a missing
     /// opcode), making the group fails with an error that says why.
     IoUring,
-    /// io_uring where the kernel offers it, otherwise epoll with a
-    /// `tracing` warning that says why.
+    /// Let gyre choose: the group's preference
+    /// ([`EventLoopGroupBuilder::auto_prefers`], by default epoll, because
+    /// our benchmarks do not yet favour io_uring); when that is io_uring and
+    /// the kernel refuses it, epoll with a `tracing` warning that says why.
+    ///
+    /// [`EventLoopGroupBuilder::auto_prefers`]: crate::EventLoopGroupBuilder::auto_prefers
     Auto,
 }
 
@@ -59,6 +63,9 @@ mod tests {
         }
         assert_eq!("io-uring".parse(), Ok(Transport::IoUring));
         assert_eq!("EPOLL".parse(), Ok(Transport::Epoll));
-        assert!("kqueue".parse::<Transport>().unwrap_err().contains("kqueue"));
+        assert!("kqueue"
+            .parse::<Transport>()
+            .unwrap_err()
+            .contains("kqueue"));
     }
 }

@@ -1,4 +1,5 @@
-//! Transport choice and fallback: `Auto` falls back to epoll, with a
+//! Transport choice and fallback: `Auto` means epoll unless the group
+//! prefers io_uring; preferring it, `Auto` falls back to epoll, with a
 //! warning that says why, when io_uring is unavailable, and traffic flows;
 //! `IoUring` then fails with an error instead. The probe is forced to fail
 //! with `GYRE_IO_URING=off` (so this binary holds one test: the variable is
@@ -41,7 +42,17 @@ fn auto_falls_back_to_epoll_with_a_warning_and_io_uring_fails_clearly() {
     assert_eq!(epoll.transport(), Transport::Epoll);
     echo_on(epoll);
 
-    // With io_uring refused, Auto says so and runs on epoll.
+    // Auto follows the group's preference, epoll by default.
+    let auto = EventLoopGroup::builder()
+        .threads(1)
+        .transport(Transport::Auto)
+        .build()
+        .unwrap();
+    assert_eq!(auto.transport(), Transport::Epoll);
+    auto.shutdown_gracefully(Duration::ZERO, Duration::from_secs(1));
+
+    // Preferring io_uring with io_uring refused, Auto says so and runs on
+    // epoll.
     std::env::set_var("GYRE_IO_URING", "off");
     let captured = Captured::default();
     let writer = captured.clone();
@@ -53,6 +64,7 @@ fn auto_falls_back_to_epoll_with_a_warning_and_io_uring_fails_clearly() {
         EventLoopGroup::builder()
             .threads(1)
             .transport(Transport::Auto)
+            .auto_prefers(Transport::IoUring)
             .build()
             .unwrap()
     });
@@ -78,11 +90,13 @@ fn auto_falls_back_to_epoll_with_a_warning_and_io_uring_fails_clearly() {
     assert_eq!(err.kind(), std::io::ErrorKind::Unsupported);
     assert!(err.to_string().contains("io_uring"), "{err}");
 
-    // And when io_uring is there (and compiled in), Auto takes it.
+    // And when io_uring is there (and compiled in), Auto preferring it
+    // takes it.
     std::env::remove_var("GYRE_IO_URING");
     let auto = EventLoopGroup::builder()
         .threads(1)
         .transport(Transport::Auto)
+        .auto_prefers(Transport::IoUring)
         .build()
         .unwrap();
     if cfg!(feature = "io-uring") {

@@ -49,7 +49,7 @@ pub struct EchoConfig {
     pub reuse_port: bool,
     /// A separate one-loop boss group accepts (ignored with `reuse_port`).
     pub boss: bool,
-    /// epoll or io_uring (or `Auto`: io_uring where the kernel has it).
+    /// epoll or io_uring (or `Auto`: gyre chooses; epoll for now).
     pub transport: Transport,
 }
 

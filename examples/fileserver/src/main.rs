@@ -24,7 +24,7 @@ struct Args {
     /// Seconds a connection may go without any byte read or sent.
     #[arg(long, default_value_t = 60)]
     idle_timeout_secs: u64,
-    /// epoll, io_uring, or auto (io_uring where the kernel has it).
+    /// epoll, io_uring, or auto (gyre chooses: epoll while it benchmarks faster).
     #[arg(long, default_value = "epoll")]
     transport: gyre_reactor::Transport,
 }

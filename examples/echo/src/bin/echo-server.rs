@@ -20,7 +20,7 @@ struct Args {
     /// Accept on a separate one-loop boss group.
     #[arg(long)]
     boss: bool,
-    /// epoll, io_uring, or auto (io_uring where the kernel has it).
+    /// epoll, io_uring, or auto (gyre chooses: epoll while it benchmarks faster).
     #[arg(long, default_value = "epoll")]
     transport: gyre_reactor::Transport,
 }
