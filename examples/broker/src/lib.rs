@@ -7,15 +7,18 @@
 //! batch's CRC-32C and assign offsets by rewriting base offsets; reads that
 //! hand back `FileRegion`s for `sendfile`; recovery that scans each
 //! segment's tail and cuts off torn or corrupt batches; roll by size and
-//! age; retention by size and age. The wire protocol, the log-writer
-//! thread and the server come next.
+//! age; retention by size and age. And [`writer`]: the single log-writer
+//! thread, fed through a gyre ring buffer, that stages each produce
+//! request's batches and commits a group per ring batch (one write per
+//! partition, one fsync per the flush policy) before answering. The wire
+//! protocol and the server come next.
 //!
 //! ```
 //! use gyre_broker::log::{batch, LogConfig, PartitionLog};
 //! # let dir = std::env::temp_dir().join(format!("gyre-doc-log-{}", std::process::id()));
 //! let (mut log, _) = PartitionLog::open(&dir, LogConfig::default())?;
-//! let mut records = batch::build(0, 1_700_000_000_000, &[b"hello", b"world"]);
-//! assert_eq!(log.append(&mut records)?, (0, 1));
+//! let records = batch::build(0, 1_700_000_000_000, &[b"hello", b"world"]);
+//! assert_eq!(log.append(&records)?, (0, 1));
 //! let slice = log.read(1, 1 << 20)?.expect("records at offset 1");
 //! assert_eq!(slice.first_offset, 0); // the batch holding offset 1
 //! # std::fs::remove_dir_all(&dir)?;
@@ -23,3 +26,4 @@
 //! ```
 
 pub mod log;
+pub mod writer;

@@ -85,8 +85,8 @@ fn offsets_reads_rolls_and_reopen() {
     let mut next = 0usize;
     for i in 0..400 {
         let n = 1 + i % 7;
-        let mut b = records(next, n, 1_000 + i as i64);
-        let (first, last) = log.append(&mut b).unwrap();
+        let b = records(next, n, 1_000 + i as i64);
+        let (first, last) = log.append(&b).unwrap();
         assert_eq!((first, last), (next as i64, (next + n - 1) as i64));
         next += n;
     }
@@ -120,9 +120,9 @@ fn torn_and_corrupt_tails_are_cut_to_the_last_good_batch() {
     let (mut log, _) = PartitionLog::open(&dir.0, LogConfig::default()).unwrap();
     let mut sizes = Vec::new();
     for i in 0..50 {
-        let mut b = records(i * 3, 3, 5_000 + i as i64);
+        let b = records(i * 3, 3, 5_000 + i as i64);
         sizes.push(b.len() as u64);
-        log.append(&mut b).unwrap();
+        log.append(&b).unwrap();
     }
     log.sync().unwrap();
     drop(log);
@@ -143,8 +143,8 @@ fn torn_and_corrupt_tails_are_cut_to_the_last_good_batch() {
     assert_eq!(cut[0].dropped, sizes[49] - sizes[49] / 2);
     assert_eq!(log.end_offset(), 49 * 3);
     // Appends carry on from the last good batch.
-    let mut b = records(999, 2, 9_000);
-    assert_eq!(log.append(&mut b).unwrap(), (147, 148));
+    let b = records(999, 2, 9_000);
+    assert_eq!(log.append(&b).unwrap(), (147, 148));
     log.sync().unwrap();
     drop(log);
 
@@ -179,14 +179,11 @@ fn corrupt_appends_are_refused_whole() {
     let mut bad = records(2, 2, 1);
     let at = bad.len() - 1;
     bad[at] ^= 0xff;
-    let mut both = [good.clone(), bad].concat();
-    assert!(matches!(log.append(&mut both), Err(LogError::Corrupt(_))));
-    let mut cut_short = good[..good.len() - 3].to_vec();
-    assert!(matches!(
-        log.append(&mut cut_short),
-        Err(LogError::Corrupt(_))
-    ));
-    assert!(matches!(log.append(&mut []), Err(LogError::Corrupt(_))));
+    let both = [good.clone(), bad].concat();
+    assert!(matches!(log.append(&both), Err(LogError::Corrupt(_))));
+    let cut_short = good[..good.len() - 3].to_vec();
+    assert!(matches!(log.append(&cut_short), Err(LogError::Corrupt(_))));
+    assert!(matches!(log.append(&[]), Err(LogError::Corrupt(_))));
     assert_eq!(log.end_offset(), 0, "nothing appended");
     assert_eq!(log.size(), 0);
 }
@@ -196,8 +193,8 @@ fn offsets_by_time() {
     let dir = Dir::new("time");
     let (mut log, _) = PartitionLog::open(&dir.0, small()).unwrap();
     for i in 0..300i64 {
-        let mut b = records(i as usize, 1, 10_000 + i * 10);
-        log.append(&mut b).unwrap();
+        let b = records(i as usize, 1, 10_000 + i * 10);
+        log.append(&b).unwrap();
     }
     assert_eq!(log.offset_for_time(0).unwrap(), Some(0));
     assert_eq!(log.offset_for_time(10_000).unwrap(), Some(0));
@@ -218,8 +215,8 @@ fn retention_by_size_and_age_and_roll_by_age() {
         .unwrap()
         .as_millis() as i64;
     for i in 0..5000 {
-        let mut b = records(i, 1, now);
-        log.append(&mut b).unwrap();
+        let b = records(i, 1, now);
+        log.append(&b).unwrap();
     }
     let before = log.segment_count();
     let deleted = log.enforce_retention().unwrap();
@@ -237,8 +234,8 @@ fn retention_by_size_and_age_and_roll_by_age() {
     config.retention_age = Some(Duration::from_secs(3600));
     let (mut log, _) = PartitionLog::open(&dir.0, config.clone()).unwrap();
     for i in 0..500 {
-        let mut b = records(i, 1, now - 86_400_000);
-        log.append(&mut b).unwrap();
+        let b = records(i, 1, now - 86_400_000);
+        log.append(&b).unwrap();
     }
     let segments = log.segment_count();
     assert!(segments > 1);
@@ -250,8 +247,8 @@ fn retention_by_size_and_age_and_roll_by_age() {
     let mut config = small();
     config.segment_age = Some(Duration::from_millis(50));
     let (mut log, _) = PartitionLog::open(&dir.0, config).unwrap();
-    log.append(&mut records(0, 1, now)).unwrap();
+    log.append(&records(0, 1, now)).unwrap();
     std::thread::sleep(Duration::from_millis(80));
-    log.append(&mut records(1, 1, now)).unwrap();
+    log.append(&records(1, 1, now)).unwrap();
     assert_eq!(log.segment_count(), 2);
 }

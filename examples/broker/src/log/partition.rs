@@ -76,6 +76,9 @@ pub struct PartitionLog {
     dir: PathBuf,
     config: LogConfig,
     segments: BTreeMap<i64, Segment>,
+    /// Batches accepted by `stage`, offsets assigned, not yet written.
+    staged: Vec<u8>,
+    staged_headers: Vec<BatchHeader>,
 }
 
 impl PartitionLog {
@@ -114,6 +117,8 @@ impl PartitionLog {
             dir: dir.to_owned(),
             config,
             segments,
+            staged: Vec::new(),
+            staged_headers: Vec::new(),
         };
         Ok((log, truncations))
     }
@@ -152,11 +157,20 @@ impl PartitionLog {
     }
 
     /// Checks every batch in `records` (whole, magic 2, CRC), gives them
-    /// consecutive offsets from the log's end by rewriting their base
-    /// offsets in place, and appends them with one write (rolling first if
-    /// the active segment is full or old). Returns the first and last
-    /// offsets. On any bad batch nothing is appended.
-    pub fn append(&mut self, records: &mut [u8]) -> Result<(i64, i64), LogError> {
+    /// consecutive offsets from the log's end, and appends them with one
+    /// write (rolling first if the active segment is full or old). Returns
+    /// the first and last offsets. On any bad batch nothing is appended.
+    pub fn append(&mut self, records: &[u8]) -> Result<(i64, i64), LogError> {
+        let offsets = self.stage(records)?;
+        self.commit()?;
+        Ok(offsets)
+    }
+
+    /// Checks `records` as [`append`](Self::append) does and gives them
+    /// offsets after everything already staged, but only copies them into
+    /// the staging buffer: [`commit`](Self::commit) writes all that is
+    /// staged with one write. This is the group commit of the log writer.
+    pub fn stage(&mut self, records: &[u8]) -> Result<(i64, i64), LogError> {
         let parts = batch::split(records)?;
         if parts.is_empty() {
             return Err(LogError::Corrupt(BatchError::Truncated {
@@ -164,24 +178,64 @@ impl PartitionLog {
                 available: 0,
             }));
         }
-        self.maybe_roll()?;
-        let first = self.end_offset();
+        if self.staged.is_empty() {
+            self.maybe_roll()?;
+        } else {
+            let active = self.segments.values().next_back().expect("a segment");
+            let after = active.size() + (self.staged.len() + records.len()) as u64;
+            if after > self.config.segment_bytes {
+                // This group fills the segment: write what is staged there
+                // and start the rest in a new one.
+                self.commit()?;
+                self.maybe_roll()?;
+            }
+        }
+        let first = self.staged_end();
         let mut next = first;
-        let mut headers: Vec<BatchHeader> = Vec::with_capacity(parts.len());
-        for (header, range) in &parts {
-            batch::set_base_offset(&mut records[range.clone()], next);
-            let mut h = *header;
+        for (header, range) in parts {
+            let at = self.staged.len();
+            self.staged.extend_from_slice(&records[range]);
+            batch::set_base_offset(&mut self.staged[at..], next);
+            let mut h = header;
             h.base_offset = next;
             next = h.next_offset();
-            headers.push(h);
+            self.staged_headers.push(h);
         }
+        Ok((first, next - 1))
+    }
+
+    /// The offset the next staged record will get.
+    pub fn staged_end(&self) -> i64 {
+        self.staged_headers
+            .last()
+            .map_or_else(|| self.end_offset(), BatchHeader::next_offset)
+    }
+
+    /// Writes everything staged to the active segment, in one write. On an
+    /// error nothing staged is kept (the segment's tail is cut back).
+    pub fn commit(&mut self) -> io::Result<()> {
+        if self.staged_headers.is_empty() {
+            return Ok(());
+        }
+        let staged = std::mem::take(&mut self.staged);
+        let headers = std::mem::take(&mut self.staged_headers);
+        let mut at = 0;
         let batches: Vec<(BatchHeader, &[u8])> = headers
             .iter()
-            .zip(&parts)
-            .map(|(h, (_, range))| (*h, &records[range.clone()]))
+            .map(|h| {
+                let b = &staged[at..at + h.size];
+                at += h.size;
+                (*h, b)
+            })
             .collect();
-        self.active().append(&batches)?;
-        Ok((first, next - 1))
+        let result = self.active().append(&batches);
+        // Keep the buffers' capacity for the next group.
+        let (mut staged, mut headers) = (staged, headers);
+        staged.clear();
+        headers.clear();
+        self.staged = staged;
+        self.staged_headers = headers;
+        result
     }
 
     fn maybe_roll(&mut self) -> io::Result<()> {

@@ -247,6 +247,13 @@ impl Segment {
     /// Appends batches (offsets already assigned, in order) with one
     /// gathered write, and the index entries they are due.
     pub fn append(&mut self, batches: &[(BatchHeader, &[u8])]) -> io::Result<()> {
+        let mut slices: Vec<IoSlice<'_>> = batches.iter().map(|(_, b)| IoSlice::new(b)).collect();
+        if let Err(e) = write_all_vectored(&mut self.writer, &mut slices) {
+            // Whatever part went in is garbage after the last whole batch:
+            // cut it, so the next append (or a restart) finds a clean tail.
+            let _ = self.writer.set_len(self.size);
+            return Err(e);
+        }
         let (old_entries, old_times) = (self.entries.len(), self.time_entries.len());
         let mut pos = self.size;
         for (header, _) in batches {
@@ -255,8 +262,6 @@ impl Segment {
             self.max_timestamp = self.max_timestamp.max(header.max_timestamp);
             pos += header.size as u64;
         }
-        let mut slices: Vec<IoSlice<'_>> = batches.iter().map(|(_, b)| IoSlice::new(b)).collect();
-        write_all_vectored(&mut self.writer, &mut slices)?;
         self.size = pos;
         let mut bytes = Vec::new();
         for &(rel, p) in &self.entries[old_entries..] {

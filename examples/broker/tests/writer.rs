@@ -1,0 +1,207 @@
+//! The log writer under load: four threads submit produce requests for
+//! eight partitions through the ring; every request is answered exactly
+//! once, offsets tile each partition with no gap or overlap, and every
+//! batch on disk is the one submitted at its offsets (count and CRC).
+
+use bytes::Bytes;
+use gyre_broker::log::{batch, LogConfig, PartitionLog};
+use gyre_broker::writer::{AppendOutcome, AppendReply, FlushPolicy, LogWriter, PartitionId};
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+type Answers = Arc<Mutex<Vec<(u64, Vec<(PartitionId, AppendOutcome)>)>>>;
+
+#[derive(Clone)]
+struct Collect(Answers);
+
+impl AppendReply for Collect {
+    fn appended(&self, job: u64, outcomes: &[(PartitionId, AppendOutcome)]) {
+        self.0.lock().unwrap().push((job, outcomes.to_vec()));
+    }
+}
+
+fn dir(tag: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("gyre-writer-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    d
+}
+
+fn open_logs(root: &std::path::Path, partitions: u32) -> HashMap<PartitionId, PartitionLog> {
+    (0..partitions)
+        .map(|p| {
+            let (log, _) = PartitionLog::open(
+                &root.join(format!("t-{p}")),
+                LogConfig {
+                    segment_bytes: 256 * 1024,
+                    ..LogConfig::default()
+                },
+            )
+            .unwrap();
+            (p, log)
+        })
+        .collect()
+}
+
+/// The batch thread `t` sends as entry `e` of job `j`, with its CRC.
+fn job_batch(t: u64, j: u64, e: u64) -> Vec<u8> {
+    let n = 1 + ((t + j + e) % 4) as usize;
+    let values: Vec<Vec<u8>> = (0..n)
+        .map(|r| format!("t{t}-j{j}-e{e}-r{r}-{}", "v".repeat((j % 50) as usize)).into_bytes())
+        .collect();
+    let refs: Vec<&[u8]> = values.iter().map(Vec::as_slice).collect();
+    batch::build(0, 1_000 + j as i64, &refs)
+}
+
+#[test]
+fn every_request_is_answered_once_and_every_batch_lands_where_it_says() {
+    const THREADS: u64 = 4;
+    const JOBS: u64 = 3000;
+    const PARTITIONS: u32 = 8;
+    let root = dir("stress");
+    let writer =
+        LogWriter::start(open_logs(&root, PARTITIONS), FlushPolicy::EveryBatch, 1024).unwrap();
+    let answers: Answers = Arc::default();
+    let threads: Vec<_> = (0..THREADS)
+        .map(|t| {
+            let mut submit = writer.submitter();
+            let reply = Collect(answers.clone());
+            std::thread::spawn(move || {
+                let mut sent = Vec::new();
+                for j in 0..JOBS {
+                    let entries: Vec<(PartitionId, Bytes)> = (0..1 + (j % 3))
+                        .map(|e| {
+                            let pid = ((t * 7 + j * 3 + e) % PARTITIONS as u64) as PartitionId;
+                            (pid, Bytes::from(job_batch(t, j, e)))
+                        })
+                        .collect();
+                    sent.push(entries.clone());
+                    submit
+                        .submit(t << 32 | j, entries, Some(reply.clone()))
+                        .unwrap();
+                }
+                sent
+            })
+        })
+        .collect();
+    let sent: Vec<Vec<Vec<(PartitionId, Bytes)>>> =
+        threads.into_iter().map(|h| h.join().unwrap()).collect();
+    let report = writer.shutdown();
+    assert_eq!(report.processed, THREADS * JOBS);
+
+    let answers = answers.lock().unwrap();
+    assert_eq!(
+        answers.len() as u64,
+        THREADS * JOBS,
+        "one answer per request"
+    );
+    // Each partition: (base, last, crc of the submitted batch).
+    let mut placed: HashMap<PartitionId, Vec<(i64, i64, u32)>> = HashMap::new();
+    let mut seen = std::collections::HashSet::new();
+    for (id, outcomes) in answers.iter() {
+        assert!(seen.insert(*id), "request {id} answered twice");
+        let entries = &sent[(id >> 32) as usize][(id & 0xffff_ffff) as usize];
+        assert_eq!(outcomes.len(), entries.len());
+        for ((pid, outcome), (sent_pid, bytes)) in outcomes.iter().zip(entries) {
+            assert_eq!(pid, sent_pid);
+            let AppendOutcome::Appended { base, last } = *outcome else {
+                panic!("request {id}: {outcome:?}");
+            };
+            let header = batch::validate(bytes).unwrap();
+            assert_eq!(last - base, i64::from(header.last_offset_delta));
+            placed
+                .entry(*pid)
+                .or_default()
+                .push((base, last, header.crc));
+        }
+    }
+    // Offsets tile every partition from 0, and the files say the same.
+    let logs = open_logs(&root, PARTITIONS);
+    let mut total = 0;
+    for (pid, mut runs) in placed {
+        runs.sort_unstable();
+        let mut next = 0;
+        for &(base, last, _) in &runs {
+            assert_eq!(base, next, "partition {pid}: gap or overlap at {next}");
+            next = last + 1;
+        }
+        let log = &logs[&pid];
+        assert_eq!(log.end_offset(), next);
+        total += next;
+        for &(base, _, crc) in &runs {
+            let slice = log.read(base, 1).unwrap().unwrap();
+            assert_eq!(slice.first_offset, base);
+            let mut head = vec![0u8; slice.region.len() as usize];
+            std::os::unix::fs::FileExt::read_exact_at(
+                slice.region.file().file(),
+                &mut head,
+                slice.region.offset(),
+            )
+            .unwrap();
+            let stored = batch::validate(&head).unwrap();
+            assert_eq!(
+                stored.crc, crc,
+                "partition {pid} offset {base}: another batch"
+            );
+        }
+    }
+    let records: i64 = sent
+        .iter()
+        .flatten()
+        .flatten()
+        .map(|(_, b)| batch::validate(b).unwrap().record_count as i64)
+        .sum();
+    assert_eq!(total, records, "every record is on disk once");
+    let _ = std::fs::remove_dir_all(&root);
+}
+
+#[test]
+fn bad_batches_and_unknown_partitions_are_answered_and_change_nothing() {
+    for policy in [
+        FlushPolicy::Interval(std::time::Duration::from_millis(5)),
+        FlushPolicy::Never,
+    ] {
+        let root = dir("bad");
+        let writer = LogWriter::start(open_logs(&root, 1), policy, 64).unwrap();
+        let answers: Answers = Arc::default();
+        let mut submit = writer.submitter();
+        let good = Bytes::from(job_batch(0, 0, 0));
+        let mut bad = job_batch(0, 1, 0);
+        let last = bad.len() - 1;
+        bad[last] ^= 1;
+        submit
+            .submit(
+                1,
+                vec![(0, good.clone()), (0, Bytes::from(bad)), (9, good.clone())],
+                Some(Collect(answers.clone())),
+            )
+            .unwrap();
+        submit.submit(2, vec![(0, good.clone())], None).unwrap();
+        drop(submit);
+        writer.shutdown();
+        let answers = answers.lock().unwrap();
+        assert_eq!(answers.len(), 1, "acks=0 requests get no answer");
+        let n = batch::validate(&good).unwrap().record_count as i64;
+        assert_eq!(
+            answers[0].1,
+            vec![
+                (
+                    0,
+                    AppendOutcome::Appended {
+                        base: 0,
+                        last: n - 1
+                    }
+                ),
+                (0, AppendOutcome::Corrupt),
+                (9, AppendOutcome::UnknownPartition),
+            ]
+        );
+        let logs = open_logs(&root, 1);
+        assert_eq!(
+            logs[&0].end_offset(),
+            2 * n,
+            "the good batches, and only them"
+        );
+        let _ = std::fs::remove_dir_all(&root);
+    }
+}
