@@ -529,16 +529,24 @@ impl<L: InboundChain<BytesMut, S>, S: Into<Outbound>> ChannelTask<L, S> {
                 .read_complete(&mut Self::io(&mut self.ch, lp), &mut HeadPath);
         }
         if eof {
-            self.ch.input_closed = true;
-            tracing::debug!(peer = ?self.ch.peer, "peer closed its output");
-            self.pipeline.user_event(
-                &mut Self::io(&mut self.ch, lp),
-                &mut HeadPath,
-                UserEvent::InputClosed,
-            );
-            if !self.ch.opts.allow_half_closure {
-                self.ch.request_close();
-            }
+            self.input_ended(lp);
+        } else {
+            self.settle(lp);
+        }
+    }
+
+    /// The peer closed its output: tell the pipeline, and close unless
+    /// half-closure is allowed (both transports end here).
+    fn input_ended(&mut self, lp: &mut LoopLocal) {
+        self.ch.input_closed = true;
+        tracing::debug!(peer = ?self.ch.peer, "peer closed its output");
+        self.pipeline.user_event(
+            &mut Self::io(&mut self.ch, lp),
+            &mut HeadPath,
+            UserEvent::InputClosed,
+        );
+        if !self.ch.opts.allow_half_closure {
+            self.ch.request_close();
         }
         self.settle(lp);
     }

@@ -68,17 +68,9 @@ fn peer_reset_mid_write_ends_in_one_inactive() {
 #[test]
 fn half_close_gets_every_echo_then_eof() {
     let (server, counters) = echo_server(1, ChannelOptions::default());
-    let mut s = TcpStream::connect(server.local_addr()).unwrap();
     let msg: Vec<u8> = (0..300_000).map(|i| (i % 253) as u8).collect();
-    let mut w = s.try_clone().unwrap();
-    let m2 = msg.clone();
-    let writer = std::thread::spawn(move || {
-        w.write_all(&m2).unwrap();
-        w.shutdown(Shutdown::Write).unwrap();
-    });
-    let mut back = Vec::new();
-    s.read_to_end(&mut back).unwrap();
-    writer.join().unwrap();
+    let back =
+        common::echo_half_closed(server.local_addr(), &msg, msg.len(), Duration::ZERO).unwrap();
     assert!(back == msg, "echo after half-close differs");
     assert!(eventually(Duration::from_secs(5), || counters
         .inactive
@@ -94,22 +86,16 @@ fn half_close_gets_every_echo_then_eof() {
 fn eof_that_arrives_while_reading_is_paused_is_not_lost() {
     for size in [4 << 20, 200_000, 100] {
         let (server, counters) = echo_server(1, ChannelOptions::default());
-        let mut s = TcpStream::connect(server.local_addr()).unwrap();
-        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
         let msg: Vec<u8> = (0..size).map(|i| (i % 251) as u8).collect();
-        let mut w = s.try_clone().unwrap();
-        let m2 = msg.clone();
-        let writer = std::thread::spawn(move || {
-            w.write_all(&m2).unwrap();
-            w.shutdown(Shutdown::Write).unwrap();
-        });
-        // Not reading yet: the server's echoes back up and it pauses.
-        std::thread::sleep(Duration::from_millis(300));
-        let mut back = Vec::new();
-        let read = s.read_to_end(&mut back);
-        writer.join().unwrap();
+        // Not reading at first: the server's echoes back up and it pauses.
+        let read = common::echo_half_closed(
+            server.local_addr(),
+            &msg,
+            msg.len(),
+            Duration::from_millis(300),
+        );
         assert!(read.is_ok(), "{size} B: no EOF from the server: {read:?}");
-        assert!(back == msg, "{size} B: echo differs");
+        assert!(read.unwrap() == msg, "{size} B: echo differs");
         assert!(eventually(Duration::from_secs(5), || counters
             .inactive
             .load(Ordering::SeqCst)

@@ -6,8 +6,6 @@
 mod common;
 
 use gyre_reactor::{ChannelOptions, Pipeline, ServerBootstrap};
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::time::Duration;
 
 #[test]
@@ -17,19 +15,8 @@ fn zero_copy_sends_deliver_every_byte_in_order() {
         .child_options(ChannelOptions::default().zero_copy_send(0))
         .bind("127.0.0.1:0", |_| Pipeline::new().inbound(common::Echo))
         .unwrap();
-    let mut s = TcpStream::connect(server.local_addr()).unwrap();
     let data: Vec<u8> = (0..8 << 20).map(|i: u32| (i ^ (i >> 9)) as u8).collect();
-    let mut w = s.try_clone().unwrap();
-    let payload = data.clone();
-    let writer = std::thread::spawn(move || {
-        for chunk in payload.chunks(7919) {
-            w.write_all(chunk).unwrap();
-        }
-        w.shutdown(std::net::Shutdown::Write).unwrap();
-    });
-    let mut back = Vec::new();
-    s.read_to_end(&mut back).unwrap();
-    writer.join().unwrap();
+    let back = common::echo_half_closed(server.local_addr(), &data, 7919, Duration::ZERO).unwrap();
     assert_eq!(back.len(), data.len());
     assert!(back == data, "echo differs");
     common::check_echo(server.local_addr());

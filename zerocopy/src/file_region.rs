@@ -58,15 +58,7 @@ impl FileRegion {
     /// The region `offset .. offset + len` of `file`; an error if it
     /// reaches past the file's current end.
     pub fn new(file: SharedFile, offset: u64, len: u64) -> Result<Self, Error> {
-        let file_len = file.len()?;
-        if offset.checked_add(len).is_none_or(|end| end > file_len) {
-            return Err(Error::PastEnd {
-                path: file.path().to_owned(),
-                offset,
-                len,
-                file_len,
-            });
-        }
+        file.check_range(offset, len)?;
         Ok(FileRegion {
             file,
             offset,

@@ -54,15 +54,7 @@ impl MmapRegion {
     /// The file must not be truncated below `offset + len` while the region
     /// or any `Bytes` taken from it is alive (see [Truncation](#truncation)).
     pub unsafe fn map(file: &SharedFile, offset: u64, len: u64) -> Result<Self, Error> {
-        let file_len = file.len()?;
-        if offset.checked_add(len).is_none_or(|end| end > file_len) {
-            return Err(Error::PastEnd {
-                path: file.path().to_owned(),
-                offset,
-                len,
-                file_len,
-            });
-        }
+        let file_len = file.check_range(offset, len)?;
         if len == 0 {
             // mmap refuses empty maps; an empty region needs none.
             return Ok(MmapRegion {

@@ -79,6 +79,23 @@ impl SharedFile {
     }
 }
 
+impl SharedFile {
+    /// Checks that `offset .. offset + len` lies within the file as it is
+    /// now; returns the file's length.
+    pub(crate) fn check_range(&self, offset: u64, len: u64) -> Result<u64, Error> {
+        let file_len = self.len()?;
+        if offset.checked_add(len).is_none_or(|end| end > file_len) {
+            return Err(Error::PastEnd {
+                path: self.path().to_owned(),
+                offset,
+                len,
+                file_len,
+            });
+        }
+        Ok(file_len)
+    }
+}
+
 impl AsFd for SharedFile {
     fn as_fd(&self) -> BorrowedFd<'_> {
         self.inner.file.as_fd()

@@ -4,6 +4,16 @@
 
 pub mod proxy;
 
+/// Logs to stderr at `RUST_LOG`'s level (default `info`), as the example
+/// binaries do.
+pub fn init_tracing() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .init();
+}
+
 use bytes::{Bytes, BytesMut};
 use gyre_reactor::{
     ChannelOptions, EventLoopGroup, InboundContext, InboundHandler, ListenOptions, Pipeline,

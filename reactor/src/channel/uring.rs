@@ -14,7 +14,6 @@ use super::{Channel, ChannelTask, HeadPath, State};
 use crate::buf_ring::GROUP;
 use crate::error::Error;
 use crate::event_loop::{Driver, LoopLocal};
-use crate::handler::UserEvent;
 use crate::outbound::Outbound;
 use crate::pipeline::InboundChain;
 use crate::uring::{self, ops, Fd, UringDriver};
@@ -373,21 +372,6 @@ impl<L: InboundChain<BytesMut, S>, S: Into<Outbound>> ChannelTask<L, S> {
         if let Driver::Uring(ring) = &mut lp.driver {
             self.ch.arm_recv(ring);
         }
-    }
-
-    /// The peer closed its output.
-    fn input_ended(&mut self, lp: &mut LoopLocal) {
-        self.ch.input_closed = true;
-        tracing::debug!(peer = ?self.ch.peer, "peer closed its output");
-        self.pipeline.user_event(
-            &mut Self::io(&mut self.ch, lp),
-            &mut HeadPath,
-            UserEvent::InputClosed,
-        );
-        if !self.ch.opts.allow_half_closure {
-            self.ch.request_close();
-        }
-        self.settle(lp);
     }
 
     fn on_write(&mut self, lp: &mut LoopLocal, kind: u64, res: i32) {

@@ -164,3 +164,31 @@ pub fn check_echo(addr: std::net::SocketAddr) {
     s.read_exact(&mut back).unwrap();
     assert_eq!(&back, b"still alive");
 }
+
+/// Sends `msg` to the echo server at `addr` in `chunk`-byte writes from a
+/// thread, then half-closes, and reads everything back after `wait` (so the
+/// server's echoes can back up first). Returns what came back, or the read
+/// error (a timeout, say, when the server never sends its EOF).
+pub fn echo_half_closed(
+    addr: std::net::SocketAddr,
+    msg: &[u8],
+    chunk: usize,
+    wait: Duration,
+) -> std::io::Result<Vec<u8>> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr)?;
+    s.set_read_timeout(Some(Duration::from_secs(10)))?;
+    let mut w = s.try_clone()?;
+    let payload = msg.to_vec();
+    let writer = std::thread::spawn(move || {
+        for piece in payload.chunks(chunk.max(1)) {
+            w.write_all(piece).unwrap();
+        }
+        w.shutdown(std::net::Shutdown::Write).unwrap();
+    });
+    std::thread::sleep(wait);
+    let mut back = Vec::new();
+    let read = s.read_to_end(&mut back);
+    writer.join().unwrap();
+    read.map(|_| back)
+}

@@ -227,21 +227,27 @@ impl Segment {
     }
 
     fn rewrite_indexes(&mut self) -> io::Result<()> {
-        let mut bytes = Vec::with_capacity(self.entries.len() * INDEX_ENTRY);
-        for &(rel, pos) in &self.entries {
-            bytes.extend_from_slice(&rel.to_be_bytes());
-            bytes.extend_from_slice(&pos.to_be_bytes());
-        }
         self.index.set_len(0)?;
-        self.index.write_all_at(&bytes, 0)?;
-        let mut bytes = Vec::with_capacity(self.time_entries.len() * TIME_ENTRY);
-        for &(ts, rel) in &self.time_entries {
-            bytes.extend_from_slice(&ts.to_be_bytes());
-            bytes.extend_from_slice(&rel.to_be_bytes());
-        }
         self.time_index.set_len(0)?;
-        self.time_index.write_all_at(&bytes, 0)?;
-        Ok(())
+        self.write_index_entries(0, 0)
+    }
+
+    /// Writes the index entries from `from` and time entries from
+    /// `from_time` on, where they belong in their files.
+    fn write_index_entries(&mut self, from: usize, from_time: usize) -> io::Result<()> {
+        let bytes: Vec<u8> = self.entries[from..]
+            .iter()
+            .flat_map(|&(rel, pos)| [rel.to_be_bytes(), pos.to_be_bytes()])
+            .flatten()
+            .collect();
+        self.index
+            .write_all_at(&bytes, (from * INDEX_ENTRY) as u64)?;
+        let bytes: Vec<u8> = self.time_entries[from_time..]
+            .iter()
+            .flat_map(|&(ts, rel)| ts.to_be_bytes().into_iter().chain(rel.to_be_bytes()))
+            .collect();
+        self.time_index
+            .write_all_at(&bytes, (from_time * TIME_ENTRY) as u64)
     }
 
     /// Appends batches (offsets already assigned, in order) with one
@@ -263,24 +269,7 @@ impl Segment {
             pos += header.size as u64;
         }
         self.size = pos;
-        let mut bytes = Vec::new();
-        for &(rel, p) in &self.entries[old_entries..] {
-            bytes.extend_from_slice(&rel.to_be_bytes());
-            bytes.extend_from_slice(&p.to_be_bytes());
-        }
-        if !bytes.is_empty() {
-            let at = (old_entries * INDEX_ENTRY) as u64;
-            self.index.write_all_at(&bytes, at)?;
-        }
-        bytes.clear();
-        for &(ts, rel) in &self.time_entries[old_times..] {
-            bytes.extend_from_slice(&ts.to_be_bytes());
-            bytes.extend_from_slice(&rel.to_be_bytes());
-        }
-        if !bytes.is_empty() {
-            let at = (old_times * TIME_ENTRY) as u64;
-            self.time_index.write_all_at(&bytes, at)?;
-        }
+        self.write_index_entries(old_entries, old_times)?;
         Ok(())
     }
 

@@ -26,11 +26,7 @@ struct Args {
 }
 
 fn main() {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .init();
+    gyre_echo::init_tracing();
     let args = Args::parse();
     let workers = args
         .workers
