@@ -25,5 +25,14 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+pub mod config;
+pub mod fetch;
 pub mod log;
+pub mod protocol;
+pub mod server;
+pub mod storage;
+pub mod topics;
 pub mod writer;
+
+pub use config::BrokerConfig;
+pub use server::{Broker, StartError};

@@ -1,24 +1,33 @@
-//! The log writer: one thread owns every append. Produce requests reach it
-//! from the reactor loops through a gyre ring buffer; it checks and stages
-//! each request's batches, and at each end of a ring batch commits the
-//! group: one write per partition touched and, per the flush policy, one
-//! fsync, then answers every request of the group.
+//! The log writer: one thread owns every log. Requests reach it from the
+//! reactor loops through a gyre ring buffer. Produce requests are checked
+//! and staged, and at each end of a ring batch the group is committed: one
+//! write per partition touched and, per the flush policy, one fsync, then
+//! every request of the group is answered. Fetches are resolved to file
+//! regions of committed batches here too, and parked (long polling) until
+//! enough bytes arrive or their wait runs out; list-offsets, topic
+//! creation and deletion run here as well, so no log needs a lock.
 //!
 //! This is the LMAX pattern: a single writer needs no lock on the logs, and
 //! the ring's natural batching turns a burst of small produce requests
 //! into a few large writes and fsyncs.
 
-use crate::log::{LogError, PartitionLog};
+use crate::fetch::{self, FetchJob, Parked, PartitionRead, Wake};
+use crate::log::LogError;
+use crate::storage::Storage;
+use crate::topics::{Topic, TopicError};
 use bytes::Bytes;
+use crossbeam_utils::atomic::AtomicCell;
 use gyre_ringbuffer::{
     BuildError, Disruptor, EventHandler, MultiClaim, Producer, PublishError, ShutdownReport, Stage,
     TimeoutBlockingWait,
 };
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::ops::Range;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// The broker's number for a topic partition.
+/// The broker's number for a topic partition, unique for the broker's
+/// lifetime (never reused after a topic is deleted).
 pub type PartitionId = u32;
 
 /// When appended records are made durable.
@@ -34,7 +43,7 @@ pub enum FlushPolicy {
     Never,
 }
 
-/// What happened to one partition's records of a request.
+/// What happened to one partition's records of a produce request.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum AppendOutcome {
     /// Written (and synced, per the policy) at these offsets.
@@ -52,52 +61,170 @@ pub enum AppendOutcome {
     StorageError,
 }
 
-/// Where a request's answer goes: called on the writer thread once the
-/// group holding the request is committed, with one outcome per entry, in
-/// the request's order.
-pub trait AppendReply: Clone + Send + Sync + 'static {
-    /// The request `job` is done.
-    fn appended(&self, job: u64, outcomes: &[(PartitionId, AppendOutcome)]);
+/// A list-offsets answer for one partition.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OffsetAnswer {
+    /// The offset, and the timestamp of the record found (-1 for the
+    /// earliest and latest queries); offset -1 when no record is that new.
+    Found {
+        /// The offset.
+        offset: i64,
+        /// Its timestamp, or -1.
+        timestamp: i64,
+    },
+    /// The partition does not exist.
+    UnknownPartition,
+    /// The file system failed.
+    StorageError,
 }
 
-/// One produce request in the ring.
+/// A topic to create.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TopicSpec {
+    /// Its name.
+    pub name: String,
+    /// Partition count; negative for the broker's default.
+    pub partitions: i32,
+    /// Kafka topic configs (`retention.ms`, ...).
+    pub configs: Vec<(String, String)>,
+}
+
+/// What the writer is asked to do.
 #[derive(Debug)]
-pub struct AppendJob<R> {
+pub enum LogOp {
+    /// Append records, as they came off the wire, to each partition.
+    Produce(Vec<(PartitionId, Bytes)>),
+    /// Read committed batches, waiting for enough of them.
+    Fetch(FetchJob),
+    /// Find offsets: per partition, -1 (latest), -2 (earliest) or a
+    /// timestamp in ms.
+    ListOffsets(Vec<(PartitionId, i64)>),
+    /// Create topics.
+    CreateTopics(Vec<TopicSpec>),
+    /// Delete topics by name.
+    DeleteTopics(Vec<String>),
+}
+
+/// The writer's answer to one request.
+#[derive(Debug)]
+pub enum Answer<'a> {
+    /// Per produced partition, in request order.
+    Appended(&'a [(PartitionId, AppendOutcome)]),
+    /// Per fetched partition, in request order.
+    Fetched(Vec<PartitionRead>),
+    /// Per partition, in request order.
+    Offsets(Vec<(PartitionId, OffsetAnswer)>),
+    /// Per topic, in request order.
+    Created(Vec<Result<Arc<Topic>, TopicError>>),
+    /// Per topic, in request order.
+    Deleted(Vec<Result<(), TopicError>>),
+}
+
+/// Where a request's answer goes. Called on the writer thread: produce
+/// answers once the group holding the request is committed, the others
+/// when done.
+pub trait LogReply: Send + 'static {
+    /// Request `job` is done.
+    fn answer(&self, job: u64, answer: Answer<'_>);
+}
+
+/// One request.
+#[derive(Debug)]
+pub struct LogJob<R> {
     /// The caller's number for the request (a correlation id, say).
     pub id: u64,
-    /// Records for each partition, as they came off the wire.
-    pub entries: Vec<(PartitionId, Bytes)>,
+    /// What to do.
+    pub op: LogOp,
     /// Where the answer goes; `None` for fire-and-forget (acks = 0).
     pub reply: Option<R>,
 }
 
-impl<R> Default for AppendJob<R> {
+/// A ring slot. The writer takes the job out of it, so a request's memory
+/// is freed once answered instead of living on in the ring until the slot
+/// comes round again. `Option<Box<_>>` is one pointer, so the cell is a
+/// lock-free atomic.
+struct Slot<R> {
+    job: AtomicCell<Option<Box<LogJob<R>>>>,
+}
+
+impl<R> Default for Slot<R> {
     fn default() -> Self {
-        AppendJob {
-            id: 0,
-            entries: Vec::new(),
-            reply: None,
+        Slot {
+            job: AtomicCell::new(None),
+        }
+    }
+}
+
+/// How the writer runs.
+#[derive(Clone, Debug)]
+pub struct WriterConfig {
+    /// When to fsync.
+    pub flush: FlushPolicy,
+    /// Requests the ring holds (a power of two; default 1024).
+    pub capacity: usize,
+    /// How often retention is enforced (default 60 s).
+    pub retention_check: Duration,
+    /// How often an idle writer wakes to end long polls and sync on
+    /// interval (default 5 ms).
+    pub tick: Duration,
+}
+
+impl Default for WriterConfig {
+    fn default() -> Self {
+        WriterConfig {
+            flush: FlushPolicy::Interval(Duration::from_millis(1000)),
+            capacity: 1024,
+            retention_check: Duration::from_secs(60),
+            tick: Duration::from_millis(5),
         }
     }
 }
 
 struct WriterHandler<R> {
-    logs: HashMap<PartitionId, PartitionLog>,
-    policy: FlushPolicy,
+    storage: Storage,
+    config: WriterConfig,
     /// Partitions staged in the current group, and written since the last
     /// fsync; reused, so a steady writer does not allocate.
     touched: HashSet<PartitionId>,
     dirty: HashSet<PartitionId>,
     outcomes: Vec<(PartitionId, AppendOutcome)>,
     pending: Vec<(R, u64, Range<usize>)>,
+    parked: Vec<Parked<R>>,
     last_sync: Instant,
+    last_retention: Instant,
 }
 
-impl<R: AppendReply> WriterHandler<R> {
+impl<R: LogReply> WriterHandler<R> {
+    fn produce(&mut self, entries: &[(PartitionId, Bytes)]) {
+        for (pid, records) in entries {
+            let outcome = match self.storage.log_mut(*pid) {
+                None => AppendOutcome::UnknownPartition,
+                Some(log) => match log.stage(records) {
+                    Ok((base, last)) => {
+                        self.touched.insert(*pid);
+                        AppendOutcome::Appended { base, last }
+                    }
+                    Err(LogError::Corrupt(e)) => {
+                        tracing::warn!(partition = pid, error = %e, "refused a corrupt batch");
+                        AppendOutcome::Corrupt
+                    }
+                    Err(e) => {
+                        tracing::error!(partition = pid, error = %e, "staging failed");
+                        AppendOutcome::StorageError
+                    }
+                },
+            };
+            self.outcomes.push((*pid, outcome));
+        }
+    }
+
     fn commit_group(&mut self) {
         let mut failed = HashSet::new();
+        let committed = !self.touched.is_empty();
         for pid in self.touched.drain() {
-            let log = self.logs.get_mut(&pid).expect("touched partitions exist");
+            let Some(log) = self.storage.log_mut(pid) else {
+                continue;
+            };
             if let Err(e) = log.commit() {
                 tracing::error!(partition = pid, error = %e, "log write failed");
                 failed.insert(pid);
@@ -105,7 +232,7 @@ impl<R: AppendReply> WriterHandler<R> {
                 self.dirty.insert(pid);
             }
         }
-        let sync_now = match self.policy {
+        let sync_now = match self.config.flush {
             FlushPolicy::EveryBatch => true,
             FlushPolicy::Interval(every) => self.last_sync.elapsed() >= every,
             FlushPolicy::Never => false,
@@ -120,83 +247,160 @@ impl<R: AppendReply> WriterHandler<R> {
                     *outcome = AppendOutcome::StorageError;
                 }
             }
-            reply.appended(id, outcomes);
+            reply.answer(id, Answer::Appended(outcomes));
         }
         self.outcomes.clear();
+        if committed && !self.parked.is_empty() {
+            fetch::wake(&self.storage, &mut self.parked, Wake::Appended);
+        }
     }
 
     fn sync_dirty(&mut self, failed: &mut HashSet<PartitionId>) {
         for pid in self.dirty.drain() {
-            if let Err(e) = self.logs[&pid].sync() {
+            if let Some(Err(e)) = self.storage.log(pid).map(|log| log.sync()) {
                 tracing::error!(partition = pid, error = %e, "log fsync failed");
                 failed.insert(pid);
             }
         }
         self.last_sync = Instant::now();
     }
-}
 
-impl<R: AppendReply> EventHandler<AppendJob<R>> for WriterHandler<R> {
-    fn on_event(&mut self, job: &AppendJob<R>, _sequence: i64, end_of_batch: bool) {
-        let start = self.outcomes.len();
-        for (pid, records) in &job.entries {
-            let outcome = match self.logs.get_mut(pid) {
-                None => AppendOutcome::UnknownPartition,
-                Some(log) => match log.stage(records) {
-                    Ok((base, last)) => {
-                        self.touched.insert(*pid);
-                        AppendOutcome::Appended { base, last }
-                    }
-                    Err(LogError::Corrupt(_)) => AppendOutcome::Corrupt,
-                    Err(e) => {
-                        tracing::error!(partition = pid, error = %e, "staging failed");
-                        AppendOutcome::StorageError
-                    }
-                },
-            };
-            self.outcomes.push((*pid, outcome));
-        }
-        match &job.reply {
-            Some(reply) => self
-                .pending
-                .push((reply.clone(), job.id, start..self.outcomes.len())),
-            None => self.outcomes.truncate(start),
-        }
-        if end_of_batch {
-            self.commit_group();
-        }
+    fn list_offsets(&self, queries: &[(PartitionId, i64)]) -> Vec<(PartitionId, OffsetAnswer)> {
+        queries
+            .iter()
+            .map(|&(pid, query)| {
+                let answer = match self.storage.log(pid) {
+                    None => OffsetAnswer::UnknownPartition,
+                    Some(log) => match query {
+                        -1 => OffsetAnswer::Found {
+                            offset: log.end_offset(),
+                            timestamp: -1,
+                        },
+                        -2 => OffsetAnswer::Found {
+                            offset: log.start_offset(),
+                            timestamp: -1,
+                        },
+                        ts => match log.offset_for_time(ts) {
+                            Ok(Some((offset, timestamp))) => {
+                                OffsetAnswer::Found { offset, timestamp }
+                            }
+                            Ok(None) => OffsetAnswer::Found {
+                                offset: -1,
+                                timestamp: -1,
+                            },
+                            Err(e) => {
+                                tracing::error!(partition = pid, error = %e, "offset lookup failed");
+                                OffsetAnswer::StorageError
+                            }
+                        },
+                    },
+                };
+                (pid, answer)
+            })
+            .collect()
     }
 
-    fn on_timeout(&mut self, _sequence: i64) {
-        if let FlushPolicy::Interval(every) = self.policy {
+    /// Work that runs when the writer is idle or a batch ends: long polls
+    /// that ran out of time, interval fsyncs, retention.
+    fn housekeeping(&mut self) {
+        if !self.parked.is_empty() {
+            fetch::wake(&self.storage, &mut self.parked, Wake::Tick(Instant::now()));
+        }
+        if let FlushPolicy::Interval(every) = self.config.flush {
             if !self.dirty.is_empty() && self.last_sync.elapsed() >= every {
                 self.sync_dirty(&mut HashSet::new());
             }
         }
-    }
-
-    fn on_shutdown(&mut self) {
-        self.commit_group();
-        if self.policy != FlushPolicy::Never {
-            self.sync_dirty(&mut HashSet::new());
+        if self.last_retention.elapsed() >= self.config.retention_check {
+            self.last_retention = Instant::now();
+            for (pid, log) in self.storage.logs_mut() {
+                if let Err(e) = log.enforce_retention() {
+                    tracing::error!(partition = pid, error = %e, "retention failed");
+                }
+            }
         }
     }
 }
 
-type JobProducer<R> = Producer<AppendJob<R>, TimeoutBlockingWait, MultiClaim>;
+impl<R: LogReply> EventHandler<Slot<R>> for WriterHandler<R> {
+    fn on_event(&mut self, slot: &Slot<R>, _sequence: i64, end_of_batch: bool) {
+        if let Some(job) = slot.job.take() {
+            let LogJob { id, op, reply } = *job;
+            match op {
+                LogOp::Produce(entries) => {
+                    let start = self.outcomes.len();
+                    self.produce(&entries);
+                    match reply {
+                        Some(reply) => self.pending.push((reply, id, start..self.outcomes.len())),
+                        None => self.outcomes.truncate(start),
+                    }
+                }
+                LogOp::Fetch(fetch) => {
+                    if let Some(reply) = reply {
+                        let parked = Parked::new(id, fetch, reply);
+                        fetch::serve_or_park(&self.storage, &mut self.parked, parked);
+                    }
+                }
+                LogOp::ListOffsets(queries) => {
+                    let answer = self.list_offsets(&queries);
+                    if let Some(reply) = reply {
+                        reply.answer(id, Answer::Offsets(answer));
+                    }
+                }
+                LogOp::CreateTopics(specs) => {
+                    // Admin changes see every staged append committed first.
+                    self.commit_group();
+                    let results = specs
+                        .iter()
+                        .map(|s| self.storage.create_topic(&s.name, s.partitions, &s.configs))
+                        .collect();
+                    if let Some(reply) = reply {
+                        reply.answer(id, Answer::Created(results));
+                    }
+                }
+                LogOp::DeleteTopics(names) => {
+                    self.commit_group();
+                    let results = names.iter().map(|n| self.storage.delete_topic(n)).collect();
+                    if let Some(reply) = reply {
+                        reply.answer(id, Answer::Deleted(results));
+                    }
+                }
+            }
+        }
+        if end_of_batch {
+            self.commit_group();
+            self.housekeeping();
+        }
+    }
+
+    fn on_timeout(&mut self, _sequence: i64) {
+        self.housekeeping();
+    }
+
+    fn on_shutdown(&mut self) {
+        self.commit_group();
+        if self.config.flush != FlushPolicy::Never {
+            self.sync_dirty(&mut HashSet::new());
+        }
+        // Long polls end now, with what there is.
+        fetch::wake(&self.storage, &mut self.parked, Wake::Shutdown);
+    }
+}
+
+type JobProducer<R> = Producer<Slot<R>, TimeoutBlockingWait, MultiClaim>;
 
 /// The running writer thread and its ring.
-pub struct LogWriter<R: AppendReply> {
+pub struct LogWriter<R: LogReply> {
     producer: JobProducer<R>,
-    disruptor: Disruptor<AppendJob<R>, TimeoutBlockingWait>,
+    disruptor: Disruptor<Slot<R>, TimeoutBlockingWait>,
 }
 
 /// A handle that submits requests to the writer; clone one per thread.
-pub struct Submitter<R: AppendReply> {
+pub struct Submitter<R: LogReply> {
     producer: JobProducer<R>,
 }
 
-impl<R: AppendReply> Clone for Submitter<R> {
+impl<R: LogReply> Clone for Submitter<R> {
     fn clone(&self) -> Self {
         Submitter {
             producer: self.producer.clone(),
@@ -204,48 +408,33 @@ impl<R: AppendReply> Clone for Submitter<R> {
     }
 }
 
-impl<R: AppendReply> Submitter<R> {
+impl<R: LogReply> Submitter<R> {
     /// Queues a request; waits while the ring is full (backpressure on the
     /// producing connections). Fails only once the writer has stopped.
-    pub fn submit(
-        &mut self,
-        id: u64,
-        entries: Vec<(PartitionId, Bytes)>,
-        reply: Option<R>,
-    ) -> Result<(), PublishError> {
+    pub fn submit(&mut self, id: u64, op: LogOp, reply: Option<R>) -> Result<(), PublishError> {
+        let job = Box::new(LogJob { id, op, reply });
         self.producer
-            .publish(move |slot| {
-                slot.id = id;
-                slot.entries = entries;
-                slot.reply = reply;
-            })
+            .publish(move |slot| slot.job.store(Some(job)))
             .map(drop)
     }
 }
 
-impl<R: AppendReply> LogWriter<R> {
-    /// Starts the writer thread, owning `logs`, with a ring of `capacity`
-    /// requests (a power of two).
-    pub fn start(
-        logs: HashMap<PartitionId, PartitionLog>,
-        policy: FlushPolicy,
-        capacity: usize,
-    ) -> Result<Self, BuildError> {
-        let idle = match policy {
-            FlushPolicy::Interval(every) => every,
-            _ => Duration::from_millis(100),
-        };
-        let mut graph = Disruptor::builder(capacity, AppendJob::default)
-            .wait_strategy(TimeoutBlockingWait::new(idle))
+impl<R: LogReply> LogWriter<R> {
+    /// Starts the writer thread, owning `storage`.
+    pub fn start(storage: Storage, config: WriterConfig) -> Result<Self, BuildError> {
+        let mut graph = Disruptor::builder(config.capacity, Slot::default)
+            .wait_strategy(TimeoutBlockingWait::new(config.tick))
             .multi_producer()?;
         let handler = WriterHandler {
-            logs,
-            policy,
+            storage,
+            config,
             touched: HashSet::new(),
             dirty: HashSet::new(),
             outcomes: Vec::new(),
             pending: Vec::new(),
+            parked: Vec::new(),
             last_sync: Instant::now(),
+            last_retention: Instant::now(),
         };
         graph.handle_events_with(Stage::new(handler).name("gyre-log-writer"));
         let (producer, disruptor) = graph.start()?;
@@ -263,7 +452,8 @@ impl<R: AppendReply> LogWriter<R> {
     }
 
     /// Stops taking requests once every submitter is gone, commits and
-    /// syncs what was queued, and joins the thread.
+    /// syncs what was queued, answers parked fetches, and joins the
+    /// thread.
     pub fn shutdown(self) -> ShutdownReport {
         drop(self.producer);
         self.disruptor.join()

@@ -196,7 +196,7 @@ fn offsets_by_time() {
         let b = records(i as usize, 1, 10_000 + i * 10);
         log.append(&b).unwrap();
     }
-    assert_eq!(log.offset_for_time(0).unwrap(), Some(0));
+    assert_eq!(log.offset_for_time(0).unwrap().map(|(o, _)| o), Some(0));
     assert_eq!(log.offset_for_time(10_000).unwrap(), Some(0));
     assert_eq!(log.offset_for_time(10_005).unwrap(), Some(1));
     assert_eq!(log.offset_for_time(12_000).unwrap(), Some(200));

@@ -298,12 +298,12 @@ impl PartitionLog {
     }
 
     /// The first offset whose batch has a timestamp at or after
-    /// `timestamp` (at batch granularity), or `None` if every record is
-    /// older.
-    pub fn offset_for_time(&self, timestamp: i64) -> io::Result<Option<i64>> {
+    /// `timestamp` (at batch granularity), with that batch's first
+    /// timestamp; `None` if every record is older.
+    pub fn offset_for_time(&self, timestamp: i64) -> io::Result<Option<(i64, i64)>> {
         for segment in self.segments.values() {
-            if let Some(offset) = segment.offset_for_time(timestamp)? {
-                return Ok(Some(offset));
+            if let Some(found) = segment.offset_for_time(timestamp)? {
+                return Ok(Some(found));
             }
         }
         Ok(None)

@@ -341,8 +341,8 @@ impl Segment {
     }
 
     /// The first batch whose largest timestamp is at least `timestamp`:
-    /// its base offset.
-    pub fn offset_for_time(&self, timestamp: i64) -> io::Result<Option<i64>> {
+    /// its base offset and base timestamp.
+    pub fn offset_for_time(&self, timestamp: i64) -> io::Result<Option<(i64, i64)>> {
         if self.max_timestamp < timestamp {
             return Ok(None);
         }
@@ -363,7 +363,7 @@ impl Segment {
         while pos < self.size {
             let header = self.header_at(pos)?;
             if header.max_timestamp >= timestamp {
-                return Ok(Some(header.base_offset));
+                return Ok(Some((header.base_offset, header.base_timestamp)));
             }
             pos += header.size as u64;
         }

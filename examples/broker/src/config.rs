@@ -1,0 +1,68 @@
+//! How a broker runs: where it listens and keeps its data, how it flushes,
+//! rolls and expires logs, and how much one request may be.
+
+use crate::log::LogConfig;
+use crate::writer::FlushPolicy;
+use gyre_reactor::Transport;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// A broker's settings; [`BrokerConfig::default`] is what
+/// `cargo run -p gyre-broker` uses.
+#[derive(Clone, Debug)]
+pub struct BrokerConfig {
+    /// Where to listen (default `127.0.0.1:9092`; port 0 picks a free one).
+    pub listen: SocketAddr,
+    /// The `host:port` clients are told to connect to (Metadata,
+    /// FindCoordinator); default: the listening address.
+    pub advertised: Option<(String, u16)>,
+    /// The data folder (default `./gyre-data`).
+    pub data_dir: PathBuf,
+    /// When appended records are fsynced (default every 1000 ms).
+    pub flush: FlushPolicy,
+    /// Log settings of topics created without their own: segment size
+    /// (128 MiB) and age, retention by size and age (7 days).
+    pub log: LogConfig,
+    /// Partitions of auto-created topics and of CreateTopics without a
+    /// count (default 1).
+    pub default_partitions: i32,
+    /// Create topics on first use in a Metadata request (default on).
+    pub auto_create_topics: bool,
+    /// The largest request accepted; a bigger one closes its connection
+    /// (default 100 MiB).
+    pub max_request_size: usize,
+    /// Requests in flight per connection before the broker stops reading
+    /// from it (default 128).
+    pub max_in_flight: usize,
+    /// Event loops serving connections (default: one per CPU, less one for
+    /// the log writer, at least one).
+    pub workers: usize,
+    /// epoll (default) or io_uring.
+    pub transport: Transport,
+    /// How often retention runs (default 60 s).
+    pub retention_check: Duration,
+    /// The log writer's ring, in requests (a power of two; default 1024).
+    pub ring_capacity: usize,
+}
+
+impl Default for BrokerConfig {
+    fn default() -> Self {
+        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+        BrokerConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 9092)),
+            advertised: None,
+            data_dir: PathBuf::from("gyre-data"),
+            flush: FlushPolicy::Interval(Duration::from_millis(1000)),
+            log: LogConfig::default(),
+            default_partitions: 1,
+            auto_create_topics: true,
+            max_request_size: 100 << 20,
+            max_in_flight: 128,
+            workers: cpus.saturating_sub(1).max(1),
+            transport: Transport::Epoll,
+            retention_check: Duration::from_secs(60),
+            ring_capacity: 1024,
+        }
+    }
+}

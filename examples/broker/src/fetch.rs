@@ -1,0 +1,178 @@
+//! Fetches on the log writer: each is resolved to file regions of whole
+//! committed batches, answered at once when it has `min_bytes` (or an
+//! error, or no wait), and otherwise parked until an append brings enough
+//! bytes or its `max_wait` runs out: Kafka's long poll.
+//!
+//! Only committed batches are read, so a consumer never sees a record
+//! before the producer could have had its acknowledgement.
+
+use crate::log::{LogError, LogSlice};
+use crate::storage::Storage;
+use crate::writer::{Answer, LogReply, PartitionId};
+use std::time::{Duration, Instant};
+
+/// One partition of a fetch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FetchPart {
+    /// The partition.
+    pub partition: PartitionId,
+    /// The first offset wanted.
+    pub offset: i64,
+    /// At most this many bytes from it (at least one batch, whatever its
+    /// size, so a consumer always makes progress).
+    pub max_bytes: u64,
+}
+
+/// A fetch request, as the writer sees it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FetchJob {
+    /// The partitions, in the order they are answered.
+    pub parts: Vec<FetchPart>,
+    /// Answer once at least this many bytes are ready.
+    pub min_bytes: u64,
+    /// At most this many bytes in all (but at least one batch).
+    pub max_bytes: u64,
+    /// How long to wait for `min_bytes`.
+    pub max_wait: Duration,
+}
+
+/// Why a partition's read failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReadError {
+    /// The partition does not exist (any more).
+    UnknownPartition,
+    /// The offset is before the log's start or after its end.
+    OffsetOutOfRange,
+    /// The file system failed.
+    Storage,
+}
+
+/// One partition's answer.
+#[derive(Debug)]
+pub struct PartitionRead {
+    /// The partition.
+    pub partition: PartitionId,
+    /// Why nothing was read, if something went wrong.
+    pub error: Option<ReadError>,
+    /// The log's end offset.
+    pub high_watermark: i64,
+    /// The log's first offset.
+    pub log_start_offset: i64,
+    /// Whole batches from the requested offset; `None` at the log's end.
+    pub slice: Option<LogSlice>,
+}
+
+/// A fetch waiting on the writer.
+pub(crate) struct Parked<R> {
+    id: u64,
+    job: FetchJob,
+    reply: R,
+    deadline: Instant,
+}
+
+impl<R> Parked<R> {
+    pub(crate) fn new(id: u64, job: FetchJob, reply: R) -> Self {
+        let deadline = Instant::now() + job.max_wait;
+        Parked {
+            id,
+            job,
+            reply,
+            deadline,
+        }
+    }
+}
+
+/// What makes the writer look at its parked fetches again.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Wake {
+    /// Records were committed: answer those that now have enough.
+    Appended,
+    /// Time passed: answer those whose wait is over.
+    Tick(Instant),
+    /// The writer is stopping: answer all.
+    Shutdown,
+}
+
+/// Reads every partition of `job`; returns the reads, the bytes found and
+/// whether any partition failed.
+pub(crate) fn resolve(storage: &Storage, job: &FetchJob) -> (Vec<PartitionRead>, u64, bool) {
+    let mut reads = Vec::with_capacity(job.parts.len());
+    let mut total = 0u64;
+    let mut failed = false;
+    for part in &job.parts {
+        let Some(log) = storage.log(part.partition) else {
+            failed = true;
+            reads.push(PartitionRead {
+                partition: part.partition,
+                error: Some(ReadError::UnknownPartition),
+                high_watermark: -1,
+                log_start_offset: -1,
+                slice: None,
+            });
+            continue;
+        };
+        let mut read = PartitionRead {
+            partition: part.partition,
+            error: None,
+            high_watermark: log.end_offset(),
+            log_start_offset: log.start_offset(),
+            slice: None,
+        };
+        let room = job.max_bytes.saturating_sub(total);
+        // The response's first batch goes out whatever its size; after
+        // that, stop at the response's limit.
+        if total == 0 || room > 0 {
+            match log.read(part.offset, part.max_bytes.min(room.max(1))) {
+                Ok(slice) => {
+                    total += slice.as_ref().map_or(0, |s| s.region.len());
+                    read.slice = slice;
+                }
+                Err(LogError::OutOfRange { .. }) => read.error = Some(ReadError::OffsetOutOfRange),
+                Err(e) => {
+                    tracing::error!(partition = part.partition, error = %e, "fetch read failed");
+                    read.error = Some(ReadError::Storage);
+                }
+            }
+            failed |= read.error.is_some();
+        }
+        reads.push(read);
+    }
+    (reads, total, failed)
+}
+
+/// Answers `fetch` now if it can be, or parks it.
+pub(crate) fn serve_or_park<R: LogReply>(
+    storage: &Storage,
+    parked: &mut Vec<Parked<R>>,
+    fetch: Parked<R>,
+) {
+    let (reads, bytes, failed) = resolve(storage, &fetch.job);
+    if failed || bytes >= fetch.job.min_bytes || fetch.job.max_wait.is_zero() {
+        fetch.reply.answer(fetch.id, Answer::Fetched(reads));
+    } else {
+        parked.push(fetch);
+    }
+}
+
+/// Looks at the parked fetches again and answers those that are done.
+pub(crate) fn wake<R: LogReply>(storage: &Storage, parked: &mut Vec<Parked<R>>, why: Wake) {
+    let mut i = 0;
+    while i < parked.len() {
+        let expired = match why {
+            Wake::Appended => false,
+            Wake::Tick(now) => now >= parked[i].deadline,
+            Wake::Shutdown => true,
+        };
+        if !expired && matches!(why, Wake::Tick(_)) {
+            i += 1;
+            continue;
+        }
+        let (reads, bytes, failed) = resolve(storage, &parked[i].job);
+        if expired || failed || bytes >= parked[i].job.min_bytes {
+            let fetch = parked.swap_remove(i);
+            fetch.reply.answer(fetch.id, Answer::Fetched(reads));
+        } else {
+            i += 1;
+        }
+    }
+}

@@ -1,0 +1,92 @@
+//! The request header (v1: api key, version, correlation id, client id).
+//!
+//! Parsed by hand rather than through `kafka-protocol` so that a request
+//! for an API or version the broker does not speak can still be answered
+//! or refused by its correlation id: the first eight bytes are the same in
+//! every header version.
+
+use bytes::{Buf, Bytes};
+
+/// What the broker reads of a request header.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RequestHead {
+    /// The API key, as sent (it may be one the broker does not know).
+    pub api_key: i16,
+    /// The API version.
+    pub api_version: i16,
+    /// Echoed in the response.
+    pub correlation_id: i32,
+}
+
+/// Why a request header could not be read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum HeaderError {
+    /// Fewer bytes than a header needs.
+    #[error("request of {0} bytes is too short for a header")]
+    Truncated(usize),
+    /// The client id's length runs past the request.
+    #[error("client id of {len} bytes overruns the request")]
+    ClientId {
+        /// The length field.
+        len: i16,
+    },
+}
+
+/// Reads the fixed part of the header without consuming anything.
+pub fn peek(frame: &[u8]) -> Result<RequestHead, HeaderError> {
+    if frame.len() < 8 {
+        return Err(HeaderError::Truncated(frame.len()));
+    }
+    let mut b = frame;
+    Ok(RequestHead {
+        api_key: b.get_i16(),
+        api_version: b.get_i16(),
+        correlation_id: b.get_i32(),
+    })
+}
+
+/// Consumes a v1 header from `frame`, leaving the body.
+pub fn split_v1(frame: &mut Bytes) -> Result<RequestHead, HeaderError> {
+    let head = peek(frame)?;
+    if frame.len() < 10 {
+        return Err(HeaderError::Truncated(frame.len()));
+    }
+    frame.advance(8);
+    let len = frame.get_i16();
+    if len > 0 {
+        if len as usize > frame.len() {
+            return Err(HeaderError::ClientId { len });
+        }
+        frame.advance(len as usize);
+    }
+    Ok(head)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_the_header_and_skips_the_client_id() {
+        let mut f = Bytes::from_static(&[0, 1, 0, 4, 0, 0, 0, 9, 0, 2, b'a', b'b', 7]);
+        let h = split_v1(&mut f).unwrap();
+        assert_eq!(
+            h,
+            RequestHead {
+                api_key: 1,
+                api_version: 4,
+                correlation_id: 9
+            }
+        );
+        assert_eq!(&f[..], &[7]);
+        let mut null_id = Bytes::from_static(&[0, 1, 0, 4, 0, 0, 0, 9, 0xff, 0xff]);
+        assert!(split_v1(&mut null_id).unwrap().api_key == 1 && null_id.is_empty());
+    }
+
+    #[test]
+    fn short_or_overrunning_headers_are_errors() {
+        assert_eq!(peek(&[0; 7]), Err(HeaderError::Truncated(7)));
+        let mut f = Bytes::from_static(&[0, 1, 0, 4, 0, 0, 0, 9, 0, 5, b'a']);
+        assert_eq!(split_v1(&mut f), Err(HeaderError::ClientId { len: 5 }));
+    }
+}

@@ -1,0 +1,59 @@
+//! Kafka's wire protocol as the broker speaks it: which APIs and versions
+//! it answers ([`versions`]), the request header ([`header`]), responses
+//! framed for the wire ([`response`]), and the fetch response, which is
+//! encoded by hand around the segment files it sends ([`fetch_response`]).
+//!
+//! Request and response bodies are decoded and encoded with the
+//! `kafka-protocol` crate. The broker speaks only non-flexible versions
+//! (no tagged fields), which every Kafka client still supports.
+
+pub mod fetch_response;
+pub mod header;
+pub mod response;
+pub mod versions;
+
+/// Kafka's error codes, as the broker uses them.
+pub mod error_code {
+    /// No error.
+    pub const NONE: i16 = 0;
+    /// The requested offset is outside the log.
+    pub const OFFSET_OUT_OF_RANGE: i16 = 1;
+    /// A record batch failed its CRC or shape checks.
+    pub const CORRUPT_MESSAGE: i16 = 2;
+    /// The topic or partition does not exist.
+    pub const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
+    /// The coordinator is still loading (unused: offsets load at start).
+    pub const COORDINATOR_LOAD_IN_PROGRESS: i16 = 14;
+    /// A storage failure.
+    pub const KAFKA_STORAGE_ERROR: i16 = 56;
+    /// The group member's generation is stale.
+    pub const ILLEGAL_GENERATION: i16 = 22;
+    /// The group's members use incompatible protocols.
+    pub const INCONSISTENT_GROUP_PROTOCOL: i16 = 23;
+    /// The group id is empty.
+    pub const INVALID_GROUP_ID: i16 = 24;
+    /// The member id is not in the group.
+    pub const UNKNOWN_MEMBER_ID: i16 = 25;
+    /// The session timeout is outside the broker's bounds.
+    pub const INVALID_SESSION_TIMEOUT: i16 = 26;
+    /// The group is rebalancing; rejoin.
+    pub const REBALANCE_IN_PROGRESS: i16 = 27;
+    /// A request for an unsupported API version.
+    pub const UNSUPPORTED_VERSION: i16 = 35;
+    /// The topic already exists.
+    pub const TOPIC_ALREADY_EXISTS: i16 = 36;
+    /// A partition count below one.
+    pub const INVALID_PARTITIONS: i16 = 37;
+    /// A replication factor the broker cannot meet.
+    pub const INVALID_REPLICATION_FACTOR: i16 = 38;
+    /// A topic config the broker does not know or cannot parse.
+    pub const INVALID_CONFIG: i16 = 40;
+    /// An invalid request (bad field values).
+    pub const INVALID_REQUEST: i16 = 42;
+    /// The topic name is not legal.
+    pub const INVALID_TOPIC_EXCEPTION: i16 = 17;
+    /// The request timed out.
+    pub const REQUEST_TIMED_OUT: i16 = 7;
+    /// A member id is required: rejoin with the one given.
+    pub const MEMBER_ID_REQUIRED: i16 = 79;
+}

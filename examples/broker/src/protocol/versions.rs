@@ -1,0 +1,76 @@
+//! The APIs the broker answers and their version ranges: every API up to
+//! its last non-flexible version, as far as the `kafka-protocol` crate
+//! decodes it.
+//!
+//! The group APIs start at version 0 so librdkafka's group consumer
+//! accepts the broker; OffsetCommit stops at v2 (the crate decodes nothing
+//! older), which both librdkafka and kafka-python speak.
+
+use kafka_protocol::messages::ApiKey;
+
+/// One API's supported versions, inclusive.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ApiRange {
+    /// The API.
+    pub key: ApiKey,
+    /// Lowest version answered.
+    pub min: i16,
+    /// Highest version answered.
+    pub max: i16,
+}
+
+const fn range(key: ApiKey, min: i16, max: i16) -> ApiRange {
+    ApiRange { key, min, max }
+}
+
+/// Every API the broker answers.
+pub const SUPPORTED: &[ApiRange] = &[
+    range(ApiKey::Produce, 3, 8),
+    range(ApiKey::Fetch, 4, 11),
+    range(ApiKey::ListOffsets, 1, 5),
+    range(ApiKey::Metadata, 0, 8),
+    range(ApiKey::OffsetCommit, 2, 2),
+    range(ApiKey::OffsetFetch, 1, 5),
+    range(ApiKey::FindCoordinator, 0, 2),
+    range(ApiKey::JoinGroup, 0, 5),
+    range(ApiKey::Heartbeat, 0, 3),
+    range(ApiKey::LeaveGroup, 0, 3),
+    range(ApiKey::SyncGroup, 0, 3),
+    range(ApiKey::ApiVersions, 0, 2),
+    range(ApiKey::CreateTopics, 2, 4),
+    range(ApiKey::DeleteTopics, 1, 3),
+    range(ApiKey::InitProducerId, 0, 1),
+];
+
+/// The range for `key`, if the broker answers it at all.
+pub fn range_of(key: ApiKey) -> Option<ApiRange> {
+    SUPPORTED.iter().copied().find(|r| r.key == key)
+}
+
+/// Whether the broker answers `key` at `version`.
+pub fn supports(key: ApiKey, version: i16) -> bool {
+    range_of(key).is_some_and(|r| (r.min..=r.max).contains(&version))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kafka_protocol::protocol::Message;
+
+    #[test]
+    fn every_range_is_inside_what_the_crate_decodes_and_not_flexible() {
+        for r in SUPPORTED {
+            let crate_range = r.key.valid_versions();
+            assert!(
+                r.min >= crate_range.min && r.max <= crate_range.max,
+                "{r:?}"
+            );
+            // Flexible versions use request header v2.
+            assert_eq!(r.key.request_header_version(r.max), 1, "{r:?}");
+        }
+        assert!(supports(ApiKey::Fetch, 11));
+        assert!(!supports(ApiKey::Fetch, 12));
+        assert!(!supports(ApiKey::SaslHandshake, 0));
+        assert_eq!(kafka_protocol::messages::ProduceRequest::VERSIONS.min, 3);
+    }
+}

@@ -1,0 +1,539 @@
+//! One client connection: reads requests (length-framed by the pipeline's
+//! decoder), answers the cheap ones on the loop, and sends the rest to the
+//! log writer or the group coordinator with a [`Responder`] that brings
+//! the answer back in order.
+//!
+//! A request the broker cannot parse, for an API or version it does not
+//! speak (other than ApiVersions, which is answered with
+//! `UNSUPPORTED_VERSION` and the supported ranges, as Kafka does), or
+//! bigger than the request size limit closes this connection only.
+
+use super::groups::GroupCall;
+use super::metadata;
+use super::responder::{encoded, Pending, Responder, TopicLayout};
+use super::sequencer::{Frame, Sequenced};
+use super::Shared;
+use crate::fetch::{FetchJob, FetchPart};
+use crate::protocol::error_code as ec;
+use crate::protocol::{header, versions};
+use crate::topics;
+use crate::writer::{LogOp, Submitter, TopicSpec};
+use bytes::Bytes;
+use gyre_reactor::{ChannelHandle, Error, InboundContext, InboundHandler, TimerId};
+use kafka_protocol::messages::api_versions_response::ApiVersion;
+use kafka_protocol::messages::{
+    ApiKey, ApiVersionsResponse, BrokerId, CreateTopicsRequest, FetchRequest,
+    FindCoordinatorResponse, InitProducerIdResponse, ListOffsetsRequest, MetadataRequest,
+    ProduceRequest, ProducerId, RequestKind,
+};
+use kafka_protocol::protocol::StrBytes;
+use std::cell::Cell;
+use std::collections::VecDeque;
+use std::rc::Rc;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The inbound handler of a client connection.
+pub struct Connection {
+    shared: Arc<Shared>,
+    submitter: Submitter<Responder>,
+    handle: Option<ChannelHandle<Sequenced>>,
+    /// Sequence numbers given out, and responses sent (by the sequencer).
+    issued: u64,
+    sent: Rc<Cell<u64>>,
+    /// Requests read while too many were in flight.
+    backlog: VecDeque<Bytes>,
+    resume_timer: Option<TimerId>,
+    /// A request was refused: the connection closes once the answers
+    /// before it are out, and nothing after it is read.
+    closing: bool,
+}
+
+impl Connection {
+    pub(crate) fn new(
+        shared: Arc<Shared>,
+        submitter: Submitter<Responder>,
+        sent: Rc<Cell<u64>>,
+    ) -> Self {
+        Connection {
+            shared,
+            submitter,
+            handle: None,
+            issued: 0,
+            sent,
+            backlog: VecDeque::new(),
+            resume_timer: None,
+            closing: false,
+        }
+    }
+
+    fn in_flight(&self) -> usize {
+        (self.issued - self.sent.get()) as usize
+    }
+
+    fn next_seq(&mut self) -> u64 {
+        self.issued += 1;
+        self.issued - 1
+    }
+
+    fn handle(&mut self, ctx: &mut impl InboundContext<Self>) -> ChannelHandle<Sequenced> {
+        self.handle.get_or_insert_with(|| ctx.handle()).clone()
+    }
+
+    fn responder(
+        &mut self,
+        ctx: &mut impl InboundContext<Self>,
+        seq: u64,
+        head: header::RequestHead,
+        pending: Pending,
+    ) -> Responder {
+        Responder {
+            handle: self.handle(ctx),
+            seq,
+            correlation_id: head.correlation_id,
+            version: head.api_version,
+            pending,
+            shared: self.shared.clone(),
+        }
+    }
+
+    fn submit(&mut self, ctx: &mut impl InboundContext<Self>, op: LogOp, reply: Option<Responder>) {
+        if self.submitter.submit(0, op, reply).is_err() {
+            tracing::warn!("log writer stopped; closing connection");
+            ctx.close();
+        }
+    }
+
+    fn refuse(&mut self, ctx: &mut impl InboundContext<Self>, why: std::fmt::Arguments<'_>) {
+        tracing::warn!(peer = ?ctx.channel().peer_addr(), "closing connection: {why}");
+        self.closing = true;
+        self.backlog.clear();
+        let seq = self.next_seq();
+        ctx.write(Sequenced {
+            seq,
+            frame: Frame::Close,
+        });
+    }
+
+    fn serve(&mut self, ctx: &mut impl InboundContext<Self>, mut frame: Bytes) {
+        let head = match header::peek(&frame) {
+            Ok(head) => head,
+            Err(e) => return self.refuse(ctx, format_args!("{e}")),
+        };
+        let Ok(key) = ApiKey::try_from(head.api_key) else {
+            return self.refuse(ctx, format_args!("unknown API key {}", head.api_key));
+        };
+        if !versions::supports(key, head.api_version) {
+            if key == ApiKey::ApiVersions {
+                return self.api_versions(ctx, head, ec::UNSUPPORTED_VERSION);
+            }
+            return self.refuse(
+                ctx,
+                format_args!("{key:?} v{} is not supported", head.api_version),
+            );
+        }
+        if let Err(e) = header::split_v1(&mut frame) {
+            return self.refuse(ctx, format_args!("{e}"));
+        }
+        let request = match RequestKind::decode(key, &mut frame, head.api_version) {
+            Ok(request) => request,
+            Err(e) => {
+                return self.refuse(
+                    ctx,
+                    format_args!("malformed {key:?} v{}: {e}", head.api_version),
+                )
+            }
+        };
+        match request {
+            RequestKind::ApiVersions(_) => self.api_versions(ctx, head, ec::NONE),
+            RequestKind::Metadata(r) => self.metadata(ctx, head, r),
+            RequestKind::Produce(r) => self.produce(ctx, head, r),
+            RequestKind::Fetch(r) => self.fetch(ctx, head, r),
+            RequestKind::ListOffsets(r) => self.list_offsets(ctx, head, r),
+            RequestKind::CreateTopics(r) => self.create_topics(ctx, head, r),
+            RequestKind::DeleteTopics(r) => {
+                let seq = self.next_seq();
+                let mut names: Vec<StrBytes> = r.topic_names.into_iter().map(|n| n.0).collect();
+                names.extend(r.topics.into_iter().filter_map(|t| t.name.map(|n| n.0)));
+                let op = LogOp::DeleteTopics(names.iter().map(|n| n.as_str().to_owned()).collect());
+                let reply = self.responder(ctx, seq, head, Pending::DeleteTopics(names));
+                self.submit(ctx, op, Some(reply));
+            }
+            RequestKind::InitProducerId(_) => {
+                let mut r = InitProducerIdResponse::default();
+                r.producer_id =
+                    ProducerId(self.shared.next_producer_id.fetch_add(1, Ordering::Relaxed));
+                r.producer_epoch = 0;
+                self.reply(ctx, head, &r);
+            }
+            RequestKind::FindCoordinator(_) => {
+                let mut r = FindCoordinatorResponse::default();
+                r.node_id = BrokerId(0);
+                r.host = StrBytes::from_string(self.shared.advertised.0.clone());
+                r.port = i32::from(self.shared.advertised.1);
+                self.reply(ctx, head, &r);
+            }
+            group @ (RequestKind::JoinGroup(_)
+            | RequestKind::SyncGroup(_)
+            | RequestKind::Heartbeat(_)
+            | RequestKind::LeaveGroup(_)
+            | RequestKind::OffsetCommit(_)
+            | RequestKind::OffsetFetch(_)) => {
+                let seq = self.next_seq();
+                let call = GroupCall {
+                    request: group,
+                    correlation_id: head.correlation_id,
+                    version: head.api_version,
+                    handle: self.handle(ctx),
+                    seq,
+                };
+                if self.shared.groups.send(call).is_err() {
+                    tracing::warn!("group coordinator stopped; closing connection");
+                    ctx.close();
+                }
+            }
+            other => {
+                let name = format!("{:?}", ApiKey::try_from(head.api_key));
+                drop(other);
+                self.refuse(ctx, format_args!("{name} is not handled"));
+            }
+        }
+    }
+
+    fn reply<M: kafka_protocol::protocol::Encodable>(
+        &mut self,
+        ctx: &mut impl InboundContext<Self>,
+        head: header::RequestHead,
+        body: &M,
+    ) {
+        let seq = self.next_seq();
+        ctx.write(Sequenced {
+            seq,
+            frame: encoded(head.correlation_id, head.api_version, body),
+        });
+    }
+
+    fn api_versions(
+        &mut self,
+        ctx: &mut impl InboundContext<Self>,
+        head: header::RequestHead,
+        error: i16,
+    ) {
+        let mut r = ApiVersionsResponse::default();
+        r.error_code = error;
+        for range in versions::SUPPORTED {
+            let mut v = ApiVersion::default();
+            v.api_key = range.key as i16;
+            v.min_version = range.min;
+            v.max_version = range.max;
+            r.api_keys.push(v);
+        }
+        // An unsupported version is answered at v0, which every client
+        // can read, so it can retry with a version listed.
+        let version = if error == ec::NONE {
+            head.api_version
+        } else {
+            0
+        };
+        let seq = self.next_seq();
+        ctx.write(Sequenced {
+            seq,
+            frame: encoded(head.correlation_id, version, &r),
+        });
+    }
+
+    fn metadata(
+        &mut self,
+        ctx: &mut impl InboundContext<Self>,
+        head: header::RequestHead,
+        r: MetadataRequest,
+    ) {
+        let seq = self.next_seq();
+        let allowed = head.api_version < 4 || r.allow_auto_topic_creation;
+        let missing = if self.shared.auto_create_topics && allowed {
+            metadata::missing(&self.shared, &r, head.api_version)
+        } else {
+            Vec::new()
+        };
+        if missing.is_empty() {
+            let body = metadata::response(&self.shared, &r, head.api_version);
+            ctx.write(Sequenced {
+                seq,
+                frame: encoded(head.correlation_id, head.api_version, &body),
+            });
+            return;
+        }
+        let specs = missing
+            .into_iter()
+            .map(|name| TopicSpec {
+                name,
+                partitions: -1,
+                configs: Vec::new(),
+            })
+            .collect();
+        let reply = self.responder(ctx, seq, head, Pending::Metadata(r));
+        self.submit(ctx, LogOp::CreateTopics(specs), Some(reply));
+    }
+
+    fn produce(
+        &mut self,
+        ctx: &mut impl InboundContext<Self>,
+        head: header::RequestHead,
+        r: ProduceRequest,
+    ) {
+        let mut entries = Vec::new();
+        let mut layout = Vec::with_capacity(r.topic_data.len());
+        for topic in r.topic_data {
+            let found = self.shared.catalog.get(&topic.name.0);
+            let mut partitions = Vec::with_capacity(topic.partition_data.len());
+            for p in topic.partition_data {
+                let routed = match (&found, p.records) {
+                    (None, _) => Err(ec::UNKNOWN_TOPIC_OR_PARTITION),
+                    (Some(t), records) => match (t.partition(p.index), records) {
+                        (None, _) => Err(ec::UNKNOWN_TOPIC_OR_PARTITION),
+                        (Some(_), None) => Err(ec::CORRUPT_MESSAGE),
+                        (Some(id), Some(records)) => {
+                            entries.push((id, records));
+                            Ok(id)
+                        }
+                    },
+                };
+                partitions.push((p.index, routed));
+            }
+            layout.push(TopicLayout {
+                name: topic.name.0,
+                partitions,
+            });
+        }
+        if r.acks == 0 {
+            if !entries.is_empty() {
+                self.submit(ctx, LogOp::Produce(entries), None);
+            }
+            return;
+        }
+        let seq = self.next_seq();
+        let reply = self.responder(ctx, seq, head, Pending::Produce(layout));
+        if entries.is_empty() {
+            // Nothing for the writer: answer the errors now.
+            return crate::writer::LogReply::answer(
+                &reply,
+                0,
+                crate::writer::Answer::Appended(&[]),
+            );
+        }
+        self.submit(ctx, LogOp::Produce(entries), Some(reply));
+    }
+
+    fn fetch(
+        &mut self,
+        ctx: &mut impl InboundContext<Self>,
+        head: header::RequestHead,
+        r: FetchRequest,
+    ) {
+        let mut parts = Vec::new();
+        let mut layout = Vec::with_capacity(r.topics.len());
+        for topic in r.topics {
+            let found = self.shared.catalog.get(&topic.topic.0);
+            let partitions = topic
+                .partitions
+                .iter()
+                .map(|p| {
+                    let routed = found
+                        .as_ref()
+                        .and_then(|t| t.partition(p.partition))
+                        .ok_or(ec::UNKNOWN_TOPIC_OR_PARTITION);
+                    if let Ok(id) = routed {
+                        parts.push(FetchPart {
+                            partition: id,
+                            offset: p.fetch_offset,
+                            max_bytes: p.partition_max_bytes.max(0) as u64,
+                        });
+                    }
+                    (p.partition, routed)
+                })
+                .collect();
+            layout.push(TopicLayout {
+                name: topic.topic.0,
+                partitions,
+            });
+        }
+        let seq = self.next_seq();
+        let reply = self.responder(ctx, seq, head, Pending::Fetch(layout));
+        if parts.is_empty() {
+            return crate::writer::LogReply::answer(
+                &reply,
+                0,
+                crate::writer::Answer::Fetched(Vec::new()),
+            );
+        }
+        let job = FetchJob {
+            parts,
+            min_bytes: r.min_bytes.max(0) as u64,
+            max_bytes: if r.max_bytes > 0 {
+                r.max_bytes as u64
+            } else {
+                u64::MAX
+            },
+            max_wait: Duration::from_millis(r.max_wait_ms.max(0) as u64),
+        };
+        self.submit(ctx, LogOp::Fetch(job), Some(reply));
+    }
+
+    fn list_offsets(
+        &mut self,
+        ctx: &mut impl InboundContext<Self>,
+        head: header::RequestHead,
+        r: ListOffsetsRequest,
+    ) {
+        let mut queries = Vec::new();
+        let mut layout = Vec::with_capacity(r.topics.len());
+        for topic in r.topics {
+            let found = self.shared.catalog.get(&topic.name.0);
+            let partitions = topic
+                .partitions
+                .iter()
+                .map(|p| {
+                    let routed = found
+                        .as_ref()
+                        .and_then(|t| t.partition(p.partition_index))
+                        .ok_or(ec::UNKNOWN_TOPIC_OR_PARTITION);
+                    if let Ok(id) = routed {
+                        queries.push((id, p.timestamp));
+                    }
+                    (p.partition_index, routed)
+                })
+                .collect();
+            layout.push(TopicLayout {
+                name: topic.name.0,
+                partitions,
+            });
+        }
+        let seq = self.next_seq();
+        let reply = self.responder(ctx, seq, head, Pending::ListOffsets(layout));
+        if queries.is_empty() {
+            return crate::writer::LogReply::answer(
+                &reply,
+                0,
+                crate::writer::Answer::Offsets(Vec::new()),
+            );
+        }
+        self.submit(ctx, LogOp::ListOffsets(queries), Some(reply));
+    }
+
+    fn create_topics(
+        &mut self,
+        ctx: &mut impl InboundContext<Self>,
+        head: header::RequestHead,
+        r: CreateTopicsRequest,
+    ) {
+        let mut answers = Vec::with_capacity(r.topics.len());
+        let mut specs = Vec::new();
+        for t in r.topics {
+            let name = t.name.0.clone();
+            let refused = if t.replication_factor != -1 && t.replication_factor != 1 {
+                Some((
+                    ec::INVALID_REPLICATION_FACTOR,
+                    "this broker keeps one replica".to_owned(),
+                ))
+            } else if !t.assignments.is_empty() {
+                Some((
+                    ec::INVALID_REQUEST,
+                    "manual replica assignment is not supported".to_owned(),
+                ))
+            } else if let Err(e) = topics::validate_name(&name) {
+                Some((ec::INVALID_TOPIC_EXCEPTION, e.to_string()))
+            } else if r.validate_only {
+                // Nothing is created; report what creation would say.
+                self.shared.catalog.get(&name).map(|_| {
+                    (
+                        ec::TOPIC_ALREADY_EXISTS,
+                        format!("topic {name:?} already exists"),
+                    )
+                })
+            } else {
+                specs.push(TopicSpec {
+                    name: name.as_str().to_owned(),
+                    partitions: t.num_partitions,
+                    configs: t
+                        .configs
+                        .into_iter()
+                        .map(|c| {
+                            (
+                                c.name.as_str().to_owned(),
+                                c.value.map_or(String::new(), |v| v.as_str().to_owned()),
+                            )
+                        })
+                        .collect(),
+                });
+                None
+            };
+            answers.push((name, refused));
+        }
+        let seq = self.next_seq();
+        let reply = self.responder(ctx, seq, head, Pending::CreateTopics(answers));
+        if specs.is_empty() {
+            return crate::writer::LogReply::answer(
+                &reply,
+                0,
+                crate::writer::Answer::Created(Vec::new()),
+            );
+        }
+        self.submit(ctx, LogOp::CreateTopics(specs), Some(reply));
+    }
+
+    /// Serves backlogged requests while there is room.
+    fn drain_backlog(&mut self, ctx: &mut impl InboundContext<Self>) {
+        while self.in_flight() < self.shared.max_in_flight {
+            let Some(frame) = self.backlog.pop_front() else {
+                break;
+            };
+            self.serve(ctx, frame);
+        }
+        if self.backlog.is_empty() || self.closing {
+            if let Some(timer) = self.resume_timer.take() {
+                ctx.cancel_timer(timer);
+                ctx.set_auto_read(true);
+            }
+        }
+        ctx.flush();
+    }
+}
+
+impl InboundHandler for Connection {
+    type Read = Bytes;
+    type Pass = ();
+    type Write = Sequenced;
+
+    fn read(&mut self, ctx: &mut impl InboundContext<Self>, frame: Bytes) {
+        if self.closing {
+            return;
+        }
+        if self.backlog.is_empty() && self.in_flight() < self.shared.max_in_flight {
+            return self.serve(ctx, frame);
+        }
+        self.backlog.push_back(frame);
+        if self.resume_timer.is_none() {
+            // Too many answers outstanding: stop reading (TCP pushes back
+            // on the client) and look again every millisecond.
+            ctx.set_auto_read(false);
+            let period = Duration::from_millis(1);
+            self.resume_timer = Some(ctx.schedule_repeating(period, period, 0));
+        }
+    }
+
+    fn read_complete(&mut self, ctx: &mut impl InboundContext<Self>) {
+        ctx.flush();
+    }
+
+    fn timer(&mut self, ctx: &mut impl InboundContext<Self>, _tag: u64) {
+        self.drain_backlog(ctx);
+    }
+
+    fn error(&mut self, ctx: &mut impl InboundContext<Self>, error: Error) {
+        // A frame over the size limit, or a socket error: this connection
+        // only.
+        tracing::warn!(peer = ?ctx.channel().peer_addr(), %error, "closing connection");
+        ctx.close();
+    }
+}

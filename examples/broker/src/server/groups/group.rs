@@ -1,0 +1,153 @@
+//! One consumer group's membership, Kafka's classic rebalance protocol:
+//! members join (the first join of a rebalance waits for the others, up to
+//! the rebalance timeout), the leader gets every member's subscription and
+//! sends back assignments in its SyncGroup, the others get theirs from it,
+//! and heartbeats keep sessions alive or tell members to rejoin.
+
+use super::Call;
+use bytes::Bytes;
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+/// Where a group is in its rebalance cycle.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum State {
+    /// No members.
+    Empty,
+    /// Waiting for members to (re)join.
+    PreparingRebalance,
+    /// Joined; waiting for the leader's assignments.
+    CompletingRebalance,
+    /// Assigned and running.
+    Stable,
+}
+
+/// One member.
+#[derive(Debug)]
+pub struct Member {
+    /// (protocol name, subscription metadata), in the member's preference
+    /// order.
+    pub protocols: Vec<(String, Bytes)>,
+    /// How long it may go without a heartbeat.
+    pub session_timeout: Duration,
+    /// How long a rebalance may wait for it.
+    pub rebalance_timeout: Duration,
+    /// When it was last heard from.
+    pub last_seen: Instant,
+    /// Its JoinGroup, waiting for the rebalance to complete.
+    pub join: Option<Call>,
+    /// Its SyncGroup, waiting for the leader's assignments.
+    pub sync: Option<Call>,
+    /// What the leader assigned it.
+    pub assignment: Bytes,
+}
+
+/// A group.
+#[derive(Debug)]
+pub struct Group {
+    /// Its id.
+    pub id: String,
+    /// Rebalance state.
+    pub state: State,
+    /// Bumped at each completed join phase.
+    pub generation: i32,
+    /// "consumer", usually.
+    pub protocol_type: String,
+    /// The assignor chosen for this generation.
+    pub protocol: Option<String>,
+    /// The member that assigns.
+    pub leader: Option<String>,
+    /// Members by id (ordered, so the leader choice is stable).
+    pub members: BTreeMap<String, Member>,
+    /// When the current join phase ends whoever has rejoined.
+    pub rebalance_deadline: Option<Instant>,
+}
+
+impl Group {
+    /// A new, empty group.
+    pub fn new(id: String) -> Self {
+        Group {
+            id,
+            state: State::Empty,
+            generation: 0,
+            protocol_type: String::new(),
+            protocol: None,
+            leader: None,
+            members: BTreeMap::new(),
+            rebalance_deadline: None,
+        }
+    }
+
+    /// Starts (or extends) a join phase.
+    pub fn prepare_rebalance(&mut self, now: Instant, initial_delay: Duration) {
+        if self.state != State::PreparingRebalance {
+            let wait = self
+                .members
+                .values()
+                .map(|m| m.rebalance_timeout)
+                .max()
+                .unwrap_or_default();
+            // A group forming from nothing waits a little for the rest of
+            // its members, as Kafka's group.initial.rebalance.delay.ms.
+            let wait = if self.state == State::Empty {
+                initial_delay.min(wait)
+            } else {
+                wait
+            };
+            self.rebalance_deadline = Some(now + wait);
+            // Anyone waiting on a sync from the old generation must rejoin.
+            for m in self.members.values_mut() {
+                m.sync = None;
+            }
+        }
+        self.state = State::PreparingRebalance;
+    }
+
+    /// Whether every member has rejoined.
+    pub fn all_joined(&self) -> bool {
+        !self.members.is_empty() && self.members.values().all(|m| m.join.is_some())
+    }
+
+    /// A protocol every member supports, preferring the leader's order.
+    pub fn choose_protocol(&self) -> Option<String> {
+        let first = self.members.values().next()?;
+        first
+            .protocols
+            .iter()
+            .map(|(name, _)| name)
+            .find(|name| {
+                self.members
+                    .values()
+                    .all(|m| m.protocols.iter().any(|(n, _)| n == *name))
+            })
+            .cloned()
+    }
+
+    /// Whether a member offering `protocols` can join: it shares one with
+    /// every other member (all but `except`, its own old entry).
+    pub fn compatible(
+        &self,
+        protocol_type: &str,
+        protocols: &[(String, Bytes)],
+        except: &str,
+    ) -> bool {
+        let mut others = self
+            .members
+            .iter()
+            .filter(|(id, _)| *id != except)
+            .peekable();
+        if protocols.is_empty() {
+            return false;
+        }
+        if others.peek().is_none() {
+            return true;
+        }
+        let others: Vec<&Member> = others.map(|(_, m)| m).collect();
+        self.protocol_type == protocol_type
+            && protocols.iter().any(|(name, _)| {
+                others
+                    .iter()
+                    .all(|m| m.protocols.iter().any(|(n, _)| n == name))
+            })
+    }
+}

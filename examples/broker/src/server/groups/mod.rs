@@ -1,0 +1,558 @@
+//! The group coordinator: one thread that owns every consumer group's
+//! membership and the committed offsets. Group requests reach it from the
+//! loops through a channel (they are rare next to produce and fetch) and
+//! it answers through each connection's `ChannelHandle`; JoinGroup and
+//! SyncGroup answers wait here until their rebalance phase completes.
+
+mod group;
+pub mod offsets;
+
+use super::responder::encoded;
+use super::sequencer::Sequenced;
+use crate::protocol::error_code as ec;
+use bytes::Bytes;
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+use group::{Group, Member, State};
+use gyre_reactor::ChannelHandle;
+use kafka_protocol::messages::join_group_response::JoinGroupResponseMember;
+use kafka_protocol::messages::leave_group_response::MemberResponse;
+use kafka_protocol::messages::offset_commit_response::{
+    OffsetCommitResponsePartition, OffsetCommitResponseTopic,
+};
+use kafka_protocol::messages::offset_fetch_response::{
+    OffsetFetchResponsePartition, OffsetFetchResponseTopic,
+};
+use kafka_protocol::messages::{
+    HeartbeatRequest, HeartbeatResponse, JoinGroupRequest, JoinGroupResponse, LeaveGroupRequest,
+    LeaveGroupResponse, OffsetCommitRequest, OffsetCommitResponse, OffsetFetchRequest,
+    OffsetFetchResponse, RequestKind, SyncGroupRequest, SyncGroupResponse, TopicName,
+};
+use kafka_protocol::protocol::{Encodable, StrBytes};
+use offsets::{Committed, OffsetStore};
+use std::collections::HashMap;
+use std::path::Path;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// A group request on its way to the coordinator.
+#[derive(Debug)]
+pub struct GroupCall {
+    /// The decoded request.
+    pub request: RequestKind,
+    /// Echoed in the response.
+    pub correlation_id: i32,
+    /// The request's version.
+    pub version: i16,
+    /// The connection.
+    pub handle: ChannelHandle<Sequenced>,
+    /// The request's place in the connection's order.
+    pub seq: u64,
+}
+
+/// Where one answer goes.
+#[derive(Debug)]
+pub struct Call {
+    correlation_id: i32,
+    version: i16,
+    handle: ChannelHandle<Sequenced>,
+    seq: u64,
+}
+
+impl Call {
+    fn send<M: Encodable>(self, body: &M) {
+        let frame = encoded(self.correlation_id, self.version, body);
+        // A closed connection has nobody left to answer.
+        let _ = self.handle.write_and_flush(Sequenced {
+            seq: self.seq,
+            frame,
+        });
+    }
+}
+
+enum Msg {
+    Call(GroupCall),
+    Stop,
+}
+
+/// Sends requests to the coordinator thread.
+#[derive(Clone, Debug)]
+pub struct Coordinator {
+    tx: Sender<Msg>,
+}
+
+impl std::fmt::Debug for Msg {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Msg::Call(_) => "Call",
+            Msg::Stop => "Stop",
+        })
+    }
+}
+
+impl Coordinator {
+    /// Loads the committed offsets from `data_dir` and starts the thread.
+    pub fn start(data_dir: &Path) -> std::io::Result<(Self, JoinHandle<()>)> {
+        let store = OffsetStore::open(data_dir)?;
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let thread = std::thread::Builder::new()
+            .name("gyre-groups".into())
+            .spawn(move || run(rx, store))?;
+        Ok((Coordinator { tx }, thread))
+    }
+
+    /// Queues `call`; fails once the coordinator has stopped.
+    pub fn send(&self, call: GroupCall) -> Result<(), GroupCall> {
+        self.tx.send(Msg::Call(call)).map_err(|e| match e.0 {
+            Msg::Call(c) => c,
+            Msg::Stop => unreachable!(),
+        })
+    }
+
+    /// Asks the thread to stop after the calls queued before.
+    pub fn stop(&self) {
+        let _ = self.tx.send(Msg::Stop);
+    }
+}
+
+/// How often sessions and rebalance deadlines are checked.
+const TICK: Duration = Duration::from_millis(50);
+/// How long a group forming from nothing waits for more members.
+const INITIAL_REBALANCE_DELAY: Duration = Duration::from_millis(300);
+const MIN_SESSION: Duration = Duration::from_millis(1000);
+const MAX_SESSION: Duration = Duration::from_secs(3600);
+
+struct State_ {
+    groups: HashMap<String, Group>,
+    offsets: OffsetStore,
+    next_member: u64,
+}
+
+fn run(rx: Receiver<Msg>, offsets: OffsetStore) {
+    let mut st = State_ {
+        groups: HashMap::new(),
+        offsets,
+        next_member: 0,
+    };
+    let mut last_tick = Instant::now();
+    loop {
+        match rx.recv_timeout(TICK) {
+            Ok(Msg::Call(call)) => st.handle(call),
+            Ok(Msg::Stop) | Err(RecvTimeoutError::Disconnected) => break,
+            Err(RecvTimeoutError::Timeout) => {}
+        }
+        if last_tick.elapsed() >= TICK {
+            last_tick = Instant::now();
+            st.tick(last_tick);
+        }
+    }
+}
+
+fn s(b: &StrBytes) -> String {
+    b.as_str().to_owned()
+}
+
+impl State_ {
+    fn handle(&mut self, call: GroupCall) {
+        let GroupCall {
+            request,
+            correlation_id,
+            version,
+            handle,
+            seq,
+        } = call;
+        let to = Call {
+            correlation_id,
+            version,
+            handle,
+            seq,
+        };
+        match request {
+            RequestKind::JoinGroup(r) => self.join(to, r),
+            RequestKind::SyncGroup(r) => self.sync(to, r),
+            RequestKind::Heartbeat(r) => self.heartbeat(to, r),
+            RequestKind::LeaveGroup(r) => self.leave(to, r),
+            RequestKind::OffsetCommit(r) => self.commit(to, r),
+            RequestKind::OffsetFetch(r) => self.fetch_offsets(to, r),
+            other => tracing::error!(?other, "not a group request"),
+        }
+    }
+
+    fn join(&mut self, to: Call, r: JoinGroupRequest) {
+        let now = Instant::now();
+        let fail = |to: Call, code: i16, member: StrBytes| {
+            let mut resp = JoinGroupResponse::default();
+            resp.error_code = code;
+            resp.generation_id = -1;
+            resp.member_id = member;
+            to.send(&resp);
+        };
+        let group_id = s(&r.group_id.0);
+        if group_id.is_empty() {
+            return fail(to, ec::INVALID_GROUP_ID, r.member_id);
+        }
+        let session = Duration::from_millis(r.session_timeout_ms.max(0) as u64);
+        if !(MIN_SESSION..=MAX_SESSION).contains(&session) {
+            return fail(to, ec::INVALID_SESSION_TIMEOUT, r.member_id);
+        }
+        // Before v1 there is no rebalance timeout: it is the session's.
+        let rebalance = if to.version >= 1 {
+            Duration::from_millis(r.rebalance_timeout_ms.max(0) as u64)
+        } else {
+            session
+        };
+        let protocols: Vec<(String, Bytes)> = r
+            .protocols
+            .iter()
+            .map(|p| (s(&p.name), p.metadata.clone()))
+            .collect();
+        let group = self
+            .groups
+            .entry(group_id.clone())
+            .or_insert_with(|| Group::new(group_id));
+        let protocol_type = s(&r.protocol_type);
+        let member_id = if r.member_id.is_empty() {
+            self.next_member += 1;
+            format!("gyre-{}-{}", group.id, self.next_member)
+        } else {
+            let known = s(&r.member_id);
+            if !group.members.contains_key(&known) {
+                return fail(to, ec::UNKNOWN_MEMBER_ID, r.member_id);
+            }
+            known
+        };
+        let others_compatible = group.compatible(&protocol_type, &protocols, &member_id);
+        if !others_compatible {
+            return fail(to, ec::INCONSISTENT_GROUP_PROTOCOL, r.member_id);
+        }
+        if group.members.is_empty() {
+            group.protocol_type = protocol_type;
+        }
+        let member = Member {
+            protocols,
+            session_timeout: session,
+            rebalance_timeout: rebalance,
+            last_seen: now,
+            join: Some(to),
+            sync: None,
+            assignment: Bytes::new(),
+        };
+        if let Some(old) = group.members.insert(member_id, member) {
+            // A join repeated while the first waits: the first is answered
+            // as Kafka does, by telling it to rejoin.
+            if let Some(earlier) = old.join {
+                fail(earlier, ec::REBALANCE_IN_PROGRESS, StrBytes::default());
+            }
+        }
+        group.prepare_rebalance(now, INITIAL_REBALANCE_DELAY);
+        maybe_complete_join(group, now);
+    }
+
+    fn sync(&mut self, to: Call, r: SyncGroupRequest) {
+        let reply = |to: Call, code: i16, assignment: Bytes| {
+            let mut resp = SyncGroupResponse::default();
+            resp.error_code = code;
+            resp.assignment = assignment;
+            to.send(&resp);
+        };
+        let member_id = s(&r.member_id);
+        let Some(group) = self.groups.get_mut(r.group_id.0.as_str()) else {
+            return reply(to, ec::UNKNOWN_MEMBER_ID, Bytes::new());
+        };
+        let Some(member) = group.members.get_mut(&member_id) else {
+            return reply(to, ec::UNKNOWN_MEMBER_ID, Bytes::new());
+        };
+        member.last_seen = Instant::now();
+        if r.generation_id != group.generation {
+            return reply(to, ec::ILLEGAL_GENERATION, Bytes::new());
+        }
+        match group.state {
+            State::Empty | State::PreparingRebalance => {
+                reply(to, ec::REBALANCE_IN_PROGRESS, Bytes::new())
+            }
+            State::Stable => reply(to, ec::NONE, member.assignment.clone()),
+            State::CompletingRebalance => {
+                member.sync = Some(to);
+                if group.leader.as_deref() == Some(member_id.as_str()) {
+                    for a in &r.assignments {
+                        if let Some(m) = group.members.get_mut(a.member_id.as_str()) {
+                            m.assignment = a.assignment.clone();
+                        }
+                    }
+                    group.state = State::Stable;
+                    for m in group.members.values_mut() {
+                        if let Some(waiting) = m.sync.take() {
+                            reply(waiting, ec::NONE, m.assignment.clone());
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn heartbeat(&mut self, to: Call, r: HeartbeatRequest) {
+        let code = match self.groups.get_mut(r.group_id.0.as_str()) {
+            None => ec::UNKNOWN_MEMBER_ID,
+            Some(group) => match group.members.get_mut(r.member_id.as_str()) {
+                None => ec::UNKNOWN_MEMBER_ID,
+                Some(member) => {
+                    member.last_seen = Instant::now();
+                    if r.generation_id != group.generation {
+                        ec::ILLEGAL_GENERATION
+                    } else if group.state == State::PreparingRebalance {
+                        ec::REBALANCE_IN_PROGRESS
+                    } else {
+                        ec::NONE
+                    }
+                }
+            },
+        };
+        let mut resp = HeartbeatResponse::default();
+        resp.error_code = code;
+        to.send(&resp);
+    }
+
+    fn leave(&mut self, to: Call, r: LeaveGroupRequest) {
+        let now = Instant::now();
+        let ids: Vec<StrBytes> = if to.version >= 3 {
+            r.members.iter().map(|m| m.member_id.clone()).collect()
+        } else {
+            vec![r.member_id.clone()]
+        };
+        let mut resp = LeaveGroupResponse::default();
+        let group = self.groups.get_mut(r.group_id.0.as_str());
+        let mut codes = Vec::with_capacity(ids.len());
+        match group {
+            None => codes.resize(ids.len(), ec::UNKNOWN_MEMBER_ID),
+            Some(group) => {
+                for id in &ids {
+                    let removed = group.members.remove(id.as_str());
+                    codes.push(if removed.is_some() {
+                        ec::NONE
+                    } else {
+                        ec::UNKNOWN_MEMBER_ID
+                    });
+                }
+                if codes.contains(&ec::NONE) {
+                    after_departure(group, now);
+                }
+            }
+        }
+        if to.version >= 3 {
+            for (id, code) in ids.into_iter().zip(&codes) {
+                let mut m = MemberResponse::default();
+                m.member_id = id;
+                m.error_code = *code;
+                resp.members.push(m);
+            }
+        } else {
+            resp.error_code = codes[0];
+        }
+        to.send(&resp);
+    }
+
+    fn commit(&mut self, to: Call, r: OffsetCommitRequest) {
+        let group_id = s(&r.group_id.0);
+        let simple = r.generation_id_or_member_epoch < 0 && r.member_id.is_empty();
+        let check = if group_id.is_empty() {
+            ec::INVALID_GROUP_ID
+        } else if simple {
+            ec::NONE
+        } else {
+            match self.groups.get_mut(&group_id) {
+                None => ec::UNKNOWN_MEMBER_ID,
+                Some(group) => match group.members.get_mut(r.member_id.as_str()) {
+                    None => ec::UNKNOWN_MEMBER_ID,
+                    Some(member) => {
+                        member.last_seen = Instant::now();
+                        if r.generation_id_or_member_epoch != group.generation {
+                            ec::ILLEGAL_GENERATION
+                        } else if group.state == State::PreparingRebalance {
+                            ec::REBALANCE_IN_PROGRESS
+                        } else {
+                            ec::NONE
+                        }
+                    }
+                },
+            }
+        };
+        let mut code = check;
+        if check == ec::NONE {
+            let commits = r
+                .topics
+                .iter()
+                .flat_map(|t| {
+                    let (group_id, topic) = (&group_id, s(&t.name.0));
+                    t.partitions.iter().map(move |p| {
+                        (
+                            (group_id.clone(), topic.clone(), p.partition_index),
+                            Committed {
+                                offset: p.committed_offset,
+                                metadata: p.committed_metadata.as_ref().map(s),
+                            },
+                        )
+                    })
+                })
+                .collect();
+            if let Err(e) = self.offsets.commit(commits) {
+                tracing::error!(group = group_id, error = %e, "storing committed offsets failed");
+                code = ec::KAFKA_STORAGE_ERROR;
+            }
+        }
+        let mut resp = OffsetCommitResponse::default();
+        for t in &r.topics {
+            let mut topic = OffsetCommitResponseTopic::default();
+            topic.name = t.name.clone();
+            for p in &t.partitions {
+                let mut part = OffsetCommitResponsePartition::default();
+                part.partition_index = p.partition_index;
+                part.error_code = code;
+                topic.partitions.push(part);
+            }
+            resp.topics.push(topic);
+        }
+        to.send(&resp);
+    }
+
+    fn fetch_offsets(&mut self, to: Call, r: OffsetFetchRequest) {
+        let group_id = s(&r.group_id.0);
+        let mut resp = OffsetFetchResponse::default();
+        let entry = |index: i32, c: Option<&Committed>| {
+            let mut p = OffsetFetchResponsePartition::default();
+            p.partition_index = index;
+            p.committed_offset = c.map_or(-1, |c| c.offset);
+            p.committed_leader_epoch = -1;
+            p.metadata = Some(StrBytes::from_string(
+                c.and_then(|c| c.metadata.clone()).unwrap_or_default(),
+            ));
+            p
+        };
+        match &r.topics {
+            Some(topics) => {
+                for t in topics {
+                    let mut topic = OffsetFetchResponseTopic::default();
+                    topic.name = t.name.clone();
+                    for &index in &t.partition_indexes {
+                        let c = self.offsets.get(&group_id, t.name.0.as_str(), index);
+                        topic.partitions.push(entry(index, c));
+                    }
+                    resp.topics.push(topic);
+                }
+            }
+            None => {
+                let mut by_topic: Vec<OffsetFetchResponseTopic> = Vec::new();
+                for (topic, index, c) in self.offsets.of_group(&group_id) {
+                    if by_topic.last().is_none_or(|t| t.name.0.as_str() != topic) {
+                        let mut t = OffsetFetchResponseTopic::default();
+                        t.name = TopicName(StrBytes::from_string(topic.to_owned()));
+                        by_topic.push(t);
+                    }
+                    let last = by_topic.last_mut().expect("pushed");
+                    last.partitions.push(entry(index, Some(c)));
+                }
+                resp.topics = by_topic;
+            }
+        }
+        to.send(&resp);
+    }
+
+    fn tick(&mut self, now: Instant) {
+        for group in self.groups.values_mut() {
+            let expired: Vec<String> = group
+                .members
+                .iter()
+                .filter(|(_, m)| m.join.is_none() && now - m.last_seen > m.session_timeout)
+                .map(|(id, _)| id.clone())
+                .collect();
+            for id in &expired {
+                tracing::info!(group = group.id, member = id, "member session expired");
+                group.members.remove(id);
+            }
+            if !expired.is_empty() {
+                after_departure(group, now);
+            }
+            maybe_complete_join(group, now);
+        }
+        self.groups
+            .retain(|_, g| !(g.state == State::Empty && g.members.is_empty()));
+    }
+}
+
+/// After members left: the rest rebalance, or the group is empty.
+fn after_departure(group: &mut Group, now: Instant) {
+    if group.members.is_empty() {
+        group.state = State::Empty;
+        group.leader = None;
+        group.protocol = None;
+        group.rebalance_deadline = None;
+    } else {
+        group.prepare_rebalance(now, INITIAL_REBALANCE_DELAY);
+        maybe_complete_join(group, now);
+    }
+}
+
+/// Ends the join phase when every member has rejoined or time is up:
+/// members that did not rejoin are dropped, the generation moves on, and
+/// every waiting JoinGroup is answered (the leader with the members'
+/// subscriptions).
+fn maybe_complete_join(group: &mut Group, now: Instant) {
+    if group.state != State::PreparingRebalance {
+        return;
+    }
+    let deadline = group.rebalance_deadline.unwrap_or(now);
+    let initial = group.generation == 0 || group.leader.is_none();
+    if !(now >= deadline || (group.all_joined() && !initial)) {
+        return;
+    }
+    group.members.retain(|_, m| m.join.is_some());
+    if group.members.is_empty() {
+        after_departure(group, now);
+        return;
+    }
+    group.generation += 1;
+    group.protocol = group.choose_protocol();
+    if group
+        .leader
+        .as_ref()
+        .is_none_or(|l| !group.members.contains_key(l))
+    {
+        group.leader = group.members.keys().next().cloned();
+    }
+    group.state = State::CompletingRebalance;
+    group.rebalance_deadline = None;
+    let protocol = group.protocol.clone().unwrap_or_default();
+    let leader = group.leader.clone().unwrap_or_default();
+    let subscriptions: Vec<JoinGroupResponseMember> = group
+        .members
+        .iter()
+        .map(|(id, m)| {
+            let mut jm = JoinGroupResponseMember::default();
+            jm.member_id = StrBytes::from_string(id.clone());
+            jm.metadata = m
+                .protocols
+                .iter()
+                .find(|(n, _)| *n == protocol)
+                .map(|(_, md)| md.clone())
+                .unwrap_or_default();
+            jm
+        })
+        .collect();
+    for (id, m) in group.members.iter_mut() {
+        m.last_seen = now;
+        let Some(to) = m.join.take() else { continue };
+        let mut resp = JoinGroupResponse::default();
+        resp.generation_id = group.generation;
+        resp.protocol_name = Some(StrBytes::from_string(protocol.clone()));
+        resp.leader = StrBytes::from_string(leader.clone());
+        resp.member_id = StrBytes::from_string(id.clone());
+        if *id == leader {
+            resp.members = subscriptions.clone();
+        }
+        to.send(&resp);
+    }
+    tracing::info!(
+        group = group.id,
+        generation = group.generation,
+        members = group.members.len(),
+        "group rebalanced"
+    );
+}

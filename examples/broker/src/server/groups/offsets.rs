@@ -1,0 +1,264 @@
+//! Committed consumer-group offsets, kept in one append-only file so they
+//! survive restarts.
+//!
+//! Each commit appends one record per partition, `[len u32][crc32c u32]
+//! [group, topic, partition, offset, metadata]`, in one write followed by
+//! an fdatasync before the commit is acknowledged. At start the file is
+//! read back, the newest record per (group, topic, partition) wins, and a
+//! torn or corrupt tail (a crash mid-write) is cut off and logged. When the
+//! file holds many more records than live offsets it is rewritten
+//! compactly through a temporary file and a rename.
+
+use bytes::{Buf, BufMut};
+use std::collections::HashMap;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+/// What a group committed for one partition.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Committed {
+    /// The next offset the group will consume.
+    pub offset: i64,
+    /// The client's metadata string.
+    pub metadata: Option<String>,
+}
+
+/// (group, topic, partition).
+pub type OffsetKey = (String, String, i32);
+
+/// The offsets file and its contents.
+#[derive(Debug)]
+pub struct OffsetStore {
+    path: PathBuf,
+    file: File,
+    offsets: HashMap<OffsetKey, Committed>,
+    records: usize,
+    buf: Vec<u8>,
+}
+
+impl OffsetStore {
+    /// Opens (or creates) `<dir>/group-offsets.log` and loads it.
+    pub fn open(dir: &Path) -> io::Result<Self> {
+        fs::create_dir_all(dir)?;
+        let path = dir.join("group-offsets.log");
+        let data = match fs::read(&path) {
+            Ok(d) => d,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Vec::new(),
+            Err(e) => return Err(e),
+        };
+        let mut offsets = HashMap::new();
+        let mut good = 0;
+        let mut records = 0;
+        while let Some((key, value, len)) = parse_record(&data[good..]) {
+            offsets.insert(key, value);
+            good += len;
+            records += 1;
+        }
+        let file = OpenOptions::new().create(true).append(true).open(&path)?;
+        if good < data.len() {
+            tracing::warn!(
+                file = %path.display(),
+                kept = good,
+                dropped = data.len() - good,
+                "cut a torn or corrupt tail off the group offsets"
+            );
+            file.set_len(good as u64)?;
+            file.sync_all()?;
+        }
+        let mut store = OffsetStore {
+            path,
+            file,
+            offsets,
+            records,
+            buf: Vec::new(),
+        };
+        if store.records > 2 * store.offsets.len() + 1000 {
+            store.compact()?;
+        }
+        Ok(store)
+    }
+
+    /// What `group` committed for `topic`/`partition`.
+    pub fn get(&self, group: &str, topic: &str, partition: i32) -> Option<&Committed> {
+        // The key is owned; a lookup by parts would need a borrowed key
+        // type, and offset fetches are rare.
+        self.offsets
+            .get(&(group.to_owned(), topic.to_owned(), partition))
+    }
+
+    /// Every (topic, partition, committed) of `group`.
+    pub fn of_group(&self, group: &str) -> Vec<(&str, i32, &Committed)> {
+        let mut all: Vec<_> = self
+            .offsets
+            .iter()
+            .filter(|((g, _, _), _)| g == group)
+            .map(|((_, t, p), c)| (t.as_str(), *p, c))
+            .collect();
+        all.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
+        all
+    }
+
+    /// Durably records `commits`: one write and one fdatasync.
+    pub fn commit(&mut self, commits: Vec<(OffsetKey, Committed)>) -> io::Result<()> {
+        self.buf.clear();
+        for (key, value) in &commits {
+            encode_record(&mut self.buf, key, value);
+        }
+        self.file.write_all(&self.buf)?;
+        self.file.sync_data()?;
+        self.records += commits.len();
+        self.offsets.extend(commits);
+        Ok(())
+    }
+
+    fn compact(&mut self) -> io::Result<()> {
+        let tmp = self.path.with_extension("log.tmp");
+        let mut buf = Vec::new();
+        for (key, value) in &self.offsets {
+            encode_record(&mut buf, key, value);
+        }
+        fs::write(&tmp, &buf)?;
+        File::open(&tmp)?.sync_all()?;
+        fs::rename(&tmp, &self.path)?;
+        self.file = OpenOptions::new().append(true).open(&self.path)?;
+        self.records = self.offsets.len();
+        Ok(())
+    }
+}
+
+fn put_str(buf: &mut Vec<u8>, s: Option<&str>) {
+    match s {
+        Some(s) => {
+            buf.put_u16(s.len() as u16);
+            buf.put_slice(s.as_bytes());
+        }
+        None => buf.put_u16(u16::MAX),
+    }
+}
+
+fn encode_record(buf: &mut Vec<u8>, key: &OffsetKey, value: &Committed) {
+    let start = buf.len();
+    buf.put_u64(0); // length and CRC, patched below
+    put_str(buf, Some(&key.0));
+    put_str(buf, Some(&key.1));
+    buf.put_i32(key.2);
+    buf.put_i64(value.offset);
+    put_str(buf, value.metadata.as_deref());
+    let payload = &buf[start + 8..];
+    let (len, crc) = (payload.len() as u32, crc32c::crc32c(payload));
+    buf[start..start + 4].copy_from_slice(&len.to_be_bytes());
+    buf[start + 4..start + 8].copy_from_slice(&crc.to_be_bytes());
+}
+
+fn get_str(b: &mut &[u8]) -> Option<Option<String>> {
+    if b.len() < 2 {
+        return None;
+    }
+    let len = b.get_u16();
+    if len == u16::MAX {
+        return Some(None);
+    }
+    let len = len as usize;
+    if b.len() < len {
+        return None;
+    }
+    let s = String::from_utf8(b[..len].to_vec()).ok()?;
+    b.advance(len);
+    Some(Some(s))
+}
+
+/// One record from the front of `data`: key, value, bytes used.
+fn parse_record(data: &[u8]) -> Option<(OffsetKey, Committed, usize)> {
+    let mut b = data;
+    if b.len() < 8 {
+        return None;
+    }
+    let len = b.get_u32() as usize;
+    let crc = b.get_u32();
+    if b.len() < len || crc32c::crc32c(&b[..len]) != crc {
+        return None;
+    }
+    let mut p = &b[..len];
+    let group = get_str(&mut p)??;
+    let topic = get_str(&mut p)??;
+    if p.len() < 12 {
+        return None;
+    }
+    let partition = p.get_i32();
+    let offset = p.get_i64();
+    let metadata = get_str(&mut p)?;
+    Some((
+        (group, topic, partition),
+        Committed { offset, metadata },
+        8 + len,
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dir(tag: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("gyre-offsets-{tag}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&d);
+        d
+    }
+
+    fn key(g: &str, t: &str, p: i32) -> OffsetKey {
+        (g.into(), t.into(), p)
+    }
+
+    #[test]
+    fn commits_survive_a_reopen_and_the_newest_wins() {
+        let d = dir("reopen");
+        let mut s = OffsetStore::open(&d).unwrap();
+        let c = |o| Committed {
+            offset: o,
+            metadata: Some("m".into()),
+        };
+        s.commit(vec![(key("g", "t", 0), c(5)), (key("g", "t", 1), c(7))])
+            .unwrap();
+        s.commit(vec![(key("g", "t", 0), c(9))]).unwrap();
+        drop(s);
+        let s = OffsetStore::open(&d).unwrap();
+        assert_eq!(s.get("g", "t", 0).unwrap().offset, 9);
+        assert_eq!(s.get("g", "t", 1).unwrap().offset, 7);
+        assert_eq!(s.get("h", "t", 0), None);
+        assert_eq!(s.of_group("g").len(), 2);
+        fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn a_torn_or_flipped_tail_is_cut_and_earlier_commits_kept() {
+        let d = dir("torn");
+        let mut s = OffsetStore::open(&d).unwrap();
+        let c = Committed {
+            offset: 3,
+            metadata: None,
+        };
+        s.commit(vec![(key("g", "t", 0), c.clone())]).unwrap();
+        s.commit(vec![(key("g", "t", 1), c.clone())]).unwrap();
+        drop(s);
+        let path = d.join("group-offsets.log");
+        let mut data = fs::read(&path).unwrap();
+        let whole = data.len();
+        let last = data.len() - 3;
+        data[last] ^= 0x40; // flip a bit in the second record
+        fs::write(&path, &data).unwrap();
+        let s = OffsetStore::open(&d).unwrap();
+        assert_eq!(s.get("g", "t", 0), Some(&c));
+        assert_eq!(s.get("g", "t", 1), None);
+        assert!(fs::metadata(&path).unwrap().len() < whole as u64);
+        drop(s);
+        // A torn write: half a record.
+        let mut f = OpenOptions::new().append(true).open(&path).unwrap();
+        f.write_all(&[0, 0, 0, 40, 1, 2]).unwrap();
+        let mut s = OffsetStore::open(&d).unwrap();
+        assert_eq!(s.get("g", "t", 0), Some(&c));
+        s.commit(vec![(key("g", "t", 2), c.clone())]).unwrap();
+        drop(s);
+        assert_eq!(OffsetStore::open(&d).unwrap().of_group("g").len(), 2);
+        fs::remove_dir_all(&d).unwrap();
+    }
+}

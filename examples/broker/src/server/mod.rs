@@ -1,0 +1,192 @@
+//! The broker's network side: a reactor server whose every connection is a
+//! pipeline of a length-field frame decoder (bounded by the request size
+//! limit), the response [`sequencer`](sequencer::Sequencer), and the
+//! [`Connection`](connection::Connection) handler; the log writer thread
+//! behind a ring buffer; and the group coordinator thread.
+
+mod connection;
+pub mod groups;
+mod metadata;
+pub mod responder;
+pub mod sequencer;
+
+use crate::config::BrokerConfig;
+use crate::log::Truncation;
+use crate::storage::Storage;
+use crate::topics::Catalog;
+use crate::writer::{LogWriter, Submitter, WriterConfig};
+use connection::Connection;
+use groups::Coordinator;
+use gyre_codec::LengthFieldDecoder;
+use gyre_reactor::{ChannelOptions, EventLoopGroup, Pipeline, Server, ServerBootstrap};
+use responder::Responder;
+use sequencer::Sequencer;
+use std::cell::Cell;
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::sync::atomic::AtomicI64;
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// What every connection shares.
+#[derive(Debug)]
+pub struct Shared {
+    pub(crate) catalog: Arc<Catalog>,
+    pub(crate) advertised: (String, u16),
+    pub(crate) auto_create_topics: bool,
+    pub(crate) max_in_flight: usize,
+    pub(crate) next_producer_id: AtomicI64,
+    pub(crate) groups: Coordinator,
+}
+
+/// Why the broker did not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The data folder could not be opened or recovered.
+    #[error("cannot open the data folder {}: {source}", dir.display())]
+    Storage {
+        /// The folder.
+        dir: std::path::PathBuf,
+        /// What failed.
+        #[source]
+        source: crate::log::LogError,
+    },
+    /// The group offsets could not be loaded.
+    #[error("cannot load group offsets: {0}")]
+    Offsets(#[source] std::io::Error),
+    /// The log writer's ring could not be built.
+    #[error("cannot start the log writer: {0}")]
+    Writer(String),
+    /// The listener could not be set up.
+    #[error(transparent)]
+    Reactor(#[from] gyre_reactor::Error),
+}
+
+/// A running broker.
+pub struct Broker {
+    server: Server,
+    writer: Option<LogWriter<Responder>>,
+    groups: Coordinator,
+    groups_thread: Option<JoinHandle<()>>,
+    truncations: Vec<Truncation>,
+}
+
+impl std::fmt::Debug for Broker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Broker")
+            .field("addr", &self.server.local_addr())
+            .finish()
+    }
+}
+
+impl Broker {
+    /// Opens the data folder (recovering every log), starts the log writer,
+    /// the group coordinator and the listener.
+    pub fn start(config: &BrokerConfig) -> Result<Broker, StartError> {
+        let (storage, truncations) = Storage::open(
+            &config.data_dir,
+            config.log.clone(),
+            config.default_partitions,
+        )
+        .map_err(|source| StartError::Storage {
+            dir: config.data_dir.clone(),
+            source,
+        })?;
+        let catalog = storage.catalog().clone();
+        let writer = LogWriter::<Responder>::start(
+            storage,
+            WriterConfig {
+                flush: config.flush,
+                capacity: config.ring_capacity,
+                retention_check: config.retention_check,
+                ..WriterConfig::default()
+            },
+        )
+        .map_err(|e| StartError::Writer(e.to_string()))?;
+        let (groups, groups_thread) =
+            Coordinator::start(&config.data_dir).map_err(StartError::Offsets)?;
+        let loops = EventLoopGroup::builder()
+            .threads(config.workers)
+            .name("gyre-broker")
+            .transport(config.transport)
+            .build()
+            .map_err(gyre_reactor::Error::Io)?;
+        // Bind first, so that port 0 resolves before it is advertised.
+        let listener =
+            std::net::TcpListener::bind(config.listen).map_err(gyre_reactor::Error::Io)?;
+        let addr = listener.local_addr().map_err(gyre_reactor::Error::Io)?;
+        drop(listener);
+        let advertised = config.advertised.clone().unwrap_or_else(|| {
+            let host = if addr.ip().is_unspecified() {
+                "127.0.0.1".to_owned()
+            } else {
+                addr.ip().to_string()
+            };
+            (host, addr.port())
+        });
+        let first_producer_id = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(1, |d| d.as_millis() as i64);
+        let shared = Arc::new(Shared {
+            catalog,
+            advertised,
+            auto_create_topics: config.auto_create_topics,
+            max_in_flight: config.max_in_flight.max(1),
+            next_producer_id: AtomicI64::new(first_producer_id),
+            groups: groups.clone(),
+        });
+        let submitter = Mutex::new(writer.submitter());
+        let max_request = config.max_request_size;
+        let server = ServerBootstrap::new()
+            .group(loops)
+            .child_options(ChannelOptions::default().tcp_nodelay(true))
+            .bind(addr, move |_peer: SocketAddr| {
+                let decoder = LengthFieldDecoder::builder()
+                    .length_field_length(4)
+                    .initial_bytes_to_strip(4)
+                    .max_frame_length(max_request + 4)
+                    .build()
+                    .expect("a valid frame decoder");
+                let submitter: Submitter<Responder> =
+                    submitter.lock().unwrap_or_else(|e| e.into_inner()).clone();
+                let sent = Rc::new(Cell::new(0));
+                Pipeline::with_file_regions()
+                    .decoder(decoder)
+                    .outbound(Sequencer::new(sent.clone()))
+                    .inbound(Connection::new(shared.clone(), submitter, sent))
+            })?;
+        Ok(Broker {
+            server,
+            writer: Some(writer),
+            groups,
+            groups_thread: Some(groups_thread),
+            truncations,
+        })
+    }
+
+    /// Where the broker listens.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.server.local_addr()
+    }
+
+    /// What recovery cut off the logs at start.
+    pub fn truncations(&self) -> &[Truncation] {
+        &self.truncations
+    }
+
+    /// Stops accepting, closes connections after their in-flight work
+    /// (within `timeout`), then stops the coordinator and the log writer,
+    /// which commits and syncs everything queued.
+    pub fn shutdown(mut self, timeout: Duration) {
+        self.server
+            .shutdown_gracefully(Duration::from_millis(50), timeout);
+        self.groups.stop();
+        if let Some(t) = self.groups_thread.take() {
+            let _ = t.join();
+        }
+        if let Some(w) = self.writer.take() {
+            w.shutdown();
+        }
+    }
+}

@@ -1,0 +1,294 @@
+//! Answers from the log writer, turned into Kafka responses and sent to
+//! the connection that asked, in its order, through its `ChannelHandle`.
+//!
+//! A [`Responder`] travels with each request through the ring. It knows
+//! the request's place on its connection, its correlation id and version,
+//! and the request's shape (topic names and partition indexes), which the
+//! writer, working in broker-wide partition ids, does not.
+
+use super::sequencer::{Frame, Sequenced};
+use super::Shared;
+use crate::fetch::{PartitionRead, ReadError};
+use crate::protocol::error_code as ec;
+use crate::protocol::fetch_response::{self, FetchedPartition, FetchedTopic};
+use crate::protocol::response;
+use crate::topics::TopicError;
+use crate::writer::{Answer, AppendOutcome, LogReply, OffsetAnswer};
+use gyre_reactor::ChannelHandle;
+use kafka_protocol::messages::create_topics_response::CreatableTopicResult;
+use kafka_protocol::messages::delete_topics_response::DeletableTopicResult;
+use kafka_protocol::messages::list_offsets_response::{
+    ListOffsetsPartitionResponse, ListOffsetsTopicResponse,
+};
+use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
+use kafka_protocol::messages::{
+    CreateTopicsResponse, DeleteTopicsResponse, ListOffsetsResponse, ProduceResponse, TopicName,
+};
+use kafka_protocol::protocol::{Encodable, StrBytes};
+use std::sync::Arc;
+
+/// A topic of a request: its name and, per partition in request order, the
+/// partition index and either the broker's id for it (sent to the writer)
+/// or the error it gets without going there.
+#[derive(Debug)]
+pub struct TopicLayout {
+    /// The topic's name.
+    pub name: StrBytes,
+    /// Partition index, and the writer's id or an error code.
+    pub partitions: Vec<(i32, Result<u32, i16>)>,
+}
+
+/// What the request was, as far as its response needs.
+#[derive(Debug)]
+pub enum Pending {
+    /// A produce request.
+    Produce(Vec<TopicLayout>),
+    /// A fetch request.
+    Fetch(Vec<TopicLayout>),
+    /// A list-offsets request.
+    ListOffsets(Vec<TopicLayout>),
+    /// A create-topics request: its topics, and those refused before the
+    /// writer saw them (name, error code, message).
+    CreateTopics(Vec<(StrBytes, Option<(i16, String)>)>),
+    /// A metadata request that first auto-created topics.
+    Metadata(kafka_protocol::messages::MetadataRequest),
+    /// A delete-topics request.
+    DeleteTopics(Vec<StrBytes>),
+}
+
+/// Sends one request's answer to its connection.
+#[derive(Debug)]
+pub struct Responder {
+    pub(crate) handle: ChannelHandle<Sequenced>,
+    pub(crate) seq: u64,
+    pub(crate) correlation_id: i32,
+    pub(crate) version: i16,
+    pub(crate) pending: Pending,
+    pub(crate) shared: Arc<Shared>,
+}
+
+impl Responder {
+    fn send(&self, frame: Frame) {
+        // A closed connection has nobody left to answer.
+        let _ = self.handle.write_and_flush(Sequenced {
+            seq: self.seq,
+            frame,
+        });
+    }
+
+    fn send_encoded<M: Encodable>(&self, body: &M) {
+        self.send(encoded(self.correlation_id, self.version, body));
+    }
+}
+
+/// `body` encoded, or a close if it cannot be (a broker bug, logged).
+pub(crate) fn encoded<M: Encodable>(correlation_id: i32, version: i16, body: &M) -> Frame {
+    match response::encode(correlation_id, version, body) {
+        Ok(bytes) => Frame::Bytes(bytes),
+        Err(e) => {
+            tracing::error!(error = %e, "closing a connection: its response cannot be encoded");
+            Frame::Close
+        }
+    }
+}
+
+impl LogReply for Responder {
+    fn answer(&self, _job: u64, answer: Answer<'_>) {
+        match (&self.pending, answer) {
+            (Pending::Produce(layout), Answer::Appended(outcomes)) => {
+                self.send_encoded(&produce_response(layout, outcomes))
+            }
+            (Pending::Fetch(layout), Answer::Fetched(reads)) => {
+                self.send(Frame::Parts(fetch_response::encode(
+                    self.correlation_id,
+                    self.version,
+                    fetch_topics(layout, reads),
+                )))
+            }
+            (Pending::ListOffsets(layout), Answer::Offsets(offsets)) => {
+                self.send_encoded(&list_offsets_response(layout, &offsets, self.version))
+            }
+            (Pending::CreateTopics(topics), Answer::Created(results)) => {
+                let mut results = results.into_iter();
+                let mut r = CreateTopicsResponse::default();
+                for (name, refused) in topics {
+                    let mut t = CreatableTopicResult::default();
+                    t.name = TopicName(name.clone());
+                    let outcome = match refused {
+                        Some((code, message)) => Err((*code, message.clone())),
+                        None => match results.next() {
+                            Some(Ok(topic)) => {
+                                t.num_partitions = topic.partitions.len() as i32;
+                                t.replication_factor = 1;
+                                Ok(())
+                            }
+                            Some(Err(e)) => Err((topic_error_code(&e), e.to_string())),
+                            None => Err((ec::INVALID_REQUEST, "no answer".into())),
+                        },
+                    };
+                    if let Err((code, message)) = outcome {
+                        t.error_code = code;
+                        t.error_message = Some(StrBytes::from_string(message));
+                    }
+                    r.topics.push(t);
+                }
+                self.send_encoded(&r);
+            }
+            (Pending::Metadata(request), Answer::Created(_)) => {
+                let body = super::metadata::response(&self.shared, request, self.version);
+                self.send_encoded(&body);
+            }
+            (Pending::DeleteTopics(names), Answer::Deleted(results)) => {
+                let mut r = DeleteTopicsResponse::default();
+                for (name, result) in names.iter().zip(results) {
+                    let mut t = DeletableTopicResult::default();
+                    t.name = Some(TopicName(name.clone()));
+                    if let Err(e) = result {
+                        t.error_code = topic_error_code(&e);
+                        t.error_message = Some(StrBytes::from_string(e.to_string()));
+                    }
+                    r.responses.push(t);
+                }
+                self.send_encoded(&r);
+            }
+            (pending, answer) => {
+                tracing::error!(
+                    ?pending,
+                    ?answer,
+                    "log writer answered the wrong request kind"
+                );
+                self.send(Frame::Close);
+            }
+        }
+    }
+}
+
+/// Kafka's error code for a topic operation's failure.
+pub(crate) fn topic_error_code(e: &TopicError) -> i16 {
+    match e {
+        TopicError::InvalidName(_) => ec::INVALID_TOPIC_EXCEPTION,
+        TopicError::Exists(_) => ec::TOPIC_ALREADY_EXISTS,
+        TopicError::Unknown(_) => ec::UNKNOWN_TOPIC_OR_PARTITION,
+        TopicError::InvalidPartitions(_) => ec::INVALID_PARTITIONS,
+        TopicError::InvalidConfig { .. } => ec::INVALID_CONFIG,
+        TopicError::Storage(_) => ec::KAFKA_STORAGE_ERROR,
+    }
+}
+
+/// Walks a request's layout, pairing each partition sent to the writer
+/// with the writer's next answer.
+fn zip_layout<'a, T, U>(
+    layout: &'a [TopicLayout],
+    answers: impl IntoIterator<Item = T>,
+    mut each: impl FnMut(i32, Result<T, i16>) -> U,
+) -> Vec<(&'a StrBytes, Vec<U>)> {
+    let mut answers = answers.into_iter();
+    layout
+        .iter()
+        .map(|topic| {
+            let parts = topic
+                .partitions
+                .iter()
+                .map(|&(index, routed)| {
+                    let answer = match routed {
+                        Ok(_) => answers.next().ok_or(ec::UNKNOWN_TOPIC_OR_PARTITION),
+                        Err(code) => Err(code),
+                    };
+                    each(index, answer)
+                })
+                .collect();
+            (&topic.name, parts)
+        })
+        .collect()
+}
+
+fn produce_response(layout: &[TopicLayout], outcomes: &[(u32, AppendOutcome)]) -> ProduceResponse {
+    let mut r = ProduceResponse::default();
+    for (name, parts) in zip_layout(layout, outcomes.iter(), |index, outcome| {
+        let mut p = PartitionProduceResponse::default();
+        p.index = index;
+        p.base_offset = -1;
+        p.log_append_time_ms = -1;
+        p.error_code = match outcome {
+            Ok((_, AppendOutcome::Appended { base, .. })) => {
+                p.base_offset = *base;
+                ec::NONE
+            }
+            Ok((_, AppendOutcome::Corrupt)) => ec::CORRUPT_MESSAGE,
+            Ok((_, AppendOutcome::UnknownPartition)) => ec::UNKNOWN_TOPIC_OR_PARTITION,
+            Ok((_, AppendOutcome::StorageError)) => ec::KAFKA_STORAGE_ERROR,
+            Err(code) => code,
+        };
+        p
+    }) {
+        let mut t = TopicProduceResponse::default();
+        t.name = TopicName(name.clone());
+        t.partition_responses = parts;
+        r.responses.push(t);
+    }
+    r
+}
+
+fn fetch_topics(layout: &[TopicLayout], reads: Vec<PartitionRead>) -> Vec<FetchedTopic> {
+    zip_layout(layout, reads, |index, read| match read {
+        Ok(read) => FetchedPartition {
+            index,
+            error_code: match read.error {
+                None => ec::NONE,
+                Some(ReadError::UnknownPartition) => ec::UNKNOWN_TOPIC_OR_PARTITION,
+                Some(ReadError::OffsetOutOfRange) => ec::OFFSET_OUT_OF_RANGE,
+                Some(ReadError::Storage) => ec::KAFKA_STORAGE_ERROR,
+            },
+            high_watermark: read.high_watermark,
+            log_start_offset: read.log_start_offset,
+            records: read.slice.map(|s| s.region),
+        },
+        Err(code) => FetchedPartition {
+            index,
+            error_code: code,
+            high_watermark: -1,
+            log_start_offset: -1,
+            records: None,
+        },
+    })
+    .into_iter()
+    .map(|(name, partitions)| FetchedTopic {
+        name: name.as_str().to_owned(),
+        partitions,
+    })
+    .collect()
+}
+
+fn list_offsets_response(
+    layout: &[TopicLayout],
+    offsets: &[(u32, OffsetAnswer)],
+    version: i16,
+) -> ListOffsetsResponse {
+    let mut r = ListOffsetsResponse::default();
+    for (name, parts) in zip_layout(layout, offsets.iter(), |index, answer| {
+        let mut p = ListOffsetsPartitionResponse::default();
+        p.partition_index = index;
+        p.timestamp = -1;
+        p.offset = -1;
+        if version >= 4 {
+            p.leader_epoch = 0;
+        }
+        p.error_code = match answer {
+            Ok((_, OffsetAnswer::Found { offset, timestamp })) => {
+                p.offset = *offset;
+                p.timestamp = *timestamp;
+                ec::NONE
+            }
+            Ok((_, OffsetAnswer::UnknownPartition)) => ec::UNKNOWN_TOPIC_OR_PARTITION,
+            Ok((_, OffsetAnswer::StorageError)) => ec::KAFKA_STORAGE_ERROR,
+            Err(code) => code,
+        };
+        p
+    }) {
+        let mut t = ListOffsetsTopicResponse::default();
+        t.name = TopicName(name.clone());
+        t.partitions = parts;
+        r.topics.push(t);
+    }
+    r
+}

@@ -1,0 +1,195 @@
+//! The topic catalog: which topics exist, their partitions' broker-wide
+//! ids, and their log settings.
+//!
+//! The log writer is the only thread that changes it (it creates and
+//! deletes the logs too); the reactor loops read it to route requests. A
+//! topic's entry appears only once its logs are open on the writer, so a
+//! produce routed through the catalog always finds its partition, and it
+//! disappears before its logs are removed, so a produce racing a delete
+//! gets `UNKNOWN_TOPIC_OR_PARTITION`.
+
+use crate::log::LogConfig;
+use crate::writer::PartitionId;
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+/// One topic.
+#[derive(Debug)]
+pub struct Topic {
+    /// Its name.
+    pub name: String,
+    /// Broker-wide ids of its partitions, by partition index.
+    pub partitions: Vec<PartitionId>,
+    /// Its log settings.
+    pub config: LogConfig,
+}
+
+impl Topic {
+    /// The id of partition `index`, if it exists.
+    pub fn partition(&self, index: i32) -> Option<PartitionId> {
+        usize::try_from(index)
+            .ok()
+            .and_then(|i| self.partitions.get(i).copied())
+    }
+}
+
+/// Every topic, by name.
+#[derive(Debug, Default)]
+pub struct Catalog {
+    topics: RwLock<HashMap<String, Arc<Topic>>>,
+}
+
+impl Catalog {
+    /// The topic called `name`.
+    pub fn get(&self, name: &str) -> Option<Arc<Topic>> {
+        self.read().get(name).cloned()
+    }
+
+    /// Every topic, sorted by name.
+    pub fn all(&self) -> Vec<Arc<Topic>> {
+        let mut all: Vec<_> = self.read().values().cloned().collect();
+        all.sort_by(|a, b| a.name.cmp(&b.name));
+        all
+    }
+
+    pub(crate) fn insert(&self, topic: Arc<Topic>) {
+        self.write().insert(topic.name.clone(), topic);
+    }
+
+    pub(crate) fn remove(&self, name: &str) -> Option<Arc<Topic>> {
+        self.write().remove(name)
+    }
+
+    // A panic while holding the lock cannot leave the map half-changed
+    // (every change is one insert or remove), so a poisoned lock is used.
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, HashMap<String, Arc<Topic>>> {
+        self.topics.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<String, Arc<Topic>>> {
+        self.topics.write().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// Why a topic name or setting was refused.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum TopicError {
+    /// Not 1..=249 characters of `[a-zA-Z0-9._-]`, or `.` / `..`.
+    #[error("illegal topic name {0:?}: use 1 to 249 of a-z A-Z 0-9 . _ -")]
+    InvalidName(String),
+    /// The topic exists already.
+    #[error("topic {0:?} already exists")]
+    Exists(String),
+    /// No such topic.
+    #[error("topic {0:?} does not exist")]
+    Unknown(String),
+    /// A partition count below one (or absurdly high).
+    #[error("invalid partition count {0}")]
+    InvalidPartitions(i32),
+    /// A config key the broker does not know, or a value it cannot parse.
+    #[error("invalid topic config {key}={value}")]
+    InvalidConfig {
+        /// The key.
+        key: String,
+        /// The value.
+        value: String,
+    },
+    /// The file system failed.
+    #[error("storage error: {0}")]
+    Storage(String),
+}
+
+/// Checks a topic name as Kafka does.
+pub fn validate_name(name: &str) -> Result<(), TopicError> {
+    let legal = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-');
+    if name.is_empty()
+        || name.len() > 249
+        || name == "."
+        || name == ".."
+        || !name.chars().all(legal)
+    {
+        return Err(TopicError::InvalidName(name.to_owned()));
+    }
+    Ok(())
+}
+
+/// The most partitions one topic may have.
+pub const MAX_PARTITIONS: i32 = 10_000;
+
+/// Applies Kafka topic configs (`segment.bytes`, `segment.ms`,
+/// `retention.bytes`, `retention.ms`; -1 means unlimited) to `config`.
+pub fn apply_config(config: &mut LogConfig, key: &str, value: &str) -> Result<(), TopicError> {
+    let invalid = || TopicError::InvalidConfig {
+        key: key.to_owned(),
+        value: value.to_owned(),
+    };
+    let number: i64 = value.trim().parse().map_err(|_| invalid())?;
+    let limit = |n: i64| (n >= 0).then_some(n as u64);
+    match key {
+        "segment.bytes" if number >= 1024 => config.segment_bytes = number as u64,
+        "segment.ms" if number > 0 => {
+            config.segment_age = Some(Duration::from_millis(number as u64))
+        }
+        "retention.bytes" if number >= -1 => config.retention_bytes = limit(number),
+        "retention.ms" if number >= -1 => {
+            config.retention_age = limit(number).map(Duration::from_millis)
+        }
+        _ => return Err(invalid()),
+    }
+    Ok(())
+}
+
+/// `config` as the lines of a topic's properties file (the keys
+/// [`apply_config`] reads).
+pub fn config_lines(partitions: usize, config: &LogConfig) -> String {
+    let or_unlimited = |v: Option<u64>| v.map_or(-1, |v| v as i64);
+    let mut s = format!(
+        "partitions={partitions}\nsegment.bytes={}\nretention.bytes={}\nretention.ms={}\n",
+        config.segment_bytes,
+        or_unlimited(config.retention_bytes),
+        or_unlimited(config.retention_age.map(|d| d.as_millis() as u64)),
+    );
+    if let Some(age) = config.segment_age {
+        s.push_str(&format!("segment.ms={}\n", age.as_millis()));
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_follow_kafkas_rules() {
+        for ok in ["a", "orders.v2", "A_b-c", &"x".repeat(249)] {
+            assert_eq!(validate_name(ok), Ok(()), "{ok}");
+        }
+        for bad in ["", ".", "..", "a/b", "a b", "ü", &"x".repeat(250)] {
+            assert!(validate_name(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn configs_round_trip_through_the_properties_lines() {
+        let mut c = LogConfig::default();
+        apply_config(&mut c, "retention.ms", "-1").unwrap();
+        apply_config(&mut c, "retention.bytes", "5000").unwrap();
+        apply_config(&mut c, "segment.bytes", "4096").unwrap();
+        apply_config(&mut c, "segment.ms", "60000").unwrap();
+        assert!(apply_config(&mut c, "cleanup.policy", "compact").is_err());
+        assert!(apply_config(&mut c, "segment.bytes", "12").is_err());
+        assert!(apply_config(&mut c, "retention.ms", "soon").is_err());
+        let lines = config_lines(3, &c);
+        let mut back = LogConfig::default();
+        for line in lines.lines().filter(|l| !l.starts_with("partitions=")) {
+            let (k, v) = line.split_once('=').unwrap();
+            apply_config(&mut back, k, v).unwrap();
+        }
+        assert_eq!(back.retention_age, None);
+        assert_eq!(back.retention_bytes, Some(5000));
+        assert_eq!(back.segment_bytes, 4096);
+        assert_eq!(back.segment_age, Some(Duration::from_secs(60)));
+        assert!(lines.starts_with("partitions=3\n"));
+    }
+}
