@@ -197,11 +197,23 @@ fn offsets_by_time() {
         log.append(&b).unwrap();
     }
     assert_eq!(log.offset_for_time(0).unwrap().map(|(o, _)| o), Some(0));
-    assert_eq!(log.offset_for_time(10_000).unwrap(), Some(0));
-    assert_eq!(log.offset_for_time(10_005).unwrap(), Some(1));
-    assert_eq!(log.offset_for_time(12_000).unwrap(), Some(200));
-    assert_eq!(log.offset_for_time(12_990).unwrap(), Some(299));
-    assert_eq!(log.offset_for_time(13_000).unwrap(), None);
+    assert_eq!(
+        log.offset_for_time(10_000).unwrap().map(|(o, _)| o),
+        Some(0)
+    );
+    assert_eq!(
+        log.offset_for_time(10_005).unwrap().map(|(o, _)| o),
+        Some(1)
+    );
+    assert_eq!(
+        log.offset_for_time(12_000).unwrap().map(|(o, _)| o),
+        Some(200)
+    );
+    assert_eq!(
+        log.offset_for_time(12_990).unwrap().map(|(o, _)| o),
+        Some(299)
+    );
+    assert_eq!(log.offset_for_time(13_000).unwrap().map(|(o, _)| o), None);
 }
 
 #[test]

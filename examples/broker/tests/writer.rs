@@ -4,8 +4,11 @@
 //! batch on disk is the one submitted at its offsets (count and CRC).
 
 use bytes::Bytes;
-use gyre_broker::log::{batch, LogConfig, PartitionLog};
-use gyre_broker::writer::{AppendOutcome, AppendReply, FlushPolicy, LogWriter, PartitionId};
+use gyre_broker::log::{batch, LogConfig};
+use gyre_broker::storage::Storage;
+use gyre_broker::writer::{
+    Answer, AppendOutcome, FlushPolicy, LogOp, LogReply, LogWriter, PartitionId, WriterConfig,
+};
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -15,8 +18,11 @@ type Answers = Arc<Mutex<Vec<(u64, Vec<(PartitionId, AppendOutcome)>)>>>;
 #[derive(Clone)]
 struct Collect(Answers);
 
-impl AppendReply for Collect {
-    fn appended(&self, job: u64, outcomes: &[(PartitionId, AppendOutcome)]) {
+impl LogReply for Collect {
+    fn answer(&self, job: u64, answer: Answer<'_>) {
+        let Answer::Appended(outcomes) = answer else {
+            panic!("only produce requests here: {answer:?}");
+        };
         self.0.lock().unwrap().push((job, outcomes.to_vec()));
     }
 }
@@ -27,20 +33,25 @@ fn dir(tag: &str) -> PathBuf {
     d
 }
 
-fn open_logs(root: &std::path::Path, partitions: u32) -> HashMap<PartitionId, PartitionLog> {
-    (0..partitions)
-        .map(|p| {
-            let (log, _) = PartitionLog::open(
-                &root.join(format!("t-{p}")),
-                LogConfig {
-                    segment_bytes: 256 * 1024,
-                    ..LogConfig::default()
-                },
-            )
-            .unwrap();
-            (p, log)
-        })
-        .collect()
+/// The data folder with one topic of `partitions` partitions (ids 0..n).
+fn open_storage(root: &std::path::Path, partitions: u32) -> Storage {
+    let config = LogConfig {
+        segment_bytes: 256 * 1024,
+        ..LogConfig::default()
+    };
+    let (mut storage, _) = Storage::open(root, config, 1).unwrap();
+    if storage.catalog().get("t").is_none() {
+        storage.create_topic("t", partitions as i32, &[]).unwrap();
+    }
+    storage
+}
+
+fn start(root: &std::path::Path, partitions: u32, flush: FlushPolicy) -> LogWriter<Collect> {
+    let config = WriterConfig {
+        flush,
+        ..WriterConfig::default()
+    };
+    LogWriter::start(open_storage(root, partitions), config).unwrap()
 }
 
 /// The batch thread `t` sends as entry `e` of job `j`, with its CRC.
@@ -59,8 +70,7 @@ fn every_request_is_answered_once_and_every_batch_lands_where_it_says() {
     const JOBS: u64 = 3000;
     const PARTITIONS: u32 = 8;
     let root = dir("stress");
-    let writer =
-        LogWriter::start(open_logs(&root, PARTITIONS), FlushPolicy::EveryBatch, 1024).unwrap();
+    let writer = start(&root, PARTITIONS, FlushPolicy::EveryBatch);
     let answers: Answers = Arc::default();
     let threads: Vec<_> = (0..THREADS)
         .map(|t| {
@@ -77,7 +87,7 @@ fn every_request_is_answered_once_and_every_batch_lands_where_it_says() {
                         .collect();
                     sent.push(entries.clone());
                     submit
-                        .submit(t << 32 | j, entries, Some(reply.clone()))
+                        .submit(t << 32 | j, LogOp::Produce(entries), Some(reply.clone()))
                         .unwrap();
                 }
                 sent
@@ -116,7 +126,7 @@ fn every_request_is_answered_once_and_every_batch_lands_where_it_says() {
         }
     }
     // Offsets tile every partition from 0, and the files say the same.
-    let logs = open_logs(&root, PARTITIONS);
+    let storage = open_storage(&root, PARTITIONS);
     let mut total = 0;
     for (pid, mut runs) in placed {
         runs.sort_unstable();
@@ -125,7 +135,7 @@ fn every_request_is_answered_once_and_every_batch_lands_where_it_says() {
             assert_eq!(base, next, "partition {pid}: gap or overlap at {next}");
             next = last + 1;
         }
-        let log = &logs[&pid];
+        let log = storage.log(pid).unwrap();
         assert_eq!(log.end_offset(), next);
         total += next;
         for &(base, _, crc) in &runs {
@@ -162,7 +172,7 @@ fn bad_batches_and_unknown_partitions_are_answered_and_change_nothing() {
         FlushPolicy::Never,
     ] {
         let root = dir("bad");
-        let writer = LogWriter::start(open_logs(&root, 1), policy, 64).unwrap();
+        let writer = start(&root, 1, policy);
         let answers: Answers = Arc::default();
         let mut submit = writer.submitter();
         let good = Bytes::from(job_batch(0, 0, 0));
@@ -172,11 +182,17 @@ fn bad_batches_and_unknown_partitions_are_answered_and_change_nothing() {
         submit
             .submit(
                 1,
-                vec![(0, good.clone()), (0, Bytes::from(bad)), (9, good.clone())],
+                LogOp::Produce(vec![
+                    (0, good.clone()),
+                    (0, Bytes::from(bad)),
+                    (9, good.clone()),
+                ]),
                 Some(Collect(answers.clone())),
             )
             .unwrap();
-        submit.submit(2, vec![(0, good.clone())], None).unwrap();
+        submit
+            .submit(2, LogOp::Produce(vec![(0, good.clone())]), None)
+            .unwrap();
         drop(submit);
         writer.shutdown();
         let answers = answers.lock().unwrap();
@@ -196,9 +212,9 @@ fn bad_batches_and_unknown_partitions_are_answered_and_change_nothing() {
                 (9, AppendOutcome::UnknownPartition),
             ]
         );
-        let logs = open_logs(&root, 1);
+        let storage = open_storage(&root, 1);
         assert_eq!(
-            logs[&0].end_offset(),
+            storage.log(0).unwrap().end_offset(),
             2 * n,
             "the good batches, and only them"
         );
