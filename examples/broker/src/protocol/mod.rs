@@ -1,5 +1,6 @@
 //! Kafka's wire protocol as the broker speaks it: which APIs and versions
-//! it answers ([`versions`]), the request header ([`header`]), responses
+//! it answers ([`versions`]), the request header ([`header`]) and whole
+//! requests ([`request`]), responses
 //! framed for the wire ([`response`]), and the fetch response, which is
 //! encoded by hand around the segment files it sends ([`fetch_response`]).
 //!
@@ -9,6 +10,7 @@
 
 pub mod fetch_response;
 pub mod header;
+pub mod request;
 pub mod response;
 pub mod versions;
 

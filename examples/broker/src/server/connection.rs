@@ -15,6 +15,7 @@ use super::sequencer::{Frame, Sequenced};
 use super::Shared;
 use crate::fetch::{FetchJob, FetchPart};
 use crate::protocol::error_code as ec;
+use crate::protocol::request::{self, RequestError};
 use crate::protocol::{header, versions};
 use crate::topics;
 use crate::writer::{LogOp, Submitter, TopicSpec};
@@ -116,34 +117,15 @@ impl Connection {
         });
     }
 
-    fn serve(&mut self, ctx: &mut impl InboundContext<Self>, mut frame: Bytes) {
-        let head = match header::peek(&frame) {
-            Ok(head) => head,
+    fn serve(&mut self, ctx: &mut impl InboundContext<Self>, frame: Bytes) {
+        let (head, request) = match request::decode(frame) {
+            Ok(decoded) => decoded,
+            Err(RequestError::UnsupportedVersion {
+                key: ApiKey::ApiVersions,
+                head,
+                ..
+            }) => return self.api_versions(ctx, head, ec::UNSUPPORTED_VERSION),
             Err(e) => return self.refuse(ctx, format_args!("{e}")),
-        };
-        let Ok(key) = ApiKey::try_from(head.api_key) else {
-            return self.refuse(ctx, format_args!("unknown API key {}", head.api_key));
-        };
-        if !versions::supports(key, head.api_version) {
-            if key == ApiKey::ApiVersions {
-                return self.api_versions(ctx, head, ec::UNSUPPORTED_VERSION);
-            }
-            return self.refuse(
-                ctx,
-                format_args!("{key:?} v{} is not supported", head.api_version),
-            );
-        }
-        if let Err(e) = header::split_v1(&mut frame) {
-            return self.refuse(ctx, format_args!("{e}"));
-        }
-        let request = match RequestKind::decode(key, &mut frame, head.api_version) {
-            Ok(request) => request,
-            Err(e) => {
-                return self.refuse(
-                    ctx,
-                    format_args!("malformed {key:?} v{}: {e}", head.api_version),
-                )
-            }
         };
         match request {
             RequestKind::ApiVersions(_) => self.api_versions(ctx, head, ec::NONE),

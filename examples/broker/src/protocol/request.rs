@@ -1,0 +1,69 @@
+//! Decoding one request frame (the bytes after the size prefix): header,
+//! then body, for the APIs and versions the broker speaks.
+
+use super::header::{self, HeaderError, RequestHead};
+use super::versions;
+use bytes::Bytes;
+use kafka_protocol::messages::{ApiKey, RequestKind};
+
+/// Why a request frame was not decoded.
+#[derive(Debug, thiserror::Error)]
+pub enum RequestError {
+    /// The header is short or malformed.
+    #[error(transparent)]
+    Header(#[from] HeaderError),
+    /// An API key Kafka does not define.
+    #[error("unknown API key {0}")]
+    UnknownApi(i16),
+    /// A known API at a version the broker does not speak.
+    #[error("{key:?} v{version} is not supported")]
+    UnsupportedVersion {
+        /// The API.
+        key: ApiKey,
+        /// The version asked for.
+        version: i16,
+        /// Its header, to answer ApiVersions by.
+        head: RequestHead,
+    },
+    /// The body does not parse.
+    #[error("malformed {key:?} v{version}: {reason}")]
+    Malformed {
+        /// The API.
+        key: ApiKey,
+        /// Its version.
+        version: i16,
+        /// What the decoder said.
+        reason: String,
+    },
+}
+
+/// Decodes a request frame.
+///
+/// ```
+/// use gyre_broker::protocol::request::{decode, RequestError};
+/// let unknown = bytes::Bytes::from_static(&[0x7f, 0, 0, 0, 0, 0, 0, 1, 0, 0]);
+/// assert!(matches!(decode(unknown), Err(RequestError::UnknownApi(0x7f00))));
+/// ```
+pub fn decode(mut frame: Bytes) -> Result<(RequestHead, RequestKind), RequestError> {
+    let head = header::peek(&frame)?;
+    let key = ApiKey::try_from(head.api_key).map_err(|_| RequestError::UnknownApi(head.api_key))?;
+    if !versions::supports(key, head.api_version) {
+        return Err(RequestError::UnsupportedVersion {
+            key,
+            version: head.api_version,
+            head,
+        });
+    }
+    header::split_v1(&mut frame)?;
+    let malformed = |reason: String| RequestError::Malformed {
+        key,
+        version: head.api_version,
+        reason,
+    };
+    let request = RequestKind::decode(key, &mut frame, head.api_version)
+        .map_err(|e| malformed(e.to_string()))?;
+    if !frame.is_empty() {
+        return Err(malformed(format!("{} bytes after the body", frame.len())));
+    }
+    Ok((head, request))
+}

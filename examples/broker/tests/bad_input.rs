@@ -1,0 +1,187 @@
+//! Bad input against a live broker: each bad request closes its own
+//! connection (or gets the protocol's error), and other connections and
+//! the logs are unharmed.
+
+mod common;
+
+use bytes::Bytes;
+use common::Client;
+use gyre_broker::log::batch;
+use kafka_protocol::messages::create_topics_request::CreatableTopic;
+use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
+use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+use kafka_protocol::messages::{
+    ApiKey, ApiVersionsRequest, ApiVersionsResponse, CreateTopicsRequest, CreateTopicsResponse,
+    DeleteTopicsRequest, DeleteTopicsResponse, ListOffsetsRequest, ListOffsetsResponse,
+    ProduceRequest, ProduceResponse, TopicName,
+};
+use kafka_protocol::protocol::{Decodable, StrBytes};
+use std::time::Duration;
+
+fn name(s: &str) -> TopicName {
+    TopicName(StrBytes::from_string(s.to_owned()))
+}
+
+fn create(client: &mut Client, topic: &str, partitions: i32) {
+    let mut t = CreatableTopic::default();
+    t.name = name(topic);
+    t.num_partitions = partitions;
+    t.replication_factor = 1;
+    let mut r = CreateTopicsRequest::default();
+    r.topics.push(t);
+    r.timeout_ms = 5000;
+    let resp: CreateTopicsResponse = client.call(ApiKey::CreateTopics, 4, &r);
+    assert_eq!(resp.topics[0].error_code, 0, "{:?}", resp.topics[0]);
+}
+
+fn produce(client: &mut Client, topic: &str, records: Vec<u8>) -> (i16, i64) {
+    let mut p = PartitionProduceData::default();
+    p.index = 0;
+    p.records = Some(Bytes::from(records));
+    let mut t = TopicProduceData::default();
+    t.name = name(topic);
+    t.partition_data.push(p);
+    let mut r = ProduceRequest::default();
+    r.acks = 1;
+    r.timeout_ms = 5000;
+    r.topic_data.push(t);
+    let resp: ProduceResponse = client.call(ApiKey::Produce, 8, &r);
+    let p = &resp.responses[0].partition_responses[0];
+    (p.error_code, p.base_offset)
+}
+
+fn end_offset(client: &mut Client, topic: &str) -> i64 {
+    let mut p = ListOffsetsPartition::default();
+    p.partition_index = 0;
+    p.timestamp = -1;
+    let mut t = ListOffsetsTopic::default();
+    t.name = name(topic);
+    t.partitions.push(p);
+    let mut r = ListOffsetsRequest::default();
+    r.replica_id = kafka_protocol::messages::BrokerId(-1);
+    r.topics.push(t);
+    let resp: ListOffsetsResponse = client.call(ApiKey::ListOffsets, 5, &r);
+    resp.topics[0].partitions[0].offset
+}
+
+fn still_serves(addr: std::net::SocketAddr) {
+    let mut c = Client::connect(addr);
+    let r: ApiVersionsResponse = c.call(ApiKey::ApiVersions, 2, &ApiVersionsRequest::default());
+    assert_eq!(r.error_code, 0);
+}
+
+#[test]
+fn malformed_requests_close_only_their_connection() {
+    let config = common::config("malformed");
+    let broker = common::start(&config);
+    let addr = broker.local_addr();
+    let mut bystander = Client::connect(addr);
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        ("truncated header", vec![0, 3, 0]),
+        (
+            "unknown api key",
+            vec![0x03, 0xe7, 0, 0, 0, 0, 0, 1, 0xff, 0xff],
+        ),
+        (
+            "unsupported fetch version",
+            vec![0, 1, 0, 99, 0, 0, 0, 1, 0xff, 0xff],
+        ),
+        (
+            "client id overrun",
+            vec![0, 3, 0, 1, 0, 0, 0, 1, 0, 50, b'x'],
+        ),
+        // A Produce v8 header and a body of garbage.
+        (
+            "garbage body",
+            [&[0u8, 0, 0, 8, 0, 0, 0, 1, 0xff, 0xff][..], &[0xab; 40]].concat(),
+        ),
+    ];
+    for (what, frame) in cases {
+        let mut c = Client::connect(addr);
+        c.send_raw(&frame);
+        assert!(c.is_closed(), "{what}: the connection is closed");
+        still_serves(addr);
+    }
+    // A size over the limit is refused before it is buffered.
+    let mut c = Client::connect(addr);
+    use std::io::Write;
+    c.stream
+        .write_all(&((config.max_request_size + 1) as i32).to_be_bytes())
+        .unwrap();
+    assert!(c.is_closed(), "an oversized request closes its connection");
+    // The first connection never noticed.
+    let r: ApiVersionsResponse =
+        bystander.call(ApiKey::ApiVersions, 0, &ApiVersionsRequest::default());
+    assert_eq!(r.error_code, 0);
+    broker.shutdown(Duration::from_secs(5));
+    let _ = std::fs::remove_dir_all(&config.data_dir);
+}
+
+#[test]
+fn api_versions_beyond_ours_gets_error_35_and_our_ranges_at_v0() {
+    let config = common::config("apiversions");
+    let broker = common::start(&config);
+    let mut c = Client::connect(broker.local_addr());
+    let id = c.send(ApiKey::ApiVersions, 3, &ApiVersionsRequest::default());
+    let (got, mut body) = c.receive().unwrap();
+    assert_eq!(got, id);
+    let r = ApiVersionsResponse::decode(&mut body, 0).unwrap();
+    assert_eq!(r.error_code, 35);
+    let fetch = r
+        .api_keys
+        .iter()
+        .find(|k| k.api_key == ApiKey::Fetch as i16)
+        .unwrap();
+    assert_eq!((fetch.min_version, fetch.max_version), (4, 11));
+    let commit = r
+        .api_keys
+        .iter()
+        .find(|k| k.api_key == ApiKey::OffsetCommit as i16)
+        .unwrap();
+    assert!(commit.max_version <= 2);
+    // The connection goes on at a version listed.
+    let r: ApiVersionsResponse = c.call(ApiKey::ApiVersions, 2, &ApiVersionsRequest::default());
+    assert_eq!(r.error_code, 0);
+    broker.shutdown(Duration::from_secs(5));
+    let _ = std::fs::remove_dir_all(&config.data_dir);
+}
+
+#[test]
+fn a_corrupt_batch_is_refused_whole_and_a_deleted_topic_takes_no_records() {
+    let config = common::config("corrupt");
+    let broker = common::start(&config);
+    let mut c = Client::connect(broker.local_addr());
+    create(&mut c, "orders", 1);
+    let good = batch::build(0, 1_700_000_000_000, &[b"a", b"b"]);
+    assert_eq!(produce(&mut c, "orders", good.clone()), (0, 0));
+    let mut flipped = batch::build(0, 1_700_000_000_000, &[b"c", b"d"]);
+    let last = flipped.len() - 1;
+    flipped[last] ^= 0x10;
+    // A good batch followed by a corrupt one: neither is appended.
+    let both = [good.clone(), flipped].concat();
+    assert_eq!(produce(&mut c, "orders", both), (2, -1), "CORRUPT_MESSAGE");
+    assert_eq!(
+        produce(&mut c, "orders", vec![1, 2, 3]).0,
+        2,
+        "a torn batch"
+    );
+    assert_eq!(
+        end_offset(&mut c, "orders"),
+        2,
+        "nothing after the good batch"
+    );
+
+    let mut d = DeleteTopicsRequest::default();
+    d.topic_names.push(name("orders"));
+    d.timeout_ms = 5000;
+    let resp: DeleteTopicsResponse = c.call(ApiKey::DeleteTopics, 3, &d);
+    assert_eq!(resp.responses[0].error_code, 0);
+    assert_eq!(
+        produce(&mut c, "orders", good).0,
+        3,
+        "UNKNOWN_TOPIC_OR_PARTITION"
+    );
+    assert!(!config.data_dir.join("topics/orders").exists());
+    broker.shutdown(Duration::from_secs(5));
+    let _ = std::fs::remove_dir_all(&config.data_dir);
+}

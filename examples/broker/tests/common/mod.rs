@@ -1,0 +1,107 @@
+//! Shared helpers of the broker's integration tests: a broker in this
+//! process on a free port, and a raw Kafka-protocol client over a
+//! blocking socket.
+
+#![allow(dead_code)]
+
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+use gyre_broker::{Broker, BrokerConfig};
+use kafka_protocol::messages::{ApiKey, RequestHeader};
+use kafka_protocol::protocol::{encode_request_header_into_buffer, Decodable, Encodable, StrBytes};
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// A fresh data folder for test `tag`.
+pub fn data_dir(tag: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("gyre-broker-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    d
+}
+
+/// The settings of a test broker: a free port and its own folder.
+pub fn config(tag: &str) -> BrokerConfig {
+    BrokerConfig {
+        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+        data_dir: data_dir(tag),
+        workers: 2,
+        ..BrokerConfig::default()
+    }
+}
+
+/// A broker in this process.
+pub fn start(config: &BrokerConfig) -> Broker {
+    Broker::start(config).expect("broker starts")
+}
+
+/// A blocking Kafka client speaking raw requests.
+pub struct Client {
+    pub stream: TcpStream,
+    next_id: i32,
+}
+
+impl Client {
+    pub fn connect(addr: SocketAddr) -> Client {
+        let stream = TcpStream::connect(addr).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        Client { stream, next_id: 1 }
+    }
+
+    /// Sends `body` as API `key` v`version`; returns the correlation id.
+    pub fn send<M: Encodable>(&mut self, key: ApiKey, version: i16, body: &M) -> i32 {
+        let id = self.next_id;
+        self.next_id += 1;
+        let mut header = RequestHeader::default();
+        header.request_api_key = key as i16;
+        header.request_api_version = version;
+        header.correlation_id = id;
+        header.client_id = Some(StrBytes::from_static_str("gyre-test"));
+        let mut buf = BytesMut::new();
+        encode_request_header_into_buffer(&mut buf, &header).unwrap();
+        body.encode(&mut buf, version).unwrap();
+        self.send_raw(&buf);
+        id
+    }
+
+    /// Sends `frame` behind its size.
+    pub fn send_raw(&mut self, frame: &[u8]) {
+        let mut out = Vec::with_capacity(4 + frame.len());
+        out.put_i32(frame.len() as i32);
+        out.extend_from_slice(frame);
+        self.stream.write_all(&out).unwrap();
+    }
+
+    /// Reads one response: (correlation id, body).
+    pub fn receive(&mut self) -> std::io::Result<(i32, Bytes)> {
+        let mut size = [0u8; 4];
+        self.stream.read_exact(&mut size)?;
+        let mut frame = vec![0u8; i32::from_be_bytes(size) as usize];
+        self.stream.read_exact(&mut frame)?;
+        let mut frame = Bytes::from(frame);
+        let id = frame.get_i32();
+        Ok((id, frame))
+    }
+
+    /// Sends a request and decodes its response.
+    pub fn call<Q: Encodable, R: Decodable>(&mut self, key: ApiKey, version: i16, body: &Q) -> R {
+        let id = self.send(key, version, body);
+        let (got, mut frame) = self.receive().expect("a response");
+        assert_eq!(got, id, "responses come in request order");
+        let r = R::decode(&mut frame, version).expect("a decodable response");
+        assert!(
+            frame.is_empty(),
+            "{} bytes left after the response",
+            frame.len()
+        );
+        r
+    }
+
+    /// Whether the broker has closed this connection (reads EOF or reset).
+    pub fn is_closed(&mut self) -> bool {
+        let mut b = [0u8; 1];
+        matches!(self.stream.read(&mut b), Ok(0) | Err(_))
+    }
+}
