@@ -1,0 +1,292 @@
+//! Real Kafka clients against the `gyre-broker` binary: kcat (librdkafka)
+//! and kafka-python, which `scripts/test` installs. Each test starts its
+//! own broker on a free port with its own data folder.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A broker process.
+struct BrokerProcess {
+    child: Child,
+    addr: String,
+}
+
+impl BrokerProcess {
+    fn start(data: &Path, extra: &[&str]) -> BrokerProcess {
+        let log = std::fs::File::create(data.with_extension("log")).unwrap();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_gyre-broker"))
+            .args(["--listen", "127.0.0.1:0", "--data"])
+            .arg(data)
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(log)
+            .spawn()
+            .expect("the broker binary runs");
+        let mut out = BufReader::new(child.stdout.take().unwrap());
+        let mut line = String::new();
+        out.read_line(&mut line).unwrap();
+        let addr = line
+            .trim()
+            .strip_prefix("gyre-broker listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+            .to_owned();
+        line.clear();
+        out.read_line(&mut line).unwrap();
+        assert!(line.starts_with("data in "), "{line:?}");
+        BrokerProcess { child, addr }
+    }
+
+    /// SIGKILL: no shutdown, no flush.
+    fn kill(mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+}
+
+impl Drop for BrokerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn data_dir(tag: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("gyre-clients-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    d
+}
+
+fn tool(name: &str) -> Command {
+    let found = Command::new("sh")
+        .args(["-c", &format!("command -v {name}")])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    assert!(found, "{name} is not installed: scripts/test installs it");
+    Command::new(name)
+}
+
+fn python(script: &str) -> Command {
+    let mut c = tool("python3");
+    c.arg(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/clients")
+            .join(script),
+    );
+    c
+}
+
+fn run(mut cmd: Command, input: Option<&[u8]>) -> String {
+    let mut child = cmd
+        .stdin(if input.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    if let Some(input) = input {
+        let mut stdin = child.stdin.take().unwrap();
+        let input = input.to_vec();
+        std::thread::spawn(move || stdin.write_all(&input).unwrap());
+    }
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn kcat(addr: &str, args: &[&str]) -> Command {
+    let mut c = tool("kcat");
+    c.args(["-b", addr]).args(args);
+    c
+}
+
+#[test]
+fn kcat_produces_100_000_keyed_messages_and_reads_them_back() {
+    let data = data_dir("kcat");
+    let broker = BrokerProcess::start(&data, &[]);
+    let input: String = (0..100_000)
+        .map(|i| format!("key-{i}\tvalue-{i}-{}\n", "x".repeat(i % 50)))
+        .collect();
+    run(
+        kcat(&broker.addr, &["-P", "-t", "keyed", "-K", "\t"]),
+        Some(input.as_bytes()),
+    );
+    let back = run(
+        kcat(
+            &broker.addr,
+            &[
+                "-C",
+                "-t",
+                "keyed",
+                "-o",
+                "beginning",
+                "-e",
+                "-q",
+                "-f",
+                "%k\t%s\n",
+            ],
+        ),
+        None,
+    );
+    assert!(
+        back == input,
+        "all 100 000 messages, in order, keys and values intact"
+    );
+    // From a given offset.
+    let from = run(
+        kcat(
+            &broker.addr,
+            &[
+                "-C", "-t", "keyed", "-o", "50000", "-c", "3", "-q", "-f", "%o %k\n",
+            ],
+        ),
+        None,
+    );
+    assert_eq!(from, "50000 key-50000\n50001 key-50001\n50002 key-50002\n");
+    // Offsets: kcat's query, then kafka-python's list-offsets calls.
+    let latest = run(kcat(&broker.addr, &["-Q", "-t", "keyed:0:-1"]), None);
+    assert!(latest.contains("offset 100000"), "{latest}");
+    let mut offsets = python("offsets.py");
+    offsets.args([&broker.addr, "keyed", "100000"]);
+    assert!(run(offsets, None).contains("offsets ok"));
+    drop(broker);
+    let _ = std::fs::remove_dir_all(&data);
+}
+
+#[test]
+fn a_kafka_python_group_splits_partitions_commits_and_resumes() {
+    let data = data_dir("group");
+    let broker = BrokerProcess::start(&data, &[]);
+    let mut group = python("group.py");
+    group.args([&broker.addr, "split4"]);
+    let out = run(group, None);
+    assert!(out.contains("resumed 400"), "{out}");
+    drop(broker);
+    let _ = std::fs::remove_dir_all(&data);
+}
+
+#[test]
+fn kcat_group_consumer_reads_everything_then_resumes_after_a_broker_restart() {
+    let data = data_dir("kcat-group");
+    let broker = BrokerProcess::start(&data, &["--partitions", "4"]);
+    let batch = |from: usize| -> String {
+        (from..from + 1000)
+            .map(|i| format!("k{i}:v{i}\n"))
+            .collect()
+    };
+    run(
+        kcat(&broker.addr, &["-P", "-t", "g4", "-K", ":"]),
+        Some(batch(0).as_bytes()),
+    );
+    let consume = |addr: &str| {
+        let out = run(
+            kcat(
+                addr,
+                &[
+                    "-G",
+                    "kcat-group",
+                    "g4",
+                    "-X",
+                    "auto.offset.reset=earliest",
+                    "-e",
+                    "-q",
+                    "-f",
+                    "%s\n",
+                ],
+            ),
+            None,
+        );
+        let mut v: Vec<String> = out.lines().map(str::to_owned).collect();
+        v.sort();
+        v
+    };
+    let mut want: Vec<String> = (0..1000).map(|i| format!("v{i}")).collect();
+    want.sort();
+    assert_eq!(consume(&broker.addr), want);
+    // Committed offsets are durable: after a restart the group resumes.
+    drop(broker);
+    let broker = BrokerProcess::start(&data, &["--partitions", "4"]);
+    run(
+        kcat(&broker.addr, &["-P", "-t", "g4", "-K", ":"]),
+        Some(batch(1000).as_bytes()),
+    );
+    let mut want: Vec<String> = (1000..2000).map(|i| format!("v{i}")).collect();
+    want.sort();
+    assert_eq!(
+        consume(&broker.addr),
+        want,
+        "only what came after the commit"
+    );
+    drop(broker);
+    let _ = std::fs::remove_dir_all(&data);
+}
+
+#[test]
+fn every_acknowledged_message_survives_kill_9_with_every_batch_flush() {
+    let data = data_dir("kill9");
+    let broker = BrokerProcess::start(&data, &["--flush", "every-batch"]);
+    let mut producer = python("acked_producer.py")
+        .args([&broker.addr, "durable"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut acked = BufReader::new(producer.stdout.take().unwrap());
+    let mut last_acked = -1i64;
+    let mut line = String::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while last_acked < 3000 && Instant::now() < deadline {
+        line.clear();
+        if acked.read_line(&mut line).unwrap() == 0 {
+            break;
+        }
+        last_acked = line.trim().parse().unwrap();
+    }
+    assert!(last_acked >= 3000, "the producer got going ({last_acked})");
+    // Mid-stream: requests are in flight as the broker dies.
+    broker.kill();
+    let _ = producer.wait();
+    for rest in acked.lines() {
+        if let Ok(n) = rest.unwrap().trim().parse::<i64>() {
+            last_acked = last_acked.max(n);
+        }
+    }
+    let broker = BrokerProcess::start(&data, &["--flush", "every-batch"]);
+    let out = run(
+        kcat(
+            &broker.addr,
+            &[
+                "-C",
+                "-t",
+                "durable",
+                "-o",
+                "beginning",
+                "-e",
+                "-q",
+                "-f",
+                "%s\n",
+            ],
+        ),
+        None,
+    );
+    let got: Vec<i64> = out.lines().map(|l| l.parse().unwrap()).collect();
+    assert!(
+        got.len() as i64 > last_acked,
+        "every acknowledged message is there: {} messages, last acknowledged {last_acked}",
+        got.len()
+    );
+    for (i, n) in got.iter().enumerate() {
+        assert_eq!(*n, i as i64, "in order, nothing lost or doubled");
+    }
+    drop(broker);
+    let _ = std::fs::remove_dir_all(&data);
+}
