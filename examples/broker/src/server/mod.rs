@@ -1,7 +1,7 @@
 //! The broker's network side: a reactor server whose every connection is a
 //! pipeline of a length-field frame decoder (bounded by the request size
 //! limit), the response [`sequencer`](sequencer::Sequencer), and the
-//! [`Connection`](connection::Connection) handler; the log writer thread
+//! `Connection` handler (one per client); the log writer thread
 //! behind a ring buffer; and the group coordinator thread.
 
 mod connection;

@@ -177,11 +177,11 @@ pub(crate) fn topic_error_code(e: &TopicError) -> i16 {
 
 /// Walks a request's layout, pairing each partition sent to the writer
 /// with the writer's next answer.
-fn zip_layout<'a, T, U>(
-    layout: &'a [TopicLayout],
+fn zip_layout<T, U>(
+    layout: &[TopicLayout],
     answers: impl IntoIterator<Item = T>,
     mut each: impl FnMut(i32, Result<T, i16>) -> U,
-) -> Vec<(&'a StrBytes, Vec<U>)> {
+) -> Vec<(&StrBytes, Vec<U>)> {
     let mut answers = answers.into_iter();
     layout
         .iter()

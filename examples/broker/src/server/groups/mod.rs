@@ -70,9 +70,14 @@ impl Call {
 }
 
 enum Msg {
-    Call(GroupCall),
+    Call(Box<GroupCall>),
     Stop,
 }
+
+/// The coordinator has stopped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("the group coordinator has stopped")]
+pub struct Stopped;
 
 /// Sends requests to the coordinator thread.
 #[derive(Clone, Debug)]
@@ -101,11 +106,8 @@ impl Coordinator {
     }
 
     /// Queues `call`; fails once the coordinator has stopped.
-    pub fn send(&self, call: GroupCall) -> Result<(), GroupCall> {
-        self.tx.send(Msg::Call(call)).map_err(|e| match e.0 {
-            Msg::Call(c) => c,
-            Msg::Stop => unreachable!(),
-        })
+    pub fn send(&self, call: GroupCall) -> Result<(), Stopped> {
+        self.tx.send(Msg::Call(Box::new(call))).map_err(|_| Stopped)
     }
 
     /// Asks the thread to stop after the calls queued before.
@@ -136,7 +138,7 @@ fn run(rx: Receiver<Msg>, offsets: OffsetStore) {
     let mut last_tick = Instant::now();
     loop {
         match rx.recv_timeout(TICK) {
-            Ok(Msg::Call(call)) => st.handle(call),
+            Ok(Msg::Call(call)) => st.handle(*call),
             Ok(Msg::Stop) | Err(RecvTimeoutError::Disconnected) => break,
             Err(RecvTimeoutError::Timeout) => {}
         }
