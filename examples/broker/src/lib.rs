@@ -1,17 +1,23 @@
 //! `gyre-broker`: a Kafka-wire-compatible broker on the gyre toolkit.
 //!
-//! Work in progress (issue 7): this crate holds the storage layer so far,
-//! [`log`]: partitions as append-only logs of Kafka record batches (magic
-//! 2) in segment files named by base offset, each with a sparse offset index
-//! (an entry per 4 KiB of log) and a time index; appends that check each
-//! batch's CRC-32C and assign offsets by rewriting base offsets; reads that
-//! hand back `FileRegion`s for `sendfile`; recovery that scans each
-//! segment's tail and cuts off torn or corrupt batches; roll by size and
-//! age; retention by size and age. And [`writer`]: the single log-writer
-//! thread, fed through a gyre ring buffer, that stages each produce
-//! request's batches and commits a group per ring batch (one write per
-//! partition, one fsync per the flush policy) before answering. The wire
-//! protocol and the server come next.
+//! The layers, bottom up:
+//! - [`log`]: a partition as an append-only log of Kafka record batches
+//!   (magic 2) in segment files named by base offset, each with a sparse
+//!   offset index (an entry per 4 KiB) and a time index; appends that check
+//!   each batch's CRC-32C and assign offsets by rewriting base offsets;
+//!   reads that hand back `FileRegion`s for `sendfile`; tail recovery; roll
+//!   and retention by size and age.
+//! - [`storage`] and [`topics`]: the data folder of topics and partitions,
+//!   and the catalog the event loops route requests by.
+//! - [`writer`] and [`fetch`]: the single log-writer thread, fed through a
+//!   gyre ring buffer, that group-commits produce requests (one write per
+//!   partition, one fsync per the flush policy), resolves and long-polls
+//!   fetches, and creates and deletes topics.
+//! - [`protocol`]: Kafka's wire format as the broker speaks it.
+//! - [`server`]: the reactor pipeline per connection, the response
+//!   sequencer, and the group coordinator with its durable offsets.
+//!
+//! [`Broker::start`] runs it all; `cargo run -p gyre-broker` is the binary.
 //!
 //! ```
 //! use gyre_broker::log::{batch, LogConfig, PartitionLog};

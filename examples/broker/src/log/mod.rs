@@ -7,4 +7,4 @@ mod partition;
 mod segment;
 
 pub use partition::{LogConfig, LogError, LogSlice, PartitionLog};
-pub use segment::{Segment, Truncation};
+pub use segment::{now_ms, Segment, Truncation};
