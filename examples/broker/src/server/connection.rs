@@ -314,32 +314,24 @@ impl Connection {
         r: FetchRequest,
     ) {
         let mut parts = Vec::new();
-        let mut layout = Vec::with_capacity(r.topics.len());
-        for topic in r.topics {
-            let found = self.shared.catalog.get(&topic.topic.0);
-            let partitions = topic
-                .partitions
-                .iter()
-                .map(|p| {
-                    let routed = found
-                        .as_ref()
-                        .and_then(|t| t.partition(p.partition))
-                        .ok_or(ec::UNKNOWN_TOPIC_OR_PARTITION);
-                    if let Ok(id) = routed {
+        let layout = r
+            .topics
+            .into_iter()
+            .map(|topic| {
+                self.route(
+                    topic.topic.0,
+                    &topic.partitions,
+                    |p| p.partition,
+                    |id, p| {
                         parts.push(FetchPart {
                             partition: id,
                             offset: p.fetch_offset,
                             max_bytes: p.partition_max_bytes.max(0) as u64,
-                        });
-                    }
-                    (p.partition, routed)
-                })
-                .collect();
-            layout.push(TopicLayout {
-                name: topic.topic.0,
-                partitions,
-            });
-        }
+                        })
+                    },
+                )
+            })
+            .collect();
         let seq = self.next_seq();
         let reply = self.responder(ctx, seq, head, Pending::Fetch(layout));
         if parts.is_empty() {
@@ -369,28 +361,18 @@ impl Connection {
         r: ListOffsetsRequest,
     ) {
         let mut queries = Vec::new();
-        let mut layout = Vec::with_capacity(r.topics.len());
-        for topic in r.topics {
-            let found = self.shared.catalog.get(&topic.name.0);
-            let partitions = topic
-                .partitions
-                .iter()
-                .map(|p| {
-                    let routed = found
-                        .as_ref()
-                        .and_then(|t| t.partition(p.partition_index))
-                        .ok_or(ec::UNKNOWN_TOPIC_OR_PARTITION);
-                    if let Ok(id) = routed {
-                        queries.push((id, p.timestamp));
-                    }
-                    (p.partition_index, routed)
-                })
-                .collect();
-            layout.push(TopicLayout {
-                name: topic.name.0,
-                partitions,
-            });
-        }
+        let layout = r
+            .topics
+            .into_iter()
+            .map(|topic| {
+                self.route(
+                    topic.name.0,
+                    &topic.partitions,
+                    |p| p.partition_index,
+                    |id, p| queries.push((id, p.timestamp)),
+                )
+            })
+            .collect();
         let seq = self.next_seq();
         let reply = self.responder(ctx, seq, head, Pending::ListOffsets(layout));
         if queries.is_empty() {
@@ -462,6 +444,33 @@ impl Connection {
             );
         }
         self.submit(ctx, LogOp::CreateTopics(specs), Some(reply));
+    }
+
+    /// Routes one topic's partitions by the catalog: `routed` gets each
+    /// partition that exists, with its writer id; the rest are answered
+    /// `UNKNOWN_TOPIC_OR_PARTITION`.
+    fn route<P>(
+        &self,
+        name: StrBytes,
+        partitions: &[P],
+        index: impl Fn(&P) -> i32,
+        mut routed: impl FnMut(u32, &P),
+    ) -> TopicLayout {
+        let found = self.shared.catalog.get(&name);
+        let partitions = partitions
+            .iter()
+            .map(|p| {
+                let id = found
+                    .as_ref()
+                    .and_then(|t| t.partition(index(p)))
+                    .ok_or(ec::UNKNOWN_TOPIC_OR_PARTITION);
+                if let Ok(id) = id {
+                    routed(id, p);
+                }
+                (index(p), id)
+            })
+            .collect();
+        TopicLayout { name, partitions }
     }
 
     /// Serves backlogged requests while there is room.
