@@ -15,7 +15,7 @@ pub struct BrokerConfig {
     /// Where to listen (default `127.0.0.1:9092`; port 0 picks a free one).
     pub listen: SocketAddr,
     /// The `host:port` clients are told to connect to (Metadata,
-    /// FindCoordinator); default: the listening address.
+    /// FindCoordinator); default: the address each client connected to.
     pub advertised: Option<(String, u16)>,
     /// The data folder (default `./gyre-data`).
     pub data_dir: PathBuf,

@@ -32,7 +32,7 @@ struct Args {
     /// Data folder.
     #[arg(long, default_value = "gyre-data")]
     data: PathBuf,
-    /// host:port to tell clients (default: the listening address).
+    /// host:port to tell clients (default: the address each client reached).
     #[arg(long, value_parser = parse_host_port)]
     advertise: Option<(String, u16)>,
     /// When appended records are fsynced.

@@ -18,7 +18,7 @@ use crate::protocol::error_code as ec;
 use crate::protocol::request::{self, RequestError};
 use crate::protocol::{header, versions};
 use crate::topics;
-use crate::writer::{LogOp, Submitter, TopicSpec};
+use crate::writer::{Answer, LogOp, LogReply, Submitter, TopicSpec};
 use bytes::Bytes;
 use gyre_reactor::{ChannelHandle, Error, InboundContext, InboundHandler, TimerId};
 use kafka_protocol::messages::api_versions_response::ApiVersion;
@@ -82,6 +82,20 @@ impl Connection {
         self.handle.get_or_insert_with(|| ctx.handle()).clone()
     }
 
+    /// The `host:port` clients are told to use: the configured one, or the
+    /// address this client reached the broker at (right for a wildcard
+    /// listener, and known without a second bind for port 0).
+    fn advertised(&self, ctx: &impl InboundContext<Self>) -> (String, u16) {
+        if let Some(configured) = &self.shared.advertised {
+            return configured.clone();
+        }
+        let local = ctx.channel().local_addr();
+        local.map_or_else(
+            || ("127.0.0.1".to_owned(), 0),
+            |a| (a.ip().to_string(), a.port()),
+        )
+    }
+
     fn responder(
         &mut self,
         ctx: &mut impl InboundContext<Self>,
@@ -96,6 +110,26 @@ impl Connection {
             version: head.api_version,
             pending,
             shared: self.shared.clone(),
+        }
+    }
+
+    /// Gives the request the next place in the answer order and sends
+    /// `op` to the log writer with a responder for `pending`; without an
+    /// `op` (nothing routed to the writer: every partition failed already)
+    /// the responder answers at once with `nothing`.
+    fn send_to_writer(
+        &mut self,
+        ctx: &mut impl InboundContext<Self>,
+        head: header::RequestHead,
+        pending: Pending,
+        op: Option<LogOp>,
+        nothing: Answer<'_>,
+    ) {
+        let seq = self.next_seq();
+        let reply = self.responder(ctx, seq, head, pending);
+        match op {
+            Some(op) => self.submit(ctx, op, Some(reply)),
+            None => reply.answer(0, nothing),
         }
     }
 
@@ -135,12 +169,11 @@ impl Connection {
             RequestKind::ListOffsets(r) => self.list_offsets(ctx, head, r),
             RequestKind::CreateTopics(r) => self.create_topics(ctx, head, r),
             RequestKind::DeleteTopics(r) => {
-                let seq = self.next_seq();
                 let mut names: Vec<StrBytes> = r.topic_names.into_iter().map(|n| n.0).collect();
                 names.extend(r.topics.into_iter().filter_map(|t| t.name.map(|n| n.0)));
                 let op = LogOp::DeleteTopics(names.iter().map(|n| n.as_str().to_owned()).collect());
-                let reply = self.responder(ctx, seq, head, Pending::DeleteTopics(names));
-                self.submit(ctx, op, Some(reply));
+                let nothing = Answer::Deleted(Vec::new());
+                self.send_to_writer(ctx, head, Pending::DeleteTopics(names), Some(op), nothing);
             }
             RequestKind::InitProducerId(_) => {
                 let mut r = InitProducerIdResponse::default();
@@ -152,8 +185,9 @@ impl Connection {
             RequestKind::FindCoordinator(_) => {
                 let mut r = FindCoordinatorResponse::default();
                 r.node_id = BrokerId(0);
-                r.host = StrBytes::from_string(self.shared.advertised.0.clone());
-                r.port = i32::from(self.shared.advertised.1);
+                let (host, port) = self.advertised(ctx);
+                r.host = StrBytes::from_string(host);
+                r.port = i32::from(port);
                 self.reply(ctx, head, &r);
             }
             group @ (RequestKind::JoinGroup(_)
@@ -239,7 +273,8 @@ impl Connection {
             Vec::new()
         };
         if missing.is_empty() {
-            let body = metadata::response(&self.shared, &r, head.api_version);
+            let advertised = self.advertised(ctx);
+            let body = metadata::response(&self.shared, &advertised, &r, head.api_version);
             ctx.write(Sequenced {
                 seq,
                 frame: encoded(head.correlation_id, head.api_version, &body),
@@ -254,7 +289,8 @@ impl Connection {
                 configs: Vec::new(),
             })
             .collect();
-        let reply = self.responder(ctx, seq, head, Pending::Metadata(r));
+        let advertised = self.advertised(ctx);
+        let reply = self.responder(ctx, seq, head, Pending::Metadata(r, advertised));
         self.submit(ctx, LogOp::CreateTopics(specs), Some(reply));
     }
 
@@ -294,17 +330,14 @@ impl Connection {
             }
             return;
         }
-        let seq = self.next_seq();
-        let reply = self.responder(ctx, seq, head, Pending::Produce(layout));
-        if entries.is_empty() {
-            // Nothing for the writer: answer the errors now.
-            return crate::writer::LogReply::answer(
-                &reply,
-                0,
-                crate::writer::Answer::Appended(&[]),
-            );
-        }
-        self.submit(ctx, LogOp::Produce(entries), Some(reply));
+        let op = (!entries.is_empty()).then(|| LogOp::Produce(entries));
+        self.send_to_writer(
+            ctx,
+            head,
+            Pending::Produce(layout),
+            op,
+            Answer::Appended(&[]),
+        );
     }
 
     fn fetch(
@@ -332,16 +365,7 @@ impl Connection {
                 )
             })
             .collect();
-        let seq = self.next_seq();
-        let reply = self.responder(ctx, seq, head, Pending::Fetch(layout));
-        if parts.is_empty() {
-            return crate::writer::LogReply::answer(
-                &reply,
-                0,
-                crate::writer::Answer::Fetched(Vec::new()),
-            );
-        }
-        let job = FetchJob {
+        let job = (!parts.is_empty()).then(|| FetchJob {
             parts,
             min_bytes: r.min_bytes.max(0) as u64,
             max_bytes: if r.max_bytes > 0 {
@@ -350,8 +374,15 @@ impl Connection {
                 u64::MAX
             },
             max_wait: Duration::from_millis(r.max_wait_ms.max(0) as u64),
-        };
-        self.submit(ctx, LogOp::Fetch(job), Some(reply));
+        });
+        let nothing = Answer::Fetched(Vec::new());
+        self.send_to_writer(
+            ctx,
+            head,
+            Pending::Fetch(layout),
+            job.map(LogOp::Fetch),
+            nothing,
+        );
     }
 
     fn list_offsets(
@@ -373,16 +404,14 @@ impl Connection {
                 )
             })
             .collect();
-        let seq = self.next_seq();
-        let reply = self.responder(ctx, seq, head, Pending::ListOffsets(layout));
-        if queries.is_empty() {
-            return crate::writer::LogReply::answer(
-                &reply,
-                0,
-                crate::writer::Answer::Offsets(Vec::new()),
-            );
-        }
-        self.submit(ctx, LogOp::ListOffsets(queries), Some(reply));
+        let op = (!queries.is_empty()).then(|| LogOp::ListOffsets(queries));
+        self.send_to_writer(
+            ctx,
+            head,
+            Pending::ListOffsets(layout),
+            op,
+            Answer::Offsets(Vec::new()),
+        );
     }
 
     fn create_topics(
@@ -434,16 +463,14 @@ impl Connection {
             };
             answers.push((name, refused));
         }
-        let seq = self.next_seq();
-        let reply = self.responder(ctx, seq, head, Pending::CreateTopics(answers));
-        if specs.is_empty() {
-            return crate::writer::LogReply::answer(
-                &reply,
-                0,
-                crate::writer::Answer::Created(Vec::new()),
-            );
-        }
-        self.submit(ctx, LogOp::CreateTopics(specs), Some(reply));
+        let op = (!specs.is_empty()).then(|| LogOp::CreateTopics(specs));
+        self.send_to_writer(
+            ctx,
+            head,
+            Pending::CreateTopics(answers),
+            op,
+            Answer::Created(Vec::new()),
+        );
     }
 
     /// Routes one topic's partitions by the catalog: `routed` gets each

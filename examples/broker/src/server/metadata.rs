@@ -35,12 +35,17 @@ pub fn missing(shared: &Shared, request: &MetadataRequest, version: i16) -> Vec<
 }
 
 /// The response to `request`, from the catalog as it is now.
-pub fn response(shared: &Shared, request: &MetadataRequest, version: i16) -> MetadataResponse {
+pub fn response(
+    shared: &Shared,
+    advertised: &(String, u16),
+    request: &MetadataRequest,
+    version: i16,
+) -> MetadataResponse {
     let mut r = MetadataResponse::default();
     let mut broker = MetadataResponseBroker::default();
     broker.node_id = BrokerId(0);
-    broker.host = StrBytes::from_string(shared.advertised.0.clone());
-    broker.port = i32::from(shared.advertised.1);
+    broker.host = StrBytes::from_string(advertised.0.clone());
+    broker.port = i32::from(advertised.1);
     r.brokers.push(broker);
     r.cluster_id = Some(StrBytes::from_static_str("gyre"));
     r.controller_id = BrokerId(0);

@@ -33,7 +33,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 #[derive(Debug)]
 pub struct Shared {
     pub(crate) catalog: Arc<Catalog>,
-    pub(crate) advertised: (String, u16),
+    /// Configured `host:port` for clients; `None` for the address each
+    /// client connected to.
+    pub(crate) advertised: Option<(String, u16)>,
     pub(crate) auto_create_topics: bool,
     pub(crate) max_in_flight: usize,
     pub(crate) next_producer_id: AtomicI64,
@@ -112,25 +114,12 @@ impl Broker {
             .transport(config.transport)
             .build()
             .map_err(gyre_reactor::Error::Io)?;
-        // Bind first, so that port 0 resolves before it is advertised.
-        let listener =
-            std::net::TcpListener::bind(config.listen).map_err(gyre_reactor::Error::Io)?;
-        let addr = listener.local_addr().map_err(gyre_reactor::Error::Io)?;
-        drop(listener);
-        let advertised = config.advertised.clone().unwrap_or_else(|| {
-            let host = if addr.ip().is_unspecified() {
-                "127.0.0.1".to_owned()
-            } else {
-                addr.ip().to_string()
-            };
-            (host, addr.port())
-        });
         let first_producer_id = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(1, |d| d.as_millis() as i64);
         let shared = Arc::new(Shared {
             catalog,
-            advertised,
+            advertised: config.advertised.clone(),
             auto_create_topics: config.auto_create_topics,
             max_in_flight: config.max_in_flight.max(1),
             next_producer_id: AtomicI64::new(first_producer_id),
@@ -141,7 +130,7 @@ impl Broker {
         let server = ServerBootstrap::new()
             .group(loops)
             .child_options(ChannelOptions::default().tcp_nodelay(true))
-            .bind(addr, move |_peer: SocketAddr| {
+            .bind(config.listen, move |_peer: SocketAddr| {
                 let decoder = LengthFieldDecoder::builder()
                     .length_field_length(4)
                     .initial_bytes_to_strip(4)

@@ -50,8 +50,9 @@ pub enum Pending {
     /// A create-topics request: its topics, and those refused before the
     /// writer saw them (name, error code, message).
     CreateTopics(Vec<(StrBytes, Option<(i16, String)>)>),
-    /// A metadata request that first auto-created topics.
-    Metadata(kafka_protocol::messages::MetadataRequest),
+    /// A metadata request that first auto-created topics, and the
+    /// address to advertise.
+    Metadata(kafka_protocol::messages::MetadataRequest, (String, u16)),
     /// A delete-topics request.
     DeleteTopics(Vec<StrBytes>),
 }
@@ -134,8 +135,9 @@ impl LogReply for Responder {
                 }
                 self.send_encoded(&r);
             }
-            (Pending::Metadata(request), Answer::Created(_)) => {
-                let body = super::metadata::response(&self.shared, request, self.version);
+            (Pending::Metadata(request, advertised), Answer::Created(_)) => {
+                let body =
+                    super::metadata::response(&self.shared, advertised, request, self.version);
                 self.send_encoded(&body);
             }
             (Pending::DeleteTopics(names), Answer::Deleted(results)) => {
