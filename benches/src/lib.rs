@@ -6,6 +6,7 @@
 //! the criterion benches (`benches/*.rs`, statistics) measure exactly the
 //! same code.
 
+pub mod broker;
 pub mod codec;
 pub mod echo;
 pub mod ring;

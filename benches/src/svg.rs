@@ -35,8 +35,9 @@ impl Series {
 
 const COLORS: [&str; 4] = ["#d62728", "#1f77b4", "#2ca02c", "#9467bd"];
 
-/// Render `series` as an SVG document titled `title`.
-pub fn percentile_plot(title: &str, series: &[Series]) -> String {
+/// Render `series` as an SVG document titled `title`, its latency axis
+/// labelled `y_label` (what was timed: "round trip", "end to end").
+pub fn percentile_plot(title: &str, y_label: &str, series: &[Series]) -> String {
     let (w, h, left, right, top, bottom) = (820.0, 480.0, 80.0, 50.0, 40.0, 60.0);
     let max_nines = 5.0; // up to 99.999%
     let x_of = |p: f64| {
@@ -111,9 +112,10 @@ pub fn percentile_plot(title: &str, series: &[Series]) -> String {
     );
     let _ = write!(
         svg,
-        r#"<text x="18" y="{}" text-anchor="middle" transform="rotate(-90 18 {})">round trip</text>"#,
+        r#"<text x="18" y="{}" text-anchor="middle" transform="rotate(-90 18 {})">{}</text>"#,
         h / 2.0,
-        h / 2.0
+        h / 2.0,
+        escape(y_label)
     );
     for (i, s) in series.iter().enumerate() {
         let color = COLORS[i % COLORS.len()];
@@ -178,7 +180,7 @@ mod tests {
                 points: vec![(50.0, 80.0), (99.9, 900.0)],
             },
         ];
-        let svg = percentile_plot("t", &series);
+        let svg = percentile_plot("t", "round trip", &series);
         assert_eq!(svg.matches("<polyline").count(), 2);
         assert!(svg.contains("a&lt;b"));
         assert!(svg.contains(">10ns<") && svg.contains(">1us<"));

@@ -187,7 +187,7 @@ fn main() {
             .map(|(name, h)| Series::from_histogram(name.clone(), h))
             .collect();
         let title = "Echo round trip on loopback (lower is better)";
-        std::fs::write(&path, percentile_plot(title, &series)).expect("write svg");
+        std::fs::write(&path, percentile_plot(title, "round trip", &series)).expect("write svg");
         println!("# wrote {}", path.display());
     }
     println!("# total {:.1} s", started.elapsed().as_secs_f64());

@@ -164,7 +164,7 @@ fn main() {
             .map(|(name, h)| Series::from_histogram(name.to_string(), h))
             .collect();
         let title = format!("Ping-pong round trip, {trips} trips (lower is better)");
-        std::fs::write(&path, percentile_plot(&title, &series)).expect("write svg");
+        std::fs::write(&path, percentile_plot(&title, "round trip", &series)).expect("write svg");
         println!("# wrote {}", path.display());
     }
     println!("# total {:.1} s", started.elapsed().as_secs_f64());

@@ -33,6 +33,7 @@
 
 pub mod config;
 pub mod fetch;
+pub mod flusher;
 pub mod log;
 pub mod protocol;
 pub mod server;

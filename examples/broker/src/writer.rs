@@ -1,8 +1,9 @@
 //! The log writer: one thread owns every log. Requests reach it from the
 //! reactor loops through a gyre ring buffer. Produce requests are checked
 //! and staged, and at each end of a ring batch the group is committed: one
-//! write per partition touched and, per the flush policy, one fsync, then
-//! every request of the group is answered. Fetches are resolved to file
+//! write per partition touched and, under `every-batch`, one fsync, then
+//! every request of the group is answered (under `interval` a flusher
+//! thread does the fsyncs, so appends never wait on the disk). Fetches are resolved to file
 //! regions of committed batches here too, and parked (long polling) until
 //! enough bytes arrive or their wait runs out; list-offsets, topic
 //! creation and deletion run here as well, so no log needs a lock.
@@ -12,6 +13,7 @@
 //! into a few large writes and fsyncs.
 
 use crate::fetch::{self, FetchJob, Parked, PartitionRead, Wake};
+use crate::flusher::Flusher;
 use crate::log::LogError;
 use crate::storage::Storage;
 use crate::topics::{Topic, TopicError};
@@ -36,8 +38,9 @@ pub enum FlushPolicy {
     /// fsync at the end of every group, before answering: an acknowledged
     /// record survives a crash.
     EveryBatch,
-    /// fsync at most this often (and when idle that long): answers come
-    /// after the write, before the fsync.
+    /// fsync about this often, on a thread of its own (see
+    /// [`crate::flusher`]): answers come after the write, before the
+    /// fsync, and appends never wait for one.
     Interval(Duration),
     /// Never fsync; the page cache decides.
     Never,
@@ -190,6 +193,8 @@ struct WriterHandler<R> {
     outcomes: Vec<(PartitionId, AppendOutcome)>,
     pending: Vec<(R, u64, Range<usize>)>,
     parked: Vec<Parked<R>>,
+    /// The background fsync of the `interval` policy.
+    flusher: Option<Flusher>,
     last_sync: Instant,
     last_retention: Instant,
 }
@@ -232,13 +237,12 @@ impl<R: LogReply> WriterHandler<R> {
                 self.dirty.insert(pid);
             }
         }
-        let sync_now = match self.config.flush {
-            FlushPolicy::EveryBatch => true,
-            FlushPolicy::Interval(every) => self.last_sync.elapsed() >= every,
-            FlushPolicy::Never => false,
-        };
-        if sync_now {
-            self.sync_dirty(&mut failed);
+        match self.config.flush {
+            FlushPolicy::EveryBatch => self.sync_dirty(&mut failed),
+            FlushPolicy::Interval(every) if self.last_sync.elapsed() >= every => {
+                self.flush_in_background();
+            }
+            FlushPolicy::Interval(_) | FlushPolicy::Never => {}
         }
         for (reply, id, range) in self.pending.drain(..) {
             let outcomes = &mut self.outcomes[range];
@@ -263,6 +267,35 @@ impl<R: LogReply> WriterHandler<R> {
             }
         }
         self.last_sync = Instant::now();
+    }
+
+    /// Hands the dirty partitions' files to the flusher; when it is busy
+    /// they stay dirty for the next tick. Should the descriptors not be
+    /// duplicated (out of fds), syncs here instead, late rather than never.
+    fn flush_in_background(&mut self) {
+        let Some(flusher) = &self.flusher else {
+            return;
+        };
+        if self.dirty.is_empty() {
+            return;
+        }
+        let mut files = Vec::with_capacity(self.dirty.len() * 6);
+        for pid in &self.dirty {
+            if let Some(Err(e)) = self
+                .storage
+                .log(*pid)
+                .map(|log| log.sync_handles(&mut files))
+            {
+                tracing::warn!(partition = pid, error = %e, "cannot hand the log to the flusher; syncing here");
+                drop(files);
+                self.sync_dirty(&mut HashSet::new());
+                return;
+            }
+        }
+        if flusher.offer(files).is_ok() {
+            self.dirty.clear();
+            self.last_sync = Instant::now();
+        }
     }
 
     fn list_offsets(&self, queries: &[(PartitionId, i64)]) -> Vec<(PartitionId, OffsetAnswer)> {
@@ -307,8 +340,8 @@ impl<R: LogReply> WriterHandler<R> {
             fetch::wake(&self.storage, &mut self.parked, Wake::Tick(Instant::now()));
         }
         if let FlushPolicy::Interval(every) = self.config.flush {
-            if !self.dirty.is_empty() && self.last_sync.elapsed() >= every {
-                self.sync_dirty(&mut HashSet::new());
+            if self.last_sync.elapsed() >= every {
+                self.flush_in_background();
             }
         }
         if self.last_retention.elapsed() >= self.config.retention_check {
@@ -379,6 +412,9 @@ impl<R: LogReply> EventHandler<Slot<R>> for WriterHandler<R> {
 
     fn on_shutdown(&mut self) {
         self.commit_group();
+        if let Some(flusher) = &mut self.flusher {
+            flusher.stop();
+        }
         if self.config.flush != FlushPolicy::Never {
             self.sync_dirty(&mut HashSet::new());
         }
@@ -422,6 +458,13 @@ impl<R: LogReply> Submitter<R> {
 impl<R: LogReply> LogWriter<R> {
     /// Starts the writer thread, owning `storage`.
     pub fn start(storage: Storage, config: WriterConfig) -> Result<Self, BuildError> {
+        let flusher = match config.flush {
+            FlushPolicy::Interval(_) => Some(Flusher::start().map_err(|e| BuildError::Spawn {
+                name: "gyre-log-flusher".into(),
+                message: e.to_string(),
+            })?),
+            FlushPolicy::EveryBatch | FlushPolicy::Never => None,
+        };
         let mut graph = Disruptor::builder(config.capacity, Slot::default)
             .wait_strategy(TimeoutBlockingWait::new(config.tick))
             .multi_producer()?;
@@ -433,6 +476,7 @@ impl<R: LogReply> LogWriter<R> {
             outcomes: Vec::new(),
             pending: Vec::new(),
             parked: Vec::new(),
+            flusher,
             last_sync: Instant::now(),
             last_retention: Instant::now(),
         };

@@ -95,6 +95,24 @@ fn malformed_requests_close_only_their_connection() {
             "garbage body",
             [&[0u8, 0, 0, 8, 0, 0, 0, 1, 0xff, 0xff][..], &[0xab; 40]].concat(),
         ),
+        // The fuzzer's find: kafka-protocol would size this array's Vec
+        // from the count (2^31 - 1 topics, ~80 GB) and the failed
+        // allocation would abort the whole broker.
+        (
+            "metadata claiming 2^31 - 1 topics",
+            vec![
+                0, 3, 0, 1, 0, 0, 0, 1, 0xff, 0xff, 0x7f, 0xff, 0xff, 0xff, 0, 0,
+            ],
+        ),
+        // The same deeper down: a produce whose one topic claims a billion
+        // partitions.
+        (
+            "produce claiming 10^9 partitions",
+            vec![
+                0, 0, 0, 8, 0, 0, 0, 1, 0xff, 0xff, 0xff, 0xff, 0, 1, 0, 0, 0x13, 0x88, 0, 0, 0, 1,
+                0, 1, b't', 0x3b, 0x9a, 0xca, 0x00, 0, 0,
+            ],
+        ),
     ];
     for (what, frame) in cases {
         let mut c = Client::connect(addr);

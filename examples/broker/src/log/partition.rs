@@ -5,6 +5,7 @@ use super::batch::{self, BatchError, BatchHeader};
 use super::segment::{now_ms, Segment, Truncation};
 use gyre_zerocopy::FileRegion;
 use std::collections::BTreeMap;
+use std::fs::File;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -267,6 +268,15 @@ impl PartitionLog {
     pub fn sync(&self) -> io::Result<()> {
         for segment in self.segments.values().rev().take(2) {
             segment.sync()?;
+        }
+        Ok(())
+    }
+
+    /// Handles on the files [`PartitionLog::sync`] would sync, for a sync
+    /// on another thread; appended to `out`.
+    pub fn sync_handles(&self, out: &mut Vec<File>) -> io::Result<()> {
+        for segment in self.segments.values().rev().take(2) {
+            out.extend(segment.sync_handles()?);
         }
         Ok(())
     }

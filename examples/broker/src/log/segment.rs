@@ -280,6 +280,17 @@ impl Segment {
         self.time_index.sync_data()
     }
 
+    /// Handles on the segment's files for a sync on another thread (the
+    /// `interval` flush policy's flusher): an fdatasync through a duplicate
+    /// descriptor makes the same file durable.
+    pub fn sync_handles(&self) -> io::Result<[File; 3]> {
+        Ok([
+            self.writer.try_clone()?,
+            self.index.try_clone()?,
+            self.time_index.try_clone()?,
+        ])
+    }
+
     /// The first offset the segment holds (or would hold).
     pub fn base_offset(&self) -> i64 {
         self.base_offset

@@ -1,6 +1,7 @@
 //! Kafka's wire protocol as the broker speaks it: which APIs and versions
 //! it answers ([`versions`]), the request header ([`header`]) and whole
-//! requests ([`request`]), responses
+//! requests ([`request`], after [`shape`] has checked their array counts),
+//! responses
 //! framed for the wire ([`response`]), and the fetch response, which is
 //! encoded by hand around the segment files it sends ([`fetch_response`]).
 //!
@@ -12,6 +13,7 @@ pub mod fetch_response;
 pub mod header;
 pub mod request;
 pub mod response;
+pub mod shape;
 pub mod versions;
 
 /// Kafka's error codes, as the broker uses them.

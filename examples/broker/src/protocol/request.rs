@@ -2,7 +2,7 @@
 //! then body, for the APIs and versions the broker speaks.
 
 use super::header::{self, HeaderError, RequestHead};
-use super::versions;
+use super::{shape, versions};
 use bytes::Bytes;
 use kafka_protocol::messages::{ApiKey, RequestKind};
 
@@ -60,6 +60,9 @@ pub fn decode(mut frame: Bytes) -> Result<(RequestHead, RequestKind), RequestErr
         version: head.api_version,
         reason,
     };
+    // kafka-protocol allocates each array's count up front: impossible
+    // counts must not reach it (see `shape`).
+    shape::check(key, head.api_version, &frame).map_err(|e| malformed(e.to_string()))?;
     let request = RequestKind::decode(key, &mut frame, head.api_version)
         .map_err(|e| malformed(e.to_string()))?;
     if !frame.is_empty() {

@@ -1,0 +1,206 @@
+//! The broker harness: gyre-broker driven by librdkafka, against Kafka's
+//! published single-client figures.
+//!
+//! ```text
+//! cargo run --release -p gyre-benches --bin broker -- --quick   # < 60 s
+//! cargo run --release -p gyre-benches --bin broker              # 3 rounds, writes the SVG
+//! ```
+//!
+//! Prints `result <case> ...` lines and `ratio <case> gyre/<peer> <value>`
+//! lines. No Kafka server can be fetched on the benchmark machine (no Maven
+//! Central or Apache mirror is reachable), so the peer is Kafka's own
+//! published benchmark ("Benchmarking Apache Kafka: 2 Million Writes Per
+//! Second", LinkedIn 2014: one producer thread, no replication, 100-byte
+//! records, 821 557 records/s; one consumer 940 521 records/s; end to end
+//! p99 3 ms) and the issue's goals. Above 1 is better for throughput, below
+//! 1 for latency.
+
+use clap::{Parser, ValueEnum};
+use gyre_benches::broker::{self, BenchBroker, RECORD_BYTES};
+use gyre_benches::stats::median;
+use gyre_benches::svg::{percentile_plot, Series};
+use gyre_broker::writer::FlushPolicy;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Kafka's published figures, for the ratio lines.
+const KAFKA_PRODUCE: f64 = 821_557.0;
+const KAFKA_CONSUME: f64 = 940_521.0;
+const KAFKA_E2E_P99_MS: f64 = 3.0;
+/// The issue's goals.
+const GOAL_PRODUCE: f64 = 1_000_000.0;
+const GOAL_CONSUME: f64 = 2_000_000.0;
+const GOAL_E2E_P99_MS: f64 = 5.0;
+
+#[derive(Parser)]
+#[command(about = "gyre-broker driven by librdkafka: produce, consume, end-to-end latency")]
+struct Args {
+    /// One short round per case: the whole run takes under a minute.
+    #[arg(long)]
+    quick: bool,
+    /// Records per throughput round (default 2 000 000 quick, 10 000 000 full).
+    #[arg(long)]
+    records: Option<u64>,
+    /// Rounds of produce + consume (default 1 quick, 3 full); medians reported.
+    #[arg(long)]
+    rounds: Option<usize>,
+    /// Records/s of the latency run.
+    #[arg(long, default_value_t = 50_000)]
+    rate: u64,
+    /// Seconds of the latency run (default 5 quick, 20 full).
+    #[arg(long)]
+    seconds: Option<u64>,
+    /// The latency run's producer linger.ms (0: send as soon as possible,
+    /// what a latency-sensitive client sets).
+    #[arg(long, default_value_t = 0)]
+    linger_ms: u32,
+    /// The broker's reactor loops (default: the cores left after the
+    /// client's one, as the broker's own default sizes them).
+    #[arg(long, default_value_t = default_workers())]
+    workers: usize,
+    /// The broker's flush policy (interval: fsync once a second on the
+    /// flusher thread, the broker's default).
+    #[arg(long, value_enum, default_value_t = Flush::Interval)]
+    flush: Flush,
+    /// Where to write the latency SVG (default without --quick:
+    /// benches/results/broker-latency.svg).
+    #[arg(long)]
+    svg: Option<PathBuf>,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Flush {
+    EveryBatch,
+    Interval,
+    Never,
+}
+
+impl Flush {
+    fn policy(self) -> FlushPolicy {
+        match self {
+            Flush::EveryBatch => FlushPolicy::EveryBatch,
+            Flush::Interval => FlushPolicy::Interval(Duration::from_secs(1)),
+            Flush::Never => FlushPolicy::Never,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Flush::EveryBatch => "every-batch",
+            Flush::Interval => "interval (1 s)",
+            Flush::Never => "never",
+        }
+    }
+}
+
+fn default_workers() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get().saturating_sub(1).max(1))
+}
+
+fn ms(ns: u64) -> f64 {
+    ns as f64 / 1e6
+}
+
+fn main() {
+    let args = Args::parse();
+    let records = args
+        .records
+        .unwrap_or(if args.quick { 2_000_000 } else { 10_000_000 });
+    let rounds = args.rounds.unwrap_or(if args.quick { 1 } else { 3 });
+    let seconds = args.seconds.unwrap_or(if args.quick { 5 } else { 20 });
+    let mb = |rate: f64| rate * RECORD_BYTES as f64 / 1e6;
+
+    let server = BenchBroker::start(args.workers, args.flush.policy());
+    let addr = server.addr();
+    println!(
+        "gyre-broker on {addr}, {} loop(s), flush {}; {records} records of {RECORD_BYTES} B per round, {rounds} round(s)",
+        args.workers,
+        args.flush.name()
+    );
+
+    // Latency first, on a quiet machine: the throughput rounds leave
+    // gigabytes of dirty pages whose writeback would otherwise run under it.
+    let topic = "bench-latency";
+    broker::create_topic(addr, topic);
+    let run = broker::latency(
+        addr,
+        topic,
+        args.rate,
+        Duration::from_secs(seconds),
+        args.linger_ms,
+    );
+    let h = &run.histogram;
+    let p99 = ms(h.value_at_quantile(0.99));
+    println!(
+        "result e2e gyre-broker {} records at {:.0}/s (linger.ms={}): p50 {:.2} ms p90 {:.2} ms p99 {:.2} ms p99.9 {:.2} ms max {:.2} ms",
+        run.records,
+        run.rate,
+        args.linger_ms,
+        ms(h.value_at_quantile(0.5)),
+        ms(h.value_at_quantile(0.9)),
+        p99,
+        ms(h.value_at_quantile(0.999)),
+        ms(h.max()),
+    );
+    println!(
+        "ratio e2e-p99 gyre/kafka-published {:.2}",
+        p99 / KAFKA_E2E_P99_MS
+    );
+    println!("ratio e2e-p99 gyre/goal {:.2}", p99 / GOAL_E2E_P99_MS);
+
+    let (mut produced, mut consume_rates) = (Vec::new(), Vec::new());
+    for round in 0..rounds {
+        let topic = format!("bench-{round}");
+        broker::create_topic(addr, &topic);
+        let p = records as f64 / broker::produce(addr, &topic, records).as_secs_f64();
+        let consumed = broker::consume(addr, &topic, records);
+        let c = consumed.steady_records as f64 / consumed.steady.as_secs_f64();
+        println!(
+            "round {round}: produce {p:.0} records/s ({:.1} MB/s), consume {c:.0} records/s ({:.1} MB/s) after {:.0} ms to the first record",
+            mb(p),
+            mb(c),
+            consumed.first_record.as_secs_f64() * 1e3
+        );
+        produced.push(p);
+        consume_rates.push(c);
+    }
+    let p = median(&mut produced);
+    let c = median(&mut consume_rates);
+    println!(
+        "result produce gyre-broker {p:.0} records/s {:.1} MB/s",
+        mb(p)
+    );
+    println!(
+        "result consume gyre-broker {c:.0} records/s {:.1} MB/s",
+        mb(c)
+    );
+    println!(
+        "ratio produce gyre/kafka-published {:.2}",
+        p / KAFKA_PRODUCE
+    );
+    println!("ratio produce gyre/goal {:.2}", p / GOAL_PRODUCE);
+    println!(
+        "ratio consume gyre/kafka-published {:.2}",
+        c / KAFKA_CONSUME
+    );
+    println!("ratio consume gyre/goal {:.2}", c / GOAL_CONSUME);
+
+    let svg = args.svg.clone().or_else(|| {
+        (!args.quick).then(|| {
+            PathBuf::from(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/results/broker-latency.svg"
+            ))
+        })
+    });
+    if let Some(path) = svg {
+        let title = format!(
+            "gyre-broker end to end, librdkafka, {} records/s of {RECORD_BYTES} B (lower is better)",
+            args.rate
+        );
+        let series = [Series::from_histogram("gyre-broker", h)];
+        std::fs::write(&path, percentile_plot(&title, "end to end", &series)).expect("write svg");
+        println!("wrote {}", path.display());
+    }
+    drop(server);
+}
