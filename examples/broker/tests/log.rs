@@ -169,6 +169,20 @@ fn torn_and_corrupt_tails_are_cut_to_the_last_good_batch() {
     for offset in 0..147 {
         check_slice(&log, offset);
     }
+    drop(log);
+
+    // A flipped bit in the last batch's base offset, which its CRC does
+    // not cover.
+    let last = 147 - 3;
+    let at = sizes[..48].iter().sum::<u64>();
+    let mut base = [0u8; 8];
+    f.read_exact_at(&mut base, at).unwrap();
+    assert_eq!(i64::from_be_bytes(base), last, "the last batch's base offset");
+    f.write_all_at(&(last ^ (1 << 40)).to_be_bytes(), at).unwrap();
+    let (log, cut) = PartitionLog::open(&dir.0, LogConfig::default()).unwrap();
+    assert_eq!(cut.len(), 1);
+    assert!(cut[0].reason.contains("claims offset"), "{}", cut[0].reason);
+    assert_eq!(log.end_offset(), last);
 }
 
 #[test]

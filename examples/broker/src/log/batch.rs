@@ -73,6 +73,10 @@ pub enum BatchError {
         /// The CRC of the bytes.
         computed: u32,
     },
+    /// A base offset no log could hold: negative, or so large that the
+    /// batch's last offset would not fit an i64.
+    #[error("impossible base offset {0}")]
+    BadOffset(i64),
     /// A record count or offset delta that does not fit together.
     #[error("inconsistent batch: {records} records, last offset delta {delta}")]
     BadCount {
@@ -125,6 +129,10 @@ pub fn parse_header(buf: &[u8]) -> Result<BatchHeader, BatchError> {
             records: header.record_count,
             delta: header.last_offset_delta,
         });
+    }
+    // The delta is at most 2^32 here, so this bounds last and next offset.
+    if header.base_offset < 0 || header.base_offset > i64::MAX - (1 << 33) {
+        return Err(BatchError::BadOffset(header.base_offset));
     }
     Ok(header)
 }
@@ -265,6 +273,13 @@ mod tests {
         let mut magic = a.clone();
         magic[16] = 1;
         assert_eq!(validate(&magic), Err(BatchError::BadMagic(1)));
+        // Base offsets whose last offset would not fit an i64 (found by the
+        // record_batch fuzz target: `next_offset` overflowed).
+        for bad in [-1, i64::MAX - 3] {
+            let mut far = a.clone();
+            set_base_offset(&mut far, bad);
+            assert_eq!(validate(&far), Err(BatchError::BadOffset(bad)));
+        }
         let mut len = a.clone();
         len[8..12].copy_from_slice(&3i32.to_be_bytes());
         assert_eq!(validate(&len), Err(BatchError::BadLength(3)));

@@ -174,6 +174,15 @@ impl Segment {
                     break;
                 }
             };
+            // The base offset is outside the CRC: a flipped bit there is
+            // caught only by the offsets not following on.
+            if header.base_offset != self.next_offset {
+                reason = Some(format!(
+                    "batch claims offset {}, the log is at {}",
+                    header.base_offset, self.next_offset
+                ));
+                break;
+            }
             if header.size as u64 > remaining {
                 reason = Some(format!(
                     "torn batch: {} bytes declared, {remaining} present",
