@@ -16,7 +16,7 @@ use std::time::Duration;
 enum Flush {
     /// fsync before every acknowledgement.
     EveryBatch,
-    /// fsync every --flush-interval-ms.
+    /// fsync every --flush-interval-ms, on a thread of its own.
     Interval,
     /// Leave it to the page cache.
     Never,

@@ -177,8 +177,13 @@ fn torn_and_corrupt_tails_are_cut_to_the_last_good_batch() {
     let at = sizes[..48].iter().sum::<u64>();
     let mut base = [0u8; 8];
     f.read_exact_at(&mut base, at).unwrap();
-    assert_eq!(i64::from_be_bytes(base), last, "the last batch's base offset");
-    f.write_all_at(&(last ^ (1 << 40)).to_be_bytes(), at).unwrap();
+    assert_eq!(
+        i64::from_be_bytes(base),
+        last,
+        "the last batch's base offset"
+    );
+    f.write_all_at(&(last ^ (1 << 40)).to_be_bytes(), at)
+        .unwrap();
     let (log, cut) = PartitionLog::open(&dir.0, LogConfig::default()).unwrap();
     assert_eq!(cut.len(), 1);
     assert!(cut[0].reason.contains("claims offset"), "{}", cut[0].reason);
