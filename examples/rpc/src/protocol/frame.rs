@@ -1,0 +1,162 @@
+//! Whole frames: the decoder that cuts them from a connection's bytes, and
+//! encoding a header and body into one buffer.
+
+use super::header::{Header, HeaderError, Kind, HEADER_LEN};
+use super::Serialization;
+use bytes::{BufMut, Bytes, BytesMut};
+use gyre_codec::LengthFieldDecoder;
+
+/// The default largest body, as Dubbo's `payload` default.
+pub const DEFAULT_MAX_BODY: usize = 8 << 20;
+
+/// A decoded frame: its header and body (a slice of the read buffer).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Frame {
+    /// The header.
+    pub header: Header,
+    /// The bytes after it.
+    pub body: Bytes,
+}
+
+impl Frame {
+    /// Splits a frame the decoder cut into header and body.
+    pub fn parse(mut frame: Bytes) -> Result<Frame, HeaderError> {
+        let header = Header::decode(&frame)?;
+        let body = frame.split_off(HEADER_LEN);
+        Ok(Frame { header, body })
+    }
+}
+
+/// The frame decoder for bodies of at most `max_body` bytes: the length
+/// field at offset 12 counts the body, and a longer frame is refused from
+/// its header, before its body is buffered.
+pub fn frame_decoder(max_body: usize) -> LengthFieldDecoder {
+    LengthFieldDecoder::builder()
+        .length_field_offset(12)
+        .length_field_length(4)
+        .max_frame_length(HEADER_LEN + max_body)
+        .fail_fast(true)
+        .build()
+        .expect("a valid length-field layout")
+}
+
+/// A body larger than the limit, refused before it is sent.
+#[derive(Debug, thiserror::Error)]
+#[error("body of {len} bytes exceeds the {max}-byte limit")]
+pub struct BodyTooLarge {
+    /// Its size.
+    pub len: usize,
+    /// The limit.
+    pub max: usize,
+}
+
+/// Encodes a frame into `scratch` (its spare capacity is reused from frame
+/// to frame) and returns it: the header, then what `body` writes.
+///
+/// ```
+/// use gyre_rpc::protocol::{encode_frame, Frame, Kind, Serialization, Status};
+/// let mut scratch = bytes::BytesMut::new();
+/// let frame = encode_frame(&mut scratch, Kind::Response(Status::Ok), Serialization::Json, 9, 1024, |out| {
+///     Serialization::Json.serialize("hi", out).map_err(|e| e.to_string())
+/// })
+/// .unwrap()
+/// .unwrap();
+/// let parsed = Frame::parse(frame).unwrap();
+/// assert_eq!(parsed.header.request_id, 9);
+/// assert_eq!(&parsed.body[..], b"\"hi\"");
+/// ```
+pub fn encode_frame<E>(
+    scratch: &mut BytesMut,
+    kind: Kind,
+    serialization: Serialization,
+    request_id: u64,
+    max_body: usize,
+    body: impl FnOnce(&mut BytesMut) -> Result<(), E>,
+) -> Result<Result<Bytes, BodyTooLarge>, E> {
+    scratch.clear();
+    scratch.reserve(HEADER_LEN + 64);
+    scratch.put_bytes(0, HEADER_LEN);
+    body(scratch)?;
+    let len = scratch.len() - HEADER_LEN;
+    if len > max_body {
+        scratch.clear();
+        return Ok(Err(BodyTooLarge { len, max: max_body }));
+    }
+    let header = Header {
+        kind,
+        serialization,
+        request_id,
+        body_len: len as u32,
+    };
+    let mut head = [0u8; HEADER_LEN];
+    header.encode(&mut head);
+    scratch[..HEADER_LEN].copy_from_slice(&head);
+    Ok(Ok(scratch.split().freeze()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::Status;
+    use gyre_codec::{CodecError, Decoder};
+
+    #[test]
+    fn the_decoder_cuts_frames_and_refuses_big_ones_from_the_header() {
+        let mut scratch = BytesMut::new();
+        let mut wire = BytesMut::new();
+        for id in 0..3u64 {
+            let f = encode_frame::<()>(
+                &mut scratch,
+                Kind::Request { two_way: true },
+                Serialization::Binary,
+                id,
+                100,
+                |out| {
+                    out.put_slice(&[7; 10]);
+                    Ok(())
+                },
+            )
+            .unwrap()
+            .unwrap();
+            wire.put_slice(&f);
+        }
+        let mut decoder = frame_decoder(100);
+        for id in 0..3u64 {
+            let frame = Frame::parse(decoder.decode(&mut wire).unwrap().unwrap()).unwrap();
+            assert_eq!(frame.header.request_id, id);
+            assert_eq!(&frame.body[..], &[7; 10]);
+        }
+        // A header claiming 1 MiB against a 100-byte limit: refused at once.
+        let mut head = [0u8; HEADER_LEN];
+        Header {
+            kind: Kind::Response(Status::Ok),
+            serialization: Serialization::Binary,
+            request_id: 1,
+            body_len: 1 << 20,
+        }
+        .encode(&mut head);
+        let mut big = BytesMut::from(&head[..]);
+        assert!(matches!(
+            decoder.decode(&mut big),
+            Err(CodecError::FrameTooLong { .. })
+        ));
+    }
+
+    #[test]
+    fn an_oversized_body_is_refused_at_encoding() {
+        let mut scratch = BytesMut::new();
+        let r = encode_frame::<()>(
+            &mut scratch,
+            Kind::Response(Status::Ok),
+            Serialization::Binary,
+            1,
+            4,
+            |out| {
+                out.put_slice(b"12345");
+                Ok(())
+            },
+        )
+        .unwrap();
+        assert!(matches!(r, Err(BodyTooLarge { len: 5, max: 4 })));
+    }
+}
