@@ -4,6 +4,8 @@
 //! provider and multiplex calls over it by request id. The wire format is
 //! described in [`protocol`].
 
+pub mod consumer;
 pub mod protocol;
+pub mod provider;
 
 pub use protocol::{Serialization, ServiceKey, Status};

@@ -1,0 +1,405 @@
+//! The consumer side: one long connection per provider, calls multiplexed
+//! over it by request id, blocking or async, each with a timeout.
+//!
+//! ```
+//! use gyre_rpc::consumer::{CallOptions, Consumer};
+//! use gyre_rpc::provider::{Dispatch, Provider, Service, ServiceError};
+//! use gyre_rpc::ServiceKey;
+//!
+//! let calc = ServiceKey::new("demo.Calc");
+//! let provider = Provider::builder()
+//!     .listen("127.0.0.1:0".parse().unwrap())
+//!     .service(
+//!         Service::builder(calc.clone())
+//!             .dispatch(Dispatch::IoThread)
+//!             .method("add", |(a, b): (i64, i64)| Ok::<_, ServiceError>(a + b))
+//!             .build(),
+//!     )
+//!     .start()
+//!     .unwrap();
+//! let consumer = Consumer::builder().build().unwrap();
+//! let conn = consumer.connect(provider.local_addr()).unwrap();
+//! let sum: i64 = conn.call(&calc, "add", &(2, 3)).unwrap();
+//! assert_eq!(sum, 5);
+//! // The same call as a future, in JSON this time.
+//! let json = CallOptions::default().serialization(gyre_rpc::Serialization::Json);
+//! let later = conn.call_async_with::<_, i64>(&calc, "add", &(4, 5), &json);
+//! let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+//! assert_eq!(rt.block_on(later).unwrap(), 9);
+//! provider.shutdown(std::time::Duration::from_secs(1));
+//! ```
+
+mod error;
+mod handler;
+mod pending;
+
+pub use error::RpcError;
+
+use crate::protocol::{
+    encode_frame, frame_decoder, write_routing, Kind, Serialization, ServiceKey, Status,
+    DEFAULT_MAX_BODY,
+};
+use bytes::{Bytes, BytesMut};
+use gyre_reactor::{Bootstrap, ChannelHandle, ChannelOptions, EventLoopGroup, IdleStateHandler, Pipeline};
+use handler::ConsumerConnection;
+use pending::{Answer, Outgoing, Pending, Registrar};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use std::cell::RefCell;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::oneshot;
+
+/// Per-call settings.
+#[derive(Clone, Debug)]
+pub struct CallOptions {
+    /// How long to wait for the answer (default 1 s, Dubbo's).
+    pub timeout: Duration,
+    /// How the arguments and result are serialized.
+    pub serialization: Serialization,
+    /// String attachments the provider can read (trace ids, tokens).
+    pub attachments: Vec<(String, String)>,
+}
+
+impl Default for CallOptions {
+    fn default() -> Self {
+        CallOptions {
+            timeout: Duration::from_secs(1),
+            serialization: Serialization::Binary,
+            attachments: Vec::new(),
+        }
+    }
+}
+
+impl CallOptions {
+    /// The same options with `timeout`.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// The same options with `serialization`.
+    pub fn serialization(mut self, serialization: Serialization) -> Self {
+        self.serialization = serialization;
+        self
+    }
+
+    /// The same options with one more attachment.
+    pub fn attach(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.attachments.push((key.into(), value.into()));
+        self
+    }
+}
+
+/// Builds a [`Consumer`].
+#[derive(Debug)]
+pub struct ConsumerBuilder {
+    io_threads: usize,
+    heartbeat: Duration,
+    max_body: usize,
+    connect_timeout: Duration,
+    tick: Duration,
+    defaults: CallOptions,
+}
+
+impl ConsumerBuilder {
+    /// Event loops for the connections (default 1).
+    pub fn io_threads(mut self, n: usize) -> Self {
+        self.io_threads = n.max(1);
+        self
+    }
+
+    /// Ping a provider after this long without sending (default 60 s); a
+    /// provider silent for three periods is disconnected.
+    pub fn heartbeat(mut self, period: Duration) -> Self {
+        self.heartbeat = period;
+        self
+    }
+
+    /// The largest request or response body (default 8 MiB).
+    pub fn max_body(mut self, bytes: usize) -> Self {
+        self.max_body = bytes;
+        self
+    }
+
+    /// How long a connect may take (default 3 s).
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// How often deadlines are checked (default 5 ms): a timeout is
+    /// reported up to this late.
+    pub fn timeout_tick(mut self, tick: Duration) -> Self {
+        self.tick = tick.max(Duration::from_millis(1));
+        self
+    }
+
+    /// Options for calls that do not give their own.
+    pub fn call_defaults(mut self, options: CallOptions) -> Self {
+        self.defaults = options;
+        self
+    }
+
+    /// Starts the consumer's event loops.
+    pub fn build(self) -> Result<Consumer, RpcError> {
+        let loops = EventLoopGroup::builder()
+            .threads(self.io_threads)
+            .name("gyre-rpc-consumer")
+            .build()
+            .map_err(|e| RpcError::Connect(gyre_reactor::Error::Io(e)))?;
+        Ok(Consumer {
+            loops,
+            config: Arc::new(self),
+        })
+    }
+}
+
+/// Connects to providers; its event loops carry every connection it makes.
+#[derive(Debug)]
+pub struct Consumer {
+    loops: EventLoopGroup,
+    config: Arc<ConsumerBuilder>,
+}
+
+impl Consumer {
+    /// A builder with the defaults.
+    pub fn builder() -> ConsumerBuilder {
+        ConsumerBuilder {
+            io_threads: 1,
+            heartbeat: Duration::from_secs(60),
+            max_body: DEFAULT_MAX_BODY,
+            connect_timeout: Duration::from_secs(3),
+            tick: Duration::from_millis(5),
+            defaults: CallOptions::default(),
+        }
+    }
+
+    /// Opens a connection to the provider at `addr`.
+    pub fn connect(&self, addr: SocketAddr) -> Result<Connection, RpcError> {
+        let next_id = Arc::new(AtomicU64::new(1));
+        let ids = next_id.clone();
+        let cfg = self.config.clone();
+        let handle = Bootstrap::new(self.loops.clone())
+            .options(ChannelOptions::default().tcp_nodelay(true))
+            .connect_timeout(self.config.connect_timeout)
+            .connect(addr, move |_| {
+                let pending = Rc::new(RefCell::new(Pending::default()));
+                Pipeline::new()
+                    .inbound(IdleStateHandler::new(
+                        cfg.heartbeat * 3,
+                        cfg.heartbeat,
+                        Duration::ZERO,
+                    ))
+                    .decoder(frame_decoder(cfg.max_body))
+                    .outbound(Registrar {
+                        pending: pending.clone(),
+                    })
+                    .inbound(ConsumerConnection {
+                        pending,
+                        next_id: ids,
+                        tick: cfg.tick,
+                        scratch: BytesMut::new(),
+                    })
+            })?;
+        Ok(Connection {
+            handle,
+            next_id,
+            addr,
+            max_body: self.config.max_body,
+            defaults: self.config.defaults.clone(),
+        })
+    }
+
+    /// Stops the event loops, closing every connection.
+    pub fn shutdown(self) {
+        self.loops
+            .shutdown_gracefully(Duration::ZERO, Duration::from_secs(1));
+    }
+}
+
+thread_local! {
+    /// Each calling thread encodes into its own buffer, whose spare room is
+    /// reused from call to call.
+    static SCRATCH: RefCell<BytesMut> = RefCell::new(BytesMut::new());
+}
+
+/// One long connection to a provider; share it (`&Connection` is enough)
+/// between threads: calls are multiplexed by request id.
+#[derive(Debug)]
+pub struct Connection {
+    handle: ChannelHandle<Outgoing>,
+    next_id: Arc<AtomicU64>,
+    addr: SocketAddr,
+    max_body: usize,
+    defaults: CallOptions,
+}
+
+impl std::fmt::Debug for Outgoing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Outgoing")
+    }
+}
+
+fn finish<Resp: DeserializeOwned>(
+    answer: Result<Answer, oneshot::error::RecvError>,
+    serialization: Serialization,
+) -> Result<Resp, RpcError> {
+    match answer {
+        Err(_) => Err(RpcError::Closed),
+        Ok(Err(e)) => Err(e),
+        Ok(Ok((Status::Ok, body))) => Ok(serialization.deserialize(&body)?),
+        Ok(Ok((status, body))) => Err(RpcError::Failed {
+            status,
+            message: String::from_utf8_lossy(&body).into_owned(),
+        }),
+    }
+}
+
+impl Connection {
+    /// The provider's address.
+    pub fn peer(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Whether the connection is still up.
+    pub fn is_open(&self) -> bool {
+        self.handle.is_open()
+    }
+
+    /// Closes the connection; calls waiting on it fail with
+    /// [`RpcError::Closed`].
+    pub fn close(&self) {
+        let _ = self.handle.close();
+    }
+
+    fn encode<Req: Serialize + ?Sized>(
+        &self,
+        two_way: bool,
+        service: &ServiceKey,
+        method: &str,
+        request: &Req,
+        options: &CallOptions,
+    ) -> Result<(u64, Bytes), RpcError> {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let ser = options.serialization;
+        let frame = SCRATCH.with(|s| {
+            encode_frame(
+                &mut s.borrow_mut(),
+                Kind::Request { two_way },
+                ser,
+                id,
+                self.max_body,
+                |out| -> Result<(), RpcError> {
+                    write_routing(out, service, method, &options.attachments)?;
+                    ser.serialize(request, out)?;
+                    Ok(())
+                },
+            )
+        })??;
+        Ok((id, frame))
+    }
+
+    fn start<Req: Serialize + ?Sized>(
+        &self,
+        service: &ServiceKey,
+        method: &str,
+        request: &Req,
+        options: &CallOptions,
+    ) -> Result<oneshot::Receiver<Answer>, RpcError> {
+        let (id, frame) = self.encode(true, service, method, request, options)?;
+        let (done, answer) = oneshot::channel();
+        self.handle
+            .write_and_flush(Outgoing::Call {
+                id,
+                frame,
+                timeout: options.timeout,
+                done,
+            })
+            .map_err(|_| RpcError::Closed)?;
+        Ok(answer)
+    }
+
+    /// Calls `method` of `service` with `request` and waits for the result,
+    /// with the consumer's default options. Do not call it from an async
+    /// task; use [`call_async`](Self::call_async) there.
+    pub fn call<Req, Resp>(
+        &self,
+        service: &ServiceKey,
+        method: &str,
+        request: &Req,
+    ) -> Result<Resp, RpcError>
+    where
+        Req: Serialize + ?Sized,
+        Resp: DeserializeOwned,
+    {
+        self.call_with(service, method, request, &self.defaults.clone())
+    }
+
+    /// [`call`](Self::call) with `options`.
+    pub fn call_with<Req, Resp>(
+        &self,
+        service: &ServiceKey,
+        method: &str,
+        request: &Req,
+        options: &CallOptions,
+    ) -> Result<Resp, RpcError>
+    where
+        Req: Serialize + ?Sized,
+        Resp: DeserializeOwned,
+    {
+        let answer = self.start(service, method, request, options)?;
+        finish(answer.blocking_recv(), options.serialization)
+    }
+
+    /// Sends the call now and returns a future of its result (any executor
+    /// will do; the connection's own loop does the I/O and the timeout).
+    pub fn call_async<Req, Resp>(
+        &self,
+        service: &ServiceKey,
+        method: &str,
+        request: &Req,
+    ) -> impl Future<Output = Result<Resp, RpcError>> + Send + 'static
+    where
+        Req: Serialize + ?Sized,
+        Resp: DeserializeOwned,
+    {
+        let defaults = self.defaults.clone();
+        self.call_async_with(service, method, request, &defaults)
+    }
+
+    /// [`call_async`](Self::call_async) with `options`.
+    pub fn call_async_with<Req, Resp>(
+        &self,
+        service: &ServiceKey,
+        method: &str,
+        request: &Req,
+        options: &CallOptions,
+    ) -> impl Future<Output = Result<Resp, RpcError>> + Send + 'static
+    where
+        Req: Serialize + ?Sized,
+        Resp: DeserializeOwned,
+    {
+        let started = self.start(service, method, request, options);
+        let ser = options.serialization;
+        async move { finish(started?.await, ser) }
+    }
+
+    /// Sends a call that gets no answer (Dubbo's one-way).
+    pub fn send_oneway<Req: Serialize + ?Sized>(
+        &self,
+        service: &ServiceKey,
+        method: &str,
+        request: &Req,
+        options: &CallOptions,
+    ) -> Result<(), RpcError> {
+        let (_, frame) = self.encode(false, service, method, request, options)?;
+        self.handle
+            .write_and_flush(Outgoing::Frame(frame))
+            .map_err(|_| RpcError::Closed)
+    }
+}

@@ -1,0 +1,159 @@
+//! The calls a connection is waiting on, kept on its event loop: the
+//! registrar (an outbound stage) files each call as it goes out, the
+//! connection handler settles it when its answer comes in or its deadline
+//! passes. Both run on the loop, so the table needs no lock.
+
+use super::error::RpcError;
+use crate::protocol::Status;
+use bytes::Bytes;
+use gyre_reactor::{OutboundContext, OutboundHandler};
+use std::cell::RefCell;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+use tokio::sync::oneshot;
+
+/// What a call's waiter receives: the status and body of the answer.
+pub(crate) type Answer = Result<(Status, Bytes), RpcError>;
+
+/// A message for the connection, written through its `ChannelHandle`.
+pub(crate) enum Outgoing {
+    /// A two-way call: its frame and where its answer goes.
+    Call {
+        id: u64,
+        frame: Bytes,
+        timeout: Duration,
+        done: oneshot::Sender<Answer>,
+    },
+    /// A frame needing no answer (one-way calls, heartbeats).
+    Frame(Bytes),
+}
+
+struct Waiting {
+    done: oneshot::Sender<Answer>,
+    timeout: Duration,
+}
+
+/// The table and its deadline queue.
+#[derive(Default)]
+pub(crate) struct Pending {
+    calls: HashMap<u64, Waiting>,
+    /// Deadlines, soonest first; an entry whose call was already answered
+    /// is skipped when it comes up.
+    deadlines: BinaryHeap<Reverse<(Instant, u64)>>,
+}
+
+impl Pending {
+    /// Settles call `id` with `answer`; false if it is not waiting (timed
+    /// out earlier: its late answer is dropped here).
+    pub(crate) fn settle(&mut self, id: u64, answer: Answer) -> bool {
+        match self.calls.remove(&id) {
+            Some(w) => {
+                let _ = w.done.send(answer);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Times out every call whose deadline is at or before `now`.
+    pub(crate) fn expire(&mut self, now: Instant) {
+        while let Some(Reverse((deadline, id))) = self.deadlines.peek().copied() {
+            if deadline > now {
+                break;
+            }
+            self.deadlines.pop();
+            if let Some(w) = self.calls.remove(&id) {
+                let _ = w.done.send(Err(RpcError::Timeout(w.timeout)));
+            }
+        }
+        if self.calls.is_empty() {
+            // Nothing waits: drop the stale deadlines with their memory.
+            self.deadlines.clear();
+        }
+    }
+
+    /// Fails every waiting call (the connection closed).
+    pub(crate) fn close_all(&mut self) {
+        for (_, w) in self.calls.drain() {
+            let _ = w.done.send(Err(RpcError::Closed));
+        }
+        self.deadlines.clear();
+    }
+
+    /// Calls waiting.
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.calls.len()
+    }
+}
+
+/// The outbound stage that files calls in the table on their way out.
+pub(crate) struct Registrar {
+    pub(crate) pending: Rc<RefCell<Pending>>,
+}
+
+impl OutboundHandler for Registrar {
+    type Write = Outgoing;
+    type Pass = Bytes;
+
+    fn write(&mut self, ctx: &mut impl OutboundContext<Self>, msg: Outgoing) {
+        match msg {
+            Outgoing::Call {
+                id,
+                frame,
+                timeout,
+                done,
+            } => {
+                if !ctx.channel().is_open() {
+                    let _ = done.send(Err(RpcError::Closed));
+                    return;
+                }
+                let mut p = self.pending.borrow_mut();
+                p.deadlines.push(Reverse((Instant::now() + timeout, id)));
+                p.calls.insert(id, Waiting { done, timeout });
+                drop(p);
+                ctx.write(frame);
+            }
+            Outgoing::Frame(frame) => ctx.write(frame),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn waiting(p: &mut Pending, id: u64, deadline: Instant) -> oneshot::Receiver<Answer> {
+        let (done, rx) = oneshot::channel();
+        p.deadlines.push(Reverse((deadline, id)));
+        p.calls.insert(
+            id,
+            Waiting {
+                done,
+                timeout: Duration::from_millis(5),
+            },
+        );
+        rx
+    }
+
+    #[test]
+    fn answers_timeouts_and_late_answers() {
+        let mut p = Pending::default();
+        let t0 = Instant::now();
+        let mut a = waiting(&mut p, 1, t0 + Duration::from_millis(5));
+        let mut b = waiting(&mut p, 2, t0 + Duration::from_millis(50));
+        assert!(p.settle(2, Ok((Status::Ok, Bytes::from_static(b"x")))));
+        p.expire(t0 + Duration::from_millis(10));
+        assert!(matches!(a.try_recv(), Ok(Err(RpcError::Timeout(_)))));
+        assert!(matches!(b.try_recv(), Ok(Ok((Status::Ok, _)))));
+        // The late answer to call 1 finds nobody and is dropped.
+        assert!(!p.settle(1, Ok((Status::Ok, Bytes::new()))));
+        assert_eq!(p.len(), 0);
+        assert!(p.deadlines.is_empty(), "no stale deadlines kept");
+        let mut c = waiting(&mut p, 3, t0 + Duration::from_secs(9));
+        p.close_all();
+        assert!(matches!(c.try_recv(), Ok(Err(RpcError::Closed))));
+    }
+}

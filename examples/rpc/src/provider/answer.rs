@@ -1,0 +1,69 @@
+//! Turning a call into its response frame, the same way on an event loop
+//! and on a pool worker.
+
+use super::service::{Failure, Method};
+use crate::protocol::{encode_frame, Kind, Serialization, Status};
+use bytes::{BufMut, Bytes, BytesMut};
+
+/// A response frame with `status` and `message` as its body.
+pub(crate) fn failure_frame(
+    scratch: &mut BytesMut,
+    request_id: u64,
+    serialization: Serialization,
+    status: Status,
+    message: &str,
+) -> Bytes {
+    // Messages are short; cut one that is not rather than fail to answer.
+    let mut end = message.len().min(64 << 10);
+    while !message.is_char_boundary(end) {
+        end -= 1;
+    }
+    let message = &message[..end];
+    encode_frame::<()>(
+        scratch,
+        Kind::Response(status),
+        serialization,
+        request_id,
+        usize::MAX,
+        |out| {
+            out.put_slice(message.as_bytes());
+            Ok(())
+        },
+    )
+    .expect("writing a message cannot fail")
+    .expect("no limit")
+}
+
+/// Runs `method` on `args` and returns the response frame: the result with
+/// [`Status::Ok`], or the failure's status and message; a result over
+/// `max_body` is answered with [`Status::ServerError`].
+pub(crate) fn call(
+    scratch: &mut BytesMut,
+    request_id: u64,
+    serialization: Serialization,
+    max_body: usize,
+    method: &Method,
+    args: &[u8],
+) -> Bytes {
+    let ok = encode_frame(
+        scratch,
+        Kind::Response(Status::Ok),
+        serialization,
+        request_id,
+        max_body,
+        |out| method(serialization, args, out),
+    );
+    match ok {
+        Ok(Ok(frame)) => frame,
+        Ok(Err(too_large)) => failure_frame(
+            scratch,
+            request_id,
+            serialization,
+            Status::ServerError,
+            &format!("result too large: {too_large}"),
+        ),
+        Err(Failure { status, message }) => {
+            failure_frame(scratch, request_id, serialization, status, &message)
+        }
+    }
+}

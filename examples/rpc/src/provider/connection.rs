@@ -1,0 +1,194 @@
+//! One consumer's connection on the provider: decode, route, call (here or
+//! on the pool), answer; pong the consumer's heartbeats; close a connection
+//! that has sent nothing, not even a heartbeat, for three heartbeat periods.
+
+use super::answer;
+use super::pool::{Job, Submitter};
+use super::service::{Dispatch, Exports};
+use crate::protocol::{encode_frame, Frame, Invocation, Kind, Status};
+use bytes::{Bytes, BytesMut};
+use gyre_reactor::{Error, IdleState, InboundContext, InboundHandler, UserEvent};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+/// What every connection of a provider shares.
+pub(crate) struct Shared {
+    pub(crate) exports: Exports,
+    pub(crate) max_body: usize,
+    /// Calls taken and not yet answered (for graceful shutdown).
+    pub(crate) in_flight: AtomicUsize,
+}
+
+pub(crate) struct ProviderConnection {
+    shared: Arc<Shared>,
+    pool: Option<Submitter>,
+    scratch: BytesMut,
+}
+
+impl ProviderConnection {
+    pub(crate) fn new(shared: Arc<Shared>, pool: Option<Submitter>) -> Self {
+        ProviderConnection {
+            shared,
+            pool,
+            scratch: BytesMut::new(),
+        }
+    }
+
+    fn request(
+        &mut self,
+        ctx: &mut impl InboundContext<Self>,
+        frame: Frame,
+        two_way: bool,
+    ) {
+        let id = frame.header.request_id;
+        let ser = frame.header.serialization;
+        let inv = match Invocation::parse(&frame.body) {
+            Ok(inv) => inv,
+            Err(e) => {
+                if two_way {
+                    let f = answer::failure_frame(
+                        &mut self.scratch,
+                        id,
+                        ser,
+                        Status::BadRequest,
+                        &e.to_string(),
+                    );
+                    ctx.write(f);
+                }
+                return;
+            }
+        };
+        let found = self
+            .shared
+            .exports
+            .find(inv.service, inv.version, inv.group)
+            .map(|s| (s.dispatch(), s.method(inv.method).cloned()));
+        let (dispatch, method) = match found {
+            Some((dispatch, Some(method))) => (dispatch, method),
+            Some((_, None)) | None => {
+                if two_way {
+                    let message = match found {
+                        None => format!(
+                            "no service {} (version {:?}, group {:?})",
+                            inv.service, inv.version, inv.group
+                        ),
+                        Some(_) => format!("service {} has no method {}", inv.service, inv.method),
+                    };
+                    let f = answer::failure_frame(
+                        &mut self.scratch,
+                        id,
+                        ser,
+                        Status::ServiceNotFound,
+                        &message,
+                    );
+                    ctx.write(f);
+                }
+                return;
+            }
+        };
+        let args_at = frame.body.len() - inv.args.len();
+        match (dispatch, self.pool.as_mut()) {
+            (Dispatch::WorkerPool, Some(pool)) => {
+                self.shared.in_flight.fetch_add(1, Ordering::AcqRel);
+                let job = Job {
+                    method,
+                    request_id: id,
+                    serialization: ser,
+                    args: frame.body.slice(args_at..),
+                    reply: ctx.handle(),
+                    two_way,
+                    shared: self.shared.clone(),
+                };
+                if let Err(job) = pool.submit(job) {
+                    self.shared.in_flight.fetch_sub(1, Ordering::AcqRel);
+                    if two_way {
+                        let f = answer::failure_frame(
+                            &mut self.scratch,
+                            job.request_id,
+                            ser,
+                            Status::ServerOverloaded,
+                            "the provider's worker pool is full",
+                        );
+                        ctx.write(f);
+                    }
+                }
+            }
+            _ => {
+                let f = answer::call(
+                    &mut self.scratch,
+                    id,
+                    ser,
+                    self.shared.max_body,
+                    &*method,
+                    inv.args,
+                );
+                if two_way {
+                    ctx.write(f);
+                }
+            }
+        }
+    }
+}
+
+impl InboundHandler for ProviderConnection {
+    type Read = Bytes;
+    type Pass = ();
+    type Write = Bytes;
+
+    fn read(&mut self, ctx: &mut impl InboundContext<Self>, frame: Bytes) {
+        let frame = match Frame::parse(frame) {
+            Ok(f) => f,
+            Err(e) => {
+                tracing::warn!(peer = ?ctx.channel().peer_addr(), error = %e, "closing connection");
+                ctx.close();
+                return;
+            }
+        };
+        match frame.header.kind {
+            Kind::Request { two_way } => self.request(ctx, frame, two_way),
+            Kind::Heartbeat { request: true } => {
+                let pong = encode_frame::<()>(
+                    &mut self.scratch,
+                    Kind::Heartbeat { request: false },
+                    frame.header.serialization,
+                    frame.header.request_id,
+                    0,
+                    |_| Ok(()),
+                )
+                .expect("empty body")
+                .expect("empty body fits");
+                ctx.write(pong);
+            }
+            Kind::Heartbeat { request: false } => {}
+            Kind::Response(_) => {
+                tracing::warn!(peer = ?ctx.channel().peer_addr(), "a consumer sent a response; closing");
+                ctx.close();
+            }
+        }
+    }
+
+    fn read_complete(&mut self, ctx: &mut impl InboundContext<Self>) {
+        ctx.flush();
+    }
+
+    fn user_event(&mut self, ctx: &mut impl InboundContext<Self>, event: UserEvent) {
+        if let UserEvent::Idle(idle) = event {
+            if idle.state == IdleState::ReaderIdle {
+                tracing::info!(peer = ?ctx.channel().peer_addr(), "no heartbeat for three periods; closing");
+                ctx.close();
+            }
+        }
+    }
+
+    fn writability_changed(&mut self, ctx: &mut impl InboundContext<Self>, writable: bool) {
+        // A consumer that stops reading its answers stops being read.
+        ctx.set_auto_read(writable);
+    }
+
+    fn error(&mut self, ctx: &mut impl InboundContext<Self>, error: Error) {
+        // An oversized or corrupt frame, or a socket error: this connection
+        // only.
+        tracing::warn!(peer = ?ctx.channel().peer_addr(), %error, "closing connection");
+        ctx.close();
+    }
+}

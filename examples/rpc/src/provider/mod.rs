@@ -1,0 +1,216 @@
+//! The provider side: services, and the server that exports them.
+//!
+//! ```
+//! use gyre_rpc::provider::{Dispatch, Provider, Service, ServiceError};
+//! use gyre_rpc::ServiceKey;
+//!
+//! let provider = Provider::builder()
+//!     .listen("127.0.0.1:0".parse().unwrap())
+//!     .service(
+//!         Service::builder(ServiceKey::new("demo.Calc"))
+//!             .dispatch(Dispatch::IoThread)
+//!             .method("add", |(a, b): (i64, i64)| Ok::<_, ServiceError>(a + b))
+//!             .build(),
+//!     )
+//!     .start()
+//!     .unwrap();
+//! println!("serving on {}", provider.local_addr());
+//! provider.shutdown(std::time::Duration::from_secs(1));
+//! ```
+
+mod answer;
+mod connection;
+mod pool;
+mod service;
+
+pub use service::{Dispatch, Failure, Service, ServiceBuilder, ServiceError};
+
+use crate::protocol::{frame_decoder, ServiceKey, DEFAULT_MAX_BODY};
+use connection::{ProviderConnection, Shared};
+use gyre_reactor::{ChannelOptions, EventLoopGroup, IdleStateHandler, Pipeline, Server, ServerBootstrap};
+use pool::Pool;
+use service::Exports;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Why a provider did not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ProviderError {
+    /// The listener or its event loops.
+    #[error("cannot start the server: {0}")]
+    Reactor(#[from] gyre_reactor::Error),
+    /// The event loops' threads.
+    #[error("cannot start the event loops: {0}")]
+    Io(#[from] std::io::Error),
+    /// The worker pool's ring.
+    #[error("cannot start the worker pool: {0}")]
+    Pool(#[from] gyre_ringbuffer::BuildError),
+}
+
+/// Builds a [`Provider`]; every setting has a default that serves.
+#[derive(Debug)]
+pub struct ProviderBuilder {
+    listen: SocketAddr,
+    io_threads: usize,
+    pool_threads: usize,
+    pool_capacity: usize,
+    max_body: usize,
+    heartbeat: Duration,
+    services: Vec<Service>,
+}
+
+impl ProviderBuilder {
+    /// Where to listen (default `127.0.0.1:20880`, Dubbo's port).
+    pub fn listen(mut self, addr: SocketAddr) -> Self {
+        self.listen = addr;
+        self
+    }
+
+    /// Event loops (default: one per core).
+    pub fn io_threads(mut self, n: usize) -> Self {
+        self.io_threads = n.max(1);
+        self
+    }
+
+    /// Worker-pool threads for [`Dispatch::WorkerPool`] services (default
+    /// 16; 0 runs every service on the event loops).
+    pub fn pool_threads(mut self, n: usize) -> Self {
+        self.pool_threads = n;
+        self
+    }
+
+    /// Calls the pool's ring holds before the provider answers
+    /// [`crate::Status::ServerOverloaded`] (a power of two; default 1024).
+    pub fn pool_capacity(mut self, n: usize) -> Self {
+        self.pool_capacity = n;
+        self
+    }
+
+    /// The largest request or response body (default 8 MiB); a larger
+    /// request closes its connection before it is buffered.
+    pub fn max_body(mut self, bytes: usize) -> Self {
+        self.max_body = bytes;
+        self
+    }
+
+    /// The consumers' heartbeat period (default 60 s, Dubbo's): a
+    /// connection silent for three periods is closed.
+    pub fn heartbeat(mut self, period: Duration) -> Self {
+        self.heartbeat = period;
+        self
+    }
+
+    /// Exports `service`.
+    pub fn service(mut self, service: Service) -> Self {
+        self.services.push(service);
+        self
+    }
+
+    /// Starts listening.
+    pub fn start(self) -> Result<Provider, ProviderError> {
+        let mut exports = Exports::default();
+        for s in self.services {
+            exports.add(s);
+        }
+        let keys: Vec<ServiceKey> = exports.keys().cloned().collect();
+        let shared = Arc::new(Shared {
+            exports,
+            max_body: self.max_body,
+            in_flight: AtomicUsize::new(0),
+        });
+        let pool = if self.pool_threads > 0 {
+            Some(Pool::start(self.pool_threads, self.pool_capacity, self.max_body)?)
+        } else {
+            None
+        };
+        let submitter = Mutex::new(pool.as_ref().map(Pool::submitter));
+        let loops = EventLoopGroup::builder()
+            .threads(self.io_threads)
+            .name("gyre-rpc-io")
+            .build()?;
+        let max_body = self.max_body;
+        let silent = self.heartbeat * 3;
+        let conn_shared = shared.clone();
+        let server = ServerBootstrap::new()
+            .group(loops)
+            .child_options(ChannelOptions::default().tcp_nodelay(true))
+            .bind(self.listen, move |_peer| {
+                let pool = submitter.lock().unwrap_or_else(|e| e.into_inner()).clone();
+                Pipeline::new()
+                    .inbound(IdleStateHandler::new(silent, Duration::ZERO, Duration::ZERO))
+                    .decoder(frame_decoder(max_body))
+                    .inbound(ProviderConnection::new(conn_shared.clone(), pool))
+            })?;
+        Ok(Provider {
+            server,
+            pool: Mutex::new(pool),
+            shared,
+            keys,
+        })
+    }
+}
+
+/// A running provider.
+pub struct Provider {
+    server: Server,
+    pool: Mutex<Option<Pool>>,
+    shared: Arc<Shared>,
+    keys: Vec<ServiceKey>,
+}
+
+impl std::fmt::Debug for Provider {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Provider")
+            .field("addr", &self.local_addr())
+            .field("services", &self.keys)
+            .finish()
+    }
+}
+
+impl Provider {
+    /// A builder with the defaults.
+    pub fn builder() -> ProviderBuilder {
+        ProviderBuilder {
+            listen: SocketAddr::from(([127, 0, 0, 1], 20880)),
+            io_threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            pool_threads: 16,
+            pool_capacity: 1024,
+            max_body: DEFAULT_MAX_BODY,
+            heartbeat: Duration::from_secs(60),
+            services: Vec::new(),
+        }
+    }
+
+    /// Where it listens.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.server.local_addr()
+    }
+
+    /// The services it exports.
+    pub fn services(&self) -> &[ServiceKey] {
+        &self.keys
+    }
+
+    /// Calls taken and not yet answered.
+    pub fn in_flight(&self) -> usize {
+        self.shared.in_flight.load(Ordering::Acquire)
+    }
+
+    /// Stops taking connections, lets the calls in flight finish (for at
+    /// most `timeout`), then closes every connection.
+    pub fn shutdown(self, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        self.server.stop_accepting();
+        if let Some(mut pool) = self.pool.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            pool.shutdown(timeout);
+        }
+        while self.in_flight() > 0 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        // Give the loops a moment to flush the last answers.
+        self.server
+            .shutdown_gracefully(Duration::from_millis(20), deadline.saturating_duration_since(Instant::now()));
+    }
+}

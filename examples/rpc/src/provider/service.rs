@@ -1,0 +1,208 @@
+//! Services as a provider exposes them: a key, typed methods behind one
+//! erased signature, and where their calls run.
+
+use crate::protocol::{Serialization, ServiceKey, Status};
+use bytes::BytesMut;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// What a method returns when it fails: the consumer gets
+/// [`Status::ServiceError`] with this message.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct ServiceError(pub String);
+
+impl ServiceError {
+    /// A service error saying `message`.
+    pub fn new(message: impl Into<String>) -> ServiceError {
+        ServiceError(message.into())
+    }
+}
+
+/// Why a call produced no result: the status and message to answer with.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Failure {
+    /// The response status.
+    pub status: Status,
+    /// The response body.
+    pub message: String,
+}
+
+/// One method behind the erased signature every method shares: arguments in
+/// the frame's serialization in, the result appended to `out`. One dynamic
+/// call per request is the price of a table of differently typed methods
+/// (Dubbo pays a reflective call); the work behind it is a deserialize, the
+/// method and a serialize.
+pub(crate) type Method =
+    dyn Fn(Serialization, &[u8], &mut BytesMut) -> Result<(), Failure> + Send + Sync;
+
+/// Where a service's calls run.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Dispatch {
+    /// On the connection's event loop, as soon as the request is decoded:
+    /// the fastest path for methods that never block (Dubbo's `direct`).
+    IoThread,
+    /// On the provider's worker pool, handed over through a gyre ring
+    /// buffer: for methods that block or take long (Dubbo's `all` with a
+    /// fixed pool). When the ring is full the call is refused with
+    /// [`Status::ServerOverloaded`].
+    #[default]
+    WorkerPool,
+}
+
+/// A service ready to export.
+pub struct Service {
+    pub(crate) key: ServiceKey,
+    pub(crate) methods: HashMap<String, Arc<Method>>,
+    pub(crate) dispatch: Dispatch,
+}
+
+impl std::fmt::Debug for Service {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut names: Vec<_> = self.methods.keys().collect();
+        names.sort();
+        f.debug_struct("Service")
+            .field("key", &self.key)
+            .field("methods", &names)
+            .field("dispatch", &self.dispatch)
+            .finish()
+    }
+}
+
+impl Service {
+    /// Starts describing the service `key`.
+    ///
+    /// ```
+    /// use gyre_rpc::provider::{Dispatch, Service, ServiceError};
+    /// use gyre_rpc::ServiceKey;
+    ///
+    /// let greeter = Service::builder(ServiceKey::new("demo.Greeter").version("1.0"))
+    ///     .dispatch(Dispatch::IoThread)
+    ///     .method("greet", |name: String| Ok::<_, ServiceError>(format!("hello, {name}")))
+    ///     .method("fail", |_: ()| Err::<(), _>(ServiceError::new("always")))
+    ///     .build();
+    /// assert_eq!(greeter.key().to_string(), "demo.Greeter:1.0");
+    /// ```
+    pub fn builder(key: ServiceKey) -> ServiceBuilder {
+        ServiceBuilder {
+            service: Service {
+                key,
+                methods: HashMap::new(),
+                dispatch: Dispatch::default(),
+            },
+        }
+    }
+
+    /// The service's key.
+    pub fn key(&self) -> &ServiceKey {
+        &self.key
+    }
+
+    /// Where its calls run.
+    pub fn dispatch(&self) -> Dispatch {
+        self.dispatch
+    }
+
+    pub(crate) fn method(&self, name: &str) -> Option<&Arc<Method>> {
+        self.methods.get(name)
+    }
+}
+
+/// Builds a [`Service`].
+pub struct ServiceBuilder {
+    service: Service,
+}
+
+impl ServiceBuilder {
+    /// Where the service's calls run (default [`Dispatch::WorkerPool`]).
+    pub fn dispatch(mut self, dispatch: Dispatch) -> Self {
+        self.service.dispatch = dispatch;
+        self
+    }
+
+    /// Adds method `name`: `f` takes the deserialized request and returns
+    /// the response or a [`ServiceError`]. Several arguments travel as one
+    /// tuple. A second method of the same name replaces the first.
+    pub fn method<Req, Resp, F>(mut self, name: impl Into<String>, f: F) -> Self
+    where
+        Req: DeserializeOwned,
+        Resp: Serialize,
+        F: Fn(Req) -> Result<Resp, ServiceError> + Send + Sync + 'static,
+    {
+        let method: Arc<Method> = Arc::new(move |serialization, args, out| {
+            let request: Req = serialization.deserialize(args).map_err(|e| Failure {
+                status: Status::BadRequest,
+                message: e.to_string(),
+            })?;
+            let response = f(request).map_err(|e| Failure {
+                status: Status::ServiceError,
+                message: e.0,
+            })?;
+            serialization.serialize(&response, out).map_err(|e| Failure {
+                status: Status::ServerError,
+                message: e.to_string(),
+            })
+        });
+        self.service.methods.insert(name.into(), method);
+        self
+    }
+
+    /// The finished service.
+    pub fn build(self) -> Service {
+        self.service
+    }
+}
+
+/// The services a provider exports, found by the three coordinates.
+#[derive(Debug, Default)]
+pub(crate) struct Exports {
+    by_name: HashMap<String, Vec<Arc<Service>>>,
+}
+
+impl Exports {
+    pub(crate) fn add(&mut self, service: Service) {
+        let list = self.by_name.entry(service.key.name.clone()).or_default();
+        list.retain(|s| s.key != service.key);
+        list.push(Arc::new(service));
+    }
+
+    /// The service named by the request's coordinates, without allocating.
+    pub(crate) fn find(&self, name: &str, version: &str, group: &str) -> Option<&Arc<Service>> {
+        self.by_name
+            .get(name)?
+            .iter()
+            .find(|s| s.key.version == version && s.key.group == group)
+    }
+
+    pub(crate) fn keys(&self) -> impl Iterator<Item = &ServiceKey> {
+        self.by_name.values().flatten().map(|s| &s.key)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn methods_answer_ok_service_error_and_bad_request() {
+        let svc = Service::builder(ServiceKey::new("s"))
+            .method("add", |(a, b): (i32, i32)| Ok::<_, ServiceError>(a + b))
+            .method("no", |_: ()| Err::<(), _>(ServiceError::new("nope")))
+            .build();
+        let mut exports = Exports::default();
+        exports.add(svc);
+        let s = exports.find("s", "", "").unwrap();
+        let ser = Serialization::Json;
+        let mut out = BytesMut::new();
+        (s.method("add").unwrap())(ser, b"[2,3]", &mut out).unwrap();
+        assert_eq!(&out[..], b"5");
+        let e = (s.method("no").unwrap())(ser, b"null", &mut out).unwrap_err();
+        assert_eq!((e.status, e.message.as_str()), (Status::ServiceError, "nope"));
+        let e = (s.method("add").unwrap())(ser, b"[2", &mut out).unwrap_err();
+        assert_eq!(e.status, Status::BadRequest);
+        assert!(s.method("missing").is_none());
+        assert!(exports.find("s", "2.0", "").is_none());
+    }
+}
