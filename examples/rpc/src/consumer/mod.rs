@@ -40,7 +40,9 @@ use crate::protocol::{
     DEFAULT_MAX_BODY,
 };
 use bytes::{Bytes, BytesMut};
-use gyre_reactor::{Bootstrap, ChannelHandle, ChannelOptions, EventLoopGroup, IdleStateHandler, Pipeline};
+use gyre_reactor::{
+    Bootstrap, ChannelHandle, ChannelOptions, EventLoopGroup, IdleStateHandler, Pipeline,
+};
 use handler::ConsumerConnection;
 use pending::{Answer, Outgoing, Pending, Registrar};
 use serde::de::DeserializeOwned;
@@ -49,7 +51,7 @@ use std::cell::RefCell;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::rc::Rc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::oneshot;
@@ -183,12 +185,14 @@ impl Consumer {
     pub fn connect(&self, addr: SocketAddr) -> Result<Connection, RpcError> {
         let next_id = Arc::new(AtomicU64::new(1));
         let ids = next_id.clone();
+        let waiting = Arc::new(AtomicUsize::new(0));
+        let counter = waiting.clone();
         let cfg = self.config.clone();
         let handle = Bootstrap::new(self.loops.clone())
             .options(ChannelOptions::default().tcp_nodelay(true))
             .connect_timeout(self.config.connect_timeout)
             .connect(addr, move |_| {
-                let pending = Rc::new(RefCell::new(Pending::default()));
+                let pending = Rc::new(RefCell::new(Pending::new(counter)));
                 Pipeline::new()
                     .inbound(IdleStateHandler::new(
                         cfg.heartbeat * 3,
@@ -209,6 +213,7 @@ impl Consumer {
         Ok(Connection {
             handle,
             next_id,
+            waiting,
             addr,
             max_body: self.config.max_body,
             defaults: self.config.defaults.clone(),
@@ -234,6 +239,7 @@ thread_local! {
 pub struct Connection {
     handle: ChannelHandle<Outgoing>,
     next_id: Arc<AtomicU64>,
+    waiting: Arc<AtomicUsize>,
     addr: SocketAddr,
     max_body: usize,
     defaults: CallOptions,
@@ -264,6 +270,11 @@ impl Connection {
     /// The provider's address.
     pub fn peer(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// Calls sent and not yet answered, timed out or failed.
+    pub fn in_flight(&self) -> usize {
+        self.waiting.load(Ordering::Relaxed)
     }
 
     /// Whether the connection is still up.

@@ -11,6 +11,8 @@ use std::cell::RefCell;
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 use std::rc::Rc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 
@@ -39,17 +41,28 @@ struct Waiting {
 #[derive(Default)]
 pub(crate) struct Pending {
     calls: HashMap<u64, Waiting>,
+    /// How many calls wait, for other threads to read.
+    pub(crate) waiting: Arc<AtomicUsize>,
     /// Deadlines, soonest first; an entry whose call was already answered
     /// is skipped when it comes up.
     deadlines: BinaryHeap<Reverse<(Instant, u64)>>,
 }
 
 impl Pending {
+    /// An empty table that keeps `waiting` up to date.
+    pub(crate) fn new(waiting: Arc<AtomicUsize>) -> Pending {
+        Pending {
+            waiting,
+            ..Pending::default()
+        }
+    }
+
     /// Settles call `id` with `answer`; false if it is not waiting (timed
     /// out earlier: its late answer is dropped here).
     pub(crate) fn settle(&mut self, id: u64, answer: Answer) -> bool {
         match self.calls.remove(&id) {
             Some(w) => {
+                self.waiting.fetch_sub(1, Ordering::Relaxed);
                 let _ = w.done.send(answer);
                 true
             }
@@ -65,6 +78,7 @@ impl Pending {
             }
             self.deadlines.pop();
             if let Some(w) = self.calls.remove(&id) {
+                self.waiting.fetch_sub(1, Ordering::Relaxed);
                 let _ = w.done.send(Err(RpcError::Timeout(w.timeout)));
             }
         }
@@ -79,6 +93,7 @@ impl Pending {
         for (_, w) in self.calls.drain() {
             let _ = w.done.send(Err(RpcError::Closed));
         }
+        self.waiting.store(0, Ordering::Relaxed);
         self.deadlines.clear();
     }
 
@@ -112,7 +127,9 @@ impl OutboundHandler for Registrar {
                 }
                 let mut p = self.pending.borrow_mut();
                 p.deadlines.push(Reverse((Instant::now() + timeout, id)));
-                p.calls.insert(id, Waiting { done, timeout });
+                if p.calls.insert(id, Waiting { done, timeout }).is_none() {
+                    p.waiting.fetch_add(1, Ordering::Relaxed);
+                }
                 drop(p);
                 ctx.write(frame);
             }

@@ -34,12 +34,7 @@ impl ProviderConnection {
         }
     }
 
-    fn request(
-        &mut self,
-        ctx: &mut impl InboundContext<Self>,
-        frame: Frame,
-        two_way: bool,
-    ) {
+    fn request(&mut self, ctx: &mut impl InboundContext<Self>, frame: Frame, two_way: bool) {
         let id = frame.header.request_id;
         let ser = frame.header.serialization;
         let inv = match Invocation::parse(&frame.body) {

@@ -27,7 +27,9 @@ pub use service::{Dispatch, Failure, Service, ServiceBuilder, ServiceError};
 
 use crate::protocol::{frame_decoder, ServiceKey, DEFAULT_MAX_BODY};
 use connection::{ProviderConnection, Shared};
-use gyre_reactor::{ChannelOptions, EventLoopGroup, IdleStateHandler, Pipeline, Server, ServerBootstrap};
+use gyre_reactor::{
+    ChannelOptions, EventLoopGroup, IdleStateHandler, Pipeline, Server, ServerBootstrap,
+};
 use pool::Pool;
 use service::Exports;
 use std::net::SocketAddr;
@@ -121,7 +123,11 @@ impl ProviderBuilder {
             in_flight: AtomicUsize::new(0),
         });
         let pool = if self.pool_threads > 0 {
-            Some(Pool::start(self.pool_threads, self.pool_capacity, self.max_body)?)
+            Some(Pool::start(
+                self.pool_threads,
+                self.pool_capacity,
+                self.max_body,
+            )?)
         } else {
             None
         };
@@ -139,7 +145,11 @@ impl ProviderBuilder {
             .bind(self.listen, move |_peer| {
                 let pool = submitter.lock().unwrap_or_else(|e| e.into_inner()).clone();
                 Pipeline::new()
-                    .inbound(IdleStateHandler::new(silent, Duration::ZERO, Duration::ZERO))
+                    .inbound(IdleStateHandler::new(
+                        silent,
+                        Duration::ZERO,
+                        Duration::ZERO,
+                    ))
                     .decoder(frame_decoder(max_body))
                     .inbound(ProviderConnection::new(conn_shared.clone(), pool))
             })?;
@@ -210,7 +220,9 @@ impl Provider {
             std::thread::sleep(Duration::from_millis(1));
         }
         // Give the loops a moment to flush the last answers.
-        self.server
-            .shutdown_gracefully(Duration::from_millis(20), deadline.saturating_duration_since(Instant::now()));
+        self.server.shutdown_gracefully(
+            Duration::from_millis(20),
+            deadline.saturating_duration_since(Instant::now()),
+        );
     }
 }

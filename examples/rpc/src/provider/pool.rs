@@ -85,10 +85,7 @@ impl Submitter {
     /// answers [`crate::Status::ServerOverloaded`]) or the pool stopped.
     pub(crate) fn submit(&mut self, job: Job) -> Result<(), Box<Job>> {
         let mut job = Some(Box::new(job));
-        match self
-            .producer
-            .try_publish(|slot| slot.job.store(job.take()))
-        {
+        match self.producer.try_publish(|slot| slot.job.store(job.take())) {
             Ok(_) => Ok(()),
             // Full, or the pool stopped: not published, so not moved.
             Err(_) => Err(job.expect("the job is still here")),
@@ -98,7 +95,11 @@ impl Submitter {
 
 impl Pool {
     /// Starts `threads` workers over a ring of `capacity` calls.
-    pub(crate) fn start(threads: usize, capacity: usize, max_body: usize) -> Result<Pool, BuildError> {
+    pub(crate) fn start(
+        threads: usize,
+        capacity: usize,
+        max_body: usize,
+    ) -> Result<Pool, BuildError> {
         let mut graph = Disruptor::builder(capacity, Slot::default)
             .wait_strategy(BlockingWait::new())
             .multi_producer()?;

@@ -140,10 +140,12 @@ impl ServiceBuilder {
                 status: Status::ServiceError,
                 message: e.0,
             })?;
-            serialization.serialize(&response, out).map_err(|e| Failure {
-                status: Status::ServerError,
-                message: e.to_string(),
-            })
+            serialization
+                .serialize(&response, out)
+                .map_err(|e| Failure {
+                    status: Status::ServerError,
+                    message: e.to_string(),
+                })
         });
         self.service.methods.insert(name.into(), method);
         self
@@ -199,7 +201,10 @@ mod tests {
         (s.method("add").unwrap())(ser, b"[2,3]", &mut out).unwrap();
         assert_eq!(&out[..], b"5");
         let e = (s.method("no").unwrap())(ser, b"null", &mut out).unwrap_err();
-        assert_eq!((e.status, e.message.as_str()), (Status::ServiceError, "nope"));
+        assert_eq!(
+            (e.status, e.message.as_str()),
+            (Status::ServiceError, "nope")
+        );
         let e = (s.method("add").unwrap())(ser, b"[2", &mut out).unwrap_err();
         assert_eq!(e.status, Status::BadRequest);
         assert!(s.method("missing").is_none());
