@@ -4,6 +4,7 @@
 //! provider and multiplex calls over it by request id. The wire format is
 //! described in [`protocol`].
 
+pub mod cluster;
 pub mod consumer;
 pub mod protocol;
 pub mod provider;
