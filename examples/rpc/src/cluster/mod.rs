@@ -1,7 +1,10 @@
 //! Calling a service that several providers export: choosing one for each
-//! call ([`balance`]).
+//! call ([`balance`]) and surviving the failure of some ([`invoker`]).
 
 pub mod balance;
+pub mod invoker;
+
+pub use invoker::{Cluster, ClusterBuilder, ClusterMode};
 
 pub use balance::{
     hash_key, ConsistentHash, Endpoint, LeastActive, LoadBalancer, SmoothRoundRobin, WeightedRandom,

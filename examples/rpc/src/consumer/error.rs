@@ -32,9 +32,32 @@ pub enum RpcError {
     /// Connecting failed.
     #[error("cannot connect: {0}")]
     Connect(#[from] gyre_reactor::Error),
+    /// A cluster call found no provider to send to.
+    #[error("no provider of {0} is available")]
+    NoProvider(String),
 }
 
 impl RpcError {
+    /// Whether another provider might answer the same call: the connection
+    /// or the provider failed, not the call itself (a method's own error, a
+    /// bad request or an unreadable result would fail anywhere).
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            RpcError::Timeout(_)
+            | RpcError::Closed
+            | RpcError::Connect(_)
+            | RpcError::NoProvider(_) => true,
+            RpcError::Failed { status, .. } => matches!(
+                status,
+                Status::ServerTimeout
+                    | Status::ServerError
+                    | Status::ServerOverloaded
+                    | Status::ServiceNotFound
+            ),
+            RpcError::Serialization(_) | RpcError::Invocation(_) | RpcError::TooLarge(_) => false,
+        }
+    }
+
     /// The status a Dubbo user would file this under.
     pub fn status(&self) -> Status {
         match self {
@@ -44,7 +67,8 @@ impl RpcError {
             RpcError::Closed
             | RpcError::Invocation(_)
             | RpcError::TooLarge(_)
-            | RpcError::Connect(_) => Status::ClientError,
+            | RpcError::Connect(_)
+            | RpcError::NoProvider(_) => Status::ClientError,
         }
     }
 }

@@ -44,7 +44,9 @@ use gyre_reactor::{
     Bootstrap, ChannelHandle, ChannelOptions, EventLoopGroup, IdleStateHandler, Pipeline,
 };
 use handler::ConsumerConnection;
-use pending::{Answer, Outgoing, Pending, Registrar};
+pub(crate) use pending::Answer;
+pub(crate) use pending::Sink;
+use pending::{Outgoing, Pending, Registrar};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::cell::RefCell;
@@ -65,6 +67,10 @@ pub struct CallOptions {
     pub serialization: Serialization,
     /// String attachments the provider can read (trace ids, tokens).
     pub attachments: Vec<(String, String)>,
+    /// What a consistent-hash balancer keys the call on (default: a hash
+    /// of the serialized arguments, so equal arguments go to the same
+    /// provider); see [`crate::cluster::hash_key`].
+    pub hash_key: Option<u64>,
 }
 
 impl Default for CallOptions {
@@ -73,6 +79,7 @@ impl Default for CallOptions {
             timeout: Duration::from_secs(1),
             serialization: Serialization::Binary,
             attachments: Vec::new(),
+            hash_key: None,
         }
     }
 }
@@ -87,6 +94,12 @@ impl CallOptions {
     /// The same options with `serialization`.
     pub fn serialization(mut self, serialization: Serialization) -> Self {
         self.serialization = serialization;
+        self
+    }
+
+    /// The same options keyed on `key` for consistent hashing.
+    pub fn hash_key(mut self, key: u64) -> Self {
+        self.hash_key = Some(key);
         self
     }
 
@@ -251,18 +264,28 @@ impl std::fmt::Debug for Outgoing {
     }
 }
 
+/// The result a caller sees from an answer.
+pub(crate) fn decode_answer<Resp: DeserializeOwned>(
+    answer: Answer,
+    serialization: Serialization,
+) -> Result<Resp, RpcError> {
+    match answer {
+        Err(e) => Err(e),
+        Ok((Status::Ok, body)) => Ok(serialization.deserialize(&body)?),
+        Ok((status, body)) => Err(RpcError::Failed {
+            status,
+            message: String::from_utf8_lossy(&body).into_owned(),
+        }),
+    }
+}
+
 fn finish<Resp: DeserializeOwned>(
     answer: Result<Answer, oneshot::error::RecvError>,
     serialization: Serialization,
 ) -> Result<Resp, RpcError> {
     match answer {
         Err(_) => Err(RpcError::Closed),
-        Ok(Err(e)) => Err(e),
-        Ok(Ok((Status::Ok, body))) => Ok(serialization.deserialize(&body)?),
-        Ok(Ok((status, body))) => Err(RpcError::Failed {
-            status,
-            message: String::from_utf8_lossy(&body).into_owned(),
-        }),
+        Ok(answer) => decode_answer(answer, serialization),
     }
 }
 
@@ -288,31 +311,65 @@ impl Connection {
         let _ = self.handle.close();
     }
 
-    fn encode<Req: Serialize + ?Sized>(
+    /// A request frame: the routing part, then what `args` writes.
+    fn encode(
         &self,
         two_way: bool,
         service: &ServiceKey,
         method: &str,
-        request: &Req,
         options: &CallOptions,
+        args: impl FnOnce(&mut BytesMut) -> Result<(), RpcError>,
     ) -> Result<(u64, Bytes), RpcError> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let ser = options.serialization;
         let frame = SCRATCH.with(|s| {
             encode_frame(
                 &mut s.borrow_mut(),
                 Kind::Request { two_way },
-                ser,
+                options.serialization,
                 id,
                 self.max_body,
                 |out| -> Result<(), RpcError> {
                     write_routing(out, service, method, &options.attachments)?;
-                    ser.serialize(request, out)?;
-                    Ok(())
+                    args(out)
                 },
             )
         })??;
         Ok((id, frame))
+    }
+
+    fn send_call(
+        &self,
+        id: u64,
+        frame: Bytes,
+        timeout: Duration,
+        done: Sink,
+    ) -> Result<(), RpcError> {
+        self.handle
+            .write_and_flush(Outgoing::Call {
+                id,
+                frame,
+                timeout,
+                done,
+            })
+            .map_err(|_| RpcError::Closed)
+    }
+
+    /// Sends a call whose arguments are already serialized (in
+    /// `options.serialization`); its answer goes to `done`. The cluster
+    /// serializes once and sends to several providers this way.
+    pub(crate) fn start_raw(
+        &self,
+        service: &ServiceKey,
+        method: &str,
+        args: &[u8],
+        options: &CallOptions,
+        done: Sink,
+    ) -> Result<(), RpcError> {
+        let (id, frame) = self.encode(true, service, method, options, |out| {
+            out.extend_from_slice(args);
+            Ok(())
+        })?;
+        self.send_call(id, frame, options.timeout, done)
     }
 
     fn start<Req: Serialize + ?Sized>(
@@ -322,16 +379,12 @@ impl Connection {
         request: &Req,
         options: &CallOptions,
     ) -> Result<oneshot::Receiver<Answer>, RpcError> {
-        let (id, frame) = self.encode(true, service, method, request, options)?;
+        let ser = options.serialization;
+        let (id, frame) = self.encode(true, service, method, options, |out| {
+            Ok(ser.serialize(request, out)?)
+        })?;
         let (done, answer) = oneshot::channel();
-        self.handle
-            .write_and_flush(Outgoing::Call {
-                id,
-                frame,
-                timeout: options.timeout,
-                done,
-            })
-            .map_err(|_| RpcError::Closed)?;
+        self.send_call(id, frame, options.timeout, Sink::One(done))?;
         Ok(answer)
     }
 
@@ -408,7 +461,10 @@ impl Connection {
         request: &Req,
         options: &CallOptions,
     ) -> Result<(), RpcError> {
-        let (_, frame) = self.encode(false, service, method, request, options)?;
+        let ser = options.serialization;
+        let (_, frame) = self.encode(false, service, method, options, |out| {
+            Ok(ser.serialize(request, out)?)
+        })?;
         self.handle
             .write_and_flush(Outgoing::Frame(frame))
             .map_err(|_| RpcError::Closed)

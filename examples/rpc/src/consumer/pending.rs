@@ -19,6 +19,28 @@ use tokio::sync::oneshot;
 /// What a call's waiter receives: the status and body of the answer.
 pub(crate) type Answer = Result<(Status, Bytes), RpcError>;
 
+/// Where a call's answer goes.
+pub(crate) enum Sink {
+    /// To the one caller waiting for it.
+    One(oneshot::Sender<Answer>),
+    /// To a caller waiting on several calls at once (forking, broadcast),
+    /// tagged with the call's index among them.
+    Many {
+        tx: crossbeam_channel::Sender<(usize, Answer)>,
+        index: usize,
+    },
+}
+
+impl Sink {
+    pub(crate) fn send(self, answer: Answer) {
+        // A caller that stopped waiting has nobody to tell.
+        match self {
+            Sink::One(tx) => drop(tx.send(answer)),
+            Sink::Many { tx, index } => drop(tx.send((index, answer))),
+        }
+    }
+}
+
 /// A message for the connection, written through its `ChannelHandle`.
 pub(crate) enum Outgoing {
     /// A two-way call: its frame and where its answer goes.
@@ -26,14 +48,14 @@ pub(crate) enum Outgoing {
         id: u64,
         frame: Bytes,
         timeout: Duration,
-        done: oneshot::Sender<Answer>,
+        done: Sink,
     },
     /// A frame needing no answer (one-way calls, heartbeats).
     Frame(Bytes),
 }
 
 struct Waiting {
-    done: oneshot::Sender<Answer>,
+    done: Sink,
     timeout: Duration,
 }
 
@@ -63,7 +85,7 @@ impl Pending {
         match self.calls.remove(&id) {
             Some(w) => {
                 self.waiting.fetch_sub(1, Ordering::Relaxed);
-                let _ = w.done.send(answer);
+                w.done.send(answer);
                 true
             }
             None => false,
@@ -79,7 +101,7 @@ impl Pending {
             self.deadlines.pop();
             if let Some(w) = self.calls.remove(&id) {
                 self.waiting.fetch_sub(1, Ordering::Relaxed);
-                let _ = w.done.send(Err(RpcError::Timeout(w.timeout)));
+                w.done.send(Err(RpcError::Timeout(w.timeout)));
             }
         }
         if self.calls.is_empty() {
@@ -91,7 +113,7 @@ impl Pending {
     /// Fails every waiting call (the connection closed).
     pub(crate) fn close_all(&mut self) {
         for (_, w) in self.calls.drain() {
-            let _ = w.done.send(Err(RpcError::Closed));
+            w.done.send(Err(RpcError::Closed));
         }
         self.waiting.store(0, Ordering::Relaxed);
         self.deadlines.clear();
@@ -122,7 +144,7 @@ impl OutboundHandler for Registrar {
                 done,
             } => {
                 if !ctx.channel().is_open() {
-                    let _ = done.send(Err(RpcError::Closed));
+                    done.send(Err(RpcError::Closed));
                     return;
                 }
                 let mut p = self.pending.borrow_mut();
@@ -144,6 +166,7 @@ mod tests {
 
     fn waiting(p: &mut Pending, id: u64, deadline: Instant) -> oneshot::Receiver<Answer> {
         let (done, rx) = oneshot::channel();
+        let done = Sink::One(done);
         p.deadlines.push(Reverse((deadline, id)));
         p.calls.insert(
             id,

@@ -208,6 +208,17 @@ impl Provider {
         self.shared.in_flight.load(Ordering::Acquire)
     }
 
+    /// Stops at once, as a crash would look to consumers: every connection
+    /// is closed without waiting for the calls in flight, whose answers are
+    /// lost. For tests of failover and for emergency stops.
+    pub fn abort(self) {
+        self.server
+            .shutdown_gracefully(Duration::ZERO, Duration::ZERO);
+        if let Some(mut pool) = self.pool.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            pool.shutdown(Duration::ZERO);
+        }
+    }
+
     /// Stops taking connections, lets the calls in flight finish (for at
     /// most `timeout`), then closes every connection.
     pub fn shutdown(self, timeout: Duration) {

@@ -38,6 +38,16 @@ pub struct Failure {
 pub(crate) type Method =
     dyn Fn(Serialization, &[u8], &mut BytesMut) -> Result<(), Failure> + Send + Sync;
 
+fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> &str {
+    if let Some(s) = panic.downcast_ref::<&str>() {
+        s
+    } else if let Some(s) = panic.downcast_ref::<String>() {
+        s
+    } else {
+        "(not a string)"
+    }
+}
+
 /// Where a service's calls run.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Dispatch {
@@ -136,7 +146,14 @@ impl ServiceBuilder {
                 status: Status::BadRequest,
                 message: e.to_string(),
             })?;
-            let response = f(request).map_err(|e| Failure {
+            // A panicking method must not take the event loop or a pool
+            // worker with it: it answers ServerError.
+            let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(request)))
+                .map_err(|panic| Failure {
+                    status: Status::ServerError,
+                    message: format!("method panicked: {}", panic_message(&panic)),
+                })?;
+            let response = outcome.map_err(|e| Failure {
                 status: Status::ServiceError,
                 message: e.0,
             })?;
@@ -192,6 +209,9 @@ mod tests {
         let svc = Service::builder(ServiceKey::new("s"))
             .method("add", |(a, b): (i32, i32)| Ok::<_, ServiceError>(a + b))
             .method("no", |_: ()| Err::<(), _>(ServiceError::new("nope")))
+            .method("boom", |_: ()| -> Result<(), ServiceError> {
+                panic!("boom")
+            })
             .build();
         let mut exports = Exports::default();
         exports.add(svc);
@@ -207,6 +227,9 @@ mod tests {
         );
         let e = (s.method("add").unwrap())(ser, b"[2", &mut out).unwrap_err();
         assert_eq!(e.status, Status::BadRequest);
+        let e = (s.method("boom").unwrap())(ser, b"null", &mut out).unwrap_err();
+        assert_eq!(e.status, Status::ServerError);
+        assert_eq!(e.message, "method panicked: boom");
         assert!(s.method("missing").is_none());
         assert!(exports.find("s", "2.0", "").is_none());
     }

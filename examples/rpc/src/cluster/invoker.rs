@@ -1,0 +1,583 @@
+//! A cluster invoker: one service exported by several providers, called
+//! through a load balancer in one of Dubbo's fault-tolerance modes.
+//!
+//! The cluster keeps one [`Connection`] per provider. Providers come from
+//! [`Cluster::set_providers`] (a registry subscription, or a fixed list);
+//! a provider whose connection drops is left out of selection and
+//! reconnected in the background with exponential back-off (100 ms doubling
+//! to 5 s).
+
+use super::balance::{hash_key, Endpoint, LoadBalancer, WeightedRandom};
+use crate::consumer::{decode_answer, Answer, CallOptions, Connection, Consumer, RpcError, Sink};
+use crate::ServiceKey;
+use bytes::BytesMut;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, RwLock, Weak};
+use std::time::{Duration, Instant};
+
+/// What the cluster does when a call fails.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ClusterMode {
+    /// Retry on other providers, up to `retries` more times, when the
+    /// failure is the provider's or the connection's (Dubbo's default, with
+    /// 2 retries). A method's own error is not retried.
+    Failover {
+        /// Extra attempts after the first.
+        retries: usize,
+    },
+    /// One attempt; its failure is the call's.
+    Failfast,
+    /// One attempt; a failure is logged and the call returns the response
+    /// type's `Default` (the empty result), for calls whose loss is
+    /// harmless (audit logs).
+    Failsafe,
+    /// One attempt; a failure is recorded and retried in the background
+    /// every `every`, up to `max_retries` times, and the call returns the
+    /// empty result at once (for notifications that must arrive sometime).
+    Failback {
+        /// The retry period.
+        every: Duration,
+        /// Attempts before the call is dropped (and logged).
+        max_retries: usize,
+    },
+    /// The call goes to `parallel` providers at once; the first success is
+    /// the result, and it fails only if all fail (for latency-critical
+    /// reads, at the cost of load).
+    Forking {
+        /// How many providers.
+        parallel: usize,
+    },
+    /// The call goes to every provider; it fails if any fails, else the
+    /// result is the last provider's (cache invalidations, config pushes).
+    Broadcast,
+}
+
+impl Default for ClusterMode {
+    fn default() -> Self {
+        ClusterMode::Failover { retries: 2 }
+    }
+}
+
+struct Member {
+    endpoint: Arc<Endpoint>,
+    conn: Option<Arc<Connection>>,
+    /// When to try connecting again, and the back-off after that.
+    retry_at: Instant,
+    backoff: Duration,
+}
+
+/// A call kept for a later retry (failback).
+struct Retry {
+    method: String,
+    args: bytes::Bytes,
+    attempts: usize,
+    due: Instant,
+}
+
+struct Inner {
+    consumer: Consumer,
+    service: ServiceKey,
+    mode: ClusterMode,
+    balancer: Box<dyn LoadBalancer>,
+    options: CallOptions,
+    members: RwLock<Arc<Vec<Arc<Member>>>>,
+    retries: Mutex<Vec<Retry>>,
+}
+
+/// Builds a [`Cluster`].
+pub struct ClusterBuilder {
+    service: ServiceKey,
+    mode: ClusterMode,
+    balancer: Box<dyn LoadBalancer>,
+    options: CallOptions,
+}
+
+impl ClusterBuilder {
+    /// The fault-tolerance mode (default failover with 2 retries).
+    pub fn mode(mut self, mode: ClusterMode) -> Self {
+        self.mode = mode;
+        self
+    }
+
+    /// The load balancer (default [`WeightedRandom`]).
+    pub fn balancer(mut self, balancer: impl LoadBalancer + 'static) -> Self {
+        self.balancer = Box::new(balancer);
+        self
+    }
+
+    /// Options for every call (timeout, serialization, attachments).
+    pub fn options(mut self, options: CallOptions) -> Self {
+        self.options = options;
+        self
+    }
+
+    /// The cluster, calling through `consumer`'s event loops; it has no
+    /// providers until [`Cluster::set_providers`].
+    pub fn build(self, consumer: Consumer) -> Cluster {
+        let inner = Arc::new(Inner {
+            consumer,
+            service: self.service,
+            mode: self.mode,
+            balancer: self.balancer,
+            options: self.options,
+            members: RwLock::new(Arc::new(Vec::new())),
+            retries: Mutex::new(Vec::new()),
+        });
+        let weak = Arc::downgrade(&inner);
+        let _ = std::thread::Builder::new()
+            .name("gyre-rpc-cluster".into())
+            .spawn(move || maintain(weak));
+        Cluster { inner }
+    }
+}
+
+/// One service's providers, called as one.
+///
+/// ```
+/// use gyre_rpc::cluster::{Cluster, ClusterMode, SmoothRoundRobin};
+/// use gyre_rpc::consumer::Consumer;
+/// use gyre_rpc::provider::{Dispatch, Provider, Service, ServiceError};
+/// use gyre_rpc::ServiceKey;
+///
+/// let key = ServiceKey::new("demo.Who");
+/// let providers: Vec<Provider> = (0..2)
+///     .map(|i| {
+///         Provider::builder()
+///             .listen("127.0.0.1:0".parse().unwrap())
+///             .service(
+///                 Service::builder(key.clone())
+///                     .dispatch(Dispatch::IoThread)
+///                     .method("who", move |_: ()| Ok::<_, ServiceError>(i))
+///                     .build(),
+///             )
+///             .start()
+///             .unwrap()
+///     })
+///     .collect();
+/// let cluster = Cluster::builder(key)
+///     .mode(ClusterMode::Failover { retries: 1 })
+///     .balancer(SmoothRoundRobin)
+///     .build(Consumer::builder().build().unwrap());
+/// cluster.set_providers(providers.iter().map(|p| (p.local_addr(), 100)));
+/// let answers: Vec<i32> = (0..4).map(|_| cluster.call("who", &()).unwrap()).collect();
+/// assert_eq!(answers.iter().filter(|&&i| i == 0).count(), 2);
+/// ```
+pub struct Cluster {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Cluster {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cluster")
+            .field("service", &self.inner.service)
+            .field("mode", &self.inner.mode)
+            .field("providers", &self.providers())
+            .finish()
+    }
+}
+
+fn connect(consumer: &Consumer, addr: SocketAddr) -> Option<Arc<Connection>> {
+    match consumer.connect(addr) {
+        Ok(c) => Some(Arc::new(c)),
+        Err(e) => {
+            tracing::warn!(%addr, error = %e, "cannot connect to provider; will retry");
+            None
+        }
+    }
+}
+
+const FIRST_BACKOFF: Duration = Duration::from_millis(100);
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+
+impl Cluster {
+    /// Starts describing a cluster of `service`'s providers.
+    pub fn builder(service: ServiceKey) -> ClusterBuilder {
+        ClusterBuilder {
+            service,
+            mode: ClusterMode::default(),
+            balancer: Box::new(WeightedRandom),
+            options: CallOptions::default(),
+        }
+    }
+
+    /// The service.
+    pub fn service(&self) -> &ServiceKey {
+        &self.inner.service
+    }
+
+    /// Replaces the provider list with `providers` (address, weight):
+    /// providers already known keep their connection and balancer state,
+    /// new ones are connected, missing ones are closed.
+    pub fn set_providers(&self, providers: impl IntoIterator<Item = (SocketAddr, u32)>) {
+        let old = self.snapshot();
+        let mut next = Vec::new();
+        for (addr, weight) in providers {
+            if next.iter().any(|m: &Arc<Member>| m.endpoint.addr == addr) {
+                continue;
+            }
+            match old
+                .iter()
+                .find(|m| m.endpoint.addr == addr && m.endpoint.weight == weight)
+            {
+                Some(m) => next.push(m.clone()),
+                None => next.push(Arc::new(Member {
+                    endpoint: Arc::new(Endpoint::new(addr, weight)),
+                    conn: connect(&self.inner.consumer, addr),
+                    retry_at: Instant::now() + FIRST_BACKOFF,
+                    backoff: FIRST_BACKOFF,
+                })),
+            }
+        }
+        for m in old.iter() {
+            if !next.iter().any(|n| Arc::ptr_eq(n, m)) {
+                if let Some(c) = &m.conn {
+                    c.close();
+                }
+            }
+        }
+        *self
+            .inner
+            .members
+            .write()
+            .unwrap_or_else(|e| e.into_inner()) = Arc::new(next);
+    }
+
+    /// The providers, with whether each is connected now.
+    pub fn providers(&self) -> Vec<(SocketAddr, bool)> {
+        self.snapshot()
+            .iter()
+            .map(|m| {
+                (
+                    m.endpoint.addr,
+                    m.conn.as_ref().is_some_and(|c| c.is_open()),
+                )
+            })
+            .collect()
+    }
+
+    /// Failback calls waiting for their retry.
+    pub fn pending_retries(&self) -> usize {
+        self.inner
+            .retries
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .len()
+    }
+
+    fn snapshot(&self) -> Arc<Vec<Arc<Member>>> {
+        self.inner
+            .members
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Calls `method` with `request` in the cluster's mode and returns the
+    /// result (see [`ClusterMode`] for what each mode returns on failure;
+    /// the empty result of failsafe and failback is `Resp::default()`).
+    pub fn call<Req, Resp>(&self, method: &str, request: &Req) -> Result<Resp, RpcError>
+    where
+        Req: Serialize + ?Sized,
+        Resp: DeserializeOwned + Default,
+    {
+        let options = &self.inner.options;
+        let mut args = BytesMut::new();
+        options.serialization.serialize(request, &mut args)?;
+        let args = args.freeze();
+        let key = options.hash_key.unwrap_or_else(|| hash_key(&args[..]));
+        let ser = options.serialization;
+        let members = self.snapshot();
+        let live: Vec<&Arc<Member>> = members
+            .iter()
+            .filter(|m| m.conn.as_ref().is_some_and(|c| c.is_open()))
+            .collect();
+        let no_provider = || RpcError::NoProvider(self.inner.service.to_string());
+        match self.inner.mode {
+            ClusterMode::Failfast => {
+                let m = self.select(&live, key, &[]).ok_or_else(no_provider)?;
+                decode_answer(self.invoke(m, method, &args), ser)
+            }
+            ClusterMode::Failover { retries } => {
+                let mut tried: Vec<SocketAddr> = Vec::new();
+                let mut last = no_provider();
+                for _ in 0..=retries {
+                    let Some(m) = self
+                        .select(&live, key, &tried)
+                        .or_else(|| self.select(&live, key, &[]))
+                    else {
+                        break;
+                    };
+                    tried.push(m.endpoint.addr);
+                    match decode_answer(self.invoke(m, method, &args), ser) {
+                        Ok(r) => return Ok(r),
+                        Err(e) if e.is_retryable() => {
+                            tracing::debug!(provider = %m.endpoint.addr, error = %e, "failing over");
+                            last = e;
+                        }
+                        Err(e) => return Err(e),
+                    }
+                }
+                Err(last)
+            }
+            ClusterMode::Failsafe => {
+                let result = self
+                    .select(&live, key, &[])
+                    .ok_or_else(no_provider)
+                    .and_then(|m| decode_answer(self.invoke(m, method, &args), ser));
+                Ok(result.unwrap_or_else(|e| {
+                    tracing::warn!(service = %self.inner.service, method, error = %e, "failsafe call failed; returning the empty result");
+                    Resp::default()
+                }))
+            }
+            ClusterMode::Failback { every, .. } => {
+                let result = self
+                    .select(&live, key, &[])
+                    .ok_or_else(no_provider)
+                    .and_then(|m| decode_answer::<Resp>(self.invoke(m, method, &args), ser));
+                match result {
+                    Ok(r) => Ok(r),
+                    Err(e) if e.is_retryable() => {
+                        tracing::info!(service = %self.inner.service, method, error = %e, "call failed; retrying in the background");
+                        self.inner
+                            .retries
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .push(Retry {
+                                method: method.to_string(),
+                                args,
+                                attempts: 0,
+                                due: Instant::now() + every,
+                            });
+                        Ok(Resp::default())
+                    }
+                    Err(e) => Err(e),
+                }
+            }
+            ClusterMode::Forking { parallel } => {
+                let mut chosen: Vec<&Arc<Member>> = Vec::new();
+                while chosen.len() < parallel.max(1) {
+                    let tried: Vec<SocketAddr> = chosen.iter().map(|m| m.endpoint.addr).collect();
+                    match self.select(&live, key, &tried) {
+                        Some(m) => chosen.push(m),
+                        None => break,
+                    }
+                }
+                if chosen.is_empty() {
+                    return Err(no_provider());
+                }
+                let mut last = no_provider();
+                for (_, answer) in self.fan_out(&chosen, method, &args) {
+                    match decode_answer(answer, ser) {
+                        Ok(r) => return Ok(r),
+                        Err(e) => last = e,
+                    }
+                }
+                Err(last)
+            }
+            ClusterMode::Broadcast => {
+                if members.is_empty() {
+                    return Err(no_provider());
+                }
+                // Every provider, connected or not: a broadcast that misses
+                // one has failed.
+                let all: Vec<&Arc<Member>> = members.iter().collect();
+                let mut answers: Vec<(usize, Answer)> = self.fan_out(&all, method, &args).collect();
+                answers.sort_by_key(|(i, _)| *i);
+                let mut result = Err(no_provider());
+                for (i, answer) in answers {
+                    match decode_answer(answer, ser) {
+                        Ok(r) => result = Ok(r),
+                        Err(e) => {
+                            tracing::warn!(provider = %all[i].endpoint.addr, error = %e, "broadcast failed");
+                            return Err(e);
+                        }
+                    }
+                }
+                result
+            }
+        }
+    }
+
+    fn select<'a>(
+        &self,
+        live: &[&'a Arc<Member>],
+        key: u64,
+        exclude: &[SocketAddr],
+    ) -> Option<&'a Arc<Member>> {
+        let candidates: Vec<&Arc<Member>> = live
+            .iter()
+            .copied()
+            .filter(|m| !exclude.contains(&m.endpoint.addr))
+            .collect();
+        let endpoints: Vec<Arc<Endpoint>> = candidates.iter().map(|m| m.endpoint.clone()).collect();
+        let i = self.inner.balancer.select(&endpoints, key)?;
+        Some(candidates[i])
+    }
+
+    /// One call to one provider, counted as active while it runs.
+    fn invoke(&self, m: &Member, method: &str, args: &[u8]) -> Answer {
+        let Some(conn) = m.conn.as_ref() else {
+            return Err(RpcError::Closed);
+        };
+        let _active = m.endpoint.begin_call();
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        conn.start_raw(
+            &self.inner.service,
+            method,
+            args,
+            &self.inner.options,
+            Sink::One(tx),
+        )?;
+        rx.blocking_recv().unwrap_or(Err(RpcError::Closed))
+    }
+
+    /// The same call to each of `members` at once; answers in the order
+    /// they come, tagged with the member's index.
+    fn fan_out(
+        &self,
+        members: &[&Arc<Member>],
+        method: &str,
+        args: &[u8],
+    ) -> impl Iterator<Item = (usize, Answer)> {
+        let (tx, rx) = crossbeam_channel::bounded(members.len());
+        let mut guards = Vec::with_capacity(members.len());
+        for (index, m) in members.iter().enumerate() {
+            let sent = match m.conn.as_ref() {
+                Some(conn) => {
+                    guards.push(m.endpoint.begin_call());
+                    conn.start_raw(
+                        &self.inner.service,
+                        method,
+                        args,
+                        &self.inner.options,
+                        Sink::Many {
+                            tx: tx.clone(),
+                            index,
+                        },
+                    )
+                }
+                None => Err(RpcError::Closed),
+            };
+            if let Err(e) = sent {
+                let _ = tx.send((index, Err(e)));
+            }
+        }
+        drop(tx);
+        // Every call reports once (answer, timeout or close), so the
+        // iterator ends when all have; the guards go with it.
+        let mut guards = Some(guards);
+        let mut left = members.len();
+        std::iter::from_fn(move || {
+            if left == 0 {
+                guards.take();
+                return None;
+            }
+            left -= 1;
+            let next = rx.recv().ok();
+            if next.is_none() {
+                guards.take();
+            }
+            next
+        })
+    }
+}
+
+/// The cluster's background work, every 20 ms while the cluster lives:
+/// reconnect dropped providers whose back-off has passed, and run failback
+/// retries that are due.
+fn maintain(cluster: Weak<Inner>) {
+    loop {
+        std::thread::sleep(Duration::from_millis(20));
+        let Some(inner) = cluster.upgrade() else {
+            return;
+        };
+        reconnect(&inner);
+        retry_failed(&inner);
+    }
+}
+
+fn reconnect(inner: &Inner) {
+    let members = inner
+        .members
+        .read()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
+    let now = Instant::now();
+    let mut changed = false;
+    let mut next: Vec<Arc<Member>> = Vec::with_capacity(members.len());
+    for m in members.iter() {
+        let down = !m.conn.as_ref().is_some_and(|c| c.is_open());
+        if down && now >= m.retry_at {
+            let conn = connect(&inner.consumer, m.endpoint.addr);
+            let backoff = if conn.is_some() {
+                FIRST_BACKOFF
+            } else {
+                (m.backoff * 2).min(MAX_BACKOFF)
+            };
+            next.push(Arc::new(Member {
+                endpoint: m.endpoint.clone(),
+                conn,
+                retry_at: now + backoff,
+                backoff,
+            }));
+            changed = true;
+        } else {
+            next.push(m.clone());
+        }
+    }
+    if changed {
+        let mut slot = inner.members.write().unwrap_or_else(|e| e.into_inner());
+        // Only if nobody replaced the list meanwhile.
+        if Arc::ptr_eq(&slot, &members) {
+            *slot = Arc::new(next);
+        }
+    }
+}
+
+fn retry_failed(inner: &Arc<Inner>) {
+    let ClusterMode::Failback { every, max_retries } = inner.mode else {
+        return;
+    };
+    let now = Instant::now();
+    let due: Vec<Retry> = {
+        let mut retries = inner.retries.lock().unwrap_or_else(|e| e.into_inner());
+        let (due, later) = std::mem::take(&mut *retries)
+            .into_iter()
+            .partition(|r| r.due <= now);
+        *retries = later;
+        due
+    };
+    if due.is_empty() {
+        return;
+    }
+    let cluster = Cluster {
+        inner: inner.clone(),
+    };
+    let members = cluster.snapshot();
+    let live: Vec<&Arc<Member>> = members
+        .iter()
+        .filter(|m| m.conn.as_ref().is_some_and(|c| c.is_open()))
+        .collect();
+    for mut r in due {
+        let answer = match cluster.select(&live, hash_key(&r.args[..]), &[]) {
+            Some(m) => cluster.invoke(m, &r.method, &r.args),
+            None => Err(RpcError::NoProvider(inner.service.to_string())),
+        };
+        let ok = matches!(answer, Ok((crate::Status::Ok, _)));
+        r.attempts += 1;
+        if ok {
+            tracing::info!(service = %inner.service, method = %r.method, attempts = r.attempts, "failback retry succeeded");
+        } else if r.attempts >= max_retries {
+            tracing::error!(service = %inner.service, method = %r.method, "failback call dropped after {max_retries} retries");
+        } else {
+            r.due = Instant::now() + every;
+            inner
+                .retries
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(r);
+        }
+    }
+}

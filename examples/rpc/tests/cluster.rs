@@ -1,0 +1,259 @@
+//! Each cluster mode against providers that answer, fail (their method
+//! panics: `ServerError`), hang (past the call's timeout) or die mid-call,
+//! over real loopback connections; and reconnection after a provider comes
+//! back.
+
+use gyre_rpc::cluster::{Cluster, ClusterMode, SmoothRoundRobin};
+use gyre_rpc::consumer::{CallOptions, Consumer, RpcError};
+use gyre_rpc::provider::{Dispatch, Provider, Service, ServiceError};
+use gyre_rpc::{ServiceKey, Status};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+fn key() -> ServiceKey {
+    ServiceKey::new("test.Who")
+}
+
+#[derive(Clone, Copy)]
+enum Behaviour {
+    /// `who` answers the provider's id.
+    Answer(i32),
+    /// `who` and `count` panic.
+    Fail,
+    /// `who` and `count` sleep this long first.
+    Slow(u64, i32),
+}
+
+struct Running {
+    provider: Provider,
+    counted: Arc<AtomicUsize>,
+}
+
+fn start_at(addr: SocketAddr, b: Behaviour) -> Running {
+    let counted = Arc::new(AtomicUsize::new(0));
+    let c = counted.clone();
+    let service = Service::builder(key())
+        .dispatch(Dispatch::WorkerPool)
+        .method("who", move |_: ()| match b {
+            Behaviour::Answer(id) => Ok::<_, ServiceError>(id),
+            Behaviour::Fail => panic!("this provider is broken"),
+            Behaviour::Slow(ms, id) => {
+                std::thread::sleep(Duration::from_millis(ms));
+                Ok(id)
+            }
+        })
+        .method("count", move |_: ()| match b {
+            Behaviour::Fail => panic!("this provider is broken"),
+            Behaviour::Slow(ms, _) => {
+                std::thread::sleep(Duration::from_millis(ms));
+                Ok::<_, ServiceError>(c.fetch_add(1, Ordering::SeqCst) + 1)
+            }
+            Behaviour::Answer(_) => Ok(c.fetch_add(1, Ordering::SeqCst) + 1),
+        })
+        .build();
+    let provider = Provider::builder()
+        .listen(addr)
+        .io_threads(1)
+        .pool_threads(4)
+        .service(service)
+        .start()
+        .expect("provider starts");
+    Running { provider, counted }
+}
+
+fn start(b: Behaviour) -> Running {
+    start_at("127.0.0.1:0".parse().unwrap(), b)
+}
+
+fn cluster(mode: ClusterMode, providers: &[&Running]) -> Cluster {
+    let c = Cluster::builder(key())
+        .mode(mode)
+        .balancer(SmoothRoundRobin)
+        .options(CallOptions::default().timeout(Duration::from_millis(200)))
+        .build(Consumer::builder().build().unwrap());
+    c.set_providers(providers.iter().map(|p| (p.provider.local_addr(), 100)));
+    c
+}
+
+#[test]
+fn failover_goes_round_the_failing_and_the_hanging() {
+    let (good, bad, hung) = (
+        start(Behaviour::Answer(1)),
+        start(Behaviour::Fail),
+        start(Behaviour::Slow(2000, 3)),
+    );
+    let c = cluster(ClusterMode::Failover { retries: 2 }, &[&bad, &hung, &good]);
+    for _ in 0..9 {
+        assert_eq!(c.call::<_, i32>("who", &()).unwrap(), 1);
+    }
+    // With no retries left to spend, the error is the provider's.
+    let c = cluster(ClusterMode::Failover { retries: 0 }, &[&bad]);
+    let e = c.call::<_, i32>("who", &()).unwrap_err();
+    assert_eq!(e.status(), Status::ServerError, "{e}");
+    // A method's own error is not retried.
+    let c = cluster(ClusterMode::Failover { retries: 2 }, &[&good]);
+    assert!(matches!(
+        c.call::<_, String>("who", &()),
+        Err(RpcError::Serialization(_))
+    ));
+}
+
+#[test]
+fn failfast_reports_each_failure_once() {
+    let (good, bad, hung) = (
+        start(Behaviour::Answer(1)),
+        start(Behaviour::Fail),
+        start(Behaviour::Slow(1000, 3)),
+    );
+    let c = cluster(ClusterMode::Failfast, &[&good, &bad, &hung]);
+    let mut statuses = Vec::new();
+    for _ in 0..6 {
+        statuses.push(match c.call::<_, i32>("who", &()) {
+            Ok(id) => {
+                assert_eq!(id, 1);
+                Status::Ok
+            }
+            Err(e) => e.status(),
+        });
+    }
+    statuses.sort_by_key(|s| *s as u8);
+    assert_eq!(
+        statuses,
+        [
+            Status::Ok,
+            Status::Ok,
+            Status::ClientTimeout,
+            Status::ClientTimeout,
+            Status::ServerError,
+            Status::ServerError
+        ]
+    );
+}
+
+#[test]
+fn failsafe_returns_the_empty_result() {
+    let bad = start(Behaviour::Fail);
+    let c = cluster(ClusterMode::Failsafe, &[&bad]);
+    assert_eq!(c.call::<_, i32>("who", &()).unwrap(), 0);
+    let none = cluster(ClusterMode::Failsafe, &[]);
+    assert_eq!(
+        none.call::<_, Vec<String>>("who", &()).unwrap(),
+        Vec::<String>::new()
+    );
+}
+
+#[test]
+fn failback_retries_in_the_background_until_it_lands() {
+    let bad = start(Behaviour::Fail);
+    let good = start(Behaviour::Answer(1));
+    let c = Cluster::builder(key())
+        .mode(ClusterMode::Failback {
+            every: Duration::from_millis(50),
+            max_retries: 100,
+        })
+        .options(CallOptions::default().timeout(Duration::from_millis(200)))
+        .build(Consumer::builder().build().unwrap());
+    c.set_providers([(bad.provider.local_addr(), 100)]);
+    assert_eq!(
+        c.call::<_, usize>("count", &()).unwrap(),
+        0,
+        "the empty result"
+    );
+    assert_eq!(c.pending_retries(), 1);
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(
+        c.pending_retries(),
+        1,
+        "still failing on the broken provider"
+    );
+    c.set_providers([(good.provider.local_addr(), 100)]);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while good.counted.load(Ordering::SeqCst) == 0 {
+        assert!(Instant::now() < deadline, "the retry never landed");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(good.counted.load(Ordering::SeqCst), 1, "exactly once");
+    assert_eq!(c.pending_retries(), 0);
+}
+
+#[test]
+fn forking_takes_the_first_answer() {
+    let hung = start(Behaviour::Slow(2000, 3));
+    let good = start(Behaviour::Answer(1));
+    let c = cluster(ClusterMode::Forking { parallel: 2 }, &[&hung, &good]);
+    let t = Instant::now();
+    assert_eq!(c.call::<_, i32>("who", &()).unwrap(), 1);
+    assert!(
+        t.elapsed() < Duration::from_millis(150),
+        "{:?}",
+        t.elapsed()
+    );
+    let bad = start(Behaviour::Fail);
+    let c = cluster(ClusterMode::Forking { parallel: 2 }, &[&bad, &hung]);
+    assert!(
+        c.call::<_, i32>("who", &()).is_err(),
+        "fails only when all fail"
+    );
+}
+
+#[test]
+fn broadcast_reaches_every_provider_and_fails_if_one_does() {
+    let ps: Vec<Running> = (1..=3).map(|i| start(Behaviour::Answer(i))).collect();
+    let c = cluster(ClusterMode::Broadcast, &ps.iter().collect::<Vec<_>>());
+    c.call::<_, usize>("count", &()).unwrap();
+    for p in &ps {
+        assert_eq!(p.counted.load(Ordering::SeqCst), 1);
+    }
+    let bad = start(Behaviour::Fail);
+    let c = cluster(ClusterMode::Broadcast, &[&ps[0], &bad]);
+    assert_eq!(
+        c.call::<_, usize>("count", &()).unwrap_err().status(),
+        Status::ServerError
+    );
+    assert_eq!(
+        ps[0].counted.load(Ordering::SeqCst),
+        2,
+        "the good one still got it"
+    );
+}
+
+#[test]
+fn a_provider_that_dies_mid_call_fails_over_and_is_reconnected_when_back() {
+    let dying = start(Behaviour::Slow(300, 2));
+    let good = start(Behaviour::Answer(1));
+    let addr = dying.provider.local_addr();
+    let c = Arc::new(cluster(
+        ClusterMode::Failover { retries: 1 },
+        &[&dying, &good],
+    ));
+    let caller = {
+        let c = c.clone();
+        // Round robin sends the first call to the dying provider.
+        std::thread::spawn(move || c.call::<_, i32>("who", &()))
+    };
+    std::thread::sleep(Duration::from_millis(100));
+    dying.provider.abort();
+    assert_eq!(
+        caller.join().unwrap().unwrap(),
+        1,
+        "answered by the survivor"
+    );
+    // While it is down, calls go to the survivor.
+    std::thread::sleep(Duration::from_millis(50));
+    assert_eq!(c.providers().iter().filter(|(_, up)| *up).count(), 1);
+    for _ in 0..4 {
+        assert_eq!(c.call::<_, i32>("who", &()).unwrap(), 1);
+    }
+    // It comes back on the same address and is reconnected.
+    let back = start_at(addr, Behaviour::Answer(2));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while c.providers().iter().any(|(_, up)| !up) {
+        assert!(Instant::now() < deadline, "never reconnected");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let answers: Vec<i32> = (0..4).map(|_| c.call("who", &()).unwrap()).collect();
+    assert!(answers.contains(&2), "{answers:?}");
+    drop(back);
+}
