@@ -182,11 +182,16 @@ fn failback_retries_in_the_background_until_it_lands() {
 fn forking_takes_the_first_answer() {
     let hung = start(Behaviour::Slow(2000, 3));
     let good = start(Behaviour::Answer(1));
-    let c = cluster(ClusterMode::Forking { parallel: 2 }, &[&hung, &good]);
+    // A timeout longer than the hang, so waiting for both would show.
+    let c = Cluster::builder(key())
+        .mode(ClusterMode::Forking { parallel: 2 })
+        .options(CallOptions::default().timeout(Duration::from_secs(5)))
+        .build(Consumer::builder().build().unwrap());
+    c.set_providers([&hung, &good].map(|p| (p.provider.local_addr(), 100)));
     let t = Instant::now();
     assert_eq!(c.call::<_, i32>("who", &()).unwrap(), 1);
     assert!(
-        t.elapsed() < Duration::from_millis(150),
+        t.elapsed() < Duration::from_millis(1000),
         "{:?}",
         t.elapsed()
     );
