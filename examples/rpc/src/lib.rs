@@ -6,6 +6,7 @@
 
 pub mod cluster;
 pub mod consumer;
+pub mod filter;
 pub mod protocol;
 pub mod provider;
 

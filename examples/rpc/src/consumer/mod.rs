@@ -35,6 +35,7 @@ mod pending;
 
 pub use error::RpcError;
 
+use crate::filter::Filter;
 use crate::protocol::{
     encode_frame, frame_decoder, write_routing, Kind, Serialization, ServiceKey, Status,
     DEFAULT_MAX_BODY,
@@ -119,9 +120,23 @@ pub struct ConsumerBuilder {
     connect_timeout: Duration,
     tick: Duration,
     defaults: CallOptions,
+    filters: Vec<Arc<dyn Filter>>,
 }
 
 impl ConsumerBuilder {
+    /// Adds a filter around every call of every connection (run on the
+    /// connection's event loop: keep it quick).
+    pub fn filter(mut self, filter: impl Filter + 'static) -> Self {
+        self.filters.push(Arc::new(filter));
+        self
+    }
+
+    /// Adds a filter the caller keeps a handle on.
+    pub fn shared_filter(mut self, filter: Arc<dyn Filter>) -> Self {
+        self.filters.push(filter);
+        self
+    }
+
     /// Event loops for the connections (default 1).
     pub fn io_threads(mut self, n: usize) -> Self {
         self.io_threads = n.max(1);
@@ -169,6 +184,7 @@ impl ConsumerBuilder {
             .map_err(|e| RpcError::Connect(gyre_reactor::Error::Io(e)))?;
         Ok(Consumer {
             loops,
+            filters: Arc::from(self.filters.clone()),
             config: Arc::new(self),
         })
     }
@@ -179,6 +195,7 @@ impl ConsumerBuilder {
 pub struct Consumer {
     loops: EventLoopGroup,
     config: Arc<ConsumerBuilder>,
+    filters: Arc<[Arc<dyn Filter>]>,
 }
 
 impl Consumer {
@@ -191,6 +208,7 @@ impl Consumer {
             connect_timeout: Duration::from_secs(3),
             tick: Duration::from_millis(5),
             defaults: CallOptions::default(),
+            filters: Vec::new(),
         }
     }
 
@@ -200,12 +218,13 @@ impl Consumer {
         let ids = next_id.clone();
         let waiting = Arc::new(AtomicUsize::new(0));
         let counter = waiting.clone();
+        let filters = self.filters.clone();
         let cfg = self.config.clone();
         let handle = Bootstrap::new(self.loops.clone())
             .options(ChannelOptions::default().tcp_nodelay(true))
             .connect_timeout(self.config.connect_timeout)
             .connect(addr, move |_| {
-                let pending = Rc::new(RefCell::new(Pending::new(counter)));
+                let pending = Rc::new(RefCell::new(Pending::new(counter, filters, addr)));
                 Pipeline::new()
                     .inbound(IdleStateHandler::new(
                         cfg.heartbeat * 3,
@@ -230,6 +249,7 @@ impl Consumer {
             addr,
             max_body: self.config.max_body,
             defaults: self.config.defaults.clone(),
+            filtered: !self.filters.is_empty(),
         })
     }
 
@@ -256,6 +276,8 @@ pub struct Connection {
     addr: SocketAddr,
     max_body: usize,
     defaults: CallOptions,
+    /// Whether calls carry their names for the consumer's filters.
+    filtered: bool,
 }
 
 impl std::fmt::Debug for Outgoing {
@@ -343,13 +365,19 @@ impl Connection {
         frame: Bytes,
         timeout: Duration,
         done: Sink,
+        service: &ServiceKey,
+        method: &str,
     ) -> Result<(), RpcError> {
+        let names = self
+            .filtered
+            .then(|| Box::new((service.name.clone(), method.to_string())));
         self.handle
             .write_and_flush(Outgoing::Call {
                 id,
                 frame,
                 timeout,
                 done,
+                names,
             })
             .map_err(|_| RpcError::Closed)
     }
@@ -369,7 +397,7 @@ impl Connection {
             out.extend_from_slice(args);
             Ok(())
         })?;
-        self.send_call(id, frame, options.timeout, done)
+        self.send_call(id, frame, options.timeout, done, service, method)
     }
 
     fn start<Req: Serialize + ?Sized>(
@@ -384,7 +412,7 @@ impl Connection {
             Ok(ser.serialize(request, out)?)
         })?;
         let (done, answer) = oneshot::channel();
-        self.send_call(id, frame, options.timeout, Sink::One(done))?;
+        self.send_call(id, frame, options.timeout, Sink::One(done), service, method)?;
         Ok(answer)
     }
 

@@ -1,15 +1,20 @@
 //! The calls a connection is waiting on, kept on its event loop: the
 //! registrar (an outbound stage) files each call as it goes out, the
 //! connection handler settles it when its answer comes in or its deadline
-//! passes. Both run on the loop, so the table needs no lock.
+//! passes. Both run on the loop, so the table needs no lock. The consumer's
+//! filters run here too, on every path a call can take (typed calls,
+//! cluster fan-outs): `before` when a call is filed, `after` when it is
+//! settled, however that happens.
 
 use super::error::RpcError;
+use crate::filter::{run_after, run_before, CallInfo, Filter, Side};
 use crate::protocol::Status;
 use bytes::Bytes;
 use gyre_reactor::{OutboundContext, OutboundHandler};
 use std::cell::RefCell;
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
+use std::net::SocketAddr;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -49,6 +54,8 @@ pub(crate) enum Outgoing {
         frame: Bytes,
         timeout: Duration,
         done: Sink,
+        /// Service and method, for the filters (only when there are any).
+        names: Option<Box<(String, String)>>,
     },
     /// A frame needing no answer (one-way calls, heartbeats).
     Frame(Bytes),
@@ -57,10 +64,11 @@ pub(crate) enum Outgoing {
 struct Waiting {
     done: Sink,
     timeout: Duration,
+    names: Option<Box<(String, String)>>,
+    started: Instant,
 }
 
 /// The table and its deadline queue.
-#[derive(Default)]
 pub(crate) struct Pending {
     calls: HashMap<u64, Waiting>,
     /// How many calls wait, for other threads to read.
@@ -68,15 +76,68 @@ pub(crate) struct Pending {
     /// Deadlines, soonest first; an entry whose call was already answered
     /// is skipped when it comes up.
     deadlines: BinaryHeap<Reverse<(Instant, u64)>>,
+    /// The consumer's filters.
+    pub(crate) filters: Arc<[Arc<dyn Filter>]>,
+    /// The provider, for the filters.
+    pub(crate) peer: Option<SocketAddr>,
+}
+
+impl Default for Pending {
+    fn default() -> Self {
+        Pending {
+            calls: HashMap::new(),
+            waiting: Arc::default(),
+            deadlines: BinaryHeap::new(),
+            filters: Arc::from(Vec::new()),
+            peer: None,
+        }
+    }
+}
+
+fn status_of(answer: &Answer) -> Status {
+    match answer {
+        Ok((status, _)) => *status,
+        Err(e) => e.status(),
+    }
 }
 
 impl Pending {
     /// An empty table that keeps `waiting` up to date.
-    pub(crate) fn new(waiting: Arc<AtomicUsize>) -> Pending {
+    pub(crate) fn new(
+        waiting: Arc<AtomicUsize>,
+        filters: Arc<[Arc<dyn Filter>]>,
+        peer: SocketAddr,
+    ) -> Pending {
         Pending {
             waiting,
+            filters,
+            peer: Some(peer),
             ..Pending::default()
         }
+    }
+
+    /// Hands `answer` to the call's waiter, after the filters' `after`.
+    fn finish(&self, w: Waiting, mut answer: Answer) {
+        if let Some(names) = &w.names {
+            let info = CallInfo {
+                side: Side::Consumer,
+                service: &names.0,
+                method: &names.1,
+                peer: self.peer,
+            };
+            if let Some(r) = run_after(
+                &self.filters,
+                &info,
+                status_of(&answer),
+                w.started.elapsed(),
+            ) {
+                answer = Err(RpcError::Failed {
+                    status: r.status,
+                    message: r.message,
+                });
+            }
+        }
+        w.done.send(answer);
     }
 
     /// Settles call `id` with `answer`; false if it is not waiting (timed
@@ -85,7 +146,7 @@ impl Pending {
         match self.calls.remove(&id) {
             Some(w) => {
                 self.waiting.fetch_sub(1, Ordering::Relaxed);
-                w.done.send(answer);
+                self.finish(w, answer);
                 true
             }
             None => false,
@@ -101,7 +162,8 @@ impl Pending {
             self.deadlines.pop();
             if let Some(w) = self.calls.remove(&id) {
                 self.waiting.fetch_sub(1, Ordering::Relaxed);
-                w.done.send(Err(RpcError::Timeout(w.timeout)));
+                let timeout = w.timeout;
+                self.finish(w, Err(RpcError::Timeout(timeout)));
             }
         }
         if self.calls.is_empty() {
@@ -112,8 +174,9 @@ impl Pending {
 
     /// Fails every waiting call (the connection closed).
     pub(crate) fn close_all(&mut self) {
-        for (_, w) in self.calls.drain() {
-            w.done.send(Err(RpcError::Closed));
+        let calls = std::mem::take(&mut self.calls);
+        for (_, w) in calls {
+            self.finish(w, Err(RpcError::Closed));
         }
         self.waiting.store(0, Ordering::Relaxed);
         self.deadlines.clear();
@@ -142,14 +205,37 @@ impl OutboundHandler for Registrar {
                 frame,
                 timeout,
                 done,
+                names,
             } => {
                 if !ctx.channel().is_open() {
                     done.send(Err(RpcError::Closed));
                     return;
                 }
                 let mut p = self.pending.borrow_mut();
-                p.deadlines.push(Reverse((Instant::now() + timeout, id)));
-                if p.calls.insert(id, Waiting { done, timeout }).is_none() {
+                if let Some(names) = &names {
+                    let info = CallInfo {
+                        side: Side::Consumer,
+                        service: &names.0,
+                        method: &names.1,
+                        peer: p.peer,
+                    };
+                    if let Err(r) = run_before(&p.filters, &info) {
+                        done.send(Err(RpcError::Failed {
+                            status: r.status,
+                            message: r.message,
+                        }));
+                        return;
+                    }
+                }
+                let now = Instant::now();
+                p.deadlines.push(Reverse((now + timeout, id)));
+                let waiting = Waiting {
+                    done,
+                    timeout,
+                    names,
+                    started: now,
+                };
+                if p.calls.insert(id, waiting).is_none() {
                     p.waiting.fetch_add(1, Ordering::Relaxed);
                 }
                 drop(p);
@@ -173,6 +259,8 @@ mod tests {
             Waiting {
                 done,
                 timeout: Duration::from_millis(5),
+                names: None,
+                started: Instant::now(),
             },
         );
         rx

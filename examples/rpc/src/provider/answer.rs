@@ -1,9 +1,13 @@
 //! Turning a call into its response frame, the same way on an event loop
 //! and on a pool worker.
 
-use super::service::{Failure, Method};
-use crate::protocol::{encode_frame, Kind, Serialization, Status};
+use super::service::{Failure, Method, MethodEntry};
+use crate::filter::{run_after, run_before, CallInfo, Filter, Side};
+use crate::protocol::{encode_frame, Header, Kind, Serialization, Status};
 use bytes::{BufMut, Bytes, BytesMut};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
 
 /// A response frame with `status` and `message` as its body.
 pub(crate) fn failure_frame(
@@ -65,5 +69,56 @@ pub(crate) fn call(
         Err(Failure { status, message }) => {
             failure_frame(scratch, request_id, serialization, status, &message)
         }
+    }
+}
+
+/// [`call`] inside the provider's filters: a refusal answers at once; the
+/// `after` side may replace the outcome (a timeout, say).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn filtered_call(
+    scratch: &mut BytesMut,
+    request_id: u64,
+    serialization: Serialization,
+    max_body: usize,
+    method: &MethodEntry,
+    args: &[u8],
+    filters: &[Arc<dyn Filter>],
+    peer: Option<SocketAddr>,
+) -> Bytes {
+    if filters.is_empty() {
+        return call(
+            scratch,
+            request_id,
+            serialization,
+            max_body,
+            &*method.call,
+            args,
+        );
+    }
+    let info = CallInfo {
+        side: Side::Provider,
+        service: &method.service,
+        method: &method.name,
+        peer,
+    };
+    if let Err(r) = run_before(filters, &info) {
+        return failure_frame(scratch, request_id, serialization, r.status, &r.message);
+    }
+    let started = Instant::now();
+    let frame = call(
+        scratch,
+        request_id,
+        serialization,
+        max_body,
+        &*method.call,
+        args,
+    );
+    let status = match Header::decode(&frame).map(|h| h.kind) {
+        Ok(Kind::Response(status)) => status,
+        _ => Status::ServerError,
+    };
+    match run_after(filters, &info, status, started.elapsed()) {
+        Some(r) => failure_frame(scratch, request_id, serialization, r.status, &r.message),
+        None => frame,
     }
 }

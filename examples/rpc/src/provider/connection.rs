@@ -5,6 +5,7 @@
 use super::answer;
 use super::pool::{Job, Submitter};
 use super::service::{Dispatch, Exports};
+use crate::filter::Filter;
 use crate::protocol::{encode_frame, Frame, Invocation, Kind, Status};
 use bytes::{Bytes, BytesMut};
 use gyre_reactor::{Error, IdleState, InboundContext, InboundHandler, UserEvent};
@@ -15,6 +16,8 @@ use std::sync::Arc;
 pub(crate) struct Shared {
     pub(crate) exports: Exports,
     pub(crate) max_body: usize,
+    /// Filters around every call.
+    pub(crate) filters: Vec<Arc<dyn Filter>>,
     /// Calls taken and not yet answered (for graceful shutdown).
     pub(crate) in_flight: AtomicUsize,
 }
@@ -87,6 +90,7 @@ impl ProviderConnection {
                 self.shared.in_flight.fetch_add(1, Ordering::AcqRel);
                 let job = Job {
                     method,
+                    peer: ctx.channel().peer_addr(),
                     request_id: id,
                     serialization: ser,
                     args: frame.body.slice(args_at..),
@@ -109,13 +113,15 @@ impl ProviderConnection {
                 }
             }
             _ => {
-                let f = answer::call(
+                let f = answer::filtered_call(
                     &mut self.scratch,
                     id,
                     ser,
                     self.shared.max_body,
-                    &*method,
+                    &method,
                     inv.args,
+                    &self.shared.filters,
+                    ctx.channel().peer_addr(),
                 );
                 if two_way {
                     ctx.write(f);

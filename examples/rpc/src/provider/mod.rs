@@ -25,6 +25,7 @@ mod service;
 
 pub use service::{Dispatch, Failure, Service, ServiceBuilder, ServiceError};
 
+use crate::filter::Filter;
 use crate::protocol::{frame_decoder, ServiceKey, DEFAULT_MAX_BODY};
 use connection::{ProviderConnection, Shared};
 use gyre_reactor::{
@@ -61,6 +62,7 @@ pub struct ProviderBuilder {
     max_body: usize,
     heartbeat: Duration,
     services: Vec<Service>,
+    filters: Vec<Arc<dyn Filter>>,
 }
 
 impl ProviderBuilder {
@@ -104,6 +106,19 @@ impl ProviderBuilder {
         self
     }
 
+    /// Adds a filter around every call (they run in the order added before
+    /// the call, in reverse after it).
+    pub fn filter(mut self, filter: impl Filter + 'static) -> Self {
+        self.filters.push(Arc::new(filter));
+        self
+    }
+
+    /// Adds a filter the caller keeps a handle on (to read its counters).
+    pub fn shared_filter(mut self, filter: Arc<dyn Filter>) -> Self {
+        self.filters.push(filter);
+        self
+    }
+
     /// Exports `service`.
     pub fn service(mut self, service: Service) -> Self {
         self.services.push(service);
@@ -120,6 +135,7 @@ impl ProviderBuilder {
         let shared = Arc::new(Shared {
             exports,
             max_body: self.max_body,
+            filters: self.filters,
             in_flight: AtomicUsize::new(0),
         });
         let pool = if self.pool_threads > 0 {
@@ -190,6 +206,7 @@ impl Provider {
             max_body: DEFAULT_MAX_BODY,
             heartbeat: Duration::from_secs(60),
             services: Vec::new(),
+            filters: Vec::new(),
         }
     }
 

@@ -7,7 +7,7 @@
 
 use super::answer;
 use super::connection::Shared;
-use super::service::Method;
+use super::service::MethodEntry;
 use crate::protocol::Serialization;
 use bytes::{Bytes, BytesMut};
 use crossbeam_utils::atomic::AtomicCell;
@@ -15,6 +15,7 @@ use gyre_reactor::ChannelHandle;
 use gyre_ringbuffer::{
     BlockingWait, BuildError, Disruptor, MultiClaim, Producer, Stage, WorkHandler,
 };
+use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,7 +23,8 @@ use std::time::Duration;
 /// One call handed to the pool. The arguments are a slice of the read
 /// buffer: no copy.
 pub(crate) struct Job {
-    pub(crate) method: Arc<Method>,
+    pub(crate) method: Arc<MethodEntry>,
+    pub(crate) peer: Option<SocketAddr>,
     pub(crate) request_id: u64,
     pub(crate) serialization: Serialization,
     pub(crate) args: Bytes,
@@ -50,13 +52,15 @@ impl WorkHandler<Slot> for Worker {
         let Some(job) = slot.job.take() else {
             return;
         };
-        let frame = answer::call(
+        let frame = answer::filtered_call(
             &mut self.scratch,
             job.request_id,
             job.serialization,
             self.max_body,
-            &*job.method,
+            &job.method,
             &job.args,
+            &job.shared.filters,
+            job.peer,
         );
         if job.two_way {
             // A connection gone meanwhile has nobody to answer.

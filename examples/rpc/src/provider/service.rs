@@ -38,6 +38,14 @@ pub struct Failure {
 pub(crate) type Method =
     dyn Fn(Serialization, &[u8], &mut BytesMut) -> Result<(), Failure> + Send + Sync;
 
+/// A method with its names, so filters and pool workers can say which call
+/// they are looking at without allocating.
+pub(crate) struct MethodEntry {
+    pub(crate) service: String,
+    pub(crate) name: String,
+    pub(crate) call: Box<Method>,
+}
+
 fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> &str {
     if let Some(s) = panic.downcast_ref::<&str>() {
         s
@@ -65,7 +73,7 @@ pub enum Dispatch {
 /// A service ready to export.
 pub struct Service {
     pub(crate) key: ServiceKey,
-    pub(crate) methods: HashMap<String, Arc<Method>>,
+    pub(crate) methods: HashMap<String, Arc<MethodEntry>>,
     pub(crate) dispatch: Dispatch,
 }
 
@@ -115,7 +123,7 @@ impl Service {
         self.dispatch
     }
 
-    pub(crate) fn method(&self, name: &str) -> Option<&Arc<Method>> {
+    pub(crate) fn method(&self, name: &str) -> Option<&Arc<MethodEntry>> {
         self.methods.get(name)
     }
 }
@@ -141,7 +149,7 @@ impl ServiceBuilder {
         Resp: Serialize,
         F: Fn(Req) -> Result<Resp, ServiceError> + Send + Sync + 'static,
     {
-        let method: Arc<Method> = Arc::new(move |serialization, args, out| {
+        let method: Box<Method> = Box::new(move |serialization, args, out| {
             let request: Req = serialization.deserialize(args).map_err(|e| Failure {
                 status: Status::BadRequest,
                 message: e.to_string(),
@@ -164,7 +172,13 @@ impl ServiceBuilder {
                     message: e.to_string(),
                 })
         });
-        self.service.methods.insert(name.into(), method);
+        let name = name.into();
+        let entry = MethodEntry {
+            service: self.service.key.name.clone(),
+            name: name.clone(),
+            call: method,
+        };
+        self.service.methods.insert(name, Arc::new(entry));
         self
     }
 
@@ -218,16 +232,16 @@ mod tests {
         let s = exports.find("s", "", "").unwrap();
         let ser = Serialization::Json;
         let mut out = BytesMut::new();
-        (s.method("add").unwrap())(ser, b"[2,3]", &mut out).unwrap();
+        (s.method("add").unwrap().call)(ser, b"[2,3]", &mut out).unwrap();
         assert_eq!(&out[..], b"5");
-        let e = (s.method("no").unwrap())(ser, b"null", &mut out).unwrap_err();
+        let e = (s.method("no").unwrap().call)(ser, b"null", &mut out).unwrap_err();
         assert_eq!(
             (e.status, e.message.as_str()),
             (Status::ServiceError, "nope")
         );
-        let e = (s.method("add").unwrap())(ser, b"[2", &mut out).unwrap_err();
+        let e = (s.method("add").unwrap().call)(ser, b"[2", &mut out).unwrap_err();
         assert_eq!(e.status, Status::BadRequest);
-        let e = (s.method("boom").unwrap())(ser, b"null", &mut out).unwrap_err();
+        let e = (s.method("boom").unwrap().call)(ser, b"null", &mut out).unwrap_err();
         assert_eq!(e.status, Status::ServerError);
         assert_eq!(e.message, "method panicked: boom");
         assert!(s.method("missing").is_none());
