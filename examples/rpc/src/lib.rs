@@ -9,5 +9,6 @@ pub mod consumer;
 pub mod filter;
 pub mod protocol;
 pub mod provider;
+pub mod registry;
 
 pub use protocol::{Serialization, ServiceKey, Status};

@@ -211,37 +211,25 @@ impl Cluster {
     /// providers already known keep their connection and balancer state,
     /// new ones are connected, missing ones are closed.
     pub fn set_providers(&self, providers: impl IntoIterator<Item = (SocketAddr, u32)>) {
-        let old = self.snapshot();
-        let mut next = Vec::new();
-        for (addr, weight) in providers {
-            if next.iter().any(|m: &Arc<Member>| m.endpoint.addr == addr) {
-                continue;
-            }
-            match old
-                .iter()
-                .find(|m| m.endpoint.addr == addr && m.endpoint.weight == weight)
-            {
-                Some(m) => next.push(m.clone()),
-                None => next.push(Arc::new(Member {
-                    endpoint: Arc::new(Endpoint::new(addr, weight)),
-                    conn: connect(&self.inner.consumer, addr),
-                    retry_at: Instant::now() + FIRST_BACKOFF,
-                    backoff: FIRST_BACKOFF,
-                })),
-            }
-        }
-        for m in old.iter() {
-            if !next.iter().any(|n| Arc::ptr_eq(n, m)) {
-                if let Some(c) = &m.conn {
-                    c.close();
+        set_providers(&self.inner, providers);
+    }
+
+    /// Keeps the provider list equal to what `registry` lists for the
+    /// service, until the returned subscription is dropped.
+    pub fn subscribe(
+        &self,
+        registry: &dyn crate::registry::Registry,
+    ) -> Result<crate::registry::Subscription, crate::registry::RegistryError> {
+        let weak = Arc::downgrade(&self.inner);
+        registry.subscribe(
+            &self.inner.service,
+            Box::new(move |list| {
+                if let Some(inner) = weak.upgrade() {
+                    tracing::info!(service = %inner.service, providers = ?list, "provider list changed");
+                    set_providers(&inner, list);
                 }
-            }
-        }
-        *self
-            .inner
-            .members
-            .write()
-            .unwrap_or_else(|e| e.into_inner()) = Arc::new(next);
+            }),
+        )
     }
 
     /// The providers, with whether each is connected now.
@@ -282,7 +270,21 @@ impl Cluster {
         Req: Serialize + ?Sized,
         Resp: DeserializeOwned + Default,
     {
-        let options = &self.inner.options;
+        self.call_with(method, request, &self.inner.options)
+    }
+
+    /// [`call`](Self::call) with `options` instead of the cluster's (a
+    /// longer timeout for one method, say).
+    pub fn call_with<Req, Resp>(
+        &self,
+        method: &str,
+        request: &Req,
+        options: &CallOptions,
+    ) -> Result<Resp, RpcError>
+    where
+        Req: Serialize + ?Sized,
+        Resp: DeserializeOwned + Default,
+    {
         let mut args = BytesMut::new();
         options.serialization.serialize(request, &mut args)?;
         let args = args.freeze();
@@ -297,7 +299,7 @@ impl Cluster {
         match self.inner.mode {
             ClusterMode::Failfast => {
                 let m = self.select(&live, key, &[]).ok_or_else(no_provider)?;
-                decode_answer(self.invoke(m, method, &args), ser)
+                decode_answer(self.invoke(m, method, &args, options), ser)
             }
             ClusterMode::Failover { retries } => {
                 let mut tried: Vec<SocketAddr> = Vec::new();
@@ -310,7 +312,7 @@ impl Cluster {
                         break;
                     };
                     tried.push(m.endpoint.addr);
-                    match decode_answer(self.invoke(m, method, &args), ser) {
+                    match decode_answer(self.invoke(m, method, &args, options), ser) {
                         Ok(r) => return Ok(r),
                         Err(e) if e.is_retryable() => {
                             tracing::debug!(provider = %m.endpoint.addr, error = %e, "failing over");
@@ -325,7 +327,7 @@ impl Cluster {
                 let result = self
                     .select(&live, key, &[])
                     .ok_or_else(no_provider)
-                    .and_then(|m| decode_answer(self.invoke(m, method, &args), ser));
+                    .and_then(|m| decode_answer(self.invoke(m, method, &args, options), ser));
                 Ok(result.unwrap_or_else(|e| {
                     tracing::warn!(service = %self.inner.service, method, error = %e, "failsafe call failed; returning the empty result");
                     Resp::default()
@@ -335,7 +337,9 @@ impl Cluster {
                 let result = self
                     .select(&live, key, &[])
                     .ok_or_else(no_provider)
-                    .and_then(|m| decode_answer::<Resp>(self.invoke(m, method, &args), ser));
+                    .and_then(|m| {
+                        decode_answer::<Resp>(self.invoke(m, method, &args, options), ser)
+                    });
                 match result {
                     Ok(r) => Ok(r),
                     Err(e) if e.is_retryable() => {
@@ -368,7 +372,7 @@ impl Cluster {
                     return Err(no_provider());
                 }
                 let mut last = no_provider();
-                for (_, answer) in self.fan_out(&chosen, method, &args) {
+                for (_, answer) in self.fan_out(&chosen, method, &args, options) {
                     match decode_answer(answer, ser) {
                         Ok(r) => return Ok(r),
                         Err(e) => last = e,
@@ -383,7 +387,8 @@ impl Cluster {
                 // Every provider, connected or not: a broadcast that misses
                 // one has failed.
                 let all: Vec<&Arc<Member>> = members.iter().collect();
-                let mut answers: Vec<(usize, Answer)> = self.fan_out(&all, method, &args).collect();
+                let mut answers: Vec<(usize, Answer)> =
+                    self.fan_out(&all, method, &args, options).collect();
                 answers.sort_by_key(|(i, _)| *i);
                 let mut result = Err(no_provider());
                 for (i, answer) in answers {
@@ -417,19 +422,13 @@ impl Cluster {
     }
 
     /// One call to one provider, counted as active while it runs.
-    fn invoke(&self, m: &Member, method: &str, args: &[u8]) -> Answer {
+    fn invoke(&self, m: &Member, method: &str, args: &[u8], options: &CallOptions) -> Answer {
         let Some(conn) = m.conn.as_ref() else {
             return Err(RpcError::Closed);
         };
         let _active = m.endpoint.begin_call();
         let (tx, rx) = tokio::sync::oneshot::channel();
-        conn.start_raw(
-            &self.inner.service,
-            method,
-            args,
-            &self.inner.options,
-            Sink::One(tx),
-        )?;
+        conn.start_raw(&self.inner.service, method, args, options, Sink::One(tx))?;
         rx.blocking_recv().unwrap_or(Err(RpcError::Closed))
     }
 
@@ -440,6 +439,7 @@ impl Cluster {
         members: &[&Arc<Member>],
         method: &str,
         args: &[u8],
+        options: &CallOptions,
     ) -> impl Iterator<Item = (usize, Answer)> {
         let (tx, rx) = crossbeam_channel::bounded(members.len());
         let mut guards = Vec::with_capacity(members.len());
@@ -451,7 +451,7 @@ impl Cluster {
                         &self.inner.service,
                         method,
                         args,
-                        &self.inner.options,
+                        options,
                         Sink::Many {
                             tx: tx.clone(),
                             index,
@@ -482,6 +482,40 @@ impl Cluster {
             next
         })
     }
+}
+
+fn set_providers(inner: &Inner, providers: impl IntoIterator<Item = (SocketAddr, u32)>) {
+    let old = inner
+        .members
+        .read()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
+    let mut next = Vec::new();
+    for (addr, weight) in providers {
+        if next.iter().any(|m: &Arc<Member>| m.endpoint.addr == addr) {
+            continue;
+        }
+        match old
+            .iter()
+            .find(|m| m.endpoint.addr == addr && m.endpoint.weight == weight)
+        {
+            Some(m) => next.push(m.clone()),
+            None => next.push(Arc::new(Member {
+                endpoint: Arc::new(Endpoint::new(addr, weight)),
+                conn: connect(&inner.consumer, addr),
+                retry_at: Instant::now() + FIRST_BACKOFF,
+                backoff: FIRST_BACKOFF,
+            })),
+        }
+    }
+    for m in old.iter() {
+        if !next.iter().any(|n| Arc::ptr_eq(n, m)) {
+            if let Some(c) = &m.conn {
+                c.close();
+            }
+        }
+    }
+    *inner.members.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(next);
 }
 
 /// The cluster's background work, every 20 ms while the cluster lives:
@@ -562,7 +596,7 @@ fn retry_failed(inner: &Arc<Inner>) {
         .collect();
     for mut r in due {
         let answer = match cluster.select(&live, hash_key(&r.args[..]), &[]) {
-            Some(m) => cluster.invoke(m, &r.method, &r.args),
+            Some(m) => cluster.invoke(m, &r.method, &r.args, &inner.options),
             None => Err(RpcError::NoProvider(inner.service.to_string())),
         };
         let ok = matches!(answer, Ok((crate::Status::Ok, _)));

@@ -27,6 +27,7 @@ pub use service::{Dispatch, Failure, Service, ServiceBuilder, ServiceError};
 
 use crate::filter::Filter;
 use crate::protocol::{frame_decoder, ServiceKey, DEFAULT_MAX_BODY};
+use crate::registry::{Registry, RegistryError};
 use connection::{ProviderConnection, Shared};
 use gyre_reactor::{
     ChannelOptions, EventLoopGroup, IdleStateHandler, Pipeline, Server, ServerBootstrap,
@@ -47,6 +48,9 @@ pub enum ProviderError {
     /// The event loops' threads.
     #[error("cannot start the event loops: {0}")]
     Io(#[from] std::io::Error),
+    /// Registering with the registry failed.
+    #[error("cannot register: {0}")]
+    Registry(#[from] RegistryError),
     /// The worker pool's ring.
     #[error("cannot start the worker pool: {0}")]
     Pool(#[from] gyre_ringbuffer::BuildError),
@@ -63,6 +67,23 @@ pub struct ProviderBuilder {
     heartbeat: Duration,
     services: Vec<Service>,
     filters: Vec<Arc<dyn Filter>>,
+    registry: Option<Registered>,
+}
+
+/// Where and how a provider announces itself.
+struct Registered {
+    registry: Arc<dyn Registry>,
+    advertise: Option<SocketAddr>,
+    weight: u32,
+}
+
+impl std::fmt::Debug for Registered {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Registered")
+            .field("advertise", &self.advertise)
+            .field("weight", &self.weight)
+            .finish()
+    }
 }
 
 impl ProviderBuilder {
@@ -119,6 +140,34 @@ impl ProviderBuilder {
         self
     }
 
+    /// Registers every service with `registry` once listening (at the
+    /// listening address unless [`advertise`](Self::advertise) says
+    /// otherwise), and unregisters them first thing at shutdown.
+    pub fn registry(mut self, registry: Arc<dyn Registry>) -> Self {
+        self.registry = Some(Registered {
+            registry,
+            advertise: None,
+            weight: 100,
+        });
+        self
+    }
+
+    /// The address to register (needed when listening on `0.0.0.0`).
+    pub fn advertise(mut self, addr: SocketAddr) -> Self {
+        if let Some(r) = &mut self.registry {
+            r.advertise = Some(addr);
+        }
+        self
+    }
+
+    /// The weight to register (default 100, Dubbo's).
+    pub fn weight(mut self, weight: u32) -> Self {
+        if let Some(r) = &mut self.registry {
+            r.weight = weight;
+        }
+        self
+    }
+
     /// Exports `service`.
     pub fn service(mut self, service: Service) -> Self {
         self.services.push(service);
@@ -169,11 +218,22 @@ impl ProviderBuilder {
                     .decoder(frame_decoder(max_body))
                     .inbound(ProviderConnection::new(conn_shared.clone(), pool))
             })?;
+        let registered = match self.registry {
+            Some(r) => {
+                let addr = r.advertise.unwrap_or_else(|| server.local_addr());
+                for key in &keys {
+                    r.registry.register(key, addr, r.weight)?;
+                }
+                Some((r.registry, addr))
+            }
+            None => None,
+        };
         Ok(Provider {
             server,
             pool: Mutex::new(pool),
             shared,
             keys,
+            registered,
         })
     }
 }
@@ -184,6 +244,7 @@ pub struct Provider {
     pool: Mutex<Option<Pool>>,
     shared: Arc<Shared>,
     keys: Vec<ServiceKey>,
+    registered: Option<(Arc<dyn Registry>, SocketAddr)>,
 }
 
 impl std::fmt::Debug for Provider {
@@ -207,6 +268,7 @@ impl Provider {
             heartbeat: Duration::from_secs(60),
             services: Vec::new(),
             filters: Vec::new(),
+            registry: None,
         }
     }
 
@@ -236,10 +298,19 @@ impl Provider {
         }
     }
 
-    /// Stops taking connections, lets the calls in flight finish (for at
-    /// most `timeout`), then closes every connection.
+    /// Graceful shutdown: unregisters from the registry (if any), stops
+    /// taking connections, lets the calls in flight finish (for at most
+    /// `timeout`), then closes every connection.
     pub fn shutdown(self, timeout: Duration) {
         let deadline = Instant::now() + timeout;
+        // Consumers stop choosing us before we stop answering.
+        if let Some((registry, addr)) = &self.registered {
+            for key in &self.keys {
+                if let Err(e) = registry.unregister(key, *addr) {
+                    tracing::warn!(service = %key, error = %e, "unregister failed; the lease will expire");
+                }
+            }
+        }
         self.server.stop_accepting();
         if let Some(mut pool) = self.pool.lock().unwrap_or_else(|e| e.into_inner()).take() {
             pool.shutdown(timeout);

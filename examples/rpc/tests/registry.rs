@@ -1,0 +1,152 @@
+//! The embedded registry end to end: providers register, a cluster
+//! subscribed to the registry follows them as they appear, leave cleanly,
+//! and vanish without a word (their lease runs out).
+
+use gyre_rpc::cluster::{Cluster, SmoothRoundRobin};
+use gyre_rpc::consumer::Consumer;
+use gyre_rpc::provider::{Dispatch, Provider, Service, ServiceError};
+use gyre_rpc::registry::{EmbeddedRegistry, Registry, RegistryServer};
+use gyre_rpc::ServiceKey;
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const TTL: Duration = Duration::from_millis(600);
+
+fn key() -> ServiceKey {
+    ServiceKey::new("test.Named").version("1")
+}
+
+/// A provider answering `name` with `id`, registered through a registry
+/// client of its own (as a separate process would have).
+fn provider(registry: SocketAddr, id: u32) -> Provider {
+    let client = EmbeddedRegistry::builder(registry)
+        .ttl(TTL)
+        .connect()
+        .unwrap();
+    Provider::builder()
+        .listen("127.0.0.1:0".parse().unwrap())
+        .io_threads(1)
+        .registry(Arc::new(client))
+        .service(
+            Service::builder(key())
+                .dispatch(Dispatch::IoThread)
+                .method("name", move |_: ()| Ok::<_, ServiceError>(id))
+                .build(),
+        )
+        .start()
+        .unwrap()
+}
+
+fn wait_for(what: &str, within: Duration, mut done: impl FnMut() -> bool) -> Duration {
+    let t = Instant::now();
+    while !done() {
+        assert!(t.elapsed() < within, "{what}: not within {within:?}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    t.elapsed()
+}
+
+fn answering(cluster: &Cluster, calls: usize) -> BTreeSet<u32> {
+    (0..calls)
+        .map(|_| cluster.call::<_, u32>("name", &()).unwrap())
+        .collect()
+}
+
+#[test]
+fn a_subscribed_cluster_follows_providers_coming_leaving_and_dying() {
+    let server = RegistryServer::start("127.0.0.1:0".parse().unwrap()).unwrap();
+    let registry = EmbeddedRegistry::builder(server.local_addr())
+        .ttl(TTL)
+        .watch_wait(Duration::from_secs(2))
+        .connect()
+        .unwrap();
+    let cluster = Cluster::builder(key())
+        .balancer(SmoothRoundRobin)
+        .build(Consumer::builder().build().unwrap());
+    let _sub = cluster.subscribe(&registry).unwrap();
+
+    let p1 = provider(server.local_addr(), 1);
+    let p2 = provider(server.local_addr(), 2);
+    let p3 = provider(server.local_addr(), 3);
+    wait_for("three providers listed", Duration::from_secs(5), || {
+        cluster.providers().len() == 3
+    });
+    assert_eq!(answering(&cluster, 9), BTreeSet::from([1, 2, 3]));
+
+    // Renewals keep the leases alive well past their time to live.
+    std::thread::sleep(TTL * 3);
+    assert_eq!(server.providers(&key()).len(), 3);
+
+    // A clean shutdown unregisters first: gone at once.
+    p1.shutdown(Duration::from_secs(1));
+    let clean = wait_for("p1 removed", Duration::from_secs(2), || {
+        cluster.providers().len() == 2
+    });
+    assert!(
+        clean < TTL,
+        "removed by unregistering, not by expiry: {clean:?}"
+    );
+    assert_eq!(answering(&cluster, 6), BTreeSet::from([2, 3]));
+
+    // A provider that dies says nothing: its lease runs out.
+    p2.abort();
+    let died = wait_for("p2 expired", TTL * 4, || {
+        server.providers(&key()).len() == 1
+    });
+    assert!(
+        died <= TTL + Duration::from_millis(400),
+        "expired within the lease: {died:?}"
+    );
+    wait_for(
+        "p2 removed from the cluster",
+        Duration::from_secs(2),
+        || cluster.providers().len() == 1,
+    );
+    assert_eq!(answering(&cluster, 4), BTreeSet::from([3]));
+
+    // A newcomer is picked up.
+    let p4 = provider(server.local_addr(), 4);
+    wait_for("p4 listed", Duration::from_secs(3), || {
+        cluster.providers().len() == 2
+    });
+    assert_eq!(answering(&cluster, 6), BTreeSet::from([3, 4]));
+    drop(_sub);
+    p3.shutdown(Duration::from_secs(1));
+    p4.shutdown(Duration::from_secs(1));
+    server.shutdown();
+}
+
+#[test]
+fn registrations_survive_a_registry_restart() {
+    let addr = {
+        let s = RegistryServer::start("127.0.0.1:0".parse().unwrap()).unwrap();
+        let a = s.local_addr();
+        s.shutdown();
+        a
+    };
+    let server = RegistryServer::start(addr).unwrap();
+    let p = provider(addr, 7);
+    wait_for("registered", Duration::from_secs(2), || {
+        server.providers(&key()).len() == 1
+    });
+    server.shutdown();
+    // Back, empty: the provider's next renewal registers it again.
+    let server = RegistryServer::start(addr).unwrap();
+    wait_for("re-registered", Duration::from_secs(10), || {
+        server.providers(&key()).len() == 1
+    });
+    let registry = EmbeddedRegistry::connect(addr).unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let _sub = registry
+        .subscribe(&key(), Box::new(move |list| drop(tx.send(list))))
+        .unwrap();
+    assert_eq!(
+        rx.recv_timeout(Duration::from_secs(5)).unwrap(),
+        vec![(p.local_addr(), 100)]
+    );
+    p.shutdown(Duration::from_secs(1));
+    assert_eq!(rx.recv_timeout(Duration::from_secs(5)).unwrap(), vec![]);
+    server.shutdown();
+}
