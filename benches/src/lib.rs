@@ -10,5 +10,6 @@ pub mod broker;
 pub mod codec;
 pub mod echo;
 pub mod ring;
+pub mod rpc;
 pub mod stats;
 pub mod svg;

@@ -213,6 +213,46 @@ impl<M, W> InboundChain<M, W> for End {
     }
 }
 
+/// Coalesces the flushes of one mailbox batch: writes go down the path as
+/// they come, and the flushes they asked for become one, done before a
+/// close and at the end of the batch. A busy handle (many threads writing
+/// and flushing one message each) then costs one syscall per batch, not
+/// one per message; nothing waits longer, as the batch is drained in one go.
+#[doc(hidden)]
+#[derive(Default)]
+pub struct FlushBatch {
+    pending: bool,
+}
+
+impl FlushBatch {
+    /// Maps `cmd` for this batch: a flush is remembered, not run.
+    #[doc(hidden)]
+    pub fn take<W>(&mut self, cmd: Command<W>) -> Option<Command<W>> {
+        match cmd {
+            Command::WriteAndFlush(m) => {
+                self.pending = true;
+                Some(Command::Write(m))
+            }
+            Command::Flush => {
+                self.pending = true;
+                None
+            }
+            Command::Write(m) => Some(Command::Write(m)),
+            Command::Close => Some(Command::Close),
+        }
+    }
+
+    /// Whether a flush is owed before `next` (a close) or at the end.
+    #[doc(hidden)]
+    pub fn owed<W>(&mut self, next: Option<&Command<W>>) -> bool {
+        let due = self.pending && next.is_none_or(|c| matches!(c, Command::Close));
+        if due {
+            self.pending = false;
+        }
+        due
+    }
+}
+
 fn run_command<W, P: OutboundPath<W>>(io: &mut Io<'_>, path: &mut P, cmd: Command<W>) {
     match cmd {
         Command::Write(m) => path.write(io, m),
@@ -332,8 +372,17 @@ where
     fn drain_mailboxes<P: OutboundPath<I::Write>>(&mut self, io: &mut Io<'_>, path: &mut P) {
         if let Some(mailbox) = &self.mailbox {
             mailbox.begin_drain();
+            let mut batch = FlushBatch::default();
             while let Some(cmd) = mailbox.pop() {
-                run_command(io, path, cmd);
+                if let Some(cmd) = batch.take(cmd) {
+                    if batch.owed(Some(&cmd)) {
+                        path.flush(io);
+                    }
+                    run_command(io, path, cmd);
+                }
+            }
+            if batch.owed::<I::Write>(None) {
+                path.flush(io);
             }
         }
         let mut next = Path {
@@ -660,5 +709,55 @@ impl<L, R: 'static, W: 'static, S> Pipeline<L, R, W, S> {
             layers: self.layers.append((inbound, outbound)),
             _types: PhantomData,
         }
+    }
+}
+
+#[cfg(test)]
+mod flush_batch_tests {
+    use super::FlushBatch;
+    use crate::handle::Command;
+
+    /// What a batch of commands becomes: `W` for a write, `F` for a flush,
+    /// `C` for a close.
+    fn run(cmds: Vec<Command<char>>) -> String {
+        let mut out = String::new();
+        let mut batch = FlushBatch::default();
+        for cmd in cmds {
+            if let Some(cmd) = batch.take(cmd) {
+                if batch.owed(Some(&cmd)) {
+                    out.push('F');
+                }
+                match cmd {
+                    Command::Write(c) => out.push(c),
+                    Command::Close => out.push('C'),
+                    _ => unreachable!("flushes are taken"),
+                }
+            }
+        }
+        if batch.owed::<char>(None) {
+            out.push('F');
+        }
+        out
+    }
+
+    #[test]
+    fn flushes_become_one_before_a_close_and_one_at_the_end() {
+        use Command::*;
+        assert_eq!(
+            run(vec![
+                WriteAndFlush('a'),
+                WriteAndFlush('b'),
+                WriteAndFlush('c')
+            ]),
+            "abcF"
+        );
+        assert_eq!(run(vec![WriteAndFlush('a'), Close, Write('b')]), "aFCb");
+        assert_eq!(
+            run(vec![Write('a'), Write('b')]),
+            "ab",
+            "no flush asked, none done"
+        );
+        assert_eq!(run(vec![Write('a'), Flush, Write('b')]), "abF");
+        assert_eq!(run(vec![Close]), "C");
     }
 }

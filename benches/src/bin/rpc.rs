@@ -1,0 +1,113 @@
+//! The RPC harness: gyre-rpc against tarpc, one connection, 1 and 64 calls
+//! in flight, same request and response types, same run.
+//!
+//! ```text
+//! cargo run --release -p gyre-benches --bin rpc -- --quick   # < 60 s
+//! cargo run --release -p gyre-benches --bin rpc              # 3 rounds, writes the SVG
+//! ```
+//!
+//! Prints `result <case> <framework> <calls/s> p50 p99` lines and
+//! `ratio <case> gyre/tarpc <value>` (calls/s: above 1 means gyre-rpc is
+//! faster; `<case>-p50`: below 1 means gyre-rpc's median is lower).
+
+use clap::Parser;
+use gyre_benches::rpc::{gyre_run, gyre_server, tarpc_run, Report, TarpcServer};
+use gyre_benches::stats::median;
+use gyre_benches::svg::{percentile_plot, Series};
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Parser)]
+#[command(about = "gyre-rpc against tarpc: calls/s and latency on one connection")]
+struct Args {
+    /// One short round per case: the whole run takes under a minute.
+    #[arg(long)]
+    quick: bool,
+    /// Seconds per measurement (default 3 quick, 5 full).
+    #[arg(long)]
+    seconds: Option<u64>,
+    /// Rounds, interleaved (default 1 quick, 3 full); medians reported.
+    #[arg(long)]
+    rounds: Option<usize>,
+    /// Where to write the 1-in-flight latency SVG (default without
+    /// --quick: benches/results/rpc-latency.svg).
+    #[arg(long)]
+    svg: Option<PathBuf>,
+}
+
+fn us(ns: u64) -> f64 {
+    ns as f64 / 1000.0
+}
+
+fn main() {
+    let args = Args::parse();
+    let seconds = Duration::from_secs(args.seconds.unwrap_or(if args.quick { 3 } else { 5 }));
+    let rounds = args.rounds.unwrap_or(if args.quick { 1 } else { 3 });
+    let gyre = gyre_server();
+    let tarpc = TarpcServer::start();
+    println!(
+        "gyre-rpc on {}, tarpc on {}; {rounds} round(s) of {seconds:?} per case",
+        gyre.local_addr(),
+        tarpc.addr
+    );
+    let mut last_c1: Option<(Report, Report)> = None;
+    for (case, in_flight) in [("c1", 1usize), ("c64", 64)] {
+        let (mut g_rates, mut t_rates, mut g_p50, mut t_p50) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let (mut g_p99, mut t_p99) = (Vec::new(), Vec::new());
+        for round in 0..rounds {
+            // Alternate who goes first, so drift hits both alike.
+            let run_g = || gyre_run(gyre.local_addr(), in_flight, seconds);
+            let run_t = || tarpc_run(tarpc.addr, in_flight, seconds);
+            let (g, t) = if round % 2 == 0 {
+                let g = run_g();
+                (g, run_t())
+            } else {
+                let t = run_t();
+                (run_g(), t)
+            };
+            println!(
+                "round {round} {case}: gyre-rpc {:.0} calls/s (p50 {:.1} us), tarpc {:.0} calls/s (p50 {:.1} us)",
+                g.rate(),
+                us(g.latency.value_at_quantile(0.5)),
+                t.rate(),
+                us(t.latency.value_at_quantile(0.5)),
+            );
+            g_rates.push(g.rate());
+            t_rates.push(t.rate());
+            g_p50.push(us(g.latency.value_at_quantile(0.5)));
+            t_p50.push(us(t.latency.value_at_quantile(0.5)));
+            g_p99.push(us(g.latency.value_at_quantile(0.99)));
+            t_p99.push(us(t.latency.value_at_quantile(0.99)));
+            if in_flight == 1 {
+                last_c1 = Some((g, t));
+            }
+        }
+        let (gr, tr) = (median(&mut g_rates), median(&mut t_rates));
+        let (gp, tp) = (median(&mut g_p50), median(&mut t_p50));
+        let (g9, t9) = (median(&mut g_p99), median(&mut t_p99));
+        println!("result {case} gyre-rpc {gr:.0} calls/s p50 {gp:.1} us p99 {g9:.1} us");
+        println!("result {case} tarpc {tr:.0} calls/s p50 {tp:.1} us p99 {t9:.1} us");
+        println!("ratio {case} gyre/tarpc {:.2}", gr / tr);
+        println!("ratio {case}-p50 gyre/tarpc {:.2}", gp / tp);
+    }
+    let svg = args.svg.clone().or_else(|| {
+        (!args.quick).then(|| {
+            PathBuf::from(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/results/rpc-latency.svg"
+            ))
+        })
+    });
+    if let (Some(path), Some((g, t))) = (svg, last_c1) {
+        let series = [
+            Series::from_histogram("gyre-rpc", &g.latency),
+            Series::from_histogram("tarpc", &t.latency),
+        ];
+        let title = "One connection, one call in flight (lower is better)";
+        std::fs::write(&path, percentile_plot(title, "round trip", &series)).expect("write svg");
+        println!("wrote {}", path.display());
+    }
+    gyre.shutdown(Duration::from_secs(1));
+    drop(tarpc);
+}

@@ -1,0 +1,279 @@
+//! The RPC benchmark's cases: gyre-rpc and tarpc, the same request and
+//! response types, one connection, a fixed number of calls in flight.
+//!
+//! Both clients are driven the same way: `in_flight` tasks on a
+//! single-threaded tokio runtime, each calling in a loop until the time is
+//! up and recording every call's latency. Both servers answer on one
+//! thread: gyre-rpc's provider on one event loop with I/O-thread dispatch,
+//! tarpc's server on a single-threaded tokio runtime. Serialization is
+//! compact binary on both sides (postcard for gyre-rpc, bincode for
+//! tarpc, tarpc's usual choice).
+
+use gyre_rpc::consumer::{Connection, Consumer};
+use gyre_rpc::provider::{Dispatch, Provider, Service, ServiceError};
+use gyre_rpc::ServiceKey;
+use hdrhistogram::Histogram;
+use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// The request both frameworks carry.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Order {
+    /// A sequence number the response must echo.
+    pub id: u64,
+    /// A customer name (short text).
+    pub customer: String,
+    /// Item quantities.
+    pub quantities: Vec<u32>,
+}
+
+/// The response both frameworks carry.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Receipt {
+    /// The order's id.
+    pub id: u64,
+    /// Sum of the quantities.
+    pub total: u64,
+}
+
+fn receipt(order: Order) -> Receipt {
+    Receipt {
+        id: order.id,
+        total: order.quantities.iter().map(|&q| u64::from(q)).sum(),
+    }
+}
+
+fn order(id: u64) -> Order {
+    Order {
+        id,
+        customer: "customer-0042".to_string(),
+        quantities: vec![1, 2, 3, 4, 5, 6, 7, 8],
+    }
+}
+
+/// tarpc's definition of the same service.
+#[tarpc::service]
+pub trait Shop {
+    /// Places an order.
+    async fn place(order: Order) -> Receipt;
+}
+
+#[derive(Clone)]
+struct ShopServer;
+
+impl Shop for ShopServer {
+    async fn place(self, _: tarpc::context::Context, order: Order) -> Receipt {
+        receipt(order)
+    }
+}
+
+/// What one run measured.
+pub struct Report {
+    /// Calls completed.
+    pub calls: u64,
+    /// How long the run took.
+    pub elapsed: Duration,
+    /// Per-call latency, ns.
+    pub latency: Histogram<u64>,
+}
+
+impl Report {
+    /// Calls per second.
+    pub fn rate(&self) -> f64 {
+        self.calls as f64 / self.elapsed.as_secs_f64()
+    }
+}
+
+fn histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(100, 10_000_000_000, 3).expect("bounds")
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
+/// Makes a client with `connect` on a fresh single-threaded runtime, then
+/// runs `in_flight` looping tasks on it for `duration`; each task's step is
+/// one call, checked.
+fn drive<C, Mk, MkFut, F, Fut>(in_flight: usize, duration: Duration, connect: Mk, call: F) -> Report
+where
+    C: Clone + Send + 'static,
+    Mk: FnOnce() -> MkFut,
+    MkFut: std::future::Future<Output = C>,
+    F: Fn(C, u64) -> Fut + Clone + Send + 'static,
+    Fut: std::future::Future<Output = Receipt> + Send,
+{
+    let rt = runtime();
+    let client = rt.block_on(connect());
+    let start = Instant::now();
+    let deadline = start + duration;
+    let reports = rt.block_on(async move {
+        let tasks: Vec<_> = (0..in_flight)
+            .map(|task| {
+                let call = call.clone();
+                let client = client.clone();
+                tokio::spawn(async move {
+                    let mut h = histogram();
+                    let mut n = 0u64;
+                    let mut id = task as u64;
+                    while Instant::now() < deadline {
+                        let t = Instant::now();
+                        let r = call(client.clone(), id).await;
+                        h.saturating_record(t.elapsed().as_nanos() as u64);
+                        assert_eq!((r.id, r.total), (id, 36), "a wrong answer");
+                        n += 1;
+                        id += in_flight as u64;
+                    }
+                    (n, h)
+                })
+            })
+            .collect();
+        let mut out = Vec::new();
+        for t in tasks {
+            out.push(t.await.expect("task"));
+        }
+        out
+    });
+    let elapsed = start.elapsed();
+    let mut latency = histogram();
+    let mut calls = 0;
+    for (n, h) in reports {
+        calls += n;
+        latency.add(h).expect("same bounds");
+    }
+    Report {
+        calls,
+        elapsed,
+        latency,
+    }
+}
+
+fn key() -> ServiceKey {
+    ServiceKey::new("bench.Shop").version("1")
+}
+
+/// gyre-rpc's provider, one event loop, calls on the loop.
+pub fn gyre_server() -> Provider {
+    Provider::builder()
+        .listen(SocketAddr::from(([127, 0, 0, 1], 0)))
+        .io_threads(1)
+        .pool_threads(0)
+        .service(
+            Service::builder(key())
+                .dispatch(Dispatch::IoThread)
+                .method("place", |o: Order| Ok::<_, ServiceError>(receipt(o)))
+                .build(),
+        )
+        .start()
+        .expect("provider")
+}
+
+/// One gyre-rpc run against the provider at `addr`.
+pub fn gyre_run(addr: SocketAddr, in_flight: usize, duration: Duration) -> Report {
+    let consumer = Consumer::builder().build().expect("consumer");
+    let conn: Arc<Connection> = Arc::new(consumer.connect(addr).expect("connect"));
+    let report = drive(
+        in_flight,
+        duration,
+        || async move { conn },
+        |conn: Arc<Connection>, id| {
+            let call = conn.call_async::<_, Receipt>(&key(), "place", &order(id));
+            async move { call.await.expect("gyre call") }
+        },
+    );
+    consumer.shutdown();
+    report
+}
+
+/// tarpc's server on a thread of its own, one single-threaded runtime.
+pub struct TarpcServer {
+    /// Where it listens.
+    pub addr: SocketAddr,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl TarpcServer {
+    /// Starts it.
+    pub fn start() -> TarpcServer {
+        use futures::{future, StreamExt};
+        use tarpc::server::{BaseChannel, Channel};
+        let (addr_tx, addr_rx) = std::sync::mpsc::channel();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            runtime().block_on(async move {
+                let listener = tarpc::serde_transport::tcp::listen(
+                    "127.0.0.1:0",
+                    tarpc::tokio_serde::formats::Bincode::default,
+                )
+                .await
+                .expect("tarpc listens");
+                addr_tx.send(listener.local_addr()).expect("addr");
+                let serve = listener
+                    .filter_map(|r| future::ready(r.ok()))
+                    .map(|t| {
+                        let _ = t.get_ref().set_nodelay(true);
+                        BaseChannel::with_defaults(t)
+                    })
+                    .for_each(|channel| async move {
+                        tokio::spawn(channel.execute(ShopServer.serve()).for_each(
+                            |f| async move {
+                                tokio::spawn(f);
+                            },
+                        ));
+                    });
+                tokio::select! {
+                    _ = serve => {}
+                    _ = stopped => {}
+                }
+            })
+        });
+        TarpcServer {
+            addr: addr_rx.recv().expect("tarpc address"),
+            stop: Some(stop),
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for TarpcServer {
+    fn drop(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// One tarpc run against the server at `addr`.
+pub fn tarpc_run(addr: SocketAddr, in_flight: usize, duration: Duration) -> Report {
+    drive(
+        in_flight,
+        duration,
+        || async move {
+            // On the driving runtime, so the socket and the client's
+            // dispatch task live on it.
+            let transport = tarpc::serde_transport::tcp::connect(
+                addr,
+                tarpc::tokio_serde::formats::Bincode::default,
+            )
+            .await
+            .expect("tarpc connects");
+            transport.get_ref().set_nodelay(true).expect("nodelay");
+            ShopClient::new(tarpc::client::Config::default(), transport).spawn()
+        },
+        |client: ShopClient, id| async move {
+            client
+                .place(tarpc::context::current(), order(id))
+                .await
+                .expect("tarpc call")
+        },
+    )
+}
