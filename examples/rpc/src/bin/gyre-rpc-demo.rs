@@ -18,7 +18,9 @@ use gyre_rpc::cluster::{
 use gyre_rpc::consumer::{CallOptions, Consumer};
 use gyre_rpc::filter::AccessLog;
 use gyre_rpc::provider::{Dispatch, Provider, Service, ServiceError};
-use gyre_rpc::registry::{EmbeddedRegistry, RegistryServer};
+use gyre_rpc::registry::{
+    EmbeddedRegistry, Registry, RegistryError, RegistryServer, ZooKeeperRegistry,
+};
 use gyre_rpc::ServiceKey;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -53,6 +55,9 @@ enum Role {
         /// The registry server.
         #[arg(long, default_value = DEFAULT_REGISTRY)]
         registry: SocketAddr,
+        /// Register with this ZooKeeper ensemble (host:port,...) instead.
+        #[arg(long)]
+        zookeeper: Option<String>,
         /// Its load-balancing weight.
         #[arg(long, default_value_t = 100)]
         weight: u32,
@@ -68,6 +73,9 @@ enum Role {
         /// The registry server.
         #[arg(long, default_value = DEFAULT_REGISTRY)]
         registry: SocketAddr,
+        /// Discover providers through this ZooKeeper ensemble instead.
+        #[arg(long)]
+        zookeeper: Option<String>,
         /// Calls to make (0: until Ctrl-C).
         #[arg(long, default_value_t = 0)]
         calls: u64,
@@ -131,6 +139,16 @@ fn wait_for_signal() {
     }
 }
 
+fn connect_registry(
+    embedded: SocketAddr,
+    zookeeper: Option<&str>,
+) -> Result<Arc<dyn Registry>, RegistryError> {
+    Ok(match zookeeper {
+        Some(servers) => Arc::new(ZooKeeperRegistry::connect(servers)?),
+        None => Arc::new(EmbeddedRegistry::connect(embedded)?),
+    })
+}
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -149,6 +167,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         Role::Provider {
             port,
             registry,
+            zookeeper,
             weight,
             delay_ms,
             access_log,
@@ -166,20 +185,23 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                     Ok::<_, ServiceError>(format!("hello, {name}, from port {port}"))
                 })
                 .build();
-            let client = EmbeddedRegistry::connect(registry)?;
+            let client = connect_registry(registry, zookeeper.as_deref())?;
             let mut builder = Provider::builder()
                 .listen(SocketAddr::from(([127, 0, 0, 1], port)))
                 .service(service)
-                .registry(Arc::new(client))
+                .registry(client)
                 .weight(weight);
             if access_log {
                 builder = builder.filter(AccessLog);
             }
             let provider = builder.start()?;
             println!(
-                "gyre-rpc provider of {} listening on {}, registered with {registry}",
+                "gyre-rpc provider of {} listening on {}, registered with {}",
                 greeter(),
-                provider.local_addr()
+                provider.local_addr(),
+                zookeeper
+                    .as_deref()
+                    .map_or(registry.to_string(), |z| format!("zookeeper {z}"))
             );
             wait_for_signal();
             println!("unregistering and stopping");
@@ -187,6 +209,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         Role::Consumer {
             registry,
+            zookeeper,
             calls,
             interval_ms,
             balancer,
@@ -210,8 +233,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 Balancer::ConsistentHash => builder.balancer(ConsistentHash::default()),
             };
             let cluster = builder.build(Consumer::builder().build()?);
-            let registry_client = EmbeddedRegistry::connect(registry)?;
-            let _subscription = cluster.subscribe(&registry_client)?;
+            let registry_client = connect_registry(registry, zookeeper.as_deref())?;
+            let _subscription = cluster.subscribe(&*registry_client)?;
             println!("gyre-rpc consumer of {}, registry {registry}", greeter());
             for _ in 0..50 {
                 if !cluster.providers().is_empty() || STOP.load(Ordering::Relaxed) {

@@ -1,8 +1,9 @@
 //! Service discovery: providers register, consumers subscribe.
 //!
-//! [`Registry`] is the trait; [`EmbeddedRegistry`] is the built-in backend,
-//! a client of a [`RegistryServer`] (the same binary in registry mode), so
-//! a single machine needs nothing else. Providers hold leases that a
+//! [`Registry`] is the trait with two backends: [`EmbeddedRegistry`], the
+//! default, a client of a [`RegistryServer`] (the same binary in registry
+//! mode), so a single machine needs nothing else; and
+//! [`ZooKeeperRegistry`], Dubbo's classic, on a ZooKeeper ensemble. Providers hold leases that a
 //! background thread renews every third of their time to live; a killed
 //! provider stops renewing and disappears when its lease runs out.
 //!
@@ -23,9 +24,11 @@
 
 mod embedded;
 mod server;
+mod zookeeper;
 
 pub use embedded::{EmbeddedRegistry, EmbeddedRegistryBuilder};
 pub use server::{registry_service, RegistryServer};
+pub use zookeeper::ZooKeeperRegistry;
 
 use crate::consumer::RpcError;
 use crate::ServiceKey;
