@@ -152,11 +152,12 @@ pub struct LeastActive;
 
 impl LoadBalancer for LeastActive {
     fn select(&self, endpoints: &[Arc<Endpoint>], _key: u64) -> Option<usize> {
-        let least = endpoints.iter().map(|e| e.active()).min()?;
-        weighted_random(
-            endpoints,
-            (0..endpoints.len()).filter(move |&i| endpoints[i].active() == least),
-        )
+        // One reading of the counts: other threads move them meanwhile,
+        // and the tie set must not change between summing and choosing.
+        let active: Vec<usize> = endpoints.iter().map(|e| e.active()).collect();
+        let least = *active.iter().min()?;
+        let ties: Vec<usize> = (0..endpoints.len()).filter(|&i| active[i] == least).collect();
+        weighted_random(endpoints, ties.iter().copied())
     }
 }
 
