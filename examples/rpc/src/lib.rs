@@ -1,8 +1,18 @@
 //! gyre-rpc: a Dubbo-style RPC framework on the gyre toolkit.
 //!
-//! Providers expose typed services; consumers keep one long connection per
-//! provider and multiplex calls over it by request id. The wire format is
-//! described in [`protocol`].
+//! - [`provider`]: typed services, run on the event loop or on a worker
+//!   pool behind a gyre ring buffer; graceful shutdown.
+//! - [`consumer`]: one long connection per provider, calls multiplexed by
+//!   request id, blocking or async, with timeouts and heartbeats.
+//! - [`cluster`]: one service over many providers: load balancers and
+//!   Dubbo's fault-tolerance modes, reconnection with back-off.
+//! - [`filter`]: limits, access log, timeout, and your own, on either side.
+//! - [`registry`]: discovery, embedded (leases, long-poll watches) or on
+//!   ZooKeeper.
+//! - [`protocol`]: the wire format (Dubbo's 16-byte header; postcard or
+//!   JSON bodies), written down there.
+//!
+//! The `gyre-rpc-demo` binary runs a registry, providers and a consumer.
 
 pub mod cluster;
 pub mod consumer;

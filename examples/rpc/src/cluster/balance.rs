@@ -156,7 +156,9 @@ impl LoadBalancer for LeastActive {
         // and the tie set must not change between summing and choosing.
         let active: Vec<usize> = endpoints.iter().map(|e| e.active()).collect();
         let least = *active.iter().min()?;
-        let ties: Vec<usize> = (0..endpoints.len()).filter(|&i| active[i] == least).collect();
+        let ties: Vec<usize> = (0..endpoints.len())
+            .filter(|&i| active[i] == least)
+            .collect();
         weighted_random(endpoints, ties.iter().copied())
     }
 }
