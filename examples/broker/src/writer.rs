@@ -455,6 +455,38 @@ impl<R: LogReply> Submitter<R> {
     }
 }
 
+/// A request the writer's ring had no room for, given back to retry.
+pub struct Full<R: LogReply> {
+    /// The request, as it was.
+    pub job: Box<LogJob<R>>,
+}
+
+impl<R: LogReply> Submitter<R> {
+    /// Queues a request if the ring has room; otherwise gives it back (the
+    /// caller keeps it and tries again later, without blocking its
+    /// thread). `Err(None)`: the writer has stopped.
+    pub fn try_submit(
+        &mut self,
+        id: u64,
+        op: LogOp,
+        reply: Option<R>,
+    ) -> Result<(), Option<Full<R>>> {
+        self.try_resubmit(Box::new(LogJob { id, op, reply }))
+    }
+
+    /// [`try_submit`](Self::try_submit) for a request given back before.
+    pub fn try_resubmit(&mut self, job: Box<LogJob<R>>) -> Result<(), Option<Full<R>>> {
+        let mut job = Some(job);
+        match self.producer.try_publish(|slot| slot.job.store(job.take())) {
+            Ok(_) => Ok(()),
+            Err(PublishError::Full) => Err(Some(Full {
+                job: job.expect("not published, so still here"),
+            })),
+            Err(_) => Err(None),
+        }
+    }
+}
+
 impl<R: LogReply> LogWriter<R> {
     /// Starts the writer thread, owning `storage`.
     pub fn start(storage: Storage, config: WriterConfig) -> Result<Self, BuildError> {

@@ -18,7 +18,7 @@ use crate::protocol::error_code as ec;
 use crate::protocol::request::{self, RequestError};
 use crate::protocol::{header, versions};
 use crate::topics;
-use crate::writer::{Answer, LogOp, LogReply, Submitter, TopicSpec};
+use crate::writer::{Answer, Full, LogJob, LogOp, LogReply, Submitter, TopicSpec};
 use bytes::Bytes;
 use gyre_reactor::{ChannelHandle, Error, InboundContext, InboundHandler, TimerId};
 use kafka_protocol::messages::api_versions_response::ApiVersion;
@@ -45,6 +45,10 @@ pub struct Connection {
     sent: Rc<Cell<u64>>,
     /// Requests read while too many were in flight.
     backlog: VecDeque<Bytes>,
+    /// A request the log writer's ring had no room for: retried on the
+    /// resume timer, and nothing after it is served until it is in, so
+    /// answers keep their order and the loop never blocks on the writer.
+    stalled: Option<Box<LogJob<Responder>>>,
     resume_timer: Option<TimerId>,
     /// A request was refused: the connection closes once the answers
     /// before it are out, and nothing after it is read.
@@ -64,6 +68,7 @@ impl Connection {
             issued: 0,
             sent,
             backlog: VecDeque::new(),
+            stalled: None,
             resume_timer: None,
             closing: false,
         }
@@ -134,9 +139,38 @@ impl Connection {
     }
 
     fn submit(&mut self, ctx: &mut impl InboundContext<Self>, op: LogOp, reply: Option<Responder>) {
-        if self.submitter.submit(0, op, reply).is_err() {
-            tracing::warn!("log writer stopped; closing connection");
-            ctx.close();
+        let sent = self.submitter.try_submit(0, op, reply);
+        self.submitted(ctx, sent);
+    }
+
+    fn submitted(
+        &mut self,
+        ctx: &mut impl InboundContext<Self>,
+        sent: Result<(), Option<Full<Responder>>>,
+    ) {
+        match sent {
+            Ok(()) => {}
+            Err(Some(full)) => {
+                // The writer is behind (a slow disk under every-batch, say).
+                // Blocking here would stall every connection of this loop;
+                // instead this one stops reading and retries.
+                self.shared.ring_stalls.fetch_add(1, Ordering::Relaxed);
+                self.stalled = Some(full.job);
+                self.pause(ctx);
+            }
+            Err(None) => {
+                tracing::warn!("log writer stopped; closing connection");
+                ctx.close();
+            }
+        }
+    }
+
+    /// Stops reading and looks again every millisecond.
+    fn pause(&mut self, ctx: &mut impl InboundContext<Self>) {
+        if self.resume_timer.is_none() {
+            ctx.set_auto_read(false);
+            let period = Duration::from_millis(1);
+            self.resume_timer = Some(ctx.schedule_repeating(period, period, 0));
         }
     }
 
@@ -502,13 +536,17 @@ impl Connection {
 
     /// Serves backlogged requests while there is room.
     fn drain_backlog(&mut self, ctx: &mut impl InboundContext<Self>) {
-        while self.in_flight() < self.shared.max_in_flight {
+        if let Some(job) = self.stalled.take() {
+            let sent = self.submitter.try_resubmit(job);
+            self.submitted(ctx, sent);
+        }
+        while self.stalled.is_none() && self.in_flight() < self.shared.max_in_flight {
             let Some(frame) = self.backlog.pop_front() else {
                 break;
             };
             self.serve(ctx, frame);
         }
-        if self.backlog.is_empty() || self.closing {
+        if (self.backlog.is_empty() && self.stalled.is_none()) || self.closing {
             if let Some(timer) = self.resume_timer.take() {
                 ctx.cancel_timer(timer);
                 ctx.set_auto_read(true);
@@ -527,17 +565,16 @@ impl InboundHandler for Connection {
         if self.closing {
             return;
         }
-        if self.backlog.is_empty() && self.in_flight() < self.shared.max_in_flight {
+        if self.backlog.is_empty()
+            && self.stalled.is_none()
+            && self.in_flight() < self.shared.max_in_flight
+        {
             return self.serve(ctx, frame);
         }
+        // Too many answers outstanding, or the writer's ring full: stop
+        // reading (TCP pushes back on the client) and look again soon.
         self.backlog.push_back(frame);
-        if self.resume_timer.is_none() {
-            // Too many answers outstanding: stop reading (TCP pushes back
-            // on the client) and look again every millisecond.
-            ctx.set_auto_read(false);
-            let period = Duration::from_millis(1);
-            self.resume_timer = Some(ctx.schedule_repeating(period, period, 0));
-        }
+        self.pause(ctx);
     }
 
     fn read_complete(&mut self, ctx: &mut impl InboundContext<Self>) {

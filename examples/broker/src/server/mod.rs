@@ -24,7 +24,7 @@ use sequencer::Sequencer;
 use std::cell::Cell;
 use std::net::SocketAddr;
 use std::rc::Rc;
-use std::sync::atomic::AtomicI64;
+use std::sync::atomic::{AtomicI64, AtomicU64};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -40,6 +40,8 @@ pub struct Shared {
     pub(crate) max_in_flight: usize,
     pub(crate) next_producer_id: AtomicI64,
     pub(crate) groups: Coordinator,
+    /// Times a connection found the log writer's ring full and paused.
+    pub(crate) ring_stalls: AtomicU64,
 }
 
 /// Why the broker did not start.
@@ -72,6 +74,7 @@ pub struct Broker {
     groups: Coordinator,
     groups_thread: Option<JoinHandle<()>>,
     truncations: Vec<Truncation>,
+    shared: Arc<Shared>,
 }
 
 impl std::fmt::Debug for Broker {
@@ -122,9 +125,11 @@ impl Broker {
             advertised: config.advertised.clone(),
             auto_create_topics: config.auto_create_topics,
             max_in_flight: config.max_in_flight.max(1),
+            ring_stalls: AtomicU64::new(0),
             next_producer_id: AtomicI64::new(first_producer_id),
             groups: groups.clone(),
         });
+        let stats = shared.clone();
         let submitter = Mutex::new(writer.submitter());
         let max_request = config.max_request_size;
         let server = ServerBootstrap::new()
@@ -151,12 +156,21 @@ impl Broker {
             groups,
             groups_thread: Some(groups_thread),
             truncations,
+            shared: stats,
         })
     }
 
     /// Where the broker listens.
     pub fn local_addr(&self) -> SocketAddr {
         self.server.local_addr()
+    }
+
+    /// How many times a connection found the log writer's ring full and
+    /// paused (instead of blocking its event loop).
+    pub fn ring_stalls(&self) -> u64 {
+        self.shared
+            .ring_stalls
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// What recovery cut off the logs at start.
