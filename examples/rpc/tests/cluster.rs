@@ -294,3 +294,43 @@ fn least_active_sends_most_calls_past_a_slow_provider() {
         "slow provider got {slow_share:.2} of the calls"
     );
 }
+
+#[test]
+fn a_silent_provider_is_dropped_after_three_heartbeats_and_reconnected_with_back_off() {
+    use std::io::Read;
+    // A "provider" that accepts and then says nothing at all, not even to
+    // pings: each connection is timed from accept to the consumer's close.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let lived = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let record = lived.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            let record = record.clone();
+            std::thread::spawn(move || {
+                let t = Instant::now();
+                let mut buf = [0u8; 256];
+                while matches!(stream.read(&mut buf), Ok(n) if n > 0) {}
+                record.lock().unwrap().push(t.elapsed());
+            });
+        }
+    });
+    let period = Duration::from_millis(100);
+    let c = Cluster::builder(key())
+        .mode(ClusterMode::Failfast)
+        .build(Consumer::builder().heartbeat(period).build().unwrap());
+    c.set_providers([(addr, 100)]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while lived.lock().unwrap().len() < 2 {
+        assert!(Instant::now() < deadline, "never dropped and reconnected");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    for life in lived.lock().unwrap().iter() {
+        // Closed for silence: after three periods, not before.
+        assert!(
+            *life >= period * 3 && *life < period * 10,
+            "a connection lived {life:?}"
+        );
+    }
+}
