@@ -15,7 +15,7 @@ use crate::handler::UserEvent;
 use crate::mailbox::Mailbox;
 use crate::options::ChannelOptions;
 use crate::outbound::Outbound;
-use crate::pipeline::{FlushBatch, HeadPath, InboundChain, Io};
+use crate::pipeline::{run_batch, HeadPath, InboundChain, Io};
 use crate::timer::TimerId;
 use bytes::{Buf, BytesMut};
 use gyre_zerocopy::{send_vectored, SendFlags, MAX_IOVECS};
@@ -758,27 +758,11 @@ impl<L: InboundChain<BytesMut, S>, S: Into<Outbound>> ChannelOps for ChannelTask
             .drain_mailboxes(&mut Self::io(&mut self.ch, lp), &mut HeadPath);
         if let Some(tail) = self.tail.clone() {
             tail.begin_drain();
-            let mut batch = FlushBatch::default();
-            while let Some(cmd) = tail.pop() {
-                if let Some(cmd) = batch.take(cmd) {
-                    if batch.owed(Some(&cmd)) {
-                        self.pipeline.tail_command(
-                            &mut Self::io(&mut self.ch, lp),
-                            &mut HeadPath,
-                            Command::Flush,
-                        );
-                    }
-                    self.pipeline
-                        .tail_command(&mut Self::io(&mut self.ch, lp), &mut HeadPath, cmd);
-                }
-            }
-            if batch.owed::<L::TailWrite>(None) {
-                self.pipeline.tail_command(
-                    &mut Self::io(&mut self.ch, lp),
-                    &mut HeadPath,
-                    Command::Flush,
-                );
-            }
+            let (pipeline, ch) = (&mut self.pipeline, &mut self.ch);
+            run_batch(
+                || tail.pop(),
+                |cmd| pipeline.tail_command(&mut Self::io(ch, lp), &mut HeadPath, cmd),
+            );
         }
         self.settle(lp);
     }

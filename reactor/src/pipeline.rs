@@ -213,43 +213,33 @@ impl<M, W> InboundChain<M, W> for End {
     }
 }
 
-/// Coalesces the flushes of one mailbox batch: writes go down the path as
-/// they come, and the flushes they asked for become one, done before a
-/// close and at the end of the batch. A busy handle (many threads writing
-/// and flushing one message each) then costs one syscall per batch, not
-/// one per message; nothing waits longer, as the batch is drained in one go.
+/// Runs one mailbox batch (`pop` until empty) through `run`, with its
+/// flushes coalesced: writes go down as they come, and the flushes they
+/// asked for become one, done before a close and at the end of the batch.
+/// A busy handle (many threads writing and flushing one message each) then
+/// costs one syscall per batch, not one per message; nothing waits longer,
+/// as the batch is drained in one go.
 #[doc(hidden)]
-#[derive(Default)]
-pub struct FlushBatch {
-    pending: bool,
-}
-
-impl FlushBatch {
-    /// Maps `cmd` for this batch: a flush is remembered, not run.
-    #[doc(hidden)]
-    pub fn take<W>(&mut self, cmd: Command<W>) -> Option<Command<W>> {
+pub fn run_batch<W>(mut pop: impl FnMut() -> Option<Command<W>>, mut run: impl FnMut(Command<W>)) {
+    let mut owed = false;
+    while let Some(cmd) = pop() {
         match cmd {
             Command::WriteAndFlush(m) => {
-                self.pending = true;
-                Some(Command::Write(m))
+                run(Command::Write(m));
+                owed = true;
             }
-            Command::Flush => {
-                self.pending = true;
-                None
+            Command::Flush => owed = true,
+            Command::Write(m) => run(Command::Write(m)),
+            Command::Close => {
+                if std::mem::take(&mut owed) {
+                    run(Command::Flush);
+                }
+                run(Command::Close);
             }
-            Command::Write(m) => Some(Command::Write(m)),
-            Command::Close => Some(Command::Close),
         }
     }
-
-    /// Whether a flush is owed before `next` (a close) or at the end.
-    #[doc(hidden)]
-    pub fn owed<W>(&mut self, next: Option<&Command<W>>) -> bool {
-        let due = self.pending && next.is_none_or(|c| matches!(c, Command::Close));
-        if due {
-            self.pending = false;
-        }
-        due
+    if owed {
+        run(Command::Flush);
     }
 }
 
@@ -372,18 +362,7 @@ where
     fn drain_mailboxes<P: OutboundPath<I::Write>>(&mut self, io: &mut Io<'_>, path: &mut P) {
         if let Some(mailbox) = &self.mailbox {
             mailbox.begin_drain();
-            let mut batch = FlushBatch::default();
-            while let Some(cmd) = mailbox.pop() {
-                if let Some(cmd) = batch.take(cmd) {
-                    if batch.owed(Some(&cmd)) {
-                        path.flush(io);
-                    }
-                    run_command(io, path, cmd);
-                }
-            }
-            if batch.owed::<I::Write>(None) {
-                path.flush(io);
-            }
+            run_batch(|| mailbox.pop(), |cmd| run_command(io, path, cmd));
         }
         let mut next = Path {
             handler: &mut self.outbound,
@@ -714,29 +693,23 @@ impl<L, R: 'static, W: 'static, S> Pipeline<L, R, W, S> {
 
 #[cfg(test)]
 mod flush_batch_tests {
-    use super::FlushBatch;
+    use super::run_batch;
     use crate::handle::Command;
 
-    /// What a batch of commands becomes: `W` for a write, `F` for a flush,
-    /// `C` for a close.
+    /// What a batch of commands becomes: the write's letter, `F` for a
+    /// flush, `C` for a close.
     fn run(cmds: Vec<Command<char>>) -> String {
         let mut out = String::new();
-        let mut batch = FlushBatch::default();
-        for cmd in cmds {
-            if let Some(cmd) = batch.take(cmd) {
-                if batch.owed(Some(&cmd)) {
-                    out.push('F');
-                }
-                match cmd {
-                    Command::Write(c) => out.push(c),
-                    Command::Close => out.push('C'),
-                    _ => unreachable!("flushes are taken"),
-                }
-            }
-        }
-        if batch.owed::<char>(None) {
-            out.push('F');
-        }
+        let mut cmds = cmds.into_iter();
+        run_batch(
+            || cmds.next(),
+            |cmd| match cmd {
+                Command::Write(c) => out.push(c),
+                Command::Flush => out.push('F'),
+                Command::Close => out.push('C'),
+                Command::WriteAndFlush(_) => unreachable!("split into write and flush"),
+            },
+        );
         out
     }
 

@@ -2,6 +2,9 @@
 //! subscribed to the registry follows them as they appear, leave cleanly,
 //! and vanish without a word (their lease runs out).
 
+mod common;
+
+use common::{answering, wait_for};
 use gyre_rpc::cluster::{Cluster, SmoothRoundRobin};
 use gyre_rpc::consumer::Consumer;
 use gyre_rpc::provider::{Dispatch, Provider, Service, ServiceError};
@@ -10,7 +13,7 @@ use gyre_rpc::ServiceKey;
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const TTL: Duration = Duration::from_millis(600);
 
@@ -39,21 +42,6 @@ fn provider(registry: SocketAddr, id: u32) -> Provider {
         .unwrap()
 }
 
-fn wait_for(what: &str, within: Duration, mut done: impl FnMut() -> bool) -> Duration {
-    let t = Instant::now();
-    while !done() {
-        assert!(t.elapsed() < within, "{what}: not within {within:?}");
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    t.elapsed()
-}
-
-fn answering(cluster: &Cluster, calls: usize) -> BTreeSet<u32> {
-    (0..calls)
-        .map(|_| cluster.call::<_, u32>("name", &()).unwrap())
-        .collect()
-}
-
 #[test]
 fn a_subscribed_cluster_follows_providers_coming_leaving_and_dying() {
     let server = RegistryServer::start("127.0.0.1:0".parse().unwrap()).unwrap();
@@ -73,7 +61,10 @@ fn a_subscribed_cluster_follows_providers_coming_leaving_and_dying() {
     wait_for("three providers listed", Duration::from_secs(5), || {
         cluster.providers().len() == 3
     });
-    assert_eq!(answering(&cluster, 9), BTreeSet::from([1, 2, 3]));
+    assert_eq!(
+        answering::<_, u32>(&cluster, "name", &(), 9),
+        BTreeSet::from([1, 2, 3])
+    );
 
     // Renewals keep the leases alive well past their time to live.
     std::thread::sleep(TTL * 3);
@@ -88,7 +79,10 @@ fn a_subscribed_cluster_follows_providers_coming_leaving_and_dying() {
         clean < TTL,
         "removed by unregistering, not by expiry: {clean:?}"
     );
-    assert_eq!(answering(&cluster, 6), BTreeSet::from([2, 3]));
+    assert_eq!(
+        answering::<_, u32>(&cluster, "name", &(), 6),
+        BTreeSet::from([2, 3])
+    );
 
     // A provider that dies says nothing: its lease runs out.
     p2.abort();
@@ -104,14 +98,20 @@ fn a_subscribed_cluster_follows_providers_coming_leaving_and_dying() {
         Duration::from_secs(2),
         || cluster.providers().len() == 1,
     );
-    assert_eq!(answering(&cluster, 4), BTreeSet::from([3]));
+    assert_eq!(
+        answering::<_, u32>(&cluster, "name", &(), 4),
+        BTreeSet::from([3])
+    );
 
     // A newcomer is picked up.
     let p4 = provider(server.local_addr(), 4);
     wait_for("p4 listed", Duration::from_secs(3), || {
         cluster.providers().len() == 2
     });
-    assert_eq!(answering(&cluster, 6), BTreeSet::from([3, 4]));
+    assert_eq!(
+        answering::<_, u32>(&cluster, "name", &(), 6),
+        BTreeSet::from([3, 4])
+    );
     drop(_sub);
     p3.shutdown(Duration::from_secs(1));
     p4.shutdown(Duration::from_secs(1));

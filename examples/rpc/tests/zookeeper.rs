@@ -7,6 +7,9 @@
 //! Without ZooKeeper installed the tests fail and say so; set
 //! `GYRE_SKIP_ZOOKEEPER=1` to skip them on a machine that cannot have it.
 
+mod common;
+
+use common::{answering, wait_for};
 use gyre_rpc::cluster::{Cluster, SmoothRoundRobin};
 use gyre_rpc::consumer::Consumer;
 use gyre_rpc::provider::{Dispatch, Provider, Service, ServiceError};
@@ -107,21 +110,6 @@ fn provider(servers: &str, id: u32) -> Provider {
         .unwrap()
 }
 
-fn wait_for(what: &str, within: Duration, mut done: impl FnMut() -> bool) -> Duration {
-    let t = Instant::now();
-    while !done() {
-        assert!(t.elapsed() < within, "{what}: not within {within:?}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    t.elapsed()
-}
-
-fn answering(cluster: &Cluster, calls: usize) -> BTreeSet<String> {
-    (0..calls)
-        .map(|_| cluster.call::<_, String>("greet", &"x").unwrap())
-        .collect()
-}
-
 #[test]
 fn a_cluster_follows_zookeeper_as_providers_come_leave_and_die() {
     let Some(zk) = ZooKeeper::start("cluster") else {
@@ -139,7 +127,7 @@ fn a_cluster_follows_zookeeper_as_providers_come_leave_and_die() {
         cluster.providers().len() == 2
     });
     assert_eq!(
-        answering(&cluster, 4),
+        answering::<_, String>(&cluster, "greet", &"x", 4),
         BTreeSet::from(["from 1".into(), "from 2".into()])
     );
 
@@ -177,7 +165,10 @@ fn a_cluster_follows_zookeeper_as_providers_come_leave_and_die() {
         || cluster.providers().len() == 1,
     );
     eprintln!("killed provider removed after {t:?}");
-    assert_eq!(answering(&cluster, 3), BTreeSet::from(["from 2".into()]));
+    assert_eq!(
+        answering::<_, String>(&cluster, "greet", &"x", 3),
+        BTreeSet::from(["from 2".into()])
+    );
     p2.shutdown(Duration::from_secs(1));
 }
 

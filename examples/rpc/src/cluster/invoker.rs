@@ -8,9 +8,10 @@
 //! to 5 s).
 
 use super::balance::{hash_key, Endpoint, LoadBalancer, WeightedRandom};
-use crate::consumer::{decode_answer, Answer, CallOptions, Connection, Consumer, RpcError, Sink};
+use crate::consumer::{
+    decode_answer, serialize_args, Answer, CallOptions, Connection, Consumer, RpcError, Sink,
+};
 use crate::ServiceKey;
-use bytes::BytesMut;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::net::SocketAddr;
@@ -285,9 +286,7 @@ impl Cluster {
         Req: Serialize + ?Sized,
         Resp: DeserializeOwned + Default,
     {
-        let mut args = BytesMut::new();
-        options.serialization.serialize(request, &mut args)?;
-        let args = args.freeze();
+        let args = serialize_args(options.serialization, request)?;
         let key = options.hash_key.unwrap_or_else(|| hash_key(&args[..]));
         let ser = options.serialization;
         let members = self.snapshot();

@@ -1,5 +1,6 @@
 //! What a call can end in besides its result.
 
+use crate::filter::Refusal;
 use crate::protocol::{BodyTooLarge, InvocationError, SerializationError, Status};
 use std::time::Duration;
 
@@ -35,6 +36,16 @@ pub enum RpcError {
     /// A cluster call found no provider to send to.
     #[error("no provider of {0} is available")]
     NoProvider(String),
+}
+
+impl From<Refusal> for RpcError {
+    /// A filter's refusal or override, as the caller sees it.
+    fn from(r: Refusal) -> RpcError {
+        RpcError::Failed {
+            status: r.status,
+            message: r.message,
+        }
+    }
 }
 
 impl RpcError {

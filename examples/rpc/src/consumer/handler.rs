@@ -4,7 +4,7 @@
 //! provider has been silent, heartbeats included, for three.
 
 use super::pending::{Outgoing, Pending};
-use crate::protocol::{encode_frame, Frame, Kind, Serialization};
+use crate::protocol::{heartbeat_frame, Frame, Kind};
 use bytes::{Bytes, BytesMut};
 use gyre_reactor::{Error, IdleState, InboundContext, InboundHandler, UserEvent};
 use std::cell::RefCell;
@@ -21,21 +21,6 @@ pub(crate) struct ConsumerConnection {
     /// How often deadlines are checked: a timeout fires up to this late.
     pub(crate) tick: Duration,
     pub(crate) scratch: BytesMut,
-}
-
-impl ConsumerConnection {
-    fn heartbeat(&mut self, request: bool, id: u64) -> Bytes {
-        encode_frame::<()>(
-            &mut self.scratch,
-            Kind::Heartbeat { request },
-            Serialization::Binary,
-            id,
-            0,
-            |_| Ok(()),
-        )
-        .expect("empty body")
-        .expect("empty body fits")
-    }
 }
 
 impl InboundHandler for ConsumerConnection {
@@ -64,7 +49,7 @@ impl InboundHandler for ConsumerConnection {
                     .settle(frame.header.request_id, Ok((status, frame.body)));
             }
             Kind::Heartbeat { request: true } => {
-                let pong = self.heartbeat(false, frame.header.request_id);
+                let pong = heartbeat_frame(&mut self.scratch, false, frame.header.request_id);
                 ctx.write_and_flush(Outgoing::Frame(pong));
             }
             Kind::Heartbeat { request: false } => {}
@@ -86,7 +71,7 @@ impl InboundHandler for ConsumerConnection {
             match idle.state {
                 IdleState::WriterIdle => {
                     let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-                    let ping = self.heartbeat(true, id);
+                    let ping = heartbeat_frame(&mut self.scratch, true, id);
                     ctx.write_and_flush(Outgoing::Frame(ping));
                 }
                 IdleState::ReaderIdle => {

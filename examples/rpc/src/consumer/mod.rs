@@ -266,6 +266,21 @@ thread_local! {
     static SCRATCH: RefCell<BytesMut> = RefCell::new(BytesMut::new());
 }
 
+/// `value` serialized into the calling thread's reused buffer (no
+/// allocation once the buffer has room): what the cluster sends to one or
+/// more providers.
+pub(crate) fn serialize_args<T: Serialize + ?Sized>(
+    serialization: Serialization,
+    value: &T,
+) -> Result<Bytes, RpcError> {
+    SCRATCH.with(|s| {
+        let mut s = s.borrow_mut();
+        s.clear();
+        serialization.serialize(value, &mut s)?;
+        Ok(s.split().freeze())
+    })
+}
+
 /// One long connection to a provider; share it (`&Connection` is enough)
 /// between threads: calls are multiplexed by request id.
 #[derive(Debug)]
@@ -429,7 +444,7 @@ impl Connection {
         Req: Serialize + ?Sized,
         Resp: DeserializeOwned,
     {
-        self.call_with(service, method, request, &self.defaults.clone())
+        self.call_with(service, method, request, &self.defaults)
     }
 
     /// [`call`](Self::call) with `options`.
@@ -460,8 +475,7 @@ impl Connection {
         Req: Serialize + ?Sized,
         Resp: DeserializeOwned,
     {
-        let defaults = self.defaults.clone();
-        self.call_async_with(service, method, request, &defaults)
+        self.call_async_with(service, method, request, &self.defaults)
     }
 
     /// [`call_async`](Self::call_async) with `options`.

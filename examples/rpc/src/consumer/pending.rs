@@ -131,10 +131,7 @@ impl Pending {
                 status_of(&answer),
                 w.started.elapsed(),
             ) {
-                answer = Err(RpcError::Failed {
-                    status: r.status,
-                    message: r.message,
-                });
+                answer = Err(r.into());
             }
         }
         w.done.send(answer);
@@ -220,10 +217,7 @@ impl OutboundHandler for Registrar {
                         peer: p.peer,
                     };
                     if let Err(r) = run_before(&p.filters, &info) {
-                        done.send(Err(RpcError::Failed {
-                            status: r.status,
-                            message: r.message,
-                        }));
+                        done.send(Err(r.into()));
                         return;
                     }
                 }

@@ -94,6 +94,21 @@ pub fn encode_frame<E>(
     Ok(Ok(scratch.split().freeze()))
 }
 
+/// A heartbeat frame (empty body): the ping when `request`, else the pong
+/// answering ping `request_id`.
+pub fn heartbeat_frame(scratch: &mut BytesMut, request: bool, request_id: u64) -> Bytes {
+    encode_frame::<()>(
+        scratch,
+        Kind::Heartbeat { request },
+        Serialization::Binary,
+        request_id,
+        0,
+        |_| Ok(()),
+    )
+    .expect("an empty body cannot fail")
+    .expect("an empty body fits any limit")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -14,7 +14,9 @@ pub mod header;
 pub mod invocation;
 pub mod serialization;
 
-pub use frame::{encode_frame, frame_decoder, BodyTooLarge, Frame, DEFAULT_MAX_BODY};
+pub use frame::{
+    encode_frame, frame_decoder, heartbeat_frame, BodyTooLarge, Frame, DEFAULT_MAX_BODY,
+};
 pub use header::{Header, HeaderError, Kind, Status, HEADER_LEN, MAGIC};
 pub use invocation::{write_routing, Invocation, InvocationError, ServiceKey};
 pub use serialization::{Serialization, SerializationError};

@@ -6,7 +6,7 @@ use super::answer;
 use super::pool::{Job, Submitter};
 use super::service::{Dispatch, Exports};
 use crate::filter::Filter;
-use crate::protocol::{encode_frame, Frame, Invocation, Kind, Status};
+use crate::protocol::{heartbeat_frame, Frame, Invocation, Kind, Status};
 use bytes::{Bytes, BytesMut};
 use gyre_reactor::{Error, IdleState, InboundContext, InboundHandler, UserEvent};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -148,16 +148,7 @@ impl InboundHandler for ProviderConnection {
         match frame.header.kind {
             Kind::Request { two_way } => self.request(ctx, frame, two_way),
             Kind::Heartbeat { request: true } => {
-                let pong = encode_frame::<()>(
-                    &mut self.scratch,
-                    Kind::Heartbeat { request: false },
-                    frame.header.serialization,
-                    frame.header.request_id,
-                    0,
-                    |_| Ok(()),
-                )
-                .expect("empty body")
-                .expect("empty body fits");
+                let pong = heartbeat_frame(&mut self.scratch, false, frame.header.request_id);
                 ctx.write(pong);
             }
             Kind::Heartbeat { request: false } => {}
