@@ -37,6 +37,7 @@ mod fixed;
 mod length_field;
 mod length_prepender;
 mod line;
+mod newline_scan;
 mod search;
 #[cfg(feature = "tokio-util")]
 mod tokio_codec;

@@ -3,6 +3,7 @@
 
 use crate::codec::{Decoder, Encoder};
 use crate::error::CodecError;
+use crate::newline_scan::NewlineScan;
 use crate::search::SearchState;
 use bytes::{Buf, Bytes, BytesMut};
 
@@ -31,6 +32,7 @@ use bytes::{Buf, Bytes, BytesMut};
 #[derive(Debug, Clone)]
 pub struct LineDecoder {
     state: SearchState,
+    scan: NewlineScan,
 }
 
 impl LineDecoder {
@@ -39,6 +41,7 @@ impl LineDecoder {
     pub fn new(max_length: usize) -> Self {
         LineDecoder {
             state: SearchState::new(max_length),
+            scan: NewlineScan::default(),
         }
     }
 
@@ -59,59 +62,88 @@ impl LineDecoder {
     pub fn max_length(&self) -> usize {
         self.state.max_length
     }
+}
 
-    fn find_newline(&self, src: &BytesMut) -> Option<usize> {
-        memchr::memchr(b'\n', &src[self.state.searched..]).map(|i| self.state.searched + i)
+impl LineDecoder {
+    /// The line ending at `newline`: split it off, or drop it if over-long.
+    #[inline]
+    fn take_line(
+        &mut self,
+        src: &mut BytesMut,
+        newline: usize,
+    ) -> Result<Option<Bytes>, CodecError> {
+        let crlf = newline > 0 && src[newline - 1] == b'\r';
+        let length = newline - usize::from(crlf);
+        self.scan.consumed(newline);
+        if length > self.state.max_length {
+            return Err(self.too_long_line(src, length, newline));
+        }
+        let mut frame = src.split_to(newline + 1);
+        if self.state.strip_delimiter {
+            frame.truncate(length);
+        }
+        Ok(Some(frame.freeze()))
+    }
+
+    #[cold]
+    fn too_long_line(&mut self, src: &mut BytesMut, length: usize, newline: usize) -> CodecError {
+        src.advance(newline + 1);
+        self.state.too_long(length as u64, newline as u64 + 1)
+    }
+
+    /// No line end in `src`: start discarding if what is pending is already
+    /// too long to be a line.
+    fn no_line(&mut self, src: &mut BytesMut) -> Result<Option<Bytes>, CodecError> {
+        // A trailing `\r` may be the start of a CRLF: not part of the line.
+        let pending = src.len() - usize::from(src.last() == Some(&b'\r'));
+        if pending > self.state.max_length {
+            let dropped = src.len() as u64;
+            src.clear();
+            self.scan.reset();
+            self.state.start_discarding(dropped)?;
+        }
+        Ok(None)
+    }
+
+    /// Inside an over-long line: drop through its end, then decode on.
+    #[cold]
+    fn decode_discarding(
+        &mut self,
+        src: &mut BytesMut,
+        dropped: u64,
+    ) -> Result<Option<Bytes>, CodecError> {
+        match self.scan.next(src) {
+            Some(newline) => {
+                self.scan.consumed(newline);
+                self.state.finish_discarding(src, dropped, newline + 1)?;
+                match self.scan.next(src) {
+                    Some(newline) => self.take_line(src, newline),
+                    None => self.no_line(src),
+                }
+            }
+            None => {
+                self.state.discarding = Some(dropped + src.len() as u64);
+                src.clear();
+                self.scan.reset();
+                Ok(None)
+            }
+        }
     }
 }
 
 impl Decoder for LineDecoder {
     type Item = Bytes;
 
+    // Inlined into the caller's decode loop: for short lines the call itself
+    // was a sizeable part of the cost; the rare paths stay out of line.
+    #[inline]
     fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Bytes>, CodecError> {
         if let Some(dropped) = self.state.discarding {
-            match self.find_newline(src) {
-                Some(newline) => self.state.finish_discarding(src, dropped, newline + 1)?,
-                None => {
-                    self.state.discarding = Some(dropped + src.len() as u64);
-                    src.clear();
-                    self.state.searched = 0;
-                    return Ok(None);
-                }
-            }
+            return self.decode_discarding(src, dropped);
         }
-        match self.find_newline(src) {
-            Some(newline) => {
-                let ending = if newline > 0 && src[newline - 1] == b'\r' {
-                    2
-                } else {
-                    1
-                };
-                let length = newline + 1 - ending;
-                self.state.searched = 0;
-                if length > self.state.max_length {
-                    src.advance(newline + 1);
-                    return Err(self.state.too_long(length as u64, newline as u64 + 1));
-                }
-                let mut frame = src.split_to(newline + 1);
-                if self.state.strip_delimiter {
-                    frame.truncate(length);
-                }
-                Ok(Some(frame.freeze()))
-            }
-            None => {
-                // A trailing `\r` may be the start of a CRLF: not part of the line.
-                let pending = src.len() - usize::from(src.last() == Some(&b'\r'));
-                if pending > self.state.max_length {
-                    let dropped = src.len() as u64;
-                    src.clear();
-                    self.state.searched = 0;
-                    self.state.start_discarding(dropped)?;
-                    return Ok(None);
-                }
-                self.state.searched = src.len();
-                Ok(None)
-            }
+        match self.scan.next(src) {
+            Some(newline) => self.take_line(src, newline),
+            None => self.no_line(src),
         }
     }
 
@@ -121,11 +153,11 @@ impl Decoder for LineDecoder {
             return Ok(Some(frame));
         }
         if self.state.discarding.take().is_some() || src.is_empty() {
-            self.state.searched = 0;
+            self.scan.reset();
             src.clear();
             return Ok(None);
         }
-        self.state.searched = 0;
+        self.scan.reset();
         let mut frame = src.split();
         if self.state.strip_delimiter && frame.last() == Some(&b'\r') {
             frame.truncate(frame.len() - 1);
@@ -242,10 +274,10 @@ mod tests {
         let mut d = LineDecoder::new(1024);
         let mut buf = BytesMut::from(&b"0123456789"[..]);
         assert_eq!(d.decode(&mut buf).unwrap(), None);
-        assert_eq!(d.state.searched, 10);
+        assert_eq!(d.scan.searched, 10);
         buf.extend_from_slice(b"ab\n");
         assert_eq!(d.decode(&mut buf).unwrap().unwrap(), "0123456789ab");
-        assert_eq!(d.state.searched, 0);
+        assert_eq!(d.scan.searched, 0);
     }
 
     #[test]
