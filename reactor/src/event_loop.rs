@@ -212,6 +212,8 @@ pub(crate) struct LoopInner {
     tasks: HashMap<u64, (TaskFn, Arc<AtomicBool>)>,
     next_task: u64,
     shutdown: Option<Shutdown>,
+    /// Poll without sleeping while input came within this long (zero: off).
+    busy_poll: Duration,
 }
 
 fn token_of(index: u32, generation: u32) -> Token {
@@ -566,6 +568,8 @@ impl LoopInner {
         let mut completions = Vec::with_capacity(256);
         let mut fired = Vec::new();
         let mut rereads = Vec::new();
+        // When input last arrived, for the busy-poll window.
+        let mut last_input = Instant::now();
         loop {
             let shared = &self.local.shared;
             let immediate = !self.local.reread.is_empty()
@@ -580,6 +584,11 @@ impl LoopInner {
                 let cap = Duration::from_millis(10);
                 timeout = Some(timeout.map_or(cap, |t| t.min(cap)));
             }
+            if !self.busy_poll.is_zero()
+                && self.local.now.saturating_duration_since(last_input) < self.busy_poll
+            {
+                timeout = Some(Duration::ZERO);
+            }
             let polled = match poll.as_mut() {
                 Some(poll) => self.poll_epoll(poll, &mut events, timeout),
                 None => self.poll_uring(&mut completions, timeout),
@@ -592,6 +601,9 @@ impl LoopInner {
             for token in rereads.drain(..) {
                 busy = true;
                 self.dispatch(token, |ch, lp| ch.reread(lp));
+            }
+            if busy {
+                last_input = self.local.now;
             }
             self.fire_timers(&mut fired);
             if self.shutdown_due(busy) {
@@ -811,6 +823,7 @@ impl EventLoop {
         index: usize,
         name: String,
         transport: Transport,
+        busy_poll: Duration,
     ) -> io::Result<(EventLoop, std::thread::JoinHandle<()>)> {
         let (waker, driver, poll) = match transport {
             #[cfg(feature = "io-uring")]
@@ -877,6 +890,7 @@ impl EventLoop {
                 tasks: HashMap::new(),
                 next_task: 0,
                 shutdown: None,
+                busy_poll,
             };
             inner.run(poll)
         })?;

@@ -12,6 +12,13 @@
 //! `a` is faster; for `<bench>-p99` and `<bench>-cpu` (the server threads'
 //! CPU time per message, which the load generator's share of the machine
 //! does not blur) below 1 means `a` is better.
+//!
+//! `c1-p1-64B-busy` is the single-connection case in its latency
+//! configuration: the generator polls without sleeping (for every server,
+//! so its own wake-up is not in the round trip) and gyre's loops busy-poll
+//! for 200 us after input (`EventLoopGroupBuilder::busy_poll`); tokio has no
+//! such mode and runs as in every other case. Its server CPU per message
+//! includes the polling.
 
 use clap::Parser;
 use gyre_benches::echo::load::{run, Load, Report};
@@ -43,6 +50,9 @@ struct Args {
     tokio_workers: usize,
 }
 
+/// gyre's busy-poll window in the `-busy` case.
+const BUSY_POLL: Duration = Duration::from_micros(200);
+
 fn default_gyre_workers() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get().saturating_sub(1).max(1))
 }
@@ -66,9 +76,12 @@ fn us(ns: u64) -> f64 {
 const SERVERS: [&str; 3] = ["gyre", "gyre-uring", "tokio"];
 
 fn measure(server: &str, args: &Args, load: &Load) -> Report {
+    // The busy case is the latency configuration: the generator spins and
+    // so do gyre's loops (tokio has no such mode; it runs as always).
+    let busy = if load.spin { BUSY_POLL } else { Duration::ZERO };
     let running = match server {
-        "gyre" => servers::gyre(args.gyre_workers, Transport::Epoll),
-        "gyre-uring" => servers::gyre(args.gyre_workers, Transport::IoUring),
+        "gyre" => servers::gyre(args.gyre_workers, Transport::Epoll, busy),
+        "gyre-uring" => servers::gyre(args.gyre_workers, Transport::IoUring, busy),
         _ => servers::tokio(args.tokio_workers),
     };
     let threads = if server == "tokio" {
@@ -97,10 +110,18 @@ fn main() {
         rate,
         warmup,
         duration,
+        spin: false,
     };
     let cases = [
         ("c50-p8-64B", case(50, 8, 64, None)),
         ("c1-p1-64B", case(1, 1, 64, None)),
+        (
+            "c1-p1-64B-busy",
+            Load {
+                spin: true,
+                ..case(1, 1, 64, None)
+            },
+        ),
         ("c1000-p1-1KiB", case(1000, 1, 1024, None)),
         ("rate20k-c50-64B", case(50, 1, 64, Some(20_000))),
     ];
@@ -164,7 +185,7 @@ fn main() {
                 p99[a] as f64 / p99[b] as f64
             );
         }
-        if *name == "c1-p1-64B" || name.starts_with("rate") {
+        if name.starts_with("c1-") || name.starts_with("rate") {
             for (which, server) in SERVERS.iter().enumerate() {
                 plots.push((
                     format!("{server} {name}"),

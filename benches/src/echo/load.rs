@@ -30,6 +30,9 @@ pub struct Load {
     pub warmup: Duration,
     /// Time measured.
     pub duration: Duration,
+    /// Poll without sleeping, so the generator's own wake-up is not part of
+    /// each round trip (closed loop only).
+    pub spin: bool,
 }
 
 /// What a run measured.
@@ -151,6 +154,7 @@ pub fn run(addr: SocketAddr, load: &Load, server_threads: &str) -> io::Result<Re
         }
         let timeout = match interval {
             Some(_) => next_send.saturating_duration_since(Instant::now()),
+            None if load.spin => Duration::ZERO,
             None => Duration::from_millis(10),
         };
         poll.poll(

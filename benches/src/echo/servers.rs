@@ -24,13 +24,14 @@ impl Running {
 
 /// gyre's echo example with `workers` loops that both accept and serve, on
 /// `transport`.
-pub fn gyre(workers: usize, transport: gyre_reactor::Transport) -> Running {
+pub fn gyre(workers: usize, transport: gyre_reactor::Transport, busy_poll: Duration) -> Running {
     let server = gyre_echo::start(&gyre_echo::EchoConfig {
         addr: "127.0.0.1:0".parse().expect("addr"),
         workers,
         reuse_port: false,
         boss: false,
         transport,
+        busy_poll,
     })
     .expect("start gyre echo server");
     Running {

@@ -61,6 +61,9 @@ pub struct EchoConfig {
     pub boss: bool,
     /// epoll or io_uring (or `Auto`: gyre chooses; epoll for now).
     pub transport: Transport,
+    /// The worker loops' busy-poll window (zero: off); see
+    /// [`EventLoopGroupBuilder::busy_poll`](gyre_reactor::EventLoopGroupBuilder::busy_poll).
+    pub busy_poll: std::time::Duration,
 }
 
 /// Starts an echo server.
@@ -75,6 +78,7 @@ pub struct EchoConfig {
 ///     reuse_port: false,
 ///     boss: false,
 ///     transport: gyre_reactor::Transport::Epoll,
+///     busy_poll: std::time::Duration::ZERO,
 /// })
 /// .unwrap();
 /// let mut c = std::net::TcpStream::connect(server.local_addr()).unwrap();
@@ -89,6 +93,7 @@ pub fn start(cfg: &EchoConfig) -> Result<Server, gyre_reactor::Error> {
         .threads(cfg.workers)
         .name("echo-worker")
         .transport(cfg.transport)
+        .busy_poll(cfg.busy_poll)
         .build()?;
     let mut bootstrap = ServerBootstrap::new()
         .child_options(ChannelOptions::default())

@@ -65,6 +65,7 @@ impl Drop for Proxy {
 ///     reuse_port: false,
 ///     boss: false,
 ///     transport: gyre_reactor::Transport::Epoll,
+///     busy_poll: std::time::Duration::ZERO,
 /// })?;
 /// let proxy = proxy::start("127.0.0.1:0".parse().unwrap(), echo.local_addr())?;
 /// let mut client = std::net::TcpStream::connect(proxy.local_addr())?;

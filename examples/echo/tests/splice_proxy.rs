@@ -20,6 +20,7 @@ fn echo() -> gyre_reactor::Server {
         reuse_port: false,
         boss: false,
         transport: gyre_reactor::Transport::Epoll,
+        busy_poll: std::time::Duration::ZERO,
     })
     .unwrap()
 }

@@ -23,6 +23,11 @@ struct Args {
     /// epoll, io_uring, or auto (gyre chooses: epoll while it benchmarks faster).
     #[arg(long, default_value = "epoll")]
     transport: gyre_reactor::Transport,
+    /// Busy-poll window in microseconds (0: off): a worker that had input
+    /// this recently polls without sleeping, so the next message does not
+    /// wait for a thread wake-up; costs a core per busy worker.
+    #[arg(long, default_value_t = 0)]
+    busy_poll_us: u64,
 }
 
 fn main() {
@@ -37,6 +42,7 @@ fn main() {
         reuse_port: args.reuse_port,
         boss: args.boss,
         transport: args.transport,
+        busy_poll: std::time::Duration::from_micros(args.busy_poll_us),
     }) {
         Ok(s) => s,
         Err(e) => {
