@@ -8,13 +8,15 @@
 //!
 //! Balancers keep their per-provider state in the [`Endpoint`]s themselves
 //! (atomics), so a selection takes no lock and allocates nothing, except
-//! the consistent-hash ring, rebuilt when the provider list changes.
+//! the consistent-hash ring, rebuilt when the provider list changes. A
+//! balancer sees the whole list with the eligible providers marked
+//! ([`Candidates`]), so the cluster need not build a list per call.
 
 use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
 /// A provider as the balancers see it: its address, its weight, and the
 /// state they keep about it.
@@ -64,10 +66,130 @@ impl Drop for ActiveCall {
 
 /// Picks a provider for a call.
 pub trait LoadBalancer: Send + Sync + std::fmt::Debug {
-    /// The index in `endpoints` of the provider for a call whose hash key
-    /// is `key` (only [`ConsistentHash`] reads it); `None` when the list is
-    /// empty.
-    fn select(&self, endpoints: &[Arc<Endpoint>], key: u64) -> Option<usize>;
+    /// The index in `candidates.endpoints()` of an eligible provider for a
+    /// call whose hash key is `key`; `None` when none is eligible.
+    fn select(&self, candidates: &Candidates<'_>, key: u64) -> Option<usize>;
+
+    /// Whether [`select`](Self::select) reads its `key` (only
+    /// [`ConsistentHash`] does); when not, the cluster does not hash the
+    /// call's arguments to make one.
+    fn uses_key(&self) -> bool {
+        false
+    }
+}
+
+/// Endpoints at most this many are marked eligible without allocating.
+const INLINE_ENDPOINTS: usize = 256;
+
+/// The providers a call may go to: the cluster's whole list, which of them
+/// are eligible (connected, and not already tried by this call), and a
+/// fingerprint of the list that changes whenever the list does, for
+/// balancers that cache what they build from it.
+///
+/// The cluster makes one per call without allocating (up to 256
+/// providers) or touching a lock.
+///
+/// ```
+/// use gyre_rpc::cluster::{Candidates, Endpoint, LoadBalancer, SmoothRoundRobin};
+/// use std::sync::Arc;
+/// let endpoints: Vec<Arc<Endpoint>> = ["10.0.0.1:20880", "10.0.0.2:20880"]
+///     .iter()
+///     .map(|a| Arc::new(Endpoint::new(a.parse().unwrap(), 100)))
+///     .collect();
+/// let mut candidates = Candidates::all(&endpoints);
+/// candidates.exclude(0);
+/// assert_eq!(SmoothRoundRobin.select(&candidates, 0), Some(1));
+/// ```
+#[derive(Debug, Clone)]
+pub struct Candidates<'a> {
+    endpoints: &'a [Arc<Endpoint>],
+    fingerprint: u64,
+    inline: [u64; INLINE_ENDPOINTS / 64],
+    /// The bits for lists longer than `INLINE_ENDPOINTS`.
+    spilled: Vec<u64>,
+}
+
+impl<'a> Candidates<'a> {
+    /// Every one of `endpoints`, all eligible (hashes the list for its
+    /// fingerprint).
+    pub fn all(endpoints: &'a [Arc<Endpoint>]) -> Self {
+        Candidates::new(endpoints, fingerprint(endpoints), |_| true)
+    }
+
+    /// `endpoints` (whose [`fingerprint`] is `fingerprint`), eligible where
+    /// `eligible(index)` holds.
+    pub(crate) fn new(
+        endpoints: &'a [Arc<Endpoint>],
+        fingerprint: u64,
+        eligible: impl Fn(usize) -> bool,
+    ) -> Self {
+        let mut c = Candidates {
+            endpoints,
+            fingerprint,
+            inline: [0; INLINE_ENDPOINTS / 64],
+            spilled: Vec::new(),
+        };
+        if endpoints.len() > INLINE_ENDPOINTS {
+            c.spilled = vec![0; endpoints.len().div_ceil(64)];
+        }
+        let words = c.words_mut();
+        for i in (0..endpoints.len()).filter(|&i| eligible(i)) {
+            words[i / 64] |= 1 << (i % 64);
+        }
+        c
+    }
+
+    fn words(&self) -> &[u64] {
+        if self.spilled.is_empty() {
+            &self.inline
+        } else {
+            &self.spilled
+        }
+    }
+
+    fn words_mut(&mut self) -> &mut [u64] {
+        if self.spilled.is_empty() {
+            &mut self.inline
+        } else {
+            &mut self.spilled
+        }
+    }
+
+    /// The cluster's whole provider list.
+    pub fn endpoints(&self) -> &'a [Arc<Endpoint>] {
+        self.endpoints
+    }
+
+    /// Whether the call may go to `endpoints()[index]`.
+    pub fn is_eligible(&self, index: usize) -> bool {
+        self.words()
+            .get(index / 64)
+            .is_some_and(|w| w & (1 << (index % 64)) != 0)
+    }
+
+    /// The eligible indices, in order.
+    pub fn eligible(&self) -> impl Iterator<Item = usize> + Clone + '_ {
+        (0..self.endpoints.len()).filter(|&i| self.is_eligible(i))
+    }
+
+    /// Whether no provider is eligible.
+    pub fn is_empty(&self) -> bool {
+        self.words().iter().all(|w| *w == 0)
+    }
+
+    /// Takes `endpoints()[index]` out of the choice (a provider already
+    /// tried by this call).
+    pub fn exclude(&mut self, index: usize) {
+        if let Some(w) = self.words_mut().get_mut(index / 64) {
+            *w &= !(1 << (index % 64));
+        }
+    }
+
+    /// A hash of the list's addresses, in order: equal fingerprints mean
+    /// the same list.
+    pub fn fingerprint(&self) -> u64 {
+        self.fingerprint
+    }
 }
 
 /// A hash of `value` for [`LoadBalancer::select`]'s key.
@@ -82,29 +204,25 @@ fn random_below(n: u64) -> u64 {
     rand::rng().random_range(0..n)
 }
 
-/// Weighted random among `candidates` (indices into `endpoints`).
-fn weighted_random(
-    endpoints: &[Arc<Endpoint>],
-    candidates: impl Iterator<Item = usize> + Clone,
-) -> Option<usize> {
-    let total: u64 = candidates
-        .clone()
-        .map(|i| u64::from(endpoints[i].weight))
-        .sum();
-    let count = candidates.clone().count() as u64;
+/// Weighted random among the eligible candidates.
+fn weighted_random(candidates: &Candidates<'_>) -> Option<usize> {
+    let endpoints = candidates.endpoints();
+    let weight = |i: usize| u64::from(endpoints[i].weight);
+    let (count, total) = candidates
+        .eligible()
+        .fold((0u64, 0u64), |(n, t), i| (n + 1, t + weight(i)));
     if count == 0 {
         return None;
     }
     if total == 0 {
-        return candidates.clone().nth(random_below(count) as usize);
+        return candidates.eligible().nth(random_below(count) as usize);
     }
     let mut point = random_below(total);
-    for i in candidates {
-        let w = u64::from(endpoints[i].weight);
-        if point < w {
+    for i in candidates.eligible() {
+        if point < weight(i) {
             return Some(i);
         }
-        point -= w;
+        point -= weight(i);
     }
     unreachable!("the point is below the total weight")
 }
@@ -114,8 +232,8 @@ fn weighted_random(
 pub struct WeightedRandom;
 
 impl LoadBalancer for WeightedRandom {
-    fn select(&self, endpoints: &[Arc<Endpoint>], _key: u64) -> Option<usize> {
-        weighted_random(endpoints, 0..endpoints.len())
+    fn select(&self, candidates: &Candidates<'_>, _key: u64) -> Option<usize> {
+        weighted_random(candidates)
     }
 }
 
@@ -126,11 +244,18 @@ impl LoadBalancer for WeightedRandom {
 pub struct SmoothRoundRobin;
 
 impl LoadBalancer for SmoothRoundRobin {
-    fn select(&self, endpoints: &[Arc<Endpoint>], _key: u64) -> Option<usize> {
+    fn select(&self, candidates: &Candidates<'_>, _key: u64) -> Option<usize> {
+        let endpoints = candidates.endpoints();
+        // Weight 0 takes no calls, unless every weight is 0: then all are 1.
+        let weighted = candidates.eligible().any(|i| endpoints[i].weight > 0);
         let mut total = 0i64;
         let mut best: Option<(usize, i64)> = None;
-        for (i, e) in endpoints.iter().enumerate() {
-            let w = i64::from(e.weight.max(1));
+        for i in candidates.eligible() {
+            let e = &endpoints[i];
+            let w = if weighted { i64::from(e.weight) } else { 1 };
+            if w == 0 {
+                continue;
+            }
             total += w;
             let current = e.current_weight.fetch_add(w, Ordering::Relaxed) + w;
             if best.is_none_or(|(_, b)| current > b) {
@@ -151,15 +276,38 @@ impl LoadBalancer for SmoothRoundRobin {
 pub struct LeastActive;
 
 impl LoadBalancer for LeastActive {
-    fn select(&self, endpoints: &[Arc<Endpoint>], _key: u64) -> Option<usize> {
-        // One reading of the counts: other threads move them meanwhile,
-        // and the tie set must not change between summing and choosing.
-        let active: Vec<usize> = endpoints.iter().map(|e| e.active()).collect();
-        let least = *active.iter().min()?;
-        let ties: Vec<usize> = (0..endpoints.len())
-            .filter(|&i| active[i] == least)
-            .collect();
-        weighted_random(endpoints, ties.iter().copied())
+    fn select(&self, candidates: &Candidates<'_>, _key: u64) -> Option<usize> {
+        // One pass, reading each count once (other threads move them
+        // meanwhile): a weighted reservoir sample over the providers tied at
+        // the least count seen so far, restarted whenever a lower count
+        // shows up. Each tie ends up chosen in proportion to its weight.
+        // As with the other balancers a weight of 0 takes no calls unless
+        // every tie has weight 0; then the ties are uniform.
+        let endpoints = candidates.endpoints();
+        let mut least = usize::MAX;
+        let mut chosen = None;
+        let (mut tied, mut tied_weight) = (0u64, 0u64);
+        for i in candidates.eligible() {
+            let active = endpoints[i].active();
+            let w = u64::from(endpoints[i].weight);
+            if active < least {
+                least = active;
+                (tied, tied_weight) = (0, 0);
+            } else if active > least {
+                continue;
+            }
+            tied += 1;
+            tied_weight += w;
+            let take = if tied_weight == 0 {
+                random_below(tied) == 0
+            } else {
+                w > 0 && random_below(tied_weight) < w
+            };
+            if take {
+                chosen = Some(i);
+            }
+        }
+        chosen
     }
 }
 
@@ -170,20 +318,24 @@ pub const VIRTUAL_NODES: usize = 160;
 struct Ring {
     /// Which provider list it was built for.
     fingerprint: u64,
-    /// (point, address), sorted by point.
-    points: Vec<(u64, SocketAddr)>,
+    /// (point, index in the list), sorted by point.
+    points: Vec<(u64, usize)>,
 }
 
 /// Consistent hashing: each provider owns [`VIRTUAL_NODES`] points on a
-/// ring and a call goes to the first point at or after its key's hash, so
-/// a key stays on one provider, and when one of N providers leaves only its
-/// keys (about 1/N) move.
+/// ring and a call goes to the first point at or after its key's hash whose
+/// provider is eligible, so a key stays on one provider, and when one of N
+/// providers leaves (or is down) only its keys (about 1/N) move.
+///
+/// The ring is built once per provider list and shared lock-free by every
+/// calling thread.
 #[derive(Debug, Default)]
 pub struct ConsistentHash {
-    ring: RwLock<Option<Arc<Ring>>>,
+    ring: arc_swap::ArcSwapOption<Ring>,
 }
 
-fn fingerprint(endpoints: &[Arc<Endpoint>]) -> u64 {
+/// See [`Candidates::fingerprint`].
+pub(crate) fn fingerprint(endpoints: &[Arc<Endpoint>]) -> u64 {
     let mut h = DefaultHasher::new();
     for e in endpoints {
         e.addr.hash(&mut h);
@@ -192,40 +344,47 @@ fn fingerprint(endpoints: &[Arc<Endpoint>]) -> u64 {
 }
 
 impl ConsistentHash {
-    fn ring(&self, endpoints: &[Arc<Endpoint>]) -> Arc<Ring> {
-        let fp = fingerprint(endpoints);
-        if let Some(r) = self.ring.read().unwrap_or_else(|e| e.into_inner()).as_ref() {
-            if r.fingerprint == fp {
+    fn ring(&self, candidates: &Candidates<'_>) -> Arc<Ring> {
+        if let Some(r) = self.ring.load().as_ref() {
+            if r.fingerprint == candidates.fingerprint() {
                 return r.clone();
             }
         }
+        let endpoints = candidates.endpoints();
         let mut points = Vec::with_capacity(endpoints.len() * VIRTUAL_NODES);
-        for e in endpoints {
+        for (i, e) in endpoints.iter().enumerate() {
             for node in 0..VIRTUAL_NODES {
-                points.push((hash_key(&(e.addr, node)), e.addr));
+                points.push((hash_key(&(e.addr, node)), i));
             }
         }
         points.sort_unstable();
         let ring = Arc::new(Ring {
-            fingerprint: fp,
+            fingerprint: candidates.fingerprint(),
             points,
         });
-        *self.ring.write().unwrap_or_else(|e| e.into_inner()) = Some(ring.clone());
+        self.ring.store(Some(ring.clone()));
         ring
     }
 }
 
 impl LoadBalancer for ConsistentHash {
-    fn select(&self, endpoints: &[Arc<Endpoint>], key: u64) -> Option<usize> {
-        if endpoints.is_empty() {
+    fn select(&self, candidates: &Candidates<'_>, key: u64) -> Option<usize> {
+        if candidates.is_empty() {
             return None;
         }
-        let ring = self.ring(endpoints);
+        let ring = self.ring(candidates);
         // Mix the key so nearby keys (small integers) spread over the ring.
         let point = hash_key(&key);
         let at = ring.points.partition_point(|(p, _)| *p < point);
-        let (_, addr) = ring.points[at % ring.points.len()];
-        endpoints.iter().position(|e| e.addr == addr)
+        // The first eligible owner clockwise: exactly where the key would
+        // land on a ring built without the ineligible providers.
+        (0..ring.points.len())
+            .map(|step| ring.points[(at + step) % ring.points.len()].1)
+            .find(|&i| candidates.is_eligible(i))
+    }
+
+    fn uses_key(&self) -> bool {
+        true
     }
 }
 
@@ -239,7 +398,7 @@ mod tests {
             .enumerate()
             .map(|(i, &w)| {
                 Arc::new(Endpoint::new(
-                    SocketAddr::from(([10, 0, 0, i as u8], 20880)),
+                    SocketAddr::from(([10, 0, (i / 256) as u8, i as u8], 20880)),
                     w,
                 ))
             })
@@ -249,7 +408,7 @@ mod tests {
     fn shares(lb: &dyn LoadBalancer, eps: &[Arc<Endpoint>], calls: usize) -> Vec<f64> {
         let mut counts = vec![0usize; eps.len()];
         for k in 0..calls {
-            counts[lb.select(eps, k as u64).unwrap()] += 1;
+            counts[lb.select(&Candidates::all(eps), k as u64).unwrap()] += 1;
         }
         counts.iter().map(|&c| c as f64 / calls as f64).collect()
     }
@@ -267,7 +426,7 @@ mod tests {
                 "endpoint {i}: {share} vs {want}"
             );
         }
-        assert_eq!(WeightedRandom.select(&[], 0), None);
+        assert_eq!(WeightedRandom.select(&Candidates::all(&[]), 0), None);
         // All weights zero: uniform.
         let zero = endpoints(&[0, 0]);
         let got = shares(&WeightedRandom, &zero, 20_000);
@@ -278,7 +437,10 @@ mod tests {
     fn smooth_round_robin_interleaves_exactly() {
         let eps = endpoints(&[5, 1, 1]);
         let order: String = (0..14)
-            .map(|_| [b'a', b'b', b'c'][SmoothRoundRobin.select(&eps, 0).unwrap()] as char)
+            .map(|_| {
+                [b'a', b'b', b'c'][SmoothRoundRobin.select(&Candidates::all(&eps), 0).unwrap()]
+                    as char
+            })
             .collect();
         assert_eq!(order, "aabacaaaabacaa");
         let eps = endpoints(&[1, 2, 3, 4]);
@@ -311,11 +473,14 @@ mod tests {
             .collect();
         let before: Vec<SocketAddr> = keys
             .iter()
-            .map(|&k| eps[lb.select(&eps, k).unwrap()].addr)
+            .map(|&k| eps[lb.select(&Candidates::all(&eps), k).unwrap()].addr)
             .collect();
         // Stable: the same key, the same provider.
         for (&k, &addr) in keys.iter().zip(&before).take(1000) {
-            assert_eq!(eps[lb.select(&eps, k).unwrap()].addr, addr);
+            assert_eq!(
+                eps[lb.select(&Candidates::all(&eps), k).unwrap()].addr,
+                addr
+            );
         }
         // Balanced: 160 virtual nodes keep each share within 0.12-0.28.
         for e in &eps {
@@ -327,7 +492,7 @@ mod tests {
         let rest: Vec<_> = eps.iter().filter(|e| e.addr != gone).cloned().collect();
         let mut moved = 0;
         for (&k, &was) in keys.iter().zip(&before) {
-            let now = rest[lb.select(&rest, k).unwrap()].addr;
+            let now = rest[lb.select(&Candidates::all(&rest), k).unwrap()].addr;
             if now != was {
                 assert_eq!(was, gone, "a key of a provider that stayed moved");
                 moved += 1;
@@ -335,5 +500,66 @@ mod tests {
         }
         let fraction = moved as f64 / keys.len() as f64;
         assert!((0.12..0.28).contains(&fraction), "moved {fraction}");
+    }
+
+    #[test]
+    fn an_ineligible_provider_loses_its_keys_as_if_it_had_left() {
+        let eps = endpoints(&[1, 1, 1, 1, 1]);
+        let rest: Vec<_> = eps
+            .iter()
+            .filter(|e| e.addr != eps[2].addr)
+            .cloned()
+            .collect();
+        let lb = ConsistentHash::default();
+        let mut down = Candidates::all(&eps);
+        down.exclude(2);
+        for k in 0..5_000u64 {
+            let key = hash_key(&k);
+            let with_exclusion = eps[lb.select(&down, key).unwrap()].addr;
+            let without_it = rest[lb.select(&Candidates::all(&rest), key).unwrap()].addr;
+            assert_eq!(with_exclusion, without_it, "key {k}");
+        }
+        let mut none = Candidates::all(&eps);
+        (0..eps.len()).for_each(|i| none.exclude(i));
+        assert_eq!(lb.select(&none, 1), None);
+    }
+
+    #[test]
+    fn every_balancer_keeps_to_the_eligible_providers() {
+        let eps = endpoints(&[3, 1, 2, 0, 5]);
+        let balancers: [&dyn LoadBalancer; 4] = [
+            &WeightedRandom,
+            &SmoothRoundRobin,
+            &LeastActive,
+            &ConsistentHash::default(),
+        ];
+        for lb in balancers {
+            let mut c = Candidates::all(&eps);
+            c.exclude(0);
+            c.exclude(4);
+            for k in 0..2_000u64 {
+                let i = lb.select(&c, hash_key(&k)).unwrap();
+                assert!(c.is_eligible(i), "{lb:?} chose excluded {i}");
+                // Weight 0 takes no calls while others are eligible
+                // (consistent hashing does not weigh).
+                if !lb.uses_key() {
+                    assert_ne!(i, 3, "{lb:?} chose the weight-0 provider");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn long_lists_mark_eligibility_past_the_inline_bits() {
+        let weights = vec![1; 300];
+        let eps = endpoints(&weights);
+        let mut c = Candidates::all(&eps);
+        assert!(c.is_eligible(299));
+        for i in 0..299 {
+            c.exclude(i);
+        }
+        assert_eq!(c.eligible().collect::<Vec<_>>(), [299]);
+        assert_eq!(WeightedRandom.select(&c, 0), Some(299));
+        assert_eq!(LeastActive.select(&c, 0), Some(299));
     }
 }

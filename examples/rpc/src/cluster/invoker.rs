@@ -7,15 +7,16 @@
 //! reconnected in the background with exponential back-off (100 ms doubling
 //! to 5 s).
 
-use super::balance::{hash_key, Endpoint, LoadBalancer, WeightedRandom};
+use super::balance::{fingerprint, hash_key, Candidates, Endpoint, LoadBalancer, WeightedRandom};
 use crate::consumer::{
     decode_answer, serialize_args, Answer, CallOptions, Connection, Consumer, RpcError, Sink,
 };
 use crate::ServiceKey;
+use arc_swap::ArcSwap;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex, RwLock, Weak};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 /// What the cluster does when a call fails.
@@ -69,6 +70,39 @@ struct Member {
     backoff: Duration,
 }
 
+impl Member {
+    fn is_live(&self) -> bool {
+        self.conn.as_ref().is_some_and(|c| c.is_open())
+    }
+}
+
+/// The provider list as calls see it: replaced whole when it changes, read
+/// on every call without a lock.
+struct Snapshot {
+    members: Vec<Arc<Member>>,
+    /// The members' endpoints, in the same order, for the balancer.
+    endpoints: Vec<Arc<Endpoint>>,
+    fingerprint: u64,
+}
+
+impl Snapshot {
+    fn new(members: Vec<Arc<Member>>) -> Arc<Snapshot> {
+        let endpoints: Vec<Arc<Endpoint>> = members.iter().map(|m| m.endpoint.clone()).collect();
+        Arc::new(Snapshot {
+            fingerprint: fingerprint(&endpoints),
+            members,
+            endpoints,
+        })
+    }
+
+    /// The connected members, as a balancer's choice.
+    fn live(&self) -> Candidates<'_> {
+        Candidates::new(&self.endpoints, self.fingerprint, |i| {
+            self.members[i].is_live()
+        })
+    }
+}
+
 /// A call kept for a later retry (failback).
 struct Retry {
     method: String,
@@ -83,7 +117,7 @@ struct Inner {
     mode: ClusterMode,
     balancer: Box<dyn LoadBalancer>,
     options: CallOptions,
-    members: RwLock<Arc<Vec<Arc<Member>>>>,
+    members: ArcSwap<Snapshot>,
     retries: Mutex<Vec<Retry>>,
 }
 
@@ -123,7 +157,7 @@ impl ClusterBuilder {
             mode: self.mode,
             balancer: self.balancer,
             options: self.options,
-            members: RwLock::new(Arc::new(Vec::new())),
+            members: ArcSwap::new(Snapshot::new(Vec::new())),
             retries: Mutex::new(Vec::new()),
         });
         let weak = Arc::downgrade(&inner);
@@ -235,14 +269,12 @@ impl Cluster {
 
     /// The providers, with whether each is connected now.
     pub fn providers(&self) -> Vec<(SocketAddr, bool)> {
-        self.snapshot()
+        self.inner
+            .members
+            .load()
+            .members
             .iter()
-            .map(|m| {
-                (
-                    m.endpoint.addr,
-                    m.conn.as_ref().is_some_and(|c| c.is_open()),
-                )
-            })
+            .map(|m| (m.endpoint.addr, m.is_live()))
             .collect()
     }
 
@@ -253,14 +285,6 @@ impl Cluster {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .len()
-    }
-
-    fn snapshot(&self) -> Arc<Vec<Arc<Member>>> {
-        self.inner
-            .members
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
     }
 
     /// Calls `method` with `request` in the cluster's mode and returns the
@@ -287,30 +311,38 @@ impl Cluster {
         Resp: DeserializeOwned + Default,
     {
         let args = serialize_args(options.serialization, request)?;
-        let key = options.hash_key.unwrap_or_else(|| hash_key(&args[..]));
+        let key = match options.hash_key {
+            Some(key) => key,
+            None if self.inner.balancer.uses_key() => hash_key(&args[..]),
+            None => 0,
+        };
         let ser = options.serialization;
-        let members = self.snapshot();
-        let live: Vec<&Arc<Member>> = members
-            .iter()
-            .filter(|m| m.conn.as_ref().is_some_and(|c| c.is_open()))
-            .collect();
+        // No lock and, up to 256 providers, no allocation to choose one:
+        // the list is a snapshot swapped whole when it changes, and the
+        // choice is a bit set over it.
+        let snapshot = self.inner.members.load();
+        let live = snapshot.live();
+        let balancer = &self.inner.balancer;
+        let member = |i: usize| &snapshot.members[i];
         let no_provider = || RpcError::NoProvider(self.inner.service.to_string());
         match self.inner.mode {
             ClusterMode::Failfast => {
-                let m = self.select(&live, key, &[]).ok_or_else(no_provider)?;
-                decode_answer(self.invoke(m, method, &args, options), ser)
+                let m = balancer.select(&live, key).ok_or_else(no_provider)?;
+                decode_answer(self.invoke(member(m), method, &args, options), ser)
             }
             ClusterMode::Failover { retries } => {
-                let mut tried: Vec<SocketAddr> = Vec::new();
+                let mut untried = live.clone();
                 let mut last = no_provider();
                 for _ in 0..=retries {
-                    let Some(m) = self
-                        .select(&live, key, &tried)
-                        .or_else(|| self.select(&live, key, &[]))
+                    // Another provider while there is one; after that, any.
+                    let Some(i) = balancer
+                        .select(&untried, key)
+                        .or_else(|| balancer.select(&live, key))
                     else {
                         break;
                     };
-                    tried.push(m.endpoint.addr);
+                    untried.exclude(i);
+                    let m = member(i);
                     match decode_answer(self.invoke(m, method, &args, options), ser) {
                         Ok(r) => return Ok(r),
                         Err(e) if e.is_retryable() => {
@@ -323,21 +355,23 @@ impl Cluster {
                 Err(last)
             }
             ClusterMode::Failsafe => {
-                let result = self
-                    .select(&live, key, &[])
+                let result = balancer
+                    .select(&live, key)
                     .ok_or_else(no_provider)
-                    .and_then(|m| decode_answer(self.invoke(m, method, &args, options), ser));
+                    .and_then(|i| {
+                        decode_answer(self.invoke(member(i), method, &args, options), ser)
+                    });
                 Ok(result.unwrap_or_else(|e| {
                     tracing::warn!(service = %self.inner.service, method, error = %e, "failsafe call failed; returning the empty result");
                     Resp::default()
                 }))
             }
             ClusterMode::Failback { every, .. } => {
-                let result = self
-                    .select(&live, key, &[])
+                let result = balancer
+                    .select(&live, key)
                     .ok_or_else(no_provider)
-                    .and_then(|m| {
-                        decode_answer::<Resp>(self.invoke(m, method, &args, options), ser)
+                    .and_then(|i| {
+                        decode_answer::<Resp>(self.invoke(member(i), method, &args, options), ser)
                     });
                 match result {
                     Ok(r) => Ok(r),
@@ -359,11 +393,15 @@ impl Cluster {
                 }
             }
             ClusterMode::Forking { parallel } => {
+                // A fan-out: several calls, so a list of them is fine here.
+                let mut untried = live.clone();
                 let mut chosen: Vec<&Arc<Member>> = Vec::new();
                 while chosen.len() < parallel.max(1) {
-                    let tried: Vec<SocketAddr> = chosen.iter().map(|m| m.endpoint.addr).collect();
-                    match self.select(&live, key, &tried) {
-                        Some(m) => chosen.push(m),
+                    match balancer.select(&untried, key) {
+                        Some(i) => {
+                            untried.exclude(i);
+                            chosen.push(member(i));
+                        }
                         None => break,
                     }
                 }
@@ -380,12 +418,12 @@ impl Cluster {
                 Err(last)
             }
             ClusterMode::Broadcast => {
-                if members.is_empty() {
+                if snapshot.members.is_empty() {
                     return Err(no_provider());
                 }
                 // Every provider, connected or not: a broadcast that misses
                 // one has failed.
-                let all: Vec<&Arc<Member>> = members.iter().collect();
+                let all: Vec<&Arc<Member>> = snapshot.members.iter().collect();
                 let mut answers: Vec<(usize, Answer)> =
                     self.fan_out(&all, method, &args, options).collect();
                 answers.sort_by_key(|(i, _)| *i);
@@ -402,22 +440,6 @@ impl Cluster {
                 result
             }
         }
-    }
-
-    fn select<'a>(
-        &self,
-        live: &[&'a Arc<Member>],
-        key: u64,
-        exclude: &[SocketAddr],
-    ) -> Option<&'a Arc<Member>> {
-        let candidates: Vec<&Arc<Member>> = live
-            .iter()
-            .copied()
-            .filter(|m| !exclude.contains(&m.endpoint.addr))
-            .collect();
-        let endpoints: Vec<Arc<Endpoint>> = candidates.iter().map(|m| m.endpoint.clone()).collect();
-        let i = self.inner.balancer.select(&endpoints, key)?;
-        Some(candidates[i])
     }
 
     /// One call to one provider, counted as active while it runs.
@@ -484,17 +506,14 @@ impl Cluster {
 }
 
 fn set_providers(inner: &Inner, providers: impl IntoIterator<Item = (SocketAddr, u32)>) {
-    let old = inner
-        .members
-        .read()
-        .unwrap_or_else(|e| e.into_inner())
-        .clone();
+    let old = inner.members.load_full();
     let mut next = Vec::new();
     for (addr, weight) in providers {
         if next.iter().any(|m: &Arc<Member>| m.endpoint.addr == addr) {
             continue;
         }
         match old
+            .members
             .iter()
             .find(|m| m.endpoint.addr == addr && m.endpoint.weight == weight)
         {
@@ -507,14 +526,14 @@ fn set_providers(inner: &Inner, providers: impl IntoIterator<Item = (SocketAddr,
             })),
         }
     }
-    for m in old.iter() {
+    for m in old.members.iter() {
         if !next.iter().any(|n| Arc::ptr_eq(n, m)) {
             if let Some(c) = &m.conn {
                 c.close();
             }
         }
     }
-    *inner.members.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(next);
+    inner.members.store(Snapshot::new(next));
 }
 
 /// The cluster's background work, every 20 ms while the cluster lives:
@@ -532,16 +551,12 @@ fn maintain(cluster: Weak<Inner>) {
 }
 
 fn reconnect(inner: &Inner) {
-    let members = inner
-        .members
-        .read()
-        .unwrap_or_else(|e| e.into_inner())
-        .clone();
+    let current = inner.members.load_full();
     let now = Instant::now();
     let mut changed = false;
-    let mut next: Vec<Arc<Member>> = Vec::with_capacity(members.len());
-    for m in members.iter() {
-        let down = !m.conn.as_ref().is_some_and(|c| c.is_open());
+    let mut next: Vec<Arc<Member>> = Vec::with_capacity(current.members.len());
+    for m in current.members.iter() {
+        let down = !m.is_live();
         if down && now >= m.retry_at {
             let conn = connect(&inner.consumer, m.endpoint.addr);
             let backoff = if conn.is_some() {
@@ -561,11 +576,11 @@ fn reconnect(inner: &Inner) {
         }
     }
     if changed {
-        let mut slot = inner.members.write().unwrap_or_else(|e| e.into_inner());
-        // Only if nobody replaced the list meanwhile.
-        if Arc::ptr_eq(&slot, &members) {
-            *slot = Arc::new(next);
-        }
+        // Only if nobody replaced the list meanwhile (a registry update
+        // wins; the connections made here then close as they drop).
+        inner
+            .members
+            .compare_and_swap(&current, Snapshot::new(next));
     }
 }
 
@@ -588,14 +603,11 @@ fn retry_failed(inner: &Arc<Inner>) {
     let cluster = Cluster {
         inner: inner.clone(),
     };
-    let members = cluster.snapshot();
-    let live: Vec<&Arc<Member>> = members
-        .iter()
-        .filter(|m| m.conn.as_ref().is_some_and(|c| c.is_open()))
-        .collect();
+    let snapshot = inner.members.load_full();
+    let live = snapshot.live();
     for mut r in due {
-        let answer = match cluster.select(&live, hash_key(&r.args[..]), &[]) {
-            Some(m) => cluster.invoke(m, &r.method, &r.args, &inner.options),
+        let answer = match inner.balancer.select(&live, hash_key(&r.args[..])) {
+            Some(i) => cluster.invoke(&snapshot.members[i], &r.method, &r.args, &inner.options),
             None => Err(RpcError::NoProvider(inner.service.to_string())),
         };
         let ok = matches!(answer, Ok((crate::Status::Ok, _)));
