@@ -326,10 +326,13 @@ fn a_silent_provider_is_dropped_after_three_heartbeats_and_reconnected_with_back
         assert!(Instant::now() < deadline, "never dropped and reconnected");
         std::thread::sleep(Duration::from_millis(20));
     }
+    // The consumer's idle clock starts at its connect, a little before this
+    // side's accept is timed (a thread start later): allow that much.
+    let slack = Duration::from_millis(10);
     for life in lived.lock().unwrap().iter() {
         // Closed for silence: after three periods, not before.
         assert!(
-            *life >= period * 3 && *life < period * 10,
+            *life + slack >= period * 3 && *life < period * 10,
             "a connection lived {life:?}"
         );
     }
