@@ -74,7 +74,6 @@ impl LineDecoder {
     ) -> Result<Option<Bytes>, CodecError> {
         let crlf = newline > 0 && src[newline - 1] == b'\r';
         let length = newline - usize::from(crlf);
-        self.scan.consumed(newline);
         if length > self.state.max_length {
             return Err(self.too_long_line(src, length, newline));
         }
@@ -112,11 +111,10 @@ impl LineDecoder {
         src: &mut BytesMut,
         dropped: u64,
     ) -> Result<Option<Bytes>, CodecError> {
-        match self.scan.next(src) {
+        match self.scan.take(src) {
             Some(newline) => {
-                self.scan.consumed(newline);
                 self.state.finish_discarding(src, dropped, newline + 1)?;
-                match self.scan.next(src) {
+                match self.scan.take(src) {
                     Some(newline) => self.take_line(src, newline),
                     None => self.no_line(src),
                 }
@@ -141,7 +139,7 @@ impl Decoder for LineDecoder {
         if let Some(dropped) = self.state.discarding {
             return self.decode_discarding(src, dropped);
         }
-        match self.scan.next(src) {
+        match self.scan.take(src) {
             Some(newline) => self.take_line(src, newline),
             None => self.no_line(src),
         }

@@ -26,30 +26,50 @@ pub(crate) struct NewlineScan {
 }
 
 impl NewlineScan {
-    /// The offset of the first newline in `src`, or `None` when there is none
-    /// (then everything has been searched).
+    /// The offset of the first newline in `src`, taken: the caller splits
+    /// the buffer through it before the next call. `None` when there is
+    /// none (then everything has been searched).
     ///
     /// `src` must be the buffer of the previous calls with bytes only
-    /// appended, or with the front consumed through [`NewlineScan::consumed`];
+    /// appended, or with the front split off through the newlines taken;
     /// otherwise call [`NewlineScan::reset`] first.
     #[inline]
-    pub(crate) fn next(&mut self, src: &[u8]) -> Option<usize> {
-        loop {
-            if self.mask != 0 {
-                return Some(self.searched + self.mask.trailing_zeros() as usize - BLOCK);
+    pub(crate) fn take(&mut self, src: &[u8]) -> Option<usize> {
+        if self.mask == 0 {
+            self.refill(src)?;
+            if self.mask == 0 {
+                // Found by the tail search at `searched`.
+                let newline = self.searched;
+                self.searched = 0;
+                return Some(newline);
             }
+        }
+        let newline = self.searched + self.mask.trailing_zeros() as usize - BLOCK;
+        self.mask &= self.mask - 1;
+        self.searched -= newline + 1;
+        Some(newline)
+    }
+
+    /// With the mask empty: scan on until a block has a newline (the mask
+    /// is then set), or the tail search finds one (the mask stays empty and
+    /// `searched` is its offset); `None` when there is none.
+    fn refill(&mut self, src: &[u8]) -> Option<()> {
+        loop {
             let rest = src.get(self.searched..)?;
             match rest.first_chunk::<BLOCK>() {
                 Some(block) => {
                     self.mask = newline_mask(block);
                     self.searched += BLOCK;
+                    if self.mask != 0 {
+                        return Some(());
+                    }
                 }
                 None => {
                     // Less than a block left: no mask, plain search.
                     return match memchr::memchr(b'\n', rest) {
                         Some(i) => {
                             self.searched += i;
-                            Some(self.searched)
+                            Some(())
                         }
                         None => {
                             self.searched = src.len();
@@ -61,22 +81,8 @@ impl NewlineScan {
         }
     }
 
-    /// The front of the buffer through `newline` (as returned by
-    /// [`NewlineScan::next`]) has been split off.
-    #[inline]
-    pub(crate) fn consumed(&mut self, newline: usize) {
-        if self.mask != 0 {
-            // It was the mask's lowest bit; the rest stay, shifted with the buffer.
-            self.mask &= self.mask - 1;
-            self.searched -= newline + 1;
-        } else {
-            // Found by the tail search at `searched`: what follows is unsearched.
-            self.searched = 0;
-        }
-    }
-
     /// Forget everything: the buffer was cleared or cut other than at a
-    /// newline from [`NewlineScan::next`].
+    /// newline from [`NewlineScan::take`].
     pub(crate) fn reset(&mut self) {
         self.searched = 0;
         self.mask = 0;
@@ -124,9 +130,8 @@ mod tests {
         let mut scan = NewlineScan::default();
         let mut at = 0;
         let mut out = Vec::new();
-        while let Some(newline) = scan.next(&buf) {
+        while let Some(newline) = scan.take(&buf) {
             out.push(at + newline);
-            scan.consumed(newline);
             buf.drain(..=newline);
             at += newline + 1;
         }
@@ -175,12 +180,11 @@ mod tests {
     fn appended_input_is_searched_from_where_it_stopped() {
         let mut scan = NewlineScan::default();
         let mut buf = vec![b'a'; 100];
-        assert_eq!(scan.next(&buf), None);
+        assert_eq!(scan.take(&buf), None);
         assert_eq!(scan.searched, 100);
         buf.extend_from_slice(&[b'b'; 40]);
         buf.push(b'\n');
-        assert_eq!(scan.next(&buf), Some(140));
-        scan.consumed(140);
+        assert_eq!(scan.take(&buf), Some(140));
         assert_eq!(scan.searched, 0);
     }
 }
