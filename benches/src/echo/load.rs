@@ -153,7 +153,14 @@ pub fn run(addr: SocketAddr, load: &Load, server_threads: &str) -> io::Result<Re
             }
         }
         let timeout = match interval {
-            Some(_) => next_send.saturating_duration_since(Instant::now()),
+            // epoll_wait counts whole milliseconds (mio rounds up), so a
+            // sleep until the next send could leave it up to 1 ms late, and
+            // that lateness would be charged to the server as latency. Poll
+            // without sleeping when the next send is due within 2 ms.
+            Some(_) => match next_send.saturating_duration_since(Instant::now()) {
+                t if t < Duration::from_millis(2) => Duration::ZERO,
+                t => t - Duration::from_millis(1),
+            },
             None if load.spin => Duration::ZERO,
             None => Duration::from_millis(10),
         };
