@@ -448,9 +448,9 @@ impl Cluster {
             return Err(RpcError::Closed);
         };
         let _active = m.endpoint.begin_call();
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        conn.start_raw(&self.inner.service, method, args, options, Sink::One(tx))?;
-        rx.blocking_recv().unwrap_or(Err(RpcError::Closed))
+        crate::consumer::wait_for(|done| {
+            conn.start_raw(&self.inner.service, method, args, options, done)
+        })
     }
 
     /// The same call to each of `members` at once; answers in the order

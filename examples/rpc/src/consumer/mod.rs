@@ -32,6 +32,7 @@
 mod error;
 mod handler;
 mod pending;
+mod reply;
 
 pub use error::RpcError;
 
@@ -48,6 +49,7 @@ use handler::ConsumerConnection;
 pub(crate) use pending::Answer;
 pub(crate) use pending::Sink;
 use pending::{Outgoing, Pending, Registrar};
+pub(crate) use reply::wait_for;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::cell::RefCell;
@@ -415,20 +417,20 @@ impl Connection {
         self.send_call(id, frame, options.timeout, done, service, method)
     }
 
+    /// Sends a call whose answer goes to `done`.
     fn start<Req: Serialize + ?Sized>(
         &self,
         service: &ServiceKey,
         method: &str,
         request: &Req,
         options: &CallOptions,
-    ) -> Result<oneshot::Receiver<Answer>, RpcError> {
+        done: Sink,
+    ) -> Result<(), RpcError> {
         let ser = options.serialization;
         let (id, frame) = self.encode(true, service, method, options, |out| {
             Ok(ser.serialize(request, out)?)
         })?;
-        let (done, answer) = oneshot::channel();
-        self.send_call(id, frame, options.timeout, Sink::One(done), service, method)?;
-        Ok(answer)
+        self.send_call(id, frame, options.timeout, done, service, method)
     }
 
     /// Calls `method` of `service` with `request` and waits for the result,
@@ -459,8 +461,8 @@ impl Connection {
         Req: Serialize + ?Sized,
         Resp: DeserializeOwned,
     {
-        let answer = self.start(service, method, request, options)?;
-        finish(answer.blocking_recv(), options.serialization)
+        let answer = reply::wait_for(|done| self.start(service, method, request, options, done));
+        decode_answer(answer, options.serialization)
     }
 
     /// Sends the call now and returns a future of its result (any executor
@@ -490,9 +492,13 @@ impl Connection {
         Req: Serialize + ?Sized,
         Resp: DeserializeOwned,
     {
-        let started = self.start(service, method, request, options);
+        let (done, answer) = oneshot::channel();
+        let started = self.start(service, method, request, options, Sink::One(done));
         let ser = options.serialization;
-        async move { finish(started?.await, ser) }
+        async move {
+            started?;
+            finish(answer.await, ser)
+        }
     }
 
     /// Sends a call that gets no answer (Dubbo's one-way).

@@ -28,6 +28,8 @@ pub(crate) type Answer = Result<(Status, Bytes), RpcError>;
 pub(crate) enum Sink {
     /// To the one caller waiting for it.
     One(oneshot::Sender<Answer>),
+    /// To a blocking caller, on its thread's reusable reply channel.
+    Reply(super::reply::Reply),
     /// To a caller waiting on several calls at once (forking, broadcast),
     /// tagged with the call's index among them.
     Many {
@@ -41,6 +43,7 @@ impl Sink {
         // A caller that stopped waiting has nobody to tell.
         match self {
             Sink::One(tx) => drop(tx.send(answer)),
+            Sink::Reply(reply) => reply.send(answer),
             Sink::Many { tx, index } => drop(tx.send((index, answer))),
         }
     }
