@@ -824,6 +824,7 @@ impl EventLoop {
         name: String,
         transport: Transport,
         busy_poll: Duration,
+        cpu: Option<usize>,
     ) -> io::Result<(EventLoop, std::thread::JoinHandle<()>)> {
         let (waker, driver, poll) = match transport {
             #[cfg(feature = "io-uring")]
@@ -863,6 +864,9 @@ impl EventLoop {
         let loop_shared = shared.clone();
         let (ready_tx, ready_rx) = std::sync::mpsc::sync_channel::<io::Result<()>>(1);
         let thread = std::thread::Builder::new().name(name).spawn(move || {
+            if let Some(cpu) = cpu {
+                pin_to_cpu(cpu);
+            }
             let driver = match driver {
                 Some(driver) => driver,
                 None => match ring_driver(&loop_shared) {
@@ -1001,5 +1005,21 @@ impl EventLoop {
             let pipeline = init(peer).layers;
             inner.add_accepted::<L, S>(stream, opts, pipeline);
         });
+    }
+}
+
+/// Restricts the calling thread to `cpu`; a refusal (a CPU outside the
+/// process's allowed set, say) is logged and the thread runs unpinned.
+fn pin_to_cpu(cpu: usize) {
+    // SAFETY: `set` is a zeroed, fully initialised cpu_set_t on our stack;
+    // CPU_SET writes one bit inside it (it bounds-checks `cpu` against the
+    // set's size), and sched_setaffinity only reads `size_of` bytes of it.
+    let result = unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(cpu, &mut set);
+        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set)
+    };
+    if result != 0 {
+        tracing::warn!(cpu, error = %io::Error::last_os_error(), "cannot pin the event loop to its CPU; it runs unpinned");
     }
 }

@@ -150,6 +150,7 @@ pub struct EventLoopGroupBuilder {
     transport: Transport,
     auto_prefers: Transport,
     busy_poll: Duration,
+    pin: bool,
 }
 
 impl Default for EventLoopGroupBuilder {
@@ -160,6 +161,7 @@ impl Default for EventLoopGroupBuilder {
             transport: Transport::Epoll,
             auto_prefers: Transport::Epoll,
             busy_poll: Duration::ZERO,
+            pin: false,
         }
     }
 }
@@ -221,6 +223,27 @@ impl EventLoopGroupBuilder {
         self
     }
 
+    /// Pin loop `i` to the `i`-th CPU this process may run on (wrapping
+    /// around), as thread-per-core servers do (default off).
+    ///
+    /// A pinned loop keeps its caches and is never moved next to a thread
+    /// that woke it (the scheduler's habit of waking a thread on the
+    /// waker's CPU can queue a loop behind a busy thread there for a whole
+    /// time slice). Size the group to the cores you give it, and keep other
+    /// busy threads off those cores; a CPU that cannot be had leaves its
+    /// loop unpinned, with a warning.
+    ///
+    /// ```
+    /// use gyre_reactor::EventLoopGroup;
+    /// let group = EventLoopGroup::builder().threads(1).pin_to_cores(true).build()?;
+    /// # group.shutdown_gracefully(std::time::Duration::ZERO, std::time::Duration::from_secs(1));
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn pin_to_cores(mut self, pin: bool) -> Self {
+        self.pin = pin;
+        self
+    }
+
     /// Starts the loops.
     ///
     /// # Errors
@@ -231,9 +254,16 @@ impl EventLoopGroupBuilder {
         let transport = resolve(self.transport, self.auto_prefers)?;
         let mut loops = Vec::with_capacity(self.threads);
         let mut handles = Vec::with_capacity(self.threads);
+        let cpus = if self.pin { allowed_cpus() } else { Vec::new() };
         for i in 0..self.threads {
-            let (lp, handle) =
-                EventLoop::spawn(i, format!("{}-{i}", self.name), transport, self.busy_poll)?;
+            let cpu = (!cpus.is_empty()).then(|| cpus[i % cpus.len()]);
+            let (lp, handle) = EventLoop::spawn(
+                i,
+                format!("{}-{i}", self.name),
+                transport,
+                self.busy_poll,
+                cpu,
+            )?;
             loops.push(lp);
             handles.push(handle);
         }
@@ -244,6 +274,22 @@ impl EventLoopGroupBuilder {
                 threads: Mutex::new(handles),
             }),
         })
+    }
+}
+
+/// The CPUs this process may run on, in order.
+fn allowed_cpus() -> Vec<usize> {
+    // SAFETY: `set` is a zeroed cpu_set_t that sched_getaffinity fills
+    // (it writes at most `size_of` bytes); CPU_ISSET reads one bit of it,
+    // bounds-checked against the set's size.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        if libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) != 0 {
+            return Vec::new();
+        }
+        (0..libc::CPU_SETSIZE as usize)
+            .filter(|&c| libc::CPU_ISSET(c, &set))
+            .collect()
     }
 }
 

@@ -48,6 +48,9 @@ struct Args {
     /// tokio's worker threads (the issue fixes this at 2).
     #[arg(long, default_value_t = 2)]
     tokio_workers: usize,
+    /// Pin gyre's loops to their own CPUs (`pin_to_cores`).
+    #[arg(long)]
+    gyre_pin: bool,
 }
 
 /// gyre's busy-poll window in the `-busy` case.
@@ -80,8 +83,8 @@ fn measure(server: &str, args: &Args, load: &Load) -> Report {
     // so do gyre's loops (tokio has no such mode; it runs as always).
     let busy = if load.spin { BUSY_POLL } else { Duration::ZERO };
     let running = match server {
-        "gyre" => servers::gyre(args.gyre_workers, Transport::Epoll, busy),
-        "gyre-uring" => servers::gyre(args.gyre_workers, Transport::IoUring, busy),
+        "gyre" => servers::gyre(args.gyre_workers, Transport::Epoll, busy, args.gyre_pin),
+        "gyre-uring" => servers::gyre(args.gyre_workers, Transport::IoUring, busy, args.gyre_pin),
         _ => servers::tokio(args.tokio_workers),
     };
     let threads = if server == "tokio" {

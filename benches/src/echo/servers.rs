@@ -24,7 +24,12 @@ impl Running {
 
 /// gyre's echo example with `workers` loops that both accept and serve, on
 /// `transport`.
-pub fn gyre(workers: usize, transport: gyre_reactor::Transport, busy_poll: Duration) -> Running {
+pub fn gyre(
+    workers: usize,
+    transport: gyre_reactor::Transport,
+    busy_poll: Duration,
+    pin_to_cores: bool,
+) -> Running {
     let server = gyre_echo::start(&gyre_echo::EchoConfig {
         addr: "127.0.0.1:0".parse().expect("addr"),
         workers,
@@ -32,6 +37,7 @@ pub fn gyre(workers: usize, transport: gyre_reactor::Transport, busy_poll: Durat
         boss: false,
         transport,
         busy_poll,
+        pin_to_cores,
     })
     .expect("start gyre echo server");
     Running {

@@ -64,6 +64,9 @@ pub struct EchoConfig {
     /// The worker loops' busy-poll window (zero: off); see
     /// [`EventLoopGroupBuilder::busy_poll`](gyre_reactor::EventLoopGroupBuilder::busy_poll).
     pub busy_poll: std::time::Duration,
+    /// Pin each worker loop to its own CPU; see
+    /// [`EventLoopGroupBuilder::pin_to_cores`](gyre_reactor::EventLoopGroupBuilder::pin_to_cores).
+    pub pin_to_cores: bool,
 }
 
 /// Starts an echo server.
@@ -79,6 +82,7 @@ pub struct EchoConfig {
 ///     boss: false,
 ///     transport: gyre_reactor::Transport::Epoll,
 ///     busy_poll: std::time::Duration::ZERO,
+///     pin_to_cores: false,
 /// })
 /// .unwrap();
 /// let mut c = std::net::TcpStream::connect(server.local_addr()).unwrap();
@@ -94,6 +98,7 @@ pub fn start(cfg: &EchoConfig) -> Result<Server, gyre_reactor::Error> {
         .name("echo-worker")
         .transport(cfg.transport)
         .busy_poll(cfg.busy_poll)
+        .pin_to_cores(cfg.pin_to_cores)
         .build()?;
     let mut bootstrap = ServerBootstrap::new()
         .child_options(ChannelOptions::default())

@@ -66,6 +66,7 @@ impl Drop for Proxy {
 ///     boss: false,
 ///     transport: gyre_reactor::Transport::Epoll,
 ///     busy_poll: std::time::Duration::ZERO,
+///     pin_to_cores: false,
 /// })?;
 /// let proxy = proxy::start("127.0.0.1:0".parse().unwrap(), echo.local_addr())?;
 /// let mut client = std::net::TcpStream::connect(proxy.local_addr())?;

@@ -21,6 +21,7 @@ fn echo() -> gyre_reactor::Server {
         boss: false,
         transport: gyre_reactor::Transport::Epoll,
         busy_poll: std::time::Duration::ZERO,
+        pin_to_cores: false,
     })
     .unwrap()
 }

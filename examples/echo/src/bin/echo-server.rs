@@ -28,6 +28,9 @@ struct Args {
     /// wait for a thread wake-up; costs a core per busy worker.
     #[arg(long, default_value_t = 0)]
     busy_poll_us: u64,
+    /// Pin each worker loop to its own CPU (thread-per-core).
+    #[arg(long)]
+    pin: bool,
 }
 
 fn main() {
@@ -43,6 +46,7 @@ fn main() {
         boss: args.boss,
         transport: args.transport,
         busy_poll: std::time::Duration::from_micros(args.busy_poll_us),
+        pin_to_cores: args.pin,
     }) {
         Ok(s) => s,
         Err(e) => {
