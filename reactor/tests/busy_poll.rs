@@ -10,7 +10,7 @@
 
 mod common;
 
-use common::{transport, Echo};
+use common::{thread_dir, transport, Echo};
 use gyre_reactor::{ChannelOptions, EventLoopGroup, Pipeline, Server, ServerBootstrap};
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -30,17 +30,6 @@ fn echo_with(name: &str, window: Duration) -> Server {
         .child_options(ChannelOptions::default())
         .bind("127.0.0.1:0", |_| Pipeline::new().inbound(Echo))
         .unwrap()
-}
-
-/// `/proc/self/task/<tid>/` of the loop of the group named `name`.
-fn task_dir(name: &str) -> std::path::PathBuf {
-    let name = format!("{name}-0");
-    std::fs::read_dir("/proc/self/task")
-        .unwrap()
-        .flatten()
-        .map(|t| t.path())
-        .find(|p| std::fs::read_to_string(p.join("comm")).is_ok_and(|comm| comm.trim_end() == name))
-        .unwrap_or_else(|| panic!("no thread named {name}"))
 }
 
 /// The thread's user + system time in clock ticks.
@@ -71,7 +60,7 @@ fn cpu_while_silent(name: &str, window: Duration, wait: Duration, silence: Durat
     let mut conn = TcpStream::connect(server.local_addr()).unwrap();
     conn.set_nodelay(true).unwrap();
     round_trips(&mut conn, 20);
-    let task = task_dir(name);
+    let task = thread_dir(&format!("{name}-0"));
     std::thread::sleep(wait);
     let before = cpu_ticks(&task);
     std::thread::sleep(silence);

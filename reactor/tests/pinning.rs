@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::transport;
+use common::{thread_dir, transport};
 use gyre_reactor::EventLoopGroup;
 use std::time::Duration;
 
@@ -21,13 +21,7 @@ fn cpus_allowed_list(status: std::path::PathBuf) -> String {
 
 /// `Cpus_allowed_list` of the thread named `name`.
 fn allowed_cpus_of(name: &str) -> String {
-    for task in std::fs::read_dir("/proc/self/task").unwrap().flatten() {
-        let path = task.path();
-        if std::fs::read_to_string(path.join("comm")).is_ok_and(|c| c.trim_end() == name) {
-            return cpus_allowed_list(path.join("status"));
-        }
-    }
-    panic!("no thread named {name}");
+    cpus_allowed_list(thread_dir(name).join("status"))
 }
 
 /// The CPUs this process may use, as the kernel lists them for it.

@@ -69,6 +69,22 @@ pub struct EchoConfig {
     pub pin_to_cores: bool,
 }
 
+impl Default for EchoConfig {
+    /// `127.0.0.1:7007`, one worker loop per CPU accepting for itself, on
+    /// epoll, no busy polling, unpinned.
+    fn default() -> Self {
+        EchoConfig {
+            addr: SocketAddr::from(([127, 0, 0, 1], 7007)),
+            workers: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            reuse_port: false,
+            boss: false,
+            transport: Transport::Epoll,
+            busy_poll: std::time::Duration::ZERO,
+            pin_to_cores: false,
+        }
+    }
+}
+
 /// Starts an echo server.
 ///
 /// ```
@@ -78,11 +94,7 @@ pub struct EchoConfig {
 /// let server = start(&EchoConfig {
 ///     addr: "127.0.0.1:0".parse().unwrap(),
 ///     workers: 1,
-///     reuse_port: false,
-///     boss: false,
-///     transport: gyre_reactor::Transport::Epoll,
-///     busy_poll: std::time::Duration::ZERO,
-///     pin_to_cores: false,
+///     ..EchoConfig::default()
 /// })
 /// .unwrap();
 /// let mut c = std::net::TcpStream::connect(server.local_addr()).unwrap();

@@ -62,11 +62,7 @@ impl Drop for Proxy {
 /// let echo = start(&EchoConfig {
 ///     addr: "127.0.0.1:0".parse().unwrap(),
 ///     workers: 1,
-///     reuse_port: false,
-///     boss: false,
-///     transport: gyre_reactor::Transport::Epoll,
-///     busy_poll: std::time::Duration::ZERO,
-///     pin_to_cores: false,
+///     ..EchoConfig::default()
 /// })?;
 /// let proxy = proxy::start("127.0.0.1:0".parse().unwrap(), echo.local_addr())?;
 /// let mut client = std::net::TcpStream::connect(proxy.local_addr())?;

@@ -17,11 +17,7 @@ fn echo() -> gyre_reactor::Server {
     start(&EchoConfig {
         addr: "127.0.0.1:0".parse().unwrap(),
         workers: 1,
-        reuse_port: false,
-        boss: false,
-        transport: gyre_reactor::Transport::Epoll,
-        busy_poll: std::time::Duration::ZERO,
-        pin_to_cores: false,
+        ..EchoConfig::default()
     })
     .unwrap()
 }

@@ -344,12 +344,9 @@ pub(crate) fn fingerprint(endpoints: &[Arc<Endpoint>]) -> u64 {
 }
 
 impl ConsistentHash {
-    fn ring(&self, candidates: &Candidates<'_>) -> Arc<Ring> {
-        if let Some(r) = self.ring.load().as_ref() {
-            if r.fingerprint == candidates.fingerprint() {
-                return r.clone();
-            }
-        }
+    /// The ring for `candidates`' list, built and cached when the list
+    /// differs from the cached ring's.
+    fn build(&self, candidates: &Candidates<'_>) -> Arc<Ring> {
         let endpoints = candidates.endpoints();
         let mut points = Vec::with_capacity(endpoints.len() * VIRTUAL_NODES);
         for (i, e) in endpoints.iter().enumerate() {
@@ -372,7 +369,17 @@ impl LoadBalancer for ConsistentHash {
         if candidates.is_empty() {
             return None;
         }
-        let ring = self.ring(candidates);
+        // The cached ring is borrowed, not cloned: no reference count
+        // moves on a call while the list stays the same.
+        let cached = self.ring.load();
+        let built;
+        let ring: &Ring = match cached.as_deref() {
+            Some(r) if r.fingerprint == candidates.fingerprint() => r,
+            _ => {
+                built = self.build(candidates);
+                &built
+            }
+        };
         // Mix the key so nearby keys (small integers) spread over the ring.
         let point = hash_key(&key);
         let at = ring.points.partition_point(|(p, _)| *p < point);

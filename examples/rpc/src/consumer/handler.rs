@@ -34,13 +34,8 @@ impl InboundHandler for ConsumerConnection {
     }
 
     fn read(&mut self, ctx: &mut impl InboundContext<Self>, frame: Bytes) {
-        let frame = match Frame::parse(frame) {
-            Ok(f) => f,
-            Err(e) => {
-                tracing::warn!(peer = ?ctx.channel().peer_addr(), error = %e, "closing connection");
-                ctx.close();
-                return;
-            }
+        let Some(frame) = Frame::parse_or_close(frame, ctx) else {
+            return;
         };
         match frame.header.kind {
             Kind::Response(status) => {

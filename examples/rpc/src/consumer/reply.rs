@@ -43,24 +43,18 @@ impl Drop for Reply {
 /// has answered `Closed`): that answer is discarded and `start`'s error
 /// returned.
 pub(crate) fn wait_for(start: impl FnOnce(Sink) -> Result<(), RpcError>) -> Answer {
-    let wait = |tx: &Sender<Answer>, rx: &Receiver<Answer>| match start(Sink::Reply(Reply(Some(
-        tx.clone(),
-    )))) {
+    // During the thread's own teardown the thread-local may be gone: a
+    // channel for this call alone then.
+    let (tx, rx) = REPLY
+        .try_with(|(tx, rx)| (tx.clone(), rx.clone()))
+        .unwrap_or_else(|_| crossbeam_channel::bounded(1));
+    match start(Sink::Reply(Reply(Some(tx)))) {
         Ok(()) => rx.recv().unwrap_or(Err(RpcError::Closed)),
         Err(e) => {
             let _ = rx.try_recv();
             Err(e)
         }
-    };
-    // During the thread's own teardown the thread-local may be gone: a
-    // channel for this call alone then.
-    let mut start_once = Some(wait);
-    REPLY
-        .try_with(|(tx, rx)| start_once.take().expect("runs once")(tx, rx))
-        .unwrap_or_else(|_| {
-            let (tx, rx) = crossbeam_channel::bounded(1);
-            start_once.take().expect("runs once")(&tx, &rx)
-        })
+    }
 }
 
 #[cfg(test)]

@@ -25,6 +25,22 @@ impl Frame {
         let body = frame.split_off(HEADER_LEN);
         Ok(Frame { header, body })
     }
+
+    /// [`parse`](Self::parse) for a connection handler: a frame that does
+    /// not parse is logged and closes the connection (`None`).
+    pub fn parse_or_close<H: gyre_reactor::InboundHandler>(
+        frame: Bytes,
+        ctx: &mut impl gyre_reactor::InboundContext<H>,
+    ) -> Option<Frame> {
+        match Frame::parse(frame) {
+            Ok(f) => Some(f),
+            Err(e) => {
+                tracing::warn!(peer = ?ctx.channel().peer_addr(), error = %e, "closing connection");
+                ctx.close();
+                None
+            }
+        }
+    }
 }
 
 /// The frame decoder for bodies of at most `max_body` bytes: the length

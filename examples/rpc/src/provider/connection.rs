@@ -137,13 +137,8 @@ impl InboundHandler for ProviderConnection {
     type Write = Bytes;
 
     fn read(&mut self, ctx: &mut impl InboundContext<Self>, frame: Bytes) {
-        let frame = match Frame::parse(frame) {
-            Ok(f) => f,
-            Err(e) => {
-                tracing::warn!(peer = ?ctx.channel().peer_addr(), error = %e, "closing connection");
-                ctx.close();
-                return;
-            }
+        let Some(frame) = Frame::parse_or_close(frame, ctx) else {
+            return;
         };
         match frame.header.kind {
             Kind::Request { two_way } => self.request(ctx, frame, two_way),
