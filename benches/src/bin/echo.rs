@@ -6,7 +6,7 @@
 //! cargo run --release -p gyre-benches --bin echo              # 3 rounds, writes the SVG
 //! ```
 //!
-//! Prints `result <bench> <server> <msgs/s> <server cpu/msg> p50 p99 p99.9
+//! Prints `result <bench> <server> <msgs/s> <server cpu/msg> <generator busy> p50 p99 p99.9
 //! max` and `ratio <bench> <a>/<b> <value>` lines (gyre/tokio,
 //! gyre-uring/gyre-epoll, gyre-uring/tokio): for throughput above 1 means
 //! `a` is faster; for `<bench>-p99` and `<bench>-cpu` (the server threads'
@@ -19,10 +19,16 @@
 //! for 200 us after input (`EventLoopGroupBuilder::busy_poll`); tokio has no
 //! such mode and runs as in every other case. Its server CPU per message
 //! includes the polling.
+//!
+//! `--floor` adds a fourth server, the floor (`gyre_benches::echo::floor`):
+//! one thread doing nothing but epoll, `recv` and `send`, busy-polling in
+//! the busy case. It is a ruler, not a peer: `floor/tokio` is the most any
+//! epoll server could show against tokio here, and `gyre/floor` what gyre's
+//! pipeline, queues and timers cost.
 
 use clap::Parser;
 use gyre_benches::echo::load::{run, Load, Report};
-use gyre_benches::echo::servers;
+use gyre_benches::echo::{floor, servers};
 use gyre_benches::svg::{percentile_plot, Series};
 use gyre_reactor::Transport;
 use std::path::PathBuf;
@@ -51,6 +57,10 @@ struct Args {
     /// Pin gyre's loops to their own CPUs (`pin_to_cores`).
     #[arg(long)]
     gyre_pin: bool,
+    /// Also run the floor: a bare epoll/recv/send echo loop, the most any
+    /// epoll server can do here (prints `floor/tokio` and `gyre/floor`).
+    #[arg(long)]
+    floor: bool,
 }
 
 /// gyre's busy-poll window in the `-busy` case.
@@ -75,22 +85,25 @@ fn us(ns: u64) -> f64 {
     ns as f64 / 1000.0
 }
 
-/// The servers under test, in report order.
-const SERVERS: [&str; 3] = ["gyre", "gyre-uring", "tokio"];
+/// The servers under test, in report order; the floor, when asked for,
+/// comes last.
+const SERVERS: [&str; 4] = ["gyre", "gyre-uring", "tokio", "floor"];
 
 fn measure(server: &str, args: &Args, load: &Load) -> Report {
     // The busy case is the latency configuration: the generator spins and
     // so do gyre's loops (tokio has no such mode; it runs as always).
     let busy = if load.spin { BUSY_POLL } else { Duration::ZERO };
-    let running = match server {
-        "gyre" => servers::gyre(args.gyre_workers, Transport::Epoll, busy, args.gyre_pin),
-        "gyre-uring" => servers::gyre(args.gyre_workers, Transport::IoUring, busy, args.gyre_pin),
-        _ => servers::tokio(args.tokio_workers),
-    };
-    let threads = if server == "tokio" {
-        servers::TOKIO_THREADS
-    } else {
-        servers::GYRE_THREADS
+    let (running, threads) = match server {
+        "gyre" => (
+            servers::gyre(args.gyre_workers, Transport::Epoll, busy, args.gyre_pin),
+            servers::GYRE_THREADS,
+        ),
+        "gyre-uring" => (
+            servers::gyre(args.gyre_workers, Transport::IoUring, busy, args.gyre_pin),
+            servers::GYRE_THREADS,
+        ),
+        "floor" => (servers::floor(load.spin), floor::FLOOR_THREADS),
+        _ => (servers::tokio(args.tokio_workers), servers::TOKIO_THREADS),
     };
     let report = run(running.addr, load, threads).expect("load run failed");
     running.stop();
@@ -135,41 +148,45 @@ fn main() {
         args.gyre_workers,
         args.tokio_workers,
     );
+    let servers_run = if args.floor { 4 } else { 3 };
     let mut plots = Vec::new();
     for (name, load) in cases.iter() {
         if args.only.as_deref().is_some_and(|o| !name.starts_with(o)) {
             continue;
         }
-        let mut rates: [Vec<f64>; 3] = Default::default();
-        let mut cpus: [Vec<f64>; 3] = Default::default();
-        let mut hists: [Option<hdrhistogram::Histogram<u64>>; 3] = Default::default();
+        let mut rates: [Vec<f64>; 4] = Default::default();
+        let mut cpus: [Vec<f64>; 4] = Default::default();
+        let mut generator: [Vec<f64>; 4] = Default::default();
+        let mut hists: [Option<hdrhistogram::Histogram<u64>>; 4] = Default::default();
         for round in 0..rounds {
             // Rotate who goes first, so drift hits every server alike.
-            for k in 0..SERVERS.len() {
-                let which = (round + k) % SERVERS.len();
+            for k in 0..servers_run {
+                let which = (round + k) % servers_run;
                 let r = measure(SERVERS[which], &args, load);
                 rates[which].push(r.rate());
                 cpus[which].push(r.server_cpu.as_secs_f64() * 1e6 / r.messages.max(1) as f64);
+                generator[which].push(r.generator_busy());
                 match &mut hists[which] {
                     Some(h) => h.add(&r.latency).expect("same bounds"),
                     slot => *slot = Some(r.latency),
                 }
             }
         }
-        let mut medians = [0.0; 3];
-        let mut cpu = [0.0; 3];
-        let mut p99 = [0u64; 3];
-        for which in 0..SERVERS.len() {
+        let mut medians = [0.0; 4];
+        let mut cpu = [0.0; 4];
+        let mut p99 = [0u64; 4];
+        for which in 0..servers_run {
             let mut r = rates[which].clone();
             medians[which] = gyre_benches::stats::median(&mut r);
             cpu[which] = gyre_benches::stats::median(&mut cpus[which]);
             let h = hists[which].as_ref().expect("measured");
             p99[which] = h.value_at_quantile(0.99);
             println!(
-                "result {name} {} {:.0} msgs/s  server cpu {:.2} us/msg  p50 {:.1} us  p99 {:.1} us  p99.9 {:.1} us  max {:.1} us",
+                "result {name} {} {:.0} msgs/s  server cpu {:.2} us/msg  generator busy {:.0}%  p50 {:.1} us  p99 {:.1} us  p99.9 {:.1} us  max {:.1} us",
                 SERVERS[which],
                 medians[which],
                 cpu[which],
+                100.0 * gyre_benches::stats::median(&mut generator[which]),
                 us(h.value_at_quantile(0.5)),
                 us(p99[which]),
                 us(h.value_at_quantile(0.999)),
@@ -180,7 +197,12 @@ fn main() {
             (0, 2, "gyre/tokio"),
             (1, 0, "gyre-uring/gyre-epoll"),
             (1, 2, "gyre-uring/tokio"),
+            (3, 2, "floor/tokio"),
+            (0, 3, "gyre/floor"),
         ] {
+            if a.max(b) >= servers_run {
+                continue;
+            }
             println!("ratio {name} {label} {:.2}", medians[a] / medians[b]);
             println!("ratio {name}-cpu {label} {:.2}", cpu[a] / cpu[b]);
             println!(
@@ -189,7 +211,7 @@ fn main() {
             );
         }
         if name.starts_with("c1-") || name.starts_with("rate") {
-            for (which, server) in SERVERS.iter().enumerate() {
+            for (which, server) in SERVERS.iter().enumerate().take(servers_run) {
                 plots.push((
                     format!("{server} {name}"),
                     hists[which].take().expect("measured"),

@@ -19,6 +19,7 @@
 //! `ratio read-4KiB mmap/pread <speed ratio>` (above 1: mmap is faster).
 
 use clap::Parser;
+use gyre_benches::echo::cpu::this_thread as this_thread_cpu;
 use gyre_zerocopy::{FileRegion, MmapRegion, SharedFile};
 use std::fs::File;
 use std::io::{Read, Write};
@@ -26,7 +27,7 @@ use std::net::{TcpListener, TcpStream};
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 #[derive(Parser)]
 #[command(about = "sendfile and mmap against their copying peers, side by side")]
@@ -65,19 +66,6 @@ fn warm_file(path: &Path, len: u64) -> std::io::Result<()> {
     Ok(())
 }
 
-/// CPU time (user + system) of the calling thread.
-fn thread_cpu() -> Duration {
-    // SAFETY: getrusage fills the zeroed struct we pass; RUSAGE_THREAD is
-    // valid on Linux.
-    let usage = unsafe {
-        let mut u: libc::rusage = std::mem::zeroed();
-        libc::getrusage(libc::RUSAGE_THREAD, &mut u);
-        u
-    };
-    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
-    tv(usage.ru_utime) + tv(usage.ru_stime)
-}
-
 /// Reads and discards everything until EOF, in the kernel.
 fn discard(stream: TcpStream) -> u64 {
     let mut total = 0u64;
@@ -113,7 +101,7 @@ fn send_once(path: &Path, len: u64, copy_buffer: Option<usize>) -> Sent {
     let sender = std::thread::spawn(move || {
         let mut stream = TcpStream::connect(addr).expect("connect");
         let started = Instant::now();
-        let cpu0 = thread_cpu();
+        let cpu0 = this_thread_cpu();
         match copy_buffer {
             None => {
                 let mut region = FileRegion::open(&path).expect("open");
@@ -134,7 +122,7 @@ fn send_once(path: &Path, len: u64, copy_buffer: Option<usize>) -> Sent {
             }
         }
         drop(stream);
-        (started, thread_cpu() - cpu0)
+        (started, this_thread_cpu() - cpu0)
     });
     let (started, cpu) = sender.join().expect("sender");
     let received = reader.join().expect("reader");

@@ -45,12 +45,20 @@ pub struct Report {
     pub latency: Histogram<u64>,
     /// CPU time the server's threads used in the measured window.
     pub server_cpu: Duration,
+    /// CPU time the generator's thread used in the measured window: near
+    /// the window's length, the generator, not the server, sets the pace.
+    pub generator_cpu: Duration,
 }
 
 impl Report {
     /// Round trips per second.
     pub fn rate(&self) -> f64 {
         self.messages as f64 / self.elapsed.as_secs_f64()
+    }
+
+    /// The share of one core the generator used (1.0: it never waited).
+    pub fn generator_busy(&self) -> f64 {
+        self.generator_cpu.as_secs_f64() / self.elapsed.as_secs_f64()
     }
 }
 
@@ -89,6 +97,7 @@ impl Conn {
 /// If a connection fails or the server closes one.
 pub fn run(addr: SocketAddr, load: &Load, server_threads: &str) -> io::Result<Report> {
     let mut cpu_at_start = Duration::ZERO;
+    let mut generator_at_start = Duration::ZERO;
     let mut poll = Poll::new()?;
     let mut conns = Vec::with_capacity(load.connections);
     for i in 0..load.connections {
@@ -141,6 +150,7 @@ pub fn run(addr: SocketAddr, load: &Load, server_threads: &str) -> io::Result<Re
             measuring = true;
             messages = 0;
             cpu_at_start = super::cpu::threads_cpu(server_threads);
+            generator_at_start = super::cpu::this_thread();
             latency.reset();
         }
         if let Some(interval) = interval {
@@ -210,8 +220,10 @@ pub fn run(addr: SocketAddr, load: &Load, server_threads: &str) -> io::Result<Re
         }
     }
     let server_cpu = super::cpu::threads_cpu(server_threads).saturating_sub(cpu_at_start);
+    let generator_cpu = super::cpu::this_thread().saturating_sub(generator_at_start);
     Ok(Report {
         server_cpu,
+        generator_cpu,
         messages,
         elapsed: load.duration,
         latency,

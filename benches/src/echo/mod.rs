@@ -2,5 +2,6 @@
 //! and tokio's standard echo server), the same loads, one run.
 
 pub mod cpu;
+pub mod floor;
 pub mod load;
 pub mod servers;

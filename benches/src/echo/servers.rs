@@ -46,6 +46,15 @@ pub fn gyre(
     }
 }
 
+/// The floor (see [`super::floor`]), busy-polling if `busy`.
+pub fn floor(busy: bool) -> Running {
+    let floor = super::floor::start(busy).expect("start the floor server");
+    Running {
+        addr: floor.addr,
+        stop: Box::new(move || floor.stop()),
+    }
+}
+
 /// tokio's standard echo server: a multi-thread runtime with `workers`
 /// workers, a task per connection that reads into a buffer and
 /// `write_all`s it back. Two changes from tokio's example, both in tokio's

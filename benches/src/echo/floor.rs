@@ -1,0 +1,185 @@
+//! The floor: the least an epoll echo server can do per message, as a ruler
+//! for the others (not a product, and not a peer to beat).
+//!
+//! One thread, one `mio::Poll`, a `recv` into one reused buffer and a `send`
+//! of what came straight back; nothing between them (no pipeline, no
+//! handler, no outbound queue beyond what a partial write leaves). It reads
+//! the way gyre does (stop at a short read: on Linux the next data raises a
+//! new edge) and, in the busy case, polls without sleeping all the time.
+//! Whatever rate it reaches with the same load generator is the most any
+//! server built on epoll readiness, `recv` and `send` can reach here, so
+//! `floor/tokio` bounds what `gyre/tokio` can ever show on this machine.
+
+use mio::net::{TcpListener, TcpStream};
+use mio::{Events, Interest, Poll, Token, Waker};
+use std::io::{self, ErrorKind, Read, Write};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Name prefix of the floor server's thread.
+pub const FLOOR_THREADS: &str = "floor-echo";
+
+const LISTENER: Token = Token(usize::MAX);
+const WAKER: Token = Token(usize::MAX - 1);
+
+/// A running floor server.
+pub struct Floor {
+    /// Where it listens.
+    pub addr: SocketAddr,
+    stop: Arc<AtomicBool>,
+    waker: Arc<Waker>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl Floor {
+    /// Stops the server and joins its thread.
+    pub fn stop(self) {
+        self.stop.store(true, Ordering::Release);
+        let _ = self.waker.wake();
+        let _ = self.thread.join();
+    }
+}
+
+struct Conn {
+    stream: TcpStream,
+    /// What a partial `send` left, sent before anything newer.
+    unsent: Vec<u8>,
+}
+
+/// Starts the floor server on an ephemeral loopback port; `busy` polls with
+/// a zero timeout instead of sleeping.
+pub fn start(busy: bool) -> io::Result<Floor> {
+    let mut listener = TcpListener::bind("127.0.0.1:0".parse().expect("addr"))?;
+    let addr = listener.local_addr()?;
+    let poll = Poll::new()?;
+    poll.registry()
+        .register(&mut listener, LISTENER, Interest::READABLE)?;
+    let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
+    let stop = Arc::new(AtomicBool::new(false));
+    let stopping = stop.clone();
+    let thread = std::thread::Builder::new()
+        .name(FLOOR_THREADS.into())
+        .spawn(move || serve(poll, listener, &stopping, busy))?;
+    Ok(Floor {
+        addr,
+        stop,
+        waker,
+        thread,
+    })
+}
+
+fn serve(mut poll: Poll, listener: TcpListener, stop: &AtomicBool, busy: bool) {
+    let mut events = Events::with_capacity(1024);
+    let mut conns: Vec<Option<Conn>> = Vec::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    let timeout = busy.then_some(Duration::ZERO);
+    while !stop.load(Ordering::Acquire) {
+        if poll.poll(&mut events, timeout).is_err() {
+            continue;
+        }
+        for event in events.iter() {
+            match event.token() {
+                WAKER => {}
+                LISTENER => accept_all(&poll, &listener, &mut conns),
+                Token(i) => {
+                    let Some(conn) = conns.get_mut(i).and_then(Option::as_mut) else {
+                        continue;
+                    };
+                    if echo(conn, &mut buf).is_err() {
+                        conns[i] = None;
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn accept_all(poll: &Poll, listener: &TcpListener, conns: &mut Vec<Option<Conn>>) {
+    while let Ok((mut stream, _)) = listener.accept() {
+        let _ = stream.set_nodelay(true);
+        let slot = conns.iter().position(Option::is_none).unwrap_or_else(|| {
+            conns.push(None);
+            conns.len() - 1
+        });
+        let interest = Interest::READABLE | Interest::WRITABLE;
+        if poll
+            .registry()
+            .register(&mut stream, Token(slot), interest)
+            .is_ok()
+        {
+            conns[slot] = Some(Conn {
+                stream,
+                unsent: Vec::new(),
+            });
+        }
+    }
+}
+
+/// Sends what is owed, then reads and echoes until a short read; an error
+/// or EOF ends the connection.
+fn echo(conn: &mut Conn, buf: &mut [u8]) -> io::Result<()> {
+    if !conn.unsent.is_empty() {
+        let unsent = std::mem::take(&mut conn.unsent);
+        send(conn, &unsent)?;
+    }
+    loop {
+        let n = match conn.stream.read(buf) {
+            Ok(0) => return Err(ErrorKind::UnexpectedEof.into()),
+            Ok(n) => n,
+            Err(e) if e.kind() == ErrorKind::WouldBlock => return Ok(()),
+            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        send(conn, &buf[..n])?;
+        if n < buf.len() {
+            return Ok(());
+        }
+    }
+}
+
+/// Writes `data` after anything already owed; keeps what the socket
+/// would not take (the writable edge brings us back).
+fn send(conn: &mut Conn, data: &[u8]) -> io::Result<()> {
+    if !conn.unsent.is_empty() {
+        conn.unsent.extend_from_slice(data);
+        return Ok(());
+    }
+    let mut sent = 0;
+    while sent < data.len() {
+        match conn.stream.write(&data[sent..]) {
+            Ok(n) => sent += n,
+            Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    conn.unsent.extend_from_slice(&data[sent..]);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Read, Write};
+
+    #[test]
+    fn echoes_every_byte_including_what_a_full_socket_held_back() {
+        let floor = start(false).expect("start");
+        let mut client = std::net::TcpStream::connect(floor.addr).expect("connect");
+        // More than the socket buffers hold, sent before reading anything:
+        // the server must keep what `send` refused and finish it later.
+        let data: Vec<u8> = (0..8 << 20).map(|i: u32| (i % 251) as u8).collect();
+        let writer = {
+            let mut w = client.try_clone().expect("clone");
+            let data = data.clone();
+            std::thread::spawn(move || w.write_all(&data).expect("write"))
+        };
+        let mut back = vec![0u8; data.len()];
+        client.read_exact(&mut back).expect("read");
+        writer.join().expect("writer");
+        assert!(back == data, "the echo differs from what was sent");
+        floor.stop();
+    }
+}
