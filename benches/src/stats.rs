@@ -65,11 +65,20 @@ pub fn print_rates(bench: &str, rates: &[(String, f64)], unit: Unit) {
 
 /// CPU time (user + system) this process has used so far.
 pub fn process_cpu_time() -> Duration {
+    rusage_cpu(libc::RUSAGE_SELF)
+}
+
+/// CPU time (user + system) the calling thread has used so far.
+pub fn thread_cpu_time() -> Duration {
+    rusage_cpu(libc::RUSAGE_THREAD)
+}
+
+fn rusage_cpu(who: libc::c_int) -> Duration {
     // SAFETY: getrusage only writes the struct we pass, which is plain data
-    // and valid when zeroed.
+    // and valid when zeroed; both `who` values we pass are valid on Linux.
     let usage = unsafe {
         let mut usage: libc::rusage = std::mem::zeroed();
-        libc::getrusage(libc::RUSAGE_SELF, &mut usage);
+        libc::getrusage(who, &mut usage);
         usage
     };
     let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);

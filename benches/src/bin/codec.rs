@@ -6,7 +6,10 @@
 //! ```
 //!
 //! Prints `result <bench> <impl> <GB/s>` and `ratio <bench> gyre/<peer>
-//! <value>` lines (above 1: Gyre faster).
+//! <value>` lines (above 1: Gyre faster). The line case also runs the floor
+//! (`codec::floor_lines`, a decoder told every line's length, so it never
+//! searches): `floor/<peer>` is the most any decoder returning `Bytes` could
+//! show, and `gyre/floor` what gyre's search costs.
 
 use clap::Parser;
 use gyre_benches::codec::{self, Case, Decoded};
@@ -41,6 +44,14 @@ fn compare(bench: &str, input: &[u8], rounds: usize, cases: &[(&str, Case)]) {
         .map(|((name, _), s)| (name.to_string(), median(s)))
         .collect();
     print_rates(bench, &rates, Unit::Bytes);
+    // The floor is a ruler: how far above each peer any decoder could be.
+    if let Some(&(_, floor)) = rates.iter().find(|(name, _)| name == "floor") {
+        for (name, rate) in &rates[1..] {
+            if name != "floor" {
+                println!("ratio {bench} floor/{name} {:.2}", floor / rate);
+            }
+        }
+    }
 }
 
 fn main() {
@@ -58,6 +69,7 @@ fn main() {
             ("gyre", codec::gyre_lines),
             ("LinesCodec", codec::tokio_lines),
             ("AnyDelimiterCodec", codec::tokio_any_delimiter),
+            ("floor", codec::floor_lines),
         ],
     );
 

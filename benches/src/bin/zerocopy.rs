@@ -19,7 +19,7 @@
 //! `ratio read-4KiB mmap/pread <speed ratio>` (above 1: mmap is faster).
 
 use clap::Parser;
-use gyre_benches::echo::cpu::this_thread as this_thread_cpu;
+use gyre_benches::stats::thread_cpu_time;
 use gyre_zerocopy::{FileRegion, MmapRegion, SharedFile};
 use std::fs::File;
 use std::io::{Read, Write};
@@ -101,7 +101,7 @@ fn send_once(path: &Path, len: u64, copy_buffer: Option<usize>) -> Sent {
     let sender = std::thread::spawn(move || {
         let mut stream = TcpStream::connect(addr).expect("connect");
         let started = Instant::now();
-        let cpu0 = this_thread_cpu();
+        let cpu0 = thread_cpu_time();
         match copy_buffer {
             None => {
                 let mut region = FileRegion::open(&path).expect("open");
@@ -122,7 +122,7 @@ fn send_once(path: &Path, len: u64, copy_buffer: Option<usize>) -> Sent {
             }
         }
         drop(stream);
-        (started, this_thread_cpu() - cpu0)
+        (started, thread_cpu_time() - cpu0)
     });
     let (started, cpu) = sender.join().expect("sender");
     let received = reader.join().expect("reader");

@@ -1,7 +1,6 @@
 //! CPU time of the server's threads, read from `/proc/self/task`, so the
 //! harness can report what each message costs the server, apart from the
-//! load generator that shares the machine; and of the calling thread, so it
-//! can say how busy the generator itself was.
+//! load generator that shares the machine.
 
 use std::time::Duration;
 
@@ -37,17 +36,4 @@ pub fn threads_cpu(prefix: &str) -> Duration {
         total += field(14) + field(15);
     }
     Duration::from_nanos(total * 1_000_000_000 / ticks)
-}
-
-/// User + system time of the calling thread.
-pub fn this_thread() -> Duration {
-    // SAFETY: getrusage fills the zeroed struct we pass; RUSAGE_THREAD is
-    // valid on Linux.
-    let usage = unsafe {
-        let mut u: libc::rusage = std::mem::zeroed();
-        libc::getrusage(libc::RUSAGE_THREAD, &mut u);
-        u
-    };
-    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
-    tv(usage.ru_utime) + tv(usage.ru_stime)
 }

@@ -150,7 +150,7 @@ pub fn run(addr: SocketAddr, load: &Load, server_threads: &str) -> io::Result<Re
             measuring = true;
             messages = 0;
             cpu_at_start = super::cpu::threads_cpu(server_threads);
-            generator_at_start = super::cpu::this_thread();
+            generator_at_start = crate::stats::thread_cpu_time();
             latency.reset();
         }
         if let Some(interval) = interval {
@@ -220,7 +220,7 @@ pub fn run(addr: SocketAddr, load: &Load, server_threads: &str) -> io::Result<Re
         }
     }
     let server_cpu = super::cpu::threads_cpu(server_threads).saturating_sub(cpu_at_start);
-    let generator_cpu = super::cpu::this_thread().saturating_sub(generator_at_start);
+    let generator_cpu = crate::stats::thread_cpu_time().saturating_sub(generator_at_start);
     Ok(Report {
         server_cpu,
         generator_cpu,
