@@ -39,10 +39,11 @@ pub fn send_vectored(
     let n = bufs.len().min(MAX_IOVECS);
     let fd = socket.as_fd().as_raw_fd();
     loop {
-        // SAFETY: a zeroed msghdr is a valid empty header. `IoSlice` is
-        // guaranteed ABI-compatible with `iovec` on Unix, and the `n` slices
-        // borrow live buffers for the length of the call; the kernel only
-        // reads through them.
+        // SAFETY: the `n` slices borrow live buffers for the length of the
+        // call, and the kernel only reads through them: `send` reads
+        // `one.len()` bytes from `one`'s start. For `sendmsg`, a zeroed
+        // msghdr is a valid empty header and `IoSlice` is guaranteed
+        // ABI-compatible with `iovec` on Unix.
         let sent = unsafe {
             if let [one] = &bufs[..n] {
                 libc::send(
