@@ -84,7 +84,11 @@ impl ChannelOptions {
     }
 
     /// Bytes asked of the socket per read (default 64 KiB). The read buffer
-    /// is reused: it is only reallocated while frames from it are still alive.
+    /// is reused: once every chunk read into it has been dropped, the next
+    /// read starts at the front of the same memory again (still in cache,
+    /// and only the pages a connection's largest read touched are ever
+    /// resident); it is reallocated only while chunks from it are still
+    /// alive and it has run low.
     pub fn read_buffer_size(mut self, bytes: usize) -> Self {
         self.read_buffer_size = bytes.max(64);
         self
