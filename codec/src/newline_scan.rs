@@ -53,6 +53,7 @@ impl NewlineScan {
     /// With the mask empty: scan on until a block has a newline (the mask
     /// is then set), or the tail search finds one (the mask stays empty and
     /// `searched` is its offset); `None` when there is none.
+    #[inline]
     fn refill(&mut self, src: &[u8]) -> Option<()> {
         loop {
             let rest = src.get(self.searched..)?;
@@ -83,6 +84,7 @@ impl NewlineScan {
 
     /// Forget everything: the buffer was cleared or cut other than at a
     /// newline from [`NewlineScan::take`].
+    #[inline]
     pub(crate) fn reset(&mut self) {
         self.searched = 0;
         self.mask = 0;

@@ -29,6 +29,7 @@ impl SearchState {
         }
     }
 
+    #[inline]
     pub(crate) fn too_long(&self, length: u64, dropped: u64) -> CodecError {
         CodecError::FrameTooLong {
             max: self.max_length,
@@ -40,6 +41,7 @@ impl SearchState {
     /// The end of the frame being discarded is at `end`: drop through it and
     /// leave discarding mode, reporting the frame unless failing fast (which
     /// reported it when discarding began).
+    #[inline]
     pub(crate) fn finish_discarding(
         &mut self,
         src: &mut BytesMut,
@@ -59,6 +61,7 @@ impl SearchState {
 
     /// Start discarding an over-long frame whose first `dropped` bytes were
     /// just dropped; report it now if failing fast.
+    #[inline]
     pub(crate) fn start_discarding(&mut self, dropped: u64) -> Result<(), CodecError> {
         self.discarding = Some(dropped);
         if self.fail_fast {
