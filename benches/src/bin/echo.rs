@@ -148,7 +148,7 @@ fn main() {
         args.gyre_workers,
         args.tokio_workers,
     );
-    let servers_run = if args.floor { 4 } else { 3 };
+    let servers = &SERVERS[..if args.floor { 4 } else { 3 }];
     let mut plots = Vec::new();
     for (name, load) in cases.iter() {
         if args.only.as_deref().is_some_and(|o| !name.starts_with(o)) {
@@ -160,9 +160,9 @@ fn main() {
         let mut hists: [Option<hdrhistogram::Histogram<u64>>; 4] = Default::default();
         for round in 0..rounds {
             // Rotate who goes first, so drift hits every server alike.
-            for k in 0..servers_run {
-                let which = (round + k) % servers_run;
-                let r = measure(SERVERS[which], &args, load);
+            for k in 0..servers.len() {
+                let which = (round + k) % servers.len();
+                let r = measure(servers[which], &args, load);
                 rates[which].push(r.rate());
                 cpus[which].push(r.server_cpu.as_secs_f64() * 1e6 / r.messages.max(1) as f64);
                 generator[which].push(r.generator_busy());
@@ -175,7 +175,7 @@ fn main() {
         let mut medians = [0.0; 4];
         let mut cpu = [0.0; 4];
         let mut p99 = [0u64; 4];
-        for which in 0..servers_run {
+        for which in 0..servers.len() {
             let mut r = rates[which].clone();
             medians[which] = gyre_benches::stats::median(&mut r);
             cpu[which] = gyre_benches::stats::median(&mut cpus[which]);
@@ -183,7 +183,7 @@ fn main() {
             p99[which] = h.value_at_quantile(0.99);
             println!(
                 "result {name} {} {:.0} msgs/s  server cpu {:.2} us/msg  generator busy {:.0}%  p50 {:.1} us  p99 {:.1} us  p99.9 {:.1} us  max {:.1} us",
-                SERVERS[which],
+                servers[which],
                 medians[which],
                 cpu[which],
                 100.0 * gyre_benches::stats::median(&mut generator[which]),
@@ -200,7 +200,7 @@ fn main() {
             (3, 2, "floor/tokio"),
             (0, 3, "gyre/floor"),
         ] {
-            if a.max(b) >= servers_run {
+            if a.max(b) >= servers.len() {
                 continue;
             }
             println!("ratio {name} {label} {:.2}", medians[a] / medians[b]);
@@ -211,7 +211,7 @@ fn main() {
             );
         }
         if name.starts_with("c1-") || name.starts_with("rate") {
-            for (which, server) in SERVERS.iter().enumerate().take(servers_run) {
+            for (which, server) in servers.iter().enumerate() {
                 plots.push((
                     format!("{server} {name}"),
                     hists[which].take().expect("measured"),
