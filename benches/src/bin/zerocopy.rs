@@ -18,8 +18,13 @@
 //! read folded into a checksum so neither side can skip the bytes.
 //! `ratio read-4KiB mmap/pread <speed ratio>` (above 1: mmap is faster).
 
+use bytes::BytesMut;
 use clap::Parser;
+use gyre_benches::echo::cpu::threads_cpu;
 use gyre_benches::stats::thread_cpu_time;
+use gyre_reactor::{
+    EventLoopGroup, InboundContext, InboundHandler, Outbound, Pipeline, ServerBootstrap, Transport,
+};
 use gyre_zerocopy::{FileRegion, MmapRegion, SharedFile};
 use std::fs::File;
 use std::io::{Read, Write};
@@ -27,7 +32,7 @@ use std::net::{TcpListener, TcpStream};
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 #[derive(Parser)]
 #[command(about = "sendfile and mmap against their copying peers, side by side")]
@@ -66,10 +71,12 @@ fn warm_file(path: &Path, len: u64) -> std::io::Result<()> {
     Ok(())
 }
 
-/// Reads and discards everything until EOF, in the kernel.
-fn discard(stream: TcpStream) -> u64 {
+/// Reads and discards (in the kernel) until `limit` bytes came or EOF;
+/// returns the bytes and the CPU time this thread spent on them.
+fn discard(stream: &TcpStream, limit: u64) -> (u64, Duration) {
+    let cpu0 = thread_cpu_time();
     let mut total = 0u64;
-    loop {
+    while total < limit {
         // SAFETY: with MSG_TRUNC a TCP socket drops the bytes without
         // copying; the buffer pointer is never written (null, length as
         // large as we like).
@@ -82,21 +89,28 @@ fn discard(stream: TcpStream) -> u64 {
             )
         };
         if n <= 0 {
-            return total;
+            break;
         }
         total += n as u64;
     }
+    (total, thread_cpu_time() - cpu0)
 }
 
 struct Sent {
     seconds: f64,
+    /// The sending thread's CPU seconds.
     cpu: f64,
+    /// The reading thread's: on loopback the kernel runs part of a
+    /// transfer (acknowledgements, and the sends they release) in whichever
+    /// thread happens to process it, so the sum is shown too.
+    reader_cpu: f64,
 }
 
 fn send_once(path: &Path, len: u64, copy_buffer: Option<usize>) -> Sent {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     let addr = listener.local_addr().expect("addr");
-    let reader = std::thread::spawn(move || discard(listener.accept().expect("accept").0));
+    let reader =
+        std::thread::spawn(move || discard(&listener.accept().expect("accept").0, u64::MAX));
     let path = path.to_owned();
     let sender = std::thread::spawn(move || {
         let mut stream = TcpStream::connect(addr).expect("connect");
@@ -125,12 +139,61 @@ fn send_once(path: &Path, len: u64, copy_buffer: Option<usize>) -> Sent {
         (started, thread_cpu_time() - cpu0)
     });
     let (started, cpu) = sender.join().expect("sender");
-    let received = reader.join().expect("reader");
+    let (received, reader_cpu) = reader.join().expect("reader");
     let seconds = started.elapsed().as_secs_f64();
     assert_eq!(received, len, "the reader must get every byte");
     Sent {
         seconds,
         cpu: cpu.as_secs_f64(),
+        reader_cpu: reader_cpu.as_secs_f64(),
+    }
+}
+
+/// Sends the whole file from a gyre server: a one-loop group on
+/// `transport` whose handler writes the file as one `FileRegion` when a
+/// connection opens, so this is the reactor's own file path (outbound
+/// queue, writable readiness, `sendfile` on epoll, spliced through the
+/// channel's pipe on io_uring). CPU is the loop thread's.
+fn send_via_reactor(path: &Path, len: u64, transport: Transport) -> Sent {
+    struct SendFile(PathBuf);
+    impl InboundHandler for SendFile {
+        type Read = BytesMut;
+        type Pass = ();
+        type Write = Outbound;
+        fn active(&mut self, ctx: &mut impl InboundContext<Self>) {
+            let region = FileRegion::open(&self.0).expect("open");
+            ctx.write(region.into());
+            ctx.flush();
+        }
+        fn read(&mut self, _: &mut impl InboundContext<Self>, _: BytesMut) {}
+    }
+    const LOOP: &str = "zc-sender";
+    let group = EventLoopGroup::builder()
+        .threads(1)
+        .name(LOOP)
+        .transport(transport)
+        .build()
+        .expect("event loop group");
+    let path = path.to_owned();
+    let server = ServerBootstrap::new()
+        .group(group)
+        .bind("127.0.0.1:0", move |_| {
+            Pipeline::with_file_regions().inbound(SendFile(path.clone()))
+        })
+        .expect("bind");
+    let cpu0 = threads_cpu(LOOP);
+    let started = Instant::now();
+    let stream = TcpStream::connect(server.local_addr()).expect("connect");
+    let (received, reader_cpu) = discard(&stream, len);
+    let seconds = started.elapsed().as_secs_f64();
+    let cpu = threads_cpu(LOOP) - cpu0;
+    drop(stream);
+    server.shutdown_gracefully(Duration::ZERO, Duration::from_secs(5));
+    assert_eq!(received, len, "the reader must get every byte");
+    Sent {
+        seconds,
+        cpu: cpu.as_secs_f64(),
+        reader_cpu: reader_cpu.as_secs_f64(),
     }
 }
 
@@ -143,29 +206,47 @@ fn bench_send(dir: &Path, rounds: usize, copy_buffer: usize) {
     let path = dir.join("gyre-zerocopy-bench-1GiB");
     warm_file(&path, len).expect("make the 1 GiB file");
     let gib = len as f64 / (1u64 << 30) as f64;
-    let mut rates = [Vec::new(), Vec::new()];
-    let mut cpus = [Vec::new(), Vec::new()];
+    // The first two are the comparison; the reactor's two are its
+    // file path end to end, on each transport.
+    let names = ["gyre", "copy", "gyre-reactor-epoll", "gyre-reactor-uring"];
+    let mut rates: [Vec<f64>; 4] = Default::default();
+    let mut cpus: [Vec<f64>; 4] = Default::default();
+    let mut reader_cpus: [Vec<f64>; 4] = Default::default();
     for round in 0..rounds {
-        let order = if round % 2 == 0 { [0, 1] } else { [1, 0] };
-        for which in order {
-            let sent = send_once(&path, len, [None, Some(copy_buffer)][which]);
+        for k in 0..names.len() {
+            // Rotate who goes first, so drift hits every sender alike.
+            let which = (round + k) % names.len();
+            let sent = match which {
+                0 => send_once(&path, len, None),
+                1 => send_once(&path, len, Some(copy_buffer)),
+                2 => send_via_reactor(&path, len, Transport::Epoll),
+                _ => send_via_reactor(&path, len, Transport::IoUring),
+            };
             rates[which].push(gib / sent.seconds);
             cpus[which].push(sent.cpu / gib);
+            reader_cpus[which].push(sent.reader_cpu / gib);
         }
     }
-    let names = ["gyre", "copy"];
-    let mut rate = [0.0; 2];
-    let mut cpu = [0.0; 2];
-    for which in 0..2 {
+    let mut rate = [0.0; 4];
+    let mut cpu = [0.0; 4];
+    for which in 0..names.len() {
         rate[which] = median(&mut rates[which]);
         cpu[which] = median(&mut cpus[which]);
+        let reader = median(&mut reader_cpus[which]);
         println!(
-            "result send-1GiB {} {:.2} GiB/s  sender cpu {:.3} s/GiB",
-            names[which], rate[which], cpu[which]
+            "result send-1GiB {} {:.2} GiB/s  sender cpu {:.3} s/GiB  reader cpu {:.3} s/GiB  both {:.3} s/GiB",
+            names[which],
+            rate[which],
+            cpu[which],
+            reader,
+            cpu[which] + reader
         );
     }
-    println!("ratio send-1GiB gyre/copy {:.2}", rate[0] / rate[1]);
-    println!("ratio send-1GiB-cpu gyre/copy {:.2}", cpu[0] / cpu[1]);
+    for which in [0, 2, 3] {
+        let name = names[which];
+        println!("ratio send-1GiB {name}/copy {:.2}", rate[which] / rate[1]);
+        println!("ratio send-1GiB-cpu {name}/copy {:.2}", cpu[which] / cpu[1]);
+    }
 }
 
 /// Fixed-seed 4 KiB-aligned offsets within `len`.
