@@ -13,6 +13,11 @@
 //! and the sending thread's CPU seconds (user + system) per GiB, and
 //! `ratio send-1GiB gyre/copy <throughput ratio>` and
 //! `ratio send-1GiB-cpu gyre/copy <cpu ratio>` (below 1: gyre uses less).
+//! Two more senders run the reactor's own file path, a gyre server writing
+//! the file as one `FileRegion`, on epoll and on io_uring
+//! (`gyre-reactor-epoll`, `gyre-reactor-uring`, with ratios against the
+//! copy loop as well). Each result line also gives the reader's CPU and the
+//! sum: on loopback the kernel may run part of a transfer in either thread.
 //!
 //! Reading: random 4 KiB-aligned 4 KiB reads of a warm 256 MiB file, each
 //! read folded into a checksum so neither side can skip the bytes.
