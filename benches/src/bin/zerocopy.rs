@@ -110,6 +110,25 @@ struct Sent {
     reader_cpu: f64,
 }
 
+impl Sent {
+    /// One transfer's figures, once the reader is known to have got all
+    /// `len` bytes.
+    fn checked(
+        received: u64,
+        len: u64,
+        elapsed: Duration,
+        cpu: Duration,
+        reader: Duration,
+    ) -> Sent {
+        assert_eq!(received, len, "the reader must get every byte");
+        Sent {
+            seconds: elapsed.as_secs_f64(),
+            cpu: cpu.as_secs_f64(),
+            reader_cpu: reader.as_secs_f64(),
+        }
+    }
+}
+
 fn send_once(path: &Path, len: u64, copy_buffer: Option<usize>) -> Sent {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     let addr = listener.local_addr().expect("addr");
@@ -144,13 +163,7 @@ fn send_once(path: &Path, len: u64, copy_buffer: Option<usize>) -> Sent {
     });
     let (started, cpu) = sender.join().expect("sender");
     let (received, reader_cpu) = reader.join().expect("reader");
-    let seconds = started.elapsed().as_secs_f64();
-    assert_eq!(received, len, "the reader must get every byte");
-    Sent {
-        seconds,
-        cpu: cpu.as_secs_f64(),
-        reader_cpu: reader_cpu.as_secs_f64(),
-    }
+    Sent::checked(received, len, started.elapsed(), cpu, reader_cpu)
 }
 
 /// Sends the whole file from a gyre server: a one-loop group on
@@ -192,16 +205,11 @@ fn send_via_reactor(path: &Path, len: u64, transport: Transport) -> Sent {
     let started = Instant::now();
     let stream = TcpStream::connect(server.local_addr()).expect("connect");
     let (received, reader_cpu) = discard(&stream, len);
-    let seconds = started.elapsed().as_secs_f64();
+    let elapsed = started.elapsed();
     let cpu = process_cpu_time().saturating_sub(cpu0 + reader_cpu);
     drop(stream);
     server.shutdown_gracefully(Duration::ZERO, Duration::from_secs(5));
-    assert_eq!(received, len, "the reader must get every byte");
-    Sent {
-        seconds,
-        cpu: cpu.as_secs_f64(),
-        reader_cpu: reader_cpu.as_secs_f64(),
-    }
+    Sent::checked(received, len, elapsed, cpu, reader_cpu)
 }
 
 fn median(v: &mut [f64]) -> f64 {
