@@ -18,6 +18,9 @@
 //! (`gyre-reactor-epoll`, `gyre-reactor-uring`, with ratios against the
 //! copy loop as well). Each result line also gives the reader's CPU and the
 //! sum: on loopback the kernel may run part of a transfer in either thread.
+//! The first two senders run once more over a Unix stream socket
+//! (`unix-gyre`, `unix-copy`, `ratio send-1GiB-unix-cpu gyre/copy`): with
+//! no TCP to run in the sender's thread, that ratio is the file side alone.
 //!
 //! Reading: random 4 KiB-aligned 4 KiB reads of a warm 256 MiB file, each
 //! read folded into a checksum so neither side can skip the bytes.
@@ -33,8 +36,9 @@ use gyre_zerocopy::{FileRegion, MmapRegion, SharedFile};
 use std::fs::File;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsFd, AsRawFd};
 use std::os::unix::fs::FileExt;
+use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -75,22 +79,26 @@ fn warm_file(path: &Path, len: u64) -> std::io::Result<()> {
     Ok(())
 }
 
-/// Reads and discards (in the kernel) until `limit` bytes came or EOF;
-/// returns the bytes and the CPU time this thread spent on them.
-fn discard(stream: &TcpStream, limit: u64) -> (u64, Duration) {
+/// Reads and discards until `limit` bytes came or EOF; returns the bytes
+/// and the CPU time this thread spent on them. A TCP socket drops them in
+/// the kernel (`MSG_TRUNC`), so the reader's cost is small and the same for
+/// every sender; a Unix socket cannot, so it reads into one reused buffer.
+fn discard(stream: &impl AsFd, limit: u64, link: Link) -> (u64, Duration) {
+    let fd = stream.as_fd().as_raw_fd();
+    let mut buf = match link {
+        Link::Tcp => Vec::new(),
+        Link::Unix => vec![0u8; 1 << 20],
+    };
     let cpu0 = thread_cpu_time();
     let mut total = 0u64;
     while total < limit {
-        // SAFETY: with MSG_TRUNC a TCP socket drops the bytes without
-        // copying; the buffer pointer is never written (null, length as
-        // large as we like).
-        let n = unsafe {
-            libc::recv(
-                stream.as_raw_fd(),
-                std::ptr::null_mut(),
-                1 << 20,
-                libc::MSG_TRUNC,
-            )
+        let n = match link {
+            // SAFETY: with MSG_TRUNC a TCP socket drops the bytes without
+            // copying; the buffer pointer is never written (null, length
+            // as large as we like).
+            Link::Tcp => unsafe { libc::recv(fd, std::ptr::null_mut(), 1 << 20, libc::MSG_TRUNC) },
+            // SAFETY: `buf` is ours, live, and `buf.len()` bytes long.
+            Link::Unix => unsafe { libc::recv(fd, buf.as_mut_ptr().cast(), buf.len(), 0) },
         };
         if n <= 0 {
             break;
@@ -98,6 +106,20 @@ fn discard(stream: &TcpStream, limit: u64) -> (u64, Duration) {
         total += n as u64;
     }
     (total, thread_cpu_time() - cpu0)
+}
+
+/// What carries the bytes from sender to reader.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Link {
+    /// TCP over loopback: the case.
+    Tcp,
+    /// A Unix stream socket. It has no protocol to run, so what is left in
+    /// the sender's CPU is its own side of the transfer: reading the file
+    /// (page references for `sendfile`, two copies for the loop). On
+    /// loopback TCP the sender's thread also runs the TCP transmit path
+    /// and, inline, the receiver's TCP receive path, which both senders
+    /// pay alike.
+    Unix,
 }
 
 struct Sent {
@@ -129,38 +151,64 @@ impl Sent {
     }
 }
 
-fn send_once(path: &Path, len: u64, copy_buffer: Option<usize>) -> Sent {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let reader =
-        std::thread::spawn(move || discard(&listener.accept().expect("accept").0, u64::MAX));
-    let path = path.to_owned();
-    let sender = std::thread::spawn(move || {
-        let mut stream = TcpStream::connect(addr).expect("connect");
-        let started = Instant::now();
-        let cpu0 = thread_cpu_time();
-        match copy_buffer {
-            None => {
-                let mut region = FileRegion::open(&path).expect("open");
-                while !region.is_done() {
-                    region.transfer_to(&stream).expect("sendfile");
-                }
-            }
-            Some(size) => {
-                let mut file = File::open(&path).expect("open");
-                let mut buf = vec![0u8; size];
-                loop {
-                    let n = file.read(&mut buf).expect("read");
-                    if n == 0 {
-                        break;
-                    }
-                    stream.write_all(&buf[..n]).expect("write");
-                }
+/// Writes the whole file to `stream`: with `FileRegion::transfer_to`
+/// (`sendfile`), or the copy loop through a buffer of `copy_buffer` bytes.
+fn send_file<S>(stream: &S, path: &Path, copy_buffer: Option<usize>)
+where
+    S: AsFd,
+    for<'a> &'a S: Write,
+{
+    match copy_buffer {
+        None => {
+            let mut region = FileRegion::open(path).expect("open");
+            while !region.is_done() {
+                region.transfer_to(stream).expect("sendfile");
             }
         }
-        drop(stream);
-        (started, thread_cpu_time() - cpu0)
-    });
+        Some(size) => {
+            let mut file = File::open(path).expect("open");
+            let mut buf = vec![0u8; size];
+            let mut out = stream;
+            loop {
+                let n = file.read(&mut buf).expect("read");
+                if n == 0 {
+                    break;
+                }
+                out.write_all(&buf[..n]).expect("write");
+            }
+        }
+    }
+}
+
+/// One blocking sender thread and one reader thread over `link`.
+fn send_once(path: &Path, len: u64, copy_buffer: Option<usize>, link: Link) -> Sent {
+    let path = path.to_owned();
+    let (reader, sender) = match link {
+        Link::Tcp => {
+            let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+            let addr = listener.local_addr().expect("addr");
+            let reader = std::thread::spawn(move || {
+                discard(&listener.accept().expect("accept").0, u64::MAX, link)
+            });
+            let sender = std::thread::spawn(move || {
+                let stream = TcpStream::connect(addr).expect("connect");
+                let (started, cpu0) = (Instant::now(), thread_cpu_time());
+                send_file(&stream, &path, copy_buffer);
+                (started, thread_cpu_time() - cpu0)
+            });
+            (reader, sender)
+        }
+        Link::Unix => {
+            let (ours, theirs) = UnixStream::pair().expect("socketpair");
+            let reader = std::thread::spawn(move || discard(&theirs, u64::MAX, link));
+            let sender = std::thread::spawn(move || {
+                let (started, cpu0) = (Instant::now(), thread_cpu_time());
+                send_file(&ours, &path, copy_buffer);
+                (started, thread_cpu_time() - cpu0)
+            });
+            (reader, sender)
+        }
+    };
     let (started, cpu) = sender.join().expect("sender");
     let (received, reader_cpu) = reader.join().expect("reader");
     Sent::checked(received, len, started.elapsed(), cpu, reader_cpu)
@@ -204,7 +252,7 @@ fn send_via_reactor(path: &Path, len: u64, transport: Transport) -> Sent {
     let cpu0 = process_cpu_time();
     let started = Instant::now();
     let stream = TcpStream::connect(server.local_addr()).expect("connect");
-    let (received, reader_cpu) = discard(&stream, len);
+    let (received, reader_cpu) = discard(&stream, len, Link::Tcp);
     let elapsed = started.elapsed();
     let cpu = process_cpu_time().saturating_sub(cpu0 + reader_cpu);
     drop(stream);
@@ -222,28 +270,38 @@ fn bench_send(dir: &Path, rounds: usize, copy_buffer: usize) {
     warm_file(&path, len).expect("make the 1 GiB file");
     let gib = len as f64 / (1u64 << 30) as f64;
     // The first two are the comparison; the reactor's two are its
-    // file path end to end, on each transport.
-    let names = ["gyre", "copy", "gyre-reactor-epoll", "gyre-reactor-uring"];
-    let mut rates: [Vec<f64>; 4] = Default::default();
-    let mut cpus: [Vec<f64>; 4] = Default::default();
-    let mut reader_cpus: [Vec<f64>; 4] = Default::default();
+    // file path end to end, on each transport; the last two are the first
+    // two over a Unix socket, where no TCP runs in the sender's thread.
+    let names = [
+        "gyre",
+        "copy",
+        "gyre-reactor-epoll",
+        "gyre-reactor-uring",
+        "unix-gyre",
+        "unix-copy",
+    ];
+    let mut rates: [Vec<f64>; 6] = Default::default();
+    let mut cpus: [Vec<f64>; 6] = Default::default();
+    let mut reader_cpus: [Vec<f64>; 6] = Default::default();
     for round in 0..rounds {
         for k in 0..names.len() {
             // Rotate who goes first, so drift hits every sender alike.
             let which = (round + k) % names.len();
             let sent = match which {
-                0 => send_once(&path, len, None),
-                1 => send_once(&path, len, Some(copy_buffer)),
+                0 => send_once(&path, len, None, Link::Tcp),
+                1 => send_once(&path, len, Some(copy_buffer), Link::Tcp),
                 2 => send_via_reactor(&path, len, Transport::Epoll),
-                _ => send_via_reactor(&path, len, Transport::IoUring),
+                3 => send_via_reactor(&path, len, Transport::IoUring),
+                4 => send_once(&path, len, None, Link::Unix),
+                _ => send_once(&path, len, Some(copy_buffer), Link::Unix),
             };
             rates[which].push(gib / sent.seconds);
             cpus[which].push(sent.cpu / gib);
             reader_cpus[which].push(sent.reader_cpu / gib);
         }
     }
-    let mut rate = [0.0; 4];
-    let mut cpu = [0.0; 4];
+    let mut rate = [0.0; 6];
+    let mut cpu = [0.0; 6];
     for which in 0..names.len() {
         rate[which] = median(&mut rates[which]);
         cpu[which] = median(&mut cpus[which]);
@@ -257,10 +315,18 @@ fn bench_send(dir: &Path, rounds: usize, copy_buffer: usize) {
             cpu[which] + reader
         );
     }
-    for which in [0, 2, 3] {
-        let name = names[which];
-        println!("ratio send-1GiB {name}/copy {:.2}", rate[which] / rate[1]);
-        println!("ratio send-1GiB-cpu {name}/copy {:.2}", cpu[which] / cpu[1]);
+    for (bench, which, peer) in [
+        ("send-1GiB", 0, 1),
+        ("send-1GiB", 2, 1),
+        ("send-1GiB", 3, 1),
+        ("send-1GiB-unix", 4, 5),
+    ] {
+        let name = names[which].trim_start_matches("unix-");
+        let peer_name = names[peer].trim_start_matches("unix-");
+        let ratio = rate[which] / rate[peer];
+        println!("ratio {bench} {name}/{peer_name} {ratio:.2}");
+        let ratio = cpu[which] / cpu[peer];
+        println!("ratio {bench}-cpu {name}/{peer_name} {ratio:.2}");
     }
 }
 
