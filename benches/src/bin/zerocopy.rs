@@ -20,7 +20,8 @@
 //! sum: on loopback the kernel may run part of a transfer in either thread.
 //! The first two senders run once more over a Unix stream socket
 //! (`unix-gyre`, `unix-copy`, `ratio send-1GiB-unix-cpu gyre/copy`): with
-//! no TCP to run in the sender's thread, that ratio is the file side alone.
+//! no TCP to run in the sender's thread, that ratio is mostly the file
+//! side's.
 //!
 //! Reading: random 4 KiB-aligned 4 KiB reads of a warm 256 MiB file, each
 //! read folded into a checksum so neither side can skip the bytes.
@@ -114,11 +115,11 @@ enum Link {
     /// TCP over loopback: the case.
     Tcp,
     /// A Unix stream socket. It has no protocol to run, so what is left in
-    /// the sender's CPU is its own side of the transfer: reading the file
-    /// (page references for `sendfile`, two copies for the loop). On
-    /// loopback TCP the sender's thread also runs the TCP transmit path
-    /// and, inline, the receiver's TCP receive path, which both senders
-    /// pay alike.
+    /// the sender's CPU is mostly its own side of the transfer: page
+    /// references for `sendfile`, two copies for the loop (whose socket
+    /// buffers a Unix socket allocates per message, where TCP reuses its
+    /// pages). On loopback TCP the sender's thread also runs the TCP
+    /// transmit path and, inline, the receiver's TCP receive path.
     Unix,
 }
 
