@@ -183,33 +183,43 @@ where
 
 /// One blocking sender thread and one reader thread over `link`.
 fn send_once(path: &Path, len: u64, copy_buffer: Option<usize>, link: Link) -> Sent {
-    let path = path.to_owned();
-    let (reader, sender) = match link {
+    match link {
         Link::Tcp => {
+            // A connection completes in the listener's backlog, so both ends
+            // can be had before either thread starts.
             let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-            let addr = listener.local_addr().expect("addr");
-            let reader = std::thread::spawn(move || {
-                discard(&listener.accept().expect("accept").0, u64::MAX, link)
-            });
-            let sender = std::thread::spawn(move || {
-                let stream = TcpStream::connect(addr).expect("connect");
-                let (started, cpu0) = (Instant::now(), thread_cpu_time());
-                send_file(&stream, &path, copy_buffer);
-                (started, thread_cpu_time() - cpu0)
-            });
-            (reader, sender)
+            let ours = TcpStream::connect(listener.local_addr().expect("addr")).expect("connect");
+            let (theirs, _) = listener.accept().expect("accept");
+            send_over(ours, theirs, path, len, copy_buffer, link)
         }
         Link::Unix => {
             let (ours, theirs) = UnixStream::pair().expect("socketpair");
-            let reader = std::thread::spawn(move || discard(&theirs, u64::MAX, link));
-            let sender = std::thread::spawn(move || {
-                let (started, cpu0) = (Instant::now(), thread_cpu_time());
-                send_file(&ours, &path, copy_buffer);
-                (started, thread_cpu_time() - cpu0)
-            });
-            (reader, sender)
+            send_over(ours, theirs, path, len, copy_buffer, link)
         }
-    };
+    }
+}
+
+/// Sends the file from `ours` in one thread while another discards it from
+/// `theirs`; the sender closes `ours` when done, which ends the reader.
+fn send_over<S>(
+    ours: S,
+    theirs: S,
+    path: &Path,
+    len: u64,
+    copy_buffer: Option<usize>,
+    link: Link,
+) -> Sent
+where
+    S: AsFd + Send + 'static,
+    for<'a> &'a S: Write,
+{
+    let path = path.to_owned();
+    let reader = std::thread::spawn(move || discard(&theirs, u64::MAX, link));
+    let sender = std::thread::spawn(move || {
+        let (started, cpu0) = (Instant::now(), thread_cpu_time());
+        send_file(&ours, &path, copy_buffer);
+        (started, thread_cpu_time() - cpu0)
+    });
     let (started, cpu) = sender.join().expect("sender");
     let (received, reader_cpu) = reader.join().expect("reader");
     Sent::checked(received, len, started.elapsed(), cpu, reader_cpu)
