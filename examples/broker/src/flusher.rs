@@ -10,16 +10,32 @@
 //! and offers it again at its next tick, so a slow disk delays durability
 //! rather than appends. `every-batch` does not use this: there the answer
 //! must wait for the fsync.
+//!
+//! Each job carries the offsets its files hold up to; once every file of a
+//! job is synced, those offsets come back through [`Flusher::take_durable`]
+//! as the partitions' new recovery points.
 
-use crossbeam_channel::{Sender, TrySendError};
+use crate::writer::PartitionId;
+use crossbeam_channel::{Receiver, Sender, TrySendError};
 use std::fs::File;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
+/// One fsync job: the files, and the end offset of each partition they
+/// belong to.
+#[derive(Debug, Default)]
+pub struct FlushJob {
+    /// Duplicate descriptors of the files to sync.
+    pub files: Vec<File>,
+    /// Each partition's end offset when the files were handed over.
+    pub offsets: Vec<(PartitionId, i64)>,
+}
+
 /// The fsync thread and the way to it.
 pub struct Flusher {
-    jobs: Option<Sender<Vec<File>>>,
+    jobs: Option<Sender<FlushJob>>,
+    durable: Receiver<Vec<(PartitionId, i64)>>,
     thread: Option<JoinHandle<()>>,
     synced: Arc<AtomicU64>,
 }
@@ -27,29 +43,45 @@ pub struct Flusher {
 impl Flusher {
     /// Starts the thread.
     pub fn start() -> std::io::Result<Flusher> {
-        let (jobs, queue) = crossbeam_channel::bounded::<Vec<File>>(1);
+        let (jobs, queue) = crossbeam_channel::bounded::<FlushJob>(1);
+        // Unbounded, but the writer drains it at every tick and at most
+        // one job a flush interval is in it.
+        let (confirm, durable) = crossbeam_channel::unbounded();
         let synced = Arc::new(AtomicU64::new(0));
         let counter = Arc::clone(&synced);
         let thread = std::thread::Builder::new()
             .name("gyre-log-flusher".into())
             .spawn(move || {
-                for files in queue {
-                    for file in files {
+                for job in queue {
+                    let mut all = true;
+                    for file in job.files {
                         match file.sync_data() {
-                            Ok(()) => counter.fetch_add(1, Ordering::Relaxed),
+                            Ok(()) => {
+                                counter.fetch_add(1, Ordering::Relaxed);
+                            }
                             Err(e) => {
                                 tracing::error!(error = %e, "interval fsync failed");
-                                0
+                                all = false;
                             }
-                        };
+                        }
+                    }
+                    if all {
+                        let _ = confirm.send(job.offsets);
                     }
                 }
             })?;
         Ok(Flusher {
             jobs: Some(jobs),
+            durable,
             thread: Some(thread),
             synced,
         })
+    }
+
+    /// Partitions' end offsets whose jobs have been synced whole since the
+    /// last call.
+    pub fn take_durable(&self) -> impl Iterator<Item = (PartitionId, i64)> + '_ {
+        self.durable.try_iter().flatten()
     }
 
     /// Files synced so far.
@@ -57,13 +89,13 @@ impl Flusher {
         self.synced.load(Ordering::Relaxed)
     }
 
-    /// Hands `files` over to be synced; gives them back when a job is
-    /// already waiting (the caller keeps its dirty set and tries later).
-    pub fn offer(&self, files: Vec<File>) -> Result<(), Vec<File>> {
+    /// Hands `job` over to be synced; gives it back when a job is already
+    /// waiting (the caller keeps its dirty set and tries later).
+    pub fn offer(&self, job: FlushJob) -> Result<(), FlushJob> {
         let jobs = self.jobs.as_ref().expect("flusher running");
-        match jobs.try_send(files) {
+        match jobs.try_send(job) {
             Ok(()) => Ok(()),
-            Err(TrySendError::Full(files) | TrySendError::Disconnected(files)) => Err(files),
+            Err(TrySendError::Full(job) | TrySendError::Disconnected(job)) => Err(job),
         }
     }
 
@@ -93,15 +125,22 @@ mod tests {
         let file = File::create(dir.join("f")).unwrap();
         let mut flusher = Flusher::start().unwrap();
         let mut taken = 0;
-        for _ in 0..20 {
-            let files = vec![file.try_clone().unwrap(), file.try_clone().unwrap()];
-            if flusher.offer(files).is_ok() {
+        let mut offered = Vec::new();
+        for i in 0..20 {
+            let job = FlushJob {
+                files: vec![file.try_clone().unwrap(), file.try_clone().unwrap()],
+                offsets: vec![(i, i64::from(i) * 10)],
+            };
+            if flusher.offer(job).is_ok() {
                 taken += 2;
+                offered.push((i, i64::from(i) * 10));
             }
         }
         assert!(taken > 0);
         flusher.stop();
         assert_eq!(flusher.synced(), taken);
+        let durable: Vec<_> = flusher.take_durable().collect();
+        assert_eq!(durable, offered, "every synced job's offsets come back");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -5,8 +5,12 @@
 //!   (magic 2) in segment files named by base offset, each with a sparse
 //!   offset index (an entry per 4 KiB) and a time index; appends that check
 //!   each batch's CRC-32C and assign offsets by rewriting base offsets;
-//!   reads that hand back `FileRegion`s for `sendfile`; tail recovery; roll
-//!   and retention by size and age.
+//!   reads that hand back `FileRegion`s for `sendfile`; recovery that
+//!   checks every batch past the recovery point after an unclean stop and
+//!   cuts at the first bad one; roll and retention by size and age.
+//! - [`checkpoint`] and [`verify`]: the clean-shutdown marker and the
+//!   recovery-point checkpoint that decide how much a start checks, and
+//!   the offline check of a whole data folder (`gyre-broker verify`).
 //! - [`storage`] and [`topics`]: the data folder of topics and partitions,
 //!   and the catalog the event loops route requests by.
 //! - [`writer`] and [`fetch`]: the single log-writer thread, fed through a
@@ -31,6 +35,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+pub mod checkpoint;
 pub mod config;
 pub mod fetch;
 pub mod flusher;
@@ -39,6 +44,7 @@ pub mod protocol;
 pub mod server;
 pub mod storage;
 pub mod topics;
+pub mod verify;
 pub mod writer;
 
 pub use config::BrokerConfig;

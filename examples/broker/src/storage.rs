@@ -8,9 +8,12 @@
 //! temporary file and a rename), so a topic folder without one is a create
 //! that crashed, removed at the next start. A topic is deleted by moving
 //! its folder into `<data>/trash/` and removing it from there, which a
-//! restart finishes if it was cut short.
+//! restart finishes if it was cut short. How much of each log a start
+//! checks is decided by the clean-shutdown marker and the recovery-point
+//! checkpoint beside `topics/` (see [`checkpoint`](crate::checkpoint)).
 
-use crate::log::{LogConfig, LogError, PartitionLog, Truncation};
+use crate::checkpoint;
+use crate::log::{LogConfig, LogError, PartitionLog, Recovery, Truncation};
 use crate::topics::{self, Catalog, Topic, TopicError};
 use crate::writer::PartitionId;
 use std::collections::HashMap;
@@ -29,12 +32,20 @@ pub struct Storage {
     default_partitions: i32,
     catalog: Arc<Catalog>,
     logs: HashMap<PartitionId, PartitionLog>,
+    /// Each partition's topic and index, for the checkpoint.
+    names: HashMap<PartitionId, (String, usize)>,
+    /// Offsets below which each partition is known synced.
+    recovery_points: HashMap<PartitionId, i64>,
+    /// Whether `recovery_points` changed since the checkpoint was written.
+    checkpoint_stale: bool,
     next_id: PartitionId,
 }
 
 impl Storage {
     /// Opens (or creates) the data folder `root`, recovering every
-    /// partition's log; returns what recovery cut off. `defaults` are the
+    /// partition's log (only segment tails after a clean stop; every batch
+    /// past each recovery point otherwise); returns what recovery cut off.
+    /// `defaults` are the
     /// settings of topics created without their own, with
     /// `default_partitions` partitions.
     pub fn open(
@@ -48,12 +59,28 @@ impl Storage {
         if trash.exists() {
             fs::remove_dir_all(&trash)?;
         }
+        let clean = checkpoint::take_clean_marker(root)?;
+        let points = checkpoint::read(root);
+        tracing::info!(
+            dir = %root.display(),
+            clean,
+            recovery_points = points.len(),
+            "{}",
+            if clean {
+                "clean stop: checking segment tails"
+            } else {
+                "unclean stop: checking every batch past each recovery point"
+            }
+        );
         let mut storage = Storage {
             root: root.to_owned(),
             defaults,
             default_partitions,
             catalog: Arc::new(Catalog::default()),
             logs: HashMap::new(),
+            names: HashMap::new(),
+            recovery_points: HashMap::new(),
+            checkpoint_stale: false,
             next_id: 0,
         };
         let mut truncations = Vec::new();
@@ -76,9 +103,24 @@ impl Storage {
             })?;
             let mut partitions = Vec::with_capacity(count);
             for index in 0..count {
-                let (log, cut) = PartitionLog::open(&dir.join(index.to_string()), config.clone())?;
+                let recovery = if clean {
+                    Recovery::Clean
+                } else {
+                    let key = (name.clone(), index);
+                    Recovery::From(points.get(&key).copied().unwrap_or(0))
+                };
+                let (log, cut) = PartitionLog::open_with(
+                    &dir.join(index.to_string()),
+                    config.clone(),
+                    recovery,
+                )?;
                 truncations.extend(cut);
-                partitions.push(storage.add_log(log));
+                let id = storage.add_log(&name, index, log);
+                if let Recovery::From(point) = recovery {
+                    let point = point.min(storage.logs[&id].end_offset());
+                    storage.recovery_points.insert(id, point);
+                }
+                partitions.push(id);
             }
             storage.catalog.insert(Arc::new(Topic {
                 name,
@@ -104,11 +146,60 @@ impl Storage {
         Ok((count, config))
     }
 
-    fn add_log(&mut self, log: PartitionLog) -> PartitionId {
+    fn add_log(&mut self, topic: &str, index: usize, log: PartitionLog) -> PartitionId {
         let id = self.next_id;
         self.next_id += 1;
+        // A log opened clean (or new) is durable to its end.
+        self.recovery_points.insert(id, log.end_offset());
+        self.checkpoint_stale = true;
         self.logs.insert(id, log);
+        self.names.insert(id, (topic.to_owned(), index));
         id
+    }
+
+    /// Records that partition `id` is synced below `offset` (its
+    /// recovery point moves there, never back).
+    pub fn mark_durable(&mut self, id: PartitionId, offset: i64) {
+        if let Some(point) = self.recovery_points.get_mut(&id) {
+            if offset > *point {
+                *point = offset;
+                self.checkpoint_stale = true;
+            }
+        }
+    }
+
+    /// Writes the recovery-point checkpoint if a point moved since the
+    /// last write (cheap: one small file and a rename, no fsync).
+    pub fn write_checkpoint(&mut self) -> io::Result<()> {
+        if !self.checkpoint_stale {
+            return Ok(());
+        }
+        let names = &self.names;
+        checkpoint::write(
+            &self.root,
+            self.recovery_points.iter().map(|(id, &offset)| {
+                let (topic, index) = &names[id];
+                (topic.as_str(), *index, offset)
+            }),
+        )?;
+        self.checkpoint_stale = false;
+        Ok(())
+    }
+
+    /// The last step of a clean stop: syncs every log, checkpoints every
+    /// partition at its end, and writes the clean-shutdown marker, so the
+    /// next start checks only segment tails. Nothing may be appended after.
+    pub fn close_cleanly(&mut self) -> io::Result<()> {
+        for (&id, log) in &self.logs {
+            log.sync()?;
+            let end = log.end_offset();
+            if let Some(point) = self.recovery_points.get_mut(&id) {
+                *point = end;
+            }
+        }
+        self.checkpoint_stale = true;
+        self.write_checkpoint()?;
+        checkpoint::mark_clean(&self.root)
     }
 
     /// The catalog the loops read.
@@ -178,7 +269,11 @@ impl Storage {
             .and_then(|()| fs::rename(&tmp, dir.join(PROPERTIES)))
             .and_then(|()| fs::File::open(&dir)?.sync_all())
             .map_err(|e| storage(&e))?;
-        let ids = logs.into_iter().map(|log| self.add_log(log)).collect();
+        let ids = logs
+            .into_iter()
+            .enumerate()
+            .map(|(index, log)| self.add_log(name, index, log))
+            .collect();
         let topic = Arc::new(Topic {
             name: name.to_owned(),
             partitions: ids,
@@ -198,6 +293,13 @@ impl Storage {
             .ok_or_else(|| TopicError::Unknown(name.to_owned()))?;
         for id in &topic.partitions {
             self.logs.remove(id);
+            self.names.remove(id);
+            self.recovery_points.remove(id);
+        }
+        // A topic made again under this name must not inherit these points.
+        self.checkpoint_stale = true;
+        if let Err(e) = self.write_checkpoint() {
+            tracing::error!(topic = name, error = %e, "cannot rewrite the recovery-point checkpoint");
         }
         let trash = self.root.join("trash");
         let nanos = std::time::SystemTime::now()

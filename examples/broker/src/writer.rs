@@ -13,7 +13,7 @@
 //! into a few large writes and fsyncs.
 
 use crate::fetch::{self, FetchJob, Parked, PartitionRead, Wake};
-use crate::flusher::Flusher;
+use crate::flusher::{FlushJob, Flusher};
 use crate::log::LogError;
 use crate::storage::Storage;
 use crate::topics::{Topic, TopicError};
@@ -170,6 +170,10 @@ pub struct WriterConfig {
     /// How often an idle writer wakes to end long polls and sync on
     /// interval (default 5 ms).
     pub tick: Duration,
+    /// How often the recovery-point checkpoint is rewritten when a point
+    /// moved (default 5 s; a rename, no fsync). Shorter means less to
+    /// check after a crash.
+    pub checkpoint_interval: Duration,
 }
 
 impl Default for WriterConfig {
@@ -179,6 +183,7 @@ impl Default for WriterConfig {
             capacity: 1024,
             retention_check: Duration::from_secs(60),
             tick: Duration::from_millis(5),
+            checkpoint_interval: Duration::from_secs(5),
         }
     }
 }
@@ -197,6 +202,7 @@ struct WriterHandler<R> {
     flusher: Option<Flusher>,
     last_sync: Instant,
     last_retention: Instant,
+    last_checkpoint: Instant,
 }
 
 impl<R: LogReply> WriterHandler<R> {
@@ -261,9 +267,18 @@ impl<R: LogReply> WriterHandler<R> {
 
     fn sync_dirty(&mut self, failed: &mut HashSet<PartitionId>) {
         for pid in self.dirty.drain() {
-            if let Some(Err(e)) = self.storage.log(pid).map(|log| log.sync()) {
-                tracing::error!(partition = pid, error = %e, "log fsync failed");
-                failed.insert(pid);
+            let Some(log) = self.storage.log(pid) else {
+                continue;
+            };
+            match log.sync() {
+                Ok(()) => {
+                    let end = log.end_offset();
+                    self.storage.mark_durable(pid, end);
+                }
+                Err(e) => {
+                    tracing::error!(partition = pid, error = %e, "log fsync failed");
+                    failed.insert(pid);
+                }
             }
         }
         self.last_sync = Instant::now();
@@ -279,20 +294,23 @@ impl<R: LogReply> WriterHandler<R> {
         if self.dirty.is_empty() {
             return;
         }
-        let mut files = Vec::with_capacity(self.dirty.len() * 6);
+        let mut job = FlushJob {
+            files: Vec::with_capacity(self.dirty.len() * 6),
+            offsets: Vec::with_capacity(self.dirty.len()),
+        };
         for pid in &self.dirty {
-            if let Some(Err(e)) = self
-                .storage
-                .log(*pid)
-                .map(|log| log.sync_handles(&mut files))
-            {
+            let Some(log) = self.storage.log(*pid) else {
+                continue;
+            };
+            job.offsets.push((*pid, log.end_offset()));
+            if let Err(e) = log.sync_handles(&mut job.files) {
                 tracing::warn!(partition = pid, error = %e, "cannot hand the log to the flusher; syncing here");
-                drop(files);
+                drop(job);
                 self.sync_dirty(&mut HashSet::new());
                 return;
             }
         }
-        if flusher.offer(files).is_ok() {
+        if flusher.offer(job).is_ok() {
             self.dirty.clear();
             self.last_sync = Instant::now();
         }
@@ -342,6 +360,17 @@ impl<R: LogReply> WriterHandler<R> {
         if let FlushPolicy::Interval(every) = self.config.flush {
             if self.last_sync.elapsed() >= every {
                 self.flush_in_background();
+            }
+        }
+        if let Some(flusher) = &self.flusher {
+            for (pid, offset) in flusher.take_durable() {
+                self.storage.mark_durable(pid, offset);
+            }
+        }
+        if self.last_checkpoint.elapsed() >= self.config.checkpoint_interval {
+            self.last_checkpoint = Instant::now();
+            if let Err(e) = self.storage.write_checkpoint() {
+                tracing::error!(error = %e, "cannot write the recovery-point checkpoint");
             }
         }
         if self.last_retention.elapsed() >= self.config.retention_check {
@@ -415,11 +444,17 @@ impl<R: LogReply> EventHandler<Slot<R>> for WriterHandler<R> {
         if let Some(flusher) = &mut self.flusher {
             flusher.stop();
         }
-        if self.config.flush != FlushPolicy::Never {
-            self.sync_dirty(&mut HashSet::new());
-        }
         // Long polls end now, with what there is.
         fetch::wake(&self.storage, &mut self.parked, Wake::Shutdown);
+        // Every log synced whatever the policy, then the checkpoint and the
+        // marker, so the next start need only check segment tails.
+        self.dirty.clear();
+        match self.storage.close_cleanly() {
+            Ok(()) => tracing::info!("logs synced and marked clean"),
+            Err(e) => {
+                tracing::error!(error = %e, "cannot close the logs cleanly; the next start checks them whole")
+            }
+        }
     }
 }
 
@@ -511,6 +546,7 @@ impl<R: LogReply> LogWriter<R> {
             flusher,
             last_sync: Instant::now(),
             last_retention: Instant::now(),
+            last_checkpoint: Instant::now(),
         };
         graph.handle_events_with(Stage::new(handler).name("gyre-log-writer"));
         let (producer, disruptor) = graph.start()?;

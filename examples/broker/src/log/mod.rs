@@ -1,10 +1,11 @@
 //! The broker's storage: per-partition append-only logs of Kafka record
 //! batches in segment files, with sparse offset and time indexes, tail
-//! recovery, roll and retention.
+//! recovery (tail or whole, by the recovery point), roll and retention.
 
 pub mod batch;
 mod partition;
+pub mod scan;
 mod segment;
 
-pub use partition::{LogConfig, LogError, LogSlice, PartitionLog};
-pub use segment::{now_ms, Segment, Truncation};
+pub use partition::{LogConfig, LogError, LogSlice, PartitionLog, Recovery};
+pub use segment::{now_ms, Scan, Segment, Truncation};

@@ -2,7 +2,7 @@
 //! offsets, reads by offset for fetches, roll and retention.
 
 use super::batch::{self, BatchError, BatchHeader};
-use super::segment::{now_ms, Segment, Truncation};
+use super::segment::{now_ms, Scan, Segment, Truncation};
 use gyre_zerocopy::FileRegion;
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -71,6 +71,20 @@ pub struct LogSlice {
     pub first_offset: i64,
 }
 
+/// What a partition's log may assume when it opens, which decides how
+/// much of it is checked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Recovery {
+    /// The broker stopped cleanly (everything was synced and its marker
+    /// written): only each segment's tail past its last index entry is
+    /// checked.
+    Clean,
+    /// After an unclean stop: every offset below this one was synced (the
+    /// recovery-point checkpoint); every batch of the segment holding it
+    /// and of every later segment is checked. `From(0)` checks everything.
+    From(i64),
+}
+
 /// One partition's log.
 #[derive(Debug)]
 pub struct PartitionLog {
@@ -83,9 +97,22 @@ pub struct PartitionLog {
 }
 
 impl PartitionLog {
-    /// Opens (or creates) the log in `dir`, recovering each segment's tail;
-    /// returns what recovery cut off.
+    /// Opens (or creates) the log in `dir`, checking every batch of every
+    /// segment (as after an unclean stop with no recovery point); returns
+    /// what recovery cut off.
     pub fn open(dir: &Path, config: LogConfig) -> Result<(Self, Vec<Truncation>), LogError> {
+        Self::open_with(dir, config, Recovery::From(0))
+    }
+
+    /// Opens (or creates) the log in `dir`, checking as much as `recovery`
+    /// says; cuts the log at the first bad batch, deletes every segment
+    /// after the cut (their offsets no longer follow on), and returns what
+    /// was cut, each logged as a warning.
+    pub fn open_with(
+        dir: &Path,
+        config: LogConfig,
+        recovery: Recovery,
+    ) -> Result<(Self, Vec<Truncation>), LogError> {
         std::fs::create_dir_all(dir)?;
         let mut bases: Vec<i64> = std::fs::read_dir(dir)?
             .filter_map(|e| e.ok())
@@ -95,21 +122,58 @@ impl PartitionLog {
             })
             .collect();
         bases.sort_unstable();
+        // The segment holding the recovery point is the last one whose base
+        // is at or below it; it and every later one are checked whole.
+        let full_from = match recovery {
+            Recovery::Clean => i64::MAX,
+            Recovery::From(point) => bases
+                .iter()
+                .copied()
+                .take_while(|&b| b <= point)
+                .last()
+                .unwrap_or(i64::MIN),
+        };
         let mut segments = BTreeMap::new();
         let mut truncations = Vec::new();
-        for base in bases {
-            let (segment, cut) = Segment::open(dir, base, config.index_interval)?;
+        let mut cut_at = None;
+        for (i, &base) in bases.iter().enumerate() {
+            let scan = if base >= full_from {
+                Scan::Full
+            } else {
+                Scan::Tail
+            };
+            let (segment, cut) = Segment::open(dir, base, config.index_interval, scan)?;
+            segments.insert(base, segment);
             if let Some(cut) = cut {
                 tracing::warn!(
                     file = %cut.file.display(),
                     kept = cut.kept,
                     dropped = cut.dropped,
                     reason = %cut.reason,
-                    "recovery truncated a segment's tail"
+                    "recovery truncated a segment at its first bad batch"
                 );
                 truncations.push(cut);
+                cut_at = Some(i);
+                break;
             }
-            segments.insert(base, segment);
+        }
+        if let Some(i) = cut_at {
+            for &base in &bases[i + 1..] {
+                let (segment, _) = Segment::open(dir, base, config.index_interval, Scan::Tail)?;
+                let cut = Truncation {
+                    file: segment.log_path().to_owned(),
+                    kept: 0,
+                    dropped: segment.size(),
+                    reason: "follows a truncated segment".to_owned(),
+                };
+                tracing::warn!(
+                    file = %cut.file.display(),
+                    dropped = cut.dropped,
+                    "recovery deleted a segment after the cut"
+                );
+                segment.delete()?;
+                truncations.push(cut);
+            }
         }
         if segments.is_empty() {
             segments.insert(0, Segment::create(dir, 0, config.index_interval)?);

@@ -5,10 +5,13 @@
 //! offset u32 and file position u32, one per `index_interval` bytes of log)
 //! and `.timeindex` (entries of timestamp i64 and relative offset u32: the
 //! largest timestamp of every batch before that offset). All big-endian.
-//! Opening a segment scans its tail from the last index entry, checking each
-//! batch's length and CRC, and cuts off a torn or corrupt tail.
+//! Opening a segment checks its batches (length, magic, counts, offsets
+//! following on, CRC) from the last index entry ([`Scan::Tail`], after a
+//! clean stop) or from its first byte ([`Scan::Full`], after an unclean
+//! one), and cuts the log at the first bad batch.
 
 use super::batch::{self, BatchHeader, HEADER_LEN};
+use super::scan;
 use gyre_zerocopy::{FileRegion, SharedFile};
 use std::fs::{File, OpenOptions};
 use std::io::{self, IoSlice, Write};
@@ -29,6 +32,19 @@ pub struct Truncation {
     pub dropped: u64,
     /// What was wrong at the cut.
     pub reason: String,
+}
+
+/// How much of a segment [`Segment::open`] checks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scan {
+    /// From the last index entry on: enough after a clean stop, when every
+    /// byte before it was written whole and synced.
+    Tail,
+    /// Every batch from the start, rebuilding both indexes: after an
+    /// unclean stop, for every segment past the recovery point, because a
+    /// write the page cache had not yet made durable may be missing or
+    /// damaged anywhere in it, not only at the end.
+    Full,
 }
 
 /// One segment.
@@ -81,16 +97,17 @@ impl Segment {
             .create_new(true)
             .write(true)
             .open(&log_path)?;
-        let (segment, _) = Self::open(dir, base_offset, index_interval)?;
+        let (segment, _) = Self::open(dir, base_offset, index_interval, Scan::Tail)?;
         Ok(segment)
     }
 
-    /// Opens the segment at `base_offset`, scanning its tail from the last
-    /// index entry and cutting off whatever is torn or corrupt (reported).
+    /// Opens the segment at `base_offset`, checking as much of it as `scan`
+    /// says and cutting off whatever is torn or corrupt (reported).
     pub fn open(
         dir: &Path,
         base_offset: i64,
         index_interval: u64,
+        scan: Scan,
     ) -> io::Result<(Self, Option<Truncation>)> {
         let log_path = file_name(dir, base_offset, "log");
         let writer = OpenOptions::new().append(true).read(true).open(&log_path)?;
@@ -139,13 +156,18 @@ impl Segment {
         };
         // Index entries must point inside the log and increase.
         segment.entries.retain(|&(_, pos)| u64::from(pos) < size);
-        let truncation = segment.recover_tail()?;
+        if scan == Scan::Full {
+            segment.entries.clear();
+            segment.time_entries.clear();
+        }
+        let truncation = segment.recover()?;
         Ok((segment, truncation))
     }
 
-    /// Scans from the last index entry to the end, checking every batch;
-    /// cuts the log at the first bad one and rewrites the indexes.
-    fn recover_tail(&mut self) -> io::Result<Option<Truncation>> {
+    /// Scans from the last index entry kept (the start, if none) to the
+    /// end, checking every batch; cuts the log at the first bad one and
+    /// rewrites the indexes.
+    fn recover(&mut self) -> io::Result<Option<Truncation>> {
         let (start_rel, start) = self
             .entries
             .last()
@@ -155,56 +177,23 @@ impl Segment {
         if let Some(&(ts, _)) = self.time_entries.last() {
             self.max_timestamp = ts;
         }
-        self.next_offset = self.base_offset + i64::from(start_rel);
-        let mut pos = start;
-        let mut reason = None;
-        let mut buf = Vec::new();
-        while pos < self.size {
-            let remaining = self.size - pos;
-            if remaining < HEADER_LEN as u64 {
-                reason = Some(format!("torn batch header ({remaining} bytes)"));
-                break;
-            }
-            let mut head = [0u8; HEADER_LEN];
-            self.reader.file().read_exact_at(&mut head, pos)?;
-            let header = match batch::parse_header(&head) {
-                Ok(h) => h,
-                Err(e) => {
-                    reason = Some(e.to_string());
-                    break;
+        let reader = self.reader.clone();
+        let end = scan::check_batches(
+            reader.file(),
+            start,
+            self.size,
+            self.base_offset + i64::from(start_rel),
+            |header, pos| {
+                if pos > start {
+                    self.note_batch(header, pos);
+                } else {
+                    self.since_index += header.size as u64;
                 }
-            };
-            // The base offset is outside the CRC: a flipped bit there is
-            // caught only by the offsets not following on.
-            if header.base_offset != self.next_offset {
-                reason = Some(format!(
-                    "batch claims offset {}, the log is at {}",
-                    header.base_offset, self.next_offset
-                ));
-                break;
-            }
-            if header.size as u64 > remaining {
-                reason = Some(format!(
-                    "torn batch: {} bytes declared, {remaining} present",
-                    header.size
-                ));
-                break;
-            }
-            buf.resize(header.size, 0);
-            self.reader.file().read_exact_at(&mut buf, pos)?;
-            if let Err(e) = batch::validate(&buf) {
-                reason = Some(e.to_string());
-                break;
-            }
-            if pos > start {
-                self.note_batch(&header, pos);
-            } else {
-                self.since_index += header.size as u64;
-            }
-            self.next_offset = header.next_offset();
-            self.max_timestamp = self.max_timestamp.max(header.max_timestamp);
-            pos += header.size as u64;
-        }
+                self.max_timestamp = self.max_timestamp.max(header.max_timestamp);
+            },
+        )?;
+        self.next_offset = end.next_offset;
+        let (pos, reason) = (end.pos, end.bad);
         let truncation = match reason {
             None => None,
             Some(reason) => {
@@ -298,6 +287,11 @@ impl Segment {
             self.index.try_clone()?,
             self.time_index.try_clone()?,
         ])
+    }
+
+    /// The segment's log file.
+    pub fn log_path(&self) -> &Path {
+        &self.log_path
     }
 
     /// The first offset the segment holds (or would hold).

@@ -1,0 +1,136 @@
+//! The two files that tell a starting broker how much of its logs to check:
+//! the clean-shutdown marker and the recovery-point checkpoint, both at the
+//! top of the data folder. Uses only `std`; knows nothing of logs.
+//!
+//! A broker that stops cleanly syncs every log, writes the checkpoint with
+//! every partition's end offset, then creates the marker. A starting broker
+//! that finds the marker removes it (so a later crash is not taken for a
+//! clean stop) and checks only segment tails. Without it, every partition
+//! is checked batch by batch from the segment holding its recovery point:
+//! the offset below which everything had been synced when the checkpoint
+//! was written.
+//!
+//! The checkpoint is replaced by a rename and is not itself synced, on
+//! purpose: each value in it was durable before the file was written, so an
+//! old file is only conservative, and a file a power cut left short or
+//! garbled reads as "no recovery point" (check everything) or holds
+//! numbers cut short, which are smaller, so again only conservative.
+//! Format, as Kafka's `recovery-point-offset-checkpoint`: a version line
+//! (`0`), a count line, then one `topic partition offset` line each.
+
+use std::collections::HashMap;
+use std::fs;
+use std::io;
+use std::path::Path;
+
+/// The clean-shutdown marker's file name.
+pub const CLEAN_MARKER: &str = ".clean-shutdown";
+/// The recovery-point checkpoint's file name.
+pub const CHECKPOINT: &str = "recovery-point-offset-checkpoint";
+
+/// Recovery points by (topic, partition index).
+pub type RecoveryPoints = HashMap<(String, usize), i64>;
+
+/// Reads the checkpoint in `root`; a missing or malformed one reads as
+/// empty (malformed is logged), which means "check everything".
+pub fn read(root: &Path) -> RecoveryPoints {
+    let path = root.join(CHECKPOINT);
+    let text = match fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return RecoveryPoints::new(),
+        Err(e) => {
+            tracing::warn!(file = %path.display(), error = %e, "cannot read the recovery-point checkpoint; checking every log");
+            return RecoveryPoints::new();
+        }
+    };
+    parse(&text).unwrap_or_else(|| {
+        tracing::warn!(file = %path.display(), "malformed recovery-point checkpoint; checking every log");
+        RecoveryPoints::new()
+    })
+}
+
+fn parse(text: &str) -> Option<RecoveryPoints> {
+    let mut lines = text.lines();
+    if lines.next()? != "0" {
+        return None;
+    }
+    let count: usize = lines.next()?.parse().ok()?;
+    let mut points = RecoveryPoints::with_capacity(count.min(1 << 16));
+    for line in lines {
+        let mut fields = line.split(' ');
+        let (Some(topic), Some(index), Some(offset), None) =
+            (fields.next(), fields.next(), fields.next(), fields.next())
+        else {
+            return None;
+        };
+        let offset: i64 = offset.parse().ok().filter(|&o| o >= 0)?;
+        points.insert((topic.to_owned(), index.parse().ok()?), offset);
+    }
+    (points.len() == count).then_some(points)
+}
+
+/// Replaces the checkpoint in `root` with `points` (through a temporary
+/// file and a rename, not synced: see the module doc).
+pub fn write<'a>(
+    root: &Path,
+    points: impl ExactSizeIterator<Item = (&'a str, usize, i64)>,
+) -> io::Result<()> {
+    let mut text = format!("0\n{}\n", points.len());
+    for (topic, index, offset) in points {
+        text.push_str(&format!("{topic} {index} {offset}\n"));
+    }
+    let tmp = root.join(format!("{CHECKPOINT}.tmp"));
+    fs::write(&tmp, text)?;
+    fs::rename(&tmp, root.join(CHECKPOINT))
+}
+
+/// Removes the clean-shutdown marker from `root` if it is there (synced, so
+/// that a crash from now on is never taken for a clean stop); says whether
+/// it was.
+pub fn take_clean_marker(root: &Path) -> io::Result<bool> {
+    match fs::remove_file(root.join(CLEAN_MARKER)) {
+        Ok(()) => {
+            fs::File::open(root)?.sync_all()?;
+            Ok(true)
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// Creates the clean-shutdown marker in `root`, synced. Call it last, once
+/// every log is synced and the checkpoint written.
+pub fn mark_clean(root: &Path) -> io::Result<()> {
+    fs::File::create(root.join(CLEAN_MARKER))?.sync_all()?;
+    fs::File::open(root)?.sync_all()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn points_survive_a_write_and_a_read() {
+        let dir = std::env::temp_dir().join(format!("gyre-checkpoint-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        let points = [("orders", 0, 42), ("orders", 1, 7), ("audit", 0, 0)];
+        write(&dir, points.iter().copied()).unwrap();
+        let read = read(&dir);
+        assert_eq!(read.len(), 3);
+        assert_eq!(read[&("orders".to_owned(), 1)], 7);
+        assert!(!take_clean_marker(&dir).unwrap());
+        mark_clean(&dir).unwrap();
+        assert!(take_clean_marker(&dir).unwrap());
+        assert!(!take_clean_marker(&dir).unwrap());
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_damaged_checkpoint_reads_as_none() {
+        assert!(parse("0\n2\na 0 5\n").is_none(), "a short file");
+        assert!(parse("1\n1\na 0 5\n").is_none(), "an unknown version");
+        assert!(parse("0\n1\na 0 -5\n").is_none(), "a negative offset");
+        assert!(parse("0\n1\na 0 5 x\n").is_none(), "an extra field");
+        assert_eq!(parse("0\n1\na 0 5\n").unwrap()[&("a".to_owned(), 0)], 5);
+    }
+}
