@@ -177,11 +177,7 @@ impl Channel {
         self.out.push_back(msg);
         if self.writable && self.queued_bytes > self.opts.high_watermark {
             self.writable = false;
-            // Back where the handlers last saw it: no change to report.
-            self.pending_writability = match self.pending_writability {
-                Some(true) => None,
-                _ => Some(false),
-            };
+            self.pending_writability = Some(false);
         }
     }
 
@@ -334,10 +330,11 @@ impl Channel {
         self.last_output = now;
         if !self.writable && self.queued_bytes <= self.opts.low_watermark {
             self.writable = true;
-            self.pending_writability = match self.pending_writability {
-                Some(false) => None,
-                _ => Some(true),
-            };
+            // Reported even when the handlers were never told `false`: one
+            // of them may have read `is_writable()` between the two
+            // crossings and stopped (leaving pipelined input unserved), and
+            // this event is what tells it to go on.
+            self.pending_writability = Some(true);
         }
     }
 

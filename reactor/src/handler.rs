@@ -169,7 +169,13 @@ pub trait InboundHandler: 'static {
         ctx.fire_read_complete();
     }
 
-    /// The outbound queue crossed a watermark.
+    /// The outbound queue crossed a watermark; `writable` is the channel's
+    /// writability now. Fired after the handler call in which the queue
+    /// crossed, with the state at that point: a queue that went over the
+    /// high watermark and drained under the low one within one call fires
+    /// `true` (so a handler that saw `is_writable()` false in between and
+    /// stopped serving buffered input resumes without waiting for new
+    /// bytes), and the same value may thus arrive twice in a row.
     fn writability_changed(&mut self, ctx: &mut impl InboundContext<Self>, writable: bool) {
         ctx.fire_writability_changed(writable);
     }

@@ -4,70 +4,14 @@
 //!
 //! curl must be installed (`scripts/test` installs it).
 
-use gyre_fileserver::{start, FileServerConfig};
-use gyre_reactor::Server;
+mod common;
+
+use common::Site;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
-
-struct Site {
-    base: PathBuf,
-    root: PathBuf,
-    server: Server,
-}
-
-impl Site {
-    fn new(tag: &str, idle: Duration) -> Site {
-        let base = std::env::temp_dir().join(format!("gyre-fs-{tag}-{}", std::process::id()));
-        let root = base.join("root");
-        std::fs::create_dir_all(root.join("sub")).unwrap();
-        std::fs::write(base.join("secret"), b"outside the root").unwrap();
-        let mut config = FileServerConfig::new(&root);
-        config.addr = "127.0.0.1:0".parse().unwrap();
-        config.workers = 2;
-        config.idle_timeout = idle;
-        // Every suite runs once per transport (scripts/test sets this).
-        config.transport = match std::env::var("GYRE_TRANSPORT").as_deref() {
-            Ok(t) => t.parse().expect("GYRE_TRANSPORT"),
-            Err(_) => gyre_reactor::Transport::Epoll,
-        };
-        let server = start(&config).unwrap();
-        Site { base, root, server }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.server.local_addr())
-    }
-
-    /// Writes a file of `len` position-dependent bytes; returns its crc.
-    fn file(&self, name: &str, len: usize) -> u32 {
-        let mut f = std::fs::File::create(self.root.join(name)).unwrap();
-        let mut crc = 0;
-        let mut chunk = vec![0u8; 1 << 20];
-        let mut written = 0;
-        while written < len {
-            let n = chunk.len().min(len - written);
-            for (i, b) in chunk[..n].iter_mut().enumerate() {
-                let at = written + i;
-                *b = (at as u8) ^ ((at >> 8) as u8).wrapping_mul(7) ^ (at >> 20) as u8;
-            }
-            f.write_all(&chunk[..n]).unwrap();
-            crc = crc32c::crc32c_append(crc, &chunk[..n]);
-            written += n;
-        }
-        crc
-    }
-}
-
-impl Drop for Site {
-    fn drop(&mut self) {
-        self.server
-            .shutdown_gracefully(Duration::ZERO, Duration::from_secs(5));
-        let _ = std::fs::remove_dir_all(&self.base);
-    }
-}
 
 /// Runs curl; returns stdout.
 fn curl(args: &[&str]) -> String {
