@@ -8,6 +8,7 @@
 //! allocation-free). Both ring the loop's [`Doorbell`], which wakes the
 //! `mio::Waker` only if the loop has not already been told.
 
+use crate::accept_backoff::{self, AcceptBackoff};
 use crate::channel::{ChannelOps, ChannelTask, Connect};
 use crate::error::Error;
 use crate::mailbox::Doorbell;
@@ -109,6 +110,8 @@ pub(crate) enum TimerTarget {
         tag: u64,
     },
     Task(u64),
+    /// Listener `index` ran out of resources; accept again.
+    Accept(usize),
 }
 
 /// The kernel interface a loop drives.
@@ -187,6 +190,7 @@ type Acceptor = Box<dyn FnMut(&mut LoopInner, TcpStream) + Send>;
 struct ListenerEntry {
     listener: TcpListener,
     acceptor: Acceptor,
+    backoff: AcceptBackoff,
 }
 
 enum TaskFn {
@@ -351,8 +355,11 @@ impl LoopInner {
             #[cfg(feature = "io-uring")]
             Driver::Uring(ring) => arm_accept(ring, &listener, index),
         }
-        self.listeners
-            .push(Some(ListenerEntry { listener, acceptor }));
+        self.listeners.push(Some(ListenerEntry {
+            listener,
+            acceptor,
+            backoff: AcceptBackoff::default(),
+        }));
         Ok(())
     }
 
@@ -368,16 +375,21 @@ impl LoopInner {
             }
             return;
         };
+        let mut backing_off = false;
         if res >= 0 {
             // SAFETY: a successful accept returns a fresh descriptor that
             // nobody else owns.
             let std = unsafe { std::net::TcpStream::from_raw_fd(res) };
             (entry.acceptor)(self, TcpStream::from_std(std));
         } else if res != -libc::ECANCELED {
-            tracing::warn!(error = %io::Error::from_raw_os_error(-res), "accept failed");
+            let error = io::Error::from_raw_os_error(-res);
+            // The multishot accept has ended; re-arming at once would fail
+            // again at once, so wait on the retry timer instead.
+            backing_off = accept_backoff::is_exhaustion(&error);
+            self.refused_accept(&mut entry, index, &error, backing_off);
         }
         if self.shutdown.is_none() {
-            if !crate::uring::more(flags) {
+            if !crate::uring::more(flags) && !backing_off {
                 if let Driver::Uring(ring) = &mut self.local.driver {
                     arm_accept(ring, &entry.listener, index);
                 }
@@ -398,8 +410,8 @@ impl LoopInner {
                 Err(e) if e.kind() == io::ErrorKind::ConnectionAborted => continue,
                 Err(e) => {
                     // EMFILE and friends: the connection stays in the
-                    // backlog; say so and try again at the next event.
-                    tracing::warn!(error = %e, "accept failed");
+                    // backlog and no new edge will come for it.
+                    self.refused_accept(&mut entry, index, &e, true);
                     break;
                 }
             }
@@ -408,6 +420,48 @@ impl LoopInner {
             self.listeners[index] = Some(entry);
         } else if let Some(registry) = self.local.registry() {
             let _ = registry.deregister(&mut entry.listener);
+        }
+    }
+
+    /// Reports a failed accept (rate-limited) and, if `retry`, schedules
+    /// the listener's retry timer.
+    fn refused_accept(
+        &mut self,
+        entry: &mut ListenerEntry,
+        index: usize,
+        error: &io::Error,
+        retry: bool,
+    ) {
+        if let Some(count) = entry.backoff.refused(self.local.now) {
+            let addr = entry.listener.local_addr().ok();
+            tracing::warn!(
+                ?addr,
+                %error,
+                refused = count,
+                retry_ms = accept_backoff::ACCEPT_RETRY.as_millis() as u64,
+                "accept failed; connections wait in the backlog and accepting retries on a timer"
+            );
+        }
+        if retry && entry.backoff.needs_retry() {
+            self.local.wheel.schedule(
+                self.local.now,
+                accept_backoff::ACCEPT_RETRY,
+                None,
+                TimerTarget::Accept(index),
+            );
+        }
+    }
+
+    /// The accept retry timer of listener `index` fired.
+    fn retry_accept(&mut self, index: usize) {
+        let Some(entry) = self.listeners.get_mut(index).and_then(Option::as_mut) else {
+            return;
+        };
+        entry.backoff.retried();
+        match &mut self.local.driver {
+            Driver::Epoll(_) => self.accept(index),
+            #[cfg(feature = "io-uring")]
+            Driver::Uring(ring) => arm_accept(ring, &entry.listener, index),
         }
     }
 
@@ -493,6 +547,7 @@ impl LoopInner {
                 TimerTarget::Channel { token, layer, tag } => {
                     self.dispatch(token, |ch, lp| ch.timer(lp, layer, tag));
                 }
+                TimerTarget::Accept(index) => self.retry_accept(index),
                 TimerTarget::Task(key) => {
                     let Some((f, cancelled)) = self.tasks.remove(&key) else {
                         self.local.wheel.cancel(id);

@@ -60,6 +60,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod accept_backoff;
 mod bootstrap;
 #[cfg(feature = "io-uring")]
 mod buf_ring;
