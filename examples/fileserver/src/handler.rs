@@ -137,10 +137,11 @@ impl HttpHandler {
     }
 
     fn error(&mut self, ctx: &mut impl InboundContext<Self>, status: Status, close: bool) {
-        let extra = if status == Status::MethodNotAllowed {
-            "Allow: GET, HEAD\r\n"
-        } else {
-            ""
+        let extra = match status {
+            Status::MethodNotAllowed => "Allow: GET, HEAD\r\n",
+            // Descriptors or memory come back as other requests finish.
+            Status::ServiceUnavailable => "Retry-After: 1\r\n",
+            _ => "",
         };
         self.error_with(ctx, status, extra, close);
     }
@@ -187,16 +188,21 @@ impl HttpHandler {
     }
 }
 
+/// Opens `path` for sending, without ever blocking the loop: non-blocking,
+/// so a FIFO (whose open would wait for a writer) or a device opens at
+/// once, and anything but a regular file is then refused with 404.
 fn open(path: &Path) -> Result<(SharedFile, u64), Status> {
-    let file = SharedFile::open(path).map_err(|e| match e.io_error() {
-        Some(io) => io_status(io.kind()),
-        None => Status::InternalError,
-    })?;
-    let meta = file.file().metadata().map_err(|_| Status::InternalError)?;
-    if !meta.is_file() {
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path)
+        .map_err(|e| io_status(&e))?;
+    let meta = file.metadata().map_err(|e| io_status(&e))?;
+    if !meta.file_type().is_file() {
         return Err(Status::NotFound);
     }
-    Ok((file, meta.len()))
+    Ok((SharedFile::from_file(file, path), meta.len()))
 }
 
 fn content_type(path: &Path) -> &'static str {

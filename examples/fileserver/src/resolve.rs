@@ -24,7 +24,7 @@ pub fn resolve(root: &Path, raw_path: &[u8]) -> Result<PathBuf, Status> {
             s => path.push(s),
         }
     }
-    let mut real = path.canonicalize().map_err(|e| io_status(e.kind()))?;
+    let mut real = path.canonicalize().map_err(|e| io_status(&e))?;
     if !real.starts_with(root) {
         return Err(Status::Forbidden);
     }
@@ -32,7 +32,7 @@ pub fn resolve(root: &Path, raw_path: &[u8]) -> Result<PathBuf, Status> {
         real = real
             .join("index.html")
             .canonicalize()
-            .map_err(|e| io_status(e.kind()))?;
+            .map_err(|e| io_status(&e))?;
         if !real.starts_with(root) {
             return Err(Status::Forbidden);
         }
@@ -40,12 +40,26 @@ pub fn resolve(root: &Path, raw_path: &[u8]) -> Result<PathBuf, Status> {
     Ok(real)
 }
 
-/// The status for a failed open or lookup.
-pub(crate) fn io_status(kind: std::io::ErrorKind) -> Status {
-    match kind {
-        std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory => Status::NotFound,
+/// The status for a failed open or lookup: 404 only when the file is
+/// truly not there, 503 when the server is short of descriptors or memory
+/// (a passing condition, which a cache must not keep as "not found"), 500
+/// for anything else.
+pub(crate) fn io_status(e: &std::io::Error) -> Status {
+    if matches!(
+        e.raw_os_error(),
+        Some(libc::EMFILE | libc::ENFILE | libc::ENOMEM | libc::ENOBUFS | libc::EAGAIN)
+    ) {
+        return Status::ServiceUnavailable;
+    }
+    if e.raw_os_error() == Some(libc::ELOOP) {
+        return Status::NotFound;
+    }
+    match e.kind() {
+        std::io::ErrorKind::NotFound
+        | std::io::ErrorKind::NotADirectory
+        | std::io::ErrorKind::InvalidFilename => Status::NotFound,
         std::io::ErrorKind::PermissionDenied => Status::Forbidden,
-        _ => Status::NotFound,
+        _ => Status::InternalError,
     }
 }
 

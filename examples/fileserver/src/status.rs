@@ -23,6 +23,9 @@ pub enum Status {
     InternalError,
     /// 501: a request body in a transfer coding; the connection closes.
     NotImplemented,
+    /// 503: the server is out of descriptors or memory for now; sent with
+    /// `Retry-After`.
+    ServiceUnavailable,
     /// 505: an HTTP version other than 1.0 and 1.1.
     VersionNotSupported,
 }
@@ -41,6 +44,7 @@ impl Status {
             Status::HeadTooLarge => "431 Request Header Fields Too Large",
             Status::InternalError => "500 Internal Server Error",
             Status::NotImplemented => "501 Not Implemented",
+            Status::ServiceUnavailable => "503 Service Unavailable",
             Status::VersionNotSupported => "505 HTTP Version Not Supported",
         }
     }

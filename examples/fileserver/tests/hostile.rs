@@ -38,3 +38,25 @@ fn pipelined_gets_behind_a_one_mib_answer_are_all_answered() {
         assert_eq!(body.len(), 100);
     }
 }
+
+#[test]
+fn a_fifo_in_the_root_is_refused_without_blocking_the_loop() {
+    // One loop: a blocking open() would freeze every connection.
+    let site = Site::with("fifo", |config| config.workers = 1);
+    site.file("f.txt", 10);
+    let fifo = std::ffi::CString::new(site.root.join("pipe").to_str().unwrap()).unwrap();
+    // SAFETY: mkfifo with a valid NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o644) }, 0);
+    let mut client = TcpStream::connect(site.server.local_addr()).unwrap();
+    client
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    client
+        .write_all(b"GET /pipe HTTP/1.1\r\n\r\nGET /f.txt HTTP/1.1\r\n\r\n")
+        .unwrap();
+    let (head, _) = read_response(&mut client).expect("the FIFO is answered at once");
+    assert!(head.starts_with("HTTP/1.1 404"), "{head}");
+    let (head, body) = read_response(&mut client).unwrap();
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert_eq!(body.len(), 10);
+}

@@ -1,0 +1,62 @@
+//! The file server out of descriptors: a file that exists is answered 503
+//! with `Retry-After` (a passing condition), never 404 (which a cache may
+//! keep), and served again once descriptors free up. Its own test binary,
+//! because it lowers this process's open-file limit.
+
+mod common;
+
+use common::{read_response, Site};
+use std::io::Write;
+use std::net::TcpStream;
+use std::time::Duration;
+
+fn set_soft_limit(limit: u64) -> u64 {
+    // SAFETY: getrlimit/setrlimit with a valid, initialised struct.
+    unsafe {
+        let mut lim: libc::rlimit = std::mem::zeroed();
+        assert_eq!(libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim), 0);
+        let old = lim.rlim_cur;
+        lim.rlim_cur = limit;
+        assert_eq!(libc::setrlimit(libc::RLIMIT_NOFILE, &lim), 0);
+        old
+    }
+}
+
+fn highest_fd() -> u64 {
+    std::fs::read_dir("/proc/self/fd")
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u64>().ok())
+        .max()
+        .unwrap()
+}
+
+#[test]
+fn out_of_descriptors_a_file_that_exists_is_503_not_404() {
+    let old = set_soft_limit(highest_fd() + 100);
+    let site = Site::with("emfile", |config| config.workers = 1);
+    site.file("f.txt", 10);
+    let mut client = TcpStream::connect(site.server.local_addr()).unwrap();
+    client
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    client.write_all(b"GET /f.txt HTTP/1.1\r\n\r\n").unwrap();
+    let (head, _) = read_response(&mut client).unwrap();
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+
+    let mut fillers = Vec::new();
+    while let Ok(f) = std::fs::File::open("/dev/null") {
+        fillers.push(f);
+    }
+    client.write_all(b"GET /f.txt HTTP/1.1\r\n\r\n").unwrap();
+    let (head, _) = read_response(&mut client).unwrap();
+    assert!(head.starts_with("HTTP/1.1 503"), "{head}");
+    assert!(head.contains("Retry-After: "), "{head}");
+    assert!(head.contains("Connection: keep-alive"), "{head}");
+
+    drop(fillers);
+    client.write_all(b"GET /f.txt HTTP/1.1\r\n\r\n").unwrap();
+    let (head, body) = read_response(&mut client).unwrap();
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert_eq!(body.len(), 10);
+    set_soft_limit(old);
+}
