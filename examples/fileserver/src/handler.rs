@@ -2,17 +2,21 @@
 //! each with a head in memory and the file body as a `FileRegion`.
 
 use crate::date::imf_fixdate;
+use crate::limits::ConnectionSlot;
 use crate::range::{self, ByteRange};
 use crate::request::{self, Method, RequestHead, MAX_HEAD};
 use crate::resolve::{io_status, resolve};
 use crate::status::Status;
 use bytes::{Buf, BytesMut};
-use gyre_reactor::{InboundContext, InboundHandler, Outbound, UserEvent};
+use gyre_reactor::{InboundContext, InboundHandler, Outbound, TimerId, UserEvent};
 use gyre_zerocopy::{FileRegion, SharedFile};
 use std::fmt::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::{Duration, Instant, SystemTime};
+
+/// The tag of the head-deadline timer.
+const HEAD_TIMER: u64 = 1;
 
 /// Serves files under one root to one connection.
 ///
@@ -20,8 +24,17 @@ use std::time::SystemTime;
 /// watermark (a big file still going out) the handler stops reading and
 /// leaves later pipelined requests unparsed, so a client cannot make it
 /// open files faster than it downloads them.
+///
+/// A request head must be complete within its server's head deadline from
+/// its first byte (see [`ConnectionLimits`](crate::ConnectionLimits)), or
+/// the connection gets 408 and closes; a connection over the server's cap
+/// gets 503 and closes at once.
 pub struct HttpHandler {
     root: Arc<PathBuf>,
+    slot: ConnectionSlot,
+    /// When the first byte of the head still incomplete arrived.
+    head_started: Option<Instant>,
+    head_timer: Option<TimerId>,
     input: BytesMut,
     /// Request body bytes still to discard.
     skip: u64,
@@ -32,10 +45,14 @@ pub struct HttpHandler {
 
 impl HttpHandler {
     /// A handler serving `root`, which must be canonical
-    /// (`Path::canonicalize`), since containment is checked against it.
-    pub fn new(root: Arc<PathBuf>) -> Self {
+    /// (`Path::canonicalize`), since containment is checked against it, in
+    /// the connection `slot` its server's limits gave it.
+    pub fn new(root: Arc<PathBuf>, slot: ConnectionSlot) -> Self {
         HttpHandler {
             root,
+            slot,
+            head_started: None,
+            head_timer: None,
             input: BytesMut::new(),
             skip: 0,
             closing: false,
@@ -62,9 +79,12 @@ impl HttpHandler {
                 if self.input.len() > MAX_HEAD {
                     self.error(ctx, Status::HeadTooLarge, true);
                     wrote = true;
+                } else if !self.input.is_empty() {
+                    self.start_head_clock(ctx);
                 }
                 break;
             };
+            self.head_started = None;
             let head = self.input.split_to(end).freeze();
             match request::parse(&head) {
                 Ok(req) => {
@@ -81,6 +101,49 @@ impl HttpHandler {
         if self.closing {
             self.input = BytesMut::new();
             ctx.close();
+        }
+    }
+
+    /// A head has begun but is not complete: its deadline runs from now
+    /// (if it was not already running).
+    fn start_head_clock(&mut self, ctx: &mut impl InboundContext<Self>) {
+        if self.head_started.is_none() {
+            self.head_started = Some(ctx.now());
+        }
+        if self.head_timer.is_none() {
+            let check = self.next_check(Duration::ZERO);
+            self.head_timer = Some(ctx.schedule(check, HEAD_TIMER));
+        }
+    }
+
+    /// When to look at a pending head again, `waited` into it: at its
+    /// deadline, but at least every tight deadline, since the deadline
+    /// tightens as the server fills.
+    fn next_check(&self, waited: Duration) -> Duration {
+        let limits = self.slot.limits();
+        (limits.head_timeout().saturating_sub(waited)).min(limits.head_timeout_under_load())
+    }
+
+    /// The head timer fired: 408 if the head is overdue by the deadline
+    /// that applies now, another look later if it is still coming.
+    fn check_head(&mut self, ctx: &mut impl InboundContext<Self>) {
+        self.head_timer = None;
+        let Some(started) = self.head_started else {
+            return;
+        };
+        if self.closing {
+            return;
+        }
+        let deadline = self.slot.limits().head_timeout();
+        let waited = ctx.now().saturating_duration_since(started);
+        if waited >= deadline {
+            self.head_started = None;
+            self.input = BytesMut::new();
+            self.error(ctx, Status::RequestTimeout, true);
+            ctx.flush();
+            ctx.close();
+        } else {
+            self.head_timer = Some(ctx.schedule(self.next_check(waited), HEAD_TIMER));
         }
     }
 
@@ -254,6 +317,22 @@ impl InboundHandler for HttpHandler {
         ctx.set_auto_read(writable);
         if writable {
             self.serve(ctx);
+        }
+    }
+
+    fn active(&mut self, ctx: &mut impl InboundContext<Self>) {
+        if !self.slot.admitted() {
+            // Refused clearly, before any request, so no descriptor or
+            // buffer is spent on it beyond this answer.
+            self.error(ctx, Status::ServiceUnavailable, true);
+            ctx.flush();
+            ctx.close();
+        }
+    }
+
+    fn timer(&mut self, ctx: &mut impl InboundContext<Self>, tag: u64) {
+        if tag == HEAD_TIMER {
+            self.check_head(ctx);
         }
     }
 

@@ -10,6 +10,13 @@
 //! neither input nor output progress for the idle timeout is closed, but a
 //! slow download that is still moving is not.
 //!
+//! Hostile clients get clear answers and cannot starve others: a request
+//! head must be whole within 10 s of its first byte (1 s while the server
+//! is near its connection cap), or 408 and close; connections past the cap
+//! get 503 and close; a file that cannot be opened for want of descriptors
+//! or memory is 503 with `Retry-After`, never 404; anything that is not a
+//! regular file (a FIFO, a device) is 404, opened without blocking.
+//!
 //! ```no_run
 //! use gyre_fileserver::{start, FileServerConfig};
 //!
@@ -20,12 +27,14 @@
 
 mod date;
 mod handler;
+mod limits;
 mod range;
 mod request;
 mod resolve;
 mod status;
 
 pub use handler::HttpHandler;
+pub use limits::{default_max_connections, ConnectionLimits, ConnectionSlot};
 pub use status::Status;
 
 use bytes::BytesMut;
@@ -53,6 +62,16 @@ pub struct FileServerConfig {
     /// epoll (default) or io_uring; bodies go out with `sendfile` on epoll
     /// and with splices through a pipe on io_uring.
     pub transport: Transport,
+    /// Connections served at once; more are answered 503 and closed
+    /// (default: [`default_max_connections`] of the open-file limit at
+    /// start).
+    pub max_connections: Option<usize>,
+    /// How long a request head may take from its first byte to its end
+    /// before the connection gets 408 and closes (default 10 s).
+    pub head_timeout: Duration,
+    /// The same deadline while three quarters of `max_connections` are
+    /// taken (default 1 s): see [`ConnectionLimits`].
+    pub head_timeout_under_load: Duration,
 }
 
 impl FileServerConfig {
@@ -64,6 +83,9 @@ impl FileServerConfig {
             workers: std::thread::available_parallelism().map_or(1, |n| n.get()),
             idle_timeout: Duration::from_secs(60),
             transport: Transport::Epoll,
+            max_connections: None,
+            head_timeout: Duration::from_secs(10),
+            head_timeout_under_load: Duration::from_secs(1),
         }
     }
 }
@@ -101,6 +123,15 @@ pub fn start(config: &FileServerConfig) -> Result<Server, StartError> {
     }
     let root = Arc::new(root);
     let idle = config.idle_timeout;
+    let max_connections = config
+        .max_connections
+        .unwrap_or_else(|| default_max_connections(open_file_limit()));
+    let limits = ConnectionLimits::new(
+        max_connections,
+        config.head_timeout,
+        config.head_timeout_under_load,
+    );
+    tracing::info!(max_connections, "connection cap");
     let server = ServerBootstrap::new()
         .group(
             EventLoopGroup::builder()
@@ -120,7 +151,20 @@ pub fn start(config: &FileServerConfig) -> Result<Server, StartError> {
                     Duration::ZERO,
                     idle,
                 ))
-                .inbound(HttpHandler::new(root.clone()))
+                .inbound(HttpHandler::new(root.clone(), limits.admit()))
         })?;
     Ok(server)
+}
+
+/// This process's soft limit on open files.
+fn open_file_limit() -> u64 {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit fills the struct it is given.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
+        return 1024;
+    }
+    lim.rlim_cur
 }

@@ -27,6 +27,17 @@ struct Args {
     /// epoll, io_uring, or auto (gyre chooses: epoll while it benchmarks faster).
     #[arg(long, default_value = "epoll")]
     transport: gyre_reactor::Transport,
+    /// Connections served at once; more get 503 (default: from the
+    /// open-file limit).
+    #[arg(long)]
+    max_connections: Option<usize>,
+    /// Seconds a request head may take from its first byte (408 after).
+    #[arg(long, default_value_t = 10)]
+    head_timeout_secs: u64,
+    /// Milliseconds a request head may take while the server is near its
+    /// connection cap.
+    #[arg(long, default_value_t = 1000)]
+    head_timeout_under_load_ms: u64,
 }
 
 fn main() {
@@ -34,12 +45,16 @@ fn main() {
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
+        .with_writer(std::io::stderr)
         .init();
     let args = Args::parse();
     let mut config = FileServerConfig::new(&args.root);
     config.addr = args.addr;
     config.idle_timeout = Duration::from_secs(args.idle_timeout_secs);
     config.transport = args.transport;
+    config.max_connections = args.max_connections;
+    config.head_timeout = Duration::from_secs(args.head_timeout_secs);
+    config.head_timeout_under_load = Duration::from_millis(args.head_timeout_under_load_ms);
     if let Some(workers) = args.workers {
         config.workers = workers;
     }

@@ -15,6 +15,9 @@ pub enum Status {
     NotFound,
     /// 405: a method other than GET or HEAD.
     MethodNotAllowed,
+    /// 408: the request head did not arrive whole within its deadline; the
+    /// connection closes.
+    RequestTimeout,
     /// 416: a range that starts past the end of the file.
     RangeNotSatisfiable,
     /// 431: a request head longer than the limit; the connection closes.
@@ -40,6 +43,7 @@ impl Status {
             Status::Forbidden => "403 Forbidden",
             Status::NotFound => "404 Not Found",
             Status::MethodNotAllowed => "405 Method Not Allowed",
+            Status::RequestTimeout => "408 Request Timeout",
             Status::RangeNotSatisfiable => "416 Range Not Satisfiable",
             Status::HeadTooLarge => "431 Request Header Fields Too Large",
             Status::InternalError => "500 Internal Server Error",
@@ -55,6 +59,7 @@ impl Status {
         matches!(
             self,
             Status::BadRequest
+                | Status::RequestTimeout
                 | Status::HeadTooLarge
                 | Status::NotImplemented
                 | Status::VersionNotSupported
