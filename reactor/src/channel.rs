@@ -9,7 +9,7 @@
 mod uring;
 
 use crate::error::Error;
-use crate::event_loop::{Driver, LoopLocal, CONNECT_TIMER, DRAIN_TIMER};
+use crate::event_loop::{Driver, LoopLocal, CONNECT_TIMER, DRAIN_TIMER, LINGER_TIMER};
 use crate::handle::{ChannelHandle, Command};
 use crate::handler::UserEvent;
 use crate::mailbox::Mailbox;
@@ -37,8 +37,17 @@ enum State {
     Active,
     /// Closed for reading, delivering what is queued.
     Closing,
+    /// Output delivered and shut down; discarding input until the peer's
+    /// EOF or the lingering-close deadline.
+    Lingering,
     Closed,
 }
+
+/// How often a lingering close looks for the peer's EOF when no readable
+/// event tells it (io_uring has none once its receive is cancelled).
+const LINGER_POLL: std::time::Duration = std::time::Duration::from_millis(50);
+/// Input a lingering close discards before it gives up on the peer's EOF.
+const LINGER_MAX_BYTES: usize = 256 * 1024;
 
 /// A channel as its handlers see it.
 pub struct Channel {
@@ -70,7 +79,12 @@ pub struct Channel {
     bytes_read: u64,
     bytes_written: u64,
     pub(crate) repeating_timers: Vec<TimerId>,
+    /// The drain deadline while closing, the next look while lingering.
     drain_timer: Option<TimerId>,
+    /// When a lingering close gives up on the peer's EOF.
+    linger_deadline: Option<Instant>,
+    /// Input discarded while lingering.
+    lingered: usize,
     /// Operations in flight on an io_uring loop.
     #[cfg(feature = "io-uring")]
     ring: uring::RingState,
@@ -103,6 +117,8 @@ impl Channel {
             bytes_written: 0,
             repeating_timers: Vec::new(),
             drain_timer: None,
+            linger_deadline: None,
+            lingered: 0,
             #[cfg(feature = "io-uring")]
             ring: uring::RingState::default(),
         }
@@ -222,6 +238,31 @@ impl Channel {
             lp.reread(self.token);
         }
         self.auto_read = on;
+    }
+
+    /// Reads and drops what the peer sends while lingering: `Ok(true)` at
+    /// its EOF (or past the byte cap: time to close), `Ok(false)` when
+    /// nothing more has arrived for now.
+    fn discard_input(&mut self) -> io::Result<bool> {
+        use std::io::Read;
+        let Some(stream) = self.stream.as_mut() else {
+            return Ok(true);
+        };
+        let mut sink = [0u8; 4096];
+        loop {
+            match stream.read(&mut sink) {
+                Ok(0) => return Ok(true),
+                Ok(n) => {
+                    self.lingered += n;
+                    if self.lingered >= LINGER_MAX_BYTES {
+                        return Ok(true);
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
     }
 
     /// Drops the read buffer and the outbound queue.
@@ -590,14 +631,67 @@ impl<L: InboundChain<BytesMut, S>, S: Into<Outbound>> ChannelTask<L, S> {
     fn begin_close(&mut self, lp: &mut LoopLocal) {
         self.ch.flushed = self.ch.out.len();
         self.ch.kick_write(lp);
-        if self.ch.queued_bytes == 0 || self.ch.failed {
+        if self.ch.failed {
             self.finish_close(lp);
+            return;
+        }
+        if self.ch.queued_bytes == 0 {
+            self.output_delivered(lp);
             return;
         }
         self.ch.state = State::Closing;
         let timeout = self.ch.opts.close_drain_timeout;
         self.ch.drain_timer =
             Some(lp.schedule_channel_timer(&mut self.ch, DRAIN_TIMER, 0, timeout, None));
+    }
+
+    /// A closing channel's output is all out: close now, or first linger
+    /// (see [`ChannelOptions::lingering_close`]) when the peer may still be
+    /// sending.
+    fn output_delivered(&mut self, lp: &mut LoopLocal) {
+        let linger = self.ch.opts.lingering_close;
+        let shut = !linger.is_zero()
+            && !self.ch.input_closed
+            && self
+                .ch
+                .stream
+                .as_ref()
+                .is_some_and(|s| s.shutdown(std::net::Shutdown::Write).is_ok());
+        if !shut {
+            self.finish_close(lp);
+            return;
+        }
+        #[cfg(feature = "io-uring")]
+        if let Driver::Uring(ring) = &mut lp.driver {
+            // Input is read directly from here on.
+            self.ch.cancel_recv(ring);
+        }
+        if let Some(id) = self.ch.drain_timer.take() {
+            lp.cancel_timer(id);
+        }
+        self.ch.state = State::Lingering;
+        self.ch.linger_deadline = Some(lp.now() + linger);
+        self.linger(lp);
+    }
+
+    /// Discards what has arrived; closes at the peer's EOF, on an error,
+    /// past the byte cap or the deadline, and otherwise looks again soon
+    /// (on epoll a readable event may come first).
+    fn linger(&mut self, lp: &mut LoopLocal) {
+        if self.ch.state != State::Lingering {
+            return;
+        }
+        let deadline = self.ch.linger_deadline.unwrap_or_else(|| lp.now());
+        match self.ch.discard_input() {
+            Ok(false) if lp.now() < deadline => {
+                if self.ch.drain_timer.is_none() {
+                    let wait = (deadline - lp.now()).min(LINGER_POLL);
+                    self.ch.drain_timer =
+                        Some(lp.schedule_channel_timer(&mut self.ch, LINGER_TIMER, 0, wait, None));
+                }
+            }
+            _ => self.finish_close(lp),
+        }
     }
 
     fn finish_close(&mut self, lp: &mut LoopLocal) {
@@ -742,7 +836,7 @@ impl<L: InboundChain<BytesMut, S>, S: Into<Outbound>> ChannelOps for ChannelTask
                         self.ch.write_out(lp.now());
                     }
                     if self.ch.state == State::Closing && self.ch.queued_bytes == 0 {
-                        self.finish_close(lp);
+                        self.output_delivered(lp);
                         return;
                     }
                 }
@@ -750,6 +844,11 @@ impl<L: InboundChain<BytesMut, S>, S: Into<Outbound>> ChannelOps for ChannelTask
                     self.do_read(lp, hup);
                 } else {
                     self.settle(lp);
+                }
+            }
+            State::Lingering => {
+                if readable {
+                    self.linger(lp);
                 }
             }
             State::Closed => {}
@@ -785,6 +884,10 @@ impl<L: InboundChain<BytesMut, S>, S: Into<Outbound>> ChannelOps for ChannelTask
                     self.ch.drain_timer = None;
                     self.finish_close(lp);
                 }
+            }
+            LINGER_TIMER => {
+                self.ch.drain_timer = None;
+                self.linger(lp);
             }
             CONNECT_TIMER => {
                 if self.ch.state == State::Connecting {

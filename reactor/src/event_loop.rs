@@ -35,6 +35,7 @@ const GENERATION_MASK: u32 = (1 << 28) - 1;
 /// Timer "layers" the channel itself owns, above any real layer index.
 pub(crate) const DRAIN_TIMER: usize = usize::MAX;
 pub(crate) const CONNECT_TIMER: usize = usize::MAX - 1;
+pub(crate) const LINGER_TIMER: usize = usize::MAX - 2;
 
 pub(crate) type Task = Box<dyn FnOnce(&mut LoopInner) + Send>;
 

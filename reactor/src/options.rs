@@ -27,6 +27,7 @@ pub struct ChannelOptions {
     pub(crate) auto_read: bool,
     pub(crate) allow_half_closure: bool,
     pub(crate) close_drain_timeout: Duration,
+    pub(crate) lingering_close: Duration,
     pub(crate) zero_copy_send: Option<usize>,
 }
 
@@ -45,6 +46,7 @@ impl Default for ChannelOptions {
             auto_read: true,
             allow_half_closure: false,
             close_drain_timeout: Duration::from_secs(10),
+            lingering_close: Duration::ZERO,
             zero_copy_send: None,
         }
     }
@@ -132,6 +134,28 @@ impl ChannelOptions {
     /// peer that is not reading before it gives up (default 10 s).
     pub fn close_drain_timeout(mut self, timeout: Duration) -> Self {
         self.close_drain_timeout = timeout;
+        self
+    }
+
+    /// After a close the channel asked for, once its output is delivered,
+    /// shut down the sending side (the peer reads EOF after the last byte)
+    /// and read and discard what the peer still sends, until its EOF or for
+    /// at most `timeout` (and 256 KiB), before closing. Without it, closing
+    /// with input unread makes the kernel answer with a reset, which can
+    /// destroy the last response before the peer has read it: an HTTP
+    /// server refusing a request that is still arriving (431, 413) is the
+    /// classic case, which Apache calls a lingering close. Default zero:
+    /// close at once, as Netty does.
+    ///
+    /// ```
+    /// use gyre_reactor::ChannelOptions;
+    /// use std::time::Duration;
+    ///
+    /// let opts = ChannelOptions::default().lingering_close(Duration::from_secs(2));
+    /// # let _ = opts;
+    /// ```
+    pub fn lingering_close(mut self, timeout: Duration) -> Self {
+        self.lingering_close = timeout;
         self
     }
 

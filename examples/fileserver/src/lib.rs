@@ -107,6 +107,10 @@ pub enum StartError {
     Reactor(#[from] gyre_reactor::Error),
 }
 
+/// How long a connection closed by the server waits for the client's EOF,
+/// discarding its input, before the descriptor is closed.
+const LINGERING_CLOSE: Duration = Duration::from_secs(2);
+
 /// Starts serving; returns the running server (its
 /// [`local_addr`](Server::local_addr) says where it listens).
 pub fn start(config: &FileServerConfig) -> Result<Server, StartError> {
@@ -142,8 +146,14 @@ pub fn start(config: &FileServerConfig) -> Result<Server, StartError> {
                 .map_err(gyre_reactor::Error::Io)?,
         )
         // A connection closed for idleness has stopped reading, so waiting
-        // long for its queue to drain is pointless.
-        .child_options(ChannelOptions::default().close_drain_timeout(idle))
+        // long for its queue to drain is pointless. A connection refused
+        // mid-request (400, 408, 431) lingers so its answer is not lost to a
+        // reset.
+        .child_options(
+            ChannelOptions::default()
+                .close_drain_timeout(idle)
+                .lingering_close(LINGERING_CLOSE),
+        )
         .bind(config.addr, move |_| {
             Pipeline::with_file_regions()
                 .inbound(IdleStateHandler::<BytesMut, Outbound>::new(

@@ -253,3 +253,39 @@ fn three_hundred_slowloris_clients_under_ulimit_256_do_not_starve_normal_ones() 
     assert!(other.is_empty(), "{other:?}");
     assert!(refused > 0 && cut > 0, "{refused} refused, {cut} cut");
 }
+
+#[test]
+fn an_oversized_head_still_arriving_gets_its_431_whole_not_a_reset() {
+    let site = Site::new("linger", Duration::from_secs(30));
+    for round in 0..5 {
+        let client = TcpStream::connect(site.server.local_addr()).unwrap();
+        client
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        // The head keeps coming long after the server has refused it.
+        let mut writer = client.try_clone().unwrap();
+        let sender = std::thread::spawn(move || {
+            let _ = writer.write_all(b"GET /f.txt HTTP/1.1\r\nX-Big: ");
+            let chunk = vec![b'a'; 16 * 1024];
+            for _ in 0..64 {
+                if writer.write_all(&chunk).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut answer = Vec::new();
+        let read = std::io::Read::read_to_end(&mut &client, &mut answer);
+        let answer = String::from_utf8_lossy(&answer);
+        assert!(
+            read.is_ok(),
+            "round {round}: {read:?} after {} bytes: {answer:?}",
+            answer.len()
+        );
+        assert!(answer.starts_with("HTTP/1.1 431"), "{answer}");
+        assert!(
+            answer.ends_with("Too Large\n"),
+            "the whole answer: {answer}"
+        );
+        sender.join().unwrap();
+    }
+}

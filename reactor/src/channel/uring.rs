@@ -453,7 +453,7 @@ impl<L: InboundChain<BytesMut, S>, S: Into<Outbound>> ChannelTask<L, S> {
             }
         }
         if self.ch.state == State::Closing && self.ch.queued_bytes == 0 {
-            self.finish_close(lp);
+            self.output_delivered(lp);
             return;
         }
         if let Driver::Uring(ring) = &mut lp.driver {
