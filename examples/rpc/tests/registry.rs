@@ -24,8 +24,13 @@ fn key() -> ServiceKey {
 /// A provider answering `name` with `id`, registered through a registry
 /// client of its own (as a separate process would have).
 fn provider(registry: SocketAddr, id: u32) -> Provider {
+    provider_with_ttl(registry, id, TTL)
+}
+
+/// [`provider`] with a lease of `ttl` (renewed every third of it).
+fn provider_with_ttl(registry: SocketAddr, id: u32, ttl: Duration) -> Provider {
     let client = EmbeddedRegistry::builder(registry)
-        .ttl(TTL)
+        .ttl(ttl)
         .connect()
         .unwrap();
     Provider::builder()
@@ -148,5 +153,82 @@ fn registrations_survive_a_registry_restart() {
     );
     p.shutdown(Duration::from_secs(1));
     assert_eq!(rx.recv_timeout(Duration::from_secs(5)).unwrap(), vec![]);
+    server.shutdown();
+}
+
+#[test]
+fn a_registry_restart_does_not_cut_calls_off_from_live_providers() {
+    let addr = {
+        let s = RegistryServer::start("127.0.0.1:0".parse().unwrap()).unwrap();
+        let a = s.local_addr();
+        s.shutdown();
+        a
+    };
+    let server = RegistryServer::start(addr).unwrap();
+    // Renewals every two seconds: the consumer's
+    // watch sees the restarted registry's empty list well before them.
+    let p1 = provider_with_ttl(addr, 1, Duration::from_secs(6));
+    let p2 = provider_with_ttl(addr, 2, Duration::from_secs(6));
+    let registry = EmbeddedRegistry::builder(addr)
+        .ttl(TTL)
+        .watch_wait(Duration::from_millis(200))
+        .connect()
+        .unwrap();
+    let cluster = Cluster::builder(key())
+        .balancer(SmoothRoundRobin)
+        .build(Consumer::builder().build().unwrap());
+    let _sub = cluster.subscribe(&registry).unwrap();
+    wait_for("two providers listed", Duration::from_secs(5), || {
+        cluster.providers().len() == 2
+    });
+
+    // A caller every 10 ms through the restart.
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let (ok, failed, server) = std::thread::scope(|scope| {
+        let caller = scope.spawn(|| {
+            let (mut ok, mut failed) = (0, Vec::new());
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                match cluster.call::<_, u32>("name", &()) {
+                    Ok(_) => ok += 1,
+                    Err(e) => failed.push(e.to_string()),
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            (ok, failed)
+        });
+        std::thread::sleep(Duration::from_millis(200));
+        server.shutdown();
+        std::thread::sleep(Duration::from_millis(300));
+        // Back, empty: the subscription sees an empty list before the
+        // providers' renewals register them again.
+        let server = RegistryServer::start(addr).unwrap();
+        wait_for("re-registered", Duration::from_secs(10), || {
+            server.providers(&key()).len() == 2
+        });
+        std::thread::sleep(Duration::from_millis(300));
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let (ok, failed) = caller.join().unwrap();
+        (ok, failed, server)
+    });
+    assert!(ok > 20, "{ok} calls answered");
+    assert!(
+        failed.is_empty(),
+        "{} calls failed: {failed:?}",
+        failed.len()
+    );
+    assert_eq!(cluster.providers().len(), 2);
+
+    // Providers still leave: one that unregisters and shuts down is gone
+    // (unlisted, and its connection closed).
+    p1.shutdown(Duration::from_secs(1));
+    wait_for("p1 gone", Duration::from_secs(5), || {
+        cluster.providers().len() == 1
+    });
+    assert_eq!(
+        answering::<_, u32>(&cluster, "name", &(), 4),
+        BTreeSet::from([2])
+    );
+    drop(_sub);
+    p2.shutdown(Duration::from_secs(1));
     server.shutdown();
 }

@@ -6,6 +6,15 @@
 //! a provider whose connection drops is left out of selection and
 //! reconnected in the background with exponential back-off (100 ms doubling
 //! to 5 s).
+//!
+//! A list that comes from a registry is trusted to add providers, not to
+//! take away ones that still answer (Dubbo's empty protection): a registry
+//! that restarts empty, or a provider's registration lost for a moment,
+//! must not cut calls off from providers that are up. A provider missing
+//! from the registry's list stays while its connection is open (the
+//! heartbeat closes it once the provider stops answering) and leaves when
+//! the connection closes; it is listed again as soon as the registry lists
+//! it. A list given with [`Cluster::set_providers`] is taken exactly.
 
 use super::balance::{fingerprint, hash_key, Candidates, Endpoint, LoadBalancer, WeightedRandom};
 use crate::consumer::{
@@ -68,6 +77,9 @@ struct Member {
     /// When to try connecting again, and the back-off after that.
     retry_at: Instant,
     backoff: Duration,
+    /// In the last list given; a member that is not stays only while its
+    /// connection is open.
+    listed: bool,
 }
 
 impl Member {
@@ -246,11 +258,12 @@ impl Cluster {
     /// providers already known keep their connection and balancer state,
     /// new ones are connected, missing ones are closed.
     pub fn set_providers(&self, providers: impl IntoIterator<Item = (SocketAddr, u32)>) {
-        set_providers(&self.inner, providers);
+        set_providers(&self.inner, providers, Missing::Close);
     }
 
-    /// Keeps the provider list equal to what `registry` lists for the
-    /// service, until the returned subscription is dropped.
+    /// Follows what `registry` lists for the service, until the returned
+    /// subscription is dropped: listed providers are added; unlisted ones
+    /// stay while they are connected and answering (see the module doc).
     pub fn subscribe(
         &self,
         registry: &dyn crate::registry::Registry,
@@ -261,7 +274,7 @@ impl Cluster {
             Box::new(move |list| {
                 if let Some(inner) = weak.upgrade() {
                     tracing::info!(service = %inner.service, providers = ?list, "provider list changed");
-                    set_providers(&inner, list);
+                    set_providers(&inner, list, Missing::KeepWhileConnected);
                 }
             }),
         )
@@ -505,11 +518,25 @@ impl Cluster {
     }
 }
 
-fn set_providers(inner: &Inner, providers: impl IntoIterator<Item = (SocketAddr, u32)>) {
+/// What happens to members missing from a new list.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Missing {
+    /// Closed and dropped (the list is exact).
+    Close,
+    /// Kept, unlisted, while their connection is open (the list comes from
+    /// a registry, which may be empty for a moment).
+    KeepWhileConnected,
+}
+
+fn set_providers(
+    inner: &Inner,
+    providers: impl IntoIterator<Item = (SocketAddr, u32)>,
+    missing: Missing,
+) {
     let old = inner.members.load_full();
-    let mut next = Vec::new();
+    let mut next: Vec<Arc<Member>> = Vec::new();
     for (addr, weight) in providers {
-        if next.iter().any(|m: &Arc<Member>| m.endpoint.addr == addr) {
+        if next.iter().any(|m| m.endpoint.addr == addr) {
             continue;
         }
         match old
@@ -517,20 +544,41 @@ fn set_providers(inner: &Inner, providers: impl IntoIterator<Item = (SocketAddr,
             .iter()
             .find(|m| m.endpoint.addr == addr && m.endpoint.weight == weight)
         {
-            Some(m) => next.push(m.clone()),
+            Some(m) if m.listed => next.push(m.clone()),
+            // Kept through an absence: listed again, same connection.
+            Some(m) => next.push(Arc::new(Member {
+                endpoint: m.endpoint.clone(),
+                conn: m.conn.clone(),
+                retry_at: m.retry_at,
+                backoff: m.backoff,
+                listed: true,
+            })),
             None => next.push(Arc::new(Member {
                 endpoint: Arc::new(Endpoint::new(addr, weight)),
                 conn: connect(&inner.consumer, addr),
                 retry_at: Instant::now() + FIRST_BACKOFF,
                 backoff: FIRST_BACKOFF,
+                listed: true,
             })),
         }
     }
     for m in old.members.iter() {
-        if !next.iter().any(|n| Arc::ptr_eq(n, m)) {
-            if let Some(c) = &m.conn {
-                c.close();
+        if next.iter().any(|n| n.endpoint.addr == m.endpoint.addr) {
+            continue;
+        }
+        if missing == Missing::KeepWhileConnected && m.is_live() {
+            if m.listed {
+                tracing::info!(provider = %m.endpoint.addr, "unlisted by the registry; kept while it answers");
             }
+            next.push(Arc::new(Member {
+                endpoint: m.endpoint.clone(),
+                conn: m.conn.clone(),
+                retry_at: m.retry_at,
+                backoff: m.backoff,
+                listed: false,
+            }));
+        } else if let Some(c) = &m.conn {
+            c.close();
         }
     }
     inner.members.store(Snapshot::new(next));
@@ -557,6 +605,11 @@ fn reconnect(inner: &Inner) {
     let mut next: Vec<Arc<Member>> = Vec::with_capacity(current.members.len());
     for m in current.members.iter() {
         let down = !m.is_live();
+        if down && !m.listed {
+            // Unlisted and gone: it has left.
+            changed = true;
+            continue;
+        }
         if down && now >= m.retry_at {
             let conn = connect(&inner.consumer, m.endpoint.addr);
             let backoff = if conn.is_some() {
@@ -569,6 +622,7 @@ fn reconnect(inner: &Inner) {
                 conn,
                 retry_at: now + backoff,
                 backoff,
+                listed: true,
             }));
             changed = true;
         } else {
