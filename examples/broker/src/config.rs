@@ -32,6 +32,12 @@ pub struct BrokerConfig {
     /// The largest request accepted; a bigger one closes its connection
     /// (default 100 MiB).
     pub max_request_size: usize,
+    /// Bytes of requests being received across all connections (Kafka's
+    /// `queued.max.request.bytes`; default 256 MiB): each request's size is
+    /// reserved as its size prefix arrives, and a connection whose request
+    /// does not fit stops reading until others finish (see
+    /// [`server::budget`](crate::server::budget)).
+    pub queued_max_request_bytes: usize,
     /// Requests in flight per connection before the broker stops reading
     /// from it (default 128).
     pub max_in_flight: usize,
@@ -58,6 +64,7 @@ impl Default for BrokerConfig {
             default_partitions: 1,
             auto_create_topics: true,
             max_request_size: 100 << 20,
+            queued_max_request_bytes: 256 << 20,
             max_in_flight: 128,
             workers: cpus.saturating_sub(1).max(1),
             transport: Transport::Epoll,

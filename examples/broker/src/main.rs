@@ -67,6 +67,10 @@ struct Args {
     /// The largest request accepted, in bytes.
     #[arg(long, default_value_t = 100 << 20)]
     max_request_size: usize,
+    /// Bytes of requests being received across all connections, at most
+    /// (Kafka's queued.max.request.bytes).
+    #[arg(long, default_value_t = 256 << 20)]
+    queued_max_request_bytes: usize,
     /// Partitions of auto-created topics.
     #[arg(long, default_value_t = 1)]
     partitions: i32,
@@ -159,6 +163,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         default_partitions: args.partitions,
         auto_create_topics: !args.no_auto_create,
         max_request_size: args.max_request_size,
+        queued_max_request_bytes: args.queued_max_request_bytes,
         workers: args.workers.unwrap_or(defaults.workers),
         transport: args.transport,
         retention_check: Duration::from_millis(args.retention_check_ms),

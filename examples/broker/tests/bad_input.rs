@@ -4,64 +4,19 @@
 
 mod common;
 
-use bytes::Bytes;
-use common::Client;
+use common::{create_topic as create, end_offset, produce_request, topic_name as name, Client};
 use gyre_broker::log::batch;
-use kafka_protocol::messages::create_topics_request::CreatableTopic;
-use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
-use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::{
-    ApiKey, ApiVersionsRequest, ApiVersionsResponse, CreateTopicsRequest, CreateTopicsResponse,
-    DeleteTopicsRequest, DeleteTopicsResponse, ListOffsetsRequest, ListOffsetsResponse,
-    ProduceRequest, ProduceResponse, TopicName,
+    ApiKey, ApiVersionsRequest, ApiVersionsResponse, DeleteTopicsRequest, DeleteTopicsResponse,
+    ProduceResponse,
 };
-use kafka_protocol::protocol::{Decodable, StrBytes};
+use kafka_protocol::protocol::Decodable;
 use std::time::Duration;
 
-fn name(s: &str) -> TopicName {
-    TopicName(StrBytes::from_string(s.to_owned()))
-}
-
-fn create(client: &mut Client, topic: &str, partitions: i32) {
-    let mut t = CreatableTopic::default();
-    t.name = name(topic);
-    t.num_partitions = partitions;
-    t.replication_factor = 1;
-    let mut r = CreateTopicsRequest::default();
-    r.topics.push(t);
-    r.timeout_ms = 5000;
-    let resp: CreateTopicsResponse = client.call(ApiKey::CreateTopics, 4, &r);
-    assert_eq!(resp.topics[0].error_code, 0, "{:?}", resp.topics[0]);
-}
-
 fn produce(client: &mut Client, topic: &str, records: Vec<u8>) -> (i16, i64) {
-    let mut p = PartitionProduceData::default();
-    p.index = 0;
-    p.records = Some(Bytes::from(records));
-    let mut t = TopicProduceData::default();
-    t.name = name(topic);
-    t.partition_data.push(p);
-    let mut r = ProduceRequest::default();
-    r.acks = 1;
-    r.timeout_ms = 5000;
-    r.topic_data.push(t);
-    let resp: ProduceResponse = client.call(ApiKey::Produce, 8, &r);
+    let resp: ProduceResponse = client.call(ApiKey::Produce, 8, &produce_request(topic, records));
     let p = &resp.responses[0].partition_responses[0];
     (p.error_code, p.base_offset)
-}
-
-fn end_offset(client: &mut Client, topic: &str) -> i64 {
-    let mut p = ListOffsetsPartition::default();
-    p.partition_index = 0;
-    p.timestamp = -1;
-    let mut t = ListOffsetsTopic::default();
-    t.name = name(topic);
-    t.partitions.push(p);
-    let mut r = ListOffsetsRequest::default();
-    r.replica_id = kafka_protocol::messages::BrokerId(-1);
-    r.topics.push(t);
-    let resp: ListOffsetsResponse = client.call(ApiKey::ListOffsets, 5, &r);
-    resp.topics[0].partitions[0].offset
 }
 
 fn still_serves(addr: std::net::SocketAddr) {

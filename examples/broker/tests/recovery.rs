@@ -5,12 +5,14 @@
 //! only tails; `gyre-broker verify` finds the same damage offline. Over
 //! real files and the real binary, with kcat as the consumer.
 
+mod common;
+
+use common::process::BrokerProcess;
 use gyre_broker::log::{batch, LogConfig, PartitionLog, Recovery};
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::Write;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 fn dir(tag: &str) -> PathBuf {
@@ -155,62 +157,6 @@ fn segments_wholly_below_the_recovery_point_are_only_tail_checked() {
     std::fs::remove_dir_all(&d).unwrap();
 }
 
-/// The broker binary, its stderr captured to a file.
-struct BrokerProcess {
-    child: Child,
-    addr: String,
-    log: PathBuf,
-    _stdout: BufReader<std::process::ChildStdout>,
-}
-
-impl BrokerProcess {
-    fn start(data: &Path) -> BrokerProcess {
-        static STARTS: AtomicUsize = AtomicUsize::new(0);
-        let n = STARTS.fetch_add(1, Ordering::Relaxed);
-        let log = data.with_extension(format!("{n}.log"));
-        let mut child = Command::new(env!("CARGO_BIN_EXE_gyre-broker"))
-            .args(["--listen", "127.0.0.1:0", "--data"])
-            .arg(data)
-            .stdout(Stdio::piped())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .expect("the broker binary runs");
-        let mut out = BufReader::new(child.stdout.take().unwrap());
-        let mut line = String::new();
-        out.read_line(&mut line).unwrap();
-        let addr = line
-            .trim()
-            .strip_prefix("gyre-broker listening on ")
-            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-            .to_owned();
-        BrokerProcess {
-            child,
-            addr,
-            log,
-            _stdout: out,
-        }
-    }
-
-    fn stderr(&self) -> String {
-        let mut s = String::new();
-        std::fs::File::open(&self.log)
-            .unwrap()
-            .read_to_string(&mut s)
-            .unwrap();
-        s
-    }
-}
-
-impl Drop for BrokerProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        if !std::thread::panicking() {
-            let _ = std::fs::remove_file(&self.log);
-        }
-    }
-}
-
 fn kcat(addr: &str) -> Command {
     let found = Command::new("sh")
         .args(["-c", "command -v kcat"])
@@ -279,7 +225,7 @@ fn verify(data: &Path) -> (bool, String) {
 #[test]
 fn after_kill_9_a_flipped_byte_is_cut_and_never_served_and_sigterm_stops_cleanly() {
     let data = dir("kill9");
-    let broker = BrokerProcess::start(&data);
+    let broker = BrokerProcess::start(&data, &[]);
     let lines: String = (0..3000).map(|i| format!("{i}\n")).collect();
     produce(&broker.addr, "flipped", &lines);
     assert_eq!(consume(&broker.addr, "flipped").len(), 3000);
@@ -293,7 +239,7 @@ fn after_kill_9_a_flipped_byte_is_cut_and_never_served_and_sigterm_stops_cleanly
     assert!(!clean, "verify finds the flip:\n{report}");
     assert!(report.contains("DAMAGED"), "{report}");
 
-    let broker = BrokerProcess::start(&data);
+    let broker = BrokerProcess::start(&data, &[]);
     let got = consume(&broker.addr, "flipped");
     let expect: Vec<u32> = (0..first_lost as u32).collect();
     assert_eq!(
@@ -328,7 +274,7 @@ fn after_kill_9_a_flipped_byte_is_cut_and_never_served_and_sigterm_stops_cleanly
     assert!(clean, "{report}");
     drop(broker);
 
-    let broker = BrokerProcess::start(&data);
+    let broker = BrokerProcess::start(&data, &[]);
     assert!(broker
         .stderr()
         .contains("clean stop: checking segment tails"));

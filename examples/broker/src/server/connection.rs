@@ -8,6 +8,7 @@
 //! `UNSUPPORTED_VERSION` and the supported ranges, as Kafka does), or
 //! bigger than the request size limit closes this connection only.
 
+use super::budget::Reservations;
 use super::groups::GroupCall;
 use super::metadata;
 use super::responder::{encoded, Pending, Responder, TopicLayout};
@@ -53,6 +54,9 @@ pub struct Connection {
     /// A request was refused: the connection closes once the answers
     /// before it are out, and nothing after it is read.
     closing: bool,
+    /// Gives each request its share of the server's request memory, held
+    /// until the request's bytes are dropped.
+    reservations: Reservations,
 }
 
 impl Connection {
@@ -60,8 +64,10 @@ impl Connection {
         shared: Arc<Shared>,
         submitter: Submitter<Responder>,
         sent: Rc<Cell<u64>>,
+        reservations: Reservations,
     ) -> Self {
         Connection {
+            reservations,
             shared,
             submitter,
             handle: None,
@@ -562,6 +568,7 @@ impl InboundHandler for Connection {
     type Write = Sequenced;
 
     fn read(&mut self, ctx: &mut impl InboundContext<Self>, frame: Bytes) {
+        let frame = self.reservations.attach(frame);
         if self.closing {
             return;
         }

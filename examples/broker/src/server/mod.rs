@@ -4,6 +4,7 @@
 //! `Connection` handler (one per client); the log writer thread
 //! behind a ring buffer; and the group coordinator thread.
 
+pub mod budget;
 mod connection;
 pub mod groups;
 mod metadata;
@@ -15,6 +16,7 @@ use crate::log::Truncation;
 use crate::storage::Storage;
 use crate::topics::Catalog;
 use crate::writer::{LogWriter, Submitter, WriterConfig};
+use budget::{RequestBudget, RequestMemory};
 use connection::Connection;
 use groups::Coordinator;
 use gyre_codec::LengthFieldDecoder;
@@ -42,6 +44,8 @@ pub struct Shared {
     pub(crate) groups: Coordinator,
     /// Times a connection found the log writer's ring full and paused.
     pub(crate) ring_stalls: AtomicU64,
+    /// The bytes of requests being received, bounded server-wide.
+    pub(crate) request_memory: Arc<RequestMemory>,
 }
 
 /// Why the broker did not start.
@@ -126,6 +130,7 @@ impl Broker {
             auto_create_topics: config.auto_create_topics,
             max_in_flight: config.max_in_flight.max(1),
             ring_stalls: AtomicU64::new(0),
+            request_memory: RequestMemory::new(config.queued_max_request_bytes),
             next_producer_id: AtomicI64::new(first_producer_id),
             groups: groups.clone(),
         });
@@ -145,10 +150,18 @@ impl Broker {
                 let submitter: Submitter<Responder> =
                     submitter.lock().unwrap_or_else(|e| e.into_inner()).clone();
                 let sent = Rc::new(Cell::new(0));
+                let (budget, reservations) =
+                    RequestBudget::new(shared.request_memory.clone(), max_request);
                 Pipeline::with_file_regions()
+                    .inbound(budget)
                     .decoder(decoder)
                     .outbound(Sequencer::new(sent.clone()))
-                    .inbound(Connection::new(shared.clone(), submitter, sent))
+                    .inbound(Connection::new(
+                        shared.clone(),
+                        submitter,
+                        sent,
+                        reservations,
+                    ))
             })?;
         Ok(Broker {
             server,
@@ -171,6 +184,14 @@ impl Broker {
         self.shared
             .ring_stalls
             .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// The bytes of requests being received now (reserved whole as each
+    /// request's size arrives), and how many times a connection stopped
+    /// reading because the server-wide bound was reached.
+    pub fn request_memory(&self) -> (usize, u64) {
+        let m = &self.shared.request_memory;
+        (m.used(), m.pauses())
     }
 
     /// What recovery cut off the logs at start.

@@ -4,6 +4,8 @@
 
 #![allow(dead_code)]
 
+pub mod process;
+
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use gyre_broker::{Broker, BrokerConfig};
 use kafka_protocol::messages::{ApiKey, RequestHeader};
@@ -104,4 +106,57 @@ impl Client {
         let mut b = [0u8; 1];
         matches!(self.stream.read(&mut b), Ok(0) | Err(_))
     }
+}
+
+/// A topic name as the protocol carries it.
+pub fn topic_name(s: &str) -> kafka_protocol::messages::TopicName {
+    kafka_protocol::messages::TopicName(StrBytes::from_string(s.to_owned()))
+}
+
+/// Creates `topic` with `partitions` partitions; panics on an error code.
+pub fn create_topic(client: &mut Client, topic: &str, partitions: i32) {
+    use kafka_protocol::messages::create_topics_request::CreatableTopic;
+    use kafka_protocol::messages::{CreateTopicsRequest, CreateTopicsResponse};
+    let mut t = CreatableTopic::default();
+    t.name = topic_name(topic);
+    t.num_partitions = partitions;
+    t.replication_factor = 1;
+    let mut r = CreateTopicsRequest::default();
+    r.topics.push(t);
+    r.timeout_ms = 5000;
+    let resp: CreateTopicsResponse = client.call(ApiKey::CreateTopics, 4, &r);
+    assert_eq!(resp.topics[0].error_code, 0, "{:?}", resp.topics[0]);
+}
+
+/// A produce request (acks 1) of `records` to partition 0 of `topic`.
+pub fn produce_request(topic: &str, records: Vec<u8>) -> kafka_protocol::messages::ProduceRequest {
+    use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+    let mut p = PartitionProduceData::default();
+    p.index = 0;
+    p.records = Some(Bytes::from(records));
+    let mut t = TopicProduceData::default();
+    t.name = topic_name(topic);
+    t.partition_data.push(p);
+    let mut r = kafka_protocol::messages::ProduceRequest::default();
+    r.acks = 1;
+    r.timeout_ms = 5000;
+    r.topic_data.push(t);
+    r
+}
+
+/// The offset the next record of partition 0 of `topic` will get.
+pub fn end_offset(client: &mut Client, topic: &str) -> i64 {
+    use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
+    use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
+    let mut p = ListOffsetsPartition::default();
+    p.partition_index = 0;
+    p.timestamp = -1;
+    let mut t = ListOffsetsTopic::default();
+    t.name = topic_name(topic);
+    t.partitions.push(p);
+    let mut r = ListOffsetsRequest::default();
+    r.replica_id = kafka_protocol::messages::BrokerId(-1);
+    r.topics.push(t);
+    let resp: ListOffsetsResponse = client.call(ApiKey::ListOffsets, 5, &r);
+    resp.topics[0].partitions[0].offset
 }
