@@ -150,9 +150,23 @@ fn every_status_a_call_can_end_in() {
     // The connection is still good after all of it.
     let sum: i64 = c.call(&calc(), "add", &(1i64, 1i64)).unwrap();
     assert_eq!(sum, 2);
-    // Closed: the connection goes away under a waiting call.
+    p.shutdown(Duration::from_secs(2));
+    // Closed: the connection goes away under a waiting call. A provider of
+    // its own, whose two-slot ring no earlier call can still be holding (a
+    // worker frees its slot just after answering, so "answered" does not
+    // yet mean "room"); and the close waits until the provider has the
+    // call, rather than for a guessed time.
+    let p = provider(|b| b.pool_threads(1).pool_capacity(2));
+    let c = connect(&consumer, &p);
     let waiting = c.call_async::<_, u64>(&slow(), "sleep", &500u64);
-    std::thread::sleep(Duration::from_millis(50));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while p.in_flight() == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the call never reached the provider"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
     c.close();
     assert_eq!(status_of(rt.block_on(waiting)), Status::ClientError);
     assert!(matches!(
