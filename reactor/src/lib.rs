@@ -68,6 +68,7 @@ mod channel;
 mod codec;
 mod error;
 mod event_loop;
+mod fd_limit;
 mod group;
 mod handle;
 mod handler;
@@ -89,6 +90,7 @@ pub use channel::Channel;
 pub use codec::{DecoderHandler, EncoderHandler, PrependerHandler};
 pub use error::{ChannelClosed, Error};
 pub use event_loop::{EventLoop, ScheduledTask};
+pub use fd_limit::{open_file_limit, raise_open_file_limit};
 pub use group::{EventLoopGroup, EventLoopGroupBuilder};
 pub use handle::ChannelHandle;
 pub use handler::{

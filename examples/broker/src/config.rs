@@ -50,6 +50,10 @@ pub struct BrokerConfig {
     pub retention_check: Duration,
     /// The log writer's ring, in requests (a power of two; default 1024).
     pub ring_capacity: usize,
+    /// Segments whose files (three descriptors each) may be open at once;
+    /// the least recently used are closed past it and reopened on demand
+    /// (default: half the open-file limit at start, in segments).
+    pub max_open_segments: Option<usize>,
 }
 
 impl Default for BrokerConfig {
@@ -70,6 +74,7 @@ impl Default for BrokerConfig {
             transport: Transport::Epoll,
             retention_check: Duration::from_secs(60),
             ring_capacity: 1024,
+            max_open_segments: None,
         }
     }
 }

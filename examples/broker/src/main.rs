@@ -150,6 +150,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     // Before any thread starts, so every thread inherits the mask.
     let stop_signals = block_stop_signals();
+    match gyre_reactor::raise_open_file_limit() {
+        Ok((before, after)) => {
+            tracing::info!(before, after, "open-file limit raised to the hard limit")
+        }
+        Err(e) => tracing::warn!(error = %e, "cannot raise the open-file limit"),
+    }
     let defaults = BrokerConfig::default();
     let mut config = BrokerConfig {
         listen: args.listen,

@@ -13,7 +13,7 @@
 //! checkpoint beside `topics/` (see [`checkpoint`](crate::checkpoint)).
 
 use crate::checkpoint;
-use crate::log::{LogConfig, LogError, PartitionLog, Recovery, Truncation};
+use crate::log::{LogConfig, LogError, OpenFiles, PartitionLog, Recovery, Truncation};
 use crate::topics::{self, Catalog, Topic, TopicError};
 use crate::writer::PartitionId;
 use std::collections::HashMap;
@@ -38,7 +38,20 @@ pub struct Storage {
     recovery_points: HashMap<PartitionId, i64>,
     /// Whether `recovery_points` changed since the checkpoint was written.
     checkpoint_stale: bool,
+    /// Segments with open files across every log, and the most allowed.
+    open_files: Arc<OpenFiles>,
+    max_open_segments: usize,
     next_id: PartitionId,
+}
+
+/// Descriptors each segment with open files holds.
+pub const FILES_PER_SEGMENT: usize = 3;
+
+/// The default cap on segments with open files for a process allowed
+/// `open_files` descriptors: half of them, leaving the rest for
+/// connections and everything else.
+pub fn default_max_open_segments(open_files: u64) -> usize {
+    ((open_files / 2) as usize / FILES_PER_SEGMENT).max(16)
 }
 
 impl Storage {
@@ -52,6 +65,20 @@ impl Storage {
         root: &Path,
         defaults: LogConfig,
         default_partitions: i32,
+    ) -> Result<(Self, Vec<Truncation>), LogError> {
+        let max = default_max_open_segments(gyre_reactor::open_file_limit());
+        Self::open_capped(root, defaults, default_partitions, max)
+    }
+
+    /// [`open`](Self::open), keeping at most `max_open_segments` segments'
+    /// files open at once (the least recently used are closed, and open
+    /// again when next needed), so a broker with more partitions than
+    /// descriptors still starts and runs.
+    pub fn open_capped(
+        root: &Path,
+        defaults: LogConfig,
+        default_partitions: i32,
+        max_open_segments: usize,
     ) -> Result<(Self, Vec<Truncation>), LogError> {
         let topics_dir = root.join("topics");
         fs::create_dir_all(&topics_dir)?;
@@ -81,6 +108,8 @@ impl Storage {
             names: HashMap::new(),
             recovery_points: HashMap::new(),
             checkpoint_stale: false,
+            open_files: Arc::default(),
+            max_open_segments: max_open_segments.max(1),
             next_id: 0,
         };
         let mut truncations = Vec::new();
@@ -109,10 +138,11 @@ impl Storage {
                     let key = (name.clone(), index);
                     Recovery::From(points.get(&key).copied().unwrap_or(0))
                 };
-                let (log, cut) = PartitionLog::open_with(
+                let (log, cut) = PartitionLog::open_in(
                     &dir.join(index.to_string()),
                     config.clone(),
                     recovery,
+                    &storage.open_files,
                 )?;
                 truncations.extend(cut);
                 let id = storage.add_log(&name, index, log);
@@ -121,6 +151,7 @@ impl Storage {
                     storage.recovery_points.insert(id, point);
                 }
                 partitions.push(id);
+                storage.close_idle_files();
             }
             storage.catalog.insert(Arc::new(Topic {
                 name,
@@ -155,6 +186,34 @@ impl Storage {
         self.logs.insert(id, log);
         self.names.insert(id, (topic.to_owned(), index));
         id
+    }
+
+    /// Segments with open files now, and the most allowed at once.
+    pub fn open_segments(&self) -> (usize, usize) {
+        (self.open_files.open(), self.max_open_segments)
+    }
+
+    /// Closes the least recently used segment files while more segments
+    /// than the cap have them open, down to three quarters of the cap (so
+    /// that the scan this takes is paid once per many opens). Cheap when
+    /// under the cap: call it after anything that may open files.
+    pub fn close_idle_files(&mut self) {
+        let open = self.open_files.open();
+        if open <= self.max_open_segments {
+            return;
+        }
+        let mut candidates: Vec<(u64, PartitionId, i64)> = self
+            .logs
+            .iter()
+            .flat_map(|(id, log)| log.open_segment_files().map(move |(t, b)| (t, *id, b)))
+            .collect();
+        candidates.sort_unstable();
+        let excess = open.saturating_sub(self.max_open_segments * 3 / 4);
+        for (_, id, base) in candidates.into_iter().take(excess) {
+            if let Some(log) = self.logs.get(&id) {
+                log.close_segment_files(base);
+            }
+        }
     }
 
     /// Records that partition `id` is synced below `offset` (its
@@ -259,9 +318,15 @@ impl Storage {
         }
         let mut logs = Vec::with_capacity(partitions as usize);
         for index in 0..partitions {
-            let (log, _) = PartitionLog::open(&dir.join(index.to_string()), config.clone())
-                .map_err(|e| storage(&e))?;
+            let (log, _) = PartitionLog::open_in(
+                &dir.join(index.to_string()),
+                config.clone(),
+                Recovery::From(0),
+                &self.open_files,
+            )
+            .map_err(|e| storage(&e))?;
             logs.push(log);
+            self.close_idle_files();
         }
         let tmp = dir.join(format!("{PROPERTIES}.tmp"));
         fs::write(&tmp, topics::config_lines(logs.len(), &config))

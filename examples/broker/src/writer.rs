@@ -242,6 +242,9 @@ impl<R: LogReply> WriterHandler<R> {
             } else {
                 self.dirty.insert(pid);
             }
+            // A group touching more partitions than the cap must not run
+            // out of descriptors part way.
+            self.storage.close_idle_files();
         }
         match self.config.flush {
             FlushPolicy::EveryBatch => self.sync_dirty(&mut failed),
@@ -280,6 +283,7 @@ impl<R: LogReply> WriterHandler<R> {
                     failed.insert(pid);
                 }
             }
+            self.storage.close_idle_files();
         }
         self.last_sync = Instant::now();
     }
@@ -401,6 +405,7 @@ impl<R: LogReply> EventHandler<Slot<R>> for WriterHandler<R> {
                     if let Some(reply) = reply {
                         let parked = Parked::new(id, fetch, reply);
                         fetch::serve_or_park(&self.storage, &mut self.parked, parked);
+                        self.storage.close_idle_files();
                     }
                 }
                 LogOp::ListOffsets(queries) => {

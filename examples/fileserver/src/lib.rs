@@ -129,7 +129,7 @@ pub fn start(config: &FileServerConfig) -> Result<Server, StartError> {
     let idle = config.idle_timeout;
     let max_connections = config
         .max_connections
-        .unwrap_or_else(|| default_max_connections(open_file_limit()));
+        .unwrap_or_else(|| default_max_connections(gyre_reactor::open_file_limit()));
     let limits = ConnectionLimits::new(
         max_connections,
         config.head_timeout,
@@ -164,17 +164,4 @@ pub fn start(config: &FileServerConfig) -> Result<Server, StartError> {
                 .inbound(HttpHandler::new(root.clone(), limits.admit()))
         })?;
     Ok(server)
-}
-
-/// This process's soft limit on open files.
-fn open_file_limit() -> u64 {
-    let mut lim = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit fills the struct it is given.
-    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
-        return 1024;
-    }
-    lim.rlim_cur
 }

@@ -48,6 +48,10 @@ fn main() {
         .with_writer(std::io::stderr)
         .init();
     let args = Args::parse();
+    match gyre_reactor::raise_open_file_limit() {
+        Ok((before, after)) => tracing::info!(before, after, "open-file limit"),
+        Err(e) => tracing::warn!(error = %e, "cannot raise the open-file limit"),
+    }
     let mut config = FileServerConfig::new(&args.root);
     config.addr = args.addr;
     config.idle_timeout = Duration::from_secs(args.idle_timeout_secs);

@@ -3,9 +3,11 @@
 //! recovery (tail or whole, by the recovery point), roll and retention.
 
 pub mod batch;
+mod open_files;
 mod partition;
 pub mod scan;
 mod segment;
 
+pub use open_files::OpenFiles;
 pub use partition::{LogConfig, LogError, LogSlice, PartitionLog, Recovery};
 pub use segment::{now_ms, Scan, Segment, Truncation};

@@ -2,12 +2,14 @@
 //! offsets, reads by offset for fetches, roll and retention.
 
 use super::batch::{self, BatchError, BatchHeader};
+use super::open_files::OpenFiles;
 use super::segment::{now_ms, Scan, Segment, Truncation};
 use gyre_zerocopy::FileRegion;
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// How a partition's log rolls and expires.
@@ -90,6 +92,7 @@ pub enum Recovery {
 pub struct PartitionLog {
     dir: PathBuf,
     config: LogConfig,
+    open_files: Arc<OpenFiles>,
     segments: BTreeMap<i64, Segment>,
     /// Batches accepted by `stage`, offsets assigned, not yet written.
     staged: Vec<u8>,
@@ -112,6 +115,17 @@ impl PartitionLog {
         dir: &Path,
         config: LogConfig,
         recovery: Recovery,
+    ) -> Result<(Self, Vec<Truncation>), LogError> {
+        Self::open_in(dir, config, recovery, &Arc::default())
+    }
+
+    /// [`open_with`](Self::open_with), counting its open segment files in
+    /// `open_files` with every other log of the same storage.
+    pub fn open_in(
+        dir: &Path,
+        config: LogConfig,
+        recovery: Recovery,
+        open_files: &Arc<OpenFiles>,
     ) -> Result<(Self, Vec<Truncation>), LogError> {
         std::fs::create_dir_all(dir)?;
         let mut bases: Vec<i64> = std::fs::read_dir(dir)?
@@ -142,7 +156,10 @@ impl PartitionLog {
             } else {
                 Scan::Tail
             };
-            let (segment, cut) = Segment::open(dir, base, config.index_interval, scan)?;
+            let (segment, cut) = Segment::open(dir, base, config.index_interval, scan, open_files)?;
+            // Opened again when used: a storage may hold more logs than it
+            // has descriptors for.
+            segment.close_files();
             segments.insert(base, segment);
             if let Some(cut) = cut {
                 tracing::warn!(
@@ -159,7 +176,8 @@ impl PartitionLog {
         }
         if let Some(i) = cut_at {
             for &base in &bases[i + 1..] {
-                let (segment, _) = Segment::open(dir, base, config.index_interval, Scan::Tail)?;
+                let (segment, _) =
+                    Segment::open(dir, base, config.index_interval, Scan::Tail, open_files)?;
                 let cut = Truncation {
                     file: segment.log_path().to_owned(),
                     kept: 0,
@@ -176,11 +194,14 @@ impl PartitionLog {
             }
         }
         if segments.is_empty() {
-            segments.insert(0, Segment::create(dir, 0, config.index_interval)?);
+            let segment = Segment::create(dir, 0, config.index_interval, open_files)?;
+            segment.close_files();
+            segments.insert(0, segment);
         }
         let log = PartitionLog {
             dir: dir.to_owned(),
             config,
+            open_files: open_files.clone(),
             segments,
             staged: Vec::new(),
             staged_headers: Vec::new(),
@@ -322,7 +343,12 @@ impl PartitionLog {
         if self.active().size() == 0 {
             return Ok(());
         }
-        let segment = Segment::create(&self.dir, base, self.config.index_interval)?;
+        let segment = Segment::create(
+            &self.dir,
+            base,
+            self.config.index_interval,
+            &self.open_files,
+        )?;
         self.segments.insert(base, segment);
         Ok(())
     }
@@ -381,6 +407,23 @@ impl PartitionLog {
             }
         }
         Ok(None)
+    }
+
+    /// Each segment with open files: when they were last used, and the
+    /// segment's base offset (for [`close_segment_files`]).
+    ///
+    /// [`close_segment_files`]: Self::close_segment_files
+    pub fn open_segment_files(&self) -> impl Iterator<Item = (u64, i64)> + '_ {
+        self.segments
+            .values()
+            .filter_map(|s| Some((s.files_last_used()?, s.base_offset())))
+    }
+
+    /// Closes the files of the segment at `base` (they reopen on next use).
+    pub fn close_segment_files(&self, base: i64) {
+        if let Some(segment) = self.segments.get(&base) {
+            segment.close_files();
+        }
     }
 
     /// Deletes whole old segments (never the active one) past the

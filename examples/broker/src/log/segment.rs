@@ -11,12 +11,15 @@
 //! one), and cuts the log at the first bad batch.
 
 use super::batch::{self, BatchHeader, HEADER_LEN};
+use super::open_files::OpenFiles;
 use super::scan;
 use gyre_zerocopy::{FileRegion, SharedFile};
+use std::cell::{Cell, Ref, RefCell};
 use std::fs::{File, OpenOptions};
 use std::io::{self, IoSlice, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 const INDEX_ENTRY: usize = 8;
 const TIME_ENTRY: usize = 12;
@@ -47,15 +50,49 @@ pub enum Scan {
     Full,
 }
 
-/// One segment.
+/// A segment's open descriptors: the log (one descriptor, opened to read
+/// and append, for writes, reads and `sendfile` alike), the offset index
+/// and the time index.
+#[derive(Debug)]
+struct Files {
+    log: SharedFile,
+    index: File,
+    time_index: File,
+}
+
+impl Files {
+    fn open(dir: &Path, base_offset: i64) -> io::Result<Files> {
+        let log_path = file_name(dir, base_offset, "log");
+        let log = OpenOptions::new().append(true).read(true).open(&log_path)?;
+        let open_index = |ext| {
+            OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .read(true)
+                .write(true)
+                .open(file_name(dir, base_offset, ext))
+        };
+        Ok(Files {
+            log: SharedFile::from_file(log, log_path),
+            index: open_index("index")?,
+            time_index: open_index("timeindex")?,
+        })
+    }
+}
+
+/// One segment. Its files are opened when first needed and may be closed
+/// at any time by its storage's [`OpenFiles`] cap (least recently used
+/// first), to be opened again on the next use: everything the segment
+/// knows (size, offsets, both indexes) is kept in memory, and file regions
+/// already handed out keep their own descriptor.
 #[derive(Debug)]
 pub struct Segment {
     base_offset: i64,
+    dir: PathBuf,
     log_path: PathBuf,
-    writer: File,
-    reader: SharedFile,
-    index: File,
-    time_index: File,
+    files: RefCell<Option<Files>>,
+    open_files: Arc<OpenFiles>,
+    last_used: Cell<u64>,
     entries: Vec<(u32, u32)>,
     time_entries: Vec<(i64, u32)>,
     size: u64,
@@ -78,7 +115,7 @@ pub fn now_ms() -> i64 {
 }
 
 /// Writes every slice, resuming after short writes.
-fn write_all_vectored(file: &mut File, mut slices: &mut [IoSlice<'_>]) -> io::Result<()> {
+fn write_all_vectored(mut file: &File, mut slices: &mut [IoSlice<'_>]) -> io::Result<()> {
     while !slices.is_empty() {
         let n = file.write_vectored(slices)?;
         if n == 0 {
@@ -91,62 +128,60 @@ fn write_all_vectored(file: &mut File, mut slices: &mut [IoSlice<'_>]) -> io::Re
 
 impl Segment {
     /// A new, empty segment starting at `base_offset`.
-    pub fn create(dir: &Path, base_offset: i64, index_interval: u64) -> io::Result<Self> {
+    pub fn create(
+        dir: &Path,
+        base_offset: i64,
+        index_interval: u64,
+        open_files: &Arc<OpenFiles>,
+    ) -> io::Result<Self> {
         let log_path = file_name(dir, base_offset, "log");
         OpenOptions::new()
             .create_new(true)
             .write(true)
             .open(&log_path)?;
-        let (segment, _) = Self::open(dir, base_offset, index_interval, Scan::Tail)?;
+        let (segment, _) = Self::open(dir, base_offset, index_interval, Scan::Tail, open_files)?;
         Ok(segment)
     }
 
     /// Opens the segment at `base_offset`, checking as much of it as `scan`
-    /// says and cutting off whatever is torn or corrupt (reported).
+    /// says and cutting off whatever is torn or corrupt (reported). Its
+    /// files count against `open_files` while they are open.
     pub fn open(
         dir: &Path,
         base_offset: i64,
         index_interval: u64,
         scan: Scan,
+        open_files: &Arc<OpenFiles>,
     ) -> io::Result<(Self, Option<Truncation>)> {
-        let log_path = file_name(dir, base_offset, "log");
-        let writer = OpenOptions::new().append(true).read(true).open(&log_path)?;
-        let reader = SharedFile::open(&log_path).map_err(io::Error::from)?;
-        let open_index = |ext| {
-            OpenOptions::new()
-                .create(true)
-                .truncate(false)
-                .read(true)
-                .write(true)
-                .open(file_name(dir, base_offset, ext))
-        };
-        let index = open_index("index")?;
-        let time_index = open_index("timeindex")?;
-        let size = writer.metadata()?.len();
-        let created_ms = writer
-            .metadata()?
+        let files = Files::open(dir, base_offset)?;
+        let meta = files.log.file().metadata()?;
+        let size = meta.len();
+        let created_ms = meta
             .modified()
             .ok()
             .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
             .map_or_else(now_ms, |d| d.as_millis() as i64);
+        let entries = read_entries(&files.index, INDEX_ENTRY, |b| {
+            let e = (be_u32(&b[..4]), be_u32(&b[4..]));
+            (e, u64::from(e.1))
+        })?;
+        let time_entries = read_entries(&files.time_index, TIME_ENTRY, |b| {
+            let e = (
+                i64::from_be_bytes(b[..8].try_into().expect("8")),
+                be_u32(&b[8..]),
+            );
+            (e, 0)
+        })?;
+        open_files.opened();
         let mut segment = Segment {
             base_offset,
-            log_path,
-            writer,
-            reader,
-            entries: read_entries(&index, INDEX_ENTRY, |b| {
-                let e = (be_u32(&b[..4]), be_u32(&b[4..]));
-                (e, u64::from(e.1))
-            })?,
-            time_entries: read_entries(&time_index, TIME_ENTRY, |b| {
-                let e = (
-                    i64::from_be_bytes(b[..8].try_into().expect("8")),
-                    be_u32(&b[8..]),
-                );
-                (e, 0)
-            })?,
-            index,
-            time_index,
+            dir: dir.to_owned(),
+            log_path: files.log.path().to_owned(),
+            files: RefCell::new(Some(files)),
+            open_files: open_files.clone(),
+            last_used: Cell::new(open_files.tick()),
+            entries,
+            time_entries,
             size,
             next_offset: base_offset,
             max_timestamp: -1,
@@ -164,6 +199,35 @@ impl Segment {
         Ok((segment, truncation))
     }
 
+    /// The segment's files, opened again if they were closed.
+    fn files(&self) -> io::Result<Ref<'_, Files>> {
+        if self.files.borrow().is_none() {
+            let files = Files::open(&self.dir, self.base_offset)?;
+            *self.files.borrow_mut() = Some(files);
+            self.open_files.opened();
+        }
+        self.last_used.set(self.open_files.tick());
+        Ok(Ref::map(self.files.borrow(), |f| {
+            f.as_ref().expect("opened above")
+        }))
+    }
+
+    /// Closes the segment's files if they are open (they open again when
+    /// next needed); says whether they were.
+    pub fn close_files(&self) -> bool {
+        let closed = self.files.borrow_mut().take().is_some();
+        if closed {
+            self.open_files.closed();
+        }
+        closed
+    }
+
+    /// When the segment's files were last used (by the storage's clock),
+    /// or `None` if they are closed.
+    pub fn files_last_used(&self) -> Option<u64> {
+        self.files.borrow().as_ref().map(|_| self.last_used.get())
+    }
+
     /// Scans from the last index entry kept (the start, if none) to the
     /// end, checking every batch; cuts the log at the first bad one and
     /// rewrites the indexes.
@@ -177,7 +241,7 @@ impl Segment {
         if let Some(&(ts, _)) = self.time_entries.last() {
             self.max_timestamp = ts;
         }
-        let reader = self.reader.clone();
+        let reader = self.files()?.log.clone();
         let end = scan::check_batches(
             reader.file(),
             start,
@@ -198,8 +262,8 @@ impl Segment {
             None => None,
             Some(reason) => {
                 let dropped = self.size - pos;
-                self.writer.set_len(pos)?;
-                self.writer.sync_all()?;
+                reader.file().set_len(pos)?;
+                reader.file().sync_all()?;
                 self.size = pos;
                 Some(Truncation {
                     file: self.log_path.clone(),
@@ -225,8 +289,11 @@ impl Segment {
     }
 
     fn rewrite_indexes(&mut self) -> io::Result<()> {
-        self.index.set_len(0)?;
-        self.time_index.set_len(0)?;
+        {
+            let files = self.files()?;
+            files.index.set_len(0)?;
+            files.time_index.set_len(0)?;
+        }
         self.write_index_entries(0, 0)
     }
 
@@ -238,13 +305,16 @@ impl Segment {
             .flat_map(|&(rel, pos)| [rel.to_be_bytes(), pos.to_be_bytes()])
             .flatten()
             .collect();
-        self.index
+        let files = self.files()?;
+        files
+            .index
             .write_all_at(&bytes, (from * INDEX_ENTRY) as u64)?;
         let bytes: Vec<u8> = self.time_entries[from_time..]
             .iter()
             .flat_map(|&(ts, rel)| ts.to_be_bytes().into_iter().chain(rel.to_be_bytes()))
             .collect();
-        self.time_index
+        files
+            .time_index
             .write_all_at(&bytes, (from_time * TIME_ENTRY) as u64)
     }
 
@@ -252,11 +322,15 @@ impl Segment {
     /// gathered write, and the index entries they are due.
     pub fn append(&mut self, batches: &[(BatchHeader, &[u8])]) -> io::Result<()> {
         let mut slices: Vec<IoSlice<'_>> = batches.iter().map(|(_, b)| IoSlice::new(b)).collect();
-        if let Err(e) = write_all_vectored(&mut self.writer, &mut slices) {
-            // Whatever part went in is garbage after the last whole batch:
-            // cut it, so the next append (or a restart) finds a clean tail.
-            let _ = self.writer.set_len(self.size);
-            return Err(e);
+        {
+            let files = self.files()?;
+            if let Err(e) = write_all_vectored(files.log.file(), &mut slices) {
+                // Whatever part went in is garbage after the last whole
+                // batch: cut it, so the next append (or a restart) finds a
+                // clean tail.
+                let _ = files.log.file().set_len(self.size);
+                return Err(e);
+            }
         }
         let (old_entries, old_times) = (self.entries.len(), self.time_entries.len());
         let mut pos = self.size;
@@ -273,19 +347,21 @@ impl Segment {
 
     /// Makes everything appended so far durable.
     pub fn sync(&self) -> io::Result<()> {
-        self.writer.sync_data()?;
-        self.index.sync_data()?;
-        self.time_index.sync_data()
+        let files = self.files()?;
+        files.log.file().sync_data()?;
+        files.index.sync_data()?;
+        files.time_index.sync_data()
     }
 
     /// Handles on the segment's files for a sync on another thread (the
     /// `interval` flush policy's flusher): an fdatasync through a duplicate
     /// descriptor makes the same file durable.
     pub fn sync_handles(&self) -> io::Result<[File; 3]> {
+        let files = self.files()?;
         Ok([
-            self.writer.try_clone()?,
-            self.index.try_clone()?,
-            self.time_index.try_clone()?,
+            files.log.file().try_clone()?,
+            files.index.try_clone()?,
+            files.time_index.try_clone()?,
         ])
     }
 
@@ -327,7 +403,7 @@ impl Segment {
     /// The header of the batch at `pos`.
     pub fn header_at(&self, pos: u64) -> io::Result<BatchHeader> {
         let mut head = [0u8; HEADER_LEN];
-        self.reader.file().read_exact_at(&mut head, pos)?;
+        self.files()?.log.file().read_exact_at(&mut head, pos)?;
         batch::parse_header(&head).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
     }
 
@@ -399,24 +475,27 @@ impl Segment {
     }
 
     /// `len` bytes of log from `pos`, to send with `sendfile`.
-    pub fn region(&self, pos: u64, len: u64) -> Result<FileRegion, gyre_zerocopy::Error> {
-        FileRegion::new(self.reader.clone(), pos, len)
+    pub fn region(&self, pos: u64, len: u64) -> io::Result<FileRegion> {
+        let log = self.files()?.log.clone();
+        FileRegion::new(log, pos, len).map_err(io::Error::from)
     }
 
     /// Deletes the segment's files.
     pub fn delete(self) -> io::Result<()> {
-        let dir = self
-            .log_path
-            .parent()
-            .map(Path::to_path_buf)
-            .unwrap_or_default();
+        self.close_files();
         for ext in ["log", "index", "timeindex"] {
-            match std::fs::remove_file(file_name(&dir, self.base_offset, ext)) {
+            match std::fs::remove_file(file_name(&self.dir, self.base_offset, ext)) {
                 Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
                 _ => {}
             }
         }
         Ok(())
+    }
+}
+
+impl Drop for Segment {
+    fn drop(&mut self) {
+        self.close_files();
     }
 }
 

@@ -93,15 +93,33 @@ impl Broker {
     /// Opens the data folder (recovering every log), starts the log writer,
     /// the group coordinator and the listener.
     pub fn start(config: &BrokerConfig) -> Result<Broker, StartError> {
-        let (storage, truncations) = Storage::open(
+        let fd_limit = gyre_reactor::open_file_limit();
+        let max_open_segments = config
+            .max_open_segments
+            .unwrap_or_else(|| crate::storage::default_max_open_segments(fd_limit));
+        let (storage, truncations) = Storage::open_capped(
             &config.data_dir,
             config.log.clone(),
             config.default_partitions,
+            max_open_segments,
         )
         .map_err(|source| StartError::Storage {
             dir: config.data_dir.clone(),
             source,
         })?;
+        let partitions: usize = storage
+            .catalog()
+            .all()
+            .iter()
+            .map(|t| t.partitions.len())
+            .sum();
+        tracing::info!(
+            open_file_limit = fd_limit,
+            partitions,
+            max_open_segments,
+            segment_descriptors = max_open_segments * crate::storage::FILES_PER_SEGMENT,
+            "descriptor budget: segment files beyond the cap are closed least recently used first and reopened on demand; the rest serve connections"
+        );
         let catalog = storage.catalog().clone();
         let writer = LogWriter::<Responder>::start(
             storage,

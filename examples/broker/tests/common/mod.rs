@@ -146,10 +146,15 @@ pub fn produce_request(topic: &str, records: Vec<u8>) -> kafka_protocol::message
 
 /// The offset the next record of partition 0 of `topic` will get.
 pub fn end_offset(client: &mut Client, topic: &str) -> i64 {
+    end_offset_of(client, topic, 0)
+}
+
+/// The offset the next record of `partition` of `topic` will get.
+pub fn end_offset_of(client: &mut Client, topic: &str, partition: i32) -> i64 {
     use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
     use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
     let mut p = ListOffsetsPartition::default();
-    p.partition_index = 0;
+    p.partition_index = partition;
     p.timestamp = -1;
     let mut t = ListOffsetsTopic::default();
     t.name = topic_name(topic);

@@ -19,10 +19,27 @@ impl BrokerProcess {
     /// Starts the binary on a free port with its data in `data` and the
     /// `extra` arguments.
     pub fn start(data: &Path, extra: &[&str]) -> BrokerProcess {
+        Self::start_limited(data, None, extra)
+    }
+
+    /// [`start`](Self::start) under `ulimit -n files` (soft and hard), if
+    /// given.
+    pub fn start_limited(data: &Path, files: Option<u32>, extra: &[&str]) -> BrokerProcess {
         static STARTS: AtomicUsize = AtomicUsize::new(0);
         let n = STARTS.fetch_add(1, Ordering::Relaxed);
         let log = data.with_extension(format!("{n}.log"));
-        let mut child = Command::new(env!("CARGO_BIN_EXE_gyre-broker"))
+        let bin = env!("CARGO_BIN_EXE_gyre-broker");
+        let mut command = match files {
+            None => Command::new(bin),
+            Some(files) => {
+                let mut sh = Command::new("sh");
+                sh.arg("-c")
+                    .arg(format!("ulimit -n {files} && exec \"$0\" \"$@\""))
+                    .arg(bin);
+                sh
+            }
+        };
+        let mut child = command
             .args(["--listen", "127.0.0.1:0", "--data"])
             .arg(data)
             .args(extra)
