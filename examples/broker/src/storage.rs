@@ -10,7 +10,7 @@
 //! its folder into `<data>/trash/` and removing it from there, which a
 //! restart finishes if it was cut short. How much of each log a start
 //! checks is decided by the clean-shutdown marker and the recovery-point
-//! checkpoint beside `topics/` (see [`checkpoint`](crate::checkpoint)).
+//! checkpoint beside `topics/` (see [`checkpoint`]).
 
 use crate::checkpoint;
 use crate::log::{LogConfig, LogError, OpenFiles, PartitionLog, Recovery, Truncation};

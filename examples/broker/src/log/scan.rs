@@ -1,7 +1,7 @@
 //! Walking a log file's batches in order and checking each: header sanity,
 //! offsets that follow on, whole length, CRC-32C. Shared by recovery (which
 //! cuts at the first bad batch) and the offline verifier (which reports
-//! it). Uses only [`batch`](super::batch).
+//! it). Uses only [`batch`].
 
 use super::batch::{self, BatchHeader, HEADER_LEN};
 use std::fs::File;
