@@ -52,3 +52,24 @@ pub fn raise_open_file_limit() -> io::Result<(u64, u64)> {
     }
     Ok((before, lim.rlim_cur))
 }
+
+/// Sets the soft limit on open files to `soft` (at most the hard limit);
+/// returns the soft limit before. A server that wants a fixed descriptor
+/// budget, or a test of what happens at the limit, lowers it with this.
+///
+/// ```
+/// let before = gyre_reactor::set_open_file_limit(512)?;
+/// assert!(gyre_reactor::open_file_limit() <= 512);
+/// gyre_reactor::set_open_file_limit(before)?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub fn set_open_file_limit(soft: u64) -> io::Result<u64> {
+    let mut lim = limits()?;
+    let before = lim.rlim_cur;
+    lim.rlim_cur = soft.min(lim.rlim_max);
+    // SAFETY: setrlimit reads the valid struct it is given.
+    if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(before)
+}

@@ -90,7 +90,7 @@ pub use channel::Channel;
 pub use codec::{DecoderHandler, EncoderHandler, PrependerHandler};
 pub use error::{ChannelClosed, Error};
 pub use event_loop::{EventLoop, ScheduledTask};
-pub use fd_limit::{open_file_limit, raise_open_file_limit};
+pub use fd_limit::{open_file_limit, raise_open_file_limit, set_open_file_limit};
 pub use group::{EventLoopGroup, EventLoopGroupBuilder};
 pub use handle::ChannelHandle;
 pub use handler::{

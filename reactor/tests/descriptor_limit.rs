@@ -12,18 +12,6 @@ use std::net::TcpStream;
 use std::os::fd::AsRawFd;
 use std::time::Duration;
 
-fn set_soft_limit(limit: u64) -> u64 {
-    // SAFETY: getrlimit/setrlimit with a valid, initialised struct.
-    unsafe {
-        let mut lim: libc::rlimit = std::mem::zeroed();
-        assert_eq!(libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim), 0);
-        let old = lim.rlim_cur;
-        lim.rlim_cur = limit;
-        assert_eq!(libc::setrlimit(libc::RLIMIT_NOFILE, &lim), 0);
-        old
-    }
-}
-
 /// CPU time (user and system) this process has used.
 fn process_cpu() -> Duration {
     // SAFETY: getrusage fills the struct it is given.
@@ -48,7 +36,7 @@ fn highest_fd() -> u64 {
 fn connections_queued_at_emfile_are_accepted_once_descriptors_free_up() {
     // Lowered before the server starts: io_uring takes the limit when an
     // accept is queued, as a process started under `ulimit -n` would.
-    let old = set_soft_limit(highest_fd() + 200);
+    let old = gyre_reactor::set_open_file_limit(highest_fd() + 200).unwrap();
     let (server, counters) = common::echo_server(1, ChannelOptions::default());
     let addr = server.local_addr();
     // Thirty connections to hold the server's descriptors.
@@ -101,7 +89,7 @@ fn connections_queued_at_emfile_are_accepted_once_descriptors_free_up() {
             .unwrap_or_else(|e| panic!("queued connection {i} never served: {e}"));
         assert_eq!(&back, b"queued");
     }
-    set_soft_limit(old);
+    gyre_reactor::set_open_file_limit(old).unwrap();
     drop(fillers);
     server.shutdown_gracefully(Duration::ZERO, Duration::from_secs(5));
 }

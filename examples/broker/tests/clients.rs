@@ -2,55 +2,13 @@
 //! and kafka-python, which `scripts/test` installs. Each test starts its
 //! own broker on a free port with its own data folder.
 
+mod common;
+
+use common::process::BrokerProcess;
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-/// A broker process.
-struct BrokerProcess {
-    child: Child,
-    addr: String,
-}
-
-impl BrokerProcess {
-    fn start(data: &Path, extra: &[&str]) -> BrokerProcess {
-        let log = std::fs::File::create(data.with_extension("log")).unwrap();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_gyre-broker"))
-            .args(["--listen", "127.0.0.1:0", "--data"])
-            .arg(data)
-            .args(extra)
-            .stdout(Stdio::piped())
-            .stderr(log)
-            .spawn()
-            .expect("the broker binary runs");
-        let mut out = BufReader::new(child.stdout.take().unwrap());
-        let mut line = String::new();
-        out.read_line(&mut line).unwrap();
-        let addr = line
-            .trim()
-            .strip_prefix("gyre-broker listening on ")
-            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-            .to_owned();
-        line.clear();
-        out.read_line(&mut line).unwrap();
-        assert!(line.starts_with("data in "), "{line:?}");
-        BrokerProcess { child, addr }
-    }
-
-    /// SIGKILL: no shutdown, no flush.
-    fn kill(mut self) {
-        self.child.kill().unwrap();
-        self.child.wait().unwrap();
-    }
-}
-
-impl Drop for BrokerProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 fn data_dir(tag: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("gyre-clients-{tag}-{}", std::process::id()));
@@ -253,7 +211,7 @@ fn every_acknowledged_message_survives_kill_9_with_every_batch_flush() {
     }
     assert!(last_acked >= 3000, "the producer got going ({last_acked})");
     // Mid-stream: requests are in flight as the broker dies.
-    broker.kill();
+    drop(broker); // SIGKILL: no shutdown, no flush
     let _ = producer.wait();
     for rest in acked.lines() {
         if let Ok(n) = rest.unwrap().trim().parse::<i64>() {

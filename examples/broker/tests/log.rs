@@ -2,9 +2,11 @@
 //! across segment rolls, reopen, tail recovery from torn and bit-flipped
 //! batches, refused corrupt appends, time lookups, roll and retention.
 
+mod common;
+
 use gyre_broker::log::{batch, LogConfig, LogError, PartitionLog};
 use std::os::unix::fs::FileExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
@@ -45,16 +47,6 @@ fn records(first: usize, n: usize, ts: i64) -> Vec<u8> {
         .collect();
     let refs: Vec<&[u8]> = values.iter().map(Vec::as_slice).collect();
     batch::build(0, ts, &refs)
-}
-
-fn log_files(dir: &Path) -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "log"))
-        .collect();
-    v.sort();
-    v
 }
 
 /// Reads the bytes a slice points at and checks they are whole batches
@@ -126,7 +118,7 @@ fn torn_and_corrupt_tails_are_cut_to_the_last_good_batch() {
     }
     log.sync().unwrap();
     drop(log);
-    let file = log_files(&dir.0).pop().unwrap();
+    let file = common::segment_files(&dir.0).pop().unwrap();
     let full: u64 = sizes.iter().sum();
 
     // A torn write: the last batch is half there.
@@ -256,7 +248,7 @@ fn retention_by_size_and_age_and_roll_by_age() {
     assert!(log.start_offset() > 0);
     assert!(matches!(log.read(0, 100), Err(LogError::OutOfRange { .. })));
     check_slice(&log, log.start_offset());
-    assert_eq!(log_files(&dir.0).len(), log.segment_count());
+    assert_eq!(common::segment_files(&dir.0).len(), log.segment_count());
     drop(log);
 
     // By age: records a day old go, except in the active segment.

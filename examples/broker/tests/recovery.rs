@@ -30,14 +30,15 @@ fn config() -> LogConfig {
     }
 }
 
-fn segments(dir: &Path) -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "log"))
-        .collect();
-    v.sort();
-    v
+/// 400 one-record batches across several segments, synced.
+fn fill(d: &Path) {
+    let (mut log, _) = PartitionLog::open(d, config()).unwrap();
+    for i in 0..400u32 {
+        let value = format!("value-{i:06}-{}", "y".repeat((i % 50) as usize));
+        log.append(&batch::build(0, 1_000 + i64::from(i), &[value.as_bytes()]))
+            .unwrap();
+    }
+    log.sync().unwrap();
 }
 
 fn flip(file: &Path, at: u64) {
@@ -67,15 +68,8 @@ fn batch_holding(file: &Path, at: u64) -> (u64, i64) {
 #[test]
 fn a_flip_mid_segment_is_cut_there_with_every_later_segment() {
     let d = dir("mid");
-    let (mut log, _) = PartitionLog::open(&d, config()).unwrap();
-    for i in 0..400u32 {
-        let value = format!("value-{i:06}-{}", "y".repeat((i % 50) as usize));
-        log.append(&batch::build(0, 1_000 + i64::from(i), &[value.as_bytes()]))
-            .unwrap();
-    }
-    log.sync().unwrap();
-    drop(log);
-    let files = segments(&d);
+    fill(&d);
+    let files = common::segment_files(&d);
     assert!(files.len() >= 3, "{files:?}");
     // Deep inside the second-last segment, well before its last index
     // entry: the part a tail scan never reads.
@@ -118,7 +112,7 @@ fn a_flip_mid_segment_is_cut_there_with_every_later_segment() {
         first_lost,
         "everything before the flip stays"
     );
-    assert_eq!(segments(&d).len(), files.len() - 1);
+    assert_eq!(common::segment_files(&d).len(), files.len() - 1);
     // The indexes were rebuilt: every offset left reads back whole batches.
     for offset in 0..first_lost {
         let slice = log.read(offset, 1).unwrap().expect("data");
@@ -133,14 +127,8 @@ fn a_flip_mid_segment_is_cut_there_with_every_later_segment() {
 #[test]
 fn segments_wholly_below_the_recovery_point_are_only_tail_checked() {
     let d = dir("point");
-    let (mut log, _) = PartitionLog::open(&d, config()).unwrap();
-    for i in 0..400u32 {
-        let value = format!("value-{i:06}-{}", "z".repeat((i % 50) as usize));
-        log.append(&batch::build(0, 1_000, &[value.as_bytes()]))
-            .unwrap();
-    }
-    drop(log);
-    let files = segments(&d);
+    fill(&d);
+    let files = common::segment_files(&d);
     let first = &files[0];
     let len = std::fs::metadata(first).unwrap().len();
     flip(first, len / 4);
@@ -231,7 +219,9 @@ fn after_kill_9_a_flipped_byte_is_cut_and_never_served_and_sigterm_stops_cleanly
     assert_eq!(consume(&broker.addr, "flipped").len(), 3000);
     drop(broker); // SIGKILL
 
-    let segment = segments(&data.join("topics/flipped/0")).pop().unwrap();
+    let segment = common::segment_files(&data.join("topics/flipped/0"))
+        .pop()
+        .unwrap();
     let len = std::fs::metadata(&segment).unwrap().len();
     let (_, first_lost) = batch_holding(&segment, len / 2);
     flip(&segment, len / 2);

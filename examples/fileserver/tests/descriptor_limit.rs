@@ -10,18 +10,6 @@ use std::io::Write;
 use std::net::TcpStream;
 use std::time::Duration;
 
-fn set_soft_limit(limit: u64) -> u64 {
-    // SAFETY: getrlimit/setrlimit with a valid, initialised struct.
-    unsafe {
-        let mut lim: libc::rlimit = std::mem::zeroed();
-        assert_eq!(libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim), 0);
-        let old = lim.rlim_cur;
-        lim.rlim_cur = limit;
-        assert_eq!(libc::setrlimit(libc::RLIMIT_NOFILE, &lim), 0);
-        old
-    }
-}
-
 fn highest_fd() -> u64 {
     std::fs::read_dir("/proc/self/fd")
         .unwrap()
@@ -32,7 +20,7 @@ fn highest_fd() -> u64 {
 
 #[test]
 fn out_of_descriptors_a_file_that_exists_is_503_not_404() {
-    let old = set_soft_limit(highest_fd() + 100);
+    let old = gyre_reactor::set_open_file_limit(highest_fd() + 100).unwrap();
     let site = Site::with("emfile", |config| config.workers = 1);
     site.file("f.txt", 10);
     let mut client = TcpStream::connect(site.server.local_addr()).unwrap();
@@ -58,5 +46,5 @@ fn out_of_descriptors_a_file_that_exists_is_503_not_404() {
     let (head, body) = read_response(&mut client).unwrap();
     assert!(head.starts_with("HTTP/1.1 200"), "{head}");
     assert_eq!(body.len(), 10);
-    set_soft_limit(old);
+    gyre_reactor::set_open_file_limit(old).unwrap();
 }

@@ -8,7 +8,7 @@ use common::{answering, wait_for};
 use gyre_rpc::cluster::{Cluster, SmoothRoundRobin};
 use gyre_rpc::consumer::Consumer;
 use gyre_rpc::provider::{Dispatch, Provider, Service, ServiceError};
-use gyre_rpc::registry::{EmbeddedRegistry, Registry, RegistryServer};
+use gyre_rpc::registry::{EmbeddedRegistry, Registry, RegistryServer, Subscription};
 use gyre_rpc::ServiceKey;
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
@@ -50,15 +50,7 @@ fn provider_with_ttl(registry: SocketAddr, id: u32, ttl: Duration) -> Provider {
 #[test]
 fn a_subscribed_cluster_follows_providers_coming_leaving_and_dying() {
     let server = RegistryServer::start("127.0.0.1:0".parse().unwrap()).unwrap();
-    let registry = EmbeddedRegistry::builder(server.local_addr())
-        .ttl(TTL)
-        .watch_wait(Duration::from_secs(2))
-        .connect()
-        .unwrap();
-    let cluster = Cluster::builder(key())
-        .balancer(SmoothRoundRobin)
-        .build(Consumer::builder().build().unwrap());
-    let _sub = cluster.subscribe(&registry).unwrap();
+    let (cluster, _sub) = subscribed_cluster(server.local_addr(), Duration::from_secs(2));
 
     let p1 = provider(server.local_addr(), 1);
     let p2 = provider(server.local_addr(), 2);
@@ -123,15 +115,35 @@ fn a_subscribed_cluster_follows_providers_coming_leaving_and_dying() {
     server.shutdown();
 }
 
-#[test]
-fn registrations_survive_a_registry_restart() {
+/// A round-robin cluster following the registry at `addr`, whose watch
+/// waits up to `watch_wait` for a change.
+fn subscribed_cluster(addr: SocketAddr, watch_wait: Duration) -> (Cluster, Subscription) {
+    let registry = EmbeddedRegistry::builder(addr)
+        .ttl(TTL)
+        .watch_wait(watch_wait)
+        .connect()
+        .unwrap();
+    let cluster = Cluster::builder(key())
+        .balancer(SmoothRoundRobin)
+        .build(Consumer::builder().build().unwrap());
+    let sub = cluster.subscribe(&registry).unwrap();
+    (cluster, sub)
+}
+
+/// A registry on a port known free, so that it can be started again there.
+fn restartable_registry() -> (SocketAddr, RegistryServer) {
     let addr = {
         let s = RegistryServer::start("127.0.0.1:0".parse().unwrap()).unwrap();
         let a = s.local_addr();
         s.shutdown();
         a
     };
-    let server = RegistryServer::start(addr).unwrap();
+    (addr, RegistryServer::start(addr).unwrap())
+}
+
+#[test]
+fn registrations_survive_a_registry_restart() {
+    let (addr, server) = restartable_registry();
     let p = provider(addr, 7);
     wait_for("registered", Duration::from_secs(2), || {
         server.providers(&key()).len() == 1
@@ -158,26 +170,12 @@ fn registrations_survive_a_registry_restart() {
 
 #[test]
 fn a_registry_restart_does_not_cut_calls_off_from_live_providers() {
-    let addr = {
-        let s = RegistryServer::start("127.0.0.1:0".parse().unwrap()).unwrap();
-        let a = s.local_addr();
-        s.shutdown();
-        a
-    };
-    let server = RegistryServer::start(addr).unwrap();
+    let (addr, server) = restartable_registry();
     // Renewals every two seconds: the consumer's
     // watch sees the restarted registry's empty list well before them.
     let p1 = provider_with_ttl(addr, 1, Duration::from_secs(6));
     let p2 = provider_with_ttl(addr, 2, Duration::from_secs(6));
-    let registry = EmbeddedRegistry::builder(addr)
-        .ttl(TTL)
-        .watch_wait(Duration::from_millis(200))
-        .connect()
-        .unwrap();
-    let cluster = Cluster::builder(key())
-        .balancer(SmoothRoundRobin)
-        .build(Consumer::builder().build().unwrap());
-    let _sub = cluster.subscribe(&registry).unwrap();
+    let (cluster, _sub) = subscribed_cluster(addr, Duration::from_millis(200));
     wait_for("two providers listed", Duration::from_secs(5), || {
         cluster.providers().len() == 2
     });

@@ -165,3 +165,14 @@ pub fn end_offset_of(client: &mut Client, topic: &str, partition: i32) -> i64 {
     let resp: ListOffsetsResponse = client.call(ApiKey::ListOffsets, 5, &r);
     resp.topics[0].partitions[0].offset
 }
+
+/// The segment log files in partition folder `dir`, in offset order.
+pub fn segment_files(dir: &std::path::Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "log"))
+        .collect();
+    v.sort();
+    v
+}
