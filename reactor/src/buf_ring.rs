@@ -74,8 +74,9 @@ impl BufRing {
             tail: 0,
         };
         // SAFETY: the descriptor ring is page-aligned (fresh mapping), of
-        // `entries` entries, and lives until `Drop`, after the io_uring that
-        // uses it (the driver drops its ring first).
+        // `entries` entries, and lives until `Drop`, which the driver runs
+        // only after unregistering it (`unregister` below, called by
+        // `UringDriver::drop` once nothing is in flight).
         unsafe { submitter.register_buf_ring_with_flags(ring as u64, entries, GROUP, 0)? };
         for bid in 0..entries {
             this.put(bid);
@@ -127,10 +128,21 @@ impl BufRing {
     }
 }
 
+impl BufRing {
+    /// Takes the ring back from the kernel: after this it neither reads
+    /// the descriptors nor writes into the buffers, so they may be freed.
+    /// Call it only when no receive is in flight.
+    pub(crate) fn unregister(&self, submitter: &Submitter<'_>) -> io::Result<()> {
+        submitter.unregister_buf_ring(GROUP)
+    }
+}
+
 impl Drop for BufRing {
     fn drop(&mut self) {
-        // SAFETY: the mapping and the buffers are ours, and the io_uring
-        // that used them has been dropped (and with it the registration).
+        // SAFETY: the mapping and the buffers are ours, and the only owner
+        // that lets a `BufRing` drop (`UringDriver::drop`) has unregistered
+        // it first with nothing in flight, so the kernel holds no reference
+        // to either. (A driver that cannot quiesce leaks the pool instead.)
         unsafe {
             libc::munmap(self.ring.cast(), self.ring_bytes);
             drop(Box::from_raw(std::ptr::slice_from_raw_parts_mut(

@@ -194,11 +194,6 @@ struct ListenerEntry {
     backoff: AcceptBackoff,
 }
 
-enum TaskFn {
-    Once(Box<dyn FnOnce() + Send>),
-    Repeat(Box<dyn FnMut() + Send>),
-}
-
 struct Shutdown {
     quiet: Duration,
     deadline: Instant,
@@ -512,16 +507,11 @@ impl LoopInner {
         &mut self,
         delay: Duration,
         period: Option<Duration>,
-        f: TaskFnBox,
+        f: TaskFn,
         cancelled: Arc<AtomicBool>,
     ) {
         let key = self.next_task;
         self.next_task += 1;
-        let f = match (period, f) {
-            (None, TaskFnBox::Once(f)) => TaskFn::Once(f),
-            (_, TaskFnBox::Repeat(f)) => TaskFn::Repeat(f),
-            (Some(_), TaskFnBox::Once(f)) => TaskFn::Once(f),
-        };
         self.tasks.insert(key, (f, cancelled));
         self.local
             .wheel
@@ -831,8 +821,9 @@ fn arm_accept(ring: &mut crate::uring::UringDriver, listener: &TcpListener, inde
     unsafe { ring.push(&entry) };
 }
 
-/// A task body handed to [`LoopInner::schedule_task`].
-pub(crate) enum TaskFnBox {
+/// A task body handed to [`LoopInner::schedule_task`]: run once, or at
+/// every period.
+pub(crate) enum TaskFn {
     Once(Box<dyn FnOnce() + Send>),
     Repeat(Box<dyn FnMut() + Send>),
 }
@@ -1009,7 +1000,7 @@ impl EventLoop {
         let cancelled = Arc::new(AtomicBool::new(false));
         let flag = cancelled.clone();
         self.execute_inner(move |inner| {
-            inner.schedule_task(delay, None, TaskFnBox::Once(Box::new(f)), flag)
+            inner.schedule_task(delay, None, TaskFn::Once(Box::new(f)), flag)
         })?;
         Ok(ScheduledTask { cancelled })
     }
@@ -1025,7 +1016,7 @@ impl EventLoop {
         let cancelled = Arc::new(AtomicBool::new(false));
         let flag = cancelled.clone();
         self.execute_inner(move |inner| {
-            inner.schedule_task(delay, Some(period), TaskFnBox::Repeat(Box::new(f)), flag)
+            inner.schedule_task(delay, Some(period), TaskFn::Repeat(Box::new(f)), flag)
         })?;
         Ok(ScheduledTask { cancelled })
     }
@@ -1067,15 +1058,7 @@ impl EventLoop {
 /// Restricts the calling thread to `cpu`; a refusal (a CPU outside the
 /// process's allowed set, say) is logged and the thread runs unpinned.
 fn pin_to_cpu(cpu: usize) {
-    // SAFETY: `set` is a zeroed, fully initialised cpu_set_t on our stack;
-    // CPU_SET writes one bit inside it (it bounds-checks `cpu` against the
-    // set's size), and sched_setaffinity only reads `size_of` bytes of it.
-    let result = unsafe {
-        let mut set: libc::cpu_set_t = std::mem::zeroed();
-        libc::CPU_SET(cpu, &mut set);
-        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set)
-    };
-    if result != 0 {
-        tracing::warn!(cpu, error = %io::Error::last_os_error(), "cannot pin the event loop to its CPU; it runs unpinned");
+    if let Err(error) = gyre_ringbuffer::pin_current_thread(cpu) {
+        tracing::warn!(cpu, %error, "cannot pin the event loop to its CPU; it runs unpinned");
     }
 }

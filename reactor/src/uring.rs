@@ -232,14 +232,18 @@ impl UringDriver {
 
 impl Drop for UringDriver {
     fn drop(&mut self) {
-        if self.quiesce() {
+        // Free the pool only once nothing is in flight and the kernel has
+        // let go of it: the ring itself is still alive here (fields drop
+        // after this function), so its registration must be undone first.
+        if self.quiesce() && self.bufs.unregister(&self.ring.submitter()).is_ok() {
             // SAFETY: dropped once, here, and never used after: nothing is in
-            // flight, so no operation can still write into the pool.
+            // flight and the buffer ring is unregistered, so the kernel can
+            // neither read its descriptors nor write into its buffers.
             unsafe { ManuallyDrop::drop(&mut self.bufs) };
         } else {
             tracing::error!(
                 operations = self.in_flight,
-                "io_uring operations still in flight at loop exit; leaking their buffers"
+                "io_uring operations still in flight (or the buffer ring still registered) at loop exit; leaking the buffers"
             );
             // Never free memory the kernel may still write into: the pool
             // stays (ManuallyDrop) and the wake-up slot is leaked.

@@ -60,6 +60,7 @@ mod sync;
 mod wait;
 mod worker_pool;
 
+pub use affinity::pin_current_thread;
 pub use builder::{DisruptorBuilder, Graph, StageId, Stages};
 pub use claim::{ClaimStrategy, MultiClaim, SingleClaim};
 pub use disruptor::{Disruptor, ShutdownReport};
