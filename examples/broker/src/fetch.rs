@@ -11,61 +11,11 @@
 //! would mean copying every byte out of the page cache, 0.66x the fetch
 //! throughput at 1.47x the CPU (`benches/src/bin/fetch_crc.rs`, BENCHMARKS.md).
 
-use crate::log::{LogError, LogSlice};
+use crate::log::LogError;
+use crate::ops::{Answer, LogReply};
+pub use crate::ops::{FetchJob, FetchPart, PartitionRead, ReadError};
 use crate::storage::Storage;
-use crate::writer::{Answer, LogReply, PartitionId};
-use std::time::{Duration, Instant};
-
-/// One partition of a fetch.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct FetchPart {
-    /// The partition.
-    pub partition: PartitionId,
-    /// The first offset wanted.
-    pub offset: i64,
-    /// At most this many bytes from it (at least one batch, whatever its
-    /// size, so a consumer always makes progress).
-    pub max_bytes: u64,
-}
-
-/// A fetch request, as the writer sees it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct FetchJob {
-    /// The partitions, in the order they are answered.
-    pub parts: Vec<FetchPart>,
-    /// Answer once at least this many bytes are ready.
-    pub min_bytes: u64,
-    /// At most this many bytes in all (but at least one batch).
-    pub max_bytes: u64,
-    /// How long to wait for `min_bytes`.
-    pub max_wait: Duration,
-}
-
-/// Why a partition's read failed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ReadError {
-    /// The partition does not exist (any more).
-    UnknownPartition,
-    /// The offset is before the log's start or after its end.
-    OffsetOutOfRange,
-    /// The file system failed.
-    Storage,
-}
-
-/// One partition's answer.
-#[derive(Debug)]
-pub struct PartitionRead {
-    /// The partition.
-    pub partition: PartitionId,
-    /// Why nothing was read, if something went wrong.
-    pub error: Option<ReadError>,
-    /// The log's end offset.
-    pub high_watermark: i64,
-    /// The log's first offset.
-    pub log_start_offset: i64,
-    /// Whole batches from the requested offset; `None` at the log's end.
-    pub slice: Option<LogSlice>,
-}
+use std::time::Instant;
 
 /// A fetch waiting on the writer.
 pub(crate) struct Parked<R> {

@@ -15,7 +15,7 @@
 //! job is synced, those offsets come back through [`Flusher::take_durable`]
 //! as the partitions' new recovery points.
 
-use crate::writer::PartitionId;
+use crate::topics::PartitionId;
 use crossbeam_channel::{Receiver, Sender, TrySendError};
 use std::fs::File;
 use std::sync::atomic::{AtomicU64, Ordering};

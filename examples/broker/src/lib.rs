@@ -13,6 +13,8 @@
 //!   the offline check of a whole data folder (`gyre-broker verify`).
 //! - [`storage`] and [`topics`]: the data folder of topics and partitions,
 //!   and the catalog the event loops route requests by.
+//! - [`ops`]: the writer's vocabulary (requests, answers, the reply
+//!   trait), below both the writer and the fetch resolver.
 //! - [`writer`] and [`fetch`]: the single log-writer thread, fed through a
 //!   gyre ring buffer, that group-commits produce requests (one write per
 //!   partition, one fsync per the flush policy), resolves and long-polls
@@ -40,6 +42,7 @@ pub mod config;
 pub mod fetch;
 pub mod flusher;
 pub mod log;
+pub mod ops;
 pub mod protocol;
 pub mod server;
 pub mod storage;

@@ -14,8 +14,7 @@
 
 use crate::checkpoint;
 use crate::log::{LogConfig, LogError, OpenFiles, PartitionLog, Recovery, Truncation};
-use crate::topics::{self, Catalog, Topic, TopicError};
-use crate::writer::PartitionId;
+use crate::topics::{self, Catalog, PartitionId, Topic, TopicError};
 use std::collections::HashMap;
 use std::fs;
 use std::io;

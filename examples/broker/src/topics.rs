@@ -9,10 +9,13 @@
 //! gets `UNKNOWN_TOPIC_OR_PARTITION`.
 
 use crate::log::LogConfig;
-use crate::writer::PartitionId;
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
+
+/// The broker's number for a topic partition, unique for the broker's
+/// lifetime (never reused after a topic is deleted).
+pub type PartitionId = u32;
 
 /// One topic.
 #[derive(Debug)]

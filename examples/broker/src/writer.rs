@@ -12,11 +12,12 @@
 //! the ring's natural batching turns a burst of small produce requests
 //! into a few large writes and fsyncs.
 
-use crate::fetch::{self, FetchJob, Parked, PartitionRead, Wake};
+use crate::fetch::{self, Parked, Wake};
 use crate::flusher::{FlushJob, Flusher};
 use crate::log::LogError;
+pub use crate::ops::{Answer, AppendOutcome, LogJob, LogOp, LogReply, OffsetAnswer, TopicSpec};
 use crate::storage::Storage;
-use crate::topics::{Topic, TopicError};
+pub use crate::topics::PartitionId;
 use bytes::Bytes;
 use crossbeam_utils::atomic::AtomicCell;
 use gyre_ringbuffer::{
@@ -25,12 +26,7 @@ use gyre_ringbuffer::{
 };
 use std::collections::HashSet;
 use std::ops::Range;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-/// The broker's number for a topic partition, unique for the broker's
-/// lifetime (never reused after a topic is deleted).
-pub type PartitionId = u32;
 
 /// When appended records are made durable.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -44,102 +40,6 @@ pub enum FlushPolicy {
     Interval(Duration),
     /// Never fsync; the page cache decides.
     Never,
-}
-
-/// What happened to one partition's records of a produce request.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum AppendOutcome {
-    /// Written (and synced, per the policy) at these offsets.
-    Appended {
-        /// The first record's offset.
-        base: i64,
-        /// The last record's offset.
-        last: i64,
-    },
-    /// A batch failed its checks (CRC, length, magic); nothing appended.
-    Corrupt,
-    /// The partition does not exist.
-    UnknownPartition,
-    /// The file system failed; nothing of this group was kept.
-    StorageError,
-}
-
-/// A list-offsets answer for one partition.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum OffsetAnswer {
-    /// The offset, and the timestamp of the record found (-1 for the
-    /// earliest and latest queries); offset -1 when no record is that new.
-    Found {
-        /// The offset.
-        offset: i64,
-        /// Its timestamp, or -1.
-        timestamp: i64,
-    },
-    /// The partition does not exist.
-    UnknownPartition,
-    /// The file system failed.
-    StorageError,
-}
-
-/// A topic to create.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct TopicSpec {
-    /// Its name.
-    pub name: String,
-    /// Partition count; negative for the broker's default.
-    pub partitions: i32,
-    /// Kafka topic configs (`retention.ms`, ...).
-    pub configs: Vec<(String, String)>,
-}
-
-/// What the writer is asked to do.
-#[derive(Debug)]
-pub enum LogOp {
-    /// Append records, as they came off the wire, to each partition.
-    Produce(Vec<(PartitionId, Bytes)>),
-    /// Read committed batches, waiting for enough of them.
-    Fetch(FetchJob),
-    /// Find offsets: per partition, -1 (latest), -2 (earliest) or a
-    /// timestamp in ms.
-    ListOffsets(Vec<(PartitionId, i64)>),
-    /// Create topics.
-    CreateTopics(Vec<TopicSpec>),
-    /// Delete topics by name.
-    DeleteTopics(Vec<String>),
-}
-
-/// The writer's answer to one request.
-#[derive(Debug)]
-pub enum Answer<'a> {
-    /// Per produced partition, in request order.
-    Appended(&'a [(PartitionId, AppendOutcome)]),
-    /// Per fetched partition, in request order.
-    Fetched(Vec<PartitionRead>),
-    /// Per partition, in request order.
-    Offsets(Vec<(PartitionId, OffsetAnswer)>),
-    /// Per topic, in request order.
-    Created(Vec<Result<Arc<Topic>, TopicError>>),
-    /// Per topic, in request order.
-    Deleted(Vec<Result<(), TopicError>>),
-}
-
-/// Where a request's answer goes. Called on the writer thread: produce
-/// answers once the group holding the request is committed, the others
-/// when done.
-pub trait LogReply: Send + 'static {
-    /// Request `job` is done.
-    fn answer(&self, job: u64, answer: Answer<'_>);
-}
-
-/// One request.
-#[derive(Debug)]
-pub struct LogJob<R> {
-    /// The caller's number for the request (a correlation id, say).
-    pub id: u64,
-    /// What to do.
-    pub op: LogOp,
-    /// Where the answer goes; `None` for fire-and-forget (acks = 0).
-    pub reply: Option<R>,
 }
 
 /// A ring slot. The writer takes the job out of it, so a request's memory

@@ -9,11 +9,11 @@
 use super::sequencer::{Frame, Sequenced};
 use super::Shared;
 use crate::fetch::{PartitionRead, ReadError};
+use crate::ops::{Answer, AppendOutcome, LogReply, OffsetAnswer};
 use crate::protocol::error_code as ec;
 use crate::protocol::fetch_response::{self, FetchedPartition, FetchedTopic};
 use crate::protocol::response;
 use crate::topics::TopicError;
-use crate::writer::{Answer, AppendOutcome, LogReply, OffsetAnswer};
 use gyre_reactor::ChannelHandle;
 use kafka_protocol::messages::create_topics_response::CreatableTopicResult;
 use kafka_protocol::messages::delete_topics_response::DeletableTopicResult;

@@ -1,0 +1,158 @@
+//! The log writer's vocabulary: what it is asked ([`LogOp`] in a
+//! [`LogJob`]), what it answers ([`Answer`]), and where answers go
+//! ([`LogReply`]). Plain data and one trait, shared by the writer, the
+//! fetch resolver and the connections; uses only the log and the topic
+//! catalog.
+
+use crate::log::LogSlice;
+use crate::topics::{PartitionId, Topic, TopicError};
+use bytes::Bytes;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// One partition of a fetch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FetchPart {
+    /// The partition.
+    pub partition: PartitionId,
+    /// The first offset wanted.
+    pub offset: i64,
+    /// At most this many bytes from it (at least one batch, whatever its
+    /// size, so a consumer always makes progress).
+    pub max_bytes: u64,
+}
+
+/// A fetch request, as the writer sees it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FetchJob {
+    /// The partitions, in the order they are answered.
+    pub parts: Vec<FetchPart>,
+    /// Answer once at least this many bytes are ready.
+    pub min_bytes: u64,
+    /// At most this many bytes in all (but at least one batch).
+    pub max_bytes: u64,
+    /// How long to wait for `min_bytes`.
+    pub max_wait: Duration,
+}
+
+/// Why a partition's read failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReadError {
+    /// The partition does not exist (any more).
+    UnknownPartition,
+    /// The offset is before the log's start or after its end.
+    OffsetOutOfRange,
+    /// The file system failed.
+    Storage,
+}
+
+/// One partition's answer.
+#[derive(Debug)]
+pub struct PartitionRead {
+    /// The partition.
+    pub partition: PartitionId,
+    /// Why nothing was read, if something went wrong.
+    pub error: Option<ReadError>,
+    /// The log's end offset.
+    pub high_watermark: i64,
+    /// The log's first offset.
+    pub log_start_offset: i64,
+    /// Whole batches from the requested offset; `None` at the log's end.
+    pub slice: Option<LogSlice>,
+}
+
+/// What happened to one partition's records of a produce request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AppendOutcome {
+    /// Written (and synced, per the policy) at these offsets.
+    Appended {
+        /// The first record's offset.
+        base: i64,
+        /// The last record's offset.
+        last: i64,
+    },
+    /// A batch failed its checks (CRC, length, magic); nothing appended.
+    Corrupt,
+    /// The partition does not exist.
+    UnknownPartition,
+    /// The file system failed; nothing of this group was kept.
+    StorageError,
+}
+
+/// A list-offsets answer for one partition.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OffsetAnswer {
+    /// The offset, and the timestamp of the record found (-1 for the
+    /// earliest and latest queries); offset -1 when no record is that new.
+    Found {
+        /// The offset.
+        offset: i64,
+        /// Its timestamp, or -1.
+        timestamp: i64,
+    },
+    /// The partition does not exist.
+    UnknownPartition,
+    /// The file system failed.
+    StorageError,
+}
+
+/// A topic to create.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TopicSpec {
+    /// Its name.
+    pub name: String,
+    /// Partition count; negative for the broker's default.
+    pub partitions: i32,
+    /// Kafka topic configs (`retention.ms`, ...).
+    pub configs: Vec<(String, String)>,
+}
+
+/// What the writer is asked to do.
+#[derive(Debug)]
+pub enum LogOp {
+    /// Append records, as they came off the wire, to each partition.
+    Produce(Vec<(PartitionId, Bytes)>),
+    /// Read committed batches, waiting for enough of them.
+    Fetch(FetchJob),
+    /// Find offsets: per partition, -1 (latest), -2 (earliest) or a
+    /// timestamp in ms.
+    ListOffsets(Vec<(PartitionId, i64)>),
+    /// Create topics.
+    CreateTopics(Vec<TopicSpec>),
+    /// Delete topics by name.
+    DeleteTopics(Vec<String>),
+}
+
+/// The writer's answer to one request.
+#[derive(Debug)]
+pub enum Answer<'a> {
+    /// Per produced partition, in request order.
+    Appended(&'a [(PartitionId, AppendOutcome)]),
+    /// Per fetched partition, in request order.
+    Fetched(Vec<PartitionRead>),
+    /// Per partition, in request order.
+    Offsets(Vec<(PartitionId, OffsetAnswer)>),
+    /// Per topic, in request order.
+    Created(Vec<Result<Arc<Topic>, TopicError>>),
+    /// Per topic, in request order.
+    Deleted(Vec<Result<(), TopicError>>),
+}
+
+/// Where a request's answer goes. Called on the writer thread: produce
+/// answers once the group holding the request is committed, the others
+/// when done.
+pub trait LogReply: Send + 'static {
+    /// Request `job` is done.
+    fn answer(&self, job: u64, answer: Answer<'_>);
+}
+
+/// One request.
+#[derive(Debug)]
+pub struct LogJob<R> {
+    /// The caller's number for the request (a correlation id, say).
+    pub id: u64,
+    /// What to do.
+    pub op: LogOp,
+    /// Where the answer goes; `None` for fire-and-forget (acks = 0).
+    pub reply: Option<R>,
+}
