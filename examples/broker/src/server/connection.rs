@@ -11,9 +11,9 @@
 use super::budget::Reservations;
 use super::groups::GroupCall;
 use super::metadata;
-use super::responder::{encoded, Pending, Responder, TopicLayout};
-use super::sequencer::{Frame, Sequenced};
-use super::Shared;
+use super::responder::{Pending, Responder, TopicLayout};
+use super::sequencer::{encoded, Frame, Sequenced};
+use super::shared::Shared;
 use crate::fetch::{FetchJob, FetchPart};
 use crate::ops::{Answer, LogJob, LogOp, LogReply, TopicSpec};
 use crate::protocol::error_code as ec;

@@ -1,7 +1,7 @@
 //! The Metadata response: this broker as the one node, leader of every
 //! partition, and the topics asked for (or all).
 
-use super::Shared;
+use super::shared::Shared;
 use crate::protocol::error_code as ec;
 use crate::topics;
 use kafka_protocol::messages::metadata_response::{

@@ -10,11 +10,11 @@ pub mod groups;
 mod metadata;
 pub mod responder;
 pub mod sequencer;
+mod shared;
 
 use crate::config::BrokerConfig;
 use crate::log::Truncation;
 use crate::storage::Storage;
-use crate::topics::Catalog;
 use crate::writer::{LogWriter, Submitter, WriterConfig};
 use budget::{RequestBudget, RequestMemory};
 use connection::Connection;
@@ -23,6 +23,7 @@ use gyre_codec::LengthFieldDecoder;
 use gyre_reactor::{ChannelOptions, EventLoopGroup, Pipeline, Server, ServerBootstrap};
 use responder::Responder;
 use sequencer::Sequencer;
+pub use shared::Shared;
 use std::cell::Cell;
 use std::net::SocketAddr;
 use std::rc::Rc;
@@ -30,23 +31,6 @@ use std::sync::atomic::{AtomicI64, AtomicU64};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
-
-/// What every connection shares.
-#[derive(Debug)]
-pub struct Shared {
-    pub(crate) catalog: Arc<Catalog>,
-    /// Configured `host:port` for clients; `None` for the address each
-    /// client connected to.
-    pub(crate) advertised: Option<(String, u16)>,
-    pub(crate) auto_create_topics: bool,
-    pub(crate) max_in_flight: usize,
-    pub(crate) next_producer_id: AtomicI64,
-    pub(crate) groups: Coordinator,
-    /// Times a connection found the log writer's ring full and paused.
-    pub(crate) ring_stalls: AtomicU64,
-    /// The bytes of requests being received, bounded server-wide.
-    pub(crate) request_memory: Arc<RequestMemory>,
-}
 
 /// Why the broker did not start.
 #[derive(Debug, thiserror::Error)]

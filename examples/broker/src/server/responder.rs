@@ -6,13 +6,12 @@
 //! and the request's shape (topic names and partition indexes), which the
 //! writer, working in broker-wide partition ids, does not.
 
-use super::sequencer::{Frame, Sequenced};
-use super::Shared;
+use super::sequencer::{encoded, Frame, Sequenced};
+use super::shared::Shared;
 use crate::fetch::{PartitionRead, ReadError};
 use crate::ops::{Answer, AppendOutcome, LogReply, OffsetAnswer};
 use crate::protocol::error_code as ec;
 use crate::protocol::fetch_response::{self, FetchedPartition, FetchedTopic};
-use crate::protocol::response;
 use crate::topics::TopicError;
 use gyre_reactor::ChannelHandle;
 use kafka_protocol::messages::create_topics_response::CreatableTopicResult;
@@ -79,17 +78,6 @@ impl Responder {
 
     fn send_encoded<M: Encodable>(&self, body: &M) {
         self.send(encoded(self.correlation_id, self.version, body));
-    }
-}
-
-/// `body` encoded, or a close if it cannot be (a broker bug, logged).
-pub(crate) fn encoded<M: Encodable>(correlation_id: i32, version: i16, body: &M) -> Frame {
-    match response::encode(correlation_id, version, body) {
-        Ok(bytes) => Frame::Bytes(bytes),
-        Err(e) => {
-            tracing::error!(error = %e, "closing a connection: its response cannot be encoded");
-            Frame::Close
-        }
     }
 }
 

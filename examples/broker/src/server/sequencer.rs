@@ -6,8 +6,10 @@
 //! outbound layer next to the socket, holds early answers until every
 //! answer before them has gone out.
 
+use crate::protocol::response;
 use bytes::Bytes;
 use gyre_reactor::{Outbound, OutboundContext, OutboundHandler};
+use kafka_protocol::protocol::Encodable;
 use std::cell::Cell;
 use std::collections::VecDeque;
 use std::rc::Rc;
@@ -96,6 +98,17 @@ impl OutboundHandler for Sequencer {
         // drop the slot of the first answer still out.
         while let Some(Some(frame)) = self.early.pop_front() {
             self.emit(ctx, frame);
+        }
+    }
+}
+
+/// `body` encoded, or a close if it cannot be (a broker bug, logged).
+pub(crate) fn encoded<M: Encodable>(correlation_id: i32, version: i16, body: &M) -> Frame {
+    match response::encode(correlation_id, version, body) {
+        Ok(bytes) => Frame::Bytes(bytes),
+        Err(e) => {
+            tracing::error!(error = %e, "closing a connection: its response cannot be encoded");
+            Frame::Close
         }
     }
 }

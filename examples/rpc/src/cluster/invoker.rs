@@ -266,8 +266,9 @@ impl Cluster {
     /// stay while they are connected and answering (see the module doc).
     pub fn subscribe(
         &self,
-        registry: &dyn crate::registry::Registry,
-    ) -> Result<crate::registry::Subscription, crate::registry::RegistryError> {
+        registry: &dyn crate::registry::contract::Registry,
+    ) -> Result<crate::registry::contract::Subscription, crate::registry::contract::RegistryError>
+    {
         let weak = Arc::downgrade(&self.inner);
         registry.subscribe(
             &self.inner.service,

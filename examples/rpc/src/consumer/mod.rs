@@ -33,6 +33,7 @@ mod error;
 mod handler;
 mod pending;
 mod reply;
+mod sink;
 
 pub use error::RpcError;
 
@@ -46,12 +47,11 @@ use gyre_reactor::{
     Bootstrap, ChannelHandle, ChannelOptions, EventLoopGroup, IdleStateHandler, Pipeline,
 };
 use handler::ConsumerConnection;
-pub(crate) use pending::Answer;
-pub(crate) use pending::Sink;
 use pending::{Outgoing, Pending, Registrar};
-pub(crate) use reply::wait_for;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
+pub(crate) use sink::wait_for;
+pub(crate) use sink::{Answer, Sink};
 use std::cell::RefCell;
 use std::future::Future;
 use std::net::SocketAddr;
@@ -461,7 +461,7 @@ impl Connection {
         Req: Serialize + ?Sized,
         Resp: DeserializeOwned,
     {
-        let answer = reply::wait_for(|done| self.start(service, method, request, options, done));
+        let answer = sink::wait_for(|done| self.start(service, method, request, options, done));
         decode_answer(answer, options.serialization)
     }
 

@@ -7,6 +7,7 @@
 //! settled, however that happens.
 
 use super::error::RpcError;
+pub(crate) use super::sink::{Answer, Sink};
 use crate::filter::{run_after, run_before, CallInfo, Filter, Side};
 use crate::protocol::Status;
 use bytes::Bytes;
@@ -19,35 +20,6 @@ use std::rc::Rc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::sync::oneshot;
-
-/// What a call's waiter receives: the status and body of the answer.
-pub(crate) type Answer = Result<(Status, Bytes), RpcError>;
-
-/// Where a call's answer goes.
-pub(crate) enum Sink {
-    /// To the one caller waiting for it.
-    One(oneshot::Sender<Answer>),
-    /// To a blocking caller, on its thread's reusable reply channel.
-    Reply(super::reply::Reply),
-    /// To a caller waiting on several calls at once (forking, broadcast),
-    /// tagged with the call's index among them.
-    Many {
-        tx: crossbeam_channel::Sender<(usize, Answer)>,
-        index: usize,
-    },
-}
-
-impl Sink {
-    pub(crate) fn send(self, answer: Answer) {
-        // A caller that stopped waiting has nobody to tell.
-        match self {
-            Sink::One(tx) => drop(tx.send(answer)),
-            Sink::Reply(reply) => reply.send(answer),
-            Sink::Many { tx, index } => drop(tx.send((index, answer))),
-        }
-    }
-}
 
 /// A message for the connection, written through its `ChannelHandle`.
 pub(crate) enum Outgoing {
@@ -246,6 +218,7 @@ impl OutboundHandler for Registrar {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tokio::sync::oneshot;
 
     fn waiting(p: &mut Pending, id: u64, deadline: Instant) -> oneshot::Receiver<Answer> {
         let (done, rx) = oneshot::channel();

@@ -2,7 +2,7 @@
 //! encoding a header and body into one buffer.
 
 use super::header::{Header, HeaderError, Kind, HEADER_LEN};
-use super::Serialization;
+use super::serialization::Serialization;
 use bytes::{BufMut, Bytes, BytesMut};
 use gyre_codec::LengthFieldDecoder;
 

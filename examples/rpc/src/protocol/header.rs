@@ -11,7 +11,7 @@
 //! All integers are big-endian, as in Dubbo's header; the status byte uses
 //! Dubbo's codes, so a Dubbo user reads our captures with the same eyes.
 
-use super::Serialization;
+use super::serialization::Serialization;
 
 /// The first two bytes of every frame.
 pub const MAGIC: u16 = 0xdabb;

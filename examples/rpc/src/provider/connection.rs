@@ -4,23 +4,13 @@
 
 use super::answer;
 use super::pool::{Job, Submitter};
-use super::service::{Dispatch, Exports};
-use crate::filter::Filter;
+use super::service::Dispatch;
+use super::shared::Shared;
 use crate::protocol::{heartbeat_frame, Frame, Invocation, Kind, Status};
 use bytes::{Bytes, BytesMut};
 use gyre_reactor::{Error, IdleState, InboundContext, InboundHandler, UserEvent};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
-
-/// What every connection of a provider shares.
-pub(crate) struct Shared {
-    pub(crate) exports: Exports,
-    pub(crate) max_body: usize,
-    /// Filters around every call.
-    pub(crate) filters: Vec<Arc<dyn Filter>>,
-    /// Calls taken and not yet answered (for graceful shutdown).
-    pub(crate) in_flight: AtomicUsize,
-}
 
 pub(crate) struct ProviderConnection {
     shared: Arc<Shared>,

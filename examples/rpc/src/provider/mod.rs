@@ -22,18 +22,20 @@ mod answer;
 mod connection;
 mod pool;
 mod service;
+mod shared;
 
 pub use service::{Dispatch, Failure, Service, ServiceBuilder, ServiceError};
 
 use crate::filter::Filter;
 use crate::protocol::{frame_decoder, ServiceKey, DEFAULT_MAX_BODY};
-use crate::registry::{Registry, RegistryError};
-use connection::{ProviderConnection, Shared};
+use crate::registry::contract::{Registry, RegistryError};
+use connection::ProviderConnection;
 use gyre_reactor::{
     ChannelOptions, EventLoopGroup, IdleStateHandler, Pipeline, Server, ServerBootstrap,
 };
 use pool::Pool;
 use service::Exports;
+use shared::Shared;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};

@@ -6,8 +6,8 @@
 //! [`Dispatch::WorkerPool`]: super::Dispatch::WorkerPool
 
 use super::answer;
-use super::connection::Shared;
 use super::service::MethodEntry;
+use super::shared::Shared;
 use crate::protocol::Serialization;
 use bytes::{Bytes, BytesMut};
 use crossbeam_utils::atomic::AtomicCell;

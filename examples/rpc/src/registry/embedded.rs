@@ -4,10 +4,10 @@
 //! registry is reconnected to, and leases are re-granted at the next
 //! renewal).
 
-use super::server::registry_service;
-use super::{
+use super::contract::{
     Listener, ProviderList, Registration, Registry, RegistryError, Snapshot, Subscription,
 };
+use super::server::registry_service;
 use crate::cluster::{Cluster, ClusterMode};
 use crate::consumer::{CallOptions, Consumer};
 use crate::ServiceKey;

@@ -22,107 +22,14 @@
 //! assert_eq!(rx.recv_timeout(Duration::from_secs(5)).unwrap(), vec![("127.0.0.1:20880".parse().unwrap(), 100)]);
 //! ```
 
+pub(crate) mod contract;
 mod embedded;
 mod server;
 mod zookeeper;
 
+pub use contract::{
+    Listener, ProviderList, Registration, Registry, RegistryError, Snapshot, Subscription,
+};
 pub use embedded::{EmbeddedRegistry, EmbeddedRegistryBuilder};
 pub use server::{registry_service, RegistryServer};
 pub use zookeeper::ZooKeeperRegistry;
-
-use crate::consumer::RpcError;
-use crate::ServiceKey;
-use serde::{Deserialize, Serialize};
-use std::net::SocketAddr;
-
-/// A provider list as a registry reports it: (address, weight), sorted.
-pub type ProviderList = Vec<(SocketAddr, u32)>;
-
-/// Called with the whole provider list each time it changes (and once
-/// with the current list when the subscription starts).
-pub type Listener = Box<dyn Fn(ProviderList) + Send + Sync>;
-
-/// Why a registry operation failed.
-#[derive(Debug, thiserror::Error)]
-pub enum RegistryError {
-    /// The registry could not be reached or answered with an error.
-    #[error("registry call failed: {0}")]
-    Rpc(#[from] RpcError),
-    /// A background thread could not be started.
-    #[error("cannot start a registry thread: {0}")]
-    Thread(#[from] std::io::Error),
-}
-
-/// Ends a subscription when dropped.
-pub struct Subscription {
-    stop: Option<Box<dyn FnOnce() + Send>>,
-}
-
-impl Subscription {
-    /// A subscription that runs `stop` when dropped.
-    pub fn new(stop: impl FnOnce() + Send + 'static) -> Subscription {
-        Subscription {
-            stop: Some(Box::new(stop)),
-        }
-    }
-}
-
-impl std::fmt::Debug for Subscription {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Subscription")
-    }
-}
-
-impl Drop for Subscription {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            stop();
-        }
-    }
-}
-
-/// A service registry backend.
-pub trait Registry: Send + Sync {
-    /// Announces that `addr` provides `service` with `weight`, until
-    /// [`unregister`](Self::unregister) or until this process stops
-    /// keeping the registration alive.
-    fn register(
-        &self,
-        service: &ServiceKey,
-        addr: SocketAddr,
-        weight: u32,
-    ) -> Result<(), RegistryError>;
-
-    /// Withdraws a registration.
-    fn unregister(&self, service: &ServiceKey, addr: SocketAddr) -> Result<(), RegistryError>;
-
-    /// Calls `listener` with `service`'s provider list now and whenever it
-    /// changes, until the returned subscription is dropped.
-    fn subscribe(
-        &self,
-        service: &ServiceKey,
-        listener: Listener,
-    ) -> Result<Subscription, RegistryError>;
-}
-
-/// What a provider sends to register or renew.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Registration {
-    /// The service, in [`ServiceKey`]'s display form.
-    pub service: String,
-    /// Where the provider listens.
-    pub addr: SocketAddr,
-    /// Its weight.
-    pub weight: u32,
-    /// How long the lease lasts without a renewal, ms.
-    pub ttl_ms: u64,
-}
-
-/// A service's provider list at a version of the registry.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Snapshot {
-    /// Changes whenever any list changes.
-    pub version: u64,
-    /// The providers.
-    pub providers: ProviderList,
-}

@@ -12,7 +12,7 @@
 //! them). Watches wait on the provider's worker pool, so the pool's size
 //! bounds how many consumers can watch at once (default 256).
 
-use super::{Registration, Snapshot};
+use super::contract::{Registration, Snapshot};
 use crate::provider::{Dispatch, Provider, ProviderError, Service, ServiceError};
 use crate::ServiceKey;
 use std::collections::HashMap;

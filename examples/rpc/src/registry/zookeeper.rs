@@ -12,7 +12,7 @@
 //! creates this process's provider nodes again; watches resume on the new
 //! session.
 
-use super::{Listener, ProviderList, Registry, RegistryError, Subscription};
+use super::contract::{Listener, ProviderList, Registry, RegistryError, Subscription};
 use crate::ServiceKey;
 use std::collections::HashMap;
 use std::net::SocketAddr;

@@ -4,7 +4,7 @@
 //! sends back assignments in its SyncGroup, the others get theirs from it,
 //! and heartbeats keep sessions alive or tell members to rejoin.
 
-use super::Call;
+use super::call::Call;
 use bytes::Bytes;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};

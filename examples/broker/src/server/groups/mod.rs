@@ -4,13 +4,14 @@
 //! it answers through each connection's `ChannelHandle`; JoinGroup and
 //! SyncGroup answers wait here until their rebalance phase completes.
 
+mod call;
 mod group;
 pub mod offsets;
 
-use super::responder::encoded;
 use super::sequencer::Sequenced;
 use crate::protocol::error_code as ec;
 use bytes::Bytes;
+pub use call::Call;
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use group::{Group, Member, State};
 use gyre_reactor::ChannelHandle;
@@ -27,7 +28,7 @@ use kafka_protocol::messages::{
     LeaveGroupResponse, OffsetCommitRequest, OffsetCommitResponse, OffsetFetchRequest,
     OffsetFetchResponse, RequestKind, SyncGroupRequest, SyncGroupResponse, TopicName,
 };
-use kafka_protocol::protocol::{Encodable, StrBytes};
+use kafka_protocol::protocol::StrBytes;
 use offsets::{Committed, OffsetStore};
 use std::collections::HashMap;
 use std::path::Path;
@@ -47,26 +48,6 @@ pub struct GroupCall {
     pub handle: ChannelHandle<Sequenced>,
     /// The request's place in the connection's order.
     pub seq: u64,
-}
-
-/// Where one answer goes.
-#[derive(Debug)]
-pub struct Call {
-    correlation_id: i32,
-    version: i16,
-    handle: ChannelHandle<Sequenced>,
-    seq: u64,
-}
-
-impl Call {
-    fn send<M: Encodable>(self, body: &M) {
-        let frame = encoded(self.correlation_id, self.version, body);
-        // A closed connection has nobody left to answer.
-        let _ = self.handle.write_and_flush(Sequenced {
-            seq: self.seq,
-            frame,
-        });
-    }
 }
 
 enum Msg {

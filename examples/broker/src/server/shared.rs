@@ -1,0 +1,26 @@
+//! What every connection of a broker shares: the topic catalog, the
+//! advertised address, the limits, the group coordinator, the request
+//! memory pool and the counters. Plain data.
+
+use super::budget::RequestMemory;
+use super::groups::Coordinator;
+use crate::topics::Catalog;
+use std::sync::atomic::{AtomicI64, AtomicU64};
+use std::sync::Arc;
+
+/// What every connection shares.
+#[derive(Debug)]
+pub struct Shared {
+    pub(crate) catalog: Arc<Catalog>,
+    /// Configured `host:port` for clients; `None` for the address each
+    /// client connected to.
+    pub(crate) advertised: Option<(String, u16)>,
+    pub(crate) auto_create_topics: bool,
+    pub(crate) max_in_flight: usize,
+    pub(crate) next_producer_id: AtomicI64,
+    pub(crate) groups: Coordinator,
+    /// Times a connection found the log writer's ring full and paused.
+    pub(crate) ring_stalls: AtomicU64,
+    /// The bytes of requests being received, bounded server-wide.
+    pub(crate) request_memory: Arc<RequestMemory>,
+}

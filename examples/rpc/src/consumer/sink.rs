@@ -1,0 +1,96 @@
+//! Where a call's answer goes ([`Sink`]) and what it is ([`Answer`]), and
+//! how a blocking call waits for its own ([`wait_for`]). Uses the
+//! consumer's error and reply channel; the pending-call table above it
+//! hands each call's sink its answer.
+
+use super::error::RpcError;
+pub(crate) use super::reply::Answer;
+use super::reply::Reply;
+use tokio::sync::oneshot;
+
+/// Where a call's answer goes.
+pub(crate) enum Sink {
+    /// To the one caller waiting for it.
+    One(oneshot::Sender<Answer>),
+    /// To a blocking caller, on its thread's reusable reply channel.
+    Reply(Reply),
+    /// To a caller waiting on several calls at once (forking, broadcast),
+    /// tagged with the call's index among them.
+    Many {
+        tx: crossbeam_channel::Sender<(usize, Answer)>,
+        index: usize,
+    },
+}
+
+impl Sink {
+    pub(crate) fn send(self, answer: Answer) {
+        // A caller that stopped waiting has nobody to tell.
+        match self {
+            Sink::One(tx) => drop(tx.send(answer)),
+            Sink::Reply(reply) => reply.send(answer),
+            Sink::Many { tx, index } => drop(tx.send((index, answer))),
+        }
+    }
+}
+
+/// Runs `start` with a sink for one call and waits for its answer on this
+/// thread's reply channel. If `start` fails, its sink has been dropped (and
+/// has answered `Closed`): that answer is discarded and `start`'s error
+/// returned.
+pub(crate) fn wait_for(start: impl FnOnce(Sink) -> Result<(), RpcError>) -> Answer {
+    let (reply, rx) = Reply::for_this_thread();
+    match start(Sink::Reply(reply)) {
+        Ok(()) => rx.recv().unwrap_or(Err(RpcError::Closed)),
+        Err(e) => {
+            let _ = rx.try_recv();
+            Err(e)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::Status;
+    use bytes::Bytes;
+
+    #[test]
+    fn answers_come_back_call_after_call_on_one_channel() {
+        for i in 0..100u8 {
+            let got = wait_for(|sink| {
+                std::thread::spawn(move || sink.send(Ok((Status::Ok, Bytes::from(vec![i])))));
+                Ok(())
+            });
+            assert_eq!(got.unwrap().1, Bytes::from(vec![i]));
+        }
+    }
+
+    #[test]
+    fn a_sink_dropped_unanswered_answers_closed() {
+        let got = wait_for(|sink| {
+            std::thread::spawn(move || drop(sink));
+            Ok(())
+        });
+        assert!(matches!(got, Err(RpcError::Closed)));
+        // Nothing is left over for the next call.
+        let next = wait_for(|sink| {
+            sink.send(Ok((Status::Ok, Bytes::from_static(b"next"))));
+            Ok(())
+        });
+        assert_eq!(next.unwrap().1, "next");
+    }
+
+    #[test]
+    fn a_call_that_never_left_returns_its_error_and_leaves_no_answer() {
+        let got = wait_for(|sink| {
+            drop(sink);
+            Err(RpcError::NoProvider("s".into()))
+        });
+        assert!(matches!(got, Err(RpcError::NoProvider(_))));
+        let next = wait_for(|sink| {
+            sink.send(Ok((Status::Ok, Bytes::from_static(b"clean"))));
+            Ok(())
+        });
+        assert_eq!(next.unwrap().1, "clean");
+    }
+}
