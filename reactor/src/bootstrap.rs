@@ -1,7 +1,7 @@
 //! `ServerBootstrap` (accept and serve) and `Bootstrap` (connect), with the
 //! socket work done through `socket2`.
 
-use crate::channel::Connect;
+use crate::channel::task::Connect;
 use crate::error::Error;
 use crate::event_loop::{EventLoop, LoopInner};
 use crate::group::EventLoopGroup;

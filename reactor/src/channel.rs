@@ -1,33 +1,32 @@
-//! A connection: its socket, read buffer, outbound queue and state, and the
-//! glue that runs its pipeline when the loop has news for it.
+//! A connection's transport state: its socket, read buffer, outbound queue,
+//! watermarks, close and linger states, and its timers' bookkeeping. Uses
+//! the event loop's driver and clock; knows nothing of pipelines.
 //!
 //! [`Channel`] is the part handlers can see (through their context) and the
-//! outbound path writes into. [`ChannelTask`] pairs it with the pipeline and
-//! is what the loop stores, behind one `dyn` call per readiness event.
+//! outbound path writes into. `task::ChannelTask` pairs it with a pipeline
+//! and is what the loop stores, behind one `dyn` call per readiness event;
+//! `uring` holds the io_uring forms of its operations.
 
+#[cfg(feature = "io-uring")]
+mod completions;
+pub(crate) mod task;
 #[cfg(feature = "io-uring")]
 mod uring;
 
 use crate::error::Error;
-use crate::event_loop::{Driver, LoopLocal, CONNECT_TIMER, DRAIN_TIMER, LINGER_TIMER};
-use crate::handle::{ChannelHandle, Command};
-use crate::handler::UserEvent;
-use crate::mailbox::Mailbox;
+use crate::event_loop::{Driver, LoopLocal};
 use crate::options::ChannelOptions;
 use crate::outbound::Outbound;
-use crate::pipeline::{run_batch, HeadPath, InboundChain, Io};
 use crate::timer::TimerId;
 use bytes::{Buf, BytesMut};
 use gyre_zerocopy::{send_vectored, SendFlags, MAX_IOVECS};
 use mio::net::TcpStream;
-use mio::{Interest, Token};
+use mio::Token;
 use std::collections::VecDeque;
 use std::io;
 use std::io::IoSlice;
-use std::marker::PhantomData;
 use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
-use std::sync::mpsc::Sender;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -42,6 +41,12 @@ enum State {
     Lingering,
     Closed,
 }
+
+/// Timer "layers" the channel itself owns, above any real pipeline layer
+/// index.
+pub(crate) const DRAIN_TIMER: usize = usize::MAX;
+pub(crate) const CONNECT_TIMER: usize = usize::MAX - 1;
+pub(crate) const LINGER_TIMER: usize = usize::MAX - 2;
 
 /// How often a lingering close looks for the peer's EOF when no readable
 /// event tells it (io_uring has none once its receive is cancelled).
@@ -265,6 +270,24 @@ impl Channel {
         }
     }
 
+    /// Schedules a timer for `layer` (a pipeline layer or one of the
+    /// channel's own) and, if it repeats, remembers it so closing the
+    /// channel cancels it.
+    pub(crate) fn schedule_timer(
+        &mut self,
+        lp: &mut LoopLocal,
+        layer: usize,
+        tag: u64,
+        delay: std::time::Duration,
+        period: Option<std::time::Duration>,
+    ) -> TimerId {
+        let id = lp.schedule_for_channel(self.token, layer, tag, delay, period);
+        if period.is_some() {
+            self.repeating_timers.push(id);
+        }
+        id
+    }
+
     /// Drops the read buffer and the outbound queue.
     fn release_buffers(&mut self) {
         self.out.clear();
@@ -420,528 +443,5 @@ impl Channel {
                 return Err(e);
             }
         }
-    }
-}
-
-/// A channel with its pipeline: what the loop keeps per connection.
-pub(crate) struct ChannelTask<L: InboundChain<BytesMut, S>, S> {
-    ch: Channel,
-    pipeline: L,
-    tail: Option<Arc<Mailbox<Command<L::TailWrite>>>>,
-    connect: Option<Connect<L::TailWrite>>,
-    /// What the pipeline's head writes into the channel's queue.
-    _head: PhantomData<fn(S)>,
-}
-
-/// A client channel's connect in progress.
-pub(crate) struct Connect<W> {
-    pub(crate) reply: Sender<Result<ChannelHandle<W>, Error>>,
-    pub(crate) addr: SocketAddr,
-    pub(crate) timeout_ms: u64,
-    pub(crate) timer: Option<TimerId>,
-}
-
-/// What the loop needs from a channel, whatever its pipeline's type.
-pub(crate) trait ChannelOps {
-    fn activate(&mut self, lp: &mut LoopLocal);
-    fn ready(&mut self, lp: &mut LoopLocal, readable: bool, hup: bool, writable: bool);
-    fn mail(&mut self, lp: &mut LoopLocal);
-    fn timer(&mut self, lp: &mut LoopLocal, layer: usize, tag: u64);
-    fn reread(&mut self, lp: &mut LoopLocal);
-    fn close(&mut self, lp: &mut LoopLocal, force: bool);
-    /// An io_uring operation of kind `kind` completed with `res`.
-    #[cfg(feature = "io-uring")]
-    fn complete(&mut self, lp: &mut LoopLocal, kind: u64, res: i32, flags: u32);
-    fn is_closed(&self) -> bool;
-}
-
-impl<L: InboundChain<BytesMut, S>, S: Into<Outbound>> ChannelTask<L, S> {
-    pub(crate) fn accepted(
-        stream: TcpStream,
-        token: Token,
-        opts: Arc<ChannelOptions>,
-        pipeline: L,
-        now: Instant,
-    ) -> Self {
-        ChannelTask {
-            ch: Channel::new(stream, token, opts, now),
-            pipeline,
-            tail: None,
-            connect: None,
-            _head: PhantomData,
-        }
-    }
-
-    pub(crate) fn connecting(
-        stream: TcpStream,
-        token: Token,
-        opts: Arc<ChannelOptions>,
-        pipeline: L,
-        now: Instant,
-        connect: Connect<L::TailWrite>,
-    ) -> Self {
-        let mut ch = Channel::new(stream, token, opts, now);
-        ch.state = State::Connecting;
-        ChannelTask {
-            ch,
-            pipeline,
-            tail: None,
-            connect: Some(connect),
-            _head: PhantomData,
-        }
-    }
-
-    pub(crate) fn register(&mut self, lp: &mut LoopLocal) -> io::Result<()> {
-        let stream = self
-            .ch
-            .stream
-            .as_mut()
-            .expect("registering a closed channel");
-        match &mut lp.driver {
-            Driver::Epoll(registry) => registry.register(
-                stream,
-                self.ch.token,
-                Interest::READABLE | Interest::WRITABLE,
-            ),
-            #[cfg(feature = "io-uring")]
-            Driver::Uring(ring) => {
-                // Accepted channels start reading when active; a connecting
-                // one waits for its socket to turn writable.
-                if self.ch.state == State::Connecting {
-                    self.ch.arm_connect(ring);
-                }
-                Ok(())
-            }
-        }
-    }
-
-    fn io<'a>(ch: &'a mut Channel, lp: &'a mut LoopLocal) -> Io<'a> {
-        Io { ch, lp }
-    }
-
-    /// Reads until the socket is drained, reading is paused, or the
-    /// per-event cap; `hup` says the triggering event reported EOF.
-    fn do_read(&mut self, lp: &mut LoopLocal, hup: bool) {
-        self.ch.must_drain |= hup;
-        let mut reads = 0;
-        let mut any = false;
-        let mut eof = false;
-        let mut drained = false;
-        while self.ch.state == State::Active
-            && self.ch.auto_read
-            && !self.ch.input_closed
-            && !self.ch.close_requested
-            && !self.ch.failed
-        {
-            if reads == self.ch.opts.max_reads_per_event {
-                // Let the other channels have a turn; come back next loop.
-                lp.reread(self.ch.token);
-                break;
-            }
-            reads += 1;
-            match self.ch.read_once() {
-                Ok((0, _)) => {
-                    eof = true;
-                    drained = true;
-                    break;
-                }
-                Ok((n, asked)) => {
-                    any = true;
-                    self.ch.bytes_read += n as u64;
-                    let chunk = self.ch.read_buf.split();
-                    self.pipeline
-                        .read(&mut Self::io(&mut self.ch, lp), &mut HeadPath, chunk);
-                    self.settle(lp);
-                    if n < asked && !self.ch.must_drain {
-                        // A short read drained the socket; the next data (or
-                        // the FIN) will raise a new edge.
-                        drained = true;
-                        break;
-                    }
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    drained = true;
-                    break;
-                }
-                Err(e) => {
-                    self.ch.fail(e);
-                    drained = true;
-                    break;
-                }
-            }
-        }
-        self.ch.must_drain = !drained;
-        if any && self.ch.state == State::Active {
-            self.pipeline
-                .read_complete(&mut Self::io(&mut self.ch, lp), &mut HeadPath);
-        }
-        if eof {
-            self.input_ended(lp);
-        } else {
-            self.settle(lp);
-        }
-    }
-
-    /// The peer closed its output: tell the pipeline, and close unless
-    /// half-closure is allowed (both transports end here).
-    fn input_ended(&mut self, lp: &mut LoopLocal) {
-        self.ch.input_closed = true;
-        tracing::debug!(peer = ?self.ch.peer, "peer closed its output");
-        self.pipeline.user_event(
-            &mut Self::io(&mut self.ch, lp),
-            &mut HeadPath,
-            UserEvent::InputClosed,
-        );
-        if !self.ch.opts.allow_half_closure {
-            self.ch.request_close();
-        }
-        self.settle(lp);
-    }
-
-    /// Runs what handlers left for after their call: errors, writability
-    /// changes, and a requested close.
-    fn settle(&mut self, lp: &mut LoopLocal) {
-        loop {
-            if let Some(error) = self.ch.pending_error.take() {
-                if self.ch.state != State::Closed {
-                    self.pipeline
-                        .error(&mut Self::io(&mut self.ch, lp), &mut HeadPath, error);
-                }
-                continue;
-            }
-            if let Some(writable) = self.ch.pending_writability.take() {
-                if matches!(self.ch.state, State::Active | State::Closing) {
-                    self.pipeline.writability_changed(
-                        &mut Self::io(&mut self.ch, lp),
-                        &mut HeadPath,
-                        writable,
-                    );
-                }
-                continue;
-            }
-            break;
-        }
-        if self.ch.failed {
-            self.finish_close(lp);
-        } else if self.ch.close_requested && self.ch.state == State::Active {
-            self.begin_close(lp);
-        }
-    }
-
-    fn begin_close(&mut self, lp: &mut LoopLocal) {
-        self.ch.flushed = self.ch.out.len();
-        self.ch.kick_write(lp);
-        if self.ch.failed {
-            self.finish_close(lp);
-            return;
-        }
-        if self.ch.queued_bytes == 0 {
-            self.output_delivered(lp);
-            return;
-        }
-        self.ch.state = State::Closing;
-        let timeout = self.ch.opts.close_drain_timeout;
-        self.ch.drain_timer =
-            Some(lp.schedule_channel_timer(&mut self.ch, DRAIN_TIMER, 0, timeout, None));
-    }
-
-    /// A closing channel's output is all out: close now, or first linger
-    /// (see [`ChannelOptions::lingering_close`]) when the peer may still be
-    /// sending.
-    fn output_delivered(&mut self, lp: &mut LoopLocal) {
-        let linger = self.ch.opts.lingering_close;
-        let shut = !linger.is_zero()
-            && !self.ch.input_closed
-            && self
-                .ch
-                .stream
-                .as_ref()
-                .is_some_and(|s| s.shutdown(std::net::Shutdown::Write).is_ok());
-        if !shut {
-            self.finish_close(lp);
-            return;
-        }
-        #[cfg(feature = "io-uring")]
-        if let Driver::Uring(ring) = &mut lp.driver {
-            // Input is read directly from here on.
-            self.ch.cancel_recv(ring);
-        }
-        if let Some(id) = self.ch.drain_timer.take() {
-            lp.cancel_timer(id);
-        }
-        self.ch.state = State::Lingering;
-        self.ch.linger_deadline = Some(lp.now() + linger);
-        self.linger(lp);
-    }
-
-    /// Discards what has arrived; closes at the peer's EOF, on an error,
-    /// past the byte cap or the deadline, and otherwise looks again soon
-    /// (on epoll a readable event may come first).
-    fn linger(&mut self, lp: &mut LoopLocal) {
-        if self.ch.state != State::Lingering {
-            return;
-        }
-        let deadline = self.ch.linger_deadline.unwrap_or_else(|| lp.now());
-        match self.ch.discard_input() {
-            Ok(false) if lp.now() < deadline => {
-                if self.ch.drain_timer.is_none() {
-                    let wait = (deadline - lp.now()).min(LINGER_POLL);
-                    self.ch.drain_timer =
-                        Some(lp.schedule_channel_timer(&mut self.ch, LINGER_TIMER, 0, wait, None));
-                }
-            }
-            _ => self.finish_close(lp),
-        }
-    }
-
-    fn finish_close(&mut self, lp: &mut LoopLocal) {
-        let was = self.ch.state;
-        if was == State::Closed {
-            return;
-        }
-        self.ch.state = State::Closed;
-        let dropped = self.ch.queued_bytes;
-        self.ch.flushed = 0;
-        self.ch.queued_bytes = 0;
-        match &mut lp.driver {
-            Driver::Epoll(registry) => {
-                if let Some(mut stream) = self.ch.stream.take() {
-                    let _ = registry.deregister(&mut stream);
-                    // Dropping the stream closes the descriptor.
-                }
-                self.ch.release_buffers();
-            }
-            #[cfg(feature = "io-uring")]
-            Driver::Uring(ring) => {
-                // Buffers and descriptor stay until the kernel is done with
-                // them: cancel what is in flight, release on its completion.
-                self.ch.cancel_in_flight(ring);
-                if !self.ch.ring.in_flight() {
-                    self.ch.stream = None;
-                    self.ch.release_buffers();
-                }
-            }
-        }
-        for id in self.ch.repeating_timers.drain(..) {
-            lp.cancel_timer(id);
-        }
-        if let Some(id) = self.ch.drain_timer.take() {
-            lp.cancel_timer(id);
-        }
-        self.pipeline.close_mailboxes();
-        if let Some(tail) = &self.tail {
-            tail.close();
-            while tail.pop().is_some() {}
-        }
-        if was == State::Connecting {
-            return;
-        }
-        tracing::debug!(
-            peer = ?self.ch.peer,
-            read = self.ch.bytes_read,
-            written = self.ch.bytes_written,
-            dropped,
-            "channel closed"
-        );
-        self.pipeline
-            .inactive(&mut Self::io(&mut self.ch, lp), &mut HeadPath);
-        // Errors raised while going inactive have nowhere left to go.
-        self.ch.pending_error = None;
-        self.ch.pending_writability = None;
-    }
-
-    fn finish_connect(&mut self, lp: &mut LoopLocal) {
-        let stream = self
-            .ch
-            .stream
-            .as_ref()
-            .expect("connecting without a socket");
-        let outcome = match stream.take_error() {
-            Ok(Some(e)) | Err(e) => Err(e),
-            Ok(None) => stream.peer_addr(),
-        };
-        match outcome {
-            Ok(peer) => {
-                self.ch.state = State::Active;
-                self.ch.peer = Some(peer);
-                self.ch.local = stream.local_addr().ok();
-                self.ch.last_output = lp.now();
-                let connect = self.connect.take();
-                if let Some(id) = connect.as_ref().and_then(|c| c.timer) {
-                    lp.cancel_timer(id);
-                }
-                let mailbox = Arc::new(Mailbox::new());
-                self.tail = Some(mailbox.clone());
-                let handle = ChannelHandle::new(mailbox, self.ch.token, lp.shared());
-                if let Some(c) = connect {
-                    let _ = c.reply.send(Ok(handle));
-                }
-                tracing::debug!(%peer, "connected");
-                self.activate(lp);
-            }
-            Err(e) if e.kind() == io::ErrorKind::NotConnected => {
-                // Spurious wake-up: still in progress.
-            }
-            Err(e) => {
-                if let Some(c) = self.connect.take() {
-                    if let Some(id) = c.timer {
-                        lp.cancel_timer(id);
-                    }
-                    let _ = c.reply.send(Err(Error::Io(e)));
-                }
-                self.finish_close(lp);
-            }
-        }
-    }
-
-    pub(crate) fn fail_connect(mut self, error: Error) {
-        if let Some(c) = self.connect.take() {
-            let _ = c.reply.send(Err(error));
-        }
-    }
-
-    pub(crate) fn set_connect_timer(&mut self, id: TimerId) {
-        if let Some(c) = self.connect.as_mut() {
-            c.timer = Some(id);
-        }
-    }
-
-    pub(crate) fn channel(&self) -> &Channel {
-        &self.ch
-    }
-}
-
-impl<L: InboundChain<BytesMut, S>, S: Into<Outbound>> ChannelOps for ChannelTask<L, S> {
-    fn activate(&mut self, lp: &mut LoopLocal) {
-        self.pipeline
-            .active(&mut Self::io(&mut self.ch, lp), &mut HeadPath);
-        self.settle(lp);
-        #[cfg(feature = "io-uring")]
-        if let Driver::Uring(ring) = &mut lp.driver {
-            self.ch.arm_recv(ring);
-        }
-    }
-
-    fn ready(&mut self, lp: &mut LoopLocal, readable: bool, hup: bool, writable: bool) {
-        match self.ch.state {
-            State::Connecting => {
-                if writable || readable {
-                    self.finish_connect(lp);
-                }
-            }
-            State::Active | State::Closing => {
-                if writable {
-                    self.ch.socket_writable = true;
-                    if self.ch.flushed > 0 {
-                        self.ch.write_out(lp.now());
-                    }
-                    if self.ch.state == State::Closing && self.ch.queued_bytes == 0 {
-                        self.output_delivered(lp);
-                        return;
-                    }
-                }
-                if readable && self.ch.state == State::Active {
-                    self.do_read(lp, hup);
-                } else {
-                    self.settle(lp);
-                }
-            }
-            State::Lingering => {
-                if readable {
-                    self.linger(lp);
-                }
-            }
-            State::Closed => {}
-        }
-    }
-
-    fn mail(&mut self, lp: &mut LoopLocal) {
-        if self.ch.state != State::Active {
-            return;
-        }
-        self.pipeline
-            .drain_mailboxes(&mut Self::io(&mut self.ch, lp), &mut HeadPath);
-        if let Some(tail) = self.tail.clone() {
-            tail.begin_drain();
-            let (pipeline, ch) = (&mut self.pipeline, &mut self.ch);
-            run_batch(
-                || tail.pop(),
-                |cmd| pipeline.tail_command(&mut Self::io(ch, lp), &mut HeadPath, cmd),
-            );
-        }
-        self.settle(lp);
-    }
-
-    fn timer(&mut self, lp: &mut LoopLocal, layer: usize, tag: u64) {
-        match layer {
-            DRAIN_TIMER => {
-                if self.ch.state == State::Closing {
-                    tracing::debug!(
-                        peer = ?self.ch.peer,
-                        dropped = self.ch.queued_bytes,
-                        "peer stopped reading; closing with output undelivered"
-                    );
-                    self.ch.drain_timer = None;
-                    self.finish_close(lp);
-                }
-            }
-            LINGER_TIMER => {
-                self.ch.drain_timer = None;
-                self.linger(lp);
-            }
-            CONNECT_TIMER => {
-                if self.ch.state == State::Connecting {
-                    if let Some(c) = self.connect.take() {
-                        let _ = c.reply.send(Err(Error::ConnectTimeout {
-                            addr: c.addr,
-                            timeout_ms: c.timeout_ms,
-                        }));
-                    }
-                    self.finish_close(lp);
-                }
-            }
-            _ => {
-                if self.ch.state == State::Active {
-                    self.pipeline
-                        .timer(&mut Self::io(&mut self.ch, lp), &mut HeadPath, layer, tag);
-                    self.settle(lp);
-                }
-            }
-        }
-    }
-
-    fn reread(&mut self, lp: &mut LoopLocal) {
-        if self.ch.state != State::Active {
-            return;
-        }
-        match &mut lp.driver {
-            Driver::Epoll(_) => self.do_read(lp, false),
-            #[cfg(feature = "io-uring")]
-            Driver::Uring(_) => self.uring_reread(lp),
-        }
-    }
-
-    #[cfg(feature = "io-uring")]
-    fn complete(&mut self, lp: &mut LoopLocal, kind: u64, res: i32, flags: u32) {
-        self.on_completion(lp, kind, res, flags);
-    }
-
-    fn close(&mut self, lp: &mut LoopLocal, force: bool) {
-        match self.ch.state {
-            State::Active if !force => {
-                self.ch.request_close();
-                self.settle(lp);
-            }
-            State::Closed => {}
-            _ => self.finish_close(lp),
-        }
-    }
-
-    fn is_closed(&self) -> bool {
-        #[cfg(feature = "io-uring")]
-        if self.ch.ring.in_flight() {
-            return false;
-        }
-        self.ch.state == State::Closed
     }
 }

@@ -9,15 +9,10 @@
 //! `mio::Waker` only if the loop has not already been told.
 
 use crate::accept_backoff::{self, AcceptBackoff};
-use crate::channel::{ChannelOps, ChannelTask, Connect};
 use crate::error::Error;
 use crate::mailbox::Doorbell;
-use crate::options::ChannelOptions;
-use crate::outbound::Outbound;
-use crate::pipeline::{InboundChain, Pipeline};
 use crate::timer::{TimerId, TimerWheel};
 use crate::transport::Transport;
-use bytes::BytesMut;
 use crossbeam_queue::SegQueue;
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Registry, Token, Waker};
@@ -32,10 +27,6 @@ const LISTENER_BIT: usize = 1 << 62;
 /// Slot generations wrap here, so a token (generation above the low 32 bits)
 /// fits the 60 bits io_uring's `user_data` leaves it.
 const GENERATION_MASK: u32 = (1 << 28) - 1;
-/// Timer "layers" the channel itself owns, above any real layer index.
-pub(crate) const DRAIN_TIMER: usize = usize::MAX;
-pub(crate) const CONNECT_TIMER: usize = usize::MAX - 1;
-pub(crate) const LINGER_TIMER: usize = usize::MAX - 2;
 
 pub(crate) type Task = Box<dyn FnOnce(&mut LoopInner) + Send>;
 
@@ -156,29 +147,48 @@ impl LoopLocal {
         self.shared.clone()
     }
 
-    pub(crate) fn schedule_channel_timer(
+    /// Schedules a timer for layer `layer` (a pipeline layer, or one of the
+    /// channel's own: drain, connect, linger) of the channel behind `token`.
+    /// The channel keeps the ids of its repeating timers (see
+    /// `Channel::schedule_timer`).
+    pub(crate) fn schedule_for_channel(
         &mut self,
-        ch: &mut crate::Channel,
+        token: Token,
         layer: usize,
         tag: u64,
         delay: Duration,
         period: Option<Duration>,
     ) -> TimerId {
-        let target = TimerTarget::Channel {
-            token: ch.token(),
-            layer,
-            tag,
-        };
-        let id = self.wheel.schedule(self.now, delay, period, target);
-        if period.is_some() {
-            ch.repeating_timers.push(id);
-        }
-        id
+        let target = TimerTarget::Channel { token, layer, tag };
+        self.wheel.schedule(self.now, delay, period, target)
     }
 
     pub(crate) fn cancel_timer(&mut self, id: TimerId) -> bool {
         self.wheel.cancel(id)
     }
+}
+
+/// What the loop needs of a channel: it stores its channels as this
+/// interface (as mio's `Poll` knows only `Source`) and never sees their
+/// pipelines. Implemented by `channel::task::ChannelTask`.
+pub(crate) trait ChannelOps {
+    /// The channel is registered: run the pipeline's `active`.
+    fn activate(&mut self, lp: &mut LoopLocal);
+    /// Readiness for the channel's socket (epoll).
+    fn ready(&mut self, lp: &mut LoopLocal, readable: bool, hup: bool, writable: bool);
+    /// Its handles' mailboxes have news.
+    fn mail(&mut self, lp: &mut LoopLocal);
+    /// One of its timers fired.
+    fn timer(&mut self, lp: &mut LoopLocal, layer: usize, tag: u64);
+    /// Read again: data may be waiting that no event will announce.
+    fn reread(&mut self, lp: &mut LoopLocal);
+    /// Close (gracefully, or at once if `force`).
+    fn close(&mut self, lp: &mut LoopLocal, force: bool);
+    /// An io_uring completion of one of its operations.
+    #[cfg(feature = "io-uring")]
+    fn complete(&mut self, lp: &mut LoopLocal, kind: u64, res: i32, flags: u32);
+    /// Whether it is closed and its slot may be freed.
+    fn is_closed(&self) -> bool;
 }
 
 struct Slot {
@@ -204,7 +214,7 @@ struct Shutdown {
 
 /// A loop's whole state, owned by its thread.
 pub(crate) struct LoopInner {
-    local: LoopLocal,
+    pub(crate) local: LoopLocal,
     slots: Vec<Slot>,
     free: Vec<u32>,
     live: usize,
@@ -221,7 +231,7 @@ fn token_of(index: u32, generation: u32) -> Token {
 }
 
 impl LoopInner {
-    fn vacant(&mut self) -> Token {
+    pub(crate) fn vacant(&mut self) -> Token {
         let index = match self.free.pop() {
             Some(i) => i,
             None => {
@@ -235,14 +245,14 @@ impl LoopInner {
         token_of(index, self.slots[index as usize].generation)
     }
 
-    fn release(&mut self, token: Token) {
+    pub(crate) fn release(&mut self, token: Token) {
         let index = (token.0 & 0xffff_ffff) as u32;
         let g = &mut self.slots[index as usize].generation;
         *g = (*g + 1) & GENERATION_MASK;
         self.free.push(index);
     }
 
-    fn install(&mut self, token: Token, task: Box<dyn ChannelOps>) {
+    pub(crate) fn install(&mut self, token: Token, task: Box<dyn ChannelOps>) {
         let index = token.0 & 0xffff_ffff;
         self.slots[index].task = Some(task);
         self.live += 1;
@@ -250,7 +260,11 @@ impl LoopInner {
 
     /// Runs `f` on the channel behind `token`, if it still exists, and
     /// frees its slot if that closed it.
-    fn dispatch(&mut self, token: Token, f: impl FnOnce(&mut dyn ChannelOps, &mut LoopLocal)) {
+    pub(crate) fn dispatch(
+        &mut self,
+        token: Token,
+        f: impl FnOnce(&mut dyn ChannelOps, &mut LoopLocal),
+    ) {
         let index = token.0 & 0xffff_ffff;
         let generation = (token.0 >> 32) as u32;
         let Some(slot) = self.slots.get_mut(index) else {
@@ -269,67 +283,6 @@ impl LoopInner {
             self.free.push(index as u32);
             self.live -= 1;
         }
-    }
-
-    /// Registers an accepted connection and runs its pipeline's `active`.
-    pub(crate) fn add_accepted<L, S>(
-        &mut self,
-        stream: TcpStream,
-        opts: Arc<ChannelOptions>,
-        pipeline: L,
-    ) where
-        L: InboundChain<BytesMut, S> + 'static,
-        S: Into<Outbound> + 'static,
-    {
-        if let Err(e) = opts.apply(socket2::SockRef::from(&stream)) {
-            tracing::warn!(error = %e, "could not apply socket options; dropping connection");
-            return;
-        }
-        let token = self.vacant();
-        let mut task = ChannelTask::<L, S>::accepted(stream, token, opts, pipeline, self.local.now);
-        if let Err(e) = task.register(&mut self.local) {
-            tracing::warn!(error = %e, "could not register connection; dropping it");
-            self.release(token);
-            return;
-        }
-        tracing::debug!(peer = ?task.channel().peer_addr(), "channel active");
-        self.install(token, Box::new(task));
-        self.dispatch(token, |ch, lp| ch.activate(lp));
-    }
-
-    /// Registers a connecting client channel; its outcome is sent on
-    /// `connect.reply`.
-    pub(crate) fn add_connecting<L, S>(
-        &mut self,
-        stream: TcpStream,
-        opts: Arc<ChannelOptions>,
-        pipeline: L,
-        connect: Connect<L::TailWrite>,
-    ) where
-        L: InboundChain<BytesMut, S> + 'static,
-        S: Into<Outbound> + 'static,
-        L::TailWrite: 'static,
-    {
-        let token = self.vacant();
-        let timeout = Duration::from_millis(connect.timeout_ms);
-        let mut task =
-            ChannelTask::<L, S>::connecting(stream, token, opts, pipeline, self.local.now, connect);
-        if let Err(e) = task.register(&mut self.local) {
-            self.release(token);
-            task.fail_connect(Error::Io(e));
-            return;
-        }
-        let target = TimerTarget::Channel {
-            token,
-            layer: CONNECT_TIMER,
-            tag: 0,
-        };
-        let id = self
-            .local
-            .wheel
-            .schedule(self.local.now, timeout, None, target);
-        task.set_connect_timer(id);
-        self.install(token, Box::new(task));
     }
 
     /// Starts accepting on `listener`, handing each connection to
@@ -1029,29 +982,6 @@ impl EventLoop {
             let _ = tx.send(inner.channel_count());
         })?;
         rx.recv().map_err(|_| Error::LoopShutDown)
-    }
-
-    /// Hands an accepted connection to this loop with a pipeline made on the
-    /// loop's thread by `init`.
-    pub(crate) fn adopt<F, L, R, W, S>(
-        &self,
-        stream: TcpStream,
-        opts: Arc<ChannelOptions>,
-        init: Arc<F>,
-    ) where
-        F: Fn(std::net::SocketAddr) -> Pipeline<L, R, W, S> + Send + Sync + 'static,
-        L: InboundChain<BytesMut, S> + 'static,
-        S: Into<Outbound> + 'static,
-        R: 'static,
-        W: 'static,
-    {
-        let _ = self.execute_inner(move |inner| {
-            let Ok(peer) = stream.peer_addr() else {
-                return;
-            };
-            let pipeline = init(peer).layers;
-            inner.add_accepted::<L, S>(stream, opts, pipeline);
-        });
     }
 }
 

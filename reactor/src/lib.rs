@@ -66,6 +66,7 @@ mod bootstrap;
 mod buf_ring;
 mod channel;
 mod codec;
+mod connection;
 mod error;
 mod event_loop;
 mod fd_limit;

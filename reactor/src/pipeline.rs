@@ -486,14 +486,14 @@ where
 
     fn schedule(&mut self, delay: Duration, tag: u64) -> TimerId {
         self.io
-            .lp
-            .schedule_channel_timer(self.io.ch, self.layer, tag, delay, None)
+            .ch
+            .schedule_timer(self.io.lp, self.layer, tag, delay, None)
     }
 
     fn schedule_repeating(&mut self, delay: Duration, period: Duration, tag: u64) -> TimerId {
         self.io
-            .lp
-            .schedule_channel_timer(self.io.ch, self.layer, tag, delay, Some(period))
+            .ch
+            .schedule_timer(self.io.lp, self.layer, tag, delay, Some(period))
     }
 
     fn cancel_timer(&mut self, id: TimerId) -> bool {

@@ -1,0 +1,209 @@
+//! A channel task's io_uring completions: what each finished receive,
+//! write, splice, connect or cancellation means for the channel and its
+//! pipeline. The operations themselves, and the memory they hold while in
+//! flight, are the channel's (`uring`); this is the part that reaches the
+//! pipeline, so it sits above it, beside the task.
+
+use super::task::ChannelTask;
+use super::uring::os_error;
+use super::State;
+use crate::error::Error;
+use crate::event_loop::{Driver, LoopLocal};
+use crate::outbound::Outbound;
+use crate::pipeline::{HeadPath, InboundChain};
+use crate::uring;
+use bytes::BytesMut;
+
+impl<L: InboundChain<BytesMut, S>, S: Into<Outbound>> ChannelTask<L, S> {
+    /// Runs one completion.
+    pub(super) fn on_completion(&mut self, lp: &mut LoopLocal, kind: u64, res: i32, flags: u32) {
+        match kind {
+            uring::OP_SEND_ZC => {
+                if uring::notif(flags) {
+                    // The kernel is done with the buffers: now the send
+                    // counts, and its `Bytes` may go.
+                    let res = self.ch.ring.zc_result.take().unwrap_or(-libc::ECANCELED);
+                    self.ch.ring.write = 0;
+                    self.on_write(lp, uring::OP_SEND, res);
+                } else if uring::more(flags) {
+                    self.ch.ring.zc_result = Some(res);
+                } else {
+                    // No notification follows (the send failed outright).
+                    self.ch.ring.write = 0;
+                    self.on_write(lp, uring::OP_SEND, res);
+                }
+            }
+            uring::OP_RECV => self.on_recv(lp, res, flags),
+            uring::OP_SEND | uring::OP_SPLICE_IN | uring::OP_SPLICE_OUT => {
+                self.ch.ring.write = 0;
+                self.on_write(lp, kind, res);
+            }
+            uring::OP_CONNECT => {
+                self.ch.ring.connect = false;
+                if self.ch.state == State::Connecting && !self.ch.ring.cancelled {
+                    self.finish_connect(lp);
+                    if self.ch.state == State::Connecting {
+                        // Spurious: still connecting.
+                        if let Driver::Uring(ring) = &mut lp.driver {
+                            self.ch.arm_connect(ring);
+                        }
+                    }
+                }
+            }
+            _ => {}
+        }
+        if self.ch.state == State::Closed && !self.ch.ring.in_flight() {
+            // The kernel is done with our memory and the socket.
+            self.ch.stream = None;
+            self.ch.release_buffers();
+        }
+    }
+
+    fn on_recv(&mut self, lp: &mut LoopLocal, res: i32, flags: u32) {
+        // A pool buffer handed back: copy its bytes out (unless input is no
+        // longer wanted) and return it to the pool at once.
+        if let (Some(bid), Driver::Uring(ring)) = (uring::buffer_id(flags), &mut lp.driver) {
+            if res > 0 && self.ch.state == State::Active && !self.ch.input_closed {
+                self.ch.take_buffer(ring, bid, res as usize);
+            }
+            ring.bufs.recycle(bid);
+        }
+        if !uring::more(flags) {
+            self.ch.ring.recv = false;
+        }
+        if self.ch.state != State::Active {
+            return; // closing or closed: input is no longer wanted
+        }
+        if res < 0 {
+            match -res {
+                // Auto-read switched off (or the channel closing).
+                libc::ECANCELED => {}
+                // The pool ran dry, or a spurious wake: try again next turn.
+                libc::ENOBUFS | libc::EAGAIN | libc::EINTR => lp.reread(self.ch.token),
+                _ => {
+                    self.ch.fail(os_error(res));
+                    self.settle(lp);
+                    return;
+                }
+            }
+        } else if res == 0 {
+            self.ch.ring.eof = true;
+        }
+        self.uring_reread(lp);
+    }
+
+    /// Hands what has been received to the pipeline while it is reading,
+    /// at most one read-buffer's worth at a time, so a handler that pauses
+    /// (auto-read off when its output backs up) is obeyed between pieces.
+    /// What a multishot receive took in before a pause reached the kernel
+    /// waits here, bounded by the loop's buffer pool.
+    fn deliver(&mut self, lp: &mut LoopLocal) {
+        let mut any = false;
+        while !self.ch.read_buf.is_empty() && self.ch.auto_read && self.ch.state == State::Active {
+            let n = self.ch.read_buf.len().min(self.ch.opts.read_buffer_size);
+            let chunk = self.ch.read_buf.split_to(n);
+            self.pipeline
+                .read(&mut Self::io(&mut self.ch, lp), &mut HeadPath, chunk);
+            self.settle(lp);
+            any = true;
+        }
+        if any && self.ch.state == State::Active {
+            self.pipeline
+                .read_complete(&mut Self::io(&mut self.ch, lp), &mut HeadPath);
+            self.settle(lp);
+        }
+    }
+
+    /// Reading resumed (or a retry is due): deliver what was held back,
+    /// then receive again.
+    pub(super) fn uring_reread(&mut self, lp: &mut LoopLocal) {
+        self.deliver(lp);
+        if self.ch.ring.eof && self.ch.read_buf.is_empty() && self.ch.state == State::Active {
+            self.ch.ring.eof = false;
+            self.input_ended(lp);
+            return;
+        }
+        if let Driver::Uring(ring) = &mut lp.driver {
+            self.ch.arm_recv(ring);
+        }
+    }
+
+    fn on_write(&mut self, lp: &mut LoopLocal, kind: u64, res: i32) {
+        if self.ch.state == State::Closed {
+            return;
+        }
+        let now = lp.now();
+        if res < 0 {
+            if res == -libc::ECANCELED {
+                return;
+            }
+            if matches!(-res, libc::EAGAIN | libc::EINTR) {
+                if let Driver::Uring(ring) = &mut lp.driver {
+                    self.ch.submit_write(ring);
+                }
+                return;
+            }
+            let e = os_error(res);
+            match (kind, self.ch.out.front()) {
+                (uring::OP_SPLICE_IN, Some(Outbound::File(region))) => {
+                    let path = region.file().path().to_owned();
+                    self.ch.failed = true;
+                    self.ch.record_error(Error::File(gyre_zerocopy::Error::Io {
+                        op: "splice",
+                        path,
+                        source: e,
+                    }));
+                }
+                _ => self.ch.fail(e),
+            }
+            self.settle(lp);
+            return;
+        }
+        let n = res as usize;
+        match kind {
+            uring::OP_SEND => {
+                self.ch.consume_bytes(n);
+                self.ch.account(n, now);
+            }
+            uring::OP_SPLICE_IN => {
+                if n == 0 {
+                    // The file ended before the region did.
+                    if let Some(Outbound::File(region)) = self.ch.out.front() {
+                        let error = region.truncated_error();
+                        self.ch.failed = true;
+                        self.ch.record_error(Error::File(error));
+                    }
+                    self.settle(lp);
+                    return;
+                }
+                self.ch.ring.in_pipe = n;
+            }
+            _ => {
+                self.ch.ring.in_pipe -= n;
+                if let Some(Outbound::File(region)) = self.ch.out.front_mut() {
+                    region.advance(n as u64);
+                    if region.is_done() && self.ch.ring.in_pipe == 0 {
+                        self.ch.out.pop_front();
+                        self.ch.flushed -= 1;
+                        if !matches!(self.ch.out.front(), Some(Outbound::File(_))) {
+                            // Nothing is in flight on the pipe: hand it (and
+                            // its share of the user's pipe quota) back until
+                            // the next file, rather than hold it for the
+                            // connection's life.
+                            self.ch.ring.pipe = None;
+                        }
+                    }
+                }
+                self.ch.account(n, now);
+            }
+        }
+        if self.ch.state == State::Closing && self.ch.queued_bytes == 0 {
+            self.output_delivered(lp);
+            return;
+        }
+        if let Driver::Uring(ring) = &mut lp.driver {
+            self.ch.submit_write(ring);
+        }
+        self.settle(lp);
+    }
+}

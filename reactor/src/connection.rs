@@ -1,0 +1,106 @@
+//! The glue that gives a loop a connection: a socket and the pipeline made
+//! for it become one `ChannelTask`, which the loop then drives through its
+//! `ChannelOps` interface without knowing the pipeline's type. The only
+//! generic code on a loop's path sits here, above the loop, the channel and
+//! the pipeline, and uses all three.
+
+use crate::channel::task::{ChannelTask, Connect};
+use crate::channel::CONNECT_TIMER;
+use crate::error::Error;
+use crate::event_loop::{EventLoop, LoopInner};
+use crate::options::ChannelOptions;
+use crate::outbound::Outbound;
+use crate::pipeline::{InboundChain, Pipeline};
+use bytes::BytesMut;
+use mio::net::TcpStream;
+use std::sync::Arc;
+use std::time::Duration;
+
+impl LoopInner {
+    /// Registers an accepted connection and runs its pipeline's `active`.
+    pub(crate) fn add_accepted<L, S>(
+        &mut self,
+        stream: TcpStream,
+        opts: Arc<ChannelOptions>,
+        pipeline: L,
+    ) where
+        L: InboundChain<BytesMut, S> + 'static,
+        S: Into<Outbound> + 'static,
+    {
+        if let Err(e) = opts.apply(socket2::SockRef::from(&stream)) {
+            tracing::warn!(error = %e, "could not apply socket options; dropping connection");
+            return;
+        }
+        let token = self.vacant();
+        let mut task =
+            ChannelTask::<L, S>::accepted(stream, token, opts, pipeline, self.local.now());
+        if let Err(e) = task.register(&mut self.local) {
+            tracing::warn!(error = %e, "could not register connection; dropping it");
+            self.release(token);
+            return;
+        }
+        tracing::debug!(peer = ?task.channel().peer_addr(), "channel active");
+        self.install(token, Box::new(task));
+        self.dispatch(token, |ch, lp| ch.activate(lp));
+    }
+
+    /// Registers a connecting client channel; its outcome is sent on
+    /// `connect.reply`.
+    pub(crate) fn add_connecting<L, S>(
+        &mut self,
+        stream: TcpStream,
+        opts: Arc<ChannelOptions>,
+        pipeline: L,
+        connect: Connect<L::TailWrite>,
+    ) where
+        L: InboundChain<BytesMut, S> + 'static,
+        S: Into<Outbound> + 'static,
+        L::TailWrite: 'static,
+    {
+        let token = self.vacant();
+        let timeout = Duration::from_millis(connect.timeout_ms);
+        let mut task = ChannelTask::<L, S>::connecting(
+            stream,
+            token,
+            opts,
+            pipeline,
+            self.local.now(),
+            connect,
+        );
+        if let Err(e) = task.register(&mut self.local) {
+            self.release(token);
+            task.fail_connect(Error::Io(e));
+            return;
+        }
+        let id = self
+            .local
+            .schedule_for_channel(token, CONNECT_TIMER, 0, timeout, None);
+        task.set_connect_timer(id);
+        self.install(token, Box::new(task));
+    }
+}
+
+impl EventLoop {
+    /// Hands an accepted connection to this loop with a pipeline made on the
+    /// loop's thread by `init`.
+    pub(crate) fn adopt<F, L, R, W, S>(
+        &self,
+        stream: TcpStream,
+        opts: Arc<ChannelOptions>,
+        init: Arc<F>,
+    ) where
+        F: Fn(std::net::SocketAddr) -> Pipeline<L, R, W, S> + Send + Sync + 'static,
+        L: InboundChain<BytesMut, S> + 'static,
+        S: Into<Outbound> + 'static,
+        R: 'static,
+        W: 'static,
+    {
+        let _ = self.execute_inner(move |inner| {
+            let Ok(peer) = stream.peer_addr() else {
+                return;
+            };
+            let pipeline = init(peer).layers;
+            inner.add_accepted::<L, S>(stream, opts, pipeline);
+        });
+    }
+}
