@@ -7,6 +7,12 @@
 //! a [`ChannelHandle`](crate::ChannelHandle) whose mailbox had news (hot,
 //! allocation-free). Both ring the loop's [`Doorbell`], which wakes the
 //! `mio::Waker` only if the loop has not already been told.
+//!
+//! The loop knows its channels only through the interface it calls,
+//! [`ChannelOps`] (as mio's `Poll` knows only `Source`), and is generic over
+//! nothing: what makes a socket and a pipeline into a channel task is the
+//! `connection` module above it. Uses the driver (mio, io_uring), the timer
+//! wheel, the mailbox doorbell and the accept back-off.
 
 use crate::accept_backoff::{self, AcceptBackoff};
 use crate::error::Error;

@@ -19,6 +19,31 @@
 //! * [`EventLoopGroup::shutdown_gracefully`] stops accepting, waits for a
 //!   quiet period (bounded by a timeout) and closes what is left.
 //!
+//! ## How the crate is layered
+//!
+//! Each module uses only what sits below it (`scripts/module-cycles
+//! reactor/src` checks that no two modules import each other):
+//!
+//! ```text
+//! bootstrap, group            servers and clients, groups of loops
+//!        |
+//! connection                  socket + pipeline -> one task for a loop (the only generic glue)
+//!        |
+//! pipeline                    typed chains of handlers; contexts
+//!        |
+//! handler, idle, codec        the handler traits and the stock handlers
+//!        |
+//! handle                      ChannelHandle: any thread -> a loop's mailbox
+//!        |
+//! channel/task, completions   a channel with its pipeline: reads, closes, drains, io_uring completions
+//!        |
+//! channel, channel/uring      transport state: socket, buffers, queue, watermarks, timers, ring ops
+//!        |
+//! event_loop                  one thread: poll or ring, slots of `dyn ChannelOps`, timers, tasks, accept
+//!        |
+//! uring, buf_ring, timer, mailbox, accept_backoff, fd_limit, options, outbound, error, transport
+//! ```
+//!
 //! ```
 //! use bytes::Bytes;
 //! use gyre_codec::{LineDecoder, LineEncoder, LineEnding};
