@@ -29,13 +29,13 @@
 //!        |
 //! connection                  socket + pipeline -> one task for a loop (the only generic glue)
 //!        |
-//! pipeline                    typed chains of handlers; contexts
+//! channel/task, completions   a channel with its pipeline: reads, closes, drains, io_uring completions
+//!        |
+//! pipeline                    typed chains of handlers; their contexts
 //!        |
 //! handler, idle, codec        the handler traits and the stock handlers
 //!        |
 //! handle                      ChannelHandle: any thread -> a loop's mailbox
-//!        |
-//! channel/task, completions   a channel with its pipeline: reads, closes, drains, io_uring completions
 //!        |
 //! channel, channel/uring      transport state: socket, buffers, queue, watermarks, timers, ring ops
 //!        |
