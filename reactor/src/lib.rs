@@ -30,10 +30,11 @@
 //! connection                  socket + pipeline -> one task for a loop (the only generic glue)
 //!        |
 //! channel/task, completions   a channel with its pipeline: reads, closes, drains, io_uring completions
+//! codec                       gyre-codec decoders and encoders as pipeline stages
 //!        |
 //! pipeline                    typed chains of handlers; their contexts
 //!        |
-//! handler, idle, codec        the handler traits and the stock handlers
+//! handler, idle               the handler traits, the idle-state handler
 //!        |
 //! handle                      ChannelHandle: any thread -> a loop's mailbox
 //!        |
