@@ -18,6 +18,9 @@ use crate::accept_backoff::{self, AcceptBackoff};
 use crate::error::Error;
 use crate::mailbox::Doorbell;
 use crate::timer::{TimerId, TimerWheel};
+use crate::token;
+#[cfg(feature = "io-uring")]
+use crate::token::Op;
 use crate::transport::Transport;
 use crossbeam_queue::SegQueue;
 use mio::net::{TcpListener, TcpStream};
@@ -27,12 +30,6 @@ use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-const WAKER: Token = Token(usize::MAX);
-const LISTENER_BIT: usize = 1 << 62;
-/// Slot generations wrap here, so a token (generation above the low 32 bits)
-/// fits the 60 bits io_uring's `user_data` leaves it.
-const GENERATION_MASK: u32 = (1 << 28) - 1;
 
 pub(crate) type Task = Box<dyn FnOnce(&mut LoopInner) + Send>;
 
@@ -192,7 +189,7 @@ pub(crate) trait ChannelOps {
     fn close(&mut self, lp: &mut LoopLocal, force: bool);
     /// An io_uring completion of one of its operations.
     #[cfg(feature = "io-uring")]
-    fn complete(&mut self, lp: &mut LoopLocal, kind: u64, res: i32, flags: u32);
+    fn complete(&mut self, lp: &mut LoopLocal, kind: crate::token::Op, res: i32, flags: u32);
     /// Whether it is closed and its slot may be freed.
     fn is_closed(&self) -> bool;
 }
@@ -232,10 +229,6 @@ pub(crate) struct LoopInner {
     busy_poll: Duration,
 }
 
-fn token_of(index: u32, generation: u32) -> Token {
-    Token(((generation as usize) << 32) | index as usize)
-}
-
 impl LoopInner {
     pub(crate) fn vacant(&mut self) -> Token {
         let index = match self.free.pop() {
@@ -248,18 +241,18 @@ impl LoopInner {
                 (self.slots.len() - 1) as u32
             }
         };
-        token_of(index, self.slots[index as usize].generation)
+        token::channel(index, self.slots[index as usize].generation)
     }
 
     pub(crate) fn release(&mut self, token: Token) {
-        let index = (token.0 & 0xffff_ffff) as u32;
-        let g = &mut self.slots[index as usize].generation;
-        *g = (*g + 1) & GENERATION_MASK;
-        self.free.push(index);
+        let (index, _) = token::split_channel(token);
+        let g = &mut self.slots[index].generation;
+        *g = token::next_generation(*g);
+        self.free.push(index as u32);
     }
 
     pub(crate) fn install(&mut self, token: Token, task: Box<dyn ChannelOps>) {
-        let index = token.0 & 0xffff_ffff;
+        let (index, _) = token::split_channel(token);
         self.slots[index].task = Some(task);
         self.live += 1;
     }
@@ -271,8 +264,7 @@ impl LoopInner {
         token: Token,
         f: impl FnOnce(&mut dyn ChannelOps, &mut LoopLocal),
     ) {
-        let index = token.0 & 0xffff_ffff;
-        let generation = (token.0 >> 32) as u32;
+        let (index, generation) = token::split_channel(token);
         let Some(slot) = self.slots.get_mut(index) else {
             return;
         };
@@ -285,7 +277,7 @@ impl LoopInner {
         f(task.as_mut(), &mut self.local);
         if task.is_closed() {
             slot.task = None;
-            slot.generation = (slot.generation + 1) & GENERATION_MASK;
+            slot.generation = token::next_generation(slot.generation);
             self.free.push(index as u32);
             self.live -= 1;
         }
@@ -301,11 +293,7 @@ impl LoopInner {
         let index = self.listeners.len();
         match &mut self.local.driver {
             Driver::Epoll(registry) => {
-                registry.register(
-                    &mut listener,
-                    Token(LISTENER_BIT | index),
-                    Interest::READABLE,
-                )?;
+                registry.register(&mut listener, token::listener(index), Interest::READABLE)?;
             }
             #[cfg(feature = "io-uring")]
             Driver::Uring(ring) => arm_accept(ring, &listener, index),
@@ -440,12 +428,11 @@ impl LoopInner {
                         // The ring holds its own reference to the socket
                         // until the cancelled accept completes.
                         let cancel = crate::uring::ops::AsyncCancel::new(crate::uring::user_data(
-                            crate::uring::OP_ACCEPT,
+                            Op::Accept,
                             index,
                         ))
                         .build();
-                        let cancel =
-                            crate::uring::with_data(cancel, crate::uring::OP_CANCEL, index);
+                        let cancel = crate::uring::with_data(cancel, Op::Cancel, index);
                         // SAFETY: a cancellation points at no memory of ours.
                         unsafe { ring.push(&cancel) };
                     }
@@ -536,7 +523,7 @@ impl LoopInner {
 
     fn each_channel(&mut self, mut f: impl FnMut(&mut dyn ChannelOps, &mut LoopLocal)) {
         for index in 0..self.slots.len() {
-            let token = token_of(index as u32, self.slots[index].generation);
+            let token = token::channel(index as u32, self.slots[index].generation);
             if self.slots[index].task.is_some() {
                 self.dispatch(token, &mut f);
             }
@@ -636,12 +623,12 @@ impl LoopInner {
         let mut busy = false;
         for event in events.iter() {
             let token = event.token();
-            if token == WAKER {
+            if token == token::WAKER {
                 continue;
             }
-            if token.0 & LISTENER_BIT != 0 {
+            if let Some(index) = token::as_listener(token) {
                 busy = true;
-                self.accept(token.0 & !LISTENER_BIT);
+                self.accept(index);
             } else {
                 let readable = event.is_readable() || event.is_read_closed() || event.is_error();
                 let hup = event.is_read_closed() || event.is_error();
@@ -662,7 +649,7 @@ impl LoopInner {
         completions: &mut Vec<(u64, i32, u32)>,
         timeout: Option<Duration>,
     ) -> Option<bool> {
-        use crate::uring::{split_user_data, OP_ACCEPT, OP_CANCEL, OP_RECV, OP_WAKE};
+        use crate::token::{split_user_data, Op};
         let Driver::Uring(ring) = &mut self.local.driver else {
             unreachable!("an io_uring loop without a ring");
         };
@@ -674,20 +661,23 @@ impl LoopInner {
         self.local.now = Instant::now();
         let mut busy = false;
         for (data, res, flags) in completions.drain(..) {
-            let (kind, id) = split_user_data(data);
+            let (Some(kind), id) = split_user_data(data) else {
+                tracing::error!(data, "an io_uring completion we did not ask for");
+                continue;
+            };
             match kind {
-                OP_WAKE => {
+                Op::Wake => {
                     if let Driver::Uring(ring) = &mut self.local.driver {
                         ring.arm_wake();
                     }
                 }
-                OP_CANCEL => {}
-                OP_ACCEPT => {
+                Op::Cancel => {}
+                Op::Accept => {
                     busy = true;
                     self.accepted(id, res, flags);
                 }
                 _ => {
-                    busy |= kind == OP_RECV;
+                    busy |= kind == Op::Recv;
                     self.dispatch(Token(id), |ch, lp| ch.complete(lp, kind, res, flags));
                 }
             }
@@ -774,7 +764,7 @@ fn arm_accept(ring: &mut crate::uring::UringDriver, listener: &TcpListener, inde
     let entry = crate::uring::ops::AcceptMulti::new(crate::uring::Fd(listener.as_raw_fd()))
         .flags(libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC)
         .build();
-    let entry = crate::uring::with_data(entry, crate::uring::OP_ACCEPT, index);
+    let entry = crate::uring::with_data(entry, Op::Accept, index);
     // SAFETY: no address buffers are passed; the ring holds its own
     // reference to the listening socket while the accept is pending.
     unsafe { ring.push(&entry) };
@@ -853,7 +843,7 @@ impl EventLoop {
             }
             _ => {
                 let poll = Poll::new()?;
-                let waker = Waker::new(poll.registry(), WAKER)?;
+                let waker = Waker::new(poll.registry(), token::WAKER)?;
                 let registry = poll.registry().try_clone()?;
                 (Wake::Mio(waker), Some(Driver::Epoll(registry)), Some(poll))
             }

@@ -108,6 +108,7 @@ mod outbound;
 pub mod pipeline;
 mod sync;
 mod timer;
+mod token;
 mod transport;
 #[cfg(feature = "io-uring")]
 mod uring;

@@ -16,43 +16,12 @@ use std::mem::ManuallyDrop;
 use std::os::fd::RawFd;
 use std::time::Duration;
 
-/// The eventfd other threads write to wake the loop.
-pub(crate) const OP_WAKE: u64 = 1;
-/// A multishot accept on listener `index`.
-pub(crate) const OP_ACCEPT: u64 = 2;
-/// A receive into a channel's read buffer.
-pub(crate) const OP_RECV: u64 = 3;
-/// A gathered `sendmsg` of a channel's queued bytes.
-pub(crate) const OP_SEND: u64 = 4;
-/// A splice from a file region into the channel's pipe.
-pub(crate) const OP_SPLICE_IN: u64 = 5;
-/// A splice from the channel's pipe into its socket.
-pub(crate) const OP_SPLICE_OUT: u64 = 6;
-/// A poll for a connecting socket turning writable.
-pub(crate) const OP_CONNECT: u64 = 7;
-/// A cancellation; its own completion carries nothing we need.
-pub(crate) const OP_CANCEL: u64 = 8;
-/// A zero-copy gathered send: a result, then a notification when the
-/// kernel no longer needs the buffers.
-pub(crate) const OP_SEND_ZC: u64 = 9;
-
 /// Receive buffers per loop, and their size: 4 MiB a loop, however many
 /// connections it serves.
 const RECV_BUFFERS: u16 = 256;
 const RECV_BUFFER_SIZE: usize = 16 * 1024;
 
-const KIND_SHIFT: u32 = 60;
-const ID_MASK: u64 = (1 << KIND_SHIFT) - 1;
-
-/// Packs an operation kind and an owner (token or listener index).
-pub(crate) fn user_data(kind: u64, id: usize) -> u64 {
-    (kind << KIND_SHIFT) | (id as u64 & ID_MASK)
-}
-
-/// Unpacks [`user_data`].
-pub(crate) fn split_user_data(data: u64) -> (u64, usize) {
-    (data >> KIND_SHIFT, (data & ID_MASK) as usize)
-}
+pub(crate) use crate::token::{user_data, Op};
 
 /// Whether a multishot operation will post more completions.
 pub(crate) fn more(flags: u32) -> bool {
@@ -163,7 +132,7 @@ impl UringDriver {
         let buf: *mut u64 = &mut *self.wake_buf;
         let entry = opcode::Read::new(types::Fd(self.wake_fd), buf.cast(), 8)
             .build()
-            .user_data(user_data(OP_WAKE, 0));
+            .user_data(user_data(Op::Wake, 0));
         // SAFETY: `wake_buf` is a heap slot owned by the driver and never
         // moved or read until this read completes; the eventfd belongs to
         // the loop's shared state, which outlives the driver.
@@ -214,7 +183,7 @@ impl UringDriver {
     fn quiesce(&mut self) -> bool {
         let cancel = opcode::AsyncCancel2::new(types::CancelBuilder::any().all())
             .build()
-            .user_data(user_data(OP_CANCEL, 0));
+            .user_data(user_data(Op::Cancel, 0));
         // SAFETY: a cancellation points at no memory of ours.
         unsafe { self.push(&cancel) };
         let deadline = std::time::Instant::now() + Duration::from_secs(1);
@@ -253,7 +222,7 @@ impl Drop for UringDriver {
 }
 
 /// Builds an entry with its `user_data`.
-pub(crate) fn with_data(entry: squeue::Entry, kind: u64, id: usize) -> squeue::Entry {
+pub(crate) fn with_data(entry: squeue::Entry, kind: Op, id: usize) -> squeue::Entry {
     entry.user_data(user_data(kind, id))
 }
 

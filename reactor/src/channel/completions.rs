@@ -11,34 +11,35 @@ use crate::error::Error;
 use crate::event_loop::{Driver, LoopLocal};
 use crate::outbound::Outbound;
 use crate::pipeline::{HeadPath, InboundChain};
+use crate::token::Op;
 use crate::uring;
 use bytes::BytesMut;
 
 impl<L: InboundChain<BytesMut, S>, S: Into<Outbound>> ChannelTask<L, S> {
     /// Runs one completion.
-    pub(super) fn on_completion(&mut self, lp: &mut LoopLocal, kind: u64, res: i32, flags: u32) {
+    pub(super) fn on_completion(&mut self, lp: &mut LoopLocal, kind: Op, res: i32, flags: u32) {
         match kind {
-            uring::OP_SEND_ZC => {
+            Op::SendZc => {
                 if uring::notif(flags) {
                     // The kernel is done with the buffers: now the send
                     // counts, and its `Bytes` may go.
                     let res = self.ch.ring.zc_result.take().unwrap_or(-libc::ECANCELED);
-                    self.ch.ring.write = 0;
-                    self.on_write(lp, uring::OP_SEND, res);
+                    self.ch.ring.write = None;
+                    self.on_write(lp, Op::Send, res);
                 } else if uring::more(flags) {
                     self.ch.ring.zc_result = Some(res);
                 } else {
                     // No notification follows (the send failed outright).
-                    self.ch.ring.write = 0;
-                    self.on_write(lp, uring::OP_SEND, res);
+                    self.ch.ring.write = None;
+                    self.on_write(lp, Op::Send, res);
                 }
             }
-            uring::OP_RECV => self.on_recv(lp, res, flags),
-            uring::OP_SEND | uring::OP_SPLICE_IN | uring::OP_SPLICE_OUT => {
-                self.ch.ring.write = 0;
+            Op::Recv => self.on_recv(lp, res, flags),
+            Op::Send | Op::SpliceIn | Op::SpliceOut => {
+                self.ch.ring.write = None;
                 self.on_write(lp, kind, res);
             }
-            uring::OP_CONNECT => {
+            Op::Connect => {
                 self.ch.ring.connect = false;
                 if self.ch.state == State::Connecting && !self.ch.ring.cancelled {
                     self.finish_connect(lp);
@@ -128,7 +129,7 @@ impl<L: InboundChain<BytesMut, S>, S: Into<Outbound>> ChannelTask<L, S> {
         }
     }
 
-    fn on_write(&mut self, lp: &mut LoopLocal, kind: u64, res: i32) {
+    fn on_write(&mut self, lp: &mut LoopLocal, kind: Op, res: i32) {
         if self.ch.state == State::Closed {
             return;
         }
@@ -145,7 +146,7 @@ impl<L: InboundChain<BytesMut, S>, S: Into<Outbound>> ChannelTask<L, S> {
             }
             let e = os_error(res);
             match (kind, self.ch.out.front()) {
-                (uring::OP_SPLICE_IN, Some(Outbound::File(region))) => {
+                (Op::SpliceIn, Some(Outbound::File(region))) => {
                     let path = region.file().path().to_owned();
                     self.ch.failed = true;
                     self.ch.record_error(Error::File(gyre_zerocopy::Error::Io {
@@ -161,11 +162,11 @@ impl<L: InboundChain<BytesMut, S>, S: Into<Outbound>> ChannelTask<L, S> {
         }
         let n = res as usize;
         match kind {
-            uring::OP_SEND => {
+            Op::Send => {
                 self.ch.consume_bytes(n);
                 self.ch.account(n, now);
             }
-            uring::OP_SPLICE_IN => {
+            Op::SpliceIn => {
                 if n == 0 {
                     // The file ended before the region did.
                     if let Some(Outbound::File(region)) = self.ch.out.front() {

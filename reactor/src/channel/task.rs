@@ -508,7 +508,7 @@ impl<L: InboundChain<BytesMut, S>, S: Into<Outbound>> ChannelOps for ChannelTask
     }
 
     #[cfg(feature = "io-uring")]
-    fn complete(&mut self, lp: &mut LoopLocal, kind: u64, res: i32, flags: u32) {
+    fn complete(&mut self, lp: &mut LoopLocal, kind: crate::token::Op, res: i32, flags: u32) {
         self.on_completion(lp, kind, res, flags);
     }
 

@@ -13,6 +13,7 @@
 use super::{Channel, State};
 use crate::buf_ring::GROUP;
 use crate::outbound::Outbound;
+use crate::token::Op;
 use crate::uring::{self, ops, Fd, UringDriver};
 use gyre_zerocopy::{Pipe, MAX_IOVECS};
 use std::io;
@@ -30,8 +31,8 @@ const SPLICE_PIPE: usize = 1 << 20;
 /// What a channel has in flight on the ring.
 pub(crate) struct RingState {
     pub(super) recv: bool,
-    /// The write in flight: `OP_SEND`, `OP_SPLICE_IN`, `OP_SPLICE_OUT`, or 0.
-    pub(super) write: u64,
+    /// The write in flight: `Op::Send`, `Op::SendZc`, `Op::SpliceIn` or `Op::SpliceOut`.
+    pub(super) write: Option<Op>,
     pub(super) connect: bool,
     pub(super) cancelled: bool,
     /// The iovecs of the `sendmsg` in flight, boxed so they do not move.
@@ -51,7 +52,7 @@ impl Default for RingState {
     fn default() -> Self {
         RingState {
             recv: false,
-            write: 0,
+            write: None,
             connect: false,
             cancelled: false,
             iov: Box::new(
@@ -73,7 +74,7 @@ impl Default for RingState {
 impl RingState {
     /// Whether any operation of ours is still in the kernel's hands.
     pub(crate) fn in_flight(&self) -> bool {
-        self.recv || self.write != 0 || self.connect
+        self.recv || self.write.is_some() || self.connect
     }
 }
 
@@ -100,7 +101,7 @@ impl Channel {
             return;
         };
         let entry = ops::RecvMulti::new(Fd(fd), GROUP).build();
-        let entry = uring::with_data(entry, uring::OP_RECV, self.id());
+        let entry = uring::with_data(entry, Op::Recv, self.id());
         // SAFETY: the receive writes only into the loop's registered buffer
         // pool, which lives as long as the ring; the socket stays open as
         // long as the channel holds the stream, which it does until the
@@ -115,8 +116,8 @@ impl Channel {
         if !self.ring.recv {
             return;
         }
-        let entry = ops::AsyncCancel::new(uring::user_data(uring::OP_RECV, self.id())).build();
-        let entry = uring::with_data(entry, uring::OP_CANCEL, self.id());
+        let entry = ops::AsyncCancel::new(uring::user_data(Op::Recv, self.id())).build();
+        let entry = uring::with_data(entry, Op::Cancel, self.id());
         // SAFETY: a cancellation points at no memory of ours.
         unsafe { ring.push(&entry) };
     }
@@ -139,7 +140,7 @@ impl Channel {
             return;
         };
         let entry = ops::PollAdd::new(Fd(fd), libc::POLLOUT as u32).build();
-        let entry = uring::with_data(entry, uring::OP_CONNECT, self.id());
+        let entry = uring::with_data(entry, Op::Connect, self.id());
         // SAFETY: a poll points at no memory; the socket outlives it (see
         // `arm_recv`).
         unsafe { ring.push(&entry) };
@@ -150,7 +151,7 @@ impl Channel {
     /// flight: a gathered `sendmsg` of the `Bytes` at the front, or the
     /// next splice of the file region there.
     pub(crate) fn submit_write(&mut self, ring: &mut UringDriver) {
-        if self.ring.write != 0 || self.ring.cancelled || self.flushed == 0 || self.failed {
+        if self.ring.write.is_some() || self.ring.cancelled || self.flushed == 0 || self.failed {
             return;
         }
         let Some(sock) = self.stream.as_ref().map(AsRawFd::as_raw_fd) else {
@@ -178,20 +179,20 @@ impl Channel {
                 let n = self.ring.in_pipe as u32;
                 let read_end = pipe.read_end().as_raw_fd();
                 let e = ops::Splice::new(Fd(read_end), -1, Fd(sock), -1, n).build();
-                (e, uring::OP_SPLICE_OUT)
+                (e, Op::SpliceOut)
             } else {
                 let n = remaining.min(pipe.capacity() as u64) as u32;
                 let write_end = pipe.write_end().as_raw_fd();
                 let e =
                     ops::Splice::new(Fd(file_fd), position as i64, Fd(write_end), -1, n).build();
-                (e, uring::OP_SPLICE_IN)
+                (e, Op::SpliceIn)
             };
             let entry = uring::with_data(entry, kind, id);
             // SAFETY: a splice points at no memory of ours; the file is held
             // by the region at the queue's front, which is not removed while
             // the write is in flight, and the pipe lives with the channel.
             unsafe { ring.push(&entry) };
-            self.ring.write = kind;
+            self.ring.write = Some(kind);
             return;
         }
         let mut n = 0;
@@ -219,10 +220,10 @@ impl Channel {
         let zero_copy = ring.send_zc && self.opts.zero_copy_send.is_some_and(|t| total >= t);
         let (entry, kind) = if zero_copy {
             let e = ops::SendMsgZc::new(Fd(sock), &*self.ring.msg).flags(flags);
-            (e.build(), uring::OP_SEND_ZC)
+            (e.build(), Op::SendZc)
         } else {
             let e = ops::SendMsg::new(Fd(sock), &*self.ring.msg).flags(flags);
-            (e.build(), uring::OP_SEND)
+            (e.build(), Op::Send)
         };
         let entry = uring::with_data(entry, kind, id);
         // SAFETY: the header and iovecs are boxed in the channel and not
@@ -231,7 +232,7 @@ impl Channel {
         // consume the queue) until the completion, and for a zero-copy send
         // until its release notification.
         unsafe { ring.push(&entry) };
-        self.ring.write = kind;
+        self.ring.write = Some(kind);
     }
 
     /// Cancels whatever is in flight (their completions still arrive, with
@@ -244,17 +245,17 @@ impl Channel {
         let id = self.id();
         let mut kinds = Vec::with_capacity(3);
         if self.ring.recv {
-            kinds.push(uring::OP_RECV);
+            kinds.push(Op::Recv);
         }
-        if self.ring.write != 0 {
-            kinds.push(self.ring.write);
+        if let Some(write) = self.ring.write {
+            kinds.push(write);
         }
         if self.ring.connect {
-            kinds.push(uring::OP_CONNECT);
+            kinds.push(Op::Connect);
         }
         for kind in kinds {
             let entry = ops::AsyncCancel::new(uring::user_data(kind, id)).build();
-            let entry = uring::with_data(entry, uring::OP_CANCEL, id);
+            let entry = uring::with_data(entry, Op::Cancel, id);
             // SAFETY: a cancellation points at no memory of ours.
             unsafe { ring.push(&entry) };
         }
