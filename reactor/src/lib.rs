@@ -42,7 +42,7 @@
 //!        |
 //! event_loop                  one thread: poll or ring, slots of `dyn ChannelOps`, timers, tasks, accept
 //!        |
-//! uring, buf_ring, timer, mailbox, accept_backoff, fd_limit, options, outbound, error, transport
+//! uring, buf_ring, token, timer, mailbox, accept_backoff, fd_limit, options, outbound, error, transport
 //! ```
 //!
 //! ```
