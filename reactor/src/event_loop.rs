@@ -120,7 +120,7 @@ pub(crate) enum Driver {
 
 /// The loop's own state that a channel may use while it runs: the timer
 /// wheel, the clock, the re-read list.
-pub struct LoopLocal {
+pub(crate) struct LoopLocal {
     pub(crate) driver: Driver,
     wheel: TimerWheel<TimerTarget>,
     now: Instant,

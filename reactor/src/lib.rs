@@ -100,8 +100,13 @@ mod group;
 mod handle;
 mod handler;
 mod idle;
+/// The channel mailbox and loop doorbell, public only for the loom models
+/// in `loom-tests/` (built with `--cfg loom`).
+#[cfg(loom)]
 #[doc(hidden)]
 pub mod mailbox;
+#[cfg(not(loom))]
+mod mailbox;
 mod options;
 mod outbound;
 #[doc(hidden)]

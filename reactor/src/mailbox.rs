@@ -118,6 +118,7 @@ impl Doorbell {
     }
 
     /// How many rings actually woke the loop.
+    #[cfg_attr(not(loom), allow(dead_code))] // read by the loom models
     pub fn wakes(&self) -> usize {
         self.wakes.load(Ordering::Relaxed)
     }

@@ -219,8 +219,10 @@ impl<M, W> InboundChain<M, W> for End {
 /// A busy handle (many threads writing and flushing one message each) then
 /// costs one syscall per batch, not one per message; nothing waits longer,
 /// as the batch is drained in one go.
-#[doc(hidden)]
-pub fn run_batch<W>(mut pop: impl FnMut() -> Option<Command<W>>, mut run: impl FnMut(Command<W>)) {
+pub(crate) fn run_batch<W>(
+    mut pop: impl FnMut() -> Option<Command<W>>,
+    mut run: impl FnMut(Command<W>),
+) {
     let mut owed = false;
     while let Some(cmd) = pop() {
         match cmd {
