@@ -17,6 +17,7 @@
 use crate::accept_backoff::{self, AcceptBackoff};
 use crate::error::Error;
 use crate::mailbox::Doorbell;
+use crate::slab::Slab;
 use crate::timer::{TimerId, TimerWheel};
 use crate::token;
 #[cfg(feature = "io-uring")]
@@ -194,11 +195,6 @@ pub(crate) trait ChannelOps {
     fn is_closed(&self) -> bool;
 }
 
-struct Slot {
-    generation: u32,
-    task: Option<Box<dyn ChannelOps>>,
-}
-
 type Acceptor = Box<dyn FnMut(&mut LoopInner, TcpStream) + Send>;
 
 struct ListenerEntry {
@@ -218,9 +214,8 @@ struct Shutdown {
 /// A loop's whole state, owned by its thread.
 pub(crate) struct LoopInner {
     pub(crate) local: LoopLocal,
-    slots: Vec<Slot>,
-    free: Vec<u32>,
-    live: usize,
+    /// The channels, named by their tokens' slot and generation.
+    slots: Slab<Box<dyn ChannelOps>>,
     listeners: Vec<Option<ListenerEntry>>,
     tasks: HashMap<u64, (TaskFn, Arc<AtomicBool>)>,
     next_task: u64,
@@ -230,31 +225,22 @@ pub(crate) struct LoopInner {
 }
 
 impl LoopInner {
+    /// A token for a channel about to be made (it needs its token first).
     pub(crate) fn vacant(&mut self) -> Token {
-        let index = match self.free.pop() {
-            Some(i) => i,
-            None => {
-                self.slots.push(Slot {
-                    generation: 0,
-                    task: None,
-                });
-                (self.slots.len() - 1) as u32
-            }
-        };
-        token::channel(index, self.slots[index as usize].generation)
+        let (index, generation) = self.slots.reserve();
+        token::channel(index, generation)
     }
 
+    /// Gives back a token from [`vacant`](Self::vacant) that got no channel.
     pub(crate) fn release(&mut self, token: Token) {
         let (index, _) = token::split_channel(token);
-        let g = &mut self.slots[index].generation;
-        *g = token::next_generation(*g);
-        self.free.push(index as u32);
+        self.slots.remove(index);
     }
 
+    /// Puts the channel in the slot its token names.
     pub(crate) fn install(&mut self, token: Token, task: Box<dyn ChannelOps>) {
         let (index, _) = token::split_channel(token);
-        self.slots[index].task = Some(task);
-        self.live += 1;
+        self.slots.fill(index as u32, task);
     }
 
     /// Runs `f` on the channel behind `token`, if it still exists, and
@@ -265,21 +251,12 @@ impl LoopInner {
         f: impl FnOnce(&mut dyn ChannelOps, &mut LoopLocal),
     ) {
         let (index, generation) = token::split_channel(token);
-        let Some(slot) = self.slots.get_mut(index) else {
-            return;
-        };
-        if slot.generation != generation {
-            return;
-        }
-        let Some(task) = slot.task.as_mut() else {
+        let Some(task) = self.slots.get_mut(index, generation) else {
             return;
         };
         f(task.as_mut(), &mut self.local);
         if task.is_closed() {
-            slot.task = None;
-            slot.generation = token::next_generation(slot.generation);
-            self.free.push(index as u32);
-            self.live -= 1;
+            self.slots.remove(index);
         }
     }
 
@@ -446,7 +423,7 @@ impl LoopInner {
 
     /// Number of open channels on this loop.
     pub(crate) fn channel_count(&self) -> usize {
-        self.live
+        self.slots.len()
     }
 
     pub(crate) fn schedule_task(
@@ -522,10 +499,9 @@ impl LoopInner {
     }
 
     fn each_channel(&mut self, mut f: impl FnMut(&mut dyn ChannelOps, &mut LoopLocal)) {
-        for index in 0..self.slots.len() {
-            let token = token::channel(index as u32, self.slots[index].generation);
-            if self.slots[index].task.is_some() {
-                self.dispatch(token, &mut f);
+        for index in 0..self.slots.slot_count() {
+            if let Some((index, generation)) = self.slots.full_name(index) {
+                self.dispatch(token::channel(index, generation), &mut f);
             }
         }
     }
@@ -552,7 +528,7 @@ impl LoopInner {
             s.closing = true;
             self.each_channel(|ch, lp| ch.close(lp, false));
         }
-        self.shutdown.as_ref().is_some_and(|s| s.closing) && self.live == 0
+        self.shutdown.as_ref().is_some_and(|s| s.closing) && self.slots.len() == 0
     }
 
     fn run(mut self, mut poll: Option<Poll>) {
@@ -718,7 +694,7 @@ impl LoopInner {
         }
         let deadline = Instant::now() + Duration::from_secs(2);
         let mut completions = Vec::new();
-        while self.live > 0 && Instant::now() < deadline {
+        while self.slots.len() > 0 && Instant::now() < deadline {
             if self
                 .poll_uring(&mut completions, Some(Duration::from_millis(10)))
                 .is_none()
@@ -726,13 +702,13 @@ impl LoopInner {
                 break;
             }
         }
-        if self.live > 0 {
+        if self.slots.len() > 0 {
             tracing::error!(
-                channels = self.live,
+                channels = self.slots.len(),
                 "io_uring operations still in flight at loop exit; leaking their buffers"
             );
-            for slot in self.slots.drain(..) {
-                std::mem::forget(slot);
+            for task in self.slots.drain() {
+                std::mem::forget(task);
             }
         }
     }
@@ -883,9 +859,7 @@ impl EventLoop {
                     reread: Vec::new(),
                     shared: loop_shared,
                 },
-                slots: Vec::new(),
-                free: Vec::new(),
-                live: 0,
+                slots: Slab::new(token::GENERATION_MASK),
                 listeners: Vec::new(),
                 tasks: HashMap::new(),
                 next_task: 0,

@@ -42,7 +42,7 @@
 //!        |
 //! event_loop                  one thread: poll or ring, slots of `dyn ChannelOps`, timers, tasks, accept
 //!        |
-//! uring, buf_ring, token, timer, mailbox, accept_backoff, fd_limit, options, outbound, error, transport
+//! uring, buf_ring, token, slab, timer, mailbox, accept_backoff, fd_limit, options, outbound, error, transport
 //! ```
 //!
 //! ```
@@ -111,6 +111,7 @@ mod options;
 mod outbound;
 #[doc(hidden)]
 pub mod pipeline;
+mod slab;
 mod sync;
 mod timer;
 mod token;

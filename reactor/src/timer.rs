@@ -4,9 +4,10 @@
 //! the wheel size and carries its absolute deadline, so one that is more than
 //! a lap away is just skipped on the laps before it is due. Scheduling and
 //! cancelling are O(1); cancellation marks the entry and the slot drops it
-//! when next visited. Entries live in a slab with generations, so a stale
-//! [`TimerId`] never cancels somebody else's timer.
+//! when next visited. Entries live in a [`Slab`] with generations, so a
+//! stale [`TimerId`] never cancels somebody else's timer.
 
+use crate::slab::Slab;
 use std::time::{Duration, Instant};
 
 const SLOTS: usize = 1024;
@@ -20,7 +21,6 @@ pub struct TimerId {
 }
 
 struct Entry<T> {
-    generation: u32,
     deadline: u64,
     period: u64,
     payload: Option<T>,
@@ -32,8 +32,9 @@ pub(crate) struct TimerWheel<T> {
     /// The last tick whose slot has been processed.
     tick: u64,
     slots: Vec<Vec<u32>>,
-    entries: Vec<Entry<T>>,
-    free: Vec<u32>,
+    /// Scheduled entries, and cancelled ones not yet visited.
+    entries: Slab<Entry<T>>,
+    /// Timers scheduled and not cancelled or fired.
     live: usize,
 }
 
@@ -43,8 +44,7 @@ impl<T: Clone> TimerWheel<T> {
             origin,
             tick: 0,
             slots: (0..SLOTS).map(|_| Vec::new()).collect(),
-            entries: Vec::new(),
-            free: Vec::new(),
+            entries: Slab::new(u32::MAX),
             live: 0,
         }
     }
@@ -71,26 +71,12 @@ impl<T: Clone> TimerWheel<T> {
         let delay_ms = delay.as_nanos().div_ceil(1_000_000) as u64;
         let deadline = (self.tick_of(now) + delay_ms.max(1)).max(self.tick + 1);
         let period = period.map_or(0, |p| (p.as_millis() as u64).max(1));
-        let index = match self.free.pop() {
-            Some(i) => i,
-            None => {
-                self.entries.push(Entry {
-                    generation: 0,
-                    deadline: 0,
-                    period: 0,
-                    payload: None,
-                });
-                (self.entries.len() - 1) as u32
-            }
-        };
-        let e = &mut self.entries[index as usize];
-        e.deadline = deadline;
-        e.period = period;
-        e.payload = Some(payload);
-        let id = TimerId {
-            index,
-            generation: e.generation,
-        };
+        let (index, generation) = self.entries.insert(Entry {
+            deadline,
+            period,
+            payload: Some(payload),
+        });
+        let id = TimerId { index, generation };
         self.slots[(deadline & MASK) as usize].push(index);
         self.live += 1;
         id
@@ -98,8 +84,8 @@ impl<T: Clone> TimerWheel<T> {
 
     /// Cancels the timer; returns whether it was still pending.
     pub(crate) fn cancel(&mut self, id: TimerId) -> bool {
-        match self.entries.get_mut(id.index as usize) {
-            Some(e) if e.generation == id.generation && e.payload.is_some() => {
+        match self.entries.get_mut(id.index as usize, id.generation) {
+            Some(e) if e.payload.is_some() => {
                 e.payload = None;
                 self.live -= 1;
                 true
@@ -146,22 +132,24 @@ impl<T: Clone> TimerWheel<T> {
             }
             let mut pending = std::mem::take(&mut self.slots[slot]);
             pending.retain(|&index| {
-                let e = &mut self.entries[index as usize];
-                let Some(payload) = e.payload.as_ref() else {
+                let entries = &mut self.entries;
+                let (_, generation) = entries
+                    .full_name(index as usize)
+                    .expect("listed entries are held");
+                let e = entries
+                    .at_mut(index as usize)
+                    .expect("listed entries are held");
+                if e.payload.is_none() {
                     // Cancelled: recycle the entry.
-                    e.generation = e.generation.wrapping_add(1);
-                    self.free.push(index);
+                    entries.remove(index as usize);
                     return false;
-                };
+                }
                 if e.deadline > now_tick {
                     return true;
                 }
-                let id = TimerId {
-                    index,
-                    generation: e.generation,
-                };
+                let id = TimerId { index, generation };
                 if e.period > 0 {
-                    fired.push((id, payload.clone()));
+                    fired.push((id, e.payload.clone().expect("checked above")));
                     e.deadline = now_tick + e.period;
                     let next = (e.deadline & MASK) as usize;
                     if next == slot {
@@ -170,8 +158,7 @@ impl<T: Clone> TimerWheel<T> {
                     self.slots[next].push(index);
                 } else {
                     fired.push((id, e.payload.take().expect("checked above")));
-                    e.generation = e.generation.wrapping_add(1);
-                    self.free.push(index);
+                    entries.remove(index as usize);
                     self.live -= 1;
                 }
                 false

@@ -12,7 +12,7 @@ pub(crate) const WAKER: Token = Token(usize::MAX);
 const LISTENER_BIT: usize = 1 << 62;
 /// Slot generations wrap here, so a channel token (generation above the low
 /// 32 bits) fits the 60 bits io_uring's `user_data` leaves its owner.
-const GENERATION_MASK: u32 = (1 << 28) - 1;
+pub(crate) const GENERATION_MASK: u32 = (1 << 28) - 1;
 /// Where an operation's kind sits in `user_data`, above its owner.
 #[cfg(any(feature = "io-uring", test))]
 const KIND_SHIFT: u32 = 60;
@@ -27,11 +27,6 @@ pub(crate) fn channel(index: u32, generation: u32) -> Token {
 /// A channel token's slot index and generation.
 pub(crate) fn split_channel(token: Token) -> (usize, u32) {
     (token.0 & 0xffff_ffff, (token.0 >> 32) as u32)
-}
-
-/// The generation a slot takes when its channel goes.
-pub(crate) fn next_generation(generation: u32) -> u32 {
-    (generation + 1) & GENERATION_MASK
 }
 
 /// The token of listener `index`.
@@ -107,7 +102,6 @@ mod tests {
     fn every_field_round_trips() {
         let t = channel(7, GENERATION_MASK);
         assert_eq!(split_channel(t), (7, GENERATION_MASK));
-        assert_eq!(next_generation(GENERATION_MASK), 0);
         assert_eq!(as_listener(listener(3)), Some(3));
         assert_eq!(as_listener(t), None);
         for op in Op::ALL {
