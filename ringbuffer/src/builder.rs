@@ -6,7 +6,7 @@
 //! the slowest path through the graph holds the producers back, never an
 //! intermediate stage.
 
-use crate::claim::{ClaimStrategy, MultiClaim, SingleClaim};
+use crate::claim::{MultiProducerSequencer, Sequencer, SingleProducerSequencer};
 use crate::disruptor::Disruptor;
 use crate::error::BuildError;
 use crate::monitor::Monitor;
@@ -69,19 +69,19 @@ impl<E: Send + Sync + 'static, W: WaitStrategy> DisruptorBuilder<E, W> {
     ///
     /// # Errors
     /// [`BuildError::CapacityNotPowerOfTwo`] or [`BuildError::CapacityTooLarge`].
-    pub fn single_producer(self) -> Result<Graph<E, W, SingleClaim>, BuildError> {
-        self.graph(false, SingleClaim::new)
+    pub fn single_producer(self) -> Result<Graph<E, W, SingleProducerSequencer>, BuildError> {
+        self.graph(false, SingleProducerSequencer::new)
     }
 
     /// Allocate the ring for any number of producer threads (clone the producer).
     ///
     /// # Errors
     /// [`BuildError::CapacityNotPowerOfTwo`] or [`BuildError::CapacityTooLarge`].
-    pub fn multi_producer(self) -> Result<Graph<E, W, MultiClaim>, BuildError> {
-        self.graph(true, MultiClaim::new)
+    pub fn multi_producer(self) -> Result<Graph<E, W, MultiProducerSequencer>, BuildError> {
+        self.graph(true, MultiProducerSequencer::new)
     }
 
-    fn graph<C: ClaimStrategy>(
+    fn graph<C: Sequencer>(
         mut self,
         multi: bool,
         make_claim: fn(Box<[Arc<Sequence>]>) -> C,
@@ -149,7 +149,7 @@ pub struct Graph<E, W, C> {
     error: Option<BuildError>,
 }
 
-impl<E: Send + Sync + 'static, W: WaitStrategy, C: ClaimStrategy> Graph<E, W, C> {
+impl<E: Send + Sync + 'static, W: WaitStrategy, C: Sequencer> Graph<E, W, C> {
     /// Add `stage` consuming straight from the producers. Chain
     /// [`and`](Stages::and) for more stages in parallel with it and
     /// [`then`](Stages::then) for stages after them.
@@ -305,7 +305,7 @@ pub struct Stages<'g, E, W, C> {
     ids: Vec<StageId>,
 }
 
-impl<'g, E: Send + Sync + 'static, W: WaitStrategy, C: ClaimStrategy> Stages<'g, E, W, C> {
+impl<'g, E: Send + Sync + 'static, W: WaitStrategy, C: Sequencer> Stages<'g, E, W, C> {
     /// Add `stage` in parallel with this group (same dependencies).
     pub fn and<K: StageKind<E>>(mut self, stage: Stage<K>) -> Self {
         let id = self.graph.add(&self.dependencies, stage);

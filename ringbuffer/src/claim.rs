@@ -1,8 +1,8 @@
 //! Sequencers: how producers claim sequences and publish them.
 //!
-//! [`SingleClaim`] keeps its claim counter and gating cache in the producer
+//! [`SingleProducerSequencer`] keeps its claim counter and gating cache in the producer
 //! handle itself (one producer, so plain integers) and publishes by moving the
-//! cursor. [`MultiClaim`] claims on the shared cursor with `fetch_add` (or a
+//! cursor. [`MultiProducerSequencer`] claims on the shared cursor with `fetch_add` (or a
 //! compare-exchange for the `try_` and timed calls, which must not claim
 //! what they cannot fill) and publishes by writing each slot's lap number into
 //! the availability buffer, so consumers never read a claimed-but-unwritten
@@ -40,15 +40,15 @@ pub(crate) mod private {
 use private::Claim;
 
 /// How a [`Producer`](crate::Producer) claims and publishes: implemented by
-/// [`SingleClaim`] and [`MultiClaim`] only.
-pub trait ClaimStrategy: Claim {}
+/// [`SingleProducerSequencer`] and [`MultiProducerSequencer`] only.
+pub trait Sequencer: Claim {}
 
-impl ClaimStrategy for SingleClaim {}
-impl ClaimStrategy for MultiClaim {}
+impl Sequencer for SingleProducerSequencer {}
+impl Sequencer for MultiProducerSequencer {}
 
-/// Claim strategy of the single producer: the claim counter lives here.
+/// The single-producer sequencer: the claim counter lives in the producer.
 #[derive(Debug)]
-pub struct SingleClaim {
+pub struct SingleProducerSequencer {
     /// Highest sequence claimed.
     next: i64,
     /// Cached minimum of `gating`.
@@ -56,9 +56,9 @@ pub struct SingleClaim {
     gating: Box<[Arc<Sequence>]>,
 }
 
-impl SingleClaim {
+impl SingleProducerSequencer {
     pub(crate) fn new(gating: Box<[Arc<Sequence>]>) -> Self {
-        SingleClaim {
+        SingleProducerSequencer {
             next: -1,
             cached_gate: -1,
             gating,
@@ -77,7 +77,7 @@ impl SingleClaim {
     }
 }
 
-impl SingleClaim {
+impl SingleProducerSequencer {
     /// The slow path of `claim`, out of line so the fast path stays small
     /// enough to inline into every publish.
     #[cold]
@@ -98,7 +98,7 @@ impl SingleClaim {
     }
 }
 
-impl Claim for SingleClaim {
+impl Claim for SingleProducerSequencer {
     #[inline]
     fn claim<E, W: WaitStrategy>(
         &mut self,
@@ -145,21 +145,21 @@ impl Claim for SingleClaim {
     }
 }
 
-/// Claim strategy of the multi-producer: claims on the shared cursor.
+/// The multi-producer sequencer: claims on the shared cursor.
 ///
 /// Each producer handle caches the gating minimum itself. The Java
 /// Disruptor shares one cache among producers, but that is a line every
 /// producer writes; gating sequences only grow, so a private cache is just
 /// as sound and keeps the producers off each other's lines.
 #[derive(Debug, Clone)]
-pub struct MultiClaim {
+pub struct MultiProducerSequencer {
     gating: Box<[Arc<Sequence>]>,
     cached_gate: i64,
 }
 
-impl MultiClaim {
+impl MultiProducerSequencer {
     pub(crate) fn new(gating: Box<[Arc<Sequence>]>) -> Self {
-        MultiClaim {
+        MultiProducerSequencer {
             gating,
             cached_gate: -1,
         }
@@ -183,7 +183,7 @@ impl MultiClaim {
     }
 }
 
-impl MultiClaim {
+impl MultiProducerSequencer {
     /// The slow path of `claim`: wait until the consumers are past
     /// `hi - capacity`. Out of line to keep every publish's fast path small.
     #[cold]
@@ -213,7 +213,7 @@ impl MultiClaim {
     }
 }
 
-impl Claim for MultiClaim {
+impl Claim for MultiProducerSequencer {
     #[inline]
     fn claim<E, W: WaitStrategy>(
         &mut self,
@@ -272,7 +272,7 @@ impl Claim for MultiClaim {
 
 /// Retry `try_claim` until it succeeds, fails for a reason other than a full
 /// ring, or `deadline` passes.
-pub(crate) fn claim_until<C: ClaimStrategy, E, W: WaitStrategy>(
+pub(crate) fn claim_until<C: Sequencer, E, W: WaitStrategy>(
     claim: &mut C,
     core: &Core<E, W>,
     n: i64,

@@ -62,7 +62,7 @@ mod worker_pool;
 
 pub use affinity::pin_current_thread;
 pub use builder::{DisruptorBuilder, Graph, StageId, Stages};
-pub use claim::{ClaimStrategy, MultiClaim, SingleClaim};
+pub use claim::{MultiProducerSequencer, Sequencer, SingleProducerSequencer};
 pub use disruptor::{Disruptor, ShutdownReport};
 pub use error::{BuildError, PublishError, WaitError};
 pub use handler::{EventHandler, WorkHandler};

@@ -6,7 +6,7 @@
 //! are still published (with whatever the closure left in them), because
 //! consumers wait for every claimed sequence and would otherwise stall.
 
-use crate::claim::{claim_until, ClaimStrategy, MultiClaim, SingleClaim};
+use crate::claim::{claim_until, MultiProducerSequencer, Sequencer, SingleProducerSequencer};
 use crate::error::PublishError;
 use crate::ring::Core;
 use crate::sync::{Arc, Ordering};
@@ -15,8 +15,8 @@ use std::time::{Duration, Instant};
 
 /// Publishes events into a disruptor.
 ///
-/// `C` is [`SingleClaim`] (one producer thread, not `Clone`) or
-/// [`MultiClaim`] (`Clone + Send`: give each producer thread its own
+/// `C` is [`SingleProducerSequencer`] (one producer thread, not `Clone`) or
+/// [`MultiProducerSequencer`] (`Clone + Send`: give each producer thread its own
 /// clone). When the last producer handle drops, the disruptor drains:
 /// every published event reaches every stage, then the stage threads exit.
 ///
@@ -41,37 +41,37 @@ use std::time::{Duration, Instant};
 /// assert_eq!(sum.load(Ordering::Relaxed), 55 + 406);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-pub struct Producer<E, W = BlockingWait, C = SingleClaim>
+pub struct Producer<E, W = BlockingWait, C = SingleProducerSequencer>
 where
     W: WaitStrategy,
-    C: ClaimStrategy,
+    C: Sequencer,
 {
     core: Arc<Core<E, W>>,
     claim: C,
 }
 
 /// The producer of a single-producer disruptor.
-pub type SingleProducer<E, W = BlockingWait> = Producer<E, W, SingleClaim>;
+pub type SingleProducer<E, W = BlockingWait> = Producer<E, W, SingleProducerSequencer>;
 /// A producer of a multi-producer disruptor; clone it for each thread.
-pub type MultiProducer<E, W = BlockingWait> = Producer<E, W, MultiClaim>;
+pub type MultiProducer<E, W = BlockingWait> = Producer<E, W, MultiProducerSequencer>;
 
 /// Publishes `lo..=hi` when dropped, so a panicking closure cannot leave a
 /// claimed sequence unpublished.
-struct PublishOnDrop<'a, E, W: WaitStrategy, C: ClaimStrategy> {
+struct PublishOnDrop<'a, E, W: WaitStrategy, C: Sequencer> {
     core: &'a Core<E, W>,
     claim: &'a mut C,
     lo: i64,
     hi: i64,
 }
 
-impl<E, W: WaitStrategy, C: ClaimStrategy> Drop for PublishOnDrop<'_, E, W, C> {
+impl<E, W: WaitStrategy, C: Sequencer> Drop for PublishOnDrop<'_, E, W, C> {
     #[inline]
     fn drop(&mut self) {
         self.claim.publish(self.core, self.lo, self.hi);
     }
 }
 
-impl<E, W: WaitStrategy, C: ClaimStrategy> Producer<E, W, C> {
+impl<E, W: WaitStrategy, C: Sequencer> Producer<E, W, C> {
     pub(crate) fn new(core: Arc<Core<E, W>>, claim: C) -> Self {
         Producer { core, claim }
     }
@@ -213,7 +213,7 @@ impl<E, W: WaitStrategy, C: ClaimStrategy> Producer<E, W, C> {
     }
 }
 
-impl<E, W: WaitStrategy> Clone for Producer<E, W, MultiClaim> {
+impl<E, W: WaitStrategy> Clone for Producer<E, W, MultiProducerSequencer> {
     fn clone(&self) -> Self {
         self.core.producers.fetch_add(1, Ordering::Relaxed);
         Producer {
@@ -223,7 +223,7 @@ impl<E, W: WaitStrategy> Clone for Producer<E, W, MultiClaim> {
     }
 }
 
-impl<E, W: WaitStrategy, C: ClaimStrategy> Drop for Producer<E, W, C> {
+impl<E, W: WaitStrategy, C: Sequencer> Drop for Producer<E, W, C> {
     fn drop(&mut self) {
         if self.core.producers.fetch_sub(1, Ordering::AcqRel) == 1 {
             // The last producer is gone: every claim has been published (each
@@ -234,7 +234,7 @@ impl<E, W: WaitStrategy, C: ClaimStrategy> Drop for Producer<E, W, C> {
     }
 }
 
-impl<E, W: WaitStrategy, C: ClaimStrategy> std::fmt::Debug for Producer<E, W, C> {
+impl<E, W: WaitStrategy, C: Sequencer> std::fmt::Debug for Producer<E, W, C> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Producer")
             .field("capacity", &self.core.capacity())

@@ -21,8 +21,8 @@ pub use crate::topics::PartitionId;
 use bytes::Bytes;
 use crossbeam_utils::atomic::AtomicCell;
 use gyre_ringbuffer::{
-    BuildError, Disruptor, EventHandler, MultiClaim, Producer, PublishError, ShutdownReport, Stage,
-    TimeoutBlockingWait,
+    BuildError, Disruptor, EventHandler, MultiProducerSequencer, Producer, PublishError,
+    ShutdownReport, Stage, TimeoutBlockingWait,
 };
 use std::collections::HashSet;
 use std::ops::Range;
@@ -363,7 +363,7 @@ impl<R: LogReply> EventHandler<Slot<R>> for WriterHandler<R> {
     }
 }
 
-type JobProducer<R> = Producer<Slot<R>, TimeoutBlockingWait, MultiClaim>;
+type JobProducer<R> = Producer<Slot<R>, TimeoutBlockingWait, MultiProducerSequencer>;
 
 /// The running writer thread and its ring.
 pub struct LogWriter<R: LogReply> {

@@ -13,7 +13,7 @@ use bytes::{Bytes, BytesMut};
 use crossbeam_utils::atomic::AtomicCell;
 use gyre_reactor::ChannelHandle;
 use gyre_ringbuffer::{
-    BlockingWait, BuildError, Disruptor, MultiClaim, Producer, Stage, WorkHandler,
+    BlockingWait, BuildError, Disruptor, MultiProducerSequencer, Producer, Stage, WorkHandler,
 };
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
@@ -70,7 +70,7 @@ impl WorkHandler<Slot> for Worker {
     }
 }
 
-type JobProducer = Producer<Slot, BlockingWait, MultiClaim>;
+type JobProducer = Producer<Slot, BlockingWait, MultiProducerSequencer>;
 
 /// The running pool.
 pub(crate) struct Pool {
