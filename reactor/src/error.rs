@@ -33,9 +33,26 @@ pub enum Error {
     /// The event loop (or its group) has shut down.
     #[error("event loop is shut down")]
     LoopShutDown,
-    /// A handler's own failure, with its message.
-    #[error("{0}")]
-    Handler(String),
+    /// A handler's own failure, with its cause (see [`Error::handler`]).
+    #[error("handler error: {0}")]
+    Handler(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl Error {
+    /// A handler's own failure: any error (its source chain kept), or a
+    /// message.
+    ///
+    /// ```
+    /// use gyre_reactor::Error;
+    ///
+    /// let bad = "x".parse::<u32>().unwrap_err();
+    /// let e = Error::handler(bad);
+    /// assert!(std::error::Error::source(&e).is_some());
+    /// assert_eq!(Error::handler("quota exceeded").to_string(), "handler error: quota exceeded");
+    /// ```
+    pub fn handler(cause: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        Error::Handler(cause.into())
+    }
 }
 
 /// Returned by [`ChannelHandle`](crate::ChannelHandle) operations on a
