@@ -9,6 +9,7 @@
 
 #[cfg(feature = "io-uring")]
 mod completions;
+mod epoll;
 pub(crate) mod task;
 #[cfg(feature = "io-uring")]
 mod uring;
@@ -209,17 +210,6 @@ impl Channel {
         self.kick_write(lp);
     }
 
-    /// Writes what is released: now (epoll), or by queueing the next write
-    /// on the ring if none is in flight (io_uring).
-    fn kick_write(&mut self, lp: &mut LoopLocal) {
-        let now = lp.now();
-        match &mut lp.driver {
-            Driver::Epoll(_) => self.write_out(now),
-            #[cfg(feature = "io-uring")]
-            Driver::Uring(ring) => self.submit_write(ring),
-        }
-    }
-
     pub(crate) fn request_close(&mut self) {
         self.close_requested = true;
     }
@@ -231,11 +221,8 @@ impl Channel {
     }
 
     pub(crate) fn set_auto_read(&mut self, on: bool, lp: &mut LoopLocal) {
-        #[cfg(feature = "io-uring")]
         if !on && self.auto_read {
-            if let Driver::Uring(ring) = &mut lp.driver {
-                self.cancel_recv(ring);
-            }
+            self.pause_read(lp);
         }
         if on && !self.auto_read && self.state == State::Active {
             // Edge-triggered readiness will not repeat for data that is
@@ -243,6 +230,74 @@ impl Channel {
             lp.reread(self.token);
         }
         self.auto_read = on;
+    }
+
+    // The transport verbs: each dispatches once on the loop's driver, and
+    // nothing else in the channel (or above it) looks at the driver.
+
+    /// Registers the channel with its loop's driver: epoll readiness, or
+    /// (for a connecting io_uring channel) a poll for the connect's end.
+    pub(crate) fn register(&mut self, lp: &mut LoopLocal) -> io::Result<()> {
+        match &mut lp.driver {
+            Driver::Epoll(registry) => self.epoll_register(registry),
+            #[cfg(feature = "io-uring")]
+            Driver::Uring(ring) => {
+                // Accepted channels start reading when active.
+                if self.state == State::Connecting {
+                    self.arm_connect(ring);
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Writes what is released: now (epoll), or by queueing the next write
+    /// on the ring if none is in flight (io_uring).
+    fn kick_write(&mut self, lp: &mut LoopLocal) {
+        let now = lp.now();
+        match &mut lp.driver {
+            Driver::Epoll(_) => self.write_out(now),
+            #[cfg(feature = "io-uring")]
+            Driver::Uring(ring) => self.submit_write(ring),
+        }
+    }
+
+    /// Starts reading where the transport needs it started (io_uring's
+    /// receive); epoll reads on readiness and needs nothing.
+    pub(crate) fn resume_read(&mut self, lp: &mut LoopLocal) {
+        #[cfg(feature = "io-uring")]
+        if let Driver::Uring(ring) = &mut lp.driver {
+            self.arm_recv(ring);
+        }
+        #[cfg(not(feature = "io-uring"))]
+        let _ = lp;
+    }
+
+    /// Stops reading where a read is in flight (io_uring's receive).
+    pub(crate) fn pause_read(&mut self, lp: &mut LoopLocal) {
+        #[cfg(feature = "io-uring")]
+        if let Driver::Uring(ring) = &mut lp.driver {
+            self.cancel_recv(ring);
+        }
+        #[cfg(not(feature = "io-uring"))]
+        let _ = lp;
+    }
+
+    /// Lets go of the socket and buffers: at once on epoll; on io_uring
+    /// once the kernel is done with them (what is in flight is cancelled,
+    /// and released on its completion).
+    pub(crate) fn release(&mut self, lp: &mut LoopLocal) {
+        match &mut lp.driver {
+            Driver::Epoll(registry) => self.epoll_release(registry),
+            #[cfg(feature = "io-uring")]
+            Driver::Uring(ring) => {
+                self.cancel_in_flight(ring);
+                if !self.ring.in_flight() {
+                    self.stream = None;
+                    self.release_buffers();
+                }
+            }
+        }
     }
 
     /// Reads and drops what the peer sends while lingering: `Ok(true)` at

@@ -134,6 +134,17 @@ impl LoopLocal {
         self.now
     }
 
+    /// The ring of an io_uring loop. Only completions and the operations
+    /// they lead to call this, and only an io_uring loop has completions:
+    /// the one place that knows it.
+    #[cfg(feature = "io-uring")]
+    pub(crate) fn ring(&mut self) -> &mut crate::uring::UringDriver {
+        match &mut self.driver {
+            Driver::Uring(ring) => ring,
+            Driver::Epoll(_) => unreachable!("an io_uring completion on an epoll loop"),
+        }
+    }
+
     /// The epoll registry, or `None` on an io_uring loop.
     pub(crate) fn registry(&self) -> Option<&Registry> {
         match &self.driver {

@@ -38,7 +38,7 @@
 //!        |
 //! handle                      ChannelHandle: any thread -> a loop's mailbox
 //!        |
-//! channel, channel/uring      transport state: socket, buffers, queue, watermarks, timers, ring ops
+//! channel, channel/{epoll,uring}  transport state and verbs (register, write, pause/resume read, release)
 //!        |
 //! event_loop                  one thread: poll or ring, slots of `dyn ChannelOps`, timers, tasks, accept
 //!        |

@@ -8,7 +8,7 @@ use super::task::ChannelTask;
 use super::uring::os_error;
 use super::State;
 use crate::error::Error;
-use crate::event_loop::{Driver, LoopLocal};
+use crate::event_loop::LoopLocal;
 use crate::outbound::Outbound;
 use crate::pipeline::{HeadPath, InboundChain};
 use crate::token::Op;
@@ -45,9 +45,7 @@ impl<L: InboundChain<BytesMut, S>, S: Into<Outbound>> ChannelTask<L, S> {
                     self.finish_connect(lp);
                     if self.ch.state == State::Connecting {
                         // Spurious: still connecting.
-                        if let Driver::Uring(ring) = &mut lp.driver {
-                            self.ch.arm_connect(ring);
-                        }
+                        self.ch.arm_connect(lp.ring());
                     }
                 }
             }
@@ -63,7 +61,8 @@ impl<L: InboundChain<BytesMut, S>, S: Into<Outbound>> ChannelTask<L, S> {
     fn on_recv(&mut self, lp: &mut LoopLocal, res: i32, flags: u32) {
         // A pool buffer handed back: copy its bytes out (unless input is no
         // longer wanted) and return it to the pool at once.
-        if let (Some(bid), Driver::Uring(ring)) = (uring::buffer_id(flags), &mut lp.driver) {
+        if let Some(bid) = uring::buffer_id(flags) {
+            let ring = lp.ring();
             if res > 0 && self.ch.state == State::Active && !self.ch.input_closed {
                 self.ch.take_buffer(ring, bid, res as usize);
             }
@@ -124,9 +123,7 @@ impl<L: InboundChain<BytesMut, S>, S: Into<Outbound>> ChannelTask<L, S> {
             self.input_ended(lp);
             return;
         }
-        if let Driver::Uring(ring) = &mut lp.driver {
-            self.ch.arm_recv(ring);
-        }
+        self.ch.arm_recv(lp.ring());
     }
 
     fn on_write(&mut self, lp: &mut LoopLocal, kind: Op, res: i32) {
@@ -139,9 +136,7 @@ impl<L: InboundChain<BytesMut, S>, S: Into<Outbound>> ChannelTask<L, S> {
                 return;
             }
             if matches!(-res, libc::EAGAIN | libc::EINTR) {
-                if let Driver::Uring(ring) = &mut lp.driver {
-                    self.ch.submit_write(ring);
-                }
+                self.ch.submit_write(lp.ring());
                 return;
             }
             let e = os_error(res);
@@ -202,9 +197,7 @@ impl<L: InboundChain<BytesMut, S>, S: Into<Outbound>> ChannelTask<L, S> {
             self.output_delivered(lp);
             return;
         }
-        if let Driver::Uring(ring) = &mut lp.driver {
-            self.ch.submit_write(ring);
-        }
+        self.ch.submit_write(lp.ring());
         self.settle(lp);
     }
 }

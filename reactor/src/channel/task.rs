@@ -16,7 +16,7 @@ use crate::pipeline::{run_batch, HeadPath, InboundChain, Io};
 use crate::timer::TimerId;
 use bytes::BytesMut;
 use mio::net::TcpStream;
-use mio::{Interest, Token};
+use mio::Token;
 use std::io;
 use std::marker::PhantomData;
 use std::net::SocketAddr;
@@ -79,27 +79,7 @@ impl<L: InboundChain<BytesMut, S>, S: Into<Outbound>> ChannelTask<L, S> {
     }
 
     pub(crate) fn register(&mut self, lp: &mut LoopLocal) -> io::Result<()> {
-        let stream = self
-            .ch
-            .stream
-            .as_mut()
-            .expect("registering a closed channel");
-        match &mut lp.driver {
-            Driver::Epoll(registry) => registry.register(
-                stream,
-                self.ch.token,
-                Interest::READABLE | Interest::WRITABLE,
-            ),
-            #[cfg(feature = "io-uring")]
-            Driver::Uring(ring) => {
-                // Accepted channels start reading when active; a connecting
-                // one waits for its socket to turn writable.
-                if self.ch.state == State::Connecting {
-                    self.ch.arm_connect(ring);
-                }
-                Ok(())
-            }
-        }
+        self.ch.register(lp)
     }
 
     pub(super) fn io<'a>(ch: &'a mut Channel, lp: &'a mut LoopLocal) -> Io<'a> {
@@ -247,11 +227,8 @@ impl<L: InboundChain<BytesMut, S>, S: Into<Outbound>> ChannelTask<L, S> {
             self.finish_close(lp);
             return;
         }
-        #[cfg(feature = "io-uring")]
-        if let Driver::Uring(ring) = &mut lp.driver {
-            // Input is read directly from here on.
-            self.ch.cancel_recv(ring);
-        }
+        // Input is read directly from here on.
+        self.ch.pause_read(lp);
         if let Some(id) = self.ch.drain_timer.take() {
             lp.cancel_timer(id);
         }
@@ -289,25 +266,7 @@ impl<L: InboundChain<BytesMut, S>, S: Into<Outbound>> ChannelTask<L, S> {
         let dropped = self.ch.queued_bytes;
         self.ch.flushed = 0;
         self.ch.queued_bytes = 0;
-        match &mut lp.driver {
-            Driver::Epoll(registry) => {
-                if let Some(mut stream) = self.ch.stream.take() {
-                    let _ = registry.deregister(&mut stream);
-                    // Dropping the stream closes the descriptor.
-                }
-                self.ch.release_buffers();
-            }
-            #[cfg(feature = "io-uring")]
-            Driver::Uring(ring) => {
-                // Buffers and descriptor stay until the kernel is done with
-                // them: cancel what is in flight, release on its completion.
-                self.ch.cancel_in_flight(ring);
-                if !self.ch.ring.in_flight() {
-                    self.ch.stream = None;
-                    self.ch.release_buffers();
-                }
-            }
-        }
+        self.ch.release(lp);
         for id in self.ch.repeating_timers.drain(..) {
             lp.cancel_timer(id);
         }
@@ -402,10 +361,7 @@ impl<L: InboundChain<BytesMut, S>, S: Into<Outbound>> ChannelOps for ChannelTask
         self.pipeline
             .active(&mut Self::io(&mut self.ch, lp), &mut HeadPath);
         self.settle(lp);
-        #[cfg(feature = "io-uring")]
-        if let Driver::Uring(ring) = &mut lp.driver {
-            self.ch.arm_recv(ring);
-        }
+        self.ch.resume_read(lp);
     }
 
     fn ready(&mut self, lp: &mut LoopLocal, readable: bool, hup: bool, writable: bool) {

@@ -1,0 +1,27 @@
+//! A channel's I/O on an epoll loop: registration with the loop's registry
+//! for edge-triggered readiness, and deregistration on release. Its reads
+//! and writes are plain non-blocking system calls the channel makes itself
+//! (`read_once`, `write_out`), so this side is small; `uring` is its
+//! counterpart for completions.
+
+use super::Channel;
+use mio::{Interest, Registry};
+use std::io;
+
+impl Channel {
+    /// Registers the socket for readable and writable edges.
+    pub(super) fn epoll_register(&mut self, registry: &Registry) -> io::Result<()> {
+        let stream = self.stream.as_mut().expect("registering a closed channel");
+        registry.register(stream, self.token, Interest::READABLE | Interest::WRITABLE)
+    }
+
+    /// Deregisters and closes the socket, and drops the buffers: nothing
+    /// but this channel holds them.
+    pub(super) fn epoll_release(&mut self, registry: &Registry) {
+        if let Some(mut stream) = self.stream.take() {
+            let _ = registry.deregister(&mut stream);
+            // Dropping the stream closes the descriptor.
+        }
+        self.release_buffers();
+    }
+}
