@@ -134,6 +134,6 @@ pub use handler::{
 pub use idle::IdleStateHandler;
 pub use options::{ChannelOptions, ListenOptions};
 pub use outbound::Outbound;
-pub use pipeline::Pipeline;
+pub use pipeline::{End, InboundChain, Pipeline};
 pub use timer::TimerId;
 pub use transport::Transport;

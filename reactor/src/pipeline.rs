@@ -138,10 +138,55 @@ where
     }
 }
 
-/// Everything a pipeline does, from some layer to the tail. `M` is what the
-/// first layer reads, `W` what it writes.
-#[doc(hidden)]
-pub trait InboundChain<M, W> {
+mod sealed {
+    /// Implemented by the chain types only, so `InboundChain` can be named
+    /// but not implemented outside this crate.
+    pub trait Sealed {}
+}
+
+impl sealed::Sealed for End {}
+impl<I: InboundHandler, O, R> sealed::Sealed for Layer<I, O, R> {}
+
+/// The handlers of a [`Pipeline`], as one statically dispatched chain: `M`
+/// is what its first (socket-side) layer reads, `W` what that layer writes
+/// towards the socket, and `TailWrite` what a write entering at the tail (a
+/// [`ChannelHandle`](crate::ChannelHandle), a client's connect) must be.
+///
+/// Users never implement or call it (it is sealed, and its methods are the
+/// reactor's); they name it, to write a pipeline's type without spelling
+/// out every layer, as a factory function shared by several servers does:
+///
+/// ```
+/// use bytes::{Bytes, BytesMut};
+/// use gyre_codec::{LineDecoder, LineEncoder, LineEnding};
+/// use gyre_reactor::{InboundChain, InboundContext, InboundHandler, Pipeline, ServerBootstrap};
+///
+/// /// Answers every line upper-cased.
+/// struct Shout;
+///
+/// impl InboundHandler for Shout {
+///     type Read = Bytes;
+///     type Pass = ();
+///     type Write = Bytes;
+///
+///     fn read(&mut self, ctx: &mut impl InboundContext<Self>, line: Bytes) {
+///         ctx.write_and_flush(Bytes::from(line.to_ascii_uppercase()));
+///     }
+/// }
+///
+/// /// Every connection's pipeline: socket chunks in (`BytesMut`), `Bytes`
+/// /// out to the socket; the last handler passes on `()` and writes `Bytes`.
+/// fn lines() -> Pipeline<impl InboundChain<BytesMut, Bytes>, (), Bytes, Bytes> {
+///     Pipeline::new()
+///         .codec(LineDecoder::new(1024), LineEncoder::new(LineEnding::Lf))
+///         .inbound(Shout)
+/// }
+///
+/// let server = ServerBootstrap::new().bind("127.0.0.1:0", |_peer| lines())?;
+/// server.shutdown_gracefully(std::time::Duration::ZERO, std::time::Duration::from_secs(1));
+/// # Ok::<(), gyre_reactor::Error>(())
+/// ```
+pub trait InboundChain<M, W>: sealed::Sealed {
     /// What a write entering at the tail (a bootstrap's handle) must be.
     type TailWrite;
     /// Number of layers.
@@ -592,11 +637,20 @@ impl<I: InboundHandler, O, R: Append<X>, X> Append<X> for Layer<I, O, R> {
 
 /// A pipeline under construction, head (socket side) first.
 ///
-/// `R` is the message the next inbound handler must read (the socket's
-/// `BytesMut` chunks at first), `W` the message the next outbound handler
-/// must pass on (the socket's `Bytes` at first). Each builder method checks
-/// its handler against them, so a mismatch is a compile error at the line
-/// that adds the handler.
+/// Its type parameters say what the next handler added must fit:
+/// - `L`: the layers so far, an [`InboundChain`] ([`End`] when empty: the
+///   tail that drops unhandled messages and closes on unhandled errors);
+/// - `R`: the message the next inbound handler must read (the socket's
+///   `BytesMut` chunks at first);
+/// - `W`: the message the next outbound handler must pass on (the socket's
+///   `Bytes` at first);
+/// - `H`: what the head hands the socket: `Bytes`, or
+///   [`Outbound`](crate::Outbound) for a pipeline that also sends files
+///   ([`Pipeline::with_file_regions`]).
+///
+/// Each builder method checks its handler against them, so a mismatch is a
+/// compile error at the line that adds the handler. To name a pipeline's
+/// type (a factory function), see [`InboundChain`].
 ///
 /// ```
 /// use bytes::Bytes;
