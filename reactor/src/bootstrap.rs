@@ -3,9 +3,10 @@
 
 use crate::channel::task::Connect;
 use crate::error::Error;
-use crate::event_loop::{EventLoop, LoopInner};
+use crate::event_loop::LoopInner;
 use crate::group::EventLoopGroup;
 use crate::handle::ChannelHandle;
+use crate::loop_handle::EventLoop;
 use crate::options::{ChannelOptions, ListenOptions};
 use crate::outbound::Outbound;
 use crate::pipeline::{InboundChain, Pipeline};

@@ -7,7 +7,8 @@
 use crate::channel::task::{ChannelTask, Connect};
 use crate::channel::CONNECT_TIMER;
 use crate::error::Error;
-use crate::event_loop::{EventLoop, LoopInner};
+use crate::event_loop::LoopInner;
+use crate::loop_handle::EventLoop;
 use crate::options::ChannelOptions;
 use crate::outbound::Outbound;
 use crate::pipeline::{InboundChain, Pipeline};

@@ -15,17 +15,14 @@
 //! wheel, the mailbox doorbell and the accept back-off.
 
 use crate::accept_backoff::{self, AcceptBackoff};
-use crate::error::Error;
-use crate::mailbox::Doorbell;
+use crate::loop_shared::LoopShared;
 use crate::slab::Slab;
 use crate::timer::{TimerId, TimerWheel};
 use crate::token;
 #[cfg(feature = "io-uring")]
 use crate::token::Op;
-use crate::transport::Transport;
-use crossbeam_queue::SegQueue;
 use mio::net::{TcpListener, TcpStream};
-use mio::{Events, Interest, Poll, Registry, Token, Waker};
+use mio::{Events, Interest, Poll, Registry, Token};
 use std::collections::HashMap;
 use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -34,69 +31,8 @@ use std::time::{Duration, Instant};
 
 pub(crate) type Task = Box<dyn FnOnce(&mut LoopInner) + Send>;
 
-/// How other threads wake a sleeping loop.
-pub(crate) enum Wake {
-    /// epoll: mio's waker.
-    Mio(Waker),
-    /// io_uring: an eventfd the ring keeps a read pending on.
-    #[cfg(feature = "io-uring")]
-    EventFd(std::os::fd::OwnedFd),
-}
-
-impl Wake {
-    fn wake(&self) -> io::Result<()> {
-        match self {
-            Wake::Mio(w) => w.wake(),
-            #[cfg(feature = "io-uring")]
-            Wake::EventFd(fd) => {
-                use std::os::fd::AsRawFd;
-                let one = 1u64;
-                // SAFETY: writes 8 bytes from a live u64 to an eventfd we own.
-                let n = unsafe { libc::write(fd.as_raw_fd(), (&one as *const u64).cast(), 8) };
-                if n == 8 {
-                    Ok(())
-                } else {
-                    Err(io::Error::last_os_error())
-                }
-            }
-        }
-    }
-}
-
-/// What other threads share with a loop.
-pub(crate) struct LoopShared {
-    waker: Wake,
-    doorbell: Doorbell,
-    inbox: SegQueue<Token>,
-    tasks: SegQueue<Task>,
-    alive: AtomicBool,
-    pub(crate) index: usize,
-    transport: Transport,
-}
-
-impl LoopShared {
-    pub(crate) fn notify_channel(&self, token: Token) {
-        self.inbox.push(token);
-        self.ring();
-    }
-
-    fn ring(&self) {
-        self.doorbell.ring(|| {
-            if let Err(e) = self.waker.wake() {
-                tracing::error!(error = %e, "failed to wake event loop");
-            }
-        });
-    }
-
-    pub(crate) fn execute(&self, task: Task) -> Result<(), Error> {
-        if !self.alive.load(Ordering::Acquire) {
-            return Err(Error::LoopShutDown);
-        }
-        self.tasks.push(task);
-        self.ring();
-        Ok(())
-    }
-}
+/// What other threads share with this loop.
+pub(crate) type Shared = LoopShared<Task>;
 
 #[derive(Clone, Copy)]
 pub(crate) enum TimerTarget {
@@ -126,7 +62,7 @@ pub(crate) struct LoopLocal {
     wheel: TimerWheel<TimerTarget>,
     now: Instant,
     reread: Vec<Token>,
-    shared: Arc<LoopShared>,
+    shared: Arc<Shared>,
 }
 
 impl LoopLocal {
@@ -158,7 +94,7 @@ impl LoopLocal {
         self.reread.push(token);
     }
 
-    pub(crate) fn shared(&self) -> Arc<LoopShared> {
+    pub(crate) fn shared(&self) -> Arc<Shared> {
         self.shared.clone()
     }
 
@@ -236,6 +172,26 @@ pub(crate) struct LoopInner {
 }
 
 impl LoopInner {
+    /// A loop's state on its own thread, driving `driver`.
+    pub(crate) fn new(driver: Driver, shared: Arc<Shared>, busy_poll: Duration) -> LoopInner {
+        let now = Instant::now();
+        LoopInner {
+            local: LoopLocal {
+                driver,
+                wheel: TimerWheel::new(now),
+                now,
+                reread: Vec::new(),
+                shared,
+            },
+            slots: Slab::new(token::GENERATION_MASK),
+            listeners: Vec::new(),
+            tasks: HashMap::new(),
+            next_task: 0,
+            shutdown: None,
+            busy_poll,
+        }
+    }
+
     /// A token for a channel about to be made (it needs its token first).
     pub(crate) fn vacant(&mut self) -> Token {
         let (index, generation) = self.slots.reserve();
@@ -542,7 +498,9 @@ impl LoopInner {
         self.shutdown.as_ref().is_some_and(|s| s.closing) && self.slots.len() == 0
     }
 
-    fn run(mut self, mut poll: Option<Poll>) {
+    /// Runs the loop on this thread until it shuts down; `poll` is the
+    /// epoll instance (`None` on io_uring).
+    pub(crate) fn run(mut self, mut poll: Option<Poll>) {
         let mut events = Events::with_capacity(1024);
         let mut completions = Vec::with_capacity(256);
         let mut fired = Vec::new();
@@ -728,22 +686,6 @@ impl LoopInner {
     fn await_in_flight(&mut self) {}
 }
 
-/// Makes the ring of an io_uring loop, on the loop's own thread.
-#[cfg(feature = "io-uring")]
-fn ring_driver(shared: &LoopShared) -> io::Result<Driver> {
-    use std::os::fd::AsRawFd;
-    let Wake::EventFd(fd) = &shared.waker else {
-        unreachable!("an io_uring loop wakes through an eventfd");
-    };
-    let ring = crate::uring::UringDriver::new(1024, fd.as_raw_fd())?;
-    Ok(Driver::Uring(Box::new(ring)))
-}
-
-#[cfg(not(feature = "io-uring"))]
-fn ring_driver(_: &LoopShared) -> io::Result<Driver> {
-    unreachable!("io_uring loops exist only with the io-uring feature")
-}
-
 /// Starts (or restarts) a multishot accept on `listener`.
 #[cfg(feature = "io-uring")]
 fn arm_accept(ring: &mut crate::uring::UringDriver, listener: &TcpListener, index: usize) {
@@ -762,214 +704,4 @@ fn arm_accept(ring: &mut crate::uring::UringDriver, listener: &TcpListener, inde
 pub(crate) enum TaskFn {
     Once(Box<dyn FnOnce() + Send>),
     Repeat(Box<dyn FnMut() + Send>),
-}
-
-/// A handle to one event loop: run tasks on it, schedule timers, and start
-/// connections on it.
-#[derive(Clone)]
-pub struct EventLoop {
-    pub(crate) shared: Arc<LoopShared>,
-}
-
-impl std::fmt::Debug for EventLoop {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("EventLoop")
-            .field("index", &self.shared.index)
-            .field("alive", &self.is_alive())
-            .finish()
-    }
-}
-
-/// A task scheduled on a loop, which can be cancelled from any thread.
-#[derive(Clone, Debug)]
-pub struct ScheduledTask {
-    cancelled: Arc<AtomicBool>,
-}
-
-impl ScheduledTask {
-    /// Stops the task from running (again). Returns immediately; a run
-    /// already in progress finishes.
-    pub fn cancel(&self) {
-        self.cancelled.store(true, Ordering::Release);
-    }
-
-    /// Whether [`cancel`](Self::cancel) was called.
-    pub fn is_cancelled(&self) -> bool {
-        self.cancelled.load(Ordering::Acquire)
-    }
-}
-
-impl EventLoop {
-    /// Starts a loop on a new thread named `name`, on `transport` (already
-    /// resolved: `Epoll` or `IoUring`).
-    pub(crate) fn spawn(
-        index: usize,
-        name: String,
-        transport: Transport,
-        busy_poll: Duration,
-        cpu: Option<usize>,
-    ) -> io::Result<(EventLoop, std::thread::JoinHandle<()>)> {
-        let (waker, driver, poll) = match transport {
-            #[cfg(feature = "io-uring")]
-            Transport::IoUring => {
-                use std::os::fd::{FromRawFd, OwnedFd};
-                // Blocking on purpose: the ring waits on it for us, and a
-                // non-blocking read would complete at once with EAGAIN.
-                // SAFETY: eventfd has no memory arguments.
-                let fd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC) };
-                if fd < 0 {
-                    return Err(io::Error::last_os_error());
-                }
-                // SAFETY: a fresh descriptor that we own from here on.
-                let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-                // The ring itself is made on the loop's thread (below): a
-                // ring ties itself to the thread that creates it, and the
-                // caller's thread must not get io_uring's notifications
-                // (they interrupt its blocking calls with EINTR).
-                (Wake::EventFd(fd), None, None)
-            }
-            _ => {
-                let poll = Poll::new()?;
-                let waker = Waker::new(poll.registry(), token::WAKER)?;
-                let registry = poll.registry().try_clone()?;
-                (Wake::Mio(waker), Some(Driver::Epoll(registry)), Some(poll))
-            }
-        };
-        let shared = Arc::new(LoopShared {
-            waker,
-            doorbell: Doorbell::new(),
-            inbox: SegQueue::new(),
-            tasks: SegQueue::new(),
-            alive: AtomicBool::new(true),
-            index,
-            transport,
-        });
-        let loop_shared = shared.clone();
-        let (ready_tx, ready_rx) = std::sync::mpsc::sync_channel::<io::Result<()>>(1);
-        let thread = std::thread::Builder::new().name(name).spawn(move || {
-            if let Some(cpu) = cpu {
-                pin_to_cpu(cpu);
-            }
-            let driver = match driver {
-                Some(driver) => driver,
-                None => match ring_driver(&loop_shared) {
-                    Ok(driver) => driver,
-                    Err(e) => {
-                        let _ = ready_tx.send(Err(e));
-                        return;
-                    }
-                },
-            };
-            let _ = ready_tx.send(Ok(()));
-            let now = Instant::now();
-            let inner = LoopInner {
-                local: LoopLocal {
-                    driver,
-                    wheel: TimerWheel::new(now),
-                    now,
-                    reread: Vec::new(),
-                    shared: loop_shared,
-                },
-                slots: Slab::new(token::GENERATION_MASK),
-                listeners: Vec::new(),
-                tasks: HashMap::new(),
-                next_task: 0,
-                shutdown: None,
-                busy_poll,
-            };
-            inner.run(poll)
-        })?;
-        match ready_rx.recv() {
-            Ok(Ok(())) => Ok((EventLoop { shared }, thread)),
-            Ok(Err(e)) => {
-                let _ = thread.join();
-                Err(e)
-            }
-            Err(_) => Err(io::Error::other("event loop thread died while starting")),
-        }
-    }
-
-    /// The transport this loop runs on (`Epoll` or `IoUring`).
-    pub fn transport(&self) -> Transport {
-        self.shared.transport
-    }
-
-    /// This loop's position in its group.
-    pub fn index(&self) -> usize {
-        self.shared.index
-    }
-
-    /// Whether the loop is still running.
-    pub fn is_alive(&self) -> bool {
-        self.shared.alive.load(Ordering::Acquire)
-    }
-
-    /// Runs `f` on the loop's thread, soon.
-    ///
-    /// ```
-    /// use gyre_reactor::EventLoopGroup;
-    /// let group = EventLoopGroup::new(1).unwrap();
-    /// let (tx, rx) = std::sync::mpsc::channel();
-    /// group.next().execute(move || tx.send(std::thread::current().name().map(String::from)).unwrap()).unwrap();
-    /// assert_eq!(rx.recv().unwrap().as_deref(), Some("gyre-loop-0"));
-    /// group.shutdown_gracefully(std::time::Duration::ZERO, std::time::Duration::from_secs(1));
-    /// ```
-    pub fn execute(&self, f: impl FnOnce() + Send + 'static) -> Result<(), Error> {
-        self.shared.execute(Box::new(move |_| f()))
-    }
-
-    pub(crate) fn execute_inner(
-        &self,
-        f: impl FnOnce(&mut LoopInner) + Send + 'static,
-    ) -> Result<(), Error> {
-        self.shared.execute(Box::new(f))
-    }
-
-    /// Runs `f` on the loop after `delay` (millisecond resolution).
-    pub fn schedule(
-        &self,
-        delay: Duration,
-        f: impl FnOnce() + Send + 'static,
-    ) -> Result<ScheduledTask, Error> {
-        let cancelled = Arc::new(AtomicBool::new(false));
-        let flag = cancelled.clone();
-        self.execute_inner(move |inner| {
-            inner.schedule_task(delay, None, TaskFn::Once(Box::new(f)), flag)
-        })?;
-        Ok(ScheduledTask { cancelled })
-    }
-
-    /// Runs `f` on the loop after `delay`, then every `period`, until
-    /// cancelled or the loop stops.
-    pub fn schedule_repeating(
-        &self,
-        delay: Duration,
-        period: Duration,
-        f: impl FnMut() + Send + 'static,
-    ) -> Result<ScheduledTask, Error> {
-        let cancelled = Arc::new(AtomicBool::new(false));
-        let flag = cancelled.clone();
-        self.execute_inner(move |inner| {
-            inner.schedule_task(delay, Some(period), TaskFn::Repeat(Box::new(f)), flag)
-        })?;
-        Ok(ScheduledTask { cancelled })
-    }
-
-    /// How many channels the loop serves right now (asks the loop, so it
-    /// blocks the caller until the loop answers).
-    pub fn channel_count(&self) -> Result<usize, Error> {
-        let (tx, rx) = std::sync::mpsc::channel();
-        self.execute_inner(move |inner| {
-            let _ = tx.send(inner.channel_count());
-        })?;
-        rx.recv().map_err(|_| Error::LoopShutDown)
-    }
-}
-
-/// Restricts the calling thread to `cpu`; a refusal (a CPU outside the
-/// process's allowed set, say) is logged and the thread runs unpinned.
-fn pin_to_cpu(cpu: usize) {
-    if let Err(error) = gyre_ringbuffer::pin_current_thread(cpu) {
-        tracing::warn!(cpu, %error, "cannot pin the event loop to its CPU; it runs unpinned");
-    }
 }

@@ -1,6 +1,6 @@
 //! `EventLoopGroup`: N loops, a round-robin chooser, graceful shutdown.
 
-use crate::event_loop::EventLoop;
+use crate::loop_handle::EventLoop;
 use crate::transport::Transport;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};

@@ -1,7 +1,7 @@
 //! `ChannelHandle`: write to, flush and close a channel from any thread.
 
 use crate::error::ChannelClosed;
-use crate::event_loop::LoopShared;
+use crate::event_loop::Shared;
 use crate::mailbox::Mailbox;
 use mio::Token;
 use std::fmt;
@@ -32,7 +32,7 @@ pub enum Command<W> {
 pub struct ChannelHandle<W> {
     mailbox: Arc<Mailbox<Command<W>>>,
     token: Token,
-    lp: Arc<LoopShared>,
+    lp: Arc<Shared>,
 }
 
 impl<W> Clone for ChannelHandle<W> {
@@ -55,11 +55,7 @@ impl<W> fmt::Debug for ChannelHandle<W> {
 }
 
 impl<W> ChannelHandle<W> {
-    pub(crate) fn new(
-        mailbox: Arc<Mailbox<Command<W>>>,
-        token: Token,
-        lp: Arc<LoopShared>,
-    ) -> Self {
+    pub(crate) fn new(mailbox: Arc<Mailbox<Command<W>>>, token: Token, lp: Arc<Shared>) -> Self {
         ChannelHandle { mailbox, token, lp }
     }
 

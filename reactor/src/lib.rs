@@ -40,7 +40,11 @@
 //!        |
 //! channel, channel/{epoll,uring}  transport state and verbs (register, write, pause/resume read, release)
 //!        |
+//! loop_handle                 EventLoop: start a loop's thread, run and schedule tasks on it
+//!        |
 //! event_loop                  one thread: poll or ring, slots of `dyn ChannelOps`, timers, tasks, accept
+//!        |
+//! loop_shared                 what other threads share with a loop: waker, doorbell, inbox, task queue
 //!        |
 //! uring, buf_ring, token, slab, timer, mailbox, accept_backoff, fd_limit, options, outbound, error, transport
 //! ```
@@ -100,6 +104,8 @@ mod group;
 mod handle;
 mod handler;
 mod idle;
+mod loop_handle;
+mod loop_shared;
 /// The channel mailbox and loop doorbell, public only for the loom models
 /// in `loom-tests/` (built with `--cfg loom`).
 #[cfg(loom)]
@@ -123,7 +129,6 @@ pub use bootstrap::{Bootstrap, Server, ServerBootstrap};
 pub use channel::Channel;
 pub use codec::{DecoderHandler, EncoderHandler, PrependerHandler};
 pub use error::{ChannelClosed, Error};
-pub use event_loop::{EventLoop, ScheduledTask};
 pub use fd_limit::{open_file_limit, raise_open_file_limit, set_open_file_limit};
 pub use group::{EventLoopGroup, EventLoopGroupBuilder};
 pub use handle::ChannelHandle;
@@ -132,6 +137,7 @@ pub use handler::{
     UserEvent,
 };
 pub use idle::IdleStateHandler;
+pub use loop_handle::{EventLoop, ScheduledTask};
 pub use options::{ChannelOptions, ListenOptions};
 pub use outbound::Outbound;
 pub use pipeline::{End, InboundChain, Pipeline};

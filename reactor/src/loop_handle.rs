@@ -1,0 +1,227 @@
+//! The public handle of one event loop ([`EventLoop`]): starting its
+//! thread, running and scheduling tasks on it, asking it questions. Every
+//! call crosses to the loop's thread through its shared queue. Uses the
+//! loop's state (`event_loop`) and what it shares with other threads.
+
+use crate::error::Error;
+use crate::event_loop::{Driver, LoopInner, Shared, TaskFn};
+use crate::loop_shared::{LoopShared, Wake};
+use crate::mailbox::Doorbell;
+use crate::token;
+use crate::transport::Transport;
+use crossbeam_queue::SegQueue;
+use mio::{Poll, Waker};
+use std::io;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Makes the ring of an io_uring loop, on the loop's own thread.
+#[cfg(feature = "io-uring")]
+fn ring_driver(shared: &Shared) -> io::Result<Driver> {
+    use std::os::fd::AsRawFd;
+    let Wake::EventFd(fd) = &shared.waker else {
+        unreachable!("an io_uring loop wakes through an eventfd");
+    };
+    let ring = crate::uring::UringDriver::new(1024, fd.as_raw_fd())?;
+    Ok(Driver::Uring(Box::new(ring)))
+}
+
+#[cfg(not(feature = "io-uring"))]
+fn ring_driver(_: &Shared) -> io::Result<Driver> {
+    unreachable!("io_uring loops exist only with the io-uring feature")
+}
+
+/// A handle to one event loop: run tasks on it, schedule timers, and start
+/// connections on it.
+#[derive(Clone)]
+pub struct EventLoop {
+    pub(crate) shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for EventLoop {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EventLoop")
+            .field("index", &self.shared.index)
+            .field("alive", &self.is_alive())
+            .finish()
+    }
+}
+
+/// A task scheduled on a loop, which can be cancelled from any thread.
+#[derive(Clone, Debug)]
+pub struct ScheduledTask {
+    cancelled: Arc<AtomicBool>,
+}
+
+impl ScheduledTask {
+    /// Stops the task from running (again). Returns immediately; a run
+    /// already in progress finishes.
+    pub fn cancel(&self) {
+        self.cancelled.store(true, Ordering::Release);
+    }
+
+    /// Whether [`cancel`](Self::cancel) was called.
+    pub fn is_cancelled(&self) -> bool {
+        self.cancelled.load(Ordering::Acquire)
+    }
+}
+
+impl EventLoop {
+    /// Starts a loop on a new thread named `name`, on `transport` (already
+    /// resolved: `Epoll` or `IoUring`).
+    pub(crate) fn spawn(
+        index: usize,
+        name: String,
+        transport: Transport,
+        busy_poll: Duration,
+        cpu: Option<usize>,
+    ) -> io::Result<(EventLoop, std::thread::JoinHandle<()>)> {
+        let (waker, driver, poll) = match transport {
+            #[cfg(feature = "io-uring")]
+            Transport::IoUring => {
+                use std::os::fd::{FromRawFd, OwnedFd};
+                // Blocking on purpose: the ring waits on it for us, and a
+                // non-blocking read would complete at once with EAGAIN.
+                // SAFETY: eventfd has no memory arguments.
+                let fd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC) };
+                if fd < 0 {
+                    return Err(io::Error::last_os_error());
+                }
+                // SAFETY: a fresh descriptor that we own from here on.
+                let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+                // The ring itself is made on the loop's thread (below): a
+                // ring ties itself to the thread that creates it, and the
+                // caller's thread must not get io_uring's notifications
+                // (they interrupt its blocking calls with EINTR).
+                (Wake::EventFd(fd), None, None)
+            }
+            _ => {
+                let poll = Poll::new()?;
+                let waker = Waker::new(poll.registry(), token::WAKER)?;
+                let registry = poll.registry().try_clone()?;
+                (Wake::Mio(waker), Some(Driver::Epoll(registry)), Some(poll))
+            }
+        };
+        let shared = Arc::new(LoopShared {
+            waker,
+            doorbell: Doorbell::new(),
+            inbox: SegQueue::new(),
+            tasks: SegQueue::new(),
+            alive: AtomicBool::new(true),
+            index,
+            transport,
+        });
+        let loop_shared = shared.clone();
+        let (ready_tx, ready_rx) = std::sync::mpsc::sync_channel::<io::Result<()>>(1);
+        let thread = std::thread::Builder::new().name(name).spawn(move || {
+            if let Some(cpu) = cpu {
+                pin_to_cpu(cpu);
+            }
+            let driver = match driver {
+                Some(driver) => driver,
+                None => match ring_driver(&loop_shared) {
+                    Ok(driver) => driver,
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(e));
+                        return;
+                    }
+                },
+            };
+            let _ = ready_tx.send(Ok(()));
+            LoopInner::new(driver, loop_shared, busy_poll).run(poll)
+        })?;
+        match ready_rx.recv() {
+            Ok(Ok(())) => Ok((EventLoop { shared }, thread)),
+            Ok(Err(e)) => {
+                let _ = thread.join();
+                Err(e)
+            }
+            Err(_) => Err(io::Error::other("event loop thread died while starting")),
+        }
+    }
+
+    /// The transport this loop runs on (`Epoll` or `IoUring`).
+    pub fn transport(&self) -> Transport {
+        self.shared.transport
+    }
+
+    /// This loop's position in its group.
+    pub fn index(&self) -> usize {
+        self.shared.index
+    }
+
+    /// Whether the loop is still running.
+    pub fn is_alive(&self) -> bool {
+        self.shared.alive.load(Ordering::Acquire)
+    }
+
+    /// Runs `f` on the loop's thread, soon.
+    ///
+    /// ```
+    /// use gyre_reactor::EventLoopGroup;
+    /// let group = EventLoopGroup::new(1).unwrap();
+    /// let (tx, rx) = std::sync::mpsc::channel();
+    /// group.next().execute(move || tx.send(std::thread::current().name().map(String::from)).unwrap()).unwrap();
+    /// assert_eq!(rx.recv().unwrap().as_deref(), Some("gyre-loop-0"));
+    /// group.shutdown_gracefully(std::time::Duration::ZERO, std::time::Duration::from_secs(1));
+    /// ```
+    pub fn execute(&self, f: impl FnOnce() + Send + 'static) -> Result<(), Error> {
+        self.shared.execute(Box::new(move |_| f()))
+    }
+
+    pub(crate) fn execute_inner(
+        &self,
+        f: impl FnOnce(&mut LoopInner) + Send + 'static,
+    ) -> Result<(), Error> {
+        self.shared.execute(Box::new(f))
+    }
+
+    /// Runs `f` on the loop after `delay` (millisecond resolution).
+    pub fn schedule(
+        &self,
+        delay: Duration,
+        f: impl FnOnce() + Send + 'static,
+    ) -> Result<ScheduledTask, Error> {
+        let cancelled = Arc::new(AtomicBool::new(false));
+        let flag = cancelled.clone();
+        self.execute_inner(move |inner| {
+            inner.schedule_task(delay, None, TaskFn::Once(Box::new(f)), flag)
+        })?;
+        Ok(ScheduledTask { cancelled })
+    }
+
+    /// Runs `f` on the loop after `delay`, then every `period`, until
+    /// cancelled or the loop stops.
+    pub fn schedule_repeating(
+        &self,
+        delay: Duration,
+        period: Duration,
+        f: impl FnMut() + Send + 'static,
+    ) -> Result<ScheduledTask, Error> {
+        let cancelled = Arc::new(AtomicBool::new(false));
+        let flag = cancelled.clone();
+        self.execute_inner(move |inner| {
+            inner.schedule_task(delay, Some(period), TaskFn::Repeat(Box::new(f)), flag)
+        })?;
+        Ok(ScheduledTask { cancelled })
+    }
+
+    /// How many channels the loop serves right now (asks the loop, so it
+    /// blocks the caller until the loop answers).
+    pub fn channel_count(&self) -> Result<usize, Error> {
+        let (tx, rx) = std::sync::mpsc::channel();
+        self.execute_inner(move |inner| {
+            let _ = tx.send(inner.channel_count());
+        })?;
+        rx.recv().map_err(|_| Error::LoopShutDown)
+    }
+}
+
+/// Restricts the calling thread to `cpu`; a refusal (a CPU outside the
+/// process's allowed set, say) is logged and the thread runs unpinned.
+fn pin_to_cpu(cpu: usize) {
+    if let Err(error) = gyre_ringbuffer::pin_current_thread(cpu) {
+        tracing::warn!(cpu, %error, "cannot pin the event loop to its CPU; it runs unpinned");
+    }
+}
