@@ -59,9 +59,6 @@ pub enum LogError {
     /// The file system failed.
     #[error("log i/o error: {0}")]
     Io(#[from] io::Error),
-    /// A segment file could not be sent.
-    #[error("log file error: {0}")]
-    File(#[from] gyre_zerocopy::Error),
 }
 
 /// What a fetch reads: a run of whole batches of one segment file.

@@ -402,9 +402,7 @@ impl Segment {
 
     /// The header of the batch at `pos`.
     pub fn header_at(&self, pos: u64) -> io::Result<BatchHeader> {
-        let mut head = [0u8; HEADER_LEN];
-        self.files()?.log.file().read_exact_at(&mut head, pos)?;
-        batch::parse_header(&head).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
+        read_header(self.files()?.log.file(), pos)
     }
 
     /// Where the batch holding `offset` starts (or the first batch after
@@ -420,8 +418,9 @@ impl Segment {
         } else {
             u64::from(self.entries[i - 1].1)
         };
+        let files = self.files()?;
         while pos < self.size {
-            let header = self.header_at(pos)?;
+            let header = read_header(files.log.file(), pos)?;
             if header.last_offset() >= offset {
                 return Ok(Some(pos));
             }
@@ -450,8 +449,9 @@ impl Segment {
                 }
             }
         };
+        let files = self.files()?;
         while pos < self.size {
-            let header = self.header_at(pos)?;
+            let header = read_header(files.log.file(), pos)?;
             if header.max_timestamp >= timestamp {
                 return Ok(Some((header.base_offset, header.base_timestamp)));
             }
@@ -464,8 +464,9 @@ impl Segment {
     /// least one batch, however big, so a consumer always progresses).
     pub fn slice_len(&self, pos: u64, max_bytes: u64) -> io::Result<u64> {
         let mut len = 0u64;
+        let files = self.files()?;
         while pos + len < self.size {
-            let header = self.header_at(pos + len)?;
+            let header = read_header(files.log.file(), pos + len)?;
             if len > 0 && len + header.size as u64 > max_bytes {
                 break;
             }
@@ -497,6 +498,13 @@ impl Drop for Segment {
     fn drop(&mut self) {
         self.close_files();
     }
+}
+
+/// The header of the batch at `pos` of `log`.
+fn read_header(log: &File, pos: u64) -> io::Result<BatchHeader> {
+    let mut head = [0u8; HEADER_LEN];
+    log.read_exact_at(&mut head, pos)?;
+    batch::parse_header(&head).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
 }
 
 fn be_u32(b: &[u8]) -> u32 {

@@ -86,6 +86,17 @@ impl Member {
     fn is_live(&self) -> bool {
         self.conn.as_ref().is_some_and(|c| c.is_open())
     }
+
+    /// The same provider and connection, listed or not.
+    fn listed(&self, listed: bool) -> Arc<Member> {
+        Arc::new(Member {
+            endpoint: self.endpoint.clone(),
+            conn: self.conn.clone(),
+            retry_at: self.retry_at,
+            backoff: self.backoff,
+            listed,
+        })
+    }
 }
 
 /// The provider list as calls see it: replaced whole when it changes, read
@@ -547,13 +558,7 @@ fn set_providers(
         {
             Some(m) if m.listed => next.push(m.clone()),
             // Kept through an absence: listed again, same connection.
-            Some(m) => next.push(Arc::new(Member {
-                endpoint: m.endpoint.clone(),
-                conn: m.conn.clone(),
-                retry_at: m.retry_at,
-                backoff: m.backoff,
-                listed: true,
-            })),
+            Some(m) => next.push(m.listed(true)),
             None => next.push(Arc::new(Member {
                 endpoint: Arc::new(Endpoint::new(addr, weight)),
                 conn: connect(&inner.consumer, addr),
@@ -571,13 +576,7 @@ fn set_providers(
             if m.listed {
                 tracing::info!(provider = %m.endpoint.addr, "unlisted by the registry; kept while it answers");
             }
-            next.push(Arc::new(Member {
-                endpoint: m.endpoint.clone(),
-                conn: m.conn.clone(),
-                retry_at: m.retry_at,
-                backoff: m.backoff,
-                listed: false,
-            }));
+            next.push(m.listed(false));
         } else if let Some(c) = &m.conn {
             c.close();
         }
