@@ -236,7 +236,7 @@ impl Server {
             let (tx, rx) = mpsc::channel();
             if lp
                 .execute_inner(move |inner| {
-                    inner.close_all_listeners();
+                    inner.close_listeners();
                     let _ = tx.send(());
                 })
                 .is_ok()

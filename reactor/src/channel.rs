@@ -14,8 +14,9 @@ pub(crate) mod task;
 #[cfg(feature = "io-uring")]
 mod uring;
 
+use crate::driver::Driver;
 use crate::error::Error;
-use crate::event_loop::{Driver, LoopLocal};
+use crate::event_loop::LoopLocal;
 use crate::options::ChannelOptions;
 use crate::outbound::Outbound;
 use crate::timer::TimerId;

@@ -11,19 +11,23 @@
 //! The loop knows its channels only through the interface it calls,
 //! [`ChannelOps`] (as mio's `Poll` knows only `Source`), and is generic over
 //! nothing: what makes a socket and a pipeline into a channel task is the
-//! `connection` module above it. Uses the driver (mio, io_uring), the timer
-//! wheel, the mailbox doorbell and the accept back-off.
+//! `connection` module above it. The loop's state is composed of parts
+//! that each know only their own concern: the channel slots (`slab`), the
+//! listeners (`listeners`), the scheduled tasks (`task_table`), the
+//! graceful shutdown (`shutdown`) and the timer wheel; this file holds the
+//! run loop that turns poll events and completions into calls on them.
 
-use crate::accept_backoff::{self, AcceptBackoff};
+use crate::accept_backoff;
+use crate::driver::Driver;
+use crate::listeners::{Accepted, Listeners};
 use crate::loop_shared::LoopShared;
+use crate::shutdown::{Shutdown, Step};
 use crate::slab::Slab;
+use crate::task_table::{TaskFn, TaskTable};
 use crate::timer::{TimerId, TimerWheel};
 use crate::token;
-#[cfg(feature = "io-uring")]
-use crate::token::Op;
 use mio::net::{TcpListener, TcpStream};
-use mio::{Events, Interest, Poll, Registry, Token};
-use std::collections::HashMap;
+use mio::{Events, Poll, Token};
 use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -44,15 +48,6 @@ pub(crate) enum TimerTarget {
     Task(u64),
     /// Listener `index` ran out of resources; accept again.
     Accept(usize),
-}
-
-/// The kernel interface a loop drives.
-pub(crate) enum Driver {
-    /// Readiness: channels register with epoll and make their own syscalls.
-    Epoll(Registry),
-    /// Completions: channels queue operations on the loop's ring.
-    #[cfg(feature = "io-uring")]
-    Uring(Box<crate::uring::UringDriver>),
 }
 
 /// The loop's own state that a channel may use while it runs: the timer
@@ -78,15 +73,6 @@ impl LoopLocal {
         match &mut self.driver {
             Driver::Uring(ring) => ring,
             Driver::Epoll(_) => unreachable!("an io_uring completion on an epoll loop"),
-        }
-    }
-
-    /// The epoll registry, or `None` on an io_uring loop.
-    pub(crate) fn registry(&self) -> Option<&Registry> {
-        match &self.driver {
-            Driver::Epoll(r) => Some(r),
-            #[cfg(feature = "io-uring")]
-            Driver::Uring(_) => None,
         }
     }
 
@@ -144,28 +130,13 @@ pub(crate) trait ChannelOps {
 
 type Acceptor = Box<dyn FnMut(&mut LoopInner, TcpStream) + Send>;
 
-struct ListenerEntry {
-    listener: TcpListener,
-    acceptor: Acceptor,
-    backoff: AcceptBackoff,
-}
-
-struct Shutdown {
-    quiet: Duration,
-    deadline: Instant,
-    last_activity: Instant,
-    /// The quiet period has passed and every channel was asked to close.
-    closing: bool,
-}
-
 /// A loop's whole state, owned by its thread.
 pub(crate) struct LoopInner {
     pub(crate) local: LoopLocal,
     /// The channels, named by their tokens' slot and generation.
     slots: Slab<Box<dyn ChannelOps>>,
-    listeners: Vec<Option<ListenerEntry>>,
-    tasks: HashMap<u64, (TaskFn, Arc<AtomicBool>)>,
-    next_task: u64,
+    listeners: Listeners<Acceptor>,
+    tasks: TaskTable,
     shutdown: Option<Shutdown>,
     /// Poll without sleeping while input came within this long (zero: off).
     busy_poll: Duration,
@@ -184,9 +155,8 @@ impl LoopInner {
                 shared,
             },
             slots: Slab::new(token::GENERATION_MASK),
-            listeners: Vec::new(),
-            tasks: HashMap::new(),
-            next_task: 0,
+            listeners: Listeners::new(),
+            tasks: TaskTable::default(),
             shutdown: None,
             busy_poll,
         }
@@ -231,124 +201,78 @@ impl LoopInner {
     /// `acceptor`.
     pub(crate) fn add_listener(
         &mut self,
-        mut listener: TcpListener,
+        listener: TcpListener,
         acceptor: Acceptor,
     ) -> io::Result<()> {
-        let index = self.listeners.len();
-        match &mut self.local.driver {
-            Driver::Epoll(registry) => {
-                registry.register(&mut listener, token::listener(index), Interest::READABLE)?;
-            }
-            #[cfg(feature = "io-uring")]
-            Driver::Uring(ring) => arm_accept(ring, &listener, index),
-        }
-        self.listeners.push(Some(ListenerEntry {
-            listener,
-            acceptor,
-            backoff: AcceptBackoff::default(),
-        }));
-        Ok(())
+        self.listeners
+            .add(&mut self.local.driver, listener, acceptor)
     }
 
-    /// A multishot accept completed on an io_uring loop.
+    /// Listener `index` is readable (epoll): accept its backlog.
+    fn accept(&mut self, index: usize) {
+        let Some(mut listener) = self.listeners.take(index) else {
+            return;
+        };
+        loop {
+            match listener.accept_one(self.local.now) {
+                Accepted::Stream(stream) => (listener.acceptor)(self, stream),
+                Accepted::Drained => break,
+                Accepted::Refused { retry } => {
+                    if retry {
+                        self.schedule_accept_retry(index);
+                    }
+                    break;
+                }
+            }
+        }
+        let keep = self.shutdown.is_none();
+        self.listeners
+            .give_back(index, listener, keep, &mut self.local.driver);
+    }
+
+    /// A multishot accept of listener `index` completed (io_uring).
     #[cfg(feature = "io-uring")]
     fn accepted(&mut self, index: usize, res: i32, flags: u32) {
-        use std::os::fd::FromRawFd;
-        let Some(mut entry) = self.listeners.get_mut(index).and_then(Option::take) else {
+        let Some(mut listener) = self.listeners.take(index) else {
             if res >= 0 {
+                use std::os::fd::FromRawFd;
                 // SAFETY: the kernel handed us this new descriptor; we own
                 // it and close it now, as its listener is gone.
                 drop(unsafe { std::os::fd::OwnedFd::from_raw_fd(res) });
             }
             return;
         };
-        let mut backing_off = false;
-        if res >= 0 {
-            // SAFETY: a successful accept returns a fresh descriptor that
-            // nobody else owns.
-            let std = unsafe { std::net::TcpStream::from_raw_fd(res) };
-            (entry.acceptor)(self, TcpStream::from_std(std));
-        } else if res != -libc::ECANCELED {
-            let error = io::Error::from_raw_os_error(-res);
-            // The multishot accept has ended; re-arming at once would fail
-            // again at once, so wait on the retry timer instead.
-            backing_off = accept_backoff::is_exhaustion(&error);
-            self.refused_accept(&mut entry, index, &error, backing_off);
+        let done = listener.completed(res, self.local.now);
+        if let Some(stream) = done.stream {
+            (listener.acceptor)(self, stream);
         }
-        if self.shutdown.is_none() {
-            if !crate::uring::more(flags) && !backing_off {
-                if let Driver::Uring(ring) = &mut self.local.driver {
-                    arm_accept(ring, &entry.listener, index);
-                }
-            }
-            self.listeners[index] = Some(entry);
+        if done.schedule_retry {
+            self.schedule_accept_retry(index);
         }
+        if self.shutdown.is_none() && !crate::uring::more(flags) && !done.backing_off {
+            listener.arm(self.local.ring(), index);
+        }
+        let keep = self.shutdown.is_none();
+        self.listeners
+            .give_back(index, listener, keep, &mut self.local.driver);
     }
 
-    fn accept(&mut self, index: usize) {
-        let Some(mut entry) = self.listeners.get_mut(index).and_then(Option::take) else {
-            return;
-        };
-        loop {
-            match entry.listener.accept() {
-                Ok((stream, _)) => (entry.acceptor)(self, stream),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) if e.kind() == io::ErrorKind::ConnectionAborted => continue,
-                Err(e) => {
-                    // EMFILE and friends: the connection stays in the
-                    // backlog and no new edge will come for it.
-                    self.refused_accept(&mut entry, index, &e, true);
-                    break;
-                }
-            }
-        }
-        if self.shutdown.is_none() {
-            self.listeners[index] = Some(entry);
-        } else if let Some(registry) = self.local.registry() {
-            let _ = registry.deregister(&mut entry.listener);
-        }
-    }
-
-    /// Reports a failed accept (rate-limited) and, if `retry`, schedules
-    /// the listener's retry timer.
-    fn refused_accept(
-        &mut self,
-        entry: &mut ListenerEntry,
-        index: usize,
-        error: &io::Error,
-        retry: bool,
-    ) {
-        if let Some(count) = entry.backoff.refused(self.local.now) {
-            let addr = entry.listener.local_addr().ok();
-            tracing::warn!(
-                ?addr,
-                %error,
-                refused = count,
-                retry_ms = accept_backoff::ACCEPT_RETRY.as_millis() as u64,
-                "accept failed; connections wait in the backlog and accepting retries on a timer"
-            );
-        }
-        if retry && entry.backoff.needs_retry() {
-            self.local.wheel.schedule(
-                self.local.now,
-                accept_backoff::ACCEPT_RETRY,
-                None,
-                TimerTarget::Accept(index),
-            );
-        }
+    fn schedule_accept_retry(&mut self, index: usize) {
+        self.local.wheel.schedule(
+            self.local.now,
+            accept_backoff::ACCEPT_RETRY,
+            None,
+            TimerTarget::Accept(index),
+        );
     }
 
     /// The accept retry timer of listener `index` fired.
     fn retry_accept(&mut self, index: usize) {
-        let Some(entry) = self.listeners.get_mut(index).and_then(Option::as_mut) else {
+        let Some(listener) = self.listeners.get_mut(index) else {
             return;
         };
-        entry.backoff.retried();
-        match &mut self.local.driver {
-            Driver::Epoll(_) => self.accept(index),
-            #[cfg(feature = "io-uring")]
-            Driver::Uring(ring) => arm_accept(ring, &entry.listener, index),
+        if listener.retried(&mut self.local.driver, index) {
+            self.accept(index);
         }
     }
 
@@ -356,36 +280,9 @@ impl LoopInner {
         self.local.shared.index
     }
 
-    pub(crate) fn close_all_listeners(&mut self) {
-        self.close_listeners();
-    }
-
-    fn close_listeners(&mut self) {
-        for (index, entry) in self.listeners.iter_mut().enumerate() {
-            if let Some(mut e) = entry.take() {
-                match &mut self.local.driver {
-                    Driver::Epoll(registry) => {
-                        let _ = (registry.deregister(&mut e.listener), index);
-                    }
-                    #[cfg(feature = "io-uring")]
-                    Driver::Uring(ring) => {
-                        // The ring holds its own reference to the socket
-                        // until the cancelled accept completes.
-                        let cancel = crate::uring::ops::AsyncCancel::new(crate::uring::user_data(
-                            Op::Accept,
-                            index,
-                        ))
-                        .build();
-                        let cancel = crate::uring::with_data(cancel, Op::Cancel, index);
-                        // SAFETY: a cancellation points at no memory of ours.
-                        unsafe { ring.push(&cancel) };
-                    }
-                }
-                if let Ok(addr) = e.listener.local_addr() {
-                    tracing::info!(%addr, "stopped accepting");
-                }
-            }
-        }
+    /// Stops accepting on every listener of this loop.
+    pub(crate) fn close_listeners(&mut self) {
+        self.listeners.close_all(&mut self.local.driver);
     }
 
     /// Number of open channels on this loop.
@@ -400,9 +297,7 @@ impl LoopInner {
         f: TaskFn,
         cancelled: Arc<AtomicBool>,
     ) {
-        let key = self.next_task;
-        self.next_task += 1;
-        self.tasks.insert(key, (f, cancelled));
+        let key = self.tasks.insert(f, cancelled);
         self.local
             .wheel
             .schedule(self.local.now, delay, period, TimerTarget::Task(key));
@@ -412,12 +307,7 @@ impl LoopInner {
         let now = Instant::now();
         self.close_listeners();
         if self.shutdown.is_none() {
-            self.shutdown = Some(Shutdown {
-                quiet,
-                deadline: now + timeout,
-                last_activity: now,
-                closing: false,
-            });
+            self.shutdown = Some(Shutdown::new(now, quiet, timeout));
         }
     }
 
@@ -430,20 +320,8 @@ impl LoopInner {
                 }
                 TimerTarget::Accept(index) => self.retry_accept(index),
                 TimerTarget::Task(key) => {
-                    let Some((f, cancelled)) = self.tasks.remove(&key) else {
+                    if !self.tasks.run(key) {
                         self.local.wheel.cancel(id);
-                        continue;
-                    };
-                    if cancelled.load(Ordering::Acquire) {
-                        self.local.wheel.cancel(id);
-                        continue;
-                    }
-                    match f {
-                        TaskFn::Once(f) => f(),
-                        TaskFn::Repeat(mut f) => {
-                            f();
-                            self.tasks.insert(key, (TaskFn::Repeat(f), cancelled));
-                        }
                     }
                 }
             }
@@ -473,29 +351,21 @@ impl LoopInner {
         }
     }
 
-    /// Moves a shutting-down loop along; true when it may stop.
-    ///
-    /// First the loop keeps serving until it has seen no input (reads,
-    /// accepts, tasks, handle commands) for the quiet period: work already
-    /// under way can finish and answer. Then it closes every channel the
-    /// graceful way (stop reading, deliver what is queued, close) and stops
-    /// when none is left. The deadline cuts both phases short.
+    /// Moves a shutting-down loop along (see `shutdown`); true when it
+    /// may stop.
     fn shutdown_due(&mut self, busy: bool) -> bool {
-        let now = self.local.now;
+        let channels = self.slots.len();
         let Some(s) = self.shutdown.as_mut() else {
             return false;
         };
-        if busy {
-            s.last_activity = now;
+        match s.step(self.local.now, busy, channels) {
+            Step::Serve => false,
+            Step::Stop => true,
+            Step::CloseAll => {
+                self.each_channel(|ch, lp| ch.close(lp, false));
+                self.slots.len() == 0
+            }
         }
-        if now >= s.deadline {
-            return true;
-        }
-        if !s.closing && now.saturating_duration_since(s.last_activity) >= s.quiet {
-            s.closing = true;
-            self.each_channel(|ch, lp| ch.close(lp, false));
-        }
-        self.shutdown.as_ref().is_some_and(|s| s.closing) && self.slots.len() == 0
     }
 
     /// Runs the loop on this thread until it shuts down; `poll` is the
@@ -611,11 +481,7 @@ impl LoopInner {
                 continue;
             };
             match kind {
-                Op::Wake => {
-                    if let Driver::Uring(ring) = &mut self.local.driver {
-                        ring.arm_wake();
-                    }
-                }
+                Op::Wake => self.local.ring().arm_wake(),
                 Op::Cancel => {}
                 Op::Accept => {
                     busy = true;
@@ -684,24 +550,4 @@ impl LoopInner {
 
     #[cfg(not(feature = "io-uring"))]
     fn await_in_flight(&mut self) {}
-}
-
-/// Starts (or restarts) a multishot accept on `listener`.
-#[cfg(feature = "io-uring")]
-fn arm_accept(ring: &mut crate::uring::UringDriver, listener: &TcpListener, index: usize) {
-    use std::os::fd::AsRawFd;
-    let entry = crate::uring::ops::AcceptMulti::new(crate::uring::Fd(listener.as_raw_fd()))
-        .flags(libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC)
-        .build();
-    let entry = crate::uring::with_data(entry, Op::Accept, index);
-    // SAFETY: no address buffers are passed; the ring holds its own
-    // reference to the listening socket while the accept is pending.
-    unsafe { ring.push(&entry) };
-}
-
-/// A task body handed to [`LoopInner::schedule_task`]: run once, or at
-/// every period.
-pub(crate) enum TaskFn {
-    Once(Box<dyn FnOnce() + Send>),
-    Repeat(Box<dyn FnMut() + Send>),
 }

@@ -42,9 +42,12 @@
 //!        |
 //! loop_handle                 EventLoop: start a loop's thread, run and schedule tasks on it
 //!        |
-//! event_loop                  one thread: poll or ring, slots of `dyn ChannelOps`, timers, tasks, accept
+//! event_loop                  one thread's run loop: poll or ring -> slots of `dyn ChannelOps`, timers, tasks, accept
 //!        |
-//! loop_shared                 what other threads share with a loop: waker, doorbell, inbox, task queue
+//! listeners, task_table,      the loop's parts: listening sockets and accept back-off, scheduled tasks,
+//! shutdown, loop_shared       graceful shutdown, what other threads share with it (waker, doorbell, inbox)
+//!        |
+//! driver                      the kernel interface: epoll registry or io_uring ring
 //!        |
 //! uring, buf_ring, token, slab, timer, mailbox, accept_backoff, fd_limit, options, outbound, error, transport
 //! ```
@@ -97,6 +100,7 @@ mod buf_ring;
 mod channel;
 mod codec;
 mod connection;
+mod driver;
 mod error;
 mod event_loop;
 mod fd_limit;
@@ -104,6 +108,7 @@ mod group;
 mod handle;
 mod handler;
 mod idle;
+mod listeners;
 mod loop_handle;
 mod loop_shared;
 /// The channel mailbox and loop doorbell, public only for the loom models
@@ -117,8 +122,10 @@ mod options;
 mod outbound;
 #[doc(hidden)]
 pub mod pipeline;
+mod shutdown;
 mod slab;
 mod sync;
+mod task_table;
 mod timer;
 mod token;
 mod transport;

@@ -3,10 +3,12 @@
 //! call crosses to the loop's thread through its shared queue. Uses the
 //! loop's state (`event_loop`) and what it shares with other threads.
 
+use crate::driver::Driver;
 use crate::error::Error;
-use crate::event_loop::{Driver, LoopInner, Shared, TaskFn};
+use crate::event_loop::{LoopInner, Shared};
 use crate::loop_shared::{LoopShared, Wake};
 use crate::mailbox::Doorbell;
+use crate::task_table::TaskFn;
 use crate::token;
 use crate::transport::Transport;
 use crossbeam_queue::SegQueue;

@@ -5,8 +5,9 @@
 //! it, the pipeline's chain and the handle's mailbox.
 
 use super::{Channel, State, CONNECT_TIMER, DRAIN_TIMER, LINGER_POLL, LINGER_TIMER};
+use crate::driver::Driver;
 use crate::error::Error;
-use crate::event_loop::{ChannelOps, Driver, LoopLocal};
+use crate::event_loop::{ChannelOps, LoopLocal};
 use crate::handle::{ChannelHandle, Command};
 use crate::handler::UserEvent;
 use crate::mailbox::Mailbox;

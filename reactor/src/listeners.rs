@@ -1,0 +1,241 @@
+//! A loop's listening sockets: registering them with the driver, accepting
+//! on readiness (epoll) or through multishot accepts (io_uring), backing
+//! off when the process runs out of descriptors, and closing them. Uses the
+//! driver, the token layout and the accept back-off; generic over what is
+//! done with an accepted connection (the loop's acceptor), so it knows
+//! nothing of the loop above it.
+
+use crate::accept_backoff::{self, AcceptBackoff};
+use crate::driver::Driver;
+use crate::token;
+use mio::net::{TcpListener, TcpStream};
+use mio::Interest;
+use std::io;
+use std::time::Instant;
+
+/// One listening socket and what is done with its connections.
+pub(crate) struct Listener<A> {
+    socket: TcpListener,
+    /// Called with each accepted connection.
+    pub(crate) acceptor: A,
+    backoff: AcceptBackoff,
+}
+
+/// What one accept on an epoll loop gave.
+pub(crate) enum Accepted {
+    Stream(TcpStream),
+    /// The backlog is empty: wait for the next readable edge.
+    Drained,
+    /// Accepting failed (out of descriptors, say) and the edge is spent:
+    /// schedule the retry timer if `retry`.
+    Refused {
+        retry: bool,
+    },
+}
+
+/// What a multishot accept's completion gave (io_uring).
+#[cfg(feature = "io-uring")]
+pub(crate) struct Completed {
+    pub(crate) stream: Option<TcpStream>,
+    /// It failed for want of resources: do not re-arm until the retry
+    /// timer fires.
+    pub(crate) backing_off: bool,
+    /// Schedule the retry timer (none is pending).
+    pub(crate) schedule_retry: bool,
+}
+
+impl<A> Listener<A> {
+    /// Accepts one connection (epoll).
+    pub(crate) fn accept_one(&mut self, now: Instant) -> Accepted {
+        loop {
+            match self.socket.accept() {
+                Ok((stream, _)) => return Accepted::Stream(stream),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Accepted::Drained,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) if e.kind() == io::ErrorKind::ConnectionAborted => continue,
+                Err(e) => {
+                    // EMFILE and friends: the connection stays in the
+                    // backlog and no new edge will come for it.
+                    let retry = self.refused(&e, now, true);
+                    return Accepted::Refused { retry };
+                }
+            }
+        }
+    }
+
+    /// A multishot accept completed with `res` (io_uring).
+    #[cfg(feature = "io-uring")]
+    pub(crate) fn completed(&mut self, res: i32, now: Instant) -> Completed {
+        use std::os::fd::FromRawFd;
+        let mut done = Completed {
+            stream: None,
+            backing_off: false,
+            schedule_retry: false,
+        };
+        if res >= 0 {
+            // SAFETY: a successful accept returns a fresh descriptor that
+            // nobody else owns.
+            let std = unsafe { std::net::TcpStream::from_raw_fd(res) };
+            done.stream = Some(TcpStream::from_std(std));
+        } else if res != -libc::ECANCELED {
+            let error = io::Error::from_raw_os_error(-res);
+            // The multishot accept has ended; re-arming at once would fail
+            // again at once, so wait on the retry timer instead.
+            done.backing_off = accept_backoff::is_exhaustion(&error);
+            done.schedule_retry = self.refused(&error, now, done.backing_off);
+        }
+        done
+    }
+
+    /// Reports a failed accept (rate-limited); whether to schedule the
+    /// retry timer (`retry` asked, and none is pending).
+    fn refused(&mut self, error: &io::Error, now: Instant, retry: bool) -> bool {
+        if let Some(count) = self.backoff.refused(now) {
+            let addr = self.socket.local_addr().ok();
+            tracing::warn!(
+                ?addr,
+                %error,
+                refused = count,
+                retry_ms = accept_backoff::ACCEPT_RETRY.as_millis() as u64,
+                "accept failed; connections wait in the backlog and accepting retries on a timer"
+            );
+        }
+        retry && self.backoff.needs_retry()
+    }
+
+    /// The retry timer fired: re-arm on io_uring; on epoll, true (the
+    /// caller accepts now, no edge will come).
+    pub(crate) fn retried(&mut self, driver: &mut Driver, index: usize) -> bool {
+        self.backoff.retried();
+        match driver {
+            Driver::Epoll(_) => {
+                let _ = index;
+                true
+            }
+            #[cfg(feature = "io-uring")]
+            Driver::Uring(ring) => {
+                self.arm(ring, index);
+                false
+            }
+        }
+    }
+
+    /// Starts (or restarts) a multishot accept.
+    #[cfg(feature = "io-uring")]
+    pub(crate) fn arm(&self, ring: &mut crate::uring::UringDriver, index: usize) {
+        use std::os::fd::AsRawFd;
+        let entry = crate::uring::ops::AcceptMulti::new(crate::uring::Fd(self.socket.as_raw_fd()))
+            .flags(libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC)
+            .build();
+        let entry = crate::uring::with_data(entry, token::Op::Accept, index);
+        // SAFETY: no address buffers are passed; the ring holds its own
+        // reference to the listening socket while the accept is pending.
+        unsafe { ring.push(&entry) };
+    }
+
+    /// Stops accepting: deregisters (epoll) or cancels the accept
+    /// (io_uring, whose ring holds its own reference to the socket until
+    /// the cancelled accept completes); the socket closes when dropped.
+    fn stop(mut self, driver: &mut Driver, index: usize) {
+        match driver {
+            Driver::Epoll(registry) => {
+                let _ = registry.deregister(&mut self.socket);
+            }
+            #[cfg(feature = "io-uring")]
+            Driver::Uring(ring) => {
+                use crate::uring;
+                let target = uring::user_data(token::Op::Accept, index);
+                let cancel = uring::ops::AsyncCancel::new(target).build();
+                let cancel = uring::with_data(cancel, token::Op::Cancel, index);
+                // SAFETY: a cancellation points at no memory of ours.
+                unsafe { ring.push(&cancel) };
+            }
+        }
+        #[cfg(not(feature = "io-uring"))]
+        let _ = index;
+        if let Ok(addr) = self.socket.local_addr() {
+            tracing::info!(%addr, "stopped accepting");
+        }
+    }
+}
+
+/// A loop's listeners, by index (the index their tokens carry).
+pub(crate) struct Listeners<A> {
+    entries: Vec<Option<Listener<A>>>,
+}
+
+impl<A> Listeners<A> {
+    pub(crate) fn new() -> Self {
+        Listeners {
+            entries: Vec::new(),
+        }
+    }
+
+    /// Starts accepting on `socket`.
+    pub(crate) fn add(
+        &mut self,
+        driver: &mut Driver,
+        mut socket: TcpListener,
+        acceptor: A,
+    ) -> io::Result<()> {
+        let index = self.entries.len();
+        let listener = match driver {
+            Driver::Epoll(registry) => {
+                registry.register(&mut socket, token::listener(index), Interest::READABLE)?;
+                Listener {
+                    socket,
+                    acceptor,
+                    backoff: AcceptBackoff::default(),
+                }
+            }
+            #[cfg(feature = "io-uring")]
+            Driver::Uring(ring) => {
+                let listener = Listener {
+                    socket,
+                    acceptor,
+                    backoff: AcceptBackoff::default(),
+                };
+                listener.arm(ring, index);
+                listener
+            }
+        };
+        self.entries.push(Some(listener));
+        Ok(())
+    }
+
+    /// Lends listener `index` out (its acceptor needs the whole loop);
+    /// `None` if it was closed.
+    pub(crate) fn take(&mut self, index: usize) -> Option<Listener<A>> {
+        self.entries.get_mut(index).and_then(Option::take)
+    }
+
+    /// Gives back a lent listener: kept if `keep`, else stopped (the loop
+    /// began shutting down while it was lent).
+    pub(crate) fn give_back(
+        &mut self,
+        index: usize,
+        listener: Listener<A>,
+        keep: bool,
+        driver: &mut Driver,
+    ) {
+        if keep {
+            self.entries[index] = Some(listener);
+        } else {
+            listener.stop(driver, index);
+        }
+    }
+
+    /// Listener `index`, if it is open and not lent.
+    pub(crate) fn get_mut(&mut self, index: usize) -> Option<&mut Listener<A>> {
+        self.entries.get_mut(index).and_then(Option::as_mut)
+    }
+
+    /// Stops every listener.
+    pub(crate) fn close_all(&mut self, driver: &mut Driver) {
+        for (index, entry) in self.entries.iter_mut().enumerate() {
+            if let Some(listener) = entry.take() {
+                listener.stop(driver, index);
+            }
+        }
+    }
+}
