@@ -1,6 +1,7 @@
 //! `ServerBootstrap` (accept and serve) and `Bootstrap` (connect), with the
 //! socket work done through `socket2`.
 
+use crate::chain::InboundChain;
 use crate::channel::task::Connect;
 use crate::error::Error;
 use crate::event_loop::LoopInner;
@@ -9,7 +10,7 @@ use crate::handle::ChannelHandle;
 use crate::loop_handle::EventLoop;
 use crate::options::{ChannelOptions, ListenOptions};
 use crate::outbound::Outbound;
-use crate::pipeline::{InboundChain, Pipeline};
+use crate::pipeline::Pipeline;
 use crate::transport::Transport;
 use bytes::BytesMut;
 use socket2::{Domain, Protocol, Socket, Type};

@@ -8,9 +8,10 @@
 //! `Bytes` the decoder split off. A decode error goes down the pipeline as an
 //! error event, which by default closes only this connection.
 
+use crate::chain::{Append, Identity};
 use crate::error::Error;
 use crate::handler::{InboundContext, InboundHandler, OutboundContext, OutboundHandler, UserEvent};
-use crate::pipeline::{Append, Pipeline};
+use crate::pipeline::Pipeline;
 use bytes::{Bytes, BytesMut};
 use gyre_codec::{CodecError, Decoder, Encoder, LengthFieldPrepender};
 use std::marker::PhantomData;
@@ -197,7 +198,7 @@ impl<L, W: 'static, S> Pipeline<L, BytesMut, W, S> {
     pub fn decoder<D>(self, decoder: D) -> Pipeline<L::Output, D::Item, W, S>
     where
         D: Decoder + 'static,
-        L: Append<(DecoderHandler<D, W>, crate::pipeline::Identity<W>)>,
+        L: Append<(DecoderHandler<D, W>, Identity<W>)>,
     {
         self.inbound(DecoderHandler::new(decoder))
     }

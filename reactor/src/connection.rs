@@ -4,6 +4,7 @@
 //! generic code on a loop's path sits here, above the loop, the channel and
 //! the pipeline, and uses all three.
 
+use crate::chain::InboundChain;
 use crate::channel::task::{ChannelTask, Connect};
 use crate::channel::CONNECT_TIMER;
 use crate::error::Error;
@@ -11,7 +12,7 @@ use crate::event_loop::LoopInner;
 use crate::loop_handle::EventLoop;
 use crate::options::ChannelOptions;
 use crate::outbound::Outbound;
-use crate::pipeline::{InboundChain, Pipeline};
+use crate::pipeline::Pipeline;
 use bytes::BytesMut;
 use mio::net::TcpStream;
 use std::sync::Arc;

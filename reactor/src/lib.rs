@@ -32,7 +32,11 @@
 //! channel/task, completions   a channel with its pipeline: reads, closes, drains, io_uring completions
 //! codec                       gyre-codec decoders and encoders as pipeline stages
 //!        |
-//! pipeline                    typed chains of handlers; their contexts
+//! pipeline                    the Pipeline builder users write
+//!        |
+//! chain, batch                the typed chain of layers (InboundChain, End, Layer, contexts); a handle's batch
+//!        |
+//! path                        the outbound direction: Io lent per event, OutboundPath, HeadPath
 //!        |
 //! handler, idle               the handler traits, the idle-state handler
 //!        |
@@ -94,9 +98,11 @@
 //! ```
 
 mod accept_backoff;
+mod batch;
 mod bootstrap;
 #[cfg(feature = "io-uring")]
 mod buf_ring;
+mod chain;
 mod channel;
 mod codec;
 mod connection;
@@ -120,8 +126,8 @@ pub mod mailbox;
 mod mailbox;
 mod options;
 mod outbound;
-#[doc(hidden)]
-pub mod pipeline;
+mod path;
+mod pipeline;
 mod shutdown;
 mod slab;
 mod sync;
@@ -133,6 +139,7 @@ mod transport;
 mod uring;
 
 pub use bootstrap::{Bootstrap, Server, ServerBootstrap};
+pub use chain::{End, InboundChain};
 pub use channel::Channel;
 pub use codec::{DecoderHandler, EncoderHandler, PrependerHandler};
 pub use error::{ChannelClosed, Error};
@@ -147,6 +154,6 @@ pub use idle::IdleStateHandler;
 pub use loop_handle::{EventLoop, ScheduledTask};
 pub use options::{ChannelOptions, ListenOptions};
 pub use outbound::Outbound;
-pub use pipeline::{End, InboundChain, Pipeline};
+pub use pipeline::Pipeline;
 pub use timer::TimerId;
 pub use transport::Transport;

@@ -7,10 +7,11 @@
 use super::task::ChannelTask;
 use super::uring::os_error;
 use super::State;
+use crate::chain::InboundChain;
 use crate::error::Error;
 use crate::event_loop::LoopLocal;
 use crate::outbound::Outbound;
-use crate::pipeline::{HeadPath, InboundChain};
+use crate::path::HeadPath;
 use crate::token::Op;
 use crate::uring;
 use bytes::BytesMut;

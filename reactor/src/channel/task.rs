@@ -5,6 +5,8 @@
 //! it, the pipeline's chain and the handle's mailbox.
 
 use super::{Channel, State, CONNECT_TIMER, DRAIN_TIMER, LINGER_POLL, LINGER_TIMER};
+use crate::batch::run_batch;
+use crate::chain::InboundChain;
 use crate::driver::Driver;
 use crate::error::Error;
 use crate::event_loop::{ChannelOps, LoopLocal};
@@ -13,7 +15,7 @@ use crate::handler::UserEvent;
 use crate::mailbox::Mailbox;
 use crate::options::ChannelOptions;
 use crate::outbound::Outbound;
-use crate::pipeline::{run_batch, HeadPath, InboundChain, Io};
+use crate::path::{HeadPath, Io};
 use crate::timer::TimerId;
 use bytes::BytesMut;
 use mio::net::TcpStream;
