@@ -551,3 +551,58 @@ impl LoopInner {
     #[cfg(not(feature = "io-uring"))]
     fn await_in_flight(&mut self) {}
 }
+
+/// A loop driven by hand, for unit tests of the channel's state machine:
+/// no thread and no `epoll_wait`. The test is the driver: it delivers the
+/// readiness the kernel would report, moves the clock, and runs what the
+/// loop would run next, so every step is deterministic.
+#[cfg(test)]
+pub(crate) mod by_hand {
+    use super::*;
+    use crate::mailbox::Doorbell;
+    use crossbeam_queue::SegQueue;
+
+    /// The loop and the `Poll` its registry belongs to (never polled, kept
+    /// so the registrations stay valid).
+    pub(crate) fn new() -> (LoopInner, Poll) {
+        let poll = Poll::new().expect("epoll instance");
+        let waker = mio::Waker::new(poll.registry(), token::WAKER).expect("waker");
+        let registry = poll.registry().try_clone().expect("registry");
+        let shared = Arc::new(LoopShared {
+            waker: crate::loop_shared::Wake::Mio(waker),
+            doorbell: Doorbell::new(),
+            inbox: SegQueue::new(),
+            tasks: SegQueue::new(),
+            alive: AtomicBool::new(true),
+            index: 0,
+            transport: crate::transport::Transport::Epoll,
+        });
+        let inner = LoopInner::new(Driver::Epoll(registry), shared, Duration::ZERO);
+        (inner, poll)
+    }
+
+    impl LoopInner {
+        /// The tokens of the open channels.
+        pub(crate) fn tokens(&self) -> Vec<Token> {
+            (0..self.slots.slot_count())
+                .filter_map(|i| self.slots.full_name(i))
+                .map(|(index, generation)| token::channel(index, generation))
+                .collect()
+        }
+
+        /// Moves the clock on by `by` and fires the timers that are due.
+        pub(crate) fn advance(&mut self, by: Duration) {
+            self.local.now += by;
+            self.fire_timers(&mut Vec::new());
+        }
+
+        /// Runs the re-reads channels asked for (as the next turn would).
+        pub(crate) fn run_rereads(&mut self) -> usize {
+            let rereads = std::mem::take(&mut self.local.reread);
+            for &token in &rereads {
+                self.dispatch(token, |ch, lp| ch.reread(lp));
+            }
+            rereads.len()
+        }
+    }
+}

@@ -104,6 +104,8 @@ mod bootstrap;
 mod buf_ring;
 mod chain;
 mod channel;
+#[cfg(test)]
+mod channel_tests;
 mod codec;
 mod connection;
 mod driver;
