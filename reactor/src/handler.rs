@@ -117,6 +117,10 @@ pub trait OutboundContext<H: OutboundHandler + ?Sized> {
     /// Reports a failure (an unencodable message, say) to the pipeline as
     /// an error event, once the current operation is done.
     fn fail(&mut self, error: Error);
+    /// Turns reading from the socket on or off, as
+    /// [`InboundContext::set_auto_read`] does (an outbound handler that
+    /// sees answers leave may let requests in again).
+    fn set_auto_read(&mut self, on: bool);
     /// The channel.
     fn channel(&self) -> &Channel;
 }

@@ -126,6 +126,7 @@ mod loop_shared;
 pub mod mailbox;
 #[cfg(not(loom))]
 mod mailbox;
+mod offload;
 mod options;
 mod outbound;
 mod path;
@@ -154,6 +155,9 @@ pub use handler::{
 };
 pub use idle::IdleStateHandler;
 pub use loop_handle::{EventLoop, ScheduledTask};
+pub use offload::{
+    Answer, Job, Offload, OffloadStage, OffloadStats, Order, Reorder, Reply, ReplyError,
+};
 pub use options::{ChannelOptions, ListenOptions};
 pub use outbound::Outbound;
 pub use pipeline::Pipeline;

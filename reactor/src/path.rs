@@ -120,6 +120,10 @@ where
         self.io.ch.record_error(error);
     }
 
+    fn set_auto_read(&mut self, on: bool) {
+        self.io.ch.set_auto_read(on, self.io.lp);
+    }
+
     fn channel(&self) -> &Channel {
         self.io.ch
     }

@@ -1,0 +1,405 @@
+//! The offload stage: the ring buffer fed by the reactor, and feeding it
+//! back. A pipeline layer publishes each message it reads, with a [`Reply`]
+//! for its channel, into a `gyre-ringbuffer` ring; business handlers on the
+//! ring's threads (one stage, a worker pool, a graph) answer through the
+//! reply from any thread, and the answer comes back into the pipeline on
+//! the channel's loop. Uses the pipeline builder, the handler traits and
+//! the ring buffer's producer; its parts are the slot (`job`), the
+//! connection's flow control (`flow`) and the answers' order (`reorder`).
+//!
+//! ```text
+//!  loop 0: socket -> decoder -> Offload --.                      .-> Reply::send --.
+//!  loop 1: socket -> decoder -> Offload ---+-> ring of Job<M, W> -+   (any thread)  |
+//!                                          |   journal ∥ replicate -> business     |
+//!  loop k: encoder <- Reorder <- mailbox <-+------------------------------------------'
+//! ```
+//!
+//! **Topology.** One multi-producer ring, fed by every loop: a server has
+//! one business graph, whose stages see all of its traffic in one order
+//! (what a journal or a matching engine needs), and a connection's requests
+//! enter it in their arrival order because a connection lives on one loop.
+//! Publishing is one compare-and-swap on the ring's cursor per message.
+//!
+//! **Nothing allocates per message**: the slot is filled in place with the
+//! message and a [`Reply`] (a reference-counted pointer to the
+//! connection's reply target and a sequence number); an answer travels in
+//! the channel's mailbox, a lock-free queue that allocates one block per 31
+//! answers.
+//!
+//! **Backpressure never blocks a loop.** When the ring is full, the message
+//! that did not fit (and any read behind it) is held in the layer, the
+//! channel stops reading, and the layer tries again on a timer every
+//! [`OffloadStage::retry_interval`] until the ring has room; the loop goes
+//! on serving its other channels. No wake-up protocol ties the business
+//! threads to the loops, so none can be lost, and the consumers pay nothing
+//! per event for it. A connection likewise stops reading at
+//! [`OffloadStage::max_in_flight`] unanswered requests (requests read past
+//! it are held, and go in on the timer as answers make room; with none
+//! held, the answer that makes room resumes reading), and while its
+//! outbound queue is above the high watermark (its peer is not reading its
+//! answers) until the queue drains under the low one. What a connection
+//! holds is at most what one socket read decodes into
+//! ([`OffloadStats::peak_held`]).
+//!
+//! **Lifecycle.** A request whose channel closed while it was in the ring
+//! still reaches the business handlers; [`Reply::is_open`] tells them, and
+//! [`Reply::send`] drops the answer and counts it
+//! ([`OffloadStats::dropped_replies`]). On a graceful shutdown of the loops
+//! ([`EventLoopGroup::shutdown_gracefully`](crate::EventLoopGroup::shutdown_gracefully)),
+//! answers count as activity, so the quiet period waits for them; drop the
+//! producers and join the disruptor afterwards to drain the ring.
+
+mod flow;
+mod job;
+mod reorder;
+
+pub use job::{Answer, Job, OffloadStats, Reply, ReplyError};
+pub use reorder::{Order, Reorder};
+
+use crate::chain::{Append, Forward, Identity};
+use crate::handler::{InboundContext, InboundHandler};
+use crate::pipeline::Pipeline;
+use flow::{Flow, Pause};
+use gyre_ringbuffer::{BlockingWait, MultiProducer, PublishError, WaitStrategy};
+use job::ReplyTarget;
+use std::collections::VecDeque;
+use std::rc::Rc;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// A server's offload stage: the producer side of its business ring and the
+/// settings every connection's [`Offload`] layer gets.
+///
+/// ```
+/// use bytes::Bytes;
+/// use gyre_codec::{LineDecoder, LineEncoder, LineEnding};
+/// use gyre_reactor::{Job, OffloadStage, Pipeline, ServerBootstrap};
+/// use gyre_ringbuffer::{Disruptor, Stage};
+/// use std::io::{BufRead, BufReader, Write};
+///
+/// // The business side: a worker pool of two threads answers each line
+/// // upper-cased.
+/// let mut graph = Disruptor::builder(1024, Job::<Bytes, Bytes>::default).multi_producer()?;
+/// graph.handle_events_with(Stage::worker_pool_with_factory(2, |_worker| {
+///     |job: &Job<Bytes, Bytes>, _seq: i64| {
+///         let _ = job.reply().send(Bytes::from(job.message().to_ascii_uppercase()));
+///     }
+/// }));
+/// let (producer, disruptor) = graph.start()?;
+/// let stage = OffloadStage::new(producer);
+///
+/// let server = ServerBootstrap::new().bind("127.0.0.1:0", move |_peer| {
+///     Pipeline::new()
+///         .codec(LineDecoder::new(1024), LineEncoder::new(LineEnding::Lf))
+///         .offload(stage.connection())
+/// })?;
+///
+/// let mut conn = std::net::TcpStream::connect(server.local_addr())?;
+/// conn.write_all(b"hello\n")?;
+/// let mut line = String::new();
+/// BufReader::new(conn).read_line(&mut line)?;
+/// assert_eq!(line, "HELLO\n");
+///
+/// server.shutdown_gracefully(std::time::Duration::ZERO, std::time::Duration::from_secs(1));
+/// let report = disruptor.shutdown(); // what was published is handled first
+/// assert_eq!(report.processed, 1);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct OffloadStage<M, W, Wt: WaitStrategy = BlockingWait> {
+    producer: MultiProducer<Job<M, W>, Wt>,
+    order: Order,
+    max_in_flight: usize,
+    retry: Duration,
+    stats: Arc<OffloadStats>,
+}
+
+impl<M, W, Wt: WaitStrategy> OffloadStage<M, W, Wt> {
+    /// A stage publishing into the ring of `producer` (from
+    /// `Disruptor::builder(capacity, Job::default).multi_producer()`), with
+    /// answers in completion order, at most 1024 requests in flight per
+    /// connection, and a 1 ms retry while the ring is full.
+    pub fn new(producer: MultiProducer<Job<M, W>, Wt>) -> Self {
+        OffloadStage {
+            producer,
+            order: Order::Completion,
+            max_in_flight: 1024,
+            retry: Duration::from_millis(1),
+            stats: Arc::default(),
+        }
+    }
+
+    /// In what order each connection's answers reach its socket.
+    pub fn order(mut self, order: Order) -> Self {
+        self.order = order;
+        self
+    }
+
+    /// How many requests of one connection may be in the ring or with the
+    /// business handlers at once (1024 by default). The connection stops
+    /// reading there; requests it had already read wait in its layer (at
+    /// most what one socket read holds) until answers make room.
+    pub fn max_in_flight(mut self, requests: usize) -> Self {
+        self.max_in_flight = requests.max(1);
+        self
+    }
+
+    /// How often a connection that found the ring full tries again (the
+    /// loop's timers tick in milliseconds; 1 ms by default).
+    pub fn retry_interval(mut self, every: Duration) -> Self {
+        self.retry = every.max(Duration::from_millis(1));
+        self
+    }
+
+    /// The stage's counters, shared by all its connections.
+    pub fn stats(&self) -> Arc<OffloadStats> {
+        self.stats.clone()
+    }
+
+    /// The offload layer for one connection: call it in the pipeline
+    /// factory and add it with [`Pipeline::offload`].
+    pub fn connection(&self) -> Offload<M, W, Wt> {
+        Offload {
+            producer: self.producer.clone(),
+            order: self.order,
+            flow: Rc::new(Flow::new(self.max_in_flight)),
+            target: None,
+            stats: self.stats.clone(),
+            next_seq: 0,
+            waiting: VecDeque::new(),
+            retry: self.retry,
+            retry_scheduled: false,
+            peak_in_flight: 0,
+            peak_held: 0,
+        }
+    }
+}
+
+/// One connection's offload layer (its inbound half): publishes each
+/// message it reads into the ring with a [`Reply`], and holds messages
+/// while the ring is full. Made by [`OffloadStage::connection`]; see
+/// there for a whole server.
+pub struct Offload<M, W, Wt: WaitStrategy = BlockingWait> {
+    producer: MultiProducer<Job<M, W>, Wt>,
+    order: Order,
+    flow: Rc<Flow>,
+    target: Option<Arc<ReplyTarget<W>>>,
+    stats: Arc<OffloadStats>,
+    next_seq: u64,
+    /// Read, not yet published: the ring was full, or the connection at
+    /// its limit.
+    waiting: VecDeque<M>,
+    retry: Duration,
+    retry_scheduled: bool,
+    /// This connection's peaks, so the shared peaks are touched only when
+    /// one rises.
+    peak_in_flight: u64,
+    peak_held: u64,
+}
+
+/// The retry timer's tag.
+const RETRY: u64 = 0;
+
+/// Why a message could not be published.
+enum Refused<M> {
+    /// The ring has no room: here is the message back.
+    Full(M),
+    /// The ring is shut down; the channel is closing.
+    Closed,
+}
+
+impl<M, W, Wt> Offload<M, W, Wt>
+where
+    M: Send + Sync + 'static,
+    W: Send + 'static,
+    Wt: WaitStrategy + 'static,
+{
+    /// Publishes `message` with a reply numbered for this connection.
+    fn publish(
+        &mut self,
+        ctx: &mut impl InboundContext<Self>,
+        message: M,
+    ) -> Result<(), Refused<M>> {
+        let target = match &self.target {
+            Some(target) => target.clone(),
+            None => self.reply_target(ctx).clone(),
+        };
+        let seq = self.next_seq;
+        let mut message = Some(message);
+        let published = self.producer.try_publish(|job| {
+            job.fill(
+                message.take().expect("filled once"),
+                Reply::new(target, seq),
+            );
+        });
+        match published {
+            Ok(_) => {
+                self.next_seq += 1;
+                self.flow.published();
+                let in_flight = self.flow.in_flight();
+                if in_flight > self.peak_in_flight {
+                    self.peak_in_flight = in_flight;
+                    self.stats
+                        .peak_in_flight
+                        .fetch_max(in_flight, Ordering::Relaxed);
+                }
+                Ok(())
+            }
+            Err(PublishError::Full) => Err(Refused::Full(message.take().expect("not filled"))),
+            Err(error) => {
+                tracing::warn!(%error, peer = ?ctx.channel().peer_addr(),
+                    "the offload ring is shut down; closing the channel");
+                ctx.close();
+                Err(Refused::Closed)
+            }
+        }
+    }
+
+    fn reply_target(&mut self, ctx: &mut impl InboundContext<Self>) -> &Arc<ReplyTarget<W>> {
+        let stats = self.stats.clone();
+        self.target.get_or_insert_with(|| {
+            Arc::new(ReplyTarget {
+                handle: ctx.handle(),
+                stats,
+            })
+        })
+    }
+
+    /// Holds `message` back (the ring is full or the connection at its
+    /// limit): reading stops, and the retry timer will publish it.
+    fn hold(&mut self, ctx: &mut impl InboundContext<Self>, message: M) {
+        self.waiting.push_back(message);
+        let held = self.waiting.len() as u64;
+        if held > self.peak_held {
+            self.peak_held = held;
+            self.stats.peak_held.fetch_max(held, Ordering::Relaxed);
+        }
+        if self.flow.pause(Pause::Held) {
+            ctx.set_auto_read(false);
+        }
+        if !self.retry_scheduled {
+            self.retry_scheduled = true;
+            ctx.schedule(self.retry, RETRY);
+        }
+    }
+
+    /// Publishes what is held, in order, while the ring has room and the
+    /// connection is under its limit; then lets reading go on, or keeps it
+    /// paused for the limit (the next answer lifts that).
+    fn publish_held(&mut self, ctx: &mut impl InboundContext<Self>) {
+        while !self.flow.at_limit() {
+            let Some(message) = self.waiting.pop_front() else {
+                break;
+            };
+            match self.publish(ctx, message) {
+                Ok(()) => {}
+                Err(Refused::Full(message)) => {
+                    self.waiting.push_front(message);
+                    break;
+                }
+                Err(Refused::Closed) => {
+                    self.waiting.clear();
+                    return;
+                }
+            }
+        }
+        if !self.waiting.is_empty() {
+            self.retry_scheduled = true;
+            ctx.schedule(self.retry, RETRY);
+            return;
+        }
+        self.limit_reached(ctx);
+        if self.flow.resume(Pause::Held) {
+            ctx.set_auto_read(true);
+        }
+    }
+
+    /// At the limit with nothing held: pause until an answer comes.
+    fn limit_reached(&mut self, ctx: &mut impl InboundContext<Self>) {
+        if self.flow.at_limit() && self.flow.pause(Pause::InFlight) {
+            ctx.set_auto_read(false);
+        }
+    }
+}
+
+impl<M, W, Wt> InboundHandler for Offload<M, W, Wt>
+where
+    M: Send + Sync + 'static,
+    W: Send + 'static,
+    Wt: WaitStrategy + 'static,
+{
+    type Read = M;
+    type Pass = ();
+    type Write = Answer<W>;
+
+    fn active(&mut self, ctx: &mut impl InboundContext<Self>) {
+        self.reply_target(ctx);
+        ctx.fire_active();
+    }
+
+    fn read(&mut self, ctx: &mut impl InboundContext<Self>, message: M) {
+        if !self.waiting.is_empty() || self.flow.at_limit() {
+            // Behind a held message (order), or past the limit.
+            self.hold(ctx, message);
+            return;
+        }
+        match self.publish(ctx, message) {
+            Ok(()) => self.limit_reached(ctx),
+            Err(Refused::Full(message)) => {
+                self.stats.ring_full.fetch_add(1, Ordering::Relaxed);
+                self.hold(ctx, message);
+            }
+            Err(Refused::Closed) => {}
+        }
+    }
+
+    fn writability_changed(&mut self, ctx: &mut impl InboundContext<Self>, writable: bool) {
+        if !writable {
+            if self.flow.pause(Pause::Unwritable) {
+                ctx.set_auto_read(false);
+            }
+        } else if self.flow.resume(Pause::Unwritable) {
+            ctx.set_auto_read(true);
+        }
+        ctx.fire_writability_changed(writable);
+    }
+
+    fn timer(&mut self, ctx: &mut impl InboundContext<Self>, _tag: u64) {
+        self.retry_scheduled = false;
+        self.publish_held(ctx);
+    }
+
+    fn inactive(&mut self, ctx: &mut impl InboundContext<Self>) {
+        // Read but never published: the channel is gone, nobody can be
+        // answered.
+        self.waiting.clear();
+        ctx.fire_inactive();
+    }
+}
+
+impl<L, R: 'static, W: 'static, S> Pipeline<L, R, W, S> {
+    /// Adds a connection's offload layer (from
+    /// [`OffloadStage::connection`]): every message read so far goes into
+    /// the stage's ring, and the answers come back through the handlers
+    /// before it (an encoder taking `W`). It is the pipeline's last layer.
+    #[allow(clippy::type_complexity)]
+    pub fn offload<Wt>(
+        self,
+        offload: Offload<R, W, Wt>,
+    ) -> Pipeline<
+        <L::Output as Append<(Offload<R, W, Wt>, Identity<Answer<W>>)>>::Output,
+        (),
+        Answer<W>,
+        S,
+    >
+    where
+        R: Send + Sync,
+        W: Send,
+        Wt: WaitStrategy + 'static,
+        L: Append<(Forward<R, W>, Reorder<W>)>,
+        L::Output: Append<(Offload<R, W, Wt>, Identity<Answer<W>>)>,
+    {
+        let reorder = Reorder::new(offload.order, offload.flow.clone());
+        self.outbound(reorder).inbound(offload)
+    }
+}

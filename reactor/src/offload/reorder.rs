@@ -1,0 +1,86 @@
+//! The offload layer's outbound half: answers coming back from business
+//! threads become the answer alone, in the order the handlers sent them or
+//! (with [`Order::Arrival`]) in the order their requests arrived, held back
+//! until the answers before them are in. Each answer also ends a request's
+//! flight, which may let reading resume. Uses the job's `Answer`, the flow
+//! and the handler traits; runs on the loop's thread.
+
+use super::flow::{Flow, Pause};
+use super::job::Answer;
+use crate::handler::{OutboundContext, OutboundHandler};
+use std::collections::VecDeque;
+use std::rc::Rc;
+
+/// In what order a connection's answers reach its socket.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Order {
+    /// As the business handlers send them (the default): an answer never
+    /// waits for another.
+    #[default]
+    Completion,
+    /// In the order the requests arrived, as protocols without request ids
+    /// need (HTTP/1.1 pipelining, Redis, Kafka): an early answer waits for
+    /// the ones before it.
+    Arrival,
+}
+
+/// Puts answers in order and ends their requests' flight.
+pub struct Reorder<W> {
+    order: Order,
+    flow: Rc<Flow>,
+    /// The number of the next answer to let go (arrival order).
+    next: u64,
+    /// Answers that came early, by `seq - next`; `Some(None)` is a skip.
+    held: VecDeque<Option<Option<W>>>,
+}
+
+impl<W> Reorder<W> {
+    pub(crate) fn new(order: Order, flow: Rc<Flow>) -> Self {
+        Reorder {
+            order,
+            flow,
+            next: 0,
+            held: VecDeque::new(),
+        }
+    }
+}
+
+impl<W: 'static> OutboundHandler for Reorder<W> {
+    type Write = Answer<W>;
+    type Pass = W;
+
+    fn write(&mut self, ctx: &mut impl OutboundContext<Self>, answer: Answer<W>) {
+        self.flow.answered();
+        match self.order {
+            Order::Completion => {
+                if let Some(body) = answer.body {
+                    ctx.write(body);
+                }
+            }
+            Order::Arrival => {
+                // A reply answers once (its flag), and only the offload
+                // layer numbers requests, so `seq >= next` always.
+                let at = (answer.seq - self.next) as usize;
+                if at >= self.held.len() {
+                    self.held.resize_with(at + 1, || None);
+                }
+                self.held[at] = Some(answer.body);
+                while let Some(Some(_)) = self.held.front() {
+                    self.next += 1;
+                    if let Some(Some(Some(body))) = self.held.pop_front() {
+                        ctx.write(body);
+                    }
+                }
+            }
+        }
+        // Held requests are the offload layer's to publish (on its retry
+        // timer); with none held, this answer may let reading go on.
+        if self.flow.is_paused(Pause::InFlight)
+            && !self.flow.is_paused(Pause::Held)
+            && !self.flow.at_limit()
+            && self.flow.resume(Pause::InFlight)
+        {
+            ctx.set_auto_read(true);
+        }
+    }
+}
