@@ -14,7 +14,7 @@ use crate::poller::EventPoller;
 use crate::producer::Producer;
 use crate::ring::Core;
 use crate::sequence::Sequence;
-use crate::stage::{Launch, Stage, StageKind, Threads};
+use crate::stage::{Launch, OwnerStageKind, Stage, StageKind, Threads};
 use crate::sync::Arc;
 use crate::wait::{BlockingWait, WaitStrategy};
 
@@ -188,6 +188,47 @@ impl<E: Send + Sync + 'static, W: WaitStrategy, C: Sequencer> Graph<E, W, C> {
         Ok((id, EventPoller::new(barrier, sequence)))
     }
 
+    /// End the graph with the stage that owns the events ([`Stage::owner`],
+    /// [`Stage::owner_pool`]): it runs after every stage added so far, and
+    /// nothing can be added after it, so while it holds an event no other
+    /// stage can reach it, and its handler gets the event mutably (to move
+    /// a message out of it rather than clone it). Producers gate on it
+    /// alone. With no stage added before, it is the only consumer.
+    ///
+    /// ```
+    /// use gyre_ringbuffer::{Disruptor, Stage};
+    /// use std::sync::{Arc, Mutex};
+    ///
+    /// let journal = Arc::new(Mutex::new(0usize));
+    /// let taken = Arc::new(Mutex::new(Vec::new()));
+    /// let (j, t) = (journal.clone(), taken.clone());
+    /// let mut graph = Disruptor::builder(64, Vec::<u8>::new).single_producer()?;
+    /// graph.handle_events_with(Stage::new(move |e: &Vec<u8>, _: i64, _: bool| {
+    ///     *j.lock().unwrap() += e.len(); // reads it, shares it
+    /// }));
+    /// let graph = graph.then_owner(Stage::owner_pool_with_factory(2, move |_worker| {
+    ///     let t = t.clone();
+    ///     move |e: &mut Vec<u8>, _: i64| t.lock().unwrap().push(std::mem::take(e))
+    /// }));
+    /// let (mut producer, disruptor) = graph.start()?;
+    /// producer.publish(|e| e.extend_from_slice(b"abc"))?;
+    /// drop(producer);
+    /// disruptor.join();
+    /// assert_eq!(*journal.lock().unwrap(), 3);
+    /// assert_eq!(taken.lock().unwrap()[0], b"abc");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn then_owner<K: OwnerStageKind<E>>(mut self, stage: Stage<K>) -> OwnedGraph<E, W, C> {
+        let leaves: Vec<StageId> = (0..self.nodes.len())
+            .filter(|&i| !self.nodes[i].has_dependents)
+            .map(StageId)
+            .collect();
+        // Every stage is upstream of some leaf (follow its dependents until
+        // one has none), so after the leaves means after every stage.
+        self.add(&leaves, stage);
+        OwnedGraph { graph: self }
+    }
+
     /// Start every stage's threads and return the producer and the running
     /// disruptor. Producers gate on the graph's leaves.
     ///
@@ -250,7 +291,11 @@ impl<E: Send + Sync + 'static, W: WaitStrategy, C: Sequencer> Graph<E, W, C> {
 
     /// Add `stage` after `stages`; record (rather than return) errors so the
     /// chaining API stays fluent, and report the first at `start`.
-    fn add<K: StageKind<E>>(&mut self, stages: &[StageId], stage: Stage<K>) -> Option<StageId> {
+    fn add<K: crate::stage::private::Kind<E>>(
+        &mut self,
+        stages: &[StageId],
+        stage: Stage<K>,
+    ) -> Option<StageId> {
         let result = (|| {
             let dependencies = self.dependencies(stages)?;
             let width = stage.kind.width();
@@ -292,6 +337,31 @@ impl<E, W, C> std::fmt::Debug for Graph<E, W, C> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Graph")
             .field("stages", &self.nodes.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// A graph that ends with its owner stage ([`Graph::then_owner`]): nothing
+/// more can be added, only started.
+pub struct OwnedGraph<E, W, C> {
+    graph: Graph<E, W, C>,
+}
+
+impl<E: Send + Sync + 'static, W: WaitStrategy, C: Sequencer> OwnedGraph<E, W, C> {
+    /// As [`Graph::start`].
+    ///
+    /// # Errors
+    /// As [`Graph::start`].
+    #[allow(clippy::type_complexity)]
+    pub fn start(self) -> Result<(Producer<E, W, C>, Disruptor<E, W>), BuildError> {
+        self.graph.start()
+    }
+}
+
+impl<E, W, C> std::fmt::Debug for OwnedGraph<E, W, C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OwnedGraph")
+            .field("stages", &self.graph.nodes.len())
             .finish_non_exhaustive()
     }
 }

@@ -1,6 +1,9 @@
 //! The traits consumers implement: [`EventHandler`] for a stage that sees
 //! every event, [`WorkHandler`] for a worker pool where each event goes to
-//! one worker. Closures implement both.
+//! one worker, and their owning forms ([`OwningHandler`],
+//! [`OwningWorkHandler`]) for the stage that ends a graph
+//! ([`Graph::then_owner`](crate::Graph::then_owner)) and may change an
+//! event or move out of it. Closures implement all four.
 
 /// A stage's business logic: called for every event, in sequence order.
 ///
@@ -61,6 +64,79 @@ pub trait WorkHandler<E> {
 impl<E, F: FnMut(&E, i64)> WorkHandler<E> for F {
     #[inline(always)]
     fn on_event(&mut self, event: &E, sequence: i64) {
+        self(event, sequence)
+    }
+}
+
+/// The business logic of the stage that owns the events: the graph's last,
+/// after every other stage ([`Graph::then_owner`](crate::Graph::then_owner)),
+/// so it is the only one that can reach an event while it holds it, and it
+/// gets it mutably. It may move what it needs out of the event (a request's
+/// `Bytes`, a boxed job) with `std::mem::take` or `Option::take` instead of
+/// cloning it, and the slot is reused for a later event.
+///
+/// ```
+/// use gyre_ringbuffer::{Disruptor, Stage};
+/// use std::sync::mpsc;
+///
+/// let (tx, rx) = mpsc::channel();
+/// let graph = Disruptor::builder(64, String::new).single_producer()?;
+/// let graph = graph.then_owner(Stage::owner(move |line: &mut String, _seq: i64, _end: bool| {
+///     tx.send(std::mem::take(line)).unwrap(); // moved out, not cloned
+/// }));
+/// let (mut producer, disruptor) = graph.start()?;
+/// producer.publish(|slot| slot.push_str("hello"))?;
+/// drop(producer);
+/// disruptor.join();
+/// assert_eq!(rx.recv()?, "hello");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub trait OwningHandler<E> {
+    /// Handle one event, which no other stage can reach meanwhile.
+    fn on_event(&mut self, event: &mut E, sequence: i64, end_of_batch: bool);
+    /// Called before the events of a batch, with how many there are.
+    fn on_batch_start(&mut self, batch_size: usize) {
+        let _ = batch_size;
+    }
+    /// Called once on the stage's thread before the first event.
+    fn on_start(&mut self) {}
+    /// Called once on the stage's thread after the last event.
+    fn on_shutdown(&mut self) {}
+    /// Called when a [`TimeoutBlockingWait`](crate::TimeoutBlockingWait)
+    /// times out; `sequence` is the last one this stage processed.
+    fn on_timeout(&mut self, sequence: i64) {
+        let _ = sequence;
+    }
+}
+
+impl<E, F: FnMut(&mut E, i64, bool)> OwningHandler<E> for F {
+    #[inline(always)]
+    fn on_event(&mut self, event: &mut E, sequence: i64, end_of_batch: bool) {
+        self(event, sequence, end_of_batch)
+    }
+}
+
+/// A worker of the pool that owns the events
+/// ([`Stage::owner_pool`](crate::Stage::owner_pool), added with
+/// [`Graph::then_owner`](crate::Graph::then_owner)): each event goes to
+/// exactly one worker, after every other stage, and that worker gets it
+/// mutably.
+pub trait OwningWorkHandler<E> {
+    /// Handle one event, which no other stage or worker can reach meanwhile.
+    fn on_event(&mut self, event: &mut E, sequence: i64);
+    /// Called once on the worker's thread before the first event.
+    fn on_start(&mut self) {}
+    /// Called once on the worker's thread after the last event.
+    fn on_shutdown(&mut self) {}
+    /// Called when a [`TimeoutBlockingWait`](crate::TimeoutBlockingWait) times out.
+    fn on_timeout(&mut self, sequence: i64) {
+        let _ = sequence;
+    }
+}
+
+impl<E, F: FnMut(&mut E, i64)> OwningWorkHandler<E> for F {
+    #[inline(always)]
+    fn on_event(&mut self, event: &mut E, sequence: i64) {
         self(event, sequence)
     }
 }

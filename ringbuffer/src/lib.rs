@@ -49,6 +49,7 @@ mod claim;
 mod disruptor;
 mod error;
 mod handler;
+mod lend;
 mod monitor;
 mod poller;
 mod processor;
@@ -61,17 +62,17 @@ mod wait;
 mod worker_pool;
 
 pub use affinity::pin_current_thread;
-pub use builder::{DisruptorBuilder, Graph, StageId, Stages};
+pub use builder::{DisruptorBuilder, Graph, OwnedGraph, StageId, Stages};
 pub use claim::{MultiProducerSequencer, Sequencer, SingleProducerSequencer};
 pub use disruptor::{Disruptor, ShutdownReport};
 pub use error::{BuildError, PublishError, WaitError};
-pub use handler::{EventHandler, WorkHandler};
+pub use handler::{EventHandler, OwningHandler, OwningWorkHandler, WorkHandler};
 pub use monitor::{PanicPolicy, StagePanic};
 pub use poller::{EventPoller, PollState};
 pub use producer::{MultiProducer, Producer, SingleProducer};
 pub use ring::MAX_CAPACITY;
 pub use sequence::{Sequence, INITIAL_SEQUENCE};
-pub use stage::{Stage, StageKind};
+pub use stage::{OwnerStageKind, Stage, StageKind};
 pub use wait::{
     BlockingWait, BusySpinWait, PhasedBackoffWait, SleepingWait, TimeoutBlockingWait,
     WaitCondition, WaitStrategy, YieldingWait,

@@ -8,7 +8,7 @@
 
 use crate::barrier::SequenceBarrier;
 use crate::error::WaitError;
-use crate::handler::EventHandler;
+use crate::lend::BatchLend;
 use crate::monitor::{Monitor, PanicPolicy};
 use crate::sequence::Sequence;
 use crate::sync::Arc;
@@ -25,7 +25,7 @@ pub(crate) struct BatchEventProcessor<E, W> {
 
 impl<E, W: WaitStrategy> BatchEventProcessor<E, W> {
     /// Run `handler` until the disruptor halts, or drains past the last event.
-    pub(crate) fn run<H: EventHandler<E>>(self, handler: &mut H) {
+    pub(crate) fn run<H: BatchLend<E>>(self, handler: &mut H) {
         let core = &self.barrier.core;
         handler.on_start();
         // The event being handled, kept outside the unwind boundary so a
@@ -54,7 +54,7 @@ impl<E, W: WaitStrategy> BatchEventProcessor<E, W> {
 
     /// Handle batches until alerted; `current` tracks the event in hand.
     #[inline(always)]
-    fn process<H: EventHandler<E>>(&self, handler: &mut H, current: &mut i64) {
+    fn process<H: BatchLend<E>>(&self, handler: &mut H, current: &mut i64) {
         let core = &self.barrier.core;
         let mut next = self.sequence.get() + 1;
         loop {
@@ -70,13 +70,10 @@ impl<E, W: WaitStrategy> BatchEventProcessor<E, W> {
             // SAFETY: the barrier returned `available`, so every sequence up
             // to it is published and visible (acquire), and this stage's own
             // sequence is still below `next`, so producers cannot reclaim them.
-            unsafe {
-                core.read_each(next, available, |sequence, event| {
-                    *current = sequence;
-                    handler.on_event(event, sequence, sequence == available);
-                    true
-                })
-            };
+            // An owning lender's stage was added by `Graph::then_owner`: every
+            // other stage is upstream of it (its barrier waited for them) and
+            // none downstream, so it alone reaches these slots now.
+            unsafe { handler.lend(core, next, available, current) };
             self.sequence.set(available);
             core.wait.signal_all_when_blocking();
             next = available + 1;

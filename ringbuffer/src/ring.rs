@@ -36,7 +36,8 @@ pub struct Core<E, W> {
 }
 
 // SAFETY: `Core` hands out `&mut E` only to the one producer that claimed a
-// sequence (so `E` moves between threads: `E: Send`) and `&E` to any number of
+// sequence, or to the graph's owner stage once every other stage has passed
+// it (so `E` moves between threads: `E: Send`), and `&E` to any number of
 // consumer threads at once (so `E: Sync`). Everything else in it is atomic.
 unsafe impl<E: Send + Sync, W: Send + Sync> Sync for Core<E, W> {}
 // SAFETY: as above; owning the core on another thread moves the events there.
@@ -142,6 +143,54 @@ impl<E, W: WaitStrategy> Core<E, W> {
             });
             sequence += 1;
         }
+    }
+
+    /// Lend the event at `sequence` to the graph's owner stage, which may
+    /// change it or move out of it.
+    ///
+    /// # Safety
+    /// As [`read`](Self::read), and the caller must be the only consumer
+    /// that can reach the slot now: every other stage of the graph has
+    /// processed `sequence` (the owner runs after all of them, observed
+    /// with acquire through the barrier) and none runs after the owner
+    /// (`Graph::then_owner` ends the graph), and no other worker of an
+    /// owner pool claimed it. Then no other reference to the slot exists.
+    #[inline(always)]
+    pub(crate) unsafe fn own<R>(&self, sequence: i64, f: impl FnOnce(&mut E) -> R) -> R {
+        self.slot(sequence).with_mut(|ptr| {
+            // SAFETY: the owner's exclusive turn at the slot (see above).
+            f(unsafe { &mut *ptr })
+        })
+    }
+
+    /// Lend each event of `lo..=hi` to the graph's owner stage, in order,
+    /// while `f` returns `true`. Returns the last sequence handed to `f`.
+    ///
+    /// # Safety
+    /// As [`own`](Self::own), for every sequence of the range.
+    #[inline(always)]
+    pub(crate) unsafe fn own_each(
+        &self,
+        lo: i64,
+        hi: i64,
+        mut f: impl FnMut(i64, &mut E) -> bool,
+    ) -> i64 {
+        let (slots, mask) = (&*self.slots, self.mask);
+        let mut sequence = lo;
+        while sequence <= hi {
+            // SAFETY: masked index in bounds (see `slot`); the owner's
+            // exclusive turn (see `own`).
+            let cell = unsafe { slots.get_unchecked((sequence & mask) as usize) };
+            let more = cell.with_mut(|ptr| {
+                // SAFETY: as above; `ptr` comes from the cell and is valid.
+                f(sequence, unsafe { &mut *ptr })
+            });
+            if !more {
+                return sequence;
+            }
+            sequence += 1;
+        }
+        hi
     }
 
     /// Lend each event of `lo..=hi` for reading, in order, while `f`

@@ -9,7 +9,8 @@
 use crate::affinity;
 use crate::barrier::SequenceBarrier;
 use crate::error::BuildError;
-use crate::handler::{EventHandler, WorkHandler};
+use crate::handler::{EventHandler, OwningHandler, OwningWorkHandler, WorkHandler};
+use crate::lend::{BatchLend, Owned, Shared, WorkLend};
 use crate::monitor::{Monitor, PanicPolicy};
 use crate::processor::BatchEventProcessor;
 use crate::ring::Core;
@@ -64,7 +65,7 @@ impl Stage<()> {
         F: FnOnce() -> H + Send + 'static,
     {
         Stage::of(HandlerKind {
-            factory,
+            factory: move || Shared(factory()),
             _event: std::marker::PhantomData,
         })
     }
@@ -77,7 +78,10 @@ impl Stage<()> {
         H: WorkHandler<E> + Send + 'static,
     {
         Stage::of(PoolKind {
-            factories: workers.into_iter().map(|w| move || w).collect::<Vec<_>>(),
+            factories: workers
+                .into_iter()
+                .map(|w| move || Shared(w))
+                .collect::<Vec<_>>(),
             _event: std::marker::PhantomData,
         })
     }
@@ -94,7 +98,71 @@ impl Stage<()> {
             factories: (0..n)
                 .map(|i| {
                     let factory = factory.clone();
-                    move || factory(i)
+                    move || Shared(factory(i))
+                })
+                .collect::<Vec<_>>(),
+            _event: std::marker::PhantomData,
+        })
+    }
+
+    /// The stage that owns the events: it runs `handler`, which gets each
+    /// event mutably and may move out of it. Add it with
+    /// [`Graph::then_owner`](crate::Graph::then_owner), which puts it after
+    /// every other stage and ends the graph; no other way of adding a stage
+    /// accepts it.
+    pub fn owner<E, H>(handler: H) -> Stage<impl OwnerStageKind<E>>
+    where
+        E: Send + Sync + 'static,
+        H: OwningHandler<E> + Send + 'static,
+    {
+        Stage::owner_with_factory(move || handler)
+    }
+
+    /// As [`owner`](Self::owner), with the handler built by `factory` on
+    /// the stage's own thread.
+    pub fn owner_with_factory<E, H, F>(factory: F) -> Stage<impl OwnerStageKind<E>>
+    where
+        E: Send + Sync + 'static,
+        H: OwningHandler<E> + 'static,
+        F: FnOnce() -> H + Send + 'static,
+    {
+        Stage::of(HandlerKind {
+            factory: move || Owned(factory()),
+            _event: std::marker::PhantomData,
+        })
+    }
+
+    /// A worker pool that owns the events: each event goes to one worker,
+    /// which gets it mutably. Add it with
+    /// [`Graph::then_owner`](crate::Graph::then_owner).
+    pub fn owner_pool<E, H>(workers: Vec<H>) -> Stage<impl OwnerStageKind<E>>
+    where
+        E: Send + Sync + 'static,
+        H: OwningWorkHandler<E> + Send + 'static,
+    {
+        Stage::of(PoolKind {
+            factories: workers
+                .into_iter()
+                .map(|w| move || Owned(w))
+                .collect::<Vec<_>>(),
+            _event: std::marker::PhantomData,
+        })
+    }
+
+    /// An owner pool of `n` workers, worker `i` built by `factory(i)` on
+    /// its own thread.
+    pub fn owner_pool_with_factory<E, H, F>(n: usize, factory: F) -> Stage<impl OwnerStageKind<E>>
+    where
+        E: Send + Sync + 'static,
+        H: OwningWorkHandler<E> + 'static,
+        F: Fn(usize) -> H + Send + Sync + 'static,
+    {
+        let factory = std::sync::Arc::new(factory);
+        Stage::of(PoolKind {
+            factories: (0..n)
+                .map(|i| {
+                    let factory = factory.clone();
+                    move || Owned(factory(i))
                 })
                 .collect::<Vec<_>>(),
             _event: std::marker::PhantomData,
@@ -165,20 +233,52 @@ pub(crate) mod private {
     }
 }
 
-/// The kinds of stage [`Stage`]'s constructors make; not implementable outside.
+/// The kinds of stage that share events ([`Stage::new`],
+/// [`Stage::worker_pool`], ...), added anywhere in a graph; made by
+/// [`Stage`]'s constructors, not implementable outside.
 pub trait StageKind<E>: private::Kind<E> {}
-impl<E, K: private::Kind<E>> StageKind<E> for K {}
+
+/// The kinds of stage that own events ([`Stage::owner`],
+/// [`Stage::owner_pool`], ...), added only by
+/// [`Graph::then_owner`](crate::Graph::then_owner); not implementable
+/// outside.
+pub trait OwnerStageKind<E>: private::Kind<E> {}
+
+impl<E: 'static, F, H> StageKind<E> for HandlerKind<F, E>
+where
+    H: EventHandler<E> + 'static,
+    F: FnOnce() -> Shared<H> + Send + 'static,
+{
+}
+impl<E: 'static, F, H> OwnerStageKind<E> for HandlerKind<F, E>
+where
+    H: OwningHandler<E> + 'static,
+    F: FnOnce() -> Owned<H> + Send + 'static,
+{
+}
+impl<E: 'static, F, H> StageKind<E> for PoolKind<F, E>
+where
+    H: WorkHandler<E> + 'static,
+    F: FnOnce() -> Shared<H> + Send + 'static,
+{
+}
+impl<E: 'static, F, H> OwnerStageKind<E> for PoolKind<F, E>
+where
+    H: OwningWorkHandler<E> + 'static,
+    F: FnOnce() -> Owned<H> + Send + 'static,
+{
+}
 
 struct HandlerKind<F, E> {
     factory: F,
     _event: std::marker::PhantomData<fn(&E)>,
 }
 
-impl<E, H, F> private::Kind<E> for HandlerKind<F, E>
+impl<E, L, F> private::Kind<E> for HandlerKind<F, E>
 where
     E: 'static,
-    H: EventHandler<E> + 'static,
-    F: FnOnce() -> H + Send + 'static,
+    L: BatchLend<E> + 'static,
+    F: FnOnce() -> L + Send + 'static,
 {
     fn width(&self) -> usize {
         1
@@ -220,11 +320,11 @@ struct PoolKind<F, E> {
     _event: std::marker::PhantomData<fn(&E)>,
 }
 
-impl<E, H, F> private::Kind<E> for PoolKind<F, E>
+impl<E, L, F> private::Kind<E> for PoolKind<F, E>
 where
     E: 'static,
-    H: WorkHandler<E> + 'static,
-    F: FnOnce() -> H + Send + 'static,
+    L: WorkLend<E> + 'static,
+    F: FnOnce() -> L + Send + 'static,
 {
     fn width(&self) -> usize {
         self.factories.len()

@@ -9,7 +9,7 @@
 
 use crate::barrier::SequenceBarrier;
 use crate::error::WaitError;
-use crate::handler::WorkHandler;
+use crate::lend::WorkLend;
 use crate::monitor::{Monitor, PanicPolicy};
 use crate::sequence::Sequence;
 use crate::sync::{Arc, Ordering};
@@ -28,7 +28,7 @@ pub(crate) struct WorkProcessor<E, W> {
 }
 
 impl<E, W: WaitStrategy> WorkProcessor<E, W> {
-    pub(crate) fn run<H: WorkHandler<E>>(self, handler: &mut H) {
+    pub(crate) fn run<H: WorkLend<E>>(self, handler: &mut H) {
         let core = &self.barrier.core;
         handler.on_start();
         // The sequence this worker claimed last; outside the unwind boundary
@@ -57,7 +57,7 @@ impl<E, W: WaitStrategy> WorkProcessor<E, W> {
 
     /// Claim and handle events until alerted; `claimed` tracks the claim.
     #[inline(always)]
-    fn process<H: WorkHandler<E>>(&self, handler: &mut H, claimed: &mut i64) {
+    fn process<H: WorkLend<E>>(&self, handler: &mut H, claimed: &mut i64) {
         let core = &self.barrier.core;
         let mut cached_available = i64::MIN;
         loop {
@@ -89,8 +89,10 @@ impl<E, W: WaitStrategy> WorkProcessor<E, W> {
             // SAFETY: `next` is published (the barrier said so, with acquire),
             // no other worker claimed it (the compare-exchange gave it to us
             // alone), and our gating sequence is `next - 1`, so no producer
-            // can reclaim the slot while we read it.
-            unsafe { core.read(next, |event| handler.on_event(event, next)) };
+            // can reclaim the slot while we read it. An owner pool was added
+            // by `Graph::then_owner`: every other stage is upstream of it and
+            // none downstream, so this worker alone reaches the slot now.
+            unsafe { handler.lend(core, next) };
         }
     }
 }

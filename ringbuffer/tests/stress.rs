@@ -1,6 +1,7 @@
 //! Multi-threaded stress: every event is checked (count, checksum and
 //! per-producer order) across the protocols: 3 producers into 1 consumer, a
-//! 3-stage pipeline, a diamond, and a worker pool (each event exactly once).
+//! 3-stage pipeline, a diamond, a worker pool (each event exactly once), and
+//! an owner pool that moves each payload out after a journal stage read it.
 //!
 //! Tens of millions of events in a release build (`scripts/test` runs this
 //! file with `--release`); a twentieth of that in a debug build. Override with
@@ -274,4 +275,73 @@ fn worker_pool_handles_each_event_exactly_once() {
         "an event was never handled"
     );
     assert_eq!(checksum.load(Relaxed), expected_checksum(producers, n));
+}
+
+/// An event whose payload the owner stage moves out.
+#[derive(Default)]
+struct Owned {
+    producer: u64,
+    index: u64,
+    payload: Option<u64>,
+}
+
+#[test]
+fn owner_pool_takes_every_payload_after_the_journal_read_it() {
+    let n = events();
+    let producers = 2u64;
+    let seen: Arc<Vec<AtomicU8>> = Arc::new((0..producers * n).map(|_| AtomicU8::new(0)).collect());
+    let journal_sum = Arc::new(AtomicU64::new(0));
+    let taken_sum = Arc::new(AtomicU64::new(0));
+    let (j, s, t) = (journal_sum.clone(), seen.clone(), taken_sum.clone());
+    let mut graph = Disruptor::builder(CAPACITY, Owned::default)
+        .wait_strategy(wait())
+        .multi_producer()
+        .unwrap();
+    // The journal shares each event; the owner pool runs after it and
+    // takes the payload, which the journal must always still have seen.
+    graph.handle_events_with(Stage::new(move |e: &Owned, _: i64, _: bool| {
+        let v = e
+            .payload
+            .expect("the owner took a payload before the journal read it");
+        assert_eq!(v, value_of(e.producer, e.index));
+        j.fetch_add(v, Relaxed);
+    }));
+    let graph = graph.then_owner(Stage::owner_pool_with_factory(3, move |_| {
+        let (s, t) = (s.clone(), t.clone());
+        move |e: &mut Owned, _: i64| {
+            let v = e.payload.take().expect("a payload taken twice");
+            assert_eq!(v, value_of(e.producer, e.index));
+            let slot = (e.producer * n + e.index) as usize;
+            assert_eq!(s[slot].fetch_add(1, Relaxed), 0, "event owned twice");
+            t.fetch_add(v, Relaxed);
+        }
+    }));
+    let (producer, disruptor) = graph.start().unwrap();
+    let threads: Vec<_> = (0..producers)
+        .map(|p| {
+            let mut producer = producer.clone();
+            std::thread::spawn(move || {
+                for i in 0..n {
+                    producer
+                        .publish(|e| {
+                            e.producer = p;
+                            e.index = i;
+                            e.payload = Some(value_of(p, i));
+                        })
+                        .unwrap();
+                }
+            })
+        })
+        .collect();
+    drop(producer);
+    for t in threads {
+        t.join().unwrap();
+    }
+    assert_eq!(disruptor.join().processed, producers * n);
+    assert!(
+        seen.iter().all(|s| s.load(Relaxed) == 1),
+        "an event was never owned"
+    );
+    assert_eq!(journal_sum.load(Relaxed), expected_checksum(producers, n));
+    assert_eq!(taken_sum.load(Relaxed), expected_checksum(producers, n));
 }

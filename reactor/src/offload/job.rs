@@ -192,7 +192,32 @@ impl<W> fmt::Debug for Reply<W> {
 ///
 /// Make the ring with `Job::default` as its event factory; only the
 /// offload layer fills jobs, and business handlers read them (see
-/// [`OffloadStage`](crate::OffloadStage) for a whole server).
+/// [`OffloadStage`](crate::OffloadStage) for a whole server). The stage
+/// that owns the events (added last with `Graph::then_owner`) gets them
+/// mutably and moves the request and the reply out:
+///
+/// ```
+/// use bytes::Bytes;
+/// use gyre_reactor::Job;
+/// use gyre_ringbuffer::{Disruptor, Stage};
+///
+/// let mut graph = Disruptor::builder(1024, Job::<Bytes, Bytes>::default).multi_producer()?;
+/// graph.handle_events_with(Stage::new(|job: &Job<Bytes, Bytes>, _seq: i64, _end: bool| {
+///     let _journal_entry = job.message().len(); // a shared stage reads
+/// }));
+/// let graph = graph.then_owner(Stage::owner_pool_with_factory(2, |_worker| {
+///     |job: &mut Job<Bytes, Bytes>, _seq: i64| {
+///         let (Some(request), Some(reply)) = (job.take_message(), job.take_reply()) else {
+///             return;
+///         };
+///         let _ = reply.send(request); // the same Bytes, never copied
+///     }
+/// }));
+/// let (producer, disruptor) = graph.start()?;
+/// # drop(producer);
+/// # disruptor.join();
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct Job<M, W> {
     message: Option<M>,
     reply: Option<Reply<W>>,
@@ -211,7 +236,8 @@ impl<M, W> Job<M, W> {
     /// The request.
     ///
     /// # Panics
-    /// On a slot the offload layer never filled (the ring's initial
+    /// If the owner stage took it ([`take_message`](Self::take_message)),
+    /// or on a slot the offload layer never filled (the ring's initial
     /// events, if something else published them).
     pub fn message(&self) -> &M {
         self.message
@@ -227,6 +253,21 @@ impl<M, W> Job<M, W> {
         self.reply
             .as_ref()
             .expect("a job published by the offload layer carries its reply")
+    }
+
+    /// Moves the request out of the slot, for the stage that owns the
+    /// events (a `gyre_ringbuffer::Stage::owner` or `owner_pool`, the
+    /// graph's last): no clone, no box, and the slot is reused empty.
+    /// `None` if it was taken before.
+    pub fn take_message(&mut self) -> Option<M> {
+        self.message.take()
+    }
+
+    /// Moves the reply out of the slot, to answer later or from another
+    /// thread (a future, a callback); the owner stage only. `None` if it
+    /// was taken before.
+    pub fn take_reply(&mut self) -> Option<Reply<W>> {
+        self.reply.take()
     }
 
     /// Fills the slot; what it held before (a request already handled) is

@@ -1,0 +1,149 @@
+//! How a processor lends events to its handler: shared (`&E`, to any stage)
+//! or owned (`&mut E`, to the stage that ends the graph). One processor
+//! loop (`processor`, `worker_pool`) serves both through these two small
+//! traits, public only inside this private module (the stage kinds' bounds name them); the adapters are statically dispatched, so a
+//! shared stage costs exactly what it did before. Uses the ring and the
+//! handler traits.
+
+use crate::handler::{EventHandler, OwningHandler, OwningWorkHandler, WorkHandler};
+use crate::ring::Core;
+use crate::wait::WaitStrategy;
+
+/// What the batch processor needs of its handler.
+pub trait BatchLend<E> {
+    fn on_start(&mut self);
+    fn on_shutdown(&mut self);
+    fn on_timeout(&mut self, sequence: i64);
+    fn on_batch_start(&mut self, batch_size: usize);
+    /// Hands the handler every event of `lo..=hi`, `current` naming the
+    /// one in hand.
+    ///
+    /// # Safety
+    /// As `Core::read_each` for every range; for an owning lender also as
+    /// `Core::own_each` (the stage was added with `Graph::then_owner`).
+    unsafe fn lend<W: WaitStrategy>(
+        &mut self,
+        core: &Core<E, W>,
+        lo: i64,
+        hi: i64,
+        current: &mut i64,
+    );
+}
+
+/// What a pool worker needs of its handler.
+pub trait WorkLend<E> {
+    fn on_start(&mut self);
+    fn on_shutdown(&mut self);
+    fn on_timeout(&mut self, sequence: i64);
+    /// Hands the handler the event at `sequence`.
+    ///
+    /// # Safety
+    /// As `Core::read`; for an owning lender also as `Core::own`.
+    unsafe fn lend<W: WaitStrategy>(&mut self, core: &Core<E, W>, sequence: i64);
+}
+
+/// A handler that shares events with the graph's other stages.
+pub struct Shared<H>(pub(crate) H);
+
+/// A handler of the graph's owner stage.
+pub struct Owned<H>(pub(crate) H);
+
+impl<E, H: EventHandler<E>> BatchLend<E> for Shared<H> {
+    fn on_start(&mut self) {
+        self.0.on_start();
+    }
+    fn on_shutdown(&mut self) {
+        self.0.on_shutdown();
+    }
+    fn on_timeout(&mut self, sequence: i64) {
+        self.0.on_timeout(sequence);
+    }
+    #[inline(always)]
+    fn on_batch_start(&mut self, batch_size: usize) {
+        self.0.on_batch_start(batch_size);
+    }
+    #[inline(always)]
+    unsafe fn lend<W: WaitStrategy>(
+        &mut self,
+        core: &Core<E, W>,
+        lo: i64,
+        hi: i64,
+        current: &mut i64,
+    ) {
+        // SAFETY: the caller's contract is `read_each`'s.
+        unsafe {
+            core.read_each(lo, hi, |sequence, event| {
+                *current = sequence;
+                self.0.on_event(event, sequence, sequence == hi);
+                true
+            })
+        };
+    }
+}
+
+impl<E, H: OwningHandler<E>> BatchLend<E> for Owned<H> {
+    fn on_start(&mut self) {
+        self.0.on_start();
+    }
+    fn on_shutdown(&mut self) {
+        self.0.on_shutdown();
+    }
+    fn on_timeout(&mut self, sequence: i64) {
+        self.0.on_timeout(sequence);
+    }
+    #[inline(always)]
+    fn on_batch_start(&mut self, batch_size: usize) {
+        self.0.on_batch_start(batch_size);
+    }
+    #[inline(always)]
+    unsafe fn lend<W: WaitStrategy>(
+        &mut self,
+        core: &Core<E, W>,
+        lo: i64,
+        hi: i64,
+        current: &mut i64,
+    ) {
+        // SAFETY: the caller's contract is `own_each`'s for an owner.
+        unsafe {
+            core.own_each(lo, hi, |sequence, event| {
+                *current = sequence;
+                self.0.on_event(event, sequence, sequence == hi);
+                true
+            })
+        };
+    }
+}
+
+impl<E, H: WorkHandler<E>> WorkLend<E> for Shared<H> {
+    fn on_start(&mut self) {
+        self.0.on_start();
+    }
+    fn on_shutdown(&mut self) {
+        self.0.on_shutdown();
+    }
+    fn on_timeout(&mut self, sequence: i64) {
+        self.0.on_timeout(sequence);
+    }
+    #[inline(always)]
+    unsafe fn lend<W: WaitStrategy>(&mut self, core: &Core<E, W>, sequence: i64) {
+        // SAFETY: the caller's contract is `read`'s.
+        unsafe { core.read(sequence, |event| self.0.on_event(event, sequence)) };
+    }
+}
+
+impl<E, H: OwningWorkHandler<E>> WorkLend<E> for Owned<H> {
+    fn on_start(&mut self) {
+        self.0.on_start();
+    }
+    fn on_shutdown(&mut self) {
+        self.0.on_shutdown();
+    }
+    fn on_timeout(&mut self, sequence: i64) {
+        self.0.on_timeout(sequence);
+    }
+    #[inline(always)]
+    unsafe fn lend<W: WaitStrategy>(&mut self, core: &Core<E, W>, sequence: i64) {
+        // SAFETY: the caller's contract is `own`'s for an owner worker.
+        unsafe { core.own(sequence, |event| self.0.on_event(event, sequence)) };
+    }
+}
