@@ -112,7 +112,11 @@ pub struct OffloadStage<M, W, Wt: WaitStrategy = BlockingWait> {
     max_in_flight: usize,
     retry: Duration,
     stats: Arc<OffloadStats>,
+    reject: Option<Rejecter<M, W>>,
 }
+
+/// Answers a request the full ring had no room for, instead of holding it.
+type Rejecter<M, W> = Arc<dyn Fn(M) -> Option<W> + Send + Sync>;
 
 impl<M, W, Wt: WaitStrategy> OffloadStage<M, W, Wt> {
     /// A stage publishing into the ring of `producer` (from
@@ -126,6 +130,7 @@ impl<M, W, Wt: WaitStrategy> OffloadStage<M, W, Wt> {
             max_in_flight: 1024,
             retry: Duration::from_millis(1),
             stats: Arc::default(),
+            reject: None,
         }
     }
 
@@ -151,6 +156,32 @@ impl<M, W, Wt: WaitStrategy> OffloadStage<M, W, Wt> {
         self
     }
 
+    /// Answer a request the full ring has no room for with `reject(request)`
+    /// at once (`None`: answer nothing), instead of holding it and pausing
+    /// the connection: a thread pool's abort policy, for protocols with an
+    /// "overloaded, try another server" answer (Dubbo's, gyre-rpc's). The
+    /// answer takes the request's place in [`Order::Arrival`]. The limit of
+    /// requests in flight still holds and pauses.
+    ///
+    /// ```
+    /// # use bytes::Bytes;
+    /// # use gyre_reactor::{Job, OffloadStage};
+    /// # use gyre_ringbuffer::{Disruptor, Stage};
+    /// # let mut graph = Disruptor::builder(8, Job::<Bytes, Bytes>::default).multi_producer()?;
+    /// # graph.handle_events_with(Stage::new(|_: &Job<Bytes, Bytes>, _: i64, _: bool| {}));
+    /// # let (producer, _disruptor) = graph.start()?;
+    /// let stage = OffloadStage::new(producer)
+    ///     .reject_when_full(|_request: Bytes| Some(Bytes::from_static(b"BUSY")));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn reject_when_full(
+        mut self,
+        reject: impl Fn(M) -> Option<W> + Send + Sync + 'static,
+    ) -> Self {
+        self.reject = Some(Arc::new(reject));
+        self
+    }
+
     /// The stage's counters, shared by all its connections.
     pub fn stats(&self) -> Arc<OffloadStats> {
         self.stats.clone()
@@ -171,6 +202,7 @@ impl<M, W, Wt: WaitStrategy> OffloadStage<M, W, Wt> {
             retry_scheduled: false,
             peak_in_flight: 0,
             peak_held: 0,
+            reject: self.reject.clone(),
         }
     }
 }
@@ -195,6 +227,7 @@ pub struct Offload<M, W, Wt: WaitStrategy = BlockingWait> {
     /// one rises.
     peak_in_flight: u64,
     peak_held: u64,
+    reject: Option<Rejecter<M, W>>,
 }
 
 /// The retry timer's tag.
@@ -293,10 +326,13 @@ where
             };
             match self.publish(ctx, message) {
                 Ok(()) => {}
-                Err(Refused::Full(message)) => {
-                    self.waiting.push_front(message);
-                    break;
-                }
+                Err(Refused::Full(message)) => match self.reject.clone() {
+                    Some(reject) => self.rejected(ctx, reject(message)),
+                    None => {
+                        self.waiting.push_front(message);
+                        break;
+                    }
+                },
                 Err(Refused::Closed) => {
                     self.waiting.clear();
                     return;
@@ -312,6 +348,16 @@ where
         if self.flow.resume(Pause::Held) {
             ctx.set_auto_read(true);
         }
+    }
+
+    /// Sends the rejecting answer in the place of a request the ring had no
+    /// room for (it counts as published and answered at once).
+    fn rejected(&mut self, ctx: &mut impl InboundContext<Self>, body: Option<W>) {
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        self.flow.published();
+        ctx.write(Answer { seq, body });
+        ctx.flush();
     }
 
     /// At the limit with nothing held: pause until an answer comes.
@@ -347,7 +393,10 @@ where
             Ok(()) => self.limit_reached(ctx),
             Err(Refused::Full(message)) => {
                 self.stats.ring_full.fetch_add(1, Ordering::Relaxed);
-                self.hold(ctx, message);
+                match self.reject.clone() {
+                    Some(reject) => self.rejected(ctx, reject(message)),
+                    None => self.hold(ctx, message),
+                }
             }
             Err(Refused::Closed) => {}
         }

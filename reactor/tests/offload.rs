@@ -280,3 +280,55 @@ fn graceful_shutdown_delivers_answers_still_in_the_ring() {
     assert_eq!(answers, ["a ok", "b ok", "c ok", "d ok", "e ok"]);
     assert_eq!(disruptor.shutdown().processed, 5);
 }
+
+#[test]
+fn a_full_ring_can_answer_at_once_instead_of_holding() {
+    // One business thread stuck until released, a ring of four: requests
+    // past what the ring holds are answered "busy" in their place, in
+    // arrival order, and the rest are answered once released.
+    let (go_tx, go_rx) = mpsc::channel::<()>();
+    let go_rx = std::sync::Mutex::new(go_rx);
+    let mut graph = Disruptor::builder(4, Line::default)
+        .multi_producer()
+        .unwrap();
+    graph.handle_events_with(Stage::new(move |job: &Line, seq: i64, _: bool| {
+        if seq == 0 {
+            go_rx.lock().unwrap().recv().unwrap();
+        }
+        job.reply().send(answer(job.message())).unwrap();
+    }));
+    let (producer, disruptor) = graph.start().unwrap();
+    let stage = OffloadStage::new(producer)
+        .order(Order::Arrival)
+        .reject_when_full(|request: Bytes| {
+            let mut busy = request.to_vec();
+            busy.extend_from_slice(b" busy");
+            Some(Bytes::from(busy))
+        });
+    let stats = stage.stats();
+    let server = server(stage, ChannelOptions::default());
+    let conn = TcpStream::connect(server.local_addr()).unwrap();
+    let requests: Vec<String> = (0..12).map(|i| format!("r{i}")).collect();
+    (&conn)
+        .write_all((requests.join("\n") + "\n").as_bytes())
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while stats.ring_full() == 0 && Instant::now() < deadline {
+        thread::sleep(Duration::from_millis(1));
+    }
+    go_tx.send(()).unwrap();
+    conn.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut lines = BufReader::new(conn).lines();
+    let got: Vec<String> = (0..12).map(|_| lines.next().unwrap().unwrap()).collect();
+    // The ring holds four: r0..r3 are answered, r4.. are refused.
+    for (i, line) in got.iter().enumerate() {
+        let expected = if i < 4 {
+            format!("r{i} ok")
+        } else {
+            format!("r{i} busy")
+        };
+        assert_eq!(line, &expected);
+    }
+    server.shutdown_gracefully(Duration::ZERO, Duration::from_secs(5));
+    assert_eq!(disruptor.shutdown().processed, 4);
+}
