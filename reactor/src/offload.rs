@@ -115,6 +115,21 @@ pub struct OffloadStage<M, W, Wt: WaitStrategy = BlockingWait> {
     reject: Option<Rejecter<M, W>>,
 }
 
+impl<M, W, Wt: WaitStrategy> Clone for OffloadStage<M, W, Wt> {
+    /// Another handle on the same ring, settings and counters (to give a
+    /// second server the same business side).
+    fn clone(&self) -> Self {
+        OffloadStage {
+            producer: self.producer.clone(),
+            order: self.order,
+            max_in_flight: self.max_in_flight,
+            retry: self.retry,
+            stats: self.stats.clone(),
+            reject: self.reject.clone(),
+        }
+    }
+}
+
 /// Answers a request the full ring had no room for, instead of holding it.
 type Rejecter<M, W> = Arc<dyn Fn(M) -> Option<W> + Send + Sync>;
 
@@ -161,7 +176,9 @@ impl<M, W, Wt: WaitStrategy> OffloadStage<M, W, Wt> {
     /// the connection: a thread pool's abort policy, for protocols with an
     /// "overloaded, try another server" answer (Dubbo's, gyre-rpc's). The
     /// answer takes the request's place in [`Order::Arrival`]. The limit of
-    /// requests in flight still holds and pauses.
+    /// requests in flight still holds and pauses. Once the ring is shut
+    /// down, every request is answered this way (without a rejecter, the
+    /// channel closes).
     ///
     /// ```
     /// # use bytes::Bytes;
@@ -237,8 +254,8 @@ const RETRY: u64 = 0;
 enum Refused<M> {
     /// The ring has no room: here is the message back.
     Full(M),
-    /// The ring is shut down; the channel is closing.
-    Closed,
+    /// The ring is shut down: here is the message back.
+    Closed(M),
 }
 
 impl<M, W, Wt> Offload<M, W, Wt>
@@ -279,12 +296,7 @@ where
                 Ok(())
             }
             Err(PublishError::Full) => Err(Refused::Full(message.take().expect("not filled"))),
-            Err(error) => {
-                tracing::warn!(%error, peer = ?ctx.channel().peer_addr(),
-                    "the offload ring is shut down; closing the channel");
-                ctx.close();
-                Err(Refused::Closed)
-            }
+            Err(_) => Err(Refused::Closed(message.take().expect("not filled"))),
         }
     }
 
@@ -333,8 +345,9 @@ where
                         break;
                     }
                 },
-                Err(Refused::Closed) => {
-                    self.waiting.clear();
+                Err(Refused::Closed(message)) => {
+                    self.waiting.push_front(message);
+                    self.ring_closed(ctx);
                     return;
                 }
             }
@@ -358,6 +371,28 @@ where
         self.flow.published();
         ctx.write(Answer { seq, body });
         ctx.flush();
+    }
+
+    /// The ring is shut down (the business side stopped): every message
+    /// held is answered by the rejecter, if there is one; otherwise the
+    /// channel closes, as nobody will answer it.
+    fn ring_closed(&mut self, ctx: &mut impl InboundContext<Self>) {
+        match self.reject.clone() {
+            Some(reject) => {
+                while let Some(message) = self.waiting.pop_front() {
+                    self.rejected(ctx, reject(message));
+                }
+                if self.flow.resume(Pause::Held) {
+                    ctx.set_auto_read(true);
+                }
+            }
+            None => {
+                self.waiting.clear();
+                tracing::warn!(peer = ?ctx.channel().peer_addr(),
+                    "the offload ring is shut down; closing the channel");
+                ctx.close();
+            }
+        }
     }
 
     /// At the limit with nothing held: pause until an answer comes.
@@ -398,7 +433,10 @@ where
                     None => self.hold(ctx, message),
                 }
             }
-            Err(Refused::Closed) => {}
+            Err(Refused::Closed(message)) => {
+                self.waiting.push_front(message);
+                self.ring_closed(ctx);
+            }
         }
     }
 

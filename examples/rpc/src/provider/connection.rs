@@ -3,7 +3,7 @@
 //! that has sent nothing, not even a heartbeat, for three heartbeat periods.
 
 use super::answer;
-use super::pool::{Job, Submitter};
+use super::pool::Call;
 use super::service::Dispatch;
 use super::shared::Shared;
 use crate::protocol::{heartbeat_frame, Frame, Invocation, Kind, Status};
@@ -14,15 +14,16 @@ use std::sync::Arc;
 
 pub(crate) struct ProviderConnection {
     shared: Arc<Shared>,
-    pool: Option<Submitter>,
+    /// Whether a worker pool's offload layer follows this one.
+    pooled: bool,
     scratch: BytesMut,
 }
 
 impl ProviderConnection {
-    pub(crate) fn new(shared: Arc<Shared>, pool: Option<Submitter>) -> Self {
+    pub(crate) fn new(shared: Arc<Shared>, pooled: bool) -> Self {
         ProviderConnection {
             shared,
-            pool,
+            pooled,
             scratch: BytesMut::new(),
         }
     }
@@ -75,32 +76,18 @@ impl ProviderConnection {
             }
         };
         let args_at = frame.body.len() - inv.args.len();
-        match (dispatch, self.pool.as_mut()) {
-            (Dispatch::WorkerPool, Some(pool)) => {
+        match dispatch {
+            Dispatch::WorkerPool if self.pooled => {
+                // Counted out by the worker, or by the pool's refusal.
                 self.shared.in_flight.fetch_add(1, Ordering::AcqRel);
-                let job = Job {
+                ctx.fire_read(Call {
                     method,
                     peer: ctx.channel().peer_addr(),
                     request_id: id,
                     serialization: ser,
                     args: frame.body.slice(args_at..),
-                    reply: ctx.handle(),
                     two_way,
-                    shared: self.shared.clone(),
-                };
-                if let Err(job) = pool.submit(job) {
-                    self.shared.in_flight.fetch_sub(1, Ordering::AcqRel);
-                    if two_way {
-                        let f = answer::failure_frame(
-                            &mut self.scratch,
-                            job.request_id,
-                            ser,
-                            Status::ServerOverloaded,
-                            "the provider's worker pool is full",
-                        );
-                        ctx.write(f);
-                    }
-                }
+                });
             }
             _ => {
                 let f = answer::filtered_call(
@@ -123,7 +110,8 @@ impl ProviderConnection {
 
 impl InboundHandler for ProviderConnection {
     type Read = Bytes;
-    type Pass = ();
+    /// Calls for the worker pool, to the offload layer after this one.
+    type Pass = Call;
     type Write = Bytes;
 
     fn read(&mut self, ctx: &mut impl InboundContext<Self>, frame: Bytes) {

@@ -190,15 +190,10 @@ impl ProviderBuilder {
             in_flight: AtomicUsize::new(0),
         });
         let pool = if self.pool_threads > 0 {
-            Some(Pool::start(
-                self.pool_threads,
-                self.pool_capacity,
-                self.max_body,
-            )?)
+            Some(Pool::start(self.pool_threads, self.pool_capacity, &shared)?)
         } else {
             None
         };
-        let submitter = Mutex::new(pool.as_ref().map(Pool::submitter));
         let loops = EventLoopGroup::builder()
             .threads(self.io_threads)
             .name("gyre-rpc-io")
@@ -208,18 +203,31 @@ impl ProviderBuilder {
         let conn_shared = shared.clone();
         let server = ServerBootstrap::new()
             .group(loops)
-            .child_options(ChannelOptions::default().tcp_nodelay(true))
-            .bind(self.listen, move |_peer| {
-                let pool = submitter.lock().unwrap_or_else(|e| e.into_inner()).clone();
-                Pipeline::new()
-                    .inbound(IdleStateHandler::new(
-                        silent,
-                        Duration::ZERO,
-                        Duration::ZERO,
-                    ))
-                    .decoder(frame_decoder(max_body))
-                    .inbound(ProviderConnection::new(conn_shared.clone(), pool))
-            })?;
+            .child_options(ChannelOptions::default().tcp_nodelay(true));
+        // Every connection's pipeline: heartbeat watch, frames, routing,
+        // and (with a pool) the offload layer that takes pooled calls.
+        let front = move || {
+            Pipeline::new()
+                .inbound(IdleStateHandler::new(
+                    silent,
+                    Duration::ZERO,
+                    Duration::ZERO,
+                ))
+                .decoder(frame_decoder(max_body))
+        };
+        let server = match &pool {
+            Some(pool) => {
+                let stage = pool.stage().clone();
+                server.bind(self.listen, move |_peer| {
+                    front()
+                        .inbound(ProviderConnection::new(conn_shared.clone(), true))
+                        .offload(stage.connection())
+                })?
+            }
+            None => server.bind(self.listen, move |_peer| {
+                front().inbound(ProviderConnection::new(conn_shared.clone(), false))
+            })?,
+        };
         let registered = match self.registry {
             Some(r) => {
                 let addr = r.advertise.unwrap_or_else(|| server.local_addr());

@@ -1,100 +1,77 @@
 //! The provider's worker pool: calls of [`Dispatch::WorkerPool`] services
-//! go from the event loops through a gyre ring buffer (multi-producer, each
-//! call to exactly one worker) and their answers go back through the
-//! connection's `ChannelHandle`.
+//! leave the event loops through gyre-reactor's offload stage, into a gyre
+//! ring that a pool of owning workers drains (each call to exactly one
+//! worker, which moves it out of its slot: no box, no copy of the
+//! arguments), and their answers come back through the offload layer's
+//! reply. A call the full ring has no room for is answered
+//! [`Status::ServerOverloaded`] at once, as a Dubbo provider answers when
+//! its thread pool is exhausted; so is every call once the pool has shut
+//! down.
 //!
 //! [`Dispatch::WorkerPool`]: super::Dispatch::WorkerPool
 
 use super::answer;
 use super::service::MethodEntry;
 use super::shared::Shared;
-use crate::protocol::Serialization;
+use crate::protocol::{Serialization, Status};
 use bytes::{Bytes, BytesMut};
-use crossbeam_utils::atomic::AtomicCell;
-use gyre_reactor::ChannelHandle;
-use gyre_ringbuffer::{
-    BlockingWait, BuildError, Disruptor, MultiProducerSequencer, Producer, Stage, WorkHandler,
-};
+use gyre_reactor::{Job, OffloadStage};
+use gyre_ringbuffer::{BlockingWait, BuildError, Disruptor, OwningWorkHandler, Stage};
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// One call handed to the pool. The arguments are a slice of the read
+/// One call passed to the pool. The arguments are a slice of the read
 /// buffer: no copy.
-pub(crate) struct Job {
+pub(crate) struct Call {
     pub(crate) method: Arc<MethodEntry>,
     pub(crate) peer: Option<SocketAddr>,
     pub(crate) request_id: u64,
     pub(crate) serialization: Serialization,
     pub(crate) args: Bytes,
-    pub(crate) reply: ChannelHandle<Bytes>,
     pub(crate) two_way: bool,
-    /// Counts the call out of the provider's in-flight total when done.
-    pub(crate) shared: Arc<Shared>,
 }
 
-/// A ring slot. The job is taken out (a pointer-sized, lock-free swap), so
-/// its memory and the connection handle are released once answered rather
-/// than when the slot comes round again.
-#[derive(Default)]
-pub(crate) struct Slot {
-    job: AtomicCell<Option<Box<Job>>>,
-}
+/// A ring slot: a call and where its answer goes.
+pub(crate) type CallJob = Job<Call, Bytes>;
 
 struct Worker {
     scratch: BytesMut,
-    max_body: usize,
+    shared: Arc<Shared>,
 }
 
-impl WorkHandler<Slot> for Worker {
-    fn on_event(&mut self, slot: &Slot, _sequence: i64) {
-        let Some(job) = slot.job.take() else {
+impl OwningWorkHandler<CallJob> for Worker {
+    fn on_event(&mut self, job: &mut CallJob, _sequence: i64) {
+        // Moved out, so the arguments' buffer and the connection are let
+        // go once answered rather than when the slot comes round again.
+        let (Some(call), Some(reply)) = (job.take_message(), job.take_reply()) else {
             return;
         };
         let frame = answer::filtered_call(
             &mut self.scratch,
-            job.request_id,
-            job.serialization,
-            self.max_body,
-            &job.method,
-            &job.args,
-            &job.shared.filters,
-            job.peer,
+            call.request_id,
+            call.serialization,
+            self.shared.max_body,
+            &call.method,
+            &call.args,
+            &self.shared.filters,
+            call.peer,
         );
-        if job.two_way {
-            // A connection gone meanwhile has nobody to answer.
-            let _ = job.reply.write_and_flush(frame);
-        }
-        job.shared.in_flight.fetch_sub(1, Ordering::AcqRel);
+        // A connection gone meanwhile has nobody to answer.
+        let _ = if call.two_way {
+            reply.send(frame)
+        } else {
+            reply.skip()
+        };
+        self.shared.in_flight.fetch_sub(1, Ordering::AcqRel);
     }
 }
-
-type JobProducer = Producer<Slot, BlockingWait, MultiProducerSequencer>;
 
 /// The running pool.
 pub(crate) struct Pool {
-    producer: Option<JobProducer>,
-    disruptor: Option<Disruptor<Slot, BlockingWait>>,
-}
-
-/// Hands calls to the pool; one per event loop connection.
-#[derive(Clone)]
-pub(crate) struct Submitter {
-    producer: JobProducer,
-}
-
-impl Submitter {
-    /// Queues `job`, or gives it back when the ring is full (the caller
-    /// answers [`crate::Status::ServerOverloaded`]) or the pool stopped.
-    pub(crate) fn submit(&mut self, job: Job) -> Result<(), Box<Job>> {
-        let mut job = Some(Box::new(job));
-        match self.producer.try_publish(|slot| slot.job.store(job.take())) {
-            Ok(_) => Ok(()),
-            // Full, or the pool stopped: not published, so not moved.
-            Err(_) => Err(job.expect("the job is still here")),
-        }
-    }
+    stage: OffloadStage<Call, Bytes>,
+    disruptor: Option<Disruptor<CallJob, BlockingWait>>,
 }
 
 impl Pool {
@@ -102,35 +79,50 @@ impl Pool {
     pub(crate) fn start(
         threads: usize,
         capacity: usize,
-        max_body: usize,
+        shared: &Arc<Shared>,
     ) -> Result<Pool, BuildError> {
-        let mut graph = Disruptor::builder(capacity, Slot::default)
+        let graph = Disruptor::builder(capacity, CallJob::default)
             .wait_strategy(BlockingWait::new())
             .multi_producer()?;
-        graph.handle_events_with(
-            Stage::worker_pool_with_factory(threads.max(1), move |_| Worker {
+        let workers = shared.clone();
+        let graph = graph.then_owner(
+            Stage::owner_pool_with_factory(threads.max(1), move |_| Worker {
                 scratch: BytesMut::new(),
-                max_body,
+                shared: workers.clone(),
             })
             .name("gyre-rpc-worker"),
         );
         let (producer, disruptor) = graph.start()?;
+        let refused = shared.clone();
+        let stage = OffloadStage::new(producer)
+            // Calls are matched to answers by id; no need to wait for order.
+            .max_in_flight(capacity)
+            .reject_when_full(move |call: Call| {
+                refused.in_flight.fetch_sub(1, Ordering::AcqRel);
+                call.two_way.then(|| {
+                    answer::failure_frame(
+                        &mut BytesMut::new(),
+                        call.request_id,
+                        call.serialization,
+                        Status::ServerOverloaded,
+                        "the provider's worker pool is full",
+                    )
+                })
+            });
         Ok(Pool {
-            producer: Some(producer),
+            stage,
             disruptor: Some(disruptor),
         })
     }
 
-    pub(crate) fn submitter(&self) -> Submitter {
-        Submitter {
-            producer: self.producer.as_ref().expect("running").clone(),
-        }
+    /// The stage every connection's offload layer comes from.
+    pub(crate) fn stage(&self) -> &OffloadStage<Call, Bytes> {
+        &self.stage
     }
 
     /// Runs every queued call (for at most `timeout`) and stops the
-    /// workers.
+    /// workers; calls after that are answered as overloaded.
     pub(crate) fn shutdown(&mut self, timeout: Duration) {
-        self.producer.take();
         if let Some(d) = self.disruptor.take() {
             d.shutdown_timeout(timeout);
         }
