@@ -138,10 +138,10 @@ pub enum Answer<'a> {
     Deleted(Vec<Result<(), TopicError>>),
 }
 
-/// Where a request's answer goes. Called on the writer thread: produce
-/// answers once the group holding the request is committed, the others
-/// when done.
-pub trait LogReply: Send + 'static {
+/// Where a request's answer goes (`Sync`: it waits in a ring slot).
+/// Called on the writer thread: produce answers once the group holding
+/// the request is committed, the others when done.
+pub trait LogReply: Send + Sync + 'static {
     /// Request `job` is done.
     fn answer(&self, job: u64, answer: Answer<'_>);
 }

@@ -10,7 +10,15 @@
 //!
 //! This is the LMAX pattern: a single writer needs no lock on the logs, and
 //! the ring's natural batching turns a burst of small produce requests
-//! into a few large writes and fsyncs.
+//! into a few large writes and fsyncs. The writer is the ring's owner stage
+//! (`Graph::then_owner`), so it moves each request out of its slot: the
+//! hand-off allocates nothing.
+//!
+//! The broker's connections do not use the reactor's offload layer: a
+//! Kafka connection's answers come from three places (the loop itself, the
+//! group coordinator, this writer) and must leave in request order across
+//! all of them, which the connection's own sequencer keeps; the offload
+//! layer orders only what it offloaded.
 
 use crate::fetch::{self, Parked, Wake};
 use crate::flusher::{FlushJob, Flusher};
@@ -19,9 +27,8 @@ pub use crate::ops::{Answer, AppendOutcome, LogJob, LogOp, LogReply, OffsetAnswe
 use crate::storage::Storage;
 pub use crate::topics::PartitionId;
 use bytes::Bytes;
-use crossbeam_utils::atomic::AtomicCell;
 use gyre_ringbuffer::{
-    BuildError, Disruptor, EventHandler, MultiProducerSequencer, Producer, PublishError,
+    BuildError, Disruptor, MultiProducerSequencer, OwningHandler, Producer, PublishError,
     ShutdownReport, Stage, TimeoutBlockingWait,
 };
 use std::collections::HashSet;
@@ -42,21 +49,10 @@ pub enum FlushPolicy {
     Never,
 }
 
-/// A ring slot. The writer takes the job out of it, so a request's memory
-/// is freed once answered instead of living on in the ring until the slot
-/// comes round again. `Option<Box<_>>` is one pointer, so the cell is a
-/// lock-free atomic.
-struct Slot<R> {
-    job: AtomicCell<Option<Box<LogJob<R>>>>,
-}
-
-impl<R> Default for Slot<R> {
-    fn default() -> Self {
-        Slot {
-            job: AtomicCell::new(None),
-        }
-    }
-}
+/// A ring slot. The writer is the ring's owner stage, so it moves the job
+/// out (no box, no atomic cell): a request's memory is freed once answered
+/// instead of living on in the ring until the slot comes round again.
+type Slot<R> = Option<LogJob<R>>;
 
 /// How the writer runs.
 #[derive(Clone, Debug)]
@@ -288,10 +284,9 @@ impl<R: LogReply> WriterHandler<R> {
     }
 }
 
-impl<R: LogReply> EventHandler<Slot<R>> for WriterHandler<R> {
-    fn on_event(&mut self, slot: &Slot<R>, _sequence: i64, end_of_batch: bool) {
-        if let Some(job) = slot.job.take() {
-            let LogJob { id, op, reply } = *job;
+impl<R: LogReply> OwningHandler<Slot<R>> for WriterHandler<R> {
+    fn on_event(&mut self, slot: &mut Slot<R>, _sequence: i64, end_of_batch: bool) {
+        if let Some(LogJob { id, op, reply }) = slot.take() {
             match op {
                 LogOp::Produce(entries) => {
                     let start = self.outcomes.len();
@@ -388,9 +383,9 @@ impl<R: LogReply> Submitter<R> {
     /// Queues a request; waits while the ring is full (backpressure on the
     /// producing connections). Fails only once the writer has stopped.
     pub fn submit(&mut self, id: u64, op: LogOp, reply: Option<R>) -> Result<(), PublishError> {
-        let job = Box::new(LogJob { id, op, reply });
+        let job = LogJob { id, op, reply };
         self.producer
-            .publish(move |slot| slot.job.store(Some(job)))
+            .publish(move |slot| *slot = Some(job))
             .map(drop)
     }
 }
@@ -398,7 +393,7 @@ impl<R: LogReply> Submitter<R> {
 /// A request the writer's ring had no room for, given back to retry.
 pub struct Full<R: LogReply> {
     /// The request, as it was.
-    pub job: Box<LogJob<R>>,
+    pub job: LogJob<R>,
 }
 
 impl<R: LogReply> Submitter<R> {
@@ -411,13 +406,13 @@ impl<R: LogReply> Submitter<R> {
         op: LogOp,
         reply: Option<R>,
     ) -> Result<(), Option<Full<R>>> {
-        self.try_resubmit(Box::new(LogJob { id, op, reply }))
+        self.try_resubmit(LogJob { id, op, reply })
     }
 
     /// [`try_submit`](Self::try_submit) for a request given back before.
-    pub fn try_resubmit(&mut self, job: Box<LogJob<R>>) -> Result<(), Option<Full<R>>> {
+    pub fn try_resubmit(&mut self, job: LogJob<R>) -> Result<(), Option<Full<R>>> {
         let mut job = Some(job);
-        match self.producer.try_publish(|slot| slot.job.store(job.take())) {
+        match self.producer.try_publish(|slot| *slot = job.take()) {
             Ok(_) => Ok(()),
             Err(PublishError::Full) => Err(Some(Full {
                 job: job.expect("not published, so still here"),
@@ -437,7 +432,7 @@ impl<R: LogReply> LogWriter<R> {
             })?),
             FlushPolicy::EveryBatch | FlushPolicy::Never => None,
         };
-        let mut graph = Disruptor::builder(config.capacity, Slot::default)
+        let graph = Disruptor::builder(config.capacity, || None)
             .wait_strategy(TimeoutBlockingWait::new(config.tick))
             .multi_producer()?;
         let handler = WriterHandler {
@@ -453,7 +448,7 @@ impl<R: LogReply> LogWriter<R> {
             last_retention: Instant::now(),
             last_checkpoint: Instant::now(),
         };
-        graph.handle_events_with(Stage::new(handler).name("gyre-log-writer"));
+        let graph = graph.then_owner(Stage::owner(handler).name("gyre-log-writer"));
         let (producer, disruptor) = graph.start()?;
         Ok(LogWriter {
             producer,

@@ -50,7 +50,7 @@ pub struct Connection {
     /// A request the log writer's ring had no room for: retried on the
     /// resume timer, and nothing after it is served until it is in, so
     /// answers keep their order and the loop never blocks on the writer.
-    stalled: Option<Box<LogJob<Responder>>>,
+    stalled: Option<LogJob<Responder>>,
     resume_timer: Option<TimerId>,
     /// A request was refused: the connection closes once the answers
     /// before it are out, and nothing after it is read.
