@@ -42,7 +42,13 @@ impl Decoder for FixedLengthDecoder {
 
     fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Bytes>, CodecError> {
         if src.len() < self.frame_length {
-            src.reserve(self.frame_length - src.len());
+            // Room for the rest of a frame begun; an empty buffer is about
+            // to be replaced by the next read (the pipeline's decoder
+            // adapter takes the chunk itself), so reserving there would
+            // allocate for nothing, once per read.
+            if !src.is_empty() {
+                src.reserve(self.frame_length - src.len());
+            }
             return Ok(None);
         }
         Ok(Some(src.split_to(self.frame_length).freeze()))

@@ -20,6 +20,12 @@
 //! enter it in their arrival order because a connection lives on one loop.
 //! Publishing is one compare-and-swap on the ring's cursor per message.
 //!
+//! **Batches.** The layer queues the messages one socket read decodes and
+//! publishes them at the read's end (`read_complete`) in one claim of the
+//! ring, up to 64 at a time, so the business side is woken once per read,
+//! not once per message. Handlers before it must pass `read_complete` on
+//! (the default does).
+//!
 //! **Nothing allocates per message**: the slot is filled in place with the
 //! message and a [`Reply`] (a reference-counted pointer to the
 //! connection's reply target and a sequence number); an answer travels in
@@ -214,7 +220,9 @@ impl<M, W, Wt: WaitStrategy> OffloadStage<M, W, Wt> {
             target: None,
             stats: self.stats.clone(),
             next_seq: 0,
-            waiting: VecDeque::new(),
+            queue: VecDeque::new(),
+            single: false,
+            batch: BATCH.min(self.producer.capacity()),
             retry: self.retry,
             retry_scheduled: false,
             peak_in_flight: 0,
@@ -235,9 +243,13 @@ pub struct Offload<M, W, Wt: WaitStrategy = BlockingWait> {
     target: Option<Arc<ReplyTarget<W>>>,
     stats: Arc<OffloadStats>,
     next_seq: u64,
-    /// Read, not yet published: the ring was full, or the connection at
-    /// its limit.
-    waiting: VecDeque<M>,
+    /// Read, not yet published: this socket read's batch, or what the full
+    /// ring or the connection's limit holds back.
+    queue: VecDeque<M>,
+    /// The ring had no room for a whole batch: go on one by one.
+    single: bool,
+    /// The most messages published in one claim (at most the ring's size).
+    batch: usize,
     retry: Duration,
     retry_scheduled: bool,
     /// This connection's peaks, so the shared peaks are touched only when
@@ -250,13 +262,8 @@ pub struct Offload<M, W, Wt: WaitStrategy = BlockingWait> {
 /// The retry timer's tag.
 const RETRY: u64 = 0;
 
-/// Why a message could not be published.
-enum Refused<M> {
-    /// The ring has no room: here is the message back.
-    Full(M),
-    /// The ring is shut down: here is the message back.
-    Closed(M),
-}
+/// The most messages published in one claim of the ring.
+const BATCH: usize = 64;
 
 impl<M, W, Wt> Offload<M, W, Wt>
 where
@@ -264,57 +271,135 @@ where
     W: Send + 'static,
     Wt: WaitStrategy + 'static,
 {
-    /// Publishes `message` with a reply numbered for this connection.
-    fn publish(
-        &mut self,
-        ctx: &mut impl InboundContext<Self>,
-        message: M,
-    ) -> Result<(), Refused<M>> {
-        let target = match &self.target {
-            Some(target) => target.clone(),
-            None => self.reply_target(ctx).clone(),
-        };
-        let seq = self.next_seq;
-        let mut message = Some(message);
-        let published = self.producer.try_publish(|job| {
-            job.fill(
-                message.take().expect("filled once"),
-                Reply::new(target, seq),
-            );
-        });
-        match published {
-            Ok(_) => {
-                self.next_seq += 1;
-                self.flow.published();
-                let in_flight = self.flow.in_flight();
-                if in_flight > self.peak_in_flight {
-                    self.peak_in_flight = in_flight;
-                    self.stats
-                        .peak_in_flight
-                        .fetch_max(in_flight, Ordering::Relaxed);
-                }
-                Ok(())
+    fn reply_target(&mut self, ctx: &mut impl InboundContext<Self>) -> Arc<ReplyTarget<W>> {
+        let stats = &self.stats;
+        self.target
+            .get_or_insert_with(|| {
+                Arc::new(ReplyTarget {
+                    handle: ctx.handle(),
+                    stats: stats.clone(),
+                })
+            })
+            .clone()
+    }
+
+    /// Publishes what is queued, in order and in batches (one claim of the
+    /// ring and one wake-up of its consumers per batch), while the ring has
+    /// room and the connection is under its limit. What cannot go in is
+    /// held: reading stops and the retry timer tries again. Or, with a
+    /// rejecter, what the full ring has no room for is answered at once.
+    fn publish_queued(&mut self, ctx: &mut impl InboundContext<Self>) {
+        let target = self.reply_target(ctx);
+        while !self.queue.is_empty() {
+            let room = self.flow.room();
+            if room == 0 {
+                break;
             }
-            Err(PublishError::Full) => Err(Refused::Full(message.take().expect("not filled"))),
-            Err(_) => Err(Refused::Closed(message.take().expect("not filled"))),
+            let n = self.queue.len().min(room).min(self.batch);
+            let seq = self.next_seq;
+            let queue = &mut self.queue;
+            let published = match n {
+                1 => self.producer.try_publish(|job| {
+                    let message = queue.pop_front().expect("queued");
+                    job.fill(message, Reply::new(target.clone(), seq));
+                }),
+                _ => self.producer.try_batch_publish(n, |i, job| {
+                    let message = queue.pop_front().expect("queued");
+                    job.fill(message, Reply::new(target.clone(), seq + i as u64));
+                }),
+            };
+            match published {
+                Ok(_) => {
+                    self.next_seq += n as u64;
+                    self.flow.published(n as u64);
+                    self.note_in_flight();
+                }
+                // Not room for all `n`: go on one by one, then hold.
+                Err(PublishError::Full) if n > 1 => self.single = true,
+                Err(PublishError::Full) => {
+                    self.stats.ring_full.fetch_add(1, Ordering::Relaxed);
+                    let Some(reject) = self.reject.clone() else {
+                        break;
+                    };
+                    let message = self.queue.pop_front().expect("queued");
+                    self.rejected(ctx, reject(message));
+                }
+                Err(_) => {
+                    self.ring_closed(ctx);
+                    return;
+                }
+            }
+            if self.single {
+                // One at a time until the ring has room for a batch again.
+                self.single = false;
+                if !self.publish_one(ctx, &target) {
+                    break;
+                }
+            }
+        }
+        if self.queue.is_empty() {
+            if self.flow.resume(Pause::Held) {
+                ctx.set_auto_read(true);
+            }
+            if self.flow.at_limit() && self.flow.pause(Pause::InFlight) {
+                ctx.set_auto_read(false);
+            }
+        } else {
+            self.hold(ctx);
         }
     }
 
-    fn reply_target(&mut self, ctx: &mut impl InboundContext<Self>) -> &Arc<ReplyTarget<W>> {
-        let stats = self.stats.clone();
-        self.target.get_or_insert_with(|| {
-            Arc::new(ReplyTarget {
-                handle: ctx.handle(),
-                stats,
-            })
-        })
+    /// Publishes the first queued message alone; false if the ring is full
+    /// (and it was not rejected).
+    fn publish_one(
+        &mut self,
+        ctx: &mut impl InboundContext<Self>,
+        target: &Arc<ReplyTarget<W>>,
+    ) -> bool {
+        let seq = self.next_seq;
+        let queue = &mut self.queue;
+        match self.producer.try_publish(|job| {
+            let message = queue.pop_front().expect("queued");
+            job.fill(message, Reply::new(target.clone(), seq));
+        }) {
+            Ok(_) => {
+                self.next_seq += 1;
+                self.flow.published(1);
+                self.note_in_flight();
+                true
+            }
+            Err(PublishError::Full) => {
+                self.stats.ring_full.fetch_add(1, Ordering::Relaxed);
+                match self.reject.clone() {
+                    Some(reject) => {
+                        let message = self.queue.pop_front().expect("queued");
+                        self.rejected(ctx, reject(message));
+                        true
+                    }
+                    None => false,
+                }
+            }
+            Err(_) => {
+                self.ring_closed(ctx);
+                false
+            }
+        }
     }
 
-    /// Holds `message` back (the ring is full or the connection at its
+    fn note_in_flight(&mut self) {
+        let in_flight = self.flow.in_flight();
+        if in_flight > self.peak_in_flight {
+            self.peak_in_flight = in_flight;
+            self.stats
+                .peak_in_flight
+                .fetch_max(in_flight, Ordering::Relaxed);
+        }
+    }
+
+    /// Holds what is queued (the ring is full or the connection at its
     /// limit): reading stops, and the retry timer will publish it.
-    fn hold(&mut self, ctx: &mut impl InboundContext<Self>, message: M) {
-        self.waiting.push_back(message);
-        let held = self.waiting.len() as u64;
+    fn hold(&mut self, ctx: &mut impl InboundContext<Self>) {
+        let held = self.queue.len() as u64;
         if held > self.peak_held {
             self.peak_held = held;
             self.stats.peak_held.fetch_max(held, Ordering::Relaxed);
@@ -328,77 +413,32 @@ where
         }
     }
 
-    /// Publishes what is held, in order, while the ring has room and the
-    /// connection is under its limit; then lets reading go on, or keeps it
-    /// paused for the limit (the next answer lifts that).
-    fn publish_held(&mut self, ctx: &mut impl InboundContext<Self>) {
-        while !self.flow.at_limit() {
-            let Some(message) = self.waiting.pop_front() else {
-                break;
-            };
-            match self.publish(ctx, message) {
-                Ok(()) => {}
-                Err(Refused::Full(message)) => match self.reject.clone() {
-                    Some(reject) => self.rejected(ctx, reject(message)),
-                    None => {
-                        self.waiting.push_front(message);
-                        break;
-                    }
-                },
-                Err(Refused::Closed(message)) => {
-                    self.waiting.push_front(message);
-                    self.ring_closed(ctx);
-                    return;
-                }
-            }
-        }
-        if !self.waiting.is_empty() {
-            self.retry_scheduled = true;
-            ctx.schedule(self.retry, RETRY);
-            return;
-        }
-        self.limit_reached(ctx);
-        if self.flow.resume(Pause::Held) {
-            ctx.set_auto_read(true);
-        }
-    }
-
     /// Sends the rejecting answer in the place of a request the ring had no
     /// room for (it counts as published and answered at once).
     fn rejected(&mut self, ctx: &mut impl InboundContext<Self>, body: Option<W>) {
         let seq = self.next_seq;
         self.next_seq += 1;
-        self.flow.published();
+        self.flow.published(1);
         ctx.write(Answer { seq, body });
         ctx.flush();
     }
 
     /// The ring is shut down (the business side stopped): every message
-    /// held is answered by the rejecter, if there is one; otherwise the
+    /// queued is answered by the rejecter, if there is one; otherwise the
     /// channel closes, as nobody will answer it.
     fn ring_closed(&mut self, ctx: &mut impl InboundContext<Self>) {
         match self.reject.clone() {
             Some(reject) => {
-                while let Some(message) = self.waiting.pop_front() {
+                while let Some(message) = self.queue.pop_front() {
                     self.rejected(ctx, reject(message));
-                }
-                if self.flow.resume(Pause::Held) {
-                    ctx.set_auto_read(true);
                 }
             }
             None => {
-                self.waiting.clear();
+                self.queue.clear();
                 tracing::warn!(peer = ?ctx.channel().peer_addr(),
                     "the offload ring is shut down; closing the channel");
                 ctx.close();
             }
-        }
-    }
-
-    /// At the limit with nothing held: pause until an answer comes.
-    fn limit_reached(&mut self, ctx: &mut impl InboundContext<Self>) {
-        if self.flow.at_limit() && self.flow.pause(Pause::InFlight) {
-            ctx.set_auto_read(false);
         }
     }
 }
@@ -419,25 +459,19 @@ where
     }
 
     fn read(&mut self, ctx: &mut impl InboundContext<Self>, message: M) {
-        if !self.waiting.is_empty() || self.flow.at_limit() {
-            // Behind a held message (order), or past the limit.
-            self.hold(ctx, message);
-            return;
+        self.queue.push_back(message);
+        // Published at the end of the socket read (one batch), or at once
+        // when a batch is full; held messages wait for the retry timer.
+        if self.queue.len() >= self.batch && !self.retry_scheduled {
+            self.publish_queued(ctx);
         }
-        match self.publish(ctx, message) {
-            Ok(()) => self.limit_reached(ctx),
-            Err(Refused::Full(message)) => {
-                self.stats.ring_full.fetch_add(1, Ordering::Relaxed);
-                match self.reject.clone() {
-                    Some(reject) => self.rejected(ctx, reject(message)),
-                    None => self.hold(ctx, message),
-                }
-            }
-            Err(Refused::Closed(message)) => {
-                self.waiting.push_front(message);
-                self.ring_closed(ctx);
-            }
+    }
+
+    fn read_complete(&mut self, ctx: &mut impl InboundContext<Self>) {
+        if !self.queue.is_empty() && !self.retry_scheduled {
+            self.publish_queued(ctx);
         }
+        ctx.fire_read_complete();
     }
 
     fn writability_changed(&mut self, ctx: &mut impl InboundContext<Self>, writable: bool) {
@@ -453,13 +487,13 @@ where
 
     fn timer(&mut self, ctx: &mut impl InboundContext<Self>, _tag: u64) {
         self.retry_scheduled = false;
-        self.publish_held(ctx);
+        self.publish_queued(ctx);
     }
 
     fn inactive(&mut self, ctx: &mut impl InboundContext<Self>) {
         // Read but never published: the channel is gone, nobody can be
         // answered.
-        self.waiting.clear();
+        self.queue.clear();
         ctx.fire_inactive();
     }
 }

@@ -127,6 +127,7 @@ fn main() {
         warmup,
         duration,
         spin: false,
+        counter: None,
     };
     let cases = [
         ("c50-p8-64B", case(50, 8, 64, None)),

@@ -33,6 +33,9 @@ pub struct Load {
     /// Poll without sleeping, so the generator's own wake-up is not part of
     /// each round trip (closed loop only).
     pub spin: bool,
+    /// A process-wide event counter (a counting allocator's) to read at the
+    /// start and end of the measured window; see [`Report::counted`].
+    pub counter: Option<&'static std::sync::atomic::AtomicU64>,
 }
 
 /// What a run measured.
@@ -48,6 +51,8 @@ pub struct Report {
     /// CPU time the generator's thread used in the measured window: near
     /// the window's length, the generator, not the server, sets the pace.
     pub generator_cpu: Duration,
+    /// How much [`Load::counter`] moved in the measured window.
+    pub counted: u64,
 }
 
 impl Report {
@@ -98,6 +103,11 @@ impl Conn {
 pub fn run(addr: SocketAddr, load: &Load, server_threads: &str) -> io::Result<Report> {
     let mut cpu_at_start = Duration::ZERO;
     let mut generator_at_start = Duration::ZERO;
+    let count = || {
+        load.counter
+            .map_or(0, |c| c.load(std::sync::atomic::Ordering::Relaxed))
+    };
+    let mut counted_at_start = 0;
     let mut poll = Poll::new()?;
     let mut conns = Vec::with_capacity(load.connections);
     for i in 0..load.connections {
@@ -152,6 +162,7 @@ pub fn run(addr: SocketAddr, load: &Load, server_threads: &str) -> io::Result<Re
             cpu_at_start = super::cpu::threads_cpu(server_threads);
             generator_at_start = crate::stats::thread_cpu_time();
             latency.reset();
+            counted_at_start = count();
         }
         if let Some(interval) = interval {
             while next_send <= now {
@@ -219,11 +230,13 @@ pub fn run(addr: SocketAddr, load: &Load, server_threads: &str) -> io::Result<Re
             c.flush()?;
         }
     }
+    let counted = count() - counted_at_start;
     let server_cpu = super::cpu::threads_cpu(server_threads).saturating_sub(cpu_at_start);
     let generator_cpu = crate::stats::thread_cpu_time().saturating_sub(generator_at_start);
     Ok(Report {
         server_cpu,
         generator_cpu,
+        counted,
         messages,
         elapsed: load.duration,
         latency,

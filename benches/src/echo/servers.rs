@@ -16,6 +16,14 @@ pub struct Running {
 }
 
 impl Running {
+    /// A server at `addr` that `stop` stops.
+    pub fn new(addr: SocketAddr, stop: impl FnOnce() + 'static) -> Running {
+        Running {
+            addr,
+            stop: Box::new(stop),
+        }
+    }
+
     /// Stops the server and waits for its threads.
     pub fn stop(self) {
         (self.stop)();

@@ -37,8 +37,8 @@ impl Flow {
         }
     }
 
-    pub(crate) fn published(&self) {
-        self.published.set(self.published.get() + 1);
+    pub(crate) fn published(&self, n: u64) {
+        self.published.set(self.published.get() + n);
     }
 
     pub(crate) fn answered(&self) {
@@ -52,6 +52,11 @@ impl Flow {
 
     pub(crate) fn at_limit(&self) -> bool {
         self.in_flight() >= self.max_in_flight
+    }
+
+    /// How many more requests may go in flight.
+    pub(crate) fn room(&self) -> usize {
+        self.max_in_flight.saturating_sub(self.in_flight()) as usize
     }
 
     /// Adds a reason; true if reading was running and must stop now.
@@ -93,9 +98,9 @@ mod tests {
             !flow.resume(Pause::Unwritable),
             "not paused: nothing to resume"
         );
-        flow.published();
-        flow.published();
+        flow.published(2);
         assert!(flow.at_limit());
+        assert_eq!(flow.room(), 0);
         flow.answered();
         assert_eq!(flow.in_flight(), 1);
         assert!(!flow.at_limit());

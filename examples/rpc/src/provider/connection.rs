@@ -134,6 +134,8 @@ impl InboundHandler for ProviderConnection {
 
     fn read_complete(&mut self, ctx: &mut impl InboundContext<Self>) {
         ctx.flush();
+        // The offload layer publishes the pooled calls of this read now.
+        ctx.fire_read_complete();
     }
 
     fn user_event(&mut self, ctx: &mut impl InboundContext<Self>, event: UserEvent) {

@@ -1,0 +1,130 @@
+//! Heap allocations per message in steady state, counted by a global
+//! allocator, for echo on the event loop and echo through the offload stage
+//! (a business stage that owns the events and answers with the request's
+//! own bytes). One round-trip client on a blocking socket (which allocates
+//! nothing per message), a warm-up, then a counted window. Each bound is
+//! the measured figure with a little room: a regression fails it. What
+//! still allocates, and why, is in BENCHMARKS.md ("Allocations per
+//! message"). Runs on the transport `GYRE_TRANSPORT` names.
+
+mod common;
+
+use bytes::{Bytes, BytesMut};
+use gyre_codec::FixedLengthDecoder;
+use gyre_reactor::{Job, OffloadStage, Pipeline, ServerBootstrap};
+use gyre_ringbuffer::{Disruptor, Stage};
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+struct Counting;
+
+static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
+
+// SAFETY: forwards to the system allocator unchanged; counting is a
+// relaxed atomic increment that cannot fail or allocate.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: the caller's contract is `GlobalAlloc::alloc`'s.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: `ptr` came from `System` through this allocator.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: the caller's contract is `GlobalAlloc::realloc`'s.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+const SIZE: usize = 64;
+const WARM_UP: usize = 5_000;
+const COUNTED: usize = 50_000;
+
+/// Allocations per round trip of `SIZE` bytes, after a warm-up.
+fn per_message(addr: SocketAddr) -> f64 {
+    let mut conn = TcpStream::connect(addr).unwrap();
+    conn.set_nodelay(true).unwrap();
+    conn.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let request = [0x5au8; SIZE];
+    let mut answer = [0u8; SIZE];
+    let mut round_trip = |conn: &mut TcpStream| {
+        conn.write_all(&request).unwrap();
+        conn.read_exact(&mut answer).unwrap();
+        assert_eq!(answer, request);
+    };
+    for _ in 0..WARM_UP {
+        round_trip(&mut conn);
+    }
+    let before = ALLOCATIONS.load(Ordering::Relaxed);
+    for _ in 0..COUNTED {
+        round_trip(&mut conn);
+    }
+    let counted = ALLOCATIONS.load(Ordering::Relaxed) - before;
+    counted as f64 / COUNTED as f64
+}
+
+fn echo_on_the_loop() -> f64 {
+    let server = ServerBootstrap::new()
+        .group(common::group(1))
+        .bind("127.0.0.1:0", |_| Pipeline::new().inbound(common::Echo))
+        .unwrap();
+    let figure = per_message(server.local_addr());
+    server.shutdown_gracefully(Duration::ZERO, Duration::from_secs(5));
+    figure
+}
+
+fn echo_through_the_offload_stage() -> f64 {
+    type Request = Job<Bytes, Bytes>;
+    let graph = Disruptor::builder(1024, Request::default)
+        .multi_producer()
+        .unwrap();
+    let graph = graph.then_owner(Stage::owner(|job: &mut Request, _: i64, _: bool| {
+        if let (Some(request), Some(reply)) = (job.take_message(), job.take_reply()) {
+            // The request's own bytes go back: no copy, no allocation.
+            reply.send(request).unwrap();
+        }
+    }));
+    let (producer, disruptor) = graph.start().unwrap();
+    let stage = OffloadStage::new(producer);
+    let server = ServerBootstrap::new()
+        .group(common::group(1))
+        .bind("127.0.0.1:0", move |_| {
+            Pipeline::new()
+                .decoder(FixedLengthDecoder::new(SIZE).unwrap())
+                .offload(stage.connection())
+        })
+        .unwrap();
+    let figure = per_message(server.local_addr());
+    server.shutdown_gracefully(Duration::ZERO, Duration::from_secs(5));
+    disruptor.shutdown();
+    figure
+}
+
+/// One test, so nothing else in this binary allocates during a window.
+#[test]
+fn steady_state_allocations_per_message() {
+    let _ = BytesMut::new();
+    let on_loop = echo_on_the_loop();
+    let offloaded = echo_through_the_offload_stage();
+    println!("allocations per message: echo on the loop {on_loop:.3}, through the offload stage {offloaded:.3}");
+    assert!(
+        on_loop <= 0.01,
+        "echo on the loop allocates {on_loop:.3} per message"
+    );
+    // Two lock-free queues carry each answer back (the channel's mailbox
+    // and the loop's inbox); each allocates a block per 31 items.
+    assert!(
+        offloaded <= 0.08,
+        "echo through the offload stage allocates {offloaded:.3} per message"
+    );
+}
