@@ -159,13 +159,21 @@ fn key() -> ServiceKey {
 
 /// gyre-rpc's provider, one event loop, calls on the loop.
 pub fn gyre_server() -> Provider {
+    gyre_server_on(Dispatch::IoThread)
+}
+
+/// gyre-rpc's provider, one event loop; calls run on the loop
+/// (`Dispatch::IoThread`, no pool) or on a worker pool of one thread
+/// (`Dispatch::WorkerPool`).
+pub fn gyre_server_on(dispatch: Dispatch) -> Provider {
+    let pool = usize::from(dispatch == Dispatch::WorkerPool);
     Provider::builder()
         .listen(SocketAddr::from(([127, 0, 0, 1], 0)))
         .io_threads(1)
-        .pool_threads(0)
+        .pool_threads(pool)
         .service(
             Service::builder(key())
-                .dispatch(Dispatch::IoThread)
+                .dispatch(dispatch)
                 .method("place", |o: Order| Ok::<_, ServiceError>(receipt(o)))
                 .build(),
         )

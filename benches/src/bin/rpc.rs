@@ -11,9 +11,10 @@
 //! faster; `<case>-p50`: below 1 means gyre-rpc's median is lower).
 
 use clap::Parser;
-use gyre_benches::rpc::{gyre_run, gyre_server, tarpc_run, Report, TarpcServer};
+use gyre_benches::rpc::{gyre_run, gyre_server, gyre_server_on, tarpc_run, Report, TarpcServer};
 use gyre_benches::stats::median;
 use gyre_benches::svg::{percentile_plot, Series};
+use gyre_rpc::provider::Dispatch;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -44,6 +45,9 @@ fn main() {
     let seconds = Duration::from_secs(args.seconds.unwrap_or(if args.quick { 3 } else { 5 }));
     let rounds = args.rounds.unwrap_or(if args.quick { 1 } else { 3 });
     let gyre = gyre_server();
+    // The same provider with its calls on a worker pool of one thread (the
+    // offload stage): one I/O thread and one business thread.
+    let pooled = gyre_server_on(Dispatch::WorkerPool);
     let tarpc = TarpcServer::start();
     println!(
         "gyre-rpc on {}, tarpc on {}; {rounds} round(s) of {seconds:?} per case",
@@ -51,13 +55,22 @@ fn main() {
         tarpc.addr
     );
     let mut last_c1: Option<(Report, Report)> = None;
-    for (case, in_flight) in [("c1", 1usize), ("c64", 64)] {
+    for (case, in_flight, pool) in [
+        ("c1", 1usize, false),
+        ("c64", 64, false),
+        ("c64-pool", 64, true),
+    ] {
+        let gyre_addr = if pool {
+            pooled.local_addr()
+        } else {
+            gyre.local_addr()
+        };
         let (mut g_rates, mut t_rates, mut g_p50, mut t_p50) =
             (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         let (mut g_p99, mut t_p99) = (Vec::new(), Vec::new());
         for round in 0..rounds {
             // Alternate who goes first, so drift hits both alike.
-            let run_g = || gyre_run(gyre.local_addr(), in_flight, seconds);
+            let run_g = || gyre_run(gyre_addr, in_flight, seconds);
             let run_t = || tarpc_run(tarpc.addr, in_flight, seconds);
             let (g, t) = if round % 2 == 0 {
                 let g = run_g();
@@ -109,5 +122,6 @@ fn main() {
         println!("wrote {}", path.display());
     }
     gyre.shutdown(Duration::from_secs(1));
+    pooled.shutdown(Duration::from_secs(1));
     drop(tarpc);
 }
