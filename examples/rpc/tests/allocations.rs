@@ -1,0 +1,174 @@
+//! Heap allocations per call in steady state, counted by a global
+//! allocator: the provider alone (a raw client replays one captured
+//! request frame and reads each answer, allocating nothing itself), and
+//! the whole call with gyre-rpc's consumer (the consumer's share is the
+//! difference), for calls on the I/O thread and on the worker pool (the
+//! offload stage). Each bound is the measured figure with a little room:
+//! a regression fails it. What allocates, and why, is in BENCHMARKS.md
+//! ("Allocations per message").
+
+use gyre_rpc::consumer::Consumer;
+use gyre_rpc::protocol::{Header, HEADER_LEN};
+use gyre_rpc::provider::{Dispatch, Provider, Service, ServiceError};
+use gyre_rpc::ServiceKey;
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+struct Counting;
+
+static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
+
+// SAFETY: forwards to the system allocator unchanged; counting is a
+// relaxed atomic increment that cannot fail or allocate.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: the caller's contract is `GlobalAlloc::alloc`'s.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: `ptr` came from `System` through this allocator.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: the caller's contract is `GlobalAlloc::realloc`'s.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+const WARM_UP: usize = 2_000;
+const COUNTED: usize = 20_000;
+
+fn key() -> ServiceKey {
+    ServiceKey::new("bench.Calc").version("1")
+}
+
+fn provider(dispatch: Dispatch) -> Provider {
+    Provider::builder()
+        .listen("127.0.0.1:0".parse().unwrap())
+        .io_threads(1)
+        .pool_threads(1)
+        .service(
+            Service::builder(key())
+                .dispatch(dispatch)
+                .method("add", |(a, b): (i64, i64)| Ok::<_, ServiceError>(a + b))
+                .build(),
+        )
+        .start()
+        .unwrap()
+}
+
+/// Allocations per call of `f` after a warm-up.
+fn counted(mut f: impl FnMut()) -> f64 {
+    for _ in 0..WARM_UP {
+        f();
+    }
+    let before = ALLOCATIONS.load(Ordering::Relaxed);
+    for _ in 0..COUNTED {
+        f();
+    }
+    (ALLOCATIONS.load(Ordering::Relaxed) - before) as f64 / COUNTED as f64
+}
+
+/// One request frame as the consumer writes it, captured by a listener
+/// posing as the provider.
+fn captured_request() -> Vec<u8> {
+    let tap = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = tap.local_addr().unwrap();
+    let caller = std::thread::spawn(move || {
+        let consumer = Consumer::builder().build().unwrap();
+        let conn = consumer.connect(addr).unwrap();
+        // Never answered: the tap only reads.
+        let _ = conn.call::<_, i64>(&key(), "add", &(20i64, 22i64));
+    });
+    let (mut s, _) = tap.accept().unwrap();
+    let mut frame = vec![0u8; HEADER_LEN];
+    s.read_exact(&mut frame).unwrap();
+    let header = Header::decode(&frame).unwrap();
+    let mut body = vec![0u8; header.body_len as usize];
+    s.read_exact(&mut body).unwrap();
+    frame.extend_from_slice(&body);
+    drop(s);
+    drop(caller);
+    frame
+}
+
+/// The provider's allocations per call: the captured frame replayed.
+fn provider_side(addr: SocketAddr, request: &[u8]) -> f64 {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_nodelay(true).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut head = [0u8; HEADER_LEN];
+    let mut body = [0u8; 256];
+    counted(|| {
+        s.write_all(request).unwrap();
+        s.read_exact(&mut head).unwrap();
+        let len = Header::decode(&head).unwrap().body_len as usize;
+        s.read_exact(&mut body[..len]).unwrap();
+    })
+}
+
+/// Allocations per whole call, consumer and provider.
+fn whole_call(addr: SocketAddr) -> f64 {
+    let consumer = Consumer::builder().build().unwrap();
+    let conn = consumer.connect(addr).unwrap();
+    let figure = counted(|| {
+        let sum: i64 = conn.call(&key(), "add", &(20i64, 22i64)).unwrap();
+        assert_eq!(sum, 42);
+    });
+    consumer.shutdown();
+    figure
+}
+
+/// One test, so nothing else in this binary allocates during a window.
+#[test]
+fn steady_state_allocations_per_call() {
+    let request = captured_request();
+    let mut figures = Vec::new();
+    for (name, dispatch) in [
+        ("io-thread", Dispatch::IoThread),
+        ("worker-pool", Dispatch::WorkerPool),
+    ] {
+        let p = provider(dispatch);
+        let provider_only = provider_side(p.local_addr(), &request);
+        let whole = whole_call(p.local_addr());
+        p.shutdown(Duration::from_secs(1));
+        println!(
+            "allocations per call ({name}): provider {provider_only:.2}, consumer {:.2}, whole call {whole:.2}",
+            whole - provider_only
+        );
+        figures.push((name, provider_only, whole - provider_only));
+    }
+    for (name, provider, consumer) in figures {
+        // Measured (AMD host): see BENCHMARKS.md; each bound leaves a little
+        // room above the figure.
+        let (provider_bound, consumer_bound) = match name {
+            "io-thread" => (PROVIDER_IO, CONSUMER),
+            _ => (PROVIDER_POOL, CONSUMER),
+        };
+        assert!(
+            provider <= provider_bound,
+            "{name}: the provider allocates {provider:.2} per call"
+        );
+        assert!(
+            consumer <= consumer_bound,
+            "{name}: the consumer allocates {consumer:.2} per call"
+        );
+    }
+}
+
+/// Measured 0.00: the provider allocates nothing per call on its loop.
+const PROVIDER_IO: f64 = 0.02;
+/// Measured 0.07: the offload stage's two queue blocks per 31 answers.
+const PROVIDER_POOL: f64 = 0.10;
+/// Measured 2.08: the call's answer channel (a tokio oneshot) and the
+/// buffer its request frame is encoded into, which is in flight while the
+/// next call encodes (see BENCHMARKS.md).
+const CONSUMER: f64 = 2.2;
