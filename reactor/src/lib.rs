@@ -18,6 +18,13 @@
 //!   adapters run any `gyre-codec` decoder and encoder as pipeline stages.
 //! * [`EventLoopGroup::shutdown_gracefully`] stops accepting, waits for a
 //!   quiet period (bounded by a timeout) and closes what is left.
+//! * The **offload stage** ([`OffloadStage`], [`Pipeline::offload`]) puts a
+//!   `gyre-ringbuffer` Disruptor behind the sockets: a pipeline's last
+//!   layer publishes each message with a [`Reply`] into the ring, in
+//!   batches and without allocating; business stages answer from any
+//!   thread, in completion or arrival order; a full ring or a busy
+//!   connection pauses only that connection's reading. See the
+//!   `offload` module's docs for the topology and the backpressure.
 //!
 //! ## How the crate is layered
 //!
@@ -31,6 +38,7 @@
 //!        |
 //! channel/task, completions   a channel with its pipeline: reads, closes, drains, io_uring completions
 //! codec                       gyre-codec decoders and encoders as pipeline stages
+//! offload, offload/{job,flow,reorder}  the ring buffer as a pipeline's last layer; jobs, replies, order
 //!        |
 //! pipeline                    the Pipeline builder users write
 //!        |
