@@ -13,37 +13,13 @@ use bytes::{Bytes, BytesMut};
 use gyre_codec::FixedLengthDecoder;
 use gyre_reactor::{Job, OffloadStage, Pipeline, ServerBootstrap};
 use gyre_ringbuffer::{Disruptor, Stage};
-use std::alloc::{GlobalAlloc, Layout, System};
+use gyre_testkit::CountingAllocator;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-struct Counting;
-
-static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
-
-// SAFETY: forwards to the system allocator unchanged; counting is a
-// relaxed atomic increment that cannot fail or allocate.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        // SAFETY: the caller's contract is `GlobalAlloc::alloc`'s.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: `ptr` came from `System` through this allocator.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        // SAFETY: the caller's contract is `GlobalAlloc::realloc`'s.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
 #[global_allocator]
-static GLOBAL: Counting = Counting;
+static ALLOCATOR: CountingAllocator = CountingAllocator::new();
 
 const SIZE: usize = 64;
 const WARM_UP: usize = 5_000;
@@ -65,11 +41,11 @@ fn per_message(addr: SocketAddr) -> f64 {
     for _ in 0..WARM_UP {
         round_trip(&mut conn);
     }
-    let before = ALLOCATIONS.load(Ordering::Relaxed);
+    let before = ALLOCATOR.allocations();
     for _ in 0..COUNTED {
         round_trip(&mut conn);
     }
-    let counted = ALLOCATIONS.load(Ordering::Relaxed) - before;
+    let counted = ALLOCATOR.allocations() - before;
     counted as f64 / COUNTED as f64
 }
 

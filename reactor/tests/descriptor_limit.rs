@@ -24,13 +24,7 @@ fn process_cpu() -> Duration {
     time(usage.ru_utime) + time(usage.ru_stime)
 }
 
-fn highest_fd() -> u64 {
-    std::fs::read_dir("/proc/self/fd")
-        .unwrap()
-        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u64>().ok())
-        .max()
-        .unwrap()
-}
+use gyre_testkit::highest_fd;
 
 #[test]
 fn connections_queued_at_emfile_are_accepted_once_descriptors_free_up() {

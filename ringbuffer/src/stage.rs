@@ -93,16 +93,7 @@ impl Stage<()> {
         H: WorkHandler<E> + 'static,
         F: Fn(usize) -> H + Send + Sync + 'static,
     {
-        let factory = std::sync::Arc::new(factory);
-        Stage::of(PoolKind {
-            factories: (0..n)
-                .map(|i| {
-                    let factory = factory.clone();
-                    move || Shared(factory(i))
-                })
-                .collect::<Vec<_>>(),
-            _event: std::marker::PhantomData,
-        })
+        Stage::of(pool_kind(n, factory, Shared))
     }
 
     /// The stage that owns the events: it runs `handler`, which gets each
@@ -157,16 +148,7 @@ impl Stage<()> {
         H: OwningWorkHandler<E> + 'static,
         F: Fn(usize) -> H + Send + Sync + 'static,
     {
-        let factory = std::sync::Arc::new(factory);
-        Stage::of(PoolKind {
-            factories: (0..n)
-                .map(|i| {
-                    let factory = factory.clone();
-                    move || Owned(factory(i))
-                })
-                .collect::<Vec<_>>(),
-            _event: std::marker::PhantomData,
-        })
+        Stage::of(pool_kind(n, factory, Owned))
     }
 }
 
@@ -312,6 +294,30 @@ where
                 processor.run(&mut handler);
             },
         )
+    }
+}
+
+/// A pool of `n` workers, worker `i` built by `factory(i)` on its own
+/// thread and lent events as `lend` wraps it (shared or owned).
+fn pool_kind<E, H, L, F>(
+    n: usize,
+    factory: F,
+    lend: fn(H) -> L,
+) -> PoolKind<impl FnOnce() -> L + Send + 'static, E>
+where
+    H: 'static,
+    L: 'static,
+    F: Fn(usize) -> H + Send + Sync + 'static,
+{
+    let factory = std::sync::Arc::new(factory);
+    PoolKind {
+        factories: (0..n)
+            .map(|i| {
+                let factory = factory.clone();
+                move || lend(factory(i))
+            })
+            .collect::<Vec<_>>(),
+        _event: std::marker::PhantomData,
     }
 }
 

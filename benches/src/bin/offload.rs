@@ -18,36 +18,12 @@ use clap::Parser;
 use gyre_benches::echo::load::{run, Load, Report};
 use gyre_benches::offload::{self, GYRE_THREADS, SIZE, TOKIO_THREADS};
 use gyre_reactor::Transport;
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicU64, Ordering};
+use gyre_testkit::CountingAllocator;
 use std::time::{Duration, Instant};
 
 /// Counts every heap allocation of the process.
-struct Counting;
-
-static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
-
-// SAFETY: forwards to the system allocator unchanged; counting is a
-// relaxed atomic increment that cannot fail or allocate.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        // SAFETY: the caller's contract is `GlobalAlloc::alloc`'s.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: `ptr` came from `System` through `alloc`/`realloc`.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        // SAFETY: the caller's contract is `GlobalAlloc::realloc`'s.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
 #[global_allocator]
-static GLOBAL: Counting = Counting;
+static ALLOCATOR: CountingAllocator = CountingAllocator::new();
 
 #[derive(Parser)]
 #[command(about = "gyre's offload stage against tokio + mpsc, side by side")]
@@ -97,7 +73,7 @@ fn main() {
         warmup,
         duration,
         spin: false,
-        counter: Some(&ALLOCATIONS),
+        counter: Some(ALLOCATOR.counter()),
     };
     let cases = [
         ("c50-p8-64B", case(50, 8)),

@@ -10,13 +10,7 @@ use std::io::Write;
 use std::net::TcpStream;
 use std::time::Duration;
 
-fn highest_fd() -> u64 {
-    std::fs::read_dir("/proc/self/fd")
-        .unwrap()
-        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u64>().ok())
-        .max()
-        .unwrap()
-}
+use gyre_testkit::highest_fd;
 
 #[test]
 fn out_of_descriptors_a_file_that_exists_is_503_not_404() {

@@ -11,37 +11,13 @@ use gyre_rpc::consumer::Consumer;
 use gyre_rpc::protocol::{Header, HEADER_LEN};
 use gyre_rpc::provider::{Dispatch, Provider, Service, ServiceError};
 use gyre_rpc::ServiceKey;
-use std::alloc::{GlobalAlloc, Layout, System};
+use gyre_testkit::CountingAllocator;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-struct Counting;
-
-static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
-
-// SAFETY: forwards to the system allocator unchanged; counting is a
-// relaxed atomic increment that cannot fail or allocate.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        // SAFETY: the caller's contract is `GlobalAlloc::alloc`'s.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: `ptr` came from `System` through this allocator.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        // SAFETY: the caller's contract is `GlobalAlloc::realloc`'s.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
 #[global_allocator]
-static GLOBAL: Counting = Counting;
+static ALLOCATOR: CountingAllocator = CountingAllocator::new();
 
 const WARM_UP: usize = 2_000;
 const COUNTED: usize = 20_000;
@@ -70,11 +46,11 @@ fn counted(mut f: impl FnMut()) -> f64 {
     for _ in 0..WARM_UP {
         f();
     }
-    let before = ALLOCATIONS.load(Ordering::Relaxed);
+    let before = ALLOCATOR.allocations();
     for _ in 0..COUNTED {
         f();
     }
-    (ALLOCATIONS.load(Ordering::Relaxed) - before) as f64 / COUNTED as f64
+    (ALLOCATOR.allocations() - before) as f64 / COUNTED as f64
 }
 
 /// One request frame as the consumer writes it, captured by a listener

@@ -1,0 +1,82 @@
+//! What Gyre's tests and benchmarks measure the process with, written once:
+//! a counting global allocator ([`CountingAllocator`]) for the
+//! allocations-per-message tests and benches, and the highest open file
+//! descriptor ([`highest_fd`]) for the descriptor-limit tests. Uses only
+//! `std`.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// The system allocator, counting every allocation (and reallocation) of
+/// the process. Install it in a test or bench binary and read
+/// [`allocations`](Self::allocations) around what you measure:
+///
+/// ```
+/// use gyre_testkit::CountingAllocator;
+///
+/// #[global_allocator]
+/// static ALLOCATOR: CountingAllocator = CountingAllocator::new();
+///
+/// let before = ALLOCATOR.allocations();
+/// let v = vec![1u8; 100];
+/// assert!(ALLOCATOR.allocations() > before);
+/// # drop(v);
+/// ```
+#[derive(Debug, Default)]
+pub struct CountingAllocator {
+    allocations: AtomicU64,
+}
+
+impl CountingAllocator {
+    /// A counter at zero.
+    pub const fn new() -> Self {
+        CountingAllocator {
+            allocations: AtomicU64::new(0),
+        }
+    }
+
+    /// Allocations and reallocations so far, by every thread.
+    pub fn allocations(&self) -> u64 {
+        self.allocations.load(Ordering::Relaxed)
+    }
+
+    /// The counter itself, for code that reads it at moments of its own
+    /// (a load generator's measured window).
+    pub fn counter(&'static self) -> &'static AtomicU64 {
+        &self.allocations
+    }
+}
+
+// SAFETY: forwards every call to the system allocator unchanged; counting
+// is a relaxed atomic increment, which neither fails nor allocates.
+unsafe impl GlobalAlloc for CountingAllocator {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        self.allocations.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: the caller's contract is `GlobalAlloc::alloc`'s.
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: `ptr` came from `System` through this allocator.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        self.allocations.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: the caller's contract is `GlobalAlloc::realloc`'s.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+/// The highest file descriptor this process has open (from
+/// `/proc/self/fd`), to set a descriptor limit just above what is in use.
+///
+/// # Panics
+/// If `/proc/self/fd` cannot be read.
+pub fn highest_fd() -> u64 {
+    std::fs::read_dir("/proc/self/fd")
+        .expect("/proc/self/fd")
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u64>().ok())
+        .max()
+        .expect("at least stdin is open")
+}
