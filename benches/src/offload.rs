@@ -34,14 +34,26 @@ pub fn answer(request: &[u8]) -> Bytes {
 }
 
 /// Gyre: one event loop, `FixedLengthDecoder` frames, the offload layer,
-/// and a business stage that owns the events.
+/// and a business stage that owns the events, waiting with `BlockingWait`
+/// (the default: an idle business thread costs nothing).
 pub fn gyre(transport: gyre_reactor::Transport) -> Running {
+    gyre_with(transport, gyre_ringbuffer::BlockingWait::new())
+}
+
+/// As [`gyre`], the business stage waiting with `wait` (a phased back-off
+/// spins and yields a little before it blocks, as the Disruptor's
+/// low-latency configurations do).
+pub fn gyre_with<Wt: gyre_ringbuffer::WaitStrategy + 'static>(
+    transport: gyre_reactor::Transport,
+    wait: Wt,
+) -> Running {
     use gyre_codec::FixedLengthDecoder;
     use gyre_reactor::{EventLoopGroup, Job, OffloadStage, Pipeline, ServerBootstrap};
     use gyre_ringbuffer::{Disruptor, Stage};
 
     type Request = Job<Bytes, Bytes>;
     let graph = Disruptor::builder(4096, Request::default)
+        .wait_strategy(wait)
         .thread_name_prefix("gyre-off-biz")
         .multi_producer()
         .expect("ring");

@@ -12,12 +12,15 @@
 //! message, heap allocations per message over the whole process, latency
 //! percentiles) and `ratio offload-<case> gyre/tokio-mpsc <value>` lines:
 //! above 1 is better for the rate; below 1 is better for `-cpu`, `-p99`
-//! and `-allocs`.
+//! and `-allocs`. `gyre-phased` is gyre with its business stage on a
+//! `PhasedBackoffWait` (spin 20 us, yield 200 us, then block) instead of
+//! the default `BlockingWait`.
 
 use clap::Parser;
 use gyre_benches::echo::load::{run, Load, Report};
 use gyre_benches::offload::{self, GYRE_THREADS, SIZE, TOKIO_THREADS};
 use gyre_reactor::Transport;
+use gyre_ringbuffer::PhasedBackoffWait;
 use gyre_testkit::CountingAllocator;
 use std::time::{Duration, Instant};
 
@@ -36,12 +39,19 @@ struct Args {
     only: Option<String>,
 }
 
-const SERVERS: [&str; 2] = ["gyre", "tokio-mpsc"];
+const SERVERS: [&str; 3] = ["gyre", "tokio-mpsc", "gyre-phased"];
 
 /// One measured run and the allocations made during it (per message).
 fn measure(server: &str, load: &Load) -> (Report, f64) {
     let (running, threads) = match server {
         "gyre" => (offload::gyre(Transport::Epoll), GYRE_THREADS),
+        "gyre-phased" => (
+            offload::gyre_with(
+                Transport::Epoll,
+                PhasedBackoffWait::new(Duration::from_micros(20), Duration::from_micros(200)),
+            ),
+            GYRE_THREADS,
+        ),
         _ => (offload::tokio(), TOKIO_THREADS),
     };
     // Counted over the measured window only (set-up and warm-up allocate);
@@ -89,10 +99,10 @@ fn main() {
         if args.only.as_deref().is_some_and(|o| !name.starts_with(o)) {
             continue;
         }
-        let mut rates: [Vec<f64>; 2] = Default::default();
-        let mut cpus: [Vec<f64>; 2] = Default::default();
-        let mut allocs: [Vec<f64>; 2] = Default::default();
-        let mut hists: [Option<hdrhistogram::Histogram<u64>>; 2] = Default::default();
+        let mut rates: [Vec<f64>; 3] = Default::default();
+        let mut cpus: [Vec<f64>; 3] = Default::default();
+        let mut allocs: [Vec<f64>; 3] = Default::default();
+        let mut hists: [Option<hdrhistogram::Histogram<u64>>; 3] = Default::default();
         for round in 0..rounds {
             for k in 0..SERVERS.len() {
                 let which = (round + k) % SERVERS.len();
@@ -106,11 +116,11 @@ fn main() {
                 }
             }
         }
-        let mut rate = [0.0; 2];
-        let mut cpu = [0.0; 2];
-        let mut alloc = [0.0; 2];
-        let mut p50 = [0u64; 2];
-        let mut p99 = [0u64; 2];
+        let mut rate = [0.0; 3];
+        let mut cpu = [0.0; 3];
+        let mut alloc = [0.0; 3];
+        let mut p50 = [0u64; 3];
+        let mut p99 = [0u64; 3];
         for which in 0..SERVERS.len() {
             rate[which] = gyre_benches::stats::median(&mut rates[which]);
             cpu[which] = gyre_benches::stats::median(&mut cpus[which]);
