@@ -18,7 +18,8 @@
 //! one business graph, whose stages see all of its traffic in one order
 //! (what a journal or a matching engine needs), and a connection's requests
 //! enter it in their arrival order because a connection lives on one loop.
-//! Publishing is one compare-and-swap on the ring's cursor per message.
+//! Publishing is one claim on the shared cursor per batch (below), so the
+//! multi-producer sequencer's cost is paid once per socket read.
 //!
 //! **Batches.** The layer queues the messages one socket read decodes and
 //! publishes them at the read's end (`read_complete`) in one claim of the
@@ -52,8 +53,9 @@
 //! [`Reply::send`] drops the answer and counts it
 //! ([`OffloadStats::dropped_replies`]). On a graceful shutdown of the loops
 //! ([`EventLoopGroup::shutdown_gracefully`](crate::EventLoopGroup::shutdown_gracefully)),
-//! answers count as activity, so the quiet period waits for them; drop the
-//! producers and join the disruptor afterwards to drain the ring.
+//! answers count as activity, so the quiet period waits for them; shut the
+//! disruptor down afterwards (`Disruptor::shutdown` handles what was
+//! published first).
 
 mod flow;
 mod job;

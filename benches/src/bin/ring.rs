@@ -79,6 +79,26 @@ fn main() {
         print_rates("1p1c-batch64", &rates, Unit::Events);
     }
 
+    // The sequencers against each other, one producer: what a loop pays to
+    // publish into one ring shared by every loop (the offload stage's
+    // topology) rather than into a ring of its own.
+    if run("1p1c-sequencer") {
+        for (case, batch) in [
+            ("1p1c-sequencer-single", 1),
+            ("1p1c-sequencer-batch64", BATCH),
+        ] {
+            let rates = interleaved_rates(
+                rounds,
+                n,
+                &[
+                    ("gyre", &|n| gyre::one_to_one(n, batch)),
+                    ("gyre-multi", &|n| gyre::one_to_one_multi(n, batch)),
+                ],
+            );
+            print_rates(case, &rates, Unit::Events);
+        }
+    }
+
     // Four threads on two cores: Gyre yields; the disruptor crate can only spin.
     if run("3p1c-yielding") {
         let rates = interleaved_rates(

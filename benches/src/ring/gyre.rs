@@ -21,11 +21,30 @@ fn summing_stage(out: Arc<AtomicU64>) -> Stage<impl gyre_ringbuffer::StageKind<u
 
 /// One producer, one consumer, busy-spin; `batch` events per claim (1 = single publish).
 pub fn one_to_one(n: u64, batch: usize) -> Duration {
-    let sum = Arc::new(AtomicU64::new(0));
-    let mut graph = Disruptor::builder(CAPACITY, || 0u64)
+    let graph = Disruptor::builder(CAPACITY, || 0u64)
         .wait_strategy(BusySpinWait)
         .single_producer()
         .expect("graph");
+    one_to_one_on(graph, n, batch)
+}
+
+/// [`one_to_one`] with the multi-producer sequencer (one producer still):
+/// what the offload stage's one ring fed by every loop costs a loop, against
+/// a ring of its own.
+pub fn one_to_one_multi(n: u64, batch: usize) -> Duration {
+    let graph = Disruptor::builder(CAPACITY, || 0u64)
+        .wait_strategy(BusySpinWait)
+        .multi_producer()
+        .expect("graph");
+    one_to_one_on(graph, n, batch)
+}
+
+fn one_to_one_on<C: gyre_ringbuffer::Sequencer>(
+    mut graph: gyre_ringbuffer::Graph<u64, BusySpinWait, C>,
+    n: u64,
+    batch: usize,
+) -> Duration {
+    let sum = Arc::new(AtomicU64::new(0));
     graph.handle_events_with(summing_stage(sum.clone()));
     let (mut producer, disruptor) = graph.start().expect("start");
     let start = Instant::now();

@@ -95,8 +95,12 @@ impl Pool {
         let (producer, disruptor) = graph.start()?;
         let refused = shared.clone();
         let stage = OffloadStage::new(producer)
-            // Calls are matched to answers by id; no need to wait for order.
-            .max_in_flight(capacity)
+            // The ring's capacity is the provider's one limit, shared by
+            // every connection: past it a call is refused at once, as a
+            // Dubbo provider refuses when its pool is exhausted, never held
+            // back for one connection. (Answers carry request ids, so
+            // completion order is right.)
+            .max_in_flight(usize::MAX)
             .reject_when_full(move |call: Call| {
                 refused.in_flight.fetch_sub(1, Ordering::AcqRel);
                 call.two_way.then(|| {
