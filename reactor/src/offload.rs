@@ -19,7 +19,12 @@
 //! (what a journal or a matching engine needs), and a connection's requests
 //! enter it in their arrival order because a connection lives on one loop.
 //! Publishing is one claim on the shared cursor per batch (below), so the
-//! multi-producer sequencer's cost is paid once per socket read.
+//! multi-producer sequencer's cost is paid once per socket read. Measured
+//! against a single-producer ring per loop (`ring --only 1p1c-sequencer`,
+//! one producer, AMD host): the shared ring costs about 3 ns per message
+//! in batches of 64 against about 1 ns (about 50 ns against 7 ns one at a
+//! time); at half a million messages a second per loop that is under 0.2%
+//! of the loop's time, for one graph instead of one per loop.
 //!
 //! **Batches.** The layer queues the messages one socket read decodes and
 //! publishes them at the read's end (`read_complete`) in one claim of the
