@@ -139,21 +139,23 @@ fn main() {
                 us(h.value_at_quantile(0.999)),
             );
         }
-        let label = "gyre/tokio-mpsc";
-        println!("ratio offload-{name} {label} {:.2}", rate[0] / rate[1]);
-        println!("ratio offload-{name}-cpu {label} {:.2}", cpu[0] / cpu[1]);
-        println!(
-            "ratio offload-{name}-p50 {label} {:.2}",
-            p50[0] as f64 / p50[1] as f64
-        );
-        println!(
-            "ratio offload-{name}-p99 {label} {:.2}",
-            p99[0] as f64 / p99[1] as f64
-        );
-        println!(
-            "ratio offload-{name}-allocs {label} {:.2}",
-            alloc[0] / alloc[1].max(f64::MIN_POSITIVE)
-        );
+        for (a, label) in [(0, "gyre/tokio-mpsc"), (2, "gyre-phased/tokio-mpsc")] {
+            let b = 1;
+            println!("ratio offload-{name} {label} {:.2}", rate[a] / rate[b]);
+            println!("ratio offload-{name}-cpu {label} {:.2}", cpu[a] / cpu[b]);
+            println!(
+                "ratio offload-{name}-p50 {label} {:.2}",
+                p50[a] as f64 / p50[b] as f64
+            );
+            println!(
+                "ratio offload-{name}-p99 {label} {:.2}",
+                p99[a] as f64 / p99[b] as f64
+            );
+            println!(
+                "ratio offload-{name}-allocs {label} {:.2}",
+                alloc[a] / alloc[b].max(f64::MIN_POSITIVE)
+            );
+        }
     }
     println!("# total {:.1} s", started.elapsed().as_secs_f64());
 }
