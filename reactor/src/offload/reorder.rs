@@ -12,6 +12,18 @@ use std::collections::VecDeque;
 use std::rc::Rc;
 
 /// In what order a connection's answers reach its socket.
+///
+/// ```
+/// # use bytes::Bytes;
+/// # use gyre_reactor::{Job, OffloadStage, Order};
+/// # use gyre_ringbuffer::{Disruptor, Stage};
+/// # let mut graph = Disruptor::builder(8, Job::<Bytes, Bytes>::default).multi_producer()?;
+/// # graph.handle_events_with(Stage::new(|_: &Job<Bytes, Bytes>, _: i64, _: bool| {}));
+/// # let (producer, _disruptor) = graph.start()?;
+/// // A pipelined protocol without request ids: answers in request order.
+/// let stage = OffloadStage::new(producer).order(Order::Arrival);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Order {
     /// As the business handlers send them (the default): an answer never
