@@ -358,11 +358,20 @@ where
             }
         }
         if self.queue.is_empty() {
-            if self.flow.resume(Pause::Held) {
-                ctx.set_auto_read(true);
+            // Nothing held: reading is paused for the limit if the
+            // connection is at it (an answer lifts that), else not at all
+            // (answers that came while messages were held left the limit's
+            // pause for this moment).
+            let was_paused = self.flow.is_any_paused();
+            self.flow.resume(Pause::Held);
+            if self.flow.at_limit() {
+                self.flow.pause(Pause::InFlight);
+            } else {
+                self.flow.resume(Pause::InFlight);
             }
-            if self.flow.at_limit() && self.flow.pause(Pause::InFlight) {
-                ctx.set_auto_read(false);
+            let paused = self.flow.is_any_paused();
+            if paused != was_paused {
+                ctx.set_auto_read(!paused);
             }
         } else {
             self.hold(ctx);

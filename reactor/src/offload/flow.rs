@@ -74,6 +74,11 @@ impl Flow {
         was != 0 && now == 0
     }
 
+    /// Whether reading is paused for any reason.
+    pub(crate) fn is_any_paused(&self) -> bool {
+        self.paused.get() != 0
+    }
+
     pub(crate) fn is_paused(&self, why: Pause) -> bool {
         self.paused.get() & why as u8 != 0
     }
