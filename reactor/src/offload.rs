@@ -241,7 +241,6 @@ impl<M, W, Wt: WaitStrategy> OffloadStage<M, W, Wt> {
             stats: self.stats.clone(),
             next_seq: 0,
             queue: VecDeque::new(),
-            single: false,
             batch: self.batch.min(self.producer.capacity()).max(1),
             retry: self.retry,
             retry_scheduled: false,
@@ -266,8 +265,6 @@ pub struct Offload<M, W, Wt: WaitStrategy = BlockingWait> {
     /// Read, not yet published: this socket read's batch, or what the full
     /// ring or the connection's limit holds back.
     queue: VecDeque<M>,
-    /// The ring had no room for a whole batch: go on one by one.
-    single: bool,
     /// The most messages published in one claim (at most the ring's size).
     batch: usize,
     retry: Duration,
@@ -284,6 +281,16 @@ const RETRY: u64 = 0;
 
 /// The most messages published in one claim of the ring.
 const BATCH: usize = 64;
+
+/// What one attempt to publish did.
+enum Step {
+    /// Published (or answered by the rejecter): go on.
+    Went,
+    /// The ring is full: hold the rest.
+    Full,
+    /// The ring is shut down: what was queued is answered or dropped.
+    Closed,
+}
 
 impl<M, W, Wt> Offload<M, W, Wt>
 where
@@ -316,45 +323,34 @@ where
                 break;
             }
             let n = self.queue.len().min(room).min(self.batch);
-            let seq = self.next_seq;
-            let queue = &mut self.queue;
-            let published = match n {
-                1 => self.producer.try_publish(|job| {
-                    let message = queue.pop_front().expect("queued");
-                    job.fill(message, Reply::new(target.clone(), seq));
-                }),
-                _ => self.producer.try_batch_publish(n, |i, job| {
+            let step = if n == 1 {
+                self.publish_one(ctx, &target)
+            } else {
+                let seq = self.next_seq;
+                let queue = &mut self.queue;
+                let published = self.producer.try_batch_publish(n, |i, job| {
                     let message = queue.pop_front().expect("queued");
                     job.fill(message, Reply::new(target.clone(), seq + i as u64));
-                }),
+                });
+                match published {
+                    Ok(_) => {
+                        self.next_seq += n as u64;
+                        self.flow.published(n as u64);
+                        self.note_in_flight();
+                        Step::Went
+                    }
+                    // Not room for all `n`: one alone, then a batch again.
+                    Err(PublishError::Full) => self.publish_one(ctx, &target),
+                    Err(_) => {
+                        self.ring_closed(ctx);
+                        Step::Closed
+                    }
+                }
             };
-            match published {
-                Ok(_) => {
-                    self.next_seq += n as u64;
-                    self.flow.published(n as u64);
-                    self.note_in_flight();
-                }
-                // Not room for all `n`: go on one by one, then hold.
-                Err(PublishError::Full) if n > 1 => self.single = true,
-                Err(PublishError::Full) => {
-                    self.stats.ring_full.fetch_add(1, Ordering::Relaxed);
-                    let Some(reject) = self.reject.clone() else {
-                        break;
-                    };
-                    let message = self.queue.pop_front().expect("queued");
-                    self.rejected(ctx, reject(message));
-                }
-                Err(_) => {
-                    self.ring_closed(ctx);
-                    return;
-                }
-            }
-            if self.single {
-                // One at a time until the ring has room for a batch again.
-                self.single = false;
-                if !self.publish_one(ctx, &target) {
-                    break;
-                }
+            match step {
+                Step::Went => {}
+                Step::Full => break,
+                Step::Closed => return,
             }
         }
         if self.queue.is_empty() {
@@ -378,39 +374,38 @@ where
         }
     }
 
-    /// Publishes the first queued message alone; false if the ring is full
-    /// (and it was not rejected).
+    /// Publishes the first queued message alone (or, the ring being
+    /// full, has the rejecter answer it).
     fn publish_one(
         &mut self,
         ctx: &mut impl InboundContext<Self>,
         target: &Arc<ReplyTarget<W>>,
-    ) -> bool {
+    ) -> Step {
         let seq = self.next_seq;
         let queue = &mut self.queue;
-        match self.producer.try_publish(|job| {
+        let published = self.producer.try_publish(|job| {
             let message = queue.pop_front().expect("queued");
             job.fill(message, Reply::new(target.clone(), seq));
-        }) {
+        });
+        match published {
             Ok(_) => {
                 self.next_seq += 1;
                 self.flow.published(1);
                 self.note_in_flight();
-                true
+                Step::Went
             }
             Err(PublishError::Full) => {
                 self.stats.ring_full.fetch_add(1, Ordering::Relaxed);
-                match self.reject.clone() {
-                    Some(reject) => {
-                        let message = self.queue.pop_front().expect("queued");
-                        self.rejected(ctx, reject(message));
-                        true
-                    }
-                    None => false,
-                }
+                let Some(reject) = self.reject.clone() else {
+                    return Step::Full;
+                };
+                let message = self.queue.pop_front().expect("queued");
+                self.rejected(ctx, reject(message));
+                Step::Went
             }
             Err(_) => {
                 self.ring_closed(ctx);
-                false
+                Step::Closed
             }
         }
     }

@@ -38,15 +38,7 @@ fn per_message(addr: SocketAddr) -> f64 {
         conn.read_exact(&mut answer).unwrap();
         assert_eq!(answer, request);
     };
-    for _ in 0..WARM_UP {
-        round_trip(&mut conn);
-    }
-    let before = ALLOCATOR.allocations();
-    for _ in 0..COUNTED {
-        round_trip(&mut conn);
-    }
-    let counted = ALLOCATOR.allocations() - before;
-    counted as f64 / COUNTED as f64
+    ALLOCATOR.per_call(WARM_UP, COUNTED, || round_trip(&mut conn))
 }
 
 fn echo_on_the_loop() -> f64 {

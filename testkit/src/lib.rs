@@ -40,6 +40,19 @@ impl CountingAllocator {
         self.allocations.load(Ordering::Relaxed)
     }
 
+    /// Allocations per call of `f` in steady state: `f` runs `warm_up`
+    /// times uncounted, then `counted` times counted.
+    pub fn per_call(&self, warm_up: usize, counted: usize, mut f: impl FnMut()) -> f64 {
+        for _ in 0..warm_up {
+            f();
+        }
+        let before = self.allocations();
+        for _ in 0..counted {
+            f();
+        }
+        (self.allocations() - before) as f64 / counted.max(1) as f64
+    }
+
     /// The counter itself, for code that reads it at moments of its own
     /// (a load generator's measured window).
     pub fn counter(&'static self) -> &'static AtomicU64 {

@@ -44,21 +44,14 @@ fn frame<M: Encodable>(key: ApiKey, version: i16, body: &M) -> Vec<u8> {
 /// into a buffer reused throughout.
 fn per_request(conn: &mut TcpStream, request: &[u8]) -> f64 {
     let mut response = vec![0u8; 1 << 20];
-    let mut round_trip = || {
+    let round_trip = || {
         conn.write_all(request).unwrap();
         let mut size = [0u8; 4];
         conn.read_exact(&mut size).unwrap();
         let len = i32::from_be_bytes(size) as usize;
         conn.read_exact(&mut response[..len]).unwrap();
     };
-    for _ in 0..WARM_UP {
-        round_trip();
-    }
-    let before = ALLOCATOR.allocations();
-    for _ in 0..COUNTED {
-        round_trip();
-    }
-    (ALLOCATOR.allocations() - before) as f64 / COUNTED as f64
+    ALLOCATOR.per_call(WARM_UP, COUNTED, round_trip)
 }
 
 /// One test, so nothing else in this binary allocates during a window.

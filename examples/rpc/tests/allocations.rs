@@ -42,15 +42,8 @@ fn provider(dispatch: Dispatch) -> Provider {
 }
 
 /// Allocations per call of `f` after a warm-up.
-fn counted(mut f: impl FnMut()) -> f64 {
-    for _ in 0..WARM_UP {
-        f();
-    }
-    let before = ALLOCATOR.allocations();
-    for _ in 0..COUNTED {
-        f();
-    }
-    (ALLOCATOR.allocations() - before) as f64 / COUNTED as f64
+fn counted(f: impl FnMut()) -> f64 {
+    ALLOCATOR.per_call(WARM_UP, COUNTED, f)
 }
 
 /// One request frame as the consumer writes it, captured by a listener
