@@ -88,6 +88,47 @@ pub fn gyre_with<Wt: gyre_ringbuffer::WaitStrategy + 'static>(
     })
 }
 
+/// The ceiling for any hand-off on this host: gyre's loop computing the
+/// same answer itself, with no business thread. On a machine whose cores
+/// are all busy (the load generator takes one of two), a business thread
+/// can only add work to each message, never take it away, so no offload
+/// design can beat this figure here.
+pub fn gyre_inline(transport: gyre_reactor::Transport) -> Running {
+    use gyre_codec::FixedLengthDecoder;
+    use gyre_reactor::{EventLoopGroup, InboundContext, InboundHandler, Pipeline, ServerBootstrap};
+
+    struct Answer;
+    impl InboundHandler for Answer {
+        type Read = Bytes;
+        type Pass = ();
+        type Write = Bytes;
+        fn read(&mut self, ctx: &mut impl InboundContext<Self>, msg: Bytes) {
+            ctx.write(answer(&msg));
+        }
+        fn read_complete(&mut self, ctx: &mut impl InboundContext<Self>) {
+            ctx.flush();
+        }
+    }
+
+    let group = EventLoopGroup::builder()
+        .threads(1)
+        .name("gyre-off-io")
+        .transport(transport)
+        .build()
+        .expect("event loop");
+    let server = ServerBootstrap::new()
+        .group(group)
+        .bind("127.0.0.1:0", move |_peer| {
+            Pipeline::new()
+                .decoder(FixedLengthDecoder::new(SIZE).expect("frame length"))
+                .inbound(Answer)
+        })
+        .expect("bind");
+    Running::new(server.local_addr(), move || {
+        server.shutdown_gracefully(Duration::ZERO, Duration::from_secs(5));
+    })
+}
+
 /// tokio: a current-thread runtime on its own thread (one I/O thread), a
 /// reader task and a writer task per connection, one business thread.
 pub fn tokio() -> Running {

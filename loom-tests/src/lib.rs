@@ -12,6 +12,9 @@
 //! per execution; `model` defaults it to 2 so the whole suite finishes in
 //! minutes on two cores. Raise it for a deeper (much slower) search.
 
+#[cfg(loom)]
+pub mod event_loop;
+
 /// Run `f` under loom's model checker, bounding preemptions (default 2,
 /// overridable with `LOOM_MAX_PREEMPTIONS`).
 #[cfg(loom)]

@@ -1,96 +1,14 @@
 //! The reactor's cross-thread hand-off: a channel's `Mailbox` (schedule the
 //! channel once per batch) in front of the loop's `Doorbell` (wake the loop
-//! once per sleep). The loop is modelled with the real types and a
-//! level-triggered "eventfd" (a flag under a loom mutex and condvar), so a
-//! lost wake-up shows up as a deadlock and a lost message as a failed count.
-//!
-//! The queues inside (crossbeam's `SegQueue`) are not loom-instrumented:
-//! loom treats each push and pop as one atomic step, so these models check
-//! our flags' protocol assuming a linearizable queue, which is what
-//! crossbeam's own tests establish.
+//! once per sleep), on the loop model of `gyre_loom_tests::event_loop`.
 
 #![cfg(loom)]
 
-use crossbeam_queue::SegQueue;
+use gyre_loom_tests::event_loop::Loop;
 use gyre_loom_tests::model;
-use gyre_reactor::mailbox::{Doorbell, Mailbox};
-use loom::sync::{Arc, Condvar, Mutex};
+use gyre_reactor::mailbox::Mailbox;
+use loom::sync::Arc;
 use loom::thread;
-
-/// An eventfd: `wake` sets it, `wait` blocks until set and clears it.
-struct EventFd {
-    set: Mutex<bool>,
-    cv: Condvar,
-}
-
-impl EventFd {
-    fn new() -> Self {
-        EventFd {
-            set: Mutex::new(false),
-            cv: Condvar::new(),
-        }
-    }
-    fn wake(&self) {
-        *self.set.lock().unwrap() = true;
-        self.cv.notify_one();
-    }
-    fn wait(&self) {
-        let mut set = self.set.lock().unwrap();
-        while !*set {
-            set = self.cv.wait(set).unwrap();
-        }
-        *set = false;
-    }
-}
-
-struct Loop {
-    doorbell: Doorbell,
-    inbox: SegQueue<usize>,
-    eventfd: EventFd,
-    mailboxes: Vec<Mailbox<u64>>,
-}
-
-impl Loop {
-    fn new(channels: usize) -> Self {
-        Loop {
-            doorbell: Doorbell::new(),
-            inbox: SegQueue::new(),
-            eventfd: EventFd::new(),
-            mailboxes: (0..channels).map(|_| Mailbox::new()).collect(),
-        }
-    }
-
-    /// What a `ChannelHandle` does.
-    fn send(&self, channel: usize, msg: u64) {
-        if self.mailboxes[channel].push(msg).unwrap() {
-            self.inbox.push(channel);
-            self.doorbell.ring(|| self.eventfd.wake());
-        }
-    }
-
-    /// One loop turn after a wake-up: answer the bell, then drain.
-    fn drain(&self, got: &mut Vec<(usize, u64)>) {
-        self.doorbell.answer();
-        while let Some(ch) = self.inbox.pop() {
-            self.mailboxes[ch].begin_drain();
-            while let Some(m) = self.mailboxes[ch].pop() {
-                got.push((ch, m));
-            }
-        }
-    }
-
-    /// Runs until `expected` messages arrived; the first turn is the loop's
-    /// first poll, which always drains once.
-    fn run(&self, expected: usize) -> Vec<(usize, u64)> {
-        let mut got = Vec::new();
-        self.drain(&mut got);
-        while got.len() < expected {
-            self.eventfd.wait();
-            self.drain(&mut got);
-        }
-        got
-    }
-}
 
 #[test]
 fn two_handles_one_channel_nothing_lost_order_kept() {

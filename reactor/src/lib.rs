@@ -135,6 +135,11 @@ pub mod mailbox;
 #[cfg(not(loom))]
 mod mailbox;
 mod offload;
+/// The offload layer's arrival-order sequencer, public only for the loom
+/// models in `loom-tests/` (built with `--cfg loom`).
+#[cfg(loom)]
+#[doc(hidden)]
+pub use offload::arrival::ArrivalOrder;
 mod options;
 mod outbound;
 mod path;

@@ -5,7 +5,8 @@
 //! reply from any thread, and the answer comes back into the pipeline on
 //! the channel's loop. Uses the pipeline builder, the handler traits and
 //! the ring buffer's producer; its parts are the slot (`job`), the
-//! connection's flow control (`flow`) and the answers' order (`reorder`).
+//! connection's flow control (`flow`) and the answers' order (`reorder`,
+//! on the plain `arrival` sequencer).
 //!
 //! ```text
 //!  loop 0: socket -> decoder -> Offload --.                      .-> Reply::send --.
@@ -62,6 +63,7 @@
 //! disruptor down afterwards (`Disruptor::shutdown` handles what was
 //! published first).
 
+pub(crate) mod arrival;
 mod flow;
 mod job;
 mod reorder;

@@ -313,8 +313,8 @@ impl WaitStrategy for PhasedBackoffWait {
 /// re-checks the condition before `wait`. A signaller stores its sequence,
 /// issues a `SeqCst` fence and reads `sleepers`. One of the two fences comes
 /// first in the single total order of `SeqCst` fences: if the waiter's does,
-/// the signaller sees `sleepers` set and takes the mutex to notify, which it
-/// can only get once the waiter is inside `wait`; if the signaller's does,
+/// the signaller sees `sleepers` set and takes the mutex, which it can only
+/// get once the waiter is inside `wait`, then notifies; if the signaller's does,
 /// the waiter's re-check sees the new sequence and does not sleep.
 #[derive(Debug, Default)]
 struct Blocker {
@@ -361,8 +361,17 @@ impl Blocker {
     fn signal(&self) {
         fence(Ordering::SeqCst);
         if self.sleepers.load(Ordering::Relaxed) {
-            let _guard = sync::lock(&self.mutex);
-            self.sleepers.store(false, Ordering::Relaxed);
+            // Taking the mutex waits for a waiter that saw the old sequence
+            // to be inside `wait`. The flag is cleared under it (a waiter
+            // that comes after sets it again before it sleeps); notifying
+            // after letting the mutex go spares the woken thread from
+            // blocking at once on the mutex we hold (a second futex sleep
+            // and wake per wake-up). A waiter that came after us may be
+            // woken too: it re-checks and sleeps again.
+            {
+                let _guard = sync::lock(&self.mutex);
+                self.sleepers.store(false, Ordering::Relaxed);
+            }
             self.condvar.notify_all();
         }
     }

@@ -12,7 +12,11 @@
 //! message, heap allocations per message over the whole process, latency
 //! percentiles) and `ratio offload-<case> gyre/tokio-mpsc <value>` lines:
 //! above 1 is better for the rate; below 1 is better for `-cpu`, `-p99`
-//! and `-allocs`. `gyre-phased` is gyre with its business stage on a
+//! and `-allocs`. The generator's CPU per message is printed too: on a
+//! host with two cores, server and generator share them, so the rate is
+//! about 2 / (server CPU + generator CPU) per message. `gyre-inline` computes
+//! the answer on the loop, with no business thread: on such a host no
+//! hand-off can beat it, as a business thread only adds work. `gyre-phased` is gyre with its business stage on a
 //! `PhasedBackoffWait` (spin 20 us, yield 200 us, then block) instead of
 //! the default `BlockingWait`.
 
@@ -37,14 +41,19 @@ struct Args {
     /// Run only the cases whose name starts with this.
     #[arg(long)]
     only: Option<String>,
+    /// Run only this server (for profiling one): gyre, tokio-mpsc,
+    /// gyre-phased or gyre-inline.
+    #[arg(long)]
+    server: Option<String>,
 }
 
-const SERVERS: [&str; 3] = ["gyre", "tokio-mpsc", "gyre-phased"];
+const SERVERS: [&str; 4] = ["gyre", "tokio-mpsc", "gyre-phased", "gyre-inline"];
 
 /// One measured run and the allocations made during it (per message).
 fn measure(server: &str, load: &Load) -> (Report, f64) {
     let (running, threads) = match server {
         "gyre" => (offload::gyre(Transport::Epoll), GYRE_THREADS),
+        "gyre-inline" => (offload::gyre_inline(Transport::Epoll), GYRE_THREADS),
         "gyre-phased" => (
             offload::gyre_with(
                 Transport::Epoll,
@@ -99,16 +108,22 @@ fn main() {
         if args.only.as_deref().is_some_and(|o| !name.starts_with(o)) {
             continue;
         }
-        let mut rates: [Vec<f64>; 3] = Default::default();
-        let mut cpus: [Vec<f64>; 3] = Default::default();
-        let mut allocs: [Vec<f64>; 3] = Default::default();
-        let mut hists: [Option<hdrhistogram::Histogram<u64>>; 3] = Default::default();
+        let mut rates: [Vec<f64>; 4] = Default::default();
+        let mut cpus: [Vec<f64>; 4] = Default::default();
+        let mut generator: [Vec<f64>; 4] = Default::default();
+        let mut allocs: [Vec<f64>; 4] = Default::default();
+        let mut hists: [Option<hdrhistogram::Histogram<u64>>; 4] = Default::default();
         for round in 0..rounds {
             for k in 0..SERVERS.len() {
                 let which = (round + k) % SERVERS.len();
+                if args.server.as_deref().is_some_and(|s| s != SERVERS[which]) {
+                    continue;
+                }
                 let (r, per_message) = measure(SERVERS[which], load);
                 rates[which].push(r.rate());
                 cpus[which].push(r.server_cpu.as_secs_f64() * 1e6 / r.messages.max(1) as f64);
+                generator[which]
+                    .push(r.generator_cpu.as_secs_f64() * 1e6 / r.messages.max(1) as f64);
                 allocs[which].push(per_message);
                 match &mut hists[which] {
                     Some(h) => h.add(&r.latency).expect("same bounds"),
@@ -116,12 +131,15 @@ fn main() {
                 }
             }
         }
-        let mut rate = [0.0; 3];
-        let mut cpu = [0.0; 3];
-        let mut alloc = [0.0; 3];
-        let mut p50 = [0u64; 3];
-        let mut p99 = [0u64; 3];
+        let mut rate = [0.0; 4];
+        let mut cpu = [0.0; 4];
+        let mut alloc = [0.0; 4];
+        let mut p50 = [0u64; 4];
+        let mut p99 = [0u64; 4];
         for which in 0..SERVERS.len() {
+            if rates[which].is_empty() {
+                continue;
+            }
             rate[which] = gyre_benches::stats::median(&mut rates[which]);
             cpu[which] = gyre_benches::stats::median(&mut cpus[which]);
             alloc[which] = gyre_benches::stats::median(&mut allocs[which]);
@@ -129,18 +147,26 @@ fn main() {
             p50[which] = h.value_at_quantile(0.5);
             p99[which] = h.value_at_quantile(0.99);
             println!(
-                "result {name} {} {:.0} msgs/s  server cpu {:.2} us/msg  allocations {:.2}/msg  p50 {:.1} us  p99 {:.1} us  p99.9 {:.1} us",
+                "result {name} {} {:.0} msgs/s  server cpu {:.2} us/msg  generator cpu {:.2} us/msg  allocations {:.2}/msg  p50 {:.1} us  p99 {:.1} us  p99.9 {:.1} us",
                 SERVERS[which],
                 rate[which],
                 cpu[which],
+                gyre_benches::stats::median(&mut generator[which]),
                 alloc[which],
                 us(p50[which]),
                 us(p99[which]),
                 us(h.value_at_quantile(0.999)),
             );
         }
-        for (a, label) in [(0, "gyre/tokio-mpsc"), (2, "gyre-phased/tokio-mpsc")] {
+        for (a, label) in [
+            (0, "gyre/tokio-mpsc"),
+            (2, "gyre-phased/tokio-mpsc"),
+            (3, "gyre-inline/tokio-mpsc"),
+        ] {
             let b = 1;
+            if hists[a].is_none() || hists[b].is_none() {
+                continue;
+            }
             println!("ratio offload-{name} {label} {:.2}", rate[a] / rate[b]);
             println!("ratio offload-{name}-cpu {label} {:.2}", cpu[a] / cpu[b]);
             println!(

@@ -2,13 +2,14 @@
 //! threads become the answer alone, in the order the handlers sent them or
 //! (with [`Order::Arrival`]) in the order their requests arrived, held back
 //! until the answers before them are in. Each answer also ends a request's
-//! flight, which may let reading resume. Uses the job's `Answer`, the flow
-//! and the handler traits; runs on the loop's thread.
+//! flight, which may let reading resume. Uses the job's `Answer`, the
+//! arrival-order sequencer, the flow and the handler traits; runs on the
+//! loop's thread.
 
+use super::arrival::ArrivalOrder;
 use super::flow::{Flow, Pause};
 use super::job::Answer;
 use crate::handler::{OutboundContext, OutboundHandler};
-use std::collections::VecDeque;
 use std::rc::Rc;
 
 /// In what order a connection's answers reach its socket.
@@ -40,10 +41,8 @@ pub enum Order {
 pub struct Reorder<W> {
     order: Order,
     flow: Rc<Flow>,
-    /// The number of the next answer to let go (arrival order).
-    next: u64,
-    /// Answers that came early, by `seq - next`; `Some(None)` is a skip.
-    held: VecDeque<Option<Option<W>>>,
+    /// Early answers, held (arrival order only).
+    arrival: ArrivalOrder<W>,
 }
 
 impl<W> Reorder<W> {
@@ -51,8 +50,7 @@ impl<W> Reorder<W> {
         Reorder {
             order,
             flow,
-            next: 0,
-            held: VecDeque::new(),
+            arrival: ArrivalOrder::default(),
         }
     }
 }
@@ -70,19 +68,8 @@ impl<W: 'static> OutboundHandler for Reorder<W> {
                 }
             }
             Order::Arrival => {
-                // A reply answers once (its flag), and only the offload
-                // layer numbers requests, so `seq >= next` always.
-                let at = (answer.seq - self.next) as usize;
-                if at >= self.held.len() {
-                    self.held.resize_with(at + 1, || None);
-                }
-                self.held[at] = Some(answer.body);
-                while let Some(Some(_)) = self.held.front() {
-                    self.next += 1;
-                    if let Some(Some(Some(body))) = self.held.pop_front() {
-                        ctx.write(body);
-                    }
-                }
+                self.arrival
+                    .take(answer.seq, answer.body, |body| ctx.write(body));
             }
         }
         // Held requests are the offload layer's to publish (on its retry
