@@ -1,5 +1,6 @@
-//! Real Kafka clients against the `gyre-broker` binary: kcat (librdkafka)
-//! and kafka-python, which `scripts/test` installs. Each test starts its
+//! Real Kafka clients against the `gyre-broker` binary: kcat (librdkafka
+//! 2.0), confluent-kafka (its bundled librdkafka) and kafka-python, which
+//! `scripts/test` installs. Each test starts its
 //! own broker on a free port with its own data folder.
 
 mod common;
@@ -128,6 +129,20 @@ fn a_kafka_python_group_splits_partitions_commits_and_resumes() {
     group.args([&broker.addr, "split4"]);
     let out = run(group, None);
     assert!(out.contains("resumed 400"), "{out}");
+    drop(broker);
+    let _ = std::fs::remove_dir_all(&data);
+}
+
+#[test]
+fn librdkafka_commits_its_revoked_partitions_during_a_rebalance() {
+    // Before the fix the broker refused the commit with
+    // REBALANCE_IN_PROGRESS and all 2,000 messages were read again.
+    let data = data_dir("revoke");
+    let broker = BrokerProcess::start(&data, &[]);
+    let mut script = python("commit_on_revoke.py");
+    script.args([&broker.addr, "revoked4"]);
+    let out = run(script, None);
+    assert!(out.contains("redelivered 0"), "{out}");
     drop(broker);
     let _ = std::fs::remove_dir_all(&data);
 }

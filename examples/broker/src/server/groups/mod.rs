@@ -335,28 +335,11 @@ impl State_ {
 
     fn commit(&mut self, to: Call, r: OffsetCommitRequest) {
         let group_id = s(&r.group_id.0);
-        let simple = r.generation_id_or_member_epoch < 0 && r.member_id.is_empty();
         let check = if group_id.is_empty() {
             ec::INVALID_GROUP_ID
-        } else if simple {
-            ec::NONE
         } else {
-            match self.groups.get_mut(&group_id) {
-                None => ec::UNKNOWN_MEMBER_ID,
-                Some(group) => match group.members.get_mut(r.member_id.as_str()) {
-                    None => ec::UNKNOWN_MEMBER_ID,
-                    Some(member) => {
-                        member.last_seen = Instant::now();
-                        if r.generation_id_or_member_epoch != group.generation {
-                            ec::ILLEGAL_GENERATION
-                        } else if group.state == State::PreparingRebalance {
-                            ec::REBALANCE_IN_PROGRESS
-                        } else {
-                            ec::NONE
-                        }
-                    }
-                },
-            }
+            let group = self.groups.get_mut(&group_id);
+            commit_check(group, &r.member_id, r.generation_id_or_member_epoch)
         };
         let mut code = check;
         if check == ec::NONE {
@@ -460,6 +443,40 @@ impl State_ {
     }
 }
 
+/// Whether a group accepts an offset commit from `member` of `generation`,
+/// by Kafka's group coordinator rules. Offsets for a group nobody manages
+/// (generation -1, no members) are stored as they come. A member of the
+/// current generation may commit while the group is stable and while it
+/// prepares a rebalance: librdkafka and the Java client commit their
+/// revoked partitions exactly then, and refusing would hand those
+/// partitions to the next owner at an older offset (read twice). Between
+/// the join and the sync answers (CompletingRebalance) the member must
+/// wait for its assignment: REBALANCE_IN_PROGRESS.
+fn commit_check(group: Option<&mut Group>, member: &StrBytes, generation: i32) -> i16 {
+    let Some(group) = group else {
+        return if generation < 0 {
+            ec::NONE
+        } else {
+            // A generation of a group that no longer exists.
+            ec::ILLEGAL_GENERATION
+        };
+    };
+    if generation < 0 && group.state == State::Empty {
+        return ec::NONE;
+    }
+    if group.state == State::CompletingRebalance {
+        return ec::REBALANCE_IN_PROGRESS;
+    }
+    let Some(m) = group.members.get_mut(member.as_str()) else {
+        return ec::UNKNOWN_MEMBER_ID;
+    };
+    if generation != group.generation {
+        return ec::ILLEGAL_GENERATION;
+    }
+    m.last_seen = Instant::now();
+    ec::NONE
+}
+
 /// After members left: the rest rebalance, or the group is empty.
 fn after_departure(group: &mut Group, now: Instant) {
     if group.members.is_empty() {
@@ -538,4 +555,60 @@ fn maybe_complete_join(group: &mut Group, now: Instant) {
         members = group.members.len(),
         "group rebalanced"
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn group(state: State, generation: i32, member: &str) -> Group {
+        let mut g = Group::new("g".into());
+        g.state = state;
+        g.generation = generation;
+        g.members.insert(
+            member.into(),
+            Member {
+                protocols: Vec::new(),
+                session_timeout: MIN_SESSION,
+                rebalance_timeout: MIN_SESSION,
+                last_seen: Instant::now(),
+                join: None,
+                sync: None,
+                assignment: Bytes::new(),
+            },
+        );
+        g
+    }
+
+    fn check(g: Option<&mut Group>, member: &str, generation: i32) -> i16 {
+        commit_check(g, &StrBytes::from_string(member.into()), generation)
+    }
+
+    #[test]
+    fn commits_follow_kafkas_group_coordinator_rules() {
+        // No group: offsets of a group nobody manages are stored; a
+        // generation of a group that is gone is refused.
+        assert_eq!(check(None, "", -1), ec::NONE);
+        assert_eq!(check(None, "m", 3), ec::ILLEGAL_GENERATION);
+        // A member of the current generation commits while the group is
+        // stable and while it prepares a rebalance (revoked partitions).
+        let mut stable = group(State::Stable, 3, "m");
+        assert_eq!(check(Some(&mut stable), "m", 3), ec::NONE);
+        let mut preparing = group(State::PreparingRebalance, 3, "m");
+        assert_eq!(check(Some(&mut preparing), "m", 3), ec::NONE);
+        assert_eq!(
+            check(Some(&mut preparing), "m", 2),
+            ec::ILLEGAL_GENERATION,
+            "an older generation's commit"
+        );
+        assert_eq!(check(Some(&mut preparing), "x", 3), ec::UNKNOWN_MEMBER_ID);
+        // Waiting for assignments: not yet.
+        let mut completing = group(State::CompletingRebalance, 4, "m");
+        assert_eq!(
+            check(Some(&mut completing), "m", 4),
+            ec::REBALANCE_IN_PROGRESS
+        );
+        // A standalone commit into a group with members is not a member's.
+        assert_eq!(check(Some(&mut stable), "", -1), ec::UNKNOWN_MEMBER_ID);
+    }
 }
