@@ -148,6 +148,20 @@ fn librdkafka_commits_its_revoked_partitions_during_a_rebalance() {
 }
 
 #[test]
+fn a_transactional_producer_is_refused_at_once_and_an_idempotent_one_works() {
+    // Before: librdkafka's init_transactions succeeded and its commit
+    // timed out 5-10 s later with messages left.
+    let data = data_dir("txn");
+    let broker = BrokerProcess::start(&data, &[]);
+    let mut script = python("transactions.py");
+    script.args([&broker.addr, "txn1"]);
+    let out = run(script, None);
+    assert!(out.contains("refused fast"), "{out}");
+    drop(broker);
+    let _ = std::fs::remove_dir_all(&data);
+}
+
+#[test]
 fn kcat_group_consumer_reads_everything_then_resumes_after_a_broker_restart() {
     let data = data_dir("kcat-group");
     let broker = BrokerProcess::start(&data, &["--partitions", "4"]);

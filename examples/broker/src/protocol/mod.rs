@@ -44,6 +44,9 @@ pub mod error_code {
     pub const REBALANCE_IN_PROGRESS: i16 = 27;
     /// A request for an unsupported API version.
     pub const UNSUPPORTED_VERSION: i16 = 35;
+    /// The transactional id may not be used (the broker refuses every
+    /// transactional producer: transactions are not built).
+    pub const TRANSACTIONAL_ID_AUTHORIZATION_FAILED: i16 = 53;
     /// The topic already exists.
     pub const TOPIC_ALREADY_EXISTS: i16 = 36;
     /// A partition count below one.

@@ -216,8 +216,22 @@ impl Connection {
                 let nothing = Answer::Deleted(Vec::new());
                 self.send_to_writer(ctx, head, Pending::DeleteTopics(names), Some(op), nothing);
             }
-            RequestKind::InitProducerId(_) => {
+            RequestKind::InitProducerId(req) => {
                 let mut r = InitProducerIdResponse::default();
+                if let Some(id) = &req.transactional_id {
+                    // Transactions are not built: refuse a transactional
+                    // producer at its first step, with the one error
+                    // Kafka's clients treat as final there (librdkafka's
+                    // init_transactions fails in milliseconds; any
+                    // retriable code makes it retry until its timeout and
+                    // a later commit hang).
+                    tracing::warn!(transactional_id = %id.0.as_str(), peer = ?ctx.channel().peer_addr(),
+                        "transactions are not supported: refused InitProducerId (TRANSACTIONAL_ID_AUTHORIZATION_FAILED)");
+                    r.error_code = ec::TRANSACTIONAL_ID_AUTHORIZATION_FAILED;
+                    r.producer_id = ProducerId(-1);
+                    r.producer_epoch = -1;
+                    return self.reply(ctx, head, &r);
+                }
                 r.producer_id =
                     ProducerId(self.shared.next_producer_id.fetch_add(1, Ordering::Relaxed));
                 r.producer_epoch = 0;
