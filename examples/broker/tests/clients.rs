@@ -1,6 +1,6 @@
 //! Real Kafka clients against the `gyre-broker` binary: kcat (librdkafka
-//! 2.0), confluent-kafka (its bundled librdkafka) and kafka-python, which
-//! `scripts/test` installs. Each test starts its
+//! 2.0), confluent-kafka (its bundled librdkafka), kafka-python and kafkajs,
+//! which `scripts/test` installs. Each test starts its
 //! own broker on a free port with its own data folder.
 
 mod common;
@@ -33,6 +33,19 @@ fn python(script: &str) -> Command {
             .join("tests/clients")
             .join(script),
     );
+    c
+}
+
+/// A kafkajs script, on the `node_modules` `scripts/test` installs beside
+/// the scripts.
+fn node(script: &str) -> Command {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients");
+    assert!(
+        dir.join("node_modules/kafkajs").is_dir(),
+        "kafkajs is not installed: scripts/test installs it"
+    );
+    let mut c = tool("node");
+    c.arg(dir.join(script));
     c
 }
 
@@ -157,6 +170,32 @@ fn a_transactional_producer_is_refused_at_once_and_an_idempotent_one_works() {
     script.args([&broker.addr, "txn1"]);
     let out = run(script, None);
     assert!(out.contains("refused fast"), "{out}");
+    drop(broker);
+    let _ = std::fs::remove_dir_all(&data);
+}
+
+#[test]
+fn groups_are_listed_and_described_to_kafka_python_and_librdkafka() {
+    let data = data_dir("groups-admin");
+    let broker = BrokerProcess::start(&data, &[]);
+    let mut script = python("groups_admin.py");
+    script.args([&broker.addr, "described2"]);
+    let out = run(script, None);
+    assert!(out.contains("groups ok"), "{out}");
+    drop(broker);
+    let _ = std::fs::remove_dir_all(&data);
+}
+
+#[test]
+fn kafkajs_lists_describes_and_sets_a_groups_offsets() {
+    // Before DescribeGroups, kafkajs's setOffsets failed with "The Kafka
+    // server does not support the requested API version".
+    let data = data_dir("kafkajs-groups");
+    let broker = BrokerProcess::start(&data, &[]);
+    let mut script = node("groups_admin.js");
+    script.args([&broker.addr, "kjs2"]);
+    let out = run(script, None);
+    assert!(out.contains("kafkajs groups ok"), "{out}");
     drop(broker);
     let _ = std::fs::remove_dir_all(&data);
 }

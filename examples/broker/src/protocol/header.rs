@@ -62,6 +62,20 @@ pub fn split_v1(frame: &mut Bytes) -> Result<RequestHead, HeaderError> {
     Ok(head)
 }
 
+/// The client id of a v1 (or later) header, without consuming anything:
+/// a slice of `frame` (no copy), empty when null, absent, or overrunning
+/// the frame (which [`split_v1`] then refuses).
+pub fn client_id(frame: &Bytes) -> Bytes {
+    if frame.len() < 10 {
+        return Bytes::new();
+    }
+    let len = i16::from_be_bytes([frame[8], frame[9]]);
+    if len <= 0 || 10 + len as usize > frame.len() {
+        return Bytes::new();
+    }
+    frame.slice(10..10 + len as usize)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -79,6 +93,8 @@ mod tests {
             }
         );
         assert_eq!(&f[..], &[7]);
+        let whole = Bytes::from_static(&[0, 1, 0, 4, 0, 0, 0, 9, 0, 2, b'a', b'b', 7]);
+        assert_eq!(&client_id(&whole)[..], b"ab");
         let mut null_id = Bytes::from_static(&[0, 1, 0, 4, 0, 0, 0, 9, 0xff, 0xff]);
         assert!(split_v1(&mut null_id).unwrap().api_key == 1 && null_id.is_empty());
     }
@@ -87,6 +103,7 @@ mod tests {
     fn short_or_overrunning_headers_are_errors() {
         assert_eq!(peek(&[0; 7]), Err(HeaderError::Truncated(7)));
         let mut f = Bytes::from_static(&[0, 1, 0, 4, 0, 0, 0, 9, 0, 5, b'a']);
+        assert!(client_id(&f).is_empty());
         assert_eq!(split_v1(&mut f), Err(HeaderError::ClientId { len: 5 }));
     }
 }

@@ -319,6 +319,13 @@ fn walk(key: ApiKey, version: i16, body: &[u8]) -> Result<usize, ShapeError> {
             w.nullable_string()?;
             w.skip(4)?;
         }
+        ApiKey::DescribeGroups => {
+            w.array(false, |w| w.string())?;
+            if v >= 3 {
+                w.skip(1)?; // include authorized operations
+            }
+        }
+        ApiKey::ListGroups => {}
         _ => {}
     }
     Ok(w.at)
@@ -483,6 +490,13 @@ mod tests {
                 r.transactional_id = Some(TransactionalId(name("tx")));
                 RequestKind::InitProducerId(r)
             }
+            ApiKey::DescribeGroups => {
+                let mut r = DescribeGroupsRequest::default();
+                r.groups = vec![GroupId(name("a")), GroupId(name("b"))];
+                r.include_authorized_operations = v >= 3;
+                RequestKind::DescribeGroups(r)
+            }
+            ApiKey::ListGroups => RequestKind::ListGroups(ListGroupsRequest::default()),
             ApiKey::ApiVersions => RequestKind::ApiVersions(ApiVersionsRequest::default()),
             other => panic!("no sample for {other:?}"),
         }
@@ -513,6 +527,8 @@ mod tests {
             CreateTopics,
             DeleteTopics,
             InitProducerId,
+            DescribeGroups,
+            ListGroups,
             ApiVersions
         );
         buf.to_vec()

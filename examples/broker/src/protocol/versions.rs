@@ -40,6 +40,8 @@ pub const SUPPORTED: &[ApiRange] = &[
     range(ApiKey::CreateTopics, 2, 4),
     range(ApiKey::DeleteTopics, 1, 3),
     range(ApiKey::InitProducerId, 0, 1),
+    range(ApiKey::DescribeGroups, 0, 4),
+    range(ApiKey::ListGroups, 0, 2),
 ];
 
 /// The range for `key`, if the broker answers it at all.

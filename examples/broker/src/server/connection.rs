@@ -193,6 +193,12 @@ impl Connection {
     }
 
     fn serve(&mut self, ctx: &mut impl InboundContext<Self>, frame: Bytes) {
+        // A joining member's client id is kept for DescribeGroups (a slice
+        // of the frame: no copy).
+        let client_id = match header::peek(&frame) {
+            Ok(h) if h.api_key == ApiKey::JoinGroup as i16 => header::client_id(&frame),
+            _ => Bytes::new(),
+        };
         let (head, request) = match request::decode(frame) {
             Ok(decoded) => decoded,
             Err(RequestError::UnsupportedVersion {
@@ -250,7 +256,9 @@ impl Connection {
             | RequestKind::Heartbeat(_)
             | RequestKind::LeaveGroup(_)
             | RequestKind::OffsetCommit(_)
-            | RequestKind::OffsetFetch(_)) => {
+            | RequestKind::OffsetFetch(_)
+            | RequestKind::DescribeGroups(_)
+            | RequestKind::ListGroups(_)) => {
                 let seq = self.next_seq();
                 let call = GroupCall {
                     request: group,
@@ -258,6 +266,8 @@ impl Connection {
                     version: head.api_version,
                     handle: self.handle(ctx),
                     seq,
+                    client_id,
+                    peer: ctx.channel().peer_addr(),
                 };
                 if self.shared.groups.send(call).is_err() {
                     tracing::warn!("group coordinator stopped; closing connection");

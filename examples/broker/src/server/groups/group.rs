@@ -22,6 +22,19 @@ pub enum State {
     Stable,
 }
 
+impl State {
+    /// Kafka's name for the state, as DescribeGroups and ListGroups report
+    /// it.
+    pub fn name(self) -> &'static str {
+        match self {
+            State::Empty => "Empty",
+            State::PreparingRebalance => "PreparingRebalance",
+            State::CompletingRebalance => "CompletingRebalance",
+            State::Stable => "Stable",
+        }
+    }
+}
+
 /// One member.
 #[derive(Debug)]
 pub struct Member {
@@ -40,6 +53,17 @@ pub struct Member {
     pub sync: Option<Call>,
     /// What the leader assigned it.
     pub assignment: Bytes,
+    /// Who it is, as DescribeGroups reports.
+    pub client: Client,
+}
+
+/// A member's client, as its JoinGroup showed it.
+#[derive(Clone, Debug, Default)]
+pub struct Client {
+    /// The request header's client id.
+    pub id: String,
+    /// The connection's address, Kafka's way (`/127.0.0.1`).
+    pub host: String,
 }
 
 /// A group.

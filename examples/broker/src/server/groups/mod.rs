@@ -13,10 +13,12 @@ use crate::protocol::error_code as ec;
 use bytes::Bytes;
 pub use call::Call;
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
-use group::{Group, Member, State};
+use group::{Client, Group, Member, State};
 use gyre_reactor::ChannelHandle;
+use kafka_protocol::messages::describe_groups_response::{DescribedGroup, DescribedGroupMember};
 use kafka_protocol::messages::join_group_response::JoinGroupResponseMember;
 use kafka_protocol::messages::leave_group_response::MemberResponse;
+use kafka_protocol::messages::list_groups_response::ListedGroup;
 use kafka_protocol::messages::offset_commit_response::{
     OffsetCommitResponsePartition, OffsetCommitResponseTopic,
 };
@@ -24,9 +26,10 @@ use kafka_protocol::messages::offset_fetch_response::{
     OffsetFetchResponsePartition, OffsetFetchResponseTopic,
 };
 use kafka_protocol::messages::{
-    HeartbeatRequest, HeartbeatResponse, JoinGroupRequest, JoinGroupResponse, LeaveGroupRequest,
-    LeaveGroupResponse, OffsetCommitRequest, OffsetCommitResponse, OffsetFetchRequest,
-    OffsetFetchResponse, RequestKind, SyncGroupRequest, SyncGroupResponse, TopicName,
+    DescribeGroupsRequest, DescribeGroupsResponse, GroupId, HeartbeatRequest, HeartbeatResponse,
+    JoinGroupRequest, JoinGroupResponse, LeaveGroupRequest, LeaveGroupResponse, ListGroupsResponse,
+    OffsetCommitRequest, OffsetCommitResponse, OffsetFetchRequest, OffsetFetchResponse,
+    RequestKind, SyncGroupRequest, SyncGroupResponse, TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
 use offsets::{Committed, OffsetStore};
@@ -48,6 +51,10 @@ pub struct GroupCall {
     pub handle: ChannelHandle<Sequenced>,
     /// The request's place in the connection's order.
     pub seq: u64,
+    /// The request header's client id (JoinGroup only; empty otherwise).
+    pub client_id: Bytes,
+    /// The connection's peer, if the socket still knows it.
+    pub peer: Option<std::net::SocketAddr>,
 }
 
 enum Msg {
@@ -142,6 +149,8 @@ impl State_ {
             version,
             handle,
             seq,
+            client_id,
+            peer,
         } = call;
         let to = Call {
             correlation_id,
@@ -150,7 +159,16 @@ impl State_ {
             seq,
         };
         match request {
-            RequestKind::JoinGroup(r) => self.join(to, r),
+            RequestKind::JoinGroup(r) => {
+                let client = Client {
+                    id: String::from_utf8_lossy(&client_id).into_owned(),
+                    // Kafka's form: the address with a leading slash.
+                    host: peer.map_or_else(String::new, |p| format!("/{}", p.ip())),
+                };
+                self.join(to, r, client)
+            }
+            RequestKind::DescribeGroups(r) => self.describe(to, r),
+            RequestKind::ListGroups(_) => self.list(to),
             RequestKind::SyncGroup(r) => self.sync(to, r),
             RequestKind::Heartbeat(r) => self.heartbeat(to, r),
             RequestKind::LeaveGroup(r) => self.leave(to, r),
@@ -160,7 +178,7 @@ impl State_ {
         }
     }
 
-    fn join(&mut self, to: Call, r: JoinGroupRequest) {
+    fn join(&mut self, to: Call, r: JoinGroupRequest, client: Client) {
         let now = Instant::now();
         let fail = |to: Call, code: i16, member: StrBytes| {
             let mut resp = JoinGroupResponse::default();
@@ -218,6 +236,7 @@ impl State_ {
             join: Some(to),
             sync: None,
             assignment: Bytes::new(),
+            client,
         };
         if let Some(old) = group.members.insert(member_id, member) {
             // A join repeated while the first waits: the first is answered
@@ -421,6 +440,79 @@ impl State_ {
         to.send(&resp);
     }
 
+    /// DescribeGroups: each group's state, protocol and members (with
+    /// their client ids, hosts, subscriptions and assignments). A group
+    /// with committed offsets and no members is `Empty`; one the broker
+    /// has never heard of is `Dead`, as Kafka answers.
+    fn describe(&mut self, to: Call, r: DescribeGroupsRequest) {
+        let mut resp = DescribeGroupsResponse::default();
+        for id in &r.groups {
+            let mut d = DescribedGroup::default();
+            d.group_id = id.clone();
+            d.authorized_operations = i32::MIN; // not asked for, or unknown
+            match self.groups.get(id.0.as_str()) {
+                Some(group) => {
+                    d.group_state = StrBytes::from_static_str(group.state.name());
+                    d.protocol_type = StrBytes::from_string(group.protocol_type.clone());
+                    // As Kafka: every member with its client; the protocol,
+                    // subscriptions and assignments only once stable.
+                    let stable = group.state == State::Stable;
+                    let protocol = group.protocol.as_deref().filter(|_| stable);
+                    d.protocol_data =
+                        StrBytes::from_string(protocol.unwrap_or_default().to_owned());
+                    for (member_id, m) in &group.members {
+                        let mut dm = DescribedGroupMember::default();
+                        dm.member_id = StrBytes::from_string(member_id.clone());
+                        dm.client_id = StrBytes::from_string(m.client.id.clone());
+                        dm.client_host = StrBytes::from_string(m.client.host.clone());
+                        if let Some(protocol) = protocol {
+                            dm.member_metadata = m
+                                .protocols
+                                .iter()
+                                .find(|(n, _)| n == protocol)
+                                .map(|(_, md)| md.clone())
+                                .unwrap_or_default();
+                            dm.member_assignment = m.assignment.clone();
+                        }
+                        d.members.push(dm);
+                    }
+                }
+                None if self.offsets.has_group(id.0.as_str()) => {
+                    d.group_state = StrBytes::from_static_str(State::Empty.name());
+                    d.protocol_type = StrBytes::from_static_str("consumer");
+                }
+                None => d.group_state = StrBytes::from_static_str("Dead"),
+            }
+            resp.groups.push(d);
+        }
+        to.send(&resp);
+    }
+
+    /// ListGroups: every group with members or committed offsets.
+    fn list(&mut self, to: Call) {
+        let mut resp = ListGroupsResponse::default();
+        let mut seen: Vec<&str> = Vec::new();
+        for (id, group) in &self.groups {
+            let mut g = ListedGroup::default();
+            g.group_id = GroupId(StrBytes::from_string(id.clone()));
+            g.protocol_type = StrBytes::from_string(group.protocol_type.clone());
+            g.group_state = StrBytes::from_static_str(group.state.name());
+            resp.groups.push(g);
+            seen.push(id);
+        }
+        for id in self.offsets.groups() {
+            if seen.contains(&id) {
+                continue;
+            }
+            let mut g = ListedGroup::default();
+            g.group_id = GroupId(StrBytes::from_string(id.to_owned()));
+            g.protocol_type = StrBytes::from_static_str("consumer");
+            g.group_state = StrBytes::from_static_str(State::Empty.name());
+            resp.groups.push(g);
+        }
+        to.send(&resp);
+    }
+
     fn tick(&mut self, now: Instant) {
         for group in self.groups.values_mut() {
             let expired: Vec<String> = group
@@ -575,6 +667,7 @@ mod tests {
                 join: None,
                 sync: None,
                 assignment: Bytes::new(),
+                client: Client::default(),
             },
         );
         g

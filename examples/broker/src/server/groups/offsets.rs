@@ -99,6 +99,19 @@ impl OffsetStore {
         all
     }
 
+    /// Every group with a committed offset, sorted.
+    pub fn groups(&self) -> Vec<&str> {
+        let mut all: Vec<&str> = self.offsets.keys().map(|(g, _, _)| g.as_str()).collect();
+        all.sort_unstable();
+        all.dedup();
+        all
+    }
+
+    /// Whether `group` has any committed offset.
+    pub fn has_group(&self, group: &str) -> bool {
+        self.offsets.keys().any(|(g, _, _)| g == group)
+    }
+
     /// Durably records `commits`: one write and one fdatasync.
     pub fn commit(&mut self, commits: Vec<(OffsetKey, Committed)>) -> io::Result<()> {
         self.buf.clear();

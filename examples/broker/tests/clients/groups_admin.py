@@ -1,0 +1,77 @@
+"""The group admin APIs (ListGroups, DescribeGroups) through kafka-python's
+and confluent-kafka's admin clients: a running group is listed and
+described as Stable with its member's client id, host and assignment; once
+the member leaves, the group (its offsets kept) is Empty; a group nobody
+has heard of is Dead. Prints "groups ok"."""
+import sys
+import time
+
+from confluent_kafka import Consumer, ConsumerGroupState, Producer
+from confluent_kafka.admin import AdminClient, NewTopic
+from kafka.admin import KafkaAdminClient
+
+broker, topic = sys.argv[1], sys.argv[2]
+group = "admin-" + topic
+admin = AdminClient({"bootstrap.servers": broker})
+admin.create_topics([NewTopic(topic, num_partitions=2, replication_factor=1)])[topic].result(10)
+producer = Producer({"bootstrap.servers": broker})
+for i in range(10):
+    producer.produce(topic, b"m%d" % i, partition=i % 2)
+assert producer.flush(10) == 0
+
+consumer = Consumer({
+    "bootstrap.servers": broker, "group.id": group, "client.id": "describer",
+    "auto.offset.reset": "earliest", "enable.auto.commit": False,
+})
+consumer.subscribe([topic])
+read = 0
+deadline = time.time() + 30
+while (read < 10 or not consumer.assignment()) and time.time() < deadline:
+    m = consumer.poll(0.2)
+    if m is not None and not m.error():
+        read += 1
+assert read == 10, read
+consumer.commit(asynchronous=False)
+
+# kafka-python.
+kp = KafkaAdminClient(bootstrap_servers=broker)
+listed = kp.list_groups()
+assert {"group_id": group, "protocol_type": "consumer"} in listed, listed
+described = kp.describe_groups([group])[group]
+assert described["error"] is None, described
+assert described["group_state"] == "Stable", described
+assert described["protocol_type"] == "consumer", described
+assert described["protocol_data"], described
+[member] = described["members"]
+assert member["client_id"] == "describer", member
+assert member["client_host"] == "/127.0.0.1", member
+assert member["member_metadata"]["topics"] == [topic], member
+[assigned] = member["member_assignment"]["assigned_partitions"]
+assert assigned == {"topic": topic, "partitions": [0, 1]}, assigned
+print("kafka-python:", described["group_state"], member["client_id"], member["client_host"])
+
+# confluent-kafka (librdkafka's admin API).
+result = admin.list_consumer_groups().result(10)
+assert group in [g.group_id for g in result.valid], result.valid
+desc = admin.describe_consumer_groups([group])[group].result(10)
+assert desc.state == ConsumerGroupState.STABLE, desc.state
+[m] = desc.members
+assert m.client_id == "describer" and m.host == "/127.0.0.1", (m.client_id, m.host)
+parts = sorted(tp.partition for tp in m.assignment.topic_partitions)
+assert parts == [0, 1], parts
+print("confluent-kafka:", desc.state, m.client_id, m.host, parts)
+
+# The member leaves: the group, its offsets kept, is Empty and still listed.
+consumer.close()
+deadline = time.time() + 10
+while time.time() < deadline:
+    after = kp.describe_groups([group])[group]
+    if after["group_state"] == "Empty":
+        break
+    time.sleep(0.2)
+assert after["group_state"] == "Empty" and not after["members"], after
+assert group in [g["group_id"] for g in kp.list_groups()]
+nobody = kp.describe_groups(["never-" + topic])["never-" + topic]
+assert nobody["group_state"] == "Dead", nobody
+kp.close()
+print("groups ok")
