@@ -201,6 +201,19 @@ fn kafkajs_lists_describes_and_sets_a_groups_offsets() {
 }
 
 #[test]
+fn a_time_lookup_finds_the_record_inside_its_batch_under_every_compression() {
+    // Before: record #42's timestamp answered offset 0, the batch's base.
+    let data = data_dir("by-time");
+    let broker = BrokerProcess::start(&data, &[]);
+    let mut script = python("records_by_time.py");
+    script.args([&broker.addr, "bytime"]);
+    let out = run(script, None);
+    assert!(out.contains("by time ok"), "{out}");
+    drop(broker);
+    let _ = std::fs::remove_dir_all(&data);
+}
+
+#[test]
 fn kcat_group_consumer_reads_everything_then_resumes_after_a_broker_restart() {
     let data = data_dir("kcat-group");
     let broker = BrokerProcess::start(&data, &["--partitions", "4"]);

@@ -48,6 +48,25 @@ impl BatchHeader {
     }
 }
 
+/// The first record of the whole batch `bytes` whose timestamp is at or
+/// after `timestamp`: its offset and timestamp. Decodes the records
+/// (decompressing them if the producer compressed the batch); under
+/// log-append time every record carries the batch's timestamp. `None` if
+/// no record is that late, or the records do not decode (the caller falls
+/// back to the batch's own bounds).
+pub fn first_record_at_or_after(bytes: &[u8], timestamp: i64) -> Option<(i64, i64)> {
+    use kafka_protocol::records::{RecordBatchDecoder, TimestampType};
+    let mut buf = bytes::Bytes::copy_from_slice(bytes);
+    let set = RecordBatchDecoder::decode(&mut buf).ok()?;
+    set.records.iter().find_map(|r| {
+        let ts = match r.timestamp_type {
+            TimestampType::LogAppend => parse_header(bytes).ok()?.max_timestamp,
+            TimestampType::Creation => r.timestamp,
+        };
+        (ts >= timestamp).then_some((r.offset, ts))
+    })
+}
+
 /// Why bytes are not a good batch.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum BatchError {
@@ -225,6 +244,57 @@ pub fn build(base_offset: i64, timestamp: i64, records: &[&[u8]]) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// One batch of `n` records at offsets 0.. with timestamps 1 s apart,
+    /// compressed as asked.
+    fn timed_batch(n: i64, compression: kafka_protocol::records::Compression) -> Vec<u8> {
+        use kafka_protocol::records::*;
+        let records: Vec<Record> = (0..n)
+            .map(|i| Record {
+                transactional: false,
+                control: false,
+                delete_horizon: false,
+                partition_leader_epoch: 0,
+                producer_id: -1,
+                producer_epoch: -1,
+                timestamp_type: TimestampType::Creation,
+                offset: i,
+                // The encoder keeps records in one batch while offset
+                // minus sequence stays the same.
+                sequence: i as i32,
+                timestamp: 1_000_000 + i * 1000,
+                key: None,
+                value: Some(bytes::Bytes::from(format!("r{i}"))),
+                headers: Default::default(),
+            })
+            .collect();
+        let mut buf = bytes::BytesMut::new();
+        let options = RecordEncodeOptions {
+            version: 2,
+            compression,
+        };
+        RecordBatchEncoder::encode(&mut buf, &records, &options).unwrap();
+        assert_eq!(parse_header(&buf).unwrap().size, buf.len(), "one batch");
+        buf.to_vec()
+    }
+
+    #[test]
+    fn a_time_lookup_finds_the_record_inside_the_batch() {
+        use kafka_protocol::records::Compression;
+        for compression in [Compression::None, Compression::Gzip, Compression::Zstd] {
+            let b = timed_batch(100, compression);
+            let find = |ts| first_record_at_or_after(&b, ts);
+            assert_eq!(find(1_042_000), Some((42, 1_042_000)), "{compression:?}");
+            assert_eq!(find(1_041_500), Some((42, 1_042_000)), "{compression:?}");
+            assert_eq!(find(0), Some((0, 1_000_000)), "{compression:?}");
+            assert_eq!(
+                find(1_100_000),
+                None,
+                "{compression:?}: every record is older"
+            );
+        }
+        assert_eq!(first_record_at_or_after(b"not a batch", 0), None);
+    }
 
     #[test]
     fn built_batches_validate_and_split() {

@@ -429,8 +429,11 @@ impl Segment {
         Ok(None)
     }
 
-    /// The first batch whose largest timestamp is at least `timestamp`:
-    /// its base offset and base timestamp.
+    /// The first record whose timestamp is at least `timestamp`: its
+    /// offset and timestamp, as Kafka answers ListOffsets. The time index
+    /// finds the first batch whose largest timestamp is that late; the
+    /// batch's records are searched (a batch whose records do not decode
+    /// answers with its base offset and base timestamp).
     pub fn offset_for_time(&self, timestamp: i64) -> io::Result<Option<(i64, i64)>> {
         if self.max_timestamp < timestamp {
             return Ok(None);
@@ -453,7 +456,12 @@ impl Segment {
         while pos < self.size {
             let header = read_header(files.log.file(), pos)?;
             if header.max_timestamp >= timestamp {
-                return Ok(Some((header.base_offset, header.base_timestamp)));
+                let mut bytes = vec![0; header.size];
+                files.log.file().read_exact_at(&mut bytes, pos)?;
+                let found = batch::first_record_at_or_after(&bytes, timestamp);
+                return Ok(Some(
+                    found.unwrap_or((header.base_offset, header.base_timestamp)),
+                ));
             }
             pos += header.size as u64;
         }
