@@ -61,6 +61,13 @@ pub mod error_code {
     pub const INVALID_TOPIC_EXCEPTION: i16 = 17;
     /// The request timed out.
     pub const REQUEST_TIMED_OUT: i16 = 7;
+    /// The group has members: it cannot be deleted.
+    pub const NON_EMPTY_GROUP: i16 = 68;
+    /// No such group.
+    pub const GROUP_ID_NOT_FOUND: i16 = 69;
+    /// A member of the group is subscribed to the topic whose offsets were
+    /// to be deleted.
+    pub const GROUP_SUBSCRIBED_TO_TOPIC: i16 = 86;
     /// A member id is required: rejoin with the one given.
     pub const MEMBER_ID_REQUIRED: i16 = 79;
 }

@@ -326,6 +326,16 @@ fn walk(key: ApiKey, version: i16, body: &[u8]) -> Result<usize, ShapeError> {
             }
         }
         ApiKey::ListGroups => {}
+        ApiKey::DeleteGroups => {
+            w.array(false, |w| w.string())?;
+        }
+        ApiKey::OffsetDelete => {
+            w.string()?;
+            w.array(false, |w| {
+                w.string()?;
+                w.array(false, |w| w.skip(4))
+            })?;
+        }
         _ => {}
     }
     Ok(w.at)
@@ -497,6 +507,20 @@ mod tests {
                 RequestKind::DescribeGroups(r)
             }
             ApiKey::ListGroups => RequestKind::ListGroups(ListGroupsRequest::default()),
+            ApiKey::DeleteGroups => {
+                let mut r = DeleteGroupsRequest::default();
+                r.groups_names = vec![GroupId(name("a")), GroupId(name("b"))];
+                RequestKind::DeleteGroups(r)
+            }
+            ApiKey::OffsetDelete => {
+                let mut t = offset_delete_request::OffsetDeleteRequestTopic::default();
+                t.name = TopicName(name("t"));
+                t.partitions = vec![Default::default(), Default::default()];
+                let mut r = OffsetDeleteRequest::default();
+                r.group_id = GroupId(name("g"));
+                r.topics = vec![t.clone(), t];
+                RequestKind::OffsetDelete(r)
+            }
             ApiKey::ApiVersions => RequestKind::ApiVersions(ApiVersionsRequest::default()),
             other => panic!("no sample for {other:?}"),
         }
@@ -529,6 +553,8 @@ mod tests {
             InitProducerId,
             DescribeGroups,
             ListGroups,
+            DeleteGroups,
+            OffsetDelete,
             ApiVersions
         );
         buf.to_vec()

@@ -42,6 +42,8 @@ pub const SUPPORTED: &[ApiRange] = &[
     range(ApiKey::InitProducerId, 0, 1),
     range(ApiKey::DescribeGroups, 0, 4),
     range(ApiKey::ListGroups, 0, 2),
+    range(ApiKey::DeleteGroups, 0, 1),
+    range(ApiKey::OffsetDelete, 0, 0),
 ];
 
 /// The range for `key`, if the broker answers it at all.

@@ -258,7 +258,9 @@ impl Connection {
             | RequestKind::OffsetCommit(_)
             | RequestKind::OffsetFetch(_)
             | RequestKind::DescribeGroups(_)
-            | RequestKind::ListGroups(_)) => {
+            | RequestKind::ListGroups(_)
+            | RequestKind::DeleteGroups(_)
+            | RequestKind::OffsetDelete(_)) => {
                 let seq = self.next_seq();
                 let call = GroupCall {
                     request: group,

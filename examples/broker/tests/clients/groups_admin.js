@@ -1,5 +1,6 @@
 // kafkajs's group admin calls: listGroups and describeGroups on a running
-// group, then setOffsets on the group once its member has left (kafkajs
+// group, then setOffsets and deleteGroups on the group once its member has
+// left (kafkajs
 // describes the group first and needs it Empty; before DescribeGroups was
 // served this failed with "The Kafka server does not support the
 // requested API version"), read back with fetchOffsets. Prints
@@ -43,6 +44,10 @@ async function main () {
   const [fetched] = await admin.fetchOffsets({ groupId, topics: [topic] })
   const byPartition = Object.fromEntries(fetched.partitions.map(p => [p.partition, p.offset]))
   check(byPartition[0] === '1' && byPartition[1] === '2', 'offsets ' + JSON.stringify(byPartition))
+  const deleted = await admin.deleteGroups([groupId])
+  check(deleted.length === 1 && deleted[0].errorCode === 0, 'deleted ' + JSON.stringify(deleted))
+  const after = (await admin.describeGroups([groupId])).groups[0]
+  check(after.state === 'Dead', 'after deletion ' + after.state)
   await admin.disconnect()
   console.log('kafkajs groups ok')
 }

@@ -1,13 +1,16 @@
-"""The group admin APIs (ListGroups, DescribeGroups) through kafka-python's
-and confluent-kafka's admin clients: a running group is listed and
-described as Stable with its member's client id, host and assignment; once
-the member leaves, the group (its offsets kept) is Empty; a group nobody
-has heard of is Dead. Prints "groups ok"."""
+"""The group admin APIs (ListGroups, DescribeGroups, DeleteGroups,
+OffsetDelete) through kafka-python's and confluent-kafka's admin clients: a
+running group is listed and described as Stable with its member's client
+id, host and assignment, and can be neither deleted nor lose the offsets of
+the topic it reads; once the member leaves, the group (its offsets kept) is
+Empty; one partition's offset is deleted, then the group, after which it is
+Dead, as a group nobody has heard of is. Prints "groups ok"."""
 import sys
 import time
 
 from confluent_kafka import Consumer, ConsumerGroupState, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
+from kafka import TopicPartition as KpPartition
 from kafka.admin import KafkaAdminClient
 
 broker, topic = sys.argv[1], sys.argv[2]
@@ -61,6 +64,16 @@ parts = sorted(tp.partition for tp in m.assignment.topic_partitions)
 assert parts == [0, 1], parts
 print("confluent-kafka:", desc.state, m.client_id, m.host, parts)
 
+# A running group can be neither deleted nor lose a subscribed topic's
+# offsets.
+def error_name(e):
+    return getattr(e, "__name__", str(e))
+
+
+assert kp.delete_groups([group]) == {group: "NonEmptyGroupError"}
+refused = kp.delete_group_offsets(group, [KpPartition(topic, 0)])
+assert error_name(refused[KpPartition(topic, 0)]) == "GroupSubscribedToTopicError", refused
+
 # The member leaves: the group, its offsets kept, is Empty and still listed.
 consumer.close()
 deadline = time.time() + 10
@@ -73,5 +86,16 @@ assert after["group_state"] == "Empty" and not after["members"], after
 assert group in [g["group_id"] for g in kp.list_groups()]
 nobody = kp.describe_groups(["never-" + topic])["never-" + topic]
 assert nobody["group_state"] == "Dead", nobody
+
+# OffsetDelete, then DeleteGroups (confluent-kafka's admin client).
+done = kp.delete_group_offsets(group, [KpPartition(topic, 0)])
+assert error_name(done[KpPartition(topic, 0)]) == "NoError", done
+left = kp.list_group_offsets({group: None})[group]
+assert sorted(tp.partition for tp in left) == [1], left
+admin.delete_consumer_groups([group])[group].result(10)
+gone = kp.describe_groups([group])[group]
+assert gone["group_state"] == "Dead", gone
+assert group not in [g["group_id"] for g in kp.list_groups()]
+assert kp.list_group_offsets({group: None})[group] == {}
 kp.close()
 print("groups ok")

@@ -147,6 +147,27 @@ impl Group {
             .cloned()
     }
 
+    /// The topics its members subscribe to, read from each member's
+    /// subscription in the chosen protocol (the consumer protocol's
+    /// `version i16, topics [string]` prefix); empty for a group that is
+    /// not a consumer group or has not chosen a protocol.
+    pub fn subscribed_topics(&self) -> Vec<String> {
+        let (Some(protocol), "consumer") = (self.protocol.as_deref(), self.protocol_type.as_str())
+        else {
+            return Vec::new();
+        };
+        let mut topics = Vec::new();
+        for m in self.members.values() {
+            let Some((_, md)) = m.protocols.iter().find(|(n, _)| n == protocol) else {
+                continue;
+            };
+            topics.extend(subscription_topics(md));
+        }
+        topics.sort_unstable();
+        topics.dedup();
+        topics
+    }
+
     /// Whether a member offering `protocols` can join: it shares one with
     /// every other member (all but `except`, its own old entry).
     pub fn compatible(
@@ -173,5 +194,43 @@ impl Group {
                     .iter()
                     .all(|m| m.protocols.iter().any(|(n, _)| n == name))
             })
+    }
+}
+
+/// The topics of a consumer-protocol subscription (`version i16, topics
+/// [string]`, then fields this does not need); what does not parse yields
+/// what was read so far.
+fn subscription_topics(mut md: &[u8]) -> Vec<String> {
+    use bytes::Buf;
+    let mut topics = Vec::new();
+    if md.len() < 6 {
+        return topics;
+    }
+    md.advance(2);
+    let count = md.get_i32();
+    for _ in 0..count.max(0) {
+        if md.len() < 2 {
+            break;
+        }
+        let len = md.get_i16();
+        if len < 0 || md.len() < len as usize {
+            break;
+        }
+        topics.push(String::from_utf8_lossy(&md[..len as usize]).into_owned());
+        md.advance(len as usize);
+    }
+    topics
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_consumer_subscription_names_its_topics() {
+        let md = [0, 1, 0, 0, 0, 2, 0, 1, b'a', 0, 2, b'b', b'c', 0xff];
+        assert_eq!(subscription_topics(&md), vec!["a", "bc"]);
+        assert!(subscription_topics(&[0, 1, 0, 0, 0, 9, 0, 5, b'x']).is_empty());
+        assert!(subscription_topics(&[]).is_empty());
     }
 }

@@ -15,6 +15,7 @@ pub use call::Call;
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use group::{Client, Group, Member, State};
 use gyre_reactor::ChannelHandle;
+use kafka_protocol::messages::delete_groups_response::DeletableGroupResult;
 use kafka_protocol::messages::describe_groups_response::{DescribedGroup, DescribedGroupMember};
 use kafka_protocol::messages::join_group_response::JoinGroupResponseMember;
 use kafka_protocol::messages::leave_group_response::MemberResponse;
@@ -22,14 +23,18 @@ use kafka_protocol::messages::list_groups_response::ListedGroup;
 use kafka_protocol::messages::offset_commit_response::{
     OffsetCommitResponsePartition, OffsetCommitResponseTopic,
 };
+use kafka_protocol::messages::offset_delete_response::{
+    OffsetDeleteResponsePartition, OffsetDeleteResponseTopic,
+};
 use kafka_protocol::messages::offset_fetch_response::{
     OffsetFetchResponsePartition, OffsetFetchResponseTopic,
 };
 use kafka_protocol::messages::{
-    DescribeGroupsRequest, DescribeGroupsResponse, GroupId, HeartbeatRequest, HeartbeatResponse,
-    JoinGroupRequest, JoinGroupResponse, LeaveGroupRequest, LeaveGroupResponse, ListGroupsResponse,
-    OffsetCommitRequest, OffsetCommitResponse, OffsetFetchRequest, OffsetFetchResponse,
-    RequestKind, SyncGroupRequest, SyncGroupResponse, TopicName,
+    DeleteGroupsRequest, DeleteGroupsResponse, DescribeGroupsRequest, DescribeGroupsResponse,
+    GroupId, HeartbeatRequest, HeartbeatResponse, JoinGroupRequest, JoinGroupResponse,
+    LeaveGroupRequest, LeaveGroupResponse, ListGroupsResponse, OffsetCommitRequest,
+    OffsetCommitResponse, OffsetDeleteRequest, OffsetDeleteResponse, OffsetFetchRequest,
+    OffsetFetchResponse, RequestKind, SyncGroupRequest, SyncGroupResponse, TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
 use offsets::{Committed, OffsetStore};
@@ -169,6 +174,8 @@ impl State_ {
             }
             RequestKind::DescribeGroups(r) => self.describe(to, r),
             RequestKind::ListGroups(_) => self.list(to),
+            RequestKind::DeleteGroups(r) => self.delete_groups(to, r),
+            RequestKind::OffsetDelete(r) => self.delete_offsets(to, r),
             RequestKind::SyncGroup(r) => self.sync(to, r),
             RequestKind::Heartbeat(r) => self.heartbeat(to, r),
             RequestKind::LeaveGroup(r) => self.leave(to, r),
@@ -509,6 +516,94 @@ impl State_ {
             g.protocol_type = StrBytes::from_static_str("consumer");
             g.group_state = StrBytes::from_static_str(State::Empty.name());
             resp.groups.push(g);
+        }
+        to.send(&resp);
+    }
+
+    /// DeleteGroups: a group with no members loses its committed offsets
+    /// (NON_EMPTY_GROUP while it has members, GROUP_ID_NOT_FOUND if it has
+    /// neither), as Kafka deletes.
+    fn delete_groups(&mut self, to: Call, r: DeleteGroupsRequest) {
+        let mut resp = DeleteGroupsResponse::default();
+        for id in r.groups_names {
+            let name = id.0.as_str();
+            let members = self.groups.get(name).is_some_and(|g| !g.members.is_empty());
+            let keys = self.offsets.keys_of(name);
+            let code = if members {
+                ec::NON_EMPTY_GROUP
+            } else if keys.is_empty() && !self.groups.contains_key(name) {
+                ec::GROUP_ID_NOT_FOUND
+            } else {
+                match self.offsets.delete(&keys) {
+                    Ok(_) => {
+                        self.groups.remove(name);
+                        tracing::info!(group = name, offsets = keys.len(), "group deleted");
+                        ec::NONE
+                    }
+                    Err(e) => {
+                        tracing::error!(group = name, error = %e, "deleting a group's offsets failed");
+                        ec::KAFKA_STORAGE_ERROR
+                    }
+                }
+            };
+            let mut result = DeletableGroupResult::default();
+            result.group_id = id;
+            result.error_code = code;
+            resp.results.push(result);
+        }
+        to.send(&resp);
+    }
+
+    /// OffsetDelete: removes a group's committed offsets for the given
+    /// partitions, refused per partition (GROUP_SUBSCRIBED_TO_TOPIC) for a
+    /// topic a current member subscribes to, as Kafka does.
+    fn delete_offsets(&mut self, to: Call, r: OffsetDeleteRequest) {
+        let group_id = s(&r.group_id.0);
+        let mut resp = OffsetDeleteResponse::default();
+        let exists = self.groups.contains_key(&group_id) || self.offsets.has_group(&group_id);
+        if !exists {
+            resp.error_code = ec::GROUP_ID_NOT_FOUND;
+            return to.send(&resp);
+        }
+        let subscribed = self
+            .groups
+            .get(&group_id)
+            .map(Group::subscribed_topics)
+            .unwrap_or_default();
+        let mut keys = Vec::new();
+        let mut results = Vec::new();
+        for t in &r.topics {
+            let topic = s(&t.name.0);
+            let busy = subscribed.contains(&topic);
+            for p in &t.partitions {
+                if !busy {
+                    keys.push((group_id.clone(), topic.clone(), p.partition_index));
+                }
+                results.push((t.name.clone(), p.partition_index, busy));
+            }
+        }
+        let stored = self.offsets.delete(&keys);
+        if let Err(e) = &stored {
+            tracing::error!(group = group_id, error = %e, "deleting offsets failed");
+        }
+        for (name, index, busy) in results {
+            if resp.topics.last().is_none_or(|t| t.name != name) {
+                let mut topic = OffsetDeleteResponseTopic::default();
+                topic.name = name;
+                resp.topics.push(topic);
+            }
+            let mut part = OffsetDeleteResponsePartition::default();
+            part.partition_index = index;
+            part.error_code = match (&stored, busy) {
+                (_, true) => ec::GROUP_SUBSCRIBED_TO_TOPIC,
+                (Err(_), false) => ec::KAFKA_STORAGE_ERROR,
+                (Ok(_), false) => ec::NONE,
+            };
+            resp.topics
+                .last_mut()
+                .expect("pushed")
+                .partitions
+                .push(part);
         }
         to.send(&resp);
     }

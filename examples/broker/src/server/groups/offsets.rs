@@ -3,8 +3,10 @@
 //!
 //! Each commit appends one record per partition, `[len u32][crc32c u32]
 //! [group, topic, partition, offset, metadata]`, in one write followed by
-//! an fdatasync before the commit is acknowledged. At start the file is
-//! read back, the newest record per (group, topic, partition) wins, and a
+//! an fdatasync before the commit is acknowledged; a deletion (DeleteGroups,
+//! OffsetDelete) appends the same record with offset `i64::MIN`, a
+//! tombstone. At start the file is read back, the newest record per
+//! (group, topic, partition) wins (a tombstone removes the key), and a
 //! torn or corrupt tail (a crash mid-write) is cut off and logged. When the
 //! file holds many more records than live offsets it is rewritten
 //! compactly through a temporary file and a rename.
@@ -26,6 +28,9 @@ pub struct Committed {
 
 /// (group, topic, partition).
 pub type OffsetKey = (String, String, i32);
+
+/// The offset of a record that deletes its key.
+const TOMBSTONE: i64 = i64::MIN;
 
 /// The offsets file and its contents.
 #[derive(Debug)]
@@ -51,7 +56,11 @@ impl OffsetStore {
         let mut good = 0;
         let mut records = 0;
         while let Some((key, value, len)) = parse_record(&data[good..]) {
-            offsets.insert(key, value);
+            if value.offset == TOMBSTONE {
+                offsets.remove(&key);
+            } else {
+                offsets.insert(key, value);
+            }
             good += len;
             records += 1;
         }
@@ -121,8 +130,53 @@ impl OffsetStore {
         self.file.write_all(&self.buf)?;
         self.file.sync_data()?;
         self.records += commits.len();
-        self.offsets.extend(commits);
+        // A commit of the tombstone's offset deletes, as it will on reload.
+        for (key, value) in commits {
+            if value.offset == TOMBSTONE {
+                self.offsets.remove(&key);
+            } else {
+                self.offsets.insert(key, value);
+            }
+        }
         Ok(())
+    }
+
+    /// Durably deletes `keys` (those with no offset are skipped): one
+    /// write of tombstones and one fdatasync. Returns how many went.
+    pub fn delete(&mut self, keys: &[OffsetKey]) -> io::Result<usize> {
+        self.buf.clear();
+        let gone = Committed {
+            offset: TOMBSTONE,
+            metadata: None,
+        };
+        let live: Vec<&OffsetKey> = keys
+            .iter()
+            .filter(|k| self.offsets.contains_key(*k))
+            .collect();
+        if live.is_empty() {
+            return Ok(0);
+        }
+        for key in &live {
+            encode_record(&mut self.buf, key, &gone);
+        }
+        self.file.write_all(&self.buf)?;
+        self.file.sync_data()?;
+        self.records += live.len();
+        let n = live.len();
+        let live: Vec<OffsetKey> = live.into_iter().cloned().collect();
+        for key in &live {
+            self.offsets.remove(key);
+        }
+        Ok(n)
+    }
+
+    /// Every key `group` has an offset for.
+    pub fn keys_of(&self, group: &str) -> Vec<OffsetKey> {
+        self.offsets
+            .keys()
+            .filter(|(g, _, _)| g == group)
+            .cloned()
+            .collect()
     }
 
     fn compact(&mut self) -> io::Result<()> {
@@ -220,6 +274,34 @@ mod tests {
 
     fn key(g: &str, t: &str, p: i32) -> OffsetKey {
         (g.into(), t.into(), p)
+    }
+
+    #[test]
+    fn deletions_survive_a_reopen() {
+        let dir = std::env::temp_dir().join(format!("gyre-offsets-del-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        let key = |g: &str, p| (g.to_owned(), "t".to_owned(), p);
+        let at = |offset| Committed {
+            offset,
+            metadata: None,
+        };
+        {
+            let mut s = OffsetStore::open(&dir).unwrap();
+            s.commit(vec![
+                (key("a", 0), at(5)),
+                (key("a", 1), at(6)),
+                (key("b", 0), at(7)),
+            ])
+            .unwrap();
+            assert_eq!(s.delete(&[key("a", 0), key("a", 9)]).unwrap(), 1);
+            assert_eq!(s.delete(&s.keys_of("b")).unwrap(), 1);
+        }
+        let s = OffsetStore::open(&dir).unwrap();
+        assert_eq!(s.get("a", "t", 0), None);
+        assert_eq!(s.get("a", "t", 1), Some(&at(6)));
+        assert!(!s.has_group("b"));
+        assert_eq!(s.groups(), vec!["a"]);
+        let _ = fs::remove_dir_all(&dir);
     }
 
     #[test]
