@@ -214,6 +214,18 @@ fn a_time_lookup_finds_the_record_inside_its_batch_under_every_compression() {
 }
 
 #[test]
+fn topic_and_broker_configs_are_described_to_librdkafka_and_kafka_python() {
+    let data = data_dir("configs");
+    let broker = BrokerProcess::start(&data, &[]);
+    let mut script = python("configs.py");
+    script.args([&broker.addr, "configured"]);
+    let out = run(script, None);
+    assert!(out.contains("configs ok"), "{out}");
+    drop(broker);
+    let _ = std::fs::remove_dir_all(&data);
+}
+
+#[test]
 fn kcat_group_consumer_reads_everything_then_resumes_after_a_broker_restart() {
     let data = data_dir("kcat-group");
     let broker = BrokerProcess::start(&data, &["--partitions", "4"]);

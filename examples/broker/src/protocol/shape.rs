@@ -326,6 +326,17 @@ fn walk(key: ApiKey, version: i16, body: &[u8]) -> Result<usize, ShapeError> {
             }
         }
         ApiKey::ListGroups => {}
+        ApiKey::DescribeConfigs => {
+            w.array(false, |w| {
+                w.skip(1)?; // resource type
+                w.string()?;
+                w.array(true, |w| w.string())
+            })?;
+            w.skip(1)?; // include synonyms
+            if v >= 3 {
+                w.skip(1)?; // include documentation
+            }
+        }
         ApiKey::DeleteGroups => {
             w.array(false, |w| w.string())?;
         }
@@ -507,6 +518,15 @@ mod tests {
                 RequestKind::DescribeGroups(r)
             }
             ApiKey::ListGroups => RequestKind::ListGroups(ListGroupsRequest::default()),
+            ApiKey::DescribeConfigs => {
+                let mut res = describe_configs_request::DescribeConfigsResource::default();
+                res.resource_type = 2;
+                res.resource_name = name("t");
+                res.configuration_keys = Some(vec![name("a"), name("b")]);
+                let mut r = DescribeConfigsRequest::default();
+                r.resources = vec![res.clone(), res];
+                RequestKind::DescribeConfigs(r)
+            }
             ApiKey::DeleteGroups => {
                 let mut r = DeleteGroupsRequest::default();
                 r.groups_names = vec![GroupId(name("a")), GroupId(name("b"))];
@@ -555,6 +575,7 @@ mod tests {
             ListGroups,
             DeleteGroups,
             OffsetDelete,
+            DescribeConfigs,
             ApiVersions
         );
         buf.to_vec()

@@ -44,6 +44,7 @@ pub const SUPPORTED: &[ApiRange] = &[
     range(ApiKey::ListGroups, 0, 2),
     range(ApiKey::DeleteGroups, 0, 1),
     range(ApiKey::OffsetDelete, 0, 0),
+    range(ApiKey::DescribeConfigs, 1, 3),
 ];
 
 /// The range for `key`, if the broker answers it at all.

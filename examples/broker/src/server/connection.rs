@@ -243,6 +243,10 @@ impl Connection {
                 r.producer_epoch = 0;
                 self.reply(ctx, head, &r);
             }
+            RequestKind::DescribeConfigs(r) => {
+                let resp = super::configs::describe(&self.shared, &r, head.api_version);
+                self.reply(ctx, head, &resp);
+            }
             RequestKind::FindCoordinator(_) => {
                 let mut r = FindCoordinatorResponse::default();
                 r.node_id = BrokerId(0);

@@ -5,6 +5,7 @@
 //! behind a ring buffer; and the group coordinator thread.
 
 pub mod budget;
+mod configs;
 mod connection;
 pub mod groups;
 mod metadata;
@@ -130,6 +131,7 @@ impl Broker {
             catalog,
             advertised: config.advertised.clone(),
             auto_create_topics: config.auto_create_topics,
+            default_log: config.log.clone(),
             max_in_flight: config.max_in_flight.max(1),
             ring_stalls: AtomicU64::new(0),
             request_memory: RequestMemory::new(config.queued_max_request_bytes),

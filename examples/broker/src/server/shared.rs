@@ -4,6 +4,7 @@
 
 use super::budget::RequestMemory;
 use super::groups::Coordinator;
+use crate::log::LogConfig;
 use crate::topics::Catalog;
 use std::sync::atomic::{AtomicI64, AtomicU64};
 use std::sync::Arc;
@@ -16,6 +17,8 @@ pub struct Shared {
     /// client connected to.
     pub(crate) advertised: Option<(String, u16)>,
     pub(crate) auto_create_topics: bool,
+    /// The log settings a topic gets unless it sets its own.
+    pub(crate) default_log: LogConfig,
     pub(crate) max_in_flight: usize,
     pub(crate) next_producer_id: AtomicI64,
     pub(crate) groups: Coordinator,

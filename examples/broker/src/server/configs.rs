@@ -1,0 +1,192 @@
+//! DescribeConfigs: the topic configs the broker honours, with where each
+//! value comes from, and the broker's defaults for them. Reads the catalog;
+//! answers on the loop (a read of shared data, no I/O).
+
+use super::shared::Shared;
+use crate::log::LogConfig;
+use crate::protocol::error_code as ec;
+use kafka_protocol::messages::describe_configs_response::{
+    DescribeConfigsResourceResult, DescribeConfigsResult, DescribeConfigsSynonym,
+};
+use kafka_protocol::messages::{DescribeConfigsRequest, DescribeConfigsResponse};
+use kafka_protocol::protocol::StrBytes;
+
+/// Kafka's resource types.
+const TOPIC: i8 = 2;
+const BROKER: i8 = 4;
+
+/// Kafka's config sources.
+const TOPIC_CONFIG: i8 = 1;
+const STATIC_BROKER_CONFIG: i8 = 4;
+const DEFAULT_CONFIG: i8 = 5;
+
+/// Kafka's config types.
+const TYPE_INT: i8 = 3;
+const TYPE_LONG: i8 = 5;
+const TYPE_LIST: i8 = 7;
+
+/// One config the broker honours: its topic key, its broker key, its type,
+/// a line of documentation and its value in a log config.
+struct Key {
+    topic: &'static str,
+    broker: &'static str,
+    kind: i8,
+    doc: &'static str,
+    value: fn(&LogConfig) -> i64,
+}
+
+fn millis(d: Option<std::time::Duration>) -> i64 {
+    d.map_or(-1, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+fn bytes(b: Option<u64>) -> i64 {
+    b.map_or(-1, |b| i64::try_from(b).unwrap_or(i64::MAX))
+}
+
+const KEYS: &[Key] = &[
+    Key {
+        topic: "segment.bytes",
+        broker: "log.segment.bytes",
+        kind: TYPE_INT,
+        doc: "Roll to a new segment file past this many bytes.",
+        value: |c| i64::try_from(c.segment_bytes).unwrap_or(i64::MAX),
+    },
+    Key {
+        topic: "segment.ms",
+        broker: "log.roll.ms",
+        kind: TYPE_LONG,
+        doc: "Roll a segment older than this (the largest long: never by age).",
+        value: |c| c.segment_age.map_or(i64::MAX, |d| millis(Some(d))),
+    },
+    Key {
+        topic: "retention.bytes",
+        broker: "log.retention.bytes",
+        kind: TYPE_LONG,
+        doc: "Delete the oldest segments while a partition is bigger than this (-1: no limit).",
+        value: |c| bytes(c.retention_bytes),
+    },
+    Key {
+        topic: "retention.ms",
+        broker: "log.retention.ms",
+        kind: TYPE_LONG,
+        doc: "Delete segments whose newest record is older than this (-1: no limit).",
+        value: |c| millis(c.retention_age),
+    },
+];
+
+/// The answer to `r`.
+pub fn describe(
+    shared: &Shared,
+    r: &DescribeConfigsRequest,
+    version: i16,
+) -> DescribeConfigsResponse {
+    let builtin = LogConfig::default();
+    let broker_source = |key: &Key| {
+        if (key.value)(&shared.default_log) == (key.value)(&builtin) {
+            DEFAULT_CONFIG
+        } else {
+            STATIC_BROKER_CONFIG
+        }
+    };
+    let mut resp = DescribeConfigsResponse::default();
+    for res in &r.resources {
+        let wanted = |name: &str| {
+            res.configuration_keys
+                .as_ref()
+                .is_none_or(|keys| keys.iter().any(|k| k.as_str() == name))
+        };
+        let mut result = DescribeConfigsResult::default();
+        result.resource_type = res.resource_type;
+        result.resource_name = res.resource_name.clone();
+        let entry =
+            |name: &str, value: String, source: i8, read_only: bool, kind: i8, doc: &str| {
+                let mut e = DescribeConfigsResourceResult::default();
+                e.name = StrBytes::from_string(name.to_owned());
+                e.value = Some(StrBytes::from_string(value));
+                e.read_only = read_only;
+                e.config_source = source;
+                e.config_type = kind;
+                if version >= 3 && r.include_documentation {
+                    e.documentation = Some(StrBytes::from_string(doc.to_owned()));
+                }
+                e
+            };
+        match res.resource_type {
+            TOPIC => match shared.catalog.get(res.resource_name.as_str()) {
+                None => {
+                    result.error_code = ec::UNKNOWN_TOPIC_OR_PARTITION;
+                    result.error_message = Some(StrBytes::from_string(format!(
+                        "topic {:?} does not exist",
+                        res.resource_name.as_str()
+                    )));
+                }
+                Some(topic) => {
+                    for key in KEYS.iter().filter(|k| wanted(k.topic)) {
+                        let value = (key.value)(&topic.config);
+                        let default = (key.value)(&shared.default_log);
+                        let source = if value == default {
+                            broker_source(key)
+                        } else {
+                            TOPIC_CONFIG
+                        };
+                        let mut e = entry(
+                            key.topic,
+                            value.to_string(),
+                            source,
+                            false,
+                            key.kind,
+                            key.doc,
+                        );
+                        if r.include_synonyms {
+                            if source == TOPIC_CONFIG {
+                                e.synonyms.push(synonym(key.topic, value, TOPIC_CONFIG));
+                            }
+                            e.synonyms
+                                .push(synonym(key.broker, default, broker_source(key)));
+                        }
+                        result.configs.push(e);
+                    }
+                    if wanted("cleanup.policy") {
+                        result.configs.push(entry(
+                            "cleanup.policy",
+                            "delete".into(),
+                            DEFAULT_CONFIG,
+                            true,
+                            TYPE_LIST,
+                            "Old segments are deleted (compaction is not built).",
+                        ));
+                    }
+                }
+            },
+            BROKER => {
+                for key in KEYS.iter().filter(|k| wanted(k.broker)) {
+                    let value = (key.value)(&shared.default_log);
+                    result.configs.push(entry(
+                        key.broker,
+                        value.to_string(),
+                        broker_source(key),
+                        true,
+                        key.kind,
+                        key.doc,
+                    ));
+                }
+            }
+            other => {
+                result.error_code = ec::INVALID_REQUEST;
+                result.error_message = Some(StrBytes::from_string(format!(
+                    "resource type {other} has no configs here (topics: 2, the broker: 4)"
+                )));
+            }
+        }
+        resp.results.push(result);
+    }
+    resp
+}
+
+fn synonym(name: &str, value: i64, source: i8) -> DescribeConfigsSynonym {
+    let mut s = DescribeConfigsSynonym::default();
+    s.name = StrBytes::from_string(name.to_owned());
+    s.value = Some(StrBytes::from_string(value.to_string()));
+    s.source = source;
+    s
+}
