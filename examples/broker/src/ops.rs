@@ -121,6 +121,8 @@ pub enum LogOp {
     CreateTopics(Vec<TopicSpec>),
     /// Delete topics by name.
     DeleteTopics(Vec<String>),
+    /// Grow topics to a new partition count: (name, count).
+    CreatePartitions(Vec<(String, i32)>),
 }
 
 /// The writer's answer to one request.
@@ -136,6 +138,8 @@ pub enum Answer<'a> {
     Created(Vec<Result<Arc<Topic>, TopicError>>),
     /// Per topic, in request order.
     Deleted(Vec<Result<(), TopicError>>),
+    /// Per topic grown, in request order.
+    Grown(Vec<Result<(), TopicError>>),
 }
 
 /// Where a request's answer goes (`Sync`: it waits in a ring slot).

@@ -348,6 +348,65 @@ impl Storage {
         Ok(topic)
     }
 
+    /// Grows topic `name` to `count` partitions: the new partitions' logs
+    /// are opened, then the properties file is replaced (through a
+    /// temporary file and a rename), then the catalog's entry, so a crash
+    /// midway leaves the old count and empty folders the next growth
+    /// reuses.
+    pub fn add_partitions(&mut self, name: &str, count: i32) -> Result<(), TopicError> {
+        let topic = self
+            .catalog
+            .get(name)
+            .ok_or_else(|| TopicError::Unknown(name.to_owned()))?;
+        let current = topic.partitions.len();
+        if count <= current as i32 {
+            return Err(TopicError::NotGrown {
+                topic: name.to_owned(),
+                current,
+                requested: count,
+            });
+        }
+        if count > topics::MAX_PARTITIONS {
+            return Err(TopicError::InvalidPartitions(count));
+        }
+        let dir = self.root.join("topics").join(name);
+        let storage = |e: &dyn std::fmt::Display| TopicError::Storage(format!("{name}: {e}"));
+        let mut logs = Vec::new();
+        for index in current..count as usize {
+            let folder = dir.join(index.to_string());
+            // Left by a growth that crashed before its properties file.
+            if folder.exists() {
+                fs::remove_dir_all(&folder).map_err(|e| storage(&e))?;
+            }
+            let (log, _) = PartitionLog::open_in(
+                &folder,
+                topic.config.clone(),
+                Recovery::From(0),
+                &self.open_files,
+            )
+            .map_err(|e| storage(&e))?;
+            logs.push(log);
+            self.close_idle_files();
+        }
+        let tmp = dir.join(format!("{PROPERTIES}.tmp"));
+        fs::write(&tmp, topics::config_lines(count as usize, &topic.config))
+            .and_then(|()| fs::File::open(&tmp)?.sync_all())
+            .and_then(|()| fs::rename(&tmp, dir.join(PROPERTIES)))
+            .and_then(|()| fs::File::open(&dir)?.sync_all())
+            .map_err(|e| storage(&e))?;
+        let mut partitions = topic.partitions.clone();
+        for (k, log) in logs.into_iter().enumerate() {
+            partitions.push(self.add_log(name, current + k, log));
+        }
+        self.catalog.insert(Arc::new(Topic {
+            name: name.to_owned(),
+            partitions,
+            config: topic.config.clone(),
+        }));
+        tracing::info!(topic = name, from = current, to = count, "added partitions");
+        Ok(())
+    }
+
     /// Deletes topic `name`: out of the catalog first, then its logs and
     /// files.
     pub fn delete_topic(&mut self, name: &str) -> Result<(), TopicError> {

@@ -98,6 +98,16 @@ pub enum TopicError {
         /// The value.
         value: String,
     },
+    /// A partition count that would not grow the topic.
+    #[error("topic {topic:?} has {current} partitions: it can only grow, not to {requested}")]
+    NotGrown {
+        /// The topic.
+        topic: String,
+        /// Its partitions now.
+        current: usize,
+        /// The count asked for.
+        requested: i32,
+    },
     /// The file system failed.
     #[error("storage error: {0}")]
     Storage(String),

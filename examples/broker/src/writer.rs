@@ -320,6 +320,16 @@ impl<R: LogReply> OwningHandler<Slot<R>> for WriterHandler<R> {
                         reply.answer(id, Answer::Created(results));
                     }
                 }
+                LogOp::CreatePartitions(grow) => {
+                    self.commit_group();
+                    let results = grow
+                        .iter()
+                        .map(|(name, count)| self.storage.add_partitions(name, *count))
+                        .collect();
+                    if let Some(reply) = reply {
+                        reply.answer(id, Answer::Grown(results));
+                    }
+                }
                 LogOp::DeleteTopics(names) => {
                     self.commit_group();
                     let results = names.iter().map(|n| self.storage.delete_topic(n)).collect();

@@ -226,6 +226,23 @@ fn topic_and_broker_configs_are_described_to_librdkafka_and_kafka_python() {
 }
 
 #[test]
+fn topics_grow_partitions_for_librdkafka_and_kafka_python_and_keep_them_after_a_restart() {
+    let data = data_dir("partitions");
+    let broker = BrokerProcess::start(&data, &[]);
+    let mut script = python("partitions.py");
+    script.args([&broker.addr, "grown"]);
+    let out = run(script, None);
+    assert!(out.contains("partitions ok"), "{out}");
+    drop(broker);
+    // The growth is in the topic's properties: a restart keeps 5.
+    let broker = BrokerProcess::start(&data, &["--no-auto-create"]);
+    let listed = run(kcat(&broker.addr, &["-L", "-t", "grown"]), None);
+    assert!(listed.contains("with 5 partitions"), "{listed}");
+    drop(broker);
+    let _ = std::fs::remove_dir_all(&data);
+}
+
+#[test]
 fn kcat_group_consumer_reads_everything_then_resumes_after_a_broker_restart() {
     let data = data_dir("kcat-group");
     let broker = BrokerProcess::start(&data, &["--partitions", "4"]);

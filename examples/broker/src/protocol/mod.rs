@@ -49,6 +49,8 @@ pub mod error_code {
     pub const TRANSACTIONAL_ID_AUTHORIZATION_FAILED: i16 = 53;
     /// The topic already exists.
     pub const TOPIC_ALREADY_EXISTS: i16 = 36;
+    /// A replica assignment the broker cannot follow.
+    pub const INVALID_REPLICA_ASSIGNMENT: i16 = 39;
     /// A partition count below one.
     pub const INVALID_PARTITIONS: i16 = 37;
     /// A replication factor the broker cannot meet.

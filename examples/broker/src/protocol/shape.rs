@@ -326,6 +326,14 @@ fn walk(key: ApiKey, version: i16, body: &[u8]) -> Result<usize, ShapeError> {
             }
         }
         ApiKey::ListGroups => {}
+        ApiKey::CreatePartitions => {
+            w.array(false, |w| {
+                w.string()?;
+                w.skip(4)?; // count
+                w.array(true, |w| w.array(false, |w| w.skip(4)))
+            })?;
+            w.skip(4 + 1)?; // timeout, validate only
+        }
         ApiKey::DescribeConfigs => {
             w.array(false, |w| {
                 w.skip(1)?; // resource type
@@ -518,6 +526,17 @@ mod tests {
                 RequestKind::DescribeGroups(r)
             }
             ApiKey::ListGroups => RequestKind::ListGroups(ListGroupsRequest::default()),
+            ApiKey::CreatePartitions => {
+                let mut a = create_partitions_request::CreatePartitionsAssignment::default();
+                a.broker_ids = vec![BrokerId(0), BrokerId(0)];
+                let mut t = create_partitions_request::CreatePartitionsTopic::default();
+                t.name = TopicName(name("t"));
+                t.count = 4;
+                t.assignments = Some(vec![a.clone(), a]);
+                let mut r = CreatePartitionsRequest::default();
+                r.topics = vec![t.clone(), t];
+                RequestKind::CreatePartitions(r)
+            }
             ApiKey::DescribeConfigs => {
                 let mut res = describe_configs_request::DescribeConfigsResource::default();
                 res.resource_type = 2;
@@ -576,6 +595,7 @@ mod tests {
             DeleteGroups,
             OffsetDelete,
             DescribeConfigs,
+            CreatePartitions,
             ApiVersions
         );
         buf.to_vec()

@@ -45,6 +45,7 @@ pub const SUPPORTED: &[ApiRange] = &[
     range(ApiKey::DeleteGroups, 0, 1),
     range(ApiKey::OffsetDelete, 0, 0),
     range(ApiKey::DescribeConfigs, 1, 3),
+    range(ApiKey::CreatePartitions, 0, 1),
 ];
 
 /// The range for `key`, if the broker answers it at all.

@@ -25,9 +25,9 @@ use bytes::Bytes;
 use gyre_reactor::{ChannelHandle, Error, InboundContext, InboundHandler, TimerId};
 use kafka_protocol::messages::api_versions_response::ApiVersion;
 use kafka_protocol::messages::{
-    ApiKey, ApiVersionsResponse, BrokerId, CreateTopicsRequest, FetchRequest,
-    FindCoordinatorResponse, InitProducerIdResponse, ListOffsetsRequest, MetadataRequest,
-    ProduceRequest, ProducerId, RequestKind,
+    ApiKey, ApiVersionsResponse, BrokerId, CreatePartitionsRequest, CreateTopicsRequest,
+    FetchRequest, FindCoordinatorResponse, InitProducerIdResponse, ListOffsetsRequest,
+    MetadataRequest, ProduceRequest, ProducerId, RequestKind,
 };
 use kafka_protocol::protocol::StrBytes;
 use std::cell::Cell;
@@ -243,6 +243,7 @@ impl Connection {
                 r.producer_epoch = 0;
                 self.reply(ctx, head, &r);
             }
+            RequestKind::CreatePartitions(r) => self.create_partitions(ctx, head, r),
             RequestKind::DescribeConfigs(r) => {
                 let resp = super::configs::describe(&self.shared, &r, head.api_version);
                 self.reply(ctx, head, &resp);
@@ -541,6 +542,59 @@ impl Connection {
             Pending::CreateTopics(answers),
             op,
             Answer::Created(Vec::new()),
+        );
+    }
+
+    fn create_partitions(
+        &mut self,
+        ctx: &mut impl InboundContext<Self>,
+        head: header::RequestHead,
+        r: CreatePartitionsRequest,
+    ) {
+        let mut answers = Vec::with_capacity(r.topics.len());
+        let mut grow = Vec::new();
+        for t in r.topics {
+            let name = t.name.0.clone();
+            // One broker: an assignment can only name broker 0.
+            let elsewhere = t.assignments.as_ref().is_some_and(|a| {
+                a.iter()
+                    .any(|p| p.broker_ids.iter().any(|b| b.0 != 0) || p.broker_ids.len() > 1)
+            });
+            let early = if elsewhere {
+                Some((
+                    ec::INVALID_REPLICA_ASSIGNMENT,
+                    "this broker (id 0) keeps the only replica".to_owned(),
+                ))
+            } else if r.validate_only {
+                // Nothing changes; report what growing would say.
+                Some(match self.shared.catalog.get(&name) {
+                    None => (
+                        ec::UNKNOWN_TOPIC_OR_PARTITION,
+                        format!("topic {name:?} does not exist"),
+                    ),
+                    Some(topic) if t.count <= topic.partitions.len() as i32 => (
+                        ec::INVALID_PARTITIONS,
+                        format!(
+                            "topic {name:?} has {} partitions: it can only grow, not to {}",
+                            topic.partitions.len(),
+                            t.count
+                        ),
+                    ),
+                    Some(_) => (ec::NONE, String::new()),
+                })
+            } else {
+                grow.push((name.as_str().to_owned(), t.count));
+                None
+            };
+            answers.push((name, early));
+        }
+        let op = (!grow.is_empty()).then(|| LogOp::CreatePartitions(grow));
+        self.send_to_writer(
+            ctx,
+            head,
+            Pending::CreatePartitions(answers),
+            op,
+            Answer::Grown(Vec::new()),
         );
     }
 

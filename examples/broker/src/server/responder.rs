@@ -14,6 +14,7 @@ use crate::protocol::error_code as ec;
 use crate::protocol::fetch_response::{self, FetchedPartition, FetchedTopic};
 use crate::topics::TopicError;
 use gyre_reactor::ChannelHandle;
+use kafka_protocol::messages::create_partitions_response::CreatePartitionsTopicResult;
 use kafka_protocol::messages::create_topics_response::CreatableTopicResult;
 use kafka_protocol::messages::delete_topics_response::DeletableTopicResult;
 use kafka_protocol::messages::list_offsets_response::{
@@ -21,7 +22,8 @@ use kafka_protocol::messages::list_offsets_response::{
 };
 use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
 use kafka_protocol::messages::{
-    CreateTopicsResponse, DeleteTopicsResponse, ListOffsetsResponse, ProduceResponse, TopicName,
+    CreatePartitionsResponse, CreateTopicsResponse, DeleteTopicsResponse, ListOffsetsResponse,
+    ProduceResponse, TopicName,
 };
 use kafka_protocol::protocol::{Encodable, StrBytes};
 use std::sync::Arc;
@@ -54,6 +56,10 @@ pub enum Pending {
     Metadata(kafka_protocol::messages::MetadataRequest, (String, u16)),
     /// A delete-topics request.
     DeleteTopics(Vec<StrBytes>),
+    /// A create-partitions request: its topics, and those answered before
+    /// the writer saw them (error code and message; code 0 for a
+    /// validate-only success).
+    CreatePartitions(Vec<(StrBytes, Option<(i16, String)>)>),
 }
 
 /// Sends one request's answer to its connection.
@@ -141,6 +147,29 @@ impl LogReply for Responder {
                 }
                 self.send_encoded(&r);
             }
+            (Pending::CreatePartitions(topics), Answer::Grown(results)) => {
+                let mut results = results.into_iter();
+                let mut r = CreatePartitionsResponse::default();
+                for (name, early) in topics {
+                    let mut t = CreatePartitionsTopicResult::default();
+                    t.name = TopicName(name.clone());
+                    let outcome = match early {
+                        Some((code, message)) => (*code, Some(message.clone())),
+                        None => match results.next() {
+                            Some(Ok(())) => (ec::NONE, None),
+                            Some(Err(e)) => (topic_error_code(&e), Some(e.to_string())),
+                            None => (ec::INVALID_REQUEST, Some("no answer".into())),
+                        },
+                    };
+                    t.error_code = outcome.0;
+                    t.error_message = outcome
+                        .1
+                        .filter(|_| outcome.0 != ec::NONE)
+                        .map(StrBytes::from_string);
+                    r.results.push(t);
+                }
+                self.send_encoded(&r);
+            }
             (pending, answer) => {
                 tracing::error!(
                     ?pending,
@@ -159,7 +188,7 @@ pub(crate) fn topic_error_code(e: &TopicError) -> i16 {
         TopicError::InvalidName(_) => ec::INVALID_TOPIC_EXCEPTION,
         TopicError::Exists(_) => ec::TOPIC_ALREADY_EXISTS,
         TopicError::Unknown(_) => ec::UNKNOWN_TOPIC_OR_PARTITION,
-        TopicError::InvalidPartitions(_) => ec::INVALID_PARTITIONS,
+        TopicError::InvalidPartitions(_) | TopicError::NotGrown { .. } => ec::INVALID_PARTITIONS,
         TopicError::InvalidConfig { .. } => ec::INVALID_CONFIG,
         TopicError::Storage(_) => ec::KAFKA_STORAGE_ERROR,
     }
