@@ -5,7 +5,7 @@
 //! catalog.
 
 use crate::log::LogSlice;
-use crate::topics::{PartitionId, Topic, TopicError};
+use crate::topics::{ConfigChange, PartitionId, Topic, TopicError};
 use bytes::Bytes;
 use std::sync::Arc;
 use std::time::Duration;
@@ -123,6 +123,9 @@ pub enum LogOp {
     DeleteTopics(Vec<String>),
     /// Grow topics to a new partition count: (name, count).
     CreatePartitions(Vec<(String, i32)>),
+    /// Change topics' configs: (name, changes); with `true`, only check
+    /// them.
+    AlterConfigs(Vec<(String, Vec<ConfigChange>)>, bool),
 }
 
 /// The writer's answer to one request.
@@ -140,6 +143,8 @@ pub enum Answer<'a> {
     Deleted(Vec<Result<(), TopicError>>),
     /// Per topic grown, in request order.
     Grown(Vec<Result<(), TopicError>>),
+    /// Per topic whose config was altered (or checked), in request order.
+    Altered(Vec<Result<(), TopicError>>),
 }
 
 /// Where a request's answer goes (`Sync`: it waits in a ring slot).

@@ -407,6 +407,55 @@ impl Storage {
         Ok(())
     }
 
+    /// Applies `changes` to topic `name`'s config (all or none): its
+    /// partition logs take the new settings, the properties file is
+    /// replaced (through a temporary file and a rename), then the
+    /// catalog's entry. With `validate_only`, only checks them.
+    pub fn alter_config(
+        &mut self,
+        name: &str,
+        changes: &[topics::ConfigChange],
+        validate_only: bool,
+    ) -> Result<(), TopicError> {
+        let topic = self
+            .catalog
+            .get(name)
+            .ok_or_else(|| TopicError::Unknown(name.to_owned()))?;
+        let mut config = topic.config.clone();
+        for change in changes {
+            match change {
+                topics::ConfigChange::Set(key, value) => {
+                    topics::apply_config(&mut config, key, value)?
+                }
+                topics::ConfigChange::Delete(key) => {
+                    topics::reset_config(&mut config, key, &self.defaults)?
+                }
+            }
+        }
+        if validate_only {
+            return Ok(());
+        }
+        let dir = self.root.join("topics").join(name);
+        let tmp = dir.join(format!("{PROPERTIES}.tmp"));
+        fs::write(&tmp, topics::config_lines(topic.partitions.len(), &config))
+            .and_then(|()| fs::File::open(&tmp)?.sync_all())
+            .and_then(|()| fs::rename(&tmp, dir.join(PROPERTIES)))
+            .and_then(|()| fs::File::open(&dir)?.sync_all())
+            .map_err(|e| TopicError::Storage(format!("{name}: {e}")))?;
+        for id in &topic.partitions {
+            if let Some(log) = self.logs.get_mut(id) {
+                log.set_config(config.clone());
+            }
+        }
+        self.catalog.insert(Arc::new(Topic {
+            name: name.to_owned(),
+            partitions: topic.partitions.clone(),
+            config,
+        }));
+        tracing::info!(topic = name, ?changes, "altered topic config");
+        Ok(())
+    }
+
     /// Deletes topic `name`: out of the catalog first, then its logs and
     /// files.
     pub fn delete_topic(&mut self, name: &str) -> Result<(), TopicError> {

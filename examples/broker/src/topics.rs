@@ -153,6 +153,45 @@ pub fn apply_config(config: &mut LogConfig, key: &str, value: &str) -> Result<()
     Ok(())
 }
 
+/// The topic configs [`apply_config`] honours.
+pub const CONFIG_KEYS: [&str; 4] = [
+    "segment.bytes",
+    "segment.ms",
+    "retention.bytes",
+    "retention.ms",
+];
+
+/// Puts `key` back to its value in `defaults` (an altered config's
+/// DELETE).
+pub fn reset_config(
+    config: &mut LogConfig,
+    key: &str,
+    defaults: &LogConfig,
+) -> Result<(), TopicError> {
+    match key {
+        "segment.bytes" => config.segment_bytes = defaults.segment_bytes,
+        "segment.ms" => config.segment_age = defaults.segment_age,
+        "retention.bytes" => config.retention_bytes = defaults.retention_bytes,
+        "retention.ms" => config.retention_age = defaults.retention_age,
+        _ => {
+            return Err(TopicError::InvalidConfig {
+                key: key.to_owned(),
+                value: String::new(),
+            })
+        }
+    }
+    Ok(())
+}
+
+/// One change of an IncrementalAlterConfigs request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ConfigChange {
+    /// Set the key to this value.
+    Set(String, String),
+    /// Put the key back to the broker's default.
+    Delete(String),
+}
+
 /// `config` as the lines of a topic's properties file (the keys
 /// [`apply_config`] reads).
 pub fn config_lines(partitions: usize, config: &LogConfig) -> String {

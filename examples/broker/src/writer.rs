@@ -330,6 +330,16 @@ impl<R: LogReply> OwningHandler<Slot<R>> for WriterHandler<R> {
                         reply.answer(id, Answer::Grown(results));
                     }
                 }
+                LogOp::AlterConfigs(changes, validate_only) => {
+                    self.commit_group();
+                    let results = changes
+                        .iter()
+                        .map(|(name, c)| self.storage.alter_config(name, c, validate_only))
+                        .collect();
+                    if let Some(reply) = reply {
+                        reply.answer(id, Answer::Altered(results));
+                    }
+                }
                 LogOp::DeleteTopics(names) => {
                     self.commit_group();
                     let results = names.iter().map(|n| self.storage.delete_topic(n)).collect();

@@ -214,7 +214,7 @@ fn a_time_lookup_finds_the_record_inside_its_batch_under_every_compression() {
 }
 
 #[test]
-fn topic_and_broker_configs_are_described_to_librdkafka_and_kafka_python() {
+fn topic_configs_are_described_and_altered_for_librdkafka_and_kafka_python() {
     let data = data_dir("configs");
     let broker = BrokerProcess::start(&data, &[]);
     let mut script = python("configs.py");
@@ -222,6 +222,10 @@ fn topic_and_broker_configs_are_described_to_librdkafka_and_kafka_python() {
     let out = run(script, None);
     assert!(out.contains("configs ok"), "{out}");
     drop(broker);
+    // The altered config is the topic's, on disk, for the next start.
+    let props = std::fs::read_to_string(data.join("topics/configured/topic.properties")).unwrap();
+    assert!(props.contains("retention.bytes=1048576\n"), "{props}");
+    assert!(props.contains("retention.ms=604800000\n"), "{props}");
     let _ = std::fs::remove_dir_all(&data);
 }
 

@@ -97,6 +97,17 @@ pub struct PartitionLog {
 }
 
 impl PartitionLog {
+    /// Takes new settings (an altered topic config): rolling and retention
+    /// follow them from the next append or check. The index interval is
+    /// the segments' own and stays.
+    pub fn set_config(&mut self, config: LogConfig) {
+        let index_interval = self.config.index_interval;
+        self.config = LogConfig {
+            index_interval,
+            ..config
+        };
+    }
+
     /// Opens (or creates) the log in `dir`, checking every batch of every
     /// segment (as after an unclean stop with no recovery point); returns
     /// what recovery cut off.

@@ -326,6 +326,18 @@ fn walk(key: ApiKey, version: i16, body: &[u8]) -> Result<usize, ShapeError> {
             }
         }
         ApiKey::ListGroups => {}
+        ApiKey::IncrementalAlterConfigs => {
+            w.array(false, |w| {
+                w.skip(1)?; // resource type
+                w.string()?;
+                w.array(false, |w| {
+                    w.string()?;
+                    w.skip(1)?; // operation
+                    w.nullable_string()
+                })
+            })?;
+            w.skip(1)?; // validate only
+        }
         ApiKey::CreatePartitions => {
             w.array(false, |w| {
                 w.string()?;
@@ -526,6 +538,19 @@ mod tests {
                 RequestKind::DescribeGroups(r)
             }
             ApiKey::ListGroups => RequestKind::ListGroups(ListGroupsRequest::default()),
+            ApiKey::IncrementalAlterConfigs => {
+                use incremental_alter_configs_request::{AlterConfigsResource, AlterableConfig};
+                let mut c = AlterableConfig::default();
+                c.name = name("retention.ms");
+                c.value = Some(name("1000"));
+                let mut res = AlterConfigsResource::default();
+                res.resource_type = 2;
+                res.resource_name = name("t");
+                res.configs = vec![c.clone(), c];
+                let mut r = IncrementalAlterConfigsRequest::default();
+                r.resources = vec![res.clone(), res];
+                RequestKind::IncrementalAlterConfigs(r)
+            }
             ApiKey::CreatePartitions => {
                 let mut a = create_partitions_request::CreatePartitionsAssignment::default();
                 a.broker_ids = vec![BrokerId(0), BrokerId(0)];
@@ -596,6 +621,7 @@ mod tests {
             OffsetDelete,
             DescribeConfigs,
             CreatePartitions,
+            IncrementalAlterConfigs,
             ApiVersions
         );
         buf.to_vec()

@@ -19,15 +19,15 @@ use crate::ops::{Answer, LogJob, LogOp, LogReply, TopicSpec};
 use crate::protocol::error_code as ec;
 use crate::protocol::request::{self, RequestError};
 use crate::protocol::{header, versions};
-use crate::topics;
+use crate::topics::{self, ConfigChange};
 use crate::writer::{Full, Submitter};
 use bytes::Bytes;
 use gyre_reactor::{ChannelHandle, Error, InboundContext, InboundHandler, TimerId};
 use kafka_protocol::messages::api_versions_response::ApiVersion;
 use kafka_protocol::messages::{
     ApiKey, ApiVersionsResponse, BrokerId, CreatePartitionsRequest, CreateTopicsRequest,
-    FetchRequest, FindCoordinatorResponse, InitProducerIdResponse, ListOffsetsRequest,
-    MetadataRequest, ProduceRequest, ProducerId, RequestKind,
+    FetchRequest, FindCoordinatorResponse, IncrementalAlterConfigsRequest, InitProducerIdResponse,
+    ListOffsetsRequest, MetadataRequest, ProduceRequest, ProducerId, RequestKind,
 };
 use kafka_protocol::protocol::StrBytes;
 use std::cell::Cell;
@@ -244,6 +244,7 @@ impl Connection {
                 self.reply(ctx, head, &r);
             }
             RequestKind::CreatePartitions(r) => self.create_partitions(ctx, head, r),
+            RequestKind::IncrementalAlterConfigs(r) => self.alter_configs(ctx, head, r),
             RequestKind::DescribeConfigs(r) => {
                 let resp = super::configs::describe(&self.shared, &r, head.api_version);
                 self.reply(ctx, head, &resp);
@@ -595,6 +596,64 @@ impl Connection {
             Pending::CreatePartitions(answers),
             op,
             Answer::Grown(Vec::new()),
+        );
+    }
+
+    fn alter_configs(
+        &mut self,
+        ctx: &mut impl InboundContext<Self>,
+        head: header::RequestHead,
+        r: IncrementalAlterConfigsRequest,
+    ) {
+        const TOPIC: i8 = 2;
+        const BROKER: i8 = 4;
+        let mut answers = Vec::with_capacity(r.resources.len());
+        let mut changes = Vec::new();
+        for res in r.resources {
+            let mut list = Vec::with_capacity(res.configs.len());
+            let mut refused = None;
+            for c in &res.configs {
+                let key = c.name.as_str().to_owned();
+                match c.config_operation {
+                    0 => list.push(ConfigChange::Set(
+                        key,
+                        c.value
+                            .as_ref()
+                            .map_or(String::new(), |v| v.as_str().to_owned()),
+                    )),
+                    1 => list.push(ConfigChange::Delete(key)),
+                    op => {
+                        refused = Some((
+                            ec::INVALID_CONFIG,
+                            format!("{key}: operation {op} (APPEND or SUBTRACT) applies to list configs; this broker's are numbers"),
+                        ));
+                        break;
+                    }
+                }
+            }
+            let early = match res.resource_type {
+                TOPIC => refused,
+                BROKER => Some((
+                    ec::INVALID_REQUEST,
+                    "broker configs are set on the command line at start".to_owned(),
+                )),
+                other => Some((
+                    ec::INVALID_REQUEST,
+                    format!("resource type {other} has no configs here"),
+                )),
+            };
+            if early.is_none() {
+                changes.push((res.resource_name.as_str().to_owned(), list));
+            }
+            answers.push((res.resource_type, res.resource_name, early));
+        }
+        let op = (!changes.is_empty()).then(|| LogOp::AlterConfigs(changes, r.validate_only));
+        self.send_to_writer(
+            ctx,
+            head,
+            Pending::AlterConfigs(answers),
+            op,
+            Answer::Altered(Vec::new()),
         );
     }
 

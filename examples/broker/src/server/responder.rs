@@ -17,13 +17,14 @@ use gyre_reactor::ChannelHandle;
 use kafka_protocol::messages::create_partitions_response::CreatePartitionsTopicResult;
 use kafka_protocol::messages::create_topics_response::CreatableTopicResult;
 use kafka_protocol::messages::delete_topics_response::DeletableTopicResult;
+use kafka_protocol::messages::incremental_alter_configs_response::AlterConfigsResourceResponse;
 use kafka_protocol::messages::list_offsets_response::{
     ListOffsetsPartitionResponse, ListOffsetsTopicResponse,
 };
 use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
 use kafka_protocol::messages::{
-    CreatePartitionsResponse, CreateTopicsResponse, DeleteTopicsResponse, ListOffsetsResponse,
-    ProduceResponse, TopicName,
+    CreatePartitionsResponse, CreateTopicsResponse, DeleteTopicsResponse,
+    IncrementalAlterConfigsResponse, ListOffsetsResponse, ProduceResponse, TopicName,
 };
 use kafka_protocol::protocol::{Encodable, StrBytes};
 use std::sync::Arc;
@@ -60,6 +61,9 @@ pub enum Pending {
     /// the writer saw them (error code and message; code 0 for a
     /// validate-only success).
     CreatePartitions(Vec<(StrBytes, Option<(i16, String)>)>),
+    /// An incremental-alter-configs request: each resource's type and
+    /// name, and those answered before the writer saw them.
+    AlterConfigs(Vec<(i8, StrBytes, Option<(i16, String)>)>),
 }
 
 /// Sends one request's answer to its connection.
@@ -170,6 +174,27 @@ impl LogReply for Responder {
                 }
                 self.send_encoded(&r);
             }
+            (Pending::AlterConfigs(resources), Answer::Altered(results)) => {
+                let mut results = results.into_iter();
+                let mut r = IncrementalAlterConfigsResponse::default();
+                for (kind, name, early) in resources {
+                    let mut res = AlterConfigsResourceResponse::default();
+                    res.resource_type = *kind;
+                    res.resource_name = name.clone();
+                    let (code, message) = match early {
+                        Some((code, message)) => (*code, Some(message.clone())),
+                        None => match results.next() {
+                            Some(Ok(())) => (ec::NONE, None),
+                            Some(Err(e)) => (topic_error_code(&e), Some(alter_message(&e))),
+                            None => (ec::INVALID_REQUEST, Some("no answer".into())),
+                        },
+                    };
+                    res.error_code = code;
+                    res.error_message = message.map(StrBytes::from_string);
+                    r.responses.push(res);
+                }
+                self.send_encoded(&r);
+            }
             (pending, answer) => {
                 tracing::error!(
                     ?pending,
@@ -179,6 +204,21 @@ impl LogReply for Responder {
                 self.send(Frame::Close);
             }
         }
+    }
+}
+
+/// A config change's refusal, naming what the broker honours.
+fn alter_message(e: &TopicError) -> String {
+    match e {
+        TopicError::InvalidConfig { key, .. }
+            if !crate::topics::CONFIG_KEYS.contains(&key.as_str()) =>
+        {
+            format!(
+                "topic config {key:?} is not honoured by this broker; it honours {}",
+                crate::topics::CONFIG_KEYS.join(", ")
+            )
+        }
+        other => other.to_string(),
     }
 }
 

@@ -1,8 +1,11 @@
-"""DescribeConfigs through confluent-kafka's and kafka-python's admin
-clients: a topic's override is reported as a topic config (with the
-broker default as its synonym), the rest as defaults, the broker's own
-defaults under their broker names, and an unknown topic as an error.
-Prints "configs ok"."""
+"""DescribeConfigs and IncrementalAlterConfigs through confluent-kafka's
+and kafka-python's admin clients: a topic's override is reported as a
+topic config (with the broker default as its synonym), the rest as
+defaults, the broker's own defaults under their broker names, and an
+unknown topic as an error; configs are set, put back to the default
+(DELETE), checked without change (validate only), and a config the broker
+does not honour is refused with a message naming those it does. Prints
+"configs ok"."""
 import sys
 
 from confluent_kafka import KafkaException
@@ -39,4 +42,39 @@ kp = KafkaAdminClient(bootstrap_servers=broker)
 described = kp.describe_configs([KpResource(ConfigResourceType.TOPIC, topic)])
 assert described["topic"][topic]["retention.ms"]["value"] == "60000", described
 kp.close()
+
+# IncrementalAlterConfigs (confluent-kafka).
+from confluent_kafka.admin import AlterConfigOpType, ConfigEntry  # noqa: E402
+
+
+def alter(entries, validate_only=False):
+    resource = ConfigResource(ResourceType.TOPIC, topic, incremental_configs=entries)
+    [(_, f)] = admin.incremental_alter_configs([resource], validate_only=validate_only).items()
+    return f.result(10)
+
+
+def value(key):
+    [(_, f)] = admin.describe_configs([ConfigResource(ResourceType.TOPIC, topic)]).items()
+    return f.result(10)[key]
+
+
+alter([ConfigEntry("retention.bytes", "1048576", incremental_operation=AlterConfigOpType.SET),
+       ConfigEntry("retention.ms", None, incremental_operation=AlterConfigOpType.DELETE)])
+assert value("retention.bytes").value == "1048576", value("retention.bytes")
+assert value("retention.bytes").source == ConfigSource.DYNAMIC_TOPIC_CONFIG.value
+assert value("retention.ms").value == "604800000" and value("retention.ms").is_default
+alter([ConfigEntry("segment.bytes", "4096", incremental_operation=AlterConfigOpType.SET)],
+      validate_only=True)
+assert value("segment.bytes").value == "134217728", "validate only changed the topic"
+try:
+    alter([ConfigEntry("cleanup.policy", "compact", incremental_operation=AlterConfigOpType.SET)])
+    raise SystemExit("an unhonoured config was accepted")
+except KafkaException as e:
+    assert e.args[0].name() == "INVALID_CONFIG", e
+    assert "retention.ms" in e.args[0].str(), e.args[0].str()
+try:
+    alter([ConfigEntry("retention.ms", "soon", incremental_operation=AlterConfigOpType.SET)])
+    raise SystemExit("a bad value was accepted")
+except KafkaException as e:
+    assert e.args[0].name() == "INVALID_CONFIG", e
 print("configs ok")
