@@ -40,6 +40,10 @@ pub struct TopicLayout {
     pub partitions: Vec<(i32, Result<u32, i16>)>,
 }
 
+/// A topic or resource answered before the writer saw its request: error
+/// code and message (`None`: the writer answers it).
+pub type Early = Option<(i16, String)>;
+
 /// What the request was, as far as its response needs.
 #[derive(Debug)]
 pub enum Pending {
@@ -51,7 +55,7 @@ pub enum Pending {
     ListOffsets(Vec<TopicLayout>),
     /// A create-topics request: its topics, and those refused before the
     /// writer saw them (name, error code, message).
-    CreateTopics(Vec<(StrBytes, Option<(i16, String)>)>),
+    CreateTopics(Vec<(StrBytes, Early)>),
     /// A metadata request that first auto-created topics, and the
     /// address to advertise.
     Metadata(kafka_protocol::messages::MetadataRequest, (String, u16)),
@@ -60,10 +64,10 @@ pub enum Pending {
     /// A create-partitions request: its topics, and those answered before
     /// the writer saw them (error code and message; code 0 for a
     /// validate-only success).
-    CreatePartitions(Vec<(StrBytes, Option<(i16, String)>)>),
+    CreatePartitions(Vec<(StrBytes, Early)>),
     /// An incremental-alter-configs request: each resource's type and
     /// name, and those answered before the writer saw them.
-    AlterConfigs(Vec<(i8, StrBytes, Option<(i16, String)>)>),
+    AlterConfigs(Vec<(i8, StrBytes, Early)>),
 }
 
 /// Sends one request's answer to its connection.
