@@ -23,6 +23,16 @@ use std::sync::Arc;
 
 const PROPERTIES: &str = "topic.properties";
 
+/// Replaces the topic folder `dir`'s properties file durably: a temporary
+/// file, synced, renamed over it, and the folder synced.
+fn write_properties(dir: &Path, partitions: usize, config: &LogConfig) -> io::Result<()> {
+    let tmp = dir.join(format!("{PROPERTIES}.tmp"));
+    fs::write(&tmp, topics::config_lines(partitions, config))?;
+    fs::File::open(&tmp)?.sync_all()?;
+    fs::rename(&tmp, dir.join(PROPERTIES))?;
+    fs::File::open(dir)?.sync_all()
+}
+
 /// The logs of every topic, and the catalog of them.
 #[derive(Debug)]
 pub struct Storage {
@@ -327,12 +337,7 @@ impl Storage {
             logs.push(log);
             self.close_idle_files();
         }
-        let tmp = dir.join(format!("{PROPERTIES}.tmp"));
-        fs::write(&tmp, topics::config_lines(logs.len(), &config))
-            .and_then(|()| fs::File::open(&tmp)?.sync_all())
-            .and_then(|()| fs::rename(&tmp, dir.join(PROPERTIES)))
-            .and_then(|()| fs::File::open(&dir)?.sync_all())
-            .map_err(|e| storage(&e))?;
+        write_properties(&dir, logs.len(), &config).map_err(|e| storage(&e))?;
         let ids = logs
             .into_iter()
             .enumerate()
@@ -388,12 +393,7 @@ impl Storage {
             logs.push(log);
             self.close_idle_files();
         }
-        let tmp = dir.join(format!("{PROPERTIES}.tmp"));
-        fs::write(&tmp, topics::config_lines(count as usize, &topic.config))
-            .and_then(|()| fs::File::open(&tmp)?.sync_all())
-            .and_then(|()| fs::rename(&tmp, dir.join(PROPERTIES)))
-            .and_then(|()| fs::File::open(&dir)?.sync_all())
-            .map_err(|e| storage(&e))?;
+        write_properties(&dir, count as usize, &topic.config).map_err(|e| storage(&e))?;
         let mut partitions = topic.partitions.clone();
         for (k, log) in logs.into_iter().enumerate() {
             partitions.push(self.add_log(name, current + k, log));
@@ -436,11 +436,7 @@ impl Storage {
             return Ok(());
         }
         let dir = self.root.join("topics").join(name);
-        let tmp = dir.join(format!("{PROPERTIES}.tmp"));
-        fs::write(&tmp, topics::config_lines(topic.partitions.len(), &config))
-            .and_then(|()| fs::File::open(&tmp)?.sync_all())
-            .and_then(|()| fs::rename(&tmp, dir.join(PROPERTIES)))
-            .and_then(|()| fs::File::open(&dir)?.sync_all())
+        write_properties(&dir, topic.partitions.len(), &config)
             .map_err(|e| TopicError::Storage(format!("{name}: {e}")))?;
         for id in &topic.partitions {
             if let Some(log) = self.logs.get_mut(id) {

@@ -49,6 +49,20 @@ fn node(script: &str) -> Command {
     c
 }
 
+/// Starts a broker on a data folder of its own, runs `script` (a
+/// `python`/`node` command) with the broker's address and `topic`, and
+/// checks that it printed `expected`; returns the folder, the broker
+/// stopped, for checks of what it left.
+fn passes(tag: &str, mut script: Command, topic: &str, expected: &str) -> PathBuf {
+    let data = data_dir(tag);
+    let broker = BrokerProcess::start(&data, &[]);
+    script.args([&broker.addr, topic]);
+    let out = run(script, None);
+    assert!(out.contains(expected), "{out}");
+    drop(broker);
+    data
+}
+
 fn run(mut cmd: Command, input: Option<&[u8]>) -> String {
     let mut child = cmd
         .stdin(if input.is_some() {
@@ -136,13 +150,7 @@ fn kcat_produces_100_000_keyed_messages_and_reads_them_back() {
 
 #[test]
 fn a_kafka_python_group_splits_partitions_commits_and_resumes() {
-    let data = data_dir("group");
-    let broker = BrokerProcess::start(&data, &[]);
-    let mut group = python("group.py");
-    group.args([&broker.addr, "split4"]);
-    let out = run(group, None);
-    assert!(out.contains("resumed 400"), "{out}");
-    drop(broker);
+    let data = passes("group", python("group.py"), "split4", "resumed 400");
     let _ = std::fs::remove_dir_all(&data);
 }
 
@@ -150,13 +158,12 @@ fn a_kafka_python_group_splits_partitions_commits_and_resumes() {
 fn librdkafka_commits_its_revoked_partitions_during_a_rebalance() {
     // Before the fix the broker refused the commit with
     // REBALANCE_IN_PROGRESS and all 2,000 messages were read again.
-    let data = data_dir("revoke");
-    let broker = BrokerProcess::start(&data, &[]);
-    let mut script = python("commit_on_revoke.py");
-    script.args([&broker.addr, "revoked4"]);
-    let out = run(script, None);
-    assert!(out.contains("redelivered 0"), "{out}");
-    drop(broker);
+    let data = passes(
+        "revoke",
+        python("commit_on_revoke.py"),
+        "revoked4",
+        "redelivered 0",
+    );
     let _ = std::fs::remove_dir_all(&data);
 }
 
@@ -164,25 +171,18 @@ fn librdkafka_commits_its_revoked_partitions_during_a_rebalance() {
 fn a_transactional_producer_is_refused_at_once_and_an_idempotent_one_works() {
     // Before: librdkafka's init_transactions succeeded and its commit
     // timed out 5-10 s later with messages left.
-    let data = data_dir("txn");
-    let broker = BrokerProcess::start(&data, &[]);
-    let mut script = python("transactions.py");
-    script.args([&broker.addr, "txn1"]);
-    let out = run(script, None);
-    assert!(out.contains("refused fast"), "{out}");
-    drop(broker);
+    let data = passes("txn", python("transactions.py"), "txn1", "refused fast");
     let _ = std::fs::remove_dir_all(&data);
 }
 
 #[test]
 fn groups_are_listed_and_described_to_kafka_python_and_librdkafka() {
-    let data = data_dir("groups-admin");
-    let broker = BrokerProcess::start(&data, &[]);
-    let mut script = python("groups_admin.py");
-    script.args([&broker.addr, "described2"]);
-    let out = run(script, None);
-    assert!(out.contains("groups ok"), "{out}");
-    drop(broker);
+    let data = passes(
+        "groups-admin",
+        python("groups_admin.py"),
+        "described2",
+        "groups ok",
+    );
     let _ = std::fs::remove_dir_all(&data);
 }
 
@@ -190,38 +190,30 @@ fn groups_are_listed_and_described_to_kafka_python_and_librdkafka() {
 fn kafkajs_lists_describes_and_sets_a_groups_offsets() {
     // Before DescribeGroups, kafkajs's setOffsets failed with "The Kafka
     // server does not support the requested API version".
-    let data = data_dir("kafkajs-groups");
-    let broker = BrokerProcess::start(&data, &[]);
-    let mut script = node("groups_admin.js");
-    script.args([&broker.addr, "kjs2"]);
-    let out = run(script, None);
-    assert!(out.contains("kafkajs groups ok"), "{out}");
-    drop(broker);
+    let data = passes(
+        "kafkajs-groups",
+        node("groups_admin.js"),
+        "kjs2",
+        "kafkajs groups ok",
+    );
     let _ = std::fs::remove_dir_all(&data);
 }
 
 #[test]
 fn a_time_lookup_finds_the_record_inside_its_batch_under_every_compression() {
     // Before: record #42's timestamp answered offset 0, the batch's base.
-    let data = data_dir("by-time");
-    let broker = BrokerProcess::start(&data, &[]);
-    let mut script = python("records_by_time.py");
-    script.args([&broker.addr, "bytime"]);
-    let out = run(script, None);
-    assert!(out.contains("by time ok"), "{out}");
-    drop(broker);
+    let data = passes(
+        "by-time",
+        python("records_by_time.py"),
+        "bytime",
+        "by time ok",
+    );
     let _ = std::fs::remove_dir_all(&data);
 }
 
 #[test]
 fn topic_configs_are_described_and_altered_for_librdkafka_and_kafka_python() {
-    let data = data_dir("configs");
-    let broker = BrokerProcess::start(&data, &[]);
-    let mut script = python("configs.py");
-    script.args([&broker.addr, "configured"]);
-    let out = run(script, None);
-    assert!(out.contains("configs ok"), "{out}");
-    drop(broker);
+    let data = passes("configs", python("configs.py"), "configured", "configs ok");
     // The altered config is the topic's, on disk, for the next start.
     let props = std::fs::read_to_string(data.join("topics/configured/topic.properties")).unwrap();
     assert!(props.contains("retention.bytes=1048576\n"), "{props}");
@@ -231,13 +223,12 @@ fn topic_configs_are_described_and_altered_for_librdkafka_and_kafka_python() {
 
 #[test]
 fn topics_grow_partitions_for_librdkafka_and_kafka_python_and_keep_them_after_a_restart() {
-    let data = data_dir("partitions");
-    let broker = BrokerProcess::start(&data, &[]);
-    let mut script = python("partitions.py");
-    script.args([&broker.addr, "grown"]);
-    let out = run(script, None);
-    assert!(out.contains("partitions ok"), "{out}");
-    drop(broker);
+    let data = passes(
+        "partitions",
+        python("partitions.py"),
+        "grown",
+        "partitions ok",
+    );
     // The growth is in the topic's properties: a restart keeps 5.
     let broker = BrokerProcess::start(&data, &["--no-auto-create"]);
     let listed = run(kcat(&broker.addr, &["-L", "-t", "grown"]), None);
