@@ -28,23 +28,34 @@ pub const CLEAN_MARKER: &str = ".clean-shutdown";
 /// The recovery-point checkpoint's file name.
 pub const CHECKPOINT: &str = "recovery-point-offset-checkpoint";
 
+/// The log-start checkpoint's file name: where DeleteRecords moved each
+/// partition's start (written and synced at each DeleteRecords, as a
+/// stale one would bring deleted records back).
+pub const LOG_START: &str = "log-start-offset-checkpoint";
+
 /// Recovery points by (topic, partition index).
 pub type RecoveryPoints = HashMap<(String, usize), i64>;
 
 /// Reads the checkpoint in `root`; a missing or malformed one reads as
 /// empty (malformed is logged), which means "check everything".
 pub fn read(root: &Path) -> RecoveryPoints {
-    let path = root.join(CHECKPOINT);
+    read_named(root, CHECKPOINT)
+}
+
+/// Reads the offsets file `name` in `root` (the checkpoint format); a
+/// missing or malformed one reads as empty (malformed is logged).
+pub fn read_named(root: &Path, name: &str) -> RecoveryPoints {
+    let path = root.join(name);
     let text = match fs::read_to_string(&path) {
         Ok(text) => text,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return RecoveryPoints::new(),
         Err(e) => {
-            tracing::warn!(file = %path.display(), error = %e, "cannot read the recovery-point checkpoint; checking every log");
+            tracing::warn!(file = %path.display(), error = %e, "cannot read an offsets checkpoint; taking it as empty");
             return RecoveryPoints::new();
         }
     };
     parse(&text).unwrap_or_else(|| {
-        tracing::warn!(file = %path.display(), "malformed recovery-point checkpoint; checking every log");
+        tracing::warn!(file = %path.display(), "malformed offsets checkpoint; taking it as empty");
         RecoveryPoints::new()
     })
 }
@@ -75,13 +86,31 @@ pub fn write<'a>(
     root: &Path,
     points: impl ExactSizeIterator<Item = (&'a str, usize, i64)>,
 ) -> io::Result<()> {
+    write_named(root, CHECKPOINT, points, false)
+}
+
+/// Replaces the offsets file `name` in `root` with `points` (through a
+/// temporary file and a rename; with `sync`, durably).
+pub fn write_named<'a>(
+    root: &Path,
+    name: &str,
+    points: impl ExactSizeIterator<Item = (&'a str, usize, i64)>,
+    sync: bool,
+) -> io::Result<()> {
     let mut text = format!("0\n{}\n", points.len());
     for (topic, index, offset) in points {
         text.push_str(&format!("{topic} {index} {offset}\n"));
     }
-    let tmp = root.join(format!("{CHECKPOINT}.tmp"));
+    let tmp = root.join(format!("{name}.tmp"));
     fs::write(&tmp, text)?;
-    fs::rename(&tmp, root.join(CHECKPOINT))
+    if sync {
+        fs::File::open(&tmp)?.sync_all()?;
+    }
+    fs::rename(&tmp, root.join(name))?;
+    if sync {
+        fs::File::open(root)?.sync_all()?;
+    }
+    Ok(())
 }
 
 /// Removes the clean-shutdown marker from `root` if it is there (synced, so

@@ -107,6 +107,19 @@ pub struct TopicSpec {
     pub configs: Vec<(String, String)>,
 }
 
+/// What DeleteRecords did to one partition.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Deletion {
+    /// Records below the new start (the low watermark) are gone.
+    Done(i64),
+    /// The partition does not exist.
+    UnknownPartition,
+    /// The offset is beyond the log's end (or negative).
+    OutOfRange,
+    /// The file system failed.
+    StorageError,
+}
+
 /// What the writer is asked to do.
 #[derive(Debug)]
 pub enum LogOp {
@@ -123,6 +136,8 @@ pub enum LogOp {
     DeleteTopics(Vec<String>),
     /// Grow topics to a new partition count: (name, count).
     CreatePartitions(Vec<(String, i32)>),
+    /// Delete records below an offset (-1: all), per partition.
+    DeleteRecords(Vec<(PartitionId, i64)>),
     /// Change topics' configs: (name, changes); with `true`, only check
     /// them.
     AlterConfigs(Vec<(String, Vec<ConfigChange>)>, bool),
@@ -145,6 +160,8 @@ pub enum Answer<'a> {
     Grown(Vec<Result<(), TopicError>>),
     /// Per topic whose config was altered (or checked), in request order.
     Altered(Vec<Result<(), TopicError>>),
+    /// Per partition, in request order.
+    RecordsDeleted(Vec<(PartitionId, Deletion)>),
 }
 
 /// Where a request's answer goes (`Sync`: it waits in a ring slot).

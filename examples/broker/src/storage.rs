@@ -97,6 +97,7 @@ impl Storage {
         }
         let clean = checkpoint::take_clean_marker(root)?;
         let points = checkpoint::read(root);
+        let log_starts = checkpoint::read_named(root, checkpoint::LOG_START);
         tracing::info!(
             dir = %root.display(),
             clean,
@@ -147,12 +148,15 @@ impl Storage {
                     let key = (name.clone(), index);
                     Recovery::From(points.get(&key).copied().unwrap_or(0))
                 };
-                let (log, cut) = PartitionLog::open_in(
+                let (mut log, cut) = PartitionLog::open_in(
                     &dir.join(index.to_string()),
                     config.clone(),
                     recovery,
                     &storage.open_files,
                 )?;
+                if let Some(&floor) = log_starts.get(&(name.clone(), index)) {
+                    log.set_start_floor(floor);
+                }
                 truncations.extend(cut);
                 let id = storage.add_log(&name, index, log);
                 if let Recovery::From(point) = recovery {
@@ -407,6 +411,36 @@ impl Storage {
         Ok(())
     }
 
+    /// Deletes the records below `offset` (-1: all) in partition `id`
+    /// (DeleteRecords) and durably records every partition's moved start,
+    /// before answering: the new low watermark (`None`: no such
+    /// partition).
+    pub fn delete_records(
+        &mut self,
+        id: PartitionId,
+        offset: i64,
+    ) -> Option<Result<i64, LogError>> {
+        let log = self.logs.get_mut(&id)?;
+        Some(log.delete_records_before(offset).and_then(|start| {
+            self.write_log_starts()?;
+            Ok(start)
+        }))
+    }
+
+    fn write_log_starts(&self) -> io::Result<()> {
+        let names = &self.names;
+        let moved: Vec<(&str, usize, i64)> = self
+            .logs
+            .iter()
+            .filter(|(_, log)| log.start_offset() > 0)
+            .map(|(pid, log)| {
+                let (topic, index) = &names[pid];
+                (topic.as_str(), *index, log.start_offset())
+            })
+            .collect();
+        checkpoint::write_named(&self.root, checkpoint::LOG_START, moved.into_iter(), true)
+    }
+
     /// Applies `changes` to topic `name`'s config (all or none): its
     /// partition logs take the new settings, the properties file is
     /// replaced (through a temporary file and a rename), then the
@@ -464,10 +498,16 @@ impl Storage {
             self.names.remove(id);
             self.recovery_points.remove(id);
         }
-        // A topic made again under this name must not inherit these points.
+        // A topic made again under this name must not inherit these points,
+        // nor a start DeleteRecords moved.
         self.checkpoint_stale = true;
         if let Err(e) = self.write_checkpoint() {
             tracing::error!(topic = name, error = %e, "cannot rewrite the recovery-point checkpoint");
+        }
+        if self.root.join(checkpoint::LOG_START).exists() {
+            if let Err(e) = self.write_log_starts() {
+                tracing::error!(topic = name, error = %e, "cannot rewrite the log-start checkpoint");
+            }
         }
         let trash = self.root.join("trash");
         let nanos = std::time::SystemTime::now()

@@ -23,7 +23,9 @@
 use crate::fetch::{self, Parked, Wake};
 use crate::flusher::{FlushJob, Flusher};
 use crate::log::LogError;
-pub use crate::ops::{Answer, AppendOutcome, LogJob, LogOp, LogReply, OffsetAnswer, TopicSpec};
+pub use crate::ops::{
+    Answer, AppendOutcome, Deletion, LogJob, LogOp, LogReply, OffsetAnswer, TopicSpec,
+};
 use crate::storage::Storage;
 pub use crate::topics::PartitionId;
 use bytes::Bytes;
@@ -328,6 +330,27 @@ impl<R: LogReply> OwningHandler<Slot<R>> for WriterHandler<R> {
                         .collect();
                     if let Some(reply) = reply {
                         reply.answer(id, Answer::Grown(results));
+                    }
+                }
+                LogOp::DeleteRecords(cuts) => {
+                    self.commit_group();
+                    let results = cuts
+                        .iter()
+                        .map(|&(pid, offset)| {
+                            let result = match self.storage.delete_records(pid, offset) {
+                                None => Deletion::UnknownPartition,
+                                Some(Ok(start)) => Deletion::Done(start),
+                                Some(Err(LogError::OutOfRange { .. })) => Deletion::OutOfRange,
+                                Some(Err(e)) => {
+                                    tracing::error!(partition = pid, error = %e, "DeleteRecords failed");
+                                    Deletion::StorageError
+                                }
+                            };
+                            (pid, result)
+                        })
+                        .collect();
+                    if let Some(reply) = reply {
+                        reply.answer(id, Answer::RecordsDeleted(results));
                     }
                 }
                 LogOp::AlterConfigs(changes, validate_only) => {

@@ -238,6 +238,41 @@ fn topics_grow_partitions_for_librdkafka_and_kafka_python_and_keep_them_after_a_
 }
 
 #[test]
+fn delete_records_moves_the_log_start_for_every_client_and_across_a_restart() {
+    let data = passes(
+        "delete-records",
+        python("delete_records.py"),
+        "cut",
+        "deleted ok",
+    );
+    // The start is in the synced log-start checkpoint: after a restart the
+    // partition still begins at 60.
+    let broker = BrokerProcess::start(&data, &["--no-auto-create"]);
+    let first = run(
+        kcat(
+            &broker.addr,
+            &[
+                "-C",
+                "-t",
+                "cut",
+                "-p",
+                "0",
+                "-o",
+                "beginning",
+                "-c",
+                "1",
+                "-f",
+                "%o\n",
+            ],
+        ),
+        None,
+    );
+    assert_eq!(first, "60\n");
+    drop(broker);
+    let _ = std::fs::remove_dir_all(&data);
+}
+
+#[test]
 fn kcat_group_consumer_reads_everything_then_resumes_after_a_broker_restart() {
     let data = data_dir("kcat-group");
     let broker = BrokerProcess::start(&data, &["--partitions", "4"]);

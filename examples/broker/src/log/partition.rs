@@ -94,6 +94,9 @@ pub struct PartitionLog {
     /// Batches accepted by `stage`, offsets assigned, not yet written.
     staged: Vec<u8>,
     staged_headers: Vec<BatchHeader>,
+    /// Records below this offset were deleted (DeleteRecords), even where
+    /// their segment is still on disk.
+    start_floor: i64,
 }
 
 impl PartitionLog {
@@ -208,6 +211,7 @@ impl PartitionLog {
         }
         let log = PartitionLog {
             dir: dir.to_owned(),
+            start_floor: 0,
             config,
             open_files: open_files.clone(),
             segments,
@@ -224,12 +228,45 @@ impl PartitionLog {
             .expect("a log always has a segment")
     }
 
-    /// The first offset still kept.
+    /// The first offset still kept: the oldest segment's base, or where
+    /// DeleteRecords moved it past that.
     pub fn start_offset(&self) -> i64 {
-        self.segments
+        let base = self
+            .segments
             .values()
             .next()
-            .map_or(0, Segment::base_offset)
+            .map_or(0, Segment::base_offset);
+        base.max(self.start_floor.min(self.end_offset()))
+    }
+
+    /// Sets the deleted-records floor read back at start (a larger floor
+    /// than the log's end is taken as its end).
+    pub fn set_start_floor(&mut self, floor: i64) {
+        self.start_floor = floor.max(0);
+    }
+
+    /// Deletes every record below `offset` (-1: the end, everything):
+    /// the log start moves there, whole segments below it go. Returns the
+    /// new start (the low watermark). The caller persists it.
+    pub fn delete_records_before(&mut self, offset: i64) -> Result<i64, LogError> {
+        let end = self.end_offset();
+        let offset = if offset == -1 { end } else { offset };
+        let start = self.start_offset();
+        if offset < 0 || offset > end {
+            return Err(LogError::OutOfRange { offset, start, end });
+        }
+        self.start_floor = self.start_floor.max(offset);
+        while self.segments.len() > 1 {
+            let oldest = self.segments.values().next().expect("more than one");
+            if oldest.next_offset() > self.start_floor {
+                break;
+            }
+            let base = oldest.base_offset();
+            let segment = self.segments.remove(&base).expect("present");
+            tracing::info!(dir = %self.dir.display(), base, "DeleteRecords deleted a segment");
+            segment.delete()?;
+        }
+        Ok(self.start_offset())
     }
 
     /// The offset the next record will get.
@@ -410,8 +447,10 @@ impl PartitionLog {
     /// timestamp; `None` if every record is older.
     pub fn offset_for_time(&self, timestamp: i64) -> io::Result<Option<(i64, i64)>> {
         for segment in self.segments.values() {
-            if let Some(found) = segment.offset_for_time(timestamp)? {
-                return Ok(Some(found));
+            if let Some((offset, ts)) = segment.offset_for_time(timestamp)? {
+                // Deleted records are not answered: the first kept one
+                // stands in (its own timestamp is not read back).
+                return Ok(Some((offset.max(self.start_offset()), ts)));
             }
         }
         Ok(None)
@@ -464,5 +503,55 @@ impl PartitionLog {
             deleted += 1;
         }
         Ok(deleted)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deleting_records_moves_the_start_and_drops_whole_segments_below_it() {
+        let dir = std::env::temp_dir().join(format!("gyre-delrec-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let config = LogConfig {
+            segment_bytes: 1024,
+            ..LogConfig::default()
+        };
+        let (mut log, _) = PartitionLog::open(&dir, config.clone()).unwrap();
+        let value = vec![b'x'; 100];
+        for i in 0..40 {
+            log.append(&super::super::batch::build(i, 1000, &[&value]))
+                .unwrap();
+        }
+        let segments = log.segment_count();
+        assert!(segments > 3, "{segments}");
+        assert_eq!(log.delete_records_before(25).unwrap(), 25);
+        assert_eq!(log.start_offset(), 25);
+        assert!(
+            log.segment_count() < segments,
+            "whole segments below 25 went"
+        );
+        assert!(matches!(
+            log.read(24, 1 << 20),
+            Err(LogError::OutOfRange { .. })
+        ));
+        assert!(log.read(25, 1 << 20).unwrap().is_some());
+        assert!(matches!(
+            log.delete_records_before(41),
+            Err(LogError::OutOfRange { .. })
+        ));
+        assert_eq!(
+            log.delete_records_before(10).unwrap(),
+            25,
+            "never moves back"
+        );
+        assert_eq!(log.delete_records_before(-1).unwrap(), 40, "-1: everything");
+        drop(log);
+        // The floor is the caller's to persist; a reopened log takes it back.
+        let (mut log, _) = PartitionLog::open(&dir, config).unwrap();
+        log.set_start_floor(40);
+        assert_eq!(log.start_offset(), 40);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

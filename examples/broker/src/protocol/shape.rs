@@ -326,6 +326,13 @@ fn walk(key: ApiKey, version: i16, body: &[u8]) -> Result<usize, ShapeError> {
             }
         }
         ApiKey::ListGroups => {}
+        ApiKey::DeleteRecords => {
+            w.array(false, |w| {
+                w.string()?;
+                w.array(false, |w| w.skip(4 + 8))
+            })?;
+            w.skip(4)?; // timeout
+        }
         ApiKey::IncrementalAlterConfigs => {
             w.array(false, |w| {
                 w.skip(1)?; // resource type
@@ -538,6 +545,14 @@ mod tests {
                 RequestKind::DescribeGroups(r)
             }
             ApiKey::ListGroups => RequestKind::ListGroups(ListGroupsRequest::default()),
+            ApiKey::DeleteRecords => {
+                let mut t = delete_records_request::DeleteRecordsTopic::default();
+                t.name = TopicName(name("t"));
+                t.partitions = vec![Default::default(), Default::default()];
+                let mut r = DeleteRecordsRequest::default();
+                r.topics = vec![t.clone(), t];
+                RequestKind::DeleteRecords(r)
+            }
             ApiKey::IncrementalAlterConfigs => {
                 use incremental_alter_configs_request::{AlterConfigsResource, AlterableConfig};
                 let mut c = AlterableConfig::default();
@@ -622,6 +637,7 @@ mod tests {
             DescribeConfigs,
             CreatePartitions,
             IncrementalAlterConfigs,
+            DeleteRecords,
             ApiVersions
         );
         buf.to_vec()

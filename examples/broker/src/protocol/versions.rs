@@ -47,6 +47,7 @@ pub const SUPPORTED: &[ApiRange] = &[
     range(ApiKey::DescribeConfigs, 1, 3),
     range(ApiKey::CreatePartitions, 0, 1),
     range(ApiKey::IncrementalAlterConfigs, 0, 0),
+    range(ApiKey::DeleteRecords, 0, 1),
 ];
 
 /// The range for `key`, if the broker answers it at all.

@@ -26,8 +26,9 @@ use gyre_reactor::{ChannelHandle, Error, InboundContext, InboundHandler, TimerId
 use kafka_protocol::messages::api_versions_response::ApiVersion;
 use kafka_protocol::messages::{
     ApiKey, ApiVersionsResponse, BrokerId, CreatePartitionsRequest, CreateTopicsRequest,
-    FetchRequest, FindCoordinatorResponse, IncrementalAlterConfigsRequest, InitProducerIdResponse,
-    ListOffsetsRequest, MetadataRequest, ProduceRequest, ProducerId, RequestKind,
+    DeleteRecordsRequest, FetchRequest, FindCoordinatorResponse, IncrementalAlterConfigsRequest,
+    InitProducerIdResponse, ListOffsetsRequest, MetadataRequest, ProduceRequest, ProducerId,
+    RequestKind,
 };
 use kafka_protocol::protocol::StrBytes;
 use std::cell::Cell;
@@ -244,6 +245,7 @@ impl Connection {
                 self.reply(ctx, head, &r);
             }
             RequestKind::CreatePartitions(r) => self.create_partitions(ctx, head, r),
+            RequestKind::DeleteRecords(r) => self.delete_records(ctx, head, r),
             RequestKind::IncrementalAlterConfigs(r) => self.alter_configs(ctx, head, r),
             RequestKind::DescribeConfigs(r) => {
                 let resp = super::configs::describe(&self.shared, &r, head.api_version);
@@ -455,6 +457,35 @@ impl Connection {
             Pending::Fetch(layout),
             job.map(LogOp::Fetch),
             nothing,
+        );
+    }
+
+    fn delete_records(
+        &mut self,
+        ctx: &mut impl InboundContext<Self>,
+        head: header::RequestHead,
+        r: DeleteRecordsRequest,
+    ) {
+        let mut cuts = Vec::new();
+        let layout = r
+            .topics
+            .into_iter()
+            .map(|topic| {
+                self.route(
+                    topic.name.0,
+                    &topic.partitions,
+                    |p| p.partition_index,
+                    |id, p| cuts.push((id, p.offset)),
+                )
+            })
+            .collect();
+        let op = (!cuts.is_empty()).then(|| LogOp::DeleteRecords(cuts));
+        self.send_to_writer(
+            ctx,
+            head,
+            Pending::DeleteRecords(layout),
+            op,
+            Answer::RecordsDeleted(Vec::new()),
         );
     }
 

@@ -9,13 +9,16 @@
 use super::sequencer::{encoded, Frame, Sequenced};
 use super::shared::Shared;
 use crate::fetch::{PartitionRead, ReadError};
-use crate::ops::{Answer, AppendOutcome, LogReply, OffsetAnswer};
+use crate::ops::{Answer, AppendOutcome, Deletion, LogReply, OffsetAnswer};
 use crate::protocol::error_code as ec;
 use crate::protocol::fetch_response::{self, FetchedPartition, FetchedTopic};
 use crate::topics::TopicError;
 use gyre_reactor::ChannelHandle;
 use kafka_protocol::messages::create_partitions_response::CreatePartitionsTopicResult;
 use kafka_protocol::messages::create_topics_response::CreatableTopicResult;
+use kafka_protocol::messages::delete_records_response::{
+    DeleteRecordsPartitionResult, DeleteRecordsTopicResult,
+};
 use kafka_protocol::messages::delete_topics_response::DeletableTopicResult;
 use kafka_protocol::messages::incremental_alter_configs_response::AlterConfigsResourceResponse;
 use kafka_protocol::messages::list_offsets_response::{
@@ -23,7 +26,7 @@ use kafka_protocol::messages::list_offsets_response::{
 };
 use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
 use kafka_protocol::messages::{
-    CreatePartitionsResponse, CreateTopicsResponse, DeleteTopicsResponse,
+    CreatePartitionsResponse, CreateTopicsResponse, DeleteRecordsResponse, DeleteTopicsResponse,
     IncrementalAlterConfigsResponse, ListOffsetsResponse, ProduceResponse, TopicName,
 };
 use kafka_protocol::protocol::{Encodable, StrBytes};
@@ -53,6 +56,8 @@ pub enum Pending {
     Fetch(Vec<TopicLayout>),
     /// A list-offsets request.
     ListOffsets(Vec<TopicLayout>),
+    /// A delete-records request.
+    DeleteRecords(Vec<TopicLayout>),
     /// A create-topics request: its topics, and those refused before the
     /// writer saw them (name, error code, message).
     CreateTopics(Vec<(StrBytes, Early)>),
@@ -177,6 +182,9 @@ impl LogReply for Responder {
                     r.results.push(t);
                 }
                 self.send_encoded(&r);
+            }
+            (Pending::DeleteRecords(layout), Answer::RecordsDeleted(results)) => {
+                self.send_encoded(&delete_records_response(layout, &results))
             }
             (Pending::AlterConfigs(resources), Answer::Altered(results)) => {
                 let mut results = results.into_iter();
@@ -320,6 +328,35 @@ fn fetch_topics(layout: &[TopicLayout], reads: Vec<PartitionRead>) -> Vec<Fetche
         partitions,
     })
     .collect()
+}
+
+fn delete_records_response(
+    layout: &[TopicLayout],
+    results: &[(u32, Deletion)],
+) -> DeleteRecordsResponse {
+    let mut r = DeleteRecordsResponse::default();
+    for (name, parts) in zip_layout(layout, results.iter(), |index, result| {
+        let mut p = DeleteRecordsPartitionResult::default();
+        p.partition_index = index;
+        p.low_watermark = -1;
+        p.error_code = match result {
+            Ok((_, Deletion::Done(start))) => {
+                p.low_watermark = *start;
+                ec::NONE
+            }
+            Ok((_, Deletion::UnknownPartition)) => ec::UNKNOWN_TOPIC_OR_PARTITION,
+            Ok((_, Deletion::OutOfRange)) => ec::OFFSET_OUT_OF_RANGE,
+            Ok((_, Deletion::StorageError)) => ec::KAFKA_STORAGE_ERROR,
+            Err(code) => code,
+        };
+        p
+    }) {
+        let mut t = DeleteRecordsTopicResult::default();
+        t.name = TopicName(name.clone());
+        t.partitions = parts;
+        r.topics.push(t);
+    }
+    r
 }
 
 fn list_offsets_response(
