@@ -466,19 +466,10 @@ impl Connection {
         head: header::RequestHead,
         r: DeleteRecordsRequest,
     ) {
-        let mut cuts = Vec::new();
-        let layout = r
-            .topics
-            .into_iter()
-            .map(|topic| {
-                self.route(
-                    topic.name.0,
-                    &topic.partitions,
-                    |p| p.partition_index,
-                    |id, p| cuts.push((id, p.offset)),
-                )
-            })
-            .collect();
+        let (layout, cuts) = self.route_each(
+            r.topics.into_iter().map(|t| (t.name.0, t.partitions)),
+            |p| (p.partition_index, p.offset),
+        );
         let op = (!cuts.is_empty()).then(|| LogOp::DeleteRecords(cuts));
         self.send_to_writer(
             ctx,
@@ -495,19 +486,10 @@ impl Connection {
         head: header::RequestHead,
         r: ListOffsetsRequest,
     ) {
-        let mut queries = Vec::new();
-        let layout = r
-            .topics
-            .into_iter()
-            .map(|topic| {
-                self.route(
-                    topic.name.0,
-                    &topic.partitions,
-                    |p| p.partition_index,
-                    |id, p| queries.push((id, p.timestamp)),
-                )
-            })
-            .collect();
+        let (layout, queries) = self.route_each(
+            r.topics.into_iter().map(|t| (t.name.0, t.partitions)),
+            |p| (p.partition_index, p.timestamp),
+        );
         let op = (!queries.is_empty()).then(|| LogOp::ListOffsets(queries));
         self.send_to_writer(
             ctx,
@@ -686,6 +668,28 @@ impl Connection {
             op,
             Answer::Altered(Vec::new()),
         );
+    }
+
+    /// Routes every topic's partitions (each with its index and one
+    /// number: an offset, a timestamp) by the catalog: the layout for the
+    /// response, and (writer id, number) for each partition that exists.
+    fn route_each<P>(
+        &self,
+        topics: impl Iterator<Item = (StrBytes, Vec<P>)>,
+        fields: impl Fn(&P) -> (i32, i64),
+    ) -> (Vec<TopicLayout>, Vec<(u32, i64)>) {
+        let mut routed = Vec::new();
+        let layout = topics
+            .map(|(name, partitions)| {
+                self.route(
+                    name,
+                    &partitions,
+                    |p| fields(p).0,
+                    |id, p| routed.push((id, fields(p).1)),
+                )
+            })
+            .collect();
+        (layout, routed)
     }
 
     /// Routes one topic's partitions by the catalog: `routed` gets each
