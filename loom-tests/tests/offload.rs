@@ -52,6 +52,13 @@ fn serve(
     socket
 }
 
+/// The business handler: moves the request out of its slot and answers it
+/// (with its own number) on channel 0.
+fn answer(answers: &Loop, slot: &mut Option<u64>) {
+    let request = slot.take().expect("a request taken twice");
+    answers.send(0, request);
+}
+
 /// Three requests through a ring of two, answered by one business stage
 /// (the LMAX shape): the third finds the ring full unless the stage has
 /// already freed a slot.
@@ -65,8 +72,7 @@ fn a_full_ring_holds_and_retries_and_every_answer_comes_back() {
             .multi_producer()
             .unwrap();
         let graph = graph.then_owner(Stage::owner(move |slot: &mut Option<u64>, _, _| {
-            let request = slot.take().expect("a request taken twice");
-            answers.send(0, request);
+            answer(&answers, slot)
         }));
         let (mut producer, disruptor) = graph.start().unwrap();
         let socket = serve(&lp, &mut producer, 3);
@@ -90,10 +96,7 @@ fn answers_from_a_pool_reach_the_socket_in_arrival_order() {
             .unwrap();
         let graph = graph.then_owner(Stage::owner_pool_with_factory(2, move |_worker| {
             let answers = answers.clone();
-            move |slot: &mut Option<u64>, _| {
-                let request = slot.take().expect("a request taken twice");
-                answers.send(0, request);
-            }
+            move |slot: &mut Option<u64>, _| answer(&answers, slot)
         }));
         let (mut producer, disruptor) = graph.start().unwrap();
         let socket = serve(&lp, &mut producer, 2);

@@ -54,13 +54,13 @@ impl BatchHeader {
 /// log-append time every record carries the batch's timestamp. `None` if
 /// no record is that late, or the records do not decode (the caller falls
 /// back to the batch's own bounds).
-pub fn first_record_at_or_after(bytes: &[u8], timestamp: i64) -> Option<(i64, i64)> {
+pub fn first_record_at_or_after(bytes: bytes::Bytes, timestamp: i64) -> Option<(i64, i64)> {
     use kafka_protocol::records::{RecordBatchDecoder, TimestampType};
-    let mut buf = bytes::Bytes::copy_from_slice(bytes);
-    let set = RecordBatchDecoder::decode(&mut buf).ok()?;
+    let append_time = parse_header(&bytes).ok()?.max_timestamp;
+    let set = RecordBatchDecoder::decode(&mut bytes.clone()).ok()?;
     set.records.iter().find_map(|r| {
         let ts = match r.timestamp_type {
-            TimestampType::LogAppend => parse_header(bytes).ok()?.max_timestamp,
+            TimestampType::LogAppend => append_time,
             TimestampType::Creation => r.timestamp,
         };
         (ts >= timestamp).then_some((r.offset, ts))
@@ -283,7 +283,8 @@ mod tests {
         use kafka_protocol::records::Compression;
         for compression in [Compression::None, Compression::Gzip, Compression::Zstd] {
             let b = timed_batch(100, compression);
-            let find = |ts| first_record_at_or_after(&b, ts);
+            let b = bytes::Bytes::from(b);
+            let find = |ts| first_record_at_or_after(b.clone(), ts);
             assert_eq!(find(1_042_000), Some((42, 1_042_000)), "{compression:?}");
             assert_eq!(find(1_041_500), Some((42, 1_042_000)), "{compression:?}");
             assert_eq!(find(0), Some((0, 1_000_000)), "{compression:?}");
@@ -293,7 +294,8 @@ mod tests {
                 "{compression:?}: every record is older"
             );
         }
-        assert_eq!(first_record_at_or_after(b"not a batch", 0), None);
+        let garbage = bytes::Bytes::from_static(b"not a batch");
+        assert_eq!(first_record_at_or_after(garbage, 0), None);
     }
 
     #[test]

@@ -458,7 +458,7 @@ impl Segment {
             if header.max_timestamp >= timestamp {
                 let mut bytes = vec![0; header.size];
                 files.log.file().read_exact_at(&mut bytes, pos)?;
-                let found = batch::first_record_at_or_after(&bytes, timestamp);
+                let found = batch::first_record_at_or_after(bytes.into(), timestamp);
                 return Ok(Some(
                     found.unwrap_or((header.base_offset, header.base_timestamp)),
                 ));

@@ -144,11 +144,6 @@ impl OffsetStore {
     /// Durably deletes `keys` (those with no offset are skipped): one
     /// write of tombstones and one fdatasync. Returns how many went.
     pub fn delete(&mut self, keys: &[OffsetKey]) -> io::Result<usize> {
-        self.buf.clear();
-        let gone = Committed {
-            offset: TOMBSTONE,
-            metadata: None,
-        };
         let live: Vec<&OffsetKey> = keys
             .iter()
             .filter(|k| self.offsets.contains_key(*k))
@@ -156,18 +151,21 @@ impl OffsetStore {
         if live.is_empty() {
             return Ok(0);
         }
+        let gone = Committed {
+            offset: TOMBSTONE,
+            metadata: None,
+        };
+        self.buf.clear();
         for key in &live {
             encode_record(&mut self.buf, key, &gone);
         }
         self.file.write_all(&self.buf)?;
         self.file.sync_data()?;
         self.records += live.len();
-        let n = live.len();
-        let live: Vec<OffsetKey> = live.into_iter().cloned().collect();
         for key in &live {
-            self.offsets.remove(key);
+            self.offsets.remove(*key);
         }
-        Ok(n)
+        Ok(live.len())
     }
 
     /// Every key `group` has an offset for.
