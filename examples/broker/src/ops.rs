@@ -73,6 +73,15 @@ pub enum AppendOutcome {
     },
     /// A batch failed its checks (CRC, length, magic); nothing appended.
     Corrupt,
+    /// An idempotent producer's batch does not follow on from its last
+    /// one (OUT_OF_ORDER_SEQUENCE_NUMBER); nothing appended.
+    OutOfOrderSequence,
+    /// An idempotent producer's batch carries an epoch older than its
+    /// current one (INVALID_PRODUCER_EPOCH); nothing appended.
+    InvalidProducerEpoch,
+    /// A request of several batches repeats one already written
+    /// (DUPLICATE_SEQUENCE_NUMBER); nothing appended.
+    DuplicateSequence,
     /// The partition does not exist.
     UnknownPartition,
     /// The file system failed; nothing of this group was kept.

@@ -264,6 +264,7 @@ impl Storage {
     pub fn close_cleanly(&mut self) -> io::Result<()> {
         for (&id, log) in &self.logs {
             log.sync()?;
+            log.write_producer_snapshot()?;
             let end = log.end_offset();
             if let Some(point) = self.recovery_points.get_mut(&id) {
                 *point = end;

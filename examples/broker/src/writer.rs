@@ -22,6 +22,7 @@
 
 use crate::fetch::{self, Parked, Wake};
 use crate::flusher::{FlushJob, Flusher};
+use crate::log::producers::SequenceError;
 use crate::log::LogError;
 pub use crate::ops::{
     Answer, AppendOutcome, Deletion, LogJob, LogOp, LogReply, OffsetAnswer, TopicSpec,
@@ -116,6 +117,16 @@ impl<R: LogReply> WriterHandler<R> {
                     Err(LogError::Corrupt(e)) => {
                         tracing::warn!(partition = pid, error = %e, "refused a corrupt batch");
                         AppendOutcome::Corrupt
+                    }
+                    Err(LogError::Sequence(e)) => {
+                        tracing::info!(partition = pid, error = %e, "refused a producer's batch");
+                        match e {
+                            SequenceError::OutOfOrder { .. } => AppendOutcome::OutOfOrderSequence,
+                            SequenceError::Fenced { .. } => AppendOutcome::InvalidProducerEpoch,
+                            SequenceError::DuplicateInRequest { .. } => {
+                                AppendOutcome::DuplicateSequence
+                            }
+                        }
                     }
                     Err(e) => {
                         tracing::error!(partition = pid, error = %e, "staging failed");

@@ -275,3 +275,90 @@ fn retention_by_size_and_age_and_roll_by_age() {
     log.append(&records(1, 1, now)).unwrap();
     assert_eq!(log.segment_count(), 2);
 }
+
+/// A batch of `n` records from idempotent producer `pid` at epoch 0,
+/// sequences from `seq`.
+fn producer_batch(pid: i64, seq: i32, n: usize) -> Vec<u8> {
+    let values: Vec<Vec<u8>> = (0..n)
+        .map(|i| format!("p{pid}-{}", seq as usize + i).into_bytes())
+        .collect();
+    let refs: Vec<&[u8]> = values.iter().map(Vec::as_slice).collect();
+    let mut b = batch::build(0, 1_000, &refs);
+    batch::set_producer(&mut b, pid, 0, seq);
+    b
+}
+
+#[test]
+fn an_idempotent_retry_gets_its_offsets_back_before_and_after_a_reopen() {
+    use gyre_broker::log::producers::SequenceError;
+    use gyre_broker::log::PRODUCER_SNAPSHOT;
+    let dir = Dir::new("idempotent");
+    let (mut log, _) = PartitionLog::open(&dir.0, small()).unwrap();
+    // Enough batches to roll a few segments: the rebuild reads the last two.
+    let mut offsets = Vec::new();
+    for k in 0..1000 {
+        offsets.push(log.append(&producer_batch(7, k * 10, 10)).unwrap());
+    }
+    assert!(log.segment_count() > 3, "{}", log.segment_count());
+    let end = log.end_offset();
+    assert_eq!(end, 10_000);
+    let check = |log: &mut PartitionLog| {
+        // The last five batches, retried: their own offsets, nothing written.
+        for k in 995..1000 {
+            assert_eq!(
+                log.append(&producer_batch(7, k * 10, 10)).unwrap(),
+                offsets[k as usize]
+            );
+        }
+        assert_eq!(log.end_offset(), 10_000, "no retry was written");
+        // A gap, and a batch older than the last five, are refused.
+        assert!(matches!(
+            log.append(&producer_batch(7, 10_010, 10)),
+            Err(LogError::Sequence(SequenceError::OutOfOrder {
+                expected: 10_000,
+                ..
+            }))
+        ));
+        assert!(matches!(
+            log.append(&producer_batch(7, 9940, 10)),
+            Err(LogError::Sequence(SequenceError::OutOfOrder { .. }))
+        ));
+        assert_eq!(log.producer_count(), 1);
+    };
+    check(&mut log);
+    // An unclean stop (no snapshot): rebuilt from the log's batch headers.
+    drop(log);
+    assert!(!dir.0.join(PRODUCER_SNAPSHOT).exists());
+    let (mut log, _) = PartitionLog::open(&dir.0, small()).unwrap();
+    check(&mut log);
+    // A clean stop's snapshot is read back instead, and it is what the
+    // state comes from: a snapshot that forgot the producer means a
+    // forgotten producer (taken at any sequence).
+    log.write_producer_snapshot().unwrap();
+    drop(log);
+    let (mut log, _) = PartitionLog::open(&dir.0, small()).unwrap();
+    check(&mut log);
+    drop(log);
+    let empty = gyre_broker::log::producers::ProducerStates::default().snapshot(10_000);
+    std::fs::write(dir.0.join(PRODUCER_SNAPSHOT), empty).unwrap();
+    let (mut log, _) = PartitionLog::open(&dir.0, small()).unwrap();
+    assert_eq!(log.producer_count(), 0);
+    assert_eq!(
+        log.append(&producer_batch(7, 10_010, 10)).unwrap(),
+        (10_000, 10_009)
+    );
+    // A damaged snapshot is ignored and the log read instead.
+    log.write_producer_snapshot().unwrap();
+    drop(log);
+    let path = dir.0.join(PRODUCER_SNAPSHOT);
+    let text = std::fs::read_to_string(&path)
+        .unwrap()
+        .replace("10010", "10011");
+    std::fs::write(&path, text).unwrap();
+    let (mut log, _) = PartitionLog::open(&dir.0, small()).unwrap();
+    assert_eq!(
+        log.append(&producer_batch(7, 10_010, 10)).unwrap(),
+        (10_000, 10_009),
+        "rebuilt from the log: the retry is known"
+    );
+}

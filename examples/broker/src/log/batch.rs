@@ -34,6 +34,13 @@ pub struct BatchHeader {
     pub record_count: i32,
     /// The stored CRC-32C.
     pub crc: u32,
+    /// The idempotent producer that wrote the batch, or -1.
+    pub producer_id: i64,
+    /// That producer's epoch, or -1.
+    pub producer_epoch: i16,
+    /// The first record's sequence number for its producer and
+    /// partition, or -1.
+    pub base_sequence: i32,
 }
 
 impl BatchHeader {
@@ -139,6 +146,9 @@ pub fn parse_header(buf: &[u8]) -> Result<BatchHeader, BatchError> {
         max_timestamp: be_i64(buf, 35),
         record_count: be_i32(buf, 57),
         crc: u32::from_be_bytes(buf[17..21].try_into().expect("4 bytes")),
+        producer_id: be_i64(buf, 43),
+        producer_epoch: i16::from_be_bytes([buf[51], buf[52]]),
+        base_sequence: be_i32(buf, 53),
     };
     if header.record_count < 1
         || header.last_offset_delta < 0
@@ -239,6 +249,17 @@ pub fn build(base_offset: i64, timestamp: i64, records: &[&[u8]]) -> Vec<u8> {
     let crc = crc32c::crc32c(&b[CRC_START..]);
     b[17..21].copy_from_slice(&crc.to_be_bytes());
     b
+}
+
+/// Marks the whole batch `buf` as written by an idempotent producer:
+/// its id, epoch and first sequence number, with the CRC computed again.
+/// For tests and tools, as [`build`] is.
+pub fn set_producer(buf: &mut [u8], producer_id: i64, epoch: i16, base_sequence: i32) {
+    buf[43..51].copy_from_slice(&producer_id.to_be_bytes());
+    buf[51..53].copy_from_slice(&epoch.to_be_bytes());
+    buf[53..57].copy_from_slice(&base_sequence.to_be_bytes());
+    let crc = crc32c::crc32c(&buf[CRC_START..]);
+    buf[17..21].copy_from_slice(&crc.to_be_bytes());
 }
 
 #[cfg(test)]

@@ -5,9 +5,12 @@
 pub mod batch;
 mod open_files;
 mod partition;
+pub mod producers;
 pub mod scan;
 mod segment;
 
 pub use open_files::OpenFiles;
-pub use partition::{LogConfig, LogError, LogSlice, PartitionLog, Recovery};
+pub use partition::{
+    LogConfig, LogError, LogSlice, PartitionLog, Recovery, PRODUCER_EXPIRY, PRODUCER_SNAPSHOT,
+};
 pub use segment::{now_ms, Scan, Segment, Truncation};

@@ -3,6 +3,7 @@
 
 use super::batch::{self, BatchError, BatchHeader};
 use super::open_files::OpenFiles;
+use super::producers::{ProducerStates, SequenceError, Verdict};
 use super::segment::{now_ms, Scan, Segment, Truncation};
 use gyre_zerocopy::FileRegion;
 use std::collections::BTreeMap;
@@ -56,10 +57,22 @@ pub enum LogError {
         /// The next offset to be written.
         end: i64,
     },
+    /// An idempotent producer's batch out of sequence or from a fenced
+    /// epoch; nothing was appended.
+    #[error("refused a producer's batch: {0}")]
+    Sequence(#[from] SequenceError),
     /// The file system failed.
     #[error("log i/o error: {0}")]
     Io(#[from] io::Error),
 }
+
+/// The producer-state snapshot a clean stop leaves in a partition's
+/// folder (see [`ProducerStates::snapshot`]).
+pub const PRODUCER_SNAPSHOT: &str = "producers.snapshot";
+
+/// How long a producer that stopped appending is remembered: Kafka's
+/// `producer.id.expiration.ms` default, one day.
+pub const PRODUCER_EXPIRY: Duration = Duration::from_secs(24 * 3600);
 
 /// What a fetch reads: a run of whole batches of one segment file.
 #[derive(Debug)]
@@ -97,6 +110,8 @@ pub struct PartitionLog {
     /// Records below this offset were deleted (DeleteRecords), even where
     /// their segment is still on disk.
     start_floor: i64,
+    /// Idempotent producers' last batches, to answer retries.
+    producers: ProducerStates,
 }
 
 impl PartitionLog {
@@ -209,7 +224,7 @@ impl PartitionLog {
             segment.close_files();
             segments.insert(0, segment);
         }
-        let log = PartitionLog {
+        let mut log = PartitionLog {
             dir: dir.to_owned(),
             start_floor: 0,
             config,
@@ -217,8 +232,77 @@ impl PartitionLog {
             segments,
             staged: Vec::new(),
             staged_headers: Vec::new(),
+            producers: ProducerStates::default(),
         };
+        log.rebuild_producers()?;
         Ok((log, truncations))
+    }
+
+    /// Rebuilds the producer state: from the snapshot of a clean stop
+    /// plus the batches after it, or, with no usable snapshot, from the
+    /// batch headers of the last two segments. A producer whose last batch
+    /// is older than that is forgotten, as an expired one is (its next
+    /// batch is taken at any sequence); a retry, which comes within the
+    /// client's delivery timeout, finds its batch.
+    fn rebuild_producers(&mut self) -> io::Result<()> {
+        let end = self.end_offset();
+        let floor = self
+            .segments
+            .keys()
+            .rev()
+            .nth(1)
+            .or_else(|| self.segments.keys().next())
+            .copied()
+            .unwrap_or(0);
+        let snapshot = std::fs::read_to_string(self.dir.join(PRODUCER_SNAPSHOT))
+            .ok()
+            .and_then(|text| {
+                let read = ProducerStates::from_snapshot(&text);
+                if read.is_none() {
+                    tracing::warn!(dir = %self.dir.display(), "ignoring a damaged producer snapshot");
+                }
+                read
+            });
+        let (mut states, from) = match snapshot {
+            Some((states, at)) if at <= end && at >= floor => (states, at),
+            _ => (ProducerStates::default(), floor),
+        };
+        let now = now_ms();
+        for segment in self.segments.range(floor..).map(|(_, s)| s) {
+            if segment.next_offset() <= from {
+                continue;
+            }
+            let Some(mut pos) = segment.position_of(from)? else {
+                continue;
+            };
+            while pos < segment.size() {
+                let header = segment.header_at(pos)?;
+                if header.base_offset >= from {
+                    states.record(&header, now);
+                }
+                pos += header.size as u64;
+            }
+            segment.close_files();
+        }
+        states.keep_group();
+        self.producers = states;
+        Ok(())
+    }
+
+    /// Writes the producer-state snapshot for the log as it is (synced,
+    /// through a temporary file and a rename), so the next start need not
+    /// read the log for it.
+    pub fn write_producer_snapshot(&self) -> io::Result<()> {
+        let path = self.dir.join(PRODUCER_SNAPSHOT);
+        let tmp = path.with_extension("tmp");
+        std::fs::write(&tmp, self.producers.snapshot(self.end_offset()))?;
+        File::open(&tmp)?.sync_all()?;
+        std::fs::rename(&tmp, &path)
+    }
+
+    /// Idempotent producers remembered.
+    pub fn producer_count(&self) -> usize {
+        self.producers.len()
     }
 
     fn active(&mut self) -> &mut Segment {
@@ -301,6 +385,12 @@ impl PartitionLog {
     /// offsets after everything already staged, but only copies them into
     /// the staging buffer: [`commit`](Self::commit) writes all that is
     /// staged with one write. This is the group commit of the log writer.
+    ///
+    /// Batches of idempotent producers are checked against the producer
+    /// state first (see [`producers`](super::producers)): a retry of a
+    /// batch already written or staged returns that batch's offsets and
+    /// stages nothing; one out of sequence or from a fenced epoch is
+    /// refused with [`LogError::Sequence`].
     pub fn stage(&mut self, records: &[u8]) -> Result<(i64, i64), LogError> {
         let parts = batch::split(records)?;
         if parts.is_empty() {
@@ -321,8 +411,19 @@ impl PartitionLog {
                 self.maybe_roll()?;
             }
         }
+        let verdict = match &parts[..] {
+            [(one, _)] => self.producers.check(std::slice::from_ref(one))?,
+            _ => {
+                let headers: Vec<BatchHeader> = parts.iter().map(|(h, _)| *h).collect();
+                self.producers.check(&headers)?
+            }
+        };
+        if let Verdict::Duplicate { base, last } = verdict {
+            return Ok((base, last));
+        }
         let first = self.staged_end();
         let mut next = first;
+        let now = now_ms();
         for (header, range) in parts {
             let at = self.staged.len();
             self.staged.extend_from_slice(&records[range]);
@@ -331,6 +432,7 @@ impl PartitionLog {
             h.base_offset = next;
             next = h.next_offset();
             self.staged_headers.push(h);
+            self.producers.record(&h, now);
         }
         Ok((first, next - 1))
     }
@@ -360,6 +462,10 @@ impl PartitionLog {
             })
             .collect();
         let result = self.active().append(&batches);
+        match result {
+            Ok(()) => self.producers.keep_group(),
+            Err(_) => self.producers.undo_group(),
+        }
         // Keep the buffers' capacity for the next group.
         let (mut staged, mut headers) = (staged, headers);
         staged.clear();
@@ -477,6 +583,8 @@ impl PartitionLog {
     /// retention limits; returns how many went.
     pub fn enforce_retention(&mut self) -> io::Result<usize> {
         let now = now_ms();
+        self.producers
+            .expire(now - PRODUCER_EXPIRY.as_millis() as i64);
         let mut deleted = 0;
         while self.segments.len() > 1 {
             let total = self.size();

@@ -70,6 +70,12 @@ pub mod error_code {
     /// A member of the group is subscribed to the topic whose offsets were
     /// to be deleted.
     pub const GROUP_SUBSCRIBED_TO_TOPIC: i16 = 86;
+    /// An idempotent producer's batch does not follow on from its last.
+    pub const OUT_OF_ORDER_SEQUENCE_NUMBER: i16 = 45;
+    /// A request repeats a batch already written, inside a larger one.
+    pub const DUPLICATE_SEQUENCE_NUMBER: i16 = 46;
+    /// An idempotent producer's epoch is older than its current one.
+    pub const INVALID_PRODUCER_EPOCH: i16 = 47;
     /// A member id is required: rejoin with the one given.
     pub const MEMBER_ID_REQUIRED: i16 = 79;
 }

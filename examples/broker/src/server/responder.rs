@@ -288,6 +288,9 @@ fn produce_response(layout: &[TopicLayout], outcomes: &[(u32, AppendOutcome)]) -
             Ok((_, AppendOutcome::Corrupt)) => ec::CORRUPT_MESSAGE,
             Ok((_, AppendOutcome::UnknownPartition)) => ec::UNKNOWN_TOPIC_OR_PARTITION,
             Ok((_, AppendOutcome::StorageError)) => ec::KAFKA_STORAGE_ERROR,
+            Ok((_, AppendOutcome::OutOfOrderSequence)) => ec::OUT_OF_ORDER_SEQUENCE_NUMBER,
+            Ok((_, AppendOutcome::InvalidProducerEpoch)) => ec::INVALID_PRODUCER_EPOCH,
+            Ok((_, AppendOutcome::DuplicateSequence)) => ec::DUPLICATE_SEQUENCE_NUMBER,
             Err(code) => code,
         };
         p
