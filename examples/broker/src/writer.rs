@@ -230,34 +230,38 @@ impl<R: LogReply> WriterHandler<R> {
     }
 
     fn list_offsets(&self, queries: &[(PartitionId, i64)]) -> Vec<(PartitionId, OffsetAnswer)> {
+        const NOT_FOUND: OffsetAnswer = OffsetAnswer::Found {
+            offset: -1,
+            timestamp: -1,
+        };
         queries
             .iter()
             .map(|&(pid, query)| {
-                let answer = match self.storage.log(pid) {
-                    None => OffsetAnswer::UnknownPartition,
-                    Some(log) => match query {
-                        -1 => OffsetAnswer::Found {
-                            offset: log.end_offset(),
-                            timestamp: -1,
-                        },
-                        -2 => OffsetAnswer::Found {
-                            offset: log.start_offset(),
-                            timestamp: -1,
-                        },
-                        ts => match log.offset_for_time(ts) {
-                            Ok(Some((offset, timestamp))) => {
-                                OffsetAnswer::Found { offset, timestamp }
-                            }
-                            Ok(None) => OffsetAnswer::Found {
-                                offset: -1,
-                                timestamp: -1,
-                            },
-                            Err(e) => {
-                                tracing::error!(partition = pid, error = %e, "offset lookup failed");
-                                OffsetAnswer::StorageError
-                            }
-                        },
+                let Some(log) = self.storage.log(pid) else {
+                    return (pid, OffsetAnswer::UnknownPartition);
+                };
+                let by_time = |ts| match log.offset_for_time(ts) {
+                    Ok(Some((offset, timestamp))) => OffsetAnswer::Found { offset, timestamp },
+                    Ok(None) => NOT_FOUND,
+                    Err(e) => {
+                        tracing::error!(partition = pid, error = %e, "offset lookup failed");
+                        OffsetAnswer::StorageError
+                    }
+                };
+                let answer = match query {
+                    -1 => OffsetAnswer::Found {
+                        offset: log.end_offset(),
+                        timestamp: -1,
                     },
+                    // Earliest, and (v8) earliest kept locally: with no
+                    // tiered storage, the same.
+                    -2 | -4 => OffsetAnswer::Found {
+                        offset: log.start_offset(),
+                        timestamp: -1,
+                    },
+                    // (v7) The first record with the largest timestamp.
+                    -3 => log.max_timestamp().map_or(NOT_FOUND, by_time),
+                    ts => by_time(ts),
                 };
                 (pid, answer)
             })

@@ -95,7 +95,7 @@ fn api_versions_beyond_ours_gets_error_35_and_our_ranges_at_v0() {
     let config = common::config("apiversions");
     let broker = common::start(&config);
     let mut c = Client::connect(broker.local_addr());
-    let id = c.send(ApiKey::ApiVersions, 3, &ApiVersionsRequest::default());
+    let id = c.send(ApiKey::ApiVersions, 4, &ApiVersionsRequest::default());
     let (got, mut body) = c.receive().unwrap();
     assert_eq!(got, id);
     let r = ApiVersionsResponse::decode(&mut body, 0).unwrap();
@@ -105,16 +105,22 @@ fn api_versions_beyond_ours_gets_error_35_and_our_ranges_at_v0() {
         .iter()
         .find(|k| k.api_key == ApiKey::Fetch as i16)
         .unwrap();
-    assert_eq!((fetch.min_version, fetch.max_version), (4, 11));
+    assert_eq!((fetch.min_version, fetch.max_version), (4, 12));
     let commit = r
         .api_keys
         .iter()
         .find(|k| k.api_key == ApiKey::OffsetCommit as i16)
         .unwrap();
-    assert!(commit.max_version <= 2);
-    // The connection goes on at a version listed.
+    assert!(commit.max_version <= 8);
+    // The connection goes on at a version listed, flexible (v3) or not.
     let r: ApiVersionsResponse = c.call(ApiKey::ApiVersions, 2, &ApiVersionsRequest::default());
     assert_eq!(r.error_code, 0);
+    let r: ApiVersionsResponse = c.call(ApiKey::ApiVersions, 3, &ApiVersionsRequest::default());
+    assert_eq!(r.error_code, 0);
+    assert!(r
+        .api_keys
+        .iter()
+        .any(|k| k.api_key == ApiKey::DescribeCluster as i16));
     broker.shutdown(Duration::from_secs(5));
     let _ = std::fs::remove_dir_all(&config.data_dir);
 }

@@ -562,6 +562,18 @@ impl PartitionLog {
         Ok(None)
     }
 
+    /// The largest record timestamp of the records kept, if any.
+    pub fn max_timestamp(&self) -> Option<i64> {
+        if self.start_offset() >= self.end_offset() {
+            return None;
+        }
+        self.segments
+            .values()
+            .filter(|s| s.next_offset() > self.start_offset())
+            .map(Segment::max_timestamp)
+            .max()
+    }
+
     /// Each segment with open files: when they were last used, and the
     /// segment's base offset (for [`close_segment_files`]).
     ///

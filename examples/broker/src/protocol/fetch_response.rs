@@ -1,4 +1,4 @@
-//! The Fetch response (v4 to v11), encoded by hand around the record bytes
+//! The Fetch response (v4 to v12), encoded by hand around the record bytes
 //! so that those go to the socket straight from the segment files with
 //! `sendfile`: the response is a run of small in-memory pieces (sizes,
 //! offsets, error codes) with a [`FileRegion`] after each partition's
@@ -32,24 +32,113 @@ pub struct FetchedTopic {
     pub partitions: Vec<FetchedPartition>,
 }
 
-/// Encodes a fetch response at `version` (4..=11) as the pieces to write,
+/// Writes `n` as an unsigned varint.
+fn put_uvarint(buf: &mut BytesMut, mut n: u32) {
+    while n >= 0x80 {
+        buf.put_u8(n as u8 | 0x80);
+        n >>= 7;
+    }
+    buf.put_u8(n as u8);
+}
+
+/// Bytes of `n` as an unsigned varint.
+fn uvarint_len(n: u32) -> usize {
+    (32 - n.max(1).leading_zeros() as usize).div_ceil(7)
+}
+
+/// How one version lays out what varies: classic lengths and counts
+/// (`i16`/`i32`) or flexible ones (a varint of one more, and an empty set
+/// of tagged fields closing each structure).
+#[derive(Clone, Copy)]
+struct Layout {
+    version: i16,
+    flexible: bool,
+}
+
+impl Layout {
+    fn new(version: i16) -> Self {
+        Layout {
+            version,
+            flexible: version >= 12,
+        }
+    }
+
+    fn put_count(self, buf: &mut BytesMut, n: usize) {
+        if self.flexible {
+            put_uvarint(buf, n as u32 + 1);
+        } else {
+            buf.put_i32(n as i32);
+        }
+    }
+
+    fn count_len(self, n: usize) -> usize {
+        if self.flexible {
+            uvarint_len(n as u32 + 1)
+        } else {
+            4
+        }
+    }
+
+    fn put_name(self, buf: &mut BytesMut, name: &str) {
+        if self.flexible {
+            put_uvarint(buf, name.len() as u32 + 1);
+        } else {
+            buf.put_i16(name.len() as i16);
+        }
+        buf.put_slice(name.as_bytes());
+    }
+
+    fn name_len(self, name: &str) -> usize {
+        name.len()
+            + if self.flexible {
+                uvarint_len(name.len() as u32 + 1)
+            } else {
+                2
+            }
+    }
+
+    /// An empty set of tagged fields, in a flexible version.
+    fn put_tags(self, buf: &mut BytesMut) {
+        if self.flexible {
+            buf.put_u8(0);
+        }
+    }
+
+    fn tags_len(self) -> usize {
+        usize::from(self.flexible)
+    }
+
+    /// The fixed part of a partition: index, error, high watermark, last
+    /// stable offset, log start, aborted transactions (null), preferred
+    /// read replica.
+    fn partition_len(self) -> usize {
+        4 + 2
+            + 8
+            + 8
+            + if self.version >= 5 { 8 } else { 0 }
+            + if self.flexible { 1 } else { 4 }
+            + if self.version >= 11 { 4 } else { 0 }
+    }
+}
+
+/// Encodes a fetch response at `version` (4..=12) as the pieces to write,
 /// in order, starting with the frame's size.
 pub fn encode(correlation_id: i32, version: i16, topics: Vec<FetchedTopic>) -> Vec<Outbound> {
-    debug_assert!((4..=11).contains(&version));
+    debug_assert!((4..=12).contains(&version));
+    let l = Layout::new(version);
     let mut out = Vec::with_capacity(1 + 2 * topics.len());
     let mut buf = BytesMut::with_capacity(128);
-    buf.put_i32(frame_size(version, &topics));
-    buf.put_i32(correlation_id);
+    buf.put_i32(frame_size(l, &topics));
+    crate::protocol::response::put_header(&mut buf, i16::from(l.flexible), correlation_id);
     buf.put_i32(0); // throttle_time_ms
     if version >= 7 {
         buf.put_i16(0); // error_code
         buf.put_i32(0); // session_id: sessions are not kept
     }
-    buf.put_i32(topics.len() as i32);
+    l.put_count(&mut buf, topics.len());
     for topic in topics {
-        buf.put_i16(topic.name.len() as i16);
-        buf.put_slice(topic.name.as_bytes());
-        buf.put_i32(topic.partitions.len() as i32);
+        l.put_name(&mut buf, &topic.name);
+        l.put_count(&mut buf, topic.partitions.len());
         for p in topic.partitions {
             buf.put_i32(p.index);
             buf.put_i16(p.error_code);
@@ -58,50 +147,53 @@ pub fn encode(correlation_id: i32, version: i16, topics: Vec<FetchedTopic>) -> V
             if version >= 5 {
                 buf.put_i64(p.log_start_offset);
             }
-            buf.put_i32(-1); // aborted_transactions: null
+            // aborted_transactions: null
+            if l.flexible {
+                buf.put_u8(0);
+            } else {
+                buf.put_i32(-1);
+            }
             if version >= 11 {
                 buf.put_i32(-1); // preferred_read_replica: none
             }
-            match p.records {
-                Some(region) if region.remaining() > 0 => {
-                    buf.put_i32(region.remaining() as i32);
-                    out.push(Outbound::Bytes(buf.split().freeze()));
-                    out.push(Outbound::File(region));
-                }
-                _ => buf.put_i32(0), // an empty record set
+            let len = p.records.as_ref().map_or(0, |r| r.remaining() as usize);
+            l.put_count(&mut buf, len);
+            if let Some(region) = p.records.filter(|_| len > 0) {
+                out.push(Outbound::Bytes(buf.split().freeze()));
+                out.push(Outbound::File(region));
             }
+            l.put_tags(&mut buf);
         }
+        l.put_tags(&mut buf);
     }
+    l.put_tags(&mut buf);
     out.push(Outbound::Bytes(buf.freeze()));
     out
 }
 
 /// The frame's size after its size field, worked out before encoding so
 /// the header goes out as written, with no patching copy.
-fn frame_size(version: i16, topics: &[FetchedTopic]) -> i32 {
-    let per_partition = 4
-        + 2
-        + 8
-        + 8
+fn frame_size(l: Layout, topics: &[FetchedTopic]) -> i32 {
+    let head = crate::protocol::response::header_len(i16::from(l.flexible))
         + 4
-        + 4
-        + if version >= 5 { 8 } else { 0 }
-        + if version >= 11 { 4 } else { 0 };
-    let head = 4 + 4 + if version >= 7 { 6 } else { 0 } + 4;
+        + if l.version >= 7 { 6 } else { 0 }
+        + l.count_len(topics.len());
     let body: usize = topics
         .iter()
         .map(|t| {
-            2 + t.name.len()
-                + 4
+            l.name_len(&t.name)
+                + l.count_len(t.partitions.len())
                 + t.partitions
                     .iter()
                     .map(|p| {
-                        per_partition + p.records.as_ref().map_or(0, |r| r.remaining() as usize)
+                        let records = p.records.as_ref().map_or(0, |r| r.remaining() as usize);
+                        l.partition_len() + l.count_len(records) + records + l.tags_len()
                     })
                     .sum::<usize>()
+                + l.tags_len()
         })
         .sum();
-    (head + body) as i32
+    (head + body + l.tags_len()) as i32
 }
 
 #[cfg(test)]
@@ -132,12 +224,21 @@ mod tests {
     }
 
     #[test]
+    fn varint_lengths_match_what_is_written() {
+        for n in [0, 1, 127, 128, 16_383, 16_384, u32::MAX] {
+            let mut b = BytesMut::new();
+            put_uvarint(&mut b, n);
+            assert_eq!(b.len(), uvarint_len(n), "{n}");
+        }
+    }
+
+    #[test]
     fn kafka_protocol_decodes_what_we_encode_at_every_version() {
         let path = std::env::temp_dir().join(format!("gyre-fetch-enc-{}", std::process::id()));
         let mut f = std::fs::File::create(&path).unwrap();
         f.write_all(b"0123456789abcdef").unwrap();
         let file = gyre_zerocopy::SharedFile::open(&path).unwrap();
-        for version in 4..=11 {
+        for version in 4..=12 {
             let topics = vec![
                 FetchedTopic {
                     name: "orders".into(),
@@ -167,6 +268,9 @@ mod tests {
             let mut b = Bytes::from(wire);
             assert_eq!(b.get_i32() as usize, b.len());
             assert_eq!(b.get_i32(), 77);
+            if version >= 12 {
+                assert_eq!(b.get_u8(), 0, "no tagged fields in the header");
+            }
             let r = FetchResponse::decode(&mut b, version).unwrap();
             assert!(b.is_empty(), "v{version}: {} bytes left", b.len());
             assert_eq!(r.responses.len(), 2);

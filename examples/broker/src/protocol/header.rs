@@ -1,4 +1,5 @@
-//! The request header (v1: api key, version, correlation id, client id).
+//! The request header: v1 (api key, version, correlation id, client id)
+//! and, for flexible versions, v2 (the same, then tagged fields).
 //!
 //! Parsed by hand rather than through `kafka-protocol` so that a request
 //! for an API or version the broker does not speak can still be answered
@@ -30,6 +31,9 @@ pub enum HeaderError {
         /// The length field.
         len: i16,
     },
+    /// The header's tagged fields are malformed or overrun the request.
+    #[error("malformed tagged fields in the request header")]
+    TaggedFields,
 }
 
 /// Reads the fixed part of the header without consuming anything.
@@ -60,6 +64,40 @@ pub fn split_v1(frame: &mut Bytes) -> Result<RequestHead, HeaderError> {
         frame.advance(len as usize);
     }
     Ok(head)
+}
+
+/// Consumes a v2 header (a v1 header, then tagged fields, which the
+/// broker does not use) from `frame`, leaving the body.
+pub fn split_v2(frame: &mut Bytes) -> Result<RequestHead, HeaderError> {
+    let head = split_v1(frame)?;
+    let fields = uvarint(frame)?;
+    for _ in 0..fields {
+        uvarint(frame)?; // tag
+        let size = uvarint(frame)? as usize;
+        if size > frame.len() {
+            return Err(HeaderError::TaggedFields);
+        }
+        frame.advance(size);
+    }
+    Ok(head)
+}
+
+fn uvarint(frame: &mut Bytes) -> Result<u32, HeaderError> {
+    let mut value = 0u32;
+    for i in 0..5 {
+        if frame.is_empty() {
+            return Err(HeaderError::TaggedFields);
+        }
+        let b = frame.get_u8();
+        if i == 4 && b > 0x0f {
+            return Err(HeaderError::TaggedFields);
+        }
+        value |= u32::from(b & 0x7f) << (7 * i);
+        if b & 0x80 == 0 {
+            return Ok(value);
+        }
+    }
+    Err(HeaderError::TaggedFields)
 }
 
 /// The client id of a v1 (or later) header, without consuming anything:
@@ -97,6 +135,18 @@ mod tests {
         assert_eq!(&client_id(&whole)[..], b"ab");
         let mut null_id = Bytes::from_static(&[0, 1, 0, 4, 0, 0, 0, 9, 0xff, 0xff]);
         assert!(split_v1(&mut null_id).unwrap().api_key == 1 && null_id.is_empty());
+    }
+
+    #[test]
+    fn a_v2_header_skips_its_tagged_fields() {
+        // One tagged field: tag 3, two bytes.
+        let mut f = Bytes::from_static(&[0, 1, 0, 12, 0, 0, 0, 9, 0, 1, b'c', 1, 3, 2, 9, 9, 7]);
+        assert_eq!(split_v2(&mut f).unwrap().api_version, 12);
+        assert_eq!(&f[..], &[7]);
+        let mut overrun = Bytes::from_static(&[0, 1, 0, 12, 0, 0, 0, 9, 0xff, 0xff, 1, 3, 9]);
+        assert_eq!(split_v2(&mut overrun), Err(HeaderError::TaggedFields));
+        let mut endless = Bytes::from_static(&[0, 1, 0, 12, 0, 0, 0, 9, 0xff, 0xff, 0xff, 0xff]);
+        assert_eq!(split_v2(&mut endless), Err(HeaderError::TaggedFields));
     }
 
     #[test]

@@ -6,8 +6,8 @@
 //! encoded by hand around the segment files it sends ([`fetch_response`]).
 //!
 //! Request and response bodies are decoded and encoded with the
-//! `kafka-protocol` crate. The broker speaks only non-flexible versions
-//! (no tagged fields), which every Kafka client still supports.
+//! `kafka-protocol` crate, classic and flexible versions alike (see
+//! [`versions`]).
 
 pub mod fetch_response;
 pub mod header;
@@ -76,6 +76,8 @@ pub mod error_code {
     pub const DUPLICATE_SEQUENCE_NUMBER: i16 = 46;
     /// An idempotent producer's epoch is older than its current one.
     pub const INVALID_PRODUCER_EPOCH: i16 = 47;
+    /// DescribeCluster asked for an endpoint type the broker lacks.
+    pub const UNSUPPORTED_ENDPOINT_TYPE: i16 = 120;
     /// A member id is required: rejoin with the one given.
     pub const MEMBER_ID_REQUIRED: i16 = 79;
 }

@@ -54,7 +54,11 @@ pub fn decode(mut frame: Bytes) -> Result<(RequestHead, RequestKind), RequestErr
             head,
         });
     }
-    header::split_v1(&mut frame)?;
+    if key.request_header_version(head.api_version) >= 2 {
+        header::split_v2(&mut frame)?;
+    } else {
+        header::split_v1(&mut frame)?;
+    }
     let malformed = |reason: String| RequestError::Malformed {
         key,
         version: head.api_version,

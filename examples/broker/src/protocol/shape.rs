@@ -10,8 +10,8 @@
 //! count larger than what is left cannot be a real request; this walk
 //! refuses it with a clear error first.
 //!
-//! The walk knows the layout of each API at the (non-flexible) versions the
-//! broker speaks, from Kafka's message definitions; the unit tests check it
+//! The walk knows the layout of each API at the versions the broker
+//! speaks, classic and flexible (compact lengths, tagged fields), from Kafka's message definitions; the unit tests check it
 //! against `kafka-protocol`'s own encoding at every supported version. It
 //! reads lengths and skips over values without copying or allocating.
 
@@ -36,6 +36,12 @@ pub enum ShapeError {
         /// Bytes after it.
         left: usize,
     },
+    /// A varint longer than five bytes or past 32 bits.
+    #[error("malformed varint at byte {at}")]
+    BadVarint {
+        /// Where it begins.
+        at: usize,
+    },
     /// A length or count below -1.
     #[error("negative length {length} at byte {at}")]
     Negative {
@@ -46,10 +52,13 @@ pub enum ShapeError {
     },
 }
 
-/// A cursor over the body.
+/// A cursor over the body. In a flexible version lengths and counts are
+/// unsigned varints holding one more than the value (0 is null), and every
+/// structure ends with its tagged fields.
 struct Walk<'a> {
     body: &'a [u8],
     at: usize,
+    flexible: bool,
 }
 
 impl Walk<'_> {
@@ -78,6 +87,39 @@ impl Walk<'_> {
         Ok(i32::from_be_bytes([b[0], b[1], b[2], b[3]]))
     }
 
+    /// An unsigned varint of at most five bytes (a `u32`).
+    fn uvarint(&mut self) -> Result<u32, ShapeError> {
+        let at = self.at;
+        let mut value = 0u32;
+        for i in 0..5 {
+            let Some(&b) = self.body.get(self.at) else {
+                return Err(ShapeError::Truncated { at });
+            };
+            self.at += 1;
+            if i == 4 && b > 0x0f {
+                return Err(ShapeError::BadVarint { at });
+            }
+            value |= u32::from(b & 0x7f) << (7 * i);
+            if b & 0x80 == 0 {
+                return Ok(value);
+            }
+        }
+        Err(ShapeError::BadVarint { at })
+    }
+
+    /// A length or count: `i16`/`i32` as `classic` says in a classic
+    /// version, a varint less one in a flexible one (-1 is null).
+    fn length(
+        &mut self,
+        classic: fn(&mut Self) -> Result<i64, ShapeError>,
+    ) -> Result<i64, ShapeError> {
+        if self.flexible {
+            Ok(i64::from(self.uvarint()?) - 1)
+        } else {
+            classic(self)
+        }
+    }
+
     /// A length-prefixed value whose length is read by `len`; -1 is null
     /// when `nullable`.
     fn sized(&mut self, length: i64, nullable: bool, at: usize) -> Result<(), ShapeError> {
@@ -88,51 +130,50 @@ impl Walk<'_> {
         }
     }
 
-    fn string(&mut self) -> Result<(), ShapeError> {
+    fn string_like(&mut self, nullable: bool, wide: bool) -> Result<(), ShapeError> {
         let at = self.at;
-        let n = self.i16()?;
-        self.sized(n.into(), false, at)
+        let n = if wide {
+            self.length(|w| w.i32().map(i64::from))?
+        } else {
+            self.length(|w| w.i16().map(i64::from))?
+        };
+        self.sized(n, nullable, at)
+    }
+
+    fn string(&mut self) -> Result<(), ShapeError> {
+        self.string_like(false, false)
     }
 
     fn nullable_string(&mut self) -> Result<(), ShapeError> {
-        let at = self.at;
-        let n = self.i16()?;
-        self.sized(n.into(), true, at)
+        self.string_like(true, false)
     }
 
     fn bytes(&mut self) -> Result<(), ShapeError> {
-        let at = self.at;
-        let n = self.i32()?;
-        self.sized(n.into(), false, at)
+        self.string_like(false, true)
     }
 
     fn nullable_bytes(&mut self) -> Result<(), ShapeError> {
-        let at = self.at;
-        let n = self.i32()?;
-        self.sized(n.into(), true, at)
+        self.string_like(true, true)
     }
 
     /// An array's count, checked against the bytes left; null (-1) reads
     /// as empty when `nullable`.
     fn count(&mut self, nullable: bool) -> Result<usize, ShapeError> {
         let at = self.at;
-        let count = self.i32()?;
+        let count = self.length(|w| w.i32().map(i64::from))?;
         match count {
             -1 if nullable => Ok(0),
-            n if n < 0 => Err(ShapeError::Negative {
-                at,
-                length: n.into(),
-            }),
+            n if n < 0 => Err(ShapeError::Negative { at, length: n }),
             n if n as usize > self.left() => Err(ShapeError::ImpossibleCount {
                 at,
-                count: n.into(),
+                count: n,
                 left: self.left(),
             }),
             n => Ok(n as usize),
         }
     }
 
-    /// An array whose elements `each` walks.
+    /// An array of plain values (numbers, strings) that `each` walks.
     fn array(
         &mut self,
         nullable: bool,
@@ -140,6 +181,43 @@ impl Walk<'_> {
     ) -> Result<(), ShapeError> {
         for _ in 0..self.count(nullable)? {
             each(self)?;
+        }
+        Ok(())
+    }
+
+    /// An array of structures that `each` walks; in a flexible version
+    /// each ends with its tagged fields.
+    fn structs(
+        &mut self,
+        nullable: bool,
+        mut each: impl FnMut(&mut Self) -> Result<(), ShapeError>,
+    ) -> Result<(), ShapeError> {
+        for _ in 0..self.count(nullable)? {
+            each(self)?;
+            self.tags()?;
+        }
+        Ok(())
+    }
+
+    /// A structure's tagged fields (flexible versions only): a count, then
+    /// each field's tag, size and bytes.
+    fn tags(&mut self) -> Result<(), ShapeError> {
+        if !self.flexible {
+            return Ok(());
+        }
+        let at = self.at;
+        let count = self.uvarint()? as usize;
+        if count > self.left() {
+            return Err(ShapeError::ImpossibleCount {
+                at,
+                count: count as i64,
+                left: self.left(),
+            });
+        }
+        for _ in 0..count {
+            self.uvarint()?;
+            let size = self.uvarint()?;
+            self.skip(size as usize)?;
         }
         Ok(())
     }
@@ -153,15 +231,20 @@ pub fn check(key: ApiKey, version: i16, body: &[u8]) -> Result<(), ShapeError> {
 
 /// The walk; returns where it ended.
 fn walk(key: ApiKey, version: i16, body: &[u8]) -> Result<usize, ShapeError> {
-    let w = &mut Walk { body, at: 0 };
+    let flexible = key.request_header_version(version) >= 2;
+    let w = &mut Walk {
+        body,
+        at: 0,
+        flexible,
+    };
     let v = version;
     match key {
         ApiKey::Produce => {
             w.nullable_string()?; // transactional id (v3+)
             w.skip(2 + 4)?; // acks, timeout
-            w.array(false, |w| {
+            w.structs(false, |w| {
                 w.string()?;
-                w.array(false, |w| {
+                w.structs(false, |w| {
                     w.skip(4)?;
                     w.nullable_bytes()
                 })
@@ -172,14 +255,17 @@ fn walk(key: ApiKey, version: i16, body: &[u8]) -> Result<usize, ShapeError> {
             if v >= 7 {
                 w.skip(4 + 4)?; // session id, epoch
             }
-            w.array(false, |w| {
+            w.structs(false, |w| {
                 w.string()?;
-                w.array(false, |w| {
+                w.structs(false, |w| {
                     w.skip(4)?;
                     if v >= 9 {
                         w.skip(4)?; // current leader epoch
                     }
                     w.skip(8)?;
+                    if v >= 12 {
+                        w.skip(4)?; // last fetched epoch
+                    }
                     if v >= 5 {
                         w.skip(8)?; // log start offset
                     }
@@ -187,7 +273,7 @@ fn walk(key: ApiKey, version: i16, body: &[u8]) -> Result<usize, ShapeError> {
                 })
             })?;
             if v >= 7 {
-                w.array(false, |w| {
+                w.structs(false, |w| {
                     w.string()?;
                     w.array(false, |w| w.skip(4))
                 })?;
@@ -201,9 +287,9 @@ fn walk(key: ApiKey, version: i16, body: &[u8]) -> Result<usize, ShapeError> {
             if v >= 2 {
                 w.skip(1)?; // isolation level
             }
-            w.array(false, |w| {
+            w.structs(false, |w| {
                 w.string()?;
-                w.array(false, |w| {
+                w.structs(false, |w| {
                     w.skip(4)?;
                     if v >= 4 {
                         w.skip(4)?; // current leader epoch
@@ -213,40 +299,74 @@ fn walk(key: ApiKey, version: i16, body: &[u8]) -> Result<usize, ShapeError> {
             })?;
         }
         ApiKey::Metadata => {
-            w.array(v >= 1, |w| w.string())?;
+            w.structs(v >= 1, |w| {
+                if v >= 10 {
+                    w.skip(16)?; // topic id
+                    w.nullable_string()
+                } else {
+                    w.string()
+                }
+            })?;
             if v >= 4 {
                 w.skip(1)?; // allow auto topic creation
             }
+            if (8..=10).contains(&v) {
+                w.skip(1)?; // include cluster authorized operations
+            }
             if v >= 8 {
-                w.skip(2)?; // include authorized operations
+                w.skip(1)?; // include topic authorized operations
             }
         }
         ApiKey::OffsetCommit => {
             w.string()?;
             w.skip(4)?;
             w.string()?;
+            if v >= 7 {
+                w.nullable_string()?; // group instance id
+            }
             if (2..=4).contains(&v) {
                 w.skip(8)?; // retention time
             }
-            w.array(false, |w| {
+            w.structs(false, |w| {
                 w.string()?;
-                w.array(false, |w| {
+                w.structs(false, |w| {
                     w.skip(4 + 8)?;
+                    if v >= 6 {
+                        w.skip(4)?; // committed leader epoch
+                    }
                     w.nullable_string()
                 })
             })?;
         }
         ApiKey::OffsetFetch => {
-            w.string()?;
-            w.array(v >= 2, |w| {
+            let topics = |w: &mut Walk<'_>| {
+                w.structs(v >= 2, |w| {
+                    w.string()?;
+                    w.array(false, |w| w.skip(4))
+                })
+            };
+            if v >= 8 {
+                w.structs(false, |w| {
+                    w.string()?;
+                    topics(w)
+                })?;
+            } else {
                 w.string()?;
-                w.array(false, |w| w.skip(4))
-            })?;
+                topics(w)?;
+            }
+            if v >= 7 {
+                w.skip(1)?; // require stable
+            }
         }
         ApiKey::FindCoordinator => {
-            w.string()?;
+            if v <= 3 {
+                w.string()?;
+            }
             if v >= 1 {
                 w.skip(1)?; // key type
+            }
+            if v >= 4 {
+                w.array(false, |w| w.string())?; // coordinator keys
             }
         }
         ApiKey::JoinGroup => {
@@ -260,10 +380,13 @@ fn walk(key: ApiKey, version: i16, body: &[u8]) -> Result<usize, ShapeError> {
                 w.nullable_string()?; // group instance id
             }
             w.string()?;
-            w.array(false, |w| {
+            w.structs(false, |w| {
                 w.string()?;
                 w.bytes()
             })?;
+            if v >= 8 {
+                w.nullable_string()?; // reason
+            }
         }
         ApiKey::Heartbeat => {
             w.string()?;
@@ -276,9 +399,13 @@ fn walk(key: ApiKey, version: i16, body: &[u8]) -> Result<usize, ShapeError> {
         ApiKey::LeaveGroup => {
             w.string()?;
             if v >= 3 {
-                w.array(false, |w| {
+                w.structs(false, |w| {
                     w.string()?;
-                    w.nullable_string()
+                    w.nullable_string()?;
+                    if v >= 5 {
+                        w.nullable_string()?; // reason
+                    }
+                    Ok(())
                 })?;
             } else {
                 w.string()?;
@@ -291,20 +418,24 @@ fn walk(key: ApiKey, version: i16, body: &[u8]) -> Result<usize, ShapeError> {
             if v >= 3 {
                 w.nullable_string()?;
             }
-            w.array(false, |w| {
+            if v >= 5 {
+                w.nullable_string()?; // protocol type
+                w.nullable_string()?; // protocol name
+            }
+            w.structs(false, |w| {
                 w.string()?;
                 w.bytes()
             })?;
         }
         ApiKey::CreateTopics => {
-            w.array(false, |w| {
+            w.structs(false, |w| {
                 w.string()?;
                 w.skip(4 + 2)?;
-                w.array(false, |w| {
+                w.structs(false, |w| {
                     w.skip(4)?;
                     w.array(false, |w| w.skip(4))
                 })?;
-                w.array(false, |w| {
+                w.structs(false, |w| {
                     w.string()?;
                     w.nullable_string()
                 })
@@ -312,12 +443,22 @@ fn walk(key: ApiKey, version: i16, body: &[u8]) -> Result<usize, ShapeError> {
             w.skip(4 + 1)?; // timeout, validate only
         }
         ApiKey::DeleteTopics => {
-            w.array(false, |w| w.string())?;
+            if v >= 6 {
+                w.structs(false, |w| {
+                    w.nullable_string()?;
+                    w.skip(16) // topic id
+                })?;
+            } else {
+                w.array(false, |w| w.string())?;
+            }
             w.skip(4)?;
         }
         ApiKey::InitProducerId => {
             w.nullable_string()?;
             w.skip(4)?;
+            if v >= 3 {
+                w.skip(8 + 2)?; // producer id and epoch
+            }
         }
         ApiKey::DescribeGroups => {
             w.array(false, |w| w.string())?;
@@ -325,19 +466,26 @@ fn walk(key: ApiKey, version: i16, body: &[u8]) -> Result<usize, ShapeError> {
                 w.skip(1)?; // include authorized operations
             }
         }
-        ApiKey::ListGroups => {}
+        ApiKey::ListGroups => {
+            if v >= 4 {
+                w.array(false, |w| w.string())?; // states filter
+            }
+            if v >= 5 {
+                w.array(false, |w| w.string())?; // types filter
+            }
+        }
         ApiKey::DeleteRecords => {
-            w.array(false, |w| {
+            w.structs(false, |w| {
                 w.string()?;
-                w.array(false, |w| w.skip(4 + 8))
+                w.structs(false, |w| w.skip(4 + 8))
             })?;
             w.skip(4)?; // timeout
         }
         ApiKey::IncrementalAlterConfigs => {
-            w.array(false, |w| {
+            w.structs(false, |w| {
                 w.skip(1)?; // resource type
                 w.string()?;
-                w.array(false, |w| {
+                w.structs(false, |w| {
                     w.string()?;
                     w.skip(1)?; // operation
                     w.nullable_string()
@@ -346,15 +494,15 @@ fn walk(key: ApiKey, version: i16, body: &[u8]) -> Result<usize, ShapeError> {
             w.skip(1)?; // validate only
         }
         ApiKey::CreatePartitions => {
-            w.array(false, |w| {
+            w.structs(false, |w| {
                 w.string()?;
                 w.skip(4)?; // count
-                w.array(true, |w| w.array(false, |w| w.skip(4)))
+                w.structs(true, |w| w.array(false, |w| w.skip(4)))
             })?;
             w.skip(4 + 1)?; // timeout, validate only
         }
         ApiKey::DescribeConfigs => {
-            w.array(false, |w| {
+            w.structs(false, |w| {
                 w.skip(1)?; // resource type
                 w.string()?;
                 w.array(true, |w| w.string())
@@ -369,13 +517,29 @@ fn walk(key: ApiKey, version: i16, body: &[u8]) -> Result<usize, ShapeError> {
         }
         ApiKey::OffsetDelete => {
             w.string()?;
-            w.array(false, |w| {
+            w.structs(false, |w| {
                 w.string()?;
-                w.array(false, |w| w.skip(4))
+                w.structs(false, |w| w.skip(4))
             })?;
         }
-        _ => {}
+        ApiKey::DescribeCluster => {
+            w.skip(1)?; // include cluster authorized operations
+            if v >= 1 {
+                w.skip(1)?; // endpoint type
+            }
+            if v >= 2 {
+                w.skip(1)?; // include fenced brokers
+            }
+        }
+        ApiKey::ApiVersions => {
+            if v >= 3 {
+                w.string()?; // client software name
+                w.string()?; // and version
+            }
+        }
+        _ => return Ok(body.len()),
     }
+    w.tags()?;
     Ok(w.at)
 }
 
@@ -449,6 +613,9 @@ mod tests {
                 let mut r = OffsetCommitRequest::default();
                 r.group_id = GroupId(name("g"));
                 r.member_id = name("m");
+                if v >= 7 {
+                    r.group_instance_id = Some(name("i"));
+                }
                 r.topics = vec![t.clone(), t];
                 RequestKind::OffsetCommit(r)
             }
@@ -463,7 +630,11 @@ mod tests {
             }
             ApiKey::FindCoordinator => {
                 let mut r = FindCoordinatorRequest::default();
-                r.key = name("g");
+                if v >= 4 {
+                    r.coordinator_keys = vec![name("g"), name("h")];
+                } else {
+                    r.key = name("g");
+                }
                 RequestKind::FindCoordinator(r)
             }
             ApiKey::JoinGroup => {
@@ -478,6 +649,9 @@ mod tests {
                     r.group_instance_id = Some(name("i"));
                 }
                 r.protocols = vec![p.clone(), p];
+                if v >= 8 {
+                    r.reason = Some(name("because"));
+                }
                 RequestKind::JoinGroup(r)
             }
             ApiKey::Heartbeat => {
@@ -495,6 +669,9 @@ mod tests {
                 if v >= 3 {
                     let mut m = leave_group_request::MemberIdentity::default();
                     m.member_id = name("m");
+                    if v >= 5 {
+                        m.reason = Some(name("because"));
+                    }
                     r.members = vec![m.clone(), m];
                 } else {
                     r.member_id = name("m");
@@ -512,6 +689,10 @@ mod tests {
                     r.group_instance_id = Some(name("i"));
                 }
                 r.assignments = vec![a.clone(), a];
+                if v >= 5 {
+                    r.protocol_type = Some(name("consumer"));
+                    r.protocol_name = Some(name("range"));
+                }
                 RequestKind::SyncGroup(r)
             }
             ApiKey::CreateTopics => {
@@ -536,6 +717,10 @@ mod tests {
             ApiKey::InitProducerId => {
                 let mut r = InitProducerIdRequest::default();
                 r.transactional_id = Some(TransactionalId(name("tx")));
+                if v >= 3 {
+                    r.producer_id = ProducerId(7);
+                    r.producer_epoch = 3;
+                }
                 RequestKind::InitProducerId(r)
             }
             ApiKey::DescribeGroups => {
@@ -544,7 +729,24 @@ mod tests {
                 r.include_authorized_operations = v >= 3;
                 RequestKind::DescribeGroups(r)
             }
-            ApiKey::ListGroups => RequestKind::ListGroups(ListGroupsRequest::default()),
+            ApiKey::ListGroups => {
+                let mut r = ListGroupsRequest::default();
+                if v >= 4 {
+                    r.states_filter = vec![name("Stable"), name("Empty")];
+                }
+                if v >= 5 {
+                    r.types_filter = vec![name("classic")];
+                }
+                RequestKind::ListGroups(r)
+            }
+            ApiKey::DescribeCluster => {
+                let mut r = DescribeClusterRequest::default();
+                r.include_cluster_authorized_operations = true;
+                if v >= 1 {
+                    r.endpoint_type = 1;
+                }
+                RequestKind::DescribeCluster(r)
+            }
             ApiKey::DeleteRecords => {
                 let mut t = delete_records_request::DeleteRecordsTopic::default();
                 t.name = TopicName(name("t"));
@@ -600,7 +802,14 @@ mod tests {
                 r.topics = vec![t.clone(), t];
                 RequestKind::OffsetDelete(r)
             }
-            ApiKey::ApiVersions => RequestKind::ApiVersions(ApiVersionsRequest::default()),
+            ApiKey::ApiVersions => {
+                let mut r = ApiVersionsRequest::default();
+                if v >= 3 {
+                    r.client_software_name = name("gyre-test");
+                    r.client_software_version = name("1.0");
+                }
+                RequestKind::ApiVersions(r)
+            }
             other => panic!("no sample for {other:?}"),
         }
     }
@@ -610,7 +819,9 @@ mod tests {
         macro_rules! enc {
             ($($variant:ident),*) => {
                 match request {
-                    $(RequestKind::$variant(r) => r.encode(&mut buf, v).expect("encodes"),)*
+                    $(RequestKind::$variant(r) => r
+                        .encode(&mut buf, v)
+                        .unwrap_or_else(|e| panic!("{} v{v}: {e}", stringify!($variant))),)*
                     _ => unreachable!(),
                 }
             };
@@ -638,6 +849,7 @@ mod tests {
             CreatePartitions,
             IncrementalAlterConfigs,
             DeleteRecords,
+            DescribeCluster,
             ApiVersions
         );
         buf.to_vec()
@@ -685,5 +897,27 @@ mod tests {
                 ..
             })
         ));
+        // The same in a flexible version: a compact count of 2^28 topics,
+        // then a tagged-field count no body could hold.
+        let body = [0x81, 0x80, 0x80, 0x80, 0x01, 0, 0];
+        assert!(matches!(
+            check(ApiKey::Metadata, 9, &body),
+            Err(ShapeError::ImpossibleCount {
+                count: 0x1000_0000,
+                ..
+            })
+        ));
+        assert!(matches!(
+            check(
+                ApiKey::Heartbeat,
+                4,
+                &[2, b'g', 0, 0, 0, 1, 2, b'm', 1, 0x7f]
+            ),
+            Err(ShapeError::Truncated { .. }) | Err(ShapeError::ImpossibleCount { .. })
+        ));
+        assert_eq!(
+            check(ApiKey::Metadata, 9, &[0xff, 0xff, 0xff, 0xff, 0xff, 0x01]),
+            Err(ShapeError::BadVarint { at: 0 })
+        );
     }
 }

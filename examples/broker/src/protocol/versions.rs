@@ -1,10 +1,11 @@
-//! The APIs the broker answers and their version ranges: every API up to
-//! its last non-flexible version, as far as the `kafka-protocol` crate
-//! decodes it.
-//!
-//! The group APIs start at version 0 so librdkafka's group consumer
-//! accepts the broker; OffsetCommit stops at v2 (the crate decodes nothing
-//! older), which both librdkafka and kafka-python speak.
+//! The APIs the broker answers and their version ranges: each API from
+//! the oldest version the `kafka-protocol` crate decodes (the group APIs
+//! from 0, so librdkafka's group consumer accepts the broker) up to the
+//! newest flexible version (compact encodings, tagged fields) whose
+//! meaning the broker implements, so current clients speak their current
+//! protocol. Where the next version changes meaning, the range stops
+//! before it: Fetch 13 and Metadata 10 name topics by id, OffsetFetch 8
+//! batches groups, OffsetCommit 9 is the KIP-848 consumer protocol.
 
 use kafka_protocol::messages::ApiKey;
 
@@ -25,29 +26,30 @@ const fn range(key: ApiKey, min: i16, max: i16) -> ApiRange {
 
 /// Every API the broker answers.
 pub const SUPPORTED: &[ApiRange] = &[
-    range(ApiKey::Produce, 3, 8),
-    range(ApiKey::Fetch, 4, 11),
-    range(ApiKey::ListOffsets, 1, 5),
-    range(ApiKey::Metadata, 0, 8),
-    range(ApiKey::OffsetCommit, 2, 2),
-    range(ApiKey::OffsetFetch, 1, 5),
-    range(ApiKey::FindCoordinator, 0, 2),
-    range(ApiKey::JoinGroup, 0, 5),
-    range(ApiKey::Heartbeat, 0, 3),
-    range(ApiKey::LeaveGroup, 0, 3),
-    range(ApiKey::SyncGroup, 0, 3),
-    range(ApiKey::ApiVersions, 0, 2),
-    range(ApiKey::CreateTopics, 2, 4),
-    range(ApiKey::DeleteTopics, 1, 3),
-    range(ApiKey::InitProducerId, 0, 1),
-    range(ApiKey::DescribeGroups, 0, 4),
-    range(ApiKey::ListGroups, 0, 2),
-    range(ApiKey::DeleteGroups, 0, 1),
+    range(ApiKey::Produce, 3, 12),
+    range(ApiKey::Fetch, 4, 12),
+    range(ApiKey::ListOffsets, 1, 8),
+    range(ApiKey::Metadata, 0, 9),
+    range(ApiKey::OffsetCommit, 2, 8),
+    range(ApiKey::OffsetFetch, 1, 7),
+    range(ApiKey::FindCoordinator, 0, 4),
+    range(ApiKey::JoinGroup, 0, 9),
+    range(ApiKey::Heartbeat, 0, 4),
+    range(ApiKey::LeaveGroup, 0, 5),
+    range(ApiKey::SyncGroup, 0, 5),
+    range(ApiKey::ApiVersions, 0, 3),
+    range(ApiKey::CreateTopics, 2, 6),
+    range(ApiKey::DeleteTopics, 1, 5),
+    range(ApiKey::InitProducerId, 0, 4),
+    range(ApiKey::DescribeGroups, 0, 5),
+    range(ApiKey::ListGroups, 0, 5),
+    range(ApiKey::DeleteGroups, 0, 2),
     range(ApiKey::OffsetDelete, 0, 0),
-    range(ApiKey::DescribeConfigs, 1, 3),
-    range(ApiKey::CreatePartitions, 0, 1),
-    range(ApiKey::IncrementalAlterConfigs, 0, 0),
-    range(ApiKey::DeleteRecords, 0, 1),
+    range(ApiKey::DescribeConfigs, 1, 4),
+    range(ApiKey::CreatePartitions, 0, 3),
+    range(ApiKey::IncrementalAlterConfigs, 0, 1),
+    range(ApiKey::DeleteRecords, 0, 2),
+    range(ApiKey::DescribeCluster, 0, 1),
 ];
 
 /// The range for `key`, if the broker answers it at all.
@@ -66,18 +68,21 @@ mod tests {
     use kafka_protocol::protocol::Message;
 
     #[test]
-    fn every_range_is_inside_what_the_crate_decodes_and_not_flexible() {
+    fn every_range_is_inside_what_the_crate_decodes_and_reaches_a_flexible_version() {
         for r in SUPPORTED {
             let crate_range = r.key.valid_versions();
             assert!(
                 r.min >= crate_range.min && r.max <= crate_range.max,
                 "{r:?}"
             );
-            // Flexible versions use request header v2.
-            assert_eq!(r.key.request_header_version(r.max), 1, "{r:?}");
+            // Flexible versions use request header v2; OffsetDelete has
+            // none.
+            if r.key != ApiKey::OffsetDelete {
+                assert_eq!(r.key.request_header_version(r.max), 2, "{r:?}");
+            }
         }
-        assert!(supports(ApiKey::Fetch, 11));
-        assert!(!supports(ApiKey::Fetch, 12));
+        assert!(supports(ApiKey::Fetch, 12));
+        assert!(!supports(ApiKey::Fetch, 13));
         assert!(!supports(ApiKey::SaslHandshake, 0));
         assert_eq!(kafka_protocol::messages::ProduceRequest::VERSIONS.min, 3);
     }

@@ -10,10 +10,10 @@
 
 use super::budget::Reservations;
 use super::groups::GroupCall;
-use super::metadata;
 use super::responder::{Pending, Responder, TopicLayout};
 use super::sequencer::{encoded, Frame, Sequenced};
 use super::shared::Shared;
+use super::{metadata, node};
 use crate::fetch::{FetchJob, FetchPart};
 use crate::ops::{Answer, LogJob, LogOp, LogReply, TopicSpec};
 use crate::protocol::error_code as ec;
@@ -25,10 +25,9 @@ use bytes::Bytes;
 use gyre_reactor::{ChannelHandle, Error, InboundContext, InboundHandler, TimerId};
 use kafka_protocol::messages::api_versions_response::ApiVersion;
 use kafka_protocol::messages::{
-    ApiKey, ApiVersionsResponse, BrokerId, CreatePartitionsRequest, CreateTopicsRequest,
-    DeleteRecordsRequest, FetchRequest, FindCoordinatorResponse, IncrementalAlterConfigsRequest,
-    InitProducerIdResponse, ListOffsetsRequest, MetadataRequest, ProduceRequest, ProducerId,
-    RequestKind,
+    ApiKey, ApiVersionsResponse, CreatePartitionsRequest, CreateTopicsRequest,
+    DeleteRecordsRequest, FetchRequest, IncrementalAlterConfigsRequest, ListOffsetsRequest,
+    MetadataRequest, ProduceRequest, RequestKind,
 };
 use kafka_protocol::protocol::StrBytes;
 use std::cell::Cell;
@@ -224,24 +223,15 @@ impl Connection {
                 self.send_to_writer(ctx, head, Pending::DeleteTopics(names), Some(op), nothing);
             }
             RequestKind::InitProducerId(req) => {
-                let mut r = InitProducerIdResponse::default();
                 if let Some(id) = &req.transactional_id {
-                    // Transactions are not built: refuse a transactional
-                    // producer at its first step, with the one error
-                    // Kafka's clients treat as final there (librdkafka's
-                    // init_transactions fails in milliseconds; any
-                    // retriable code makes it retry until its timeout and
-                    // a later commit hang).
                     tracing::warn!(transactional_id = %id.0.as_str(), peer = ?ctx.channel().peer_addr(),
                         "transactions are not supported: refused InitProducerId (TRANSACTIONAL_ID_AUTHORIZATION_FAILED)");
-                    r.error_code = ec::TRANSACTIONAL_ID_AUTHORIZATION_FAILED;
-                    r.producer_id = ProducerId(-1);
-                    r.producer_epoch = -1;
-                    return self.reply(ctx, head, &r);
                 }
-                r.producer_id =
-                    ProducerId(self.shared.next_producer_id.fetch_add(1, Ordering::Relaxed));
-                r.producer_epoch = 0;
+                let r = node::init_producer_id(&self.shared, &req);
+                self.reply(ctx, head, &r);
+            }
+            RequestKind::DescribeCluster(req) => {
+                let r = node::describe_cluster(&req, head.api_version, self.advertised(ctx));
                 self.reply(ctx, head, &r);
             }
             RequestKind::CreatePartitions(r) => self.create_partitions(ctx, head, r),
@@ -251,12 +241,8 @@ impl Connection {
                 let resp = super::configs::describe(&self.shared, &r, head.api_version);
                 self.reply(ctx, head, &resp);
             }
-            RequestKind::FindCoordinator(_) => {
-                let mut r = FindCoordinatorResponse::default();
-                r.node_id = BrokerId(0);
-                let (host, port) = self.advertised(ctx);
-                r.host = StrBytes::from_string(host);
-                r.port = i32::from(port);
+            RequestKind::FindCoordinator(req) => {
+                let r = node::find_coordinator(req, head.api_version, self.advertised(ctx));
                 self.reply(ctx, head, &r);
             }
             group @ (RequestKind::JoinGroup(_)
@@ -292,7 +278,7 @@ impl Connection {
         }
     }
 
-    fn reply<M: kafka_protocol::protocol::Encodable>(
+    fn reply<M: kafka_protocol::protocol::Encodable + kafka_protocol::protocol::HeaderVersion>(
         &mut self,
         ctx: &mut impl InboundContext<Self>,
         head: header::RequestHead,

@@ -47,7 +47,7 @@ pub fn response(
     broker.host = StrBytes::from_string(advertised.0.clone());
     broker.port = i32::from(advertised.1);
     r.brokers.push(broker);
-    r.cluster_id = Some(StrBytes::from_static_str("gyre"));
+    r.cluster_id = Some(StrBytes::from_static_str(super::node::CLUSTER_ID));
     r.controller_id = BrokerId(0);
     let names: Vec<StrBytes> = match requested(request, version) {
         Some(names) => names,

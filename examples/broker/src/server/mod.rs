@@ -9,6 +9,7 @@ mod configs;
 mod connection;
 pub mod groups;
 mod metadata;
+mod node;
 pub mod responder;
 pub mod sequencer;
 mod shared;

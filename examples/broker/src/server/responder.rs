@@ -29,7 +29,7 @@ use kafka_protocol::messages::{
     CreatePartitionsResponse, CreateTopicsResponse, DeleteRecordsResponse, DeleteTopicsResponse,
     IncrementalAlterConfigsResponse, ListOffsetsResponse, ProduceResponse, TopicName,
 };
-use kafka_protocol::protocol::{Encodable, StrBytes};
+use kafka_protocol::protocol::{Encodable, HeaderVersion, StrBytes};
 use std::sync::Arc;
 
 /// A topic of a request: its name and, per partition in request order, the
@@ -95,7 +95,7 @@ impl Responder {
         });
     }
 
-    fn send_encoded<M: Encodable>(&self, body: &M) {
+    fn send_encoded<M: Encodable + HeaderVersion>(&self, body: &M) {
         self.send(encoded(self.correlation_id, self.version, body));
     }
 }

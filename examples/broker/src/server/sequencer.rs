@@ -9,7 +9,7 @@
 use crate::protocol::response;
 use bytes::Bytes;
 use gyre_reactor::{Outbound, OutboundContext, OutboundHandler};
-use kafka_protocol::protocol::Encodable;
+use kafka_protocol::protocol::{Encodable, HeaderVersion};
 use std::cell::Cell;
 use std::collections::VecDeque;
 use std::rc::Rc;
@@ -103,7 +103,11 @@ impl OutboundHandler for Sequencer {
 }
 
 /// `body` encoded, or a close if it cannot be (a broker bug, logged).
-pub(crate) fn encoded<M: Encodable>(correlation_id: i32, version: i16, body: &M) -> Frame {
+pub(crate) fn encoded<M: Encodable + HeaderVersion>(
+    correlation_id: i32,
+    version: i16,
+    body: &M,
+) -> Frame {
     match response::encode(correlation_id, version, body) {
         Ok(bytes) => Frame::Bytes(bytes),
         Err(e) => {

@@ -39,7 +39,10 @@ consumer.commit(asynchronous=False)
 # kafka-python.
 kp = KafkaAdminClient(bootstrap_servers=broker)
 listed = kp.list_groups()
-assert {"group_id": group, "protocol_type": "consumer"} in listed, listed
+# kafka-python negotiates ListGroups v5 (flexible), which carries the
+# state (v4) and the type (v5).
+assert {"group_id": group, "protocol_type": "consumer", "group_state": "Stable",
+        "group_type": "classic"} in listed, listed
 described = kp.describe_groups([group])[group]
 assert described["error"] is None, described
 assert described["group_state"] == "Stable", described
@@ -56,6 +59,11 @@ print("kafka-python:", described["group_state"], member["client_id"], member["cl
 # confluent-kafka (librdkafka's admin API).
 result = admin.list_consumer_groups().result(10)
 assert group in [g.group_id for g in result.valid], result.valid
+# The state filter (ListGroups v4+).
+stable = admin.list_consumer_groups(states={ConsumerGroupState.STABLE}).result(10)
+assert group in [g.group_id for g in stable.valid], stable.valid
+empty = admin.list_consumer_groups(states={ConsumerGroupState.EMPTY}).result(10)
+assert group not in [g.group_id for g in empty.valid], empty.valid
 desc = admin.describe_consumer_groups([group])[group].result(10)
 assert desc.state == ConsumerGroupState.STABLE, desc.state
 [m] = desc.members

@@ -9,7 +9,9 @@ pub mod process;
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use gyre_broker::{Broker, BrokerConfig};
 use kafka_protocol::messages::{ApiKey, RequestHeader};
-use kafka_protocol::protocol::{encode_request_header_into_buffer, Decodable, Encodable, StrBytes};
+use kafka_protocol::protocol::{
+    encode_request_header_into_buffer, Decodable, Encodable, HeaderVersion, StrBytes,
+};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::PathBuf;
@@ -88,10 +90,18 @@ impl Client {
     }
 
     /// Sends a request and decodes its response.
-    pub fn call<Q: Encodable, R: Decodable>(&mut self, key: ApiKey, version: i16, body: &Q) -> R {
+    pub fn call<Q: Encodable, R: Decodable + HeaderVersion>(
+        &mut self,
+        key: ApiKey,
+        version: i16,
+        body: &Q,
+    ) -> R {
         let id = self.send(key, version, body);
         let (got, mut frame) = self.receive().expect("a response");
         assert_eq!(got, id, "responses come in request order");
+        if R::header_version(version) >= 1 {
+            assert_eq!(frame.get_u8(), 0, "no tagged fields in the response header");
+        }
         let r = R::decode(&mut frame, version).expect("a decodable response");
         assert!(
             frame.is_empty(),

@@ -4,7 +4,7 @@
 
 use crate::server::sequencer::{encoded, Sequenced};
 use gyre_reactor::ChannelHandle;
-use kafka_protocol::protocol::Encodable;
+use kafka_protocol::protocol::{Encodable, HeaderVersion};
 
 /// Where one answer goes.
 #[derive(Debug)]
@@ -16,7 +16,7 @@ pub struct Call {
 }
 
 impl Call {
-    pub(super) fn send<M: Encodable>(self, body: &M) {
+    pub(super) fn send<M: Encodable + HeaderVersion>(self, body: &M) {
         let frame = encoded(self.correlation_id, self.version, body);
         // A closed connection has nobody left to answer.
         let _ = self.handle.write_and_flush(Sequenced {

@@ -32,9 +32,10 @@ use kafka_protocol::messages::offset_fetch_response::{
 use kafka_protocol::messages::{
     DeleteGroupsRequest, DeleteGroupsResponse, DescribeGroupsRequest, DescribeGroupsResponse,
     GroupId, HeartbeatRequest, HeartbeatResponse, JoinGroupRequest, JoinGroupResponse,
-    LeaveGroupRequest, LeaveGroupResponse, ListGroupsResponse, OffsetCommitRequest,
-    OffsetCommitResponse, OffsetDeleteRequest, OffsetDeleteResponse, OffsetFetchRequest,
-    OffsetFetchResponse, RequestKind, SyncGroupRequest, SyncGroupResponse, TopicName,
+    LeaveGroupRequest, LeaveGroupResponse, ListGroupsRequest, ListGroupsResponse,
+    OffsetCommitRequest, OffsetCommitResponse, OffsetDeleteRequest, OffsetDeleteResponse,
+    OffsetFetchRequest, OffsetFetchResponse, RequestKind, SyncGroupRequest, SyncGroupResponse,
+    TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
 use offsets::{Committed, OffsetStore};
@@ -173,7 +174,7 @@ impl State_ {
                 self.join(to, r, client)
             }
             RequestKind::DescribeGroups(r) => self.describe(to, r),
-            RequestKind::ListGroups(_) => self.list(to),
+            RequestKind::ListGroups(r) => self.list(to, r),
             RequestKind::DeleteGroups(r) => self.delete_groups(to, r),
             RequestKind::OffsetDelete(r) => self.delete_offsets(to, r),
             RequestKind::SyncGroup(r) => self.sync(to, r),
@@ -257,15 +258,33 @@ impl State_ {
     }
 
     fn sync(&mut self, to: Call, r: SyncGroupRequest) {
-        let reply = |to: Call, code: i16, assignment: Bytes| {
-            let mut resp = SyncGroupResponse::default();
-            resp.error_code = code;
-            resp.assignment = assignment;
-            to.send(&resp);
-        };
         let member_id = s(&r.member_id);
         let Some(group) = self.groups.get_mut(r.group_id.0.as_str()) else {
-            return reply(to, ec::UNKNOWN_MEMBER_ID, Bytes::new());
+            return sync_reply(to, ec::UNKNOWN_MEMBER_ID, Bytes::new(), None);
+        };
+        // From v5 the member says which protocol it synced for; one that
+        // differs from the group's is refused, as Kafka does.
+        let protocol = group
+            .protocol
+            .as_ref()
+            .map(|name| (group.protocol_type.as_str(), name.as_str()));
+        let named = |asked: &Option<StrBytes>, ours: Option<&str>| {
+            asked.as_ref().is_none_or(|a| Some(a.as_str()) == ours)
+        };
+        if !named(&r.protocol_type, protocol.map(|p| p.0))
+            || !named(&r.protocol_name, protocol.map(|p| p.1))
+        {
+            return sync_reply(to, ec::INCONSISTENT_GROUP_PROTOCOL, Bytes::new(), None);
+        }
+        let protocol = protocol.map(|(t, n)| {
+            (
+                StrBytes::from_string(t.to_owned()),
+                StrBytes::from_string(n.to_owned()),
+            )
+        });
+        let reply = |to: Call, code: i16, assignment: Bytes| {
+            let named = (code == ec::NONE).then(|| protocol.clone()).flatten();
+            sync_reply(to, code, assignment, named);
         };
         let Some(member) = group.members.get_mut(&member_id) else {
             return reply(to, ec::UNKNOWN_MEMBER_ID, Bytes::new());
@@ -495,27 +514,38 @@ impl State_ {
         to.send(&resp);
     }
 
-    /// ListGroups: every group with members or committed offsets.
-    fn list(&mut self, to: Call) {
+    /// ListGroups: every group with members or committed offsets, of the
+    /// states (v4+) and types (v5+) asked for, if any were (matched
+    /// without regard to case, as Kafka does). Every group here is of the
+    /// classic protocol.
+    fn list(&mut self, to: Call, r: ListGroupsRequest) {
+        let wanted = |filter: &[StrBytes], value: &str| {
+            filter.is_empty()
+                || filter
+                    .iter()
+                    .any(|f| f.as_str().eq_ignore_ascii_case(value))
+        };
         let mut resp = ListGroupsResponse::default();
-        let mut seen: Vec<&str> = Vec::new();
+        if !wanted(&r.types_filter, "classic") {
+            return to.send(&resp);
+        }
+        let mut listed = |id: &str, protocol_type: &str, state: State| {
+            if wanted(&r.states_filter, state.name()) {
+                let mut g = ListedGroup::default();
+                g.group_id = GroupId(StrBytes::from_string(id.to_owned()));
+                g.protocol_type = StrBytes::from_string(protocol_type.to_owned());
+                g.group_state = StrBytes::from_static_str(state.name());
+                g.group_type = StrBytes::from_static_str("classic");
+                resp.groups.push(g);
+            }
+        };
         for (id, group) in &self.groups {
-            let mut g = ListedGroup::default();
-            g.group_id = GroupId(StrBytes::from_string(id.clone()));
-            g.protocol_type = StrBytes::from_string(group.protocol_type.clone());
-            g.group_state = StrBytes::from_static_str(group.state.name());
-            resp.groups.push(g);
-            seen.push(id);
+            listed(id, &group.protocol_type, group.state);
         }
         for id in self.offsets.groups() {
-            if seen.contains(&id) {
-                continue;
+            if !self.groups.contains_key(id) {
+                listed(id, "consumer", State::Empty);
             }
-            let mut g = ListedGroup::default();
-            g.group_id = GroupId(StrBytes::from_string(id.to_owned()));
-            g.protocol_type = StrBytes::from_static_str("consumer");
-            g.group_state = StrBytes::from_static_str(State::Empty.name());
-            resp.groups.push(g);
         }
         to.send(&resp);
     }
@@ -664,6 +694,19 @@ fn commit_check(group: Option<&mut Group>, member: &StrBytes, generation: i32) -
     ec::NONE
 }
 
+/// Answers a SyncGroup; on success from v5 with the group's protocol
+/// type and name.
+fn sync_reply(to: Call, code: i16, assignment: Bytes, protocol: Option<(StrBytes, StrBytes)>) {
+    let mut resp = SyncGroupResponse::default();
+    resp.error_code = code;
+    resp.assignment = assignment;
+    if let Some((protocol_type, name)) = protocol {
+        resp.protocol_type = Some(protocol_type);
+        resp.protocol_name = Some(name);
+    }
+    to.send(&resp);
+}
+
 /// After members left: the rest rebalance, or the group is empty.
 fn after_departure(group: &mut Group, now: Instant) {
     if group.members.is_empty() {
@@ -729,6 +772,7 @@ fn maybe_complete_join(group: &mut Group, now: Instant) {
         let mut resp = JoinGroupResponse::default();
         resp.generation_id = group.generation;
         resp.protocol_name = Some(StrBytes::from_string(protocol.clone()));
+        resp.protocol_type = Some(StrBytes::from_string(group.protocol_type.clone()));
         resp.leader = StrBytes::from_string(leader.clone());
         resp.member_id = StrBytes::from_string(id.clone());
         if *id == leader {

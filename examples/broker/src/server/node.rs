@@ -1,0 +1,105 @@
+//! Answers about this broker as a node, which need nothing but the
+//! request and the broker's address: FindCoordinator (every group's
+//! coordinator is this broker), DescribeCluster (a cluster of one), and
+//! InitProducerId (producer ids and epochs for idempotent producers;
+//! transactional ones are refused). Plain functions from request to
+//! response; uses the shared state's producer-id counter only.
+
+use super::shared::Shared;
+use crate::protocol::error_code as ec;
+use kafka_protocol::messages::describe_cluster_response::DescribeClusterBroker;
+use kafka_protocol::messages::find_coordinator_response::Coordinator;
+use kafka_protocol::messages::{
+    BrokerId, DescribeClusterRequest, DescribeClusterResponse, FindCoordinatorRequest,
+    FindCoordinatorResponse, InitProducerIdRequest, InitProducerIdResponse, ProducerId,
+};
+use kafka_protocol::protocol::StrBytes;
+use std::sync::atomic::Ordering;
+
+/// The cluster id the broker reports (Metadata, DescribeCluster).
+pub const CLUSTER_ID: &str = "gyre";
+
+/// FindCoordinator: this broker, for every key. From v4 (KIP-699) the
+/// request batches keys and the response answers each.
+pub fn find_coordinator(
+    request: FindCoordinatorRequest,
+    version: i16,
+    advertised: (String, u16),
+) -> FindCoordinatorResponse {
+    let mut r = FindCoordinatorResponse::default();
+    let (host, port) = advertised;
+    if version >= 4 {
+        for key in request.coordinator_keys {
+            let mut c = Coordinator::default();
+            c.key = key;
+            c.node_id = BrokerId(0);
+            c.host = StrBytes::from_string(host.clone());
+            c.port = i32::from(port);
+            r.coordinators.push(c);
+        }
+    } else {
+        r.node_id = BrokerId(0);
+        r.host = StrBytes::from_string(host);
+        r.port = i32::from(port);
+    }
+    r
+}
+
+/// DescribeCluster: this broker, alone, as node 0 and controller. Only
+/// the broker endpoint type (1) exists here; asking for controllers (2)
+/// gets Kafka's answer for a broker that is not one.
+pub fn describe_cluster(
+    request: &DescribeClusterRequest,
+    version: i16,
+    advertised: (String, u16),
+) -> DescribeClusterResponse {
+    let mut r = DescribeClusterResponse::default();
+    if version >= 1 && request.endpoint_type != 1 {
+        r.error_code = ec::UNSUPPORTED_ENDPOINT_TYPE;
+        r.error_message = Some(StrBytes::from_static_str(
+            "this broker only answers for broker endpoints (type 1)",
+        ));
+        return r;
+    }
+    r.endpoint_type = 1;
+    r.cluster_id = StrBytes::from_static_str(CLUSTER_ID);
+    r.controller_id = BrokerId(0);
+    let mut b = DescribeClusterBroker::default();
+    b.broker_id = BrokerId(0);
+    b.host = StrBytes::from_string(advertised.0);
+    b.port = i32::from(advertised.1);
+    r.brokers.push(b);
+    // Authorization is not built: no operations are reported.
+    r.cluster_authorized_operations = i32::MIN;
+    r
+}
+
+/// InitProducerId. A transactional producer is refused with the one
+/// error Kafka's clients treat as final at that step (transactions are
+/// not built; librdkafka's `init_transactions` then fails in
+/// milliseconds, where a retriable code would make it retry until its
+/// timeout and a later commit hang). An idempotent producer gets a new id
+/// at epoch 0; from v3 one that names its id and epoch (KIP-360, after a
+/// sequence error or a timeout) gets the same id at the next epoch, so its
+/// batches start again at sequence 0 and older ones are fenced.
+pub fn init_producer_id(
+    shared: &Shared,
+    request: &InitProducerIdRequest,
+) -> InitProducerIdResponse {
+    let mut r = InitProducerIdResponse::default();
+    if request.transactional_id.is_some() {
+        r.error_code = ec::TRANSACTIONAL_ID_AUTHORIZATION_FAILED;
+        r.producer_id = ProducerId(-1);
+        r.producer_epoch = -1;
+        return r;
+    }
+    let (id, epoch) = (request.producer_id.0, request.producer_epoch);
+    if id >= 0 && (0..i16::MAX - 1).contains(&epoch) {
+        r.producer_id = ProducerId(id);
+        r.producer_epoch = epoch + 1;
+    } else {
+        r.producer_id = ProducerId(shared.next_producer_id.fetch_add(1, Ordering::Relaxed));
+        r.producer_epoch = 0;
+    }
+    r
+}
