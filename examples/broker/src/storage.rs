@@ -22,12 +22,23 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 const PROPERTIES: &str = "topic.properties";
+/// The properties key of the topic's id.
+const TOPIC_ID: &str = "topic.id";
 
 /// Replaces the topic folder `dir`'s properties file durably: a temporary
 /// file, synced, renamed over it, and the folder synced.
-fn write_properties(dir: &Path, partitions: usize, config: &LogConfig) -> io::Result<()> {
+fn write_properties(
+    dir: &Path,
+    id: &topics::Uuid,
+    partitions: usize,
+    config: &LogConfig,
+) -> io::Result<()> {
     let tmp = dir.join(format!("{PROPERTIES}.tmp"));
-    fs::write(&tmp, topics::config_lines(partitions, config))?;
+    let text = format!(
+        "{TOPIC_ID}={id}\n{}",
+        topics::config_lines(partitions, config)
+    );
+    fs::write(&tmp, text)?;
     fs::File::open(&tmp)?.sync_all()?;
     fs::rename(&tmp, dir.join(PROPERTIES))?;
     fs::File::open(dir)?.sync_all()
@@ -134,12 +145,22 @@ impl Storage {
                 fs::remove_dir_all(&dir)?;
                 continue;
             };
-            let (count, config) = storage.parse_properties(&props).map_err(|e| {
+            let (count, config, id) = storage.parse_properties(&props).map_err(|e| {
                 io::Error::new(
                     io::ErrorKind::InvalidData,
                     format!("{}: {e}", dir.join(PROPERTIES).display()),
                 )
             })?;
+            let id = match id {
+                Some(id) => id,
+                None => {
+                    // Written before topics had ids: give it one for good.
+                    let id = topics::new_topic_id();
+                    write_properties(&dir, &id, count, &config)?;
+                    tracing::info!(topic = name, %id, "gave a topic its id");
+                    id
+                }
+            };
             let mut partitions = Vec::with_capacity(count);
             for index in 0..count {
                 let recovery = if clean {
@@ -168,6 +189,7 @@ impl Storage {
             }
             storage.catalog.insert(Arc::new(Topic {
                 name,
+                id,
                 partitions,
                 config,
             }));
@@ -175,19 +197,31 @@ impl Storage {
         Ok((storage, truncations))
     }
 
-    fn parse_properties(&self, text: &str) -> Result<(usize, LogConfig), TopicError> {
+    /// A properties file's partition count, settings and topic id (`None`
+    /// in a file written before topics had ids).
+    fn parse_properties(
+        &self,
+        text: &str,
+    ) -> Result<(usize, LogConfig, Option<topics::Uuid>), TopicError> {
         let mut config = self.defaults.clone();
         let mut count = None;
+        let mut id = None;
         for line in text.lines().map(str::trim).filter(|l| !l.is_empty()) {
             let (key, value) = line.split_once('=').unwrap_or((line, ""));
             if key == "partitions" {
                 count = value.parse::<usize>().ok();
+            } else if key == TOPIC_ID {
+                let parsed = topics::Uuid::parse_str(value).ok().filter(|u| !u.is_nil());
+                id = Some(parsed.ok_or_else(|| TopicError::InvalidConfig {
+                    key: key.to_owned(),
+                    value: value.to_owned(),
+                })?);
             } else {
                 topics::apply_config(&mut config, key, value)?;
             }
         }
         let count = count.ok_or(TopicError::InvalidPartitions(-1))?;
-        Ok((count, config))
+        Ok((count, config, id))
     }
 
     fn add_log(&mut self, topic: &str, index: usize, log: PartitionLog) -> PartitionId {
@@ -342,7 +376,8 @@ impl Storage {
             logs.push(log);
             self.close_idle_files();
         }
-        write_properties(&dir, logs.len(), &config).map_err(|e| storage(&e))?;
+        let topic_id = topics::new_topic_id();
+        write_properties(&dir, &topic_id, logs.len(), &config).map_err(|e| storage(&e))?;
         let ids = logs
             .into_iter()
             .enumerate()
@@ -350,6 +385,7 @@ impl Storage {
             .collect();
         let topic = Arc::new(Topic {
             name: name.to_owned(),
+            id: topic_id,
             partitions: ids,
             config,
         });
@@ -398,13 +434,15 @@ impl Storage {
             logs.push(log);
             self.close_idle_files();
         }
-        write_properties(&dir, count as usize, &topic.config).map_err(|e| storage(&e))?;
+        write_properties(&dir, &topic.id, count as usize, &topic.config)
+            .map_err(|e| storage(&e))?;
         let mut partitions = topic.partitions.clone();
         for (k, log) in logs.into_iter().enumerate() {
             partitions.push(self.add_log(name, current + k, log));
         }
         self.catalog.insert(Arc::new(Topic {
             name: name.to_owned(),
+            id: topic.id,
             partitions,
             config: topic.config.clone(),
         }));
@@ -471,7 +509,7 @@ impl Storage {
             return Ok(());
         }
         let dir = self.root.join("topics").join(name);
-        write_properties(&dir, topic.partitions.len(), &config)
+        write_properties(&dir, &topic.id, topic.partitions.len(), &config)
             .map_err(|e| TopicError::Storage(format!("{name}: {e}")))?;
         for id in &topic.partitions {
             if let Some(log) = self.logs.get_mut(id) {
@@ -480,6 +518,7 @@ impl Storage {
         }
         self.catalog.insert(Arc::new(Topic {
             name: name.to_owned(),
+            id: topic.id,
             partitions: topic.partitions.clone(),
             config,
         }));

@@ -12,6 +12,7 @@ use crate::log::LogConfig;
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
+pub use uuid::Uuid;
 
 /// The broker's number for a topic partition, unique for the broker's
 /// lifetime (never reused after a topic is deleted).
@@ -22,6 +23,11 @@ pub type PartitionId = u32;
 pub struct Topic {
     /// Its name.
     pub name: String,
+    /// Its id (random, kept for the topic's life, never the nil id that
+    /// means "none" on the wire): newer clients name topics by id
+    /// (Metadata v10+, Fetch v13+), so a topic deleted and created again
+    /// under the same name is told apart.
+    pub id: Uuid,
     /// Broker-wide ids of its partitions, by partition index.
     pub partitions: Vec<PartitionId>,
     /// Its log settings.
@@ -37,40 +43,70 @@ impl Topic {
     }
 }
 
-/// Every topic, by name.
+/// A new topic id: random, never nil.
+pub fn new_topic_id() -> Uuid {
+    loop {
+        let id = uuid::Builder::from_random_bytes(rand::random()).into_uuid();
+        if !id.is_nil() {
+            return id;
+        }
+    }
+}
+
+/// The catalog's two indexes of the same topics.
+#[derive(Debug, Default)]
+struct Maps {
+    by_name: HashMap<String, Arc<Topic>>,
+    by_id: HashMap<Uuid, Arc<Topic>>,
+}
+
+/// Every topic, by name and by id.
 #[derive(Debug, Default)]
 pub struct Catalog {
-    topics: RwLock<HashMap<String, Arc<Topic>>>,
+    topics: RwLock<Maps>,
 }
 
 impl Catalog {
     /// The topic called `name`.
     pub fn get(&self, name: &str) -> Option<Arc<Topic>> {
-        self.read().get(name).cloned()
+        self.read().by_name.get(name).cloned()
+    }
+
+    /// The topic whose id is `id`.
+    pub fn by_id(&self, id: &Uuid) -> Option<Arc<Topic>> {
+        self.read().by_id.get(id).cloned()
     }
 
     /// Every topic, sorted by name.
     pub fn all(&self) -> Vec<Arc<Topic>> {
-        let mut all: Vec<_> = self.read().values().cloned().collect();
+        let mut all: Vec<_> = self.read().by_name.values().cloned().collect();
         all.sort_by(|a, b| a.name.cmp(&b.name));
         all
     }
 
     pub(crate) fn insert(&self, topic: Arc<Topic>) {
-        self.write().insert(topic.name.clone(), topic);
+        let mut maps = self.write();
+        if let Some(old) = maps.by_name.insert(topic.name.clone(), topic.clone()) {
+            maps.by_id.remove(&old.id);
+        }
+        maps.by_id.insert(topic.id, topic);
     }
 
     pub(crate) fn remove(&self, name: &str) -> Option<Arc<Topic>> {
-        self.write().remove(name)
+        let mut maps = self.write();
+        let topic = maps.by_name.remove(name)?;
+        maps.by_id.remove(&topic.id);
+        Some(topic)
     }
 
-    // A panic while holding the lock cannot leave the map half-changed
-    // (every change is one insert or remove), so a poisoned lock is used.
-    fn read(&self) -> std::sync::RwLockReadGuard<'_, HashMap<String, Arc<Topic>>> {
+    // A panic while holding the lock cannot leave the maps disagreeing
+    // (no step between their updates can panic), so a poisoned lock is
+    // used.
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Maps> {
         self.topics.read().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn write(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<String, Arc<Topic>>> {
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, Maps> {
         self.topics.write().unwrap_or_else(|e| e.into_inner())
     }
 }

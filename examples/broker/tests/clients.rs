@@ -419,3 +419,16 @@ fn idempotent_producers_retrying_through_lost_responses_write_each_message_once(
     drop(broker);
     let _ = std::fs::remove_dir_all(&data);
 }
+
+#[test]
+fn librdkafka_and_kafka_python_negotiate_flexible_versions_and_topic_ids() {
+    // Before: every API stopped at its last classic version (Fetch v11,
+    // Metadata v8, Produce v8), so both clients fell back to those.
+    let data = passes(
+        "versions",
+        python("negotiated_versions.py"),
+        "negotiated",
+        "versions ok",
+    );
+    let _ = std::fs::remove_dir_all(&data);
+}

@@ -1,4 +1,4 @@
-//! The Fetch response (v4 to v12), encoded by hand around the record bytes
+//! The Fetch response (v4 to v17), encoded by hand around the record bytes
 //! so that those go to the socket straight from the segment files with
 //! `sendfile`: the response is a run of small in-memory pieces (sizes,
 //! offsets, error codes) with a [`FileRegion`] after each partition's
@@ -26,8 +26,10 @@ pub struct FetchedPartition {
 /// One topic's part of a fetch response.
 #[derive(Debug)]
 pub struct FetchedTopic {
-    /// The topic's name.
+    /// The topic's name (v4 to v12).
     pub name: String,
+    /// The topic's id (v13 on, which name topics by id).
+    pub id: uuid::Uuid,
     /// Its partitions, in request order.
     pub partitions: Vec<FetchedPartition>,
 }
@@ -79,6 +81,23 @@ impl Layout {
         }
     }
 
+    /// The topic: its id from v13, its name before.
+    fn put_topic(self, buf: &mut BytesMut, topic: &FetchedTopic) {
+        if self.version >= 13 {
+            buf.put_slice(topic.id.as_bytes());
+        } else {
+            self.put_name(buf, &topic.name);
+        }
+    }
+
+    fn topic_len(self, topic: &FetchedTopic) -> usize {
+        if self.version >= 13 {
+            16
+        } else {
+            self.name_len(&topic.name)
+        }
+    }
+
     fn put_name(self, buf: &mut BytesMut, name: &str) {
         if self.flexible {
             put_uvarint(buf, name.len() as u32 + 1);
@@ -121,10 +140,10 @@ impl Layout {
     }
 }
 
-/// Encodes a fetch response at `version` (4..=12) as the pieces to write,
+/// Encodes a fetch response at `version` (4..=17) as the pieces to write,
 /// in order, starting with the frame's size.
 pub fn encode(correlation_id: i32, version: i16, topics: Vec<FetchedTopic>) -> Vec<Outbound> {
-    debug_assert!((4..=12).contains(&version));
+    debug_assert!((4..=17).contains(&version));
     let l = Layout::new(version);
     let mut out = Vec::with_capacity(1 + 2 * topics.len());
     let mut buf = BytesMut::with_capacity(128);
@@ -137,7 +156,7 @@ pub fn encode(correlation_id: i32, version: i16, topics: Vec<FetchedTopic>) -> V
     }
     l.put_count(&mut buf, topics.len());
     for topic in topics {
-        l.put_name(&mut buf, &topic.name);
+        l.put_topic(&mut buf, &topic);
         l.put_count(&mut buf, topic.partitions.len());
         for p in topic.partitions {
             buf.put_i32(p.index);
@@ -181,7 +200,7 @@ fn frame_size(l: Layout, topics: &[FetchedTopic]) -> i32 {
     let body: usize = topics
         .iter()
         .map(|t| {
-            l.name_len(&t.name)
+            l.topic_len(t)
                 + l.count_len(t.partitions.len())
                 + t.partitions
                     .iter()
@@ -238,10 +257,12 @@ mod tests {
         let mut f = std::fs::File::create(&path).unwrap();
         f.write_all(b"0123456789abcdef").unwrap();
         let file = gyre_zerocopy::SharedFile::open(&path).unwrap();
-        for version in 4..=12 {
+        let id = uuid::Uuid::from_u128(0x1234_5678_9abc_def0_1122_3344_5566_7788);
+        for version in 4..=17 {
             let topics = vec![
                 FetchedTopic {
                     name: "orders".into(),
+                    id,
                     partitions: vec![
                         FetchedPartition {
                             index: 0,
@@ -261,6 +282,7 @@ mod tests {
                 },
                 FetchedTopic {
                     name: "empty".into(),
+                    id: uuid::Uuid::nil(),
                     partitions: vec![],
                 },
             ];
@@ -275,7 +297,11 @@ mod tests {
             assert!(b.is_empty(), "v{version}: {} bytes left", b.len());
             assert_eq!(r.responses.len(), 2);
             let p = &r.responses[0].partitions;
-            assert_eq!(r.responses[0].topic.as_str(), "orders");
+            if version >= 13 {
+                assert_eq!(r.responses[0].topic_id, id);
+            } else {
+                assert_eq!(r.responses[0].topic.as_str(), "orders");
+            }
             assert_eq!(p[0].records.as_deref(), Some(&b"456789ab"[..]));
             assert_eq!((p[0].high_watermark, p[0].partition_index), (42, 0));
             if version >= 5 {

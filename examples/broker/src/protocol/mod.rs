@@ -76,6 +76,8 @@ pub mod error_code {
     pub const DUPLICATE_SEQUENCE_NUMBER: i16 = 46;
     /// An idempotent producer's epoch is older than its current one.
     pub const INVALID_PRODUCER_EPOCH: i16 = 47;
+    /// No topic has this id (Metadata v10+, Fetch v13+).
+    pub const UNKNOWN_TOPIC_ID: i16 = 100;
     /// DescribeCluster asked for an endpoint type the broker lacks.
     pub const UNSUPPORTED_ENDPOINT_TYPE: i16 = 120;
     /// A member id is required: rejoin with the one given.

@@ -251,12 +251,17 @@ fn walk(key: ApiKey, version: i16, body: &[u8]) -> Result<usize, ShapeError> {
             })?;
         }
         ApiKey::Fetch => {
-            w.skip(4 + 4 + 4 + 4 + 1)?; // replica, max wait, min bytes, max bytes, isolation
+            if v <= 14 {
+                w.skip(4)?; // replica id (a tagged replica state from v15)
+            }
+            w.skip(4 + 4 + 4 + 1)?; // max wait, min bytes, max bytes, isolation
             if v >= 7 {
                 w.skip(4 + 4)?; // session id, epoch
             }
+            // A topic: its name, or from v13 its id.
+            let topic = |w: &mut Walk<'_>| if v >= 13 { w.skip(16) } else { w.string() };
             w.structs(false, |w| {
-                w.string()?;
+                topic(w)?;
                 w.structs(false, |w| {
                     w.skip(4)?;
                     if v >= 9 {
@@ -274,7 +279,7 @@ fn walk(key: ApiKey, version: i16, body: &[u8]) -> Result<usize, ShapeError> {
             })?;
             if v >= 7 {
                 w.structs(false, |w| {
-                    w.string()?;
+                    topic(w)?;
                     w.array(false, |w| w.skip(4))
                 })?;
             }
@@ -573,13 +578,21 @@ mod tests {
             ApiKey::Fetch => {
                 let p = fetch_request::FetchPartition::default();
                 let mut t = fetch_request::FetchTopic::default();
-                t.topic = TopicName(name("t"));
+                if v >= 13 {
+                    t.topic_id = uuid::Uuid::from_u128(7);
+                } else {
+                    t.topic = TopicName(name("t"));
+                }
                 t.partitions = vec![p.clone(), p];
                 let mut r = FetchRequest::default();
                 r.topics = vec![t.clone(), t];
                 if v >= 7 {
                     let mut f = fetch_request::ForgottenTopic::default();
-                    f.topic = TopicName(name("gone"));
+                    if v >= 13 {
+                        f.topic_id = uuid::Uuid::from_u128(8);
+                    } else {
+                        f.topic = TopicName(name("gone"));
+                    }
                     f.partitions = vec![1, 2];
                     r.forgotten_topics_data = vec![f.clone(), f];
                 }
@@ -600,8 +613,13 @@ mod tests {
             ApiKey::Metadata => {
                 let mut t = metadata_request::MetadataRequestTopic::default();
                 t.name = Some(TopicName(name("t")));
+                let mut by_id = t.clone();
+                if v >= 10 {
+                    by_id.name = None;
+                    by_id.topic_id = uuid::Uuid::from_u128(9);
+                }
                 let mut r = MetadataRequest::default();
-                r.topics = Some(vec![t.clone(), t]);
+                r.topics = Some(vec![t, by_id]);
                 RequestKind::Metadata(r)
             }
             ApiKey::OffsetCommit => {
@@ -711,7 +729,16 @@ mod tests {
             }
             ApiKey::DeleteTopics => {
                 let mut r = DeleteTopicsRequest::default();
-                r.topic_names = vec![TopicName(name("a")), TopicName(name("b"))];
+                if v >= 6 {
+                    let mut by_name = delete_topics_request::DeleteTopicState::default();
+                    by_name.name = Some(TopicName(name("a")));
+                    let mut by_id = delete_topics_request::DeleteTopicState::default();
+                    by_id.name = None;
+                    by_id.topic_id = uuid::Uuid::from_u128(3);
+                    r.topics = vec![by_name, by_id];
+                } else {
+                    r.topic_names = vec![TopicName(name("a")), TopicName(name("b"))];
+                }
                 RequestKind::DeleteTopics(r)
             }
             ApiKey::InitProducerId => {

@@ -3,9 +3,11 @@
 //! from 0, so librdkafka's group consumer accepts the broker) up to the
 //! newest flexible version (compact encodings, tagged fields) whose
 //! meaning the broker implements, so current clients speak their current
-//! protocol. Where the next version changes meaning, the range stops
-//! before it: Fetch 13 and Metadata 10 name topics by id, OffsetFetch 8
-//! batches groups, OffsetCommit 9 is the KIP-848 consumer protocol.
+//! protocol. Topics have ids (Metadata 10+, Fetch 13+, CreateTopics 7,
+//! DeleteTopics 6). Where the next version changes meaning, the range
+//! stops before it: Produce 13 names topics by id (Kafka 4.1),
+//! OffsetFetch 8 batches groups, OffsetCommit 9 and OffsetFetch 9 are the
+//! KIP-848 consumer protocol, InitProducerId 5 is transactions v2.
 
 use kafka_protocol::messages::ApiKey;
 
@@ -27,9 +29,9 @@ const fn range(key: ApiKey, min: i16, max: i16) -> ApiRange {
 /// Every API the broker answers.
 pub const SUPPORTED: &[ApiRange] = &[
     range(ApiKey::Produce, 3, 12),
-    range(ApiKey::Fetch, 4, 12),
+    range(ApiKey::Fetch, 4, 17),
     range(ApiKey::ListOffsets, 1, 8),
-    range(ApiKey::Metadata, 0, 9),
+    range(ApiKey::Metadata, 0, 12),
     range(ApiKey::OffsetCommit, 2, 8),
     range(ApiKey::OffsetFetch, 1, 7),
     range(ApiKey::FindCoordinator, 0, 4),
@@ -37,9 +39,9 @@ pub const SUPPORTED: &[ApiRange] = &[
     range(ApiKey::Heartbeat, 0, 4),
     range(ApiKey::LeaveGroup, 0, 5),
     range(ApiKey::SyncGroup, 0, 5),
-    range(ApiKey::ApiVersions, 0, 3),
-    range(ApiKey::CreateTopics, 2, 6),
-    range(ApiKey::DeleteTopics, 1, 5),
+    range(ApiKey::ApiVersions, 0, 4),
+    range(ApiKey::CreateTopics, 2, 7),
+    range(ApiKey::DeleteTopics, 1, 6),
     range(ApiKey::InitProducerId, 0, 4),
     range(ApiKey::DescribeGroups, 0, 5),
     range(ApiKey::ListGroups, 0, 5),
@@ -81,8 +83,8 @@ mod tests {
                 assert_eq!(r.key.request_header_version(r.max), 2, "{r:?}");
             }
         }
-        assert!(supports(ApiKey::Fetch, 12));
-        assert!(!supports(ApiKey::Fetch, 13));
+        assert!(supports(ApiKey::Fetch, 17));
+        assert!(!supports(ApiKey::Fetch, 18));
         assert!(!supports(ApiKey::SaslHandshake, 0));
         assert_eq!(kafka_protocol::messages::ProduceRequest::VERSIONS.min, 3);
     }

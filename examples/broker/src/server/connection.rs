@@ -19,7 +19,7 @@ use crate::ops::{Answer, LogJob, LogOp, LogReply, TopicSpec};
 use crate::protocol::error_code as ec;
 use crate::protocol::request::{self, RequestError};
 use crate::protocol::{header, versions};
-use crate::topics::{self, ConfigChange};
+use crate::topics::{self, ConfigChange, Topic};
 use crate::writer::{Full, Submitter};
 use bytes::Bytes;
 use gyre_reactor::{ChannelHandle, Error, InboundContext, InboundHandler, TimerId};
@@ -36,6 +36,7 @@ use std::rc::Rc;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
+use uuid::Uuid;
 
 /// The inbound handler of a client connection.
 pub struct Connection {
@@ -216,11 +217,38 @@ impl Connection {
             RequestKind::ListOffsets(r) => self.list_offsets(ctx, head, r),
             RequestKind::CreateTopics(r) => self.create_topics(ctx, head, r),
             RequestKind::DeleteTopics(r) => {
-                let mut names: Vec<StrBytes> = r.topic_names.into_iter().map(|n| n.0).collect();
-                names.extend(r.topics.into_iter().filter_map(|t| t.name.map(|n| n.0)));
-                let op = LogOp::DeleteTopics(names.iter().map(|n| n.as_str().to_owned()).collect());
+                // By name (v0-5), or (v6) by name or id; each answered with
+                // both where the topic is known.
+                let catalog = &self.shared.catalog;
+                let by_name = |name: StrBytes| {
+                    let id = catalog.get(&name).map_or_else(Uuid::nil, |t| t.id);
+                    (Some(name), id)
+                };
+                let topics: Vec<(Option<StrBytes>, Uuid)> = r
+                    .topic_names
+                    .into_iter()
+                    .map(|n| by_name(n.0))
+                    .chain(r.topics.into_iter().map(|t| match t.name {
+                        Some(name) => by_name(name.0),
+                        None => match catalog.by_id(&t.topic_id) {
+                            Some(found) => {
+                                (Some(StrBytes::from_string(found.name.clone())), t.topic_id)
+                            }
+                            None => (None, t.topic_id),
+                        },
+                    }))
+                    .collect();
+                // An unknown id goes as no name, which the writer refuses.
+                let names = topics
+                    .iter()
+                    .map(|(n, _)| {
+                        n.as_ref()
+                            .map_or_else(String::new, |n| n.as_str().to_owned())
+                    })
+                    .collect();
+                let op = LogOp::DeleteTopics(names);
                 let nothing = Answer::Deleted(Vec::new());
-                self.send_to_writer(ctx, head, Pending::DeleteTopics(names), Some(op), nothing);
+                self.send_to_writer(ctx, head, Pending::DeleteTopics(topics), Some(op), nothing);
             }
             RequestKind::InitProducerId(req) => {
                 if let Some(id) = &req.transactional_id {
@@ -408,12 +436,28 @@ impl Connection {
         r: FetchRequest,
     ) {
         let mut parts = Vec::new();
+        // From v13 topics are named by id; the response names them so too.
+        let by_id = head.api_version >= 13;
+        let mut ids = Vec::new();
         let layout = r
             .topics
             .into_iter()
             .map(|topic| {
-                self.route(
-                    topic.topic.0,
+                let (name, found, missing) = if by_id {
+                    ids.push(topic.topic_id);
+                    let found = self.shared.catalog.by_id(&topic.topic_id);
+                    let name = found
+                        .as_ref()
+                        .map_or_else(StrBytes::default, |t| StrBytes::from_string(t.name.clone()));
+                    (name, found, ec::UNKNOWN_TOPIC_ID)
+                } else {
+                    let found = self.shared.catalog.get(&topic.topic.0);
+                    (topic.topic.0, found, ec::UNKNOWN_TOPIC_OR_PARTITION)
+                };
+                self.route_found(
+                    name,
+                    found,
+                    missing,
                     &topic.partitions,
                     |p| p.partition,
                     |id, p| {
@@ -440,7 +484,7 @@ impl Connection {
         self.send_to_writer(
             ctx,
             head,
-            Pending::Fetch(layout),
+            Pending::Fetch(layout, ids),
             job.map(LogOp::Fetch),
             nothing,
         );
@@ -686,16 +730,37 @@ impl Connection {
         name: StrBytes,
         partitions: &[P],
         index: impl Fn(&P) -> i32,
-        mut routed: impl FnMut(u32, &P),
+        routed: impl FnMut(u32, &P),
     ) -> TopicLayout {
         let found = self.shared.catalog.get(&name);
+        self.route_found(
+            name,
+            found,
+            ec::UNKNOWN_TOPIC_OR_PARTITION,
+            partitions,
+            index,
+            routed,
+        )
+    }
+
+    /// [`route`](Self::route) for a topic already looked up (by name or
+    /// by id); partitions of a topic not `found` get `missing`.
+    fn route_found<P>(
+        &self,
+        name: StrBytes,
+        found: Option<Arc<Topic>>,
+        missing: i16,
+        partitions: &[P],
+        index: impl Fn(&P) -> i32,
+        mut routed: impl FnMut(u32, &P),
+    ) -> TopicLayout {
         let partitions = partitions
             .iter()
             .map(|p| {
-                let id = found
-                    .as_ref()
-                    .and_then(|t| t.partition(index(p)))
-                    .ok_or(ec::UNKNOWN_TOPIC_OR_PARTITION);
+                let id = match &found {
+                    None => Err(missing),
+                    Some(t) => t.partition(index(p)).ok_or(ec::UNKNOWN_TOPIC_OR_PARTITION),
+                };
                 if let Ok(id) = id {
                     routed(id, p);
                 }

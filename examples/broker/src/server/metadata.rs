@@ -9,9 +9,11 @@ use kafka_protocol::messages::metadata_response::{
 };
 use kafka_protocol::messages::{BrokerId, MetadataRequest, MetadataResponse, TopicName};
 use kafka_protocol::protocol::StrBytes;
+use uuid::Uuid;
 
-/// The topic names a Metadata request asks for; `None` for all. In v0 an
-/// empty list means all; later, a null list does.
+/// The topic names a Metadata request asks for (topics asked for by id
+/// have none); `None` for all. In v0 an empty list means all; later, a
+/// null list does.
 pub fn requested(request: &MetadataRequest, version: i16) -> Option<Vec<StrBytes>> {
     match &request.topics {
         None => None,
@@ -49,19 +51,30 @@ pub fn response(
     r.brokers.push(broker);
     r.cluster_id = Some(StrBytes::from_static_str(super::node::CLUSTER_ID));
     r.controller_id = BrokerId(0);
-    let names: Vec<StrBytes> = match requested(request, version) {
-        Some(names) => names,
-        None => shared
+    // Each topic asked for, by name or (v10+, a null name) by id; or all.
+    let asked: Vec<(Option<StrBytes>, Uuid)> = match (&request.topics, requested(request, version))
+    {
+        (_, None) => shared
             .catalog
             .all()
             .iter()
-            .map(|t| StrBytes::from_string(t.name.clone()))
+            .map(|t| (Some(StrBytes::from_string(t.name.clone())), t.id))
             .collect(),
+        (Some(list), Some(_)) => list
+            .iter()
+            .map(|t| (t.name.as_ref().map(|n| n.0.clone()), t.topic_id))
+            .collect(),
+        (None, Some(_)) => Vec::new(),
     };
-    for name in names {
+    for (name, id) in asked {
         let mut t = MetadataResponseTopic::default();
-        match shared.catalog.get(&name) {
+        let found = match &name {
+            Some(name) => shared.catalog.get(name),
+            None => shared.catalog.by_id(&id),
+        };
+        match found {
             Some(topic) => {
+                t.topic_id = topic.id;
                 for index in 0..topic.partitions.len() as i32 {
                     let mut p = MetadataResponsePartition::default();
                     p.partition_index = index;
@@ -71,13 +84,18 @@ pub fn response(
                     p.isr_nodes = vec![BrokerId(0)];
                     t.partitions.push(p);
                 }
+                t.name = Some(TopicName(StrBytes::from_string(topic.name.clone())));
             }
-            None if topics::validate_name(&name).is_err() => {
-                t.error_code = ec::INVALID_TOPIC_EXCEPTION
+            None => {
+                t.error_code = match &name {
+                    None => ec::UNKNOWN_TOPIC_ID,
+                    Some(n) if topics::validate_name(n).is_err() => ec::INVALID_TOPIC_EXCEPTION,
+                    Some(_) => ec::UNKNOWN_TOPIC_OR_PARTITION,
+                };
+                t.topic_id = id;
+                t.name = name.map(TopicName);
             }
-            None => t.error_code = ec::UNKNOWN_TOPIC_OR_PARTITION,
         }
-        t.name = Some(TopicName(name));
         r.topics.push(t);
     }
     r

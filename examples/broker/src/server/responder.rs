@@ -31,6 +31,7 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::protocol::{Encodable, HeaderVersion, StrBytes};
 use std::sync::Arc;
+use uuid::Uuid;
 
 /// A topic of a request: its name and, per partition in request order, the
 /// partition index and either the broker's id for it (sent to the writer)
@@ -53,7 +54,7 @@ pub enum Pending {
     /// A produce request.
     Produce(Vec<TopicLayout>),
     /// A fetch request.
-    Fetch(Vec<TopicLayout>),
+    Fetch(Vec<TopicLayout>, Vec<Uuid>),
     /// A list-offsets request.
     ListOffsets(Vec<TopicLayout>),
     /// A delete-records request.
@@ -65,7 +66,7 @@ pub enum Pending {
     /// address to advertise.
     Metadata(kafka_protocol::messages::MetadataRequest, (String, u16)),
     /// A delete-topics request.
-    DeleteTopics(Vec<StrBytes>),
+    DeleteTopics(Vec<(Option<StrBytes>, Uuid)>),
     /// A create-partitions request: its topics, and those answered before
     /// the writer saw them (error code and message; code 0 for a
     /// validate-only success).
@@ -106,11 +107,11 @@ impl LogReply for Responder {
             (Pending::Produce(layout), Answer::Appended(outcomes)) => {
                 self.send_encoded(&produce_response(layout, outcomes))
             }
-            (Pending::Fetch(layout), Answer::Fetched(reads)) => {
+            (Pending::Fetch(layout, ids), Answer::Fetched(reads)) => {
                 self.send(Frame::Parts(fetch_response::encode(
                     self.correlation_id,
                     self.version,
-                    fetch_topics(layout, reads),
+                    fetch_topics(layout, ids, reads),
                 )))
             }
             (Pending::ListOffsets(layout), Answer::Offsets(offsets)) => {
@@ -126,6 +127,7 @@ impl LogReply for Responder {
                         Some((code, message)) => Err((*code, message.clone())),
                         None => match results.next() {
                             Some(Ok(topic)) => {
+                                t.topic_id = topic.id;
                                 t.num_partitions = topic.partitions.len() as i32;
                                 t.replication_factor = 1;
                                 Ok(())
@@ -147,13 +149,19 @@ impl LogReply for Responder {
                     super::metadata::response(&self.shared, advertised, request, self.version);
                 self.send_encoded(&body);
             }
-            (Pending::DeleteTopics(names), Answer::Deleted(results)) => {
+            (Pending::DeleteTopics(topics), Answer::Deleted(results)) => {
                 let mut r = DeleteTopicsResponse::default();
-                for (name, result) in names.iter().zip(results) {
+                for ((name, id), result) in topics.iter().zip(results) {
                     let mut t = DeletableTopicResult::default();
-                    t.name = Some(TopicName(name.clone()));
+                    t.name = name.clone().map(TopicName);
+                    t.topic_id = *id;
                     if let Err(e) = result {
-                        t.error_code = topic_error_code(&e);
+                        // Asked for by an id no topic has (v6).
+                        t.error_code = if name.is_none() {
+                            ec::UNKNOWN_TOPIC_ID
+                        } else {
+                            topic_error_code(&e)
+                        };
                         t.error_message = Some(StrBytes::from_string(e.to_string()));
                     }
                     r.responses.push(t);
@@ -303,7 +311,13 @@ fn produce_response(layout: &[TopicLayout], outcomes: &[(u32, AppendOutcome)]) -
     r
 }
 
-fn fetch_topics(layout: &[TopicLayout], reads: Vec<PartitionRead>) -> Vec<FetchedTopic> {
+/// The fetch response's topics; `ids` are the topics' ids, in layout
+/// order, when the request named topics by id (v13+), else empty.
+fn fetch_topics(
+    layout: &[TopicLayout],
+    ids: &[Uuid],
+    reads: Vec<PartitionRead>,
+) -> Vec<FetchedTopic> {
     zip_layout(layout, reads, |index, read| match read {
         Ok(read) => FetchedPartition {
             index,
@@ -326,8 +340,10 @@ fn fetch_topics(layout: &[TopicLayout], reads: Vec<PartitionRead>) -> Vec<Fetche
         },
     })
     .into_iter()
-    .map(|(name, partitions)| FetchedTopic {
+    .enumerate()
+    .map(|(i, (name, partitions))| FetchedTopic {
         name: name.as_str().to_owned(),
+        id: ids.get(i).copied().unwrap_or_default(),
         partitions,
     })
     .collect()

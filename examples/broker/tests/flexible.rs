@@ -1,0 +1,188 @@
+//! The newest (flexible) versions over a real socket, hand-built with
+//! `kafka-protocol`: topic ids from CreateTopics v7 through Metadata v12
+//! (by name and by id), Fetch v17 by id, DeleteTopics v6 by id, ids kept
+//! across a restart, DescribeCluster, batched FindCoordinator v4, and
+//! ListOffsets v8's max-timestamp and earliest-local queries. Real
+//! clients negotiating these versions are in `clients.rs`.
+
+mod common;
+
+use common::{create_topic, produce_request, topic_name, Client};
+use gyre_broker::log::batch;
+use kafka_protocol::messages::create_topics_request::CreatableTopic;
+use kafka_protocol::messages::delete_topics_request::DeleteTopicState;
+use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
+use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
+use kafka_protocol::messages::*;
+use kafka_protocol::protocol::StrBytes;
+use std::time::Duration;
+use uuid::Uuid;
+
+fn metadata(c: &mut Client, topics: Vec<MetadataRequestTopic>) -> MetadataResponse {
+    let mut r = MetadataRequest::default();
+    r.topics = Some(topics);
+    c.call(ApiKey::Metadata, 12, &r)
+}
+
+fn by_name(name: &str) -> MetadataRequestTopic {
+    let mut t = MetadataRequestTopic::default();
+    t.name = Some(topic_name(name));
+    t
+}
+
+fn by_id(id: Uuid) -> MetadataRequestTopic {
+    let mut t = MetadataRequestTopic::default();
+    t.name = None;
+    t.topic_id = id;
+    t
+}
+
+fn fetch_by_id(c: &mut Client, id: Uuid) -> FetchResponse {
+    let mut p = FetchPartition::default();
+    p.partition_max_bytes = 1 << 20;
+    p.last_fetched_epoch = -1;
+    p.current_leader_epoch = -1;
+    let mut t = FetchTopic::default();
+    t.topic_id = id;
+    t.partitions.push(p);
+    let mut r = FetchRequest::default();
+    r.max_wait_ms = 10;
+    r.max_bytes = 1 << 20;
+    r.topics.push(t);
+    c.call(ApiKey::Fetch, 17, &r)
+}
+
+#[test]
+fn topic_ids_name_topics_in_metadata_fetch_and_delete_and_survive_a_restart() {
+    let mut config = common::config("flexible-ids");
+    let broker = common::start(&config);
+    let mut c = Client::connect(broker.local_addr());
+    // CreateTopics v7 answers with the new topic's id.
+    let mut t = CreatableTopic::default();
+    t.name = topic_name("ids");
+    t.num_partitions = 1;
+    t.replication_factor = 1;
+    let mut r = CreateTopicsRequest::default();
+    r.topics.push(t);
+    let created: CreateTopicsResponse = c.call(ApiKey::CreateTopics, 7, &r);
+    let id = created.topics[0].topic_id;
+    assert!(!id.is_nil());
+    assert_eq!(created.topics[0].num_partitions, 1);
+    // Metadata v12 by name and by id agree; an unknown id is refused.
+    let m = metadata(
+        &mut c,
+        vec![by_name("ids"), by_id(id), by_id(Uuid::from_u128(1))],
+    );
+    assert_eq!(m.topics[0].topic_id, id);
+    assert_eq!(m.topics[1].name.as_ref().map(|n| n.0.as_str()), Some("ids"));
+    assert_eq!(m.topics[1].partitions.len(), 1);
+    assert_eq!(m.topics[2].error_code, 100, "UNKNOWN_TOPIC_ID");
+    assert_eq!(m.cluster_id.as_ref().map(|s| s.as_str()), Some("gyre"));
+    // Fetch v17 by id returns the records, named by id.
+    let records = batch::build(0, 1_700_000_000_000, &[b"a", b"b"]);
+    let _: ProduceResponse = c.call(ApiKey::Produce, 12, &produce_request("ids", records));
+    let f = fetch_by_id(&mut c, id);
+    assert_eq!(f.responses[0].topic_id, id);
+    let p = &f.responses[0].partitions[0];
+    assert_eq!((p.error_code, p.high_watermark), (0, 2));
+    assert!(p.records.as_ref().is_some_and(|r| !r.is_empty()));
+    let unknown = fetch_by_id(&mut c, Uuid::from_u128(2));
+    assert_eq!(unknown.responses[0].partitions[0].error_code, 100);
+    drop(c);
+    broker.shutdown(Duration::from_secs(5));
+
+    // The id is the topic's for good: the same after a restart.
+    config.listen = "127.0.0.1:0".parse().unwrap();
+    let broker = common::start(&config);
+    let mut c = Client::connect(broker.local_addr());
+    let m = metadata(&mut c, vec![by_id(id)]);
+    assert_eq!(m.topics[0].name.as_ref().map(|n| n.0.as_str()), Some("ids"));
+    // DeleteTopics v6 by id; after it the id is unknown, and a topic made
+    // again under the name has a new one.
+    let mut d = DeleteTopicsRequest::default();
+    let mut state = DeleteTopicState::default();
+    state.name = None;
+    state.topic_id = id;
+    d.topics.push(state);
+    let mut gone = DeleteTopicState::default();
+    gone.name = None;
+    gone.topic_id = Uuid::from_u128(3);
+    d.topics.push(gone);
+    let deleted: DeleteTopicsResponse = c.call(ApiKey::DeleteTopics, 6, &d);
+    assert_eq!(deleted.responses[0].error_code, 0);
+    assert_eq!(
+        deleted.responses[0].name.as_ref().map(|n| n.0.as_str()),
+        Some("ids")
+    );
+    assert_eq!(deleted.responses[1].error_code, 100);
+    assert_eq!(metadata(&mut c, vec![by_id(id)]).topics[0].error_code, 100);
+    create_topic(&mut c, "ids", 1);
+    let again = metadata(&mut c, vec![by_name("ids")]).topics[0].topic_id;
+    assert!(!again.is_nil() && again != id);
+    broker.shutdown(Duration::from_secs(5));
+    let _ = std::fs::remove_dir_all(&config.data_dir);
+}
+
+#[test]
+fn the_cluster_coordinators_and_max_timestamp_at_the_newest_versions() {
+    let config = common::config("flexible-node");
+    let broker = common::start(&config);
+    let mut c = Client::connect(broker.local_addr());
+    let cluster: DescribeClusterResponse = c.call(ApiKey::DescribeCluster, 1, &{
+        let mut r = DescribeClusterRequest::default();
+        r.endpoint_type = 1;
+        r
+    });
+    assert_eq!(cluster.error_code, 0);
+    assert_eq!(cluster.cluster_id.as_str(), "gyre");
+    assert_eq!(cluster.brokers.len(), 1);
+    assert_eq!(
+        cluster.brokers[0].port,
+        i32::from(broker.local_addr().port())
+    );
+    let controllers: DescribeClusterResponse = c.call(ApiKey::DescribeCluster, 1, &{
+        let mut r = DescribeClusterRequest::default();
+        r.endpoint_type = 2;
+        r
+    });
+    assert_ne!(controllers.error_code, 0, "not a controller");
+
+    let mut r = FindCoordinatorRequest::default();
+    r.coordinator_keys = vec![
+        StrBytes::from_static_str("g1"),
+        StrBytes::from_static_str("g2"),
+    ];
+    let found: FindCoordinatorResponse = c.call(ApiKey::FindCoordinator, 4, &r);
+    let keys: Vec<&str> = found.coordinators.iter().map(|k| k.key.as_str()).collect();
+    assert_eq!(keys, ["g1", "g2"]);
+    assert!(found
+        .coordinators
+        .iter()
+        .all(|k| k.error_code == 0 && k.port > 0));
+
+    // Three batches; the middle one holds the largest timestamp.
+    create_topic(&mut c, "times", 1);
+    for ts in [1_000, 9_000, 5_000] {
+        let records = batch::build(0, ts, &[b"x"]);
+        let _: ProduceResponse = c.call(ApiKey::Produce, 9, &produce_request("times", records));
+    }
+    let query = |c: &mut Client, timestamp: i64| {
+        let mut p = ListOffsetsPartition::default();
+        p.timestamp = timestamp;
+        let mut t = ListOffsetsTopic::default();
+        t.name = topic_name("times");
+        t.partitions.push(p);
+        let mut r = ListOffsetsRequest::default();
+        r.replica_id = BrokerId(-1);
+        r.topics.push(t);
+        let resp: ListOffsetsResponse = c.call(ApiKey::ListOffsets, 8, &r);
+        let p = &resp.topics[0].partitions[0];
+        (p.offset, p.timestamp)
+    };
+    assert_eq!(query(&mut c, -3), (1, 9_000), "max timestamp");
+    assert_eq!(query(&mut c, -4).0, 0, "earliest local");
+    assert_eq!(query(&mut c, 4_000), (1, 9_000));
+    broker.shutdown(Duration::from_secs(5));
+    let _ = std::fs::remove_dir_all(&config.data_dir);
+}
