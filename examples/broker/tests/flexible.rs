@@ -186,3 +186,59 @@ fn the_cluster_coordinators_and_max_timestamp_at_the_newest_versions() {
     broker.shutdown(Duration::from_secs(5));
     let _ = std::fs::remove_dir_all(&config.data_dir);
 }
+
+#[test]
+fn offset_fetch_v8_answers_several_groups_at_once() {
+    use kafka_protocol::messages::offset_commit_request::{
+        OffsetCommitRequestPartition, OffsetCommitRequestTopic,
+    };
+    use kafka_protocol::messages::offset_fetch_request::{
+        OffsetFetchRequestGroup, OffsetFetchRequestTopics,
+    };
+    let config = common::config("flexible-offsets");
+    let broker = common::start(&config);
+    let mut c = Client::connect(broker.local_addr());
+    create_topic(&mut c, "read", 2);
+    // Offsets committed outside any generation, as admin tools do.
+    for (group, offset) in [("a", 10), ("b", 20)] {
+        let mut p = OffsetCommitRequestPartition::default();
+        p.partition_index = 1;
+        p.committed_offset = offset;
+        let mut t = OffsetCommitRequestTopic::default();
+        t.name = topic_name("read");
+        t.partitions.push(p);
+        let mut r = OffsetCommitRequest::default();
+        r.group_id = GroupId(StrBytes::from_static_str(group));
+        r.generation_id_or_member_epoch = -1;
+        r.topics.push(t);
+        let done: OffsetCommitResponse = c.call(ApiKey::OffsetCommit, 8, &r);
+        assert_eq!(done.topics[0].partitions[0].error_code, 0);
+    }
+    let mut named = OffsetFetchRequestTopics::default();
+    named.name = topic_name("read");
+    named.partition_indexes = vec![0, 1];
+    let mut a = OffsetFetchRequestGroup::default();
+    a.group_id = GroupId(StrBytes::from_static_str("a"));
+    a.member_id = None;
+    a.topics = Some(vec![named]);
+    let mut b = OffsetFetchRequestGroup::default();
+    b.group_id = GroupId(StrBytes::from_static_str("b"));
+    b.member_id = None;
+    b.topics = None; // all
+    let mut r = OffsetFetchRequest::default();
+    r.groups = vec![a, b];
+    let got: OffsetFetchResponse = c.call(ApiKey::OffsetFetch, 8, &r);
+    let offsets = |g: usize| -> Vec<(i32, i64)> {
+        got.groups[g].topics[0]
+            .partitions
+            .iter()
+            .map(|p| (p.partition_index, p.committed_offset))
+            .collect()
+    };
+    assert_eq!(got.groups[0].group_id.0.as_str(), "a");
+    assert_eq!(offsets(0), [(0, -1), (1, 10)]);
+    assert_eq!(got.groups[1].group_id.0.as_str(), "b");
+    assert_eq!(offsets(1), [(1, 20)]);
+    broker.shutdown(Duration::from_secs(5));
+    let _ = std::fs::remove_dir_all(&config.data_dir);
+}

@@ -642,8 +642,20 @@ mod tests {
                 t.name = TopicName(name("t"));
                 t.partition_indexes = vec![0, 1];
                 let mut r = OffsetFetchRequest::default();
-                r.group_id = GroupId(name("g"));
-                r.topics = Some(vec![t.clone(), t]);
+                if v >= 8 {
+                    let mut ts = offset_fetch_request::OffsetFetchRequestTopics::default();
+                    ts.name = TopicName(name("t"));
+                    ts.partition_indexes = vec![0, 1];
+                    let mut g = offset_fetch_request::OffsetFetchRequestGroup::default();
+                    g.group_id = GroupId(name("g"));
+                    g.topics = Some(vec![ts.clone(), ts]);
+                    let mut all = g.clone();
+                    all.topics = None;
+                    r.groups = vec![g, all];
+                } else {
+                    r.group_id = GroupId(name("g"));
+                    r.topics = Some(vec![t.clone(), t]);
+                }
                 RequestKind::OffsetFetch(r)
             }
             ApiKey::FindCoordinator => {

@@ -6,8 +6,7 @@
 //! protocol. Topics have ids (Metadata 10+, Fetch 13+, CreateTopics 7,
 //! DeleteTopics 6). Where the next version changes meaning, the range
 //! stops before it: Produce 13 names topics by id (Kafka 4.1),
-//! OffsetFetch 8 batches groups, OffsetCommit 9 and OffsetFetch 9 are the
-//! KIP-848 consumer protocol, InitProducerId 5 is transactions v2.
+//! OffsetCommit 9 and OffsetFetch 9 are the KIP-848 consumer protocol, InitProducerId 5 is transactions v2.
 
 use kafka_protocol::messages::ApiKey;
 
@@ -33,7 +32,7 @@ pub const SUPPORTED: &[ApiRange] = &[
     range(ApiKey::ListOffsets, 1, 8),
     range(ApiKey::Metadata, 0, 12),
     range(ApiKey::OffsetCommit, 2, 8),
-    range(ApiKey::OffsetFetch, 1, 7),
+    range(ApiKey::OffsetFetch, 1, 8),
     range(ApiKey::FindCoordinator, 0, 4),
     range(ApiKey::JoinGroup, 0, 9),
     range(ApiKey::Heartbeat, 0, 4),

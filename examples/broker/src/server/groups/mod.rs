@@ -6,6 +6,7 @@
 
 mod call;
 mod group;
+mod offset_fetch;
 pub mod offsets;
 
 use super::sequencer::Sequenced;
@@ -26,16 +27,12 @@ use kafka_protocol::messages::offset_commit_response::{
 use kafka_protocol::messages::offset_delete_response::{
     OffsetDeleteResponsePartition, OffsetDeleteResponseTopic,
 };
-use kafka_protocol::messages::offset_fetch_response::{
-    OffsetFetchResponsePartition, OffsetFetchResponseTopic,
-};
 use kafka_protocol::messages::{
     DeleteGroupsRequest, DeleteGroupsResponse, DescribeGroupsRequest, DescribeGroupsResponse,
     GroupId, HeartbeatRequest, HeartbeatResponse, JoinGroupRequest, JoinGroupResponse,
     LeaveGroupRequest, LeaveGroupResponse, ListGroupsRequest, ListGroupsResponse,
     OffsetCommitRequest, OffsetCommitResponse, OffsetDeleteRequest, OffsetDeleteResponse,
-    OffsetFetchRequest, OffsetFetchResponse, RequestKind, SyncGroupRequest, SyncGroupResponse,
-    TopicName,
+    OffsetFetchRequest, RequestKind, SyncGroupRequest, SyncGroupResponse,
 };
 use kafka_protocol::protocol::StrBytes;
 use offsets::{Committed, OffsetStore};
@@ -425,44 +422,7 @@ impl State_ {
     }
 
     fn fetch_offsets(&mut self, to: Call, r: OffsetFetchRequest) {
-        let group_id = s(&r.group_id.0);
-        let mut resp = OffsetFetchResponse::default();
-        let entry = |index: i32, c: Option<&Committed>| {
-            let mut p = OffsetFetchResponsePartition::default();
-            p.partition_index = index;
-            p.committed_offset = c.map_or(-1, |c| c.offset);
-            p.committed_leader_epoch = -1;
-            p.metadata = Some(StrBytes::from_string(
-                c.and_then(|c| c.metadata.clone()).unwrap_or_default(),
-            ));
-            p
-        };
-        match &r.topics {
-            Some(topics) => {
-                for t in topics {
-                    let mut topic = OffsetFetchResponseTopic::default();
-                    topic.name = t.name.clone();
-                    for &index in &t.partition_indexes {
-                        let c = self.offsets.get(&group_id, t.name.0.as_str(), index);
-                        topic.partitions.push(entry(index, c));
-                    }
-                    resp.topics.push(topic);
-                }
-            }
-            None => {
-                let mut by_topic: Vec<OffsetFetchResponseTopic> = Vec::new();
-                for (topic, index, c) in self.offsets.of_group(&group_id) {
-                    if by_topic.last().is_none_or(|t| t.name.0.as_str() != topic) {
-                        let mut t = OffsetFetchResponseTopic::default();
-                        t.name = TopicName(StrBytes::from_string(topic.to_owned()));
-                        by_topic.push(t);
-                    }
-                    let last = by_topic.last_mut().expect("pushed");
-                    last.partitions.push(entry(index, Some(c)));
-                }
-                resp.topics = by_topic;
-            }
-        }
+        let resp = offset_fetch::answer(&self.offsets, r, to.version);
         to.send(&resp);
     }
 

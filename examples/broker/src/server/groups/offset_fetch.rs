@@ -1,0 +1,116 @@
+//! OffsetFetch answers, v1 to v8: the offsets a group committed, for the
+//! partitions asked for (none committed: -1) or, with no topics named, all
+//! of them. Up to v7 a request asks for one group; v8 (KIP-709) batches
+//! several, each answered in its own entry. Plain functions over the
+//! offset store.
+
+use super::offsets::{Committed, OffsetStore};
+use kafka_protocol::messages::offset_fetch_response::{
+    OffsetFetchResponseGroup, OffsetFetchResponsePartition, OffsetFetchResponsePartitions,
+    OffsetFetchResponseTopic, OffsetFetchResponseTopics,
+};
+use kafka_protocol::messages::{OffsetFetchRequest, OffsetFetchResponse, TopicName};
+use kafka_protocol::protocol::StrBytes;
+
+/// One partition's committed offset (-1: none) and metadata.
+type Entry = (i32, i64, Option<StrBytes>);
+
+/// The group's committed offsets of `asked` (topics and partitions), or
+/// all of them when `asked` is `None`; by topic, in order.
+fn committed(
+    store: &OffsetStore,
+    group: &str,
+    asked: Option<Vec<(TopicName, Vec<i32>)>>,
+) -> Vec<(TopicName, Vec<Entry>)> {
+    let entry = |index: i32, c: Option<&Committed>| -> Entry {
+        let metadata = c.and_then(|c| c.metadata.clone()).unwrap_or_default();
+        (
+            index,
+            c.map_or(-1, |c| c.offset),
+            Some(StrBytes::from_string(metadata)),
+        )
+    };
+    match asked {
+        Some(topics) => topics
+            .into_iter()
+            .map(|(name, indexes)| {
+                let parts = indexes
+                    .into_iter()
+                    .map(|i| entry(i, store.get(group, name.0.as_str(), i)))
+                    .collect();
+                (name, parts)
+            })
+            .collect(),
+        None => {
+            let mut by_topic: Vec<(TopicName, Vec<Entry>)> = Vec::new();
+            for (topic, index, c) in store.of_group(group) {
+                if by_topic.last().is_none_or(|(t, _)| t.0.as_str() != topic) {
+                    by_topic.push((
+                        TopicName(StrBytes::from_string(topic.to_owned())),
+                        Vec::new(),
+                    ));
+                }
+                by_topic
+                    .last_mut()
+                    .expect("pushed")
+                    .1
+                    .push(entry(index, Some(c)));
+            }
+            by_topic
+        }
+    }
+}
+
+/// The answer to `r` at `version`.
+pub(super) fn answer(
+    store: &OffsetStore,
+    r: OffsetFetchRequest,
+    version: i16,
+) -> OffsetFetchResponse {
+    let mut resp = OffsetFetchResponse::default();
+    if version < 8 {
+        let asked = r.topics.map(|ts| {
+            ts.into_iter()
+                .map(|t| (t.name, t.partition_indexes))
+                .collect()
+        });
+        for (name, parts) in committed(store, r.group_id.0.as_str(), asked) {
+            let mut topic = OffsetFetchResponseTopic::default();
+            topic.name = name;
+            for (index, offset, metadata) in parts {
+                let mut p = OffsetFetchResponsePartition::default();
+                p.partition_index = index;
+                p.committed_offset = offset;
+                p.committed_leader_epoch = -1;
+                p.metadata = metadata;
+                topic.partitions.push(p);
+            }
+            resp.topics.push(topic);
+        }
+        return resp;
+    }
+    for g in r.groups {
+        let asked = g.topics.map(|ts| {
+            ts.into_iter()
+                .map(|t| (t.name, t.partition_indexes))
+                .collect()
+        });
+        let mut group = OffsetFetchResponseGroup::default();
+        for (name, parts) in committed(store, g.group_id.0.as_str(), asked) {
+            let mut topic = OffsetFetchResponseTopics::default();
+            topic.name = name;
+            for (index, offset, metadata) in parts {
+                let mut p = OffsetFetchResponsePartitions::default();
+                p.partition_index = index;
+                p.committed_offset = offset;
+                p.committed_leader_epoch = -1;
+                p.metadata = metadata;
+                topic.partitions.push(p);
+            }
+            group.topics.push(topic);
+        }
+        group.group_id = g.group_id;
+        resp.groups.push(group);
+    }
+    resp
+}
