@@ -245,8 +245,10 @@ fn delete_records_moves_the_log_start_for_every_client_and_across_a_restart() {
         "cut",
         "deleted ok",
     );
-    // The start is in the synced log-start checkpoint: after a restart the
-    // partition still begins at 60.
+    // `passes` stopped the broker with SIGKILL (`BrokerProcess`'s drop),
+    // so nothing was written at a clean stop: the start is in the
+    // log-start checkpoint synced before DeleteRecords was answered, and
+    // after the restart the partition still begins at 60.
     let broker = BrokerProcess::start(&data, &["--no-auto-create"]);
     let first = run(
         kcat(

@@ -362,3 +362,17 @@ fn an_idempotent_retry_gets_its_offsets_back_before_and_after_a_reopen() {
         "rebuilt from the log: the retry is known"
     );
 }
+
+#[test]
+fn a_time_lookup_below_deleted_records_answers_the_first_kept_record_with_its_own_time() {
+    let dir = Dir::new("time-after-delete");
+    let (mut log, _) = PartitionLog::open(&dir.0, small()).unwrap();
+    for i in 0..40 {
+        log.append(&batch::build(0, 1_000 * i, &[b"x"])).unwrap();
+    }
+    assert_eq!(log.delete_records_before(25).unwrap(), 25);
+    // Before: offset 25 with record 0's timestamp (0).
+    assert_eq!(log.offset_for_time(0).unwrap(), Some((25, 25_000)));
+    assert_eq!(log.offset_for_time(30_000).unwrap(), Some((30, 30_000)));
+    assert_eq!(log.offset_for_time(40_000).unwrap(), None);
+}

@@ -55,23 +55,45 @@ impl BatchHeader {
     }
 }
 
-/// The first record of the whole batch `bytes` whose timestamp is at or
-/// after `timestamp`: its offset and timestamp. Decodes the records
-/// (decompressing them if the producer compressed the batch); under
-/// log-append time every record carries the batch's timestamp. `None` if
-/// no record is that late, or the records do not decode (the caller falls
-/// back to the batch's own bounds).
-pub fn first_record_at_or_after(bytes: bytes::Bytes, timestamp: i64) -> Option<(i64, i64)> {
+/// What a lookup inside one batch found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RecordLookup {
+    /// The first matching record: its offset and timestamp.
+    Found(i64, i64),
+    /// No record of the batch matches.
+    None,
+    /// The records do not decode (the caller falls back to the batch's
+    /// own bounds).
+    Undecodable,
+}
+
+/// The first record of the whole batch `bytes` at or after offset
+/// `from_offset` whose timestamp is at or after `timestamp`. Decodes the
+/// records (decompressing them if the producer compressed the batch);
+/// under log-append time every record carries the batch's timestamp.
+pub fn first_record_at_or_after(
+    bytes: bytes::Bytes,
+    timestamp: i64,
+    from_offset: i64,
+) -> RecordLookup {
     use kafka_protocol::records::{RecordBatchDecoder, TimestampType};
-    let append_time = parse_header(&bytes).ok()?.max_timestamp;
-    let set = RecordBatchDecoder::decode(&mut bytes.clone()).ok()?;
-    set.records.iter().find_map(|r| {
-        let ts = match r.timestamp_type {
-            TimestampType::LogAppend => append_time,
-            TimestampType::Creation => r.timestamp,
-        };
-        (ts >= timestamp).then_some((r.offset, ts))
-    })
+    let Ok(header) = parse_header(&bytes) else {
+        return RecordLookup::Undecodable;
+    };
+    let Ok(set) = RecordBatchDecoder::decode(&mut bytes.clone()) else {
+        return RecordLookup::Undecodable;
+    };
+    set.records
+        .iter()
+        .filter(|r| r.offset >= from_offset)
+        .find_map(|r| {
+            let ts = match r.timestamp_type {
+                TimestampType::LogAppend => header.max_timestamp,
+                TimestampType::Creation => r.timestamp,
+            };
+            (ts >= timestamp).then_some(RecordLookup::Found(r.offset, ts))
+        })
+        .unwrap_or(RecordLookup::None)
 }
 
 /// Why bytes are not a good batch.
@@ -305,18 +327,28 @@ mod tests {
         for compression in [Compression::None, Compression::Gzip, Compression::Zstd] {
             let b = timed_batch(100, compression);
             let b = bytes::Bytes::from(b);
-            let find = |ts| first_record_at_or_after(b.clone(), ts);
-            assert_eq!(find(1_042_000), Some((42, 1_042_000)), "{compression:?}");
-            assert_eq!(find(1_041_500), Some((42, 1_042_000)), "{compression:?}");
-            assert_eq!(find(0), Some((0, 1_000_000)), "{compression:?}");
+            let find = |ts| first_record_at_or_after(b.clone(), ts, 0);
+            let found = |o, t| RecordLookup::Found(o, t);
+            assert_eq!(find(1_042_000), found(42, 1_042_000), "{compression:?}");
+            assert_eq!(find(1_041_500), found(42, 1_042_000), "{compression:?}");
+            assert_eq!(find(0), found(0, 1_000_000), "{compression:?}");
             assert_eq!(
                 find(1_100_000),
-                None,
+                RecordLookup::None,
                 "{compression:?}: every record is older"
+            );
+            // Records below a deleted-records start are not answered.
+            assert_eq!(
+                first_record_at_or_after(b.clone(), 0, 60),
+                found(60, 1_060_000),
+                "{compression:?}"
             );
         }
         let garbage = bytes::Bytes::from_static(b"not a batch");
-        assert_eq!(first_record_at_or_after(garbage, 0), None);
+        assert_eq!(
+            first_record_at_or_after(garbage, 0, 0),
+            RecordLookup::Undecodable
+        );
     }
 
     #[test]

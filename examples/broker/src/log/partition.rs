@@ -548,15 +548,14 @@ impl PartitionLog {
         Ok(None)
     }
 
-    /// The first offset whose batch has a timestamp at or after
-    /// `timestamp` (at batch granularity), with that batch's first
-    /// timestamp; `None` if every record is older.
+    /// The first record kept (at or after the log start) whose timestamp
+    /// is at or after `timestamp`: its offset and timestamp; `None` if
+    /// every kept record is older.
     pub fn offset_for_time(&self, timestamp: i64) -> io::Result<Option<(i64, i64)>> {
+        let start = self.start_offset();
         for segment in self.segments.values() {
-            if let Some((offset, ts)) = segment.offset_for_time(timestamp)? {
-                // Deleted records are not answered: the first kept one
-                // stands in (its own timestamp is not read back).
-                return Ok(Some((offset.max(self.start_offset()), ts)));
+            if let Some(found) = segment.offset_for_time(timestamp, start)? {
+                return Ok(Some(found));
             }
         }
         Ok(None)

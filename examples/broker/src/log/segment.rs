@@ -10,7 +10,7 @@
 //! clean stop) or from its first byte ([`Scan::Full`], after an unclean
 //! one), and cuts the log at the first bad batch.
 
-use super::batch::{self, BatchHeader, HEADER_LEN};
+use super::batch::{self, BatchHeader, RecordLookup, HEADER_LEN};
 use super::open_files::OpenFiles;
 use super::scan;
 use gyre_zerocopy::{FileRegion, SharedFile};
@@ -429,13 +429,18 @@ impl Segment {
         Ok(None)
     }
 
-    /// The first record whose timestamp is at least `timestamp`: its
-    /// offset and timestamp, as Kafka answers ListOffsets. The time index
-    /// finds the first batch whose largest timestamp is that late; the
-    /// batch's records are searched (a batch whose records do not decode
-    /// answers with its base offset and base timestamp).
-    pub fn offset_for_time(&self, timestamp: i64) -> io::Result<Option<(i64, i64)>> {
-        if self.max_timestamp < timestamp {
+    /// The first record at or after offset `from_offset` whose timestamp
+    /// is at least `timestamp`: its offset and timestamp, as Kafka answers
+    /// ListOffsets. The time index finds the first batch whose largest
+    /// timestamp is that late; the batch's records are searched (a batch
+    /// whose records do not decode answers with its base offset and base
+    /// timestamp).
+    pub fn offset_for_time(
+        &self,
+        timestamp: i64,
+        from_offset: i64,
+    ) -> io::Result<Option<(i64, i64)>> {
+        if self.max_timestamp < timestamp || self.next_offset <= from_offset {
             return Ok(None);
         }
         // Every batch before a time entry with a smaller timestamp is older.
@@ -452,16 +457,24 @@ impl Segment {
                 }
             }
         };
+        if from_offset > self.base_offset {
+            pos = pos.max(self.position_of(from_offset)?.unwrap_or(self.size));
+        }
         let files = self.files()?;
         while pos < self.size {
             let header = read_header(files.log.file(), pos)?;
-            if header.max_timestamp >= timestamp {
+            if header.max_timestamp >= timestamp && header.last_offset() >= from_offset {
                 let mut bytes = vec![0; header.size];
                 files.log.file().read_exact_at(&mut bytes, pos)?;
-                let found = batch::first_record_at_or_after(bytes.into(), timestamp);
-                return Ok(Some(
-                    found.unwrap_or((header.base_offset, header.base_timestamp)),
-                ));
+                match batch::first_record_at_or_after(bytes.into(), timestamp, from_offset) {
+                    RecordLookup::Found(offset, ts) => return Ok(Some((offset, ts))),
+                    RecordLookup::Undecodable => {
+                        let base = header.base_offset.max(from_offset);
+                        return Ok(Some((base, header.base_timestamp)));
+                    }
+                    // Its late records lie below `from_offset`.
+                    RecordLookup::None => {}
+                }
             }
             pos += header.size as u64;
         }
