@@ -192,11 +192,10 @@ impl Walk<'_> {
         nullable: bool,
         mut each: impl FnMut(&mut Self) -> Result<(), ShapeError>,
     ) -> Result<(), ShapeError> {
-        for _ in 0..self.count(nullable)? {
-            each(self)?;
-            self.tags()?;
-        }
-        Ok(())
+        self.array(nullable, |w| {
+            each(w)?;
+            w.tags()
+        })
     }
 
     /// A structure's tagged fields (flexible versions only): a count, then

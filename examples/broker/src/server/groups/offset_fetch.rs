@@ -61,6 +61,33 @@ fn committed(
     }
 }
 
+/// The response topics of `committed`, in the types of one version range
+/// (the classic and the batched responses have types of their own with the
+/// same fields).
+macro_rules! response_topics {
+    ($committed:expr, $topic:ty, $partition:ty) => {
+        $committed
+            .into_iter()
+            .map(|(name, parts)| {
+                let mut topic = <$topic>::default();
+                topic.name = name;
+                topic.partitions = parts
+                    .into_iter()
+                    .map(|(index, offset, metadata)| {
+                        let mut p = <$partition>::default();
+                        p.partition_index = index;
+                        p.committed_offset = offset;
+                        p.committed_leader_epoch = -1;
+                        p.metadata = metadata;
+                        p
+                    })
+                    .collect();
+                topic
+            })
+            .collect()
+    };
+}
+
 /// The answer to `r` at `version`.
 pub(super) fn answer(
     store: &OffsetStore,
@@ -74,19 +101,12 @@ pub(super) fn answer(
                 .map(|t| (t.name, t.partition_indexes))
                 .collect()
         });
-        for (name, parts) in committed(store, r.group_id.0.as_str(), asked) {
-            let mut topic = OffsetFetchResponseTopic::default();
-            topic.name = name;
-            for (index, offset, metadata) in parts {
-                let mut p = OffsetFetchResponsePartition::default();
-                p.partition_index = index;
-                p.committed_offset = offset;
-                p.committed_leader_epoch = -1;
-                p.metadata = metadata;
-                topic.partitions.push(p);
-            }
-            resp.topics.push(topic);
-        }
+        let committed = committed(store, r.group_id.0.as_str(), asked);
+        resp.topics = response_topics!(
+            committed,
+            OffsetFetchResponseTopic,
+            OffsetFetchResponsePartition
+        );
         return resp;
     }
     for g in r.groups {
@@ -95,20 +115,13 @@ pub(super) fn answer(
                 .map(|t| (t.name, t.partition_indexes))
                 .collect()
         });
+        let committed = committed(store, g.group_id.0.as_str(), asked);
         let mut group = OffsetFetchResponseGroup::default();
-        for (name, parts) in committed(store, g.group_id.0.as_str(), asked) {
-            let mut topic = OffsetFetchResponseTopics::default();
-            topic.name = name;
-            for (index, offset, metadata) in parts {
-                let mut p = OffsetFetchResponsePartitions::default();
-                p.partition_index = index;
-                p.committed_offset = offset;
-                p.committed_leader_epoch = -1;
-                p.metadata = metadata;
-                topic.partitions.push(p);
-            }
-            group.topics.push(topic);
-        }
+        group.topics = response_topics!(
+            committed,
+            OffsetFetchResponseTopics,
+            OffsetFetchResponsePartitions
+        );
         group.group_id = g.group_id;
         resp.groups.push(group);
     }
