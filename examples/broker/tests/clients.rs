@@ -434,3 +434,14 @@ fn librdkafka_and_kafka_python_negotiate_flexible_versions_and_topic_ids() {
     );
     let _ = std::fs::remove_dir_all(&data);
 }
+
+#[test]
+fn librdkafka_and_kafka_python_describe_the_cluster() {
+    let data = passes(
+        "cluster",
+        python("describe_cluster.py"),
+        "unused",
+        "cluster ok",
+    );
+    let _ = std::fs::remove_dir_all(&data);
+}

@@ -12,6 +12,11 @@ control's duplicate count.
 
 Arguments: the broker's address, a topic prefix, and the port the proxy
 listens on (the broker advertises it).
+
+No client can be made to send an older epoch than its current one (the
+zombie producer INVALID_PRODUCER_EPOCH fences) or a sequence gap: those
+rules are tested on the producer state itself, in
+`src/log/producers.rs` and `tests/log.rs`.
 """
 import sys
 import time
