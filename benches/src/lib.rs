@@ -9,6 +9,7 @@
 pub mod broker;
 pub mod codec;
 pub mod echo;
+pub mod host;
 pub mod offload;
 pub mod ring;
 pub mod rpc;

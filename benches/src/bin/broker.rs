@@ -105,6 +105,7 @@ fn ms(ns: u64) -> f64 {
 }
 
 fn main() {
+    println!("{}", gyre_benches::host::describe());
     let args = Args::parse();
     let records = args
         .records

@@ -111,6 +111,7 @@ fn measure(server: &str, args: &Args, load: &Load) -> Report {
 }
 
 fn main() {
+    println!("{}", gyre_benches::host::describe());
     raise_fd_limit();
     let args = Args::parse();
     let started = Instant::now();

@@ -123,6 +123,7 @@ fn next_offset(region: &gyre_zerocopy::FileRegion, len: u64) -> i64 {
 }
 
 fn main() {
+    println!("{}", gyre_benches::host::describe());
     let args = Args::parse();
     let (size, rounds) = if args.quick {
         (128u64 << 20, 1)

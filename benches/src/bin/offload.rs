@@ -77,6 +77,7 @@ fn us(ns: u64) -> f64 {
 }
 
 fn main() {
+    println!("{}", gyre_benches::host::describe());
     let args = Args::parse();
     let started = Instant::now();
     let (rounds, warmup, duration) = if args.quick {

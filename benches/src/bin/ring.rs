@@ -1,5 +1,7 @@
-//! The ring-buffer harness: Gyre against the `disruptor` crate,
-//! crossbeam-channel and std's `sync_channel`, in one run.
+//! The ring-buffer harness: Gyre against Java's LMAX Disruptor (the
+//! original, run as a subprocess; skipped with a reason where no JVM is
+//! installed), the `disruptor` crate, crossbeam-channel and std's
+//! `sync_channel`, in one run.
 //!
 //! ```text
 //! cargo run --release -p gyre-benches --bin ring -- --quick   # < 60 s
@@ -11,7 +13,9 @@
 //! latency (`pingpong-*`) a ratio below 1 means Gyre's round trip is shorter.
 
 use clap::Parser;
+use gyre_benches::ring::lmax_java::LmaxJava;
 use gyre_benches::ring::{channels, disruptor_crate, gyre, idle, pingpong, BATCH};
+use std::cell::RefCell;
 use gyre_benches::stats::{interleaved_rates, print_rates, Unit};
 use gyre_benches::svg::{percentile_plot, Series};
 use hdrhistogram::Histogram;
@@ -34,6 +38,7 @@ struct Args {
 }
 
 fn main() {
+    println!("{}", gyre_benches::host::describe());
     let args = Args::parse();
     let run = |bench: &str| {
         args.only
@@ -53,31 +58,47 @@ fn main() {
         gyre_benches::ring::CAPACITY
     );
 
+    // Java's Disruptor stays up across the 1p1c cases (one JVM start).
+    let java = if run("1p1c-single") || run("1p1c-batch64") {
+        match LmaxJava::start(gyre_benches::ring::CAPACITY) {
+            Ok(java) => Some(RefCell::new(java)),
+            Err(why) => {
+                println!("# lmax-java skipped: {why}");
+                None
+            }
+        }
+    } else {
+        None
+    };
+    let java_single = |n| java.as_ref().expect("started").borrow_mut().run(n, 1);
+    let java_batch = |n| java.as_ref().expect("started").borrow_mut().run(n, BATCH);
+
     if run("1p1c-single") {
-        let rates = interleaved_rates(
-            rounds,
-            n,
-            &[
-                ("gyre", &|n| gyre::one_to_one(n, 1)),
-                ("crossbeam", &channels::crossbeam_one_to_one),
-                ("disruptor", &|n| disruptor_crate::one_to_one(n, 1)),
-                ("sync_channel", &channels::std_one_to_one),
-            ],
-        );
+        let mut cases: Vec<(&str, &dyn Fn(u64) -> Duration)> = vec![
+            ("gyre", &|n| gyre::one_to_one(n, 1)),
+            ("crossbeam", &channels::crossbeam_one_to_one),
+            ("disruptor", &|n| disruptor_crate::one_to_one(n, 1)),
+            ("sync_channel", &channels::std_one_to_one),
+        ];
+        if java.is_some() {
+            cases.push(("lmax-java", &java_single));
+        }
+        let rates = interleaved_rates(rounds, n, &cases);
         print_rates("1p1c-single", &rates, Unit::Events);
     }
 
     if run("1p1c-batch64") {
-        let rates = interleaved_rates(
-            rounds,
-            n * 4,
-            &[
-                ("gyre", &|n| gyre::one_to_one(n, BATCH)),
-                ("disruptor", &|n| disruptor_crate::one_to_one(n, BATCH)),
-            ],
-        );
+        let mut cases: Vec<(&str, &dyn Fn(u64) -> Duration)> = vec![
+            ("gyre", &|n| gyre::one_to_one(n, BATCH)),
+            ("disruptor", &|n| disruptor_crate::one_to_one(n, BATCH)),
+        ];
+        if java.is_some() {
+            cases.push(("lmax-java", &java_batch));
+        }
+        let rates = interleaved_rates(rounds, n * 4, &cases);
         print_rates("1p1c-batch64", &rates, Unit::Events);
     }
+    drop(java);
 
     // The sequencers against each other, one producer: what a loop pays to
     // publish into one ring shared by every loop (the offload stage's

@@ -41,6 +41,7 @@ fn us(ns: u64) -> f64 {
 }
 
 fn main() {
+    println!("{}", gyre_benches::host::describe());
     let args = Args::parse();
     let seconds = Duration::from_secs(args.seconds.unwrap_or(if args.quick { 3 } else { 5 }));
     let rounds = args.rounds.unwrap_or(if args.quick { 1 } else { 3 });

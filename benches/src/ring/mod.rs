@@ -1,6 +1,7 @@
-//! Ring-buffer cases: Gyre against the `disruptor` crate (v4),
-//! `crossbeam-channel` and std's `sync_channel`, same capacity, same event
-//! (a `u64`), same wait strategy where the peer has it.
+//! Ring-buffer cases: Gyre against Java's LMAX Disruptor (a subprocess),
+//! the `disruptor` crate (v4), `crossbeam-channel` and std's
+//! `sync_channel`, same capacity, same event (a `u64`), same wait strategy
+//! where the peer has it.
 //!
 //! Every throughput case returns the time from the first publish until the
 //! consumer has seen the last event, and checks the consumer's checksum, so
@@ -10,6 +11,7 @@ pub mod channels;
 pub mod disruptor_crate;
 pub mod gyre;
 pub mod idle;
+pub mod lmax_java;
 pub mod pingpong;
 
 /// Ring capacity for every case, Gyre's and the peers'.
