@@ -17,11 +17,11 @@ mod uring;
 use crate::driver::Driver;
 use crate::error::Error;
 use crate::event_loop::LoopLocal;
-use crate::options::ChannelOptions;
+use crate::options::{ChannelOptions, FileSend};
 use crate::outbound::Outbound;
 use crate::timer::TimerId;
 use bytes::{Buf, BytesMut};
-use gyre_zerocopy::{send_vectored, SendFlags, MAX_IOVECS};
+use gyre_zerocopy::{send_vectored, FileRegion, RegionPipe, SendFlags, MAX_IOVECS};
 use mio::net::TcpStream;
 use mio::Token;
 use std::collections::VecDeque;
@@ -55,6 +55,27 @@ pub(crate) const LINGER_TIMER: usize = usize::MAX - 2;
 const LINGER_POLL: std::time::Duration = std::time::Duration::from_millis(50);
 /// Input a lingering close discards before it gives up on the peer's EOF.
 const LINGER_MAX_BYTES: usize = 256 * 1024;
+
+/// Opens a channel's splice pipe; a failure (descriptors exhausted) is
+/// logged once for the channel, which then sends files with `sendfile`.
+fn open_region_pipe(bytes: usize) -> Result<RegionPipe, ()> {
+    RegionPipe::new(bytes).map_err(|e| {
+        tracing::warn!(error = %e, "cannot open a splice pipe; this channel sends files with sendfile");
+    })
+}
+
+/// Sends the next part of `region`: through `pipe` with `splice` when
+/// there is one, else with `sendfile`.
+fn send_region(
+    region: &mut FileRegion,
+    pipe: Option<&mut RegionPipe>,
+    stream: &TcpStream,
+) -> Result<usize, gyre_zerocopy::Error> {
+    match pipe {
+        Some(pipe) => pipe.send(region, stream),
+        None => region.transfer_to(stream),
+    }
+}
 
 /// A channel as its handlers see it.
 pub struct Channel {
@@ -92,6 +113,10 @@ pub struct Channel {
     linger_deadline: Option<Instant>,
     /// Input discarded while lingering.
     lingered: usize,
+    /// The pipe file regions are spliced through under
+    /// [`FileSend::Splice`], opened at the first file send; `Err(())` once
+    /// it could not be opened (this channel then uses `sendfile`).
+    region_pipe: Option<Result<RegionPipe, ()>>,
     /// Operations in flight on an io_uring loop.
     #[cfg(feature = "io-uring")]
     ring: uring::RingState,
@@ -126,6 +151,7 @@ impl Channel {
             drain_timer: None,
             linger_deadline: None,
             lingered: 0,
+            region_pipe: None,
             #[cfg(feature = "io-uring")]
             ring: uring::RingState::default(),
         }
@@ -365,11 +391,20 @@ impl Channel {
     }
 
     /// Writes released items until the queue or the socket runs out: runs
-    /// of `Bytes` in gathered `sendmsg` calls, file regions with `sendfile`.
+    /// of `Bytes` in gathered `sendmsg` calls, file regions with `sendfile`
+    /// or, under [`FileSend::Splice`], `splice` through the channel's pipe.
     fn write_to(&mut self, stream: &TcpStream, now: Instant) {
         while self.flushed > 0 && self.socket_writable && !self.failed {
             if let Some(Outbound::File(region)) = self.out.front_mut() {
-                match region.transfer_to(stream) {
+                let pipe = match self.opts.file_send {
+                    FileSend::Sendfile => None,
+                    FileSend::Splice { pipe } => self
+                        .region_pipe
+                        .get_or_insert_with(|| open_region_pipe(pipe))
+                        .as_mut()
+                        .ok(),
+                };
+                match send_region(region, pipe, stream) {
                     Ok(n) => {
                         let done = region.is_done();
                         if n == 0 && !done {

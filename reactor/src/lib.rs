@@ -171,7 +171,7 @@ pub use loop_handle::{EventLoop, ScheduledTask};
 pub use offload::{
     Answer, Job, Offload, OffloadStage, OffloadStats, Order, Reorder, Reply, ReplyError,
 };
-pub use options::{ChannelOptions, ListenOptions};
+pub use options::{ChannelOptions, FileSend, ListenOptions};
 pub use outbound::Outbound;
 pub use pipeline::Pipeline;
 pub use timer::TimerId;

@@ -37,6 +37,7 @@ mod error;
 mod file_region;
 mod gather;
 mod mmap_region;
+mod region_pipe;
 mod shared_file;
 mod splice;
 
@@ -44,5 +45,6 @@ pub use error::Error;
 pub use file_region::FileRegion;
 pub use gather::{send_vectored, GatheredWrite, SendFlags, MAX_IOVECS};
 pub use mmap_region::MmapRegion;
+pub use region_pipe::RegionPipe;
 pub use shared_file::SharedFile;
 pub use splice::{Pipe, Pumped, Splice};
