@@ -53,11 +53,16 @@ pub struct RegionPipe {
 
 /// `splice(2)` once, non-blocking, retrying on `EINTR`; `offset` is the
 /// file position for a file source (the kernel advances it).
-fn splice(from: RawFd, offset: Option<&mut i64>, to: RawFd, len: usize, more: bool) -> io::Result<usize> {
+fn splice(
+    from: RawFd,
+    offset: Option<&mut i64>,
+    to: RawFd,
+    len: usize,
+    more: bool,
+) -> io::Result<usize> {
     let offset = offset.map_or(std::ptr::null_mut(), |o| o as *mut i64);
-    let flags = libc::SPLICE_F_MOVE
-        | libc::SPLICE_F_NONBLOCK
-        | if more { libc::SPLICE_F_MORE } else { 0 };
+    let flags =
+        libc::SPLICE_F_MOVE | libc::SPLICE_F_NONBLOCK | if more { libc::SPLICE_F_MORE } else { 0 };
     loop {
         // SAFETY: both descriptors are borrowed from live owners for the
         // call; `offset` is null or points at an exclusive `i64` (`loff_t`)
@@ -128,7 +133,13 @@ impl RegionPipe {
             let mut position = region.position() as i64;
             let count = region.remaining().min(self.capacity() as u64) as usize;
             let input = region.file().as_fd().as_raw_fd();
-            match splice(input, Some(&mut position), self.pipe.write_end().as_raw_fd(), count, false) {
+            match splice(
+                input,
+                Some(&mut position),
+                self.pipe.write_end().as_raw_fd(),
+                count,
+                false,
+            ) {
                 Ok(0) => return Err(region.truncated_error()),
                 Ok(n) => self.held = n,
                 Err(e) => return Err(Error::io("splice", region.file().path(), e)),
@@ -148,8 +159,13 @@ mod tests {
     #[test]
     fn a_region_larger_than_the_pipe_and_the_socket_buffer_arrives_whole() {
         let path = std::env::temp_dir().join(format!("gyre-rp-{}", std::process::id()));
-        let data: Vec<u8> = (0..(8u32 << 20)).map(|i| (i * 7 + i / 4096) as u8).collect();
-        std::fs::File::create(&path).unwrap().write_all(&data).unwrap();
+        let data: Vec<u8> = (0..(8u32 << 20))
+            .map(|i| (i * 7 + i / 4096) as u8)
+            .collect();
+        std::fs::File::create(&path)
+            .unwrap()
+            .write_all(&data)
+            .unwrap();
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let sender = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
         sender.set_nonblocking(true).unwrap();
@@ -186,7 +202,12 @@ mod tests {
         let (_receiver, _) = listener.accept().unwrap();
         let mut region = FileRegion::open(&path).unwrap();
         // The file shrinks after the region was made.
-        std::fs::OpenOptions::new().write(true).open(&path).unwrap().set_len(100).unwrap();
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_len(100)
+            .unwrap();
         let mut pipe = RegionPipe::new(1 << 16).unwrap();
         let mut result = pipe.send(&mut region, &sender);
         while matches!(result, Ok(n) if n > 0) {

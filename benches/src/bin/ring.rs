@@ -15,10 +15,10 @@
 use clap::Parser;
 use gyre_benches::ring::lmax_java::LmaxJava;
 use gyre_benches::ring::{channels, disruptor_crate, gyre, idle, pingpong, BATCH};
-use std::cell::RefCell;
 use gyre_benches::stats::{interleaved_rates, print_rates, Unit};
 use gyre_benches::svg::{percentile_plot, Series};
 use hdrhistogram::Histogram;
+use std::cell::RefCell;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 

@@ -31,9 +31,10 @@ use bytes::BytesMut;
 use clap::Parser;
 use gyre_benches::stats::{process_cpu_time, thread_cpu_time};
 use gyre_reactor::{
-    EventLoopGroup, InboundContext, InboundHandler, Outbound, Pipeline, ServerBootstrap, Transport,
+    ChannelOptions, EventLoopGroup, FileSend, InboundContext, InboundHandler, Outbound, Pipeline,
+    ServerBootstrap, Transport,
 };
-use gyre_zerocopy::{FileRegion, MmapRegion, SharedFile};
+use gyre_zerocopy::{FileRegion, MmapRegion, RegionPipe, SharedFile};
 use std::fs::File;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -55,6 +56,26 @@ struct Args {
     /// The copying sender's buffer.
     #[arg(long, default_value_t = 128 * 1024)]
     copy_buffer: usize,
+    /// The reactor's epoll file path (`gyre-reactor-epoll`): `sendfile`
+    /// (the default) or `splice` through a 1 MiB pipe.
+    #[arg(long, value_enum, default_value = "sendfile")]
+    reactor_file_send: ReactorFileSend,
+}
+
+/// The `--reactor-file-send` choices.
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+enum ReactorFileSend {
+    Sendfile,
+    Splice,
+}
+
+impl ReactorFileSend {
+    fn option(self) -> FileSend {
+        match self {
+            ReactorFileSend::Sendfile => FileSend::Sendfile,
+            ReactorFileSend::Splice => FileSend::Splice { pipe: SPLICE_PIPE },
+        }
+    }
 }
 
 /// A file of `len` bytes at `path`, made once and reused; read through once
@@ -222,14 +243,7 @@ fn send_once(path: &Path, len: u64, method: Method, link: Link) -> Sent {
 
 /// Sends the file from `ours` in one thread while another discards it from
 /// `theirs`; the sender closes `ours` when done, which ends the reader.
-fn send_over<S>(
-    ours: S,
-    theirs: S,
-    path: &Path,
-    len: u64,
-    method: Method,
-    link: Link,
-) -> Sent
+fn send_over<S>(ours: S, theirs: S, path: &Path, len: u64, method: Method, link: Link) -> Sent
 where
     S: AsFd + Send + 'static,
     for<'a> &'a S: Write,
@@ -255,7 +269,7 @@ where
 /// block in its own kernel worker threads (`iou-wrk-*`), which belong to
 /// the process but not to the loop thread, so counting the loop thread
 /// alone would miss nearly all of that work.
-fn send_via_reactor(path: &Path, len: u64, transport: Transport) -> Sent {
+fn send_via_reactor(path: &Path, len: u64, transport: Transport, file_send: FileSend) -> Sent {
     struct SendFile(PathBuf);
     impl InboundHandler for SendFile {
         type Read = BytesMut;
@@ -277,6 +291,7 @@ fn send_via_reactor(path: &Path, len: u64, transport: Transport) -> Sent {
     let path = path.to_owned();
     let server = ServerBootstrap::new()
         .group(group)
+        .child_options(ChannelOptions::default().file_send(file_send))
         .bind("127.0.0.1:0", move |_| {
             Pipeline::with_file_regions().inbound(SendFile(path.clone()))
         })
@@ -296,7 +311,7 @@ fn median(v: &mut [f64]) -> f64 {
     gyre_benches::stats::median(v)
 }
 
-fn bench_send(dir: &Path, rounds: usize, copy_buffer: usize) {
+fn bench_send(dir: &Path, rounds: usize, copy_buffer: usize, file_send: FileSend) {
     let len = 1u64 << 30;
     let path = dir.join("gyre-zerocopy-bench-1GiB");
     warm_file(&path, len).expect("make the 1 GiB file");
@@ -327,8 +342,8 @@ fn bench_send(dir: &Path, rounds: usize, copy_buffer: usize) {
                 0 => send_once(&path, len, Method::Sendfile, Link::Tcp),
                 1 => send_once(&path, len, Method::Copy(copy_buffer), Link::Tcp),
                 2 => send_once(&path, len, Method::Splice(SPLICE_PIPE), Link::Tcp),
-                3 => send_via_reactor(&path, len, Transport::Epoll),
-                4 => send_via_reactor(&path, len, Transport::IoUring),
+                3 => send_via_reactor(&path, len, Transport::Epoll, file_send),
+                4 => send_via_reactor(&path, len, Transport::IoUring, file_send),
                 5 => send_once(&path, len, Method::Sendfile, Link::Unix),
                 _ => send_once(&path, len, Method::Copy(copy_buffer), Link::Unix),
             };
@@ -362,7 +377,7 @@ fn bench_send(dir: &Path, rounds: usize, copy_buffer: usize) {
         "# file path on this host: {faster} ({:.2} GiB/s against {slower}'s {:.2}); the reactor's epoll path ran {}",
         rate[0].max(rate[2]),
         rate[0].min(rate[2]),
-        FileSend::default().describe(),
+        file_send.describe(),
     );
     for (bench, which, peer) in [
         ("send-1GiB", 0, 1),
@@ -452,7 +467,12 @@ fn main() {
         std::thread::available_parallelism().map_or(0, |c| c.get()),
         args.copy_buffer / 1024,
     );
-    bench_send(&dir, rounds, args.copy_buffer);
+    bench_send(
+        &dir,
+        rounds,
+        args.copy_buffer,
+        args.reactor_file_send.option(),
+    );
     bench_read(&dir, rounds, if args.quick { 500_000 } else { 2_000_000 });
     println!("# total {:.1} s", started.elapsed().as_secs_f64());
 }

@@ -41,7 +41,9 @@ fn jar() -> Result<PathBuf, String> {
         // SAFETY: geteuid has no preconditions and cannot fail.
         let root = unsafe { libc::geteuid() } == 0;
         if !(root && found("apt-get")) {
-            return Err(format!("{JAR} is missing (apt-get install libdisruptor-java)"));
+            return Err(format!(
+                "{JAR} is missing (apt-get install libdisruptor-java)"
+            ));
         }
         let installed = Command::new("apt-get")
             .args(["install", "-y", "-q", "libdisruptor-java"])
