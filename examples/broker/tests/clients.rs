@@ -63,6 +63,12 @@ fn passes(tag: &str, mut script: Command, topic: &str, expected: &str) -> PathBu
     data
 }
 
+/// [`passes`], then removes the broker's folder.
+fn passes_and_clean(tag: &str, script: Command, topic: &str, expected: &str) {
+    let data = passes(tag, script, topic, expected);
+    let _ = std::fs::remove_dir_all(&data);
+}
+
 fn run(mut cmd: Command, input: Option<&[u8]>) -> String {
     let mut child = cmd
         .stdin(if input.is_some() {
@@ -150,65 +156,59 @@ fn kcat_produces_100_000_keyed_messages_and_reads_them_back() {
 
 #[test]
 fn a_kafka_python_group_splits_partitions_commits_and_resumes() {
-    let data = passes("group", python("group.py"), "split4", "resumed 400");
-    let _ = std::fs::remove_dir_all(&data);
+    passes_and_clean("group", python("group.py"), "split4", "resumed 400");
 }
 
 #[test]
 fn librdkafka_commits_its_revoked_partitions_during_a_rebalance() {
     // Before the fix the broker refused the commit with
     // REBALANCE_IN_PROGRESS and all 2,000 messages were read again.
-    let data = passes(
+    passes_and_clean(
         "revoke",
         python("commit_on_revoke.py"),
         "revoked4",
         "redelivered 0",
     );
-    let _ = std::fs::remove_dir_all(&data);
 }
 
 #[test]
 fn a_transactional_producer_is_refused_at_once_and_an_idempotent_one_works() {
     // Before: librdkafka's init_transactions succeeded and its commit
     // timed out 5-10 s later with messages left.
-    let data = passes("txn", python("transactions.py"), "txn1", "refused fast");
-    let _ = std::fs::remove_dir_all(&data);
+    passes_and_clean("txn", python("transactions.py"), "txn1", "refused fast");
 }
 
 #[test]
 fn groups_are_listed_and_described_to_kafka_python_and_librdkafka() {
-    let data = passes(
+    passes_and_clean(
         "groups-admin",
         python("groups_admin.py"),
         "described2",
         "groups ok",
     );
-    let _ = std::fs::remove_dir_all(&data);
 }
 
 #[test]
 fn kafkajs_lists_describes_and_sets_a_groups_offsets() {
     // Before DescribeGroups, kafkajs's setOffsets failed with "The Kafka
     // server does not support the requested API version".
-    let data = passes(
+    passes_and_clean(
         "kafkajs-groups",
         node("groups_admin.js"),
         "kjs2",
         "kafkajs groups ok",
     );
-    let _ = std::fs::remove_dir_all(&data);
 }
 
 #[test]
 fn a_time_lookup_finds_the_record_inside_its_batch_under_every_compression() {
     // Before: record #42's timestamp answered offset 0, the batch's base.
-    let data = passes(
+    passes_and_clean(
         "by-time",
         python("records_by_time.py"),
         "bytime",
         "by time ok",
     );
-    let _ = std::fs::remove_dir_all(&data);
 }
 
 #[test]
@@ -426,22 +426,20 @@ fn idempotent_producers_retrying_through_lost_responses_write_each_message_once(
 fn librdkafka_and_kafka_python_negotiate_flexible_versions_and_topic_ids() {
     // Before: every API stopped at its last classic version (Fetch v11,
     // Metadata v8, Produce v8), so both clients fell back to those.
-    let data = passes(
+    passes_and_clean(
         "versions",
         python("negotiated_versions.py"),
         "negotiated",
         "versions ok",
     );
-    let _ = std::fs::remove_dir_all(&data);
 }
 
 #[test]
 fn librdkafka_and_kafka_python_describe_the_cluster() {
-    let data = passes(
+    passes_and_clean(
         "cluster",
         python("describe_cluster.py"),
         "unused",
         "cluster ok",
     );
-    let _ = std::fs::remove_dir_all(&data);
 }
