@@ -18,6 +18,13 @@ use bytes::{Buf, Bytes, BytesMut};
 /// searched again, and at most `max_length + 1` bytes of an unfinished line are
 /// held (beyond that they are dropped as they arrive).
 ///
+/// At the end of the stream, an unfinished last line (bytes with no line
+/// ending) is discarded and reported as [`CodecError::Truncated`] with its
+/// length, as Netty's decoder drops it: a peer that vanished mid-line
+/// (`SET key half` and a disconnect) did not send a line. With
+/// [`emit_unfinished(true)`](Self::emit_unfinished) it is handed on as a
+/// last line instead, as tokio-util's `LinesCodec` does.
+///
 /// ```
 /// use bytes::BytesMut;
 /// use gyre_codec::{Decoder, LineDecoder};
@@ -33,6 +40,7 @@ use bytes::{Buf, Bytes, BytesMut};
 pub struct LineDecoder {
     state: SearchState,
     scan: NewlineScan,
+    emit_unfinished: bool,
 }
 
 impl LineDecoder {
@@ -42,7 +50,29 @@ impl LineDecoder {
         LineDecoder {
             state: SearchState::new(max_length),
             scan: NewlineScan::default(),
+            emit_unfinished: false,
         }
+    }
+
+    /// At the end of the stream, hand on an unfinished last line as a line
+    /// (true), or discard it and report [`CodecError::Truncated`] (false,
+    /// the default, as Netty does).
+    ///
+    /// ```
+    /// use bytes::BytesMut;
+    /// use gyre_codec::{CodecError, Decoder, LineDecoder};
+    /// let mut buf = BytesMut::from(&b"SET a 1\nSET b hal"[..]);
+    /// let mut strict = LineDecoder::new(64);
+    /// assert_eq!(strict.decode_eof(&mut buf)?.unwrap(), "SET a 1");
+    /// assert!(matches!(strict.decode_eof(&mut buf), Err(CodecError::Truncated(9))));
+    /// let mut buf = BytesMut::from(&b"SET b hal"[..]);
+    /// let mut lenient = LineDecoder::new(64).emit_unfinished(true);
+    /// assert_eq!(lenient.decode_eof(&mut buf)?.unwrap(), "SET b hal");
+    /// # Ok::<(), CodecError>(())
+    /// ```
+    pub fn emit_unfinished(mut self, emit: bool) -> Self {
+        self.emit_unfinished = emit;
+        self
     }
 
     /// Whether frames exclude their line ending (default true).
@@ -153,7 +183,8 @@ impl Decoder for LineDecoder {
         }
     }
 
-    /// At end of stream, a last line without an ending is still a line.
+    /// At end of stream, a last line without an ending is discarded and
+    /// reported as truncated, or handed on under `emit_unfinished`.
     fn decode_eof(&mut self, src: &mut BytesMut) -> Result<Option<Bytes>, CodecError> {
         if let Some(frame) = self.decode(src)? {
             return Ok(Some(frame));
@@ -164,6 +195,11 @@ impl Decoder for LineDecoder {
             return Ok(None);
         }
         self.scan.reset();
+        if !self.emit_unfinished {
+            let len = src.len();
+            src.clear();
+            return Err(CodecError::Truncated(len));
+        }
         let mut frame = src.split();
         if self.state.strip_delimiter && frame.last() == Some(&b'\r') {
             frame.truncate(frame.len() - 1);
@@ -335,8 +371,18 @@ mod tests {
     }
 
     #[test]
-    fn eof_yields_a_last_unterminated_line() {
+    fn eof_discards_an_unterminated_last_line_unless_asked_to_emit_it() {
         let mut d = LineDecoder::new(16);
+        let mut buf = BytesMut::from(&b"a\nlast\r"[..]);
+        assert_eq!(d.decode_eof(&mut buf).unwrap().unwrap(), "a");
+        assert!(matches!(
+            d.decode_eof(&mut buf),
+            Err(CodecError::Truncated(5))
+        ));
+        assert!(buf.is_empty(), "the tail is gone");
+        assert_eq!(d.decode_eof(&mut buf).unwrap(), None);
+
+        let mut d = LineDecoder::new(16).emit_unfinished(true);
         let mut buf = BytesMut::from(&b"a\nlast\r"[..]);
         assert_eq!(d.decode_eof(&mut buf).unwrap().unwrap(), "a");
         assert_eq!(d.decode_eof(&mut buf).unwrap().unwrap(), "last");
