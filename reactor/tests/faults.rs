@@ -234,3 +234,43 @@ fn over_long_frame_closes_only_its_connection() {
     assert_eq!(line, "three\n");
     server.shutdown_gracefully(Duration::ZERO, Duration::from_secs(5));
 }
+
+/// Records every line it reads.
+struct Lines(Arc<std::sync::Mutex<Vec<String>>>);
+
+impl InboundHandler for Lines {
+    type Read = Bytes;
+    type Pass = ();
+    type Write = Bytes;
+
+    fn read(&mut self, _: &mut impl InboundContext<Self>, line: Bytes) {
+        let line = String::from_utf8_lossy(&line).into_owned();
+        self.0.lock().unwrap().push(line);
+    }
+}
+
+#[test]
+fn a_last_line_cut_short_by_the_peer_closing_is_reported_not_delivered() {
+    // Before: the decoder handed `SET b hal` on as a line at EOF, and a
+    // key-value server stored a half value.
+    let counters = Arc::new(Counters::default());
+    let lines = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let (c, l) = (counters.clone(), lines.clone());
+    let server = ServerBootstrap::new()
+        .group(common::group(1))
+        .bind("127.0.0.1:0", move |_| {
+            Pipeline::new()
+                .codec(LineDecoder::new(1024), LineEncoder::new(LineEnding::Lf))
+                .inbound(Probe::new(c.clone()))
+                .inbound(Lines(l.clone()))
+        })
+        .unwrap();
+    let mut client = TcpStream::connect(server.local_addr()).unwrap();
+    client.write_all(b"SET a 1\nSET b hal").unwrap();
+    client.shutdown(Shutdown::Write).unwrap();
+    assert!(eventually(Duration::from_secs(5), || {
+        counters.errors.load(Ordering::SeqCst) == 1
+    }));
+    assert_eq!(*lines.lock().unwrap(), ["SET a 1"]);
+    server.shutdown_gracefully(Duration::ZERO, Duration::from_secs(5));
+}
