@@ -279,12 +279,13 @@ impl PartitionLog {
                 let header = segment.header_at(pos)?;
                 if header.base_offset >= from {
                     states.record(&header, now);
+                    // Read back, not staged: nothing to undo.
+                    states.keep_group();
                 }
                 pos += header.size as u64;
             }
             segment.close_files();
         }
-        states.keep_group();
         self.producers = states;
         Ok(())
     }

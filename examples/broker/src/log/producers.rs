@@ -128,14 +128,33 @@ fn is_idempotent(h: &BatchHeader) -> bool {
     h.producer_id >= 0 && h.base_sequence >= 0
 }
 
+/// One change the group being written made, undone in reverse order if
+/// its write fails. Plain values, so a steady producer's group records its
+/// changes without allocating (the log reuses its capacity).
+#[derive(Debug)]
+enum Change {
+    /// A producer first seen in this group.
+    Added(i64),
+    /// A batch pushed onto a known producer's list: the batch that made
+    /// room for it, and the producer's last append time before.
+    Pushed {
+        id: i64,
+        evicted: Option<Written>,
+        last_append_ms: i64,
+    },
+    /// A new epoch replaced a producer's batches: the producer as it was
+    /// (a copy, but epochs change rarely).
+    NewEpoch(i64, Producer),
+}
+
 /// Every producer of one partition, and the changes of the group being
 /// written, to undo if its write fails.
 #[derive(Debug, Default)]
 pub struct ProducerStates {
     producers: HashMap<i64, Producer>,
-    /// Each producer this group changed, as it was before: restored by
+    /// This group's changes, in order: undone by
     /// [`undo_group`](Self::undo_group).
-    undo: Vec<(i64, Option<Producer>)>,
+    changes: Vec<Change>,
 }
 
 impl ProducerStates {
@@ -242,30 +261,47 @@ impl ProducerStates {
         if !is_idempotent(h) {
             return;
         }
-        if !self.undo.iter().any(|(id, _)| *id == h.producer_id) {
-            let before = self.producers.get(&h.producer_id).cloned();
-            self.undo.push((h.producer_id, before));
-        }
         let written = Written {
             first_seq: h.base_sequence,
             last_seq: last_sequence(h.base_sequence, h.last_offset_delta),
             base_offset: h.base_offset,
             last_offset: h.last_offset(),
         };
-        let p = self.producers.entry(h.producer_id).or_insert(Producer {
-            epoch: h.producer_epoch,
-            batches: VecDeque::with_capacity(KEPT_BATCHES),
-            last_append_ms: now_ms,
-        });
-        if h.producer_epoch != p.epoch {
-            p.epoch = h.producer_epoch;
-            p.batches.clear();
+        match self.producers.get_mut(&h.producer_id) {
+            None => {
+                let mut batches = VecDeque::with_capacity(KEPT_BATCHES);
+                batches.push_back(written);
+                let p = Producer {
+                    epoch: h.producer_epoch,
+                    batches,
+                    last_append_ms: now_ms,
+                };
+                self.producers.insert(h.producer_id, p);
+                self.changes.push(Change::Added(h.producer_id));
+            }
+            Some(p) if p.epoch != h.producer_epoch => {
+                self.changes
+                    .push(Change::NewEpoch(h.producer_id, p.clone()));
+                p.epoch = h.producer_epoch;
+                p.batches.clear();
+                p.batches.push_back(written);
+                p.last_append_ms = p.last_append_ms.max(now_ms);
+            }
+            Some(p) => {
+                let evicted = if p.batches.len() == KEPT_BATCHES {
+                    p.batches.pop_front()
+                } else {
+                    None
+                };
+                self.changes.push(Change::Pushed {
+                    id: h.producer_id,
+                    evicted,
+                    last_append_ms: p.last_append_ms,
+                });
+                p.batches.push_back(written);
+                p.last_append_ms = p.last_append_ms.max(now_ms);
+            }
         }
-        if p.batches.len() == KEPT_BATCHES {
-            p.batches.pop_front();
-        }
-        p.batches.push_back(written);
-        p.last_append_ms = p.last_append_ms.max(now_ms);
         if self.producers.len() > MAX_PRODUCERS {
             self.forget_least_recent(MAX_PRODUCERS / 8);
         }
@@ -273,16 +309,34 @@ impl ProducerStates {
 
     /// The group was written: its changes stay.
     pub fn keep_group(&mut self) {
-        self.undo.clear();
+        self.changes.clear();
     }
 
     /// The group's write failed: every producer it changed is as it was.
+    /// (One forgotten meanwhile to bound memory stays forgotten.)
     pub fn undo_group(&mut self) {
-        for (id, before) in self.undo.drain(..).rev() {
-            match before {
-                Some(p) => self.producers.insert(id, p),
-                None => self.producers.remove(&id),
-            };
+        for change in self.changes.drain(..).rev() {
+            match change {
+                Change::Added(id) => {
+                    self.producers.remove(&id);
+                }
+                Change::NewEpoch(id, before) => {
+                    self.producers.insert(id, before);
+                }
+                Change::Pushed {
+                    id,
+                    evicted,
+                    last_append_ms,
+                } => {
+                    if let Some(p) = self.producers.get_mut(&id) {
+                        p.batches.pop_back();
+                        if let Some(b) = evicted {
+                            p.batches.push_front(b);
+                        }
+                        p.last_append_ms = last_append_ms;
+                    }
+                }
+            }
         }
     }
 
@@ -482,6 +536,28 @@ mod tests {
         s.undo_group();
         assert_eq!(s.len(), 1);
         assert_eq!(s.check(&[batch(1, 0, 1, 1, -1)]), Ok(Verdict::New));
+        // An undone push gives back the batch it evicted; an undone epoch
+        // change gives back the old epoch and its batches.
+        let mut full = ProducerStates::default();
+        for i in 0..KEPT_BATCHES as i32 {
+            full.record(&batch(3, 0, i, 1, i64::from(i)), 1);
+        }
+        full.record(&batch(4, 0, 0, 1, 10), 1);
+        full.keep_group();
+        full.record(&batch(3, 0, 5, 1, 20), 2);
+        full.record(&batch(3, 0, 6, 1, 21), 2);
+        full.record(&batch(4, 1, 0, 1, 22), 2);
+        full.undo_group();
+        assert_eq!(
+            full.check(&[batch(3, 0, 0, 1, -1)]),
+            Ok(Verdict::Duplicate { base: 0, last: 0 })
+        );
+        assert_eq!(full.check(&[batch(3, 0, 5, 1, -1)]), Ok(Verdict::New));
+        assert_eq!(
+            full.check(&[batch(4, 0, 0, 1, -1)]),
+            Ok(Verdict::Duplicate { base: 10, last: 10 })
+        );
+        assert_eq!(full.producers[&3].last_append_ms, 1);
         // Two batches in one request: the second must follow the first.
         let (a, b) = (batch(1, 0, 1, 2, -1), batch(1, 0, 3, 1, -1));
         assert_eq!(s.check(&[a, b]), Ok(Verdict::New));

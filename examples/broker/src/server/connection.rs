@@ -445,11 +445,9 @@ impl Connection {
             .map(|topic| {
                 let (name, found, missing) = if by_id {
                     ids.push(topic.topic_id);
+                    // The response names the topic by id: no name needed.
                     let found = self.shared.catalog.by_id(&topic.topic_id);
-                    let name = found
-                        .as_ref()
-                        .map_or_else(StrBytes::default, |t| StrBytes::from_string(t.name.clone()));
-                    (name, found, ec::UNKNOWN_TOPIC_ID)
+                    (StrBytes::default(), found, ec::UNKNOWN_TOPIC_ID)
                 } else {
                     let found = self.shared.catalog.get(&topic.topic.0);
                     (topic.topic.0, found, ec::UNKNOWN_TOPIC_OR_PARTITION)
