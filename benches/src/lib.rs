@@ -15,3 +15,10 @@ pub mod ring;
 pub mod rpc;
 pub mod stats;
 pub mod svg;
+
+/// The README's Rust examples, compiled and run as doc tests so that none
+/// of them can stop working unnoticed (this crate depends on every Gyre
+/// crate, so every example can name what it uses).
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeExamples;

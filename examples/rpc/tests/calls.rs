@@ -67,6 +67,20 @@ fn status_of<T: std::fmt::Debug>(r: Result<T, RpcError>) -> Status {
 }
 
 #[test]
+fn a_connection_outlives_the_consumer_that_opened_it() {
+    let p = provider(|b| b);
+    // The consumer is a temporary: its loops must live on in the connection.
+    let c = Consumer::builder()
+        .build()
+        .unwrap()
+        .connect(p.local_addr())
+        .unwrap();
+    let sum: i64 = c.call(&calc(), "add", &(2i64, 3i64)).unwrap();
+    assert_eq!(sum, 5);
+    assert!(c.is_open());
+}
+
+#[test]
 fn every_status_a_call_can_end_in() {
     let p = provider(|b| b.max_body(1 << 16).pool_threads(1).pool_capacity(2));
     let consumer = Consumer::builder().build().unwrap();

@@ -246,6 +246,7 @@ impl Consumer {
             })?;
         Ok(Connection {
             handle,
+            _loops: self.loops.clone(),
             next_id,
             waiting,
             addr,
@@ -285,9 +286,17 @@ pub(crate) fn serialize_args<T: Serialize + ?Sized>(
 
 /// One long connection to a provider; share it (`&Connection` is enough)
 /// between threads: calls are multiplexed by request id.
+///
+/// A connection keeps its [`Consumer`]'s event loops running, so it may
+/// outlive the consumer that opened it; the loops stop when the consumer
+/// and every connection it opened are gone (or at
+/// [`Consumer::shutdown`], which closes them all).
 #[derive(Debug)]
 pub struct Connection {
     handle: ChannelHandle<Outgoing>,
+    /// The loops carrying this connection: dropping the last handle on a
+    /// group stops it, which must not happen while a connection is in use.
+    _loops: EventLoopGroup,
     next_id: Arc<AtomicU64>,
     waiting: Arc<AtomicUsize>,
     addr: SocketAddr,
