@@ -81,6 +81,37 @@ fn a_connection_outlives_the_consumer_that_opened_it() {
 }
 
 #[test]
+fn serialization_errors_name_the_call_and_the_direction() {
+    let p = provider(|b| b);
+    let consumer = Consumer::builder().build().unwrap();
+    let c = connect(&consumer, &p);
+    // The provider answers an i64; the caller asks for a string.
+    let e = c
+        .call::<_, String>(&calc(), "add", &(1i64, 2i64))
+        .unwrap_err();
+    assert_eq!(e.status(), Status::BadResponse);
+    let said = e.to_string();
+    assert!(
+        said.starts_with(
+            "the result of `add` of test.Calc:1.0 is not a alloc::string::String: Binary"
+        ),
+        "{said}"
+    );
+    // JSON cannot have a map with non-string keys: the arguments fail.
+    let json = CallOptions::default().serialization(Serialization::Json);
+    let bad: std::collections::HashMap<(i32, i32), i32> = [((1, 2), 3)].into();
+    let e = c
+        .call_with::<_, i64>(&calc(), "add", &bad, &json)
+        .unwrap_err();
+    assert!(
+        e.to_string()
+            .starts_with("cannot serialize the arguments of `add` of test.Calc:1.0: Json"),
+        "{e}"
+    );
+    assert!(c.is_open(), "a refused call leaves the connection up");
+}
+
+#[test]
 fn every_status_a_call_can_end_in() {
     let p = provider(|b| b.max_body(1 << 16).pool_threads(1).pool_capacity(2));
     let consumer = Consumer::builder().build().unwrap();

@@ -117,12 +117,17 @@ fn failover_goes_round_the_failing_and_the_hanging() {
     let c = cluster(ClusterMode::Failover { retries: 0 }, &[&bad]);
     let e = c.call::<_, i32>("who", &()).unwrap_err();
     assert_eq!(e.status(), Status::ServerError, "{e}");
-    // A method's own error is not retried.
+    // A result of the wrong type is not retried, and the error names the
+    // method, the direction and the type asked for.
     let c = cluster(ClusterMode::Failover { retries: 2 }, &[&good]);
-    assert!(matches!(
-        c.call::<_, String>("who", &()),
-        Err(RpcError::Serialization(_))
-    ));
+    let e = c.call::<_, String>("who", &()).unwrap_err();
+    assert!(matches!(e, RpcError::Result { .. }), "{e:?}");
+    let said = e.to_string();
+    assert!(
+        said.starts_with("the result of `who` of test.Who")
+            && said.contains("is not a alloc::string::String"),
+        "{said}"
+    );
 }
 
 #[test]
@@ -158,15 +163,33 @@ fn failfast_reports_each_failure_once() {
 }
 
 #[test]
-fn failsafe_returns_the_empty_result() {
+fn failsafe_has_no_result_when_the_call_fails() {
     let bad = start(Behaviour::Fail);
+    let good = start(Behaviour::Answer(3));
     let c = cluster(ClusterMode::Failsafe, &[&bad]);
-    assert_eq!(c.call::<_, i32>("who", &()).unwrap(), 0);
+    assert_eq!(c.call_optional::<_, i32>("who", &()).unwrap(), None);
+    match c.call::<_, i32>("who", &()) {
+        Err(RpcError::Absorbed { mode, cause, .. }) => {
+            assert_eq!(mode, "failsafe");
+            assert_eq!(cause.status(), Status::ServerError);
+        }
+        other => panic!("expected no result, got {other:?}"),
+    }
     let none = cluster(ClusterMode::Failsafe, &[]);
     assert_eq!(
-        none.call::<_, Vec<String>>("who", &()).unwrap(),
-        Vec::<String>::new()
+        none.call_optional::<_, Vec<String>>("who", &()).unwrap(),
+        None
     );
+    // A result type with no `Default` is fine, and a success is a result.
+    struct NoDefault(i32);
+    impl<'de> serde::Deserialize<'de> for NoDefault {
+        fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            i32::deserialize(d).map(NoDefault)
+        }
+    }
+    let ok = cluster(ClusterMode::Failsafe, &[&good]);
+    let got = ok.call_optional::<_, NoDefault>("who", &()).unwrap();
+    assert_eq!(got.map(|n| n.0), Some(3));
 }
 
 #[test]
@@ -182,9 +205,9 @@ fn failback_retries_in_the_background_until_it_lands() {
         .build(Consumer::builder().build().unwrap());
     c.set_providers([(bad.provider.local_addr(), 100)]);
     assert_eq!(
-        c.call::<_, usize>("count", &()).unwrap(),
-        0,
-        "the empty result"
+        c.call_optional::<_, usize>("count", &()).unwrap(),
+        None,
+        "no result yet"
     );
     assert_eq!(c.pending_retries(), 1);
     std::thread::sleep(Duration::from_millis(200));

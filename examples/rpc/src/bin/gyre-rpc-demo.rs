@@ -245,8 +245,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let mut n = 0u64;
             while (calls == 0 || n < calls) && !STOP.load(Ordering::Relaxed) {
                 n += 1;
-                match cluster.call::<_, String>("greet", &format!("call {n}")) {
-                    Ok(answer) => println!("call {n}: {answer}"),
+                match cluster.call_optional::<_, String>("greet", &format!("call {n}")) {
+                    Ok(Some(answer)) => println!("call {n}: {answer}"),
+                    Ok(None) => println!("call {n}: no result (the failure was absorbed)"),
                     Err(e) => println!("call {n}: failed: {e}"),
                 }
                 std::thread::sleep(Duration::from_millis(interval_ms));

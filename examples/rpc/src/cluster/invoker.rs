@@ -18,7 +18,8 @@
 
 use super::balance::{fingerprint, hash_key, Candidates, Endpoint, LoadBalancer, WeightedRandom};
 use crate::consumer::{
-    decode_answer, serialize_args, Answer, CallOptions, Connection, Consumer, RpcError, Sink,
+    call_name, decode_answer, serialize_args, Answer, CallOptions, Connection, Consumer, RpcError,
+    Sink,
 };
 use crate::ServiceKey;
 use arc_swap::ArcSwap;
@@ -40,13 +41,15 @@ pub enum ClusterMode {
     },
     /// One attempt; its failure is the call's.
     Failfast,
-    /// One attempt; a failure is logged and the call returns the response
-    /// type's `Default` (the empty result), for calls whose loss is
-    /// harmless (audit logs).
+    /// One attempt; a failure is logged and the call has no result
+    /// ([`Cluster::call_optional`] gives `Ok(None)`), for calls whose loss
+    /// is harmless (audit logs).
     Failsafe,
-    /// One attempt; a failure is recorded and retried in the background
-    /// every `every`, up to `max_retries` times, and the call returns the
-    /// empty result at once (for notifications that must arrive sometime).
+    /// One attempt; a failure the connection or the provider caused is
+    /// recorded and retried in the background every `every`, up to
+    /// `max_retries` times, and the call has no result at once
+    /// ([`Cluster::call_optional`] gives `Ok(None)`), for notifications that
+    /// must arrive sometime.
     Failback {
         /// The retry period.
         every: Duration,
@@ -313,14 +316,49 @@ impl Cluster {
     }
 
     /// Calls `method` with `request` in the cluster's mode and returns the
-    /// result (see [`ClusterMode`] for what each mode returns on failure;
-    /// the empty result of failsafe and failback is `Resp::default()`).
+    /// result (see [`ClusterMode`] for what each mode does on failure). A
+    /// failsafe or failback call that failed has no result: it is
+    /// [`RpcError::Absorbed`] here, `Ok(None)` from
+    /// [`call_optional`](Self::call_optional).
     pub fn call<Req, Resp>(&self, method: &str, request: &Req) -> Result<Resp, RpcError>
     where
         Req: Serialize + ?Sized,
-        Resp: DeserializeOwned + Default,
+        Resp: DeserializeOwned,
     {
         self.call_with(method, request, &self.inner.options)
+    }
+
+    /// The call for failsafe and failback clusters: `Ok(None)` when the
+    /// mode absorbed a failure (logged; failback retries it in the
+    /// background), `Err` only for what the mode does not absorb (a
+    /// failback call's own error, such as a method's failure).
+    ///
+    /// ```
+    /// use gyre_rpc::cluster::{Cluster, ClusterMode};
+    /// use gyre_rpc::consumer::Consumer;
+    /// use gyre_rpc::ServiceKey;
+    ///
+    /// let audit = Cluster::builder(ServiceKey::new("demo.Audit"))
+    ///     .mode(ClusterMode::Failsafe)
+    ///     .build(Consumer::builder().build().unwrap());
+    /// // No provider at all: the failure is logged, and there is no result.
+    /// let stored: Option<bool> = audit.call_optional("record", &"login").unwrap();
+    /// assert_eq!(stored, None);
+    /// ```
+    pub fn call_optional<Req, Resp>(
+        &self,
+        method: &str,
+        request: &Req,
+    ) -> Result<Option<Resp>, RpcError>
+    where
+        Req: Serialize + ?Sized,
+        Resp: DeserializeOwned,
+    {
+        match self.call(method, request) {
+            Ok(r) => Ok(Some(r)),
+            Err(RpcError::Absorbed { .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
     }
 
     /// [`call`](Self::call) with `options` instead of the cluster's (a
@@ -333,9 +371,11 @@ impl Cluster {
     ) -> Result<Resp, RpcError>
     where
         Req: Serialize + ?Sized,
-        Resp: DeserializeOwned + Default,
+        Resp: DeserializeOwned,
     {
-        let args = serialize_args(options.serialization, request)?;
+        let service = &self.inner.service;
+        let args = serialize_args(options.serialization, request, service, method)?;
+        let name = || call_name(service, method);
         let key = match options.hash_key {
             Some(key) => key,
             None if self.inner.balancer.uses_key() => hash_key(&args[..]),
@@ -353,7 +393,7 @@ impl Cluster {
         match self.inner.mode {
             ClusterMode::Failfast => {
                 let m = balancer.select(&live, key).ok_or_else(no_provider)?;
-                decode_answer(self.invoke(member(m), method, &args, options), ser)
+                decode_answer(self.invoke(member(m), method, &args, options), ser, name)
             }
             ClusterMode::Failover { retries } => {
                 let mut untried = live.clone();
@@ -368,7 +408,7 @@ impl Cluster {
                     };
                     untried.exclude(i);
                     let m = member(i);
-                    match decode_answer(self.invoke(m, method, &args, options), ser) {
+                    match decode_answer(self.invoke(m, method, &args, options), ser, name) {
                         Ok(r) => return Ok(r),
                         Err(e) if e.is_retryable() => {
                             tracing::debug!(provider = %m.endpoint.addr, error = %e, "failing over");
@@ -384,19 +424,23 @@ impl Cluster {
                     .select(&live, key)
                     .ok_or_else(no_provider)
                     .and_then(|i| {
-                        decode_answer(self.invoke(member(i), method, &args, options), ser)
+                        decode_answer(self.invoke(member(i), method, &args, options), ser, name)
                     });
-                Ok(result.unwrap_or_else(|e| {
-                    tracing::warn!(service = %self.inner.service, method, error = %e, "failsafe call failed; returning the empty result");
-                    Resp::default()
-                }))
+                result.map_err(|e| {
+                    tracing::warn!(service = %self.inner.service, method, error = %e, "failsafe call failed; it has no result");
+                    RpcError::Absorbed {
+                        mode: "failsafe",
+                        call: name(),
+                        cause: Box::new(e),
+                    }
+                })
             }
             ClusterMode::Failback { every, .. } => {
                 let result = balancer
                     .select(&live, key)
                     .ok_or_else(no_provider)
                     .and_then(|i| {
-                        decode_answer::<Resp>(self.invoke(member(i), method, &args, options), ser)
+                        decode_answer(self.invoke(member(i), method, &args, options), ser, name)
                     });
                 match result {
                     Ok(r) => Ok(r),
@@ -412,7 +456,11 @@ impl Cluster {
                                 attempts: 0,
                                 due: Instant::now() + every,
                             });
-                        Ok(Resp::default())
+                        Err(RpcError::Absorbed {
+                            mode: "failback",
+                            call: name(),
+                            cause: Box::new(e),
+                        })
                     }
                     Err(e) => Err(e),
                 }
@@ -435,7 +483,7 @@ impl Cluster {
                 }
                 let mut last = no_provider();
                 for (_, answer) in self.fan_out(&chosen, method, &args, options) {
-                    match decode_answer(answer, ser) {
+                    match decode_answer(answer, ser, name) {
                         Ok(r) => return Ok(r),
                         Err(e) => last = e,
                     }
@@ -454,7 +502,7 @@ impl Cluster {
                 answers.sort_by_key(|(i, _)| *i);
                 let mut result = Err(no_provider());
                 for (i, answer) in answers {
-                    match decode_answer(answer, ser) {
+                    match decode_answer(answer, ser, name) {
                         Ok(r) => result = Ok(r),
                         Err(e) => {
                             tracing::warn!(provider = %all[i].endpoint.addr, error = %e, "broadcast failed");

@@ -21,9 +21,28 @@ pub enum RpcError {
     /// The connection closed (or was never up) before the answer came.
     #[error("connection closed before the answer")]
     Closed,
-    /// The request or the result did not (de)serialize.
-    #[error(transparent)]
-    Serialization(#[from] SerializationError),
+    /// The arguments of a call did not serialize.
+    #[error("cannot serialize the arguments of {call}: {source}")]
+    Arguments {
+        /// Which call: `` `method` of service ``.
+        call: String,
+        /// What the serializer said.
+        source: SerializationError,
+    },
+    /// The provider's result did not deserialize as the type the caller
+    /// asked for (most often: the caller and the provider disagree on the
+    /// method's result type).
+    #[error("the result of {call} is not a {expected}: {source}")]
+    Result {
+        /// Which call: `` `method` of service `` (an asynchronous call
+        /// names only its service: its future keeps no copy of the
+        /// method's name, so that it allocates nothing for it).
+        call: String,
+        /// The type the caller asked for.
+        expected: &'static str,
+        /// What the deserializer said.
+        source: SerializationError,
+    },
     /// A name or attachment too long for the wire format.
     #[error(transparent)]
     Invocation(#[from] InvocationError),
@@ -36,6 +55,38 @@ pub enum RpcError {
     /// A cluster call found no provider to send to.
     #[error("no provider of {0} is available")]
     NoProvider(String),
+    /// A failsafe or failback cluster call failed and has no result; the
+    /// mode logged the failure (failback also retries it in the
+    /// background). [`Cluster::call_optional`](crate::cluster::Cluster::call_optional)
+    /// reports this as `Ok(None)`.
+    #[error("{mode} call to {call} has no result: {cause}")]
+    Absorbed {
+        /// `failsafe` or `failback`.
+        mode: &'static str,
+        /// Which call: `` `method` of service ``.
+        call: String,
+        /// Why it failed.
+        cause: Box<RpcError>,
+    },
+}
+
+impl RpcError {
+    /// The arguments of `method` of `service` did not serialize.
+    pub(crate) fn arguments(
+        service: &crate::ServiceKey,
+        method: &str,
+        source: SerializationError,
+    ) -> RpcError {
+        RpcError::Arguments {
+            call: call_name(service, method),
+            source,
+        }
+    }
+}
+
+/// How errors name a call.
+pub(crate) fn call_name(service: &crate::ServiceKey, method: &str) -> String {
+    format!("`{method}` of {service}")
 }
 
 impl From<Refusal> for RpcError {
@@ -65,7 +116,11 @@ impl RpcError {
                     | Status::ServerOverloaded
                     | Status::ServiceNotFound
             ),
-            RpcError::Serialization(_) | RpcError::Invocation(_) | RpcError::TooLarge(_) => false,
+            RpcError::Arguments { .. }
+            | RpcError::Result { .. }
+            | RpcError::Invocation(_)
+            | RpcError::TooLarge(_)
+            | RpcError::Absorbed { .. } => false,
         }
     }
 
@@ -74,7 +129,9 @@ impl RpcError {
         match self {
             RpcError::Timeout(_) => Status::ClientTimeout,
             RpcError::Failed { status, .. } => *status,
-            RpcError::Serialization(_) => Status::BadResponse,
+            RpcError::Result { .. } => Status::BadResponse,
+            RpcError::Absorbed { cause, .. } => cause.status(),
+            RpcError::Arguments { .. } => Status::BadRequest,
             RpcError::Closed
             | RpcError::Invocation(_)
             | RpcError::TooLarge(_)

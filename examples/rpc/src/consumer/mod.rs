@@ -35,6 +35,7 @@ mod pending;
 mod reply;
 mod sink;
 
+pub(crate) use error::call_name;
 pub use error::RpcError;
 
 use crate::filter::Filter;
@@ -275,11 +276,15 @@ thread_local! {
 pub(crate) fn serialize_args<T: Serialize + ?Sized>(
     serialization: Serialization,
     value: &T,
+    service: &ServiceKey,
+    method: &str,
 ) -> Result<Bytes, RpcError> {
     SCRATCH.with(|s| {
         let mut s = s.borrow_mut();
         s.clear();
-        serialization.serialize(value, &mut s)?;
+        serialization
+            .serialize(value, &mut s)
+            .map_err(|e| RpcError::arguments(service, method, e))?;
         Ok(s.split().freeze())
     })
 }
@@ -312,14 +317,24 @@ impl std::fmt::Debug for Outgoing {
     }
 }
 
-/// The result a caller sees from an answer.
+/// The result a caller sees from an answer; `call` names the call (only
+/// asked for when the result does not decode).
 pub(crate) fn decode_answer<Resp: DeserializeOwned>(
     answer: Answer,
     serialization: Serialization,
+    call: impl FnOnce() -> String,
 ) -> Result<Resp, RpcError> {
     match answer {
         Err(e) => Err(e),
-        Ok((Status::Ok, body)) => Ok(serialization.deserialize(&body)?),
+        Ok((Status::Ok, body)) => {
+            serialization
+                .deserialize(&body)
+                .map_err(|source| RpcError::Result {
+                    call: call(),
+                    expected: std::any::type_name::<Resp>(),
+                    source,
+                })
+        }
         Ok((status, body)) => Err(RpcError::Failed {
             status,
             message: String::from_utf8_lossy(&body).into_owned(),
@@ -333,7 +348,7 @@ fn finish<Resp: DeserializeOwned>(
 ) -> Result<Resp, RpcError> {
     match answer {
         Err(_) => Err(RpcError::Closed),
-        Ok(answer) => decode_answer(answer, serialization),
+        Ok(answer) => decode_answer(answer, serialization, || "an asynchronous call".to_string()),
     }
 }
 
@@ -437,7 +452,8 @@ impl Connection {
     ) -> Result<(), RpcError> {
         let ser = options.serialization;
         let (id, frame) = self.encode(true, service, method, options, |out| {
-            Ok(ser.serialize(request, out)?)
+            ser.serialize(request, out)
+                .map_err(|e| RpcError::arguments(service, method, e))
         })?;
         self.send_call(id, frame, options.timeout, done, service, method)
     }
@@ -471,7 +487,7 @@ impl Connection {
         Resp: DeserializeOwned,
     {
         let answer = sink::wait_for(|done| self.start(service, method, request, options, done));
-        decode_answer(answer, options.serialization)
+        decode_answer(answer, options.serialization, || call_name(service, method))
     }
 
     /// Sends the call now and returns a future of its result (any executor
@@ -520,7 +536,8 @@ impl Connection {
     ) -> Result<(), RpcError> {
         let ser = options.serialization;
         let (_, frame) = self.encode(false, service, method, options, |out| {
-            Ok(ser.serialize(request, out)?)
+            ser.serialize(request, out)
+                .map_err(|e| RpcError::arguments(service, method, e))
         })?;
         self.handle
             .write_and_flush(Outgoing::Frame(frame))
