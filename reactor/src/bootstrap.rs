@@ -145,7 +145,10 @@ impl ServerBootstrap {
             let mut bound = addr;
             let mut first = None;
             for lp in worker.loops() {
-                let listener = listen(bound, &self.listen)?;
+                let listener = listen(bound, &self.listen).map_err(|source| Error::Bind {
+                    addr: bound,
+                    source,
+                })?;
                 let actual = listener.local_addr()?;
                 bound = actual;
                 first.get_or_insert(actual);
@@ -159,7 +162,8 @@ impl ServerBootstrap {
             }
             local_addr = first.expect("a group has at least one loop");
         } else {
-            let listener = listen(addr, &self.listen)?;
+            let listener =
+                listen(addr, &self.listen).map_err(|source| Error::Bind { addr, source })?;
             local_addr = listener.local_addr()?;
             let lp = boss.next().clone();
             let same = boss.same_group(&worker);
@@ -231,8 +235,11 @@ impl Server {
         &self.worker
     }
 
-    /// Stops accepting; open connections stay up.
+    /// Stops accepting; open connections stay up. Returns when the
+    /// listeners are closed (at once, without waiting, when called on one
+    /// of the server's loop threads).
     pub fn stop_accepting(&self) {
+        let wait = !self.boss.in_event_loop();
         for lp in &self.listener_loops {
             let (tx, rx) = mpsc::channel();
             if lp
@@ -241,6 +248,7 @@ impl Server {
                     let _ = tx.send(());
                 })
                 .is_ok()
+                && wait
             {
                 let _ = rx.recv();
             }
@@ -249,9 +257,17 @@ impl Server {
 
     /// Stops accepting and shuts down the worker and boss groups
     /// gracefully (see [`EventLoopGroup::shutdown_gracefully`]); returns
-    /// when their threads have ended.
+    /// when their threads have ended. Called on one of the server's own
+    /// loop threads (from a handler: a "shutdown" command, say), it begins
+    /// the shutdown and returns at once.
     pub fn shutdown_gracefully(&self, quiet: Duration, timeout: Duration) {
         self.stop_accepting();
+        if self.worker.in_event_loop() || self.boss.in_event_loop() {
+            // Waiting here would block a loop; every group is asked first.
+            self.worker.request_shutdown(quiet, timeout);
+            self.boss.request_shutdown(quiet, timeout);
+            return;
+        }
         self.worker.shutdown_gracefully(quiet, timeout);
         if !self.boss.same_group(&self.worker) {
             self.boss.shutdown_gracefully(quiet, timeout);
@@ -322,8 +338,8 @@ impl Bootstrap {
     /// connection is up. Blocks the caller until then.
     ///
     /// # Errors
-    /// [`Error::ConnectTimeout`], or the connect's I/O error (refused,
-    /// unreachable), or [`Error::LoopShutDown`].
+    /// [`Error::ConnectTimeout`], [`Error::Connect`] (refused,
+    /// unreachable; it names the address), or [`Error::LoopShutDown`].
     pub fn connect<F, L, R, W, S>(
         &self,
         addr: SocketAddr,
@@ -337,13 +353,17 @@ impl Bootstrap {
         R: 'static,
         W: 'static,
     {
-        let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
-        socket.set_nonblocking(true)?;
-        self.opts.apply(socket2::SockRef::from(&socket))?;
+        let failed = |source| Error::Connect { addr, source };
+        let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))
+            .map_err(failed)?;
+        socket.set_nonblocking(true).map_err(failed)?;
+        self.opts
+            .apply(socket2::SockRef::from(&socket))
+            .map_err(failed)?;
         match socket.connect(&addr.into()) {
             Ok(()) => {}
             Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {}
-            Err(e) => return Err(Error::Io(e)),
+            Err(e) => return Err(failed(e)),
         }
         let stream = mio::net::TcpStream::from_std(socket.into());
         let (tx, rx) = mpsc::channel();

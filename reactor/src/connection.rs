@@ -7,7 +7,6 @@
 use crate::chain::InboundChain;
 use crate::channel::task::{ChannelTask, Connect};
 use crate::channel::CONNECT_TIMER;
-use crate::error::Error;
 use crate::event_loop::LoopInner;
 use crate::loop_handle::EventLoop;
 use crate::options::ChannelOptions;
@@ -71,7 +70,7 @@ impl LoopInner {
         );
         if let Err(e) = task.register(&mut self.local) {
             self.release(token);
-            task.fail_connect(Error::Io(e));
+            task.fail_connect(e);
             return;
         }
         let id = self

@@ -22,6 +22,23 @@ pub enum Error {
     /// the socket under it; the error names the file.
     #[error("file transfer error: {0}")]
     File(#[from] gyre_zerocopy::Error),
+    /// A server could not listen on its address (in use, not ours, no
+    /// permission for a low port).
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address asked for.
+        addr: std::net::SocketAddr,
+        /// Why the system refused.
+        source: io::Error,
+    },
+    /// A client connect failed (refused, unreachable, reset).
+    #[error("cannot connect to {addr}: {source}")]
+    Connect {
+        /// Where we tried to connect.
+        addr: std::net::SocketAddr,
+        /// Why it failed.
+        source: io::Error,
+    },
     /// A client connect did not complete within the bootstrap's timeout.
     #[error("connect to {addr} timed out after {timeout_ms} ms")]
     ConnectTimeout {
@@ -52,6 +69,29 @@ impl Error {
     /// ```
     pub fn handler(cause: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
         Error::Handler(cause.into())
+    }
+
+    /// The I/O error kind behind this error, if there is one (a refused
+    /// connect is `ConnectionRefused`, an address in use `AddrInUse`).
+    ///
+    /// ```
+    /// use gyre_reactor::{Pipeline, ServerBootstrap};
+    ///
+    /// let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    /// let addr = taken.local_addr().unwrap();
+    /// let e = ServerBootstrap::new().bind(addr, |_| Pipeline::new()).unwrap_err();
+    /// assert_eq!(e.io_kind(), Some(std::io::ErrorKind::AddrInUse));
+    /// assert!(e.to_string().contains(&addr.to_string()), "{e}");
+    /// ```
+    pub fn io_kind(&self) -> Option<io::ErrorKind> {
+        match self {
+            Error::Io(e) | Error::Bind { source: e, .. } | Error::Connect { source: e, .. } => {
+                Some(e.kind())
+            }
+            Error::File(gyre_zerocopy::Error::Io { source, .. }) => Some(source.kind()),
+            Error::ConnectTimeout { .. } => Some(io::ErrorKind::TimedOut),
+            _ => None,
+        }
     }
 }
 

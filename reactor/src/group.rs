@@ -4,7 +4,7 @@ use crate::loop_handle::EventLoop;
 use crate::transport::Transport;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
+use std::thread::{JoinHandle, ThreadId};
 use std::time::Duration;
 
 /// A group of event loops, each on its own thread.
@@ -32,6 +32,8 @@ struct GroupInner {
     next: AtomicUsize,
     /// Taken by the first shutdown, which joins them; not on any data path.
     threads: Mutex<Vec<JoinHandle<()>>>,
+    /// The loops' threads, to tell a call made on one of them.
+    thread_ids: Vec<ThreadId>,
 }
 
 impl std::fmt::Debug for EventLoopGroup {
@@ -43,7 +45,10 @@ impl std::fmt::Debug for EventLoopGroup {
 }
 
 impl EventLoopGroup {
-    /// `threads` loops named `gyre-loop-<i>`.
+    /// `threads` loops named `gyre-loop-<i>`. A group has at least one
+    /// loop: `0` is taken as `1` (as [`EventLoopGroupBuilder::threads`]
+    /// does); size it from [`std::thread::available_parallelism`] for one
+    /// loop per core, Netty's default being two per core.
     ///
     /// # Errors
     /// If the OS refuses a poller, waker or thread.
@@ -104,6 +109,36 @@ impl EventLoopGroup {
         &self.inner.loops
     }
 
+    /// Whether the calling thread is one of this group's loops (Netty's
+    /// `inEventLoop`): code that may run on a loop or off it can tell
+    /// whether it may wait for the group.
+    ///
+    /// ```
+    /// use gyre_reactor::EventLoopGroup;
+    /// use std::sync::mpsc;
+    ///
+    /// let group = EventLoopGroup::new(1).unwrap();
+    /// assert!(!group.in_event_loop());
+    /// let (tx, rx) = mpsc::channel();
+    /// let same = group.clone();
+    /// group.next().execute(move || tx.send(same.in_event_loop()).unwrap()).unwrap();
+    /// assert!(rx.recv().unwrap());
+    /// # group.shutdown_gracefully(std::time::Duration::ZERO, std::time::Duration::from_secs(1));
+    /// ```
+    pub fn in_event_loop(&self) -> bool {
+        let me = std::thread::current().id();
+        self.inner.thread_ids.contains(&me)
+    }
+
+    /// Asks every loop to shut down (see
+    /// [`shutdown_gracefully`](Self::shutdown_gracefully)) and returns at
+    /// once.
+    pub(crate) fn request_shutdown(&self, quiet: Duration, timeout: Duration) {
+        for lp in &self.inner.loops {
+            let _ = lp.execute_inner(move |inner| inner.begin_shutdown(quiet, timeout));
+        }
+    }
+
     pub(crate) fn same_group(&self, other: &EventLoopGroup) -> bool {
         Arc::ptr_eq(&self.inner, &other.inner)
     }
@@ -116,10 +151,28 @@ impl EventLoopGroup {
     /// (giving each socket what it will take right away) and its thread
     /// exits. A second call, or a call on a clone, waits for the same end.
     ///
-    /// Must not be called from one of the group's own loop threads.
+    /// Called on one of the group's own loop threads (from a handler, a
+    /// task or a timer), it only begins the shutdown and returns at once:
+    /// a loop cannot wait for its own end, and must not block waiting for
+    /// the others. The loops then stop as above; a call from any other
+    /// thread waits for them.
+    ///
+    /// ```
+    /// use gyre_reactor::EventLoopGroup;
+    /// use std::time::Duration;
+    ///
+    /// let group = EventLoopGroup::new(2).unwrap();
+    /// let same = group.clone();
+    /// // From a loop thread: begins, does not wait (and does not deadlock).
+    /// group.next().execute(move || same.shutdown_gracefully(Duration::ZERO, Duration::ZERO)).unwrap();
+    /// // From here: waits for both loops to end.
+    /// group.shutdown_gracefully(Duration::ZERO, Duration::from_secs(1));
+    /// assert!(group.loops().iter().all(|l| !l.is_alive()));
+    /// ```
     pub fn shutdown_gracefully(&self, quiet: Duration, timeout: Duration) {
-        for lp in &self.inner.loops {
-            let _ = lp.execute_inner(move |inner| inner.begin_shutdown(quiet, timeout));
+        self.request_shutdown(quiet, timeout);
+        if self.in_event_loop() {
+            return;
         }
         let handles = std::mem::take(&mut *self.inner.threads.lock().expect("poisoned"));
         for h in handles {
@@ -134,6 +187,7 @@ impl EventLoopGroup {
 
 impl Drop for GroupInner {
     fn drop(&mut self) {
+        // (Not `EventLoopGroup::request_shutdown`: there is no group left.)
         // The last handle is gone: nobody can reach these loops any more, so
         // stop them (without blocking: this may run on one of them).
         for lp in &self.loops {
@@ -271,6 +325,7 @@ impl EventLoopGroupBuilder {
             inner: Arc::new(GroupInner {
                 loops,
                 next: AtomicUsize::new(0),
+                thread_ids: handles.iter().map(|h| h.thread().id()).collect(),
                 threads: Mutex::new(handles),
             }),
         })

@@ -25,6 +25,25 @@ use std::marker::PhantomData;
 /// compile error at the line that adds the handler. To name a pipeline's
 /// type (a factory function), see [`InboundChain`](crate::InboundChain).
 ///
+/// # Behaviours to know
+///
+/// - **Nothing is sent until a flush.** `write` queues; `flush` (or
+///   `write_and_flush`) sends what is queued. A handler that only writes
+///   leaves its peer waiting. Batching several writes under one flush is
+///   the point: one system call for all of them.
+/// - **An error nobody handles closes the connection.** Errors (a decoder's
+///   refusal, a reset, a handler's [`Error::handler`](crate::Error::handler))
+///   travel towards the tail; if no handler's `error` stops one, the tail
+///   logs it (`tracing`, at debug: a peer's reset is routine) and closes
+///   this channel, and only this one.
+///   Override [`InboundHandler::error`] to answer instead (a "400 Bad
+///   Request", say) and decide whether to close.
+/// - **A message nobody reads is dropped** at the tail, silently: the last
+///   inbound handler's `Pass` is usually `()`.
+/// - **A handler must not panic**: a panic unwinds its loop's thread, and
+///   the channels on that loop go with it (other loops go on). Report
+///   failures as errors (above) instead.
+///
 /// ```
 /// use bytes::Bytes;
 /// use gyre_codec::{LineDecoder, LineEncoder, LineEnding};

@@ -133,7 +133,7 @@ fn connect_refused_and_timeout_are_errors() {
         .connect(addr, |_| Pipeline::new())
         .unwrap_err();
     assert!(
-        matches!(err, Error::Io(ref e) if e.kind() == std::io::ErrorKind::ConnectionRefused),
+        matches!(err, Error::Connect { ref source, .. } if source.kind() == std::io::ErrorKind::ConnectionRefused),
         "{err}"
     );
 

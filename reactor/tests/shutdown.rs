@@ -125,3 +125,60 @@ fn loop_tasks_and_timers_run_and_cancel() {
     assert_eq!(once.load(Ordering::SeqCst), 1);
     group.shutdown_gracefully(Duration::ZERO, Duration::from_secs(5));
 }
+
+/// Shuts its own server down when it reads "stop", from the loop thread.
+struct StopOnCommand(std::sync::Arc<std::sync::OnceLock<gyre_reactor::Server>>);
+
+impl InboundHandler for StopOnCommand {
+    type Read = BytesMut;
+    type Pass = ();
+    type Write = Bytes;
+
+    fn read(&mut self, ctx: &mut impl InboundContext<Self>, msg: BytesMut) {
+        if &msg[..] == b"stop" {
+            ctx.write_and_flush(Bytes::from_static(b"bye"));
+            // On the loop thread: this must begin the shutdown and return,
+            // not panic joining its own thread or block the loop.
+            self.0
+                .get()
+                .unwrap()
+                .shutdown_gracefully(Duration::ZERO, Duration::from_secs(1));
+        }
+    }
+}
+
+#[test]
+fn a_handler_can_shut_its_own_server_down() {
+    let slot = std::sync::Arc::new(std::sync::OnceLock::new());
+    let in_handler = slot.clone();
+    let server = ServerBootstrap::new()
+        .group(common::group(2))
+        .bind("127.0.0.1:0", move |_| {
+            Pipeline::new().inbound(StopOnCommand(in_handler.clone()))
+        })
+        .unwrap();
+    let addr = server.local_addr();
+    let worker = server.worker_group().clone();
+    slot.set(server).ok().unwrap();
+    let mut c = TcpStream::connect(addr).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    c.write_all(b"stop").unwrap();
+    let mut got = Vec::new();
+    c.read_to_end(&mut got).unwrap();
+    assert_eq!(
+        got, b"bye",
+        "the answer queued before the shutdown is delivered"
+    );
+    assert!(
+        common::eventually(Duration::from_secs(5), || worker
+            .loops()
+            .iter()
+            .all(|l| !l.is_alive())),
+        "the loops stopped"
+    );
+    // From outside, the same call now only waits for what has ended.
+    slot.get()
+        .unwrap()
+        .shutdown_gracefully(Duration::ZERO, Duration::from_secs(1));
+    assert!(TcpStream::connect(addr).is_err(), "no longer accepting");
+}

@@ -73,10 +73,13 @@ impl<E: Send + Sync + 'static, W: WaitStrategy> DisruptorBuilder<E, W> {
         self.graph(false, SingleProducerSequencer::new)
     }
 
-    /// Allocate the ring for any number of producer threads (clone the producer).
+    /// Allocate the ring for any number of producer threads (clone the
+    /// producer: a single producer cannot be cloned, see
+    /// [`SharedSequencer`](crate::SharedSequencer)).
     ///
     /// # Errors
     /// [`BuildError::CapacityNotPowerOfTwo`] or [`BuildError::CapacityTooLarge`].
+    #[doc(alias = "clone")]
     pub fn multi_producer(self) -> Result<Graph<E, W, MultiProducerSequencer>, BuildError> {
         self.graph(true, MultiProducerSequencer::new)
     }

@@ -46,6 +46,30 @@ pub trait Sequencer: Claim {}
 impl Sequencer for SingleProducerSequencer {}
 impl Sequencer for MultiProducerSequencer {}
 
+/// A sequencer whose producers may be cloned, one per producer thread:
+/// [`MultiProducerSequencer`] only. A single-producer ring's producer has
+/// its claim counter to itself, so a second one would claim the same
+/// sequences; build the ring with
+/// [`multi_producer`](crate::DisruptorBuilder::multi_producer) to publish
+/// from several threads.
+///
+/// ```compile_fail,E0599
+/// use gyre_ringbuffer::{Disruptor, Stage};
+///
+/// let mut graph = Disruptor::builder(1024, || 0u64).single_producer().unwrap();
+/// graph.handle_events_with(Stage::new(|_: &u64, _: i64, _: bool| {}));
+/// let (producer, _disruptor) = graph.start().unwrap();
+/// let second = producer.clone(); // a single producer cannot be cloned
+/// ```
+#[diagnostic::on_unimplemented(
+    message = "a single-producer ring's producer cannot be cloned",
+    label = "this ring was built with `single_producer()`",
+    note = "build the ring with `Disruptor::builder(..).multi_producer()` to publish from several threads"
+)]
+pub trait SharedSequencer: Sequencer + Clone {}
+
+impl SharedSequencer for MultiProducerSequencer {}
+
 /// The single-producer sequencer: the claim counter lives in the producer.
 #[derive(Debug)]
 pub struct SingleProducerSequencer {

@@ -63,7 +63,7 @@ mod worker_pool;
 
 pub use affinity::pin_current_thread;
 pub use builder::{DisruptorBuilder, Graph, OwnedGraph, StageId, Stages};
-pub use claim::{MultiProducerSequencer, Sequencer, SingleProducerSequencer};
+pub use claim::{MultiProducerSequencer, Sequencer, SharedSequencer, SingleProducerSequencer};
 pub use disruptor::{Disruptor, ShutdownReport};
 pub use error::{BuildError, PublishError, WaitError};
 pub use handler::{EventHandler, OwningHandler, OwningWorkHandler, WorkHandler};

@@ -6,7 +6,9 @@
 //! are still published (with whatever the closure left in them), because
 //! consumers wait for every claimed sequence and would otherwise stall.
 
-use crate::claim::{claim_until, MultiProducerSequencer, Sequencer, SingleProducerSequencer};
+use crate::claim::{
+    claim_until, MultiProducerSequencer, Sequencer, SharedSequencer, SingleProducerSequencer,
+};
 use crate::error::PublishError;
 use crate::ring::Core;
 use crate::sync::{Arc, Ordering};
@@ -50,7 +52,9 @@ where
     claim: C,
 }
 
-/// The producer of a single-producer disruptor.
+/// The producer of a single-producer disruptor: one thread publishes, and
+/// it is not `Clone` (build with
+/// [`multi_producer`](crate::DisruptorBuilder::multi_producer) for more).
 pub type SingleProducer<E, W = BlockingWait> = Producer<E, W, SingleProducerSequencer>;
 /// A producer of a multi-producer disruptor; clone it for each thread.
 pub type MultiProducer<E, W = BlockingWait> = Producer<E, W, MultiProducerSequencer>;
@@ -213,7 +217,7 @@ impl<E, W: WaitStrategy, C: Sequencer> Producer<E, W, C> {
     }
 }
 
-impl<E, W: WaitStrategy> Clone for Producer<E, W, MultiProducerSequencer> {
+impl<E, W: WaitStrategy, C: SharedSequencer> Clone for Producer<E, W, C> {
     fn clone(&self) -> Self {
         self.core.producers.fetch_add(1, Ordering::Relaxed);
         Producer {

@@ -335,16 +335,23 @@ impl<L: InboundChain<BytesMut, S>, S: Into<Outbound>> ChannelTask<L, S> {
                     if let Some(id) = c.timer {
                         lp.cancel_timer(id);
                     }
-                    let _ = c.reply.send(Err(Error::Io(e)));
+                    let _ = c.reply.send(Err(Error::Connect {
+                        addr: c.addr,
+                        source: e,
+                    }));
                 }
                 self.finish_close(lp);
             }
         }
     }
 
-    pub(crate) fn fail_connect(mut self, error: Error) {
+    /// The connect could not start (registering the socket failed).
+    pub(crate) fn fail_connect(mut self, source: io::Error) {
         if let Some(c) = self.connect.take() {
-            let _ = c.reply.send(Err(error));
+            let _ = c.reply.send(Err(Error::Connect {
+                addr: c.addr,
+                source,
+            }));
         }
     }
 
