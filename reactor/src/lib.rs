@@ -17,7 +17,8 @@
 //! * [`IdleStateHandler`] fires reader/writer/all-idle events; the codec
 //!   adapters run any `gyre-codec` decoder and encoder as pipeline stages.
 //! * [`EventLoopGroup::shutdown_gracefully`] stops accepting, waits for a
-//!   quiet period (bounded by a timeout) and closes what is left.
+//!   quiet period (bounded by a timeout) and closes what is left;
+//!   [`Server::serve_until_signal`] runs it on SIGINT or SIGTERM.
 //! * The **offload stage** ([`OffloadStage`], [`Pipeline::offload`]) puts a
 //!   `gyre-ringbuffer` Disruptor behind the sockets: a pipeline's last
 //!   layer publishes each message with a [`Reply`] into the ring, in
@@ -32,6 +33,8 @@
 //! reactor/src` checks that no two modules import each other):
 //!
 //! ```text
+//! signal                      SIGINT/SIGTERM to a waiting thread; a server served until one
+//!        |
 //! bootstrap, group            servers and clients, groups of loops
 //!        |
 //! connection                  socket + pipeline -> one task for a loop (the only generic glue)
@@ -145,6 +148,7 @@ mod outbound;
 mod path;
 mod pipeline;
 mod shutdown;
+mod signal;
 mod slab;
 mod sync;
 mod task_table;
@@ -174,5 +178,6 @@ pub use offload::{
 pub use options::{ChannelOptions, FileSend, ListenOptions};
 pub use outbound::Outbound;
 pub use pipeline::Pipeline;
+pub use signal::{StopSignal, StopSignals};
 pub use timer::TimerId;
 pub use transport::Transport;
