@@ -3,7 +3,8 @@
 //! [`Registry`] is the trait with two backends: [`EmbeddedRegistry`], the
 //! default, a client of a [`RegistryServer`] (the same binary in registry
 //! mode), so a single machine needs nothing else; and
-//! [`ZooKeeperRegistry`], Dubbo's classic, on a ZooKeeper ensemble. Providers hold leases that a
+//! `ZooKeeperRegistry` (with the `zookeeper` feature), Dubbo's classic, on
+//! a ZooKeeper ensemble. Providers hold leases that a
 //! background thread renews every third of their time to live; a killed
 //! provider stops renewing and disappears when its lease runs out.
 //!
@@ -25,6 +26,7 @@
 pub(crate) mod contract;
 mod embedded;
 mod server;
+#[cfg(feature = "zookeeper")]
 mod zookeeper;
 
 pub use contract::{
@@ -32,4 +34,5 @@ pub use contract::{
 };
 pub use embedded::{EmbeddedRegistry, EmbeddedRegistryBuilder};
 pub use server::{registry_service, RegistryServer};
+#[cfg(feature = "zookeeper")]
 pub use zookeeper::ZooKeeperRegistry;
