@@ -49,3 +49,8 @@ pub use fixed::FixedLengthDecoder;
 pub use length_field::{ByteOrder, LengthFieldDecoder, LengthFieldDecoderBuilder};
 pub use length_prepender::{FrameHeader, LengthFieldPrepender};
 pub use line::{LineDecoder, LineEncoder, LineEnding};
+
+/// The crate's README example, compiled and run as a doc test.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeExample;

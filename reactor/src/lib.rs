@@ -181,3 +181,8 @@ pub use pipeline::Pipeline;
 pub use signal::{StopSignal, StopSignals};
 pub use timer::TimerId;
 pub use transport::Transport;
+
+/// The crate's README example, compiled and run as a doc test.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeExample;

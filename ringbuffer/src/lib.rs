@@ -77,3 +77,8 @@ pub use wait::{
     BlockingWait, BusySpinWait, PhasedBackoffWait, SleepingWait, TimeoutBlockingWait,
     WaitCondition, WaitStrategy, YieldingWait,
 };
+
+/// The crate's README example, compiled and run as a doc test.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeExample;

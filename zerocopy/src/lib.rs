@@ -48,3 +48,8 @@ pub use mmap_region::MmapRegion;
 pub use region_pipe::RegionPipe;
 pub use shared_file::SharedFile;
 pub use splice::{Pipe, Pumped, Splice};
+
+/// The crate's README example, compiled and run as a doc test.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeExample;

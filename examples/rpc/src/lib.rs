@@ -22,3 +22,8 @@ pub mod provider;
 pub mod registry;
 
 pub use protocol::{Serialization, ServiceKey, Status};
+
+/// The crate's README example, compiled and run as a doc test.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeExample;
