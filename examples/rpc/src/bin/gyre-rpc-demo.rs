@@ -236,11 +236,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let registry_client = connect_registry(registry, zookeeper.as_deref())?;
             let _subscription = cluster.subscribe(&*registry_client)?;
             println!("gyre-rpc consumer of {}, registry {registry}", greeter());
-            for _ in 0..50 {
-                if !cluster.providers().is_empty() || STOP.load(Ordering::Relaxed) {
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(100));
+            if let Err(e) = cluster.wait_for_providers(1, Duration::from_secs(5)) {
+                println!("{e}; calling anyway");
             }
             let mut n = 0u64;
             while (calls == 0 || n < calls) && !STOP.load(Ordering::Relaxed) {

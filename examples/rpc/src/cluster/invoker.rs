@@ -26,7 +26,7 @@ use arc_swap::ArcSwap;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Condvar, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 /// What the cluster does when a call fails.
@@ -145,6 +145,26 @@ struct Inner {
     options: CallOptions,
     members: ArcSwap<Snapshot>,
     retries: Mutex<Vec<Retry>>,
+    /// Notified when the list is replaced (providers added, connected
+    /// again or gone), for [`Cluster::wait_for_providers`]; never touched
+    /// by a call.
+    list_changed: (Mutex<()>, Condvar),
+}
+
+impl Inner {
+    fn store(&self, next: Arc<Snapshot>) {
+        self.members.store(next);
+        self.notify_list_changed();
+    }
+
+    fn notify_list_changed(&self) {
+        let _guard = self
+            .list_changed
+            .0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        self.list_changed.1.notify_all();
+    }
 }
 
 /// Builds a [`Cluster`].
@@ -185,6 +205,7 @@ impl ClusterBuilder {
             options: self.options,
             members: ArcSwap::new(Snapshot::new(Vec::new())),
             retries: Mutex::new(Vec::new()),
+            list_changed: (Mutex::new(()), Condvar::new()),
         });
         let weak = Arc::downgrade(&inner);
         let _ = std::thread::Builder::new()
@@ -293,6 +314,79 @@ impl Cluster {
                 }
             }),
         )
+    }
+
+    /// Waits until at least `at_least` providers are connected, or
+    /// `timeout` has passed; returns how many are. For a consumer that
+    /// starts with its providers (or its registry) and must not call
+    /// before one is up.
+    ///
+    /// ```
+    /// use gyre_rpc::cluster::Cluster;
+    /// use gyre_rpc::consumer::Consumer;
+    /// use gyre_rpc::provider::{Dispatch, Provider, Service, ServiceError};
+    /// use gyre_rpc::ServiceKey;
+    /// use std::time::Duration;
+    ///
+    /// let key = ServiceKey::new("demo.Echo");
+    /// let provider = Provider::builder()
+    ///     .listen("127.0.0.1:0".parse().unwrap())
+    ///     .service(Service::builder(key.clone()).dispatch(Dispatch::IoThread)
+    ///         .method("echo", |s: String| Ok::<_, ServiceError>(s)).build())
+    ///     .start()
+    ///     .unwrap();
+    /// let cluster = Cluster::builder(key).build(Consumer::builder().build().unwrap());
+    /// assert!(cluster.wait_for_providers(1, Duration::from_millis(10)).is_err());
+    /// cluster.set_providers([(provider.local_addr(), 100)]);
+    /// assert_eq!(cluster.wait_for_providers(1, Duration::from_secs(5)).unwrap(), 1);
+    /// ```
+    ///
+    /// # Errors
+    /// [`RpcError::NoProvider`] if fewer are connected when `timeout` ends.
+    pub fn wait_for_providers(
+        &self,
+        at_least: usize,
+        timeout: Duration,
+    ) -> Result<usize, RpcError> {
+        let deadline = Instant::now() + timeout;
+        let live = || {
+            self.inner
+                .members
+                .load()
+                .members
+                .iter()
+                .filter(|m| m.is_live())
+                .count()
+        };
+        let mut guard = self
+            .inner
+            .list_changed
+            .0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        loop {
+            let n = live();
+            if n >= at_least {
+                return Ok(n);
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Err(RpcError::NoProvider(format!(
+                    "{} ({n} of {at_least} connected after {timeout:?})",
+                    self.inner.service
+                )));
+            }
+            // Woken when the list changes; a connection that closes does
+            // not change it, so look again at least every 20 ms.
+            let wait = (deadline - now).min(Duration::from_millis(20));
+            guard = self
+                .inner
+                .list_changed
+                .1
+                .wait_timeout(guard, wait)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
     }
 
     /// The providers, with whether each is connected now.
@@ -629,7 +723,7 @@ fn set_providers(
             c.close();
         }
     }
-    inner.members.store(Snapshot::new(next));
+    inner.store(Snapshot::new(next));
 }
 
 /// The cluster's background work, every 20 ms while the cluster lives:
@@ -683,6 +777,7 @@ fn reconnect(inner: &Inner) {
         inner
             .members
             .compare_and_swap(&current, Snapshot::new(next));
+        inner.notify_list_changed();
     }
 }
 
