@@ -7,6 +7,8 @@
 //! - [`cluster`]: one service over many providers: load balancers and
 //!   Dubbo's fault-tolerance modes, reconnection with back-off.
 //! - [`filter`]: limits, access log, timeout, and your own, on either side.
+//! - [`service!`]: a typed service definition, which generates the
+//!   provider's trait and the consumer's client ([`stub`]).
 //! - [`registry`]: discovery, embedded (leases, long-poll watches) or on
 //!   ZooKeeper.
 //! - [`protocol`]: the wire format (Dubbo's 16-byte header; postcard or
@@ -20,6 +22,7 @@ pub mod filter;
 pub mod protocol;
 pub mod provider;
 pub mod registry;
+pub mod stub;
 
 pub use protocol::{Serialization, ServiceKey, Status};
 

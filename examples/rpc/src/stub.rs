@@ -1,0 +1,283 @@
+//! Typed service definitions: [`service!`](crate::service) declares a
+//! service's methods once, with their argument and result types, and
+//! generates the provider's trait and the consumer's client from it, so a
+//! method name or a type that does not match is a compile error on both
+//! sides (as tarpc's service traits and Dubbo's Java interfaces give).
+//! Uses the consumer's and the cluster's untyped calls underneath.
+//!
+//! The wire format is the untyped one: a method's arguments travel as one
+//! tuple (a 1-tuple for one argument, `()` for none), so a typed client can
+//! call an untyped provider and the other way round.
+
+use crate::cluster::Cluster;
+use crate::consumer::{Connection, RpcError};
+use crate::ServiceKey;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use std::sync::Arc;
+
+/// What a generated client calls through: one [`Connection`] (one
+/// provider) or a [`Cluster`] (many, with its balancer and mode).
+///
+/// ```
+/// use gyre_rpc::stub::Invoke;
+/// use gyre_rpc::consumer::RpcError;
+/// use gyre_rpc::ServiceKey;
+///
+/// /// An invoker for tests: every call answers 42.
+/// struct Always42;
+///
+/// impl Invoke for Always42 {
+///     fn invoke<Req, Resp>(&self, _: &ServiceKey, _: &str, _: &Req) -> Result<Resp, RpcError>
+///     where
+///         Req: serde::Serialize + ?Sized,
+///         Resp: serde::de::DeserializeOwned,
+///     {
+///         serde_json::from_str("42").map_err(|e| RpcError::NoProvider(e.to_string()))
+///     }
+/// }
+///
+/// let n: u32 = Always42.invoke(&ServiceKey::new("any"), "thing", &()).unwrap();
+/// assert_eq!(n, 42);
+/// ```
+pub trait Invoke {
+    /// Calls `method` of `service` with `request` and waits for the result.
+    ///
+    /// # Errors
+    /// Whatever the call ends in besides its result.
+    fn invoke<Req, Resp>(
+        &self,
+        service: &ServiceKey,
+        method: &str,
+        request: &Req,
+    ) -> Result<Resp, RpcError>
+    where
+        Req: Serialize + ?Sized,
+        Resp: DeserializeOwned;
+}
+
+impl Invoke for Connection {
+    fn invoke<Req, Resp>(
+        &self,
+        service: &ServiceKey,
+        method: &str,
+        request: &Req,
+    ) -> Result<Resp, RpcError>
+    where
+        Req: Serialize + ?Sized,
+        Resp: DeserializeOwned,
+    {
+        self.call(service, method, request)
+    }
+}
+
+impl Invoke for Cluster {
+    /// The cluster's own service is called (a cluster is one service's
+    /// providers); `service` is not sent anywhere else.
+    fn invoke<Req, Resp>(
+        &self,
+        _: &ServiceKey,
+        method: &str,
+        request: &Req,
+    ) -> Result<Resp, RpcError>
+    where
+        Req: Serialize + ?Sized,
+        Resp: DeserializeOwned,
+    {
+        self.call(method, request)
+    }
+}
+
+impl<T: Invoke + ?Sized> Invoke for &T {
+    fn invoke<Req, Resp>(
+        &self,
+        service: &ServiceKey,
+        method: &str,
+        request: &Req,
+    ) -> Result<Resp, RpcError>
+    where
+        Req: Serialize + ?Sized,
+        Resp: DeserializeOwned,
+    {
+        (**self).invoke(service, method, request)
+    }
+}
+
+impl<T: Invoke + ?Sized> Invoke for Arc<T> {
+    fn invoke<Req, Resp>(
+        &self,
+        service: &ServiceKey,
+        method: &str,
+        request: &Req,
+    ) -> Result<Resp, RpcError>
+    where
+        Req: Serialize + ?Sized,
+        Resp: DeserializeOwned,
+    {
+        (**self).invoke(service, method, request)
+    }
+}
+
+/// Declares a typed service: a module holding the provider's trait
+/// (`Server`), the consumer's client (`Client`), the service's name
+/// (`NAME`, `key()`) and `service(..)`, which exports an implementation.
+///
+/// ```
+/// use gyre_rpc::consumer::Consumer;
+/// use gyre_rpc::provider::{Provider, ServiceError};
+///
+/// gyre_rpc::service! {
+///     /// A calculator.
+///     pub mod calc = "demo.Calc" {
+///         /// `a + b`.
+///         fn add(a: i64, b: i64) -> i64;
+///         /// `a / b`; dividing by zero is a service error.
+///         fn div(a: i64, b: i64) -> i64;
+///         /// How many calls this provider has answered.
+///         fn calls() -> u64;
+///     }
+/// }
+///
+/// #[derive(Default)]
+/// struct Calc(std::sync::atomic::AtomicU64);
+///
+/// impl calc::Server for Calc {
+///     fn add(&self, a: i64, b: i64) -> Result<i64, ServiceError> {
+///         self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+///         Ok(a + b)
+///     }
+///     fn div(&self, a: i64, b: i64) -> Result<i64, ServiceError> {
+///         self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+///         a.checked_div(b).ok_or_else(|| ServiceError::new("division by zero"))
+///     }
+///     fn calls(&self) -> Result<u64, ServiceError> {
+///         Ok(self.0.load(std::sync::atomic::Ordering::Relaxed))
+///     }
+/// }
+///
+/// let provider = Provider::builder()
+///     .listen("127.0.0.1:0".parse()?)
+///     .service(calc::service(calc::key().version("1.0"), Calc::default()).build())
+///     .start()?;
+/// let conn = Consumer::builder().build()?.connect(provider.local_addr())?;
+/// let calc = calc::Client::new(conn).key(calc::key().version("1.0"));
+/// assert_eq!(calc.add(2, 3)?, 5);
+/// assert!(calc.div(1, 0).is_err());
+/// assert_eq!(calc.calls()?, 2);
+/// provider.shutdown(std::time::Duration::from_secs(1));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// A method whose types do not match its declaration does not compile:
+///
+/// ```compile_fail,E0308
+/// # use gyre_rpc::provider::ServiceError;
+/// gyre_rpc::service! {
+///     pub mod calc = "demo.Calc" {
+///         fn add(a: i64, b: i64) -> i64;
+///     }
+/// }
+/// # fn use_it(calc: &calc::Client<gyre_rpc::consumer::Connection>) {
+/// let sum: String = calc.add(2, 3).unwrap(); // the result is an i64
+/// # }
+/// ```
+///
+/// The client calls through anything that implements [`Invoke`]: a
+/// [`Connection`], a [`Cluster`], or a reference or `Arc` to one. Methods
+/// are blocking; for a future, use the connection's untyped
+/// [`call_async`](crate::consumer::Connection::call_async) with the same
+/// names (arguments as the tuple).
+#[macro_export]
+macro_rules! service {
+    (
+        $(#[$meta:meta])*
+        $vis:vis mod $module:ident = $name:literal {
+            $(
+                $(#[$method_meta:meta])*
+                fn $method:ident ( $($arg:ident : $arg_ty:ty),* $(,)? ) -> $resp:ty ;
+            )*
+        }
+    ) => {
+        $(#[$meta])*
+        $vis mod $module {
+            #[allow(unused_imports)]
+            use super::*;
+
+            /// The service's interface name.
+            pub const NAME: &str = $name;
+
+            /// The service's key: its name, unversioned and ungrouped (add
+            /// them with [`ServiceKey::version`]($crate::ServiceKey::version)
+            /// and [`group`]($crate::ServiceKey::group)).
+            pub fn key() -> $crate::ServiceKey {
+                $crate::ServiceKey::new(NAME)
+            }
+
+            /// What a provider implements: one method per declared method,
+            /// called with the arguments deserialized.
+            pub trait Server: Send + Sync + 'static {
+                $(
+                    $(#[$method_meta])*
+                    fn $method(&self $(, $arg: $arg_ty)*) -> ::std::result::Result<$resp, $crate::provider::ServiceError>;
+                )*
+            }
+
+            /// `server`'s methods as a service with `key` (set its
+            /// dispatch, then `build()` it for a provider).
+            pub fn service(key: $crate::ServiceKey, server: impl Server) -> $crate::provider::ServiceBuilder {
+                let server = ::std::sync::Arc::new(server);
+                let builder = $crate::provider::Service::builder(key);
+                $(
+                    let builder = {
+                        let server = server.clone();
+                        builder.method(
+                            stringify!($method),
+                            move |($($arg,)*): ($($arg_ty,)*)| server.$method($($arg),*),
+                        )
+                    };
+                )*
+                let _ = server;
+                builder
+            }
+
+            /// Calls the service through a [`Connection`]($crate::consumer::Connection)
+            /// or a [`Cluster`]($crate::cluster::Cluster).
+            #[derive(Debug)]
+            pub struct Client<C> {
+                invoker: C,
+                key: $crate::ServiceKey,
+            }
+
+            impl<C: $crate::stub::Invoke> Client<C> {
+                /// A client of the service under [`key()`] through `invoker`.
+                pub fn new(invoker: C) -> Self {
+                    Client { invoker, key: key() }
+                }
+
+                /// The same client calling the service under `key` (a
+                /// version or group).
+                pub fn key(mut self, key: $crate::ServiceKey) -> Self {
+                    self.key = key;
+                    self
+                }
+
+                /// What the client calls through.
+                pub fn invoker(&self) -> &C {
+                    &self.invoker
+                }
+
+                $(
+                    $(#[$method_meta])*
+                    pub fn $method(&self $(, $arg: $arg_ty)*) -> ::std::result::Result<$resp, $crate::consumer::RpcError> {
+                        $crate::stub::Invoke::invoke(
+                            &self.invoker,
+                            &self.key,
+                            stringify!($method),
+                            &($($arg,)*),
+                        )
+                    }
+                )*
+            }
+        }
+    };
+}
