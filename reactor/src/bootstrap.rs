@@ -121,7 +121,7 @@ impl ServerBootstrap {
     /// # Errors
     /// If the address does not resolve, or bind/listen fails, or the loops
     /// have shut down.
-    pub fn bind<F, L, R, W, S>(self, addr: impl ToSocketAddrs, init: F) -> Result<Server, Error>
+    pub fn bind<F, L, R, W, S>(mut self, addr: impl ToSocketAddrs, init: F) -> Result<Server, Error>
     where
         F: Fn(SocketAddr) -> Pipeline<L, R, W, S> + Send + Sync + 'static,
         L: InboundChain<BytesMut, S> + 'static,
@@ -130,62 +130,130 @@ impl ServerBootstrap {
         W: 'static,
     {
         let addr = resolve(addr)?;
-        let worker = match self.worker {
-            Some(w) => w,
-            None => EventLoopGroup::builder()
-                .transport(self.transport)
-                .build()?,
-        };
-        let boss = self.boss.unwrap_or_else(|| worker.clone());
-        let init = Arc::new(init);
-        let child = Arc::new(self.child);
-        let mut listener_loops = Vec::new();
-        let local_addr;
-        if self.listen.reuse_port {
-            let mut bound = addr;
-            let mut first = None;
-            for lp in worker.loops() {
-                let listener = listen(bound, &self.listen).map_err(|source| Error::Bind {
-                    addr: bound,
-                    source,
-                })?;
-                let actual = listener.local_addr()?;
-                bound = actual;
-                first.get_or_insert(actual);
-                let (init, child) = (init.clone(), child.clone());
-                register_listener(lp, listener, move |inner, stream| {
-                    if let Ok(peer) = stream.peer_addr() {
-                        inner.add_accepted::<L, S>(stream, child.clone(), init(peer).layers);
-                    }
-                })?;
-                listener_loops.push(lp.clone());
-            }
-            local_addr = first.expect("a group has at least one loop");
-        } else {
+        if !self.listen.reuse_port {
             let listener =
                 listen(addr, &self.listen).map_err(|source| Error::Bind { addr, source })?;
-            local_addr = listener.local_addr()?;
-            let lp = boss.next().clone();
-            let same = boss.same_group(&worker);
-            let workers = worker.clone();
-            register_listener(&lp, listener, move |inner, stream| {
-                let target = workers.next();
-                if same && target.index() == inner.index() {
-                    if let Ok(peer) = stream.peer_addr() {
-                        inner.add_accepted::<L, S>(stream, child.clone(), init(peer).layers);
-                    }
-                } else {
-                    target.adopt::<F, L, R, W, S>(stream, child.clone(), init.clone());
+            return self.serve(listener, init);
+        }
+        let (boss, worker) = self.groups_to_run()?;
+        let init = Arc::new(init);
+        let child = Arc::new(self.child);
+        // One listener per worker loop, all on the same port.
+        let mut listener_loops = Vec::new();
+        let mut bound = addr;
+        let mut first = None;
+        for lp in worker.loops() {
+            let listener = listen(bound, &self.listen).map_err(|source| Error::Bind {
+                addr: bound,
+                source,
+            })?;
+            let actual = listener.local_addr()?;
+            bound = actual;
+            first.get_or_insert(actual);
+            let (init, child) = (init.clone(), child.clone());
+            register_listener(lp, listener, move |inner, stream| {
+                if let Ok(peer) = stream.peer_addr() {
+                    inner.add_accepted::<L, S>(stream, child.clone(), init(peer).layers);
                 }
             })?;
-            listener_loops.push(lp);
+            listener_loops.push(lp.clone());
         }
-        tracing::info!(addr = %local_addr, reuse_port = self.listen.reuse_port, "listening");
+        let local_addr = first.expect("a group has at least one loop");
+        tracing::info!(addr = %local_addr, reuse_port = true, "listening");
         Ok(Server {
             local_addr,
             boss,
             worker,
             listener_loops,
+        })
+    }
+
+    /// Starts accepting on a listener the caller bound (to know its port
+    /// before the server starts, or to take one handed over by systemd).
+    /// The listener is used as it is: its backlog and options stay the
+    /// caller's, and [`ListenOptions`] (`reuse_port` included) do not
+    /// apply.
+    ///
+    /// ```
+    /// use gyre_reactor::{Pipeline, ServerBootstrap};
+    ///
+    /// let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    /// let port = listener.local_addr()?.port(); // known before the server runs
+    /// let server = ServerBootstrap::new().bind_listener(listener, |_peer| Pipeline::new())?;
+    /// assert_eq!(server.local_addr().port(), port);
+    /// server.shutdown_gracefully(std::time::Duration::ZERO, std::time::Duration::from_secs(1));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// If the listener cannot be made non-blocking, or the loops have shut
+    /// down.
+    pub fn bind_listener<F, L, R, W, S>(
+        self,
+        listener: std::net::TcpListener,
+        init: F,
+    ) -> Result<Server, Error>
+    where
+        F: Fn(SocketAddr) -> Pipeline<L, R, W, S> + Send + Sync + 'static,
+        L: InboundChain<BytesMut, S> + 'static,
+        S: Into<Outbound> + 'static,
+        R: 'static,
+        W: 'static,
+    {
+        listener.set_nonblocking(true)?;
+        self.serve(mio::net::TcpListener::from_std(listener), init)
+    }
+
+    /// The boss and worker groups given, or a worker group made for the
+    /// server (which is then its own boss).
+    fn groups_to_run(&mut self) -> Result<(EventLoopGroup, EventLoopGroup), Error> {
+        let worker = match self.worker.take() {
+            Some(w) => w,
+            None => EventLoopGroup::builder()
+                .transport(self.transport)
+                .build()?,
+        };
+        let boss = self.boss.take().unwrap_or_else(|| worker.clone());
+        Ok((boss, worker))
+    }
+
+    /// Accepts on `listener` from one boss loop, handing connections to
+    /// the workers round-robin.
+    fn serve<F, L, R, W, S>(
+        mut self,
+        listener: mio::net::TcpListener,
+        init: F,
+    ) -> Result<Server, Error>
+    where
+        F: Fn(SocketAddr) -> Pipeline<L, R, W, S> + Send + Sync + 'static,
+        L: InboundChain<BytesMut, S> + 'static,
+        S: Into<Outbound> + 'static,
+        R: 'static,
+        W: 'static,
+    {
+        let (boss, worker) = self.groups_to_run()?;
+        let init = Arc::new(init);
+        let child = Arc::new(self.child);
+        let local_addr = listener.local_addr()?;
+        let lp = boss.next().clone();
+        let same = boss.same_group(&worker);
+        let workers = worker.clone();
+        register_listener(&lp, listener, move |inner, stream| {
+            let target = workers.next();
+            if same && target.index() == inner.index() {
+                if let Ok(peer) = stream.peer_addr() {
+                    inner.add_accepted::<L, S>(stream, child.clone(), init(peer).layers);
+                }
+            } else {
+                target.adopt::<F, L, R, W, S>(stream, child.clone(), init.clone());
+            }
+        })?;
+        tracing::info!(addr = %local_addr, "listening");
+        Ok(Server {
+            local_addr,
+            boss,
+            worker,
+            listener_loops: vec![lp],
         })
     }
 }

@@ -65,18 +65,30 @@ fn thousand_connections_random_sizes_and_chunks() {
 }
 
 #[test]
-fn reuse_port_and_boss_worker_modes_echo() {
+fn reuse_port_boss_worker_and_given_listener_modes_echo() {
     use gyre_reactor::{ListenOptions, Pipeline, ServerBootstrap};
     let modes = [
         ServerBootstrap::new()
             .group(common::group(2))
             .listen_options(ListenOptions::default().reuse_port(true)),
         ServerBootstrap::new().groups(common::group(1), common::group(2)),
+        // A listener the caller bound (its port known before the server).
+        ServerBootstrap::new().group(common::group(2)),
     ];
-    for bootstrap in modes {
-        let server = bootstrap
-            .bind("127.0.0.1:0", |_| Pipeline::new().inbound(common::Echo))
-            .unwrap();
+    for (i, bootstrap) in modes.into_iter().enumerate() {
+        let server = if i == 2 {
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            let port = listener.local_addr().unwrap().port();
+            let server = bootstrap
+                .bind_listener(listener, |_| Pipeline::new().inbound(common::Echo))
+                .unwrap();
+            assert_eq!(server.local_addr().port(), port);
+            server
+        } else {
+            bootstrap
+                .bind("127.0.0.1:0", |_| Pipeline::new().inbound(common::Echo))
+                .unwrap()
+        };
         for i in 0..20u8 {
             let mut s = TcpStream::connect(server.local_addr()).unwrap();
             let msg = vec![i; 1000 + i as usize];

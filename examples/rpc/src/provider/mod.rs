@@ -29,9 +29,11 @@ pub use service::{Dispatch, Failure, Service, ServiceBuilder, ServiceError};
 use crate::filter::Filter;
 use crate::protocol::{frame_decoder, ServiceKey, DEFAULT_MAX_BODY};
 use crate::registry::contract::{Registry, RegistryError};
+use bytes::BytesMut;
 use connection::ProviderConnection;
 use gyre_reactor::{
-    ChannelOptions, EventLoopGroup, IdleStateHandler, Pipeline, Server, ServerBootstrap,
+    ChannelOptions, EventLoopGroup, IdleStateHandler, InboundChain, Outbound, Pipeline, Server,
+    ServerBootstrap,
 };
 use pool::Pool;
 use service::Exports;
@@ -62,6 +64,8 @@ pub enum ProviderError {
 #[derive(Debug)]
 pub struct ProviderBuilder {
     listen: SocketAddr,
+    /// A listener the caller bound, used instead of `listen`.
+    listener: Option<std::net::TcpListener>,
     io_threads: usize,
     pool_threads: usize,
     pool_capacity: usize,
@@ -92,6 +96,33 @@ impl ProviderBuilder {
     /// Where to listen (default `127.0.0.1:20880`, Dubbo's port).
     pub fn listen(mut self, addr: SocketAddr) -> Self {
         self.listen = addr;
+        self
+    }
+
+    /// Listens on a listener the caller bound, instead of
+    /// [`listen`](Self::listen): its port is known before `start` (to put
+    /// in a configuration, or to advertise), and it can be one handed over
+    /// by a supervisor.
+    ///
+    /// ```
+    /// use gyre_rpc::provider::{Dispatch, Provider, Service, ServiceError};
+    /// use gyre_rpc::ServiceKey;
+    ///
+    /// let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    /// let addr = listener.local_addr()?; // known before the provider starts
+    /// let provider = Provider::builder()
+    ///     .listener(listener)
+    ///     .service(Service::builder(ServiceKey::new("demo.Echo"))
+    ///         .dispatch(Dispatch::IoThread)
+    ///         .method("echo", |s: String| Ok::<_, ServiceError>(s))
+    ///         .build())
+    ///     .start()?;
+    /// assert_eq!(provider.local_addr(), addr);
+    /// provider.shutdown(std::time::Duration::from_secs(1));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn listener(mut self, listener: std::net::TcpListener) -> Self {
+        self.listener = Some(listener);
         self
     }
 
@@ -215,16 +246,20 @@ impl ProviderBuilder {
                 ))
                 .decoder(frame_decoder(max_body))
         };
+        let at = match self.listener {
+            Some(listener) => Listen::Listener(listener),
+            None => Listen::Addr(self.listen),
+        };
         let server = match &pool {
             Some(pool) => {
                 let stage = pool.stage().clone();
-                server.bind(self.listen, move |_peer| {
+                bind(server, at, move |_peer| {
                     front()
                         .inbound(ProviderConnection::new(conn_shared.clone(), true))
                         .offload(stage.connection())
                 })?
             }
-            None => server.bind(self.listen, move |_peer| {
+            None => bind(server, at, move |_peer| {
                 front().inbound(ProviderConnection::new(conn_shared.clone(), false))
             })?,
         };
@@ -271,6 +306,7 @@ impl Provider {
     pub fn builder() -> ProviderBuilder {
         ProviderBuilder {
             listen: SocketAddr::from(([127, 0, 0, 1], 20880)),
+            listener: None,
             io_threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
             pool_threads: 16,
             pool_capacity: 1024,
@@ -333,5 +369,30 @@ impl Provider {
             Duration::from_millis(20),
             deadline.saturating_duration_since(Instant::now()),
         );
+    }
+}
+
+/// Where a provider listens.
+enum Listen {
+    Addr(SocketAddr),
+    Listener(std::net::TcpListener),
+}
+
+/// Starts `server` at `at` with `init` for each connection.
+fn bind<F, L, R, W, S>(
+    server: ServerBootstrap,
+    at: Listen,
+    init: F,
+) -> Result<Server, gyre_reactor::Error>
+where
+    F: Fn(SocketAddr) -> Pipeline<L, R, W, S> + Send + Sync + 'static,
+    L: InboundChain<BytesMut, S> + 'static,
+    S: Into<Outbound> + 'static,
+    R: 'static,
+    W: 'static,
+{
+    match at {
+        Listen::Addr(addr) => server.bind(addr, init),
+        Listen::Listener(listener) => server.bind_listener(listener, init),
     }
 }
