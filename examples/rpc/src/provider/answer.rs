@@ -1,7 +1,9 @@
 //! Turning a call into its response frame, the same way on an event loop
 //! and on a pool worker.
 
-use super::service::{Failure, Method, MethodEntry};
+use super::responder::{AnswerTo, Pending};
+use super::service::{DeferredMethod, Failure, Method, MethodEntry};
+use super::shared::Shared;
 use crate::filter::{run_after, run_before, CallInfo, Filter, Side};
 use crate::protocol::{encode_frame, Header, Kind, Serialization, Status};
 use bytes::{BufMut, Bytes, BytesMut};
@@ -80,45 +82,108 @@ pub(crate) fn filtered_call(
     request_id: u64,
     serialization: Serialization,
     max_body: usize,
-    method: &MethodEntry,
+    entry: &MethodEntry,
+    method: &Method,
     args: &[u8],
     filters: &[Arc<dyn Filter>],
     peer: Option<SocketAddr>,
 ) -> Bytes {
     if filters.is_empty() {
-        return call(
-            scratch,
-            request_id,
-            serialization,
-            max_body,
-            &*method.call,
-            args,
-        );
+        return call(scratch, request_id, serialization, max_body, method, args);
     }
-    let info = CallInfo {
-        side: Side::Provider,
-        service: &method.service,
-        method: &method.name,
-        peer,
-    };
-    if let Err(r) = run_before(filters, &info) {
+    if let Err(r) = run_before(filters, &info(entry, peer)) {
         return failure_frame(scratch, request_id, serialization, r.status, &r.message);
     }
     let started = Instant::now();
-    let frame = call(
+    let frame = call(scratch, request_id, serialization, max_body, method, args);
+    finish_filtered(
         scratch,
+        frame,
         request_id,
         serialization,
-        max_body,
-        &*method.call,
-        args,
-    );
+        entry,
+        filters,
+        peer,
+        started,
+    )
+}
+
+fn info(entry: &MethodEntry, peer: Option<SocketAddr>) -> CallInfo<'_> {
+    CallInfo {
+        side: Side::Provider,
+        service: &entry.service,
+        method: &entry.name,
+        peer,
+    }
+}
+
+/// The filters' after-phase on a call's response `frame`, which they may
+/// replace (a call that ran too long, say).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn finish_filtered(
+    scratch: &mut BytesMut,
+    frame: Bytes,
+    request_id: u64,
+    serialization: Serialization,
+    entry: &MethodEntry,
+    filters: &[Arc<dyn Filter>],
+    peer: Option<SocketAddr>,
+    started: Instant,
+) -> Bytes {
+    if filters.is_empty() {
+        return frame;
+    }
     let status = match Header::decode(&frame).map(|h| h.kind) {
         Ok(Kind::Response(status)) => status,
         _ => Status::ServerError,
     };
-    match run_after(filters, &info, status, started.elapsed()) {
+    match run_after(filters, &info(entry, peer), status, started.elapsed()) {
         Some(r) => failure_frame(scratch, request_id, serialization, r.status, &r.message),
         None => frame,
+    }
+}
+
+/// Starts a deferred method: the filters' before-phase, then the method
+/// with a pending answer that goes to `to`. The call must already be
+/// counted in the provider's in-flight calls; the answer (or the refusal,
+/// or the bad-arguments failure) counts it out.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn start_deferred(
+    entry: &Arc<MethodEntry>,
+    method: &DeferredMethod,
+    request_id: u64,
+    serialization: Serialization,
+    two_way: bool,
+    args: &[u8],
+    peer: Option<SocketAddr>,
+    to: AnswerTo,
+    shared: &Arc<Shared>,
+) {
+    let mut pending = Pending {
+        to,
+        request_id,
+        serialization,
+        two_way,
+        method: entry.clone(),
+        peer,
+        started: Instant::now(),
+        after: !shared.filters.is_empty(),
+        shared: shared.clone(),
+    };
+    if pending.after {
+        if let Err(r) = run_before(&shared.filters, &info(entry, peer)) {
+            // Refused before it ran: the after-phase is not owed.
+            pending.after = false;
+            return pending.fail(Failure {
+                status: r.status,
+                message: r.message,
+            });
+        }
+    }
+    let mut pending = Some(pending);
+    if let Err(failure) = method(serialization, args, &mut pending) {
+        if let Some(pending) = pending {
+            pending.fail(failure);
+        }
     }
 }

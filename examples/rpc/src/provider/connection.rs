@@ -4,7 +4,8 @@
 
 use super::answer;
 use super::pool::Call;
-use super::service::Dispatch;
+use super::responder::AnswerTo;
+use super::service::{Body, Dispatch};
 use super::shared::Shared;
 use crate::protocol::{heartbeat_frame, Frame, Invocation, Kind, Status};
 use bytes::{Bytes, BytesMut};
@@ -89,21 +90,39 @@ impl ProviderConnection {
                     two_way,
                 });
             }
-            _ => {
-                let f = answer::filtered_call(
-                    &mut self.scratch,
-                    id,
-                    ser,
-                    self.shared.max_body,
-                    &method,
-                    inv.args,
-                    &self.shared.filters,
-                    ctx.channel().peer_addr(),
-                );
-                if two_way {
-                    ctx.write(f);
+            _ => match &method.body {
+                Body::Now(call) => {
+                    let f = answer::filtered_call(
+                        &mut self.scratch,
+                        id,
+                        ser,
+                        self.shared.max_body,
+                        &method,
+                        call,
+                        inv.args,
+                        &self.shared.filters,
+                        ctx.channel().peer_addr(),
+                    );
+                    if two_way {
+                        ctx.write(f);
+                    }
                 }
-            }
+                Body::Later(call) => {
+                    // Counted out by the responder's answer.
+                    self.shared.in_flight.fetch_add(1, Ordering::AcqRel);
+                    answer::start_deferred(
+                        &method,
+                        call,
+                        id,
+                        ser,
+                        two_way,
+                        inv.args,
+                        ctx.channel().peer_addr(),
+                        AnswerTo::Channel(ctx.handle()),
+                        &self.shared,
+                    );
+                }
+            },
         }
     }
 }

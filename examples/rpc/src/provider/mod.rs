@@ -21,9 +21,11 @@
 mod answer;
 mod connection;
 mod pool;
+mod responder;
 mod service;
 mod shared;
 
+pub use responder::Responder;
 pub use service::{Dispatch, Failure, Service, ServiceBuilder, ServiceError};
 
 use crate::filter::Filter;

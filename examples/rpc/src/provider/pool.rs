@@ -11,7 +11,8 @@
 //! [`Dispatch::WorkerPool`]: super::Dispatch::WorkerPool
 
 use super::answer;
-use super::service::MethodEntry;
+use super::responder::AnswerTo;
+use super::service::{Body, MethodEntry};
 use super::shared::Shared;
 use crate::protocol::{Serialization, Status};
 use bytes::{Bytes, BytesMut};
@@ -48,12 +49,31 @@ impl OwningWorkHandler<CallJob> for Worker {
         let (Some(call), Some(reply)) = (job.take_message(), job.take_reply()) else {
             return;
         };
+        let method = match &call.method.body {
+            Body::Now(method) => method,
+            Body::Later(method) => {
+                // The responder answers through the reply and counts the
+                // call out, whenever the method sends it.
+                return answer::start_deferred(
+                    &call.method,
+                    method,
+                    call.request_id,
+                    call.serialization,
+                    call.two_way,
+                    &call.args,
+                    call.peer,
+                    AnswerTo::Reply(reply),
+                    &self.shared,
+                );
+            }
+        };
         let frame = answer::filtered_call(
             &mut self.scratch,
             call.request_id,
             call.serialization,
             self.shared.max_body,
             &call.method,
+            method,
             &call.args,
             &self.shared.filters,
             call.peer,

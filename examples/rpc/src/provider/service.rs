@@ -1,6 +1,7 @@
 //! Services as a provider exposes them: a key, typed methods behind one
 //! erased signature, and where their calls run.
 
+use super::responder::{Pending, Responder};
 use crate::protocol::{Serialization, ServiceKey, Status};
 use bytes::BytesMut;
 use serde::de::DeserializeOwned;
@@ -38,12 +39,27 @@ pub struct Failure {
 pub(crate) type Method =
     dyn Fn(Serialization, &[u8], &mut BytesMut) -> Result<(), Failure> + Send + Sync;
 
+/// A method that answers later: it deserializes the arguments and, if they
+/// are good, takes the pending answer out of the option and hands it to
+/// the user's function as a typed [`Responder`]; bad arguments leave it
+/// there for the caller to answer `BadRequest`.
+pub(crate) type DeferredMethod =
+    dyn Fn(Serialization, &[u8], &mut Option<Pending>) -> Result<(), Failure> + Send + Sync;
+
+/// How a method answers.
+pub(crate) enum Body {
+    /// Before it returns: the result is written into the response frame.
+    Now(Box<Method>),
+    /// Through a [`Responder`], whenever and from wherever it likes.
+    Later(Box<DeferredMethod>),
+}
+
 /// A method with its names, so filters and pool workers can say which call
 /// they are looking at without allocating.
 pub(crate) struct MethodEntry {
     pub(crate) service: String,
     pub(crate) name: String,
-    pub(crate) call: Box<Method>,
+    pub(crate) body: Body,
 }
 
 fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> &str {
@@ -133,6 +149,14 @@ pub struct ServiceBuilder {
     service: Service,
 }
 
+impl std::fmt::Debug for ServiceBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServiceBuilder")
+            .field("service", &self.service)
+            .finish()
+    }
+}
+
 impl ServiceBuilder {
     /// Where the service's calls run (default [`Dispatch::WorkerPool`]).
     pub fn dispatch(mut self, dispatch: Dispatch) -> Self {
@@ -143,7 +167,7 @@ impl ServiceBuilder {
     /// Adds method `name`: `f` takes the deserialized request and returns
     /// the response or a [`ServiceError`]. Several arguments travel as one
     /// tuple. A second method of the same name replaces the first.
-    pub fn method<Req, Resp, F>(mut self, name: impl Into<String>, f: F) -> Self
+    pub fn method<Req, Resp, F>(self, name: impl Into<String>, f: F) -> Self
     where
         Req: DeserializeOwned,
         Resp: Serialize,
@@ -172,11 +196,44 @@ impl ServiceBuilder {
                     message: e.to_string(),
                 })
         });
-        let name = name.into();
+        self.add(name.into(), Body::Now(method))
+    }
+
+    /// Adds method `name` that answers later: `f` takes the deserialized
+    /// request and a [`Responder`], and returns at once; the responder is
+    /// sent from any thread when the result is ready (a callback, another
+    /// service's answer, a future's completion). The loop or pool worker
+    /// that called `f` goes on with other calls meanwhile. A provider's
+    /// graceful shutdown waits for unsent responders (up to its timeout).
+    pub fn deferred_method<Req, Resp, F>(self, name: impl Into<String>, f: F) -> Self
+    where
+        Req: DeserializeOwned,
+        Resp: Serialize,
+        F: Fn(Req, Responder<Resp>) + Send + Sync + 'static,
+    {
+        let method: Box<DeferredMethod> = Box::new(move |serialization, args, pending| {
+            let request: Req = serialization.deserialize(args).map_err(|e| Failure {
+                status: Status::BadRequest,
+                message: e.to_string(),
+            })?;
+            let Some(pending) = pending.take() else {
+                return Ok(());
+            };
+            // A panic drops the responder, which answers ServerError.
+            let call = std::panic::AssertUnwindSafe(|| f(request, Responder::new(pending)));
+            if let Err(panic) = std::panic::catch_unwind(call) {
+                tracing::warn!(panic = panic_message(&panic), "deferred method panicked");
+            }
+            Ok(())
+        });
+        self.add(name.into(), Body::Later(method))
+    }
+
+    fn add(mut self, name: String, body: Body) -> Self {
         let entry = MethodEntry {
             service: self.service.key.name.clone(),
             name: name.clone(),
-            call: method,
+            body,
         };
         self.service.methods.insert(name, Arc::new(entry));
         self
@@ -218,6 +275,13 @@ impl Exports {
 mod tests {
     use super::*;
 
+    fn now(entry: &MethodEntry) -> &Method {
+        match &entry.body {
+            Body::Now(m) => m,
+            Body::Later(_) => panic!("an answer-now method"),
+        }
+    }
+
     #[test]
     fn methods_answer_ok_service_error_and_bad_request() {
         let svc = Service::builder(ServiceKey::new("s"))
@@ -232,16 +296,16 @@ mod tests {
         let s = exports.find("s", "", "").unwrap();
         let ser = Serialization::Json;
         let mut out = BytesMut::new();
-        (s.method("add").unwrap().call)(ser, b"[2,3]", &mut out).unwrap();
+        now(s.method("add").unwrap())(ser, b"[2,3]", &mut out).unwrap();
         assert_eq!(&out[..], b"5");
-        let e = (s.method("no").unwrap().call)(ser, b"null", &mut out).unwrap_err();
+        let e = now(s.method("no").unwrap())(ser, b"null", &mut out).unwrap_err();
         assert_eq!(
             (e.status, e.message.as_str()),
             (Status::ServiceError, "nope")
         );
-        let e = (s.method("add").unwrap().call)(ser, b"[2", &mut out).unwrap_err();
+        let e = now(s.method("add").unwrap())(ser, b"[2", &mut out).unwrap_err();
         assert_eq!(e.status, Status::BadRequest);
-        let e = (s.method("boom").unwrap().call)(ser, b"null", &mut out).unwrap_err();
+        let e = now(s.method("boom").unwrap())(ser, b"null", &mut out).unwrap_err();
         assert_eq!(e.status, Status::ServerError);
         assert_eq!(e.message, "method panicked: boom");
         assert!(s.method("missing").is_none());
