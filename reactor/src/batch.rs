@@ -29,6 +29,11 @@ pub(crate) fn run_batch<W>(
                 }
                 run(Command::Close);
             }
+            // Flushes itself: the flushes owed so far are in it.
+            Command::FlushThen(notice) => {
+                owed = false;
+                run(Command::FlushThen(notice));
+            }
         }
     }
     if owed {
@@ -52,6 +57,7 @@ mod tests {
                 Command::Write(c) => out.push(c),
                 Command::Flush => out.push('F'),
                 Command::Close => out.push('C'),
+                Command::FlushThen(_) => out.push('N'),
                 Command::WriteAndFlush(_) => unreachable!("split into write and flush"),
             },
         );

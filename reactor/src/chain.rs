@@ -154,6 +154,10 @@ fn run_command<W, P: OutboundPath<W>>(io: &mut Io<'_>, path: &mut P, cmd: Comman
         }
         Command::Flush => path.flush(io),
         Command::Close => path.close(io),
+        Command::FlushThen(notice) => {
+            path.flush(io);
+            io.ch.notify_when_sent(notice);
+        }
     }
 }
 

@@ -20,6 +20,11 @@ use crate::event_loop::LoopLocal;
 use crate::options::{ChannelOptions, FileSend};
 use crate::outbound::Outbound;
 use crate::timer::TimerId;
+
+/// Told whether the writes before it reached the socket: `Ok` once the
+/// socket has taken every byte written before it, [`Error::Unsent`] if the
+/// channel closed first. Runs on the channel's loop.
+pub(crate) type SentNotice = Box<dyn FnOnce(Result<(), Error>) + Send>;
 use bytes::{Buf, BytesMut};
 use gyre_zerocopy::{send_vectored, FileRegion, RegionPipe, SendFlags, MAX_IOVECS};
 use mio::net::TcpStream;
@@ -106,6 +111,8 @@ pub struct Channel {
     last_output: Instant,
     bytes_read: u64,
     bytes_written: u64,
+    /// Notices waiting for `bytes_written` to reach their mark, in order.
+    sent_notices: VecDeque<(u64, SentNotice)>,
     pub(crate) repeating_timers: Vec<TimerId>,
     /// The drain deadline while closing, the next look while lingering.
     drain_timer: Option<TimerId>,
@@ -147,6 +154,7 @@ impl Channel {
             last_output: now,
             bytes_read: 0,
             bytes_written: 0,
+            sent_notices: VecDeque::new(),
             repeating_timers: Vec::new(),
             drain_timer: None,
             linger_deadline: None,
@@ -370,8 +378,29 @@ impl Channel {
         id
     }
 
-    /// Drops the read buffer and the outbound queue.
+    fn fail_sent_notices(&mut self) {
+        for (_, notice) in self.sent_notices.drain(..) {
+            notice(Err(Error::Unsent));
+        }
+    }
+
+    /// `notice` once every byte queued so far has been sent (at once if
+    /// none is queued).
+    pub(crate) fn notify_when_sent(&mut self, notice: SentNotice) {
+        if self.queued_bytes == 0 {
+            notice(Ok(()));
+        } else if self.stream.is_none() {
+            notice(Err(Error::Unsent));
+        } else {
+            let mark = self.bytes_written + self.queued_bytes as u64;
+            self.sent_notices.push_back((mark, notice));
+        }
+    }
+
+    /// Drops the read buffer and the outbound queue; notices still waiting
+    /// are told their writes were not sent.
     fn release_buffers(&mut self) {
+        self.fail_sent_notices();
         self.out.clear();
         self.read_buf = BytesMut::new();
     }
@@ -483,6 +512,14 @@ impl Channel {
         self.bytes_written += n as u64;
         self.queued_bytes -= n;
         self.last_output = now;
+        while let Some((mark, _)) = self.sent_notices.front() {
+            if *mark > self.bytes_written {
+                break;
+            }
+            if let Some((_, notice)) = self.sent_notices.pop_front() {
+                notice(Ok(()));
+            }
+        }
         if !self.writable && self.queued_bytes <= self.opts.low_watermark {
             self.writable = true;
             // Reported even when the handlers were never told `false`: one
@@ -534,5 +571,13 @@ impl Channel {
                 return Err(e);
             }
         }
+    }
+}
+
+impl Drop for Channel {
+    fn drop(&mut self) {
+        // A loop that stops drops its channels without releasing them one
+        // by one: a waiting notice still gets its answer.
+        self.fail_sent_notices();
     }
 }

@@ -47,6 +47,10 @@ pub enum Error {
         /// The timeout that ran out.
         timeout_ms: u64,
     },
+    /// The channel closed before the writes a notice waited for reached
+    /// the socket (see [`ChannelHandle::flush_then`](crate::ChannelHandle::flush_then)).
+    #[error("the channel closed before the write reached the socket")]
+    Unsent,
     /// The event loop (or its group) has shut down.
     #[error("event loop is shut down")]
     LoopShutDown,

@@ -167,3 +167,76 @@ fn connect_refused_and_timeout_are_errors() {
     assert!(timed_out, "a full backlog should make a connect time out");
     group.shutdown_gracefully(Duration::ZERO, Duration::from_secs(5));
 }
+
+#[test]
+fn flush_then_tells_when_the_socket_took_the_bytes_or_that_it_never_will() {
+    use std::io::Read;
+    const SIZE: usize = 16 * 1024 * 1024;
+    let group = common::group(1);
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let handle = Bootstrap::new(group.clone())
+        .connect(addr, |_| Pipeline::new())
+        .unwrap();
+    let (mut peer, _) = listener.accept().unwrap();
+
+    // More than the socket buffers hold: not sent while the peer does not
+    // read, sent once it does.
+    handle.write(Bytes::from(vec![7u8; SIZE])).unwrap();
+    let (tx, rx) = mpsc::channel();
+    let first = tx.clone();
+    handle
+        .flush_then(move |sent| first.send(("big", sent.is_ok())).unwrap())
+        .unwrap();
+    assert!(
+        rx.recv_timeout(Duration::from_millis(300)).is_err(),
+        "no notice while the bytes sit in our queue"
+    );
+    let mut got = vec![0u8; SIZE];
+    peer.read_exact(&mut got).unwrap();
+    assert_eq!(
+        rx.recv_timeout(Duration::from_secs(10)).unwrap(),
+        ("big", true)
+    );
+
+    // Nothing queued: told at once.
+    let now = tx.clone();
+    handle
+        .flush_then(move |sent| now.send(("empty", sent.is_ok())).unwrap())
+        .unwrap();
+    assert_eq!(
+        rx.recv_timeout(Duration::from_secs(10)).unwrap(),
+        ("empty", true)
+    );
+
+    // The peer vanishes with megabytes still queued: told they were not sent.
+    handle.write(Bytes::from(vec![8u8; SIZE])).unwrap();
+    let lost = tx.clone();
+    handle
+        .flush_then(move |sent| lost.send(("lost", sent.is_ok())).unwrap())
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(50));
+    let sock = socket2::SockRef::from(&peer);
+    sock.set_linger(Some(Duration::ZERO)).unwrap(); // a reset, not a FIN
+    drop(peer);
+    assert_eq!(
+        rx.recv_timeout(Duration::from_secs(10)).unwrap(),
+        ("lost", false)
+    );
+
+    // On a closed channel the notice is answered at once, as unsent.
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while handle.is_open() {
+        assert!(std::time::Instant::now() < deadline, "the channel closed");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let after = tx.clone();
+    assert!(handle
+        .flush_then(move |sent| after.send(("closed", sent.is_ok())).unwrap())
+        .is_err());
+    assert_eq!(
+        rx.recv_timeout(Duration::from_secs(1)).unwrap(),
+        ("closed", false)
+    );
+    group.shutdown_gracefully(Duration::ZERO, Duration::from_secs(5));
+}
