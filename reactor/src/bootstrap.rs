@@ -3,6 +3,7 @@
 
 use crate::chain::InboundChain;
 use crate::channel::task::Connect;
+use crate::connecting::{ConnectReply, Connecting};
 use crate::error::Error;
 use crate::event_loop::LoopInner;
 use crate::group::EventLoopGroup;
@@ -403,7 +404,9 @@ impl Bootstrap {
 
     /// Connects to `addr`, builds the pipeline with `init` on the loop, and
     /// returns a handle that writes into the pipeline's tail once the
-    /// connection is up. Blocks the caller until then.
+    /// connection is up. Blocks the caller until then (do not call it on a
+    /// loop thread: use [`connect_async`](Self::connect_async) there, or
+    /// from async code).
     ///
     /// # Errors
     /// [`Error::ConnectTimeout`], [`Error::Connect`] (refused,
@@ -421,31 +424,62 @@ impl Bootstrap {
         R: 'static,
         W: 'static,
     {
+        self.connect_async(addr, init).wait()
+    }
+
+    /// Starts connecting to `addr` and returns at once: the loop connects
+    /// (non-blocking `connect`, completed on writability, bounded by
+    /// [`connect_timeout`](Self::connect_timeout)), builds the pipeline with
+    /// `init` and hands over the channel's handle through the returned
+    /// [`Connecting`], a future for any executor that can also be waited
+    /// on from a thread. Safe to call from a loop thread (a handler that
+    /// opens an upstream connection, as a proxy does).
+    pub fn connect_async<F, L, R, W, S>(
+        &self,
+        addr: SocketAddr,
+        init: F,
+    ) -> Connecting<L::TailWrite>
+    where
+        F: FnOnce(SocketAddr) -> Pipeline<L, R, W, S> + Send + 'static,
+        L: InboundChain<BytesMut, S> + 'static,
+        S: Into<Outbound> + 'static,
+        L::TailWrite: Send + 'static,
+        R: 'static,
+        W: 'static,
+    {
         let failed = |source| Error::Connect { addr, source };
-        let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))
-            .map_err(failed)?;
-        socket.set_nonblocking(true).map_err(failed)?;
-        self.opts
-            .apply(socket2::SockRef::from(&socket))
-            .map_err(failed)?;
-        match socket.connect(&addr.into()) {
-            Ok(()) => {}
-            Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {}
-            Err(e) => return Err(failed(e)),
-        }
-        let stream = mio::net::TcpStream::from_std(socket.into());
-        let (tx, rx) = mpsc::channel();
+        let started = (|| {
+            let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))
+                .map_err(failed)?;
+            socket.set_nonblocking(true).map_err(failed)?;
+            self.opts
+                .apply(socket2::SockRef::from(&socket))
+                .map_err(failed)?;
+            match socket.connect(&addr.into()) {
+                Ok(()) => {}
+                Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {}
+                Err(e) => return Err(failed(e)),
+            }
+            Ok(mio::net::TcpStream::from_std(socket.into()))
+        })();
+        let stream = match started {
+            Ok(stream) => stream,
+            Err(e) => return Connecting::failed(e),
+        };
+        let (reply, connecting) = ConnectReply::new();
         let opts = Arc::new(self.opts.clone());
         let timeout_ms = self.connect_timeout.as_millis() as u64;
-        self.group.next().execute_inner(move |inner| {
+        // If the loop has shut down, the task is dropped with the reply in
+        // it, which answers LoopShutDown.
+        let _ = self.group.next().execute_inner(move |inner| {
             let connect = Connect {
-                reply: tx,
+                reply,
                 addr,
                 timeout_ms,
                 timer: None,
             };
             inner.add_connecting::<L, S>(stream, opts, init(addr).layers, connect);
-        })?;
-        rx.recv().map_err(|_| Error::LoopShutDown)?
+        });
+        connecting
     }
 }

@@ -51,7 +51,7 @@
 //!        |
 //! handler, idle               the handler traits, the idle-state handler
 //!        |
-//! handle                      ChannelHandle: any thread -> a loop's mailbox
+//! handle, connecting          ChannelHandle: any thread -> a loop's mailbox; a connect's outcome
 //!        |
 //! channel, channel/{epoll,uring}  transport state and verbs (register, write, pause/resume read, release)
 //!        |
@@ -118,6 +118,7 @@ mod channel;
 #[cfg(test)]
 mod channel_tests;
 mod codec;
+mod connecting;
 mod connection;
 mod driver;
 mod error;
@@ -162,6 +163,7 @@ pub use bootstrap::{Bootstrap, Server, ServerBootstrap};
 pub use chain::{End, InboundChain};
 pub use channel::Channel;
 pub use codec::{DecoderHandler, EncoderHandler, PrependerHandler};
+pub use connecting::Connecting;
 pub use error::{ChannelClosed, Error};
 pub use fd_limit::{open_file_limit, raise_open_file_limit, set_open_file_limit};
 pub use group::{EventLoopGroup, EventLoopGroupBuilder};

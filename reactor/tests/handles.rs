@@ -240,3 +240,73 @@ fn flush_then_tells_when_the_socket_took_the_bytes_or_that_it_never_will() {
     );
     group.shutdown_gracefully(Duration::ZERO, Duration::from_secs(5));
 }
+
+#[test]
+fn connect_async_returns_at_once_and_completes_as_a_future_or_a_wait() {
+    let group = common::group(1);
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let bootstrap = Bootstrap::new(group.clone());
+
+    // As a future, polled by an executor that parks until woken.
+    let handle = block_on(bootstrap.connect_async(addr, |_| Pipeline::new())).unwrap();
+    let (mut peer, _) = listener.accept().unwrap();
+    handle
+        .write_and_flush(Bytes::from_static(b"async"))
+        .unwrap();
+    let mut got = [0u8; 5];
+    std::io::Read::read_exact(&mut peer, &mut got).unwrap();
+    assert_eq!(&got, b"async");
+
+    // From a loop thread, where a blocking connect would deadlock: a
+    // task on the loop starts it and a thread elsewhere waits.
+    let (tx, rx) = mpsc::channel();
+    let b = bootstrap.clone();
+    group
+        .next()
+        .execute(move || {
+            let connecting = b.connect_async(addr, |_| Pipeline::new());
+            tx.send(connecting).unwrap();
+        })
+        .unwrap();
+    let handle = rx.recv().unwrap().wait().unwrap();
+    assert!(handle.is_open());
+    let _ = listener.accept().unwrap();
+
+    // Refused, as a future.
+    let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let closed = free.local_addr().unwrap();
+    drop(free);
+    let err = block_on(bootstrap.connect_async(closed, |_| Pipeline::new())).unwrap_err();
+    assert_eq!(
+        err.io_kind(),
+        Some(std::io::ErrorKind::ConnectionRefused),
+        "{err}"
+    );
+
+    // A group that has stopped: the future still completes.
+    group.shutdown_gracefully(Duration::ZERO, Duration::from_secs(5));
+    let err = block_on(bootstrap.connect_async(addr, |_| Pipeline::new())).unwrap_err();
+    assert!(matches!(err, Error::LoopShutDown), "{err}");
+}
+
+/// The smallest executor: polls `f`, parking the thread until its waker
+/// is called.
+fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    use std::task::{Context, Poll, Wake};
+    struct Unpark(std::thread::Thread);
+    impl Wake for Unpark {
+        fn wake(self: std::sync::Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+    let waker = std::sync::Arc::new(Unpark(std::thread::current())).into();
+    let mut cx = Context::from_waker(&waker);
+    let mut f = std::pin::pin!(f);
+    loop {
+        if let Poll::Ready(out) = f.as_mut().poll(&mut cx) {
+            return out;
+        }
+        std::thread::park();
+    }
+}

@@ -7,6 +7,7 @@
 use super::{Channel, State, CONNECT_TIMER, DRAIN_TIMER, LINGER_POLL, LINGER_TIMER};
 use crate::batch::run_batch;
 use crate::chain::InboundChain;
+use crate::connecting::ConnectReply;
 use crate::driver::Driver;
 use crate::error::Error;
 use crate::event_loop::{ChannelOps, LoopLocal};
@@ -23,7 +24,6 @@ use mio::Token;
 use std::io;
 use std::marker::PhantomData;
 use std::net::SocketAddr;
-use std::sync::mpsc::Sender;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -39,7 +39,7 @@ pub(crate) struct ChannelTask<L: InboundChain<BytesMut, S>, S> {
 
 /// A client channel's connect in progress.
 pub(crate) struct Connect<W> {
-    pub(crate) reply: Sender<Result<ChannelHandle<W>, Error>>,
+    pub(crate) reply: ConnectReply<W>,
     pub(crate) addr: SocketAddr,
     pub(crate) timeout_ms: u64,
     pub(crate) timer: Option<TimerId>,
@@ -322,7 +322,7 @@ impl<L: InboundChain<BytesMut, S>, S: Into<Outbound>> ChannelTask<L, S> {
                 self.tail = Some(mailbox.clone());
                 let handle = ChannelHandle::new(mailbox, self.ch.token, lp.shared());
                 if let Some(c) = connect {
-                    let _ = c.reply.send(Ok(handle));
+                    c.reply.send(Ok(handle));
                 }
                 tracing::debug!(%peer, "connected");
                 self.activate(lp);
@@ -335,7 +335,7 @@ impl<L: InboundChain<BytesMut, S>, S: Into<Outbound>> ChannelTask<L, S> {
                     if let Some(id) = c.timer {
                         lp.cancel_timer(id);
                     }
-                    let _ = c.reply.send(Err(Error::Connect {
+                    c.reply.send(Err(Error::Connect {
                         addr: c.addr,
                         source: e,
                     }));
@@ -348,7 +348,7 @@ impl<L: InboundChain<BytesMut, S>, S: Into<Outbound>> ChannelTask<L, S> {
     /// The connect could not start (registering the socket failed).
     pub(crate) fn fail_connect(mut self, source: io::Error) {
         if let Some(c) = self.connect.take() {
-            let _ = c.reply.send(Err(Error::Connect {
+            c.reply.send(Err(Error::Connect {
                 addr: c.addr,
                 source,
             }));
@@ -444,7 +444,7 @@ impl<L: InboundChain<BytesMut, S>, S: Into<Outbound>> ChannelOps for ChannelTask
             CONNECT_TIMER => {
                 if self.ch.state == State::Connecting {
                     if let Some(c) = self.connect.take() {
-                        let _ = c.reply.send(Err(Error::ConnectTimeout {
+                        c.reply.send(Err(Error::ConnectTimeout {
                             addr: c.addr,
                             timeout_ms: c.timeout_ms,
                         }));
