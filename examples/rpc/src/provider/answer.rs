@@ -1,9 +1,7 @@
 //! Turning a call into its response frame, the same way on an event loop
 //! and on a pool worker.
 
-use super::responder::{AnswerTo, Pending};
-use super::service::{DeferredMethod, Failure, Method, MethodEntry};
-use super::shared::Shared;
+use super::method::{Failure, Method, MethodEntry};
 use crate::filter::{run_after, run_before, CallInfo, Filter, Side};
 use crate::protocol::{encode_frame, Header, Kind, Serialization, Status};
 use bytes::{BufMut, Bytes, BytesMut};
@@ -108,7 +106,8 @@ pub(crate) fn filtered_call(
     )
 }
 
-fn info(entry: &MethodEntry, peer: Option<SocketAddr>) -> CallInfo<'_> {
+/// How the filters see a call of `entry`.
+pub(crate) fn info(entry: &MethodEntry, peer: Option<SocketAddr>) -> CallInfo<'_> {
     CallInfo {
         side: Side::Provider,
         service: &entry.service,
@@ -140,50 +139,5 @@ pub(crate) fn finish_filtered(
     match run_after(filters, &info(entry, peer), status, started.elapsed()) {
         Some(r) => failure_frame(scratch, request_id, serialization, r.status, &r.message),
         None => frame,
-    }
-}
-
-/// Starts a deferred method: the filters' before-phase, then the method
-/// with a pending answer that goes to `to`. The call must already be
-/// counted in the provider's in-flight calls; the answer (or the refusal,
-/// or the bad-arguments failure) counts it out.
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn start_deferred(
-    entry: &Arc<MethodEntry>,
-    method: &DeferredMethod,
-    request_id: u64,
-    serialization: Serialization,
-    two_way: bool,
-    args: &[u8],
-    peer: Option<SocketAddr>,
-    to: AnswerTo,
-    shared: &Arc<Shared>,
-) {
-    let mut pending = Pending {
-        to,
-        request_id,
-        serialization,
-        two_way,
-        method: entry.clone(),
-        peer,
-        started: Instant::now(),
-        after: !shared.filters.is_empty(),
-        shared: shared.clone(),
-    };
-    if pending.after {
-        if let Err(r) = run_before(&shared.filters, &info(entry, peer)) {
-            // Refused before it ran: the after-phase is not owed.
-            pending.after = false;
-            return pending.fail(Failure {
-                status: r.status,
-                message: r.message,
-            });
-        }
-    }
-    let mut pending = Some(pending);
-    if let Err(failure) = method(serialization, args, &mut pending) {
-        if let Some(pending) = pending {
-            pending.fail(failure);
-        }
     }
 }

@@ -3,9 +3,10 @@
 //! that has sent nothing, not even a heartbeat, for three heartbeat periods.
 
 use super::answer;
+use super::method::{AnswerTo, Body};
 use super::pool::Call;
-use super::responder::AnswerTo;
-use super::service::{Body, Dispatch};
+use super::responder::start_deferred;
+use super::service::Dispatch;
 use super::shared::Shared;
 use crate::protocol::{heartbeat_frame, Frame, Invocation, Kind, Status};
 use bytes::{Bytes, BytesMut};
@@ -110,7 +111,7 @@ impl ProviderConnection {
                 Body::Later(call) => {
                     // Counted out by the responder's answer.
                     self.shared.in_flight.fetch_add(1, Ordering::AcqRel);
-                    answer::start_deferred(
+                    start_deferred(
                         &method,
                         call,
                         id,
@@ -119,7 +120,9 @@ impl ProviderConnection {
                         inv.args,
                         ctx.channel().peer_addr(),
                         AnswerTo::Channel(ctx.handle()),
-                        &self.shared,
+                        &self.shared.filters,
+                        self.shared.max_body,
+                        &self.shared.in_flight,
                     );
                 }
             },

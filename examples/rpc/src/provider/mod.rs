@@ -1,5 +1,11 @@
 //! The provider side: services, and the server that exports them.
 //!
+//! Its parts, each using only those below it: `connection` and `pool` (a
+//! consumer's connection; the worker pool) over `shared` (what they share),
+//! `service` (services and their builder), `responder` (deferred answers),
+//! `answer` (framing a call's answer, with the filters' phases) and
+//! `method` (methods as plain data).
+//!
 //! ```
 //! use gyre_rpc::provider::{Dispatch, Provider, Service, ServiceError};
 //! use gyre_rpc::ServiceKey;
@@ -20,13 +26,15 @@
 
 mod answer;
 mod connection;
+mod method;
 mod pool;
 mod responder;
 mod service;
 mod shared;
 
+pub use method::{Failure, ServiceError};
 pub use responder::Responder;
-pub use service::{Dispatch, Failure, Service, ServiceBuilder, ServiceError};
+pub use service::{Dispatch, Service, ServiceBuilder};
 
 use crate::filter::Filter;
 use crate::protocol::{frame_decoder, ServiceKey, DEFAULT_MAX_BODY};
@@ -219,8 +227,8 @@ impl ProviderBuilder {
         let shared = Arc::new(Shared {
             exports,
             max_body: self.max_body,
-            filters: self.filters,
-            in_flight: AtomicUsize::new(0),
+            filters: Arc::from(self.filters),
+            in_flight: Arc::new(AtomicUsize::new(0)),
         });
         let pool = if self.pool_threads > 0 {
             Some(Pool::start(self.pool_threads, self.pool_capacity, &shared)?)

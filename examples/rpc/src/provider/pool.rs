@@ -11,8 +11,8 @@
 //! [`Dispatch::WorkerPool`]: super::Dispatch::WorkerPool
 
 use super::answer;
-use super::responder::AnswerTo;
-use super::service::{Body, MethodEntry};
+use super::method::{AnswerTo, Body, MethodEntry};
+use super::responder::start_deferred;
 use super::shared::Shared;
 use crate::protocol::{Serialization, Status};
 use bytes::{Bytes, BytesMut};
@@ -54,7 +54,7 @@ impl OwningWorkHandler<CallJob> for Worker {
             Body::Later(method) => {
                 // The responder answers through the reply and counts the
                 // call out, whenever the method sends it.
-                return answer::start_deferred(
+                return start_deferred(
                     &call.method,
                     method,
                     call.request_id,
@@ -63,7 +63,9 @@ impl OwningWorkHandler<CallJob> for Worker {
                     &call.args,
                     call.peer,
                     AnswerTo::Reply(reply),
-                    &self.shared,
+                    &self.shared.filters,
+                    self.shared.max_body,
+                    &self.shared.in_flight,
                 );
             }
         };

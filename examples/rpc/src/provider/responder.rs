@@ -1,45 +1,22 @@
-//! Answering a call later: a [`Responder`] is handed to a deferred method
-//! (`ServiceBuilder::deferred_method`) and may be sent from any thread, at
-//! any time before the consumer's timeout. Uses the answer framing, the
-//! filters' after-phase and the provider's in-flight count; the answer goes
-//! through the connection's handle (event-loop methods) or the offload
-//! stage's reply (pool methods).
+//! Answering a call later: a deferred method starts with its pending
+//! answer ([`start_deferred`]) and hands it to the user as a
+//! [`Responder`], which may be sent from any thread, at any time before
+//! the consumer's timeout. Uses the methods' plain data and the answer
+//! framing with the filters' phases; the answer goes through the
+//! connection's handle (event-loop methods) or the offload stage's reply
+//! (pool methods).
 
-use super::answer::{failure_frame, finish_filtered};
-use super::service::{Failure, MethodEntry, ServiceError};
-use super::shared::Shared;
+use super::answer::{failure_frame, finish_filtered, info};
+use super::method::{AnswerTo, DeferredMethod, Failure, MethodEntry, Pending, ServiceError};
+use crate::filter::{run_before, Filter};
 use crate::protocol::{encode_frame, Kind, Serialization, Status};
 use bytes::{Bytes, BytesMut};
-use gyre_reactor::{ChannelHandle, Reply};
 use serde::Serialize;
 use std::marker::PhantomData;
 use std::net::SocketAddr;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
-
-/// Where a deferred answer goes.
-pub(crate) enum AnswerTo {
-    /// Straight into the connection's pipeline (an event-loop method).
-    Channel(ChannelHandle<Bytes>),
-    /// Back through the worker pool's offload stage.
-    Reply(Reply<Bytes>),
-}
-
-/// Everything a deferred answer needs, untyped.
-pub(crate) struct Pending {
-    pub(crate) to: AnswerTo,
-    pub(crate) request_id: u64,
-    pub(crate) serialization: Serialization,
-    pub(crate) two_way: bool,
-    pub(crate) method: Arc<MethodEntry>,
-    pub(crate) peer: Option<SocketAddr>,
-    pub(crate) started: Instant,
-    /// Whether the filters' after-phase is owed (their before-phase ran).
-    pub(crate) after: bool,
-    /// Counted in `in_flight` until answered (or dropped).
-    pub(crate) shared: Arc<Shared>,
-}
 
 impl Pending {
     /// Sends `frame(scratch)` (unless the call is one-way) and counts the
@@ -56,7 +33,7 @@ impl Pending {
                 self.request_id,
                 self.serialization,
                 &self.method,
-                &self.shared.filters,
+                &self.filters,
                 self.peer,
                 self.started,
             )
@@ -70,7 +47,7 @@ impl Pending {
             (AnswerTo::Reply(reply), false) => reply.skip().map_err(drop),
             (AnswerTo::Channel(_), false) => Ok(()),
         };
-        self.shared.in_flight.fetch_sub(1, Ordering::AcqRel);
+        self.in_flight.fetch_sub(1, Ordering::AcqRel);
     }
 
     /// Answers with a failure.
@@ -142,7 +119,7 @@ impl<Resp: Serialize> Responder<Resp> {
             return;
         };
         let (id, ser) = (pending.request_id, pending.serialization);
-        let max_body = pending.shared.max_body;
+        let max_body = pending.max_body;
         pending.answer(|scratch| {
             let value = match result {
                 Ok(value) => value,
@@ -194,6 +171,55 @@ impl<Resp> Drop for Responder<Resp> {
                 status: Status::ServerError,
                 message,
             });
+        }
+    }
+}
+
+/// Starts a deferred method: the filters' before-phase, then the method
+/// with a pending answer that goes to `to`. The call must already be
+/// counted in the provider's in-flight calls; the answer (or the refusal,
+/// or the bad-arguments failure) counts it out.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn start_deferred(
+    entry: &Arc<MethodEntry>,
+    method: &DeferredMethod,
+    request_id: u64,
+    serialization: Serialization,
+    two_way: bool,
+    args: &[u8],
+    peer: Option<SocketAddr>,
+    to: AnswerTo,
+    filters: &Arc<[Arc<dyn Filter>]>,
+    max_body: usize,
+    in_flight: &Arc<AtomicUsize>,
+) {
+    let mut pending = Pending {
+        to,
+        request_id,
+        serialization,
+        two_way,
+        method: entry.clone(),
+        peer,
+        started: Instant::now(),
+        after: !filters.is_empty(),
+        filters: filters.clone(),
+        max_body,
+        in_flight: in_flight.clone(),
+    };
+    if pending.after {
+        if let Err(r) = run_before(filters, &info(entry, peer)) {
+            // Refused before it ran: the after-phase is not owed.
+            pending.after = false;
+            return pending.fail(Failure {
+                status: r.status,
+                message: r.message,
+            });
+        }
+    }
+    let mut pending = Some(pending);
+    if let Err(failure) = method(serialization, args, &mut pending) {
+        if let Some(pending) = pending {
+            pending.fail(failure);
         }
     }
 }

@@ -1,66 +1,13 @@
 //! Services as a provider exposes them: a key, typed methods behind one
 //! erased signature, and where their calls run.
 
-use super::responder::{Pending, Responder};
-use crate::protocol::{Serialization, ServiceKey, Status};
-use bytes::BytesMut;
+use super::method::{Body, DeferredMethod, Failure, Method, MethodEntry, ServiceError};
+use super::responder::Responder;
+use crate::protocol::{ServiceKey, Status};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::collections::HashMap;
 use std::sync::Arc;
-
-/// What a method returns when it fails: the consumer gets
-/// [`Status::ServiceError`] with this message.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct ServiceError(pub String);
-
-impl ServiceError {
-    /// A service error saying `message`.
-    pub fn new(message: impl Into<String>) -> ServiceError {
-        ServiceError(message.into())
-    }
-}
-
-/// Why a call produced no result: the status and message to answer with.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Failure {
-    /// The response status.
-    pub status: Status,
-    /// The response body.
-    pub message: String,
-}
-
-/// One method behind the erased signature every method shares: arguments in
-/// the frame's serialization in, the result appended to `out`. One dynamic
-/// call per request is the price of a table of differently typed methods
-/// (Dubbo pays a reflective call); the work behind it is a deserialize, the
-/// method and a serialize.
-pub(crate) type Method =
-    dyn Fn(Serialization, &[u8], &mut BytesMut) -> Result<(), Failure> + Send + Sync;
-
-/// A method that answers later: it deserializes the arguments and, if they
-/// are good, takes the pending answer out of the option and hands it to
-/// the user's function as a typed [`Responder`]; bad arguments leave it
-/// there for the caller to answer `BadRequest`.
-pub(crate) type DeferredMethod =
-    dyn Fn(Serialization, &[u8], &mut Option<Pending>) -> Result<(), Failure> + Send + Sync;
-
-/// How a method answers.
-pub(crate) enum Body {
-    /// Before it returns: the result is written into the response frame.
-    Now(Box<Method>),
-    /// Through a [`Responder`], whenever and from wherever it likes.
-    Later(Box<DeferredMethod>),
-}
-
-/// A method with its names, so filters and pool workers can say which call
-/// they are looking at without allocating.
-pub(crate) struct MethodEntry {
-    pub(crate) service: String,
-    pub(crate) name: String,
-    pub(crate) body: Body,
-}
 
 fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> &str {
     if let Some(s) = panic.downcast_ref::<&str>() {
@@ -274,6 +221,8 @@ impl Exports {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::protocol::Serialization;
+    use bytes::BytesMut;
 
     fn now(entry: &MethodEntry) -> &Method {
         match &entry.body {

@@ -12,7 +12,8 @@ pub(crate) struct Shared {
     pub(crate) exports: Exports,
     pub(crate) max_body: usize,
     /// Filters around every call.
-    pub(crate) filters: Vec<Arc<dyn Filter>>,
-    /// Calls taken and not yet answered (for graceful shutdown).
-    pub(crate) in_flight: AtomicUsize,
+    pub(crate) filters: Arc<[Arc<dyn Filter>]>,
+    /// Calls taken and not yet answered (for graceful shutdown); shared
+    /// with the deferred answers that hold calls open.
+    pub(crate) in_flight: Arc<AtomicUsize>,
 }
