@@ -24,6 +24,24 @@ use crate::wait::{BlockingWait, WaitStrategy};
 /// [`single_producer`](Self::single_producer) or
 /// [`multi_producer`](Self::multi_producer), which allocate the ring and
 /// return the [`Graph`] to add consumers to.
+///
+/// ```
+/// use gyre_ringbuffer::{Disruptor, SleepingWait, Stage};
+///
+/// // 4096 slots of a preallocated event, a wait strategy, thread names.
+/// let mut graph = Disruptor::builder(4096, Vec::<u8>::new)
+///     .wait_strategy(SleepingWait::default())
+///     .thread_name_prefix("orders")
+///     .multi_producer()?;
+/// graph.handle_events_with(Stage::new(|order: &Vec<u8>, _seq: i64, _end: bool| {
+///     assert_eq!(order, b"buy");
+/// }));
+/// let (mut producer, disruptor) = graph.start()?;
+/// producer.publish(|slot| { slot.clear(); slot.extend_from_slice(b"buy"); })?;
+/// drop(producer);
+/// assert_eq!(disruptor.join().processed, 1);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct DisruptorBuilder<E, W = BlockingWait> {
     capacity: usize,
     factory: Box<dyn FnMut() -> E>,
@@ -112,6 +130,21 @@ impl<E, W> std::fmt::Debug for DisruptorBuilder<E, W> {
 }
 
 /// Identifies a stage (or poller) of a [`Graph`], to make others depend on it.
+///
+/// ```
+/// use gyre_ringbuffer::{Disruptor, Stage};
+///
+/// let mut graph = Disruptor::builder(64, || 0u64).single_producer()?;
+/// let journal = graph.handle_events_with(Stage::new(|_: &u64, _: i64, _: bool| {})).ids();
+/// let replicate = graph.handle_events_with(Stage::new(|_: &u64, _: i64, _: bool| {})).ids();
+/// // `apply` runs after both, named by their ids.
+/// let gates: Vec<_> = journal.into_iter().chain(replicate).collect();
+/// graph.after(&gates).handle_events_with(Stage::new(|_: &u64, _: i64, _: bool| {}));
+/// let (producer, disruptor) = graph.start()?;
+/// drop(producer);
+/// disruptor.join();
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct StageId(usize);
 
@@ -346,6 +379,22 @@ impl<E, W, C> std::fmt::Debug for Graph<E, W, C> {
 
 /// A graph that ends with its owner stage ([`Graph::then_owner`]): nothing
 /// more can be added, only started.
+///
+/// ```
+/// use gyre_ringbuffer::{Disruptor, Stage};
+///
+/// let mut graph = Disruptor::builder(64, String::new).single_producer()?;
+/// graph.handle_events_with(Stage::new(|_line: &String, _: i64, _: bool| { /* journal */ }));
+/// // The owner runs last and may move out of the slot.
+/// let owned = graph.then_owner(Stage::owner(|line: &mut String, _: i64, _: bool| {
+///     let _taken = std::mem::take(line);
+/// }));
+/// let (mut producer, disruptor) = owned.start()?;
+/// producer.publish(|slot| slot.push_str("hi"))?;
+/// drop(producer);
+/// assert_eq!(disruptor.join().processed, 1);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct OwnedGraph<E, W, C> {
     graph: Graph<E, W, C>,
 }
@@ -370,6 +419,21 @@ impl<E, W, C> std::fmt::Debug for OwnedGraph<E, W, C> {
 }
 
 /// A group of stages just added to a [`Graph`], to chain more onto.
+///
+/// ```
+/// use gyre_ringbuffer::{Disruptor, Stage};
+///
+/// let mut graph = Disruptor::builder(64, || 0u64).single_producer()?;
+/// // a and b in parallel, then c after both.
+/// graph
+///     .handle_events_with(Stage::new(|_: &u64, _: i64, _: bool| {}).name("a"))
+///     .and(Stage::new(|_: &u64, _: i64, _: bool| {}).name("b"))
+///     .then(Stage::new(|_: &u64, _: i64, _: bool| {}).name("c"));
+/// let (producer, disruptor) = graph.start()?;
+/// drop(producer);
+/// disruptor.join();
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct Stages<'g, E, W, C> {
     graph: &'g mut Graph<E, W, C>,
     /// What the stages of this group depend on.

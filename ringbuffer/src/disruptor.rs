@@ -15,6 +15,21 @@ use crate::wait::{BlockingWait, WaitStrategy};
 use std::time::{Duration, Instant};
 
 /// What happened, once a disruptor's threads have all joined.
+///
+/// ```
+/// use gyre_ringbuffer::{Disruptor, Stage};
+///
+/// let mut graph = Disruptor::builder(64, || 0u32).single_producer()?;
+/// graph.handle_events_with(Stage::new(|_: &u32, _: i64, _: bool| {}));
+/// let (mut producer, disruptor) = graph.start()?;
+/// producer.batch_publish(3, |i, slot| *slot = i as u32)?;
+/// drop(producer);
+/// let report = disruptor.join();
+/// assert_eq!(report.published, 3);
+/// assert_eq!(report.unprocessed, 0);
+/// assert!(!report.halted && report.panics.is_empty());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ShutdownReport {
@@ -34,6 +49,21 @@ pub struct ShutdownReport {
 /// A running disruptor: its stage threads, and how to stop them.
 ///
 /// Dropping it is [`shutdown`](Self::shutdown): drain, then join.
+///
+/// ```
+/// use gyre_ringbuffer::{Disruptor, Stage};
+///
+/// let mut graph = Disruptor::builder(1024, || 0u64).single_producer()?;
+/// graph.handle_events_with(Stage::new(|_e: &u64, _seq: i64, _end: bool| {}));
+/// let (mut producer, disruptor) = graph.start()?;
+/// producer.publish(|slot| *slot = 1)?;
+/// assert!(!disruptor.is_halted());
+/// drop(producer);
+/// // Drains what was published, then joins the stage threads.
+/// let report = disruptor.shutdown();
+/// assert_eq!((report.published, report.processed), (1, 1));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct Disruptor<E, W = BlockingWait>
 where
     W: WaitStrategy,

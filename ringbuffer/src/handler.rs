@@ -13,6 +13,36 @@
 ///
 /// `event` is borrowed only for the call: the slot is reused once every
 /// stage has passed it, so copy out what you need to keep.
+///
+/// ```
+/// use gyre_ringbuffer::{Disruptor, EventHandler, Stage};
+///
+/// /// Sums prices and reports the total at the end of each batch.
+/// struct Totals {
+///     sum: u64,
+///     batches: u32,
+/// }
+///
+/// impl EventHandler<u64> for Totals {
+///     fn on_event(&mut self, price: &u64, _sequence: i64, end_of_batch: bool) {
+///         self.sum += price;
+///         if end_of_batch {
+///             self.batches += 1; // the moment to flush or commit
+///         }
+///     }
+///     fn on_shutdown(&mut self) {
+///         assert_eq!(self.sum, 6);
+///     }
+/// }
+///
+/// let mut graph = Disruptor::builder(64, || 0u64).single_producer()?;
+/// graph.handle_events_with(Stage::new(Totals { sum: 0, batches: 0 }));
+/// let (mut producer, disruptor) = graph.start()?;
+/// producer.batch_publish(3, |i, slot| *slot = i as u64 + 1)?;
+/// drop(producer);
+/// assert_eq!(disruptor.join().processed, 3);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub trait EventHandler<E> {
     /// Handle one event. `end_of_batch` is true for the last event the
     /// processor has available now: the moment to flush or commit a group.
@@ -45,6 +75,32 @@ impl<E, F: FnMut(&E, i64, bool)> EventHandler<E> for F {
 
 /// A worker of a [`Stage::worker_pool`](crate::Stage::worker_pool): each
 /// event goes to exactly one worker of the pool.
+///
+/// ```
+/// use gyre_ringbuffer::{Disruptor, Stage, WorkHandler};
+/// use std::sync::atomic::{AtomicU64, Ordering};
+/// use std::sync::Arc;
+///
+/// /// One of several workers: each event goes to exactly one of them.
+/// struct Resize(Arc<AtomicU64>);
+///
+/// impl WorkHandler<u64> for Resize {
+///     fn on_event(&mut self, _image: &u64, _sequence: i64) {
+///         self.0.fetch_add(1, Ordering::Relaxed);
+///     }
+/// }
+///
+/// let done = Arc::new(AtomicU64::new(0));
+/// let mut graph = Disruptor::builder(64, || 0u64).multi_producer()?;
+/// let workers = (0..3).map(|_| Resize(done.clone())).collect();
+/// graph.handle_events_with(Stage::worker_pool(workers));
+/// let (mut producer, disruptor) = graph.start()?;
+/// producer.batch_publish(10, |i, slot| *slot = i as u64)?;
+/// drop(producer);
+/// disruptor.join();
+/// assert_eq!(done.load(Ordering::Relaxed), 10, "each event handled once");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub trait WorkHandler<E> {
     /// Handle one event.
     fn on_event(&mut self, event: &E, sequence: i64);
@@ -121,6 +177,30 @@ impl<E, F: FnMut(&mut E, i64, bool)> OwningHandler<E> for F {
 /// [`Graph::then_owner`](crate::Graph::then_owner)): each event goes to
 /// exactly one worker, after every other stage, and that worker gets it
 /// mutably.
+///
+/// ```
+/// use gyre_ringbuffer::{Disruptor, OwningWorkHandler, Stage};
+/// use std::sync::mpsc;
+///
+/// /// A pool of workers that each take their job out of the slot.
+/// struct Send(mpsc::Sender<String>);
+///
+/// impl OwningWorkHandler<String> for Send {
+///     fn on_event(&mut self, job: &mut String, _sequence: i64) {
+///         self.0.send(std::mem::take(job)).unwrap();
+///     }
+/// }
+///
+/// let (tx, rx) = mpsc::channel();
+/// let graph = Disruptor::builder(64, String::new).multi_producer()?;
+/// let graph = graph.then_owner(Stage::owner_pool(vec![Send(tx.clone()), Send(tx)]));
+/// let (mut producer, disruptor) = graph.start()?;
+/// producer.publish(|slot| slot.push_str("job"))?;
+/// drop(producer);
+/// disruptor.join();
+/// assert_eq!(rx.recv()?, "job");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub trait OwningWorkHandler<E> {
     /// Handle one event, which no other stage or worker can reach meanwhile.
     fn on_event(&mut self, event: &mut E, sequence: i64);

@@ -4,6 +4,25 @@ use crate::sync::{self, Mutex};
 use std::any::Any;
 
 /// What a stage does when its handler panics.
+///
+/// ```
+/// use gyre_ringbuffer::{Disruptor, PanicPolicy, Stage};
+///
+/// let mut graph = Disruptor::builder(64, || 0u64).single_producer()?;
+/// // A bad event is logged and skipped instead of halting the disruptor.
+/// graph.handle_events_with(
+///     Stage::new(|e: &u64, _: i64, _: bool| assert!(*e != 13, "unlucky"))
+///         .on_panic(PanicPolicy::LogAndContinue),
+/// );
+/// let (mut producer, disruptor) = graph.start()?;
+/// producer.batch_publish(3, |i, slot| *slot = 12 + i as u64)?;
+/// drop(producer);
+/// let report = disruptor.join();
+/// assert_eq!(report.processed, 3);
+/// assert_eq!(report.panics.len(), 1);
+/// assert_eq!(report.panics[0].policy, PanicPolicy::LogAndContinue);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum PanicPolicy {
     /// Record the panic and halt the whole disruptor: every stage stops and

@@ -61,6 +61,24 @@ impl WaitCondition<'_> {
 /// (a halt stops a consumer even when events are waiting) and return its error, and may return early with a smaller value (the
 /// caller waits again). `signal_all_when_blocking` is called after every
 /// advance of the cursor or of a consumer's sequence, and after an alert.
+///
+/// ```
+/// use gyre_ringbuffer::{BusySpinWait, Disruptor, PhasedBackoffWait, Stage, WaitStrategy};
+/// use std::time::Duration;
+///
+/// /// A graph over any wait strategy: the choice is the builder's.
+/// fn run<W: WaitStrategy>(wait: W) -> Result<u64, Box<dyn std::error::Error>> {
+///     let mut graph = Disruptor::builder(64, || 0u8).wait_strategy(wait).single_producer()?;
+///     graph.handle_events_with(Stage::new(|_: &u8, _: i64, _: bool| {}));
+///     let (mut producer, disruptor) = graph.start()?;
+///     producer.publish(|slot| *slot = 1)?;
+///     drop(producer);
+///     Ok(disruptor.join().processed)
+/// }
+/// assert_eq!(run(BusySpinWait)?, 1);
+/// assert_eq!(run(PhasedBackoffWait::new(Duration::from_micros(10), Duration::from_micros(100)))?, 1);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub trait WaitStrategy: Send + Sync + 'static {
     /// Wait until `condition.available() >= sequence`; return what is available.
     fn wait_for(&self, sequence: i64, condition: &WaitCondition<'_>) -> Result<i64, WaitError>;
@@ -72,6 +90,15 @@ pub trait WaitStrategy: Send + Sync + 'static {
 /// Spin on the sequences: lowest latency, burns a core per consumer.
 ///
 /// Use only with at least as many cores as busy threads.
+///
+/// ```
+/// use gyre_ringbuffer::{BusySpinWait, Disruptor};
+///
+/// // Lowest latency, one busy core per consumer thread.
+/// let graph = Disruptor::builder(1024, || 0u64).wait_strategy(BusySpinWait).single_producer()?;
+/// # drop(graph);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Default, Clone, Copy)]
 pub struct BusySpinWait;
 
@@ -95,6 +122,15 @@ impl WaitStrategy for BusySpinWait {
 /// Spin a little, then yield the CPU between checks.
 ///
 /// A good choice when threads outnumber cores but latency still matters.
+///
+/// ```
+/// use gyre_ringbuffer::{Disruptor, YieldingWait};
+///
+/// // Spin 100 times, then yield the core between looks.
+/// let graph = Disruptor::builder(1024, || 0u64).wait_strategy(YieldingWait::new(100)).single_producer()?;
+/// # drop(graph);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, Copy)]
 pub struct YieldingWait {
     spin_tries: u32,
@@ -137,6 +173,17 @@ impl WaitStrategy for YieldingWait {
 }
 
 /// Spin, then yield, then sleep between checks.
+///
+/// ```
+/// use gyre_ringbuffer::{Disruptor, SleepingWait};
+/// use std::time::Duration;
+///
+/// // 200 spins and yields, then sleep 100 us between looks.
+/// let wait = SleepingWait::new(200, Duration::from_micros(100));
+/// let graph = Disruptor::builder(1024, || 0u64).wait_strategy(wait).single_producer()?;
+/// # drop(graph);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, Copy)]
 pub struct SleepingWait {
     retries: u32,
@@ -191,6 +238,15 @@ impl WaitStrategy for SleepingWait {
 /// Signalling costs a `SeqCst` fence and a load of a line that is only
 /// written when someone is about to block, so an active pipeline pays no
 /// lock and no shared write per publish.
+///
+/// ```
+/// use gyre_ringbuffer::{BlockingWait, Disruptor};
+///
+/// // The default: an idle consumer sleeps on a condition variable.
+/// let graph = Disruptor::builder(1024, || 0u64).wait_strategy(BlockingWait::new()).single_producer()?;
+/// # drop(graph);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Default)]
 pub struct BlockingWait {
     inner: Blocker,
@@ -216,6 +272,32 @@ impl WaitStrategy for BlockingWait {
 
 /// Like [`BlockingWait`], but gives up after a timeout so the consumer's
 /// handler gets `on_timeout` (for heartbeats, flushes, housekeeping).
+///
+/// ```
+/// use gyre_ringbuffer::{Disruptor, EventHandler, Stage, TimeoutBlockingWait};
+/// use std::time::Duration;
+///
+/// /// Flushes what it has batched when no event came for 5 ms.
+/// struct Batcher(Vec<u64>);
+///
+/// impl EventHandler<u64> for Batcher {
+///     fn on_event(&mut self, e: &u64, _: i64, _: bool) {
+///         self.0.push(*e);
+///     }
+///     fn on_timeout(&mut self, _last: i64) {
+///         self.0.clear(); // flush
+///     }
+/// }
+///
+/// let mut graph = Disruptor::builder(64, || 0u64)
+///     .wait_strategy(TimeoutBlockingWait::new(Duration::from_millis(5)))
+///     .single_producer()?;
+/// graph.handle_events_with(Stage::new(Batcher(Vec::new())));
+/// let (producer, disruptor) = graph.start()?;
+/// drop(producer);
+/// disruptor.join();
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug)]
 pub struct TimeoutBlockingWait {
     inner: Blocker,
@@ -246,6 +328,17 @@ impl WaitStrategy for TimeoutBlockingWait {
 
 /// Spin for a while, yield for a while, then block: low latency under load
 /// and no CPU when idle.
+///
+/// ```
+/// use gyre_ringbuffer::{Disruptor, PhasedBackoffWait};
+/// use std::time::Duration;
+///
+/// // Spin for 20 us, yield until 1 ms, then block.
+/// let wait = PhasedBackoffWait::new(Duration::from_micros(20), Duration::from_millis(1));
+/// let graph = Disruptor::builder(1024, || 0u64).wait_strategy(wait).single_producer()?;
+/// # drop(graph);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug)]
 pub struct PhasedBackoffWait {
     spin_for: Duration,
