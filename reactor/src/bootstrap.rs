@@ -68,6 +68,19 @@ pub struct ServerBootstrap {
 }
 
 /// A running server.
+///
+/// ```
+/// use gyre_reactor::{Pipeline, ServerBootstrap};
+/// use std::time::Duration;
+///
+/// let server = ServerBootstrap::new().bind("127.0.0.1:0", |_peer| Pipeline::new())?;
+/// println!("listening on {}", server.local_addr());
+/// assert_eq!(server.worker_group().len(), server.worker_group().loops().len());
+/// server.stop_accepting(); // open connections stay up
+/// server.shutdown_gracefully(Duration::from_millis(10), Duration::from_secs(1));
+/// assert!(std::net::TcpStream::connect(server.local_addr()).is_err());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug)]
 pub struct Server {
     local_addr: SocketAddr,

@@ -17,6 +17,17 @@ use gyre_codec::{CodecError, Decoder, Encoder, LengthFieldPrepender};
 use std::marker::PhantomData;
 
 /// A decoder as an inbound handler: reads `BytesMut` chunks, passes frames.
+///
+/// ```
+/// use bytes::Bytes;
+/// use gyre_codec::LineDecoder;
+/// use gyre_reactor::{DecoderHandler, Pipeline};
+///
+/// // What `Pipeline::decoder` adds, as a handler of its own (to name or to
+/// // place it yourself).
+/// let pipeline = Pipeline::new().inbound(DecoderHandler::<_, Bytes>::new(LineDecoder::new(1024)));
+/// # let _ = pipeline;
+/// ```
 pub struct DecoderHandler<D, W = Bytes> {
     decoder: D,
     cumulation: BytesMut,
@@ -100,6 +111,15 @@ impl<D: Decoder + 'static, W: 'static> InboundHandler for DecoderHandler<D, W> {
 /// Encodes into one reused buffer and passes each frame on as `Bytes` split
 /// off it; the buffer's memory is reclaimed once the socket has taken the
 /// frames. An unencodable message is dropped and reported as an error event.
+///
+/// ```
+/// use gyre_codec::{LineEncoder, LineEnding};
+/// use gyre_reactor::{EncoderHandler, Pipeline};
+///
+/// // What `Pipeline::encoder` adds: strings in, encoded bytes out.
+/// let pipeline = Pipeline::new().outbound(EncoderHandler::<_, String>::new(LineEncoder::new(LineEnding::CrLf)));
+/// # let _ = pipeline;
+/// ```
 pub struct EncoderHandler<E, T> {
     encoder: E,
     buf: BytesMut,
@@ -139,6 +159,16 @@ impl<E: Encoder<T> + 'static, T: 'static> OutboundHandler for EncoderHandler<E, 
 /// A length-field prepender that gathers instead of copying: each message
 /// becomes a small header `Bytes` and the untouched body, written together
 /// by one `writev`.
+///
+/// ```
+/// use gyre_codec::LengthFieldPrepender;
+/// use gyre_reactor::{Pipeline, PrependerHandler};
+///
+/// // Every frame written gets a 4-byte length in front of it.
+/// let pipeline = Pipeline::new().outbound(PrependerHandler::new(LengthFieldPrepender::new(4)?));
+/// # let _ = pipeline;
+/// # Ok::<(), gyre_codec::CodecError>(())
+/// ```
 pub struct PrependerHandler {
     prepender: LengthFieldPrepender,
     /// Headers are split off one reused buffer: no allocation per message.

@@ -9,6 +9,22 @@ use std::io;
 /// returned by the bootstraps.
 ///
 /// [`InboundHandler::error`]: crate::InboundHandler::error
+///
+/// ```
+/// use gyre_reactor::{Bootstrap, EventLoopGroup, Error, Pipeline};
+///
+/// let group = EventLoopGroup::new(1)?;
+/// let closed = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?; // dropped: nobody listens
+/// match Bootstrap::new(group.clone()).connect(closed, |_| Pipeline::new()) {
+///     Err(Error::Connect { addr, source }) => {
+///         assert_eq!(addr, closed);
+///         assert_eq!(source.kind(), std::io::ErrorKind::ConnectionRefused);
+///     }
+///     other => panic!("expected a refused connect, got {other:?}"),
+/// }
+/// group.shutdown_gracefully(std::time::Duration::ZERO, std::time::Duration::from_secs(1));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
@@ -102,6 +118,24 @@ impl Error {
 /// Returned by [`ChannelHandle`](crate::ChannelHandle) operations on a
 /// channel that has closed; carries back the message that could not be
 /// queued, if there was one.
+///
+/// ```
+/// use bytes::Bytes;
+/// use gyre_reactor::{Bootstrap, EventLoopGroup, Pipeline};
+///
+/// let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+/// let group = EventLoopGroup::new(1)?;
+/// let handle = Bootstrap::new(group.clone()).connect(listener.local_addr()?, |_| Pipeline::new())?;
+/// handle.close()?;
+/// while handle.is_open() {
+///     std::thread::yield_now();
+/// }
+/// // The message that could not be queued comes back.
+/// let refused = handle.write(Bytes::from_static(b"late")).unwrap_err();
+/// assert_eq!(refused.into_inner().as_deref(), Some(&b"late"[..]));
+/// group.shutdown_gracefully(std::time::Duration::ZERO, std::time::Duration::from_secs(1));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct ChannelClosed<T>(pub Option<T>);
 
 impl<T> fmt::Debug for ChannelClosed<T> {

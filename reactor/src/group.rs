@@ -197,6 +197,19 @@ impl Drop for GroupInner {
 }
 
 /// Configures an [`EventLoopGroup`].
+///
+/// ```
+/// use gyre_reactor::{EventLoopGroup, Transport};
+///
+/// let group = EventLoopGroup::builder()
+///     .threads(2)
+///     .name("front")
+///     .transport(Transport::Epoll)
+///     .build()?;
+/// assert_eq!(group.len(), 2);
+/// group.shutdown_gracefully(std::time::Duration::ZERO, std::time::Duration::from_secs(1));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Debug)]
 pub struct EventLoopGroupBuilder {
     threads: usize,

@@ -32,6 +32,47 @@ pub enum Command<W> {
 /// still close before the loop gets to it.
 ///
 /// [`Bootstrap::connect`]: crate::Bootstrap::connect
+///
+/// ```
+/// use bytes::Bytes;
+/// use gyre_reactor::{ChannelHandle, InboundContext, InboundHandler, Pipeline, ServerBootstrap};
+/// use std::io::Read;
+/// use std::sync::mpsc;
+///
+/// /// Gives its channel's handle away when the connection opens.
+/// struct Register(mpsc::Sender<ChannelHandle<Bytes>>);
+///
+/// impl InboundHandler for Register {
+///     type Read = bytes::BytesMut;
+///     type Pass = ();
+///     type Write = Bytes;
+///
+///     fn active(&mut self, ctx: &mut impl InboundContext<Self>) {
+///         let _ = self.0.send(ctx.handle());
+///     }
+///     fn read(&mut self, _: &mut impl InboundContext<Self>, _: bytes::BytesMut) {}
+/// }
+///
+/// let (tx, rx) = mpsc::channel();
+/// let tx = std::sync::Mutex::new(tx);
+/// let server = ServerBootstrap::new().bind("127.0.0.1:0", move |_peer| {
+///     Pipeline::new().inbound(Register(tx.lock().unwrap().clone()))
+/// })?;
+/// let mut client = std::net::TcpStream::connect(server.local_addr())?;
+/// let handle = rx.recv()?;
+/// // From any thread: a push to the client, then a close after it.
+/// std::thread::spawn(move || {
+///     handle.write_and_flush(Bytes::from_static(b"news")).unwrap();
+///     handle.close().unwrap();
+/// })
+/// .join()
+/// .unwrap();
+/// let mut got = Vec::new();
+/// client.read_to_end(&mut got)?;
+/// assert_eq!(got, b"news");
+/// server.shutdown_gracefully(std::time::Duration::ZERO, std::time::Duration::from_secs(1));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct ChannelHandle<W> {
     mailbox: Arc<Mailbox<Command<W>>>,
     token: Token,

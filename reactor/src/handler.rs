@@ -40,6 +40,33 @@ pub struct IdleStateEvent {
 }
 
 /// An out-of-band event travelling the inbound direction.
+///
+/// ```
+/// use bytes::BytesMut;
+/// use gyre_reactor::{IdleState, InboundContext, InboundHandler, UserEvent};
+///
+/// /// Closes a connection that has sent nothing for the reader-idle time
+/// /// (with an `IdleStateHandler` before it), and notes the peer's half-close.
+/// struct Reaper;
+///
+/// impl InboundHandler for Reaper {
+///     type Read = BytesMut;
+///     type Pass = ();
+///     type Write = bytes::Bytes;
+///
+///     fn read(&mut self, _: &mut impl InboundContext<Self>, _: BytesMut) {}
+///
+///     fn user_event(&mut self, ctx: &mut impl InboundContext<Self>, event: UserEvent) {
+///         match event {
+///             UserEvent::Idle(idle) if idle.state == IdleState::ReaderIdle => ctx.close(),
+///             UserEvent::InputClosed => ctx.close(),
+///             other => ctx.fire_user_event(other),
+///         }
+///     }
+/// }
+/// # let _ = gyre_reactor::Pipeline::new().inbound(gyre_reactor::IdleStateHandler::new(
+/// #     std::time::Duration::from_secs(30), std::time::Duration::ZERO, std::time::Duration::ZERO)).inbound(Reaper);
+/// ```
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum UserEvent {

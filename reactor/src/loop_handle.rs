@@ -36,6 +36,29 @@ fn ring_driver(_: &Shared) -> io::Result<Driver> {
 
 /// A handle to one event loop: run tasks on it, schedule timers, and start
 /// connections on it.
+///
+/// ```
+/// use gyre_reactor::EventLoopGroup;
+/// use std::sync::atomic::{AtomicU32, Ordering};
+/// use std::sync::Arc;
+/// use std::time::Duration;
+///
+/// let group = EventLoopGroup::new(1)?;
+/// let lp = group.next();
+/// let ticks = Arc::new(AtomicU32::new(0));
+/// let t = ticks.clone();
+/// // A repeating task on the loop's own thread, cancelled from here.
+/// let task = lp.schedule_repeating(Duration::from_millis(1), Duration::from_millis(1), move || {
+///     t.fetch_add(1, Ordering::Relaxed);
+/// })?;
+/// while ticks.load(Ordering::Relaxed) < 3 {
+///     std::thread::sleep(Duration::from_millis(1));
+/// }
+/// task.cancel();
+/// assert_eq!(lp.channel_count()?, 0);
+/// group.shutdown_gracefully(Duration::ZERO, Duration::from_secs(1));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone)]
 pub struct EventLoop {
     pub(crate) shared: Arc<Shared>,
@@ -51,6 +74,18 @@ impl std::fmt::Debug for EventLoop {
 }
 
 /// A task scheduled on a loop, which can be cancelled from any thread.
+///
+/// ```
+/// use gyre_reactor::EventLoopGroup;
+/// use std::time::Duration;
+///
+/// let group = EventLoopGroup::new(1)?;
+/// let task = group.next().schedule(Duration::from_secs(60), || unreachable!("cancelled"))?;
+/// task.cancel();
+/// assert!(task.is_cancelled());
+/// group.shutdown_gracefully(Duration::ZERO, Duration::from_secs(1));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Debug)]
 pub struct ScheduledTask {
     cancelled: Arc<AtomicBool>,

@@ -256,6 +256,17 @@ impl ChannelOptions {
 }
 
 /// Options of a listening socket.
+///
+/// ```
+/// use gyre_reactor::{ListenOptions, Pipeline, ServerBootstrap};
+///
+/// // A deep accept queue, and one listener per loop on the same port.
+/// let server = ServerBootstrap::new()
+///     .listen_options(ListenOptions::default().backlog(4096).reuse_port(true))
+///     .bind("127.0.0.1:0", |_peer| Pipeline::new())?;
+/// server.shutdown_gracefully(std::time::Duration::ZERO, std::time::Duration::from_secs(1));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Debug)]
 pub struct ListenOptions {
     pub(crate) backlog: i32,

@@ -7,6 +7,21 @@
 /// a [`ServerBootstrap`](crate::ServerBootstrap) makes for itself). Both
 /// transports keep the same channel, pipeline, handle, timer and idle
 /// contracts, so switching is one option.
+///
+/// ```
+/// use gyre_reactor::{EventLoopGroup, Transport};
+///
+/// // io_uring where the kernel allows it (and the `io-uring` feature is on),
+/// // epoll otherwise; the group says which it chose.
+/// let group = EventLoopGroup::builder()
+///     .transport(Transport::Auto)
+///     .auto_prefers(Transport::IoUring)
+///     .threads(1)
+///     .build()?;
+/// assert_ne!(group.transport(), Transport::Auto);
+/// group.shutdown_gracefully(std::time::Duration::ZERO, std::time::Duration::from_secs(1));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum Transport {
     /// Readiness with epoll (through mio); works everywhere. The default.
