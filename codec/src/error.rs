@@ -8,6 +8,20 @@ use thiserror::Error;
 /// usable: it has dropped (or is dropping) the offending frame and the next
 /// good frame decodes. The other decode errors mean the stream itself is
 /// broken and the connection should be closed.
+///
+/// ```
+/// use bytes::BytesMut;
+/// use gyre_codec::{CodecError, Decoder, LineDecoder};
+///
+/// let mut lines = LineDecoder::new(8);
+/// let mut buf = BytesMut::from(&b"far too long a line\nok\n"[..]);
+/// match lines.decode(&mut buf) {
+///     Err(CodecError::FrameTooLong { .. }) => {} // skipped; the next line decodes
+///     other => panic!("{other:?}"),
+/// }
+/// assert_eq!(lines.decode(&mut buf)?.unwrap(), "ok");
+/// # Ok::<(), CodecError>(())
+/// ```
 #[derive(Debug, Error)]
 #[non_exhaustive]
 pub enum CodecError {

@@ -6,6 +6,14 @@ use crate::error::CodecError;
 use bytes::{Buf, Bytes, BytesMut};
 
 /// The byte order of a length field.
+///
+/// ```
+/// use gyre_codec::{ByteOrder, LengthFieldPrepender};
+///
+/// let header = LengthFieldPrepender::new(2)?.byte_order(ByteOrder::LittleEndian).header(258)?;
+/// assert_eq!(header.as_bytes(), &[2, 1]);
+/// # Ok::<(), gyre_codec::CodecError>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum ByteOrder {
     /// Most significant byte first (network order; the default).
@@ -118,6 +126,23 @@ pub struct LengthFieldDecoder {
 
 /// Settings for a [`LengthFieldDecoder`]; defaults: big-endian 4-byte length
 /// at offset 0, no adjustment, nothing stripped, 8 MiB maximum, fail fast.
+///
+/// ```
+/// use bytes::BytesMut;
+/// use gyre_codec::{ByteOrder, Decoder, LengthFieldDecoder};
+///
+/// // A 2-byte magic, then a 3-byte little-endian length of the body; keep
+/// // the header in the frame.
+/// let mut frames = LengthFieldDecoder::builder()
+///     .length_field_offset(2)
+///     .length_field_length(3)
+///     .byte_order(ByteOrder::LittleEndian)
+///     .max_frame_length(64 * 1024)
+///     .build()?;
+/// let mut buf = BytesMut::from(&b"\xCA\xFE\x02\x00\x00ok"[..]);
+/// assert_eq!(frames.decode(&mut buf)?.unwrap(), &b"\xCA\xFE\x02\x00\x00ok"[..]);
+/// # Ok::<(), gyre_codec::CodecError>(())
+/// ```
 #[derive(Debug, Clone)]
 pub struct LengthFieldDecoderBuilder {
     order: ByteOrder,

@@ -9,6 +9,19 @@ use bytes::BytesMut;
 ///
 /// Hand it to a gathered write beside the body (`writev`), so the body is
 /// never copied to put a header in front of it.
+///
+/// ```
+/// use gyre_codec::LengthFieldPrepender;
+/// use std::io::{IoSlice, Write};
+///
+/// let body = b"payload";
+/// let header = LengthFieldPrepender::new(4)?.header(body.len())?;
+/// // Header and body in one gathered write; the body is not copied.
+/// let mut wire = Vec::new();
+/// wire.write_vectored(&[IoSlice::new(header.as_bytes()), IoSlice::new(body)])?;
+/// assert_eq!(wire, b"\x00\x00\x00\x07payload");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FrameHeader {
     bytes: [u8; 8],

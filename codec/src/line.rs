@@ -209,6 +209,16 @@ impl Decoder for LineDecoder {
 }
 
 /// The line ending a [`LineEncoder`] appends.
+///
+/// ```
+/// use bytes::BytesMut;
+/// use gyre_codec::{Encoder, LineEncoder, LineEnding};
+///
+/// let mut out = BytesMut::new();
+/// LineEncoder::new(LineEnding::CrLf).encode("HELLO", &mut out)?;
+/// assert_eq!(&out[..], b"HELLO\r\n");
+/// # Ok::<(), gyre_codec::CodecError>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum LineEnding {
     /// `\n`
