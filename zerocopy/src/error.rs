@@ -7,6 +7,24 @@ use std::path::{Path, PathBuf};
 ///
 /// Every variant names the file, so a server that logs it can say which
 /// one; [`Error::io_error`] gives the system error where there is one.
+///
+/// ```
+/// use gyre_zerocopy::{Error, FileRegion, SharedFile};
+///
+/// let path = std::env::temp_dir().join(format!("gyre-error-doc-{}", std::process::id()));
+/// std::fs::write(&path, b"ten bytes!")?;
+/// let file = SharedFile::open(&path)?;
+/// // A region past the end is refused, naming the file.
+/// match FileRegion::new(file, 5, 100) {
+///     Err(e @ Error::PastEnd { .. }) => {
+///         assert_eq!(e.path(), path.as_path());
+///         assert!(e.to_string().contains("past the end"));
+///     }
+///     other => panic!("{other:?}"),
+/// }
+/// std::fs::remove_file(&path)?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {

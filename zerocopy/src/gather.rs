@@ -11,6 +11,24 @@ use std::os::fd::{AsFd, AsRawFd};
 pub const MAX_IOVECS: usize = 64;
 
 /// Flags for [`send_vectored`].
+///
+/// ```
+/// use gyre_zerocopy::{send_vectored, SendFlags};
+/// use std::io::{IoSlice, Read};
+/// use std::net::{TcpListener, TcpStream};
+///
+/// let listener = TcpListener::bind("127.0.0.1:0")?;
+/// let socket = TcpStream::connect(listener.local_addr()?)?;
+/// let (mut peer, _) = listener.accept()?;
+/// // MORE: more is coming, so the kernel may hold this in the socket
+/// // buffer to fill a segment (MSG_MORE); NONE sends at once.
+/// send_vectored(&socket, &[IoSlice::new(b"head ")], SendFlags::MORE)?;
+/// send_vectored(&socket, &[IoSlice::new(b"body")], SendFlags::NONE)?;
+/// let mut got = [0u8; 9];
+/// peer.read_exact(&mut got)?;
+/// assert_eq!(&got, b"head body");
+/// # Ok::<(), std::io::Error>(())
+/// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct SendFlags(libc::c_int);
 

@@ -5,6 +5,18 @@ use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 
 /// A non-blocking pipe: the kernel buffer `splice` moves bytes through.
+///
+/// ```
+/// use gyre_zerocopy::{Pipe, Splice};
+///
+/// // A 1 MiB pipe (when the system allows it) for a splice that moves
+/// // large bodies in fewer calls.
+/// let pipe = Pipe::with_capacity(1 << 20)?;
+/// assert!(pipe.capacity() >= 64 * 1024);
+/// let splice = Splice::with_pipe(pipe);
+/// assert_eq!(splice.buffered(), 0);
+/// # Ok::<(), std::io::Error>(())
+/// ```
 #[derive(Debug)]
 pub struct Pipe {
     read: OwnedFd,
@@ -95,6 +107,23 @@ fn splice_once(from: RawFd, to: RawFd, len: usize) -> io::Result<usize> {
 }
 
 /// What one [`Splice::pump`] did.
+///
+/// ```
+/// use gyre_zerocopy::Splice;
+/// use std::net::{TcpListener, TcpStream};
+///
+/// let listener = TcpListener::bind("127.0.0.1:0")?;
+/// let source = TcpStream::connect(listener.local_addr()?)?;
+/// let (from, _) = listener.accept()?;
+/// let to = TcpStream::connect(listener.local_addr()?)?;
+/// from.set_nonblocking(true)?;
+/// to.set_nonblocking(true)?;
+/// // Nothing sent yet: nothing moved, not finished.
+/// let pumped = Splice::new()?.pump(&from, &to)?;
+/// assert_eq!((pumped.moved, pumped.finished), (0, false));
+/// # drop(source);
+/// # Ok::<(), std::io::Error>(())
+/// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Pumped {
     /// Bytes delivered to the destination by this call.
