@@ -48,6 +48,44 @@ pub struct Refusal {
 }
 
 /// A filter around calls.
+///
+/// ```
+/// use gyre_rpc::consumer::{Consumer, RpcError};
+/// use gyre_rpc::filter::{CallInfo, Filter, Refusal};
+/// use gyre_rpc::provider::{Dispatch, Provider, Service, ServiceError};
+/// use gyre_rpc::{ServiceKey, Status};
+///
+/// /// Refuses every call to methods whose names start with `admin_`.
+/// #[derive(Debug)]
+/// struct NoAdmin;
+///
+/// impl Filter for NoAdmin {
+///     fn before(&self, call: &CallInfo<'_>) -> Result<(), Refusal> {
+///         if call.method.starts_with("admin_") {
+///             return Err(Refusal { status: Status::ServiceError, message: "not here".into() });
+///         }
+///         Ok(())
+///     }
+/// }
+///
+/// let key = ServiceKey::new("demo.Ops");
+/// let provider = Provider::builder()
+///     .listen("127.0.0.1:0".parse()?)
+///     .filter(NoAdmin)
+///     .service(Service::builder(key.clone()).dispatch(Dispatch::IoThread)
+///         .method("status", |_: ()| Ok::<_, ServiceError>("up".to_string()))
+///         .method("admin_wipe", |_: ()| Ok::<_, ServiceError>(()))
+///         .build())
+///     .start()?;
+/// let conn = Consumer::builder().build()?.connect(provider.local_addr())?;
+/// assert_eq!(conn.call::<_, String>(&key, "status", &())?, "up");
+/// match conn.call::<_, ()>(&key, "admin_wipe", &()) {
+///     Err(RpcError::Failed { message, .. }) => assert_eq!(message, "not here"),
+///     other => panic!("{other:?}"),
+/// }
+/// provider.shutdown(std::time::Duration::from_secs(1));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub trait Filter: Send + Sync + std::fmt::Debug {
     /// Before the call: `Err` refuses it with that status and message.
     fn before(&self, call: &CallInfo<'_>) -> Result<(), Refusal> {
@@ -113,6 +151,15 @@ fn refused(call: &CallInfo<'_>, why: String) -> Refusal {
 
 /// At most `limit` calls per second (per fixed one-second window), for one
 /// method or for all that pass through it.
+///
+/// ```
+/// use gyre_rpc::filter::TpsLimit;
+/// use gyre_rpc::provider::Provider;
+///
+/// // At most 1,000 calls a second to `search`; other methods are not counted.
+/// let builder = Provider::builder().filter(TpsLimit::new(1000).method("search"));
+/// # drop(builder);
+/// ```
 #[derive(Debug)]
 pub struct TpsLimit {
     limit: u64,
@@ -185,6 +232,18 @@ impl Filter for TpsLimit {
 }
 
 /// At most `limit` calls at once, for one method or for all.
+///
+/// ```
+/// use gyre_rpc::filter::ConcurrencyLimit;
+/// use gyre_rpc::provider::Provider;
+/// use std::sync::Arc;
+///
+/// // At most 16 calls running at once; the handle reads how many are.
+/// let limit = Arc::new(ConcurrencyLimit::new(16));
+/// let builder = Provider::builder().shared_filter(limit.clone());
+/// assert_eq!(limit.active(), 0);
+/// # drop(builder);
+/// ```
 #[derive(Debug)]
 pub struct ConcurrencyLimit {
     limit: usize,
@@ -242,6 +301,16 @@ impl Filter for ConcurrencyLimit {
 
 /// One `tracing` event per call at INFO, target `gyre_rpc::access`: side,
 /// service, method, peer, status and microseconds.
+///
+/// ```
+/// use gyre_rpc::consumer::Consumer;
+/// use gyre_rpc::filter::AccessLog;
+///
+/// // One INFO event per call under the `gyre_rpc::access` target.
+/// let consumer = Consumer::builder().filter(AccessLog).build()?;
+/// # drop(consumer);
+/// # Ok::<(), gyre_rpc::consumer::RpcError>(())
+/// ```
 #[derive(Debug, Default)]
 pub struct AccessLog;
 
@@ -264,6 +333,16 @@ impl Filter for AccessLog {
 /// with [`Status::ServerTimeout`] instead of its result (the consumer has
 /// most likely given up on it; a late result could mislead one that has
 /// not). Methods are not interrupted: Rust cannot stop a thread safely.
+///
+/// ```
+/// use gyre_rpc::filter::Timeout;
+/// use gyre_rpc::provider::Provider;
+/// use std::time::Duration;
+///
+/// // A method that ran past 500 ms is answered ServerTimeout.
+/// let builder = Provider::builder().filter(Timeout::new(Duration::from_millis(500)));
+/// # drop(builder);
+/// ```
 #[derive(Debug)]
 pub struct Timeout {
     limit: Duration,

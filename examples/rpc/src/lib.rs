@@ -15,6 +15,37 @@
 //!   JSON bodies), written down there.
 //!
 //! The `gyre-rpc-demo` binary runs a registry, providers and a consumer.
+//!
+//! ```
+//! use gyre_rpc::consumer::Consumer;
+//! use gyre_rpc::provider::{Provider, ServiceError};
+//!
+//! gyre_rpc::service! {
+//!     /// A greeter, declared once for both sides.
+//!     pub mod greeter = "demo.Greeter" {
+//!         /// Greets `name`.
+//!         fn greet(name: String) -> String;
+//!     }
+//! }
+//!
+//! struct Polite;
+//!
+//! impl greeter::Server for Polite {
+//!     fn greet(&self, name: String) -> Result<String, ServiceError> {
+//!         Ok(format!("hello, {name}"))
+//!     }
+//! }
+//!
+//! let provider = Provider::builder()
+//!     .listen("127.0.0.1:0".parse()?)
+//!     .service(greeter::service(greeter::key(), Polite).build())
+//!     .start()?;
+//! let conn = Consumer::builder().build()?.connect(provider.local_addr())?;
+//! let client = greeter::Client::new(conn);
+//! assert_eq!(client.greet("ada".into())?, "hello, ada");
+//! provider.shutdown(std::time::Duration::from_secs(1));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 pub mod cluster;
 pub mod consumer;

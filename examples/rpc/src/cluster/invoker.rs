@@ -30,6 +30,24 @@ use std::sync::{Arc, Condvar, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 /// What the cluster does when a call fails.
+///
+/// ```
+/// use gyre_rpc::cluster::{Cluster, ClusterMode};
+/// use gyre_rpc::consumer::Consumer;
+/// use gyre_rpc::ServiceKey;
+/// use std::time::Duration;
+///
+/// let consumer = || Consumer::builder().build().unwrap();
+/// // Reads: try up to two more providers on a provider's failure.
+/// let reads = Cluster::builder(ServiceKey::new("demo.Kv")).mode(ClusterMode::Failover { retries: 2 }).build(consumer());
+/// // Notifications: retry in the background every second, up to 30 times.
+/// let notes = Cluster::builder(ServiceKey::new("demo.Notify"))
+///     .mode(ClusterMode::Failback { every: Duration::from_secs(1), max_retries: 30 })
+///     .build(consumer());
+/// // Cache invalidation: every provider.
+/// let purge = Cluster::builder(ServiceKey::new("demo.Cache")).mode(ClusterMode::Broadcast).build(consumer());
+/// # drop((reads, notes, purge));
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ClusterMode {
     /// Retry on other providers, up to `retries` more times, when the
@@ -168,6 +186,22 @@ impl Inner {
 }
 
 /// Builds a [`Cluster`].
+///
+/// ```
+/// use gyre_rpc::cluster::{Cluster, ClusterMode, LeastActive};
+/// use gyre_rpc::consumer::{CallOptions, Consumer};
+/// use gyre_rpc::ServiceKey;
+/// use std::time::Duration;
+///
+/// let cluster = Cluster::builder(ServiceKey::new("demo.Search"))
+///     .mode(ClusterMode::Forking { parallel: 2 })     // first of two answers
+///     .balancer(LeastActive)                          // the least busy providers
+///     .options(CallOptions::default().timeout(Duration::from_millis(300)))
+///     .build(Consumer::builder().build()?);
+/// cluster.set_providers([("127.0.0.1:20881".parse()?, 100), ("127.0.0.1:20882".parse()?, 100)]);
+/// assert_eq!(cluster.providers().len(), 2);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct ClusterBuilder {
     service: ServiceKey,
     mode: ClusterMode,

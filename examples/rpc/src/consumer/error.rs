@@ -5,6 +5,32 @@ use crate::protocol::{BodyTooLarge, InvocationError, SerializationError, Status}
 use std::time::Duration;
 
 /// Why a call has no result.
+///
+/// ```
+/// use gyre_rpc::consumer::{CallOptions, Consumer, RpcError};
+/// use gyre_rpc::provider::{Dispatch, Provider, Service, ServiceError};
+/// use gyre_rpc::{ServiceKey, Status};
+/// use std::time::Duration;
+///
+/// let key = ServiceKey::new("demo.Slow");
+/// let provider = Provider::builder()
+///     .listen("127.0.0.1:0".parse()?)
+///     .service(Service::builder(key.clone()).dispatch(Dispatch::WorkerPool)
+///         .method("nap", |ms: u64| { std::thread::sleep(Duration::from_millis(ms)); Ok::<_, ServiceError>(()) })
+///         .build())
+///     .start()?;
+/// let conn = Consumer::builder().build()?.connect(provider.local_addr())?;
+/// let quick = CallOptions::default().timeout(Duration::from_millis(20));
+/// match conn.call_with::<_, ()>(&key, "nap", &200u64, &quick) {
+///     Err(e @ RpcError::Timeout(_)) => {
+///         assert_eq!(e.status(), Status::ClientTimeout);
+///         assert!(e.is_retryable()); // another provider might answer in time
+///     }
+///     other => panic!("{other:?}"),
+/// }
+/// provider.shutdown(Duration::from_secs(1));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, thiserror::Error)]
 pub enum RpcError {
     /// No answer within the call's timeout; a late answer is dropped.

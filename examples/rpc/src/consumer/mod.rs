@@ -63,6 +63,19 @@ use std::time::Duration;
 use tokio::sync::oneshot;
 
 /// Per-call settings.
+///
+/// ```
+/// use gyre_rpc::consumer::CallOptions;
+/// use gyre_rpc::Serialization;
+/// use std::time::Duration;
+///
+/// let options = CallOptions::default()
+///     .timeout(Duration::from_millis(200))
+///     .serialization(Serialization::Json)
+///     .attach("trace-id", "4bf92f35")
+///     .hash_key(42); // for a consistent-hash balancer
+/// assert_eq!(options.attachments.len(), 1);
+/// ```
 #[derive(Clone, Debug)]
 pub struct CallOptions {
     /// How long to wait for the answer (default 1 s, Dubbo's).
@@ -115,6 +128,22 @@ impl CallOptions {
 }
 
 /// Builds a [`Consumer`].
+///
+/// ```
+/// use gyre_rpc::consumer::{CallOptions, Consumer};
+/// use gyre_rpc::filter::AccessLog;
+/// use std::time::Duration;
+///
+/// let consumer = Consumer::builder()
+///     .io_threads(1)
+///     .heartbeat(Duration::from_secs(30))
+///     .connect_timeout(Duration::from_secs(1))
+///     .call_defaults(CallOptions::default().timeout(Duration::from_millis(500)))
+///     .filter(AccessLog)
+///     .build()?;
+/// # drop(consumer);
+/// # Ok::<(), gyre_rpc::consumer::RpcError>(())
+/// ```
 #[derive(Debug)]
 pub struct ConsumerBuilder {
     io_threads: usize,
@@ -194,6 +223,28 @@ impl ConsumerBuilder {
 }
 
 /// Connects to providers; its event loops carry every connection it makes.
+///
+/// ```
+/// use gyre_rpc::consumer::Consumer;
+/// use gyre_rpc::provider::{Dispatch, Provider, Service, ServiceError};
+/// use gyre_rpc::ServiceKey;
+///
+/// let key = ServiceKey::new("demo.Echo");
+/// let provider = Provider::builder()
+///     .listen("127.0.0.1:0".parse()?)
+///     .service(Service::builder(key.clone()).dispatch(Dispatch::IoThread)
+///         .method("echo", |s: String| Ok::<_, ServiceError>(s)).build())
+///     .start()?;
+/// // One consumer (its event loops) for any number of connections.
+/// let consumer = Consumer::builder().build()?;
+/// let a = consumer.connect(provider.local_addr())?;
+/// let b = consumer.connect(provider.local_addr())?;
+/// assert_eq!(a.call::<_, String>(&key, "echo", "x")?, "x");
+/// assert_eq!(b.call::<_, String>(&key, "echo", "y")?, "y");
+/// consumer.shutdown(); // closes both
+/// provider.shutdown(std::time::Duration::from_secs(1));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug)]
 pub struct Consumer {
     loops: EventLoopGroup,
@@ -296,6 +347,32 @@ pub(crate) fn serialize_args<T: Serialize + ?Sized>(
 /// outlive the consumer that opened it; the loops stop when the consumer
 /// and every connection it opened are gone (or at
 /// [`Consumer::shutdown`], which closes them all).
+///
+/// ```
+/// use gyre_rpc::consumer::Consumer;
+/// use gyre_rpc::provider::{Dispatch, Provider, Service, ServiceError};
+/// use gyre_rpc::ServiceKey;
+/// use std::sync::Arc;
+///
+/// let key = ServiceKey::new("demo.Sq");
+/// let provider = Provider::builder()
+///     .listen("127.0.0.1:0".parse()?)
+///     .service(Service::builder(key.clone()).dispatch(Dispatch::IoThread)
+///         .method("sq", |n: u64| Ok::<_, ServiceError>(n * n)).build())
+///     .start()?;
+/// let conn = Arc::new(Consumer::builder().build()?.connect(provider.local_addr())?);
+/// // Many threads, one connection: calls are multiplexed by request id.
+/// let threads: Vec<_> = (0..4u64)
+///     .map(|t| {
+///         let (conn, key) = (conn.clone(), key.clone());
+///         std::thread::spawn(move || conn.call::<_, u64>(&key, "sq", &t).unwrap())
+///     })
+///     .collect();
+/// let squares: Vec<u64> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+/// assert_eq!(squares, [0, 1, 4, 9]);
+/// provider.shutdown(std::time::Duration::from_secs(1));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug)]
 pub struct Connection {
     handle: ChannelHandle<Outgoing>,

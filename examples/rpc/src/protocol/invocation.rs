@@ -15,6 +15,15 @@ use bytes::{BufMut, BytesMut};
 
 /// Names a service: its interface name, version and group (Dubbo's three
 /// coordinates; two services differing in any one are different services).
+///
+/// ```
+/// use gyre_rpc::ServiceKey;
+///
+/// let key = ServiceKey::new("demo.Greeter").version("1.0").group("blue");
+/// assert_eq!(key.to_string(), "blue/demo.Greeter:1.0");
+/// // Providers and consumers must agree on all three to meet.
+/// assert_ne!(key, ServiceKey::new("demo.Greeter").version("1.0"));
+/// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct ServiceKey {
     /// The interface name, e.g. `demo.Greeter`.

@@ -7,6 +7,16 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 /// A serialization a frame's body can use.
+///
+/// ```
+/// use gyre_rpc::consumer::CallOptions;
+/// use gyre_rpc::Serialization;
+///
+/// // Per call: JSON is readable in a capture and by any language.
+/// let json = CallOptions::default().serialization(Serialization::Json);
+/// assert_eq!(Serialization::from_id(json.serialization.id()), Some(Serialization::Json));
+/// assert_eq!(Serialization::default(), Serialization::Binary);
+/// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum Serialization {
     /// postcard: varint integers, length-prefixed strings, no field names.

@@ -15,6 +15,22 @@ use std::time::Instant;
 
 /// What a method returns when it fails: the consumer gets
 /// [`Status::ServiceError`] with this message.
+///
+/// ```
+/// use gyre_rpc::provider::{Service, ServiceError};
+/// use gyre_rpc::ServiceKey;
+///
+/// // The consumer gets Status::ServiceError with this message.
+/// let svc = Service::builder(ServiceKey::new("demo.Users"))
+///     .method("find", |id: u64| -> Result<String, ServiceError> {
+///         if id == 0 {
+///             return Err(ServiceError::new(format!("no user {id}")));
+///         }
+///         Ok(format!("user {id}"))
+///     })
+///     .build();
+/// # drop(svc);
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
 pub struct ServiceError(pub String);

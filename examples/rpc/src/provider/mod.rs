@@ -71,6 +71,26 @@ pub enum ProviderError {
 }
 
 /// Builds a [`Provider`]; every setting has a default that serves.
+///
+/// ```
+/// use gyre_rpc::provider::{Provider, Service, ServiceError};
+/// use gyre_rpc::ServiceKey;
+/// use std::time::Duration;
+///
+/// let provider = Provider::builder()
+///     .listen("127.0.0.1:0".parse()?)
+///     .io_threads(2)            // event loops
+///     .pool_threads(8)          // workers for Dispatch::WorkerPool services
+///     .pool_capacity(4096)      // calls queued for them before ServerOverloaded
+///     .max_body(1 << 20)        // the largest request or response body
+///     .heartbeat(Duration::from_secs(30))
+///     .service(Service::builder(ServiceKey::new("demo.Echo"))
+///         .method("echo", |s: String| Ok::<_, ServiceError>(s))
+///         .build())
+///     .start()?;
+/// provider.shutdown(Duration::from_secs(1));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug)]
 pub struct ProviderBuilder {
     listen: SocketAddr,
@@ -294,6 +314,24 @@ impl ProviderBuilder {
 }
 
 /// A running provider.
+///
+/// ```
+/// use gyre_rpc::provider::{Provider, Service, ServiceError};
+/// use gyre_rpc::ServiceKey;
+/// use std::time::Duration;
+///
+/// let provider = Provider::builder()
+///     .listen("127.0.0.1:0".parse()?)
+///     .service(Service::builder(ServiceKey::new("demo.Echo"))
+///         .method("echo", |s: String| Ok::<_, ServiceError>(s))
+///         .build())
+///     .start()?;
+/// println!("serving on {}", provider.local_addr());
+/// assert_eq!(provider.in_flight(), 0);
+/// // Unregisters, stops accepting, finishes the calls in flight, closes.
+/// provider.shutdown(Duration::from_secs(5));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct Provider {
     server: Server,
     pool: Mutex<Option<Pool>>,

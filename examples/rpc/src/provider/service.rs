@@ -20,6 +20,26 @@ fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> &str {
 }
 
 /// Where a service's calls run.
+///
+/// ```
+/// use gyre_rpc::provider::{Dispatch, Service, ServiceError};
+/// use gyre_rpc::ServiceKey;
+///
+/// // Quick, never-blocking methods on the event loop...
+/// let fast = Service::builder(ServiceKey::new("demo.Math"))
+///     .dispatch(Dispatch::IoThread)
+///     .method("add", |(a, b): (i64, i64)| Ok::<_, ServiceError>(a + b))
+///     .build();
+/// // ...and blocking ones on the worker pool (the default).
+/// let slow = Service::builder(ServiceKey::new("demo.Files"))
+///     .dispatch(Dispatch::WorkerPool)
+///     .method("size", |path: String| {
+///         std::fs::metadata(path).map(|m| m.len()).map_err(|e| ServiceError::new(e.to_string()))
+///     })
+///     .build();
+/// assert_eq!(fast.dispatch(), Dispatch::IoThread);
+/// assert_eq!(slow.dispatch(), Dispatch::WorkerPool);
+/// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Dispatch {
     /// On the connection's event loop, as soon as the request is decoded:
@@ -92,6 +112,19 @@ impl Service {
 }
 
 /// Builds a [`Service`].
+///
+/// ```
+/// use gyre_rpc::provider::{Responder, Service, ServiceError};
+/// use gyre_rpc::ServiceKey;
+///
+/// let svc = Service::builder(ServiceKey::new("demo.Kv").version("2").group("eu"))
+///     .method("get", |key: String| Ok::<_, ServiceError>(key.len() as u64))
+///     .deferred_method("slow_get", |key: String, answer: Responder<u64>| {
+///         std::thread::spawn(move || answer.send(Ok(key.len() as u64)));
+///     })
+///     .build();
+/// assert_eq!(svc.key().to_string(), "eu/demo.Kv:2");
+/// ```
 pub struct ServiceBuilder {
     service: Service,
 }

@@ -56,6 +56,44 @@ impl Drop for Subscription {
 }
 
 /// A service registry backend.
+///
+/// ```
+/// use gyre_rpc::registry::{Listener, Registry, RegistryError, Subscription};
+/// use gyre_rpc::ServiceKey;
+/// use std::collections::HashMap;
+/// use std::net::SocketAddr;
+/// use std::sync::Mutex;
+///
+/// /// A registry in this process's memory (for tests): lists, no leases.
+/// #[derive(Default)]
+/// struct InMemory(Mutex<HashMap<String, Vec<(SocketAddr, u32)>>>);
+///
+/// impl Registry for InMemory {
+///     fn register(&self, s: &ServiceKey, addr: SocketAddr, weight: u32) -> Result<(), RegistryError> {
+///         self.0.lock().unwrap().entry(s.to_string()).or_default().push((addr, weight));
+///         Ok(())
+///     }
+///     fn unregister(&self, s: &ServiceKey, addr: SocketAddr) -> Result<(), RegistryError> {
+///         if let Some(list) = self.0.lock().unwrap().get_mut(&s.to_string()) {
+///             list.retain(|(a, _)| *a != addr);
+///         }
+///         Ok(())
+///     }
+///     fn subscribe(&self, s: &ServiceKey, listener: Listener) -> Result<Subscription, RegistryError> {
+///         // Told once, now; a real backend also tells every change.
+///         listener(self.0.lock().unwrap().get(&s.to_string()).cloned().unwrap_or_default());
+///         Ok(Subscription::new(|| {}))
+///     }
+/// }
+///
+/// let registry = InMemory::default();
+/// let key = ServiceKey::new("demo.Calc");
+/// registry.register(&key, "127.0.0.1:20880".parse()?, 100)?;
+/// let (tx, rx) = std::sync::mpsc::channel();
+/// let _sub = registry.subscribe(&key, Box::new(move |list| { let _ = tx.send(list); }))?;
+/// assert_eq!(rx.recv()?.len(), 1);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub trait Registry: Send + Sync {
     /// Announces that `addr` provides `service` with `weight`, until
     /// [`unregister`](Self::unregister) or until this process stops

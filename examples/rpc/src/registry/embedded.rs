@@ -18,6 +18,21 @@ use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 /// Builds an [`EmbeddedRegistry`].
+///
+/// ```
+/// use gyre_rpc::registry::{EmbeddedRegistry, RegistryServer};
+/// use std::time::Duration;
+///
+/// let server = RegistryServer::start("127.0.0.1:0".parse()?)?;
+/// // Leases of 10 s (renewed every third of that); long polls of 5 s.
+/// let registry = EmbeddedRegistry::builder(server.local_addr())
+///     .ttl(Duration::from_secs(10))
+///     .watch_wait(Duration::from_secs(5))
+///     .connect()?;
+/// # drop(registry);
+/// server.shutdown();
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug)]
 pub struct EmbeddedRegistryBuilder {
     server: SocketAddr,
@@ -82,6 +97,34 @@ impl Inner {
 }
 
 /// A client of a [`RegistryServer`](super::RegistryServer).
+///
+/// ```
+/// use gyre_rpc::cluster::Cluster;
+/// use gyre_rpc::consumer::Consumer;
+/// use gyre_rpc::provider::{Dispatch, Provider, Service, ServiceError};
+/// use gyre_rpc::registry::{EmbeddedRegistry, RegistryServer};
+/// use gyre_rpc::ServiceKey;
+/// use std::sync::Arc;
+/// use std::time::Duration;
+///
+/// let server = RegistryServer::start("127.0.0.1:0".parse()?)?;
+/// let key = ServiceKey::new("demo.Echo");
+/// // The provider registers itself; the cluster follows the registry.
+/// let provider = Provider::builder()
+///     .listen("127.0.0.1:0".parse()?)
+///     .registry(Arc::new(EmbeddedRegistry::connect(server.local_addr())?))
+///     .service(Service::builder(key.clone()).dispatch(Dispatch::IoThread)
+///         .method("echo", |s: String| Ok::<_, ServiceError>(s)).build())
+///     .start()?;
+/// let cluster = Cluster::builder(key).build(Consumer::builder().build()?);
+/// let registry = EmbeddedRegistry::connect(server.local_addr())?;
+/// let _subscription = cluster.subscribe(&registry)?;
+/// cluster.wait_for_providers(1, Duration::from_secs(5))?;
+/// assert_eq!(cluster.call::<_, String>("echo", "hi")?, "hi");
+/// provider.shutdown(Duration::from_secs(1));
+/// server.shutdown();
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct EmbeddedRegistry {
     inner: Arc<Inner>,
 }

@@ -98,6 +98,19 @@ impl State {
 }
 
 /// A running registry server.
+///
+/// ```
+/// use gyre_rpc::registry::{EmbeddedRegistry, Registry, RegistryServer};
+/// use gyre_rpc::ServiceKey;
+///
+/// let server = RegistryServer::start("127.0.0.1:0".parse()?)?;
+/// let registry = EmbeddedRegistry::connect(server.local_addr())?;
+/// let key = ServiceKey::new("demo.Calc");
+/// registry.register(&key, "127.0.0.1:20880".parse()?, 100)?;
+/// assert_eq!(server.providers(&key), vec![("127.0.0.1:20880".parse()?, 100)]);
+/// server.shutdown();
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct RegistryServer {
     provider: Provider,
     state: Arc<State>,
