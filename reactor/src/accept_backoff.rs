@@ -35,6 +35,8 @@ pub(crate) fn is_exhaustion(e: &io::Error) -> bool {
 pub(crate) struct AcceptBackoff {
     retry_scheduled: bool,
     refused: u64,
+    /// Every refusal since the listener started, for the loop's metrics.
+    pub(crate) total: u64,
     last_report: Option<Instant>,
 }
 
@@ -43,6 +45,7 @@ impl AcceptBackoff {
     /// due (every refusal since the last warning, this one included).
     pub(crate) fn refused(&mut self, now: Instant) -> Option<u64> {
         self.refused += 1;
+        self.total += 1;
         let due = self
             .last_report
             .is_none_or(|at| now.duration_since(at) >= REPORT_EVERY);

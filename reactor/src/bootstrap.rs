@@ -9,6 +9,7 @@ use crate::event_loop::LoopInner;
 use crate::group::EventLoopGroup;
 use crate::handle::ChannelHandle;
 use crate::loop_handle::EventLoop;
+use crate::metrics::LoopMetrics;
 use crate::options::{ChannelOptions, ListenOptions};
 use crate::outbound::Outbound;
 use crate::pipeline::Pipeline;
@@ -310,6 +311,20 @@ impl Server {
     /// Where the server listens (the real port when bound to port 0).
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// The server's counters: its worker loops' (connections, bytes,
+    /// queued output) and its boss loops' refused accepts, summed. Call it
+    /// off the loop threads.
+    ///
+    /// # Errors
+    /// As [`EventLoopGroup::metrics`].
+    pub fn metrics(&self) -> Result<LoopMetrics, Error> {
+        let workers = self.worker.metrics()?;
+        if self.boss.same_group(&self.worker) {
+            return Ok(workers);
+        }
+        Ok(workers + self.boss.metrics()?)
     }
 
     /// The group that serves the connections.

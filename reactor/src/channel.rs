@@ -17,6 +17,7 @@ mod uring;
 use crate::driver::Driver;
 use crate::error::Error;
 use crate::event_loop::LoopLocal;
+use crate::metrics::Traffic;
 use crate::options::{ChannelOptions, FileSend};
 use crate::outbound::Outbound;
 use crate::timer::TimerId;
@@ -111,6 +112,8 @@ pub struct Channel {
     last_output: Instant,
     bytes_read: u64,
     bytes_written: u64,
+    /// Socket reads that returned data.
+    pub(crate) reads: u64,
     /// Notices waiting for `bytes_written` to reach their mark, in order.
     sent_notices: VecDeque<(u64, SentNotice)>,
     pub(crate) repeating_timers: Vec<TimerId>,
@@ -154,6 +157,7 @@ impl Channel {
             last_output: now,
             bytes_read: 0,
             bytes_written: 0,
+            reads: 0,
             sent_notices: VecDeque::new(),
             repeating_timers: Vec::new(),
             drain_timer: None,
@@ -376,6 +380,16 @@ impl Channel {
             self.repeating_timers.push(id);
         }
         id
+    }
+
+    /// What this channel has moved, for its loop's metrics.
+    pub(crate) fn traffic(&self) -> Traffic {
+        Traffic {
+            bytes_read: self.bytes_read,
+            bytes_written: self.bytes_written,
+            reads: self.reads,
+            queued: self.queued_bytes as u64,
+        }
     }
 
     fn fail_sent_notices(&mut self) {

@@ -42,6 +42,7 @@ impl LoopInner {
         }
         tracing::debug!(peer = ?task.channel().peer_addr(), "channel active");
         self.install(token, Box::new(task));
+        self.counts.accepted += 1;
         self.dispatch(token, |ch, lp| ch.activate(lp));
     }
 
@@ -78,6 +79,7 @@ impl LoopInner {
             .schedule_for_channel(token, CONNECT_TIMER, 0, timeout, None);
         task.set_connect_timer(id);
         self.install(token, Box::new(task));
+        self.counts.connected += 1;
     }
 }
 

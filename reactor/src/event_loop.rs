@@ -21,6 +21,7 @@ use crate::accept_backoff;
 use crate::driver::Driver;
 use crate::listeners::{Accepted, Listeners};
 use crate::loop_shared::LoopShared;
+use crate::metrics::{LoopMetrics, Traffic};
 use crate::shutdown::{Shutdown, Step};
 use crate::slab::Slab;
 use crate::task_table::{TaskFn, TaskTable};
@@ -126,15 +127,38 @@ pub(crate) trait ChannelOps {
     fn complete(&mut self, lp: &mut LoopLocal, kind: crate::token::Op, res: i32, flags: u32);
     /// Whether it is closed and its slot may be freed.
     fn is_closed(&self) -> bool;
+    /// What it has moved, for the loop's metrics.
+    fn traffic(&self) -> Traffic;
 }
 
 type Acceptor = Box<dyn FnMut(&mut LoopInner, TcpStream) + Send>;
+
+/// Connections counted by the loop (cold paths only: one add per
+/// connection), and the traffic of the closed ones.
+#[derive(Debug, Default)]
+pub(crate) struct Counts {
+    pub(crate) accepted: u64,
+    pub(crate) connected: u64,
+    pub(crate) closed: u64,
+    pub(crate) retired: Traffic,
+}
+
+impl Counts {
+    fn retire(&mut self, t: Traffic) {
+        self.closed += 1;
+        self.retired.bytes_read += t.bytes_read;
+        self.retired.bytes_written += t.bytes_written;
+        self.retired.reads += t.reads;
+    }
+}
 
 /// A loop's whole state, owned by its thread.
 pub(crate) struct LoopInner {
     pub(crate) local: LoopLocal,
     /// The channels, named by their tokens' slot and generation.
     slots: Slab<Box<dyn ChannelOps>>,
+    /// What the metrics count beyond the open channels.
+    pub(crate) counts: Counts,
     listeners: Listeners<Acceptor>,
     tasks: TaskTable,
     shutdown: Option<Shutdown>,
@@ -155,6 +179,7 @@ impl LoopInner {
                 shared,
             },
             slots: Slab::new(token::GENERATION_MASK),
+            counts: Counts::default(),
             listeners: Listeners::new(),
             tasks: TaskTable::default(),
             shutdown: None,
@@ -193,6 +218,7 @@ impl LoopInner {
         };
         f(task.as_mut(), &mut self.local);
         if task.is_closed() {
+            self.counts.retire(task.traffic());
             self.slots.remove(index);
         }
     }
@@ -283,6 +309,27 @@ impl LoopInner {
     /// Stops accepting on every listener of this loop.
     pub(crate) fn close_listeners(&mut self) {
         self.listeners.close_all(&mut self.local.driver);
+    }
+
+    /// The loop's metrics now: its open channels walked, plus what its
+    /// closed ones left behind.
+    pub(crate) fn metrics(&self) -> LoopMetrics {
+        let mut m = LoopMetrics {
+            connections_open: self.slots.len() as u64,
+            accepted: self.counts.accepted,
+            connected: self.counts.connected,
+            closed: self.counts.closed,
+            refused_accepts: self.listeners.refused_accepts(),
+            ..LoopMetrics::default()
+        };
+        let retired = std::iter::once(self.counts.retired);
+        for t in retired.chain(self.slots.values().map(|ch| ch.traffic())) {
+            m.bytes_read += t.bytes_read;
+            m.bytes_written += t.bytes_written;
+            m.reads += t.reads;
+            m.queued_outbound_bytes += t.queued;
+        }
+        m
     }
 
     /// Number of open channels on this loop.

@@ -1,6 +1,7 @@
 //! `EventLoopGroup`: N loops, a round-robin chooser, graceful shutdown.
 
 use crate::loop_handle::EventLoop;
+use crate::metrics::LoopMetrics;
 use crate::transport::Transport;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -128,6 +129,23 @@ impl EventLoopGroup {
     pub fn in_event_loop(&self) -> bool {
         let me = std::thread::current().id();
         self.inner.thread_ids.contains(&me)
+    }
+
+    /// The sum of every loop's counters (see [`EventLoop::metrics`] for
+    /// one loop's). Asks each loop in turn, so call it off the loop threads.
+    ///
+    /// # Errors
+    /// [`Error::LoopShutDown`](crate::Error::LoopShutDown) once a loop has
+    /// stopped; an I/O error of kind `WouldBlock` on a loop thread of this
+    /// group (it would wait for itself).
+    pub fn metrics(&self) -> Result<LoopMetrics, crate::Error> {
+        if self.in_event_loop() {
+            return Err(crate::Error::Io(std::io::Error::new(
+                std::io::ErrorKind::WouldBlock,
+                "a group's metrics are read off its loop threads",
+            )));
+        }
+        self.inner.loops.iter().map(EventLoop::metrics).sum()
     }
 
     /// Asks every loop to shut down (see

@@ -64,7 +64,7 @@
 //!        |
 //! driver                      the kernel interface: epoll registry or io_uring ring
 //!        |
-//! uring, buf_ring, token, slab, timer, mailbox, accept_backoff, fd_limit, options, outbound, error, transport
+//! uring, buf_ring, token, slab, timer, mailbox, accept_backoff, fd_limit, options, outbound, error, transport, metrics
 //! ```
 //!
 //! ```
@@ -138,6 +138,7 @@ mod loop_shared;
 pub mod mailbox;
 #[cfg(not(loom))]
 mod mailbox;
+mod metrics;
 mod offload;
 /// The offload layer's arrival-order sequencer, public only for the loom
 /// models in `loom-tests/` (built with `--cfg loom`).
@@ -174,6 +175,7 @@ pub use handler::{
 };
 pub use idle::IdleStateHandler;
 pub use loop_handle::{EventLoop, ScheduledTask};
+pub use metrics::LoopMetrics;
 pub use offload::{
     Answer, Job, Offload, OffloadStage, OffloadStats, Order, Reorder, Reply, ReplyError,
 };

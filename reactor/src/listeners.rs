@@ -162,12 +162,15 @@ impl<A> Listener<A> {
 /// A loop's listeners, by index (the index their tokens carry).
 pub(crate) struct Listeners<A> {
     entries: Vec<Option<Listener<A>>>,
+    /// Refused accepts of listeners since stopped.
+    retired_refusals: u64,
 }
 
 impl<A> Listeners<A> {
     pub(crate) fn new() -> Self {
         Listeners {
             entries: Vec::new(),
+            retired_refusals: 0,
         }
     }
 
@@ -221,6 +224,7 @@ impl<A> Listeners<A> {
         if keep {
             self.entries[index] = Some(listener);
         } else {
+            self.retired_refusals += listener.backoff.total;
             listener.stop(driver, index);
         }
     }
@@ -230,10 +234,23 @@ impl<A> Listeners<A> {
         self.entries.get_mut(index).and_then(Option::as_mut)
     }
 
+    /// Accepts refused for want of resources, by every listener this loop
+    /// has had.
+    pub(crate) fn refused_accepts(&self) -> u64 {
+        self.retired_refusals
+            + self
+                .entries
+                .iter()
+                .flatten()
+                .map(|l| l.backoff.total)
+                .sum::<u64>()
+    }
+
     /// Stops every listener.
     pub(crate) fn close_all(&mut self, driver: &mut Driver) {
         for (index, entry) in self.entries.iter_mut().enumerate() {
             if let Some(listener) = entry.take() {
+                self.retired_refusals += listener.backoff.total;
                 listener.stop(driver, index);
             }
         }

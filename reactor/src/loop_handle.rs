@@ -8,6 +8,7 @@ use crate::error::Error;
 use crate::event_loop::{LoopInner, Shared};
 use crate::loop_shared::{LoopShared, Wake};
 use crate::mailbox::Doorbell;
+use crate::metrics::LoopMetrics;
 use crate::task_table::TaskFn;
 use crate::token;
 use crate::transport::Transport;
@@ -242,6 +243,28 @@ impl EventLoop {
             inner.schedule_task(delay, Some(period), TaskFn::Repeat(Box::new(f)), flag)
         })?;
         Ok(ScheduledTask { cancelled })
+    }
+
+    /// The loop's counters now (asks the loop, so it blocks the caller
+    /// until the loop answers: call it off the loop threads).
+    ///
+    /// ```
+    /// use gyre_reactor::EventLoopGroup;
+    ///
+    /// let group = EventLoopGroup::new(2)?;
+    /// for lp in group.loops() {
+    ///     let m = lp.metrics()?;
+    ///     println!("loop {}: {} open, {} bytes out", lp.index(), m.connections_open, m.bytes_written);
+    /// }
+    /// # group.shutdown_gracefully(std::time::Duration::ZERO, std::time::Duration::from_secs(1));
+    /// # Ok::<(), gyre_reactor::Error>(())
+    /// ```
+    pub fn metrics(&self) -> Result<LoopMetrics, Error> {
+        let (tx, rx) = std::sync::mpsc::channel();
+        self.execute_inner(move |inner| {
+            let _ = tx.send(inner.metrics());
+        })?;
+        rx.recv().map_err(|_| Error::LoopShutDown)
     }
 
     /// How many channels the loop serves right now (asks the loop, so it

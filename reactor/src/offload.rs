@@ -232,6 +232,28 @@ impl<M, W, Wt: WaitStrategy> OffloadStage<M, W, Wt> {
         self.stats.clone()
     }
 
+    /// How full the business ring is now: requests published and not yet
+    /// past every stage, and the ring's capacity (a snapshot, for a gauge).
+    ///
+    /// ```
+    /// use bytes::Bytes;
+    /// use gyre_reactor::{Job, OffloadStage};
+    /// use gyre_ringbuffer::{Disruptor, Stage};
+    ///
+    /// let mut graph = Disruptor::builder(1024, Job::<Bytes, Bytes>::default).multi_producer()?;
+    /// graph.handle_events_with(Stage::new(|_: &Job<Bytes, Bytes>, _: i64, _: bool| {}));
+    /// let (producer, disruptor) = graph.start()?;
+    /// let stage = OffloadStage::new(producer);
+    /// assert_eq!(stage.ring_fill(), (0, 1024));
+    /// # drop(stage);
+    /// # disruptor.shutdown();
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn ring_fill(&self) -> (usize, usize) {
+        let capacity = self.producer.capacity();
+        (capacity - self.producer.remaining_capacity(), capacity)
+    }
+
     /// The offload layer for one connection: call it in the pipeline
     /// factory and add it with [`Pipeline::offload`].
     pub fn connection(&self) -> Offload<M, W, Wt> {

@@ -99,6 +99,11 @@ impl<T> Slab<T> {
         self.slots.len()
     }
 
+    /// Every value held.
+    pub(crate) fn values(&self) -> impl Iterator<Item = &T> + '_ {
+        self.slots.iter().filter_map(|s| s.value.as_ref())
+    }
+
     /// How many slots hold a value.
     pub(crate) fn len(&self) -> usize {
         self.full

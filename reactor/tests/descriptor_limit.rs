@@ -69,6 +69,9 @@ fn connections_queued_at_emfile_are_accepted_once_descriptors_free_up() {
         30,
         "nothing accepted while out of descriptors"
     );
+    let m = server.metrics().unwrap();
+    assert!(m.refused_accepts > 0, "the refusals are counted: {m:?}");
+    assert_eq!(m.accepted, 30);
     // Free twenty descriptors on each side; no new connection arrives.
     let freed: Vec<i32> = held.drain(..20).map(|s| s.as_raw_fd()).collect();
     assert_eq!(freed.len(), 20);
@@ -83,6 +86,7 @@ fn connections_queued_at_emfile_are_accepted_once_descriptors_free_up() {
             .unwrap_or_else(|e| panic!("queued connection {i} never served: {e}"));
         assert_eq!(&back, b"queued");
     }
+    assert_eq!(server.metrics().unwrap().accepted, 50);
     gyre_reactor::set_open_file_limit(old).unwrap();
     drop(fillers);
     server.shutdown_gracefully(Duration::ZERO, Duration::from_secs(5));

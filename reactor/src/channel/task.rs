@@ -14,6 +14,7 @@ use crate::event_loop::{ChannelOps, LoopLocal};
 use crate::handle::{ChannelHandle, Command};
 use crate::handler::UserEvent;
 use crate::mailbox::Mailbox;
+use crate::metrics::Traffic;
 use crate::options::ChannelOptions;
 use crate::outbound::Outbound;
 use crate::path::{HeadPath, Io};
@@ -118,6 +119,7 @@ impl<L: InboundChain<BytesMut, S>, S: Into<Outbound>> ChannelTask<L, S> {
                 Ok((n, asked)) => {
                     any = true;
                     self.ch.bytes_read += n as u64;
+                    self.ch.reads += 1;
                     let chunk = self.ch.read_buf.split();
                     self.pipeline
                         .read(&mut Self::io(&mut self.ch, lp), &mut HeadPath, chunk);
@@ -367,6 +369,10 @@ impl<L: InboundChain<BytesMut, S>, S: Into<Outbound>> ChannelTask<L, S> {
 }
 
 impl<L: InboundChain<BytesMut, S>, S: Into<Outbound>> ChannelOps for ChannelTask<L, S> {
+    fn traffic(&self) -> Traffic {
+        self.ch.traffic()
+    }
+
     fn activate(&mut self, lp: &mut LoopLocal) {
         self.pipeline
             .active(&mut Self::io(&mut self.ch, lp), &mut HeadPath);

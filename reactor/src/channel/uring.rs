@@ -132,6 +132,7 @@ impl Channel {
         }
         self.read_buf.extend_from_slice(ring.bufs.filled(bid, len));
         self.bytes_read += len as u64;
+        self.reads += 1;
     }
 
     /// Queues a poll for the connecting socket to turn writable.
