@@ -3,6 +3,16 @@
 use thiserror::Error;
 
 /// Why a disruptor could not be built.
+///
+/// ```
+/// use gyre_ringbuffer::{BuildError, Disruptor};
+///
+/// // Capacities are powers of two, so a sequence maps to a slot with a mask.
+/// match Disruptor::builder(1000, || 0u64).single_producer() {
+///     Err(BuildError::CapacityNotPowerOfTwo(1000)) => {}
+///     other => panic!("{:?}", other.err()),
+/// }
+/// ```
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum BuildError {
@@ -39,6 +49,28 @@ pub enum BuildError {
 /// [`Full`](PublishError::Full) and the timed variants add
 /// [`TimedOut`](PublishError::TimedOut). The event was not published in
 /// every case, and the closure was not called.
+///
+/// ```
+/// use gyre_ringbuffer::{Disruptor, PublishError, Stage};
+///
+/// let mut graph = Disruptor::builder(2, || 0u64).single_producer()?;
+/// graph.handle_events_with(Stage::new(|_: &u64, _: i64, _: bool| {
+///     std::thread::sleep(std::time::Duration::from_millis(50)); // a slow consumer
+/// }));
+/// let (mut producer, disruptor) = graph.start()?;
+/// // `try_publish` never waits: a full ring is an answer, not a stall.
+/// let mut full = false;
+/// for i in 0..8 {
+///     if let Err(PublishError::Full) = producer.try_publish(|slot| *slot = i) {
+///         full = true;
+///         break;
+///     }
+/// }
+/// assert!(full);
+/// drop(producer);
+/// disruptor.join();
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Error, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum PublishError {

@@ -10,6 +10,23 @@ use crate::sync::Arc;
 use crate::wait::{BlockingWait, WaitStrategy};
 
 /// What a call to [`EventPoller::poll`] found.
+///
+/// ```
+/// use gyre_ringbuffer::{Disruptor, PollState};
+///
+/// let mut graph = Disruptor::builder(64, || 0u64).single_producer()?;
+/// let (_id, mut poller) = graph.poller(&[])?;
+/// let (mut producer, disruptor) = graph.start()?;
+/// assert_eq!(poller.poll(|_, _, _| true), PollState::Idle);
+/// producer.publish(|slot| *slot = 7)?;
+/// let mut seen = 0;
+/// assert_eq!(poller.poll(|e, _, _| { seen = *e; true }), PollState::Processing);
+/// assert_eq!(seen, 7);
+/// drop(producer);
+/// drop(poller);
+/// disruptor.join();
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PollState {
     /// Events were handed to the callback.

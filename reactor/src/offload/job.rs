@@ -14,6 +14,22 @@ use std::sync::Arc;
 /// Only rare events are counted (a shared counter bumped per message by
 /// every loop and worker would cost more than the hand-off itself); count
 /// messages in the business handlers.
+///
+/// ```
+/// use bytes::Bytes;
+/// use gyre_reactor::{Job, OffloadStage};
+/// use gyre_ringbuffer::{Disruptor, Stage};
+///
+/// let mut graph = Disruptor::builder(64, Job::<Bytes, Bytes>::default).multi_producer()?;
+/// graph.handle_events_with(Stage::new(|_: &Job<Bytes, Bytes>, _: i64, _: bool| {}));
+/// let (producer, disruptor) = graph.start()?;
+/// let stage = OffloadStage::new(producer);
+/// let stats = stage.stats(); // shared by every connection of the stage
+/// assert_eq!((stats.ring_full(), stats.dropped_replies()), (0, 0));
+/// # drop(stage);
+/// # disruptor.shutdown();
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Default)]
 pub struct OffloadStats {
     pub(crate) dropped_replies: AtomicU64,
@@ -66,6 +82,41 @@ pub(crate) struct ReplyTarget<W> {
 /// Where the answer to one request goes: its channel and its place among
 /// that channel's requests. `Send + Sync`: answer from any thread, at once
 /// or later, exactly once.
+///
+/// ```
+/// use bytes::Bytes;
+/// use gyre_codec::{LineDecoder, LineEncoder, LineEnding};
+/// use gyre_reactor::{Job, OffloadStage, Pipeline, ServerBootstrap};
+/// use gyre_ringbuffer::{Disruptor, Stage};
+/// use std::io::{BufRead, BufReader, Write};
+///
+/// // The owner takes the reply out of the slot and answers from another
+/// // thread, later: the loop goes on meanwhile.
+/// let graph = Disruptor::builder(64, Job::<Bytes, Bytes>::default).multi_producer()?;
+/// let graph = graph.then_owner(Stage::owner(|job: &mut Job<Bytes, Bytes>, _, _| {
+///     let (Some(line), Some(reply)) = (job.take_message(), job.take_reply()) else { return };
+///     std::thread::spawn(move || {
+///         if reply.is_open() {
+///             let _ = reply.send(Bytes::from(format!("{} bytes", line.len())));
+///         }
+///     });
+/// }));
+/// let (producer, disruptor) = graph.start()?;
+/// let stage = OffloadStage::new(producer);
+/// let server = ServerBootstrap::new().bind("127.0.0.1:0", move |_| {
+///     Pipeline::new()
+///         .codec(LineDecoder::new(1024), LineEncoder::new(LineEnding::Lf))
+///         .offload(stage.connection())
+/// })?;
+/// let mut conn = std::net::TcpStream::connect(server.local_addr())?;
+/// conn.write_all(b"four\n")?;
+/// let mut answer = String::new();
+/// BufReader::new(conn).read_line(&mut answer)?;
+/// assert_eq!(answer, "4 bytes\n");
+/// server.shutdown_gracefully(std::time::Duration::ZERO, std::time::Duration::from_secs(1));
+/// disruptor.shutdown();
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct Reply<W> {
     target: Arc<ReplyTarget<W>>,
     seq: u64,

@@ -24,6 +24,16 @@ const FLAG_EVENT: u8 = 0x20;
 const SERIALIZATION_MASK: u8 = 0x1f;
 
 /// How a call ended, on a response (Dubbo's codes).
+///
+/// ```
+/// use gyre_rpc::consumer::RpcError;
+/// use gyre_rpc::Status;
+///
+/// // What a caller files a failure under, as Dubbo's status codes do.
+/// let e = RpcError::Failed { status: Status::ServerOverloaded, message: "pool full".into() };
+/// assert_eq!(e.status(), Status::ServerOverloaded);
+/// assert!(e.is_retryable()); // another provider may have room
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[repr(u8)]
 pub enum Status {

@@ -54,6 +54,17 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// Why a provider did not start.
+///
+/// ```
+/// use gyre_rpc::provider::{Provider, ProviderError};
+///
+/// let taken = std::net::TcpListener::bind("127.0.0.1:0")?;
+/// match Provider::builder().listen(taken.local_addr()?).start() {
+///     Err(ProviderError::Reactor(e)) => assert!(e.to_string().contains("cannot listen on")),
+///     other => panic!("{:?}", other.err()),
+/// }
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, thiserror::Error)]
 pub enum ProviderError {
     /// The listener or its event loops.

@@ -92,6 +92,19 @@ async fn connect(servers: &str, session_timeout: Duration) -> Result<zk::Client,
 }
 
 /// A registry on a ZooKeeper ensemble.
+///
+/// ```no_run
+/// use gyre_rpc::cluster::Cluster;
+/// use gyre_rpc::consumer::Consumer;
+/// use gyre_rpc::registry::ZooKeeperRegistry;
+/// use gyre_rpc::ServiceKey;
+///
+/// // An ensemble of three (feature `zookeeper`).
+/// let registry = ZooKeeperRegistry::connect("zk1:2181,zk2:2181,zk3:2181")?;
+/// let cluster = Cluster::builder(ServiceKey::new("demo.Calc")).build(Consumer::builder().build()?);
+/// let _subscription = cluster.subscribe(&registry)?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct ZooKeeperRegistry {
     shared: Arc<Shared>,
     runtime: tokio::runtime::Runtime,
