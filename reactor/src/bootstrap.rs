@@ -3,7 +3,7 @@
 
 use crate::chain::InboundChain;
 use crate::channel::task::Connect;
-use crate::connecting::{ConnectReply, Connecting};
+use crate::connecting::{ConnectReply, Connecting, Endpoint};
 use crate::error::Error;
 use crate::event_loop::LoopInner;
 use crate::group::EventLoopGroup;
@@ -13,11 +13,13 @@ use crate::metrics::LoopMetrics;
 use crate::options::{ChannelOptions, ListenOptions};
 use crate::outbound::Outbound;
 use crate::pipeline::Pipeline;
+use crate::socket::{ListenSocket, Stream};
 use crate::transport::Transport;
 use bytes::BytesMut;
 use socket2::{Domain, Protocol, Socket, Type};
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::PathBuf;
 use std::sync::mpsc;
 use std::sync::Arc;
 use std::time::Duration;
@@ -85,6 +87,8 @@ pub struct ServerBootstrap {
 #[derive(Debug)]
 pub struct Server {
     local_addr: SocketAddr,
+    /// Where a Unix domain server listens.
+    unix_path: Option<PathBuf>,
     boss: EventLoopGroup,
     worker: EventLoopGroup,
     listener_loops: Vec<EventLoop>,
@@ -148,7 +152,13 @@ impl ServerBootstrap {
         if !self.listen.reuse_port {
             let listener =
                 listen(addr, &self.listen).map_err(|source| Error::Bind { addr, source })?;
-            return self.serve(listener, init);
+            let local_addr = listener.local_addr()?;
+            return self.serve(
+                ListenSocket::Tcp(listener),
+                local_addr,
+                None,
+                tcp_init(init),
+            );
         }
         let (boss, worker) = self.groups_to_run()?;
         let init = Arc::new(init);
@@ -166,8 +176,8 @@ impl ServerBootstrap {
             bound = actual;
             first.get_or_insert(actual);
             let (init, child) = (init.clone(), child.clone());
-            register_listener(lp, listener, move |inner, stream| {
-                if let Ok(peer) = stream.peer_addr() {
+            register_listener(lp, ListenSocket::Tcp(listener), move |inner, stream| {
+                if let Some(peer) = stream.peer_addr() {
                     inner.add_accepted::<L, S>(stream, child.clone(), init(peer).layers);
                 }
             })?;
@@ -177,10 +187,64 @@ impl ServerBootstrap {
         tracing::info!(addr = %local_addr, reuse_port = true, "listening");
         Ok(Server {
             local_addr,
+            unix_path: None,
             boss,
             worker,
             listener_loops,
         })
+    }
+
+    /// Binds a Unix domain socket at `path` and starts accepting; `init`
+    /// builds each connection's pipeline, as with [`bind`](Self::bind)
+    /// (a Unix peer has no address to give it). The socket file is left in
+    /// place when the server stops, as every Unix server leaves it:
+    /// remove it before binding again. [`ListenOptions::backlog`] applies;
+    /// TCP's options do not.
+    ///
+    /// ```
+    /// use gyre_reactor::{Bootstrap, EventLoopGroup, Pipeline, ServerBootstrap};
+    /// use std::io::{Read, Write};
+    ///
+    /// let path = std::env::temp_dir().join(format!("gyre-doc-{}.sock", std::process::id()));
+    /// # let _ = std::fs::remove_file(&path);
+    /// let server = ServerBootstrap::new().bind_unix(&path, || Pipeline::new())?;
+    /// assert_eq!(server.unix_path(), Some(path.as_path()));
+    /// let mut peer = std::os::unix::net::UnixStream::connect(&path)?;
+    /// peer.write_all(b"hi")?;
+    /// server.shutdown_gracefully(std::time::Duration::ZERO, std::time::Duration::from_secs(1));
+    /// std::fs::remove_file(&path)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// If bind or listen fails (the error names the path), or the loops
+    /// have shut down.
+    pub fn bind_unix<F, L, R, W, S>(
+        self,
+        path: impl AsRef<std::path::Path>,
+        init: F,
+    ) -> Result<Server, Error>
+    where
+        F: Fn() -> Pipeline<L, R, W, S> + Send + Sync + 'static,
+        L: InboundChain<BytesMut, S> + 'static,
+        S: Into<Outbound> + 'static,
+        R: 'static,
+        W: 'static,
+    {
+        let path = path.as_ref().to_path_buf();
+        let listener = listen_unix(&path, self.listen.backlog).map_err(|e| {
+            Error::Io(io::Error::new(
+                e.kind(),
+                format!("cannot listen on {}: {e}", path.display()),
+            ))
+        })?;
+        let unspecified = SocketAddr::from(([0, 0, 0, 0], 0));
+        self.serve(
+            ListenSocket::Unix(listener),
+            unspecified,
+            Some(path),
+            move |_: &Stream| Some(init()),
+        )
     }
 
     /// Starts accepting on a listener the caller bound (to know its port
@@ -216,7 +280,9 @@ impl ServerBootstrap {
         W: 'static,
     {
         listener.set_nonblocking(true)?;
-        self.serve(mio::net::TcpListener::from_std(listener), init)
+        let local_addr = listener.local_addr()?;
+        let listener = ListenSocket::Tcp(mio::net::TcpListener::from_std(listener));
+        self.serve(listener, local_addr, None, tcp_init(init))
     }
 
     /// The boss and worker groups given, or a worker group made for the
@@ -236,11 +302,13 @@ impl ServerBootstrap {
     /// the workers round-robin.
     fn serve<F, L, R, W, S>(
         mut self,
-        listener: mio::net::TcpListener,
+        listener: ListenSocket,
+        local_addr: SocketAddr,
+        unix_path: Option<PathBuf>,
         init: F,
     ) -> Result<Server, Error>
     where
-        F: Fn(SocketAddr) -> Pipeline<L, R, W, S> + Send + Sync + 'static,
+        F: Fn(&Stream) -> Option<Pipeline<L, R, W, S>> + Send + Sync + 'static,
         L: InboundChain<BytesMut, S> + 'static,
         S: Into<Outbound> + 'static,
         R: 'static,
@@ -249,23 +317,24 @@ impl ServerBootstrap {
         let (boss, worker) = self.groups_to_run()?;
         let init = Arc::new(init);
         let child = Arc::new(self.child);
-        let local_addr = listener.local_addr()?;
+        let described = listener.describe();
         let lp = boss.next().clone();
         let same = boss.same_group(&worker);
         let workers = worker.clone();
         register_listener(&lp, listener, move |inner, stream| {
             let target = workers.next();
             if same && target.index() == inner.index() {
-                if let Ok(peer) = stream.peer_addr() {
-                    inner.add_accepted::<L, S>(stream, child.clone(), init(peer).layers);
+                if let Some(pipeline) = init(&stream) {
+                    inner.add_accepted::<L, S>(stream, child.clone(), pipeline.layers);
                 }
             } else {
                 target.adopt::<F, L, R, W, S>(stream, child.clone(), init.clone());
             }
         })?;
-        tracing::info!(addr = %local_addr, "listening");
+        tracing::info!(addr = %described, "listening");
         Ok(Server {
             local_addr,
+            unix_path,
             boss,
             worker,
             listener_loops: vec![lp],
@@ -294,10 +363,27 @@ fn listen(addr: SocketAddr, opts: &ListenOptions) -> io::Result<mio::net::TcpLis
     Ok(mio::net::TcpListener::from_std(socket.into()))
 }
 
+/// A user's TCP pipeline factory as the acceptors call it: with the peer's
+/// address, for a stream that still has one.
+fn tcp_init<F, P>(init: F) -> impl Fn(&Stream) -> Option<P> + Send + Sync + 'static
+where
+    F: Fn(SocketAddr) -> P + Send + Sync + 'static,
+{
+    move |stream: &Stream| stream.peer_addr().map(&init)
+}
+
+fn listen_unix(path: &std::path::Path, backlog: i32) -> io::Result<mio::net::UnixListener> {
+    let socket = Socket::new(Domain::UNIX, Type::STREAM, None)?;
+    socket.set_nonblocking(true)?;
+    socket.bind(&socket2::SockAddr::unix(path)?)?;
+    socket.listen(backlog)?;
+    Ok(mio::net::UnixListener::from_std(socket.into()))
+}
+
 fn register_listener(
     lp: &EventLoop,
-    listener: mio::net::TcpListener,
-    acceptor: impl FnMut(&mut LoopInner, mio::net::TcpStream) + Send + 'static,
+    listener: ListenSocket,
+    acceptor: impl FnMut(&mut LoopInner, Stream) + Send + 'static,
 ) -> Result<(), Error> {
     let (tx, rx) = mpsc::channel();
     lp.execute_inner(move |inner| {
@@ -308,9 +394,17 @@ fn register_listener(
 }
 
 impl Server {
-    /// Where the server listens (the real port when bound to port 0).
+    /// Where the server listens (the real port when bound to port 0); the
+    /// unspecified address `0.0.0.0:0` for a Unix domain server, whose
+    /// place is [`unix_path`](Self::unix_path).
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// The socket file of a server from
+    /// [`ServerBootstrap::bind_unix`]; `None` for a TCP server.
+    pub fn unix_path(&self) -> Option<&std::path::Path> {
+        self.unix_path.as_deref()
     }
 
     /// The server's counters: its worker loops' (connections, bytes,
@@ -475,24 +569,110 @@ impl Bootstrap {
         R: 'static,
         W: 'static,
     {
-        let failed = |source| Error::Connect { addr, source };
+        let endpoint = Endpoint::Inet(addr);
         let started = (|| {
-            let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))
-                .map_err(failed)?;
-            socket.set_nonblocking(true).map_err(failed)?;
-            self.opts
-                .apply(socket2::SockRef::from(&socket))
-                .map_err(failed)?;
+            let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+            socket.set_nonblocking(true)?;
+            self.opts.apply(socket2::SockRef::from(&socket), true)?;
             match socket.connect(&addr.into()) {
                 Ok(()) => {}
                 Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {}
-                Err(e) => return Err(failed(e)),
+                Err(e) => return Err(e),
             }
-            Ok(mio::net::TcpStream::from_std(socket.into()))
+            Ok(Stream::Tcp(mio::net::TcpStream::from_std(socket.into())))
         })();
+        self.start_connect(endpoint, started, move || init(addr))
+    }
+
+    /// Connects to the Unix domain socket at `path`; otherwise as
+    /// [`connect`](Self::connect) (blocks until connected).
+    ///
+    /// # Errors
+    /// The connect's I/O error (no such socket, refused), naming the path;
+    /// or [`Error::LoopShutDown`].
+    pub fn connect_unix<F, L, R, W, S>(
+        &self,
+        path: impl AsRef<std::path::Path>,
+        init: F,
+    ) -> Result<ChannelHandle<L::TailWrite>, Error>
+    where
+        F: FnOnce() -> Pipeline<L, R, W, S> + Send + 'static,
+        L: InboundChain<BytesMut, S> + 'static,
+        S: Into<Outbound> + 'static,
+        L::TailWrite: Send + 'static,
+        R: 'static,
+        W: 'static,
+    {
+        self.connect_unix_async(path, init).wait()
+    }
+
+    /// Starts connecting to the Unix domain socket at `path` and returns at
+    /// once, as [`connect_async`](Self::connect_async) does for TCP.
+    ///
+    /// ```
+    /// use bytes::Bytes;
+    /// use gyre_reactor::{Bootstrap, EventLoopGroup, Pipeline};
+    /// use std::io::Read;
+    ///
+    /// let path = std::env::temp_dir().join(format!("gyre-client-doc-{}.sock", std::process::id()));
+    /// # let _ = std::fs::remove_file(&path);
+    /// let listener = std::os::unix::net::UnixListener::bind(&path)?;
+    /// let group = EventLoopGroup::new(1)?;
+    /// let handle = Bootstrap::new(group.clone()).connect_unix_async(&path, || Pipeline::new()).wait()?;
+    /// let (mut peer, _) = listener.accept()?;
+    /// handle.write_and_flush(Bytes::from_static(b"local"))?;
+    /// let mut got = [0u8; 5];
+    /// peer.read_exact(&mut got)?;
+    /// assert_eq!(&got, b"local");
+    /// # group.shutdown_gracefully(std::time::Duration::ZERO, std::time::Duration::from_secs(1));
+    /// std::fs::remove_file(&path)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn connect_unix_async<F, L, R, W, S>(
+        &self,
+        path: impl AsRef<std::path::Path>,
+        init: F,
+    ) -> Connecting<L::TailWrite>
+    where
+        F: FnOnce() -> Pipeline<L, R, W, S> + Send + 'static,
+        L: InboundChain<BytesMut, S> + 'static,
+        S: Into<Outbound> + 'static,
+        L::TailWrite: Send + 'static,
+        R: 'static,
+        W: 'static,
+    {
+        let path = path.as_ref().to_path_buf();
+        let started = (|| {
+            let socket = Socket::new(Domain::UNIX, Type::STREAM, None)?;
+            socket.set_nonblocking(true)?;
+            self.opts.apply(socket2::SockRef::from(&socket), false)?;
+            // A Unix connect completes at once or fails (EAGAIN: the
+            // listener's backlog is full), never "in progress".
+            socket.connect(&socket2::SockAddr::unix(&path)?)?;
+            Ok(Stream::Unix(mio::net::UnixStream::from_std(socket.into())))
+        })();
+        self.start_connect(Endpoint::Unix(path), started, init)
+    }
+
+    /// Hands a socket whose connect has started to a loop, which finishes
+    /// it and builds the pipeline with `init`.
+    fn start_connect<F, L, R, W, S>(
+        &self,
+        endpoint: Endpoint,
+        started: std::io::Result<Stream>,
+        init: F,
+    ) -> Connecting<L::TailWrite>
+    where
+        F: FnOnce() -> Pipeline<L, R, W, S> + Send + 'static,
+        L: InboundChain<BytesMut, S> + 'static,
+        S: Into<Outbound> + 'static,
+        L::TailWrite: Send + 'static,
+        R: 'static,
+        W: 'static,
+    {
         let stream = match started {
             Ok(stream) => stream,
-            Err(e) => return Connecting::failed(e),
+            Err(e) => return Connecting::failed(endpoint.failed(e)),
         };
         let (reply, connecting) = ConnectReply::new();
         let opts = Arc::new(self.opts.clone());
@@ -502,11 +682,11 @@ impl Bootstrap {
         let _ = self.group.next().execute_inner(move |inner| {
             let connect = Connect {
                 reply,
-                addr,
+                addr: endpoint,
                 timeout_ms,
                 timer: None,
             };
-            inner.add_connecting::<L, S>(stream, opts, init(addr).layers, connect);
+            inner.add_connecting::<L, S>(stream, opts, init().layers, connect);
         });
         connecting
     }

@@ -26,9 +26,9 @@ use crate::timer::TimerId;
 /// socket has taken every byte written before it, [`Error::Unsent`] if the
 /// channel closed first. Runs on the channel's loop.
 pub(crate) type SentNotice = Box<dyn FnOnce(Result<(), Error>) + Send>;
+use crate::socket::Stream;
 use bytes::{Buf, BytesMut};
 use gyre_zerocopy::{send_vectored, FileRegion, RegionPipe, SendFlags, MAX_IOVECS};
-use mio::net::TcpStream;
 use mio::Token;
 use std::collections::VecDeque;
 use std::io;
@@ -75,7 +75,7 @@ fn open_region_pipe(bytes: usize) -> Result<RegionPipe, ()> {
 fn send_region(
     region: &mut FileRegion,
     pipe: Option<&mut RegionPipe>,
-    stream: &TcpStream,
+    stream: &Stream,
 ) -> Result<usize, gyre_zerocopy::Error> {
     match pipe {
         Some(pipe) => pipe.send(region, stream),
@@ -85,7 +85,7 @@ fn send_region(
 
 /// A channel as its handlers see it.
 pub struct Channel {
-    stream: Option<TcpStream>,
+    stream: Option<Stream>,
     token: Token,
     opts: Arc<ChannelOptions>,
     peer: Option<SocketAddr>,
@@ -133,10 +133,10 @@ pub struct Channel {
 }
 
 impl Channel {
-    fn new(stream: TcpStream, token: Token, opts: Arc<ChannelOptions>, now: Instant) -> Self {
+    fn new(stream: Stream, token: Token, opts: Arc<ChannelOptions>, now: Instant) -> Self {
         Channel {
-            peer: stream.peer_addr().ok(),
-            local: stream.local_addr().ok(),
+            peer: stream.peer_addr(),
+            local: stream.local_addr(),
             stream: Some(stream),
             token,
             auto_read: opts.auto_read,
@@ -436,7 +436,7 @@ impl Channel {
     /// Writes released items until the queue or the socket runs out: runs
     /// of `Bytes` in gathered `sendmsg` calls, file regions with `sendfile`
     /// or, under [`FileSend::Splice`], `splice` through the channel's pipe.
-    fn write_to(&mut self, stream: &TcpStream, now: Instant) {
+    fn write_to(&mut self, stream: &Stream, now: Instant) {
         while self.flushed > 0 && self.socket_writable && !self.failed {
             if let Some(Outbound::File(region)) = self.out.front_mut() {
                 let pipe = match self.opts.file_send {

@@ -124,7 +124,7 @@ impl Rig {
         let log = Log::default();
         let pipeline = Pipeline::new().inbound(Recorder { log: log.clone() });
         lp.add_accepted::<_, Bytes>(
-            mio::net::TcpStream::from_std(ours),
+            crate::socket::Stream::Tcp(mio::net::TcpStream::from_std(ours)),
             Arc::new(opts),
             pipeline.layers,
         );

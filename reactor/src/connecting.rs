@@ -8,9 +8,52 @@
 use crate::error::Error;
 use crate::handle::ChannelHandle;
 use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::{Arc, Condvar, Mutex};
 use std::task::{Context, Poll, Waker};
+
+/// Where a client connects: what its errors name.
+#[derive(Clone, Debug)]
+pub(crate) enum Endpoint {
+    Inet(SocketAddr),
+    Unix(PathBuf),
+}
+
+impl Endpoint {
+    /// The connect to here failed with `source`.
+    pub(crate) fn failed(&self, source: io::Error) -> Error {
+        match self {
+            Endpoint::Inet(addr) => Error::Connect {
+                addr: *addr,
+                source,
+            },
+            Endpoint::Unix(path) => Error::Io(io::Error::new(
+                source.kind(),
+                format!("cannot connect to {}: {source}", path.display()),
+            )),
+        }
+    }
+
+    /// The connect to here took longer than `timeout_ms`.
+    pub(crate) fn timed_out(&self, timeout_ms: u64) -> Error {
+        match self {
+            Endpoint::Inet(addr) => Error::ConnectTimeout {
+                addr: *addr,
+                timeout_ms,
+            },
+            Endpoint::Unix(path) => Error::Io(io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!(
+                    "connect to {} timed out after {timeout_ms} ms",
+                    path.display()
+                ),
+            )),
+        }
+    }
+}
 
 struct Slot<W> {
     outcome: Option<Result<ChannelHandle<W>, Error>>,

@@ -12,8 +12,8 @@ use crate::loop_handle::EventLoop;
 use crate::options::ChannelOptions;
 use crate::outbound::Outbound;
 use crate::pipeline::Pipeline;
+use crate::socket::Stream;
 use bytes::BytesMut;
-use mio::net::TcpStream;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -21,14 +21,14 @@ impl LoopInner {
     /// Registers an accepted connection and runs its pipeline's `active`.
     pub(crate) fn add_accepted<L, S>(
         &mut self,
-        stream: TcpStream,
+        stream: Stream,
         opts: Arc<ChannelOptions>,
         pipeline: L,
     ) where
         L: InboundChain<BytesMut, S> + 'static,
         S: Into<Outbound> + 'static,
     {
-        if let Err(e) = opts.apply(socket2::SockRef::from(&stream)) {
+        if let Err(e) = opts.apply(socket2::SockRef::from(&stream), stream.is_tcp()) {
             tracing::warn!(error = %e, "could not apply socket options; dropping connection");
             return;
         }
@@ -50,7 +50,7 @@ impl LoopInner {
     /// `connect.reply`.
     pub(crate) fn add_connecting<L, S>(
         &mut self,
-        stream: TcpStream,
+        stream: Stream,
         opts: Arc<ChannelOptions>,
         pipeline: L,
         connect: Connect<L::TailWrite>,
@@ -88,22 +88,21 @@ impl EventLoop {
     /// loop's thread by `init`.
     pub(crate) fn adopt<F, L, R, W, S>(
         &self,
-        stream: TcpStream,
+        stream: Stream,
         opts: Arc<ChannelOptions>,
         init: Arc<F>,
     ) where
-        F: Fn(std::net::SocketAddr) -> Pipeline<L, R, W, S> + Send + Sync + 'static,
+        F: Fn(&Stream) -> Option<Pipeline<L, R, W, S>> + Send + Sync + 'static,
         L: InboundChain<BytesMut, S> + 'static,
         S: Into<Outbound> + 'static,
         R: 'static,
         W: 'static,
     {
         let _ = self.execute_inner(move |inner| {
-            let Ok(peer) = stream.peer_addr() else {
+            let Some(pipeline) = init(&stream) else {
                 return;
             };
-            let pipeline = init(peer).layers;
-            inner.add_accepted::<L, S>(stream, opts, pipeline);
+            inner.add_accepted::<L, S>(stream, opts, pipeline.layers);
         });
     }
 }

@@ -24,10 +24,10 @@ use crate::loop_shared::LoopShared;
 use crate::metrics::{LoopMetrics, Traffic};
 use crate::shutdown::{Shutdown, Step};
 use crate::slab::Slab;
+use crate::socket::{ListenSocket, Stream};
 use crate::task_table::{TaskFn, TaskTable};
 use crate::timer::{TimerId, TimerWheel};
 use crate::token;
-use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Poll, Token};
 use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -131,7 +131,7 @@ pub(crate) trait ChannelOps {
     fn traffic(&self) -> Traffic;
 }
 
-type Acceptor = Box<dyn FnMut(&mut LoopInner, TcpStream) + Send>;
+type Acceptor = Box<dyn FnMut(&mut LoopInner, Stream) + Send>;
 
 /// Connections counted by the loop (cold paths only: one add per
 /// connection), and the traffic of the closed ones.
@@ -227,7 +227,7 @@ impl LoopInner {
     /// `acceptor`.
     pub(crate) fn add_listener(
         &mut self,
-        listener: TcpListener,
+        listener: ListenSocket,
         acceptor: Acceptor,
     ) -> io::Result<()> {
         self.listeners

@@ -62,7 +62,7 @@
 //! listeners, task_table,      the loop's parts: listening sockets and accept back-off, scheduled tasks,
 //! shutdown, loop_shared       graceful shutdown, what other threads share with it (waker, doorbell, inbox)
 //!        |
-//! driver                      the kernel interface: epoll registry or io_uring ring
+//! driver, socket              the kernel interface: epoll registry or io_uring ring; TCP or Unix stream sockets
 //!        |
 //! uring, buf_ring, token, slab, timer, mailbox, accept_backoff, fd_limit, options, outbound, error, transport, metrics
 //! ```
@@ -152,6 +152,7 @@ mod pipeline;
 mod shutdown;
 mod signal;
 mod slab;
+mod socket;
 mod sync;
 mod task_table;
 mod timer;

@@ -7,15 +7,15 @@
 
 use crate::accept_backoff::{self, AcceptBackoff};
 use crate::driver::Driver;
+use crate::socket::{ListenSocket, Stream};
 use crate::token;
-use mio::net::{TcpListener, TcpStream};
 use mio::Interest;
 use std::io;
 use std::time::Instant;
 
 /// One listening socket and what is done with its connections.
 pub(crate) struct Listener<A> {
-    socket: TcpListener,
+    socket: ListenSocket,
     /// Called with each accepted connection.
     pub(crate) acceptor: A,
     backoff: AcceptBackoff,
@@ -23,7 +23,7 @@ pub(crate) struct Listener<A> {
 
 /// What one accept on an epoll loop gave.
 pub(crate) enum Accepted {
-    Stream(TcpStream),
+    Stream(Stream),
     /// The backlog is empty: wait for the next readable edge.
     Drained,
     /// Accepting failed (out of descriptors, say) and the edge is spent:
@@ -36,7 +36,7 @@ pub(crate) enum Accepted {
 /// What a multishot accept's completion gave (io_uring).
 #[cfg(feature = "io-uring")]
 pub(crate) struct Completed {
-    pub(crate) stream: Option<TcpStream>,
+    pub(crate) stream: Option<Stream>,
     /// It failed for want of resources: do not re-arm until the retry
     /// timer fires.
     pub(crate) backing_off: bool,
@@ -49,7 +49,7 @@ impl<A> Listener<A> {
     pub(crate) fn accept_one(&mut self, now: Instant) -> Accepted {
         loop {
             match self.socket.accept() {
-                Ok((stream, _)) => return Accepted::Stream(stream),
+                Ok(stream) => return Accepted::Stream(stream),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Accepted::Drained,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) if e.kind() == io::ErrorKind::ConnectionAborted => continue,
@@ -66,17 +66,15 @@ impl<A> Listener<A> {
     /// A multishot accept completed with `res` (io_uring).
     #[cfg(feature = "io-uring")]
     pub(crate) fn completed(&mut self, res: i32, now: Instant) -> Completed {
-        use std::os::fd::FromRawFd;
         let mut done = Completed {
             stream: None,
             backing_off: false,
             schedule_retry: false,
         };
         if res >= 0 {
-            // SAFETY: a successful accept returns a fresh descriptor that
-            // nobody else owns.
-            let std = unsafe { std::net::TcpStream::from_raw_fd(res) };
-            done.stream = Some(TcpStream::from_std(std));
+            // SAFETY: a successful accept returns a fresh descriptor of the
+            // listener's family that nobody else owns.
+            done.stream = Some(unsafe { self.socket.adopt(res) });
         } else if res != -libc::ECANCELED {
             let error = io::Error::from_raw_os_error(-res);
             // The multishot accept has ended; re-arming at once would fail
@@ -91,9 +89,8 @@ impl<A> Listener<A> {
     /// retry timer (`retry` asked, and none is pending).
     fn refused(&mut self, error: &io::Error, now: Instant, retry: bool) -> bool {
         if let Some(count) = self.backoff.refused(now) {
-            let addr = self.socket.local_addr().ok();
             tracing::warn!(
-                ?addr,
+                addr = %self.socket.describe(),
                 %error,
                 refused = count,
                 retry_ms = accept_backoff::ACCEPT_RETRY.as_millis() as u64,
@@ -153,9 +150,7 @@ impl<A> Listener<A> {
         }
         #[cfg(not(feature = "io-uring"))]
         let _ = index;
-        if let Ok(addr) = self.socket.local_addr() {
-            tracing::info!(%addr, "stopped accepting");
-        }
+        tracing::info!(addr = %self.socket.describe(), "stopped accepting");
     }
 }
 
@@ -178,7 +173,7 @@ impl<A> Listeners<A> {
     pub(crate) fn add(
         &mut self,
         driver: &mut Driver,
-        mut socket: TcpListener,
+        mut socket: ListenSocket,
         acceptor: A,
     ) -> io::Result<()> {
         let index = self.entries.len();

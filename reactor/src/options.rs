@@ -237,15 +237,19 @@ impl ChannelOptions {
         self.low_watermark
     }
 
-    pub(crate) fn apply(&self, sock: socket2::SockRef<'_>) -> std::io::Result<()> {
-        sock.set_tcp_nodelay(self.tcp_nodelay)?;
+    /// Sets the options on a socket; `tcp` says whether TCP's own
+    /// (no-delay, keep-alive) apply (not to a Unix domain socket).
+    pub(crate) fn apply(&self, sock: socket2::SockRef<'_>, tcp: bool) -> std::io::Result<()> {
+        if tcp {
+            sock.set_tcp_nodelay(self.tcp_nodelay)?;
+        }
         if let Some(n) = self.send_buffer_size {
             sock.set_send_buffer_size(n)?;
         }
         if let Some(n) = self.recv_buffer_size {
             sock.set_recv_buffer_size(n)?;
         }
-        if let Some(idle) = self.keepalive {
+        if let (true, Some(idle)) = (tcp, self.keepalive) {
             sock.set_tcp_keepalive(&socket2::TcpKeepalive::new().with_time(idle))?;
         }
         if let Some(l) = self.linger {

@@ -7,9 +7,8 @@
 use super::{Channel, State, CONNECT_TIMER, DRAIN_TIMER, LINGER_POLL, LINGER_TIMER};
 use crate::batch::run_batch;
 use crate::chain::InboundChain;
-use crate::connecting::ConnectReply;
+use crate::connecting::{ConnectReply, Endpoint};
 use crate::driver::Driver;
-use crate::error::Error;
 use crate::event_loop::{ChannelOps, LoopLocal};
 use crate::handle::{ChannelHandle, Command};
 use crate::handler::UserEvent;
@@ -18,13 +17,12 @@ use crate::metrics::Traffic;
 use crate::options::ChannelOptions;
 use crate::outbound::Outbound;
 use crate::path::{HeadPath, Io};
+use crate::socket::Stream;
 use crate::timer::TimerId;
 use bytes::BytesMut;
-use mio::net::TcpStream;
 use mio::Token;
 use std::io;
 use std::marker::PhantomData;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -41,14 +39,14 @@ pub(crate) struct ChannelTask<L: InboundChain<BytesMut, S>, S> {
 /// A client channel's connect in progress.
 pub(crate) struct Connect<W> {
     pub(crate) reply: ConnectReply<W>,
-    pub(crate) addr: SocketAddr,
+    pub(crate) addr: Endpoint,
     pub(crate) timeout_ms: u64,
     pub(crate) timer: Option<TimerId>,
 }
 
 impl<L: InboundChain<BytesMut, S>, S: Into<Outbound>> ChannelTask<L, S> {
     pub(crate) fn accepted(
-        stream: TcpStream,
+        stream: Stream,
         token: Token,
         opts: Arc<ChannelOptions>,
         pipeline: L,
@@ -64,7 +62,7 @@ impl<L: InboundChain<BytesMut, S>, S: Into<Outbound>> ChannelTask<L, S> {
     }
 
     pub(crate) fn connecting(
-        stream: TcpStream,
+        stream: Stream,
         token: Token,
         opts: Arc<ChannelOptions>,
         pipeline: L,
@@ -306,15 +304,11 @@ impl<L: InboundChain<BytesMut, S>, S: Into<Outbound>> ChannelTask<L, S> {
             .stream
             .as_ref()
             .expect("connecting without a socket");
-        let outcome = match stream.take_error() {
-            Ok(Some(e)) | Err(e) => Err(e),
-            Ok(None) => stream.peer_addr(),
-        };
-        match outcome {
-            Ok(peer) => {
+        match stream.connect_outcome() {
+            Ok(()) => {
                 self.ch.state = State::Active;
-                self.ch.peer = Some(peer);
-                self.ch.local = stream.local_addr().ok();
+                self.ch.peer = stream.peer_addr();
+                self.ch.local = stream.local_addr();
                 self.ch.last_output = lp.now();
                 let connect = self.connect.take();
                 if let Some(id) = connect.as_ref().and_then(|c| c.timer) {
@@ -326,7 +320,7 @@ impl<L: InboundChain<BytesMut, S>, S: Into<Outbound>> ChannelTask<L, S> {
                 if let Some(c) = connect {
                     c.reply.send(Ok(handle));
                 }
-                tracing::debug!(%peer, "connected");
+                tracing::debug!(peer = ?self.ch.peer, "connected");
                 self.activate(lp);
             }
             Err(e) if e.kind() == io::ErrorKind::NotConnected => {
@@ -337,10 +331,7 @@ impl<L: InboundChain<BytesMut, S>, S: Into<Outbound>> ChannelTask<L, S> {
                     if let Some(id) = c.timer {
                         lp.cancel_timer(id);
                     }
-                    c.reply.send(Err(Error::Connect {
-                        addr: c.addr,
-                        source: e,
-                    }));
+                    c.reply.send(Err(c.addr.failed(e)));
                 }
                 self.finish_close(lp);
             }
@@ -350,10 +341,7 @@ impl<L: InboundChain<BytesMut, S>, S: Into<Outbound>> ChannelTask<L, S> {
     /// The connect could not start (registering the socket failed).
     pub(crate) fn fail_connect(mut self, source: io::Error) {
         if let Some(c) = self.connect.take() {
-            c.reply.send(Err(Error::Connect {
-                addr: c.addr,
-                source,
-            }));
+            c.reply.send(Err(c.addr.failed(source)));
         }
     }
 
@@ -450,10 +438,7 @@ impl<L: InboundChain<BytesMut, S>, S: Into<Outbound>> ChannelOps for ChannelTask
             CONNECT_TIMER => {
                 if self.ch.state == State::Connecting {
                     if let Some(c) = self.connect.take() {
-                        c.reply.send(Err(Error::ConnectTimeout {
-                            addr: c.addr,
-                            timeout_ms: c.timeout_ms,
-                        }));
+                        c.reply.send(Err(c.addr.timed_out(c.timeout_ms)));
                     }
                     self.finish_close(lp);
                 }

@@ -1,0 +1,195 @@
+//! The one place the two kinds of stream socket differ: TCP and Unix
+//! domain. [`Stream`] and [`ListenSocket`] hold either and offer what the
+//! channel, the listeners and the drivers use (reads, the descriptor, mio
+//! registration, addresses, shutdown); nothing above this module asks which
+//! kind it has, except to skip TCP-only options. Uses mio's sockets only.
+
+use mio::event::Source;
+use mio::net::{TcpListener, TcpStream, UnixListener, UnixStream};
+use mio::{Interest, Registry, Token};
+use std::io::{self, Read};
+use std::net::{Shutdown, SocketAddr};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
+
+/// A connected stream socket.
+#[derive(Debug)]
+pub(crate) enum Stream {
+    Tcp(TcpStream),
+    Unix(UnixStream),
+}
+
+impl Stream {
+    /// The peer's address (TCP; a Unix peer has none to speak of).
+    pub(crate) fn peer_addr(&self) -> Option<SocketAddr> {
+        match self {
+            Stream::Tcp(s) => s.peer_addr().ok(),
+            Stream::Unix(_) => None,
+        }
+    }
+
+    /// Our address (TCP).
+    pub(crate) fn local_addr(&self) -> Option<SocketAddr> {
+        match self {
+            Stream::Tcp(s) => s.local_addr().ok(),
+            Stream::Unix(_) => None,
+        }
+    }
+
+    /// Whether a connect in progress has completed: `Ok` once it has,
+    /// `NotConnected` while it has not, or why it failed.
+    pub(crate) fn connect_outcome(&self) -> io::Result<()> {
+        let error = match self {
+            Stream::Tcp(s) => s.take_error(),
+            Stream::Unix(s) => s.take_error(),
+        };
+        match error {
+            Ok(Some(e)) | Err(e) => Err(e),
+            Ok(None) => match self {
+                Stream::Tcp(s) => s.peer_addr().map(drop),
+                Stream::Unix(s) => s.peer_addr().map(drop),
+            },
+        }
+    }
+
+    pub(crate) fn shutdown(&self, how: Shutdown) -> io::Result<()> {
+        match self {
+            Stream::Tcp(s) => s.shutdown(how),
+            Stream::Unix(s) => s.shutdown(how),
+        }
+    }
+
+    /// Whether TCP's options (no-delay, keep-alive) apply.
+    pub(crate) fn is_tcp(&self) -> bool {
+        matches!(self, Stream::Tcp(_))
+    }
+}
+
+impl Read for Stream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Stream::Tcp(s) => s.read(buf),
+            Stream::Unix(s) => s.read(buf),
+        }
+    }
+}
+
+impl AsFd for Stream {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        match self {
+            Stream::Tcp(s) => s.as_fd(),
+            Stream::Unix(s) => s.as_fd(),
+        }
+    }
+}
+
+impl AsRawFd for Stream {
+    fn as_raw_fd(&self) -> RawFd {
+        self.as_fd().as_raw_fd()
+    }
+}
+
+impl Source for Stream {
+    fn register(&mut self, r: &Registry, t: Token, i: Interest) -> io::Result<()> {
+        match self {
+            Stream::Tcp(s) => s.register(r, t, i),
+            Stream::Unix(s) => s.register(r, t, i),
+        }
+    }
+
+    fn reregister(&mut self, r: &Registry, t: Token, i: Interest) -> io::Result<()> {
+        match self {
+            Stream::Tcp(s) => s.reregister(r, t, i),
+            Stream::Unix(s) => s.reregister(r, t, i),
+        }
+    }
+
+    fn deregister(&mut self, r: &Registry) -> io::Result<()> {
+        match self {
+            Stream::Tcp(s) => s.deregister(r),
+            Stream::Unix(s) => s.deregister(r),
+        }
+    }
+}
+
+/// A listening stream socket.
+#[derive(Debug)]
+pub(crate) enum ListenSocket {
+    Tcp(TcpListener),
+    Unix(UnixListener),
+}
+
+impl ListenSocket {
+    pub(crate) fn accept(&self) -> io::Result<Stream> {
+        match self {
+            ListenSocket::Tcp(l) => l.accept().map(|(s, _)| Stream::Tcp(s)),
+            ListenSocket::Unix(l) => l.accept().map(|(s, _)| Stream::Unix(s)),
+        }
+    }
+
+    /// A stream of this listener's kind around a descriptor an accept
+    /// returned (io_uring).
+    ///
+    /// # Safety
+    /// `fd` is a fresh, open, connected socket of this listener's family
+    /// that nobody else owns.
+    #[cfg(feature = "io-uring")]
+    pub(crate) unsafe fn adopt(&self, fd: RawFd) -> Stream {
+        use std::os::fd::FromRawFd;
+        match self {
+            // SAFETY: as the caller promises, the descriptor is ours alone.
+            ListenSocket::Tcp(_) => Stream::Tcp(TcpStream::from_std(unsafe {
+                std::net::TcpStream::from_raw_fd(fd)
+            })),
+            // SAFETY: as above.
+            ListenSocket::Unix(_) => Stream::Unix(UnixStream::from_std(unsafe {
+                std::os::unix::net::UnixStream::from_raw_fd(fd)
+            })),
+        }
+    }
+
+    /// Where it listens, for the log.
+    pub(crate) fn describe(&self) -> String {
+        match self {
+            ListenSocket::Tcp(l) => l
+                .local_addr()
+                .map_or_else(|_| "?".into(), |a| a.to_string()),
+            ListenSocket::Unix(l) => l
+                .local_addr()
+                .ok()
+                .and_then(|a| a.as_pathname().map(|p| p.display().to_string()))
+                .unwrap_or_else(|| "(unnamed unix socket)".into()),
+        }
+    }
+}
+
+impl AsRawFd for ListenSocket {
+    fn as_raw_fd(&self) -> RawFd {
+        match self {
+            ListenSocket::Tcp(l) => l.as_raw_fd(),
+            ListenSocket::Unix(l) => l.as_raw_fd(),
+        }
+    }
+}
+
+impl Source for ListenSocket {
+    fn register(&mut self, r: &Registry, t: Token, i: Interest) -> io::Result<()> {
+        match self {
+            ListenSocket::Tcp(l) => l.register(r, t, i),
+            ListenSocket::Unix(l) => l.register(r, t, i),
+        }
+    }
+
+    fn reregister(&mut self, r: &Registry, t: Token, i: Interest) -> io::Result<()> {
+        match self {
+            ListenSocket::Tcp(l) => l.reregister(r, t, i),
+            ListenSocket::Unix(l) => l.reregister(r, t, i),
+        }
+    }
+
+    fn deregister(&mut self, r: &Registry) -> io::Result<()> {
+        match self {
+            ListenSocket::Tcp(l) => l.deregister(r),
+            ListenSocket::Unix(l) => l.deregister(r),
+        }
+    }
+}
