@@ -14,7 +14,6 @@ use crate::consumer::{Connection, RpcError};
 use crate::ServiceKey;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use std::sync::Arc;
 
 /// What a generated client calls through: one [`Connection`] (one
 /// provider) or a [`Cluster`] (many, with its balancer and mode).
@@ -88,22 +87,12 @@ impl Invoke for Cluster {
     }
 }
 
-impl<T: Invoke + ?Sized> Invoke for &T {
-    fn invoke<Req, Resp>(
-        &self,
-        service: &ServiceKey,
-        method: &str,
-        request: &Req,
-    ) -> Result<Resp, RpcError>
-    where
-        Req: Serialize + ?Sized,
-        Resp: DeserializeOwned,
-    {
-        (**self).invoke(service, method, request)
-    }
-}
-
-impl<T: Invoke + ?Sized> Invoke for Arc<T> {
+/// A reference, an `Arc` or a `Box` to an invoker invokes through it.
+impl<P> Invoke for P
+where
+    P: std::ops::Deref,
+    P::Target: Invoke,
+{
     fn invoke<Req, Resp>(
         &self,
         service: &ServiceKey,
@@ -183,7 +172,7 @@ impl<T: Invoke + ?Sized> Invoke for Arc<T> {
 /// ```
 ///
 /// The client calls through anything that implements [`Invoke`]: a
-/// [`Connection`], a [`Cluster`], or a reference or `Arc` to one. Methods
+/// [`Connection`], a [`Cluster`], or a reference, `Arc` or `Box` to one. Methods
 /// are blocking; for a future, use the connection's untyped
 /// [`call_async`](crate::consumer::Connection::call_async) with the same
 /// names (arguments as the tuple).
