@@ -169,12 +169,13 @@ impl Channel {
         }
     }
 
-    /// The peer's address.
+    /// The peer's address: `None` on a Unix domain socket, or once a
+    /// connect has failed.
     pub fn peer_addr(&self) -> Option<SocketAddr> {
         self.peer
     }
 
-    /// Our end's address.
+    /// Our end's address (`None` on a Unix domain socket).
     pub fn local_addr(&self) -> Option<SocketAddr> {
         self.local
     }
