@@ -49,13 +49,28 @@ pub(crate) fn call(
     method: &Method,
     args: &[u8],
 ) -> Bytes {
+    response(scratch, request_id, serialization, max_body, |out| {
+        method(serialization, args, out)
+    })
+}
+
+/// The response frame whose body `write` appends: `Ok` with it, or the
+/// failure it returns; a body over `max_body` is answered with
+/// [`Status::ServerError`].
+pub(crate) fn response(
+    scratch: &mut BytesMut,
+    request_id: u64,
+    serialization: Serialization,
+    max_body: usize,
+    write: impl FnOnce(&mut BytesMut) -> Result<(), Failure>,
+) -> Bytes {
     let ok = encode_frame(
         scratch,
         Kind::Response(Status::Ok),
         serialization,
         request_id,
         max_body,
-        |out| method(serialization, args, out),
+        write,
     );
     match ok {
         Ok(Ok(frame)) => frame,

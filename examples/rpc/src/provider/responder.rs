@@ -6,10 +6,10 @@
 //! connection's handle (event-loop methods) or the offload stage's reply
 //! (pool methods).
 
-use super::answer::{failure_frame, finish_filtered, info};
+use super::answer::{failure_frame, finish_filtered, info, response};
 use super::method::{AnswerTo, DeferredMethod, Failure, MethodEntry, Pending, ServiceError};
 use crate::filter::{run_before, Filter};
-use crate::protocol::{encode_frame, Kind, Serialization, Status};
+use crate::protocol::{Serialization, Status};
 use bytes::{Bytes, BytesMut};
 use serde::Serialize;
 use std::marker::PhantomData;
@@ -125,25 +125,12 @@ impl<Resp: Serialize> Responder<Resp> {
                 Ok(value) => value,
                 Err(e) => return failure_frame(scratch, id, ser, Status::ServiceError, &e.0),
             };
-            let encoded = encode_frame(
-                scratch,
-                Kind::Response(Status::Ok),
-                ser,
-                id,
-                max_body,
-                |out| ser.serialize(&value, out),
-            );
-            match encoded {
-                Ok(Ok(frame)) => frame,
-                Ok(Err(too_large)) => failure_frame(
-                    scratch,
-                    id,
-                    ser,
-                    Status::ServerError,
-                    &format!("result too large: {too_large}"),
-                ),
-                Err(e) => failure_frame(scratch, id, ser, Status::ServerError, &e.to_string()),
-            }
+            response(scratch, id, ser, max_body, |out| {
+                ser.serialize(&value, out).map_err(|e| Failure {
+                    status: Status::ServerError,
+                    message: e.to_string(),
+                })
+            })
         });
     }
 
