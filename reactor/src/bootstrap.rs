@@ -20,7 +20,6 @@ use socket2::{Domain, Protocol, Socket, Type};
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
-use std::sync::mpsc;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -385,11 +384,7 @@ fn register_listener(
     listener: ListenSocket,
     acceptor: impl FnMut(&mut LoopInner, Stream) + Send + 'static,
 ) -> Result<(), Error> {
-    let (tx, rx) = mpsc::channel();
-    lp.execute_inner(move |inner| {
-        let _ = tx.send(inner.add_listener(listener, Box::new(acceptor)));
-    })?;
-    rx.recv().map_err(|_| Error::LoopShutDown)??;
+    lp.ask(move |inner| inner.add_listener(listener, Box::new(acceptor)))??;
     Ok(())
 }
 
@@ -432,17 +427,11 @@ impl Server {
     pub fn stop_accepting(&self) {
         let wait = !self.boss.in_event_loop();
         for lp in &self.listener_loops {
-            let (tx, rx) = mpsc::channel();
-            if lp
-                .execute_inner(move |inner| {
-                    inner.close_listeners();
-                    let _ = tx.send(());
-                })
-                .is_ok()
-                && wait
-            {
-                let _ = rx.recv();
-            }
+            let _ = if wait {
+                lp.ask(|inner| inner.close_listeners())
+            } else {
+                lp.execute_inner(|inner| inner.close_listeners())
+            };
         }
     }
 

@@ -146,9 +146,8 @@ pub(crate) struct Counts {
 impl Counts {
     fn retire(&mut self, t: Traffic) {
         self.closed += 1;
-        self.retired.bytes_read += t.bytes_read;
-        self.retired.bytes_written += t.bytes_written;
-        self.retired.reads += t.reads;
+        // A closed channel has nothing queued any more.
+        self.retired += Traffic { queued: 0, ..t };
     }
 }
 
@@ -314,22 +313,21 @@ impl LoopInner {
     /// The loop's metrics now: its open channels walked, plus what its
     /// closed ones left behind.
     pub(crate) fn metrics(&self) -> LoopMetrics {
-        let mut m = LoopMetrics {
+        let mut t = self.counts.retired;
+        for ch in self.slots.values() {
+            t += ch.traffic();
+        }
+        LoopMetrics {
             connections_open: self.slots.len() as u64,
             accepted: self.counts.accepted,
             connected: self.counts.connected,
             closed: self.counts.closed,
+            bytes_read: t.bytes_read,
+            bytes_written: t.bytes_written,
+            reads: t.reads,
+            queued_outbound_bytes: t.queued,
             refused_accepts: self.listeners.refused_accepts(),
-            ..LoopMetrics::default()
-        };
-        let retired = std::iter::once(self.counts.retired);
-        for t in retired.chain(self.slots.values().map(|ch| ch.traffic())) {
-            m.bytes_read += t.bytes_read;
-            m.bytes_written += t.bytes_written;
-            m.reads += t.reads;
-            m.queued_outbound_bytes += t.queued;
         }
-        m
     }
 
     /// Number of open channels on this loop.

@@ -260,19 +260,24 @@ impl EventLoop {
     /// # Ok::<(), gyre_reactor::Error>(())
     /// ```
     pub fn metrics(&self) -> Result<LoopMetrics, Error> {
-        let (tx, rx) = std::sync::mpsc::channel();
-        self.execute_inner(move |inner| {
-            let _ = tx.send(inner.metrics());
-        })?;
-        rx.recv().map_err(|_| Error::LoopShutDown)
+        self.ask(|inner| inner.metrics())
     }
 
     /// How many channels the loop serves right now (asks the loop, so it
     /// blocks the caller until the loop answers).
     pub fn channel_count(&self) -> Result<usize, Error> {
+        self.ask(|inner| inner.channel_count())
+    }
+
+    /// Runs `f` on the loop and waits for its answer (blocks the caller:
+    /// never call it on this loop's own thread).
+    pub(crate) fn ask<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut LoopInner) -> T + Send + 'static,
+    ) -> Result<T, Error> {
         let (tx, rx) = std::sync::mpsc::channel();
         self.execute_inner(move |inner| {
-            let _ = tx.send(inner.channel_count());
+            let _ = tx.send(f(inner));
         })?;
         rx.recv().map_err(|_| Error::LoopShutDown)
     }

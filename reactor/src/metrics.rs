@@ -122,6 +122,15 @@ pub(crate) struct Traffic {
     pub(crate) queued: u64,
 }
 
+impl std::ops::AddAssign for Traffic {
+    fn add_assign(&mut self, t: Traffic) {
+        self.bytes_read += t.bytes_read;
+        self.bytes_written += t.bytes_written;
+        self.reads += t.reads;
+        self.queued += t.queued;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
