@@ -4,6 +4,7 @@
 use crate::chain::InboundChain;
 use crate::channel::task::Connect;
 use crate::connecting::{ConnectReply, Connecting, Endpoint};
+use crate::datagram::FromSocket;
 use crate::error::Error;
 use crate::event_loop::LoopInner;
 use crate::group::EventLoopGroup;
@@ -341,7 +342,7 @@ impl ServerBootstrap {
     }
 }
 
-fn resolve(addr: impl ToSocketAddrs) -> Result<SocketAddr, Error> {
+pub(crate) fn resolve(addr: impl ToSocketAddrs) -> Result<SocketAddr, Error> {
     addr.to_socket_addrs()?.next().ok_or_else(|| {
         Error::Io(io::Error::new(
             io::ErrorKind::InvalidInput,
@@ -486,8 +487,8 @@ impl Server {
 /// ```
 #[derive(Clone, Debug)]
 pub struct Bootstrap {
-    group: EventLoopGroup,
-    opts: ChannelOptions,
+    pub(crate) group: EventLoopGroup,
+    pub(crate) opts: ChannelOptions,
     connect_timeout: Duration,
 }
 
@@ -645,7 +646,11 @@ impl Bootstrap {
 
     /// Hands a socket whose connect has started to a loop, which finishes
     /// it and builds the pipeline with `init`.
-    fn start_connect<F, L, R, W, S>(
+    ///
+    /// `M` is what the socket hands the pipeline: `BytesMut` chunks of a
+    /// stream, or UDP datagrams (a UDP socket is "connected" at its first
+    /// writable poll).
+    pub(crate) fn start_connect<F, L, R, W, S, M>(
         &self,
         endpoint: Endpoint,
         started: std::io::Result<Stream>,
@@ -653,7 +658,8 @@ impl Bootstrap {
     ) -> Connecting<L::TailWrite>
     where
         F: FnOnce() -> Pipeline<L, R, W, S> + Send + 'static,
-        L: InboundChain<BytesMut, S> + 'static,
+        L: InboundChain<M, S> + 'static,
+        M: FromSocket,
         S: Into<Outbound> + 'static,
         L::TailWrite: Send + 'static,
         R: 'static,
@@ -675,7 +681,7 @@ impl Bootstrap {
                 timeout_ms,
                 timer: None,
             };
-            inner.add_connecting::<L, S>(stream, opts, init().layers, connect);
+            inner.add_connecting::<L, S, M>(stream, opts, init().layers, connect);
         });
         connecting
     }

@@ -61,6 +61,10 @@ pub(crate) const LINGER_TIMER: usize = usize::MAX - 2;
 const LINGER_POLL: std::time::Duration = std::time::Duration::from_millis(50);
 /// Input a lingering close discards before it gives up on the peer's EOF.
 const LINGER_MAX_BYTES: usize = 256 * 1024;
+/// The largest UDP payload (IPv4's; IPv6 jumbograms aside): a datagram
+/// channel always has this much room for its next read, so no datagram
+/// is cut short.
+const MAX_DATAGRAM: usize = 65_535;
 
 /// Opens a channel's splice pipe; a failure (descriptors exhausted) is
 /// logged once for the channel, which then sends files with `sendfile`.
@@ -86,6 +90,8 @@ fn send_region(
 /// A channel as its handlers see it.
 pub struct Channel {
     stream: Option<Stream>,
+    /// The socket is a UDP socket: every read and write is one datagram.
+    datagram: bool,
     token: Token,
     opts: Arc<ChannelOptions>,
     peer: Option<SocketAddr>,
@@ -112,6 +118,9 @@ pub struct Channel {
     last_output: Instant,
     bytes_read: u64,
     bytes_written: u64,
+    /// Bytes of datagrams the socket refused (too large, no route): gone
+    /// from the queue without being written.
+    bytes_refused: u64,
     /// Socket reads that returned data.
     pub(crate) reads: u64,
     /// Notices waiting for `bytes_written` to reach their mark, in order.
@@ -137,6 +146,7 @@ impl Channel {
         Channel {
             peer: stream.peer_addr(),
             local: stream.local_addr(),
+            datagram: stream.is_datagram(),
             stream: Some(stream),
             token,
             auto_read: opts.auto_read,
@@ -157,6 +167,7 @@ impl Channel {
             last_output: now,
             bytes_read: 0,
             bytes_written: 0,
+            bytes_refused: 0,
             reads: 0,
             sent_notices: VecDeque::new(),
             repeating_timers: Vec::new(),
@@ -169,8 +180,9 @@ impl Channel {
         }
     }
 
-    /// The peer's address: `None` on a Unix domain socket, or once a
-    /// connect has failed.
+    /// The peer's address: `None` on a Unix domain socket, an unconnected
+    /// UDP socket (each [`Datagram`](crate::Datagram) names its own), or
+    /// once a connect has failed.
     pub fn peer_addr(&self) -> Option<SocketAddr> {
         self.peer
     }
@@ -227,12 +239,26 @@ impl Channel {
         self.token
     }
 
-    /// Takes bytes or a file region from the pipeline; sent at the next
-    /// flush.
+    /// Whether this is a UDP channel, whose reads and writes are
+    /// [`Datagram`](crate::Datagram)s.
+    pub fn is_datagram(&self) -> bool {
+        self.datagram
+    }
+
+    /// Takes bytes, a file region or a datagram from the pipeline; sent at
+    /// the next flush. An empty datagram is one to send, empty bytes are
+    /// nothing to send.
     #[inline]
     pub(crate) fn enqueue(&mut self, msg: Outbound) {
         let len = msg.remaining();
-        if !matches!(self.state, State::Active) || self.close_requested || len == 0 {
+        if !matches!(self.state, State::Active)
+            || self.close_requested
+            || (len == 0 && !self.datagram)
+        {
+            return;
+        }
+        if let Some(what) = self.unsendable(&msg) {
+            self.record_error(Error::Io(io::Error::new(io::ErrorKind::InvalidInput, what)));
             return;
         }
         self.queued_bytes += len;
@@ -248,6 +274,18 @@ impl Channel {
     pub(crate) fn flush(&mut self, lp: &mut LoopLocal) {
         self.flushed = self.out.len();
         self.kick_write(lp);
+    }
+
+    /// Why `msg` cannot go out on this channel's socket, if it cannot: a
+    /// file region on a UDP socket, a datagram on a stream.
+    fn unsendable(&self, msg: &Outbound) -> Option<&'static str> {
+        match (msg, self.datagram) {
+            (Outbound::File(_), true) => Some("a file region cannot be sent on a UDP channel"),
+            (Outbound::Datagram(_), false) => {
+                Some("a datagram cannot be sent on a stream channel (TCP or Unix)")
+            }
+            _ => None,
+        }
     }
 
     pub(crate) fn request_close(&mut self) {
@@ -297,6 +335,11 @@ impl Channel {
         let now = lp.now();
         match &mut lp.driver {
             Driver::Epoll(_) => self.write_out(now),
+            #[cfg(feature = "io-uring")]
+            Driver::Uring(ring) if self.datagram => {
+                self.write_out(now);
+                self.arm_writable(ring);
+            }
             #[cfg(feature = "io-uring")]
             Driver::Uring(ring) => self.submit_write(ring),
         }
@@ -407,7 +450,7 @@ impl Channel {
         } else if self.stream.is_none() {
             notice(Err(Error::Unsent));
         } else {
-            let mark = self.bytes_written + self.queued_bytes as u64;
+            let mark = self.dequeued_total() + self.queued_bytes as u64;
             self.sent_notices.push_back((mark, notice));
         }
     }
@@ -438,6 +481,9 @@ impl Channel {
     /// of `Bytes` in gathered `sendmsg` calls, file regions with `sendfile`
     /// or, under [`FileSend::Splice`], `splice` through the channel's pipe.
     fn write_to(&mut self, stream: &Stream, now: Instant) {
+        if self.datagram {
+            return self.send_datagrams(stream, now);
+        }
         while self.flushed > 0 && self.socket_writable && !self.failed {
             if let Some(Outbound::File(region)) = self.out.front_mut() {
                 let pipe = match self.opts.file_send {
@@ -481,6 +527,7 @@ impl Channel {
                         file_next = true;
                         break;
                     }
+                    Outbound::Datagram(_) => unreachable!("refused when queued"),
                 }
             }
             // A header followed by a file: let the kernel put the start of
@@ -497,6 +544,44 @@ impl Channel {
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.socket_writable = false,
                 Err(e) => self.fail(e),
+            }
+        }
+    }
+
+    /// Sends released datagrams, one system call each, until the queue or
+    /// the socket's buffer runs out. A datagram the socket refuses (too
+    /// large, no route, the connected peer's port closed) is dropped and
+    /// logged: UDP promises no delivery, and one bad datagram must not end
+    /// the channel or hold up the datagrams behind it.
+    fn send_datagrams(&mut self, stream: &Stream, now: Instant) {
+        let sock = socket2::SockRef::from(stream);
+        while self.flushed > 0 && self.socket_writable {
+            let Some(item) = self.out.front() else {
+                break;
+            };
+            let (sent, to) = match item {
+                Outbound::Datagram(d) => (sock.send_to(&d.content, &d.peer.into()), Some(d.peer)),
+                Outbound::Bytes(b) => (sock.send(b), self.peer),
+                Outbound::File(_) => unreachable!("refused when queued"),
+            };
+            let len = item.remaining();
+            match sent {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    self.socket_writable = false;
+                    return;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Ok(_) => {
+                    self.out.pop_front();
+                    self.flushed -= 1;
+                    self.account(len, now);
+                }
+                Err(e) => {
+                    tracing::debug!(?to, len, error = %e, "datagram refused by the socket; dropped");
+                    self.out.pop_front();
+                    self.flushed -= 1;
+                    self.refused(len);
+                }
             }
         }
     }
@@ -519,16 +604,37 @@ impl Channel {
     }
 
     /// Counts `n` bytes the socket took: progress for the idle handler, and
-    /// writability once the queue is back under the low watermark.
+    /// what leaves the queue.
     fn account(&mut self, n: usize, now: Instant) {
         if n == 0 {
             return;
         }
         self.bytes_written += n as u64;
-        self.queued_bytes -= n;
         self.last_output = now;
+        self.dequeued(n);
+    }
+
+    /// Counts a datagram of `n` bytes the socket refused: it leaves the
+    /// queue unsent.
+    fn refused(&mut self, n: usize) {
+        self.bytes_refused += n as u64;
+        self.dequeued(n);
+    }
+
+    /// Where the queue's front is, counted in bytes since the channel
+    /// opened: what notices wait for.
+    fn dequeued_total(&self) -> u64 {
+        self.bytes_written + self.bytes_refused
+    }
+
+    /// `n` bytes have left the queue: answers the notices they were
+    /// waiting for, and reports writability once the queue is back under
+    /// the low watermark.
+    fn dequeued(&mut self, n: usize) {
+        self.queued_bytes -= n;
+        let done = self.dequeued_total();
         while let Some((mark, _)) = self.sent_notices.front() {
-            if *mark > self.bytes_written {
+            if *mark > done {
                 break;
             }
             if let Some((_, notice)) = self.sent_notices.pop_front() {
@@ -545,10 +651,17 @@ impl Channel {
         }
     }
 
-    /// Reads once into the reused buffer: the bytes read and how many were
-    /// asked for (a short read means the socket is drained).
-    fn read_once(&mut self) -> io::Result<(usize, usize)> {
-        let size = self.opts.read_buffer_size;
+    /// Reads once into the reused buffer: a stream's next bytes, or one
+    /// datagram.
+    fn read_once(&mut self) -> io::Result<Received> {
+        let size = if self.datagram {
+            // Room for many small datagrams after the largest could come,
+            // so the buffer is reserved again (allocating, if a datagram
+            // read from it is still held) only after a walk through it.
+            self.opts.read_buffer_size.max(2 * MAX_DATAGRAM)
+        } else {
+            self.opts.read_buffer_size
+        };
         if self.read_buf.is_empty() {
             // Everything read before was handed on: if it has all been
             // dropped too, read into the start of the allocation again
@@ -558,16 +671,21 @@ impl Channel {
             // Nothing is allocated or copied either way.
             let _ = self.read_buf.try_reclaim(size);
         }
-        if self.read_buf.capacity() - self.read_buf.len() < size / 8 {
+        let room = if self.datagram {
+            MAX_DATAGRAM
+        } else {
+            size / 8
+        };
+        if self.read_buf.capacity() - self.read_buf.len() < room {
             // Reclaims the old allocation when every frame split off it has
             // been dropped, so a steady connection stops allocating.
             self.read_buf.reserve(size);
         }
-        let fd = self
-            .stream
-            .as_ref()
-            .expect("reading a closed channel")
-            .as_raw_fd();
+        let stream = self.stream.as_ref().expect("reading a closed channel");
+        if self.datagram {
+            return Self::recv_datagram(stream, &mut self.read_buf);
+        }
+        let fd = stream.as_raw_fd();
         let spare = self.read_buf.spare_capacity_mut();
         let asked = spare.len();
         loop {
@@ -579,7 +697,11 @@ impl Channel {
                 let len = self.read_buf.len();
                 // SAFETY: `recv` initialised the first `n` bytes of the tail.
                 unsafe { self.read_buf.set_len(len + n) };
-                return Ok((n, asked));
+                return Ok(Received {
+                    len: n,
+                    asked,
+                    sender: None,
+                });
             }
             let e = io::Error::last_os_error();
             if e.kind() != io::ErrorKind::Interrupted {
@@ -587,6 +709,54 @@ impl Channel {
             }
         }
     }
+
+    /// Receives one datagram into `buf`'s spare capacity (at least
+    /// [`MAX_DATAGRAM`] bytes, so none is cut short; one that was anyway
+    /// is dropped and logged).
+    fn recv_datagram(stream: &Stream, buf: &mut BytesMut) -> io::Result<Received> {
+        let sock = socket2::SockRef::from(stream);
+        loop {
+            let spare = buf.spare_capacity_mut();
+            let asked = spare.len();
+            let mut slices = [socket2::MaybeUninitSlice::new(spare)];
+            match sock.recv_from_vectored(&mut slices) {
+                Ok((n, flags, sender)) => {
+                    let sender = sender.as_socket();
+                    if flags.is_truncated() {
+                        tracing::warn!(
+                            ?sender,
+                            asked,
+                            "datagram larger than the read buffer; dropped"
+                        );
+                        continue;
+                    }
+                    let len = buf.len();
+                    // SAFETY: `recvmsg` initialised the first `n` bytes of
+                    // the spare capacity, and `n <= asked` since the
+                    // datagram was not truncated.
+                    unsafe { buf.set_len(len + n) };
+                    return Ok(Received {
+                        len: n,
+                        asked,
+                        sender,
+                    });
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+}
+
+/// What one socket read took in.
+pub(crate) struct Received {
+    /// Bytes read (for a datagram socket, the datagram's whole length).
+    pub(crate) len: usize,
+    /// Bytes there was room for: a short stream read means the socket is
+    /// drained.
+    pub(crate) asked: usize,
+    /// Who sent them (datagram sockets).
+    pub(crate) sender: Option<SocketAddr>,
 }
 
 impl Drop for Channel {

@@ -7,6 +7,7 @@
 use crate::chain::InboundChain;
 use crate::channel::task::{ChannelTask, Connect};
 use crate::channel::CONNECT_TIMER;
+use crate::datagram::FromSocket;
 use crate::event_loop::LoopInner;
 use crate::loop_handle::EventLoop;
 use crate::options::ChannelOptions;
@@ -46,22 +47,24 @@ impl LoopInner {
         self.dispatch(token, |ch, lp| ch.activate(lp));
     }
 
-    /// Registers a connecting client channel; its outcome is sent on
-    /// `connect.reply`.
-    pub(crate) fn add_connecting<L, S>(
+    /// Registers a connecting client channel (or a UDP socket, which is
+    /// ready at its first writable poll; its pipeline reads `M`); its
+    /// outcome is sent on `connect.reply`.
+    pub(crate) fn add_connecting<L, S, M>(
         &mut self,
         stream: Stream,
         opts: Arc<ChannelOptions>,
         pipeline: L,
         connect: Connect<L::TailWrite>,
     ) where
-        L: InboundChain<BytesMut, S> + 'static,
+        L: InboundChain<M, S> + 'static,
         S: Into<Outbound> + 'static,
+        M: FromSocket,
         L::TailWrite: 'static,
     {
         let token = self.vacant();
         let timeout = Duration::from_millis(connect.timeout_ms);
-        let mut task = ChannelTask::<L, S>::connecting(
+        let mut task = ChannelTask::<L, S, M>::connecting(
             stream,
             token,
             opts,

@@ -14,6 +14,9 @@
 //!   turn it unwritable and writable again, so a handler can switch
 //!   auto-read off and keep memory bounded.
 //! * A [`ChannelHandle`] writes to or closes a channel from any thread.
+//! * Besides TCP, servers and clients run over Unix domain sockets
+//!   ([`ServerBootstrap::bind_unix`], [`Bootstrap::connect_unix`]) and UDP
+//!   ([`Bootstrap::bind_datagram`]: a pipeline of [`Datagram`]s).
 //! * [`IdleStateHandler`] fires reader/writer/all-idle events; the codec
 //!   adapters run any `gyre-codec` decoder and encoder as pipeline stages.
 //! * [`EventLoopGroup::shutdown_gracefully`] stops accepting, waits for a
@@ -34,6 +37,8 @@
 //!
 //! ```text
 //! signal                      SIGINT/SIGTERM to a waiting thread; a server served until one
+//!        |
+//! udp                         UDP channels: Bootstrap::bind_datagram / connect_datagram
 //!        |
 //! bootstrap, group            servers and clients, groups of loops
 //!        |
@@ -62,9 +67,11 @@
 //! listeners, task_table,      the loop's parts: listening sockets and accept back-off, scheduled tasks,
 //! shutdown, loop_shared       graceful shutdown, what other threads share with it (waker, doorbell, inbox)
 //!        |
-//! driver, socket              the kernel interface: epoll registry or io_uring ring; TCP or Unix stream sockets
+//! driver, socket              the kernel interface: epoll registry or io_uring ring; TCP, Unix or UDP sockets
 //!        |
 //! uring, buf_ring, token, slab, timer, mailbox, accept_backoff, fd_limit, options, outbound, error, transport, metrics
+//!        |
+//! datagram                    what a read becomes at a pipeline's head: BytesMut chunks, or a Datagram
 //! ```
 //!
 //! ```
@@ -120,6 +127,7 @@ mod channel_tests;
 mod codec;
 mod connecting;
 mod connection;
+mod datagram;
 mod driver;
 mod error;
 mod event_loop;
@@ -158,6 +166,7 @@ mod task_table;
 mod timer;
 mod token;
 mod transport;
+mod udp;
 #[cfg(feature = "io-uring")]
 mod uring;
 
@@ -166,6 +175,7 @@ pub use chain::{End, InboundChain};
 pub use channel::Channel;
 pub use codec::{DecoderHandler, EncoderHandler, PrependerHandler};
 pub use connecting::Connecting;
+pub use datagram::Datagram;
 pub use error::{ChannelClosed, Error};
 pub use fd_limit::{open_file_limit, raise_open_file_limit, set_open_file_limit};
 pub use group::{EventLoopGroup, EventLoopGroupBuilder};
@@ -186,6 +196,7 @@ pub use pipeline::Pipeline;
 pub use signal::{StopSignal, StopSignals};
 pub use timer::TimerId;
 pub use transport::Transport;
+pub use udp::BoundDatagram;
 
 /// The crate's README example, compiled and run as a doc test.
 #[cfg(doctest)]

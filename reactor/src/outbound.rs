@@ -1,14 +1,17 @@
-//! `Outbound`: what a channel's outbound queue holds, bytes or a file
-//! region.
+//! `Outbound`: what a channel's outbound queue holds: bytes, a file
+//! region, or a datagram. Uses the datagram type below it.
 
+use crate::datagram::Datagram;
 use bytes::Bytes;
 use gyre_zerocopy::FileRegion;
 
 /// One item of a channel's outbound queue.
 ///
-/// Runs of `Bytes` go out in gathered `sendmsg` calls, file regions with
-/// `sendfile`, in the order written. Both count against the write
-/// watermarks, a file region by the bytes it has left to send.
+/// On a stream socket, runs of `Bytes` go out in gathered `sendmsg`
+/// calls, file regions with `sendfile`, in the order written. On a UDP
+/// socket each [`Datagram`] (or `Bytes`, to the connected peer) goes out as
+/// one datagram; a file region there is refused. All count against the
+/// write watermarks, a file region by the bytes it has left to send.
 ///
 /// A pipeline whose socket end takes `Outbound` (start it with
 /// [`Pipeline::with_file_regions`]) lets its handlers write either:
@@ -43,11 +46,14 @@ use gyre_zerocopy::FileRegion;
 ///
 /// [`Pipeline::with_file_regions`]: crate::Pipeline::with_file_regions
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub enum Outbound {
     /// Bytes in memory.
     Bytes(Bytes),
     /// A range of a file, sent with `sendfile`.
     File(FileRegion),
+    /// One UDP datagram and its recipient.
+    Datagram(Datagram),
 }
 
 impl Outbound {
@@ -56,6 +62,7 @@ impl Outbound {
         match self {
             Outbound::Bytes(b) => b.len(),
             Outbound::File(f) => usize::try_from(f.remaining()).unwrap_or(usize::MAX),
+            Outbound::Datagram(d) => d.content.len(),
         }
     }
 }
@@ -71,5 +78,12 @@ impl From<FileRegion> for Outbound {
     #[inline]
     fn from(f: FileRegion) -> Self {
         Outbound::File(f)
+    }
+}
+
+impl From<Datagram> for Outbound {
+    #[inline]
+    fn from(d: Datagram) -> Self {
+        Outbound::Datagram(d)
     }
 }

@@ -3,6 +3,7 @@
 //! and builds the chain (`chain`) the channel runs.
 
 use crate::chain::{Append, End, Forward, Identity};
+use crate::datagram::Datagram;
 use crate::handler::{InboundHandler, OutboundHandler};
 use crate::outbound::Outbound;
 use bytes::{Bytes, BytesMut};
@@ -92,6 +93,17 @@ impl Pipeline {
     /// next to the socket can write file regions (sent with `sendfile`) as
     /// well as `Bytes`.
     pub fn with_file_regions() -> Pipeline<End, BytesMut, Outbound, Outbound> {
+        Pipeline {
+            layers: End,
+            _types: PhantomData,
+        }
+    }
+
+    /// An empty pipeline for a UDP channel
+    /// ([`Bootstrap::bind_datagram`](crate::Bootstrap::bind_datagram)): its
+    /// first handler reads one [`Datagram`] per datagram received and
+    /// writes `Datagram`s, each sent as one datagram to its `peer`.
+    pub fn datagram() -> Pipeline<End, Datagram, Datagram, Datagram> {
         Pipeline {
             layers: End,
             _types: PhantomData,

@@ -1,37 +1,44 @@
-//! The one place the two kinds of stream socket differ: TCP and Unix
-//! domain. [`Stream`] and [`ListenSocket`] hold either and offer what the
-//! channel, the listeners and the drivers use (reads, the descriptor, mio
-//! registration, addresses, shutdown); nothing above this module asks which
-//! kind it has, except to skip TCP-only options. Uses mio's sockets only.
+//! The one place the kinds of socket differ: TCP and Unix domain streams,
+//! and UDP. [`Stream`] and [`ListenSocket`] hold any of them and offer what
+//! the channel, the listeners and the drivers use (reads, the descriptor,
+//! mio registration, addresses, shutdown); above this module the channel
+//! asks only whether its socket is a datagram socket (each read and write
+//! is one whole message), and the options whether it is TCP. Uses mio's
+//! sockets and `socket2`.
 
 use mio::event::Source;
-use mio::net::{TcpListener, TcpStream, UnixListener, UnixStream};
+use mio::net::{TcpListener, TcpStream, UdpSocket, UnixListener, UnixStream};
 use mio::{Interest, Registry, Token};
 use std::io::{self, Read};
 use std::net::{Shutdown, SocketAddr};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 
-/// A connected stream socket.
+/// A channel's socket: a connected stream, or a UDP socket (bound, and
+/// perhaps connected).
 #[derive(Debug)]
 pub(crate) enum Stream {
     Tcp(TcpStream),
     Unix(UnixStream),
+    Udp(UdpSocket),
 }
 
 impl Stream {
-    /// The peer's address (TCP; a Unix peer has none to speak of).
+    /// The peer's address (TCP, connected UDP; a Unix peer has none to
+    /// speak of).
     pub(crate) fn peer_addr(&self) -> Option<SocketAddr> {
         match self {
             Stream::Tcp(s) => s.peer_addr().ok(),
             Stream::Unix(_) => None,
+            Stream::Udp(s) => s.peer_addr().ok(),
         }
     }
 
-    /// Our address (TCP).
+    /// Our address (TCP, UDP).
     pub(crate) fn local_addr(&self) -> Option<SocketAddr> {
         match self {
             Stream::Tcp(s) => s.local_addr().ok(),
             Stream::Unix(_) => None,
+            Stream::Udp(s) => s.local_addr().ok(),
         }
     }
 
@@ -41,12 +48,15 @@ impl Stream {
         let error = match self {
             Stream::Tcp(s) => s.take_error(),
             Stream::Unix(s) => s.take_error(),
+            Stream::Udp(s) => s.take_error(),
         };
         match error {
             Ok(Some(e)) | Err(e) => Err(e),
             Ok(None) => match self {
                 Stream::Tcp(s) => s.peer_addr().map(drop),
                 Stream::Unix(s) => s.peer_addr().map(drop),
+                // A UDP socket has no handshake: it is ready once opened.
+                Stream::Udp(_) => Ok(()),
             },
         }
     }
@@ -55,12 +65,18 @@ impl Stream {
         match self {
             Stream::Tcp(s) => s.shutdown(how),
             Stream::Unix(s) => s.shutdown(how),
+            Stream::Udp(s) => socket2::SockRef::from(s).shutdown(how),
         }
     }
 
     /// Whether TCP's options (no-delay, keep-alive) apply.
     pub(crate) fn is_tcp(&self) -> bool {
         matches!(self, Stream::Tcp(_))
+    }
+
+    /// Whether each read and write is one whole datagram (UDP).
+    pub(crate) fn is_datagram(&self) -> bool {
+        matches!(self, Stream::Udp(_))
     }
 }
 
@@ -69,6 +85,7 @@ impl Read for Stream {
         match self {
             Stream::Tcp(s) => s.read(buf),
             Stream::Unix(s) => s.read(buf),
+            Stream::Udp(s) => s.recv(buf),
         }
     }
 }
@@ -78,6 +95,7 @@ impl AsFd for Stream {
         match self {
             Stream::Tcp(s) => s.as_fd(),
             Stream::Unix(s) => s.as_fd(),
+            Stream::Udp(s) => s.as_fd(),
         }
     }
 }
@@ -93,6 +111,7 @@ impl Source for Stream {
         match self {
             Stream::Tcp(s) => s.register(r, t, i),
             Stream::Unix(s) => s.register(r, t, i),
+            Stream::Udp(s) => s.register(r, t, i),
         }
     }
 
@@ -100,6 +119,7 @@ impl Source for Stream {
         match self {
             Stream::Tcp(s) => s.reregister(r, t, i),
             Stream::Unix(s) => s.reregister(r, t, i),
+            Stream::Udp(s) => s.reregister(r, t, i),
         }
     }
 
@@ -107,6 +127,7 @@ impl Source for Stream {
         match self {
             Stream::Tcp(s) => s.deregister(r),
             Stream::Unix(s) => s.deregister(r),
+            Stream::Udp(s) => s.deregister(r),
         }
     }
 }

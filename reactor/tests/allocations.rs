@@ -1,7 +1,7 @@
 //! Heap allocations per message in steady state, counted by a global
-//! allocator, for echo on the event loop and echo through the offload stage
+//! allocator, for echo on the event loop, echo through the offload stage
 //! (a business stage that owns the events and answers with the request's
-//! own bytes). One round-trip client on a blocking socket (which allocates
+//! own bytes), and UDP echo (one datagram each way). One round-trip client on a blocking socket (which allocates
 //! nothing per message), a warm-up, then a counted window. Each bound is
 //! the measured figure with a little room: a regression fails it. What
 //! still allocates, and why, is in BENCHMARKS.md ("Allocations per
@@ -11,11 +11,14 @@ mod common;
 
 use bytes::{Bytes, BytesMut};
 use gyre_codec::FixedLengthDecoder;
-use gyre_reactor::{Job, OffloadStage, Pipeline, ServerBootstrap};
+use gyre_reactor::{
+    Bootstrap, Datagram, InboundContext, InboundHandler, Job, OffloadStage, Pipeline,
+    ServerBootstrap,
+};
 use gyre_ringbuffer::{Disruptor, Stage};
 use gyre_testkit::CountingAllocator;
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::{SocketAddr, TcpStream, UdpSocket};
 use std::time::Duration;
 
 #[global_allocator]
@@ -78,13 +81,51 @@ fn echo_through_the_offload_stage() -> f64 {
     figure
 }
 
+/// Sends every datagram back to its sender.
+struct DatagramEcho;
+
+impl InboundHandler for DatagramEcho {
+    type Read = Datagram;
+    type Pass = ();
+    type Write = Datagram;
+
+    fn read(&mut self, ctx: &mut impl InboundContext<Self>, d: Datagram) {
+        ctx.write(d);
+    }
+
+    fn read_complete(&mut self, ctx: &mut impl InboundContext<Self>) {
+        ctx.flush();
+    }
+}
+
+fn udp_echo() -> f64 {
+    let group = common::group(1);
+    let server = Bootstrap::new(group.clone())
+        .bind_datagram("127.0.0.1:0", || Pipeline::datagram().inbound(DatagramEcho))
+        .unwrap();
+    let conn = UdpSocket::bind("127.0.0.1:0").unwrap();
+    conn.connect(server.local_addr()).unwrap();
+    conn.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let request = [0x5au8; SIZE];
+    let mut answer = [0u8; SIZE];
+    let figure = ALLOCATOR.per_call(WARM_UP, COUNTED, || {
+        conn.send(&request).unwrap();
+        assert_eq!(conn.recv(&mut answer).unwrap(), SIZE);
+        assert_eq!(answer, request);
+    });
+    group.shutdown_gracefully(Duration::ZERO, Duration::from_secs(5));
+    figure
+}
+
 /// One test, so nothing else in this binary allocates during a window.
 #[test]
 fn steady_state_allocations_per_message() {
     let _ = BytesMut::new();
     let on_loop = echo_on_the_loop();
     let offloaded = echo_through_the_offload_stage();
-    println!("allocations per message: echo on the loop {on_loop:.3}, through the offload stage {offloaded:.3}");
+    let udp = udp_echo();
+    println!("allocations per message: echo on the loop {on_loop:.3}, through the offload stage {offloaded:.3}, UDP echo {udp:.3}");
     assert!(
         on_loop <= 0.01,
         "echo on the loop allocates {on_loop:.3} per message"
@@ -95,4 +136,7 @@ fn steady_state_allocations_per_message() {
         offloaded <= 0.08,
         "echo through the offload stage allocates {offloaded:.3} per message"
     );
+    // Each datagram is read into the channel's reused buffer and sent
+    // from it; nothing is allocated per datagram.
+    assert!(udp <= 0.01, "UDP echo allocates {udp:.3} per datagram");
 }

@@ -2,21 +2,22 @@
 //! write, splice, connect or cancellation means for the channel and its
 //! pipeline. The operations themselves, and the memory they hold while in
 //! flight, are the channel's (`uring`); this is the part that reaches the
-//! pipeline, so it sits above it, beside the task.
+//! pipeline, so it sits above it, beside the task. A UDP channel's
+//! completions are readiness polls: it reads and sends as on epoll.
 
 use super::task::ChannelTask;
 use super::uring::os_error;
 use super::State;
 use crate::chain::InboundChain;
+use crate::datagram::FromSocket;
 use crate::error::Error;
 use crate::event_loop::LoopLocal;
 use crate::outbound::Outbound;
 use crate::path::HeadPath;
 use crate::token::Op;
 use crate::uring;
-use bytes::BytesMut;
 
-impl<L: InboundChain<BytesMut, S>, S: Into<Outbound>> ChannelTask<L, S> {
+impl<L: InboundChain<R, S>, S: Into<Outbound>, R: FromSocket> ChannelTask<L, S, R> {
     /// Runs one completion.
     pub(super) fn on_completion(&mut self, lp: &mut LoopLocal, kind: Op, res: i32, flags: u32) {
         match kind {
@@ -35,6 +36,8 @@ impl<L: InboundChain<BytesMut, S>, S: Into<Outbound>> ChannelTask<L, S> {
                     self.on_write(lp, Op::Send, res);
                 }
             }
+            Op::Recv if self.ch.datagram => self.on_datagram_poll(lp, Op::Recv, res),
+            Op::Send if self.ch.datagram => self.on_datagram_poll(lp, Op::Send, res),
             Op::Recv => self.on_recv(lp, res, flags),
             Op::Send | Op::SpliceIn | Op::SpliceOut => {
                 self.ch.ring.write = None;
@@ -57,6 +60,36 @@ impl<L: InboundChain<BytesMut, S>, S: Into<Outbound>> ChannelTask<L, S> {
             self.ch.stream = None;
             self.ch.release_buffers();
         }
+    }
+
+    /// A UDP channel's poll for readable (`Op::Recv`) or writable
+    /// (`Op::Send`) completed: read or send now, then poll again.
+    fn on_datagram_poll(&mut self, lp: &mut LoopLocal, kind: Op, res: i32) {
+        if kind == Op::Recv {
+            self.ch.ring.recv = false;
+        } else {
+            self.ch.ring.write = None;
+        }
+        if res == -libc::ECANCELED || !matches!(self.ch.state, State::Active | State::Closing) {
+            return;
+        }
+        if res < 0 {
+            self.ch.fail(os_error(res));
+            self.settle(lp);
+            return;
+        }
+        if kind == Op::Recv {
+            self.uring_reread(lp);
+            return;
+        }
+        self.ch.socket_writable = true;
+        self.ch.write_out(lp.now());
+        if self.ch.state == State::Closing && self.ch.queued_bytes == 0 {
+            self.output_delivered(lp);
+            return;
+        }
+        self.ch.arm_writable(lp.ring());
+        self.settle(lp);
     }
 
     fn on_recv(&mut self, lp: &mut LoopLocal, res: i32, flags: u32) {
@@ -102,7 +135,7 @@ impl<L: InboundChain<BytesMut, S>, S: Into<Outbound>> ChannelTask<L, S> {
         let mut any = false;
         while !self.ch.read_buf.is_empty() && self.ch.auto_read && self.ch.state == State::Active {
             let n = self.ch.read_buf.len().min(self.ch.opts.read_buffer_size);
-            let chunk = self.ch.read_buf.split_to(n);
+            let chunk = R::from_socket(self.ch.read_buf.split_to(n), None);
             self.pipeline
                 .read(&mut Self::io(&mut self.ch, lp), &mut HeadPath, chunk);
             self.settle(lp);
@@ -118,6 +151,13 @@ impl<L: InboundChain<BytesMut, S>, S: Into<Outbound>> ChannelTask<L, S> {
     /// Reading resumed (or a retry is due): deliver what was held back,
     /// then receive again.
     pub(super) fn uring_reread(&mut self, lp: &mut LoopLocal) {
+        if self.ch.datagram {
+            if self.ch.state == State::Active {
+                self.do_read(lp, false);
+            }
+            self.ch.arm_recv(lp.ring());
+            return;
+        }
         self.deliver(lp);
         if self.ch.ring.eof && self.ch.read_buf.is_empty() && self.ch.state == State::Active {
             self.ch.ring.eof = false;

@@ -8,6 +8,7 @@ use super::{Channel, State, CONNECT_TIMER, DRAIN_TIMER, LINGER_POLL, LINGER_TIME
 use crate::batch::run_batch;
 use crate::chain::InboundChain;
 use crate::connecting::{ConnectReply, Endpoint};
+use crate::datagram::FromSocket;
 use crate::driver::Driver;
 use crate::event_loop::{ChannelOps, LoopLocal};
 use crate::handle::{ChannelHandle, Command};
@@ -26,14 +27,16 @@ use std::marker::PhantomData;
 use std::sync::Arc;
 use std::time::Instant;
 
-/// A channel with its pipeline: what the loop keeps per connection.
-pub(crate) struct ChannelTask<L: InboundChain<BytesMut, S>, S> {
+/// A channel with its pipeline: what the loop keeps per connection. `R`
+/// is what the pipeline's first layer reads: `BytesMut` chunks of a
+/// stream, or UDP [`Datagram`](crate::Datagram)s.
+pub(crate) struct ChannelTask<L: InboundChain<R, S>, S, R = BytesMut> {
     pub(super) ch: Channel,
     pub(super) pipeline: L,
     pub(super) tail: Option<Arc<Mailbox<Command<L::TailWrite>>>>,
     pub(super) connect: Option<Connect<L::TailWrite>>,
-    /// What the pipeline's head writes into the channel's queue.
-    _head: PhantomData<fn(S)>,
+    /// What the pipeline's head reads, and writes into the channel's queue.
+    _head: PhantomData<fn(R, S)>,
 }
 
 /// A client channel's connect in progress.
@@ -44,7 +47,7 @@ pub(crate) struct Connect<W> {
     pub(crate) timer: Option<TimerId>,
 }
 
-impl<L: InboundChain<BytesMut, S>, S: Into<Outbound>> ChannelTask<L, S> {
+impl<L: InboundChain<R, S>, S: Into<Outbound>, R: FromSocket> ChannelTask<L, S, R> {
     pub(crate) fn accepted(
         stream: Stream,
         token: Token,
@@ -109,22 +112,24 @@ impl<L: InboundChain<BytesMut, S>, S: Into<Outbound>> ChannelTask<L, S> {
             }
             reads += 1;
             match self.ch.read_once() {
-                Ok((0, _)) => {
+                Ok(got) if got.len == 0 && !self.ch.datagram => {
                     eof = true;
                     drained = true;
                     break;
                 }
-                Ok((n, asked)) => {
+                Ok(got) => {
                     any = true;
-                    self.ch.bytes_read += n as u64;
+                    self.ch.bytes_read += got.len as u64;
                     self.ch.reads += 1;
-                    let chunk = self.ch.read_buf.split();
+                    let msg = R::from_socket(self.ch.read_buf.split(), got.sender);
                     self.pipeline
-                        .read(&mut Self::io(&mut self.ch, lp), &mut HeadPath, chunk);
+                        .read(&mut Self::io(&mut self.ch, lp), &mut HeadPath, msg);
                     self.settle(lp);
-                    if n < asked && !self.ch.must_drain {
+                    if got.len < got.asked && !self.ch.must_drain && !self.ch.datagram {
                         // A short read drained the socket; the next data (or
-                        // the FIN) will raise a new edge.
+                        // the FIN) will raise a new edge. (Each datagram is
+                        // a short read: a datagram socket reads on until it
+                        // would block.)
                         drained = true;
                         break;
                     }
@@ -132,6 +137,12 @@ impl<L: InboundChain<BytesMut, S>, S: Into<Outbound>> ChannelTask<L, S> {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     drained = true;
                     break;
+                }
+                Err(e) if self.ch.datagram && e.kind() == io::ErrorKind::ConnectionRefused => {
+                    // A connected UDP socket's earlier datagram met a closed
+                    // port (ICMP); the report is the kernel's one-off, and
+                    // the channel goes on.
+                    tracing::debug!(peer = ?self.ch.peer, "datagram refused by the peer's host");
                 }
                 Err(e) => {
                     self.ch.fail(e);
@@ -219,7 +230,9 @@ impl<L: InboundChain<BytesMut, S>, S: Into<Outbound>> ChannelTask<L, S> {
     /// sending.
     pub(super) fn output_delivered(&mut self, lp: &mut LoopLocal) {
         let linger = self.ch.opts.lingering_close;
+        // A datagram socket has no stream to end: nothing to linger for.
         let shut = !linger.is_zero()
+            && !self.ch.datagram
             && !self.ch.input_closed
             && self
                 .ch
@@ -356,7 +369,7 @@ impl<L: InboundChain<BytesMut, S>, S: Into<Outbound>> ChannelTask<L, S> {
     }
 }
 
-impl<L: InboundChain<BytesMut, S>, S: Into<Outbound>> ChannelOps for ChannelTask<L, S> {
+impl<L: InboundChain<R, S>, S: Into<Outbound>, R: FromSocket> ChannelOps for ChannelTask<L, S, R> {
     fn traffic(&self) -> Traffic {
         self.ch.traffic()
     }

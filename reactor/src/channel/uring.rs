@@ -1,6 +1,9 @@
 //! A channel's I/O on an io_uring loop: a receive straight into the read
 //! buffer, gathered `sendmsg` of the queue, file regions spliced through a
-//! pipe, and cancellation on close.
+//! pipe, and cancellation on close. A UDP channel instead polls through
+//! the ring for readiness and then reads and sends its datagrams with the
+//! same non-blocking calls an epoll loop makes: a receive from the buffer
+//! pool would lose each datagram's sender.
 //!
 //! At most one receive and one write are in flight per channel, which keeps
 //! the order of bytes on the wire the order of the queue and lets each
@@ -100,7 +103,13 @@ impl Channel {
         let Some(fd) = self.stream.as_ref().map(AsRawFd::as_raw_fd) else {
             return;
         };
-        let entry = ops::RecvMulti::new(Fd(fd), GROUP).build();
+        let entry = if self.datagram {
+            // One-shot: it completes at once if a datagram is already
+            // waiting, so nothing that arrived between two polls is missed.
+            ops::PollAdd::new(Fd(fd), libc::POLLIN as u32).build()
+        } else {
+            ops::RecvMulti::new(Fd(fd), GROUP).build()
+        };
         let entry = uring::with_data(entry, Op::Recv, self.id());
         // SAFETY: the receive writes only into the loop's registered buffer
         // pool, which lives as long as the ring; the socket stays open as
@@ -148,6 +157,29 @@ impl Channel {
         self.ring.connect = true;
     }
 
+    /// Polls for a UDP channel's socket to take datagrams again, if it
+    /// refused some and nothing is polling yet (the datagrams themselves go
+    /// out with `send_datagrams`).
+    pub(crate) fn arm_writable(&mut self, ring: &mut UringDriver) {
+        if self.socket_writable
+            || self.flushed == 0
+            || self.ring.write.is_some()
+            || self.ring.cancelled
+            || self.failed
+        {
+            return;
+        }
+        let Some(fd) = self.stream.as_ref().map(AsRawFd::as_raw_fd) else {
+            return;
+        };
+        let entry = ops::PollAdd::new(Fd(fd), libc::POLLOUT as u32).build();
+        let entry = uring::with_data(entry, Op::Send, self.id());
+        // SAFETY: a poll points at no memory; the socket outlives it (see
+        // `arm_recv`).
+        unsafe { ring.push(&entry) };
+        self.ring.write = Some(Op::Send);
+    }
+
     /// Queues the next write, if something is released and no write is in
     /// flight: a gathered `sendmsg` of the `Bytes` at the front, or the
     /// next splice of the file region there.
@@ -167,6 +199,7 @@ impl Channel {
                 region.remaining(),
             )),
             Some(Outbound::Bytes(_)) => None,
+            Some(Outbound::Datagram(_)) => unreachable!("a UDP channel sends with send_datagrams"),
         };
         if let Some((file_fd, position, remaining)) = file {
             if self.ring.pipe.is_none() {
@@ -213,6 +246,7 @@ impl Channel {
                     file_next = true;
                     break;
                 }
+                Outbound::Datagram(_) => unreachable!("refused when queued"),
             }
         }
         self.ring.msg.msg_iov = self.ring.iov.as_mut_ptr();

@@ -237,6 +237,7 @@ mod tests {
                         .unwrap();
                     v.extend_from_slice(&chunk);
                 }
+                other => panic!("a fetch response holds no {other:?}"),
             }
         }
         v
