@@ -67,6 +67,11 @@ pub enum Error {
     /// the socket (see [`ChannelHandle::flush_then`](crate::ChannelHandle::flush_then)).
     #[error("the channel closed before the write reached the socket")]
     Unsent,
+    /// A TLS handshake or record failed, or its settings could not be
+    /// loaded (feature `tls`); the error names the peer or the file.
+    #[cfg(feature = "tls")]
+    #[error(transparent)]
+    Tls(#[from] crate::tls::TlsError),
     /// The event loop (or its group) has shut down.
     #[error("event loop is shut down")]
     LoopShutDown,

@@ -77,6 +77,10 @@ pub enum UserEvent {
     InputClosed,
     /// Anything an application wants to send down its own pipeline.
     Custom(Box<dyn std::any::Any + Send>),
+    /// The TLS layer's handshake has finished (feature `tls`): what it
+    /// agreed, including the peer's verified certificates.
+    #[cfg(feature = "tls")]
+    TlsHandshake(Box<crate::tls::TlsSession>),
 }
 
 /// What an inbound handler may do with the pipeline and its channel.

@@ -45,7 +45,7 @@
 //! connection                  socket + pipeline -> one task for a loop (the only generic glue)
 //!        |
 //! channel/task, completions   a channel with its pipeline: reads, closes, drains, io_uring completions
-//! codec                       gyre-codec decoders and encoders as pipeline stages
+//! codec, tls                  gyre-codec decoders and encoders as pipeline stages; TLS (rustls) as a layer
 //! offload, offload/{job,flow,reorder}  the ring buffer as a pipeline's last layer; jobs, replies, order
 //!        |
 //! pipeline                    the Pipeline builder users write
@@ -164,6 +164,8 @@ mod socket;
 mod sync;
 mod task_table;
 mod timer;
+#[cfg(feature = "tls")]
+mod tls;
 mod token;
 mod transport;
 mod udp;
@@ -195,6 +197,11 @@ pub use outbound::Outbound;
 pub use pipeline::Pipeline;
 pub use signal::{StopSignal, StopSignals};
 pub use timer::TimerId;
+#[cfg(feature = "tls")]
+pub use tls::{
+    TlsAcceptor, TlsAcceptorBuilder, TlsConnector, TlsConnectorBuilder, TlsError, TlsIdentity,
+    TlsInbound, TlsOutbound, TlsRoots, TlsSession,
+};
 pub use transport::Transport;
 pub use udp::BoundDatagram;
 

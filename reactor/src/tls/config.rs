@@ -1,0 +1,529 @@
+//! TLS settings: a certificate chain with its key ([`TlsIdentity`]), the
+//! certificates a side trusts ([`TlsRoots`]), and the two sides' settings
+//! built from them ([`TlsAcceptor`], [`TlsConnector`]) as rustls
+//! configurations on its `ring` provider. Uses the error type beside it.
+
+use super::error::TlsError;
+use rustls::crypto::CryptoProvider;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use rustls::server::{ResolvesServerCertUsingSni, WebPkiClientVerifier};
+use rustls::sign::CertifiedKey;
+use rustls::{ClientConfig, RootCertStore, ServerConfig};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How long a handshake may take unless told otherwise (Netty's default).
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+fn provider() -> Arc<CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+fn read(path: &Path) -> Result<Vec<u8>, TlsError> {
+    std::fs::read(path).map_err(|source| TlsError::Read {
+        path: path.to_owned(),
+        source,
+    })
+}
+
+fn pem_error(path: &Path, what: impl ToString) -> TlsError {
+    TlsError::Pem {
+        path: path.to_owned(),
+        what: what.to_string(),
+    }
+}
+
+fn certificates(pem: &[u8], path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
+    let certs = CertificateDer::pem_slice_iter(pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| pem_error(path, e))?;
+    if certs.is_empty() {
+        return Err(pem_error(path, "no certificate in the file"));
+    }
+    Ok(certs)
+}
+
+/// A certificate chain and its private key: what a server shows (and a
+/// client, for mutual TLS).
+///
+/// ```
+/// use gyre_reactor::TlsIdentity;
+///
+/// # let dir = std::env::temp_dir().join(format!("gyre-identity-doc-{}", std::process::id()));
+/// # std::fs::create_dir_all(&dir)?;
+/// # let made = rcgen::generate_simple_self_signed(vec!["localhost".into()])?;
+/// # std::fs::write(dir.join("cert.pem"), made.cert.pem())?;
+/// # std::fs::write(dir.join("key.pem"), made.signing_key.serialize_pem())?;
+/// // A chain (leaf first) and a PKCS#8, PKCS#1 or SEC1 key, in PEM.
+/// let identity = TlsIdentity::from_pem_files(dir.join("cert.pem"), dir.join("key.pem"))?;
+/// # let _ = identity;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone, Debug)]
+pub struct TlsIdentity {
+    chain: Vec<CertificateDer<'static>>,
+    key: Arc<PrivateKeyDer<'static>>,
+}
+
+impl TlsIdentity {
+    /// Reads a PEM certificate chain (leaf first) and a PEM private key.
+    ///
+    /// # Errors
+    /// [`TlsError::Read`] or [`TlsError::Pem`], naming the file.
+    pub fn from_pem_files(
+        chain: impl AsRef<Path>,
+        key: impl AsRef<Path>,
+    ) -> Result<Self, TlsError> {
+        let (chain, key) = (chain.as_ref(), key.as_ref());
+        Self::parse(&read(chain)?, chain, &read(key)?, key)
+    }
+
+    /// The same from PEM held in memory.
+    ///
+    /// # Errors
+    /// [`TlsError::Pem`] (the path it names is `<memory>`).
+    pub fn from_pem(chain: &[u8], key: &[u8]) -> Result<Self, TlsError> {
+        let memory = Path::new("<memory>");
+        Self::parse(chain, memory, key, memory)
+    }
+
+    fn parse(
+        chain: &[u8],
+        chain_path: &Path,
+        key: &[u8],
+        key_path: &Path,
+    ) -> Result<Self, TlsError> {
+        let chain = certificates(chain, chain_path)?;
+        let key = PrivateKeyDer::from_pem_slice(key)
+            .map_err(|e| pem_error(key_path, format!("no usable private key: {e}")))?;
+        Ok(TlsIdentity {
+            chain,
+            key: Arc::new(key),
+        })
+    }
+
+    fn certified_key(&self, provider: &CryptoProvider) -> Result<Arc<CertifiedKey>, TlsError> {
+        let key = provider
+            .key_provider
+            .load_private_key(self.key.clone_key())
+            .map_err(TlsError::Config)?;
+        let certified = CertifiedKey::new(self.chain.clone(), key);
+        certified.keys_match().map_err(TlsError::Config)?;
+        Ok(Arc::new(certified))
+    }
+}
+
+/// The certificate authorities one side trusts: a server's for client
+/// certificates, a client's for the server's.
+///
+/// ```
+/// use gyre_reactor::TlsRoots;
+///
+/// # let dir = std::env::temp_dir().join(format!("gyre-roots-doc-{}", std::process::id()));
+/// # std::fs::create_dir_all(&dir)?;
+/// # let made = rcgen::generate_simple_self_signed(vec!["localhost".into()])?;
+/// # std::fs::write(dir.join("ca.pem"), made.cert.pem())?;
+/// let roots = TlsRoots::from_pem_file(dir.join("ca.pem"))?;
+/// assert_eq!(roots.len(), 1);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone, Debug)]
+pub struct TlsRoots(Arc<RootCertStore>);
+
+impl TlsRoots {
+    /// Trusts every certificate in a PEM file.
+    ///
+    /// # Errors
+    /// [`TlsError::Read`] or [`TlsError::Pem`] naming the file (no
+    /// certificate, or one rustls cannot use as a trust anchor).
+    pub fn from_pem_file(path: impl AsRef<Path>) -> Result<Self, TlsError> {
+        let path = path.as_ref();
+        Self::parse(&read(path)?, path)
+    }
+
+    /// The same from PEM held in memory.
+    ///
+    /// # Errors
+    /// As [`from_pem_file`](Self::from_pem_file).
+    pub fn from_pem(pem: &[u8]) -> Result<Self, TlsError> {
+        Self::parse(pem, Path::new("<memory>"))
+    }
+
+    fn parse(pem: &[u8], path: &Path) -> Result<Self, TlsError> {
+        let mut store = RootCertStore::empty();
+        for cert in certificates(pem, path)? {
+            store
+                .add(cert)
+                .map_err(|e| pem_error(path, format!("not a usable trust anchor: {e}")))?;
+        }
+        Ok(TlsRoots(Arc::new(store)))
+    }
+
+    /// How many authorities are trusted.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether none is.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+/// Whether a server asks for client certificates.
+#[derive(Clone, Debug)]
+enum ClientAuth {
+    None,
+    Optional(TlsRoots),
+    Required(TlsRoots),
+}
+
+/// A server's TLS settings, shared by all its connections (cheap to
+/// clone). Add it to each connection's pipeline with
+/// [`Pipeline::tls_server`](crate::Pipeline::tls_server).
+///
+/// ```
+/// use gyre_reactor::{Pipeline, ServerBootstrap, TlsAcceptor, TlsIdentity};
+///
+/// # let dir = std::env::temp_dir().join(format!("gyre-acceptor-doc-{}", std::process::id()));
+/// # std::fs::create_dir_all(&dir)?;
+/// # let made = rcgen::generate_simple_self_signed(vec!["localhost".into()])?;
+/// # std::fs::write(dir.join("cert.pem"), made.cert.pem())?;
+/// # std::fs::write(dir.join("key.pem"), made.signing_key.serialize_pem())?;
+/// let tls = TlsAcceptor::builder()
+///     .identity(TlsIdentity::from_pem_files(dir.join("cert.pem"), dir.join("key.pem"))?)
+///     .alpn(["http/1.1"])
+///     .build()?;
+/// let server = ServerBootstrap::new().bind("127.0.0.1:0", move |_| Pipeline::new().tls_server(&tls))?;
+/// server.shutdown_gracefully(std::time::Duration::ZERO, std::time::Duration::from_secs(1));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone, Debug)]
+pub struct TlsAcceptor {
+    pub(super) config: Arc<ServerConfig>,
+    pub(super) handshake_timeout: Duration,
+}
+
+impl TlsAcceptor {
+    /// Settings to build: no identity yet, no ALPN, no client
+    /// certificates, a 10 s handshake timeout.
+    pub fn builder() -> TlsAcceptorBuilder {
+        TlsAcceptorBuilder {
+            identity: None,
+            sni: Vec::new(),
+            alpn: Vec::new(),
+            client_auth: ClientAuth::None,
+            handshake_timeout: HANDSHAKE_TIMEOUT,
+        }
+    }
+
+    /// One certificate chain and key for every name, from PEM files.
+    ///
+    /// # Errors
+    /// As [`TlsIdentity::from_pem_files`] and [`TlsAcceptorBuilder::build`].
+    pub fn from_pem_files(
+        chain: impl AsRef<Path>,
+        key: impl AsRef<Path>,
+    ) -> Result<Self, TlsError> {
+        Self::builder()
+            .identity(TlsIdentity::from_pem_files(chain, key)?)
+            .build()
+    }
+
+    /// Uses a rustls configuration made by hand, for what the builder does
+    /// not offer.
+    pub fn from_config(config: Arc<ServerConfig>) -> Self {
+        TlsAcceptor {
+            config,
+            handshake_timeout: HANDSHAKE_TIMEOUT,
+        }
+    }
+
+    /// The rustls configuration.
+    pub fn config(&self) -> &Arc<ServerConfig> {
+        &self.config
+    }
+}
+
+/// Builds a [`TlsAcceptor`].
+#[derive(Debug)]
+#[must_use]
+pub struct TlsAcceptorBuilder {
+    identity: Option<TlsIdentity>,
+    sni: Vec<(String, TlsIdentity)>,
+    alpn: Vec<Vec<u8>>,
+    client_auth: ClientAuth,
+    handshake_timeout: Duration,
+}
+
+impl TlsAcceptorBuilder {
+    /// The chain and key shown to clients that name no server, or a name
+    /// no [`sni_identity`](Self::sni_identity) is for.
+    pub fn identity(mut self, identity: TlsIdentity) -> Self {
+        self.identity = Some(identity);
+        self
+    }
+
+    /// The chain and key shown to clients that ask for `server_name` (SNI).
+    /// With SNI identities and no default [`identity`](Self::identity), a
+    /// client naming another server (or none) is refused.
+    pub fn sni_identity(mut self, server_name: impl Into<String>, identity: TlsIdentity) -> Self {
+        self.sni.push((server_name.into(), identity));
+        self
+    }
+
+    /// The application protocols offered, most preferred first (ALPN, e.g.
+    /// `["h2", "http/1.1"]`). A client offering none of them is refused.
+    pub fn alpn<P: AsRef<[u8]>>(mut self, protocols: impl IntoIterator<Item = P>) -> Self {
+        self.alpn = protocols.into_iter().map(|p| p.as_ref().to_vec()).collect();
+        self
+    }
+
+    /// Asks clients for a certificate issued by one of `roots`, and refuses
+    /// those without one (mutual TLS). The verified chain reaches handlers
+    /// in the [`TlsSession`](crate::TlsSession).
+    pub fn require_client_certificates(mut self, roots: TlsRoots) -> Self {
+        self.client_auth = ClientAuth::Required(roots);
+        self
+    }
+
+    /// Asks clients for a certificate issued by one of `roots`, and lets
+    /// in those that send none (a bad one is still refused).
+    pub fn request_client_certificates(mut self, roots: TlsRoots) -> Self {
+        self.client_auth = ClientAuth::Optional(roots);
+        self
+    }
+
+    /// How long a handshake may take before its connection is closed
+    /// (zero: no limit). 10 s by default.
+    pub fn handshake_timeout(mut self, timeout: Duration) -> Self {
+        self.handshake_timeout = timeout;
+        self
+    }
+
+    /// The settings.
+    ///
+    /// # Errors
+    /// [`TlsError::Config`]: no identity at all, a key that does not match
+    /// its certificate, unusable client-certificate roots.
+    pub fn build(self) -> Result<TlsAcceptor, TlsError> {
+        let provider = provider();
+        let versions = ServerConfig::builder_with_provider(provider.clone())
+            .with_safe_default_protocol_versions()
+            .map_err(TlsError::Config)?;
+        let verifier = match &self.client_auth {
+            ClientAuth::None => None,
+            ClientAuth::Optional(roots) | ClientAuth::Required(roots) => {
+                let builder =
+                    WebPkiClientVerifier::builder_with_provider(roots.0.clone(), provider.clone());
+                let builder = match self.client_auth {
+                    ClientAuth::Optional(_) => builder.allow_unauthenticated(),
+                    _ => builder,
+                };
+                Some(builder.build().map_err(|e| {
+                    TlsError::Config(rustls::Error::General(format!(
+                        "client certificate roots: {e}"
+                    )))
+                })?)
+            }
+        };
+        let versions = match verifier {
+            Some(v) => versions.with_client_cert_verifier(v),
+            None => versions.with_no_client_auth(),
+        };
+        let mut config = if self.sni.is_empty() {
+            let Some(identity) = &self.identity else {
+                return Err(no_identity());
+            };
+            versions
+                .with_single_cert(identity.chain.clone(), identity.key.clone_key())
+                .map_err(TlsError::Config)?
+        } else {
+            let mut by_name = ResolvesServerCertUsingSni::new();
+            for (name, identity) in &self.sni {
+                by_name
+                    .add(name, (*identity.certified_key(&provider)?).clone())
+                    .map_err(TlsError::Config)?;
+            }
+            let fallback = match &self.identity {
+                Some(identity) => Some(identity.certified_key(&provider)?),
+                None => None,
+            };
+            versions.with_cert_resolver(Arc::new(SniOrDefault { by_name, fallback }))
+        };
+        config.alpn_protocols = self.alpn;
+        Ok(TlsAcceptor {
+            config: Arc::new(config),
+            handshake_timeout: self.handshake_timeout,
+        })
+    }
+}
+
+fn no_identity() -> TlsError {
+    TlsError::Config(rustls::Error::General(
+        "a TLS server needs an identity (a certificate chain and its key)".into(),
+    ))
+}
+
+/// Chooses a server's certificate by the client's SNI name, falling back to
+/// the default identity.
+#[derive(Debug)]
+struct SniOrDefault {
+    by_name: ResolvesServerCertUsingSni,
+    fallback: Option<Arc<CertifiedKey>>,
+}
+
+impl rustls::server::ResolvesServerCert for SniOrDefault {
+    fn resolve(&self, hello: rustls::server::ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        let named = hello.server_name().is_some();
+        let fallback = self.fallback.clone();
+        if named {
+            self.by_name.resolve(hello).or(fallback)
+        } else {
+            fallback
+        }
+    }
+}
+
+/// A client's TLS settings for one server name (cheap to clone; use
+/// [`for_server`](Self::for_server) for another name with the same
+/// settings). Add it to a client's pipeline with
+/// [`Pipeline::tls_client`](crate::Pipeline::tls_client). Connections made
+/// with clones of one connector resume each other's sessions.
+///
+/// ```
+/// use gyre_reactor::{TlsConnector, TlsRoots};
+///
+/// # let made = rcgen::generate_simple_self_signed(vec!["localhost".into()])?;
+/// let roots = TlsRoots::from_pem(made.cert.pem().as_bytes())?;
+/// let tls = TlsConnector::builder("localhost").roots(roots).alpn(["http/1.1"]).build()?;
+/// let other = tls.for_server("127.0.0.1")?;
+/// # let _ = other;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone, Debug)]
+pub struct TlsConnector {
+    pub(super) config: Arc<ClientConfig>,
+    pub(super) server_name: ServerName<'static>,
+    pub(super) handshake_timeout: Duration,
+}
+
+impl TlsConnector {
+    /// Settings to build for connections to `server_name` (a DNS name or
+    /// an IP address: what the server's certificate must be for, and the
+    /// SNI name sent).
+    pub fn builder(server_name: impl Into<String>) -> TlsConnectorBuilder {
+        TlsConnectorBuilder {
+            server_name: server_name.into(),
+            roots: None,
+            identity: None,
+            alpn: Vec::new(),
+            handshake_timeout: HANDSHAKE_TIMEOUT,
+        }
+    }
+
+    /// The same settings for another server name.
+    ///
+    /// # Errors
+    /// [`TlsError::ServerName`].
+    pub fn for_server(&self, server_name: &str) -> Result<Self, TlsError> {
+        Ok(TlsConnector {
+            server_name: server_name_of(server_name)?,
+            ..self.clone()
+        })
+    }
+
+    /// Uses a rustls configuration made by hand.
+    ///
+    /// # Errors
+    /// [`TlsError::ServerName`].
+    pub fn from_config(config: Arc<ClientConfig>, server_name: &str) -> Result<Self, TlsError> {
+        Ok(TlsConnector {
+            config,
+            server_name: server_name_of(server_name)?,
+            handshake_timeout: HANDSHAKE_TIMEOUT,
+        })
+    }
+
+    /// The rustls configuration.
+    pub fn config(&self) -> &Arc<ClientConfig> {
+        &self.config
+    }
+}
+
+fn server_name_of(name: &str) -> Result<ServerName<'static>, TlsError> {
+    ServerName::try_from(name.to_owned()).map_err(|_| TlsError::ServerName {
+        name: name.to_owned(),
+    })
+}
+
+/// Builds a [`TlsConnector`].
+#[derive(Debug)]
+#[must_use]
+pub struct TlsConnectorBuilder {
+    server_name: String,
+    roots: Option<TlsRoots>,
+    identity: Option<TlsIdentity>,
+    alpn: Vec<Vec<u8>>,
+    handshake_timeout: Duration,
+}
+
+impl TlsConnectorBuilder {
+    /// The authorities the server's certificate must chain to (required:
+    /// Gyre bundles no public roots).
+    pub fn roots(mut self, roots: TlsRoots) -> Self {
+        self.roots = Some(roots);
+        self
+    }
+
+    /// The chain and key to show a server that asks (mutual TLS).
+    pub fn identity(mut self, identity: TlsIdentity) -> Self {
+        self.identity = Some(identity);
+        self
+    }
+
+    /// The application protocols offered, most preferred first (ALPN).
+    pub fn alpn<P: AsRef<[u8]>>(mut self, protocols: impl IntoIterator<Item = P>) -> Self {
+        self.alpn = protocols.into_iter().map(|p| p.as_ref().to_vec()).collect();
+        self
+    }
+
+    /// How long a handshake may take before its connection is closed
+    /// (zero: no limit). 10 s by default.
+    pub fn handshake_timeout(mut self, timeout: Duration) -> Self {
+        self.handshake_timeout = timeout;
+        self
+    }
+
+    /// The settings.
+    ///
+    /// # Errors
+    /// [`TlsError::ServerName`]; [`TlsError::Config`] without roots, or
+    /// for a key that does not match its certificate.
+    pub fn build(self) -> Result<TlsConnector, TlsError> {
+        let server_name = server_name_of(&self.server_name)?;
+        let Some(roots) = self.roots else {
+            return Err(TlsError::Config(rustls::Error::General(
+                "a TLS client needs the roots it trusts (TlsConnectorBuilder::roots)".into(),
+            )));
+        };
+        let versions = ClientConfig::builder_with_provider(provider())
+            .with_safe_default_protocol_versions()
+            .map_err(TlsError::Config)?
+            .with_root_certificates(roots.0);
+        let mut config = match self.identity {
+            Some(identity) => versions
+                .with_client_auth_cert(identity.chain, identity.key.clone_key())
+                .map_err(TlsError::Config)?,
+            None => versions.with_no_client_auth(),
+        };
+        config.alpn_protocols = self.alpn;
+        Ok(TlsConnector {
+            config: Arc::new(config),
+            server_name,
+            handshake_timeout: self.handshake_timeout,
+        })
+    }
+}
