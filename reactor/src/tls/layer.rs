@@ -1,8 +1,11 @@
 //! The TLS layer's two halves, which share one rustls connection:
 //! [`TlsInbound`] feeds it ciphertext and passes plaintext on (sending the
 //! handshake's records as they come), [`TlsOutbound`] gathers plaintext
-//! until a flush and writes it as records. Uses the handler traits, the
-//! settings, session and error types beside it.
+//! until a flush and writes it as records. File regions are read and
+//! encrypted a chunk at a time, only while the channel is writable, so a
+//! large file costs a chunk of memory, not its size (the kernel's TLS,
+//! which would keep `sendfile`, is not used: see the crate's README). Uses
+//! the handler traits, the settings, session and error types beside it.
 //!
 //! The halves are separate values (each layer's are), so they share the
 //! connection through an `Rc<RefCell<..>>`: a pipeline lives on its loop's
@@ -15,16 +18,23 @@ use super::session::TlsSession;
 use crate::chain::Append;
 use crate::error::Error;
 use crate::handler::{InboundContext, InboundHandler, OutboundContext, OutboundHandler, UserEvent};
+use crate::outbound::Outbound;
 use crate::pipeline::Pipeline;
 use crate::timer::TimerId;
 use bytes::{BufMut, Bytes, BytesMut};
+use gyre_zerocopy::FileRegion;
 use std::cell::RefCell;
+use std::collections::VecDeque;
 use std::io::{BufRead, Write};
+use std::marker::PhantomData;
+use std::os::unix::fs::FileExt;
 use std::rc::Rc;
 use std::time::Duration;
 
 /// Plaintext is read out of rustls in pieces of about this much.
 const PLAIN_CHUNK: usize = 16 * 1024;
+/// A file region is read and encrypted this much at a time (four records).
+const FILE_CHUNK: usize = 64 * 1024;
 
 /// What both halves share.
 struct Shared {
@@ -37,30 +47,116 @@ struct Shared {
     records: BytesMut,
     /// Plaintext read, split off as it is passed on.
     plain: BytesMut,
-    /// Plaintext written since the last flush, encrypted at the flush (so
-    /// several small writes make one record, as in Netty's `SslHandler`).
+    /// Plaintext bytes written since the last flush, encrypted at the flush
+    /// (so several small writes make one record, as in Netty's
+    /// `SslHandler`).
     pending: BytesMut,
+    /// What waits behind a file region still being encrypted, in order.
+    queue: VecDeque<Outbound>,
+    /// A file chunk on its way into rustls.
+    scratch: Vec<u8>,
+    /// A close waits for the queue to empty.
+    close_pending: bool,
     /// Our `close_notify` has been sent, or the connection has failed:
     /// nothing more is written.
     done: bool,
 }
 
+/// What one step of encryption left.
+enum Step {
+    /// Records to send, and whether more is waiting.
+    Records(Option<Bytes>, bool),
+    /// It failed (a file that cannot be read; rustls refusing a write).
+    Failed(Error),
+}
+
 impl Shared {
-    /// Encrypts the pending plaintext and takes every record rustls has
-    /// ready (handshake messages, alerts, data).
-    fn take_records(&mut self) -> Result<Option<Bytes>, std::io::Error> {
+    /// Takes plaintext written by a handler.
+    fn push(&mut self, msg: Outbound) {
+        if self.done {
+            return;
+        }
+        match msg {
+            Outbound::Bytes(b) if self.queue.is_empty() => self.pending.extend_from_slice(&b),
+            other => {
+                if !self.pending.is_empty() {
+                    let before = self.pending.split().freeze();
+                    self.queue.push_back(Outbound::Bytes(before));
+                }
+                self.queue.push_back(other);
+            }
+        }
+    }
+
+    /// Whether plaintext is waiting to be encrypted.
+    fn has_plaintext(&self) -> bool {
+        !self.pending.is_empty() || !self.queue.is_empty()
+    }
+
+    /// Encrypts what is waiting, up to one file chunk (file regions wait
+    /// for the handshake's end, so they never pile up inside rustls), and
+    /// takes every record rustls has ready (handshake messages, alerts,
+    /// data).
+    fn step(&mut self) -> Step {
         let Some(conn) = self.conn.as_mut() else {
-            return Ok(None);
+            return Step::Records(None, false);
         };
-        if !self.pending.is_empty() && !self.done {
-            conn.writer().write_all(&self.pending)?;
-            self.pending.clear();
+        if !self.done {
+            if let Err(e) =
+                Self::encrypt_some(conn, &mut self.pending, &mut self.queue, &mut self.scratch)
+            {
+                return Step::Failed(e);
+            }
         }
         while conn.wants_write() {
             // Writing into memory cannot fail or stop short.
-            conn.write_tls(&mut (&mut self.records).writer())?;
+            if let Err(e) = conn.write_tls(&mut (&mut self.records).writer()) {
+                return Step::Failed(Error::Io(e));
+            }
         }
-        Ok((!self.records.is_empty()).then(|| self.records.split().freeze()))
+        let handshaking = conn.is_handshaking();
+        let more = !self.done && self.has_plaintext() && !handshaking;
+        let records = (!self.records.is_empty()).then(|| self.records.split().freeze());
+        Step::Records(records, more)
+    }
+
+    fn encrypt_some(
+        conn: &mut rustls::Connection,
+        pending: &mut BytesMut,
+        queue: &mut VecDeque<Outbound>,
+        scratch: &mut Vec<u8>,
+    ) -> Result<(), Error> {
+        while let Some(item) = queue.front_mut() {
+            match item {
+                Outbound::File(region) => {
+                    if conn.is_handshaking() {
+                        return Ok(());
+                    }
+                    encrypt_file_chunk(conn, region, scratch)?;
+                    if region.is_done() {
+                        queue.pop_front();
+                    }
+                    // One chunk per step: the caller checks writability.
+                    return Ok(());
+                }
+                Outbound::Bytes(b) => {
+                    conn.writer().write_all(b)?;
+                    queue.pop_front();
+                }
+                _ => {
+                    queue.pop_front();
+                    return Err(Error::Io(std::io::Error::new(
+                        std::io::ErrorKind::InvalidInput,
+                        "only bytes and file regions can be sent over TLS",
+                    )));
+                }
+            }
+        }
+        if !pending.is_empty() {
+            conn.writer().write_all(pending)?;
+            pending.clear();
+        }
+        Ok(())
     }
 
     /// Moves the plaintext rustls has decrypted into `plain`; true once the
@@ -88,12 +184,44 @@ impl Shared {
     }
 }
 
+/// Reads the next chunk of `region` and hands it to rustls.
+fn encrypt_file_chunk(
+    conn: &mut rustls::Connection,
+    region: &mut FileRegion,
+    scratch: &mut Vec<u8>,
+) -> Result<(), Error> {
+    let want = region.remaining().min(FILE_CHUNK as u64) as usize;
+    scratch.resize(want, 0);
+    let file = region.file();
+    let n = loop {
+        match file.file().read_at(&mut scratch[..want], region.position()) {
+            Ok(n) => break n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(source) => {
+                return Err(Error::File(gyre_zerocopy::Error::Io {
+                    op: "pread",
+                    path: file.path().to_owned(),
+                    source,
+                }))
+            }
+        }
+    };
+    if n == 0 {
+        return Err(Error::File(region.truncated_error()));
+    }
+    conn.writer().write_all(&scratch[..n])?;
+    region.advance(n as u64);
+    Ok(())
+}
+
 /// The TLS layer's inbound half: ciphertext chunks in, plaintext chunks
-/// on. Made by [`Pipeline::tls_server`](crate::Pipeline::tls_server) and
+/// on. `W` is what the layer hands the socket: `Bytes`, or
+/// [`Outbound`] in a pipeline [with file regions](Pipeline::with_file_regions).
+/// Made by [`Pipeline::tls_server`](crate::Pipeline::tls_server) and
 /// [`Pipeline::tls_client`](crate::Pipeline::tls_client), or by
 /// [`TlsInbound::server`] and [`TlsInbound::client`] with its outbound
 /// half, to place by hand with `Pipeline::duplex`.
-pub struct TlsInbound {
+pub struct TlsInbound<W = Bytes> {
     shared: Rc<RefCell<Shared>>,
     timeout: Duration,
     timer: Option<TimerId>,
@@ -101,22 +229,67 @@ pub struct TlsInbound {
     /// The peer's `close_notify` has been passed on (as `InputClosed`).
     input_closed: bool,
     failed: bool,
+    _w: PhantomData<fn(W)>,
 }
 
-/// The TLS layer's outbound half: plaintext `Bytes` in, records out.
-pub struct TlsOutbound {
+/// The TLS layer's outbound half: plaintext in (`Bytes`, and file regions
+/// where `W` is [`Outbound`]), records out.
+pub struct TlsOutbound<W = Bytes> {
     shared: Rc<RefCell<Shared>>,
+    _w: PhantomData<fn(W)>,
 }
 
-impl TlsInbound {
+/// Sends records and encrypts more while the channel takes them: `send`
+/// writes through the context of whichever half runs this and says
+/// whether the channel is still writable.
+fn pump<W: From<Bytes>>(
+    shared: &RefCell<Shared>,
+    mut send: impl FnMut(Option<W>) -> bool,
+) -> Result<(), Error> {
+    loop {
+        let step = shared.borrow_mut().step();
+        match step {
+            Step::Failed(e) => {
+                shared.borrow_mut().done = true;
+                return Err(e);
+            }
+            Step::Records(records, more) => {
+                let writable = send(records.map(W::from));
+                if !more || !writable {
+                    return Ok(());
+                }
+            }
+        }
+    }
+}
+
+/// Once nothing waits any more, sends our `close_notify`: the records to
+/// write before closing.
+fn close_notify(shared: &RefCell<Shared>) -> Option<Bytes> {
+    let mut shared = shared.borrow_mut();
+    if shared.done {
+        return None;
+    }
+    shared.done = true;
+    shared.close_pending = false;
+    if let Some(conn) = shared.conn.as_mut() {
+        conn.send_close_notify();
+    }
+    match shared.step() {
+        Step::Records(records, _) => records,
+        Step::Failed(_) => None,
+    }
+}
+
+impl<W> TlsInbound<W> {
     fn pair(
         conn: Result<rustls::Connection, rustls::Error>,
         timeout: Duration,
-    ) -> (TlsInbound, TlsOutbound) {
+    ) -> (TlsInbound<W>, TlsOutbound<W>) {
         let (conn, setup_error) = match conn {
             Ok(mut conn) => {
-                // Writes before the handshake ends wait inside rustls; the
-                // channel's watermarks bound them once they are records.
+                // Bytes written before the handshake ends wait inside
+                // rustls (file regions wait in the layer's queue).
                 conn.set_buffer_limit(None);
                 (Some(conn), None)
             }
@@ -128,6 +301,9 @@ impl TlsInbound {
             records: BytesMut::new(),
             plain: BytesMut::new(),
             pending: BytesMut::new(),
+            queue: VecDeque::new(),
+            scratch: Vec::new(),
+            close_pending: false,
             done: false,
         }));
         (
@@ -138,46 +314,76 @@ impl TlsInbound {
                 handshaken: false,
                 input_closed: false,
                 failed: false,
+                _w: PhantomData,
             },
-            TlsOutbound { shared },
+            TlsOutbound {
+                shared,
+                _w: PhantomData,
+            },
         )
     }
 
     /// A server connection's two halves, with `acceptor`'s settings.
     ///
     /// ```
+    /// use bytes::Bytes;
     /// use gyre_reactor::{Pipeline, TlsAcceptor, TlsIdentity, TlsInbound};
     ///
     /// # let made = rcgen::generate_simple_self_signed(vec!["localhost".into()])?;
     /// # let identity = TlsIdentity::from_pem(made.cert.pem().as_bytes(), made.signing_key.serialize_pem().as_bytes())?;
     /// let tls = TlsAcceptor::builder().identity(identity).build()?;
     /// // What `Pipeline::new().tls_server(&tls)` does.
-    /// let (inbound, outbound) = TlsInbound::server(&tls);
+    /// let (inbound, outbound) = TlsInbound::<Bytes>::server(&tls);
     /// let pipeline = Pipeline::new().duplex(inbound, outbound);
     /// # let _ = pipeline;
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn server(acceptor: &TlsAcceptor) -> (TlsInbound, TlsOutbound) {
+    pub fn server(acceptor: &TlsAcceptor) -> (TlsInbound<W>, TlsOutbound<W>) {
         let conn =
             rustls::ServerConnection::new(acceptor.config.clone()).map(rustls::Connection::Server);
         Self::pair(conn, acceptor.handshake_timeout)
     }
 
     /// A client connection's two halves, with `connector`'s settings.
-    pub fn client(connector: &TlsConnector) -> (TlsInbound, TlsOutbound) {
+    pub fn client(connector: &TlsConnector) -> (TlsInbound<W>, TlsOutbound<W>) {
         let conn =
             rustls::ClientConnection::new(connector.config.clone(), connector.server_name.clone())
                 .map(rustls::Connection::Client);
         Self::pair(conn, connector.handshake_timeout)
     }
+}
 
-    /// Sends what rustls has ready for the peer, and flushes it.
+impl<W: From<Bytes> + 'static> TlsInbound<W> {
+    /// Sends what rustls has ready for the peer and encrypts what waits
+    /// while the channel takes it; then flushes, and closes if a close was
+    /// waiting for the queue to empty.
     fn send_records(&mut self, ctx: &mut impl InboundContext<Self>) {
-        let records = self.shared.borrow_mut().take_records();
-        match records {
-            Ok(Some(records)) => ctx.write_and_flush(records),
-            Ok(None) => {}
-            Err(e) => ctx.fire_error(Error::Io(e)),
+        let shared = self.shared.clone();
+        let mut wrote = false;
+        let result = pump::<W>(&shared, |records| {
+            if let Some(records) = records {
+                wrote = true;
+                ctx.write(records);
+            }
+            ctx.channel().is_writable()
+        });
+        if let Err(e) = result {
+            ctx.fire_error(e);
+            ctx.close();
+            return;
+        }
+        let close = {
+            let s = shared.borrow();
+            s.close_pending && !s.has_plaintext()
+        };
+        if close {
+            if let Some(records) = close_notify(&shared) {
+                ctx.write(W::from(records));
+            }
+            ctx.flush();
+            ctx.close();
+        } else if wrote {
+            ctx.flush();
         }
     }
 
@@ -211,13 +417,15 @@ impl TlsInbound {
             tracing::debug!(peer = ?ctx.channel().peer_addr(), resumed = session.resumed, "TLS handshake done");
             ctx.fire_user_event(UserEvent::TlsHandshake(Box::new(session)));
         }
+        // File regions written during the handshake may go now.
+        self.send_records(ctx);
     }
 }
 
-impl InboundHandler for TlsInbound {
+impl<W: From<Bytes> + 'static> InboundHandler for TlsInbound<W> {
     type Read = BytesMut;
     type Pass = BytesMut;
-    type Write = Bytes;
+    type Write = W;
 
     fn active(&mut self, ctx: &mut impl InboundContext<Self>) {
         let setup_error = self.shared.borrow_mut().setup_error.take();
@@ -294,9 +502,18 @@ impl InboundHandler for TlsInbound {
             } else {
                 // The peer is done: answer its close_notify with ours
                 // (after what is queued) and close.
-                ctx.close();
+                self.shared.borrow_mut().close_pending = true;
+                self.send_records(ctx);
             }
         }
+    }
+
+    fn writability_changed(&mut self, ctx: &mut impl InboundContext<Self>, writable: bool) {
+        if writable && self.handshaken {
+            // The socket took what was queued: encrypt the next chunks.
+            self.send_records(ctx);
+        }
+        ctx.fire_writability_changed(writable);
     }
 
     fn user_event(&mut self, ctx: &mut impl InboundContext<Self>, event: UserEvent) {
@@ -324,64 +541,60 @@ impl InboundHandler for TlsInbound {
     }
 }
 
-impl OutboundHandler for TlsOutbound {
-    type Write = Bytes;
-    type Pass = Bytes;
+impl<W: From<Bytes> + Into<Outbound> + 'static> OutboundHandler for TlsOutbound<W> {
+    type Write = W;
+    type Pass = W;
 
     #[inline]
-    fn write(&mut self, _: &mut impl OutboundContext<Self>, msg: Bytes) {
-        let mut shared = self.shared.borrow_mut();
-        if !shared.done {
-            shared.pending.extend_from_slice(&msg);
-        }
+    fn write(&mut self, _: &mut impl OutboundContext<Self>, msg: W) {
+        self.shared.borrow_mut().push(msg.into());
     }
 
     fn flush(&mut self, ctx: &mut impl OutboundContext<Self>) {
-        let records = self.shared.borrow_mut().take_records();
-        match records {
-            Ok(Some(records)) => ctx.write(records),
-            Ok(None) => {}
-            Err(e) => ctx.fail(Error::Io(e)),
+        let result = pump::<W>(&self.shared, |records| {
+            if let Some(records) = records {
+                ctx.write(records);
+            }
+            ctx.channel().is_writable()
+        });
+        if let Err(e) = result {
+            ctx.fail(e);
         }
         ctx.flush();
     }
 
     fn close(&mut self, ctx: &mut impl OutboundContext<Self>) {
-        let records = {
+        // What was written goes first.
+        self.flush(ctx);
+        let waiting = {
             let mut shared = self.shared.borrow_mut();
-            if !shared.done {
-                // What was written goes first, then our close_notify.
-                let data = shared.take_records();
-                shared.done = true;
-                if let Some(conn) = shared.conn.as_mut() {
-                    conn.send_close_notify();
-                }
-                let alert = shared.take_records();
-                match (data, alert) {
-                    (Ok(a), Ok(b)) => [a, b],
-                    _ => [None, None],
-                }
-            } else {
-                [None, None]
-            }
+            let waiting = shared.has_plaintext() && !shared.done;
+            shared.close_pending |= waiting;
+            waiting
         };
-        for records in records.into_iter().flatten() {
-            ctx.write(records);
+        if waiting {
+            // A file region still being encrypted: the inbound half sends
+            // the rest as the socket takes it, then closes.
+            return;
+        }
+        if let Some(records) = close_notify(&self.shared) {
+            ctx.write(W::from(records));
         }
         ctx.flush();
         ctx.close();
     }
 }
 
-impl<L, S> Pipeline<L, BytesMut, Bytes, S> {
+impl<L, W: From<Bytes> + Into<Outbound> + 'static, S> Pipeline<L, BytesMut, W, S> {
     /// Adds the server side of TLS next to the socket: handlers after it
-    /// read and write plaintext as on a plain connection, and learn the
-    /// handshake's outcome from
-    /// [`UserEvent::TlsHandshake`](crate::UserEvent::TlsHandshake). See
-    /// [`TlsAcceptor`] for an example.
-    pub fn tls_server(self, acceptor: &TlsAcceptor) -> Pipeline<L::Output, BytesMut, Bytes, S>
+    /// read and write plaintext as on a plain connection (file regions
+    /// too, in a pipeline [with file regions](Pipeline::with_file_regions):
+    /// read and encrypted a chunk at a time), and learn the handshake's
+    /// outcome from [`UserEvent::TlsHandshake`](crate::UserEvent::TlsHandshake).
+    /// See [`TlsAcceptor`] for an example.
+    pub fn tls_server(self, acceptor: &TlsAcceptor) -> Pipeline<L::Output, BytesMut, W, S>
     where
-        L: Append<(TlsInbound, TlsOutbound)>,
+        L: Append<(TlsInbound<W>, TlsOutbound<W>)>,
     {
         let (inbound, outbound) = TlsInbound::server(acceptor);
         self.duplex(inbound, outbound)
@@ -406,9 +619,9 @@ impl<L, S> Pipeline<L, BytesMut, Bytes, S> {
     /// group.shutdown_gracefully(std::time::Duration::ZERO, std::time::Duration::from_secs(1));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn tls_client(self, connector: &TlsConnector) -> Pipeline<L::Output, BytesMut, Bytes, S>
+    pub fn tls_client(self, connector: &TlsConnector) -> Pipeline<L::Output, BytesMut, W, S>
     where
-        L: Append<(TlsInbound, TlsOutbound)>,
+        L: Append<(TlsInbound<W>, TlsOutbound<W>)>,
     {
         let (inbound, outbound) = TlsInbound::client(connector);
         self.duplex(inbound, outbound)
