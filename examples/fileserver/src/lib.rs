@@ -1,7 +1,10 @@
 //! A minimal HTTP/1.1 static file server on `gyre-reactor`, sending file
 //! bodies with `sendfile` through [`FileRegion`](gyre_zerocopy::FileRegion)s.
 //!
-//! It serves GET and HEAD with `Content-Length`, keep-alive and pipelining,
+//! It serves HTTP, or HTTPS with a certificate and key
+//! ([`FileServerConfig::tls`]: bodies then go out read and encrypted a
+//! chunk at a time, since this kernel offers no kernel TLS to keep
+//! `sendfile`). It serves GET and HEAD with `Content-Length`, keep-alive and pipelining,
 //! single byte ranges (`Range: bytes=a-b`, `a-`, `-n`: 206, or 416 past the
 //! end), 404 for missing files, 405 for other methods, and 403 for any path
 //! that would leave the root: `..` segments (plain or percent-encoded) and
@@ -40,7 +43,7 @@ pub use status::Status;
 use bytes::BytesMut;
 use gyre_reactor::{
     ChannelOptions, EventLoopGroup, IdleStateHandler, Outbound, Pipeline, Server, ServerBootstrap,
-    Transport,
+    TlsAcceptor, Transport,
 };
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -72,6 +75,9 @@ pub struct FileServerConfig {
     /// The same deadline while three quarters of `max_connections` are
     /// taken (default 1 s): see [`ConnectionLimits`].
     pub head_timeout_under_load: Duration,
+    /// Serve HTTPS with these settings (default: plain HTTP). See
+    /// [`FileServerConfig::with_tls_files`].
+    pub tls: Option<TlsAcceptor>,
 }
 
 impl FileServerConfig {
@@ -86,7 +92,27 @@ impl FileServerConfig {
             max_connections: None,
             head_timeout: Duration::from_secs(10),
             head_timeout_under_load: Duration::from_secs(1),
+            tls: None,
         }
+    }
+
+    /// Serves HTTPS with the PEM certificate chain and key in these files
+    /// (ALPN `http/1.1`).
+    ///
+    /// # Errors
+    /// The file that could not be read or used, named.
+    pub fn with_tls_files(
+        mut self,
+        cert: impl AsRef<std::path::Path>,
+        key: impl AsRef<std::path::Path>,
+    ) -> Result<Self, gyre_reactor::TlsError> {
+        self.tls = Some(
+            TlsAcceptor::builder()
+                .identity(gyre_reactor::TlsIdentity::from_pem_files(cert, key)?)
+                .alpn(["http/1.1"])
+                .build()?,
+        );
+        Ok(self)
     }
 }
 
@@ -136,7 +162,7 @@ pub fn start(config: &FileServerConfig) -> Result<Server, StartError> {
         config.head_timeout_under_load,
     );
     tracing::info!(max_connections, "connection cap");
-    let server = ServerBootstrap::new()
+    let bootstrap = ServerBootstrap::new()
         .group(
             EventLoopGroup::builder()
                 .threads(config.workers)
@@ -153,15 +179,21 @@ pub fn start(config: &FileServerConfig) -> Result<Server, StartError> {
             ChannelOptions::default()
                 .close_drain_timeout(idle)
                 .lingering_close(LINGERING_CLOSE),
-        )
-        .bind(config.addr, move |_| {
+        );
+    let idle_handler =
+        move || IdleStateHandler::<BytesMut, Outbound>::new(Duration::ZERO, Duration::ZERO, idle);
+    let server = match config.tls.clone() {
+        None => bootstrap.bind(config.addr, move |_| {
             Pipeline::with_file_regions()
-                .inbound(IdleStateHandler::<BytesMut, Outbound>::new(
-                    Duration::ZERO,
-                    Duration::ZERO,
-                    idle,
-                ))
+                .inbound(idle_handler())
                 .inbound(HttpHandler::new(root.clone(), limits.admit()))
-        })?;
+        })?,
+        Some(tls) => bootstrap.bind(config.addr, move |_| {
+            Pipeline::with_file_regions()
+                .tls_server(&tls)
+                .inbound(idle_handler())
+                .inbound(HttpHandler::new(root.clone(), limits.admit()))
+        })?,
+    };
     Ok(server)
 }

@@ -1,5 +1,5 @@
 //! `gyre-fileserver --root ./public --addr 127.0.0.1:8080`: serves a folder
-//! over HTTP/1.1 with sendfile.
+//! over HTTP/1.1 with sendfile (or HTTPS, with `--tls-cert` and `--tls-key`).
 
 use clap::Parser;
 use gyre_fileserver::{start, FileServerConfig};
@@ -38,6 +38,12 @@ struct Args {
     /// connection cap.
     #[arg(long, default_value_t = 1000)]
     head_timeout_under_load_ms: u64,
+    /// Serve HTTPS with this PEM certificate chain (needs --tls-key).
+    #[arg(long, requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert.
+    #[arg(long, requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
 }
 
 fn main() {
@@ -62,6 +68,20 @@ fn main() {
     if let Some(workers) = args.workers {
         config.workers = workers;
     }
+    if let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) {
+        config = match config.with_tls_files(cert, key) {
+            Ok(config) => config,
+            Err(e) => {
+                eprintln!("gyre-fileserver: {e}");
+                std::process::exit(1);
+            }
+        };
+    }
+    let scheme = if config.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
     let server = match start(&config) {
         Ok(server) => server,
         Err(e) => {
@@ -70,7 +90,7 @@ fn main() {
         }
     };
     println!(
-        "gyre-fileserver serving {} on http://{}",
+        "gyre-fileserver serving {} on {scheme}://{}",
         args.root.display(),
         server.local_addr()
     );

@@ -128,6 +128,10 @@ impl Shared {
     ) -> Result<(), Error> {
         while let Some(item) = queue.front_mut() {
             match item {
+                Outbound::File(region) if region.is_done() => {
+                    // An empty region (an empty file's body).
+                    queue.pop_front();
+                }
                 Outbound::File(region) => {
                     if conn.is_handshaking() {
                         return Ok(());
