@@ -5,3 +5,4 @@ pub mod cpu;
 pub mod floor;
 pub mod load;
 pub mod servers;
+pub mod tls;
