@@ -76,7 +76,10 @@ fn main() {
                 let (running, threads): (Running, &str) = if which == 0 {
                     (tls::gyre(args.workers, certs.server_config()), GYRE_THREADS)
                 } else {
-                    (tls::tokio(args.workers, certs.server_config()), TOKIO_THREADS)
+                    (
+                        tls::tokio(args.workers, certs.server_config()),
+                        TOKIO_THREADS,
+                    )
                 };
                 let report: Report = match shape {
                     Some((c, p, size)) => {
@@ -87,9 +90,8 @@ fn main() {
                 .expect("load run failed");
                 running.stop();
                 rates[which].push(report.rate());
-                cpus[which].push(
-                    report.server_cpu.as_secs_f64() * 1e6 / report.messages.max(1) as f64,
-                );
+                cpus[which]
+                    .push(report.server_cpu.as_secs_f64() * 1e6 / report.messages.max(1) as f64);
                 match &mut hists[which] {
                     Some(h) => h.add(&report.latency).expect("same bounds"),
                     slot => *slot = Some(report.latency),

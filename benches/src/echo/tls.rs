@@ -207,9 +207,7 @@ impl Conn {
             match self.tls.read_tls(&mut self.stream) {
                 Ok(0) => return Ok(None),
                 Ok(_) => {
-                    self.tls
-                        .process_new_packets()
-                        .map_err(io::Error::other)?;
+                    self.tls.process_new_packets().map_err(io::Error::other)?;
                     loop {
                         match self.tls.reader().read(buf) {
                             Ok(0) => return Ok(None),
