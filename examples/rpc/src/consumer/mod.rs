@@ -153,9 +153,23 @@ pub struct ConsumerBuilder {
     tick: Duration,
     defaults: CallOptions,
     filters: Vec<Arc<dyn Filter>>,
+    #[cfg(feature = "tls")]
+    tls: Option<gyre_reactor::TlsConnector>,
 }
 
 impl ConsumerBuilder {
+    /// Connects to providers over TLS (feature `tls`): `tls` names the
+    /// server name every provider's certificate must be for (providers
+    /// share one), the roots that vouch for it and, for mutual TLS, this
+    /// consumer's own certificate. See
+    /// [`ProviderBuilder::tls`](crate::provider::ProviderBuilder::tls) for
+    /// an example.
+    #[cfg(feature = "tls")]
+    pub fn tls(mut self, tls: gyre_reactor::TlsConnector) -> Self {
+        self.tls = Some(tls);
+        self
+    }
+
     /// Adds a filter around every call of every connection (run on the
     /// connection's event loop: keep it quick).
     pub fn filter(mut self, filter: impl Filter + 'static) -> Self {
@@ -263,6 +277,8 @@ impl Consumer {
             tick: Duration::from_millis(5),
             defaults: CallOptions::default(),
             filters: Vec::new(),
+            #[cfg(feature = "tls")]
+            tls: None,
         }
     }
 
@@ -274,28 +290,41 @@ impl Consumer {
         let counter = waiting.clone();
         let filters = self.filters.clone();
         let cfg = self.config.clone();
-        let handle = Bootstrap::new(self.loops.clone())
+        let bootstrap = Bootstrap::new(self.loops.clone())
             .options(ChannelOptions::default().tcp_nodelay(true))
-            .connect_timeout(self.config.connect_timeout)
-            .connect(addr, move |_| {
-                let pending = Rc::new(RefCell::new(Pending::new(counter, filters, addr)));
-                Pipeline::new()
-                    .inbound(IdleStateHandler::new(
-                        cfg.heartbeat * 3,
-                        cfg.heartbeat,
-                        Duration::ZERO,
-                    ))
-                    .decoder(frame_decoder(cfg.max_body))
-                    .outbound(Registrar {
-                        pending: pending.clone(),
-                    })
-                    .inbound(ConsumerConnection {
-                        pending,
-                        next_id: ids,
-                        tick: cfg.tick,
-                        scratch: BytesMut::new(),
-                    })
-            })?;
+            .connect_timeout(self.config.connect_timeout);
+        // (TLS,) heartbeats, frames, the pending calls: one pipeline type
+        // with TLS and one without, so a macro writes both.
+        macro_rules! connect {
+            ($front:expr) => {
+                bootstrap.connect(addr, move |_| {
+                    let pending = Rc::new(RefCell::new(Pending::new(counter, filters, addr)));
+                    $front
+                        .inbound(IdleStateHandler::new(
+                            cfg.heartbeat * 3,
+                            cfg.heartbeat,
+                            Duration::ZERO,
+                        ))
+                        .decoder(frame_decoder(cfg.max_body))
+                        .outbound(Registrar {
+                            pending: pending.clone(),
+                        })
+                        .inbound(ConsumerConnection {
+                            pending,
+                            next_id: ids,
+                            tick: cfg.tick,
+                            scratch: BytesMut::new(),
+                        })
+                })?
+            };
+        }
+        #[cfg(feature = "tls")]
+        let handle = match self.config.tls.clone() {
+            Some(tls) => connect!(Pipeline::new().tls_client(&tls)),
+            None => connect!(Pipeline::new()),
+        };
+        #[cfg(not(feature = "tls"))]
+        let handle = connect!(Pipeline::new());
         Ok(Connection {
             handle,
             _loops: self.loops.clone(),

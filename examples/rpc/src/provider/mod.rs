@@ -115,6 +115,8 @@ pub struct ProviderBuilder {
     services: Vec<Service>,
     filters: Vec<Arc<dyn Filter>>,
     registry: Option<Registered>,
+    #[cfg(feature = "tls")]
+    tls: Option<gyre_reactor::TlsAcceptor>,
 }
 
 /// Where and how a provider announces itself.
@@ -248,6 +250,43 @@ impl ProviderBuilder {
         self
     }
 
+    /// Serves consumers over TLS only (feature `tls`), with mutual TLS if
+    /// `tls` requires client certificates: a consumer must then be built
+    /// with a [`TlsConnector`](gyre_reactor::TlsConnector) that trusts this
+    /// provider's certificate (and shows one of its own).
+    ///
+    /// ```
+    /// use gyre_reactor::{TlsAcceptor, TlsConnector, TlsIdentity, TlsRoots};
+    /// use gyre_rpc::consumer::Consumer;
+    /// use gyre_rpc::provider::{Provider, Service, ServiceError};
+    /// use gyre_rpc::ServiceKey;
+    ///
+    /// # let made = rcgen::generate_simple_self_signed(vec!["provider.internal".into()])?;
+    /// # let (cert_pem, key_pem) = (made.cert.pem(), made.signing_key.serialize_pem());
+    /// let identity = TlsIdentity::from_pem(cert_pem.as_bytes(), key_pem.as_bytes())?;
+    /// let provider = Provider::builder()
+    ///     .listen("127.0.0.1:0".parse()?)
+    ///     .tls(TlsAcceptor::builder().identity(identity).build()?)
+    ///     .service(Service::builder(ServiceKey::new("demo.Echo"))
+    ///         .method("echo", |s: String| Ok::<_, ServiceError>(s))
+    ///         .build())
+    ///     .start()?;
+    /// // Every provider shows a certificate for one shared name.
+    /// let tls = TlsConnector::builder("provider.internal")
+    ///     .roots(TlsRoots::from_pem(cert_pem.as_bytes())?)
+    ///     .build()?;
+    /// let conn = Consumer::builder().tls(tls).build()?.connect(provider.local_addr())?;
+    /// let echoed: String = conn.call(&ServiceKey::new("demo.Echo"), "echo", &"over TLS")?;
+    /// assert_eq!(echoed, "over TLS");
+    /// provider.shutdown(std::time::Duration::from_secs(1));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[cfg(feature = "tls")]
+    pub fn tls(mut self, tls: gyre_reactor::TlsAcceptor) -> Self {
+        self.tls = Some(tls);
+        self
+    }
+
     /// Starts listening.
     pub fn start(self) -> Result<Provider, ProviderError> {
         let mut exports = Exports::default();
@@ -276,34 +315,50 @@ impl ProviderBuilder {
         let server = ServerBootstrap::new()
             .group(loops)
             .child_options(ChannelOptions::default().tcp_nodelay(true));
-        // Every connection's pipeline: heartbeat watch, frames, routing,
-        // and (with a pool) the offload layer that takes pooled calls.
-        let front = move || {
-            Pipeline::new()
-                .inbound(IdleStateHandler::new(
-                    silent,
-                    Duration::ZERO,
-                    Duration::ZERO,
-                ))
-                .decoder(frame_decoder(max_body))
-        };
         let at = match self.listener {
             Some(listener) => Listen::Listener(listener),
             None => Listen::Addr(self.listen),
         };
-        let server = match &pool {
-            Some(pool) => {
-                let stage = pool.stage().clone();
-                bind(server, at, move |_peer| {
-                    front()
-                        .inbound(ProviderConnection::new(conn_shared.clone(), true))
-                        .offload(stage.connection())
-                })?
-            }
-            None => bind(server, at, move |_peer| {
-                front().inbound(ProviderConnection::new(conn_shared.clone(), false))
-            })?,
+        // Every connection's pipeline: (TLS,) heartbeat watch, frames,
+        // routing, and (with a pool) the offload layer that takes pooled
+        // calls. One pipeline type per combination, so a macro writes them.
+        macro_rules! serve {
+            ($front:expr) => {
+                match &pool {
+                    Some(pool) => {
+                        let stage = pool.stage().clone();
+                        bind(server, at, move |_peer| {
+                            $front
+                                .inbound(IdleStateHandler::new(
+                                    silent,
+                                    Duration::ZERO,
+                                    Duration::ZERO,
+                                ))
+                                .decoder(frame_decoder(max_body))
+                                .inbound(ProviderConnection::new(conn_shared.clone(), true))
+                                .offload(stage.connection())
+                        })?
+                    }
+                    None => bind(server, at, move |_peer| {
+                        $front
+                            .inbound(IdleStateHandler::new(
+                                silent,
+                                Duration::ZERO,
+                                Duration::ZERO,
+                            ))
+                            .decoder(frame_decoder(max_body))
+                            .inbound(ProviderConnection::new(conn_shared.clone(), false))
+                    })?,
+                }
+            };
+        }
+        #[cfg(feature = "tls")]
+        let server = match self.tls {
+            Some(tls) => serve!(Pipeline::new().tls_server(&tls)),
+            None => serve!(Pipeline::new()),
         };
+        #[cfg(not(feature = "tls"))]
+        let server = serve!(Pipeline::new());
         let registered = match self.registry {
             Some(r) => {
                 let addr = r.advertise.unwrap_or_else(|| server.local_addr());
@@ -374,6 +429,8 @@ impl Provider {
             services: Vec::new(),
             filters: Vec::new(),
             registry: None,
+            #[cfg(feature = "tls")]
+            tls: None,
         }
     }
 
