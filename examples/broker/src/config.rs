@@ -2,6 +2,7 @@
 //! rolls and expires logs, and how much one request may be.
 
 use crate::log::LogConfig;
+use crate::security::Listener;
 use crate::writer::FlushPolicy;
 use gyre_reactor::Transport;
 use std::net::SocketAddr;
@@ -12,8 +13,15 @@ use std::time::Duration;
 /// `cargo run -p gyre-broker` uses.
 #[derive(Clone, Debug)]
 pub struct BrokerConfig {
-    /// Where to listen (default `127.0.0.1:9092`; port 0 picks a free one).
+    /// Where to listen (default `127.0.0.1:9092`; port 0 picks a free
+    /// one), in clear text and open to anyone, unless `listeners` is set.
     pub listen: SocketAddr,
+    /// Listeners by security protocol, as Kafka's `listeners` (e.g.
+    /// `PLAINTEXT://127.0.0.1:9092` and `SASL_SSL://0.0.0.0:9094` at
+    /// once); replaces `listen` when not empty.
+    pub listeners: Vec<Listener>,
+    /// The certificate chain and key of SSL and SASL_SSL listeners.
+    pub tls: Option<gyre_reactor::TlsAcceptor>,
     /// The `host:port` clients are told to connect to (Metadata,
     /// FindCoordinator); default: the address each client connected to.
     pub advertised: Option<(String, u16)>,
@@ -61,6 +69,8 @@ impl Default for BrokerConfig {
         let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
         BrokerConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 9092)),
+            listeners: Vec::new(),
+            tls: None,
             advertised: None,
             data_dir: PathBuf::from("gyre-data"),
             flush: FlushPolicy::Interval(Duration::from_millis(1000)),

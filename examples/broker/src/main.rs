@@ -3,6 +3,9 @@
 //! ```text
 //! cargo run --release -p gyre-broker -- --listen 127.0.0.1:9092 --data ./gyre-data
 //! cargo run --release -p gyre-broker -- verify --data ./gyre-data
+//! cargo run --release -p gyre-broker -- users --data ./gyre-data add alice --password secret
+//! cargo run --release -p gyre-broker -- --listener PLAINTEXT://127.0.0.1:9092 \
+//!     --listener SASL_SSL://0.0.0.0:9094 --tls-cert cert.pem --tls-key key.pem
 //! ```
 //!
 //! SIGINT or SIGTERM stops it cleanly: connections finish their in-flight
@@ -34,9 +37,20 @@ enum Flush {
 struct Args {
     #[command(subcommand)]
     command: Option<Command>,
-    /// Address to listen on.
+    /// Address to listen on, in clear text and open to anyone (unless
+    /// --listener is given).
     #[arg(long, default_value = "127.0.0.1:9092")]
     listen: SocketAddr,
+    /// A listener as PROTOCOL://ip:port, PROTOCOL one of PLAINTEXT, SSL,
+    /// SASL_PLAINTEXT, SASL_SSL; repeat for several (replaces --listen).
+    #[arg(long = "listener")]
+    listeners: Vec<gyre_broker::security::Listener>,
+    /// PEM certificate chain of SSL and SASL_SSL listeners.
+    #[arg(long, requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// PEM private key of --tls-cert.
+    #[arg(long, requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
     /// Data folder.
     #[arg(long, default_value = "gyre-data")]
     data: PathBuf,
@@ -94,6 +108,91 @@ enum Command {
         #[arg(long, default_value = "gyre-data")]
         data: PathBuf,
     },
+    /// Manage the users SASL listeners accept (stored salted and hashed in
+    /// the data folder; a running broker sees changes at its next start).
+    Users {
+        /// The data folder.
+        #[arg(long, default_value = "gyre-data")]
+        data: PathBuf,
+        #[command(subcommand)]
+        action: UsersAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum UsersAction {
+    /// Adds a user, or sets a user's password.
+    Add {
+        /// The user name.
+        name: String,
+        /// The password.
+        #[arg(long)]
+        password: String,
+        /// SCRAM-SHA-256, SCRAM-SHA-512, or all (PLAIN checks either).
+        #[arg(long, default_value = "all")]
+        mechanism: String,
+        /// PBKDF2 iterations (at least 4096).
+        #[arg(long, default_value_t = gyre_broker::security::credentials::DEFAULT_ITERATIONS)]
+        iterations: u32,
+    },
+    /// Removes a user (or only one mechanism's credential).
+    Remove {
+        /// The user name.
+        name: String,
+        /// SCRAM-SHA-256 or SCRAM-SHA-512; all when absent.
+        #[arg(long)]
+        mechanism: Option<String>,
+    },
+    /// Lists the users and their mechanisms.
+    List,
+}
+
+fn users(data: &std::path::Path, action: &UsersAction) -> Result<(), Box<dyn std::error::Error>> {
+    use gyre_broker::security::scram::{Credential, Mechanism};
+    use gyre_broker::security::CredentialStore;
+    let store = CredentialStore::open(data)?;
+    let mechanism = |name: &str| {
+        Mechanism::from_name(name)
+            .ok_or_else(|| format!("{name:?}: expected SCRAM-SHA-256 or SCRAM-SHA-512"))
+    };
+    match action {
+        UsersAction::Add {
+            name,
+            password,
+            mechanism: which,
+            iterations,
+        } => {
+            let mechanisms = if which == "all" {
+                Mechanism::ALL.to_vec()
+            } else {
+                vec![mechanism(which)?]
+            };
+            for m in mechanisms {
+                store.set(name, Credential::new(m, password, *iterations))?;
+                println!("{name}: {} set ({iterations} iterations)", m.name());
+            }
+        }
+        UsersAction::Remove {
+            name,
+            mechanism: which,
+        } => {
+            let m = which.as_deref().map(mechanism).transpose()?;
+            if !store.remove(name, m)? {
+                return Err(format!("no such credential for {name:?}").into());
+            }
+            println!("{name}: removed");
+        }
+        UsersAction::List => {
+            for (name, mechs) in store.list() {
+                let mechs: Vec<String> = mechs
+                    .iter()
+                    .map(|(m, i)| format!("{} ({i} iterations)", m.name()))
+                    .collect();
+                println!("{name}\t{}", mechs.join(", "));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Blocks SIGINT and SIGTERM in this thread and every thread it starts
@@ -145,8 +244,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .with_writer(std::io::stderr)
         .init();
     let args = Args::parse();
-    if let Some(Command::Verify { data }) = &args.command {
-        return verify(data);
+    match &args.command {
+        Some(Command::Verify { data }) => return verify(data),
+        Some(Command::Users { data, action }) => return users(data, action),
+        None => {}
     }
     // Before any thread starts, so every thread inherits the mask.
     let stop_signals = block_stop_signals();
@@ -157,8 +258,18 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         Err(e) => tracing::warn!(error = %e, "cannot raise the open-file limit"),
     }
     let defaults = BrokerConfig::default();
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(
+            gyre_reactor::TlsAcceptor::builder()
+                .identity(gyre_reactor::TlsIdentity::from_pem_files(cert, key)?)
+                .build()?,
+        ),
+        _ => None,
+    };
     let mut config = BrokerConfig {
         listen: args.listen,
+        listeners: args.listeners.clone(),
+        tls,
         advertised: args.advertise,
         data_dir: args.data,
         flush: match args.flush {
@@ -187,6 +298,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // stop the broker.
     let mut out = std::io::stdout();
     let _ = writeln!(out, "gyre-broker listening on {}", broker.local_addr());
+    if !args.listeners.is_empty() {
+        for listener in broker.listeners() {
+            let _ = writeln!(out, "listener {listener}");
+        }
+    }
     let _ = writeln!(out, "data in {}", data.display());
     let _ = out.flush();
     // Serve until SIGINT or SIGTERM; a kill -9 loses what the flush policy

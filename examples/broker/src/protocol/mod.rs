@@ -80,6 +80,12 @@ pub mod error_code {
     pub const UNKNOWN_TOPIC_ID: i16 = 100;
     /// DescribeCluster asked for an endpoint type the broker lacks.
     pub const UNSUPPORTED_ENDPOINT_TYPE: i16 = 120;
+    /// The SASL mechanism asked for is not offered.
+    pub const UNSUPPORTED_SASL_MECHANISM: i16 = 33;
+    /// A SASL request out of order (or on a listener without SASL).
+    pub const ILLEGAL_SASL_STATE: i16 = 34;
+    /// SASL authentication failed (wrong credentials).
+    pub const SASL_AUTHENTICATION_FAILED: i16 = 58;
     /// A member id is required: rejoin with the one given.
     pub const MEMBER_ID_REQUIRED: i16 = 79;
 }

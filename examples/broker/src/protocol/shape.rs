@@ -541,6 +541,8 @@ fn walk(key: ApiKey, version: i16, body: &[u8]) -> Result<usize, ShapeError> {
                 w.string()?; // and version
             }
         }
+        ApiKey::SaslHandshake => w.string()?,   // mechanism
+        ApiKey::SaslAuthenticate => w.bytes()?, // auth bytes
         _ => return Ok(body.len()),
     }
     w.tags()?;
@@ -848,6 +850,16 @@ mod tests {
                 }
                 RequestKind::ApiVersions(r)
             }
+            ApiKey::SaslHandshake => {
+                let mut r = SaslHandshakeRequest::default();
+                r.mechanism = name("SCRAM-SHA-256");
+                RequestKind::SaslHandshake(r)
+            }
+            ApiKey::SaslAuthenticate => {
+                let mut r = SaslAuthenticateRequest::default();
+                r.auth_bytes = bytes::Bytes::from_static(b"n,,n=user,r=nonce");
+                RequestKind::SaslAuthenticate(r)
+            }
             other => panic!("no sample for {other:?}"),
         }
     }
@@ -888,7 +900,9 @@ mod tests {
             IncrementalAlterConfigs,
             DeleteRecords,
             DescribeCluster,
-            ApiVersions
+            ApiVersions,
+            SaslHandshake,
+            SaslAuthenticate
         );
         buf.to_vec()
     }

@@ -51,6 +51,12 @@ pub const SUPPORTED: &[ApiRange] = &[
     range(ApiKey::IncrementalAlterConfigs, 0, 1),
     range(ApiKey::DeleteRecords, 0, 2),
     range(ApiKey::DescribeCluster, 0, 1),
+    // SASL (on SASL listeners; elsewhere answered ILLEGAL_SASL_STATE).
+    // After a v0 handshake the SASL tokens follow raw (length-prefixed,
+    // no request header); after v1 they come in SaslAuthenticate.
+    // librdkafka will not start SASL unless v0 is listed.
+    range(ApiKey::SaslHandshake, 0, 1),
+    range(ApiKey::SaslAuthenticate, 0, 2),
 ];
 
 /// The range for `key`, if the broker answers it at all.
@@ -76,15 +82,16 @@ mod tests {
                 r.min >= crate_range.min && r.max <= crate_range.max,
                 "{r:?}"
             );
-            // Flexible versions use request header v2; OffsetDelete has
-            // none.
-            if r.key != ApiKey::OffsetDelete {
+            // Flexible versions use request header v2; OffsetDelete and
+            // SaslHandshake have none.
+            if r.key != ApiKey::OffsetDelete && r.key != ApiKey::SaslHandshake {
                 assert_eq!(r.key.request_header_version(r.max), 2, "{r:?}");
             }
         }
         assert!(supports(ApiKey::Fetch, 17));
         assert!(!supports(ApiKey::Fetch, 18));
-        assert!(!supports(ApiKey::SaslHandshake, 0));
+        assert!(supports(ApiKey::SaslHandshake, 0));
+        assert!(supports(ApiKey::SaslAuthenticate, 2));
         assert_eq!(kafka_protocol::messages::ProduceRequest::VERSIONS.min, 3);
     }
 }

@@ -7,6 +7,10 @@
 //! speak (other than ApiVersions, which is answered with
 //! `UNSUPPORTED_VERSION` and the supported ranges, as Kafka does), or
 //! bigger than the request size limit closes this connection only.
+//!
+//! On a SASL listener a connection is served nothing but ApiVersions,
+//! SaslHandshake and SaslAuthenticate until it has authenticated; any
+//! other request, or a failed authentication, closes it (as Kafka does).
 
 use super::budget::Reservations;
 use super::groups::GroupCall;
@@ -19,6 +23,7 @@ use crate::ops::{Answer, LogJob, LogOp, LogReply, TopicSpec};
 use crate::protocol::error_code as ec;
 use crate::protocol::request::{self, RequestError};
 use crate::protocol::{header, versions};
+use crate::security::sasl::{self, Reply, SaslSession};
 use crate::topics::{self, ConfigChange, Topic};
 use crate::writer::{Full, Submitter};
 use bytes::Bytes;
@@ -27,7 +32,8 @@ use kafka_protocol::messages::api_versions_response::ApiVersion;
 use kafka_protocol::messages::{
     ApiKey, ApiVersionsResponse, CreatePartitionsRequest, CreateTopicsRequest,
     DeleteRecordsRequest, FetchRequest, IncrementalAlterConfigsRequest, ListOffsetsRequest,
-    MetadataRequest, ProduceRequest, RequestKind,
+    MetadataRequest, ProduceRequest, RequestKind, SaslAuthenticateRequest,
+    SaslAuthenticateResponse, SaslHandshakeResponse,
 };
 use kafka_protocol::protocol::StrBytes;
 use std::cell::Cell;
@@ -59,6 +65,9 @@ pub struct Connection {
     /// Gives each request its share of the server's request memory, held
     /// until the request's bytes are dropped.
     reservations: Reservations,
+    /// On a SASL listener: where authentication stands (`None` on a
+    /// listener without SASL, where everyone is in).
+    sasl: Option<SaslSession>,
 }
 
 impl Connection {
@@ -67,8 +76,10 @@ impl Connection {
         submitter: Submitter<Responder>,
         sent: Rc<Cell<u64>>,
         reservations: Reservations,
+        sasl: bool,
     ) -> Self {
         Connection {
+            sasl: sasl.then(SaslSession::new),
             reservations,
             shared,
             submitter,
@@ -200,6 +211,43 @@ impl Connection {
             Ok(h) if h.api_key == ApiKey::JoinGroup as i16 => header::client_id(&frame),
             _ => Bytes::new(),
         };
+        if let Some(session) = &mut self.sasl {
+            if session.expects_raw_token() {
+                // After a v0 handshake: a bare token, answered bare (a
+                // refusal just closes, as v0 has no error to carry).
+                return match session.authenticate(&frame, &self.shared.credentials) {
+                    Reply::Continue(token) | Reply::Authenticated { last: token, .. } => {
+                        if let Some(user) = session.principal() {
+                            tracing::info!(peer = ?ctx.channel().peer_addr(), %user, "authenticated");
+                        }
+                        let mut raw = bytes::BytesMut::with_capacity(4 + token.len());
+                        raw.extend_from_slice(&(token.len() as u32).to_be_bytes());
+                        raw.extend_from_slice(&token);
+                        let seq = self.next_seq();
+                        ctx.write(Sequenced {
+                            seq,
+                            frame: Frame::Bytes(raw.freeze()),
+                        });
+                    }
+                    Reply::Refused(why) => {
+                        tracing::warn!(peer = ?ctx.channel().peer_addr(), reason = %why, "SASL authentication failed");
+                        self.refuse(ctx, format_args!("SASL authentication failed"))
+                    }
+                };
+            }
+            if session.principal().is_none() {
+                let key = header::peek(&frame).ok().map(|h| h.api_key);
+                let allowed = [
+                    ApiKey::ApiVersions as i16,
+                    ApiKey::SaslHandshake as i16,
+                    ApiKey::SaslAuthenticate as i16,
+                ];
+                if !key.is_some_and(|k| allowed.contains(&k)) {
+                    let name = key.map(ApiKey::try_from);
+                    return self.refuse(ctx, format_args!("{name:?} before SASL authentication"));
+                }
+            }
+        }
         let (head, request) = match request::decode(frame) {
             Ok(decoded) => decoded,
             Err(RequestError::UnsupportedVersion {
@@ -262,6 +310,35 @@ impl Connection {
                 let r = node::describe_cluster(&req, head.api_version, self.advertised(ctx));
                 self.reply(ctx, head, &r);
             }
+            RequestKind::SaslHandshake(r) => {
+                let mut resp = SaslHandshakeResponse::default();
+                match &mut self.sasl {
+                    Some(session) => {
+                        resp.mechanisms = sasl::MECHANISMS
+                            .iter()
+                            .map(|m| StrBytes::from_static_str(m))
+                            .collect();
+                        if !session.handshake(r.mechanism.as_str(), head.api_version) {
+                            resp.error_code = if session.principal().is_some() {
+                                ec::ILLEGAL_SASL_STATE
+                            } else {
+                                ec::UNSUPPORTED_SASL_MECHANISM
+                            };
+                        }
+                    }
+                    None => resp.error_code = ec::ILLEGAL_SASL_STATE,
+                }
+                let refused = resp.error_code != ec::NONE;
+                self.reply(ctx, head, &resp);
+                if refused {
+                    let mechanism = r.mechanism.as_str().to_owned();
+                    self.refuse(
+                        ctx,
+                        format_args!("SASL handshake for {mechanism:?} refused"),
+                    );
+                }
+            }
+            RequestKind::SaslAuthenticate(r) => self.sasl_authenticate(ctx, head, r),
             RequestKind::CreatePartitions(r) => self.create_partitions(ctx, head, r),
             RequestKind::DeleteRecords(r) => self.delete_records(ctx, head, r),
             RequestKind::IncrementalAlterConfigs(r) => self.alter_configs(ctx, head, r),
@@ -303,6 +380,43 @@ impl Connection {
                 drop(other);
                 self.refuse(ctx, format_args!("{name} is not handled"));
             }
+        }
+    }
+
+    fn sasl_authenticate(
+        &mut self,
+        ctx: &mut impl InboundContext<Self>,
+        head: header::RequestHead,
+        r: SaslAuthenticateRequest,
+    ) {
+        let mut resp = SaslAuthenticateResponse::default();
+        let reply = match &mut self.sasl {
+            Some(session) => session.authenticate(&r.auth_bytes, &self.shared.credentials),
+            None => Reply::Refused("SaslAuthenticate on a listener without SASL".into()),
+        };
+        let peer = ctx.channel().peer_addr();
+        let refused = match reply {
+            Reply::Continue(bytes) => {
+                resp.auth_bytes = bytes.into();
+                None
+            }
+            Reply::Authenticated { principal, last } => {
+                tracing::info!(?peer, user = %principal, "authenticated");
+                resp.auth_bytes = last.into();
+                None
+            }
+            Reply::Refused(why) => {
+                resp.error_code = ec::SASL_AUTHENTICATION_FAILED;
+                resp.error_message = Some(StrBytes::from_static_str(
+                    "Authentication failed: invalid credentials",
+                ));
+                Some(why)
+            }
+        };
+        self.reply(ctx, head, &resp);
+        if let Some(why) = refused {
+            tracing::warn!(?peer, reason = %why, "SASL authentication failed");
+            self.refuse(ctx, format_args!("SASL authentication failed"));
         }
     }
 

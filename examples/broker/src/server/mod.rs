@@ -16,6 +16,7 @@ mod shared;
 
 use crate::config::BrokerConfig;
 use crate::log::Truncation;
+use crate::security::{CredentialStore, Listener, SecurityProtocol};
 use crate::storage::Storage;
 use crate::writer::{LogWriter, Submitter, WriterConfig};
 use budget::{RequestBudget, RequestMemory};
@@ -49,6 +50,12 @@ pub enum StartError {
     /// The group offsets could not be loaded.
     #[error("cannot load group offsets: {0}")]
     Offsets(#[source] std::io::Error),
+    /// The SASL credentials file could not be read.
+    #[error("cannot load SASL credentials: {0}")]
+    Credentials(#[from] crate::security::CredentialError),
+    /// An SSL or SASL_SSL listener without a certificate.
+    #[error("{0} needs a certificate and key (--tls-cert, --tls-key)")]
+    NoCertificate(crate::security::Listener),
     /// The log writer's ring could not be built.
     #[error("cannot start the log writer: {0}")]
     Writer(String),
@@ -59,7 +66,8 @@ pub enum StartError {
 
 /// A running broker.
 pub struct Broker {
-    server: Server,
+    /// One server per listener, on the same event loops.
+    servers: Vec<(Listener, Server)>,
     writer: Option<LogWriter<Responder>>,
     groups: Coordinator,
     groups_thread: Option<JoinHandle<()>>,
@@ -70,7 +78,7 @@ pub struct Broker {
 impl std::fmt::Debug for Broker {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Broker")
-            .field("addr", &self.server.local_addr())
+            .field("listeners", &self.listeners())
             .finish()
     }
 }
@@ -138,38 +146,79 @@ impl Broker {
             request_memory: RequestMemory::new(config.queued_max_request_bytes),
             next_producer_id: AtomicI64::new(first_producer_id),
             groups: groups.clone(),
+            credentials: Arc::new(CredentialStore::open(&config.data_dir)?),
         });
         let stats = shared.clone();
-        let submitter = Mutex::new(writer.submitter());
         let max_request = config.max_request_size;
-        let server = ServerBootstrap::new()
-            .group(loops)
-            .child_options(ChannelOptions::default().tcp_nodelay(true))
-            .bind(config.listen, move |_peer: SocketAddr| {
-                let decoder = LengthFieldDecoder::builder()
-                    .length_field_length(4)
-                    .initial_bytes_to_strip(4)
-                    .max_frame_length(max_request + 4)
-                    .build()
-                    .expect("a valid frame decoder");
-                let submitter: Submitter<Responder> =
-                    submitter.lock().unwrap_or_else(|e| e.into_inner()).clone();
-                let sent = Rc::new(Cell::new(0));
-                let (budget, reservations) =
-                    RequestBudget::new(shared.request_memory.clone(), max_request);
-                Pipeline::with_file_regions()
-                    .inbound(budget)
-                    .decoder(decoder)
-                    .outbound(Sequencer::new(sent.clone()))
-                    .inbound(Connection::new(
-                        shared.clone(),
-                        submitter,
-                        sent,
-                        reservations,
-                    ))
-            })?;
+        let listeners = if config.listeners.is_empty() {
+            vec![Listener {
+                protocol: SecurityProtocol::Plaintext,
+                addr: config.listen,
+            }]
+        } else {
+            config.listeners.clone()
+        };
+        let mut servers = Vec::with_capacity(listeners.len());
+        for listener in listeners {
+            let shared = shared.clone();
+            let submitter = Mutex::new(writer.submitter());
+            let sasl = listener.protocol.uses_sasl();
+            let bootstrap = ServerBootstrap::new()
+                .group(loops.clone())
+                .child_options(ChannelOptions::default().tcp_nodelay(true));
+            // Every connection's pipeline: (TLS,) the request memory
+            // budget, the frame decoder, the response sequencer and the
+            // connection. With TLS or without is a different type, so a
+            // macro writes both.
+            macro_rules! bind {
+                ($($tls:ident)?) => {
+                    bootstrap.bind(listener.addr, move |_peer: SocketAddr| {
+                        let decoder = LengthFieldDecoder::builder()
+                            .length_field_length(4)
+                            .initial_bytes_to_strip(4)
+                            .max_frame_length(max_request + 4)
+                            .build()
+                            .expect("a valid frame decoder");
+                        let submitter: Submitter<Responder> =
+                            submitter.lock().unwrap_or_else(|e| e.into_inner()).clone();
+                        let sent = Rc::new(Cell::new(0));
+                        let (budget, reservations) =
+                            RequestBudget::new(shared.request_memory.clone(), max_request);
+                        Pipeline::with_file_regions()
+                            $(.tls_server(&$tls))?
+                            .inbound(budget)
+                            .decoder(decoder)
+                            .outbound(Sequencer::new(sent.clone()))
+                            .inbound(Connection::new(
+                                shared.clone(),
+                                submitter,
+                                sent,
+                                reservations,
+                                sasl,
+                            ))
+                    })?
+                };
+            }
+            let server = if listener.protocol.uses_tls() {
+                let Some(tls) = config.tls.clone() else {
+                    return Err(StartError::NoCertificate(listener));
+                };
+                bind!(tls)
+            } else {
+                bind!()
+            };
+            let bound = Listener {
+                addr: server.local_addr(),
+                ..listener
+            };
+            tracing::info!(listener = %bound, "listening");
+            servers.push((bound, server));
+        }
+        if servers.iter().all(|(l, _)| !l.protocol.uses_sasl()) {
+            tracing::info!("no SASL listener: every client that reaches a listener may produce, consume, create and delete topics");
+        }
         Ok(Broker {
-            server,
+            servers,
             writer: Some(writer),
             groups,
             groups_thread: Some(groups_thread),
@@ -178,9 +227,21 @@ impl Broker {
         })
     }
 
-    /// Where the broker listens.
+    /// Where the broker's first listener listens (see
+    /// [`listeners`](Self::listeners) for all).
     pub fn local_addr(&self) -> SocketAddr {
-        self.server.local_addr()
+        self.servers[0].1.local_addr()
+    }
+
+    /// Every listener, with the port it got.
+    pub fn listeners(&self) -> Vec<Listener> {
+        self.servers.iter().map(|(l, _)| *l).collect()
+    }
+
+    /// The users SASL listeners authenticate (add and remove them here
+    /// while the broker runs).
+    pub fn credentials(&self) -> &CredentialStore {
+        &self.shared.credentials
     }
 
     /// How many times a connection found the log writer's ring full and
@@ -208,7 +269,13 @@ impl Broker {
     /// (within `timeout`), then stops the coordinator and the log writer,
     /// which commits and syncs everything queued.
     pub fn shutdown(mut self, timeout: Duration) {
-        self.server
+        // The listeners share their loops: stop every one from accepting,
+        // then shut the loops down once.
+        for (_, server) in &self.servers[1..] {
+            server.stop_accepting();
+        }
+        self.servers[0]
+            .1
             .shutdown_gracefully(Duration::from_millis(50), timeout);
         self.groups.stop();
         if let Some(t) = self.groups_thread.take() {

@@ -1,10 +1,11 @@
 //! What every connection of a broker shares: the topic catalog, the
 //! advertised address, the limits, the group coordinator, the request
-//! memory pool and the counters. Plain data.
+//! memory pool, the SASL credentials and the counters. Plain data.
 
 use super::budget::RequestMemory;
 use super::groups::Coordinator;
 use crate::log::LogConfig;
+use crate::security::CredentialStore;
 use crate::topics::Catalog;
 use std::sync::atomic::{AtomicI64, AtomicU64};
 use std::sync::Arc;
@@ -26,4 +27,6 @@ pub struct Shared {
     pub(crate) ring_stalls: AtomicU64,
     /// The bytes of requests being received, bounded server-wide.
     pub(crate) request_memory: Arc<RequestMemory>,
+    /// The users SASL listeners authenticate.
+    pub(crate) credentials: Arc<CredentialStore>,
 }

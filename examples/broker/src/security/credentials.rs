@@ -1,0 +1,248 @@
+//! The users a SASL listener knows: for each user and SCRAM mechanism a
+//! salted, hashed [`Credential`], never a password, kept in
+//! `<data>/security/credentials` (one line per user and mechanism, written
+//! whole to a temporary file and renamed over the old one, so a crash
+//! leaves the old file or the new, never half of one). Read by the event
+//! loops during authentication, changed by the `users` subcommand and
+//! AlterUserScramCredentials (a lock taken per authentication step, not
+//! per request). Uses the SCRAM module beside it.
+
+use super::scram::{Credential, Mechanism};
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::RwLock;
+
+/// Iterations for credentials made here (Kafka's default for
+/// kafka-configs is 4096; more costs each login more).
+pub const DEFAULT_ITERATIONS: u32 = 8192;
+
+/// Why a credential change failed.
+#[derive(Debug, thiserror::Error)]
+pub enum CredentialError {
+    /// The file could not be read or written.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A line of the file is not a credential.
+    #[error("{}, line {line}: not a credential", path.display())]
+    Corrupt {
+        /// The file.
+        path: PathBuf,
+        /// The line (from 1).
+        line: usize,
+    },
+    /// A user name that cannot be stored (empty, or with a tab or a line
+    /// break).
+    #[error("invalid user name {0:?}")]
+    Name(String),
+    /// Fewer iterations than Kafka accepts.
+    #[error("{0} iterations: at least 4096")]
+    Iterations(u32),
+}
+
+/// The users and their credentials.
+#[derive(Debug)]
+pub struct CredentialStore {
+    path: PathBuf,
+    users: RwLock<BTreeMap<String, BTreeMap<Mechanism, Credential>>>,
+}
+
+fn valid_name(name: &str) -> bool {
+    !name.is_empty() && !name.contains(['\t', '\n', '\r'])
+}
+
+impl CredentialStore {
+    /// Where a data folder keeps its credentials.
+    pub fn path_in(data_dir: &Path) -> PathBuf {
+        data_dir.join("security").join("credentials")
+    }
+
+    /// Loads the data folder's credentials (none if the file is missing).
+    ///
+    /// # Errors
+    /// The file exists and cannot be read, or a line is damaged.
+    pub fn open(data_dir: &Path) -> Result<CredentialStore, CredentialError> {
+        let path = Self::path_in(data_dir);
+        let mut users: BTreeMap<String, BTreeMap<Mechanism, Credential>> = BTreeMap::new();
+        match std::fs::read_to_string(&path) {
+            Ok(text) => {
+                for (i, line) in text.lines().enumerate() {
+                    if line.trim().is_empty() || line.starts_with('#') {
+                        continue;
+                    }
+                    let fields: Vec<&str> = line.split('\t').collect();
+                    let parsed = fields
+                        .split_first()
+                        .and_then(|(name, rest)| Some((*name, Credential::from_fields(rest)?)));
+                    let Some((name, credential)) = parsed else {
+                        return Err(CredentialError::Corrupt { path, line: i + 1 });
+                    };
+                    users
+                        .entry(name.to_owned())
+                        .or_default()
+                        .insert(credential.mechanism, credential);
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(source) => return Err(CredentialError::Io { path, source }),
+        }
+        Ok(CredentialStore {
+            path,
+            users: RwLock::new(users),
+        })
+    }
+
+    /// `user`'s credential for `mechanism`.
+    pub fn get(&self, user: &str, mechanism: Mechanism) -> Option<Credential> {
+        let users = self.users.read().unwrap_or_else(|e| e.into_inner());
+        users.get(user)?.get(&mechanism).cloned()
+    }
+
+    /// Whether `password` is `user`'s (SASL/PLAIN): checked against the
+    /// user's SCRAM-SHA-256 credential, or SCRAM-SHA-512 without one.
+    pub fn verify_password(&self, user: &str, password: &str) -> bool {
+        let credential = {
+            let users = self.users.read().unwrap_or_else(|e| e.into_inner());
+            users.get(user).and_then(|m| m.values().next().cloned())
+        };
+        credential.is_some_and(|c| c.verify_password(password))
+    }
+
+    /// Every user, with the mechanisms and iterations each has.
+    pub fn list(&self) -> Vec<(String, Vec<(Mechanism, u32)>)> {
+        let users = self.users.read().unwrap_or_else(|e| e.into_inner());
+        users
+            .iter()
+            .map(|(name, creds)| {
+                let mechs = creds
+                    .values()
+                    .map(|c| (c.mechanism, c.iterations))
+                    .collect();
+                (name.clone(), mechs)
+            })
+            .collect()
+    }
+
+    /// Sets `user`'s credential for its mechanism, and saves.
+    ///
+    /// # Errors
+    /// An invalid name or iteration count; the file could not be written.
+    pub fn set(&self, user: &str, credential: Credential) -> Result<(), CredentialError> {
+        if !valid_name(user) {
+            return Err(CredentialError::Name(user.to_owned()));
+        }
+        if credential.iterations < Mechanism::MIN_ITERATIONS {
+            return Err(CredentialError::Iterations(credential.iterations));
+        }
+        let mut users = self.users.write().unwrap_or_else(|e| e.into_inner());
+        users
+            .entry(user.to_owned())
+            .or_default()
+            .insert(credential.mechanism, credential);
+        self.save(&users)
+    }
+
+    /// Removes `user`'s credential for `mechanism` (every mechanism with
+    /// `None`), and saves; false if there was none.
+    ///
+    /// # Errors
+    /// The file could not be written.
+    pub fn remove(
+        &self,
+        user: &str,
+        mechanism: Option<Mechanism>,
+    ) -> Result<bool, CredentialError> {
+        let mut users = self.users.write().unwrap_or_else(|e| e.into_inner());
+        let removed = match (users.get_mut(user), mechanism) {
+            (None, _) => false,
+            (Some(_), None) => users.remove(user).is_some(),
+            (Some(creds), Some(m)) => {
+                let removed = creds.remove(&m).is_some();
+                if creds.is_empty() {
+                    users.remove(user);
+                }
+                removed
+            }
+        };
+        if removed {
+            self.save(&users)?;
+        }
+        Ok(removed)
+    }
+
+    fn save(
+        &self,
+        users: &BTreeMap<String, BTreeMap<Mechanism, Credential>>,
+    ) -> Result<(), CredentialError> {
+        let io = |source| CredentialError::Io {
+            path: self.path.clone(),
+            source,
+        };
+        let dir = self.path.parent().expect("inside the data folder");
+        std::fs::create_dir_all(dir).map_err(io)?;
+        let mut text = String::from("# gyre-broker SCRAM credentials: user, mechanism, iterations, salt, stored key, server key\n");
+        for (name, creds) in users {
+            for c in creds.values() {
+                text.push_str(name);
+                text.push('\t');
+                text.push_str(&c.to_fields());
+                text.push('\n');
+            }
+        }
+        let tmp = self.path.with_extension("tmp");
+        let mut f = std::fs::File::create(&tmp).map_err(io)?;
+        f.write_all(text.as_bytes()).map_err(io)?;
+        f.sync_all().map_err(io)?;
+        std::fs::rename(&tmp, &self.path).map_err(io)?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credentials_persist_hashed_and_verify() {
+        let dir = std::env::temp_dir().join(format!("gyre-creds-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let store = CredentialStore::open(&dir).unwrap();
+        store
+            .set(
+                "alice",
+                Credential::new(Mechanism::Sha256, "wonderland", 4096),
+            )
+            .unwrap();
+        store
+            .set(
+                "alice",
+                Credential::new(Mechanism::Sha512, "wonderland", 4096),
+            )
+            .unwrap();
+        assert!(matches!(
+            store.set("bad\tname", Credential::new(Mechanism::Sha256, "x", 4096)),
+            Err(CredentialError::Name(_))
+        ));
+        let again = CredentialStore::open(&dir).unwrap();
+        assert!(again.verify_password("alice", "wonderland"));
+        assert!(!again.verify_password("alice", "Wonderland"));
+        assert!(!again.verify_password("bob", "wonderland"));
+        let file = std::fs::read_to_string(CredentialStore::path_in(&dir)).unwrap();
+        assert!(!file.contains("wonderland"), "no password in the file");
+        assert_eq!(again.list()[0].1.len(), 2);
+        assert!(again.remove("alice", Some(Mechanism::Sha512)).unwrap());
+        assert!(again.remove("alice", None).unwrap());
+        assert!(CredentialStore::open(&dir).unwrap().list().is_empty());
+        std::fs::write(CredentialStore::path_in(&dir), "alice\tjunk\n").unwrap();
+        assert!(matches!(
+            CredentialStore::open(&dir),
+            Err(CredentialError::Corrupt { line: 1, .. })
+        ));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
