@@ -17,8 +17,9 @@ enum Stage {
     Handshake,
     /// PLAIN chosen: one SaslAuthenticate with the password.
     Plain,
-    /// SCRAM chosen: two SaslAuthenticate round trips.
-    Scram(ScramServer),
+    /// SCRAM chosen: two SaslAuthenticate round trips (boxed: the
+    /// exchange's state is large, and most connections never get here).
+    Scram(Box<ScramServer>),
     /// In, as this user.
     Authenticated(String),
     /// Refused or out of order: the connection is closing.
@@ -90,7 +91,7 @@ impl SaslSession {
         self.stage = match mechanism {
             "PLAIN" => Stage::Plain,
             other => match Mechanism::from_name(other) {
-                Some(m) => Stage::Scram(ScramServer::new(m)),
+                Some(m) => Stage::Scram(Box::new(ScramServer::new(m))),
                 None => return false,
             },
         };

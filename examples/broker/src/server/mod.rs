@@ -87,6 +87,11 @@ impl Broker {
     /// Opens the data folder (recovering every log), starts the log writer,
     /// the group coordinator and the listener.
     pub fn start(config: &BrokerConfig) -> Result<Broker, StartError> {
+        if let Some(l) = config.listeners.iter().find(|l| l.protocol.uses_tls()) {
+            if config.tls.is_none() {
+                return Err(StartError::NoCertificate(*l));
+            }
+        }
         let fd_limit = gyre_reactor::open_file_limit();
         let max_open_segments = config
             .max_open_segments

@@ -63,6 +63,14 @@ impl BrokerProcess {
         }
     }
 
+    /// The next line it printed on stdout (after the address: the
+    /// listeners, when `--listener` is given).
+    pub fn next_line(&mut self) -> String {
+        let mut line = String::new();
+        self._stdout.read_line(&mut line).unwrap();
+        line.trim().to_owned()
+    }
+
     /// What it has logged so far.
     pub fn stderr(&self) -> String {
         let mut s = String::new();

@@ -1,0 +1,295 @@
+//! The broker's security against real clients: listeners by protocol
+//! (PLAINTEXT, SASL_PLAINTEXT and SASL_SSL at once), users added with the
+//! `users` subcommand and stored hashed, and kcat (librdkafka 2.0),
+//! kafka-python, confluent-kafka and kafkajs authenticating with PLAIN,
+//! SCRAM-SHA-256 and SCRAM-SHA-512 in clear text and over TLS; a wrong
+//! password and a client that skips SASL refused, the plaintext listener
+//! still open.
+
+mod common;
+
+use common::process::BrokerProcess;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+fn data_dir(tag: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("gyre-security-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn broker_bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_gyre-broker"))
+}
+
+/// A CA and a `localhost` certificate it signs: (CA file, cert, key).
+fn certs(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
+    let mut ca_params = rcgen::CertificateParams::new(vec![]).unwrap();
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "broker test CA");
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let ca = ca_params.self_signed(&ca_key).unwrap();
+    let key = rcgen::KeyPair::generate().unwrap();
+    let mut leaf = rcgen::CertificateParams::new(vec!["localhost".into()]).unwrap();
+    leaf.subject_alt_names
+        .push(rcgen::SanType::IpAddress("127.0.0.1".parse().unwrap()));
+    leaf.distinguished_name
+        .push(rcgen::DnType::CommonName, "localhost");
+    let cert = leaf
+        .signed_by(&key, &rcgen::Issuer::from_params(&ca_params, &ca_key))
+        .unwrap();
+    let write = |name: &str, text: String| {
+        let p = dir.join(name);
+        std::fs::write(&p, text).unwrap();
+        p
+    };
+    (
+        write("ca.pem", ca.pem()),
+        write("cert.pem", cert.pem()),
+        write("key.pem", key.serialize_pem()),
+    )
+}
+
+/// Runs `cmd`; its stdout and stderr, and whether it succeeded.
+fn run(mut cmd: Command, input: Option<&[u8]>) -> (bool, String, String) {
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{cmd:?}: {e} (scripts/test installs the clients)"));
+    let mut stdin = child.stdin.take().unwrap();
+    if let Some(input) = input {
+        stdin.write_all(input).unwrap();
+    }
+    drop(stdin);
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// A broker with three listeners and one user; (broker, plaintext,
+/// sasl_plaintext, sasl_ssl addresses, CA file).
+fn secured(tag: &str) -> (BrokerProcess, [String; 3], PathBuf, PathBuf) {
+    let dir = data_dir(tag);
+    let data = dir.join("data");
+    let (ca, cert, key) = certs(&dir);
+    let mut add = broker_bin();
+    add.arg("users").arg("--data").arg(&data).args([
+        "add",
+        "alice",
+        "--password",
+        "wonder land",
+        "--iterations",
+        "4096",
+    ]);
+    let (ok, out, err) = run(add, None);
+    assert!(ok, "users add: {err}");
+    assert!(out.contains("SCRAM-SHA-512 set"), "{out}");
+    let stored = std::fs::read_to_string(data.join("security/credentials")).unwrap();
+    assert!(
+        !stored.contains("wonder land"),
+        "the password is not stored"
+    );
+    let mut broker = BrokerProcess::start(
+        &data,
+        &[
+            "--listener",
+            "PLAINTEXT://127.0.0.1:0",
+            "--listener",
+            "SASL_PLAINTEXT://127.0.0.1:0",
+            "--listener",
+            "SASL_SSL://127.0.0.1:0",
+            "--tls-cert",
+            cert.to_str().unwrap(),
+            "--tls-key",
+            key.to_str().unwrap(),
+        ],
+    );
+    let addrs = [0, 1, 2].map(|_| {
+        let line = broker.next_line();
+        line.split("://")
+            .nth(1)
+            .unwrap_or_else(|| panic!("{line:?}"))
+            .to_owned()
+    });
+    (broker, addrs, ca, dir)
+}
+
+fn kcat(
+    addr: &str,
+    protocol: &str,
+    mechanism: &str,
+    password: &str,
+    ca: &Path,
+    args: &[&str],
+) -> Command {
+    let mut c = Command::new("kcat");
+    c.args(["-b", addr, "-X"])
+        .arg(format!("security.protocol={protocol}"))
+        .args(["-X", &format!("sasl.mechanisms={mechanism}")])
+        .args(["-X", "sasl.username=alice", "-X"])
+        .arg(format!("sasl.password={password}"))
+        .args(["-X", &format!("ssl.ca.location={}", ca.display())])
+        .args(args);
+    c
+}
+
+#[test]
+fn kcat_authenticates_with_every_mechanism_in_clear_and_over_tls() {
+    let (broker, [plain, sasl, sasl_ssl], ca, dir) = secured("kcat");
+    let pw = "wonder land";
+    for (addr, protocol, mechanism) in [
+        (&sasl, "SASL_PLAINTEXT", "SCRAM-SHA-256"),
+        (&sasl, "SASL_PLAINTEXT", "SCRAM-SHA-512"),
+        (&sasl_ssl, "SASL_SSL", "PLAIN"),
+        (&sasl_ssl, "SASL_SSL", "SCRAM-SHA-512"),
+    ] {
+        let line = format!("{protocol} {mechanism}\n");
+        let (ok, _, err) = run(
+            kcat(addr, protocol, mechanism, pw, &ca, &["-P", "-t", "secure"]),
+            Some(line.as_bytes()),
+        );
+        assert!(ok, "{protocol} {mechanism}: {err}");
+    }
+    // Read back over TLS; the fetch's file regions are encrypted.
+    let (ok, out, err) = run(
+        kcat(
+            &sasl_ssl,
+            "SASL_SSL",
+            "SCRAM-SHA-256",
+            pw,
+            &ca,
+            &["-C", "-t", "secure", "-e", "-q"],
+        ),
+        None,
+    );
+    assert!(ok, "{err}");
+    assert_eq!(
+        out,
+        "SASL_PLAINTEXT SCRAM-SHA-256\nSASL_PLAINTEXT SCRAM-SHA-512\nSASL_SSL PLAIN\nSASL_SSL SCRAM-SHA-512\n"
+    );
+    // A wrong password is refused, with the reason logged by the broker.
+    let (ok, _, err) = run(
+        kcat(
+            &sasl,
+            "SASL_PLAINTEXT",
+            "SCRAM-SHA-256",
+            "wrong",
+            &ca,
+            &["-L", "-m", "5"],
+        ),
+        None,
+    );
+    assert!(!ok && err.contains("Authentication failed"), "{err}");
+    assert!(broker.stderr().contains("SASL authentication failed"));
+    // A client that does not authenticate gets nothing on a SASL listener.
+    let (ok, _, _) = run(
+        {
+            let mut c = Command::new("kcat");
+            c.args(["-b", &sasl, "-L", "-m", "3"]);
+            c
+        },
+        None,
+    );
+    assert!(!ok);
+    assert!(broker.stderr().contains("before SASL authentication"));
+    // The plaintext listener is open to anyone, as configured.
+    let (ok, out, err) = run(
+        {
+            let mut c = Command::new("kcat");
+            c.args(["-b", &plain, "-C", "-t", "secure", "-e", "-q", "-c", "1"]);
+            c
+        },
+        None,
+    );
+    assert!(ok, "{err}");
+    assert_eq!(out, "SASL_PLAINTEXT SCRAM-SHA-256\n");
+    drop(broker);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn kafka_python_confluent_kafka_and_kafkajs_authenticate() {
+    let (broker, [_, sasl, sasl_ssl], ca, dir) = secured("clients");
+    let clients = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients");
+    let mut py = Command::new("python3");
+    py.arg(clients.join("sasl.py"))
+        .args([&sasl, &sasl_ssl])
+        .arg(&ca)
+        .args(["py-topic", "alice", "wonder land"]);
+    let (ok, out, err) = run(py, None);
+    assert!(ok, "{out}\n{err}\n{}", broker.stderr());
+    assert!(out.contains("sasl ok 4"), "{out}");
+    assert!(
+        clients.join("node_modules/kafkajs").is_dir(),
+        "kafkajs is not installed: scripts/test installs it"
+    );
+    let mut js = Command::new("node");
+    js.arg(clients.join("sasl.js"))
+        .args([&sasl, &sasl_ssl])
+        .arg(&ca)
+        .args(["js-topic", "alice", "wonder land"]);
+    let (ok, out, err) = run(js, None);
+    assert!(ok, "{out}\n{err}\n{}", broker.stderr());
+    assert!(out.contains("sasl ok 3"), "{out}");
+    drop(broker);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn users_are_listed_and_removed_and_a_tls_listener_needs_a_certificate() {
+    let dir = data_dir("users");
+    let data = dir.join("data");
+    for args in [
+        vec![
+            "add",
+            "bob",
+            "--password",
+            "pw",
+            "--mechanism",
+            "SCRAM-SHA-256",
+        ],
+        vec!["list"],
+        vec!["remove", "bob"],
+        vec!["list"],
+    ] {
+        let mut c = broker_bin();
+        c.arg("users").arg("--data").arg(&data).args(&args);
+        let (ok, out, err) = run(c, None);
+        assert!(ok, "{args:?}: {err}");
+        match args[0] {
+            "list" if out.is_empty() => {}
+            "list" => assert!(
+                out.starts_with("bob\tSCRAM-SHA-256 (8192 iterations)"),
+                "{out}"
+            ),
+            _ => {}
+        }
+    }
+    let mut c = broker_bin();
+    c.arg("users").arg("--data").arg(&data).args([
+        "add",
+        "x",
+        "--password",
+        "p",
+        "--iterations",
+        "10",
+    ]);
+    let (ok, _, err) = run(c, None);
+    assert!(!ok && err.contains("at least 4096"), "{err}");
+    let mut c = broker_bin();
+    c.args(["--data"])
+        .arg(&data)
+        .args(["--listener", "SSL://127.0.0.1:0"]);
+    let (ok, _, err) = run(c, None);
+    assert!(!ok && err.contains("needs a certificate"), "{err}");
+    let _ = std::fs::remove_dir_all(dir);
+}
