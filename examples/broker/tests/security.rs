@@ -4,7 +4,8 @@
 //! kafka-python, confluent-kafka and kafkajs authenticating with PLAIN,
 //! SCRAM-SHA-256 and SCRAM-SHA-512 in clear text and over TLS; a wrong
 //! password and a client that skips SASL refused, the plaintext listener
-//! still open.
+//! still open; users managed through AlterUserScramCredentials and
+//! DescribeUserScramCredentials.
 
 mod common;
 
@@ -228,6 +229,15 @@ fn kafka_python_confluent_kafka_and_kafkajs_authenticate() {
     let (ok, out, err) = run(py, None);
     assert!(ok, "{out}\n{err}\n{}", broker.stderr());
     assert!(out.contains("sasl ok 4"), "{out}");
+    // Users managed through AlterUserScramCredentials and
+    // DescribeUserScramCredentials (confluent-kafka's admin client).
+    let mut admin = Command::new("python3");
+    admin
+        .arg(clients.join("scram_admin.py"))
+        .args([&sasl, "alice", "wonder land"]);
+    let (ok, out, err) = run(admin, None);
+    assert!(ok, "{out}\n{err}\n{}", broker.stderr());
+    assert!(out.contains("scram admin ok"), "{out}");
     assert!(
         clients.join("node_modules/kafkajs").is_dir(),
         "kafkajs is not installed: scripts/test installs it"

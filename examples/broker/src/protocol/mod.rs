@@ -86,6 +86,13 @@ pub mod error_code {
     pub const ILLEGAL_SASL_STATE: i16 = 34;
     /// SASL authentication failed (wrong credentials).
     pub const SASL_AUTHENTICATION_FAILED: i16 = 58;
+    /// No such resource (a user without a SCRAM credential).
+    pub const RESOURCE_NOT_FOUND: i16 = 91;
+    /// The same resource twice in one request.
+    pub const DUPLICATE_RESOURCE: i16 = 92;
+    /// A credential that cannot be accepted (iterations out of range, an
+    /// empty name).
+    pub const UNACCEPTABLE_CREDENTIAL: i16 = 93;
     /// A member id is required: rejoin with the one given.
     pub const MEMBER_ID_REQUIRED: i16 = 79;
 }

@@ -543,6 +543,19 @@ fn walk(key: ApiKey, version: i16, body: &[u8]) -> Result<usize, ShapeError> {
         }
         ApiKey::SaslHandshake => w.string()?,   // mechanism
         ApiKey::SaslAuthenticate => w.bytes()?, // auth bytes
+        ApiKey::DescribeUserScramCredentials => w.structs(true, |w| w.string())?,
+        ApiKey::AlterUserScramCredentials => {
+            w.structs(false, |w| {
+                w.string()?;
+                w.skip(1) // mechanism
+            })?;
+            w.structs(false, |w| {
+                w.string()?;
+                w.skip(1 + 4)?; // mechanism, iterations
+                w.bytes()?; // salt
+                w.bytes() // salted password
+            })?;
+        }
         _ => return Ok(body.len()),
     }
     w.tags()?;
@@ -860,6 +873,30 @@ mod tests {
                 r.auth_bytes = bytes::Bytes::from_static(b"n,,n=user,r=nonce");
                 RequestKind::SaslAuthenticate(r)
             }
+            ApiKey::DescribeUserScramCredentials => {
+                let mut u = describe_user_scram_credentials_request::UserName::default();
+                u.name = name("alice");
+                let mut r = DescribeUserScramCredentialsRequest::default();
+                r.users = Some(vec![u.clone(), u]);
+                RequestKind::DescribeUserScramCredentials(r)
+            }
+            ApiKey::AlterUserScramCredentials => {
+                let mut d =
+                    alter_user_scram_credentials_request::ScramCredentialDeletion::default();
+                d.name = name("bob");
+                d.mechanism = 1;
+                let mut u =
+                    alter_user_scram_credentials_request::ScramCredentialUpsertion::default();
+                u.name = name("alice");
+                u.mechanism = 2;
+                u.iterations = 4096;
+                u.salt = bytes::Bytes::from_static(b"salt");
+                u.salted_password = bytes::Bytes::from_static(b"salted");
+                let mut r = AlterUserScramCredentialsRequest::default();
+                r.deletions = vec![d.clone(), d];
+                r.upsertions = vec![u.clone(), u];
+                RequestKind::AlterUserScramCredentials(r)
+            }
             other => panic!("no sample for {other:?}"),
         }
     }
@@ -902,7 +939,9 @@ mod tests {
             DescribeCluster,
             ApiVersions,
             SaslHandshake,
-            SaslAuthenticate
+            SaslAuthenticate,
+            DescribeUserScramCredentials,
+            AlterUserScramCredentials
         );
         buf.to_vec()
     }

@@ -57,6 +57,8 @@ pub const SUPPORTED: &[ApiRange] = &[
     // librdkafka will not start SASL unless v0 is listed.
     range(ApiKey::SaslHandshake, 0, 1),
     range(ApiKey::SaslAuthenticate, 0, 2),
+    range(ApiKey::DescribeUserScramCredentials, 0, 0),
+    range(ApiKey::AlterUserScramCredentials, 0, 0),
 ];
 
 /// The range for `key`, if the broker answers it at all.

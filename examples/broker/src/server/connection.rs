@@ -339,6 +339,32 @@ impl Connection {
                 }
             }
             RequestKind::SaslAuthenticate(r) => self.sasl_authenticate(ctx, head, r),
+            RequestKind::DescribeUserScramCredentials(r) => {
+                let resp = super::users::describe(&self.shared.credentials, &r);
+                self.reply(ctx, head, &resp);
+            }
+            RequestKind::AlterUserScramCredentials(r) => {
+                // The credentials file is written (and synced) off the
+                // loop; the answer comes back through the handle, in its
+                // place in the order.
+                let seq = self.next_seq();
+                let handle = self.handle(ctx);
+                let shared = self.shared.clone();
+                let spawned = std::thread::Builder::new()
+                    .name("gyre-broker-users".into())
+                    .spawn(move || {
+                        let resp = super::users::alter(&shared.credentials, r);
+                        let frame = encoded(head.correlation_id, head.api_version, &resp);
+                        let _ = handle.write_and_flush(Sequenced { seq, frame });
+                    });
+                if let Err(e) = spawned {
+                    tracing::warn!(error = %e, "cannot start a thread for AlterUserScramCredentials");
+                    ctx.write(Sequenced {
+                        seq,
+                        frame: Frame::Close,
+                    });
+                }
+            }
             RequestKind::CreatePartitions(r) => self.create_partitions(ctx, head, r),
             RequestKind::DeleteRecords(r) => self.delete_records(ctx, head, r),
             RequestKind::IncrementalAlterConfigs(r) => self.alter_configs(ctx, head, r),

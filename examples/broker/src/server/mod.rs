@@ -13,6 +13,7 @@ mod node;
 pub mod responder;
 pub mod sequencer;
 mod shared;
+mod users;
 
 use crate::config::BrokerConfig;
 use crate::log::Truncation;
