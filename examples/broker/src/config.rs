@@ -22,6 +22,9 @@ pub struct BrokerConfig {
     pub listeners: Vec<Listener>,
     /// The certificate chain and key of SSL and SASL_SSL listeners.
     pub tls: Option<gyre_reactor::TlsAcceptor>,
+    /// Whether requests are checked against ACLs, who is a super user, and
+    /// what no ACL names means (default: off, everyone may do everything).
+    pub authorizer: crate::security::AuthorizerConfig,
     /// The `host:port` clients are told to connect to (Metadata,
     /// FindCoordinator); default: the address each client connected to.
     pub advertised: Option<(String, u16)>,
@@ -71,6 +74,7 @@ impl Default for BrokerConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 9092)),
             listeners: Vec::new(),
             tls: None,
+            authorizer: Default::default(),
             advertised: None,
             data_dir: PathBuf::from("gyre-data"),
             flush: FlushPolicy::Interval(Duration::from_millis(1000)),

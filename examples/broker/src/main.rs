@@ -51,6 +51,16 @@ struct Args {
     /// PEM private key of --tls-cert.
     #[arg(long, requires = "tls_cert")]
     tls_key: Option<PathBuf>,
+    /// Check every request against the ACLs (CreateAcls and friends
+    /// manage them); without it every client may do everything.
+    #[arg(long)]
+    authorizer: bool,
+    /// A principal (User:name) allowed everything; repeat for several.
+    #[arg(long = "super-user", requires = "authorizer")]
+    super_users: Vec<String>,
+    /// Allow what no ACL names (Kafka's allow.everyone.if.no.acl.found).
+    #[arg(long, requires = "authorizer")]
+    allow_if_no_acl: bool,
     /// Data folder.
     #[arg(long, default_value = "gyre-data")]
     data: PathBuf,
@@ -278,6 +288,11 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         listen: args.listen,
         listeners: args.listeners.clone(),
         tls,
+        authorizer: gyre_broker::security::AuthorizerConfig {
+            enabled: args.authorizer,
+            super_users: args.super_users.clone(),
+            allow_if_no_acl: args.allow_if_no_acl,
+        },
         advertised: args.advertise,
         data_dir: args.data,
         flush: match args.flush {

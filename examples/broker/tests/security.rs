@@ -5,7 +5,9 @@
 //! SCRAM-SHA-256 and SCRAM-SHA-512 in clear text and over TLS; a wrong
 //! password and a client that skips SASL refused, the plaintext listener
 //! still open; users managed through AlterUserScramCredentials and
-//! DescribeUserScramCredentials.
+//! DescribeUserScramCredentials; ACLs (CreateAcls, DescribeAcls,
+//! DeleteAcls through confluent-kafka) deciding who may write, read,
+//! commit and manage them.
 
 mod common;
 
@@ -301,5 +303,55 @@ fn users_are_listed_and_removed_and_a_tls_listener_needs_a_certificate() {
         .args(["--listener", "SSL://127.0.0.1:0"]);
     let (ok, _, err) = run(c, None);
     assert!(!ok && err.contains("needs a certificate"), "{err}");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn acls_decide_who_may_write_read_commit_and_manage_them() {
+    let dir = data_dir("acls");
+    let data = dir.join("data");
+    for user in ["admin", "alice", "bob"] {
+        let mut add = broker_bin();
+        add.arg("users").arg("--data").arg(&data).args([
+            "add",
+            user,
+            "--password",
+            "pw",
+            "--iterations",
+            "4096",
+        ]);
+        let (ok, _, err) = run(add, None);
+        assert!(ok, "{err}");
+    }
+    let mut broker = BrokerProcess::start(
+        &data,
+        &[
+            "--listener",
+            "SASL_PLAINTEXT://127.0.0.1:0",
+            "--authorizer",
+            "--super-user",
+            "User:admin",
+        ],
+    );
+    let line = broker.next_line();
+    let addr = line
+        .split("://")
+        .nth(1)
+        .expect("a listener line")
+        .to_owned();
+    let mut py = Command::new("python3");
+    py.arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/acls.py"))
+        .args([&addr, "pw"]);
+    let (ok, out, err) = run(py, None);
+    assert!(ok, "{out}\n{err}\n{}", broker.stderr());
+    assert!(out.contains("acls ok"), "{out}");
+    // The ACLs outlive the broker: alice's READ on the group is still
+    // there after a restart, and nothing but bindings is in the file.
+    drop(broker);
+    let acls = std::fs::read_to_string(data.join("security/acls")).unwrap();
+    assert!(
+        acls.contains("User:bob") && !acls.contains("User:alice\t*\torders"),
+        "{acls}"
+    );
     let _ = std::fs::remove_dir_all(dir);
 }

@@ -84,6 +84,12 @@ pub mod error_code {
     pub const UNSUPPORTED_SASL_MECHANISM: i16 = 33;
     /// A SASL request out of order (or on a listener without SASL).
     pub const ILLEGAL_SASL_STATE: i16 = 34;
+    /// The principal may not do this to the topic.
+    pub const TOPIC_AUTHORIZATION_FAILED: i16 = 29;
+    /// The principal may not do this to the group.
+    pub const GROUP_AUTHORIZATION_FAILED: i16 = 30;
+    /// The principal may not do this to the cluster.
+    pub const CLUSTER_AUTHORIZATION_FAILED: i16 = 31;
     /// SASL authentication failed (wrong credentials).
     pub const SASL_AUTHENTICATION_FAILED: i16 = 58;
     /// No such resource (a user without a SCRAM credential).

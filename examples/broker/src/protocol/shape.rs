@@ -222,6 +222,16 @@ impl Walk<'_> {
     }
 }
 
+/// An ACL filter (DescribeAcls, each of DeleteAcls's, v1+).
+fn acl_filter(w: &mut Walk<'_>) -> Result<(), ShapeError> {
+    w.skip(1)?; // resource type
+    w.nullable_string()?; // name
+    w.skip(1)?; // pattern type
+    w.nullable_string()?; // principal
+    w.nullable_string()?; // host
+    w.skip(2) // operation, permission
+}
+
 /// Checks the body of `key` at `version` (a version the broker speaks).
 /// APIs the walk does not know pass unchecked.
 pub fn check(key: ApiKey, version: i16, body: &[u8]) -> Result<(), ShapeError> {
@@ -544,6 +554,16 @@ fn walk(key: ApiKey, version: i16, body: &[u8]) -> Result<usize, ShapeError> {
         ApiKey::SaslHandshake => w.string()?,   // mechanism
         ApiKey::SaslAuthenticate => w.bytes()?, // auth bytes
         ApiKey::DescribeUserScramCredentials => w.structs(true, |w| w.string())?,
+        ApiKey::DescribeAcls => acl_filter(w)?,
+        ApiKey::DeleteAcls => w.structs(false, acl_filter)?,
+        ApiKey::CreateAcls => w.structs(false, |w| {
+            w.skip(1)?; // resource type
+            w.string()?; // name
+            w.skip(1)?; // pattern type
+            w.string()?; // principal
+            w.string()?; // host
+            w.skip(2) // operation, permission
+        })?,
         ApiKey::AlterUserScramCredentials => {
             w.structs(false, |w| {
                 w.string()?;
@@ -897,6 +917,30 @@ mod tests {
                 r.upsertions = vec![u.clone(), u];
                 RequestKind::AlterUserScramCredentials(r)
             }
+            ApiKey::DescribeAcls => {
+                let mut r = DescribeAclsRequest::default();
+                r.resource_name_filter = Some(name("t"));
+                r.principal_filter = Some(name("User:a"));
+                r.host_filter = Some(name("*"));
+                RequestKind::DescribeAcls(r)
+            }
+            ApiKey::CreateAcls => {
+                let mut c = create_acls_request::AclCreation::default();
+                c.resource_name = name("t");
+                c.principal = name("User:a");
+                c.host = name("*");
+                let mut r = CreateAclsRequest::default();
+                r.creations = vec![c.clone(), c];
+                RequestKind::CreateAcls(r)
+            }
+            ApiKey::DeleteAcls => {
+                let mut f = delete_acls_request::DeleteAclsFilter::default();
+                f.resource_name_filter = Some(name("t"));
+                f.principal_filter = Some(name("User:a"));
+                let mut r = DeleteAclsRequest::default();
+                r.filters = vec![f.clone(), f];
+                RequestKind::DeleteAcls(r)
+            }
             other => panic!("no sample for {other:?}"),
         }
     }
@@ -941,7 +985,10 @@ mod tests {
             SaslHandshake,
             SaslAuthenticate,
             DescribeUserScramCredentials,
-            AlterUserScramCredentials
+            AlterUserScramCredentials,
+            DescribeAcls,
+            CreateAcls,
+            DeleteAcls
         );
         buf.to_vec()
     }

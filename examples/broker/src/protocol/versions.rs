@@ -59,6 +59,9 @@ pub const SUPPORTED: &[ApiRange] = &[
     range(ApiKey::SaslAuthenticate, 0, 2),
     range(ApiKey::DescribeUserScramCredentials, 0, 0),
     range(ApiKey::AlterUserScramCredentials, 0, 0),
+    range(ApiKey::DescribeAcls, 1, 3),
+    range(ApiKey::CreateAcls, 1, 3),
+    range(ApiKey::DeleteAcls, 1, 3),
 ];
 
 /// The range for `key`, if the broker answers it at all.

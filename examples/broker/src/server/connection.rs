@@ -23,6 +23,7 @@ use crate::ops::{Answer, LogJob, LogOp, LogReply, TopicSpec};
 use crate::protocol::error_code as ec;
 use crate::protocol::request::{self, RequestError};
 use crate::protocol::{header, versions};
+use crate::security::acl::{op, resource};
 use crate::security::sasl::{self, Reply, SaslSession};
 use crate::topics::{self, ConfigChange, Topic};
 use crate::writer::{Full, Submitter};
@@ -68,7 +69,13 @@ pub struct Connection {
     /// On a SASL listener: where authentication stands (`None` on a
     /// listener without SASL, where everyone is in).
     sasl: Option<SaslSession>,
+    /// Who the ACLs see: `User:<name>` once SASL has authenticated,
+    /// `User:ANONYMOUS` before and on listeners without SASL.
+    principal: String,
 }
+
+/// The cluster's resource name in ACLs, as Kafka names it.
+const CLUSTER: &str = "kafka-cluster";
 
 impl Connection {
     pub(crate) fn new(
@@ -80,6 +87,7 @@ impl Connection {
     ) -> Self {
         Connection {
             sasl: sasl.then(SaslSession::new),
+            principal: "User:ANONYMOUS".to_owned(),
             reservations,
             shared,
             submitter,
@@ -91,6 +99,31 @@ impl Connection {
             resume_timer: None,
             closing: false,
         }
+    }
+
+    /// Whether this connection's principal may do `operation` to the
+    /// resource `name` of `resource_type` (always, with the authorizer
+    /// off).
+    fn may(
+        &self,
+        ctx: &impl InboundContext<Self>,
+        operation: i8,
+        resource_type: i8,
+        name: &str,
+    ) -> bool {
+        let acls = &self.shared.acls;
+        if !acls.enabled() {
+            return true;
+        }
+        let host = ctx
+            .channel()
+            .peer_addr()
+            .map_or_else(|| "*".to_owned(), |a| a.ip().to_string());
+        let allowed = acls.allows(&self.principal, &host, operation, resource_type, name);
+        if !allowed {
+            tracing::debug!(principal = %self.principal, operation, resource_type, name, "denied by the ACLs");
+        }
+        allowed
     }
 
     fn in_flight(&self) -> usize {
@@ -219,6 +252,7 @@ impl Connection {
                     Reply::Continue(token) | Reply::Authenticated { last: token, .. } => {
                         if let Some(user) = session.principal() {
                             tracing::info!(peer = ?ctx.channel().peer_addr(), %user, "authenticated");
+                            self.principal = format!("User:{user}");
                         }
                         let mut raw = bytes::BytesMut::with_capacity(4 + token.len());
                         raw.extend_from_slice(&(token.len() as u32).to_be_bytes());
@@ -257,6 +291,38 @@ impl Connection {
             }) => return self.api_versions(ctx, head, ec::UNSUPPORTED_VERSION),
             Err(e) => return self.refuse(ctx, format_args!("{e}")),
         };
+        if let Some((groups, operation)) = super::denied::groups_of(&request) {
+            if groups
+                .iter()
+                .any(|g| !self.may(ctx, operation, resource::GROUP, g))
+            {
+                if let Some(frame) =
+                    super::denied::group_request(&request, head.correlation_id, head.api_version)
+                {
+                    let seq = self.next_seq();
+                    ctx.write(Sequenced { seq, frame });
+                    return;
+                }
+            }
+        }
+        let cluster_op = match &request {
+            RequestKind::DescribeAcls(_) | RequestKind::DescribeUserScramCredentials(_) => {
+                Some(op::DESCRIBE)
+            }
+            RequestKind::CreateAcls(_)
+            | RequestKind::DeleteAcls(_)
+            | RequestKind::AlterUserScramCredentials(_) => Some(op::ALTER),
+            _ => None,
+        };
+        if cluster_op.is_some_and(|o| !self.may(ctx, o, resource::CLUSTER, CLUSTER)) {
+            if let Some(frame) =
+                super::denied::cluster_request(&request, head.correlation_id, head.api_version)
+            {
+                let seq = self.next_seq();
+                ctx.write(Sequenced { seq, frame });
+                return;
+            }
+        }
         match request {
             RequestKind::ApiVersions(_) => self.api_versions(ctx, head, ec::NONE),
             RequestKind::Metadata(r) => self.metadata(ctx, head, r),
@@ -286,12 +352,23 @@ impl Connection {
                         },
                     }))
                     .collect();
-                // An unknown id goes as no name, which the writer refuses.
+                // A topic the principal may not delete is answered so and
+                // goes to the writer as no name, as an unknown id does:
+                // the writer refuses it.
+                let topics: Vec<(Option<StrBytes>, Uuid, bool)> = topics
+                    .into_iter()
+                    .map(|(n, id)| {
+                        let denied = n
+                            .as_ref()
+                            .is_some_and(|n| !self.may(ctx, op::DELETE, resource::TOPIC, n));
+                        (n, id, denied)
+                    })
+                    .collect();
                 let names = topics
                     .iter()
-                    .map(|(n, _)| {
-                        n.as_ref()
-                            .map_or_else(String::new, |n| n.as_str().to_owned())
+                    .map(|(n, _, denied)| match n {
+                        Some(n) if !denied => n.as_str().to_owned(),
+                        _ => String::new(),
                     })
                     .collect();
                 let op = LogOp::DeleteTopics(names);
@@ -303,7 +380,22 @@ impl Connection {
                     tracing::warn!(transactional_id = %id.0.as_str(), peer = ?ctx.channel().peer_addr(),
                         "transactions are not supported: refused InitProducerId (TRANSACTIONAL_ID_AUTHORIZATION_FAILED)");
                 }
-                let r = node::init_producer_id(&self.shared, &req);
+                let mut r = node::init_producer_id(&self.shared, &req);
+                // Idempotent producers need IDEMPOTENT_WRITE on the
+                // cluster or, as in Kafka 3, WRITE on some topic.
+                if r.error_code == ec::NONE
+                    && self.shared.acls.enabled()
+                    && !self.may(ctx, op::IDEMPOTENT_WRITE, resource::CLUSTER, CLUSTER)
+                    && !self
+                        .shared
+                        .catalog
+                        .all()
+                        .iter()
+                        .any(|t| self.may(ctx, op::WRITE, resource::TOPIC, &t.name))
+                {
+                    r.error_code = ec::CLUSTER_AUTHORIZATION_FAILED;
+                    r.producer_id = kafka_protocol::messages::ProducerId(-1);
+                }
                 self.reply(ctx, head, &r);
             }
             RequestKind::DescribeCluster(req) => {
@@ -343,37 +435,61 @@ impl Connection {
                 let resp = super::users::describe(&self.shared.credentials, &r);
                 self.reply(ctx, head, &resp);
             }
-            RequestKind::AlterUserScramCredentials(r) => {
-                // The credentials file is written (and synced) off the
-                // loop; the answer comes back through the handle, in its
-                // place in the order.
-                let seq = self.next_seq();
-                let handle = self.handle(ctx);
-                let shared = self.shared.clone();
-                let spawned = std::thread::Builder::new()
-                    .name("gyre-broker-users".into())
-                    .spawn(move || {
-                        let resp = super::users::alter(&shared.credentials, r);
-                        let frame = encoded(head.correlation_id, head.api_version, &resp);
-                        let _ = handle.write_and_flush(Sequenced { seq, frame });
-                    });
-                if let Err(e) = spawned {
-                    tracing::warn!(error = %e, "cannot start a thread for AlterUserScramCredentials");
-                    ctx.write(Sequenced {
-                        seq,
-                        frame: Frame::Close,
-                    });
-                }
+            RequestKind::AlterUserScramCredentials(r) => self.off_loop(ctx, move |shared| {
+                let resp = super::users::alter(&shared.credentials, r);
+                encoded(head.correlation_id, head.api_version, &resp)
+            }),
+            RequestKind::DescribeAcls(r) => {
+                let resp = super::acls::describe(&self.shared.acls, &r);
+                self.reply(ctx, head, &resp);
             }
+            RequestKind::CreateAcls(r) => self.off_loop(ctx, move |shared| {
+                let resp = super::acls::create(&shared.acls, r);
+                encoded(head.correlation_id, head.api_version, &resp)
+            }),
+            RequestKind::DeleteAcls(r) => self.off_loop(ctx, move |shared| {
+                let resp = super::acls::delete(&shared.acls, r);
+                encoded(head.correlation_id, head.api_version, &resp)
+            }),
             RequestKind::CreatePartitions(r) => self.create_partitions(ctx, head, r),
             RequestKind::DeleteRecords(r) => self.delete_records(ctx, head, r),
             RequestKind::IncrementalAlterConfigs(r) => self.alter_configs(ctx, head, r),
             RequestKind::DescribeConfigs(r) => {
-                let resp = super::configs::describe(&self.shared, &r, head.api_version);
+                let mut resp = super::configs::describe(&self.shared, &r, head.api_version);
+                for result in &mut resp.results {
+                    let topic = result.resource_type == resource::TOPIC;
+                    if topic
+                        && !self.may(
+                            ctx,
+                            op::DESCRIBE_CONFIGS,
+                            resource::TOPIC,
+                            result.resource_name.as_str(),
+                        )
+                    {
+                        result.error_code = ec::TOPIC_AUTHORIZATION_FAILED;
+                        result.error_message = None;
+                        result.configs.clear();
+                    }
+                }
                 self.reply(ctx, head, &resp);
             }
             RequestKind::FindCoordinator(req) => {
-                let r = node::find_coordinator(req, head.api_version, self.advertised(ctx));
+                // Group keys (type 0) need DESCRIBE on the group.
+                let group_keys = req.key_type == 0;
+                let legacy_denied = head.api_version < 4
+                    && group_keys
+                    && !self.may(ctx, op::DESCRIBE, resource::GROUP, req.key.as_str());
+                let mut r = node::find_coordinator(req, head.api_version, self.advertised(ctx));
+                if legacy_denied {
+                    r.error_code = ec::GROUP_AUTHORIZATION_FAILED;
+                }
+                if group_keys {
+                    for c in &mut r.coordinators {
+                        if !self.may(ctx, op::DESCRIBE, resource::GROUP, c.key.as_str()) {
+                            c.error_code = ec::GROUP_AUTHORIZATION_FAILED;
+                        }
+                    }
+                }
                 self.reply(ctx, head, &r);
             }
             group @ (RequestKind::JoinGroup(_)
@@ -409,6 +525,32 @@ impl Connection {
         }
     }
 
+    /// Answers a request whose work writes a file (the credentials, the
+    /// ACLs) on a thread of its own, so no loop waits on the disk; the
+    /// answer comes back through the handle, in its place in the order.
+    fn off_loop(
+        &mut self,
+        ctx: &mut impl InboundContext<Self>,
+        work: impl FnOnce(&Shared) -> Frame + Send + 'static,
+    ) {
+        let seq = self.next_seq();
+        let handle = self.handle(ctx);
+        let shared = self.shared.clone();
+        let spawned = std::thread::Builder::new()
+            .name("gyre-broker-admin".into())
+            .spawn(move || {
+                let frame = work(&shared);
+                let _ = handle.write_and_flush(Sequenced { seq, frame });
+            });
+        if let Err(e) = spawned {
+            tracing::warn!(error = %e, "cannot start a thread for an admin request; closing");
+            ctx.write(Sequenced {
+                seq,
+                frame: Frame::Close,
+            });
+        }
+    }
+
     fn sasl_authenticate(
         &mut self,
         ctx: &mut impl InboundContext<Self>,
@@ -428,6 +570,7 @@ impl Connection {
             }
             Reply::Authenticated { principal, last } => {
                 tracing::info!(?peer, user = %principal, "authenticated");
+                self.principal = format!("User:{principal}");
                 resp.auth_bytes = last.into();
                 None
             }
@@ -496,20 +639,35 @@ impl Connection {
     ) {
         let seq = self.next_seq();
         let allowed = head.api_version < 4 || r.allow_auto_topic_creation;
-        let missing = if self.shared.auto_create_topics && allowed {
+        // Created on first use only where the principal may create it (on
+        // the cluster, or that topic).
+        let may_create_any = self.may(ctx, op::CREATE, resource::CLUSTER, CLUSTER);
+        let missing: Vec<String> = if self.shared.auto_create_topics && allowed {
             metadata::missing(&self.shared, &r, head.api_version)
+                .into_iter()
+                .filter(|name| may_create_any || self.may(ctx, op::CREATE, resource::TOPIC, name))
+                .collect()
         } else {
             Vec::new()
         };
+        let advertised = self.advertised(ctx);
         if missing.is_empty() {
-            let advertised = self.advertised(ctx);
-            let body = metadata::response(&self.shared, &advertised, &r, head.api_version);
+            let body =
+                metadata::response(&self.shared, &advertised, &r, head.api_version, |name| {
+                    self.may(ctx, op::DESCRIBE, resource::TOPIC, name)
+                });
             ctx.write(Sequenced {
                 seq,
                 frame: encoded(head.correlation_id, head.api_version, &body),
             });
             return;
         }
+        let hidden = metadata::requested(&r, head.api_version)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|n| n.as_str().to_owned())
+            .filter(|n| !self.may(ctx, op::DESCRIBE, resource::TOPIC, n))
+            .collect();
         let specs = missing
             .into_iter()
             .map(|name| TopicSpec {
@@ -518,8 +676,7 @@ impl Connection {
                 configs: Vec::new(),
             })
             .collect();
-        let advertised = self.advertised(ctx);
-        let reply = self.responder(ctx, seq, head, Pending::Metadata(r, advertised));
+        let reply = self.responder(ctx, seq, head, Pending::Metadata(r, advertised, hidden));
         self.submit(ctx, LogOp::CreateTopics(specs), Some(reply));
     }
 
@@ -533,9 +690,11 @@ impl Connection {
         let mut layout = Vec::with_capacity(r.topic_data.len());
         for topic in r.topic_data {
             let found = self.shared.catalog.get(&topic.name.0);
+            let denied = !self.may(ctx, op::WRITE, resource::TOPIC, topic.name.0.as_str());
             let mut partitions = Vec::with_capacity(topic.partition_data.len());
             for p in topic.partition_data {
                 let routed = match (&found, p.records) {
+                    _ if denied => Err(ec::TOPIC_AUTHORIZATION_FAILED),
                     (None, _) => Err(ec::UNKNOWN_TOPIC_OR_PARTITION),
                     (Some(t), records) => match (t.partition(p.index), records) {
                         (None, _) => Err(ec::UNKNOWN_TOPIC_OR_PARTITION),
@@ -579,6 +738,7 @@ impl Connection {
         // From v13 topics are named by id; the response names them so too.
         let by_id = head.api_version >= 13;
         let mut ids = Vec::new();
+        let reader = &*ctx;
         let layout = r
             .topics
             .into_iter()
@@ -591,6 +751,12 @@ impl Connection {
                 } else {
                     let found = self.shared.catalog.get(&topic.topic.0);
                     (topic.topic.0, found, ec::UNKNOWN_TOPIC_OR_PARTITION)
+                };
+                let (found, missing) = match found {
+                    Some(t) if !self.may(reader, op::READ, resource::TOPIC, &t.name) => {
+                        (None, ec::TOPIC_AUTHORIZATION_FAILED)
+                    }
+                    other => (other, missing),
                 };
                 self.route_found(
                     name,
@@ -635,6 +801,8 @@ impl Connection {
         r: DeleteRecordsRequest,
     ) {
         let (layout, cuts) = self.route_each(
+            ctx,
+            op::DELETE,
             r.topics.into_iter().map(|t| (t.name.0, t.partitions)),
             |p| (p.partition_index, p.offset),
         );
@@ -655,6 +823,8 @@ impl Connection {
         r: ListOffsetsRequest,
     ) {
         let (layout, queries) = self.route_each(
+            ctx,
+            op::DESCRIBE,
             r.topics.into_iter().map(|t| (t.name.0, t.partitions)),
             |p| (p.partition_index, p.timestamp),
         );
@@ -676,9 +846,15 @@ impl Connection {
     ) {
         let mut answers = Vec::with_capacity(r.topics.len());
         let mut specs = Vec::new();
+        let may_create_any = self.may(ctx, op::CREATE, resource::CLUSTER, CLUSTER);
         for t in r.topics {
             let name = t.name.0.clone();
-            let refused = if t.replication_factor != -1 && t.replication_factor != 1 {
+            let refused = if !may_create_any && !self.may(ctx, op::CREATE, resource::TOPIC, &name) {
+                Some((
+                    ec::TOPIC_AUTHORIZATION_FAILED,
+                    format!("{} may not create topic {name:?}", self.principal),
+                ))
+            } else if t.replication_factor != -1 && t.replication_factor != 1 {
                 Some((
                     ec::INVALID_REPLICATION_FACTOR,
                     "this broker keeps one replica".to_owned(),
@@ -742,7 +918,12 @@ impl Connection {
                 a.iter()
                     .any(|p| p.broker_ids.iter().any(|b| b.0 != 0) || p.broker_ids.len() > 1)
             });
-            let early = if elsewhere {
+            let early = if !self.may(ctx, op::ALTER, resource::TOPIC, &name) {
+                Some((
+                    ec::TOPIC_AUTHORIZATION_FAILED,
+                    format!("{} may not alter topic {name:?}", self.principal),
+                ))
+            } else if elsewhere {
                 Some((
                     ec::INVALID_REPLICA_ASSIGNMENT,
                     "this broker (id 0) keeps the only replica".to_owned(),
@@ -813,6 +994,23 @@ impl Connection {
                 }
             }
             let early = match res.resource_type {
+                TOPIC
+                    if !self.may(
+                        ctx,
+                        op::ALTER_CONFIGS,
+                        resource::TOPIC,
+                        res.resource_name.as_str(),
+                    ) =>
+                {
+                    Some((
+                        ec::TOPIC_AUTHORIZATION_FAILED,
+                        format!(
+                            "{} may not alter the configs of topic {:?}",
+                            self.principal,
+                            res.resource_name.as_str()
+                        ),
+                    ))
+                }
                 TOPIC => refused,
                 BROKER => Some((
                     ec::INVALID_REQUEST,
@@ -840,9 +1038,12 @@ impl Connection {
 
     /// Routes every topic's partitions (each with its index and one
     /// number: an offset, a timestamp) by the catalog: the layout for the
-    /// response, and (writer id, number) for each partition that exists.
+    /// response, and (writer id, number) for each partition that exists
+    /// and the principal may do `operation` to.
     fn route_each<P>(
         &self,
+        ctx: &impl InboundContext<Self>,
+        operation: i8,
         topics: impl Iterator<Item = (StrBytes, Vec<P>)>,
         fields: impl Fn(&P) -> (i32, i64),
     ) -> (Vec<TopicLayout>, Vec<(u32, i64)>) {
@@ -850,6 +1051,8 @@ impl Connection {
         let layout = topics
             .map(|(name, partitions)| {
                 self.route(
+                    ctx,
+                    operation,
                     name,
                     &partitions,
                     |p| fields(p).0,
@@ -862,23 +1065,26 @@ impl Connection {
 
     /// Routes one topic's partitions by the catalog: `routed` gets each
     /// partition that exists, with its writer id; the rest are answered
-    /// `UNKNOWN_TOPIC_OR_PARTITION`.
+    /// `UNKNOWN_TOPIC_OR_PARTITION`, or all `TOPIC_AUTHORIZATION_FAILED`
+    /// where the principal may not do `operation` to the topic.
     fn route<P>(
         &self,
+        ctx: &impl InboundContext<Self>,
+        operation: i8,
         name: StrBytes,
         partitions: &[P],
         index: impl Fn(&P) -> i32,
         routed: impl FnMut(u32, &P),
     ) -> TopicLayout {
-        let found = self.shared.catalog.get(&name);
-        self.route_found(
-            name,
-            found,
-            ec::UNKNOWN_TOPIC_OR_PARTITION,
-            partitions,
-            index,
-            routed,
-        )
+        let (found, missing) = if self.may(ctx, operation, resource::TOPIC, &name) {
+            (
+                self.shared.catalog.get(&name),
+                ec::UNKNOWN_TOPIC_OR_PARTITION,
+            )
+        } else {
+            (None, ec::TOPIC_AUTHORIZATION_FAILED)
+        };
+        self.route_found(name, found, missing, partitions, index, routed)
     }
 
     /// [`route`](Self::route) for a topic already looked up (by name or

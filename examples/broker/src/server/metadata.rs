@@ -36,12 +36,15 @@ pub fn missing(shared: &Shared, request: &MetadataRequest, version: i16) -> Vec<
         .collect()
 }
 
-/// The response to `request`, from the catalog as it is now.
+/// The response to `request`, from the catalog as it is now; topics
+/// `visible` refuses are left out of a listing of all, and answered
+/// `TOPIC_AUTHORIZATION_FAILED` when asked for by name or id.
 pub fn response(
     shared: &Shared,
     advertised: &(String, u16),
     request: &MetadataRequest,
     version: i16,
+    visible: impl Fn(&str) -> bool,
 ) -> MetadataResponse {
     let mut r = MetadataResponse::default();
     let mut broker = MetadataResponseBroker::default();
@@ -58,6 +61,7 @@ pub fn response(
             .catalog
             .all()
             .iter()
+            .filter(|t| visible(&t.name))
             .map(|t| (Some(StrBytes::from_string(t.name.clone())), t.id))
             .collect(),
         (Some(list), Some(_)) => list
@@ -73,6 +77,11 @@ pub fn response(
             None => shared.catalog.by_id(&id),
         };
         match found {
+            Some(topic) if !visible(&topic.name) => {
+                t.error_code = ec::TOPIC_AUTHORIZATION_FAILED;
+                t.topic_id = id;
+                t.name = name.map(TopicName);
+            }
             Some(topic) => {
                 t.topic_id = topic.id;
                 for index in 0..topic.partitions.len() as i32 {

@@ -4,9 +4,11 @@
 //! `Connection` handler (one per client); the log writer thread
 //! behind a ring buffer; and the group coordinator thread.
 
+mod acls;
 pub mod budget;
 mod configs;
 mod connection;
+mod denied;
 pub mod groups;
 mod metadata;
 mod node;
@@ -17,7 +19,7 @@ mod users;
 
 use crate::config::BrokerConfig;
 use crate::log::Truncation;
-use crate::security::{CredentialStore, Listener, SecurityProtocol};
+use crate::security::{Authorizer, CredentialStore, Listener, SecurityProtocol};
 use crate::storage::Storage;
 use crate::writer::{LogWriter, Submitter, WriterConfig};
 use budget::{RequestBudget, RequestMemory};
@@ -54,6 +56,9 @@ pub enum StartError {
     /// The SASL credentials file could not be read.
     #[error("cannot load SASL credentials: {0}")]
     Credentials(#[from] crate::security::CredentialError),
+    /// The ACL file could not be read.
+    #[error("cannot load ACLs: {0}")]
+    Acls(#[from] crate::security::AclError),
     /// An SSL or SASL_SSL listener without a certificate.
     #[error("{0} needs a certificate and key (--tls-cert, --tls-key)")]
     NoCertificate(crate::security::Listener),
@@ -153,6 +158,10 @@ impl Broker {
             next_producer_id: AtomicI64::new(first_producer_id),
             groups: groups.clone(),
             credentials: Arc::new(CredentialStore::open(&config.data_dir)?),
+            acls: Arc::new(Authorizer::open(
+                &config.data_dir,
+                config.authorizer.clone(),
+            )?),
         });
         let stats = shared.clone();
         let max_request = config.max_request_size;
@@ -220,8 +229,14 @@ impl Broker {
             tracing::info!(listener = %bound, "listening");
             servers.push((bound, server));
         }
-        if servers.iter().all(|(l, _)| !l.protocol.uses_sasl()) {
-            tracing::info!("no SASL listener: every client that reaches a listener may produce, consume, create and delete topics");
+        if config.authorizer.enabled {
+            tracing::info!(super_users = ?config.authorizer.super_users, allow_if_no_acl = config.authorizer.allow_if_no_acl, "requests are checked against ACLs");
+        } else if servers.iter().all(|(l, _)| !l.protocol.uses_sasl()) {
+            tracing::info!("no SASL listener and no authorizer: every client that reaches a listener may produce, consume, create and delete topics");
+        } else {
+            tracing::info!(
+                "no authorizer (--authorizer): every authenticated client may do everything"
+            );
         }
         Ok(Broker {
             servers,

@@ -64,9 +64,15 @@ pub enum Pending {
     CreateTopics(Vec<(StrBytes, Early)>),
     /// A metadata request that first auto-created topics, and the
     /// address to advertise.
-    Metadata(kafka_protocol::messages::MetadataRequest, (String, u16)),
-    /// A delete-topics request.
-    DeleteTopics(Vec<(Option<StrBytes>, Uuid)>),
+    Metadata(
+        kafka_protocol::messages::MetadataRequest,
+        (String, u16),
+        /// Topics asked for that the principal may not see.
+        Vec<String>,
+    ),
+    /// A delete-topics request: each topic's name (if known) and id, and
+    /// whether the principal was refused it.
+    DeleteTopics(Vec<(Option<StrBytes>, Uuid, bool)>),
     /// A create-partitions request: its topics, and those answered before
     /// the writer saw them (error code and message; code 0 for a
     /// validate-only success).
@@ -144,18 +150,28 @@ impl LogReply for Responder {
                 }
                 self.send_encoded(&r);
             }
-            (Pending::Metadata(request, advertised), Answer::Created(_)) => {
-                let body =
-                    super::metadata::response(&self.shared, advertised, request, self.version);
+            (Pending::Metadata(request, advertised, hidden), Answer::Created(_)) => {
+                let body = super::metadata::response(
+                    &self.shared,
+                    advertised,
+                    request,
+                    self.version,
+                    |name| !hidden.iter().any(|h| h == name),
+                );
                 self.send_encoded(&body);
             }
             (Pending::DeleteTopics(topics), Answer::Deleted(results)) => {
                 let mut r = DeleteTopicsResponse::default();
-                for ((name, id), result) in topics.iter().zip(results) {
+                for ((name, id, denied), result) in topics.iter().zip(results) {
                     let mut t = DeletableTopicResult::default();
                     t.name = name.clone().map(TopicName);
                     t.topic_id = *id;
-                    if let Err(e) = result {
+                    if *denied {
+                        t.error_code = ec::TOPIC_AUTHORIZATION_FAILED;
+                        t.error_message = Some(StrBytes::from_static_str(
+                            "the principal may not delete this topic",
+                        ));
+                    } else if let Err(e) = result {
                         // Asked for by an id no topic has (v6).
                         t.error_code = if name.is_none() {
                             ec::UNKNOWN_TOPIC_ID

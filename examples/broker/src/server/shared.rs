@@ -5,7 +5,7 @@
 use super::budget::RequestMemory;
 use super::groups::Coordinator;
 use crate::log::LogConfig;
-use crate::security::CredentialStore;
+use crate::security::{Authorizer, CredentialStore};
 use crate::topics::Catalog;
 use std::sync::atomic::{AtomicI64, AtomicU64};
 use std::sync::Arc;
@@ -29,4 +29,6 @@ pub struct Shared {
     pub(crate) request_memory: Arc<RequestMemory>,
     /// The users SASL listeners authenticate.
     pub(crate) credentials: Arc<CredentialStore>,
+    /// The ACLs and the rules that apply them.
+    pub(crate) acls: Arc<Authorizer>,
 }

@@ -1,0 +1,193 @@
+//! The answers Kafka gives a principal the ACLs refuse, for the requests
+//! refused whole: a group request without the group's permission
+//! (`GROUP_AUTHORIZATION_FAILED`), a cluster request without the
+//! cluster's (`CLUSTER_AUTHORIZATION_FAILED`). Each keeps the request's
+//! shape (one result per topic, partition, group or user asked about), so
+//! clients report the error where they look for it. Plain functions over
+//! `kafka-protocol`'s messages.
+
+use super::sequencer::{encoded, Frame};
+use crate::protocol::error_code as ec;
+use kafka_protocol::messages::*;
+
+/// The group a group request names (the groups, for those naming
+/// several), with the ACL operation it needs; `None` for requests that
+/// are not group requests or are checked elsewhere.
+pub(crate) fn groups_of(request: &RequestKind) -> Option<(Vec<&str>, i8)> {
+    use crate::security::acl::op;
+    fn one(g: &GroupId) -> Vec<&str> {
+        vec![g.0.as_str()]
+    }
+    Some(match request {
+        RequestKind::JoinGroup(r) => (one(&r.group_id), op::READ),
+        RequestKind::SyncGroup(r) => (one(&r.group_id), op::READ),
+        RequestKind::Heartbeat(r) => (one(&r.group_id), op::READ),
+        RequestKind::LeaveGroup(r) => (one(&r.group_id), op::READ),
+        RequestKind::OffsetCommit(r) => (one(&r.group_id), op::READ),
+        RequestKind::OffsetFetch(r) if r.groups.is_empty() => (one(&r.group_id), op::DESCRIBE),
+        RequestKind::OffsetFetch(r) => (
+            r.groups.iter().map(|g| g.group_id.0.as_str()).collect(),
+            op::DESCRIBE,
+        ),
+        RequestKind::DescribeGroups(r) => (
+            r.groups.iter().map(|g| g.0.as_str()).collect(),
+            op::DESCRIBE,
+        ),
+        RequestKind::DeleteGroups(r) => (
+            r.groups_names.iter().map(|g| g.0.as_str()).collect(),
+            op::DELETE,
+        ),
+        RequestKind::OffsetDelete(r) => (one(&r.group_id), op::DELETE),
+        _ => return None,
+    })
+}
+
+/// The answer to a group request refused whole.
+pub(crate) fn group_request(
+    request: &RequestKind,
+    correlation_id: i32,
+    version: i16,
+) -> Option<Frame> {
+    let e = ec::GROUP_AUTHORIZATION_FAILED;
+    let frame = |body: &dyn Fn() -> Frame| Some(body());
+    match request {
+        RequestKind::JoinGroup(_) => frame(&|| {
+            let mut r = JoinGroupResponse::default();
+            r.error_code = e;
+            r.generation_id = -1;
+            encoded(correlation_id, version, &r)
+        }),
+        RequestKind::SyncGroup(_) => frame(&|| {
+            let mut r = SyncGroupResponse::default();
+            r.error_code = e;
+            encoded(correlation_id, version, &r)
+        }),
+        RequestKind::Heartbeat(_) => frame(&|| {
+            let mut r = HeartbeatResponse::default();
+            r.error_code = e;
+            encoded(correlation_id, version, &r)
+        }),
+        RequestKind::LeaveGroup(_) => frame(&|| {
+            let mut r = LeaveGroupResponse::default();
+            r.error_code = e;
+            encoded(correlation_id, version, &r)
+        }),
+        RequestKind::OffsetCommit(req) => frame(&|| {
+            let mut r = OffsetCommitResponse::default();
+            for t in &req.topics {
+                let mut rt = offset_commit_response::OffsetCommitResponseTopic::default();
+                rt.name = t.name.clone();
+                for p in &t.partitions {
+                    let mut rp = offset_commit_response::OffsetCommitResponsePartition::default();
+                    rp.partition_index = p.partition_index;
+                    rp.error_code = e;
+                    rt.partitions.push(rp);
+                }
+                r.topics.push(rt);
+            }
+            encoded(correlation_id, version, &r)
+        }),
+        RequestKind::OffsetFetch(req) => frame(&|| {
+            let mut r = OffsetFetchResponse::default();
+            r.error_code = e;
+            for g in &req.groups {
+                let mut rg = offset_fetch_response::OffsetFetchResponseGroup::default();
+                rg.group_id = g.group_id.clone();
+                rg.error_code = e;
+                r.groups.push(rg);
+            }
+            encoded(correlation_id, version, &r)
+        }),
+        RequestKind::DescribeGroups(req) => frame(&|| {
+            let mut r = DescribeGroupsResponse::default();
+            for g in &req.groups {
+                let mut d = describe_groups_response::DescribedGroup::default();
+                d.group_id = g.clone();
+                d.error_code = e;
+                r.groups.push(d);
+            }
+            encoded(correlation_id, version, &r)
+        }),
+        RequestKind::DeleteGroups(req) => frame(&|| {
+            let mut r = DeleteGroupsResponse::default();
+            for g in &req.groups_names {
+                let mut d = delete_groups_response::DeletableGroupResult::default();
+                d.group_id = g.clone();
+                d.error_code = e;
+                r.results.push(d);
+            }
+            encoded(correlation_id, version, &r)
+        }),
+        RequestKind::OffsetDelete(_) => frame(&|| {
+            let mut r = OffsetDeleteResponse::default();
+            r.error_code = e;
+            encoded(correlation_id, version, &r)
+        }),
+        _ => None,
+    }
+}
+
+/// The answer to a cluster request (ACLs, SCRAM users) refused whole.
+pub(crate) fn cluster_request(
+    request: &RequestKind,
+    correlation_id: i32,
+    version: i16,
+) -> Option<Frame> {
+    let e = ec::CLUSTER_AUTHORIZATION_FAILED;
+    let why = Some(kafka_protocol::protocol::StrBytes::from_static_str(
+        "the principal may not do this to the cluster",
+    ));
+    Some(match request {
+        RequestKind::DescribeAcls(_) => {
+            let mut r = DescribeAclsResponse::default();
+            r.error_code = e;
+            r.error_message = why;
+            encoded(correlation_id, version, &r)
+        }
+        RequestKind::CreateAcls(req) => {
+            let mut r = CreateAclsResponse::default();
+            for _ in &req.creations {
+                let mut c = create_acls_response::AclCreationResult::default();
+                c.error_code = e;
+                c.error_message = why.clone();
+                r.results.push(c);
+            }
+            encoded(correlation_id, version, &r)
+        }
+        RequestKind::DeleteAcls(req) => {
+            let mut r = DeleteAclsResponse::default();
+            for _ in &req.filters {
+                let mut f = delete_acls_response::DeleteAclsFilterResult::default();
+                f.error_code = e;
+                f.error_message = why.clone();
+                r.filter_results.push(f);
+            }
+            encoded(correlation_id, version, &r)
+        }
+        RequestKind::DescribeUserScramCredentials(_) => {
+            let mut r = DescribeUserScramCredentialsResponse::default();
+            r.error_code = e;
+            r.error_message = why;
+            encoded(correlation_id, version, &r)
+        }
+        RequestKind::AlterUserScramCredentials(req) => {
+            let mut r = AlterUserScramCredentialsResponse::default();
+            let users = req
+                .deletions
+                .iter()
+                .map(|d| d.name.clone())
+                .chain(req.upsertions.iter().map(|u| u.name.clone()));
+            for user in users {
+                let mut u =
+                    alter_user_scram_credentials_response::AlterUserScramCredentialsResult::default(
+                    );
+                u.user = user;
+                u.error_code = e;
+                u.error_message = why.clone();
+                r.results.push(u);
+            }
+            encoded(correlation_id, version, &r)
+        }
+        _ => return None,
+    })
+}

@@ -1,0 +1,115 @@
+"""ACLs through confluent-kafka's admin client, and what they allow:
+alice may write `orders`, bob may read it in group `readers`; alice (in
+that group too) cannot read the topic, bob cannot write or commit in another group, neither may manage
+ACLs; DescribeAcls lists them and DeleteAcls takes alice's back.
+
+Arguments: SASL_PLAINTEXT address, then the password every user has
+(admin is a super user)."""
+import sys
+
+import confluent_kafka
+from confluent_kafka import KafkaError, TopicPartition
+from confluent_kafka.admin import (AclBinding, AclBindingFilter, AclOperation, AclPermissionType,
+                                   AdminClient, NewTopic, ResourcePatternType, ResourceType)
+
+addr, password = sys.argv[1:3]
+
+
+def conf(user, **extra):
+    return {"bootstrap.servers": addr, "security.protocol": "SASL_PLAINTEXT",
+            "sasl.mechanisms": "SCRAM-SHA-256", "sasl.username": user,
+            "sasl.password": password, **extra}
+
+
+def allow(principal, rtype, name, operation):
+    return AclBinding(rtype, name, ResourcePatternType.LITERAL, principal, "*",
+                      operation, AclPermissionType.ALLOW)
+
+
+admin = AdminClient(conf("admin"))
+for _, f in admin.create_topics([NewTopic("orders", 1, 1)]).items():
+    f.result(10)
+bindings = [
+    allow("User:alice", ResourceType.TOPIC, "orders", AclOperation.WRITE),
+    allow("User:bob", ResourceType.TOPIC, "orders", AclOperation.READ),
+    allow("User:bob", ResourceType.GROUP, "readers", AclOperation.READ),
+    # alice may use the group, so what stops her reading is the topic.
+    allow("User:alice", ResourceType.GROUP, "readers", AclOperation.READ),
+]
+for _, f in admin.create_acls(bindings).items():
+    f.result(10)
+listed = admin.describe_acls(AclBindingFilter(ResourceType.ANY, None, ResourcePatternType.ANY,
+                                              None, None, AclOperation.ANY,
+                                              AclPermissionType.ANY)).result(10)
+assert sorted(str(b) for b in listed) == sorted(str(b) for b in bindings), listed
+
+# alice writes.
+p = confluent_kafka.Producer(conf("alice"))
+p.produce("orders", b"order 1")
+assert p.flush(10) == 0
+
+# bob may not write: the delivery report says so.
+reports = []
+p = confluent_kafka.Producer(conf("bob", **{"message.timeout.ms": 5000}))
+p.produce("orders", b"not allowed", on_delivery=lambda err, msg: reports.append(err))
+p.flush(10)
+assert reports and reports[0].code() == KafkaError.TOPIC_AUTHORIZATION_FAILED, reports
+
+# bob reads in his group and commits.
+c = confluent_kafka.Consumer(conf("bob", **{"group.id": "readers", "auto.offset.reset": "earliest"}))
+c.subscribe(["orders"])
+got = None
+for _ in range(30):
+    m = c.poll(1)
+    if m is not None and m.error() is None:
+        got = m.value()
+        break
+assert got == b"order 1", got
+c.commit(asynchronous=False)
+c.close()
+
+# bob may not join another group.
+c = confluent_kafka.Consumer(conf("bob", **{"group.id": "others", "auto.offset.reset": "earliest"}))
+c.subscribe(["orders"])
+errors = []
+for _ in range(10):
+    m = c.poll(1)
+    if m is not None and m.error() is not None:
+        errors.append(m.error().code())
+        break
+c.close()
+assert KafkaError.GROUP_AUTHORIZATION_FAILED in errors, errors
+
+# alice may not read: the fetch is refused.
+c = confluent_kafka.Consumer(conf("alice", **{"group.id": "readers"}))
+c.assign([TopicPartition("orders", 0, 0)])
+errors = []
+for _ in range(10):
+    m = c.poll(1)
+    if m is not None and m.error() is not None:
+        errors.append(m.error().code())
+        break
+c.close()
+assert KafkaError.TOPIC_AUTHORIZATION_FAILED in errors, errors
+
+# Neither may manage ACLs.
+alice_admin = AdminClient(conf("alice"))
+try:
+    for _, f in alice_admin.create_acls(
+            [allow("User:alice", ResourceType.TOPIC, "orders", AclOperation.READ)]).items():
+        f.result(10)
+    raise SystemExit("alice created an ACL")
+except confluent_kafka.KafkaException as e:
+    assert e.args[0].code() == KafkaError.CLUSTER_AUTHORIZATION_FAILED, e
+
+# Taking alice's ACL back stops her writing.
+for _, f in admin.delete_acls([AclBindingFilter(ResourceType.TOPIC, "orders",
+                                                ResourcePatternType.LITERAL, "User:alice", None,
+                                                AclOperation.ANY, AclPermissionType.ANY)]).items():
+    assert len(f.result(10)) == 1
+reports = []
+p = confluent_kafka.Producer(conf("alice", **{"message.timeout.ms": 5000}))
+p.produce("orders", b"after the delete", on_delivery=lambda err, msg: reports.append(err))
+p.flush(10)
+assert reports and reports[0].code() == KafkaError.TOPIC_AUTHORIZATION_FAILED, reports
+print("acls ok")
