@@ -69,6 +69,11 @@ struct Args {
     /// benches/results/broker-latency.svg).
     #[arg(long)]
     svg: Option<PathBuf>,
+    /// Also run the produce and consume rounds against a SASL_SSL listener
+    /// (SCRAM-SHA-256 over TLS), on a broker of its own, and print them
+    /// beside the plaintext figures.
+    #[arg(long)]
+    sasl_ssl: bool,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -104,6 +109,35 @@ fn ms(ns: u64) -> f64 {
     ns as f64 / 1e6
 }
 
+/// Produce and consume rounds against `addr` with client `settings`; the
+/// median produce and consume rates.
+fn rounds_of(
+    addr: std::net::SocketAddr,
+    settings: &[(String, String)],
+    records: u64,
+    rounds: usize,
+    label: &str,
+) -> (f64, f64) {
+    let mb = |rate: f64| rate * RECORD_BYTES as f64 / 1e6;
+    let (mut produced, mut consume_rates) = (Vec::new(), Vec::new());
+    for round in 0..rounds {
+        let topic = format!("bench-{round}");
+        broker::create_topic(addr, &topic, settings);
+        let p = records as f64 / broker::produce(addr, &topic, records, settings).as_secs_f64();
+        let consumed = broker::consume(addr, &topic, records, settings);
+        let c = consumed.steady_records as f64 / consumed.steady.as_secs_f64();
+        println!(
+            "round {round} ({label}): produce {p:.0} records/s ({:.1} MB/s), consume {c:.0} records/s ({:.1} MB/s) after {:.0} ms to the first record",
+            mb(p),
+            mb(c),
+            consumed.first_record.as_secs_f64() * 1e3
+        );
+        produced.push(p);
+        consume_rates.push(c);
+    }
+    (median(&mut produced), median(&mut consume_rates))
+}
+
 fn main() {
     println!("{}", gyre_benches::host::describe());
     let args = Args::parse();
@@ -125,7 +159,7 @@ fn main() {
     // Latency first, on a quiet machine: the throughput rounds leave
     // gigabytes of dirty pages whose writeback would otherwise run under it.
     let topic = "bench-latency";
-    broker::create_topic(addr, topic);
+    broker::create_topic(addr, topic, &[]);
     let run = broker::latency(
         addr,
         topic,
@@ -152,24 +186,7 @@ fn main() {
     );
     println!("ratio e2e-p99 gyre/goal {:.2}", p99 / GOAL_E2E_P99_MS);
 
-    let (mut produced, mut consume_rates) = (Vec::new(), Vec::new());
-    for round in 0..rounds {
-        let topic = format!("bench-{round}");
-        broker::create_topic(addr, &topic);
-        let p = records as f64 / broker::produce(addr, &topic, records).as_secs_f64();
-        let consumed = broker::consume(addr, &topic, records);
-        let c = consumed.steady_records as f64 / consumed.steady.as_secs_f64();
-        println!(
-            "round {round}: produce {p:.0} records/s ({:.1} MB/s), consume {c:.0} records/s ({:.1} MB/s) after {:.0} ms to the first record",
-            mb(p),
-            mb(c),
-            consumed.first_record.as_secs_f64() * 1e3
-        );
-        produced.push(p);
-        consume_rates.push(c);
-    }
-    let p = median(&mut produced);
-    let c = median(&mut consume_rates);
+    let (p, c) = rounds_of(addr, &[], records, rounds, "plaintext");
     println!(
         "result produce gyre-broker {p:.0} records/s {:.1} MB/s",
         mb(p)
@@ -188,6 +205,21 @@ fn main() {
         c / KAFKA_CONSUME
     );
     println!("ratio consume gyre/goal {:.2}", c / GOAL_CONSUME);
+    if args.sasl_ssl {
+        let (secured, settings) = BenchBroker::start_sasl_ssl(args.workers, args.flush.policy());
+        let (sp, sc) = rounds_of(secured.addr(), &settings, records, rounds, "SASL_SSL");
+        println!(
+            "result produce-sasl-ssl gyre-broker {sp:.0} records/s {:.1} MB/s",
+            mb(sp)
+        );
+        println!(
+            "result consume-sasl-ssl gyre-broker {sc:.0} records/s {:.1} MB/s",
+            mb(sc)
+        );
+        println!("ratio produce sasl-ssl/plaintext {:.2}", sp / p);
+        println!("ratio consume sasl-ssl/plaintext {:.2}", sc / c);
+        drop(secured);
+    }
 
     let svg = args.svg.clone().or_else(|| {
         (!args.quick).then(|| {

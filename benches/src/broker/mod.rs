@@ -76,6 +76,79 @@ impl BenchBroker {
     pub fn addr(&self) -> SocketAddr {
         self.broker.as_ref().expect("running").local_addr()
     }
+
+    /// Starts gyre-broker as [`start`](Self::start) does, listening with
+    /// SASL_SSL only (a certificate made here for 127.0.0.1, one
+    /// SCRAM-SHA-256 user); returns the broker and the client settings
+    /// that reach it.
+    pub fn start_sasl_ssl(workers: usize, flush: FlushPolicy) -> (BenchBroker, Vec<(String, String)>) {
+        use gyre_broker::security::scram::{Credential, Mechanism};
+        use gyre_broker::security::{CredentialStore, Listener, SecurityProtocol};
+        let data_dir =
+            std::env::temp_dir().join(format!("gyre-broker-bench-tls-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&data_dir);
+        std::fs::create_dir_all(&data_dir).expect("data folder");
+        let mut ca_params = rcgen::CertificateParams::new(vec![]).expect("params");
+        ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        ca_params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "bench CA");
+        let ca_key = rcgen::KeyPair::generate().expect("key");
+        let ca = ca_params.self_signed(&ca_key).expect("ca");
+        let key = rcgen::KeyPair::generate().expect("key");
+        let mut leaf = rcgen::CertificateParams::new(vec!["localhost".into()]).expect("params");
+        leaf.subject_alt_names
+            .push(rcgen::SanType::IpAddress([127, 0, 0, 1].into()));
+        leaf.distinguished_name
+            .push(rcgen::DnType::CommonName, "localhost");
+        let cert = leaf
+            .signed_by(&key, &rcgen::Issuer::from_params(&ca_params, &ca_key))
+            .expect("leaf");
+        let ca_file = data_dir.join("ca.pem");
+        std::fs::write(&ca_file, ca.pem()).expect("write the CA");
+        let identity = gyre_reactor::TlsIdentity::from_pem(
+            cert.pem().as_bytes(),
+            key.serialize_pem().as_bytes(),
+        )
+        .expect("identity");
+        let tls = gyre_reactor::TlsAcceptor::builder()
+            .identity(identity)
+            .build()
+            .expect("TLS settings");
+        CredentialStore::open(&data_dir)
+            .expect("credentials")
+            .set("bench", Credential::new(Mechanism::Sha256, "bench-pw", 4096))
+            .expect("user");
+        let config = BrokerConfig {
+            listeners: vec![Listener {
+                protocol: SecurityProtocol::SaslSsl,
+                addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            }],
+            tls: Some(tls),
+            data_dir: data_dir.clone(),
+            workers,
+            flush,
+            ..BrokerConfig::default()
+        };
+        let broker = Broker::start(&config).expect("broker starts");
+        let settings = [
+            ("security.protocol", "SASL_SSL".to_owned()),
+            ("ssl.ca.location", ca_file.display().to_string()),
+            ("sasl.mechanisms", "SCRAM-SHA-256".to_owned()),
+            ("sasl.username", "bench".to_owned()),
+            ("sasl.password", "bench-pw".to_owned()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect();
+        (
+            BenchBroker {
+                broker: Some(broker),
+                data_dir,
+            },
+            settings,
+        )
+    }
 }
 
 impl Drop for BenchBroker {
@@ -110,8 +183,26 @@ impl ProducerContext for Deliveries {
 /// How a producer batches: `linger_ms` is librdkafka's wait for a batch to
 /// fill before sending it.
 fn producer(addr: SocketAddr, linger_ms: u32) -> BaseProducer<Deliveries> {
-    ClientConfig::new()
-        .set("bootstrap.servers", addr.to_string())
+    producer_with(addr, linger_ms, &[])
+}
+
+/// A client configuration for `addr` with `settings` (a secured
+/// listener's) on top.
+fn config(addr: SocketAddr, settings: &[(String, String)]) -> ClientConfig {
+    let mut c = ClientConfig::new();
+    c.set("bootstrap.servers", addr.to_string());
+    for (k, v) in settings {
+        c.set(k, v);
+    }
+    c
+}
+
+fn producer_with(
+    addr: SocketAddr,
+    linger_ms: u32,
+    settings: &[(String, String)],
+) -> BaseProducer<Deliveries> {
+    config(addr, settings)
         .set("acks", "1")
         .set("enable.idempotence", "false")
         .set("compression.type", "none")
@@ -124,9 +215,8 @@ fn producer(addr: SocketAddr, linger_ms: u32) -> BaseProducer<Deliveries> {
         .expect("producer")
 }
 
-fn consumer(addr: SocketAddr, topic: &str) -> BaseConsumer {
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", addr.to_string())
+fn consumer(addr: SocketAddr, topic: &str, settings: &[(String, String)]) -> BaseConsumer {
+    let consumer: BaseConsumer = config(addr, settings)
         .set("group.id", format!("bench-{topic}"))
         .set("enable.auto.commit", "false")
         .set("fetch.max.bytes", "52428800")
@@ -174,8 +264,8 @@ fn send(producer: &BaseProducer<Deliveries>, topic: &str, value: &[u8]) {
 
 /// Makes sure `topic` exists (auto-created on first metadata request) and
 /// its partition leader is known, so no case times topic creation.
-pub fn create_topic(addr: SocketAddr, topic: &str) {
-    let p = producer(addr, 0);
+pub fn create_topic(addr: SocketAddr, topic: &str, settings: &[(String, String)]) {
+    let p = producer_with(addr, 0, settings);
     p.client()
         .fetch_metadata(Some(topic), Duration::from_secs(10))
         .expect("metadata");
@@ -183,8 +273,8 @@ pub fn create_topic(addr: SocketAddr, topic: &str) {
 
 /// Produces `n` records to `topic` from one producer; returns the time from
 /// the first send to the last delivery report.
-pub fn produce(addr: SocketAddr, topic: &str, n: u64) -> Duration {
-    let producer = producer(addr, 5);
+pub fn produce(addr: SocketAddr, topic: &str, n: u64, settings: &[(String, String)]) -> Duration {
+    let producer = producer_with(addr, 5, settings);
     producer
         .client()
         .fetch_metadata(Some(topic), Duration::from_secs(10))
@@ -218,9 +308,9 @@ pub struct Consumed {
 
 /// Consumes the `n` records of `topic` from its beginning and checks each
 /// is the next in sequence.
-pub fn consume(addr: SocketAddr, topic: &str, n: u64) -> Consumed {
+pub fn consume(addr: SocketAddr, topic: &str, n: u64, settings: &[(String, String)]) -> Consumed {
     let start = Instant::now();
-    let consumer = consumer(addr, topic);
+    let consumer = consumer(addr, topic, settings);
     let mut first = None;
     let mut next = 0u64;
     let mut sum = 0u64;
@@ -277,7 +367,7 @@ pub fn latency(
         let topic = topic.to_string();
         let ready = Arc::clone(&ready);
         std::thread::spawn(move || {
-            let consumer = consumer(addr, &topic);
+            let consumer = consumer(addr, &topic, &[]);
             let mut histogram = Histogram::<u64>::new_with_bounds(1_000, 60_000_000_000, 3)
                 .expect("histogram bounds");
             // The producer's warm-up record opens the run.
