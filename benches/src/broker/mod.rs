@@ -81,7 +81,10 @@ impl BenchBroker {
     /// SASL_SSL only (a certificate made here for 127.0.0.1, one
     /// SCRAM-SHA-256 user); returns the broker and the client settings
     /// that reach it.
-    pub fn start_sasl_ssl(workers: usize, flush: FlushPolicy) -> (BenchBroker, Vec<(String, String)>) {
+    pub fn start_sasl_ssl(
+        workers: usize,
+        flush: FlushPolicy,
+    ) -> (BenchBroker, Vec<(String, String)>) {
         use gyre_broker::security::scram::{Credential, Mechanism};
         use gyre_broker::security::{CredentialStore, Listener, SecurityProtocol};
         let data_dir =
@@ -117,7 +120,10 @@ impl BenchBroker {
             .expect("TLS settings");
         CredentialStore::open(&data_dir)
             .expect("credentials")
-            .set("bench", Credential::new(Mechanism::Sha256, "bench-pw", 4096))
+            .set(
+                "bench",
+                Credential::new(Mechanism::Sha256, "bench-pw", 4096),
+            )
             .expect("user");
         let config = BrokerConfig {
             listeners: vec![Listener {

@@ -161,7 +161,7 @@ fn registrations_survive_a_registry_restart() {
         .unwrap();
     assert_eq!(
         rx.recv_timeout(Duration::from_secs(5)).unwrap(),
-        vec![(p.local_addr(), 100)]
+        vec![gyre_rpc::registry::ProviderEntry::new(p.local_addr(), 100)]
     );
     p.shutdown(Duration::from_secs(1));
     assert_eq!(rx.recv_timeout(Duration::from_secs(5)).unwrap(), vec![]);

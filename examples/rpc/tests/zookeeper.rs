@@ -184,13 +184,57 @@ fn registrations_are_ephemeral_and_listed_by_address() {
         .subscribe(&key(), Box::new(move |list| drop(tx.send(list))))
         .unwrap();
     assert_eq!(rx.recv_timeout(Duration::from_secs(5)).unwrap(), vec![]);
-    let addr = "127.0.0.1:20881".parse().unwrap();
-    a.register(&key(), addr, 7).unwrap();
+    // A provider with a token: ZooKeeper's node carries it to the other
+    // side, as Dubbo's provider URL does.
+    let entry = gyre_rpc::registry::ProviderEntry {
+        addr: "127.0.0.1:20881".parse().unwrap(),
+        weight: 7,
+        token: Some("zk-token".into()),
+    };
+    a.register(&key(), &entry).unwrap();
     assert_eq!(
         rx.recv_timeout(Duration::from_secs(5)).unwrap(),
-        vec![(addr, 7)]
+        vec![entry]
     );
     // Closing the session (the registry dropped) removes the node.
     drop(a);
     assert_eq!(rx.recv_timeout(Duration::from_secs(5)).unwrap(), vec![]);
+}
+
+#[test]
+fn digest_authentication_hides_providers_from_sessions_without_it() {
+    let Some(zk) = ZooKeeper::start("digest") else {
+        return;
+    };
+    let provider_side =
+        ZooKeeperRegistry::connect_with_digest(&zk.servers, "rpc", "s3cret").unwrap();
+    let entry = gyre_rpc::registry::ProviderEntry::new("127.0.0.1:20882".parse().unwrap(), 5);
+    provider_side.register(&key(), &entry).unwrap();
+    // The same credentials see it.
+    let friend = ZooKeeperRegistry::connect_with_digest(&zk.servers, "rpc", "s3cret").unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let _sub = friend
+        .subscribe(&key(), Box::new(move |list| drop(tx.send(list))))
+        .unwrap();
+    assert_eq!(
+        rx.recv_timeout(Duration::from_secs(5)).unwrap(),
+        vec![entry.clone()]
+    );
+    // Neither a session without credentials nor one with others can read
+    // the list (ZooKeeper refuses: NoAuth), or register beside it.
+    for stranger in [
+        ZooKeeperRegistry::connect(&zk.servers).unwrap(),
+        ZooKeeperRegistry::connect_with_digest(&zk.servers, "rpc", "wrong").unwrap(),
+    ] {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let _sub = stranger
+            .subscribe(&key(), Box::new(move |list| drop(tx.send(list))))
+            .unwrap();
+        assert!(
+            rx.recv_timeout(Duration::from_secs(2)).is_err(),
+            "a session without the credentials saw the providers"
+        );
+        let other = gyre_rpc::registry::ProviderEntry::new("127.0.0.1:20883".parse().unwrap(), 5);
+        assert!(stranger.register(&key(), &other).is_err());
+    }
 }

@@ -17,10 +17,8 @@ use gyre_rpc::cluster::{
 };
 use gyre_rpc::consumer::{CallOptions, Consumer};
 use gyre_rpc::filter::AccessLog;
-use gyre_rpc::provider::{Dispatch, Provider, Service, ServiceError};
-use gyre_rpc::registry::{
-    EmbeddedRegistry, Registry, RegistryError, RegistryServer, ZooKeeperRegistry,
-};
+use gyre_rpc::provider::{Dispatch, Provider, ProviderToken, Service, ServiceError};
+use gyre_rpc::registry::{EmbeddedRegistry, Registry, RegistryServer, ZooKeeperRegistry};
 use gyre_rpc::ServiceKey;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -67,6 +65,13 @@ enum Role {
         /// Log every call (the access-log filter).
         #[arg(long)]
         access_log: bool,
+        /// Require a random token of every call, published with the
+        /// registration (Dubbo's token="true").
+        #[arg(long)]
+        token: bool,
+        /// ZooKeeper digest credentials, user:password.
+        #[arg(long, requires = "zookeeper")]
+        zookeeper_digest: Option<String>,
     },
     /// Call demo.Greeter through the registry and print who answered.
     Consumer {
@@ -91,6 +96,9 @@ enum Role {
         /// Call timeout.
         #[arg(long, default_value_t = 1000)]
         timeout_ms: u64,
+        /// ZooKeeper digest credentials, user:password.
+        #[arg(long, requires = "zookeeper")]
+        zookeeper_digest: Option<String>,
     },
 }
 
@@ -142,10 +150,19 @@ fn wait_for_signal() {
 fn connect_registry(
     embedded: SocketAddr,
     zookeeper: Option<&str>,
-) -> Result<Arc<dyn Registry>, RegistryError> {
-    Ok(match zookeeper {
-        Some(servers) => Arc::new(ZooKeeperRegistry::connect(servers)?),
-        None => Arc::new(EmbeddedRegistry::connect(embedded)?),
+    digest: Option<&str>,
+) -> Result<Arc<dyn Registry>, Box<dyn std::error::Error>> {
+    Ok(match (zookeeper, digest) {
+        (Some(servers), Some(digest)) => {
+            let (user, password) = digest
+                .split_once(':')
+                .ok_or("--zookeeper-digest expects user:password")?;
+            Arc::new(ZooKeeperRegistry::connect_with_digest(
+                servers, user, password,
+            )?)
+        }
+        (Some(servers), None) => Arc::new(ZooKeeperRegistry::connect(servers)?),
+        (None, _) => Arc::new(EmbeddedRegistry::connect(embedded)?),
     })
 }
 
@@ -171,6 +188,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             weight,
             delay_ms,
             access_log,
+            token,
+            zookeeper_digest,
         } => {
             let service = Service::builder(greeter())
                 .dispatch(if delay_ms > 0 {
@@ -185,7 +204,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                     Ok::<_, ServiceError>(format!("hello, {name}, from port {port}"))
                 })
                 .build();
-            let client = connect_registry(registry, zookeeper.as_deref())?;
+            let client =
+                connect_registry(registry, zookeeper.as_deref(), zookeeper_digest.as_deref())?;
             let mut builder = Provider::builder()
                 .listen(SocketAddr::from(([127, 0, 0, 1], port)))
                 .service(service)
@@ -193,6 +213,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 .weight(weight);
             if access_log {
                 builder = builder.filter(AccessLog);
+            }
+            if token {
+                builder = builder.token(ProviderToken::Random);
             }
             let provider = builder.start()?;
             println!(
@@ -215,6 +238,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             balancer,
             cluster,
             timeout_ms,
+            zookeeper_digest,
         } => {
             let mode = match cluster {
                 Mode::Failover => ClusterMode::Failover { retries: 2 },
@@ -233,7 +257,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 Balancer::ConsistentHash => builder.balancer(ConsistentHash::default()),
             };
             let cluster = builder.build(Consumer::builder().build()?);
-            let registry_client = connect_registry(registry, zookeeper.as_deref())?;
+            let registry_client =
+                connect_registry(registry, zookeeper.as_deref(), zookeeper_digest.as_deref())?;
             let _subscription = cluster.subscribe(&*registry_client)?;
             println!("gyre-rpc consumer of {}, registry {registry}", greeter());
             if let Err(e) = cluster.wait_for_providers(1, Duration::from_secs(5)) {

@@ -21,6 +21,7 @@ use crate::consumer::{
     call_name, decode_answer, serialize_args, Answer, CallOptions, Connection, Consumer, RpcError,
     Sink,
 };
+use crate::registry::ProviderEntry;
 use crate::ServiceKey;
 use arc_swap::ArcSwap;
 use serde::de::DeserializeOwned;
@@ -95,6 +96,8 @@ impl Default for ClusterMode {
 struct Member {
     endpoint: Arc<Endpoint>,
     conn: Option<Arc<Connection>>,
+    /// The token the provider requires, as the registry published it.
+    token: Option<Arc<str>>,
     /// When to try connecting again, and the back-off after that.
     retry_at: Instant,
     backoff: Duration,
@@ -113,6 +116,7 @@ impl Member {
         Arc::new(Member {
             endpoint: self.endpoint.clone(),
             conn: self.conn.clone(),
+            token: self.token.clone(),
             retry_at: self.retry_at,
             backoff: self.backoff,
             listed,
@@ -294,8 +298,12 @@ impl std::fmt::Debug for Cluster {
     }
 }
 
-fn connect(consumer: &Consumer, addr: SocketAddr) -> Option<Arc<Connection>> {
-    match consumer.connect(addr) {
+fn connect(
+    consumer: &Consumer,
+    addr: SocketAddr,
+    token: &Option<Arc<str>>,
+) -> Option<Arc<Connection>> {
+    match consumer.connect_with_token(addr, token.clone()) {
         Ok(c) => Some(Arc::new(c)),
         Err(e) => {
             tracing::warn!(%addr, error = %e, "cannot connect to provider; will retry");
@@ -327,6 +335,15 @@ impl Cluster {
     /// providers already known keep their connection and balancer state,
     /// new ones are connected, missing ones are closed.
     pub fn set_providers(&self, providers: impl IntoIterator<Item = (SocketAddr, u32)>) {
+        let entries = providers
+            .into_iter()
+            .map(|(addr, weight)| ProviderEntry::new(addr, weight));
+        set_providers(&self.inner, entries, Missing::Close);
+    }
+
+    /// Replaces the provider list as [`set_providers`](Self::set_providers)
+    /// does, with each provider's token (what a registry lists).
+    pub fn set_provider_entries(&self, providers: impl IntoIterator<Item = ProviderEntry>) {
         set_providers(&self.inner, providers, Missing::Close);
     }
 
@@ -718,26 +735,33 @@ enum Missing {
 
 fn set_providers(
     inner: &Inner,
-    providers: impl IntoIterator<Item = (SocketAddr, u32)>,
+    providers: impl IntoIterator<Item = ProviderEntry>,
     missing: Missing,
 ) {
     let old = inner.members.load_full();
     let mut next: Vec<Arc<Member>> = Vec::new();
-    for (addr, weight) in providers {
+    for ProviderEntry {
+        addr,
+        weight,
+        token,
+    } in providers
+    {
         if next.iter().any(|m| m.endpoint.addr == addr) {
             continue;
         }
+        let token: Option<Arc<str>> = token.map(Arc::from);
         match old
             .members
             .iter()
-            .find(|m| m.endpoint.addr == addr && m.endpoint.weight == weight)
+            .find(|m| m.endpoint.addr == addr && m.endpoint.weight == weight && m.token == token)
         {
             Some(m) if m.listed => next.push(m.clone()),
             // Kept through an absence: listed again, same connection.
             Some(m) => next.push(m.listed(true)),
             None => next.push(Arc::new(Member {
                 endpoint: Arc::new(Endpoint::new(addr, weight)),
-                conn: connect(&inner.consumer, addr),
+                conn: connect(&inner.consumer, addr, &token),
+                token,
                 retry_at: Instant::now() + FIRST_BACKOFF,
                 backoff: FIRST_BACKOFF,
                 listed: true,
@@ -787,7 +811,7 @@ fn reconnect(inner: &Inner) {
             continue;
         }
         if down && now >= m.retry_at {
-            let conn = connect(&inner.consumer, m.endpoint.addr);
+            let conn = connect(&inner.consumer, m.endpoint.addr, &m.token);
             let backoff = if conn.is_some() {
                 FIRST_BACKOFF
             } else {
@@ -796,6 +820,7 @@ fn reconnect(inner: &Inner) {
             next.push(Arc::new(Member {
                 endpoint: m.endpoint.clone(),
                 conn,
+                token: m.token.clone(),
                 retry_at: now + backoff,
                 backoff,
                 listed: true,

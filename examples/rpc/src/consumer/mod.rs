@@ -284,6 +284,39 @@ impl Consumer {
 
     /// Opens a connection to the provider at `addr`.
     pub fn connect(&self, addr: SocketAddr) -> Result<Connection, RpcError> {
+        self.connect_with_token(addr, None)
+    }
+
+    /// Opens a connection to a provider that requires `token` (see
+    /// [`ProviderBuilder::token`](crate::provider::ProviderBuilder::token));
+    /// every call on it carries the token. A [`Cluster`](crate::cluster::Cluster)
+    /// following a registry does this with the token each provider
+    /// publishes.
+    ///
+    /// ```
+    /// use gyre_rpc::consumer::Consumer;
+    /// use gyre_rpc::provider::{Provider, ProviderToken, Service, ServiceError};
+    /// use gyre_rpc::{ServiceKey, Status};
+    ///
+    /// let key = ServiceKey::new("demo.Echo");
+    /// let provider = Provider::builder()
+    ///     .listen("127.0.0.1:0".parse()?)
+    ///     .token(ProviderToken::Fixed("s3cret".into()))
+    ///     .service(Service::builder(key.clone()).method("echo", |s: String| Ok::<_, ServiceError>(s)).build())
+    ///     .start()?;
+    /// let consumer = Consumer::builder().build()?;
+    /// let refused = consumer.connect(provider.local_addr())?.call::<_, String>(&key, "echo", &"hi");
+    /// assert_eq!(refused.unwrap_err().status(), Status::Forbidden);
+    /// let conn = consumer.connect_with_token(provider.local_addr(), Some("s3cret".into()))?;
+    /// assert_eq!(conn.call::<_, String>(&key, "echo", &"hi")?, "hi");
+    /// provider.shutdown(std::time::Duration::from_secs(1));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn connect_with_token(
+        &self,
+        addr: SocketAddr,
+        token: Option<Arc<str>>,
+    ) -> Result<Connection, RpcError> {
         let next_id = Arc::new(AtomicU64::new(1));
         let ids = next_id.clone();
         let waiting = Arc::new(AtomicUsize::new(0));
@@ -334,6 +367,7 @@ impl Consumer {
             max_body: self.config.max_body,
             defaults: self.config.defaults.clone(),
             filtered: !self.filters.is_empty(),
+            token,
         })
     }
 
@@ -415,6 +449,9 @@ pub struct Connection {
     defaults: CallOptions,
     /// Whether calls carry their names for the consumer's filters.
     filtered: bool,
+    /// The provider's token, attached to every call (see
+    /// [`Consumer::connect_with_token`]).
+    token: Option<Arc<str>>,
 }
 
 impl std::fmt::Debug for Outgoing {
@@ -498,7 +535,13 @@ impl Connection {
                 id,
                 self.max_body,
                 |out| -> Result<(), RpcError> {
-                    write_routing(out, service, method, &options.attachments)?;
+                    write_routing(
+                        out,
+                        service,
+                        method,
+                        &options.attachments,
+                        self.token.as_deref(),
+                    )?;
                     args(out)
                 },
             )

@@ -46,6 +46,11 @@ pub enum Status {
     ServerTimeout = 31,
     /// The request could not be decoded.
     BadRequest = 40,
+    /// The provider refused the caller: a provider that requires a token
+    /// (`ProviderBuilder::token`) got a call without the one it publishes.
+    /// (Not one of Dubbo's codes: Dubbo reports this as a failed call
+    /// carrying an exception.)
+    Forbidden = 45,
     /// The response could not be decoded.
     BadResponse = 50,
     /// No such service (name, version, group) or method.
@@ -62,11 +67,12 @@ pub enum Status {
 
 impl Status {
     /// Every status, for tests and tables.
-    pub const ALL: [Status; 10] = [
+    pub const ALL: [Status; 11] = [
         Status::Ok,
         Status::ClientTimeout,
         Status::ServerTimeout,
         Status::BadRequest,
+        Status::Forbidden,
         Status::BadResponse,
         Status::ServiceNotFound,
         Status::ServiceError,

@@ -205,20 +205,23 @@ fn put_str16(out: &mut BytesMut, s: &str, what: &'static str) -> Result<(), Invo
 }
 
 /// Writes the routing part of a request body for `method` of `service`
-/// with `attachments`; the arguments follow it.
+/// with `attachments` and, for a provider that requires one, its `token`
+/// (as the attachment [`TOKEN`]); the arguments follow it.
 pub fn write_routing(
     out: &mut BytesMut,
     service: &ServiceKey,
     method: &str,
     attachments: &[(String, String)],
+    token: Option<&str>,
 ) -> Result<(), InvocationError> {
     put_str8(out, &service.name, "service name")?;
     put_str8(out, &service.version, "service version")?;
     put_str8(out, &service.group, "service group")?;
     put_str8(out, method, "method name")?;
-    let count = u16::try_from(attachments.len()).map_err(|_| InvocationError::TooLong {
+    let total = attachments.len() + usize::from(token.is_some());
+    let count = u16::try_from(total).map_err(|_| InvocationError::TooLong {
         what: "attachment list",
-        len: attachments.len(),
+        len: total,
         max: 65535,
     })?;
     out.put_u16(count);
@@ -226,8 +229,15 @@ pub fn write_routing(
         put_str16(out, k, "attachment key")?;
         put_str16(out, v, "attachment value")?;
     }
+    if let Some(token) = token {
+        put_str16(out, TOKEN, "attachment key")?;
+        put_str16(out, token, "token")?;
+    }
     Ok(())
 }
+
+/// The attachment that carries a provider's token (Dubbo's name for it).
+pub const TOKEN: &str = "token";
 
 #[cfg(test)]
 mod tests {
@@ -238,7 +248,7 @@ mod tests {
         let key = ServiceKey::new("demo.Greeter").version("1.0").group("blue");
         let mut out = BytesMut::new();
         let attachments = vec![("trace".to_string(), "abc".to_string())];
-        write_routing(&mut out, &key, "greet", &attachments).unwrap();
+        write_routing(&mut out, &key, "greet", &attachments, None).unwrap();
         let routing_len = out.len();
         out.put_slice(b"ARGS");
         let inv = Invocation::parse(&out).unwrap();
@@ -259,7 +269,7 @@ mod tests {
         let mut out = BytesMut::new();
         let long = ServiceKey::new("x".repeat(256));
         assert!(matches!(
-            write_routing(&mut out, &long, "m", &[]),
+            write_routing(&mut out, &long, "m", &[], None),
             Err(InvocationError::TooLong { max: 255, .. })
         ));
         let body = [1, 0xff, 0, 0, 0, 0, 0];

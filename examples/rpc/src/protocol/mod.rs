@@ -18,5 +18,5 @@ pub use frame::{
     encode_frame, frame_decoder, heartbeat_frame, BodyTooLarge, Frame, DEFAULT_MAX_BODY,
 };
 pub use header::{Header, HeaderError, Kind, Status, HEADER_LEN, MAGIC};
-pub use invocation::{write_routing, Invocation, InvocationError, ServiceKey};
+pub use invocation::{write_routing, Invocation, InvocationError, ServiceKey, TOKEN};
 pub use serialization::{Serialization, SerializationError};

@@ -49,6 +49,27 @@ impl ProviderConnection {
                 return;
             }
         };
+        if let Some(token) = &self.shared.token {
+            if inv.attachment(crate::protocol::TOKEN) != Some(&**token) {
+                tracing::warn!(peer = ?ctx.channel().peer_addr(), service = inv.service, method = inv.method,
+                    "call without this provider's token refused");
+                if two_way {
+                    let message = format!(
+                        "{} refuses calls without the token its registration publishes (invalid or missing token)",
+                        inv.service
+                    );
+                    let f = answer::failure_frame(
+                        &mut self.scratch,
+                        id,
+                        ser,
+                        Status::Forbidden,
+                        &message,
+                    );
+                    ctx.write(f);
+                }
+                return;
+            }
+        }
         let found = self
             .shared
             .exports

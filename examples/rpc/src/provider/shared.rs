@@ -16,4 +16,6 @@ pub(crate) struct Shared {
     /// Calls taken and not yet answered (for graceful shutdown); shared
     /// with the deferred answers that hold calls open.
     pub(crate) in_flight: Arc<AtomicUsize>,
+    /// The token every call must carry (see `ProviderBuilder::token`).
+    pub(crate) token: Option<Arc<str>>,
 }

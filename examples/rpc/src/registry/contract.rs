@@ -9,8 +9,42 @@ use crate::ServiceKey;
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 
-/// A provider list as a registry reports it: (address, weight), sorted.
-pub type ProviderList = Vec<(SocketAddr, u32)>;
+/// One provider as a registry lists it: where it listens, its weight, and
+/// the token it requires of callers (Dubbo's `token` parameter), if any.
+///
+/// ```
+/// use gyre_rpc::registry::ProviderEntry;
+///
+/// let plain = ProviderEntry::new("127.0.0.1:20880".parse()?, 100);
+/// let guarded = ProviderEntry { token: Some("s3cret".into()), ..plain.clone() };
+/// assert_ne!(plain, guarded);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct ProviderEntry {
+    /// Where the provider listens.
+    pub addr: SocketAddr,
+    /// Its weight for the load balancers.
+    pub weight: u32,
+    /// The token its callers must attach (see
+    /// [`ProviderBuilder::token`](crate::provider::ProviderBuilder::token)).
+    #[serde(default)]
+    pub token: Option<String>,
+}
+
+impl ProviderEntry {
+    /// A provider at `addr` with `weight` and no token.
+    pub fn new(addr: SocketAddr, weight: u32) -> ProviderEntry {
+        ProviderEntry {
+            addr,
+            weight,
+            token: None,
+        }
+    }
+}
+
+/// A provider list as a registry reports it, sorted.
+pub type ProviderList = Vec<ProviderEntry>;
 
 /// Called with the whole provider list each time it changes (and once
 /// with the current list when the subscription starts).
@@ -58,7 +92,7 @@ impl Drop for Subscription {
 /// A service registry backend.
 ///
 /// ```
-/// use gyre_rpc::registry::{Listener, Registry, RegistryError, Subscription};
+/// use gyre_rpc::registry::{Listener, ProviderEntry, Registry, RegistryError, Subscription};
 /// use gyre_rpc::ServiceKey;
 /// use std::collections::HashMap;
 /// use std::net::SocketAddr;
@@ -66,16 +100,16 @@ impl Drop for Subscription {
 ///
 /// /// A registry in this process's memory (for tests): lists, no leases.
 /// #[derive(Default)]
-/// struct InMemory(Mutex<HashMap<String, Vec<(SocketAddr, u32)>>>);
+/// struct InMemory(Mutex<HashMap<String, Vec<ProviderEntry>>>);
 ///
 /// impl Registry for InMemory {
-///     fn register(&self, s: &ServiceKey, addr: SocketAddr, weight: u32) -> Result<(), RegistryError> {
-///         self.0.lock().unwrap().entry(s.to_string()).or_default().push((addr, weight));
+///     fn register(&self, s: &ServiceKey, provider: &ProviderEntry) -> Result<(), RegistryError> {
+///         self.0.lock().unwrap().entry(s.to_string()).or_default().push(provider.clone());
 ///         Ok(())
 ///     }
 ///     fn unregister(&self, s: &ServiceKey, addr: SocketAddr) -> Result<(), RegistryError> {
 ///         if let Some(list) = self.0.lock().unwrap().get_mut(&s.to_string()) {
-///             list.retain(|(a, _)| *a != addr);
+///             list.retain(|p| p.addr != addr);
 ///         }
 ///         Ok(())
 ///     }
@@ -88,22 +122,18 @@ impl Drop for Subscription {
 ///
 /// let registry = InMemory::default();
 /// let key = ServiceKey::new("demo.Calc");
-/// registry.register(&key, "127.0.0.1:20880".parse()?, 100)?;
+/// registry.register(&key, &ProviderEntry::new("127.0.0.1:20880".parse()?, 100))?;
 /// let (tx, rx) = std::sync::mpsc::channel();
 /// let _sub = registry.subscribe(&key, Box::new(move |list| { let _ = tx.send(list); }))?;
 /// assert_eq!(rx.recv()?.len(), 1);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub trait Registry: Send + Sync {
-    /// Announces that `addr` provides `service` with `weight`, until
-    /// [`unregister`](Self::unregister) or until this process stops
-    /// keeping the registration alive.
-    fn register(
-        &self,
-        service: &ServiceKey,
-        addr: SocketAddr,
-        weight: u32,
-    ) -> Result<(), RegistryError>;
+    /// Announces that `provider` (its address, weight and token) provides
+    /// `service`, until [`unregister`](Self::unregister) or until this
+    /// process stops keeping the registration alive.
+    fn register(&self, service: &ServiceKey, provider: &ProviderEntry)
+        -> Result<(), RegistryError>;
 
     /// Withdraws a registration.
     fn unregister(&self, service: &ServiceKey, addr: SocketAddr) -> Result<(), RegistryError>;
@@ -128,6 +158,9 @@ pub struct Registration {
     pub weight: u32,
     /// How long the lease lasts without a renewal, ms.
     pub ttl_ms: u64,
+    /// The token its callers must attach, if any.
+    #[serde(default)]
+    pub token: Option<String>,
 }
 
 /// A service's provider list at a version of the registry.

@@ -5,7 +5,8 @@
 //! renewal).
 
 use super::contract::{
-    Listener, ProviderList, Registration, Registry, RegistryError, Snapshot, Subscription,
+    Listener, ProviderEntry, ProviderList, Registration, Registry, RegistryError, Snapshot,
+    Subscription,
 };
 use super::server::registry_service;
 use crate::cluster::{Cluster, ClusterMode};
@@ -81,17 +82,18 @@ struct Inner {
     cluster: Cluster,
     ttl: Duration,
     watch_wait: Duration,
-    /// (service, address) -> weight: what this process has registered.
-    leases: Mutex<HashMap<(String, SocketAddr), u32>>,
+    /// (service, address) -> entry: what this process has registered.
+    leases: Mutex<HashMap<(String, SocketAddr), ProviderEntry>>,
 }
 
 impl Inner {
-    fn registration(&self, service: &str, addr: SocketAddr, weight: u32) -> Registration {
+    fn registration(&self, service: &str, provider: &ProviderEntry) -> Registration {
         Registration {
             service: service.to_string(),
-            addr,
-            weight,
+            addr: provider.addr,
+            weight: provider.weight,
             ttl_ms: self.ttl.as_millis() as u64,
+            token: provider.token.clone(),
         }
     }
 }
@@ -159,15 +161,16 @@ fn renew(inner: Weak<Inner>, every: Duration) {
         let Some(inner) = inner.upgrade() else {
             return;
         };
-        let leases: Vec<((String, SocketAddr), u32)> = inner
+        let leases: Vec<(String, ProviderEntry)> = inner
             .leases
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .iter()
-            .map(|(k, w)| (k.clone(), *w))
+            .map(|((service, _), entry)| (service.clone(), entry.clone()))
             .collect();
-        for ((service, addr), weight) in leases {
-            let r = inner.registration(&service, addr, weight);
+        for (service, provider) in leases {
+            let addr = provider.addr;
+            let r = inner.registration(&service, &provider);
             if let Err(e) = inner.cluster.call::<_, ()>("renew", &r) {
                 tracing::warn!(%service, %addr, error = %e, "lease renewal failed; retrying");
             }
@@ -179,17 +182,16 @@ impl Registry for EmbeddedRegistry {
     fn register(
         &self,
         service: &ServiceKey,
-        addr: SocketAddr,
-        weight: u32,
+        provider: &ProviderEntry,
     ) -> Result<(), RegistryError> {
         let name = service.to_string();
-        let r = self.inner.registration(&name, addr, weight);
+        let r = self.inner.registration(&name, provider);
         self.inner.cluster.call::<_, ()>("register", &r)?;
         self.inner
             .leases
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .insert((name, addr), weight);
+            .insert((name, provider.addr), provider.clone());
         Ok(())
     }
 

@@ -9,7 +9,7 @@
 //! provider stops renewing and disappears when its lease runs out.
 //!
 //! ```
-//! use gyre_rpc::registry::{EmbeddedRegistry, Registry, RegistryServer};
+//! use gyre_rpc::registry::{EmbeddedRegistry, ProviderEntry, Registry, RegistryServer};
 //! use gyre_rpc::ServiceKey;
 //! use std::time::Duration;
 //!
@@ -19,8 +19,8 @@
 //! let (tx, rx) = std::sync::mpsc::channel();
 //! let _sub = registry.subscribe(&key, Box::new(move |list| { let _ = tx.send(list); })).unwrap();
 //! assert_eq!(rx.recv().unwrap(), vec![]);
-//! registry.register(&key, "127.0.0.1:20880".parse().unwrap(), 100).unwrap();
-//! assert_eq!(rx.recv_timeout(Duration::from_secs(5)).unwrap(), vec![("127.0.0.1:20880".parse().unwrap(), 100)]);
+//! registry.register(&key, &ProviderEntry::new("127.0.0.1:20880".parse().unwrap(), 100)).unwrap();
+//! assert_eq!(rx.recv_timeout(Duration::from_secs(5)).unwrap(), vec![ProviderEntry::new("127.0.0.1:20880".parse().unwrap(), 100)]);
 //! ```
 
 pub(crate) mod contract;
@@ -30,7 +30,8 @@ mod server;
 mod zookeeper;
 
 pub use contract::{
-    Listener, ProviderList, Registration, Registry, RegistryError, Snapshot, Subscription,
+    Listener, ProviderEntry, ProviderList, Registration, Registry, RegistryError, Snapshot,
+    Subscription,
 };
 pub use embedded::{EmbeddedRegistry, EmbeddedRegistryBuilder};
 pub use server::{registry_service, RegistryServer};

@@ -12,7 +12,7 @@
 //! them). Watches wait on the provider's worker pool, so the pool's size
 //! bounds how many consumers can watch at once (default 256).
 
-use super::contract::{Registration, Snapshot};
+use super::contract::{ProviderEntry, Registration, Snapshot};
 use crate::provider::{Dispatch, Provider, ProviderError, Service, ServiceError};
 use crate::ServiceKey;
 use std::collections::HashMap;
@@ -31,9 +31,9 @@ const MAX_WAIT: Duration = Duration::from_secs(30);
 
 #[derive(Default)]
 struct Leases {
-    /// Service (its `ServiceKey` display form) -> address -> (weight,
+    /// Service (its `ServiceKey` display form) -> address -> (entry,
     /// expiry).
-    services: HashMap<String, HashMap<SocketAddr, (u32, Instant)>>,
+    services: HashMap<String, HashMap<SocketAddr, (ProviderEntry, Instant)>>,
     /// Bumped on every change of any list.
     version: u64,
 }
@@ -59,10 +59,10 @@ impl Leases {
     }
 
     fn snapshot(&self, service: &str) -> Snapshot {
-        let mut providers: Vec<(SocketAddr, u32)> = self
+        let mut providers: Vec<ProviderEntry> = self
             .services
             .get(service)
-            .map(|m| m.iter().map(|(a, (w, _))| (*a, *w)).collect())
+            .map(|m| m.values().map(|(e, _)| e.clone()).collect())
             .unwrap_or_default();
         providers.sort();
         Snapshot {
@@ -88,8 +88,13 @@ impl State {
         let mut l = self.lock();
         let expires = Instant::now() + Duration::from_millis(r.ttl_ms);
         let entry = l.services.entry(r.service.clone()).or_default();
-        let old = entry.insert(r.addr, (r.weight, expires));
-        if old.map(|(w, _)| w) != Some(r.weight) {
+        let new = ProviderEntry {
+            addr: r.addr,
+            weight: r.weight,
+            token: r.token.clone(),
+        };
+        let old = entry.insert(r.addr, (new.clone(), expires));
+        if old.map(|(e, _)| e) != Some(new) {
             l.version += 1;
             tracing::info!(service = %r.service, addr = %r.addr, "registered");
             self.changed.notify_all();
@@ -100,14 +105,15 @@ impl State {
 /// A running registry server.
 ///
 /// ```
-/// use gyre_rpc::registry::{EmbeddedRegistry, Registry, RegistryServer};
+/// use gyre_rpc::registry::{EmbeddedRegistry, ProviderEntry, Registry, RegistryServer};
 /// use gyre_rpc::ServiceKey;
 ///
 /// let server = RegistryServer::start("127.0.0.1:0".parse()?)?;
 /// let registry = EmbeddedRegistry::connect(server.local_addr())?;
 /// let key = ServiceKey::new("demo.Calc");
-/// registry.register(&key, "127.0.0.1:20880".parse()?, 100)?;
-/// assert_eq!(server.providers(&key), vec![("127.0.0.1:20880".parse()?, 100)]);
+/// let provider = ProviderEntry::new("127.0.0.1:20880".parse()?, 100);
+/// registry.register(&key, &provider)?;
+/// assert_eq!(server.providers(&key), vec![provider]);
 /// server.shutdown();
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
@@ -224,7 +230,7 @@ impl RegistryServer {
     }
 
     /// The providers of `service` it knows now.
-    pub fn providers(&self, service: &ServiceKey) -> Vec<(SocketAddr, u32)> {
+    pub fn providers(&self, service: &ServiceKey) -> Vec<ProviderEntry> {
         self.state.lock().snapshot(&service.to_string()).providers
     }
 

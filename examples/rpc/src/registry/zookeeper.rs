@@ -1,7 +1,8 @@
 //! The ZooKeeper registry backend, on the `zookeeper-client` crate.
 //!
 //! Layout, as Dubbo's: a provider is an ephemeral node
-//! `/gyre/<service>/providers/<host:port>` whose data is its weight, so a
+//! `/gyre/<service>/providers/<host:port>` whose data is its weight (and,
+//! on a second line, `token=<token>` for a provider that requires one), so a
 //! provider whose process dies disappears when its ZooKeeper session
 //! expires (the session timeout, default 4 s); `<service>` is the
 //! [`ServiceKey`]'s display form with `%` and `/` escaped. Consumers watch
@@ -12,7 +13,9 @@
 //! creates this process's provider nodes again; watches resume on the new
 //! session.
 
-use super::contract::{Listener, ProviderList, Registry, RegistryError, Subscription};
+use super::contract::{
+    Listener, ProviderEntry, ProviderList, Registry, RegistryError, Subscription,
+};
 use crate::ServiceKey;
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -37,12 +40,26 @@ fn zk_error(e: zk::Error) -> RegistryError {
 struct Shared {
     servers: String,
     session_timeout: Duration,
+    /// `user:password` for ZooKeeper's digest scheme, given at every
+    /// session's start.
+    digest: Option<Vec<u8>>,
     client: Mutex<zk::Client>,
-    /// Provider nodes this process owns: path -> weight.
-    owned: Mutex<HashMap<String, u32>>,
+    /// Provider nodes this process owns: path -> data.
+    owned: Mutex<HashMap<String, Vec<u8>>>,
 }
 
 impl Shared {
+    /// The ACLs of the nodes this registry creates: with digest
+    /// authentication, only sessions with the same credentials may read
+    /// or change them; without, anyone may.
+    fn acls(&self) -> zk::Acls<'static> {
+        if self.digest.is_some() {
+            zk::Acls::creator_all()
+        } else {
+            zk::Acls::anyone_all()
+        }
+    }
+
     fn client(&self) -> zk::Client {
         self.client
             .lock()
@@ -54,41 +71,37 @@ impl Shared {
         &self,
         client: &zk::Client,
         path: &str,
-        weight: u32,
+        data: &[u8],
     ) -> Result<(), zk::Error> {
         let parent = &path[..path.rfind('/').expect("absolute path")];
         client
-            .mkdir(
-                parent,
-                &zk::CreateMode::Persistent.with_acls(zk::Acls::anyone_all()),
-            )
+            .mkdir(parent, &zk::CreateMode::Persistent.with_acls(self.acls()))
             .await?;
-        let ephemeral = zk::CreateMode::Ephemeral.with_acls(zk::Acls::anyone_all());
-        match client
-            .create(path, weight.to_string().as_bytes(), &ephemeral)
-            .await
-        {
+        let ephemeral = zk::CreateMode::Ephemeral.with_acls(self.acls());
+        match client.create(path, data, &ephemeral).await {
             Ok(_) => Ok(()),
             // Ours from this session already (a repeated register), or a
             // leftover of an expired one that ZooKeeper has not removed
             // yet: replace it so it belongs to this session.
             Err(zk::Error::NodeExists) => {
                 let _ = client.delete(path, None).await;
-                client
-                    .create(path, weight.to_string().as_bytes(), &ephemeral)
-                    .await
-                    .map(drop)
+                client.create(path, data, &ephemeral).await.map(drop)
             }
             Err(e) => Err(e),
         }
     }
 }
 
-async fn connect(servers: &str, session_timeout: Duration) -> Result<zk::Client, zk::Error> {
-    zk::Client::connector()
-        .with_session_timeout(session_timeout)
-        .connect(servers)
-        .await
+async fn connect(
+    servers: &str,
+    session_timeout: Duration,
+    digest: Option<&[u8]>,
+) -> Result<zk::Client, zk::Error> {
+    let mut connector = zk::Client::connector().with_session_timeout(session_timeout);
+    if let Some(digest) = digest {
+        connector = connector.with_auth("digest", digest);
+    }
+    connector.connect(servers).await
 }
 
 /// A registry on a ZooKeeper ensemble.
@@ -131,17 +144,47 @@ impl ZooKeeperRegistry {
         servers: &str,
         session_timeout: Duration,
     ) -> Result<ZooKeeperRegistry, RegistryError> {
+        Self::connect_digest(servers, session_timeout, None)
+    }
+
+    /// Connects with ZooKeeper's digest authentication as `user` with
+    /// `password` (Dubbo's `zookeeper://...?username=&password=`): the
+    /// nodes this registry creates can then be read and changed only by
+    /// sessions with the same credentials, so a consumer or provider
+    /// without them sees no providers and cannot register.
+    ///
+    /// ```no_run
+    /// use gyre_rpc::registry::ZooKeeperRegistry;
+    ///
+    /// let registry = ZooKeeperRegistry::connect_with_digest("zk1:2181", "rpc", "s3cret")?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn connect_with_digest(
+        servers: &str,
+        user: &str,
+        password: &str,
+    ) -> Result<ZooKeeperRegistry, RegistryError> {
+        let digest = format!("{user}:{password}").into_bytes();
+        Self::connect_digest(servers, Duration::from_secs(4), Some(digest))
+    }
+
+    fn connect_digest(
+        servers: &str,
+        session_timeout: Duration,
+        digest: Option<Vec<u8>>,
+    ) -> Result<ZooKeeperRegistry, RegistryError> {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .thread_name("gyre-zookeeper")
             .enable_all()
             .build()?;
         let client = runtime
-            .block_on(connect(servers, session_timeout))
+            .block_on(connect(servers, session_timeout, digest.as_deref()))
             .map_err(zk_error)?;
         let shared = Arc::new(Shared {
             servers: servers.to_string(),
             session_timeout,
+            digest,
             client: Mutex::new(client),
             owned: Mutex::new(HashMap::new()),
         });
@@ -166,7 +209,7 @@ async fn supervise(shared: std::sync::Weak<Shared>) {
         let Some(s) = shared.upgrade() else { return };
         tracing::warn!(servers = %s.servers, "zookeeper session ended; opening a new one");
         let client = loop {
-            match connect(&s.servers, s.session_timeout).await {
+            match connect(&s.servers, s.session_timeout, s.digest.as_deref()).await {
                 Ok(c) => break c,
                 Err(e) => {
                     tracing::warn!(error = %e, "zookeeper reconnect failed; retrying");
@@ -175,15 +218,15 @@ async fn supervise(shared: std::sync::Weak<Shared>) {
             }
         };
         *s.client.lock().unwrap_or_else(|e| e.into_inner()) = client.clone();
-        let owned: Vec<(String, u32)> = s
+        let owned: Vec<(String, Vec<u8>)> = s
             .owned
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .iter()
-            .map(|(p, w)| (p.clone(), *w))
+            .map(|(p, d)| (p.clone(), d.clone()))
             .collect();
-        for (path, weight) in owned {
-            if let Err(e) = s.create_owned(&client, &path, weight).await {
+        for (path, data) in owned {
+            if let Err(e) = s.create_owned(&client, &path, &data).await {
                 tracing::error!(%path, error = %e, "cannot re-register after a new session");
             }
         }
@@ -194,19 +237,19 @@ impl Registry for ZooKeeperRegistry {
     fn register(
         &self,
         service: &ServiceKey,
-        addr: SocketAddr,
-        weight: u32,
+        provider: &ProviderEntry,
     ) -> Result<(), RegistryError> {
-        let path = format!("{}/{addr}", providers_path(service));
+        let path = format!("{}/{}", providers_path(service), provider.addr);
+        let data = node_data(provider);
         let client = self.shared.client();
         self.runtime
-            .block_on(self.shared.create_owned(&client, &path, weight))
+            .block_on(self.shared.create_owned(&client, &path, &data))
             .map_err(zk_error)?;
         self.shared
             .owned
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .insert(path, weight);
+            .insert(path, data);
         Ok(())
     }
 
@@ -237,7 +280,7 @@ impl Registry for ZooKeeperRegistry {
             let mut last: Option<ProviderList> = None;
             while !flag.load(Ordering::Relaxed) {
                 let client = shared.client();
-                match read_and_watch(&client, &path).await {
+                match read_and_watch(&client, &path, shared.acls()).await {
                     Ok((list, watcher)) => {
                         if last.as_ref() != Some(&list) {
                             last = Some(list.clone());
@@ -259,16 +302,38 @@ impl Registry for ZooKeeperRegistry {
     }
 }
 
+/// A provider node's data: its weight, then its token on a line of its own.
+fn node_data(provider: &ProviderEntry) -> Vec<u8> {
+    match &provider.token {
+        Some(token) => format!("{}\ntoken={token}", provider.weight).into_bytes(),
+        None => provider.weight.to_string().into_bytes(),
+    }
+}
+
+/// Reads [`node_data`] (a weight that does not parse counts as 100).
+fn parse_node(addr: SocketAddr, data: &[u8]) -> ProviderEntry {
+    let text = String::from_utf8_lossy(data);
+    let mut lines = text.lines();
+    let weight = lines
+        .next()
+        .and_then(|w| w.trim().parse().ok())
+        .unwrap_or(100);
+    let token = lines.find_map(|l| l.strip_prefix("token=").map(str::to_owned));
+    ProviderEntry {
+        addr,
+        weight,
+        token,
+    }
+}
+
 /// The provider list under `path` (created if missing) and a watch on it.
 async fn read_and_watch(
     client: &zk::Client,
     path: &str,
+    acls: zk::Acls<'static>,
 ) -> Result<(ProviderList, zk::OneshotWatcher), zk::Error> {
     client
-        .mkdir(
-            path,
-            &zk::CreateMode::Persistent.with_acls(zk::Acls::anyone_all()),
-        )
+        .mkdir(path, &zk::CreateMode::Persistent.with_acls(acls))
         .await?;
     let (children, _, watcher) = client.get_and_watch_children(path).await?;
     let mut list = Vec::with_capacity(children.len());
@@ -276,16 +341,13 @@ async fn read_and_watch(
         let Ok(addr) = child.parse::<SocketAddr>() else {
             continue;
         };
-        let weight = match client.get_data(&format!("{path}/{child}")).await {
-            Ok((data, _)) => std::str::from_utf8(&data)
-                .ok()
-                .and_then(|w| w.parse().ok())
-                .unwrap_or(100),
+        let entry = match client.get_data(&format!("{path}/{child}")).await {
+            Ok((data, _)) => parse_node(addr, &data),
             // Gone between the listing and the read: the watch will fire.
             Err(zk::Error::NoNode) => continue,
             Err(e) => return Err(e),
         };
-        list.push((addr, weight));
+        list.push(entry);
     }
     list.sort();
     Ok((list, watcher))
@@ -305,5 +367,18 @@ mod tests {
             "/gyre/blue%2Fgreen%2Fdemo.Calc:1.0/providers"
         );
         assert_eq!(segment(&ServiceKey::new("a%b")), "a%25b");
+    }
+
+    #[test]
+    fn node_data_round_trips_with_and_without_a_token() {
+        let addr = "127.0.0.1:20880".parse().unwrap();
+        let plain = ProviderEntry::new(addr, 7);
+        let guarded = ProviderEntry {
+            token: Some("t0k".into()),
+            ..plain.clone()
+        };
+        assert_eq!(parse_node(addr, &node_data(&plain)), plain);
+        assert_eq!(parse_node(addr, &node_data(&guarded)), guarded);
+        assert_eq!(parse_node(addr, b"junk").weight, 100);
     }
 }
