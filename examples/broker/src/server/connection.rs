@@ -503,6 +503,18 @@ impl Connection {
             | RequestKind::DeleteGroups(_)
             | RequestKind::OffsetDelete(_)) => {
                 let seq = self.next_seq();
+                // An offset commit commits only the topics the principal
+                // may read.
+                let denied_topics = match &group {
+                    RequestKind::OffsetCommit(r) => r
+                        .topics
+                        .iter()
+                        .map(|t| t.name.0.as_str())
+                        .filter(|name| !self.may(ctx, op::READ, resource::TOPIC, name))
+                        .map(str::to_owned)
+                        .collect(),
+                    _ => Vec::new(),
+                };
                 let call = GroupCall {
                     request: group,
                     correlation_id: head.correlation_id,
@@ -511,6 +523,7 @@ impl Connection {
                     seq,
                     client_id,
                     peer: ctx.channel().peer_addr(),
+                    denied_topics,
                 };
                 if self.shared.groups.send(call).is_err() {
                     tracing::warn!("group coordinator stopped; closing connection");

@@ -1,6 +1,7 @@
 """ACLs through confluent-kafka's admin client, and what they allow:
 alice may write `orders`, bob may read it in group `readers`; alice (in
-that group too) cannot read the topic, bob cannot write or commit in another group, neither may manage
+that group too) cannot read the topic, bob cannot write, commit offsets of
+a topic he may not read, or join another group, neither may manage
 ACLs; DescribeAcls lists them and DeleteAcls takes alice's back.
 
 Arguments: SASL_PLAINTEXT address, then the password every user has
@@ -67,6 +68,18 @@ for _ in range(30):
 assert got == b"order 1", got
 c.commit(asynchronous=False)
 c.close()
+
+# bob may not commit offsets of a topic he may not read, even in his group.
+for _, f in admin.create_topics([NewTopic("secret", 1, 1)]).items():
+    f.result(10)
+c = confluent_kafka.Consumer(conf("bob", **{"group.id": "readers"}))
+try:
+    result = c.commit(offsets=[TopicPartition("secret", 0, 1)], asynchronous=False)
+    codes = [tp.error.code() for tp in result if tp.error is not None]
+except confluent_kafka.KafkaException as e:
+    codes = [e.args[0].code()]
+c.close()
+assert KafkaError.TOPIC_AUTHORIZATION_FAILED in codes, codes
 
 # bob may not join another group.
 c = confluent_kafka.Consumer(conf("bob", **{"group.id": "others", "auto.offset.reset": "earliest"}))

@@ -58,6 +58,9 @@ pub struct GroupCall {
     pub client_id: Bytes,
     /// The connection's peer, if the socket still knows it.
     pub peer: Option<std::net::SocketAddr>,
+    /// Topics of an OffsetCommit the principal may not read (the ACLs'
+    /// verdict): answered `TOPIC_AUTHORIZATION_FAILED`, not committed.
+    pub denied_topics: Vec<String>,
 }
 
 enum Msg {
@@ -154,6 +157,7 @@ impl State_ {
             seq,
             client_id,
             peer,
+            denied_topics,
         } = call;
         let to = Call {
             correlation_id,
@@ -177,7 +181,7 @@ impl State_ {
             RequestKind::SyncGroup(r) => self.sync(to, r),
             RequestKind::Heartbeat(r) => self.heartbeat(to, r),
             RequestKind::LeaveGroup(r) => self.leave(to, r),
-            RequestKind::OffsetCommit(r) => self.commit(to, r),
+            RequestKind::OffsetCommit(r) => self.commit(to, r, &denied_topics),
             RequestKind::OffsetFetch(r) => self.fetch_offsets(to, r),
             other => tracing::error!(?other, "not a group request"),
         }
@@ -375,7 +379,8 @@ impl State_ {
         to.send(&resp);
     }
 
-    fn commit(&mut self, to: Call, r: OffsetCommitRequest) {
+    fn commit(&mut self, to: Call, r: OffsetCommitRequest, denied: &[String]) {
+        let denied_topic = |name: &str| denied.iter().any(|d| d == name);
         let group_id = s(&r.group_id.0);
         let check = if group_id.is_empty() {
             ec::INVALID_GROUP_ID
@@ -388,6 +393,7 @@ impl State_ {
             let commits = r
                 .topics
                 .iter()
+                .filter(|t| !denied_topic(t.name.0.as_str()))
                 .flat_map(|t| {
                     let (group_id, topic) = (&group_id, s(&t.name.0));
                     t.partitions.iter().map(move |p| {
@@ -410,10 +416,15 @@ impl State_ {
         for t in &r.topics {
             let mut topic = OffsetCommitResponseTopic::default();
             topic.name = t.name.clone();
+            let topic_code = if denied_topic(t.name.0.as_str()) {
+                ec::TOPIC_AUTHORIZATION_FAILED
+            } else {
+                code
+            };
             for p in &t.partitions {
                 let mut part = OffsetCommitResponsePartition::default();
                 part.partition_index = p.partition_index;
-                part.error_code = code;
+                part.error_code = topic_code;
                 topic.partitions.push(part);
             }
             resp.topics.push(topic);
