@@ -16,7 +16,7 @@ use gyre_reactor::{
     Bootstrap, Error, InboundContext, InboundHandler, Pipeline, Server, ServerBootstrap,
     TlsAcceptor, TlsConnector, TlsError, TlsIdentity, TlsRoots, TlsSession, UserEvent,
 };
-use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
+use gyre_testkit::certs::TestCa;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
@@ -25,50 +25,20 @@ use std::sync::mpsc;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// A certificate authority and what it signs, as PEM.
-struct Ca {
-    params: CertificateParams,
-    key: KeyPair,
-    pem: String,
+/// The test CA (from gyre-testkit) as this crate's TLS types.
+trait AsTls {
+    fn identity(&self, names: &[&str]) -> TlsIdentity;
+    fn roots(&self) -> TlsRoots;
 }
 
-impl Ca {
-    fn new(name: &str) -> Ca {
-        let mut params = CertificateParams::new(vec![]).unwrap();
-        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        params
-            .distinguished_name
-            .push(rcgen::DnType::CommonName, name);
-        let key = KeyPair::generate().unwrap();
-        let pem = params.self_signed(&key).unwrap().pem();
-        Ca { params, key, pem }
-    }
-
-    /// A leaf for `names`, valid now (or expired, with `expired`).
-    fn issue(&self, names: &[&str], expired: bool) -> (String, String) {
-        let mut params =
-            CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>())
-                .unwrap();
-        params
-            .distinguished_name
-            .push(rcgen::DnType::CommonName, names[0]);
-        if expired {
-            params.not_before = rcgen::date_time_ymd(2020, 1, 1);
-            params.not_after = rcgen::date_time_ymd(2021, 1, 1);
-        }
-        let key = KeyPair::generate().unwrap();
-        let issuer = Issuer::from_params(&self.params, &self.key);
-        let cert = params.signed_by(&key, &issuer).unwrap();
-        (cert.pem(), key.serialize_pem())
-    }
-
+impl AsTls for TestCa {
     fn identity(&self, names: &[&str]) -> TlsIdentity {
-        let (cert, key) = self.issue(names, false);
-        TlsIdentity::from_pem(cert.as_bytes(), key.as_bytes()).unwrap()
+        let leaf = self.issue(names);
+        TlsIdentity::from_pem(leaf.cert_pem.as_bytes(), leaf.key_pem.as_bytes()).unwrap()
     }
 
     fn roots(&self) -> TlsRoots {
-        TlsRoots::from_pem(self.pem.as_bytes()).unwrap()
+        TlsRoots::from_pem(self.pem().as_bytes()).unwrap()
     }
 }
 
@@ -204,14 +174,20 @@ fn rustls_client(
 
 #[test]
 fn a_rustls_client_talks_to_a_gyre_server_and_sees_close_notify() {
-    let ca = Ca::new("test CA");
+    let ca = TestCa::new("test CA");
     let tls = TlsAcceptor::builder()
         .identity(ca.identity(&["localhost"]))
         .alpn(["echo/1", "http/1.1"])
         .build()
         .unwrap();
     let (server, rx) = tls_echo_server(tls);
-    let mut conn = rustls_client(server.local_addr(), "localhost", &ca.roots(), &ca.pem, None);
+    let mut conn = rustls_client(
+        server.local_addr(),
+        "localhost",
+        &ca.roots(),
+        ca.pem(),
+        None,
+    );
     conn.write_all(b"hello\n").unwrap();
     let mut got = [0u8; 6];
     conn.read_exact(&mut got).unwrap();
@@ -237,9 +213,9 @@ fn a_rustls_client_talks_to_a_gyre_server_and_sees_close_notify() {
 
 #[test]
 fn megabytes_each_way_arrive_whole() {
-    let ca = Ca::new("test CA");
+    let ca = TestCa::new("test CA");
     let tls = TlsAcceptor::from_pem_files(
-        write(&dir("big"), "cert.pem", &ca.issue(&["localhost"], false).0),
+        write(&dir("big"), "cert.pem", &ca.issue(&["localhost"]).cert_pem),
         write(&dir("big-key"), "key.pem", "not a key"),
     );
     assert!(
@@ -251,7 +227,13 @@ fn megabytes_each_way_arrive_whole() {
         .build()
         .unwrap();
     let (server, _rx) = tls_echo_server(tls);
-    let conn = rustls_client(server.local_addr(), "localhost", &ca.roots(), &ca.pem, None);
+    let conn = rustls_client(
+        server.local_addr(),
+        "localhost",
+        &ca.roots(),
+        ca.pem(),
+        None,
+    );
     let total = 8 << 20;
     let data: Vec<u8> = (0..total).map(|i| (i % 251) as u8).collect();
     // rustls's blocking stream cannot read and write at once: one side
@@ -271,9 +253,9 @@ fn megabytes_each_way_arrive_whole() {
 
 #[test]
 fn openssl_s_client_talks_to_a_gyre_server() {
-    let ca = Ca::new("test CA");
+    let ca = TestCa::new("test CA");
     let d = dir("s_client");
-    let ca_file = write(&d, "ca.pem", &ca.pem);
+    let ca_file = write(&d, "ca.pem", ca.pem());
     let tls = TlsAcceptor::builder()
         .identity(ca.identity(&["localhost"]))
         .alpn(["echo/1"])
@@ -337,9 +319,9 @@ impl InboundHandler for Hello {
 
 #[test]
 fn curl_fetches_over_https_from_a_gyre_server() {
-    let ca = Ca::new("test CA");
+    let ca = TestCa::new("test CA");
     let d = dir("curl");
-    let ca_file = write(&d, "ca.pem", &ca.pem);
+    let ca_file = write(&d, "ca.pem", ca.pem());
     let tls = TlsAcceptor::builder()
         .identity(ca.identity(&["localhost"]))
         .alpn(["http/1.1"])
@@ -413,11 +395,11 @@ fn client_data(rx: &mpsc::Receiver<Result<Vec<u8>, String>>, want: usize) -> Vec
 
 #[test]
 fn a_gyre_client_talks_to_openssl_s_server() {
-    let ca = Ca::new("test CA");
+    let ca = TestCa::new("test CA");
     let d = dir("s_server");
-    let (cert, key) = ca.issue(&["localhost"], false);
-    let cert_file = write(&d, "cert.pem", &cert);
-    let key_file = write(&d, "key.pem", &key);
+    let leaf = ca.issue(&["localhost"]);
+    let cert_file = write(&d, "cert.pem", &leaf.cert_pem);
+    let key_file = write(&d, "key.pem", &leaf.key_pem);
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -464,7 +446,7 @@ fn a_gyre_client_talks_to_openssl_s_server() {
 
 #[test]
 fn a_gyre_client_resumes_its_session_with_a_gyre_server() {
-    let ca = Ca::new("test CA");
+    let ca = TestCa::new("test CA");
     let tls = TlsAcceptor::builder()
         .identity(ca.identity(&["localhost"]))
         .build()
@@ -535,8 +517,14 @@ fn client_error(addr: SocketAddr, connector: TlsConnector) -> String {
 }
 
 /// The server still serves a good client after refusing a bad one.
-fn still_serves(server: &Server, ca: &Ca) {
-    let mut conn = rustls_client(server.local_addr(), "localhost", &ca.roots(), &ca.pem, None);
+fn still_serves(server: &Server, ca: &TestCa) {
+    let mut conn = rustls_client(
+        server.local_addr(),
+        "localhost",
+        &ca.roots(),
+        ca.pem(),
+        None,
+    );
     conn.write_all(b"ok?\n").unwrap();
     let mut got = [0u8; 4];
     conn.read_exact(&mut got).unwrap();
@@ -545,8 +533,8 @@ fn still_serves(server: &Server, ca: &Ca) {
 
 #[test]
 fn an_unknown_authority_or_an_expired_certificate_is_refused() {
-    let ca = Ca::new("test CA");
-    let stranger = Ca::new("someone else");
+    let ca = TestCa::new("test CA");
+    let stranger = TestCa::new("someone else");
     let tls = TlsAcceptor::builder()
         .identity(ca.identity(&["localhost"]))
         .build()
@@ -569,7 +557,8 @@ fn an_unknown_authority_or_an_expired_certificate_is_refused() {
     still_serves(&server, &ca);
     server.shutdown_gracefully(Duration::ZERO, Duration::from_secs(2));
 
-    let (cert, key) = ca.issue(&["localhost"], true);
+    let expired = ca.issue_expired(&["localhost"]);
+    let (cert, key) = (expired.cert_pem, expired.key_pem);
     let expired = TlsAcceptor::builder()
         .identity(TlsIdentity::from_pem(cert.as_bytes(), key.as_bytes()).unwrap())
         .build()
@@ -586,7 +575,7 @@ fn an_unknown_authority_or_an_expired_certificate_is_refused() {
 
 #[test]
 fn a_server_name_nobody_serves_is_refused_and_sni_chooses_the_certificate() {
-    let ca = Ca::new("test CA");
+    let ca = TestCa::new("test CA");
     let tls = TlsAcceptor::builder()
         .sni_identity("a.test", ca.identity(&["a.test"]))
         .sni_identity("b.test", ca.identity(&["b.test"]))
@@ -596,7 +585,7 @@ fn a_server_name_nobody_serves_is_refused_and_sni_chooses_the_certificate() {
     for name in ["a.test", "b.test"] {
         // Each name gets its own certificate: the client checks it is
         // for the name it asked.
-        let mut conn = rustls_client(server.local_addr(), name, &ca.roots(), &ca.pem, None);
+        let mut conn = rustls_client(server.local_addr(), name, &ca.roots(), ca.pem(), None);
         conn.write_all(b"sni\n").unwrap();
         let mut got = [0u8; 4];
         conn.read_exact(&mut got).unwrap();
@@ -616,8 +605,8 @@ fn a_server_name_nobody_serves_is_refused_and_sni_chooses_the_certificate() {
 
 #[test]
 fn mutual_tls_lets_in_only_clients_with_a_certificate_and_names_them() {
-    let ca = Ca::new("test CA");
-    let clients = Ca::new("client CA");
+    let ca = TestCa::new("test CA");
+    let clients = TestCa::new("client CA");
     let tls = TlsAcceptor::builder()
         .identity(ca.identity(&["localhost"]))
         .require_client_certificates(clients.roots())
@@ -635,12 +624,13 @@ fn mutual_tls_lets_in_only_clients_with_a_certificate_and_names_them() {
     assert!(error.contains("CertificateRequired"), "{error}");
     assert!(matches!(next_report(&rx), Seen::Error(_)));
     // With one: in, and the server's handlers see the verified chain.
-    let (cert, key) = clients.issue(&["client-1"], false);
+    let client = clients.issue(&["client-1"]);
+    let (cert, key) = (client.cert_pem, client.key_pem);
     let mut conn = rustls_client(
         server.local_addr(),
         "localhost",
         &ca.roots(),
-        &ca.pem,
+        ca.pem(),
         Some((&cert, &key)),
     );
     conn.write_all(b"me\n").unwrap();
@@ -661,7 +651,7 @@ fn mutual_tls_lets_in_only_clients_with_a_certificate_and_names_them() {
 
 #[test]
 fn a_stalled_handshake_times_out_and_garbage_is_refused() {
-    let ca = Ca::new("test CA");
+    let ca = TestCa::new("test CA");
     let tls = TlsAcceptor::builder()
         .identity(ca.identity(&["localhost"]))
         .handshake_timeout(Duration::from_millis(300))
@@ -726,9 +716,9 @@ fn settings_errors_name_what_failed() {
         other => panic!("{other:?}"),
     }
     // A key that is not the certificate's.
-    let ca = Ca::new("test CA");
-    let (cert, _) = ca.issue(&["localhost"], false);
-    let (_, other_key) = ca.issue(&["localhost"], false);
+    let ca = TestCa::new("test CA");
+    let cert = ca.issue(&["localhost"]).cert_pem;
+    let other_key = ca.issue(&["localhost"]).key_pem;
     let mismatched = TlsIdentity::from_pem(cert.as_bytes(), other_key.as_bytes()).unwrap();
     assert!(TlsAcceptor::builder()
         .sni_identity("localhost", mismatched)
@@ -757,7 +747,7 @@ impl InboundHandler for SendFile {
 
 #[test]
 fn a_file_region_goes_out_encrypted_a_chunk_at_a_time() {
-    let ca = Ca::new("test CA");
+    let ca = TestCa::new("test CA");
     let d = dir("file");
     let size = 24 << 20;
     let content: Vec<u8> = (0..size).map(|i| (i % 253) as u8).collect();
@@ -775,7 +765,13 @@ fn a_file_region_goes_out_encrypted_a_chunk_at_a_time() {
                 .inbound(SendFile(file.clone()))
         })
         .unwrap();
-    let mut conn = rustls_client(server.local_addr(), "localhost", &ca.roots(), &ca.pem, None);
+    let mut conn = rustls_client(
+        server.local_addr(),
+        "localhost",
+        &ca.roots(),
+        ca.pem(),
+        None,
+    );
     // A small receive window, so the server's queue is what backs up.
     socket2::SockRef::from(conn.get_ref())
         .set_recv_buffer_size(64 * 1024)

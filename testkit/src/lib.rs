@@ -1,8 +1,11 @@
 //! What Gyre's tests and benchmarks measure the process with, written once:
 //! a counting global allocator ([`CountingAllocator`]) for the
 //! allocations-per-message tests and benches, and the highest open file
-//! descriptor ([`highest_fd`]) for the descriptor-limit tests. Uses only
+//! descriptor ([`highest_fd`]) for the descriptor-limit tests; and the
+//! TLS certificates they use ([`certs`], on `rcgen`). The rest uses only
 //! `std`.
+
+pub mod certs;
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -91,29 +91,10 @@ impl BenchBroker {
             std::env::temp_dir().join(format!("gyre-broker-bench-tls-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&data_dir);
         std::fs::create_dir_all(&data_dir).expect("data folder");
-        let mut ca_params = rcgen::CertificateParams::new(vec![]).expect("params");
-        ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-        ca_params
-            .distinguished_name
-            .push(rcgen::DnType::CommonName, "bench CA");
-        let ca_key = rcgen::KeyPair::generate().expect("key");
-        let ca = ca_params.self_signed(&ca_key).expect("ca");
-        let key = rcgen::KeyPair::generate().expect("key");
-        let mut leaf = rcgen::CertificateParams::new(vec!["localhost".into()]).expect("params");
-        leaf.subject_alt_names
-            .push(rcgen::SanType::IpAddress([127, 0, 0, 1].into()));
-        leaf.distinguished_name
-            .push(rcgen::DnType::CommonName, "localhost");
-        let cert = leaf
-            .signed_by(&key, &rcgen::Issuer::from_params(&ca_params, &ca_key))
-            .expect("leaf");
-        let ca_file = data_dir.join("ca.pem");
-        std::fs::write(&ca_file, ca.pem()).expect("write the CA");
-        let identity = gyre_reactor::TlsIdentity::from_pem(
-            cert.pem().as_bytes(),
-            key.serialize_pem().as_bytes(),
-        )
-        .expect("identity");
+        let (ca_file, cert_file, key_file) = gyre_testkit::certs::TestCa::new("bench CA")
+            .write(&data_dir, &["localhost", "127.0.0.1"]);
+        let identity =
+            gyre_reactor::TlsIdentity::from_pem_files(&cert_file, &key_file).expect("identity");
         let tls = gyre_reactor::TlsAcceptor::builder()
             .identity(identity)
             .build()

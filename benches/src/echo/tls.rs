@@ -25,26 +25,15 @@ pub struct Certs {
 }
 
 impl Certs {
-    /// Makes them (ECDSA P-256, rcgen's default).
+    /// Makes them (ECDSA P-256, rcgen's default, through gyre-testkit).
     pub fn new() -> Certs {
-        let mut ca_params = rcgen::CertificateParams::new(vec![]).expect("params");
-        ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-        ca_params
-            .distinguished_name
-            .push(rcgen::DnType::CommonName, "bench CA");
-        let ca_key = rcgen::KeyPair::generate().expect("key");
-        let ca = ca_params.self_signed(&ca_key).expect("ca");
-        let key = rcgen::KeyPair::generate().expect("key");
-        let mut leaf = rcgen::CertificateParams::new(vec!["localhost".into()]).expect("params");
-        leaf.distinguished_name
-            .push(rcgen::DnType::CommonName, "localhost");
-        let cert = leaf
-            .signed_by(&key, &rcgen::Issuer::from_params(&ca_params, &ca_key))
-            .expect("leaf");
+        use rustls::pki_types::pem::PemObject;
+        let ca = gyre_testkit::certs::TestCa::new("bench CA");
+        let leaf = ca.issue(&["localhost"]);
         Certs {
-            chain: vec![cert.der().clone()],
-            key: PrivateKeyDer::Pkcs8(key.serialize_der().into()),
-            ca: ca.der().clone(),
+            chain: vec![CertificateDer::from_pem_slice(leaf.cert_pem.as_bytes()).expect("cert")],
+            key: PrivateKeyDer::from_pem_slice(leaf.key_pem.as_bytes()).expect("key"),
+            ca: CertificateDer::from_pem_slice(ca.pem().as_bytes()).expect("CA"),
         }
     }
 

@@ -27,34 +27,10 @@ fn broker_bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_gyre-broker"))
 }
 
-/// A CA and a `localhost` certificate it signs: (CA file, cert, key).
+/// A CA and a certificate it signs for `localhost` and 127.0.0.1: (CA
+/// file, cert, key).
 fn certs(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
-    let mut ca_params = rcgen::CertificateParams::new(vec![]).unwrap();
-    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-    ca_params
-        .distinguished_name
-        .push(rcgen::DnType::CommonName, "broker test CA");
-    let ca_key = rcgen::KeyPair::generate().unwrap();
-    let ca = ca_params.self_signed(&ca_key).unwrap();
-    let key = rcgen::KeyPair::generate().unwrap();
-    let mut leaf = rcgen::CertificateParams::new(vec!["localhost".into()]).unwrap();
-    leaf.subject_alt_names
-        .push(rcgen::SanType::IpAddress("127.0.0.1".parse().unwrap()));
-    leaf.distinguished_name
-        .push(rcgen::DnType::CommonName, "localhost");
-    let cert = leaf
-        .signed_by(&key, &rcgen::Issuer::from_params(&ca_params, &ca_key))
-        .unwrap();
-    let write = |name: &str, text: String| {
-        let p = dir.join(name);
-        std::fs::write(&p, text).unwrap();
-        p
-    };
-    (
-        write("ca.pem", ca.pem()),
-        write("cert.pem", cert.pem()),
-        write("key.pem", key.serialize_pem()),
-    )
+    gyre_testkit::certs::TestCa::new("broker test CA").write(dir, &["localhost", "127.0.0.1"])
 }
 
 /// Runs `cmd`; its stdout and stderr, and whether it succeeded.

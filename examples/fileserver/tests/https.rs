@@ -19,33 +19,9 @@ struct Certs {
 
 /// A CA and a `localhost` certificate it signs, written under `dir`.
 fn certs(dir: &Path) -> Certs {
-    std::fs::create_dir_all(dir).unwrap();
-    let mut ca_params = rcgen::CertificateParams::new(vec![]).unwrap();
-    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-    // Distinct names: a leaf whose subject is its issuer looks self-signed.
-    ca_params
-        .distinguished_name
-        .push(rcgen::DnType::CommonName, "file server test CA");
-    let ca_key = rcgen::KeyPair::generate().unwrap();
-    let ca = ca_params.self_signed(&ca_key).unwrap();
-    let leaf_key = rcgen::KeyPair::generate().unwrap();
-    let mut leaf_params = rcgen::CertificateParams::new(vec!["localhost".to_string()]).unwrap();
-    leaf_params
-        .distinguished_name
-        .push(rcgen::DnType::CommonName, "localhost");
-    let leaf = leaf_params
-        .signed_by(&leaf_key, &rcgen::Issuer::from_params(&ca_params, &ca_key))
-        .unwrap();
-    let write = |name: &str, text: String| {
-        let path = dir.join(name);
-        std::fs::write(&path, text).unwrap();
-        path
-    };
-    Certs {
-        ca: write("ca.pem", ca.pem()),
-        cert: write("cert.pem", leaf.pem()),
-        key: write("key.pem", leaf_key.serialize_pem()),
-    }
+    let (ca, cert, key) =
+        gyre_testkit::certs::TestCa::new("file server test CA").write(dir, &["localhost"]);
+    Certs { ca, cert, key }
 }
 
 /// Runs curl against the site by the name `localhost`; returns its exit

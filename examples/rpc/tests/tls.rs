@@ -7,39 +7,17 @@ use gyre_reactor::{TlsAcceptor, TlsConnector, TlsIdentity, TlsRoots};
 use gyre_rpc::consumer::{CallOptions, Consumer};
 use gyre_rpc::provider::{Dispatch, Provider, Service, ServiceError};
 use gyre_rpc::ServiceKey;
-use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
+use gyre_testkit::certs::TestCa;
 use std::time::Duration;
 
-/// A CA that issues certificates (PEM) for names.
-struct Ca {
-    params: CertificateParams,
-    key: KeyPair,
-    pem: String,
+/// The test CA's certificates as TLS settings.
+fn identity(ca: &TestCa, name: &str) -> TlsIdentity {
+    let leaf = ca.issue(&[name]);
+    TlsIdentity::from_pem(leaf.cert_pem.as_bytes(), leaf.key_pem.as_bytes()).unwrap()
 }
 
-impl Ca {
-    fn new(name: &str) -> Ca {
-        let mut params = CertificateParams::new(vec![]).unwrap();
-        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        params.distinguished_name.push(DnType::CommonName, name);
-        let key = KeyPair::generate().unwrap();
-        let pem = params.self_signed(&key).unwrap().pem();
-        Ca { params, key, pem }
-    }
-
-    fn identity(&self, name: &str) -> TlsIdentity {
-        let mut params = CertificateParams::new(vec![name.to_owned()]).unwrap();
-        params.distinguished_name.push(DnType::CommonName, name);
-        let key = KeyPair::generate().unwrap();
-        let cert = params
-            .signed_by(&key, &Issuer::from_params(&self.params, &self.key))
-            .unwrap();
-        TlsIdentity::from_pem(cert.pem().as_bytes(), key.serialize_pem().as_bytes()).unwrap()
-    }
-
-    fn roots(&self) -> TlsRoots {
-        TlsRoots::from_pem(self.pem.as_bytes()).unwrap()
-    }
+fn roots(ca: &TestCa) -> TlsRoots {
+    TlsRoots::from_pem(ca.pem().as_bytes()).unwrap()
 }
 
 fn calc() -> ServiceKey {
@@ -70,15 +48,15 @@ fn provider(tls: TlsAcceptor) -> Provider {
 
 #[test]
 fn calls_go_over_tls_on_both_dispatches_from_many_threads() {
-    let ca = Ca::new("rpc CA");
+    let ca = TestCa::new("rpc CA");
     let provider = provider(
         TlsAcceptor::builder()
-            .identity(ca.identity("provider.internal"))
+            .identity(identity(&ca, "provider.internal"))
             .build()
             .unwrap(),
     );
     let tls = TlsConnector::builder("provider.internal")
-        .roots(ca.roots())
+        .roots(roots(&ca))
         .build()
         .unwrap();
     let consumer = Consumer::builder().tls(tls).build().unwrap();
@@ -104,19 +82,19 @@ fn calls_go_over_tls_on_both_dispatches_from_many_threads() {
 
 #[test]
 fn mutual_tls_lets_in_only_a_consumer_with_a_certificate() {
-    let ca = Ca::new("rpc CA");
-    let clients = Ca::new("consumer CA");
+    let ca = TestCa::new("rpc CA");
+    let clients = TestCa::new("consumer CA");
     let provider = provider(
         TlsAcceptor::builder()
-            .identity(ca.identity("provider.internal"))
-            .require_client_certificates(clients.roots())
+            .identity(identity(&ca, "provider.internal"))
+            .require_client_certificates(roots(&clients))
             .build()
             .unwrap(),
     );
     let fast = CallOptions::default().timeout(Duration::from_secs(2));
     // No certificate: the provider refuses the handshake; the call fails.
     let anonymous = TlsConnector::builder("provider.internal")
-        .roots(ca.roots())
+        .roots(roots(&ca))
         .build()
         .unwrap();
     let consumer = Consumer::builder().tls(anonymous).build().unwrap();
@@ -129,8 +107,8 @@ fn mutual_tls_lets_in_only_a_consumer_with_a_certificate() {
     );
     // With one: served.
     let known = TlsConnector::builder("provider.internal")
-        .roots(ca.roots())
-        .identity(clients.identity("consumer-1"))
+        .roots(roots(&ca))
+        .identity(identity(&clients, "consumer-1"))
         .build()
         .unwrap();
     let consumer = Consumer::builder().tls(known).build().unwrap();
@@ -142,10 +120,10 @@ fn mutual_tls_lets_in_only_a_consumer_with_a_certificate() {
 
 #[test]
 fn a_plaintext_consumer_is_refused_not_left_hanging() {
-    let ca = Ca::new("rpc CA");
+    let ca = TestCa::new("rpc CA");
     let provider = provider(
         TlsAcceptor::builder()
-            .identity(ca.identity("provider.internal"))
+            .identity(identity(&ca, "provider.internal"))
             .build()
             .unwrap(),
     );

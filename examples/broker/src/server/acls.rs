@@ -26,17 +26,24 @@ fn owned(s: &Option<StrBytes>) -> Option<String> {
     s.as_ref().map(|s| s.as_str().to_owned())
 }
 
+/// A filter from the fields DescribeAcls and DeleteAcls both carry.
+macro_rules! filter_of {
+    ($f:expr) => {
+        Filter {
+            resource_type: $f.resource_type_filter,
+            name: owned(&$f.resource_name_filter),
+            pattern: $f.pattern_type_filter,
+            principal: owned(&$f.principal_filter),
+            host: owned(&$f.host_filter),
+            operation: $f.operation,
+            permission: $f.permission_type,
+        }
+    };
+}
+
 /// Answers DescribeAcls, grouping the bindings by resource.
 pub(crate) fn describe(acls: &Authorizer, r: &DescribeAclsRequest) -> DescribeAclsResponse {
-    let filter = Filter {
-        resource_type: r.resource_type_filter,
-        name: owned(&r.resource_name_filter),
-        pattern: r.pattern_type_filter,
-        principal: owned(&r.principal_filter),
-        host: owned(&r.host_filter),
-        operation: r.operation,
-        permission: r.permission_type,
-    };
+    let filter = filter_of!(r);
     let mut by_resource: BTreeMap<(i8, String, i8), Vec<AclDescription>> = BTreeMap::new();
     for b in acls.describe(&filter) {
         let mut d = AclDescription::default();
@@ -104,19 +111,7 @@ pub(crate) fn create(acls: &Authorizer, r: CreateAclsRequest) -> CreateAclsRespo
 
 /// Applies DeleteAcls: what each filter matched, removed.
 pub(crate) fn delete(acls: &Authorizer, r: DeleteAclsRequest) -> DeleteAclsResponse {
-    let filters: Vec<Filter> = r
-        .filters
-        .iter()
-        .map(|f| Filter {
-            resource_type: f.resource_type_filter,
-            name: owned(&f.resource_name_filter),
-            pattern: f.pattern_type_filter,
-            principal: owned(&f.principal_filter),
-            host: owned(&f.host_filter),
-            operation: f.operation,
-            permission: f.permission_type,
-        })
-        .collect();
+    let filters: Vec<Filter> = r.filters.iter().map(|f| filter_of!(f)).collect();
     let mut resp = DeleteAclsResponse::default();
     match acls.delete(&filters) {
         Ok(removed) => {
