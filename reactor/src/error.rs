@@ -71,7 +71,7 @@ pub enum Error {
     /// loaded (feature `tls`); the error names the peer or the file.
     #[cfg(feature = "tls")]
     #[error(transparent)]
-    Tls(#[from] crate::tls::TlsError),
+    Tls(#[from] crate::tls::error::TlsError),
     /// The event loop (or its group) has shut down.
     #[error("event loop is shut down")]
     LoopShutDown,

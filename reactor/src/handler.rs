@@ -80,7 +80,7 @@ pub enum UserEvent {
     /// The TLS layer's handshake has finished (feature `tls`): what it
     /// agreed, including the peer's verified certificates.
     #[cfg(feature = "tls")]
-    TlsHandshake(Box<crate::tls::TlsSession>),
+    TlsHandshake(Box<crate::tls::session::TlsSession>),
 }
 
 /// What an inbound handler may do with the pipeline and its channel.

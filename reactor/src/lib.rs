@@ -71,7 +71,7 @@
 //!        |
 //! uring, buf_ring, token, slab, timer, mailbox, accept_backoff, fd_limit, options, outbound, error, transport, metrics
 //!        |
-//! datagram                    what a read becomes at a pipeline's head: BytesMut chunks, or a Datagram
+//! datagram, tls::{error, session}  what a read becomes at a pipeline's head (BytesMut, Datagram); TLS errors and sessions
 //! ```
 //!
 //! ```

@@ -17,9 +17,11 @@
 //! in-memory stores) without configuration.
 
 mod config;
-mod error;
+// The error and the session are leaves the crate's error and handler
+// types name, so they stay below the layer that uses those.
+pub(crate) mod error;
 mod layer;
-mod session;
+pub(crate) mod session;
 
 pub use config::{
     TlsAcceptor, TlsAcceptorBuilder, TlsConnector, TlsConnectorBuilder, TlsIdentity, TlsRoots,

@@ -21,7 +21,7 @@ use crate::consumer::{
     call_name, decode_answer, serialize_args, Answer, CallOptions, Connection, Consumer, RpcError,
     Sink,
 };
-use crate::registry::ProviderEntry;
+use crate::registry::contract::ProviderEntry;
 use crate::ServiceKey;
 use arc_swap::ArcSwap;
 use serde::de::DeserializeOwned;
