@@ -515,6 +515,19 @@ impl Connection {
                         .collect(),
                     _ => Vec::new(),
                 };
+                // ListGroups lists only the groups the principal may
+                // describe (with the authorizer on).
+                let visible = match (&group, self.shared.acls.enabled()) {
+                    (RequestKind::ListGroups(_), true) => Some(super::groups::GroupAccess {
+                        acls: self.shared.acls.clone(),
+                        principal: self.principal.clone(),
+                        host: ctx
+                            .channel()
+                            .peer_addr()
+                            .map_or_else(|| "*".to_owned(), |a| a.ip().to_string()),
+                    }),
+                    _ => None,
+                };
                 let call = GroupCall {
                     request: group,
                     correlation_id: head.correlation_id,
@@ -524,6 +537,7 @@ impl Connection {
                     client_id,
                     peer: ctx.channel().peer_addr(),
                     denied_topics,
+                    visible,
                 };
                 if self.shared.groups.send(call).is_err() {
                     tracing::warn!("group coordinator stopped; closing connection");

@@ -1,8 +1,9 @@
 """ACLs through confluent-kafka's admin client, and what they allow:
 alice may write `orders`, bob may read it in group `readers`; alice (in
 that group too) cannot read the topic, bob cannot write, commit offsets of
-a topic he may not read, or join another group, neither may manage
-ACLs; DescribeAcls lists them and DeleteAcls takes alice's back.
+a topic he may not read, or join another group, and sees only his group
+in ListGroups; neither may manage ACLs; DescribeAcls lists them and
+DeleteAcls takes alice's back.
 
 Arguments: SASL_PLAINTEXT address, then the password every user has
 (admin is a super user)."""
@@ -103,6 +104,20 @@ c.assign([TopicPartition("orders", 0, 0)])
 code = first_error(c)
 c.close()
 assert code == KafkaError.TOPIC_AUTHORIZATION_FAILED, code
+
+# ListGroups shows each principal only the groups it may describe.
+c = confluent_kafka.Consumer(conf("admin", **{"group.id": "admins-only"}))
+c.commit(offsets=[TopicPartition("orders", 0, 1)], asynchronous=False)
+c.close()
+
+
+def groups(user):
+    client = AdminClient(conf(user))
+    return sorted(g.group_id for g in client.list_consumer_groups().result(10).valid)
+
+
+assert groups("bob") == ["readers"], groups("bob")
+assert "admins-only" in groups("admin"), groups("admin")
 
 # Neither may manage ACLs.
 alice_admin = AdminClient(conf("alice"))

@@ -61,6 +61,33 @@ pub struct GroupCall {
     /// Topics of an OffsetCommit the principal may not read (the ACLs'
     /// verdict): answered `TOPIC_AUTHORIZATION_FAILED`, not committed.
     pub denied_topics: Vec<String>,
+    /// For ListGroups with the authorizer on: who asks, so only the
+    /// groups they may describe are listed.
+    pub visible: Option<GroupAccess>,
+}
+
+/// A principal and the ACLs that say which groups it may see.
+#[derive(Debug)]
+pub struct GroupAccess {
+    /// The ACLs.
+    pub acls: std::sync::Arc<crate::security::Authorizer>,
+    /// `User:<name>`.
+    pub principal: String,
+    /// The client's address.
+    pub host: String,
+}
+
+impl GroupAccess {
+    fn may_describe(&self, group: &str) -> bool {
+        use crate::security::acl::{op, resource};
+        self.acls.allows(
+            &self.principal,
+            &self.host,
+            op::DESCRIBE,
+            resource::GROUP,
+            group,
+        )
+    }
 }
 
 enum Msg {
@@ -158,6 +185,7 @@ impl State_ {
             client_id,
             peer,
             denied_topics,
+            visible,
         } = call;
         let to = Call {
             correlation_id,
@@ -175,7 +203,7 @@ impl State_ {
                 self.join(to, r, client)
             }
             RequestKind::DescribeGroups(r) => self.describe(to, r),
-            RequestKind::ListGroups(r) => self.list(to, r),
+            RequestKind::ListGroups(r) => self.list(to, r, visible),
             RequestKind::DeleteGroups(r) => self.delete_groups(to, r),
             RequestKind::OffsetDelete(r) => self.delete_offsets(to, r),
             RequestKind::SyncGroup(r) => self.sync(to, r),
@@ -489,7 +517,8 @@ impl State_ {
     /// states (v4+) and types (v5+) asked for, if any were (matched
     /// without regard to case, as Kafka does). Every group here is of the
     /// classic protocol.
-    fn list(&mut self, to: Call, r: ListGroupsRequest) {
+    fn list(&mut self, to: Call, r: ListGroupsRequest, visible: Option<GroupAccess>) {
+        let visible = |id: &str| visible.as_ref().is_none_or(|v| v.may_describe(id));
         let wanted = |filter: &[StrBytes], value: &str| {
             filter.is_empty()
                 || filter
@@ -501,7 +530,7 @@ impl State_ {
             return to.send(&resp);
         }
         let mut listed = |id: &str, protocol_type: &str, state: State| {
-            if wanted(&r.states_filter, state.name()) {
+            if wanted(&r.states_filter, state.name()) && visible(id) {
                 let mut g = ListedGroup::default();
                 g.group_id = GroupId(StrBytes::from_string(id.to_owned()));
                 g.protocol_type = StrBytes::from_string(protocol_type.to_owned());
