@@ -51,6 +51,11 @@ struct Args {
     /// PEM private key of --tls-cert.
     #[arg(long, requires = "tls_cert")]
     tls_key: Option<PathBuf>,
+    /// Require TLS clients to show a certificate issued by a CA in this
+    /// PEM file (Kafka's ssl.client.auth=required); on an SSL listener
+    /// the certificate's subject is the principal (User:CN=...).
+    #[arg(long, requires = "tls_cert")]
+    tls_client_ca: Option<PathBuf>,
     /// Check every request against the ACLs (CreateAcls and friends
     /// manage them); without it every client may do everything.
     #[arg(long)]
@@ -298,11 +303,15 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     }
     let defaults = BrokerConfig::default();
     let tls = match (&args.tls_cert, &args.tls_key) {
-        (Some(cert), Some(key)) => Some(
-            gyre_reactor::TlsAcceptor::builder()
-                .identity(gyre_reactor::TlsIdentity::from_pem_files(cert, key)?)
-                .build()?,
-        ),
+        (Some(cert), Some(key)) => {
+            let mut builder = gyre_reactor::TlsAcceptor::builder()
+                .identity(gyre_reactor::TlsIdentity::from_pem_files(cert, key)?);
+            if let Some(ca) = &args.tls_client_ca {
+                builder =
+                    builder.require_client_certificates(gyre_reactor::TlsRoots::from_pem_file(ca)?);
+            }
+            Some(builder.build()?)
+        }
         _ => None,
     };
     let mut config = BrokerConfig {

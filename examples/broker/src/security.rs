@@ -7,6 +7,7 @@
 pub mod acl;
 pub mod credentials;
 pub mod listener;
+pub mod principal;
 pub mod sasl;
 pub mod scram;
 

@@ -7,7 +7,8 @@
 //! still open; users managed through AlterUserScramCredentials and
 //! DescribeUserScramCredentials; ACLs (CreateAcls, DescribeAcls,
 //! DeleteAcls through confluent-kafka) deciding who may write, read,
-//! commit and manage them.
+//! commit and manage them; on an SSL listener, a client certificate's
+//! subject as the principal.
 
 mod common;
 
@@ -329,5 +330,52 @@ fn acls_decide_who_may_write_read_commit_and_manage_them() {
         acls.contains("User:bob") && !acls.contains("User:alice\t*\torders"),
         "{acls}"
     );
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn a_client_certificate_names_the_principal_on_an_ssl_listener() {
+    let dir = data_dir("ssl-principal");
+    let data = dir.join("data");
+    let (ca, cert, key) = certs(&dir);
+    let clients = gyre_testkit::certs::TestCa::new("client CA");
+    let client_ca = dir.join("clients-ca.pem");
+    std::fs::write(&client_ca, clients.pem()).unwrap();
+    for user in ["admin", "alice", "bob"] {
+        let leaf = clients.issue(&[user]);
+        std::fs::write(dir.join(format!("{user}.pem")), leaf.cert_pem).unwrap();
+        std::fs::write(dir.join(format!("{user}.key")), leaf.key_pem).unwrap();
+    }
+    let mut broker = BrokerProcess::start(
+        &data,
+        &[
+            "--listener",
+            "SSL://127.0.0.1:0",
+            "--tls-cert",
+            cert.to_str().unwrap(),
+            "--tls-key",
+            key.to_str().unwrap(),
+            "--tls-client-ca",
+            client_ca.to_str().unwrap(),
+            "--authorizer",
+            "--super-user",
+            "User:CN=admin",
+        ],
+    );
+    let line = broker.next_line();
+    let addr = line
+        .split("://")
+        .nth(1)
+        .expect("a listener line")
+        .to_owned();
+    let mut py = Command::new("python3");
+    py.arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/ssl_principal.py"))
+        .arg(&addr)
+        .arg(&ca)
+        .arg(&dir);
+    let (ok, out, err) = run(py, None);
+    assert!(ok, "{out}\n{err}\n{}", broker.stderr());
+    assert!(out.contains("ssl principal ok"), "{out}");
+    drop(broker);
     let _ = std::fs::remove_dir_all(dir);
 }

@@ -69,8 +69,9 @@ pub struct Connection {
     /// On a SASL listener: where authentication stands (`None` on a
     /// listener without SASL, where everyone is in).
     sasl: Option<SaslSession>,
-    /// Who the ACLs see: `User:<name>` once SASL has authenticated,
-    /// `User:ANONYMOUS` before and on listeners without SASL.
+    /// Who the ACLs see: `User:<name>` once SASL has authenticated; on an
+    /// SSL listener, `User:<subject>` of a verified client certificate;
+    /// else `User:ANONYMOUS`.
     principal: String,
 }
 
@@ -1191,6 +1192,23 @@ impl InboundHandler for Connection {
 
     fn timer(&mut self, ctx: &mut impl InboundContext<Self>, _tag: u64) {
         self.drain_backlog(ctx);
+    }
+
+    fn user_event(&mut self, ctx: &mut impl InboundContext<Self>, event: gyre_reactor::UserEvent) {
+        // On an SSL listener (no SASL) a verified client certificate names
+        // the principal, as Kafka's default SSL principal builder does.
+        if let gyre_reactor::UserEvent::TlsHandshake(session) = &event {
+            let named = session
+                .peer_certificates
+                .as_ref()
+                .and_then(|chain| chain.first())
+                .and_then(|leaf| crate::security::principal::of_certificate(leaf));
+            if let (None, Some(principal)) = (&self.sasl, named) {
+                tracing::debug!(peer = ?ctx.channel().peer_addr(), %principal, "TLS client certificate");
+                self.principal = principal;
+            }
+        }
+        ctx.fire_user_event(event);
     }
 
     fn error(&mut self, ctx: &mut impl InboundContext<Self>, error: Error) {
