@@ -27,7 +27,13 @@ pub struct BrokerConfig {
     pub authorizer: crate::security::AuthorizerConfig,
     /// The `host:port` clients are told to connect to (Metadata,
     /// FindCoordinator); default: the address each client connected to.
+    /// Applies to every listener without its own in
+    /// `advertised_listeners`.
     pub advertised: Option<(String, u16)>,
+    /// Per listener, by its protocol, the `host:port` its clients are told
+    /// (Kafka's `advertised.listeners`), so a client that came in through
+    /// SASL_SSL is sent back to SASL_SSL.
+    pub advertised_listeners: Vec<(crate::security::SecurityProtocol, (String, u16))>,
     /// The data folder (default `./gyre-data`).
     pub data_dir: PathBuf,
     /// When appended records are fsynced (default every 1000 ms).
@@ -76,6 +82,7 @@ impl Default for BrokerConfig {
             tls: None,
             authorizer: Default::default(),
             advertised: None,
+            advertised_listeners: Vec::new(),
             data_dir: PathBuf::from("gyre-data"),
             flush: FlushPolicy::Interval(Duration::from_millis(1000)),
             log: LogConfig::default(),

@@ -69,9 +69,14 @@ struct Args {
     /// Data folder.
     #[arg(long, default_value = "gyre-data")]
     data: PathBuf,
-    /// host:port to tell clients (default: the address each client reached).
+    /// host:port to tell clients (default: the address each client reached),
+    /// for every listener without its own --advertised-listener.
     #[arg(long, value_parser = parse_host_port)]
     advertise: Option<(String, u16)>,
+    /// PROTOCOL://host:port to tell the clients of that protocol's listener
+    /// (Kafka's advertised.listeners); repeat for several.
+    #[arg(long = "advertised-listener", value_parser = parse_advertised)]
+    advertised_listeners: Vec<(gyre_broker::security::SecurityProtocol, (String, u16))>,
     /// When appended records are fsynced.
     #[arg(long, value_enum, default_value = "interval")]
     flush: Flush,
@@ -245,6 +250,17 @@ fn verify(data: &std::path::Path) -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
+fn parse_advertised(
+    s: &str,
+) -> Result<(gyre_broker::security::SecurityProtocol, (String, u16)), String> {
+    let (protocol, host_port) = s
+        .split_once("://")
+        .ok_or_else(|| format!("{s:?}: expected PROTOCOL://host:port"))?;
+    // The protocol's names are the listeners' own.
+    let listener: gyre_broker::security::Listener = format!("{protocol}://0.0.0.0:0").parse()?;
+    Ok((listener.protocol, parse_host_port(host_port)?))
+}
+
 fn parse_host_port(s: &str) -> Result<(String, u16), String> {
     let (host, port) = s.rsplit_once(':').ok_or("expected host:port")?;
     let port = port.parse().map_err(|_| format!("bad port in {s:?}"))?;
@@ -324,6 +340,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
             allow_if_no_acl: args.allow_if_no_acl,
         },
         advertised: args.advertise,
+        advertised_listeners: args.advertised_listeners.clone(),
         data_dir: args.data,
         flush: match args.flush {
             Flush::EveryBatch => FlushPolicy::EveryBatch,

@@ -8,7 +8,7 @@
 //! DescribeUserScramCredentials; ACLs (CreateAcls, DescribeAcls,
 //! DeleteAcls through confluent-kafka) deciding who may write, read,
 //! commit and manage them; on an SSL listener, a client certificate's
-//! subject as the principal.
+//! subject as the principal; each listener advertising its own address.
 
 mod common;
 
@@ -376,6 +376,61 @@ fn a_client_certificate_names_the_principal_on_an_ssl_listener() {
     let (ok, out, err) = run(py, None);
     assert!(ok, "{out}\n{err}\n{}", broker.stderr());
     assert!(out.contains("ssl principal ok"), "{out}");
+    drop(broker);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn each_listener_advertises_its_own_address() {
+    let dir = data_dir("advertised");
+    let data = dir.join("data");
+    let mut add = broker_bin();
+    add.arg("users").arg("--data").arg(&data).args([
+        "add",
+        "alice",
+        "--password",
+        "pw",
+        "--iterations",
+        "4096",
+    ]);
+    assert!(run(add, None).0);
+    let mut broker = BrokerProcess::start(
+        &data,
+        &[
+            "--listener",
+            "PLAINTEXT://127.0.0.1:0",
+            "--listener",
+            "SASL_PLAINTEXT://127.0.0.1:0",
+            "--advertised-listener",
+            "SASL_PLAINTEXT://sasl.example:9999",
+        ],
+    );
+    let [plain, sasl] = [0, 1].map(|_| {
+        let line = broker.next_line();
+        line.split("://")
+            .nth(1)
+            .expect("a listener line")
+            .to_owned()
+    });
+    let mut c = Command::new("kcat");
+    c.args(["-b", &plain, "-L", "-m", "5"]);
+    let (ok, out, err) = run(c, None);
+    assert!(ok, "{err}");
+    assert!(out.contains(&format!("broker 0 at {plain}")), "{out}");
+    let mut c = Command::new("kcat");
+    c.args(["-b", &sasl, "-L", "-m", "5"])
+        .args([
+            "-X",
+            "security.protocol=SASL_PLAINTEXT",
+            "-X",
+            "sasl.mechanisms=PLAIN",
+        ])
+        .args(["-X", "sasl.username=alice", "-X", "sasl.password=pw"]);
+    let (_, out, err) = run(c, None);
+    assert!(
+        out.contains("broker 0 at sasl.example:9999"),
+        "{out}\n{err}"
+    );
     drop(broker);
     let _ = std::fs::remove_dir_all(dir);
 }

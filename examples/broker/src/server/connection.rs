@@ -69,6 +69,8 @@ pub struct Connection {
     /// On a SASL listener: where authentication stands (`None` on a
     /// listener without SASL, where everyone is in).
     sasl: Option<SaslSession>,
+    /// The `host:port` this listener's clients are told, if configured.
+    advertised: Option<(String, u16)>,
     /// Who the ACLs see: `User:<name>` once SASL has authenticated; on an
     /// SSL listener, `User:<subject>` of a verified client certificate;
     /// else `User:ANONYMOUS`.
@@ -85,8 +87,10 @@ impl Connection {
         sent: Rc<Cell<u64>>,
         reservations: Reservations,
         sasl: bool,
+        advertised: Option<(String, u16)>,
     ) -> Self {
         Connection {
+            advertised,
             sasl: sasl.then(SaslSession::new),
             principal: "User:ANONYMOUS".to_owned(),
             reservations,
@@ -144,7 +148,7 @@ impl Connection {
     /// address this client reached the broker at (right for a wildcard
     /// listener, and known without a second bind for port 0).
     fn advertised(&self, ctx: &impl InboundContext<Self>) -> (String, u16) {
-        if let Some(configured) = &self.shared.advertised {
+        if let Some(configured) = &self.advertised {
             return configured.clone();
         }
         let local = ctx.channel().local_addr();

@@ -149,7 +149,6 @@ impl Broker {
             .map_or(1, |d| d.as_millis() as i64);
         let shared = Arc::new(Shared {
             catalog,
-            advertised: config.advertised.clone(),
             auto_create_topics: config.auto_create_topics,
             default_log: config.log.clone(),
             max_in_flight: config.max_in_flight.max(1),
@@ -178,6 +177,12 @@ impl Broker {
             let shared = shared.clone();
             let submitter = Mutex::new(writer.submitter());
             let sasl = listener.protocol.uses_sasl();
+            let advertised = config
+                .advertised_listeners
+                .iter()
+                .find(|(protocol, _)| *protocol == listener.protocol)
+                .map(|(_, a)| a.clone())
+                .or_else(|| config.advertised.clone());
             let bootstrap = ServerBootstrap::new()
                 .group(loops.clone())
                 .child_options(ChannelOptions::default().tcp_nodelay(true));
@@ -210,6 +215,7 @@ impl Broker {
                                 sent,
                                 reservations,
                                 sasl,
+                                advertised.clone(),
                             ))
                     })?
                 };

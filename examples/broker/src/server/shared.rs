@@ -1,5 +1,5 @@
 //! What every connection of a broker shares: the topic catalog, the
-//! advertised address, the limits, the group coordinator, the request
+//! limits, the group coordinator, the request
 //! memory pool, the SASL credentials and the counters. Plain data.
 
 use super::budget::RequestMemory;
@@ -14,9 +14,6 @@ use std::sync::Arc;
 #[derive(Debug)]
 pub struct Shared {
     pub(crate) catalog: Arc<Catalog>,
-    /// Configured `host:port` for clients; `None` for the address each
-    /// client connected to.
-    pub(crate) advertised: Option<(String, u16)>,
     pub(crate) auto_create_topics: bool,
     /// The log settings a topic gets unless it sets its own.
     pub(crate) default_log: LogConfig,
