@@ -42,6 +42,14 @@ impl AsTls for TestCa {
     }
 }
 
+/// A client's settings for `name`, trusting `ca`.
+fn connector(name: &str, ca: &TestCa) -> TlsConnector {
+    TlsConnector::builder(name)
+        .roots(ca.roots())
+        .build()
+        .unwrap()
+}
+
 /// A directory of this test's own, for files openssl and curl read.
 fn dir(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("gyre-tls-{}-{name}", std::process::id()));
@@ -134,11 +142,9 @@ fn next_report(rx: &mpsc::Receiver<Seen>) -> Seen {
 fn rustls_client(
     addr: SocketAddr,
     name: &str,
-    roots: &TlsRoots,
     ca_pem: &str,
     identity: Option<(&str, &str)>,
 ) -> rustls::StreamOwned<rustls::ClientConnection, TcpStream> {
-    let _ = roots;
     let mut store = rustls::RootCertStore::empty();
     use rustls::pki_types::pem::PemObject;
     for c in rustls::pki_types::CertificateDer::pem_slice_iter(ca_pem.as_bytes()) {
@@ -181,13 +187,7 @@ fn a_rustls_client_talks_to_a_gyre_server_and_sees_close_notify() {
         .build()
         .unwrap();
     let (server, rx) = tls_echo_server(tls);
-    let mut conn = rustls_client(
-        server.local_addr(),
-        "localhost",
-        &ca.roots(),
-        ca.pem(),
-        None,
-    );
+    let mut conn = rustls_client(server.local_addr(), "localhost", ca.pem(), None);
     conn.write_all(b"hello\n").unwrap();
     let mut got = [0u8; 6];
     conn.read_exact(&mut got).unwrap();
@@ -227,13 +227,7 @@ fn megabytes_each_way_arrive_whole() {
         .build()
         .unwrap();
     let (server, _rx) = tls_echo_server(tls);
-    let conn = rustls_client(
-        server.local_addr(),
-        "localhost",
-        &ca.roots(),
-        ca.pem(),
-        None,
-    );
+    let conn = rustls_client(server.local_addr(), "localhost", ca.pem(), None);
     let total = 8 << 20;
     let data: Vec<u8> = (0..total).map(|i| (i % 251) as u8).collect();
     // rustls's blocking stream cannot read and write at once: one side
@@ -423,10 +417,7 @@ fn a_gyre_client_talks_to_openssl_s_server() {
         "s_server listens"
     );
     let group = common::group(1);
-    let tls = TlsConnector::builder("localhost")
-        .roots(ca.roots())
-        .build()
-        .unwrap();
+    let tls = connector("localhost", &ca);
     let (tx, rx) = mpsc::channel();
     let handle = Bootstrap::new(group.clone())
         .connect(addr, move |_| {
@@ -453,10 +444,7 @@ fn a_gyre_client_resumes_its_session_with_a_gyre_server() {
         .unwrap();
     let (server, _rx) = tls_echo_server(tls);
     let group = common::group(1);
-    let connector = TlsConnector::builder("localhost")
-        .roots(ca.roots())
-        .build()
-        .unwrap();
+    let connector = connector("localhost", &ca);
     let mut resumed = Vec::new();
     for round in 0..2 {
         let (tx, rx) = mpsc::channel();
@@ -518,13 +506,7 @@ fn client_error(addr: SocketAddr, connector: TlsConnector) -> String {
 
 /// The server still serves a good client after refusing a bad one.
 fn still_serves(server: &Server, ca: &TestCa) {
-    let mut conn = rustls_client(
-        server.local_addr(),
-        "localhost",
-        &ca.roots(),
-        ca.pem(),
-        None,
-    );
+    let mut conn = rustls_client(server.local_addr(), "localhost", ca.pem(), None);
     conn.write_all(b"ok?\n").unwrap();
     let mut got = [0u8; 4];
     conn.read_exact(&mut got).unwrap();
@@ -540,10 +522,7 @@ fn an_unknown_authority_or_an_expired_certificate_is_refused() {
         .build()
         .unwrap();
     let (server, rx) = tls_echo_server(tls);
-    let untrusting = TlsConnector::builder("localhost")
-        .roots(stranger.roots())
-        .build()
-        .unwrap();
+    let untrusting = connector("localhost", &stranger);
     let error = client_error(server.local_addr(), untrusting);
     assert!(
         error.contains("handshake") && error.contains(&server.local_addr().to_string()),
@@ -564,10 +543,7 @@ fn an_unknown_authority_or_an_expired_certificate_is_refused() {
         .build()
         .unwrap();
     let (server, _rx) = tls_echo_server(expired);
-    let trusting = TlsConnector::builder("localhost")
-        .roots(ca.roots())
-        .build()
-        .unwrap();
+    let trusting = connector("localhost", &ca);
     let error = client_error(server.local_addr(), trusting);
     assert!(error.contains("expired"), "{error}");
     server.shutdown_gracefully(Duration::ZERO, Duration::from_secs(2));
@@ -585,7 +561,7 @@ fn a_server_name_nobody_serves_is_refused_and_sni_chooses_the_certificate() {
     for name in ["a.test", "b.test"] {
         // Each name gets its own certificate: the client checks it is
         // for the name it asked.
-        let mut conn = rustls_client(server.local_addr(), name, &ca.roots(), ca.pem(), None);
+        let mut conn = rustls_client(server.local_addr(), name, ca.pem(), None);
         conn.write_all(b"sni\n").unwrap();
         let mut got = [0u8; 4];
         conn.read_exact(&mut got).unwrap();
@@ -594,10 +570,7 @@ fn a_server_name_nobody_serves_is_refused_and_sni_chooses_the_certificate() {
             other => panic!("expected the handshake, got {other:?}"),
         }
     }
-    let wrong = TlsConnector::builder("c.test")
-        .roots(ca.roots())
-        .build()
-        .unwrap();
+    let wrong = connector("c.test", &ca);
     let error = client_error(server.local_addr(), wrong);
     assert!(error.contains("handshake"), "{error}");
     server.shutdown_gracefully(Duration::ZERO, Duration::from_secs(2));
@@ -614,10 +587,7 @@ fn mutual_tls_lets_in_only_clients_with_a_certificate_and_names_them() {
         .unwrap();
     let (server, rx) = tls_echo_server(tls);
     // Without a certificate: refused.
-    let anonymous = TlsConnector::builder("localhost")
-        .roots(ca.roots())
-        .build()
-        .unwrap();
+    let anonymous = connector("localhost", &ca);
     // (In TLS 1.3 the client has finished its side of the handshake when
     // the server's refusal arrives.)
     let error = client_error(server.local_addr(), anonymous);
@@ -629,7 +599,6 @@ fn mutual_tls_lets_in_only_clients_with_a_certificate_and_names_them() {
     let mut conn = rustls_client(
         server.local_addr(),
         "localhost",
-        &ca.roots(),
         ca.pem(),
         Some((&cert, &key)),
     );
@@ -765,13 +734,7 @@ fn a_file_region_goes_out_encrypted_a_chunk_at_a_time() {
                 .inbound(SendFile(file.clone()))
         })
         .unwrap();
-    let mut conn = rustls_client(
-        server.local_addr(),
-        "localhost",
-        &ca.roots(),
-        ca.pem(),
-        None,
-    );
+    let mut conn = rustls_client(server.local_addr(), "localhost", ca.pem(), None);
     // A small receive window, so the server's queue is what backs up.
     socket2::SockRef::from(conn.get_ref())
         .set_recv_buffer_size(64 * 1024)

@@ -61,17 +61,7 @@ fn secured(tag: &str) -> (BrokerProcess, [String; 3], PathBuf, PathBuf) {
     let dir = data_dir(tag);
     let data = dir.join("data");
     let (ca, cert, key) = certs(&dir);
-    let mut add = broker_bin();
-    add.arg("users").arg("--data").arg(&data).args([
-        "add",
-        "alice",
-        "--password",
-        "wonder land",
-        "--iterations",
-        "4096",
-    ]);
-    let (ok, out, err) = run(add, None);
-    assert!(ok, "users add: {err}");
+    let out = add_user(&data, "alice", "wonder land");
     assert!(out.contains("SCRAM-SHA-512 set"), "{out}");
     let stored = std::fs::read_to_string(data.join("security/credentials")).unwrap();
     assert!(
@@ -93,14 +83,45 @@ fn secured(tag: &str) -> (BrokerProcess, [String; 3], PathBuf, PathBuf) {
             key.to_str().unwrap(),
         ],
     );
-    let addrs = [0, 1, 2].map(|_| {
-        let line = broker.next_line();
-        line.split("://")
-            .nth(1)
-            .unwrap_or_else(|| panic!("{line:?}"))
-            .to_owned()
-    });
+    let addrs = [0, 1, 2].map(|_| next_listener(&mut broker));
     (broker, addrs, ca, dir)
+}
+
+/// Adds `user` with `password` to the data folder's credentials, with the
+/// `users` subcommand; what it printed.
+fn add_user(data: &Path, user: &str, password: &str) -> String {
+    let mut add = broker_bin();
+    add.arg("users").arg("--data").arg(data).args([
+        "add",
+        user,
+        "--password",
+        password,
+        "--iterations",
+        "4096",
+    ]);
+    let (ok, out, err) = run(add, None);
+    assert!(ok, "users add {user}: {err}");
+    out
+}
+
+/// The address of the broker's next listener line (`listener P://addr`).
+fn next_listener(broker: &mut BrokerProcess) -> String {
+    let line = broker.next_line();
+    line.split("://")
+        .nth(1)
+        .unwrap_or_else(|| panic!("not a listener line: {line:?}"))
+        .to_owned()
+}
+
+/// A client script of `tests/clients`, run by python3.
+fn python(script: &str) -> Command {
+    let mut c = Command::new("python3");
+    c.arg(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/clients")
+            .join(script),
+    );
+    c
 }
 
 fn kcat(
@@ -200,9 +221,8 @@ fn kcat_authenticates_with_every_mechanism_in_clear_and_over_tls() {
 fn kafka_python_confluent_kafka_and_kafkajs_authenticate() {
     let (broker, [_, sasl, sasl_ssl], ca, dir) = secured("clients");
     let clients = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients");
-    let mut py = Command::new("python3");
-    py.arg(clients.join("sasl.py"))
-        .args([&sasl, &sasl_ssl])
+    let mut py = python("sasl.py");
+    py.args([&sasl, &sasl_ssl])
         .arg(&ca)
         .args(["py-topic", "alice", "wonder land"]);
     let (ok, out, err) = run(py, None);
@@ -210,10 +230,8 @@ fn kafka_python_confluent_kafka_and_kafkajs_authenticate() {
     assert!(out.contains("sasl ok 4"), "{out}");
     // Users managed through AlterUserScramCredentials and
     // DescribeUserScramCredentials (confluent-kafka's admin client).
-    let mut admin = Command::new("python3");
-    admin
-        .arg(clients.join("scram_admin.py"))
-        .args([&sasl, "alice", "wonder land"]);
+    let mut admin = python("scram_admin.py");
+    admin.args([&sasl, "alice", "wonder land"]);
     let (ok, out, err) = run(admin, None);
     assert!(ok, "{out}\n{err}\n{}", broker.stderr());
     assert!(out.contains("scram admin ok"), "{out}");
@@ -288,17 +306,7 @@ fn acls_decide_who_may_write_read_commit_and_manage_them() {
     let dir = data_dir("acls");
     let data = dir.join("data");
     for user in ["admin", "alice", "bob"] {
-        let mut add = broker_bin();
-        add.arg("users").arg("--data").arg(&data).args([
-            "add",
-            user,
-            "--password",
-            "pw",
-            "--iterations",
-            "4096",
-        ]);
-        let (ok, _, err) = run(add, None);
-        assert!(ok, "{err}");
+        add_user(&data, user, "pw");
     }
     let mut broker = BrokerProcess::start(
         &data,
@@ -310,15 +318,9 @@ fn acls_decide_who_may_write_read_commit_and_manage_them() {
             "User:admin",
         ],
     );
-    let line = broker.next_line();
-    let addr = line
-        .split("://")
-        .nth(1)
-        .expect("a listener line")
-        .to_owned();
-    let mut py = Command::new("python3");
-    py.arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/acls.py"))
-        .args([&addr, "pw"]);
+    let addr = next_listener(&mut broker);
+    let mut py = python("acls.py");
+    py.args([&addr, "pw"]);
     let (ok, out, err) = run(py, None);
     assert!(ok, "{out}\n{err}\n{}", broker.stderr());
     assert!(out.contains("acls ok"), "{out}");
@@ -362,17 +364,9 @@ fn a_client_certificate_names_the_principal_on_an_ssl_listener() {
             "User:CN=admin",
         ],
     );
-    let line = broker.next_line();
-    let addr = line
-        .split("://")
-        .nth(1)
-        .expect("a listener line")
-        .to_owned();
-    let mut py = Command::new("python3");
-    py.arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/ssl_principal.py"))
-        .arg(&addr)
-        .arg(&ca)
-        .arg(&dir);
+    let addr = next_listener(&mut broker);
+    let mut py = python("ssl_principal.py");
+    py.arg(&addr).arg(&ca).arg(&dir);
     let (ok, out, err) = run(py, None);
     assert!(ok, "{out}\n{err}\n{}", broker.stderr());
     assert!(out.contains("ssl principal ok"), "{out}");
@@ -384,16 +378,7 @@ fn a_client_certificate_names_the_principal_on_an_ssl_listener() {
 fn each_listener_advertises_its_own_address() {
     let dir = data_dir("advertised");
     let data = dir.join("data");
-    let mut add = broker_bin();
-    add.arg("users").arg("--data").arg(&data).args([
-        "add",
-        "alice",
-        "--password",
-        "pw",
-        "--iterations",
-        "4096",
-    ]);
-    assert!(run(add, None).0);
+    add_user(&data, "alice", "pw");
     let mut broker = BrokerProcess::start(
         &data,
         &[
@@ -405,13 +390,7 @@ fn each_listener_advertises_its_own_address() {
             "SASL_PLAINTEXT://sasl.example:9999",
         ],
     );
-    let [plain, sasl] = [0, 1].map(|_| {
-        let line = broker.next_line();
-        line.split("://")
-            .nth(1)
-            .expect("a listener line")
-            .to_owned()
-    });
+    let [plain, sasl] = [0, 1].map(|_| next_listener(&mut broker));
     let mut c = Command::new("kcat");
     c.args(["-b", &plain, "-L", "-m", "5"]);
     let (ok, out, err) = run(c, None);

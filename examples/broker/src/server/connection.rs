@@ -71,6 +71,9 @@ pub struct Connection {
     sasl: Option<SaslSession>,
     /// The `host:port` this listener's clients are told, if configured.
     advertised: Option<(String, u16)>,
+    /// The client's address as ACLs name hosts, made at the first check
+    /// (not at every one: checks run per request and topic).
+    host: std::cell::OnceCell<String>,
     /// Who the ACLs see: `User:<name>` once SASL has authenticated; on an
     /// SSL listener, `User:<subject>` of a verified client certificate;
     /// else `User:ANONYMOUS`.
@@ -91,6 +94,7 @@ impl Connection {
     ) -> Self {
         Connection {
             advertised,
+            host: std::cell::OnceCell::new(),
             sasl: sasl.then(SaslSession::new),
             principal: "User:ANONYMOUS".to_owned(),
             reservations,
@@ -120,15 +124,26 @@ impl Connection {
         if !acls.enabled() {
             return true;
         }
-        let host = ctx
-            .channel()
-            .peer_addr()
-            .map_or_else(|| "*".to_owned(), |a| a.ip().to_string());
-        let allowed = acls.allows(&self.principal, &host, operation, resource_type, name);
+        let allowed = acls.allows(
+            &self.principal,
+            self.host(ctx),
+            operation,
+            resource_type,
+            name,
+        );
         if !allowed {
             tracing::debug!(principal = %self.principal, operation, resource_type, name, "denied by the ACLs");
         }
         allowed
+    }
+
+    /// The client's address as ACLs name hosts (`*` if unknown).
+    fn host(&self, ctx: &impl InboundContext<Self>) -> &str {
+        self.host.get_or_init(|| {
+            ctx.channel()
+                .peer_addr()
+                .map_or_else(|| "*".to_owned(), |a| a.ip().to_string())
+        })
     }
 
     fn in_flight(&self) -> usize {
@@ -526,10 +541,7 @@ impl Connection {
                     (RequestKind::ListGroups(_), true) => Some(super::groups::GroupAccess {
                         acls: self.shared.acls.clone(),
                         principal: self.principal.clone(),
-                        host: ctx
-                            .channel()
-                            .peer_addr()
-                            .map_or_else(|| "*".to_owned(), |a| a.ip().to_string()),
+                        host: self.host(ctx).to_owned(),
                     }),
                     _ => None,
                 };
