@@ -70,6 +70,7 @@
 //! driver, socket              the kernel interface: epoll registry or io_uring ring; TCP, Unix or UDP sockets
 //!        |
 //! uring, buf_ring, token, slab, timer, mailbox, accept_backoff, fd_limit, options, outbound, error, transport, metrics
+//! promise                     a reusable one-shot answer from a loop to any executor's future
 //!        |
 //! datagram, tls::{error, session}  what a read becomes at a pipeline's head (BytesMut, Datagram); TLS errors and sessions
 //! ```
@@ -157,6 +158,7 @@ mod options;
 mod outbound;
 mod path;
 mod pipeline;
+pub mod promise;
 mod shutdown;
 mod signal;
 mod slab;
