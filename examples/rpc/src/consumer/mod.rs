@@ -44,6 +44,7 @@ use crate::protocol::{
     DEFAULT_MAX_BODY,
 };
 use bytes::{Bytes, BytesMut};
+use gyre_reactor::promise::{PromiseDropped, PromisePool};
 use gyre_reactor::{
     Bootstrap, ChannelHandle, ChannelOptions, EventLoopGroup, IdleStateHandler, Pipeline,
 };
@@ -60,7 +61,6 @@ use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::oneshot;
 
 /// Per-call settings.
 ///
@@ -232,6 +232,7 @@ impl ConsumerBuilder {
             loops,
             filters: Arc::from(self.filters.clone()),
             config: Arc::new(self),
+            answers: PromisePool::new(ANSWER_SLOTS),
         })
     }
 }
@@ -264,6 +265,8 @@ pub struct Consumer {
     loops: EventLoopGroup,
     config: Arc<ConsumerBuilder>,
     filters: Arc<[Arc<dyn Filter>]>,
+    /// The answer slots of asynchronous calls, reused by every connection.
+    answers: PromisePool<Answer>,
 }
 
 impl Consumer {
@@ -368,6 +371,7 @@ impl Consumer {
             defaults: self.config.defaults.clone(),
             filtered: !self.filters.is_empty(),
             token,
+            answers: self.answers.clone(),
         })
     }
 
@@ -378,9 +382,13 @@ impl Consumer {
     }
 }
 
+/// Free answer slots a consumer keeps for asynchronous calls: more calls
+/// than this in flight at once allocate slots of their own.
+const ANSWER_SLOTS: usize = 1024;
+
 thread_local! {
     /// Each calling thread encodes into its own buffer, whose spare room is
-    /// reused from call to call.
+    /// reused from call to call (see [`crate::protocol::FRAME_BLOCK`]).
     static SCRATCH: RefCell<BytesMut> = RefCell::new(BytesMut::new());
 }
 
@@ -452,6 +460,8 @@ pub struct Connection {
     /// The provider's token, attached to every call (see
     /// [`Consumer::connect_with_token`]).
     token: Option<Arc<str>>,
+    /// The consumer's answer slots for asynchronous calls.
+    answers: PromisePool<Answer>,
 }
 
 impl std::fmt::Debug for Outgoing {
@@ -486,7 +496,7 @@ pub(crate) fn decode_answer<Resp: DeserializeOwned>(
 }
 
 fn finish<Resp: DeserializeOwned>(
-    answer: Result<Answer, oneshot::error::RecvError>,
+    answer: Result<Answer, PromiseDropped>,
     serialization: Serialization,
 ) -> Result<Resp, RpcError> {
     match answer {
@@ -666,7 +676,7 @@ impl Connection {
         Req: Serialize + ?Sized,
         Resp: DeserializeOwned,
     {
-        let (done, answer) = oneshot::channel();
+        let (done, answer) = self.answers.promise();
         let started = self.start(service, method, request, options, Sink::One(done));
         let ser = options.serialization;
         async move {

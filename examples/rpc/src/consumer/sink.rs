@@ -6,12 +6,13 @@
 use super::error::RpcError;
 pub(crate) use super::reply::Answer;
 use super::reply::Reply;
-use tokio::sync::oneshot;
+use gyre_reactor::promise::Promise;
 
 /// Where a call's answer goes.
 pub(crate) enum Sink {
-    /// To the one caller waiting for it.
-    One(oneshot::Sender<Answer>),
+    /// To the one future waiting for it (its slot comes from the
+    /// consumer's pool, so an asynchronous call allocates no channel).
+    One(Promise<Answer>),
     /// To a blocking caller, on its thread's reusable reply channel.
     Reply(Reply),
     /// To a caller waiting on several calls at once (forking, broadcast),
@@ -26,7 +27,7 @@ impl Sink {
     pub(crate) fn send(self, answer: Answer) {
         // A caller that stopped waiting has nobody to tell.
         match self {
-            Sink::One(tx) => drop(tx.send(answer)),
+            Sink::One(promise) => promise.complete(answer),
             Sink::Reply(reply) => reply.send(answer),
             Sink::Many { tx, index } => drop(tx.send((index, answer))),
         }

@@ -66,8 +66,17 @@ pub struct BodyTooLarge {
     pub max: usize,
 }
 
+/// Room taken at once when a scratch buffer runs short: frames are split
+/// off it and may still be queued when the next is encoded, so a buffer
+/// with room for only one would allocate for every frame a burst of calls
+/// or answers makes. A block holds dozens of small frames and is reused
+/// whole once all of them are gone; it is small enough to keep per
+/// connection.
+pub const FRAME_BLOCK: usize = 4096;
+
 /// Encodes a frame into `scratch` (its spare capacity is reused from frame
-/// to frame) and returns it: the header, then what `body` writes.
+/// to frame, [`FRAME_BLOCK`] bytes taken at a time) and returns it: the
+/// header, then what `body` writes.
 ///
 /// ```
 /// use gyre_rpc::protocol::{encode_frame, Frame, Kind, Serialization, Status};
@@ -90,7 +99,9 @@ pub fn encode_frame<E>(
     body: impl FnOnce(&mut BytesMut) -> Result<(), E>,
 ) -> Result<Result<Bytes, BodyTooLarge>, E> {
     scratch.clear();
-    scratch.reserve(HEADER_LEN + 64);
+    if scratch.capacity() < HEADER_LEN + 64 {
+        scratch.reserve(FRAME_BLOCK);
+    }
     scratch.put_bytes(0, HEADER_LEN);
     body(scratch)?;
     let len = scratch.len() - HEADER_LEN;

@@ -16,6 +16,7 @@ pub mod serialization;
 
 pub use frame::{
     encode_frame, frame_decoder, heartbeat_frame, BodyTooLarge, Frame, DEFAULT_MAX_BODY,
+    FRAME_BLOCK,
 };
 pub use header::{Header, HeaderError, Kind, Status, HEADER_LEN, MAGIC};
 pub use invocation::{write_routing, Invocation, InvocationError, ServiceKey, TOKEN};
