@@ -70,7 +70,7 @@
 //! driver, socket              the kernel interface: epoll registry or io_uring ring; TCP, Unix or UDP sockets
 //!        |
 //! uring, buf_ring, token, slab, timer, mailbox, accept_backoff, fd_limit, options, outbound, error, transport, metrics
-//! promise                     a reusable one-shot answer from a loop to any executor's future
+//! promise, direct              a reusable one-shot answer from a loop to any executor's future; the direct-write gate
 //!        |
 //! datagram, tls::{error, session}  what a read becomes at a pipeline's head (BytesMut, Datagram); TLS errors and sessions
 //! ```
@@ -147,6 +147,13 @@ mod loop_shared;
 pub mod mailbox;
 #[cfg(not(loom))]
 mod mailbox;
+/// The direct-write gate, public only for the loom models in `loom-tests/`
+/// (built with `--cfg loom`).
+#[cfg(loom)]
+#[doc(hidden)]
+pub mod direct;
+#[cfg(not(loom))]
+mod direct;
 mod metrics;
 mod offload;
 /// The offload layer's arrival-order sequencer, public only for the loom

@@ -1,0 +1,198 @@
+//! The gate that lets a thread other than the loop write to a channel's
+//! socket itself, when the loop has nothing of its own to write: a call
+//! sent from the caller's thread with one `send`, not handed to the loop
+//! (a wake-up, a hop) and sent from there. Uses only [`crate::sync`] (std,
+//! or loom under `--cfg loom`); the socket is reached through the closures
+//! the caller passes, so the model checks the protocol and nothing else.
+//!
+//! Four bits of one atomic, model-checked in `loom-tests` (`direct.rs`):
+//!
+//! * `LOOP`: the loop owns the socket. It sets the bit before it drains a
+//!   mailbox or writes, and clears it only when everything it had is out.
+//! * `HELD`: a writer is in its `send`. A writer takes the gate only from
+//!   the all-clear state (one compare-exchange), so it never overlaps the
+//!   loop's writes, another writer's, or a remainder still to go out.
+//! * `REMAINDER`: a writer's `send` took part of its bytes; the rest waits
+//!   in the gate for the loop, which sends it before anything else.
+//! * `CLOSED`: the loop has let go of the socket; whoever leaves the gate
+//!   last closes the descriptor, so a writer never sends to a number the
+//!   kernel has already given to another file.
+//!
+//! The loop sets `LOOP` with a `fetch_or` and a writer leaves with a
+//! compare-exchange loop; both are read-modify-writes of one atomic, so
+//! one sees the other. If the loop's comes first, it saw `HELD` and waits;
+//! the writer's sees `LOOP` and rouses the loop ([`Left::notify`]). If the
+//! writer's comes first, the loop's sees the gate free, acquiring what the
+//! writer did. Nothing is left unwritten with nobody told.
+//!
+//! Order: a writer must look at its own handle's mailbox first and write
+//! directly only if it is empty. An item it queued earlier is either still
+//! there (it falls back to the mailbox behind it), or the loop has popped
+//! it, which it does only after setting `LOOP`, so the compare-exchange
+//! fails until that item is out.
+
+use crate::sync::{AtomicUsize, Ordering, UnsafeCell};
+use bytes::Bytes;
+use std::io;
+use std::os::fd::RawFd;
+
+const LOOP: usize = 0b0001;
+const HELD: usize = 0b0010;
+const REMAINDER: usize = 0b0100;
+const CLOSED: usize = 0b1000;
+
+/// A channel's direct-write gate (see the module comment).
+pub struct DirectGate {
+    state: AtomicUsize,
+    fd: RawFd,
+    /// What a writer's partial `send` left, for the loop; written under
+    /// `HELD`, read by the loop after it sees `REMAINDER`.
+    remainder: UnsafeCell<Option<Bytes>>,
+}
+
+// SAFETY: `remainder` is written only by the writer holding `HELD` and
+// read only by the loop after its acquire of the `REMAINDER` the writer
+// released; `fd` is a plain number. Nothing else is shared.
+unsafe impl Sync for DirectGate {}
+// SAFETY: as above; `Bytes` is `Send`.
+unsafe impl Send for DirectGate {}
+
+/// What a writer's turn at the gate came to.
+#[derive(Debug)]
+pub enum Written {
+    /// All of it went out (or the rest waits in the gate for the loop).
+    Sent(Left),
+    /// Nothing went out: the loop or another writer has the socket, or
+    /// the socket took nothing. The bytes come back, for the mailbox.
+    Refused(Bytes, Left),
+}
+
+/// What the writer must do after leaving the gate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Left {
+    /// The loop is waiting for the socket, or must send a remainder:
+    /// schedule the channel on its loop.
+    pub notify: bool,
+    /// The loop let go of the socket while we held it: close the
+    /// descriptor (the gate's `close` closure has done so).
+    pub closed: bool,
+}
+
+impl DirectGate {
+    /// A gate for the socket `fd`, open to writers.
+    pub fn new(fd: RawFd) -> Self {
+        DirectGate {
+            state: AtomicUsize::new(0),
+            fd,
+            remainder: UnsafeCell::new(None),
+        }
+    }
+
+    /// A writer's turn: if the gate is all clear, `send` gets the
+    /// descriptor and the bytes, and what it does not take is left for the
+    /// loop. `close` runs if the loop let go of the socket meanwhile.
+    pub fn write(
+        &self,
+        bytes: Bytes,
+        send: impl FnOnce(RawFd, &[u8]) -> io::Result<usize>,
+        close: impl FnOnce(RawFd),
+    ) -> Written {
+        if self
+            .state
+            .compare_exchange(0, HELD, Ordering::Acquire, Ordering::Relaxed)
+            .is_err()
+        {
+            let left = Left {
+                notify: false,
+                closed: false,
+            };
+            return Written::Refused(bytes, left);
+        }
+        let sent = match send(self.fd, &bytes) {
+            Ok(n) => n.min(bytes.len()),
+            Err(_) => 0,
+        };
+        if sent == 0 && !bytes.is_empty() {
+            return Written::Refused(bytes, self.leave(false, close));
+        }
+        let rest = bytes.slice(sent..);
+        let left = if rest.is_empty() {
+            self.leave(false, close)
+        } else {
+            // SAFETY: we hold `HELD`, so nobody else touches the cell; the
+            // loop reads it only after acquiring our `REMAINDER`.
+            unsafe { self.remainder.with_mut(|r| *r = Some(rest)) };
+            self.leave(true, close)
+        };
+        Written::Sent(left)
+    }
+
+    /// Clears `HELD` (adding `REMAINDER` if `rest`), and says what the
+    /// loop was doing meanwhile.
+    fn leave(&self, rest: bool, close: impl FnOnce(RawFd)) -> Left {
+        let mut current = self.state.load(Ordering::Relaxed);
+        loop {
+            let next = (current & !HELD) | if rest { REMAINDER } else { 0 };
+            match self.state.compare_exchange_weak(
+                current,
+                next,
+                Ordering::AcqRel,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => break,
+                Err(now) => current = now,
+            }
+        }
+        let closed = current & CLOSED != 0;
+        if closed {
+            close(self.fd);
+        }
+        Left {
+            notify: !closed && (rest || current & LOOP != 0),
+            closed,
+        }
+    }
+
+    /// The loop takes the socket (it may already have it): `true` if it
+    /// may write now, `false` if a writer is in its `send` (it will
+    /// notify the loop when it leaves).
+    pub fn claim(&self) -> bool {
+        self.state.fetch_or(LOOP, Ordering::AcqRel) & HELD == 0
+    }
+
+    /// The bytes a writer left for the loop, to send before anything
+    /// else. Call only after [`claim`](Self::claim) returned `true`.
+    pub fn take_remainder(&self) -> Option<Bytes> {
+        if self.state.load(Ordering::Acquire) & REMAINDER == 0 {
+            return None;
+        }
+        // SAFETY: `REMAINDER` is set, so its writer has left the gate
+        // (release) and we acquired that; the loop owns the gate (`LOOP`),
+        // so no writer can come in and touch the cell again.
+        let rest = unsafe { self.remainder.with_mut(|r| (*r).take()) };
+        self.state.fetch_and(!REMAINDER, Ordering::AcqRel);
+        rest
+    }
+
+    /// The loop has nothing left to write: writers may come in. Call only
+    /// with the remainder taken.
+    pub fn unclaim(&self) {
+        self.state.fetch_and(!LOOP, Ordering::AcqRel);
+    }
+
+    /// The loop lets go of the socket for good: `true` if it must close
+    /// the descriptor itself, `false` if a writer is in its `send` and will
+    /// close it when it leaves.
+    pub fn retire(&self) -> bool {
+        self.state.fetch_or(CLOSED | LOOP, Ordering::AcqRel) & HELD == 0
+    }
+}
+
+impl std::fmt::Debug for DirectGate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DirectGate")
+            .field("state", &self.state.load(Ordering::Relaxed))
+            .field("fd", &self.fd)
+            .finish()
+    }
+}
