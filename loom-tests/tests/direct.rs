@@ -46,7 +46,8 @@ impl Rig {
             "sent on a closed descriptor"
         );
         let n = bytes.len().min(self.per_send);
-        self.socket.with_mut(|s| unsafe { (*s).extend_from_slice(&bytes[..n]) });
+        self.socket
+            .with_mut(|s| unsafe { (*s).extend_from_slice(&bytes[..n]) });
         n
     }
 
@@ -85,8 +86,13 @@ impl Rig {
                 .with_mut(|s| unsafe { (*s).extend_from_slice(&rest) });
         }
         let queued: Vec<Bytes> = std::mem::take(&mut *self.mailbox.lock().unwrap());
-        for b in queued.into_iter().map(|b| b.to_vec()).chain(own.take().map(|o| o.to_vec())) {
-            self.socket.with_mut(|s| unsafe { (*s).extend_from_slice(&b) });
+        for b in queued
+            .into_iter()
+            .map(|b| b.to_vec())
+            .chain(own.take().map(|o| o.to_vec()))
+        {
+            self.socket
+                .with_mut(|s| unsafe { (*s).extend_from_slice(&b) });
         }
     }
 
@@ -119,7 +125,11 @@ fn whole(got: &[u8], msg: &[u8]) {
         .windows(msg.len())
         .position(|w| w == msg)
         .unwrap_or_else(|| panic!("{msg:?} not whole in {got:?}"));
-    let rest: Vec<u8> = got[..at].iter().chain(&got[at + msg.len()..]).copied().collect();
+    let rest: Vec<u8> = got[..at]
+        .iter()
+        .chain(&got[at + msg.len()..])
+        .copied()
+        .collect();
     assert!(!rest.windows(msg.len()).any(|w| w == msg), "{msg:?} twice");
 }
 

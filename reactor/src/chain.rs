@@ -416,7 +416,12 @@ where
             }
             m
         });
-        ChannelHandle::new(mailbox.clone(), self.io.ch.token(), self.io.lp.shared())
+        ChannelHandle::new(
+            mailbox.clone(),
+            self.io.ch.token(),
+            self.io.lp.shared(),
+            self.io.ch.direct_gate(),
+        )
     }
 
     fn channel(&self) -> &Channel {

@@ -14,6 +14,7 @@ pub(crate) mod task;
 #[cfg(feature = "io-uring")]
 mod uring;
 
+use crate::direct::DirectGate;
 use crate::driver::Driver;
 use crate::error::Error;
 use crate::event_loop::LoopLocal;
@@ -136,6 +137,12 @@ pub struct Channel {
     /// [`FileSend::Splice`], opened at the first file send; `Err(())` once
     /// it could not be opened (this channel then uses `sendfile`).
     region_pipe: Option<Result<RegionPipe, ()>>,
+    /// The gate through which other threads may write directly (epoll,
+    /// stream sockets, [`ChannelOptions::direct_writes`]).
+    direct: Option<Arc<DirectGate>>,
+    /// The loop has output it could not write because a direct writer was
+    /// in the gate; the writer schedules the channel when it leaves.
+    direct_blocked: bool,
     /// Operations in flight on an io_uring loop.
     #[cfg(feature = "io-uring")]
     ring: uring::RingState,
@@ -175,6 +182,8 @@ impl Channel {
             linger_deadline: None,
             lingered: 0,
             region_pipe: None,
+            direct: None,
+            direct_blocked: false,
             #[cfg(feature = "io-uring")]
             ring: uring::RingState::default(),
         }
@@ -274,6 +283,82 @@ impl Channel {
     pub(crate) fn flush(&mut self, lp: &mut LoopLocal) {
         self.flushed = self.out.len();
         self.kick_write(lp);
+    }
+
+    /// The gate other threads may write through, if this channel has one.
+    pub(crate) fn direct_gate(&self) -> Option<Arc<DirectGate>> {
+        self.direct.clone()
+    }
+
+    /// No direct writes on this channel, ever: a layer (TLS) must see
+    /// every byte written. Called from a handler's `active`, before the
+    /// loop first lets writers in.
+    #[cfg(feature = "tls")]
+    pub(crate) fn refuse_direct_writes(&self) {
+        if let Some(gate) = &self.direct {
+            gate.refuse();
+        }
+    }
+
+    /// Opens the gate to direct writers on an epoll loop, if the options
+    /// ask for it and the socket is a stream; the loop holds it until its
+    /// first turn ends.
+    fn open_gate(&mut self) {
+        if self.opts.direct_writes && !self.datagram && self.direct.is_none() {
+            if let Some(stream) = &self.stream {
+                let gate = DirectGate::new(stream.as_raw_fd());
+                gate.claim();
+                self.direct = Some(Arc::new(gate));
+            }
+        }
+    }
+
+    /// Takes the socket from direct writers before the loop writes: `false`
+    /// if one is in its `send` (it will schedule the channel when it
+    /// leaves). What a writer's partial send left goes out first.
+    fn take_gate(&mut self) -> bool {
+        let Some(gate) = &self.direct else {
+            return true;
+        };
+        if !gate.claim() {
+            self.direct_blocked = true;
+            return false;
+        }
+        self.direct_blocked = false;
+        if let Some(rest) = gate.take_remainder() {
+            self.queued_bytes += rest.len();
+            self.out.push_front(Outbound::Bytes(rest));
+            self.flushed += 1;
+        }
+        true
+    }
+
+    /// The loop's turn at the gate when its task is scheduled: it takes
+    /// the gate before draining mailboxes (so a writer cannot overtake what
+    /// its handle queued before), and writes what waited for a writer to
+    /// leave or what a writer left.
+    pub(crate) fn claim_direct(&mut self, lp: &mut LoopLocal) {
+        let Some(gate) = &self.direct else {
+            return;
+        };
+        let owed = self.direct_blocked || gate.has_remainder();
+        if gate.claim() && owed {
+            self.kick_write(lp);
+        }
+    }
+
+    /// Lets direct writers in again once the loop has nothing to write.
+    pub(crate) fn release_direct(&mut self) {
+        if let Some(gate) = &self.direct {
+            if self.state == State::Active
+                && self.out.is_empty()
+                && !self.direct_blocked
+                && !self.close_requested
+                && !self.failed
+            {
+                gate.unclaim();
+            }
+        }
     }
 
     /// Why `msg` cannot go out on this channel's socket, if it cannot: a
@@ -469,6 +554,9 @@ impl Channel {
     }
 
     fn write_out(&mut self, now: Instant) {
+        if !self.take_gate() {
+            return;
+        }
         // Lent out for the call, so the queue can change while we write.
         let Some(stream) = self.stream.take() else {
             return;

@@ -17,6 +17,8 @@
 //! * `CLOSED`: the loop has let go of the socket; whoever leaves the gate
 //!   last closes the descriptor, so a writer never sends to a number the
 //!   kernel has already given to another file.
+//! * `REFUSED`: the channel takes no direct writes at all (a TLS layer
+//!   must see every byte); set before the loop first lets writers in.
 //!
 //! The loop sets `LOOP` with a `fetch_or` and a writer leaves with a
 //! compare-exchange loop; both are read-modify-writes of one atomic, so
@@ -40,6 +42,8 @@ const LOOP: usize = 0b0001;
 const HELD: usize = 0b0010;
 const REMAINDER: usize = 0b0100;
 const CLOSED: usize = 0b1000;
+#[cfg(any(feature = "tls", loom))]
+const REFUSED: usize = 0b1_0000;
 
 /// A channel's direct-write gate (see the module comment).
 pub struct DirectGate {
@@ -178,6 +182,17 @@ impl DirectGate {
     /// with the remainder taken.
     pub fn unclaim(&self) {
         self.state.fetch_and(!LOOP, Ordering::AcqRel);
+    }
+
+    /// Writers never come in (a layer must see every byte written).
+    #[cfg(any(feature = "tls", loom))]
+    pub fn refuse(&self) {
+        self.state.fetch_or(REFUSED, Ordering::AcqRel);
+    }
+
+    /// Whether a writer left bytes for the loop.
+    pub fn has_remainder(&self) -> bool {
+        self.state.load(Ordering::Acquire) & REMAINDER != 0
     }
 
     /// The loop lets go of the socket for good: `true` if it must close

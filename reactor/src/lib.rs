@@ -129,6 +129,13 @@ mod codec;
 mod connecting;
 mod connection;
 mod datagram;
+/// The direct-write gate, public only for the loom models in `loom-tests/`
+/// (built with `--cfg loom`).
+#[cfg(loom)]
+#[doc(hidden)]
+pub mod direct;
+#[cfg(not(loom))]
+mod direct;
 mod driver;
 mod error;
 mod event_loop;
@@ -147,13 +154,6 @@ mod loop_shared;
 pub mod mailbox;
 #[cfg(not(loom))]
 mod mailbox;
-/// The direct-write gate, public only for the loom models in `loom-tests/`
-/// (built with `--cfg loom`).
-#[cfg(loom)]
-#[doc(hidden)]
-pub mod direct;
-#[cfg(not(loom))]
-mod direct;
 mod metrics;
 mod offload;
 /// The offload layer's arrival-order sequencer, public only for the loom

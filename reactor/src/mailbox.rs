@@ -69,6 +69,11 @@ impl<T> Mailbox<T> {
         self.queue.pop()
     }
 
+    /// Whether nothing is queued (a direct write may go ahead of nothing).
+    pub fn is_empty(&self) -> bool {
+        self.queue.is_empty()
+    }
+
     /// Refuses every later push. Items already queued stay until popped.
     pub fn close(&self) {
         self.closed.store(true, Ordering::Release);

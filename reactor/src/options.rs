@@ -30,6 +30,7 @@ pub struct ChannelOptions {
     pub(crate) lingering_close: Duration,
     pub(crate) zero_copy_send: Option<usize>,
     pub(crate) file_send: FileSend,
+    pub(crate) direct_writes: bool,
 }
 
 /// How the epoll transport sends file regions (io_uring always splices
@@ -92,6 +93,7 @@ impl Default for ChannelOptions {
             close_drain_timeout: Duration::from_secs(10),
             lingering_close: Duration::ZERO,
             zero_copy_send: None,
+            direct_writes: false,
             file_send: FileSend::Sendfile,
         }
     }
@@ -224,6 +226,18 @@ impl ChannelOptions {
     /// epoll, and where the kernel lacks the opcode.
     pub fn zero_copy_send(mut self, threshold: usize) -> Self {
         self.zero_copy_send = Some(threshold);
+        self
+    }
+
+    /// Lets [`ChannelHandle::write_direct`](crate::ChannelHandle::write_direct)
+    /// send from the calling thread when the channel's loop has nothing of
+    /// its own to write: a request goes out with one system call on the
+    /// caller's thread instead of a wake-up of the loop and a send there.
+    /// Default off. Only on the epoll transport and on stream sockets (TCP,
+    /// Unix); a channel with a TLS layer refuses direct writes, as the
+    /// bytes would bypass the encryption.
+    pub fn direct_writes(mut self, on: bool) -> Self {
+        self.direct_writes = on;
         self
     }
 

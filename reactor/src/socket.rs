@@ -80,6 +80,48 @@ impl Stream {
     }
 }
 
+impl Stream {
+    /// Gives up the descriptor without closing it: its closing is someone
+    /// else's now (the direct-write gate's last user).
+    pub(crate) fn into_raw_fd(self) -> RawFd {
+        use std::os::fd::IntoRawFd;
+        match self {
+            Stream::Tcp(s) => s.into_raw_fd(),
+            Stream::Unix(s) => s.into_raw_fd(),
+            Stream::Udp(s) => s.into_raw_fd(),
+        }
+    }
+}
+
+/// One non-blocking `send` of `bytes` on the stream socket `fd`, from any
+/// thread: what a direct write does (see [`crate::direct`]). No `SIGPIPE`
+/// for a peer that has gone.
+pub(crate) fn send_from_any_thread(fd: RawFd, bytes: &[u8]) -> io::Result<usize> {
+    // SAFETY: `bytes` is a live slice of `bytes.len()` bytes; the caller
+    // holds the direct-write gate, so `fd` is the channel's open socket
+    // until it leaves (the loop closes it only through the gate).
+    let n = unsafe {
+        libc::send(
+            fd,
+            bytes.as_ptr().cast(),
+            bytes.len(),
+            libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
+        )
+    };
+    if n < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(n as usize)
+    }
+}
+
+/// Closes a descriptor the direct-write gate left to its last user.
+pub(crate) fn close_from_any_thread(fd: RawFd) {
+    // SAFETY: the loop gave the descriptor up (`into_raw_fd`) and the gate
+    // hands its closing to exactly one party: this one.
+    unsafe { libc::close(fd) };
+}
+
 impl Read for Stream {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         match self {

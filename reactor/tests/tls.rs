@@ -770,3 +770,38 @@ fn a_file_region_goes_out_encrypted_a_chunk_at_a_time() {
     );
     server.shutdown_gracefully(Duration::ZERO, Duration::from_secs(2));
 }
+
+/// A TLS channel asked for direct writes still refuses them: the bytes
+/// would bypass the session. Its writes go through the loop, encrypted.
+#[test]
+fn a_tls_channel_refuses_direct_writes() {
+    let ca = TestCa::new("test CA");
+    let tls = TlsAcceptor::builder()
+        .identity(ca.identity(&["localhost"]))
+        .build()
+        .unwrap();
+    let (server, _rx) = tls_echo_server(tls);
+    let group = common::group(1);
+    let connector = connector("localhost", &ca);
+    let (tx, rx) = mpsc::channel();
+    let handle = Bootstrap::new(group.clone())
+        .options(gyre_reactor::ChannelOptions::default().direct_writes(true))
+        .connect(server.local_addr(), move |_| {
+            Pipeline::new()
+                .tls_client(&connector)
+                .inbound(ClientTap(tx))
+        })
+        .unwrap();
+    handle
+        .write_and_flush(Bytes::from_static(b"first\n"))
+        .unwrap();
+    assert_eq!(client_data(&rx, 6), b"first\n", "handshake done, echoed");
+    for _ in 0..100 {
+        let refused = handle
+            .write_direct(Bytes::from_static(b"x"))
+            .expect_err("a TLS channel took a direct write");
+        assert_eq!(refused, "x");
+    }
+    group.shutdown_gracefully(Duration::ZERO, Duration::from_secs(2));
+    server.shutdown_gracefully(Duration::ZERO, Duration::from_secs(2));
+}

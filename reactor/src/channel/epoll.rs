@@ -12,7 +12,9 @@ impl Channel {
     /// Registers the socket for readable and writable edges.
     pub(super) fn epoll_register(&mut self, registry: &Registry) -> io::Result<()> {
         let stream = self.stream.as_mut().expect("registering a closed channel");
-        registry.register(stream, self.token, Interest::READABLE | Interest::WRITABLE)
+        registry.register(stream, self.token, Interest::READABLE | Interest::WRITABLE)?;
+        self.open_gate();
+        Ok(())
     }
 
     /// Deregisters and closes the socket, and drops the buffers: nothing
@@ -20,7 +22,13 @@ impl Channel {
     pub(super) fn epoll_release(&mut self, registry: &Registry) {
         if let Some(mut stream) = self.stream.take() {
             let _ = registry.deregister(&mut stream);
-            // Dropping the stream closes the descriptor.
+            // Dropping the stream closes the descriptor, unless a direct
+            // writer is in its `send`: it closes it when it leaves.
+            if let Some(gate) = &self.direct {
+                if !gate.retire() {
+                    let _ = stream.into_raw_fd();
+                }
+            }
         }
         self.release_buffers();
     }

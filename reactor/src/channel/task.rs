@@ -207,6 +207,7 @@ impl<L: InboundChain<R, S>, S: Into<Outbound>, R: FromSocket> ChannelTask<L, S, 
         } else if self.ch.close_requested && self.ch.state == State::Active {
             self.begin_close(lp);
         }
+        self.ch.release_direct();
     }
 
     pub(super) fn begin_close(&mut self, lp: &mut LoopLocal) {
@@ -329,7 +330,8 @@ impl<L: InboundChain<R, S>, S: Into<Outbound>, R: FromSocket> ChannelTask<L, S, 
                 }
                 let mailbox = Arc::new(Mailbox::new());
                 self.tail = Some(mailbox.clone());
-                let handle = ChannelHandle::new(mailbox, self.ch.token, lp.shared());
+                let handle =
+                    ChannelHandle::new(mailbox, self.ch.token, lp.shared(), self.ch.direct_gate());
                 if let Some(c) = connect {
                     c.reply.send(Ok(handle));
                 }
@@ -415,6 +417,13 @@ impl<L: InboundChain<R, S>, S: Into<Outbound>, R: FromSocket> ChannelOps for Cha
     }
 
     fn mail(&mut self, lp: &mut LoopLocal) {
+        // Before the mailboxes are drained, and while closing too: a close
+        // may be waiting for a direct writer to leave.
+        self.ch.claim_direct(lp);
+        if self.ch.state == State::Closing && self.ch.queued_bytes == 0 {
+            self.output_delivered(lp);
+            return;
+        }
         if self.ch.state != State::Active {
             return;
         }

@@ -432,6 +432,8 @@ impl<W: From<Bytes> + 'static> InboundHandler for TlsInbound<W> {
     type Write = W;
 
     fn active(&mut self, ctx: &mut impl InboundContext<Self>) {
+        // Every byte written must pass through the session.
+        ctx.channel().refuse_direct_writes();
         let setup_error = self.shared.borrow_mut().setup_error.take();
         if let Some(source) = setup_error {
             let peer = ctx.channel().peer_addr();
