@@ -181,9 +181,14 @@ pub fn gyre_server_on(dispatch: Dispatch) -> Provider {
         .expect("provider")
 }
 
-/// One gyre-rpc run against the provider at `addr`.
-pub fn gyre_run(addr: SocketAddr, in_flight: usize, duration: Duration) -> Report {
-    let consumer = Consumer::builder().build().expect("consumer");
+/// One gyre-rpc run against the provider at `addr`; `direct`: callers
+/// send their frames themselves when the loop lets them (the default), or
+/// every call goes through the connection's loop.
+pub fn gyre_run(addr: SocketAddr, in_flight: usize, duration: Duration, direct: bool) -> Report {
+    let consumer = Consumer::builder()
+        .direct_writes(direct)
+        .build()
+        .expect("consumer");
     let conn: Arc<Connection> = Arc::new(consumer.connect(addr).expect("connect"));
     let report = drive(
         in_flight,

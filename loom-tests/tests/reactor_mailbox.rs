@@ -7,6 +7,7 @@
 use gyre_loom_tests::event_loop::Loop;
 use gyre_loom_tests::model;
 use gyre_reactor::mailbox::Mailbox;
+use loom::sync::atomic::{AtomicUsize, Ordering};
 use loom::sync::Arc;
 use loom::thread;
 
@@ -56,21 +57,37 @@ fn two_channels_share_the_doorbell() {
     });
 }
 
+/// Counts its drops, wherever they happen.
+struct Counted(Arc<AtomicUsize>);
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, Ordering::AcqRel);
+    }
+}
+
 #[test]
-fn closed_mailbox_refuses_and_keeps_what_it_had() {
+fn an_item_pushed_as_the_loop_closes_is_dropped_never_stranded() {
     model(|| {
         let mailbox = Arc::new(Mailbox::new());
-        let m = mailbox.clone();
-        let producer = thread::spawn(move || m.push(1u64).is_ok());
+        let dropped = Arc::new(AtomicUsize::new(0));
+        let producer = {
+            let (m, dropped) = (mailbox.clone(), dropped.clone());
+            thread::spawn(move || {
+                if let Err(refused) = m.push(Counted(dropped)) {
+                    drop(refused);
+                }
+            })
+        };
+        // The loop's close, then its last drain.
         mailbox.close();
-        let accepted = producer.join().unwrap();
-        let mut left = 0;
-        while mailbox.pop().is_some() {
-            left += 1;
-        }
-        // Either the push won the race and its item is there, or it was
-        // refused: never accepted and lost.
-        assert_eq!(left, accepted as usize);
-        assert!(mailbox.push(2).is_err());
+        while mailbox.pop().is_some() {}
+        producer.join().unwrap();
+        assert!(
+            mailbox.pop().is_none(),
+            "an item stranded in a closed mailbox"
+        );
+        assert_eq!(dropped.load(Ordering::Acquire), 1, "dropped exactly once");
+        assert!(mailbox.push(Counted(dropped.clone())).is_err());
     });
 }

@@ -17,8 +17,17 @@
 //! reads `true`, synchronises with it, and its drain sees the item) or the
 //! consumer's clear comes first (the producer reads `false` and schedules or
 //! wakes again). No item is ever left behind with the flag clear.
+//!
+//! Closing is the same race with the roles turned: the loop closes, then
+//! drains what is left for the last time, while a producer that found the
+//! mailbox open pushes. Each side puts a sequentially consistent fence
+//! between its write (the item; the flag) and its read (the flag; the
+//! queue), so at least one sees the other: the loop's drain takes the
+//! item, or the producer sees the close and drops what is queued itself.
+//! No item is stranded in a closed mailbox, where whatever it carries (a
+//! caller's reply channel, say) would wait for the last handle to go.
 
-use crate::sync::{AtomicBool, AtomicUsize, Ordering};
+use crate::sync::{fence, AtomicBool, AtomicUsize, Ordering};
 use crossbeam_queue::SegQueue;
 
 /// One channel's queue of cross-thread commands.
@@ -49,12 +58,20 @@ impl<T> Mailbox<T> {
 
     /// Queues `item`. Returns `Ok(true)` when the caller must tell the loop
     /// (the mailbox was not yet scheduled), `Ok(false)` when a notice is
-    /// already on its way, and gives the item back if the mailbox is closed.
+    /// already on its way or the mailbox closed as the item went in (it is
+    /// then dropped, as the loop drops what a closing channel had queued),
+    /// and gives the item back if the mailbox was closed before.
     pub fn push(&self, item: T) -> Result<bool, T> {
         if self.closed.load(Ordering::Acquire) {
             return Err(item);
         }
         self.queue.push(item);
+        fence(Ordering::SeqCst);
+        if self.closed.load(Ordering::Relaxed) {
+            // The loop's last drain may have missed it: do it for the loop.
+            while self.queue.pop().is_some() {}
+            return Ok(false);
+        }
         Ok(!self.scheduled.swap(true, Ordering::AcqRel))
     }
 
@@ -74,9 +91,12 @@ impl<T> Mailbox<T> {
         self.queue.is_empty()
     }
 
-    /// Refuses every later push. Items already queued stay until popped.
+    /// Refuses every later push. Items already queued stay until popped:
+    /// the loop drains them after this; a push racing the close drops its
+    /// own (see the module comment).
     pub fn close(&self) {
         self.closed.store(true, Ordering::Release);
+        fence(Ordering::SeqCst);
     }
 
     /// Whether [`close`](Self::close) has been called.

@@ -69,9 +69,21 @@ fn main() {
         let (mut g_rates, mut t_rates, mut g_p50, mut t_p50) =
             (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         let (mut g_p99, mut t_p99) = (Vec::new(), Vec::new());
+        let mut via_loop = Vec::new();
         for round in 0..rounds {
+            // With one call in flight, also gyre-rpc with every call sent
+            // through the connection's loop: what direct writes save.
+            if in_flight == 1 {
+                let l = gyre_run(gyre_addr, in_flight, seconds, false);
+                println!(
+                    "round {round} {case}: gyre-rpc through its loop {:.0} calls/s (p50 {:.1} us)",
+                    l.rate(),
+                    us(l.latency.value_at_quantile(0.5))
+                );
+                via_loop.push(l.rate());
+            }
             // Alternate who goes first, so drift hits both alike.
-            let run_g = || gyre_run(gyre_addr, in_flight, seconds);
+            let run_g = || gyre_run(gyre_addr, in_flight, seconds, true);
             let run_t = || tarpc_run(tarpc.addr, in_flight, seconds);
             let (g, t) = if round % 2 == 0 {
                 let g = run_g();
@@ -104,6 +116,11 @@ fn main() {
         println!("result {case} tarpc {tr:.0} calls/s p50 {tp:.1} us p99 {t9:.1} us");
         println!("ratio {case} gyre/tarpc {:.2}", gr / tr);
         println!("ratio {case}-p50 gyre/tarpc {:.2}", gp / tp);
+        if !via_loop.is_empty() {
+            let l = median(&mut via_loop);
+            println!("result {case} gyre-rpc-through-loop {l:.0} calls/s");
+            println!("ratio {case} gyre/gyre-through-loop {:.2}", gr / l);
+        }
     }
     let svg = args.svg.clone().or_else(|| {
         (!args.quick).then(|| {

@@ -413,3 +413,42 @@ fn graceful_shutdown_finishes_the_calls_in_flight() {
         assert_eq!(rt.block_on(call).unwrap(), 200);
     }
 }
+
+/// Calls alone in flight go out from their callers' threads (the default)
+/// or through the connection's loop: either way, four threads calling
+/// while the provider goes away each get an answer or `Closed`, never a
+/// hang, and the connection counts every call out.
+#[test]
+fn callers_sending_their_own_frames_are_all_answered_when_the_provider_goes() {
+    for direct in [true, false] {
+        let p = provider(|b| b);
+        let consumer = Consumer::builder().direct_writes(direct).build().unwrap();
+        let c = connect(&consumer, &p);
+        let answered = std::sync::atomic::AtomicUsize::new(0);
+        std::thread::scope(|s| {
+            for thread in 0..4i64 {
+                let (c, answered) = (&c, &answered);
+                s.spawn(move || {
+                    for i in 0.. {
+                        match c.call::<_, i64>(&calc(), "add", &(thread, i)) {
+                            Ok(sum) => assert_eq!(sum, thread + i),
+                            Err(RpcError::Closed) => break,
+                            Err(e) => panic!("direct={direct}: {e}"),
+                        }
+                        answered.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    }
+                });
+            }
+            std::thread::sleep(Duration::from_millis(200));
+            p.shutdown(Duration::ZERO);
+        });
+        assert!(
+            answered.into_inner() > 100,
+            "direct={direct}: calls went through"
+        );
+        assert_eq!(c.in_flight(), 0, "direct={direct}: every call counted out");
+        let after = c.call::<_, i64>(&calc(), "add", &(1i64, 1i64));
+        assert!(matches!(after, Err(RpcError::Closed)), "{after:?}");
+        consumer.shutdown();
+    }
+}

@@ -1,5 +1,6 @@
 //! The calls a connection is waiting on, kept on its event loop: the
-//! registrar (an outbound stage) files each call as it goes out, the
+//! registrar (an outbound stage) files each call as it goes out (or the
+//! loop takes a call its caller sent itself from `filings`), the
 //! connection handler settles it when its answer comes in or its deadline
 //! passes. Both run on the loop, so the table needs no lock. The consumer's
 //! filters run here too, on every path a call can take (typed calls,
@@ -7,6 +8,7 @@
 //! settled, however that happens.
 
 use super::error::RpcError;
+use super::filings::Filings;
 pub(crate) use super::sink::{Answer, Sink};
 use crate::filter::{run_after, run_before, CallInfo, Filter, Side};
 use crate::protocol::Status;
@@ -55,6 +57,8 @@ pub(crate) struct Pending {
     pub(crate) filters: Arc<[Arc<dyn Filter>]>,
     /// The provider, for the filters.
     pub(crate) peer: Option<SocketAddr>,
+    /// Calls their callers sent themselves, to be filed here.
+    pub(crate) filings: Arc<Filings>,
 }
 
 impl Default for Pending {
@@ -65,6 +69,7 @@ impl Default for Pending {
             deadlines: BinaryHeap::new(),
             filters: Arc::from(Vec::new()),
             peer: None,
+            filings: Arc::default(),
         }
     }
 }
@@ -82,12 +87,38 @@ impl Pending {
         waiting: Arc<AtomicUsize>,
         filters: Arc<[Arc<dyn Filter>]>,
         peer: SocketAddr,
+        filings: Arc<Filings>,
     ) -> Pending {
         Pending {
             waiting,
             filters,
             peer: Some(peer),
+            filings,
             ..Pending::default()
+        }
+    }
+
+    /// Files a call: its deadline, and its sink under its id; `count`:
+    /// it is not yet counted in flight (a caller's filing counted itself).
+    fn file(&mut self, id: u64, waiting: Waiting, count: bool) {
+        self.deadlines
+            .push(Reverse((waiting.started + waiting.timeout, id)));
+        if self.calls.insert(id, waiting).is_none() && count {
+            self.waiting.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Files what callers filed from their own threads (no filters run
+    /// on such calls: a consumer with filters sends through the loop).
+    fn take_filings(&mut self) {
+        while let Some(f) = self.filings.take() {
+            let waiting = Waiting {
+                done: f.done,
+                timeout: f.timeout,
+                names: None,
+                started: f.started,
+            };
+            self.file(f.id, waiting, false);
         }
     }
 
@@ -115,6 +146,7 @@ impl Pending {
     /// Settles call `id` with `answer`; false if it is not waiting (timed
     /// out earlier: its late answer is dropped here).
     pub(crate) fn settle(&mut self, id: u64, answer: Answer) -> bool {
+        self.take_filings();
         match self.calls.remove(&id) {
             Some(w) => {
                 self.waiting.fetch_sub(1, Ordering::Relaxed);
@@ -127,6 +159,7 @@ impl Pending {
 
     /// Times out every call whose deadline is at or before `now`.
     pub(crate) fn expire(&mut self, now: Instant) {
+        self.take_filings();
         while let Some(Reverse((deadline, id))) = self.deadlines.peek().copied() {
             if deadline > now {
                 break;
@@ -147,10 +180,12 @@ impl Pending {
     /// Fails every waiting call (the connection closed).
     pub(crate) fn close_all(&mut self) {
         let calls = std::mem::take(&mut self.calls);
+        // One at a time: callers may be counting filings in meanwhile.
+        self.waiting.fetch_sub(calls.len(), Ordering::Relaxed);
         for (_, w) in calls {
             self.finish(w, Err(RpcError::Closed));
         }
-        self.waiting.store(0, Ordering::Relaxed);
+        self.filings.close();
         self.deadlines.clear();
     }
 
@@ -196,17 +231,13 @@ impl OutboundHandler for Registrar {
                         return;
                     }
                 }
-                let now = Instant::now();
-                p.deadlines.push(Reverse((now + timeout, id)));
                 let waiting = Waiting {
                     done,
                     timeout,
                     names,
-                    started: now,
+                    started: Instant::now(),
                 };
-                if p.calls.insert(id, waiting).is_none() {
-                    p.waiting.fetch_add(1, Ordering::Relaxed);
-                }
+                p.file(id, waiting, true);
                 drop(p);
                 ctx.write(frame);
             }
