@@ -23,10 +23,32 @@ use crate::options::{ChannelOptions, FileSend};
 use crate::outbound::Outbound;
 use crate::timer::TimerId;
 
-/// Told whether the writes before it reached the socket: `Ok` once the
-/// socket has taken every byte written before it, [`Error::Unsent`] if the
-/// channel closed first. Runs on the channel's loop.
-pub(crate) type SentNotice = Box<dyn FnOnce(Result<(), Error>) + Send>;
+/// A `flush_then` notice, told whether the writes before it reached the
+/// socket: `Ok` once the socket has taken every byte written before it,
+/// [`Error::Unsent`] if the channel closed first, or if the notice is
+/// dropped unanswered (its command dropped with a closing channel's
+/// mailbox). Answered once; usually on the channel's loop.
+pub(crate) struct SentNotice(Option<Box<dyn FnOnce(Result<(), Error>) + Send>>);
+
+impl SentNotice {
+    pub(crate) fn new(notice: impl FnOnce(Result<(), Error>) + Send + 'static) -> Self {
+        SentNotice(Some(Box::new(notice)))
+    }
+
+    pub(crate) fn send(mut self, outcome: Result<(), Error>) {
+        if let Some(notice) = self.0.take() {
+            notice(outcome);
+        }
+    }
+}
+
+impl Drop for SentNotice {
+    fn drop(&mut self) {
+        if let Some(notice) = self.0.take() {
+            notice(Err(Error::Unsent));
+        }
+    }
+}
 use crate::socket::Stream;
 use bytes::{Buf, BytesMut};
 use gyre_zerocopy::{send_vectored, FileRegion, RegionPipe, SendFlags, MAX_IOVECS};
@@ -523,7 +545,7 @@ impl Channel {
 
     fn fail_sent_notices(&mut self) {
         for (_, notice) in self.sent_notices.drain(..) {
-            notice(Err(Error::Unsent));
+            notice.send(Err(Error::Unsent));
         }
     }
 
@@ -531,9 +553,9 @@ impl Channel {
     /// none is queued).
     pub(crate) fn notify_when_sent(&mut self, notice: SentNotice) {
         if self.queued_bytes == 0 {
-            notice(Ok(()));
+            notice.send(Ok(()));
         } else if self.stream.is_none() {
-            notice(Err(Error::Unsent));
+            notice.send(Err(Error::Unsent));
         } else {
             let mark = self.dequeued_total() + self.queued_bytes as u64;
             self.sent_notices.push_back((mark, notice));
@@ -726,7 +748,7 @@ impl Channel {
                 break;
             }
             if let Some((_, notice)) = self.sent_notices.pop_front() {
-                notice(Ok(()));
+                notice.send(Ok(()));
             }
         }
         if !self.writable && self.queued_bytes <= self.opts.low_watermark {

@@ -174,7 +174,7 @@ impl<W> ChannelHandle<W> {
         &self,
         notice: impl FnOnce(Result<(), Error>) + Send + 'static,
     ) -> Result<(), ChannelClosed<W>> {
-        self.send(Command::FlushThen(Box::new(notice)))
+        self.send(Command::FlushThen(SentNotice::new(notice)))
             .map_err(take_msg)
     }
 
@@ -253,8 +253,30 @@ fn take_msg<W>(cmd: Command<W>) -> ChannelClosed<W> {
         Command::Write(m) | Command::WriteAndFlush(m) => ChannelClosed(Some(m)),
         Command::Flush | Command::Close => ChannelClosed(None),
         Command::FlushThen(notice) => {
-            notice(Err(Error::Unsent));
+            notice.send(Err(Error::Unsent));
             ChannelClosed(None)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Command;
+    use crate::channel::SentNotice;
+    use crate::error::Error;
+    use crate::mailbox::Mailbox;
+    use std::sync::mpsc;
+
+    /// A notice whose command a closing channel drops with its mailbox
+    /// still hears `Unsent`: dropped unanswered, it answers itself.
+    #[test]
+    fn a_notice_dropped_with_a_closed_mailbox_answers_unsent() {
+        let mailbox = Mailbox::<Command<bytes::Bytes>>::new();
+        let (tx, rx) = mpsc::channel();
+        let notice = SentNotice::new(move |r| tx.send(matches!(r, Err(Error::Unsent))).unwrap());
+        assert!(mailbox.push(Command::FlushThen(notice)).is_ok());
+        mailbox.close();
+        while mailbox.pop().is_some() {}
+        assert_eq!(rx.try_recv(), Ok(true));
     }
 }
