@@ -28,7 +28,10 @@ use crate::timer::TimerId;
 /// [`Error::Unsent`] if the channel closed first, or if the notice is
 /// dropped unanswered (its command dropped with a closing channel's
 /// mailbox). Answered once; usually on the channel's loop.
-pub(crate) struct SentNotice(Option<Box<dyn FnOnce(Result<(), Error>) + Send>>);
+#[doc(hidden)]
+pub struct SentNotice(Option<NoticeFn>);
+
+type NoticeFn = Box<dyn FnOnce(Result<(), Error>) + Send>;
 
 impl SentNotice {
     pub(crate) fn new(notice: impl FnOnce(Result<(), Error>) + Send + 'static) -> Self {
