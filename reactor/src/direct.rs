@@ -1,7 +1,7 @@
 //! The gate that lets a thread other than the loop write to a channel's
 //! socket itself, when the loop has nothing of its own to write: a call
 //! sent from the caller's thread with one `send`, not handed to the loop
-//! (a wake-up, a hop) and sent from there. Uses only [`crate::sync`] (std,
+//! (a wake-up, a hop) and sent from there. Uses only `crate::sync` (std,
 //! or loom under `--cfg loom`); the socket is reached through the closures
 //! the caller passes, so the model checks the protocol and nothing else.
 //!

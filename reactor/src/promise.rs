@@ -3,7 +3,7 @@
 //! and whichever half lets go of a slot last puts it back, so a steady
 //! stream of calls allocates nothing for their answers. Netty's `Promise`
 //! is the writable side of a `Future`; this is that, for an answer a loop
-//! completes and any executor awaits. Uses only [`crate::sync`] (std, or
+//! completes and any executor awaits. Uses only `crate::sync` (std, or
 //! loom under `--cfg loom`) and crossbeam's bounded queue for the free
 //! slots.
 //!

@@ -437,14 +437,8 @@ fn a_gyre_client_talks_to_openssl_s_server() {
 
 #[test]
 fn a_gyre_client_resumes_its_session_with_a_gyre_server() {
-    let ca = TestCa::new("test CA");
-    let tls = TlsAcceptor::builder()
-        .identity(ca.identity(&["localhost"]))
-        .build()
-        .unwrap();
-    let (server, _rx) = tls_echo_server(tls);
+    let (server, connector) = localhost_echo_server();
     let group = common::group(1);
-    let connector = connector("localhost", &ca);
     let mut resumed = Vec::new();
     for round in 0..2 {
         let (tx, rx) = mpsc::channel();
@@ -478,6 +472,16 @@ fn a_gyre_client_resumes_its_session_with_a_gyre_server() {
     );
     group.shutdown_gracefully(Duration::ZERO, Duration::from_secs(2));
     server.shutdown_gracefully(Duration::ZERO, Duration::from_secs(2));
+}
+
+/// A Gyre TLS echo server for `localhost`, and a connector that trusts it.
+fn localhost_echo_server() -> (Server, TlsConnector) {
+    let ca = TestCa::new("test CA");
+    let tls = TlsAcceptor::builder()
+        .identity(ca.identity(&["localhost"]))
+        .build()
+        .unwrap();
+    (tls_echo_server(tls).0, connector("localhost", &ca))
 }
 
 /// Connects a Gyre client with `connector` and returns the first error it
@@ -775,14 +779,8 @@ fn a_file_region_goes_out_encrypted_a_chunk_at_a_time() {
 /// would bypass the session. Its writes go through the loop, encrypted.
 #[test]
 fn a_tls_channel_refuses_direct_writes() {
-    let ca = TestCa::new("test CA");
-    let tls = TlsAcceptor::builder()
-        .identity(ca.identity(&["localhost"]))
-        .build()
-        .unwrap();
-    let (server, _rx) = tls_echo_server(tls);
+    let (server, connector) = localhost_echo_server();
     let group = common::group(1);
-    let connector = connector("localhost", &ca);
     let (tx, rx) = mpsc::channel();
     let handle = Bootstrap::new(group.clone())
         .options(gyre_reactor::ChannelOptions::default().direct_writes(true))

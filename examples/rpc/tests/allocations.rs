@@ -7,7 +7,7 @@
 //! a regression fails it. What allocates, and why, is in BENCHMARKS.md
 //! ("Allocations per message").
 
-use gyre_rpc::consumer::Consumer;
+use gyre_rpc::consumer::{Connection, Consumer};
 use gyre_rpc::protocol::{Header, HEADER_LEN};
 use gyre_rpc::provider::{Dispatch, Provider, Service, ServiceError};
 use gyre_rpc::ServiceKey;
@@ -98,14 +98,21 @@ fn whole_call(addr: SocketAddr) -> f64 {
     figure
 }
 
-/// Allocations per whole asynchronous call: `call_async` awaited on a
-/// single-threaded tokio runtime, one call in flight.
-fn whole_async_call(addr: SocketAddr) -> f64 {
+/// A consumer connected to `addr`, and a single-threaded tokio runtime to
+/// await its calls on.
+fn async_caller(addr: SocketAddr) -> (Consumer, Connection, tokio::runtime::Runtime) {
     let consumer = Consumer::builder().build().unwrap();
     let conn = consumer.connect(addr).unwrap();
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()
         .unwrap();
+    (consumer, conn, rt)
+}
+
+/// Allocations per whole asynchronous call: `call_async` awaited on a
+/// single-threaded tokio runtime, one call in flight.
+fn whole_async_call(addr: SocketAddr) -> f64 {
+    let (consumer, conn, rt) = async_caller(addr);
     let key = key();
     let figure = counted(|| {
         let sum: i64 = rt
@@ -122,11 +129,7 @@ fn whole_async_call(addr: SocketAddr) -> f64 {
 /// queued, and each answer has its own slot.
 fn async_calls_64_in_flight(addr: SocketAddr) -> f64 {
     const IN_FLIGHT: usize = 64;
-    let consumer = Consumer::builder().build().unwrap();
-    let conn = consumer.connect(addr).unwrap();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .unwrap();
+    let (consumer, conn, rt) = async_caller(addr);
     let key = key();
     let call = |i: i64| conn.call_async::<_, i64>(&key, "add", &(i, 1i64));
     let mut calls = Vec::with_capacity(IN_FLIGHT);
