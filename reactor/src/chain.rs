@@ -100,8 +100,10 @@ pub trait InboundChain<M, W>: sealed::Sealed {
     fn inactive<P: OutboundPath<W>>(&mut self, io: &mut Io<'_>, path: &mut P);
     /// Delivers a timer to layer `layer` (counted from this one).
     fn timer<P: OutboundPath<W>>(&mut self, io: &mut Io<'_>, path: &mut P, layer: usize, tag: u64);
-    /// Runs every queued cross-thread command of every layer.
-    fn drain_mailboxes<P: OutboundPath<W>>(&mut self, io: &mut Io<'_>, path: &mut P);
+    /// Runs the queued cross-thread commands of every layer, up to a
+    /// budget each; true if some layer may have more and the channel must
+    /// be put back in the loop's inbox.
+    fn drain_mailboxes<P: OutboundPath<W>>(&mut self, io: &mut Io<'_>, path: &mut P) -> bool;
     /// Closes every layer's mailbox and drops what is queued in them.
     fn close_mailboxes(&mut self);
     /// Runs a command that entered at the tail.
@@ -138,7 +140,9 @@ impl<M, W> InboundChain<M, W> for End {
     }
     fn inactive<P: OutboundPath<W>>(&mut self, _: &mut Io<'_>, _: &mut P) {}
     fn timer<P: OutboundPath<W>>(&mut self, _: &mut Io<'_>, _: &mut P, _: usize, _: u64) {}
-    fn drain_mailboxes<P: OutboundPath<W>>(&mut self, _: &mut Io<'_>, _: &mut P) {}
+    fn drain_mailboxes<P: OutboundPath<W>>(&mut self, _: &mut Io<'_>, _: &mut P) -> bool {
+        false
+    }
     fn close_mailboxes(&mut self) {}
     fn tail_command<P: OutboundPath<W>>(&mut self, io: &mut Io<'_>, path: &mut P, cmd: Command<W>) {
         run_command(io, path, cmd);
@@ -264,16 +268,22 @@ where
         }
     }
 
-    fn drain_mailboxes<P: OutboundPath<I::Write>>(&mut self, io: &mut Io<'_>, path: &mut P) {
+    fn drain_mailboxes<P: OutboundPath<I::Write>>(
+        &mut self,
+        io: &mut Io<'_>,
+        path: &mut P,
+    ) -> bool {
+        let mut more = false;
         if let Some(mailbox) = &self.mailbox {
             mailbox.begin_drain();
-            run_batch(|| mailbox.pop(), |cmd| run_command(io, path, cmd));
+            more = run_batch(|| mailbox.pop(), |cmd| run_command(io, path, cmd))
+                && mailbox.reschedule();
         }
         let mut next = Path {
             handler: &mut self.outbound,
             prev: path,
         };
-        self.rest.drain_mailboxes(io, &mut next);
+        self.rest.drain_mailboxes(io, &mut next) | more
     }
 
     fn close_mailboxes(&mut self) {

@@ -85,6 +85,13 @@ impl LoopLocal {
         self.shared.clone()
     }
 
+    /// Puts a channel whose mailbox still has commands back in the inbox:
+    /// its turn comes after the channels already waiting, in the next pass
+    /// (the loop polls without sleeping while its inbox is not empty).
+    pub(crate) fn reschedule(&mut self, token: Token) {
+        self.shared.inbox.push(token);
+    }
+
     /// Schedules a timer for layer `layer` (a pipeline layer, or one of the
     /// channel's own: drain, connect, linger) of the channel behind `token`.
     /// The channel keeps the ids of its repeating timers (see
@@ -381,7 +388,12 @@ impl LoopInner {
             any = true;
             task(self);
         }
-        while let Some(token) = shared.inbox.pop() {
+        // Only the channels waiting now: one put back (its mailbox had more
+        // than a batch) waits for the next pass, after the sockets.
+        for _ in 0..shared.inbox.len() {
+            let Some(token) = shared.inbox.pop() else {
+                break;
+            };
             any = true;
             self.dispatch(token, |ch, lp| ch.mail(lp));
         }

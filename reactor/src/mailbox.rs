@@ -81,6 +81,14 @@ impl<T> Mailbox<T> {
         self.scheduled.swap(false, Ordering::AcqRel);
     }
 
+    /// Called by the loop when it stopped draining with items perhaps
+    /// left: `true` if it must put the channel in its inbox again, `false`
+    /// if a push since `begin_drain` already did (so a channel is in the
+    /// inbox once, however often it is put back).
+    pub fn reschedule(&self) -> bool {
+        !self.scheduled.swap(true, Ordering::AcqRel)
+    }
+
     /// The next queued item, if any.
     pub fn pop(&self) -> Option<T> {
         self.queue.pop()

@@ -310,3 +310,83 @@ fn block_on<F: std::future::Future>(f: F) -> F::Output {
         std::thread::park();
     }
 }
+
+/// Echoes each line and hands out its channel's handle.
+struct EchoAndGive(mpsc::Sender<ChannelHandle<String>>);
+
+impl InboundHandler for EchoAndGive {
+    type Read = Bytes;
+    type Pass = ();
+    type Write = String;
+
+    fn active(&mut self, ctx: &mut impl InboundContext<Self>) {
+        let _ = self.0.send(ctx.handle());
+    }
+
+    fn read(&mut self, ctx: &mut impl InboundContext<Self>, line: Bytes) {
+        ctx.write_and_flush(String::from_utf8_lossy(&line).into_owned());
+    }
+}
+
+/// Two threads flood one channel's handle faster than its loop can drain
+/// it; another channel on the same loop still gets its echoes, because a
+/// mailbox batch stops at a budget and the loop turns to its sockets
+/// before the rest. (Without the budget the loop never left the flooded
+/// mailbox and the echo timed out.)
+#[test]
+fn a_flooded_handle_does_not_starve_another_channel_on_its_loop() {
+    let (tx, rx) = mpsc::channel();
+    let tx = std::sync::Mutex::new(tx);
+    let server = ServerBootstrap::new()
+        .group(common::group(1))
+        .bind("127.0.0.1:0", move |_| {
+            Pipeline::new()
+                .codec(LineDecoder::new(1024), LineEncoder::new(LineEnding::Lf))
+                .inbound(EchoAndGive(tx.lock().unwrap().clone()))
+        })
+        .unwrap();
+    let flooded = TcpStream::connect(server.local_addr()).unwrap();
+    let handle = rx.recv_timeout(Duration::from_secs(5)).unwrap();
+    let mut other = TcpStream::connect(server.local_addr()).unwrap();
+    let _ = rx.recv_timeout(Duration::from_secs(5)).unwrap();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    // The flooded client reads (and drops) all it is sent.
+    let reader = std::thread::spawn(move || {
+        let mut sink = [0u8; 64 * 1024];
+        let mut flooded = flooded;
+        while std::io::Read::read(&mut flooded, &mut sink).unwrap_or(0) > 0 {}
+    });
+    let flood: Vec<_> = (0..2)
+        .map(|_| {
+            let (h, stop) = (handle.clone(), stop.clone());
+            std::thread::spawn(move || {
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    if h.write_and_flush("flood".to_string()).is_err() {
+                        break;
+                    }
+                }
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(50));
+    other
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let mut lines = BufReader::new(other.try_clone().unwrap());
+    for i in 0..20 {
+        use std::io::Write;
+        writeln!(other, "ping {i}").unwrap();
+        let mut line = String::new();
+        lines
+            .read_line(&mut line)
+            .unwrap_or_else(|e| panic!("echo {i} starved by the flood: {e}"));
+        assert_eq!(line, format!("ping {i}\n"));
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for f in flood {
+        f.join().unwrap();
+    }
+    let _ = handle.close();
+    server.shutdown_gracefully(Duration::ZERO, Duration::from_secs(2));
+    reader.join().unwrap();
+}

@@ -427,15 +427,21 @@ impl<L: InboundChain<R, S>, S: Into<Outbound>, R: FromSocket> ChannelOps for Cha
         if self.ch.state != State::Active {
             return;
         }
-        self.pipeline
+        let mut more = self
+            .pipeline
             .drain_mailboxes(&mut Self::io(&mut self.ch, lp), &mut HeadPath);
         if let Some(tail) = self.tail.clone() {
             tail.begin_drain();
             let (pipeline, ch) = (&mut self.pipeline, &mut self.ch);
-            run_batch(
+            more |= run_batch(
                 || tail.pop(),
                 |cmd| pipeline.tail_command(&mut Self::io(ch, lp), &mut HeadPath, cmd),
-            );
+            ) && tail.reschedule();
+        }
+        if more {
+            // The rest on a later turn, after the other channels and the
+            // sockets have had theirs.
+            lp.reschedule(self.ch.token);
         }
         self.settle(lp);
     }
