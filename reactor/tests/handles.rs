@@ -1,6 +1,7 @@
 //! `ChannelHandle`: writes from 4 threads at once arrive whole and in
-//! per-thread order; a closed channel's handle refuses, never panics; the
-//! client bootstrap connects, refuses and times out.
+//! per-thread order; a handle flooded by threads does not starve the other
+//! channels on its loop; a closed channel's handle refuses, never panics;
+//! the client bootstrap connects, refuses and times out.
 
 mod common;
 
@@ -14,34 +15,10 @@ use std::net::TcpStream;
 use std::sync::mpsc;
 use std::time::Duration;
 
-/// Hands out a handle to its channel when it becomes active.
-struct GiveHandle(mpsc::Sender<ChannelHandle<String>>);
-
-impl InboundHandler for GiveHandle {
-    type Read = Bytes;
-    type Pass = ();
-    type Write = String;
-
-    fn active(&mut self, ctx: &mut impl InboundContext<Self>) {
-        let _ = self.0.send(ctx.handle());
-    }
-
-    fn read(&mut self, _: &mut impl InboundContext<Self>, _: Bytes) {}
-}
-
 #[test]
 fn four_threads_write_through_one_handle_in_order() {
     const PER_THREAD: usize = 20_000;
-    let (tx, rx) = mpsc::channel();
-    let tx = std::sync::Mutex::new(tx);
-    let server = ServerBootstrap::new()
-        .group(common::group(1))
-        .bind("127.0.0.1:0", move |_| {
-            Pipeline::new()
-                .codec(LineDecoder::new(1024), LineEncoder::new(LineEnding::Lf))
-                .inbound(GiveHandle(tx.lock().unwrap().clone()))
-        })
-        .unwrap();
+    let (server, rx) = line_echo_server();
     let client = TcpStream::connect(server.local_addr()).unwrap();
     let handle = rx.recv_timeout(Duration::from_secs(5)).unwrap();
     let writers: Vec<_> = (0..4)
@@ -328,13 +305,9 @@ impl InboundHandler for EchoAndGive {
     }
 }
 
-/// Two threads flood one channel's handle faster than its loop can drain
-/// it; another channel on the same loop still gets its echoes, because a
-/// mailbox batch stops at a budget and the loop turns to its sockets
-/// before the rest. (Without the budget the loop never left the flooded
-/// mailbox and the echo timed out.)
-#[test]
-fn a_flooded_handle_does_not_starve_another_channel_on_its_loop() {
+/// A line server on one loop that echoes lines and hands out each
+/// channel's handle as it opens.
+fn line_echo_server() -> (gyre_reactor::Server, mpsc::Receiver<ChannelHandle<String>>) {
     let (tx, rx) = mpsc::channel();
     let tx = std::sync::Mutex::new(tx);
     let server = ServerBootstrap::new()
@@ -345,6 +318,17 @@ fn a_flooded_handle_does_not_starve_another_channel_on_its_loop() {
                 .inbound(EchoAndGive(tx.lock().unwrap().clone()))
         })
         .unwrap();
+    (server, rx)
+}
+
+/// Two threads flood one channel's handle faster than its loop can drain
+/// it; another channel on the same loop still gets its echoes, because a
+/// mailbox batch stops at a budget and the loop turns to its sockets
+/// before the rest. (Without the budget the loop never left the flooded
+/// mailbox and the echo timed out.)
+#[test]
+fn a_flooded_handle_does_not_starve_another_channel_on_its_loop() {
+    let (server, rx) = line_echo_server();
     let flooded = TcpStream::connect(server.local_addr()).unwrap();
     let handle = rx.recv_timeout(Duration::from_secs(5)).unwrap();
     let mut other = TcpStream::connect(server.local_addr()).unwrap();
