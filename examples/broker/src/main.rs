@@ -56,6 +56,11 @@ struct Args {
     /// the certificate's subject is the principal (User:CN=...).
     #[arg(long, requires = "tls_cert")]
     tls_client_ca: Option<PathBuf>,
+    /// Kafka's ssl.principal.mapping.rules: how a client certificate's
+    /// subject becomes the principal's name, e.g.
+    /// 'RULE:^CN=(.*?),OU=.*$/$1/L,DEFAULT' (default: the subject).
+    #[arg(long, requires = "tls_client_ca")]
+    ssl_principal_mapping_rules: Option<String>,
     /// Check every request against the ACLs (CreateAcls and friends
     /// manage them); without it every client may do everything.
     #[arg(long)]
@@ -338,6 +343,10 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
             enabled: args.authorizer,
             super_users: args.super_users.clone(),
             allow_if_no_acl: args.allow_if_no_acl,
+            principal_mapping: match &args.ssl_principal_mapping_rules {
+                Some(rules) => gyre_broker::security::principal::PrincipalMapping::parse(rules)?,
+                None => Default::default(),
+            },
         },
         advertised: args.advertise,
         advertised_listeners: args.advertised_listeners.clone(),

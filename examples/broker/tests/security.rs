@@ -335,9 +335,11 @@ fn acls_decide_who_may_write_read_commit_and_manage_them() {
     let _ = std::fs::remove_dir_all(dir);
 }
 
-#[test]
-fn a_client_certificate_names_the_principal_on_an_ssl_listener() {
-    let dir = data_dir("ssl-principal");
+/// An SSL listener requiring client certificates, with `mapping_rules` if
+/// given, and the super user `admin`: `ssl_principal.py` checks that the
+/// ACL for alice's principal lets her write and bob's is refused.
+fn client_certificates_name_principals(name: &str, mapping_rules: Option<&str>) {
+    let dir = data_dir(name);
     let data = dir.join("data");
     let (ca, cert, key) = certs(&dir);
     let clients = gyre_testkit::certs::TestCa::new("client CA");
@@ -348,30 +350,48 @@ fn a_client_certificate_names_the_principal_on_an_ssl_listener() {
         std::fs::write(dir.join(format!("{user}.pem")), leaf.cert_pem).unwrap();
         std::fs::write(dir.join(format!("{user}.key")), leaf.key_pem).unwrap();
     }
-    let mut broker = BrokerProcess::start(
-        &data,
-        &[
-            "--listener",
-            "SSL://127.0.0.1:0",
-            "--tls-cert",
-            cert.to_str().unwrap(),
-            "--tls-key",
-            key.to_str().unwrap(),
-            "--tls-client-ca",
-            client_ca.to_str().unwrap(),
-            "--authorizer",
-            "--super-user",
-            "User:CN=admin",
-        ],
-    );
+    let mut args = vec![
+        "--listener",
+        "SSL://127.0.0.1:0",
+        "--tls-cert",
+        cert.to_str().unwrap(),
+        "--tls-key",
+        key.to_str().unwrap(),
+        "--tls-client-ca",
+        client_ca.to_str().unwrap(),
+        "--authorizer",
+        "--super-user",
+    ];
+    match mapping_rules {
+        Some(rules) => args.extend(["User:admin", "--ssl-principal-mapping-rules", rules]),
+        None => args.push("User:CN=admin"),
+    }
+    let mut broker = BrokerProcess::start(&data, &args);
     let addr = next_listener(&mut broker);
     let mut py = python("ssl_principal.py");
     py.arg(&addr).arg(&ca).arg(&dir);
+    if mapping_rules.is_some() {
+        py.arg("mapped");
+    }
     let (ok, out, err) = run(py, None);
     assert!(ok, "{out}\n{err}\n{}", broker.stderr());
     assert!(out.contains("ssl principal ok"), "{out}");
     drop(broker);
     let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn a_client_certificate_names_the_principal_on_an_ssl_listener() {
+    client_certificates_name_principals("ssl-principal", None);
+}
+
+/// Kafka's `ssl.principal.mapping.rules`: the CN alone is the principal.
+#[test]
+fn principal_mapping_rules_turn_a_subject_into_a_name() {
+    client_certificates_name_principals(
+        "ssl-principal-mapped",
+        Some("RULE:^CN=([a-z]+)$/$1/L,DEFAULT"),
+    );
 }
 
 #[test]

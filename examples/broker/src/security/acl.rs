@@ -216,6 +216,9 @@ pub struct AuthorizerConfig {
     pub super_users: Vec<String>,
     /// Allow what no binding names (`allow.everyone.if.no.acl.found`).
     pub allow_if_no_acl: bool,
+    /// How a TLS client certificate's subject becomes a principal's name
+    /// (`ssl.principal.mapping.rules`; default: the subject as it is).
+    pub principal_mapping: crate::security::principal::PrincipalMapping,
 }
 
 /// Why an ACL change failed.
@@ -293,6 +296,11 @@ impl Authorizer {
     /// Whether checks are on.
     pub fn enabled(&self) -> bool {
         self.config.enabled
+    }
+
+    /// How certificate subjects become principals.
+    pub fn principal_mapping(&self) -> &crate::security::principal::PrincipalMapping {
+        &self.config.principal_mapping
     }
 
     /// Whether `principal` (from `host`) may do `operation` on resource
@@ -414,6 +422,7 @@ mod tests {
             enabled: true,
             super_users: vec!["User:admin".into()],
             allow_if_no_acl: false,
+            ..AuthorizerConfig::default()
         };
         let a = Authorizer::open(&dir, config.clone()).unwrap();
         let t = resource::TOPIC;
@@ -475,6 +484,7 @@ mod tests {
                 enabled: true,
                 super_users: vec![],
                 allow_if_no_acl: true,
+                ..AuthorizerConfig::default()
             },
         )
         .unwrap();

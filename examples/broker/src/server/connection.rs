@@ -1214,14 +1214,25 @@ impl InboundHandler for Connection {
         // On an SSL listener (no SASL) a verified client certificate names
         // the principal, as Kafka's default SSL principal builder does.
         if let gyre_reactor::UserEvent::TlsHandshake(session) = &event {
-            let named = session
+            let subject = session
                 .peer_certificates
                 .as_ref()
                 .and_then(|chain| chain.first())
-                .and_then(|leaf| crate::security::principal::of_certificate(leaf));
-            if let (None, Some(principal)) = (&self.sasl, named) {
-                tracing::debug!(peer = ?ctx.channel().peer_addr(), %principal, "TLS client certificate");
-                self.principal = principal;
+                .and_then(|leaf| crate::security::principal::subject_of(leaf));
+            if let (None, Some(subject)) = (&self.sasl, subject) {
+                match self.shared.acls.principal_mapping().map(&subject) {
+                    Some(name) => {
+                        tracing::debug!(peer = ?ctx.channel().peer_addr(), %subject, %name, "TLS client certificate");
+                        self.principal = format!("User:{name}");
+                    }
+                    None => {
+                        // As Kafka: a subject no mapping rule takes has no
+                        // principal, and its connection fails.
+                        tracing::info!(peer = ?ctx.channel().peer_addr(), %subject, "no ssl.principal.mapping.rules rule matches the client certificate; closing");
+                        ctx.close();
+                        return;
+                    }
+                }
             }
         }
         ctx.fire_user_event(event);

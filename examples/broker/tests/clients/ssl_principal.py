@@ -3,8 +3,13 @@ subject is the principal (Kafka's default: User:CN=alice): an ACL for
 User:CN=alice lets alice's certificate write, bob's is refused, and a
 client with no certificate does not get through the handshake.
 
+With "mapped" as a fourth argument the broker runs with
+ssl.principal.mapping.rules taking the CN alone, so the principal is
+User:alice.
+
 Arguments: SSL address, CA file of the broker's certificate, then the
-folder holding admin.pem/admin.key, alice.pem/alice.key, bob.pem/bob.key."""
+folder holding admin.pem/admin.key, alice.pem/alice.key, bob.pem/bob.key,
+then "mapped" or nothing."""
 import os
 import sys
 
@@ -14,6 +19,7 @@ from confluent_kafka.admin import (AclBinding, AclOperation, AclPermissionType, 
                                    NewTopic, ResourcePatternType, ResourceType)
 
 addr, ca, certs = sys.argv[1:4]
+alice = "User:alice" if sys.argv[4:] == ["mapped"] else "User:CN=alice"
 
 
 def conf(user, **extra):
@@ -28,7 +34,7 @@ admin = AdminClient(conf("admin"))
 for _, f in admin.create_topics([NewTopic("signed", 1, 1)]).items():
     f.result(10)
 for _, f in admin.create_acls([AclBinding(ResourceType.TOPIC, "signed", ResourcePatternType.LITERAL,
-                                          "User:CN=alice", "*", AclOperation.WRITE,
+                                          alice, "*", AclOperation.WRITE,
                                           AclPermissionType.ALLOW)]).items():
     f.result(10)
 
