@@ -65,12 +65,12 @@ impl Rig {
             |_| self.close(),
         );
         match written {
-            Written::Sent(left) => {
-                if left.notify {
+            Written::Sent { notify } => {
+                if notify {
                     self.wake.notify();
                 }
             }
-            Written::Refused(bytes, _) => {
+            Written::Refused { bytes, .. } => {
                 self.mailbox.lock().unwrap().push(bytes);
                 self.wake.notify();
             }

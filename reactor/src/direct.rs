@@ -23,7 +23,7 @@
 //! The loop sets `LOOP` with a `fetch_or` and a writer leaves with a
 //! compare-exchange loop; both are read-modify-writes of one atomic, so
 //! one sees the other. If the loop's comes first, it saw `HELD` and waits;
-//! the writer's sees `LOOP` and rouses the loop ([`Left::notify`]). If the
+//! the writer's sees `LOOP` and rouses the loop (`notify`). If the
 //! writer's comes first, the loop's sees the gate free, acquiring what the
 //! writer did. Nothing is left unwritten with nobody told.
 //!
@@ -61,25 +61,24 @@ unsafe impl Sync for DirectGate {}
 // SAFETY: as above; `Bytes` is `Send`.
 unsafe impl Send for DirectGate {}
 
-/// What a writer's turn at the gate came to.
+/// What a writer's turn at the gate came to. `notify`: the loop is
+/// waiting for the socket, or must send a remainder, so the writer must
+/// schedule the channel on its loop.
 #[derive(Debug)]
 pub enum Written {
     /// All of it went out (or the rest waits in the gate for the loop).
-    Sent(Left),
+    Sent {
+        /// Schedule the channel.
+        notify: bool,
+    },
     /// Nothing went out: the loop or another writer has the socket, or
     /// the socket took nothing. The bytes come back, for the mailbox.
-    Refused(Bytes, Left),
-}
-
-/// What the writer must do after leaving the gate.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Left {
-    /// The loop is waiting for the socket, or must send a remainder:
-    /// schedule the channel on its loop.
-    pub notify: bool,
-    /// The loop let go of the socket while we held it: close the
-    /// descriptor (the gate's `close` closure has done so).
-    pub closed: bool,
+    Refused {
+        /// The bytes.
+        bytes: Bytes,
+        /// Schedule the channel.
+        notify: bool,
+    },
 }
 
 impl DirectGate {
@@ -106,21 +105,21 @@ impl DirectGate {
             .compare_exchange(0, HELD, Ordering::Acquire, Ordering::Relaxed)
             .is_err()
         {
-            let left = Left {
+            return Written::Refused {
+                bytes,
                 notify: false,
-                closed: false,
             };
-            return Written::Refused(bytes, left);
         }
         let sent = match send(self.fd, &bytes) {
             Ok(n) => n.min(bytes.len()),
             Err(_) => 0,
         };
         if sent == 0 && !bytes.is_empty() {
-            return Written::Refused(bytes, self.leave(false, close));
+            let notify = self.leave(false, close);
+            return Written::Refused { bytes, notify };
         }
         let rest = bytes.slice(sent..);
-        let left = if rest.is_empty() {
+        let notify = if rest.is_empty() {
             self.leave(false, close)
         } else {
             // SAFETY: we hold `HELD`, so nobody else touches the cell; the
@@ -128,12 +127,13 @@ impl DirectGate {
             unsafe { self.remainder.with_mut(|r| *r = Some(rest)) };
             self.leave(true, close)
         };
-        Written::Sent(left)
+        Written::Sent { notify }
     }
 
-    /// Clears `HELD` (adding `REMAINDER` if `rest`), and says what the
-    /// loop was doing meanwhile.
-    fn leave(&self, rest: bool, close: impl FnOnce(RawFd)) -> Left {
+    /// Clears `HELD` (adding `REMAINDER` if `rest`), closes the descriptor
+    /// if the loop let go of it meanwhile, and says whether the loop must
+    /// be told.
+    fn leave(&self, rest: bool, close: impl FnOnce(RawFd)) -> bool {
         let mut current = self.state.load(Ordering::Relaxed);
         loop {
             let next = (current & !HELD) | if rest { REMAINDER } else { 0 };
@@ -147,14 +147,11 @@ impl DirectGate {
                 Err(now) => current = now,
             }
         }
-        let closed = current & CLOSED != 0;
-        if closed {
+        if current & CLOSED != 0 {
             close(self.fd);
+            return false;
         }
-        Left {
-            notify: !closed && (rest || current & LOOP != 0),
-            closed,
-        }
+        rest || current & LOOP != 0
     }
 
     /// The loop takes the socket (it may already have it): `true` if it

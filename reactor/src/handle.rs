@@ -232,11 +232,12 @@ impl<W> ChannelHandle<W> {
         if !self.mailbox.is_empty() || self.mailbox.is_closed() {
             return Err(bytes);
         }
-        let (result, left) = match gate.write(bytes, send_from_any_thread, close_from_any_thread) {
-            Written::Sent(left) => (Ok(()), left),
-            Written::Refused(bytes, left) => (Err(bytes), left),
+        let (result, notify) = match gate.write(bytes, send_from_any_thread, close_from_any_thread)
+        {
+            Written::Sent { notify } => (Ok(()), notify),
+            Written::Refused { bytes, notify } => (Err(bytes), notify),
         };
-        if left.notify {
+        if notify {
             self.lp.notify_channel(self.token);
         }
         result

@@ -55,6 +55,14 @@ fn run(mut cmd: Command, input: Option<&[u8]>) -> (bool, String, String) {
     )
 }
 
+/// Runs a client script against `broker` and checks it succeeded and
+/// printed `done` (the broker's log is shown if not).
+fn client_passes(client: Command, done: &str, broker: &BrokerProcess) {
+    let (ok, out, err) = run(client, None);
+    assert!(ok, "{out}\n{err}\n{}", broker.stderr());
+    assert!(out.contains(done), "{out}");
+}
+
 /// A broker with three listeners and one user; (broker, plaintext,
 /// sasl_plaintext, sasl_ssl addresses, CA file).
 fn secured(tag: &str) -> (BrokerProcess, [String; 3], PathBuf, PathBuf) {
@@ -225,16 +233,12 @@ fn kafka_python_confluent_kafka_and_kafkajs_authenticate() {
     py.args([&sasl, &sasl_ssl])
         .arg(&ca)
         .args(["py-topic", "alice", "wonder land"]);
-    let (ok, out, err) = run(py, None);
-    assert!(ok, "{out}\n{err}\n{}", broker.stderr());
-    assert!(out.contains("sasl ok 4"), "{out}");
+    client_passes(py, "sasl ok 4", &broker);
     // Users managed through AlterUserScramCredentials and
     // DescribeUserScramCredentials (confluent-kafka's admin client).
     let mut admin = python("scram_admin.py");
     admin.args([&sasl, "alice", "wonder land"]);
-    let (ok, out, err) = run(admin, None);
-    assert!(ok, "{out}\n{err}\n{}", broker.stderr());
-    assert!(out.contains("scram admin ok"), "{out}");
+    client_passes(admin, "scram admin ok", &broker);
     assert!(
         clients.join("node_modules/kafkajs").is_dir(),
         "kafkajs is not installed: scripts/test installs it"
@@ -244,9 +248,7 @@ fn kafka_python_confluent_kafka_and_kafkajs_authenticate() {
         .args([&sasl, &sasl_ssl])
         .arg(&ca)
         .args(["js-topic", "alice", "wonder land"]);
-    let (ok, out, err) = run(js, None);
-    assert!(ok, "{out}\n{err}\n{}", broker.stderr());
-    assert!(out.contains("sasl ok 3"), "{out}");
+    client_passes(js, "sasl ok 3", &broker);
     drop(broker);
     let _ = std::fs::remove_dir_all(dir);
 }
@@ -321,9 +323,7 @@ fn acls_decide_who_may_write_read_commit_and_manage_them() {
     let addr = next_listener(&mut broker);
     let mut py = python("acls.py");
     py.args([&addr, "pw"]);
-    let (ok, out, err) = run(py, None);
-    assert!(ok, "{out}\n{err}\n{}", broker.stderr());
-    assert!(out.contains("acls ok"), "{out}");
+    client_passes(py, "acls ok", &broker);
     // The ACLs outlive the broker: alice's READ on the group is still
     // there after a restart, and nothing but bindings is in the file.
     drop(broker);
@@ -373,9 +373,7 @@ fn client_certificates_name_principals(name: &str, mapping_rules: Option<&str>) 
     if mapping_rules.is_some() {
         py.arg("mapped");
     }
-    let (ok, out, err) = run(py, None);
-    assert!(ok, "{out}\n{err}\n{}", broker.stderr());
-    assert!(out.contains("ssl principal ok"), "{out}");
+    client_passes(py, "ssl principal ok", &broker);
     drop(broker);
     let _ = std::fs::remove_dir_all(dir);
 }

@@ -46,15 +46,20 @@ fn provider(tls: TlsAcceptor) -> Provider {
         .unwrap()
 }
 
+/// A provider serving TLS as `provider.internal`, certified by `ca`.
+fn tls_provider(ca: &TestCa) -> Provider {
+    provider(
+        TlsAcceptor::builder()
+            .identity(identity(ca, "provider.internal"))
+            .build()
+            .unwrap(),
+    )
+}
+
 #[test]
 fn calls_go_over_tls_on_both_dispatches_from_many_threads() {
     let ca = TestCa::new("rpc CA");
-    let provider = provider(
-        TlsAcceptor::builder()
-            .identity(identity(&ca, "provider.internal"))
-            .build()
-            .unwrap(),
-    );
+    let provider = tls_provider(&ca);
     let tls = TlsConnector::builder("provider.internal")
         .roots(roots(&ca))
         .build()
@@ -121,12 +126,7 @@ fn mutual_tls_lets_in_only_a_consumer_with_a_certificate() {
 #[test]
 fn a_plaintext_consumer_is_refused_not_left_hanging() {
     let ca = TestCa::new("rpc CA");
-    let provider = provider(
-        TlsAcceptor::builder()
-            .identity(identity(&ca, "provider.internal"))
-            .build()
-            .unwrap(),
-    );
+    let provider = tls_provider(&ca);
     let consumer = Consumer::builder().build().unwrap();
     let fast = CallOptions::default().timeout(Duration::from_secs(5));
     let started = std::time::Instant::now();

@@ -15,6 +15,13 @@ fn key() -> ServiceKey {
     ServiceKey::new("test.Guarded")
 }
 
+/// The service both tests call: `double`.
+fn doubler() -> Service {
+    Service::builder(key())
+        .method("double", |n: i64| Ok::<_, ServiceError>(n * 2))
+        .build()
+}
+
 #[test]
 fn a_registry_carries_the_token_and_strangers_are_forbidden() {
     let registry_server = RegistryServer::start("127.0.0.1:0".parse().unwrap()).unwrap();
@@ -24,11 +31,7 @@ fn a_registry_carries_the_token_and_strangers_are_forbidden() {
         .io_threads(1)
         .registry(registry.clone())
         .token(ProviderToken::Random)
-        .service(
-            Service::builder(key())
-                .method("double", |n: i64| Ok::<_, ServiceError>(n * 2))
-                .build(),
-        )
+        .service(doubler())
         .start()
         .unwrap();
     let token = provider.token().expect("a random token").to_owned();
@@ -86,11 +89,7 @@ fn a_provider_without_a_token_takes_calls_that_carry_one() {
     let provider = Provider::builder()
         .listen("127.0.0.1:0".parse().unwrap())
         .io_threads(1)
-        .service(
-            Service::builder(key())
-                .method("double", |n: i64| Ok::<_, ServiceError>(n * 2))
-                .build(),
-        )
+        .service(doubler())
         .start()
         .unwrap();
     assert_eq!(provider.token(), None);

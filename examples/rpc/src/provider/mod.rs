@@ -367,33 +367,28 @@ impl ProviderBuilder {
         // Every connection's pipeline: (TLS,) heartbeat watch, frames,
         // routing, and (with a pool) the offload layer that takes pooled
         // calls. One pipeline type per combination, so a macro writes them.
+        macro_rules! framed {
+            ($front:expr, $pooled:expr) => {
+                $front
+                    .inbound(IdleStateHandler::new(
+                        silent,
+                        Duration::ZERO,
+                        Duration::ZERO,
+                    ))
+                    .decoder(frame_decoder(max_body))
+                    .inbound(ProviderConnection::new(conn_shared.clone(), $pooled))
+            };
+        }
         macro_rules! serve {
             ($front:expr) => {
                 match &pool {
                     Some(pool) => {
                         let stage = pool.stage().clone();
                         bind(server, at, move |_peer| {
-                            $front
-                                .inbound(IdleStateHandler::new(
-                                    silent,
-                                    Duration::ZERO,
-                                    Duration::ZERO,
-                                ))
-                                .decoder(frame_decoder(max_body))
-                                .inbound(ProviderConnection::new(conn_shared.clone(), true))
-                                .offload(stage.connection())
+                            framed!($front, true).offload(stage.connection())
                         })?
                     }
-                    None => bind(server, at, move |_peer| {
-                        $front
-                            .inbound(IdleStateHandler::new(
-                                silent,
-                                Duration::ZERO,
-                                Duration::ZERO,
-                            ))
-                            .decoder(frame_decoder(max_body))
-                            .inbound(ProviderConnection::new(conn_shared.clone(), false))
-                    })?,
+                    None => bind(server, at, move |_peer| framed!($front, false))?,
                 }
             };
         }
