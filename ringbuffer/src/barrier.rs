@@ -11,11 +11,18 @@ use crate::ring::Core;
 use crate::sequence::Sequence;
 use crate::sync::Arc;
 use crate::wait::{WaitCondition, WaitStrategy};
+use std::cell::Cell;
 
 pub(crate) struct SequenceBarrier<E, W> {
     pub(crate) core: Arc<Core<E, W>>,
     /// Empty: depends on the cursor only.
     dependencies: Box<[Arc<Sequence>]>,
+    /// Whether the last look found its event already published (see
+    /// [`first_look`](Self::first_look)). The barrier belongs to one
+    /// consumer thread, so a `Cell` is enough.
+    dense: Cell<bool>,
+    /// The breath's length in spin-loop hints, measured for this CPU.
+    breath_spins: u32,
 }
 
 impl<E, W: WaitStrategy> SequenceBarrier<E, W> {
@@ -23,6 +30,8 @@ impl<E, W: WaitStrategy> SequenceBarrier<E, W> {
         SequenceBarrier {
             core,
             dependencies: dependencies.into_boxed_slice(),
+            dense: Cell::new(false),
+            breath_spins: crate::backoff::breath_spins(),
         }
     }
 
@@ -40,11 +49,17 @@ impl<E, W: WaitStrategy> SequenceBarrier<E, W> {
     #[inline(always)]
     pub(crate) fn wait_for(&self, sequence: i64) -> Result<i64, WaitError> {
         let condition = self.condition();
+        let mut available = self.first_look(sequence, &condition);
         let mut backoff = Backoff::new();
         loop {
-            let available = self.core.wait.wait_for(sequence, &condition)?;
-            if available < sequence {
-                continue;
+            if available >= sequence {
+                // A halt stops a consumer even when events are waiting.
+                condition.check_alert(sequence)?;
+            } else {
+                available = self.core.wait.wait_for(sequence, &condition)?;
+                if available < sequence {
+                    continue;
+                }
             }
             if !self.dependencies.is_empty() {
                 return Ok(available);
@@ -57,7 +72,40 @@ impl<E, W: WaitStrategy> SequenceBarrier<E, W> {
             // was preempted there.
             condition.check_alert(sequence)?;
             backoff.snooze();
+            available = condition.available();
         }
+    }
+
+    /// The first look for `sequence`, before the wait strategy is asked.
+    ///
+    /// While the stream is dense (this look is the first since a look
+    /// that found its event already waiting, without pausing), a consumer
+    /// that has caught up pauses for a breath before it looks again.
+    /// Looking at once would pull the cursor's line over from the producer
+    /// for the one or two events published meanwhile, and the producer's
+    /// next store would have to take the line back: with both spinning, the
+    /// line crossed between the cores about once per event. After the
+    /// breath a batch has gathered.
+    ///
+    /// Only a look that finds events without a pause keeps the stream
+    /// dense, so a breath is taken at most once per catch-up: traffic the
+    /// consumer keeps up with (one event at a time, a request and its
+    /// answer, a steady trickle) never pays it, and the first event after a
+    /// burst pays at most one breath. The `paced-*` and `pingpong` cases of
+    /// the ring bench measure both.
+    #[inline(always)]
+    fn first_look(&self, sequence: i64, condition: &WaitCondition<'_>) -> i64 {
+        let available = condition.available();
+        if available >= sequence {
+            self.dense.set(true);
+            return available;
+        }
+        if !self.dense.get() {
+            return available;
+        }
+        crate::backoff::breathe(self.breath_spins);
+        self.dense.set(false);
+        condition.available()
     }
 
     /// The highest readable sequence now, without waiting (may be below `sequence`).
@@ -69,5 +117,50 @@ impl<E, W: WaitStrategy> SequenceBarrier<E, W> {
         } else {
             available
         }
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use crate::wait::BusySpinWait;
+
+    fn barrier() -> SequenceBarrier<u64, BusySpinWait> {
+        let core = Core::new(8, &mut || 0u64, BusySpinWait, false).expect("core");
+        SequenceBarrier::new(Arc::new(core), Vec::new())
+    }
+
+    #[test]
+    fn a_look_that_finds_its_event_marks_the_stream_dense_and_one_that_does_not_ends_it() {
+        let barrier = barrier();
+        let condition = barrier.condition();
+        assert_eq!(barrier.first_look(0, &condition), -1, "nothing published");
+        assert!(
+            !barrier.dense.get(),
+            "an empty look does not start a stream"
+        );
+
+        barrier.core.cursor.set(2);
+        assert_eq!(
+            barrier.first_look(0, &condition),
+            2,
+            "takes the whole batch"
+        );
+        assert!(barrier.dense.get(), "found waiting: the stream is dense");
+
+        // Caught up: the look breathes, still finds nothing, and ends the stream.
+        assert_eq!(barrier.first_look(3, &condition), 2);
+        assert!(!barrier.dense.get());
+        assert_eq!(
+            barrier.wait_for(1),
+            Ok(2),
+            "a wait still returns what is there"
+        );
+    }
+
+    #[test]
+    fn a_breath_is_at_least_one_spin_and_bounded() {
+        let spins = crate::backoff::breath_spins();
+        assert!((1..=256).contains(&spins), "{spins}");
     }
 }

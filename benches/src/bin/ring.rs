@@ -10,10 +10,11 @@
 //!
 //! Prints `result <bench> <impl> <value>` and `ratio <bench> gyre/<peer>
 //! <value>` lines. For throughput a ratio above 1 means Gyre is faster; for
-//! latency (`pingpong-*`) a ratio below 1 means Gyre's round trip is shorter.
+//! latency (`pingpong-*`, `paced-*`) a ratio below 1 means Gyre is quicker.
 
 use clap::Parser;
 use gyre_benches::ring::lmax_java::LmaxJava;
+use gyre_benches::ring::paced::{self, Pace};
 use gyre_benches::ring::{channels, disruptor_crate, gyre, idle, pingpong, BATCH};
 use gyre_benches::stats::{interleaved_rates, print_rates, Unit};
 use gyre_benches::svg::{percentile_plot, Series};
@@ -32,7 +33,7 @@ struct Args {
     /// benches/results/ring-pingpong.svg).
     #[arg(long)]
     svg: Option<PathBuf>,
-    /// Run only the benches whose name starts with this (1p1c, 3p1c, pipeline3, pingpong, idle).
+    /// Run only the benches whose name starts with this (1p1c, 3p1c, pipeline3, pingpong, paced, idle).
     #[arg(long)]
     only: Option<String>,
 }
@@ -182,6 +183,53 @@ fn main() {
                 "ratio pingpong-{} gyre/{name} {:.2}",
                 q.1,
                 gyre / h.value_at_quantile(q.0) as f64
+            );
+        }
+    }
+
+    // One-way latency when events come in runs: one at a time every
+    // 300 ns (about a consumer's breath), and bursts of 64 every 20 us.
+    for (case, pace) in [
+        (
+            "paced-1x300ns",
+            Pace {
+                burst: 1,
+                gap: Duration::from_nanos(300),
+            },
+        ),
+        (
+            "paced-64x20us",
+            Pace {
+                burst: 64,
+                gap: Duration::from_micros(20),
+            },
+        ),
+    ] {
+        if !run(case) {
+            continue;
+        }
+        let bursts = trips / pace.burst.min(8);
+        type Paced = fn(Pace, u64) -> Histogram<u64>;
+        let peers: [(&str, Paced); 2] =
+            [("gyre", paced::gyre), ("disruptor", paced::disruptor_crate)];
+        let measured: Vec<(&str, Histogram<u64>)> = peers
+            .iter()
+            .map(|(name, case)| (*name, case(pace, bursts)))
+            .collect();
+        for (name, h) in &measured {
+            println!(
+                "result {case} {name} p50 {} ns p99 {} ns p99.9 {} ns ({} events)",
+                h.value_at_quantile(0.5),
+                h.value_at_quantile(0.99),
+                h.value_at_quantile(0.999),
+                h.len()
+            );
+        }
+        for (q, label) in [(0.5, "p50"), (0.99, "p99"), (0.999, "p99.9")] {
+            println!(
+                "ratio {case}-{label} gyre/disruptor {:.2}",
+                measured[0].1.value_at_quantile(q) as f64
+                    / measured[1].1.value_at_quantile(q).max(1) as f64
             );
         }
     }

@@ -12,6 +12,7 @@ pub mod disruptor_crate;
 pub mod gyre;
 pub mod idle;
 pub mod lmax_java;
+pub mod paced;
 pub mod pingpong;
 
 /// Ring capacity for every case, Gyre's and the peers'.
