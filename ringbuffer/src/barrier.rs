@@ -21,17 +21,23 @@ pub(crate) struct SequenceBarrier<E, W> {
     /// [`first_look`](Self::first_look)). The barrier belongs to one
     /// consumer thread, so a `Cell` is enough.
     dense: Cell<bool>,
-    /// The breath's length in spin-loop hints, measured for this CPU.
+    /// The breath's length in spin-loop hints, measured for this CPU; 0
+    /// where the wait strategy does not spin (it would only burn a core).
     breath_spins: u32,
 }
 
 impl<E, W: WaitStrategy> SequenceBarrier<E, W> {
     pub(crate) fn new(core: Arc<Core<E, W>>, dependencies: Vec<Arc<Sequence>>) -> Self {
+        let breath_spins = if core.wait.spins_first() {
+            crate::backoff::breath_spins()
+        } else {
+            0
+        };
         SequenceBarrier {
             core,
             dependencies: dependencies.into_boxed_slice(),
             dense: Cell::new(false),
-            breath_spins: crate::backoff::breath_spins(),
+            breath_spins,
         }
     }
 
@@ -100,7 +106,7 @@ impl<E, W: WaitStrategy> SequenceBarrier<E, W> {
             self.dense.set(true);
             return available;
         }
-        if !self.dense.get() {
+        if !self.dense.get() || self.breath_spins == 0 {
             return available;
         }
         crate::backoff::breathe(self.breath_spins);
@@ -155,6 +161,19 @@ mod tests {
             barrier.wait_for(1),
             Ok(2),
             "a wait still returns what is there"
+        );
+    }
+
+    #[test]
+    fn a_consumer_that_blocks_never_breathes() {
+        let core =
+            Core::new(8, &mut || 0u64, crate::wait::BlockingWait::default(), false).expect("core");
+        let barrier = SequenceBarrier::new(Arc::new(core), Vec::new());
+        assert_eq!(barrier.breath_spins, 0);
+        assert_ne!(
+            super::tests::barrier().breath_spins,
+            0,
+            "busy-spin breathes"
         );
     }
 

@@ -85,6 +85,19 @@ pub trait WaitStrategy: Send + Sync + 'static {
 
     /// Wake consumers blocked in `wait_for`, if this strategy blocks.
     fn signal_all_when_blocking(&self);
+
+    /// Whether `wait_for` starts by looking at the sequences in a spin loop.
+    ///
+    /// A consumer on such a strategy that has caught up with a dense
+    /// stream pauses for about 400 ns before it looks again, so it takes
+    /// the next events as a batch rather than pulling the producer's cursor
+    /// line across for each one (BENCHMARKS.md, issue 22). A strategy that
+    /// goes to sleep at once gains nothing from the pause and would burn a
+    /// core others may need, so the default is `false`; [`BusySpinWait`],
+    /// [`YieldingWait`], [`SleepingWait`] and [`PhasedBackoffWait`] say `true`.
+    fn spins_first(&self) -> bool {
+        false
+    }
 }
 
 /// Spin on the sequences: lowest latency, burns a core per consumer.
@@ -117,6 +130,11 @@ impl WaitStrategy for BusySpinWait {
 
     #[inline(always)]
     fn signal_all_when_blocking(&self) {}
+
+    #[inline(always)]
+    fn spins_first(&self) -> bool {
+        true
+    }
 }
 
 /// Spin a little, then yield the CPU between checks.
@@ -170,6 +188,11 @@ impl WaitStrategy for YieldingWait {
 
     #[inline(always)]
     fn signal_all_when_blocking(&self) {}
+
+    #[inline(always)]
+    fn spins_first(&self) -> bool {
+        true
+    }
 }
 
 /// Spin, then yield, then sleep between checks.
@@ -227,6 +250,11 @@ impl WaitStrategy for SleepingWait {
 
     #[inline(always)]
     fn signal_all_when_blocking(&self) {}
+
+    #[inline(always)]
+    fn spins_first(&self) -> bool {
+        true
+    }
 }
 
 /// Block on a condition variable: an idle consumer uses no CPU.
@@ -395,6 +423,11 @@ impl WaitStrategy for PhasedBackoffWait {
     #[inline]
     fn signal_all_when_blocking(&self) {
         self.inner.signal();
+    }
+
+    #[inline(always)]
+    fn spins_first(&self) -> bool {
+        true
     }
 }
 
