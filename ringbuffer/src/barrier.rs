@@ -180,6 +180,7 @@ mod tests {
     #[test]
     fn a_breath_is_at_least_one_spin_and_bounded() {
         let spins = crate::backoff::breath_spins();
+        println!("a breath is {spins} spin hints here");
         assert!((1..=256).contains(&spins), "{spins}");
     }
 }
