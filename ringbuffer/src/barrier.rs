@@ -17,7 +17,7 @@ pub(crate) struct SequenceBarrier<E, W> {
     pub(crate) core: Arc<Core<E, W>>,
     /// Empty: depends on the cursor only.
     dependencies: Box<[Arc<Sequence>]>,
-    /// Whether the last look found its event already published (see
+    /// Whether the last look found events waiting without a pause (see
     /// [`first_look`](Self::first_look)). The barrier belongs to one
     /// consumer thread, so a `Cell` is enough.
     dense: Cell<bool>,
@@ -168,13 +168,9 @@ mod tests {
     fn a_consumer_that_blocks_never_breathes() {
         let core =
             Core::new(8, &mut || 0u64, crate::wait::BlockingWait::default(), false).expect("core");
-        let barrier = SequenceBarrier::new(Arc::new(core), Vec::new());
-        assert_eq!(barrier.breath_spins, 0);
-        assert_ne!(
-            super::tests::barrier().breath_spins,
-            0,
-            "busy-spin breathes"
-        );
+        let blocking = SequenceBarrier::new(Arc::new(core), Vec::new());
+        assert_eq!(blocking.breath_spins, 0);
+        assert_ne!(barrier().breath_spins, 0, "busy-spin breathes");
     }
 
     #[test]
