@@ -181,12 +181,35 @@ pub fn gyre_server_on(dispatch: Dispatch) -> Provider {
         .expect("provider")
 }
 
-/// One gyre-rpc run against the provider at `addr`; `direct`: callers
-/// send their frames themselves when the loop lets them (the default), or
-/// every call goes through the connection's loop.
-pub fn gyre_run(addr: SocketAddr, in_flight: usize, duration: Duration, direct: bool) -> Report {
+/// How the benchmark's gyre-rpc consumer is configured.
+#[derive(Clone, Copy, Debug)]
+pub struct GyreClient {
+    /// Callers send their frames themselves when the loop lets them (the
+    /// default), or every call goes through the connection's loop.
+    pub direct: bool,
+    /// The consumer loop's busy-poll window (zero, the default: off).
+    pub busy_poll: Duration,
+}
+
+impl GyreClient {
+    /// The consumer's defaults.
+    pub const DEFAULT: GyreClient = GyreClient {
+        direct: true,
+        busy_poll: Duration::ZERO,
+    };
+}
+
+/// One gyre-rpc run against the provider at `addr`, with a consumer
+/// configured as `client` says.
+pub fn gyre_run(
+    addr: SocketAddr,
+    in_flight: usize,
+    duration: Duration,
+    client: GyreClient,
+) -> Report {
     let consumer = Consumer::builder()
-        .direct_writes(direct)
+        .busy_poll(client.busy_poll)
+        .direct_writes(client.direct)
         .build()
         .expect("consumer");
     let conn: Arc<Connection> = Arc::new(consumer.connect(addr).expect("connect"));

@@ -9,9 +9,17 @@
 //! Prints `result <case> <framework> <calls/s> p50 p99` lines and
 //! `ratio <case> gyre/tarpc <value>` (calls/s: above 1 means gyre-rpc is
 //! faster; `<case>-p50`: below 1 means gyre-rpc's median is lower).
+//!
+//! With one call in flight each round also runs gyre-rpc twice more: with
+//! every call sent through the connection's loop (what direct writes
+//! save), and with the consumer's loop busy-polling for 200 µs
+//! (`ratio c1-busy-poll gyre/tarpc`: what taking the answer's wake-up out
+//! is worth, at the cost of a core while calls flow).
 
 use clap::Parser;
-use gyre_benches::rpc::{gyre_run, gyre_server, gyre_server_on, tarpc_run, Report, TarpcServer};
+use gyre_benches::rpc::{
+    gyre_run, gyre_server, gyre_server_on, tarpc_run, GyreClient, Report, TarpcServer,
+};
 use gyre_benches::stats::median;
 use gyre_benches::svg::{percentile_plot, Series};
 use gyre_rpc::provider::Dispatch;
@@ -69,21 +77,35 @@ fn main() {
         let (mut g_rates, mut t_rates, mut g_p50, mut t_p50) =
             (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         let (mut g_p99, mut t_p99) = (Vec::new(), Vec::new());
-        let mut via_loop = Vec::new();
+        let (mut via_loop, mut busy) = (Vec::new(), Vec::new());
         for round in 0..rounds {
             // With one call in flight, also gyre-rpc with every call sent
-            // through the connection's loop: what direct writes save.
+            // through the connection's loop (what direct writes save) and
+            // with its loop busy-polling (what the answer's wake-up costs).
             if in_flight == 1 {
-                let l = gyre_run(gyre_addr, in_flight, seconds, false);
-                println!(
-                    "round {round} {case}: gyre-rpc through its loop {:.0} calls/s (p50 {:.1} us)",
-                    l.rate(),
-                    us(l.latency.value_at_quantile(0.5))
-                );
-                via_loop.push(l.rate());
+                let through_loop = GyreClient {
+                    direct: false,
+                    ..GyreClient::DEFAULT
+                };
+                let polling = GyreClient {
+                    busy_poll: Duration::from_micros(200),
+                    ..GyreClient::DEFAULT
+                };
+                for (what, client, rates) in [
+                    ("through its loop", through_loop, &mut via_loop),
+                    ("busy-polling", polling, &mut busy),
+                ] {
+                    let r = gyre_run(gyre_addr, in_flight, seconds, client);
+                    println!(
+                        "round {round} {case}: gyre-rpc {what} {:.0} calls/s (p50 {:.1} us)",
+                        r.rate(),
+                        us(r.latency.value_at_quantile(0.5))
+                    );
+                    rates.push(r.rate());
+                }
             }
             // Alternate who goes first, so drift hits both alike.
-            let run_g = || gyre_run(gyre_addr, in_flight, seconds, true);
+            let run_g = || gyre_run(gyre_addr, in_flight, seconds, GyreClient::DEFAULT);
             let run_t = || tarpc_run(tarpc.addr, in_flight, seconds);
             let (g, t) = if round % 2 == 0 {
                 let g = run_g();
@@ -120,6 +142,11 @@ fn main() {
             let l = median(&mut via_loop);
             println!("result {case} gyre-rpc-through-loop {l:.0} calls/s");
             println!("ratio {case} gyre/gyre-through-loop {:.2}", gr / l);
+        }
+        if !busy.is_empty() {
+            let b = median(&mut busy);
+            println!("result {case} gyre-rpc-busy-poll {b:.0} calls/s");
+            println!("ratio {case}-busy-poll gyre/tarpc {:.2}", b / tr);
         }
     }
     let svg = args.svg.clone().or_else(|| {
