@@ -64,6 +64,7 @@ fn main() {
         tarpc.addr
     );
     let mut last_c1: Option<(Report, Report)> = None;
+    let mut last_busy: Option<Report> = None;
     for (case, in_flight, pool) in [
         ("c1", 1usize, false),
         ("c64", 64, false),
@@ -102,6 +103,9 @@ fn main() {
                         us(r.latency.value_at_quantile(0.5))
                     );
                     rates.push(r.rate());
+                    if client.busy_poll > Duration::ZERO {
+                        last_busy = Some(r);
+                    }
                 }
             }
             // Alternate who goes first, so drift hits both alike.
@@ -158,10 +162,16 @@ fn main() {
         })
     });
     if let (Some(path), Some((g, t))) = (svg, last_c1) {
-        let series = [
+        let mut series = vec![
             Series::from_histogram("gyre-rpc", &g.latency),
             Series::from_histogram("tarpc", &t.latency),
         ];
+        if let Some(b) = &last_busy {
+            series.push(Series::from_histogram(
+                "gyre-rpc, consumer busy-polling",
+                &b.latency,
+            ));
+        }
         let title = "One connection, one call in flight (lower is better)";
         std::fs::write(&path, percentile_plot(title, "round trip", &series)).expect("write svg");
         println!("wrote {}", path.display());
