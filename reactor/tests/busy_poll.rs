@@ -12,6 +12,7 @@ mod common;
 
 use common::{thread_dir, transport, Echo};
 use gyre_reactor::{ChannelOptions, EventLoopGroup, Pipeline, Server, ServerBootstrap};
+use gyre_testkit::thread_cpu_ticks;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
@@ -30,16 +31,6 @@ fn echo_with(name: &str, window: Duration) -> Server {
         .child_options(ChannelOptions::default())
         .bind("127.0.0.1:0", |_| Pipeline::new().inbound(Echo))
         .unwrap()
-}
-
-/// The thread's user + system time in clock ticks.
-fn cpu_ticks(task: &std::path::Path) -> u64 {
-    let stat = std::fs::read_to_string(task.join("stat")).unwrap();
-    let fields: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..]
-        .split_whitespace()
-        .collect();
-    // After the comm, state is field 3; utime and stime are fields 14 and 15.
-    fields[14 - 3].parse::<u64>().unwrap() + fields[15 - 3].parse::<u64>().unwrap()
 }
 
 /// `n` sequential round trips of 64 bytes, each waited for.
@@ -62,9 +53,9 @@ fn cpu_while_silent(name: &str, window: Duration, wait: Duration, silence: Durat
     round_trips(&mut conn, 20);
     let task = thread_dir(&format!("{name}-0"));
     std::thread::sleep(wait);
-    let before = cpu_ticks(&task);
+    let before = thread_cpu_ticks(&task);
     std::thread::sleep(silence);
-    let spent = cpu_ticks(&task) - before;
+    let spent = thread_cpu_ticks(&task) - before;
     // Input after the silence is still answered.
     round_trips(&mut conn, 20);
     drop(conn);

@@ -10,6 +10,7 @@
 use gyre_rpc::consumer::Consumer;
 use gyre_rpc::provider::{Dispatch, Provider, Service, ServiceError};
 use gyre_rpc::ServiceKey;
+use gyre_testkit::{thread_cpu_ticks, threads_named};
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -33,34 +34,11 @@ fn provider(window: Duration) -> Provider {
         .unwrap()
 }
 
-/// This process's threads whose name starts with `prefix` (the kernel
-/// keeps 15 bytes of a name).
-fn threads(prefix: &str) -> BTreeSet<PathBuf> {
-    std::fs::read_dir("/proc/self/task")
-        .unwrap()
-        .flatten()
-        .map(|t| t.path())
-        .filter(|p| {
-            std::fs::read_to_string(p.join("comm")).is_ok_and(|c| c.trim_end().starts_with(prefix))
-        })
-        .collect()
-}
-
-/// The thread's user + system time in clock ticks (10 ms at 100 Hz).
-fn cpu_ticks(task: &std::path::Path) -> u64 {
-    let stat = std::fs::read_to_string(task.join("stat")).unwrap();
-    let fields: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..]
-        .split_whitespace()
-        .collect();
-    // After the comm, state is field 3; utime and stime are fields 14 and 15.
-    fields[14 - 3].parse::<u64>().unwrap() + fields[15 - 3].parse::<u64>().unwrap()
-}
-
 /// The ticks the consumer's loop and the provider's loop spend in 400 ms
 /// of silence after 20 calls, with the given windows.
 fn silent_ticks(consumer_window: Duration, provider_window: Duration) -> (u64, u64) {
-    let before_consumer = threads("gyre-rpc-consum");
-    let before_provider = threads("gyre-rpc-io");
+    let before_consumer = threads_named("gyre-rpc-consum");
+    let before_provider = threads_named("gyre-rpc-io");
     let provider = provider(provider_window);
     let consumer = Consumer::builder()
         .busy_poll(consumer_window)
@@ -76,11 +54,14 @@ fn silent_ticks(consumer_window: Duration, provider_window: Duration) -> (u64, u
         assert_eq!(new.len(), 1, "one new loop thread: {new:?}");
         new.into_iter().next().unwrap()
     };
-    let c_loop = only_new(threads("gyre-rpc-consum"), &before_consumer);
-    let p_loop = only_new(threads("gyre-rpc-io"), &before_provider);
-    let (c0, p0) = (cpu_ticks(&c_loop), cpu_ticks(&p_loop));
+    let c_loop = only_new(threads_named("gyre-rpc-consum"), &before_consumer);
+    let p_loop = only_new(threads_named("gyre-rpc-io"), &before_provider);
+    let (c0, p0) = (thread_cpu_ticks(&c_loop), thread_cpu_ticks(&p_loop));
     std::thread::sleep(Duration::from_millis(400));
-    let spent = (cpu_ticks(&c_loop) - c0, cpu_ticks(&p_loop) - p0);
+    let spent = (
+        thread_cpu_ticks(&c_loop) - c0,
+        thread_cpu_ticks(&p_loop) - p0,
+    );
     // Still answering after the silence.
     assert_eq!(
         conn.call::<_, String>(&key(), "echo", "after").unwrap(),
