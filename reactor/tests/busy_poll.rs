@@ -12,7 +12,7 @@ mod common;
 
 use common::{thread_dir, transport, Echo};
 use gyre_reactor::{ChannelOptions, EventLoopGroup, Pipeline, Server, ServerBootstrap};
-use gyre_testkit::thread_cpu_ticks;
+use gyre_testkit::cpu_ticks;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
@@ -53,9 +53,9 @@ fn cpu_while_silent(name: &str, window: Duration, wait: Duration, silence: Durat
     round_trips(&mut conn, 20);
     let task = thread_dir(&format!("{name}-0"));
     std::thread::sleep(wait);
-    let before = thread_cpu_ticks(&task);
+    let before = cpu_ticks(&task).unwrap();
     std::thread::sleep(silence);
-    let spent = thread_cpu_ticks(&task) - before;
+    let spent = cpu_ticks(&task).unwrap() - before;
     // Input after the silence is still answered.
     round_trips(&mut conn, 20);
     drop(conn);

@@ -2,14 +2,14 @@
 //! a counting global allocator ([`CountingAllocator`]) for the
 //! allocations-per-message tests and benches, and the highest open file
 //! descriptor ([`highest_fd`]) for the descriptor-limit tests; a
-//! thread's CPU time ([`thread_cpu_ticks`], [`threads_named`]) for the
-//! busy-poll tests; and the TLS certificates they use ([`certs`], on
+//! thread's CPU time ([`cpu_ticks`], [`threads_named`]) for the
+//! busy-poll tests and benches; and the TLS certificates they use ([`certs`], on
 //! `rcgen`). The rest uses only `std`.
 
 pub mod certs;
 mod threads;
 
-pub use threads::{thread_cpu_ticks, threads_named};
+pub use threads::{cpu_ticks, threads_named};
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -1,6 +1,6 @@
 //! This process's threads as the kernel accounts for them, read from
-//! `/proc/self/task`: which threads carry a name, and how much CPU time
-//! one has used. The busy-poll tests tell a loop that polls from one that
+//! `/proc`: which threads carry a name, and how much CPU time a thread
+//! or a process has used. The busy-poll tests tell a loop that polls from one that
 //! sleeps this way. Uses only `std`; Linux only.
 
 use std::collections::BTreeSet;
@@ -28,25 +28,24 @@ pub fn threads_named(prefix: &str) -> BTreeSet<PathBuf> {
         .collect()
 }
 
-/// The user plus system CPU time the thread at `task` (a directory from
-/// [`threads_named`]) has used, in clock ticks (10 ms each at the usual
-/// 100 Hz).
+/// The user plus system CPU time, in clock ticks (10 ms each at the usual
+/// 100 Hz), of the process or thread whose `/proc` directory `dir` is
+/// (`/proc/<pid>`, or one from [`threads_named`]); `None` once it is gone.
 ///
 /// ```
 /// let me = gyre_testkit::threads_named("")
 ///     .into_iter()
 ///     .next()
 ///     .unwrap();
-/// let before = gyre_testkit::thread_cpu_ticks(&me);
-/// assert!(gyre_testkit::thread_cpu_ticks(&me) >= before);
+/// let before = gyre_testkit::cpu_ticks(&me).unwrap();
+/// assert!(gyre_testkit::cpu_ticks(&me).unwrap() >= before);
+/// assert!(gyre_testkit::cpu_ticks(std::path::Path::new("/proc/self")).is_some());
 /// ```
-pub fn thread_cpu_ticks(task: &Path) -> u64 {
-    let stat = std::fs::read_to_string(task.join("stat")).expect("task stat");
+pub fn cpu_ticks(dir: &Path) -> Option<u64> {
+    let stat = std::fs::read_to_string(dir.join("stat")).ok()?;
     // The name, in parentheses, may hold spaces: count fields after it.
-    let fields: Vec<&str> = stat[stat.rfind(')').expect("task stat name") + 2..]
-        .split_whitespace()
-        .collect();
+    let fields: Vec<&str> = stat[stat.rfind(')')? + 2..].split_whitespace().collect();
     // After the name, state is field 3; utime and stime are fields 14 and 15.
-    let field = |n: usize| fields[n - 3].parse::<u64>().expect("a tick count");
-    field(14) + field(15)
+    let field = |n: usize| fields.get(n - 3)?.parse::<u64>().ok();
+    Some(field(14)? + field(15)?)
 }

@@ -9,31 +9,9 @@ use std::time::Duration;
 pub fn threads_cpu(prefix: &str) -> Duration {
     // SAFETY: sysconf has no memory arguments.
     let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
-    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
-        return Duration::ZERO;
-    };
-    let mut total = 0u64;
-    for task in tasks.flatten() {
-        let Ok(stat) = std::fs::read_to_string(task.path().join("stat")) else {
-            continue;
-        };
-        // "tid (comm) state ..." where comm may hold spaces: split at the
-        // last ')'.
-        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
-            continue;
-        };
-        if !stat[open + 1..close].starts_with(prefix) {
-            continue;
-        }
-        let fields: Vec<&str> = stat[close + 2..].split_whitespace().collect();
-        // After the comm: state is field 3; utime and stime are 14 and 15.
-        let field = |n: usize| {
-            fields
-                .get(n - 3)
-                .and_then(|f| f.parse::<u64>().ok())
-                .unwrap_or(0)
-        };
-        total += field(14) + field(15);
-    }
+    let total: u64 = gyre_testkit::threads_named(prefix)
+        .iter()
+        .filter_map(|task| gyre_testkit::cpu_ticks(task))
+        .sum();
     Duration::from_nanos(total * 1_000_000_000 / ticks)
 }

@@ -96,11 +96,36 @@ impl LmaxJava {
         if ready.trim() != "ready" {
             return Err(format!("the harness said {ready:?}"));
         }
-        Ok(LmaxJava {
+        let java = LmaxJava {
             child,
             input,
             output,
-        })
+        };
+        java.settle();
+        Ok(java)
+    }
+
+    /// Waits (at most 3 s) until the JVM has stopped using CPU: its JIT
+    /// compiles on threads of its own after the warm-up and after a run,
+    /// and on two vCPUs that work would land in the next case's run.
+    fn settle(&self) {
+        let proc_dir = PathBuf::from(format!("/proc/{}", self.child.id()));
+        let cpu_ticks = || gyre_testkit::cpu_ticks(&proc_dir);
+        let deadline = std::time::Instant::now() + Duration::from_secs(3);
+        let mut last = cpu_ticks();
+        while std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+            let now = cpu_ticks();
+            // A tick is 10 ms: at most one in 50 ms is a JVM at rest.
+            if let (Some(a), Some(b)) = (last, now) {
+                if b <= a + 1 {
+                    return;
+                }
+            } else {
+                return;
+            }
+            last = now;
+        }
     }
 
     /// One run of `n` events, `batch` per claim: the time from the first
@@ -117,6 +142,7 @@ impl LmaxJava {
             .trim()
             .parse()
             .unwrap_or_else(|_| panic!("the Java harness failed (its stderr says why): {line:?}"));
+        self.settle();
         Duration::from_nanos(nanos)
     }
 }

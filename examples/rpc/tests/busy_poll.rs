@@ -10,7 +10,7 @@
 use gyre_rpc::consumer::Consumer;
 use gyre_rpc::provider::{Dispatch, Provider, Service, ServiceError};
 use gyre_rpc::ServiceKey;
-use gyre_testkit::{thread_cpu_ticks, threads_named};
+use gyre_testkit::{cpu_ticks, threads_named};
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -56,11 +56,11 @@ fn silent_ticks(consumer_window: Duration, provider_window: Duration) -> (u64, u
     };
     let c_loop = only_new(threads_named("gyre-rpc-consum"), &before_consumer);
     let p_loop = only_new(threads_named("gyre-rpc-io"), &before_provider);
-    let (c0, p0) = (thread_cpu_ticks(&c_loop), thread_cpu_ticks(&p_loop));
+    let (c0, p0) = (cpu_ticks(&c_loop).unwrap(), cpu_ticks(&p_loop).unwrap());
     std::thread::sleep(Duration::from_millis(400));
     let spent = (
-        thread_cpu_ticks(&c_loop) - c0,
-        thread_cpu_ticks(&p_loop) - p0,
+        cpu_ticks(&c_loop).unwrap() - c0,
+        cpu_ticks(&p_loop).unwrap() - p0,
     );
     // Still answering after the silence.
     assert_eq!(
