@@ -206,8 +206,8 @@ impl ConsumerBuilder {
     /// With one call in flight this takes a wake-up out of every round
     /// trip (the answer then wakes only the caller) and costs a core for
     /// as long as answers keep coming: on the benchmark's 2-vCPU host,
-    /// 200 µs took one call in flight from 1.1x to about 1.5x tarpc's
-    /// calls/s (`BENCHMARKS.md`). Use it where latency matters more than a
+    /// 200 µs took one call in flight from about 1.1x tarpc's calls/s to
+    /// 1.3-1.5x (`BENCHMARKS.md`). Use it where latency matters more than a
     /// core; leave it off where the consumer shares its cores with work
     /// the spinning would starve.
     ///
