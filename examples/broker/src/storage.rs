@@ -101,6 +101,9 @@ impl Storage {
         max_open_segments: usize,
     ) -> Result<(Self, Vec<Truncation>), LogError> {
         let topics_dir = root.join("topics");
+        // A folder this broker has never written to has nothing to
+        // recover, and its start must not say that something stopped.
+        let new_folder = !topics_dir.exists();
         fs::create_dir_all(&topics_dir)?;
         let trash = root.join("trash");
         if trash.exists() {
@@ -114,7 +117,9 @@ impl Storage {
             clean,
             recovery_points = points.len(),
             "{}",
-            if clean {
+            if new_folder {
+                "a new data folder: nothing to recover"
+            } else if clean {
                 "clean stop: checking segment tails"
             } else {
                 "unclean stop: checking every batch past each recovery point"

@@ -214,6 +214,13 @@ fn verify(data: &Path) -> (bool, String) {
 fn after_kill_9_a_flipped_byte_is_cut_and_never_served_and_sigterm_stops_cleanly() {
     let data = dir("kill9");
     let broker = BrokerProcess::start(&data, &[]);
+    // A first start in a new folder has had no stop, clean or not.
+    let log = broker.stderr();
+    assert!(
+        log.contains("a new data folder: nothing to recover"),
+        "{log}"
+    );
+    assert!(!log.contains("unclean stop"), "{log}");
     let lines: String = (0..3000).map(|i| format!("{i}\n")).collect();
     produce(&broker.addr, "flipped", &lines);
     assert_eq!(consume(&broker.addr, "flipped").len(), 3000);
