@@ -1,10 +1,10 @@
 //! What Gyre's tests and benchmarks measure the process with, written once:
 //! a counting global allocator ([`CountingAllocator`]) for the
 //! allocations-per-message tests and benches, and the highest open file
-//! descriptor ([`highest_fd`]) for the descriptor-limit tests; a
-//! thread's CPU time ([`cpu_ticks`], [`threads_named`]) for the
-//! busy-poll tests and benches; and the TLS certificates they use ([`certs`], on
-//! `rcgen`). The rest uses only `std`.
+//! descriptor ([`highest_fd`]) for the descriptor-limit tests; threads
+//! by name and CPU time ([`threads_named`], [`cpu_ticks`]) for the
+//! busy-poll tests and the benches; and the TLS certificates they use
+//! ([`certs`], on `rcgen`). The rest uses only `std`.
 
 pub mod certs;
 mod threads;

@@ -1,7 +1,7 @@
-//! This process's threads as the kernel accounts for them, read from
-//! `/proc`: which threads carry a name, and how much CPU time a thread
-//! or a process has used. The busy-poll tests tell a loop that polls from one that
-//! sleeps this way. Uses only `std`; Linux only.
+//! Threads and processes as the kernel accounts for them, read from
+//! `/proc`: which of this process's threads carry a name, and how much CPU
+//! time a thread or a process has used. The busy-poll tests tell a loop
+//! that polls from one that sleeps this way. Uses only `std`; Linux only.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};

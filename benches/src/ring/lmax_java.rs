@@ -116,15 +116,11 @@ impl LmaxJava {
         while std::time::Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(50));
             let now = cpu_ticks();
-            // A tick is 10 ms: at most one in 50 ms is a JVM at rest.
-            if let (Some(a), Some(b)) = (last, now) {
-                if b <= a + 1 {
-                    return;
-                }
-            } else {
-                return;
+            match (last, now) {
+                // A tick is 10 ms: more than one in 50 ms is a JVM at work.
+                (Some(a), Some(b)) if b > a + 1 => last = now,
+                _ => return,
             }
-            last = now;
         }
     }
 

@@ -195,10 +195,8 @@ pub fn echo_half_closed(
 
 /// `/proc/self/task/<tid>/` of this process's thread named `name`.
 pub fn thread_dir(name: &str) -> std::path::PathBuf {
-    std::fs::read_dir("/proc/self/task")
-        .unwrap()
-        .flatten()
-        .map(|t| t.path())
+    gyre_testkit::threads_named(name)
+        .into_iter()
         .find(|p| std::fs::read_to_string(p.join("comm")).is_ok_and(|c| c.trim_end() == name))
         .unwrap_or_else(|| panic!("no thread named {name}"))
 }
