@@ -139,7 +139,47 @@ where
         }
         out
     });
-    let elapsed = start.elapsed();
+    collect(start.elapsed(), reports)
+}
+
+/// [`drive`] with `in_flight` caller threads instead of tasks: each calls
+/// `call` in a loop until `duration` is up.
+fn drive_threads(
+    in_flight: usize,
+    duration: Duration,
+    call: impl Fn(u64) -> Receipt + Sync,
+) -> Report {
+    let start = Instant::now();
+    let deadline = start + duration;
+    let call = &call;
+    let reports: Vec<(u64, Histogram<u64>)> = std::thread::scope(|s| {
+        let threads: Vec<_> = (0..in_flight)
+            .map(|task| {
+                s.spawn(move || {
+                    let mut h = histogram();
+                    let (mut n, mut id) = (0u64, task as u64);
+                    while Instant::now() < deadline {
+                        let t = Instant::now();
+                        let r = call(id);
+                        h.saturating_record(t.elapsed().as_nanos() as u64);
+                        assert_eq!((r.id, r.total), (id, 36), "a wrong answer");
+                        n += 1;
+                        id += in_flight as u64;
+                    }
+                    (n, h)
+                })
+            })
+            .collect();
+        threads
+            .into_iter()
+            .map(|t| t.join().expect("caller"))
+            .collect()
+    });
+    collect(start.elapsed(), reports)
+}
+
+/// One report from the callers' counts and histograms.
+fn collect(elapsed: Duration, reports: Vec<(u64, Histogram<u64>)>) -> Report {
     let mut latency = histogram();
     let mut calls = 0;
     for (n, h) in reports {
@@ -189,6 +229,10 @@ pub struct GyreClient {
     pub direct: bool,
     /// The consumer loop's busy-poll window (zero, the default: off).
     pub busy_poll: Duration,
+    /// Each caller is a thread of its own making blocking
+    /// [`Connection::call`]s, instead of a task on the driving runtime
+    /// awaiting `call_async`.
+    pub blocking: bool,
 }
 
 impl GyreClient {
@@ -196,6 +240,7 @@ impl GyreClient {
     pub const DEFAULT: GyreClient = GyreClient {
         direct: true,
         busy_poll: Duration::ZERO,
+        blocking: false,
     };
 }
 
@@ -213,6 +258,14 @@ pub fn gyre_run(
         .build()
         .expect("consumer");
     let conn: Arc<Connection> = Arc::new(consumer.connect(addr).expect("connect"));
+    if client.blocking {
+        let report = drive_threads(in_flight, duration, |id| {
+            conn.call::<_, Receipt>(&key(), "place", &order(id))
+                .expect("gyre call")
+        });
+        consumer.shutdown();
+        return report;
+    }
     let report = drive(
         in_flight,
         duration,

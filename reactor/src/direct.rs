@@ -154,6 +154,12 @@ impl DirectGate {
         rest || current & LOOP != 0
     }
 
+    /// The socket's descriptor, for waiting on its readiness only: it may
+    /// be closed (and its number reused) at any time the gate is not held.
+    pub fn fd(&self) -> RawFd {
+        self.fd
+    }
+
     /// The loop takes the socket (it may already have it): `true` if it
     /// may write now, `false` if a writer is in its `send` (it will
     /// notify the loop when it leaves).

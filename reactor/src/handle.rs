@@ -1,5 +1,7 @@
 //! `ChannelHandle`: write to, flush and close a channel from any thread.
 
+#[cfg(not(loom))]
+use crate::alarm::{sleep_beside, Alarm, InputWait};
 use crate::channel::SentNotice;
 use crate::direct::{DirectGate, Written};
 use crate::error::{ChannelClosed, Error};
@@ -243,6 +245,66 @@ impl<W> ChannelHandle<W> {
         result
     }
 
+    /// Blocks this thread until `ready()` says yes, the channel's socket
+    /// has input, or `timeout` passes, whichever comes first, and says
+    /// which. `alarm` is this thread's own; whoever makes `ready()` true
+    /// must call [`Alarm::ring`] after doing so. The socket is never read
+    /// here: its input stays for the loop.
+    ///
+    /// What it is for: a thread that has sent a request (say by
+    /// [`write_direct`](Self::write_direct)) and waits for the loop to
+    /// hand it the answer. Asleep in its own futex it would be woken by
+    /// the loop after the loop had been woken, read and decoded: two
+    /// wake-ups in a row. Asleep on the socket, the kernel wakes it at the
+    /// moment it wakes the loop, so it can be on a core, watching
+    /// `ready()`, when the loop hands the answer over. The caller decides
+    /// how long to watch after [`InputWait::Input`] before it sleeps the
+    /// usual way; input may be someone else's.
+    ///
+    /// Offered where direct writes are (stream sockets on the epoll
+    /// transport with [`ChannelOptions::direct_writes`]); elsewhere it
+    /// returns [`InputWait::Unsupported`] at once. Never call it on an
+    /// event loop's thread: it sleeps.
+    ///
+    /// [`ChannelOptions::direct_writes`]: crate::ChannelOptions::direct_writes
+    ///
+    /// ```
+    /// use bytes::Bytes;
+    /// use gyre_reactor::{Alarm, Bootstrap, ChannelOptions, EventLoopGroup, InputWait, Pipeline};
+    /// use std::io::Write;
+    /// use std::time::Duration;
+    ///
+    /// let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    /// let group = EventLoopGroup::new(1)?;
+    /// let options = ChannelOptions::default().direct_writes(true).auto_read(false);
+    /// let handle = Bootstrap::new(group.clone())
+    ///     .options(options)
+    ///     .connect(listener.local_addr()?, |_| Pipeline::new())?;
+    /// let (mut peer, _) = listener.accept()?;
+    /// let alarm = Alarm::new()?;
+    /// // Nothing to read and nothing ready: the wait times out.
+    /// let quiet = handle.wait_for_input(&alarm, || false, Duration::from_millis(10));
+    /// assert_eq!(quiet, InputWait::TimedOut);
+    /// // The peer answers: the socket wakes us (this loop does not read).
+    /// peer.write_all(b"answer")?;
+    /// let woke = handle.wait_for_input(&alarm, || false, Duration::from_secs(5));
+    /// assert_eq!(woke, InputWait::Input);
+    /// # group.shutdown_gracefully(Duration::ZERO, Duration::from_secs(1));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[cfg(not(loom))]
+    pub fn wait_for_input(
+        &self,
+        alarm: &Alarm,
+        ready: impl FnMut() -> bool,
+        timeout: std::time::Duration,
+    ) -> InputWait {
+        match &self.direct {
+            Some(gate) => sleep_beside(gate.fd(), alarm, ready, timeout),
+            None => InputWait::Unsupported,
+        }
+    }
+
     /// Whether the channel is still open, as far as this thread can tell.
     pub fn is_open(&self) -> bool {
         !self.mailbox.is_closed()
@@ -263,7 +325,9 @@ fn take_msg<W>(cmd: Command<W>) -> ChannelClosed<W> {
 #[cfg(test)]
 mod tests {
     use super::Command;
-    use crate::channel::SentNotice;
+    #[cfg(not(loom))]
+use crate::alarm::{sleep_beside, Alarm, InputWait};
+use crate::channel::SentNotice;
     use crate::error::Error;
     use crate::mailbox::Mailbox;
     use std::sync::mpsc;

@@ -117,6 +117,13 @@
 //! ```
 
 mod accept_backoff;
+/// The alarm a thread sleeps on beside a channel's socket, public in full
+/// only for the loom models in `loom-tests/` (built with `--cfg loom`).
+#[cfg(loom)]
+#[doc(hidden)]
+pub mod alarm;
+#[cfg(not(loom))]
+mod alarm;
 mod batch;
 mod bootstrap;
 #[cfg(feature = "io-uring")]
@@ -181,6 +188,7 @@ mod udp;
 #[cfg(feature = "io-uring")]
 mod uring;
 
+pub use alarm::{Alarm, InputWait};
 pub use bootstrap::{Bootstrap, Server, ServerBootstrap};
 pub use chain::{End, InboundChain};
 pub use channel::Channel;

@@ -65,6 +65,7 @@ fn main() {
     );
     let mut last_c1: Option<(Report, Report)> = None;
     let mut last_busy: Option<Report> = None;
+    let mut last_blocking: Option<Report> = None;
     for (case, in_flight, pool) in [
         ("c1", 1usize, false),
         ("c64", 64, false),
@@ -78,7 +79,7 @@ fn main() {
         let (mut g_rates, mut t_rates, mut g_p50, mut t_p50) =
             (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         let (mut g_p99, mut t_p99) = (Vec::new(), Vec::new());
-        let (mut via_loop, mut busy) = (Vec::new(), Vec::new());
+        let (mut via_loop, mut busy, mut blocking) = (Vec::new(), Vec::new(), Vec::new());
         for round in 0..rounds {
             // With one call in flight, also gyre-rpc with every call sent
             // through the connection's loop (what direct writes save) and
@@ -92,9 +93,14 @@ fn main() {
                     busy_poll: Duration::from_micros(200),
                     ..GyreClient::DEFAULT
                 };
+                let caller_thread = GyreClient {
+                    blocking: true,
+                    ..GyreClient::DEFAULT
+                };
                 for (what, client, rates) in [
                     ("through its loop", through_loop, &mut via_loop),
                     ("busy-polling", polling, &mut busy),
+                    ("blocking calls", caller_thread, &mut blocking),
                 ] {
                     let r = gyre_run(gyre_addr, in_flight, seconds, client);
                     println!(
@@ -105,6 +111,8 @@ fn main() {
                     rates.push(r.rate());
                     if client.busy_poll > Duration::ZERO {
                         last_busy = Some(r);
+                    } else if client.blocking {
+                        last_blocking = Some(r);
                     }
                 }
             }
@@ -152,6 +160,11 @@ fn main() {
             println!("result {case} gyre-rpc-busy-poll {b:.0} calls/s");
             println!("ratio {case}-busy-poll gyre/tarpc {:.2}", b / tr);
         }
+        if !blocking.is_empty() {
+            let b = median(&mut blocking);
+            println!("result {case} gyre-rpc-blocking-call {b:.0} calls/s");
+            println!("ratio {case}-call gyre/tarpc {:.2}", b / tr);
+        }
     }
     let svg = args.svg.clone().or_else(|| {
         (!args.quick).then(|| {
@@ -166,6 +179,12 @@ fn main() {
             Series::from_histogram("gyre-rpc", &g.latency),
             Series::from_histogram("tarpc", &t.latency),
         ];
+        if let Some(b) = &last_blocking {
+            series.push(Series::from_histogram(
+                "gyre-rpc, blocking call",
+                &b.latency,
+            ));
+        }
         if let Some(b) = &last_busy {
             series.push(Series::from_histogram(
                 "gyre-rpc, consumer busy-polling",

@@ -666,7 +666,7 @@ impl Cluster {
             return Err(RpcError::Closed);
         };
         let _active = m.endpoint.begin_call();
-        crate::consumer::wait_for(|done| {
+        conn.wait(options.timeout, |done| {
             conn.start_raw(&self.inner.service, method, args, options, done)
         })
     }

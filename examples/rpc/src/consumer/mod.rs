@@ -54,7 +54,6 @@ use handler::ConsumerConnection;
 use pending::{Outgoing, Pending, Registrar};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-pub(crate) use sink::wait_for;
 pub(crate) use sink::{Answer, Sink};
 use std::cell::RefCell;
 use std::future::Future;
@@ -634,7 +633,7 @@ impl Connection {
         done: Sink,
         service: &ServiceKey,
         method: &str,
-    ) -> Result<(), RpcError> {
+    ) -> Result<bool, RpcError> {
         if self.caller_sends {
             // Filed before it is sent, so the loop knows the call before
             // its answer can arrive; a closed connection fails the filing.
@@ -652,10 +651,11 @@ impl Connection {
             } else {
                 Some(frame)
             };
-            if let Some(frame) = frame {
-                let _ = self.handle.write_and_flush(Outgoing::Frame(frame));
-            }
-            return Ok(());
+            let Some(frame) = frame else {
+                return Ok(true);
+            };
+            let _ = self.handle.write_and_flush(Outgoing::Frame(frame));
+            return Ok(false);
         }
         let names = self
             .filtered
@@ -668,12 +668,15 @@ impl Connection {
                 done,
                 names,
             })
+            .map(|()| false)
             .map_err(|_| RpcError::Closed)
     }
 
     /// Sends a call whose arguments are already serialized (in
     /// `options.serialization`); its answer goes to `done`. The cluster
-    /// serializes once and sends to several providers this way.
+    /// serializes once and sends to several providers this way. `true`:
+    /// it went out from this thread with nothing else in flight (see
+    /// [`sink::wait_beside`]).
     pub(crate) fn start_raw(
         &self,
         service: &ServiceKey,
@@ -681,7 +684,7 @@ impl Connection {
         args: &[u8],
         options: &CallOptions,
         done: Sink,
-    ) -> Result<(), RpcError> {
+    ) -> Result<bool, RpcError> {
         let (id, frame) = self.encode(true, service, method, options, |out| {
             out.extend_from_slice(args);
             Ok(())
@@ -689,7 +692,8 @@ impl Connection {
         self.send_call(id, frame, options.timeout, done, service, method)
     }
 
-    /// Sends a call whose answer goes to `done`.
+    /// Sends a call whose answer goes to `done`; `true` as for
+    /// [`start_raw`](Self::start_raw).
     fn start<Req: Serialize + ?Sized>(
         &self,
         service: &ServiceKey,
@@ -697,13 +701,23 @@ impl Connection {
         request: &Req,
         options: &CallOptions,
         done: Sink,
-    ) -> Result<(), RpcError> {
+    ) -> Result<bool, RpcError> {
         let ser = options.serialization;
         let (id, frame) = self.encode(true, service, method, options, |out| {
             ser.serialize(request, out)
                 .map_err(|e| RpcError::arguments(service, method, e))
         })?;
         self.send_call(id, frame, options.timeout, done, service, method)
+    }
+
+    /// Runs `start` (one call sent with `done`) and waits for its answer
+    /// on this thread, beside the socket when the call went out alone.
+    pub(crate) fn wait(
+        &self,
+        timeout: Duration,
+        start: impl FnOnce(Sink) -> Result<bool, RpcError>,
+    ) -> Answer {
+        sink::wait_beside(&self.handle, timeout, start)
     }
 
     /// Calls `method` of `service` with `request` and waits for the result,
@@ -734,7 +748,9 @@ impl Connection {
         Req: Serialize + ?Sized,
         Resp: DeserializeOwned,
     {
-        let answer = sink::wait_for(|done| self.start(service, method, request, options, done));
+        let answer = self.wait(options.timeout, |done| {
+            self.start(service, method, request, options, done)
+        });
         decode_answer(answer, options.serialization, || call_name(service, method))
     }
 
@@ -766,7 +782,9 @@ impl Connection {
         Resp: DeserializeOwned,
     {
         let (done, answer) = self.answers.promise();
-        let started = self.start(service, method, request, options, Sink::One(done));
+        let started = self
+            .start(service, method, request, options, Sink::One(done))
+            .map(drop);
         let ser = options.serialization;
         async move {
             started?;
