@@ -723,6 +723,16 @@ impl Connection {
     /// Calls `method` of `service` with `request` and waits for the result,
     /// with the consumer's default options. Do not call it from an async
     /// task; use [`call_async`](Self::call_async) there.
+    ///
+    /// A call made while nothing else is in flight on the connection is
+    /// sent from this thread, and this thread then sleeps beside the
+    /// connection's socket
+    /// ([`ChannelHandle::wait_for_input`](gyre_reactor::ChannelHandle::wait_for_input)):
+    /// the kernel wakes it when the answer's bytes land, as it wakes the
+    /// connection's loop, and it watches (yielding its core) for up to
+    /// 50 µs while the loop decodes the answer, instead of sleeping until
+    /// the loop wakes it. That takes one thread wake-up out of the round
+    /// trip. Each calling thread keeps one `eventfd` for it.
     pub fn call<Req, Resp>(
         &self,
         service: &ServiceKey,

@@ -1,0 +1,174 @@
+//! Blocking calls that sleep beside their connection's socket (a call sent
+//! from the caller's thread with nothing else in flight): input that is
+//! not the answer (a heartbeat, half a frame) wakes the caller without
+//! fooling it, timeouts and closes still end the wait on time, and a
+//! caller alternating between two connections gets each answer right.
+
+use bytes::BytesMut;
+use gyre_rpc::consumer::{CallOptions, Consumer, RpcError};
+use gyre_rpc::protocol::{Header, Kind, HEADER_LEN};
+use gyre_rpc::provider::{Dispatch, Provider, Service, ServiceError};
+use gyre_rpc::{Serialization, ServiceKey, Status};
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::time::{Duration, Instant};
+
+fn calc() -> ServiceKey {
+    ServiceKey::new("test.Calc")
+}
+
+fn frame(kind: Kind, id: u64, body: &[u8]) -> Vec<u8> {
+    let mut h = [0u8; HEADER_LEN];
+    Header {
+        kind,
+        serialization: Serialization::Binary,
+        request_id: id,
+        body_len: body.len() as u32,
+    }
+    .encode(&mut h);
+    let mut out = h.to_vec();
+    out.extend_from_slice(body);
+    out
+}
+
+/// Reads frames up to the next request: its id, and how many heartbeat
+/// pongs came before it.
+fn read_request(s: &mut TcpStream) -> (u64, usize) {
+    let mut pongs = 0;
+    loop {
+        let mut head = [0u8; HEADER_LEN];
+        s.read_exact(&mut head).unwrap();
+        let h = Header::decode(&head).unwrap();
+        let mut body = vec![0u8; h.body_len as usize];
+        s.read_exact(&mut body).unwrap();
+        match h.kind {
+            Kind::Request { .. } => return (h.request_id, pongs),
+            Kind::Heartbeat { request: false } => pongs += 1,
+            other => panic!("a consumer sent {other:?}"),
+        }
+    }
+}
+
+/// A provider by hand, which before each answer sends a heartbeat ping,
+/// then the answer in two halves 30 ms apart.
+#[test]
+fn input_that_is_not_the_answer_wakes_the_caller_without_fooling_it() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let provider = std::thread::spawn(move || {
+        let (mut s, _) = listener.accept().unwrap();
+        let mut pongs = 0;
+        for answer in [7i64, 8, 9] {
+            let (id, before) = read_request(&mut s);
+            pongs += before;
+            s.write_all(&frame(Kind::Heartbeat { request: true }, 0, &[]))
+                .unwrap();
+            std::thread::sleep(Duration::from_millis(30));
+            let mut body = BytesMut::new();
+            Serialization::Binary.serialize(&answer, &mut body).unwrap();
+            let whole = frame(Kind::Response(Status::Ok), id, &body);
+            let (first, rest) = whole.split_at(HEADER_LEN / 2);
+            s.write_all(first).unwrap();
+            std::thread::sleep(Duration::from_millis(30));
+            s.write_all(rest).unwrap();
+        }
+        // The consumer answers each ping; the last pongs come after the
+        // last request.
+        let mut head = [0u8; HEADER_LEN];
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        while pongs < 3 && s.read_exact(&mut head).is_ok() {
+            let h = Header::decode(&head).unwrap();
+            assert_eq!(h.kind, Kind::Heartbeat { request: false });
+            pongs += 1;
+        }
+        pongs
+    });
+    let consumer = Consumer::builder().build().unwrap();
+    let conn = consumer.connect(addr).unwrap();
+    for want in [7i64, 8, 9] {
+        let t = Instant::now();
+        let got: i64 = conn.call(&calc(), "next", &()).unwrap();
+        assert_eq!(got, want);
+        assert!(t.elapsed() >= Duration::from_millis(60), "{:?}", t.elapsed());
+    }
+    assert_eq!(conn.in_flight(), 0);
+    assert_eq!(provider.join().unwrap(), 3, "every ping answered");
+    consumer.shutdown();
+}
+
+/// A provider that reads calls and never answers, then goes: the first
+/// call times out on time (the loop's timeout rings the caller, who
+/// sleeps beside a socket that stays quiet), the second ends `Closed` when
+/// the provider closes the connection.
+#[test]
+fn timeouts_and_closes_end_the_wait_on_time() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let provider = std::thread::spawn(move || {
+        let (mut s, _) = listener.accept().unwrap();
+        read_request(&mut s);
+        read_request(&mut s);
+        std::thread::sleep(Duration::from_millis(100));
+        drop(s);
+    });
+    let consumer = Consumer::builder().build().unwrap();
+    let conn = consumer.connect(addr).unwrap();
+    let quick = CallOptions::default().timeout(Duration::from_millis(100));
+    let t = Instant::now();
+    let r = conn.call_with::<_, i64>(&calc(), "never", &(), &quick);
+    let waited = t.elapsed();
+    assert!(matches!(r, Err(RpcError::Timeout(_))), "{r:?}");
+    assert!(waited < Duration::from_millis(600), "timed out after {waited:?}");
+    let patient = CallOptions::default().timeout(Duration::from_secs(30));
+    let t = Instant::now();
+    let r = conn.call_with::<_, i64>(&calc(), "never", &(), &patient);
+    assert!(matches!(r, Err(RpcError::Closed)), "{r:?}");
+    assert!(t.elapsed() < Duration::from_secs(10), "closed after {:?}", t.elapsed());
+    provider.join().unwrap();
+    consumer.shutdown();
+}
+
+/// One thread alternating between two providers, and three more calling
+/// the first at the same time: every answer is the caller's own.
+#[test]
+fn callers_on_two_connections_each_get_their_own_answers() {
+    let start = || {
+        Provider::builder()
+            .listen("127.0.0.1:0".parse().unwrap())
+            .io_threads(1)
+            .service(
+                Service::builder(calc())
+                    .dispatch(Dispatch::IoThread)
+                    .method("add", |(a, b): (i64, i64)| Ok::<_, ServiceError>(a + b))
+                    .build(),
+            )
+            .start()
+            .unwrap()
+    };
+    let (p1, p2) = (start(), start());
+    let consumer = Consumer::builder().build().unwrap();
+    let c1 = consumer.connect(p1.local_addr()).unwrap();
+    let c2 = consumer.connect(p2.local_addr()).unwrap();
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            for i in 0..2_000i64 {
+                let conn = if i % 2 == 0 { &c1 } else { &c2 };
+                let sum: i64 = conn.call(&calc(), "add", &(i, 1000)).unwrap();
+                assert_eq!(sum, i + 1000);
+            }
+        });
+        for t in 0..3i64 {
+            let c1 = &c1;
+            s.spawn(move || {
+                for i in 0..2_000i64 {
+                    let sum: i64 = c1.call(&calc(), "add", &(i, t)).unwrap();
+                    assert_eq!(sum, i + t);
+                }
+            });
+        }
+    });
+    assert_eq!((c1.in_flight(), c2.in_flight()), (0, 0));
+    consumer.shutdown();
+    p1.shutdown(Duration::from_secs(1));
+    p2.shutdown(Duration::from_secs(1));
+}
