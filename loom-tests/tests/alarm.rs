@@ -42,7 +42,10 @@ fn a_waiter_never_sleeps_through_news() {
 fn two_publishers_either_is_enough() {
     model(|| {
         let alarm = Arc::new(Alarm::new().expect("a loom alarm"));
-        let news = [Arc::new(AtomicBool::new(false)), Arc::new(AtomicBool::new(false))];
+        let news = [
+            Arc::new(AtomicBool::new(false)),
+            Arc::new(AtomicBool::new(false)),
+        ];
         let publishers: Vec<_> = news
             .iter()
             .map(|n| {

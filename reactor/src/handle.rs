@@ -325,9 +325,7 @@ fn take_msg<W>(cmd: Command<W>) -> ChannelClosed<W> {
 #[cfg(test)]
 mod tests {
     use super::Command;
-    #[cfg(not(loom))]
-use crate::alarm::{sleep_beside, Alarm, InputWait};
-use crate::channel::SentNotice;
+    use crate::channel::SentNotice;
     use crate::error::Error;
     use crate::mailbox::Mailbox;
     use std::sync::mpsc;

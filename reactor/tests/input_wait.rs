@@ -116,7 +116,11 @@ fn waiting_beside_the_loop_takes_none_of_its_input() {
         }
     }
     writer.join().unwrap();
-    assert_eq!(read.load(Ordering::Relaxed), ROUNDS * 10, "the loop read it all");
+    assert_eq!(
+        read.load(Ordering::Relaxed),
+        ROUNDS * 10,
+        "the loop read it all"
+    );
     assert!(inputs > 0, "some input was seen beside the loop");
     drop(peer);
     group.shutdown_gracefully(Duration::ZERO, Duration::from_secs(2));
@@ -153,7 +157,10 @@ fn a_ring_after_the_news_always_wakes_the_waiter() {
         assert_eq!(woke, InputWait::Ready, "round {round}");
         // A lost ring shows as a wait that lasts its whole timeout (after
         // which `ready` is looked at again and says yes).
-        assert!(took < Duration::from_secs(5), "round {round}: woken after {took:?}");
+        assert!(
+            took < Duration::from_secs(5),
+            "round {round}: woken after {took:?}"
+        );
     }
     group.shutdown_gracefully(Duration::ZERO, Duration::from_secs(2));
 }
@@ -177,7 +184,11 @@ fn a_stale_ring_is_not_news() {
         },
         Duration::from_millis(100),
     );
-    assert_eq!(woke, InputWait::TimedOut, "rings without news do not end a wait");
+    assert_eq!(
+        woke,
+        InputWait::TimedOut,
+        "rings without news do not end a wait"
+    );
     let t = Instant::now();
     let woke = handle.wait_for_input(&alarm, || false, Duration::from_millis(50));
     assert_eq!(woke, InputWait::TimedOut);

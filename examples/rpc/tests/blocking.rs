@@ -89,7 +89,11 @@ fn input_that_is_not_the_answer_wakes_the_caller_without_fooling_it() {
         let t = Instant::now();
         let got: i64 = conn.call(&calc(), "next", &()).unwrap();
         assert_eq!(got, want);
-        assert!(t.elapsed() >= Duration::from_millis(60), "{:?}", t.elapsed());
+        assert!(
+            t.elapsed() >= Duration::from_millis(60),
+            "{:?}",
+            t.elapsed()
+        );
     }
     assert_eq!(conn.in_flight(), 0);
     assert_eq!(provider.join().unwrap(), 3, "every ping answered");
@@ -118,12 +122,19 @@ fn timeouts_and_closes_end_the_wait_on_time() {
     let r = conn.call_with::<_, i64>(&calc(), "never", &(), &quick);
     let waited = t.elapsed();
     assert!(matches!(r, Err(RpcError::Timeout(_))), "{r:?}");
-    assert!(waited < Duration::from_millis(600), "timed out after {waited:?}");
+    assert!(
+        waited < Duration::from_millis(600),
+        "timed out after {waited:?}"
+    );
     let patient = CallOptions::default().timeout(Duration::from_secs(30));
     let t = Instant::now();
     let r = conn.call_with::<_, i64>(&calc(), "never", &(), &patient);
     assert!(matches!(r, Err(RpcError::Closed)), "{r:?}");
-    assert!(t.elapsed() < Duration::from_secs(10), "closed after {:?}", t.elapsed());
+    assert!(
+        t.elapsed() < Duration::from_secs(10),
+        "closed after {:?}",
+        t.elapsed()
+    );
     provider.join().unwrap();
     consumer.shutdown();
 }
