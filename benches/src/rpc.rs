@@ -97,6 +97,36 @@ fn runtime() -> tokio::runtime::Runtime {
         .expect("runtime")
 }
 
+/// One caller's count and latencies, and the id of its next call (each
+/// caller's ids step by the number of callers, so no two share one).
+struct Tally {
+    calls: u64,
+    latency: Histogram<u64>,
+    id: u64,
+    stride: u64,
+}
+
+impl Tally {
+    fn new(caller: usize, callers: usize) -> Tally {
+        Tally {
+            calls: 0,
+            latency: histogram(),
+            id: caller as u64,
+            stride: callers as u64,
+        }
+    }
+
+    /// Records the call that started at `started` and answered `r`,
+    /// checking the answer is its own.
+    fn record(&mut self, started: Instant, r: Receipt) {
+        self.latency
+            .saturating_record(started.elapsed().as_nanos() as u64);
+        assert_eq!((r.id, r.total), (self.id, 36), "a wrong answer");
+        self.calls += 1;
+        self.id += self.stride;
+    }
+}
+
 /// Makes a client with `connect` on a fresh single-threaded runtime, then
 /// runs `in_flight` looping tasks on it for `duration`; each task's step is
 /// one call, checked.
@@ -118,18 +148,12 @@ where
                 let call = call.clone();
                 let client = client.clone();
                 tokio::spawn(async move {
-                    let mut h = histogram();
-                    let mut n = 0u64;
-                    let mut id = task as u64;
+                    let mut tally = Tally::new(task, in_flight);
                     while Instant::now() < deadline {
                         let t = Instant::now();
-                        let r = call(client.clone(), id).await;
-                        h.saturating_record(t.elapsed().as_nanos() as u64);
-                        assert_eq!((r.id, r.total), (id, 36), "a wrong answer");
-                        n += 1;
-                        id += in_flight as u64;
+                        tally.record(t, call(client.clone(), tally.id).await);
                     }
-                    (n, h)
+                    (tally.calls, tally.latency)
                 })
             })
             .collect();
@@ -156,17 +180,12 @@ fn drive_threads(
         let threads: Vec<_> = (0..in_flight)
             .map(|task| {
                 s.spawn(move || {
-                    let mut h = histogram();
-                    let (mut n, mut id) = (0u64, task as u64);
+                    let mut tally = Tally::new(task, in_flight);
                     while Instant::now() < deadline {
                         let t = Instant::now();
-                        let r = call(id);
-                        h.saturating_record(t.elapsed().as_nanos() as u64);
-                        assert_eq!((r.id, r.total), (id, 36), "a wrong answer");
-                        n += 1;
-                        id += in_flight as u64;
+                        tally.record(t, call(tally.id));
                     }
-                    (n, h)
+                    (tally.calls, tally.latency)
                 })
             })
             .collect();
