@@ -261,15 +261,15 @@ impl<W> ChannelHandle<W> {
     /// how long to watch after [`InputWait::Input`] before it sleeps the
     /// usual way; input may be someone else's.
     ///
-    /// Offered where direct writes are (stream sockets on the epoll
-    /// transport with [`ChannelOptions::direct_writes`]); elsewhere it
-    /// returns [`InputWait::Unsupported`] at once. Never call it on an
-    /// event loop's thread: it sleeps.
+    /// Offered on stream sockets on the epoll transport with
+    /// [`ChannelOptions::direct_writes`] on (a TLS layer, which refuses
+    /// the writes, does not stop the wait); elsewhere it returns
+    /// [`InputWait::Unsupported`] at once. Never call it on an event
+    /// loop's thread: it sleeps.
     ///
     /// [`ChannelOptions::direct_writes`]: crate::ChannelOptions::direct_writes
     ///
     /// ```
-    /// use bytes::Bytes;
     /// use gyre_reactor::{Alarm, Bootstrap, ChannelOptions, EventLoopGroup, InputWait, Pipeline};
     /// use std::io::Write;
     /// use std::time::Duration;

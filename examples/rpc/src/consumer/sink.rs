@@ -15,7 +15,7 @@ use std::time::Duration;
 /// answer before it sleeps the usual way. The loop, woken by the same
 /// input, must read, decode and settle the call: 5-20 µs on the VMs we
 /// measure on. Input that turns out to be someone else's costs the caller
-/// this much spinning, once.
+/// this much watching (it yields its core meanwhile), once.
 const WATCH: Duration = Duration::from_micros(50);
 
 /// How far past its deadline a caller sleeping beside the socket gives
