@@ -262,8 +262,7 @@ impl<W> ChannelHandle<W> {
     /// usual way; input may be someone else's.
     ///
     /// Offered on stream sockets on the epoll transport with
-    /// [`ChannelOptions::direct_writes`] on (a TLS layer, which refuses
-    /// the writes, does not stop the wait); elsewhere it returns
+    /// [`ChannelOptions::direct_writes`] on; elsewhere it returns
     /// [`InputWait::Unsupported`] at once. Never call it on an event
     /// loop's thread: it sleeps.
     ///
