@@ -1,16 +1,19 @@
 //! Blocking calls that sleep beside their connection's socket (a call sent
 //! from the caller's thread with nothing else in flight): input that is
 //! not the answer (a heartbeat, half a frame) wakes the caller without
-//! fooling it, timeouts and closes still end the wait on time, and a
-//! caller alternating between two connections gets each answer right.
+//! fooling it, timeouts and closes still end the wait on time, a caller
+//! alternating between two connections gets each answer right, and a
+//! blocking call on the consumer's own loop is refused, not hung.
 
 use bytes::BytesMut;
-use gyre_rpc::consumer::{CallOptions, Consumer, RpcError};
+use gyre_rpc::consumer::{CallOptions, Connection, Consumer, RpcError};
+use gyre_rpc::filter::{CallInfo, Filter, Refusal};
 use gyre_rpc::protocol::{Header, Kind, HEADER_LEN};
 use gyre_rpc::provider::{Dispatch, Provider, Service, ServiceError};
 use gyre_rpc::{Serialization, ServiceKey, Status};
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
+use std::sync::{mpsc, Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 fn calc() -> ServiceKey {
@@ -182,4 +185,74 @@ fn callers_on_two_connections_each_get_their_own_answers() {
     consumer.shutdown();
     p1.shutdown(Duration::from_secs(1));
     p2.shutdown(Duration::from_secs(1));
+}
+
+/// A consumer filter (it runs on the consumer's loop) that makes a
+/// blocking call through its own consumer before each call it sees, and
+/// reports how that went.
+#[derive(Debug)]
+struct CallsFromItsLoop {
+    conn: Arc<OnceLock<Connection>>,
+    report: Mutex<mpsc::Sender<Result<i64, RpcError>>>,
+}
+
+impl Filter for CallsFromItsLoop {
+    fn before(&self, call: &CallInfo<'_>) -> Result<(), Refusal> {
+        if call.method == "add" {
+            if let Some(conn) = self.conn.get() {
+                let nested = conn.call::<_, i64>(&calc(), "double", &21i64);
+                let _ = self.report.lock().unwrap().send(nested);
+            }
+        }
+        Ok(())
+    }
+}
+
+#[test]
+fn a_blocking_call_on_its_own_consumers_loop_is_refused_not_hung() {
+    let provider = Provider::builder()
+        .listen("127.0.0.1:0".parse().unwrap())
+        .io_threads(1)
+        .service(
+            Service::builder(calc())
+                .dispatch(Dispatch::IoThread)
+                .method("add", |(a, b): (i64, i64)| Ok::<_, ServiceError>(a + b))
+                .method("double", |a: i64| Ok::<_, ServiceError>(2 * a))
+                .build(),
+        )
+        .start()
+        .unwrap();
+    let (tx, rx) = mpsc::channel();
+    let slot = Arc::new(OnceLock::new());
+    let consumer = Consumer::builder()
+        .io_threads(1)
+        .filter(CallsFromItsLoop {
+            conn: slot.clone(),
+            report: Mutex::new(tx),
+        })
+        .build()
+        .unwrap();
+    slot.set(consumer.connect(provider.local_addr()).unwrap())
+        .unwrap();
+    let caller = std::thread::spawn({
+        let slot = slot.clone();
+        move || {
+            slot.get()
+                .unwrap()
+                .call::<_, i64>(&calc(), "add", &(2i64, 3i64))
+        }
+    });
+    let nested = rx
+        .recv_timeout(Duration::from_secs(10))
+        .expect("the filter's call came back (a hung loop never reports)");
+    assert!(
+        matches!(nested, Err(RpcError::BlockingOnLoop)),
+        "{nested:?}"
+    );
+    assert_eq!(caller.join().unwrap().unwrap(), 5, "the outer call went on");
+    // Off the loop the same call is fine.
+    let doubled: i64 = slot.get().unwrap().call(&calc(), "double", &21i64).unwrap();
+    assert_eq!(doubled, 42);
+    consumer.shutdown();
+    provider.shutdown(Duration::from_secs(1));
 }

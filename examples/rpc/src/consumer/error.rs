@@ -81,6 +81,12 @@ pub enum RpcError {
     /// A cluster call found no provider to send to.
     #[error("no provider of {0} is available")]
     NoProvider(String),
+    /// A blocking call made on one of its own consumer's event-loop
+    /// threads (from a consumer filter, say): that loop would have to
+    /// answer it, and it would be waiting, so the call is refused at once
+    /// instead of hanging the loop for good.
+    #[error("a blocking call on one of its own consumer's event loops would wait for itself; use call_async there")]
+    BlockingOnLoop,
     /// A failsafe or failback cluster call failed and has no result; the
     /// mode logged the failure (failback also retries it in the
     /// background). [`Cluster::call_optional`](crate::cluster::Cluster::call_optional)
@@ -146,6 +152,7 @@ impl RpcError {
             | RpcError::Result { .. }
             | RpcError::Invocation(_)
             | RpcError::TooLarge(_)
+            | RpcError::BlockingOnLoop
             | RpcError::Absorbed { .. } => false,
         }
     }
@@ -162,7 +169,8 @@ impl RpcError {
             | RpcError::Invocation(_)
             | RpcError::TooLarge(_)
             | RpcError::Connect(_)
-            | RpcError::NoProvider(_) => Status::ClientError,
+            | RpcError::NoProvider(_)
+            | RpcError::BlockingOnLoop => Status::ClientError,
         }
     }
 }

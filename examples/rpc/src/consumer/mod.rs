@@ -422,7 +422,7 @@ impl Consumer {
         let handle = connect!(Pipeline::new());
         Ok(Connection {
             handle,
-            _loops: self.loops.clone(),
+            loops: self.loops.clone(),
             next_id,
             waiting,
             addr,
@@ -509,8 +509,9 @@ pub(crate) fn serialize_args<T: Serialize + ?Sized>(
 pub struct Connection {
     handle: ChannelHandle<Outgoing>,
     /// The loops carrying this connection: dropping the last handle on a
-    /// group stops it, which must not happen while a connection is in use.
-    _loops: EventLoopGroup,
+    /// group stops it, which must not happen while a connection is in use;
+    /// a blocking call on one of them would wait for itself.
+    loops: EventLoopGroup,
     next_id: Arc<AtomicU64>,
     waiting: Arc<AtomicUsize>,
     addr: SocketAddr,
@@ -712,17 +713,24 @@ impl Connection {
 
     /// Runs `start` (one call sent with `done`) and waits for its answer
     /// on this thread, beside the socket when the call went out alone.
+    /// Refused on the consumer's own loops, which settle every call.
     pub(crate) fn wait(
         &self,
         timeout: Duration,
         start: impl FnOnce(Sink) -> Result<bool, RpcError>,
     ) -> Answer {
+        if self.loops.in_event_loop() {
+            return Err(RpcError::BlockingOnLoop);
+        }
         sink::wait_beside(&self.handle, timeout, start)
     }
 
     /// Calls `method` of `service` with `request` and waits for the result,
     /// with the consumer's default options. Do not call it from an async
-    /// task; use [`call_async`](Self::call_async) there.
+    /// task; use [`call_async`](Self::call_async) there. On one of the
+    /// consumer's own event-loop threads (a consumer filter runs there) it
+    /// fails at once with [`RpcError::BlockingOnLoop`]: that loop would
+    /// have to settle the call it waits for.
     ///
     /// A call made while nothing else is in flight on the connection is
     /// sent from this thread, and this thread then sleeps beside the
