@@ -10,11 +10,13 @@
 //! `ratio <case> gyre/tarpc <value>` (calls/s: above 1 means gyre-rpc is
 //! faster; `<case>-p50`: below 1 means gyre-rpc's median is lower).
 //!
-//! With one call in flight each round also runs gyre-rpc twice more: with
-//! every call sent through the connection's loop (what direct writes
-//! save), and with the consumer's loop busy-polling for 200 µs
+//! With one call in flight each round also runs gyre-rpc three times more:
+//! with every call sent through the connection's loop (what direct writes
+//! save), with the consumer's loop busy-polling for 200 µs
 //! (`ratio c1-busy-poll gyre/tarpc`: what taking the answer's wake-up out
-//! is worth, at the cost of a core while calls flow).
+//! is worth, at the cost of a core while calls flow), and with the
+//! default consumer called by blocking `call`s from a thread of their own
+//! (`ratio c1-call gyre/tarpc`: such a caller sleeps beside the socket).
 
 use clap::Parser;
 use gyre_benches::rpc::{
