@@ -3,7 +3,8 @@
 //!
 //! Both clients are driven the same way: `in_flight` tasks on a
 //! single-threaded tokio runtime, each calling in a loop until the time is
-//! up and recording every call's latency. Both servers answer on one
+//! up and recording every call's latency. gyre-rpc can also be driven by
+//! `in_flight` threads making blocking calls ([`GyreClient::blocking`]). Both servers answer on one
 //! thread: gyre-rpc's provider on one event loop with I/O-thread dispatch,
 //! tarpc's server on a single-threaded tokio runtime. Serialization is
 //! compact binary on both sides (postcard for gyre-rpc, bincode for
