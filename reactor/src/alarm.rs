@@ -37,7 +37,8 @@ pub enum InputWait {
     /// Neither within the timeout.
     TimedOut,
     /// The channel offers no such wait (the io_uring transport, datagram
-    /// sockets, direct writes off): wait the usual way.
+    /// sockets, direct writes off), or `poll(2)` itself failed: wait the
+    /// usual way.
     Unsupported,
 }
 
