@@ -52,14 +52,38 @@ fn read_request(s: &mut TcpStream) -> (u64, usize) {
     }
 }
 
+/// A provider of `calc` (`add`, `double`) on one loop, calls on the loop.
+fn calc_provider() -> Provider {
+    Provider::builder()
+        .listen("127.0.0.1:0".parse().unwrap())
+        .io_threads(1)
+        .service(
+            Service::builder(calc())
+                .dispatch(Dispatch::IoThread)
+                .method("add", |(a, b): (i64, i64)| Ok::<_, ServiceError>(a + b))
+                .method("double", |a: i64| Ok::<_, ServiceError>(2 * a))
+                .build(),
+        )
+        .start()
+        .unwrap()
+}
+
+/// A provider by hand: `serve` gets its one connection, on a thread of
+/// its own; returns where it listens and the thread.
+fn hand_made_provider<T: Send + 'static>(
+    serve: impl FnOnce(TcpStream) -> T + Send + 'static,
+) -> (std::net::SocketAddr, std::thread::JoinHandle<T>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let thread = std::thread::spawn(move || serve(listener.accept().unwrap().0));
+    (addr, thread)
+}
+
 /// A provider by hand, which before each answer sends a heartbeat ping,
 /// then the answer in two halves 30 ms apart.
 #[test]
 fn input_that_is_not_the_answer_wakes_the_caller_without_fooling_it() {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    let provider = std::thread::spawn(move || {
-        let (mut s, _) = listener.accept().unwrap();
+    let (addr, provider) = hand_made_provider(|mut s| {
         let mut pongs = 0;
         for answer in [7i64, 8, 9] {
             let (id, before) = read_request(&mut s);
@@ -109,10 +133,7 @@ fn input_that_is_not_the_answer_wakes_the_caller_without_fooling_it() {
 /// the provider closes the connection.
 #[test]
 fn timeouts_and_closes_end_the_wait_on_time() {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    let provider = std::thread::spawn(move || {
-        let (mut s, _) = listener.accept().unwrap();
+    let (addr, provider) = hand_made_provider(|mut s| {
         read_request(&mut s);
         read_request(&mut s);
         std::thread::sleep(Duration::from_millis(100));
@@ -146,20 +167,7 @@ fn timeouts_and_closes_end_the_wait_on_time() {
 /// the first at the same time: every answer is the caller's own.
 #[test]
 fn callers_on_two_connections_each_get_their_own_answers() {
-    let start = || {
-        Provider::builder()
-            .listen("127.0.0.1:0".parse().unwrap())
-            .io_threads(1)
-            .service(
-                Service::builder(calc())
-                    .dispatch(Dispatch::IoThread)
-                    .method("add", |(a, b): (i64, i64)| Ok::<_, ServiceError>(a + b))
-                    .build(),
-            )
-            .start()
-            .unwrap()
-    };
-    let (p1, p2) = (start(), start());
+    let (p1, p2) = (calc_provider(), calc_provider());
     let consumer = Consumer::builder().build().unwrap();
     let c1 = consumer.connect(p1.local_addr()).unwrap();
     let c2 = consumer.connect(p2.local_addr()).unwrap();
@@ -210,18 +218,7 @@ impl Filter for CallsFromItsLoop {
 
 #[test]
 fn a_blocking_call_on_its_own_consumers_loop_is_refused_not_hung() {
-    let provider = Provider::builder()
-        .listen("127.0.0.1:0".parse().unwrap())
-        .io_threads(1)
-        .service(
-            Service::builder(calc())
-                .dispatch(Dispatch::IoThread)
-                .method("add", |(a, b): (i64, i64)| Ok::<_, ServiceError>(a + b))
-                .method("double", |a: i64| Ok::<_, ServiceError>(2 * a))
-                .build(),
-        )
-        .start()
-        .unwrap();
+    let provider = calc_provider();
     let (tx, rx) = mpsc::channel();
     let slot = Arc::new(OnceLock::new());
     let consumer = Consumer::builder()
