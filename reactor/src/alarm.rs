@@ -2,7 +2,8 @@
 //! waits for, so that the thread can sleep in `poll(2)` beside a channel's
 //! socket (see [`ChannelHandle::wait_for_input`]) and still be woken by a
 //! publisher that is not the socket. Uses `crate::sync` (std, or loom
-//! under `--cfg loom`) and, outside loom, an `eventfd` through `libc`.
+//! under `--cfg loom`) and, outside loom, an eventfd (`crate::eventfd`)
+//! and `poll(2)` through `libc`.
 //!
 //! The protocol is one flag, `armed`, that both sides change with a
 //! read-modify-write, model-checked in `loom-tests` (`alarm.rs`). The
@@ -214,14 +215,7 @@ struct Bell(std::os::fd::OwnedFd);
 #[cfg(not(loom))]
 impl Bell {
     fn new() -> io::Result<Bell> {
-        use std::os::fd::FromRawFd;
-        // SAFETY: no pointers; the result is checked before use.
-        let fd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
-        if fd < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        // SAFETY: `fd` is a descriptor we just opened and own alone.
-        Ok(Bell(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) }))
+        crate::eventfd::open(true).map(Bell)
     }
 
     fn fd(&self) -> std::os::fd::RawFd {
@@ -230,17 +224,12 @@ impl Bell {
     }
 
     fn ring(&self) {
-        let one: u64 = 1;
-        // SAFETY: writes 8 bytes from a live u64 to the eventfd we own; a
-        // full counter (EAGAIN) is already a ring, so the result is moot.
-        unsafe { libc::write(self.fd(), (&one as *const u64).cast(), 8) };
+        // A full counter (EAGAIN) is already a ring, so the result is moot.
+        let _ = crate::eventfd::signal(&self.0);
     }
 
     fn clear(&self) {
-        let mut count: u64 = 0;
-        // SAFETY: reads 8 bytes into a live u64 from the eventfd we own;
-        // it is non-blocking, so an unrung bell returns EAGAIN at once.
-        unsafe { libc::read(self.fd(), (&mut count as *mut u64).cast(), 8) };
+        crate::eventfd::drain(&self.0);
     }
 }
 

@@ -146,6 +146,8 @@ mod direct;
 mod driver;
 mod error;
 mod event_loop;
+#[cfg(any(not(loom), feature = "io-uring"))]
+mod eventfd;
 mod fd_limit;
 mod group;
 mod handle;

@@ -118,16 +118,9 @@ impl EventLoop {
         let (waker, driver, poll) = match transport {
             #[cfg(feature = "io-uring")]
             Transport::IoUring => {
-                use std::os::fd::{FromRawFd, OwnedFd};
                 // Blocking on purpose: the ring waits on it for us, and a
                 // non-blocking read would complete at once with EAGAIN.
-                // SAFETY: eventfd has no memory arguments.
-                let fd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC) };
-                if fd < 0 {
-                    return Err(io::Error::last_os_error());
-                }
-                // SAFETY: a fresh descriptor that we own from here on.
-                let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+                let fd = crate::eventfd::open(false)?;
                 // The ring itself is made on the loop's thread (below): a
                 // ring ties itself to the thread that creates it, and the
                 // caller's thread must not get io_uring's notifications

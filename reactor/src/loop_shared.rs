@@ -26,17 +26,7 @@ impl Wake {
         match self {
             Wake::Mio(w) => w.wake(),
             #[cfg(feature = "io-uring")]
-            Wake::EventFd(fd) => {
-                use std::os::fd::AsRawFd;
-                let one = 1u64;
-                // SAFETY: writes 8 bytes from a live u64 to an eventfd we own.
-                let n = unsafe { libc::write(fd.as_raw_fd(), (&one as *const u64).cast(), 8) };
-                if n == 8 {
-                    Ok(())
-                } else {
-                    Err(io::Error::last_os_error())
-                }
-            }
+            Wake::EventFd(fd) => crate::eventfd::signal(fd),
         }
     }
 }

@@ -54,6 +54,7 @@ impl Backoff {
 /// to any thread wake-up. On the AMD EPYC VM 1p1c busy-spin publish ran at
 /// 190-290 M events/s with 200 ns and 235-350 M with 400 ns, and the
 /// latency of paced traffic was the same for both (BENCHMARKS.md).
+#[cfg_attr(loom, allow(dead_code))] // the loom build breathes one spin
 const BREATH: Duration = Duration::from_nanos(400);
 
 /// How many spin-loop hints make up a [`BREATH`] on this CPU.
