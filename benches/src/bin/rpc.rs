@@ -84,8 +84,10 @@ fn main() {
         let (mut via_loop, mut busy, mut blocking) = (Vec::new(), Vec::new(), Vec::new());
         for round in 0..rounds {
             // With one call in flight, also gyre-rpc with every call sent
-            // through the connection's loop (what direct writes save) and
-            // with its loop busy-polling (what the answer's wake-up costs).
+            // through the connection's loop (what direct writes save), with
+            // its loop busy-polling (what the answer's wake-up costs), and
+            // called by blocking calls (which sleep beside the socket); the
+            // last run of each is kept for the SVG (none for the first).
             if in_flight == 1 {
                 let through_loop = GyreClient {
                     direct: false,
@@ -99,10 +101,21 @@ fn main() {
                     blocking: true,
                     ..GyreClient::DEFAULT
                 };
-                for (what, client, rates) in [
-                    ("through its loop", through_loop, &mut via_loop),
-                    ("busy-polling", polling, &mut busy),
-                    ("blocking calls", caller_thread, &mut blocking),
+                let mut unplotted = None;
+                for (what, client, rates, last) in [
+                    (
+                        "through its loop",
+                        through_loop,
+                        &mut via_loop,
+                        &mut unplotted,
+                    ),
+                    ("busy-polling", polling, &mut busy, &mut last_busy),
+                    (
+                        "blocking calls",
+                        caller_thread,
+                        &mut blocking,
+                        &mut last_blocking,
+                    ),
                 ] {
                     let r = gyre_run(gyre_addr, in_flight, seconds, client);
                     println!(
@@ -111,11 +124,7 @@ fn main() {
                         us(r.latency.value_at_quantile(0.5))
                     );
                     rates.push(r.rate());
-                    if client.busy_poll > Duration::ZERO {
-                        last_busy = Some(r);
-                    } else if client.blocking {
-                        last_blocking = Some(r);
-                    }
+                    *last = Some(r);
                 }
             }
             // Alternate who goes first, so drift hits both alike.
