@@ -106,6 +106,8 @@ pub trait InboundChain<M, W>: sealed::Sealed {
     fn drain_mailboxes<P: OutboundPath<W>>(&mut self, io: &mut Io<'_>, path: &mut P) -> bool;
     /// Closes every layer's mailbox and drops what is queued in them.
     fn close_mailboxes(&mut self);
+    /// Whether some layer keeps input it has not passed on.
+    fn holds_input(&self) -> bool;
     /// Runs a command that entered at the tail.
     fn tail_command<P: OutboundPath<W>>(
         &mut self,
@@ -144,6 +146,9 @@ impl<M, W> InboundChain<M, W> for End {
         false
     }
     fn close_mailboxes(&mut self) {}
+    fn holds_input(&self) -> bool {
+        false
+    }
     fn tail_command<P: OutboundPath<W>>(&mut self, io: &mut Io<'_>, path: &mut P, cmd: Command<W>) {
         run_command(io, path, cmd);
     }
@@ -292,6 +297,10 @@ where
             while mailbox.pop().is_some() {}
         }
         self.rest.close_mailboxes();
+    }
+
+    fn holds_input(&self) -> bool {
+        self.inbound.holds_input() || self.rest.holds_input()
     }
 
     fn tail_command<P: OutboundPath<I::Write>>(

@@ -10,6 +10,7 @@
 #[cfg(feature = "io-uring")]
 mod completions;
 mod epoll;
+mod lend;
 pub(crate) mod task;
 #[cfg(feature = "io-uring")]
 mod uring;
@@ -242,9 +243,12 @@ impl Channel {
         self.queued_bytes
     }
 
-    /// Bytes read from the socket so far.
+    /// Bytes read from the socket so far (by the loop, and by threads the
+    /// input was lent to: [`ChannelHandle::lend_input`]).
+    ///
+    /// [`ChannelHandle::lend_input`]: crate::ChannelHandle::lend_input
     pub fn bytes_read(&self) -> u64 {
-        self.bytes_read
+        self.bytes_read + self.lent_read()
     }
 
     /// Bytes the socket has taken so far.
@@ -498,6 +502,10 @@ impl Channel {
     /// nothing more has arrived for now.
     fn discard_input(&mut self) -> io::Result<bool> {
         use std::io::Read;
+        if self.input_lent() {
+            // Its holder reads it for now; the linger timer ends this.
+            return Ok(false);
+        }
         let Some(stream) = self.stream.as_mut() else {
             return Ok(true);
         };

@@ -104,6 +104,11 @@ impl<D: Decoder + 'static, W: 'static> InboundHandler for DecoderHandler<D, W> {
         }
         ctx.fire_user_event(event);
     }
+
+    fn holds_input(&self) -> bool {
+        // A broken decoder is closing its channel: nothing to lend.
+        self.broken || !self.cumulation.is_empty()
+    }
 }
 
 /// An encoder as an outbound handler: takes `T`, passes `Bytes`.

@@ -18,7 +18,13 @@
 //!   last closes the descriptor, so a writer never sends to a number the
 //!   kernel has already given to another file.
 //! * `REFUSED`: the channel takes no direct writes at all (a TLS layer
-//!   must see every byte); set before the loop first lets writers in.
+//!   must see every byte); set before the loop first lets writers in. It
+//!   refuses input lends too.
+//!
+//! The same atomic carries the input side (`input`): the loop may lend
+//! the socket's input to one thread, the mirror of a direct write. A
+//! descriptor is closed by whoever leaves last of the loop, a writer in
+//! its `send` and a holder of the input.
 //!
 //! The loop sets `LOOP` with a `fetch_or` and a writer leaves with a
 //! compare-exchange loop; both are read-modify-writes of one atomic, so
@@ -38,11 +44,13 @@ use bytes::Bytes;
 use std::io;
 use std::os::fd::RawFd;
 
+mod input;
+pub use input::{LendEnded, Retaken};
+
 const LOOP: usize = 0b0001;
 const HELD: usize = 0b0010;
 const REMAINDER: usize = 0b0100;
 const CLOSED: usize = 0b1000;
-#[cfg(any(feature = "tls", loom))]
 const REFUSED: usize = 0b1_0000;
 
 /// A channel's direct-write gate (see the module comment).
@@ -52,11 +60,19 @@ pub struct DirectGate {
     /// What a writer's partial `send` left, for the loop; written under
     /// `HELD`, read by the loop after it sees `REMAINDER`.
     remainder: UnsafeCell<Option<Bytes>>,
+    /// What the holder of the input read and did not take, for the loop;
+    /// written under `input::LENT`, read by the loop after it sees
+    /// `input::GIVEN_BACK`.
+    given_back: UnsafeCell<Option<bytes::BytesMut>>,
+    /// Bytes holders of the input read and took, so the loop's count of
+    /// bytes read (and its idle detection) sees them.
+    lent_read: AtomicUsize,
 }
 
 // SAFETY: `remainder` is written only by the writer holding `HELD` and
 // read only by the loop after its acquire of the `REMAINDER` the writer
-// released; `fd` is a plain number. Nothing else is shared.
+// released; `given_back` likewise under `LENT` and `GIVEN_BACK`; `fd` is
+// a plain number. Nothing else is shared.
 unsafe impl Sync for DirectGate {}
 // SAFETY: as above; `Bytes` is `Send`.
 unsafe impl Send for DirectGate {}
@@ -88,6 +104,8 @@ impl DirectGate {
             state: AtomicUsize::new(0),
             fd,
             remainder: UnsafeCell::new(None),
+            given_back: UnsafeCell::new(None),
+            lent_read: AtomicUsize::new(0),
         }
     }
 
@@ -100,11 +118,7 @@ impl DirectGate {
         send: impl FnOnce(RawFd, &[u8]) -> io::Result<usize>,
         close: impl FnOnce(RawFd),
     ) -> Written {
-        if self
-            .state
-            .compare_exchange(0, HELD, Ordering::Acquire, Ordering::Relaxed)
-            .is_err()
-        {
+        if !self.enter() {
             return Written::Refused {
                 bytes,
                 notify: false,
@@ -130,9 +144,28 @@ impl DirectGate {
         Written::Sent { notify }
     }
 
+    /// Takes `HELD` if the output side is all clear (the input side's bits
+    /// do not matter to a writer).
+    fn enter(&self) -> bool {
+        const BUSY: usize = LOOP | HELD | REMAINDER | CLOSED | REFUSED;
+        let mut current = self.state.load(Ordering::Relaxed);
+        while current & BUSY == 0 {
+            match self.state.compare_exchange_weak(
+                current,
+                current | HELD,
+                Ordering::Acquire,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return true,
+                Err(now) => current = now,
+            }
+        }
+        false
+    }
+
     /// Clears `HELD` (adding `REMAINDER` if `rest`), closes the descriptor
-    /// if the loop let go of it meanwhile, and says whether the loop must
-    /// be told.
+    /// if the loop let go of it meanwhile and nobody holds the input, and
+    /// says whether the loop must be told.
     fn leave(&self, rest: bool, close: impl FnOnce(RawFd)) -> bool {
         let mut current = self.state.load(Ordering::Relaxed);
         loop {
@@ -148,7 +181,9 @@ impl DirectGate {
             }
         }
         if current & CLOSED != 0 {
-            close(self.fd);
+            if current & input::LENT == 0 {
+                close(self.fd);
+            }
             return false;
         }
         rest || current & LOOP != 0
@@ -199,10 +234,12 @@ impl DirectGate {
     }
 
     /// The loop lets go of the socket for good: `true` if it must close
-    /// the descriptor itself, `false` if a writer is in its `send` and will
-    /// close it when it leaves.
+    /// the descriptor itself, `false` if a writer is in its `send` or a
+    /// thread holds the input, and whoever of them leaves last closes it.
+    /// A holder of the input may be asleep waiting for it: see
+    /// [`input_lent`](Self::input_lent).
     pub fn retire(&self) -> bool {
-        self.state.fetch_or(CLOSED | LOOP, Ordering::AcqRel) & HELD == 0
+        self.state.fetch_or(CLOSED | LOOP, Ordering::AcqRel) & (HELD | input::LENT) == 0
     }
 }
 

@@ -304,6 +304,52 @@ impl<W> ChannelHandle<W> {
         }
     }
 
+    /// Borrows the channel's input, if its loop offers it: the loop then
+    /// reads nothing until the [`InputLend`] ends, and this thread waits
+    /// for bytes and reads them itself. The loop offers its input only
+    /// while it has none in hand (the socket drained, no partial frame in
+    /// any handler: [`InboundHandler::holds_input`]), with reading on,
+    /// and on channels with [`ChannelOptions::lend_input`]; otherwise, or
+    /// while another thread holds it, this returns `None`.
+    ///
+    /// What it is for: a thread that sends a request directly
+    /// ([`write_direct`](Self::write_direct)) and waits for the answer
+    /// reads it the moment it lands, where waiting for the loop to hand
+    /// it over costs the loop's wake-up, read and decode first. Take the
+    /// lend before sending, so that the loop cannot read the answer first.
+    /// Whatever the thread reads and does not take (another frame, part of
+    /// one) goes back with [`InputLend::give_back`], and the loop reads it
+    /// ahead of the socket's next bytes. Never hold it on an event loop's
+    /// thread: it sleeps. Bytes taken under a lend count in the channel's
+    /// [`bytes_read`](crate::Channel::bytes_read), so idle detection sees
+    /// them.
+    ///
+    /// [`InputLend`]: crate::InputLend
+    /// [`InputLend::give_back`]: crate::InputLend::give_back
+    /// [`InboundHandler::holds_input`]: crate::InboundHandler::holds_input
+    /// [`ChannelOptions::lend_input`]: crate::ChannelOptions::lend_input
+    ///
+    /// ```
+    /// use gyre_reactor::{Bootstrap, ChannelOptions, EventLoopGroup, Pipeline};
+    ///
+    /// let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    /// let group = EventLoopGroup::new(1)?;
+    /// // Without `lend_input` the loop never lends.
+    /// let handle = Bootstrap::new(group.clone())
+    ///     .options(ChannelOptions::default().direct_writes(true))
+    ///     .connect(listener.local_addr()?, |_| Pipeline::new())?;
+    /// std::thread::sleep(std::time::Duration::from_millis(20));
+    /// assert!(handle.lend_input().is_none());
+    /// # group.shutdown_gracefully(std::time::Duration::ZERO, std::time::Duration::from_secs(1));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[cfg(not(loom))]
+    pub fn lend_input(&self) -> Option<crate::lend::InputLend<'_>> {
+        let gate = self.direct.as_deref()?;
+        gate.lend_input()
+            .then(|| crate::lend::InputLend::new(gate, &self.lp, self.token))
+    }
+
     /// Whether the channel is still open, as far as this thread can tell.
     pub fn is_open(&self) -> bool {
         !self.mailbox.is_closed()

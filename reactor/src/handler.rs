@@ -234,6 +234,18 @@ pub trait InboundHandler: 'static {
     fn timer(&mut self, ctx: &mut impl InboundContext<Self>, tag: u64) {
         let _ = (ctx, tag);
     }
+
+    /// Whether this handler keeps input it read and has not passed on: a
+    /// decoder's partial frame. The loop lends a channel's input to
+    /// another thread ([`ChannelOptions::lend_input`]) only while no
+    /// handler does, so the borrower starts at a frame's first byte. The
+    /// default says no; a handler that buffers input across reads must
+    /// say yes while it does, if its channel lends input.
+    ///
+    /// [`ChannelOptions::lend_input`]: crate::ChannelOptions::lend_input
+    fn holds_input(&self) -> bool {
+        false
+    }
 }
 
 /// The outbound half of a pipeline layer: takes `Write`, passes `Pass`

@@ -38,6 +38,10 @@ pub struct IdleStateHandler<M = BytesMut, W = Bytes> {
     writer_idle: Duration,
     all_idle: Duration,
     last_read: Instant,
+    /// The channel's `bytes_read` when this handler last saw a read: a
+    /// later count means bytes were read past it, by a thread the input
+    /// was lent to, and that is read activity too.
+    read_seen: u64,
     reading: bool,
     first: [bool; 3],
     timers: [Option<TimerId>; 3],
@@ -52,6 +56,7 @@ impl<M, W> IdleStateHandler<M, W> {
             writer_idle,
             all_idle,
             last_read: Instant::now(),
+            read_seen: 0,
             reading: false,
             first: [true; 3],
             timers: [None; 3],
@@ -113,6 +118,7 @@ impl<M: 'static, W: 'static> InboundHandler for IdleStateHandler<M, W> {
     fn read_complete(&mut self, ctx: &mut impl InboundContext<Self>) {
         if self.reading {
             self.reading = false;
+            self.read_seen = ctx.channel().bytes_read();
             self.read_activity(ctx.now());
         }
         ctx.fire_read_complete();
@@ -131,8 +137,11 @@ impl<M: 'static, W: 'static> InboundHandler for IdleStateHandler<M, W> {
         let now = ctx.now();
         let period = self.period(kind);
         let last_write = ctx.channel().last_output_progress();
-        if self.reading {
-            // A read batch is in progress: that is activity.
+        let read_total = ctx.channel().bytes_read();
+        if self.reading || read_total != self.read_seen {
+            // A read batch is in progress, or bytes were read under a
+            // lend since the last look: that is activity.
+            self.read_seen = read_total;
             self.read_activity(now);
         }
         let last = match kind {

@@ -57,6 +57,7 @@
 //! handler, idle               the handler traits, the idle-state handler
 //!        |
 //! handle, connecting          ChannelHandle: any thread -> a loop's mailbox; a connect's outcome
+//! lend                        InputLend: a channel's input, lent to the thread that holds it
 //!        |
 //! channel, channel/{epoll,uring}  transport state and verbs (register, write, pause/resume read, release)
 //!        |
@@ -70,7 +71,7 @@
 //! driver, socket              the kernel interface: epoll registry or io_uring ring; TCP, Unix or UDP sockets
 //!        |
 //! uring, buf_ring, token, slab, timer, mailbox, accept_backoff, fd_limit, options, outbound, error, transport, metrics
-//! promise, direct              a reusable one-shot answer from a loop to any executor's future; the direct-write gate
+//! promise, direct              a reusable one-shot answer from a loop to any executor's future; the direct gate (writes, input lends)
 //!        |
 //! datagram, tls::{error, session}  what a read becomes at a pipeline's head (BytesMut, Datagram); TLS errors and sessions
 //! ```
@@ -153,6 +154,8 @@ mod group;
 mod handle;
 mod handler;
 mod idle;
+#[cfg(not(loom))]
+mod lend;
 mod listeners;
 mod loop_handle;
 mod loop_shared;
@@ -206,6 +209,8 @@ pub use handler::{
     UserEvent,
 };
 pub use idle::IdleStateHandler;
+#[cfg(not(loom))]
+pub use lend::InputLend;
 pub use loop_handle::{EventLoop, ScheduledTask};
 pub use metrics::LoopMetrics;
 pub use offload::{

@@ -31,6 +31,7 @@ pub struct ChannelOptions {
     pub(crate) zero_copy_send: Option<usize>,
     pub(crate) file_send: FileSend,
     pub(crate) direct_writes: bool,
+    pub(crate) lend_input: bool,
 }
 
 /// How the epoll transport sends file regions (io_uring always splices
@@ -94,6 +95,7 @@ impl Default for ChannelOptions {
             lingering_close: Duration::ZERO,
             zero_copy_send: None,
             direct_writes: false,
+            lend_input: false,
             file_send: FileSend::Sendfile,
         }
     }
@@ -239,6 +241,36 @@ impl ChannelOptions {
     pub fn direct_writes(mut self, on: bool) -> Self {
         self.direct_writes = on;
         self
+    }
+
+    /// Lets [`ChannelHandle::lend_input`](crate::ChannelHandle::lend_input)
+    /// lend the socket's input to the calling thread while the loop has
+    /// none of its own in hand: a thread that sent a request directly can
+    /// then read its answer the moment it arrives, instead of waiting for
+    /// the loop to be woken, read, decode and hand it over. Default off.
+    /// It needs [`direct_writes`](Self::direct_writes) (the two share one
+    /// gate), so it too is only on the epoll transport and stream sockets,
+    /// and refused with a TLS layer. Every handler of the channel's
+    /// pipeline that keeps input across reads must say so in
+    /// [`InboundHandler::holds_input`](crate::InboundHandler::holds_input)
+    /// (the reactor's decoders do).
+    ///
+    /// ```
+    /// use gyre_reactor::ChannelOptions;
+    ///
+    /// let opts = ChannelOptions::default().direct_writes(true).lend_input(true);
+    /// assert!(opts.lends_input());
+    /// ```
+    pub fn lend_input(mut self, on: bool) -> Self {
+        self.lend_input = on;
+        self
+    }
+
+    /// Whether the channel's input may be lent (both
+    /// [`lend_input`](Self::lend_input) and
+    /// [`direct_writes`](Self::direct_writes) on).
+    pub fn lends_input(&self) -> bool {
+        self.lend_input && self.direct_writes
     }
 
     /// The high watermark in bytes.

@@ -22,6 +22,12 @@ impl Channel {
     pub(super) fn epoll_release(&mut self, registry: &Registry) {
         if let Some(mut stream) = self.stream.take() {
             let _ = registry.deregister(&mut stream);
+            if self.input_lent() {
+                // Its holder may be asleep waiting for input: the shutdown
+                // wakes it with the end of input. The descriptor is still
+                // open (not yet retired, so no holder has closed it).
+                let _ = stream.shutdown(std::net::Shutdown::Both);
+            }
             // Dropping the stream closes the descriptor, unless a direct
             // writer is in its `send`: it closes it when it leaves.
             if let Some(gate) = &self.direct {

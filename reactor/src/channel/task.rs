@@ -4,6 +4,7 @@
 //! the close, drain and linger sequences run here. Uses the channel below
 //! it, the pipeline's chain and the handle's mailbox.
 
+use super::lend::ReadTurn;
 use super::{Channel, State, CONNECT_TIMER, DRAIN_TIMER, LINGER_POLL, LINGER_TIMER};
 use crate::batch::run_batch;
 use crate::chain::InboundChain;
@@ -99,6 +100,22 @@ impl<L: InboundChain<R, S>, S: Into<Outbound>, R: FromSocket> ChannelTask<L, S, 
         let mut any = false;
         let mut eof = false;
         let mut drained = false;
+        match self.ch.retake_input() {
+            ReadTurn::Lent => {
+                self.settle(lp);
+                return;
+            }
+            ReadTurn::Read(Some(given_back)) if self.ch.state == State::Active => {
+                // A holder's leftovers come before the socket's next bytes.
+                any = true;
+                self.ch.bytes_read += given_back.len() as u64;
+                let msg = R::from_socket(given_back, None);
+                self.pipeline
+                    .read(&mut Self::io(&mut self.ch, lp), &mut HeadPath, msg);
+                self.settle(lp);
+            }
+            ReadTurn::Read(_) => {}
+        }
         while self.ch.state == State::Active
             && self.ch.auto_read
             && !self.ch.input_closed
@@ -160,6 +177,9 @@ impl<L: InboundChain<R, S>, S: Into<Outbound>, R: FromSocket> ChannelTask<L, S, 
             self.input_ended(lp);
         } else {
             self.settle(lp);
+            if drained {
+                self.ch.offer_input(self.pipeline.holds_input());
+            }
         }
     }
 
@@ -208,6 +228,7 @@ impl<L: InboundChain<R, S>, S: Into<Outbound>, R: FromSocket> ChannelTask<L, S, 
             self.begin_close(lp);
         }
         self.ch.release_direct();
+        self.ch.withdraw_input_if_stopped();
     }
 
     pub(super) fn begin_close(&mut self, lp: &mut LoopLocal) {
@@ -381,6 +402,10 @@ impl<L: InboundChain<R, S>, S: Into<Outbound>, R: FromSocket> ChannelOps for Cha
             .active(&mut Self::io(&mut self.ch, lp), &mut HeadPath);
         self.settle(lp);
         self.ch.resume_read(lp);
+        if self.ch.lends_input() {
+            // A first pass, so the input is offered before any arrives.
+            self.do_read(lp, false);
+        }
     }
 
     fn ready(&mut self, lp: &mut LoopLocal, readable: bool, hup: bool, writable: bool) {
@@ -442,6 +467,11 @@ impl<L: InboundChain<R, S>, S: Into<Outbound>, R: FromSocket> ChannelOps for Cha
             // The rest on a later turn, after the other channels and the
             // sockets have had theirs.
             lp.reschedule(self.ch.token);
+        }
+        if self.ch.input_given_back() {
+            // A thread the input was lent to handed bytes or news back.
+            self.do_read(lp, false);
+            return;
         }
         self.settle(lp);
     }

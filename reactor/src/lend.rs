@@ -1,0 +1,219 @@
+//! [`InputLend`]: a channel's input, lent by its loop to the thread that
+//! holds it, which waits for bytes and reads them itself (see
+//! [`ChannelHandle::lend_input`](crate::ChannelHandle::lend_input)). Uses
+//! the gate's input side (`crate::direct::input`, where the protocol is
+//! argued), the loop's notification, and `poll(2)`/`recv(2)` through
+//! `libc`.
+
+use crate::direct::{DirectGate, LendEnded};
+use crate::event_loop::Shared;
+use crate::socket::close_from_any_thread;
+use bytes::BytesMut;
+use mio::Token;
+use std::io;
+use std::time::Instant;
+
+/// How much room each read asks for at least.
+const READ_ROOM: usize = 4096;
+
+/// A channel's input, lent to this thread: the loop reads none of it
+/// until the lend ends. Read with [`read`](Self::read), and end it with
+/// [`give_back`](Self::give_back), handing the loop any bytes read and
+/// not taken (dropping it gives back nothing). Keep it short: while it
+/// lasts, nothing else on the channel is read.
+///
+/// ```
+/// use bytes::BytesMut;
+/// use gyre_reactor::{Bootstrap, ChannelOptions, EventLoopGroup, Pipeline};
+/// use std::io::Write;
+/// use std::time::{Duration, Instant};
+///
+/// let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+/// let group = EventLoopGroup::new(1)?;
+/// let options = ChannelOptions::default().direct_writes(true).lend_input(true);
+/// let handle = Bootstrap::new(group.clone())
+///     .options(options)
+///     .connect(listener.local_addr()?, |_| Pipeline::new())?;
+/// let (mut peer, _) = listener.accept()?;
+/// // The loop offers its input once it has drained the socket.
+/// let deadline = Instant::now() + Duration::from_secs(5);
+/// let mut lend = loop {
+///     if let Some(lend) = handle.lend_input() {
+///         break lend;
+///     }
+///     assert!(Instant::now() < deadline);
+///     std::thread::sleep(Duration::from_millis(1));
+/// };
+/// peer.write_all(b"answer")?;
+/// let mut buf = BytesMut::new();
+/// while buf.len() < 6 {
+///     lend.read(&mut buf, deadline)?;
+/// }
+/// assert_eq!(&buf[..], b"answer");
+/// lend.give_back(BytesMut::new()); // took it all
+/// # group.shutdown_gracefully(Duration::ZERO, Duration::from_secs(1));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct InputLend<'a> {
+    gate: &'a DirectGate,
+    shared: &'a Shared,
+    token: Token,
+    /// Bytes read under this lend.
+    read: usize,
+    /// The socket said end of input, or failed: the loop must see it.
+    ended: bool,
+    given: bool,
+}
+
+impl<'a> InputLend<'a> {
+    pub(crate) fn new(gate: &'a DirectGate, shared: &'a Shared, token: Token) -> Self {
+        InputLend {
+            gate,
+            shared,
+            token,
+            read: 0,
+            ended: false,
+            given: false,
+        }
+    }
+
+    /// Waits until the socket has bytes (or `deadline`), and appends what
+    /// one `recv` gets to `buf`: the number of bytes, `0` at the end of
+    /// input (the peer closed, or the loop is closing the channel), an
+    /// error of kind [`TimedOut`](io::ErrorKind::TimedOut) at the
+    /// deadline, or the socket's own error. After `0` or an error the
+    /// loop is told when the lend ends, and reads no further here help.
+    pub fn read(&mut self, buf: &mut BytesMut, deadline: Instant) -> io::Result<usize> {
+        if self.ended {
+            return Ok(0);
+        }
+        loop {
+            match recv_into(self.gate.fd(), buf) {
+                Ok(0) => {
+                    self.ended = true;
+                    return Ok(0);
+                }
+                Ok(n) => {
+                    self.read += n;
+                    return Ok(n);
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) => {
+                    self.ended = true;
+                    return Err(e);
+                }
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(io::ErrorKind::TimedOut.into());
+            }
+            let mut fds = [libc::pollfd {
+                fd: self.gate.fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            }];
+            // Whole milliseconds, rounded up, so a short wait is not a spin.
+            let ms = left.as_micros().div_ceil(1000).min(i32::MAX as u128) as i32;
+            // SAFETY: `fds` is a live array of one `pollfd`; we hold the
+            // input, so the loop keeps the descriptor open (it closes it
+            // through the gate, and not while the input is lent).
+            let n = unsafe { libc::poll(fds.as_mut_ptr(), 1, ms) };
+            if n < 0 && io::Error::last_os_error().kind() != io::ErrorKind::Interrupted {
+                self.ended = true;
+                return Err(io::Error::last_os_error());
+            }
+        }
+    }
+
+    /// Ends the lend, handing the loop `unused`: bytes read here and not
+    /// taken, which the loop reads ahead of the socket's next bytes. Bytes
+    /// that arrived after the last read, that the loop was told of, are
+    /// read here first and handed over behind them.
+    pub fn give_back(mut self, unused: BytesMut) {
+        self.finish(unused);
+    }
+
+    fn finish(&mut self, mut unused: BytesMut) {
+        if std::mem::replace(&mut self.given, true) {
+            return;
+        }
+        self.gate
+            .count_lent_read(self.read.saturating_sub(unused.len()));
+        loop {
+            let rest = (!unused.is_empty()).then(|| unused.split());
+            match self.gate.end_lend(rest, self.ended, close_from_any_thread) {
+                LendEnded::Done { notify } => {
+                    if notify {
+                        self.shared.notify_channel(self.token);
+                    }
+                    return;
+                }
+                LendEnded::Missed => self.drain(&mut unused),
+            }
+        }
+    }
+
+    /// Reads the socket until it would block, into `into` (the loop had
+    /// readiness while the input was lent).
+    fn drain(&mut self, into: &mut BytesMut) {
+        loop {
+            match recv_into(self.gate.fd(), into) {
+                Ok(0) => {
+                    self.ended = true;
+                    return;
+                }
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(_) => {
+                    self.ended = true;
+                    return;
+                }
+            }
+        }
+    }
+}
+
+impl Drop for InputLend<'_> {
+    fn drop(&mut self) {
+        self.finish(BytesMut::new());
+    }
+}
+
+impl std::fmt::Debug for InputLend<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InputLend")
+            .field("read", &self.read)
+            .field("ended", &self.ended)
+            .finish_non_exhaustive()
+    }
+}
+
+/// One non-blocking `recv` on `fd` into `buf`'s spare room (made at least
+/// [`READ_ROOM`] bytes), retried on `EINTR`.
+fn recv_into(fd: std::os::fd::RawFd, buf: &mut BytesMut) -> io::Result<usize> {
+    buf.reserve(READ_ROOM);
+    loop {
+        let spare = buf.spare_capacity_mut();
+        // SAFETY: `spare` is the buffer's uninitialised tail, valid for
+        // `spare.len()` bytes, and `recv` writes at most that many; `fd`
+        // is open while the input is lent (see `InputLend::read`).
+        let n = unsafe {
+            libc::recv(
+                fd,
+                spare.as_mut_ptr().cast(),
+                spare.len(),
+                libc::MSG_DONTWAIT,
+            )
+        };
+        if n >= 0 {
+            let n = n as usize;
+            // SAFETY: `recv` initialised the first `n` bytes of the tail.
+            unsafe { buf.set_len(buf.len() + n) };
+            return Ok(n);
+        }
+        let e = io::Error::last_os_error();
+        if e.kind() != io::ErrorKind::Interrupted {
+            return Err(e);
+        }
+    }
+}

@@ -1,0 +1,308 @@
+//! `ChannelHandle::lend_input` over real loopback sockets, on the
+//! transport `GYRE_TRANSPORT` names: what a holder reads the loop never
+//! sees, what it gives back the loop reads first, bytes that arrive while
+//! the input is lent are never lost, no lend is offered while a decoder
+//! holds part of a frame, a closing channel wakes a sleeping holder, and
+//! across thousands of lends every byte is read exactly once, in order.
+
+mod common;
+
+use bytes::{Bytes, BytesMut};
+use gyre_codec::LineDecoder;
+use gyre_reactor::{
+    Bootstrap, ChannelHandle, ChannelOptions, InboundContext, InboundHandler, InputLend, Pipeline,
+    Transport,
+};
+use std::io::Write;
+use std::net::{TcpListener, TcpStream};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// Hands every chunk the loop reads to the test.
+struct Record(mpsc::Sender<BytesMut>);
+
+impl InboundHandler for Record {
+    type Read = BytesMut;
+    type Pass = ();
+    type Write = Bytes;
+
+    fn read(&mut self, _: &mut impl InboundContext<Self>, msg: BytesMut) {
+        let _ = self.0.send(msg);
+    }
+}
+
+fn lending() -> ChannelOptions {
+    ChannelOptions::default()
+        .direct_writes(true)
+        .lend_input(true)
+}
+
+/// A lending channel, its peer, and what its loop reads.
+fn channel(
+    group: &gyre_reactor::EventLoopGroup,
+) -> (ChannelHandle<Bytes>, TcpStream, mpsc::Receiver<BytesMut>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let (tx, rx) = mpsc::channel();
+    let tx = std::sync::Mutex::new(tx);
+    let handle = Bootstrap::new(group.clone())
+        .options(lending())
+        .connect(listener.local_addr().unwrap(), move |_| {
+            Pipeline::new().inbound(Record(tx.lock().unwrap().clone()))
+        })
+        .unwrap();
+    let (peer, _) = listener.accept().unwrap();
+    (handle, peer, rx)
+}
+
+fn epoll_only() -> bool {
+    common::transport() == Transport::Epoll
+}
+
+/// The lend, once the loop offers it (it does after its first pass).
+fn lend(handle: &ChannelHandle<Bytes>) -> InputLend<'_> {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        if let Some(lend) = handle.lend_input() {
+            return lend;
+        }
+        assert!(Instant::now() < deadline, "the loop never offered its input");
+        std::thread::sleep(Duration::from_micros(200));
+    }
+}
+
+/// Reads under `lend` until `buf` holds `n` bytes.
+fn read_to(lend: &mut InputLend<'_>, buf: &mut BytesMut, n: usize) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while buf.len() < n {
+        assert!(lend.read(buf, deadline).unwrap() > 0, "input ended early");
+    }
+}
+
+/// What the loop reads within `within`, joined.
+fn loop_read(rx: &mpsc::Receiver<BytesMut>, n: usize, within: Duration) -> Vec<u8> {
+    let deadline = Instant::now() + within;
+    let mut got = Vec::new();
+    while got.len() < n {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(chunk) => got.extend_from_slice(&chunk),
+            Err(_) => break,
+        }
+    }
+    got
+}
+
+#[test]
+fn what_a_holder_takes_the_loop_never_sees_and_what_it_gives_back_comes_first() {
+    let group = common::group(1);
+    let (handle, mut peer, rx) = channel(&group);
+    if !epoll_only() {
+        assert!(handle.lend_input().is_none(), "io_uring lends nothing");
+        group.shutdown_gracefully(Duration::ZERO, Duration::from_secs(2));
+        return;
+    }
+    let mut l = lend(&handle);
+    assert!(handle.lend_input().is_none(), "one holder at a time");
+    peer.write_all(b"mine|yours").unwrap();
+    let mut buf = BytesMut::new();
+    read_to(&mut l, &mut buf, 10);
+    let rest = buf.split_off(5);
+    assert_eq!(&buf[..], b"mine|");
+    l.give_back(rest);
+    peer.write_all(b"|later").unwrap();
+    let got = loop_read(&rx, 11, Duration::from_secs(5));
+    assert_eq!(got, b"yours|later", "given back first, then the socket's");
+    group.shutdown_gracefully(Duration::ZERO, Duration::from_secs(2));
+}
+
+#[test]
+fn bytes_that_arrive_while_lent_and_are_not_read_reach_the_loop() {
+    let group = common::group(1);
+    let (handle, mut peer, rx) = channel(&group);
+    if !epoll_only() {
+        group.shutdown_gracefully(Duration::ZERO, Duration::from_secs(2));
+        return;
+    }
+    let mut l = lend(&handle);
+    peer.write_all(b"answer").unwrap();
+    let mut buf = BytesMut::new();
+    read_to(&mut l, &mut buf, 6);
+    // More arrives while the holder still holds the input; the loop is
+    // told of it and must not read it, nor lose it.
+    peer.write_all(b"ping").unwrap();
+    std::thread::sleep(Duration::from_millis(50));
+    assert!(rx.try_recv().is_err(), "the loop read lent input");
+    drop(l);
+    assert_eq!(loop_read(&rx, 4, Duration::from_secs(5)), b"ping");
+    group.shutdown_gracefully(Duration::ZERO, Duration::from_secs(2));
+}
+
+#[test]
+fn no_lend_while_a_decoder_holds_part_of_a_frame() {
+    let group = common::group(1);
+    if !epoll_only() {
+        group.shutdown_gracefully(Duration::ZERO, Duration::from_secs(2));
+        return;
+    }
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let (tx, rx) = mpsc::channel::<Bytes>();
+    let tx = std::sync::Mutex::new(tx);
+    let handle: ChannelHandle<Bytes> = Bootstrap::new(group.clone())
+        .options(lending())
+        .connect(listener.local_addr().unwrap(), move |_| {
+            let tx = tx.lock().unwrap().clone();
+            Pipeline::new()
+                .decoder(LineDecoder::new(1024))
+                .inbound(Lines(tx))
+        })
+        .unwrap();
+    let (mut peer, _) = listener.accept().unwrap();
+    drop(lend(&handle));
+    peer.write_all(b"half a li").unwrap();
+    std::thread::sleep(Duration::from_millis(50));
+    assert!(
+        handle.lend_input().is_none(),
+        "lent with part of a line in the decoder"
+    );
+    peer.write_all(b"ne\n").unwrap();
+    assert_eq!(
+        rx.recv_timeout(Duration::from_secs(5)).unwrap(),
+        "half a line"
+    );
+    drop(lend(&handle));
+    group.shutdown_gracefully(Duration::ZERO, Duration::from_secs(2));
+}
+
+/// Hands every line to the test.
+struct Lines(mpsc::Sender<Bytes>);
+
+impl InboundHandler for Lines {
+    type Read = Bytes;
+    type Pass = ();
+    type Write = Bytes;
+
+    fn read(&mut self, _: &mut impl InboundContext<Self>, line: Bytes) {
+        let _ = self.0.send(line);
+    }
+}
+
+#[test]
+fn a_closing_channel_wakes_a_holder_asleep_on_its_input() {
+    let group = common::group(1);
+    let (handle, _peer, _rx) = channel(&group);
+    if !epoll_only() {
+        group.shutdown_gracefully(Duration::ZERO, Duration::from_secs(2));
+        return;
+    }
+    let holder = {
+        let handle = handle.clone();
+        std::thread::spawn(move || {
+            let mut l = lend(&handle);
+            let started = Instant::now();
+            let mut buf = BytesMut::new();
+            let got = l.read(&mut buf, Instant::now() + Duration::from_secs(30));
+            (got.ok(), started.elapsed())
+        })
+    };
+    std::thread::sleep(Duration::from_millis(100));
+    handle.close().unwrap();
+    let (got, waited) = holder.join().unwrap();
+    assert_eq!(got, Some(0), "the holder sees the end of input");
+    assert!(waited < Duration::from_secs(10), "woken by the close: {waited:?}");
+    group.shutdown_gracefully(Duration::ZERO, Duration::from_secs(2));
+}
+
+#[test]
+fn a_holder_times_out_at_its_deadline() {
+    let group = common::group(1);
+    let (handle, _peer, _rx) = channel(&group);
+    if !epoll_only() {
+        group.shutdown_gracefully(Duration::ZERO, Duration::from_secs(2));
+        return;
+    }
+    let mut l = lend(&handle);
+    let started = Instant::now();
+    let mut buf = BytesMut::new();
+    let e = l
+        .read(&mut buf, Instant::now() + Duration::from_millis(50))
+        .unwrap_err();
+    assert_eq!(e.kind(), std::io::ErrorKind::TimedOut);
+    assert!(started.elapsed() >= Duration::from_millis(50));
+    drop(l);
+    group.shutdown_gracefully(Duration::ZERO, Duration::from_secs(2));
+}
+
+/// Thousands of rounds, each a message the holder waits for and takes
+/// (all the whole messages it read, or the first only), with messages
+/// that land while it holds the input and ones that land while nobody
+/// does: every message is read exactly once, by the holder or the loop,
+/// and each of them reads its share in the order it was sent.
+#[test]
+fn every_message_is_read_once_in_order_across_many_lends() {
+    let group = common::group(1);
+    let (handle, peer, rx) = channel(&group);
+    if !epoll_only() {
+        group.shutdown_gracefully(Duration::ZERO, Duration::from_secs(2));
+        return;
+    }
+    const ROUNDS: usize = 3000;
+    let (go_tx, go_rx) = mpsc::channel::<()>();
+    let sender = std::thread::spawn(move || {
+        let mut peer = peer;
+        let mut sent = Vec::new();
+        for round in 0..ROUNDS {
+            // The holder's message, once it holds the input.
+            let _ = go_rx.recv();
+            sent.push(format!("<{round}>"));
+            if round % 3 == 0 {
+                // Something more, racing the holder's leaving.
+                sent.push(format!("[{round}]"));
+            }
+            let at = if round % 3 == 0 { 2 } else { 1 };
+            for msg in &sent[sent.len() - at..] {
+                peer.write_all(msg.as_bytes()).unwrap();
+            }
+        }
+        sent
+    });
+    let ends = |b: &[u8]| b.iter().rposition(|&c| c == b'>' || c == b']');
+    let first_end = |b: &[u8]| b.iter().position(|&c| c == b'>' || c == b']');
+    let mut taken = Vec::new();
+    for round in 0..ROUNDS {
+        let mut l = lend(&handle);
+        go_tx.send(()).unwrap();
+        let mut buf = BytesMut::new();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while first_end(&buf).is_none() {
+            assert!(l.read(&mut buf, deadline).unwrap() > 0, "input ended early");
+        }
+        let keep = if round % 2 == 0 { ends(&buf) } else { first_end(&buf) };
+        let rest = buf.split_off(keep.unwrap() + 1);
+        taken.extend_from_slice(&buf);
+        l.give_back(rest);
+    }
+    let sent = sender.join().unwrap();
+    let total: usize = sent.iter().map(String::len).sum();
+    let from_loop = loop_read(&rx, total - taken.len(), Duration::from_secs(10));
+    let split = |b: &[u8]| -> Vec<String> {
+        let text = String::from_utf8(b.to_vec()).unwrap();
+        let mut msgs = Vec::new();
+        let mut start = 0;
+        for (i, c) in text.char_indices() {
+            if c == '>' || c == ']' {
+                msgs.push(text[start..=i].to_string());
+                start = i + 1;
+            }
+        }
+        assert_eq!(start, text.len(), "a message cut short");
+        msgs
+    };
+    let position = |m: &String| sent.iter().position(|s| s == m).expect("a message never sent");
+    let (held, looped) = (split(&taken), split(&from_loop));
+    assert_eq!(held.len() + looped.len(), sent.len(), "messages lost or read twice");
+    for share in [&held, &looped] {
+        let at: Vec<usize> = share.iter().map(position).collect();
+        assert!(at.windows(2).all(|w| w[0] < w[1]), "a share out of order");
+    }
+    group.shutdown_gracefully(Duration::ZERO, Duration::from_secs(2));
+}
