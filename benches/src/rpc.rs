@@ -253,6 +253,9 @@ pub struct GyreClient {
     /// [`Connection::call`]s, instead of a task on the driving runtime
     /// awaiting `call_async`.
     pub blocking: bool,
+    /// A blocking caller with nothing else in flight reads its own answer
+    /// (the default; [`gyre_rpc::consumer::ConsumerBuilder::direct_reads`]).
+    pub direct_reads: bool,
 }
 
 impl GyreClient {
@@ -261,6 +264,7 @@ impl GyreClient {
         direct: true,
         busy_poll: Duration::ZERO,
         blocking: false,
+        direct_reads: true,
     };
 }
 
@@ -275,6 +279,7 @@ pub fn gyre_run(
     let consumer = Consumer::builder()
         .busy_poll(client.busy_poll)
         .direct_writes(client.direct)
+        .direct_reads(client.direct_reads)
         .build()
         .expect("consumer");
     let conn: Arc<Connection> = Arc::new(consumer.connect(addr).expect("connect"));

@@ -154,20 +154,36 @@ impl<'a> InputLend<'a> {
     }
 
     /// Reads the socket until it would block, into `into` (the loop had
-    /// readiness while the input was lent).
+    /// readiness while the input was lent). Usually there is nothing, so
+    /// it reads into the stack first: `into` may share its allocation,
+    /// and growing it would allocate.
     fn drain(&mut self, into: &mut BytesMut) {
+        let mut chunk = [0u8; 2048];
         loop {
-            match recv_into(self.gate.fd(), into) {
-                Ok(0) => {
+            // SAFETY: `chunk` is a live stack buffer of its length; `fd`
+            // is open while the input is lent (see `read`).
+            let n = unsafe {
+                libc::recv(
+                    self.gate.fd(),
+                    chunk.as_mut_ptr().cast(),
+                    chunk.len(),
+                    libc::MSG_DONTWAIT,
+                )
+            };
+            match n {
+                0 => {
                     self.ended = true;
                     return;
                 }
-                Ok(_) => {}
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
-                Err(_) => {
-                    self.ended = true;
-                    return;
-                }
+                n if n > 0 => into.extend_from_slice(&chunk[..n as usize]),
+                _ => match io::Error::last_os_error().kind() {
+                    io::ErrorKind::WouldBlock => return,
+                    io::ErrorKind::Interrupted => {}
+                    _ => {
+                        self.ended = true;
+                        return;
+                    }
+                },
             }
         }
     }

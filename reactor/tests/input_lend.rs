@@ -65,7 +65,10 @@ fn lend(handle: &ChannelHandle<Bytes>) -> InputLend<'_> {
         if let Some(lend) = handle.lend_input() {
             return lend;
         }
-        assert!(Instant::now() < deadline, "the loop never offered its input");
+        assert!(
+            Instant::now() < deadline,
+            "the loop never offered its input"
+        );
         std::thread::sleep(Duration::from_micros(200));
     }
 }
@@ -208,7 +211,10 @@ fn a_closing_channel_wakes_a_holder_asleep_on_its_input() {
     handle.close().unwrap();
     let (got, waited) = holder.join().unwrap();
     assert_eq!(got, Some(0), "the holder sees the end of input");
-    assert!(waited < Duration::from_secs(10), "woken by the close: {waited:?}");
+    assert!(
+        waited < Duration::from_secs(10),
+        "woken by the close: {waited:?}"
+    );
     group.shutdown_gracefully(Duration::ZERO, Duration::from_secs(2));
 }
 
@@ -276,7 +282,11 @@ fn every_message_is_read_once_in_order_across_many_lends() {
         while first_end(&buf).is_none() {
             assert!(l.read(&mut buf, deadline).unwrap() > 0, "input ended early");
         }
-        let keep = if round % 2 == 0 { ends(&buf) } else { first_end(&buf) };
+        let keep = if round % 2 == 0 {
+            ends(&buf)
+        } else {
+            first_end(&buf)
+        };
         let rest = buf.split_off(keep.unwrap() + 1);
         taken.extend_from_slice(&buf);
         l.give_back(rest);
@@ -297,9 +307,17 @@ fn every_message_is_read_once_in_order_across_many_lends() {
         assert_eq!(start, text.len(), "a message cut short");
         msgs
     };
-    let position = |m: &String| sent.iter().position(|s| s == m).expect("a message never sent");
+    let position = |m: &String| {
+        sent.iter()
+            .position(|s| s == m)
+            .expect("a message never sent")
+    };
     let (held, looped) = (split(&taken), split(&from_loop));
-    assert_eq!(held.len() + looped.len(), sent.len(), "messages lost or read twice");
+    assert_eq!(
+        held.len() + looped.len(),
+        sent.len(),
+        "messages lost or read twice"
+    );
     for share in [&held, &looped] {
         let at: Vec<usize> = share.iter().map(position).collect();
         assert!(at.windows(2).all(|w| w[0] < w[1]), "a share out of order");

@@ -1,9 +1,11 @@
-//! Blocking calls that sleep beside their connection's socket (a call sent
-//! from the caller's thread with nothing else in flight): input that is
-//! not the answer (a heartbeat, half a frame) wakes the caller without
-//! fooling it, timeouts and closes still end the wait on time, a caller
-//! alternating between two connections gets each answer right, and a
-//! blocking call on the consumer's own loop is refused, not hung.
+//! Blocking calls sent from the caller's thread with nothing else in
+//! flight, which read their own answers (or, with `direct_reads` off,
+//! sleep beside their connection's socket): input that is not the answer
+//! (a heartbeat, half a frame) does not fool the caller, timeouts and
+//! closes (the provider's or our own) still end the wait on time, a call
+//! that timed out with half its answer read leaves the connection whole,
+//! a caller alternating between two connections gets each answer right,
+//! and a blocking call on the consumer's own loop is refused, not hung.
 
 use bytes::BytesMut;
 use gyre_rpc::consumer::{CallOptions, Connection, Consumer, RpcError};
@@ -79,10 +81,25 @@ fn hand_made_provider<T: Send + 'static>(
     (addr, thread)
 }
 
+/// Both ways a lone blocking call can wait: reading its own answer (the
+/// default), and asleep beside the socket.
+fn consumers() -> [Consumer; 2] {
+    [
+        Consumer::builder().build().unwrap(),
+        Consumer::builder().direct_reads(false).build().unwrap(),
+    ]
+}
+
 /// A provider by hand, which before each answer sends a heartbeat ping,
 /// then the answer in two halves 30 ms apart.
 #[test]
 fn input_that_is_not_the_answer_wakes_the_caller_without_fooling_it() {
+    for consumer in consumers() {
+        heartbeat_then_halves(consumer);
+    }
+}
+
+fn heartbeat_then_halves(consumer: Consumer) {
     let (addr, provider) = hand_made_provider(|mut s| {
         let mut pongs = 0;
         for answer in [7i64, 8, 9] {
@@ -110,7 +127,6 @@ fn input_that_is_not_the_answer_wakes_the_caller_without_fooling_it() {
         }
         pongs
     });
-    let consumer = Consumer::builder().build().unwrap();
     let conn = consumer.connect(addr).unwrap();
     for want in [7i64, 8, 9] {
         let t = Instant::now();
@@ -133,13 +149,18 @@ fn input_that_is_not_the_answer_wakes_the_caller_without_fooling_it() {
 /// the provider closes the connection.
 #[test]
 fn timeouts_and_closes_end_the_wait_on_time() {
+    for consumer in consumers() {
+        timeout_then_close(consumer);
+    }
+}
+
+fn timeout_then_close(consumer: Consumer) {
     let (addr, provider) = hand_made_provider(|mut s| {
         read_request(&mut s);
         read_request(&mut s);
         std::thread::sleep(Duration::from_millis(100));
         drop(s);
     });
-    let consumer = Consumer::builder().build().unwrap();
     let conn = consumer.connect(addr).unwrap();
     let quick = CallOptions::default().timeout(Duration::from_millis(100));
     let t = Instant::now();
@@ -161,6 +182,84 @@ fn timeouts_and_closes_end_the_wait_on_time() {
     );
     provider.join().unwrap();
     consumer.shutdown();
+}
+
+/// A provider by hand that sends half of the first answer, then the rest
+/// after the call's deadline, then answers the second call whole: the
+/// first call times out on time, the late half goes to the loop (which
+/// drops the answer: nothing waits under its id), and the second call
+/// gets its own answer.
+#[test]
+fn a_call_timed_out_with_half_its_answer_read_leaves_the_connection_whole() {
+    for consumer in consumers() {
+        let (addr, provider) = hand_made_provider(|mut s| {
+            let answer = |id: u64, v: i64| {
+                let mut body = BytesMut::new();
+                Serialization::Binary.serialize(&v, &mut body).unwrap();
+                frame(Kind::Response(Status::Ok), id, &body)
+            };
+            let (first, _) = read_request(&mut s);
+            // The header and part of the body (a large number: many bytes).
+            let late = answer(first, i64::MAX);
+            assert!(late.len() > HEADER_LEN + 1);
+            s.write_all(&late[..HEADER_LEN + 1]).unwrap();
+            std::thread::sleep(Duration::from_millis(300));
+            s.write_all(&late[HEADER_LEN + 1..]).unwrap();
+            let (second, _) = read_request(&mut s);
+            s.write_all(&answer(second, 2)).unwrap();
+            // Until the consumer goes.
+            let _ = s.read(&mut [0u8; 1]);
+        });
+        let conn = consumer.connect(addr).unwrap();
+        let quick = CallOptions::default().timeout(Duration::from_millis(100));
+        let t = Instant::now();
+        let r = conn.call_with::<_, i64>(&calc(), "late", &(), &quick);
+        assert!(
+            matches!(r, Err(RpcError::Timeout(_))),
+            "{r:?} after {:?}",
+            t.elapsed()
+        );
+        assert!(
+            t.elapsed() < Duration::from_millis(600),
+            "{:?}",
+            t.elapsed()
+        );
+        std::thread::sleep(Duration::from_millis(400));
+        let r = conn.call::<_, i64>(&calc(), "next", &());
+        assert_eq!(r.unwrap(), 2, "the second call's own answer");
+        assert_eq!(conn.in_flight(), 0);
+        consumer.shutdown();
+        provider.join().unwrap();
+    }
+}
+
+/// A provider that never answers, and our own side closing the
+/// connection while a call waits for its answer: the call ends `Closed`
+/// at once, not at its deadline.
+#[test]
+fn closing_the_connection_ends_a_call_waiting_for_its_answer() {
+    for consumer in consumers() {
+        let (addr, provider) = hand_made_provider(|mut s| {
+            read_request(&mut s);
+            let _ = s.read(&mut [0u8; 1]);
+        });
+        let conn = Arc::new(consumer.connect(addr).unwrap());
+        let closer = {
+            let conn = conn.clone();
+            std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(100));
+                conn.close();
+            })
+        };
+        let patient = CallOptions::default().timeout(Duration::from_secs(30));
+        let t = Instant::now();
+        let r = conn.call_with::<_, i64>(&calc(), "never", &(), &patient);
+        assert!(matches!(r, Err(RpcError::Closed)), "{r:?}");
+        assert!(t.elapsed() < Duration::from_secs(10), "{:?}", t.elapsed());
+        closer.join().unwrap();
+        consumer.shutdown();
+        provider.join().unwrap();
+    }
 }
 
 /// One thread alternating between two providers, and three more calling

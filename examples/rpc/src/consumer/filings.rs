@@ -61,12 +61,18 @@ impl Filings {
     /// [`RpcError::Closed`] at once.
     pub(crate) fn file(&self, call: Filed) -> usize {
         let before = self.waiting.fetch_add(1, Ordering::Relaxed);
+        self.file_counted(call);
+        before
+    }
+
+    /// Files `call`, already counted in flight by its caller (a call that
+    /// was reading its own answer and gave up: see `lent`).
+    pub(crate) fn file_counted(&self, call: Filed) {
         self.queue.push(call);
         fence(Ordering::SeqCst);
         if self.closed.load(Ordering::Relaxed) {
             self.fail_all();
         }
-        before
     }
 
     /// The next filing, for the loop.

@@ -35,6 +35,7 @@ mod handler;
 mod pending;
 mod reply;
 mod sink;
+mod wait;
 
 pub(crate) use error::call_name;
 pub use error::RpcError;
@@ -52,6 +53,7 @@ use gyre_reactor::{
 };
 use handler::ConsumerConnection;
 use pending::{Outgoing, Pending, Registrar};
+use reply::Reply;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 pub(crate) use sink::{Answer, Sink};
@@ -62,6 +64,7 @@ use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use wait::{LentCall, Sent};
 
 /// Per-call settings.
 ///
@@ -155,6 +158,7 @@ pub struct ConsumerBuilder {
     defaults: CallOptions,
     filters: Vec<Arc<dyn Filter>>,
     direct_writes: bool,
+    direct_reads: bool,
     busy_poll: Duration,
     #[cfg(feature = "tls")]
     tls: Option<gyre_reactor::TlsConnector>,
@@ -168,6 +172,30 @@ impl ConsumerBuilder {
     /// filters, whose calls always go through the loop.
     pub fn direct_writes(mut self, on: bool) -> Self {
         self.direct_writes = on;
+        self
+    }
+
+    /// Whether a blocking call sent from its caller's thread with nothing
+    /// else in flight reads its own answer (default on): the connection's
+    /// loop lends the caller its socket's input
+    /// ([`ChannelHandle::lend_input`](gyre_reactor::ChannelHandle::lend_input))
+    /// and the caller, woken by the kernel when the answer lands, reads
+    /// and decodes it itself instead of waiting for the loop to be woken,
+    /// read, decode and hand it over. Anything else that arrives first (a
+    /// heartbeat, another call's answer) goes back to the loop, and the
+    /// call is then settled the usual way. Needs
+    /// [`direct_writes`](Self::direct_writes).
+    ///
+    /// ```
+    /// use gyre_rpc::consumer::Consumer;
+    ///
+    /// // Every answer through the connection's loop.
+    /// let consumer = Consumer::builder().direct_reads(false).build()?;
+    /// # drop(consumer);
+    /// # Ok::<(), gyre_rpc::consumer::RpcError>(())
+    /// ```
+    pub fn direct_reads(mut self, on: bool) -> Self {
+        self.direct_reads = on;
         self
     }
 
@@ -324,6 +352,7 @@ impl Consumer {
             defaults: CallOptions::default(),
             filters: Vec::new(),
             direct_writes: true,
+            direct_reads: true,
             busy_poll: Duration::ZERO,
             #[cfg(feature = "tls")]
             tls: None,
@@ -384,7 +413,8 @@ impl Consumer {
             .options(
                 ChannelOptions::default()
                     .tcp_nodelay(true)
-                    .direct_writes(caller_sends),
+                    .direct_writes(caller_sends)
+                    .lend_input(caller_sends && self.config.direct_reads),
             )
             .connect_timeout(self.config.connect_timeout);
         // (TLS,) heartbeats, frames, the pending calls: one pipeline type
@@ -634,8 +664,15 @@ impl Connection {
         done: Sink,
         service: &ServiceKey,
         method: &str,
-    ) -> Result<bool, RpcError> {
+    ) -> Result<Sent<'_>, RpcError> {
         if self.caller_sends {
+            let (frame, done) = match done {
+                Sink::Reply(reply) => match self.send_lent(id, frame, timeout, reply) {
+                    Ok(call) => return Ok(Sent::Lent(call)),
+                    Err((frame, reply)) => (frame, Sink::Reply(reply)),
+                },
+                done => (frame, done),
+            };
             // Filed before it is sent, so the loop knows the call before
             // its answer can arrive; a closed connection fails the filing.
             let before = self.filings.file(Filed {
@@ -653,10 +690,10 @@ impl Connection {
                 Some(frame)
             };
             let Some(frame) = frame else {
-                return Ok(true);
+                return Ok(Sent::Alone);
             };
             let _ = self.handle.write_and_flush(Outgoing::Frame(frame));
-            return Ok(false);
+            return Ok(Sent::Queued);
         }
         let names = self
             .filtered
@@ -669,15 +706,60 @@ impl Connection {
                 done,
                 names,
             })
-            .map(|()| false)
+            .map(|()| Sent::Queued)
             .map_err(|_| RpcError::Closed)
+    }
+
+    /// Sends a blocking call with the connection's input lent to this
+    /// thread, if the loop lends it, nothing else is in flight and the
+    /// socket takes the frame at once; otherwise the frame and the reply
+    /// come back, unsent, for the usual way. The lend is taken before the
+    /// frame goes, so the loop cannot read the answer first.
+    fn send_lent(
+        &self,
+        id: u64,
+        frame: Bytes,
+        timeout: Duration,
+        done: Reply,
+    ) -> Result<LentCall<'_>, (Bytes, Reply)> {
+        let Some(lend) = self.handle.lend_input() else {
+            return Err((frame, done));
+        };
+        // Counted in flight, so that calls made meanwhile on other
+        // threads go through the loop (and the loop's table is not told).
+        if self
+            .waiting
+            .compare_exchange(0, 1, Ordering::Relaxed, Ordering::Relaxed)
+            .is_err()
+        {
+            return Err((frame, done));
+        }
+        let started = Instant::now();
+        match self.handle.write_direct(frame) {
+            Ok(()) => Ok(LentCall {
+                lend,
+                id,
+                done,
+                timeout,
+                started,
+                filings: &self.filings,
+                waiting: &self.waiting,
+                max_body: self.max_body,
+            }),
+            Err(frame) => {
+                drop(lend);
+                self.waiting.fetch_sub(1, Ordering::Relaxed);
+                Err((frame, done))
+            }
+        }
     }
 
     /// Sends a call whose arguments are already serialized (in
     /// `options.serialization`); its answer goes to `done`. The cluster
-    /// serializes once and sends to several providers this way. `true`:
-    /// it went out from this thread with nothing else in flight (see
-    /// [`sink::wait_beside`]).
+    /// serializes once and sends to several providers this way. The
+    /// result says how it left (see [`wait::wait_beside`]): a blocking
+    /// caller's sink (`Sink::Reply`) may come back as a lent call, to be
+    /// waited for with `wait`.
     pub(crate) fn start_raw(
         &self,
         service: &ServiceKey,
@@ -685,7 +767,7 @@ impl Connection {
         args: &[u8],
         options: &CallOptions,
         done: Sink,
-    ) -> Result<bool, RpcError> {
+    ) -> Result<Sent<'_>, RpcError> {
         let (id, frame) = self.encode(true, service, method, options, |out| {
             out.extend_from_slice(args);
             Ok(())
@@ -693,7 +775,7 @@ impl Connection {
         self.send_call(id, frame, options.timeout, done, service, method)
     }
 
-    /// Sends a call whose answer goes to `done`; `true` as for
+    /// Sends a call whose answer goes to `done`; the result as for
     /// [`start_raw`](Self::start_raw).
     fn start<Req: Serialize + ?Sized>(
         &self,
@@ -702,7 +784,7 @@ impl Connection {
         request: &Req,
         options: &CallOptions,
         done: Sink,
-    ) -> Result<bool, RpcError> {
+    ) -> Result<Sent<'_>, RpcError> {
         let ser = options.serialization;
         let (id, frame) = self.encode(true, service, method, options, |out| {
             ser.serialize(request, out)
@@ -712,17 +794,18 @@ impl Connection {
     }
 
     /// Runs `start` (one call sent with `done`) and waits for its answer
-    /// on this thread, beside the socket when the call went out alone.
-    /// Refused on the consumer's own loops, which settle every call.
-    pub(crate) fn wait(
-        &self,
+    /// on this thread: reading it itself when the input was lent to it,
+    /// beside the socket when the call went out alone. Refused on the
+    /// consumer's own loops, which settle every call.
+    pub(crate) fn wait<'a>(
+        &'a self,
         timeout: Duration,
-        start: impl FnOnce(Sink) -> Result<bool, RpcError>,
+        start: impl FnOnce(Sink) -> Result<Sent<'a>, RpcError>,
     ) -> Answer {
         if self.loops.in_event_loop() {
             return Err(RpcError::BlockingOnLoop);
         }
-        sink::wait_beside(&self.handle, timeout, start)
+        wait::wait_beside(&self.handle, timeout, start)
     }
 
     /// Calls `method` of `service` with `request` and waits for the result,

@@ -1,27 +1,13 @@
-//! Where a call's answer goes ([`Sink`]) and what it is ([`Answer`]), and
-//! how a blocking call waits for its own ([`wait_for`], [`wait_beside`]).
-//! Uses the consumer's error and reply slot, and the reactor's wait beside
-//! a socket; the pending-call table above it hands each call's sink its
-//! answer.
+//! Where a call's answer goes ([`Sink`]) and what it is ([`Answer`]).
+//! Uses the consumer's error and reply slot; the pending-call table above
+//! it hands each call's sink its answer, and `wait` makes a blocking
+//! call's.
 
+#[cfg(test)]
 use super::error::RpcError;
 pub(crate) use super::reply::Answer;
 use super::reply::Reply;
 use gyre_reactor::promise::Promise;
-use gyre_reactor::{ChannelHandle, InputWait};
-use std::time::Duration;
-
-/// How long a caller woken by its connection's input watches for its
-/// answer before it sleeps the usual way. The loop, woken by the same
-/// input, must read, decode and settle the call: 5-20 µs on the VMs we
-/// measure on. Input that turns out to be someone else's costs the caller
-/// this much watching (it yields its core meanwhile), once.
-const WATCH: Duration = Duration::from_micros(50);
-
-/// How far past its deadline a caller sleeping beside the socket gives
-/// up on it and sleeps on its reply slot alone (the loop answers a timed
-/// out call with `Timeout` and rings, so this is a safety margin only).
-const BESIDE_SLACK: Duration = Duration::from_secs(1);
 
 /// Where a call's answer goes.
 pub(crate) enum Sink {
@@ -52,43 +38,12 @@ impl Sink {
 /// Runs `start` with a sink for one call and waits for its answer on this
 /// thread's reply slot. If `start` fails, its sink has been dropped (and
 /// has answered `Closed`): that answer is discarded and `start`'s error
-/// returned. (Calls wait with [`wait_beside`]; tests use this.)
+/// returned. (Calls wait with `wait::wait_beside`; tests use this.)
 #[cfg(test)]
 pub(crate) fn wait_for(start: impl FnOnce(Sink) -> Result<(), RpcError>) -> Answer {
     let (reply, waiter) = Reply::for_this_thread();
     match start(Sink::Reply(reply)) {
         Ok(()) => waiter.recv(),
-        Err(e) => {
-            waiter.discard();
-            Err(e)
-        }
-    }
-}
-
-/// [`wait_for`], for a call that `start` may send from this thread on
-/// `handle` with nothing else in flight (it returns `true` if it did):
-/// the next input on the socket is then most likely the answer, so the
-/// thread sleeps beside the socket
-/// ([`ChannelHandle::wait_for_input`]) and, woken by input, watches for
-/// the answer for up to [`WATCH`] before it sleeps on its reply slot. The
-/// kernel wakes it as it wakes the loop, in parallel, instead of the loop
-/// waking it after its own wake-up, read and decode.
-pub(crate) fn wait_beside<W>(
-    handle: &ChannelHandle<W>,
-    timeout: Duration,
-    start: impl FnOnce(Sink) -> Result<bool, RpcError>,
-) -> Answer {
-    let (reply, waiter) = Reply::for_this_thread();
-    match start(Sink::Reply(reply)) {
-        Ok(alone) => {
-            if let (true, Some(alarm)) = (alone, waiter.alarm()) {
-                let ready = || waiter.is_ready();
-                if handle.wait_for_input(alarm, ready, timeout + BESIDE_SLACK) == InputWait::Input {
-                    waiter.watch(WATCH);
-                }
-            }
-            waiter.recv()
-        }
         Err(e) => {
             waiter.discard();
             Err(e)
