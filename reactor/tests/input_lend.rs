@@ -2,16 +2,17 @@
 //! transport `GYRE_TRANSPORT` names: what a holder reads the loop never
 //! sees, what it gives back the loop reads first, bytes that arrive while
 //! the input is lent are never lost, no lend is offered while a decoder
-//! holds part of a frame, a closing channel wakes a sleeping holder, and
-//! across thousands of lends every byte is read exactly once, in order.
+//! holds part of a frame, a closing channel wakes a sleeping holder, bytes
+//! read under lends keep the reader-idle event away, and across thousands
+//! of lends every byte is read exactly once, in order.
 
 mod common;
 
 use bytes::{Bytes, BytesMut};
 use gyre_codec::LineDecoder;
 use gyre_reactor::{
-    Bootstrap, ChannelHandle, ChannelOptions, InboundContext, InboundHandler, InputLend, Pipeline,
-    Transport,
+    Bootstrap, ChannelHandle, ChannelOptions, IdleState, IdleStateHandler, InboundContext,
+    InboundHandler, InputLend, Pipeline, Transport, UserEvent,
 };
 use std::io::Write;
 use std::net::{TcpListener, TcpStream};
@@ -187,6 +188,67 @@ impl InboundHandler for Lines {
     fn read(&mut self, _: &mut impl InboundContext<Self>, line: Bytes) {
         let _ = self.0.send(line);
     }
+}
+
+/// Hands every idle event to the test.
+struct Idles(mpsc::Sender<IdleState>);
+
+impl InboundHandler for Idles {
+    type Read = BytesMut;
+    type Pass = ();
+    type Write = Bytes;
+
+    fn read(&mut self, _: &mut impl InboundContext<Self>, _: BytesMut) {}
+
+    fn user_event(&mut self, _: &mut impl InboundContext<Self>, event: UserEvent) {
+        if let UserEvent::Idle(idle) = event {
+            let _ = self.0.send(idle.state);
+        }
+    }
+}
+
+/// The peer writes only while a holder holds the input, which reads it
+/// all, so the loop reads nothing for ten reader-idle periods: the bytes
+/// its holders read still count as reading, and no reader-idle fires.
+#[test]
+fn bytes_read_under_lends_keep_the_reader_idle_event_away() {
+    let group = common::group(1);
+    if !epoll_only() {
+        group.shutdown_gracefully(Duration::ZERO, Duration::from_secs(2));
+        return;
+    }
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let (tx, idles) = mpsc::channel();
+    let tx = std::sync::Mutex::new(tx);
+    let handle: ChannelHandle<Bytes> = Bootstrap::new(group.clone())
+        .options(lending())
+        .connect(listener.local_addr().unwrap(), move |_| {
+            let tx = tx.lock().unwrap().clone();
+            Pipeline::new()
+                .inbound(IdleStateHandler::new(
+                    Duration::from_millis(50),
+                    Duration::ZERO,
+                    Duration::ZERO,
+                ))
+                .inbound(Idles(tx))
+        })
+        .unwrap();
+    let (mut peer, _) = listener.accept().unwrap();
+    let until = Instant::now() + Duration::from_millis(500);
+    while Instant::now() < until {
+        let mut l = lend(&handle);
+        peer.write_all(b"tick").unwrap();
+        let mut buf = BytesMut::new();
+        read_to(&mut l, &mut buf, 4);
+        l.give_back(BytesMut::new());
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let fired: Vec<IdleState> = idles.try_iter().collect();
+    assert!(
+        !fired.contains(&IdleState::ReaderIdle),
+        "reader idle while reading under lends: {fired:?}"
+    );
+    group.shutdown_gracefully(Duration::ZERO, Duration::from_secs(2));
 }
 
 #[test]

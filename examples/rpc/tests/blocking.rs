@@ -262,6 +262,32 @@ fn closing_the_connection_ends_a_call_waiting_for_its_answer() {
     }
 }
 
+/// A consumer whose heartbeat period is short, busy with blocking calls
+/// that read their own answers for many periods: its loop reads few of
+/// those answers, yet the connection is not taken for silent and closed.
+/// (The idle check counts the bytes its callers read; the reactor's
+/// `input_lend.rs` checks that count on its own, with no read by the
+/// loop at all.)
+#[test]
+fn a_connection_busy_with_calls_reading_their_own_answers_is_not_taken_for_silent() {
+    let provider = calc_provider();
+    let consumer = Consumer::builder()
+        .heartbeat(Duration::from_millis(50))
+        .build()
+        .unwrap();
+    let conn = consumer.connect(provider.local_addr()).unwrap();
+    let until = Instant::now() + Duration::from_millis(800);
+    let mut calls = 0i64;
+    while Instant::now() < until {
+        let sum: i64 = conn.call(&calc(), "add", &(calls, 1i64)).unwrap();
+        assert_eq!(sum, calls + 1);
+        calls += 1;
+    }
+    assert!(conn.is_open());
+    consumer.shutdown();
+    provider.shutdown(Duration::from_secs(1));
+}
+
 /// One thread alternating between two providers, and three more calling
 /// the first at the same time: every answer is the caller's own.
 #[test]
