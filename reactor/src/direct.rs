@@ -148,38 +148,19 @@ impl DirectGate {
     /// do not matter to a writer).
     fn enter(&self) -> bool {
         const BUSY: usize = LOOP | HELD | REMAINDER | CLOSED | REFUSED;
-        let mut current = self.state.load(Ordering::Relaxed);
-        while current & BUSY == 0 {
-            match self.state.compare_exchange_weak(
-                current,
-                current | HELD,
-                Ordering::Acquire,
-                Ordering::Relaxed,
-            ) {
-                Ok(_) => return true,
-                Err(now) => current = now,
-            }
-        }
-        false
+        self.state
+            .fetch_update(Ordering::Acquire, Ordering::Relaxed, |s| {
+                (s & BUSY == 0).then_some(s | HELD)
+            })
+            .is_ok()
     }
 
     /// Clears `HELD` (adding `REMAINDER` if `rest`), closes the descriptor
     /// if the loop let go of it meanwhile and nobody holds the input, and
     /// says whether the loop must be told.
     fn leave(&self, rest: bool, close: impl FnOnce(RawFd)) -> bool {
-        let mut current = self.state.load(Ordering::Relaxed);
-        loop {
-            let next = (current & !HELD) | if rest { REMAINDER } else { 0 };
-            match self.state.compare_exchange_weak(
-                current,
-                next,
-                Ordering::AcqRel,
-                Ordering::Relaxed,
-            ) {
-                Ok(_) => break,
-                Err(now) => current = now,
-            }
-        }
+        let left = if rest { REMAINDER } else { 0 };
+        let current = update(&self.state, Ordering::AcqRel, |s| Some((s & !HELD) | left));
         if current & CLOSED != 0 {
             if current & input::LENT == 0 {
                 close(self.fd);
@@ -241,6 +222,16 @@ impl DirectGate {
     pub fn retire(&self) -> bool {
         self.state.fetch_or(CLOSED | LOOP, Ordering::AcqRel) & (HELD | input::LENT) == 0
     }
+}
+
+/// One read-modify-write of the gate's state: `next` gives the new state
+/// from the current one (`None`: leave it). Returns the state it changed,
+/// or found, as the atomic's `fetch_update` does; `order` is the change's,
+/// and a state left as found is read with acquire.
+fn update(state: &AtomicUsize, order: Ordering, next: impl FnMut(usize) -> Option<usize>) -> usize {
+    state
+        .fetch_update(order, Ordering::Acquire, next)
+        .unwrap_or_else(|found| found)
 }
 
 impl std::fmt::Debug for DirectGate {

@@ -10,13 +10,16 @@
 //! `ratio <case> gyre/tarpc <value>` (calls/s: above 1 means gyre-rpc is
 //! faster; `<case>-p50`: below 1 means gyre-rpc's median is lower).
 //!
-//! With one call in flight each round also runs gyre-rpc three times more:
+//! With one call in flight each round also runs gyre-rpc four times more:
 //! with every call sent through the connection's loop (what direct writes
 //! save), with the consumer's loop busy-polling for 200 µs
 //! (`ratio c1-busy-poll gyre/tarpc`: what taking the answer's wake-up out
-//! is worth, at the cost of a core while calls flow), and with the
-//! default consumer called by blocking `call`s from a thread of their own
-//! (`ratio c1-call gyre/tarpc`: such a caller sleeps beside the socket).
+//! is worth, at the cost of a core while calls flow), with the default
+//! consumer called by blocking `call`s from a thread of their own
+//! (`ratio c1-call gyre/tarpc`: such a caller reads its own answer), and
+//! with those callers sleeping beside the socket instead
+//! (`ConsumerBuilder::direct_reads(false)`; `ratio c1-call
+//! gyre/gyre-beside`: what reading its own answer saves).
 
 use clap::Parser;
 use gyre_benches::rpc::{
@@ -82,6 +85,7 @@ fn main() {
             (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         let (mut g_p99, mut t_p99) = (Vec::new(), Vec::new());
         let (mut via_loop, mut busy, mut blocking) = (Vec::new(), Vec::new(), Vec::new());
+        let mut beside = Vec::new();
         for round in 0..rounds {
             // With one call in flight, also gyre-rpc with every call sent
             // through the connection's loop (what direct writes save), with
@@ -101,8 +105,12 @@ fn main() {
                     blocking: true,
                     ..GyreClient::DEFAULT
                 };
-                let mut unplotted = None;
-                for (what, client, rates, last) in [
+                let sleeping_beside = GyreClient {
+                    direct_reads: false,
+                    ..caller_thread
+                };
+                let (mut unplotted, mut unplotted_beside) = (None, None);
+                let mut variants = [
                     (
                         "through its loop",
                         through_loop,
@@ -116,7 +124,18 @@ fn main() {
                         &mut blocking,
                         &mut last_blocking,
                     ),
-                ] {
+                    (
+                        "blocking calls beside the socket",
+                        sleeping_beside,
+                        &mut beside,
+                        &mut unplotted_beside,
+                    ),
+                ];
+                // The two blocking waits side by side, in turn first.
+                if round % 2 == 1 {
+                    variants.swap(2, 3);
+                }
+                for (what, client, rates, last) in variants {
                     let r = gyre_run(gyre_addr, in_flight, seconds, client);
                     println!(
                         "round {round} {case}: gyre-rpc {what} {:.0} calls/s (p50 {:.1} us)",
@@ -175,6 +194,11 @@ fn main() {
             let b = median(&mut blocking);
             println!("result {case} gyre-rpc-blocking-call {b:.0} calls/s");
             println!("ratio {case}-call gyre/tarpc {:.2}", b / tr);
+            if !beside.is_empty() {
+                let s = median(&mut beside);
+                println!("result {case} gyre-rpc-blocking-beside {s:.0} calls/s");
+                println!("ratio {case}-call gyre/gyre-beside {:.2}", b / s);
+            }
         }
     }
     let svg = args.svg.clone().or_else(|| {

@@ -33,7 +33,7 @@
 //! readiness is left unserved with nobody told, and no byte is read by
 //! both.
 
-use super::{DirectGate, CLOSED, HELD, REFUSED};
+use super::{update, DirectGate, CLOSED, HELD, REFUSED};
 use crate::sync::Ordering;
 use bytes::BytesMut;
 use std::os::fd::RawFd;
@@ -87,26 +87,14 @@ impl DirectGate {
     /// The loop, before it reads: whether it may, and what a holder gave
     /// back. Withdraws the offer either way.
     pub fn retake_input(&self) -> Retaken {
-        let mut current = self.state.load(Ordering::Acquire);
-        loop {
-            let next = if current & LENT != 0 {
-                current | MISSED
+        let current = update(&self.state, Ordering::AcqRel, |s| {
+            let next = if s & LENT != 0 {
+                s | MISSED
             } else {
-                current & !OFFERED
+                s & !OFFERED
             };
-            if next == current {
-                break;
-            }
-            match self.state.compare_exchange_weak(
-                current,
-                next,
-                Ordering::AcqRel,
-                Ordering::Acquire,
-            ) {
-                Ok(_) => break,
-                Err(now) => current = now,
-            }
-        }
+            (next != s).then_some(next)
+        });
         if current & LENT != 0 {
             return Retaken::Lent;
         }
@@ -135,19 +123,11 @@ impl DirectGate {
     /// pending: `true` if it now holds it.
     pub fn lend_input(&self) -> bool {
         const ANY: usize = OFFERED | LENT | MISSED | GIVEN_BACK | CLOSED | REFUSED;
-        let mut current = self.state.load(Ordering::Relaxed);
-        while current & ANY == OFFERED {
-            match self.state.compare_exchange_weak(
-                current,
-                current | LENT,
-                Ordering::Acquire,
-                Ordering::Relaxed,
-            ) {
-                Ok(_) => return true,
-                Err(now) => current = now,
-            }
-        }
-        false
+        self.state
+            .fetch_update(Ordering::Acquire, Ordering::Relaxed, |s| {
+                (s & ANY == OFFERED).then_some(s | LENT)
+            })
+            .is_ok()
     }
 
     /// The holder counts `n` bytes it read and took.
@@ -179,25 +159,15 @@ impl DirectGate {
             // loop reads it only after acquiring our `GIVEN_BACK`.
             unsafe { self.given_back.with_mut(|g| *g = Some(rest)) };
         }
-        let mut current = self.state.load(Ordering::Relaxed);
-        loop {
-            let next = if give {
-                (current & !(LENT | MISSED | OFFERED)) | GIVEN_BACK
-            } else if current & MISSED != 0 {
-                current & !MISSED
+        let current = update(&self.state, Ordering::AcqRel, |s| {
+            Some(if give {
+                (s & !(LENT | MISSED | OFFERED)) | GIVEN_BACK
+            } else if s & MISSED != 0 {
+                s & !MISSED
             } else {
-                current & !LENT
-            };
-            match self.state.compare_exchange_weak(
-                current,
-                next,
-                Ordering::AcqRel,
-                Ordering::Relaxed,
-            ) {
-                Ok(_) => break,
-                Err(now) => current = now,
-            }
-        }
+                s & !LENT
+            })
+        });
         if !give && current & MISSED != 0 {
             return LendEnded::Missed;
         }
