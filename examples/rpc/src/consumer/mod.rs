@@ -816,14 +816,18 @@ impl Connection {
     /// have to settle the call it waits for.
     ///
     /// A call made while nothing else is in flight on the connection is
-    /// sent from this thread, and this thread then sleeps beside the
-    /// connection's socket
+    /// sent from this thread, and this thread then reads its own answer:
+    /// the connection's loop lends it the socket's input
+    /// ([`ChannelHandle::lend_input`](gyre_reactor::ChannelHandle::lend_input)),
+    /// so the kernel wakes this thread when the answer lands and it reads
+    /// and decodes the answer itself, with no hand-over from the loop
+    /// ([`ConsumerBuilder::direct_reads`]). Where the loop has input in
+    /// hand, or with `direct_reads` off, this thread sleeps beside the
+    /// socket instead
     /// ([`ChannelHandle::wait_for_input`](gyre_reactor::ChannelHandle::wait_for_input)):
-    /// the kernel wakes it when the answer's bytes land, as it wakes the
-    /// connection's loop, and it watches (yielding its core) for up to
-    /// 50 µs while the loop decodes the answer, instead of sleeping until
-    /// the loop wakes it. That takes one thread wake-up out of the round
-    /// trip. Each calling thread keeps one `eventfd` for it.
+    /// woken with the loop, it watches (yielding its core) for up to
+    /// 50 µs while the loop decodes the answer. Each calling thread keeps
+    /// one `eventfd` and one read buffer for this.
     pub fn call<Req, Resp>(
         &self,
         service: &ServiceKey,

@@ -3,11 +3,12 @@
 //! a call allocates no one-shot channel. The slot holds the thread's
 //! [`Alarm`] too, which the connection's loop rings after each answer it
 //! puts there, so the thread may sleep beside the connection's socket
-//! instead of on the channel (see [`super::sink::wait_beside`]).
+//! instead of on the channel (see [`super::wait::wait_beside`]).
 //!
-//! A thread waits on one blocking call at a time and the connection's loop
-//! settles every call exactly once (answer, timeout or close), so one slot
-//! is enough and never holds an answer across calls. A [`Reply`] dropped
+//! A thread waits on one blocking call at a time, and every call is
+//! settled exactly once (answer, timeout or close), by the connection's
+//! loop or, for a call that read its own answer, by the caller itself, so
+//! one slot is enough and never holds an answer across calls. A [`Reply`] dropped
 //! without an answer (the call never left, or its loop went away) answers
 //! [`RpcError::Closed`] itself, because the thread's own sender keeps the
 //! channel open and a plain drop would leave the caller waiting forever.
