@@ -5,13 +5,15 @@
 //! or loom under `--cfg loom`); the socket is reached through the closures
 //! the caller passes, so the model checks the protocol and nothing else.
 //!
-//! Four bits of one atomic, model-checked in `loom-tests` (`direct.rs`):
+//! Five bits of one atomic for the output side, model-checked in
+//! `loom-tests` (`direct.rs`):
 //!
 //! * `LOOP`: the loop owns the socket. It sets the bit before it drains a
 //!   mailbox or writes, and clears it only when everything it had is out.
-//! * `HELD`: a writer is in its `send`. A writer takes the gate only from
-//!   the all-clear state (one compare-exchange), so it never overlaps the
-//!   loop's writes, another writer's, or a remainder still to go out.
+//! * `HELD`: a writer is in its `send`. A writer takes the gate only when
+//!   the output side is all clear (one compare-exchange), so it never
+//!   overlaps the loop's writes, another writer's, or a remainder still to
+//!   go out.
 //! * `REMAINDER`: a writer's `send` took part of its bytes; the rest waits
 //!   in the gate for the loop, which sends it before anything else.
 //! * `CLOSED`: the loop has let go of the socket; whoever leaves the gate

@@ -117,10 +117,12 @@ impl<'a> InputLend<'a> {
             // SAFETY: `fds` is a live array of one `pollfd`; we hold the
             // input, so the loop keeps the descriptor open (it closes it
             // through the gate, and not while the input is lent).
-            let n = unsafe { libc::poll(fds.as_mut_ptr(), 1, ms) };
-            if n < 0 && io::Error::last_os_error().kind() != io::ErrorKind::Interrupted {
-                self.ended = true;
-                return Err(io::Error::last_os_error());
+            if unsafe { libc::poll(fds.as_mut_ptr(), 1, ms) } < 0 {
+                let e = io::Error::last_os_error();
+                if e.kind() != io::ErrorKind::Interrupted {
+                    self.ended = true;
+                    return Err(e);
+                }
             }
         }
     }
