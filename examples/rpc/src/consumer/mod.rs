@@ -757,7 +757,7 @@ impl Connection {
     /// Sends a call whose arguments are already serialized (in
     /// `options.serialization`); its answer goes to `done`. The cluster
     /// serializes once and sends to several providers this way. The
-    /// result says how it left (see [`wait::wait_beside`]): a blocking
+    /// result says how it left (see [`wait::wait_for_answer`]): a blocking
     /// caller's sink (`Sink::Reply`) may come back as a lent call, to be
     /// waited for with `wait`.
     pub(crate) fn start_raw(
@@ -805,7 +805,7 @@ impl Connection {
         if self.loops.in_event_loop() {
             return Err(RpcError::BlockingOnLoop);
         }
-        wait::wait_beside(&self.handle, timeout, start)
+        wait::wait_for_answer(&self.handle, timeout, start)
     }
 
     /// Calls `method` of `service` with `request` and waits for the result,

@@ -3,7 +3,7 @@
 //! a call allocates no one-shot channel. The slot holds the thread's
 //! [`Alarm`] too, which the connection's loop rings after each answer it
 //! puts there, so the thread may sleep beside the connection's socket
-//! instead of on the channel (see [`super::wait::wait_beside`]).
+//! instead of on the channel (see [`super::wait::wait_for_answer`]).
 //!
 //! A thread waits on one blocking call at a time, and every call is
 //! settled exactly once (answer, timeout or close), by the connection's

@@ -38,7 +38,7 @@ impl Sink {
 /// Runs `start` with a sink for one call and waits for its answer on this
 /// thread's reply slot. If `start` fails, its sink has been dropped (and
 /// has answered `Closed`): that answer is discarded and `start`'s error
-/// returned. (Calls wait with `wait::wait_beside`; tests use this.)
+/// returned. (Calls wait with `wait::wait_for_answer`; tests use this.)
 #[cfg(test)]
 pub(crate) fn wait_for(start: impl FnOnce(Sink) -> Result<(), RpcError>) -> Answer {
     let (reply, waiter) = Reply::for_this_thread();

@@ -1,4 +1,4 @@
-//! How a blocking call waits for its answer ([`wait_beside`]): with the
+//! How a blocking call waits for its answer ([`wait_for_answer`]): with the
 //! connection's input lent to it, reading and decoding the answer itself
 //! ([`LentCall`]); asleep beside the socket, woken with the loop; or asleep
 //! on its reply slot. Uses the consumer's sink, reply slot and filings, the
@@ -177,7 +177,7 @@ impl LentCall<'_> {
 /// kernel wakes it as it wakes the loop, in parallel, instead of the loop
 /// waking it after its own wake-up, read and decode. Otherwise it sleeps
 /// on its reply slot.
-pub(crate) fn wait_beside<'a, W>(
+pub(crate) fn wait_for_answer<'a, W>(
     handle: &ChannelHandle<W>,
     timeout: Duration,
     start: impl FnOnce(Sink) -> Result<Sent<'a>, RpcError>,
