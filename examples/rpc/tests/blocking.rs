@@ -7,20 +7,19 @@
 //! a caller alternating between two connections gets each answer right,
 //! and a blocking call on the consumer's own loop is refused, not hung.
 
+mod common;
+
 use bytes::BytesMut;
+use common::{calc, calc_service, one_loop_provider};
 use gyre_rpc::consumer::{CallOptions, Connection, Consumer, RpcError};
 use gyre_rpc::filter::{CallInfo, Filter, Refusal};
 use gyre_rpc::protocol::{Header, Kind, HEADER_LEN};
-use gyre_rpc::provider::{Dispatch, Provider, Service, ServiceError};
-use gyre_rpc::{Serialization, ServiceKey, Status};
+use gyre_rpc::provider::{Provider, ServiceError};
+use gyre_rpc::{Serialization, Status};
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::{mpsc, Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
-
-fn calc() -> ServiceKey {
-    ServiceKey::new("test.Calc")
-}
 
 fn frame(kind: Kind, id: u64, body: &[u8]) -> Vec<u8> {
     let mut h = [0u8; HEADER_LEN];
@@ -56,13 +55,9 @@ fn read_request(s: &mut TcpStream) -> (u64, usize) {
 
 /// A provider of `calc` (`add`, `double`) on one loop, calls on the loop.
 fn calc_provider() -> Provider {
-    Provider::builder()
-        .listen("127.0.0.1:0".parse().unwrap())
-        .io_threads(1)
+    one_loop_provider()
         .service(
-            Service::builder(calc())
-                .dispatch(Dispatch::IoThread)
-                .method("add", |(a, b): (i64, i64)| Ok::<_, ServiceError>(a + b))
+            calc_service()
                 .method("double", |a: i64| Ok::<_, ServiceError>(2 * a))
                 .build(),
         )

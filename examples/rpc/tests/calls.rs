@@ -2,6 +2,9 @@
 //! many threads sharing one connection, timeouts, heartbeats, and bad
 //! frames that close only their own connection.
 
+mod common;
+
+use common::{calc, calc_service, one_loop_provider};
 use gyre_rpc::consumer::{CallOptions, Connection, Consumer, RpcError};
 use gyre_rpc::protocol::{Header, Kind, HEADER_LEN};
 use gyre_rpc::provider::{Dispatch, Provider, ProviderBuilder, Service, ServiceError};
@@ -19,22 +22,14 @@ struct Echo {
     text: String,
 }
 
-fn calc() -> ServiceKey {
-    ServiceKey::new("test.Calc").version("1.0")
-}
-
 fn slow() -> ServiceKey {
     ServiceKey::new("test.Slow")
 }
 
 fn provider(configure: impl FnOnce(ProviderBuilder) -> ProviderBuilder) -> Provider {
-    let builder = Provider::builder()
-        .listen("127.0.0.1:0".parse().unwrap())
-        .io_threads(1)
+    let builder = one_loop_provider()
         .service(
-            Service::builder(calc())
-                .dispatch(Dispatch::IoThread)
-                .method("add", |(a, b): (i64, i64)| Ok::<_, ServiceError>(a + b))
+            calc_service()
                 .method("div", |(a, b): (i64, i64)| {
                     if b == 0 {
                         Err(ServiceError::new("division by zero"))

@@ -1,8 +1,13 @@
-//! Helpers shared by the registry tests.
+//! Helpers shared by the integration tests: the registry tests' polling
+//! and answer tallies, and the `test.Calc` service on one loop.
 
 #![allow(dead_code)]
 
 use gyre_rpc::cluster::Cluster;
+use gyre_rpc::provider::{
+    Dispatch, Provider, ProviderBuilder, Service, ServiceBuilder, ServiceError,
+};
+use gyre_rpc::ServiceKey;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::collections::BTreeSet;
@@ -29,4 +34,24 @@ where
     (0..calls)
         .map(|_| cluster.call::<_, R>(method, arg).unwrap())
         .collect()
+}
+
+/// The calculator service's key (version 1.0).
+pub fn calc() -> ServiceKey {
+    ServiceKey::new("test.Calc").version("1.0")
+}
+
+/// `test.Calc`, its calls run on the loop, with `add`; a test adds its
+/// own methods and builds it.
+pub fn calc_service() -> ServiceBuilder {
+    Service::builder(calc())
+        .dispatch(Dispatch::IoThread)
+        .method("add", |(a, b): (i64, i64)| Ok::<_, ServiceError>(a + b))
+}
+
+/// A provider on one event loop, listening on a free loopback port.
+pub fn one_loop_provider() -> ProviderBuilder {
+    Provider::builder()
+        .listen("127.0.0.1:0".parse().unwrap())
+        .io_threads(1)
 }
