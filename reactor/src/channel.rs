@@ -806,29 +806,13 @@ impl Channel {
         if self.datagram {
             return Self::recv_datagram(stream, &mut self.read_buf);
         }
-        let fd = stream.as_raw_fd();
-        let spare = self.read_buf.spare_capacity_mut();
-        let asked = spare.len();
-        loop {
-            // SAFETY: `spare` is the buffer's uninitialised tail, valid for
-            // `asked` bytes; `recv` writes at most that many.
-            let n = unsafe { libc::recv(fd, spare.as_mut_ptr() as *mut libc::c_void, asked, 0) };
-            if n >= 0 {
-                let n = n as usize;
-                let len = self.read_buf.len();
-                // SAFETY: `recv` initialised the first `n` bytes of the tail.
-                unsafe { self.read_buf.set_len(len + n) };
-                return Ok(Received {
-                    len: n,
-                    asked,
-                    sender: None,
-                });
-            }
-            let e = io::Error::last_os_error();
-            if e.kind() != io::ErrorKind::Interrupted {
-                return Err(e);
-            }
-        }
+        let asked = self.read_buf.capacity() - self.read_buf.len();
+        let len = crate::socket::recv_to_spare(stream.as_raw_fd(), &mut self.read_buf, 0)?;
+        Ok(Received {
+            len,
+            asked,
+            sender: None,
+        })
     }
 
     /// Receives one datagram into `buf`'s spare capacity (at least

@@ -7,7 +7,7 @@
 
 use crate::direct::{DirectGate, LendEnded};
 use crate::event_loop::Shared;
-use crate::socket::close_from_any_thread;
+use crate::socket::{close_from_any_thread, recv_to_spare};
 use bytes::BytesMut;
 use mio::Token;
 use std::io;
@@ -206,32 +206,9 @@ impl std::fmt::Debug for InputLend<'_> {
     }
 }
 
-/// One non-blocking `recv` on `fd` into `buf`'s spare room (made at least
-/// [`READ_ROOM`] bytes), retried on `EINTR`.
+/// One non-blocking `recv` on `fd` into `buf`, with at least
+/// [`READ_ROOM`] bytes of room made first.
 fn recv_into(fd: std::os::fd::RawFd, buf: &mut BytesMut) -> io::Result<usize> {
     buf.reserve(READ_ROOM);
-    loop {
-        let spare = buf.spare_capacity_mut();
-        // SAFETY: `spare` is the buffer's uninitialised tail, valid for
-        // `spare.len()` bytes, and `recv` writes at most that many; `fd`
-        // is open while the input is lent (see `InputLend::read`).
-        let n = unsafe {
-            libc::recv(
-                fd,
-                spare.as_mut_ptr().cast(),
-                spare.len(),
-                libc::MSG_DONTWAIT,
-            )
-        };
-        if n >= 0 {
-            let n = n as usize;
-            // SAFETY: `recv` initialised the first `n` bytes of the tail.
-            unsafe { buf.set_len(buf.len() + n) };
-            return Ok(n);
-        }
-        let e = io::Error::last_os_error();
-        if e.kind() != io::ErrorKind::Interrupted {
-            return Err(e);
-        }
-    }
+    recv_to_spare(fd, buf, libc::MSG_DONTWAIT)
 }

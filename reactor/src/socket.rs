@@ -93,6 +93,30 @@ impl Stream {
     }
 }
 
+/// One `recv` on the stream socket `fd` into `buf`'s spare capacity (all
+/// of it), retried on `EINTR`; the bytes received join `buf`. The loop's
+/// reads and a lent input's ([`crate::lend`]) both come here.
+pub(crate) fn recv_to_spare(fd: RawFd, buf: &mut bytes::BytesMut, flags: i32) -> io::Result<usize> {
+    loop {
+        let spare = buf.spare_capacity_mut();
+        // SAFETY: `spare` is the buffer's uninitialised tail, valid for
+        // `spare.len()` bytes, and `recv` writes at most that many; the
+        // caller keeps `fd` open for the call (the loop owns it, or holds
+        // the input lent through the gate).
+        let n = unsafe { libc::recv(fd, spare.as_mut_ptr().cast(), spare.len(), flags) };
+        if n >= 0 {
+            let n = n as usize;
+            // SAFETY: `recv` initialised the first `n` bytes of the tail.
+            unsafe { buf.set_len(buf.len() + n) };
+            return Ok(n);
+        }
+        let e = io::Error::last_os_error();
+        if e.kind() != io::ErrorKind::Interrupted {
+            return Err(e);
+        }
+    }
+}
+
 /// One non-blocking `send` of `bytes` on the stream socket `fd`, from any
 /// thread: what a direct write does (see [`crate::direct`]). No `SIGPIPE`
 /// for a peer that has gone.
