@@ -10,6 +10,8 @@
 #[cfg(feature = "io-uring")]
 mod completions;
 mod epoll;
+#[cfg(feature = "tls")]
+mod kernel_tls;
 mod lend;
 pub(crate) mod task;
 #[cfg(feature = "io-uring")]
@@ -169,6 +171,12 @@ pub struct Channel {
     /// The loop has output it could not write because a direct writer was
     /// in the gate; the writer schedules the channel when it leaves.
     direct_blocked: bool,
+    /// A TCP socket on an epoll loop, whose reads the channel makes itself
+    /// (`recvmsg`), so it can read a kernel-TLS socket's control records.
+    kernel_tls_possible: bool,
+    /// The kernel encrypts and decrypts this socket's TLS records: set by
+    /// the TLS layer after its handshake (through `&Channel`, hence the cell).
+    kernel_tls: std::cell::Cell<bool>,
     /// Operations in flight on an io_uring loop.
     #[cfg(feature = "io-uring")]
     ring: uring::RingState,
@@ -210,6 +218,8 @@ impl Channel {
             region_pipe: None,
             direct: None,
             direct_blocked: false,
+            kernel_tls_possible: false,
+            kernel_tls: std::cell::Cell::new(false),
             #[cfg(feature = "io-uring")]
             ring: uring::RingState::default(),
         }
@@ -281,6 +291,16 @@ impl Channel {
     /// [`Datagram`](crate::Datagram)s.
     pub fn is_datagram(&self) -> bool {
         self.datagram
+    }
+
+    /// Whether the kernel does this connection's TLS record layer (kTLS):
+    /// set once a TLS layer built with
+    /// [`TlsAcceptorBuilder::kernel_tls`](crate::TlsAcceptorBuilder::kernel_tls)
+    /// has handed the session's keys to the kernel. From then on the
+    /// socket carries plaintext in and out of the kernel, and file regions
+    /// keep `sendfile`.
+    pub fn kernel_tls(&self) -> bool {
+        self.kernel_tls.get()
     }
 
     /// Takes bytes, a file region or a datagram from the pipeline; sent at
@@ -805,6 +825,10 @@ impl Channel {
         let stream = self.stream.as_ref().expect("reading a closed channel");
         if self.datagram {
             return Self::recv_datagram(stream, &mut self.read_buf);
+        }
+        #[cfg(feature = "tls")]
+        if self.kernel_tls.get() {
+            return self.read_record();
         }
         let asked = self.read_buf.capacity() - self.read_buf.len();
         let len = crate::socket::recv_to_spare(stream.as_raw_fd(), &mut self.read_buf, 0)?;

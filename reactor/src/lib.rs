@@ -154,6 +154,8 @@ mod group;
 mod handle;
 mod handler;
 mod idle;
+#[cfg(feature = "tls")]
+mod ktls;
 #[cfg(not(loom))]
 mod lend;
 mod listeners;

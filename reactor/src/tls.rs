@@ -20,6 +20,7 @@ mod config;
 // The error and the session are leaves the crate's error and handler
 // types name, so they stay below the layer that uses those.
 pub(crate) mod error;
+mod framing;
 mod layer;
 pub(crate) mod session;
 

@@ -11,6 +11,8 @@
 
 mod common;
 
+use common::tls::{rustls_client, AsTls};
+
 use bytes::{Bytes, BytesMut};
 use gyre_reactor::{
     Bootstrap, Error, InboundContext, InboundHandler, Pipeline, Server, ServerBootstrap,
@@ -22,25 +24,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
-use std::sync::Arc;
 use std::time::Duration;
-
-/// The test CA (from gyre-testkit) as this crate's TLS types.
-trait AsTls {
-    fn identity(&self, names: &[&str]) -> TlsIdentity;
-    fn roots(&self) -> TlsRoots;
-}
-
-impl AsTls for TestCa {
-    fn identity(&self, names: &[&str]) -> TlsIdentity {
-        let leaf = self.issue(names);
-        TlsIdentity::from_pem(leaf.cert_pem.as_bytes(), leaf.key_pem.as_bytes()).unwrap()
-    }
-
-    fn roots(&self) -> TlsRoots {
-        TlsRoots::from_pem(self.pem().as_bytes()).unwrap()
-    }
-}
 
 /// A client's settings for `name`, trusting `ca`.
 fn connector(name: &str, ca: &TestCa) -> TlsConnector {
@@ -136,46 +120,6 @@ fn next_report(rx: &mpsc::Receiver<Seen>) -> Seen {
             other => return other,
         }
     }
-}
-
-/// A blocking rustls client to `addr` for `name`, trusting `roots`.
-fn rustls_client(
-    addr: SocketAddr,
-    name: &str,
-    ca_pem: &str,
-    identity: Option<(&str, &str)>,
-) -> rustls::StreamOwned<rustls::ClientConnection, TcpStream> {
-    let mut store = rustls::RootCertStore::empty();
-    use rustls::pki_types::pem::PemObject;
-    for c in rustls::pki_types::CertificateDer::pem_slice_iter(ca_pem.as_bytes()) {
-        store.add(c.unwrap()).unwrap();
-    }
-    let builder = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_root_certificates(store);
-    let config = match identity {
-        Some((cert, key)) => builder
-            .with_client_auth_cert(
-                rustls::pki_types::CertificateDer::pem_slice_iter(cert.as_bytes())
-                    .map(|c| c.unwrap())
-                    .collect(),
-                rustls::pki_types::PrivateKeyDer::from_pem_slice(key.as_bytes()).unwrap(),
-            )
-            .unwrap(),
-        None => builder.with_no_client_auth(),
-    };
-    let conn = rustls::ClientConnection::new(
-        Arc::new(config),
-        rustls::pki_types::ServerName::try_from(name.to_owned()).unwrap(),
-    )
-    .unwrap();
-    let sock = TcpStream::connect(addr).unwrap();
-    sock.set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
-    rustls::StreamOwned::new(conn, sock)
 }
 
 #[test]

@@ -251,6 +251,9 @@ impl<L: InboundChain<R, S>, S: Into<Outbound>, R: FromSocket> ChannelTask<L, S, 
     /// (see [`ChannelOptions::lingering_close`]) when the peer may still be
     /// sending.
     pub(super) fn output_delivered(&mut self, lp: &mut LoopLocal) {
+        // Under kernel TLS the TLS layer has handed its close to the kernel.
+        #[cfg(feature = "tls")]
+        self.ch.kernel_tls_close_notify();
         let linger = self.ch.opts.lingering_close;
         // A datagram socket has no stream to end: nothing to linger for.
         let shut = !linger.is_zero()

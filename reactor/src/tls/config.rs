@@ -204,6 +204,9 @@ enum ClientAuth {
 pub struct TlsAcceptor {
     pub(super) config: Arc<ServerConfig>,
     pub(super) handshake_timeout: Duration,
+    /// Hand each connection's record layer to the kernel after its
+    /// handshake ([`TlsAcceptorBuilder::kernel_tls`]).
+    pub(super) kernel_tls: bool,
 }
 
 impl TlsAcceptor {
@@ -216,6 +219,7 @@ impl TlsAcceptor {
             alpn: Vec::new(),
             client_auth: ClientAuth::None,
             handshake_timeout: HANDSHAKE_TIMEOUT,
+            kernel_tls: false,
         }
     }
 
@@ -238,6 +242,7 @@ impl TlsAcceptor {
         TlsAcceptor {
             config,
             handshake_timeout: HANDSHAKE_TIMEOUT,
+            kernel_tls: false,
         }
     }
 
@@ -256,6 +261,7 @@ pub struct TlsAcceptorBuilder {
     alpn: Vec<Vec<u8>>,
     client_auth: ClientAuth,
     handshake_timeout: Duration,
+    kernel_tls: bool,
 }
 
 impl TlsAcceptorBuilder {
@@ -300,6 +306,43 @@ impl TlsAcceptorBuilder {
     /// (zero: no limit). 10 s by default.
     pub fn handshake_timeout(mut self, timeout: Duration) -> Self {
         self.handshake_timeout = timeout;
+        self
+    }
+
+    /// Hands each connection's record layer to the kernel (kTLS) once its
+    /// handshake is done, where the kernel offers it: the kernel then
+    /// encrypts and decrypts, so file regions go out by `sendfile` (or
+    /// `splice`) without passing through user space, and plaintext writes
+    /// cost no copy into rustls. Off by default.
+    ///
+    /// It applies on epoll loops to TCP connections that agreed on
+    /// AES-GCM or ChaCha20-Poly1305 under TLS 1.2 or 1.3, and it takes
+    /// effect at the first moment after the handshake when nothing is
+    /// half-sent or half-read (usually at once). Everywhere else, and on a
+    /// kernel without TLS (`/proc/sys/net/ipv4/tcp_available_ulp` lacks
+    /// `tls`, or the `tls` module cannot load), the connection simply
+    /// stays in rustls. `build` asks the kernel once per process which
+    /// versions and ciphers it takes (on throwaway loopback connections,
+    /// which loads the kernel's modules then rather than on a loop). [`Channel::kernel_tls`](crate::Channel::kernel_tls)
+    /// says which a connection got.
+    ///
+    /// Under kernel TLS a connection closes with an error when the peer
+    /// sends a post-handshake message (a TLS 1.3 key update), which the
+    /// kernel cannot take back to rustls; and no key update is made for
+    /// our side, so a connection should not carry more than the suite's
+    /// limit (2^24.5 records for AES-GCM, about 370 GB of full records).
+    ///
+    /// ```
+    /// use gyre_reactor::{TlsAcceptor, TlsIdentity};
+    ///
+    /// # let made = rcgen::generate_simple_self_signed(vec!["localhost".into()])?;
+    /// # let identity = TlsIdentity::from_pem(made.cert.pem().as_bytes(), made.signing_key.serialize_pem().as_bytes())?;
+    /// let tls = TlsAcceptor::builder().identity(identity).kernel_tls(true).build()?;
+    /// # let _ = tls;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn kernel_tls(mut self, on: bool) -> Self {
+        self.kernel_tls = on;
         self
     }
 
@@ -354,9 +397,16 @@ impl TlsAcceptorBuilder {
             versions.with_cert_resolver(Arc::new(SniOrDefault { by_name, fallback }))
         };
         config.alpn_protocols = self.alpn;
+        // rustls gives a session's keys up only where this is set.
+        config.enable_secret_extraction = self.kernel_tls;
+        if self.kernel_tls {
+            // What this kernel takes, asked here, off the loops.
+            crate::ktls::probe();
+        }
         Ok(TlsAcceptor {
             config: Arc::new(config),
             handshake_timeout: self.handshake_timeout,
+            kernel_tls: self.kernel_tls,
         })
     }
 }

@@ -81,6 +81,19 @@ pub enum TlsError {
         /// rustls's reason.
         source: rustls::Error,
     },
+    /// Handing the session's keys to the kernel failed after rustls had
+    /// given them up, so the connection cannot go on (see
+    /// [`TlsAcceptorBuilder::kernel_tls`](crate::TlsAcceptorBuilder::kernel_tls)).
+    #[error(
+        "kernel TLS on the connection with {} failed: {source}",
+        peer_name(peer)
+    )]
+    KernelTls {
+        /// The peer, if known.
+        peer: Option<SocketAddr>,
+        /// Why: rustls refusing its keys, or the kernel refusing them.
+        source: std::io::Error,
+    },
 }
 
 fn peer_name(peer: &Option<SocketAddr>) -> String {

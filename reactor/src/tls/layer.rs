@@ -3,9 +3,12 @@
 //! handshake's records as they come), [`TlsOutbound`] gathers plaintext
 //! until a flush and writes it as records. File regions are read and
 //! encrypted a chunk at a time, only while the channel is writable, so a
-//! large file costs a chunk of memory, not its size (the kernel's TLS,
-//! which would keep `sendfile`, is not used: see the crate's README). Uses
-//! the handler traits, the settings, session and error types beside it.
+//! large file costs a chunk of memory, not its size. A server built with
+//! `kernel_tls` hands the session's keys to the kernel after the handshake
+//! (`try_kernel_tls`); both halves then pass everything straight through,
+//! and the channel reads records and sends `close_notify` itself. Uses
+//! the handler traits, the settings, session, framing and error types
+//! beside it, and the kernel interface in `crate::ktls`.
 //!
 //! The halves are separate values (each layer's are), so they share the
 //! connection through an `Rc<RefCell<..>>`: a pipeline lives on its loop's
@@ -14,10 +17,12 @@
 
 use super::config::{TlsAcceptor, TlsConnector};
 use super::error::TlsError;
+use super::framing::RecordFraming;
 use super::session::TlsSession;
 use crate::chain::Append;
 use crate::error::Error;
 use crate::handler::{InboundContext, InboundHandler, OutboundContext, OutboundHandler, UserEvent};
+use crate::ktls;
 use crate::outbound::Outbound;
 use crate::pipeline::Pipeline;
 use crate::timer::TimerId;
@@ -60,6 +65,9 @@ struct Shared {
     /// Our `close_notify` has been sent, or the connection has failed:
     /// nothing more is written.
     done: bool,
+    /// The kernel runs the record layer now (kTLS): both halves pass
+    /// plaintext and file regions straight through, and `conn` is gone.
+    kernel: bool,
 }
 
 /// What one step of encryption left.
@@ -233,6 +241,11 @@ pub struct TlsInbound<W = Bytes> {
     /// The peer's `close_notify` has been passed on (as `InputClosed`).
     input_closed: bool,
     failed: bool,
+    /// The session is to go to the kernel after the handshake, and has
+    /// not yet gone nor been found unable to.
+    kernel_tls: bool,
+    /// Where the records fed to rustls end (followed while `kernel_tls`).
+    framing: RecordFraming,
     _w: PhantomData<fn(W)>,
 }
 
@@ -289,6 +302,7 @@ impl<W> TlsInbound<W> {
     fn pair(
         conn: Result<rustls::Connection, rustls::Error>,
         timeout: Duration,
+        kernel_tls: bool,
     ) -> (TlsInbound<W>, TlsOutbound<W>) {
         let (conn, setup_error) = match conn {
             Ok(mut conn) => {
@@ -309,6 +323,7 @@ impl<W> TlsInbound<W> {
             scratch: Vec::new(),
             close_pending: false,
             done: false,
+            kernel: false,
         }));
         (
             TlsInbound {
@@ -318,6 +333,8 @@ impl<W> TlsInbound<W> {
                 handshaken: false,
                 input_closed: false,
                 failed: false,
+                kernel_tls,
+                framing: RecordFraming::default(),
                 _w: PhantomData,
             },
             TlsOutbound {
@@ -345,7 +362,7 @@ impl<W> TlsInbound<W> {
     pub fn server(acceptor: &TlsAcceptor) -> (TlsInbound<W>, TlsOutbound<W>) {
         let conn =
             rustls::ServerConnection::new(acceptor.config.clone()).map(rustls::Connection::Server);
-        Self::pair(conn, acceptor.handshake_timeout)
+        Self::pair(conn, acceptor.handshake_timeout, acceptor.kernel_tls)
     }
 
     /// A client connection's two halves, with `connector`'s settings.
@@ -353,7 +370,7 @@ impl<W> TlsInbound<W> {
         let conn =
             rustls::ClientConnection::new(connector.config.clone(), connector.server_name.clone())
                 .map(rustls::Connection::Client);
-        Self::pair(conn, connector.handshake_timeout)
+        Self::pair(conn, connector.handshake_timeout, false)
     }
 }
 
@@ -424,6 +441,66 @@ impl<W: From<Bytes> + 'static> TlsInbound<W> {
         // File regions written during the handshake may go now.
         self.send_records(ctx);
     }
+
+    /// Hands the session to the kernel if it was asked for and this is a
+    /// moment it can be done: the handshake over, every record rustls made
+    /// on the socket, none half-read, nothing waiting to be encrypted or
+    /// passed on. Otherwise it is tried again after the next read or once
+    /// the queue drains; a connection the kernel cannot take stays in
+    /// rustls.
+    fn try_kernel_tls(&mut self, ctx: &mut impl InboundContext<Self>) {
+        if !self.kernel_tls || !self.handshaken || self.failed || self.input_closed {
+            return;
+        }
+        let channel = ctx.channel();
+        if !channel.is_open() || !channel.kernel_tls_possible() {
+            self.kernel_tls = false;
+            return;
+        }
+        if channel.queued_bytes() != 0 || !self.framing.at_boundary() {
+            return;
+        }
+        let mut shared = self.shared.borrow_mut();
+        if shared.done || shared.close_pending || shared.has_plaintext() || !shared.plain.is_empty()
+        {
+            return;
+        }
+        let Some(conn) = shared.conn.as_ref() else {
+            return;
+        };
+        if conn.is_handshaking() || conn.wants_write() {
+            return;
+        }
+        // One attempt from here on, whatever comes of it.
+        self.kernel_tls = false;
+        let suite = conn.negotiated_cipher_suite().map(|s| s.suite());
+        let Some((version, suite)) = conn.protocol_version().zip(suite) else {
+            return;
+        };
+        if !ktls::suits(version, suite) {
+            return;
+        }
+        if let Err(error) = channel.attach_kernel_tls() {
+            tracing::debug!(peer = ?channel.peer_addr(), %error, "kernel TLS refused; staying in rustls");
+            return;
+        }
+        let conn = shared.conn.take().expect("checked above");
+        let installed = conn
+            .dangerous_extract_secrets()
+            .map_err(std::io::Error::other)
+            .and_then(|secrets| channel.install_kernel_tls(version, secrets));
+        match installed {
+            Ok(()) => {
+                shared.kernel = true;
+                tracing::debug!(peer = ?channel.peer_addr(), ?version, ?suite, "kernel TLS on");
+            }
+            Err(source) => {
+                drop(shared);
+                let peer = ctx.channel().peer_addr();
+                self.fail(ctx, TlsError::KernelTls { peer, source });
+            }
+        }
+    }
 }
 
 impl<W: From<Bytes> + 'static> InboundHandler for TlsInbound<W> {
@@ -451,6 +528,14 @@ impl<W: From<Bytes> + 'static> InboundHandler for TlsInbound<W> {
     fn read(&mut self, ctx: &mut impl InboundContext<Self>, chunk: BytesMut) {
         if self.failed {
             return;
+        }
+        if self.shared.borrow().kernel {
+            // The kernel has decrypted it.
+            ctx.fire_read(chunk);
+            return;
+        }
+        if self.kernel_tls {
+            self.framing.feed(&chunk);
         }
         let mut input = &chunk[..];
         let mut peer_closed = false;
@@ -501,6 +586,9 @@ impl<W: From<Bytes> + 'static> InboundHandler for TlsInbound<W> {
         if let Some(plain) = plain {
             ctx.fire_read(plain);
         }
+        if !peer_closed {
+            self.try_kernel_tls(ctx);
+        }
         if peer_closed && !self.input_closed {
             self.input_closed = true;
             if ctx.channel().options().allow_half_closure {
@@ -515,9 +603,10 @@ impl<W: From<Bytes> + 'static> InboundHandler for TlsInbound<W> {
     }
 
     fn writability_changed(&mut self, ctx: &mut impl InboundContext<Self>, writable: bool) {
-        if writable && self.handshaken {
+        if writable && self.handshaken && !self.shared.borrow().kernel {
             // The socket took what was queued: encrypt the next chunks.
             self.send_records(ctx);
+            self.try_kernel_tls(ctx);
         }
         ctx.fire_writability_changed(writable);
     }
@@ -552,11 +641,22 @@ impl<W: From<Bytes> + Into<Outbound> + 'static> OutboundHandler for TlsOutbound<
     type Pass = W;
 
     #[inline]
-    fn write(&mut self, _: &mut impl OutboundContext<Self>, msg: W) {
-        self.shared.borrow_mut().push(msg.into());
+    fn write(&mut self, ctx: &mut impl OutboundContext<Self>, msg: W) {
+        let mut shared = self.shared.borrow_mut();
+        if shared.kernel {
+            // The kernel makes the records (and keeps `sendfile` for files).
+            drop(shared);
+            ctx.write(msg);
+        } else {
+            shared.push(msg.into());
+        }
     }
 
     fn flush(&mut self, ctx: &mut impl OutboundContext<Self>) {
+        if self.shared.borrow().kernel {
+            ctx.flush();
+            return;
+        }
         let result = pump::<W>(&self.shared, |records| {
             if let Some(records) = records {
                 ctx.write(records);
@@ -572,6 +672,11 @@ impl<W: From<Bytes> + Into<Outbound> + 'static> OutboundHandler for TlsOutbound<
     fn close(&mut self, ctx: &mut impl OutboundContext<Self>) {
         // What was written goes first.
         self.flush(ctx);
+        if self.shared.borrow().kernel {
+            // The channel sends our close_notify once its output is out.
+            ctx.close();
+            return;
+        }
         let waiting = {
             let mut shared = self.shared.borrow_mut();
             let waiting = shared.has_plaintext() && !shared.done;

@@ -3,6 +3,9 @@
 
 #![allow(dead_code)]
 
+#[cfg(feature = "tls")]
+pub mod tls;
+
 use bytes::{Bytes, BytesMut};
 use gyre_reactor::{
     ChannelOptions, EventLoopGroup, InboundContext, InboundHandler, Pipeline, Server,
