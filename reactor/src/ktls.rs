@@ -384,3 +384,37 @@ pub(crate) fn send_close_notify(fd: RawFd) -> io::Result<()> {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_structures_are_the_kernels_sizes() {
+        // linux/tls.h: 4 bytes of header, then the cipher's fields.
+        assert_eq!(size_of::<AesGcm128>(), 40);
+        assert_eq!(size_of::<AesGcm256>(), 56);
+        assert_eq!(size_of::<Chacha20Poly1305>(), 56);
+    }
+
+    #[test]
+    fn aes_gcm_takes_the_salt_from_the_nonce_base() {
+        let key: Vec<u8> = (100..132).collect();
+        let iv: [u8; 12] = std::array::from_fn(|i| i as u8);
+        let info = crypto_info(TLS_1_3_VERSION, TLS_CIPHER_AES_GCM_128, &key, &iv, 0x0102);
+        assert_eq!(&info[..4], &[0x04, 0x03, 51, 0]);
+        assert_eq!(&info[4..12], &iv[4..], "the IV");
+        assert_eq!(&info[12..28], &key[..16], "the key");
+        assert_eq!(&info[28..32], &iv[..4], "the salt");
+        assert_eq!(
+            &info[32..],
+            &[0, 0, 0, 0, 0, 0, 1, 2],
+            "the sequence, big-endian"
+        );
+        let info = crypto_info(TLS_1_2_VERSION, TLS_CIPHER_CHACHA20_POLY1305, &key, &iv, 7);
+        assert_eq!(&info[..4], &[0x03, 0x03, 54, 0]);
+        assert_eq!(&info[4..16], &iv[..]);
+        assert_eq!(&info[16..48], &key[..]);
+        assert_eq!(&info[48..], &7u64.to_be_bytes());
+    }
+}

@@ -2,9 +2,10 @@
 //! bodies with `sendfile` through [`FileRegion`](gyre_zerocopy::FileRegion)s.
 //!
 //! It serves HTTP, or HTTPS with a certificate and key
-//! ([`FileServerConfig::tls`]: bodies then go out read and encrypted a
-//! chunk at a time, since this kernel offers no kernel TLS to keep
-//! `sendfile`). It serves GET and HEAD with `Content-Length`, keep-alive and pipelining,
+//! ([`FileServerConfig::tls`]). Over HTTPS, where the kernel has TLS
+//! (kTLS), each connection's record layer goes to the kernel after the
+//! handshake and bodies keep `sendfile`; elsewhere they go out read and
+//! encrypted a chunk at a time. It serves GET and HEAD with `Content-Length`, keep-alive and pipelining,
 //! single byte ranges (`Range: bytes=a-b`, `a-`, `-n`: 206, or 416 past the
 //! end), 404 for missing files, 405 for other methods, and 403 for any path
 //! that would leave the root: `..` segments (plain or percent-encoded) and
@@ -97,7 +98,10 @@ impl FileServerConfig {
     }
 
     /// Serves HTTPS with the PEM certificate chain and key in these files
-    /// (ALPN `http/1.1`).
+    /// (ALPN `http/1.1`), handing connections to the kernel's TLS where it
+    /// has one ([`TlsAcceptorBuilder::kernel_tls`](gyre_reactor::TlsAcceptorBuilder::kernel_tls)),
+    /// so bodies keep `sendfile`. For other settings, set
+    /// [`tls`](Self::tls) to an acceptor of your own.
     ///
     /// # Errors
     /// The file that could not be read or used, named.
@@ -110,6 +114,7 @@ impl FileServerConfig {
             TlsAcceptor::builder()
                 .identity(gyre_reactor::TlsIdentity::from_pem_files(cert, key)?)
                 .alpn(["http/1.1"])
+                .kernel_tls(true)
                 .build()?,
         );
         Ok(self)

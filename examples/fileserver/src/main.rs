@@ -44,6 +44,11 @@ struct Args {
     /// The PEM private key of --tls-cert.
     #[arg(long, requires = "tls_cert")]
     tls_key: Option<PathBuf>,
+    /// Keep HTTPS in user space (rustls) even where the kernel has TLS
+    /// (by default connections go to the kernel after the handshake, so
+    /// bodies keep sendfile).
+    #[arg(long, requires = "tls_cert")]
+    no_kernel_tls: bool,
 }
 
 fn main() {
@@ -69,13 +74,23 @@ fn main() {
         config.workers = workers;
     }
     if let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) {
-        config = match config.with_tls_files(cert, key) {
-            Ok(config) => config,
+        let tls = gyre_reactor::TlsIdentity::from_pem_files(cert, key).and_then(|identity| {
+            gyre_reactor::TlsAcceptor::builder()
+                .identity(identity)
+                .alpn(["http/1.1"])
+                .kernel_tls(!args.no_kernel_tls)
+                .build()
+        });
+        match tls {
+            Ok(tls) => {
+                tracing::info!(kernel_tls = tls.kernel_tls(), "HTTPS");
+                config.tls = Some(tls);
+            }
             Err(e) => {
                 eprintln!("gyre-fileserver: {e}");
                 std::process::exit(1);
             }
-        };
+        }
     }
     let scheme = if config.tls.is_some() {
         "https"

@@ -2,7 +2,10 @@
 //! test, files of several sizes byte for byte, a byte range, HEAD,
 //! keep-alive (one connection for two transfers), a 404, and a client that
 //! does not trust the certificate refused. On the transport
-//! `GYRE_TRANSPORT` names.
+//! `GYRE_TRANSPORT` names. Where the kernel has TLS the connections go to
+//! it after their handshakes; `GYRE_EXPECT_KTLS=1` (as `scripts/ktls-guest`
+//! runs this file, in a VM whose kernel has it) makes the test insist, by
+//! the kernel's own count of kTLS sessions.
 
 mod common;
 
@@ -49,8 +52,21 @@ fn url(site: &Site, path: &str) -> String {
     )
 }
 
+/// The kernel's count of sessions its TLS has encrypted for
+/// (`TlsTxSw` in `/proc/net/tls_stat`); 0 where it has no TLS.
+fn kernel_tls_sessions() -> u64 {
+    std::fs::read_to_string("/proc/net/tls_stat")
+        .ok()
+        .and_then(|stat| {
+            stat.lines()
+                .find_map(|l| l.strip_prefix("TlsTxSw")?.trim().parse().ok())
+        })
+        .unwrap_or(0)
+}
+
 #[test]
 fn curl_downloads_over_https_with_ranges_head_and_keep_alive() {
+    let sessions_before = kernel_tls_sessions();
     let dir = std::env::temp_dir().join(format!("gyre-fs-https-certs-{}", std::process::id()));
     let c = certs(&dir);
     let site = Site::with("https", |config| {
@@ -145,6 +161,17 @@ fn curl_downloads_over_https_with_ranges_head_and_keep_alive() {
         &["-o", "/dev/null", "-w", "%{http_code}", &url(&site, "/one")],
     );
     assert!(ok && code == b"200");
+    let sessions = kernel_tls_sessions() - sessions_before;
+    eprintln!("connections the kernel's TLS took: {sessions}");
+    if std::env::var("GYRE_EXPECT_KTLS").as_deref() == Ok("1")
+        && std::env::var("GYRE_TRANSPORT").as_deref() != Ok("io_uring")
+    {
+        // Four downloads, a range, HEAD, keep-alive, 404, the last one.
+        assert!(
+            sessions >= 9,
+            "the kernel's TLS took {sessions} connections"
+        );
+    }
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -250,6 +250,14 @@ impl TlsAcceptor {
     pub fn config(&self) -> &Arc<ServerConfig> {
         &self.config
     }
+
+    /// Whether connections go to the kernel's TLS after their handshakes:
+    /// it was asked for ([`TlsAcceptorBuilder::kernel_tls`]) and this
+    /// kernel takes at least one version and cipher. Worth a line in a
+    /// server's start-up log.
+    pub fn kernel_tls(&self) -> bool {
+        self.kernel_tls && crate::ktls::available()
+    }
 }
 
 /// Builds a [`TlsAcceptor`].
