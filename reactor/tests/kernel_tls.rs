@@ -215,6 +215,43 @@ fn echo_and_a_file_over_every_suite_the_kernel_takes() {
     server.shutdown_gracefully(Duration::ZERO, Duration::from_secs(2));
 }
 
+/// A client that sends its first request in the same segment as its
+/// handshake's last message (as HTTP clients do) gets the answer through
+/// the kernel already.
+#[test]
+fn a_request_pipelined_behind_the_handshake_is_answered_through_the_kernel() {
+    let ca = TestCa::new("test CA");
+    let (file, content) = data_file("ktls-pipelined", (1 << 20) + 7);
+    let (server, rx) = server(&ca, file);
+    let mut client = rustls_client(server.local_addr(), "localhost", ca.pem(), None);
+    let (conn, sock) = (&mut client.conn, &mut client.sock);
+    // Drive the handshake by hand until only our last flight is left.
+    while conn.is_handshaking() {
+        while conn.wants_write() {
+            conn.write_tls(sock).unwrap();
+        }
+        if !conn.is_handshaking() {
+            break;
+        }
+        conn.read_tls(sock).unwrap();
+        conn.process_new_packets().unwrap();
+    }
+    // The Finished and the request, in one write.
+    conn.writer().write_all(b"get\n").unwrap();
+    let mut flight = Vec::new();
+    while conn.wants_write() {
+        conn.write_tls(&mut flight).unwrap();
+    }
+    sock.write_all(&flight).unwrap();
+    request_seen(&rx, true);
+    let mut got = Vec::new();
+    client.read_to_end(&mut got).expect("a clean end");
+    let header = format!("{}\n", content.len());
+    assert_eq!(&got[..header.len()], header.as_bytes());
+    assert!(got[header.len()..got.len() - 4] == content[..]);
+    server.shutdown_gracefully(Duration::ZERO, Duration::from_secs(2));
+}
+
 #[test]
 fn the_peers_close_notify_ends_input_cleanly() {
     let ca = TestCa::new("test CA");

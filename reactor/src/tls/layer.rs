@@ -444,9 +444,9 @@ impl<W: From<Bytes> + 'static> TlsInbound<W> {
 
     /// Hands the session to the kernel if it was asked for and this is a
     /// moment it can be done: the handshake over, every record rustls made
-    /// on the socket, none half-read, nothing waiting to be encrypted or
-    /// passed on. Otherwise it is tried again after the next read or once
-    /// the queue drains; a connection the kernel cannot take stays in
+    /// on the socket, none half-read, nothing waiting to be encrypted.
+    /// Otherwise it is tried again after the next read or once the queue
+    /// drains; a connection the kernel cannot take stays in
     /// rustls.
     fn try_kernel_tls(&mut self, ctx: &mut impl InboundContext<Self>) {
         if !self.kernel_tls || !self.handshaken || self.failed || self.input_closed {
@@ -461,8 +461,8 @@ impl<W: From<Bytes> + 'static> TlsInbound<W> {
             return;
         }
         let mut shared = self.shared.borrow_mut();
-        if shared.done || shared.close_pending || shared.has_plaintext() || !shared.plain.is_empty()
-        {
+        // Plaintext already read out of rustls (`plain`) is no obstacle.
+        if shared.done || shared.close_pending || shared.has_plaintext() {
             return;
         }
         let Some(conn) = shared.conn.as_ref() else {
@@ -579,15 +579,18 @@ impl<W: From<Bytes> + 'static> InboundHandler for TlsInbound<W> {
         if !self.handshaken && !handshaking {
             self.handshake_done(ctx);
         }
+        if !peer_closed {
+            // Before the plaintext goes on, so that what it asks for (a
+            // request pipelined behind the handshake's last message, as
+            // clients send them) is answered through the kernel already.
+            self.try_kernel_tls(ctx);
+        }
         let plain = {
             let mut shared = self.shared.borrow_mut();
             (!shared.plain.is_empty()).then(|| shared.plain.split())
         };
         if let Some(plain) = plain {
             ctx.fire_read(plain);
-        }
-        if !peer_closed {
-            self.try_kernel_tls(ctx);
         }
         if peer_closed && !self.input_closed {
             self.input_closed = true;
