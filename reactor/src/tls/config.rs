@@ -237,7 +237,8 @@ impl TlsAcceptor {
     }
 
     /// Uses a rustls configuration made by hand, for what the builder does
-    /// not offer.
+    /// not offer. Kernel TLS stays off (it is the builder's
+    /// [`kernel_tls`](TlsAcceptorBuilder::kernel_tls)).
     pub fn from_config(config: Arc<ServerConfig>) -> Self {
         TlsAcceptor {
             config,
