@@ -29,8 +29,7 @@ use std::time::Duration;
 
 /// Whether the tests must see the kernel take the connections.
 fn kernel_expected() -> bool {
-    std::env::var("GYRE_EXPECT_KTLS").as_deref() == Ok("1")
-        && common::transport() != Transport::IoUring
+    gyre_testkit::kernel_tls_expected() && common::transport() != Transport::IoUring
 }
 
 /// What the server's handler saw.

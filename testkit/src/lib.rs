@@ -3,12 +3,15 @@
 //! allocations-per-message tests and benches, and the highest open file
 //! descriptor ([`highest_fd`]) for the descriptor-limit tests; threads
 //! by name and CPU time ([`threads_named`], [`cpu_ticks`]) for the
-//! busy-poll tests and the benches; and the TLS certificates they use
-//! ([`certs`], on `rcgen`). The rest uses only `std`.
+//! busy-poll tests and the benches; the TLS certificates they use
+//! ([`certs`], on `rcgen`); and the kernel's count of kernel-TLS sessions
+//! ([`kernel_tls_sessions`]). The rest uses only `std`.
 
 pub mod certs;
+mod kernel_tls;
 mod threads;
 
+pub use kernel_tls::{kernel_tls_expected, kernel_tls_sessions};
 pub use threads::{cpu_ticks, threads_named};
 
 use std::alloc::{GlobalAlloc, Layout, System};

@@ -56,6 +56,11 @@ struct Args {
     /// the certificate's subject is the principal (User:CN=...).
     #[arg(long, requires = "tls_cert")]
     tls_client_ca: Option<PathBuf>,
+    /// Keep TLS in user space (rustls) even where the kernel has TLS (by
+    /// default SSL and SASL_SSL connections go to the kernel after the
+    /// handshake, so fetches keep sendfile).
+    #[arg(long, requires = "tls_cert")]
+    no_kernel_tls: bool,
     /// Kafka's ssl.principal.mapping.rules: how a client certificate's
     /// subject becomes the principal's name, e.g.
     /// 'RULE:^CN=(.*?),OU=.*$/$1/L,DEFAULT' (default: the subject).
@@ -326,12 +331,15 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     let tls = match (&args.tls_cert, &args.tls_key) {
         (Some(cert), Some(key)) => {
             let mut builder = gyre_reactor::TlsAcceptor::builder()
-                .identity(gyre_reactor::TlsIdentity::from_pem_files(cert, key)?);
+                .identity(gyre_reactor::TlsIdentity::from_pem_files(cert, key)?)
+                .kernel_tls(!args.no_kernel_tls);
             if let Some(ca) = &args.tls_client_ca {
                 builder =
                     builder.require_client_certificates(gyre_reactor::TlsRoots::from_pem_file(ca)?);
             }
-            Some(builder.build()?)
+            let tls = builder.build()?;
+            tracing::info!(kernel_tls = tls.kernel_tls(), "TLS listeners");
+            Some(tls)
         }
         _ => None,
     };

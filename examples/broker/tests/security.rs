@@ -153,6 +153,7 @@ fn kcat(
 
 #[test]
 fn kcat_authenticates_with_every_mechanism_in_clear_and_over_tls() {
+    let sessions_before = gyre_testkit::kernel_tls_sessions();
     let (broker, [plain, sasl, sasl_ssl], ca, dir) = secured("kcat");
     let pw = "wonder land";
     for (addr, protocol, mechanism) in [
@@ -185,6 +186,16 @@ fn kcat_authenticates_with_every_mechanism_in_clear_and_over_tls() {
         out,
         "SASL_PLAINTEXT SCRAM-SHA-256\nSASL_PLAINTEXT SCRAM-SHA-512\nSASL_SSL PLAIN\nSASL_SSL SCRAM-SHA-512\n"
     );
+    // Where the kernel has TLS, the SASL_SSL connections went to it (two
+    // produces and the fetch, each on at least one connection).
+    let sessions = gyre_testkit::kernel_tls_sessions() - sessions_before;
+    eprintln!("SASL_SSL connections the kernel's TLS took: {sessions}");
+    if gyre_testkit::kernel_tls_expected() {
+        assert!(
+            sessions >= 3,
+            "the kernel's TLS took {sessions} connections"
+        );
+    }
     // A wrong password is refused, with the reason logged by the broker.
     let (ok, _, err) = run(
         kcat(

@@ -52,21 +52,9 @@ fn url(site: &Site, path: &str) -> String {
     )
 }
 
-/// The kernel's count of sessions its TLS has encrypted for
-/// (`TlsTxSw` in `/proc/net/tls_stat`); 0 where it has no TLS.
-fn kernel_tls_sessions() -> u64 {
-    std::fs::read_to_string("/proc/net/tls_stat")
-        .ok()
-        .and_then(|stat| {
-            stat.lines()
-                .find_map(|l| l.strip_prefix("TlsTxSw")?.trim().parse().ok())
-        })
-        .unwrap_or(0)
-}
-
 #[test]
 fn curl_downloads_over_https_with_ranges_head_and_keep_alive() {
-    let sessions_before = kernel_tls_sessions();
+    let sessions_before = gyre_testkit::kernel_tls_sessions();
     let dir = std::env::temp_dir().join(format!("gyre-fs-https-certs-{}", std::process::id()));
     let c = certs(&dir);
     let site = Site::with("https", |config| {
@@ -161,11 +149,9 @@ fn curl_downloads_over_https_with_ranges_head_and_keep_alive() {
         &["-o", "/dev/null", "-w", "%{http_code}", &url(&site, "/one")],
     );
     assert!(ok && code == b"200");
-    let sessions = kernel_tls_sessions() - sessions_before;
+    let sessions = gyre_testkit::kernel_tls_sessions() - sessions_before;
     eprintln!("connections the kernel's TLS took: {sessions}");
-    if std::env::var("GYRE_EXPECT_KTLS").as_deref() == Ok("1")
-        && std::env::var("GYRE_TRANSPORT").as_deref() != Ok("io_uring")
-    {
+    if gyre_testkit::kernel_tls_expected() {
         // Four downloads, a range, HEAD, keep-alive, 404, the last one.
         assert!(
             sessions >= 9,
