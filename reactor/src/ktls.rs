@@ -33,38 +33,6 @@ pub(crate) const RECORD_ALERT: u8 = 21;
 pub(crate) const RECORD_HANDSHAKE: u8 = 22;
 pub(crate) const RECORD_DATA: u8 = 23;
 
-#[repr(C)]
-struct CryptoInfo {
-    version: u16,
-    cipher_type: u16,
-}
-
-#[repr(C)]
-struct AesGcm128 {
-    info: CryptoInfo,
-    iv: [u8; 8],
-    key: [u8; 16],
-    salt: [u8; 4],
-    rec_seq: [u8; 8],
-}
-
-#[repr(C)]
-struct AesGcm256 {
-    info: CryptoInfo,
-    iv: [u8; 8],
-    key: [u8; 32],
-    salt: [u8; 4],
-    rec_seq: [u8; 8],
-}
-
-#[repr(C)]
-struct Chacha20Poly1305 {
-    info: CryptoInfo,
-    iv: [u8; 12],
-    key: [u8; 32],
-    rec_seq: [u8; 8],
-}
-
 /// The ciphers, in the order [`Support`] keeps them.
 const CIPHERS: [u16; 3] = [
     TLS_CIPHER_AES_GCM_128,
@@ -141,66 +109,32 @@ fn setsockopt(fd: RawFd, level: libc::c_int, name: libc::c_int, value: &[u8]) ->
     }
 }
 
-/// The bytes of a `#[repr(C)]` structure of byte arrays and `u16`s.
-fn bytes_of<T>(value: &T) -> &[u8] {
-    // SAFETY: every `T` passed here is `#[repr(C)]` with `u16` and `u8`
-    // array fields only, laid out without padding (two `u16`s, then byte
-    // arrays), so all `size_of::<T>()` bytes are initialised.
-    unsafe { std::slice::from_raw_parts((value as *const T).cast::<u8>(), size_of::<T>()) }
-}
-
-/// One direction's `setsockopt` value: the cipher's structure, filled
-/// with `key` (its first 16 or 32 bytes), the 12-byte nonce base `iv` and
-/// the next record's sequence number.
+/// One direction's `setsockopt` value, laid out as `linux/tls.h`'s
+/// structure for the cipher: the version and the cipher (native-endian
+/// `u16`s), then for AES-GCM the IV (the 12-byte nonce base `iv` but its
+/// first 4 bytes), the key (16 or 32 bytes of `key`) and the salt (those
+/// first 4 bytes), for ChaCha20-Poly1305 the whole nonce base and the
+/// key; and last the next record's sequence number, big-endian. Every
+/// field is bytes or an aligned `u16`, so the structures have no padding.
 fn crypto_info(version: u16, cipher: u16, key: &[u8], iv: &[u8; 12], seq: u64) -> Vec<u8> {
-    let info = CryptoInfo {
-        version,
-        cipher_type: cipher,
-    };
-    let rec_seq = seq.to_be_bytes();
-    // For AES-GCM the kernel wants the nonce base's first 4 bytes as the
-    // salt and the other 8 as the IV.
-    let mut salt = [0; 4];
-    salt.copy_from_slice(&iv[..4]);
-    let mut gcm_iv = [0; 8];
-    gcm_iv.copy_from_slice(&iv[4..]);
-    match cipher {
-        TLS_CIPHER_AES_GCM_128 => {
-            let mut k = [0; 16];
-            k.copy_from_slice(&key[..16]);
-            bytes_of(&AesGcm128 {
-                info,
-                iv: gcm_iv,
-                key: k,
-                salt,
-                rec_seq,
-            })
-            .to_vec()
-        }
-        TLS_CIPHER_AES_GCM_256 => {
-            let mut k = [0; 32];
-            k.copy_from_slice(&key[..32]);
-            bytes_of(&AesGcm256 {
-                info,
-                iv: gcm_iv,
-                key: k,
-                salt,
-                rec_seq,
-            })
-            .to_vec()
-        }
-        _ => {
-            let mut k = [0; 32];
-            k.copy_from_slice(&key[..32]);
-            bytes_of(&Chacha20Poly1305 {
-                info,
-                iv: *iv,
-                key: k,
-                rec_seq,
-            })
-            .to_vec()
-        }
+    let mut info = Vec::with_capacity(56);
+    info.extend_from_slice(&version.to_ne_bytes());
+    info.extend_from_slice(&cipher.to_ne_bytes());
+    if cipher == TLS_CIPHER_CHACHA20_POLY1305 {
+        info.extend_from_slice(iv);
+        info.extend_from_slice(&key[..32]);
+    } else {
+        let key_len = if cipher == TLS_CIPHER_AES_GCM_128 {
+            16
+        } else {
+            32
+        };
+        info.extend_from_slice(&iv[4..]);
+        info.extend_from_slice(&key[..key_len]);
+        info.extend_from_slice(&iv[..4]);
     }
+    info.extend_from_slice(&seq.to_be_bytes());
+    info
 }
 
 /// The kernel's cipher for rustls's extracted keys, with the key and the
@@ -390,11 +324,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_structures_are_the_kernels_sizes() {
+    fn the_values_are_the_kernels_structure_sizes() {
         // linux/tls.h: 4 bytes of header, then the cipher's fields.
-        assert_eq!(size_of::<AesGcm128>(), 40);
-        assert_eq!(size_of::<AesGcm256>(), 56);
-        assert_eq!(size_of::<Chacha20Poly1305>(), 56);
+        let sized = |cipher| crypto_info(TLS_1_3_VERSION, cipher, &[0; 32], &[0; 12], 0).len();
+        assert_eq!(sized(TLS_CIPHER_AES_GCM_128), 40);
+        assert_eq!(sized(TLS_CIPHER_AES_GCM_256), 56);
+        assert_eq!(sized(TLS_CIPHER_CHACHA20_POLY1305), 56);
     }
 
     #[test]

@@ -21,6 +21,7 @@ use gyre_reactor::{
 };
 use gyre_testkit::certs::TestCa;
 use rustls::crypto::ring::{cipher_suite, default_provider};
+use rustls::version::{TLS12, TLS13};
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::PathBuf;
@@ -113,6 +114,17 @@ fn data_file(name: &str, len: usize) -> (PathBuf, Vec<u8>) {
     (path, content)
 }
 
+/// Checks the answer to "get": the file's length, the file, "end".
+fn check_file_answer(got: &[u8], content: &[u8], what: &str) {
+    let header = format!("{}\n", content.len());
+    assert_eq!(&got[..header.len()], header.as_bytes(), "{what}");
+    assert!(
+        got[header.len()..got.len() - 4] == content[..],
+        "{what}: the file arrived intact"
+    );
+    assert_eq!(&got[got.len() - 4..], b"end\n", "{what}");
+}
+
 fn next(rx: &mpsc::Receiver<Seen>) -> Seen {
     rx.recv_timeout(Duration::from_secs(60))
         .expect("a report from the server")
@@ -138,31 +150,14 @@ fn echo_and_a_file_over_every_suite_the_kernel_takes() {
     let ca = TestCa::new("test CA");
     let (file, content) = data_file("ktls-suites", (3 << 20) + 13);
     let (server, rx) = server(&ca, file);
+    use cipher_suite::*;
     let suites = [
-        (
-            cipher_suite::TLS13_AES_128_GCM_SHA256,
-            &rustls::version::TLS13,
-        ),
-        (
-            cipher_suite::TLS13_AES_256_GCM_SHA384,
-            &rustls::version::TLS13,
-        ),
-        (
-            cipher_suite::TLS13_CHACHA20_POLY1305_SHA256,
-            &rustls::version::TLS13,
-        ),
-        (
-            cipher_suite::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
-            &rustls::version::TLS12,
-        ),
-        (
-            cipher_suite::TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
-            &rustls::version::TLS12,
-        ),
-        (
-            cipher_suite::TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
-            &rustls::version::TLS12,
-        ),
+        (TLS13_AES_128_GCM_SHA256, &TLS13),
+        (TLS13_AES_256_GCM_SHA384, &TLS13),
+        (TLS13_CHACHA20_POLY1305_SHA256, &TLS13),
+        (TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, &TLS12),
+        (TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384, &TLS12),
+        (TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256, &TLS12),
     ];
     for (suite, version) in suites {
         let name = format!("{:?}", suite.suite());
@@ -196,13 +191,7 @@ fn echo_and_a_file_over_every_suite_the_kernel_takes() {
                 got.len()
             )
         });
-        let header = format!("{}\n", content.len());
-        assert_eq!(&got[..header.len()], header.as_bytes(), "{name}");
-        assert!(
-            got[header.len()..got.len() - 4] == content[..],
-            "{name}: the file arrived intact"
-        );
-        assert_eq!(&got[got.len() - 4..], b"end\n", "{name}");
+        check_file_answer(&got, &content, &name);
         assert_eq!(
             conn.conn.negotiated_cipher_suite().map(|s| s.suite()),
             Some(suite.suite())
@@ -245,9 +234,7 @@ fn a_request_pipelined_behind_the_handshake_is_answered_through_the_kernel() {
     request_seen(&rx, true);
     let mut got = Vec::new();
     client.read_to_end(&mut got).expect("a clean end");
-    let header = format!("{}\n", content.len());
-    assert_eq!(&got[..header.len()], header.as_bytes());
-    assert!(got[header.len()..got.len() - 4] == content[..]);
+    check_file_answer(&got, &content, "pipelined");
     server.shutdown_gracefully(Duration::ZERO, Duration::from_secs(2));
 }
 

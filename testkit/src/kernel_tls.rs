@@ -28,3 +28,17 @@ pub fn kernel_tls_expected() -> bool {
     std::env::var("GYRE_EXPECT_KTLS").as_deref() == Ok("1")
         && std::env::var("GYRE_TRANSPORT").as_deref() != Ok("io_uring")
 }
+
+/// Reports how many sessions the kernel's TLS took since `before` (a
+/// [`kernel_tls_sessions`] reading) for `what`, and insists on at least
+/// `at_least` where [`kernel_tls_expected`].
+pub fn check_kernel_tls_took(before: u64, at_least: u64, what: &str) {
+    let took = kernel_tls_sessions() - before;
+    eprintln!("{what}: the kernel's TLS took {took} connections");
+    if kernel_tls_expected() {
+        assert!(
+            took >= at_least,
+            "{what}: the kernel's TLS took {took} connections, not {at_least}"
+        );
+    }
+}

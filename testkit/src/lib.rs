@@ -11,7 +11,7 @@ pub mod certs;
 mod kernel_tls;
 mod threads;
 
-pub use kernel_tls::{kernel_tls_expected, kernel_tls_sessions};
+pub use kernel_tls::{check_kernel_tls_took, kernel_tls_expected, kernel_tls_sessions};
 pub use threads::{cpu_ticks, threads_named};
 
 use std::alloc::{GlobalAlloc, Layout, System};

@@ -188,14 +188,7 @@ fn kcat_authenticates_with_every_mechanism_in_clear_and_over_tls() {
     );
     // Where the kernel has TLS, the SASL_SSL connections went to it (two
     // produces and the fetch, each on at least one connection).
-    let sessions = gyre_testkit::kernel_tls_sessions() - sessions_before;
-    eprintln!("SASL_SSL connections the kernel's TLS took: {sessions}");
-    if gyre_testkit::kernel_tls_expected() {
-        assert!(
-            sessions >= 3,
-            "the kernel's TLS took {sessions} connections"
-        );
-    }
+    gyre_testkit::check_kernel_tls_took(sessions_before, 3, "SASL_SSL");
     // A wrong password is refused, with the reason logged by the broker.
     let (ok, _, err) = run(
         kcat(
