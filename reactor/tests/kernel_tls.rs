@@ -114,6 +114,58 @@ fn data_file(name: &str, len: usize) -> (PathBuf, Vec<u8>) {
     (path, content)
 }
 
+/// A kernel-TLS server serving a file of `len` bytes, with its CA and
+/// what its handler reports.
+struct Rig {
+    ca: TestCa,
+    server: Server,
+    rx: mpsc::Receiver<Seen>,
+    content: Vec<u8>,
+}
+
+impl Rig {
+    fn new(name: &str, len: usize) -> Rig {
+        let ca = TestCa::new("test CA");
+        let (file, content) = data_file(name, len);
+        let (server, rx) = server(&ca, file);
+        Rig {
+            ca,
+            server,
+            rx,
+            content,
+        }
+    }
+
+    /// A rustls client of the server, with the default suites.
+    fn client(&self) -> rustls::StreamOwned<rustls::ClientConnection, TcpStream> {
+        rustls_client(self.server.local_addr(), "localhost", self.ca.pem(), None)
+    }
+}
+
+impl Drop for Rig {
+    fn drop(&mut self) {
+        self.server
+            .shutdown_gracefully(Duration::ZERO, Duration::from_secs(2));
+    }
+}
+
+/// Two echo round trips: the first may still be answered by rustls (the
+/// switch comes once the handshake's last records are out), the second
+/// must be the kernel's where it is expected.
+fn two_round_trips(
+    conn: &mut rustls::StreamOwned<rustls::ClientConnection, TcpStream>,
+    rx: &mpsc::Receiver<Seen>,
+    what: &str,
+) {
+    for (line, switched) in [(&b"one\n"[..], false), (b"two\n", true)] {
+        conn.write_all(line).unwrap();
+        let mut got = vec![0u8; line.len()];
+        conn.read_exact(&mut got).unwrap();
+        assert_eq!(got, line, "{what}");
+        request_seen(rx, switched);
+    }
+}
+
 /// Checks the answer to "get": the file's length, the file, "end".
 fn check_file_answer(got: &[u8], content: &[u8], what: &str) {
     let header = format!("{}\n", content.len());
@@ -147,9 +199,7 @@ fn request_seen(rx: &mpsc::Receiver<Seen>, switched: bool) -> bool {
 
 #[test]
 fn echo_and_a_file_over_every_suite_the_kernel_takes() {
-    let ca = TestCa::new("test CA");
-    let (file, content) = data_file("ktls-suites", (3 << 20) + 13);
-    let (server, rx) = server(&ca, file);
+    let rig = Rig::new("ktls-suites", (3 << 20) + 13);
     use cipher_suite::*;
     let suites = [
         (TLS13_AES_128_GCM_SHA256, &TLS13),
@@ -164,25 +214,16 @@ fn echo_and_a_file_over_every_suite_the_kernel_takes() {
         let mut provider = default_provider();
         provider.cipher_suites = vec![suite];
         let mut conn = rustls_client_offering(
-            server.local_addr(),
+            rig.server.local_addr(),
             "localhost",
-            ca.pem(),
+            rig.ca.pem(),
             None,
             provider,
             &[version],
         );
-        // Two round trips: the first may still be read by rustls (the
-        // switch comes once the handshake's last records are out), the
-        // second must be the kernel's.
-        for (line, switched) in [(&b"hello\n"[..], false), (b"again\n", true)] {
-            conn.write_all(line).unwrap();
-            let mut got = vec![0u8; line.len()];
-            conn.read_exact(&mut got).unwrap();
-            assert_eq!(got, line, "{name}");
-            request_seen(&rx, switched);
-        }
+        two_round_trips(&mut conn, &rig.rx, &name);
         conn.write_all(b"get\n").unwrap();
-        let kernel = request_seen(&rx, true);
+        let kernel = request_seen(&rig.rx, true);
         eprintln!("{name}: kernel TLS {kernel}");
         let mut got = Vec::new();
         conn.read_to_end(&mut got).unwrap_or_else(|e| {
@@ -191,16 +232,15 @@ fn echo_and_a_file_over_every_suite_the_kernel_takes() {
                 got.len()
             )
         });
-        check_file_answer(&got, &content, &name);
+        check_file_answer(&got, &rig.content, &name);
         assert_eq!(
             conn.conn.negotiated_cipher_suite().map(|s| s.suite()),
             Some(suite.suite())
         );
     }
-    while let Ok(seen) = rx.try_recv() {
+    while let Ok(seen) = rig.rx.try_recv() {
         assert!(!matches!(seen, Seen::Error(_)), "the server saw {seen:?}");
     }
-    server.shutdown_gracefully(Duration::ZERO, Duration::from_secs(2));
 }
 
 /// A client that sends its first request in the same segment as its
@@ -208,10 +248,8 @@ fn echo_and_a_file_over_every_suite_the_kernel_takes() {
 /// the kernel already.
 #[test]
 fn a_request_pipelined_behind_the_handshake_is_answered_through_the_kernel() {
-    let ca = TestCa::new("test CA");
-    let (file, content) = data_file("ktls-pipelined", (1 << 20) + 7);
-    let (server, rx) = server(&ca, file);
-    let mut client = rustls_client(server.local_addr(), "localhost", ca.pem(), None);
+    let rig = Rig::new("ktls-pipelined", (1 << 20) + 7);
+    let mut client = rig.client();
     let (conn, sock) = (&mut client.conn, &mut client.sock);
     // Drive the handshake by hand until only our last flight is left.
     while conn.is_handshaking() {
@@ -231,25 +269,17 @@ fn a_request_pipelined_behind_the_handshake_is_answered_through_the_kernel() {
         conn.write_tls(&mut flight).unwrap();
     }
     sock.write_all(&flight).unwrap();
-    request_seen(&rx, true);
+    request_seen(&rig.rx, true);
     let mut got = Vec::new();
     client.read_to_end(&mut got).expect("a clean end");
-    check_file_answer(&got, &content, "pipelined");
-    server.shutdown_gracefully(Duration::ZERO, Duration::from_secs(2));
+    check_file_answer(&got, &rig.content, "pipelined");
 }
 
 #[test]
 fn the_peers_close_notify_ends_input_cleanly() {
-    let ca = TestCa::new("test CA");
-    let (file, _) = data_file("ktls-close", 10);
-    let (server, rx) = server(&ca, file);
-    let mut conn = rustls_client(server.local_addr(), "localhost", ca.pem(), None);
-    for (line, switched) in [(&b"one\n"[..], false), (b"two\n", true)] {
-        conn.write_all(line).unwrap();
-        let mut got = vec![0u8; line.len()];
-        conn.read_exact(&mut got).unwrap();
-        request_seen(&rx, switched);
-    }
+    let rig = Rig::new("ktls-close", 10);
+    let mut conn = rig.client();
+    two_round_trips(&mut conn, &rig.rx, "close");
     conn.conn.send_close_notify();
     conn.flush().unwrap();
     // The server reads our alert as the end of input, closes, and answers
@@ -259,36 +289,27 @@ fn the_peers_close_notify_ends_input_cleanly() {
     conn.read_to_end(&mut rest)
         .expect("the server's close_notify before its TCP close");
     assert!(rest.is_empty());
-    while let Ok(seen) = rx.recv_timeout(Duration::from_millis(300)) {
+    while let Ok(seen) = rig.rx.recv_timeout(Duration::from_millis(300)) {
         assert!(
             matches!(seen, Seen::InputClosed),
             "a clean close, but the server saw {seen:?}"
         );
     }
-    server.shutdown_gracefully(Duration::ZERO, Duration::from_secs(2));
 }
 
 #[test]
 fn a_corrupt_record_closes_only_its_connection() {
-    let ca = TestCa::new("test CA");
-    let (file, _) = data_file("ktls-corrupt", 10);
-    let (server, rx) = server(&ca, file);
-    let mut bystander = rustls_client(server.local_addr(), "localhost", ca.pem(), None);
-    let mut victim = rustls_client(server.local_addr(), "localhost", ca.pem(), None);
-    for conn in [&mut bystander, &mut victim] {
-        for switched in [false, true] {
-            conn.write_all(b"ping\n").unwrap();
-            let mut got = [0u8; 5];
-            conn.read_exact(&mut got).unwrap();
-            request_seen(&rx, switched);
-        }
-    }
+    let rig = Rig::new("ktls-corrupt", 10);
+    let mut bystander = rig.client();
+    let mut victim = rig.client();
+    two_round_trips(&mut bystander, &rig.rx, "bystander");
+    two_round_trips(&mut victim, &rig.rx, "victim");
     // An application-data record whose tag cannot verify, written under
     // the session's feet.
     let mut record = vec![23, 3, 3, 0, 40];
     record.extend((0..40u8).map(|i| i.wrapping_mul(37)));
     victim.sock.write_all(&record).unwrap();
-    match next(&rx) {
+    match next(&rig.rx) {
         Seen::Error(e) => eprintln!("the server refused the record: {e}"),
         other => panic!("expected an error, got {other:?}"),
     }
@@ -299,33 +320,24 @@ fn a_corrupt_record_closes_only_its_connection() {
     let mut got = [0u8; 6];
     bystander.read_exact(&mut got).unwrap();
     assert_eq!(&got, b"still\n");
-    request_seen(&rx, true);
-    server.shutdown_gracefully(Duration::ZERO, Duration::from_secs(2));
+    request_seen(&rig.rx, true);
 }
 
 /// A plain TCP stream to a kernel-TLS server that never finishes a
 /// handshake changes nothing for the next client.
 #[test]
 fn garbage_before_any_handshake_is_refused_as_before() {
-    let ca = TestCa::new("test CA");
-    let (file, _) = data_file("ktls-garbage", 10);
-    let (server, rx) = server(&ca, file);
-    let mut plain = TcpStream::connect(server.local_addr()).unwrap();
+    let rig = Rig::new("ktls-garbage", 10);
+    let mut plain = TcpStream::connect(rig.server.local_addr()).unwrap();
     plain.write_all(b"GET / HTTP/1.1\r\n\r\n").unwrap();
     plain
         .set_read_timeout(Some(Duration::from_secs(30)))
         .unwrap();
     let mut rest = Vec::new();
     let _ = plain.read_to_end(&mut rest);
-    match next(&rx) {
+    match next(&rig.rx) {
         Seen::Error(e) => assert!(e.contains("handshake"), "{e}"),
         other => panic!("expected a handshake error, got {other:?}"),
     }
-    let mut conn = rustls_client(server.local_addr(), "localhost", ca.pem(), None);
-    conn.write_all(b"fine\n").unwrap();
-    let mut got = [0u8; 5];
-    conn.read_exact(&mut got).unwrap();
-    assert_eq!(&got, b"fine\n");
-    request_seen(&rx, false);
-    server.shutdown_gracefully(Duration::ZERO, Duration::from_secs(2));
+    two_round_trips(&mut rig.client(), &rig.rx, "after the garbage");
 }
