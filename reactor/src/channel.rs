@@ -5,7 +5,8 @@
 //! [`Channel`] is the part handlers can see (through their context) and the
 //! outbound path writes into. `task::ChannelTask` pairs it with a pipeline
 //! and is what the loop stores, behind one `dyn` call per readiness event;
-//! `uring` holds the io_uring forms of its operations.
+//! `uring` holds the io_uring forms of its operations, `kernel_tls` its
+//! reads and `close_notify` once the kernel runs its TLS records.
 
 #[cfg(feature = "io-uring")]
 mod completions;
