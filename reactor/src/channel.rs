@@ -172,8 +172,9 @@ pub struct Channel {
     /// The loop has output it could not write because a direct writer was
     /// in the gate; the writer schedules the channel when it leaves.
     direct_blocked: bool,
-    /// A TCP socket on an epoll loop, whose reads the channel makes itself
-    /// (`recvmsg`), so it can read a kernel-TLS socket's control records.
+    /// A TCP socket: the kernel's TLS could take it (on an io_uring loop,
+    /// once the channel has gone over to readiness I/O, so that its reads
+    /// are the channel's own `recvmsg`, which carries each record's type).
     kernel_tls_possible: bool,
     /// The kernel encrypts and decrypts this socket's TLS records: set by
     /// the TLS layer after its handshake (through `&Channel`, hence the cell).
@@ -451,10 +452,12 @@ impl Channel {
     /// Registers the channel with its loop's driver: epoll readiness, or
     /// (for a connecting io_uring channel) a poll for the connect's end.
     pub(crate) fn register(&mut self, lp: &mut LoopLocal) -> io::Result<()> {
+        self.kernel_tls_possible = self.stream.as_ref().is_some_and(Stream::is_tcp);
         match &mut lp.driver {
             Driver::Epoll(registry) => self.epoll_register(registry),
             #[cfg(feature = "io-uring")]
             Driver::Uring(ring) => {
+                self.ring.on_ring = true;
                 // Accepted channels start reading when active.
                 if self.state == State::Connecting {
                     self.arm_connect(ring);
@@ -471,7 +474,7 @@ impl Channel {
         match &mut lp.driver {
             Driver::Epoll(_) => self.write_out(now),
             #[cfg(feature = "io-uring")]
-            Driver::Uring(ring) if self.datagram => {
+            Driver::Uring(ring) if self.uses_readiness() => {
                 self.write_out(now);
                 self.arm_writable(ring);
             }

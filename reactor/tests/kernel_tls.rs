@@ -4,8 +4,8 @@
 //! `close_notify` read as a clean end and ours sent; a corrupt record
 //! closing only its own connection.
 //!
-//! Where the kernel has TLS, the connections switch to it; elsewhere (a
-//! kernel without it, an io_uring loop) they stay in rustls, and every
+//! Where the kernel has TLS, the connections switch to it (on either
+//! transport: `GYRE_TRANSPORT`); elsewhere they stay in rustls, and every
 //! test must pass either way. `GYRE_EXPECT_KTLS=1` makes the tests insist
 //! that the switch happened: `scripts/ktls-guest` runs this file that way
 //! inside a small VM whose kernel has TLS, since the hosts this project
@@ -17,7 +17,7 @@ use bytes::{Bytes, BytesMut};
 use common::tls::{rustls_client, rustls_client_offering, AsTls};
 use gyre_reactor::{
     Error, InboundContext, InboundHandler, Outbound, Pipeline, Server, ServerBootstrap,
-    TlsAcceptor, Transport, UserEvent,
+    TlsAcceptor, UserEvent,
 };
 use gyre_testkit::certs::TestCa;
 use rustls::crypto::ring::{cipher_suite, default_provider};
@@ -27,11 +27,6 @@ use std::net::TcpStream;
 use std::path::PathBuf;
 use std::sync::mpsc;
 use std::time::Duration;
-
-/// Whether the tests must see the kernel take the connections.
-fn kernel_expected() -> bool {
-    gyre_testkit::kernel_tls_expected() && common::transport() != Transport::IoUring
-}
 
 /// What the server's handler saw.
 #[derive(Debug)]
@@ -188,7 +183,7 @@ fn next(rx: &mpsc::Receiver<Seen>) -> Seen {
 fn request_seen(rx: &mpsc::Receiver<Seen>, switched: bool) -> bool {
     match next(rx) {
         Seen::Request(kernel) => {
-            if switched && kernel_expected() {
+            if switched && gyre_testkit::kernel_tls_expected() {
                 assert!(kernel, "the kernel should have taken the connection");
             }
             kernel

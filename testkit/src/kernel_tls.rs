@@ -22,11 +22,9 @@ pub fn kernel_tls_sessions() -> u64 {
 }
 
 /// Whether this run insists that TLS servers hand their connections to
-/// the kernel: `GYRE_EXPECT_KTLS=1`, on an epoll loop (`GYRE_TRANSPORT`
-/// not `io_uring`, where the kernel's TLS is not used).
+/// the kernel (on either transport): `GYRE_EXPECT_KTLS=1`.
 pub fn kernel_tls_expected() -> bool {
     std::env::var("GYRE_EXPECT_KTLS").as_deref() == Ok("1")
-        && std::env::var("GYRE_TRANSPORT").as_deref() != Ok("io_uring")
 }
 
 /// Reports how many sessions the kernel's TLS took since `before` (a

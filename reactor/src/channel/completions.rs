@@ -2,8 +2,9 @@
 //! write, splice, connect or cancellation means for the channel and its
 //! pipeline. The operations themselves, and the memory they hold while in
 //! flight, are the channel's (`uring`); this is the part that reaches the
-//! pipeline, so it sits above it, beside the task. A UDP channel's
-//! completions are readiness polls: it reads and sends as on epoll.
+//! pipeline, so it sits above it, beside the task. The completions of a
+//! channel using readiness (UDP, and TLS that may go over to kernel TLS)
+//! are polls: it reads and writes as on epoll.
 
 use super::task::ChannelTask;
 use super::uring::os_error;
@@ -36,8 +37,8 @@ impl<L: InboundChain<R, S>, S: Into<Outbound>, R: FromSocket> ChannelTask<L, S, 
                     self.on_write(lp, Op::Send, res);
                 }
             }
-            Op::Recv if self.ch.datagram => self.on_datagram_poll(lp, Op::Recv, res),
-            Op::Send if self.ch.datagram => self.on_datagram_poll(lp, Op::Send, res),
+            Op::Recv if self.ch.uses_readiness() => self.on_readiness(lp, Op::Recv, res),
+            Op::Send if self.ch.uses_readiness() => self.on_readiness(lp, Op::Send, res),
             Op::Recv => self.on_recv(lp, res, flags),
             Op::Send | Op::SpliceIn | Op::SpliceOut => {
                 self.ch.ring.write = None;
@@ -62,9 +63,10 @@ impl<L: InboundChain<R, S>, S: Into<Outbound>, R: FromSocket> ChannelTask<L, S, 
         }
     }
 
-    /// A UDP channel's poll for readable (`Op::Recv`) or writable
-    /// (`Op::Send`) completed: read or send now, then poll again.
-    fn on_datagram_poll(&mut self, lp: &mut LoopLocal, kind: Op, res: i32) {
+    /// A readiness channel's (UDP, or one that may go over to kernel TLS)
+    /// poll for readable (`Op::Recv`) or writable (`Op::Send`) completed:
+    /// read or write now, then poll again.
+    fn on_readiness(&mut self, lp: &mut LoopLocal, kind: Op, res: i32) {
         if kind == Op::Recv {
             self.ch.ring.recv = false;
         } else {
@@ -151,7 +153,7 @@ impl<L: InboundChain<R, S>, S: Into<Outbound>, R: FromSocket> ChannelTask<L, S, 
     /// Reading resumed (or a retry is due): deliver what was held back,
     /// then receive again.
     pub(super) fn uring_reread(&mut self, lp: &mut LoopLocal) {
-        if self.ch.datagram {
+        if self.ch.uses_readiness() {
             if self.ch.state == State::Active {
                 self.do_read(lp, false);
             }

@@ -13,7 +13,6 @@ impl Channel {
     pub(super) fn epoll_register(&mut self, registry: &Registry) -> io::Result<()> {
         let stream = self.stream.as_mut().expect("registering a closed channel");
         registry.register(stream, self.token, Interest::READABLE | Interest::WRITABLE)?;
-        self.kernel_tls_possible = stream.is_tcp();
         self.open_gate();
         Ok(())
     }

@@ -13,10 +13,31 @@ const CLOSE_NOTIFY: u8 = 0;
 
 impl Channel {
     /// Whether the kernel's TLS could take this channel's socket: a TCP
-    /// connection on an epoll loop (io_uring's receives carry no record
-    /// type), open, on a kernel found to have kTLS.
+    /// connection, open, on a kernel found to have kTLS (and on an io_uring
+    /// loop, one [prepared](Self::prepare_kernel_tls) for it).
     pub(crate) fn kernel_tls_possible(&self) -> bool {
+        #[cfg(feature = "io-uring")]
+        if self.ring.on_ring && !self.uses_readiness() {
+            return false;
+        }
         self.kernel_tls_possible && self.stream.is_some() && !self.failed && ktls::available()
+    }
+
+    /// Readies the channel for the TLS layer to hand its session to the
+    /// kernel later, which it asks for in its `active`: whether it may.
+    /// On an io_uring loop this moves the channel to readiness I/O, as
+    /// epoll's: the channel then reads with its own `recvmsg`, which
+    /// carries each record's type, and no receive of the ring's can take
+    /// ciphertext past the moment of the switch.
+    pub(crate) fn prepare_kernel_tls(&self) -> bool {
+        if !self.kernel_tls_possible || !ktls::available() {
+            return false;
+        }
+        #[cfg(feature = "io-uring")]
+        if self.ring.on_ring {
+            return self.use_readiness();
+        }
+        true
     }
 
     /// Attaches the kernel's TLS to the socket (`TCP_ULP`); until

@@ -1,9 +1,12 @@
 //! A channel's I/O on an io_uring loop: a receive straight into the read
 //! buffer, gathered `sendmsg` of the queue, file regions spliced through a
-//! pipe, and cancellation on close. A UDP channel instead polls through
-//! the ring for readiness and then reads and sends its datagrams with the
-//! same non-blocking calls an epoll loop makes: a receive from the buffer
-//! pool would lose each datagram's sender.
+//! pipe, and cancellation on close. Two kinds of channel instead poll
+//! through the ring for readiness and then read and write with the same
+//! non-blocking calls an epoll loop makes: a UDP channel (a receive from
+//! the buffer pool would lose each datagram's sender), and a TLS
+//! connection that may go over to kernel TLS (a multishot receive could
+//! take ciphertext past the moment of the switch, and carries no record
+//! type).
 //!
 //! At most one receive and one write are in flight per channel, which keeps
 //! the order of bytes on the wire the order of the queue and lets each
@@ -49,6 +52,12 @@ pub(crate) struct RingState {
     /// The peer's EOF has arrived but input received before it is still
     /// held (reading is paused); the EOF is acted on once that is delivered.
     pub(super) eof: bool,
+    /// A stream channel polls for readiness and reads and writes itself,
+    /// for kernel TLS (set through `&Channel`, by the TLS layer's
+    /// `active`, before the first receive; never cleared).
+    pub(super) readiness: std::cell::Cell<bool>,
+    /// The channel's loop is an io_uring loop (set at registration).
+    pub(super) on_ring: bool,
 }
 
 impl Default for RingState {
@@ -70,6 +79,8 @@ impl Default for RingState {
             in_pipe: 0,
             zc_result: None,
             eof: false,
+            readiness: std::cell::Cell::new(false),
+            on_ring: false,
         }
     }
 }
@@ -84,6 +95,24 @@ impl RingState {
 impl Channel {
     fn id(&self) -> usize {
         self.token.0
+    }
+
+    /// Whether this channel polls for readiness and makes its own
+    /// non-blocking reads and writes, as on epoll: a UDP channel, or one
+    /// that may go over to kernel TLS.
+    pub(super) fn uses_readiness(&self) -> bool {
+        self.datagram || self.ring.readiness.get()
+    }
+
+    /// Moves a stream channel over to readiness I/O, for kernel TLS: only
+    /// before its first receive, so no ring operation of the other kind is
+    /// in flight. Whether it now uses readiness I/O.
+    #[cfg(feature = "tls")]
+    pub(super) fn use_readiness(&self) -> bool {
+        if !self.ring.recv && self.ring.write.is_none() && self.reads == 0 {
+            self.ring.readiness.set(true);
+        }
+        self.uses_readiness()
     }
 
     /// Queues a multishot receive from the loop's buffer pool, if reading
@@ -103,9 +132,9 @@ impl Channel {
         let Some(fd) = self.stream.as_ref().map(AsRawFd::as_raw_fd) else {
             return;
         };
-        let entry = if self.datagram {
-            // One-shot: it completes at once if a datagram is already
-            // waiting, so nothing that arrived between two polls is missed.
+        let entry = if self.uses_readiness() {
+            // One-shot: it completes at once if data is already waiting, so
+            // nothing that arrived between two polls is missed.
             ops::PollAdd::new(Fd(fd), libc::POLLIN as u32).build()
         } else {
             ops::RecvMulti::new(Fd(fd), GROUP).build()
@@ -157,9 +186,9 @@ impl Channel {
         self.ring.connect = true;
     }
 
-    /// Polls for a UDP channel's socket to take datagrams again, if it
-    /// refused some and nothing is polling yet (the datagrams themselves go
-    /// out with `send_datagrams`).
+    /// Polls for the socket of a channel [using readiness](Self::uses_readiness)
+    /// to take more again, if it refused some and nothing is polling yet
+    /// (the bytes or datagrams themselves go out with `write_out`).
     pub(crate) fn arm_writable(&mut self, ring: &mut UringDriver) {
         if self.socket_writable
             || self.flushed == 0

@@ -324,10 +324,14 @@ impl TlsAcceptorBuilder {
     /// `splice`) without passing through user space, and plaintext writes
     /// cost no copy into rustls. Off by default.
     ///
-    /// It applies on epoll loops to TCP connections that agreed on
-    /// AES-GCM or ChaCha20-Poly1305 under TLS 1.2 or 1.3, and it takes
-    /// effect at the first moment after the handshake when nothing is
-    /// half-sent or half-read (usually at once). Everywhere else, and on a
+    /// It applies to TCP connections that agreed on AES-GCM or
+    /// ChaCha20-Poly1305 under TLS 1.2 or 1.3, and it takes effect at the
+    /// first moment after the handshake when nothing is half-sent or
+    /// half-read (usually at once). On an io_uring loop such a connection
+    /// is read and written as on epoll, polling through the ring for
+    /// readiness (a ring receive could take ciphertext past the switch,
+    /// and carries no record type), from its start, even if the switch
+    /// does not happen after all. Everywhere else, and on a
     /// kernel without TLS (`/proc/sys/net/ipv4/tcp_available_ulp` lacks
     /// `tls`, or the `tls` module cannot load), the connection simply
     /// stays in rustls. `build` asks the kernel once per process which

@@ -511,6 +511,11 @@ impl<W: From<Bytes> + 'static> InboundHandler for TlsInbound<W> {
     fn active(&mut self, ctx: &mut impl InboundContext<Self>) {
         // Every byte written must pass through the session.
         ctx.channel().refuse_direct_writes();
+        if self.kernel_tls {
+            // Before the first read: an io_uring loop must read this
+            // connection itself for the switch to be possible.
+            self.kernel_tls = ctx.channel().prepare_kernel_tls();
+        }
         let setup_error = self.shared.borrow_mut().setup_error.take();
         if let Some(source) = setup_error {
             let peer = ctx.channel().peer_addr();
