@@ -5,17 +5,22 @@
 //! ```text
 //! cargo run --release -p gyre-benches --bin tls -- --quick   # < 1 minute
 //! cargo run --release -p gyre-benches --bin tls              # 3 rounds
+//! cargo run --release -p gyre-benches --bin tls -- --floor    # and the floor
 //! ```
 //!
 //! Prints `result <case> <server> ...` and `ratio <case> gyre/tokio-rustls
 //! <value>` lines: for throughput (echo messages or handshakes per second)
 //! above 1 means Gyre is faster; for `<case>-p99` and `<case>-cpu` (server
-//! CPU per message) below 1 means Gyre is better.
+//! CPU per message) below 1 means Gyre is better. `--floor` adds a third
+//! server, the TLS floor (`gyre_benches::echo::tls_floor`: rustls on a bare
+//! mio loop), a ruler rather than a peer, and prints `floor/tokio-rustls`
+//! (the most any server on rustls could show against tokio-rustls here)
+//! and `gyre/floor` (what Gyre's layers cost above it).
 
 use clap::Parser;
 use gyre_benches::echo::load::Report;
 use gyre_benches::echo::servers::{Running, GYRE_THREADS, TOKIO_THREADS};
-use gyre_benches::echo::tls;
+use gyre_benches::echo::{tls, tls_floor};
 use gyre_benches::stats::median;
 use std::time::{Duration, Instant};
 
@@ -32,13 +37,32 @@ struct Args {
     /// generator's one).
     #[arg(long, default_value_t = default_workers())]
     workers: usize,
+    /// Also run the TLS floor (rustls on a bare mio loop, one thread).
+    #[arg(long)]
+    floor: bool,
 }
 
 fn default_workers() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get().saturating_sub(1).max(1))
 }
 
-const SERVERS: [&str; 2] = ["gyre", "tokio-rustls"];
+const SERVERS: [&str; 3] = ["gyre", "tokio-rustls", "floor"];
+
+/// Starts server `which` of [`SERVERS`]: it, and its threads' name prefix.
+fn start(which: usize, workers: usize, certs: &tls::Certs) -> (Running, &'static str) {
+    match which {
+        0 => (tls::gyre(workers, certs.server_config()), GYRE_THREADS),
+        1 => (tls::tokio(workers, certs.server_config()), TOKIO_THREADS),
+        _ => {
+            let floor = tls_floor::start(certs.server_config()).expect("floor");
+            let addr = floor.addr;
+            (
+                Running::new(addr, move || floor.stop()),
+                tls_floor::TLS_FLOOR_THREADS,
+            )
+        }
+    }
+}
 
 fn main() {
     println!("{}", gyre_benches::host::describe());
@@ -67,20 +91,14 @@ fn main() {
         if args.only.as_deref().is_some_and(|o| !name.starts_with(o)) {
             continue;
         }
-        let mut rates: [Vec<f64>; 2] = Default::default();
-        let mut cpus: [Vec<f64>; 2] = Default::default();
-        let mut hists: [Option<hdrhistogram::Histogram<u64>>; 2] = Default::default();
+        let servers = if args.floor { 3 } else { 2 };
+        let mut rates: [Vec<f64>; 3] = Default::default();
+        let mut cpus: [Vec<f64>; 3] = Default::default();
+        let mut hists: [Option<hdrhistogram::Histogram<u64>>; 3] = Default::default();
         for round in 0..rounds {
-            for k in 0..2 {
-                let which = (round + k) % 2;
-                let (running, threads): (Running, &str) = if which == 0 {
-                    (tls::gyre(args.workers, certs.server_config()), GYRE_THREADS)
-                } else {
-                    (
-                        tls::tokio(args.workers, certs.server_config()),
-                        TOKIO_THREADS,
-                    )
-                };
+            for k in 0..servers {
+                let which = (round + k) % servers;
+                let (running, threads) = start(which, args.workers, &certs);
                 let report: Report = match shape {
                     Some((c, p, size)) => {
                         tls::echo(running.addr, &client, c, p, size, warmup, duration, threads)
@@ -98,10 +116,10 @@ fn main() {
                 }
             }
         }
-        let mut rate = [0.0; 2];
-        let mut cpu = [0.0; 2];
-        let mut p99 = [0u64; 2];
-        for which in 0..2 {
+        let mut rate = [0.0; 3];
+        let mut cpu = [0.0; 3];
+        let mut p99 = [0u64; 3];
+        for which in 0..servers {
             rate[which] = median(&mut rates[which]);
             cpu[which] = median(&mut cpus[which]);
             let h = hists[which].as_ref().expect("measured");
@@ -116,12 +134,19 @@ fn main() {
                 h.max() as f64 / 1e3,
             );
         }
-        println!("ratio {name} gyre/tokio-rustls {:.2}", rate[0] / rate[1]);
-        println!("ratio {name}-cpu gyre/tokio-rustls {:.2}", cpu[0] / cpu[1]);
-        println!(
-            "ratio {name}-p99 gyre/tokio-rustls {:.2}",
-            p99[0] as f64 / p99[1] as f64
-        );
+        let mut pairs = vec![(0, 1)];
+        if args.floor {
+            pairs.extend([(2, 1), (0, 2)]);
+        }
+        for (a, b) in pairs {
+            let label = format!("{}/{}", SERVERS[a], SERVERS[b]);
+            println!("ratio {name} {label} {:.2}", rate[a] / rate[b]);
+            println!("ratio {name}-cpu {label} {:.2}", cpu[a] / cpu[b]);
+            println!(
+                "ratio {name}-p99 {label} {:.2}",
+                p99[a] as f64 / p99[b] as f64
+            );
+        }
     }
     println!("# total {:.1} s", started.elapsed().as_secs_f64());
 }

@@ -6,3 +6,4 @@ pub mod floor;
 pub mod load;
 pub mod servers;
 pub mod tls;
+pub mod tls_floor;
