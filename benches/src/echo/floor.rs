@@ -9,6 +9,8 @@
 //! Whatever rate it reaches with the same load generator is the most any
 //! server built on epoll readiness, `recv` and `send` can reach here, so
 //! `floor/tokio` bounds what `gyre/tokio` can ever show on this machine.
+//! Its loop (accept, poll, a slot per connection) also runs the TLS floor
+//! (`tls_floor`), through the two implementations of `FloorConn`.
 
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token, Waker};
@@ -24,7 +26,7 @@ pub const FLOOR_THREADS: &str = "floor-echo";
 const LISTENER: Token = Token(usize::MAX);
 const WAKER: Token = Token(usize::MAX - 1);
 
-/// A running floor server.
+/// A running floor server (this one, or the TLS floor).
 pub struct Floor {
     /// Where it listens.
     pub addr: SocketAddr,
@@ -42,15 +44,26 @@ impl Floor {
     }
 }
 
-struct Conn {
-    stream: TcpStream,
-    /// What a partial `send` left, sent before anything newer.
-    unsent: Vec<u8>,
+/// A connection of a floor server: what the shared loop serves.
+pub(crate) trait FloorConn: Sized {
+    /// Buffers the server's one thread reuses for every connection.
+    type Scratch: Default;
+
+    /// Its socket, to register.
+    fn stream(&mut self) -> &mut TcpStream;
+
+    /// Runs a readiness event; an error or EOF ends the connection.
+    fn serve(&mut self, scratch: &mut Self::Scratch) -> io::Result<()>;
 }
 
-/// Starts the floor server on an ephemeral loopback port; `busy` polls with
-/// a zero timeout instead of sleeping.
-pub fn start(busy: bool) -> io::Result<Floor> {
+/// Starts a floor server on an ephemeral loopback port, its one thread
+/// named `name`: `open` makes each accepted connection (`None` refuses
+/// it), `busy` polls with a zero timeout instead of sleeping.
+pub(crate) fn start_with<C, F>(name: &str, busy: bool, open: F) -> io::Result<Floor>
+where
+    C: FloorConn,
+    F: FnMut(TcpStream) -> Option<C> + Send + 'static,
+{
     let mut listener = TcpListener::bind("127.0.0.1:0".parse().expect("addr"))?;
     let addr = listener.local_addr()?;
     let poll = Poll::new()?;
@@ -60,8 +73,8 @@ pub fn start(busy: bool) -> io::Result<Floor> {
     let stop = Arc::new(AtomicBool::new(false));
     let stopping = stop.clone();
     let thread = std::thread::Builder::new()
-        .name(FLOOR_THREADS.into())
-        .spawn(move || serve(poll, listener, &stopping, busy))?;
+        .name(name.into())
+        .spawn(move || serve(poll, listener, &stopping, busy, open))?;
     Ok(Floor {
         addr,
         stop,
@@ -70,10 +83,16 @@ pub fn start(busy: bool) -> io::Result<Floor> {
     })
 }
 
-fn serve(mut poll: Poll, listener: TcpListener, stop: &AtomicBool, busy: bool) {
+fn serve<C: FloorConn>(
+    mut poll: Poll,
+    listener: TcpListener,
+    stop: &AtomicBool,
+    busy: bool,
+    mut open: impl FnMut(TcpStream) -> Option<C>,
+) {
     let mut events = Events::with_capacity(1024);
-    let mut conns: Vec<Option<Conn>> = Vec::new();
-    let mut buf = vec![0u8; 64 * 1024];
+    let mut conns: Vec<Option<C>> = Vec::new();
+    let mut scratch = C::Scratch::default();
     let timeout = busy.then_some(Duration::ZERO);
     while !stop.load(Ordering::Acquire) {
         if poll.poll(&mut events, timeout).is_err() {
@@ -82,12 +101,12 @@ fn serve(mut poll: Poll, listener: TcpListener, stop: &AtomicBool, busy: bool) {
         for event in events.iter() {
             match event.token() {
                 WAKER => {}
-                LISTENER => accept_all(&poll, &listener, &mut conns),
+                LISTENER => accept_all(&poll, &listener, &mut conns, &mut open),
                 Token(i) => {
                     let Some(conn) = conns.get_mut(i).and_then(Option::as_mut) else {
                         continue;
                     };
-                    if echo(conn, &mut buf).is_err() {
+                    if conn.serve(&mut scratch).is_err() {
                         conns[i] = None;
                     }
                 }
@@ -96,9 +115,17 @@ fn serve(mut poll: Poll, listener: TcpListener, stop: &AtomicBool, busy: bool) {
     }
 }
 
-fn accept_all(poll: &Poll, listener: &TcpListener, conns: &mut Vec<Option<Conn>>) {
-    while let Ok((mut stream, _)) = listener.accept() {
+fn accept_all<C: FloorConn>(
+    poll: &Poll,
+    listener: &TcpListener,
+    conns: &mut Vec<Option<C>>,
+    open: &mut impl FnMut(TcpStream) -> Option<C>,
+) {
+    while let Ok((stream, _)) = listener.accept() {
         let _ = stream.set_nodelay(true);
+        let Some(mut conn) = open(stream) else {
+            continue;
+        };
         let slot = conns.iter().position(Option::is_none).unwrap_or_else(|| {
             conns.push(None);
             conns.len() - 1
@@ -106,14 +133,50 @@ fn accept_all(poll: &Poll, listener: &TcpListener, conns: &mut Vec<Option<Conn>>
         let interest = Interest::READABLE | Interest::WRITABLE;
         if poll
             .registry()
-            .register(&mut stream, Token(slot), interest)
+            .register(conn.stream(), Token(slot), interest)
             .is_ok()
         {
-            conns[slot] = Some(Conn {
-                stream,
-                unsent: Vec::new(),
-            });
+            conns[slot] = Some(conn);
         }
+    }
+}
+
+/// A plain floor connection.
+struct Conn {
+    stream: TcpStream,
+    /// What a partial `send` left, sent before anything newer.
+    unsent: Vec<u8>,
+}
+
+/// Starts the floor server on an ephemeral loopback port; `busy` polls with
+/// a zero timeout instead of sleeping.
+pub fn start(busy: bool) -> io::Result<Floor> {
+    start_with(FLOOR_THREADS, busy, |stream| {
+        Some(Conn {
+            stream,
+            unsent: Vec::new(),
+        })
+    })
+}
+
+/// The one read buffer.
+pub(crate) struct ReadBuffer(pub(crate) Vec<u8>);
+
+impl Default for ReadBuffer {
+    fn default() -> Self {
+        ReadBuffer(vec![0u8; 64 * 1024])
+    }
+}
+
+impl FloorConn for Conn {
+    type Scratch = ReadBuffer;
+
+    fn stream(&mut self) -> &mut TcpStream {
+        &mut self.stream
+    }
+
+    fn serve(&mut self, scratch: &mut ReadBuffer) -> io::Result<()> {
+        echo(self, &mut scratch.0)
     }
 }
 
@@ -125,17 +188,27 @@ fn echo(conn: &mut Conn, buf: &mut [u8]) -> io::Result<()> {
         send(conn, &unsent)?;
     }
     loop {
-        let n = match conn.stream.read(buf) {
-            Ok(0) => return Err(ErrorKind::UnexpectedEof.into()),
-            Ok(n) => n,
-            Err(e) if e.kind() == ErrorKind::WouldBlock => return Ok(()),
-            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
+        let Some(n) = read_some(&mut conn.stream, buf)? else {
+            return Ok(());
         };
         send(conn, &buf[..n])?;
         if n < buf.len() {
             return Ok(());
         }
+    }
+}
+
+/// One read: `None` once the socket has nothing more for now; EOF is an
+/// error (it ends the connection).
+pub(crate) fn read_some(stream: &mut TcpStream, buf: &mut [u8]) -> io::Result<Option<usize>> {
+    loop {
+        return match stream.read(buf) {
+            Ok(0) => Err(ErrorKind::UnexpectedEof.into()),
+            Ok(n) => Ok(Some(n)),
+            Err(e) if e.kind() == ErrorKind::WouldBlock => Ok(None),
+            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+            Err(e) => Err(e),
+        };
     }
 }
 

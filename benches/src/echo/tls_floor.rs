@@ -12,36 +12,13 @@
 //! `floor/tokio-rustls` bounds what `gyre/tokio-rustls` can show on this
 //! machine, and `gyre/floor` says what Gyre's layers cost above it.
 
-use mio::net::{TcpListener, TcpStream};
-use mio::{Events, Interest, Poll, Token, Waker};
+use super::floor::{read_some, start_with, Floor, FloorConn, ReadBuffer};
+use mio::net::TcpStream;
 use std::io::{self, ErrorKind, Read, Write};
-use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 /// Name prefix of the TLS floor server's thread.
 pub const TLS_FLOOR_THREADS: &str = "tls-floor";
-
-const LISTENER: Token = Token(usize::MAX);
-const WAKER: Token = Token(usize::MAX - 1);
-
-/// A running TLS floor server.
-pub struct TlsFloor {
-    /// Where it listens.
-    pub addr: SocketAddr,
-    stop: Arc<AtomicBool>,
-    waker: Arc<Waker>,
-    thread: std::thread::JoinHandle<()>,
-}
-
-impl TlsFloor {
-    /// Stops the server and joins its thread.
-    pub fn stop(self) {
-        self.stop.store(true, Ordering::Release);
-        let _ = self.waker.wake();
-        let _ = self.thread.join();
-    }
-}
 
 struct Conn {
     stream: TcpStream,
@@ -49,83 +26,32 @@ struct Conn {
 }
 
 /// Starts the TLS floor server on an ephemeral loopback port.
-pub fn start(config: Arc<rustls::ServerConfig>) -> io::Result<TlsFloor> {
-    let mut listener = TcpListener::bind("127.0.0.1:0".parse().expect("addr"))?;
-    let addr = listener.local_addr()?;
-    let poll = Poll::new()?;
-    poll.registry()
-        .register(&mut listener, LISTENER, Interest::READABLE)?;
-    let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
-    let stop = Arc::new(AtomicBool::new(false));
-    let stopping = stop.clone();
-    let thread = std::thread::Builder::new()
-        .name(TLS_FLOOR_THREADS.into())
-        .spawn(move || serve(poll, listener, &stopping, &config))?;
-    Ok(TlsFloor {
-        addr,
-        stop,
-        waker,
-        thread,
-    })
-}
-
-fn serve(
-    mut poll: Poll,
-    listener: TcpListener,
-    stop: &AtomicBool,
-    config: &Arc<rustls::ServerConfig>,
-) {
-    let mut events = Events::with_capacity(1024);
-    let mut conns: Vec<Option<Conn>> = Vec::new();
-    let mut buf = vec![0u8; 64 * 1024];
-    let mut plain = vec![0u8; 64 * 1024];
-    while !stop.load(Ordering::Acquire) {
-        if poll.poll(&mut events, None).is_err() {
-            continue;
-        }
-        for event in events.iter() {
-            match event.token() {
-                WAKER => {}
-                LISTENER => accept_all(&poll, &listener, &mut conns, config),
-                Token(i) => {
-                    let Some(conn) = conns.get_mut(i).and_then(Option::as_mut) else {
-                        continue;
-                    };
-                    if echo(conn, &mut buf, &mut plain).is_err() {
-                        conns[i] = None;
-                    }
-                }
-            }
-        }
-    }
-}
-
-fn accept_all(
-    poll: &Poll,
-    listener: &TcpListener,
-    conns: &mut Vec<Option<Conn>>,
-    config: &Arc<rustls::ServerConfig>,
-) {
-    while let Ok((mut stream, _)) = listener.accept() {
-        let _ = stream.set_nodelay(true);
-        let Ok(mut tls) = rustls::ServerConnection::new(config.clone()) else {
-            continue;
-        };
+pub fn start(config: Arc<rustls::ServerConfig>) -> io::Result<Floor> {
+    start_with(TLS_FLOOR_THREADS, false, move |stream| {
+        let mut tls = rustls::ServerConnection::new(config.clone()).ok()?;
         // Records wait in rustls until the socket takes them (as in Gyre's
         // layer), rather than refusing a write.
         tls.set_buffer_limit(None);
-        let slot = conns.iter().position(Option::is_none).unwrap_or_else(|| {
-            conns.push(None);
-            conns.len() - 1
-        });
-        let interest = Interest::READABLE | Interest::WRITABLE;
-        if poll
-            .registry()
-            .register(&mut stream, Token(slot), interest)
-            .is_ok()
-        {
-            conns[slot] = Some(Conn { stream, tls });
-        }
+        Some(Conn { stream, tls })
+    })
+}
+
+/// The read buffer and the plaintext buffer, reused for every read.
+#[derive(Default)]
+struct Scratch {
+    read: ReadBuffer,
+    plain: ReadBuffer,
+}
+
+impl FloorConn for Conn {
+    type Scratch = Scratch;
+
+    fn stream(&mut self) -> &mut TcpStream {
+        &mut self.stream
+    }
+
+    fn serve(&mut self, scratch: &mut Scratch) -> io::Result<()> {
+        echo(self, &mut scratch.read.0, &mut scratch.plain.0)
     }
 }
 
@@ -134,12 +60,8 @@ fn accept_all(
 fn echo(conn: &mut Conn, buf: &mut [u8], plain: &mut Vec<u8>) -> io::Result<()> {
     send(conn)?;
     loop {
-        let n = match conn.stream.read(buf) {
-            Ok(0) => return Err(ErrorKind::UnexpectedEof.into()),
-            Ok(n) => n,
-            Err(e) if e.kind() == ErrorKind::WouldBlock => return Ok(()),
-            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
+        let Some(n) = read_some(&mut conn.stream, buf)? else {
+            return Ok(());
         };
         // Decrypted as it is fed (rustls holds only so much plaintext),
         // into `plain`, which is zeroed once and only grows.
