@@ -1,8 +1,10 @@
 //! Heap allocations per message in steady state, counted by a global
 //! allocator, for echo on the event loop, echo through the offload stage
 //! (a business stage that owns the events and answers with the request's
-//! own bytes), and UDP echo (one datagram each way). One round-trip client on a blocking socket (which allocates
-//! nothing per message), a warm-up, then a counted window. Each bound is
+//! own bytes), UDP echo (one datagram each way), and (feature `tls`) echo
+//! behind the TLS layer. One round-trip client on a blocking socket (which
+//! allocates nothing per message, but for rustls's share under TLS), a
+//! warm-up, then a counted window. Each bound is
 //! the measured figure with a little room: a regression fails it. What
 //! still allocates, and why, is in BENCHMARKS.md ("Allocations per
 //! message"). Runs on the transport `GYRE_TRANSPORT` names.
@@ -30,18 +32,22 @@ const COUNTED: usize = 50_000;
 
 /// Allocations per round trip of `SIZE` bytes, after a warm-up.
 fn per_message(addr: SocketAddr) -> f64 {
-    let mut conn = TcpStream::connect(addr).unwrap();
+    let conn = TcpStream::connect(addr).unwrap();
     conn.set_nodelay(true).unwrap();
     conn.set_read_timeout(Some(Duration::from_secs(10)))
         .unwrap();
+    per_round_trip(conn)
+}
+
+/// Allocations per round trip of `SIZE` bytes over `conn`, after a warm-up.
+fn per_round_trip(mut conn: impl Read + Write) -> f64 {
     let request = [0x5au8; SIZE];
     let mut answer = [0u8; SIZE];
-    let mut round_trip = |conn: &mut TcpStream| {
+    ALLOCATOR.per_call(WARM_UP, COUNTED, || {
         conn.write_all(&request).unwrap();
         conn.read_exact(&mut answer).unwrap();
         assert_eq!(answer, request);
-    };
-    ALLOCATOR.per_call(WARM_UP, COUNTED, || round_trip(&mut conn))
+    })
 }
 
 fn echo_on_the_loop() -> f64 {
@@ -118,6 +124,29 @@ fn udp_echo() -> f64 {
     figure
 }
 
+/// Echo behind the TLS layer, with a rustls client in this process (so
+/// the count holds both sides).
+#[cfg(feature = "tls")]
+fn tls_echo() -> f64 {
+    use common::tls::{rustls_client, AsTls};
+    let ca = gyre_testkit::certs::TestCa::new("allocations CA");
+    let tls = gyre_reactor::TlsAcceptor::builder()
+        .identity(ca.identity(&["localhost"]))
+        .build()
+        .unwrap();
+    let server = ServerBootstrap::new()
+        .group(common::group(1))
+        .bind("127.0.0.1:0", move |_| {
+            Pipeline::new().tls_server(&tls).inbound(common::Echo)
+        })
+        .unwrap();
+    let conn = rustls_client(server.local_addr(), "localhost", ca.pem(), None);
+    conn.sock.set_nodelay(true).unwrap();
+    let figure = per_round_trip(conn);
+    server.shutdown_gracefully(Duration::ZERO, Duration::from_secs(5));
+    figure
+}
+
 /// One test, so nothing else in this binary allocates during a window.
 #[test]
 fn steady_state_allocations_per_message() {
@@ -139,4 +168,18 @@ fn steady_state_allocations_per_message() {
     // Each datagram is read into the channel's reused buffer and sent
     // from it; nothing is allocated per datagram.
     assert!(udp <= 0.01, "UDP echo allocates {udp:.3} per datagram");
+    #[cfg(feature = "tls")]
+    {
+        let tls = tls_echo();
+        println!("allocations per message: TLS echo {tls:.3} (server and client)");
+        // rustls's buffered API puts each record it encrypts, and each
+        // record's plaintext it decrypts, in a `Vec` of its own: one each
+        // way on either side, four per round trip. The TLS layer's own
+        // buffers (the records it queues, the plaintext it passes on, a
+        // flush's writes) reuse their blocks.
+        assert!(
+            tls <= 4.05,
+            "TLS echo allocates {tls:.3} per round trip (server and client)"
+        );
+    }
 }

@@ -56,6 +56,10 @@ struct Shared {
     /// (so several small writes make one record, as in Netty's
     /// `SslHandler`).
     pending: BytesMut,
+    /// The one write since the last flush, while there is only one: it
+    /// goes to rustls as it is, without the copy into `pending` (an echo's
+    /// answer, a large message).
+    pending_one: Option<Bytes>,
     /// What waits behind a file region still being encrypted, in order.
     queue: VecDeque<Outbound>,
     /// A file chunk on its way into rustls.
@@ -85,9 +89,21 @@ impl Shared {
             return;
         }
         match msg {
-            Outbound::Bytes(b) if self.queue.is_empty() => self.pending.extend_from_slice(&b),
+            Outbound::Bytes(b) if b.is_empty() => {}
+            Outbound::Bytes(b) if self.queue.is_empty() => {
+                if self.pending.is_empty() && self.pending_one.is_none() {
+                    self.pending_one = Some(b);
+                } else {
+                    if let Some(first) = self.pending_one.take() {
+                        self.pending.extend_from_slice(&first);
+                    }
+                    self.pending.extend_from_slice(&b);
+                }
+            }
             other => {
-                if !self.pending.is_empty() {
+                if let Some(first) = self.pending_one.take() {
+                    self.queue.push_back(Outbound::Bytes(first));
+                } else if !self.pending.is_empty() {
                     let before = self.pending.split().freeze();
                     self.queue.push_back(Outbound::Bytes(before));
                 }
@@ -98,7 +114,7 @@ impl Shared {
 
     /// Whether plaintext is waiting to be encrypted.
     fn has_plaintext(&self) -> bool {
-        !self.pending.is_empty() || !self.queue.is_empty()
+        !self.pending.is_empty() || self.pending_one.is_some() || !self.queue.is_empty()
     }
 
     /// Encrypts what is waiting, up to one file chunk (file regions wait
@@ -110,9 +126,13 @@ impl Shared {
             return Step::Records(None, false);
         };
         if !self.done {
-            if let Err(e) =
-                Self::encrypt_some(conn, &mut self.pending, &mut self.queue, &mut self.scratch)
-            {
+            if let Err(e) = Self::encrypt_some(
+                conn,
+                &mut self.pending,
+                &mut self.pending_one,
+                &mut self.queue,
+                &mut self.scratch,
+            ) {
                 return Step::Failed(e);
             }
         }
@@ -131,6 +151,7 @@ impl Shared {
     fn encrypt_some(
         conn: &mut rustls::Connection,
         pending: &mut BytesMut,
+        pending_one: &mut Option<Bytes>,
         queue: &mut VecDeque<Outbound>,
         scratch: &mut Vec<u8>,
     ) -> Result<(), Error> {
@@ -164,7 +185,9 @@ impl Shared {
                 }
             }
         }
-        if !pending.is_empty() {
+        if let Some(one) = pending_one.take() {
+            conn.writer().write_all(&one)?;
+        } else if !pending.is_empty() {
             conn.writer().write_all(pending)?;
             pending.clear();
         }
@@ -319,6 +342,7 @@ impl<W> TlsInbound<W> {
             records: BytesMut::new(),
             plain: BytesMut::new(),
             pending: BytesMut::new(),
+            pending_one: None,
             queue: VecDeque::new(),
             scratch: Vec::new(),
             close_pending: false,
