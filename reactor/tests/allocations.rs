@@ -130,10 +130,7 @@ fn udp_echo() -> f64 {
 fn tls_echo() -> f64 {
     use common::tls::{rustls_client, AsTls};
     let ca = gyre_testkit::certs::TestCa::new("allocations CA");
-    let tls = gyre_reactor::TlsAcceptor::builder()
-        .identity(ca.identity(&["localhost"]))
-        .build()
-        .unwrap();
+    let tls = ca.acceptor();
     let server = ServerBootstrap::new()
         .group(common::group(1))
         .bind("127.0.0.1:0", move |_| {

@@ -166,10 +166,7 @@ fn megabytes_each_way_arrive_whole() {
         matches!(tls, Err(TlsError::Pem { ref path, .. }) if path.ends_with("key.pem")),
         "a bad key file is named: {tls:?}"
     );
-    let tls = TlsAcceptor::builder()
-        .identity(ca.identity(&["localhost"]))
-        .build()
-        .unwrap();
+    let tls = ca.acceptor();
     let (server, _rx) = tls_echo_server(tls);
     let conn = rustls_client(server.local_addr(), "localhost", ca.pem(), None);
     let total = 8 << 20;
@@ -421,10 +418,7 @@ fn a_gyre_client_resumes_its_session_with_a_gyre_server() {
 /// A Gyre TLS echo server for `localhost`, and a connector that trusts it.
 fn localhost_echo_server() -> (Server, TlsConnector) {
     let ca = TestCa::new("test CA");
-    let tls = TlsAcceptor::builder()
-        .identity(ca.identity(&["localhost"]))
-        .build()
-        .unwrap();
+    let tls = ca.acceptor();
     (tls_echo_server(tls).0, connector("localhost", &ca))
 }
 
@@ -465,10 +459,7 @@ fn still_serves(server: &Server, ca: &TestCa) {
 fn an_unknown_authority_or_an_expired_certificate_is_refused() {
     let ca = TestCa::new("test CA");
     let stranger = TestCa::new("someone else");
-    let tls = TlsAcceptor::builder()
-        .identity(ca.identity(&["localhost"]))
-        .build()
-        .unwrap();
+    let tls = ca.acceptor();
     let (server, rx) = tls_echo_server(tls);
     let untrusting = connector("localhost", &stranger);
     let error = client_error(server.local_addr(), untrusting);
@@ -670,10 +661,7 @@ fn a_file_region_goes_out_encrypted_a_chunk_at_a_time() {
     let content: Vec<u8> = (0..size).map(|i| (i % 253) as u8).collect();
     let file = d.join("data.bin");
     std::fs::write(&file, &content).unwrap();
-    let tls = TlsAcceptor::builder()
-        .identity(ca.identity(&["localhost"]))
-        .build()
-        .unwrap();
+    let tls = ca.acceptor();
     let server = ServerBootstrap::new()
         .group(common::group(1))
         .bind("127.0.0.1:0", move |_| {

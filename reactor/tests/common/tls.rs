@@ -2,7 +2,7 @@
 //! this crate's TLS types, and a blocking rustls client with the versions
 //! and cipher suites a test asks for.
 
-use gyre_reactor::{TlsIdentity, TlsRoots};
+use gyre_reactor::{TlsAcceptor, TlsIdentity, TlsRoots};
 use gyre_testkit::certs::TestCa;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
@@ -14,6 +14,8 @@ use std::time::Duration;
 pub trait AsTls {
     fn identity(&self, names: &[&str]) -> TlsIdentity;
     fn roots(&self) -> TlsRoots;
+    /// A server's acceptor for `localhost`, with the default settings.
+    fn acceptor(&self) -> TlsAcceptor;
 }
 
 impl AsTls for TestCa {
@@ -24,6 +26,13 @@ impl AsTls for TestCa {
 
     fn roots(&self) -> TlsRoots {
         TlsRoots::from_pem(self.pem().as_bytes()).unwrap()
+    }
+
+    fn acceptor(&self) -> TlsAcceptor {
+        TlsAcceptor::builder()
+            .identity(self.identity(&["localhost"]))
+            .build()
+            .unwrap()
     }
 }
 
