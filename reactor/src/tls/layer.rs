@@ -38,9 +38,6 @@ use std::time::Duration;
 
 /// Plaintext is read out of rustls in pieces of about this much.
 const PLAIN_CHUNK: usize = 16 * 1024;
-/// Records are written into a block of about this much (one full record
-/// and its overhead).
-const RECORDS_BLOCK: usize = 17 * 1024;
 /// A file region is read and encrypted this much at a time (four records).
 const FILE_CHUNK: usize = 64 * 1024;
 
@@ -139,9 +136,7 @@ impl Shared {
                 return Step::Failed(e);
             }
         }
-        if conn.wants_write() {
-            reuse_block(&mut self.records, RECORDS_BLOCK);
-        }
+        back_to_the_front(&mut self.records);
         while conn.wants_write() {
             // Writing into memory cannot fail or stop short.
             if let Err(e) = conn.write_tls(&mut (&mut self.records).writer()) {
@@ -206,7 +201,7 @@ impl Shared {
         let Some(conn) = self.conn.as_mut() else {
             return Ok(false);
         };
-        reuse_block(&mut self.plain, PLAIN_CHUNK);
+        back_to_the_front(&mut self.plain);
         let mut reader = conn.reader();
         loop {
             match reader.fill_buf() {
@@ -229,10 +224,13 @@ impl Shared {
 /// Before `buf` is written into: if everything split off it has been
 /// handed on and dropped, start again at the front of its block, whose
 /// memory is still in cache, rather than walk on through it (as the
-/// channel's read buffer does); a new buffer gets a block of `block`.
-fn reuse_block(buf: &mut BytesMut, block: usize) {
-    if buf.is_empty() && !buf.try_reclaim(block) && buf.capacity() == 0 {
-        buf.reserve(block);
+/// channel's read buffer does). Asking for one byte more than the room
+/// left makes `try_reclaim` look, and it succeeds exactly when the block
+/// is ours alone and something before the room was used; it never
+/// allocates.
+fn back_to_the_front(buf: &mut BytesMut) {
+    if buf.is_empty() {
+        let _ = buf.try_reclaim(buf.capacity() + 1);
     }
 }
 
