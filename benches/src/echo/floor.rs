@@ -159,23 +159,24 @@ pub fn start(busy: bool) -> io::Result<Floor> {
     })
 }
 
-/// The one read buffer.
-pub(crate) struct ReadBuffer(pub(crate) Vec<u8>);
+/// A 64 KiB buffer, zeroed once and reused for every read (or, in the
+/// TLS floor, for the plaintext too).
+pub(crate) struct ScratchBuffer(pub(crate) Vec<u8>);
 
-impl Default for ReadBuffer {
+impl Default for ScratchBuffer {
     fn default() -> Self {
-        ReadBuffer(vec![0u8; 64 * 1024])
+        ScratchBuffer(vec![0u8; 64 * 1024])
     }
 }
 
 impl FloorConn for Conn {
-    type Scratch = ReadBuffer;
+    type Scratch = ScratchBuffer;
 
     fn stream(&mut self) -> &mut TcpStream {
         &mut self.stream
     }
 
-    fn serve(&mut self, scratch: &mut ReadBuffer) -> io::Result<()> {
+    fn serve(&mut self, scratch: &mut ScratchBuffer) -> io::Result<()> {
         echo(self, &mut scratch.0)
     }
 }

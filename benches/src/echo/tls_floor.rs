@@ -12,7 +12,7 @@
 //! `floor/tokio-rustls` bounds what `gyre/tokio-rustls` can show on this
 //! machine, and `gyre/floor` says what Gyre's layers cost above it.
 
-use super::floor::{read_some, start_with, Floor, FloorConn, ReadBuffer};
+use super::floor::{read_some, start_with, Floor, FloorConn, ScratchBuffer};
 use mio::net::TcpStream;
 use std::io::{self, ErrorKind, Read, Write};
 use std::sync::Arc;
@@ -39,8 +39,8 @@ pub fn start(config: Arc<rustls::ServerConfig>) -> io::Result<Floor> {
 /// The read buffer and the plaintext buffer, reused for every read.
 #[derive(Default)]
 struct Scratch {
-    read: ReadBuffer,
-    plain: ReadBuffer,
+    read: ScratchBuffer,
+    plain: ScratchBuffer,
 }
 
 impl FloorConn for Conn {
