@@ -1,7 +1,10 @@
 //! The ring-buffer harness: Gyre against Java's LMAX Disruptor (the
 //! original, run as a subprocess; skipped with a reason where no JVM is
 //! installed), the `disruptor` crate, crossbeam-channel and std's
-//! `sync_channel`, in one run.
+//! `sync_channel`, in one run. The 1p1c cases also run the ring's floor
+//! (`ring::floor`: the least any single-producer ring does), a ruler
+//! rather than a peer: `gyre/floor` says how much any change to Gyre's
+//! ring could still gain here.
 //!
 //! ```text
 //! cargo run --release -p gyre-benches --bin ring -- --quick   # < 60 s
@@ -15,7 +18,7 @@
 use clap::Parser;
 use gyre_benches::ring::lmax_java::LmaxJava;
 use gyre_benches::ring::paced::{self, Pace};
-use gyre_benches::ring::{channels, disruptor_crate, gyre, idle, pingpong, BATCH};
+use gyre_benches::ring::{channels, disruptor_crate, floor, gyre, idle, pingpong, BATCH, CAPACITY};
 use gyre_benches::stats::{interleaved_rates, print_rates, Unit};
 use gyre_benches::svg::{percentile_plot, Series};
 use hdrhistogram::Histogram;
@@ -56,12 +59,12 @@ fn main() {
         "# gyre ring bench: {} mode, {} cores, capacity {}, {rounds} interleaved rounds, median shown",
         if args.quick { "quick" } else { "full" },
         std::thread::available_parallelism().map_or(0, |c| c.get()),
-        gyre_benches::ring::CAPACITY
+        CAPACITY
     );
 
     // Java's Disruptor stays up across the 1p1c cases (one JVM start).
     let java = if run("1p1c-single") || run("1p1c-batch64") {
-        match LmaxJava::start(gyre_benches::ring::CAPACITY) {
+        match LmaxJava::start(CAPACITY) {
             Ok(java) => Some(RefCell::new(java)),
             Err(why) => {
                 println!("# lmax-java skipped: {why}");
@@ -80,6 +83,7 @@ fn main() {
             ("crossbeam", &channels::crossbeam_one_to_one),
             ("disruptor", &|n| disruptor_crate::one_to_one(n, 1)),
             ("sync_channel", &channels::std_one_to_one),
+            ("floor", &|n| floor::one_to_one(n, CAPACITY, 1)),
         ];
         if java.is_some() {
             cases.push(("lmax-java", &java_single));
@@ -92,6 +96,7 @@ fn main() {
         let mut cases: Vec<(&str, &dyn Fn(u64) -> Duration)> = vec![
             ("gyre", &|n| gyre::one_to_one(n, BATCH)),
             ("disruptor", &|n| disruptor_crate::one_to_one(n, BATCH)),
+            ("floor", &|n| floor::one_to_one(n, CAPACITY, BATCH)),
         ];
         if java.is_some() {
             cases.push(("lmax-java", &java_batch));
@@ -130,6 +135,12 @@ fn main() {
                 ("gyre", &|n| gyre::three_to_one(n, gyre::yielding())),
                 ("crossbeam", &channels::crossbeam_three_to_one),
                 ("disruptor", &disruptor_crate::three_to_one),
+                ("floor", &|n| {
+                    floor::three_to_one(n, CAPACITY, floor::LapMark::Apart)
+                }),
+                ("floor-beside", &|n| {
+                    floor::three_to_one(n, CAPACITY, floor::LapMark::Beside)
+                }),
             ],
         );
         print_rates("3p1c-yielding", &rates, Unit::Events);

@@ -1,7 +1,8 @@
 //! Ring-buffer cases: Gyre against Java's LMAX Disruptor (a subprocess),
 //! the `disruptor` crate (v4), `crossbeam-channel` and std's
 //! `sync_channel`, same capacity, same event (a `u64`), same wait strategy
-//! where the peer has it.
+//! where the peer has it. `floor` is the least any single-producer ring
+//! does, a ruler for the 1p1c cases rather than a peer.
 //!
 //! Every throughput case returns the time from the first publish until the
 //! consumer has seen the last event, and checks the consumer's checksum, so
@@ -9,6 +10,7 @@
 
 pub mod channels;
 pub mod disruptor_crate;
+pub mod floor;
 pub mod gyre;
 pub mod idle;
 pub mod lmax_java;
