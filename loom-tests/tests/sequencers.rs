@@ -4,7 +4,10 @@
 //!
 //! Loom's `UnsafeCell` tracking turns any slot read that races a write (an
 //! unpublished or overwritten slot) into a failure; the assertions catch
-//! lost, duplicated or reordered events. Consumers are real processor
+//! lost, duplicated or reordered events. A multi-producer ring's consumers
+//! find what is published from the slots' lap marks alone, never the
+//! cursor: a scan that took a claimed slot for a published one fails
+//! `multi_producer_availability_across_wrap` (checked by breaking it). Consumers are real processor
 //! threads on `BlockingWait` wherever a model has more than one thread that
 //! would otherwise spin: a blocked thread is not runnable, which keeps
 //! loom's search finite, while a spinning one multiplies it.

@@ -1,11 +1,12 @@
 //! The sequence barrier: where a consumer waits for what it may read next.
 //!
-//! A first-stage consumer waits on the producer cursor (and, with multiple
-//! producers, on the availability buffer, since a claimed sequence may not be
-//! written yet); a later stage waits on the sequences of the stages it
-//! depends on, which only ever pass published events.
+//! A first-stage consumer waits on the producer cursor with one producer,
+//! and on the availability buffer's marks with several (their cursor says
+//! what is claimed, not what is written); a later stage waits on the
+//! sequences of the stages it depends on, which only ever pass published
+//! events. Either way the wait condition's `available()` is what may be
+//! read, so the barrier returns it as it is.
 
-use crate::backoff::Backoff;
 use crate::error::WaitError;
 use crate::ring::Core;
 use crate::sequence::Sequence;
@@ -41,12 +42,19 @@ impl<E, W: WaitStrategy> SequenceBarrier<E, W> {
         }
     }
 
+    /// What waiting for `sequence` waits on.
     #[inline(always)]
-    fn condition(&self) -> WaitCondition<'_> {
+    fn condition(&self, sequence: i64) -> WaitCondition<'_> {
+        let marks = if self.dependencies.is_empty() {
+            self.core.availability()
+        } else {
+            None
+        };
         WaitCondition {
             cursor: &self.core.cursor,
             dependencies: &self.dependencies,
             stop_at: &self.core.stop_at,
+            published: marks.map(|marks| (marks, sequence)),
         }
     }
 
@@ -54,31 +62,15 @@ impl<E, W: WaitStrategy> SequenceBarrier<E, W> {
     /// sequence (at least `sequence`), so the caller can take a batch.
     #[inline(always)]
     pub(crate) fn wait_for(&self, sequence: i64) -> Result<i64, WaitError> {
-        let condition = self.condition();
+        let condition = self.condition(sequence);
         let mut available = self.first_look(sequence, &condition);
-        let mut backoff = Backoff::new();
         loop {
             if available >= sequence {
                 // A halt stops a consumer even when events are waiting.
                 condition.check_alert(sequence)?;
-            } else {
-                available = self.core.wait.wait_for(sequence, &condition)?;
-                if available < sequence {
-                    continue;
-                }
-            }
-            if !self.dependencies.is_empty() {
                 return Ok(available);
             }
-            let published = self.core.highest_published(sequence, available);
-            if published >= sequence {
-                return Ok(published);
-            }
-            // Claimed but not yet written: the producer is mid-publish, or
-            // was preempted there.
-            condition.check_alert(sequence)?;
-            backoff.snooze();
-            available = condition.available();
+            available = self.core.wait.wait_for(sequence, &condition)?;
         }
     }
 
@@ -117,12 +109,7 @@ impl<E, W: WaitStrategy> SequenceBarrier<E, W> {
     /// The highest readable sequence now, without waiting (may be below `sequence`).
     #[inline]
     pub(crate) fn available_now(&self, sequence: i64) -> i64 {
-        let available = self.condition().available();
-        if self.dependencies.is_empty() && available >= sequence {
-            self.core.highest_published(sequence, available)
-        } else {
-            available
-        }
+        self.condition(sequence).available()
     }
 }
 
@@ -139,7 +126,7 @@ mod tests {
     #[test]
     fn a_look_that_finds_its_event_marks_the_stream_dense_and_one_that_does_not_ends_it() {
         let barrier = barrier();
-        let condition = barrier.condition();
+        let condition = barrier.condition(0);
         assert_eq!(barrier.first_look(0, &condition), -1, "nothing published");
         assert!(
             !barrier.dense.get(),

@@ -42,6 +42,7 @@
 //! `--cfg loom`; see [`sync`](crate) in the source).
 
 mod affinity;
+mod availability;
 mod backoff;
 mod barrier;
 mod builder;

@@ -6,9 +6,10 @@
 //! publish, gate) is what makes it sound, and only the crate's producers and
 //! consumers, which follow that protocol, can reach it.
 
+use crate::availability::Availability;
 use crate::error::BuildError;
 use crate::sequence::{Sequence, INITIAL_SEQUENCE};
-use crate::sync::{AtomicI32, AtomicI64, AtomicUsize, Ordering, UnsafeCell};
+use crate::sync::{AtomicI64, AtomicUsize, Ordering, UnsafeCell};
 use crate::wait::WaitStrategy;
 use crossbeam_utils::CachePadded;
 
@@ -23,11 +24,10 @@ pub const MAX_CAPACITY: usize = 1 << 30;
 pub struct Core<E, W> {
     slots: Box<[UnsafeCell<E>]>,
     mask: i64,
-    shift: u32,
     /// Single producer: highest published. Multi producer: highest claimed.
     pub(crate) cursor: Sequence,
-    /// Multi producer only: per slot, the lap of the sequence last published there.
-    availability: Option<Box<[AtomicI32]>>,
+    /// Multi producer only: what is published, slot by slot.
+    availability: Option<Availability>,
     pub(crate) wait: W,
     /// `RUNNING`, the last sequence to drain to, or `HALTED`.
     pub(crate) stop_at: CachePadded<AtomicI64>,
@@ -57,12 +57,10 @@ impl<E, W: WaitStrategy> Core<E, W> {
             return Err(BuildError::CapacityTooLarge(capacity));
         }
         let slots = (0..capacity).map(|_| UnsafeCell::new(factory())).collect();
-        let availability =
-            multi_producer.then(|| (0..capacity).map(|_| AtomicI32::new(-1)).collect());
+        let availability = multi_producer.then(|| Availability::new(capacity));
         Ok(Core {
             slots,
             mask: capacity as i64 - 1,
-            shift: capacity.trailing_zeros(),
             cursor: Sequence::new(INITIAL_SEQUENCE),
             availability,
             wait,
@@ -226,38 +224,29 @@ impl<E, W: WaitStrategy> Core<E, W> {
     /// Multi producer: mark `lo..=hi` published.
     #[inline]
     pub(crate) fn mark_available(&self, lo: i64, hi: i64) {
-        let availability = self.availability.as_ref().expect("multi-producer ring");
-        for sequence in lo..=hi {
-            let lap = (sequence >> self.shift) as i32;
-            availability[self.index(sequence)].store(lap, Ordering::Release);
-        }
+        self.availability
+            .as_ref()
+            .expect("multi-producer ring")
+            .publish(lo, hi);
     }
 
-    /// The highest sequence in `lo..=available` such that every sequence from
-    /// `lo` up to it is published. `lo - 1` if `lo` itself is not.
-    #[inline]
-    pub(crate) fn highest_published(&self, lo: i64, available: i64) -> i64 {
-        let Some(availability) = self.availability.as_ref() else {
-            return available;
-        };
-        for sequence in lo..=available {
-            let lap = (sequence >> self.shift) as i32;
-            if availability[self.index(sequence)].load(Ordering::Acquire) != lap {
-                return sequence - 1;
-            }
-        }
-        available
+    /// Multi producer: what is published, slot by slot; `None` for a
+    /// single producer, whose cursor moves only when it publishes.
+    #[inline(always)]
+    pub(crate) fn availability(&self) -> Option<&Availability> {
+        self.availability.as_ref()
     }
 
     /// The last published sequence, for reports: the cursor, less any claimed
     /// sequences not yet marked available.
     pub(crate) fn published(&self) -> i64 {
         let cursor = self.cursor.get();
-        if self.availability.is_none() {
-            return cursor;
+        match &self.availability {
+            None => cursor,
+            Some(availability) => {
+                availability.published_through((cursor - self.mask).max(0), cursor)
+            }
         }
-        let from = (cursor - self.mask).max(0);
-        self.highest_published(from, cursor)
     }
 
     #[inline(always)]

@@ -13,6 +13,7 @@
 //! | [`TimeoutBlockingWait`] | higher | none, wakes to call `on_timeout` |
 //! | [`PhasedBackoffWait`] | low, then none | spins, yields, then blocks |
 
+use crate::availability::Availability;
 use crate::error::WaitError;
 use crate::sequence::{minimum, Sequence};
 use crate::sync::{self, fence, Arc, AtomicBool, AtomicI64, Condvar, Mutex, Ordering};
@@ -21,21 +22,33 @@ use std::time::{Duration, Instant};
 /// What a waiting consumer is waiting on, handed to a [`WaitStrategy`].
 ///
 /// `available()` is the highest sequence the consumer may read as far as its
-/// dependencies go (the producer cursor for a first stage, the slowest
-/// upstream stage otherwise). `check_alert` fails once the disruptor halts, or
-/// once it drains and the awaited sequence lies beyond the last published.
-#[derive(Debug, Clone, Copy)]
+/// dependencies go: for a first stage, the producer cursor (one producer) or
+/// the last of the published run from the awaited sequence (several
+/// producers); for a later stage, the slowest upstream stage. `check_alert`
+/// fails once the disruptor halts, or once it drains and the awaited
+/// sequence lies beyond the last published.
+#[derive(Clone, Copy)]
 pub struct WaitCondition<'a> {
     pub(crate) cursor: &'a Sequence,
     pub(crate) dependencies: &'a [Arc<Sequence>],
     pub(crate) stop_at: &'a AtomicI64,
+    /// A first stage of a multi-producer ring: the marks it reads instead
+    /// of the cursor, from `from`, the sequence it awaits.
+    pub(crate) published: Option<(&'a Availability, i64)>,
 }
 
 impl WaitCondition<'_> {
-    /// The highest sequence the dependencies have reached.
+    /// The highest sequence the consumer may read now (see the type's doc).
+    ///
+    /// A first stage of a multi-producer ring finds it from the slots'
+    /// publication marks and never reads the cursor, which every producer
+    /// writes on every claim: looking at it while waiting would pull its
+    /// line away from them.
     #[inline(always)]
     pub fn available(&self) -> i64 {
-        if self.dependencies.is_empty() {
+        if let Some((availability, from)) = self.published {
+            availability.published_from(from)
+        } else if self.dependencies.is_empty() {
             self.cursor.get()
         } else {
             minimum(self.dependencies, i64::MAX)
@@ -50,6 +63,16 @@ impl WaitCondition<'_> {
         } else {
             Ok(())
         }
+    }
+}
+
+impl std::fmt::Debug for WaitCondition<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WaitCondition")
+            .field("cursor", &self.cursor.get())
+            .field("dependencies", &self.dependencies.len())
+            .field("awaiting", &self.published.map(|(_, from)| from))
+            .finish_non_exhaustive()
     }
 }
 
