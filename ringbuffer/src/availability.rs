@@ -60,6 +60,10 @@ impl Availability {
 
     /// The highest sequence in `lo..=hi` such that every sequence from `lo`
     /// up to it is published; `lo - 1` if `lo` itself is not.
+    ///
+    /// A consumer can pass any `hi` below `lo + capacity` without reading
+    /// the cursor (see the module doc): `lo + capacity` shares `lo`'s slot
+    /// and cannot be published before `lo` has been consumed.
     #[inline]
     pub(crate) fn published_through(&self, lo: i64, hi: i64) -> i64 {
         for sequence in lo..=hi {
@@ -68,16 +72,6 @@ impl Availability {
             }
         }
         hi
-    }
-
-    /// The highest sequence published without a gap from `lo`, found from
-    /// the marks alone (see the module doc); `lo - 1` if `lo` is not.
-    ///
-    /// The scan stops within a lap: `lo + capacity` shares `lo`'s slot, and
-    /// cannot be published before `lo` has been consumed.
-    #[inline]
-    pub(crate) fn published_from(&self, lo: i64) -> i64 {
-        self.published_through(lo, lo + self.mask)
     }
 }
 
@@ -88,32 +82,32 @@ mod tests {
     #[test]
     fn a_mark_counts_only_for_its_own_lap() {
         let marks = Availability::new(4);
-        assert_eq!(marks.published_from(0), -1, "nothing published");
+        assert_eq!(marks.published_through(0, 3), -1, "nothing published");
         marks.publish(0, 1);
-        assert_eq!(marks.published_from(0), 1);
+        assert_eq!(marks.published_through(0, 3), 1);
         // Sequence 3 is published, 2 is claimed but not: the run stops at 1.
         marks.publish(3, 3);
-        assert_eq!(marks.published_from(0), 1);
+        assert_eq!(marks.published_through(0, 3), 1);
         marks.publish(2, 2);
-        assert_eq!(marks.published_from(0), 3, "the gap is filled");
+        assert_eq!(marks.published_through(0, 3), 3, "the gap is filled");
         // Sequences 4.. share slots 0.. but are a lap ahead: not published.
-        assert_eq!(marks.published_from(4), 3);
+        assert_eq!(marks.published_through(4, 7), 3);
         marks.publish(4, 5);
-        assert_eq!(marks.published_from(4), 5);
+        assert_eq!(marks.published_through(4, 7), 5);
         assert_eq!(marks.published_through(4, 4), 4, "bounded by `hi`");
     }
 
     #[test]
-    fn a_full_lap_is_found_and_the_scan_stops_there() {
+    fn a_whole_lap_is_found_and_the_next_lap_is_not() {
         let marks = Availability::new(8);
         marks.publish(0, 7);
-        assert_eq!(marks.published_from(0), 7);
+        assert_eq!(marks.published_through(0, 7), 7);
         marks.publish(8, 10);
-        assert_eq!(marks.published_from(3), 10);
+        assert_eq!(marks.published_through(3, 10), 10);
         assert_eq!(
-            marks.published_from(11),
+            marks.published_through(11, 18),
             10,
-            "11 is a lap behind in its slot"
+            "11's slot still holds 3's lap"
         );
     }
 }

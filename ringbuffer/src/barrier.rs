@@ -54,12 +54,13 @@ impl<E, W: WaitStrategy> SequenceBarrier<E, W> {
             cursor: &self.core.cursor,
             dependencies: &self.dependencies,
             stop_at: &self.core.stop_at,
-            published: marks.map(|marks| (marks, sequence)),
+            published: marks.map(|marks| (marks, sequence, sequence + self.core.max_batch - 1)),
         }
     }
 
     /// Wait until `sequence` is readable; return the highest readable
-    /// sequence (at least `sequence`), so the caller can take a batch.
+    /// sequence (at least `sequence`, at most a batch past it), so the
+    /// caller can take a batch.
     #[inline(always)]
     pub(crate) fn wait_for(&self, sequence: i64) -> Result<i64, WaitError> {
         let condition = self.condition(sequence);
@@ -68,10 +69,16 @@ impl<E, W: WaitStrategy> SequenceBarrier<E, W> {
             if available >= sequence {
                 // A halt stops a consumer even when events are waiting.
                 condition.check_alert(sequence)?;
-                return Ok(available);
+                return Ok(self.one_batch(sequence, available));
             }
             available = self.core.wait.wait_for(sequence, &condition)?;
         }
+    }
+
+    /// `available`, but no more than one batch from `sequence`.
+    #[inline(always)]
+    fn one_batch(&self, sequence: i64, available: i64) -> i64 {
+        available.min(sequence + self.core.max_batch - 1)
     }
 
     /// The first look for `sequence`, before the wait strategy is asked.
@@ -109,7 +116,7 @@ impl<E, W: WaitStrategy> SequenceBarrier<E, W> {
     /// The highest readable sequence now, without waiting (may be below `sequence`).
     #[inline]
     pub(crate) fn available_now(&self, sequence: i64) -> i64 {
-        self.condition(sequence).available()
+        self.one_batch(sequence, self.condition(sequence).available())
     }
 }
 

@@ -12,13 +12,14 @@ use crate::error::BuildError;
 use crate::monitor::Monitor;
 use crate::poller::EventPoller;
 use crate::producer::Producer;
-use crate::ring::Core;
+use crate::ring::{Core, DEFAULT_MAX_BATCH};
 use crate::sequence::Sequence;
 use crate::stage::{Launch, OwnerStageKind, Stage, StageKind, Threads};
 use crate::sync::Arc;
 use crate::wait::{BlockingWait, WaitStrategy};
 
-/// The ring's settings: capacity, event factory, wait strategy, thread names.
+/// The ring's settings: capacity, event factory, wait strategy, thread
+/// names, the largest batch a consumer takes.
 ///
 /// Made by [`Disruptor::builder`]; finish with
 /// [`single_producer`](Self::single_producer) or
@@ -47,6 +48,7 @@ pub struct DisruptorBuilder<E, W = BlockingWait> {
     factory: Box<dyn FnMut() -> E>,
     wait: W,
     thread_prefix: String,
+    max_batch: usize,
 }
 
 impl<E> Disruptor<E, BlockingWait> {
@@ -62,6 +64,7 @@ impl<E> Disruptor<E, BlockingWait> {
             factory: Box::new(factory),
             wait: BlockingWait::new(),
             thread_prefix: "gyre".to_string(),
+            max_batch: DEFAULT_MAX_BATCH,
         }
     }
 }
@@ -74,6 +77,7 @@ impl<E: Send + Sync + 'static, W: WaitStrategy> DisruptorBuilder<E, W> {
             factory: self.factory,
             wait,
             thread_prefix: self.thread_prefix,
+            max_batch: self.max_batch,
         }
     }
 
@@ -83,10 +87,52 @@ impl<E: Send + Sync + 'static, W: WaitStrategy> DisruptorBuilder<E, W> {
         self
     }
 
+    /// The most events a stage takes in one batch before it publishes its
+    /// progress and looks again (default [`DEFAULT_MAX_BATCH`], 1024; a
+    /// bound above the capacity means the capacity).
+    ///
+    /// A consumer that fell behind a full ring then hands room back to
+    /// the producers a batch at a time, not after the whole ring, and a
+    /// consumer of several producers scans at most this many publication
+    /// marks in one look. A handler that acts on `end_of_batch` (a flush,
+    /// a write to a socket) sees it at least this often under load. Pollers
+    /// get at most this many events per [`poll`](crate::EventPoller::poll).
+    ///
+    /// ```
+    /// use gyre_ringbuffer::{Disruptor, Stage};
+    /// use std::sync::{atomic::{AtomicUsize, Ordering}, Arc};
+    ///
+    /// // A journal that flushes at the end of each batch: at most 16 events a flush.
+    /// let largest = Arc::new(AtomicUsize::new(0));
+    /// let seen = largest.clone();
+    /// let mut graph = Disruptor::builder(1024, || 0u64).max_batch(16).single_producer()?;
+    /// graph.handle_events_with(Stage::with_factory(move || {
+    ///     let (seen, mut pending) = (seen.clone(), 0);
+    ///     move |_: &u64, _seq: i64, end: bool| {
+    ///         pending += 1;
+    ///         if end {
+    ///             seen.fetch_max(pending, Ordering::Relaxed); // flush here
+    ///             pending = 0;
+    ///         }
+    ///     }
+    /// }));
+    /// let (mut producer, disruptor) = graph.start()?;
+    /// producer.batch_publish(100, |i, slot| *slot = i as u64)?;
+    /// drop(producer);
+    /// assert_eq!(disruptor.join().processed, 100);
+    /// assert!(largest.load(Ordering::Relaxed) <= 16);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn max_batch(mut self, events: usize) -> Self {
+        self.max_batch = events;
+        self
+    }
+
     /// Allocate the ring for exactly one producer thread.
     ///
     /// # Errors
-    /// [`BuildError::CapacityNotPowerOfTwo`] or [`BuildError::CapacityTooLarge`].
+    /// [`BuildError::CapacityNotPowerOfTwo`], [`BuildError::CapacityTooLarge`]
+    /// or [`BuildError::ZeroMaxBatch`].
     pub fn single_producer(self) -> Result<Graph<E, W, SingleProducerSequencer>, BuildError> {
         self.graph(false, SingleProducerSequencer::new)
     }
@@ -96,7 +142,8 @@ impl<E: Send + Sync + 'static, W: WaitStrategy> DisruptorBuilder<E, W> {
     /// [`SharedSequencer`](crate::SharedSequencer)).
     ///
     /// # Errors
-    /// [`BuildError::CapacityNotPowerOfTwo`] or [`BuildError::CapacityTooLarge`].
+    /// [`BuildError::CapacityNotPowerOfTwo`], [`BuildError::CapacityTooLarge`]
+    /// or [`BuildError::ZeroMaxBatch`].
     #[doc(alias = "clone")]
     pub fn multi_producer(self) -> Result<Graph<E, W, MultiProducerSequencer>, BuildError> {
         self.graph(true, MultiProducerSequencer::new)
@@ -107,7 +154,11 @@ impl<E: Send + Sync + 'static, W: WaitStrategy> DisruptorBuilder<E, W> {
         multi: bool,
         make_claim: fn(Box<[Arc<Sequence>]>) -> C,
     ) -> Result<Graph<E, W, C>, BuildError> {
-        let core = Core::new(self.capacity, &mut *self.factory, self.wait, multi)?;
+        if self.max_batch == 0 {
+            return Err(BuildError::ZeroMaxBatch);
+        }
+        let mut core = Core::new(self.capacity, &mut *self.factory, self.wait, multi)?;
+        core.max_batch = self.max_batch.min(self.capacity) as i64;
         Ok(Graph {
             core: Arc::new(core),
             nodes: Vec::new(),
@@ -125,6 +176,7 @@ impl<E, W> std::fmt::Debug for DisruptorBuilder<E, W> {
         f.debug_struct("DisruptorBuilder")
             .field("capacity", &self.capacity)
             .field("thread_prefix", &self.thread_prefix)
+            .field("max_batch", &self.max_batch)
             .finish_non_exhaustive()
     }
 }

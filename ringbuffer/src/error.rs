@@ -22,6 +22,9 @@ pub enum BuildError {
     /// The capacity does not fit the sequence arithmetic.
     #[error("ring capacity {0} is too large (at most 2^30)")]
     CapacityTooLarge(usize),
+    /// [`max_batch`](crate::DisruptorBuilder::max_batch) must be at least 1.
+    #[error("a consumer's max_batch must be at least 1 event, got 0")]
+    ZeroMaxBatch,
     /// A stage named a dependency that is not a stage of this graph.
     #[error("stage depends on unknown stage id {0}")]
     UnknownStage(usize),

@@ -71,7 +71,7 @@ pub use handler::{EventHandler, OwningHandler, OwningWorkHandler, WorkHandler};
 pub use monitor::{PanicPolicy, StagePanic};
 pub use poller::{EventPoller, PollState};
 pub use producer::{MultiProducer, Producer, SingleProducer};
-pub use ring::MAX_CAPACITY;
+pub use ring::{DEFAULT_MAX_BATCH, MAX_CAPACITY};
 pub use sequence::{Sequence, INITIAL_SEQUENCE};
 pub use stage::{OwnerStageKind, Stage, StageKind};
 pub use wait::{

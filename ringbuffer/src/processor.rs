@@ -1,9 +1,9 @@
 //! The batch event processor: the loop behind every [`EventHandler`] stage.
 //!
-//! It waits once per batch, hands every available event to the handler with
-//! `end_of_batch` on the last, then publishes its progress with one release
-//! store and one signal. Handler panics are caught by one `catch_unwind`
-//! around the whole loop, not one per batch, so the happy path pays nothing
+//! It waits once per batch, hands every available event (at most the
+//! ring's `max_batch`) to the handler with `end_of_batch` on the last,
+//! then publishes its progress with one release store and one signal.
+//! Handler panics are caught by one `catch_unwind` around the whole loop, not one per batch, so the happy path pays nothing
 //! for them; after a `LogAndContinue` panic the loop is simply entered again.
 
 use crate::barrier::SequenceBarrier;

@@ -23,8 +23,9 @@ use std::time::{Duration, Instant};
 ///
 /// `available()` is the highest sequence the consumer may read as far as its
 /// dependencies go: for a first stage, the producer cursor (one producer) or
-/// the last of the published run from the awaited sequence (several
-/// producers); for a later stage, the slowest upstream stage. `check_alert`
+/// the last of the published run from the awaited sequence, at most one
+/// batch long (several producers); for a later stage, the slowest
+/// upstream stage. `check_alert`
 /// fails once the disruptor halts, or once it drains and the awaited
 /// sequence lies beyond the last published.
 #[derive(Clone, Copy)]
@@ -33,8 +34,9 @@ pub struct WaitCondition<'a> {
     pub(crate) dependencies: &'a [Arc<Sequence>],
     pub(crate) stop_at: &'a AtomicI64,
     /// A first stage of a multi-producer ring: the marks it reads instead
-    /// of the cursor, from `from`, the sequence it awaits.
-    pub(crate) published: Option<(&'a Availability, i64)>,
+    /// of the cursor, over the sequences it may take in one batch (from
+    /// the one it awaits).
+    pub(crate) published: Option<(&'a Availability, i64, i64)>,
 }
 
 impl WaitCondition<'_> {
@@ -46,8 +48,8 @@ impl WaitCondition<'_> {
     /// line away from them.
     #[inline(always)]
     pub fn available(&self) -> i64 {
-        if let Some((availability, from)) = self.published {
-            availability.published_from(from)
+        if let Some((availability, from, through)) = self.published {
+            availability.published_through(from, through)
         } else if self.dependencies.is_empty() {
             self.cursor.get()
         } else {
@@ -71,7 +73,7 @@ impl std::fmt::Debug for WaitCondition<'_> {
         f.debug_struct("WaitCondition")
             .field("cursor", &self.cursor.get())
             .field("dependencies", &self.dependencies.len())
-            .field("awaiting", &self.published.map(|(_, from)| from))
+            .field("awaiting", &self.published.map(|(_, from, _)| from))
             .finish_non_exhaustive()
     }
 }

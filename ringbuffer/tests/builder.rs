@@ -131,3 +131,18 @@ fn handles_cross_threads() {
     send::<Disruptor<u64>>();
     send::<gyre_ringbuffer::ShutdownReport>();
 }
+
+#[test]
+fn a_zero_max_batch_is_an_error() {
+    let err = Disruptor::builder(64, || 0u64)
+        .max_batch(0)
+        .multi_producer()
+        .unwrap_err();
+    assert_eq!(err, BuildError::ZeroMaxBatch);
+    assert!(err.to_string().contains("max_batch"), "{err}");
+    // A bound above the capacity is the capacity.
+    assert!(Disruptor::builder(64, || 0u64)
+        .max_batch(1 << 20)
+        .single_producer()
+        .is_ok());
+}
