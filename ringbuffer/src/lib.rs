@@ -5,7 +5,9 @@
 //! sequences, fill the slots in place through a closure and publish;
 //! consumers are stages of a dependency graph (parallel stages, `then`,
 //! diamonds, worker pools, pollers), each on its own thread, each handed
-//! every available event as one batch with `end_of_batch` on the last.
+//! the available events in batches (at most
+//! [`max_batch`](DisruptorBuilder::max_batch) each) with `end_of_batch` on
+//! the last.
 //! Producers never overtake the slowest consumer, and consumers never read a
 //! slot that is claimed but not yet published.
 //!
