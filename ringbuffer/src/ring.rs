@@ -29,9 +29,10 @@ pub const MAX_CAPACITY: usize = 1 << 30;
 /// progress as it goes, so producers waiting for room get it a batch at a
 /// time instead of after the whole ring, and it bounds how far a consumer
 /// of several producers scans their publication marks in one look. Three
-/// producers into one consumer on two cores ran at 40-50 M events/s with
-/// any bound from 256 to 16384 events, against 30 M without one
-/// (BENCHMARKS.md, issue 22, ninth session).
+/// producers into one consumer on two cores ran at 36-59 M events/s with
+/// any bound from 256 to 16384 events, against 31 M without one, and one
+/// producer publishing batches of 64 ran 1.4-1.6x faster (BENCHMARKS.md,
+/// issue 22, ninth session).
 pub const DEFAULT_MAX_BATCH: usize = 1024;
 
 pub struct Core<E, W> {

@@ -25,9 +25,8 @@ use std::time::{Duration, Instant};
 /// dependencies go: for a first stage, the producer cursor (one producer) or
 /// the last of the published run from the awaited sequence, at most one
 /// batch long (several producers); for a later stage, the slowest
-/// upstream stage. `check_alert`
-/// fails once the disruptor halts, or once it drains and the awaited
-/// sequence lies beyond the last published.
+/// upstream stage. `check_alert` fails once the disruptor halts, or once it
+/// drains and the awaited sequence lies beyond the last published.
 #[derive(Clone, Copy)]
 pub struct WaitCondition<'a> {
     pub(crate) cursor: &'a Sequence,
