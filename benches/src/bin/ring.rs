@@ -1,10 +1,10 @@
 //! The ring-buffer harness: Gyre against Java's LMAX Disruptor (the
 //! original, run as a subprocess; skipped with a reason where no JVM is
 //! installed), the `disruptor` crate, crossbeam-channel and std's
-//! `sync_channel`, in one run. The 1p1c cases also run the ring's floor
-//! (`ring::floor`: the least any single-producer ring does), a ruler
-//! rather than a peer: `gyre/floor` says how much any change to Gyre's
-//! ring could still gain here.
+//! `sync_channel`, in one run. The 1p1c and 3p1c cases also run the
+//! ring's floors (`ring::floor`: the least a ring of Gyre's protocol
+//! does), rulers rather than peers: `gyre/floor` says how much a change
+//! to Gyre's ring could still gain here.
 //!
 //! ```text
 //! cargo run --release -p gyre-benches --bin ring -- --quick   # < 60 s

@@ -1,14 +1,17 @@
-//! The ring's floor: the least any single-producer ring can do per event
+//! The ring's floors: the least a ring of Gyre's protocol does per event
 //! on this machine, as a ruler for Gyre and its peers (not a product, and
-//! not a peer to beat).
+//! not a peer to beat). [`one_to_one`] for one producer, [`three_to_one`]
+//! for three (in Gyre's layout and in crossbeam's, see [`LapMark`]).
 //!
-//! One array of `u64`, one cursor the producer moves with a release store
+//! One producer: one array of `u64`, one cursor the producer moves with a release store
 //! after each batch, one sequence the consumer moves after each batch it
 //! reads; both padded to their own lines. No wait strategy beyond a spin
 //! hint, no stage, no handler call, no shutdown protocol but "the consumer
 //! knows `n`". Whatever rate it reaches is what the event data and the two
-//! counters crossing the cores cost here, so `floor/<peer>` bounds what
-//! `gyre/<peer>` can show for the same case.
+//! counters crossing the cores cost here. Its consumer takes the whole
+//! backlog as one batch, as Gyre's did before `max_batch`; a ring that
+//! hands room back a batch at a time can pass it (BENCHMARKS.md, ninth
+//! session).
 //!
 //! Its consumer looks at the cursor again at once when it has caught up,
 //! as the `disruptor` crate and Java's Disruptor do. A variant that paused
@@ -17,14 +20,14 @@
 //! plainer loop.
 
 use super::check;
+use crossbeam_utils::CachePadded;
 use std::cell::UnsafeCell;
 use std::sync::atomic::{AtomicI32, AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// A counter alone on its cache lines (two, for the adjacent-line prefetcher).
-#[repr(align(128))]
-struct Padded(AtomicI64);
+/// A counter alone on its cache lines.
+type Padded = CachePadded<AtomicI64>;
 
 struct Shared {
     slots: Box<[UnsafeCell<u64>]>,
@@ -48,8 +51,8 @@ pub fn one_to_one(n: u64, capacity: usize, batch: usize) -> Duration {
     let shared = Arc::new(Shared {
         slots: (0..capacity).map(|_| UnsafeCell::new(0)).collect(),
         mask: capacity - 1,
-        cursor: Padded(AtomicI64::new(-1)),
-        consumed: Padded(AtomicI64::new(-1)),
+        cursor: CachePadded::new(AtomicI64::new(-1)),
+        consumed: CachePadded::new(AtomicI64::new(-1)),
     });
     let consumer = {
         let shared = shared.clone();
@@ -71,7 +74,7 @@ fn produce(shared: &Shared, n: u64, batch: usize) {
         let k = (batch as u64).min(n - next as u64) as i64;
         let hi = next + k - 1;
         while hi - capacity > gate {
-            gate = shared.consumed.0.load(Ordering::Acquire);
+            gate = shared.consumed.load(Ordering::Acquire);
             if hi - capacity > gate {
                 std::hint::spin_loop();
             }
@@ -82,7 +85,7 @@ fn produce(shared: &Shared, n: u64, batch: usize) {
             // masked index is in bounds.
             unsafe { *shared.slots.get_unchecked(s as usize & shared.mask).get() = s as u64 };
         }
-        shared.cursor.0.store(hi, Ordering::Release);
+        shared.cursor.store(hi, Ordering::Release);
         next = hi + 1;
     }
 }
@@ -92,7 +95,7 @@ fn consume(shared: &Shared, n: u64) -> u64 {
     let mut next = 0i64;
     let mut sum = 0u64;
     while next <= last {
-        let available = shared.cursor.0.load(Ordering::Acquire);
+        let available = shared.cursor.load(Ordering::Acquire);
         if available < next {
             std::hint::spin_loop();
             continue;
@@ -105,7 +108,7 @@ fn consume(shared: &Shared, n: u64) -> u64 {
                 *shared.slots.get_unchecked(s as usize & shared.mask).get()
             });
         }
-        shared.consumed.0.store(available, Ordering::Release);
+        shared.consumed.store(available, Ordering::Release);
         next = available + 1;
     }
     sum
@@ -165,8 +168,8 @@ impl MultiShared {
             laps: (0..beside).map(|_| AtomicI32::new(-1)).collect(),
             mask: capacity - 1,
             shift: capacity.trailing_zeros(),
-            cursor: Padded(AtomicI64::new(-1)),
-            consumed: Padded(AtomicI64::new(-1)),
+            cursor: CachePadded::new(AtomicI64::new(-1)),
+            consumed: CachePadded::new(AtomicI64::new(-1)),
         }
     }
 
@@ -228,10 +231,10 @@ pub fn three_to_one(n: u64, capacity: usize, layout: LapMark) -> Duration {
                 let capacity = capacity as i64;
                 let mut gate = -1i64;
                 for v in super::share(n, 3, p) {
-                    let sequence = shared.cursor.0.fetch_add(1, Ordering::AcqRel) + 1;
+                    let sequence = shared.cursor.fetch_add(1, Ordering::AcqRel) + 1;
                     let mut step = 0;
                     while sequence - capacity > gate {
-                        gate = shared.consumed.0.load(Ordering::Acquire);
+                        gate = shared.consumed.load(Ordering::Acquire);
                         if sequence - capacity > gate {
                             snooze(&mut step);
                         }
@@ -259,7 +262,7 @@ fn consume_laps(shared: &MultiShared, n: u64) -> u64 {
     let mut step = 0;
     while (next as u64) < n {
         if !shared.is_published(next) {
-            shared.consumed.0.store(next - 1, Ordering::Release);
+            shared.consumed.store(next - 1, Ordering::Release);
             snooze(&mut step);
             continue;
         }
@@ -269,7 +272,7 @@ fn consume_laps(shared: &MultiShared, n: u64) -> u64 {
         sum = sum.wrapping_add(unsafe { *shared.value(next) });
         next += 1;
         if next & 63 == 0 {
-            shared.consumed.0.store(next - 1, Ordering::Release);
+            shared.consumed.store(next - 1, Ordering::Release);
         }
     }
     sum

@@ -1,8 +1,8 @@
 //! Ring-buffer cases: Gyre against Java's LMAX Disruptor (a subprocess),
 //! the `disruptor` crate (v4), `crossbeam-channel` and std's
 //! `sync_channel`, same capacity, same event (a `u64`), same wait strategy
-//! where the peer has it. `floor` is the least any single-producer ring
-//! does, a ruler for the 1p1c cases rather than a peer.
+//! where the peer has it. `floor` is the least a ring of Gyre's protocol
+//! does, a ruler for the 1p1c and 3p1c cases rather than a peer.
 //!
 //! Every throughput case returns the time from the first publish until the
 //! consumer has seen the last event, and checks the consumer's checksum, so
