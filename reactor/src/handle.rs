@@ -344,10 +344,10 @@ impl<W> ChannelHandle<W> {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     #[cfg(not(loom))]
-    pub fn lend_input(&self) -> Option<crate::lend::InputLend<'_>> {
-        let gate = self.direct.as_deref()?;
+    pub fn lend_input(&self) -> Option<crate::lend::InputLend> {
+        let gate = self.direct.as_ref()?;
         gate.lend_input()
-            .then(|| crate::lend::InputLend::new(gate, &self.lp, self.token))
+            .then(|| crate::lend::InputLend::new(gate.clone(), self.lp.clone(), self.token))
     }
 
     /// Whether the channel is still open, as far as this thread can tell.

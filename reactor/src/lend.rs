@@ -1,26 +1,31 @@
-//! [`InputLend`]: a channel's input, lent by its loop to the thread that
-//! holds it, which waits for bytes and reads them itself (see
+//! [`InputLend`]: a channel's input, lent by its loop to the thread (or
+//! task) that holds it, which waits for bytes and reads them itself (see
 //! [`ChannelHandle::lend_input`](crate::ChannelHandle::lend_input)). Uses
 //! the gate's input side (`crate::direct::input`, where the protocol is
-//! argued), the loop's notification, and `poll(2)`/`recv(2)` through
-//! `libc`.
+//! argued), the loop's notification, the input watch (`crate::watch`) and
+//! `poll(2)`/`recv(2)` through `libc`.
 
 use crate::direct::{DirectGate, LendEnded};
 use crate::event_loop::Shared;
 use crate::socket::{close_from_any_thread, recv_to_spare};
+use crate::watch::InputWatch;
 use bytes::BytesMut;
 use mio::Token;
 use std::io;
+use std::sync::Arc;
 use std::time::Instant;
 
 /// How much room each read asks for at least.
 const READ_ROOM: usize = 4096;
 
 /// A channel's input, lent to this thread: the loop reads none of it
-/// until the lend ends. Read with [`read`](Self::read), and end it with
+/// until the lend ends. Read with [`read`](Self::read) (which waits) or
+/// [`try_read`](Self::try_read) (which does not: an async task learns
+/// when to try from an [`InputWatch`]), and end it with
 /// [`give_back`](Self::give_back), handing the loop any bytes read and
 /// not taken (dropping it gives back nothing). Keep it short: while it
-/// lasts, nothing else on the channel is read.
+/// lasts, nothing else on the channel is read. It owns what it needs, so
+/// a future may hold it.
 ///
 /// ```
 /// use bytes::BytesMut;
@@ -54,9 +59,9 @@ const READ_ROOM: usize = 4096;
 /// # group.shutdown_gracefully(Duration::ZERO, Duration::from_secs(1));
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-pub struct InputLend<'a> {
-    gate: &'a DirectGate,
-    shared: &'a Shared,
+pub struct InputLend {
+    gate: Arc<DirectGate>,
+    shared: Arc<Shared>,
     token: Token,
     /// Bytes read under this lend.
     read: usize,
@@ -65,8 +70,8 @@ pub struct InputLend<'a> {
     given: bool,
 }
 
-impl<'a> InputLend<'a> {
-    pub(crate) fn new(gate: &'a DirectGate, shared: &'a Shared, token: Token) -> Self {
+impl InputLend {
+    pub(crate) fn new(gate: Arc<DirectGate>, shared: Arc<Shared>, token: Token) -> Self {
         InputLend {
             gate,
             shared,
@@ -84,24 +89,10 @@ impl<'a> InputLend<'a> {
     /// deadline, or the socket's own error. After `0` or an error the
     /// loop is told when the lend ends, and reads no further here help.
     pub fn read(&mut self, buf: &mut BytesMut, deadline: Instant) -> io::Result<usize> {
-        if self.ended {
-            return Ok(0);
-        }
         loop {
-            match recv_into(self.gate.fd(), buf) {
-                Ok(0) => {
-                    self.ended = true;
-                    return Ok(0);
-                }
-                Ok(n) => {
-                    self.read += n;
-                    return Ok(n);
-                }
+            match self.try_read(buf) {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                Err(e) => {
-                    self.ended = true;
-                    return Err(e);
-                }
+                done => return done,
             }
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
@@ -125,6 +116,43 @@ impl<'a> InputLend<'a> {
                 }
             }
         }
+    }
+
+    /// Appends what one `recv` gets to `buf` without waiting: as
+    /// [`read`](Self::read), or an error of kind
+    /// [`WouldBlock`](io::ErrorKind::WouldBlock) when the socket has
+    /// nothing yet (wait for the lend's [`InputWatch`] to be readable,
+    /// then try again).
+    pub fn try_read(&mut self, buf: &mut BytesMut) -> io::Result<usize> {
+        if self.ended {
+            return Ok(0);
+        }
+        match recv_into(self.gate.fd(), buf) {
+            Ok(0) => {
+                self.ended = true;
+                Ok(0)
+            }
+            Ok(n) => {
+                self.read += n;
+                Ok(n)
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Err(e),
+            Err(e) => {
+                self.ended = true;
+                Err(e)
+            }
+        }
+    }
+
+    /// A new [`InputWatch`] on this channel's socket: a descriptor that
+    /// polls readable while the socket has input (or has ended), for a
+    /// task that holds lends to register once with its runtime's poller
+    /// and learn when to [`try_read`](Self::try_read). Made under a lend
+    /// because the socket is then sure to be open; it serves every later
+    /// lend of the channel, and stops firing once the channel's socket
+    /// is closed.
+    pub fn watch(&self) -> io::Result<InputWatch> {
+        InputWatch::new(self.gate.fd())
     }
 
     /// Ends the lend, handing the loop `unused`: bytes read here and not
@@ -191,13 +219,13 @@ impl<'a> InputLend<'a> {
     }
 }
 
-impl Drop for InputLend<'_> {
+impl Drop for InputLend {
     fn drop(&mut self) {
         self.finish(BytesMut::new());
     }
 }
 
-impl std::fmt::Debug for InputLend<'_> {
+impl std::fmt::Debug for InputLend {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("InputLend")
             .field("read", &self.read)

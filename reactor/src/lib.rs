@@ -59,6 +59,8 @@
 //! handle, connecting          ChannelHandle: any thread -> a loop's mailbox; a connect's outcome
 //! lend                        InputLend: a channel's input, lent to the thread that holds it
 //!        |
+//! watch                       InputWatch: an epoll of one socket and a timer, for another runtime's poller
+//!        |
 //! channel, channel/{epoll,uring}  transport state and verbs (register, write, pause/resume read, release)
 //!        |
 //! loop_handle                 EventLoop: start a loop's thread, run and schedule tasks on it
@@ -170,6 +172,8 @@ pub mod mailbox;
 mod mailbox;
 mod metrics;
 mod offload;
+#[cfg(not(loom))]
+mod watch;
 /// The offload layer's arrival-order sequencer, public only for the loom
 /// models in `loom-tests/` (built with `--cfg loom`).
 #[cfg(loom)]
@@ -230,6 +234,8 @@ pub use tls::{
 };
 pub use transport::Transport;
 pub use udp::BoundDatagram;
+#[cfg(not(loom))]
+pub use watch::InputWatch;
 
 /// The crate's README example, compiled and run as a doc test.
 #[cfg(doctest)]

@@ -79,7 +79,7 @@ fn on_epoll(test: impl FnOnce(&gyre_reactor::EventLoopGroup)) {
 }
 
 /// The lend, once the loop offers it (it does after its first pass).
-fn lend(handle: &ChannelHandle<Bytes>) -> InputLend<'_> {
+fn lend(handle: &ChannelHandle<Bytes>) -> InputLend {
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
         if let Some(lend) = handle.lend_input() {
@@ -94,7 +94,7 @@ fn lend(handle: &ChannelHandle<Bytes>) -> InputLend<'_> {
 }
 
 /// Reads under `lend` until `buf` holds `n` bytes.
-fn read_to(lend: &mut InputLend<'_>, buf: &mut BytesMut, n: usize) {
+fn read_to(lend: &mut InputLend, buf: &mut BytesMut, n: usize) {
     let deadline = Instant::now() + Duration::from_secs(5);
     while buf.len() < n {
         assert!(lend.read(buf, deadline).unwrap() > 0, "input ended early");

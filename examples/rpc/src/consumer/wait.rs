@@ -56,7 +56,7 @@ pub(crate) enum Sent<'a> {
 /// the input back, so the loop, which reads only after that, finds the
 /// filing before the answer.
 pub(crate) struct LentCall<'a> {
-    pub(crate) lend: InputLend<'a>,
+    pub(crate) lend: InputLend,
     pub(crate) id: u64,
     pub(crate) done: Reply,
     pub(crate) timeout: Duration,
