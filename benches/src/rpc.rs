@@ -256,6 +256,11 @@ pub struct GyreClient {
     /// A blocking caller with nothing else in flight reads its own answer
     /// (the default; [`gyre_rpc::consumer::ConsumerBuilder::direct_reads`]).
     pub direct_reads: bool,
+    /// An asynchronous call with nothing else in flight reads its own
+    /// answer on the driving tokio runtime
+    /// ([`gyre_rpc::consumer::ConsumerBuilder::tokio_reads`]; off by
+    /// default).
+    pub tokio_reads: bool,
 }
 
 impl GyreClient {
@@ -265,6 +270,7 @@ impl GyreClient {
         busy_poll: Duration::ZERO,
         blocking: false,
         direct_reads: true,
+        tokio_reads: false,
     };
 }
 
@@ -280,6 +286,7 @@ pub fn gyre_run(
         .busy_poll(client.busy_poll)
         .direct_writes(client.direct)
         .direct_reads(client.direct_reads)
+        .tokio_reads(client.tokio_reads)
         .build()
         .expect("consumer");
     let conn: Arc<Connection> = Arc::new(consumer.connect(addr).expect("connect"));

@@ -86,9 +86,10 @@ impl InputWatch {
     /// A watch on the stream socket `socket`, which the caller keeps open
     /// for the call (it holds the channel's input).
     pub(crate) fn new(socket: RawFd) -> io::Result<InputWatch> {
-        // SAFETY: plain system calls; each descriptor is owned the moment
-        // it is made, so an error on the way closes what was made.
+        // SAFETY: a plain system call; the descriptor it makes is ours
+        // alone, owned at once, so an error further on closes it.
         let epoll = unsafe { owned(libc::epoll_create1(libc::EPOLL_CLOEXEC))? };
+        // SAFETY: as for `epoll`.
         let timer = unsafe {
             owned(libc::timerfd_create(
                 libc::CLOCK_MONOTONIC,

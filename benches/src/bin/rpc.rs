@@ -71,6 +71,7 @@ fn main() {
     let mut last_c1: Option<(Report, Report)> = None;
     let mut last_busy: Option<Report> = None;
     let mut last_blocking: Option<Report> = None;
+    let mut last_tokio_reads: Option<Report> = None;
     for (case, in_flight, pool) in [
         ("c1", 1usize, false),
         ("c64", 64, false),
@@ -85,7 +86,7 @@ fn main() {
             (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         let (mut g_p99, mut t_p99) = (Vec::new(), Vec::new());
         let (mut via_loop, mut busy, mut blocking) = (Vec::new(), Vec::new(), Vec::new());
-        let mut beside = Vec::new();
+        let (mut beside, mut tokio_reads) = (Vec::new(), Vec::new());
         for round in 0..rounds {
             // With one call in flight, also gyre-rpc with every call sent
             // through the connection's loop (what direct writes save), with
@@ -109,6 +110,10 @@ fn main() {
                     direct_reads: false,
                     ..caller_thread
                 };
+                let task_reads = GyreClient {
+                    tokio_reads: true,
+                    ..GyreClient::DEFAULT
+                };
                 let (mut unplotted, mut unplotted_beside) = (None, None);
                 let mut variants = [
                     (
@@ -118,6 +123,12 @@ fn main() {
                         &mut unplotted,
                     ),
                     ("busy-polling", polling, &mut busy, &mut last_busy),
+                    (
+                        "tasks reading their own answers",
+                        task_reads,
+                        &mut tokio_reads,
+                        &mut last_tokio_reads,
+                    ),
                     (
                         "blocking calls",
                         caller_thread,
@@ -133,7 +144,7 @@ fn main() {
                 ];
                 // The two blocking waits side by side, in turn first.
                 if round % 2 == 1 {
-                    variants.swap(2, 3);
+                    variants.swap(3, 4);
                 }
                 for (what, client, rates, last) in variants {
                     let r = gyre_run(gyre_addr, in_flight, seconds, client);
@@ -189,6 +200,12 @@ fn main() {
             let b = median(&mut busy);
             println!("result {case} gyre-rpc-busy-poll {b:.0} calls/s");
             println!("ratio {case}-busy-poll gyre/tarpc {:.2}", b / tr);
+        }
+        if !tokio_reads.is_empty() {
+            let r = median(&mut tokio_reads);
+            println!("result {case} gyre-rpc-tokio-reads {r:.0} calls/s");
+            println!("ratio {case}-tokio-reads gyre/tarpc {:.2}", r / tr);
+            println!("ratio {case}-tokio-reads gyre/gyre-default {:.2}", r / gr);
         }
         if !blocking.is_empty() {
             let b = median(&mut blocking);

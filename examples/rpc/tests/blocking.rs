@@ -10,48 +10,15 @@
 mod common;
 
 use bytes::BytesMut;
-use common::{calc, calc_service, one_loop_provider};
+use common::{calc, calc_service, frame, hand_made_provider, one_loop_provider, read_request};
 use gyre_rpc::consumer::{CallOptions, Connection, Consumer, RpcError};
 use gyre_rpc::filter::{CallInfo, Filter, Refusal};
 use gyre_rpc::protocol::{Header, Kind, HEADER_LEN};
 use gyre_rpc::provider::{Provider, ServiceError};
 use gyre_rpc::{Serialization, Status};
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
 use std::sync::{mpsc, Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
-
-fn frame(kind: Kind, id: u64, body: &[u8]) -> Vec<u8> {
-    let mut h = [0u8; HEADER_LEN];
-    Header {
-        kind,
-        serialization: Serialization::Binary,
-        request_id: id,
-        body_len: body.len() as u32,
-    }
-    .encode(&mut h);
-    let mut out = h.to_vec();
-    out.extend_from_slice(body);
-    out
-}
-
-/// Reads frames up to the next request: its id, and how many heartbeat
-/// pongs came before it.
-fn read_request(s: &mut TcpStream) -> (u64, usize) {
-    let mut pongs = 0;
-    loop {
-        let mut head = [0u8; HEADER_LEN];
-        s.read_exact(&mut head).unwrap();
-        let h = Header::decode(&head).unwrap();
-        let mut body = vec![0u8; h.body_len as usize];
-        s.read_exact(&mut body).unwrap();
-        match h.kind {
-            Kind::Request { .. } => return (h.request_id, pongs),
-            Kind::Heartbeat { request: false } => pongs += 1,
-            other => panic!("a consumer sent {other:?}"),
-        }
-    }
-}
 
 /// A provider of `calc` (`add`, `double`) on one loop, calls on the loop.
 fn calc_provider() -> Provider {
@@ -63,17 +30,6 @@ fn calc_provider() -> Provider {
         )
         .start()
         .unwrap()
-}
-
-/// A provider by hand: `serve` gets its one connection, on a thread of
-/// its own; returns where it listens and the thread.
-fn hand_made_provider<T: Send + 'static>(
-    serve: impl FnOnce(TcpStream) -> T + Send + 'static,
-) -> (std::net::SocketAddr, std::thread::JoinHandle<T>) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    let thread = std::thread::spawn(move || serve(listener.accept().unwrap().0));
-    (addr, thread)
 }
 
 /// Both ways a lone blocking call can wait: reading its own answer (the

@@ -34,7 +34,10 @@ mod filings;
 mod handler;
 mod pending;
 mod reply;
+mod send;
 mod sink;
+#[cfg(feature = "tokio")]
+mod tokio_reads;
 mod wait;
 
 pub(crate) use error::call_name;
@@ -46,7 +49,7 @@ use crate::protocol::{
     DEFAULT_MAX_BODY,
 };
 use bytes::{Bytes, BytesMut};
-use filings::{Filed, Filings};
+use filings::Filings;
 use gyre_reactor::promise::{PromiseDropped, PromisePool};
 use gyre_reactor::{
     Bootstrap, ChannelHandle, ChannelOptions, EventLoopGroup, IdleStateHandler, Pipeline,
@@ -159,6 +162,8 @@ pub struct ConsumerBuilder {
     filters: Vec<Arc<dyn Filter>>,
     direct_writes: bool,
     direct_reads: bool,
+    #[cfg(feature = "tokio")]
+    tokio_reads: bool,
     busy_poll: Duration,
     #[cfg(feature = "tls")]
     tls: Option<gyre_reactor::TlsConnector>,
@@ -196,6 +201,55 @@ impl ConsumerBuilder {
     /// ```
     pub fn direct_reads(mut self, on: bool) -> Self {
         self.direct_reads = on;
+        self
+    }
+
+    /// Whether an asynchronous call polled on a tokio runtime with nothing
+    /// else in flight reads its own answer (feature `tokio`; default
+    /// off): the call goes out from the task at its future's first poll,
+    /// with the connection's input lent to it
+    /// ([`ChannelHandle::lend_input`](gyre_reactor::ChannelHandle::lend_input)),
+    /// and the kernel wakes the task when the answer lands, through the
+    /// connection's [`InputWatch`](gyre_reactor::InputWatch) registered
+    /// once with the runtime (tokio's `AsyncFd`). The task then reads and
+    /// decodes the answer itself: the connection's loop is not woken to
+    /// read it, and no wake-up passes from the loop's thread to the
+    /// task's. Anything else that arrives first goes back to the loop,
+    /// which settles the call the usual way. Needs
+    /// [`direct_reads`](Self::direct_reads) (and so
+    /// [`direct_writes`](Self::direct_writes)).
+    ///
+    /// Turn it on only where calls are awaited on a tokio runtime with
+    /// its IO driver enabled (`enable_io` or `enable_all`): tokio panics
+    /// when a descriptor is registered with a runtime without one, as it
+    /// does for its own sockets. A connection's watch serves the runtime
+    /// of its first such call; calls awaited elsewhere (another runtime,
+    /// another executor) go through the loop as with it off. With it on,
+    /// every asynchronous call on a connection goes out at its future's
+    /// first poll, not when `call_async` returns.
+    ///
+    /// ```
+    /// use gyre_rpc::consumer::Consumer;
+    /// use gyre_rpc::provider::{Dispatch, Provider, Service, ServiceError};
+    /// use gyre_rpc::ServiceKey;
+    ///
+    /// let key = ServiceKey::new("demo.Calc");
+    /// let provider = Provider::builder()
+    ///     .listen("127.0.0.1:0".parse()?)
+    ///     .service(Service::builder(key.clone()).dispatch(Dispatch::IoThread)
+    ///         .method("add", |(a, b): (i64, i64)| Ok::<_, ServiceError>(a + b)).build())
+    ///     .start()?;
+    /// let consumer = Consumer::builder().tokio_reads(true).build()?;
+    /// let conn = consumer.connect(provider.local_addr())?;
+    /// let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    /// let sum: i64 = rt.block_on(conn.call_async(&key, "add", &(2i64, 3i64)))?;
+    /// assert_eq!(sum, 5);
+    /// provider.shutdown(std::time::Duration::from_secs(1));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[cfg(feature = "tokio")]
+    pub fn tokio_reads(mut self, on: bool) -> Self {
+        self.tokio_reads = on;
         self
     }
 
@@ -353,6 +407,8 @@ impl Consumer {
             filters: Vec::new(),
             direct_writes: true,
             direct_reads: true,
+            #[cfg(feature = "tokio")]
+            tokio_reads: false,
             busy_poll: Duration::ZERO,
             #[cfg(feature = "tls")]
             tls: None,
@@ -462,6 +518,10 @@ impl Consumer {
             token,
             answers: self.answers.clone(),
             caller_sends,
+            read_own: Arc::default(),
+            #[cfg(feature = "tokio")]
+            reads: (caller_sends && self.config.direct_reads && self.config.tokio_reads)
+                .then(Arc::default),
             filings,
         })
     }
@@ -559,6 +619,13 @@ pub struct Connection {
     /// [`ConsumerBuilder::direct_writes`]).
     caller_sends: bool,
     filings: Arc<Filings>,
+    /// Answers read by their callers (see
+    /// [`answers_read_by_callers`](Connection::answers_read_by_callers)).
+    read_own: Arc<AtomicU64>,
+    /// Asynchronous calls read their own answers (see
+    /// [`ConsumerBuilder::tokio_reads`]).
+    #[cfg(feature = "tokio")]
+    reads: Option<Arc<tokio_reads::AsyncReads>>,
 }
 
 impl std::fmt::Debug for Outgoing {
@@ -602,6 +669,49 @@ fn finish<Resp: DeserializeOwned>(
     }
 }
 
+/// An asynchronous call as `call_async` leaves it: sent (or failed to
+/// be), or, reading its own answer, encoded and sent at the first poll.
+enum AsyncCall {
+    Sent {
+        started: Result<(), RpcError>,
+        answer: gyre_reactor::promise::PromiseFuture<Answer>,
+    },
+    #[cfg(feature = "tokio")]
+    Deferred {
+        call: Result<(tokio_reads::Route, u64, Bytes, Duration), RpcError>,
+        done: gyre_reactor::promise::Promise<Answer>,
+        answer: gyre_reactor::promise::PromiseFuture<Answer>,
+    },
+}
+
+impl AsyncCall {
+    /// The call's result, decoded as `serialization` says.
+    // Not an `async fn`: its future would not be `'static` for a `Resp`
+    // that is not, where this one holds no `Resp` until it returns one.
+    #[allow(clippy::manual_async_fn)]
+    fn finish<Resp: DeserializeOwned>(
+        self,
+        serialization: Serialization,
+    ) -> impl Future<Output = Result<Resp, RpcError>> + Send + 'static {
+        async move {
+            match self {
+                AsyncCall::Sent { started, answer } => {
+                    started?;
+                    finish(answer.await, serialization)
+                }
+                #[cfg(feature = "tokio")]
+                AsyncCall::Deferred { call, done, answer } => {
+                    let (route, id, frame, timeout) = call?;
+                    finish(
+                        route.call(id, frame, timeout, done, answer).await,
+                        serialization,
+                    )
+                }
+            }
+        }
+    }
+}
+
 impl Connection {
     /// The provider's address.
     pub fn peer(&self) -> SocketAddr {
@@ -611,6 +721,36 @@ impl Connection {
     /// Calls sent and not yet answered, timed out or failed.
     pub fn in_flight(&self) -> usize {
         self.waiting.load(Ordering::Relaxed)
+    }
+
+    /// How many answers their callers read themselves, with the
+    /// connection's input lent to them: blocking calls
+    /// ([`ConsumerBuilder::direct_reads`]) and asynchronous calls on tokio
+    /// ([`ConsumerBuilder::tokio_reads`]). The rest went through the
+    /// connection's loop.
+    ///
+    /// ```
+    /// use gyre_rpc::consumer::Consumer;
+    /// use gyre_rpc::provider::{Dispatch, Provider, Service, ServiceError};
+    /// use gyre_rpc::ServiceKey;
+    ///
+    /// let key = ServiceKey::new("demo.Echo");
+    /// let provider = Provider::builder()
+    ///     .listen("127.0.0.1:0".parse()?)
+    ///     .service(Service::builder(key.clone()).dispatch(Dispatch::IoThread)
+    ///         .method("echo", |s: String| Ok::<_, ServiceError>(s)).build())
+    ///     .start()?;
+    /// let conn = Consumer::builder().build()?.connect(provider.local_addr())?;
+    /// for _ in 0..100 {
+    ///     assert_eq!(conn.call::<_, String>(&key, "echo", "x")?, "x");
+    /// }
+    /// // Most, once the loop has offered its input; how many is timing.
+    /// assert!(conn.answers_read_by_callers() <= 100);
+    /// provider.shutdown(std::time::Duration::from_secs(1));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn answers_read_by_callers(&self) -> u64 {
+        self.read_own.load(Ordering::Relaxed)
     }
 
     /// Whether the connection is still up.
@@ -673,27 +813,14 @@ impl Connection {
                 },
                 done => (frame, done),
             };
-            // Filed before it is sent, so the loop knows the call before
-            // its answer can arrive; a closed connection fails the filing.
-            let before = self.filings.file(Filed {
+            return Ok(send::send_filed(
+                &self.handle,
+                &self.filings,
                 id,
-                done,
+                frame,
                 timeout,
-                started: Instant::now(),
-            });
-            // Alone in flight: send it from here, sparing the loop a
-            // wake-up. With others in flight, the loop gathers the frames
-            // of many calls into one system call, which costs less.
-            let frame = if before == 0 {
-                self.handle.write_direct(frame).err()
-            } else {
-                Some(frame)
-            };
-            let Some(frame) = frame else {
-                return Ok(Sent::Alone);
-            };
-            let _ = self.handle.write_and_flush(Outgoing::Frame(frame));
-            return Ok(Sent::Queued);
+                done,
+            ));
         }
         let names = self
             .filtered
@@ -744,6 +871,7 @@ impl Connection {
                 started,
                 filings: &self.filings,
                 waiting: &self.waiting,
+                read_own: &self.read_own,
                 max_body: self.max_body,
             }),
             Err(frame) => {
@@ -775,6 +903,22 @@ impl Connection {
         self.send_call(id, frame, options.timeout, done, service, method)
     }
 
+    /// A request frame for a call of `method` with `request`: its id and
+    /// bytes.
+    fn encode_request<Req: Serialize + ?Sized>(
+        &self,
+        service: &ServiceKey,
+        method: &str,
+        request: &Req,
+        options: &CallOptions,
+    ) -> Result<(u64, Bytes), RpcError> {
+        let ser = options.serialization;
+        self.encode(true, service, method, options, |out| {
+            ser.serialize(request, out)
+                .map_err(|e| RpcError::arguments(service, method, e))
+        })
+    }
+
     /// Sends a call whose answer goes to `done`; the result as for
     /// [`start_raw`](Self::start_raw).
     fn start<Req: Serialize + ?Sized>(
@@ -785,11 +929,7 @@ impl Connection {
         options: &CallOptions,
         done: Sink,
     ) -> Result<Sent<'_>, RpcError> {
-        let ser = options.serialization;
-        let (id, frame) = self.encode(true, service, method, options, |out| {
-            ser.serialize(request, out)
-                .map_err(|e| RpcError::arguments(service, method, e))
-        })?;
+        let (id, frame) = self.encode_request(service, method, request, options)?;
         self.send_call(id, frame, options.timeout, done, service, method)
     }
 
@@ -887,14 +1027,29 @@ impl Connection {
         Resp: DeserializeOwned,
     {
         let (done, answer) = self.answers.promise();
+        let ser = options.serialization;
+        #[cfg(feature = "tokio")]
+        if let Some(reads) = &self.reads {
+            // Encoded now (the request is borrowed), sent at the first poll.
+            let call = self
+                .encode_request(service, method, request, options)
+                .map(|(id, frame)| {
+                    let route = tokio_reads::Route {
+                        handle: self.handle.clone(),
+                        reads: reads.clone(),
+                        filings: self.filings.clone(),
+                        waiting: self.waiting.clone(),
+                        read_own: self.read_own.clone(),
+                        max_body: self.max_body,
+                    };
+                    (route, id, frame, options.timeout)
+                });
+            return AsyncCall::Deferred { call, done, answer }.finish(ser);
+        }
         let started = self
             .start(service, method, request, options, Sink::One(done))
             .map(drop);
-        let ser = options.serialization;
-        async move {
-            started?;
-            finish(answer.await, ser)
-        }
+        AsyncCall::Sent { started, answer }.finish(ser)
     }
 
     /// Sends a call that gets no answer (Dubbo's one-way).

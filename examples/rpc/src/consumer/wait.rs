@@ -14,7 +14,7 @@ use bytes::BytesMut;
 use gyre_reactor::{ChannelHandle, InputLend, InputWait};
 use std::cell::RefCell;
 use std::io;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 /// How long a caller woken by its connection's input watches for its
@@ -63,11 +63,13 @@ pub(crate) struct LentCall<'a> {
     pub(crate) started: Instant,
     pub(crate) filings: &'a Filings,
     pub(crate) waiting: &'a AtomicUsize,
+    /// The connection's count of answers read by their callers.
+    pub(crate) read_own: &'a AtomicU64,
     pub(crate) max_body: usize,
 }
 
 /// What the bytes read so far come to.
-enum Read {
+pub(crate) enum Read {
     /// Not a whole frame yet.
     More,
     /// This call's answer, `len` bytes long.
@@ -82,11 +84,7 @@ impl LentCall<'_> {
     /// reply slot (the timeout too); or files the call and gives the
     /// input back with everything read, for the loop to settle.
     pub(crate) fn read_answer(self) {
-        READ.with(|buf| match buf.try_borrow_mut() {
-            Ok(mut buf) => self.read_into(&mut buf),
-            // Not reentrant; a second slot rather than a panic regardless.
-            Err(_) => self.read_into(&mut BytesMut::new()),
-        })
+        with_read_buffer(|buf| self.read_into(buf))
     }
 
     fn read_into(mut self, buf: &mut BytesMut) {
@@ -113,43 +111,14 @@ impl LentCall<'_> {
     }
 
     fn look(&self, buf: &[u8]) -> Read {
-        if buf.len() < HEADER_LEN {
-            return Read::More;
-        }
-        let Ok(header) = Header::decode(buf) else {
-            return Read::Other;
-        };
-        let body = header.body_len as usize;
-        if body > self.max_body {
-            return Read::Other;
-        }
-        if !matches!(header.kind, Kind::Response(_)) || header.request_id != self.id {
-            return Read::Other;
-        }
-        if buf.len() < HEADER_LEN + body {
-            return Read::More;
-        }
-        Read::Ours {
-            len: HEADER_LEN + body,
-        }
+        look(buf, self.id, self.max_body)
     }
 
     fn answered(self, buf: &mut BytesMut, len: usize) {
-        let frame = buf.split_to(len).freeze();
-        let answer: Answer = match Frame::parse(frame) {
-            Ok(Frame {
-                header:
-                    Header {
-                        kind: Kind::Response(status),
-                        ..
-                    },
-                body,
-            }) => Ok((status, body)),
-            // `look` saw a response header; nothing else gets here.
-            _ => Err(RpcError::Closed),
-        };
+        let answer = parse_answer(buf, len);
         self.lend.give_back(buf.split());
         self.waiting.fetch_sub(1, Ordering::Relaxed);
+        self.read_own.fetch_add(1, Ordering::Relaxed);
         self.done.send(answer);
     }
 
@@ -162,6 +131,57 @@ impl LentCall<'_> {
         });
         self.lend.give_back(buf.split());
     }
+}
+
+/// What `buf`, read from the start of a frame, comes to for the call
+/// `id`: more to read, its answer, or someone else's business.
+pub(crate) fn look(buf: &[u8], id: u64, max_body: usize) -> Read {
+    if buf.len() < HEADER_LEN {
+        return Read::More;
+    }
+    let Ok(header) = Header::decode(buf) else {
+        return Read::Other;
+    };
+    let body = header.body_len as usize;
+    if body > max_body {
+        return Read::Other;
+    }
+    if !matches!(header.kind, Kind::Response(_)) || header.request_id != id {
+        return Read::Other;
+    }
+    if buf.len() < HEADER_LEN + body {
+        return Read::More;
+    }
+    Read::Ours {
+        len: HEADER_LEN + body,
+    }
+}
+
+/// The answer in the first `len` bytes of `buf` (which [`look`] found to
+/// be the call's own), split off it.
+pub(crate) fn parse_answer(buf: &mut BytesMut, len: usize) -> Answer {
+    let frame = buf.split_to(len).freeze();
+    match Frame::parse(frame) {
+        Ok(Frame {
+            header:
+                Header {
+                    kind: Kind::Response(status),
+                    ..
+                },
+            body,
+        }) => Ok((status, body)),
+        // `look` saw a response header; nothing else gets here.
+        _ => Err(RpcError::Closed),
+    }
+}
+
+/// Runs `f` with this thread's reusable read buffer (a fresh one if the
+/// thread's is in use further up the stack).
+pub(crate) fn with_read_buffer<R>(f: impl FnOnce(&mut BytesMut) -> R) -> R {
+    READ.with(|buf| match buf.try_borrow_mut() {
+        Ok(mut buf) => f(&mut buf),
+        Err(_) => f(&mut BytesMut::new()),
+    })
 }
 
 /// Runs `start` with a sink for one call (on this thread's reply slot)

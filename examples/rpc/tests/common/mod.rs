@@ -1,16 +1,20 @@
 //! Helpers shared by the integration tests: the registry tests' polling
-//! and answer tallies, and the `test.Calc` service on one loop.
+//! and answer tallies, the `test.Calc` service on one loop, and providers
+//! written by hand (frames, requests read off a socket).
 
 #![allow(dead_code)]
 
 use gyre_rpc::cluster::Cluster;
+use gyre_rpc::protocol::{Header, Kind, HEADER_LEN};
 use gyre_rpc::provider::{
     Dispatch, Provider, ProviderBuilder, Service, ServiceBuilder, ServiceError,
 };
-use gyre_rpc::ServiceKey;
+use gyre_rpc::{Serialization, ServiceKey};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::collections::BTreeSet;
+use std::io::Read;
+use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::time::{Duration, Instant};
 
 /// Polls `done` every 10 ms; fails the test with `what` after `within`.
@@ -54,4 +58,48 @@ pub fn one_loop_provider() -> ProviderBuilder {
     Provider::builder()
         .listen("127.0.0.1:0".parse().unwrap())
         .io_threads(1)
+}
+
+/// A frame of `kind` for the call `id` with `body`.
+pub fn frame(kind: Kind, id: u64, body: &[u8]) -> Vec<u8> {
+    let mut h = [0u8; HEADER_LEN];
+    Header {
+        kind,
+        serialization: Serialization::Binary,
+        request_id: id,
+        body_len: body.len() as u32,
+    }
+    .encode(&mut h);
+    let mut out = h.to_vec();
+    out.extend_from_slice(body);
+    out
+}
+
+/// Reads frames up to the next request: its id, and how many heartbeat
+/// pongs came before it.
+pub fn read_request(s: &mut TcpStream) -> (u64, usize) {
+    let mut pongs = 0;
+    loop {
+        let mut head = [0u8; HEADER_LEN];
+        s.read_exact(&mut head).unwrap();
+        let h = Header::decode(&head).unwrap();
+        let mut body = vec![0u8; h.body_len as usize];
+        s.read_exact(&mut body).unwrap();
+        match h.kind {
+            Kind::Request { .. } => return (h.request_id, pongs),
+            Kind::Heartbeat { request: false } => pongs += 1,
+            other => panic!("a consumer sent {other:?}"),
+        }
+    }
+}
+
+/// A provider by hand: `serve` gets its one connection, on a thread of
+/// its own; returns where it listens and the thread.
+pub fn hand_made_provider<T: Send + 'static>(
+    serve: impl FnOnce(TcpStream) -> T + Send + 'static,
+) -> (SocketAddr, std::thread::JoinHandle<T>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let thread = std::thread::spawn(move || serve(listener.accept().unwrap().0));
+    (addr, thread)
 }

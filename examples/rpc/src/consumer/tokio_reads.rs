@@ -1,0 +1,288 @@
+//! An asynchronous call that reads its own answer on a tokio runtime
+//! ([`ConsumerBuilder::tokio_reads`](super::ConsumerBuilder::tokio_reads)),
+//! the async twin of a blocking call's `LentCall`: sent from the task at
+//! its first poll with the connection's input lent to it, it is woken by
+//! the kernel when the answer lands (the connection's input watch, held by
+//! tokio's `AsyncFd`) and reads and decodes the answer itself. The loop's
+//! wake-up, read, decode and hand-over, and the hop from the loop's
+//! thread to the task's, leave the round trip. Uses the consumer's sink,
+//! filings, send and wait's frame reading, the reactor's input lend and
+//! watch, and tokio.
+//!
+//! Like a `LentCall`, a call reading its own answer is not filed (the
+//! loop knows nothing of it) and counts itself in flight; it files itself
+//! only if it gives up (something else came first, the input ended, the
+//! runtime's driver failed) before it gives the input back, so the loop,
+//! which reads only after that, finds the filing before the answer.
+
+use super::filings::{Filed, Filings};
+use super::pending::Outgoing;
+use super::send::send_filed;
+use super::sink::{Answer, Sink};
+use super::wait::{look, parse_answer, with_read_buffer, Read};
+use super::RpcError;
+use bytes::{Bytes, BytesMut};
+use gyre_reactor::promise::{Promise, PromiseDropped, PromiseFuture};
+use gyre_reactor::{ChannelHandle, InputLend, InputWatch};
+use std::io;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+use tokio::io::unix::AsyncFd;
+use tokio::io::Interest;
+use tokio::runtime::{Handle, Id};
+
+/// A connection's input watch, registered with the tokio runtime of the
+/// first call that reads its own answer; calls on other runtimes go the
+/// usual way (a watch serves the runtime whose driver polls it).
+#[derive(Debug, Default)]
+pub(crate) struct AsyncReads {
+    watch: OnceLock<Registered>,
+}
+
+#[derive(Debug)]
+struct Registered {
+    runtime: Id,
+    /// `None` if making or registering the watch failed.
+    fd: Option<AsyncFd<InputWatch>>,
+}
+
+/// What an asynchronous call needs of its connection, owned, so that its
+/// future can send the call at its first poll.
+pub(crate) struct Route {
+    pub(crate) handle: ChannelHandle<Outgoing>,
+    pub(crate) reads: Arc<AsyncReads>,
+    pub(crate) filings: Arc<Filings>,
+    pub(crate) waiting: Arc<AtomicUsize>,
+    pub(crate) read_own: Arc<AtomicU64>,
+    pub(crate) max_body: usize,
+}
+
+impl Route {
+    /// Sends the call `id` (this runs at the future's first poll) and
+    /// waits for its answer: read here, if the loop lends the input,
+    /// nothing else is in flight and this task runs on the runtime the
+    /// connection's watch serves; otherwise settled by the loop through
+    /// `done`, whose answer `answer` awaits.
+    pub(crate) async fn call(
+        self,
+        id: u64,
+        frame: Bytes,
+        timeout: Duration,
+        done: Promise<Answer>,
+        answer: PromiseFuture<Answer>,
+    ) -> Result<Answer, PromiseDropped> {
+        let (frame, done) = match self.send_lent(id, frame, timeout, done) {
+            Ok(mut call) => {
+                return match std::future::poll_fn(|cx| call.poll_answer(cx)).await {
+                    Some(own) => Ok(own),
+                    // It filed itself: the loop settles it.
+                    None => answer.await,
+                };
+            }
+            Err(back) => back,
+        };
+        send_filed(
+            &self.handle,
+            &self.filings,
+            id,
+            frame,
+            timeout,
+            Sink::One(done),
+        );
+        answer.await
+    }
+
+    /// Sends the call with the input lent to this task, if it may (see
+    /// [`call`](Self::call)); otherwise the frame and the promise come
+    /// back, unsent. The lend is taken before the frame goes, so the loop
+    /// cannot read the answer first.
+    fn send_lent(
+        &self,
+        id: u64,
+        frame: Bytes,
+        timeout: Duration,
+        done: Promise<Answer>,
+    ) -> Result<LentAsync<'_>, (Bytes, Promise<Answer>)> {
+        let Ok(runtime) = Handle::try_current().map(|h| h.id()) else {
+            return Err((frame, done));
+        };
+        let Some(lend) = self.handle.lend_input() else {
+            return Err((frame, done));
+        };
+        // Counted in flight, so that calls made meanwhile go through the
+        // loop (the lend dropped on the way out gives the input back).
+        if self
+            .waiting
+            .compare_exchange(0, 1, Ordering::Relaxed, Ordering::Relaxed)
+            .is_err()
+        {
+            return Err((frame, done));
+        }
+        let registered = self.reads.watch.get_or_init(|| Registered {
+            runtime,
+            fd: register(&lend),
+        });
+        let watch = match &registered.fd {
+            Some(fd) if registered.runtime == runtime => fd,
+            _ => {
+                drop(lend);
+                self.waiting.fetch_sub(1, Ordering::Relaxed);
+                return Err((frame, done));
+            }
+        };
+        let started = Instant::now();
+        match self.handle.write_direct(frame) {
+            Ok(()) => Ok(LentAsync {
+                lend: Some(lend),
+                watch,
+                id,
+                done: Some(done),
+                timeout,
+                started,
+                filings: &self.filings,
+                waiting: &self.waiting,
+                read_own: &self.read_own,
+                max_body: self.max_body,
+                carry: BytesMut::new(),
+            }),
+            Err(frame) => {
+                drop(lend);
+                self.waiting.fetch_sub(1, Ordering::Relaxed);
+                Err((frame, done))
+            }
+        }
+    }
+}
+
+/// The connection's watch, made under `lend` and registered with the
+/// current runtime (which must have its IO driver enabled: tokio panics
+/// otherwise, as for any of its sockets); `None` if either failed.
+fn register(lend: &InputLend) -> Option<AsyncFd<InputWatch>> {
+    let watch = lend.watch().ok()?;
+    // SAFETY: an `InputWatch` owns its epoll descriptor and returns that
+    // same descriptor from every `as_raw_fd`, open until the watch is
+    // dropped, which the `AsyncFd` that owns it does last.
+    unsafe { AsyncFd::register_with_interest(watch, Interest::READABLE) }.ok()
+}
+
+/// A call sent with the input lent to its task, until it has its answer,
+/// times out or gives up. Dropped before that (its future was), it gives
+/// the input back with whatever it read, for the loop, which drops a
+/// partial answer nobody waits for once it is whole.
+struct LentAsync<'a> {
+    /// `None` once the lend has ended.
+    lend: Option<InputLend>,
+    watch: &'a AsyncFd<InputWatch>,
+    id: u64,
+    /// Filed if the call gives up; otherwise dropped unused.
+    done: Option<Promise<Answer>>,
+    timeout: Duration,
+    started: Instant,
+    filings: &'a Filings,
+    waiting: &'a AtomicUsize,
+    read_own: &'a AtomicU64,
+    max_body: usize,
+    /// Bytes read in an earlier poll: part of a frame (rare: an answer
+    /// usually comes in one read). Empty, it holds no memory.
+    carry: BytesMut,
+}
+
+impl LentAsync<'_> {
+    /// Reads until the answer is in (`Some`, the timeout too), or gives
+    /// up (`None`: filed for the loop to settle). Reads into the thread's
+    /// reused buffer, so an answer read whole allocates nothing.
+    fn poll_answer(&mut self, cx: &mut Context<'_>) -> Poll<Option<Answer>> {
+        with_read_buffer(|buf| {
+            buf.clear();
+            buf.extend_from_slice(&self.carry);
+            self.carry.clear();
+            self.poll_into(buf, cx)
+        })
+    }
+
+    fn poll_into(&mut self, buf: &mut BytesMut, cx: &mut Context<'_>) -> Poll<Option<Answer>> {
+        let deadline = self.started + self.timeout;
+        loop {
+            match look(buf, self.id, self.max_body) {
+                Read::Ours { len } => return Poll::Ready(Some(self.answered(buf, len))),
+                Read::Other => return Poll::Ready(self.give_up(buf)),
+                Read::More => {}
+            }
+            let Some(lend) = self.lend.as_mut() else {
+                return Poll::Ready(self.give_up(buf));
+            };
+            match lend.try_read(buf) {
+                Ok(0) => return Poll::Ready(self.give_up(buf)),
+                Ok(_) => continue,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(_) => return Poll::Ready(self.give_up(buf)),
+            }
+            if Instant::now() >= deadline {
+                return Poll::Ready(Some(self.timed_out(buf)));
+            }
+            // Armed before the readiness is looked at, so a deadline that
+            // passed unheeded earlier no longer reads as readiness.
+            if self.watch.get_ref().wake_at(deadline).is_err() {
+                return Poll::Ready(self.give_up(buf));
+            }
+            match self.watch.poll_read_ready(cx) {
+                // Readiness from before the read above, or new: cleared
+                // only after the read found nothing, and the socket is
+                // read again before the next wait, so none is lost.
+                Poll::Ready(Ok(mut ready)) => ready.clear_ready(),
+                Poll::Ready(Err(_)) => return Poll::Ready(self.give_up(buf)),
+                Poll::Pending => {
+                    self.carry.extend_from_slice(buf);
+                    return Poll::Pending;
+                }
+            }
+        }
+    }
+
+    fn answered(&mut self, buf: &mut BytesMut, len: usize) -> Answer {
+        let answer = parse_answer(buf, len);
+        self.end(buf.split());
+        self.read_own.fetch_add(1, Ordering::Relaxed);
+        answer
+    }
+
+    /// Part of the answer goes back to the loop, which drops it (nothing
+    /// waits under its id) when it is whole.
+    fn timed_out(&mut self, buf: &mut BytesMut) -> Answer {
+        self.end(buf.split());
+        Err(RpcError::Timeout(self.timeout))
+    }
+
+    fn give_up(&mut self, buf: &mut BytesMut) -> Option<Answer> {
+        if let Some(done) = self.done.take() {
+            self.filings.file_counted(Filed {
+                id: self.id,
+                done: Sink::One(done),
+                timeout: self.timeout,
+                started: self.started,
+            });
+        }
+        // Filed, it counts in flight until the loop settles it.
+        if let Some(lend) = self.lend.take() {
+            lend.give_back(buf.split());
+        }
+        None
+    }
+
+    /// Ends the lend with the call settled here.
+    fn end(&mut self, unused: BytesMut) {
+        if let Some(lend) = self.lend.take() {
+            lend.give_back(unused);
+            self.waiting.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+}
+
+impl Drop for LentAsync<'_> {
+    fn drop(&mut self) {
+        let carry = std::mem::take(&mut self.carry);
+        self.end(carry);
+    }
+}
