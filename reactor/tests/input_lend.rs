@@ -3,8 +3,10 @@
 //! sees, what it gives back the loop reads first, bytes that arrive while
 //! the input is lent are never lost, no lend is offered while a decoder
 //! holds part of a frame, a closing channel wakes a sleeping holder, bytes
-//! read under lends keep the reader-idle event away, and across thousands
-//! of lends every byte is read exactly once, in order.
+//! read under lends keep the reader-idle event away, across thousands of
+//! lends every byte is read exactly once, in order, and an input watch
+//! fires for input, deadlines and the close without keeping the socket
+//! open.
 
 mod common;
 
@@ -353,5 +355,58 @@ fn every_message_is_read_once_in_order_across_many_lends() {
             let at: Vec<usize> = share.iter().map(position).collect();
             assert!(at.windows(2).all(|w| w[0] < w[1]), "a share out of order");
         }
+    });
+}
+
+/// Whether `watch` polls readable within `ms` milliseconds.
+fn watch_ready(watch: &gyre_reactor::InputWatch, ms: i32) -> bool {
+    use std::os::fd::AsRawFd;
+    let mut fd = libc::pollfd {
+        fd: watch.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: one live `pollfd`.
+    unsafe { libc::poll(&mut fd, 1, ms) == 1 }
+}
+
+/// An input watch fires for input and at its deadline, not after the
+/// input is read; it fires when the loop closes the channel under a
+/// waiting holder; and, kept after the channel closed, it does not keep
+/// the socket open: the peer sees the close.
+#[test]
+fn an_input_watch_fires_for_input_deadlines_and_the_close_and_holds_nothing_open() {
+    on_epoll(|group| {
+        let (handle, mut peer, _rx) = channel(group);
+        let mut held = lend(&handle);
+        let watch = held.watch().unwrap();
+        assert!(!watch_ready(&watch, 0));
+        peer.write_all(b"news").unwrap();
+        assert!(watch_ready(&watch, 5_000), "input");
+        let mut buf = BytesMut::new();
+        assert_eq!(held.try_read(&mut buf).unwrap(), 4);
+        let would_block = held.try_read(&mut buf).unwrap_err();
+        assert_eq!(would_block.kind(), std::io::ErrorKind::WouldBlock);
+        assert!(!watch_ready(&watch, 0), "read: quiet");
+        let t = Instant::now();
+        watch.wake_at(t + Duration::from_millis(20)).unwrap();
+        assert!(watch_ready(&watch, 5_000), "the deadline");
+        assert!(t.elapsed() >= Duration::from_millis(19));
+        // A later deadline re-arms a timer that has fired.
+        watch
+            .wake_at(Instant::now() + Duration::from_secs(60))
+            .unwrap();
+        assert!(!watch_ready(&watch, 0), "re-armed: quiet");
+        // The loop closes while the input is lent: the holder's watch
+        // fires and its read ends.
+        handle.close().unwrap();
+        assert!(watch_ready(&watch, 5_000), "the close");
+        assert_eq!(held.try_read(&mut buf).unwrap(), 0);
+        held.give_back(BytesMut::new());
+        // The watch lives on; the socket does not.
+        peer.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let mut byte = [0u8; 1];
+        assert_eq!(std::io::Read::read(&mut peer, &mut byte).unwrap(), 0);
+        drop(watch);
     });
 }

@@ -124,6 +124,29 @@ fn whole_async_call(addr: SocketAddr) -> f64 {
     figure
 }
 
+/// Allocations per whole asynchronous call that reads its own answer
+/// (`tokio_reads`): awaited on a single-threaded tokio runtime with IO,
+/// one call in flight.
+#[cfg(feature = "tokio")]
+fn whole_async_call_reading_its_answer(addr: SocketAddr) -> f64 {
+    let consumer = Consumer::builder().tokio_reads(true).build().unwrap();
+    let conn = consumer.connect(addr).unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .build()
+        .unwrap();
+    let key = key();
+    let figure = counted(|| {
+        let sum: i64 = rt
+            .block_on(conn.call_async(&key, "add", &(20i64, 22i64)))
+            .unwrap();
+        assert_eq!(sum, 42);
+    });
+    assert!(conn.answers_read_by_callers() > COUNTED as u64 / 2);
+    consumer.shutdown();
+    figure
+}
+
 /// Allocations per call with 64 asynchronous calls in flight from one
 /// thread: each frame is encoded while the ones before it are still
 /// queued, and each answer has its own slot.
@@ -169,6 +192,17 @@ fn steady_state_allocations_per_call() {
         figures.push((name, provider_only, whole - provider_only));
         figures.push((name, provider_only, whole_async - provider_only));
         figures.push((name, provider_only, many - provider_only));
+        #[cfg(feature = "tokio")]
+        {
+            let p = provider(dispatch);
+            let reading = whole_async_call_reading_its_answer(p.local_addr());
+            p.shutdown(Duration::from_secs(1));
+            println!(
+                "allocations per call ({name}): call_async reading its own answer, \
+                 whole call {reading:.2}"
+            );
+            figures.push((name, provider_only, reading - provider_only));
+        }
     }
     for (name, provider, consumer) in figures {
         // Measured (AMD host): see BENCHMARKS.md; each bound leaves a little
@@ -193,7 +227,9 @@ const PROVIDER_IO: f64 = 0.02;
 /// Measured 0.07: the offload stage's two queue blocks per 31 answers.
 const PROVIDER_POOL: f64 = 0.10;
 /// Measured 0.01 for a blocking call (it reads its own answer, on its
-/// thread's reused buffer, and files nothing), else 0.04-0.09, one call or
+/// thread's reused buffer, and files nothing) and for `call_async` with
+/// `tokio_reads` (the same, on the polling thread's buffer), else
+/// 0.04-0.09, one call or
 /// 64 in flight: the
 /// reactor's lock-free queues (the connection's mailbox and the loop's
 /// inbox) each allocate a block per 31 calls. An asynchronous call's answer
