@@ -10,6 +10,13 @@
 //! `ratio <case> gyre/tarpc <value>` (calls/s: above 1 means gyre-rpc is
 //! faster; `<case>-p50`: below 1 means gyre-rpc's median is lower).
 //!
+//! Each round of the c1 and c64 cases also runs gyre-rpc with tasks that
+//! read their own answers (`ConsumerBuilder::tokio_reads`) between the
+//! default consumer and tarpc, next to each: `ratio <case>-tokio-reads
+//! gyre/tarpc` and `gyre/gyre-default`, the median of each round's own
+//! ratio. At c64 no call can read its own answer, so that is what the
+//! option costs where it cannot help.
+//!
 //! With one call in flight each round also runs gyre-rpc four times more:
 //! with every call sent through the connection's loop (what direct writes
 //! save), with the consumer's loop busy-polling for 200 µs
@@ -110,10 +117,6 @@ fn main() {
                     direct_reads: false,
                     ..caller_thread
                 };
-                let task_reads = GyreClient {
-                    tokio_reads: true,
-                    ..GyreClient::DEFAULT
-                };
                 let (mut unplotted, mut unplotted_beside) = (None, None);
                 let mut variants = [
                     (
@@ -123,12 +126,6 @@ fn main() {
                         &mut unplotted,
                     ),
                     ("busy-polling", polling, &mut busy, &mut last_busy),
-                    (
-                        "tasks reading their own answers",
-                        task_reads,
-                        &mut tokio_reads,
-                        &mut last_tokio_reads,
-                    ),
                     (
                         "blocking calls",
                         caller_thread,
@@ -144,7 +141,7 @@ fn main() {
                 ];
                 // The two blocking waits side by side, in turn first.
                 if round % 2 == 1 {
-                    variants.swap(3, 4);
+                    variants.swap(2, 3);
                 }
                 for (what, client, rates, last) in variants {
                     let r = gyre_run(gyre_addr, in_flight, seconds, client);
@@ -157,16 +154,43 @@ fn main() {
                     *last = Some(r);
                 }
             }
-            // Alternate who goes first, so drift hits both alike.
+            // Alternate who goes first, so drift hits both alike; gyre-rpc
+            // with `tokio_reads` runs between the two, next to each. With
+            // many in flight no call reads its own answer, but the
+            // connection's watch stays registered: what the option costs
+            // there.
+            let task_reads = GyreClient {
+                tokio_reads: true,
+                ..GyreClient::DEFAULT
+            };
             let run_g = || gyre_run(gyre_addr, in_flight, seconds, GyreClient::DEFAULT);
+            let run_r = || (!pool).then(|| gyre_run(gyre_addr, in_flight, seconds, task_reads));
             let run_t = || tarpc_run(tarpc.addr, in_flight, seconds);
-            let (g, t) = if round % 2 == 0 {
+            let (g, r, t) = if round % 2 == 0 {
                 let g = run_g();
-                (g, run_t())
+                let r = run_r();
+                (g, r, run_t())
             } else {
                 let t = run_t();
-                (run_g(), t)
+                let r = run_r();
+                (run_g(), r, t)
             };
+            if let Some(r) = r {
+                println!(
+                    "round {round} {case}: gyre-rpc with tokio_reads {:.0} calls/s (p50 {:.1} us)",
+                    r.rate(),
+                    us(r.latency.value_at_quantile(0.5))
+                );
+                tokio_reads.push((
+                    r.rate() / t.rate(),
+                    r.rate() / g.rate(),
+                    r.rate(),
+                    us(r.latency.value_at_quantile(0.5)),
+                ));
+                if in_flight == 1 {
+                    last_tokio_reads = Some(r);
+                }
+            }
             println!(
                 "round {round} {case}: gyre-rpc {:.0} calls/s (p50 {:.1} us), tarpc {:.0} calls/s (p50 {:.1} us)",
                 g.rate(),
@@ -202,10 +226,25 @@ fn main() {
             println!("ratio {case}-busy-poll gyre/tarpc {:.2}", b / tr);
         }
         if !tokio_reads.is_empty() {
-            let r = median(&mut tokio_reads);
-            println!("result {case} gyre-rpc-tokio-reads {r:.0} calls/s");
-            println!("ratio {case}-tokio-reads gyre/tarpc {:.2}", r / tr);
-            println!("ratio {case}-tokio-reads gyre/gyre-default {:.2}", r / gr);
+            // Each round's own ratios, then their median: the three runs
+            // of a round are next to each other, the rounds are not.
+            let mut vs_t: Vec<f64> = tokio_reads.iter().map(|r| r.0).collect();
+            let mut vs_g: Vec<f64> = tokio_reads.iter().map(|r| r.1).collect();
+            let mut rates: Vec<f64> = tokio_reads.iter().map(|r| r.2).collect();
+            let mut p50s: Vec<f64> = tokio_reads.iter().map(|r| r.3).collect();
+            println!(
+                "result {case} gyre-rpc-tokio-reads {:.0} calls/s p50 {:.1} us",
+                median(&mut rates),
+                median(&mut p50s)
+            );
+            println!(
+                "ratio {case}-tokio-reads gyre/tarpc {:.2}",
+                median(&mut vs_t)
+            );
+            println!(
+                "ratio {case}-tokio-reads gyre/gyre-default {:.2}",
+                median(&mut vs_g)
+            );
         }
         if !blocking.is_empty() {
             let b = median(&mut blocking);
@@ -235,6 +274,12 @@ fn main() {
             series.push(Series::from_histogram(
                 "gyre-rpc, blocking call",
                 &b.latency,
+            ));
+        }
+        if let Some(r) = &last_tokio_reads {
+            series.push(Series::from_histogram(
+                "gyre-rpc, task reading its own answer (tokio_reads)",
+                &r.latency,
             ));
         }
         if let Some(b) = &last_busy {

@@ -1001,6 +1001,12 @@ impl Connection {
 
     /// Sends the call now and returns a future of its result (any executor
     /// will do; the connection's own loop does the I/O and the timeout).
+    ///
+    /// With [`ConsumerBuilder::tokio_reads`] on (feature `tokio`), the
+    /// call goes out at the future's first poll instead, and, polled on a
+    /// tokio runtime with nothing else in flight on the connection, the
+    /// task reads and decodes its own answer, woken by the kernel rather
+    /// than by the connection's loop.
     pub fn call_async<Req, Resp>(
         &self,
         service: &ServiceKey,

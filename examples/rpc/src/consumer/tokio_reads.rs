@@ -111,6 +111,17 @@ impl Route {
         let Some(lend) = self.handle.lend_input() else {
             return Err((frame, done));
         };
+        // Made under the first lend (registering panics on a runtime
+        // without IO, as tokio's sockets do: the lend, dropped on the way
+        // out, gives the input back, and nothing was counted yet).
+        let registered = self.reads.watch.get_or_init(|| Registered {
+            runtime,
+            fd: register(&lend),
+        });
+        let watch = match &registered.fd {
+            Some(fd) if registered.runtime == runtime => fd,
+            _ => return Err((frame, done)),
+        };
         // Counted in flight, so that calls made meanwhile go through the
         // loop (the lend dropped on the way out gives the input back).
         if self
@@ -120,18 +131,6 @@ impl Route {
         {
             return Err((frame, done));
         }
-        let registered = self.reads.watch.get_or_init(|| Registered {
-            runtime,
-            fd: register(&lend),
-        });
-        let watch = match &registered.fd {
-            Some(fd) if registered.runtime == runtime => fd,
-            _ => {
-                drop(lend);
-                self.waiting.fetch_sub(1, Ordering::Relaxed);
-                return Err((frame, done));
-            }
-        };
         let started = Instant::now();
         match self.handle.write_direct(frame) {
             Ok(()) => Ok(LentAsync {
