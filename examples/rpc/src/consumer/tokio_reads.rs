@@ -15,12 +15,12 @@
 //! runtime's driver failed) before it gives the input back, so the loop,
 //! which reads only after that, finds the filing before the answer.
 
+use super::error::RpcError;
 use super::filings::{Filed, Filings};
 use super::pending::Outgoing;
 use super::send::send_filed;
 use super::sink::{Answer, Sink};
 use super::wait::{look, parse_answer, with_read_buffer, Read};
-use super::RpcError;
 use bytes::{Bytes, BytesMut};
 use gyre_reactor::promise::{Promise, PromiseDropped, PromiseFuture};
 use gyre_reactor::{ChannelHandle, InputLend, InputWatch};
