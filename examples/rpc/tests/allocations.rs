@@ -98,21 +98,32 @@ fn whole_call(addr: SocketAddr) -> f64 {
     figure
 }
 
-/// A consumer connected to `addr`, and a single-threaded tokio runtime to
-/// await its calls on.
-fn async_caller(addr: SocketAddr) -> (Consumer, Connection, tokio::runtime::Runtime) {
-    let consumer = Consumer::builder().build().unwrap();
+/// A consumer connected to `addr` (its asynchronous calls reading their
+/// own answers if `reading`), and a single-threaded tokio runtime with IO
+/// to await its calls on.
+fn async_caller(
+    addr: SocketAddr,
+    reading: bool,
+) -> (Consumer, Connection, tokio::runtime::Runtime) {
+    let builder = Consumer::builder();
+    #[cfg(feature = "tokio")]
+    let builder = builder.tokio_reads(reading);
+    #[cfg(not(feature = "tokio"))]
+    assert!(!reading, "tokio_reads needs the `tokio` feature");
+    let consumer = builder.build().unwrap();
     let conn = consumer.connect(addr).unwrap();
     let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_io()
         .build()
         .unwrap();
     (consumer, conn, rt)
 }
 
 /// Allocations per whole asynchronous call: `call_async` awaited on a
-/// single-threaded tokio runtime, one call in flight.
-fn whole_async_call(addr: SocketAddr) -> f64 {
-    let (consumer, conn, rt) = async_caller(addr);
+/// single-threaded tokio runtime, one call in flight; with `reading`, the
+/// task reads its own answer (`tokio_reads`).
+fn whole_async_call(addr: SocketAddr, reading: bool) -> f64 {
+    let (consumer, conn, rt) = async_caller(addr, reading);
     let key = key();
     let figure = counted(|| {
         let sum: i64 = rt
@@ -120,29 +131,9 @@ fn whole_async_call(addr: SocketAddr) -> f64 {
             .unwrap();
         assert_eq!(sum, 42);
     });
-    consumer.shutdown();
-    figure
-}
-
-/// Allocations per whole asynchronous call that reads its own answer
-/// (`tokio_reads`): awaited on a single-threaded tokio runtime with IO,
-/// one call in flight.
-#[cfg(feature = "tokio")]
-fn whole_async_call_reading_its_answer(addr: SocketAddr) -> f64 {
-    let consumer = Consumer::builder().tokio_reads(true).build().unwrap();
-    let conn = consumer.connect(addr).unwrap();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_io()
-        .build()
-        .unwrap();
-    let key = key();
-    let figure = counted(|| {
-        let sum: i64 = rt
-            .block_on(conn.call_async(&key, "add", &(20i64, 22i64)))
-            .unwrap();
-        assert_eq!(sum, 42);
-    });
-    assert!(conn.answers_read_by_callers() > COUNTED as u64 / 2);
+    if reading {
+        assert!(conn.answers_read_by_callers() > COUNTED as u64 / 2);
+    }
     consumer.shutdown();
     figure
 }
@@ -152,7 +143,7 @@ fn whole_async_call_reading_its_answer(addr: SocketAddr) -> f64 {
 /// queued, and each answer has its own slot.
 fn async_calls_64_in_flight(addr: SocketAddr) -> f64 {
     const IN_FLIGHT: usize = 64;
-    let (consumer, conn, rt) = async_caller(addr);
+    let (consumer, conn, rt) = async_caller(addr, false);
     let key = key();
     let call = |i: i64| conn.call_async::<_, i64>(&key, "add", &(i, 1i64));
     let mut calls = Vec::with_capacity(IN_FLIGHT);
@@ -180,7 +171,7 @@ fn steady_state_allocations_per_call() {
         let p = provider(dispatch);
         let provider_only = provider_side(p.local_addr(), &request);
         let whole = whole_call(p.local_addr());
-        let whole_async = whole_async_call(p.local_addr());
+        let whole_async = whole_async_call(p.local_addr(), false);
         let many = async_calls_64_in_flight(p.local_addr());
         p.shutdown(Duration::from_secs(1));
         println!(
@@ -195,7 +186,7 @@ fn steady_state_allocations_per_call() {
         #[cfg(feature = "tokio")]
         {
             let p = provider(dispatch);
-            let reading = whole_async_call_reading_its_answer(p.local_addr());
+            let reading = whole_async_call(p.local_addr(), true);
             p.shutdown(Duration::from_secs(1));
             println!(
                 "allocations per call ({name}): call_async reading its own answer, \

@@ -10,10 +10,13 @@
 mod common;
 
 use bytes::BytesMut;
-use common::{calc, calc_service, frame, hand_made_provider, one_loop_provider, read_request};
+use common::{
+    calc, calc_service, frame, hand_made_provider, one_loop_provider, pinging_provider,
+    read_request,
+};
 use gyre_rpc::consumer::{CallOptions, Connection, Consumer, RpcError};
 use gyre_rpc::filter::{CallInfo, Filter, Refusal};
-use gyre_rpc::protocol::{Header, Kind, HEADER_LEN};
+use gyre_rpc::protocol::{Kind, HEADER_LEN};
 use gyre_rpc::provider::{Provider, ServiceError};
 use gyre_rpc::{Serialization, Status};
 use std::io::{Read, Write};
@@ -51,33 +54,7 @@ fn input_that_is_not_the_answer_wakes_the_caller_without_fooling_it() {
 }
 
 fn heartbeat_then_halves(consumer: Consumer) {
-    let (addr, provider) = hand_made_provider(|mut s| {
-        let mut pongs = 0;
-        for answer in [7i64, 8, 9] {
-            let (id, before) = read_request(&mut s);
-            pongs += before;
-            s.write_all(&frame(Kind::Heartbeat { request: true }, 0, &[]))
-                .unwrap();
-            std::thread::sleep(Duration::from_millis(30));
-            let mut body = BytesMut::new();
-            Serialization::Binary.serialize(&answer, &mut body).unwrap();
-            let whole = frame(Kind::Response(Status::Ok), id, &body);
-            let (first, rest) = whole.split_at(HEADER_LEN / 2);
-            s.write_all(first).unwrap();
-            std::thread::sleep(Duration::from_millis(30));
-            s.write_all(rest).unwrap();
-        }
-        // The consumer answers each ping; the last pongs come after the
-        // last request.
-        let mut head = [0u8; HEADER_LEN];
-        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-        while pongs < 3 && s.read_exact(&mut head).is_ok() {
-            let h = Header::decode(&head).unwrap();
-            assert_eq!(h.kind, Kind::Heartbeat { request: false });
-            pongs += 1;
-        }
-        pongs
-    });
+    let (addr, provider) = pinging_provider();
     let conn = consumer.connect(addr).unwrap();
     for want in [7i64, 8, 9] {
         let t = Instant::now();

@@ -10,7 +10,10 @@
 mod common;
 
 use bytes::BytesMut;
-use common::{calc, calc_service, frame, hand_made_provider, one_loop_provider, read_request};
+use common::{
+    calc, calc_service, frame, hand_made_provider, one_loop_provider, pinging_provider,
+    read_request,
+};
 use gyre_rpc::consumer::{CallOptions, Connection, Consumer, RpcError};
 use gyre_rpc::protocol::{Header, Kind, HEADER_LEN};
 use gyre_rpc::provider::{Dispatch, Provider, ServiceError};
@@ -149,31 +152,7 @@ fn tasks_and_blocking_callers_at_once_each_get_their_own_answers() {
 /// settled right.
 #[test]
 fn input_that_is_not_the_answer_does_not_fool_the_task() {
-    let (addr, provider) = hand_made_provider(|mut s| {
-        let mut pongs = 0;
-        for answer in [7i64, 8, 9] {
-            let (id, before) = read_request(&mut s);
-            pongs += before;
-            s.write_all(&frame(Kind::Heartbeat { request: true }, 0, &[]))
-                .unwrap();
-            std::thread::sleep(Duration::from_millis(30));
-            let mut body = BytesMut::new();
-            Serialization::Binary.serialize(&answer, &mut body).unwrap();
-            let whole = frame(Kind::Response(Status::Ok), id, &body);
-            let (first, rest) = whole.split_at(HEADER_LEN / 2);
-            s.write_all(first).unwrap();
-            std::thread::sleep(Duration::from_millis(30));
-            s.write_all(rest).unwrap();
-        }
-        // The last pong comes after the last request; closing before it
-        // is read would reset the connection under the last answer.
-        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-        let mut head = [0u8; HEADER_LEN];
-        while pongs < 3 && s.read_exact(&mut head).is_ok() {
-            pongs += 1;
-        }
-        pongs
-    });
+    let (addr, provider) = pinging_provider();
     let consumer = consumer();
     let conn = consumer.connect(addr).unwrap();
     runtime(true).block_on(async {

@@ -66,7 +66,7 @@ use std::net::SocketAddr;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use wait::{LentCall, Sent};
 
 /// Per-call settings.
@@ -849,21 +849,8 @@ impl Connection {
         timeout: Duration,
         done: Reply,
     ) -> Result<LentCall<'_>, (Bytes, Reply)> {
-        let Some(lend) = self.handle.lend_input() else {
-            return Err((frame, done));
-        };
-        // Counted in flight, so that calls made meanwhile on other
-        // threads go through the loop (and the loop's table is not told).
-        if self
-            .waiting
-            .compare_exchange(0, 1, Ordering::Relaxed, Ordering::Relaxed)
-            .is_err()
-        {
-            return Err((frame, done));
-        }
-        let started = Instant::now();
-        match self.handle.write_direct(frame) {
-            Ok(()) => Ok(LentCall {
+        match send::send_under_lend(&self.handle, &self.waiting, frame, |_| Some(())) {
+            Ok((lend, (), started)) => Ok(LentCall {
                 lend,
                 id,
                 done,
@@ -874,11 +861,7 @@ impl Connection {
                 read_own: &self.read_own,
                 max_body: self.max_body,
             }),
-            Err(frame) => {
-                drop(lend);
-                self.waiting.fetch_sub(1, Ordering::Relaxed);
-                Err((frame, done))
-            }
+            Err(frame) => Err((frame, done)),
         }
     }
 

@@ -1,15 +1,55 @@
-//! How a call whose caller sends its own frame leaves: filed for the loop
-//! first, then sent from the caller's thread if nothing else is in flight,
-//! or handed to the loop behind the others. Uses the consumer's filings,
-//! sink, outgoing messages and the `Sent` report of `wait`.
+//! How a call whose caller sends its own frame leaves: with the
+//! connection's input lent to the caller, which then reads the answer
+//! itself; or filed for the loop first, then sent from the caller's thread
+//! if nothing else is in flight, or handed to the loop behind the others.
+//! Uses the consumer's filings, sink, outgoing messages and the `Sent`
+//! report of `wait`, and the reactor's input lend.
 
 use super::filings::{Filed, Filings};
 use super::pending::Outgoing;
 use super::sink::Sink;
 use super::wait::Sent;
 use bytes::Bytes;
-use gyre_reactor::ChannelHandle;
+use gyre_reactor::{ChannelHandle, InputLend};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
+
+/// Sends `frame` from this thread with the connection's input lent to it,
+/// taken before the frame goes so that the loop cannot read the answer
+/// first: takes the lend if the loop offers it, runs `check` under it (the
+/// caller's own condition; `None` declines), counts the call in flight in
+/// `waiting` if nothing else is (calls made meanwhile then go through the
+/// loop), and writes. Returns the lend, what `check` gave and when the
+/// call left; otherwise `frame`, unsent, with nothing counted (a lend
+/// taken is given back as it drops).
+pub(crate) fn send_under_lend<T>(
+    handle: &ChannelHandle<Outgoing>,
+    waiting: &AtomicUsize,
+    frame: Bytes,
+    check: impl FnOnce(&InputLend) -> Option<T>,
+) -> Result<(InputLend, T, Instant), Bytes> {
+    let Some(lend) = handle.lend_input() else {
+        return Err(frame);
+    };
+    let Some(checked) = check(&lend) else {
+        return Err(frame);
+    };
+    if waiting
+        .compare_exchange(0, 1, Ordering::Relaxed, Ordering::Relaxed)
+        .is_err()
+    {
+        return Err(frame);
+    }
+    let started = Instant::now();
+    match handle.write_direct(frame) {
+        Ok(()) => Ok((lend, checked, started)),
+        Err(frame) => {
+            drop(lend);
+            waiting.fetch_sub(1, Ordering::Relaxed);
+            Err(frame)
+        }
+    }
+}
 
 /// Files the call `id` with its sink `done`, then sends `frame`: from
 /// this thread if it is alone in flight (sparing the loop a wake-up), or

@@ -18,7 +18,7 @@
 use super::error::RpcError;
 use super::filings::{Filed, Filings};
 use super::pending::Outgoing;
-use super::send::send_filed;
+use super::send::{send_filed, send_under_lend};
 use super::sink::{Answer, Sink};
 use super::wait::{look, parse_answer, with_read_buffer, Read};
 use bytes::{Bytes, BytesMut};
@@ -108,32 +108,21 @@ impl Route {
         let Ok(runtime) = Handle::try_current().map(|h| h.id()) else {
             return Err((frame, done));
         };
-        let Some(lend) = self.handle.lend_input() else {
-            return Err((frame, done));
+        // The watch is made under the first lend (registering panics on
+        // a runtime without IO, as tokio's sockets do; the lend, dropped
+        // on the way out, gives the input back, and nothing was counted).
+        let under_lend = |lend: &InputLend| {
+            let registered = self.reads.watch.get_or_init(|| Registered {
+                runtime,
+                fd: register(lend),
+            });
+            match &registered.fd {
+                Some(fd) if registered.runtime == runtime => Some(fd),
+                _ => None,
+            }
         };
-        // Made under the first lend (registering panics on a runtime
-        // without IO, as tokio's sockets do: the lend, dropped on the way
-        // out, gives the input back, and nothing was counted yet).
-        let registered = self.reads.watch.get_or_init(|| Registered {
-            runtime,
-            fd: register(&lend),
-        });
-        let watch = match &registered.fd {
-            Some(fd) if registered.runtime == runtime => fd,
-            _ => return Err((frame, done)),
-        };
-        // Counted in flight, so that calls made meanwhile go through the
-        // loop (the lend dropped on the way out gives the input back).
-        if self
-            .waiting
-            .compare_exchange(0, 1, Ordering::Relaxed, Ordering::Relaxed)
-            .is_err()
-        {
-            return Err((frame, done));
-        }
-        let started = Instant::now();
-        match self.handle.write_direct(frame) {
-            Ok(()) => Ok(LentAsync {
+        match send_under_lend(&self.handle, &self.waiting, frame, under_lend) {
+            Ok((lend, watch, started)) => Ok(LentAsync {
                 lend: Some(lend),
                 watch,
                 id,
@@ -146,11 +135,7 @@ impl Route {
                 max_body: self.max_body,
                 carry: BytesMut::new(),
             }),
-            Err(frame) => {
-                drop(lend);
-                self.waiting.fetch_sub(1, Ordering::Relaxed);
-                Err((frame, done))
-            }
+            Err(frame) => Err((frame, done)),
         }
     }
 }

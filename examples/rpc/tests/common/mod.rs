@@ -13,7 +13,7 @@ use gyre_rpc::{Serialization, ServiceKey};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::collections::BTreeSet;
-use std::io::Read;
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::time::{Duration, Instant};
 
@@ -102,4 +102,37 @@ pub fn hand_made_provider<T: Send + 'static>(
     let addr = listener.local_addr().unwrap();
     let thread = std::thread::spawn(move || serve(listener.accept().unwrap().0));
     (addr, thread)
+}
+
+/// A provider by hand which, for each of the calls it answers with `7`,
+/// `8` and `9`, first sends a heartbeat ping, then the answer in two
+/// halves 30 ms apart; it returns how many pongs came back (it waits for
+/// the last ones: closing before they are read would reset the connection
+/// under the last answer).
+pub fn pinging_provider() -> (SocketAddr, std::thread::JoinHandle<usize>) {
+    hand_made_provider(|mut s| {
+        let mut pongs = 0;
+        for answer in [7i64, 8, 9] {
+            let (id, before) = read_request(&mut s);
+            pongs += before;
+            s.write_all(&frame(Kind::Heartbeat { request: true }, 0, &[]))
+                .unwrap();
+            std::thread::sleep(Duration::from_millis(30));
+            let mut body = bytes::BytesMut::new();
+            Serialization::Binary.serialize(&answer, &mut body).unwrap();
+            let whole = frame(Kind::Response(gyre_rpc::Status::Ok), id, &body);
+            let (first, rest) = whole.split_at(HEADER_LEN / 2);
+            s.write_all(first).unwrap();
+            std::thread::sleep(Duration::from_millis(30));
+            s.write_all(rest).unwrap();
+        }
+        let mut head = [0u8; HEADER_LEN];
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        while pongs < 3 && s.read_exact(&mut head).is_ok() {
+            let h = Header::decode(&head).unwrap();
+            assert_eq!(h.kind, Kind::Heartbeat { request: false });
+            pongs += 1;
+        }
+        pongs
+    })
 }
