@@ -32,6 +32,7 @@
 mod error;
 mod filings;
 mod handler;
+mod lent;
 mod pending;
 mod reply;
 mod send;
@@ -849,19 +850,20 @@ impl Connection {
         timeout: Duration,
         done: Reply,
     ) -> Result<LentCall<'_>, (Bytes, Reply)> {
-        match send::send_under_lend(&self.handle, &self.waiting, frame, |_| Some(())) {
-            Ok((lend, (), started)) => Ok(LentCall {
-                lend,
-                id,
-                done,
-                timeout,
-                started,
-                filings: &self.filings,
-                waiting: &self.waiting,
-                read_own: &self.read_own,
-                max_body: self.max_body,
-            }),
+        let on = self.settling();
+        match send::send_under_lend(&self.handle, on, id, timeout, frame, |_| Some(())) {
+            Ok((lent, ())) => Ok(LentCall { lent, done }),
             Err(frame) => Err((frame, done)),
+        }
+    }
+
+    /// What a call settled by its caller touches on this connection.
+    fn settling(&self) -> lent::Settling<'_> {
+        lent::Settling {
+            filings: &self.filings,
+            waiting: &self.waiting,
+            read_own: &self.read_own,
+            max_body: self.max_body,
         }
     }
 

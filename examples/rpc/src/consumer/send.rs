@@ -2,39 +2,44 @@
 //! connection's input lent to the caller, which then reads the answer
 //! itself; or filed for the loop first, then sent from the caller's thread
 //! if nothing else is in flight, or handed to the loop behind the others.
-//! Uses the consumer's filings, sink, outgoing messages and the `Sent`
-//! report of `wait`, and the reactor's input lend.
+//! Uses the consumer's filings, sink, outgoing messages, calls read by
+//! their callers (`lent`) and the `Sent` report of `wait`, and the
+//! reactor's input lend.
 
 use super::filings::{Filed, Filings};
+use super::lent::{Lent, Settling};
 use super::pending::Outgoing;
 use super::sink::Sink;
 use super::wait::Sent;
 use bytes::Bytes;
 use gyre_reactor::{ChannelHandle, InputLend};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-/// Sends `frame` from this thread with the connection's input lent to it,
-/// taken before the frame goes so that the loop cannot read the answer
-/// first: takes the lend if the loop offers it, runs `check` under it (the
-/// caller's own condition; `None` declines), counts the call in flight in
-/// `waiting` if nothing else is (calls made meanwhile then go through the
-/// loop), and writes. Returns the lend, what `check` gave and when the
-/// call left; otherwise `frame`, unsent, with nothing counted (a lend
-/// taken is given back as it drops).
-pub(crate) fn send_under_lend<T>(
+/// Sends the call `id` (`frame`) from this thread with the connection's
+/// input lent to it, taken before the frame goes so that the loop cannot
+/// read the answer first: takes the lend if the loop offers it, runs
+/// `check` under it (the caller's own condition; `None` declines), counts
+/// the call in flight if nothing else is (calls made meanwhile then go
+/// through the loop), and writes. Returns the call, to be read by its
+/// caller, and what `check` gave; otherwise `frame`, unsent, with nothing
+/// counted (a lend taken is given back as it drops).
+pub(crate) fn send_under_lend<'a, T>(
     handle: &ChannelHandle<Outgoing>,
-    waiting: &AtomicUsize,
+    on: Settling<'a>,
+    id: u64,
+    timeout: Duration,
     frame: Bytes,
     check: impl FnOnce(&InputLend) -> Option<T>,
-) -> Result<(InputLend, T, Instant), Bytes> {
+) -> Result<(Lent<'a>, T), Bytes> {
     let Some(lend) = handle.lend_input() else {
         return Err(frame);
     };
     let Some(checked) = check(&lend) else {
         return Err(frame);
     };
-    if waiting
+    if on
+        .waiting
         .compare_exchange(0, 1, Ordering::Relaxed, Ordering::Relaxed)
         .is_err()
     {
@@ -42,10 +47,19 @@ pub(crate) fn send_under_lend<T>(
     }
     let started = Instant::now();
     match handle.write_direct(frame) {
-        Ok(()) => Ok((lend, checked, started)),
+        Ok(()) => {
+            let lent = Lent {
+                lend,
+                id,
+                timeout,
+                started,
+                on,
+            };
+            Ok((lent, checked))
+        }
         Err(frame) => {
             drop(lend);
-            waiting.fetch_sub(1, Ordering::Relaxed);
+            on.waiting.fetch_sub(1, Ordering::Relaxed);
             Err(frame)
         }
     }

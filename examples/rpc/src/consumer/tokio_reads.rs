@@ -1,31 +1,26 @@
 //! An asynchronous call that reads its own answer on a tokio runtime
 //! ([`ConsumerBuilder::tokio_reads`](super::ConsumerBuilder::tokio_reads)),
 //! the async twin of a blocking call's `LentCall`: sent from the task at
-//! its first poll with the connection's input lent to it, it is woken by
-//! the kernel when the answer lands (the connection's input watch, held by
-//! tokio's `AsyncFd`) and reads and decodes the answer itself. The loop's
-//! wake-up, read, decode and hand-over, and the hop from the loop's
-//! thread to the task's, leave the round trip. Uses the consumer's sink,
-//! filings, send and wait's frame reading, the reactor's input lend and
-//! watch, and tokio.
-//!
-//! Like a `LentCall`, a call reading its own answer is not filed (the
-//! loop knows nothing of it) and counts itself in flight; it files itself
-//! only if it gives up (something else came first, the input ended, the
-//! runtime's driver failed) before it gives the input back, so the loop,
-//! which reads only after that, finds the filing before the answer.
+//! its first poll with the connection's input lent to it (see `lent`), it
+//! is woken by the kernel when the answer lands (the connection's input
+//! watch, held by tokio's `AsyncFd`) and reads and decodes the answer
+//! itself. The loop's wake-up, read, decode and hand-over, and the hop
+//! from the loop's thread to the task's, leave the round trip. A call
+//! that cannot go this way (another in flight, no lend offered, another
+//! runtime) is filed and sent the usual way at the same first poll. Uses
+//! the consumer's sink, filings, send and calls read by their callers
+//! (`lent`), the reactor's input lend and watch, and tokio.
 
-use super::error::RpcError;
-use super::filings::{Filed, Filings};
+use super::filings::Filings;
+use super::lent::{with_read_buffer, Lent, Read, Settling};
 use super::pending::Outgoing;
 use super::send::{send_filed, send_under_lend};
 use super::sink::{Answer, Sink};
-use super::wait::{look, parse_answer, with_read_buffer, Read};
 use bytes::{Bytes, BytesMut};
 use gyre_reactor::promise::{Promise, PromiseDropped, PromiseFuture};
 use gyre_reactor::{ChannelHandle, InputLend, InputWatch};
 use std::io;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize};
 use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
@@ -121,18 +116,17 @@ impl Route {
                 _ => None,
             }
         };
-        match send_under_lend(&self.handle, &self.waiting, frame, under_lend) {
-            Ok((lend, watch, started)) => Ok(LentAsync {
-                lend: Some(lend),
+        let on = Settling {
+            filings: &self.filings,
+            waiting: &self.waiting,
+            read_own: &self.read_own,
+            max_body: self.max_body,
+        };
+        match send_under_lend(&self.handle, on, id, timeout, frame, under_lend) {
+            Ok((lent, watch)) => Ok(LentAsync {
+                lent: Some(lent),
                 watch,
-                id,
                 done: Some(done),
-                timeout,
-                started,
-                filings: &self.filings,
-                waiting: &self.waiting,
-                read_own: &self.read_own,
-                max_body: self.max_body,
                 carry: BytesMut::new(),
             }),
             Err(frame) => Err((frame, done)),
@@ -156,18 +150,11 @@ fn register(lend: &InputLend) -> Option<AsyncFd<InputWatch>> {
 /// the input back with whatever it read, for the loop, which drops a
 /// partial answer nobody waits for once it is whole.
 struct LentAsync<'a> {
-    /// `None` once the lend has ended.
-    lend: Option<InputLend>,
+    /// `None` once the call has ended.
+    lent: Option<Lent<'a>>,
     watch: &'a AsyncFd<InputWatch>,
-    id: u64,
     /// Filed if the call gives up; otherwise dropped unused.
     done: Option<Promise<Answer>>,
-    timeout: Duration,
-    started: Instant,
-    filings: &'a Filings,
-    waiting: &'a AtomicUsize,
-    read_own: &'a AtomicU64,
-    max_body: usize,
     /// Bytes read in an earlier poll: part of a frame (rare: an answer
     /// usually comes in one read). Empty, it holds no memory.
     carry: BytesMut,
@@ -187,24 +174,24 @@ impl LentAsync<'_> {
     }
 
     fn poll_into(&mut self, buf: &mut BytesMut, cx: &mut Context<'_>) -> Poll<Option<Answer>> {
-        let deadline = self.started + self.timeout;
+        let Some(lent) = self.lent.as_mut() else {
+            return Poll::Ready(None);
+        };
+        let deadline = lent.deadline();
         loop {
-            match look(buf, self.id, self.max_body) {
-                Read::Ours { len } => return Poll::Ready(Some(self.answered(buf, len))),
+            match lent.look(buf) {
+                Read::Ours { len } => return Poll::Ready(self.end(|l| l.answered(buf, len))),
                 Read::Other => return Poll::Ready(self.give_up(buf)),
                 Read::More => {}
             }
-            let Some(lend) = self.lend.as_mut() else {
-                return Poll::Ready(self.give_up(buf));
-            };
-            match lend.try_read(buf) {
+            match lent.lend.try_read(buf) {
                 Ok(0) => return Poll::Ready(self.give_up(buf)),
                 Ok(_) => continue,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
                 Err(_) => return Poll::Ready(self.give_up(buf)),
             }
             if Instant::now() >= deadline {
-                return Poll::Ready(Some(self.timed_out(buf)));
+                return Poll::Ready(self.end(|l| l.timed_out(buf)));
             }
             // Armed before the readiness is looked at, so a deadline that
             // passed unheeded earlier no longer reads as readiness.
@@ -225,48 +212,23 @@ impl LentAsync<'_> {
         }
     }
 
-    fn answered(&mut self, buf: &mut BytesMut, len: usize) -> Answer {
-        let answer = parse_answer(buf, len);
-        self.end(buf.split());
-        self.read_own.fetch_add(1, Ordering::Relaxed);
-        answer
-    }
-
-    /// Part of the answer goes back to the loop, which drops it (nothing
-    /// waits under its id) when it is whole.
-    fn timed_out(&mut self, buf: &mut BytesMut) -> Answer {
-        self.end(buf.split());
-        Err(RpcError::Timeout(self.timeout))
+    /// Ends the call here with what `settle` makes of it.
+    fn end(&mut self, settle: impl FnOnce(Lent<'_>) -> Answer) -> Option<Answer> {
+        self.lent.take().map(settle)
     }
 
     fn give_up(&mut self, buf: &mut BytesMut) -> Option<Answer> {
-        if let Some(done) = self.done.take() {
-            self.filings.file_counted(Filed {
-                id: self.id,
-                done: Sink::One(done),
-                timeout: self.timeout,
-                started: self.started,
-            });
-        }
-        // Filed, it counts in flight until the loop settles it.
-        if let Some(lend) = self.lend.take() {
-            lend.give_back(buf.split());
+        if let (Some(lent), Some(done)) = (self.lent.take(), self.done.take()) {
+            lent.give_up(buf, Sink::One(done));
         }
         None
-    }
-
-    /// Ends the lend with the call settled here.
-    fn end(&mut self, unused: BytesMut) {
-        if let Some(lend) = self.lend.take() {
-            lend.give_back(unused);
-            self.waiting.fetch_sub(1, Ordering::Relaxed);
-        }
     }
 }
 
 impl Drop for LentAsync<'_> {
     fn drop(&mut self) {
-        let carry = std::mem::take(&mut self.carry);
-        self.end(carry);
+        if let Some(lent) = self.lent.take() {
+            lent.abandon(std::mem::take(&mut self.carry));
+        }
     }
 }
