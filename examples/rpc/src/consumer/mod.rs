@@ -227,7 +227,11 @@ impl ConsumerBuilder {
     /// of its first such call; calls awaited elsewhere (another runtime,
     /// another executor) go through the loop as with it off. With it on,
     /// every asynchronous call on a connection goes out at its future's
-    /// first poll, not when `call_async` returns.
+    /// first poll, not when `call_async` returns; and a call reading its
+    /// own answer holds the connection's input from that poll until it
+    /// ends or its future is dropped (the loop reads nothing meanwhile),
+    /// so poll such a future to its end or drop it, as `.await` and
+    /// `select!` do.
     ///
     /// ```
     /// use gyre_rpc::consumer::Consumer;
