@@ -162,9 +162,11 @@ pub struct Channel {
     linger_deadline: Option<Instant>,
     /// Input discarded while lingering.
     lingered: usize,
-    /// The pipe file regions are spliced through under
-    /// [`FileSend::Splice`], opened at the first file send; `Err(())` once
-    /// it could not be opened (this channel then uses `sendfile`).
+    /// The pipe file regions are spliced through when the channel's
+    /// [`FileSend`] resolves to splicing: opened at a file send, given back
+    /// once no file region is left queued (so an idle keep-alive channel
+    /// holds no pipe); `Err(())` once it could not be opened (this channel
+    /// then uses `sendfile`, without asking again).
     region_pipe: Option<Result<RegionPipe, ()>>,
     /// The gate through which other threads may write directly (epoll,
     /// stream sockets, [`ChannelOptions::direct_writes`]).
@@ -624,15 +626,16 @@ impl Channel {
 
     /// Writes released items until the queue or the socket runs out: runs
     /// of `Bytes` in gathered `sendmsg` calls, file regions with `sendfile`
-    /// or, under [`FileSend::Splice`], `splice` through the channel's pipe.
+    /// or, when the channel's [`FileSend`] resolves to splicing, `splice`
+    /// through the channel's pipe.
     fn write_to(&mut self, stream: &Stream, now: Instant) {
         if self.datagram {
             return self.send_datagrams(stream, now);
         }
         while self.flushed > 0 && self.socket_writable && !self.failed {
             if let Some(Outbound::File(region)) = self.out.front_mut() {
-                let pipe = match self.opts.file_send {
-                    FileSend::Sendfile => None,
+                let pipe = match self.opts.file_send.for_send() {
+                    FileSend::Auto | FileSend::Sendfile => None,
                     FileSend::Splice { pipe } => self
                         .region_pipe
                         .get_or_insert_with(|| open_region_pipe(pipe))
@@ -649,6 +652,7 @@ impl Channel {
                         if done {
                             self.out.pop_front();
                             self.flushed -= 1;
+                            self.give_back_idle_pipe();
                         }
                         self.account(n, now);
                     }
@@ -690,6 +694,18 @@ impl Channel {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.socket_writable = false,
                 Err(e) => self.fail(e),
             }
+        }
+    }
+
+    /// Closes the splice pipe once no file region is left queued: its two
+    /// descriptors would otherwise stay with every keep-alive channel that
+    /// ever sent a file. A finished region leaves the pipe empty (it is
+    /// sent until done), so nothing in it is lost.
+    fn give_back_idle_pipe(&mut self) {
+        if matches!(self.region_pipe, Some(Ok(_)))
+            && !self.out.iter().any(|o| matches!(o, Outbound::File(_)))
+        {
+            self.region_pipe = None;
         }
     }
 

@@ -1,5 +1,6 @@
 //! Socket and channel options, with defaults that serve.
 
+use crate::file_send_probe::FileSendProbe;
 use std::time::Duration;
 
 /// Per-socket options applied through `socket2` when a channel is accepted
@@ -38,28 +39,50 @@ pub struct ChannelOptions {
 /// through a 1 MiB pipe).
 ///
 /// Both keep the bytes in the kernel; which is faster depends on the host.
-/// On the AMD EPYC VMs this project runs on, `sendfile` sends a warm file
-/// over loopback TCP at 1.8-1.9x a copy loop's rate; on the Intel Xeon
-/// ones at 0.84-0.88x, where splicing through a 1 MiB pipe reaches
-/// 1.16-1.19x. The zero-copy bench (`cargo run --release -p gyre-benches
-/// --bin zerocopy -- --quick`) measures both on the host it runs on and
-/// prints which to choose.
+/// On the AMD EPYC VMs this project runs on, `sendfile` and splicing
+/// through a 1 MiB pipe send a warm file over loopback TCP within each
+/// other's spread (about 2x a copy loop); on the Intel Xeon ones
+/// `sendfile` runs at 0.84-0.88x a copy loop, where splicing reaches
+/// 1.16-1.19x. So the default, [`FileSend::Auto`], measures both on the
+/// host it runs on, once per process, and takes the faster.
 ///
 /// ```
 /// use gyre_reactor::{ChannelOptions, FileSend};
+/// // The default measures; a fixed path skips the probe.
+/// assert_eq!(ChannelOptions::default().file_send_path(), FileSend::Auto);
 /// let opts = ChannelOptions::default().file_send(FileSend::Splice { pipe: 1 << 20 });
 /// assert_eq!(opts.file_send_path(), FileSend::Splice { pipe: 1 << 20 });
-/// assert_eq!(FileSend::default(), FileSend::Sendfile);
+/// // Until the probe has measured, `Auto` sends with `sendfile`.
+/// let now = FileSend::Auto.resolve();
+/// assert!(matches!(now, FileSend::Sendfile | FileSend::Splice { .. }));
 /// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum FileSend {
-    /// `sendfile(2)` (the default): no descriptor per channel.
+    /// Whichever of the other two this host runs faster (the default).
+    ///
+    /// The first file send under `Auto` starts a probe in a thread of its
+    /// own (or call [`FileSend::start_probe`] earlier): it sends an
+    /// in-memory file of a few MiB over loopback TCP both ways and keeps
+    /// each path's best time, a few tens of milliseconds in all. Until it
+    /// has measured, and if it cannot (it needs six descriptors while it
+    /// runs), `Auto` sends with `sendfile`; once it has, every channel
+    /// under `Auto` sends with the winner, splicing through a 1 MiB pipe
+    /// only when that is at least 10% faster. A channel that started a
+    /// file with `sendfile` may finish it spliced: both send from the
+    /// region's position, so no byte moves twice.
+    ///
+    /// The probe measures the host as it finds it: a process busy on both
+    /// cores while it runs may measure noise. Where that matters, run the
+    /// zero-copy bench on the host and set the path it prints.
     #[default]
+    Auto,
+    /// `sendfile(2)`: no descriptor per channel.
     Sendfile,
     /// `splice(2)` from the file into a pipe of `pipe` bytes and from the
     /// pipe to the socket. The channel opens its pipe (two descriptors) at
-    /// its first file send and keeps it until it closes; should the pipe
-    /// not open (descriptors exhausted), that channel uses `sendfile`.
+    /// a file send and closes it once no file region is left in its queue,
+    /// so an idle channel holds none; should the pipe not open
+    /// (descriptors exhausted), that channel uses `sendfile`.
     Splice {
         /// The pipe's size (the kernel rounds up to pages and caps it at
         /// `/proc/sys/fs/pipe-max-size`, 1 MiB by default).
@@ -68,12 +91,54 @@ pub enum FileSend {
 }
 
 impl FileSend {
-    /// A short name of the path, for logs and bench output.
+    /// A short name of the path, for logs and bench output; for `Auto`,
+    /// also what it means now.
     pub fn describe(self) -> String {
         match self {
+            FileSend::Auto => match FileSend::probe() {
+                Some(Ok(_)) => format!("auto: {}", self.resolve().describe()),
+                Some(Err(_)) => "auto: sendfile (not measured)".into(),
+                None => "auto: sendfile until measured".into(),
+            },
             FileSend::Sendfile => "sendfile".into(),
             FileSend::Splice { pipe } => format!("splice through a {} KiB pipe", pipe / 1024),
         }
+    }
+
+    /// The path this setting sends with now: itself, or for `Auto` the
+    /// probe's choice ([`FileSend::Sendfile`] until it has one).
+    pub fn resolve(self) -> FileSend {
+        match self {
+            FileSend::Auto => match FileSend::probe() {
+                Some(Ok(probe)) if probe.splice_wins() => FileSend::Splice {
+                    pipe: crate::file_send_probe::PROBE_PIPE,
+                },
+                _ => FileSend::Sendfile,
+            },
+            fixed => fixed,
+        }
+    }
+
+    /// Starts the probe behind [`FileSend::Auto`] now, in a thread of its
+    /// own, rather than at the first file send; once per process, so
+    /// later calls (and file sends) cost one atomic load.
+    pub fn start_probe() {
+        crate::file_send_probe::start();
+    }
+
+    /// The probe's outcome: `None` until it has run, then what it measured
+    /// or why it could not (an error naming the step that failed).
+    pub fn probe() -> Option<&'static std::io::Result<FileSendProbe>> {
+        crate::file_send_probe::outcome()
+    }
+
+    /// The path a file send takes now under this setting, starting the
+    /// probe if it is `Auto`'s first.
+    pub(crate) fn for_send(self) -> FileSend {
+        if self == FileSend::Auto {
+            FileSend::start_probe();
+        }
+        self.resolve()
     }
 }
 
@@ -96,14 +161,14 @@ impl Default for ChannelOptions {
             zero_copy_send: None,
             direct_writes: false,
             lend_input: false,
-            file_send: FileSend::Sendfile,
+            file_send: FileSend::Auto,
         }
     }
 }
 
 impl ChannelOptions {
     /// How the epoll transport sends file regions (default
-    /// [`FileSend::Sendfile`]; see [`FileSend`] for which to choose).
+    /// [`FileSend::Auto`]: measured on this host; see [`FileSend`]).
     pub fn file_send(mut self, path: FileSend) -> Self {
         self.file_send = path;
         self

@@ -1,9 +1,12 @@
 //! A finished file send holds no descriptors while its connection stays
 //! open. On io_uring a file region goes file -> pipe -> socket: once the
 //! file is sent, the pipe's two descriptors (and its share of the user's
-//! pipe quota) go back. On epoll `sendfile` needs no pipe and this holds
-//! trivially. Alone in its own test binary, because it counts the
-//! process's open descriptors.
+//! pipe quota) go back. On epoll the default `FileSend::Auto` sends with
+//! `sendfile`, which needs no pipe, or splices where its probe found that
+//! faster, and then the channel gives its pipe back once no file is
+//! queued. The probe itself holds descriptors only while it measures.
+//! Alone in its own test binary, because it counts the process's open
+//! descriptors.
 
 mod common;
 

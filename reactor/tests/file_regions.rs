@@ -161,16 +161,24 @@ fn in_order_and_counted(path: FileSend, tag: &str) {
     client.write_all(b"a").unwrap();
     // Read slowly at first so the queue sits above the high watermark.
     std::thread::sleep(Duration::from_millis(200));
-    let mut got = vec![0u8; want.len()];
-    client.read_exact(&mut got).unwrap();
-    assert!(got == want, "bytes differ or are out of order");
-    // On epoll the splice path opened its channel's pipe (and keeps it
-    // while the channel is open); the sendfile path opened none. (io_uring
-    // always splices, through pipes its loop keeps: `file_region_pipe.rs`.)
-    if matches!(common::transport(), gyre_reactor::Transport::Epoll) {
+    // On epoll the splice path has opened its channel's pipe while a file
+    // is queued; the sendfile path opens none. (io_uring always splices,
+    // through pipes its loop keeps: `file_region_pipe.rs`.)
+    let epoll = matches!(common::transport(), gyre_reactor::Transport::Epoll);
+    if epoll {
         let pipes = if path == FileSend::Sendfile { 0 } else { 2 };
         assert_eq!(open_pipes(), pipes_before + pipes, "{path:?}");
     }
+    let mut got = vec![0u8; want.len()];
+    client.read_exact(&mut got).unwrap();
+    assert!(got == want, "bytes differ or are out of order");
+    // With no file left queued, the channel gives its pipe back while it
+    // stays open.
+    assert!(
+        eventually(Duration::from_secs(5), || open_pipes() == pipes_before),
+        "{path:?}: {} pipes, {pipes_before} before",
+        open_pipes()
+    );
 
     let (queued, writable) = seen.lock().unwrap().after_write.unwrap();
     assert_eq!(
@@ -188,6 +196,75 @@ fn in_order_and_counted(path: FileSend, tag: &str) {
     client.write_all(b"a").unwrap();
     client.read_exact(&mut got).unwrap();
     assert!(got == want);
+    server.shutdown_gracefully(Duration::ZERO, Duration::from_secs(5));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The default path, `FileSend::Auto`: the first file send starts the
+/// probe and goes out whole (with `sendfile` until the probe has
+/// measured, perhaps spliced after); once it has, a new channel sends with
+/// the path it chose, which on epoll shows in the pipes the channel opens.
+#[test]
+fn auto_file_regions_arrive_whole_and_the_channel_takes_the_measured_path() {
+    let _alone = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    assert_eq!(
+        ChannelOptions::default().file_send_path(),
+        FileSend::Auto,
+        "the default measures"
+    );
+    let dir = temp_dir("order-auto");
+    let data = pattern(3 << 20, 2);
+    std::fs::write(dir.join("a"), &data).unwrap();
+    let (server, seen) = server(dir.clone(), FileSend::Auto);
+    let want = expected(&data);
+    let mut got = vec![0u8; want.len()];
+
+    let mut first = small_receiver(server.local_addr());
+    first.write_all(b"a").unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    first.read_exact(&mut got).unwrap();
+    assert!(got == want, "the first file send's bytes differ");
+    let epoll = matches!(common::transport(), gyre_reactor::Transport::Epoll);
+    if !epoll {
+        // io_uring always splices: its file sends never ask for the probe.
+        FileSend::start_probe();
+    }
+    assert!(
+        eventually(Duration::from_secs(10), || FileSend::probe().is_some()),
+        "the first file send under Auto started the probe, and it ends"
+    );
+    let probe = match FileSend::probe() {
+        Some(Ok(probe)) => *probe,
+        other => panic!("the probe could not measure on this host: {other:?}"),
+    };
+    println!("{probe}; Auto now: {}", FileSend::Auto.describe());
+    assert_eq!(
+        FileSend::Auto.resolve(),
+        if probe.splice_wins() {
+            FileSend::Splice { pipe: 1 << 20 }
+        } else {
+            FileSend::Sendfile
+        }
+    );
+    drop(first);
+    assert!(eventually(Duration::from_secs(5), || seen
+        .lock()
+        .unwrap()
+        .inactive
+        == 1));
+
+    let pipes_before = open_pipes();
+    let mut second = small_receiver(server.local_addr());
+    second.write_all(b"a").unwrap();
+    // Unread, the file stays queued, and a splicing channel holds its pipe.
+    std::thread::sleep(Duration::from_millis(200));
+    if epoll {
+        let pipes = if probe.splice_wins() { 2 } else { 0 };
+        assert_eq!(open_pipes(), pipes_before + pipes, "{probe}");
+    }
+    second.read_exact(&mut got).unwrap();
+    assert!(got == want, "the second file send's bytes differ");
+    assert!(seen.lock().unwrap().errors.is_empty());
     server.shutdown_gracefully(Duration::ZERO, Duration::from_secs(5));
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -16,7 +16,9 @@
 //! Two more senders run the reactor's own file path, a gyre server writing
 //! the file as one `FileRegion`, on epoll and on io_uring
 //! (`gyre-reactor-epoll`, `gyre-reactor-uring`, with ratios against the
-//! copy loop as well). Each result line also gives the reader's CPU and the
+//! copy loop as well). The epoll one takes the reactor's default path,
+//! `FileSend::Auto`, whose probe's figures and choice are printed first
+//! (`--reactor-file-send sendfile|splice` fixes it instead). Each result line also gives the reader's CPU and the
 //! sum: on loopback the kernel may run part of a transfer in either thread.
 //! The first two senders run once more over a Unix stream socket
 //! (`unix-gyre`, `unix-copy`, `ratio send-1GiB-unix-cpu gyre/copy`): with
@@ -56,15 +58,17 @@ struct Args {
     /// The copying sender's buffer.
     #[arg(long, default_value_t = 128 * 1024)]
     copy_buffer: usize,
-    /// The reactor's epoll file path (`gyre-reactor-epoll`): `sendfile`
-    /// (the default) or `splice` through a 1 MiB pipe.
-    #[arg(long, value_enum, default_value = "sendfile")]
+    /// The reactor's epoll file path (`gyre-reactor-epoll`): `auto` (the
+    /// reactor's default: its probe measures both on this host and picks),
+    /// `sendfile`, or `splice` through a 1 MiB pipe.
+    #[arg(long, value_enum, default_value = "auto")]
     reactor_file_send: ReactorFileSend,
 }
 
 /// The `--reactor-file-send` choices.
 #[derive(Clone, Copy, Debug, clap::ValueEnum)]
 enum ReactorFileSend {
+    Auto,
     Sendfile,
     Splice,
 }
@@ -72,6 +76,7 @@ enum ReactorFileSend {
 impl ReactorFileSend {
     fn option(self) -> FileSend {
         match self {
+            ReactorFileSend::Auto => FileSend::Auto,
             ReactorFileSend::Sendfile => FileSend::Sendfile,
             ReactorFileSend::Splice => FileSend::Splice { pipe: SPLICE_PIPE },
         }
@@ -467,12 +472,29 @@ fn main() {
         std::thread::available_parallelism().map_or(0, |c| c.get()),
         args.copy_buffer / 1024,
     );
-    bench_send(
-        &dir,
-        rounds,
-        args.copy_buffer,
-        args.reactor_file_send.option(),
-    );
+    let file_send = args.reactor_file_send.option();
+    if file_send == FileSend::Auto {
+        // Measured before any sender runs, as a server's first file send
+        // would start it, so the reactor cases all take its choice.
+        FileSend::start_probe();
+        let asked = Instant::now();
+        while FileSend::probe().is_none() && asked.elapsed() < Duration::from_secs(10) {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        match FileSend::probe() {
+            Some(Ok(probe)) => println!(
+                "# the reactor's file-send probe: {probe}; auto sends with {}",
+                file_send.resolve().describe()
+            ),
+            Some(Err(e)) => {
+                println!("# the reactor's file-send probe failed ({e}): auto sends with sendfile")
+            }
+            None => println!(
+                "# the reactor's file-send probe did not end in 10 s: auto sends with sendfile"
+            ),
+        }
+    }
+    bench_send(&dir, rounds, args.copy_buffer, file_send);
     bench_read(&dir, rounds, if args.quick { 500_000 } else { 2_000_000 });
     println!("# total {:.1} s", started.elapsed().as_secs_f64());
 }

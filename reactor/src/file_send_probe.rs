@@ -1,0 +1,327 @@
+//! Which of the two zero-copy file paths this host runs faster: `sendfile`
+//! or `splice` through a 1 MiB pipe, measured once per process for
+//! [`FileSend::Auto`](crate::FileSend::Auto).
+//!
+//! The two keep the bytes in the kernel alike, yet which wins depends on
+//! the host: on the AMD EPYC VMs this project runs on they are within each
+//! other's spread (both about 2x a copy loop over loopback TCP), on the
+//! Intel Xeon ones `sendfile` falls to 0.84-0.88x a copy loop while
+//! splicing through a 1 MiB pipe reaches 1.16-1.19x (issue 22). So the
+//! choice is measured where it runs, as `../shared/DESIGN.md` asks.
+//!
+//! The probe runs in a thread of its own, started by the first file send
+//! that asks for it (or by [`start`]), never on a loop thread: it sends an
+//! in-memory file (`memfd`, so nothing is left on disk) of [`PROBE_BYTES`]
+//! over a loopback TCP connection to a reader thread, alternating the two
+//! paths, and keeps each path's best time. It holds six descriptors for
+//! the few tens of milliseconds it takes; should it fail (descriptors
+//! exhausted, no `memfd`), the outcome says why and `Auto` means
+//! `sendfile`.
+//!
+//! Uses `gyre-zerocopy` (the region and the pipe the channels send with),
+//! `libc` (`memfd_create`, `poll`) and `std`'s sockets and threads; knows
+//! nothing of channels or loops.
+
+use gyre_zerocopy::{FileRegion, RegionPipe, SharedFile};
+use std::fs::File;
+use std::io::{self, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::sync::{Once, OnceLock};
+use std::time::{Duration, Instant};
+
+/// How many bytes each timed send moves: eight pipefuls, enough that a
+/// path's per-call cost shows and short enough (a few ms a send) that the
+/// probe's dozen sends stay far below a second on a slow host.
+pub const PROBE_BYTES: u64 = 8 << 20;
+
+/// The pipe a spliced file send goes through: 1 MiB, the io_uring path's
+/// size and the largest an unprivileged process gets by default.
+pub const PROBE_PIPE: usize = 1 << 20;
+
+/// Timed sends per path; the best of them counts, since a send the
+/// scheduler interrupted is slow for reasons that are not the path's.
+const ROUNDS: usize = 4;
+
+/// How much faster `splice` must be for the probe to choose it: each
+/// channel that splices holds a pipe (two descriptors), so a tie, or a
+/// lead inside the measurement's spread, goes to `sendfile`.
+const SPLICE_MARGIN: f64 = 1.10;
+
+/// How long any one step of the probe may wait on its own sockets before
+/// it gives up (they are loopback and drained by a thread of ours, so only
+/// a stalled host ever hits this).
+const STEP_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// What the probe measured: each path's best time to send [`PROBE_BYTES`]
+/// from an in-memory file over loopback TCP.
+///
+/// ```
+/// use gyre_reactor::FileSend;
+/// use std::time::Duration;
+///
+/// // A server's first file send starts it; so can its owner, earlier.
+/// FileSend::start_probe();
+/// while FileSend::probe().is_none() {
+///     std::thread::sleep(Duration::from_millis(5));
+/// }
+/// if let Some(Ok(probe)) = FileSend::probe() {
+///     println!("{probe}; Auto now sends with {}", FileSend::Auto.resolve().describe());
+///     assert!(probe.sendfile > Duration::ZERO && probe.splice > Duration::ZERO);
+/// }
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FileSendProbe {
+    /// `sendfile`'s best time.
+    pub sendfile: Duration,
+    /// `splice` through a [`PROBE_PIPE`] pipe: its best time.
+    pub splice: Duration,
+    /// The bytes each timed send moved.
+    pub bytes: u64,
+}
+
+impl FileSendProbe {
+    /// Whether splicing won by enough to be chosen (at least 10% less
+    /// time: a tie goes to `sendfile`, which costs a channel no pipe).
+    pub fn splice_wins(&self) -> bool {
+        self.splice.as_secs_f64() * SPLICE_MARGIN < self.sendfile.as_secs_f64()
+    }
+
+    fn rate(&self, took: Duration) -> f64 {
+        self.bytes as f64 / (1u64 << 30) as f64 / took.as_secs_f64().max(1e-9)
+    }
+}
+
+impl std::fmt::Display for FileSendProbe {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "sendfile {:.2} GiB/s, splice through a {} KiB pipe {:.2} GiB/s ({} MiB sends)",
+            self.rate(self.sendfile),
+            PROBE_PIPE / 1024,
+            self.rate(self.splice),
+            self.bytes >> 20
+        )
+    }
+}
+
+static STARTED: Once = Once::new();
+static OUTCOME: OnceLock<io::Result<FileSendProbe>> = OnceLock::new();
+
+/// Starts the probe in a thread of its own, once per process; later calls
+/// do nothing (one atomic load).
+pub(crate) fn start() {
+    STARTED.call_once(|| {
+        let spawned = std::thread::Builder::new()
+            .name("gyre-file-send-probe".into())
+            .spawn(|| settle(measure(PROBE_BYTES)));
+        if let Err(e) = spawned {
+            settle(Err(context("start its thread", e)));
+        }
+    });
+}
+
+/// The probe's outcome, once it has one.
+pub(crate) fn outcome() -> Option<&'static io::Result<FileSendProbe>> {
+    OUTCOME.get()
+}
+
+fn settle(outcome: io::Result<FileSendProbe>) {
+    match &outcome {
+        Ok(probe) => tracing::info!(
+            %probe,
+            splice = probe.splice_wins(),
+            "file sends: measured which path this host runs faster"
+        ),
+        Err(e) => tracing::warn!(error = %e, "file sends: not measured; sending with sendfile"),
+    }
+    let _ = OUTCOME.set(outcome);
+}
+
+/// An error that says which step of the probe failed.
+fn context(step: &str, e: io::Error) -> io::Error {
+    io::Error::new(e.kind(), format!("file-send probe: {step}: {e}"))
+}
+
+/// Times both paths, alternating, [`ROUNDS`] sends each after one untimed
+/// send of each (which faults the file's pages in and grows the socket's
+/// buffers), and keeps each path's best.
+pub(crate) fn measure(bytes: u64) -> io::Result<FileSendProbe> {
+    let file = memory_file(bytes)?;
+    let listener = TcpListener::bind("127.0.0.1:0").map_err(|e| context("bind", e))?;
+    let addr = listener.local_addr().map_err(|e| context("bind", e))?;
+    let ours = TcpStream::connect(addr).map_err(|e| context("connect", e))?;
+    let (theirs, _) = listener.accept().map_err(|e| context("accept", e))?;
+    drop(listener);
+    ours.set_nonblocking(true)
+        .map_err(|e| context("set non-blocking", e))?;
+    theirs
+        .set_read_timeout(Some(STEP_TIMEOUT))
+        .map_err(|e| context("set a read timeout", e))?;
+    let reader = std::thread::Builder::new()
+        .name("gyre-file-send-probe-reader".into())
+        .spawn(move || drain(theirs, bytes))
+        .map_err(|e| context("start its reader", e))?;
+    let mut pipe = RegionPipe::new(PROBE_PIPE).map_err(|e| context("open a pipe", e))?;
+    // Each path's best, sendfile first; each round alternates which goes
+    // first, so drift in the host hits both alike.
+    let mut best = [Duration::MAX; 2];
+    let timed = (|| {
+        for round in 0..=ROUNDS {
+            for turn in 0..2 {
+                let splice = (round + turn) % 2 == 1;
+                let took = send_once(&file, bytes, &ours, splice.then_some(&mut pipe))?;
+                if round > 0 {
+                    let path = usize::from(splice);
+                    best[path] = best[path].min(took);
+                }
+            }
+        }
+        Ok::<_, io::Error>(())
+    })();
+    drop(ours);
+    let drained = reader
+        .join()
+        .unwrap_or_else(|_| Err(io::Error::other("file-send probe: its reader panicked")));
+    timed?;
+    drained?;
+    Ok(FileSendProbe {
+        sendfile: best[0],
+        splice: best[1],
+        bytes,
+    })
+}
+
+/// One timed send of the whole file: from the first byte handed to the
+/// kernel until the reader says it has them all.
+fn send_once(
+    file: &SharedFile,
+    bytes: u64,
+    socket: &TcpStream,
+    mut pipe: Option<&mut RegionPipe>,
+) -> io::Result<Duration> {
+    let mut region = FileRegion::new(file.clone(), 0, bytes).map_err(io::Error::other)?;
+    let started = Instant::now();
+    while !region.is_done() {
+        let sent = match pipe.as_deref_mut() {
+            Some(pipe) => pipe.send(&mut region, socket),
+            None => region.transfer_to(socket),
+        }
+        .map_err(io::Error::other)?;
+        if sent == 0 && !region.is_done() {
+            wait_for(socket, libc::POLLOUT, "wait for room in the socket")?;
+        }
+    }
+    wait_for(socket, libc::POLLIN, "wait for the reader")?;
+    let mut ack = [0u8; 1];
+    let mut socket_ref = socket;
+    match socket_ref.read(&mut ack) {
+        Ok(1) => Ok(started.elapsed()),
+        Ok(_) => Err(context(
+            "read the reader's answer",
+            io::ErrorKind::UnexpectedEof.into(),
+        )),
+        Err(e) => Err(context("read the reader's answer", e)),
+    }
+}
+
+/// Reads `bytes` at a time and answers each with one byte, until the
+/// sender closes.
+fn drain(mut socket: TcpStream, bytes: u64) -> io::Result<()> {
+    let mut buf = vec![0u8; 256 * 1024];
+    let mut got = 0u64;
+    loop {
+        match socket.read(&mut buf) {
+            Ok(0) if got == 0 => return Ok(()),
+            Ok(0) => {
+                return Err(context(
+                    "drain",
+                    io::Error::new(io::ErrorKind::UnexpectedEof, "a send ended early"),
+                ))
+            }
+            Ok(n) => got += n as u64,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(context("drain", e)),
+        }
+        if got == bytes {
+            got = 0;
+            socket
+                .write_all(&[1])
+                .map_err(|e| context("answer the sender", e))?;
+        }
+    }
+}
+
+/// Waits until `socket` is ready for `events`, at most [`STEP_TIMEOUT`].
+fn wait_for(socket: &TcpStream, events: libc::c_short, step: &str) -> io::Result<()> {
+    let mut fd = libc::pollfd {
+        fd: socket.as_raw_fd(),
+        events,
+        revents: 0,
+    };
+    loop {
+        // SAFETY: `fd` is one valid `pollfd` on our stack for the call, and
+        // its descriptor is borrowed from `socket`, open for the call.
+        let n = unsafe { libc::poll(&mut fd, 1, STEP_TIMEOUT.as_millis() as libc::c_int) };
+        match n {
+            1.. => return Ok(()),
+            0 => return Err(context(step, io::ErrorKind::TimedOut.into())),
+            _ => {
+                let e = io::Error::last_os_error();
+                if e.kind() != io::ErrorKind::Interrupted {
+                    return Err(context(step, e));
+                }
+            }
+        }
+    }
+}
+
+/// An in-memory file of `bytes` bytes, its pages written (so resident, as
+/// a file a server sends is usually in the page cache).
+fn memory_file(bytes: u64) -> io::Result<SharedFile> {
+    // SAFETY: the name is a valid NUL-terminated string and the flags are
+    // the documented ones; the call touches nothing else of ours.
+    let fd = unsafe { libc::memfd_create(c"gyre-file-send-probe".as_ptr(), libc::MFD_CLOEXEC) };
+    if fd < 0 {
+        return Err(context("memfd_create", io::Error::last_os_error()));
+    }
+    // SAFETY: `memfd_create` just returned `fd`, open and owned by no one else.
+    let mut file = File::from(unsafe { OwnedFd::from_raw_fd(fd) });
+    let chunk: Vec<u8> = (0..1u32 << 20).map(|i| (i % 251) as u8).collect();
+    let mut left = bytes;
+    while left > 0 {
+        let n = left.min(chunk.len() as u64) as usize;
+        file.write_all(&chunk[..n])
+            .map_err(|e| context("fill the in-memory file", e))?;
+        left -= n as u64;
+    }
+    Ok(SharedFile::from_file(file, "memfd:gyre-file-send-probe"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn splice_is_chosen_only_when_it_wins_by_the_margin() {
+        let probe = |sendfile_ms, splice_ms| FileSendProbe {
+            sendfile: Duration::from_millis(sendfile_ms),
+            splice: Duration::from_millis(splice_ms),
+            bytes: PROBE_BYTES,
+        };
+        assert!(probe(140, 100).splice_wins(), "the Intel host's gap");
+        assert!(!probe(100, 100).splice_wins(), "a tie goes to sendfile");
+        assert!(!probe(105, 100).splice_wins(), "inside the margin");
+        assert!(!probe(100, 140).splice_wins(), "sendfile faster");
+    }
+
+    #[test]
+    fn the_probe_times_both_paths_on_this_host() {
+        let probe = measure(1 << 20).expect("the probe runs here");
+        assert_eq!(probe.bytes, 1 << 20);
+        for took in [probe.sendfile, probe.splice] {
+            assert!(took > Duration::ZERO && took < STEP_TIMEOUT, "{probe:?}");
+        }
+        println!("{probe}; splice wins: {}", probe.splice_wins());
+    }
+}
