@@ -33,6 +33,7 @@ mod error;
 mod filings;
 mod handler;
 mod lent;
+mod link;
 mod pending;
 mod reply;
 mod send;
@@ -52,9 +53,7 @@ use crate::protocol::{
 use bytes::{Bytes, BytesMut};
 use filings::Filings;
 use gyre_reactor::promise::{PromiseDropped, PromisePool};
-use gyre_reactor::{
-    Bootstrap, ChannelHandle, ChannelOptions, EventLoopGroup, IdleStateHandler, Pipeline,
-};
+use gyre_reactor::{Bootstrap, ChannelOptions, EventLoopGroup, IdleStateHandler, Pipeline};
 use handler::ConsumerConnection;
 use pending::{Outgoing, Pending, Registrar};
 use reply::Reply;
@@ -512,22 +511,24 @@ impl Consumer {
         #[cfg(not(feature = "tls"))]
         let handle = connect!(Pipeline::new());
         Ok(Connection {
-            handle,
+            link: Arc::new(link::Link {
+                handle,
+                filings,
+                waiting,
+                read_own: AtomicU64::new(0),
+                max_body: self.config.max_body,
+            }),
             loops: self.loops.clone(),
             next_id,
-            waiting,
             addr,
-            max_body: self.config.max_body,
             defaults: self.config.defaults.clone(),
             filtered: !self.filters.is_empty(),
             token,
             answers: self.answers.clone(),
             caller_sends,
-            read_own: Arc::default(),
             #[cfg(feature = "tokio")]
             reads: (caller_sends && self.config.direct_reads && self.config.tokio_reads)
                 .then(Arc::default),
-            filings,
         })
     }
 
@@ -602,15 +603,14 @@ pub(crate) fn serialize_args<T: Serialize + ?Sized>(
 /// ```
 #[derive(Debug)]
 pub struct Connection {
-    handle: ChannelHandle<Outgoing>,
+    /// The handle, filings, counts and body limit every call shares.
+    link: Arc<link::Link>,
     /// The loops carrying this connection: dropping the last handle on a
     /// group stops it, which must not happen while a connection is in use;
     /// a blocking call on one of them would wait for itself.
     loops: EventLoopGroup,
     next_id: Arc<AtomicU64>,
-    waiting: Arc<AtomicUsize>,
     addr: SocketAddr,
-    max_body: usize,
     defaults: CallOptions,
     /// Whether calls carry their names for the consumer's filters.
     filtered: bool,
@@ -623,10 +623,6 @@ pub struct Connection {
     /// caller's thread when the loop lets it (see
     /// [`ConsumerBuilder::direct_writes`]).
     caller_sends: bool,
-    filings: Arc<Filings>,
-    /// Answers read by their callers (see
-    /// [`answers_read_by_callers`](Connection::answers_read_by_callers)).
-    read_own: Arc<AtomicU64>,
     /// Asynchronous calls read their own answers (see
     /// [`ConsumerBuilder::tokio_reads`]).
     #[cfg(feature = "tokio")]
@@ -725,7 +721,7 @@ impl Connection {
 
     /// Calls sent and not yet answered, timed out or failed.
     pub fn in_flight(&self) -> usize {
-        self.waiting.load(Ordering::Relaxed)
+        self.link.waiting.load(Ordering::Relaxed)
     }
 
     /// How many answers their callers read themselves, with the
@@ -755,18 +751,18 @@ impl Connection {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn answers_read_by_callers(&self) -> u64 {
-        self.read_own.load(Ordering::Relaxed)
+        self.link.read_own.load(Ordering::Relaxed)
     }
 
     /// Whether the connection is still up.
     pub fn is_open(&self) -> bool {
-        self.handle.is_open()
+        self.link.handle.is_open()
     }
 
     /// Closes the connection; calls waiting on it fail with
     /// [`RpcError::Closed`].
     pub fn close(&self) {
-        let _ = self.handle.close();
+        let _ = self.link.handle.close();
     }
 
     /// A request frame: the routing part, then what `args` writes.
@@ -785,7 +781,7 @@ impl Connection {
                 Kind::Request { two_way },
                 options.serialization,
                 id,
-                self.max_body,
+                self.link.max_body,
                 |out| -> Result<(), RpcError> {
                     write_routing(
                         out,
@@ -819,8 +815,8 @@ impl Connection {
                 done => (frame, done),
             };
             return Ok(send::send_filed(
-                &self.handle,
-                &self.filings,
+                &self.link.handle,
+                &self.link.filings,
                 id,
                 frame,
                 timeout,
@@ -830,7 +826,8 @@ impl Connection {
         let names = self
             .filtered
             .then(|| Box::new((service.name.clone(), method.to_string())));
-        self.handle
+        self.link
+            .handle
             .write_and_flush(Outgoing::Call {
                 id,
                 frame,
@@ -854,20 +851,10 @@ impl Connection {
         timeout: Duration,
         done: Reply,
     ) -> Result<LentCall<'_>, (Bytes, Reply)> {
-        let on = self.settling();
-        match send::send_under_lend(&self.handle, on, id, timeout, frame, |_| Some(())) {
+        let on = self.link.settling();
+        match send::send_under_lend(&self.link.handle, on, id, timeout, frame, |_| Some(())) {
             Ok((lent, ())) => Ok(LentCall { lent, done }),
             Err(frame) => Err((frame, done)),
-        }
-    }
-
-    /// What a call settled by its caller touches on this connection.
-    fn settling(&self) -> lent::Settling<'_> {
-        lent::Settling {
-            filings: &self.filings,
-            waiting: &self.waiting,
-            read_own: &self.read_own,
-            max_body: self.max_body,
         }
     }
 
@@ -934,7 +921,7 @@ impl Connection {
         if self.loops.in_event_loop() {
             return Err(RpcError::BlockingOnLoop);
         }
-        wait::wait_for_answer(&self.handle, timeout, start)
+        wait::wait_for_answer(&self.link.handle, timeout, start)
     }
 
     /// Calls `method` of `service` with `request` and waits for the result,
@@ -1030,12 +1017,8 @@ impl Connection {
                 .encode_request(service, method, request, options)
                 .map(|(id, frame)| {
                     let route = tokio_reads::Route {
-                        handle: self.handle.clone(),
+                        link: self.link.clone(),
                         reads: reads.clone(),
-                        filings: self.filings.clone(),
-                        waiting: self.waiting.clone(),
-                        read_own: self.read_own.clone(),
-                        max_body: self.max_body,
                     };
                     (route, id, frame, options.timeout)
                 });
@@ -1060,7 +1043,8 @@ impl Connection {
             ser.serialize(request, out)
                 .map_err(|e| RpcError::arguments(service, method, e))
         })?;
-        self.handle
+        self.link
+            .handle
             .write_and_flush(Outgoing::Frame(frame))
             .map_err(|_| RpcError::Closed)
     }

@@ -8,19 +8,17 @@
 //! from the loop's thread to the task's, leave the round trip. A call
 //! that cannot go this way (another in flight, no lend offered, another
 //! runtime) is filed and sent the usual way at the same first poll. Uses
-//! the consumer's sink, filings, send and calls read by their callers
-//! (`lent`), the reactor's input lend and watch, and tokio.
+//! the consumer's sink, connection link, send and calls read by their
+//! callers (`lent`), the reactor's input lend and watch, and tokio.
 
-use super::filings::Filings;
-use super::lent::{with_read_buffer, Lent, Read, Settling};
-use super::pending::Outgoing;
+use super::lent::{with_read_buffer, Lent, Read};
+use super::link::Link;
 use super::send::{send_filed, send_under_lend};
 use super::sink::{Answer, Sink};
 use bytes::{Bytes, BytesMut};
 use gyre_reactor::promise::{Promise, PromiseDropped, PromiseFuture};
-use gyre_reactor::{ChannelHandle, InputLend, InputWatch};
+use gyre_reactor::{InputLend, InputWatch};
 use std::io;
-use std::sync::atomic::{AtomicU64, AtomicUsize};
 use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
@@ -46,12 +44,8 @@ struct Registered {
 /// What an asynchronous call needs of its connection, owned, so that its
 /// future can send the call at its first poll.
 pub(crate) struct Route {
-    pub(crate) handle: ChannelHandle<Outgoing>,
+    pub(crate) link: Arc<Link>,
     pub(crate) reads: Arc<AsyncReads>,
-    pub(crate) filings: Arc<Filings>,
-    pub(crate) waiting: Arc<AtomicUsize>,
-    pub(crate) read_own: Arc<AtomicU64>,
-    pub(crate) max_body: usize,
 }
 
 impl Route {
@@ -79,8 +73,8 @@ impl Route {
             Err(back) => back,
         };
         send_filed(
-            &self.handle,
-            &self.filings,
+            &self.link.handle,
+            &self.link.filings,
             id,
             frame,
             timeout,
@@ -116,13 +110,8 @@ impl Route {
                 _ => None,
             }
         };
-        let on = Settling {
-            filings: &self.filings,
-            waiting: &self.waiting,
-            read_own: &self.read_own,
-            max_body: self.max_body,
-        };
-        match send_under_lend(&self.handle, on, id, timeout, frame, under_lend) {
+        let on = self.link.settling();
+        match send_under_lend(&self.link.handle, on, id, timeout, frame, under_lend) {
             Ok((lent, watch)) => Ok(LentAsync {
                 lent: Some(lent),
                 watch,

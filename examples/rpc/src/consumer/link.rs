@@ -1,0 +1,40 @@
+//! [`Link`]: what every call on one connection shares: the channel's
+//! handle, the filings, the counts of calls in flight and of answers read
+//! by their callers, and the largest body an answer may have. The
+//! `Connection` holds it in one `Arc`, so an asynchronous call's future
+//! takes all of it with one clone. Uses the consumer's filings, pending
+//! calls' `Outgoing` and the `Settling` of calls read by their callers
+//! (`lent`), and the reactor's channel handle.
+
+use super::filings::Filings;
+use super::lent::Settling;
+use super::pending::Outgoing;
+use gyre_reactor::ChannelHandle;
+use std::sync::atomic::{AtomicU64, AtomicUsize};
+use std::sync::Arc;
+
+/// One connection's shared parts (see the module's doc).
+#[derive(Debug)]
+pub(crate) struct Link {
+    pub(crate) handle: ChannelHandle<Outgoing>,
+    /// Calls sent from callers' threads, for the loop to settle; shared
+    /// with the connection's pipeline.
+    pub(crate) filings: Arc<Filings>,
+    /// Calls in flight; shared with the pipeline and the filings.
+    pub(crate) waiting: Arc<AtomicUsize>,
+    /// Answers read by their callers.
+    pub(crate) read_own: AtomicU64,
+    pub(crate) max_body: usize,
+}
+
+impl Link {
+    /// What a call settled by its caller touches on this connection.
+    pub(crate) fn settling(&self) -> Settling<'_> {
+        Settling {
+            filings: &self.filings,
+            waiting: &self.waiting,
+            read_own: &self.read_own,
+            max_body: self.max_body,
+        }
+    }
+}
