@@ -50,6 +50,14 @@ fn sleeping() {
     run_pipeline(SleepingWait::default());
 }
 #[test]
+fn sleeping_without_yields() {
+    run_pipeline(SleepingWait::with_phases(64, 0, Duration::from_micros(50)));
+}
+#[test]
+fn sleeping_at_once() {
+    run_pipeline(SleepingWait::with_phases(0, 0, Duration::from_micros(20)));
+}
+#[test]
 fn blocking() {
     run_pipeline(BlockingWait::new());
 }

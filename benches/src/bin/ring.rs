@@ -36,7 +36,7 @@ struct Args {
     /// benches/results/ring-pingpong.svg).
     #[arg(long)]
     svg: Option<PathBuf>,
-    /// Run only the benches whose name starts with this (1p1c, 3p1c, pipeline3, pingpong, paced, idle).
+    /// Run only the benches whose name starts with this (1p1c, 3p1c, 3p1c-sleeping, pipeline3, pingpong, paced, idle).
     #[arg(long)]
     only: Option<String>,
 }
@@ -144,6 +144,25 @@ fn main() {
             ],
         );
         print_rates("3p1c-yielding", &rates, Unit::Events);
+    }
+
+    // The same, with a consumer that spins a little and then sleeps
+    // rather than yields: where a yield is a costly system call that
+    // frees no core, stepping aside lets the producers fill a stretch of
+    // the ring (BENCHMARKS.md, issue 22, eleventh session).
+    if run("3p1c-sleeping") {
+        let rates = interleaved_rates(
+            rounds,
+            n / 2,
+            &[
+                ("gyre", &|n| gyre::three_to_one(n, gyre::sleeping())),
+                ("crossbeam", &channels::crossbeam_three_to_one),
+                ("gyre-yielding", &|n| {
+                    gyre::three_to_one(n, gyre::yielding())
+                }),
+            ],
+        );
+        print_rates("3p1c-sleeping", &rates, Unit::Events);
     }
 
     if run("pipeline3-yielding") {

@@ -1,7 +1,7 @@
 //! Gyre's side of the ring cases.
 
 use super::{check, share, BATCH, CAPACITY};
-use gyre_ringbuffer::{BusySpinWait, Disruptor, Stage, WaitStrategy, YieldingWait};
+use gyre_ringbuffer::{BusySpinWait, Disruptor, SleepingWait, Stage, WaitStrategy, YieldingWait};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -129,4 +129,10 @@ pub fn pipeline<W: WaitStrategy>(n: u64, wait: W) -> Duration {
 /// The default wait strategy for cases with more threads than cores.
 pub fn yielding() -> YieldingWait {
     YieldingWait::default()
+}
+
+/// Spin 64 looks, then sleep 50 µs between looks, never yield: the
+/// `3p1c-sleeping` case's strategy.
+pub fn sleeping() -> SleepingWait {
+    SleepingWait::with_phases(64, 0, Duration::from_micros(50))
 }
