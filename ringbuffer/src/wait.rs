@@ -255,9 +255,10 @@ impl SleepingWait {
     ///
     /// With no yields, a consumer that finds nothing soon steps aside for
     /// the producers it waits on. Three producers and a consumer on two
-    /// cores ran about 1.5x faster so than with yields in the slow phase
-    /// of the VMs we measure on, where a yield is a costly system call
-    /// that frees no core (BENCHMARKS.md, issue 22, eleventh session).
+    /// cores ran 1.4-2.1x as fast as with `YieldingWait` (median 1.87 of
+    /// seven runs) on the VMs we measure on, where a yield is a costly
+    /// system call that frees no core (BENCHMARKS.md, issue 22, eleventh
+    /// session).
     pub fn with_phases(spins: u32, yields: u32, sleep: Duration) -> Self {
         SleepingWait {
             spins,
