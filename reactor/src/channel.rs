@@ -22,6 +22,7 @@ use crate::direct::DirectGate;
 use crate::driver::Driver;
 use crate::error::Error;
 use crate::event_loop::LoopLocal;
+use crate::file_send_probe::send_region;
 use crate::metrics::Traffic;
 use crate::options::{ChannelOptions, FileSend};
 use crate::outbound::Outbound;
@@ -58,7 +59,7 @@ impl Drop for SentNotice {
 }
 use crate::socket::Stream;
 use bytes::{Buf, BytesMut};
-use gyre_zerocopy::{send_vectored, FileRegion, RegionPipe, SendFlags, MAX_IOVECS};
+use gyre_zerocopy::{send_vectored, RegionPipe, SendFlags, MAX_IOVECS};
 use mio::Token;
 use std::collections::VecDeque;
 use std::io;
@@ -102,19 +103,6 @@ fn open_region_pipe(bytes: usize) -> Result<RegionPipe, ()> {
     RegionPipe::new(bytes).map_err(|e| {
         tracing::warn!(error = %e, "cannot open a splice pipe; this channel sends files with sendfile");
     })
-}
-
-/// Sends the next part of `region`: through `pipe` with `splice` when
-/// there is one, else with `sendfile`.
-fn send_region(
-    region: &mut FileRegion,
-    pipe: Option<&mut RegionPipe>,
-    stream: &Stream,
-) -> Result<usize, gyre_zerocopy::Error> {
-    match pipe {
-        Some(pipe) => pipe.send(region, stream),
-        None => region.transfer_to(stream),
-    }
 }
 
 /// A channel as its handlers see it.

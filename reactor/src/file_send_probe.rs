@@ -18,7 +18,8 @@
 //! exhausted, no `memfd`), the outcome says why and `Auto` means
 //! `sendfile`.
 //!
-//! Uses `gyre-zerocopy` (the region and the pipe the channels send with),
+//! Holds `send_region`, where the channels' two file paths part. Uses
+//! `gyre-zerocopy` (the region and the pipe the channels send with),
 //! `libc` (`memfd_create`, `poll`) and `std`'s sockets and threads; knows
 //! nothing of channels or loops.
 
@@ -26,7 +27,7 @@ use gyre_zerocopy::{FileRegion, RegionPipe, SharedFile};
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
 use std::sync::{Once, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -192,6 +193,20 @@ pub(crate) fn measure(bytes: u64) -> io::Result<FileSendProbe> {
     })
 }
 
+/// Sends the next part of `region` to `socket`: through `pipe` with
+/// `splice` when there is one, else with `sendfile`. The one place the two
+/// file paths part, for the channels and for the probe that times them.
+pub(crate) fn send_region(
+    region: &mut FileRegion,
+    pipe: Option<&mut RegionPipe>,
+    socket: &impl AsFd,
+) -> Result<usize, gyre_zerocopy::Error> {
+    match pipe {
+        Some(pipe) => pipe.send(region, socket),
+        None => region.transfer_to(socket),
+    }
+}
+
 /// One timed send of the whole file: from the first byte handed to the
 /// kernel until the reader says it has them all.
 fn send_once(
@@ -203,11 +218,8 @@ fn send_once(
     let mut region = FileRegion::new(file.clone(), 0, bytes).map_err(io::Error::other)?;
     let started = Instant::now();
     while !region.is_done() {
-        let sent = match pipe.as_deref_mut() {
-            Some(pipe) => pipe.send(&mut region, socket),
-            None => region.transfer_to(socket),
-        }
-        .map_err(io::Error::other)?;
+        let sent =
+            send_region(&mut region, pipe.as_deref_mut(), socket).map_err(io::Error::other)?;
         if sent == 0 && !region.is_done() {
             wait_for(socket, libc::POLLOUT, "wait for room in the socket")?;
         }

@@ -22,7 +22,8 @@ pub(crate) struct Link {
     pub(crate) filings: Arc<Filings>,
     /// Calls in flight; shared with the pipeline and the filings.
     pub(crate) waiting: Arc<AtomicUsize>,
-    /// Answers read by their callers.
+    /// Answers read by their callers (see
+    /// [`Connection::answers_read_by_callers`](super::Connection::answers_read_by_callers)).
     pub(crate) read_own: AtomicU64,
     pub(crate) max_body: usize,
 }
