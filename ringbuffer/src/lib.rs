@@ -39,6 +39,43 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
+//! # Choosing a wait strategy
+//!
+//! A consumer that has caught up waits by its [`WaitStrategy`], chosen
+//! once for the ring with
+//! [`wait_strategy`](DisruptorBuilder::wait_strategy):
+//!
+//! | the threads | what matters | strategy |
+//! |---|---|---|
+//! | no more busy threads than cores | latency | [`BusySpinWait`] |
+//! | any | an idle ring costs no CPU (the default) | [`BlockingWait`], or [`TimeoutBlockingWait`] for a handler's `on_timeout` |
+//! | any | latency under load, no CPU when idle | [`PhasedBackoffWait`] |
+//! | more threads than cores | throughput | [`SleepingWait::with_phases`]`(64, 0, 50 µs)` |
+//!
+//! When threads outnumber cores, a waiting thread that spins holds a core
+//! the producers need, and one that yields asks the scheduler for a core
+//! with a system call that, where the cores are a VM's, often hands it
+//! straight back. A thread that sleeps leaves the producers a stretch of
+//! the ring to fill. Three producers into one consumer on a 2-vCPU AMD EPYC
+//! VM (`ring -- --quick --only 3p1c-sleeping`; BENCHMARKS.md, issue 22,
+//! twelfth session), `SleepingWait::with_phases(64, 0, 50 µs)` against
+//! each of the others, the median of each run's ratio:
+//!
+//! | against | runs | median (range) |
+//! |---|---|---|
+//! | `YieldingWait::default()` | 26 | 1.40 (0.35-2.82) |
+//! | `BlockingWait` | 10 | 1.64 (0.32-1.95) |
+//! | `PhasedBackoffWait::new(2 µs, 2 µs)` | 10 | 1.53 (0.88-1.91) |
+//! | crossbeam's bounded channel | 26 | 1.25 (0.52-3.74) |
+//!
+//! The VM's speed changes from minute to minute, hence the ranges: in
+//! some runs another strategy won, in most the sleeping one did.
+//!
+//! The price of sleeping is the first event after a quiet spell: it waits
+//! out the sleep, about 50 µs plus the kernel's timer slack (about 106 µs
+//! in all on that VM). A consumer that finds an event within its 64 spins
+//! never sleeps, so a dense stream pays nothing.
+//!
 //! Memory ordering and the wake-up protocols are model-checked with loom
 //! (the `gyre-loom-tests` crate runs this crate's own code built with
 //! `--cfg loom`; see [`sync`](crate) in the source).

@@ -163,7 +163,12 @@ impl WaitStrategy for BusySpinWait {
 
 /// Spin a little, then yield the CPU between checks.
 ///
-/// A good choice when threads outnumber cores but latency still matters.
+/// Lower latency than sleeping when a core is free for the yielding
+/// thread. When threads outnumber cores a yield is a system call that
+/// often hands the core straight back: with three producers and one
+/// consumer on two cores, [`SleepingWait::with_phases`] with no yields ran
+/// 1.40x as fast at the median of 26 runs (see
+/// [Choosing a wait strategy](crate#choosing-a-wait-strategy)).
 ///
 /// ```
 /// use gyre_ringbuffer::{Disruptor, YieldingWait};

@@ -160,6 +160,11 @@ fn main() {
                 ("gyre-yielding", &|n| {
                     gyre::three_to_one(n, gyre::yielding())
                 }),
+                // The other strategies, for the crate's guide to choosing one.
+                ("gyre-blocking", &|n| {
+                    gyre::three_to_one(n, gyre_ringbuffer::BlockingWait::new())
+                }),
+                ("gyre-phased", &|n| gyre::three_to_one(n, gyre::phased())),
             ],
         );
         print_rates("3p1c-sleeping", &rates, Unit::Events);

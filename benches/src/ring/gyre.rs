@@ -1,7 +1,9 @@
 //! Gyre's side of the ring cases.
 
 use super::{check, share, BATCH, CAPACITY};
-use gyre_ringbuffer::{BusySpinWait, Disruptor, SleepingWait, Stage, WaitStrategy, YieldingWait};
+use gyre_ringbuffer::{
+    BusySpinWait, Disruptor, PhasedBackoffWait, SleepingWait, Stage, WaitStrategy, YieldingWait,
+};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -129,6 +131,12 @@ pub fn pipeline<W: WaitStrategy>(n: u64, wait: W) -> Duration {
 /// The default wait strategy for cases with more threads than cores.
 pub fn yielding() -> YieldingWait {
     YieldingWait::default()
+}
+
+/// Spin 2 µs, yield 2 µs, then block: `PhasedBackoffWait` short enough
+/// that a waiting consumer soon gives its core back.
+pub fn phased() -> PhasedBackoffWait {
+    PhasedBackoffWait::new(Duration::from_micros(2), Duration::from_micros(2))
 }
 
 /// Spin 64 looks, then sleep 50 µs between looks, never yield: the
