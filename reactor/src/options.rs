@@ -96,7 +96,7 @@ impl FileSend {
     pub fn describe(self) -> String {
         match self {
             FileSend::Auto => match FileSend::probe() {
-                Some(Ok(_)) => format!("auto: {}", self.resolve().describe()),
+                Some(Ok(probe)) => format!("auto: {}", FileSend::chosen_by(probe).describe()),
                 Some(Err(_)) => "auto: sendfile (not measured)".into(),
                 None => "auto: sendfile until measured".into(),
             },
@@ -110,12 +110,21 @@ impl FileSend {
     pub fn resolve(self) -> FileSend {
         match self {
             FileSend::Auto => match FileSend::probe() {
-                Some(Ok(probe)) if probe.splice_wins() => FileSend::Splice {
-                    pipe: crate::file_send_probe::PROBE_PIPE,
-                },
+                Some(Ok(probe)) => FileSend::chosen_by(probe),
                 _ => FileSend::Sendfile,
             },
             fixed => fixed,
+        }
+    }
+
+    /// The path `Auto` takes once the probe has measured `probe`.
+    fn chosen_by(probe: &FileSendProbe) -> FileSend {
+        if probe.splice_wins() {
+            FileSend::Splice {
+                pipe: crate::file_send_probe::PROBE_PIPE,
+            }
+        } else {
+            FileSend::Sendfile
         }
     }
 

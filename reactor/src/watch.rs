@@ -116,7 +116,8 @@ impl InputWatch {
     /// deadline that passed unheeded. Call it before each wait.
     pub fn wake_at(&self, deadline: Instant) -> io::Result<()> {
         let at = nanos(deadline.saturating_duration_since(self.epoch)).max(1);
-        let now = nanos(self.epoch.elapsed());
+        let clock = Instant::now();
+        let now = nanos(clock.saturating_duration_since(self.epoch));
         let armed = self.armed.load(Ordering::Relaxed);
         if armed > now && armed <= at {
             return Ok(());
@@ -124,7 +125,7 @@ impl InputWatch {
         // A zero value would disarm the timer: a deadline already passed
         // fires in a nanosecond instead.
         let left = deadline
-            .saturating_duration_since(Instant::now())
+            .saturating_duration_since(clock)
             .max(Duration::from_nanos(1));
         let value = libc::itimerspec {
             it_interval: libc::timespec {
