@@ -103,14 +103,18 @@ impl SingleProducerSequencer {
 
 impl SingleProducerSequencer {
     /// The slow path of `claim`, out of line so the fast path stays small
-    /// enough to inline into every publish.
+    /// enough to inline into every publish: the disruptor has stopped, or
+    /// the cached gate says the ring may be full.
     #[cold]
     #[inline(never)]
-    fn wait_for_capacity<E, W: WaitStrategy>(
+    fn claim_slowly<E, W: WaitStrategy>(
         &mut self,
         core: &Core<E, W>,
         hi: i64,
     ) -> Result<(), PublishError> {
+        if core.stop_at() != crate::ring::RUNNING {
+            return Err(PublishError::Closed);
+        }
         let mut backoff = Backoff::new();
         while !self.has_capacity(core, hi) {
             if core.stop_at() != crate::ring::RUNNING {
@@ -129,12 +133,15 @@ impl Claim for SingleProducerSequencer {
         core: &Core<E, W>,
         n: i64,
     ) -> Result<i64, PublishError> {
-        if core.stop_at() != crate::ring::RUNNING {
-            return Err(PublishError::Closed);
-        }
+        // One branch to the slow path for both the stop and the gate, and
+        // none that returns before `next` is written: a publish loop then
+        // keeps `next` in a register. With the stop checked first and
+        // returning on its own, the compiler kept it on the stack, and each
+        // publish waited on a store and a load of it: 10-15% of single
+        // publish (BENCHMARKS.md, issue 22, twelfth session).
         let hi = self.next + n;
-        if !self.has_capacity(core, hi) {
-            self.wait_for_capacity(core, hi)?;
+        if hi - core.capacity() > self.cached_gate || core.stop_at() != crate::ring::RUNNING {
+            self.claim_slowly(core, hi)?;
         }
         self.next = hi;
         Ok(hi)
