@@ -11,6 +11,7 @@ pub mod codec;
 pub mod echo;
 pub mod host;
 pub mod offload;
+pub mod regime;
 pub mod ring;
 pub mod rpc;
 pub mod stats;

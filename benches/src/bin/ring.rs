@@ -14,12 +14,19 @@
 //! Prints `result <bench> <impl> <value>` and `ratio <bench> gyre/<peer>
 //! <value>` lines. For throughput a ratio above 1 means Gyre is faster; for
 //! latency (`pingpong-*`, `paced-*`) a ratio below 1 means Gyre is quicker.
+//!
+//! The throughput cases also print the same lines per placement regime,
+//! as `<bench>@near`, `@middle` or `@far` (see `gyre_benches::regime`),
+//! from the samples that ran wholly in it, when every implementation has
+//! one there: the VM moves its two vCPUs between placements within
+//! seconds, and a ratio between samples from different placements
+//! measures the move, not the rings.
 
 use clap::Parser;
 use gyre_benches::ring::lmax_java::LmaxJava;
 use gyre_benches::ring::paced::{self, Pace};
 use gyre_benches::ring::{channels, disruptor_crate, floor, gyre, idle, pingpong, BATCH, CAPACITY};
-use gyre_benches::stats::{interleaved_rates, print_rates, Unit};
+use gyre_benches::stats::{interleaved_rates, print_rates_by_regime, Unit};
 use gyre_benches::svg::{percentile_plot, Series};
 use hdrhistogram::Histogram;
 use std::cell::RefCell;
@@ -89,7 +96,7 @@ fn main() {
             cases.push(("lmax-java", &java_single));
         }
         let rates = interleaved_rates(rounds, n, &cases);
-        print_rates("1p1c-single", &rates, Unit::Events);
+        print_rates_by_regime("1p1c-single", &rates, Unit::Events);
     }
 
     if run("1p1c-batch64") {
@@ -102,7 +109,7 @@ fn main() {
             cases.push(("lmax-java", &java_batch));
         }
         let rates = interleaved_rates(rounds, n * 4, &cases);
-        print_rates("1p1c-batch64", &rates, Unit::Events);
+        print_rates_by_regime("1p1c-batch64", &rates, Unit::Events);
     }
     drop(java);
 
@@ -122,7 +129,7 @@ fn main() {
                     ("gyre-multi", &|n| gyre::one_to_one_multi(n, batch)),
                 ],
             );
-            print_rates(case, &rates, Unit::Events);
+            print_rates_by_regime(case, &rates, Unit::Events);
         }
     }
 
@@ -143,7 +150,7 @@ fn main() {
                 }),
             ],
         );
-        print_rates("3p1c-yielding", &rates, Unit::Events);
+        print_rates_by_regime("3p1c-yielding", &rates, Unit::Events);
     }
 
     // The same, with a consumer that spins a little and then sleeps
@@ -167,7 +174,7 @@ fn main() {
                 ("gyre-phased", &|n| gyre::three_to_one(n, gyre::phased())),
             ],
         );
-        print_rates("3p1c-sleeping", &rates, Unit::Events);
+        print_rates_by_regime("3p1c-sleeping", &rates, Unit::Events);
     }
 
     if run("pipeline3-yielding") {
@@ -180,7 +187,7 @@ fn main() {
                 ("disruptor", &disruptor_crate::pipeline),
             ],
         );
-        print_rates("pipeline3-yielding", &rates, Unit::Events);
+        print_rates_by_regime("pipeline3-yielding", &rates, Unit::Events);
     }
 
     type PingPong = fn(u64) -> Histogram<u64>;

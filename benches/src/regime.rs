@@ -1,0 +1,108 @@
+//! Where a bench's two cores sit on the host, measured: the round trip of
+//! one cache line between two spinning threads. Uses only std and
+//! `crossbeam-utils`.
+//!
+//! Our 2-vCPU VMs move between placements within seconds: on the AMD EPYC
+//! VM the round trip takes about 32 ns, 80 ns or 480 ns, and which ring
+//! leads a 1p1c case depends on which of the three it ran in
+//! (BENCHMARKS.md, issue 22, twelfth session). A bench that samples the
+//! regime around each sample can compare cases that ran in the same one,
+//! rather than a case that drew the fast placement with one that drew the
+//! slow.
+
+use crossbeam_utils::CachePadded;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// The two cores' placement, by the round trip of a cache line between
+/// them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Regime {
+    /// Under 50 ns: the line stays within one core's caches (two hardware
+    /// threads of one core).
+    Near,
+    /// 50-200 ns: two cores sharing a last-level cache or a package.
+    Middle,
+    /// Over 200 ns: further apart (another die or socket, or a vCPU the
+    /// host has preempted).
+    Far,
+}
+
+impl Regime {
+    /// The regime a measured round trip falls in.
+    pub fn of(round_trip: Duration) -> Regime {
+        match round_trip.as_nanos() {
+            0..50 => Regime::Near,
+            50..200 => Regime::Middle,
+            _ => Regime::Far,
+        }
+    }
+
+    /// The regime now: [`Regime::of`] a fresh [`line_round_trip`].
+    pub fn now() -> Regime {
+        Regime::of(line_round_trip())
+    }
+
+    /// Its name in bench output: `near`, `middle` or `far`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Regime::Near => "near",
+            Regime::Middle => "middle",
+            Regime::Far => "far",
+        }
+    }
+}
+
+/// How many times the line goes there and back per measurement: 1-10 ms.
+const ROUND_TRIPS: u64 = 20_000;
+
+/// The mean round trip of one cache line between this thread
+/// and a thread it spawns, both spinning.
+pub fn line_round_trip() -> Duration {
+    let line = Arc::new(CachePadded::new(AtomicU64::new(0)));
+    let echo = {
+        let line = line.clone();
+        std::thread::spawn(move || {
+            for i in 0..ROUND_TRIPS {
+                while line.load(Ordering::Acquire) != 2 * i + 1 {
+                    std::hint::spin_loop();
+                }
+                line.store(2 * i + 2, Ordering::Release);
+            }
+        })
+    };
+    let start = Instant::now();
+    for i in 0..ROUND_TRIPS {
+        line.store(2 * i + 1, Ordering::Release);
+        while line.load(Ordering::Acquire) != 2 * i + 2 {
+            std::hint::spin_loop();
+        }
+    }
+    let elapsed = start.elapsed();
+    echo.join().expect("echo thread");
+    elapsed / ROUND_TRIPS as u32
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_bounds_fall_where_documented() {
+        assert_eq!(Regime::of(Duration::from_nanos(32)), Regime::Near);
+        assert_eq!(Regime::of(Duration::from_nanos(50)), Regime::Middle);
+        assert_eq!(Regime::of(Duration::from_nanos(199)), Regime::Middle);
+        assert_eq!(Regime::of(Duration::from_nanos(480)), Regime::Far);
+    }
+
+    #[test]
+    fn a_round_trip_is_measured_and_named() {
+        let rtt = line_round_trip();
+        assert!(
+            rtt > Duration::ZERO && rtt < Duration::from_millis(1),
+            "{rtt:?}"
+        );
+        println!("line round trip {rtt:?}: {}", Regime::of(rtt).name());
+    }
+}
