@@ -148,16 +148,9 @@ fn main() {
         }
         log.commit().unwrap();
     }
-    let host = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|c| {
-            c.lines()
-                .find_map(|l| l.strip_prefix("model name"))
-                .map(|m| m.trim_start_matches([' ', '\t', ':']).to_owned())
-        })
-        .unwrap_or_default();
+    println!("{}", gyre_benches::host::describe());
     println!(
-        "log: {} MiB of {}-byte batches; host {host}",
+        "log: {} MiB of {}-byte batches",
         log.size() >> 20,
         one.len()
     );
