@@ -133,11 +133,11 @@ impl Claim for SingleProducerSequencer {
         core: &Core<E, W>,
         n: i64,
     ) -> Result<i64, PublishError> {
-        // One branch to the slow path for both the stop and the gate, and
-        // none that returns before `next` is written: a publish loop then
+        // The fast path leaves by one branch only, to the out-of-line slow
+        // path that checks both the stop and the gate, so a publish loop
         // keeps `next` in a register. With the stop checked first and
-        // returning on its own, the compiler kept it on the stack, and each
-        // publish waited on a store and a load of it: 10-15% of single
+        // returning on its own, the compiler kept `next` on the stack, and
+        // each publish waited on a store and a load of it: 10-15% of single
         // publish (BENCHMARKS.md, issue 22, twelfth session).
         let hi = self.next + n;
         if hi - core.capacity() > self.cached_gate || core.stop_at() != crate::ring::RUNNING {
