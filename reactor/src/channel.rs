@@ -469,7 +469,7 @@ impl Channel {
                 self.arm_writable(ring);
             }
             #[cfg(feature = "io-uring")]
-            Driver::Uring(ring) => self.submit_write(ring),
+            Driver::Uring(ring) => self.submit_write(ring, now),
         }
     }
 
@@ -621,33 +621,10 @@ impl Channel {
             return self.send_datagrams(stream, now);
         }
         while self.flushed > 0 && self.socket_writable && !self.failed {
-            if let Some(Outbound::File(region)) = self.out.front_mut() {
-                let pipe = match self.opts.file_send.for_send() {
-                    FileSend::Auto | FileSend::Sendfile => None,
-                    FileSend::Splice { pipe } => self
-                        .region_pipe
-                        .get_or_insert_with(|| open_region_pipe(pipe))
-                        .as_mut()
-                        .ok(),
-                };
-                match send_region(region, pipe, stream) {
-                    Ok(n) => {
-                        let done = region.is_done();
-                        if n == 0 && !done {
-                            self.socket_writable = false;
-                            return;
-                        }
-                        if done {
-                            self.out.pop_front();
-                            self.flushed -= 1;
-                            self.give_back_idle_pipe();
-                        }
-                        self.account(n, now);
-                    }
-                    Err(e) => {
-                        self.failed = true;
-                        self.record_error(Error::File(e));
-                    }
+            if matches!(self.out.front(), Some(Outbound::File(_))) {
+                if !self.send_front_file(stream, now) {
+                    self.socket_writable = false;
+                    return;
                 }
                 continue;
             }
@@ -683,6 +660,46 @@ impl Channel {
                 Err(e) => self.fail(e),
             }
         }
+    }
+
+    /// Sends the next part of the file region at the queue's front (taken
+    /// off the queue once done) with `sendfile` or, when the channel's
+    /// [`FileSend`] resolves to splicing, `splice` through the channel's
+    /// pipe: the file path of both transports, each call non-blocking.
+    /// Returns `false` when the socket took nothing (it is full: call again
+    /// once it is writable). A file that fails (truncated, unreadable)
+    /// fails the channel, with the file's error recorded.
+    fn send_front_file(&mut self, stream: &Stream, now: Instant) -> bool {
+        let Some(Outbound::File(region)) = self.out.front_mut() else {
+            return true;
+        };
+        let pipe = match self.opts.file_send.for_send() {
+            FileSend::Auto | FileSend::Sendfile => None,
+            FileSend::Splice { pipe } => self
+                .region_pipe
+                .get_or_insert_with(|| open_region_pipe(pipe))
+                .as_mut()
+                .ok(),
+        };
+        match send_region(region, pipe, stream) {
+            Ok(n) => {
+                let done = region.is_done();
+                if n == 0 && !done {
+                    return false;
+                }
+                if done {
+                    self.out.pop_front();
+                    self.flushed -= 1;
+                    self.give_back_idle_pipe();
+                }
+                self.account(n, now);
+            }
+            Err(e) => {
+                self.failed = true;
+                self.record_error(Error::File(e));
+            }
+        }
+        true
     }
 
     /// Closes the splice pipe once no file region is left queued: its two

@@ -36,8 +36,8 @@ use std::time::{Duration, Instant};
 /// probe's dozen sends stay far below a second on a slow host.
 pub const PROBE_BYTES: u64 = 8 << 20;
 
-/// The pipe a spliced file send goes through: 1 MiB, the io_uring path's
-/// size and the largest an unprivileged process gets by default.
+/// The pipe the probe splices through: 1 MiB, the largest an unprivileged
+/// process gets by default.
 pub const PROBE_PIPE: usize = 1 << 20;
 
 /// Timed sends per path; the best of them counts, since a send the

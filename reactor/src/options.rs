@@ -35,8 +35,8 @@ pub struct ChannelOptions {
     pub(crate) lend_input: bool,
 }
 
-/// How the epoll transport sends file regions (io_uring always splices
-/// through a 1 MiB pipe).
+/// How a channel sends file regions, on either transport (an io_uring loop
+/// sends them itself as an epoll loop does, and polls the ring for room).
 ///
 /// Both keep the bytes in the kernel; which is faster depends on the host.
 /// On the AMD EPYC VMs this project runs on, `sendfile` and splicing

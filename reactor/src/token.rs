@@ -51,10 +51,10 @@ pub(crate) enum Op {
     Recv,
     /// A gathered `sendmsg` of a channel's queued bytes.
     Send,
-    /// A splice from a file region into the channel's pipe.
-    SpliceIn,
-    /// A splice from the channel's pipe into its socket.
-    SpliceOut,
+    /// A poll for a channel's socket to take more while a file region is
+    /// at the front of its queue (the loop sends files itself, as an epoll
+    /// loop does: `Channel::submit_write` says why).
+    FileWritable,
     /// A poll for a connecting socket turning writable.
     Connect,
     /// A cancellation; its own completion carries nothing we need.
@@ -66,13 +66,12 @@ pub(crate) enum Op {
 
 #[cfg(any(feature = "io-uring", test))]
 impl Op {
-    const ALL: [Op; 9] = [
+    const ALL: [Op; 8] = [
         Op::Wake,
         Op::Accept,
         Op::Recv,
         Op::Send,
-        Op::SpliceIn,
-        Op::SpliceOut,
+        Op::FileWritable,
         Op::Connect,
         Op::Cancel,
         Op::SendZc,

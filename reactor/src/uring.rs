@@ -56,7 +56,6 @@ pub(crate) fn probe() -> Result<(), String> {
         ("ACCEPT", opcode::Accept::CODE),
         ("RECV", opcode::Recv::CODE),
         ("SENDMSG", opcode::SendMsg::CODE),
-        ("SPLICE", opcode::Splice::CODE),
         ("POLL_ADD", opcode::PollAdd::CODE),
         ("ASYNC_CANCEL", opcode::AsyncCancel::CODE),
         ("READ", opcode::Read::CODE),

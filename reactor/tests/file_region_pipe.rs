@@ -1,10 +1,9 @@
 //! A finished file send holds no descriptors while its connection stays
-//! open. On io_uring a file region goes file -> pipe -> socket: once the
-//! file is sent, the pipe's two descriptors (and its share of the user's
-//! pipe quota) go back. On epoll the default `FileSend::Auto` sends with
+//! open. On either transport the default `FileSend::Auto` sends with
 //! `sendfile`, which needs no pipe, or splices where its probe found that
-//! faster, and then the channel gives its pipe back once no file is
-//! queued. The probe itself holds descriptors only while it measures.
+//! faster, and then the channel gives its pipe's two descriptors (and its
+//! share of the user's pipe quota) back once no file is queued. The probe
+//! itself holds descriptors only while it measures.
 //! Alone in its own test binary, because it counts the process's open
 //! descriptors.
 

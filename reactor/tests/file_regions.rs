@@ -161,14 +161,11 @@ fn in_order_and_counted(path: FileSend, tag: &str) {
     client.write_all(b"a").unwrap();
     // Read slowly at first so the queue sits above the high watermark.
     std::thread::sleep(Duration::from_millis(200));
-    // On epoll the splice path has opened its channel's pipe while a file
-    // is queued; the sendfile path opens none. (io_uring always splices,
-    // through pipes its loop keeps: `file_region_pipe.rs`.)
-    let epoll = matches!(common::transport(), gyre_reactor::Transport::Epoll);
-    if epoll {
-        let pipes = if path == FileSend::Sendfile { 0 } else { 2 };
-        assert_eq!(open_pipes(), pipes_before + pipes, "{path:?}");
-    }
+    // The splice path has opened its channel's pipe while a file is
+    // queued; the sendfile path opens none. Both transports alike: an
+    // io_uring loop sends files as an epoll loop does.
+    let pipes = if path == FileSend::Sendfile { 0 } else { 2 };
+    assert_eq!(open_pipes(), pipes_before + pipes, "{path:?}");
     let mut got = vec![0u8; want.len()];
     client.read_exact(&mut got).unwrap();
     assert!(got == want, "bytes differ or are out of order");
@@ -203,7 +200,8 @@ fn in_order_and_counted(path: FileSend, tag: &str) {
 /// The default path, `FileSend::Auto`: the first file send starts the
 /// probe and goes out whole (with `sendfile` until the probe has
 /// measured, perhaps spliced after); once it has, a new channel sends with
-/// the path it chose, which on epoll shows in the pipes the channel opens.
+/// the path it chose, which shows in the pipes the channel opens (on
+/// either transport).
 #[test]
 fn auto_file_regions_arrive_whole_and_the_channel_takes_the_measured_path() {
     let _alone = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
@@ -224,11 +222,6 @@ fn auto_file_regions_arrive_whole_and_the_channel_takes_the_measured_path() {
     std::thread::sleep(Duration::from_millis(100));
     first.read_exact(&mut got).unwrap();
     assert!(got == want, "the first file send's bytes differ");
-    let epoll = matches!(common::transport(), gyre_reactor::Transport::Epoll);
-    if !epoll {
-        // io_uring always splices: its file sends never ask for the probe.
-        FileSend::start_probe();
-    }
     assert!(
         eventually(Duration::from_secs(10), || FileSend::probe().is_some()),
         "the first file send under Auto started the probe, and it ends"
@@ -258,10 +251,8 @@ fn auto_file_regions_arrive_whole_and_the_channel_takes_the_measured_path() {
     second.write_all(b"a").unwrap();
     // Unread, the file stays queued, and a splicing channel holds its pipe.
     std::thread::sleep(Duration::from_millis(200));
-    if epoll {
-        let pipes = if probe.splice_wins() { 2 } else { 0 };
-        assert_eq!(open_pipes(), pipes_before + pipes, "{probe}");
-    }
+    let pipes = if probe.splice_wins() { 2 } else { 0 };
+    assert_eq!(open_pipes(), pipes_before + pipes, "{probe}");
     second.read_exact(&mut got).unwrap();
     assert!(got == want, "the second file send's bytes differ");
     assert!(seen.lock().unwrap().errors.is_empty());

@@ -178,8 +178,8 @@ impl Sent {
     }
 }
 
-/// The pipe the splice sender uses: 1 MiB, the io_uring path's size and
-/// the largest an unprivileged process gets by default.
+/// The pipe the splice sender uses: 1 MiB, the largest an unprivileged
+/// process gets by default.
 const SPLICE_PIPE: usize = 1 << 20;
 
 /// How a sender moves the file to its socket.
@@ -268,12 +268,12 @@ where
 /// Sends the whole file from a gyre server: a one-loop group on
 /// `transport` whose handler writes the file as one `FileRegion` when a
 /// connection opens, so this is the reactor's own file path (outbound
-/// queue, writable readiness, `sendfile` on epoll, spliced through the
-/// channel's pipe on io_uring). The sender's CPU is the whole process's
-/// less the reader's (this thread's): io_uring runs a splice that would
-/// block in its own kernel worker threads (`iou-wrk-*`), which belong to
-/// the process but not to the loop thread, so counting the loop thread
-/// alone would miss nearly all of that work.
+/// queue, writable readiness, and `file_send`'s path from the loop thread
+/// on both transports). The sender's CPU is the whole process's less the
+/// reader's (this thread's): work the kernel does for the loop in threads
+/// of its own (io_uring's `iou-wrk-*` workers, which ran every splice
+/// before the loop sent files itself) belongs to the process but not to
+/// the loop thread, and counting the loop thread alone would miss it.
 fn send_via_reactor(path: &Path, len: u64, transport: Transport, file_send: FileSend) -> Sent {
     struct SendFile(PathBuf);
     impl InboundHandler for SendFile {

@@ -1,5 +1,5 @@
 //! A channel task's io_uring completions: what each finished receive,
-//! write, splice, connect or cancellation means for the channel and its
+//! write, poll for room for a file, connect or cancellation means for the channel and its
 //! pipeline. The operations themselves, and the memory they hold while in
 //! flight, are the channel's (`uring`); this is the part that reaches the
 //! pipeline, so it sits above it, beside the task. The completions of a
@@ -11,7 +11,6 @@ use super::uring::os_error;
 use super::State;
 use crate::chain::InboundChain;
 use crate::datagram::FromSocket;
-use crate::error::Error;
 use crate::event_loop::LoopLocal;
 use crate::outbound::Outbound;
 use crate::path::HeadPath;
@@ -28,22 +27,23 @@ impl<L: InboundChain<R, S>, S: Into<Outbound>, R: FromSocket> ChannelTask<L, S, 
                     // counts, and its `Bytes` may go.
                     let res = self.ch.ring.zc_result.take().unwrap_or(-libc::ECANCELED);
                     self.ch.ring.write = None;
-                    self.on_write(lp, Op::Send, res);
+                    self.on_write(lp, res);
                 } else if uring::more(flags) {
                     self.ch.ring.zc_result = Some(res);
                 } else {
                     // No notification follows (the send failed outright).
                     self.ch.ring.write = None;
-                    self.on_write(lp, Op::Send, res);
+                    self.on_write(lp, res);
                 }
             }
             Op::Recv if self.ch.uses_readiness() => self.on_readiness(lp, Op::Recv, res),
             Op::Send if self.ch.uses_readiness() => self.on_readiness(lp, Op::Send, res),
             Op::Recv => self.on_recv(lp, res, flags),
-            Op::Send | Op::SpliceIn | Op::SpliceOut => {
+            Op::Send => {
                 self.ch.ring.write = None;
-                self.on_write(lp, kind, res);
+                self.on_write(lp, res);
             }
+            Op::FileWritable => self.on_file_writable(lp, res),
             Op::Connect => {
                 self.ch.ring.connect = false;
                 if self.ch.state == State::Connecting && !self.ch.ring.cancelled {
@@ -169,7 +169,7 @@ impl<L: InboundChain<R, S>, S: Into<Outbound>, R: FromSocket> ChannelTask<L, S, 
         self.ch.arm_recv(lp.ring());
     }
 
-    fn on_write(&mut self, lp: &mut LoopLocal, kind: Op, res: i32) {
+    fn on_write(&mut self, lp: &mut LoopLocal, res: i32) {
         if self.ch.state == State::Closed {
             return;
         }
@@ -179,68 +179,43 @@ impl<L: InboundChain<R, S>, S: Into<Outbound>, R: FromSocket> ChannelTask<L, S, 
                 return;
             }
             if matches!(-res, libc::EAGAIN | libc::EINTR) {
-                self.ch.submit_write(lp.ring());
-                return;
+                return self.write_more(lp);
             }
-            let e = os_error(res);
-            match (kind, self.ch.out.front()) {
-                (Op::SpliceIn, Some(Outbound::File(region))) => {
-                    let path = region.file().path().to_owned();
-                    self.ch.failed = true;
-                    self.ch.record_error(Error::File(gyre_zerocopy::Error::Io {
-                        op: "splice",
-                        path,
-                        source: e,
-                    }));
-                }
-                _ => self.ch.fail(e),
-            }
+            self.ch.fail(os_error(res));
             self.settle(lp);
             return;
         }
         let n = res as usize;
-        match kind {
-            Op::Send => {
-                self.ch.consume_bytes(n);
-                self.ch.account(n, now);
-            }
-            Op::SpliceIn => {
-                if n == 0 {
-                    // The file ended before the region did.
-                    if let Some(Outbound::File(region)) = self.ch.out.front() {
-                        let error = region.truncated_error();
-                        self.ch.failed = true;
-                        self.ch.record_error(Error::File(error));
-                    }
-                    self.settle(lp);
-                    return;
-                }
-                self.ch.ring.in_pipe = n;
-            }
-            _ => {
-                self.ch.ring.in_pipe -= n;
-                if let Some(Outbound::File(region)) = self.ch.out.front_mut() {
-                    region.advance(n as u64);
-                    if region.is_done() && self.ch.ring.in_pipe == 0 {
-                        self.ch.out.pop_front();
-                        self.ch.flushed -= 1;
-                        if !matches!(self.ch.out.front(), Some(Outbound::File(_))) {
-                            // Nothing is in flight on the pipe: hand it (and
-                            // its share of the user's pipe quota) back until
-                            // the next file, rather than hold it for the
-                            // connection's life.
-                            self.ch.ring.pipe = None;
-                        }
-                    }
-                }
-                self.ch.account(n, now);
-            }
+        self.ch.consume_bytes(n);
+        self.ch.account(n, now);
+        self.write_more(lp);
+    }
+
+    /// The socket can take more while a file region is next: send it
+    /// (`Channel::submit_write` sends files from the loop).
+    fn on_file_writable(&mut self, lp: &mut LoopLocal, res: i32) {
+        self.ch.ring.write = None;
+        if res == -libc::ECANCELED || !matches!(self.ch.state, State::Active | State::Closing) {
+            return;
         }
-        if self.ch.state == State::Closing && self.ch.queued_bytes == 0 {
+        if res < 0 {
+            self.ch.fail(os_error(res));
+            self.settle(lp);
+            return;
+        }
+        // An error or hang-up in the poll's mask surfaces from the send.
+        self.write_more(lp);
+    }
+
+    /// Writes what is next (on the ring, or a file region now), then closes
+    /// a closing channel whose output is all out.
+    fn write_more(&mut self, lp: &mut LoopLocal) {
+        let now = lp.now();
+        self.ch.submit_write(lp.ring(), now);
+        if self.ch.state == State::Closing && self.ch.queued_bytes == 0 && !self.ch.failed {
             self.output_delivered(lp);
             return;
         }
-        self.ch.submit_write(lp.ring());
         self.settle(lp);
     }
 }

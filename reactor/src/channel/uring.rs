@@ -1,6 +1,7 @@
 //! A channel's I/O on an io_uring loop: a receive straight into the read
-//! buffer, gathered `sendmsg` of the queue, file regions spliced through a
-//! pipe, and cancellation on close. Two kinds of channel instead poll
+//! buffer, gathered `sendmsg` of the queue, file regions sent by the loop
+//! as on epoll with a poll on the ring for room, and cancellation on
+//! close. Two kinds of channel instead poll
 //! through the ring for readiness and then read and write with the same
 //! non-blocking calls an epoll loop makes: a UDP channel (a receive from
 //! the buffer pool would lose each datagram's sender), and a TLS
@@ -12,7 +13,7 @@
 //! the order of bytes on the wire the order of the queue and lets each
 //! completion say exactly what moved. While an operation is in flight its
 //! memory (the read buffer's spare capacity, the queued `Bytes`, the iovec
-//! array, the message header, the pipe) is left alone; a channel that closes
+//! array, the message header) is left alone; a channel that closes
 //! with operations in flight cancels them and keeps that memory until their
 //! completions arrive, and only then frees it and closes the socket.
 
@@ -21,32 +22,22 @@ use crate::buf_ring::GROUP;
 use crate::outbound::Outbound;
 use crate::token::Op;
 use crate::uring::{self, ops, Fd, UringDriver};
-use gyre_zerocopy::{Pipe, MAX_IOVECS};
+use gyre_zerocopy::MAX_IOVECS;
 use std::io;
-use std::os::fd::{AsFd, AsRawFd};
-
-/// The pipe a file region is spliced through. One splice moves at most a
-/// pipe's worth and each is a round trip through the ring, so the kernel's
-/// default 64 KiB pipe held a file send to a third of epoll's `sendfile`
-/// rate; a 1 MiB pipe holds only page references, not copies. Where the
-/// user's pipe quota (`/proc/sys/fs/pipe-user-pages-soft`) refuses it, the
-/// default pipe still works, slower. A channel keeps its pipe only while it
-/// has file regions to send.
-const SPLICE_PIPE: usize = 1 << 20;
+use std::os::fd::AsRawFd;
+use std::time::Instant;
 
 /// What a channel has in flight on the ring.
 pub(crate) struct RingState {
     pub(super) recv: bool,
-    /// The write in flight: `Op::Send`, `Op::SendZc`, `Op::SpliceIn` or `Op::SpliceOut`.
+    /// The write in flight: `Op::Send`, `Op::SendZc`, or `Op::FileWritable`
+    /// (a poll: the loop sends file regions itself).
     pub(super) write: Option<Op>,
     pub(super) connect: bool,
     pub(super) cancelled: bool,
     /// The iovecs of the `sendmsg` in flight, boxed so they do not move.
     pub(super) iov: Box<[libc::iovec; MAX_IOVECS]>,
     pub(super) msg: Box<libc::msghdr>,
-    /// File regions go file -> pipe -> socket.
-    pub(super) pipe: Option<Pipe>,
-    pub(super) in_pipe: usize,
     /// A zero-copy send's result, held until its buffers are released.
     pub(super) zc_result: Option<i32>,
     /// The peer's EOF has arrived but input received before it is still
@@ -75,8 +66,6 @@ impl Default for RingState {
             ),
             // SAFETY: an all-zero msghdr is a valid, empty header.
             msg: Box::new(unsafe { std::mem::zeroed() }),
-            pipe: None,
-            in_pipe: 0,
             zc_result: None,
             eof: false,
             readiness: std::cell::Cell::new(false),
@@ -210,9 +199,22 @@ impl Channel {
     }
 
     /// Queues the next write, if something is released and no write is in
-    /// flight: a gathered `sendmsg` of the `Bytes` at the front, or the
-    /// next splice of the file region there.
-    pub(crate) fn submit_write(&mut self, ring: &mut UringDriver) {
+    /// flight: a gathered `sendmsg` of the `Bytes` at the front, or, for a
+    /// file region there, sends it now.
+    ///
+    /// File regions go out as on an epoll loop: the loop's own
+    /// non-blocking `sendfile` (or `splice` through the channel's pipe,
+    /// per its [`FileSend`](crate::FileSend)), and a poll on the ring when
+    /// the socket is full. The ring's own splice is no faster a path: the
+    /// kernel runs every `IORING_OP_SPLICE` in an io-wq worker thread
+    /// (`io_splice` refuses a non-blocking issue), so each pipeful cost a
+    /// hand-off to that thread and back, and the worker took the other
+    /// core. On the AMD EPYC VM it held a 1 GiB send to 1.04-1.39x a copy
+    /// loop where the epoll loop's `sendfile` made 1.52-2.48x
+    /// (BENCHMARKS.md, issue 22, thirteenth session). Like the epoll
+    /// loop's, a send of file pages not in the page cache reads them on
+    /// the loop thread.
+    pub(crate) fn submit_write(&mut self, ring: &mut UringDriver, now: Instant) {
         if self.ring.write.is_some() || self.ring.cancelled || self.flushed == 0 || self.failed {
             return;
         }
@@ -220,43 +222,11 @@ impl Channel {
             return;
         };
         let id = self.id();
-        let file = match self.out.front() {
+        match self.out.front() {
             None => return,
-            Some(Outbound::File(region)) => Some((
-                region.file().as_fd().as_raw_fd(),
-                region.position(),
-                region.remaining(),
-            )),
-            Some(Outbound::Bytes(_)) => None,
+            Some(Outbound::File(_)) => return self.send_files(ring, now),
+            Some(Outbound::Bytes(_)) => {}
             Some(Outbound::Datagram(_)) => unreachable!("a UDP channel sends with send_datagrams"),
-        };
-        if let Some((file_fd, position, remaining)) = file {
-            if self.ring.pipe.is_none() {
-                match Pipe::with_capacity(SPLICE_PIPE).or_else(|_| Pipe::new()) {
-                    Ok(pipe) => self.ring.pipe = Some(pipe),
-                    Err(e) => return self.fail(e),
-                }
-            }
-            let pipe = self.ring.pipe.as_ref().expect("made above");
-            let (entry, kind) = if self.ring.in_pipe > 0 {
-                let n = self.ring.in_pipe as u32;
-                let read_end = pipe.read_end().as_raw_fd();
-                let e = ops::Splice::new(Fd(read_end), -1, Fd(sock), -1, n).build();
-                (e, Op::SpliceOut)
-            } else {
-                let n = remaining.min(pipe.capacity() as u64) as u32;
-                let write_end = pipe.write_end().as_raw_fd();
-                let e =
-                    ops::Splice::new(Fd(file_fd), position as i64, Fd(write_end), -1, n).build();
-                (e, Op::SpliceIn)
-            };
-            let entry = uring::with_data(entry, kind, id);
-            // SAFETY: a splice points at no memory of ours; the file is held
-            // by the region at the queue's front, which is not removed while
-            // the write is in flight, and the pipe lives with the channel.
-            unsafe { ring.push(&entry) };
-            self.ring.write = Some(kind);
-            return;
         }
         let mut n = 0;
         let mut total = 0;
@@ -297,6 +267,40 @@ impl Channel {
         // until its release notification.
         unsafe { ring.push(&entry) };
         self.ring.write = Some(kind);
+    }
+
+    /// Sends the file regions at the queue's front until one is left
+    /// half-sent by a full socket (then polls for room) or bytes come next
+    /// (queued on the ring as usual).
+    fn send_files(&mut self, ring: &mut UringDriver, now: Instant) {
+        // Lent out for the calls, so the queue can change while we send.
+        let Some(stream) = self.stream.take() else {
+            return;
+        };
+        let mut full = false;
+        while self.flushed > 0
+            && !self.failed
+            && matches!(self.out.front(), Some(Outbound::File(_)))
+        {
+            if !self.send_front_file(&stream, now) {
+                full = true;
+                break;
+            }
+        }
+        let fd = stream.as_raw_fd();
+        self.stream = Some(stream);
+        if self.failed {
+            return;
+        }
+        if !full {
+            return self.submit_write(ring, now);
+        }
+        let entry = ops::PollAdd::new(Fd(fd), libc::POLLOUT as u32).build();
+        let entry = uring::with_data(entry, Op::FileWritable, self.id());
+        // SAFETY: a poll points at no memory; the socket outlives it (see
+        // `arm_recv`).
+        unsafe { ring.push(&entry) };
+        self.ring.write = Some(Op::FileWritable);
     }
 
     /// Cancels whatever is in flight (their completions still arrive, with
