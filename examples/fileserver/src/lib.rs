@@ -63,8 +63,9 @@ pub struct FileServerConfig {
     /// How long a connection may go without reading or sending a byte
     /// before it is closed (default 60 s).
     pub idle_timeout: Duration,
-    /// epoll (default) or io_uring; bodies go out with `sendfile` on epoll
-    /// and with splices through a pipe on io_uring.
+    /// epoll (default) or io_uring; on either, bodies go out from the loop
+    /// with `sendfile` or `splice`, whichever the reactor's
+    /// `FileSend::Auto` measured faster on this host.
     pub transport: Transport,
     /// Connections served at once; more are answered 503 and closed
     /// (default: [`default_max_connections`] of the open-file limit at

@@ -119,9 +119,9 @@ impl Drop for ConnectionSlot {
 
 /// The default connection cap for a process allowed `open_files`
 /// descriptors: each connection may hold its socket and a file being sent
-/// (and, while it sends the file, a pipe's two ends: io_uring always
-/// splices, and epoll does where the reactor's `FileSend::Auto` measured
-/// splicing faster), and some are kept back for the process itself.
+/// (and, while it sends the file, a pipe's two ends where the reactor's
+/// `FileSend::Auto` measured splicing faster), and some are kept back for
+/// the process itself.
 pub fn default_max_connections(open_files: u64) -> usize {
     (open_files.saturating_sub(64) / 4).max(16) as usize
 }
