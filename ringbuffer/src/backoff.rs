@@ -10,6 +10,17 @@
 //! producers do with `parkNanos(1)`. The sleep only starts once the ring has
 //! been full (or the slot unwritten) for thousands of checks, so it costs a
 //! busy pipeline nothing.
+//!
+//! Except where every thread has a core of its own, as a graph whose wait
+//! strategy never parks says ([`BusySpinWait`](crate::BusySpinWait),
+//! [`YieldingWait`](crate::YieldingWait)): there the back-off never sleeps,
+//! and yields instead. A long wait there means the consumer's core was taken
+//! from it for a while (on our VMs, the host holding up a vCPU), and it
+//! drains a full ring in tens of microseconds once it runs again; a producer
+//! asleep for a 20 µs sleep, which takes about 100 µs here, left it idle
+//! for the rest. On the AMD EPYC Zen 5 VM that cost 1p1c batch publish
+//! about 45% in its slow phase (BENCHMARKS.md, issue 22, thirteenth
+//! session).
 
 use crate::sync;
 use std::time::Duration;
@@ -18,15 +29,37 @@ const SPINS: u32 = 64;
 const YIELDS: u32 = 16;
 const SLEEP: Duration = Duration::from_micros(20);
 
+/// What the next [`Backoff::snooze`] does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Pause {
+    Spin,
+    Yield,
+    Sleep,
+}
+
 /// Escalating back-off state for one wait.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct Backoff {
     step: u32,
+    /// Whether the wait may end in sleeps (threads may outnumber cores).
+    may_sleep: bool,
 }
 
 impl Backoff {
-    pub(crate) fn new() -> Self {
-        Backoff { step: 0 }
+    /// A new wait; `may_sleep` is false where every thread has a core of
+    /// its own (the graph's wait strategy never parks).
+    pub(crate) fn new(may_sleep: bool) -> Self {
+        Backoff { step: 0, may_sleep }
+    }
+
+    fn next_pause(&self) -> Pause {
+        if self.step < SPINS {
+            Pause::Spin
+        } else if self.step < SPINS + YIELDS || !self.may_sleep {
+            Pause::Yield
+        } else {
+            Pause::Sleep
+        }
     }
 
     /// Wait a little longer than last time. Never inlined: it only runs on
@@ -35,15 +68,12 @@ impl Backoff {
     #[cold]
     #[inline(never)]
     pub(crate) fn snooze(&mut self) {
-        if self.step < SPINS {
-            sync::spin_loop();
-        } else if self.step < SPINS + YIELDS {
-            sync::yield_now();
-        } else {
-            sync::sleep(SLEEP);
-            return;
+        match self.next_pause() {
+            Pause::Spin => sync::spin_loop(),
+            Pause::Yield => sync::yield_now(),
+            Pause::Sleep => sync::sleep(SLEEP),
         }
-        self.step += 1;
+        self.step = self.step.saturating_add(1);
     }
 }
 
@@ -101,5 +131,50 @@ pub(crate) fn breath_spins() -> u32 {
 pub(crate) fn breathe(spins: u32) {
     for _ in 0..spins {
         sync::spin_loop();
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    fn pauses(may_sleep: bool, steps: u32) -> Vec<Pause> {
+        let mut backoff = Backoff::new(may_sleep);
+        (0..steps)
+            .map(|_| {
+                let pause = backoff.next_pause();
+                backoff.step += 1;
+                pause
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_wait_that_may_sleep_spins_then_yields_then_sleeps() {
+        let seen = pauses(true, SPINS + YIELDS + 3);
+        assert!(seen[..SPINS as usize].iter().all(|p| *p == Pause::Spin));
+        assert!(seen[SPINS as usize..(SPINS + YIELDS) as usize]
+            .iter()
+            .all(|p| *p == Pause::Yield));
+        assert!(seen[(SPINS + YIELDS) as usize..]
+            .iter()
+            .all(|p| *p == Pause::Sleep));
+    }
+
+    #[test]
+    fn a_wait_that_may_not_sleep_yields_for_ever() {
+        let seen = pauses(false, SPINS + YIELDS + 10_000);
+        assert!(seen[..SPINS as usize].iter().all(|p| *p == Pause::Spin));
+        assert!(seen[SPINS as usize..].iter().all(|p| *p == Pause::Yield));
+    }
+
+    #[test]
+    fn snoozing_long_past_the_sleeps_neither_overflows_nor_changes() {
+        let mut backoff = Backoff::new(true);
+        backoff.step = u32::MAX - 1;
+        backoff.snooze();
+        backoff.snooze();
+        assert_eq!(backoff.step, u32::MAX);
+        assert_eq!(backoff.next_pause(), Pause::Sleep);
     }
 }

@@ -115,7 +115,7 @@ impl SingleProducerSequencer {
         if core.stop_at() != crate::ring::RUNNING {
             return Err(PublishError::Closed);
         }
-        let mut backoff = Backoff::new();
+        let mut backoff = Backoff::new(!core.wait.never_parks());
         while !self.has_capacity(core, hi) {
             if core.stop_at() != crate::ring::RUNNING {
                 return Err(PublishError::Closed);
@@ -226,7 +226,7 @@ impl MultiProducerSequencer {
         hi: i64,
     ) -> Result<(), PublishError> {
         let wrap = hi - core.capacity();
-        let mut backoff = Backoff::new();
+        let mut backoff = Backoff::new(!core.wait.never_parks());
         loop {
             let min = minimum(&self.gating, hi);
             if wrap <= min {
@@ -309,7 +309,7 @@ pub(crate) fn claim_until<C: Sequencer, E, W: WaitStrategy>(
     n: i64,
     deadline: Instant,
 ) -> Result<i64, PublishError> {
-    let mut backoff = Backoff::new();
+    let mut backoff = Backoff::new(!core.wait.never_parks());
     loop {
         match claim.try_claim(core, n) {
             Err(PublishError::Full) => {

@@ -76,6 +76,13 @@
 //! in all on that VM). A consumer that finds an event within its 64 spins
 //! never sleeps, so a dense stream pays nothing.
 //!
+//! The strategy also says how producers wait for room in a full ring.
+//! They spin, then yield; under [`BusySpinWait`] and [`YieldingWait`]
+//! (which never park: every thread has a core) they yield for as long as
+//! the ring stays full, and under every other strategy they go on to
+//! sleeps of 20 µs once it has been full for thousands of checks, leaving
+//! the core to the consumers they wait for.
+//!
 //! Memory ordering and the wake-up protocols are model-checked with loom
 //! (the `gyre-loom-tests` crate runs this crate's own code built with
 //! `--cfg loom`; see [`sync`](crate) in the source).

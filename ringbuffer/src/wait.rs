@@ -122,11 +122,27 @@ pub trait WaitStrategy: Send + Sync + 'static {
     fn spins_first(&self) -> bool {
         false
     }
+
+    /// Whether `wait_for` never gives up its core for a set time: it spins
+    /// or yields, and never sleeps or blocks.
+    ///
+    /// Such a strategy says every thread of the graph has a core of its
+    /// own, so a producer waiting for room in a full ring then yields for
+    /// as long as it waits, instead of going on to short sleeps: a consumer
+    /// held up for a while (its core taken from it) drains the ring in
+    /// microseconds once it runs again, and a producer asleep would leave
+    /// it idle after that (BENCHMARKS.md, issue 22). The default is
+    /// `false`; [`BusySpinWait`] and [`YieldingWait`] say `true`.
+    fn never_parks(&self) -> bool {
+        false
+    }
 }
 
 /// Spin on the sequences: lowest latency, burns a core per consumer.
 ///
-/// Use only with at least as many cores as busy threads.
+/// Use only with at least as many cores as busy threads. Producers that
+/// find the ring full spin and then yield until it has room; they never
+/// sleep ([`WaitStrategy::never_parks`]).
 ///
 /// ```
 /// use gyre_ringbuffer::{BusySpinWait, Disruptor};
@@ -159,6 +175,11 @@ impl WaitStrategy for BusySpinWait {
     fn spins_first(&self) -> bool {
         true
     }
+
+    #[inline(always)]
+    fn never_parks(&self) -> bool {
+        true
+    }
 }
 
 /// Spin a little, then yield the CPU between checks.
@@ -168,7 +189,9 @@ impl WaitStrategy for BusySpinWait {
 /// often hands the core straight back: with three producers and one
 /// consumer on two cores, [`SleepingWait::with_phases`] with no yields ran
 /// 1.40x as fast at the median of 26 runs (see
-/// [Choosing a wait strategy](crate#choosing-a-wait-strategy)).
+/// [Choosing a wait strategy](crate#choosing-a-wait-strategy)). Producers
+/// that find the ring full likewise spin and then yield, and never sleep
+/// ([`WaitStrategy::never_parks`]).
 ///
 /// ```
 /// use gyre_ringbuffer::{Disruptor, YieldingWait};
@@ -220,6 +243,11 @@ impl WaitStrategy for YieldingWait {
 
     #[inline(always)]
     fn spins_first(&self) -> bool {
+        true
+    }
+
+    #[inline(always)]
+    fn never_parks(&self) -> bool {
         true
     }
 }
