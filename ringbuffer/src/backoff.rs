@@ -18,9 +18,10 @@
 //! from it for a while (on our VMs, the host holding up a vCPU), and it
 //! drains a full ring in tens of microseconds once it runs again; a producer
 //! asleep for a 20 µs sleep, which takes about 100 µs here, left it idle
-//! for the rest. On the AMD EPYC Zen 5 VM that cost 1p1c batch publish
-//! about 45% in its slow phase (BENCHMARKS.md, issue 22, thirteenth
-//! session).
+//! for the rest. On the AMD EPYC Zen 5 VM, 1p1c batch publish with
+//! `BusySpinWait` slept about 7 times per 40 M events, and yielding instead
+//! raised its slowest tenth of samples from 547 to 716 M events/s (its
+//! median by 2%; BENCHMARKS.md, issue 22, thirteenth session).
 
 use crate::sync;
 use std::time::Duration;
