@@ -72,12 +72,7 @@ impl<L: InboundChain<R, S>, S: Into<Outbound>, R: FromSocket> ChannelTask<L, S, 
         } else {
             self.ch.ring.write = None;
         }
-        if res == -libc::ECANCELED || !matches!(self.ch.state, State::Active | State::Closing) {
-            return;
-        }
-        if res < 0 {
-            self.ch.fail(os_error(res));
-            self.settle(lp);
+        if !self.poll_ready(lp, res) {
             return;
         }
         if kind == Op::Recv {
@@ -195,16 +190,25 @@ impl<L: InboundChain<R, S>, S: Into<Outbound>, R: FromSocket> ChannelTask<L, S, 
     /// (`Channel::submit_write` sends files from the loop).
     fn on_file_writable(&mut self, lp: &mut LoopLocal, res: i32) {
         self.ch.ring.write = None;
+        // An error or hang-up in the poll's mask surfaces from the send.
+        if self.poll_ready(lp, res) {
+            self.write_more(lp);
+        }
+    }
+
+    /// A poll of ours completed with `res`: whether to act on it. One
+    /// cancelled, or of a channel past closing, is dropped; one that failed
+    /// fails the channel.
+    fn poll_ready(&mut self, lp: &mut LoopLocal, res: i32) -> bool {
         if res == -libc::ECANCELED || !matches!(self.ch.state, State::Active | State::Closing) {
-            return;
+            return false;
         }
         if res < 0 {
             self.ch.fail(os_error(res));
             self.settle(lp);
-            return;
+            return false;
         }
-        // An error or hang-up in the poll's mask surfaces from the send.
-        self.write_more(lp);
+        true
     }
 
     /// Writes what is next (on the ring, or a file region now), then closes
