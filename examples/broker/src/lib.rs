@@ -41,6 +41,7 @@
 
 pub mod checkpoint;
 pub mod config;
+mod data_lock;
 pub mod fetch;
 pub mod flusher;
 pub mod log;

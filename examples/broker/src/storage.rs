@@ -10,9 +10,12 @@
 //! its folder into `<data>/trash/` and removing it from there, which a
 //! restart finishes if it was cut short. How much of each log a start
 //! checks is decided by the clean-shutdown marker and the recovery-point
-//! checkpoint beside `topics/` (see [`checkpoint`]).
+//! checkpoint beside `topics/` (see [`checkpoint`]). A `Storage` holds
+//! the folder's lock (`<data>/.lock`) while it lives: a second broker on
+//! the same folder is refused before it reads or changes anything.
 
 use crate::checkpoint;
+use crate::data_lock::DataLock;
 use crate::log::{LogConfig, LogError, OpenFiles, PartitionLog, Recovery, Truncation};
 use crate::topics::{self, Catalog, PartitionId, Topic, TopicError};
 use std::collections::HashMap;
@@ -62,6 +65,8 @@ pub struct Storage {
     open_files: Arc<OpenFiles>,
     max_open_segments: usize,
     next_id: PartitionId,
+    /// This broker's hold on the folder: no other may open it meanwhile.
+    _lock: DataLock,
 }
 
 /// Descriptors each segment with open files holds.
@@ -104,6 +109,9 @@ impl Storage {
         // A folder this broker has never written to has nothing to
         // recover, and its start must not say that something stopped.
         let new_folder = !topics_dir.exists();
+        // Before anything in it is read or changed: one broker per folder.
+        fs::create_dir_all(root)?;
+        let lock = DataLock::acquire(root)?;
         fs::create_dir_all(&topics_dir)?;
         let trash = root.join("trash");
         if trash.exists() {
@@ -137,6 +145,7 @@ impl Storage {
             open_files: Arc::default(),
             max_open_segments: max_open_segments.max(1),
             next_id: 0,
+            _lock: lock,
         };
         let mut truncations = Vec::new();
         let mut names: Vec<String> = fs::read_dir(&topics_dir)?

@@ -284,3 +284,58 @@ fn after_kill_9_a_flipped_byte_is_cut_and_never_served_and_sigterm_stops_cleanly
     drop(broker);
     let _ = std::fs::remove_dir_all(&data);
 }
+
+/// A second broker on a folder in use is refused before it touches it,
+/// names the folder, and leaves the first one's state alone: after the
+/// first is killed, the next start still treats the stop as unclean
+/// (before the lock, the refused broker marked the folder clean on its
+/// way out, and the crash was then trusted as a clean stop).
+#[test]
+fn a_second_broker_on_a_folder_in_use_is_refused_and_changes_nothing() {
+    let data = dir("two-on-one");
+    let first = BrokerProcess::start(&data, &[]);
+    produce(&first.addr, "kept", "1\n2\n3\n");
+
+    // On a free port of its own, so only the folder can stop it.
+    let said_path = data.with_extension("second.log");
+    let mut second = Command::new(env!("CARGO_BIN_EXE_gyre-broker"))
+        .args(["--listen", "127.0.0.1:0", "--data"])
+        .arg(&data)
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&said_path).unwrap())
+        .spawn()
+        .expect("the broker binary runs");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = second.try_wait().unwrap() {
+            break Some(status);
+        }
+        if Instant::now() >= deadline {
+            let _ = second.kill();
+            let _ = second.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let said = std::fs::read_to_string(&said_path).unwrap_or_default();
+    let _ = std::fs::remove_file(&said_path);
+    assert!(
+        status.is_some_and(|s| !s.success()),
+        "the second broker must refuse the folder and exit ({status:?}):\n{said}"
+    );
+    assert!(said.contains("in use by another broker"), "{said}");
+    assert!(said.contains(&data.display().to_string()), "{said}");
+    assert!(
+        !data.join(gyre_broker::checkpoint::CLEAN_MARKER).exists(),
+        "the refused broker marked a folder in use clean:\n{said}"
+    );
+    assert_eq!(consume(&first.addr, "kept"), vec![1, 2, 3]);
+    drop(first); // SIGKILL
+
+    let next = BrokerProcess::start(&data, &[]);
+    let log = next.stderr();
+    assert!(log.contains("unclean stop"), "{log}");
+    assert_eq!(consume(&next.addr, "kept"), vec![1, 2, 3]);
+    drop(next);
+    let _ = std::fs::remove_dir_all(&data);
+}
