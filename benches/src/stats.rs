@@ -61,6 +61,30 @@ impl Rates {
     }
 }
 
+impl Rates {
+    /// Per peer (every case after Gyre's), the median over the rounds of
+    /// Gyre's rate divided by the peer's in the same round.
+    ///
+    /// A ratio of medians can set Gyre's best placement against a peer's
+    /// worst: the VM moves its vCPUs within seconds, and the median of each
+    /// case may come from a different round. Within a round the cases run
+    /// back to back, so the placement drift they share divides out.
+    pub fn same_round_ratios(&self) -> Vec<f64> {
+        let gyre = &self.samples[0];
+        self.samples[1..]
+            .iter()
+            .map(|peer| {
+                let mut ratios: Vec<f64> = gyre
+                    .iter()
+                    .zip(peer)
+                    .map(|((g, _), (p, _))| g / p)
+                    .collect();
+                median(&mut ratios)
+            })
+            .collect()
+    }
+}
+
 /// Run each of `cases` `rounds` times, interleaved (so drift and thermal
 /// effects hit every case alike), and return each case's median rate and
 /// every sample tagged with its placement regime.
@@ -123,13 +147,18 @@ pub fn print_rates(bench: &str, rates: &[(String, f64)], unit: Unit) {
     }
 }
 
-/// [`print_rates`] for the medians, then, for each placement regime every
-/// case ran in, the same from those samples alone, as `result
+/// [`print_rates`] for the medians; then `ratio <bench>-same-round
+/// gyre/<peer> <value>`, the median of each round's own ratio
+/// ([`Rates::same_round_ratios`]); then, for each placement regime every
+/// case ran in, the medians from those samples alone, as `result
 /// <bench>@<regime> <case> <rate> (<k> samples)` and `ratio
 /// <bench>@<regime> gyre/<peer> <value>`.
 pub fn print_rates_by_regime(bench: &str, rates: &Rates, unit: Unit) {
     let medians = &rates.medians;
     print_rates(bench, medians, unit);
+    for ((name, _), ratio) in medians.iter().skip(1).zip(rates.same_round_ratios()) {
+        println!("ratio {bench}-same-round gyre/{name} {ratio:.2}");
+    }
     for (regime, per_case) in rates.by_regime() {
         let at = format!("{bench}@{}", regime.name());
         for ((name, _), (r, count)) in medians.iter().zip(&per_case) {
@@ -173,6 +202,23 @@ fn rusage_cpu(who: libc::c_int) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn same_round_ratios_pair_each_round_with_itself() {
+        // Gyre leads 2.5x in two rounds of three and trails in the other;
+        // each case's median comes from a different round.
+        let rates = Rates {
+            medians: vec![("gyre".into(), 0.0), ("peer".into(), 0.0)],
+            samples: vec![
+                vec![(10.0, None), (100.0, None), (50.0, None)],
+                vec![(60.0, None), (40.0, None), (20.0, None)],
+            ],
+        };
+        assert_eq!(rates.same_round_ratios(), vec![2.5]);
+        let mut gyre: Vec<f64> = rates.samples[0].iter().map(|s| s.0).collect();
+        let mut peer: Vec<f64> = rates.samples[1].iter().map(|s| s.0).collect();
+        assert_eq!(median(&mut gyre) / median(&mut peer), 1.25);
+    }
 
     #[test]
     fn a_regime_counts_only_its_own_samples_and_needs_every_case() {

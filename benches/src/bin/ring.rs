@@ -15,7 +15,12 @@
 //! <value>` lines. For throughput a ratio above 1 means Gyre is faster; for
 //! latency (`pingpong-*`, `paced-*`) a ratio below 1 means Gyre is quicker.
 //!
-//! The throughput cases also print the same lines per placement regime,
+//! The throughput cases also print `ratio <bench>-same-round gyre/<peer>
+//! <value>`: the median, over the rounds, of each round's own ratio. The
+//! cases of a round run back to back, so this pairs samples that shared a
+//! placement more often than the ratio of the medians does.
+//!
+//! They also print the same lines per placement regime,
 //! as `<bench>@near`, `@middle` or `@far` (see `gyre_benches::regime`),
 //! from the samples that ran wholly in it, when every implementation has
 //! one there: the VM moves its two vCPUs between placements within
