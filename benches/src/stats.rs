@@ -59,9 +59,7 @@ impl Rates {
             })
             .collect()
     }
-}
 
-impl Rates {
     /// Per peer (every case after Gyre's), the median over the rounds of
     /// Gyre's rate divided by the peer's in the same round.
     ///
