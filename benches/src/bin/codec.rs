@@ -9,11 +9,13 @@
 //! <value>` lines (above 1: Gyre faster). The line case also runs the floor
 //! (`codec::floor_lines`, a decoder told every line's length, so it never
 //! searches): `floor/<peer>` is the most any decoder returning `Bytes` could
-//! show, and `gyre/floor` what gyre's search costs.
+//! show, and `gyre/floor` what gyre's search costs. Each `gyre/<peer>`
+//! ratio also comes as `<bench>-same-round`, the median of each round's
+//! own ratio (the cases of a round run back to back).
 
 use clap::Parser;
 use gyre_benches::codec::{self, Case, Decoded};
-use gyre_benches::stats::{median, print_rates, Unit};
+use gyre_benches::stats::{median, print_rates, Rates, Unit};
 
 #[derive(Parser)]
 #[command(about = "Gyre's codecs against tokio-util's, side by side")]
@@ -40,10 +42,20 @@ fn compare(bench: &str, input: &[u8], rounds: usize, cases: &[(&str, Case)]) {
     }
     let rates: Vec<(String, f64)> = cases
         .iter()
-        .zip(samples.iter_mut())
-        .map(|((name, _), s)| (name.to_string(), median(s)))
+        .zip(&samples)
+        .map(|((name, _), s)| (name.to_string(), median(&mut s.clone())))
         .collect();
     print_rates(bench, &rates, Unit::Bytes);
+    let rounds = Rates {
+        medians: rates.clone(),
+        samples: samples
+            .into_iter()
+            .map(|s| s.into_iter().map(|rate| (rate, None)).collect())
+            .collect(),
+    };
+    for ((name, _), ratio) in rates.iter().skip(1).zip(rounds.same_round_ratios()) {
+        println!("ratio {bench}-same-round gyre/{name} {ratio:.2}");
+    }
     // The floor is a ruler: how far above each peer any decoder could be.
     if let Some(&(_, floor)) = rates.iter().find(|(name, _)| name == "floor") {
         for (name, rate) in &rates[1..] {
