@@ -154,9 +154,7 @@ pub fn print_rates(bench: &str, rates: &[(String, f64)], unit: Unit) {
 pub fn print_rates_by_regime(bench: &str, rates: &Rates, unit: Unit) {
     let medians = &rates.medians;
     print_rates(bench, medians, unit);
-    for ((name, _), ratio) in medians.iter().skip(1).zip(rates.same_round_ratios()) {
-        println!("ratio {bench}-same-round gyre/{name} {ratio:.2}");
-    }
+    print_same_round_ratios(bench, rates);
     for (regime, per_case) in rates.by_regime() {
         let at = format!("{bench}@{}", regime.name());
         for ((name, _), (r, count)) in medians.iter().zip(&per_case) {
@@ -165,6 +163,15 @@ pub fn print_rates_by_regime(bench: &str, rates: &Rates, unit: Unit) {
         for ((name, _), (r, _)) in medians.iter().zip(&per_case).skip(1) {
             println!("ratio {at} gyre/{name} {:.2}", per_case[0].0 / r);
         }
+    }
+}
+
+/// One `ratio <bench>-same-round gyre/<peer> <value>` line per peer, from
+/// [`Rates::same_round_ratios`].
+pub fn print_same_round_ratios(bench: &str, rates: &Rates) {
+    let peers = rates.medians.iter().skip(1);
+    for ((name, _), ratio) in peers.zip(rates.same_round_ratios()) {
+        println!("ratio {bench}-same-round gyre/{name} {ratio:.2}");
     }
 }
 

@@ -15,7 +15,7 @@
 
 use clap::Parser;
 use gyre_benches::codec::{self, Case, Decoded};
-use gyre_benches::stats::{median, print_rates, Rates, Unit};
+use gyre_benches::stats::{median, print_rates, print_same_round_ratios, Rates, Unit};
 
 #[derive(Parser)]
 #[command(about = "Gyre's codecs against tokio-util's, side by side")]
@@ -53,9 +53,7 @@ fn compare(bench: &str, input: &[u8], rounds: usize, cases: &[(&str, Case)]) {
             .map(|s| s.into_iter().map(|rate| (rate, None)).collect())
             .collect(),
     };
-    for ((name, _), ratio) in rates.iter().skip(1).zip(rounds.same_round_ratios()) {
-        println!("ratio {bench}-same-round gyre/{name} {ratio:.2}");
-    }
+    print_same_round_ratios(bench, &rounds);
     // The floor is a ruler: how far above each peer any decoder could be.
     if let Some(&(_, floor)) = rates.iter().find(|(name, _)| name == "floor") {
         for (name, rate) in &rates[1..] {
