@@ -1,10 +1,10 @@
 //! A channel task's io_uring completions: what each finished receive,
 //! write, poll for room for a file, connect or cancellation means for the
-//! channel and its pipeline. The operations themselves, and the memory
-//! they hold while in flight, are the channel's (`uring`); this is the
-//! part that reaches the pipeline, so it sits above it, beside the task. The completions of a
-//! channel using readiness (UDP, and TLS that may go over to kernel TLS)
-//! are polls: it reads and writes as on epoll.
+//! channel and its pipeline. The operations themselves, and the memory they
+//! hold while in flight, are the channel's (`uring`); this is the part that
+//! reaches the pipeline, so it sits above it, beside the task. The
+//! completions of a channel using readiness (UDP, and TLS that may go over
+//! to kernel TLS) are polls: it reads and writes as on epoll.
 
 use super::task::ChannelTask;
 use super::uring::os_error;

@@ -1,13 +1,12 @@
 //! A channel's I/O on an io_uring loop: a receive straight into the read
 //! buffer, gathered `sendmsg` of the queue, file regions sent by the loop
-//! as on epoll with a poll on the ring for room, and cancellation on
-//! close. Two kinds of channel instead poll
-//! through the ring for readiness and then read and write with the same
-//! non-blocking calls an epoll loop makes: a UDP channel (a receive from
-//! the buffer pool would lose each datagram's sender), and a TLS
-//! connection that may go over to kernel TLS (a multishot receive could
-//! take ciphertext past the moment of the switch, and carries no record
-//! type).
+//! as on epoll with a poll on the ring for room, and cancellation on close.
+//! Two kinds of channel instead poll through the ring for readiness and
+//! then read and write with the same non-blocking calls an epoll loop
+//! makes: a UDP channel (a receive from the buffer pool would lose each
+//! datagram's sender), and a TLS connection that may go over to kernel TLS
+//! (a multishot receive could take ciphertext past the moment of the
+//! switch, and carries no record type).
 //!
 //! At most one receive and one write are in flight per channel, which keeps
 //! the order of bytes on the wire the order of the queue and lets each
