@@ -6,11 +6,13 @@
 //! outbound path writes into. `task::ChannelTask` pairs it with a pipeline
 //! and is what the loop stores, behind one `dyn` call per readiness event;
 //! `uring` holds the io_uring forms of its operations, `kernel_tls` its
-//! reads and `close_notify` once the kernel runs its TLS records.
+//! reads and `close_notify` once the kernel runs its TLS records,
+//! `file_room` the send buffer it widens while it sends files.
 
 #[cfg(feature = "io-uring")]
 mod completions;
 mod epoll;
+mod file_room;
 #[cfg(feature = "tls")]
 mod kernel_tls;
 mod lend;
@@ -156,6 +158,9 @@ pub struct Channel {
     /// holds no pipe); `Err(())` once it could not be opened (this channel
     /// then uses `sendfile`, without asking again).
     region_pipe: Option<Result<RegionPipe, ()>>,
+    /// The send buffer widened while file regions are queued, on a socket
+    /// whose kernel does not widen it (a Unix stream's).
+    file_room: file_room::FileRoom,
     /// The gate through which other threads may write directly (epoll,
     /// stream sockets, [`ChannelOptions::direct_writes`]).
     direct: Option<Arc<DirectGate>>,
@@ -208,6 +213,7 @@ impl Channel {
             linger_deadline: None,
             lingered: 0,
             region_pipe: None,
+            file_room: file_room::FileRoom::default(),
             direct: None,
             direct_blocked: false,
             kernel_tls_possible: false,
@@ -673,6 +679,9 @@ impl Channel {
         let Some(Outbound::File(region)) = self.out.front_mut() else {
             return true;
         };
+        if self.opts.send_buffer_size.is_none() {
+            self.file_room.widen(stream);
+        }
         let pipe = match self.opts.file_send.for_send() {
             FileSend::Auto | FileSend::Sendfile => None,
             FileSend::Splice { pipe } => self
@@ -690,7 +699,7 @@ impl Channel {
                 if done {
                     self.out.pop_front();
                     self.flushed -= 1;
-                    self.give_back_idle_pipe();
+                    self.give_back_file_room(stream);
                 }
                 self.account(n, now);
             }
@@ -702,16 +711,19 @@ impl Channel {
         true
     }
 
-    /// Closes the splice pipe once no file region is left queued: its two
-    /// descriptors would otherwise stay with every keep-alive channel that
-    /// ever sent a file. A finished region leaves the pipe empty (it is
-    /// sent until done), so nothing in it is lost.
-    fn give_back_idle_pipe(&mut self) {
-        if matches!(self.region_pipe, Some(Ok(_)))
-            && !self.out.iter().any(|o| matches!(o, Outbound::File(_)))
-        {
+    /// Once no file region is left queued, closes the splice pipe and
+    /// gives the socket's send buffer back its size: both would otherwise
+    /// stay with every keep-alive channel that ever sent a file. A
+    /// finished region leaves the pipe empty (it is sent until done), so
+    /// nothing in it is lost.
+    fn give_back_file_room(&mut self, stream: &Stream) {
+        if self.out.iter().any(|o| matches!(o, Outbound::File(_))) {
+            return;
+        }
+        if matches!(self.region_pipe, Some(Ok(_))) {
             self.region_pipe = None;
         }
+        self.file_room.give_back(stream);
     }
 
     /// Sends released datagrams, one system call each, until the queue or

@@ -228,6 +228,7 @@ pub use options::{ChannelOptions, FileSend, ListenOptions};
 pub use outbound::Outbound;
 pub use pipeline::Pipeline;
 pub use signal::{StopSignal, StopSignals};
+pub use socket::UNIX_FILE_SEND_BUFFER;
 pub use timer::TimerId;
 #[cfg(feature = "tls")]
 pub use tls::{

@@ -195,7 +195,11 @@ impl ChannelOptions {
         self
     }
 
-    /// `SO_SNDBUF`; the kernel's default when unset.
+    /// `SO_SNDBUF`; the kernel's default when unset, except that a Unix
+    /// stream channel widens it to
+    /// [`UNIX_FILE_SEND_BUFFER`](crate::UNIX_FILE_SEND_BUFFER) while file
+    /// regions are queued (TCP widens its own). Set here, it is kept as
+    /// set.
     pub fn send_buffer_size(mut self, bytes: usize) -> Self {
         self.send_buffer_size = Some(bytes);
         self

@@ -23,7 +23,12 @@
 //! The first two senders run once more over a Unix stream socket
 //! (`unix-gyre`, `unix-copy`, `ratio send-1GiB-unix-cpu gyre/copy`): with
 //! no TCP to run in the sender's thread, that ratio is mostly the file
-//! side's.
+//! side's. Both ask for the send buffer the reactor gives a file send on
+//! a Unix socket (`gyre_reactor::UNIX_FILE_SEND_BUFFER`: a Unix socket,
+//! unlike TCP, never widens its own, and `sendfile` into its 208 KiB
+//! default ran at a third of the speed). Last, the reactor's epoll file
+//! path over a Unix socket left as the kernel made it
+//! (`unix-gyre-reactor-epoll`): the channel widens it itself.
 //!
 //! Reading: random 4 KiB-aligned 4 KiB reads of a warm 256 MiB file, each
 //! read folded into a checksum so neither side can skip the bytes.
@@ -241,6 +246,13 @@ fn send_once(path: &Path, len: u64, method: Method, link: Link) -> Sent {
         }
         Link::Unix => {
             let (ours, theirs) = UnixStream::pair().expect("socketpair");
+            // The room the reactor gives a file send over a Unix socket
+            // (a Unix socket, unlike TCP, never widens its own), for both
+            // blocking senders alike.
+            let room = gyre_reactor::UNIX_FILE_SEND_BUFFER;
+            socket2::SockRef::from(&ours)
+                .set_send_buffer_size(room)
+                .expect("SO_SNDBUF");
             send_over(ours, theirs, path, len, method, link)
         }
     }
@@ -274,7 +286,13 @@ where
 /// of its own (io_uring's `iou-wrk-*` workers, which ran every splice
 /// before the loop sent files itself) belongs to the process but not to
 /// the loop thread, and counting the loop thread alone would miss it.
-fn send_via_reactor(path: &Path, len: u64, transport: Transport, file_send: FileSend) -> Sent {
+fn send_via_reactor(
+    path: &Path,
+    len: u64,
+    transport: Transport,
+    file_send: FileSend,
+    link: Link,
+) -> Sent {
     struct SendFile(PathBuf);
     impl InboundHandler for SendFile {
         type Read = BytesMut;
@@ -294,20 +312,34 @@ fn send_via_reactor(path: &Path, len: u64, transport: Transport, file_send: File
         .build()
         .expect("event loop group");
     let path = path.to_owned();
-    let server = ServerBootstrap::new()
+    let bootstrap = ServerBootstrap::new()
         .group(group)
-        .child_options(ChannelOptions::default().file_send(file_send))
-        .bind("127.0.0.1:0", move |_| {
-            Pipeline::with_file_regions().inbound(SendFile(path.clone()))
-        })
-        .expect("bind");
+        .child_options(ChannelOptions::default().file_send(file_send));
+    let init = move || Pipeline::with_file_regions().inbound(SendFile(path.clone()));
+    let socket_path = std::env::temp_dir().join(format!("gyre-zc-{}.sock", std::process::id()));
+    let server = match link {
+        Link::Tcp => bootstrap.bind("127.0.0.1:0", move |_| init()),
+        Link::Unix => {
+            let _ = std::fs::remove_file(&socket_path);
+            bootstrap.bind_unix(&socket_path, init)
+        }
+    }
+    .expect("bind");
     let cpu0 = process_cpu_time();
     let started = Instant::now();
-    let stream = TcpStream::connect(server.local_addr()).expect("connect");
-    let (received, reader_cpu) = discard(&stream, len, Link::Tcp);
+    let (received, reader_cpu) = match link {
+        Link::Tcp => {
+            let stream = TcpStream::connect(server.local_addr()).expect("connect");
+            discard(&stream, len, link)
+        }
+        Link::Unix => {
+            let stream = UnixStream::connect(&socket_path).expect("connect");
+            discard(&stream, len, link)
+        }
+    };
     let elapsed = started.elapsed();
     let cpu = process_cpu_time().saturating_sub(cpu0 + reader_cpu);
-    drop(stream);
+    let _ = std::fs::remove_file(&socket_path);
     server.shutdown_gracefully(Duration::ZERO, Duration::from_secs(5));
     Sent::checked(received, len, elapsed, cpu, reader_cpu)
 }
@@ -324,8 +356,8 @@ fn bench_send(dir: &Path, rounds: usize, copy_buffer: usize, file_send: FileSend
     // The first two are the comparison; the third splices through
     // a 1 MiB pipe instead of `sendfile` (which wins depends on the host);
     // the reactor's two are its file path end to end, on each transport;
-    // the last two are the first two over a Unix socket, where no TCP runs
-    // in the sender's thread.
+    // the next two are the first two over a Unix socket, where no TCP runs
+    // in the sender's thread, and the last the reactor's over one.
     let names = [
         "gyre",
         "copy",
@@ -334,8 +366,9 @@ fn bench_send(dir: &Path, rounds: usize, copy_buffer: usize, file_send: FileSend
         "gyre-reactor-uring",
         "unix-gyre",
         "unix-copy",
+        "unix-gyre-reactor-epoll",
     ];
-    const CASES: usize = 7;
+    const CASES: usize = 8;
     let mut rates: [Vec<f64>; CASES] = Default::default();
     let mut cpus: [Vec<f64>; CASES] = Default::default();
     let mut reader_cpus: [Vec<f64>; CASES] = Default::default();
@@ -347,10 +380,11 @@ fn bench_send(dir: &Path, rounds: usize, copy_buffer: usize, file_send: FileSend
                 0 => send_once(&path, len, Method::Sendfile, Link::Tcp),
                 1 => send_once(&path, len, Method::Copy(copy_buffer), Link::Tcp),
                 2 => send_once(&path, len, Method::Splice(SPLICE_PIPE), Link::Tcp),
-                3 => send_via_reactor(&path, len, Transport::Epoll, file_send),
-                4 => send_via_reactor(&path, len, Transport::IoUring, file_send),
+                3 => send_via_reactor(&path, len, Transport::Epoll, file_send, Link::Tcp),
+                4 => send_via_reactor(&path, len, Transport::IoUring, file_send, Link::Tcp),
                 5 => send_once(&path, len, Method::Sendfile, Link::Unix),
-                _ => send_once(&path, len, Method::Copy(copy_buffer), Link::Unix),
+                6 => send_once(&path, len, Method::Copy(copy_buffer), Link::Unix),
+                _ => send_via_reactor(&path, len, Transport::Epoll, file_send, Link::Unix),
             };
             rates[which].push(gib / sent.seconds);
             cpus[which].push(sent.cpu / gib);
@@ -392,6 +426,7 @@ fn bench_send(dir: &Path, rounds: usize, copy_buffer: usize, file_send: FileSend
         // The two transports' file paths against each other.
         ("send-1GiB", 4, 3),
         ("send-1GiB-unix", 5, 6),
+        ("send-1GiB-unix", 7, 6),
     ] {
         let name = names[which].trim_start_matches("unix-");
         let peer_name = names[peer].trim_start_matches("unix-");
