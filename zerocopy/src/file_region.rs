@@ -140,6 +140,12 @@ impl FileRegion {
     /// blocking socket sends everything, or fails. Errors carry the file
     /// and the system error; if the file ended before the region did, the
     /// error is [`Error::Truncated`].
+    ///
+    /// Into a Unix socket, give the socket room first: it keeps its
+    /// 208 KiB send buffer however much is queued (TCP widens its own),
+    /// and `sendfile` then waits on the reader every few pages. Asking
+    /// for 1 MiB of `SO_SNDBUF` made it 3-4x faster on the Zen 5 VM;
+    /// `gyre-reactor`'s channels do so themselves while they send files.
     pub fn transfer_to(&mut self, socket: &impl AsFd) -> Result<usize, Error> {
         let out = socket.as_fd().as_raw_fd();
         let input = self.file.as_fd().as_raw_fd();
