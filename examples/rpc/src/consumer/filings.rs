@@ -75,6 +75,18 @@ impl Filings {
         }
     }
 
+    /// Calls in flight on the connection now (any thread; a hint, as
+    /// others may be filing or settling meanwhile).
+    pub(crate) fn in_flight(&self) -> usize {
+        self.waiting.load(Ordering::Relaxed)
+    }
+
+    /// Calls filed and not yet taken by the loop.
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.queue.len()
+    }
+
     /// The next filing, for the loop.
     pub(crate) fn take(&self) -> Option<Filed> {
         self.queue.pop()

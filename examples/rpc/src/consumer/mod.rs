@@ -170,11 +170,14 @@ pub struct ConsumerBuilder {
 }
 
 impl ConsumerBuilder {
-    /// Whether a caller sends its call's frame from its own thread when the
-    /// connection's loop has nothing to write (default on): a call then
-    /// wakes one loop, the provider's, on its way out instead of two. Off,
-    /// every call goes through the connection's loop. Not with TLS or
-    /// filters, whose calls always go through the loop.
+    /// Whether a caller sends its call's frame from its own thread when
+    /// nothing else is in flight on the connection and its loop has
+    /// nothing to write (default on): a call then wakes one loop, the
+    /// provider's, on its way out instead of two. Calls made while others
+    /// are in flight go through the loop either way, which sends them
+    /// many to a system call. Off, every call goes through the
+    /// connection's loop. Not with TLS or filters, whose calls always go
+    /// through the loop.
     pub fn direct_writes(mut self, on: bool) -> Self {
         self.direct_writes = on;
         self
@@ -820,7 +823,7 @@ impl Connection {
                 },
                 done => (frame, done),
             };
-            return Ok(send::send_filed(
+            return Ok(send::send_or_queue(
                 &self.link.handle,
                 &self.link.filings,
                 id,

@@ -1,7 +1,7 @@
 //! How a call whose caller sends its own frame leaves: with the
 //! connection's input lent to the caller, which then reads the answer
-//! itself; or filed for the loop first, then sent from the caller's thread
-//! if nothing else is in flight, or handed to the loop behind the others.
+//! itself; or, if nothing else is in flight, filed for the loop first and
+//! sent from the caller's thread; or handed to the loop behind the others.
 //! Uses the consumer's filings, sink, outgoing messages, calls read by
 //! their callers (`lent`) and the `Sent` report of `wait`, and the
 //! reactor's input lend.
@@ -65,12 +65,16 @@ pub(crate) fn send_under_lend<'a, T>(
     }
 }
 
-/// Files the call `id` with its sink `done`, then sends `frame`: from
-/// this thread if it is alone in flight (sparing the loop a wake-up), or
+/// Sends the call `id` (`frame`, its answer to `done`) from this thread
+/// if it is alone in flight, sparing the loop a wake-up: filed first, so
+/// that the loop knows the call before its answer can arrive (a closed
+/// connection fails the filing). With other calls in flight it goes
 /// through the loop, which gathers the frames of many calls into one
-/// system call. Filed before it is sent, so the loop knows the call
-/// before its answer can arrive; a closed connection fails the filing.
-pub(crate) fn send_filed(
+/// system call and files each on its way out; filing it here as well
+/// would put a counter and a queue that this thread and the loop both
+/// write in every call's path (at 64 calls in flight, sending them all
+/// through the loop was 1.07x as fast on the Zen 5 VM).
+pub(crate) fn send_or_queue(
     handle: &ChannelHandle<Outgoing>,
     filings: &Filings,
     id: u64,
@@ -78,6 +82,19 @@ pub(crate) fn send_filed(
     timeout: Duration,
     done: Sink,
 ) -> Sent<'static> {
+    if filings.in_flight() > 0 {
+        let call = Outgoing::Call {
+            id,
+            frame,
+            timeout,
+            done,
+            names: None,
+        };
+        // A closed connection drops the call, whose sink then answers
+        // `Closed`.
+        let _ = handle.write_and_flush(call);
+        return Sent::Queued;
+    }
     let before = filings.file(Filed {
         id,
         done,
@@ -95,5 +112,41 @@ pub(crate) fn send_filed(
             let _ = handle.write_and_flush(Outgoing::Frame(frame));
             Sent::Queued
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::consumer::Consumer;
+    use crate::ServiceKey;
+    use std::net::TcpListener;
+    use std::time::Duration;
+
+    /// The first call, alone in flight, is filed and sent by its caller;
+    /// the second, with the first still waiting, is handed to the loop
+    /// unfiled. (Deadlines are checked once a minute here, so the loop
+    /// takes no filing during the test; the provider never answers.)
+    #[test]
+    fn a_call_with_others_in_flight_goes_through_the_loop_unfiled() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let consumer = Consumer::builder()
+            .timeout_tick(Duration::from_secs(60))
+            .build()
+            .unwrap();
+        let conn = consumer.connect(listener.local_addr().unwrap()).unwrap();
+        let _provider = listener.accept().unwrap();
+        let key = ServiceKey::new("demo.Silent");
+        let first = conn.call_async::<_, ()>(&key, "wait", &1u8);
+        assert_eq!(conn.link.filings.len(), 1, "the first call filed itself");
+        let second = conn.call_async::<_, ()>(&key, "wait", &2u8);
+        assert_eq!(conn.link.filings.len(), 1, "the second went to the loop");
+        // The loop files the second on its way out.
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while conn.in_flight() < 2 && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        assert_eq!(conn.in_flight(), 2);
+        drop((first, second));
+        consumer.shutdown();
     }
 }

@@ -13,7 +13,7 @@
 
 use super::lent::{with_read_buffer, Lent, Read};
 use super::link::Link;
-use super::send::{send_filed, send_under_lend};
+use super::send::{send_or_queue, send_under_lend};
 use super::sink::{Answer, Sink};
 use bytes::{Bytes, BytesMut};
 use gyre_reactor::promise::{Promise, PromiseDropped, PromiseFuture};
@@ -72,7 +72,7 @@ impl Route {
             }
             Err(back) => back,
         };
-        send_filed(
+        send_or_queue(
             &self.link.handle,
             &self.link.filings,
             id,
