@@ -223,10 +223,13 @@ impl ConsumerBuilder {
     /// [`direct_writes`](Self::direct_writes)).
     ///
     /// With many calls in flight no call reads its own answer, but the
-    /// watch stays in the runtime's poller, so the kernel wakes the
-    /// runtime's thread as answers land as well as the loop: on one
-    /// 2-vCPU VM that made 64 calls in flight 1.14-1.25x faster, on
-    /// another it changed nothing (the repository's BENCHMARKS.md).
+    /// watch stays in the runtime's poller: every answer that lands wakes
+    /// the runtime's thread as well as the loop, and it polls again until
+    /// the loop has read the answer, so while answers flow its core does
+    /// not go idle (as with a busy poll, and at some CPU). On one 2-vCPU
+    /// VM, where waking an idle vCPU takes 25-35 µs, that made 64 calls
+    /// in flight 1.14-1.31x faster; on another it changed nothing (the
+    /// repository's BENCHMARKS.md).
     ///
     /// Turn it on only where calls are awaited on a tokio runtime with
     /// its IO driver enabled (`enable_io` or `enable_all`): tokio panics
