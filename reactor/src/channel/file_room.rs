@@ -20,24 +20,34 @@
 use crate::socket::Stream;
 use socket2::SockRef;
 
-/// The send buffer a channel had before it widened it for files.
+/// What a channel did to its send buffer for the files now queued.
 #[derive(Debug, Default)]
-pub(crate) struct FileRoom {
-    /// `SO_SNDBUF` as it was, while widened.
-    before: Option<usize>,
+pub(crate) enum FileRoom {
+    /// Nothing yet: no file has been sent since the last give-back.
+    #[default]
+    Untouched,
+    /// Widened; `SO_SNDBUF` was this before.
+    Widened(usize),
+    /// Looked at and left as it is (wide enough, not a kind of socket
+    /// that needs it, or the kernel refused): not asked again until the
+    /// files queued now are sent.
+    Kept,
 }
 
 impl FileRoom {
-    /// Widens `stream`'s send buffer for a file send, once, if its kind
-    /// of socket asks for it and it is smaller. Failing to read or set
-    /// the size costs only speed: the file goes out either way.
+    /// Widens `stream`'s send buffer for a file send, if its kind of
+    /// socket asks for it and it is smaller; decided once per run of
+    /// queued files, so the sends after the first make no system call
+    /// here. Failing to read or set the size costs only speed: the file
+    /// goes out either way.
     pub(crate) fn widen(&mut self, stream: &Stream) {
+        if !matches!(self, FileRoom::Untouched) {
+            return;
+        }
+        *self = FileRoom::Kept;
         let Some(wanted) = stream.file_send_buffer() else {
             return;
         };
-        if self.before.is_some() {
-            return;
-        }
         let sock = SockRef::from(stream);
         let Ok(before) = sock.send_buffer_size() else {
             return;
@@ -45,14 +55,14 @@ impl FileRoom {
         // The kernel doubles what it is asked for (for its own
         // bookkeeping) and reports the doubled size back.
         if before < 2 * wanted && sock.set_send_buffer_size(wanted).is_ok() {
-            self.before = Some(before);
+            *self = FileRoom::Widened(before);
         }
     }
 
     /// Gives the send buffer back its size from before the widening, if
-    /// it was widened.
+    /// it was widened, and forgets the decision for the next file.
     pub(crate) fn give_back(&mut self, stream: &Stream) {
-        if let Some(before) = self.before.take() {
+        if let FileRoom::Widened(before) = std::mem::take(self) {
             // Asked for half, since the kernel doubles it again.
             if let Err(e) = SockRef::from(stream).set_send_buffer_size(before / 2) {
                 tracing::debug!(error = %e, "cannot give back the send buffer widened for files");
