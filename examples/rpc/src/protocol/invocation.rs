@@ -101,6 +101,10 @@ pub struct Invocation<'a> {
     pub group: &'a str,
     /// Method name.
     pub method: &'a str,
+    /// The four names as the body carries them, each behind its length
+    /// byte: one method of one service, byte for byte (see
+    /// [`routing_key`]).
+    pub(crate) routing: &'a [u8],
     attachments: &'a [u8],
     attachment_count: u16,
     /// The serialized arguments.
@@ -145,6 +149,7 @@ impl<'a> Invocation<'a> {
         let version = r.str8("service version")?;
         let group = r.str8("service group")?;
         let method = r.str8("method name")?;
+        let routing = &body[..body.len() - r.buf.len()];
         let attachment_count = r.u16("attachment count")?;
         let start = r.buf;
         for _ in 0..attachment_count {
@@ -157,6 +162,7 @@ impl<'a> Invocation<'a> {
             version,
             group,
             method,
+            routing,
             attachments,
             attachment_count,
             args: r.buf,
@@ -204,6 +210,28 @@ fn put_str16(out: &mut BytesMut, s: &str, what: &'static str) -> Result<(), Invo
     Ok(())
 }
 
+/// The four names that route a call, each behind its length byte.
+fn put_names(
+    out: &mut BytesMut,
+    service: &ServiceKey,
+    method: &str,
+) -> Result<(), InvocationError> {
+    put_str8(out, &service.name, "service name")?;
+    put_str8(out, &service.version, "service version")?;
+    put_str8(out, &service.group, "service group")?;
+    put_str8(out, method, "method name")
+}
+
+/// The routing bytes of every call to `method` of `service`: what
+/// [`Invocation::parse`] finds at the start of such a call's body (the
+/// provider's routing table is keyed by them). Names too long for a
+/// request fail as [`write_routing`] does.
+pub(crate) fn routing_key(service: &ServiceKey, method: &str) -> Result<BytesMut, InvocationError> {
+    let mut out = BytesMut::new();
+    put_names(&mut out, service, method)?;
+    Ok(out)
+}
+
 /// Writes the routing part of a request body for `method` of `service`
 /// with `attachments` and, for a provider that requires one, its `token`
 /// (as the attachment [`TOKEN`]); the arguments follow it.
@@ -214,10 +242,7 @@ pub fn write_routing(
     attachments: &[(String, String)],
     token: Option<&str>,
 ) -> Result<(), InvocationError> {
-    put_str8(out, &service.name, "service name")?;
-    put_str8(out, &service.version, "service version")?;
-    put_str8(out, &service.group, "service group")?;
-    put_str8(out, method, "method name")?;
+    put_names(out, service, method)?;
     let total = attachments.len() + usize::from(token.is_some());
     let count = u16::try_from(total).map_err(|_| InvocationError::TooLong {
         what: "attachment list",
@@ -258,6 +283,7 @@ mod tests {
         );
         assert_eq!(inv.attachment("trace"), Some("abc"));
         assert_eq!(inv.attachment("other"), None);
+        assert_eq!(inv.routing, &routing_key(&key, "greet").unwrap()[..]);
         for cut in 0..routing_len {
             assert!(Invocation::parse(&out[..cut]).is_err(), "cut at {cut}");
         }

@@ -70,15 +70,14 @@ impl ProviderConnection {
                 return;
             }
         }
-        let found = self
-            .shared
-            .exports
-            .find(inv.service, inv.version, inv.group)
-            .map(|s| (s.dispatch(), s.method(inv.method).cloned()));
-        let (dispatch, method) = match found {
-            Some((dispatch, Some(method))) => (dispatch, method),
-            Some((_, None)) | None => {
+        let (dispatch, method) = match self.shared.routes.find(inv.routing) {
+            Some(route) => (route.dispatch, route.method.clone()),
+            None => {
                 if two_way {
+                    let found = self
+                        .shared
+                        .exports
+                        .find(inv.service, inv.version, inv.group);
                     let message = match found {
                         None => format!(
                             "no service {} (version {:?}, group {:?})",

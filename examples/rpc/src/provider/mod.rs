@@ -29,6 +29,7 @@ mod connection;
 mod method;
 mod pool;
 mod responder;
+mod routes;
 mod service;
 mod shared;
 mod token;
@@ -48,6 +49,7 @@ use gyre_reactor::{
     ServerBootstrap,
 };
 use pool::Pool;
+use routes::Routes;
 use service::Exports;
 use shared::Shared;
 use std::net::SocketAddr;
@@ -375,6 +377,7 @@ impl ProviderBuilder {
         }
         let keys: Vec<ServiceKey> = exports.keys().cloned().collect();
         let shared = Arc::new(Shared {
+            routes: Routes::new(&exports),
             exports,
             max_body: self.max_body,
             filters: Arc::from(self.filters),

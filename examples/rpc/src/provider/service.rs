@@ -106,6 +106,7 @@ impl Service {
         self.dispatch
     }
 
+    #[cfg(test)]
     pub(crate) fn method(&self, name: &str) -> Option<&Arc<MethodEntry>> {
         self.methods.get(name)
     }
@@ -238,7 +239,9 @@ impl Exports {
         list.push(Arc::new(service));
     }
 
-    /// The service named by the request's coordinates, without allocating.
+    /// The service named by the request's coordinates, without allocating:
+    /// what a call that has no route is told (calls find their methods
+    /// through the routing table).
     pub(crate) fn find(&self, name: &str, version: &str, group: &str) -> Option<&Arc<Service>> {
         self.by_name
             .get(name)?
@@ -247,7 +250,12 @@ impl Exports {
     }
 
     pub(crate) fn keys(&self) -> impl Iterator<Item = &ServiceKey> {
-        self.by_name.values().flatten().map(|s| &s.key)
+        self.services().map(|s| &s.key)
+    }
+
+    /// Every service exported.
+    pub(crate) fn services(&self) -> impl Iterator<Item = &Arc<Service>> {
+        self.by_name.values().flatten()
     }
 }
 

@@ -1,7 +1,9 @@
 //! What every connection of a provider shares, and its worker pool's jobs
-//! point back to: the exported services, the limits, the filters and the
-//! in-flight count. Plain data; uses the service table and the filters.
+//! point back to: the exported services and their routes, the limits, the
+//! filters and the in-flight count. Plain data; uses the service and
+//! routing tables and the filters.
 
+use super::routes::Routes;
 use super::service::Exports;
 use crate::filter::Filter;
 use std::sync::atomic::AtomicUsize;
@@ -10,6 +12,8 @@ use std::sync::Arc;
 /// What every connection of a provider shares.
 pub(crate) struct Shared {
     pub(crate) exports: Exports,
+    /// Every exported method by its calls' routing bytes.
+    pub(crate) routes: Routes,
     pub(crate) max_body: usize,
     /// Filters around every call.
     pub(crate) filters: Arc<[Arc<dyn Filter>]>,
