@@ -166,3 +166,44 @@ fn lifecycle_callbacks_come_in_order_with_end_of_batch() {
     assert!(events[2] == "2:20:true", "{log:?}");
     assert!(log.iter().any(|l| l.starts_with("batch")));
 }
+
+/// Forty events held back by a first stage reach the next stages as one
+/// batch: a shared stage and the owner stage each see `end_of_batch` once,
+/// on the last (a batch this long lends its last event apart from the
+/// others).
+#[test]
+fn a_long_batch_ends_once_on_its_last_event_for_shared_and_owner_stages() {
+    const N: usize = 40;
+    let shared_ends = Arc::new(Mutex::new(Vec::new()));
+    let owned_ends = Arc::new(Mutex::new(Vec::new()));
+    let mut graph = Disruptor::builder(64, || 0u64)
+        .wait_strategy(YieldingWait::default())
+        .single_producer()
+        .unwrap();
+    let gate = Arc::new(Mutex::new(()));
+    let held = gate.lock().unwrap();
+    let g = gate.clone();
+    let (s, o) = (shared_ends.clone(), owned_ends.clone());
+    graph
+        .handle_events_with(Stage::new(move |_: &u64, _: i64, _: bool| {
+            drop(g.lock().unwrap())
+        }))
+        .then(Stage::new(move |e: &u64, seq: i64, end: bool| {
+            s.lock().unwrap().push((seq, *e, end))
+        }));
+    let graph = graph.then_owner(Stage::owner(move |e: &mut u64, seq: i64, end: bool| {
+        o.lock().unwrap().push((seq, std::mem::take(e), end))
+    }));
+    let (mut p, d) = graph.start().unwrap();
+    p.batch_publish(N, |i, e| *e = 10 * i as u64).unwrap();
+    drop(held);
+    drop(p);
+    d.join();
+    for ends in [shared_ends, owned_ends] {
+        let seen = ends.lock().unwrap().clone();
+        let expected: Vec<_> = (0..N)
+            .map(|i| (i as i64, 10 * i as u64, i == N - 1))
+            .collect();
+        assert_eq!(seen, expected);
+    }
+}
