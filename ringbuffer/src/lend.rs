@@ -5,23 +5,19 @@
 //! shared stage costs exactly what it did before. Uses the ring and the
 //! handler traits.
 //!
-//! In a batch of [`LAST_APART_FROM`] events or more, the last is lent on
-//! its own, after the others: every other event goes to the handler with
-//! `end_of_batch` a constant `false`, so once the handler is inlined its
-//! end-of-batch branch is gone from the per-event loop. A consumer taking
-//! large batches runs that loop at a few cycles an event, where one
-//! compare and branch an event show; a short batch keeps the one loop,
-//! where the second call cost more than it saved (BENCHMARKS.md, issue
-//! 22, sixteenth session).
+//! In a full batch (the ring's `max_batch` events: the consumer was that
+//! far behind) the last event is lent on its own, after the others: every
+//! other event goes to the handler with `end_of_batch` a constant `false`,
+//! so once the handler is inlined its end-of-batch branch is gone from the
+//! per-event loop. A consumer that is behind runs that loop at a few
+//! cycles an event, where one compare and branch an event show. A batch
+//! that empties the backlog keeps the one loop: there the consumer waits
+//! on its producer anyway, and a faster loop only looks at the cursor
+//! sooner (BENCHMARKS.md, issue 22, sixteenth session).
 
 use crate::handler::{EventHandler, OwningHandler, OwningWorkHandler, WorkHandler};
 use crate::ring::Core;
 use crate::wait::WaitStrategy;
-
-/// The batch size from which the last event is lent apart (see the
-/// module's doc): with one event published at a time a consumer's batches
-/// are mostly shorter.
-const LAST_APART_FROM: i64 = 16;
 
 /// What the batch processor needs of its handler.
 pub trait BatchLend<E> {
@@ -87,7 +83,7 @@ impl<E, H: EventHandler<E>> BatchLend<E> for Shared<H> {
         // SAFETY: the caller's contract is `read_each`'s (and `read`'s for
         // `hi`, a sequence of the range: the barrier returns `hi >= lo`).
         unsafe {
-            if hi - lo + 1 < LAST_APART_FROM {
+            if hi - lo + 1 < core.max_batch {
                 core.read_each(lo, hi, |sequence, event| {
                     *current = sequence;
                     self.0.on_event(event, sequence, sequence == hi);
@@ -131,7 +127,7 @@ impl<E, H: OwningHandler<E>> BatchLend<E> for Owned<H> {
         // SAFETY: the caller's contract is `own_each`'s for an owner (and
         // `own`'s for `hi`, a sequence of the range).
         unsafe {
-            if hi - lo + 1 < LAST_APART_FROM {
+            if hi - lo + 1 < core.max_batch {
                 core.own_each(lo, hi, |sequence, event| {
                     *current = sequence;
                     self.0.on_event(event, sequence, sequence == hi);
