@@ -58,6 +58,21 @@ pub struct Shared<H>(pub(crate) H);
 /// A handler of the graph's owner stage.
 pub struct Owned<H>(pub(crate) H);
 
+/// Calls `lend(from, to, end)` for the runs that make up the batch
+/// `lo..=hi` (see the module's doc): a short batch as one run with `end`
+/// `None` (the flag is `sequence == hi`), a full one as all but its last
+/// event with `Some(false)`, then its last with `Some(true)`. Inlined, each
+/// run's flag is a constant.
+#[inline(always)]
+fn in_runs(lo: i64, hi: i64, max_batch: i64, mut lend: impl FnMut(i64, i64, Option<bool>)) {
+    if hi - lo + 1 < max_batch {
+        lend(lo, hi, None);
+    } else {
+        lend(lo, hi - 1, Some(false));
+        lend(hi, hi, Some(true));
+    }
+}
+
 impl<E, H: EventHandler<E>> BatchLend<E> for Shared<H> {
     fn on_start(&mut self) {
         self.0.on_start();
@@ -80,25 +95,18 @@ impl<E, H: EventHandler<E>> BatchLend<E> for Shared<H> {
         hi: i64,
         current: &mut i64,
     ) {
-        // SAFETY: the caller's contract is `read_each`'s (and `read`'s for
-        // `hi`, a sequence of the range: the barrier returns `hi >= lo`).
-        unsafe {
-            if hi - lo + 1 < core.max_batch {
-                core.read_each(lo, hi, |sequence, event| {
+        in_runs(lo, hi, core.max_batch, |from, to, end| {
+            // SAFETY: the caller's contract is `read_each`'s, and
+            // `from..=to` lies within `lo..=hi`.
+            unsafe {
+                core.read_each(from, to, |sequence, event| {
                     *current = sequence;
-                    self.0.on_event(event, sequence, sequence == hi);
+                    self.0
+                        .on_event(event, sequence, end.unwrap_or(sequence == hi));
                     true
-                });
-                return;
-            }
-            core.read_each(lo, hi - 1, |sequence, event| {
-                *current = sequence;
-                self.0.on_event(event, sequence, false);
-                true
-            });
-            *current = hi;
-            core.read(hi, |event| self.0.on_event(event, hi, true));
-        }
+                })
+            };
+        });
     }
 }
 
@@ -124,25 +132,18 @@ impl<E, H: OwningHandler<E>> BatchLend<E> for Owned<H> {
         hi: i64,
         current: &mut i64,
     ) {
-        // SAFETY: the caller's contract is `own_each`'s for an owner (and
-        // `own`'s for `hi`, a sequence of the range).
-        unsafe {
-            if hi - lo + 1 < core.max_batch {
-                core.own_each(lo, hi, |sequence, event| {
+        in_runs(lo, hi, core.max_batch, |from, to, end| {
+            // SAFETY: the caller's contract is `own_each`'s for an owner,
+            // and `from..=to` lies within `lo..=hi`.
+            unsafe {
+                core.own_each(from, to, |sequence, event| {
                     *current = sequence;
-                    self.0.on_event(event, sequence, sequence == hi);
+                    self.0
+                        .on_event(event, sequence, end.unwrap_or(sequence == hi));
                     true
-                });
-                return;
-            }
-            core.own_each(lo, hi - 1, |sequence, event| {
-                *current = sequence;
-                self.0.on_event(event, sequence, false);
-                true
-            });
-            *current = hi;
-            core.own(hi, |event| self.0.on_event(event, hi, true));
-        }
+                })
+            };
+        });
     }
 }
 
