@@ -228,7 +228,7 @@ impl ConsumerBuilder {
     /// the loop has read the answer, so while answers flow its core does
     /// not go idle (as with a busy poll, and at some CPU). On one 2-vCPU
     /// VM, where waking an idle vCPU takes 25-35 µs, that made 64 calls
-    /// in flight 1.14-1.31x faster; on another it changed nothing (the
+    /// in flight 1.05-1.31x faster; on another it changed nothing (the
     /// repository's BENCHMARKS.md).
     ///
     /// Turn it on only where calls are awaited on a tokio runtime with
