@@ -70,8 +70,10 @@ impl ProviderConnection {
                 return;
             }
         }
+        // Borrowed (a field apart from `scratch`): only a pooled call takes
+        // its own count of the method.
         let (dispatch, method) = match self.shared.routes.find(inv.routing) {
-            Some(route) => (route.dispatch, route.method.clone()),
+            Some(route) => (route.dispatch, &route.method),
             None => {
                 if two_way {
                     let found = self
@@ -103,7 +105,7 @@ impl ProviderConnection {
                 // Counted out by the worker, or by the pool's refusal.
                 self.shared.in_flight.fetch_add(1, Ordering::AcqRel);
                 ctx.fire_read(Call {
-                    method,
+                    method: method.clone(),
                     peer: ctx.channel().peer_addr(),
                     request_id: id,
                     serialization: ser,
@@ -118,7 +120,7 @@ impl ProviderConnection {
                         id,
                         ser,
                         self.shared.max_body,
-                        &method,
+                        method,
                         call,
                         inv.args,
                         &self.shared.filters,
@@ -132,7 +134,7 @@ impl ProviderConnection {
                     // Counted out by the responder's answer.
                     self.shared.in_flight.fetch_add(1, Ordering::AcqRel);
                     start_deferred(
-                        &method,
+                        method,
                         call,
                         id,
                         ser,

@@ -105,11 +105,6 @@ impl Service {
     pub fn dispatch(&self) -> Dispatch {
         self.dispatch
     }
-
-    #[cfg(test)]
-    pub(crate) fn method(&self, name: &str) -> Option<&Arc<MethodEntry>> {
-        self.methods.get(name)
-    }
 }
 
 /// Builds a [`Service`].
@@ -286,19 +281,19 @@ mod tests {
         let s = exports.find("s", "", "").unwrap();
         let ser = Serialization::Json;
         let mut out = BytesMut::new();
-        now(s.method("add").unwrap())(ser, b"[2,3]", &mut out).unwrap();
+        now(s.methods.get("add").unwrap())(ser, b"[2,3]", &mut out).unwrap();
         assert_eq!(&out[..], b"5");
-        let e = now(s.method("no").unwrap())(ser, b"null", &mut out).unwrap_err();
+        let e = now(s.methods.get("no").unwrap())(ser, b"null", &mut out).unwrap_err();
         assert_eq!(
             (e.status, e.message.as_str()),
             (Status::ServiceError, "nope")
         );
-        let e = now(s.method("add").unwrap())(ser, b"[2", &mut out).unwrap_err();
+        let e = now(s.methods.get("add").unwrap())(ser, b"[2", &mut out).unwrap_err();
         assert_eq!(e.status, Status::BadRequest);
-        let e = now(s.method("boom").unwrap())(ser, b"null", &mut out).unwrap_err();
+        let e = now(s.methods.get("boom").unwrap())(ser, b"null", &mut out).unwrap_err();
         assert_eq!(e.status, Status::ServerError);
         assert_eq!(e.message, "method panicked: boom");
-        assert!(s.method("missing").is_none());
+        assert!(!s.methods.contains_key("missing"));
         assert!(exports.find("s", "2.0", "").is_none());
     }
 }
