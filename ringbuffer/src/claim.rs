@@ -34,6 +34,9 @@ pub(crate) mod private {
         ) -> Result<i64, PublishError>;
         fn publish<E, W: WaitStrategy>(&mut self, core: &Core<E, W>, lo: i64, hi: i64);
         fn remaining_capacity<E, W: WaitStrategy>(&self, core: &Core<E, W>) -> i64;
+        /// The gating sequences, the only thing a sequencer owns that
+        /// needs dropping: a producer's drop hands them on as a value.
+        fn into_gating(self) -> Box<[Arc<Sequence>]>;
     }
 }
 
@@ -101,28 +104,32 @@ impl SingleProducerSequencer {
     }
 }
 
-impl SingleProducerSequencer {
-    /// The slow path of `claim`, out of line so the fast path stays small
-    /// enough to inline into every publish: the disruptor has stopped, or
-    /// the cached gate says the ring may be full.
-    #[cold]
-    #[inline(never)]
-    fn claim_slowly<E, W: WaitStrategy>(
-        &mut self,
-        core: &Core<E, W>,
-        hi: i64,
-    ) -> Result<(), PublishError> {
+/// The slow path of a single producer's `claim`, out of line so the fast
+/// path stays small enough to inline into every publish: the disruptor has
+/// stopped, or the cached gate says the ring may be full. Returns the gate
+/// it found.
+#[cold]
+#[inline(never)]
+fn claim_slowly<E, W: WaitStrategy>(
+    core: &Core<E, W>,
+    gating: &[Arc<Sequence>],
+    next: i64,
+    hi: i64,
+) -> Result<i64, PublishError> {
+    if core.stop_at() != crate::ring::RUNNING {
+        return Err(PublishError::Closed);
+    }
+    let wrap = hi - core.capacity();
+    let mut backoff = Backoff::new(!core.wait.never_parks());
+    loop {
+        let gate = minimum(gating, next);
+        if wrap <= gate {
+            return Ok(gate);
+        }
         if core.stop_at() != crate::ring::RUNNING {
             return Err(PublishError::Closed);
         }
-        let mut backoff = Backoff::new(!core.wait.never_parks());
-        while !self.has_capacity(core, hi) {
-            if core.stop_at() != crate::ring::RUNNING {
-                return Err(PublishError::Closed);
-            }
-            backoff.snooze();
-        }
-        Ok(())
+        backoff.snooze();
     }
 }
 
@@ -138,10 +145,13 @@ impl Claim for SingleProducerSequencer {
         // keeps `next` in a register. With the stop checked first and
         // returning on its own, the compiler kept `next` on the stack, and
         // each publish waited on a store and a load of it: 10-15% of single
-        // publish (BENCHMARKS.md, issue 22, twelfth session).
+        // publish (BENCHMARKS.md, issue 22, twelfth session). The slow path
+        // is handed values, not `self`: a call given the sequencer's address
+        // would keep it in memory, and `next` would be stored before every
+        // publish (see the producer's `Drop`).
         let hi = self.next + n;
         if hi - core.capacity() > self.cached_gate || core.stop_at() != crate::ring::RUNNING {
-            self.claim_slowly(core, hi)?;
+            self.cached_gate = claim_slowly(core, &self.gating, self.next, hi)?;
         }
         self.next = hi;
         Ok(hi)
@@ -173,6 +183,11 @@ impl Claim for SingleProducerSequencer {
     fn remaining_capacity<E, W: WaitStrategy>(&self, core: &Core<E, W>) -> i64 {
         let consumed = minimum(&self.gating, self.next);
         core.capacity() - (self.next - consumed)
+    }
+
+    #[inline(always)]
+    fn into_gating(self) -> Box<[Arc<Sequence>]> {
+        self.gating
     }
 }
 
@@ -298,6 +313,11 @@ impl Claim for MultiProducerSequencer {
         let produced = core.cursor.get();
         let consumed = minimum(&self.gating, produced);
         core.capacity() - (produced - consumed)
+    }
+
+    #[inline(always)]
+    fn into_gating(self) -> Box<[Arc<Sequence>]> {
+        self.gating
     }
 }
 
