@@ -24,6 +24,15 @@ use std::time::{Duration, Instant};
 /// clone). When the last producer handle drops, the disruptor drains:
 /// every published event reaches every stage, then the stage threads exit.
 ///
+/// For the fastest publishing loop, keep the producer in a local variable
+/// of the thread that publishes (as in the example below, or moved into the publishing thread's closure). The compiler then
+/// holds a single producer's claim counter in a register, and a publish
+/// stores only the event and the cursor. A producer reached through a
+/// reference (a field of a struct behind `&mut self`) must store the
+/// counter before every publish too, since the cursor's release store
+/// orders every store that another thread might see: in the ring bench
+/// that third store cost single publish about a fifth of its rate.
+///
 /// ```
 /// use gyre_ringbuffer::{Disruptor, Stage};
 /// use std::sync::{atomic::{AtomicU64, Ordering}, Arc};
@@ -238,9 +247,8 @@ impl<E, W: WaitStrategy, C: Sequencer> Drop for Producer<E, W, C> {
         // the producer's own address. A producer kept in a local whose
         // address nothing takes stays out of memory: its claim counter lives
         // in a register across publishes instead of being stored before
-        // every release of the cursor, a store per event that cost single
-        // publish about a third of its rate (BENCHMARKS.md, issue 22,
-        // seventeenth session).
+        // every release of the cursor: single publish ran 1.25x as fast
+        // without that store (BENCHMARKS.md, issue 22, seventeenth session).
         //
         // SAFETY: each field is taken exactly once, here, and `self` is not
         // used again.
