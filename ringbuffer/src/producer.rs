@@ -286,9 +286,13 @@ impl<E, W: WaitStrategy, C: Sequencer> std::fmt::Debug for Producer<E, W, C> {
 
 #[cfg(all(test, not(loom)))]
 mod tests {
-    use crate::{Disruptor, Stage};
+    use super::Producer;
+    use crate::claim::Sequencer;
+    use crate::ring::Core;
+    use crate::wait::BlockingWait;
+    use crate::{BuildError, Disruptor, DisruptorBuilder, Graph, Stage};
     use std::sync::atomic::{AtomicUsize, Ordering};
-    use std::sync::Arc;
+    use std::sync::{Arc, Weak};
 
     /// An event that counts its drops: a ring's events drop with its core.
     struct Counted(Arc<AtomicUsize>);
@@ -301,9 +305,34 @@ mod tests {
 
     const CAPACITY: usize = 8;
 
-    fn counting_ring(drops: &Arc<AtomicUsize>) -> crate::DisruptorBuilder<Counted> {
+    /// The test ring's core, as a producer shares it.
+    type TestCore = Weak<Core<Counted, BlockingWait>>;
+
+    /// A started graph of one stage over a ring of `Counted`, its producer,
+    /// and a `Weak` to the core it shares.
+    fn started<C: Sequencer>(
+        sequencer: impl FnOnce(
+            DisruptorBuilder<Counted>,
+        ) -> Result<Graph<Counted, BlockingWait, C>, BuildError>,
+        drops: &Arc<AtomicUsize>,
+    ) -> (
+        Producer<Counted, BlockingWait, C>,
+        Disruptor<Counted>,
+        TestCore,
+    ) {
         let drops = drops.clone();
-        Disruptor::builder(CAPACITY, move || Counted(drops.clone()))
+        let builder = Disruptor::builder(CAPACITY, move || Counted(drops.clone()));
+        let mut graph = sequencer(builder).unwrap();
+        graph.handle_events_with(Stage::new(|_: &Counted, _: i64, _: bool| {}));
+        let (producer, disruptor) = graph.start().unwrap();
+        let core = Arc::downgrade(&producer.core);
+        (producer, disruptor, core)
+    }
+
+    /// Every handle is gone: the core must be freed, its events with it.
+    fn assert_released(core: TestCore, drops: &AtomicUsize) {
+        assert!(core.upgrade().is_none(), "the core outlived every handle");
+        assert_eq!(drops.load(Ordering::Relaxed), CAPACITY);
     }
 
     // The producer drops its fields by hand (moved out of `ManuallyDrop`):
@@ -312,26 +341,19 @@ mod tests {
     #[test]
     fn the_last_single_producer_releases_the_core() {
         let drops = Arc::new(AtomicUsize::new(0));
-        let mut graph = counting_ring(&drops).single_producer().unwrap();
-        graph.handle_events_with(Stage::new(|_: &Counted, _: i64, _: bool| {}));
-        let (mut producer, disruptor) = graph.start().unwrap();
-        let core = Arc::downgrade(&producer.core);
+        let (mut producer, disruptor, core) = started(|b| b.single_producer(), &drops);
         for _ in 0..20 {
             producer.publish(|_| {}).unwrap();
         }
         drop(producer);
         assert_eq!(disruptor.join().processed, 20);
-        assert!(core.upgrade().is_none(), "the core outlived every handle");
-        assert_eq!(drops.load(Ordering::Relaxed), CAPACITY);
+        assert_released(core, &drops);
     }
 
     #[test]
     fn cloned_producers_release_the_core_once_and_drain_at_the_last() {
         let drops = Arc::new(AtomicUsize::new(0));
-        let mut graph = counting_ring(&drops).multi_producer().unwrap();
-        graph.handle_events_with(Stage::new(|_: &Counted, _: i64, _: bool| {}));
-        let (mut producer, disruptor) = graph.start().unwrap();
-        let core = Arc::downgrade(&producer.core);
+        let (mut producer, disruptor, core) = started(|b| b.multi_producer(), &drops);
         let mut clones: Vec<_> = (0..3).map(|_| producer.clone()).collect();
         for clone in &mut clones {
             clone.publish(|_| {}).unwrap();
@@ -341,7 +363,6 @@ mod tests {
         producer.publish(|_| {}).unwrap();
         drop(producer);
         assert_eq!(disruptor.join().processed, 4);
-        assert!(core.upgrade().is_none(), "the core outlived every handle");
-        assert_eq!(drops.load(Ordering::Relaxed), CAPACITY);
+        assert_released(core, &drops);
     }
 }
