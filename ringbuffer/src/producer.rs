@@ -266,13 +266,15 @@ impl<E, W: WaitStrategy, C: Sequencer> Drop for Producer<E, W, C> {
 /// producer drains the disruptor.
 #[inline(never)]
 fn release<E, W: WaitStrategy>(core: Arc<Core<E, W>>, gating: Box<[Arc<Sequence>]>) {
-    drop(gating);
     if core.producers.fetch_sub(1, Ordering::AcqRel) == 1 {
         // The last producer is gone: every claim has been published (each
         // publish call publishes before returning, even on panic), so the
         // cursor is the last event there will ever be.
         core.drain_to(core.cursor.get());
     }
+    // As the fields' own drops did before: after the drain, core first.
+    drop(core);
+    drop(gating);
 }
 
 impl<E, W: WaitStrategy, C: Sequencer> std::fmt::Debug for Producer<E, W, C> {
