@@ -25,9 +25,10 @@ use std::time::{Duration, Instant};
 /// every published event reaches every stage, then the stage threads exit.
 ///
 /// For the fastest publishing loop, keep the producer in a local variable
-/// of the thread that publishes (as in the example below, or moved into the publishing thread's closure). The compiler then
-/// holds a single producer's claim counter in a register, and a publish
-/// stores only the event and the cursor. A producer reached through a
+/// of the thread that publishes (as in the example below, or moved into
+/// the publishing thread's closure). The compiler then holds a single
+/// producer's claim counter in a register, and a publish stores only the
+/// event and the cursor. A producer reached through a
 /// reference (a field of a struct behind `&mut self`) must store the
 /// counter before every publish too, since the cursor's release store
 /// orders every store that another thread might see: in the ring bench
@@ -272,7 +273,8 @@ fn release<E, W: WaitStrategy>(core: Arc<Core<E, W>>, gating: Box<[Arc<Sequence>
         // cursor is the last event there will ever be.
         core.drain_to(core.cursor.get());
     }
-    // As the fields' own drops did before: after the drain, core first.
+    // The fields go after the drain, in their declaration order, as a
+    // plain struct's fields would.
     drop(core);
     drop(gating);
 }
@@ -338,7 +340,7 @@ mod tests {
     }
 
     // The producer drops its fields by hand (moved out of `ManuallyDrop`):
-    // these fail if it leaks its share of the core or drops it twice.
+    // these fail if it keeps its share of the core or a clone's drop drains.
 
     #[test]
     fn the_last_single_producer_releases_the_core() {
