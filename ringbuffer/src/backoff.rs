@@ -78,63 +78,6 @@ impl Backoff {
     }
 }
 
-/// How long a consumer that has caught up with a dense stream pauses
-/// before it looks again (see `SequenceBarrier::first_look`): a few
-/// cache-line transfers between cores (70-150 ns each on the VMs we
-/// measure on), long enough for a producer to publish a batch, short next
-/// to any thread wake-up. On the AMD EPYC VM 1p1c busy-spin publish ran at
-/// 190-290 M events/s with 200 ns and 235-350 M with 400 ns, and the
-/// latency of paced traffic was the same for both (BENCHMARKS.md).
-#[cfg_attr(loom, allow(dead_code))] // the loom build breathes one spin
-const BREATH: Duration = Duration::from_nanos(400);
-
-/// How many spin-loop hints make up a [`BREATH`] on this CPU.
-///
-/// A hint's length differs by an order of magnitude between CPU kinds
-/// (about 24 ns on the AMD EPYC VMs we measure on, 35-45 ns on Intel
-/// cores since Skylake, a few ns on older ones), so a fixed count would
-/// breathe for very different times. It is measured once per process, on
-/// the first call, as the shortest of four samples of 256 hints (about
-/// 25 µs in all here).
-pub(crate) fn breath_spins() -> u32 {
-    #[cfg(not(loom))]
-    {
-        static SPINS_PER_BREATH: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
-        *SPINS_PER_BREATH.get_or_init(|| {
-            const SAMPLE: u32 = 256;
-            // The shortest of a few samples: a sample the scheduler (or the
-            // hypervisor) interrupted is long, and would make the breath short.
-            let fastest = (0..4)
-                .map(|_| {
-                    let start = std::time::Instant::now();
-                    for _ in 0..SAMPLE {
-                        std::hint::spin_loop();
-                    }
-                    start.elapsed()
-                })
-                .min()
-                .unwrap_or_default();
-            let per_spin = fastest.as_nanos().max(1) as f64 / f64::from(SAMPLE);
-            (BREATH.as_nanos() as f64 / per_spin)
-                .ceil()
-                .clamp(1.0, 256.0) as u32
-        })
-    }
-    #[cfg(loom)]
-    {
-        1
-    }
-}
-
-/// Pause for `spins` spin-loop hints: a breath (see [`breath_spins`]).
-#[cold]
-#[inline(never)]
-pub(crate) fn breathe(spins: u32) {
-    for _ in 0..spins {
-        sync::spin_loop();
-    }
-}
-
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;

@@ -7,6 +7,7 @@
 //! events. Either way the wait condition's `available()` is what may be
 //! read, so the barrier returns it as it is.
 
+use crate::breath::Breath;
 use crate::error::WaitError;
 use crate::ring::Core;
 use crate::sequence::Sequence;
@@ -22,23 +23,19 @@ pub(crate) struct SequenceBarrier<E, W> {
     /// [`first_look`](Self::first_look)). The barrier belongs to one
     /// consumer thread, so a `Cell` is enough.
     dense: Cell<bool>,
-    /// The breath's length in spin-loop hints, measured for this CPU; 0
-    /// where the wait strategy does not spin (it would only burn a core).
-    breath_spins: u32,
+    /// The breath a consumer takes after catching up; none where the wait
+    /// strategy does not spin (it would only burn a core).
+    breath: Option<Breath>,
 }
 
 impl<E, W: WaitStrategy> SequenceBarrier<E, W> {
     pub(crate) fn new(core: Arc<Core<E, W>>, dependencies: Vec<Arc<Sequence>>) -> Self {
-        let breath_spins = if core.wait.spins_first() {
-            crate::backoff::breath_spins()
-        } else {
-            0
-        };
+        let breath = core.wait.spins_first().then(Breath::new);
         SequenceBarrier {
             core,
             dependencies: dependencies.into_boxed_slice(),
             dense: Cell::new(false),
-            breath_spins,
+            breath,
         }
     }
 
@@ -90,7 +87,8 @@ impl<E, W: WaitStrategy> SequenceBarrier<E, W> {
     /// for the one or two events published meanwhile, and the producer's
     /// next store would have to take the line back: with both spinning, the
     /// line crossed between the cores about once per event. After the
-    /// breath a batch has gathered.
+    /// breath a batch has gathered. The breath is 400 ns where lines cross
+    /// quickly and longer where they do not (see `breath.rs`).
     ///
     /// Only a look that finds events without a pause keeps the stream
     /// dense, so a breath is taken at most once per catch-up: traffic the
@@ -105,12 +103,11 @@ impl<E, W: WaitStrategy> SequenceBarrier<E, W> {
             self.dense.set(true);
             return available;
         }
-        if !self.dense.get() || self.breath_spins == 0 {
+        let Some(breath) = self.breath.as_ref().filter(|_| self.dense.get()) else {
             return available;
-        }
-        crate::backoff::breathe(self.breath_spins);
+        };
         self.dense.set(false);
-        condition.available()
+        breath.then_look(sequence, || condition.available())
     }
 
     /// The highest readable sequence now, without waiting (may be below `sequence`).
@@ -163,14 +160,7 @@ mod tests {
         let core =
             Core::new(8, &mut || 0u64, crate::wait::BlockingWait::default(), false).expect("core");
         let blocking = SequenceBarrier::new(Arc::new(core), Vec::new());
-        assert_eq!(blocking.breath_spins, 0);
-        assert_ne!(barrier().breath_spins, 0, "busy-spin breathes");
-    }
-
-    #[test]
-    fn a_breath_is_at_least_one_spin_and_bounded() {
-        let spins = crate::backoff::breath_spins();
-        println!("a breath is {spins} spin hints here");
-        assert!((1..=256).contains(&spins), "{spins}");
+        assert!(blocking.breath.is_none());
+        assert!(barrier().breath.is_some(), "busy-spin breathes");
     }
 }

@@ -91,6 +91,7 @@ mod affinity;
 mod availability;
 mod backoff;
 mod barrier;
+mod breath;
 mod builder;
 mod claim;
 mod disruptor;

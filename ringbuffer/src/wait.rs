@@ -113,7 +113,9 @@ pub trait WaitStrategy: Send + Sync + 'static {
     /// Whether `wait_for` starts by looking at the sequences in a spin loop.
     ///
     /// A consumer on such a strategy that has caught up with a dense
-    /// stream pauses for about 400 ns before it looks again, so it takes
+    /// stream pauses for a breath before it looks again (400 ns where
+    /// cache lines cross between its core and the producer's quickly, up to
+    /// ten look-times where they cross slowly), so it takes
     /// the next events as a batch rather than pulling the producer's cursor
     /// line across for each one (BENCHMARKS.md, issue 22). A strategy that
     /// goes to sleep at once gains nothing from the pause and would burn a
