@@ -6,11 +6,12 @@
 //! next store must take it back. So a breath is only worth its latency if it
 //! is long next to what a look costs. That cost is not one number: between
 //! the two vCPUs of our VMs a line crosses in a few tens of ns most of the
-//! time, and for minutes at a stretch, when the host runs them far apart
-//! (the `far` regime of the bench's `regime` module), in several times
-//! that. A fixed 400 ns breath, right for the first, left the consumer
-//! looking about once per event in the second: 1p1c busy-spin publish ran
-//! at 69 M events/s there against the `disruptor` crate's 73.
+//! time (30 ns on the AMD EPYC Zen 5 VM), and for minutes at a stretch,
+//! when the host runs them far apart (the `far` regime of the bench's
+//! `regime` module), in several times that (130 ns). A fixed 400 ns breath,
+//! right for the first, left the consumer looking about once per event in
+//! the second: 1p1c busy-spin publish ran at 66-69 M events/s there against
+//! the `disruptor` crate's 63-73.
 //!
 //! So the breath measures itself: every [`SAMPLE_EVERY`]th breath times
 //! itself and the look after it with the CPU's time-stamp counter, and
@@ -19,11 +20,12 @@
 //! looks put it: there the breath is what it always was) and never longer
 //! than [`MAX_STRETCH`] times that. It stretches only for a stream whose
 //! events come faster than one per look: a slower one (an event every
-//! 300 ns with a look of 150) is served better one event at a time than by
+//! 300 ns with a look of 130) is served better one event at a time than by
 //! making its events wait out a long breath. In the far regime this took
-//! 1p1c publish from 69 to 163 M events/s, with paced traffic's latency
-//! unchanged in both regimes (BENCHMARKS.md, issue 22, eighteenth
-//! session). Traffic the consumer keeps up with never breathes at all.
+//! 1p1c publish from 66-69 to 134-163 M events/s; paced traffic's median
+//! and 90th-percentile latency moved 7% at most there and not at all in
+//! the near regime (BENCHMARKS.md, issue 22, eighteenth session). Traffic
+//! the consumer keeps up with never breathes at all.
 //!
 //! Uses only `sync` (the spin hint), `std`'s clock and the x86-64 counter.
 
