@@ -283,11 +283,16 @@ mod tests {
         }
     }
 
+    /// Record `sample` `times` times.
+    fn feed(breath: &Breath, times: usize, sample: Sample) {
+        for _ in 0..times {
+            breath.record(sample);
+        }
+    }
+
     /// Feed a window of looks of `look` ticks into a dense stream.
     fn window(breath: &Breath, look: u64) {
-        for _ in 0..WINDOW {
-            breath.record(sample(look, 64));
-        }
+        feed(breath, WINDOW, sample(look, 64));
     }
 
     #[test]
@@ -318,23 +323,17 @@ mod tests {
         let breath = Breath::with_floor(40);
         // Three events in a breath of 400 ticks, a look 100: one event
         // every 133 ticks, slower than looking for each.
-        for _ in 0..WINDOW {
-            breath.record(sample(100, 3));
-        }
+        feed(&breath, WINDOW, sample(100, 3));
         assert_eq!(breath.spins(), 40);
         // Four in the same breath come one per look: stretch.
-        for _ in 0..WINDOW {
-            breath.record(sample(100, 4));
-        }
+        feed(&breath, WINDOW, sample(100, 4));
         assert_eq!(breath.spins(), 100);
     }
 
     #[test]
     fn nothing_changes_before_a_window_is_full() {
         let breath = Breath::with_floor(40);
-        for _ in 0..WINDOW - 1 {
-            breath.record(sample(100, 64));
-        }
+        feed(&breath, WINDOW - 1, sample(100, 64));
         assert_eq!(breath.spins(), 40);
         breath.record(sample(100, 64));
         assert_eq!(breath.spins(), 100);
@@ -362,9 +361,7 @@ mod tests {
             breath: 40_000,
             ..sample(100, 64)
         });
-        for _ in 1..WINDOW {
-            breath.record(sample(100, 64));
-        }
+        feed(&breath, WINDOW - 1, sample(100, 64));
         assert_eq!(breath.spins(), 100);
     }
 
