@@ -154,7 +154,9 @@ impl Breath {
         }
         looks.sort_unstable();
         let spins = if self.crowded.get() > WINDOW / 2 {
-            (LOOKS_PER_BREATH * looks[WINDOW / 2]).div_ceil(self.ticks_per_spin.get())
+            LOOKS_PER_BREATH
+                .saturating_mul(looks[WINDOW / 2])
+                .div_ceil(self.ticks_per_spin.get())
         } else {
             0
         };
@@ -199,10 +201,11 @@ fn stretch(floor: u32, spins: u64) -> u32 {
 fn ticks() -> u64 {
     use std::arch::x86_64::{_mm_lfence, _rdtsc};
     // SAFETY: `lfence` needs SSE2, which every x86-64 CPU has (it is in the
-    // target's baseline); `rdtsc` only reads a register, and user space may
-    // run it wherever Linux runs (the kernel leaves CR4.TSD clear unless a
-    // process opts in with `prctl(PR_SET_TSC)`, which this crate never does).
-    // Neither touches memory.
+    // target's baseline), and only orders this thread's loads. `rdtsc` reads
+    // a counter into registers; Linux lets user space run it unless the
+    // process asked otherwise with `prctl(PR_SET_TSC)` (which this crate
+    // never does; a tool that does, like `rr`, emulates it or raises a
+    // signal, never leaves memory undefined). Neither writes memory.
     unsafe {
         _mm_lfence();
         let now = _rdtsc();
@@ -349,6 +352,10 @@ mod tests {
         assert_eq!(breath.spins(), 150);
         // ...but a window of them stretches the breath only so far.
         window(&breath, 3_000_000);
+        assert_eq!(breath.spins(), 40 * MAX_STRETCH);
+        // A counter that jumped (a thread moved to a core whose counter
+        // runs ahead) neither overflows nor stretches further.
+        window(&breath, u64::MAX);
         assert_eq!(breath.spins(), 40 * MAX_STRETCH);
     }
 
