@@ -115,9 +115,9 @@ pub trait WaitStrategy: Send + Sync + 'static {
     /// A consumer on such a strategy that has caught up with a dense
     /// stream pauses for a breath before it looks again (400 ns where
     /// cache lines cross between its core and the producer's quickly, up to
-    /// ten look-times where they cross slowly), so it takes
-    /// the next events as a batch rather than pulling the producer's cursor
-    /// line across for each one (BENCHMARKS.md, issue 22). A strategy that
+    /// ten look-times where they cross slowly), so it takes the next events
+    /// as a batch rather than pulling the producer's cursor line across for
+    /// each one (BENCHMARKS.md, issue 22). A strategy that
     /// goes to sleep at once gains nothing from the pause and would burn a
     /// core others may need, so the default is `false`; [`BusySpinWait`],
     /// [`YieldingWait`], [`SleepingWait`] and [`PhasedBackoffWait`] say `true`.
