@@ -9,7 +9,10 @@
 //! <value>` lines (above 1: Gyre faster). The line case also runs the floor
 //! (`codec::floor_lines`, a decoder told every line's length, so it never
 //! searches): `floor/<peer>` is the most any decoder returning `Bytes` could
-//! show, and `gyre/floor` what gyre's search costs. Each `gyre/<peer>`
+//! show, and `gyre/floor` what gyre's search costs. It runs the scan floor
+//! too (`codec::scan_floor_lines`, the floor plus one vector pass over every
+//! byte): `gyre/scan-floor` is what the search costs beyond reading the
+//! bytes at all, which on some hosts is most of `gyre/floor`. Each `gyre/<peer>`
 //! ratio also comes as `<bench>-same-round`, the median of each round's
 //! own ratio (the cases of a round run back to back).
 
@@ -57,7 +60,7 @@ fn compare(bench: &str, input: &[u8], rounds: usize, cases: &[(&str, Case)]) {
     // The floor is a ruler: how far above each peer any decoder could be.
     if let Some(&(_, floor)) = rates.iter().find(|(name, _)| name == "floor") {
         for (name, rate) in &rates[1..] {
-            if name != "floor" {
+            if !name.ends_with("floor") {
                 println!("ratio {bench} floor/{name} {:.2}", floor / rate);
             }
         }
@@ -81,6 +84,7 @@ fn main() {
             ("LinesCodec", codec::tokio_lines),
             ("AnyDelimiterCodec", codec::tokio_any_delimiter),
             ("floor", codec::floor_lines),
+            ("scan-floor", codec::scan_floor_lines),
         ],
     );
 
