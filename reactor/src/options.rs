@@ -62,12 +62,13 @@ pub enum FileSend {
     ///
     /// The first file send under `Auto` starts a probe in a thread of its
     /// own (or call [`FileSend::start_probe`] earlier): it sends an
-    /// in-memory file of a few MiB over loopback TCP both ways and keeps
-    /// each path's best time, a few tens of milliseconds in all. Until it
+    /// in-memory file of a few MiB over loopback TCP both ways, eight
+    /// rounds of one send each, a few tens of milliseconds in all. Until it
     /// has measured, and if it cannot (it needs six descriptors while it
     /// runs), `Auto` sends with `sendfile`; once it has, every channel
     /// under `Auto` sends with the winner, splicing through a 1 MiB pipe
-    /// only when that is at least 10% faster. A channel that started a
+    /// only when that took at least 10% less time in the median round.
+    /// A channel that started a
     /// file with `sendfile` may finish it spliced: both send from the
     /// region's position, so no byte moves twice.
     ///
