@@ -10,19 +10,19 @@
 //! choice is measured where it runs, as `../shared/DESIGN.md` asks.
 //!
 //! The probe runs in a thread of its own, started by the first file send
-//! that asks for it (or by [`start`]), never on a loop thread: it sends an
-//! in-memory file (`memfd`, so nothing is left on disk) of [`PROBE_BYTES`]
-//! over a loopback TCP connection to a reader thread, alternating the two
-//! paths, and decides by the median of the rounds' paired ratios (splice's
-//! time over `sendfile`'s in the same round). It holds six descriptors for
-//! the few tens of milliseconds it takes; should it fail (descriptors
-//! exhausted, no `memfd`), the outcome says why and `Auto` means
-//! `sendfile`.
+//! that asks for it (or by [`start`]), never on a loop thread: it sends a
+//! nameless file of [`PROBE_BYTES`] (`O_TMPFILE` in the temporary folder,
+//! else `memfd`: nothing is left behind) over a loopback TCP connection to
+//! a reader thread, alternating the two paths, and decides by the median
+//! of the rounds' paired ratios (splice's time over `sendfile`'s in the
+//! same round). It holds six descriptors for the few tens of milliseconds
+//! it takes; should it fail (descriptors exhausted, a full disk, no
+//! `memfd`), the outcome says why and `Auto` means `sendfile`.
 //!
 //! Holds `send_region`, where the channels' two file paths part. Uses
 //! `gyre-zerocopy` (the region and the pipe the channels send with),
-//! `libc` (`memfd_create`, `poll`) and `std`'s sockets and threads; knows
-//! nothing of channels or loops.
+//! `libc` (`O_TMPFILE`, `memfd_create`, `poll`) and `std`'s files, sockets
+//! and threads; knows nothing of channels or loops.
 
 use gyre_zerocopy::{FileRegion, RegionPipe, SharedFile};
 use std::fs::File;
@@ -63,7 +63,7 @@ const SPLICE_MARGIN: f64 = 1.10;
 const STEP_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// What the probe measured: each path's best time to send [`PROBE_BYTES`]
-/// from an in-memory file over loopback TCP, and the median ratio of the
+/// from a nameless file over loopback TCP, and the median ratio of the
 /// two paths' times in the same round, which decides.
 ///
 /// ```
@@ -162,7 +162,7 @@ fn context(step: &str, e: io::Error) -> io::Error {
 /// send of each (which faults the file's pages in and grows the socket's
 /// buffers), and keeps each path's best and each round's pair.
 pub(crate) fn measure(bytes: u64) -> io::Result<FileSendProbe> {
-    let file = memory_file(bytes)?;
+    let file = probe_file(bytes)?;
     let listener = TcpListener::bind("127.0.0.1:0").map_err(|e| context("bind", e))?;
     let addr = listener.local_addr().map_err(|e| context("bind", e))?;
     let ours = TcpStream::connect(addr).map_err(|e| context("connect", e))?;
@@ -320,9 +320,45 @@ fn wait_for(socket: &TcpStream, events: libc::c_short, step: &str) -> io::Result
     }
 }
 
-/// An in-memory file of `bytes` bytes, its pages written (so resident, as
-/// a file a server sends is usually in the page cache).
-fn memory_file(bytes: u64) -> io::Result<SharedFile> {
+/// A file of `bytes` bytes to send, its pages written (so resident, as a
+/// file a server sends is usually in the page cache): a nameless file in
+/// the temporary folder's file system (`O_TMPFILE`), where one can be made,
+/// else in memory (`memfd`). Neither leaves anything behind. The first is
+/// preferred because servers send files from file systems like it, and the
+/// two paths compare differently from memory: on the AMD EPYC Zen 4 VM, in
+/// twenty probes of each, alternated, the `memfd` probe chose splice six
+/// times and the disk-backed one once, while that host's long sends from
+/// disk favour `sendfile` 1.3-1.8x (BENCHMARKS.md, issue 22, nineteenth
+/// session).
+fn probe_file(bytes: u64) -> io::Result<SharedFile> {
+    let (mut file, name) = match nameless_file(&std::env::temp_dir()) {
+        Ok(file) => (file, "O_TMPFILE:gyre-file-send-probe"),
+        Err(_) => (memory_file()?, "memfd:gyre-file-send-probe"),
+    };
+    let chunk: Vec<u8> = (0..1u32 << 20).map(|i| (i % 251) as u8).collect();
+    let mut left = bytes;
+    while left > 0 {
+        let n = left.min(chunk.len() as u64) as usize;
+        file.write_all(&chunk[..n])
+            .map_err(|e| context("fill the probe's file", e))?;
+        left -= n as u64;
+    }
+    Ok(SharedFile::from_file(file, name))
+}
+
+/// A file with no name in `dir`'s file system, gone when closed.
+fn nameless_file(dir: &std::path::Path) -> io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags(libc::O_TMPFILE)
+        .mode(0o600)
+        .open(dir)
+}
+
+/// An empty file in memory.
+fn memory_file() -> io::Result<File> {
     // SAFETY: the name is a valid NUL-terminated string and the flags are
     // the documented ones; the call touches nothing else of ours.
     let fd = unsafe { libc::memfd_create(c"gyre-file-send-probe".as_ptr(), libc::MFD_CLOEXEC) };
@@ -330,16 +366,7 @@ fn memory_file(bytes: u64) -> io::Result<SharedFile> {
         return Err(context("memfd_create", io::Error::last_os_error()));
     }
     // SAFETY: `memfd_create` just returned `fd`, open and owned by no one else.
-    let mut file = File::from(unsafe { OwnedFd::from_raw_fd(fd) });
-    let chunk: Vec<u8> = (0..1u32 << 20).map(|i| (i % 251) as u8).collect();
-    let mut left = bytes;
-    while left > 0 {
-        let n = left.min(chunk.len() as u64) as usize;
-        file.write_all(&chunk[..n])
-            .map_err(|e| context("fill the in-memory file", e))?;
-        left -= n as u64;
-    }
-    Ok(SharedFile::from_file(file, "memfd:gyre-file-send-probe"))
+    Ok(File::from(unsafe { OwnedFd::from_raw_fd(fd) }))
 }
 
 #[cfg(test)]
@@ -374,6 +401,23 @@ mod tests {
         assert!(median_ratio(&pairs) * SPLICE_MARGIN < 1.0);
         // An even count takes the middle two.
         assert_eq!(median_ratio(&[[ms(100), ms(80)], [ms(100), ms(120)]]), 1.0);
+    }
+
+    #[test]
+    fn the_probe_file_leaves_nothing_behind() {
+        let dir = std::env::temp_dir().join(format!("gyre-probe-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        match nameless_file(&dir) {
+            Ok(mut file) => {
+                file.write_all(b"probe").unwrap();
+                assert_eq!(file.metadata().unwrap().len(), 5);
+            }
+            // A file system without O_TMPFILE: the probe uses memory.
+            Err(e) => println!("no O_TMPFILE here: {e}"),
+        }
+        assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 0);
+        std::fs::remove_dir(&dir).unwrap();
+        assert!(memory_file().is_ok());
     }
 
     #[test]

@@ -61,8 +61,8 @@ pub enum FileSend {
     /// Whichever of the other two this host runs faster (the default).
     ///
     /// The first file send under `Auto` starts a probe in a thread of its
-    /// own (or call [`FileSend::start_probe`] earlier): it sends an
-    /// in-memory file of a few MiB over loopback TCP both ways, eight
+    /// own (or call [`FileSend::start_probe`] earlier): it sends a
+    /// nameless file of a few MiB over loopback TCP both ways, eight
     /// rounds of one send each, a few tens of milliseconds in all. Until it
     /// has measured, and if it cannot (it needs six descriptors while it
     /// runs), `Auto` sends with `sendfile`; once it has, every channel
