@@ -36,10 +36,11 @@ impl Regime {
     pub fn of(round_trip: Duration) -> Regime {
         match round_trip.as_nanos() {
             // 75, not 50 or 65: the Zen 5 VM's usual placement spans 45-60
-            // ns and the Zen 4 VM's 50-70, and a bound inside one split like
-            // samples into two regimes (on the Zen 4 VM Gyre's 1p1c publish
-            // ran 216 M events/s under 65 ns and 210 at 65-77). The Zen 3
-            // VM's second placement, 80 ns, stays apart.
+            // ns and the Zen 4 VM's 50-77 (99% of it under 75), and a bound
+            // inside one split like samples into two regimes (on the Zen 4
+            // VM Gyre's 1p1c publish ran 216 M events/s under 65 ns and 210
+            // at 65-77). The Zen 3 VM's second placement, 80 ns, stays
+            // apart.
             0..75 => Regime::Near,
             75..200 => Regime::Middle,
             _ => Regime::Far,
