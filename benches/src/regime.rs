@@ -70,8 +70,8 @@ const ROUND_TRIPS: u64 = 20_000;
 const BLOCK: u64 = 100;
 
 /// The round trip of one cache line between this thread and a thread it
-/// spawns, both spinning: the median of [`ROUND_TRIPS`] / [`BLOCK`] blocks'
-/// means.
+/// spawns, both spinning: the median of the mean trips of 200 blocks of
+/// 100 (`ROUND_TRIPS` in blocks of `BLOCK`).
 ///
 /// The clock starts only once the echo thread has answered, and the median
 /// leaves out a block the host interrupted: on the AMD EPYC Zen 4 VM the
