@@ -88,10 +88,17 @@ pub fn gyre_lines(input: &[u8]) -> (Duration, Decoded) {
 /// `Bytes` could show against `LinesCodec` here, and `gyre/floor` is what
 /// finding the line ends costs gyre.
 pub fn floor_lines(input: &[u8]) -> (Duration, Decoded) {
+    told_lines(input, |_| {})
+}
+
+/// Splits `input` into lines of the length of its first, as
+/// [`floor_lines`] describes, showing each whole line to `look` first.
+fn told_lines(input: &[u8], mut look: impl FnMut(&[u8])) -> (Duration, Decoded) {
     let line = input.iter().position(|&b| b == b'\n').map_or(1, |i| i + 1);
     feed(input, |buf, out| {
         while buf.len() >= line {
             let mut frame = buf.split_to(line);
+            look(&frame);
             let crlf = line > 1 && frame[line - 2] == b'\r';
             frame.truncate(line - 1 - usize::from(crlf));
             let frame = frame.freeze();
@@ -105,32 +112,20 @@ pub fn floor_lines(input: &[u8]) -> (Duration, Decoded) {
 /// ([`floor_lines`]), plus one pass over each line's bytes with the
 /// cheapest compare for `\n` the x86-64 baseline has (SSE2: 16 bytes a
 /// compare, the lanes OR-ed, one mask per line, kept so the pass is not
-/// optimised away). Any decoder
-/// that searches reads every byte at least this once; where reading bytes
-/// the last read put in the buffer is dear next to splitting off a line
-/// (the AMD EPYC Zen 4 VM), this floor sits well below [`floor_lines`],
-/// and `gyre/scan-floor` says how much of `gyre/floor` is the reading and
-/// how much gyre's search.
+/// optimised away). Any decoder that searches reads every byte at least
+/// this once; where reading bytes the last read put in the buffer is dear
+/// next to splitting off a line (the AMD EPYC Zen 4 VM), this floor sits
+/// well below [`floor_lines`], and `gyre/scan-floor` says how much of
+/// `gyre/floor` is the reading and how much gyre's search.
 pub fn scan_floor_lines(input: &[u8]) -> (Duration, Decoded) {
-    let line = input.iter().position(|&b| b == b'\n').map_or(1, |i| i + 1);
     let mut seen = 0u32;
-    let outcome = feed(input, |buf, out| {
-        while buf.len() >= line {
-            let mut frame = buf.split_to(line);
-            seen |= any_newline(&frame);
-            let crlf = line > 1 && frame[line - 2] == b'\r';
-            frame.truncate(line - 1 - usize::from(crlf));
-            let frame = frame.freeze();
-            out.frames += 1;
-            out.bytes += frame.len() as u64;
-        }
-    });
+    let outcome = told_lines(input, |line| seen |= any_newline(line));
     std::hint::black_box(seen);
     outcome
 }
 
-/// Bits set where a 16-byte lane of `bytes` holds a `\n` in some lane (a
-/// short tail is looked at byte by byte).
+/// Non-zero if `bytes` holds a `\n`: bit `i` is set where lane byte `i`
+/// of some 16-byte lane is one, the last bit where a short tail holds one.
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
 fn any_newline(bytes: &[u8]) -> u32 {

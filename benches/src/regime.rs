@@ -5,12 +5,11 @@
 //! Our 2-vCPU VMs move between placements within seconds: on the AMD EPYC
 //! Zen 3 VM the round trip takes about 32 ns, 80 ns or 480 ns (on the Zen 5
 //! one 45-60 ns, now and then 100-150 ns, or 250 ns to 2 µs; on the Zen 4
-//! one 50-77 ns or 250-370 ns), and which ring
-//! leads a 1p1c case depends on which of the three it ran in
-//! (BENCHMARKS.md, issue 22, twelfth session). A bench that samples the
-//! regime around each sample can compare cases that ran in the same one,
-//! rather than a case that drew the fast placement with one that drew the
-//! slow.
+//! one 50-77 ns or 250-370 ns), and which ring leads a 1p1c case depends
+//! on which of the three it ran in (BENCHMARKS.md, issue 22, twelfth
+//! session). A bench that samples the regime around each sample can
+//! compare cases that ran in the same one, rather than a case that drew
+//! the fast placement with one that drew the slow.
 
 use crossbeam_utils::CachePadded;
 use std::sync::atomic::{AtomicU64, Ordering};

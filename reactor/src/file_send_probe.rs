@@ -178,9 +178,8 @@ pub(crate) fn measure(bytes: u64) -> io::Result<FileSendProbe> {
         .spawn(move || drain(theirs, bytes))
         .map_err(|e| context("start its reader", e))?;
     let mut pipe = RegionPipe::new(PROBE_PIPE).map_err(|e| context("open a pipe", e))?;
-    // Each path's best, sendfile first; each round alternates which goes
-    // first, so drift in the host hits both alike.
-    let mut best = [Duration::MAX; 2];
+    // Each round's two times, sendfile first; each round alternates which
+    // goes first, so drift in the host hits both alike.
     let mut pairs = [[Duration::ZERO; 2]; ROUNDS];
     let timed = (|| {
         for round in 0..=ROUNDS {
@@ -188,9 +187,7 @@ pub(crate) fn measure(bytes: u64) -> io::Result<FileSendProbe> {
                 let splice = (round + turn) % 2 == 1;
                 let took = send_once(&file, bytes, &ours, splice.then_some(&mut pipe))?;
                 if round > 0 {
-                    let path = usize::from(splice);
-                    best[path] = best[path].min(took);
-                    pairs[round - 1][path] = took;
+                    pairs[round - 1][usize::from(splice)] = took;
                 }
             }
         }
@@ -202,9 +199,16 @@ pub(crate) fn measure(bytes: u64) -> io::Result<FileSendProbe> {
         .unwrap_or_else(|_| Err(io::Error::other("file-send probe: its reader panicked")));
     timed?;
     drained?;
+    let best = |path: usize| {
+        pairs
+            .iter()
+            .map(|pair| pair[path])
+            .min()
+            .unwrap_or_default()
+    };
     Ok(FileSendProbe {
-        sendfile: best[0],
-        splice: best[1],
+        sendfile: best(0),
+        splice: best(1),
         bytes,
         splice_per_sendfile: median_ratio(&pairs),
     })

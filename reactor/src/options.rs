@@ -67,10 +67,9 @@ pub enum FileSend {
     /// has measured, and if it cannot (it needs six descriptors while it
     /// runs), `Auto` sends with `sendfile`; once it has, every channel
     /// under `Auto` sends with the winner, splicing through a 1 MiB pipe
-    /// only when that took at least 10% less time in the median round.
-    /// A channel that started a
-    /// file with `sendfile` may finish it spliced: both send from the
-    /// region's position, so no byte moves twice.
+    /// only when that took at least 10% less time in the median round. A
+    /// channel that started a file with `sendfile` may finish it spliced:
+    /// both send from the region's position, so no byte moves twice.
     ///
     /// The probe measures the host as it finds it: a process busy on both
     /// cores while it runs may measure noise. Where that matters, run the

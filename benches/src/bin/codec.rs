@@ -10,11 +10,11 @@
 //! (`codec::floor_lines`, a decoder told every line's length, so it never
 //! searches): `floor/<peer>` is the most any decoder returning `Bytes` could
 //! show, and `gyre/floor` what gyre's search costs. It runs the scan floor
-//! too (`codec::scan_floor_lines`, the floor plus one vector pass over every
-//! byte): `gyre/scan-floor` is what the search costs beyond reading the
-//! bytes at all, which on some hosts is most of `gyre/floor`. Each `gyre/<peer>`
-//! ratio also comes as `<bench>-same-round`, the median of each round's
-//! own ratio (the cases of a round run back to back).
+//! too (`codec::scan_floor_lines`, the floor plus one vector pass over
+//! every byte): `gyre/scan-floor` is what the search costs beyond reading
+//! the bytes at all, which on some hosts is most of `gyre/floor`. Each
+//! `gyre/<peer>` ratio also comes as `<bench>-same-round`, the median of
+//! each round's own ratio (the cases of a round run back to back).
 
 use clap::Parser;
 use gyre_benches::codec::{self, Case, Decoded};
