@@ -18,6 +18,12 @@ use std::time::Instant;
 /// How much room each read asks for at least.
 const READ_ROOM: usize = 4096;
 
+#[cfg(test)]
+thread_local! {
+    /// Reads on this thread that found the socket empty.
+    static EMPTY_READS: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
 /// A channel's input, lent to this thread: the loop reads none of it
 /// until the lend ends. Read with [`read`](Self::read) (which waits) or
 /// [`try_read`](Self::try_read) (which does not: an async task learns
@@ -90,39 +96,54 @@ impl InputLend {
     /// loop is told when the lend ends, and reads no further here help.
     pub fn read(&mut self, buf: &mut BytesMut, deadline: Instant) -> io::Result<usize> {
         loop {
+            // The wait comes first: a holder reads after sending a
+            // request, whose answer is not in yet, and a `recv` that
+            // finds nothing would be a system call for nothing.
+            let left = deadline.saturating_duration_since(Instant::now());
+            if !left.is_zero() {
+                self.wait_readable(left)?;
+            }
             match self.try_read(buf) {
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    if left.is_zero() {
+                        return Err(io::ErrorKind::TimedOut.into());
+                    }
+                }
                 done => return done,
             }
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return Err(io::ErrorKind::TimedOut.into());
-            }
-            let mut fds = [libc::pollfd {
-                fd: self.gate.fd(),
-                events: libc::POLLIN,
-                revents: 0,
-            }];
-            // Whole milliseconds, rounded up, so a short wait is not a spin.
-            let ms = left.as_micros().div_ceil(1000).min(i32::MAX as u128) as i32;
-            // SAFETY: `fds` is a live array of one `pollfd`; we hold the
-            // input, so the loop keeps the descriptor open (it closes it
-            // through the gate, and not while the input is lent).
-            if unsafe { libc::poll(fds.as_mut_ptr(), 1, ms) } < 0 {
-                let e = io::Error::last_os_error();
-                if e.kind() != io::ErrorKind::Interrupted {
-                    self.ended = true;
-                    return Err(e);
-                }
+        }
+    }
+
+    /// Waits up to `left` for the socket to poll readable (or hung up).
+    fn wait_readable(&mut self, left: std::time::Duration) -> io::Result<()> {
+        let mut fds = [libc::pollfd {
+            fd: self.gate.fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        }];
+        // Whole milliseconds, rounded up, so a short wait is not a spin.
+        let ms = left.as_micros().div_ceil(1000).min(i32::MAX as u128) as i32;
+        // SAFETY: `fds` is a live array of one `pollfd`; we hold the
+        // input, so the loop keeps the descriptor open (it closes it
+        // through the gate, and not while the input is lent).
+        if unsafe { libc::poll(fds.as_mut_ptr(), 1, ms) } < 0 {
+            let e = io::Error::last_os_error();
+            if e.kind() != io::ErrorKind::Interrupted {
+                self.ended = true;
+                return Err(e);
             }
         }
+        Ok(())
     }
 
     /// Appends what one `recv` gets to `buf` without waiting: as
     /// [`read`](Self::read), or an error of kind
     /// [`WouldBlock`](io::ErrorKind::WouldBlock) when the socket has
     /// nothing yet (wait for the lend's [`InputWatch`] to be readable,
-    /// then try again).
+    /// then try again). It makes room for at least 4 KiB first and asks
+    /// `recv` for all of `buf`'s spare capacity, so a read that leaves
+    /// `buf.len() < buf.capacity()` took everything the socket had at
+    /// that moment: a watcher may then take its readiness as served.
     pub fn try_read(&mut self, buf: &mut BytesMut) -> io::Result<usize> {
         if self.ended {
             return Ok(0);
@@ -136,7 +157,11 @@ impl InputLend {
                 self.read += n;
                 Ok(n)
             }
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Err(e),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                #[cfg(test)]
+                EMPTY_READS.with(|n| n.set(n.get() + 1));
+                Err(e)
+            }
             Err(e) => {
                 self.ended = true;
                 Err(e)
@@ -239,4 +264,52 @@ impl std::fmt::Debug for InputLend {
 fn recv_into(fd: std::os::fd::RawFd, buf: &mut BytesMut) -> io::Result<usize> {
     buf.reserve(READ_ROOM);
     recv_to_spare(fd, buf, libc::MSG_DONTWAIT)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::EMPTY_READS;
+    use crate::{Bootstrap, ChannelOptions, EventLoopGroup, Pipeline};
+    use bytes::BytesMut;
+    use std::io::Write;
+    use std::time::{Duration, Instant};
+
+    /// A holder that reads before its answer is in waits for it first:
+    /// no `recv` of its finds the socket empty.
+    #[test]
+    fn a_read_waits_before_it_asks() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let group = EventLoopGroup::new(1).unwrap();
+        let options = ChannelOptions::default()
+            .direct_writes(true)
+            .lend_input(true);
+        let handle = Bootstrap::new(group.clone())
+            .options(options)
+            .connect(listener.local_addr().unwrap(), |_| Pipeline::new())
+            .unwrap();
+        let (mut peer, _) = listener.accept().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let mut lend = loop {
+            if let Some(lend) = handle.lend_input() {
+                break lend;
+            }
+            assert!(Instant::now() < deadline);
+            std::thread::sleep(Duration::from_millis(1));
+        };
+        let writer = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(30));
+            peer.write_all(b"answer").unwrap();
+            peer
+        });
+        let before = EMPTY_READS.get();
+        let mut buf = BytesMut::new();
+        while buf.len() < 6 {
+            lend.read(&mut buf, deadline).unwrap();
+        }
+        assert_eq!(&buf[..], b"answer");
+        assert_eq!(EMPTY_READS.get() - before, 0, "a read found nothing");
+        lend.give_back(BytesMut::new());
+        drop(writer.join().unwrap());
+        group.shutdown_gracefully(Duration::ZERO, Duration::from_secs(1));
+    }
 }

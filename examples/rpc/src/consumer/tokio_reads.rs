@@ -26,6 +26,13 @@ use tokio::io::unix::AsyncFd;
 use tokio::io::Interest;
 use tokio::runtime::{Handle, Id};
 
+#[cfg(test)]
+thread_local! {
+    /// Reads on this thread, by calls reading their own answers, that
+    /// found the socket empty.
+    static EMPTY_READS: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
 /// A connection's input watch, registered with the tokio runtime of the
 /// first call that reads its own answer; calls on other runtimes go the
 /// usual way (a watch serves the runtime whose driver polls it).
@@ -167,36 +174,46 @@ impl LentAsync<'_> {
             return Poll::Ready(None);
         };
         let deadline = lent.deadline();
+        let watch = self.watch;
         loop {
             match lent.look(buf) {
                 Read::Ours { len } => return Poll::Ready(self.end(|l| l.answered(buf, len))),
                 Read::Other => return Poll::Ready(self.give_up(buf)),
                 Read::More => {}
             }
-            match lent.lend.try_read(buf) {
-                Ok(0) => return Poll::Ready(self.give_up(buf)),
-                Ok(_) => continue,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                Err(_) => return Poll::Ready(self.give_up(buf)),
-            }
             if Instant::now() >= deadline {
                 return Poll::Ready(self.end(|l| l.timed_out(buf)));
             }
             // Armed before the readiness is looked at, so a deadline that
             // passed unheeded earlier no longer reads as readiness.
-            if self.watch.get_ref().wake_at(deadline).is_err() {
+            if watch.get_ref().wake_at(deadline).is_err() {
                 return Poll::Ready(self.give_up(buf));
             }
-            match self.watch.poll_read_ready(cx) {
-                // Readiness from before the read above, or new: cleared
-                // only after the read found nothing, and the socket is
-                // read again before the next wait, so none is lost.
-                Poll::Ready(Ok(mut ready)) => ready.clear_ready(),
+            // Readiness first, then the read: the answer to a call just
+            // sent is not in yet, and a read that finds nothing is a
+            // system call for nothing. None is lost: readiness is cleared
+            // only after a read that left the socket empty, and tokio
+            // keeps any that came after the guard was taken.
+            let mut ready = match watch.poll_read_ready(cx) {
+                Poll::Ready(Ok(ready)) => ready,
                 Poll::Ready(Err(_)) => return Poll::Ready(self.give_up(buf)),
                 Poll::Pending => {
                     self.carry.extend_from_slice(buf);
                     return Poll::Pending;
                 }
+            };
+            match lent.lend.try_read(buf) {
+                Ok(0) => return Poll::Ready(self.give_up(buf)),
+                // A read that left room took all the socket had; clearing
+                // now spares the next call a read that would find nothing.
+                Ok(_) if buf.len() < buf.capacity() => ready.clear_ready(),
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    #[cfg(test)]
+                    EMPTY_READS.with(|n| n.set(n.get() + 1));
+                    ready.clear_ready();
+                }
+                Err(_) => return Poll::Ready(self.give_up(buf)),
             }
         }
     }
@@ -219,5 +236,67 @@ impl Drop for LentAsync<'_> {
         if let Some(lent) = self.lent.take() {
             lent.abandon(std::mem::take(&mut self.carry));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::EMPTY_READS;
+    use crate::consumer::Consumer;
+    use crate::provider::{Dispatch, Provider, Service, ServiceError};
+    use crate::ServiceKey;
+    use std::time::Duration;
+
+    /// A lone call reads its own answer with one `recv`: it waits for
+    /// readiness before reading, and the answer's read, which leaves the
+    /// socket empty, clears it, so the next call does not find it stale.
+    #[test]
+    fn an_answer_read_by_its_task_takes_one_read() {
+        let key = ServiceKey::new("test.Calc");
+        let provider = Provider::builder()
+            .listen("127.0.0.1:0".parse().unwrap())
+            .io_threads(1)
+            .service(
+                Service::builder(key.clone())
+                    .dispatch(Dispatch::IoThread)
+                    .method("add", |(a, b): (i64, i64)| Ok::<_, ServiceError>(a + b))
+                    .build(),
+            )
+            .start()
+            .unwrap();
+        let consumer = Consumer::builder().tokio_reads(true).build().unwrap();
+        let conn = consumer.connect(provider.local_addr()).unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let (own, empty) = rt.block_on(async {
+            // The loop offers its input once it has read a first answer.
+            for i in 0..10i64 {
+                assert_eq!(
+                    conn.call_async::<_, i64>(&key, "add", &(i, 1))
+                        .await
+                        .unwrap(),
+                    i + 1
+                );
+            }
+            let (own, empty) = (conn.answers_read_by_callers(), EMPTY_READS.get());
+            for i in 0..200i64 {
+                assert_eq!(
+                    conn.call_async::<_, i64>(&key, "add", &(i, 2))
+                        .await
+                        .unwrap(),
+                    i + 2
+                );
+            }
+            (
+                conn.answers_read_by_callers() - own,
+                EMPTY_READS.get() - empty,
+            )
+        });
+        assert!(own >= 180, "only {own} of 200 answers read by their task");
+        assert!(empty <= 20, "{empty} reads found nothing in {own} calls");
+        consumer.shutdown();
+        provider.shutdown(Duration::from_secs(1));
     }
 }
