@@ -73,6 +73,9 @@ pub struct InputLend {
     read: usize,
     /// The socket said end of input, or failed: the loop must see it.
     ended: bool,
+    /// The loop had readiness while the input was lent, and no read since
+    /// left the socket empty: drain before leaving.
+    owed: bool,
     given: bool,
 }
 
@@ -84,6 +87,7 @@ impl InputLend {
             token,
             read: 0,
             ended: false,
+            owed: false,
             given: false,
         }
     }
@@ -148,6 +152,9 @@ impl InputLend {
         if self.ended {
             return Ok(0);
         }
+        // Readiness the loop had before this read is served by it if it
+        // leaves the socket empty (see `crate::direct::input`).
+        self.owed |= self.gate.take_missed();
         match recv_into(self.gate.fd(), buf) {
             Ok(0) => {
                 self.ended = true;
@@ -155,11 +162,16 @@ impl InputLend {
             }
             Ok(n) => {
                 self.read += n;
+                // Room left: `recv` took all the socket had.
+                if buf.len() < buf.capacity() {
+                    self.owed = false;
+                }
                 Ok(n)
             }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                 #[cfg(test)]
                 EMPTY_READS.with(|n| n.set(n.get() + 1));
+                self.owed = false;
                 Err(e)
             }
             Err(e) => {
@@ -194,6 +206,9 @@ impl InputLend {
         }
         self.gate
             .count_lent_read(self.read.saturating_sub(unused.len()));
+        if std::mem::take(&mut self.owed) {
+            self.drain(&mut unused);
+        }
         loop {
             let rest = (!unused.is_empty()).then(|| unused.split());
             match self.gate.end_lend(rest, self.ended, close_from_any_thread) {
@@ -232,7 +247,11 @@ impl InputLend {
                 }
                 n if n > 0 => into.extend_from_slice(&chunk[..n as usize]),
                 _ => match io::Error::last_os_error().kind() {
-                    io::ErrorKind::WouldBlock => return,
+                    io::ErrorKind::WouldBlock => {
+                        #[cfg(test)]
+                        EMPTY_READS.with(|n| n.set(n.get() + 1));
+                        return;
+                    }
                     io::ErrorKind::Interrupted => {}
                     _ => {
                         self.ended = true;
@@ -268,16 +287,16 @@ fn recv_into(fd: std::os::fd::RawFd, buf: &mut BytesMut) -> io::Result<usize> {
 
 #[cfg(test)]
 mod tests {
-    use super::EMPTY_READS;
+    use super::{InputLend, EMPTY_READS};
     use crate::{Bootstrap, ChannelOptions, EventLoopGroup, Pipeline};
     use bytes::BytesMut;
     use std::io::Write;
+    use std::net::TcpStream;
     use std::time::{Duration, Instant};
 
-    /// A holder that reads before its answer is in waits for it first:
-    /// no `recv` of its finds the socket empty.
-    #[test]
-    fn a_read_waits_before_it_asks() {
+    /// A loop with one channel, its peer, and the channel's input lent to
+    /// this thread.
+    fn lent() -> (EventLoopGroup, TcpStream, InputLend) {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let group = EventLoopGroup::new(1).unwrap();
         let options = ChannelOptions::default()
@@ -287,15 +306,33 @@ mod tests {
             .options(options)
             .connect(listener.local_addr().unwrap(), |_| Pipeline::new())
             .unwrap();
-        let (mut peer, _) = listener.accept().unwrap();
+        let (peer, _) = listener.accept().unwrap();
         let deadline = Instant::now() + Duration::from_secs(5);
-        let mut lend = loop {
+        loop {
             if let Some(lend) = handle.lend_input() {
-                break lend;
+                return (group, peer, lend);
             }
-            assert!(Instant::now() < deadline);
+            assert!(
+                Instant::now() < deadline,
+                "the loop never offered its input"
+            );
             std::thread::sleep(Duration::from_millis(1));
-        };
+        }
+    }
+
+    /// Reads under `lend` until `buf` holds `len` bytes.
+    fn read_until(lend: &mut InputLend, buf: &mut BytesMut, len: usize) {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while buf.len() < len {
+            lend.read(buf, deadline).unwrap();
+        }
+    }
+
+    /// A holder that reads before its answer is in waits for it first:
+    /// no `recv` of its finds the socket empty.
+    #[test]
+    fn a_read_waits_before_it_asks() {
+        let (group, mut peer, mut lend) = lent();
         let writer = std::thread::spawn(move || {
             std::thread::sleep(Duration::from_millis(30));
             peer.write_all(b"answer").unwrap();
@@ -303,13 +340,33 @@ mod tests {
         });
         let before = EMPTY_READS.get();
         let mut buf = BytesMut::new();
-        while buf.len() < 6 {
-            lend.read(&mut buf, deadline).unwrap();
-        }
+        read_until(&mut lend, &mut buf, 6);
         assert_eq!(&buf[..], b"answer");
         assert_eq!(EMPTY_READS.get() - before, 0, "a read found nothing");
         lend.give_back(BytesMut::new());
         drop(writer.join().unwrap());
+        group.shutdown_gracefully(Duration::ZERO, Duration::from_secs(1));
+    }
+
+    /// The loop, woken by the answer while the input is lent, notes that
+    /// it missed it; the holder's read after that leaves the socket
+    /// empty, so it has the bytes the loop was woken for and leaves
+    /// without a drain that would find nothing.
+    #[test]
+    fn a_read_that_empties_the_socket_serves_the_loops_missed_readiness() {
+        let (group, mut peer, mut lend) = lent();
+        peer.write_all(b"answer").unwrap();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !lend.gate.input_missed() {
+            assert!(Instant::now() < deadline, "the loop never noted the input");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        let before = EMPTY_READS.get();
+        let mut buf = BytesMut::new();
+        read_until(&mut lend, &mut buf, 6);
+        lend.give_back(BytesMut::new());
+        assert_eq!(&buf[..], b"answer");
+        assert_eq!(EMPTY_READS.get() - before, 0, "a read found nothing");
         group.shutdown_gracefully(Duration::ZERO, Duration::from_secs(1));
     }
 }

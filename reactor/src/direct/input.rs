@@ -19,7 +19,11 @@
 //! * `MISSED`: the loop had readiness while the input was lent. The
 //!   holder, before it leaves, reads the socket until it would block: the
 //!   bytes the loop was told of are then in the holder's hands, and
-//!   whatever arrives later raises a new edge for the loop.
+//!   whatever arrives later raises a new edge for the loop. A holder may
+//!   instead take the bit before a read ([`DirectGate::take_missed`]): if
+//!   that read leaves the socket empty, it got every byte the loop was
+//!   told of (they were in the socket before the loop set the bit), and
+//!   it owes no drain for them.
 //! * `GIVEN_BACK`: the holder left bytes it read and did not take, or news
 //!   the loop must read for itself (end of input, an error, bytes found
 //!   while draining): the loop takes the bytes ahead of the socket's and
@@ -114,6 +118,12 @@ impl DirectGate {
         self.state.load(Ordering::Acquire) & GIVEN_BACK != 0
     }
 
+    /// Whether the loop has noted readiness it left to the holder.
+    #[cfg(test)]
+    pub(crate) fn input_missed(&self) -> bool {
+        self.state.load(Ordering::Acquire) & MISSED != 0
+    }
+
     /// Whether a thread holds the input.
     pub fn input_lent(&self) -> bool {
         self.state.load(Ordering::Acquire) & LENT != 0
@@ -128,6 +138,14 @@ impl DirectGate {
                 (s & ANY == OFFERED).then_some(s | LENT)
             })
             .is_ok()
+    }
+
+    /// The holder, before a read: takes the loop's note that it had
+    /// readiness meanwhile (`MISSED`), returning whether there was one.
+    /// The holder then owes a drain before it leaves, unless a read after
+    /// this leaves the socket empty.
+    pub fn take_missed(&self) -> bool {
+        self.state.fetch_and(!MISSED, Ordering::AcqRel) & MISSED != 0
     }
 
     /// The holder counts `n` bytes it read and took.
