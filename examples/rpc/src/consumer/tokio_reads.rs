@@ -242,10 +242,18 @@ impl Drop for LentAsync<'_> {
 #[cfg(test)]
 mod tests {
     use super::EMPTY_READS;
-    use crate::consumer::Consumer;
+    use crate::consumer::{Connection, Consumer};
     use crate::provider::{Dispatch, Provider, Service, ServiceError};
     use crate::ServiceKey;
     use std::time::Duration;
+
+    /// `n` calls of `add`, one at a time.
+    async fn calls(conn: &Connection, key: &ServiceKey, n: i64) {
+        for i in 0..n {
+            let sum = conn.call_async::<_, i64>(key, "add", &(i, 1)).await;
+            assert_eq!(sum.unwrap(), i + 1);
+        }
+    }
 
     /// A lone call reads its own answer with one `recv`: it waits for
     /// readiness before reading, and the answer's read, which leaves the
@@ -273,23 +281,9 @@ mod tests {
             .unwrap();
         let (own, empty) = rt.block_on(async {
             // The loop offers its input once it has read a first answer.
-            for i in 0..10i64 {
-                assert_eq!(
-                    conn.call_async::<_, i64>(&key, "add", &(i, 1))
-                        .await
-                        .unwrap(),
-                    i + 1
-                );
-            }
+            calls(&conn, &key, 10).await;
             let (own, empty) = (conn.answers_read_by_callers(), EMPTY_READS.get());
-            for i in 0..200i64 {
-                assert_eq!(
-                    conn.call_async::<_, i64>(&key, "add", &(i, 2))
-                        .await
-                        .unwrap(),
-                    i + 2
-                );
-            }
+            calls(&conn, &key, 200).await;
             (
                 conn.answers_read_by_callers() - own,
                 EMPTY_READS.get() - empty,
