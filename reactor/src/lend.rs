@@ -76,6 +76,8 @@ pub struct InputLend {
     /// The loop had readiness while the input was lent, and no read since
     /// left the socket empty: drain before leaving.
     owed: bool,
+    /// The last read left the socket empty (see [`emptied`](Self::emptied)).
+    emptied: bool,
     given: bool,
 }
 
@@ -88,6 +90,7 @@ impl InputLend {
             read: 0,
             ended: false,
             owed: false,
+            emptied: false,
             given: false,
         }
     }
@@ -144,10 +147,10 @@ impl InputLend {
     /// [`read`](Self::read), or an error of kind
     /// [`WouldBlock`](io::ErrorKind::WouldBlock) when the socket has
     /// nothing yet (wait for the lend's [`InputWatch`] to be readable,
-    /// then try again). It makes room for at least 4 KiB first and asks
-    /// `recv` for all of `buf`'s spare capacity, so a read that leaves
-    /// `buf.len() < buf.capacity()` took everything the socket had at
-    /// that moment: a watcher may then take its readiness as served.
+    /// then try again). Whether it left the socket empty, [`emptied`]
+    /// says.
+    ///
+    /// [`emptied`]: Self::emptied
     pub fn try_read(&mut self, buf: &mut BytesMut) -> io::Result<usize> {
         if self.ended {
             return Ok(0);
@@ -155,23 +158,26 @@ impl InputLend {
         // Readiness the loop had before this read is served by it if it
         // leaves the socket empty (see `crate::direct::input`).
         self.owed |= self.gate.take_missed();
-        match recv_into(self.gate.fd(), buf) {
+        let result = recv_into(self.gate.fd(), buf);
+        // `recv_into` asks for all of `buf`'s spare room: room left over
+        // means `recv` took all the socket had.
+        self.emptied = match &result {
+            Ok(n) => *n > 0 && buf.len() < buf.capacity(),
+            Err(e) => e.kind() == io::ErrorKind::WouldBlock,
+        };
+        self.owed &= !self.emptied;
+        match result {
             Ok(0) => {
                 self.ended = true;
                 Ok(0)
             }
             Ok(n) => {
                 self.read += n;
-                // Room left: `recv` took all the socket had.
-                if buf.len() < buf.capacity() {
-                    self.owed = false;
-                }
                 Ok(n)
             }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                 #[cfg(test)]
                 EMPTY_READS.with(|n| n.set(n.get() + 1));
-                self.owed = false;
                 Err(e)
             }
             Err(e) => {
@@ -179,6 +185,15 @@ impl InputLend {
                 Err(e)
             }
         }
+    }
+
+    /// Whether the last [`try_read`](Self::try_read) (or
+    /// [`read`](Self::read)) left the socket empty: it found nothing, or
+    /// took less than the room it asked for, so it took all the socket
+    /// had. Bytes that arrive after it raise new readiness, so a watcher
+    /// may take the readiness it had as served.
+    pub fn emptied(&self) -> bool {
+        self.emptied
     }
 
     /// A new [`InputWatch`] on this channel's socket: a descriptor that

@@ -65,6 +65,7 @@ const TIMER: u64 = 1;
 /// assert!(readable(5_000));
 /// let mut buf = BytesMut::new();
 /// assert_eq!(lend.try_read(&mut buf)?, 2);
+/// assert!(lend.emptied()); // it took all there was
 /// assert!(!readable(0)); // read: quiet again
 /// watch.wake_at(Instant::now() + Duration::from_millis(5))?;
 /// assert!(readable(5_000)); // the deadline

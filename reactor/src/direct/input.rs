@@ -145,7 +145,10 @@ impl DirectGate {
     /// The holder then owes a drain before it leaves, unless a read after
     /// this leaves the socket empty.
     pub fn take_missed(&self) -> bool {
-        self.state.fetch_and(!MISSED, Ordering::AcqRel) & MISSED != 0
+        // Looked at first: with no note, no read-modify-write per read. A
+        // note set just after the look is found when the holder leaves.
+        self.state.load(Ordering::Acquire) & MISSED != 0
+            && self.state.fetch_and(!MISSED, Ordering::AcqRel) & MISSED != 0
     }
 
     /// The holder counts `n` bytes it read and took.

@@ -204,16 +204,17 @@ impl LentAsync<'_> {
             };
             match lent.lend.try_read(buf) {
                 Ok(0) => return Poll::Ready(self.give_up(buf)),
-                // A read that left room took all the socket had; clearing
-                // now spares the next call a read that would find nothing.
-                Ok(_) if buf.len() < buf.capacity() => ready.clear_ready(),
                 Ok(_) => {}
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     #[cfg(test)]
                     EMPTY_READS.with(|n| n.set(n.get() + 1));
-                    ready.clear_ready();
                 }
                 Err(_) => return Poll::Ready(self.give_up(buf)),
+            }
+            // Cleared once the socket is empty, so the next call does not
+            // find this readiness stale and read for nothing.
+            if lent.lend.emptied() {
+                ready.clear_ready();
             }
         }
     }
