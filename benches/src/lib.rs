@@ -14,6 +14,7 @@ pub mod offload;
 pub mod regime;
 pub mod ring;
 pub mod rpc;
+pub mod rpc_floor;
 pub mod stats;
 pub mod svg;
 

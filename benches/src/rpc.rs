@@ -169,7 +169,7 @@ where
 
 /// [`drive`] with `in_flight` caller threads instead of tasks: each calls
 /// `call` in a loop until `duration` is up.
-fn drive_threads(
+pub(crate) fn drive_threads(
     in_flight: usize,
     duration: Duration,
     call: impl Fn(u64) -> Receipt + Sync,

@@ -27,11 +27,19 @@
 //! with those callers sleeping beside the socket instead
 //! (`ConsumerBuilder::direct_reads(false)`; `ratio c1-call
 //! gyre/gyre-beside`: what reading its own answer saves).
+//!
+//! And with one call in flight each round runs the floor
+//! ([`gyre_benches::rpc_floor`]): the same frame sizes between two blocking
+//! threads with no framework. `ratio c1 floor/tarpc` is the most a client
+//! that sleeps while it waits could show against tarpc on this host;
+//! `ratio c1 gyre/floor` and `c1-call gyre/floor` are how near gyre-rpc
+//! comes to it.
 
 use clap::Parser;
 use gyre_benches::rpc::{
     gyre_run, gyre_server, gyre_server_on, tarpc_run, GyreClient, Report, TarpcServer,
 };
+use gyre_benches::rpc_floor::{floor_run, FloorServer};
 use gyre_benches::stats::median;
 use gyre_benches::svg::{percentile_plot, Series};
 use gyre_rpc::provider::Dispatch;
@@ -70,6 +78,7 @@ fn main() {
     // offload stage): one I/O thread and one business thread.
     let pooled = gyre_server_on(Dispatch::WorkerPool);
     let tarpc = TarpcServer::start();
+    let floor = FloorServer::start();
     println!(
         "gyre-rpc on {}, tarpc on {}; {rounds} round(s) of {seconds:?} per case",
         gyre.local_addr(),
@@ -79,6 +88,7 @@ fn main() {
     let mut last_busy: Option<Report> = None;
     let mut last_blocking: Option<Report> = None;
     let mut last_tokio_reads: Option<Report> = None;
+    let mut last_floor: Option<Report> = None;
     for (case, in_flight, pool) in [
         ("c1", 1usize, false),
         ("c64", 64, false),
@@ -93,7 +103,7 @@ fn main() {
             (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         let (mut g_p99, mut t_p99) = (Vec::new(), Vec::new());
         let (mut via_loop, mut busy, mut blocking) = (Vec::new(), Vec::new(), Vec::new());
-        let (mut beside, mut tokio_reads) = (Vec::new(), Vec::new());
+        let (mut beside, mut tokio_reads, mut floors) = (Vec::new(), Vec::new(), Vec::new());
         for round in 0..rounds {
             // With one call in flight, also gyre-rpc with every call sent
             // through the connection's loop (what direct writes save), with
@@ -153,6 +163,14 @@ fn main() {
                     rates.push(r.rate());
                     *last = Some(r);
                 }
+                let f = floor_run(floor.addr, seconds);
+                println!(
+                    "round {round} {case}: floor (no framework) {:.0} calls/s (p50 {:.1} us)",
+                    f.rate(),
+                    us(f.latency.value_at_quantile(0.5))
+                );
+                floors.push(f.rate());
+                last_floor = Some(f);
             }
             // Alternate who goes first, so drift hits both alike; gyre-rpc
             // with `tokio_reads` runs between the two, next to each. With
@@ -215,6 +233,12 @@ fn main() {
         println!("result {case} tarpc {tr:.0} calls/s p50 {tp:.1} us p99 {t9:.1} us");
         println!("ratio {case} gyre/tarpc {:.2}", gr / tr);
         println!("ratio {case}-p50 gyre/tarpc {:.2}", gp / tp);
+        let floor_rate = (!floors.is_empty()).then(|| median(&mut floors));
+        if let Some(f) = floor_rate {
+            println!("result {case} floor {f:.0} calls/s");
+            println!("ratio {case} floor/tarpc {:.2}", f / tr);
+            println!("ratio {case} gyre/floor {:.2}", gr / f);
+        }
         if !via_loop.is_empty() {
             let l = median(&mut via_loop);
             println!("result {case} gyre-rpc-through-loop {l:.0} calls/s");
@@ -250,6 +274,9 @@ fn main() {
             let b = median(&mut blocking);
             println!("result {case} gyre-rpc-blocking-call {b:.0} calls/s");
             println!("ratio {case}-call gyre/tarpc {:.2}", b / tr);
+            if let Some(f) = floor_rate {
+                println!("ratio {case}-call gyre/floor {:.2}", b / f);
+            }
             if !beside.is_empty() {
                 let s = median(&mut beside);
                 println!("result {case} gyre-rpc-blocking-beside {s:.0} calls/s");
@@ -282,6 +309,12 @@ fn main() {
                 &r.latency,
             ));
         }
+        if let Some(f) = &last_floor {
+            series.push(Series::from_histogram(
+                "no framework: two blocking threads (the floor)",
+                &f.latency,
+            ));
+        }
         if let Some(b) = &last_busy {
             series.push(Series::from_histogram(
                 "gyre-rpc, consumer busy-polling",
@@ -295,4 +328,5 @@ fn main() {
     gyre.shutdown(Duration::from_secs(1));
     pooled.shutdown(Duration::from_secs(1));
     drop(tarpc);
+    drop(floor);
 }
