@@ -347,13 +347,21 @@ impl Channel {
         }
     }
 
-    /// Opens the gate to direct writers on an epoll loop, if the options
-    /// ask for it and the socket is a stream; the loop holds it until its
-    /// first turn ends.
-    fn open_gate(&mut self) {
-        if self.opts.direct_writes && !self.datagram && self.direct.is_none() {
+    /// Whether [`open_gate`](Self::open_gate) will open a gate: the
+    /// options ask for one, the socket is a stream, and there is none yet.
+    fn gate_wanted(&self) -> bool {
+        self.opts.direct_writes && !self.datagram && self.direct.is_none()
+    }
+
+    /// Opens the gate to direct writers on an epoll loop, if
+    /// [`gate_wanted`](Self::gate_wanted); the loop holds it until its
+    /// first turn ends. `read_fd`: the duplicate the poller watches for
+    /// input (-1: none), which the gate's last party closes with the
+    /// socket.
+    fn open_gate(&mut self, read_fd: std::os::fd::RawFd) {
+        if self.gate_wanted() {
             if let Some(stream) = &self.stream {
-                let gate = DirectGate::new(stream.as_raw_fd());
+                let gate = DirectGate::with_read_fd(stream.as_raw_fd(), read_fd);
                 gate.claim();
                 self.direct = Some(Arc::new(gate));
             }

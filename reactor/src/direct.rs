@@ -26,7 +26,11 @@
 //! The same atomic carries the input side (`input`): the loop may lend
 //! the socket's input to one thread, the mirror of a direct write. A
 //! descriptor is closed by whoever leaves last of the loop, a writer in
-//! its `send` and a holder of the input.
+//! its `send` and a holder of the input. A gate may know a second
+//! descriptor of the same socket, the one the loop's poller watches for
+//! input on a channel that lends it (`read_fd`): it is closed with the
+//! first, by the same party, so it neither keeps the connection open nor
+//! outlives it under a number the kernel could give to another file.
 //!
 //! The loop sets `LOOP` with a `fetch_or` and a writer leaves with a
 //! compare-exchange loop; both are read-modify-writes of one atomic, so
@@ -59,6 +63,8 @@ const REFUSED: usize = 0b1_0000;
 pub struct DirectGate {
     state: AtomicUsize,
     fd: RawFd,
+    /// A duplicate of `fd` the loop's poller watches for input, or -1.
+    read_fd: RawFd,
     /// What a writer's partial `send` left, for the loop; written under
     /// `HELD`, read by the loop after it sees `REMAINDER`.
     remainder: UnsafeCell<Option<Bytes>>,
@@ -73,8 +79,8 @@ pub struct DirectGate {
 
 // SAFETY: `remainder` is written only by the writer holding `HELD` and
 // read only by the loop after its acquire of the `REMAINDER` the writer
-// released; `given_back` likewise under `LENT` and `GIVEN_BACK`; `fd` is
-// a plain number. Nothing else is shared.
+// released; `given_back` likewise under `LENT` and `GIVEN_BACK`; `fd` and
+// `read_fd` are plain numbers. Nothing else is shared.
 unsafe impl Sync for DirectGate {}
 // SAFETY: as above; `Bytes` is `Send`.
 unsafe impl Send for DirectGate {}
@@ -100,11 +106,21 @@ pub enum Written {
 }
 
 impl DirectGate {
-    /// A gate for the socket `fd`, open to writers.
+    /// A gate for the socket `fd`, open to writers (the loom models'; the
+    /// loop's channels use [`with_read_fd`](Self::with_read_fd)).
+    #[cfg(loom)]
     pub fn new(fd: RawFd) -> Self {
+        Self::with_read_fd(fd, -1)
+    }
+
+    /// A gate for the socket `fd` whose input the loop's poller watches
+    /// through `read_fd`, a duplicate of it: whoever closes `fd` closes
+    /// `read_fd` too (-1: none).
+    pub fn with_read_fd(fd: RawFd, read_fd: RawFd) -> Self {
         DirectGate {
             state: AtomicUsize::new(0),
             fd,
+            read_fd,
             remainder: UnsafeCell::new(None),
             given_back: UnsafeCell::new(None),
             lent_read: AtomicUsize::new(0),
@@ -113,12 +129,13 @@ impl DirectGate {
 
     /// A writer's turn: if the gate is all clear, `send` gets the
     /// descriptor and the bytes, and what it does not take is left for the
-    /// loop. `close` runs if the loop let go of the socket meanwhile.
+    /// loop. `close` runs, for each of the socket's descriptors, if the
+    /// loop let go of the socket meanwhile.
     pub fn write(
         &self,
         bytes: Bytes,
         send: impl FnOnce(RawFd, &[u8]) -> io::Result<usize>,
-        close: impl FnOnce(RawFd),
+        close: impl FnMut(RawFd),
     ) -> Written {
         if !self.enter() {
             return Written::Refused {
@@ -160,12 +177,12 @@ impl DirectGate {
     /// Clears `HELD` (adding `REMAINDER` if `rest`), closes the descriptor
     /// if the loop let go of it meanwhile and nobody holds the input, and
     /// says whether the loop must be told.
-    fn leave(&self, rest: bool, close: impl FnOnce(RawFd)) -> bool {
+    fn leave(&self, rest: bool, close: impl FnMut(RawFd)) -> bool {
         let left = if rest { REMAINDER } else { 0 };
         let current = update(&self.state, Ordering::AcqRel, |s| Some((s & !HELD) | left));
         if current & CLOSED != 0 {
             if current & input::LENT == 0 {
-                close(self.fd);
+                self.close_fds(close);
             }
             return false;
         }
@@ -176,6 +193,20 @@ impl DirectGate {
     /// be closed (and its number reused) at any time the gate is not held.
     pub fn fd(&self) -> RawFd {
         self.fd
+    }
+
+    /// The duplicate the loop's poller watches for input, if there is one
+    /// (under the same rule as [`fd`](Self::fd)).
+    pub fn read_fd(&self) -> Option<RawFd> {
+        (self.read_fd >= 0).then_some(self.read_fd)
+    }
+
+    /// Closes the socket's descriptors: the gate's last party does, once.
+    pub(crate) fn close_fds(&self, mut close: impl FnMut(RawFd)) {
+        close(self.fd);
+        if let Some(fd) = self.read_fd() {
+            close(fd);
+        }
     }
 
     /// The loop takes the socket (it may already have it): `true` if it
@@ -241,6 +272,7 @@ impl std::fmt::Debug for DirectGate {
         f.debug_struct("DirectGate")
             .field("state", &self.state.load(Ordering::Relaxed))
             .field("fd", &self.fd)
+            .field("read_fd", &self.read_fd)
             .finish()
     }
 }

@@ -633,6 +633,7 @@ pub(crate) mod by_hand {
             alive: AtomicBool::new(true),
             index: 0,
             transport: crate::transport::Transport::Epoll,
+            registry: Some(registry.try_clone().expect("registry")),
         });
         let inner = LoopInner::new(Driver::Epoll(registry), shared, Duration::ZERO);
         (inner, poll)

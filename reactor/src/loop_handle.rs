@@ -142,6 +142,10 @@ impl EventLoop {
             alive: AtomicBool::new(true),
             index,
             transport,
+            registry: match &driver {
+                Some(Driver::Epoll(registry)) => Some(registry.try_clone()?),
+                _ => None,
+            },
         });
         let loop_shared = shared.clone();
         let (ready_tx, ready_rx) = std::sync::mpsc::sync_channel::<io::Result<()>>(1);

@@ -1,8 +1,9 @@
 //! What other threads share with a loop: the waker that rouses it, the
 //! doorbell that rings it at most once per sleep, the inbox of channels
-//! whose mailboxes have news, and the queue of tasks for the loop itself
-//! (generic here, so this knows nothing of the loop's state). Uses the
-//! mailbox's doorbell and mio's waker.
+//! whose mailboxes have news, the queue of tasks for the loop itself
+//! (generic here, so this knows nothing of the loop's state), and the
+//! loop's epoll registry. Uses the mailbox's doorbell and mio's waker and
+//! registry.
 
 use crate::error::Error;
 use crate::mailbox::Doorbell;
@@ -42,6 +43,11 @@ pub(crate) struct LoopShared<T> {
     pub(crate) alive: AtomicBool,
     pub(crate) index: usize,
     pub(crate) transport: Transport,
+    /// The loop's epoll registry (a descriptor of its own for the same
+    /// epoll, so it lives as long as this does): the holder of a
+    /// channel's input turns the channel's readable registration off and
+    /// on through it (`crate::lend`). `None` on io_uring.
+    pub(crate) registry: Option<mio::Registry>,
 }
 
 impl<T> LoopShared<T> {

@@ -166,13 +166,13 @@ impl DirectGate {
     /// the input goes back with them and the loop must be notified.
     /// Without either, the holder may be told [`LendEnded::Missed`]
     /// instead: it still holds the input and must drain the socket first.
-    /// `close` runs if the loop let go of the socket meanwhile and no
-    /// writer is in its `send`.
+    /// `close` runs, for each of the socket's descriptors, if the loop let
+    /// go of the socket meanwhile and no writer is in its `send`.
     pub fn end_lend(
         &self,
         rest: Option<BytesMut>,
         reread: bool,
-        close: impl FnOnce(RawFd),
+        close: impl FnMut(RawFd),
     ) -> LendEnded {
         let give = rest.is_some() || reread;
         if let Some(rest) = rest {
@@ -194,7 +194,7 @@ impl DirectGate {
         }
         if current & CLOSED != 0 {
             if current & HELD == 0 {
-                close(self.fd);
+                self.close_fds(close);
             }
             return LendEnded::Done { notify: false };
         }
