@@ -15,9 +15,13 @@
 //! bytes the holder left in the socket wake the loop then, while the
 //! input is still lent, and the gate's `MISSED` rule serves them as it
 //! serves readiness that came before the registration was off: no byte
-//! is left with nobody told. Off is `EPOLLPRI` alone (mio has no empty
-//! interest): out-of-band data, which nothing here sends, would still
-//! wake the loop, which is harmless.
+//! is left with nobody told. Off is an empty interest, set through
+//! `epoll_ctl` itself because mio has none: the kernel's wake-up for
+//! arriving bytes carries `EPOLLPRI` along with `EPOLLIN`, so a
+//! registration for `EPOLLPRI` alone would still wake the loop's thread
+//! (to find nothing to report and sleep again: a context switch per
+//! answer, measured). The kernel adds hang-up and error to every
+//! registration, so those still reach the loop.
 
 use crate::direct::{DirectGate, LendEnded};
 use crate::event_loop::Shared;
@@ -27,6 +31,7 @@ use bytes::BytesMut;
 use mio::unix::SourceFd;
 use mio::{Interest, Token};
 use std::io;
+use std::os::fd::AsRawFd;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -100,7 +105,7 @@ impl InputLend {
     pub(crate) fn new(gate: Arc<DirectGate>, shared: Arc<Shared>, token: Token) -> Self {
         // A failure leaves the loop woken by each read, as without a
         // registration of its own: nothing is lost.
-        let _ = register_reads(&gate, &shared, token, Interest::PRIORITY);
+        let _ = register_reads(&gate, &shared, token, None);
         InputLend {
             gate,
             shared,
@@ -241,7 +246,12 @@ impl InputLend {
             .count_lent_read(self.read.saturating_sub(unused.len()));
         // Before the input goes back, while it is still ours: readiness
         // this reports finds the input lent and is served below.
-        if let Err(e) = register_reads(&self.gate, &self.shared, self.token, Interest::READABLE) {
+        if let Err(e) = register_reads(
+            &self.gate,
+            &self.shared,
+            self.token,
+            Some(Interest::READABLE),
+        ) {
             // The loop would never hear of input again. Cannot happen to a
             // live registration; if it did, the channel ends loudly
             // (both directions shut: the loop sees the hang-up on the
@@ -324,20 +334,42 @@ impl std::fmt::Debug for InputLend {
     }
 }
 
-/// Sets what the loop's poller watches the channel's input for, where
-/// the input has a registration of its own (otherwise does nothing). A
-/// registration the loop has already removed (the channel is closing) is
-/// no failure.
+/// Sets what the loop's poller watches the channel's input for (`None`:
+/// nothing), where the input has a registration of its own (otherwise
+/// does nothing). A registration the loop has already removed (the
+/// channel is closing) is no failure.
 fn register_reads(
     gate: &DirectGate,
     shared: &Shared,
     token: Token,
-    interest: Interest,
+    interest: Option<Interest>,
 ) -> io::Result<()> {
     let (Some(read_fd), Some(registry)) = (gate.read_fd(), &shared.registry) else {
         return Ok(());
     };
-    match registry.reregister(&mut SourceFd(&read_fd), token, interest) {
+    let changed = match interest {
+        Some(interest) => registry.reregister(&mut SourceFd(&read_fd), token, interest),
+        None => {
+            // The token as mio passes it to the kernel, in case a hang-up
+            // is reported on this registration while it is off.
+            let mut off = libc::epoll_event {
+                events: 0,
+                u64: usize::from(token) as u64,
+            };
+            // SAFETY: `off` is a live `epoll_event`; `registry` is an open
+            // epoll descriptor (ours), and `read_fd` is open while the
+            // input is lent (the gate closes it, and not under a holder).
+            let r = unsafe {
+                libc::epoll_ctl(registry.as_raw_fd(), libc::EPOLL_CTL_MOD, read_fd, &mut off)
+            };
+            if r < 0 {
+                Err(io::Error::last_os_error())
+            } else {
+                Ok(())
+            }
+        }
+    };
+    match changed {
         Err(e) if e.raw_os_error() != Some(libc::ENOENT) => Err(e),
         _ => Ok(()),
     }
@@ -361,10 +393,14 @@ mod tests {
     use std::time::{Duration, Instant};
 
     /// A loop with one channel, its peer, and the channel's input lent to
-    /// this thread.
-    fn lent() -> (EventLoopGroup, TcpStream, InputLend) {
+    /// this thread; the loop's thread is named `name`-0.
+    fn lent_on(name: &str) -> (EventLoopGroup, TcpStream, InputLend) {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let group = EventLoopGroup::new(1).unwrap();
+        let group = EventLoopGroup::builder()
+            .threads(1)
+            .name(name)
+            .build()
+            .unwrap();
         let options = ChannelOptions::default()
             .direct_writes(true)
             .lend_input(true);
@@ -384,6 +420,30 @@ mod tests {
             );
             std::thread::sleep(Duration::from_millis(1));
         }
+    }
+
+    fn lent() -> (EventLoopGroup, TcpStream, InputLend) {
+        lent_on("gyre-loop")
+    }
+
+    /// How many times the thread named `name` has slept and been woken
+    /// (its voluntary context switches, from `/proc`).
+    fn wake_ups(name: &str) -> u64 {
+        let mut found = None;
+        for task in std::fs::read_dir("/proc/self/task").unwrap() {
+            let task = task.unwrap().path();
+            let comm = std::fs::read_to_string(task.join("comm")).unwrap_or_default();
+            if comm.trim() == name {
+                let status = std::fs::read_to_string(task.join("status")).unwrap();
+                let switches = status
+                    .lines()
+                    .find_map(|l| l.strip_prefix("voluntary_ctxt_switches:"))
+                    .unwrap();
+                assert!(found.is_none(), "two threads named {name}");
+                found = Some(switches.trim().parse().unwrap());
+            }
+        }
+        found.unwrap_or_else(|| panic!("no thread named {name}"))
     }
 
     /// Reads under `lend` until `buf` holds `len` bytes.
@@ -436,11 +496,14 @@ mod tests {
     }
 
     /// While the input is lent, the answers its holder reads do not wake
-    /// the loop (which would find the input lent and note a miss); once
-    /// the lend is over, input wakes the loop again.
+    /// the loop's thread (not even to find nothing to report and sleep
+    /// again); once the lend is over, input wakes the loop again.
     #[test]
     fn a_lent_input_does_not_wake_its_loop() {
-        let (group, mut peer, mut lend) = lent();
+        let (group, mut peer, mut lend) = lent_on("lend-quiet");
+        // Past the loop's own start-up: it sleeps until something comes.
+        std::thread::sleep(Duration::from_millis(50));
+        let before = wake_ups("lend-quiet-0");
         let mut buf = BytesMut::new();
         for n in 1..=3 {
             peer.write_all(b"answer").unwrap();
@@ -449,6 +512,11 @@ mod tests {
             assert!(!lend.gate.input_missed(), "answer {n} woke the loop");
             read_until(&mut lend, &mut buf, 6 * n);
         }
+        assert_eq!(
+            wake_ups("lend-quiet-0"),
+            before,
+            "the loop's thread was woken"
+        );
         lend.give_back(BytesMut::new());
         // The loop reads for itself again.
         let reads = group.metrics().unwrap().reads;

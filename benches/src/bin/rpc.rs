@@ -34,6 +34,12 @@
 //! that sleeps while it waits could show against tarpc on this host;
 //! `ratio c1 gyre/floor` and `c1-call gyre/floor` are how near gyre-rpc
 //! comes to it.
+//!
+//! `--pin` puts every server thread on the last CPU and every client
+//! thread on the first, as if the two sides were two machines: unpinned,
+//! on a host of two vCPUs, one side's threads waking keep the other's
+//! vCPU from halting, and a host whose halted vCPUs are slow to wake
+//! (see the host line's halt-poll window) rewards that.
 
 use clap::Parser;
 use gyre_benches::rpc::{
@@ -62,6 +68,17 @@ struct Args {
     /// --quick: benches/results/rpc-latency.svg).
     #[arg(long)]
     svg: Option<PathBuf>,
+    /// Servers on the last CPU, clients on the first (as two machines).
+    #[arg(long)]
+    pin: bool,
+}
+
+/// Keeps the calling thread, and the threads it starts from now on, on
+/// `cpu` (when `--pin` asks).
+fn pin(on: bool, cpu: usize) {
+    if on {
+        gyre_ringbuffer::pin_current_thread(cpu).expect("pin the bench's threads");
+    }
 }
 
 fn us(ns: u64) -> f64 {
@@ -73,12 +90,18 @@ fn main() {
     let args = Args::parse();
     let seconds = Duration::from_secs(args.seconds.unwrap_or(if args.quick { 3 } else { 5 }));
     let rounds = args.rounds.unwrap_or(if args.quick { 1 } else { 3 });
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    pin(args.pin, cpus - 1);
     let gyre = gyre_server();
     // The same provider with its calls on a worker pool of one thread (the
     // offload stage): one I/O thread and one business thread.
     let pooled = gyre_server_on(Dispatch::WorkerPool);
     let tarpc = TarpcServer::start();
     let floor = FloorServer::start();
+    pin(args.pin, 0);
+    if args.pin {
+        println!("servers on CPU {}, clients on CPU 0", cpus - 1);
+    }
     println!(
         "gyre-rpc on {}, tarpc on {}; {rounds} round(s) of {seconds:?} per case",
         gyre.local_addr(),
