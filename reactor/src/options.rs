@@ -331,7 +331,12 @@ impl ChannelOptions {
     /// and refused with a TLS layer. Every handler of the channel's
     /// pipeline that keeps input across reads must say so in
     /// [`InboundHandler::holds_input`](crate::InboundHandler::holds_input)
-    /// (the reactor's decoders do).
+    /// (the reactor's decoders do). A lending channel takes one more
+    /// descriptor, a duplicate of its socket's that the loop watches for
+    /// input, so that a holder can turn that watch off while it reads and
+    /// the loop sleeps through the answers (without one to spare the
+    /// channel registers once, and lends still work); it is closed with
+    /// the socket.
     ///
     /// ```
     /// use gyre_reactor::ChannelOptions;
