@@ -16,6 +16,7 @@ pub mod ring;
 pub mod rpc;
 pub mod rpc_floor;
 pub mod stats;
+pub mod steal;
 pub mod svg;
 
 /// The README's Rust examples, compiled and run as doc tests so that none

@@ -140,6 +140,7 @@ fn rounds_of(
 
 fn main() {
     println!("{}", gyre_benches::host::describe());
+    let _steal = gyre_benches::steal::RunSteal::start();
     let args = Args::parse();
     let records = args
         .records

@@ -69,6 +69,7 @@ fn compare(bench: &str, input: &[u8], rounds: usize, cases: &[(&str, Case)]) {
 
 fn main() {
     println!("{}", gyre_benches::host::describe());
+    let _steal = gyre_benches::steal::RunSteal::start();
     let args = Args::parse();
     let rounds = if args.quick { 5 } else { 15 };
     let total = 64 << 20;

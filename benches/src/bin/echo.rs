@@ -112,6 +112,7 @@ fn measure(server: &str, args: &Args, load: &Load) -> Report {
 
 fn main() {
     println!("{}", gyre_benches::host::describe());
+    let _steal = gyre_benches::steal::RunSteal::start();
     raise_fd_limit();
     let args = Args::parse();
     let started = Instant::now();

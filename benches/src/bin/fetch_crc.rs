@@ -149,6 +149,7 @@ fn main() {
         log.commit().unwrap();
     }
     println!("{}", gyre_benches::host::describe());
+    let _steal = gyre_benches::steal::RunSteal::start();
     println!(
         "log: {} MiB of {}-byte batches",
         log.size() >> 20,

@@ -78,6 +78,7 @@ fn us(ns: u64) -> f64 {
 
 fn main() {
     println!("{}", gyre_benches::host::describe());
+    let _steal = gyre_benches::steal::RunSteal::start();
     let args = Args::parse();
     let started = Instant::now();
     let (rounds, warmup, duration) = if args.quick {

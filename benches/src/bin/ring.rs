@@ -55,6 +55,7 @@ struct Args {
 
 fn main() {
     println!("{}", gyre_benches::host::describe());
+    let _steal = gyre_benches::steal::RunSteal::start();
     let args = Args::parse();
     let run = |bench: &str| {
         args.only

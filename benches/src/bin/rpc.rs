@@ -35,6 +35,13 @@
 //! `ratio c1 gyre/floor` and `c1-call gyre/floor` are how near gyre-rpc
 //! comes to it.
 //!
+//! Each round's line ends with the steal over its default-consumer and
+//! tarpc runs (the share of the VM's CPU the host kept), and each case
+//! prints `steal <case> median <x>% max <y>%`, with a warning line where a
+//! round passed 10%: the 64-in-flight lead comes partly from using both
+//! vCPUs, and a host that takes CPU away takes that part of it
+//! ([`gyre_benches::steal`]).
+//!
 //! `--pin` puts every server thread on the last CPU and every client
 //! thread on the first, as if the two sides were two machines: unpinned,
 //! on a host of two vCPUs, one side's threads waking keep the other's
@@ -47,6 +54,7 @@ use gyre_benches::rpc::{
 };
 use gyre_benches::rpc_floor::{floor_run, FloorServer};
 use gyre_benches::stats::median;
+use gyre_benches::steal::StealClock;
 use gyre_benches::svg::{percentile_plot, Series};
 use gyre_rpc::provider::Dispatch;
 use std::path::PathBuf;
@@ -73,6 +81,11 @@ struct Args {
     pin: bool,
 }
 
+/// Steal (percent of the VM's CPU time) above which a case's ratios are
+/// flagged: at 33-47% gyre-rpc's 64-in-flight lead over tarpc was gone
+/// (`gyre_benches::steal`).
+const STEAL_WARN: f64 = 10.0;
+
 /// Keeps the calling thread, and the threads it starts from now on, on
 /// `cpu` (when `--pin` asks).
 fn pin(on: bool, cpu: usize) {
@@ -87,6 +100,7 @@ fn us(ns: u64) -> f64 {
 
 fn main() {
     println!("{}", gyre_benches::host::describe());
+    let _steal = gyre_benches::steal::RunSteal::start();
     let args = Args::parse();
     let seconds = Duration::from_secs(args.seconds.unwrap_or(if args.quick { 3 } else { 5 }));
     let rounds = args.rounds.unwrap_or(if args.quick { 1 } else { 3 });
@@ -127,6 +141,7 @@ fn main() {
         let (mut g_p99, mut t_p99) = (Vec::new(), Vec::new());
         let (mut via_loop, mut busy, mut blocking) = (Vec::new(), Vec::new(), Vec::new());
         let (mut beside, mut tokio_reads, mut floors) = (Vec::new(), Vec::new(), Vec::new());
+        let mut steals = Vec::new();
         for round in 0..rounds {
             // With one call in flight, also gyre-rpc with every call sent
             // through the connection's loop (what direct writes save), with
@@ -207,6 +222,7 @@ fn main() {
             let run_g = || gyre_run(gyre_addr, in_flight, seconds, GyreClient::DEFAULT);
             let run_r = || (!pool).then(|| gyre_run(gyre_addr, in_flight, seconds, task_reads));
             let run_t = || tarpc_run(tarpc.addr, in_flight, seconds);
+            let steal = StealClock::start();
             let (g, r, t) = if round % 2 == 0 {
                 let g = run_g();
                 let r = run_r();
@@ -232,8 +248,10 @@ fn main() {
                     last_tokio_reads = Some(r);
                 }
             }
+            let stolen = steal.percent().unwrap_or(0.0);
+            steals.push(stolen);
             println!(
-                "round {round} {case}: gyre-rpc {:.0} calls/s (p50 {:.1} us), tarpc {:.0} calls/s (p50 {:.1} us)",
+                "round {round} {case}: gyre-rpc {:.0} calls/s (p50 {:.1} us), tarpc {:.0} calls/s (p50 {:.1} us), steal {stolen:.1}%",
                 g.rate(),
                 us(g.latency.value_at_quantile(0.5)),
                 t.rate(),
@@ -256,6 +274,17 @@ fn main() {
         println!("result {case} tarpc {tr:.0} calls/s p50 {tp:.1} us p99 {t9:.1} us");
         println!("ratio {case} gyre/tarpc {:.2}", gr / tr);
         println!("ratio {case}-p50 gyre/tarpc {:.2}", gp / tp);
+        let worst = steals.iter().copied().fold(0.0, f64::max);
+        println!(
+            "steal {case} median {:.1}% max {worst:.1}%",
+            median(&mut steals)
+        );
+        if worst > STEAL_WARN {
+            println!(
+                "# {case}: the host kept over {STEAL_WARN}% of the CPU in some round: its ratios \
+                 measure the CPU share each framework got as much as its speed (benches/src/steal.rs)"
+            );
+        }
         let floor_rate = (!floors.is_empty()).then(|| median(&mut floors));
         if let Some(f) = floor_rate {
             println!("result {case} floor {f:.0} calls/s");

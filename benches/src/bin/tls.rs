@@ -66,6 +66,7 @@ fn start(which: usize, workers: usize, certs: &tls::Certs) -> (Running, &'static
 
 fn main() {
     println!("{}", gyre_benches::host::describe());
+    let _steal = gyre_benches::steal::RunSteal::start();
     let args = Args::parse();
     let started = Instant::now();
     let (rounds, warmup, duration) = if args.quick {

@@ -499,6 +499,7 @@ fn bench_read(dir: &Path, rounds: usize, count: usize) {
 
 fn main() {
     println!("{}", gyre_benches::host::describe());
+    let _steal = gyre_benches::steal::RunSteal::start();
     let args = Args::parse();
     let started = Instant::now();
     let dir = args.dir.clone().unwrap_or_else(std::env::temp_dir);
