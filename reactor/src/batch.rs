@@ -45,6 +45,8 @@ pub(crate) fn run_batch<W>(
                 owed = false;
                 run(Command::FlushThen(notice));
             }
+            // In its place among the writes; a flush owed stays owed.
+            Command::UserEvent(event) => run(Command::UserEvent(event)),
         }
     }
     if owed {
@@ -70,6 +72,7 @@ mod tests {
                 Command::Flush => out.push('F'),
                 Command::Close => out.push('C'),
                 Command::FlushThen(_) => out.push('N'),
+                Command::UserEvent(_) => out.push('U'),
                 Command::WriteAndFlush(_) => unreachable!("split into write and flush"),
             },
         );
@@ -95,6 +98,12 @@ mod tests {
         );
         assert_eq!(run(vec![Write('a'), Flush, Write('b')]), "abF");
         assert_eq!(run(vec![Close]), "C");
+        let event = || UserEvent(crate::UserEvent::InputClosed);
+        assert_eq!(
+            run(vec![WriteAndFlush('a'), event(), Write('b')]),
+            "aUbF",
+            "an event keeps its place; the flush owed before it is still done"
+        );
     }
 
     #[test]

@@ -167,6 +167,10 @@ fn run_command<W, P: OutboundPath<W>>(io: &mut Io<'_>, path: &mut P, cmd: Comman
             path.flush(io);
             io.ch.notify_when_sent(notice);
         }
+        // Events go to inbound handlers, which an outbound path does not
+        // reach: the layer and the channel task deliver them before a
+        // command gets here, so one that did would have nobody to tell.
+        Command::UserEvent(_) => {}
     }
 }
 
@@ -279,10 +283,18 @@ where
         path: &mut P,
     ) -> bool {
         let mut more = false;
-        if let Some(mailbox) = &self.mailbox {
+        // A clone: an event's handler may make this layer's handle, which
+        // needs the mailbox field.
+        if let Some(mailbox) = self.mailbox.clone() {
             mailbox.begin_drain();
-            more = run_batch(|| mailbox.pop(), |cmd| run_command(io, path, cmd))
-                && mailbox.reschedule();
+            more = run_batch(
+                || mailbox.pop(),
+                |cmd| match cmd {
+                    // A handle this layer made: its own handler hears it.
+                    Command::UserEvent(event) => self.user_event(io, path, event),
+                    cmd => run_command(io, path, cmd),
+                },
+            ) && mailbox.reschedule();
         }
         let mut next = Path {
             handler: &mut self.outbound,

@@ -6,6 +6,7 @@ use crate::channel::SentNotice;
 use crate::direct::{DirectGate, Written};
 use crate::error::{ChannelClosed, Error};
 use crate::event_loop::Shared;
+use crate::handler::UserEvent;
 use crate::mailbox::Mailbox;
 use crate::socket::{close_from_any_thread, send_from_any_thread};
 use bytes::Bytes;
@@ -22,6 +23,9 @@ pub enum Command<W> {
     Close,
     /// A flush, then a notice when what was written so far is sent.
     FlushThen(SentNotice),
+    /// An event for the pipeline's inbound handlers (see
+    /// [`ChannelHandle::fire_user_event`]).
+    UserEvent(UserEvent),
 }
 
 /// A `Send + Clone` handle to a channel.
@@ -178,6 +182,64 @@ impl<W> ChannelHandle<W> {
     ) -> Result<(), ChannelClosed<W>> {
         self.send(Command::FlushThen(SentNotice::new(notice)))
             .map_err(take_msg)
+    }
+
+    /// Queues `event` for the pipeline's inbound side, run on the channel's
+    /// loop in order with this handle's other commands: what Netty's
+    /// `pipeline.fireUserEventTriggered` does from another thread. A handle
+    /// from [`Bootstrap::connect`](crate::Bootstrap::connect) gives it to
+    /// the first inbound handler, which passes it on as it passes any
+    /// event; a handle a handler made ([`InboundContext::handle`]) gives it
+    /// to that handler's [`user_event`](InboundHandler::user_event), so a
+    /// handler can have its loop call it back from any thread (to restart
+    /// a timer it stopped, say). Costs what a write does: a push, and a
+    /// wake-up of the loop if it sleeps. A closed channel gives the event
+    /// back.
+    ///
+    /// [`InboundContext::handle`]: crate::InboundContext::handle
+    /// [`InboundHandler::user_event`]: crate::InboundHandler::user_event
+    ///
+    /// ```
+    /// use bytes::BytesMut;
+    /// use gyre_reactor::{Bootstrap, EventLoopGroup, InboundContext, InboundHandler, Pipeline, UserEvent};
+    /// use std::sync::mpsc;
+    ///
+    /// /// Tells the test thread which thread ran each event it got.
+    /// struct Report(mpsc::Sender<(&'static str, std::thread::ThreadId)>);
+    ///
+    /// impl InboundHandler for Report {
+    ///     type Read = BytesMut;
+    ///     type Pass = ();
+    ///     type Write = bytes::Bytes;
+    ///
+    ///     fn read(&mut self, _: &mut impl InboundContext<Self>, _: BytesMut) {}
+    ///     fn user_event(&mut self, _: &mut impl InboundContext<Self>, event: UserEvent) {
+    ///         if let UserEvent::Custom(what) = event {
+    ///             let what = *what.downcast::<&'static str>().unwrap();
+    ///             self.0.send((what, std::thread::current().id())).unwrap();
+    ///         }
+    ///     }
+    /// }
+    ///
+    /// let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    /// let group = EventLoopGroup::new(1)?;
+    /// let (tx, rx) = mpsc::channel();
+    /// let handle = Bootstrap::new(group.clone())
+    ///     .connect(listener.local_addr()?, move |_| Pipeline::new().inbound(Report(tx)))?;
+    /// handle.fire_user_event(UserEvent::Custom(Box::new("restart")))?;
+    /// let (what, thread) = rx.recv()?;
+    /// assert_eq!(what, "restart");
+    /// assert_ne!(thread, std::thread::current().id(), "run on the channel's loop");
+    /// # group.shutdown_gracefully(std::time::Duration::ZERO, std::time::Duration::from_secs(1));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn fire_user_event(&self, event: UserEvent) -> Result<(), ChannelClosed<UserEvent>> {
+        // `send` gives back the command it was given.
+        self.send(Command::UserEvent(event))
+            .map_err(|cmd| match cmd {
+                Command::UserEvent(event) => ChannelClosed(Some(event)),
+                _ => ChannelClosed(None),
+            })
     }
 
     /// Queues a close: the channel delivers what was queued before it, then
@@ -359,7 +421,7 @@ impl<W> ChannelHandle<W> {
 fn take_msg<W>(cmd: Command<W>) -> ChannelClosed<W> {
     match cmd {
         Command::Write(m) | Command::WriteAndFlush(m) => ChannelClosed(Some(m)),
-        Command::Flush | Command::Close => ChannelClosed(None),
+        Command::Flush | Command::Close | Command::UserEvent(_) => ChannelClosed(None),
         Command::FlushThen(notice) => {
             notice.send(Err(Error::Unsent));
             ChannelClosed(None)

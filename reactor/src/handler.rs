@@ -75,7 +75,8 @@ pub enum UserEvent {
     /// The peer closed its side (read returned end of stream). Decoders
     /// flush what they hold when they see it.
     InputClosed,
-    /// Anything an application wants to send down its own pipeline.
+    /// Anything an application wants to send down its own pipeline (from
+    /// another thread: [`ChannelHandle::fire_user_event`](crate::ChannelHandle::fire_user_event)).
     Custom(Box<dyn std::any::Any + Send>),
     /// The TLS layer's handshake has finished (feature `tls`): what it
     /// agreed, including the peer's verified certificates.

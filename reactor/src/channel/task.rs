@@ -463,7 +463,13 @@ impl<L: InboundChain<R, S>, S: Into<Outbound>, R: FromSocket> ChannelOps for Cha
             let (pipeline, ch) = (&mut self.pipeline, &mut self.ch);
             more |= run_batch(
                 || tail.pop(),
-                |cmd| pipeline.tail_command(&mut Self::io(ch, lp), &mut HeadPath, cmd),
+                |cmd| match cmd {
+                    // From the head, as an event the transport raised.
+                    Command::UserEvent(event) => {
+                        pipeline.user_event(&mut Self::io(ch, lp), &mut HeadPath, event)
+                    }
+                    cmd => pipeline.tail_command(&mut Self::io(ch, lp), &mut HeadPath, cmd),
+                },
             ) && tail.reschedule();
         }
         if more {
