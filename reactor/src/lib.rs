@@ -192,6 +192,7 @@ mod socket;
 mod sync;
 mod task_table;
 mod timer;
+pub mod timer_pause;
 #[cfg(feature = "tls")]
 mod tls;
 mod token;
@@ -230,6 +231,7 @@ pub use pipeline::Pipeline;
 pub use signal::{StopSignal, StopSignals};
 pub use socket::UNIX_FILE_SEND_BUFFER;
 pub use timer::TimerId;
+pub use timer_pause::TimerPause;
 #[cfg(feature = "tls")]
 pub use tls::{
     TlsAcceptor, TlsAcceptorBuilder, TlsConnector, TlsConnectorBuilder, TlsError, TlsIdentity,
