@@ -13,12 +13,19 @@
 //! `closed`, then drains. A sequentially consistent fence on each side
 //! means at least one of them sees the other's step, so every filing is
 //! failed by the loop's drain or by the caller's own; each is taken once.
+//!
+//! The filings also carry the pause of the loop's deadline check: a
+//! connection with nothing in flight stops ticking (see `handler`), and a
+//! caller that files into a paused connection has its loop tick again
+//! (the reactor's `TimerPause`, whose fence is the one `closed` is read
+//! after).
 
 use super::error::RpcError;
 use super::sink::Sink;
 use crossbeam_queue::SegQueue;
+use gyre_reactor::TimerPause;
 use std::sync::atomic::{fence, AtomicBool, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 /// One call filed by its caller.
@@ -37,6 +44,11 @@ pub(crate) struct Filings {
     /// The connection's count of calls in flight: a filing counts from
     /// the moment it is filed until it is settled (by the loop) or failed.
     waiting: Arc<AtomicUsize>,
+    /// Whether the loop's deadline check is paused.
+    pub(crate) ticks: TimerPause,
+    /// Has the loop tick again: set by the loop when the connection
+    /// opens, before its first tick, so before any pause.
+    resume: OnceLock<Box<dyn Fn() + Send + Sync>>,
 }
 
 impl std::fmt::Debug for Filings {
@@ -69,9 +81,27 @@ impl Filings {
     /// was reading its own answer and gave up: see `lent`).
     pub(crate) fn file_counted(&self, call: Filed) {
         self.queue.push(call);
-        fence(Ordering::SeqCst);
+        // Fences the push (and the count) before the reads of the pause
+        // and of `closed` (see the module comment).
+        if self.ticks.resume_needed() {
+            self.resume_ticks();
+        }
         if self.closed.load(Ordering::Relaxed) {
             self.fail_all();
+        }
+    }
+
+    /// Sets what has the connection's loop tick again (once).
+    pub(crate) fn set_resume(&self, resume: impl Fn() + Send + Sync + 'static) {
+        let _ = self.resume.set(Box::new(resume));
+    }
+
+    /// Has the loop tick again: its check was paused and this thread was
+    /// told to resume it ([`TimerPause::resume_needed`]).
+    pub(crate) fn resume_ticks(&self) {
+        // Set before the first tick: a paused loop has set it.
+        if let Some(resume) = self.resume.get() {
+            resume();
         }
     }
 

@@ -349,7 +349,11 @@ impl ConsumerBuilder {
     }
 
     /// How often deadlines are checked (default 5 ms): a timeout is
-    /// reported up to this late.
+    /// reported up to this late. A connection with nothing in flight that
+    /// starts no call for 20 ticks (100 ms by default) stops checking, so
+    /// its loop sleeps until something happens (an idle connection costs
+    /// no wake-ups), and starts again with its next call, which then costs
+    /// its loop one wake-up more.
     pub fn timeout_tick(mut self, tick: Duration) -> Self {
         self.tick = tick.max(Duration::from_millis(1));
         self
@@ -506,12 +510,7 @@ impl Consumer {
                         .outbound(Registrar {
                             pending: pending.clone(),
                         })
-                        .inbound(ConsumerConnection {
-                            pending,
-                            next_id: ids,
-                            tick: cfg.tick,
-                            scratch: BytesMut::new(),
-                        })
+                        .inbound(ConsumerConnection::new(pending, ids, cfg.tick))
                 })?
             };
         }

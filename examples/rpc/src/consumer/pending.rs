@@ -105,6 +105,14 @@ impl Pending {
             .push(Reverse((waiting.started + waiting.timeout, id)));
         if self.calls.insert(id, waiting).is_none() && count {
             self.waiting.fetch_add(1, Ordering::Relaxed);
+            // A call that came through the loop while its deadline check
+            // was paused (only the loop pauses it, so the look is exact
+            // here): have it tick again. Callers' filings see to their
+            // own (`Filings::file_counted`).
+            let ticks = &self.filings.ticks;
+            if ticks.is_paused() && ticks.resume_needed() {
+                self.filings.resume_ticks();
+            }
         }
     }
 
