@@ -15,6 +15,7 @@ pub mod regime;
 pub mod ring;
 pub mod rpc;
 pub mod rpc_floor;
+pub mod rpc_idle;
 pub mod stats;
 pub mod steal;
 pub mod svg;

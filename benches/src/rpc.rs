@@ -46,7 +46,7 @@ fn receipt(order: Order) -> Receipt {
     }
 }
 
-fn order(id: u64) -> Order {
+pub(crate) fn order(id: u64) -> Order {
     Order {
         id,
         customer: "customer-0042".to_string(),
@@ -91,7 +91,7 @@ fn histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(100, 10_000_000_000, 3).expect("bounds")
 }
 
-fn runtime() -> tokio::runtime::Runtime {
+pub(crate) fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -216,7 +216,7 @@ fn collect(elapsed: Duration, reports: Vec<(u64, Histogram<u64>)>) -> Report {
 /// The service's key, made once: a caller holds it, as a generated client
 /// does (`service!`), rather than building its two strings per call
 /// (which tarpc's calls do not do either).
-static KEY: std::sync::LazyLock<ServiceKey> =
+pub(crate) static KEY: std::sync::LazyLock<ServiceKey> =
     std::sync::LazyLock::new(|| ServiceKey::new("bench.Shop").version("1"));
 
 /// gyre-rpc's provider, one event loop, calls on the loop.

@@ -42,6 +42,10 @@
 //! vCPUs, and a host that takes CPU away takes that part of it
 //! ([`gyre_benches::steal`]).
 //!
+//! `--idle N` runs only this: N connections, one call on each, then
+//! quiet; the process's CPU over the quiet span, gyre-rpc's then tarpc's
+//! ([`gyre_benches::rpc_idle`]).
+//!
 //! `--pin` puts every server thread on the last CPU and every client
 //! thread on the first, as if the two sides were two machines: unpinned,
 //! on a host of two vCPUs, one side's threads waking keep the other's
@@ -53,6 +57,7 @@ use gyre_benches::rpc::{
     gyre_run, gyre_server, gyre_server_on, tarpc_run, GyreClient, Report, TarpcServer,
 };
 use gyre_benches::rpc_floor::{floor_run, FloorServer};
+use gyre_benches::rpc_idle;
 use gyre_benches::stats::median;
 use gyre_benches::steal::StealClock;
 use gyre_benches::svg::{percentile_plot, Series};
@@ -79,12 +84,26 @@ struct Args {
     /// Servers on the last CPU, clients on the first (as two machines).
     #[arg(long)]
     pin: bool,
+    /// Only this: what N idle connections cost each framework (the
+    /// process's CPU over `--seconds`, default 5).
+    #[arg(long, value_name = "N")]
+    idle: Option<usize>,
 }
 
 /// Steal (percent of the VM's CPU time) above which a case's ratios are
 /// flagged: at 33-47% gyre-rpc's 64-in-flight lead over tarpc was gone
 /// (`gyre_benches::steal`).
 const STEAL_WARN: f64 = 10.0;
+
+/// `--idle N`: prints `result idle-<N> <framework> <percent> % of a core`
+/// for gyre-rpc and tarpc (lower is better; no ratio, as an idle tarpc
+/// client costs next to nothing and the quotient would be noise).
+fn idle_case(n: usize, quiet: Duration) {
+    let gyre = rpc_idle::gyre_idle(n, quiet);
+    println!("result idle-{n} gyre-rpc {:.2} % of a core", gyre * 100.0);
+    let tarpc = rpc_idle::tarpc_idle(n, quiet);
+    println!("result idle-{n} tarpc {:.2} % of a core", tarpc * 100.0);
+}
 
 /// Keeps the calling thread, and the threads it starts from now on, on
 /// `cpu` (when `--pin` asks).
@@ -103,6 +122,10 @@ fn main() {
     let _steal = gyre_benches::steal::RunSteal::start();
     let args = Args::parse();
     let seconds = Duration::from_secs(args.seconds.unwrap_or(if args.quick { 3 } else { 5 }));
+    if let Some(n) = args.idle {
+        idle_case(n, seconds);
+        return;
+    }
     let rounds = args.rounds.unwrap_or(if args.quick { 1 } else { 3 });
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
     pin(args.pin, cpus - 1);
