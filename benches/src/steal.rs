@@ -10,8 +10,8 @@
 //! flight spreads its work over both vCPUs (about 1.4 cores, against
 //! tarpc's 0.9), so when the host takes CPU away its lead falls towards
 //! its CPU-per-call advantage alone (BENCHMARKS.md, issue 22, twenty-second
-//! session: 1.8-2.5x tarpc's calls/s in one-second runs with under 10% steal,
-//! 0.3-0.9x at 33-47%). Every bench prints
+//! session: 1.8-2.7x tarpc's calls/s in one-second runs with under 10%
+//! steal, 0.27-0.92x at 33-47%). Every bench prints
 //! the run's steal on its last line, and the RPC bench each round's, so a
 //! figure is read with the host's conditions beside it.
 
