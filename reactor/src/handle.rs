@@ -6,9 +6,9 @@ use crate::channel::SentNotice;
 use crate::direct::{DirectGate, Written};
 use crate::error::{ChannelClosed, Error};
 use crate::event_loop::Shared;
-use crate::handler::UserEvent;
 use crate::mailbox::Mailbox;
 use crate::socket::{close_from_any_thread, send_from_any_thread};
+use crate::user_event::UserEvent;
 use bytes::Bytes;
 use mio::Token;
 use std::fmt;
@@ -190,14 +190,14 @@ impl<W> ChannelHandle<W> {
     /// from [`Bootstrap::connect`](crate::Bootstrap::connect) gives it to
     /// the first inbound handler, which passes it on as it passes any
     /// event; a handle a handler made ([`InboundContext::handle`]) gives it
-    /// to that handler's [`user_event`](InboundHandler::user_event), so a
+    /// to that handler's [`user_event`], so a
     /// handler can have its loop call it back from any thread (to restart
     /// a timer it stopped, say). Costs what a write does: a push, and a
     /// wake-up of the loop if it sleeps. A closed channel gives the event
     /// back.
     ///
     /// [`InboundContext::handle`]: crate::InboundContext::handle
-    /// [`InboundHandler::user_event`]: crate::InboundHandler::user_event
+    /// [`user_event`]: crate::InboundHandler::user_event
     ///
     /// ```
     /// use bytes::BytesMut;

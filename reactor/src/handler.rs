@@ -16,73 +16,8 @@ use crate::channel::Channel;
 use crate::error::Error;
 use crate::handle::ChannelHandle;
 use crate::timer::TimerId;
+pub use crate::user_event::{IdleState, IdleStateEvent, UserEvent};
 use std::time::{Duration, Instant};
-
-/// Which kind of idleness an [`IdleStateEvent`] reports.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum IdleState {
-    /// Nothing was read for the reader-idle time.
-    ReaderIdle,
-    /// Nothing was written (and no pending write progressed) for the
-    /// writer-idle time.
-    WriterIdle,
-    /// Neither read nor write for the all-idle time.
-    AllIdle,
-}
-
-/// Fired by the [`IdleStateHandler`](crate::IdleStateHandler).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct IdleStateEvent {
-    /// What has been idle.
-    pub state: IdleState,
-    /// Whether this is the first such event since the last activity.
-    pub first: bool,
-}
-
-/// An out-of-band event travelling the inbound direction.
-///
-/// ```
-/// use bytes::BytesMut;
-/// use gyre_reactor::{IdleState, InboundContext, InboundHandler, UserEvent};
-///
-/// /// Closes a connection that has sent nothing for the reader-idle time
-/// /// (with an `IdleStateHandler` before it), and notes the peer's half-close.
-/// struct Reaper;
-///
-/// impl InboundHandler for Reaper {
-///     type Read = BytesMut;
-///     type Pass = ();
-///     type Write = bytes::Bytes;
-///
-///     fn read(&mut self, _: &mut impl InboundContext<Self>, _: BytesMut) {}
-///
-///     fn user_event(&mut self, ctx: &mut impl InboundContext<Self>, event: UserEvent) {
-///         match event {
-///             UserEvent::Idle(idle) if idle.state == IdleState::ReaderIdle => ctx.close(),
-///             UserEvent::InputClosed => ctx.close(),
-///             other => ctx.fire_user_event(other),
-///         }
-///     }
-/// }
-/// # let _ = gyre_reactor::Pipeline::new().inbound(gyre_reactor::IdleStateHandler::new(
-/// #     std::time::Duration::from_secs(30), std::time::Duration::ZERO, std::time::Duration::ZERO)).inbound(Reaper);
-/// ```
-#[derive(Debug)]
-#[non_exhaustive]
-pub enum UserEvent {
-    /// From the idle-state handler.
-    Idle(IdleStateEvent),
-    /// The peer closed its side (read returned end of stream). Decoders
-    /// flush what they hold when they see it.
-    InputClosed,
-    /// Anything an application wants to send down its own pipeline (from
-    /// another thread: [`ChannelHandle::fire_user_event`](crate::ChannelHandle::fire_user_event)).
-    Custom(Box<dyn std::any::Any + Send>),
-    /// The TLS layer's handshake has finished (feature `tls`): what it
-    /// agreed, including the peer's verified certificates.
-    #[cfg(feature = "tls")]
-    TlsHandshake(Box<crate::tls::session::TlsSession>),
-}
 
 /// What an inbound handler may do with the pipeline and its channel.
 ///

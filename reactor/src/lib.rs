@@ -200,6 +200,7 @@ mod transport;
 mod udp;
 #[cfg(feature = "io-uring")]
 mod uring;
+mod user_event;
 
 pub use alarm::{Alarm, InputWait};
 pub use bootstrap::{Bootstrap, Server, ServerBootstrap};
