@@ -375,23 +375,25 @@ impl Drop for TarpcServer {
     }
 }
 
+/// A tarpc client of the server at `addr`, its socket and dispatch task
+/// on the current runtime.
+pub(crate) async fn tarpc_client(addr: SocketAddr) -> ShopClient {
+    let transport =
+        tarpc::serde_transport::tcp::connect(addr, tarpc::tokio_serde::formats::Bincode::default)
+            .await
+            .expect("tarpc connects");
+    transport.get_ref().set_nodelay(true).expect("nodelay");
+    ShopClient::new(tarpc::client::Config::default(), transport).spawn()
+}
+
 /// One tarpc run against the server at `addr`.
 pub fn tarpc_run(addr: SocketAddr, in_flight: usize, duration: Duration) -> Report {
     drive(
         in_flight,
         duration,
-        || async move {
-            // On the driving runtime, so the socket and the client's
-            // dispatch task live on it.
-            let transport = tarpc::serde_transport::tcp::connect(
-                addr,
-                tarpc::tokio_serde::formats::Bincode::default,
-            )
-            .await
-            .expect("tarpc connects");
-            transport.get_ref().set_nodelay(true).expect("nodelay");
-            ShopClient::new(tarpc::client::Config::default(), transport).spawn()
-        },
+        // On the driving runtime, so the socket and the client's dispatch
+        // task live on it.
+        || tarpc_client(addr),
         |client: ShopClient, id| async move {
             client
                 .place(tarpc::context::current(), order(id))

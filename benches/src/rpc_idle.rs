@@ -10,7 +10,7 @@
 //! anything was in flight, and 1,000 idle connections took 17% of a core
 //! on the Zen 4 VM. The check now pauses on an idle connection.
 
-use crate::rpc::{gyre_server, order, runtime, Receipt, ShopClient, TarpcServer, KEY};
+use crate::rpc::{gyre_server, order, runtime, tarpc_client, Receipt, TarpcServer, KEY};
 use gyre_rpc::consumer::Consumer;
 use std::time::Duration;
 
@@ -72,14 +72,7 @@ pub fn tarpc_idle(n: usize, quiet: Duration) -> f64 {
         runtime().block_on(async move {
             let mut clients = Vec::with_capacity(n);
             for i in 0..n {
-                let transport = tarpc::serde_transport::tcp::connect(
-                    addr,
-                    tarpc::tokio_serde::formats::Bincode::default,
-                )
-                .await
-                .expect("tarpc connects");
-                transport.get_ref().set_nodelay(true).expect("nodelay");
-                let client = ShopClient::new(tarpc::client::Config::default(), transport).spawn();
+                let client = tarpc_client(addr).await;
                 let r = client
                     .place(tarpc::context::current(), order(i as u64))
                     .await
