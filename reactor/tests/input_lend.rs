@@ -10,6 +10,8 @@
 
 mod common;
 
+use common::{lend, Record};
+
 use bytes::{Bytes, BytesMut};
 use gyre_codec::LineDecoder;
 use gyre_reactor::{
@@ -20,19 +22,6 @@ use std::io::Write;
 use std::net::{TcpListener, TcpStream};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
-
-/// Hands every message the loop reads (a chunk, a line) to the test.
-struct Record<M>(mpsc::Sender<M>);
-
-impl<M: 'static> InboundHandler for Record<M> {
-    type Read = M;
-    type Pass = ();
-    type Write = Bytes;
-
-    fn read(&mut self, _: &mut impl InboundContext<Self>, msg: M) {
-        let _ = self.0.send(msg);
-    }
-}
 
 fn lending() -> ChannelOptions {
     ChannelOptions::default()
@@ -78,21 +67,6 @@ fn on_epoll(test: impl FnOnce(&gyre_reactor::EventLoopGroup)) {
         test(&group);
     }
     group.shutdown_gracefully(Duration::ZERO, Duration::from_secs(2));
-}
-
-/// The lend, once the loop offers it (it does after its first pass).
-fn lend(handle: &ChannelHandle<Bytes>) -> InputLend {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        if let Some(lend) = handle.lend_input() {
-            return lend;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the loop never offered its input"
-        );
-        std::thread::sleep(Duration::from_micros(200));
-    }
 }
 
 /// Reads under `lend` until `buf` holds `n` bytes.

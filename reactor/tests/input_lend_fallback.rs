@@ -8,28 +8,15 @@
 
 mod common;
 
-use bytes::{Bytes, BytesMut};
-use gyre_reactor::{
-    Bootstrap, ChannelOptions, InboundContext, InboundHandler, Pipeline, Transport,
-};
+use common::{lend, Record};
+
+use bytes::BytesMut;
+use gyre_reactor::{Bootstrap, ChannelOptions, Pipeline, Transport};
 use std::fs::File;
 use std::io::Write;
 use std::net::TcpListener;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
-
-/// Hands every chunk the loop reads to the test.
-struct Record(mpsc::Sender<BytesMut>);
-
-impl InboundHandler for Record {
-    type Read = BytesMut;
-    type Pass = ();
-    type Write = Bytes;
-
-    fn read(&mut self, _: &mut impl InboundContext<Self>, msg: BytesMut) {
-        let _ = self.0.send(msg);
-    }
-}
 
 /// Opens `/dev/null` until the process is out of descriptors; returns
 /// them all.
@@ -66,20 +53,10 @@ fn with_no_descriptor_to_spare_a_lending_channel_registers_once_and_still_lends(
                 .lend_input(true),
         )
         .connect(listener.local_addr().unwrap(), move |_| {
-            Pipeline::new().inbound(Record(tx))
+            Pipeline::new().inbound(Record::<BytesMut>(tx))
         })
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(5);
-    let mut lend = loop {
-        if let Some(lend) = handle.lend_input() {
-            break lend;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the loop never offered its input"
-        );
-        std::thread::sleep(Duration::from_millis(1));
-    };
+    let mut lend = lend(&handle);
     assert!(
         take_every_descriptor().is_empty(),
         "a descriptor was left over: the duplicate could have been made"

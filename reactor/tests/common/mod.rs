@@ -1,5 +1,6 @@
 //! Helpers shared by the reactor's integration tests: an echo handler, a
-//! counting probe, server start-up and file-descriptor counting.
+//! counting probe, a recording handler, waiting for an input lend, server
+//! start-up and file-descriptor counting.
 
 #![allow(dead_code)]
 
@@ -54,6 +55,36 @@ impl InboundHandler for Echo {
 
     fn writability_changed(&mut self, ctx: &mut impl InboundContext<Self>, writable: bool) {
         ctx.set_auto_read(writable);
+    }
+}
+
+/// Hands every message the loop reads (a chunk, a line) to the test.
+pub struct Record<M>(pub std::sync::mpsc::Sender<M>);
+
+impl<M: 'static> InboundHandler for Record<M> {
+    type Read = M;
+    type Pass = ();
+    type Write = Bytes;
+
+    fn read(&mut self, _: &mut impl InboundContext<Self>, msg: M) {
+        let _ = self.0.send(msg);
+    }
+}
+
+/// The input lend, once the loop offers it (it does after its first
+/// pass); fails the test after 5 s.
+#[cfg(unix)]
+pub fn lend<W>(handle: &gyre_reactor::ChannelHandle<W>) -> gyre_reactor::InputLend {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        if let Some(lend) = handle.lend_input() {
+            return lend;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the loop never offered its input"
+        );
+        std::thread::sleep(Duration::from_micros(200));
     }
 }
 
