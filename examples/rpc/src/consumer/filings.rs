@@ -83,9 +83,7 @@ impl Filings {
         self.queue.push(call);
         // Fences the push (and the count) before the reads of the pause
         // and of `closed` (see the module comment).
-        if self.ticks.resume_needed() {
-            self.resume_ticks();
-        }
+        self.resume_if_paused();
         if self.closed.load(Ordering::Relaxed) {
             self.fail_all();
         }
@@ -96,12 +94,15 @@ impl Filings {
         let _ = self.resume.set(Box::new(resume));
     }
 
-    /// Has the loop tick again: its check was paused and this thread was
-    /// told to resume it ([`TimerPause::resume_needed`]).
-    pub(crate) fn resume_ticks(&self) {
-        // Set before the first tick: a paused loop has set it.
-        if let Some(resume) = self.resume.get() {
-            resume();
+    /// Has the loop tick again if its check is paused and this thread is
+    /// the one told to resume it ([`TimerPause::resume_needed`], whose
+    /// fence orders this thread's filing before the look).
+    pub(crate) fn resume_if_paused(&self) {
+        if self.ticks.resume_needed() {
+            // Set before the first tick: a paused loop has set it.
+            if let Some(resume) = self.resume.get() {
+                resume();
+            }
         }
     }
 

@@ -28,24 +28,24 @@ const EXPIRE: u64 = 1;
 /// deadline check pauses (100 ms at the default 5 ms tick): long enough
 /// that a caller making calls one after another never meets a pause,
 /// whose end costs the loop a wake-up.
-pub(crate) const PAUSE_AFTER_TICKS: u32 = 20;
+const PAUSE_AFTER_TICKS: u32 = 20;
 
 /// The event a caller's thread sends the connection's loop to have its
 /// deadline check tick again (a unit struct: boxing it allocates nothing).
 struct ResumeTicks;
 
 pub(crate) struct ConsumerConnection {
-    pub(crate) pending: Rc<RefCell<Pending>>,
-    pub(crate) next_id: Arc<AtomicU64>,
+    pending: Rc<RefCell<Pending>>,
+    next_id: Arc<AtomicU64>,
     /// How often deadlines are checked: a timeout fires up to this late.
-    pub(crate) tick: Duration,
-    pub(crate) scratch: BytesMut,
+    tick: Duration,
+    scratch: BytesMut,
     /// The tick, while it runs.
-    pub(crate) ticking: Option<TimerId>,
+    ticking: Option<TimerId>,
     /// Ticks in a row with nothing in flight and no call started.
-    pub(crate) idle_ticks: u32,
+    idle_ticks: u32,
     /// The next call id at the last tick.
-    pub(crate) last_id: u64,
+    last_id: u64,
 }
 
 impl ConsumerConnection {

@@ -109,9 +109,8 @@ impl Pending {
             // was paused (only the loop pauses it, so the look is exact
             // here): have it tick again. Callers' filings see to their
             // own (`Filings::file_counted`).
-            let ticks = &self.filings.ticks;
-            if ticks.is_paused() && ticks.resume_needed() {
-                self.filings.resume_ticks();
+            if self.filings.ticks.is_paused() {
+                self.filings.resume_if_paused();
             }
         }
     }
