@@ -20,6 +20,18 @@ use std::sync::Arc;
 
 /// A provider as the balancers see it: its address, its weight, and the
 /// state they keep about it.
+///
+/// ```
+/// use gyre_rpc::cluster::Endpoint;
+/// use std::sync::Arc;
+///
+/// let endpoint = Arc::new(Endpoint::new("10.0.0.1:20880".parse()?, 100));
+/// let call = endpoint.begin_call(); // what `LeastActive` counts
+/// assert_eq!(endpoint.active(), 1);
+/// drop(call); // the call ended
+/// assert_eq!(endpoint.active(), 0);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug)]
 pub struct Endpoint {
     /// Where it listens.
@@ -64,7 +76,50 @@ impl Drop for ActiveCall {
     }
 }
 
-/// Picks a provider for a call.
+/// Picks a provider for a call: the extension point for a balancer of
+/// your own, given to [`ClusterBuilder::balancer`](crate::cluster::ClusterBuilder::balancer).
+///
+/// A balancer is called on every call's thread at once, so it keeps its
+/// state in atomics (its own, or the [`Endpoint`]s'), and it sees the
+/// whole provider list with the eligible ones marked: it must return an
+/// index that [`Candidates::is_eligible`] accepts, or `None`.
+///
+/// ```
+/// use gyre_rpc::cluster::{Candidates, Cluster, Endpoint, LoadBalancer};
+/// use gyre_rpc::consumer::Consumer;
+/// use gyre_rpc::ServiceKey;
+/// use std::cmp::Reverse;
+/// use std::sync::Arc;
+///
+/// /// The heaviest eligible provider (the first of equals): all calls to
+/// /// the primary while it is up, to the next heaviest when it is not.
+/// #[derive(Debug)]
+/// struct Heaviest;
+///
+/// impl LoadBalancer for Heaviest {
+///     fn select(&self, candidates: &Candidates<'_>, _key: u64) -> Option<usize> {
+///         let endpoints = candidates.endpoints();
+///         // `min_by_key` keeps the first of equals.
+///         candidates.eligible().min_by_key(|&i| Reverse(endpoints[i].weight))
+///     }
+/// }
+///
+/// let endpoints: Vec<Arc<Endpoint>> = [("10.0.0.1:20880", 10), ("10.0.0.2:20880", 200)]
+///     .iter()
+///     .map(|(a, w)| Arc::new(Endpoint::new(a.parse().unwrap(), *w)))
+///     .collect();
+/// let mut candidates = Candidates::all(&endpoints);
+/// assert_eq!(Heaviest.select(&candidates, 0), Some(1));
+/// candidates.exclude(1); // already tried by this call, or down
+/// assert_eq!(Heaviest.select(&candidates, 0), Some(0));
+///
+/// // A cluster calls it for every call.
+/// let cluster = Cluster::builder(ServiceKey::new("demo.Calc"))
+///     .balancer(Heaviest)
+///     .build(Consumer::builder().build()?);
+/// # drop(cluster);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub trait LoadBalancer: Send + Sync + std::fmt::Debug {
     /// The index in `candidates.endpoints()` of an eligible provider for a
     /// call whose hash key is `key`; `None` when none is eligible.
