@@ -55,6 +55,7 @@ pub(crate) fn probe() -> Result<(), String> {
     for (name, code) in [
         ("ACCEPT", opcode::Accept::CODE),
         ("RECV", opcode::Recv::CODE),
+        ("SEND", opcode::Send::CODE),
         ("SENDMSG", opcode::SendMsg::CODE),
         ("POLL_ADD", opcode::PollAdd::CODE),
         ("ASYNC_CANCEL", opcode::AsyncCancel::CODE),
