@@ -30,6 +30,13 @@
 //! path over a Unix socket left as the kernel made it
 //! (`unix-gyre-reactor-epoll`): the channel widens it itself.
 //!
+//! Every sending pair also prints `ratio <bench>-same-round <a>/<b>`: the
+//! median over the rounds of each round's own ratio. Rounds rotate the
+//! senders, so a round's two ran seconds apart in the same phase of the
+//! host, where the medians of all rounds mix phases. The line naming the
+//! host's file path decides by that paired ratio of splice to `sendfile`,
+//! with the reactor probe's rule (splice only if 10% faster).
+//!
 //! Reading: random 4 KiB-aligned 4 KiB reads of a warm 256 MiB file, each
 //! read folded into a checksum so neither side can skip the bytes.
 //! `ratio read-4KiB mmap/pread <speed ratio>` (above 1: mmap is faster).
@@ -406,16 +413,22 @@ fn bench_send(dir: &Path, rounds: usize, copy_buffer: usize, file_send: FileSend
             cpu[which] + reader
         );
     }
-    // Which of the two zero-copy paths this host should use for files.
-    let (faster, slower) = if rate[2] > rate[0] {
-        ("splice through a 1 MiB pipe", "sendfile")
+    // Which of the two zero-copy paths this host should use for files,
+    // from each round's own pair (the two ran seconds apart, in the same
+    // phase of the host, where the medians of all rounds mix phases), by
+    // the reactor probe's rule: splice only if 10% faster.
+    let splice_per_sendfile = same_round(&rates[2], &rates[0]);
+    let verdict = if splice_per_sendfile > 1.1 {
+        "splice through a 1 MiB pipe"
+    } else if splice_per_sendfile < 1.0 / 1.1 {
+        "sendfile"
     } else {
-        ("sendfile", "splice through a 1 MiB pipe")
+        "a tie, so sendfile (no pipe per channel)"
     };
     println!(
-        "# file path on this host: {faster} ({:.2} GiB/s against {slower}'s {:.2}); the reactor's file path ran {}",
-        rate[0].max(rate[2]),
-        rate[0].min(rate[2]),
+        "# file path on this host: {verdict} (splice's rate over sendfile's in the same round, median {splice_per_sendfile:.2}; medians alone {:.2} and {:.2} GiB/s); the reactor's file path ran {}",
+        rate[2],
+        rate[0],
         file_send.describe(),
     );
     for (bench, which, peer) in [
@@ -434,7 +447,16 @@ fn bench_send(dir: &Path, rounds: usize, copy_buffer: usize, file_send: FileSend
         println!("ratio {bench} {name}/{peer_name} {ratio:.2}");
         let ratio = cpu[which] / cpu[peer];
         println!("ratio {bench}-cpu {name}/{peer_name} {ratio:.2}");
+        let ratio = same_round(&rates[which], &rates[peer]);
+        println!("ratio {bench}-same-round {name}/{peer_name} {ratio:.2}");
     }
+}
+
+/// The median over the rounds of `a`'s rate over `b`'s in the same round
+/// (both indexed by round).
+fn same_round(a: &[f64], b: &[f64]) -> f64 {
+    let mut ratios: Vec<f64> = a.iter().zip(b).map(|(a, b)| a / b).collect();
+    median(&mut ratios)
 }
 
 /// Fixed-seed 4 KiB-aligned offsets within `len`.
