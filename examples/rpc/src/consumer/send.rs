@@ -129,13 +129,27 @@ pub(crate) fn send_or_queue(
 #[cfg(test)]
 mod tests {
     use super::send_under_lend;
-    use crate::consumer::Consumer;
+    use crate::consumer::{Connection, Consumer};
     use crate::protocol::heartbeat_frame;
     use crate::ServiceKey;
     use bytes::{Bytes, BytesMut};
     use std::io::Write;
-    use std::net::TcpListener;
+    use std::net::{TcpListener, TcpStream};
     use std::time::{Duration, Instant};
+
+    /// A consumer whose deadlines are checked once a minute (so its loop
+    /// takes no filing during a test), connected to a provider socket the
+    /// test holds and never answers from.
+    fn connected() -> (Consumer, Connection, TcpStream) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let consumer = Consumer::builder()
+            .timeout_tick(Duration::from_secs(60))
+            .build()
+            .unwrap();
+        let conn = consumer.connect(listener.local_addr().unwrap()).unwrap();
+        let (provider, _) = listener.accept().unwrap();
+        (consumer, conn, provider)
+    }
 
     /// With a call in flight, a caller that would read its own answer
     /// leaves the offered input alone: it declines before taking the lend,
@@ -145,13 +159,7 @@ mod tests {
     /// every try takes it.)
     #[test]
     fn a_call_with_another_in_flight_leaves_the_input_alone() {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let consumer = Consumer::builder()
-            .timeout_tick(Duration::from_secs(60))
-            .build()
-            .unwrap();
-        let conn = consumer.connect(listener.local_addr().unwrap()).unwrap();
-        let (mut provider, _) = listener.accept().unwrap();
+        let (consumer, conn, mut provider) = connected();
         // A ping: the loop reads it, drains the socket and offers its input.
         let ping = heartbeat_frame(&mut BytesMut::new(), true, 7);
         provider.write_all(&ping).unwrap();
@@ -190,25 +198,18 @@ mod tests {
 
     /// The first call, alone in flight, is filed and sent by its caller;
     /// the second, with the first still waiting, is handed to the loop
-    /// unfiled. (Deadlines are checked once a minute here, so the loop
-    /// takes no filing during the test; the provider never answers.)
+    /// unfiled.
     #[test]
     fn a_call_with_others_in_flight_goes_through_the_loop_unfiled() {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let consumer = Consumer::builder()
-            .timeout_tick(Duration::from_secs(60))
-            .build()
-            .unwrap();
-        let conn = consumer.connect(listener.local_addr().unwrap()).unwrap();
-        let _provider = listener.accept().unwrap();
+        let (consumer, conn, _provider) = connected();
         let key = ServiceKey::new("demo.Silent");
         let first = conn.call_async::<_, ()>(&key, "wait", &1u8);
         assert_eq!(conn.link.filings.len(), 1, "the first call filed itself");
         let second = conn.call_async::<_, ()>(&key, "wait", &2u8);
         assert_eq!(conn.link.filings.len(), 1, "the second went to the loop");
         // The loop files the second on its way out.
-        let deadline = std::time::Instant::now() + Duration::from_secs(5);
-        while conn.in_flight() < 2 && std::time::Instant::now() < deadline {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while conn.in_flight() < 2 && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(1));
         }
         assert_eq!(conn.in_flight(), 2);
