@@ -1,7 +1,7 @@
 //! A channel's I/O on an io_uring loop: a receive straight into the read
 //! buffer, a `send` of the queue's one buffer or a gathered `sendmsg` of
-//! several, file regions sent by the loop
-//! as on epoll with a poll on the ring for room, and cancellation on close.
+//! several, file regions sent by the loop as on epoll with a poll on the
+//! ring for room, and cancellation on close.
 //! Two kinds of channel instead poll through the ring for readiness and
 //! then read and write with the same non-blocking calls an epoll loop
 //! makes: a UDP channel (a receive from the buffer pool would lose each
