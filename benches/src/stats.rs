@@ -68,19 +68,20 @@ impl Rates {
     /// case may come from a different round. Within a round the cases run
     /// back to back, so the placement drift they share divides out.
     pub fn same_round_ratios(&self) -> Vec<f64> {
-        let gyre = &self.samples[0];
+        let rates = |case: &[(f64, Option<Regime>)]| case.iter().map(|(rate, _)| *rate).collect();
+        let gyre: Vec<f64> = rates(&self.samples[0]);
         self.samples[1..]
             .iter()
-            .map(|peer| {
-                let mut ratios: Vec<f64> = gyre
-                    .iter()
-                    .zip(peer)
-                    .map(|((g, _), (p, _))| g / p)
-                    .collect();
-                median(&mut ratios)
-            })
+            .map(|peer| same_round_ratio(&gyre, &rates(peer)))
             .collect()
     }
+}
+
+/// The median over the rounds of `a`'s rate over `b`'s in the same round
+/// (both indexed by round): see [`Rates::same_round_ratios`] for why.
+pub fn same_round_ratio(a: &[f64], b: &[f64]) -> f64 {
+    let mut ratios: Vec<f64> = a.iter().zip(b).map(|(a, b)| a / b).collect();
+    median(&mut ratios)
 }
 
 /// Run each of `cases` `rounds` times, interleaved (so drift and thermal

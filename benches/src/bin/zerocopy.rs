@@ -43,7 +43,7 @@
 
 use bytes::BytesMut;
 use clap::Parser;
-use gyre_benches::stats::{process_cpu_time, thread_cpu_time};
+use gyre_benches::stats::{process_cpu_time, same_round_ratio, thread_cpu_time};
 use gyre_reactor::{
     ChannelOptions, EventLoopGroup, FileSend, InboundContext, InboundHandler, Outbound, Pipeline,
     ServerBootstrap, Transport,
@@ -417,7 +417,7 @@ fn bench_send(dir: &Path, rounds: usize, copy_buffer: usize, file_send: FileSend
     // from each round's own pair (the two ran seconds apart, in the same
     // phase of the host, where the medians of all rounds mix phases), by
     // the reactor probe's rule: splice only if 10% faster.
-    let splice_per_sendfile = same_round(&rates[2], &rates[0]);
+    let splice_per_sendfile = same_round_ratio(&rates[2], &rates[0]);
     let verdict = if splice_per_sendfile > 1.1 {
         "splice through a 1 MiB pipe"
     } else if splice_per_sendfile < 1.0 / 1.1 {
@@ -447,16 +447,9 @@ fn bench_send(dir: &Path, rounds: usize, copy_buffer: usize, file_send: FileSend
         println!("ratio {bench} {name}/{peer_name} {ratio:.2}");
         let ratio = cpu[which] / cpu[peer];
         println!("ratio {bench}-cpu {name}/{peer_name} {ratio:.2}");
-        let ratio = same_round(&rates[which], &rates[peer]);
+        let ratio = same_round_ratio(&rates[which], &rates[peer]);
         println!("ratio {bench}-same-round {name}/{peer_name} {ratio:.2}");
     }
-}
-
-/// The median over the rounds of `a`'s rate over `b`'s in the same round
-/// (both indexed by round).
-fn same_round(a: &[f64], b: &[f64]) -> f64 {
-    let mut ratios: Vec<f64> = a.iter().zip(b).map(|(a, b)| a / b).collect();
-    median(&mut ratios)
 }
 
 /// Fixed-seed 4 KiB-aligned offsets within `len`.
