@@ -131,7 +131,12 @@ impl Tally {
 /// Makes a client with `connect` on a fresh single-threaded runtime, then
 /// runs `in_flight` looping tasks on it for `duration`; each task's step is
 /// one call, checked.
-fn drive<C, Mk, MkFut, F, Fut>(in_flight: usize, duration: Duration, connect: Mk, call: F) -> Report
+pub(crate) fn drive<C, Mk, MkFut, F, Fut>(
+    in_flight: usize,
+    duration: Duration,
+    connect: Mk,
+    call: F,
+) -> Report
 where
     C: Clone + Send + 'static,
     Mk: FnOnce() -> MkFut,

@@ -11,13 +11,24 @@
 //! waits cannot answer one call at a time faster than this, so
 //! `floor/tarpc` is the most any such client could show against tarpc here.
 //!
-//! Uses only [`crate::rpc`]'s report and caller loop.
+//! [`handed_floor_run`] is the floor of a client whose caller is a task
+//! on a tokio runtime and whose answers another thread reads, as
+//! gyre-rpc's default `call_async` is (the connection's loop reads, the
+//! task is woken): the task writes the request; a reader thread, blocking
+//! in `recv`, reads the answer, puts it in a slot and wakes the task. Three
+//! sleeping threads per round trip where [`floor_run`] has two and tarpc,
+//! whose tasks read their own socket, has two as well; `handed-floor/tarpc`
+//! is the most such a client could show against tarpc here.
+//!
+//! Uses only [`crate::rpc`]'s report and caller loops.
 
-use crate::rpc::{drive_threads, Receipt, Report};
+use crate::rpc::{drive, drive_threads, Receipt, Report};
+use std::future::poll_fn;
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::task::{Poll, Waker};
 use std::time::Duration;
 
 /// gyre-rpc's request frame for the bench's call, in bytes.
@@ -104,6 +115,81 @@ pub fn floor_run(addr: SocketAddr, duration: Duration) -> Report {
     })
 }
 
+/// Where the reader thread of [`handed_floor_run`] leaves an answer for
+/// its task: one call is in flight, so one answer and one waker at most.
+#[derive(Default)]
+struct Slot {
+    answer: Option<[u8; ANSWER_LEN]>,
+    /// The task's waker, set while it waits.
+    waker: Option<Waker>,
+    /// The reader has hung up: the task panics rather than wait forever.
+    closed: bool,
+}
+
+/// One task on a single-threaded tokio runtime making round trips to
+/// `addr` for `duration`, one at a time: it writes each request itself;
+/// a thread of its own reads each answer and wakes the task with it.
+pub fn handed_floor_run(addr: SocketAddr, duration: Duration) -> Report {
+    let conn = TcpStream::connect(addr).expect("floor connects");
+    conn.set_nodelay(true).expect("nodelay");
+    let slot = Arc::new(Mutex::new(Slot::default()));
+    let reader = {
+        let (mut conn, slot) = (conn.try_clone().expect("floor clone"), slot.clone());
+        std::thread::spawn(move || {
+            let mut answer = [0u8; ANSWER_LEN];
+            let ok = loop {
+                if conn.read_exact(&mut answer).is_err() {
+                    break false;
+                }
+                let waker = {
+                    let mut s = slot.lock().expect("slot");
+                    s.answer = Some(answer);
+                    s.waker.take()
+                };
+                if let Some(w) = waker {
+                    w.wake();
+                }
+            };
+            let mut s = slot.lock().expect("slot");
+            s.closed = !ok;
+            if let Some(w) = s.waker.take() {
+                w.wake();
+            }
+        })
+    };
+    let writer = Arc::new(conn.try_clone().expect("floor clone"));
+    let report = drive(
+        1,
+        duration,
+        || async { (writer, slot) },
+        |(writer, slot): (Arc<TcpStream>, Arc<Mutex<Slot>>), id| async move {
+            let mut request = [0u8; REQUEST_LEN];
+            request[..8].copy_from_slice(&id.to_le_bytes());
+            // 62 bytes into an empty send buffer: the write does not block.
+            (&*writer).write_all(&request).expect("floor write");
+            let answer = poll_fn(|cx| {
+                let mut s = slot.lock().expect("slot");
+                if let Some(a) = s.answer.take() {
+                    return Poll::Ready(a);
+                }
+                assert!(!s.closed, "the floor's reader hung up");
+                s.waker = Some(cx.waker().clone());
+                Poll::Pending
+            })
+            .await;
+            let mut echoed = [0u8; 8];
+            echoed.copy_from_slice(&answer[..8]);
+            Receipt {
+                id: u64::from_le_bytes(echoed),
+                total: TOTAL,
+            }
+        },
+    );
+    let _ = conn.shutdown(Shutdown::Both);
+    reader.join().expect("floor reader");
+    report
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -113,6 +199,13 @@ mod tests {
         let server = FloorServer::start();
         // `drive_threads` checks every answer's id against its call's.
         let report = floor_run(server.addr, Duration::from_millis(50));
+        assert!(report.calls > 0);
+    }
+
+    #[test]
+    fn a_handed_answer_carries_its_calls_id() {
+        let server = FloorServer::start();
+        let report = handed_floor_run(server.addr, Duration::from_millis(50));
         assert!(report.calls > 0);
     }
 }

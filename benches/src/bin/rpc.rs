@@ -33,7 +33,10 @@
 //! threads with no framework. `ratio c1 floor/tarpc` is the most a client
 //! that sleeps while it waits could show against tarpc on this host;
 //! `ratio c1 gyre/floor` and `c1-call gyre/floor` are how near gyre-rpc
-//! comes to it.
+//! comes to it. The floor handed to a task
+//! ([`gyre_benches::rpc_floor::handed_floor_run`]: a tokio task writes, a
+//! thread of its own reads and wakes the task) is the floor of a client
+//! built as the default `call_async` is: `ratio c1 handed-floor/tarpc`.
 //!
 //! Each round's line ends with the steal over its default-consumer and
 //! tarpc runs (the share of the VM's CPU the host kept), and each case
@@ -56,7 +59,7 @@ use clap::Parser;
 use gyre_benches::rpc::{
     gyre_run, gyre_server, gyre_server_on, tarpc_run, GyreClient, Report, TarpcServer,
 };
-use gyre_benches::rpc_floor::{floor_run, FloorServer};
+use gyre_benches::rpc_floor::{floor_run, handed_floor_run, FloorServer};
 use gyre_benches::rpc_idle;
 use gyre_benches::stats::median;
 use gyre_benches::steal::StealClock;
@@ -149,6 +152,7 @@ fn main() {
     let mut last_blocking: Option<Report> = None;
     let mut last_tokio_reads: Option<Report> = None;
     let mut last_floor: Option<Report> = None;
+    let mut last_handed: Option<Report> = None;
     for (case, in_flight, pool) in [
         ("c1", 1usize, false),
         ("c64", 64, false),
@@ -164,6 +168,7 @@ fn main() {
         let (mut g_p99, mut t_p99) = (Vec::new(), Vec::new());
         let (mut via_loop, mut busy, mut blocking) = (Vec::new(), Vec::new(), Vec::new());
         let (mut beside, mut tokio_reads, mut floors) = (Vec::new(), Vec::new(), Vec::new());
+        let mut handed_floors = Vec::new();
         let mut steals = Vec::new();
         for round in 0..rounds {
             // With one call in flight, also gyre-rpc with every call sent
@@ -232,6 +237,14 @@ fn main() {
                 );
                 floors.push(f.rate());
                 last_floor = Some(f);
+                let h = handed_floor_run(floor.addr, seconds);
+                println!(
+                    "round {round} {case}: floor handed to a task {:.0} calls/s (p50 {:.1} us)",
+                    h.rate(),
+                    us(h.latency.value_at_quantile(0.5))
+                );
+                handed_floors.push(h.rate());
+                last_handed = Some(h);
             }
             // Alternate who goes first, so drift hits both alike; gyre-rpc
             // with `tokio_reads` runs between the two, next to each. With
@@ -314,6 +327,12 @@ fn main() {
             println!("ratio {case} floor/tarpc {:.2}", f / tr);
             println!("ratio {case} gyre/floor {:.2}", gr / f);
         }
+        if !handed_floors.is_empty() {
+            let h = median(&mut handed_floors);
+            println!("result {case} handed-floor {h:.0} calls/s");
+            println!("ratio {case} handed-floor/tarpc {:.2}", h / tr);
+            println!("ratio {case} gyre/handed-floor {:.2}", gr / h);
+        }
         if !via_loop.is_empty() {
             let l = median(&mut via_loop);
             println!("result {case} gyre-rpc-through-loop {l:.0} calls/s");
@@ -388,6 +407,12 @@ fn main() {
             series.push(Series::from_histogram(
                 "no framework: two blocking threads (the floor)",
                 &f.latency,
+            ));
+        }
+        if let Some(h) = &last_handed {
+            series.push(Series::from_histogram(
+                "no framework: answers handed to a tokio task",
+                &h.latency,
             ));
         }
         if let Some(b) = &last_busy {
