@@ -61,7 +61,7 @@ use gyre_benches::rpc::{
 };
 use gyre_benches::rpc_floor::{floor_run, handed_floor_run, FloorServer};
 use gyre_benches::rpc_idle;
-use gyre_benches::stats::median;
+use gyre_benches::stats::{median, same_round_ratio};
 use gyre_benches::steal::StealClock;
 use gyre_benches::svg::{percentile_plot, Series};
 use gyre_rpc::provider::Dispatch;
@@ -303,6 +303,17 @@ fn main() {
                 last_c1 = Some((g, t));
             }
         }
+        // The floors' ratios round by round as well (before the medians
+        // sort the rates): a round's runs are seconds apart, the rounds
+        // minutes, and this host's phases move every rate by up to 1.5x.
+        let paired =
+            |a: &[f64], b: &[f64]| (!a.is_empty() && !b.is_empty()).then(|| same_round_ratio(a, b));
+        let floors_paired = [
+            ("floor/tarpc", paired(&floors, &t_rates)),
+            ("gyre/floor", paired(&g_rates, &floors)),
+            ("handed-floor/tarpc", paired(&handed_floors, &t_rates)),
+            ("gyre/handed-floor", paired(&g_rates, &handed_floors)),
+        ];
         let (gr, tr) = (median(&mut g_rates), median(&mut t_rates));
         let (gp, tp) = (median(&mut g_p50), median(&mut t_p50));
         let (g9, t9) = (median(&mut g_p99), median(&mut t_p99));
@@ -332,6 +343,11 @@ fn main() {
             println!("result {case} handed-floor {h:.0} calls/s");
             println!("ratio {case} handed-floor/tarpc {:.2}", h / tr);
             println!("ratio {case} gyre/handed-floor {:.2}", gr / h);
+        }
+        for (which, ratio) in floors_paired {
+            if let Some(r) = ratio {
+                println!("ratio {case}-same-round {which} {r:.2}");
+            }
         }
         if !via_loop.is_empty() {
             let l = median(&mut via_loop);
