@@ -129,6 +129,7 @@ pub mod alarm;
 mod alarm;
 mod batch;
 mod bootstrap;
+mod bounded_queue;
 #[cfg(feature = "io-uring")]
 mod buf_ring;
 mod chain;
@@ -201,6 +202,7 @@ mod udp;
 #[cfg(feature = "io-uring")]
 mod uring;
 mod user_event;
+pub mod wake_relay;
 
 pub use alarm::{Alarm, InputWait};
 pub use bootstrap::{Bootstrap, Server, ServerBootstrap};

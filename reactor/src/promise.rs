@@ -4,15 +4,16 @@
 //! stream of calls allocates nothing for their answers. Netty's `Promise`
 //! is the writable side of a `Future`; this is that, for an answer a loop
 //! completes and any executor awaits. Uses only `crate::sync` (std, or
-//! loom under `--cfg loom`) and crossbeam's bounded queue for the free
-//! slots.
+//! loom under `--cfg loom`), `crate::bounded_queue` for the free slots and
+//! `crate::wake_relay`, which a future may ask to pass its wake-up on
+//! ([`PromiseFuture::wake_through`]).
 //!
 //! The protocol is two bits of one atomic, model-checked in `loom-tests`
 //! (`promise.rs`). `DONE` is set once, by the promise, *after* it has
 //! written the value (an acquire-release `fetch_or`), so the future that
 //! sees `DONE` with an acquire load or read-modify-write sees the value.
-//! `WAKER_SET` says the future's waker is in the slot and belongs to the
-//! promise to read: the future writes the waker only while the bit is
+//! `WAKER_SET` says the future's waker (and the relay it asked for, if
+//! any) is in the slot and belongs to the promise to read: the future writes the waker only while the bit is
 //! clear and `DONE` is not set, and sets the bit afterwards; to replace it,
 //! it clears the bit first. Read-modify-writes on one atomic are totally
 //! ordered, so either the promise's `fetch_or(DONE)` sees `WAKER_SET` (the
@@ -24,9 +25,9 @@
 //! holders decides which, exactly), which has then seen every access the
 //! other half made.
 
+use crate::bounded_queue::BoundedQueue;
 use crate::sync::{Arc, AtomicUsize, Ordering, UnsafeCell};
-#[cfg(not(loom))]
-use crossbeam_queue::ArrayQueue;
+use crate::wake_relay::WakeRelay;
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
@@ -44,6 +45,9 @@ struct Slot<T> {
     holders: AtomicUsize,
     value: UnsafeCell<Option<T>>,
     waker: UnsafeCell<Option<Waker>>,
+    /// Where the waker goes instead of being woken here: written and read
+    /// with the waker, under the same bit.
+    relay: UnsafeCell<Option<Arc<WakeRelay>>>,
 }
 
 // SAFETY: the value crosses from the promise's thread to the future's (so
@@ -63,56 +67,13 @@ impl<T> Slot<T> {
             holders: AtomicUsize::new(2),
             value: UnsafeCell::new(None),
             waker: UnsafeCell::new(None),
+            relay: UnsafeCell::new(None),
         }
     }
 }
 
 /// The free slots, shared by a pool and every pair it handed out.
-#[cfg(not(loom))]
-type FreeSlots<T> = ArrayQueue<Arc<Slot<T>>>;
-#[cfg(loom)]
-type FreeSlots<T> = loom_free::FreeList<Arc<Slot<T>>>;
-
-/// Under loom the free list is a loom mutex around a deque with
-/// `ArrayQueue`'s methods: crossbeam's queue synchronises with std atomics
-/// loom cannot see, so a slot reset on one thread and reused on another
-/// would look like a race. The model checks the slot protocol; the queue
-/// is crossbeam's to get right.
-#[cfg(loom)]
-mod loom_free {
-    use std::collections::VecDeque;
-
-    pub(super) struct FreeList<T> {
-        items: loom::sync::Mutex<VecDeque<T>>,
-        capacity: usize,
-    }
-
-    impl<T> FreeList<T> {
-        pub(super) fn new(capacity: usize) -> Self {
-            FreeList {
-                items: loom::sync::Mutex::new(VecDeque::new()),
-                capacity,
-            }
-        }
-        pub(super) fn push(&self, item: T) -> Result<(), T> {
-            let mut items = self.items.lock().unwrap();
-            if items.len() == self.capacity {
-                return Err(item);
-            }
-            items.push_back(item);
-            Ok(())
-        }
-        pub(super) fn pop(&self) -> Option<T> {
-            self.items.lock().unwrap().pop_front()
-        }
-        pub(super) fn len(&self) -> usize {
-            self.items.lock().unwrap().len()
-        }
-        pub(super) fn capacity(&self) -> usize {
-            self.capacity
-        }
-    }
-}
+type FreeSlots<T> = BoundedQueue<Arc<Slot<T>>>;
 
 /// One half lets go of `slot`. The second to do so (the `holders` count
 /// says which, exactly, however the two race) resets it and puts it back
@@ -129,6 +90,7 @@ fn release<T>(slot: Arc<Slot<T>>, free: &FreeSlots<T>) {
     unsafe {
         slot.value.with_mut(|v| *v = None);
         slot.waker.with_mut(|w| *w = None);
+        slot.relay.with_mut(|r| *r = None);
     }
     // A full free list lets the slot go: memory stays bounded.
     let _ = free.push(slot);
@@ -203,6 +165,7 @@ impl<T: Send> PromisePool<T> {
             PromiseFuture {
                 slot: Some(slot),
                 free: self.free.clone(),
+                relay: None,
             },
         )
     }
@@ -260,7 +223,10 @@ impl<T> Promise<T> {
             unsafe {
                 slot.waker.with(|w| {
                     if let Some(w) = &*w {
-                        w.wake_by_ref();
+                        slot.relay.with(|r| match &*r {
+                            Some(relay) => relay.wake(w),
+                            None => w.wake_by_ref(),
+                        });
                     }
                 })
             };
@@ -289,6 +255,7 @@ pub struct PromiseDropped;
 pub struct PromiseFuture<T> {
     slot: Option<Arc<Slot<T>>>,
     free: Arc<FreeSlots<T>>,
+    relay: Option<Arc<WakeRelay>>,
 }
 
 impl<T> std::fmt::Debug for PromiseFuture<T> {
@@ -298,6 +265,30 @@ impl<T> std::fmt::Debug for PromiseFuture<T> {
 }
 
 impl<T> PromiseFuture<T> {
+    /// Has the promise pass this future's wake-up to `relay`
+    /// ([`WakeRelay::wake`]) instead of waking it itself, from the next
+    /// poll that leaves a waker (call it before the first).
+    ///
+    /// ```
+    /// use gyre_reactor::promise::PromisePool;
+    /// use gyre_reactor::wake_relay::WakeRelay;
+    /// use std::future::Future;
+    /// use std::task::{Context, Poll, Waker};
+    ///
+    /// let pool = PromisePool::new(8);
+    /// let relay = WakeRelay::new(64); // its `run()` spawned on the executor
+    /// let (promise, mut answer) = pool.promise();
+    /// answer.wake_through(relay.clone());
+    /// let mut answer = std::pin::pin!(answer);
+    /// let mut cx = Context::from_waker(Waker::noop());
+    /// assert!(answer.as_mut().poll(&mut cx).is_pending());
+    /// std::thread::spawn(move || promise.complete(5)).join().unwrap();
+    /// assert_eq!(answer.as_mut().poll(&mut cx), Poll::Ready(Ok(5)));
+    /// ```
+    pub fn wake_through(&mut self, relay: Arc<WakeRelay>) {
+        self.relay = Some(relay);
+    }
+
     /// The answer, once `DONE` has been seen; the slot goes back.
     fn take(&mut self) -> Result<T, PromiseDropped> {
         let slot = self.slot.take().expect("taken once");
@@ -312,14 +303,15 @@ impl<T> PromiseFuture<T> {
 impl<T> Future for PromiseFuture<T> {
     type Output = Result<T, PromiseDropped>;
 
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let slot = self
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        let slot = this
             .slot
             .as_ref()
             .expect("a PromiseFuture polled after it was ready");
         let state = slot.state.load(Ordering::Acquire);
         if state & DONE != 0 {
-            return Poll::Ready(self.take());
+            return Poll::Ready(this.take());
         }
         if state & WAKER_SET != 0 {
             // SAFETY: while the bit is set nobody writes the waker; the
@@ -332,15 +324,18 @@ impl<T> Future for PromiseFuture<T> {
                 return Poll::Pending;
             }
             if slot.state.fetch_and(!WAKER_SET, Ordering::AcqRel) & DONE != 0 {
-                return Poll::Ready(self.take());
+                return Poll::Ready(this.take());
             }
         }
         // SAFETY: the bit is clear and `DONE` was not set when we last
-        // looked; the promise reads the waker only if it sees the bit, which
-        // we set after this write.
-        unsafe { slot.waker.with_mut(|w| *w = Some(cx.waker().clone())) };
+        // looked; the promise reads the waker and the relay only if it sees
+        // the bit, which we set after these writes.
+        unsafe {
+            slot.waker.with_mut(|w| *w = Some(cx.waker().clone()));
+            slot.relay.with_mut(|r| *r = this.relay.clone());
+        }
         if slot.state.fetch_or(WAKER_SET, Ordering::AcqRel) & DONE != 0 {
-            return Poll::Ready(self.take());
+            return Poll::Ready(this.take());
         }
         Poll::Pending
     }

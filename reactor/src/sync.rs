@@ -2,19 +2,20 @@
 //!
 //! `std` in a normal build, `loom` under `RUSTFLAGS="--cfg loom"`, so
 //! `gyre-loom-tests` model-checks the reactor's real mailbox, doorbell and
-//! promise code (see [`crate::mailbox`], [`crate::promise`]). Everything else in the reactor is owned by
+//! promise and wake-relay code (see [`crate::mailbox`], [`crate::promise`],
+//! [`crate::wake_relay`]). Everything else in the reactor is owned by
 //! one loop thread and needs no atomics at all.
 
 #[cfg(not(loom))]
 pub(crate) use std::sync::{
     atomic::{fence, AtomicBool, AtomicUsize, Ordering},
-    Arc,
+    Arc, Mutex,
 };
 
 #[cfg(loom)]
 pub(crate) use loom::sync::{
     atomic::{fence, AtomicBool, AtomicUsize, Ordering},
-    Arc,
+    Arc, Mutex,
 };
 
 /// A cell whose every access goes through a closure, as loom's does, so
