@@ -268,6 +268,10 @@ pub struct GyreClient {
     /// ([`gyre_rpc::consumer::ConsumerBuilder::tokio_reads`]; off by
     /// default).
     pub tokio_reads: bool,
+    /// Answers wake the driving runtime's tasks through a relay
+    /// ([`gyre_rpc::consumer::ConsumerBuilder::wake_relay`]; on by
+    /// default).
+    pub wake_relay: bool,
 }
 
 impl GyreClient {
@@ -278,6 +282,7 @@ impl GyreClient {
         blocking: false,
         direct_reads: true,
         tokio_reads: false,
+        wake_relay: true,
     };
 }
 
@@ -294,6 +299,7 @@ pub fn gyre_run(
         .direct_writes(client.direct)
         .direct_reads(client.direct_reads)
         .tokio_reads(client.tokio_reads)
+        .wake_relay(client.wake_relay)
         .build()
         .expect("consumer");
     let conn: Arc<Connection> = Arc::new(consumer.connect(addr).expect("connect"));

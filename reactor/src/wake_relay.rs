@@ -32,10 +32,10 @@
 //! wake-up is never dropped.
 
 use crate::bounded_queue::BoundedQueue;
-use crate::sync::{fence, Arc, AtomicBool, Mutex, Ordering};
+use crate::sync::{fence, Arc, AtomicBool, AtomicUsize, Mutex, Ordering};
 use std::future::Future;
 use std::pin::Pin;
-use std::task::{Context, Poll, Waker};
+use std::task::{Context, Poll, RawWakerVTable, Waker};
 
 /// Queued wake-ups for the tasks of one executor, passed on by a task of
 /// that executor.
@@ -81,6 +81,9 @@ pub struct WakeRelay {
     relay: Mutex<Option<Waker>>,
     /// The relay task is gone (or closed): wake directly.
     closed: AtomicBool,
+    /// The address of the relay task's waker's vtable, once it has run: the
+    /// kind of task (which executor's) whose wake-ups it should carry.
+    task_kind: AtomicUsize,
 }
 
 impl std::fmt::Debug for WakeRelay {
@@ -104,6 +107,7 @@ impl WakeRelay {
             armed: AtomicBool::new(true),
             relay: Mutex::new(None),
             closed: AtomicBool::new(false),
+            task_kind: AtomicUsize::new(0),
         })
     }
 
@@ -128,6 +132,17 @@ impl WakeRelay {
         if self.closed.load(Ordering::Relaxed) {
             self.drain(usize::MAX);
         }
+    }
+
+    /// Whether `waker` is of the same kind as the relay task's own, the
+    /// waker of a task of the same executor (the same vtable); false until
+    /// the relay has run once. Only such tasks' wake-ups belong in the
+    /// relay: a future that a task hands to another executor (one it
+    /// blocks on, say) is polled with that executor's waker, and while the
+    /// task blocks, its own executor cannot run the relay.
+    pub fn wakes_tasks_like(&self, waker: &Waker) -> bool {
+        let kind = self.task_kind.load(Ordering::Relaxed);
+        kind != 0 && kind == vtable_address(waker)
     }
 
     /// Whether the relay has stopped: its task was dropped or closed.
@@ -178,6 +193,12 @@ impl WakeRelay {
     }
 }
 
+/// Where `waker`'s vtable lives: what tells one executor's wakers from
+/// another's.
+fn vtable_address(waker: &Waker) -> usize {
+    std::ptr::from_ref::<RawWakerVTable>(waker.vtable()) as usize
+}
+
 /// The relay's task, from [`WakeRelay::run`]: each time it runs it wakes
 /// the tasks queued so far.
 #[must_use = "a relay does nothing unless its task is spawned"]
@@ -198,6 +219,9 @@ impl Future for RelayTask {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let relay = &self.relay;
+        relay
+            .task_kind
+            .store(vtable_address(cx.waker()), Ordering::Relaxed);
         {
             let mut waker = relay.relay.lock().unwrap_or_else(|e| e.into_inner());
             if !waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
@@ -264,6 +288,21 @@ mod tests {
         assert_eq!(woken.0.load(Ordering::SeqCst), 3);
         relay.wake(&waker);
         assert_eq!(runs.0.load(Ordering::SeqCst), 2, "a new burst wakes it");
+    }
+
+    #[test]
+    fn only_wakers_like_the_relays_own_belong_in_it() {
+        let relay = WakeRelay::new(8);
+        let (_, task_waker) = counter();
+        assert!(!relay.wakes_tasks_like(&task_waker), "not before it ran");
+        let mut task = Box::pin(WakeRelay::run(&relay));
+        let (_, relay_waker) = counter();
+        let _ = poll(&mut task, &relay_waker);
+        assert!(
+            relay.wakes_tasks_like(&task_waker),
+            "the same kind of waker"
+        );
+        assert!(!relay.wakes_tasks_like(Waker::noop()), "another kind");
     }
 
     #[test]

@@ -38,6 +38,10 @@
 //! thread of its own reads and wakes the task) is the floor of a client
 //! built as the default `call_async` is: `ratio c1 handed-floor/tarpc`.
 //!
+//! Each round also runs gyre-rpc with its wake relay off
+//! (`ConsumerBuilder::wake_relay(false)`) next to the default: `ratio
+//! <case>-relay gyre/gyre-no-relay`, the median of each round's own ratio.
+//!
 //! Each round's line ends with the steal over its default-consumer and
 //! tarpc runs (the share of the VM's CPU the host kept), and each case
 //! prints `steal <case> median <x>% max <y>%`, with a warning line where a
@@ -169,6 +173,7 @@ fn main() {
         let (mut via_loop, mut busy, mut blocking) = (Vec::new(), Vec::new(), Vec::new());
         let (mut beside, mut tokio_reads, mut floors) = (Vec::new(), Vec::new(), Vec::new());
         let mut handed_floors = Vec::new();
+        let mut no_relay = Vec::new();
         let mut steals = Vec::new();
         for round in 0..rounds {
             // With one call in flight, also gyre-rpc with every call sent
@@ -255,19 +260,34 @@ fn main() {
                 tokio_reads: true,
                 ..GyreClient::DEFAULT
             };
+            // And gyre-rpc with its wake relay off, next to the default:
+            // what the relay is worth (or costs) in this case.
+            let direct_wakes = GyreClient {
+                wake_relay: false,
+                ..GyreClient::DEFAULT
+            };
             let run_g = || gyre_run(gyre_addr, in_flight, seconds, GyreClient::DEFAULT);
+            let run_n = || gyre_run(gyre_addr, in_flight, seconds, direct_wakes);
             let run_r = || (!pool).then(|| gyre_run(gyre_addr, in_flight, seconds, task_reads));
             let run_t = || tarpc_run(tarpc.addr, in_flight, seconds);
             let steal = StealClock::start();
-            let (g, r, t) = if round % 2 == 0 {
+            let (g, n, r, t) = if round % 2 == 0 {
                 let g = run_g();
+                let n = run_n();
                 let r = run_r();
-                (g, r, run_t())
+                (g, n, r, run_t())
             } else {
                 let t = run_t();
                 let r = run_r();
-                (run_g(), r, t)
+                let n = run_n();
+                (run_g(), n, r, t)
             };
+            println!(
+                "round {round} {case}: gyre-rpc with its wake relay off {:.0} calls/s (p50 {:.1} us)",
+                n.rate(),
+                us(n.latency.value_at_quantile(0.5))
+            );
+            no_relay.push((g.rate() / n.rate(), n.rate()));
             if let Some(r) = r {
                 println!(
                     "round {round} {case}: gyre-rpc with tokio_reads {:.0} calls/s (p50 {:.1} us)",
@@ -378,6 +398,18 @@ fn main() {
             println!(
                 "ratio {case}-tokio-reads gyre/gyre-default {:.2}",
                 median(&mut vs_g)
+            );
+        }
+        if !no_relay.is_empty() {
+            let mut vs_n: Vec<f64> = no_relay.iter().map(|r| r.0).collect();
+            let mut rates: Vec<f64> = no_relay.iter().map(|r| r.1).collect();
+            println!(
+                "result {case} gyre-rpc-no-relay {:.0} calls/s",
+                median(&mut rates)
+            );
+            println!(
+                "ratio {case}-relay gyre/gyre-no-relay {:.2}",
+                median(&mut vs_n)
             );
         }
         if !blocking.is_empty() {

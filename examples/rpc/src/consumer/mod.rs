@@ -40,6 +40,8 @@ mod send;
 mod sink;
 #[cfg(feature = "tokio")]
 mod tokio_reads;
+#[cfg(feature = "tokio")]
+mod tokio_relay;
 mod wait;
 
 pub(crate) use error::call_name;
@@ -164,6 +166,8 @@ pub struct ConsumerBuilder {
     direct_reads: bool,
     #[cfg(feature = "tokio")]
     tokio_reads: bool,
+    #[cfg(feature = "tokio")]
+    wake_relay: bool,
     busy_poll: Duration,
     #[cfg(feature = "tls")]
     tls: Option<gyre_reactor::TlsConnector>,
@@ -266,6 +270,33 @@ impl ConsumerBuilder {
     #[cfg(feature = "tokio")]
     pub fn tokio_reads(mut self, on: bool) -> Self {
         self.tokio_reads = on;
+        self
+    }
+
+    /// Whether answers to asynchronous calls awaited by tasks of a tokio
+    /// current-thread runtime wake their tasks through a relay (feature
+    /// `tokio`; default on): one task of the runtime's own, spawned by the
+    /// first such call on each calling thread, wakes the tasks whose
+    /// answers the connection's loop has settled, and the loop wakes that
+    /// task once per burst of answers instead of waking each task itself.
+    /// A current-thread runtime pays a system call (an eventfd write) for
+    /// every wake-up from another thread, so with many calls in flight
+    /// the loop spent a third of its time on them. Calls awaited
+    /// elsewhere (a multi-thread runtime, which wakes a parked worker only
+    /// when one is parked; another executor; a runtime's `block_on`
+    /// future, which is not a task) are woken directly, as with it off.
+    ///
+    /// ```
+    /// use gyre_rpc::consumer::Consumer;
+    ///
+    /// // Every answer wakes its task directly from the loop.
+    /// let consumer = Consumer::builder().wake_relay(false).build()?;
+    /// # drop(consumer);
+    /// # Ok::<(), gyre_rpc::consumer::RpcError>(())
+    /// ```
+    #[cfg(feature = "tokio")]
+    pub fn wake_relay(mut self, on: bool) -> Self {
+        self.wake_relay = on;
         self
     }
 
@@ -429,6 +460,8 @@ impl Consumer {
             direct_reads: true,
             #[cfg(feature = "tokio")]
             tokio_reads: false,
+            #[cfg(feature = "tokio")]
+            wake_relay: true,
             busy_poll: Duration::ZERO,
             #[cfg(feature = "tls")]
             tls: None,
@@ -540,6 +573,8 @@ impl Consumer {
             #[cfg(feature = "tokio")]
             reads: (caller_sends && self.config.direct_reads && self.config.tokio_reads)
                 .then(Arc::default),
+            #[cfg(feature = "tokio")]
+            wake_relay: self.config.wake_relay,
         })
     }
 
@@ -638,6 +673,10 @@ pub struct Connection {
     /// [`ConsumerBuilder::tokio_reads`]).
     #[cfg(feature = "tokio")]
     reads: Option<Arc<tokio_reads::AsyncReads>>,
+    /// Answers wake tokio tasks through a relay (see
+    /// [`ConsumerBuilder::wake_relay`]).
+    #[cfg(feature = "tokio")]
+    wake_relay: bool,
 }
 
 impl std::fmt::Debug for Outgoing {
@@ -687,6 +726,9 @@ enum AsyncCall {
     Sent {
         started: Result<(), RpcError>,
         answer: gyre_reactor::promise::PromiseFuture<Answer>,
+        /// Through a relay where one serves (see `tokio_relay`).
+        #[cfg(feature = "tokio")]
+        relay: bool,
     },
     #[cfg(feature = "tokio")]
     Deferred {
@@ -707,8 +749,19 @@ impl AsyncCall {
     ) -> impl Future<Output = Result<Resp, RpcError>> + Send + 'static {
         async move {
             match self {
+                #[cfg(not(feature = "tokio"))]
                 AsyncCall::Sent { started, answer } => {
                     started?;
+                    finish(answer.await, serialization)
+                }
+                #[cfg(feature = "tokio")]
+                AsyncCall::Sent {
+                    started,
+                    answer,
+                    relay,
+                } => {
+                    started?;
+                    let answer = tokio_relay::Relayed::new(answer, relay);
                     finish(answer.await, serialization)
                 }
                 #[cfg(feature = "tokio")]
@@ -1038,7 +1091,13 @@ impl Connection {
         let started = self
             .start(service, method, request, options, Sink::One(done))
             .map(drop);
-        AsyncCall::Sent { started, answer }.finish(ser)
+        AsyncCall::Sent {
+            started,
+            answer,
+            #[cfg(feature = "tokio")]
+            relay: self.wake_relay,
+        }
+        .finish(ser)
     }
 
     /// Sends a call that gets no answer (Dubbo's one-way).
