@@ -10,10 +10,23 @@ use gyre_loom_tests::model;
 use gyre_reactor::promise::PromisePool;
 use gyre_reactor::wake_relay::WakeRelay;
 use loom::future::block_on;
+use loom::sync::Arc;
 use loom::thread;
 use std::future::Future;
 use std::pin::pin;
 use std::task::{Context, Waker};
+
+/// The relay's task, run on a thread of its own until the relay closes.
+fn run_relay(relay: &Arc<WakeRelay>) -> thread::JoinHandle<()> {
+    let relay = relay.clone();
+    thread::spawn(move || block_on(WakeRelay::run(&relay)))
+}
+
+/// Closes the relay and waits for its task's thread.
+fn stop_relay(relay: &WakeRelay, runner: thread::JoinHandle<()>) {
+    relay.close();
+    runner.join().unwrap();
+}
 
 #[test]
 fn an_answer_woken_through_a_running_relay_arrives() {
@@ -22,15 +35,11 @@ fn an_answer_woken_through_a_running_relay_arrives() {
         let pool = PromisePool::new(2);
         let (promise, mut answer) = pool.promise();
         answer.wake_through(relay.clone());
-        let runner = {
-            let relay = relay.clone();
-            thread::spawn(move || block_on(WakeRelay::run(&relay)))
-        };
+        let runner = run_relay(&relay);
         let completer = thread::spawn(move || promise.complete(7u64));
         assert_eq!(block_on(answer), Ok(7));
         completer.join().unwrap();
-        relay.close();
-        runner.join().unwrap();
+        stop_relay(&relay, runner);
     });
 }
 
@@ -43,10 +52,7 @@ fn two_answers_of_one_burst_both_arrive() {
         let (second, mut two) = pool.promise();
         one.wake_through(relay.clone());
         two.wake_through(relay.clone());
-        let runner = {
-            let relay = relay.clone();
-            thread::spawn(move || block_on(WakeRelay::run(&relay)))
-        };
+        let runner = run_relay(&relay);
         let completer = thread::spawn(move || {
             first.complete(1u64);
             second.complete(2u64);
@@ -54,8 +60,7 @@ fn two_answers_of_one_burst_both_arrive() {
         assert_eq!(block_on(one), Ok(1));
         assert_eq!(block_on(two), Ok(2));
         completer.join().unwrap();
-        relay.close();
-        runner.join().unwrap();
+        stop_relay(&relay, runner);
     });
 }
 

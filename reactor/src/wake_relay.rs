@@ -77,7 +77,8 @@ pub struct WakeRelay {
     queue: BoundedQueue<Waker>,
     /// The relay has been woken (or not yet run) and will drain the queue.
     armed: AtomicBool,
-    /// The relay task's waker; locked once per burst, not per wake-up.
+    /// The relay task's waker; locked once per burst, not per wake-up, and
+    /// never held while a waker runs.
     relay: Mutex<Option<Waker>>,
     /// The relay task is gone (or closed): wake directly.
     closed: AtomicBool,
@@ -121,9 +122,11 @@ impl WakeRelay {
             return waker.wake();
         }
         if !self.armed.swap(true, Ordering::AcqRel) {
-            let relay = self.relay.lock().unwrap_or_else(|e| e.into_inner());
-            if let Some(relay) = relay.as_ref() {
-                relay.wake_by_ref();
+            // Woken after the lock is let go: an executor may run the task
+            // at once, and the task takes the lock.
+            let relay = self.relay.lock().unwrap_or_else(|e| e.into_inner()).clone();
+            if let Some(relay) = relay {
+                relay.wake();
             }
         }
         // Pairs with the fence in `close`: either this load sees `closed`,
@@ -272,12 +275,24 @@ mod tests {
         task.as_mut().poll(&mut Context::from_waker(waker))
     }
 
-    #[test]
-    fn queued_wake_ups_wait_for_the_relay_and_wake_it_once() {
+    /// A relay whose task has run once with a counting waker: the relay,
+    /// its task, how often the task was woken, and its waker.
+    fn started_relay() -> (
+        Arc<WakeRelay>,
+        Pin<Box<RelayTask>>,
+        std::sync::Arc<Count>,
+        Waker,
+    ) {
         let relay = WakeRelay::new(8);
         let mut task = Box::pin(WakeRelay::run(&relay));
         let (runs, relay_waker) = counter();
         assert!(poll(&mut task, &relay_waker).is_pending());
+        (relay, task, runs, relay_waker)
+    }
+
+    #[test]
+    fn queued_wake_ups_wait_for_the_relay_and_wake_it_once() {
+        let (relay, mut task, runs, relay_waker) = started_relay();
         let (woken, waker) = counter();
         for _ in 0..3 {
             relay.wake(&waker);
@@ -332,10 +347,7 @@ mod tests {
 
     #[test]
     fn a_closed_relay_finishes_its_task() {
-        let relay = WakeRelay::new(8);
-        let mut task = Box::pin(WakeRelay::run(&relay));
-        let (runs, relay_waker) = counter();
-        assert!(poll(&mut task, &relay_waker).is_pending());
+        let (relay, mut task, runs, relay_waker) = started_relay();
         relay.close();
         assert_eq!(runs.0.load(Ordering::SeqCst), 1, "close wakes the task");
         assert!(poll(&mut task, &relay_waker).is_ready());

@@ -234,20 +234,23 @@ fn main() {
                     rates.push(r.rate());
                     *last = Some(r);
                 }
-                let f = floor_run(floor.addr, seconds);
-                println!(
-                    "round {round} {case}: floor (no framework) {:.0} calls/s (p50 {:.1} us)",
-                    f.rate(),
-                    us(f.latency.value_at_quantile(0.5))
-                );
+                let floor_runs = [
+                    ("floor (no framework)", floor_run(floor.addr, seconds)),
+                    (
+                        "floor handed to a task",
+                        handed_floor_run(floor.addr, seconds),
+                    ),
+                ];
+                let [f, h] = floor_runs.map(|(what, r)| {
+                    println!(
+                        "round {round} {case}: {what} {:.0} calls/s (p50 {:.1} us)",
+                        r.rate(),
+                        us(r.latency.value_at_quantile(0.5))
+                    );
+                    r
+                });
                 floors.push(f.rate());
                 last_floor = Some(f);
-                let h = handed_floor_run(floor.addr, seconds);
-                println!(
-                    "round {round} {case}: floor handed to a task {:.0} calls/s (p50 {:.1} us)",
-                    h.rate(),
-                    us(h.latency.value_at_quantile(0.5))
-                );
                 handed_floors.push(h.rate());
                 last_handed = Some(h);
             }

@@ -1,7 +1,8 @@
 //! Which [`WakeRelay`] an asynchronous call's answer wakes its task
 //! through (feature `tokio`, [`super::ConsumerBuilder::wake_relay`]): one
 //! per tokio current-thread runtime and calling thread, spawned on the
-//! runtime by the first call one of its tasks polls. Uses the reactor's
+//! runtime by the first call one of its tasks polls, closed (its task
+//! ends) when the thread ends or moves to another runtime. Uses the reactor's
 //! promise and wake relay, and tokio's runtime handle and task id.
 //!
 //! Why only there: a current-thread runtime writes its eventfd on every
@@ -32,7 +33,19 @@ const RELAY_QUEUE: usize = 1024;
 
 thread_local! {
     /// This thread's relay and the runtime it runs on.
-    static RELAY: RefCell<Option<(Id, Arc<WakeRelay>)>> = const { RefCell::new(None) };
+    static RELAY: RefCell<Cached> = const { RefCell::new(Cached(None)) };
+}
+
+/// A thread's relay, closed when the thread ends: its task then finishes
+/// instead of waiting on the runtime for wake-ups nobody will queue.
+struct Cached(Option<(Id, Arc<WakeRelay>)>);
+
+impl Drop for Cached {
+    fn drop(&mut self) {
+        if let Some((_, relay)) = self.0.take() {
+            relay.close();
+        }
+    }
 }
 
 /// An asynchronous call's answer, woken through the relay of the runtime
@@ -82,7 +95,7 @@ fn relay_for(waker: &Waker) -> Option<Arc<WakeRelay>> {
     RELAY
         .try_with(|cell| {
             let mut cell = cell.borrow_mut();
-            if let Some((on, relay)) = cell.as_ref() {
+            if let Some((on, relay)) = cell.0.as_ref() {
                 if *on == runtime && !relay.is_closed() {
                     return relay.wakes_tasks_like(waker).then(|| relay.clone());
                 }
@@ -92,7 +105,7 @@ fn relay_for(waker: &Waker) -> Option<Arc<WakeRelay>> {
             }
             let relay = WakeRelay::new(RELAY_QUEUE);
             drop(handle.spawn(WakeRelay::run(&relay)));
-            *cell = Some((runtime, relay));
+            cell.0 = Some((runtime, relay));
             None
         })
         .ok()
@@ -165,6 +178,27 @@ mod tests {
             .expect("task")
         });
         assert!(!got);
+    }
+
+    #[test]
+    fn a_thread_that_ends_closes_its_relay() {
+        let rt = current_thread();
+        let relay = std::thread::scope(|s| {
+            s.spawn(|| {
+                rt.block_on(async {
+                    tokio::spawn(async {
+                        let _ = asked().await;
+                        tokio::task::yield_now().await;
+                        asked().await.expect("relay")
+                    })
+                    .await
+                    .expect("task")
+                })
+            })
+            .join()
+            .expect("thread")
+        });
+        assert!(relay.is_closed());
     }
 
     #[test]
