@@ -13,9 +13,9 @@
 //! written the value (an acquire-release `fetch_or`), so the future that
 //! sees `DONE` with an acquire load or read-modify-write sees the value.
 //! `WAKER_SET` says the future's waker (and the relay it asked for, if
-//! any) is in the slot and belongs to the promise to read: the future writes the waker only while the bit is
-//! clear and `DONE` is not set, and sets the bit afterwards; to replace it,
-//! it clears the bit first. Read-modify-writes on one atomic are totally
+//! any) is in the slot and belongs to the promise to read: the future
+//! writes the waker only while the bit is clear and `DONE` is not set, and
+//! sets the bit afterwards; to replace it, it clears the bit first. Read-modify-writes on one atomic are totally
 //! ordered, so either the promise's `fetch_or(DONE)` sees `WAKER_SET` (the
 //! waker is whole and stays put while the promise wakes it) or the
 //! future's next read-modify-write sees `DONE` (and the future takes the
