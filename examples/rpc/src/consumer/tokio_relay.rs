@@ -122,6 +122,20 @@ mod tests {
         poll_fn(|cx| Poll::Ready(relay_for(cx.waker()))).await
     }
 
+    /// What a task of `rt` is given once its thread's relay has had a
+    /// turn to run: it asks, yields, and asks again.
+    fn relay_of_a_task(rt: &tokio::runtime::Runtime) -> Option<Arc<WakeRelay>> {
+        rt.block_on(async {
+            tokio::spawn(async {
+                let _ = asked().await;
+                tokio::task::yield_now().await;
+                asked().await
+            })
+            .await
+            .expect("task")
+        })
+    }
+
     fn current_thread() -> tokio::runtime::Runtime {
         tokio::runtime::Builder::new_current_thread()
             .build()
@@ -168,51 +182,26 @@ mod tests {
             .worker_threads(1)
             .build()
             .expect("runtime");
-        let got = rt.block_on(async {
-            tokio::spawn(async {
-                let _ = asked().await;
-                tokio::task::yield_now().await;
-                asked().await.is_some()
-            })
-            .await
-            .expect("task")
-        });
-        assert!(!got);
+        assert!(relay_of_a_task(&rt).is_none());
     }
 
     #[test]
     fn a_thread_that_ends_closes_its_relay() {
         let rt = current_thread();
         let relay = std::thread::scope(|s| {
-            s.spawn(|| {
-                rt.block_on(async {
-                    tokio::spawn(async {
-                        let _ = asked().await;
-                        tokio::task::yield_now().await;
-                        asked().await.expect("relay")
-                    })
-                    .await
-                    .expect("task")
-                })
-            })
-            .join()
-            .expect("thread")
+            s.spawn(|| relay_of_a_task(&rt).expect("relay"))
+                .join()
+                .expect("thread")
         });
         assert!(relay.is_closed());
     }
 
     #[test]
     fn a_thread_that_moves_to_another_runtime_closes_its_old_relay() {
+        // The first runtime stays up: only the move may close its relay.
         let first = current_thread();
-        let old = first.block_on(async {
-            tokio::spawn(async {
-                let _ = asked().await;
-                tokio::task::yield_now().await;
-                asked().await.expect("relay")
-            })
-            .await
-            .expect("task")
-        });
+        let old = relay_of_a_task(&first).expect("relay");
+        assert!(!old.is_closed());
         let second = current_thread();
         second.block_on(async {
             tokio::spawn(async { asked().await }).await.expect("task");
