@@ -88,26 +88,35 @@ impl TimerPause {
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::TimerPause;
-    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
     use std::sync::Arc;
     use std::time::{Duration, Instant};
 
     /// Threads publish work and ask while a loop pauses over and over,
-    /// for 300 ms: every pause the loop takes is ended by a publisher
-    /// told to resume it, within a second, so no work ever waits on a
-    /// stopped timer with nobody to restart it.
+    /// until it has paused 200 times (or 10 s have passed): every pause
+    /// the loop takes is ended by a publisher told to resume it, within a
+    /// second, so no work ever waits on a stopped timer with nobody to
+    /// restart it. Counted in pauses, not a fixed span: with other tests
+    /// busy on both cores a span could hold too few pauses to say much.
     #[test]
     fn every_pause_is_ended_by_a_publisher() {
         const PUBLISHERS: usize = 3;
+        const PAUSES: usize = 200;
         let pause = Arc::new(TimerPause::default());
         let work = Arc::new(AtomicUsize::new(0));
         let resumes = Arc::new(AtomicUsize::new(0));
-        let until = Instant::now() + Duration::from_millis(300);
+        let running = Arc::new(AtomicBool::new(true));
+        let cap = Instant::now() + Duration::from_secs(10);
         let publishers: Vec<_> = (0..PUBLISHERS)
             .map(|_| {
-                let (pause, work, resumes) = (pause.clone(), work.clone(), resumes.clone());
+                let (pause, work, resumes, running) = (
+                    pause.clone(),
+                    work.clone(),
+                    resumes.clone(),
+                    running.clone(),
+                );
                 std::thread::spawn(move || {
-                    while Instant::now() < until {
+                    while running.load(Ordering::Relaxed) {
                         work.fetch_add(1, Ordering::Relaxed);
                         if pause.resume_needed() {
                             resumes.fetch_add(1, Ordering::Relaxed);
@@ -119,18 +128,19 @@ mod tests {
             })
             .collect();
         let mut stops = 0usize;
-        while Instant::now() < until {
+        while stops < PAUSES && Instant::now() < cap {
             let before = resumes.load(Ordering::Relaxed);
             if pause.pause_unless(|| work.load(Ordering::Relaxed) > 0) {
                 stops += 1;
                 // Stopped: the next publish must have the timer restarted.
                 let deadline = Instant::now() + Duration::from_secs(1);
-                while resumes.load(Ordering::Relaxed) == before && Instant::now() < until {
+                while resumes.load(Ordering::Relaxed) == before {
                     assert!(Instant::now() < deadline, "work published, nobody resumed");
                     std::hint::spin_loop();
                 }
             }
         }
+        running.store(false, Ordering::Relaxed);
         for p in publishers {
             p.join().unwrap();
         }
