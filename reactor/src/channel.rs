@@ -107,6 +107,38 @@ fn open_region_pipe(bytes: usize) -> Result<RegionPipe, ()> {
     })
 }
 
+/// The released `Bytes` at the front of `out` (its first `flushed`
+/// items) for one gathered write: at most [`MAX_IOVECS`] of them and
+/// `room` bytes in all (the last one cut short to fit), each handed to
+/// `put` with its index. Returns how many, their bytes, and whether a
+/// file region follows them at once (the kernel may then hold their tail
+/// for the file's first segment). Both transports' byte writes.
+fn gather<'a>(
+    out: &'a VecDeque<Outbound>,
+    flushed: usize,
+    room: usize,
+    mut put: impl FnMut(usize, &'a [u8]),
+) -> (usize, usize, bool) {
+    let mut n = 0;
+    let mut total = 0;
+    for item in out.iter().take(flushed.min(MAX_IOVECS)) {
+        match item {
+            Outbound::Bytes(b) => {
+                let take = b.len().min(room - total);
+                put(n, &b[..take]);
+                n += 1;
+                total += take;
+                if total == room {
+                    return (n, total, false);
+                }
+            }
+            Outbound::File(_) => return (n, total, true),
+            Outbound::Datagram(_) => unreachable!("refused when queued"),
+        }
+    }
+    (n, total, false)
+}
+
 /// A channel as its handlers see it.
 pub struct Channel {
     stream: Option<Stream>,
@@ -167,6 +199,13 @@ pub struct Channel {
     /// The loop has output it could not write because a direct writer was
     /// in the gate; the writer schedules the channel when it leaves.
     direct_blocked: bool,
+    /// The last write stopped at [`ChannelOptions::max_write_bytes_per_event`]
+    /// with the socket still taking more: the loop is to come back on its
+    /// next turn (`requeue_write`), as no readiness event will.
+    write_yielded: bool,
+    /// The loop has this channel on its list to write again next turn
+    /// (once is enough: a second entry would give it two turns' bytes).
+    write_requeued: bool,
     /// A TCP socket: the kernel's TLS could take it (on an io_uring loop,
     /// once the channel has gone over to readiness I/O, so that its reads
     /// are the channel's own `recvmsg`, which carries each record's type).
@@ -216,6 +255,8 @@ impl Channel {
             file_room: file_room::FileRoom::default(),
             direct: None,
             direct_blocked: false,
+            write_yielded: false,
+            write_requeued: false,
             kernel_tls_possible: false,
             kernel_tls: std::cell::Cell::new(false),
             #[cfg(feature = "io-uring")]
@@ -485,6 +526,26 @@ impl Channel {
             #[cfg(feature = "io-uring")]
             Driver::Uring(ring) => self.submit_write(ring, now),
         }
+        self.requeue_write(lp);
+    }
+
+    /// Called after every write: if it yielded at the channel's bytes per
+    /// event with the socket still taking more, the loop comes back to it
+    /// on its next turn (no readiness event would: the socket never
+    /// stopped being writable).
+    pub(crate) fn requeue_write(&mut self, lp: &mut LoopLocal) {
+        if std::mem::take(&mut self.write_yielded) && !self.write_requeued {
+            self.write_requeued = true;
+            lp.rewrite(self.token);
+        }
+    }
+
+    /// The loop's next turn after a yield: write on (as `kick_write`).
+    pub(crate) fn write_again(&mut self, lp: &mut LoopLocal) {
+        self.write_requeued = false;
+        if self.flushed > 0 {
+            self.kick_write(lp);
+        }
     }
 
     /// Starts reading where the transport needs it started (io_uring's
@@ -626,38 +687,47 @@ impl Channel {
         self.stream = Some(stream);
     }
 
-    /// Writes released items until the queue or the socket runs out: runs
-    /// of `Bytes` in gathered `sendmsg` calls, file regions with `sendfile`
-    /// or, when the channel's [`FileSend`] resolves to splicing, `splice`
-    /// through the channel's pipe.
+    /// Where this event's writing stops, counted in bytes written (or, for
+    /// datagrams, refused) over the channel's life: see
+    /// [`ChannelOptions::max_write_bytes_per_event`].
+    fn write_budget_end(&self) -> u64 {
+        (self.bytes_written + self.bytes_refused)
+            .saturating_add(self.opts.max_write_bytes_per_event as u64)
+    }
+
+    /// What is left of this event's writing before `end` (0: spent).
+    fn write_room(&self, end: u64) -> usize {
+        let spent = self.bytes_written + self.bytes_refused;
+        usize::try_from(end.saturating_sub(spent)).unwrap_or(usize::MAX)
+    }
+
+    /// Writes released items until the queue or the socket runs out, or
+    /// the channel has written its bytes per event (then it yields, to go
+    /// on next turn): runs of `Bytes` in gathered `sendmsg` calls, file
+    /// regions with `sendfile` or, when the channel's [`FileSend`] resolves
+    /// to splicing, `splice` through the channel's pipe.
     fn write_to(&mut self, stream: &Stream, now: Instant) {
         if self.datagram {
             return self.send_datagrams(stream, now);
         }
+        let budget_end = self.write_budget_end();
         while self.flushed > 0 && self.socket_writable && !self.failed {
+            let room = self.write_room(budget_end);
+            if room == 0 {
+                self.write_yielded = true;
+                return;
+            }
             if matches!(self.out.front(), Some(Outbound::File(_))) {
-                if !self.send_front_file(stream, now) {
+                if !self.send_front_file(stream, now, room) {
                     self.socket_writable = false;
                     return;
                 }
                 continue;
             }
             let mut slices = [IoSlice::new(&[]); MAX_IOVECS];
-            let mut n = 0;
-            let mut file_next = false;
-            for item in self.out.iter().take(self.flushed.min(MAX_IOVECS)) {
-                match item {
-                    Outbound::Bytes(b) => {
-                        slices[n] = IoSlice::new(b);
-                        n += 1;
-                    }
-                    Outbound::File(_) => {
-                        file_next = true;
-                        break;
-                    }
-                    Outbound::Datagram(_) => unreachable!("refused when queued"),
-                }
-            }
+            let (n, _, file_next) = gather(&self.out, self.flushed, room, |i, b| {
+                slices[i] = IoSlice::new(b)
+            });
             // A header followed by a file: let the kernel put the start of
             // the file in the header's segment instead of sending it alone.
             let flags = if file_next {
@@ -680,10 +750,11 @@ impl Channel {
     /// off the queue once done) with `sendfile` or, when the channel's
     /// [`FileSend`] resolves to splicing, `splice` through the channel's
     /// pipe: the file path of both transports, each call non-blocking.
-    /// Returns `false` when the socket took nothing (it is full: call again
-    /// once it is writable). A file that fails (truncated, unreadable)
-    /// fails the channel, with the file's error recorded.
-    fn send_front_file(&mut self, stream: &Stream, now: Instant) -> bool {
+    /// A `sendfile` call moves at most `limit` bytes (a splice, a
+    /// pipeful). Returns `false` when the socket took nothing (it is full:
+    /// call again once it is writable). A file that fails (truncated,
+    /// unreadable) fails the channel, with the file's error recorded.
+    fn send_front_file(&mut self, stream: &Stream, now: Instant, limit: usize) -> bool {
         let Some(Outbound::File(region)) = self.out.front_mut() else {
             return true;
         };
@@ -698,7 +769,7 @@ impl Channel {
                 .as_mut()
                 .ok(),
         };
-        match send_region(region, pipe, stream) {
+        match send_region(region, pipe, stream, limit) {
             Ok(n) => {
                 let done = region.is_done();
                 if n == 0 && !done {
@@ -741,7 +812,12 @@ impl Channel {
     /// the channel or hold up the datagrams behind it.
     fn send_datagrams(&mut self, stream: &Stream, now: Instant) {
         let sock = socket2::SockRef::from(stream);
+        let budget_end = self.write_budget_end();
         while self.flushed > 0 && self.socket_writable {
+            if self.write_room(budget_end) == 0 {
+                self.write_yielded = true;
+                return;
+            }
             let Some(item) = self.out.front() else {
                 break;
             };

@@ -321,6 +321,34 @@ fn with_half_closure_the_channel_answers_after_the_peer_eof() {
 }
 
 #[test]
+fn a_write_that_spent_its_bytes_per_event_goes_on_next_turn() {
+    let mut rig = Rig::new(ChannelOptions::default().max_write_bytes_per_event(1000));
+    rig.send(b"fill");
+    rig.ready(true, false, false);
+    let mut got = Vec::new();
+    // Give the loopback a moment to carry what was written.
+    let settle = || std::thread::sleep(Duration::from_millis(20));
+    settle();
+    rig.drain(&mut got);
+    assert_eq!(got.len(), 1000, "the flush wrote past its bytes per event");
+    // The socket took no more though it could: the loop comes back to it.
+    assert_eq!(rig.lp.run_rewrites(), 1);
+    settle();
+    rig.drain(&mut got);
+    assert_eq!(got.len(), 2000, "the next turn wrote its 1000 bytes");
+    assert!(is_pattern(&got));
+    // And so on, a turn at a time, until the queue is empty.
+    while rig.lp.run_rewrites() == 1 {
+        rig.drain(&mut got);
+    }
+    rig.read_until(&mut got, |_, got| got.len() == MIB);
+    assert!(is_pattern(&got));
+    // A turn for whatever yielded while `read_until` wrote on edges.
+    rig.lp.run_rewrites();
+    assert_eq!(rig.lp.run_rewrites(), 0, "an empty queue yields nothing");
+}
+
+#[test]
 fn paused_reading_leaves_input_in_the_socket_until_resumed() {
     let mut rig = Rig::new(ChannelOptions::default());
     rig.send(b"pause");

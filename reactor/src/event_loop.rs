@@ -58,6 +58,8 @@ pub(crate) struct LoopLocal {
     wheel: TimerWheel<TimerTarget>,
     now: Instant,
     reread: Vec<Token>,
+    /// Channels whose writes yielded this turn, to write again next turn.
+    rewrite: Vec<Token>,
     shared: Arc<Shared>,
 }
 
@@ -79,6 +81,10 @@ impl LoopLocal {
 
     pub(crate) fn reread(&mut self, token: Token) {
         self.reread.push(token);
+    }
+
+    pub(crate) fn rewrite(&mut self, token: Token) {
+        self.rewrite.push(token);
     }
 
     pub(crate) fn shared(&self) -> Arc<Shared> {
@@ -127,6 +133,9 @@ pub(crate) trait ChannelOps {
     fn timer(&mut self, lp: &mut LoopLocal, layer: usize, tag: u64);
     /// Read again: data may be waiting that no event will announce.
     fn reread(&mut self, lp: &mut LoopLocal);
+    /// Write again: the last write yielded with the socket still writable,
+    /// which no event will announce.
+    fn rewrite(&mut self, lp: &mut LoopLocal);
     /// Close (gracefully, or at once if `force`).
     fn close(&mut self, lp: &mut LoopLocal, force: bool);
     /// An io_uring completion of one of its operations.
@@ -182,6 +191,7 @@ impl LoopInner {
                 wheel: TimerWheel::new(now),
                 now,
                 reread: Vec::new(),
+                rewrite: Vec::new(),
                 shared,
             },
             slots: Slab::new(token::GENERATION_MASK),
@@ -432,11 +442,13 @@ impl LoopInner {
         let mut completions = Vec::with_capacity(256);
         let mut fired = Vec::new();
         let mut rereads = Vec::new();
+        let mut rewrites = Vec::new();
         // When input last arrived, for the busy-poll window.
         let mut last_input = Instant::now();
         loop {
             let shared = &self.local.shared;
             let immediate = !self.local.reread.is_empty()
+                || !self.local.rewrite.is_empty()
                 || !shared.tasks.is_empty()
                 || !shared.inbox.is_empty();
             let mut timeout = if immediate {
@@ -465,6 +477,11 @@ impl LoopInner {
             for token in rereads.drain(..) {
                 busy = true;
                 self.dispatch(token, |ch, lp| ch.reread(lp));
+            }
+            // Output going on is not new work (as for writable events).
+            std::mem::swap(&mut rewrites, &mut self.local.rewrite);
+            for token in rewrites.drain(..) {
+                self.dispatch(token, |ch, lp| ch.rewrite(lp));
             }
             if busy {
                 last_input = self.local.now;
@@ -661,6 +678,15 @@ pub(crate) mod by_hand {
                 self.dispatch(token, |ch, lp| ch.reread(lp));
             }
             rereads.len()
+        }
+
+        /// Runs the writes that yielded (as the next turn would).
+        pub(crate) fn run_rewrites(&mut self) -> usize {
+            let rewrites = std::mem::take(&mut self.local.rewrite);
+            for &token in &rewrites {
+                self.dispatch(token, |ch, lp| ch.rewrite(lp));
+            }
+            rewrites.len()
         }
     }
 }

@@ -52,6 +52,11 @@ pub const PROBE_PIPE: usize = 1 << 20;
 /// BENCHMARKS.md, issue 22, nineteenth session).
 const ROUNDS: usize = 8;
 
+/// The most one `sendfile` call of the probe moves: a channel's default
+/// bytes per event, which bounds its calls, so both paths are timed as
+/// channels run them.
+const SENDFILE_CALL: usize = crate::options::DEFAULT_WRITE_BYTES_PER_EVENT;
+
 /// How much faster `splice` must be for the probe to choose it: each
 /// channel that splices holds a pipe (two descriptors), so a tie, or a
 /// lead inside the measurement's spread, goes to `sendfile`.
@@ -230,16 +235,18 @@ fn median_ratio(pairs: &[[Duration; 2]]) -> f64 {
 }
 
 /// Sends the next part of `region` to `socket`: through `pipe` with
-/// `splice` when there is one, else with `sendfile`. The one place the two
-/// file paths part, for the channels and for the probe that times them.
+/// `splice` when there is one (what it holds and a pipeful more), else
+/// with `sendfile` (at most `limit` bytes). The one place the two file
+/// paths part, for the channels and for the probe that times them.
 pub(crate) fn send_region(
     region: &mut FileRegion,
     pipe: Option<&mut RegionPipe>,
     socket: &impl AsFd,
+    limit: usize,
 ) -> Result<usize, gyre_zerocopy::Error> {
     match pipe {
         Some(pipe) => pipe.send(region, socket),
-        None => region.transfer_to(socket),
+        None => region.transfer_up_to(socket, limit),
     }
 }
 
@@ -254,8 +261,8 @@ fn send_once(
     let mut region = FileRegion::new(file.clone(), 0, bytes).map_err(io::Error::other)?;
     let started = Instant::now();
     while !region.is_done() {
-        let sent =
-            send_region(&mut region, pipe.as_deref_mut(), socket).map_err(io::Error::other)?;
+        let sent = send_region(&mut region, pipe.as_deref_mut(), socket, SENDFILE_CALL)
+            .map_err(io::Error::other)?;
         if sent == 0 && !region.is_done() {
             wait_for(socket, libc::POLLOUT, "wait for room in the socket")?;
         }

@@ -81,6 +81,7 @@ impl<L: InboundChain<R, S>, S: Into<Outbound>, R: FromSocket> ChannelTask<L, S, 
         }
         self.ch.socket_writable = true;
         self.ch.write_out(lp.now());
+        self.ch.requeue_write(lp);
         if self.ch.state == State::Closing && self.ch.queued_bytes == 0 {
             self.output_delivered(lp);
             return;
@@ -216,6 +217,7 @@ impl<L: InboundChain<R, S>, S: Into<Outbound>, R: FromSocket> ChannelTask<L, S, 
     fn write_more(&mut self, lp: &mut LoopLocal) {
         let now = lp.now();
         self.ch.submit_write(lp.ring(), now);
+        self.ch.requeue_write(lp);
         if self.ch.state == State::Closing && self.ch.queued_bytes == 0 && !self.ch.failed {
             self.output_delivered(lp);
             return;

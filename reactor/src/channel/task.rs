@@ -423,6 +423,7 @@ impl<L: InboundChain<R, S>, S: Into<Outbound>, R: FromSocket> ChannelOps for Cha
                     self.ch.socket_writable = true;
                     if self.ch.flushed > 0 {
                         self.ch.write_out(lp.now());
+                        self.ch.requeue_write(lp);
                     }
                     if self.ch.state == State::Closing && self.ch.queued_bytes == 0 {
                         self.output_delivered(lp);
@@ -518,6 +519,18 @@ impl<L: InboundChain<R, S>, S: Into<Outbound>, R: FromSocket> ChannelOps for Cha
                 }
             }
         }
+    }
+
+    fn rewrite(&mut self, lp: &mut LoopLocal) {
+        if !matches!(self.ch.state, State::Active | State::Closing) {
+            return;
+        }
+        self.ch.write_again(lp);
+        if self.ch.state == State::Closing && self.ch.queued_bytes == 0 && !self.ch.failed {
+            self.output_delivered(lp);
+            return;
+        }
+        self.settle(lp);
     }
 
     fn reread(&mut self, lp: &mut LoopLocal) {

@@ -228,26 +228,17 @@ impl Channel {
             Some(Outbound::Bytes(_)) => {}
             Some(Outbound::Datagram(_)) => unreachable!("a UDP channel sends with send_datagrams"),
         }
-        let mut n = 0;
-        let mut total = 0;
-        let mut file_next = false;
-        for item in self.out.iter().take(self.flushed.min(MAX_IOVECS)) {
-            match item {
-                Outbound::Bytes(b) => {
-                    self.ring.iov[n] = libc::iovec {
-                        iov_base: b.as_ptr() as *mut libc::c_void,
-                        iov_len: b.len(),
-                    };
-                    n += 1;
-                    total += b.len();
-                }
-                Outbound::File(_) => {
-                    file_next = true;
-                    break;
-                }
-                Outbound::Datagram(_) => unreachable!("refused when queued"),
+        // One operation moves at most the bytes per event: the kernel runs
+        // it inline in the loop's submit while the socket takes more, so
+        // an unbounded one held the loop as a long `sendmsg` would.
+        let iov = &mut self.ring.iov;
+        let room = self.opts.max_write_bytes_per_event;
+        let (n, total, file_next) = super::gather(&self.out, self.flushed, room, |i, b| {
+            iov[i] = libc::iovec {
+                iov_base: b.as_ptr() as *mut libc::c_void,
+                iov_len: b.len(),
             }
-        }
+        });
         self.ring.msg.msg_iov = self.ring.iov.as_mut_ptr();
         self.ring.msg.msg_iovlen = n as _;
         let flags = (libc::MSG_NOSIGNAL | if file_next { libc::MSG_MORE } else { 0 }) as u32;
@@ -284,26 +275,33 @@ impl Channel {
     }
 
     /// Sends the file regions at the queue's front until one is left
-    /// half-sent by a full socket (then polls for room) or bytes come next
-    /// (queued on the ring as usual).
+    /// half-sent by a full socket (then polls for room), bytes come next
+    /// (queued on the ring as usual), or the channel has sent its bytes
+    /// per event (then it yields, for the loop's next turn).
     fn send_files(&mut self, ring: &mut UringDriver, now: Instant) {
         // Lent out for the calls, so the queue can change while we send.
         let Some(stream) = self.stream.take() else {
             return;
         };
+        let budget_end = self.write_budget_end();
         let mut full = false;
         while self.flushed > 0
             && !self.failed
             && matches!(self.out.front(), Some(Outbound::File(_)))
         {
-            if !self.send_front_file(&stream, now) {
+            let room = self.write_room(budget_end);
+            if room == 0 {
+                self.write_yielded = true;
+                break;
+            }
+            if !self.send_front_file(&stream, now, room) {
                 full = true;
                 break;
             }
         }
         let fd = stream.as_raw_fd();
         self.stream = Some(stream);
-        if self.failed {
+        if self.failed || self.write_yielded {
             return;
         }
         if !full {
