@@ -24,8 +24,7 @@ use crate::direct::DirectGate;
 use crate::driver::Driver;
 use crate::error::Error;
 use crate::event_loop::LoopLocal;
-use crate::file_path_learner::{self, FilePath};
-use crate::file_send_probe::{send_region, PROBE_PIPE};
+use crate::file_send_probe::send_region;
 use crate::metrics::Traffic;
 use crate::options::{ChannelOptions, FileSend};
 use crate::outbound::Outbound;
@@ -762,48 +761,16 @@ impl Channel {
         if self.opts.send_buffer_size.is_none() {
             self.file_room.widen(stream);
         }
-        let (path, pipe_bytes) = match self.opts.file_send {
-            // The loop learns which path is cheaper from its channels' calls
-            // (`file_path_learner`), starting from the probe's choice; bytes
-            // already in the pipe are the region's next, so they go first
-            // whatever it says.
-            FileSend::Auto => {
-                let held = matches!(&self.region_pipe, Some(Ok(p)) if p.held() > 0);
-                let first = match FileSend::Auto.for_send() {
-                    FileSend::Splice { .. } => FilePath::Splice,
-                    _ => FilePath::Sendfile,
-                };
-                let path = if held {
-                    FilePath::Splice
-                } else {
-                    file_path_learner::pick(first)
-                };
-                (path, PROBE_PIPE)
-            }
-            FileSend::Sendfile => (FilePath::Sendfile, 0),
-            FileSend::Splice { pipe } => (FilePath::Splice, pipe),
-        };
-        let pipe = match path {
-            FilePath::Sendfile => None,
-            FilePath::Splice => self
+        let pipe = match self.opts.file_send.for_send() {
+            FileSend::Auto | FileSend::Sendfile => None,
+            FileSend::Splice { pipe } => self
                 .region_pipe
-                .get_or_insert_with(|| open_region_pipe(pipe_bytes))
+                .get_or_insert_with(|| open_region_pipe(pipe))
                 .as_mut()
                 .ok(),
         };
-        // A pipe that would not open sends with `sendfile`.
-        let path = if pipe.is_some() {
-            FilePath::Splice
-        } else {
-            FilePath::Sendfile
-        };
-        let learning = self.opts.file_send == FileSend::Auto;
-        let started = learning.then(Instant::now);
         match send_region(region, pipe, stream, limit) {
             Ok(n) => {
-                if let Some(started) = started {
-                    file_path_learner::record(path, n, started.elapsed());
-                }
                 let done = region.is_done();
                 if n == 0 && !done {
                     return false;

@@ -153,7 +153,6 @@ mod event_loop;
 #[cfg(any(not(loom), feature = "io-uring"))]
 mod eventfd;
 mod fd_limit;
-mod file_path_learner;
 mod file_send_probe;
 mod group;
 mod handle;
@@ -214,7 +213,6 @@ pub use connecting::Connecting;
 pub use datagram::Datagram;
 pub use error::{ChannelClosed, Error};
 pub use fd_limit::{open_file_limit, raise_open_file_limit, set_open_file_limit};
-pub use file_path_learner::AutoBytes;
 pub use file_send_probe::{FileSendProbe, PROBE_BYTES, PROBE_PIPE};
 pub use group::{EventLoopGroup, EventLoopGroupBuilder};
 pub use handle::ChannelHandle;

@@ -1,6 +1,5 @@
 //! Socket and channel options, with defaults that serve.
 
-use crate::file_path_learner::AutoBytes;
 use crate::file_send_probe::FileSendProbe;
 use std::time::Duration;
 
@@ -49,8 +48,7 @@ pub struct ChannelOptions {
 /// other's spread (about 2x a copy loop); on the Intel Xeon ones
 /// `sendfile` runs at 0.84-0.88x a copy loop, where splicing reaches
 /// 1.16-1.19x. So the default, [`FileSend::Auto`], measures both on the
-/// host it runs on, once per process, to start with the faster, and each
-/// loop goes on measuring its own channels' sends to follow the host.
+/// host it runs on, once per process, and takes the faster.
 ///
 /// ```
 /// use gyre_reactor::{ChannelOptions, FileSend};
@@ -64,28 +62,22 @@ pub struct ChannelOptions {
 /// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum FileSend {
-    /// Whichever of the other two this host runs faster (the default),
-    /// measured at start and learned again as files are sent.
+    /// Whichever of the other two this host runs faster (the default).
     ///
     /// The first file send under `Auto` starts a probe in a thread of its
     /// own (or call [`FileSend::start_probe`] earlier): it sends a
     /// nameless file of a few MiB over loopback TCP both ways, eight
     /// rounds of one send each, a few tens of milliseconds in all. Until it
     /// has measured, and if it cannot (it needs six descriptors while it
-    /// runs), `Auto` starts with `sendfile`; once it has, with the winner
-    /// (splicing through a 1 MiB pipe only when that took at least 10%
-    /// less time in the median round).
+    /// runs), `Auto` sends with `sendfile`; once it has, every channel
+    /// under `Auto` sends with the winner, splicing through a 1 MiB pipe
+    /// only when that took at least 10% less time in the median round. A
+    /// channel that started a file with `sendfile` may finish it spliced:
+    /// both send from the region's position, so no byte moves twice.
     ///
-    /// From there each loop follows its own channels' calls: it keeps a
-    /// running cost per byte of each path (the time a call spends in the
-    /// kernel over the bytes it moved; calls under 256 KiB not counted),
-    /// sends with the cheaper (splice again only if 10% cheaper), and
-    /// four calls in every 64 sends with the other to keep its cost
-    /// current. On the AMD EPYC VMs the faster path turns from one phase
-    /// of the host to the next within minutes, which no choice made once
-    /// can follow. A file may change path between calls: bytes already in
-    /// the pipe go out first, and both paths send from the region's
-    /// position, so no byte moves twice or out of order.
+    /// The probe measures the host as it finds it: a process busy on both
+    /// cores while it runs may measure noise. Where that matters, run the
+    /// zero-copy bench on the host and set the path it prints.
     #[default]
     Auto,
     /// `sendfile(2)`: no descriptor per channel.
@@ -104,31 +96,21 @@ pub enum FileSend {
 
 impl FileSend {
     /// A short name of the path, for logs and bench output; for `Auto`,
-    /// also the path its loops start from and the bytes each path has
-    /// sent under it so far.
+    /// also what it means now.
     pub fn describe(self) -> String {
         match self {
-            FileSend::Auto => {
-                let start = match FileSend::probe() {
-                    Some(Ok(probe)) => FileSend::chosen_by(probe).describe(),
-                    Some(Err(_)) => "sendfile (not measured)".into(),
-                    None => "sendfile until measured".into(),
-                };
-                let sent = FileSend::auto_bytes();
-                format!(
-                    "auto: starts with {start}; sent {} MiB with sendfile, {} MiB spliced",
-                    sent.sendfile >> 20,
-                    sent.splice >> 20
-                )
-            }
+            FileSend::Auto => match FileSend::probe() {
+                Some(Ok(probe)) => format!("auto: {}", FileSend::chosen_by(probe).describe()),
+                Some(Err(_)) => "auto: sendfile (not measured)".into(),
+                None => "auto: sendfile until measured".into(),
+            },
             FileSend::Sendfile => "sendfile".into(),
             FileSend::Splice { pipe } => format!("splice through a {} KiB pipe", pipe / 1024),
         }
     }
 
-    /// The path this setting starts with: itself, or for `Auto` the
-    /// probe's choice ([`FileSend::Sendfile`] until it has one), from
-    /// which each loop goes on by its own calls' costs.
+    /// The path this setting sends with now: itself, or for `Auto` the
+    /// probe's choice ([`FileSend::Sendfile`] until it has one).
     pub fn resolve(self) -> FileSend {
         match self {
             FileSend::Auto => match FileSend::probe() {
@@ -137,18 +119,6 @@ impl FileSend {
             },
             fixed => fixed,
         }
-    }
-
-    /// The bytes file sends under `Auto` have moved by each path, over
-    /// every loop of the process: what the loops chose, as they learned.
-    ///
-    /// ```
-    /// use gyre_reactor::FileSend;
-    /// let sent = FileSend::auto_bytes();
-    /// println!("{} bytes with sendfile, {} spliced", sent.sendfile, sent.splice);
-    /// ```
-    pub fn auto_bytes() -> AutoBytes {
-        crate::file_path_learner::sent()
     }
 
     /// The path `Auto` takes once the probe has measured `probe`.

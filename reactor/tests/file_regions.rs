@@ -199,9 +199,9 @@ fn in_order_and_counted(path: FileSend, tag: &str) {
 
 /// The default path, `FileSend::Auto`: the first file send starts the
 /// probe and goes out whole (with `sendfile` until the probe has
-/// measured, perhaps spliced after); once it has, `Auto` starts from the
-/// path it chose, and every byte a channel sends under it is counted
-/// against the path that sent it (on either transport).
+/// measured, perhaps spliced after); once it has, a new channel sends with
+/// the path it chose, which shows in the pipes the channel opens (on
+/// either transport).
 #[test]
 fn auto_file_regions_arrive_whole_and_the_channel_takes_the_measured_path() {
     let _alone = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
@@ -246,67 +246,15 @@ fn auto_file_regions_arrive_whole_and_the_channel_takes_the_measured_path() {
         .inactive
         == 1));
 
-    let before = FileSend::auto_bytes();
+    let pipes_before = open_pipes();
     let mut second = small_receiver(server.local_addr());
     second.write_all(b"a").unwrap();
+    // Unread, the file stays queued, and a splicing channel holds its pipe.
+    std::thread::sleep(Duration::from_millis(200));
+    let pipes = if probe.splice_wins() { 2 } else { 0 };
+    assert_eq!(open_pipes(), pipes_before + pipes, "{probe}");
     second.read_exact(&mut got).unwrap();
     assert!(got == want, "the second file send's bytes differ");
-    assert!(seen.lock().unwrap().errors.is_empty());
-    // Whichever paths the loop took, every file byte is counted once.
-    let after = FileSend::auto_bytes();
-    let files = (data.len() + 5000) as u64;
-    assert_eq!(
-        (after.sendfile - before.sendfile) + (after.splice - before.splice),
-        files
-    );
-    server.shutdown_gracefully(Duration::ZERO, Duration::from_secs(5));
-    let _ = std::fs::remove_dir_all(&dir);
-}
-
-/// Under `Auto` a loop changes path between calls as it learns (four
-/// calls in every 64 on the path it is not using): a file that changes
-/// path many times mid-send, with bytes left in the pipe when the socket
-/// fills, still arrives whole and in order, and both paths carried it.
-#[test]
-fn auto_file_regions_that_change_path_mid_send_arrive_whole() {
-    let _alone = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    let dir = temp_dir("order-auto-switch");
-    let data = pattern(24 << 20, 5);
-    std::fs::write(dir.join("a"), &data).unwrap();
-    let seen = Arc::new(Mutex::new(Seen::default()));
-    let (s, d) = (seen.clone(), dir.clone());
-    // Small calls (64 KiB per event), so a file makes hundreds of them
-    // and meets many explorations; a small receive window, so splices
-    // stop with bytes held in the pipe.
-    let server = ServerBootstrap::new()
-        .group(common::group(1))
-        .child_options(ChannelOptions::default().max_write_bytes_per_event(64 * 1024))
-        .bind("127.0.0.1:0", move |_| {
-            Pipeline::with_file_regions().inbound(SendFiles {
-                dir: d.clone(),
-                seen: s.clone(),
-            })
-        })
-        .unwrap();
-    let want = expected(&data);
-    let before = FileSend::auto_bytes();
-    for _ in 0..2 {
-        let mut client = small_receiver(server.local_addr());
-        client.write_all(b"a").unwrap();
-        let mut got = vec![0u8; want.len()];
-        client.read_exact(&mut got).unwrap();
-        assert!(got == want, "a file that changed path arrived changed");
-    }
-    let after = FileSend::auto_bytes();
-    let (sendfile, splice) = (
-        after.sendfile - before.sendfile,
-        after.splice - before.splice,
-    );
-    assert_eq!(sendfile + splice, 2 * (data.len() + 5000) as u64);
-    assert!(
-        sendfile > 0 && splice > 0,
-        "one path only: {sendfile} {splice}"
-    );
     assert!(seen.lock().unwrap().errors.is_empty());
     server.shutdown_gracefully(Duration::ZERO, Duration::from_secs(5));
     let _ = std::fs::remove_dir_all(&dir);
