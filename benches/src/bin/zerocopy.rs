@@ -18,7 +18,11 @@
 //! (`gyre-reactor-epoll`, `gyre-reactor-uring`, with ratios against the
 //! copy loop as well). The epoll one takes the reactor's default path,
 //! `FileSend::Auto`, whose probe's figures and choice are printed first
-//! (`--reactor-file-send sendfile|splice` fixes it instead). Each result line also gives the reader's CPU and the
+//! (`--reactor-file-send sendfile|splice` fixes it instead). The epoll
+//! reactor also runs held to each path (`gyre-reactor-epoll-sendfile`,
+//! `gyre-reactor-epoll-splice`), so `ratio send-1GiB
+//! gyre-reactor-epoll/gyre-reactor-epoll-<path>` says in the same round
+//! how the probe's choice did against each path. Each result line also gives the reader's CPU and the
 //! sum: on loopback the kernel may run part of a transfer in either thread.
 //! The first two senders run once more over a Unix stream socket
 //! (`unix-gyre`, `unix-copy`, `ratio send-1GiB-unix-cpu gyre/copy`): with
@@ -364,7 +368,9 @@ fn bench_send(dir: &Path, rounds: usize, copy_buffer: usize, file_send: FileSend
     // a 1 MiB pipe instead of `sendfile` (which wins depends on the host);
     // the reactor's two are its file path end to end, on each transport;
     // the next two are the first two over a Unix socket, where no TCP runs
-    // in the sender's thread, and the last the reactor's over one.
+    // in the sender's thread, and the next the reactor's over one; the
+    // last two the epoll reactor held to one path each, beside which its
+    // own path (by default `Auto`: the probe's choice) is judged.
     let names = [
         "gyre",
         "copy",
@@ -374,8 +380,10 @@ fn bench_send(dir: &Path, rounds: usize, copy_buffer: usize, file_send: FileSend
         "unix-gyre",
         "unix-copy",
         "unix-gyre-reactor-epoll",
+        "gyre-reactor-epoll-sendfile",
+        "gyre-reactor-epoll-splice",
     ];
-    const CASES: usize = 8;
+    const CASES: usize = 10;
     let mut rates: [Vec<f64>; CASES] = Default::default();
     let mut cpus: [Vec<f64>; CASES] = Default::default();
     let mut reader_cpus: [Vec<f64>; CASES] = Default::default();
@@ -391,7 +399,12 @@ fn bench_send(dir: &Path, rounds: usize, copy_buffer: usize, file_send: FileSend
                 4 => send_via_reactor(&path, len, Transport::IoUring, file_send, Link::Tcp),
                 5 => send_once(&path, len, Method::Sendfile, Link::Unix),
                 6 => send_once(&path, len, Method::Copy(copy_buffer), Link::Unix),
-                _ => send_via_reactor(&path, len, Transport::Epoll, file_send, Link::Unix),
+                7 => send_via_reactor(&path, len, Transport::Epoll, file_send, Link::Unix),
+                8 => send_via_reactor(&path, len, Transport::Epoll, FileSend::Sendfile, Link::Tcp),
+                _ => {
+                    let splice = FileSend::Splice { pipe: SPLICE_PIPE };
+                    send_via_reactor(&path, len, Transport::Epoll, splice, Link::Tcp)
+                }
             };
             rates[which].push(gib / sent.seconds);
             cpus[which].push(sent.cpu / gib);
@@ -440,6 +453,9 @@ fn bench_send(dir: &Path, rounds: usize, copy_buffer: usize, file_send: FileSend
         ("send-1GiB", 4, 3),
         ("send-1GiB-unix", 5, 6),
         ("send-1GiB-unix", 7, 6),
+        // The reactor's own path against each fixed one.
+        ("send-1GiB", 3, 8),
+        ("send-1GiB", 3, 9),
     ] {
         let name = names[which].trim_start_matches("unix-");
         let peer_name = names[peer].trim_start_matches("unix-");
