@@ -27,7 +27,7 @@ use crate::event_loop::LoopLocal;
 use crate::file_send_probe::send_region;
 use crate::metrics::Traffic;
 use crate::options::{ChannelOptions, FileSend};
-use crate::outbound::Outbound;
+use crate::outbound::{gather, Outbound};
 use crate::timer::TimerId;
 
 /// A `flush_then` notice, told whether the writes before it reached the
@@ -105,38 +105,6 @@ fn open_region_pipe(bytes: usize) -> Result<RegionPipe, ()> {
     RegionPipe::new(bytes).map_err(|e| {
         tracing::warn!(error = %e, "cannot open a splice pipe; this channel sends files with sendfile");
     })
-}
-
-/// The released `Bytes` at the front of `out` (its first `flushed`
-/// items) for one gathered write: at most [`MAX_IOVECS`] of them and
-/// `room` bytes in all (the last one cut short to fit), each handed to
-/// `put` with its index. Returns how many, their bytes, and whether a
-/// file region follows them at once (the kernel may then hold their tail
-/// for the file's first segment). Both transports' byte writes.
-fn gather<'a>(
-    out: &'a VecDeque<Outbound>,
-    flushed: usize,
-    room: usize,
-    mut put: impl FnMut(usize, &'a [u8]),
-) -> (usize, usize, bool) {
-    let mut n = 0;
-    let mut total = 0;
-    for item in out.iter().take(flushed.min(MAX_IOVECS)) {
-        match item {
-            Outbound::Bytes(b) => {
-                let take = b.len().min(room - total);
-                put(n, &b[..take]);
-                n += 1;
-                total += take;
-                if total == room {
-                    return (n, total, false);
-                }
-            }
-            Outbound::File(_) => return (n, total, true),
-            Outbound::Datagram(_) => unreachable!("refused when queued"),
-        }
-    }
-    (n, total, false)
 }
 
 /// A channel as its handlers see it.

@@ -52,10 +52,11 @@ pub const PROBE_PIPE: usize = 1 << 20;
 /// BENCHMARKS.md, issue 22, nineteenth session).
 const ROUNDS: usize = 8;
 
-/// The most one `sendfile` call of the probe moves: a channel's default
-/// bytes per event, which bounds its calls, so both paths are timed as
-/// channels run them.
-const SENDFILE_CALL: usize = crate::options::DEFAULT_WRITE_BYTES_PER_EVENT;
+/// The most one `sendfile` call of the probe moves: a pipeful, as one
+/// splice moves, and what a channel's default bytes per event
+/// (`ChannelOptions::max_write_bytes_per_event`, 1 MiB) lets one of its
+/// calls move, so both paths are timed as channels run them.
+const SENDFILE_CALL: usize = PROBE_PIPE;
 
 /// How much faster `splice` must be for the probe to choose it: each
 /// channel that splices holds a pipe (two descriptors), so a tie, or a

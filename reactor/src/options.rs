@@ -4,7 +4,7 @@ use crate::file_send_probe::FileSendProbe;
 use std::time::Duration;
 
 /// [`ChannelOptions::max_write_bytes_per_event`]'s default.
-pub(crate) const DEFAULT_WRITE_BYTES_PER_EVENT: usize = 1 << 20;
+const DEFAULT_WRITE_BYTES_PER_EVENT: usize = 1 << 20;
 
 /// Per-socket options applied through `socket2` when a channel is accepted
 /// or connected, and per-channel settings the loop uses while serving it.

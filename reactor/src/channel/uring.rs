@@ -19,7 +19,7 @@
 
 use super::{Channel, State};
 use crate::buf_ring::GROUP;
-use crate::outbound::Outbound;
+use crate::outbound::{gather, Outbound};
 use crate::token::Op;
 use crate::uring::{self, ops, Fd, UringDriver};
 use gyre_zerocopy::MAX_IOVECS;
@@ -233,7 +233,7 @@ impl Channel {
         // an unbounded one held the loop as a long `sendmsg` would.
         let iov = &mut self.ring.iov;
         let room = self.opts.max_write_bytes_per_event;
-        let (n, total, file_next) = super::gather(&self.out, self.flushed, room, |i, b| {
+        let (n, total, file_next) = gather(&self.out, self.flushed, room, |i, b| {
             iov[i] = libc::iovec {
                 iov_base: b.as_ptr() as *mut libc::c_void,
                 iov_len: b.len(),
