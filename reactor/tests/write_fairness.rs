@@ -123,6 +123,11 @@ fn widest_gap_between_echoes(long: Long, opts: ChannelOptions) -> u64 {
     let received = Arc::new(AtomicU64::new(0));
     let reader = {
         let (stream, received) = (asker.try_clone().unwrap(), received.clone());
+        // A send that stalls ends the reader (and fails the test below)
+        // rather than hanging it.
+        stream
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .unwrap();
         std::thread::spawn(move || drain(stream, received))
     };
     asker.write_all(b"long").unwrap();
@@ -135,6 +140,11 @@ fn widest_gap_between_echoes(long: Long, opts: ChannelOptions) -> u64 {
     let mut last = received.load(Ordering::Relaxed);
     let mut widest = 0;
     while last < LONG {
+        assert!(
+            Instant::now() < deadline,
+            "the long send stalled after {} MiB",
+            last >> 20
+        );
         pinger.write_all(b"ping").unwrap();
         pinger.read_exact(&mut answer).unwrap();
         assert_eq!(&answer, b"ping");
