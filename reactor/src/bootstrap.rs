@@ -176,11 +176,16 @@ impl ServerBootstrap {
             bound = actual;
             first.get_or_insert(actual);
             let (init, child) = (init.clone(), child.clone());
-            register_listener(lp, ListenSocket::Tcp(listener), move |inner, stream| {
-                if let Some(peer) = stream.peer_addr() {
-                    inner.add_accepted::<L, S>(stream, child.clone(), init(peer).layers);
-                }
-            })?;
+            register_listener(
+                lp,
+                ListenSocket::Tcp(listener),
+                &self.listen,
+                move |inner, stream| {
+                    if let Some(peer) = stream.peer_addr() {
+                        inner.add_accepted::<L, S>(stream, child.clone(), init(peer).layers);
+                    }
+                },
+            )?;
             listener_loops.push(lp.clone());
         }
         let local_addr = first.expect("a group has at least one loop");
@@ -250,8 +255,9 @@ impl ServerBootstrap {
     /// Starts accepting on a listener the caller bound (to know its port
     /// before the server starts, or to take one handed over by systemd).
     /// The listener is used as it is: its backlog and options stay the
-    /// caller's, and [`ListenOptions`] (`reuse_port` included) do not
-    /// apply.
+    /// caller's, and of [`ListenOptions`] only the loop's own
+    /// [`max_accepts_per_event`](ListenOptions::max_accepts_per_event)
+    /// applies (`reuse_port` does not).
     ///
     /// ```
     /// use gyre_reactor::{Pipeline, ServerBootstrap};
@@ -321,7 +327,7 @@ impl ServerBootstrap {
         let lp = boss.next().clone();
         let same = boss.same_group(&worker);
         let workers = worker.clone();
-        register_listener(&lp, listener, move |inner, stream| {
+        register_listener(&lp, listener, &self.listen, move |inner, stream| {
             let target = workers.next();
             if same && target.index() == inner.index() {
                 if let Some(pipeline) = init(&stream) {
@@ -383,9 +389,11 @@ fn listen_unix(path: &std::path::Path, backlog: i32) -> io::Result<mio::net::Uni
 fn register_listener(
     lp: &EventLoop,
     listener: ListenSocket,
+    opts: &ListenOptions,
     acceptor: impl FnMut(&mut LoopInner, Stream) + Send + 'static,
 ) -> Result<(), Error> {
-    lp.ask(move |inner| inner.add_listener(listener, Box::new(acceptor)))??;
+    let per_event = opts.accepts_per_event;
+    lp.ask(move |inner| inner.add_listener(listener, Box::new(acceptor), per_event))??;
     Ok(())
 }
 

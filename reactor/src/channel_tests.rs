@@ -332,20 +332,20 @@ fn a_write_that_spent_its_bytes_per_event_goes_on_next_turn() {
     rig.drain(&mut got);
     assert_eq!(got.len(), 1000, "the flush wrote past its bytes per event");
     // The socket took no more though it could: the loop comes back to it.
-    assert_eq!(rig.lp.run_rewrites(), 1);
+    assert_eq!(rig.lp.run_again(), 1);
     settle();
     rig.drain(&mut got);
     assert_eq!(got.len(), 2000, "the next turn wrote its 1000 bytes");
     assert!(is_pattern(&got));
     // And so on, a turn at a time, until the queue is empty.
-    while rig.lp.run_rewrites() == 1 {
+    while rig.lp.run_again() == 1 {
         rig.drain(&mut got);
     }
     rig.read_until(&mut got, |_, got| got.len() == MIB);
     assert!(is_pattern(&got));
     // A turn for whatever yielded while `read_until` wrote on edges.
-    rig.lp.run_rewrites();
-    assert_eq!(rig.lp.run_rewrites(), 0, "an empty queue yields nothing");
+    rig.lp.run_again();
+    assert_eq!(rig.lp.run_again(), 0, "an empty queue yields nothing");
 }
 
 #[test]
@@ -357,11 +357,11 @@ fn paused_reading_leaves_input_in_the_socket_until_resumed() {
     rig.send(b"more");
     rig.ready(true, false, false);
     assert_eq!(rig.seen(), [], "read while auto-read was off");
-    assert_eq!(rig.lp.run_rereads(), 0);
+    assert_eq!(rig.lp.run_again(), 0);
     rig.lp.advance(Duration::from_millis(100));
     // Resuming asks for a re-read: no edge will announce data that came
     // while paused.
-    assert_eq!(rig.lp.run_rereads(), 1);
+    assert_eq!(rig.lp.run_again(), 1);
     assert_eq!(reads(&rig.seen()), [b"more"]);
 }
 
@@ -377,7 +377,7 @@ fn an_eof_that_came_while_paused_is_seen_on_resume() {
     rig.ready(true, true, false);
     assert_eq!(rig.seen(), []);
     rig.lp.advance(Duration::from_millis(100));
-    rig.lp.run_rereads();
+    rig.lp.run_again();
     assert_eq!(
         rig.seen(),
         [

@@ -19,7 +19,7 @@
 
 use crate::accept_backoff;
 use crate::driver::Driver;
-use crate::listeners::{Accepted, Listeners};
+use crate::listeners::{Accepted, Listener, Listeners};
 use crate::loop_shared::LoopShared;
 use crate::metrics::{LoopMetrics, Traffic};
 use crate::shutdown::{Shutdown, Step};
@@ -51,15 +51,30 @@ pub(crate) enum TimerTarget {
     Accept(usize),
 }
 
+/// Work the loop comes back for with no event to announce it: each
+/// entry is done after the other events of the turn that queued it, and
+/// an entry queued while that is done waits for the next turn (the loop
+/// polls without sleeping while any wait).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Again {
+    /// Read the channel: data may be waiting that no edge will announce
+    /// (reading resumed, a read budget spent, a lent input given back).
+    Read(Token),
+    /// Write the channel: its last write spent its bytes per event with
+    /// the socket still taking more.
+    Write(Token),
+    /// Accept on listener `index`: its last turn took its accepts per
+    /// event with connections still waiting.
+    Accept(usize),
+}
+
 /// The loop's own state that a channel may use while it runs: the timer
-/// wheel, the clock, the re-read list.
+/// wheel, the clock, the list of work to come back for.
 pub(crate) struct LoopLocal {
     pub(crate) driver: Driver,
     wheel: TimerWheel<TimerTarget>,
     now: Instant,
-    reread: Vec<Token>,
-    /// Channels whose writes yielded this turn, to write again next turn.
-    rewrite: Vec<Token>,
+    again: Vec<Again>,
     shared: Arc<Shared>,
 }
 
@@ -79,12 +94,14 @@ impl LoopLocal {
         }
     }
 
+    /// Reads channel `token` again after this turn's other events.
     pub(crate) fn reread(&mut self, token: Token) {
-        self.reread.push(token);
+        self.again.push(Again::Read(token));
     }
 
+    /// Writes channel `token` again after this turn's other events.
     pub(crate) fn rewrite(&mut self, token: Token) {
-        self.rewrite.push(token);
+        self.again.push(Again::Write(token));
     }
 
     pub(crate) fn shared(&self) -> Arc<Shared> {
@@ -179,6 +196,9 @@ pub(crate) struct LoopInner {
     shutdown: Option<Shutdown>,
     /// Poll without sleeping while input came within this long (zero: off).
     busy_poll: Duration,
+    /// Counts the loop's turns (each poll and what follows it), for the
+    /// listeners' share of accepts per turn.
+    turn: u64,
 }
 
 impl LoopInner {
@@ -190,8 +210,7 @@ impl LoopInner {
                 driver,
                 wheel: TimerWheel::new(now),
                 now,
-                reread: Vec::new(),
-                rewrite: Vec::new(),
+                again: Vec::new(),
                 shared,
             },
             slots: Slab::new(token::GENERATION_MASK),
@@ -200,6 +219,7 @@ impl LoopInner {
             tasks: TaskTable::default(),
             shutdown: None,
             busy_poll,
+            turn: 0,
         }
     }
 
@@ -240,36 +260,56 @@ impl LoopInner {
     }
 
     /// Starts accepting on `listener`, handing each connection to
-    /// `acceptor`.
+    /// `acceptor`, at most `per_event` a turn.
     pub(crate) fn add_listener(
         &mut self,
         listener: ListenSocket,
         acceptor: Acceptor,
+        per_event: usize,
     ) -> io::Result<()> {
         self.listeners
-            .add(&mut self.local.driver, listener, acceptor)
+            .add(&mut self.local.driver, listener, acceptor, per_event)
     }
 
-    /// Listener `index` is readable (epoll): accept its backlog.
-    fn accept(&mut self, index: usize) {
+    /// Listener `index` is readable (epoll), the loop came back for it
+    /// (`came_back`), or its retry timer fired: accept what is waiting, up
+    /// to this turn's share.
+    fn accept(&mut self, index: usize, came_back: bool) {
         let Some(mut listener) = self.listeners.take(index) else {
             return;
         };
+        if came_back {
+            listener.came_back();
+        }
+        self.accept_share(&mut listener, index);
+        let keep = self.shutdown.is_none();
+        self.listeners
+            .give_back(index, listener, keep, &mut self.local.driver);
+    }
+
+    /// Hands `listener`'s waiting connections to its acceptor until none
+    /// is left or this turn's share is taken; then the loop comes back for
+    /// the rest after its other channels, as no new event may announce
+    /// them.
+    fn accept_share(&mut self, listener: &mut Listener<Acceptor>, index: usize) {
         loop {
+            if !listener.has_room(self.turn) {
+                if listener.queue_again() {
+                    self.local.again.push(Again::Accept(index));
+                }
+                return;
+            }
             match listener.accept_one(self.local.now) {
                 Accepted::Stream(stream) => (listener.acceptor)(self, stream),
-                Accepted::Drained => break,
+                Accepted::Drained => return,
                 Accepted::Refused { retry } => {
                     if retry {
                         self.schedule_accept_retry(index);
                     }
-                    break;
+                    return;
                 }
             }
         }
-        let keep = self.shutdown.is_none();
-        self.listeners
-            .give_back(index, listener, keep, &mut self.local.driver);
     }
 
     /// A multishot accept of listener `index` completed (io_uring).
@@ -286,7 +326,9 @@ impl LoopInner {
         };
         let done = listener.completed(res, self.local.now);
         if let Some(stream) = done.stream {
-            (listener.acceptor)(self, stream);
+            // In line behind any the ring accepted earlier.
+            listener.park(stream);
+            self.accept_share(&mut listener, index);
         }
         if done.schedule_retry {
             self.schedule_accept_retry(index);
@@ -314,7 +356,7 @@ impl LoopInner {
             return;
         };
         if listener.retried(&mut self.local.driver, index) {
-            self.accept(index);
+            self.accept(index, false);
         }
     }
 
@@ -390,16 +432,42 @@ impl LoopInner {
         }
     }
 
+    /// Does one entry of the come-back list; whether it was input.
+    fn come_back(&mut self, what: Again) -> bool {
+        match what {
+            Again::Read(token) => {
+                self.dispatch(token, |ch, lp| ch.reread(lp));
+                true
+            }
+            // Output going on is not new work (as for writable events).
+            Again::Write(token) => {
+                self.dispatch(token, |ch, lp| ch.rewrite(lp));
+                false
+            }
+            Again::Accept(index) => {
+                self.accept(index, true);
+                true
+            }
+        }
+    }
+
     fn drain_inbox(&mut self) -> bool {
         let shared = self.local.shared.clone();
         shared.doorbell.answer();
         let mut any = false;
-        while let Some(task) = shared.tasks.pop() {
+        // Only the tasks waiting now: one that puts itself back (a long job
+        // cut into steps) runs again next turn, after the sockets, and
+        // never holds the loop (the loop polls without sleeping while
+        // tasks wait).
+        for _ in 0..shared.tasks.len() {
+            let Some(task) = shared.tasks.pop() else {
+                break;
+            };
             any = true;
             task(self);
         }
-        // Only the channels waiting now: one put back (its mailbox had more
-        // than a batch) waits for the next pass, after the sockets.
+        // Only the channels waiting now, likewise: one put back (its
+        // mailbox had more than a batch) waits for the next pass.
         for _ in 0..shared.inbox.len() {
             let Some(token) = shared.inbox.pop() else {
                 break;
@@ -441,14 +509,13 @@ impl LoopInner {
         let mut events = Events::with_capacity(1024);
         let mut completions = Vec::with_capacity(256);
         let mut fired = Vec::new();
-        let mut rereads = Vec::new();
-        let mut rewrites = Vec::new();
+        let mut again = Vec::new();
         // When input last arrived, for the busy-poll window.
         let mut last_input = Instant::now();
         loop {
+            self.turn += 1;
             let shared = &self.local.shared;
-            let immediate = !self.local.reread.is_empty()
-                || !self.local.rewrite.is_empty()
+            let immediate = !self.local.again.is_empty()
                 || !shared.tasks.is_empty()
                 || !shared.inbox.is_empty();
             let mut timeout = if immediate {
@@ -473,15 +540,9 @@ impl LoopInner {
                 break;
             };
             busy |= self.drain_inbox();
-            std::mem::swap(&mut rereads, &mut self.local.reread);
-            for token in rereads.drain(..) {
-                busy = true;
-                self.dispatch(token, |ch, lp| ch.reread(lp));
-            }
-            // Output going on is not new work (as for writable events).
-            std::mem::swap(&mut rewrites, &mut self.local.rewrite);
-            for token in rewrites.drain(..) {
-                self.dispatch(token, |ch, lp| ch.rewrite(lp));
+            std::mem::swap(&mut again, &mut self.local.again);
+            for what in again.drain(..) {
+                busy |= self.come_back(what);
             }
             if busy {
                 last_input = self.local.now;
@@ -517,7 +578,7 @@ impl LoopInner {
             }
             if let Some(index) = token::as_listener(token) {
                 busy = true;
-                self.accept(index);
+                self.accept(index, false);
             } else {
                 let readable = event.is_readable() || event.is_read_closed() || event.is_error();
                 let hup = event.is_read_closed() || event.is_error();
@@ -671,22 +732,14 @@ pub(crate) mod by_hand {
             self.fire_timers(&mut Vec::new());
         }
 
-        /// Runs the re-reads channels asked for (as the next turn would).
-        pub(crate) fn run_rereads(&mut self) -> usize {
-            let rereads = std::mem::take(&mut self.local.reread);
-            for &token in &rereads {
-                self.dispatch(token, |ch, lp| ch.reread(lp));
+        /// Does the work channels asked the loop to come back for (as
+        /// the next turn would); how many entries there were.
+        pub(crate) fn run_again(&mut self) -> usize {
+            let again = std::mem::take(&mut self.local.again);
+            for &what in &again {
+                self.come_back(what);
             }
-            rereads.len()
-        }
-
-        /// Runs the writes that yielded (as the next turn would).
-        pub(crate) fn run_rewrites(&mut self) -> usize {
-            let rewrites = std::mem::take(&mut self.local.rewrite);
-            for &token in &rewrites {
-                self.dispatch(token, |ch, lp| ch.rewrite(lp));
-            }
-            rewrites.len()
+            again.len()
         }
     }
 }

@@ -1,15 +1,17 @@
 //! A loop's listening sockets: registering them with the driver, accepting
-//! on readiness (epoll) or through multishot accepts (io_uring), backing
-//! off when the process runs out of descriptors, and closing them. Uses the
-//! driver, the token layout and the accept back-off; generic over what is
-//! done with an accepted connection (the loop's acceptor), so it knows
-//! nothing of the loop above it.
+//! on readiness (epoll) or through multishot accepts (io_uring), holding
+//! each turn to its share of accepts, backing off when the process runs
+//! out of descriptors, and closing them. Uses the driver, the token layout
+//! and the accept back-off; generic over what is done with an accepted
+//! connection (the loop's acceptor), so it knows nothing of the loop above
+//! it.
 
 use crate::accept_backoff::{self, AcceptBackoff};
 use crate::driver::Driver;
 use crate::socket::{ListenSocket, Stream};
 use crate::token;
 use mio::Interest;
+use std::collections::VecDeque;
 use std::io;
 use std::time::Instant;
 
@@ -19,6 +21,20 @@ pub(crate) struct Listener<A> {
     /// Called with each accepted connection.
     pub(crate) acceptor: A,
     backoff: AcceptBackoff,
+    /// The most connections one loop turn hands to the acceptor
+    /// (`ListenOptions::max_accepts_per_event`), so that a flood of
+    /// connections does not hold the loop's other channels.
+    per_event: usize,
+    /// The turn the count below is of, and how many it handed over.
+    turn: u64,
+    taken: usize,
+    /// The loop has this listener on its come-back list.
+    again_queued: bool,
+    /// Connections the ring accepted past a turn's share, first to be
+    /// handed over next turn: `Some` on io_uring, whose multishot accept
+    /// takes the backlog as fast as it fills; `None` on epoll, where the
+    /// kernel's backlog holds them.
+    parked: Option<VecDeque<Stream>>,
 }
 
 /// What one accept on an epoll loop gave.
@@ -45,8 +61,66 @@ pub(crate) struct Completed {
 }
 
 impl<A> Listener<A> {
-    /// Accepts one connection (epoll).
+    fn new(socket: ListenSocket, acceptor: A, per_event: usize, ring: bool) -> Self {
+        Listener {
+            socket,
+            acceptor,
+            backoff: AcceptBackoff::default(),
+            per_event: per_event.max(1),
+            turn: 0,
+            taken: 0,
+            again_queued: false,
+            parked: ring.then(VecDeque::new),
+        }
+    }
+
+    /// Whether turn `turn` may hand over another connection.
+    pub(crate) fn has_room(&mut self, turn: u64) -> bool {
+        if self.turn != turn {
+            self.turn = turn;
+            self.taken = 0;
+        }
+        self.taken < self.per_event
+    }
+
+    /// Whether the loop should put this listener on its come-back list
+    /// (it is not on it yet); marks it as on it.
+    pub(crate) fn queue_again(&mut self) -> bool {
+        !std::mem::replace(&mut self.again_queued, true)
+    }
+
+    /// The loop came back for this listener.
+    pub(crate) fn came_back(&mut self) {
+        self.again_queued = false;
+    }
+
+    /// Keeps a connection the ring accepted until a turn has room for it
+    /// (io_uring).
+    #[cfg(feature = "io-uring")]
+    pub(crate) fn park(&mut self, stream: Stream) {
+        self.parked
+            .as_mut()
+            .expect("only an io_uring listener parks")
+            .push_back(stream);
+    }
+
+    /// Accepts one connection: from the socket's backlog (epoll), or the
+    /// next the ring accepted (io_uring). Counts it against this turn's
+    /// share.
     pub(crate) fn accept_one(&mut self, now: Instant) -> Accepted {
+        let got = match &mut self.parked {
+            Some(parked) => parked
+                .pop_front()
+                .map_or(Accepted::Drained, Accepted::Stream),
+            None => self.accept_from_socket(now),
+        };
+        if matches!(got, Accepted::Stream(_)) {
+            self.taken += 1;
+        }
+        got
+    }
+
+    fn accept_from_socket(&mut self, now: Instant) -> Accepted {
         loop {
             match self.socket.accept() {
                 Ok(stream) => return Accepted::Stream(stream),
@@ -169,30 +243,24 @@ impl<A> Listeners<A> {
         }
     }
 
-    /// Starts accepting on `socket`.
+    /// Starts accepting on `socket`, handing over at most `per_event`
+    /// connections a turn.
     pub(crate) fn add(
         &mut self,
         driver: &mut Driver,
         mut socket: ListenSocket,
         acceptor: A,
+        per_event: usize,
     ) -> io::Result<()> {
         let index = self.entries.len();
         let listener = match driver {
             Driver::Epoll(registry) => {
                 registry.register(&mut socket, token::listener(index), Interest::READABLE)?;
-                Listener {
-                    socket,
-                    acceptor,
-                    backoff: AcceptBackoff::default(),
-                }
+                Listener::new(socket, acceptor, per_event, false)
             }
             #[cfg(feature = "io-uring")]
             Driver::Uring(ring) => {
-                let listener = Listener {
-                    socket,
-                    acceptor,
-                    backoff: AcceptBackoff::default(),
-                };
+                let listener = Listener::new(socket, acceptor, per_event, true);
                 listener.arm(ring, index);
                 listener
             }
