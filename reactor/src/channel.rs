@@ -497,6 +497,14 @@ impl Channel {
         self.requeue_write(lp);
     }
 
+    /// A closing channel has delivered all its output, and no write
+    /// failed on the way: it may end its close (linger, or close). A
+    /// failed one ends through `settle` instead, which reports the error
+    /// first.
+    pub(crate) fn close_drained(&self) -> bool {
+        self.state == State::Closing && self.queued_bytes == 0 && !self.failed
+    }
+
     /// Called after every write: if it yielded at the channel's bytes per
     /// event with the socket still taking more, the loop comes back to it
     /// on its next turn (no readiness event would: the socket never

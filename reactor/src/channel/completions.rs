@@ -82,7 +82,7 @@ impl<L: InboundChain<R, S>, S: Into<Outbound>, R: FromSocket> ChannelTask<L, S, 
         self.ch.socket_writable = true;
         self.ch.write_out(lp.now());
         self.ch.requeue_write(lp);
-        if self.ch.state == State::Closing && self.ch.queued_bytes == 0 {
+        if self.ch.close_drained() {
             self.output_delivered(lp);
             return;
         }
@@ -218,7 +218,7 @@ impl<L: InboundChain<R, S>, S: Into<Outbound>, R: FromSocket> ChannelTask<L, S, 
         let now = lp.now();
         self.ch.submit_write(lp.ring(), now);
         self.ch.requeue_write(lp);
-        if self.ch.state == State::Closing && self.ch.queued_bytes == 0 && !self.ch.failed {
+        if self.ch.close_drained() {
             self.output_delivered(lp);
             return;
         }

@@ -425,7 +425,7 @@ impl<L: InboundChain<R, S>, S: Into<Outbound>, R: FromSocket> ChannelOps for Cha
                         self.ch.write_out(lp.now());
                         self.ch.requeue_write(lp);
                     }
-                    if self.ch.state == State::Closing && self.ch.queued_bytes == 0 {
+                    if self.ch.close_drained() {
                         self.output_delivered(lp);
                         return;
                     }
@@ -449,7 +449,7 @@ impl<L: InboundChain<R, S>, S: Into<Outbound>, R: FromSocket> ChannelOps for Cha
         // Before the mailboxes are drained, and while closing too: a close
         // may be waiting for a direct writer to leave.
         self.ch.claim_direct(lp);
-        if self.ch.state == State::Closing && self.ch.queued_bytes == 0 {
+        if self.ch.close_drained() {
             self.output_delivered(lp);
             return;
         }
@@ -526,7 +526,7 @@ impl<L: InboundChain<R, S>, S: Into<Outbound>, R: FromSocket> ChannelOps for Cha
             return;
         }
         self.ch.write_again(lp);
-        if self.ch.state == State::Closing && self.ch.queued_bytes == 0 && !self.ch.failed {
+        if self.ch.close_drained() {
             self.output_delivered(lp);
             return;
         }

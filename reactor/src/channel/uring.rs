@@ -215,6 +215,12 @@ impl Channel {
     /// loop's, a send of file pages not in the page cache reads them on
     /// the loop thread.
     pub(crate) fn submit_write(&mut self, ring: &mut UringDriver, now: Instant) {
+        self.submit_write_within(ring, now, self.opts.max_write_bytes_per_event);
+    }
+
+    /// As `submit_write`, with a byte write of at most `room` (what is
+    /// left of this event's bytes after its file sends).
+    fn submit_write_within(&mut self, ring: &mut UringDriver, now: Instant, room: usize) {
         if self.ring.write.is_some() || self.ring.cancelled || self.flushed == 0 || self.failed {
             return;
         }
@@ -232,7 +238,6 @@ impl Channel {
         // it inline in the loop's submit while the socket takes more, so
         // an unbounded one held the loop as a long `sendmsg` would.
         let iov = &mut self.ring.iov;
-        let room = self.opts.max_write_bytes_per_event;
         let (n, total, file_next) = gather(&self.out, self.flushed, room, |i, b| {
             iov[i] = libc::iovec {
                 iov_base: b.as_ptr() as *mut libc::c_void,
@@ -305,7 +310,14 @@ impl Channel {
             return;
         }
         if !full {
-            return self.submit_write(ring, now);
+            // Bytes next: what is left of this event's bound, so that
+            // files and bytes together stay within it.
+            let room = self.write_room(budget_end);
+            if room == 0 {
+                self.write_yielded = true;
+                return;
+            }
+            return self.submit_write_within(ring, now, room);
         }
         let entry = ops::PollAdd::new(Fd(fd), libc::POLLOUT as u32).build();
         let entry = uring::with_data(entry, Op::FileWritable, self.id());
