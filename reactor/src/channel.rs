@@ -5,9 +5,11 @@
 //! [`Channel`] is the part handlers can see (through their context) and the
 //! outbound path writes into. `task::ChannelTask` pairs it with a pipeline
 //! and is what the loop stores, behind one `dyn` call per readiness event;
-//! `uring` holds the io_uring forms of its operations, `kernel_tls` its
-//! reads and `close_notify` once the kernel runs its TLS records,
-//! `file_room` the send buffer it widens while it sends files.
+//! `write` holds its writes (the bound per event among them) and the
+//! bookkeeping they end in, `read` its reads on readiness, `uring` the
+//! io_uring forms of its operations, `kernel_tls` its reads and
+//! `close_notify` once the kernel runs its TLS records, `file_room` the
+//! send buffer it widens while it sends files.
 
 #[cfg(feature = "io-uring")]
 mod completions;
@@ -16,19 +18,30 @@ mod file_room;
 #[cfg(feature = "tls")]
 mod kernel_tls;
 mod lend;
+mod read;
 pub(crate) mod task;
 #[cfg(feature = "io-uring")]
 mod uring;
+mod write;
 
 use crate::direct::DirectGate;
 use crate::driver::Driver;
 use crate::error::Error;
 use crate::event_loop::LoopLocal;
-use crate::file_send_probe::send_region;
 use crate::metrics::Traffic;
-use crate::options::{ChannelOptions, FileSend};
-use crate::outbound::{gather, Outbound};
+use crate::options::ChannelOptions;
+use crate::outbound::Outbound;
+use crate::socket::Stream;
 use crate::timer::TimerId;
+use bytes::BytesMut;
+use gyre_zerocopy::RegionPipe;
+use mio::Token;
+use std::collections::VecDeque;
+use std::io;
+use std::net::SocketAddr;
+use std::os::fd::AsRawFd;
+use std::sync::Arc;
+use std::time::Instant;
 
 /// A `flush_then` notice, told whether the writes before it reached the
 /// socket: `Ok` once the socket has taken every byte written before it,
@@ -59,17 +72,6 @@ impl Drop for SentNotice {
         }
     }
 }
-use crate::socket::Stream;
-use bytes::{Buf, BytesMut};
-use gyre_zerocopy::{send_vectored, RegionPipe, SendFlags, MAX_IOVECS};
-use mio::Token;
-use std::collections::VecDeque;
-use std::io;
-use std::io::IoSlice;
-use std::net::SocketAddr;
-use std::os::fd::AsRawFd;
-use std::sync::Arc;
-use std::time::Instant;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum State {
@@ -94,18 +96,6 @@ pub(crate) const LINGER_TIMER: usize = usize::MAX - 2;
 const LINGER_POLL: std::time::Duration = std::time::Duration::from_millis(50);
 /// Input a lingering close discards before it gives up on the peer's EOF.
 const LINGER_MAX_BYTES: usize = 256 * 1024;
-/// The largest UDP payload (IPv4's; IPv6 jumbograms aside): a datagram
-/// channel always has this much room for its next read, so no datagram
-/// is cut short.
-const MAX_DATAGRAM: usize = 65_535;
-
-/// Opens a channel's splice pipe; a failure (descriptors exhausted) is
-/// logged once for the channel, which then sends files with `sendfile`.
-fn open_region_pipe(bytes: usize) -> Result<RegionPipe, ()> {
-    RegionPipe::new(bytes).map_err(|e| {
-        tracing::warn!(error = %e, "cannot open a splice pipe; this channel sends files with sendfile");
-    })
-}
 
 /// A channel as its handlers see it.
 pub struct Channel {
@@ -480,48 +470,12 @@ impl Channel {
         }
     }
 
-    /// Writes what is released: now (epoll), or by queueing the next write
-    /// on the ring if none is in flight (io_uring).
-    fn kick_write(&mut self, lp: &mut LoopLocal) {
-        let now = lp.now();
-        match &mut lp.driver {
-            Driver::Epoll(_) => self.write_out(now),
-            #[cfg(feature = "io-uring")]
-            Driver::Uring(ring) if self.uses_readiness() => {
-                self.write_out(now);
-                self.arm_writable(ring);
-            }
-            #[cfg(feature = "io-uring")]
-            Driver::Uring(ring) => self.submit_write(ring, now),
-        }
-        self.requeue_write(lp);
-    }
-
     /// A closing channel has delivered all its output, and no write
     /// failed on the way: it may end its close (linger, or close). A
     /// failed one ends through `settle` instead, which reports the error
     /// first.
     pub(crate) fn close_drained(&self) -> bool {
         self.state == State::Closing && self.queued_bytes == 0 && !self.failed
-    }
-
-    /// Called after every write: if it yielded at the channel's bytes per
-    /// event with the socket still taking more, the loop comes back to it
-    /// on its next turn (no readiness event would: the socket never
-    /// stopped being writable).
-    pub(crate) fn requeue_write(&mut self, lp: &mut LoopLocal) {
-        if std::mem::take(&mut self.write_yielded) && !self.write_requeued {
-            self.write_requeued = true;
-            lp.rewrite(self.token);
-        }
-    }
-
-    /// The loop's next turn after a yield: write on (as `kick_write`).
-    pub(crate) fn write_again(&mut self, lp: &mut LoopLocal) {
-        self.write_requeued = false;
-        if self.flushed > 0 {
-            self.kick_write(lp);
-        }
     }
 
     /// Starts reading where the transport needs it started (io_uring's
@@ -650,339 +604,6 @@ impl Channel {
         self.failed = true;
         self.record_error(Error::Io(e));
     }
-
-    fn write_out(&mut self, now: Instant) {
-        if !self.take_gate() {
-            return;
-        }
-        // Lent out for the call, so the queue can change while we write.
-        let Some(stream) = self.stream.take() else {
-            return;
-        };
-        self.write_to(&stream, now);
-        self.stream = Some(stream);
-    }
-
-    /// Where this event's writing stops, counted in bytes written (or, for
-    /// datagrams, refused) over the channel's life: see
-    /// [`ChannelOptions::max_write_bytes_per_event`].
-    fn write_budget_end(&self) -> u64 {
-        (self.bytes_written + self.bytes_refused)
-            .saturating_add(self.opts.max_write_bytes_per_event as u64)
-    }
-
-    /// What is left of this event's writing before `end` (0: spent).
-    fn write_room(&self, end: u64) -> usize {
-        let spent = self.bytes_written + self.bytes_refused;
-        usize::try_from(end.saturating_sub(spent)).unwrap_or(usize::MAX)
-    }
-
-    /// Writes released items until the queue or the socket runs out, or
-    /// the channel has written its bytes per event (then it yields, to go
-    /// on next turn): runs of `Bytes` in gathered `sendmsg` calls, file
-    /// regions with `sendfile` or, when the channel's [`FileSend`] resolves
-    /// to splicing, `splice` through the channel's pipe.
-    fn write_to(&mut self, stream: &Stream, now: Instant) {
-        if self.datagram {
-            return self.send_datagrams(stream, now);
-        }
-        let budget_end = self.write_budget_end();
-        while self.flushed > 0 && self.socket_writable && !self.failed {
-            let room = self.write_room(budget_end);
-            if room == 0 {
-                self.write_yielded = true;
-                return;
-            }
-            if matches!(self.out.front(), Some(Outbound::File(_))) {
-                if !self.send_front_file(stream, now, room) {
-                    self.socket_writable = false;
-                    return;
-                }
-                continue;
-            }
-            let mut slices = [IoSlice::new(&[]); MAX_IOVECS];
-            let (n, _, file_next) = gather(&self.out, self.flushed, room, |i, b| {
-                slices[i] = IoSlice::new(b)
-            });
-            // A header followed by a file: let the kernel put the start of
-            // the file in the header's segment instead of sending it alone.
-            let flags = if file_next {
-                SendFlags::MORE
-            } else {
-                SendFlags::NONE
-            };
-            match send_vectored(stream, &slices[..n], flags) {
-                Ok(written) => {
-                    self.consume_bytes(written);
-                    self.account(written, now);
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.socket_writable = false,
-                Err(e) => self.fail(e),
-            }
-        }
-    }
-
-    /// Sends the next part of the file region at the queue's front (taken
-    /// off the queue once done) with `sendfile` or, when the channel's
-    /// [`FileSend`] resolves to splicing, `splice` through the channel's
-    /// pipe: the file path of both transports, each call non-blocking.
-    /// A `sendfile` call moves at most `limit` bytes (a splice, a
-    /// pipeful). Returns `false` when the socket took nothing (it is full:
-    /// call again once it is writable). A file that fails (truncated,
-    /// unreadable) fails the channel, with the file's error recorded.
-    fn send_front_file(&mut self, stream: &Stream, now: Instant, limit: usize) -> bool {
-        let Some(Outbound::File(region)) = self.out.front_mut() else {
-            return true;
-        };
-        if self.opts.send_buffer_size.is_none() {
-            self.file_room.widen(stream);
-        }
-        let pipe = match self.opts.file_send.for_send() {
-            FileSend::Auto | FileSend::Sendfile => None,
-            FileSend::Splice { pipe } => self
-                .region_pipe
-                .get_or_insert_with(|| open_region_pipe(pipe))
-                .as_mut()
-                .ok(),
-        };
-        match send_region(region, pipe, stream, limit) {
-            Ok(n) => {
-                let done = region.is_done();
-                if n == 0 && !done {
-                    return false;
-                }
-                if done {
-                    self.out.pop_front();
-                    self.flushed -= 1;
-                    self.give_back_file_room(stream);
-                }
-                self.account(n, now);
-            }
-            Err(e) => {
-                self.failed = true;
-                self.record_error(Error::File(e));
-            }
-        }
-        true
-    }
-
-    /// Once no file region is left queued, closes the splice pipe and
-    /// gives the socket's send buffer back its size: both would otherwise
-    /// stay with every keep-alive channel that ever sent a file. A
-    /// finished region leaves the pipe empty (it is sent until done), so
-    /// nothing in it is lost.
-    fn give_back_file_room(&mut self, stream: &Stream) {
-        if self.out.iter().any(|o| matches!(o, Outbound::File(_))) {
-            return;
-        }
-        if matches!(self.region_pipe, Some(Ok(_))) {
-            self.region_pipe = None;
-        }
-        self.file_room.give_back(stream);
-    }
-
-    /// Sends released datagrams, one system call each, until the queue or
-    /// the socket's buffer runs out. A datagram the socket refuses (too
-    /// large, no route, the connected peer's port closed) is dropped and
-    /// logged: UDP promises no delivery, and one bad datagram must not end
-    /// the channel or hold up the datagrams behind it.
-    fn send_datagrams(&mut self, stream: &Stream, now: Instant) {
-        let sock = socket2::SockRef::from(stream);
-        let budget_end = self.write_budget_end();
-        while self.flushed > 0 && self.socket_writable {
-            if self.write_room(budget_end) == 0 {
-                self.write_yielded = true;
-                return;
-            }
-            let Some(item) = self.out.front() else {
-                break;
-            };
-            let (sent, to) = match item {
-                Outbound::Datagram(d) => (sock.send_to(&d.content, &d.peer.into()), Some(d.peer)),
-                Outbound::Bytes(b) => (sock.send(b), self.peer),
-                Outbound::File(_) => unreachable!("refused when queued"),
-            };
-            let len = item.remaining();
-            match sent {
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    self.socket_writable = false;
-                    return;
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Ok(_) => {
-                    self.out.pop_front();
-                    self.flushed -= 1;
-                    self.account(len, now);
-                }
-                Err(e) => {
-                    tracing::debug!(?to, len, error = %e, "datagram refused by the socket; dropped");
-                    self.out.pop_front();
-                    self.flushed -= 1;
-                    self.refused(len);
-                }
-            }
-        }
-    }
-
-    /// Drops `n` sent bytes from the run of `Bytes` at the queue's front.
-    fn consume_bytes(&mut self, mut n: usize) {
-        while n > 0 {
-            let Some(Outbound::Bytes(front)) = self.out.front_mut() else {
-                unreachable!("a gathered write covers only the bytes at the front");
-            };
-            if n >= front.len() {
-                n -= front.len();
-                self.out.pop_front();
-                self.flushed -= 1;
-            } else {
-                front.advance(n);
-                n = 0;
-            }
-        }
-    }
-
-    /// Counts `n` bytes the socket took: progress for the idle handler, and
-    /// what leaves the queue.
-    fn account(&mut self, n: usize, now: Instant) {
-        if n == 0 {
-            return;
-        }
-        self.bytes_written += n as u64;
-        self.last_output = now;
-        self.dequeued(n);
-    }
-
-    /// Counts a datagram of `n` bytes the socket refused: it leaves the
-    /// queue unsent.
-    fn refused(&mut self, n: usize) {
-        self.bytes_refused += n as u64;
-        self.dequeued(n);
-    }
-
-    /// Where the queue's front is, counted in bytes since the channel
-    /// opened: what notices wait for.
-    fn dequeued_total(&self) -> u64 {
-        self.bytes_written + self.bytes_refused
-    }
-
-    /// `n` bytes have left the queue: answers the notices they were
-    /// waiting for, and reports writability once the queue is back under
-    /// the low watermark.
-    fn dequeued(&mut self, n: usize) {
-        self.queued_bytes -= n;
-        let done = self.dequeued_total();
-        while let Some((mark, _)) = self.sent_notices.front() {
-            if *mark > done {
-                break;
-            }
-            if let Some((_, notice)) = self.sent_notices.pop_front() {
-                notice.send(Ok(()));
-            }
-        }
-        if !self.writable && self.queued_bytes <= self.opts.low_watermark {
-            self.writable = true;
-            // Reported even when the handlers were never told `false`: one
-            // of them may have read `is_writable()` between the two
-            // crossings and stopped (leaving pipelined input unserved), and
-            // this event is what tells it to go on.
-            self.pending_writability = Some(true);
-        }
-    }
-
-    /// Reads once into the reused buffer: a stream's next bytes, or one
-    /// datagram.
-    fn read_once(&mut self) -> io::Result<Received> {
-        let size = if self.datagram {
-            // Room for many small datagrams after the largest could come,
-            // so the buffer is reserved again (allocating, if a datagram
-            // read from it is still held) only after a walk through it.
-            self.opts.read_buffer_size.max(2 * MAX_DATAGRAM)
-        } else {
-            self.opts.read_buffer_size
-        };
-        if self.read_buf.is_empty() {
-            // Everything read before was handed on: if it has all been
-            // dropped too, read into the start of the allocation again
-            // rather than walking on through it, so the kernel copies into
-            // memory that is still in cache (with a thousand connections a
-            // walk through each one's 64 KiB missed the cache on every read).
-            // Nothing is allocated or copied either way.
-            let _ = self.read_buf.try_reclaim(size);
-        }
-        let room = if self.datagram {
-            MAX_DATAGRAM
-        } else {
-            size / 8
-        };
-        if self.read_buf.capacity() - self.read_buf.len() < room {
-            // Reclaims the old allocation when every frame split off it has
-            // been dropped, so a steady connection stops allocating.
-            self.read_buf.reserve(size);
-        }
-        let stream = self.stream.as_ref().expect("reading a closed channel");
-        if self.datagram {
-            return Self::recv_datagram(stream, &mut self.read_buf);
-        }
-        #[cfg(feature = "tls")]
-        if self.kernel_tls.get() {
-            return self.read_record();
-        }
-        let asked = self.read_buf.capacity() - self.read_buf.len();
-        let len = crate::socket::recv_to_spare(stream.as_raw_fd(), &mut self.read_buf, 0)?;
-        Ok(Received {
-            len,
-            asked,
-            sender: None,
-        })
-    }
-
-    /// Receives one datagram into `buf`'s spare capacity (at least
-    /// [`MAX_DATAGRAM`] bytes, so none is cut short; one that was anyway
-    /// is dropped and logged).
-    fn recv_datagram(stream: &Stream, buf: &mut BytesMut) -> io::Result<Received> {
-        let sock = socket2::SockRef::from(stream);
-        loop {
-            let spare = buf.spare_capacity_mut();
-            let asked = spare.len();
-            let mut slices = [socket2::MaybeUninitSlice::new(spare)];
-            match sock.recv_from_vectored(&mut slices) {
-                Ok((n, flags, sender)) => {
-                    let sender = sender.as_socket();
-                    if flags.is_truncated() {
-                        tracing::warn!(
-                            ?sender,
-                            asked,
-                            "datagram larger than the read buffer; dropped"
-                        );
-                        continue;
-                    }
-                    let len = buf.len();
-                    // SAFETY: `recvmsg` initialised the first `n` bytes of
-                    // the spare capacity, and `n <= asked` since the
-                    // datagram was not truncated.
-                    unsafe { buf.set_len(len + n) };
-                    return Ok(Received {
-                        len: n,
-                        asked,
-                        sender,
-                    });
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
-            }
-        }
-    }
-}
-
-/// What one socket read took in.
-pub(crate) struct Received {
-    /// Bytes read (for a datagram socket, the datagram's whole length).
-    pub(crate) len: usize,
-    /// Bytes there was room for: a short stream read means the socket is
-    /// drained.
-    pub(crate) asked: usize,
-    /// Who sent them (datagram sockets).
-    pub(crate) sender: Option<SocketAddr>,
 }
 
 impl Drop for Channel {

@@ -3,7 +3,8 @@
 //! `close_notify` at a graceful close. Uses the kernel interface in
 //! `crate::ktls`; the TLS layer above decides when to switch.
 
-use super::{Channel, Received};
+use super::read::Received;
+use super::Channel;
 use crate::ktls::{self, RECORD_ALERT, RECORD_DATA, RECORD_HANDSHAKE};
 use std::io;
 use std::os::fd::AsRawFd;
