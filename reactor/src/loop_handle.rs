@@ -191,7 +191,11 @@ impl EventLoop {
         self.shared.alive.load(Ordering::Acquire)
     }
 
-    /// Runs `f` on the loop's thread, soon.
+    /// Runs `f` on the loop's thread, soon: tasks run in the order they
+    /// came, each turn of the loop running those that were waiting when
+    /// it began. A task that executes another (a long job cut into steps)
+    /// so gets one step a turn, with the loop's sockets served between
+    /// them, rather than holding the loop until it stops.
     ///
     /// ```
     /// use gyre_reactor::EventLoopGroup;
