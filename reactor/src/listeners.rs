@@ -37,10 +37,12 @@ pub(crate) struct Listener<A> {
     parked: Option<VecDeque<Stream>>,
 }
 
-/// What one accept on an epoll loop gave.
+/// What one accept gave: from the socket (epoll) or the parked ones
+/// (io_uring).
 pub(crate) enum Accepted {
     Stream(Stream),
-    /// The backlog is empty: wait for the next readable edge.
+    /// Nothing is waiting: the backlog is empty (epoll: wait for the next
+    /// readable edge), or no connection the ring accepted is parked.
     Drained,
     /// Accepting failed (out of descriptors, say) and the edge is spent:
     /// schedule the retry timer if `retry`.
