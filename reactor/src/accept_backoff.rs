@@ -62,6 +62,12 @@ impl AcceptBackoff {
         !std::mem::replace(&mut self.retry_scheduled, true)
     }
 
+    /// Whether a retry timer is pending (accepting waits for it).
+    #[cfg_attr(not(feature = "io-uring"), allow(dead_code))]
+    pub(crate) fn retry_pending(&self) -> bool {
+        self.retry_scheduled
+    }
+
     /// The retry timer fired.
     pub(crate) fn retried(&mut self) {
         self.retry_scheduled = false;

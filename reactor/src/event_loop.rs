@@ -283,6 +283,9 @@ impl LoopInner {
         }
         self.accept_share(&mut listener, index);
         let keep = self.shutdown.is_none();
+        if keep {
+            listener.pace(&mut self.local.driver, index);
+        }
         self.listeners
             .give_back(index, listener, keep, &mut self.local.driver);
     }
@@ -324,7 +327,7 @@ impl LoopInner {
             }
             return;
         };
-        let done = listener.completed(res, self.local.now);
+        let done = listener.completed(res, flags, self.local.now);
         if let Some(stream) = done.stream {
             // In line behind any the ring accepted earlier.
             listener.park(stream);
@@ -333,10 +336,12 @@ impl LoopInner {
         if done.schedule_retry {
             self.schedule_accept_retry(index);
         }
-        if self.shutdown.is_none() && !crate::uring::more(flags) && !done.backing_off {
-            listener.arm(self.local.ring(), index);
-        }
         let keep = self.shutdown.is_none();
+        if keep {
+            // Re-arms an accept the kernel ended, or pauses one that
+            // parked too many.
+            listener.pace(&mut self.local.driver, index);
+        }
         self.listeners
             .give_back(index, listener, keep, &mut self.local.driver);
     }

@@ -35,6 +35,35 @@ pub(crate) struct Listener<A> {
     /// takes the backlog as fast as it fills; `None` on epoll, where the
     /// kernel's backlog holds them.
     parked: Option<VecDeque<Stream>>,
+    /// io_uring: a multishot accept is in the ring (armed and its last
+    /// completion not yet seen).
+    #[cfg_attr(not(feature = "io-uring"), allow(dead_code))]
+    armed: bool,
+    /// io_uring: accepting is paused because [`park_limit`] connections
+    /// are parked; the kernel's backlog holds the rest meanwhile.
+    #[cfg_attr(not(feature = "io-uring"), allow(dead_code))]
+    paused: bool,
+}
+
+/// How many turns' shares of connections an io_uring listener keeps
+/// parked before it stops accepting ahead of the loop.
+#[cfg_attr(not(feature = "io-uring"), allow(dead_code))]
+const PARKED_SHARES: usize = 4;
+/// The fewest it may keep, so that a small share does not pause and
+/// resume the accept every few connections.
+#[cfg_attr(not(feature = "io-uring"), allow(dead_code))]
+const MIN_PARKED: usize = 64;
+
+/// The most connections an io_uring listener parks before it cancels its
+/// multishot accept (it resumes when half are handed over). A loop slower
+/// than the connections arriving would otherwise hold every one of them as
+/// a descriptor until the process ran out, and the clients would never
+/// feel the full backlog that tells them to slow down. What one reap
+/// brings in after the mark may still be parked: at most the listen
+/// backlog, as the cancel goes in before the ring accepts again.
+#[cfg_attr(not(feature = "io-uring"), allow(dead_code))]
+fn park_limit(per_event: usize) -> usize {
+    per_event.saturating_mul(PARKED_SHARES).max(MIN_PARKED)
 }
 
 /// What one accept gave: from the socket (epoll) or the parked ones
@@ -55,9 +84,6 @@ pub(crate) enum Accepted {
 #[cfg(feature = "io-uring")]
 pub(crate) struct Completed {
     pub(crate) stream: Option<Stream>,
-    /// It failed for want of resources: do not re-arm until the retry
-    /// timer fires.
-    pub(crate) backing_off: bool,
     /// Schedule the retry timer (none is pending).
     pub(crate) schedule_retry: bool,
 }
@@ -73,6 +99,8 @@ impl<A> Listener<A> {
             taken: 0,
             again_queued: false,
             parked: ring.then(VecDeque::new),
+            armed: false,
+            paused: false,
         }
     }
 
@@ -139,14 +167,16 @@ impl<A> Listener<A> {
         }
     }
 
-    /// A multishot accept completed with `res` (io_uring).
+    /// A multishot accept completed with `res` and `flags` (io_uring).
     #[cfg(feature = "io-uring")]
-    pub(crate) fn completed(&mut self, res: i32, now: Instant) -> Completed {
+    pub(crate) fn completed(&mut self, res: i32, flags: u32, now: Instant) -> Completed {
         let mut done = Completed {
             stream: None,
-            backing_off: false,
             schedule_retry: false,
         };
+        if !crate::uring::more(flags) {
+            self.armed = false;
+        }
         if res >= 0 {
             // SAFETY: a successful accept returns a fresh descriptor of the
             // listener's family that nobody else owns.
@@ -155,8 +185,8 @@ impl<A> Listener<A> {
             let error = io::Error::from_raw_os_error(-res);
             // The multishot accept has ended; re-arming at once would fail
             // again at once, so wait on the retry timer instead.
-            done.backing_off = accept_backoff::is_exhaustion(&error);
-            done.schedule_retry = self.refused(&error, now, done.backing_off);
+            let exhausted = accept_backoff::is_exhaustion(&error);
+            done.schedule_retry = self.refused(&error, now, exhausted);
         }
         done
     }
@@ -180,23 +210,47 @@ impl<A> Listener<A> {
     /// caller accepts now, no edge will come).
     pub(crate) fn retried(&mut self, driver: &mut Driver, index: usize) -> bool {
         self.backoff.retried();
+        self.pace(driver, index);
+        matches!(driver, Driver::Epoll(_))
+    }
+
+    /// Keeps the ring accepting ahead of the loop only while few are
+    /// parked (io_uring; nothing to do on epoll): cancels the multishot
+    /// accept at the [`park_limit`], re-arms it once half of those are
+    /// handed over, and re-arms one the kernel ended unless the accept is
+    /// backing off (its retry timer will). Call after each change to the
+    /// parked connections or the accept, while the listener is kept.
+    pub(crate) fn pace(&mut self, driver: &mut Driver, index: usize) {
         match driver {
             Driver::Epoll(_) => {
                 let _ = index;
-                true
             }
             #[cfg(feature = "io-uring")]
             Driver::Uring(ring) => {
-                self.arm(ring, index);
-                false
+                let parked = self.parked.as_ref().map_or(0, VecDeque::len);
+                let limit = park_limit(self.per_event);
+                if parked >= limit {
+                    if self.armed && !self.paused {
+                        self.cancel(ring, index);
+                    }
+                    self.paused = true;
+                } else if parked <= limit / 2 {
+                    self.paused = false;
+                }
+                // A cancelled accept is armed until its last completion,
+                // so it is never armed twice.
+                if !self.paused && !self.armed && !self.backoff.retry_pending() {
+                    self.arm(ring, index);
+                }
             }
         }
     }
 
     /// Starts (or restarts) a multishot accept.
     #[cfg(feature = "io-uring")]
-    pub(crate) fn arm(&self, ring: &mut crate::uring::UringDriver, index: usize) {
+    fn arm(&mut self, ring: &mut crate::uring::UringDriver, index: usize) {
         use std::os::fd::AsRawFd;
+        self.armed = true;
         let entry = crate::uring::ops::AcceptMulti::new(crate::uring::Fd(self.socket.as_raw_fd()))
             .flags(libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC)
             .build();
@@ -204,6 +258,18 @@ impl<A> Listener<A> {
         // SAFETY: no address buffers are passed; the ring holds its own
         // reference to the listening socket while the accept is pending.
         unsafe { ring.push(&entry) };
+    }
+
+    /// Cancels the multishot accept; its last completion (`ECANCELED`)
+    /// still comes.
+    #[cfg(feature = "io-uring")]
+    fn cancel(&self, ring: &mut crate::uring::UringDriver, index: usize) {
+        use crate::uring;
+        let target = uring::user_data(token::Op::Accept, index);
+        let cancel = uring::ops::AsyncCancel::new(target).build();
+        let cancel = uring::with_data(cancel, token::Op::Cancel, index);
+        // SAFETY: a cancellation points at no memory of ours.
+        unsafe { ring.push(&cancel) };
     }
 
     /// Stops accepting: deregisters (epoll) or cancels the accept
@@ -214,15 +280,10 @@ impl<A> Listener<A> {
             Driver::Epoll(registry) => {
                 let _ = registry.deregister(&mut self.socket);
             }
+            // Cancelled even if no accept is armed (the kernel then answers
+            // ENOENT): a missed one would keep the port bound.
             #[cfg(feature = "io-uring")]
-            Driver::Uring(ring) => {
-                use crate::uring;
-                let target = uring::user_data(token::Op::Accept, index);
-                let cancel = uring::ops::AsyncCancel::new(target).build();
-                let cancel = uring::with_data(cancel, token::Op::Cancel, index);
-                // SAFETY: a cancellation points at no memory of ours.
-                unsafe { ring.push(&cancel) };
-            }
+            Driver::Uring(ring) => self.cancel(ring, index),
         }
         #[cfg(not(feature = "io-uring"))]
         let _ = index;
@@ -262,7 +323,7 @@ impl<A> Listeners<A> {
             }
             #[cfg(feature = "io-uring")]
             Driver::Uring(ring) => {
-                let listener = Listener::new(socket, acceptor, per_event, true);
+                let mut listener = Listener::new(socket, acceptor, per_event, true);
                 listener.arm(ring, index);
                 listener
             }

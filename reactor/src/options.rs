@@ -485,6 +485,13 @@ impl ListenOptions {
     /// [`bind_listener`](crate::ServerBootstrap::bind_listener)'s sockets
     /// too.
     ///
+    /// On io_uring the ring accepts ahead of the loop, and the connections
+    /// past a turn's share wait in the listener, in order. It keeps at
+    /// most four shares of them (at least 64) before it stops accepting
+    /// until half are set up: a loop that falls behind a flood leaves the
+    /// rest in the kernel's backlog, as on epoll, where they hold no
+    /// descriptor and a full backlog slows the clients down.
+    ///
     /// ```
     /// use gyre_reactor::{ListenOptions, Pipeline, ServerBootstrap};
     ///

@@ -1,11 +1,14 @@
-//! A loop's own work does not hold it: a task that schedules itself again
-//! runs once per turn, not until it stops rescheduling, so the channels on
-//! the same loop are answered all along.
+//! A loop's own work does not hold it, and a loop that falls behind does
+//! not hoard: a task that schedules itself again runs once per turn, not
+//! until it stops rescheduling; a flood of connections is set up a share a
+//! turn, after the open channels; and connections a loop has not caught up
+//! with wait in the kernel's backlog, not as descriptors in the process.
 //!
-//! Before the bound, the loop ran its task queue until it was empty, so a
-//! task that put itself back (the way a long job is cut into steps) ran
-//! again at once, and the loop never polled its sockets again while it
-//! did.
+//! Before the bounds, the loop ran its task queue until it was empty (a
+//! task that put itself back, the way a long job is cut into steps, held
+//! the loop for as long as it did), set up every waiting connection before
+//! anything else, and on io_uring accepted every arriving connection at
+//! once however far behind it was.
 //!
 //! Runs on the transport `GYRE_TRANSPORT` names, over loopback TCP.
 
@@ -13,13 +16,14 @@ mod common;
 
 use bytes::{Bytes, BytesMut};
 use gyre_reactor::{
-    ChannelOptions, EventLoop, InboundContext, InboundHandler, Pipeline, ServerBootstrap,
+    ChannelOptions, EventLoop, InboundContext, InboundHandler, ListenOptions, Pipeline,
+    ServerBootstrap,
 };
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// A task that runs a step, then puts itself back on its loop until told
 /// to stop.
@@ -166,5 +170,112 @@ fn a_flood_of_connections_does_not_hold_its_loop() {
     );
     assert_eq!(ask(&mut pinger), FLOOD + 1);
     drop(flood);
+    server.shutdown_gracefully(Duration::ZERO, Duration::from_secs(5));
+}
+
+/// Connections arriving faster than the loop below sets them up.
+const SURGE: usize = 2000;
+/// Threads connecting them.
+const SURGING: usize = 4;
+/// The listen backlog: what the kernel holds for a loop that is behind.
+const SURGE_BACKLOG: i32 = 256;
+
+/// Takes the loop 200 µs to set up each connection (on the loop, like a
+/// handshake's key exchange), then counts it.
+struct SlowSetUp(Arc<AtomicUsize>);
+
+impl InboundHandler for SlowSetUp {
+    type Read = BytesMut;
+    type Pass = ();
+    type Write = Bytes;
+
+    fn active(&mut self, _: &mut impl InboundContext<Self>) {
+        let began = Instant::now();
+        while began.elapsed() < Duration::from_micros(200) {
+            std::hint::spin_loop();
+        }
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+
+    fn read(&mut self, _: &mut impl InboundContext<Self>, _: BytesMut) {}
+}
+
+/// The process's open descriptors.
+fn open_descriptors() -> usize {
+    std::fs::read_dir("/proc/self/fd")
+        .expect("/proc/self/fd")
+        .count()
+}
+
+/// A loop slower than the connections arriving leaves them in the
+/// kernel's backlog (where they hold no descriptor and a full backlog
+/// slows the clients), not accepted and waiting in the process. On
+/// io_uring the ring accepts ahead of the loop: before the park limit it
+/// took every connection the moment it arrived, and a loop that fell
+/// behind held them all as descriptors (1000 and more of these 2000),
+/// until the process would run out.
+#[test]
+fn a_loop_behind_its_connections_leaves_them_in_the_backlog() {
+    let _alone = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    common::raise_fd_limit();
+    let set_up = Arc::new(AtomicUsize::new(0));
+    let s = set_up.clone();
+    let server = ServerBootstrap::new()
+        .group(common::group(1))
+        .listen_options(ListenOptions::default().backlog(SURGE_BACKLOG))
+        .bind("127.0.0.1:0", move |_| {
+            Pipeline::new().inbound(SlowSetUp(s.clone()))
+        })
+        .unwrap();
+    let addr = server.local_addr();
+    let connected = Arc::new(AtomicUsize::new(0));
+    let base = open_descriptors();
+    let surging: Vec<_> = (0..SURGING)
+        .map(|_| {
+            let connected = connected.clone();
+            std::thread::spawn(move || {
+                (0..SURGE / SURGING)
+                    .map(|_| {
+                        let c = TcpStream::connect(addr).unwrap();
+                        connected.fetch_add(1, Ordering::SeqCst);
+                        c
+                    })
+                    .collect::<Vec<_>>()
+            })
+        })
+        .collect();
+
+    // Every descriptor beyond the clients' sockets and the channels set
+    // up is a connection accepted and not yet handed to the loop. Counted
+    // after the descriptors are (listing thousands takes milliseconds, in
+    // which the clients open more), so a socket counted as waiting was one,
+    // but for one per client thread in connect and the channel being set
+    // up.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut most_waiting = 0;
+    while set_up.load(Ordering::SeqCst) < SURGE && Instant::now() < deadline {
+        let open = open_descriptors();
+        let accounted = connected.load(Ordering::SeqCst) + set_up.load(Ordering::SeqCst);
+        most_waiting = most_waiting.max(open.saturating_sub(base + accounted));
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let clients: Vec<TcpStream> = surging
+        .into_iter()
+        .flat_map(|t| t.join().unwrap())
+        .collect();
+    assert_eq!(
+        set_up.load(Ordering::SeqCst),
+        SURGE,
+        "not every connection was set up"
+    );
+    // The park limit (64 at the default share), one reap past it (at most
+    // the backlog), the client threads' sockets in flight.
+    let bound = 64 + SURGE_BACKLOG as usize + 1 + SURGING + 1;
+    assert!(
+        most_waiting <= bound,
+        "{most_waiting} connections accepted and waiting on a loop that was behind (bound {bound})"
+    );
+    eprintln!("at most {most_waiting} accepted and waiting");
+    drop(clients);
     server.shutdown_gracefully(Duration::ZERO, Duration::from_secs(5));
 }
