@@ -80,8 +80,7 @@ impl<L: InboundChain<R, S>, S: Into<Outbound>, R: FromSocket> ChannelTask<L, S, 
             return;
         }
         self.ch.socket_writable = true;
-        self.ch.write_out(lp.now());
-        self.ch.requeue_write(lp);
+        self.ch.write_out(lp);
         if self.ch.close_drained() {
             self.output_delivered(lp);
             return;
@@ -215,9 +214,7 @@ impl<L: InboundChain<R, S>, S: Into<Outbound>, R: FromSocket> ChannelTask<L, S, 
     /// Writes what is next (on the ring, or a file region now), then closes
     /// a closing channel whose output is all out.
     fn write_more(&mut self, lp: &mut LoopLocal) {
-        let now = lp.now();
-        self.ch.submit_write(lp.ring(), now);
-        self.ch.requeue_write(lp);
+        self.ch.submit_write(lp);
         if self.ch.close_drained() {
             self.output_delivered(lp);
             return;

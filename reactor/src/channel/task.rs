@@ -422,8 +422,7 @@ impl<L: InboundChain<R, S>, S: Into<Outbound>, R: FromSocket> ChannelOps for Cha
                 if writable {
                     self.ch.socket_writable = true;
                     if self.ch.flushed > 0 {
-                        self.ch.write_out(lp.now());
-                        self.ch.requeue_write(lp);
+                        self.ch.write_out(lp);
                     }
                     if self.ch.close_drained() {
                         self.output_delivered(lp);

@@ -19,6 +19,7 @@
 
 use super::{Channel, State};
 use crate::buf_ring::GROUP;
+use crate::event_loop::LoopLocal;
 use crate::outbound::{gather, Outbound};
 use crate::token::Op;
 use crate::uring::{self, ops, Fd, UringDriver};
@@ -214,8 +215,10 @@ impl Channel {
     /// (BENCHMARKS.md, issue 22, thirteenth session). Like the epoll
     /// loop's, a send of file pages not in the page cache reads them on
     /// the loop thread.
-    pub(crate) fn submit_write(&mut self, ring: &mut UringDriver, now: Instant) {
-        self.submit_write_within(ring, now, self.opts.max_write_bytes_per_event);
+    pub(crate) fn submit_write(&mut self, lp: &mut LoopLocal) {
+        let now = lp.now();
+        self.submit_write_within(lp.ring(), now, self.opts.max_write_bytes_per_event);
+        self.requeue_write(lp);
     }
 
     /// As `submit_write`, with a byte write of at most `room` (what is

@@ -30,28 +30,28 @@ fn open_region_pipe(bytes: usize) -> Result<RegionPipe, ()> {
 }
 
 impl Channel {
-    /// Writes what is released: now (epoll), or by queueing the next write
-    /// on the ring if none is in flight (io_uring).
+    /// Writes what is released: now (epoll, or a channel
+    /// [using readiness](Self::uses_readiness) on io_uring, which then
+    /// polls for room if the socket refused some), or by queueing the next
+    /// write on the ring if none is in flight (io_uring).
     pub(super) fn kick_write(&mut self, lp: &mut LoopLocal) {
-        let now = lp.now();
-        match &mut lp.driver {
-            Driver::Epoll(_) => self.write_out(now),
+        match lp.driver {
+            Driver::Epoll(_) => self.write_out(lp),
             #[cfg(feature = "io-uring")]
-            Driver::Uring(ring) if self.uses_readiness() => {
-                self.write_out(now);
-                self.arm_writable(ring);
+            Driver::Uring(_) if self.uses_readiness() => {
+                self.write_out(lp);
+                self.arm_writable(lp.ring());
             }
             #[cfg(feature = "io-uring")]
-            Driver::Uring(ring) => self.submit_write(ring, now),
+            Driver::Uring(_) => self.submit_write(lp),
         }
-        self.requeue_write(lp);
     }
 
-    /// Called after every write: if it yielded at the channel's bytes per
-    /// event with the socket still taking more, the loop comes back to it
-    /// on its next turn (no readiness event would: the socket never
-    /// stopped being writable).
-    pub(crate) fn requeue_write(&mut self, lp: &mut LoopLocal) {
+    /// Ends every write: if it yielded at the channel's bytes per event
+    /// with the socket still taking more, the loop comes back to it on its
+    /// next turn (no readiness event would: the socket never stopped being
+    /// writable).
+    pub(super) fn requeue_write(&mut self, lp: &mut LoopLocal) {
         if std::mem::take(&mut self.write_yielded) && !self.write_requeued {
             self.write_requeued = true;
             lp.rewrite(self.token);
@@ -66,7 +66,9 @@ impl Channel {
         }
     }
 
-    pub(super) fn write_out(&mut self, now: Instant) {
+    /// Writes what is released now, on the socket's readiness, up to the
+    /// bytes per event.
+    pub(crate) fn write_out(&mut self, lp: &mut LoopLocal) {
         if !self.take_gate() {
             return;
         }
@@ -74,8 +76,9 @@ impl Channel {
         let Some(stream) = self.stream.take() else {
             return;
         };
-        self.write_to(&stream, now);
+        self.write_to(&stream, lp.now());
         self.stream = Some(stream);
+        self.requeue_write(lp);
     }
 
     /// Where this event's writing stops, counted in bytes written (or, for
