@@ -28,6 +28,43 @@ use std::time::{Duration, Instant};
 
 /// What [`ChannelHandle::wait_for_input`](crate::ChannelHandle::wait_for_input)
 /// woke up for.
+///
+/// ```
+/// use bytes::Bytes;
+/// use gyre_reactor::{Alarm, ChannelHandle, InputWait};
+/// use std::sync::atomic::{AtomicBool, Ordering};
+/// use std::time::{Duration, Instant};
+///
+/// /// Waits until `answered` (set by the channel's handler, which then
+/// /// rings `alarm`) or `patience` has passed; whether it was answered.
+/// fn await_answer(
+///     handle: &ChannelHandle<Bytes>,
+///     alarm: &Alarm,
+///     answered: &AtomicBool,
+///     patience: Duration,
+/// ) -> bool {
+///     let deadline = Instant::now() + patience;
+///     loop {
+///         let left = deadline.saturating_duration_since(Instant::now());
+///         match handle.wait_for_input(alarm, || answered.load(Ordering::Acquire), left) {
+///             InputWait::Ready => return true,
+///             // The loop has yet to read and hand it over: wait again.
+///             InputWait::Input => continue,
+///             InputWait::TimedOut => return false,
+///             // No such wait on this channel: poll the flag instead.
+///             InputWait::Unsupported => {
+///                 while !answered.load(Ordering::Acquire) {
+///                     if Instant::now() >= deadline {
+///                         return false;
+///                     }
+///                     std::thread::sleep(Duration::from_micros(50));
+///                 }
+///                 return true;
+///             }
+///         }
+///     }
+/// }
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum InputWait {
     /// `ready` said yes: before sleeping, or after the alarm rang.

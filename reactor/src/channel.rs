@@ -97,7 +97,45 @@ const LINGER_POLL: std::time::Duration = std::time::Duration::from_millis(50);
 /// Input a lingering close discards before it gives up on the peer's EOF.
 const LINGER_MAX_BYTES: usize = 256 * 1024;
 
-/// A channel as its handlers see it.
+/// A channel as its handlers see it, through
+/// [`InboundContext::channel`](crate::InboundContext::channel) and
+/// [`OutboundContext::channel`](crate::OutboundContext::channel).
+///
+/// ```
+/// use bytes::{Bytes, BytesMut};
+/// use gyre_reactor::{InboundContext, InboundHandler};
+///
+/// /// Logs each connection's traffic when it ends, and stops reading while
+/// /// the peer is slow to take its answers.
+/// struct Accounting;
+///
+/// impl InboundHandler for Accounting {
+///     type Read = BytesMut;
+///     type Pass = BytesMut;
+///     type Write = Bytes;
+///
+///     fn read(&mut self, ctx: &mut impl InboundContext<Self>, msg: BytesMut) {
+///         ctx.fire_read(msg);
+///     }
+///
+///     fn writability_changed(&mut self, ctx: &mut impl InboundContext<Self>, writable: bool) {
+///         ctx.set_auto_read(writable);
+///         ctx.fire_writability_changed(writable);
+///     }
+///
+///     fn inactive(&mut self, ctx: &mut impl InboundContext<Self>) {
+///         let ch = ctx.channel();
+///         tracing::info!(
+///             peer = ?ch.peer_addr(),
+///             read = ch.bytes_read(),
+///             written = ch.bytes_written(),
+///             unsent = ch.queued_bytes(),
+///             "connection closed"
+///         );
+///         ctx.fire_inactive();
+///     }
+/// }
+/// ```
 pub struct Channel {
     stream: Option<Stream>,
     /// The socket is a UDP socket: every read and write is one datagram.

@@ -23,6 +23,50 @@ use std::time::{Duration, Instant};
 ///
 /// Implemented by the pipeline for every layer; handlers take it as
 /// `&mut impl InboundContext<Self>`.
+///
+/// ```
+/// use bytes::{Bytes, BytesMut};
+/// use gyre_reactor::{InboundContext, InboundHandler, TimerId};
+/// use std::time::Duration;
+///
+/// /// Greets, answers each chunk with its length, and closes a
+/// /// connection that has not spoken within five seconds of the greeting.
+/// #[derive(Default)]
+/// struct Counter {
+///     deadline: Option<TimerId>,
+/// }
+///
+/// impl InboundHandler for Counter {
+///     type Read = BytesMut;
+///     type Pass = BytesMut;
+///     type Write = Bytes;
+///
+///     fn active(&mut self, ctx: &mut impl InboundContext<Self>) {
+///         ctx.write_and_flush(Bytes::from_static(b"hello\n"));
+///         self.deadline = Some(ctx.schedule(Duration::from_secs(5), 0));
+///         ctx.fire_active();
+///     }
+///
+///     fn read(&mut self, ctx: &mut impl InboundContext<Self>, msg: BytesMut) {
+///         if let Some(id) = self.deadline.take() {
+///             ctx.cancel_timer(id);
+///         }
+///         ctx.write(Bytes::from(format!("{}\n", msg.len())));
+///         // The next layer sees the chunk too.
+///         ctx.fire_read(msg);
+///     }
+///
+///     fn read_complete(&mut self, ctx: &mut impl InboundContext<Self>) {
+///         ctx.flush();
+///         ctx.fire_read_complete();
+///     }
+///
+///     fn timer(&mut self, ctx: &mut impl InboundContext<Self>, _tag: u64) {
+///         tracing::info!(peer = ?ctx.channel().peer_addr(), "silent; closing");
+///         ctx.close();
+///     }
+/// }
+/// ```
 pub trait InboundContext<H: InboundHandler + ?Sized> {
     /// Passes "channel active" to the next handler.
     fn fire_active(&mut self);
@@ -74,6 +118,33 @@ pub trait InboundContext<H: InboundHandler + ?Sized> {
 }
 
 /// What an outbound handler may do.
+///
+/// ```
+/// use bytes::Bytes;
+/// use gyre_reactor::{Error, OutboundContext, OutboundHandler};
+///
+/// /// Frames each text line, and refuses (as an error event, which closes
+/// /// the channel unless a handler takes it) a line that holds a newline.
+/// struct LineEncoder;
+///
+/// impl OutboundHandler for LineEncoder {
+///     type Write = String;
+///     type Pass = Bytes;
+///
+///     fn write(&mut self, ctx: &mut impl OutboundContext<Self>, line: String) {
+///         if line.contains('\n') {
+///             let why = std::io::Error::new(std::io::ErrorKind::InvalidInput, "a newline in a line");
+///             ctx.fail(Error::Io(why));
+///             return;
+///         }
+///         ctx.write(Bytes::from(line + "\n"));
+///         // Past the high watermark: flush now rather than queue more.
+///         if !ctx.channel().is_writable() {
+///             ctx.flush();
+///         }
+///     }
+/// }
+/// ```
 pub trait OutboundContext<H: OutboundHandler + ?Sized> {
     /// Passes a message towards the socket.
     fn write(&mut self, msg: H::Pass);

@@ -278,7 +278,27 @@ impl<M, W, Wt: WaitStrategy> OffloadStage<M, W, Wt> {
 /// One connection's offload layer (its inbound half): publishes each
 /// message it reads into the ring with a [`Reply`], and holds messages
 /// while the ring is full. Made by [`OffloadStage::connection`]; see
-/// there for a whole server.
+/// [`Reply`] for a whole server.
+///
+/// ```
+/// use bytes::Bytes;
+/// use gyre_codec::{LineDecoder, LineEncoder, LineEnding};
+/// use gyre_reactor::{Job, Offload, OffloadStage, Pipeline};
+/// use gyre_ringbuffer::{Disruptor, Stage};
+///
+/// let mut graph = Disruptor::builder(1024, Job::<Bytes, Bytes>::default).multi_producer()?;
+/// graph.handle_events_with(Stage::new(|_: &Job<Bytes, Bytes>, _: i64, _: bool| {}));
+/// let (producer, disruptor) = graph.start()?;
+/// let stage = OffloadStage::new(producer);
+/// // One per connection, made in the pipeline factory; the last layer.
+/// let layer: Offload<Bytes, Bytes> = stage.connection();
+/// let pipeline = Pipeline::new()
+///     .codec(LineDecoder::new(1024), LineEncoder::new(LineEnding::Lf))
+///     .offload(layer);
+/// # drop((pipeline, stage));
+/// # disruptor.shutdown();
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct Offload<M, W, Wt: WaitStrategy = BlockingWait> {
     producer: MultiProducer<Job<M, W>, Wt>,
     order: Order,

@@ -245,6 +245,20 @@ impl<T> Drop for Promise<T> {
 
 /// The promise was dropped without completing (its producer failed or
 /// went away).
+///
+/// ```
+/// use gyre_reactor::promise::{PromiseDropped, PromisePool};
+/// use std::future::Future;
+/// use std::task::{Context, Poll, Waker};
+///
+/// let pool = PromisePool::<u32>::new(4);
+/// let (promise, answer) = pool.promise();
+/// // The worker meant to complete it fails instead.
+/// std::thread::spawn(move || drop(promise)).join().unwrap();
+/// let mut answer = std::pin::pin!(answer);
+/// let mut cx = Context::from_waker(Waker::noop());
+/// assert_eq!(answer.as_mut().poll(&mut cx), Poll::Ready(Err(PromiseDropped)));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("the promise was dropped without an answer")]
 pub struct PromiseDropped;

@@ -23,6 +23,18 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 /// A stop signal that arrived.
+///
+/// ```
+/// use gyre_reactor::StopSignal;
+///
+/// /// The exit status a shell reports for a process a signal ended.
+/// fn exit_status(signal: StopSignal) -> i32 {
+///     128 + signal.number()
+/// }
+/// assert_eq!(exit_status(StopSignal::Interrupt), 130);
+/// assert_eq!(exit_status(StopSignal::Terminate), 143);
+/// assert_eq!(StopSignal::Terminate.to_string(), "SIGTERM");
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum StopSignal {
     /// SIGINT (Ctrl-C).

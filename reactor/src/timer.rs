@@ -23,6 +23,42 @@ const SLOTS: usize = 1024;
 const MASK: u64 = SLOTS as u64 - 1;
 
 /// Names a scheduled timer, to cancel it.
+///
+/// ```
+/// use bytes::{Bytes, BytesMut};
+/// use gyre_reactor::{InboundContext, InboundHandler, TimerId};
+/// use std::time::Duration;
+///
+/// /// Closes a connection that sends nothing for ten seconds: each read
+/// /// cancels the pending timer and starts a new one.
+/// #[derive(Default)]
+/// struct ReadTimeout {
+///     timer: Option<TimerId>,
+/// }
+///
+/// impl InboundHandler for ReadTimeout {
+///     type Read = BytesMut;
+///     type Pass = BytesMut;
+///     type Write = Bytes;
+///
+///     fn active(&mut self, ctx: &mut impl InboundContext<Self>) {
+///         self.timer = Some(ctx.schedule(Duration::from_secs(10), 0));
+///         ctx.fire_active();
+///     }
+///
+///     fn read(&mut self, ctx: &mut impl InboundContext<Self>, msg: BytesMut) {
+///         if let Some(old) = self.timer.take() {
+///             ctx.cancel_timer(old);
+///         }
+///         self.timer = Some(ctx.schedule(Duration::from_secs(10), 0));
+///         ctx.fire_read(msg);
+///     }
+///
+///     fn timer(&mut self, ctx: &mut impl InboundContext<Self>, _tag: u64) {
+///         ctx.close();
+///     }
+/// }
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct TimerId {
     index: u32,

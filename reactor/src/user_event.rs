@@ -3,6 +3,21 @@
 //! (which queues an event from another thread) both use it.
 
 /// Which kind of idleness an [`IdleStateEvent`] reports.
+///
+/// ```
+/// use gyre_reactor::{IdleState, IdleStateEvent};
+///
+/// /// What a heartbeat-keeping handler does about each kind.
+/// fn action(event: IdleStateEvent) -> &'static str {
+///     match event.state {
+///         IdleState::ReaderIdle => "close: the peer went silent",
+///         IdleState::WriterIdle => "send a heartbeat",
+///         IdleState::AllIdle => "nothing either way: close",
+///     }
+/// }
+/// let quiet = IdleStateEvent { state: IdleState::WriterIdle, first: true };
+/// assert_eq!(action(quiet), "send a heartbeat");
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum IdleState {
     /// Nothing was read for the reader-idle time.
@@ -14,7 +29,40 @@ pub enum IdleState {
     AllIdle,
 }
 
-/// Fired by the [`IdleStateHandler`](crate::IdleStateHandler).
+/// Fired by the [`IdleStateHandler`](crate::IdleStateHandler), as
+/// [`UserEvent::Idle`].
+///
+/// ```
+/// use bytes::{Bytes, BytesMut};
+/// use gyre_reactor::{IdleState, IdleStateHandler, InboundContext, InboundHandler, Pipeline, UserEvent};
+/// use std::time::Duration;
+///
+/// /// Pings a quiet peer once per quiet spell, not at every tick of it.
+/// struct Heartbeat;
+///
+/// impl InboundHandler for Heartbeat {
+///     type Read = BytesMut;
+///     type Pass = BytesMut;
+///     type Write = Bytes;
+///
+///     fn read(&mut self, ctx: &mut impl InboundContext<Self>, msg: BytesMut) {
+///         ctx.fire_read(msg);
+///     }
+///
+///     fn user_event(&mut self, ctx: &mut impl InboundContext<Self>, event: UserEvent) {
+///         match event {
+///             UserEvent::Idle(idle) if idle.state == IdleState::WriterIdle => {
+///                 if idle.first {
+///                     ctx.write_and_flush(Bytes::from_static(b"PING\r\n"));
+///                 }
+///             }
+///             other => ctx.fire_user_event(other),
+///         }
+///     }
+/// }
+/// let every_30s = IdleStateHandler::new(Duration::ZERO, Duration::from_secs(30), Duration::ZERO);
+/// # let _ = Pipeline::new().inbound(every_30s).inbound(Heartbeat);
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct IdleStateEvent {
     /// What has been idle.

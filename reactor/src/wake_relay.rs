@@ -203,7 +203,23 @@ fn vtable_address(waker: &Waker) -> usize {
 }
 
 /// The relay's task, from [`WakeRelay::run`]: each time it runs it wakes
-/// the tasks queued so far.
+/// the tasks queued so far. A future: spawn it on the executor whose
+/// tasks' wake-ups go through the relay.
+///
+/// ```
+/// use gyre_reactor::wake_relay::{RelayTask, WakeRelay};
+/// use std::future::Future;
+/// use std::task::{Context, Poll, Waker};
+///
+/// let relay = WakeRelay::new(64);
+/// let task: RelayTask = WakeRelay::run(&relay);
+/// // As an executor would run it: it stays pending until the relay closes.
+/// let mut task = std::pin::pin!(task);
+/// let mut cx = Context::from_waker(Waker::noop());
+/// assert!(task.as_mut().poll(&mut cx).is_pending());
+/// relay.close();
+/// assert!(task.as_mut().poll(&mut cx).is_ready());
+/// ```
 #[must_use = "a relay does nothing unless its task is spawned"]
 pub struct RelayTask {
     relay: Arc<WakeRelay>,

@@ -44,6 +44,32 @@ use private::Claim;
 
 /// How a [`Producer`](crate::Producer) claims and publishes: implemented by
 /// [`SingleProducerSequencer`] and [`MultiProducerSequencer`] only.
+///
+/// ```
+/// use gyre_ringbuffer::{Disruptor, Producer, Sequencer, Stage, WaitStrategy};
+///
+/// /// Publishes a run of prices through either kind of ring.
+/// fn feed<W: WaitStrategy, C: Sequencer>(producer: &mut Producer<u64, W, C>, prices: &[u64]) {
+///     producer
+///         .batch_publish(prices.len(), |i, slot| *slot = prices[i])
+///         .expect("the ring is running");
+/// }
+///
+/// let mut one = Disruptor::builder(64, || 0u64).single_producer()?;
+/// one.handle_events_with(Stage::new(|_: &u64, _: i64, _: bool| {}));
+/// let (mut producer, disruptor) = one.start()?;
+/// feed(&mut producer, &[101, 102]);
+/// drop(producer);
+/// assert_eq!(disruptor.join().processed, 2);
+///
+/// let mut many = Disruptor::builder(64, || 0u64).multi_producer()?;
+/// many.handle_events_with(Stage::new(|_: &u64, _: i64, _: bool| {}));
+/// let (mut producer, disruptor) = many.start()?;
+/// feed(&mut producer, &[99]);
+/// drop(producer);
+/// assert_eq!(disruptor.join().processed, 1);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub trait Sequencer: Claim {}
 
 impl Sequencer for SingleProducerSequencer {}
@@ -74,6 +100,22 @@ pub trait SharedSequencer: Sequencer + Clone {}
 impl SharedSequencer for MultiProducerSequencer {}
 
 /// The single-producer sequencer: the claim counter lives in the producer.
+/// Chosen with [`DisruptorBuilder::single_producer`](crate::DisruptorBuilder::single_producer);
+/// its producer ([`SingleProducer`](crate::SingleProducer)) cannot be
+/// cloned, which is what lets it claim without an atomic read-modify-write.
+///
+/// ```
+/// use gyre_ringbuffer::{Disruptor, Graph, SingleProducer, SingleProducerSequencer, Stage};
+///
+/// let mut graph: Graph<u64, _, SingleProducerSequencer> =
+///     Disruptor::builder(1024, || 0u64).single_producer()?;
+/// graph.handle_events_with(Stage::new(|_: &u64, _: i64, _: bool| {}));
+/// let (mut producer, disruptor): (SingleProducer<u64>, _) = graph.start()?;
+/// producer.publish(|slot| *slot = 7)?;
+/// drop(producer);
+/// assert_eq!(disruptor.join().processed, 1);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug)]
 pub struct SingleProducerSequencer {
     /// Highest sequence claimed.
@@ -191,7 +233,30 @@ impl Claim for SingleProducerSequencer {
     }
 }
 
-/// The multi-producer sequencer: claims on the shared cursor.
+/// The multi-producer sequencer: claims on the shared cursor. Chosen with
+/// [`DisruptorBuilder::multi_producer`](crate::DisruptorBuilder::multi_producer);
+/// its producer ([`MultiProducer`](crate::MultiProducer)) clones, one per
+/// publishing thread.
+///
+/// ```
+/// use gyre_ringbuffer::{Disruptor, MultiProducer, Stage};
+///
+/// let mut graph = Disruptor::builder(1024, || 0u64).multi_producer()?;
+/// graph.handle_events_with(Stage::new(|_: &u64, _: i64, _: bool| {}));
+/// let (producer, disruptor): (MultiProducer<u64>, _) = graph.start()?;
+/// let threads: Vec<_> = (0..3u64)
+///     .map(|t| {
+///         let mut mine = producer.clone();
+///         std::thread::spawn(move || mine.batch_publish(100, |i, slot| *slot = t * 100 + i as u64))
+///     })
+///     .collect();
+/// for t in threads {
+///     t.join().unwrap()?;
+/// }
+/// drop(producer);
+/// assert_eq!(disruptor.join().processed, 300);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 ///
 /// Each producer handle caches the gating minimum itself. The Java
 /// Disruptor shares one cache among producers, but that is a line every

@@ -93,6 +93,35 @@ pub enum PublishError {
 
 /// Why a consumer's wait (a [`WaitStrategy`](crate::WaitStrategy)'s
 /// `wait_for`) returned without the sequence being available.
+///
+/// ```
+/// use gyre_ringbuffer::{WaitCondition, WaitError, WaitStrategy};
+/// use std::time::{Duration, Instant};
+///
+/// /// Yields between looks, and gives up after a millisecond so that the
+/// /// stage's `on_timeout` runs (a heartbeat, a flush of a partial batch).
+/// struct YieldWithDeadline;
+///
+/// impl WaitStrategy for YieldWithDeadline {
+///     fn wait_for(&self, sequence: i64, condition: &WaitCondition<'_>) -> Result<i64, WaitError> {
+///         let deadline = Instant::now() + Duration::from_millis(1);
+///         loop {
+///             condition.check_alert(sequence)?; // WaitError::Alerted
+///             let available = condition.available();
+///             if available >= sequence {
+///                 return Ok(available);
+///             }
+///             if Instant::now() >= deadline {
+///                 return Err(WaitError::Timeout);
+///             }
+///             std::thread::yield_now();
+///         }
+///     }
+///
+///     fn signal_all_when_blocking(&self) {}
+/// }
+/// # let _ = YieldWithDeadline;
+/// ```
 #[derive(Debug, Error, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum WaitError {

@@ -37,6 +37,25 @@ pub enum PanicPolicy {
 }
 
 /// A handler panic, as recorded in the [`ShutdownReport`](crate::ShutdownReport).
+///
+/// ```
+/// use gyre_ringbuffer::{Disruptor, PanicPolicy, Stage, StagePanic};
+///
+/// let mut graph = Disruptor::builder(64, || 0u64).single_producer()?;
+/// graph.handle_events_with(
+///     Stage::new(|e: &u64, _: i64, _: bool| assert!(*e != 2, "two is not allowed"))
+///         .on_panic(PanicPolicy::LogAndContinue),
+/// );
+/// let (mut producer, disruptor) = graph.start()?;
+/// producer.batch_publish(4, |i, slot| *slot = i as u64)?;
+/// drop(producer);
+/// for StagePanic { stage, sequence, message, .. } in disruptor.join().panics {
+///     eprintln!("{stage} panicked on event {sequence}: {message}");
+///     assert_eq!(sequence, 2);
+///     assert!(message.contains("two is not allowed"));
+/// }
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StagePanic {
     /// The stage's thread name.

@@ -217,13 +217,62 @@ pub(crate) mod private {
 
 /// The kinds of stage that share events ([`Stage::new`],
 /// [`Stage::worker_pool`], ...), added anywhere in a graph; made by
-/// [`Stage`]'s constructors, not implementable outside.
+/// [`Stage`]'s constructors, not implementable outside. Name it to take any
+/// such stage:
+///
+/// ```
+/// use gyre_ringbuffer::{Disruptor, Graph, Sequencer, Stage, StageKind, WaitStrategy};
+///
+/// /// Every graph of this service journals first, then runs `business`
+/// /// (a single stage or a worker pool) after the journal.
+/// fn journal_then<W: WaitStrategy, C: Sequencer>(
+///     graph: &mut Graph<u64, W, C>,
+///     business: Stage<impl StageKind<u64>>,
+/// ) {
+///     graph
+///         .handle_events_with(Stage::new(|_: &u64, _: i64, _: bool| { /* append to a journal */ }))
+///         .then(business);
+/// }
+///
+/// let mut graph = Disruptor::builder(64, || 0u64).single_producer()?;
+/// journal_then(&mut graph, Stage::new(|_: &u64, _: i64, _: bool| {}));
+/// let (mut producer, disruptor) = graph.start()?;
+/// producer.publish(|slot| *slot = 1)?;
+/// drop(producer);
+/// assert_eq!(disruptor.join().processed, 1);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub trait StageKind<E>: private::Kind<E> {}
 
 /// The kinds of stage that own events ([`Stage::owner`],
 /// [`Stage::owner_pool`], ...), added only by
 /// [`Graph::then_owner`](crate::Graph::then_owner); not implementable
-/// outside.
+/// outside. Name it to take any such stage:
+///
+/// ```
+/// use gyre_ringbuffer::{
+///     BlockingWait, BuildError, Disruptor, OwnedGraph, OwnerStageKind, SingleProducerSequencer, Stage,
+/// };
+///
+/// type Orders = OwnedGraph<Option<String>, BlockingWait, SingleProducerSequencer>;
+///
+/// /// A graph whose last stage takes each order out of its slot.
+/// fn orders(owner: Stage<impl OwnerStageKind<Option<String>>>) -> Result<Orders, BuildError> {
+///     let mut graph = Disruptor::builder(64, || None::<String>).single_producer()?;
+///     graph.handle_events_with(Stage::new(|_: &Option<String>, _: i64, _: bool| { /* validate */ }));
+///     Ok(graph.then_owner(owner))
+/// }
+///
+/// let graph = orders(Stage::owner(|order: &mut Option<String>, _: i64, _: bool| {
+///     let taken = order.take();
+///     assert!(taken.is_some());
+/// }))?;
+/// let (mut producer, disruptor) = graph.start()?;
+/// producer.publish(|slot| *slot = Some("buy 10".to_owned()))?;
+/// drop(producer);
+/// assert_eq!(disruptor.join().processed, 1);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub trait OwnerStageKind<E>: private::Kind<E> {}
 
 impl<E: 'static, F, H> StageKind<E> for HandlerKind<F, E>

@@ -27,6 +27,51 @@ use std::time::{Duration, Instant};
 /// batch long (several producers); for a later stage, the slowest
 /// upstream stage. `check_alert` fails once the disruptor halts, or once it
 /// drains and the awaited sequence lies beyond the last published.
+///
+/// A strategy of one's own, built on it:
+///
+/// ```
+/// use gyre_ringbuffer::{Disruptor, Stage, WaitCondition, WaitError, WaitStrategy};
+///
+/// /// Spins for a hundred looks, then gives its core away between looks.
+/// struct SpinThenYield;
+///
+/// impl WaitStrategy for SpinThenYield {
+///     fn wait_for(&self, sequence: i64, condition: &WaitCondition<'_>) -> Result<i64, WaitError> {
+///         let mut looks = 0u32;
+///         loop {
+///             // Before every look: a halt stops the consumer even with
+///             // events waiting.
+///             condition.check_alert(sequence)?;
+///             let available = condition.available();
+///             if available >= sequence {
+///                 return Ok(available);
+///             }
+///             looks += 1;
+///             if looks < 100 {
+///                 std::hint::spin_loop();
+///             } else {
+///                 std::thread::yield_now();
+///             }
+///         }
+///     }
+///
+///     // Nobody sleeps, so there is nobody to wake.
+///     fn signal_all_when_blocking(&self) {}
+///
+///     fn spins_first(&self) -> bool {
+///         true
+///     }
+/// }
+///
+/// let mut graph = Disruptor::builder(64, || 0u64).wait_strategy(SpinThenYield).single_producer()?;
+/// graph.handle_events_with(Stage::new(|_: &u64, _: i64, _: bool| {}));
+/// let (mut producer, disruptor) = graph.start()?;
+/// producer.batch_publish(10, |i, slot| *slot = i as u64)?;
+/// drop(producer);
+/// assert_eq!(disruptor.join().processed, 10);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Copy)]
 pub struct WaitCondition<'a> {
     pub(crate) cursor: &'a Sequence,

@@ -66,7 +66,8 @@ impl OffloadStats {
 /// What a reply writes into its channel's pipeline: the request's number
 /// on its connection and the answer (`None` for a request answered with
 /// nothing, see [`Reply::skip`]). The offload layer's reorderer turns it
-/// back into the answer alone.
+/// back into the answer alone. It appears in a pipeline's type; a
+/// [`Reply`] makes it, never a user.
 #[derive(Debug)]
 pub struct Answer<W> {
     pub(crate) seq: u64,
@@ -124,6 +125,27 @@ pub struct Reply<W> {
 }
 
 /// Why a reply was not queued; carries the answer back.
+///
+/// ```
+/// use bytes::Bytes;
+/// use gyre_reactor::{Reply, ReplyError};
+///
+/// /// Answers a request; a client that left is no error of the business
+/// /// logic's, a second answer is.
+/// fn answer(reply: &Reply<Bytes>, body: Bytes, clients_gone: &mut u64) {
+///     match reply.send(body) {
+///         Ok(()) => {}
+///         Err(ReplyError::Closed { seq, answer }) => {
+///             *clients_gone += 1;
+///             let bytes = answer.map_or(0, |a| a.len());
+///             tracing::debug!(seq, bytes, "the client left before its answer");
+///         }
+///         Err(twice @ ReplyError::AlreadyAnswered { .. }) => {
+///             panic!("a bug in the business logic: {twice}")
+///         }
+///     }
+/// }
+/// ```
 #[derive(thiserror::Error)]
 pub enum ReplyError<W> {
     /// The channel closed before the answer: it is dropped (and counted in

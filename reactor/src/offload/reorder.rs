@@ -37,7 +37,10 @@ pub enum Order {
     Arrival,
 }
 
-/// Puts answers in order and ends their requests' flight.
+/// Puts answers in order and ends their requests' flight. The layer
+/// [`Pipeline::offload`](crate::Pipeline::offload) places before the
+/// [`Offload`](crate::Offload) layer; it appears in a pipeline's type and
+/// is never made by hand.
 pub struct Reorder<W> {
     order: Order,
     flow: Rc<Flow>,

@@ -262,6 +262,29 @@ impl TlsAcceptor {
 }
 
 /// Builds a [`TlsAcceptor`].
+///
+/// ```
+/// use gyre_reactor::{TlsAcceptor, TlsIdentity, TlsRoots};
+/// use std::time::Duration;
+///
+/// # let main = rcgen::generate_simple_self_signed(vec!["api.example".into()])?;
+/// # let other = rcgen::generate_simple_self_signed(vec!["admin.example".into()])?;
+/// # let ca = rcgen::generate_simple_self_signed(vec!["clients".into()])?;
+/// # let pem = |c: &rcgen::CertifiedKey<rcgen::KeyPair>| (c.cert.pem(), c.signing_key.serialize_pem());
+/// # let ((main_chain, main_key), (admin_chain, admin_key)) = (pem(&main), pem(&other));
+/// # let client_ca = ca.cert.pem();
+/// // Two names on one port (SNI), HTTP/2 preferred, clients must show a
+/// // certificate from our own authority, and five seconds to shake hands.
+/// let tls = TlsAcceptor::builder()
+///     .identity(TlsIdentity::from_pem(main_chain.as_bytes(), main_key.as_bytes())?)
+///     .sni_identity("admin.example", TlsIdentity::from_pem(admin_chain.as_bytes(), admin_key.as_bytes())?)
+///     .alpn(["h2", "http/1.1"])
+///     .require_client_certificates(TlsRoots::from_pem(client_ca.as_bytes())?)
+///     .handshake_timeout(Duration::from_secs(5))
+///     .build()?;
+/// # let _ = tls;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug)]
 #[must_use]
 pub struct TlsAcceptorBuilder {
@@ -523,6 +546,27 @@ fn server_name_of(name: &str) -> Result<ServerName<'static>, TlsError> {
 }
 
 /// Builds a [`TlsConnector`].
+///
+/// ```
+/// use gyre_reactor::{TlsConnector, TlsIdentity, TlsRoots};
+/// use std::time::Duration;
+///
+/// # let ca = rcgen::generate_simple_self_signed(vec!["broker.internal".into()])?;
+/// # let me = rcgen::generate_simple_self_signed(vec!["client".into()])?;
+/// # let (ca_pem, my_chain, my_key) = (ca.cert.pem(), me.cert.pem(), me.signing_key.serialize_pem());
+/// // A client that trusts its own authority, shows its own certificate
+/// // (mutual TLS), speaks HTTP/2 or 1.1, and gives a handshake 3 s.
+/// let tls = TlsConnector::builder("broker.internal")
+///     .roots(TlsRoots::from_pem(ca_pem.as_bytes())?)
+///     .identity(TlsIdentity::from_pem(my_chain.as_bytes(), my_key.as_bytes())?)
+///     .alpn(["h2", "http/1.1"])
+///     .handshake_timeout(Duration::from_secs(3))
+///     .build()?;
+/// # let _ = tls;
+/// // Roots are required: Gyre bundles no public ones.
+/// assert!(TlsConnector::builder("example.com").build().is_err());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug)]
 #[must_use]
 pub struct TlsConnectorBuilder {

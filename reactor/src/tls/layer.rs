@@ -288,7 +288,22 @@ pub struct TlsInbound<W = Bytes> {
 }
 
 /// The TLS layer's outbound half: plaintext in (`Bytes`, and file regions
-/// where `W` is [`Outbound`]), records out.
+/// where `W` is [`Outbound`]), records out. Made with its inbound half by
+/// [`TlsInbound::server`] or [`TlsInbound::client`].
+///
+/// ```
+/// use bytes::Bytes;
+/// use gyre_reactor::{Pipeline, TlsConnector, TlsInbound, TlsOutbound, TlsRoots};
+///
+/// # let made = rcgen::generate_simple_self_signed(vec!["localhost".into()])?;
+/// let roots = TlsRoots::from_pem(made.cert.pem().as_bytes())?;
+/// let tls = TlsConnector::builder("localhost").roots(roots).build()?;
+/// // What `Pipeline::new().tls_client(&tls)` does.
+/// let (inbound, outbound): (TlsInbound, TlsOutbound) = TlsInbound::<Bytes>::client(&tls);
+/// let pipeline = Pipeline::new().duplex(inbound, outbound);
+/// # let _ = pipeline;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct TlsOutbound<W = Bytes> {
     shared: Rc<RefCell<Shared>>,
     _w: PhantomData<fn(W)>,
