@@ -11,6 +11,23 @@ use std::time::Duration;
 
 /// A broker's settings; [`BrokerConfig::default`] is what
 /// `cargo run -p gyre-broker` uses.
+///
+/// ```
+/// use gyre_broker::writer::FlushPolicy;
+/// use gyre_broker::BrokerConfig;
+///
+/// // A broker for a test: a free port, its own folder, every batch on
+/// // disk before it is acknowledged.
+/// # let dir = std::env::temp_dir().join(format!("gyre-doc-config-{}", std::process::id()));
+/// let config = BrokerConfig {
+///     listen: "127.0.0.1:0".parse()?,
+///     data_dir: dir.clone(),
+///     flush: FlushPolicy::EveryBatch,
+///     ..BrokerConfig::default()
+/// };
+/// # let _ = config;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Debug)]
 pub struct BrokerConfig {
     /// Where to listen (default `127.0.0.1:9092`; port 0 picks a free

@@ -15,6 +15,29 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 /// Which side a filter runs on.
+///
+/// ```
+/// use gyre_rpc::filter::{CallInfo, Filter, Side};
+/// use std::time::Duration;
+///
+/// /// Logs slow calls, saying which end saw them.
+/// #[derive(Debug)]
+/// struct SlowCalls(Duration);
+///
+/// impl Filter for SlowCalls {
+///     fn after(&self, call: &CallInfo<'_>, status: gyre_rpc::Status, took: Duration) -> Option<gyre_rpc::filter::Refusal> {
+///         if took > self.0 {
+///             let end = match call.side {
+///                 Side::Consumer => "waited for",
+///                 Side::Provider => "ran",
+///             };
+///             tracing::warn!(service = call.service, method = call.method, ?status, ?took, "{end} a slow call");
+///         }
+///         None
+///     }
+/// }
+/// # let _ = SlowCalls(Duration::from_millis(100));
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Side {
     /// In the consumer, before the call is sent.
@@ -24,6 +47,35 @@ pub enum Side {
 }
 
 /// What a filter is told about a call.
+///
+/// ```
+/// use gyre_rpc::filter::{CallInfo, Filter, Refusal, Side};
+/// use gyre_rpc::Status;
+///
+/// /// Lets only loopback consumers call the `ops.` services.
+/// #[derive(Debug)]
+/// struct LocalOps;
+///
+/// impl Filter for LocalOps {
+///     fn before(&self, call: &CallInfo<'_>) -> Result<(), Refusal> {
+///         let local = call.peer.is_some_and(|p| p.ip().is_loopback());
+///         if call.side == Side::Provider && call.service.starts_with("ops.") && !local {
+///             return Err(Refusal { status: Status::ServiceError, message: format!("{} is local only", call.service) });
+///         }
+///         Ok(())
+///     }
+/// }
+///
+/// let from_afar = CallInfo {
+///     side: Side::Provider,
+///     service: "ops.Admin",
+///     method: "restart",
+///     peer: Some("203.0.113.9:40000".parse()?),
+/// };
+/// assert!(LocalOps.before(&from_afar).is_err());
+/// assert!(LocalOps.before(&CallInfo { peer: Some("127.0.0.1:40000".parse()?), ..from_afar }).is_ok());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Copy, Debug)]
 pub struct CallInfo<'a> {
     /// The side it runs on.
@@ -38,7 +90,29 @@ pub struct CallInfo<'a> {
 }
 
 /// A filter's refusal or override: the status and message the call ends
-/// with.
+/// with. The caller sees it as [`RpcError::Failed`](crate::consumer::RpcError::Failed)
+/// with that status and message.
+///
+/// ```
+/// use gyre_rpc::filter::{CallInfo, Filter, Refusal};
+/// use gyre_rpc::Status;
+/// use std::time::Duration;
+///
+/// /// Turns any answer that took over a second into a timeout, so callers
+/// /// retry elsewhere rather than trust a stale result.
+/// #[derive(Debug)]
+/// struct Deadline;
+///
+/// impl Filter for Deadline {
+///     fn after(&self, _: &CallInfo<'_>, status: Status, took: Duration) -> Option<Refusal> {
+///         (status == Status::Ok && took > Duration::from_secs(1)).then(|| Refusal {
+///             status: Status::ServerTimeout,
+///             message: format!("answered after {took:?}"),
+///         })
+///     }
+/// }
+/// # let _ = Deadline;
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Refusal {
     /// The status.

@@ -71,6 +71,24 @@ pub enum StartError {
 }
 
 /// A running broker.
+///
+/// ```
+/// use gyre_broker::{Broker, BrokerConfig};
+/// use std::time::Duration;
+///
+/// # let dir = std::env::temp_dir().join(format!("gyre-doc-broker-{}", std::process::id()));
+/// let broker = Broker::start(&BrokerConfig {
+///     listen: "127.0.0.1:0".parse()?,
+///     data_dir: dir.clone(),
+///     ..BrokerConfig::default()
+/// })?;
+/// // Any Kafka client may now bootstrap from it.
+/// let bootstrap = broker.local_addr().to_string();
+/// assert!(bootstrap.starts_with("127.0.0.1:"));
+/// broker.shutdown(Duration::from_secs(5));
+/// # std::fs::remove_dir_all(&dir)?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct Broker {
     /// One server per listener, on the same event loops.
     servers: Vec<(Listener, Server)>,

@@ -66,7 +66,24 @@ impl Endpoint {
     }
 }
 
-/// A call in flight to an endpoint (see [`Endpoint::begin_call`]).
+/// A call in flight to an endpoint (see [`Endpoint::begin_call`]): counted
+/// as long as the guard lives, which is what [`LeastActive`] reads.
+///
+/// ```
+/// use gyre_rpc::cluster::balance::ActiveCall;
+/// use gyre_rpc::cluster::{Candidates, Endpoint, LeastActive, LoadBalancer};
+/// use std::sync::Arc;
+///
+/// let endpoints: Vec<Arc<Endpoint>> = ["10.0.0.1:20880", "10.0.0.2:20880"]
+///     .iter()
+///     .map(|a| Arc::new(Endpoint::new(a.parse().unwrap(), 100)))
+///     .collect();
+/// // A slow call holds the first provider.
+/// let slow: ActiveCall = endpoints[0].begin_call();
+/// assert_eq!(LeastActive.select(&Candidates::all(&endpoints), 0), Some(1));
+/// drop(slow);
+/// assert_eq!(endpoints[0].active(), 0);
+/// ```
 #[derive(Debug)]
 pub struct ActiveCall(Arc<Endpoint>);
 
@@ -283,6 +300,20 @@ fn weighted_random(candidates: &Candidates<'_>) -> Option<usize> {
 }
 
 /// Random, in proportion to weight (Dubbo's default).
+///
+/// ```
+/// use gyre_rpc::cluster::{Candidates, Endpoint, LoadBalancer, WeightedRandom};
+/// use std::sync::Arc;
+///
+/// let endpoints: Vec<Arc<Endpoint>> = [("10.0.0.1:20880", 300), ("10.0.0.2:20880", 100)]
+///     .iter()
+///     .map(|(a, w)| Arc::new(Endpoint::new(a.parse().unwrap(), *w)))
+///     .collect();
+/// let candidates = Candidates::all(&endpoints);
+/// let to_first = (0..4000).filter(|_| WeightedRandom.select(&candidates, 0) == Some(0)).count();
+/// // About three in four.
+/// assert!((2700..3300).contains(&to_first), "{to_first}");
+/// ```
 #[derive(Debug, Default)]
 pub struct WeightedRandom;
 
@@ -295,6 +326,19 @@ impl LoadBalancer for WeightedRandom {
 /// Smooth weighted round robin: over any window of the total weight's
 /// length each provider gets exactly its weight's share, interleaved
 /// (weights 5, 1, 1 give a a b a c a a) rather than in bursts.
+///
+/// ```
+/// use gyre_rpc::cluster::{Candidates, Endpoint, LoadBalancer, SmoothRoundRobin};
+/// use std::sync::Arc;
+///
+/// let endpoints: Vec<Arc<Endpoint>> = [("10.0.0.1:20880", 5), ("10.0.0.2:20880", 1), ("10.0.0.3:20880", 1)]
+///     .iter()
+///     .map(|(a, w)| Arc::new(Endpoint::new(a.parse().unwrap(), *w)))
+///     .collect();
+/// let candidates = Candidates::all(&endpoints);
+/// let picks: Vec<usize> = (0..7).map(|_| SmoothRoundRobin.select(&candidates, 0).unwrap()).collect();
+/// assert_eq!(picks, [0, 0, 1, 0, 2, 0, 0]);
+/// ```
 #[derive(Debug, Default)]
 pub struct SmoothRoundRobin;
 
@@ -327,6 +371,21 @@ impl LoadBalancer for SmoothRoundRobin {
 
 /// The provider with the fewest calls in flight; weighted random among
 /// those tied. A slow provider collects calls and so stops being chosen.
+///
+/// ```
+/// use gyre_rpc::cluster::{Cluster, LeastActive};
+/// use gyre_rpc::consumer::Consumer;
+/// use gyre_rpc::ServiceKey;
+///
+/// // Calls go where fewest are waiting: the balancer for providers of
+/// // uneven speed.
+/// let cluster = Cluster::builder(ServiceKey::new("demo.Search"))
+///     .balancer(LeastActive)
+///     .build(Consumer::builder().build()?);
+/// cluster.set_providers([("10.0.0.1:20880".parse()?, 100), ("10.0.0.2:20880".parse()?, 100)]);
+/// # drop(cluster);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Default)]
 pub struct LeastActive;
 
@@ -384,6 +443,30 @@ struct Ring {
 ///
 /// The ring is built once per provider list and shared lock-free by every
 /// calling thread.
+///
+/// ```
+/// use gyre_rpc::cluster::{hash_key, Candidates, ConsistentHash, Endpoint, LoadBalancer};
+/// use std::sync::Arc;
+///
+/// let endpoints: Vec<Arc<Endpoint>> = ["10.0.0.1:20880", "10.0.0.2:20880", "10.0.0.3:20880"]
+///     .iter()
+///     .map(|a| Arc::new(Endpoint::new(a.parse().unwrap(), 100)))
+///     .collect();
+/// let balancer = ConsistentHash::default();
+/// let all = Candidates::all(&endpoints);
+/// let home = |c: &Candidates<'_>, user: u32| balancer.select(c, hash_key(&user)).unwrap();
+/// // A user's calls stay on one provider.
+/// let before: Vec<usize> = (0..1000).map(|u| home(&all, u)).collect();
+/// assert!((0..1000).all(|u| home(&all, u) == before[u as usize]));
+/// // Provider 2 goes down: only its users move.
+/// let mut two_left = all.clone();
+/// two_left.exclude(2);
+/// for u in 0..1000 {
+///     if before[u as usize] != 2 {
+///         assert_eq!(home(&two_left, u), before[u as usize]);
+///     }
+/// }
+/// ```
 #[derive(Debug, Default)]
 pub struct ConsistentHash {
     ring: arc_swap::ArcSwapOption<Ring>,

@@ -10,6 +10,30 @@ use gyre_codec::LengthFieldDecoder;
 pub const DEFAULT_MAX_BODY: usize = 8 << 20;
 
 /// A decoded frame: its header and body (a slice of the read buffer).
+///
+/// ```
+/// use bytes::{Bytes, BytesMut};
+/// use gyre_codec::Decoder;
+/// use gyre_rpc::protocol::{frame_decoder, heartbeat_frame, Frame, Kind, DEFAULT_MAX_BODY};
+///
+/// // Two pings arrive in one read: the decoder cuts frames, `parse` splits each.
+/// let mut scratch = BytesMut::new();
+/// let mut input = BytesMut::new();
+/// input.extend_from_slice(&heartbeat_frame(&mut scratch, true, 1));
+/// input.extend_from_slice(&heartbeat_frame(&mut scratch, true, 2));
+/// let mut decoder = frame_decoder(DEFAULT_MAX_BODY);
+/// let mut ids = Vec::new();
+/// while let Some(cut) = decoder.decode(&mut input)? {
+///     let frame = Frame::parse(cut)?;
+///     assert_eq!(frame.header.kind, Kind::Heartbeat { request: true });
+///     assert!(frame.body.is_empty());
+///     ids.push(frame.header.request_id);
+/// }
+/// assert_eq!(ids, [1, 2]);
+/// // Sixteen bytes that are not a gyre-rpc header.
+/// assert!(Frame::parse(Bytes::from_static(b"GET / HTTP/1.1\r\n")).is_err());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Frame {
     /// The header.
@@ -57,6 +81,21 @@ pub fn frame_decoder(max_body: usize) -> LengthFieldDecoder {
 }
 
 /// A body larger than the limit, refused before it is sent.
+///
+/// ```
+/// use gyre_rpc::protocol::{encode_frame, BodyTooLarge, Kind, Serialization};
+///
+/// let mut scratch = bytes::BytesMut::new();
+/// let big = vec![7u8; 2048];
+/// let encoded = encode_frame(&mut scratch, Kind::Request { two_way: true }, Serialization::Binary, 1, 1024, |out| {
+///     Serialization::Binary.serialize(&big, out)
+/// })?;
+/// match encoded {
+///     Err(BodyTooLarge { len, max }) => assert!(len > max && max == 1024),
+///     Ok(_) => panic!("a 2 KiB body went past a 1 KiB limit"),
+/// }
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[error("body of {len} bytes exceeds the {max}-byte limit")]
 pub struct BodyTooLarge {

@@ -88,6 +88,23 @@ impl Status {
 }
 
 /// What kind of frame this is.
+///
+/// ```
+/// use gyre_rpc::protocol::{Kind, Status};
+///
+/// /// What a connection does with each kind of frame.
+/// fn route(kind: Kind) -> &'static str {
+///     match kind {
+///         Kind::Request { two_way: true } => "run it and answer",
+///         Kind::Request { two_way: false } => "run it, answer nothing",
+///         Kind::Response(Status::Ok) => "complete the call",
+///         Kind::Response(_) => "fail the call with the body's message",
+///         Kind::Heartbeat { request: true } => "answer the ping",
+///         Kind::Heartbeat { request: false } => "note the peer is alive",
+///     }
+/// }
+/// assert_eq!(route(Kind::Response(Status::ServerTimeout)), "fail the call with the body's message");
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
     /// A call; `two_way` when the caller waits for an answer.
@@ -105,6 +122,22 @@ pub enum Kind {
 }
 
 /// A decoded header.
+///
+/// ```
+/// use gyre_rpc::protocol::{Header, Kind, Serialization, Status, HEADER_LEN};
+///
+/// let header = Header {
+///     kind: Kind::Response(Status::Ok),
+///     serialization: Serialization::Json,
+///     request_id: 42,
+///     body_len: 5,
+/// };
+/// let mut wire = [0u8; HEADER_LEN];
+/// header.encode(&mut wire);
+/// assert_eq!(&wire[..2], &[0xda, 0xbb]); // the magic
+/// assert_eq!(Header::decode(&wire)?, header);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Header {
     /// Request, response or heartbeat.
@@ -118,6 +151,14 @@ pub struct Header {
 }
 
 /// Why 16 bytes are not a header.
+///
+/// ```
+/// use gyre_rpc::protocol::{Header, HeaderError};
+///
+/// assert_eq!(Header::decode(b"\xda\xbb\x01"), Err(HeaderError::Short(3)));
+/// // An HTTP client on the RPC port.
+/// assert_eq!(Header::decode(b"GET / HTTP/1.1\r\n"), Err(HeaderError::BadMagic(0x4745)));
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum HeaderError {
     /// Fewer than 16 bytes.

@@ -70,6 +70,21 @@ impl std::fmt::Display for ServiceKey {
 }
 
 /// Why a request body does not parse.
+///
+/// ```
+/// use gyre_rpc::protocol::{write_routing, Invocation, InvocationError};
+/// use gyre_rpc::ServiceKey;
+///
+/// let mut body = bytes::BytesMut::new();
+/// write_routing(&mut body, &ServiceKey::new("demo.Calc"), "add", &[], None)?;
+/// // Cut short inside the names.
+/// assert!(matches!(Invocation::parse(&body[..5]), Err(InvocationError::Truncated(_))));
+/// // A method name longer than its length byte allows.
+/// let long = "m".repeat(300);
+/// let refused = write_routing(&mut bytes::BytesMut::new(), &ServiceKey::new("demo.Calc"), &long, &[], None);
+/// assert!(matches!(refused, Err(InvocationError::TooLong { len: 300, .. })));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum InvocationError {
     /// The body ends inside the routing part.
@@ -91,6 +106,26 @@ pub enum InvocationError {
 }
 
 /// A parsed request body, borrowing the frame.
+///
+/// ```
+/// use gyre_rpc::protocol::{write_routing, Invocation, Serialization};
+/// use gyre_rpc::ServiceKey;
+///
+/// // What a consumer writes: the routing part, then the arguments.
+/// let key = ServiceKey::new("demo.Calc").version("2.0").group("eu");
+/// let mut body = bytes::BytesMut::new();
+/// write_routing(&mut body, &key, "add", &[("trace".into(), "a1b2".into())], Some("s3cret"))?;
+/// Serialization::Binary.serialize(&(2u32, 3u32), &mut body)?;
+///
+/// // What a provider reads.
+/// let call = Invocation::parse(&body)?;
+/// assert_eq!((call.service, call.version, call.group, call.method), ("demo.Calc", "2.0", "eu", "add"));
+/// assert_eq!(call.attachment("trace"), Some("a1b2"));
+/// assert_eq!(call.attachment(gyre_rpc::protocol::TOKEN), Some("s3cret"));
+/// let args: (u32, u32) = Serialization::Binary.deserialize(call.args)?;
+/// assert_eq!(args, (2, 3));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Invocation<'a> {
     /// Service name.

@@ -28,6 +28,15 @@ pub enum Serialization {
 }
 
 /// A value that did not serialize or deserialize.
+///
+/// ```
+/// use gyre_rpc::protocol::{Serialization, SerializationError};
+///
+/// // A caller sent a string where the method takes a number.
+/// let err: SerializationError = Serialization::Json.deserialize::<u64>(b"\"seven\"").unwrap_err();
+/// assert_eq!(err.serialization, Serialization::Json);
+/// assert!(err.to_string().starts_with("Json serialization failed"));
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[error("{serialization:?} serialization failed: {message}")]
 pub struct SerializationError {

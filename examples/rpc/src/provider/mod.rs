@@ -34,7 +34,7 @@ mod service;
 mod shared;
 mod token;
 
-pub use method::{Failure, ServiceError};
+pub use method::ServiceError;
 pub use responder::Responder;
 pub use service::{Dispatch, Service, ServiceBuilder};
 pub use token::ProviderToken;

@@ -51,6 +51,22 @@ pub type ProviderList = Vec<ProviderEntry>;
 pub type Listener = Box<dyn Fn(ProviderList) + Send + Sync>;
 
 /// Why a registry operation failed.
+///
+/// ```
+/// use gyre_rpc::registry::{EmbeddedRegistry, ProviderEntry, Registry, RegistryError, RegistryServer};
+/// use gyre_rpc::ServiceKey;
+///
+/// let server = RegistryServer::start("127.0.0.1:0".parse()?)?;
+/// let registry = EmbeddedRegistry::connect(server.local_addr())?;
+/// server.shutdown();
+/// // The registry is gone: the provider keeps serving and says why it is
+/// // not listed.
+/// match registry.register(&ServiceKey::new("demo.Calc"), &ProviderEntry::new("127.0.0.1:20880".parse()?, 100)) {
+///     Err(RegistryError::Rpc(e)) => eprintln!("not registered: {e}"),
+///     other => panic!("{other:?}"),
+/// }
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, thiserror::Error)]
 pub enum RegistryError {
     /// The registry could not be reached or answered with an error.
@@ -61,7 +77,20 @@ pub enum RegistryError {
     Thread(#[from] std::io::Error),
 }
 
-/// Ends a subscription when dropped.
+/// Ends a subscription when dropped. A backend of one's own makes it with
+/// what stops its updates (see [`Registry`] for a whole backend).
+///
+/// ```
+/// use gyre_rpc::registry::Subscription;
+/// use std::sync::atomic::{AtomicBool, Ordering};
+/// use std::sync::Arc;
+///
+/// let watching = Arc::new(AtomicBool::new(true));
+/// let w = watching.clone();
+/// let subscription = Subscription::new(move || w.store(false, Ordering::Release));
+/// drop(subscription);
+/// assert!(!watching.load(Ordering::Acquire));
+/// ```
 pub struct Subscription {
     stop: Option<Box<dyn FnOnce() + Send>>,
 }
@@ -147,7 +176,34 @@ pub trait Registry: Send + Sync {
     ) -> Result<Subscription, RegistryError>;
 }
 
-/// What a provider sends to register or renew.
+/// What a provider sends to register or renew: the argument of the
+/// [`RegistryServer`](crate::registry::RegistryServer)'s `register` and
+/// `renew` methods (service [`registry_service`](crate::registry::registry_service)),
+/// for a provider that speaks to it without an [`EmbeddedRegistry`](crate::registry::EmbeddedRegistry).
+///
+/// ```
+/// use gyre_rpc::consumer::Consumer;
+/// use gyre_rpc::registry::{registry_service, Registration, RegistryServer, Snapshot};
+///
+/// let server = RegistryServer::start("127.0.0.1:0".parse()?)?;
+/// let conn = Consumer::builder().build()?.connect(server.local_addr())?;
+/// let me = Registration {
+///     service: "demo.Calc".into(),
+///     addr: "127.0.0.1:20880".parse()?,
+///     weight: 100,
+///     ttl_ms: 30_000, // renew well within it
+///     token: None,
+/// };
+/// conn.call::<_, ()>(&registry_service(), "register", &me)?;
+/// // `watch`: the list now if its version is not the one known (0 here),
+/// // else after a change or the wait (ms).
+/// let list: Snapshot = conn.call(&registry_service(), "watch", &("demo.Calc".to_string(), 0u64, 0u64))?;
+/// assert_eq!(list.providers.len(), 1);
+/// assert_eq!(list.providers[0].addr, me.addr);
+/// # drop(conn);
+/// server.shutdown();
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Registration {
     /// The service, in [`ServiceKey`]'s display form.
@@ -163,7 +219,18 @@ pub struct Registration {
     pub token: Option<String>,
 }
 
-/// A service's provider list at a version of the registry.
+/// A service's provider list at a version of the registry: what the
+/// [`RegistryServer`](crate::registry::RegistryServer)'s `watch` method
+/// answers (see [`Registration`] for a call of it).
+///
+/// ```
+/// use gyre_rpc::registry::{ProviderEntry, Snapshot};
+///
+/// let seen = Snapshot { version: 7, providers: vec![ProviderEntry::new("10.0.0.1:20880".parse()?, 100)] };
+/// // Ask again with `seen.version`: the answer comes when the list moves on.
+/// assert_eq!(seen.version, 7);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Snapshot {
     /// Changes whenever any list changes.
