@@ -139,7 +139,8 @@ impl ServerBootstrap {
     ///
     /// # Errors
     /// If the address does not resolve, or bind/listen fails, or the loops
-    /// have shut down.
+    /// have shut down; [`Error::WouldBlockLoop`] on an event loop's thread
+    /// (it waits for the listener's loop), before anything is bound.
     pub fn bind<F, L, R, W, S>(mut self, addr: impl ToSocketAddrs, init: F) -> Result<Server, Error>
     where
         F: Fn(SocketAddr) -> Pipeline<L, R, W, S> + Send + Sync + 'static,
@@ -148,6 +149,7 @@ impl ServerBootstrap {
         R: 'static,
         W: 'static,
     {
+        crate::loop_thread::refuse_to_wait("ServerBootstrap::bind")?;
         let addr = resolve(addr)?;
         if !self.listen.reuse_port {
             let listener =
@@ -223,7 +225,8 @@ impl ServerBootstrap {
     ///
     /// # Errors
     /// If bind or listen fails (the error names the path), or the loops
-    /// have shut down.
+    /// have shut down; [`Error::WouldBlockLoop`] on an event loop's thread,
+    /// before the socket file is made.
     pub fn bind_unix<F, L, R, W, S>(
         self,
         path: impl AsRef<std::path::Path>,
@@ -236,6 +239,7 @@ impl ServerBootstrap {
         R: 'static,
         W: 'static,
     {
+        crate::loop_thread::refuse_to_wait("ServerBootstrap::bind_unix")?;
         let path = path.as_ref().to_path_buf();
         let listener = listen_unix(&path, self.listen.backlog).map_err(|e| {
             Error::Io(io::Error::new(
@@ -272,7 +276,7 @@ impl ServerBootstrap {
     ///
     /// # Errors
     /// If the listener cannot be made non-blocking, or the loops have shut
-    /// down.
+    /// down; [`Error::WouldBlockLoop`] on an event loop's thread.
     pub fn bind_listener<F, L, R, W, S>(
         self,
         listener: std::net::TcpListener,
@@ -285,6 +289,7 @@ impl ServerBootstrap {
         R: 'static,
         W: 'static,
     {
+        crate::loop_thread::refuse_to_wait("ServerBootstrap::bind_listener")?;
         listener.set_nonblocking(true)?;
         let local_addr = listener.local_addr()?;
         let listener = ListenSocket::Tcp(mio::net::TcpListener::from_std(listener));
@@ -393,7 +398,9 @@ fn register_listener(
     acceptor: impl FnMut(&mut LoopInner, Stream) + Send + 'static,
 ) -> Result<(), Error> {
     let per_event = opts.accepts_per_event;
-    lp.ask(move |inner| inner.add_listener(listener, Box::new(acceptor), per_event))??;
+    lp.ask("ServerBootstrap::bind", move |inner| {
+        inner.add_listener(listener, Box::new(acceptor), per_event)
+    })??;
     Ok(())
 }
 
@@ -431,13 +438,13 @@ impl Server {
     }
 
     /// Stops accepting; open connections stay up. Returns when the
-    /// listeners are closed (at once, without waiting, when called on one
-    /// of the server's loop threads).
+    /// listeners are closed (at once, without waiting, when called on an
+    /// event loop's thread).
     pub fn stop_accepting(&self) {
-        let wait = !self.boss.in_event_loop();
+        let wait = !crate::loop_thread::is_loop_thread();
         for lp in &self.listener_loops {
             let _ = if wait {
-                lp.ask(|inner| inner.close_listeners())
+                lp.ask("Server::stop_accepting", |inner| inner.close_listeners())
             } else {
                 lp.execute_inner(|inner| inner.close_listeners())
             };
@@ -446,12 +453,12 @@ impl Server {
 
     /// Stops accepting and shuts down the worker and boss groups
     /// gracefully (see [`EventLoopGroup::shutdown_gracefully`]); returns
-    /// when their threads have ended. Called on one of the server's own
-    /// loop threads (from a handler: a "shutdown" command, say), it begins
-    /// the shutdown and returns at once.
+    /// when their threads have ended. Called on an event loop's thread
+    /// (from a handler: a "shutdown" command, say), it begins the shutdown
+    /// and returns at once.
     pub fn shutdown_gracefully(&self, quiet: Duration, timeout: Duration) {
         self.stop_accepting();
-        if self.worker.in_event_loop() || self.boss.in_event_loop() {
+        if crate::loop_thread::is_loop_thread() {
             // Waiting here would block a loop; every group is asked first.
             self.worker.request_shutdown(quiet, timeout);
             self.boss.request_shutdown(quiet, timeout);
@@ -530,7 +537,9 @@ impl Bootstrap {
     ///
     /// # Errors
     /// [`Error::ConnectTimeout`], [`Error::Connect`] (refused,
-    /// unreachable; it names the address), or [`Error::LoopShutDown`].
+    /// unreachable; it names the address), or [`Error::LoopShutDown`];
+    /// [`Error::WouldBlockLoop`] on an event loop's thread, before any
+    /// connect starts.
     pub fn connect<F, L, R, W, S>(
         &self,
         addr: SocketAddr,
@@ -544,6 +553,7 @@ impl Bootstrap {
         R: 'static,
         W: 'static,
     {
+        crate::loop_thread::refuse_to_wait("Bootstrap::connect")?;
         self.connect_async(addr, init).wait()
     }
 
@@ -587,7 +597,8 @@ impl Bootstrap {
     ///
     /// # Errors
     /// The connect's I/O error (no such socket, refused), naming the path;
-    /// or [`Error::LoopShutDown`].
+    /// [`Error::LoopShutDown`]; or [`Error::WouldBlockLoop`], as
+    /// [`connect`](Self::connect).
     pub fn connect_unix<F, L, R, W, S>(
         &self,
         path: impl AsRef<std::path::Path>,
@@ -601,6 +612,7 @@ impl Bootstrap {
         R: 'static,
         W: 'static,
     {
+        crate::loop_thread::refuse_to_wait("Bootstrap::connect_unix")?;
         self.connect_unix_async(path, init).wait()
     }
 

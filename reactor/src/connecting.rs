@@ -149,14 +149,21 @@ impl<W> Connecting<W> {
         connecting
     }
 
-    /// Blocks the calling thread until the connect completes (do not call
-    /// it on a loop thread: the loop it waits for may be this one).
+    /// Blocks the calling thread until the connect completes. On an event
+    /// loop's thread it does not wait (the loop it would wait for may be
+    /// this one): unless the connect has already completed, it returns
+    /// [`Error::WouldBlockLoop`], and the connect goes on without a handle
+    /// to it; there, await it as a future or look with
+    /// [`try_take`](Self::try_take) instead.
     ///
     /// # Errors
-    /// [`Error::Connect`] (refused, unreachable), [`Error::ConnectTimeout`]
-    /// or [`Error::LoopShutDown`].
+    /// [`Error::Connect`] (refused, unreachable), [`Error::ConnectTimeout`],
+    /// [`Error::LoopShutDown`] or [`Error::WouldBlockLoop`].
     pub fn wait(self) -> Result<ChannelHandle<W>, Error> {
         let mut slot = self.0.slot.lock().unwrap_or_else(|e| e.into_inner());
+        if !slot.done {
+            crate::loop_thread::refuse_to_wait("Connecting::wait")?;
+        }
         while !slot.done {
             slot = self.0.filled.wait(slot).unwrap_or_else(|e| e.into_inner());
         }

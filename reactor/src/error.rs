@@ -75,6 +75,17 @@ pub enum Error {
     /// The event loop (or its group) has shut down.
     #[error("event loop is shut down")]
     LoopShutDown,
+    /// A call that waits for an event loop's answer was made on an event
+    /// loop's thread, where waiting would block that loop (and, for an
+    /// answer from that same loop, forever); nothing was done. Call it from
+    /// another thread, or use its form that does not wait
+    /// ([`Bootstrap::connect_async`](crate::Bootstrap::connect_async),
+    /// [`EventLoop::execute`](crate::EventLoop::execute)).
+    #[error("{operation} waits for an event loop and was called on an event loop's thread")]
+    WouldBlockLoop {
+        /// The call refused (`"Bootstrap::connect"`, `"EventLoop::metrics"`).
+        operation: &'static str,
+    },
     /// A handler's own failure, with its cause (see [`Error::handler`]).
     #[error("handler error: {0}")]
     Handler(#[source] Box<dyn std::error::Error + Send + Sync>),

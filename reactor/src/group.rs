@@ -136,15 +136,11 @@ impl EventLoopGroup {
     ///
     /// # Errors
     /// [`Error::LoopShutDown`](crate::Error::LoopShutDown) once a loop has
-    /// stopped; an I/O error of kind `WouldBlock` on a loop thread of this
-    /// group (it would wait for itself).
+    /// stopped; [`Error::WouldBlockLoop`](crate::Error::WouldBlockLoop) on
+    /// any event loop's thread (it would block that loop, and wait for
+    /// itself on one of this group's).
     pub fn metrics(&self) -> Result<LoopMetrics, crate::Error> {
-        if self.in_event_loop() {
-            return Err(crate::Error::Io(std::io::Error::new(
-                std::io::ErrorKind::WouldBlock,
-                "a group's metrics are read off its loop threads",
-            )));
-        }
+        crate::loop_thread::refuse_to_wait("EventLoopGroup::metrics")?;
         self.inner.loops.iter().map(EventLoop::metrics).sum()
     }
 
@@ -169,11 +165,11 @@ impl EventLoopGroup {
     /// (giving each socket what it will take right away) and its thread
     /// exits. A second call, or a call on a clone, waits for the same end.
     ///
-    /// Called on one of the group's own loop threads (from a handler, a
-    /// task or a timer), it only begins the shutdown and returns at once:
-    /// a loop cannot wait for its own end, and must not block waiting for
-    /// the others. The loops then stop as above; a call from any other
-    /// thread waits for them.
+    /// Called on an event loop's thread (from a handler, a task or a
+    /// timer; this group's or another's), it only begins the shutdown and
+    /// returns at once: a loop cannot wait for its own end, and must not
+    /// block waiting for others. The loops then stop as above; a call from
+    /// any other thread waits for them.
     ///
     /// ```
     /// use gyre_reactor::EventLoopGroup;
@@ -189,7 +185,7 @@ impl EventLoopGroup {
     /// ```
     pub fn shutdown_gracefully(&self, quiet: Duration, timeout: Duration) {
         self.request_shutdown(quiet, timeout);
-        if self.in_event_loop() {
+        if crate::loop_thread::is_loop_thread() {
             return;
         }
         let handles = std::mem::take(&mut *self.inner.threads.lock().expect("poisoned"));

@@ -165,6 +165,7 @@ mod lend;
 mod listeners;
 mod loop_handle;
 mod loop_shared;
+mod loop_thread;
 /// The channel mailbox and loop doorbell, public only for the loom models
 /// in `loom-tests/` (built with `--cfg loom`).
 #[cfg(loom)]

@@ -164,6 +164,7 @@ impl EventLoop {
                 },
             };
             let _ = ready_tx.send(Ok(()));
+            crate::loop_thread::mark();
             LoopInner::new(driver, loop_shared, busy_poll).run(poll)
         })?;
         match ready_rx.recv() {
@@ -247,7 +248,8 @@ impl EventLoop {
     }
 
     /// The loop's counters now (asks the loop, so it blocks the caller
-    /// until the loop answers: call it off the loop threads).
+    /// until the loop answers: call it off the loop threads, where it
+    /// refuses with [`Error::WouldBlockLoop`]).
     ///
     /// ```
     /// use gyre_reactor::EventLoopGroup;
@@ -261,21 +263,25 @@ impl EventLoop {
     /// # Ok::<(), gyre_reactor::Error>(())
     /// ```
     pub fn metrics(&self) -> Result<LoopMetrics, Error> {
-        self.ask(|inner| inner.metrics())
+        self.ask("EventLoop::metrics", |inner| inner.metrics())
     }
 
     /// How many channels the loop serves right now (asks the loop, so it
-    /// blocks the caller until the loop answers).
+    /// blocks the caller until the loop answers; refuses on a loop thread,
+    /// as [`metrics`](Self::metrics) does).
     pub fn channel_count(&self) -> Result<usize, Error> {
-        self.ask(|inner| inner.channel_count())
+        self.ask("EventLoop::channel_count", |inner| inner.channel_count())
     }
 
-    /// Runs `f` on the loop and waits for its answer (blocks the caller:
-    /// never call it on this loop's own thread).
+    /// Runs `f` on the loop and waits for its answer, for the caller's
+    /// `operation`; refuses on any loop's thread, where waiting would
+    /// block that loop (and this loop's own answer would never come).
     pub(crate) fn ask<T: Send + 'static>(
         &self,
+        operation: &'static str,
         f: impl FnOnce(&mut LoopInner) -> T + Send + 'static,
     ) -> Result<T, Error> {
+        crate::loop_thread::refuse_to_wait(operation)?;
         let (tx, rx) = std::sync::mpsc::channel();
         self.execute_inner(move |inner| {
             let _ = tx.send(f(inner));
