@@ -225,6 +225,7 @@ pub use idle::IdleStateHandler;
 #[cfg(not(loom))]
 pub use lend::InputLend;
 pub use loop_handle::{EventLoop, ScheduledTask};
+pub use loop_thread::is_event_loop_thread;
 pub use metrics::LoopMetrics;
 pub use offload::{
     Answer, Job, Offload, OffloadStage, OffloadStats, Order, Reorder, Reply, ReplyError,

@@ -18,10 +18,26 @@ pub(crate) fn mark() {
     ON_LOOP.with(|on| on.set(true));
 }
 
-/// Whether the calling thread runs an event loop (of any group).
-pub(crate) fn is_loop_thread() -> bool {
+/// Whether the calling thread runs an event loop (of any group), as
+/// Netty's `inEventLoop` asks of one loop: what a library on the reactor
+/// checks before a call of its own that would wait.
+///
+/// ```
+/// use gyre_reactor::{is_event_loop_thread, EventLoopGroup};
+///
+/// assert!(!is_event_loop_thread());
+/// let group = EventLoopGroup::new(1)?;
+/// let (tx, rx) = std::sync::mpsc::channel();
+/// group.next().execute(move || tx.send(is_event_loop_thread()).unwrap())?;
+/// assert!(rx.recv()?);
+/// # group.shutdown_gracefully(std::time::Duration::ZERO, std::time::Duration::from_secs(1));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn is_event_loop_thread() -> bool {
     ON_LOOP.with(Cell::get)
 }
+
+pub(crate) use is_event_loop_thread as is_loop_thread;
 
 /// `Err(Error::WouldBlockLoop)` naming `operation` when called on an event
 /// loop's thread, where waiting would block that loop.

@@ -306,3 +306,51 @@ fn a_blocking_call_on_its_own_consumers_loop_is_refused_not_hung() {
     consumer.shutdown();
     provider.shutdown(Duration::from_secs(1));
 }
+
+/// A provider of `front.Quad` whose `quadruple` doubles twice through a
+/// blocking call to `upstream`'s `calc`, its calls dispatched as `dispatch`
+/// says.
+fn quad_provider(upstream: Arc<Connection>, dispatch: gyre_rpc::provider::Dispatch) -> Provider {
+    let service = gyre_rpc::provider::Service::builder(gyre_rpc::ServiceKey::new("front.Quad"))
+        .dispatch(dispatch)
+        .method("quadruple", move |a: i64| {
+            let twice: i64 = upstream
+                .call(&calc(), "double", &a)
+                .and_then(|d: i64| upstream.call(&calc(), "double", &d))
+                .map_err(|e| ServiceError::new(e.to_string()))?;
+            Ok::<_, ServiceError>(twice)
+        })
+        .build();
+    one_loop_provider().service(service).start().unwrap()
+}
+
+#[test]
+fn a_blocking_call_from_a_providers_io_thread_is_refused_and_runs_on_its_workers() {
+    use gyre_rpc::provider::Dispatch;
+    let upstream = calc_provider();
+    let consumer = Consumer::builder().build().unwrap();
+    let to_calc = Arc::new(consumer.connect(upstream.local_addr()).unwrap());
+    let caller = Consumer::builder().build().unwrap();
+    let quad = gyre_rpc::ServiceKey::new("front.Quad");
+
+    // On the provider's loop the nested call would hold every other
+    // connection of that loop until its answer came: refused.
+    let on_loop = quad_provider(to_calc.clone(), Dispatch::IoThread);
+    let conn = caller.connect(on_loop.local_addr()).unwrap();
+    match conn.call::<_, i64>(&quad, "quadruple", &5i64) {
+        Err(RpcError::Failed { message, .. }) => {
+            assert!(message.contains("event loop"), "{message}")
+        }
+        other => panic!("expected the nested call refused, got {other:?}"),
+    }
+    on_loop.shutdown(Duration::from_secs(1));
+
+    // On the worker pool it is an ordinary blocking call.
+    let on_workers = quad_provider(to_calc, Dispatch::WorkerPool);
+    let conn = caller.connect(on_workers.local_addr()).unwrap();
+    assert_eq!(conn.call::<_, i64>(&quad, "quadruple", &5i64).unwrap(), 20);
+    on_workers.shutdown(Duration::from_secs(1));
+    caller.shutdown();
+    consumer.shutdown();
+    upstream.shutdown(Duration::from_secs(1));
+}

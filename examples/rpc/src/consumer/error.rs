@@ -81,11 +81,12 @@ pub enum RpcError {
     /// A cluster call found no provider to send to.
     #[error("no provider of {0} is available")]
     NoProvider(String),
-    /// A blocking call made on one of its own consumer's event-loop
-    /// threads (from a consumer filter, say): that loop would have to
-    /// answer it, and it would be waiting, so the call is refused at once
-    /// instead of hanging the loop for good.
-    #[error("a blocking call on one of its own consumer's event loops would wait for itself; use call_async there")]
+    /// A blocking call made on an event loop's thread: on one of its own
+    /// consumer's (from a consumer filter, say) that loop would have to
+    /// answer it while waiting, and would hang for good; on any other (a
+    /// provider method dispatched on its I/O thread) it would hold that
+    /// loop's other connections until the answer came. Refused at once.
+    #[error("a blocking call on an event loop's thread would block that loop (on its own consumer's, wait for itself); use call_async there, or run the method on the worker pool")]
     BlockingOnLoop,
     /// A failsafe or failback cluster call failed and has no result; the
     /// mode logged the failure (failback also retries it in the

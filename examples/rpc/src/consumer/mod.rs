@@ -562,7 +562,7 @@ impl Consumer {
                 read_own: AtomicU64::new(0),
                 max_body: self.config.max_body,
             }),
-            loops: self.loops.clone(),
+            _loops: self.loops.clone(),
             next_id,
             addr,
             defaults: self.config.defaults.clone(),
@@ -651,10 +651,10 @@ pub(crate) fn serialize_args<T: Serialize + ?Sized>(
 pub struct Connection {
     /// The handle, filings, counts and body limit every call shares.
     link: Arc<link::Link>,
-    /// The loops carrying this connection: dropping the last handle on a
-    /// group stops it, which must not happen while a connection is in use;
-    /// a blocking call on one of them would wait for itself.
-    loops: EventLoopGroup,
+    /// The loops carrying this connection, held only to keep them
+    /// running: dropping the last handle on a group stops it, which must
+    /// not happen while a connection is in use.
+    _loops: EventLoopGroup,
     next_id: Arc<AtomicU64>,
     addr: SocketAddr,
     defaults: CallOptions,
@@ -975,14 +975,17 @@ impl Connection {
 
     /// Runs `start` (one call sent with `done`) and waits for its answer
     /// on this thread: reading it itself when the input was lent to it,
-    /// beside the socket when the call went out alone. Refused on the
-    /// consumer's own loops, which settle every call.
+    /// beside the socket when the call went out alone. Refused on any
+    /// event loop's thread: on the consumer's own loops, which settle every
+    /// call, it would wait for itself; on any other (a provider's method
+    /// dispatched on its I/O thread, say) it would block that loop's other
+    /// connections for as long as the call took.
     pub(crate) fn wait<'a>(
         &'a self,
         timeout: Duration,
         start: impl FnOnce(Sink) -> Result<Sent<'a>, RpcError>,
     ) -> Answer {
-        if self.loops.in_event_loop() {
+        if gyre_reactor::is_event_loop_thread() {
             return Err(RpcError::BlockingOnLoop);
         }
         wait::wait_for_answer(&self.link.handle, timeout, start)
@@ -990,10 +993,12 @@ impl Connection {
 
     /// Calls `method` of `service` with `request` and waits for the result,
     /// with the consumer's default options. Do not call it from an async
-    /// task; use [`call_async`](Self::call_async) there. On one of the
-    /// consumer's own event-loop threads (a consumer filter runs there) it
-    /// fails at once with [`RpcError::BlockingOnLoop`]: that loop would
-    /// have to settle the call it waits for.
+    /// task; use [`call_async`](Self::call_async) there. On an event loop's
+    /// thread it fails at once with [`RpcError::BlockingOnLoop`]: on one of
+    /// the consumer's own (a consumer filter runs there) that loop would
+    /// have to settle the call it waits for, and on any other (a provider
+    /// method run with [`Dispatch::IoThread`](crate::provider::Dispatch::IoThread))
+    /// it would hold that loop's other connections until the answer came.
     ///
     /// A call made while nothing else is in flight on the connection is
     /// sent from this thread, and this thread then reads its own answer:
