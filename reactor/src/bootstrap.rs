@@ -441,7 +441,7 @@ impl Server {
     /// listeners are closed (at once, without waiting, when called on an
     /// event loop's thread).
     pub fn stop_accepting(&self) {
-        let wait = !crate::loop_thread::is_loop_thread();
+        let wait = !crate::loop_thread::is_event_loop_thread();
         for lp in &self.listener_loops {
             let _ = if wait {
                 lp.ask("Server::stop_accepting", |inner| inner.close_listeners())
@@ -458,7 +458,7 @@ impl Server {
     /// and returns at once.
     pub fn shutdown_gracefully(&self, quiet: Duration, timeout: Duration) {
         self.stop_accepting();
-        if crate::loop_thread::is_loop_thread() {
+        if crate::loop_thread::is_event_loop_thread() {
             // Waiting here would block a loop; every group is asked first.
             self.worker.request_shutdown(quiet, timeout);
             self.boss.request_shutdown(quiet, timeout);

@@ -185,7 +185,7 @@ impl EventLoopGroup {
     /// ```
     pub fn shutdown_gracefully(&self, quiet: Duration, timeout: Duration) {
         self.request_shutdown(quiet, timeout);
-        if crate::loop_thread::is_loop_thread() {
+        if crate::loop_thread::is_event_loop_thread() {
             return;
         }
         let handles = std::mem::take(&mut *self.inner.threads.lock().expect("poisoned"));

@@ -37,12 +37,10 @@ pub fn is_event_loop_thread() -> bool {
     ON_LOOP.with(Cell::get)
 }
 
-pub(crate) use is_event_loop_thread as is_loop_thread;
-
 /// `Err(Error::WouldBlockLoop)` naming `operation` when called on an event
 /// loop's thread, where waiting would block that loop.
 pub(crate) fn refuse_to_wait(operation: &'static str) -> Result<(), Error> {
-    if is_loop_thread() {
+    if is_event_loop_thread() {
         Err(Error::WouldBlockLoop { operation })
     } else {
         Ok(())
@@ -70,6 +68,6 @@ mod tests {
         .join()
         .unwrap();
         // Another thread is not marked by it.
-        assert!(!is_loop_thread());
+        assert!(!is_event_loop_thread());
     }
 }
