@@ -283,9 +283,6 @@ impl LoopInner {
         }
         self.accept_share(&mut listener, index);
         let keep = self.shutdown.is_none();
-        if keep {
-            listener.pace(&mut self.local.driver, index);
-        }
         self.listeners
             .give_back(index, listener, keep, &mut self.local.driver);
     }
@@ -337,11 +334,6 @@ impl LoopInner {
             self.schedule_accept_retry(index);
         }
         let keep = self.shutdown.is_none();
-        if keep {
-            // Re-arms an accept the kernel ended, or pauses one that
-            // parked too many.
-            listener.pace(&mut self.local.driver, index);
-        }
         self.listeners
             .give_back(index, listener, keep, &mut self.local.driver);
     }

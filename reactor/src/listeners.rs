@@ -218,8 +218,9 @@ impl<A> Listener<A> {
     /// parked (io_uring; nothing to do on epoll): cancels the multishot
     /// accept at the [`park_limit`], re-arms it once half of those are
     /// handed over, and re-arms one the kernel ended unless the accept is
-    /// backing off (its retry timer will). Call after each change to the
-    /// parked connections or the accept, while the listener is kept.
+    /// backing off (its retry timer will). Runs after each change to the
+    /// parked connections or the accept: when a lent listener is given
+    /// back, and when its retry timer fires.
     pub(crate) fn pace(&mut self, driver: &mut Driver, index: usize) {
         match driver {
             Driver::Epoll(_) => {
@@ -338,16 +339,19 @@ impl<A> Listeners<A> {
         self.entries.get_mut(index).and_then(Option::take)
     }
 
-    /// Gives back a lent listener: kept if `keep`, else stopped (the loop
-    /// began shutting down while it was lent).
+    /// Gives back a lent listener: kept if `keep` (and paced: its accept
+    /// re-armed if the kernel ended it, paused or resumed by what it has
+    /// parked), else stopped (the loop began shutting down while it was
+    /// lent).
     pub(crate) fn give_back(
         &mut self,
         index: usize,
-        listener: Listener<A>,
+        mut listener: Listener<A>,
         keep: bool,
         driver: &mut Driver,
     ) {
         if keep {
+            listener.pace(driver, index);
             self.entries[index] = Some(listener);
         } else {
             self.retired_refusals += listener.backoff.total;
