@@ -8,13 +8,14 @@
 //! `write` holds its writes (the bound per event among them) and the
 //! bookkeeping they end in, `read` its reads on readiness, `uring` the
 //! io_uring forms of its operations, `kernel_tls` its reads and
-//! `close_notify` once the kernel runs its TLS records, `file_room` the
-//! send buffer it widens while it sends files.
+//! `close_notify` once the kernel runs its TLS records, `file_setup` what
+//! it does to its socket while it sends files (a wider send buffer, the
+//! cork).
 
 #[cfg(feature = "io-uring")]
 mod completions;
 mod epoll;
-mod file_room;
+mod file_setup;
 #[cfg(feature = "tls")]
 mod kernel_tls;
 mod lend;
@@ -186,9 +187,9 @@ pub struct Channel {
     /// holds no pipe); `Err(())` once it could not be opened (this channel
     /// then uses `sendfile`, without asking again).
     region_pipe: Option<Result<RegionPipe, ()>>,
-    /// The send buffer widened while file regions are queued, on a socket
-    /// whose kernel does not widen it (a Unix stream's).
-    file_room: file_room::FileRoom,
+    /// What the socket was set to while file regions are queued: a wider
+    /// send buffer (a Unix stream's), the cork (TCP's).
+    file_setup: file_setup::FileSetup,
     /// The gate through which other threads may write directly (epoll,
     /// stream sockets, [`ChannelOptions::direct_writes`]).
     direct: Option<Arc<DirectGate>>,
@@ -248,7 +249,7 @@ impl Channel {
             linger_deadline: None,
             lingered: 0,
             region_pipe: None,
-            file_room: file_room::FileRoom::default(),
+            file_setup: file_setup::FileSetup::default(),
             direct: None,
             direct_blocked: false,
             write_yielded: false,

@@ -99,13 +99,21 @@ impl Stream {
 
     /// The send buffer (`SO_SNDBUF`, as asked for) a file send wants on
     /// this socket, where the kernel does not grow a busy socket's buffer
-    /// itself: a Unix stream's (TCP autotunes; see `channel::file_room`
+    /// itself: a Unix stream's (TCP autotunes; see `channel::file_setup`
     /// for the figures). `None`: leave it as it is.
     pub(crate) fn file_send_buffer(&self) -> Option<usize> {
         match self {
             Stream::Unix(_) => Some(UNIX_FILE_SEND_BUFFER),
             Stream::Tcp(_) | Stream::Udp(_) => None,
         }
+    }
+
+    /// Whether a file send corks this socket (`TCP_CORK`) while more than
+    /// a pipeful of file is left, so that only whole segments leave it
+    /// (see `channel::file_setup` for why and the figures): TCP's. A Unix
+    /// socket has no segments to fill.
+    pub(crate) fn corks_file_sends(&self) -> bool {
+        matches!(self, Stream::Tcp(_))
     }
 
     /// Whether each read and write is one whole datagram (UDP).

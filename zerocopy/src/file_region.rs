@@ -152,6 +152,12 @@ impl FileRegion {
     /// and `sendfile` then waits on the reader every few pages. Asking
     /// for 1 MiB of `SO_SNDBUF` made it 3-4x faster on the Zen 5 VM;
     /// `gyre-reactor`'s channels do so themselves while they send files.
+    ///
+    /// Into a TCP socket, cork it for a long region ([`Cork`](crate::Cork)):
+    /// the kernel sends a file a pipeful at a time, and between pipefuls
+    /// an acknowledgement pushes out the partial segment each leaves. On
+    /// the Intel Xeon VM corking took a 1 GiB send over loopback from
+    /// 1.6-1.8 to 2.8-3.9 GiB/s at half the CPU.
     pub fn transfer_to(&mut self, socket: &impl AsFd) -> Result<usize, Error> {
         self.transfer_up_to(socket, MAX_SENDFILE as usize)
     }

@@ -9,6 +9,8 @@
 //!   `splice(2)`, so proxied bytes never enter user space.
 //! - [`send_vectored`] and [`GatheredWrite`]: several buffers in one
 //!   `sendmsg`, never concatenated.
+//! - [`Cork`]: a TCP socket corked for the length of a long send, so that
+//!   a file leaves it in whole segments.
 //!
 //! The crate is a leaf: it knows nothing of the reactor, so the regions
 //! work under any socket. `gyre-reactor` puts file regions in its channels'
@@ -33,6 +35,7 @@
 //!
 //! Linux only: `sendfile`, `splice` and `MSG_MORE` are Linux's.
 
+mod cork;
 mod error;
 mod file_region;
 mod gather;
@@ -41,6 +44,7 @@ mod region_pipe;
 mod shared_file;
 mod splice;
 
+pub use cork::Cork;
 pub use error::Error;
 pub use file_region::FileRegion;
 pub use gather::{send_vectored, GatheredWrite, SendFlags, MAX_IOVECS};

@@ -152,9 +152,8 @@ impl Channel {
         let Some(Outbound::File(region)) = self.out.front_mut() else {
             return true;
         };
-        if self.opts.send_buffer_size.is_none() {
-            self.file_room.widen(stream);
-        }
+        let keep_room = self.opts.send_buffer_size.is_some();
+        self.file_setup.begin(stream, region.remaining(), keep_room);
         let pipe = match self.opts.file_send.for_send() {
             FileSend::Auto | FileSend::Sendfile => None,
             FileSend::Splice { pipe } => self
@@ -172,7 +171,7 @@ impl Channel {
                 if done {
                     self.out.pop_front();
                     self.flushed -= 1;
-                    self.give_back_file_room(stream);
+                    self.end_file_sends(stream);
                 }
                 self.account(n, now);
             }
@@ -184,19 +183,20 @@ impl Channel {
         true
     }
 
-    /// Once no file region is left queued, closes the splice pipe and
-    /// gives the socket's send buffer back its size: both would otherwise
-    /// stay with every keep-alive channel that ever sent a file. A
-    /// finished region leaves the pipe empty (it is sent until done), so
-    /// nothing in it is lost.
-    pub(super) fn give_back_file_room(&mut self, stream: &Stream) {
+    /// Once no file region is left queued, closes the splice pipe, takes
+    /// the cork off the socket and gives its send buffer back its size:
+    /// the pipe and the room would otherwise stay with every keep-alive
+    /// channel that ever sent a file, and the cork would hold its last
+    /// partial segment for 200 ms. A finished region leaves the pipe empty
+    /// (it is sent until done), so nothing in it is lost.
+    pub(super) fn end_file_sends(&mut self, stream: &Stream) {
         if self.out.iter().any(|o| matches!(o, Outbound::File(_))) {
             return;
         }
         if matches!(self.region_pipe, Some(Ok(_))) {
             self.region_pipe = None;
         }
-        self.file_room.give_back(stream);
+        self.file_setup.end(stream);
     }
 
     /// Sends released datagrams, one system call each, until the queue or

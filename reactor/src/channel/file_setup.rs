@@ -1,0 +1,284 @@
+//! What a stream channel does to its socket while it sends files, undone
+//! once no file region is queued: it widens the send buffer of a socket
+//! whose kernel does not size it by itself (see
+//! [`Stream::file_send_buffer`]), and it corks a TCP socket while more
+//! than a pipeful of file is left (see [`Stream::corks_file_sends`]).
+//!
+//! Why the room: TCP grows a busy socket's send buffer on its own
+//! (autotuning, to `tcp_wmem`'s 4 MiB by default), but a Unix stream
+//! socket keeps `wmem_default` (208 KiB) however much is queued, and
+//! `sendfile` into it stalls on that room: the sender waits on the reader
+//! every few pages. On the Zen 5 VM (`zerocopy -- --quick`, 1 GiB file) a
+//! loop sending over a Unix socket moved 3.8 GiB/s with the default room
+//! and 10.5-12.4 GiB/s with 1-8 MiB, at half the CPU per GiB on both ends.
+//! The room goes back at the end because it would otherwise stay with a
+//! keep-alive channel, whose later writes are copies: a slow reader could
+//! then hold that much of its memory in the kernel.
+//!
+//! Why the cork: the kernel sends a file to a socket a pipeful (16 pages)
+//! at a time, and lets go of the socket between pipefuls. An
+//! acknowledgement that arrives then pushes out whatever partial segment
+//! the last pipeful left (on loopback, 64 KiB less a segment's headers
+//! leaves 53 bytes), as Nagle's rules or `TCP_NODELAY` allow: on the
+//! Intel Xeon VM a 1 GiB `sendfile` put out about 11,000 such runts
+//! besides its 16,000 full segments, twice the acknowledgements and three
+//! times the context switches of a copy loop, and ran at 1.6-1.8 GiB/s
+//! against the copy loop's 2.7-3.0 (BENCHMARKS.md, issue 22,
+//! twenty-eighth session). Corked, only full segments leave until the
+//! cork comes off: the same `sendfile` ran at 2.8-3.9 GiB/s with half its
+//! CPU. The cork comes off as soon as the last region is sent, which
+//! pushes out the file's last partial segment at once (a cork left on
+//! would hold it for 200 ms). A file of a pipeful or less is one
+//! `sendmsg` to the kernel and has no runts to prevent, so it is not
+//! corked: the two system calls would be its whole cost.
+//!
+//! A channel whose options set a send buffer size keeps it: the user's
+//! size is never changed. Uses `socket2` on the channel's socket.
+
+use crate::socket::Stream;
+use socket2::SockRef;
+
+/// Files longer than this (what is left of the region at the queue's
+/// front) cork a TCP socket: the kernel's internal pipe for `sendfile` is
+/// 16 pages, so a shorter file reaches TCP in one `sendmsg`.
+pub(crate) const CORK_ABOVE: u64 = 64 << 10;
+
+/// What a channel did to its send buffer for the files now queued.
+#[derive(Debug, Default)]
+enum Room {
+    /// Nothing yet: no file has been sent since the last give-back.
+    #[default]
+    Untouched,
+    /// Widened; `SO_SNDBUF` was this before.
+    Widened(usize),
+    /// Looked at and left as it is (wide enough, not a kind of socket
+    /// that needs it, the options set a size, or the kernel refused):
+    /// not asked again until the files queued now are sent.
+    Kept,
+}
+
+/// What a channel did to its socket for the files now queued.
+#[derive(Debug, Default)]
+pub(crate) struct FileSetup {
+    room: Room,
+    /// `TCP_CORK` is on, put there by this channel.
+    corked: bool,
+}
+
+impl FileSetup {
+    /// Sets `stream` up for sending a file of which `left` bytes remain:
+    /// widens its send buffer if its kind of socket asks for it, it is
+    /// smaller and `keep_room` is false (the options set a size), decided
+    /// once per run of queued files; corks it if it is TCP and `left` is
+    /// more than [`CORK_ABOVE`]. The sends after that make no system call
+    /// here. Failing to read or set either costs only speed: the file goes
+    /// out either way.
+    pub(crate) fn begin(&mut self, stream: &Stream, left: u64, keep_room: bool) {
+        if !self.corked && left > CORK_ABOVE && stream.corks_file_sends() {
+            match SockRef::from(stream).set_tcp_cork(true) {
+                Ok(()) => self.corked = true,
+                Err(e) => tracing::debug!(error = %e, "cannot cork the socket for a file send"),
+            }
+        }
+        if !matches!(self.room, Room::Untouched) {
+            return;
+        }
+        self.room = Room::Kept;
+        if keep_room {
+            return;
+        }
+        let Some(wanted) = stream.file_send_buffer() else {
+            return;
+        };
+        let sock = SockRef::from(stream);
+        let Ok(before) = sock.send_buffer_size() else {
+            return;
+        };
+        // The kernel doubles what it is asked for (for its own
+        // bookkeeping) and reports the doubled size back.
+        if before < 2 * wanted && sock.set_send_buffer_size(wanted).is_ok() {
+            self.room = Room::Widened(before);
+        }
+    }
+
+    /// Undoes [`begin`](FileSetup::begin) once no file is queued: takes
+    /// the cork off (which sends the last partial segment now) and gives
+    /// the send buffer back its size from before, and forgets the decision
+    /// for the next file.
+    pub(crate) fn end(&mut self, stream: &Stream) {
+        if std::mem::take(&mut self.corked) {
+            if let Err(e) = SockRef::from(stream).set_tcp_cork(false) {
+                tracing::debug!(error = %e, "cannot take the cork off after a file send");
+            }
+        }
+        if let Room::Widened(before) = std::mem::take(&mut self.room) {
+            // Asked for half, since the kernel doubles it again.
+            if let Err(e) = SockRef::from(stream).set_send_buffer_size(before / 2) {
+                tracing::debug!(error = %e, "cannot give back the send buffer widened for files");
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! A channel on the hand-driven loop (`event_loop::by_hand`) sends a
+    //! file over a Unix socket pair while the test plays the reader and
+    //! looks at the channel's socket through a second descriptor.
+    use crate::event_loop::by_hand;
+    use crate::handler::{InboundContext, InboundHandler};
+    use crate::options::ChannelOptions;
+    use crate::outbound::Outbound;
+    use crate::pipeline::Pipeline;
+    use bytes::BytesMut;
+    use gyre_zerocopy::FileRegion;
+    use std::io::{ErrorKind, Read, Write};
+    use std::net::{TcpListener, TcpStream};
+    use std::os::unix::net::UnixStream;
+    use std::path::PathBuf;
+    use std::sync::Arc;
+
+    const FILE_LEN: usize = 4 << 20;
+
+    /// Writes the file as one region when the peer says anything.
+    struct SendsFile(PathBuf);
+
+    impl InboundHandler for SendsFile {
+        type Read = BytesMut;
+        type Pass = ();
+        type Write = Outbound;
+
+        fn read(&mut self, ctx: &mut impl InboundContext<Self>, _: BytesMut) {
+            ctx.write_and_flush(FileRegion::open(&self.0).unwrap().into());
+        }
+    }
+
+    fn byte(i: usize) -> u8 {
+        (i % 253) as u8
+    }
+
+    /// A socket pair of one kind: the channel's end (non-blocking, for the
+    /// loop), a second descriptor of it to look through, and the peer.
+    fn unix_pair() -> (crate::socket::Stream, socket2::Socket, Box<dyn ReadPeer>) {
+        let (ours, peer) = UnixStream::pair().unwrap();
+        let look = socket2::Socket::from(std::os::fd::OwnedFd::from(ours.try_clone().unwrap()));
+        ours.set_nonblocking(true).unwrap();
+        peer.set_nonblocking(true).unwrap();
+        let ours = crate::socket::Stream::Unix(mio::net::UnixStream::from_std(ours));
+        (ours, look, Box::new(peer))
+    }
+
+    fn tcp_pair() -> (crate::socket::Stream, socket2::Socket, Box<dyn ReadPeer>) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let peer = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (ours, _) = listener.accept().unwrap();
+        ours.set_nodelay(true).unwrap();
+        let look = socket2::Socket::from(std::os::fd::OwnedFd::from(ours.try_clone().unwrap()));
+        ours.set_nonblocking(true).unwrap();
+        peer.set_nonblocking(true).unwrap();
+        let ours = crate::socket::Stream::Tcp(mio::net::TcpStream::from_std(ours));
+        (ours, look, Box::new(peer))
+    }
+
+    /// The test's end of the pair.
+    trait ReadPeer: Read + Write {}
+    impl<T: Read + Write> ReadPeer for T {}
+
+    /// Sends a file of `len` bytes over `pair` with `opts`; `look`'s
+    /// reading of the channel's socket before the send, while the file is
+    /// queued, and after.
+    fn around_a_file<T>(
+        name: &str,
+        len: usize,
+        pair: (crate::socket::Stream, socket2::Socket, Box<dyn ReadPeer>),
+        opts: ChannelOptions,
+        look: impl Fn(&socket2::Socket) -> T,
+    ) -> [T; 3] {
+        let path = std::env::temp_dir().join(format!("gyre-{name}-{}", std::process::id()));
+        std::fs::write(&path, (0..len).map(byte).collect::<Vec<u8>>()).unwrap();
+        let (ours, socket, mut peer) = pair;
+        let (mut lp, _poll) = by_hand::new();
+        let pipeline = Pipeline::with_file_regions().inbound(SendsFile(path.clone()));
+        lp.add_accepted::<_, Outbound>(ours, Arc::new(opts), pipeline.layers);
+        let token = lp.tokens()[0];
+        let before = look(&socket);
+        peer.write_all(b"go").unwrap();
+        lp.dispatch(token, |ch, lp| ch.ready(lp, true, false, false));
+        let during = look(&socket);
+        let mut got = Vec::with_capacity(len);
+        let mut buf = vec![0u8; 256 << 10];
+        for _ in 0..100_000 {
+            if got.len() == len {
+                break;
+            }
+            match peer.read(&mut buf) {
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+                Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                    lp.dispatch(token, |ch, lp| ch.ready(lp, false, false, true))
+                }
+                Err(e) => panic!("reading the file: {e}"),
+            }
+        }
+        std::fs::remove_file(&path).unwrap();
+        assert_eq!(got.len(), len, "the whole file arrives");
+        assert!(got.iter().enumerate().all(|(i, b)| *b == byte(i)));
+        [before, during, look(&socket)]
+    }
+
+    /// Sends a 4 MiB file over a Unix socket with `opts`; the channel's
+    /// `SO_SNDBUF` before the send, while the file is queued, and after.
+    fn send_buffer_around_a_file(name: &str, opts: ChannelOptions) -> [usize; 3] {
+        // 4 MiB is more than any send buffer here: the file is still
+        // queued after the first writes.
+        around_a_file(name, FILE_LEN, unix_pair(), opts, |s| {
+            s.send_buffer_size().unwrap()
+        })
+    }
+
+    #[test]
+    fn a_unix_channel_widens_its_send_buffer_while_it_sends_a_file() {
+        let [before, during, after] =
+            send_buffer_around_a_file("file-room", ChannelOptions::default());
+        if before >= 2 * crate::UNIX_FILE_SEND_BUFFER {
+            // A host whose default is already as wide is left alone.
+            assert_eq!(during, before);
+        } else {
+            // The kernel grants at most twice `net.core.wmem_max`, which
+            // is never below its default on a stock host: at least double.
+            assert!(during > before, "widened from {before} to {during} bytes");
+        }
+        assert_eq!(after, before, "given back once the file is sent");
+    }
+
+    #[test]
+    fn a_send_buffer_size_the_options_set_is_left_alone() {
+        let opts = ChannelOptions::default().send_buffer_size(64 << 10);
+        let [before, during, after] = send_buffer_around_a_file("file-room-set", opts);
+        assert_eq!((during, after), (before, before));
+    }
+
+    #[test]
+    fn a_tcp_channel_is_corked_while_a_long_file_is_sent_and_uncorked_after() {
+        let [before, during, after] = around_a_file(
+            "file-cork",
+            FILE_LEN,
+            tcp_pair(),
+            ChannelOptions::default(),
+            |s| s.tcp_cork().unwrap(),
+        );
+        assert_eq!((before, during, after), (false, true, false));
+    }
+
+    #[test]
+    fn a_file_of_a_pipeful_or_less_is_not_corked() {
+        let len = super::CORK_ABOVE as usize;
+        let [before, during, after] = around_a_file(
+            "file-no-cork",
+            len,
+            tcp_pair(),
+            ChannelOptions::default(),
+            |s| s.tcp_cork().unwrap(),
+        );
+        assert_eq!((before, during, after), (false, false, false));
+    }
+}
