@@ -2,6 +2,13 @@
 //! read-into-a-buffer-then-write loop, and mmap'd slices against `pread`,
 //! in one run.
 //!
+//! The blocking zero-copy senders (`gyre`, `gyre-splice`) cork their TCP
+//! socket for the whole file (`gyre_zerocopy::Cork`), as the reactor's
+//! channels do: uncorked, an acknowledgement between two of the
+//! kernel's pipefuls pushes out a partial segment (BENCHMARKS.md, issue
+//! 22, twenty-eighth session). The copy loop is left as a program would
+//! write it (corked, it ran the same).
+//!
 //! ```text
 //! cargo run --release -p gyre-benches --bin zerocopy -- --quick   # < 60 s
 //! cargo run --release -p gyre-benches --bin zerocopy              # 5 rounds
@@ -52,7 +59,7 @@ use gyre_reactor::{
     ChannelOptions, EventLoopGroup, FileSend, InboundContext, InboundHandler, Outbound, Pipeline,
     ServerBootstrap, Transport,
 };
-use gyre_zerocopy::{FileRegion, MmapRegion, RegionPipe, SharedFile};
+use gyre_zerocopy::{Cork, FileRegion, MmapRegion, RegionPipe, SharedFile};
 use std::fs::File;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -215,6 +222,13 @@ where
     S: AsFd,
     for<'a> &'a S: Write,
 {
+    // The zero-copy senders cork a TCP socket for the whole file, as the
+    // crate's docs advise and the reactor's channels do (a Unix socket
+    // cannot be corked, and has no segments to fill).
+    let _cork = match method {
+        Method::Sendfile | Method::Splice(_) => Cork::on(stream).ok(),
+        Method::Copy(_) => None,
+    };
     match method {
         Method::Sendfile => {
             let mut region = FileRegion::open(path).expect("open");
