@@ -13,7 +13,7 @@
 //! lap or more behind (or -1, never published). So a consumer can find
 //! its events from the marks alone, scanning from the sequence it awaits
 //! until the first mark that does not match, without reading the cursor.
-//! Every producer writes the cursor with `fetch_add` for every claim, and
+//! Every producer writes the cursor for every claim, and
 //! a consumer that looked at it while waiting pulled the line away from
 //! them each time. Without the cursor, and with a scan bounded by the
 //! batch (`DEFAULT_MAX_BATCH`), three producers into one consumer on two
