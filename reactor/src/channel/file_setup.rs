@@ -140,8 +140,9 @@ mod tests {
 
     const FILE_LEN: usize = 4 << 20;
 
-    /// Writes the file as one region when the peer says anything.
-    struct SendsFile(PathBuf);
+    /// Writes the file as one region when the peer says anything; with
+    /// `then_unflushed`, writes it once more after that without flushing.
+    struct SendsFile(PathBuf, bool);
 
     impl InboundHandler for SendsFile {
         type Read = BytesMut;
@@ -150,6 +151,9 @@ mod tests {
 
         fn read(&mut self, ctx: &mut impl InboundContext<Self>, _: BytesMut) {
             ctx.write_and_flush(FileRegion::open(&self.0).unwrap().into());
+            if self.1 {
+                ctx.write(FileRegion::open(&self.0).unwrap().into());
+            }
         }
     }
 
@@ -190,6 +194,7 @@ mod tests {
     fn around_a_file<T>(
         name: &str,
         len: usize,
+        then_unflushed: bool,
         pair: (crate::socket::Stream, socket2::Socket, Box<dyn ReadPeer>),
         opts: ChannelOptions,
         look: impl Fn(&socket2::Socket) -> T,
@@ -198,7 +203,8 @@ mod tests {
         std::fs::write(&path, (0..len).map(byte).collect::<Vec<u8>>()).unwrap();
         let (ours, socket, mut peer) = pair;
         let (mut lp, _poll) = by_hand::new();
-        let pipeline = Pipeline::with_file_regions().inbound(SendsFile(path.clone()));
+        let pipeline =
+            Pipeline::with_file_regions().inbound(SendsFile(path.clone(), then_unflushed));
         lp.add_accepted::<_, Outbound>(ours, Arc::new(opts), pipeline.layers);
         let token = lp.tokens()[0];
         let before = look(&socket);
@@ -230,7 +236,7 @@ mod tests {
     fn send_buffer_around_a_file(name: &str, opts: ChannelOptions) -> [usize; 3] {
         // 4 MiB is more than any send buffer here: the file is still
         // queued after the first writes.
-        around_a_file(name, FILE_LEN, unix_pair(), opts, |s| {
+        around_a_file(name, FILE_LEN, false, unix_pair(), opts, |s| {
             s.send_buffer_size().unwrap()
         })
     }
@@ -262,6 +268,7 @@ mod tests {
         let [before, during, after] = around_a_file(
             "file-cork",
             FILE_LEN,
+            false,
             tcp_pair(),
             ChannelOptions::default(),
             |s| s.tcp_cork().unwrap(),
@@ -275,10 +282,26 @@ mod tests {
         let [before, during, after] = around_a_file(
             "file-no-cork",
             len,
+            false,
             tcp_pair(),
             ChannelOptions::default(),
             |s| s.tcp_cork().unwrap(),
         );
         assert_eq!((before, during, after), (false, false, false));
+    }
+
+    #[test]
+    fn a_file_written_but_not_flushed_does_not_keep_the_cork_on() {
+        // The first file must arrive whole at once (the test reads exactly
+        // its length), though a second waits in the queue unflushed.
+        let [before, during, after] = around_a_file(
+            "file-cork-unflushed",
+            FILE_LEN,
+            true,
+            tcp_pair(),
+            ChannelOptions::default(),
+            |s| s.tcp_cork().unwrap(),
+        );
+        assert_eq!((before, during, after), (false, true, false));
     }
 }

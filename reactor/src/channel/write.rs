@@ -183,14 +183,18 @@ impl Channel {
         true
     }
 
-    /// Once no file region is left queued, closes the splice pipe, takes
-    /// the cork off the socket and gives its send buffer back its size:
-    /// the pipe and the room would otherwise stay with every keep-alive
-    /// channel that ever sent a file, and the cork would hold its last
-    /// partial segment for 200 ms. A finished region leaves the pipe empty
-    /// (it is sent until done), so nothing in it is lost.
+    /// Once no flushed file region is left queued, closes the splice pipe,
+    /// takes the cork off the socket and gives its send buffer back its
+    /// size: the pipe and the room would otherwise stay with every
+    /// keep-alive channel that ever sent a file, and the cork would hold
+    /// its last partial segment for 200 ms. A file written but not yet
+    /// flushed does not count: what was flushed before it must leave now,
+    /// not when it is flushed (it sets the socket up again then). A
+    /// finished region leaves the pipe empty (it is sent until done), so
+    /// nothing in it is lost.
     pub(super) fn end_file_sends(&mut self, stream: &Stream) {
-        if self.out.iter().any(|o| matches!(o, Outbound::File(_))) {
+        let mut flushed = self.out.iter().take(self.flushed);
+        if flushed.any(|o| matches!(o, Outbound::File(_))) {
             return;
         }
         if matches!(self.region_pipe, Some(Ok(_))) {
