@@ -263,45 +263,32 @@ mod tests {
         assert_eq!((during, after), (before, before));
     }
 
+    /// Whether the channel's TCP socket is corked before, while and after
+    /// it sends a file of `len` bytes (then another, unflushed, if asked).
+    fn cork_around_a_file(name: &str, len: usize, then_unflushed: bool) -> [bool; 3] {
+        let opts = ChannelOptions::default();
+        around_a_file(name, len, then_unflushed, tcp_pair(), opts, |s| {
+            s.tcp_cork().unwrap()
+        })
+    }
+
     #[test]
     fn a_tcp_channel_is_corked_while_a_long_file_is_sent_and_uncorked_after() {
-        let [before, during, after] = around_a_file(
-            "file-cork",
-            FILE_LEN,
-            false,
-            tcp_pair(),
-            ChannelOptions::default(),
-            |s| s.tcp_cork().unwrap(),
-        );
-        assert_eq!((before, during, after), (false, true, false));
+        let corked = cork_around_a_file("file-cork", FILE_LEN, false);
+        assert_eq!(corked, [false, true, false]);
     }
 
     #[test]
     fn a_file_of_a_pipeful_or_less_is_not_corked() {
-        let len = super::CORK_ABOVE as usize;
-        let [before, during, after] = around_a_file(
-            "file-no-cork",
-            len,
-            false,
-            tcp_pair(),
-            ChannelOptions::default(),
-            |s| s.tcp_cork().unwrap(),
-        );
-        assert_eq!((before, during, after), (false, false, false));
+        let corked = cork_around_a_file("file-no-cork", super::CORK_ABOVE as usize, false);
+        assert_eq!(corked, [false, false, false]);
     }
 
     #[test]
     fn a_file_written_but_not_flushed_does_not_keep_the_cork_on() {
         // The first file must arrive whole at once (the test reads exactly
         // its length), though a second waits in the queue unflushed.
-        let [before, during, after] = around_a_file(
-            "file-cork-unflushed",
-            FILE_LEN,
-            true,
-            tcp_pair(),
-            ChannelOptions::default(),
-            |s| s.tcp_cork().unwrap(),
-        );
-        assert_eq!((before, during, after), (false, true, false));
+        let corked = cork_around_a_file("file-cork-unflushed", FILE_LEN, true);
+        assert_eq!(corked, [false, true, false]);
     }
 }
