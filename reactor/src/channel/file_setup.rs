@@ -67,9 +67,9 @@ pub(crate) struct FileSetup {
 
 impl FileSetup {
     /// Sets `stream` up for sending a file of which `left` bytes remain:
-    /// widens its send buffer if its kind of socket asks for it, it is
-    /// smaller and `keep_room` is false (the options set a size), decided
-    /// once per run of queued files; corks it if it is TCP and `left` is
+    /// widens its send buffer if its kind of socket asks for it and it is
+    /// smaller, unless `keep_room` (the options set a size), decided once
+    /// per run of queued files; corks it if it is TCP and `left` is
     /// more than [`CORK_ABOVE`]. The sends after that make no system call
     /// here. Failing to read or set either costs only speed: the file goes
     /// out either way.
