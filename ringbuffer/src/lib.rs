@@ -71,6 +71,14 @@
 //! The VM's speed changes from minute to minute, hence the ranges: in
 //! some runs another strategy won, in most the sleeping one did.
 //!
+//! Those runs predate producers that back off when another wins the race
+//! for a claim (see [`MultiProducerSequencer`]), which took every strategy
+//! here up by 1.7-7x. On a 2-vCPU Intel Xeon VM since (five quick runs,
+//! BENCHMARKS.md, issue 22, twenty-eighth session) the sleeping strategy
+//! ran 0.87-0.98x `YieldingWait` (yielding is now a little ahead where
+//! nothing else wants the cores), 1.54-2.16x `BlockingWait`, 1.18-1.45x
+//! `PhasedBackoffWait` and 1.00-1.70x crossbeam's channel.
+//!
 //! The price of sleeping is the first event after a quiet spell: it waits
 //! out the sleep, about 50 µs plus the kernel's timer slack (about 106 µs
 //! in all on that VM). A consumer that finds an event within its 64 spins

@@ -235,7 +235,9 @@ impl WaitStrategy for BusySpinWait {
 /// thread. When threads outnumber cores a yield is a system call that
 /// often hands the core straight back: with three producers and one
 /// consumer on two cores, [`SleepingWait::with_phases`] with no yields ran
-/// 1.40x as fast at the median of 26 runs (see
+/// 1.40x as fast at the median of 26 runs on an AMD EPYC VM, before
+/// producers backed off from each other's claims; since, on an Intel Xeon
+/// VM, yielding ran a little ahead of it (see
 /// [Choosing a wait strategy](crate#choosing-a-wait-strategy)). Producers
 /// that find the ring full likewise spin and then yield, and never sleep
 /// ([`WaitStrategy::never_parks`]).
