@@ -18,7 +18,7 @@
 
 use socket2::SockRef;
 use std::io;
-use std::os::fd::{AsFd, BorrowedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 
 /// `TCP_CORK` on a socket until this is dropped (or
 /// [`release`](Cork::release)d).
@@ -66,10 +66,11 @@ pub struct Cork<'a> {
 
 impl<'a> Cork<'a> {
     /// Corks `socket` (sets `TCP_CORK`). Fails if the socket is not TCP
-    /// (`ENOPROTOOPT` or `EOPNOTSUPP`) or the kernel refuses.
+    /// (`ENOPROTOOPT` or `EOPNOTSUPP`) or the kernel refuses; the error
+    /// says which option failed, with the system's error kind kept.
     pub fn on(socket: &'a impl AsFd) -> io::Result<Cork<'a>> {
         let socket = socket.as_fd();
-        SockRef::from(&socket).set_tcp_cork(true)?;
+        set_cork(socket, true)?;
         Ok(Cork { socket })
     }
 
@@ -78,8 +79,23 @@ impl<'a> Cork<'a> {
     pub fn release(self) -> io::Result<()> {
         let socket = self.socket;
         std::mem::forget(self);
-        SockRef::from(&socket).set_tcp_cork(false)
+        set_cork(socket, false)
     }
+}
+
+/// Sets or clears `TCP_CORK`, naming the option and the descriptor in the
+/// error.
+fn set_cork(socket: BorrowedFd<'_>, on: bool) -> io::Result<()> {
+    SockRef::from(&socket).set_tcp_cork(on).map_err(|e| {
+        let what = if on { "set" } else { "clear" };
+        io::Error::new(
+            e.kind(),
+            format!(
+                "cannot {what} TCP_CORK on descriptor {}: {e}",
+                socket.as_raw_fd()
+            ),
+        )
+    })
 }
 
 impl Drop for Cork<'_> {
@@ -122,8 +138,9 @@ mod tests {
     }
 
     #[test]
-    fn a_unix_socket_cannot_be_corked() {
+    fn a_unix_socket_cannot_be_corked_and_the_error_says_so() {
         let (a, _b) = UnixStream::pair().unwrap();
-        assert!(Cork::on(&a).is_err());
+        let e = Cork::on(&a).unwrap_err();
+        assert!(e.to_string().contains("cannot set TCP_CORK"), "{e}");
     }
 }
