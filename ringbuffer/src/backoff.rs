@@ -88,6 +88,10 @@ const CONTENDED_SPIN_LIMIT: u32 = if cfg!(loom) { 0 } else { 6 };
 /// core keep the cursor's line for a stretch of claims, instead of every
 /// claim pulling the line across (see `claim::claim_on_cursor` for the
 /// figures). One per claim: a claim that wins at once never spins.
+///
+/// `crossbeam_utils::Backoff::spin` does the same, but spins with `std`'s
+/// hint under loom too, where a spin must be a yield the model can see
+/// (`sync::spin_loop`); hence this one.
 #[derive(Debug, Default)]
 pub(crate) struct Contention {
     step: u32,
