@@ -152,8 +152,9 @@ impl ServerBootstrap {
         crate::loop_thread::refuse_to_wait("ServerBootstrap::bind")?;
         let addr = resolve(addr)?;
         if !self.listen.reuse_port {
-            let listener =
-                listen(addr, &self.listen).map_err(|source| Error::Bind { addr, source })?;
+            let congestion = self.child.tcp_congestion_name();
+            let listener = listen(addr, &self.listen, congestion)
+                .map_err(|source| Error::Bind { addr, source })?;
             let local_addr = listener.local_addr()?;
             return self.serve(
                 ListenSocket::Tcp(listener),
@@ -170,10 +171,13 @@ impl ServerBootstrap {
         let mut bound = addr;
         let mut first = None;
         for lp in worker.loops() {
-            let listener = listen(bound, &self.listen).map_err(|source| Error::Bind {
-                addr: bound,
-                source,
-            })?;
+            let listener =
+                listen(bound, &self.listen, child.tcp_congestion_name()).map_err(|source| {
+                    Error::Bind {
+                        addr: bound,
+                        source,
+                    }
+                })?;
             let actual = listener.local_addr()?;
             bound = actual;
             first.get_or_insert(actual);
@@ -362,8 +366,19 @@ pub(crate) fn resolve(addr: impl ToSocketAddrs) -> Result<SocketAddr, Error> {
     })
 }
 
-fn listen(addr: SocketAddr, opts: &ListenOptions) -> io::Result<mio::net::TcpListener> {
+/// A bound, listening TCP socket. A congestion control the children ask
+/// for is set on it too: the kernel refuses a name here as it would for
+/// every connection (so `bind` fails, naming it, instead of each accept),
+/// and accepted sockets inherit it.
+fn listen(
+    addr: SocketAddr,
+    opts: &ListenOptions,
+    congestion: Option<&str>,
+) -> io::Result<mio::net::TcpListener> {
     let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    if let Some(name) = congestion {
+        crate::options::set_tcp_congestion(&socket2::SockRef::from(&socket), name)?;
+    }
     socket.set_reuse_address(opts.reuse_address)?;
     if opts.reuse_port {
         socket.set_reuse_port(true)?;

@@ -24,6 +24,7 @@ pub struct ChannelOptions {
     pub(crate) recv_buffer_size: Option<usize>,
     pub(crate) keepalive: Option<Duration>,
     pub(crate) linger: Option<Duration>,
+    pub(crate) tcp_congestion: Option<String>,
     pub(crate) read_buffer_size: usize,
     pub(crate) max_reads_per_event: usize,
     pub(crate) max_write_bytes_per_event: usize,
@@ -42,13 +43,14 @@ pub struct ChannelOptions {
 /// How a channel sends file regions, on either transport (an io_uring loop
 /// sends them itself as an epoll loop does, and polls the ring for room).
 ///
-/// Both keep the bytes in the kernel; which is faster depends on the host.
-/// On the AMD EPYC VMs this project runs on, `sendfile` and splicing
-/// through a 1 MiB pipe send a warm file over loopback TCP within each
-/// other's spread (about 2x a copy loop); on the Intel Xeon ones
-/// `sendfile` runs at 0.84-0.88x a copy loop, where splicing reaches
-/// 1.16-1.19x. So the default, [`FileSend::Auto`], measures both on the
-/// host it runs on, once per process, and takes the faster.
+/// Both keep the bytes in the kernel; which is faster is the host's to
+/// say, so the default, [`FileSend::Auto`], measures both on the host it
+/// runs on, once per process, and takes the faster. On the VMs this
+/// project runs on they have tied so far: `sendfile` and splicing through
+/// a 1 MiB pipe send a warm file over loopback TCP at about 2x a copy
+/// loop on AMD EPYC and 3.6-4.2x on Intel Xeon, where a host whose
+/// congestion control is BBR may pace both far below that (see
+/// [`ChannelOptions::tcp_congestion`]).
 ///
 /// ```
 /// use gyre_reactor::{ChannelOptions, FileSend};
@@ -163,6 +165,7 @@ impl Default for ChannelOptions {
             recv_buffer_size: None,
             keepalive: None,
             linger: None,
+            tcp_congestion: None,
             read_buffer_size: 64 * 1024,
             max_reads_per_event: 16,
             max_write_bytes_per_event: DEFAULT_WRITE_BYTES_PER_EVENT,
@@ -227,6 +230,46 @@ impl ChannelOptions {
     pub fn linger(mut self, linger: Duration) -> Self {
         self.linger = Some(linger);
         self
+    }
+
+    /// `TCP_CONGESTION`: the congestion control a TCP channel runs, by
+    /// the kernel's name for it (`"cubic"`, `"reno"`, `"bbr"`); the host's
+    /// default (`net.ipv4.tcp_congestion_control`) when unset.
+    ///
+    /// Where it matters: BBR paces its sends to the bandwidth it has
+    /// measured, and a sender whose CPU, not its path, is the limit (any
+    /// bulk sender over loopback) can measure its own paced rate and keep
+    /// it. On an Intel Xeon VM whose default is BBR, a 1 GiB file sent
+    /// over loopback ran at 3 GiB/s and 0.3 CPU seconds per GiB in most
+    /// connections and at 15 GiB/s and 0.06 in the rest, with nothing but
+    /// the connection changed; under `reno` or `cubic` every connection
+    /// ran at 13-16 GiB/s (BENCHMARKS.md, issue 22, twenty-ninth
+    /// session). A server whose peers share its host (a sidecar, a local
+    /// consumer) may set one here; over a real network the host's choice
+    /// is usually the right one.
+    ///
+    /// A server checks the name when it binds: a name the kernel refuses
+    /// (not built or loaded, or outside `net.ipv4.tcp_allowed_congestion_control`
+    /// for a process without `CAP_NET_ADMIN`; `reno` is always allowed)
+    /// fails [`ServerBootstrap::bind`](crate::ServerBootstrap::bind) with
+    /// an error naming the option. Not applied to Unix domain sockets.
+    ///
+    /// ```
+    /// use gyre_reactor::ChannelOptions;
+    ///
+    /// let opts = ChannelOptions::default().tcp_congestion("reno");
+    /// assert_eq!(opts.tcp_congestion_name(), Some("reno"));
+    /// assert_eq!(ChannelOptions::default().tcp_congestion_name(), None);
+    /// ```
+    pub fn tcp_congestion(mut self, name: impl Into<String>) -> Self {
+        self.tcp_congestion = Some(name.into());
+        self
+    }
+
+    /// The congestion control set with [`tcp_congestion`](Self::tcp_congestion),
+    /// if any.
+    pub fn tcp_congestion_name(&self) -> Option<&str> {
+        self.tcp_congestion.as_deref()
     }
 
     /// Bytes asked of the socket per read (default 64 KiB). The read buffer
@@ -414,8 +457,26 @@ impl ChannelOptions {
         if let Some(l) = self.linger {
             sock.set_linger(Some(l))?;
         }
+        if let (true, Some(name)) = (tcp, &self.tcp_congestion) {
+            set_tcp_congestion(&sock, name)?;
+        }
         Ok(())
     }
+}
+
+/// Sets `TCP_CONGESTION` to `name` on a TCP socket; the error names the
+/// option and the algorithm, and what the kernel's refusal means.
+pub(crate) fn set_tcp_congestion(sock: &socket2::SockRef<'_>, name: &str) -> std::io::Result<()> {
+    sock.set_tcp_congestion(name.as_bytes()).map_err(|e| {
+        let why = match e.raw_os_error() {
+            Some(libc::ENOENT) => " (no such algorithm in this kernel)",
+            Some(libc::EPERM) => {
+                " (not in net.ipv4.tcp_allowed_congestion_control, and the process lacks CAP_NET_ADMIN)"
+            }
+            _ => "",
+        };
+        std::io::Error::new(e.kind(), format!("TCP_CONGESTION {name:?}: {e}{why}"))
+    })
 }
 
 /// Options of a listening socket.

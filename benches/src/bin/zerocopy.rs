@@ -41,6 +41,15 @@
 //! path over a Unix socket left as the kernel made it
 //! (`unix-gyre-reactor-epoll`): the channel widens it itself.
 //!
+//! Every TCP sender runs the host's congestion control unless
+//! `--tcp-congestion <name>` sets one (`TCP_CONGESTION` on the blocking
+//! senders' sockets, `ChannelOptions::tcp_congestion` on the reactor's);
+//! the header names the one that ran. It decides more than the sender
+//! does on a host whose default is BBR: BBR paces a sender to the rate it
+//! measured, a CPU-bound loopback sender measures its own paced rate, and
+//! on the Intel Xeon VM most connections of every sender, the copy loop
+//! too, ran at that (BENCHMARKS.md, issue 22, twenty-ninth session).
+//!
 //! Every sending pair also prints `ratio <bench>-same-round <a>/<b>`: the
 //! median over the rounds of each round's own ratio. Rounds rotate the
 //! senders, so a round's two ran seconds apart in the same phase of the
@@ -86,6 +95,11 @@ struct Args {
     /// and picks), `sendfile`, or `splice` through a 1 MiB pipe.
     #[arg(long, value_enum, default_value = "auto")]
     reactor_file_send: ReactorFileSend,
+    /// The congestion control every TCP sender runs (`TCP_CONGESTION`:
+    /// `reno`, `cubic`, `bbr`); the host's default when not given. The
+    /// header names the one that ran.
+    #[arg(long)]
+    tcp_congestion: Option<String>,
 }
 
 /// The `--reactor-file-send` choices.
@@ -259,13 +273,18 @@ where
 }
 
 /// One blocking sender thread and one reader thread over `link`.
-fn send_once(path: &Path, len: u64, method: Method, link: Link) -> Sent {
+fn send_once(path: &Path, len: u64, method: Method, link: Link, congestion: Option<&str>) -> Sent {
     match link {
         Link::Tcp => {
             // A connection completes in the listener's backlog, so both ends
             // can be had before either thread starts.
             let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
             let ours = TcpStream::connect(listener.local_addr().expect("addr")).expect("connect");
+            if let Some(name) = congestion {
+                socket2::SockRef::from(&ours)
+                    .set_tcp_congestion(name.as_bytes())
+                    .expect("TCP_CONGESTION");
+            }
             let (theirs, _) = listener.accept().expect("accept");
             send_over(ours, theirs, path, len, method, link)
         }
@@ -317,6 +336,7 @@ fn send_via_reactor(
     transport: Transport,
     file_send: FileSend,
     link: Link,
+    congestion: Option<&str>,
 ) -> Sent {
     struct SendFile(PathBuf);
     impl InboundHandler for SendFile {
@@ -337,9 +357,11 @@ fn send_via_reactor(
         .build()
         .expect("event loop group");
     let path = path.to_owned();
-    let bootstrap = ServerBootstrap::new()
-        .group(group)
-        .child_options(ChannelOptions::default().file_send(file_send));
+    let mut opts = ChannelOptions::default().file_send(file_send);
+    if let Some(name) = congestion {
+        opts = opts.tcp_congestion(name);
+    }
+    let bootstrap = ServerBootstrap::new().group(group).child_options(opts);
     let init = move || Pipeline::with_file_regions().inbound(SendFile(path.clone()));
     let socket_path = std::env::temp_dir().join(format!("gyre-zc-{}.sock", std::process::id()));
     let server = match link {
@@ -373,7 +395,13 @@ fn median(v: &mut [f64]) -> f64 {
     gyre_benches::stats::median(v)
 }
 
-fn bench_send(dir: &Path, rounds: usize, copy_buffer: usize, file_send: FileSend) {
+fn bench_send(
+    dir: &Path,
+    rounds: usize,
+    copy_buffer: usize,
+    file_send: FileSend,
+    cc: Option<&str>,
+) {
     let len = 1u64 << 30;
     let path = dir.join("gyre-zerocopy-bench-1GiB");
     warm_file(&path, len).expect("make the 1 GiB file");
@@ -406,18 +434,21 @@ fn bench_send(dir: &Path, rounds: usize, copy_buffer: usize, file_send: FileSend
             // Rotate who goes first, so drift hits every sender alike.
             let which = (round + k) % names.len();
             let sent = match which {
-                0 => send_once(&path, len, Method::Sendfile, Link::Tcp),
-                1 => send_once(&path, len, Method::Copy(copy_buffer), Link::Tcp),
-                2 => send_once(&path, len, Method::Splice(SPLICE_PIPE), Link::Tcp),
-                3 => send_via_reactor(&path, len, Transport::Epoll, file_send, Link::Tcp),
-                4 => send_via_reactor(&path, len, Transport::IoUring, file_send, Link::Tcp),
-                5 => send_once(&path, len, Method::Sendfile, Link::Unix),
-                6 => send_once(&path, len, Method::Copy(copy_buffer), Link::Unix),
-                7 => send_via_reactor(&path, len, Transport::Epoll, file_send, Link::Unix),
-                8 => send_via_reactor(&path, len, Transport::Epoll, FileSend::Sendfile, Link::Tcp),
+                0 => send_once(&path, len, Method::Sendfile, Link::Tcp, cc),
+                1 => send_once(&path, len, Method::Copy(copy_buffer), Link::Tcp, cc),
+                2 => send_once(&path, len, Method::Splice(SPLICE_PIPE), Link::Tcp, cc),
+                3 => send_via_reactor(&path, len, Transport::Epoll, file_send, Link::Tcp, cc),
+                4 => send_via_reactor(&path, len, Transport::IoUring, file_send, Link::Tcp, cc),
+                5 => send_once(&path, len, Method::Sendfile, Link::Unix, None),
+                6 => send_once(&path, len, Method::Copy(copy_buffer), Link::Unix, None),
+                7 => send_via_reactor(&path, len, Transport::Epoll, file_send, Link::Unix, None),
+                8 => {
+                    let sendfile = FileSend::Sendfile;
+                    send_via_reactor(&path, len, Transport::Epoll, sendfile, Link::Tcp, cc)
+                }
                 _ => {
                     let splice = FileSend::Splice { pipe: SPLICE_PIPE };
-                    send_via_reactor(&path, len, Transport::Epoll, splice, Link::Tcp)
+                    send_via_reactor(&path, len, Transport::Epoll, splice, Link::Tcp, cc)
                 }
             };
             rates[which].push(gib / sent.seconds);
@@ -577,7 +608,17 @@ fn main() {
             ),
         }
     }
-    bench_send(&dir, rounds, args.copy_buffer, file_send);
+    let host_cc = std::fs::read_to_string("/proc/sys/net/ipv4/tcp_congestion_control")
+        .map(|s| s.trim().to_owned())
+        .unwrap_or_else(|_| "unknown".into());
+    match &args.tcp_congestion {
+        Some(name) => println!(
+            "# TCP senders run congestion control {name} (--tcp-congestion; the host's default is {host_cc})"
+        ),
+        None => println!("# TCP senders run congestion control {host_cc} (the host's default)"),
+    }
+    let cc = args.tcp_congestion.as_deref();
+    bench_send(&dir, rounds, args.copy_buffer, file_send, cc);
     bench_read(&dir, rounds, if args.quick { 500_000 } else { 2_000_000 });
     println!("# total {:.1} s", started.elapsed().as_secs_f64());
 }

@@ -191,11 +191,15 @@ pub fn open_channels(server: &Server) -> usize {
 
 /// One echo round trip on a fresh connection: the server still serves.
 pub fn check_echo(addr: std::net::SocketAddr) {
+    check_echo_on(&std::net::TcpStream::connect(addr).unwrap());
+}
+
+/// One echo round trip on `stream` (which the server has thus accepted).
+pub fn check_echo_on(mut stream: &std::net::TcpStream) {
     use std::io::{Read, Write};
-    let mut s = std::net::TcpStream::connect(addr).unwrap();
-    s.write_all(b"still alive").unwrap();
+    stream.write_all(b"still alive").unwrap();
     let mut back = [0u8; 11];
-    s.read_exact(&mut back).unwrap();
+    stream.read_exact(&mut back).unwrap();
     assert_eq!(&back, b"still alive");
 }
 

@@ -1,0 +1,170 @@
+//! `ChannelOptions::tcp_congestion`: accepted and connected TCP channels
+//! run the congestion control asked for, channels without it keep the
+//! host's default, and a name the kernel refuses fails `bind` and
+//! `connect` with an error naming the option. The sockets are looked up
+//! among this process's descriptors by their addresses (the server runs
+//! in the test's process), so nothing is added to the API to see them.
+//! Runs on the transport `GYRE_TRANSPORT` names.
+
+mod common;
+
+use gyre_reactor::{Bootstrap, ChannelOptions, Pipeline, ServerBootstrap};
+use std::net::{SocketAddr, TcpStream};
+use std::time::Duration;
+
+/// The host's default congestion control.
+fn host_default() -> String {
+    std::fs::read_to_string("/proc/sys/net/ipv4/tcp_congestion_control")
+        .expect("net.ipv4.tcp_congestion_control")
+        .trim()
+        .to_owned()
+}
+
+/// An algorithm this process may set that is not the host's default:
+/// `reno` unless the default is `reno`, then another allowed one.
+fn not_the_default() -> String {
+    let default = host_default();
+    let allowed = std::fs::read_to_string("/proc/sys/net/ipv4/tcp_allowed_congestion_control")
+        .unwrap_or_default();
+    std::iter::once("reno")
+        .chain(allowed.split_whitespace())
+        .find(|name| *name != default)
+        .unwrap_or_else(|| panic!("only {default:?} may be set here: nothing to tell apart"))
+        .to_owned()
+}
+
+/// `getsockname` (or `getpeername`) of descriptor `fd` as an IPv4
+/// address, if it is an IPv4 socket.
+fn inet_name(fd: i32, peer: bool) -> Option<SocketAddr> {
+    // SAFETY: a zeroed `sockaddr_in` is a valid value of it.
+    let mut addr: libc::sockaddr_in = unsafe { std::mem::zeroed() };
+    let mut len = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
+    let out = (&mut addr as *mut libc::sockaddr_in).cast();
+    // SAFETY: `out` points at `len` writable bytes that outlive the call;
+    // on a number that is no longer (or never was) a socket the call fails
+    // and writes nothing.
+    let rc = unsafe {
+        if peer {
+            libc::getpeername(fd, out, &mut len)
+        } else {
+            libc::getsockname(fd, out, &mut len)
+        }
+    };
+    if rc != 0 || addr.sin_family != libc::AF_INET as libc::sa_family_t {
+        return None;
+    }
+    let ip = std::net::Ipv4Addr::from(u32::from_be(addr.sin_addr.s_addr));
+    Some(SocketAddr::from((ip, u16::from_be(addr.sin_port))))
+}
+
+/// The congestion control of this process's TCP socket bound to `local`
+/// and connected to `peer`. Only raw descriptor numbers are used, never
+/// owned: another test's socket closing meanwhile fails a call (and is
+/// passed over) or, reused, fails the address check.
+fn congestion_of(local: SocketAddr, peer: SocketAddr) -> Option<String> {
+    for entry in std::fs::read_dir("/proc/self/fd").ok()? {
+        let Some(fd) = entry
+            .ok()
+            .and_then(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        if inet_name(fd, false) != Some(local) || inet_name(fd, true) != Some(peer) {
+            continue;
+        }
+        let mut name = [0u8; 16];
+        let mut len = name.len() as libc::socklen_t;
+        // SAFETY: `name` is `len` writable bytes that outlive the call.
+        let rc = unsafe {
+            libc::getsockopt(
+                fd,
+                libc::IPPROTO_TCP,
+                libc::TCP_CONGESTION,
+                name.as_mut_ptr().cast(),
+                &mut len,
+            )
+        };
+        if rc == 0 {
+            let name = &name[..len as usize];
+            let end = name.iter().position(|&b| b == 0).unwrap_or(name.len());
+            return Some(String::from_utf8_lossy(&name[..end]).into_owned());
+        }
+    }
+    None
+}
+
+/// The server side's congestion control for a client connected to a
+/// server whose children run `opts`, once the server has accepted it.
+fn accepted_congestion(opts: ChannelOptions, reuse_port: bool) -> Option<String> {
+    let server = ServerBootstrap::new()
+        .group(common::group(1))
+        .listen_options(gyre_reactor::ListenOptions::default().reuse_port(reuse_port))
+        .child_options(opts)
+        .bind("127.0.0.1:0", |_| Pipeline::new().inbound(common::Echo))
+        .unwrap();
+    let client = TcpStream::connect(server.local_addr()).unwrap();
+    common::check_echo_on(&client);
+    let (ours, theirs) = (client.peer_addr().unwrap(), client.local_addr().unwrap());
+    let found = congestion_of(ours, theirs);
+    server.shutdown_gracefully(Duration::ZERO, Duration::from_secs(5));
+    found
+}
+
+#[test]
+fn accepted_channels_run_the_congestion_control_asked_for() {
+    let wanted = not_the_default();
+    for reuse_port in [false, true] {
+        let opts = ChannelOptions::default().tcp_congestion(wanted.clone());
+        let found = accepted_congestion(opts, reuse_port);
+        assert_eq!(
+            found.as_deref(),
+            Some(wanted.as_str()),
+            "reuse_port {reuse_port}"
+        );
+    }
+}
+
+#[test]
+fn channels_left_alone_keep_the_hosts_default() {
+    let found = accepted_congestion(ChannelOptions::default(), false);
+    assert_eq!(found, Some(host_default()));
+}
+
+#[test]
+fn a_client_channel_runs_it_too() {
+    let wanted = not_the_default();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let client = Bootstrap::new(common::group(1))
+        .options(ChannelOptions::default().tcp_congestion(wanted.clone()))
+        .connect(addr, |_| Pipeline::new().inbound(common::Echo))
+        .unwrap();
+    let (accepted, from) = listener.accept().unwrap();
+    assert_eq!(congestion_of(from, addr).as_deref(), Some(wanted.as_str()));
+    drop((client, accepted));
+}
+
+#[test]
+fn a_name_the_kernel_refuses_fails_bind_and_connect_naming_the_option() {
+    let opts = ChannelOptions::default().tcp_congestion("no-such-cc");
+    for reuse_port in [false, true] {
+        let err = ServerBootstrap::new()
+            .group(common::group(1))
+            .listen_options(gyre_reactor::ListenOptions::default().reuse_port(reuse_port))
+            .child_options(opts.clone())
+            .bind("127.0.0.1:0", |_| Pipeline::new().inbound(common::Echo))
+            .expect_err("bind must fail");
+        let text = err.to_string();
+        assert!(text.contains("127.0.0.1:0"), "{text}");
+        assert!(text.contains("TCP_CONGESTION \"no-such-cc\""), "{text}");
+    }
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let err = Bootstrap::new(common::group(1))
+        .options(opts)
+        .connect(addr, |_| Pipeline::new().inbound(common::Echo))
+        .expect_err("connect must fail");
+    let text = err.to_string();
+    assert!(text.contains(&addr.to_string()), "{text}");
+    assert!(text.contains("TCP_CONGESTION \"no-such-cc\""), "{text}");
+}
