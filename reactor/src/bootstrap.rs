@@ -265,7 +265,11 @@ impl ServerBootstrap {
     /// The listener is used as it is: its backlog and options stay the
     /// caller's, and of [`ListenOptions`] only the loop's own
     /// [`max_accepts_per_event`](ListenOptions::max_accepts_per_event)
-    /// applies (`reuse_port` does not).
+    /// applies (`reuse_port` does not). The one exception is a congestion
+    /// control the child options ask for
+    /// ([`ChannelOptions::tcp_congestion`]), set on the listener as
+    /// [`bind`](Self::bind) sets it, so that a name the kernel refuses
+    /// fails here.
     ///
     /// ```
     /// use gyre_reactor::{Pipeline, ServerBootstrap};
@@ -280,7 +284,9 @@ impl ServerBootstrap {
     ///
     /// # Errors
     /// If the listener cannot be made non-blocking, or the loops have shut
-    /// down; [`Error::WouldBlockLoop`] on an event loop's thread.
+    /// down; [`Error::Bind`] if the kernel refuses the children's
+    /// congestion control; [`Error::WouldBlockLoop`] on an event loop's
+    /// thread.
     pub fn bind_listener<F, L, R, W, S>(
         self,
         listener: std::net::TcpListener,
@@ -296,6 +302,14 @@ impl ServerBootstrap {
         crate::loop_thread::refuse_to_wait("ServerBootstrap::bind_listener")?;
         listener.set_nonblocking(true)?;
         let local_addr = listener.local_addr()?;
+        if let Some(name) = self.child.tcp_congestion_name() {
+            crate::options::set_tcp_congestion(&socket2::SockRef::from(&listener), name).map_err(
+                |source| Error::Bind {
+                    addr: local_addr,
+                    source,
+                },
+            )?;
+        }
         let listener = ListenSocket::Tcp(mio::net::TcpListener::from_std(listener));
         self.serve(listener, local_addr, None, tcp_init(init))
     }

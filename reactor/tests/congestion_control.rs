@@ -1,9 +1,10 @@
 //! `ChannelOptions::tcp_congestion`: accepted and connected TCP channels
 //! run the congestion control asked for, channels without it keep the
-//! host's default, and a name the kernel refuses fails `bind` and
-//! `connect` with an error naming the option. The sockets are looked up
-//! among this process's descriptors by their addresses (the server runs
-//! in the test's process), so nothing is added to the API to see them.
+//! host's default, and a name the kernel refuses fails `bind`,
+//! `bind_listener` and `connect` with an error naming the option. The
+//! sockets are looked up among this process's descriptors by their
+//! addresses (the server runs in the test's process), so nothing is added
+//! to the API to see them.
 //! Runs on the transport `GYRE_TRANSPORT` names.
 
 mod common;
@@ -93,15 +94,33 @@ fn congestion_of(local: SocketAddr, peer: SocketAddr) -> Option<String> {
     None
 }
 
+/// How a test server gets its listener.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Bind {
+    /// `bind`: one listener.
+    Plain,
+    /// `bind` with `reuse_port`: one listener per loop.
+    ReusePort,
+    /// `bind_listener`: one of the caller's.
+    Listener,
+}
+
 /// The server side's congestion control for a client connected to a
 /// server whose children run `opts`, once the server has accepted it.
-fn accepted_congestion(opts: ChannelOptions, reuse_port: bool) -> Option<String> {
-    let server = ServerBootstrap::new()
+fn accepted_congestion(opts: ChannelOptions, how: Bind) -> Option<String> {
+    let bootstrap = ServerBootstrap::new()
         .group(common::group(1))
-        .listen_options(gyre_reactor::ListenOptions::default().reuse_port(reuse_port))
-        .child_options(opts)
-        .bind("127.0.0.1:0", |_| Pipeline::new().inbound(common::Echo))
-        .unwrap();
+        .listen_options(gyre_reactor::ListenOptions::default().reuse_port(how == Bind::ReusePort))
+        .child_options(opts);
+    let init = |_| Pipeline::new().inbound(common::Echo);
+    let server = match how {
+        Bind::Listener => {
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            bootstrap.bind_listener(listener, init)
+        }
+        _ => bootstrap.bind("127.0.0.1:0", init),
+    }
+    .unwrap();
     let client = TcpStream::connect(server.local_addr()).unwrap();
     common::check_echo_on(&client);
     let (ours, theirs) = (client.peer_addr().unwrap(), client.local_addr().unwrap());
@@ -113,20 +132,16 @@ fn accepted_congestion(opts: ChannelOptions, reuse_port: bool) -> Option<String>
 #[test]
 fn accepted_channels_run_the_congestion_control_asked_for() {
     let wanted = not_the_default();
-    for reuse_port in [false, true] {
+    for how in [Bind::Plain, Bind::ReusePort, Bind::Listener] {
         let opts = ChannelOptions::default().tcp_congestion(wanted.clone());
-        let found = accepted_congestion(opts, reuse_port);
-        assert_eq!(
-            found.as_deref(),
-            Some(wanted.as_str()),
-            "reuse_port {reuse_port}"
-        );
+        let found = accepted_congestion(opts, how);
+        assert_eq!(found.as_deref(), Some(wanted.as_str()), "{how:?}");
     }
 }
 
 #[test]
 fn channels_left_alone_keep_the_hosts_default() {
-    let found = accepted_congestion(ChannelOptions::default(), false);
+    let found = accepted_congestion(ChannelOptions::default(), Bind::Plain);
     assert_eq!(found, Some(host_default()));
 }
 
@@ -135,17 +150,20 @@ fn a_client_channel_runs_it_too() {
     let wanted = not_the_default();
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
-    let client = Bootstrap::new(common::group(1))
+    // The group is kept: its last handle dropped shuts its loop down,
+    // which closes the channel.
+    let group = common::group(1);
+    let client = Bootstrap::new(group.clone())
         .options(ChannelOptions::default().tcp_congestion(wanted.clone()))
         .connect(addr, |_| Pipeline::new().inbound(common::Echo))
         .unwrap();
     let (accepted, from) = listener.accept().unwrap();
     assert_eq!(congestion_of(from, addr).as_deref(), Some(wanted.as_str()));
-    drop((client, accepted));
+    drop((client, accepted, group));
 }
 
 #[test]
-fn a_name_the_kernel_refuses_fails_bind_and_connect_naming_the_option() {
+fn a_name_the_kernel_refuses_fails_bind_bind_listener_and_connect_naming_the_option() {
     let opts = ChannelOptions::default().tcp_congestion("no-such-cc");
     for reuse_port in [false, true] {
         let err = ServerBootstrap::new()
@@ -160,6 +178,16 @@ fn a_name_the_kernel_refuses_fails_bind_and_connect_naming_the_option() {
     }
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
+    let err = ServerBootstrap::new()
+        .group(common::group(1))
+        .child_options(opts.clone())
+        .bind_listener(listener.try_clone().unwrap(), |_| {
+            Pipeline::new().inbound(common::Echo)
+        })
+        .expect_err("bind_listener must fail");
+    let text = err.to_string();
+    assert!(text.contains(&addr.to_string()), "{text}");
+    assert!(text.contains("TCP_CONGESTION \"no-such-cc\""), "{text}");
     let err = Bootstrap::new(common::group(1))
         .options(opts)
         .connect(addr, |_| Pipeline::new().inbound(common::Echo))
