@@ -80,6 +80,16 @@ pub struct FileServerConfig {
     /// Serve HTTPS with these settings (default: plain HTTP). See
     /// [`FileServerConfig::with_tls_files`].
     pub tls: Option<TlsAcceptor>,
+    /// The congestion control connections run (`TCP_CONGESTION`, as
+    /// [`ChannelOptions::tcp_congestion`]); the host's default when
+    /// `None` (the default). Worth setting where clients share the host
+    /// (a local proxy in front) and the host's default is BBR, which
+    /// paces a bulk sender over loopback to the rate it measured: a
+    /// 1 GiB body to curl over loopback on the Intel Xeon VM went at
+    /// 2.3-2.7 GiB/s and 0.38-0.40 s of server CPU per GiB under `bbr`,
+    /// at 5.1-5.4 GiB/s (curl's own limit) and 0.07 s under `cubic`
+    /// (BENCHMARKS.md, issue 22, twenty-ninth session).
+    pub tcp_congestion: Option<String>,
 }
 
 impl FileServerConfig {
@@ -95,6 +105,7 @@ impl FileServerConfig {
             head_timeout: Duration::from_secs(10),
             head_timeout_under_load: Duration::from_secs(1),
             tls: None,
+            tcp_congestion: None,
         }
     }
 
@@ -168,6 +179,16 @@ pub fn start(config: &FileServerConfig) -> Result<Server, StartError> {
         config.head_timeout_under_load,
     );
     tracing::info!(max_connections, "connection cap");
+    // A connection closed for idleness has stopped reading, so waiting
+    // long for its queue to drain is pointless. A connection refused
+    // mid-request (400, 408, 431) lingers so its answer is not lost to a
+    // reset.
+    let mut child = ChannelOptions::default()
+        .close_drain_timeout(idle)
+        .lingering_close(LINGERING_CLOSE);
+    if let Some(name) = &config.tcp_congestion {
+        child = child.tcp_congestion(name.clone());
+    }
     let bootstrap = ServerBootstrap::new()
         .group(
             EventLoopGroup::builder()
@@ -177,15 +198,7 @@ pub fn start(config: &FileServerConfig) -> Result<Server, StartError> {
                 .build()
                 .map_err(gyre_reactor::Error::Io)?,
         )
-        // A connection closed for idleness has stopped reading, so waiting
-        // long for its queue to drain is pointless. A connection refused
-        // mid-request (400, 408, 431) lingers so its answer is not lost to a
-        // reset.
-        .child_options(
-            ChannelOptions::default()
-                .close_drain_timeout(idle)
-                .lingering_close(LINGERING_CLOSE),
-        );
+        .child_options(child);
     let idle_handler =
         move || IdleStateHandler::<BytesMut, Outbound>::new(Duration::ZERO, Duration::ZERO, idle);
     let server = match config.tls.clone() {

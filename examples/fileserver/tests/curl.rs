@@ -92,6 +92,22 @@ fn curl_downloads_match_byte_for_byte() {
 }
 
 #[test]
+fn a_congestion_control_the_kernel_refuses_stops_the_start_naming_it() {
+    let mut config = gyre_fileserver::FileServerConfig::new(std::env::temp_dir());
+    config.addr = "127.0.0.1:0".parse().unwrap();
+    config.workers = 1;
+    config.tcp_congestion = Some("no-such-cc".into());
+    let err = gyre_fileserver::start(&config).expect_err("start must fail");
+    let text = err.to_string();
+    assert!(text.contains("TCP_CONGESTION \"no-such-cc\""), "{text}");
+    // One the kernel has serves as usual.
+    let site = Site::with("congestion", |c| c.tcp_congestion = Some("reno".into()));
+    site.file("mib", 1 << 20);
+    let code = curl(&["-o", "/dev/null", "-w", "%{http_code}", &site.url("/mib")]);
+    assert_eq!(code, "200");
+}
+
+#[test]
 fn statuses_for_missing_files_bad_ranges_methods_and_traversal() {
     let site = Site::new("status", Duration::from_secs(30));
     site.file("f.txt", 100);
