@@ -248,11 +248,14 @@ impl ChannelOptions {
     /// consumer) may set one here; over a real network the host's choice
     /// is usually the right one.
     ///
-    /// A server checks the name when it binds: a name the kernel refuses
+    /// A server checks the name when it binds (it sets it on its
+    /// listener, whose connections inherit it): a name the kernel refuses
     /// (not built or loaded, or outside `net.ipv4.tcp_allowed_congestion_control`
     /// for a process without `CAP_NET_ADMIN`; `reno` is always allowed)
-    /// fails [`ServerBootstrap::bind`](crate::ServerBootstrap::bind) with
-    /// an error naming the option. Not applied to Unix domain sockets.
+    /// fails [`ServerBootstrap::bind`](crate::ServerBootstrap::bind) or
+    /// [`bind_listener`](crate::ServerBootstrap::bind_listener), and a
+    /// client's [`Bootstrap::connect`](crate::Bootstrap::connect), with an
+    /// error naming the option. Not applied to Unix domain sockets.
     ///
     /// ```
     /// use gyre_reactor::ChannelOptions;
