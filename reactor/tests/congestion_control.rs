@@ -21,16 +21,29 @@ fn host_default() -> String {
         .to_owned()
 }
 
-/// An algorithm this process may set that is not the host's default:
-/// `reno` unless the default is `reno`, then another allowed one.
+/// An algorithm this process can set that is not the host's default:
+/// `reno` (which every process may set) unless that is the default, then
+/// another allowed one, then any the kernel has (which a process with
+/// `CAP_NET_ADMIN` may set), each tried on a socket of its own.
 fn not_the_default() -> String {
     let default = host_default();
-    let allowed = std::fs::read_to_string("/proc/sys/net/ipv4/tcp_allowed_congestion_control")
-        .unwrap_or_default();
+    let list = |name: &str| std::fs::read_to_string(format!("/proc/sys/net/ipv4/{name}"));
+    let (allowed, available) = (
+        list("tcp_allowed_congestion_control").unwrap_or_default(),
+        list("tcp_available_congestion_control").unwrap_or_default(),
+    );
+    let settable = |name: &&str| {
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        socket2::SockRef::from(&probe)
+            .set_tcp_congestion(name.as_bytes())
+            .is_ok()
+    };
     std::iter::once("reno")
         .chain(allowed.split_whitespace())
-        .find(|name| *name != default)
-        .unwrap_or_else(|| panic!("only {default:?} may be set here: nothing to tell apart"))
+        .chain(available.split_whitespace())
+        .filter(|name| *name != default)
+        .find(settable)
+        .unwrap_or_else(|| panic!("this process can set no algorithm but {default:?}"))
         .to_owned()
 }
 
