@@ -618,6 +618,14 @@ fn main() {
         None => println!("# TCP senders run congestion control {host_cc} (the host's default)"),
     }
     let cc = args.tcp_congestion.as_deref();
+    if let Some(name) = cc {
+        // Refused now rather than by the first sender, mid-run.
+        let probe = TcpListener::bind("127.0.0.1:0").expect("bind");
+        if let Err(e) = socket2::SockRef::from(&probe).set_tcp_congestion(name.as_bytes()) {
+            eprintln!("zerocopy: --tcp-congestion {name}: {e}");
+            std::process::exit(2);
+        }
+    }
     bench_send(&dir, rounds, args.copy_buffer, file_send, cc);
     bench_read(&dir, rounds, if args.quick { 500_000 } else { 2_000_000 });
     println!("# total {:.1} s", started.elapsed().as_secs_f64());
