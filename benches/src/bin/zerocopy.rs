@@ -608,15 +608,6 @@ fn main() {
             ),
         }
     }
-    let host_cc = std::fs::read_to_string("/proc/sys/net/ipv4/tcp_congestion_control")
-        .map(|s| s.trim().to_owned())
-        .unwrap_or_else(|_| "unknown".into());
-    match &args.tcp_congestion {
-        Some(name) => println!(
-            "# TCP senders run congestion control {name} (--tcp-congestion; the host's default is {host_cc})"
-        ),
-        None => println!("# TCP senders run congestion control {host_cc} (the host's default)"),
-    }
     let cc = args.tcp_congestion.as_deref();
     if let Some(name) = cc {
         // Refused now rather than by the first sender, mid-run.
@@ -625,6 +616,15 @@ fn main() {
             eprintln!("zerocopy: --tcp-congestion {name}: {e}");
             std::process::exit(2);
         }
+    }
+    let host_cc = std::fs::read_to_string("/proc/sys/net/ipv4/tcp_congestion_control")
+        .map(|s| s.trim().to_owned())
+        .unwrap_or_else(|_| "unknown".into());
+    match &args.tcp_congestion {
+        Some(name) => println!(
+            "# TCP senders run congestion control {name} (--tcp-congestion; the host's default is {host_cc})"
+        ),
+        None => println!("# TCP senders run congestion control {host_cc} (the host's default)"),
     }
     bench_send(&dir, rounds, args.copy_buffer, file_send, cc);
     bench_read(&dir, rounds, if args.quick { 500_000 } else { 2_000_000 });
