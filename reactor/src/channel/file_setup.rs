@@ -57,12 +57,24 @@ enum Room {
     Kept,
 }
 
+/// What a channel did about `TCP_CORK` for the files now queued.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+enum Cork {
+    /// Not asked for (yet).
+    #[default]
+    Off,
+    /// On, put there by this channel.
+    On,
+    /// Asked for and refused: not asked again until the files queued now
+    /// are sent, as each `sendfile` would otherwise repeat the refused call.
+    Refused,
+}
+
 /// What a channel did to its socket for the files now queued.
 #[derive(Debug, Default)]
 pub(crate) struct FileSetup {
     room: Room,
-    /// `TCP_CORK` is on, put there by this channel.
-    corked: bool,
+    cork: Cork,
 }
 
 impl FileSetup {
@@ -70,15 +82,18 @@ impl FileSetup {
     /// widens its send buffer if its kind of socket asks for it and it is
     /// smaller, unless `keep_room` (the options set a size), decided once
     /// per run of queued files; corks it if it is TCP and `left` is
-    /// more than [`CORK_ABOVE`]. The sends after that make no system call
-    /// here. Failing to read or set either costs only speed: the file goes
+    /// more than [`CORK_ABOVE`], asked at most once per run of queued
+    /// files too. The sends after that make no system call here. Failing to read or set either costs only speed: the file goes
     /// out either way.
     pub(crate) fn begin(&mut self, stream: &Stream, left: u64, keep_room: bool) {
-        if !self.corked && left > CORK_ABOVE && stream.corks_file_sends() {
-            match SockRef::from(stream).set_tcp_cork(true) {
-                Ok(()) => self.corked = true,
-                Err(e) => tracing::debug!(error = %e, "cannot cork the socket for a file send"),
-            }
+        if self.cork == Cork::Off && left > CORK_ABOVE && stream.corks_file_sends() {
+            self.cork = match SockRef::from(stream).set_tcp_cork(true) {
+                Ok(()) => Cork::On,
+                Err(e) => {
+                    tracing::debug!(error = %e, "cannot cork the socket for a file send");
+                    Cork::Refused
+                }
+            };
         }
         if !matches!(self.room, Room::Untouched) {
             return;
@@ -106,7 +121,7 @@ impl FileSetup {
     /// the send buffer back its size from before, and forgets the decision
     /// for the next file.
     pub(crate) fn end(&mut self, stream: &Stream) {
-        if std::mem::take(&mut self.corked) {
+        if std::mem::take(&mut self.cork) == Cork::On {
             if let Err(e) = SockRef::from(stream).set_tcp_cork(false) {
                 tracing::debug!(error = %e, "cannot take the cork off after a file send");
             }
@@ -290,5 +305,57 @@ mod tests {
         // its length), though a second waits in the queue unflushed.
         let corked = cork_around_a_file("file-cork-unflushed", FILE_LEN, true);
         assert_eq!(corked, [false, true, false]);
+    }
+
+    /// Log lines written to a buffer the test reads.
+    #[derive(Clone, Default)]
+    struct Lines(Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl Write for Lines {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_refused_cork_is_asked_once_per_run_of_files() {
+        use std::os::fd::{FromRawFd, IntoRawFd};
+        // A UDP socket behind a TCP stream: `TCP_CORK` is refused
+        // (`ENOPROTOOPT`), as a kernel or socket without it would.
+        let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        // SAFETY: the descriptor was just given up by `into_raw_fd`, so the
+        // stream is its only owner; nothing reads or writes through it.
+        let tcp = unsafe { mio::net::TcpStream::from_raw_fd(udp.into_raw_fd()) };
+        let stream = crate::socket::Stream::Tcp(tcp);
+        let lines = Lines::default();
+        let writer = lines.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_max_level(tracing::Level::DEBUG)
+            .with_ansi(false)
+            .finish();
+        let asked = || {
+            let text = lines.0.lock().unwrap();
+            String::from_utf8_lossy(&text)
+                .matches("cannot cork")
+                .count()
+        };
+        let left = 2 * super::CORK_ABOVE;
+        let mut setup = super::FileSetup::default();
+        tracing::subscriber::with_default(subscriber, || {
+            // One run of queued files: a `begin` per send, one refusal.
+            for _ in 0..3 {
+                setup.begin(&stream, left, false);
+            }
+            assert_eq!(asked(), 1, "asked once while the files are queued");
+            // The next run of files asks again.
+            setup.end(&stream);
+            setup.begin(&stream, left, false);
+            assert_eq!(asked(), 2, "asked again for the next run");
+        });
     }
 }
