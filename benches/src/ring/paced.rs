@@ -16,8 +16,21 @@ use std::time::{Duration, Instant};
 /// Marks the last event: the consumer hands its histogram over on it.
 const LAST: u64 = u64::MAX;
 
-/// Bursts recorded before the measured ones, to warm caches and predictors.
-const WARMUP_BURSTS: u64 = 1_000;
+/// How long the stream runs before its events are recorded: long enough
+/// for the kernel to have placed the two spinning threads on CPUs of their
+/// own, besides warming caches and predictors. A new consumer thread was
+/// sometimes put on the producer's CPU, where the two shared it in 4 ms
+/// slices until the load balancer moved one, about 40 ms later (seen with
+/// `perf sched timehist`); with a warm-up of 1,000 bursts (0.3 ms of the
+/// `1x300ns` stream, 20 ms of `64x20us`) that stretch was measured, and
+/// which case drew it followed the order the cases ran in, not the ring
+/// (BENCHMARKS.md, issue 22, thirtieth session).
+const WARMUP: Duration = Duration::from_millis(250);
+
+/// Bursts of `pace` in [`WARMUP`].
+fn warmup_bursts(pace: Pace) -> u64 {
+    (WARMUP.as_nanos() / pace.gap.as_nanos().max(1)) as u64
+}
 
 /// A traffic shape: `burst` events back to back, then `gap` of nothing.
 #[derive(Debug, Clone, Copy)]
@@ -28,6 +41,10 @@ pub struct Pace {
     pub gap: Duration,
 }
 
+fn histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, 60_000_000_000, 3).expect("histogram bounds")
+}
+
 /// The consumer's side: records every event's age, hands the histogram
 /// over on [`LAST`].
 fn recorder(
@@ -35,7 +52,7 @@ fn recorder(
     out: Arc<Mutex<Option<Histogram<u64>>>>,
     skip: u64,
 ) -> impl FnMut(u64) + Send + 'static {
-    let mut h = Histogram::new_with_bounds(1, 60_000_000_000, 3).expect("histogram bounds");
+    let mut h = histogram();
     let mut seen = 0u64;
     move |stamp| {
         if stamp == LAST {
@@ -78,10 +95,11 @@ pub fn gyre(pace: Pace, bursts: u64) -> Histogram<u64> {
         .wait_strategy(BusySpinWait)
         .single_producer()
         .expect("graph");
-    let mut record = recorder(start, out.clone(), WARMUP_BURSTS * pace.burst);
+    let warmup = warmup_bursts(pace);
+    let mut record = recorder(start, out.clone(), warmup * pace.burst);
     graph.handle_events_with(Stage::new(move |e: &u64, _: i64, _: bool| record(*e)));
     let (mut producer, disruptor) = graph.start().expect("start");
-    pace_out(start, pace, WARMUP_BURSTS + bursts, |stamp| {
+    pace_out(start, pace, warmup + bursts, |stamp| {
         producer.publish(|e| *e = stamp).expect("publish");
     });
     drop(producer);
@@ -95,11 +113,12 @@ pub fn disruptor_crate(pace: Pace, bursts: u64) -> Histogram<u64> {
     use disruptor::{build_single_producer, BusySpinWithSpinLoopHint, Producer as _, Sequence};
     let start = Instant::now();
     let out = Arc::new(Mutex::new(None));
-    let mut record = recorder(start, out.clone(), WARMUP_BURSTS * pace.burst);
+    let warmup = warmup_bursts(pace);
+    let mut record = recorder(start, out.clone(), warmup * pace.burst);
     let mut producer = build_single_producer(CAPACITY, || 0u64, BusySpinWithSpinLoopHint)
         .handle_events_with(move |e: &u64, _: Sequence, _: bool| record(*e))
         .build();
-    pace_out(start, pace, WARMUP_BURSTS + bursts, |stamp| {
+    pace_out(start, pace, warmup + bursts, |stamp| {
         producer.publish(|e| *e = stamp);
     });
     drop(producer); // joins the consumer after it has seen every event
