@@ -1,12 +1,14 @@
-//! The channel's read buffer (epoll transport): once every chunk handed to
-//! the pipeline has been dropped, the next read lands at the start of the
-//! same allocation again (memory still in cache, nothing allocated), and a
-//! chunk the pipeline still holds is never written over.
+//! The channel's read buffer, on the transport `GYRE_TRANSPORT` names (the
+//! suite runs once per transport): once every chunk handed to the pipeline
+//! has been dropped, the next read lands at the start of the same
+//! allocation again (memory still in cache, nothing allocated: the kernel
+//! copies there on epoll, the loop copies there from the ring's pool buffer
+//! on io_uring), and a chunk the pipeline still holds is never written over.
+
+mod common;
 
 use bytes::{Bytes, BytesMut};
-use gyre_reactor::{
-    EventLoopGroup, InboundContext, InboundHandler, Pipeline, ServerBootstrap, Transport,
-};
+use gyre_reactor::{InboundContext, InboundHandler, Pipeline, ServerBootstrap};
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::sync::{Arc, Mutex};
@@ -41,11 +43,7 @@ impl InboundHandler for Recorder {
 fn send_paced(messages: &[Vec<u8>], kept: Option<Arc<Mutex<Vec<BytesMut>>>>) -> Vec<usize> {
     let starts = Arc::new(Mutex::new(Vec::new()));
     let recorded = starts.clone();
-    let group = EventLoopGroup::builder()
-        .threads(1)
-        .transport(Transport::Epoll)
-        .build()
-        .unwrap();
+    let group = common::group(1);
     let server = ServerBootstrap::new()
         .group(group)
         .bind("127.0.0.1:0", move |_| {

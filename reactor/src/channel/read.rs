@@ -28,15 +28,7 @@ impl Channel {
         } else {
             self.opts.read_buffer_size
         };
-        if self.read_buf.is_empty() {
-            // Everything read before was handed on: if it has all been
-            // dropped too, read into the start of the allocation again
-            // rather than walking on through it, so the kernel copies into
-            // memory that is still in cache (with a thousand connections a
-            // walk through each one's 64 KiB missed the cache on every read).
-            // Nothing is allocated or copied either way.
-            let _ = self.read_buf.try_reclaim(size);
-        }
+        self.rewind_read_buf(size);
         let room = if self.datagram {
             MAX_DATAGRAM
         } else {
@@ -62,6 +54,19 @@ impl Channel {
             asked,
             sender: None,
         })
+    }
+
+    /// When everything read before has been handed on, and dropped too,
+    /// has the next read land at the start of the read buffer's allocation
+    /// again (at least `size` bytes of it) rather than walking on through
+    /// it, so the copy into it (the kernel's on epoll, the loop's from the
+    /// pool buffer on io_uring) writes to memory that is still in cache:
+    /// with a thousand connections a walk through each one's 64 KiB missed
+    /// the cache on every read. Nothing is allocated or copied either way.
+    pub(super) fn rewind_read_buf(&mut self, size: usize) {
+        if self.read_buf.is_empty() {
+            let _ = self.read_buf.try_reclaim(size);
+        }
     }
 
     /// Receives one datagram into `buf`'s spare capacity (at least

@@ -1,7 +1,9 @@
-//! A channel's I/O on an io_uring loop: a receive straight into the read
-//! buffer, a `send` of the queue's one buffer or a gathered `sendmsg` of
-//! several, file regions sent by the loop as on epoll with a poll on the
-//! ring for room, and cancellation on close.
+//! A channel's I/O on an io_uring loop: a multishot receive from the loop's
+//! buffer pool, each completion's bytes copied into the read buffer (at its
+//! start again once what was read before is gone, see `rewind_read_buf`),
+//! a `send` of the queue's one buffer or a gathered `sendmsg` of several,
+//! file regions sent by the loop as on epoll with a poll on the ring for
+//! room, and cancellation on close.
 //! Two kinds of channel instead poll through the ring for readiness and
 //! then read and write with the same non-blocking calls an epoll loop
 //! makes: a UDP channel (a receive from the buffer pool would lose each
@@ -150,9 +152,19 @@ impl Channel {
         unsafe { ring.push(&entry) };
     }
 
-    /// Copies `len` bytes of pool buffer `bid` into the read buffer.
+    /// Copies `len` bytes of pool buffer `bid` into the read buffer: into
+    /// the start of its allocation when everything before has been handed
+    /// on and dropped. Walking on through each connection's 64 KiB put the
+    /// copy in cold memory, and the next atomic (the split that hands the
+    /// bytes on) waited for its stores: at 1000 connections × 1 KiB on the
+    /// Intel Xeon VM the loop spent about 9% of its samples there, and
+    /// io_uring ran 0.93-0.97x epoll at 1.01-1.07 of its CPU per message;
+    /// rewound, as the epoll path's reads already were, 1.02-1.07x at
+    /// 0.90-0.96 (alternated quick runs; BENCHMARKS.md, issue 22, thirtieth
+    /// session).
     pub(super) fn take_buffer(&mut self, ring: &UringDriver, bid: u16, len: usize) {
         let size = self.opts.read_buffer_size.max(len);
+        self.rewind_read_buf(size);
         if self.read_buf.capacity() - self.read_buf.len() < len {
             // Whole read-buffer-sized blocks, as the epoll path reads into,
             // so a steady connection reuses its allocation.
