@@ -41,10 +41,6 @@ pub struct Pace {
     pub gap: Duration,
 }
 
-fn histogram() -> Histogram<u64> {
-    Histogram::new_with_bounds(1, 60_000_000_000, 3).expect("histogram bounds")
-}
-
 /// The consumer's side: records every event's age, hands the histogram
 /// over on [`LAST`].
 fn recorder(
@@ -52,7 +48,7 @@ fn recorder(
     out: Arc<Mutex<Option<Histogram<u64>>>>,
     skip: u64,
 ) -> impl FnMut(u64) + Send + 'static {
-    let mut h = histogram();
+    let mut h = Histogram::new_with_bounds(1, 60_000_000_000, 3).expect("histogram bounds");
     let mut seen = 0u64;
     move |stamp| {
         if stamp == LAST {

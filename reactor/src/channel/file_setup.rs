@@ -83,8 +83,9 @@ impl FileSetup {
     /// smaller, unless `keep_room` (the options set a size), decided once
     /// per run of queued files; corks it if it is TCP and `left` is
     /// more than [`CORK_ABOVE`], asked at most once per run of queued
-    /// files too. The sends after that make no system call here. Failing to read or set either costs only speed: the file goes
-    /// out either way.
+    /// files too. The sends after that make no system call here. Failing
+    /// to read or set either costs only speed: the file goes out either
+    /// way.
     pub(crate) fn begin(&mut self, stream: &Stream, left: u64, keep_room: bool) {
         if self.cork == Cork::Off && left > CORK_ABOVE && stream.corks_file_sends() {
             self.cork = match SockRef::from(stream).set_tcp_cork(true) {
