@@ -70,6 +70,9 @@ pub enum AppendOutcome {
         base: i64,
         /// The last record's offset.
         last: i64,
+        /// The partition's log start offset after the append (Kafka's
+        /// produce response carries it from v5).
+        log_start: i64,
     },
     /// A batch failed its checks (CRC, length, magic); nothing appended.
     Corrupt,

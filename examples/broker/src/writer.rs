@@ -112,7 +112,11 @@ impl<R: LogReply> WriterHandler<R> {
                 Some(log) => match log.stage(records) {
                     Ok((base, last)) => {
                         self.touched.insert(*pid);
-                        AppendOutcome::Appended { base, last }
+                        AppendOutcome::Appended {
+                            base,
+                            last,
+                            log_start: log.start_offset(),
+                        }
                     }
                     Err(LogError::Corrupt(e)) => {
                         tracing::warn!(partition = pid, error = %e, "refused a corrupt batch");

@@ -1,6 +1,6 @@
 //! Real Kafka clients against the `gyre-broker` binary: kcat (librdkafka
-//! 2.0), confluent-kafka (its bundled librdkafka), kafka-python and kafkajs,
-//! which `scripts/test` installs. Each test starts its
+//! 2.0), confluent-kafka (its bundled librdkafka), kafka-python, aiokafka
+//! and kafkajs, which `scripts/test` installs. Each test starts its
 //! own broker on a free port with its own data folder.
 
 mod common;
@@ -218,6 +218,26 @@ fn topic_configs_are_described_and_altered_for_librdkafka_and_kafka_python() {
     let props = std::fs::read_to_string(data.join("topics/configured/topic.properties")).unwrap();
     assert!(props.contains("retention.bytes=1048576\n"), "{props}");
     assert!(props.contains("retention.ms=604800000\n"), "{props}");
+    let _ = std::fs::remove_dir_all(&data);
+}
+
+#[test]
+fn aiokafka_produces_every_codec_consumes_in_a_group_and_replaces_configs() {
+    // Before: aiokafka's alter_configs failed with "AlterConfigsRequest
+    // cannot be used if the API version is unknown" (only the incremental
+    // API was answered), and every produce response said the log starts
+    // at -1.
+    let data = passes(
+        "aiokafka",
+        python("aiokafka_client.py"),
+        "aio3",
+        "aiokafka ok",
+    );
+    // The replacing alter is on disk: the named config kept, the other
+    // one put back to the default.
+    let props = std::fs::read_to_string(data.join("topics/aio3/topic.properties")).unwrap();
+    assert!(props.contains("retention.ms=7200000\n"), "{props}");
+    assert!(props.contains("segment.bytes=134217728\n"), "{props}");
     let _ = std::fs::remove_dir_all(&data);
 }
 

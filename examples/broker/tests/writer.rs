@@ -114,7 +114,7 @@ fn every_request_is_answered_once_and_every_batch_lands_where_it_says() {
         assert_eq!(outcomes.len(), entries.len());
         for ((pid, outcome), (sent_pid, bytes)) in outcomes.iter().zip(entries) {
             assert_eq!(pid, sent_pid);
-            let AppendOutcome::Appended { base, last } = *outcome else {
+            let AppendOutcome::Appended { base, last, .. } = *outcome else {
                 panic!("request {id}: {outcome:?}");
             };
             let header = batch::validate(bytes).unwrap();
@@ -205,7 +205,8 @@ fn bad_batches_and_unknown_partitions_are_answered_and_change_nothing() {
                     0,
                     AppendOutcome::Appended {
                         base: 0,
-                        last: n - 1
+                        last: n - 1,
+                        log_start: 0,
                     }
                 ),
                 (0, AppendOutcome::Corrupt),

@@ -102,3 +102,12 @@ pub mod error_code {
     /// A member id is required: rejoin with the one given.
     pub const MEMBER_ID_REQUIRED: i16 = 79;
 }
+
+/// Kafka's config resource types (DescribeConfigs, AlterConfigs,
+/// IncrementalAlterConfigs; not the ACLs' resource types).
+pub mod config_resource {
+    /// A topic's configs.
+    pub const TOPIC: i8 = 2;
+    /// A broker's configs.
+    pub const BROKER: i8 = 4;
+}

@@ -495,6 +495,17 @@ fn walk(key: ApiKey, version: i16, body: &[u8]) -> Result<usize, ShapeError> {
             })?;
             w.skip(4)?; // timeout
         }
+        ApiKey::AlterConfigs => {
+            w.structs(false, |w| {
+                w.skip(1)?; // resource type
+                w.string()?;
+                w.structs(false, |w| {
+                    w.string()?;
+                    w.nullable_string()
+                })
+            })?;
+            w.skip(1)?; // validate only
+        }
         ApiKey::IncrementalAlterConfigs => {
             w.structs(false, |w| {
                 w.skip(1)?; // resource type
@@ -828,6 +839,19 @@ mod tests {
                 r.topics = vec![t.clone(), t];
                 RequestKind::DeleteRecords(r)
             }
+            ApiKey::AlterConfigs => {
+                use alter_configs_request::{AlterConfigsResource, AlterableConfig};
+                let mut c = AlterableConfig::default();
+                c.name = name("retention.ms");
+                c.value = Some(name("1000"));
+                let mut res = AlterConfigsResource::default();
+                res.resource_type = 2;
+                res.resource_name = name("t");
+                res.configs = vec![c.clone(), AlterableConfig::default()];
+                let mut r = AlterConfigsRequest::default();
+                r.resources = vec![res.clone(), res];
+                RequestKind::AlterConfigs(r)
+            }
             ApiKey::IncrementalAlterConfigs => {
                 use incremental_alter_configs_request::{AlterConfigsResource, AlterableConfig};
                 let mut c = AlterableConfig::default();
@@ -978,6 +1002,7 @@ mod tests {
             OffsetDelete,
             DescribeConfigs,
             CreatePartitions,
+            AlterConfigs,
             IncrementalAlterConfigs,
             DeleteRecords,
             DescribeCluster,

@@ -4,16 +4,13 @@
 
 use super::shared::Shared;
 use crate::log::LogConfig;
+use crate::protocol::config_resource::{BROKER, TOPIC};
 use crate::protocol::error_code as ec;
 use kafka_protocol::messages::describe_configs_response::{
     DescribeConfigsResourceResult, DescribeConfigsResult, DescribeConfigsSynonym,
 };
 use kafka_protocol::messages::{DescribeConfigsRequest, DescribeConfigsResponse};
 use kafka_protocol::protocol::StrBytes;
-
-/// Kafka's resource types.
-const TOPIC: i8 = 2;
-const BROKER: i8 = 4;
 
 /// Kafka's config sources.
 const TOPIC_CONFIG: i8 = 1;

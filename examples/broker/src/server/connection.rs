@@ -12,6 +12,7 @@
 //! SaslHandshake and SaslAuthenticate until it has authenticated; any
 //! other request, or a failed authentication, closes it (as Kafka does).
 
+use super::alter_configs::{self, AlterApi, Alteration};
 use super::budget::Reservations;
 use super::groups::GroupCall;
 use super::responder::{Pending, Responder, TopicLayout};
@@ -20,21 +21,21 @@ use super::shared::Shared;
 use super::{metadata, node};
 use crate::fetch::{FetchJob, FetchPart};
 use crate::ops::{Answer, LogJob, LogOp, LogReply, TopicSpec};
+use crate::protocol::config_resource;
 use crate::protocol::error_code as ec;
 use crate::protocol::request::{self, RequestError};
 use crate::protocol::{header, versions};
 use crate::security::acl::{op, resource};
 use crate::security::sasl::{self, Reply, SaslSession};
-use crate::topics::{self, ConfigChange, Topic};
+use crate::topics::{self, Topic};
 use crate::writer::{Full, Submitter};
 use bytes::Bytes;
 use gyre_reactor::{ChannelHandle, Error, InboundContext, InboundHandler, TimerId};
 use kafka_protocol::messages::api_versions_response::ApiVersion;
 use kafka_protocol::messages::{
     ApiKey, ApiVersionsResponse, CreatePartitionsRequest, CreateTopicsRequest,
-    DeleteRecordsRequest, FetchRequest, IncrementalAlterConfigsRequest, ListOffsetsRequest,
-    MetadataRequest, ProduceRequest, RequestKind, SaslAuthenticateRequest,
-    SaslAuthenticateResponse, SaslHandshakeResponse,
+    DeleteRecordsRequest, FetchRequest, ListOffsetsRequest, MetadataRequest, ProduceRequest,
+    RequestKind, SaslAuthenticateRequest, SaslAuthenticateResponse, SaslHandshakeResponse,
 };
 use kafka_protocol::protocol::StrBytes;
 use std::cell::Cell;
@@ -473,7 +474,15 @@ impl Connection {
             }),
             RequestKind::CreatePartitions(r) => self.create_partitions(ctx, head, r),
             RequestKind::DeleteRecords(r) => self.delete_records(ctx, head, r),
-            RequestKind::IncrementalAlterConfigs(r) => self.alter_configs(ctx, head, r),
+            RequestKind::IncrementalAlterConfigs(r) => self.alter_configs(
+                ctx,
+                head,
+                AlterApi::Incremental,
+                alter_configs::incremental(r),
+            ),
+            RequestKind::AlterConfigs(r) => {
+                self.alter_configs(ctx, head, AlterApi::Replacing, alter_configs::replacing(r))
+            }
             RequestKind::DescribeConfigs(r) => {
                 let mut resp = super::configs::describe(&self.shared, &r, head.api_version);
                 for result in &mut resp.results {
@@ -1005,58 +1014,41 @@ impl Connection {
         );
     }
 
+    /// AlterConfigs and IncrementalAlterConfigs, read by
+    /// [`alter_configs`](super::alter_configs) into one form: topics
+    /// the principal may alter go to the writer, the rest are answered
+    /// with their refusal in their place.
     fn alter_configs(
         &mut self,
         ctx: &mut impl InboundContext<Self>,
         head: header::RequestHead,
-        r: IncrementalAlterConfigsRequest,
+        api: AlterApi,
+        (resources, validate_only): (Vec<Alteration>, bool),
     ) {
-        const TOPIC: i8 = 2;
-        const BROKER: i8 = 4;
-        let mut answers = Vec::with_capacity(r.resources.len());
+        let mut answers = Vec::with_capacity(resources.len());
         let mut changes = Vec::new();
-        for res in r.resources {
-            let mut list = Vec::with_capacity(res.configs.len());
-            let mut refused = None;
-            for c in &res.configs {
-                let key = c.name.as_str().to_owned();
-                match c.config_operation {
-                    0 => list.push(ConfigChange::Set(
-                        key,
-                        c.value
-                            .as_ref()
-                            .map_or(String::new(), |v| v.as_str().to_owned()),
-                    )),
-                    1 => list.push(ConfigChange::Delete(key)),
-                    op => {
-                        refused = Some((
-                            ec::INVALID_CONFIG,
-                            format!("{key}: operation {op} (APPEND or SUBTRACT) applies to list configs; this broker's are numbers"),
-                        ));
-                        break;
-                    }
-                }
-            }
+        for res in resources {
+            let name = res.resource_name.as_str();
             let early = match res.resource_type {
-                TOPIC
-                    if !self.may(
-                        ctx,
-                        op::ALTER_CONFIGS,
-                        resource::TOPIC,
-                        res.resource_name.as_str(),
-                    ) =>
+                config_resource::TOPIC
+                    if !self.may(ctx, op::ALTER_CONFIGS, resource::TOPIC, name) =>
                 {
                     Some((
                         ec::TOPIC_AUTHORIZATION_FAILED,
                         format!(
-                            "{} may not alter the configs of topic {:?}",
-                            self.principal,
-                            res.resource_name.as_str()
+                            "{} may not alter the configs of topic {name:?}",
+                            self.principal
                         ),
                     ))
                 }
-                TOPIC => refused,
-                BROKER => Some((
+                config_resource::TOPIC => match res.changes {
+                    Ok(list) => {
+                        changes.push((name.to_owned(), list));
+                        None
+                    }
+                    Err(refused) => Some(refused),
+                },
+                config_resource::BROKER => Some((
                     ec::INVALID_REQUEST,
                     "broker configs are set on the command line at start".to_owned(),
                 )),
@@ -1065,16 +1057,13 @@ impl Connection {
                     format!("resource type {other} has no configs here"),
                 )),
             };
-            if early.is_none() {
-                changes.push((res.resource_name.as_str().to_owned(), list));
-            }
             answers.push((res.resource_type, res.resource_name, early));
         }
-        let op = (!changes.is_empty()).then(|| LogOp::AlterConfigs(changes, r.validate_only));
+        let op = (!changes.is_empty()).then(|| LogOp::AlterConfigs(changes, validate_only));
         self.send_to_writer(
             ctx,
             head,
-            Pending::AlterConfigs(answers),
+            Pending::AlterConfigs(api, answers),
             op,
             Answer::Altered(Vec::new()),
         );

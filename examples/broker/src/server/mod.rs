@@ -5,6 +5,7 @@
 //! behind a ring buffer; and the group coordinator thread.
 
 mod acls;
+mod alter_configs;
 pub mod budget;
 mod configs;
 mod connection;

@@ -6,6 +6,7 @@
 //! and the request's shape (topic names and partition indexes), which the
 //! writer, working in broker-wide partition ids, does not.
 
+use super::alter_configs::{self, AlterApi};
 use super::sequencer::{encoded, Frame, Sequenced};
 use super::shared::Shared;
 use crate::fetch::{PartitionRead, ReadError};
@@ -20,14 +21,13 @@ use kafka_protocol::messages::delete_records_response::{
     DeleteRecordsPartitionResult, DeleteRecordsTopicResult,
 };
 use kafka_protocol::messages::delete_topics_response::DeletableTopicResult;
-use kafka_protocol::messages::incremental_alter_configs_response::AlterConfigsResourceResponse;
 use kafka_protocol::messages::list_offsets_response::{
     ListOffsetsPartitionResponse, ListOffsetsTopicResponse,
 };
 use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
 use kafka_protocol::messages::{
     CreatePartitionsResponse, CreateTopicsResponse, DeleteRecordsResponse, DeleteTopicsResponse,
-    IncrementalAlterConfigsResponse, ListOffsetsResponse, ProduceResponse, TopicName,
+    ListOffsetsResponse, ProduceResponse, TopicName,
 };
 use kafka_protocol::protocol::{Encodable, HeaderVersion, StrBytes};
 use std::sync::Arc;
@@ -77,9 +77,10 @@ pub enum Pending {
     /// the writer saw them (error code and message; code 0 for a
     /// validate-only success).
     CreatePartitions(Vec<(StrBytes, Early)>),
-    /// An incremental-alter-configs request: each resource's type and
-    /// name, and those answered before the writer saw them.
-    AlterConfigs(Vec<(i8, StrBytes, Early)>),
+    /// An alter-configs or incremental-alter-configs request: which one,
+    /// each resource's type and name, and those answered before the
+    /// writer saw them.
+    AlterConfigs(AlterApi, Vec<alter_configs::Asked>),
 }
 
 /// Sends one request's answer to its connection.
@@ -210,26 +211,17 @@ impl LogReply for Responder {
             (Pending::DeleteRecords(layout), Answer::RecordsDeleted(results)) => {
                 self.send_encoded(&delete_records_response(layout, &results))
             }
-            (Pending::AlterConfigs(resources), Answer::Altered(results)) => {
-                let mut results = results.into_iter();
-                let mut r = IncrementalAlterConfigsResponse::default();
-                for (kind, name, early) in resources {
-                    let mut res = AlterConfigsResourceResponse::default();
-                    res.resource_type = *kind;
-                    res.resource_name = name.clone();
-                    let (code, message) = match early {
-                        Some((code, message)) => (*code, Some(message.clone())),
-                        None => match results.next() {
-                            Some(Ok(())) => (ec::NONE, None),
-                            Some(Err(e)) => (topic_error_code(&e), Some(alter_message(&e))),
-                            None => (ec::INVALID_REQUEST, Some("no answer".into())),
-                        },
-                    };
-                    res.error_code = code;
-                    res.error_message = message.map(StrBytes::from_string);
-                    r.responses.push(res);
+            (Pending::AlterConfigs(api, resources), Answer::Altered(results)) => {
+                let outcomes =
+                    alter_configs::outcomes(resources, results, topic_error_code, alter_message);
+                match api {
+                    AlterApi::Incremental => {
+                        self.send_encoded(&alter_configs::incremental_response(outcomes))
+                    }
+                    AlterApi::Replacing => {
+                        self.send_encoded(&alter_configs::replacing_response(outcomes))
+                    }
                 }
-                self.send_encoded(&r);
             }
             (pending, answer) => {
                 tracing::error!(
@@ -305,8 +297,14 @@ fn produce_response(layout: &[TopicLayout], outcomes: &[(u32, AppendOutcome)]) -
         p.base_offset = -1;
         p.log_append_time_ms = -1;
         p.error_code = match outcome {
-            Ok((_, AppendOutcome::Appended { base, .. })) => {
+            Ok((
+                _,
+                AppendOutcome::Appended {
+                    base, log_start, ..
+                },
+            )) => {
                 p.base_offset = *base;
+                p.log_start_offset = *log_start;
                 ec::NONE
             }
             Ok((_, AppendOutcome::Corrupt)) => ec::CORRUPT_MESSAGE,
