@@ -50,6 +50,7 @@ pub mod protocol;
 pub mod security;
 pub mod server;
 pub mod storage;
+pub mod topic_config;
 pub mod topics;
 pub mod verify;
 pub mod writer;

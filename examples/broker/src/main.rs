@@ -108,6 +108,10 @@ struct Args {
     /// How often retention runs.
     #[arg(long, default_value_t = 60_000)]
     retention_check_ms: u64,
+    /// The largest record batch a producer may append, in bytes (Kafka's
+    /// message.max.bytes; a topic's max.message.bytes overrides it).
+    #[arg(long, default_value_t = (1 << 20) + 12)]
+    message_max_bytes: u64,
     /// The largest request accepted, in bytes.
     #[arg(long, default_value_t = 100 << 20)]
     max_request_size: usize,
@@ -374,6 +378,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         ..defaults
     };
     config.log.segment_bytes = args.segment_bytes;
+    config.log.max_message_bytes = args.message_max_bytes;
     config.log.segment_age = (args.segment_ms > 0).then(|| Duration::from_millis(args.segment_ms));
     config.log.retention_bytes = u64::try_from(args.retention_bytes).ok();
     config.log.retention_age = u64::try_from(args.retention_ms)

@@ -5,7 +5,8 @@
 //! catalog.
 
 use crate::log::LogSlice;
-use crate::topics::{ConfigChange, PartitionId, Topic, TopicError};
+use crate::topic_config::ConfigChange;
+use crate::topics::{PartitionId, Topic, TopicError};
 use bytes::Bytes;
 use std::sync::Arc;
 use std::time::Duration;
@@ -76,6 +77,9 @@ pub enum AppendOutcome {
     },
     /// A batch failed its checks (CRC, length, magic); nothing appended.
     Corrupt,
+    /// A batch is larger than the topic's `max.message.bytes`
+    /// (MESSAGE_TOO_LARGE); nothing appended.
+    TooLarge,
     /// An idempotent producer's batch does not follow on from its last
     /// one (OUT_OF_ORDER_SEQUENCE_NUMBER); nothing appended.
     OutOfOrderSequence,

@@ -17,6 +17,7 @@
 use crate::checkpoint;
 use crate::data_lock::DataLock;
 use crate::log::{LogConfig, LogError, OpenFiles, PartitionLog, Recovery, Truncation};
+use crate::topic_config;
 use crate::topics::{self, Catalog, PartitionId, Topic, TopicError};
 use std::collections::HashMap;
 use std::fs;
@@ -39,7 +40,7 @@ fn write_properties(
     let tmp = dir.join(format!("{PROPERTIES}.tmp"));
     let text = format!(
         "{TOPIC_ID}={id}\n{}",
-        topics::config_lines(partitions, config)
+        topic_config::config_lines(partitions, config)
     );
     fs::write(&tmp, text)?;
     fs::File::open(&tmp)?.sync_all()?;
@@ -229,9 +230,10 @@ impl Storage {
                 id = Some(parsed.ok_or_else(|| TopicError::InvalidConfig {
                     key: key.to_owned(),
                     value: value.to_owned(),
+                    reason: "not a topic id".to_owned(),
                 })?);
             } else {
-                topics::apply_config(&mut config, key, value)?;
+                topic_config::apply_config(&mut config, key, value)?;
             }
         }
         let count = count.ok_or(TopicError::InvalidPartitions(-1))?;
@@ -371,7 +373,7 @@ impl Storage {
         }
         let mut config = self.defaults.clone();
         for (key, value) in configs {
-            topics::apply_config(&mut config, key, value)?;
+            topic_config::apply_config(&mut config, key, value)?;
         }
         let dir = self.root.join("topics").join(name);
         let storage = |e: &dyn std::fmt::Display| TopicError::Storage(format!("{name}: {e}"));
@@ -501,7 +503,7 @@ impl Storage {
     pub fn alter_config(
         &mut self,
         name: &str,
-        changes: &[topics::ConfigChange],
+        changes: &[topic_config::ConfigChange],
         validate_only: bool,
     ) -> Result<(), TopicError> {
         let topic = self
@@ -511,11 +513,11 @@ impl Storage {
         let mut config = topic.config.clone();
         for change in changes {
             match change {
-                topics::ConfigChange::Set(key, value) => {
-                    topics::apply_config(&mut config, key, value)?
+                topic_config::ConfigChange::Set(key, value) => {
+                    topic_config::apply_config(&mut config, key, value)?
                 }
-                topics::ConfigChange::Delete(key) => {
-                    topics::reset_config(&mut config, key, &self.defaults)?
+                topic_config::ConfigChange::Delete(key) => {
+                    topic_config::reset_config(&mut config, key, &self.defaults)?
                 }
             }
         }

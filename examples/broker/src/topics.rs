@@ -11,7 +11,6 @@
 use crate::log::LogConfig;
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
-use std::time::Duration;
 pub use uuid::Uuid;
 
 /// The broker's number for a topic partition, unique for the broker's
@@ -126,13 +125,16 @@ pub enum TopicError {
     /// A partition count below one (or absurdly high).
     #[error("invalid partition count {0}")]
     InvalidPartitions(i32),
-    /// A config key the broker does not know, or a value it cannot parse.
-    #[error("invalid topic config {key}={value}")]
+    /// A config key the broker does not know, or a value it cannot parse
+    /// or does not honour.
+    #[error("invalid topic config {key}={value}: {reason}")]
     InvalidConfig {
         /// The key.
         key: String,
         /// The value.
         value: String,
+        /// Why, naming what the broker accepts.
+        reason: String,
     },
     /// A partition count that would not grow the topic.
     #[error("topic {topic:?} has {current} partitions: it can only grow, not to {requested}")]
@@ -166,84 +168,6 @@ pub fn validate_name(name: &str) -> Result<(), TopicError> {
 /// The most partitions one topic may have.
 pub const MAX_PARTITIONS: i32 = 10_000;
 
-/// Applies Kafka topic configs (`segment.bytes`, `segment.ms`,
-/// `retention.bytes`, `retention.ms`; -1 means unlimited) to `config`.
-pub fn apply_config(config: &mut LogConfig, key: &str, value: &str) -> Result<(), TopicError> {
-    let invalid = || TopicError::InvalidConfig {
-        key: key.to_owned(),
-        value: value.to_owned(),
-    };
-    let number: i64 = value.trim().parse().map_err(|_| invalid())?;
-    let limit = |n: i64| (n >= 0).then_some(n as u64);
-    match key {
-        "segment.bytes" if number >= 1024 => config.segment_bytes = number as u64,
-        "segment.ms" if number > 0 => {
-            config.segment_age = Some(Duration::from_millis(number as u64))
-        }
-        "retention.bytes" if number >= -1 => config.retention_bytes = limit(number),
-        "retention.ms" if number >= -1 => {
-            config.retention_age = limit(number).map(Duration::from_millis)
-        }
-        _ => return Err(invalid()),
-    }
-    Ok(())
-}
-
-/// The topic configs [`apply_config`] honours.
-pub const CONFIG_KEYS: [&str; 4] = [
-    "segment.bytes",
-    "segment.ms",
-    "retention.bytes",
-    "retention.ms",
-];
-
-/// Puts `key` back to its value in `defaults` (an altered config's
-/// DELETE).
-pub fn reset_config(
-    config: &mut LogConfig,
-    key: &str,
-    defaults: &LogConfig,
-) -> Result<(), TopicError> {
-    match key {
-        "segment.bytes" => config.segment_bytes = defaults.segment_bytes,
-        "segment.ms" => config.segment_age = defaults.segment_age,
-        "retention.bytes" => config.retention_bytes = defaults.retention_bytes,
-        "retention.ms" => config.retention_age = defaults.retention_age,
-        _ => {
-            return Err(TopicError::InvalidConfig {
-                key: key.to_owned(),
-                value: String::new(),
-            })
-        }
-    }
-    Ok(())
-}
-
-/// One change of an IncrementalAlterConfigs request.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum ConfigChange {
-    /// Set the key to this value.
-    Set(String, String),
-    /// Put the key back to the broker's default.
-    Delete(String),
-}
-
-/// `config` as the lines of a topic's properties file (the keys
-/// [`apply_config`] reads).
-pub fn config_lines(partitions: usize, config: &LogConfig) -> String {
-    let or_unlimited = |v: Option<u64>| v.map_or(-1, |v| v as i64);
-    let mut s = format!(
-        "partitions={partitions}\nsegment.bytes={}\nretention.bytes={}\nretention.ms={}\n",
-        config.segment_bytes,
-        or_unlimited(config.retention_bytes),
-        or_unlimited(config.retention_age.map(|d| d.as_millis() as u64)),
-    );
-    if let Some(age) = config.segment_age {
-        s.push_str(&format!("segment.ms={}\n", age.as_millis()));
-    }
-    s
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -256,28 +180,5 @@ mod tests {
         for bad in ["", ".", "..", "a/b", "a b", "ü", &"x".repeat(250)] {
             assert!(validate_name(bad).is_err(), "{bad}");
         }
-    }
-
-    #[test]
-    fn configs_round_trip_through_the_properties_lines() {
-        let mut c = LogConfig::default();
-        apply_config(&mut c, "retention.ms", "-1").unwrap();
-        apply_config(&mut c, "retention.bytes", "5000").unwrap();
-        apply_config(&mut c, "segment.bytes", "4096").unwrap();
-        apply_config(&mut c, "segment.ms", "60000").unwrap();
-        assert!(apply_config(&mut c, "cleanup.policy", "compact").is_err());
-        assert!(apply_config(&mut c, "segment.bytes", "12").is_err());
-        assert!(apply_config(&mut c, "retention.ms", "soon").is_err());
-        let lines = config_lines(3, &c);
-        let mut back = LogConfig::default();
-        for line in lines.lines().filter(|l| !l.starts_with("partitions=")) {
-            let (k, v) = line.split_once('=').unwrap();
-            apply_config(&mut back, k, v).unwrap();
-        }
-        assert_eq!(back.retention_age, None);
-        assert_eq!(back.retention_bytes, Some(5000));
-        assert_eq!(back.segment_bytes, 4096);
-        assert_eq!(back.segment_age, Some(Duration::from_secs(60)));
-        assert!(lines.starts_with("partitions=3\n"));
     }
 }

@@ -122,6 +122,10 @@ impl<R: LogReply> WriterHandler<R> {
                         tracing::warn!(partition = pid, error = %e, "refused a corrupt batch");
                         AppendOutcome::Corrupt
                     }
+                    Err(e @ LogError::TooLarge { .. }) => {
+                        tracing::info!(partition = pid, error = %e, "refused a batch");
+                        AppendOutcome::TooLarge
+                    }
                     Err(LogError::Sequence(e)) => {
                         tracing::info!(partition = pid, error = %e, "refused a producer's batch");
                         match e {

@@ -242,6 +242,18 @@ fn aiokafka_produces_every_codec_consumes_in_a_group_and_replaces_configs() {
 }
 
 #[test]
+fn configs_tools_spell_out_are_accepted_and_max_message_bytes_bounds_each_batch() {
+    // Before: `cleanup.policy=delete` (or `min.insync.replicas=1`) at
+    // create was refused with INVALID_CONFIG, and a 2 MB record went in
+    // whatever the topic's limit.
+    let data = passes("limits", python("topic_limits.py"), "lim", "limits ok");
+    // The raised limit is the topic's, on disk, for the next start.
+    let props = std::fs::read_to_string(data.join("topics/lim-big/topic.properties")).unwrap();
+    assert!(props.contains("max.message.bytes=5242880\n"), "{props}");
+    let _ = std::fs::remove_dir_all(&data);
+}
+
+#[test]
 fn topics_grow_partitions_for_librdkafka_and_kafka_python_and_keep_them_after_a_restart() {
     let data = passes(
         "partitions",

@@ -1,6 +1,7 @@
 //! The partition log over real files: offsets, reads at every offset
 //! across segment rolls, reopen, tail recovery from torn and bit-flipped
-//! batches, refused corrupt appends, time lookups, roll and retention.
+//! batches, refused corrupt and oversized appends, time lookups, roll and
+//! retention.
 
 mod common;
 
@@ -197,6 +198,34 @@ fn corrupt_appends_are_refused_whole() {
     assert!(matches!(log.append(&[]), Err(LogError::Corrupt(_))));
     assert_eq!(log.end_offset(), 0, "nothing appended");
     assert_eq!(log.size(), 0);
+}
+
+#[test]
+fn a_batch_over_max_message_bytes_is_refused_and_nothing_of_its_request_appended() {
+    let dir = Dir::new("too-large");
+    let small_batch = records(0, 2, 1);
+    let big_batch = records(2, 40, 1);
+    let max = big_batch.len() as u64 - 1;
+    let config = LogConfig {
+        max_message_bytes: max,
+        ..small()
+    };
+    let (mut log, _) = PartitionLog::open(&dir.0, config).unwrap();
+    let both = [small_batch.clone(), big_batch.clone()].concat();
+    match log.append(&both) {
+        Err(LogError::TooLarge { size, max: limit }) => {
+            assert_eq!((size, limit), (big_batch.len() as u64, max));
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(log.end_offset(), 0, "nothing appended");
+    // At the limit exactly it goes in, as in Kafka (larger than, refused).
+    log.append(&small_batch).unwrap();
+    let mut config = small();
+    config.max_message_bytes = big_batch.len() as u64;
+    log.set_config(config);
+    log.append(&big_batch).unwrap();
+    assert_eq!(log.end_offset(), 42);
 }
 
 #[test]

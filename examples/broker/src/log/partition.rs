@@ -27,6 +27,10 @@ pub struct LogConfig {
     pub retention_age: Option<Duration>,
     /// Bytes of log between offset index entries (default 4 KiB).
     pub index_interval: u64,
+    /// The largest record batch a producer may append, in bytes with its
+    /// 12-byte log header (Kafka's `max.message.bytes`; default 1 MiB and
+    /// those 12 bytes, as Kafka's `message.max.bytes`).
+    pub max_message_bytes: u64,
 }
 
 impl Default for LogConfig {
@@ -37,6 +41,7 @@ impl Default for LogConfig {
             retention_bytes: None,
             retention_age: Some(Duration::from_secs(7 * 24 * 3600)),
             index_interval: 4096,
+            max_message_bytes: (1 << 20) + 12,
         }
     }
 }
@@ -47,6 +52,15 @@ pub enum LogError {
     /// The records are not valid batches; nothing was appended.
     #[error("corrupt message: {0}")]
     Corrupt(#[from] BatchError),
+    /// A batch larger than the topic's `max.message.bytes`; nothing was
+    /// appended.
+    #[error("a record batch of {size} bytes is larger than max.message.bytes {max}")]
+    TooLarge {
+        /// The batch's size, with its log header.
+        size: u64,
+        /// The topic's limit.
+        max: u64,
+    },
     /// An offset outside `[log start, log end]`.
     #[error("offset {offset} out of range [{start}, {end}]")]
     OutOfRange {
@@ -399,6 +413,13 @@ impl PartitionLog {
                 needed: batch::HEADER_LEN,
                 available: 0,
             }));
+        }
+        let max = self.config.max_message_bytes;
+        if let Some((_, big)) = parts.iter().find(|(_, r)| r.len() as u64 > max) {
+            return Err(LogError::TooLarge {
+                size: big.len() as u64,
+                max,
+            });
         }
         if self.staged.is_empty() {
             self.maybe_roll()?;

@@ -24,6 +24,8 @@ pub mod error_code {
     pub const OFFSET_OUT_OF_RANGE: i16 = 1;
     /// A record batch failed its CRC or shape checks.
     pub const CORRUPT_MESSAGE: i16 = 2;
+    /// A record batch is larger than its topic's `max.message.bytes`.
+    pub const MESSAGE_TOO_LARGE: i16 = 10;
     /// The topic or partition does not exist.
     pub const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
     /// The coordinator is still loading (unused: offsets load at start).

@@ -12,7 +12,7 @@
 //! `kafka-protocol`'s messages and the topics' config keys; no I/O.
 
 use crate::protocol::error_code as ec;
-use crate::topics::{ConfigChange, CONFIG_KEYS};
+use crate::topic_config::{ConfigChange, CONFIG_KEYS};
 use kafka_protocol::messages::{
     alter_configs_response, incremental_alter_configs_response, AlterConfigsRequest,
     AlterConfigsResponse, IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse,

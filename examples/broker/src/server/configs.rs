@@ -1,11 +1,13 @@
 //! DescribeConfigs: the topic configs the broker honours, with where each
-//! value comes from, and the broker's defaults for them. Reads the catalog;
+//! value comes from, the broker's defaults for them, and (read-only) the
+//! configs it runs at one setting. Reads the catalog;
 //! answers on the loop (a read of shared data, no I/O).
 
 use super::shared::Shared;
 use crate::log::LogConfig;
 use crate::protocol::config_resource::{BROKER, TOPIC};
 use crate::protocol::error_code as ec;
+use crate::topic_config::FIXED;
 use kafka_protocol::messages::describe_configs_response::{
     DescribeConfigsResourceResult, DescribeConfigsResult, DescribeConfigsSynonym,
 };
@@ -18,9 +20,21 @@ const STATIC_BROKER_CONFIG: i8 = 4;
 const DEFAULT_CONFIG: i8 = 5;
 
 /// Kafka's config types.
+const TYPE_BOOLEAN: i8 = 1;
+const TYPE_STRING: i8 = 2;
 const TYPE_INT: i8 = 3;
 const TYPE_LONG: i8 = 5;
 const TYPE_LIST: i8 = 7;
+
+/// Kafka's type of a config the broker runs at one setting.
+fn fixed_kind(key: &str) -> i8 {
+    match key {
+        "cleanup.policy" => TYPE_LIST,
+        "min.insync.replicas" => TYPE_INT,
+        "unclean.leader.election.enable" => TYPE_BOOLEAN,
+        _ => TYPE_STRING,
+    }
+}
 
 /// One config the broker honours: its topic key, its broker key, its type,
 /// a line of documentation and its value in a log config.
@@ -68,6 +82,14 @@ const KEYS: &[Key] = &[
         kind: TYPE_LONG,
         doc: "Delete segments whose newest record is older than this (-1: no limit).",
         value: |c| millis(c.retention_age),
+    },
+    Key {
+        topic: "max.message.bytes",
+        broker: "message.max.bytes",
+        kind: TYPE_INT,
+        doc:
+            "The largest record batch a producer may append, in bytes with its 12-byte log header.",
+        value: |c| i64::try_from(c.max_message_bytes).unwrap_or(i64::MAX),
     },
 ];
 
@@ -143,14 +165,15 @@ pub fn describe(
                         }
                         result.configs.push(e);
                     }
-                    if wanted("cleanup.policy") {
+                    // Read-only: another value is refused (`topic_config`).
+                    for fixed in FIXED.iter().filter(|f| wanted(f.key)) {
                         result.configs.push(entry(
-                            "cleanup.policy",
-                            "delete".into(),
+                            fixed.key,
+                            fixed.values[0].into(),
                             DEFAULT_CONFIG,
                             true,
-                            TYPE_LIST,
-                            "Old segments are deleted (compaction is not built).",
+                            fixed_kind(fixed.key),
+                            fixed.doc,
                         ));
                     }
                 }

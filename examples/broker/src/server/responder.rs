@@ -212,8 +212,9 @@ impl LogReply for Responder {
                 self.send_encoded(&delete_records_response(layout, &results))
             }
             (Pending::AlterConfigs(api, resources), Answer::Altered(results)) => {
-                let outcomes =
-                    alter_configs::outcomes(resources, results, topic_error_code, alter_message);
+                let outcomes = alter_configs::outcomes(resources, results, topic_error_code, |e| {
+                    e.to_string()
+                });
                 match api {
                     AlterApi::Incremental => {
                         self.send_encoded(&alter_configs::incremental_response(outcomes))
@@ -232,21 +233,6 @@ impl LogReply for Responder {
                 self.send(Frame::Close);
             }
         }
-    }
-}
-
-/// A config change's refusal, naming what the broker honours.
-fn alter_message(e: &TopicError) -> String {
-    match e {
-        TopicError::InvalidConfig { key, .. }
-            if !crate::topics::CONFIG_KEYS.contains(&key.as_str()) =>
-        {
-            format!(
-                "topic config {key:?} is not honoured by this broker; it honours {}",
-                crate::topics::CONFIG_KEYS.join(", ")
-            )
-        }
-        other => other.to_string(),
     }
 }
 
@@ -308,6 +294,7 @@ fn produce_response(layout: &[TopicLayout], outcomes: &[(u32, AppendOutcome)]) -
                 ec::NONE
             }
             Ok((_, AppendOutcome::Corrupt)) => ec::CORRUPT_MESSAGE,
+            Ok((_, AppendOutcome::TooLarge)) => ec::MESSAGE_TOO_LARGE,
             Ok((_, AppendOutcome::UnknownPartition)) => ec::UNKNOWN_TOPIC_OR_PARTITION,
             Ok((_, AppendOutcome::StorageError)) => ec::KAFKA_STORAGE_ERROR,
             Ok((_, AppendOutcome::OutOfOrderSequence)) => ec::OUT_OF_ORDER_SEQUENCE_NUMBER,

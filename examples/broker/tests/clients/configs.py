@@ -3,9 +3,9 @@ and kafka-python's admin clients: a topic's override is reported as a
 topic config (with the broker default as its synonym), the rest as
 defaults, the broker's own defaults under their broker names, and an
 unknown topic as an error; configs are set, put back to the default
-(DELETE), checked without change (validate only), and a config the broker
-does not honour is refused with a message naming those it does. Prints
-"configs ok"."""
+(DELETE), checked without change (validate only), and compaction, or a
+config the broker does not know, is refused with a message saying what it
+does. Prints "configs ok"."""
 import sys
 
 from confluent_kafka import KafkaException
@@ -68,6 +68,12 @@ alter([ConfigEntry("segment.bytes", "4096", incremental_operation=AlterConfigOpT
 assert value("segment.bytes").value == "134217728", "validate only changed the topic"
 try:
     alter([ConfigEntry("cleanup.policy", "compact", incremental_operation=AlterConfigOpType.SET)])
+    raise SystemExit("compaction was accepted")
+except KafkaException as e:
+    assert e.args[0].name() == "INVALID_CONFIG", e
+    assert "compaction is not built" in e.args[0].str(), e.args[0].str()
+try:
+    alter([ConfigEntry("flush.ms", "10", incremental_operation=AlterConfigOpType.SET)])
     raise SystemExit("an unhonoured config was accepted")
 except KafkaException as e:
     assert e.args[0].name() == "INVALID_CONFIG", e

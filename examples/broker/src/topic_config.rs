@@ -1,0 +1,246 @@
+//! Kafka's topic configs as this broker reads them: the ones it honours
+//! (stored in each topic's properties file and applied to its logs), and
+//! the ones it accepts only at the value it always runs with.
+//!
+//! Tools and applications create topics with configs such as
+//! `cleanup.policy=delete` or `min.insync.replicas=1` spelled out. On one
+//! broker without compaction those are what happens anyway, so they are
+//! accepted (and not stored: there is nothing to change); any other value
+//! is refused with `INVALID_CONFIG` saying what the broker does instead,
+//! never silently ignored. Uses the log's settings and the catalog's error
+//! type.
+
+use crate::log::LogConfig;
+use crate::topics::TopicError;
+use std::time::Duration;
+
+/// The topic configs [`apply_config`] honours.
+pub const CONFIG_KEYS: [&str; 5] = [
+    "segment.bytes",
+    "segment.ms",
+    "retention.bytes",
+    "retention.ms",
+    "max.message.bytes",
+];
+
+/// A topic config the broker runs at one setting.
+#[derive(Debug)]
+pub struct Fixed {
+    /// Kafka's name for it.
+    pub key: &'static str,
+    /// The values accepted, the first the one described.
+    pub values: &'static [&'static str],
+    /// What the broker does, said to a client that asks for otherwise.
+    pub doc: &'static str,
+}
+
+/// The configs accepted only at the broker's own setting.
+pub const FIXED: &[Fixed] = &[
+    Fixed {
+        key: "cleanup.policy",
+        values: &["delete"],
+        doc: "old segments are deleted (compaction is not built)",
+    },
+    Fixed {
+        key: "compression.type",
+        values: &["producer"],
+        doc: "batches are kept as the producer compressed them",
+    },
+    Fixed {
+        key: "min.insync.replicas",
+        values: &["1"],
+        doc: "one broker holds the only replica",
+    },
+    Fixed {
+        key: "message.timestamp.type",
+        values: &["CreateTime"],
+        doc: "records keep the timestamps their producer gave them",
+    },
+    Fixed {
+        key: "unclean.leader.election.enable",
+        values: &["false", "true"],
+        doc: "one broker holds the only replica: there is no election",
+    },
+];
+
+fn invalid(key: &str, value: &str, reason: String) -> TopicError {
+    TopicError::InvalidConfig {
+        key: key.to_owned(),
+        value: value.to_owned(),
+        reason,
+    }
+}
+
+/// Why `key` is not a config the broker knows.
+fn unknown(key: &str, value: &str) -> TopicError {
+    let fixed: Vec<String> = FIXED
+        .iter()
+        .map(|f| format!("{}={}", f.key, f.values.join("|")))
+        .collect();
+    invalid(
+        key,
+        value,
+        format!(
+            "this broker honours {} and accepts {}",
+            CONFIG_KEYS.join(", "),
+            fixed.join(", ")
+        ),
+    )
+}
+
+/// Applies one Kafka topic config to `config`: a config in
+/// [`CONFIG_KEYS`] (-1 meaning unlimited where Kafka allows it), or one of
+/// [`FIXED`] at a value it accepts (which changes nothing).
+pub fn apply_config(config: &mut LogConfig, key: &str, value: &str) -> Result<(), TopicError> {
+    if let Some(fixed) = FIXED.iter().find(|f| f.key == key) {
+        if fixed.values.contains(&value.trim()) {
+            return Ok(());
+        }
+        return Err(invalid(
+            key,
+            value,
+            format!("{}, so {key} is {}", fixed.doc, fixed.values.join(" or ")),
+        ));
+    }
+    if !CONFIG_KEYS.contains(&key) {
+        return Err(unknown(key, value));
+    }
+    let number: i64 = value
+        .trim()
+        .parse()
+        .map_err(|_| invalid(key, value, "not a whole number".into()))?;
+    let limit = |n: i64| (n >= 0).then_some(n as u64);
+    let least = match key {
+        "segment.bytes" if number >= 1024 => {
+            config.segment_bytes = number as u64;
+            return Ok(());
+        }
+        "segment.bytes" => 1024,
+        "segment.ms" if number > 0 => {
+            config.segment_age = Some(Duration::from_millis(number as u64));
+            return Ok(());
+        }
+        "segment.ms" => 1,
+        "retention.bytes" if number >= -1 => {
+            config.retention_bytes = limit(number);
+            return Ok(());
+        }
+        "retention.ms" if number >= -1 => {
+            config.retention_age = limit(number).map(Duration::from_millis);
+            return Ok(());
+        }
+        "retention.bytes" | "retention.ms" => -1,
+        _ if number >= 0 => {
+            config.max_message_bytes = number as u64;
+            return Ok(());
+        }
+        _ => 0,
+    };
+    Err(invalid(
+        key,
+        value,
+        format!("the least it may be is {least}"),
+    ))
+}
+
+/// Puts `key` back to its value in `defaults` (an altered config's
+/// DELETE; for a [`FIXED`] config, nothing to do).
+pub fn reset_config(
+    config: &mut LogConfig,
+    key: &str,
+    defaults: &LogConfig,
+) -> Result<(), TopicError> {
+    match key {
+        "segment.bytes" => config.segment_bytes = defaults.segment_bytes,
+        "segment.ms" => config.segment_age = defaults.segment_age,
+        "retention.bytes" => config.retention_bytes = defaults.retention_bytes,
+        "retention.ms" => config.retention_age = defaults.retention_age,
+        "max.message.bytes" => config.max_message_bytes = defaults.max_message_bytes,
+        _ if FIXED.iter().any(|f| f.key == key) => {}
+        _ => return Err(unknown(key, "")),
+    }
+    Ok(())
+}
+
+/// One change of an AlterConfigs or IncrementalAlterConfigs request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ConfigChange {
+    /// Set the key to this value.
+    Set(String, String),
+    /// Put the key back to the broker's default.
+    Delete(String),
+}
+
+/// `config` as the lines of a topic's properties file (the keys
+/// [`apply_config`] reads).
+pub fn config_lines(partitions: usize, config: &LogConfig) -> String {
+    let or_unlimited = |v: Option<u64>| v.map_or(-1, |v| v as i64);
+    let mut s = format!(
+        "partitions={partitions}\nsegment.bytes={}\nretention.bytes={}\nretention.ms={}\nmax.message.bytes={}\n",
+        config.segment_bytes,
+        or_unlimited(config.retention_bytes),
+        or_unlimited(config.retention_age.map(|d| d.as_millis() as u64)),
+        config.max_message_bytes,
+    );
+    if let Some(age) = config.segment_age {
+        s.push_str(&format!("segment.ms={}\n", age.as_millis()));
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn configs_round_trip_through_the_properties_lines() {
+        let mut c = LogConfig::default();
+        apply_config(&mut c, "retention.ms", "-1").unwrap();
+        apply_config(&mut c, "retention.bytes", "5000").unwrap();
+        apply_config(&mut c, "segment.bytes", "4096").unwrap();
+        apply_config(&mut c, "segment.ms", "60000").unwrap();
+        apply_config(&mut c, "max.message.bytes", "5242880").unwrap();
+        assert!(apply_config(&mut c, "segment.bytes", "12").is_err());
+        assert!(apply_config(&mut c, "retention.ms", "soon").is_err());
+        assert!(apply_config(&mut c, "max.message.bytes", "-1").is_err());
+        let lines = config_lines(3, &c);
+        let mut back = LogConfig::default();
+        for line in lines.lines().filter(|l| !l.starts_with("partitions=")) {
+            let (k, v) = line.split_once('=').unwrap();
+            apply_config(&mut back, k, v).unwrap();
+        }
+        assert_eq!(back.retention_age, None);
+        assert_eq!(back.retention_bytes, Some(5000));
+        assert_eq!(back.segment_bytes, 4096);
+        assert_eq!(back.segment_age, Some(Duration::from_secs(60)));
+        assert_eq!(back.max_message_bytes, 5242880);
+        assert!(lines.starts_with("partitions=3\n"));
+    }
+
+    #[test]
+    fn a_fixed_config_is_accepted_at_the_brokers_setting_and_refused_saying_why_otherwise() {
+        let mut c = LogConfig::default();
+        for (key, value) in [
+            ("cleanup.policy", "delete"),
+            ("compression.type", "producer"),
+            ("min.insync.replicas", "1"),
+            ("message.timestamp.type", "CreateTime"),
+            ("unclean.leader.election.enable", "true"),
+        ] {
+            apply_config(&mut c, key, value).unwrap_or_else(|e| panic!("{key}: {e}"));
+            reset_config(&mut c, key, &LogConfig::default()).unwrap();
+        }
+        assert_eq!(format!("{c:?}"), format!("{:?}", LogConfig::default()));
+        let e = apply_config(&mut c, "cleanup.policy", "compact").unwrap_err();
+        assert!(e.to_string().contains("compaction is not built"), "{e}");
+        let e = apply_config(&mut c, "min.insync.replicas", "2").unwrap_err();
+        assert!(e.to_string().contains("only replica"), "{e}");
+        let e = apply_config(&mut c, "flush.ms", "10").unwrap_err();
+        let said = e.to_string();
+        assert!(
+            said.contains("honours segment.bytes") && said.contains("cleanup.policy=delete"),
+            "{said}"
+        );
+        assert!(reset_config(&mut c, "flush.ms", &LogConfig::default()).is_err());
+    }
+}
