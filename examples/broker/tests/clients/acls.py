@@ -2,8 +2,9 @@
 alice may write `orders`, bob may read it in group `readers`; alice (in
 that group too) cannot read the topic, bob cannot write, commit offsets of
 a topic he may not read, or join another group, and sees only his group
-in ListGroups; neither may manage ACLs; DescribeAcls lists them and
-DeleteAcls takes alice's back.
+in ListGroups; alice may not alter the topic's configs (by AlterConfigs
+or IncrementalAlterConfigs); neither may manage ACLs; DescribeAcls lists
+them and DeleteAcls takes alice's back.
 
 Arguments: SASL_PLAINTEXT address, then the password every user has
 (admin is a super user)."""
@@ -12,7 +13,8 @@ import sys
 import confluent_kafka
 from confluent_kafka import KafkaError, TopicPartition
 from confluent_kafka.admin import (AclBinding, AclBindingFilter, AclOperation, AclPermissionType,
-                                   AdminClient, NewTopic, ResourcePatternType, ResourceType)
+                                   AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource,
+                                   NewTopic, ResourcePatternType, ResourceType)
 
 addr, password = sys.argv[1:3]
 
@@ -119,8 +121,32 @@ def groups(user):
 assert groups("bob") == ["readers"], groups("bob")
 assert "admins-only" in groups("admin"), groups("admin")
 
-# Neither may manage ACLs.
+# alice may not alter the topic's configs, by either API; admin may.
 alice_admin = AdminClient(conf("alice"))
+
+
+def alter_retention(client, incremental):
+    if incremental:
+        entry = ConfigEntry("retention.ms", "3600000",
+                            incremental_operation=AlterConfigOpType.SET)
+        resource = ConfigResource(ResourceType.TOPIC, "orders", incremental_configs=[entry])
+        [(_, f)] = client.incremental_alter_configs([resource]).items()
+    else:
+        resource = ConfigResource(ResourceType.TOPIC, "orders",
+                                  set_config={"retention.ms": "3600000"})
+        [(_, f)] = client.alter_configs([resource]).items()
+    f.result(10)
+
+
+for incremental in (True, False):
+    try:
+        alter_retention(alice_admin, incremental)
+        raise SystemExit("alice altered a topic's configs")
+    except confluent_kafka.KafkaException as e:
+        assert e.args[0].code() == KafkaError.TOPIC_AUTHORIZATION_FAILED, e
+    alter_retention(admin, incremental)
+
+# Neither may manage ACLs.
 try:
     for _, f in alice_admin.create_acls(
             [allow("User:alice", ResourceType.TOPIC, "orders", AclOperation.READ)]).items():
