@@ -211,14 +211,36 @@ fn a_time_lookup_finds_the_record_inside_its_batch_under_every_compression() {
     );
 }
 
+/// [`passes`], then checks that topic `of`'s properties file holds each
+/// of `lines` (what was altered is on disk for the next start), then
+/// removes the broker's folder.
+fn passes_and_keeps(
+    tag: &str,
+    script: Command,
+    topic: &str,
+    expected: &str,
+    of: &str,
+    lines: &[&str],
+) {
+    let data = passes(tag, script, topic, expected);
+    let props =
+        std::fs::read_to_string(data.join(format!("topics/{of}/topic.properties"))).unwrap();
+    for line in lines {
+        assert!(props.contains(&format!("{line}\n")), "{line}: {props}");
+    }
+    let _ = std::fs::remove_dir_all(&data);
+}
+
 #[test]
 fn topic_configs_are_described_and_altered_for_librdkafka_and_kafka_python() {
-    let data = passes("configs", python("configs.py"), "configured", "configs ok");
-    // The altered config is the topic's, on disk, for the next start.
-    let props = std::fs::read_to_string(data.join("topics/configured/topic.properties")).unwrap();
-    assert!(props.contains("retention.bytes=1048576\n"), "{props}");
-    assert!(props.contains("retention.ms=604800000\n"), "{props}");
-    let _ = std::fs::remove_dir_all(&data);
+    passes_and_keeps(
+        "configs",
+        python("configs.py"),
+        "configured",
+        "configs ok",
+        "configured",
+        &["retention.bytes=1048576", "retention.ms=604800000"],
+    );
 }
 
 #[test]
@@ -227,18 +249,16 @@ fn aiokafka_produces_every_codec_consumes_in_a_group_and_replaces_configs() {
     // cannot be used if the API version is unknown" (only the incremental
     // API was answered), and every produce response said the log starts
     // at -1.
-    let data = passes(
+    // The replacing alter keeps the named config and puts the other one
+    // back to the default.
+    passes_and_keeps(
         "aiokafka",
         python("aiokafka_client.py"),
         "aio3",
         "aiokafka ok",
+        "aio3",
+        &["retention.ms=7200000", "segment.bytes=134217728"],
     );
-    // The replacing alter is on disk: the named config kept, the other
-    // one put back to the default.
-    let props = std::fs::read_to_string(data.join("topics/aio3/topic.properties")).unwrap();
-    assert!(props.contains("retention.ms=7200000\n"), "{props}");
-    assert!(props.contains("segment.bytes=134217728\n"), "{props}");
-    let _ = std::fs::remove_dir_all(&data);
 }
 
 #[test]
@@ -246,11 +266,14 @@ fn configs_tools_spell_out_are_accepted_and_max_message_bytes_bounds_each_batch(
     // Before: `cleanup.policy=delete` (or `min.insync.replicas=1`) at
     // create was refused with INVALID_CONFIG, and a 2 MB record went in
     // whatever the topic's limit.
-    let data = passes("limits", python("topic_limits.py"), "lim", "limits ok");
-    // The raised limit is the topic's, on disk, for the next start.
-    let props = std::fs::read_to_string(data.join("topics/lim-big/topic.properties")).unwrap();
-    assert!(props.contains("max.message.bytes=5242880\n"), "{props}");
-    let _ = std::fs::remove_dir_all(&data);
+    passes_and_keeps(
+        "limits",
+        python("topic_limits.py"),
+        "lim",
+        "limits ok",
+        "lim-big",
+        &["max.message.bytes=5242880"],
+    );
 }
 
 #[test]

@@ -107,32 +107,39 @@ pub type Asked = (i8, StrBytes, Option<(i16, String)>);
 /// One resource's answer: its type, name, error code and message.
 pub type Outcome = (i8, StrBytes, i16, Option<String>);
 
+/// Either API's answer from the outcomes: the two are the same fields in
+/// two types.
+macro_rules! response {
+    ($response:ty, $resource:ty, $outcomes:expr) => {{
+        let mut r = <$response>::default();
+        for (resource_type, resource_name, code, message) in $outcomes {
+            let mut res = <$resource>::default();
+            res.resource_type = resource_type;
+            res.resource_name = resource_name;
+            res.error_code = code;
+            res.error_message = message.map(StrBytes::from_string);
+            r.responses.push(res);
+        }
+        r
+    }};
+}
+
 /// The answer to an IncrementalAlterConfigs request.
 pub fn incremental_response(outcomes: Vec<Outcome>) -> IncrementalAlterConfigsResponse {
-    let mut r = IncrementalAlterConfigsResponse::default();
-    for (resource_type, resource_name, code, message) in outcomes {
-        let mut res = incremental_alter_configs_response::AlterConfigsResourceResponse::default();
-        res.resource_type = resource_type;
-        res.resource_name = resource_name;
-        res.error_code = code;
-        res.error_message = message.map(StrBytes::from_string);
-        r.responses.push(res);
-    }
-    r
+    response!(
+        IncrementalAlterConfigsResponse,
+        incremental_alter_configs_response::AlterConfigsResourceResponse,
+        outcomes
+    )
 }
 
 /// The answer to an AlterConfigs request.
 pub fn replacing_response(outcomes: Vec<Outcome>) -> AlterConfigsResponse {
-    let mut r = AlterConfigsResponse::default();
-    for (resource_type, resource_name, code, message) in outcomes {
-        let mut res = alter_configs_response::AlterConfigsResourceResponse::default();
-        res.resource_type = resource_type;
-        res.resource_name = resource_name;
-        res.error_code = code;
-        res.error_message = message.map(StrBytes::from_string);
-        r.responses.push(res);
-    }
-    r
+    response!(
+        AlterConfigsResponse,
+        alter_configs_response::AlterConfigsResourceResponse,
+        outcomes
+    )
 }
 
 /// Pairs each resource with its answer: its early refusal, else the
