@@ -79,7 +79,12 @@ pub enum AppendOutcome {
     Corrupt,
     /// A batch is larger than the topic's `max.message.bytes`
     /// (MESSAGE_TOO_LARGE); nothing appended.
-    TooLarge,
+    TooLarge {
+        /// The batch's size in bytes, with its log header.
+        size: u64,
+        /// The topic's limit.
+        max: u64,
+    },
     /// An idempotent producer's batch does not follow on from its last
     /// one (OUT_OF_ORDER_SEQUENCE_NUMBER); nothing appended.
     OutOfOrderSequence,

@@ -122,9 +122,9 @@ impl<R: LogReply> WriterHandler<R> {
                         tracing::warn!(partition = pid, error = %e, "refused a corrupt batch");
                         AppendOutcome::Corrupt
                     }
-                    Err(e @ LogError::TooLarge { .. }) => {
+                    Err(e @ LogError::TooLarge { size, max }) => {
                         tracing::info!(partition = pid, error = %e, "refused a batch");
-                        AppendOutcome::TooLarge
+                        AppendOutcome::TooLarge { size, max }
                     }
                     Err(LogError::Sequence(e)) => {
                         tracing::info!(partition = pid, error = %e, "refused a producer's batch");

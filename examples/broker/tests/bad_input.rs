@@ -166,3 +166,40 @@ fn a_corrupt_batch_is_refused_whole_and_a_deleted_topic_takes_no_records() {
     broker.shutdown(Duration::from_secs(5));
     let _ = std::fs::remove_dir_all(&config.data_dir);
 }
+
+#[test]
+fn a_batch_over_the_size_limit_is_refused_saying_so_and_the_log_start_is_answered() {
+    let mut config = common::config("too-large");
+    config.log.max_message_bytes = 1024;
+    let broker = common::start(&config);
+    let mut c = Client::connect(broker.local_addr());
+    create(&mut c, "limits", 1);
+    let small = batch::build(0, 1_700_000_000_000, &[b"a"]);
+    let big = batch::build(0, 1_700_000_000_000, &[&[b'x'; 2000][..]]);
+    let big_len = big.len();
+    for version in [8, 9] {
+        let resp: ProduceResponse = c.call(
+            ApiKey::Produce,
+            version,
+            &produce_request("limits", big.clone()),
+        );
+        let p = &resp.responses[0].partition_responses[0];
+        assert_eq!((p.error_code, p.base_offset), (10, -1), "MESSAGE_TOO_LARGE");
+        let said = p
+            .error_message
+            .as_ref()
+            .map(|m| m.to_string())
+            .unwrap_or_default();
+        assert_eq!(
+            said,
+            format!("a record batch of {big_len} bytes is larger than the topic's max.message.bytes 1024"),
+            "v{version}"
+        );
+    }
+    let resp: ProduceResponse = c.call(ApiKey::Produce, 9, &produce_request("limits", small));
+    let p = &resp.responses[0].partition_responses[0];
+    assert_eq!((p.error_code, p.base_offset, p.log_start_offset), (0, 0, 0));
+    assert_eq!(end_offset(&mut c, "limits"), 1, "nothing of the big batch");
+    broker.shutdown(Duration::from_secs(5));
+    let _ = std::fs::remove_dir_all(&config.data_dir);
+}

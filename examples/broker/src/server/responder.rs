@@ -294,7 +294,13 @@ fn produce_response(layout: &[TopicLayout], outcomes: &[(u32, AppendOutcome)]) -
                 ec::NONE
             }
             Ok((_, AppendOutcome::Corrupt)) => ec::CORRUPT_MESSAGE,
-            Ok((_, AppendOutcome::TooLarge)) => ec::MESSAGE_TOO_LARGE,
+            Ok((_, AppendOutcome::TooLarge { size, max })) => {
+                // Sent from Produce v8, which has the field.
+                p.error_message = Some(StrBytes::from_string(format!(
+                    "a record batch of {size} bytes is larger than the topic's max.message.bytes {max}"
+                )));
+                ec::MESSAGE_TOO_LARGE
+            }
             Ok((_, AppendOutcome::UnknownPartition)) => ec::UNKNOWN_TOPIC_OR_PARTITION,
             Ok((_, AppendOutcome::StorageError)) => ec::KAFKA_STORAGE_ERROR,
             Ok((_, AppendOutcome::OutOfOrderSequence)) => ec::OUT_OF_ORDER_SEQUENCE_NUMBER,
