@@ -31,6 +31,17 @@ enum Flush {
     Never,
 }
 
+/// Kafka's `message.timestamp.type`, spelled as Kafka spells it.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum TimestampType {
+    /// Records keep the timestamps their producer gave them.
+    #[value(name = "CreateTime")]
+    CreateTime,
+    /// Each batch is stamped with the broker's clock as it is appended.
+    #[value(name = "LogAppendTime")]
+    LogAppendTime,
+}
+
 /// A Kafka-wire-compatible message broker on the gyre toolkit.
 #[derive(Debug, Parser)]
 #[command(version, about)]
@@ -112,6 +123,10 @@ struct Args {
     /// message.max.bytes; a topic's max.message.bytes overrides it).
     #[arg(long, default_value_t = (1 << 20) + 12)]
     message_max_bytes: u64,
+    /// The timestamps of topics that do not set message.timestamp.type
+    /// (Kafka's log.message.timestamp.type).
+    #[arg(long, value_enum, default_value = "CreateTime")]
+    log_message_timestamp_type: TimestampType,
     /// The largest request accepted, in bytes.
     #[arg(long, default_value_t = 100 << 20)]
     max_request_size: usize,
@@ -379,6 +394,10 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     };
     config.log.segment_bytes = args.segment_bytes;
     config.log.max_message_bytes = args.message_max_bytes;
+    config.log.log_append_time = matches!(
+        args.log_message_timestamp_type,
+        TimestampType::LogAppendTime
+    );
     config.log.segment_age = (args.segment_ms > 0).then(|| Duration::from_millis(args.segment_ms));
     config.log.retention_bytes = u64::try_from(args.retention_bytes).ok();
     config.log.retention_age = u64::try_from(args.retention_ms)

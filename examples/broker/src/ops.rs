@@ -74,6 +74,9 @@ pub enum AppendOutcome {
         /// The partition's log start offset after the append (Kafka's
         /// produce response carries it from v5).
         log_start: i64,
+        /// The broker's clock the batches were stamped with, on a topic
+        /// with `message.timestamp.type=LogAppendTime`; -1 otherwise.
+        append_time: i64,
     },
     /// A batch failed its checks (CRC, length, magic); nothing appended.
     Corrupt,

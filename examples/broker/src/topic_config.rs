@@ -15,13 +15,17 @@ use crate::topics::TopicError;
 use std::time::Duration;
 
 /// The topic configs [`apply_config`] honours.
-pub const CONFIG_KEYS: [&str; 5] = [
+pub const CONFIG_KEYS: [&str; 6] = [
     "segment.bytes",
     "segment.ms",
     "retention.bytes",
     "retention.ms",
     "max.message.bytes",
+    "message.timestamp.type",
 ];
+
+/// `message.timestamp.type`'s two values.
+const TIMESTAMP_TYPES: [&str; 2] = ["CreateTime", "LogAppendTime"];
 
 /// A topic config the broker runs at one setting.
 #[derive(Debug)]
@@ -50,11 +54,6 @@ pub const FIXED: &[Fixed] = &[
         key: "min.insync.replicas",
         values: &["1"],
         doc: "one broker holds the only replica",
-    },
-    Fixed {
-        key: "message.timestamp.type",
-        values: &["CreateTime"],
-        doc: "records keep the timestamps their producer gave them",
     },
     Fixed {
         key: "unclean.leader.election.enable",
@@ -104,6 +103,17 @@ pub fn apply_config(config: &mut LogConfig, key: &str, value: &str) -> Result<()
     }
     if !CONFIG_KEYS.contains(&key) {
         return Err(unknown(key, value));
+    }
+    if key == "message.timestamp.type" {
+        config.log_append_time = match value.trim() {
+            "CreateTime" => false,
+            "LogAppendTime" => true,
+            _ => {
+                let one_of = format!("one of {}", TIMESTAMP_TYPES.join(", "));
+                return Err(invalid(key, value, one_of));
+            }
+        };
+        return Ok(());
     }
     let number: i64 = value
         .trim()
@@ -156,10 +166,16 @@ pub fn reset_config(
         "retention.bytes" => config.retention_bytes = defaults.retention_bytes,
         "retention.ms" => config.retention_age = defaults.retention_age,
         "max.message.bytes" => config.max_message_bytes = defaults.max_message_bytes,
+        "message.timestamp.type" => config.log_append_time = defaults.log_append_time,
         _ if FIXED.iter().any(|f| f.key == key) => {}
         _ => return Err(unknown(key, "")),
     }
     Ok(())
+}
+
+/// `config`'s `message.timestamp.type`.
+pub fn timestamp_type(config: &LogConfig) -> &'static str {
+    TIMESTAMP_TYPES[usize::from(config.log_append_time)]
 }
 
 /// One change of an AlterConfigs or IncrementalAlterConfigs request.
@@ -176,11 +192,12 @@ pub enum ConfigChange {
 pub fn config_lines(partitions: usize, config: &LogConfig) -> String {
     let or_unlimited = |v: Option<u64>| v.map_or(-1, |v| v as i64);
     let mut s = format!(
-        "partitions={partitions}\nsegment.bytes={}\nretention.bytes={}\nretention.ms={}\nmax.message.bytes={}\n",
+        "partitions={partitions}\nsegment.bytes={}\nretention.bytes={}\nretention.ms={}\nmax.message.bytes={}\nmessage.timestamp.type={}\n",
         config.segment_bytes,
         or_unlimited(config.retention_bytes),
         or_unlimited(config.retention_age.map(|d| d.as_millis() as u64)),
         config.max_message_bytes,
+        timestamp_type(config),
     );
     if let Some(age) = config.segment_age {
         s.push_str(&format!("segment.ms={}\n", age.as_millis()));
@@ -200,6 +217,8 @@ mod tests {
         apply_config(&mut c, "segment.bytes", "4096").unwrap();
         apply_config(&mut c, "segment.ms", "60000").unwrap();
         apply_config(&mut c, "max.message.bytes", "5242880").unwrap();
+        apply_config(&mut c, "message.timestamp.type", "LogAppendTime").unwrap();
+        assert!(apply_config(&mut c, "message.timestamp.type", "Now").is_err());
         assert!(apply_config(&mut c, "segment.bytes", "12").is_err());
         assert!(apply_config(&mut c, "retention.ms", "soon").is_err());
         assert!(apply_config(&mut c, "max.message.bytes", "-1").is_err());
@@ -214,6 +233,7 @@ mod tests {
         assert_eq!(back.segment_bytes, 4096);
         assert_eq!(back.segment_age, Some(Duration::from_secs(60)));
         assert_eq!(back.max_message_bytes, 5242880);
+        assert!(back.log_append_time);
         assert!(lines.starts_with("partitions=3\n"));
     }
 
@@ -224,7 +244,6 @@ mod tests {
             ("cleanup.policy", "delete"),
             ("compression.type", "producer"),
             ("min.insync.replicas", "1"),
-            ("message.timestamp.type", "CreateTime"),
             ("unclean.leader.election.enable", "true"),
         ] {
             apply_config(&mut c, key, value).unwrap_or_else(|e| panic!("{key}: {e}"));

@@ -110,12 +110,13 @@ impl<R: LogReply> WriterHandler<R> {
             let outcome = match self.storage.log_mut(*pid) {
                 None => AppendOutcome::UnknownPartition,
                 Some(log) => match log.stage(records) {
-                    Ok((base, last)) => {
+                    Ok(staged) => {
                         self.touched.insert(*pid);
                         AppendOutcome::Appended {
-                            base,
-                            last,
+                            base: staged.base,
+                            last: staged.last,
                             log_start: log.start_offset(),
+                            append_time: staged.append_time.unwrap_or(-1),
                         }
                     }
                     Err(LogError::Corrupt(e)) => {

@@ -262,17 +262,21 @@ fn aiokafka_produces_every_codec_consumes_in_a_group_and_replaces_configs() {
 }
 
 #[test]
-fn configs_tools_spell_out_are_accepted_and_max_message_bytes_bounds_each_batch() {
-    // Before: `cleanup.policy=delete` (or `min.insync.replicas=1`) at
-    // create was refused with INVALID_CONFIG, and a 2 MB record went in
-    // whatever the topic's limit.
+fn configs_tools_spell_out_are_accepted_max_message_bytes_bounds_each_batch_and_log_append_time_stamps(
+) {
+    // Before: `cleanup.policy=delete` (or `min.insync.replicas=1`, or
+    // `message.timestamp.type=LogAppendTime`) at create was refused with
+    // INVALID_CONFIG, and a 2 MB record went in whatever the topic's limit.
     passes_and_keeps(
         "limits",
         python("topic_limits.py"),
         "lim",
         "limits ok",
         "lim-big",
-        &["max.message.bytes=5242880"],
+        &[
+            "max.message.bytes=5242880",
+            "message.timestamp.type=CreateTime",
+        ],
     );
 }
 

@@ -229,6 +229,48 @@ fn a_batch_over_max_message_bytes_is_refused_and_nothing_of_its_request_appended
 }
 
 #[test]
+fn a_log_append_time_topic_stamps_each_batch_with_the_brokers_clock() {
+    let dir = Dir::new("append-time");
+    let config = LogConfig {
+        log_append_time: true,
+        ..small()
+    };
+    let (mut log, _) = PartitionLog::open(&dir.0, config).unwrap();
+    let before = gyre_broker::log::now_ms();
+    let staged = log.stage(&records(0, 3, 1_000)).unwrap();
+    log.commit().unwrap();
+    let after = gyre_broker::log::now_ms();
+    let stamped = staged.append_time.expect("an append time");
+    assert!(
+        (before..=after).contains(&stamped),
+        "{before} {stamped} {after}"
+    );
+    assert_eq!((staged.base, staged.last), (0, 2));
+    // Stored stamped, and found by that time, not the producer's.
+    let slice = log.read(0, 4096).unwrap().expect("data");
+    let mut bytes = vec![0u8; slice.region.len() as usize];
+    slice
+        .region
+        .file()
+        .file()
+        .read_exact_at(&mut bytes, slice.region.offset())
+        .unwrap();
+    let header = batch::validate(&bytes).unwrap();
+    assert!(batch::has_log_append_time(&bytes));
+    assert_eq!(
+        (header.base_timestamp, header.max_timestamp),
+        (1_000, stamped)
+    );
+    assert_eq!(
+        log.offset_for_time(stamped).unwrap().map(|(o, _)| o),
+        Some(0)
+    );
+    // Back to CreateTime, the producer's timestamps are kept again.
+    log.set_config(small());
+    assert_eq!(log.stage(&records(3, 1, 2_000)).unwrap().append_time, None);
+}
+
+#[test]
 fn offsets_by_time() {
     let dir = Dir::new("time");
     let (mut log, _) = PartitionLog::open(&dir.0, small()).unwrap();

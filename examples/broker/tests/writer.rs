@@ -207,6 +207,7 @@ fn bad_batches_and_unknown_partitions_are_answered_and_change_nothing() {
                         base: 0,
                         last: n - 1,
                         log_start: 0,
+                        append_time: -1,
                     }
                 ),
                 (0, AppendOutcome::Corrupt),

@@ -227,6 +227,31 @@ pub fn set_base_offset(buf: &mut [u8], offset: i64) {
     buf[..8].copy_from_slice(&offset.to_be_bytes());
 }
 
+/// The attributes bit saying a batch's timestamps are the broker's.
+const LOG_APPEND_TIME: i16 = 1 << 3;
+
+/// Whether the batch at the start of `buf` (a checked header) carries the
+/// broker's append time rather than its producer's timestamps.
+pub fn has_log_append_time(buf: &[u8]) -> bool {
+    i16::from_be_bytes([buf[21], buf[22]]) & LOG_APPEND_TIME != 0
+}
+
+/// Stamps the whole batch `buf` (whose checked header is `header`) with
+/// the broker's clock `now`, as Kafka does for a topic with
+/// `message.timestamp.type=LogAppendTime`: the timestamp-type bit set and
+/// the max timestamp `now`, which readers take as every record's time;
+/// the records are not touched. The CRC is computed again and `header`
+/// follows.
+pub fn set_log_append_time(buf: &mut [u8], header: &mut BatchHeader, now: i64) {
+    let attributes = i16::from_be_bytes([buf[21], buf[22]]) | LOG_APPEND_TIME;
+    buf[21..23].copy_from_slice(&attributes.to_be_bytes());
+    buf[35..43].copy_from_slice(&now.to_be_bytes());
+    let crc = crc32c::crc32c(&buf[CRC_START..header.size]);
+    buf[17..21].copy_from_slice(&crc.to_be_bytes());
+    header.max_timestamp = now;
+    header.crc = crc;
+}
+
 /// Builds a batch of `records` simple records (no key, no headers), for
 /// tests and tools: the record encoding is Kafka's varint format.
 pub fn build(base_offset: i64, timestamp: i64, records: &[&[u8]]) -> Vec<u8> {
@@ -409,5 +434,33 @@ mod tests {
         len[8..12].copy_from_slice(&3i32.to_be_bytes());
         assert_eq!(validate(&len), Err(BatchError::BadLength(3)));
         assert!(split(&[a.clone(), flipped].concat()).is_err());
+    }
+
+    #[test]
+    fn a_log_append_time_stamp_keeps_the_batch_valid_and_its_records_untouched() {
+        let mut b = build(7, 1_000, &[b"a", b"b"]);
+        let before = b.clone();
+        let mut header = validate(&b).unwrap();
+        assert!(!has_log_append_time(&b));
+        set_log_append_time(&mut b, &mut header, 5_000);
+        assert_eq!(validate(&b).unwrap(), header, "the CRC was computed again");
+        assert!(has_log_append_time(&b));
+        assert_eq!(
+            (header.base_timestamp, header.max_timestamp),
+            (1_000, 5_000)
+        );
+        assert_eq!(
+            b[HEADER_LEN..],
+            before[HEADER_LEN..],
+            "the records are as sent"
+        );
+        // Bits other than the timestamp type are kept (here, gzip's 1).
+        let mut gz = build(0, 1_000, &[b"c"]);
+        gz[22] |= 1;
+        let crc = crc32c::crc32c(&gz[CRC_START..]);
+        gz[17..21].copy_from_slice(&crc.to_be_bytes());
+        let mut h = validate(&gz).unwrap();
+        set_log_append_time(&mut gz, &mut h, 9);
+        assert_eq!(i16::from_be_bytes([gz[21], gz[22]]), LOG_APPEND_TIME | 1);
     }
 }

@@ -11,6 +11,7 @@ mod segment;
 
 pub use open_files::OpenFiles;
 pub use partition::{
-    LogConfig, LogError, LogSlice, PartitionLog, Recovery, PRODUCER_EXPIRY, PRODUCER_SNAPSHOT,
+    LogConfig, LogError, LogSlice, PartitionLog, Recovery, Staged, PRODUCER_EXPIRY,
+    PRODUCER_SNAPSHOT,
 };
 pub use segment::{now_ms, Scan, Segment, Truncation};

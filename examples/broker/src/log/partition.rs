@@ -31,6 +31,10 @@ pub struct LogConfig {
     /// 12-byte log header (Kafka's `max.message.bytes`; default 1 MiB and
     /// those 12 bytes, as Kafka's `message.max.bytes`).
     pub max_message_bytes: u64,
+    /// Stamp each appended batch with the broker's clock (Kafka's
+    /// `message.timestamp.type=LogAppendTime`) instead of keeping the
+    /// producer's timestamps (`CreateTime`, the default).
+    pub log_append_time: bool,
 }
 
 impl Default for LogConfig {
@@ -42,8 +46,22 @@ impl Default for LogConfig {
             retention_age: Some(Duration::from_secs(7 * 24 * 3600)),
             index_interval: 4096,
             max_message_bytes: (1 << 20) + 12,
+            log_append_time: false,
         }
     }
+}
+
+/// Where [`PartitionLog::stage`] put a request's records.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Staged {
+    /// The first record's offset.
+    pub base: i64,
+    /// The last record's offset.
+    pub last: i64,
+    /// The broker's clock the batches were stamped with, under
+    /// [`LogConfig::log_append_time`] (`None` otherwise, and for a retry
+    /// answered with its earlier offsets).
+    pub append_time: Option<i64>,
 }
 
 /// Why an append or a read failed.
@@ -391,9 +409,9 @@ impl PartitionLog {
     /// write (rolling first if the active segment is full or old). Returns
     /// the first and last offsets. On any bad batch nothing is appended.
     pub fn append(&mut self, records: &[u8]) -> Result<(i64, i64), LogError> {
-        let offsets = self.stage(records)?;
+        let staged = self.stage(records)?;
         self.commit()?;
-        Ok(offsets)
+        Ok((staged.base, staged.last))
     }
 
     /// Checks `records` as [`append`](Self::append) does and gives them
@@ -406,7 +424,11 @@ impl PartitionLog {
     /// batch already written or staged returns that batch's offsets and
     /// stages nothing; one out of sequence or from a fenced epoch is
     /// refused with [`LogError::Sequence`].
-    pub fn stage(&mut self, records: &[u8]) -> Result<(i64, i64), LogError> {
+    ///
+    /// Under [`LogConfig::log_append_time`] each batch is stamped with the
+    /// broker's clock as it is staged (its max timestamp, its timestamp
+    /// type, its CRC again), and the answer says when.
+    pub fn stage(&mut self, records: &[u8]) -> Result<Staged, LogError> {
         let parts = batch::split(records)?;
         if parts.is_empty() {
             return Err(LogError::Corrupt(BatchError::Truncated {
@@ -441,7 +463,11 @@ impl PartitionLog {
             }
         };
         if let Verdict::Duplicate { base, last } = verdict {
-            return Ok((base, last));
+            return Ok(Staged {
+                base,
+                last,
+                append_time: None,
+            });
         }
         let first = self.staged_end();
         let mut next = first;
@@ -451,12 +477,19 @@ impl PartitionLog {
             self.staged.extend_from_slice(&records[range]);
             batch::set_base_offset(&mut self.staged[at..], next);
             let mut h = header;
+            if self.config.log_append_time {
+                batch::set_log_append_time(&mut self.staged[at..], &mut h, now);
+            }
             h.base_offset = next;
             next = h.next_offset();
             self.staged_headers.push(h);
             self.producers.record(&h, now);
         }
-        Ok((first, next - 1))
+        Ok(Staged {
+            base: first,
+            last: next - 1,
+            append_time: self.config.log_append_time.then_some(now),
+        })
     }
 
     /// The offset the next staged record will get.

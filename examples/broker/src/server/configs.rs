@@ -7,7 +7,7 @@ use super::shared::Shared;
 use crate::log::LogConfig;
 use crate::protocol::config_resource::{BROKER, TOPIC};
 use crate::protocol::error_code as ec;
-use crate::topic_config::FIXED;
+use crate::topic_config::{timestamp_type, FIXED};
 use kafka_protocol::messages::describe_configs_response::{
     DescribeConfigsResourceResult, DescribeConfigsResult, DescribeConfigsSynonym,
 };
@@ -43,7 +43,7 @@ struct Key {
     broker: &'static str,
     kind: i8,
     doc: &'static str,
-    value: fn(&LogConfig) -> i64,
+    value: fn(&LogConfig) -> String,
 }
 
 fn millis(d: Option<std::time::Duration>) -> i64 {
@@ -60,28 +60,28 @@ const KEYS: &[Key] = &[
         broker: "log.segment.bytes",
         kind: TYPE_INT,
         doc: "Roll to a new segment file past this many bytes.",
-        value: |c| i64::try_from(c.segment_bytes).unwrap_or(i64::MAX),
+        value: |c| c.segment_bytes.to_string(),
     },
     Key {
         topic: "segment.ms",
         broker: "log.roll.ms",
         kind: TYPE_LONG,
         doc: "Roll a segment older than this (the largest long: never by age).",
-        value: |c| c.segment_age.map_or(i64::MAX, |d| millis(Some(d))),
+        value: |c| c.segment_age.map_or(i64::MAX, |d| millis(Some(d))).to_string(),
     },
     Key {
         topic: "retention.bytes",
         broker: "log.retention.bytes",
         kind: TYPE_LONG,
         doc: "Delete the oldest segments while a partition is bigger than this (-1: no limit).",
-        value: |c| bytes(c.retention_bytes),
+        value: |c| bytes(c.retention_bytes).to_string(),
     },
     Key {
         topic: "retention.ms",
         broker: "log.retention.ms",
         kind: TYPE_LONG,
         doc: "Delete segments whose newest record is older than this (-1: no limit).",
-        value: |c| millis(c.retention_age),
+        value: |c| millis(c.retention_age).to_string(),
     },
     Key {
         topic: "max.message.bytes",
@@ -89,7 +89,14 @@ const KEYS: &[Key] = &[
         kind: TYPE_INT,
         doc:
             "The largest record batch a producer may append, in bytes with its 12-byte log header.",
-        value: |c| i64::try_from(c.max_message_bytes).unwrap_or(i64::MAX),
+        value: |c| c.max_message_bytes.to_string(),
+    },
+    Key {
+        topic: "message.timestamp.type",
+        broker: "log.message.timestamp.type",
+        kind: TYPE_STRING,
+        doc: "CreateTime keeps the producer's timestamps; LogAppendTime stamps each batch with the broker's clock as it is appended.",
+        value: |c| timestamp_type(c).to_owned(),
     },
 ];
 
@@ -148,14 +155,8 @@ pub fn describe(
                         } else {
                             TOPIC_CONFIG
                         };
-                        let mut e = entry(
-                            key.topic,
-                            value.to_string(),
-                            source,
-                            false,
-                            key.kind,
-                            key.doc,
-                        );
+                        let mut e =
+                            entry(key.topic, value.clone(), source, false, key.kind, key.doc);
                         if r.include_synonyms {
                             if source == TOPIC_CONFIG {
                                 e.synonyms.push(synonym(key.topic, value, TOPIC_CONFIG));
@@ -183,7 +184,7 @@ pub fn describe(
                     let value = (key.value)(&shared.default_log);
                     result.configs.push(entry(
                         key.broker,
-                        value.to_string(),
+                        value,
                         broker_source(key),
                         true,
                         key.kind,
@@ -203,10 +204,10 @@ pub fn describe(
     resp
 }
 
-fn synonym(name: &str, value: i64, source: i8) -> DescribeConfigsSynonym {
+fn synonym(name: &str, value: String, source: i8) -> DescribeConfigsSynonym {
     let mut s = DescribeConfigsSynonym::default();
     s.name = StrBytes::from_string(name.to_owned());
-    s.value = Some(StrBytes::from_string(value.to_string()));
+    s.value = Some(StrBytes::from_string(value));
     s.source = source;
     s
 }

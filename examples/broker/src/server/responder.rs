@@ -286,11 +286,15 @@ fn produce_response(layout: &[TopicLayout], outcomes: &[(u32, AppendOutcome)]) -
             Ok((
                 _,
                 AppendOutcome::Appended {
-                    base, log_start, ..
+                    base,
+                    log_start,
+                    append_time,
+                    ..
                 },
             )) => {
                 p.base_offset = *base;
                 p.log_start_offset = *log_start;
+                p.log_append_time_ms = *append_time;
                 ec::NONE
             }
             Ok((_, AppendOutcome::Corrupt)) => ec::CORRUPT_MESSAGE,

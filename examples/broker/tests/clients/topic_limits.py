@@ -4,10 +4,14 @@ delete, min.insync.replicas=1, ...) are accepted at create; compaction is
 refused saying so; a 2 MB record is refused with MSG_SIZE_TOO_LARGE under
 the default max.message.bytes and taken (and read back whole by a
 consumer with a 1 MB partition fetch size) on a topic that raises it, at
-create or by an incremental alter. Prints "limits ok"."""
+create or by an incremental alter; a LogAppendTime topic gives its
+records the broker's time, in the delivery report and to the consumer.
+Prints "limits ok"."""
 import sys
+import time
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
+from confluent_kafka import (TIMESTAMP_CREATE_TIME, TIMESTAMP_LOG_APPEND_TIME, Consumer, KafkaError,
+                             KafkaException, Producer, TopicPartition)
 from confluent_kafka.admin import (AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource,
                                    ConfigSource, NewTopic, ResourceType)
 
@@ -24,6 +28,8 @@ create(topic, {})
 create(spelled, {"cleanup.policy": "delete", "min.insync.replicas": "1",
                  "compression.type": "producer", "unclean.leader.election.enable": "false",
                  "message.timestamp.type": "CreateTime", "retention.ms": "86400000"})
+stamped = topic + "-stamped"
+create(stamped, {"message.timestamp.type": "LogAppendTime"})
 try:
     create(topic + "-compacted", {"cleanup.policy": "compact"})
     raise SystemExit("a compacted topic was created")
@@ -70,5 +76,27 @@ for name in (topic, big_topic):
     m = c.poll(15)
     assert m is not None and m.error() is None, m and m.error()
     assert m.value() == value and m.offset() == 0, (m.offset(), len(m.value()))
+    c.close()
+
+# The producer's clock says 2001; a LogAppendTime topic says now.
+old = 1_000_000_000_000
+p = Producer({"bootstrap.servers": broker})
+reports = []
+before = int(time.time() * 1000)
+for name in (spelled, stamped):
+    p.produce(name, b"when", timestamp=old, on_delivery=lambda err, msg: reports.append(msg))
+assert p.flush(10) == 0
+after = int(time.time() * 1000)
+assert [m.error() for m in reports] == [None, None], reports
+by_topic = {m.topic(): m.timestamp() for m in reports}
+assert by_topic[spelled] == (TIMESTAMP_CREATE_TIME, old), by_topic
+kind, at = by_topic[stamped]
+assert kind == TIMESTAMP_LOG_APPEND_TIME and before <= at <= after, (by_topic, before, after)
+for name, expected in ((spelled, (TIMESTAMP_CREATE_TIME, old)), (stamped, by_topic[stamped])):
+    c = Consumer({"bootstrap.servers": broker, "group.id": "when-" + name})
+    c.assign([TopicPartition(name, 0, 0)])
+    m = c.poll(15)
+    assert m is not None and m.error() is None, m and m.error()
+    assert m.timestamp() == expected, (name, m.timestamp(), expected)
     c.close()
 print("limits ok")
