@@ -60,7 +60,7 @@ pub fn incremental(r: IncrementalAlterConfigsRequest) -> (Vec<Alteration>, bool)
                         1 => Ok(ConfigChange::Delete(key)),
                         op => Err((
                             ec::INVALID_CONFIG,
-                            format!("{key}: operation {op} (APPEND or SUBTRACT) applies to list configs; this broker's are numbers"),
+                            format!("{key}: operation {op} (APPEND or SUBTRACT) applies to list configs; none of this broker's is a list"),
                         )),
                     }
                 })
