@@ -69,12 +69,46 @@ pub fn decode(mut frame: Bytes) -> Result<(RequestHead, RequestKind), RequestErr
     shape::check(key, head.api_version, &frame).map_err(|e| malformed(e.to_string()))?;
     let request = RequestKind::decode(key, &mut frame, head.api_version)
         .map_err(|e| malformed(e.to_string()))?;
-    // librdkafka (2.x) ends AlterUserScramCredentials with one more empty
-    // tagged-field section than the body has; Kafka ignores trailing
-    // bytes, so an empty section there is let through.
-    let lenient = key == ApiKey::AlterUserScramCredentials && frame.iter().all(|b| *b == 0);
-    if !frame.is_empty() && !lenient {
-        return Err(malformed(format!("{} bytes after the body", frame.len())));
+    // Kafka reads a request's fields and ignores whatever follows them,
+    // and clients depend on it: librdkafka 2.16's admin client ends its
+    // all-topics Metadata v12 with three bytes more than the body (so
+    // `list_topics()` failed here while refused), and librdkafka 2.x ends
+    // AlterUserScramCredentials with one more empty tagged-field section.
+    // The body itself was read whole and checked above.
+    if !frame.is_empty() {
+        tracing::debug!(
+            ?key,
+            version = head.api_version,
+            bytes = frame.len(),
+            "ignored bytes after a request's body, as Kafka does"
+        );
     }
     Ok((head, request))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `AdminClient.list_topics()` of confluent-kafka 2.16.1 (librdkafka
+    /// 2.16.0), as captured: Metadata v12, correlation id 3, client id
+    /// "rdkafka", all topics, and three bytes after the body.
+    const LIBRDKAFKA_LIST_TOPICS: &str = "0003000c00000003000772646b61666b610000000000010000";
+
+    #[test]
+    fn bytes_after_a_whole_body_are_ignored_as_kafka_ignores_them() {
+        let frame: Vec<u8> = (0..LIBRDKAFKA_LIST_TOPICS.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&LIBRDKAFKA_LIST_TOPICS[i..i + 2], 16).unwrap())
+            .collect();
+        let (head, request) = decode(Bytes::from(frame.clone())).expect("served");
+        assert_eq!((head.api_version, head.correlation_id), (12, 3));
+        let RequestKind::Metadata(m) = request else {
+            panic!("{request:?}")
+        };
+        assert!(m.topics.is_none(), "all topics");
+        // A body cut short is still refused.
+        let short = Bytes::from(frame[..frame.len() - 6].to_vec());
+        assert!(matches!(decode(short), Err(RequestError::Malformed { .. })));
+    }
 }
