@@ -3,8 +3,8 @@
 //! ENOBUFS, ENOMEM). Plain data; knows only `std` and `libc`'s error codes.
 //!
 //! Neither transport would come back by itself: epoll's edge for the
-//! listener has been consumed, and io_uring ends a multishot accept on its
-//! first error, so re-arming at once would spin. The listener instead
+//! listener has been consumed, and io_uring's accept fails again at once
+//! if pushed again at once, so that would spin. The listener instead
 //! retries on a timer every [`ACCEPT_RETRY`] until the backlog drains, as
 //! Netty and tokio-based servers back off, and says so once per
 //! [`REPORT_EVERY`] with a count, not once per refused accept (a flood of

@@ -312,9 +312,9 @@ impl LoopInner {
         }
     }
 
-    /// A multishot accept of listener `index` completed (io_uring).
+    /// One of listener `index`'s accepts completed (io_uring).
     #[cfg(feature = "io-uring")]
-    fn accepted(&mut self, index: usize, res: i32, flags: u32) {
+    fn accepted(&mut self, index: usize, res: i32) {
         let Some(mut listener) = self.listeners.take(index) else {
             if res >= 0 {
                 use std::os::fd::FromRawFd;
@@ -324,7 +324,7 @@ impl LoopInner {
             }
             return;
         };
-        let done = listener.completed(res, flags, self.local.now);
+        let done = listener.completed(res, self.local.now);
         if let Some(stream) = done.stream {
             // In line behind any the ring accepted earlier.
             listener.park(stream);
@@ -617,7 +617,7 @@ impl LoopInner {
                 Op::Cancel => {}
                 Op::Accept => {
                     busy = true;
-                    self.accepted(id, res, flags);
+                    self.accepted(id, res);
                 }
                 _ => {
                     busy |= kind == Op::Recv;

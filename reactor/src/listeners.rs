@@ -1,5 +1,6 @@
 //! A loop's listening sockets: registering them with the driver, accepting
-//! on readiness (epoll) or through multishot accepts (io_uring), holding
+//! on readiness (epoll) or through single-shot accepts in the ring
+//! (io_uring, a bounded number ahead of the loop), holding
 //! each turn to its share of accepts, backing off when the process runs
 //! out of descriptors, and closing them. Uses the driver, the token layout
 //! and the accept back-off; generic over what is done with an accepted
@@ -31,18 +32,15 @@ pub(crate) struct Listener<A> {
     /// The loop has this listener on its come-back list.
     again_queued: bool,
     /// Connections the ring accepted past a turn's share, first to be
-    /// handed over next turn: `Some` on io_uring, whose multishot accept
-    /// takes the backlog as fast as it fills; `None` on epoll, where the
+    /// handed over next turn: `Some` on io_uring, whose accepts take
+    /// connections before the loop asks; `None` on epoll, where the
     /// kernel's backlog holds them.
     parked: Option<VecDeque<Stream>>,
-    /// io_uring: a multishot accept is in the ring (armed and its last
-    /// completion not yet seen).
+    /// io_uring: single-shot accepts in the ring (pushed, their completion
+    /// not yet seen). Each brings in one connection at most, so parked
+    /// and in flight together never pass [`park_limit`].
     #[cfg_attr(not(feature = "io-uring"), allow(dead_code))]
-    armed: bool,
-    /// io_uring: accepting is paused because [`park_limit`] connections
-    /// are parked; the kernel's backlog holds the rest meanwhile.
-    #[cfg_attr(not(feature = "io-uring"), allow(dead_code))]
-    paused: bool,
+    in_flight: usize,
 }
 
 /// How many turns' shares of connections an io_uring listener keeps
@@ -54,13 +52,19 @@ const PARKED_SHARES: usize = 4;
 #[cfg_attr(not(feature = "io-uring"), allow(dead_code))]
 const MIN_PARKED: usize = 64;
 
-/// The most connections an io_uring listener parks before it cancels its
-/// multishot accept (it resumes when half are handed over). A loop slower
-/// than the connections arriving would otherwise hold every one of them as
-/// a descriptor until the process ran out, and the clients would never
-/// feel the full backlog that tells them to slow down. What one reap
-/// brings in after the mark may still be parked: at most the listen
-/// backlog, as the cancel goes in before the ring accepts again.
+/// The most connections an io_uring listener holds ahead of its loop,
+/// parked and being accepted together. A loop slower than the connections
+/// arriving would otherwise hold every one of them as a descriptor until
+/// the process ran out, and the clients would never feel the full backlog
+/// that tells them to slow down.
+///
+/// The ring accepts with single-shot accepts, a turn's share of them in
+/// flight, and pushes another only while the two counts stay below this
+/// limit: each accept brings in one connection at most, whenever the
+/// kernel runs it. (A multishot accept, cancelled at the limit, overshot
+/// it: in one `io_uring_enter` the kernel keeps accepting for as long as
+/// connections keep arriving, 200 past the bound in a test on a slow
+/// host, before the cancel could take effect.)
 #[cfg_attr(not(feature = "io-uring"), allow(dead_code))]
 fn park_limit(per_event: usize) -> usize {
     per_event.saturating_mul(PARKED_SHARES).max(MIN_PARKED)
@@ -80,7 +84,7 @@ pub(crate) enum Accepted {
     },
 }
 
-/// What a multishot accept's completion gave (io_uring).
+/// What an accept's completion gave (io_uring).
 #[cfg(feature = "io-uring")]
 pub(crate) struct Completed {
     pub(crate) stream: Option<Stream>,
@@ -99,8 +103,7 @@ impl<A> Listener<A> {
             taken: 0,
             again_queued: false,
             parked: ring.then(VecDeque::new),
-            armed: false,
-            paused: false,
+            in_flight: 0,
         }
     }
 
@@ -167,24 +170,22 @@ impl<A> Listener<A> {
         }
     }
 
-    /// A multishot accept completed with `res` and `flags` (io_uring).
+    /// One of the accepts completed with `res` (io_uring).
     #[cfg(feature = "io-uring")]
-    pub(crate) fn completed(&mut self, res: i32, flags: u32, now: Instant) -> Completed {
+    pub(crate) fn completed(&mut self, res: i32, now: Instant) -> Completed {
         let mut done = Completed {
             stream: None,
             schedule_retry: false,
         };
-        if !crate::uring::more(flags) {
-            self.armed = false;
-        }
+        self.in_flight = self.in_flight.saturating_sub(1);
         if res >= 0 {
             // SAFETY: a successful accept returns a fresh descriptor of the
             // listener's family that nobody else owns.
             done.stream = Some(unsafe { self.socket.adopt(res) });
         } else if res != -libc::ECANCELED {
             let error = io::Error::from_raw_os_error(-res);
-            // The multishot accept has ended; re-arming at once would fail
-            // again at once, so wait on the retry timer instead.
+            // Accepting again at once would fail again at once, so wait on
+            // the retry timer instead.
             let exhausted = accept_backoff::is_exhaustion(&error);
             done.schedule_retry = self.refused(&error, now, exhausted);
         }
@@ -215,12 +216,11 @@ impl<A> Listener<A> {
     }
 
     /// Keeps the ring accepting ahead of the loop only while few are
-    /// parked (io_uring; nothing to do on epoll): cancels the multishot
-    /// accept at the [`park_limit`], re-arms it once half of those are
-    /// handed over, and re-arms one the kernel ended unless the accept is
-    /// backing off (its retry timer will). Runs after each change to the
-    /// parked connections or the accept: when a lent listener is given
-    /// back, and when its retry timer fires.
+    /// parked (io_uring; nothing to do on epoll): tops the accepts in
+    /// flight up to a turn's share, as far as the [`park_limit`] leaves
+    /// room, unless accepting is backing off (its retry timer will). Runs
+    /// after each change to the parked connections or the accepts: when a
+    /// lent listener is given back, and when its retry timer fires.
     pub(crate) fn pace(&mut self, driver: &mut Driver, index: usize) {
         match driver {
             Driver::Epoll(_) => {
@@ -228,31 +228,26 @@ impl<A> Listener<A> {
             }
             #[cfg(feature = "io-uring")]
             Driver::Uring(ring) => {
-                let parked = self.parked.as_ref().map_or(0, VecDeque::len);
-                let limit = park_limit(self.per_event);
-                if parked >= limit {
-                    if self.armed && !self.paused {
-                        self.cancel(ring, index);
-                    }
-                    self.paused = true;
-                } else if parked <= limit / 2 {
-                    self.paused = false;
+                if self.backoff.retry_pending() {
+                    return;
                 }
-                // A cancelled accept is armed until its last completion,
-                // so it is never armed twice.
-                if !self.paused && !self.armed && !self.backoff.retry_pending() {
+                let parked = self.parked.as_ref().map_or(0, VecDeque::len);
+                let room = park_limit(self.per_event).saturating_sub(parked + self.in_flight);
+                let wanted = self.per_event.saturating_sub(self.in_flight).min(room);
+                for _ in 0..wanted {
                     self.arm(ring, index);
                 }
             }
         }
     }
 
-    /// Starts (or restarts) a multishot accept.
+    /// Pushes one single-shot accept.
     #[cfg(feature = "io-uring")]
     fn arm(&mut self, ring: &mut crate::uring::UringDriver, index: usize) {
         use std::os::fd::AsRawFd;
-        self.armed = true;
-        let entry = crate::uring::ops::AcceptMulti::new(crate::uring::Fd(self.socket.as_raw_fd()))
+        self.in_flight += 1;
+        let fd = crate::uring::Fd(self.socket.as_raw_fd());
+        let entry = crate::uring::ops::Accept::new(fd, std::ptr::null_mut(), std::ptr::null_mut())
             .flags(libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC)
             .build();
         let entry = crate::uring::with_data(entry, token::Op::Accept, index);
@@ -261,13 +256,14 @@ impl<A> Listener<A> {
         unsafe { ring.push(&entry) };
     }
 
-    /// Cancels the multishot accept; its last completion (`ECANCELED`)
+    /// Cancels every accept in flight; each one's completion (`ECANCELED`)
     /// still comes.
     #[cfg(feature = "io-uring")]
     fn cancel(&self, ring: &mut crate::uring::UringDriver, index: usize) {
         use crate::uring;
         let target = uring::user_data(token::Op::Accept, index);
-        let cancel = uring::ops::AsyncCancel::new(target).build();
+        let all = io_uring::types::CancelBuilder::user_data(target).all();
+        let cancel = uring::ops::AsyncCancel2::new(all).build();
         let cancel = uring::with_data(cancel, token::Op::Cancel, index);
         // SAFETY: a cancellation points at no memory of ours.
         unsafe { ring.push(&cancel) };
@@ -281,8 +277,8 @@ impl<A> Listener<A> {
             Driver::Epoll(registry) => {
                 let _ = registry.deregister(&mut self.socket);
             }
-            // Cancelled even if no accept is armed (the kernel then answers
-            // ENOENT): a missed one would keep the port bound.
+            // Cancelled even if no accept is in flight (the kernel then
+            // answers ENOENT): a missed one would keep the port bound.
             #[cfg(feature = "io-uring")]
             Driver::Uring(ring) => self.cancel(ring, index),
         }

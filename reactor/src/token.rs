@@ -45,7 +45,7 @@ pub(crate) fn as_listener(token: Token) -> Option<usize> {
 pub(crate) enum Op {
     /// The eventfd other threads write to wake the loop.
     Wake = 1,
-    /// A multishot accept on a listener (owner: its index).
+    /// An accept on a listener (owner: its index).
     Accept,
     /// A receive into a channel's read buffer.
     Recv,
