@@ -213,7 +213,8 @@ fn open_descriptors() -> usize {
 /// io_uring the ring accepts ahead of the loop: before the park limit it
 /// took every connection the moment it arrived, and a loop that fell
 /// behind held them all as descriptors (1000 and more of these 2000),
-/// until the process would run out.
+/// until the process would run out; a multishot accept cancelled at the
+/// limit still overshot it by hundreds.
 #[test]
 fn a_loop_behind_its_connections_leaves_them_in_the_backlog() {
     let _alone = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
@@ -268,9 +269,11 @@ fn a_loop_behind_its_connections_leaves_them_in_the_backlog() {
         SURGE,
         "not every connection was set up"
     );
-    // The park limit (64 at the default share), one reap past it (at most
-    // the backlog), the client threads' sockets in flight.
-    let bound = 64 + SURGE_BACKLOG as usize + 1 + SURGING + 1;
+    // The park limit (64 at the default share: parked and being accepted
+    // together), the client threads' sockets in flight, the channel being
+    // set up. (With a multishot accept cancelled at the limit this reached
+    // 276-527 on a slow host; with single-shot accepts, 20.)
+    let bound = 64 + SURGING + 1;
     assert!(
         most_waiting <= bound,
         "{most_waiting} connections accepted and waiting on a loop that was behind (bound {bound})"
