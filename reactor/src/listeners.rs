@@ -262,7 +262,7 @@ impl<A> Listener<A> {
     fn cancel(&self, ring: &mut crate::uring::UringDriver, index: usize) {
         use crate::uring;
         let target = uring::user_data(token::Op::Accept, index);
-        let all = io_uring::types::CancelBuilder::user_data(target).all();
+        let all = uring::CancelBuilder::user_data(target).all();
         let cancel = uring::ops::AsyncCancel2::new(all).build();
         let cancel = uring::with_data(cancel, token::Op::Cancel, index);
         // SAFETY: a cancellation points at no memory of ours.

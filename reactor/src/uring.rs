@@ -250,7 +250,7 @@ pub(crate) fn with_data(entry: squeue::Entry, kind: Op, id: usize) -> squeue::En
 }
 
 pub(crate) use io_uring::opcode as ops;
-pub(crate) use io_uring::types::Fd;
+pub(crate) use io_uring::types::{CancelBuilder, Fd};
 
 #[cfg(test)]
 mod tests {

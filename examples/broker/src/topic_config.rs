@@ -119,38 +119,26 @@ pub fn apply_config(config: &mut LogConfig, key: &str, value: &str) -> Result<()
         .trim()
         .parse()
         .map_err(|_| invalid(key, value, "not a whole number".into()))?;
-    let limit = |n: i64| (n >= 0).then_some(n as u64);
+    // The least value Kafka allows for each; -1 means unlimited.
     let least = match key {
-        "segment.bytes" if number >= 1024 => {
-            config.segment_bytes = number as u64;
-            return Ok(());
-        }
         "segment.bytes" => 1024,
-        "segment.ms" if number > 0 => {
-            config.segment_age = Some(Duration::from_millis(number as u64));
-            return Ok(());
-        }
         "segment.ms" => 1,
-        "retention.bytes" if number >= -1 => {
-            config.retention_bytes = limit(number);
-            return Ok(());
-        }
-        "retention.ms" if number >= -1 => {
-            config.retention_age = limit(number).map(Duration::from_millis);
-            return Ok(());
-        }
         "retention.bytes" | "retention.ms" => -1,
-        _ if number >= 0 => {
-            config.max_message_bytes = number as u64;
-            return Ok(());
-        }
         _ => 0,
     };
-    Err(invalid(
-        key,
-        value,
-        format!("the least it may be is {least}"),
-    ))
+    if number < least {
+        let reason = format!("the least it may be is {least}");
+        return Err(invalid(key, value, reason));
+    }
+    let limit = (number >= 0).then_some(number as u64);
+    match key {
+        "segment.bytes" => config.segment_bytes = number as u64,
+        "segment.ms" => config.segment_age = Some(Duration::from_millis(number as u64)),
+        "retention.bytes" => config.retention_bytes = limit,
+        "retention.ms" => config.retention_age = limit.map(Duration::from_millis),
+        _ => config.max_message_bytes = number as u64,
+    }
+    Ok(())
 }
 
 /// Puts `key` back to its value in `defaults` (an altered config's
