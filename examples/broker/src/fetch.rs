@@ -4,7 +4,9 @@
 //! bytes or its `max_wait` runs out: Kafka's long poll.
 //!
 //! Only committed batches are read, so a consumer never sees a record
-//! before the producer could have had its acknowledgement.
+//! before the producer could have had its acknowledgement; a
+//! `read_committed` fetch stops at each partition's last stable offset
+//! and lists the aborted transactions in what it reads.
 //!
 //! Batches go out with `sendfile`, their CRCs not checked again: each was
 //! checked on append and, after an unclean stop, by recovery. Checking here
@@ -62,24 +64,37 @@ pub(crate) fn resolve(storage: &Storage, job: &FetchJob) -> (Vec<PartitionRead>,
                 error: Some(ReadError::UnknownPartition),
                 high_watermark: -1,
                 log_start_offset: -1,
+                last_stable_offset: -1,
+                aborted: Vec::new(),
                 slice: None,
             });
             continue;
+        };
+        let stable = log.last_stable_offset();
+        let limit = if job.read_committed {
+            stable
+        } else {
+            log.end_offset()
         };
         let mut read = PartitionRead {
             partition: part.partition,
             error: None,
             high_watermark: log.end_offset(),
             log_start_offset: log.start_offset(),
+            last_stable_offset: stable,
+            aborted: Vec::new(),
             slice: None,
         };
         let room = job.max_bytes.saturating_sub(total);
         // The response's first batch goes out whatever its size; after
         // that, stop at the response's limit.
         if total == 0 || room > 0 {
-            match log.read(part.offset, part.max_bytes.min(room.max(1))) {
+            match log.read_below(part.offset, part.max_bytes.min(room.max(1)), limit) {
                 Ok(slice) => {
                     total += slice.as_ref().map_or(0, |s| s.region.len());
+                    if job.read_committed && slice.is_some() {
+                        read.aborted = log.aborted_between(part.offset, limit);
+                    }
                     read.slice = slice;
                 }
                 Err(LogError::OutOfRange { .. }) => read.error = Some(ReadError::OffsetOutOfRange),

@@ -4,6 +4,7 @@
 //! fetch resolver and the connections; uses only the log and the topic
 //! catalog.
 
+use crate::log::batch::Marker;
 use crate::log::LogSlice;
 use crate::topic_config::ConfigChange;
 use crate::topics::{PartitionId, Topic, TopicError};
@@ -34,6 +35,9 @@ pub struct FetchJob {
     pub max_bytes: u64,
     /// How long to wait for `min_bytes`.
     pub max_wait: Duration,
+    /// Read only below each partition's last stable offset (isolation
+    /// level `read_committed`), with the aborted transactions listed.
+    pub read_committed: bool,
 }
 
 /// Why a partition's read failed.
@@ -58,7 +62,13 @@ pub struct PartitionRead {
     pub high_watermark: i64,
     /// The log's first offset.
     pub log_start_offset: i64,
-    /// Whole batches from the requested offset; `None` at the log's end.
+    /// The last stable offset: below it every transaction has ended.
+    pub last_stable_offset: i64,
+    /// For a `read_committed` fetch, the aborted transactions with records
+    /// in what is read: (producer id, first offset).
+    pub aborted: Vec<(i64, i64)>,
+    /// Whole batches from the requested offset; `None` at the log's end
+    /// (for `read_committed`, at the last stable offset).
     pub slice: Option<LogSlice>,
 }
 
@@ -152,8 +162,9 @@ pub enum LogOp {
     /// Read committed batches, waiting for enough of them.
     Fetch(FetchJob),
     /// Find offsets: per partition, -1 (latest), -2 (earliest) or a
-    /// timestamp in ms.
-    ListOffsets(Vec<(PartitionId, i64)>),
+    /// timestamp in ms; with `true` (`read_committed`), latest is the last
+    /// stable offset.
+    ListOffsets(Vec<(PartitionId, i64)>, bool),
     /// Create topics.
     CreateTopics(Vec<TopicSpec>),
     /// Delete topics by name.
@@ -165,6 +176,42 @@ pub enum LogOp {
     /// Change topics' configs: (name, changes); with `true`, only check
     /// them.
     AlterConfigs(Vec<(String, Vec<ConfigChange>)>, bool),
+    /// End a producer's transaction in each of its partitions with a
+    /// marker; the coordinator hears when they are written.
+    WriteMarkers(Markers),
+}
+
+/// The markers that end one transaction, as the transaction coordinator
+/// asks the writer for them.
+#[derive(Debug)]
+pub struct Markers {
+    /// The transactional id, echoed in [`MarkersWritten`].
+    pub transactional_id: String,
+    /// The producer.
+    pub producer_id: i64,
+    /// Its epoch (a newer one than its batches' fences them).
+    pub producer_epoch: i16,
+    /// Commit or abort.
+    pub marker: Marker,
+    /// The coordinator's epoch, kept in each marker's value.
+    pub coordinator_epoch: i32,
+    /// The partitions the transaction wrote to.
+    pub partitions: Vec<PartitionId>,
+    /// Where [`MarkersWritten`] goes once the group holding them is
+    /// written (and synced, under `every-batch`).
+    pub done: crossbeam_channel::Sender<MarkersWritten>,
+}
+
+/// The writer's word that a transaction's markers are written.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MarkersWritten {
+    /// The transactional id.
+    pub transactional_id: String,
+    /// The producer.
+    pub producer_id: i64,
+    /// Partitions whose marker could not be written (the file system
+    /// failed): the coordinator asks again.
+    pub failed: Vec<PartitionId>,
 }
 
 /// The writer's answer to one request.

@@ -25,7 +25,8 @@ use crate::flusher::{FlushJob, Flusher};
 use crate::log::producers::SequenceError;
 use crate::log::LogError;
 pub use crate::ops::{
-    Answer, AppendOutcome, Deletion, LogJob, LogOp, LogReply, OffsetAnswer, TopicSpec,
+    Answer, AppendOutcome, Deletion, LogJob, LogOp, LogReply, Markers, MarkersWritten,
+    OffsetAnswer, TopicSpec,
 };
 use crate::storage::Storage;
 pub use crate::topics::PartitionId;
@@ -96,6 +97,9 @@ struct WriterHandler<R> {
     dirty: HashSet<PartitionId>,
     outcomes: Vec<(PartitionId, AppendOutcome)>,
     pending: Vec<(R, u64, Range<usize>)>,
+    /// Transactions' markers staged in the current group, and the
+    /// partitions whose marker already failed.
+    markers: Vec<(Markers, Vec<PartitionId>)>,
     parked: Vec<Parked<R>>,
     /// The background fsync of the `interval` policy.
     flusher: Option<Flusher>,
@@ -181,6 +185,15 @@ impl<R: LogReply> WriterHandler<R> {
             reply.answer(id, Answer::Appended(outcomes));
         }
         self.outcomes.clear();
+        for (m, mut failed_here) in self.markers.drain(..) {
+            failed_here.extend(m.partitions.iter().filter(|p| failed.contains(p)));
+            // A coordinator that stopped has nobody to tell.
+            let _ = m.done.send(MarkersWritten {
+                transactional_id: m.transactional_id,
+                producer_id: m.producer_id,
+                failed: failed_here,
+            });
+        }
         if committed && !self.parked.is_empty() {
             fetch::wake(&self.storage, &mut self.parked, Wake::Appended);
         }
@@ -238,7 +251,32 @@ impl<R: LogReply> WriterHandler<R> {
         }
     }
 
-    fn list_offsets(&self, queries: &[(PartitionId, i64)]) -> Vec<(PartitionId, OffsetAnswer)> {
+    /// Stages the markers of `m` in its partitions (one deleted since
+    /// has nothing left to end); they are written with the group.
+    fn write_markers(&mut self, m: Markers) {
+        let mut failed = Vec::new();
+        for &pid in &m.partitions {
+            let Some(log) = self.storage.log_mut(pid) else {
+                continue;
+            };
+            match log.stage_marker(m.producer_id, m.producer_epoch, m.marker, m.coordinator_epoch) {
+                Ok(_) => {
+                    self.touched.insert(pid);
+                }
+                Err(e) => {
+                    tracing::error!(partition = pid, error = %e, "staging a transaction marker failed");
+                    failed.push(pid);
+                }
+            }
+        }
+        self.markers.push((m, failed));
+    }
+
+    fn list_offsets(
+        &self,
+        queries: &[(PartitionId, i64)],
+        read_committed: bool,
+    ) -> Vec<(PartitionId, OffsetAnswer)> {
         const NOT_FOUND: OffsetAnswer = OffsetAnswer::Found {
             offset: -1,
             timestamp: -1,
@@ -259,7 +297,11 @@ impl<R: LogReply> WriterHandler<R> {
                 };
                 let answer = match query {
                     -1 => OffsetAnswer::Found {
-                        offset: log.end_offset(),
+                        offset: if read_committed {
+                            log.last_stable_offset()
+                        } else {
+                            log.end_offset()
+                        },
                         timestamp: -1,
                     },
                     // Earliest, and (v8) earliest kept locally: with no
@@ -329,8 +371,8 @@ impl<R: LogReply> OwningHandler<Slot<R>> for WriterHandler<R> {
                         self.storage.close_idle_files();
                     }
                 }
-                LogOp::ListOffsets(queries) => {
-                    let answer = self.list_offsets(&queries);
+                LogOp::ListOffsets(queries, read_committed) => {
+                    let answer = self.list_offsets(&queries, read_committed);
                     if let Some(reply) = reply {
                         reply.answer(id, Answer::Offsets(answer));
                     }
@@ -387,6 +429,7 @@ impl<R: LogReply> OwningHandler<Slot<R>> for WriterHandler<R> {
                         reply.answer(id, Answer::Altered(results));
                     }
                 }
+                LogOp::WriteMarkers(markers) => self.write_markers(markers),
                 LogOp::DeleteTopics(names) => {
                     self.commit_group();
                     let results = names.iter().map(|n| self.storage.delete_topic(n)).collect();
@@ -509,6 +552,7 @@ impl<R: LogReply> LogWriter<R> {
             dirty: HashSet::new(),
             outcomes: Vec::new(),
             pending: Vec::new(),
+            markers: Vec::new(),
             parked: Vec::new(),
             flusher,
             last_sync: Instant::now(),

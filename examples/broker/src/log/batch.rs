@@ -41,6 +41,9 @@ pub struct BatchHeader {
     /// The first record's sequence number for its producer and
     /// partition, or -1.
     pub base_sequence: i32,
+    /// The attributes field: compression, timestamp type, and the
+    /// transactional and control bits.
+    pub attributes: i16,
 }
 
 impl BatchHeader {
@@ -53,7 +56,24 @@ impl BatchHeader {
     pub fn next_offset(&self) -> i64 {
         self.last_offset() + 1
     }
+
+    /// Whether a transactional producer wrote the batch (its records
+    /// count once a commit marker follows, never after an abort marker).
+    pub fn is_transactional(&self) -> bool {
+        self.attributes & TRANSACTIONAL != 0
+    }
+
+    /// Whether the batch is a control batch (a transaction marker the
+    /// broker wrote), not a producer's records.
+    pub fn is_control(&self) -> bool {
+        self.attributes & CONTROL != 0
+    }
 }
+
+/// The attributes bit of a transactional producer's batch.
+const TRANSACTIONAL: i16 = 1 << 4;
+/// The attributes bit of a control batch.
+const CONTROL: i16 = 1 << 5;
 
 /// What a lookup inside one batch found.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -171,6 +191,7 @@ pub fn parse_header(buf: &[u8]) -> Result<BatchHeader, BatchError> {
         producer_id: be_i64(buf, 43),
         producer_epoch: i16::from_be_bytes([buf[51], buf[52]]),
         base_sequence: be_i32(buf, 53),
+        attributes: i16::from_be_bytes([buf[21], buf[22]]),
     };
     if header.record_count < 1
         || header.last_offset_delta < 0
@@ -250,6 +271,7 @@ pub fn set_log_append_time(buf: &mut [u8], header: &mut BatchHeader, now: i64) {
     buf[17..21].copy_from_slice(&crc.to_be_bytes());
     header.max_timestamp = now;
     header.crc = crc;
+    header.attributes = attributes;
 }
 
 /// Builds a batch of `records` simple records (no key, no headers), for
@@ -307,6 +329,98 @@ pub fn set_producer(buf: &mut [u8], producer_id: i64, epoch: i16, base_sequence:
     buf[53..57].copy_from_slice(&base_sequence.to_be_bytes());
     let crc = crc32c::crc32c(&buf[CRC_START..]);
     buf[17..21].copy_from_slice(&crc.to_be_bytes());
+}
+
+/// What a transaction marker says: its transaction committed or aborted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Marker {
+    /// The producer's records since its last marker are aborted.
+    Abort,
+    /// The producer's records since its last marker are committed.
+    Commit,
+}
+
+impl Marker {
+    /// The control record's type field (Kafka's `ControlRecordType`).
+    fn code(self) -> i16 {
+        match self {
+            Marker::Abort => 0,
+            Marker::Commit => 1,
+        }
+    }
+}
+
+/// Builds the control batch that ends producer `producer_id`'s
+/// transaction in a partition, as Kafka's transaction coordinator has
+/// the partition leader write it: transactional and control bits set, the
+/// producer's id and epoch, no sequence, and one record whose key is
+/// (version 0, type) and whose value is (version 0, the coordinator's
+/// epoch). Base offset 0, for the log to assign.
+pub fn build_marker(
+    producer_id: i64,
+    producer_epoch: i16,
+    marker: Marker,
+    coordinator_epoch: i32,
+    timestamp: i64,
+) -> Vec<u8> {
+    // Every varint here is below 64, so one byte each (zigzag doubles).
+    let mut record = vec![0u8, 0, 0, 8]; // attributes, ts delta, offset delta, key length 4
+    record.extend_from_slice(&0i16.to_be_bytes());
+    record.extend_from_slice(&marker.code().to_be_bytes());
+    record.push(12); // value length 6
+    record.extend_from_slice(&0i16.to_be_bytes());
+    record.extend_from_slice(&coordinator_epoch.to_be_bytes());
+    record.push(0); // no headers
+    let mut b = build(0, timestamp, &[]);
+    b.truncate(HEADER_LEN);
+    b.push((record.len() as u8) << 1);
+    b.extend_from_slice(&record);
+    let length = (b.len() - LOG_OVERHEAD) as i32;
+    b[8..12].copy_from_slice(&length.to_be_bytes());
+    b[21..23].copy_from_slice(&(TRANSACTIONAL | CONTROL).to_be_bytes());
+    b[23..27].copy_from_slice(&0i32.to_be_bytes()); // last offset delta
+    b[57..61].copy_from_slice(&1i32.to_be_bytes()); // one record
+    set_producer(&mut b, producer_id, producer_epoch, -1);
+    b
+}
+
+/// What the control batch `buf` (from its header on, at least its first
+/// record's key) marks; `None` if it is not a control batch or its record
+/// is not a transaction marker (Kafka's other control records, such as
+/// leader-change messages, are neither commit nor abort).
+pub fn read_marker(buf: &[u8]) -> Option<Marker> {
+    let header = parse_header(buf).ok()?;
+    if !header.is_control() {
+        return None;
+    }
+    let mut at = HEADER_LEN;
+    read_varint(buf, &mut at)?; // record length
+    at += 1; // attributes
+    read_varint(buf, &mut at)?; // timestamp delta
+    read_varint(buf, &mut at)?; // offset delta
+    if read_varint(buf, &mut at)? < 4 {
+        return None; // no (version, type) key
+    }
+    let key = buf.get(at..at + 4)?;
+    match i16::from_be_bytes([key[2], key[3]]) {
+        0 => Some(Marker::Abort),
+        1 => Some(Marker::Commit),
+        _ => None,
+    }
+}
+
+/// The zigzag varint at `at` in `buf`, moving `at` past it.
+fn read_varint(buf: &[u8], at: &mut usize) -> Option<i64> {
+    let mut z = 0u64;
+    for shift in (0..64).step_by(7) {
+        let byte = *buf.get(*at)?;
+        *at += 1;
+        z |= u64::from(byte & 0x7f) << shift;
+        if byte < 0x80 {
+            return Some((z >> 1) as i64 ^ -((z & 1) as i64));
+        }
+    }
+    None
 }
 
 #[cfg(test)]
@@ -462,5 +576,29 @@ mod tests {
         let mut h = validate(&gz).unwrap();
         set_log_append_time(&mut gz, &mut h, 9);
         assert_eq!(i16::from_be_bytes([gz[21], gz[22]]), LOG_APPEND_TIME | 1);
+    }
+
+    #[test]
+    fn a_marker_is_a_valid_control_batch_kafka_clients_decode() {
+        use kafka_protocol::records::RecordBatchDecoder;
+        for marker in [Marker::Commit, Marker::Abort] {
+            let mut b = build_marker(77, 3, marker, 9, 1_700_000_000_000);
+            set_base_offset(&mut b, 42);
+            let h = validate(&b).expect("a valid batch");
+            assert!(h.is_control() && h.is_transactional());
+            assert_eq!((h.producer_id, h.producer_epoch, h.base_sequence), (77, 3, -1));
+            assert_eq!((h.base_offset, h.record_count, h.size), (42, 1, b.len()));
+            assert_eq!(read_marker(&b), Some(marker));
+            let set = RecordBatchDecoder::decode(&mut bytes::Bytes::from(b.clone())).unwrap();
+            let r = &set.records[0];
+            assert!(r.control && r.transactional);
+            assert_eq!(r.offset, 42);
+            let key = r.key.as_ref().unwrap();
+            let code = i16::from_be_bytes([key[2], key[3]]);
+            assert_eq!(code, if marker == Marker::Commit { 1 } else { 0 });
+            assert_eq!(&r.value.as_ref().unwrap()[2..], &9i32.to_be_bytes());
+        }
+        // A producer's batch is no marker.
+        assert_eq!(read_marker(&build(0, 0, &[b"x"])), None);
     }
 }

@@ -8,10 +8,11 @@ mod partition;
 pub mod producers;
 pub mod scan;
 mod segment;
+pub mod transactions;
 
 pub use open_files::OpenFiles;
 pub use partition::{
     LogConfig, LogError, LogSlice, PartitionLog, Recovery, Staged, PRODUCER_EXPIRY,
-    PRODUCER_SNAPSHOT,
+    PRODUCER_SNAPSHOT, TXN_SNAPSHOT,
 };
 pub use segment::{now_ms, Scan, Segment, Truncation};

@@ -1,10 +1,11 @@
 //! A partition's log: its segments in offset order, appends that assign
 //! offsets, reads by offset for fetches, roll and retention.
 
-use super::batch::{self, BatchError, BatchHeader};
+use super::batch::{self, BatchError, BatchHeader, Marker};
 use super::open_files::OpenFiles;
 use super::producers::{ProducerStates, SequenceError, Verdict};
 use super::segment::{now_ms, Scan, Segment, Truncation};
+use super::transactions::PartitionTxns;
 use gyre_zerocopy::FileRegion;
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -102,6 +103,10 @@ pub enum LogError {
 /// folder (see [`ProducerStates::snapshot`]).
 pub const PRODUCER_SNAPSHOT: &str = "producers.snapshot";
 
+/// The transactions snapshot a clean stop leaves in a partition's folder
+/// (see [`PartitionTxns::snapshot`]).
+pub const TXN_SNAPSHOT: &str = "transactions.snapshot";
+
 /// How long a producer that stopped appending is remembered: Kafka's
 /// `producer.id.expiration.ms` default, one day.
 pub const PRODUCER_EXPIRY: Duration = Duration::from_secs(24 * 3600);
@@ -144,6 +149,8 @@ pub struct PartitionLog {
     start_floor: i64,
     /// Idempotent producers' last batches, to answer retries.
     producers: ProducerStates,
+    /// Open and aborted transactions, for `read_committed` readers.
+    txns: PartitionTxns,
 }
 
 impl PartitionLog {
@@ -265,8 +272,10 @@ impl PartitionLog {
             staged: Vec::new(),
             staged_headers: Vec::new(),
             producers: ProducerStates::default(),
+            txns: PartitionTxns::default(),
         };
         log.rebuild_producers()?;
+        log.rebuild_txns()?;
         Ok((log, truncations))
     }
 
@@ -322,15 +331,110 @@ impl PartitionLog {
         Ok(())
     }
 
-    /// Writes the producer-state snapshot for the log as it is (synced,
-    /// through a temporary file and a rename), so the next start need not
-    /// read the log for it.
+    /// Rebuilds the transactions open and aborted: from the snapshot of
+    /// the last clean stop plus the batches after it or, with no usable
+    /// snapshot, from every batch header of the log (markers read whole).
+    /// Unlike the producers', this state reaches back to the log's start:
+    /// an abort the snapshot forgot would show its records to
+    /// `read_committed` readers.
+    fn rebuild_txns(&mut self) -> io::Result<()> {
+        let end = self.end_offset();
+        let snapshot = std::fs::read_to_string(self.dir.join(TXN_SNAPSHOT))
+            .ok()
+            .and_then(|text| {
+                let read = PartitionTxns::from_snapshot(&text);
+                if read.is_none() {
+                    tracing::warn!(dir = %self.dir.display(), "ignoring a damaged transactions snapshot");
+                }
+                read
+            });
+        let (mut txns, from) = match snapshot {
+            Some((txns, at)) if at <= end => (txns, at),
+            _ => (PartitionTxns::default(), 0),
+        };
+        for segment in self.segments.values() {
+            if segment.next_offset() <= from {
+                continue;
+            }
+            let Some(mut pos) = segment.position_of(from)? else {
+                continue;
+            };
+            while pos < segment.size() {
+                let header = segment.header_at(pos)?;
+                if header.base_offset >= from && header.is_transactional() {
+                    let marker = if header.is_control() {
+                        segment.marker_at(pos)?
+                    } else {
+                        None
+                    };
+                    txns.observe(&header, marker);
+                    txns.keep_group();
+                }
+                pos += header.size as u64;
+            }
+            segment.close_files();
+        }
+        txns.trim(self.start_offset());
+        self.txns = txns;
+        Ok(())
+    }
+
+    /// Writes the producer-state and transactions snapshots for the log
+    /// as it is (each synced, through a temporary file and a rename), so
+    /// the next start need not read the log for them.
     pub fn write_producer_snapshot(&self) -> io::Result<()> {
-        let path = self.dir.join(PRODUCER_SNAPSHOT);
-        let tmp = path.with_extension("tmp");
-        std::fs::write(&tmp, self.producers.snapshot(self.end_offset()))?;
-        File::open(&tmp)?.sync_all()?;
-        std::fs::rename(&tmp, &path)
+        let end = self.end_offset();
+        for (name, text) in [
+            (PRODUCER_SNAPSHOT, self.producers.snapshot(end)),
+            (TXN_SNAPSHOT, self.txns.snapshot(end)),
+        ] {
+            let path = self.dir.join(name);
+            let tmp = path.with_extension("tmp");
+            std::fs::write(&tmp, text)?;
+            File::open(&tmp)?.sync_all()?;
+            std::fs::rename(&tmp, &path)?;
+        }
+        Ok(())
+    }
+
+    /// The last stable offset: below it every transaction has ended (the
+    /// log's end when none is open). `read_committed` readers stop here.
+    pub fn last_stable_offset(&self) -> i64 {
+        self.txns.last_stable(self.end_offset())
+    }
+
+    /// Aborted transactions with records in `from..to` (producer id, first
+    /// offset), for a `read_committed` fetch of that range.
+    pub fn aborted_between(&self, from: i64, to: i64) -> Vec<(i64, i64)> {
+        self.txns.aborted_between(from, to)
+    }
+
+    /// The producers with a transaction open in this partition, and each
+    /// one's epoch as last seen here.
+    pub fn open_transactions(&self) -> Vec<(i64, i16)> {
+        self.txns
+            .open_producers()
+            .map(|id| (id, self.producers.epoch(id).unwrap_or(0)))
+            .collect()
+    }
+
+    /// Stages the marker that ends producer `producer_id`'s transaction
+    /// here (see [`stage`](Self::stage)); written with the group.
+    pub fn stage_marker(
+        &mut self,
+        producer_id: i64,
+        producer_epoch: i16,
+        marker: Marker,
+        coordinator_epoch: i32,
+    ) -> Result<Staged, LogError> {
+        let bytes = batch::build_marker(
+            producer_id,
+            producer_epoch,
+            marker,
+            coordinator_epoch,
+            now_ms(),
+        );
+        self.stage(&bytes)
     }
 
     /// Idempotent producers remembered.
@@ -383,6 +487,7 @@ impl PartitionLog {
             tracing::info!(dir = %self.dir.display(), base, "DeleteRecords deleted a segment");
             segment.delete()?;
         }
+        self.txns.trim(self.start_offset());
         Ok(self.start_offset())
     }
 
@@ -484,6 +589,10 @@ impl PartitionLog {
             next = h.next_offset();
             self.staged_headers.push(h);
             self.producers.record(&h, now);
+            if h.is_transactional() {
+                let marker = batch::read_marker(&self.staged[at..]);
+                self.txns.observe(&h, marker);
+            }
         }
         Ok(Staged {
             base: first,
@@ -518,8 +627,14 @@ impl PartitionLog {
             .collect();
         let result = self.active().append(&batches);
         match result {
-            Ok(()) => self.producers.keep_group(),
-            Err(_) => self.producers.undo_group(),
+            Ok(()) => {
+                self.producers.keep_group();
+                self.txns.keep_group();
+            }
+            Err(_) => {
+                self.producers.undo_group();
+                self.txns.undo_group();
+            }
         }
         // Keep the buffers' capacity for the next group.
         let (mut staged, mut headers) = (staged, headers);
@@ -580,9 +695,24 @@ impl PartitionLog {
     /// Whole batches starting with the one holding `offset`, up to
     /// `max_bytes` (at least one batch); `None` at the log's end.
     pub fn read(&self, offset: i64, max_bytes: u64) -> Result<Option<LogSlice>, LogError> {
+        self.read_below(offset, max_bytes, self.end_offset())
+    }
+
+    /// [`read`](Self::read), stopping before the batch at `limit` (a
+    /// batch boundary: the last stable offset for a `read_committed`
+    /// reader); `None` at or after it.
+    pub fn read_below(
+        &self,
+        offset: i64,
+        max_bytes: u64,
+        limit: i64,
+    ) -> Result<Option<LogSlice>, LogError> {
         let (start, end) = (self.start_offset(), self.end_offset());
         if offset < start || offset > end {
             return Err(LogError::OutOfRange { offset, start, end });
+        }
+        if offset >= limit {
+            return Ok(None);
         }
         for (_, segment) in self
             .segments
@@ -592,7 +722,15 @@ impl PartitionLog {
             .chain(self.segments.range(offset + 1..))
         {
             if let Some(pos) = segment.position_of(offset)? {
-                let len = segment.slice_len(pos, max_bytes)?;
+                let mut len = segment.slice_len(pos, max_bytes)?;
+                if limit < segment.next_offset() {
+                    if let Some(stop) = segment.position_of(limit)? {
+                        len = len.min(stop.saturating_sub(pos));
+                    }
+                }
+                if len == 0 {
+                    return Ok(None);
+                }
                 let first_offset = segment.header_at(pos)?.base_offset;
                 return Ok(Some(LogSlice {
                     region: segment.region(pos, len)?,
@@ -676,6 +814,7 @@ impl PartitionLog {
             segment.delete()?;
             deleted += 1;
         }
+        self.txns.trim(self.start_offset());
         Ok(deleted)
     }
 }

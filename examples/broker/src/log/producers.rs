@@ -255,9 +255,27 @@ impl ProducerStates {
         }
     }
 
+    /// The producer's current epoch here, if it is remembered.
+    pub fn epoch(&self, producer_id: i64) -> Option<i16> {
+        self.producers.get(&producer_id).map(|p| p.epoch)
+    }
+
     /// Remembers a batch given its offsets (staged, or read back from the
-    /// log), appended at `now_ms`.
+    /// log), appended at `now_ms`. A transaction marker carries the
+    /// producer's epoch as the coordinator last set it: a newer one fences
+    /// the older (its batches are refused from then on), as in Kafka.
     pub fn record(&mut self, h: &BatchHeader, now_ms: i64) {
+        if h.is_control() {
+            if let Some(p) = self.producers.get_mut(&h.producer_id) {
+                if p.epoch < h.producer_epoch {
+                    self.changes
+                        .push(Change::NewEpoch(h.producer_id, p.clone()));
+                    p.epoch = h.producer_epoch;
+                    p.batches.clear();
+                }
+            }
+            return;
+        }
         if !is_idempotent(h) {
             return;
         }
@@ -437,6 +455,7 @@ mod tests {
             producer_id: pid,
             producer_epoch: epoch,
             base_sequence: seq,
+            attributes: 0,
         }
     }
 

@@ -405,6 +405,17 @@ impl Segment {
         read_header(self.files()?.log.file(), pos)
     }
 
+    /// What the control batch at `pos` marks (see
+    /// [`batch::read_marker`]).
+    pub fn marker_at(&self, pos: u64) -> io::Result<Option<batch::Marker>> {
+        // A marker's record is 13 bytes; leave room for longer varints.
+        let mut head = [0u8; HEADER_LEN + 32];
+        let file = self.files()?;
+        let len = (self.size - pos).min(head.len() as u64) as usize;
+        file.log.file().read_exact_at(&mut head[..len], pos)?;
+        Ok(batch::read_marker(&head[..len]))
+    }
+
     /// Where the batch holding `offset` starts (or the first batch after
     /// it); `None` if the segment ends before `offset`.
     pub fn position_of(&self, offset: i64) -> io::Result<Option<u64>> {

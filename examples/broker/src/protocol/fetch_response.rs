@@ -19,6 +19,11 @@ pub struct FetchedPartition {
     pub high_watermark: i64,
     /// The first offset kept.
     pub log_start_offset: i64,
+    /// The last stable offset (below it every transaction has ended).
+    pub last_stable_offset: i64,
+    /// Aborted transactions in the records (producer id, first offset);
+    /// empty goes out as null.
+    pub aborted: Vec<(i64, i64)>,
     /// Whole record batches, sent from the file.
     pub records: Option<FileRegion>,
 }
@@ -128,15 +133,40 @@ impl Layout {
     }
 
     /// The fixed part of a partition: index, error, high watermark, last
-    /// stable offset, log start, aborted transactions (null), preferred
-    /// read replica.
-    fn partition_len(self) -> usize {
+    /// stable offset, log start, aborted transactions, preferred read
+    /// replica.
+    fn partition_len(self, p: &FetchedPartition) -> usize {
         4 + 2
             + 8
             + 8
             + if self.version >= 5 { 8 } else { 0 }
-            + if self.flexible { 1 } else { 4 }
+            + self.aborted_len(&p.aborted)
             + if self.version >= 11 { 4 } else { 0 }
+    }
+
+    /// The aborted transactions: null when there are none.
+    fn put_aborted(self, buf: &mut BytesMut, aborted: &[(i64, i64)]) {
+        if aborted.is_empty() {
+            if self.flexible {
+                buf.put_u8(0);
+            } else {
+                buf.put_i32(-1);
+            }
+            return;
+        }
+        self.put_count(buf, aborted.len());
+        for &(producer_id, first_offset) in aborted {
+            buf.put_i64(producer_id);
+            buf.put_i64(first_offset);
+            self.put_tags(buf);
+        }
+    }
+
+    fn aborted_len(self, aborted: &[(i64, i64)]) -> usize {
+        if aborted.is_empty() {
+            return if self.flexible { 1 } else { 4 };
+        }
+        self.count_len(aborted.len()) + aborted.len() * (16 + self.tags_len())
     }
 }
 
@@ -162,16 +192,11 @@ pub fn encode(correlation_id: i32, version: i16, topics: Vec<FetchedTopic>) -> V
             buf.put_i32(p.index);
             buf.put_i16(p.error_code);
             buf.put_i64(p.high_watermark);
-            buf.put_i64(p.high_watermark); // last_stable_offset: no transactions
+            buf.put_i64(p.last_stable_offset);
             if version >= 5 {
                 buf.put_i64(p.log_start_offset);
             }
-            // aborted_transactions: null
-            if l.flexible {
-                buf.put_u8(0);
-            } else {
-                buf.put_i32(-1);
-            }
+            l.put_aborted(&mut buf, &p.aborted);
             if version >= 11 {
                 buf.put_i32(-1); // preferred_read_replica: none
             }
@@ -206,7 +231,7 @@ fn frame_size(l: Layout, topics: &[FetchedTopic]) -> i32 {
                     .iter()
                     .map(|p| {
                         let records = p.records.as_ref().map_or(0, |r| r.remaining() as usize);
-                        l.partition_len() + l.count_len(records) + records + l.tags_len()
+                        l.partition_len(p) + l.count_len(records) + records + l.tags_len()
                     })
                     .sum::<usize>()
                 + l.tags_len()
@@ -270,6 +295,8 @@ mod tests {
                             error_code: 0,
                             high_watermark: 42,
                             log_start_offset: 7,
+                            last_stable_offset: 30,
+                            aborted: vec![(5, 9), (6, 20)],
                             records: Some(FileRegion::new(file.clone(), 4, 8).unwrap()),
                         },
                         FetchedPartition {
@@ -277,6 +304,8 @@ mod tests {
                             error_code: 1,
                             high_watermark: 5,
                             log_start_offset: 0,
+                            last_stable_offset: 5,
+                            aborted: Vec::new(),
                             records: None,
                         },
                     ],
@@ -298,6 +327,15 @@ mod tests {
             assert!(b.is_empty(), "v{version}: {} bytes left", b.len());
             assert_eq!(r.responses.len(), 2);
             let p = &r.responses[0].partitions;
+            assert_eq!(p[0].last_stable_offset, 30);
+            let aborted: Vec<(i64, i64)> = p[0]
+                .aborted_transactions
+                .iter()
+                .flatten()
+                .map(|a| (a.producer_id.0, a.first_offset))
+                .collect();
+            assert_eq!(aborted, vec![(5, 9), (6, 20)]);
+            assert!(p[1].aborted_transactions.is_none(), "none goes out as null");
             if version >= 13 {
                 assert_eq!(r.responses[0].topic_id, id);
             } else {

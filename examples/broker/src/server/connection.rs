@@ -836,6 +836,7 @@ impl Connection {
                 u64::MAX
             },
             max_wait: Duration::from_millis(r.max_wait_ms.max(0) as u64),
+            read_committed: r.isolation_level == 1,
         });
         let nothing = Answer::Fetched(Vec::new());
         self.send_to_writer(
@@ -881,7 +882,8 @@ impl Connection {
             r.topics.into_iter().map(|t| (t.name.0, t.partitions)),
             |p| (p.partition_index, p.timestamp),
         );
-        let op = (!queries.is_empty()).then(|| LogOp::ListOffsets(queries));
+        let read_committed = r.isolation_level == 1;
+        let op = (!queries.is_empty()).then(|| LogOp::ListOffsets(queries, read_committed));
         self.send_to_writer(
             ctx,
             head,

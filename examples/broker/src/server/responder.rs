@@ -340,6 +340,8 @@ fn fetch_topics(
             },
             high_watermark: read.high_watermark,
             log_start_offset: read.log_start_offset,
+            last_stable_offset: read.last_stable_offset,
+            aborted: read.aborted,
             records: read.slice.map(|s| s.region),
         },
         Err(code) => FetchedPartition {
@@ -347,6 +349,8 @@ fn fetch_topics(
             error_code: code,
             high_watermark: -1,
             log_start_offset: -1,
+            last_stable_offset: -1,
+            aborted: Vec::new(),
             records: None,
         },
     })
