@@ -20,6 +20,8 @@
 //!   partition, one fsync per the flush policy), resolves and long-polls
 //!   fetches, and creates and deletes topics.
 //! - [`protocol`]: Kafka's wire format as the broker speaks it.
+//! - [`record_file`]: the checksummed append-only files the coordinators
+//!   keep their state in.
 //! - [`security`]: listeners by security protocol, SASL (PLAIN, SCRAM)
 //!   and the stored credentials it checks.
 //! - [`server`]: the reactor pipeline per connection, the response
@@ -47,6 +49,7 @@ pub mod flusher;
 pub mod log;
 pub mod ops;
 pub mod protocol;
+pub mod record_file;
 pub mod security;
 pub mod server;
 pub mod storage;

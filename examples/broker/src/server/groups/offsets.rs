@@ -11,9 +11,10 @@
 //! file holds many more records than live offsets it is rewritten
 //! compactly through a temporary file and a rename.
 
+use crate::record_file::{self, get_str, put_str};
 use bytes::{Buf, BufMut};
 use std::collections::HashMap;
-use std::fs::{self, File, OpenOptions};
+use std::fs::File;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
@@ -45,36 +46,19 @@ pub struct OffsetStore {
 impl OffsetStore {
     /// Opens (or creates) `<dir>/group-offsets.log` and loads it.
     pub fn open(dir: &Path) -> io::Result<Self> {
-        fs::create_dir_all(dir)?;
         let path = dir.join("group-offsets.log");
-        let data = match fs::read(&path) {
-            Ok(d) => d,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Vec::new(),
-            Err(e) => return Err(e),
-        };
         let mut offsets = HashMap::new();
-        let mut good = 0;
-        let mut records = 0;
-        while let Some((key, value, len)) = parse_record(&data[good..]) {
+        let (file, records) = record_file::open(&path, |payload| {
+            let Some((key, value)) = parse_record(payload) else {
+                return false;
+            };
             if value.offset == TOMBSTONE {
                 offsets.remove(&key);
             } else {
                 offsets.insert(key, value);
             }
-            good += len;
-            records += 1;
-        }
-        let file = OpenOptions::new().create(true).append(true).open(&path)?;
-        if good < data.len() {
-            tracing::warn!(
-                file = %path.display(),
-                kept = good,
-                dropped = data.len() - good,
-                "cut a torn or corrupt tail off the group offsets"
-            );
-            file.set_len(good as u64)?;
-            file.sync_all()?;
-        }
+            true
+        })?;
         let mut store = OffsetStore {
             path,
             file,
@@ -178,73 +162,28 @@ impl OffsetStore {
     }
 
     fn compact(&mut self) -> io::Result<()> {
-        let tmp = self.path.with_extension("log.tmp");
         let mut buf = Vec::new();
         for (key, value) in &self.offsets {
             encode_record(&mut buf, key, value);
         }
-        fs::write(&tmp, &buf)?;
-        File::open(&tmp)?.sync_all()?;
-        fs::rename(&tmp, &self.path)?;
-        self.file = OpenOptions::new().append(true).open(&self.path)?;
+        self.file = record_file::rewrite(&self.path, &buf)?;
         self.records = self.offsets.len();
         Ok(())
     }
 }
 
-fn put_str(buf: &mut Vec<u8>, s: Option<&str>) {
-    match s {
-        Some(s) => {
-            buf.put_u16(s.len() as u16);
-            buf.put_slice(s.as_bytes());
-        }
-        None => buf.put_u16(u16::MAX),
-    }
-}
-
 fn encode_record(buf: &mut Vec<u8>, key: &OffsetKey, value: &Committed) {
-    let start = buf.len();
-    buf.put_u64(0); // length and CRC, patched below
+    let start = record_file::begin(buf);
     put_str(buf, Some(&key.0));
     put_str(buf, Some(&key.1));
     buf.put_i32(key.2);
     buf.put_i64(value.offset);
     put_str(buf, value.metadata.as_deref());
-    let payload = &buf[start + 8..];
-    let (len, crc) = (payload.len() as u32, crc32c::crc32c(payload));
-    buf[start..start + 4].copy_from_slice(&len.to_be_bytes());
-    buf[start + 4..start + 8].copy_from_slice(&crc.to_be_bytes());
+    record_file::finish(buf, start);
 }
 
-fn get_str(b: &mut &[u8]) -> Option<Option<String>> {
-    if b.len() < 2 {
-        return None;
-    }
-    let len = b.get_u16();
-    if len == u16::MAX {
-        return Some(None);
-    }
-    let len = len as usize;
-    if b.len() < len {
-        return None;
-    }
-    let s = String::from_utf8(b[..len].to_vec()).ok()?;
-    b.advance(len);
-    Some(Some(s))
-}
-
-/// One record from the front of `data`: key, value, bytes used.
-fn parse_record(data: &[u8]) -> Option<(OffsetKey, Committed, usize)> {
-    let mut b = data;
-    if b.len() < 8 {
-        return None;
-    }
-    let len = b.get_u32() as usize;
-    let crc = b.get_u32();
-    if b.len() < len || crc32c::crc32c(&b[..len]) != crc {
-        return None;
-    }
-    let mut p = &b[..len];
+/// One record's payload: key and value.
+fn parse_record(mut p: &[u8]) -> Option<(OffsetKey, Committed)> {
     let group = get_str(&mut p)??;
     let topic = get_str(&mut p)??;
     if p.len() < 12 {
@@ -253,16 +192,13 @@ fn parse_record(data: &[u8]) -> Option<(OffsetKey, Committed, usize)> {
     let partition = p.get_i32();
     let offset = p.get_i64();
     let metadata = get_str(&mut p)?;
-    Some((
-        (group, topic, partition),
-        Committed { offset, metadata },
-        8 + len,
-    ))
+    Some(((group, topic, partition), Committed { offset, metadata }))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs::{self, OpenOptions};
 
     fn dir(tag: &str) -> PathBuf {
         let d = std::env::temp_dir().join(format!("gyre-offsets-{tag}-{}", std::process::id()));

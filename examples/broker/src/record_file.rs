@@ -1,0 +1,147 @@
+//! Append-only files of checksummed records, for the coordinators' small
+//! durable state (group offsets, transactions): each record is `[len u32]
+//! [crc32c u32][payload]`, written whole and synced by the caller; at
+//! start the file is read back record by record and a torn or corrupt
+//! tail (a crash mid-write) is cut off and logged. Also the string field
+//! the payloads use. Uses only the standard library, `bytes` and `crc32c`.
+
+use bytes::{Buf, BufMut};
+use std::fs::{self, File, OpenOptions};
+use std::io;
+use std::path::Path;
+
+/// Starts a record in `buf`: returns where it starts, for [`finish`].
+pub fn begin(buf: &mut Vec<u8>) -> usize {
+    let start = buf.len();
+    buf.put_u64(0); // length and CRC, patched by `finish`
+    start
+}
+
+/// Ends the record begun at `start`: its length and CRC.
+pub fn finish(buf: &mut [u8], start: usize) {
+    let payload = &buf[start + 8..];
+    let (len, crc) = (payload.len() as u32, crc32c::crc32c(payload));
+    buf[start..start + 4].copy_from_slice(&len.to_be_bytes());
+    buf[start + 4..start + 8].copy_from_slice(&crc.to_be_bytes());
+}
+
+/// The payload of the record at the front of `data` and the bytes it
+/// takes; `None` if it is torn or its CRC does not match.
+pub fn next(data: &[u8]) -> Option<(&[u8], usize)> {
+    let mut b = data;
+    if b.len() < 8 {
+        return None;
+    }
+    let len = b.get_u32() as usize;
+    let crc = b.get_u32();
+    if b.len() < len || crc32c::crc32c(&b[..len]) != crc {
+        return None;
+    }
+    Some((&b[..len], 8 + len))
+}
+
+/// Opens (or creates) the file at `path` for appending, passing each
+/// whole record's payload to `each` in order (a payload `each` refuses
+/// ends the file there, as a torn one does); what follows the last good
+/// record is cut off and logged. Returns the file and the records read.
+pub fn open(path: &Path, mut each: impl FnMut(&[u8]) -> bool) -> io::Result<(File, usize)> {
+    if let Some(dir) = path.parent() {
+        fs::create_dir_all(dir)?;
+    }
+    let data = match fs::read(path) {
+        Ok(d) => d,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Vec::new(),
+        Err(e) => return Err(e),
+    };
+    let (mut good, mut records) = (0, 0);
+    while let Some((payload, len)) = next(&data[good..]) {
+        if !each(payload) {
+            break;
+        }
+        good += len;
+        records += 1;
+    }
+    let file = OpenOptions::new().create(true).append(true).open(path)?;
+    if good < data.len() {
+        tracing::warn!(
+            file = %path.display(),
+            kept = good,
+            dropped = data.len() - good,
+            "cut a torn or corrupt tail off a coordinator file"
+        );
+        file.set_len(good as u64)?;
+        file.sync_all()?;
+    }
+    Ok((file, records))
+}
+
+/// Replaces the file at `path` with `records` (already framed) through a
+/// temporary file and a rename; returns it reopened for appending.
+pub fn rewrite(path: &Path, records: &[u8]) -> io::Result<File> {
+    let tmp = path.with_extension("tmp");
+    fs::write(&tmp, records)?;
+    File::open(&tmp)?.sync_all()?;
+    fs::rename(&tmp, path)?;
+    OpenOptions::new().append(true).open(path)
+}
+
+/// Writes an optional string: its length (`u16::MAX` for none), then it.
+pub fn put_str(buf: &mut Vec<u8>, s: Option<&str>) {
+    match s {
+        Some(s) => {
+            buf.put_u16(s.len() as u16);
+            buf.put_slice(s.as_bytes());
+        }
+        None => buf.put_u16(u16::MAX),
+    }
+}
+
+/// Reads a [`put_str`] string; `None` if `b` is too short or not UTF-8.
+pub fn get_str(b: &mut &[u8]) -> Option<Option<String>> {
+    if b.len() < 2 {
+        return None;
+    }
+    let len = b.get_u16();
+    if len == u16::MAX {
+        return Some(None);
+    }
+    let len = len as usize;
+    if b.len() < len {
+        return None;
+    }
+    let s = String::from_utf8(b[..len].to_vec()).ok()?;
+    b.advance(len);
+    Some(Some(s))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    #[test]
+    fn records_read_back_and_a_torn_tail_is_cut() {
+        let dir = std::env::temp_dir().join(format!("gyre-recfile-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        let path = dir.join("f.log");
+        let mut buf = Vec::new();
+        for s in ["one", "two"] {
+            let at = begin(&mut buf);
+            put_str(&mut buf, Some(s));
+            finish(&mut buf, at);
+        }
+        let (mut file, n) = open(&path, |_| true).unwrap();
+        assert_eq!(n, 0);
+        file.write_all(&buf).unwrap();
+        file.write_all(&buf[..5]).unwrap(); // torn
+        let mut seen = Vec::new();
+        let (_, n) = open(&path, |mut p| {
+            seen.push(get_str(&mut p).unwrap().unwrap());
+            true
+        })
+        .unwrap();
+        assert_eq!((n, seen), (2, vec!["one".to_owned(), "two".to_owned()]));
+        assert_eq!(fs::metadata(&path).unwrap().len(), buf.len() as u64);
+        fs::remove_dir_all(&dir).unwrap();
+    }
+}
