@@ -308,6 +308,22 @@ impl Storage {
         Ok(())
     }
 
+    /// Every partition with a transaction open: the partition, its topic
+    /// and index, the producer and its epoch (for the transaction
+    /// coordinator to finish or abort at start).
+    pub fn open_transactions(&self) -> Vec<(PartitionId, String, i32, i64, i16)> {
+        let mut open = Vec::new();
+        for (&id, log) in &self.logs {
+            let Some((topic, index)) = self.names.get(&id) else {
+                continue;
+            };
+            for (producer_id, epoch) in log.open_transactions() {
+                open.push((id, topic.clone(), *index as i32, producer_id, epoch));
+            }
+        }
+        open
+    }
+
     /// The last step of a clean stop: syncs every log, checkpoints every
     /// partition at its end, and writes the clean-shutdown marker, so the
     /// next start checks only segment tails. Nothing may be appended after.

@@ -46,9 +46,27 @@ pub mod error_code {
     pub const REBALANCE_IN_PROGRESS: i16 = 27;
     /// A request for an unsupported API version.
     pub const UNSUPPORTED_VERSION: i16 = 35;
-    /// The transactional id may not be used (the broker refuses every
-    /// transactional producer: transactions are not built).
+    /// The principal may not use the transactional id.
     pub const TRANSACTIONAL_ID_AUTHORIZATION_FAILED: i16 = 53;
+    /// The coordinator cannot answer now (its file failed); retry.
+    pub const COORDINATOR_NOT_AVAILABLE: i16 = 15;
+    /// The request is not valid in the transaction's state.
+    pub const INVALID_TXN_STATE: i16 = 48;
+    /// The producer id is not the one the transactional id has.
+    pub const INVALID_PRODUCER_ID_MAPPING: i16 = 49;
+    /// The transaction timeout is above the broker's maximum (or not
+    /// positive).
+    pub const INVALID_TRANSACTION_TIMEOUT: i16 = 50;
+    /// The transaction is being ended (or the previous one still is);
+    /// retry.
+    pub const CONCURRENT_TRANSACTIONS: i16 = 51;
+    /// Another partition of the request failed, so this one was not
+    /// tried.
+    pub const OPERATION_NOT_ATTEMPTED: i16 = 55;
+    /// A newer producer with the same transactional id fenced this one
+    /// (answered from the versions that know it; older ones get
+    /// INVALID_PRODUCER_EPOCH).
+    pub const PRODUCER_FENCED: i16 = 90;
     /// The topic already exists.
     pub const TOPIC_ALREADY_EXISTS: i16 = 36;
     /// A replica assignment the broker cannot follow.

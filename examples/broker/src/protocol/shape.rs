@@ -474,6 +474,43 @@ fn walk(key: ApiKey, version: i16, body: &[u8]) -> Result<usize, ShapeError> {
                 w.skip(8 + 2)?; // producer id and epoch
             }
         }
+        ApiKey::AddPartitionsToTxn => {
+            w.string()?; // transactional id
+            w.skip(8 + 2)?; // producer id and epoch
+            w.structs(false, |w| {
+                w.string()?;
+                w.array(false, |w| w.skip(4))
+            })?;
+        }
+        ApiKey::AddOffsetsToTxn => {
+            w.string()?; // transactional id
+            w.skip(8 + 2)?; // producer id and epoch
+            w.string()?; // group
+        }
+        ApiKey::EndTxn => {
+            w.string()?; // transactional id
+            w.skip(8 + 2 + 1)?; // producer id and epoch, committed
+        }
+        ApiKey::TxnOffsetCommit => {
+            w.string()?; // transactional id
+            w.string()?; // group
+            w.skip(8 + 2)?; // producer id and epoch
+            if v >= 3 {
+                w.skip(4)?; // generation
+                w.string()?; // member id
+                w.nullable_string()?; // group instance id
+            }
+            w.structs(false, |w| {
+                w.string()?;
+                w.structs(false, |w| {
+                    w.skip(4 + 8)?; // partition, offset
+                    if v >= 2 {
+                        w.skip(4)?; // leader epoch
+                    }
+                    w.nullable_string() // metadata
+                })
+            })?;
+        }
         ApiKey::DescribeGroups => {
             w.array(false, |w| w.string())?;
             if v >= 3 {
@@ -807,6 +844,51 @@ mod tests {
                 }
                 RequestKind::InitProducerId(r)
             }
+            ApiKey::AddPartitionsToTxn => {
+                let mut t = add_partitions_to_txn_request::AddPartitionsToTxnTopic::default();
+                t.name = TopicName(name("t"));
+                t.partitions = vec![0, 2];
+                let mut r = AddPartitionsToTxnRequest::default();
+                r.v3_and_below_transactional_id = TransactionalId(name("tx"));
+                r.v3_and_below_producer_id = ProducerId(7);
+                r.v3_and_below_producer_epoch = 3;
+                r.v3_and_below_topics = vec![t.clone(), t];
+                RequestKind::AddPartitionsToTxn(r)
+            }
+            ApiKey::AddOffsetsToTxn => {
+                let mut r = AddOffsetsToTxnRequest::default();
+                r.transactional_id = TransactionalId(name("tx"));
+                r.producer_id = ProducerId(7);
+                r.group_id = GroupId(name("g"));
+                RequestKind::AddOffsetsToTxn(r)
+            }
+            ApiKey::EndTxn => {
+                let mut r = EndTxnRequest::default();
+                r.transactional_id = TransactionalId(name("tx"));
+                r.producer_id = ProducerId(7);
+                r.committed = true;
+                RequestKind::EndTxn(r)
+            }
+            ApiKey::TxnOffsetCommit => {
+                let mut p = txn_offset_commit_request::TxnOffsetCommitRequestPartition::default();
+                p.partition_index = 1;
+                p.committed_offset = 9;
+                p.committed_metadata = Some(name("m"));
+                let mut t = txn_offset_commit_request::TxnOffsetCommitRequestTopic::default();
+                t.name = TopicName(name("t"));
+                t.partitions = vec![p.clone(), p];
+                let mut r = TxnOffsetCommitRequest::default();
+                r.transactional_id = TransactionalId(name("tx"));
+                r.group_id = GroupId(name("g"));
+                r.producer_id = ProducerId(7);
+                if v >= 3 {
+                    r.generation_id = 4;
+                    r.member_id = name("m-1");
+                    r.group_instance_id = Some(name("i"));
+                }
+                r.topics = vec![t.clone(), t];
+                RequestKind::TxnOffsetCommit(r)
+            }
             ApiKey::DescribeGroups => {
                 let mut r = DescribeGroupsRequest::default();
                 r.groups = vec![GroupId(name("a")), GroupId(name("b"))];
@@ -996,6 +1078,10 @@ mod tests {
             CreateTopics,
             DeleteTopics,
             InitProducerId,
+            AddPartitionsToTxn,
+            AddOffsetsToTxn,
+            EndTxn,
+            TxnOffsetCommit,
             DescribeGroups,
             ListGroups,
             DeleteGroups,

@@ -6,7 +6,11 @@
 //! protocol. Topics have ids (Metadata 10+, Fetch 13+, CreateTopics 7,
 //! DeleteTopics 6). Where the next version changes meaning, the range
 //! stops before it: Produce 13 names topics by id (Kafka 4.1),
-//! OffsetCommit 9 and OffsetFetch 9 are the KIP-848 consumer protocol, InitProducerId 5 is transactions v2.
+//! OffsetCommit 9 and OffsetFetch 9 are the KIP-848 consumer protocol;
+//! InitProducerId 5, AddPartitionsToTxn 4, and AddOffsetsToTxn, EndTxn
+//! and TxnOffsetCommit 4 are transactions v2 (KIP-890: broker-to-broker
+//! batches, TRANSACTION_ABORTABLE, an epoch per transaction), so the
+//! broker speaks transactions v1.
 
 use kafka_protocol::messages::ApiKey;
 
@@ -42,6 +46,10 @@ pub const SUPPORTED: &[ApiRange] = &[
     range(ApiKey::CreateTopics, 2, 7),
     range(ApiKey::DeleteTopics, 1, 6),
     range(ApiKey::InitProducerId, 0, 4),
+    range(ApiKey::AddPartitionsToTxn, 0, 3),
+    range(ApiKey::AddOffsetsToTxn, 0, 3),
+    range(ApiKey::EndTxn, 0, 3),
+    range(ApiKey::TxnOffsetCommit, 0, 3),
     range(ApiKey::DescribeGroups, 0, 5),
     range(ApiKey::ListGroups, 0, 5),
     range(ApiKey::DeleteGroups, 0, 2),

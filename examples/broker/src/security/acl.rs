@@ -25,6 +25,8 @@ pub mod resource {
     pub const GROUP: i8 = 3;
     /// The cluster.
     pub const CLUSTER: i8 = 4;
+    /// A transactional id.
+    pub const TRANSACTIONAL_ID: i8 = 5;
 }
 
 /// A resource pattern type (Kafka's codes).
@@ -119,8 +121,8 @@ pub struct Filter {
 impl Binding {
     /// Why this binding cannot be stored, if it cannot.
     pub fn invalid(&self) -> Option<&'static str> {
-        if !(resource::TOPIC..=resource::CLUSTER).contains(&self.resource_type) {
-            return Some("resource type must be TOPIC, GROUP or CLUSTER");
+        if !(resource::TOPIC..=resource::TRANSACTIONAL_ID).contains(&self.resource_type) {
+            return Some("resource type must be TOPIC, GROUP, CLUSTER or TRANSACTIONAL_ID");
         }
         if self.pattern != pattern::LITERAL && self.pattern != pattern::PREFIXED {
             return Some("pattern type must be LITERAL or PREFIXED");

@@ -326,6 +326,21 @@ impl Connection {
                 }
             }
         }
+        if let Some(id) = super::denied::transactional_id_of(&request) {
+            if !self.may(ctx, op::WRITE, resource::TRANSACTIONAL_ID, id) {
+                let refused = ec::TRANSACTIONAL_ID_AUTHORIZATION_FAILED;
+                if let Some(frame) = super::denied::txn_request(
+                    &request,
+                    head.correlation_id,
+                    head.api_version,
+                    refused,
+                ) {
+                    let seq = self.next_seq();
+                    ctx.write(Sequenced { seq, frame });
+                    return;
+                }
+            }
+        }
         let cluster_op = match &request {
             RequestKind::DescribeAcls(_) | RequestKind::DescribeUserScramCredentials(_) => {
                 Some(op::DESCRIBE)
@@ -396,11 +411,30 @@ impl Connection {
                 let nothing = Answer::Deleted(Vec::new());
                 self.send_to_writer(ctx, head, Pending::DeleteTopics(topics), Some(op), nothing);
             }
+            RequestKind::InitProducerId(req) if req.transactional_id.is_some() => {
+                // The transaction coordinator's, on the group thread.
+                let request = RequestKind::InitProducerId(req);
+                self.to_coordinator(ctx, head, request, client_id, Vec::new(), None);
+            }
+            RequestKind::AddPartitionsToTxn(req) => {
+                // Partitions of topics the principal may not write are
+                // refused (and so, as in Kafka, the whole request).
+                let denied = req
+                    .v3_and_below_topics
+                    .iter()
+                    .map(|t| t.name.0.as_str())
+                    .filter(|name| !self.may(ctx, op::WRITE, resource::TOPIC, name))
+                    .map(str::to_owned)
+                    .collect();
+                let request = RequestKind::AddPartitionsToTxn(req);
+                self.to_coordinator(ctx, head, request, client_id, denied, None);
+            }
+            txn @ (RequestKind::AddOffsetsToTxn(_)
+            | RequestKind::TxnOffsetCommit(_)
+            | RequestKind::EndTxn(_)) => {
+                self.to_coordinator(ctx, head, txn, client_id, Vec::new(), None);
+            }
             RequestKind::InitProducerId(req) => {
-                if let Some(id) = &req.transactional_id {
-                    tracing::warn!(transactional_id = %id.0.as_str(), peer = ?ctx.channel().peer_addr(),
-                        "transactions are not supported: refused InitProducerId (TRANSACTIONAL_ID_AUTHORIZATION_FAILED)");
-                }
                 let mut r = node::init_producer_id(&self.shared, &req);
                 // Idempotent producers need IDEMPOTENT_WRITE on the
                 // cluster or, as in Kafka 3, WRITE on some topic.
@@ -531,7 +565,6 @@ impl Connection {
             | RequestKind::ListGroups(_)
             | RequestKind::DeleteGroups(_)
             | RequestKind::OffsetDelete(_)) => {
-                let seq = self.next_seq();
                 // An offset commit commits only the topics the principal
                 // may read.
                 let denied_topics = match &group {
@@ -554,27 +587,41 @@ impl Connection {
                     }),
                     _ => None,
                 };
-                let call = GroupCall {
-                    request: group,
-                    correlation_id: head.correlation_id,
-                    version: head.api_version,
-                    handle: self.handle(ctx),
-                    seq,
-                    client_id,
-                    peer: ctx.channel().peer_addr(),
-                    denied_topics,
-                    visible,
-                };
-                if self.shared.groups.send(call).is_err() {
-                    tracing::warn!("group coordinator stopped; closing connection");
-                    ctx.close();
-                }
+                self.to_coordinator(ctx, head, group, client_id, denied_topics, visible);
             }
             other => {
                 let name = format!("{:?}", ApiKey::try_from(head.api_key));
                 drop(other);
                 self.refuse(ctx, format_args!("{name} is not handled"));
             }
+        }
+    }
+
+    /// Sends a group or transaction request to the coordinator thread,
+    /// which answers in the request's place in the order.
+    fn to_coordinator(
+        &mut self,
+        ctx: &mut impl InboundContext<Self>,
+        head: header::RequestHead,
+        request: RequestKind,
+        client_id: Bytes,
+        denied_topics: Vec<String>,
+        visible: Option<super::groups::GroupAccess>,
+    ) {
+        let call = GroupCall {
+            request,
+            correlation_id: head.correlation_id,
+            version: head.api_version,
+            handle: self.handle(ctx),
+            seq: self.next_seq(),
+            client_id,
+            peer: ctx.channel().peer_addr(),
+            denied_topics,
+            visible,
+        };
+        if self.shared.groups.send(call).is_err() {
+            tracing::warn!("group coordinator stopped; closing connection");
+            ctx.close();
         }
     }
 

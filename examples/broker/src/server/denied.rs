@@ -1,7 +1,9 @@
 //! The answers Kafka gives a principal the ACLs refuse, for the requests
 //! refused whole: a group request without the group's permission
 //! (`GROUP_AUTHORIZATION_FAILED`), a cluster request without the
-//! cluster's (`CLUSTER_AUTHORIZATION_FAILED`). Each keeps the request's
+//! cluster's (`CLUSTER_AUTHORIZATION_FAILED`), a transaction request
+//! without WRITE on its transactional id
+//! (`TRANSACTIONAL_ID_AUTHORIZATION_FAILED`). Each keeps the request's
 //! shape (one result per topic, partition, group or user asked about), so
 //! clients report the error where they look for it. Plain functions over
 //! `kafka-protocol`'s messages.
@@ -38,6 +40,97 @@ pub(crate) fn groups_of(request: &RequestKind) -> Option<(Vec<&str>, i8)> {
             op::DELETE,
         ),
         RequestKind::OffsetDelete(r) => (one(&r.group_id), op::DELETE),
+        RequestKind::AddOffsetsToTxn(r) => (one(&r.group_id), op::READ),
+        RequestKind::TxnOffsetCommit(r) => (one(&r.group_id), op::READ),
+        _ => return None,
+    })
+}
+
+/// The transactional id a transaction request names (WRITE on it is
+/// needed); `None` for other requests.
+pub(crate) fn transactional_id_of(request: &RequestKind) -> Option<&str> {
+    Some(match request {
+        RequestKind::InitProducerId(r) => r.transactional_id.as_ref()?.0.as_str(),
+        RequestKind::AddPartitionsToTxn(r) => r.v3_and_below_transactional_id.0.as_str(),
+        RequestKind::AddOffsetsToTxn(r) => r.transactional_id.0.as_str(),
+        RequestKind::TxnOffsetCommit(r) => r.transactional_id.0.as_str(),
+        RequestKind::EndTxn(r) => r.transactional_id.0.as_str(),
+        _ => return None,
+    })
+}
+
+/// The answer to a transaction request refused whole (`error`: the
+/// transactional id's refusal, or the group's for the two naming one).
+pub(crate) fn txn_request(
+    request: &RequestKind,
+    correlation_id: i32,
+    version: i16,
+    e: i16,
+) -> Option<Frame> {
+    Some(match request {
+        RequestKind::InitProducerId(_) => {
+            let mut r = InitProducerIdResponse::default();
+            r.error_code = e;
+            r.producer_id = ProducerId(-1);
+            r.producer_epoch = -1;
+            encoded(correlation_id, version, &r)
+        }
+        RequestKind::AddPartitionsToTxn(req) => {
+            let mut r = AddPartitionsToTxnResponse::default();
+            r.results_by_topic_v3_and_below = req
+                .v3_and_below_topics
+                .iter()
+                .map(|t| {
+                    let mut out = add_partitions_to_txn_response::AddPartitionsToTxnTopicResult::default();
+                    out.name = t.name.clone();
+                    out.results_by_partition = t
+                        .partitions
+                        .iter()
+                        .map(|&i| {
+                            let mut p = add_partitions_to_txn_response::AddPartitionsToTxnPartitionResult::default();
+                            p.partition_index = i;
+                            p.partition_error_code = e;
+                            p
+                        })
+                        .collect();
+                    out
+                })
+                .collect();
+            encoded(correlation_id, version, &r)
+        }
+        RequestKind::AddOffsetsToTxn(_) => {
+            let mut r = AddOffsetsToTxnResponse::default();
+            r.error_code = e;
+            encoded(correlation_id, version, &r)
+        }
+        RequestKind::EndTxn(_) => {
+            let mut r = EndTxnResponse::default();
+            r.error_code = e;
+            encoded(correlation_id, version, &r)
+        }
+        RequestKind::TxnOffsetCommit(req) => {
+            let mut r = TxnOffsetCommitResponse::default();
+            r.topics = req
+                .topics
+                .iter()
+                .map(|t| {
+                    let mut out = txn_offset_commit_response::TxnOffsetCommitResponseTopic::default();
+                    out.name = t.name.clone();
+                    out.partitions = t
+                        .partitions
+                        .iter()
+                        .map(|p| {
+                            let mut q = txn_offset_commit_response::TxnOffsetCommitResponsePartition::default();
+                            q.partition_index = p.partition_index;
+                            q.error_code = e;
+                            q
+                        })
+                        .collect();
+                    out
+                })
+                .collect();
+            encoded(correlation_id, version, &r)
+        }
         _ => return None,
     })
 }
@@ -123,6 +216,9 @@ pub(crate) fn group_request(
             r.error_code = e;
             encoded(correlation_id, version, &r)
         }),
+        RequestKind::AddOffsetsToTxn(_) | RequestKind::TxnOffsetCommit(_) => {
+            txn_request(request, correlation_id, version, e)
+        }
         _ => None,
     }
 }

@@ -16,6 +16,7 @@ mod node;
 pub mod responder;
 pub mod sequencer;
 mod shared;
+pub mod transactions;
 mod users;
 
 use crate::config::BrokerConfig;
@@ -51,8 +52,8 @@ pub enum StartError {
         #[source]
         source: crate::log::LogError,
     },
-    /// The group offsets could not be loaded.
-    #[error("cannot load group offsets: {0}")]
+    /// The group offsets or the transactions' state could not be loaded.
+    #[error("cannot load group offsets or transactions: {0}")]
     Offsets(#[source] std::io::Error),
     /// The SASL credentials file could not be read.
     #[error("cannot load SASL credentials: {0}")]
@@ -145,6 +146,7 @@ impl Broker {
             "descriptor budget: segment files beyond the cap are closed least recently used first and reopened on demand; the rest serve connections"
         );
         let catalog = storage.catalog().clone();
+        let open_at_start = storage.open_transactions();
         let writer = LogWriter::<Responder>::start(
             storage,
             WriterConfig {
@@ -155,17 +157,28 @@ impl Broker {
             },
         )
         .map_err(|e| StartError::Writer(e.to_string()))?;
-        let (groups, groups_thread) =
-            Coordinator::start(&config.data_dir).map_err(StartError::Offsets)?;
+        // Producer ids start at the clock's milliseconds, so a restart
+        // hands out ids no earlier run gave.
+        let first_producer_id = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(1, |d| d.as_millis() as i64);
+        let next_producer_id = Arc::new(AtomicI64::new(first_producer_id));
+        let (groups, groups_thread) = Coordinator::start(
+            &config.data_dir,
+            groups::TxnWiring {
+                catalog: catalog.clone(),
+                next_producer_id: next_producer_id.clone(),
+                writer: writer.submitter(),
+                open_at_start,
+            },
+        )
+        .map_err(StartError::Offsets)?;
         let loops = EventLoopGroup::builder()
             .threads(config.workers)
             .name("gyre-broker")
             .transport(config.transport)
             .build()
             .map_err(gyre_reactor::Error::Io)?;
-        let first_producer_id = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(1, |d| d.as_millis() as i64);
         let shared = Arc::new(Shared {
             catalog,
             auto_create_topics: config.auto_create_topics,
@@ -173,7 +186,7 @@ impl Broker {
             max_in_flight: config.max_in_flight.max(1),
             ring_stalls: AtomicU64::new(0),
             request_memory: RequestMemory::new(config.queued_max_request_bytes),
-            next_producer_id: AtomicI64::new(first_producer_id),
+            next_producer_id,
             groups: groups.clone(),
             credentials: Arc::new(CredentialStore::open(&config.data_dir)?),
             acls: Arc::new(Authorizer::open(

@@ -18,7 +18,7 @@ pub struct Shared {
     /// The log settings a topic gets unless it sets its own.
     pub(crate) default_log: LogConfig,
     pub(crate) max_in_flight: usize,
-    pub(crate) next_producer_id: AtomicI64,
+    pub(crate) next_producer_id: Arc<AtomicI64>,
     pub(crate) groups: Coordinator,
     /// Times a connection found the log writer's ring full and paused.
     pub(crate) ring_stalls: AtomicU64,

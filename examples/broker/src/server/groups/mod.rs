@@ -1,8 +1,12 @@
 //! The group coordinator: one thread that owns every consumer group's
-//! membership and the committed offsets. Group requests reach it from the
-//! loops through a channel (they are rare next to produce and fetch) and
-//! it answers through each connection's `ChannelHandle`; JoinGroup and
-//! SyncGroup answers wait here until their rebalance phase completes.
+//! membership and the committed offsets, and runs the transaction
+//! coordinator beside them (a transaction commits group offsets). Group
+//! and transaction requests reach it from the loops through a channel
+//! (they are rare next to produce and fetch) and it answers through each
+//! connection's `ChannelHandle`; JoinGroup and SyncGroup answers wait here
+//! until their rebalance phase completes. Transaction markers go from here
+//! to the log writer, and its word that they are written comes back on a
+//! channel of its own.
 
 mod call;
 mod group;
@@ -13,7 +17,11 @@ use super::sequencer::Sequenced;
 use crate::protocol::error_code as ec;
 use bytes::Bytes;
 pub use call::Call;
-use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+use super::responder::Responder;
+use super::transactions::{OpenAtStart, Transactions};
+use crate::ops::{LogOp, MarkersWritten};
+use crate::writer::Submitter;
+use crossbeam_channel::{Receiver, Sender};
 use group::{Client, Group, Member, State};
 use gyre_reactor::ChannelHandle;
 use kafka_protocol::messages::delete_groups_response::DeletableGroupResult;
@@ -58,8 +66,9 @@ pub struct GroupCall {
     pub client_id: Bytes,
     /// The connection's peer, if the socket still knows it.
     pub peer: Option<std::net::SocketAddr>,
-    /// Topics of an OffsetCommit the principal may not read (the ACLs'
-    /// verdict): answered `TOPIC_AUTHORIZATION_FAILED`, not committed.
+    /// Topics of an OffsetCommit the principal may not read, or of an
+    /// AddPartitionsToTxn it may not write (the ACLs' verdict): answered
+    /// `TOPIC_AUTHORIZATION_FAILED`, not committed or added.
     pub denied_topics: Vec<String>,
     /// For ListGroups with the authorizer on: who asks, so only the
     /// groups they may describe are listed.
@@ -95,6 +104,18 @@ enum Msg {
     Stop,
 }
 
+/// What the transaction coordinator needs from the rest of the broker.
+pub struct TxnWiring {
+    /// The topics, to resolve a transaction's partitions.
+    pub catalog: std::sync::Arc<crate::topics::Catalog>,
+    /// Producer ids, shared with idempotent producers.
+    pub next_producer_id: std::sync::Arc<std::sync::atomic::AtomicI64>,
+    /// Where markers are written.
+    pub writer: Submitter<Responder>,
+    /// Transactions the partitions found open at start.
+    pub open_at_start: Vec<OpenAtStart>,
+}
+
 /// The coordinator has stopped.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("the group coordinator has stopped")]
@@ -116,13 +137,30 @@ impl std::fmt::Debug for Msg {
 }
 
 impl Coordinator {
-    /// Loads the committed offsets from `data_dir` and starts the thread.
-    pub fn start(data_dir: &Path) -> std::io::Result<(Self, JoinHandle<()>)> {
-        let store = OffsetStore::open(data_dir)?;
+    /// Loads the committed offsets and the transactions' state from
+    /// `data_dir`, finishes or aborts the transactions a stop left, and
+    /// starts the thread.
+    pub fn start(data_dir: &Path, wiring: TxnWiring) -> std::io::Result<(Self, JoinHandle<()>)> {
+        let mut offsets = OffsetStore::open(data_dir)?;
+        let (done_tx, done_rx) = crossbeam_channel::unbounded();
+        let mut txns = Transactions::open(
+            data_dir,
+            wiring.catalog,
+            wiring.next_producer_id,
+            done_tx,
+        )?;
+        txns.recover(wiring.open_at_start, &mut offsets);
         let (tx, rx) = crossbeam_channel::unbounded();
+        let st = State_ {
+            groups: HashMap::new(),
+            offsets,
+            next_member: 0,
+            txns,
+            writer: wiring.writer,
+        };
         let thread = std::thread::Builder::new()
             .name("gyre-groups".into())
-            .spawn(move || run(rx, store))?;
+            .spawn(move || run(rx, done_rx, st))?;
         Ok((Coordinator { tx }, thread))
     }
 
@@ -148,25 +186,32 @@ struct State_ {
     groups: HashMap<String, Group>,
     offsets: OffsetStore,
     next_member: u64,
+    txns: Transactions,
+    writer: Submitter<Responder>,
 }
 
-fn run(rx: Receiver<Msg>, offsets: OffsetStore) {
-    let mut st = State_ {
-        groups: HashMap::new(),
-        offsets,
-        next_member: 0,
-    };
+fn run(rx: Receiver<Msg>, done: Receiver<MarkersWritten>, mut st: State_) {
     let mut last_tick = Instant::now();
+    st.send_markers();
     loop {
-        match rx.recv_timeout(TICK) {
-            Ok(Msg::Call(call)) => st.handle(*call),
-            Ok(Msg::Stop) | Err(RecvTimeoutError::Disconnected) => break,
-            Err(RecvTimeoutError::Timeout) => {}
+        crossbeam_channel::select! {
+            recv(rx) -> msg => match msg {
+                Ok(Msg::Call(call)) => st.handle(*call),
+                Ok(Msg::Stop) | Err(_) => break,
+            },
+            recv(done) -> written => {
+                if let Ok(written) = written {
+                    st.txns.markers_written(written);
+                }
+            },
+            default(TICK) => {}
         }
         if last_tick.elapsed() >= TICK {
             last_tick = Instant::now();
             st.tick(last_tick);
+            st.txns.tick(last_tick, &mut st.offsets);
         }
+        st.send_markers();
     }
 }
 
@@ -175,6 +220,16 @@ fn s(b: &StrBytes) -> String {
 }
 
 impl State_ {
+    /// Hands the transaction coordinator's markers to the log writer
+    /// (waiting while its ring is full: this thread runs no event loop).
+    fn send_markers(&mut self) {
+        for markers in self.txns.take_markers() {
+            if self.writer.submit(0, LogOp::WriteMarkers(markers), None).is_err() {
+                tracing::warn!("log writer stopped; transaction markers not written");
+            }
+        }
+    }
+
     fn handle(&mut self, call: GroupCall) {
         let GroupCall {
             request,
@@ -211,7 +266,34 @@ impl State_ {
             RequestKind::LeaveGroup(r) => self.leave(to, r),
             RequestKind::OffsetCommit(r) => self.commit(to, r, &denied_topics),
             RequestKind::OffsetFetch(r) => self.fetch_offsets(to, r),
-            other => tracing::error!(?other, "not a group request"),
+            RequestKind::InitProducerId(r) => {
+                let resp = self.txns.init_producer_id(&r, to.version, &mut self.offsets);
+                to.send(&resp);
+            }
+            RequestKind::AddPartitionsToTxn(r) => {
+                let resp = self.txns.add_partitions(&r, to.version, &denied_topics);
+                to.send(&resp);
+            }
+            RequestKind::AddOffsetsToTxn(r) => {
+                let resp = self.txns.add_offsets(&r, to.version);
+                to.send(&resp);
+            }
+            RequestKind::TxnOffsetCommit(r) => {
+                // Before v3 there is no member to check (generation -1).
+                let refused = if r.generation_id < 0 {
+                    ec::NONE
+                } else {
+                    let group = self.groups.get_mut(r.group_id.0.as_str());
+                    commit_check(group, &r.member_id, r.generation_id)
+                };
+                let resp = self.txns.commit_offsets(&r, to.version, refused);
+                to.send(&resp);
+            }
+            RequestKind::EndTxn(r) => {
+                let resp = self.txns.end_txn(&r, to.version, &mut self.offsets);
+                to.send(&resp);
+            }
+            other => tracing::error!(?other, "not a group or transaction request"),
         }
     }
 

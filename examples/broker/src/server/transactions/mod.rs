@@ -1,0 +1,655 @@
+//! The transaction coordinator: what each transactional id's producer is
+//! (id, epoch), the transaction it has open (partitions, consumer
+//! groups, offsets to commit with it), and the ending of transactions:
+//! a decision made durable (see [`store`]), the group offsets of a commit
+//! applied, then a marker per partition asked of the log writer, and the
+//! decision marked done when the writer says the markers are written.
+//!
+//! Plain data and functions from request to response: it runs on the
+//! group coordinator's thread (which owns the offsets a transaction
+//! commits) and hands the markers it wants written to that thread through
+//! [`take_markers`](Transactions::take_markers). Uses the topic catalog,
+//! the writer's vocabulary and the group offsets store.
+//!
+//! The rules are Kafka's (transactions v1, KIP-98, with KIP-360's epoch
+//! bumps): InitProducerId gives a transactional id a producer id at the
+//! next epoch, fencing the one before, and first aborts a transaction
+//! left open; AddPartitionsToTxn and AddOffsetsToTxn open one; EndTxn
+//! commits or aborts it; while markers are being written, requests for
+//! the id are answered CONCURRENT_TRANSACTIONS and the client retries. A
+//! transaction open longer than its timeout is aborted with the epoch
+//! bumped. At start, decisions whose markers may not all be written are
+//! finished, and every transaction the partitions find open is aborted.
+
+mod store;
+
+use crate::log::batch::Marker;
+use crate::ops::{Markers, MarkersWritten};
+use crate::protocol::error_code as ec;
+use crate::server::groups::offsets::{Committed, OffsetKey, OffsetStore};
+use crate::topics::{Catalog, PartitionId};
+use crossbeam_channel::Sender;
+use kafka_protocol::messages::add_partitions_to_txn_response::{
+    AddPartitionsToTxnPartitionResult, AddPartitionsToTxnTopicResult,
+};
+use kafka_protocol::messages::txn_offset_commit_response::{
+    TxnOffsetCommitResponsePartition, TxnOffsetCommitResponseTopic,
+};
+use kafka_protocol::messages::{
+    AddOffsetsToTxnRequest, AddOffsetsToTxnResponse, AddPartitionsToTxnRequest,
+    AddPartitionsToTxnResponse, EndTxnRequest, EndTxnResponse, InitProducerIdRequest,
+    InitProducerIdResponse, ProducerId, TxnOffsetCommitRequest, TxnOffsetCommitResponse,
+};
+use std::collections::{BTreeSet, HashMap};
+use std::path::Path;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+pub use store::{Decision, Durable, TxnStore};
+
+/// The longest transaction timeout a producer may ask for (Kafka's
+/// `transaction.max.timeout.ms` default, 15 minutes).
+pub const MAX_TIMEOUT_MS: i32 = 900_000;
+
+/// A transaction open now.
+#[derive(Debug)]
+struct Open {
+    partitions: BTreeSet<(String, i32)>,
+    offsets: Vec<(OffsetKey, Committed)>,
+    started: Instant,
+}
+
+/// One transactional id.
+#[derive(Debug)]
+struct Txn {
+    durable: Durable,
+    open: Option<Open>,
+    /// Markers for the decision are with the writer.
+    writing: bool,
+    /// Partitions whose marker failed, asked for again on the next tick.
+    retry: Vec<PartitionId>,
+    /// How the last transaction ended, to answer a retried EndTxn.
+    last_ended: Option<Decision>,
+}
+
+/// A partition found with a transaction open at start: the partition,
+/// its topic and index, the producer and its epoch there.
+pub type OpenAtStart = (PartitionId, String, i32, i64, i16);
+
+/// Every transactional id, and the markers waiting to go to the writer.
+#[derive(Debug)]
+pub struct Transactions {
+    txns: HashMap<String, Txn>,
+    store: TxnStore,
+    catalog: Arc<Catalog>,
+    next_producer_id: Arc<AtomicI64>,
+    outbox: Vec<Markers>,
+    done: Sender<MarkersWritten>,
+}
+
+/// The error for a stale epoch at `version`: PRODUCER_FENCED from the
+/// first version that knows it (`fenced_from`), INVALID_PRODUCER_EPOCH
+/// before.
+fn fenced(version: i16, fenced_from: i16) -> i16 {
+    if version >= fenced_from {
+        ec::PRODUCER_FENCED
+    } else {
+        ec::INVALID_PRODUCER_EPOCH
+    }
+}
+
+impl Transactions {
+    /// Loads `<dir>/transactions.log`. Producer ids come from
+    /// `next_producer_id` (shared with idempotent producers); the writer's
+    /// word on markers goes to `done`.
+    pub fn open(
+        dir: &Path,
+        catalog: Arc<Catalog>,
+        next_producer_id: Arc<AtomicI64>,
+        done: Sender<MarkersWritten>,
+    ) -> std::io::Result<Self> {
+        let (store, all) = TxnStore::open(dir)?;
+        let txns = all
+            .into_iter()
+            .map(|(id, durable)| {
+                let txn = Txn {
+                    durable,
+                    open: None,
+                    writing: false,
+                    retry: Vec::new(),
+                    last_ended: None,
+                };
+                (id, txn)
+            })
+            .collect();
+        Ok(Transactions {
+            txns,
+            store,
+            catalog,
+            next_producer_id,
+            outbox: Vec::new(),
+            done,
+        })
+    }
+
+    /// Finishes what a stop left: decisions whose markers may not all be
+    /// written get them where their producer is still open (a commit's
+    /// offsets applied again), and every other transaction `open` lists
+    /// is aborted (its transactional id's epoch bumped, if known).
+    pub fn recover(&mut self, open: Vec<OpenAtStart>, offsets: &mut OffsetStore) {
+        let mut orphans: HashMap<i64, (i16, Vec<(PartitionId, String, i32)>)> = HashMap::new();
+        for (partition, topic, index, producer_id, epoch) in open {
+            let entry = orphans.entry(producer_id).or_insert((epoch, Vec::new()));
+            entry.0 = entry.0.max(epoch);
+            entry.1.push((partition, topic, index));
+        }
+        let ids: Vec<String> = self.txns.keys().cloned().collect();
+        for id in ids {
+            let t = self.txns.get_mut(&id).expect("listed");
+            let found = orphans.remove(&t.durable.producer_id);
+            if t.durable.decision != Decision::None {
+                if t.durable.decision == Decision::Commit && !t.durable.offsets.is_empty() {
+                    if let Err(e) = offsets.commit(t.durable.offsets.clone()) {
+                        tracing::error!(transactional_id = %id, error = %e, "cannot apply a committed transaction's offsets");
+                    }
+                }
+                let still_open: BTreeSet<(String, i32)> = found
+                    .map(|(_, parts)| parts.into_iter().map(|(_, t, i)| (t, i)).collect())
+                    .unwrap_or_default();
+                t.durable.partitions.retain(|p| still_open.contains(p));
+                tracing::info!(transactional_id = %id, decision = ?t.durable.decision, partitions = t.durable.partitions.len(), "finishing a transaction's markers after a stop");
+                self.send_markers(&id);
+            } else if let Some((_, parts)) = found {
+                tracing::info!(transactional_id = %id, partitions = parts.len(), "aborting a transaction left open by a stop");
+                t.open = Some(Open {
+                    partitions: parts.into_iter().map(|(_, t, i)| (t, i)).collect(),
+                    offsets: Vec::new(),
+                    started: Instant::now(),
+                });
+                if let Err(e) = self.end(&id, Decision::Abort, true, offsets) {
+                    tracing::error!(transactional_id = %id, error = %e, "cannot abort a transaction left open");
+                }
+            }
+        }
+        // Producers no transactional id knows (their id's record was
+        // lost): abort at the epoch the partitions saw.
+        for (producer_id, (epoch, parts)) in orphans {
+            tracing::warn!(
+                producer_id,
+                partitions = parts.len(),
+                "aborting an open transaction of an unknown transactional id"
+            );
+            self.outbox.push(Markers {
+                transactional_id: String::new(),
+                producer_id,
+                producer_epoch: epoch,
+                marker: Marker::Abort,
+                coordinator_epoch: 0,
+                partitions: parts.into_iter().map(|(p, _, _)| p).collect(),
+                done: self.done.clone(),
+            });
+        }
+    }
+
+    /// Markers to hand to the writer.
+    pub fn take_markers(&mut self) -> Vec<Markers> {
+        std::mem::take(&mut self.outbox)
+    }
+
+    /// Transactional ids known.
+    pub fn len(&self) -> usize {
+        self.txns.len()
+    }
+
+    /// Whether no transactional id is known.
+    pub fn is_empty(&self) -> bool {
+        self.txns.is_empty()
+    }
+
+    fn new_producer_id(&self) -> i64 {
+        self.next_producer_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// InitProducerId for a transactional id.
+    pub fn init_producer_id(
+        &mut self,
+        r: &InitProducerIdRequest,
+        version: i16,
+        offsets: &mut OffsetStore,
+    ) -> InitProducerIdResponse {
+        let mut resp = InitProducerIdResponse::default();
+        resp.producer_id = ProducerId(-1);
+        resp.producer_epoch = -1;
+        let id = r
+            .transactional_id
+            .as_ref()
+            .map_or("", |t| t.0.as_str())
+            .to_owned();
+        if id.is_empty() {
+            resp.error_code = ec::INVALID_REQUEST;
+            return resp;
+        }
+        if !(1..=MAX_TIMEOUT_MS).contains(&r.transaction_timeout_ms) {
+            resp.error_code = ec::INVALID_TRANSACTION_TIMEOUT;
+            return resp;
+        }
+        let next = match self.txns.get(&id) {
+            None => Durable {
+                producer_id: self.new_producer_id(),
+                epoch: 0,
+                timeout_ms: r.transaction_timeout_ms,
+                decision: Decision::None,
+                partitions: Vec::new(),
+                offsets: Vec::new(),
+            },
+            Some(t) => {
+                let d = &t.durable;
+                // KIP-360: a producer that names itself must be the
+                // current one.
+                if r.producer_id.0 >= 0
+                    && (r.producer_id.0 != d.producer_id || r.producer_epoch != d.epoch)
+                {
+                    resp.error_code = fenced(version, 4);
+                    return resp;
+                }
+                if d.decision != Decision::None {
+                    resp.error_code = ec::CONCURRENT_TRANSACTIONS;
+                    return resp;
+                }
+                if t.open.is_some() {
+                    // The old producer's transaction is aborted (fencing
+                    // it); this one retries once the markers are written.
+                    if let Err(e) = self.end(&id, Decision::Abort, true, offsets) {
+                        tracing::error!(transactional_id = %id, error = %e, "cannot abort the open transaction");
+                        resp.error_code = ec::COORDINATOR_NOT_AVAILABLE;
+                    } else {
+                        resp.error_code = ec::CONCURRENT_TRANSACTIONS;
+                    }
+                    return resp;
+                }
+                let (producer_id, epoch) = if d.epoch >= i16::MAX - 1 {
+                    (self.new_producer_id(), 0)
+                } else {
+                    (d.producer_id, d.epoch + 1)
+                };
+                Durable {
+                    producer_id,
+                    epoch,
+                    timeout_ms: r.transaction_timeout_ms,
+                    ..d.clone()
+                }
+            }
+        };
+        if let Err(e) = self.store.save(&id, &next) {
+            tracing::error!(transactional_id = %id, error = %e, "cannot write the transaction state");
+            resp.error_code = ec::COORDINATOR_NOT_AVAILABLE;
+            return resp;
+        }
+        resp.producer_id = ProducerId(next.producer_id);
+        resp.producer_epoch = next.epoch;
+        let txn = self.txns.entry(id).or_insert_with(|| Txn {
+            durable: next.clone(),
+            open: None,
+            writing: false,
+            retry: Vec::new(),
+            last_ended: None,
+        });
+        txn.durable = next;
+        txn.last_ended = None;
+        resp
+    }
+
+    /// The error for a request from (`producer_id`, `epoch`) for `id`,
+    /// or NONE; `fenced_from` is the first version of the request that
+    /// knows PRODUCER_FENCED.
+    fn check(&self, id: &str, producer_id: i64, epoch: i16, version: i16, fenced_from: i16) -> i16 {
+        match self.txns.get(id) {
+            None => ec::INVALID_PRODUCER_ID_MAPPING,
+            Some(t) if t.durable.producer_id != producer_id => ec::INVALID_PRODUCER_ID_MAPPING,
+            Some(t) if t.durable.epoch != epoch => fenced(version, fenced_from),
+            Some(t) if t.durable.decision != Decision::None => ec::CONCURRENT_TRANSACTIONS,
+            Some(_) => ec::NONE,
+        }
+    }
+
+    fn open_mut(&mut self, id: &str) -> &mut Open {
+        self.txns
+            .get_mut(id)
+            .expect("checked")
+            .open
+            .get_or_insert_with(|| Open {
+                partitions: BTreeSet::new(),
+                offsets: Vec::new(),
+                started: Instant::now(),
+            })
+    }
+
+    /// AddPartitionsToTxn (v0-3). Partitions of `denied` topics (the
+    /// ACLs') get TOPIC_AUTHORIZATION_FAILED; if any partition fails,
+    /// none is added and the rest get OPERATION_NOT_ATTEMPTED.
+    pub fn add_partitions(
+        &mut self,
+        r: &AddPartitionsToTxnRequest,
+        version: i16,
+        denied: &[String],
+    ) -> AddPartitionsToTxnResponse {
+        let id = r.v3_and_below_transactional_id.0.as_str();
+        let code = self.check(
+            id,
+            r.v3_and_below_producer_id.0,
+            r.v3_and_below_producer_epoch,
+            version,
+            2,
+        );
+        let verdict = |topic: &str, index: i32| -> i16 {
+            if code != ec::NONE {
+                code
+            } else if denied.iter().any(|d| d == topic) {
+                ec::TOPIC_AUTHORIZATION_FAILED
+            } else if self
+                .catalog
+                .get(topic)
+                .and_then(|t| t.partition(index))
+                .is_none()
+            {
+                ec::UNKNOWN_TOPIC_OR_PARTITION
+            } else {
+                ec::NONE
+            }
+        };
+        let mut results: Vec<(String, Vec<(i32, i16)>)> = r
+            .v3_and_below_topics
+            .iter()
+            .map(|t| {
+                let name = t.name.0.as_str();
+                let parts = t.partitions.iter().map(|&i| (i, verdict(name, i))).collect();
+                (name.to_owned(), parts)
+            })
+            .collect();
+        let all_good = results
+            .iter()
+            .all(|(_, parts)| parts.iter().all(|&(_, c)| c == ec::NONE));
+        if all_good {
+            let open = self.open_mut(id);
+            for (topic, parts) in &results {
+                for &(index, _) in parts {
+                    open.partitions.insert((topic.clone(), index));
+                }
+            }
+        } else {
+            for (_, parts) in &mut results {
+                for (_, c) in parts.iter_mut() {
+                    if *c == ec::NONE {
+                        *c = ec::OPERATION_NOT_ATTEMPTED;
+                    }
+                }
+            }
+        }
+        let mut resp = AddPartitionsToTxnResponse::default();
+        resp.results_by_topic_v3_and_below = results
+            .into_iter()
+            .map(|(name, parts)| {
+                let mut t = AddPartitionsToTxnTopicResult::default();
+                t.name = kafka_protocol::messages::TopicName(name.into());
+                t.results_by_partition = parts
+                    .into_iter()
+                    .map(|(index, code)| {
+                        let mut p = AddPartitionsToTxnPartitionResult::default();
+                        p.partition_index = index;
+                        p.partition_error_code = code;
+                        p
+                    })
+                    .collect();
+                t
+            })
+            .collect();
+        resp
+    }
+
+    /// AddOffsetsToTxn: the transaction will commit offsets of the group.
+    pub fn add_offsets(&mut self, r: &AddOffsetsToTxnRequest, version: i16) -> AddOffsetsToTxnResponse {
+        let id = r.transactional_id.0.as_str();
+        let mut resp = AddOffsetsToTxnResponse::default();
+        resp.error_code = self.check(id, r.producer_id.0, r.producer_epoch, version, 2);
+        if resp.error_code == ec::NONE {
+            self.open_mut(id);
+        }
+        resp
+    }
+
+    /// TxnOffsetCommit: offsets committed if the transaction commits.
+    /// `refused` is the group's verdict on the member (an error code, or
+    /// NONE), checked by the caller, which knows the groups.
+    pub fn commit_offsets(
+        &mut self,
+        r: &TxnOffsetCommitRequest,
+        version: i16,
+        refused: i16,
+    ) -> TxnOffsetCommitResponse {
+        let id = r.transactional_id.0.as_str();
+        let mut code = self.check(id, r.producer_id.0, r.producer_epoch, version, 3);
+        if code == ec::NONE && self.txns[id].open.is_none() {
+            // Offsets before AddOffsetsToTxn.
+            code = ec::INVALID_TXN_STATE;
+        }
+        if code == ec::NONE {
+            code = refused;
+        }
+        if code == ec::NONE {
+            let group = r.group_id.0.as_str();
+            let open = self.open_mut(id);
+            for t in &r.topics {
+                for p in &t.partitions {
+                    let key = (group.to_owned(), t.name.0.as_str().to_owned(), p.partition_index);
+                    open.offsets.retain(|(k, _)| *k != key);
+                    let value = Committed {
+                        offset: p.committed_offset,
+                        metadata: p.committed_metadata.as_ref().map(|m| m.as_str().to_owned()),
+                    };
+                    open.offsets.push((key, value));
+                }
+            }
+        }
+        let mut resp = TxnOffsetCommitResponse::default();
+        resp.topics = r
+            .topics
+            .iter()
+            .map(|t| {
+                let mut out = TxnOffsetCommitResponseTopic::default();
+                out.name = t.name.clone();
+                out.partitions = t
+                    .partitions
+                    .iter()
+                    .map(|p| {
+                        let mut q = TxnOffsetCommitResponsePartition::default();
+                        q.partition_index = p.partition_index;
+                        q.error_code = code;
+                        q
+                    })
+                    .collect();
+                out
+            })
+            .collect();
+        resp
+    }
+
+    /// EndTxn: commits or aborts the open transaction.
+    pub fn end_txn(
+        &mut self,
+        r: &EndTxnRequest,
+        version: i16,
+        offsets: &mut OffsetStore,
+    ) -> EndTxnResponse {
+        let id = r.transactional_id.0.as_str();
+        let asked = if r.committed {
+            Decision::Commit
+        } else {
+            Decision::Abort
+        };
+        let mut resp = EndTxnResponse::default();
+        resp.error_code = match self.check(id, r.producer_id.0, r.producer_epoch, version, 2) {
+            ec::CONCURRENT_TRANSACTIONS if self.txns[id].durable.decision != asked => {
+                ec::INVALID_TXN_STATE
+            }
+            ec::NONE => {
+                let t = &self.txns[id];
+                if t.open.is_some() {
+                    match self.end(id, asked, false, offsets) {
+                        Ok(()) => ec::NONE,
+                        Err(e) => {
+                            tracing::error!(transactional_id = %id, error = %e, "cannot write the transaction's decision");
+                            ec::COORDINATOR_NOT_AVAILABLE
+                        }
+                    }
+                } else if t.last_ended == Some(asked) {
+                    ec::NONE // a retry of the one just ended
+                } else {
+                    ec::INVALID_TXN_STATE
+                }
+            }
+            code => code,
+        };
+        resp
+    }
+
+    /// Ends `id`'s open transaction: the decision made durable (with the
+    /// epoch bumped if `bump`, fencing the producer), a commit's offsets
+    /// applied, the markers queued.
+    fn end(
+        &mut self,
+        id: &str,
+        decision: Decision,
+        bump: bool,
+        offsets: &mut OffsetStore,
+    ) -> std::io::Result<()> {
+        let t = self.txns.get_mut(id).expect("known");
+        let open = t.open.take().expect("an open transaction");
+        let mut next = t.durable.clone();
+        if bump && next.epoch < i16::MAX - 1 {
+            next.epoch += 1;
+        }
+        next.decision = decision;
+        next.partitions = open.partitions.iter().cloned().collect();
+        next.offsets = match decision {
+            Decision::Commit => open.offsets.clone(),
+            _ => Vec::new(),
+        };
+        if let Err(e) = self.store.save(id, &next) {
+            t.open = Some(open);
+            return Err(e);
+        }
+        t.durable = next;
+        if decision == Decision::Commit && !t.durable.offsets.is_empty() {
+            // The decision is durable: were this to fail, a restart
+            // applies them again.
+            if let Err(e) = offsets.commit(t.durable.offsets.clone()) {
+                tracing::error!(transactional_id = %id, error = %e, "cannot apply a committed transaction's offsets");
+            }
+        }
+        self.send_markers(id);
+        Ok(())
+    }
+
+    fn send_markers(&mut self, id: &str) {
+        let t = self.txns.get_mut(id).expect("known");
+        let partitions: Vec<PartitionId> = t
+            .durable
+            .partitions
+            .iter()
+            .filter_map(|(topic, index)| self.catalog.get(topic)?.partition(*index))
+            .collect();
+        if partitions.is_empty() {
+            self.complete(id);
+            return;
+        }
+        t.writing = true;
+        self.outbox.push(Markers {
+            transactional_id: id.to_owned(),
+            producer_id: t.durable.producer_id,
+            producer_epoch: t.durable.epoch,
+            marker: match t.durable.decision {
+                Decision::Commit => Marker::Commit,
+                _ => Marker::Abort,
+            },
+            coordinator_epoch: 0,
+            partitions,
+            done: self.done.clone(),
+        });
+    }
+
+    /// The decision's markers are all written: the transactional id may
+    /// start its next transaction.
+    fn complete(&mut self, id: &str) {
+        let t = self.txns.get_mut(id).expect("known");
+        t.last_ended = Some(t.durable.decision);
+        t.durable.decision = Decision::None;
+        t.durable.partitions.clear();
+        t.durable.offsets.clear();
+        t.writing = false;
+        t.retry.clear();
+        if let Err(e) = self.store.save(id, &t.durable) {
+            // The decision stays in the file: a restart finishes it again,
+            // writing no marker where the producer is no longer open.
+            tracing::error!(transactional_id = %id, error = %e, "cannot mark a transaction done");
+        }
+    }
+
+    /// The writer's word on markers.
+    pub fn markers_written(&mut self, m: MarkersWritten) {
+        let Some(t) = self.txns.get_mut(&m.transactional_id) else {
+            return; // an orphan's abort
+        };
+        if t.durable.producer_id != m.producer_id || !t.writing {
+            return;
+        }
+        t.writing = false;
+        if m.failed.is_empty() {
+            let id = m.transactional_id;
+            self.complete(&id);
+        } else {
+            tracing::warn!(transactional_id = %m.transactional_id, partitions = ?m.failed, "transaction markers failed; trying again");
+            t.retry = m.failed;
+        }
+    }
+
+    /// Aborts transactions open past their timeout (bumping the epoch,
+    /// as Kafka does, so the producer is fenced) and asks again for
+    /// markers that failed.
+    pub fn tick(&mut self, now: Instant, offsets: &mut OffsetStore) {
+        let expired: Vec<String> = self
+            .txns
+            .iter()
+            .filter(|(_, t)| {
+                t.open.as_ref().is_some_and(|o| {
+                    now.duration_since(o.started)
+                        > Duration::from_millis(t.durable.timeout_ms.max(0) as u64)
+                })
+            })
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in expired {
+            tracing::info!(transactional_id = %id, "aborting a transaction open past its timeout");
+            if let Err(e) = self.end(&id, Decision::Abort, true, offsets) {
+                tracing::error!(transactional_id = %id, error = %e, "cannot abort an expired transaction");
+            }
+        }
+        for (id, t) in &mut self.txns {
+            if t.writing || t.retry.is_empty() {
+                continue;
+            }
+            t.writing = true;
+            self.outbox.push(Markers {
+                transactional_id: id.clone(),
+                producer_id: t.durable.producer_id,
+                producer_epoch: t.durable.epoch,
+                marker: match t.durable.decision {
+                    Decision::Commit => Marker::Commit,
+                    _ => Marker::Abort,
+                },
+                coordinator_epoch: 0,
+                partitions: std::mem::take(&mut t.retry),
+                done: self.done.clone(),
+            });
+        }
+    }
+}

@@ -1,0 +1,226 @@
+//! The transaction coordinator's durable state, in one append-only
+//! [`record_file`](crate::record_file) (`<data>/transactions.log`): a
+//! record per change of a transactional id that must outlive a crash,
+//! each the id's whole [`Durable`] state, written and fdatasynced before
+//! the client hears of it. The newest record per id wins at start; the
+//! file is rewritten compactly once it holds many more records than ids.
+//!
+//! Kafka keeps the same facts in its `__transaction_state` topic. Written
+//! are: the producer id and epoch a transactional id was given
+//! (InitProducerId), so a restarted broker still fences the old epoch and
+//! hands the next one out; and a decision to commit or abort with its
+//! partitions and (for a commit) the offsets it commits, before any
+//! marker is written, so a crash between markers ends the transaction
+//! the same way in every partition when the broker comes back. The
+//! partitions a transaction has added are not written: one still open at
+//! a crash is aborted at start (the partitions know it is open).
+
+use crate::record_file::{self, get_str, put_str};
+use crate::server::groups::offsets::{Committed, OffsetKey};
+use bytes::{Buf, BufMut};
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+/// Where a transactional id's transaction stands, as far as a restart
+/// needs to know.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Decision {
+    /// No transaction is being ended.
+    None,
+    /// Commit markers are being written.
+    Commit,
+    /// Abort markers are being written.
+    Abort,
+}
+
+/// What is kept of one transactional id.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Durable {
+    /// Its producer id.
+    pub producer_id: i64,
+    /// The producer's current epoch.
+    pub epoch: i16,
+    /// The transaction timeout the producer asked for (ms).
+    pub timeout_ms: i32,
+    /// A decision whose markers may not all be written yet.
+    pub decision: Decision,
+    /// The partitions the decision ends: (topic, index).
+    pub partitions: Vec<(String, i32)>,
+    /// The offsets a commit decision commits.
+    pub offsets: Vec<(OffsetKey, Committed)>,
+}
+
+/// The file and what it says.
+#[derive(Debug)]
+pub struct TxnStore {
+    path: PathBuf,
+    file: File,
+    records: usize,
+    buf: Vec<u8>,
+}
+
+impl TxnStore {
+    /// Opens (or creates) `<dir>/transactions.log`; returns it and each
+    /// transactional id's newest state.
+    pub fn open(dir: &Path) -> io::Result<(Self, HashMap<String, Durable>)> {
+        let path = dir.join("transactions.log");
+        let mut all = HashMap::new();
+        let (file, records) = record_file::open(&path, |payload| {
+            let Some((id, state)) = decode(payload) else {
+                return false;
+            };
+            all.insert(id, state);
+            true
+        })?;
+        let mut store = TxnStore {
+            path,
+            file,
+            records,
+            buf: Vec::new(),
+        };
+        if store.records > 2 * all.len() + 1000 {
+            store.compact(&all)?;
+        }
+        Ok((store, all))
+    }
+
+    /// Durably records `state` as `id`'s: one write and one fdatasync.
+    pub fn save(&mut self, id: &str, state: &Durable) -> io::Result<()> {
+        self.buf.clear();
+        encode(&mut self.buf, id, state);
+        self.file.write_all(&self.buf)?;
+        self.file.sync_data()?;
+        self.records += 1;
+        Ok(())
+    }
+
+    fn compact(&mut self, all: &HashMap<String, Durable>) -> io::Result<()> {
+        let mut buf = Vec::new();
+        for (id, state) in all {
+            encode(&mut buf, id, state);
+        }
+        self.file = record_file::rewrite(&self.path, &buf)?;
+        self.records = all.len();
+        Ok(())
+    }
+}
+
+fn encode(buf: &mut Vec<u8>, id: &str, d: &Durable) {
+    let start = record_file::begin(buf);
+    put_str(buf, Some(id));
+    buf.put_i64(d.producer_id);
+    buf.put_i16(d.epoch);
+    buf.put_i32(d.timeout_ms);
+    buf.put_u8(match d.decision {
+        Decision::None => 0,
+        Decision::Commit => 1,
+        Decision::Abort => 2,
+    });
+    buf.put_u32(d.partitions.len() as u32);
+    for (topic, index) in &d.partitions {
+        put_str(buf, Some(topic));
+        buf.put_i32(*index);
+    }
+    buf.put_u32(d.offsets.len() as u32);
+    for ((group, topic, partition), c) in &d.offsets {
+        put_str(buf, Some(group));
+        put_str(buf, Some(topic));
+        buf.put_i32(*partition);
+        buf.put_i64(c.offset);
+        put_str(buf, c.metadata.as_deref());
+    }
+    record_file::finish(buf, start);
+}
+
+fn decode(mut p: &[u8]) -> Option<(String, Durable)> {
+    let id = get_str(&mut p)??;
+    if p.len() < 8 + 2 + 4 + 1 + 4 {
+        return None;
+    }
+    let producer_id = p.get_i64();
+    let epoch = p.get_i16();
+    let timeout_ms = p.get_i32();
+    let decision = match p.get_u8() {
+        0 => Decision::None,
+        1 => Decision::Commit,
+        2 => Decision::Abort,
+        _ => return None,
+    };
+    let mut partitions = Vec::new();
+    for _ in 0..p.get_u32() {
+        let topic = get_str(&mut p)??;
+        if p.len() < 4 {
+            return None;
+        }
+        partitions.push((topic, p.get_i32()));
+    }
+    if p.len() < 4 {
+        return None;
+    }
+    let mut offsets = Vec::new();
+    for _ in 0..p.get_u32() {
+        let group = get_str(&mut p)??;
+        let topic = get_str(&mut p)??;
+        if p.len() < 12 {
+            return None;
+        }
+        let partition = p.get_i32();
+        let offset = p.get_i64();
+        let metadata = get_str(&mut p)?;
+        offsets.push(((group, topic, partition), Committed { offset, metadata }));
+    }
+    let state = Durable {
+        producer_id,
+        epoch,
+        timeout_ms,
+        decision,
+        partitions,
+        offsets,
+    };
+    Some((id, state))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_newest_state_per_id_survives_a_reopen() {
+        let dir = std::env::temp_dir().join(format!("gyre-txnstore-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let first = Durable {
+            producer_id: 5,
+            epoch: 0,
+            timeout_ms: 60_000,
+            decision: Decision::None,
+            partitions: vec![],
+            offsets: vec![],
+        };
+        let deciding = Durable {
+            epoch: 1,
+            decision: Decision::Commit,
+            partitions: vec![("t".into(), 0), ("u".into(), 3)],
+            offsets: vec![(
+                ("g".into(), "t".into(), 0),
+                Committed {
+                    offset: 10,
+                    metadata: Some("m".into()),
+                },
+            )],
+            ..first.clone()
+        };
+        {
+            let (mut store, all) = TxnStore::open(&dir).unwrap();
+            assert!(all.is_empty());
+            store.save("a", &first).unwrap();
+            store.save("b", &first).unwrap();
+            store.save("a", &deciding).unwrap();
+        }
+        let (_, all) = TxnStore::open(&dir).unwrap();
+        assert_eq!(all["a"], deciding);
+        assert_eq!(all["b"], first);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
