@@ -172,10 +172,20 @@ fn librdkafka_commits_its_revoked_partitions_during_a_rebalance() {
 }
 
 #[test]
-fn a_transactional_producer_is_refused_at_once_and_an_idempotent_one_works() {
-    // Before: librdkafka's init_transactions succeeded and its commit
-    // timed out 5-10 s later with messages left.
-    passes_and_clean("txn", python("transactions.py"), "txn1", "refused fast");
+fn transactions_commit_abort_fence_and_carry_offsets_for_librdkafka_and_kafka_python() {
+    // Before: every transactional producer was refused at
+    // init_transactions (TRANSACTIONAL_ID_AUTHORIZATION_FAILED).
+    passes_and_clean("txn", python("transactions.py"), "txn1", "transactions ok");
+}
+
+#[test]
+fn kafkajs_commits_aborts_and_sends_offsets_in_transactions() {
+    passes_and_clean(
+        "kafkajs-txn",
+        node("transactions.js"),
+        "kjstx",
+        "kafkajs transactions ok",
+    );
 }
 
 #[test]

@@ -423,6 +423,15 @@ fn read_varint(buf: &[u8], at: &mut usize) -> Option<i64> {
     None
 }
 
+/// Marks the whole batch `buf` as a transactional producer's, with the
+/// CRC computed again. For tests and tools, as [`build`] is.
+pub fn set_transactional(buf: &mut [u8]) {
+    let attributes = i16::from_be_bytes([buf[21], buf[22]]) | TRANSACTIONAL;
+    buf[21..23].copy_from_slice(&attributes.to_be_bytes());
+    let crc = crc32c::crc32c(&buf[CRC_START..]);
+    buf[17..21].copy_from_slice(&crc.to_be_bytes());
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -653,3 +653,205 @@ impl Transactions {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::log::LogConfig;
+    use crate::topics::Topic;
+    use kafka_protocol::messages::add_partitions_to_txn_request::AddPartitionsToTxnTopic;
+    use kafka_protocol::messages::{TopicName, TransactionalId};
+    use kafka_protocol::protocol::StrBytes;
+
+    struct Fixture {
+        dir: std::path::PathBuf,
+        catalog: Arc<Catalog>,
+        ids: Arc<AtomicI64>,
+        done: Sender<MarkersWritten>,
+        offsets: OffsetStore,
+    }
+
+    impl Fixture {
+        fn new(tag: &str) -> Self {
+            let dir = std::env::temp_dir().join(format!("gyre-txn-{tag}-{}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&dir);
+            let catalog = Arc::new(Catalog::default());
+            catalog.insert(Arc::new(Topic {
+                name: "t".into(),
+                id: crate::topics::new_topic_id(),
+                partitions: vec![10, 11],
+                config: LogConfig::default(),
+            }));
+            let (done, _) = crossbeam_channel::unbounded();
+            let offsets = OffsetStore::open(&dir).unwrap();
+            Fixture {
+                dir,
+                catalog,
+                ids: Arc::new(AtomicI64::new(1000)),
+                done,
+                offsets,
+            }
+        }
+
+        fn coordinator(&self) -> Transactions {
+            Transactions::open(
+                &self.dir,
+                self.catalog.clone(),
+                self.ids.clone(),
+                self.done.clone(),
+            )
+            .unwrap()
+        }
+    }
+
+    impl Drop for Fixture {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+
+    fn init(t: &mut Transactions, f: &mut Fixture, id: &str) -> (i16, i64, i16) {
+        let mut r = InitProducerIdRequest::default();
+        r.transactional_id = Some(TransactionalId(StrBytes::from_string(id.into())));
+        r.transaction_timeout_ms = 60_000;
+        let resp = t.init_producer_id(&r, 4, &mut f.offsets);
+        (resp.error_code, resp.producer_id.0, resp.producer_epoch)
+    }
+
+    fn add(t: &mut Transactions, id: &str, pid: i64, epoch: i16, parts: &[i32]) -> Vec<i16> {
+        let mut topic = AddPartitionsToTxnTopic::default();
+        topic.name = TopicName(StrBytes::from_static_str("t"));
+        topic.partitions = parts.to_vec();
+        let mut r = AddPartitionsToTxnRequest::default();
+        r.v3_and_below_transactional_id = TransactionalId(StrBytes::from_string(id.into()));
+        r.v3_and_below_producer_id = ProducerId(pid);
+        r.v3_and_below_producer_epoch = epoch;
+        r.v3_and_below_topics = vec![topic];
+        t.add_partitions(&r, 3, &[]).results_by_topic_v3_and_below[0]
+            .results_by_partition
+            .iter()
+            .map(|p| p.partition_error_code)
+            .collect()
+    }
+
+    fn end(t: &mut Transactions, f: &mut Fixture, id: &str, pid: i64, epoch: i16, commit: bool) -> i16 {
+        let mut r = EndTxnRequest::default();
+        r.transactional_id = TransactionalId(StrBytes::from_string(id.into()));
+        r.producer_id = ProducerId(pid);
+        r.producer_epoch = epoch;
+        r.committed = commit;
+        t.end_txn(&r, 3, &mut f.offsets).error_code
+    }
+
+    fn written(m: &Markers) -> MarkersWritten {
+        MarkersWritten {
+            transactional_id: m.transactional_id.clone(),
+            producer_id: m.producer_id,
+            failed: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_transaction_commits_through_markers_and_the_next_init_fences_the_epoch() {
+        let mut f = Fixture::new("commit");
+        let mut t = f.coordinator();
+        assert_eq!(init(&mut t, &mut f, "a"), (ec::NONE, 1000, 0));
+        assert_eq!(add(&mut t, "a", 1000, 0, &[0, 1]), vec![ec::NONE, ec::NONE]);
+        assert_eq!(
+            add(&mut t, "a", 1000, 0, &[0, 7]),
+            vec![ec::OPERATION_NOT_ATTEMPTED, ec::UNKNOWN_TOPIC_OR_PARTITION]
+        );
+        assert_eq!(add(&mut t, "a", 999, 0, &[0]), vec![ec::INVALID_PRODUCER_ID_MAPPING]);
+        assert_eq!(end(&mut t, &mut f, "a", 1000, 0, true), ec::NONE);
+        let out = t.take_markers();
+        assert_eq!(out.len(), 1);
+        assert_eq!((out[0].marker, &out[0].partitions[..]), (Marker::Commit, &[10, 11][..]));
+        // Until the writer answers, the id is busy.
+        assert_eq!(add(&mut t, "a", 1000, 0, &[0]), vec![ec::CONCURRENT_TRANSACTIONS]);
+        assert_eq!(end(&mut t, &mut f, "a", 1000, 0, true), ec::CONCURRENT_TRANSACTIONS);
+        assert_eq!(end(&mut t, &mut f, "a", 1000, 0, false), ec::INVALID_TXN_STATE);
+        t.markers_written(written(&out[0]));
+        // A retried EndTxn of the one just ended is answered as done.
+        assert_eq!(end(&mut t, &mut f, "a", 1000, 0, true), ec::NONE);
+        assert_eq!(end(&mut t, &mut f, "a", 1000, 0, false), ec::INVALID_TXN_STATE);
+        // A new producer for the id: next epoch; the old one is fenced.
+        assert_eq!(init(&mut t, &mut f, "a"), (ec::NONE, 1000, 1));
+        assert_eq!(add(&mut t, "a", 1000, 0, &[0]), vec![ec::PRODUCER_FENCED]);
+        // The epoch survives a restart.
+        drop(t);
+        let mut t = f.coordinator();
+        assert_eq!(init(&mut t, &mut f, "a"), (ec::NONE, 1000, 2));
+    }
+
+    #[test]
+    fn an_init_over_an_open_transaction_aborts_it_with_a_bumped_epoch_first() {
+        let mut f = Fixture::new("reinit");
+        let mut t = f.coordinator();
+        let (_, pid, _) = init(&mut t, &mut f, "b");
+        assert_eq!(add(&mut t, "b", pid, 0, &[1]), vec![ec::NONE]);
+        assert_eq!(init(&mut t, &mut f, "b").0, ec::CONCURRENT_TRANSACTIONS);
+        let out = t.take_markers();
+        assert_eq!((out[0].marker, out[0].producer_epoch), (Marker::Abort, 1));
+        t.markers_written(written(&out[0]));
+        assert_eq!(init(&mut t, &mut f, "b"), (ec::NONE, pid, 2));
+    }
+
+    #[test]
+    fn an_expired_transaction_is_aborted_and_failed_markers_are_asked_again() {
+        let mut f = Fixture::new("expire");
+        let mut t = f.coordinator();
+        let (_, pid, _) = init(&mut t, &mut f, "c");
+        assert_eq!(add(&mut t, "c", pid, 0, &[0]), vec![ec::NONE]);
+        t.tick(Instant::now(), &mut f.offsets);
+        assert!(t.take_markers().is_empty(), "not yet expired");
+        t.tick(Instant::now() + Duration::from_secs(61), &mut f.offsets);
+        let out = t.take_markers();
+        assert_eq!((out[0].marker, out[0].producer_epoch), (Marker::Abort, 1));
+        t.markers_written(MarkersWritten {
+            failed: vec![10],
+            ..written(&out[0])
+        });
+        t.tick(Instant::now(), &mut f.offsets);
+        let again = t.take_markers();
+        assert_eq!(again[0].partitions, vec![10]);
+        t.markers_written(written(&again[0]));
+        assert_eq!(end(&mut t, &mut f, "c", pid, 1, false), ec::NONE, "the abort is done");
+    }
+
+    #[test]
+    fn a_restart_finishes_a_commit_decision_and_aborts_what_was_left_open() {
+        let mut f = Fixture::new("recover");
+        let mut t = f.coordinator();
+        let (_, committing, _) = init(&mut t, &mut f, "d");
+        let (_, open, _) = init(&mut t, &mut f, "e");
+        assert_eq!(add(&mut t, "d", committing, 0, &[0, 1]), vec![ec::NONE, ec::NONE]);
+        assert_eq!(add(&mut t, "e", open, 0, &[1]), vec![ec::NONE]);
+        assert_eq!(end(&mut t, &mut f, "d", committing, 0, true), ec::NONE);
+        // The broker stops before the writer answers; partition 0 got its
+        // marker, partition 1 did not; "e" and an unknown producer are open.
+        drop(t);
+        let mut t = f.coordinator();
+        t.recover(
+            vec![
+                (11, "t".into(), 1, committing, 0),
+                (11, "t".into(), 1, open, 0),
+                (10, "t".into(), 0, 77, 4),
+            ],
+            &mut f.offsets,
+        );
+        let mut out = t.take_markers();
+        out.sort_by_key(|m| m.producer_id);
+        let seen: Vec<(i64, Marker, i16, Vec<PartitionId>)> = out
+            .iter()
+            .map(|m| (m.producer_id, m.marker, m.producer_epoch, m.partitions.clone()))
+            .collect();
+        assert_eq!(
+            seen,
+            vec![
+                (77, Marker::Abort, 4, vec![10]),
+                (committing, Marker::Commit, 0, vec![11]),
+                (open, Marker::Abort, 1, vec![11]),
+            ]
+        );
+    }
+}

@@ -1,0 +1,166 @@
+//! Transactions across a broker's stops, over raw requests: a transaction
+//! left open by a `kill -9` holds `read_committed` readers back (the last
+//! stable offset) until the broker comes back, which aborts it (a marker,
+//! the producer's epoch bumped) so readers move on and are told what to
+//! drop; what the partition knows of aborted transactions is read back
+//! from its log after an unclean stop and from its snapshot after a clean
+//! one. The clients' side (librdkafka, kafka-python, aiokafka, kafkajs)
+//! is in `clients.rs`.
+
+mod common;
+
+use common::process::BrokerProcess;
+use common::{create_topic, produce_request, topic_name, Client};
+use gyre_broker::log::batch;
+use kafka_protocol::messages::add_partitions_to_txn_request::AddPartitionsToTxnTopic;
+use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
+use kafka_protocol::messages::*;
+use kafka_protocol::protocol::StrBytes;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+fn client(broker: &BrokerProcess) -> Client {
+    Client::connect(broker.addr.parse::<SocketAddr>().unwrap())
+}
+
+fn txn_id() -> TransactionalId {
+    TransactionalId(StrBytes::from_static_str("held"))
+}
+
+/// InitProducerId for the transactional id: (producer id, epoch),
+/// retrying while the coordinator finishes an earlier transaction.
+fn init(c: &mut Client) -> (i64, i16) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let mut r = InitProducerIdRequest::default();
+        r.transactional_id = Some(txn_id());
+        r.transaction_timeout_ms = 60_000;
+        let resp: InitProducerIdResponse = c.call(ApiKey::InitProducerId, 2, &r);
+        if resp.error_code == 51 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+            continue;
+        }
+        assert_eq!(resp.error_code, 0, "{resp:?}");
+        return (resp.producer_id.0, resp.producer_epoch);
+    }
+}
+
+/// The latest offset of partition 0 for a reader of `isolation`.
+fn latest(c: &mut Client, isolation: i8) -> i64 {
+    let mut p = ListOffsetsPartition::default();
+    p.timestamp = -1;
+    let mut t = ListOffsetsTopic::default();
+    t.name = topic_name("tx");
+    t.partitions.push(p);
+    let mut r = ListOffsetsRequest::default();
+    r.replica_id = BrokerId(-1);
+    r.isolation_level = isolation;
+    r.topics.push(t);
+    let resp: ListOffsetsResponse = c.call(ApiKey::ListOffsets, 5, &r);
+    resp.topics[0].partitions[0].offset
+}
+
+/// A read_committed fetch of partition 0 from offset 0: its last stable
+/// offset, the aborted transactions it lists, and its bytes.
+fn fetch_committed(c: &mut Client) -> (i64, Vec<(i64, i64)>, usize) {
+    let mut p = FetchPartition::default();
+    p.partition_max_bytes = 1 << 20;
+    let mut t = FetchTopic::default();
+    t.topic = topic_name("tx");
+    t.partitions.push(p);
+    let mut r = FetchRequest::default();
+    r.replica_id = BrokerId(-1);
+    r.max_bytes = 1 << 20;
+    r.isolation_level = 1;
+    r.topics.push(t);
+    let resp: FetchResponse = c.call(ApiKey::Fetch, 11, &r);
+    let p = &resp.responses[0].partitions[0];
+    assert_eq!(p.error_code, 0);
+    let aborted = p
+        .aborted_transactions
+        .iter()
+        .flatten()
+        .map(|a| (a.producer_id.0, a.first_offset))
+        .collect();
+    let len = p.records.as_ref().map_or(0, |r| r.len());
+    (p.last_stable_offset, aborted, len)
+}
+
+fn stop(broker: BrokerProcess, signal: i32) {
+    let mut broker = broker;
+    // SAFETY: kill(2) on our own child's pid, which has not been reaped.
+    unsafe { libc::kill(broker.child.id() as i32, signal) };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while broker.child.try_wait().unwrap().is_none() {
+        assert!(Instant::now() < deadline, "the broker stops");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn a_transaction_left_open_by_a_crash_is_aborted_at_start_and_readers_move_on() {
+    let data = common::data_dir("txn-crash");
+    let broker = BrokerProcess::start(&data, &[]);
+    let mut c = client(&broker);
+    create_topic(&mut c, "tx", 1);
+    let (pid, epoch) = init(&mut c);
+    assert_eq!(epoch, 0);
+    let mut topic = AddPartitionsToTxnTopic::default();
+    topic.name = topic_name("tx");
+    topic.partitions = vec![0];
+    let mut add = AddPartitionsToTxnRequest::default();
+    add.v3_and_below_transactional_id = txn_id();
+    add.v3_and_below_producer_id = ProducerId(pid);
+    add.v3_and_below_producer_epoch = epoch;
+    add.v3_and_below_topics = vec![topic];
+    let resp: AddPartitionsToTxnResponse = c.call(ApiKey::AddPartitionsToTxn, 1, &add);
+    assert_eq!(
+        resp.results_by_topic_v3_and_below[0].results_by_partition[0].partition_error_code,
+        0
+    );
+    // The transaction's batch at offset 0, a plain one at 1.
+    let mut held = batch::build(0, 1_700_000_000_000, &[b"held"]);
+    batch::set_producer(&mut held, pid, epoch, 0);
+    batch::set_transactional(&mut held);
+    for records in [held, batch::build(0, 1_700_000_000_000, &[b"plain"])] {
+        let mut r = produce_request("tx", records);
+        r.transactional_id = Some(txn_id());
+        let resp: ProduceResponse = c.call(ApiKey::Produce, 7, &r);
+        assert_eq!(resp.responses[0].partition_responses[0].error_code, 0);
+    }
+    assert_eq!((latest(&mut c, 0), latest(&mut c, 1)), (2, 0));
+    let (lso, aborted, bytes) = fetch_committed(&mut c);
+    assert_eq!((lso, aborted, bytes), (0, vec![], 0), "nothing is stable yet");
+
+    stop(broker, libc::SIGKILL);
+    let broker = BrokerProcess::start(&data, &[]);
+    let mut c = client(&broker);
+    // The start aborted it: a marker at 2, everything stable.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while latest(&mut c, 1) != 3 {
+        assert!(Instant::now() < deadline, "the open transaction is aborted at start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let (lso, aborted, bytes) = fetch_committed(&mut c);
+    assert_eq!((lso, &aborted[..]), (3, &[(pid, 0)][..]));
+    assert!(bytes > 0);
+    assert!(
+        broker.stderr().contains("aborting a transaction left open by a stop"),
+        "{}",
+        broker.stderr()
+    );
+    // The abort bumped the epoch; the next producer gets the one after.
+    assert_eq!(init(&mut c), (pid, 2));
+
+    // A clean stop: the aborted transaction is read back from the
+    // partition's snapshot.
+    stop(broker, libc::SIGTERM);
+    assert!(data.join("topics/tx/0/transactions.snapshot").is_file());
+    let broker = BrokerProcess::start(&data, &[]);
+    let mut c = client(&broker);
+    let (lso, aborted, _) = fetch_committed(&mut c);
+    assert_eq!((lso, &aborted[..]), (3, &[(pid, 0)][..]));
+    drop(broker);
+    let _ = std::fs::remove_dir_all(&data);
+}
