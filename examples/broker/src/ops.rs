@@ -104,6 +104,9 @@ pub enum AppendOutcome {
     /// An idempotent producer's batch carries an epoch older than its
     /// current one (INVALID_PRODUCER_EPOCH); nothing appended.
     InvalidProducerEpoch,
+    /// A transactional batch whose transaction did not add the partition
+    /// (INVALID_TXN_STATE); nothing appended.
+    NotInTransaction,
     /// A request of several batches repeats one already written
     /// (DUPLICATE_SEQUENCE_NUMBER); nothing appended.
     DuplicateSequence,
@@ -179,6 +182,17 @@ pub enum LogOp {
     /// End a producer's transaction in each of its partitions with a
     /// marker; the coordinator hears when they are written.
     WriteMarkers(Markers),
+    /// The coordinator added these partitions to a producer's
+    /// transaction: its transactional batches are taken there until the
+    /// transaction's marker.
+    AddToTransaction {
+        /// The producer.
+        producer_id: i64,
+        /// Its epoch.
+        producer_epoch: i16,
+        /// The partitions.
+        partitions: Vec<PartitionId>,
+    },
 }
 
 /// The markers that end one transaction, as the transaction coordinator

@@ -141,6 +141,10 @@ impl<R: LogReply> WriterHandler<R> {
                             }
                         }
                     }
+                    Err(LogError::NotInTransaction(e)) => {
+                        tracing::warn!(partition = pid, error = %e, "refused a transactional batch");
+                        AppendOutcome::NotInTransaction
+                    }
                     Err(e) => {
                         tracing::error!(partition = pid, error = %e, "staging failed");
                         AppendOutcome::StorageError
@@ -430,6 +434,17 @@ impl<R: LogReply> OwningHandler<Slot<R>> for WriterHandler<R> {
                     }
                 }
                 LogOp::WriteMarkers(markers) => self.write_markers(markers),
+                LogOp::AddToTransaction {
+                    producer_id,
+                    producer_epoch,
+                    partitions,
+                } => {
+                    for pid in partitions {
+                        if let Some(log) = self.storage.log_mut(pid) {
+                            log.add_to_transaction(producer_id, producer_epoch);
+                        }
+                    }
+                }
                 LogOp::DeleteTopics(names) => {
                     self.commit_group();
                     let results = names.iter().map(|n| self.storage.delete_topic(n)).collect();

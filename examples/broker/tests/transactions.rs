@@ -119,6 +119,13 @@ fn a_transaction_left_open_by_a_crash_is_aborted_at_start_and_readers_move_on() 
         resp.results_by_topic_v3_and_below[0].results_by_partition[0].partition_error_code,
         0
     );
+    // A transactional batch from a producer whose transaction did not add
+    // the partition is refused (it would open a transaction nothing ends).
+    let mut stray = batch::build(0, 1_700_000_000_000, &[b"stray"]);
+    batch::set_producer(&mut stray, pid + 1, 0, 0);
+    batch::set_transactional(&mut stray);
+    let resp: ProduceResponse = c.call(ApiKey::Produce, 7, &produce_request("tx", stray));
+    assert_eq!(resp.responses[0].partition_responses[0].error_code, 48);
     // The transaction's batch at offset 0, a plain one at 1.
     let mut held = batch::build(0, 1_700_000_000_000, &[b"held"]);
     batch::set_producer(&mut held, pid, epoch, 0);

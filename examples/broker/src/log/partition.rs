@@ -5,7 +5,7 @@ use super::batch::{self, BatchError, BatchHeader, Marker};
 use super::open_files::OpenFiles;
 use super::producers::{ProducerStates, SequenceError, Verdict};
 use super::segment::{now_ms, Scan, Segment, Truncation};
-use super::transactions::PartitionTxns;
+use super::transactions::{NotAdded, PartitionTxns};
 use gyre_zerocopy::FileRegion;
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -94,6 +94,10 @@ pub enum LogError {
     /// epoch; nothing was appended.
     #[error("refused a producer's batch: {0}")]
     Sequence(#[from] SequenceError),
+    /// A transactional batch for a transaction that did not add the
+    /// partition; nothing was appended.
+    #[error("refused a transactional batch: {0}")]
+    NotInTransaction(#[from] NotAdded),
     /// The file system failed.
     #[error("log i/o error: {0}")]
     Io(#[from] io::Error),
@@ -418,6 +422,13 @@ impl PartitionLog {
             .collect()
     }
 
+    /// The transaction coordinator added this partition to producer
+    /// `producer_id`'s transaction at `epoch`: its transactional batches
+    /// are taken until the transaction's marker.
+    pub fn add_to_transaction(&mut self, producer_id: i64, epoch: i16) {
+        self.txns.add(producer_id, epoch);
+    }
+
     /// Stages the marker that ends producer `producer_id`'s transaction
     /// here (see [`stage`](Self::stage)); written with the group.
     pub fn stage_marker(
@@ -567,6 +578,9 @@ impl PartitionLog {
                 self.producers.check(&headers)?
             }
         };
+        for (h, _) in &parts {
+            self.txns.check(h)?;
+        }
         if let Verdict::Duplicate { base, last } = verdict {
             return Ok(Staged {
                 base,

@@ -6,6 +6,15 @@
 //! written at a clean stop. Uses only [`batch`](super::batch)'s header
 //! and markers.
 //!
+//! It also keeps which producers the coordinator has added this partition
+//! to a transaction for (and at which epoch), so a transactional batch
+//! from any other is refused: Kafka's verification (KIP-890), which
+//! keeps a producer that never added the partition from opening a
+//! transaction no marker would ever end, holding `read_committed`
+//! readers back for good. The coordinator's word comes through the
+//! writer's ring ahead of the producer's batches, which the producer
+//! sends only once it has heard the partition was added.
+//!
 //! This is what a `read_committed` consumer needs from the partition, as
 //! Kafka serves it: the last stable offset (LSO), below which every
 //! transaction has ended, is the first offset of the oldest open one (the
@@ -51,9 +60,45 @@ pub struct PartitionTxns {
     aborted: VecDeque<AbortedTxn>,
     /// The group being written: applied on [`keep_group`](Self::keep_group).
     staged: Vec<Event>,
+    /// Producer id → the epoch the coordinator added this partition to
+    /// its transaction at; cleared by the transaction's marker.
+    added: HashMap<i64, i16>,
+}
+
+/// A transactional batch from a producer the coordinator did not add
+/// this partition for (or at another epoch).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("producer {producer_id} epoch {epoch} wrote a transactional batch to a partition its transaction did not add")]
+pub struct NotAdded {
+    /// The producer.
+    pub producer_id: i64,
+    /// Its epoch in the batch.
+    pub epoch: i16,
 }
 
 impl PartitionTxns {
+    /// The coordinator added this partition to producer `producer_id`'s
+    /// transaction at `epoch`.
+    pub fn add(&mut self, producer_id: i64, epoch: i16) {
+        self.added.insert(producer_id, epoch);
+    }
+
+    /// Refuses a producer's transactional batch unless the coordinator
+    /// added this partition to its transaction at the batch's epoch.
+    /// (Markers, which the broker writes, pass.)
+    pub fn check(&self, h: &BatchHeader) -> Result<(), NotAdded> {
+        if !h.is_transactional() || h.is_control() {
+            return Ok(());
+        }
+        match self.added.get(&h.producer_id) {
+            Some(&epoch) if epoch == h.producer_epoch => Ok(()),
+            _ => Err(NotAdded {
+                producer_id: h.producer_id,
+                epoch: h.producer_epoch,
+            }),
+        }
+    }
+
     /// Notes a batch given its offset (staged, or read back from the log);
     /// `marker` is what a control batch marks.
     pub fn observe(&mut self, h: &BatchHeader, marker: Option<Marker>) {
@@ -61,6 +106,10 @@ impl PartitionTxns {
             return;
         }
         let producer_id = h.producer_id;
+        if marker.is_some() {
+            // The transaction ends here: the next must be added again.
+            self.added.remove(&producer_id);
+        }
         self.staged.push(match marker {
             Some(marker) => Event::End {
                 producer_id,
@@ -242,6 +291,25 @@ mod tests {
         assert_eq!(t.last_stable(6), 6, "an undone group opens nothing");
         t.trim(6);
         assert_eq!(t.aborted_between(0, 6), vec![]);
+    }
+
+    #[test]
+    fn only_producers_added_by_the_coordinator_may_write_until_their_marker() {
+        let mut t = PartitionTxns::default();
+        let refused = NotAdded {
+            producer_id: 7,
+            epoch: 0,
+        };
+        assert_eq!(t.check(&batch(7, 0, TXN)), Err(refused));
+        assert_eq!(t.check(&batch(7, 0, 0)), Ok(()), "not transactional");
+        t.add(7, 0);
+        assert_eq!(t.check(&batch(7, 0, TXN)), Ok(()));
+        let mut newer = batch(7, 0, TXN);
+        newer.producer_epoch = 1;
+        assert!(t.check(&newer).is_err(), "another epoch");
+        t.observe(&batch(7, 1, MARKER), Some(Marker::Commit));
+        assert_eq!(t.check(&batch(7, 2, TXN)), Err(refused), "the marker ended it");
+        assert_eq!(t.check(&batch(7, 2, MARKER)), Ok(()), "markers pass");
     }
 
     #[test]

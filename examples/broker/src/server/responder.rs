@@ -309,6 +309,7 @@ fn produce_response(layout: &[TopicLayout], outcomes: &[(u32, AppendOutcome)]) -
             Ok((_, AppendOutcome::StorageError)) => ec::KAFKA_STORAGE_ERROR,
             Ok((_, AppendOutcome::OutOfOrderSequence)) => ec::OUT_OF_ORDER_SEQUENCE_NUMBER,
             Ok((_, AppendOutcome::InvalidProducerEpoch)) => ec::INVALID_PRODUCER_EPOCH,
+            Ok((_, AppendOutcome::NotInTransaction)) => ec::INVALID_TXN_STATE,
             Ok((_, AppendOutcome::DuplicateSequence)) => ec::DUPLICATE_SEQUENCE_NUMBER,
             Err(code) => code,
         };

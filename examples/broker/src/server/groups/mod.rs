@@ -19,7 +19,7 @@ use bytes::Bytes;
 pub use call::Call;
 use super::responder::Responder;
 use super::transactions::{OpenAtStart, Transactions};
-use crate::ops::{LogOp, MarkersWritten};
+use crate::ops::MarkersWritten;
 use crate::writer::Submitter;
 use crossbeam_channel::{Receiver, Sender};
 use group::{Client, Group, Member, State};
@@ -192,7 +192,7 @@ struct State_ {
 
 fn run(rx: Receiver<Msg>, done: Receiver<MarkersWritten>, mut st: State_) {
     let mut last_tick = Instant::now();
-    st.send_markers();
+    st.to_writer();
     loop {
         crossbeam_channel::select! {
             recv(rx) -> msg => match msg {
@@ -211,7 +211,7 @@ fn run(rx: Receiver<Msg>, done: Receiver<MarkersWritten>, mut st: State_) {
             st.tick(last_tick);
             st.txns.tick(last_tick, &mut st.offsets);
         }
-        st.send_markers();
+        st.to_writer();
     }
 }
 
@@ -220,12 +220,12 @@ fn s(b: &StrBytes) -> String {
 }
 
 impl State_ {
-    /// Hands the transaction coordinator's markers to the log writer
+    /// Hands the transaction coordinator's requests to the log writer
     /// (waiting while its ring is full: this thread runs no event loop).
-    fn send_markers(&mut self) {
-        for markers in self.txns.take_markers() {
-            if self.writer.submit(0, LogOp::WriteMarkers(markers), None).is_err() {
-                tracing::warn!("log writer stopped; transaction markers not written");
+    fn to_writer(&mut self) {
+        for op in self.txns.take_log_ops() {
+            if self.writer.submit(0, op, None).is_err() {
+                tracing::warn!("log writer stopped; a transaction's request not written");
             }
         }
     }
@@ -268,10 +268,14 @@ impl State_ {
             RequestKind::OffsetFetch(r) => self.fetch_offsets(to, r),
             RequestKind::InitProducerId(r) => {
                 let resp = self.txns.init_producer_id(&r, to.version, &mut self.offsets);
+                self.to_writer();
                 to.send(&resp);
             }
             RequestKind::AddPartitionsToTxn(r) => {
                 let resp = self.txns.add_partitions(&r, to.version, &denied_topics);
+                // The partitions hear they were added before the producer
+                // does: its batches come through the ring after this.
+                self.to_writer();
                 to.send(&resp);
             }
             RequestKind::AddOffsetsToTxn(r) => {
@@ -291,6 +295,7 @@ impl State_ {
             }
             RequestKind::EndTxn(r) => {
                 let resp = self.txns.end_txn(&r, to.version, &mut self.offsets);
+                self.to_writer();
                 to.send(&resp);
             }
             other => tracing::error!(?other, "not a group or transaction request"),

@@ -24,7 +24,7 @@
 mod store;
 
 use crate::log::batch::Marker;
-use crate::ops::{Markers, MarkersWritten};
+use crate::ops::{LogOp, Markers, MarkersWritten};
 use crate::protocol::error_code as ec;
 use crate::server::groups::offsets::{Committed, OffsetKey, OffsetStore};
 use crate::topics::{Catalog, PartitionId};
@@ -83,8 +83,30 @@ pub struct Transactions {
     store: TxnStore,
     catalog: Arc<Catalog>,
     next_producer_id: Arc<AtomicI64>,
-    outbox: Vec<Markers>,
+    outbox: Vec<LogOp>,
     done: Sender<MarkersWritten>,
+}
+
+/// The writer's request for the markers that end `id`'s transaction as
+/// `durable` decided, in `partitions`.
+fn markers(
+    id: &str,
+    durable: &Durable,
+    partitions: Vec<PartitionId>,
+    done: &Sender<MarkersWritten>,
+) -> LogOp {
+    LogOp::WriteMarkers(Markers {
+        transactional_id: id.to_owned(),
+        producer_id: durable.producer_id,
+        producer_epoch: durable.epoch,
+        marker: match durable.decision {
+            Decision::Commit => Marker::Commit,
+            _ => Marker::Abort,
+        },
+        coordinator_epoch: 0,
+        partitions,
+        done: done.clone(),
+    })
 }
 
 /// The error for a stale epoch at `version`: PRODUCER_FENCED from the
@@ -179,7 +201,7 @@ impl Transactions {
                 partitions = parts.len(),
                 "aborting an open transaction of an unknown transactional id"
             );
-            self.outbox.push(Markers {
+            self.outbox.push(LogOp::WriteMarkers(Markers {
                 transactional_id: String::new(),
                 producer_id,
                 producer_epoch: epoch,
@@ -187,12 +209,14 @@ impl Transactions {
                 coordinator_epoch: 0,
                 partitions: parts.into_iter().map(|(p, _, _)| p).collect(),
                 done: self.done.clone(),
-            });
+            }));
         }
     }
 
-    /// Markers to hand to the writer.
-    pub fn take_markers(&mut self) -> Vec<Markers> {
+    /// What to hand to the log writer, in order: markers to write, and
+    /// partitions added to transactions (ahead of the answer that lets
+    /// the producer send there).
+    pub fn take_log_ops(&mut self) -> Vec<LogOp> {
         std::mem::take(&mut self.outbox)
     }
 
@@ -376,6 +400,21 @@ impl Transactions {
                     open.partitions.insert((topic.clone(), index));
                 }
             }
+            let d = &self.txns[id].durable;
+            let partitions = results
+                .iter()
+                .flat_map(|(topic, parts)| {
+                    let t = self.catalog.get(topic);
+                    parts
+                        .iter()
+                        .filter_map(move |&(index, _)| t.as_ref()?.partition(index))
+                })
+                .collect();
+            self.outbox.push(LogOp::AddToTransaction {
+                producer_id: d.producer_id,
+                producer_epoch: d.epoch,
+                partitions,
+            });
         } else {
             for (_, parts) in &mut results {
                 for (_, c) in parts.iter_mut() {
@@ -563,18 +602,8 @@ impl Transactions {
             return;
         }
         t.writing = true;
-        self.outbox.push(Markers {
-            transactional_id: id.to_owned(),
-            producer_id: t.durable.producer_id,
-            producer_epoch: t.durable.epoch,
-            marker: match t.durable.decision {
-                Decision::Commit => Marker::Commit,
-                _ => Marker::Abort,
-            },
-            coordinator_epoch: 0,
-            partitions,
-            done: self.done.clone(),
-        });
+        let op = markers(id, &t.durable, partitions, &self.done);
+        self.outbox.push(op);
     }
 
     /// The decision's markers are all written: the transactional id may
@@ -638,18 +667,8 @@ impl Transactions {
                 continue;
             }
             t.writing = true;
-            self.outbox.push(Markers {
-                transactional_id: id.clone(),
-                producer_id: t.durable.producer_id,
-                producer_epoch: t.durable.epoch,
-                marker: match t.durable.decision {
-                    Decision::Commit => Marker::Commit,
-                    _ => Marker::Abort,
-                },
-                coordinator_epoch: 0,
-                partitions: std::mem::take(&mut t.retry),
-                done: self.done.clone(),
-            });
+            let partitions = std::mem::take(&mut t.retry);
+            self.outbox.push(markers(id, &t.durable, partitions, &self.done));
         }
     }
 }
@@ -743,6 +762,17 @@ mod tests {
         t.end_txn(&r, 3, &mut f.offsets).error_code
     }
 
+    /// The markers among the writer requests queued.
+    fn markers(t: &mut Transactions) -> Vec<Markers> {
+        t.take_log_ops()
+            .into_iter()
+            .filter_map(|op| match op {
+                LogOp::WriteMarkers(m) => Some(m),
+                _ => None,
+            })
+            .collect()
+    }
+
     fn written(m: &Markers) -> MarkersWritten {
         MarkersWritten {
             transactional_id: m.transactional_id.clone(),
@@ -757,13 +787,22 @@ mod tests {
         let mut t = f.coordinator();
         assert_eq!(init(&mut t, &mut f, "a"), (ec::NONE, 1000, 0));
         assert_eq!(add(&mut t, "a", 1000, 0, &[0, 1]), vec![ec::NONE, ec::NONE]);
+        // The partitions are told before the producer hears.
+        match &t.take_log_ops()[..] {
+            [LogOp::AddToTransaction {
+                producer_id: 1000,
+                producer_epoch: 0,
+                partitions,
+            }] => assert_eq!(partitions, &[10, 11]),
+            other => panic!("{other:?}"),
+        }
         assert_eq!(
             add(&mut t, "a", 1000, 0, &[0, 7]),
             vec![ec::OPERATION_NOT_ATTEMPTED, ec::UNKNOWN_TOPIC_OR_PARTITION]
         );
         assert_eq!(add(&mut t, "a", 999, 0, &[0]), vec![ec::INVALID_PRODUCER_ID_MAPPING]);
         assert_eq!(end(&mut t, &mut f, "a", 1000, 0, true), ec::NONE);
-        let out = t.take_markers();
+        let out = markers(&mut t);
         assert_eq!(out.len(), 1);
         assert_eq!((out[0].marker, &out[0].partitions[..]), (Marker::Commit, &[10, 11][..]));
         // Until the writer answers, the id is busy.
@@ -790,7 +829,7 @@ mod tests {
         let (_, pid, _) = init(&mut t, &mut f, "b");
         assert_eq!(add(&mut t, "b", pid, 0, &[1]), vec![ec::NONE]);
         assert_eq!(init(&mut t, &mut f, "b").0, ec::CONCURRENT_TRANSACTIONS);
-        let out = t.take_markers();
+        let out = markers(&mut t);
         assert_eq!((out[0].marker, out[0].producer_epoch), (Marker::Abort, 1));
         t.markers_written(written(&out[0]));
         assert_eq!(init(&mut t, &mut f, "b"), (ec::NONE, pid, 2));
@@ -803,16 +842,16 @@ mod tests {
         let (_, pid, _) = init(&mut t, &mut f, "c");
         assert_eq!(add(&mut t, "c", pid, 0, &[0]), vec![ec::NONE]);
         t.tick(Instant::now(), &mut f.offsets);
-        assert!(t.take_markers().is_empty(), "not yet expired");
+        assert!(markers(&mut t).is_empty(), "not yet expired");
         t.tick(Instant::now() + Duration::from_secs(61), &mut f.offsets);
-        let out = t.take_markers();
+        let out = markers(&mut t);
         assert_eq!((out[0].marker, out[0].producer_epoch), (Marker::Abort, 1));
         t.markers_written(MarkersWritten {
             failed: vec![10],
             ..written(&out[0])
         });
         t.tick(Instant::now(), &mut f.offsets);
-        let again = t.take_markers();
+        let again = markers(&mut t);
         assert_eq!(again[0].partitions, vec![10]);
         t.markers_written(written(&again[0]));
         assert_eq!(end(&mut t, &mut f, "c", pid, 1, false), ec::NONE, "the abort is done");
@@ -839,7 +878,7 @@ mod tests {
             ],
             &mut f.offsets,
         );
-        let mut out = t.take_markers();
+        let mut out = markers(&mut t);
         out.sort_by_key(|m| m.producer_id);
         let seen: Vec<(i64, Marker, i16, Vec<PartitionId>)> = out
             .iter()
