@@ -1,8 +1,8 @@
 //! Answers about this broker as a node, which need nothing but the
 //! request and the broker's address: FindCoordinator (every group's
 //! coordinator is this broker), DescribeCluster (a cluster of one), and
-//! InitProducerId (producer ids and epochs for idempotent producers;
-//! transactional ones are refused). Plain functions from request to
+//! InitProducerId for idempotent producers (a transactional id's goes to
+//! the transaction coordinator). Plain functions from request to
 //! response; uses the shared state's producer-id counter only.
 
 use super::shared::Shared;
@@ -74,25 +74,17 @@ pub fn describe_cluster(
     r
 }
 
-/// InitProducerId. A transactional producer is refused with the one
-/// error Kafka's clients treat as final at that step (transactions are
-/// not built; librdkafka's `init_transactions` then fails in
-/// milliseconds, where a retriable code would make it retry until its
-/// timeout and a later commit hang). An idempotent producer gets a new id
-/// at epoch 0; from v3 one that names its id and epoch (KIP-360, after a
-/// sequence error or a timeout) gets the same id at the next epoch, so its
-/// batches start again at sequence 0 and older ones are fenced.
+/// InitProducerId without a transactional id: an idempotent producer
+/// gets a new id at epoch 0; from v3 one that names its id and epoch
+/// (KIP-360, after a sequence error or a timeout) gets the same id at the
+/// next epoch, so its batches start again at sequence 0 and older ones
+/// are fenced.
 pub fn init_producer_id(
     shared: &Shared,
     request: &InitProducerIdRequest,
 ) -> InitProducerIdResponse {
+    debug_assert!(request.transactional_id.is_none());
     let mut r = InitProducerIdResponse::default();
-    if request.transactional_id.is_some() {
-        r.error_code = ec::TRANSACTIONAL_ID_AUTHORIZATION_FAILED;
-        r.producer_id = ProducerId(-1);
-        r.producer_epoch = -1;
-        return r;
-    }
     let (id, epoch) = (request.producer_id.0, request.producer_epoch);
     if id >= 0 && (0..i16::MAX - 1).contains(&epoch) {
         r.producer_id = ProducerId(id);

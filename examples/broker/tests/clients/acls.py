@@ -3,7 +3,8 @@ alice may write `orders`, bob may read it in group `readers`; alice (in
 that group too) cannot read the topic, bob cannot write, commit offsets of
 a topic he may not read, or join another group, and sees only his group
 in ListGroups; alice may not alter the topic's configs (by AlterConfigs
-or IncrementalAlterConfigs); neither may manage ACLs; DescribeAcls lists
+or IncrementalAlterConfigs); alice may use a transactional id only once
+granted WRITE on it; neither may manage ACLs; DescribeAcls lists
 them and DeleteAcls takes alice's back.
 
 Arguments: SASL_PLAINTEXT address, then the password every user has
@@ -145,6 +146,30 @@ for incremental in (True, False):
     except confluent_kafka.KafkaException as e:
         assert e.args[0].code() == KafkaError.TOPIC_AUTHORIZATION_FAILED, e
     alter_retention(admin, incremental)
+
+# A transactional id needs WRITE on it: refused at init_transactions
+# until granted, then alice's transaction commits.
+def transactional(user):
+    return confluent_kafka.Producer(conf(user, **{"transactional.id": "alice-tx"}))
+
+
+try:
+    transactional("alice").init_transactions(10)
+    raise SystemExit("alice used a transactional id without WRITE on it")
+except confluent_kafka.KafkaException as e:
+    assert e.args[0].code() == KafkaError.TRANSACTIONAL_ID_AUTHORIZATION_FAILED, e
+tx_acl = allow("User:alice", ResourceType.TRANSACTIONAL_ID, "alice-tx", AclOperation.WRITE)
+for _, f in admin.create_acls([tx_acl]).items():
+    f.result(10)
+p = transactional("alice")
+p.init_transactions(10)
+p.begin_transaction()
+p.produce("orders", b"in a transaction")
+p.commit_transaction(10)
+for _, f in admin.delete_acls([AclBindingFilter(ResourceType.TRANSACTIONAL_ID, "alice-tx",
+                                                ResourcePatternType.LITERAL, None, None,
+                                                AclOperation.ANY, AclPermissionType.ANY)]).items():
+    assert len(f.result(10)) == 1
 
 # Neither may manage ACLs.
 try:
