@@ -263,7 +263,12 @@ impl<R: LogReply> WriterHandler<R> {
             let Some(log) = self.storage.log_mut(pid) else {
                 continue;
             };
-            match log.stage_marker(m.producer_id, m.producer_epoch, m.marker, m.coordinator_epoch) {
+            match log.stage_marker(
+                m.producer_id,
+                m.producer_epoch,
+                m.marker,
+                m.coordinator_epoch,
+            ) {
                 Ok(_) => {
                     self.touched.insert(pid);
                 }

@@ -138,7 +138,11 @@ fn a_transaction_left_open_by_a_crash_is_aborted_at_start_and_readers_move_on() 
     }
     assert_eq!((latest(&mut c, 0), latest(&mut c, 1)), (2, 0));
     let (lso, aborted, bytes) = fetch_committed(&mut c);
-    assert_eq!((lso, aborted, bytes), (0, vec![], 0), "nothing is stable yet");
+    assert_eq!(
+        (lso, aborted, bytes),
+        (0, vec![], 0),
+        "nothing is stable yet"
+    );
 
     stop(broker, libc::SIGKILL);
     let broker = BrokerProcess::start(&data, &[]);
@@ -146,14 +150,19 @@ fn a_transaction_left_open_by_a_crash_is_aborted_at_start_and_readers_move_on() 
     // The start aborted it: a marker at 2, everything stable.
     let deadline = Instant::now() + Duration::from_secs(10);
     while latest(&mut c, 1) != 3 {
-        assert!(Instant::now() < deadline, "the open transaction is aborted at start");
+        assert!(
+            Instant::now() < deadline,
+            "the open transaction is aborted at start"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
     let (lso, aborted, bytes) = fetch_committed(&mut c);
     assert_eq!((lso, &aborted[..]), (3, &[(pid, 0)][..]));
     assert!(bytes > 0);
     assert!(
-        broker.stderr().contains("aborting a transaction left open by a stop"),
+        broker
+            .stderr()
+            .contains("aborting a transaction left open by a stop"),
         "{}",
         broker.stderr()
     );

@@ -595,7 +595,10 @@ mod tests {
             set_base_offset(&mut b, 42);
             let h = validate(&b).expect("a valid batch");
             assert!(h.is_control() && h.is_transactional());
-            assert_eq!((h.producer_id, h.producer_epoch, h.base_sequence), (77, 3, -1));
+            assert_eq!(
+                (h.producer_id, h.producer_epoch, h.base_sequence),
+                (77, 3, -1)
+            );
             assert_eq!((h.base_offset, h.record_count, h.size), (42, 1, b.len()));
             assert_eq!(read_marker(&b), Some(marker));
             let set = RecordBatchDecoder::decode(&mut bytes::Bytes::from(b.clone())).unwrap();

@@ -308,7 +308,11 @@ mod tests {
         newer.producer_epoch = 1;
         assert!(t.check(&newer).is_err(), "another epoch");
         t.observe(&batch(7, 1, MARKER), Some(Marker::Commit));
-        assert_eq!(t.check(&batch(7, 2, TXN)), Err(refused), "the marker ended it");
+        assert_eq!(
+            t.check(&batch(7, 2, TXN)),
+            Err(refused),
+            "the marker ended it"
+        );
         assert_eq!(t.check(&batch(7, 2, MARKER)), Ok(()), "markers pass");
     }
 

@@ -414,7 +414,7 @@ impl Connection {
             RequestKind::InitProducerId(req) if req.transactional_id.is_some() => {
                 // The transaction coordinator's, on the group thread.
                 let request = RequestKind::InitProducerId(req);
-                self.to_coordinator(ctx, head, request, client_id, Vec::new(), None);
+                self.send_to_coordinator(ctx, head, request, client_id, Vec::new(), None);
             }
             RequestKind::AddPartitionsToTxn(req) => {
                 // Partitions of topics the principal may not write are
@@ -427,12 +427,12 @@ impl Connection {
                     .map(str::to_owned)
                     .collect();
                 let request = RequestKind::AddPartitionsToTxn(req);
-                self.to_coordinator(ctx, head, request, client_id, denied, None);
+                self.send_to_coordinator(ctx, head, request, client_id, denied, None);
             }
             txn @ (RequestKind::AddOffsetsToTxn(_)
             | RequestKind::TxnOffsetCommit(_)
             | RequestKind::EndTxn(_)) => {
-                self.to_coordinator(ctx, head, txn, client_id, Vec::new(), None);
+                self.send_to_coordinator(ctx, head, txn, client_id, Vec::new(), None);
             }
             RequestKind::InitProducerId(req) => {
                 let mut r = node::init_producer_id(&self.shared, &req);
@@ -587,7 +587,7 @@ impl Connection {
                     }),
                     _ => None,
                 };
-                self.to_coordinator(ctx, head, group, client_id, denied_topics, visible);
+                self.send_to_coordinator(ctx, head, group, client_id, denied_topics, visible);
             }
             other => {
                 let name = format!("{:?}", ApiKey::try_from(head.api_key));
@@ -599,7 +599,7 @@ impl Connection {
 
     /// Sends a group or transaction request to the coordinator thread,
     /// which answers in the request's place in the order.
-    fn to_coordinator(
+    fn send_to_coordinator(
         &mut self,
         ctx: &mut impl InboundContext<Self>,
         head: header::RequestHead,

@@ -13,14 +13,14 @@ mod group;
 mod offset_fetch;
 pub mod offsets;
 
-use super::sequencer::Sequenced;
-use crate::protocol::error_code as ec;
-use bytes::Bytes;
-pub use call::Call;
 use super::responder::Responder;
+use super::sequencer::Sequenced;
 use super::transactions::{OpenAtStart, Transactions};
 use crate::ops::MarkersWritten;
+use crate::protocol::error_code as ec;
 use crate::writer::Submitter;
+use bytes::Bytes;
+pub use call::Call;
 use crossbeam_channel::{Receiver, Sender};
 use group::{Client, Group, Member, State};
 use gyre_reactor::ChannelHandle;
@@ -143,12 +143,8 @@ impl Coordinator {
     pub fn start(data_dir: &Path, wiring: TxnWiring) -> std::io::Result<(Self, JoinHandle<()>)> {
         let mut offsets = OffsetStore::open(data_dir)?;
         let (done_tx, done_rx) = crossbeam_channel::unbounded();
-        let mut txns = Transactions::open(
-            data_dir,
-            wiring.catalog,
-            wiring.next_producer_id,
-            done_tx,
-        )?;
+        let mut txns =
+            Transactions::open(data_dir, wiring.catalog, wiring.next_producer_id, done_tx)?;
         txns.recover(wiring.open_at_start, &mut offsets);
         let (tx, rx) = crossbeam_channel::unbounded();
         let st = State_ {
@@ -192,7 +188,7 @@ struct State_ {
 
 fn run(rx: Receiver<Msg>, done: Receiver<MarkersWritten>, mut st: State_) {
     let mut last_tick = Instant::now();
-    st.to_writer();
+    st.submit_to_writer();
     loop {
         crossbeam_channel::select! {
             recv(rx) -> msg => match msg {
@@ -211,7 +207,7 @@ fn run(rx: Receiver<Msg>, done: Receiver<MarkersWritten>, mut st: State_) {
             st.tick(last_tick);
             st.txns.tick(last_tick, &mut st.offsets);
         }
-        st.to_writer();
+        st.submit_to_writer();
     }
 }
 
@@ -222,7 +218,7 @@ fn s(b: &StrBytes) -> String {
 impl State_ {
     /// Hands the transaction coordinator's requests to the log writer
     /// (waiting while its ring is full: this thread runs no event loop).
-    fn to_writer(&mut self) {
+    fn submit_to_writer(&mut self) {
         for op in self.txns.take_log_ops() {
             if self.writer.submit(0, op, None).is_err() {
                 tracing::warn!("log writer stopped; a transaction's request not written");
@@ -267,15 +263,17 @@ impl State_ {
             RequestKind::OffsetCommit(r) => self.commit(to, r, &denied_topics),
             RequestKind::OffsetFetch(r) => self.fetch_offsets(to, r),
             RequestKind::InitProducerId(r) => {
-                let resp = self.txns.init_producer_id(&r, to.version, &mut self.offsets);
-                self.to_writer();
+                let resp = self
+                    .txns
+                    .init_producer_id(&r, to.version, &mut self.offsets);
+                self.submit_to_writer();
                 to.send(&resp);
             }
             RequestKind::AddPartitionsToTxn(r) => {
                 let resp = self.txns.add_partitions(&r, to.version, &denied_topics);
                 // The partitions hear they were added before the producer
                 // does: its batches come through the ring after this.
-                self.to_writer();
+                self.submit_to_writer();
                 to.send(&resp);
             }
             RequestKind::AddOffsetsToTxn(r) => {
@@ -295,7 +293,7 @@ impl State_ {
             }
             RequestKind::EndTxn(r) => {
                 let resp = self.txns.end_txn(&r, to.version, &mut self.offsets);
-                self.to_writer();
+                self.submit_to_writer();
                 to.send(&resp);
             }
             other => tracing::error!(?other, "not a group or transaction request"),

@@ -159,7 +159,9 @@ impl Transactions {
     /// offsets applied again), and every other transaction `open` lists
     /// is aborted (its transactional id's epoch bumped, if known).
     pub fn recover(&mut self, open: Vec<OpenAtStart>, offsets: &mut OffsetStore) {
-        let mut orphans: HashMap<i64, (i16, Vec<(PartitionId, String, i32)>)> = HashMap::new();
+        // Producer id → its highest epoch seen, and its open partitions.
+        type Found = (i16, Vec<(PartitionId, String, i32)>);
+        let mut orphans: HashMap<i64, Found> = HashMap::new();
         for (partition, topic, index, producer_id, epoch) in open {
             let entry = orphans.entry(producer_id).or_insert((epoch, Vec::new()));
             entry.0 = entry.0.max(epoch);
@@ -386,7 +388,11 @@ impl Transactions {
             .iter()
             .map(|t| {
                 let name = t.name.0.as_str();
-                let parts = t.partitions.iter().map(|&i| (i, verdict(name, i))).collect();
+                let parts = t
+                    .partitions
+                    .iter()
+                    .map(|&i| (i, verdict(name, i)))
+                    .collect();
                 (name.to_owned(), parts)
             })
             .collect();
@@ -446,7 +452,11 @@ impl Transactions {
     }
 
     /// AddOffsetsToTxn: the transaction will commit offsets of the group.
-    pub fn add_offsets(&mut self, r: &AddOffsetsToTxnRequest, version: i16) -> AddOffsetsToTxnResponse {
+    pub fn add_offsets(
+        &mut self,
+        r: &AddOffsetsToTxnRequest,
+        version: i16,
+    ) -> AddOffsetsToTxnResponse {
         let id = r.transactional_id.0.as_str();
         let mut resp = AddOffsetsToTxnResponse::default();
         resp.error_code = self.check(id, r.producer_id.0, r.producer_epoch, version, 2);
@@ -479,7 +489,11 @@ impl Transactions {
             let open = self.open_mut(id);
             for t in &r.topics {
                 for p in &t.partitions {
-                    let key = (group.to_owned(), t.name.0.as_str().to_owned(), p.partition_index);
+                    let key = (
+                        group.to_owned(),
+                        t.name.0.as_str().to_owned(),
+                        p.partition_index,
+                    );
                     open.offsets.retain(|(k, _)| *k != key);
                     let value = Committed {
                         offset: p.committed_offset,
@@ -668,7 +682,8 @@ impl Transactions {
             }
             t.writing = true;
             let partitions = std::mem::take(&mut t.retry);
-            self.outbox.push(markers(id, &t.durable, partitions, &self.done));
+            self.outbox
+                .push(markers(id, &t.durable, partitions, &self.done));
         }
     }
 }
@@ -753,7 +768,14 @@ mod tests {
             .collect()
     }
 
-    fn end(t: &mut Transactions, f: &mut Fixture, id: &str, pid: i64, epoch: i16, commit: bool) -> i16 {
+    fn end(
+        t: &mut Transactions,
+        f: &mut Fixture,
+        id: &str,
+        pid: i64,
+        epoch: i16,
+        commit: bool,
+    ) -> i16 {
         let mut r = EndTxnRequest::default();
         r.transactional_id = TransactionalId(StrBytes::from_string(id.into()));
         r.producer_id = ProducerId(pid);
@@ -800,19 +822,37 @@ mod tests {
             add(&mut t, "a", 1000, 0, &[0, 7]),
             vec![ec::OPERATION_NOT_ATTEMPTED, ec::UNKNOWN_TOPIC_OR_PARTITION]
         );
-        assert_eq!(add(&mut t, "a", 999, 0, &[0]), vec![ec::INVALID_PRODUCER_ID_MAPPING]);
+        assert_eq!(
+            add(&mut t, "a", 999, 0, &[0]),
+            vec![ec::INVALID_PRODUCER_ID_MAPPING]
+        );
         assert_eq!(end(&mut t, &mut f, "a", 1000, 0, true), ec::NONE);
         let out = markers(&mut t);
         assert_eq!(out.len(), 1);
-        assert_eq!((out[0].marker, &out[0].partitions[..]), (Marker::Commit, &[10, 11][..]));
+        assert_eq!(
+            (out[0].marker, &out[0].partitions[..]),
+            (Marker::Commit, &[10, 11][..])
+        );
         // Until the writer answers, the id is busy.
-        assert_eq!(add(&mut t, "a", 1000, 0, &[0]), vec![ec::CONCURRENT_TRANSACTIONS]);
-        assert_eq!(end(&mut t, &mut f, "a", 1000, 0, true), ec::CONCURRENT_TRANSACTIONS);
-        assert_eq!(end(&mut t, &mut f, "a", 1000, 0, false), ec::INVALID_TXN_STATE);
+        assert_eq!(
+            add(&mut t, "a", 1000, 0, &[0]),
+            vec![ec::CONCURRENT_TRANSACTIONS]
+        );
+        assert_eq!(
+            end(&mut t, &mut f, "a", 1000, 0, true),
+            ec::CONCURRENT_TRANSACTIONS
+        );
+        assert_eq!(
+            end(&mut t, &mut f, "a", 1000, 0, false),
+            ec::INVALID_TXN_STATE
+        );
         t.markers_written(written(&out[0]));
         // A retried EndTxn of the one just ended is answered as done.
         assert_eq!(end(&mut t, &mut f, "a", 1000, 0, true), ec::NONE);
-        assert_eq!(end(&mut t, &mut f, "a", 1000, 0, false), ec::INVALID_TXN_STATE);
+        assert_eq!(
+            end(&mut t, &mut f, "a", 1000, 0, false),
+            ec::INVALID_TXN_STATE
+        );
         // A new producer for the id: next epoch; the old one is fenced.
         assert_eq!(init(&mut t, &mut f, "a"), (ec::NONE, 1000, 1));
         assert_eq!(add(&mut t, "a", 1000, 0, &[0]), vec![ec::PRODUCER_FENCED]);
@@ -854,7 +894,11 @@ mod tests {
         let again = markers(&mut t);
         assert_eq!(again[0].partitions, vec![10]);
         t.markers_written(written(&again[0]));
-        assert_eq!(end(&mut t, &mut f, "c", pid, 1, false), ec::NONE, "the abort is done");
+        assert_eq!(
+            end(&mut t, &mut f, "c", pid, 1, false),
+            ec::NONE,
+            "the abort is done"
+        );
     }
 
     #[test]
@@ -863,7 +907,10 @@ mod tests {
         let mut t = f.coordinator();
         let (_, committing, _) = init(&mut t, &mut f, "d");
         let (_, open, _) = init(&mut t, &mut f, "e");
-        assert_eq!(add(&mut t, "d", committing, 0, &[0, 1]), vec![ec::NONE, ec::NONE]);
+        assert_eq!(
+            add(&mut t, "d", committing, 0, &[0, 1]),
+            vec![ec::NONE, ec::NONE]
+        );
         assert_eq!(add(&mut t, "e", open, 0, &[1]), vec![ec::NONE]);
         assert_eq!(end(&mut t, &mut f, "d", committing, 0, true), ec::NONE);
         // The broker stops before the writer answers; partition 0 got its
@@ -882,7 +929,14 @@ mod tests {
         out.sort_by_key(|m| m.producer_id);
         let seen: Vec<(i64, Marker, i16, Vec<PartitionId>)> = out
             .iter()
-            .map(|m| (m.producer_id, m.marker, m.producer_epoch, m.partitions.clone()))
+            .map(|m| {
+                (
+                    m.producer_id,
+                    m.marker,
+                    m.producer_epoch,
+                    m.partitions.clone(),
+                )
+            })
             .collect();
         assert_eq!(
             seen,
