@@ -429,9 +429,20 @@ impl Connection {
                 let request = RequestKind::AddPartitionsToTxn(req);
                 self.send_to_coordinator(ctx, head, request, client_id, denied, None);
             }
-            txn @ (RequestKind::AddOffsetsToTxn(_)
-            | RequestKind::TxnOffsetCommit(_)
-            | RequestKind::EndTxn(_)) => {
+            RequestKind::TxnOffsetCommit(req) => {
+                // Offsets of topics the principal may not read are
+                // refused, as with OffsetCommit.
+                let denied = req
+                    .topics
+                    .iter()
+                    .map(|t| t.name.0.as_str())
+                    .filter(|name| !self.may(ctx, op::READ, resource::TOPIC, name))
+                    .map(str::to_owned)
+                    .collect();
+                let request = RequestKind::TxnOffsetCommit(req);
+                self.send_to_coordinator(ctx, head, request, client_id, denied, None);
+            }
+            txn @ (RequestKind::AddOffsetsToTxn(_) | RequestKind::EndTxn(_)) => {
                 self.send_to_coordinator(ctx, head, txn, client_id, Vec::new(), None);
             }
             RequestKind::InitProducerId(req) => {

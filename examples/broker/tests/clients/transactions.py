@@ -23,9 +23,13 @@ from confluent_kafka import (
     Producer,
     TopicPartition,
 )
+from confluent_kafka.admin import AdminClient, NewTopic
 
 broker, topic = sys.argv[1], sys.argv[2]
 out = topic + "-out"
+admin = AdminClient({"bootstrap.servers": broker})
+for _, f in admin.create_topics([NewTopic(topic, 2, 1), NewTopic(out, 2, 1)]).items():
+    f.result(10)
 
 
 def producer(txn_id, **extra):

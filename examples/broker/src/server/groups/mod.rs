@@ -66,8 +66,8 @@ pub struct GroupCall {
     pub client_id: Bytes,
     /// The connection's peer, if the socket still knows it.
     pub peer: Option<std::net::SocketAddr>,
-    /// Topics of an OffsetCommit the principal may not read, or of an
-    /// AddPartitionsToTxn it may not write (the ACLs' verdict): answered
+    /// Topics of an OffsetCommit or TxnOffsetCommit the principal may not
+    /// read, or of an AddPartitionsToTxn it may not write (the ACLs' verdict): answered
     /// `TOPIC_AUTHORIZATION_FAILED`, not committed or added.
     pub denied_topics: Vec<String>,
     /// For ListGroups with the authorizer on: who asks, so only the
@@ -288,7 +288,9 @@ impl State_ {
                     let group = self.groups.get_mut(r.group_id.0.as_str());
                     commit_check(group, &r.member_id, r.generation_id)
                 };
-                let resp = self.txns.commit_offsets(&r, to.version, refused);
+                let resp = self
+                    .txns
+                    .commit_offsets(&r, to.version, refused, &denied_topics);
                 to.send(&resp);
             }
             RequestKind::EndTxn(r) => {

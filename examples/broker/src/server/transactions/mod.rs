@@ -38,7 +38,7 @@ use kafka_protocol::messages::txn_offset_commit_response::{
 use kafka_protocol::messages::{
     AddOffsetsToTxnRequest, AddOffsetsToTxnResponse, AddPartitionsToTxnRequest,
     AddPartitionsToTxnResponse, EndTxnRequest, EndTxnResponse, InitProducerIdRequest,
-    InitProducerIdResponse, ProducerId, TxnOffsetCommitRequest, TxnOffsetCommitResponse,
+    InitProducerIdResponse, ProducerId, TopicName, TxnOffsetCommitRequest, TxnOffsetCommitResponse,
 };
 use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
@@ -468,13 +468,16 @@ impl Transactions {
 
     /// TxnOffsetCommit: offsets committed if the transaction commits.
     /// `refused` is the group's verdict on the member (an error code, or
-    /// NONE), checked by the caller, which knows the groups.
+    /// NONE), checked by the caller, which knows the groups; offsets of
+    /// `denied` topics (the ACLs') get TOPIC_AUTHORIZATION_FAILED.
     pub fn commit_offsets(
         &mut self,
         r: &TxnOffsetCommitRequest,
         version: i16,
         refused: i16,
+        denied: &[String],
     ) -> TxnOffsetCommitResponse {
+        let is_denied = |t: &TopicName| denied.iter().any(|d| d == t.0.as_str());
         let id = r.transactional_id.0.as_str();
         let mut code = self.check(id, r.producer_id.0, r.producer_epoch, version, 3);
         if code == ec::NONE && self.txns[id].open.is_none() {
@@ -487,7 +490,7 @@ impl Transactions {
         if code == ec::NONE {
             let group = r.group_id.0.as_str();
             let open = self.open_mut(id);
-            for t in &r.topics {
+            for t in r.topics.iter().filter(|t| !is_denied(&t.name)) {
                 for p in &t.partitions {
                     let key = (
                         group.to_owned(),
@@ -516,7 +519,11 @@ impl Transactions {
                     .map(|p| {
                         let mut q = TxnOffsetCommitResponsePartition::default();
                         q.partition_index = p.partition_index;
-                        q.error_code = code;
+                        q.error_code = if code == ec::NONE && is_denied(&t.name) {
+                            ec::TOPIC_AUTHORIZATION_FAILED
+                        } else {
+                            code
+                        };
                         q
                     })
                     .collect();
@@ -694,7 +701,7 @@ mod tests {
     use crate::log::LogConfig;
     use crate::topics::Topic;
     use kafka_protocol::messages::add_partitions_to_txn_request::AddPartitionsToTxnTopic;
-    use kafka_protocol::messages::{TopicName, TransactionalId};
+    use kafka_protocol::messages::TransactionalId;
     use kafka_protocol::protocol::StrBytes;
 
     struct Fixture {
@@ -860,6 +867,53 @@ mod tests {
         drop(t);
         let mut t = f.coordinator();
         assert_eq!(init(&mut t, &mut f, "a"), (ec::NONE, 1000, 2));
+    }
+
+    fn offsets(t: &mut Transactions, id: &str, pid: i64, topic: &str, offset: i64) -> i16 {
+        use kafka_protocol::messages::txn_offset_commit_request::*;
+        let mut p = TxnOffsetCommitRequestPartition::default();
+        p.committed_offset = offset;
+        let mut tp = TxnOffsetCommitRequestTopic::default();
+        tp.name = TopicName(StrBytes::from_string(topic.into()));
+        tp.partitions = vec![p];
+        let mut r = TxnOffsetCommitRequest::default();
+        r.transactional_id = TransactionalId(StrBytes::from_string(id.into()));
+        r.group_id = kafka_protocol::messages::GroupId(StrBytes::from_static_str("g"));
+        r.producer_id = ProducerId(pid);
+        r.topics = vec![tp];
+        let denied = ["secret".to_owned()];
+        t.commit_offsets(&r, 3, ec::NONE, &denied).topics[0].partitions[0].error_code
+    }
+
+    #[test]
+    fn offsets_sent_with_a_transaction_are_committed_only_when_it_commits() {
+        let mut f = Fixture::new("offsets");
+        let mut t = f.coordinator();
+        let (_, pid, _) = init(&mut t, &mut f, "o");
+        assert_eq!(
+            offsets(&mut t, "o", pid, "t", 5),
+            ec::INVALID_TXN_STATE,
+            "not added yet"
+        );
+        let mut r = AddOffsetsToTxnRequest::default();
+        r.transactional_id = TransactionalId(StrBytes::from_static_str("o"));
+        r.producer_id = ProducerId(pid);
+        assert_eq!(t.add_offsets(&r, 3).error_code, ec::NONE);
+        assert_eq!(offsets(&mut t, "o", pid, "t", 5), ec::NONE);
+        assert_eq!(
+            offsets(&mut t, "o", pid, "secret", 5),
+            ec::TOPIC_AUTHORIZATION_FAILED
+        );
+        assert_eq!(end(&mut t, &mut f, "o", pid, 0, false), ec::NONE);
+        assert_eq!(f.offsets.get("g", "t", 0), None, "an abort commits nothing");
+        for m in markers(&mut t) {
+            t.markers_written(written(&m));
+        }
+        assert_eq!(t.add_offsets(&r, 3).error_code, ec::NONE);
+        assert_eq!(offsets(&mut t, "o", pid, "t", 6), ec::NONE);
+        assert_eq!(end(&mut t, &mut f, "o", pid, 0, true), ec::NONE);
+        assert_eq!(f.offsets.get("g", "t", 0).map(|c| c.offset), Some(6));
+        assert_eq!(f.offsets.get("g", "secret", 0), None);
     }
 
     #[test]
