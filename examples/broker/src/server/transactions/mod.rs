@@ -51,6 +51,11 @@ pub use store::{Decision, Durable, TxnStore};
 /// `transaction.max.timeout.ms` default, 15 minutes).
 pub const MAX_TIMEOUT_MS: i32 = 900_000;
 
+/// How long a transactional id no request names is kept (Kafka's
+/// `transactional.id.expiration.ms` default, 7 days): bounds the memory
+/// and the file a stream of short-lived ids takes.
+pub const EXPIRY: Duration = Duration::from_secs(7 * 24 * 3600);
+
 /// A transaction open now.
 #[derive(Debug)]
 struct Open {
@@ -70,6 +75,8 @@ struct Txn {
     retry: Vec<PartitionId>,
     /// How the last transaction ended, to answer a retried EndTxn.
     last_ended: Option<Decision>,
+    /// When a request last named it (or it was loaded).
+    last_used: Instant,
 }
 
 /// A partition found with a transaction open at start: the partition,
@@ -140,6 +147,7 @@ impl Transactions {
                     writing: false,
                     retry: Vec::new(),
                     last_ended: None,
+                    last_used: Instant::now(),
                 };
                 (id, txn)
             })
@@ -319,9 +327,11 @@ impl Transactions {
             writing: false,
             retry: Vec::new(),
             last_ended: None,
+            last_used: Instant::now(),
         });
         txn.durable = next;
         txn.last_ended = None;
+        txn.last_used = Instant::now();
         resp
     }
 
@@ -339,15 +349,13 @@ impl Transactions {
     }
 
     fn open_mut(&mut self, id: &str) -> &mut Open {
-        self.txns
-            .get_mut(id)
-            .expect("checked")
-            .open
-            .get_or_insert_with(|| Open {
-                partitions: BTreeSet::new(),
-                offsets: Vec::new(),
-                started: Instant::now(),
-            })
+        let t = self.txns.get_mut(id).expect("checked");
+        t.last_used = Instant::now();
+        t.open.get_or_insert_with(|| Open {
+            partitions: BTreeSet::new(),
+            offsets: Vec::new(),
+            started: Instant::now(),
+        })
     }
 
     /// AddPartitionsToTxn (v0-3). Partitions of `denied` topics (the
@@ -583,6 +591,7 @@ impl Transactions {
         offsets: &mut OffsetStore,
     ) -> std::io::Result<()> {
         let t = self.txns.get_mut(id).expect("known");
+        t.last_used = Instant::now();
         let open = t.open.take().expect("an open transaction");
         let mut next = t.durable.clone();
         if bump && next.epoch < i16::MAX - 1 {
@@ -663,9 +672,30 @@ impl Transactions {
     }
 
     /// Aborts transactions open past their timeout (bumping the epoch,
-    /// as Kafka does, so the producer is fenced) and asks again for
-    /// markers that failed.
+    /// as Kafka does, so the producer is fenced), asks again for markers
+    /// that failed, and forgets ids unused for [`EXPIRY`].
     pub fn tick(&mut self, now: Instant, offsets: &mut OffsetStore) {
+        let idle: Vec<String> = self
+            .txns
+            .iter()
+            .filter(|(_, t)| {
+                t.open.is_none()
+                    && t.durable.decision == Decision::None
+                    && now.saturating_duration_since(t.last_used) > EXPIRY
+            })
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in idle {
+            match self.store.forget(&id) {
+                Ok(()) => {
+                    tracing::info!(transactional_id = %id, "forgot a transactional id unused for 7 days");
+                    self.txns.remove(&id);
+                }
+                Err(e) => {
+                    tracing::error!(transactional_id = %id, error = %e, "cannot forget a transactional id")
+                }
+            }
+        }
         let expired: Vec<String> = self
             .txns
             .iter()
@@ -914,6 +944,26 @@ mod tests {
         assert_eq!(end(&mut t, &mut f, "o", pid, 0, true), ec::NONE);
         assert_eq!(f.offsets.get("g", "t", 0).map(|c| c.offset), Some(6));
         assert_eq!(f.offsets.get("g", "secret", 0), None);
+    }
+
+    #[test]
+    fn an_id_unused_for_the_expiry_is_forgotten_for_good() {
+        let mut f = Fixture::new("expiry");
+        let mut t = f.coordinator();
+        let (_, old_pid, _) = init(&mut t, &mut f, "x");
+        t.tick(Instant::now() + EXPIRY / 2, &mut f.offsets);
+        assert_eq!(t.len(), 1);
+        t.tick(
+            Instant::now() + EXPIRY + Duration::from_secs(1),
+            &mut f.offsets,
+        );
+        assert!(t.is_empty());
+        drop(t);
+        let mut t = f.coordinator();
+        assert!(t.is_empty(), "forgotten across a restart");
+        let (code, pid, epoch) = init(&mut t, &mut f, "x");
+        assert_eq!((code, epoch), (ec::NONE, 0));
+        assert_ne!(pid, old_pid, "a new producer id");
     }
 
     #[test]

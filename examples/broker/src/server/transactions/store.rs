@@ -13,7 +13,9 @@
 //! marker is written, so a crash between markers ends the transaction
 //! the same way in every partition when the broker comes back. The
 //! partitions a transaction has added are not written: one still open at
-//! a crash is aborted at start (the partitions know it is open).
+//! a crash is aborted at start (the partitions know it is open). An id
+//! forgotten (unused for [`EXPIRY`](super::EXPIRY)) gets a record with
+//! producer id -1, a tombstone.
 
 use crate::record_file::{self, get_str, put_str};
 use crate::server::groups::offsets::{Committed, OffsetKey};
@@ -22,6 +24,9 @@ use std::collections::HashMap;
 use std::fs::File;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
+
+/// The producer id of a record that forgets its transactional id.
+const TOMBSTONE: i64 = -1;
 
 /// Where a transactional id's transaction stands, as far as a restart
 /// needs to know.
@@ -71,7 +76,11 @@ impl TxnStore {
             let Some((id, state)) = decode(payload) else {
                 return false;
             };
-            all.insert(id, state);
+            if state.producer_id == TOMBSTONE {
+                all.remove(&id);
+            } else {
+                all.insert(id, state);
+            }
             true
         })?;
         let mut store = TxnStore {
@@ -94,6 +103,19 @@ impl TxnStore {
         self.file.sync_data()?;
         self.records += 1;
         Ok(())
+    }
+
+    /// Durably forgets `id` (a tombstone record).
+    pub fn forget(&mut self, id: &str) -> io::Result<()> {
+        let gone = Durable {
+            producer_id: TOMBSTONE,
+            epoch: 0,
+            timeout_ms: 0,
+            decision: Decision::None,
+            partitions: Vec::new(),
+            offsets: Vec::new(),
+        };
+        self.save(id, &gone)
     }
 
     fn compact(&mut self, all: &HashMap<String, Durable>) -> io::Result<()> {
@@ -217,10 +239,13 @@ mod tests {
             store.save("a", &first).unwrap();
             store.save("b", &first).unwrap();
             store.save("a", &deciding).unwrap();
+            store.save("c", &first).unwrap();
+            store.forget("c").unwrap();
         }
         let (_, all) = TxnStore::open(&dir).unwrap();
         assert_eq!(all["a"], deciding);
         assert_eq!(all["b"], first);
+        assert!(!all.contains_key("c"), "forgotten");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
