@@ -13,6 +13,12 @@
 //! CPU time per message, which the load generator's share of the machine
 //! does not blur) below 1 means `a` is better.
 //!
+//! `churn-s16-64B` opens and closes connections instead of keeping them:
+//! 16 at a time, each connected, sent one 64-byte message, its echo read,
+//! and closed (with a reset), so its "msgs/s" are connections served per
+//! second and its latencies each connection's connect-to-echo time: the
+//! accept, set-up and tear-down path the other cases' windows leave out.
+//!
 //! `c1-p1-64B-busy` is the single-connection case in its latency
 //! configuration: the generator polls without sleeping (for every server,
 //! so its own wake-up is not in the round trip) and gyre's loops busy-poll
@@ -28,7 +34,7 @@
 
 use clap::Parser;
 use gyre_benches::echo::load::{run, Load, Report};
-use gyre_benches::echo::{floor, servers};
+use gyre_benches::echo::{churn, floor, servers};
 use gyre_benches::svg::{percentile_plot, Series};
 use gyre_reactor::Transport;
 use std::path::PathBuf;
@@ -105,7 +111,20 @@ fn measure(server: &str, args: &Args, load: &Load) -> Report {
         "floor" => (servers::floor(load.spin), floor::FLOOR_THREADS),
         _ => (servers::tokio(args.tokio_workers), servers::TOKIO_THREADS),
     };
-    let report = run(running.addr, load, threads).expect("load run failed");
+    let report = if load.in_flight == 0 {
+        // A churn case (see `cases`): connections, not messages.
+        churn::run(
+            running.addr,
+            load.connections,
+            load.size,
+            load.warmup,
+            load.duration,
+            threads,
+        )
+    } else {
+        run(running.addr, load, threads)
+    }
+    .expect("load run failed");
     running.stop();
     report
 }
@@ -143,6 +162,8 @@ fn main() {
         ),
         ("c1000-p1-1KiB", case(1000, 1, 1024, None)),
         ("rate20k-c50-64B", case(50, 1, 64, Some(20_000))),
+        // No message kept in flight: each connection carries one and goes.
+        ("churn-s16-64B", case(16, 0, 64, None)),
     ];
     println!(
         "# gyre echo bench: {} mode, {} cores, gyre {} loop(s), tokio {} worker(s), {rounds} round(s) rotating the order, median rate and merged latencies shown",
