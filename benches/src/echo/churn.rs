@@ -8,7 +8,7 @@
 //! echo).
 
 use super::load::Report;
-use hdrhistogram::Histogram;
+use super::window::Window;
 use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token};
 use socket2::{Domain, Socket, Type};
@@ -70,6 +70,7 @@ pub fn run(
     server_threads: &str,
 ) -> io::Result<Report> {
     let mut poll = Poll::new()?;
+    let mut window = Window::new(warmup, duration, server_threads);
     let start = Instant::now();
     let mut table: Vec<Slot> = (0..slots)
         .map(|_| Slot {
@@ -85,25 +86,16 @@ pub fn run(
     }
     let payload = vec![0x5au8; size];
     let mut buf = vec![0u8; 64 * 1024];
-    let mut latency = Histogram::<u64>::new_with_bounds(1, 60_000_000_000, 3).expect("bounds");
     let mut events = Events::with_capacity(1024);
-    let measure_from = start + warmup;
-    let end = measure_from + duration;
-    let (mut measuring, mut served) = (false, 0u64);
-    let (mut cpu_at_start, mut generator_at_start) = (Duration::ZERO, Duration::ZERO);
     loop {
         let now = Instant::now();
-        if now >= end {
+        if !window.tick(now) {
             break;
         }
-        if !measuring && now >= measure_from {
-            measuring = true;
-            served = 0;
-            latency.reset();
-            cpu_at_start = super::cpu::threads_cpu(server_threads);
-            generator_at_start = crate::stats::thread_cpu_time();
-        }
-        poll.poll(&mut events, Some(end.saturating_duration_since(now)))?;
+        poll.poll(
+            &mut events,
+            Some(window.end().saturating_duration_since(now)),
+        )?;
         for event in events.iter() {
             let (index, generation) = (event.token().0 % slots, event.token().0 / slots);
             let slot = &mut table[index];
@@ -139,11 +131,7 @@ pub fn run(
                 }
             }
             if slot.got >= size {
-                if measuring {
-                    served += 1;
-                    let ns = slot.started.elapsed().as_nanos() as u64;
-                    latency.saturating_record(ns.max(1));
-                }
+                window.record(slot.started, Instant::now());
                 // Dropped: closed with a reset (linger 0).
                 let mut done = slot.stream.take().expect("open");
                 poll.registry().deregister(&mut done)?;
@@ -152,14 +140,5 @@ pub fn run(
             }
         }
     }
-    let server_cpu = super::cpu::threads_cpu(server_threads).saturating_sub(cpu_at_start);
-    let generator_cpu = crate::stats::thread_cpu_time().saturating_sub(generator_at_start);
-    Ok(Report {
-        messages: served,
-        elapsed: duration,
-        latency,
-        server_cpu,
-        generator_cpu,
-        counted: 0,
-    })
+    Ok(window.report())
 }

@@ -7,6 +7,7 @@
 //! *due* to be sent, not when it was, so a stalled server cannot hide its
 //! stall by slowing the generator down (no coordinated omission).
 
+use super::window::Window;
 use hdrhistogram::Histogram;
 use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token};
@@ -101,13 +102,6 @@ impl Conn {
 /// # Errors
 /// If a connection fails or the server closes one.
 pub fn run(addr: SocketAddr, load: &Load, server_threads: &str) -> io::Result<Report> {
-    let mut cpu_at_start = Duration::ZERO;
-    let mut generator_at_start = Duration::ZERO;
-    let count = || {
-        load.counter
-            .map_or(0, |c| c.load(std::sync::atomic::Ordering::Relaxed))
-    };
-    let mut counted_at_start = 0;
     let mut poll = Poll::new()?;
     let mut conns = Vec::with_capacity(load.connections);
     for i in 0..load.connections {
@@ -129,14 +123,11 @@ pub fn run(addr: SocketAddr, load: &Load, server_threads: &str) -> io::Result<Re
         });
     }
     let payload = vec![0x5au8; load.size];
-    let mut latency = Histogram::<u64>::new_with_bounds(1, 60_000_000_000, 3).expect("bounds");
     let mut events = Events::with_capacity(1024);
     let mut buf = vec![0u8; 256 * 1024];
     let start = Instant::now();
-    let measure_from = start + load.warmup;
-    let end = measure_from + load.duration;
-    let mut measuring = false;
-    let mut messages = 0u64;
+    let mut window = Window::new(load.warmup, load.duration, server_threads).counting(load.counter);
+    let end = window.end();
     let interval = load
         .rate
         .map(|r| Duration::from_nanos(1_000_000_000 / r.max(1)));
@@ -153,16 +144,8 @@ pub fn run(addr: SocketAddr, load: &Load, server_threads: &str) -> io::Result<Re
     }
     loop {
         let now = Instant::now();
-        if now >= end {
+        if !window.tick(now) {
             break;
-        }
-        if !measuring && now >= measure_from {
-            measuring = true;
-            messages = 0;
-            cpu_at_start = super::cpu::threads_cpu(server_threads);
-            generator_at_start = crate::stats::thread_cpu_time();
-            latency.reset();
-            counted_at_start = count();
         }
         if let Some(interval) = interval {
             while next_send <= now {
@@ -206,11 +189,7 @@ pub fn run(addr: SocketAddr, load: &Load, server_threads: &str) -> io::Result<Re
                         while c.partial >= load.size {
                             c.partial -= load.size;
                             let sent = c.sent.pop_front().expect("echo of an unsent message");
-                            if measuring {
-                                messages += 1;
-                                let ns = done.saturating_duration_since(sent).as_nanos() as u64;
-                                latency.saturating_record(ns.max(1));
-                            }
+                            window.record(sent, done);
                             if interval.is_none() {
                                 c.queue(&payload, done);
                             }
@@ -230,15 +209,5 @@ pub fn run(addr: SocketAddr, load: &Load, server_threads: &str) -> io::Result<Re
             c.flush()?;
         }
     }
-    let counted = count() - counted_at_start;
-    let server_cpu = super::cpu::threads_cpu(server_threads).saturating_sub(cpu_at_start);
-    let generator_cpu = crate::stats::thread_cpu_time().saturating_sub(generator_at_start);
-    Ok(Report {
-        server_cpu,
-        generator_cpu,
-        counted,
-        messages,
-        elapsed: load.duration,
-        latency,
-    })
+    Ok(window.report())
 }

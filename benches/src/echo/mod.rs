@@ -8,3 +8,4 @@ pub mod load;
 pub mod servers;
 pub mod tls;
 pub mod tls_floor;
+pub mod window;

@@ -7,6 +7,7 @@
 
 use super::load::Report;
 use super::servers::{Running, GYRE_THREADS, TOKIO_THREADS};
+use super::window::Window;
 use hdrhistogram::Histogram;
 use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token};
@@ -236,14 +237,10 @@ pub fn echo(
         .map(|i| Conn::open(addr, client, &poll, i))
         .collect::<io::Result<Vec<_>>>()?;
     let payload = vec![0x5au8; size];
-    let mut latency = Histogram::<u64>::new_with_bounds(1, 60_000_000_000, 3).expect("bounds");
     let mut events = Events::with_capacity(1024);
     let mut buf = vec![0u8; 256 * 1024];
     let start = Instant::now();
-    let measure_from = start + warmup;
-    let end = measure_from + duration;
-    let (mut measuring, mut messages) = (false, 0u64);
-    let (mut cpu_at_start, mut generator_at_start) = (Duration::ZERO, Duration::ZERO);
+    let mut window = Window::new(warmup, duration, server_threads);
     for c in conns.iter_mut() {
         for _ in 0..in_flight {
             c.queue(&payload, start)?;
@@ -252,19 +249,12 @@ pub fn echo(
     }
     loop {
         let now = Instant::now();
-        if now >= end {
+        if !window.tick(now) {
             break;
-        }
-        if !measuring && now >= measure_from {
-            measuring = true;
-            messages = 0;
-            cpu_at_start = super::cpu::threads_cpu(server_threads);
-            generator_at_start = crate::stats::thread_cpu_time();
-            latency.reset();
         }
         poll.poll(
             &mut events,
-            Some(Duration::from_millis(10).min(end.saturating_duration_since(now))),
+            Some(Duration::from_millis(10).min(window.end().saturating_duration_since(now))),
         )?;
         for event in events.iter() {
             let c = &mut conns[event.token().0];
@@ -277,25 +267,14 @@ pub fn echo(
                 while c.partial >= size {
                     c.partial -= size;
                     let sent = c.sent.pop_front().expect("echo of an unsent message");
-                    if measuring {
-                        messages += 1;
-                        let ns = done.saturating_duration_since(sent).as_nanos() as u64;
-                        latency.saturating_record(ns.max(1));
-                    }
+                    window.record(sent, done);
                     c.queue(&payload, done)?;
                 }
             }
             c.flush()?;
         }
     }
-    Ok(Report {
-        server_cpu: super::cpu::threads_cpu(server_threads).saturating_sub(cpu_at_start),
-        generator_cpu: crate::stats::thread_cpu_time().saturating_sub(generator_at_start),
-        counted: 0,
-        messages,
-        elapsed: duration,
-        latency,
-    })
+    Ok(window.report())
 }
 
 /// Full handshakes per second for `duration`: `parallel` connections at a

@@ -8,6 +8,7 @@ mod partition;
 pub mod producers;
 pub mod scan;
 mod segment;
+mod snapshot_text;
 pub mod transactions;
 
 pub use open_files::OpenFiles;

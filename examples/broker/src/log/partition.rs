@@ -299,38 +299,18 @@ impl PartitionLog {
             .or_else(|| self.segments.keys().next())
             .copied()
             .unwrap_or(0);
-        let snapshot = std::fs::read_to_string(self.dir.join(PRODUCER_SNAPSHOT))
-            .ok()
-            .and_then(|text| {
-                let read = ProducerStates::from_snapshot(&text);
-                if read.is_none() {
-                    tracing::warn!(dir = %self.dir.display(), "ignoring a damaged producer snapshot");
-                }
-                read
-            });
+        let snapshot = self.read_snapshot(PRODUCER_SNAPSHOT, ProducerStates::from_snapshot);
         let (mut states, from) = match snapshot {
             Some((states, at)) if at <= end && at >= floor => (states, at),
             _ => (ProducerStates::default(), floor),
         };
         let now = now_ms();
-        for segment in self.segments.range(floor..).map(|(_, s)| s) {
-            if segment.next_offset() <= from {
-                continue;
-            }
-            let Some(mut pos) = segment.position_of(from)? else {
-                continue;
-            };
-            while pos < segment.size() {
-                let header = segment.header_at(pos)?;
-                if header.base_offset >= from {
-                    states.record(&header, now);
-                    // Read back, not staged: nothing to undo.
-                    states.keep_group();
-                }
-                pos += header.size as u64;
-            }
-            segment.close_files();
-        }
+        self.walk_headers(floor, from, |_, _, header| {
+            states.record(&header, now);
+            // Read back, not staged: nothing to undo.
+            states.keep_group();
+            Ok(())
+        })?;
         self.producers = states;
         Ok(())
     }
@@ -343,20 +323,53 @@ impl PartitionLog {
     /// `read_committed` readers.
     fn rebuild_txns(&mut self) -> io::Result<()> {
         let end = self.end_offset();
-        let snapshot = std::fs::read_to_string(self.dir.join(TXN_SNAPSHOT))
-            .ok()
-            .and_then(|text| {
-                let read = PartitionTxns::from_snapshot(&text);
-                if read.is_none() {
-                    tracing::warn!(dir = %self.dir.display(), "ignoring a damaged transactions snapshot");
-                }
-                read
-            });
+        let snapshot = self.read_snapshot(TXN_SNAPSHOT, PartitionTxns::from_snapshot);
         let (mut txns, from) = match snapshot {
             Some((txns, at)) if at <= end => (txns, at),
             _ => (PartitionTxns::default(), 0),
         };
-        for segment in self.segments.values() {
+        self.walk_headers(0, from, |segment, pos, header| {
+            if header.is_transactional() {
+                let marker = if header.is_control() {
+                    segment.marker_at(pos)?
+                } else {
+                    None
+                };
+                txns.observe(&header, marker);
+                txns.keep_group();
+            }
+            Ok(())
+        })?;
+        txns.trim(self.start_offset());
+        self.txns = txns;
+        Ok(())
+    }
+
+    /// The snapshot file `name` read back by `parse`, if it is there and
+    /// whole (a damaged one is logged and ignored).
+    fn read_snapshot<T>(
+        &self,
+        name: &str,
+        parse: impl FnOnce(&str) -> Option<(T, i64)>,
+    ) -> Option<(T, i64)> {
+        let text = std::fs::read_to_string(self.dir.join(name)).ok()?;
+        let read = parse(&text);
+        if read.is_none() {
+            tracing::warn!(dir = %self.dir.display(), file = name, "ignoring a damaged snapshot");
+        }
+        read
+    }
+
+    /// Calls `each` with every batch header at or after offset `from`, in
+    /// the segments from the one based at `floor` on (with the segment
+    /// and the batch's position), closing each segment's files after.
+    fn walk_headers(
+        &self,
+        floor: i64,
+        from: i64,
+        mut each: impl FnMut(&Segment, u64, BatchHeader) -> io::Result<()>,
+    ) -> io::Result<()> {
+        for segment in self.segments.range(floor..).map(|(_, s)| s) {
             if segment.next_offset() <= from {
                 continue;
             }
@@ -365,21 +378,14 @@ impl PartitionLog {
             };
             while pos < segment.size() {
                 let header = segment.header_at(pos)?;
-                if header.base_offset >= from && header.is_transactional() {
-                    let marker = if header.is_control() {
-                        segment.marker_at(pos)?
-                    } else {
-                        None
-                    };
-                    txns.observe(&header, marker);
-                    txns.keep_group();
+                let size = header.size as u64;
+                if header.base_offset >= from {
+                    each(segment, pos, header)?;
                 }
-                pos += header.size as u64;
+                pos += size;
             }
             segment.close_files();
         }
-        txns.trim(self.start_offset());
-        self.txns = txns;
         Ok(())
     }
 

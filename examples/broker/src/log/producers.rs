@@ -6,7 +6,7 @@
 //! it, records it once staged, and keeps or undoes the group's changes as
 //! its write succeeds or fails. Also the snapshot written at a clean stop,
 //! so a restart need not read the log to rebuild this. Uses only
-//! [`batch`](super::batch)'s header.
+//! [`batch`](super::batch)'s header and the snapshots' text form.
 //!
 //! The rules are Kafka's (its `ProducerStateManager`), for batches whose
 //! producer id and base sequence are set:
@@ -21,8 +21,12 @@
 //!   or older than what a restart reads back) is taken at any sequence.
 
 use super::batch::BatchHeader;
+use super::snapshot_text;
 use std::collections::{HashMap, VecDeque};
 use std::fmt::Write as _;
+
+/// The snapshot's first word and version.
+const FORMAT: &str = "gyre-producers 1";
 
 /// Batches remembered per producer, as Kafka keeps (and as many as a
 /// client may have in flight with idempotence on).
@@ -378,7 +382,7 @@ impl ProducerStates {
     /// `end_offset`: a first line naming the format and the offset, a line
     /// per producer, and a CRC-32C of everything before it.
     pub fn snapshot(&self, end_offset: i64) -> String {
-        let mut out = format!("gyre-producers 1 {end_offset}\n");
+        let mut out = snapshot_text::begin(FORMAT, end_offset);
         for (id, p) in &self.producers {
             let _ = write!(out, "{id} {} {}", p.epoch, p.last_append_ms);
             for b in &p.batches {
@@ -390,26 +394,13 @@ impl ProducerStates {
             }
             out.push('\n');
         }
-        let crc = crc32c::crc32c(out.as_bytes());
-        let _ = writeln!(out, "crc {crc:08x}");
-        out
+        snapshot_text::seal(out)
     }
 
     /// Reads back a [`snapshot`](Self::snapshot): the state and the log
     /// end it was taken at, or `None` if the text is damaged in any way.
     pub fn from_snapshot(text: &str) -> Option<(Self, i64)> {
-        let body_end = text.trim_end().rfind('\n')? + 1;
-        let (body, tail) = text.split_at(body_end);
-        let crc = u32::from_str_radix(tail.trim().strip_prefix("crc ")?, 16).ok()?;
-        if crc32c::crc32c(body.as_bytes()) != crc {
-            return None;
-        }
-        let mut lines = body.lines();
-        let end = lines
-            .next()?
-            .strip_prefix("gyre-producers 1 ")?
-            .parse()
-            .ok()?;
+        let (end, lines) = snapshot_text::open(text, FORMAT)?;
         let mut states = ProducerStates::default();
         for line in lines {
             let mut f = line.split(' ');

@@ -4,7 +4,7 @@
 //! partition log shows it each batch as it is staged and keeps or undoes
 //! the group's events as the write succeeds or fails. Also the snapshot
 //! written at a clean stop. Uses only [`batch`](super::batch)'s header
-//! and markers.
+//! and markers and the snapshots' text form.
 //!
 //! It also keeps which producers the coordinator has added this partition
 //! to a transaction for (and at which epoch), so a transactional batch
@@ -23,8 +23,12 @@
 //! client can drop their records (it drops the control batches itself).
 
 use super::batch::{BatchHeader, Marker};
+use super::snapshot_text;
 use std::collections::{HashMap, VecDeque};
 use std::fmt::Write as _;
+
+/// The snapshot's first word and version.
+const FORMAT: &str = "gyre-transactions 1";
 
 /// A transaction that ended in an abort: its producer and the offsets
 /// from its first batch to its marker.
@@ -188,7 +192,7 @@ impl PartitionTxns {
     /// `end_offset`: a first line naming the format and the offset, a line
     /// per open or aborted transaction, and a CRC-32C of everything before.
     pub fn snapshot(&self, end_offset: i64) -> String {
-        let mut out = format!("gyre-transactions 1 {end_offset}\n");
+        let mut out = snapshot_text::begin(FORMAT, end_offset);
         for (id, first) in &self.open {
             let _ = writeln!(out, "open {id} {first}");
         }
@@ -199,26 +203,13 @@ impl PartitionTxns {
                 a.producer_id, a.first_offset, a.last_offset
             );
         }
-        let crc = crc32c::crc32c(out.as_bytes());
-        let _ = writeln!(out, "crc {crc:08x}");
-        out
+        snapshot_text::seal(out)
     }
 
     /// Reads back a [`snapshot`](Self::snapshot): the state and the log
     /// end it was taken at, or `None` if the text is damaged in any way.
     pub fn from_snapshot(text: &str) -> Option<(Self, i64)> {
-        let body_end = text.trim_end().rfind('\n')? + 1;
-        let (body, tail) = text.split_at(body_end);
-        let crc = u32::from_str_radix(tail.trim().strip_prefix("crc ")?, 16).ok()?;
-        if crc32c::crc32c(body.as_bytes()) != crc {
-            return None;
-        }
-        let mut lines = body.lines();
-        let end = lines
-            .next()?
-            .strip_prefix("gyre-transactions 1 ")?
-            .parse()
-            .ok()?;
+        let (end, lines) = snapshot_text::open(text, FORMAT)?;
         let mut txns = PartitionTxns::default();
         for line in lines {
             let f: Vec<i64> = line
