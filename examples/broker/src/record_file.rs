@@ -75,6 +75,34 @@ pub fn open(path: &Path, mut each: impl FnMut(&[u8]) -> bool) -> io::Result<(Fil
     Ok((file, records))
 }
 
+/// Whether a file of `records` records holding `live` live keys is worth
+/// rewriting with only those: when most of it is history.
+pub fn worth_compacting(records: usize, live: usize) -> bool {
+    records > 2 * live + 1000
+}
+
+/// [`open`] for a file of keyed records where the newest per key wins:
+/// `decode` reads a payload into its key and value, `None` for a
+/// tombstone that removes the key. Returns the file, the records read and
+/// the live keys.
+pub fn open_keyed<K: std::hash::Hash + Eq, V>(
+    path: &Path,
+    decode: impl Fn(&[u8]) -> Option<(K, Option<V>)>,
+) -> io::Result<(File, usize, std::collections::HashMap<K, V>)> {
+    let mut live = std::collections::HashMap::new();
+    let (file, records) = open(path, |payload| {
+        let Some((key, value)) = decode(payload) else {
+            return false;
+        };
+        match value {
+            Some(value) => live.insert(key, value),
+            None => live.remove(&key),
+        };
+        true
+    })?;
+    Ok((file, records, live))
+}
+
 /// Replaces the file at `path` with `records` (already framed) through a
 /// temporary file and a rename; returns it reopened for appending.
 pub fn rewrite(path: &Path, records: &[u8]) -> io::Result<File> {

@@ -419,26 +419,16 @@ impl Connection {
             RequestKind::AddPartitionsToTxn(req) => {
                 // Partitions of topics the principal may not write are
                 // refused (and so, as in Kafka, the whole request).
-                let denied = req
-                    .v3_and_below_topics
-                    .iter()
-                    .map(|t| t.name.0.as_str())
-                    .filter(|name| !self.may(ctx, op::WRITE, resource::TOPIC, name))
-                    .map(str::to_owned)
-                    .collect();
+                let names = req.v3_and_below_topics.iter().map(|t| t.name.0.as_str());
+                let denied = self.denied_topics(ctx, op::WRITE, names);
                 let request = RequestKind::AddPartitionsToTxn(req);
                 self.send_to_coordinator(ctx, head, request, client_id, denied, None);
             }
             RequestKind::TxnOffsetCommit(req) => {
                 // Offsets of topics the principal may not read are
                 // refused, as with OffsetCommit.
-                let denied = req
-                    .topics
-                    .iter()
-                    .map(|t| t.name.0.as_str())
-                    .filter(|name| !self.may(ctx, op::READ, resource::TOPIC, name))
-                    .map(str::to_owned)
-                    .collect();
+                let names = req.topics.iter().map(|t| t.name.0.as_str());
+                let denied = self.denied_topics(ctx, op::READ, names);
                 let request = RequestKind::TxnOffsetCommit(req);
                 self.send_to_coordinator(ctx, head, request, client_id, denied, None);
             }
@@ -579,13 +569,10 @@ impl Connection {
                 // An offset commit commits only the topics the principal
                 // may read.
                 let denied_topics = match &group {
-                    RequestKind::OffsetCommit(r) => r
-                        .topics
-                        .iter()
-                        .map(|t| t.name.0.as_str())
-                        .filter(|name| !self.may(ctx, op::READ, resource::TOPIC, name))
-                        .map(str::to_owned)
-                        .collect(),
+                    RequestKind::OffsetCommit(r) => {
+                        let names = r.topics.iter().map(|t| t.name.0.as_str());
+                        self.denied_topics(ctx, op::READ, names)
+                    }
                     _ => Vec::new(),
                 };
                 // ListGroups lists only the groups the principal may
@@ -606,6 +593,19 @@ impl Connection {
                 self.refuse(ctx, format_args!("{name} is not handled"));
             }
         }
+    }
+
+    /// The topics among `names` the principal may not `operation`.
+    fn denied_topics<'n>(
+        &self,
+        ctx: &impl InboundContext<Self>,
+        operation: i8,
+        names: impl Iterator<Item = &'n str>,
+    ) -> Vec<String> {
+        names
+            .filter(|name| !self.may(ctx, operation, resource::TOPIC, name))
+            .map(str::to_owned)
+            .collect()
     }
 
     /// Sends a group or transaction request to the coordinator thread,

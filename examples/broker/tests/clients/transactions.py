@@ -132,21 +132,24 @@ def positions():
     return [TopicPartition(topic, tp.partition, tp.offset) for tp in c.position(c.assignment())]
 
 
-# An aborted transaction commits no offsets.
-xp.begin_transaction()
-for m in seen:
-    xp.produce(out, m.value().upper())
-xp.send_offsets_to_transaction(positions(), c.consumer_group_metadata(), 20)
-xp.abort_transaction(20)
-stored = c.committed([TopicPartition(topic, 0), TopicPartition(topic, 1)], timeout=10)
+def transform(commit):
+    """Writes the outputs and the group's positions in one transaction;
+    returns the group's committed offsets after it ends."""
+    xp.begin_transaction()
+    for m in seen:
+        xp.produce(out, m.value().upper())
+    xp.send_offsets_to_transaction(positions(), c.consumer_group_metadata(), 20)
+    if commit:
+        xp.commit_transaction(20)
+    else:
+        xp.abort_transaction(20)
+    return c.committed([TopicPartition(topic, 0), TopicPartition(topic, 1)], timeout=10)
+
+
+# An aborted transaction commits no offsets; a committed one does.
+stored = transform(False)
 assert all(tp.offset < 0 for tp in stored), stored
-# A committed one does.
-xp.begin_transaction()
-for m in seen:
-    xp.produce(out, m.value().upper())
-xp.send_offsets_to_transaction(positions(), c.consumer_group_metadata(), 20)
-xp.commit_transaction(20)
-stored = c.committed([TopicPartition(topic, 0), TopicPartition(topic, 1)], timeout=10)
+stored = transform(True)
 assert sorted(tp.offset for tp in stored) == sorted(tp.offset for tp in positions()), stored
 c.close()
 outs = read_all(out, "read_committed", 10)

@@ -47,17 +47,9 @@ impl OffsetStore {
     /// Opens (or creates) `<dir>/group-offsets.log` and loads it.
     pub fn open(dir: &Path) -> io::Result<Self> {
         let path = dir.join("group-offsets.log");
-        let mut offsets = HashMap::new();
-        let (file, records) = record_file::open(&path, |payload| {
-            let Some((key, value)) = parse_record(payload) else {
-                return false;
-            };
-            if value.offset == TOMBSTONE {
-                offsets.remove(&key);
-            } else {
-                offsets.insert(key, value);
-            }
-            true
+        let (file, records, offsets) = record_file::open_keyed(&path, |payload| {
+            let (key, value) = parse_record(payload)?;
+            Some((key, (value.offset != TOMBSTONE).then_some(value)))
         })?;
         let mut store = OffsetStore {
             path,
@@ -66,7 +58,7 @@ impl OffsetStore {
             records,
             buf: Vec::new(),
         };
-        if store.records > 2 * store.offsets.len() + 1000 {
+        if record_file::worth_compacting(store.records, store.offsets.len()) {
             store.compact()?;
         }
         Ok(store)

@@ -71,17 +71,9 @@ impl TxnStore {
     /// transactional id's newest state.
     pub fn open(dir: &Path) -> io::Result<(Self, HashMap<String, Durable>)> {
         let path = dir.join("transactions.log");
-        let mut all = HashMap::new();
-        let (file, records) = record_file::open(&path, |payload| {
-            let Some((id, state)) = decode(payload) else {
-                return false;
-            };
-            if state.producer_id == TOMBSTONE {
-                all.remove(&id);
-            } else {
-                all.insert(id, state);
-            }
-            true
+        let (file, records, all) = record_file::open_keyed(&path, |payload| {
+            let (id, state) = decode(payload)?;
+            Some((id, (state.producer_id != TOMBSTONE).then_some(state)))
         })?;
         let mut store = TxnStore {
             path,
@@ -89,7 +81,7 @@ impl TxnStore {
             records,
             buf: Vec::new(),
         };
-        if store.records > 2 * all.len() + 1000 {
+        if record_file::worth_compacting(store.records, all.len()) {
             store.compact(&all)?;
         }
         Ok((store, all))
