@@ -92,8 +92,11 @@ pub(crate) fn resolve(storage: &Storage, job: &FetchJob) -> (Vec<PartitionRead>,
             match log.read_below(part.offset, part.max_bytes.min(room.max(1)), limit) {
                 Ok(slice) => {
                     total += slice.as_ref().map_or(0, |s| s.region.len());
-                    if job.read_committed && slice.is_some() {
-                        read.aborted = log.aborted_between(part.offset, limit);
+                    if let (true, Some(s)) = (job.read_committed, &slice) {
+                        // Only the aborted transactions in what goes out:
+                        // a reader far behind is not sent every later one.
+                        let to = log.offset_after(s).unwrap_or(limit);
+                        read.aborted = log.aborted_between(part.offset, to);
                     }
                     read.slice = slice;
                 }

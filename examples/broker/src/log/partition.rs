@@ -761,6 +761,20 @@ impl PartitionLog {
         Ok(None)
     }
 
+    /// One past the last offset of `slice` (as [`read`](Self::read) gave
+    /// it): the next batch's base offset, or its segment's end.
+    pub fn offset_after(&self, slice: &LogSlice) -> io::Result<i64> {
+        let Some((_, segment)) = self.segments.range(..=slice.first_offset).next_back() else {
+            return Ok(self.end_offset());
+        };
+        let after = slice.region.offset() + slice.region.len();
+        if after < segment.size() {
+            Ok(segment.header_at(after)?.base_offset)
+        } else {
+            Ok(segment.next_offset())
+        }
+    }
+
     /// The first record kept (at or after the log start) whose timestamp
     /// is at or after `timestamp`: its offset and timestamp; `None` if
     /// every kept record is older.
@@ -842,6 +856,46 @@ impl PartitionLog {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn read_committed_stops_at_the_stable_offset_and_sees_aborts_in_what_it_reads() {
+        let dir = std::env::temp_dir().join(format!("gyre-lso-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let (mut log, _) = PartitionLog::open(&dir, LogConfig::default()).unwrap();
+        let txn_batch = |pid: i64| {
+            let mut b = batch::build(0, 0, &[b"t"]);
+            batch::set_producer(&mut b, pid, 0, 0);
+            batch::set_transactional(&mut b);
+            b
+        };
+        assert!(matches!(
+            log.stage(&txn_batch(5)),
+            Err(LogError::NotInTransaction(_))
+        ));
+        log.add_to_transaction(5, 0);
+        log.add_to_transaction(6, 0);
+        log.append(&txn_batch(5)).unwrap(); // 0
+        log.append(&batch::build(0, 0, &[b"plain"])).unwrap(); // 1
+        log.append(&txn_batch(6)).unwrap(); // 2
+        assert_eq!(log.last_stable_offset(), 0);
+        assert!(log.read_below(0, 1 << 20, 0).unwrap().is_none());
+        log.stage_marker(5, 0, Marker::Abort, 0).unwrap(); // 3
+        log.commit().unwrap();
+        assert_eq!(log.last_stable_offset(), 2, "producer 6 is still open");
+        let slice = log.read_below(0, 1 << 20, 2).unwrap().unwrap();
+        assert_eq!(
+            log.offset_after(&slice).unwrap(),
+            2,
+            "stops before offset 2"
+        );
+        assert_eq!(log.aborted_between(0, 2), vec![(5, 0)]);
+        // One batch from offset 1: the abort (ending at 3) overlaps it.
+        let one = log.read(1, 1).unwrap().unwrap();
+        assert_eq!(log.offset_after(&one).unwrap(), 2);
+        assert_eq!(log.aborted_between(1, 2), vec![(5, 0)]);
+        assert_eq!(log.aborted_between(4, 9), vec![], "the abort ended at 3");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn deleting_records_moves_the_start_and_drops_whole_segments_below_it() {
