@@ -46,6 +46,9 @@ pub mod error_code {
     pub const REBALANCE_IN_PROGRESS: i16 = 27;
     /// A request for an unsupported API version.
     pub const UNSUPPORTED_VERSION: i16 = 35;
+    /// A transaction not yet ended has offsets for the partition
+    /// (OffsetFetch with `require_stable`); retry.
+    pub const UNSTABLE_OFFSET_COMMIT: i16 = 88;
     /// The principal may not use the transactional id.
     pub const TRANSACTIONAL_ID_AUTHORIZATION_FAILED: i16 = 53;
     /// The coordinator cannot answer now (its file failed); retry.

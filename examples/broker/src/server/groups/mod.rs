@@ -548,7 +548,9 @@ impl State_ {
     }
 
     fn fetch_offsets(&mut self, to: Call, r: OffsetFetchRequest) {
-        let resp = offset_fetch::answer(&self.offsets, r, to.version);
+        let txns = &self.txns;
+        let pending = |g: &str, t: &str, p: i32| txns.has_pending_offset(g, t, p);
+        let resp = offset_fetch::answer(&self.offsets, r, to.version, pending);
         to.send(&resp);
     }
 

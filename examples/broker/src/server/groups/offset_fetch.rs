@@ -1,8 +1,10 @@
 //! OffsetFetch answers, v1 to v8: the offsets a group committed, for the
 //! partitions asked for (none committed: -1) or, with no topics named, all
 //! of them. Up to v7 a request asks for one group; v8 (KIP-709) batches
-//! several, each answered in its own entry. Plain functions over the
-//! offset store.
+//! several, each answered in its own entry. A request asking for stable
+//! offsets (v7+, KIP-447) gets UNSTABLE_OFFSET_COMMIT for a partition a
+//! transaction not yet ended has an offset for, and retries. Plain
+//! functions over the offset store.
 
 use super::offsets::{Committed, OffsetStore};
 use kafka_protocol::messages::offset_fetch_response::{
@@ -88,12 +90,42 @@ macro_rules! response_topics {
     };
 }
 
-/// The answer to `r` at `version`.
+/// The answer to `r` at `version`; `pending` says whether a transaction
+/// not yet ended has an offset for (group, topic, partition).
 pub(super) fn answer(
     store: &OffsetStore,
     r: OffsetFetchRequest,
     version: i16,
+    pending: impl Fn(&str, &str, i32) -> bool,
 ) -> OffsetFetchResponse {
+    let stable = r.require_stable;
+    let group_id = r.group_id.clone();
+    let mut resp = as_committed(store, r, version);
+    if !stable {
+        return resp;
+    }
+    const UNSTABLE: i16 = crate::protocol::error_code::UNSTABLE_OFFSET_COMMIT;
+    for t in &mut resp.topics {
+        for p in &mut t.partitions {
+            if pending(group_id.0.as_str(), t.name.0.as_str(), p.partition_index) {
+                p.error_code = UNSTABLE;
+            }
+        }
+    }
+    for g in &mut resp.groups {
+        for t in &mut g.topics {
+            for p in &mut t.partitions {
+                if pending(g.group_id.0.as_str(), t.name.0.as_str(), p.partition_index) {
+                    p.error_code = UNSTABLE;
+                }
+            }
+        }
+    }
+    resp
+}
+
+/// The answer to `r` at `version`, every partition as committed.
+fn as_committed(store: &OffsetStore, r: OffsetFetchRequest, version: i16) -> OffsetFetchResponse {
     let mut resp = OffsetFetchResponse::default();
     if version < 8 {
         let asked = r.topics.map(|ts| {

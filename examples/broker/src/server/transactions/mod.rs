@@ -1,14 +1,15 @@
 //! The transaction coordinator: what each transactional id's producer is
 //! (id, epoch), the transaction it has open (partitions, consumer
 //! groups, offsets to commit with it), and the ending of transactions:
-//! a decision made durable (see [`store`]), the group offsets of a commit
+//! a decision made durable (see [`TxnStore`]), the group offsets of a commit
 //! applied, then a marker per partition asked of the log writer, and the
 //! decision marked done when the writer says the markers are written.
 //!
 //! Plain data and functions from request to response: it runs on the
 //! group coordinator's thread (which owns the offsets a transaction
-//! commits) and hands the markers it wants written to that thread through
-//! [`take_markers`](Transactions::take_markers). Uses the topic catalog,
+//! commits) and hands what it asks of the log writer (markers, partitions
+//! added) to that thread through
+//! [`take_log_ops`](Transactions::take_log_ops). Uses the topic catalog,
 //! the writer's vocabulary and the group offsets store.
 //!
 //! The rules are Kafka's (transactions v1, KIP-98, with KIP-360's epoch
@@ -238,6 +239,17 @@ impl Transactions {
     /// Whether no transactional id is known.
     pub fn is_empty(&self) -> bool {
         self.txns.is_empty()
+    }
+
+    /// Whether a transaction not yet ended carries an offset for
+    /// (`group`, `topic`, `partition`): an OffsetFetch asking for stable
+    /// offsets must wait for it (KIP-447).
+    pub fn has_pending_offset(&self, group: &str, topic: &str, partition: i32) -> bool {
+        self.txns.values().filter_map(|t| t.open.as_ref()).any(|o| {
+            o.offsets
+                .iter()
+                .any(|((g, t, p), _)| g == group && t == topic && *p == partition)
+        })
     }
 
     fn new_producer_id(&self) -> i64 {
@@ -941,7 +953,10 @@ mod tests {
         }
         assert_eq!(t.add_offsets(&r, 3).error_code, ec::NONE);
         assert_eq!(offsets(&mut t, "o", pid, "t", 6), ec::NONE);
+        assert!(t.has_pending_offset("g", "t", 0), "stable readers wait");
+        assert!(!t.has_pending_offset("g", "t", 1));
         assert_eq!(end(&mut t, &mut f, "o", pid, 0, true), ec::NONE);
+        assert!(!t.has_pending_offset("g", "t", 0));
         assert_eq!(f.offsets.get("g", "t", 0).map(|c| c.offset), Some(6));
         assert_eq!(f.offsets.get("g", "secret", 0), None);
     }
