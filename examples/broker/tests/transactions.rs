@@ -4,8 +4,9 @@
 //! the producer's epoch bumped) so readers move on and are told what to
 //! drop; what the partition knows of aborted transactions is read back
 //! from its log after an unclean stop and from its snapshot after a clean
-//! one. The clients' side (librdkafka, kafka-python, aiokafka, kafkajs)
-//! is in `clients.rs`.
+//! one. And an OffsetFetch asking for stable offsets waits while a
+//! transaction carries offsets for the partition. The clients' side
+//! (librdkafka, kafka-python, aiokafka, kafkajs) is in `clients.rs`.
 
 mod common;
 
@@ -179,4 +180,63 @@ fn a_transaction_left_open_by_a_crash_is_aborted_at_start_and_readers_move_on() 
     assert_eq!((lso, &aborted[..]), (3, &[(pid, 0)][..]));
     drop(broker);
     let _ = std::fs::remove_dir_all(&data);
+}
+
+/// OffsetFetch for the group and partition 0 of `tx`: (error, offset).
+fn fetch_offset(c: &mut Client, require_stable: bool) -> (i16, i64) {
+    use kafka_protocol::messages::offset_fetch_request::OffsetFetchRequestTopic;
+    let mut t = OffsetFetchRequestTopic::default();
+    t.name = topic_name("tx");
+    t.partition_indexes = vec![0];
+    let mut r = OffsetFetchRequest::default();
+    r.group_id = GroupId(StrBytes::from_static_str("g"));
+    r.topics = Some(vec![t]);
+    r.require_stable = require_stable;
+    let resp: OffsetFetchResponse = c.call(ApiKey::OffsetFetch, 7, &r);
+    let p = &resp.topics[0].partitions[0];
+    (p.error_code, p.committed_offset)
+}
+
+#[test]
+fn stable_offset_fetches_wait_for_a_transaction_carrying_offsets() {
+    use kafka_protocol::messages::txn_offset_commit_request::*;
+    let config = common::config("txn-stable");
+    let broker = common::start(&config);
+    let mut c = Client::connect(broker.local_addr());
+    create_topic(&mut c, "tx", 1);
+    let (pid, epoch) = init(&mut c);
+    let mut add = AddOffsetsToTxnRequest::default();
+    add.transactional_id = txn_id();
+    add.producer_id = ProducerId(pid);
+    add.producer_epoch = epoch;
+    add.group_id = GroupId(StrBytes::from_static_str("g"));
+    let resp: AddOffsetsToTxnResponse = c.call(ApiKey::AddOffsetsToTxn, 1, &add);
+    assert_eq!(resp.error_code, 0);
+    let mut p = TxnOffsetCommitRequestPartition::default();
+    p.committed_offset = 42;
+    let mut t = TxnOffsetCommitRequestTopic::default();
+    t.name = topic_name("tx");
+    t.partitions = vec![p];
+    let mut commit = TxnOffsetCommitRequest::default();
+    commit.transactional_id = txn_id();
+    commit.group_id = GroupId(StrBytes::from_static_str("g"));
+    commit.producer_id = ProducerId(pid);
+    commit.producer_epoch = epoch;
+    commit.generation_id = -1;
+    commit.topics = vec![t];
+    let resp: TxnOffsetCommitResponse = c.call(ApiKey::TxnOffsetCommit, 2, &commit);
+    assert_eq!(resp.topics[0].partitions[0].error_code, 0);
+    // Open: a stable read must wait; an unstable one sees nothing yet.
+    assert_eq!(fetch_offset(&mut c, true), (88, -1));
+    assert_eq!(fetch_offset(&mut c, false), (0, -1));
+    let mut end = EndTxnRequest::default();
+    end.transactional_id = txn_id();
+    end.producer_id = ProducerId(pid);
+    end.producer_epoch = epoch;
+    end.committed = true;
+    let resp: EndTxnResponse = c.call(ApiKey::EndTxn, 1, &end);
+    assert_eq!(resp.error_code, 0);
+    assert_eq!(fetch_offset(&mut c, true), (0, 42));
+    broker.shutdown(Duration::from_secs(5));
+    let _ = std::fs::remove_dir_all(&config.data_dir);
 }
