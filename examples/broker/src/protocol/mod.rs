@@ -46,6 +46,8 @@ pub mod error_code {
     pub const REBALANCE_IN_PROGRESS: i16 = 27;
     /// A request for an unsupported API version.
     pub const UNSUPPORTED_VERSION: i16 = 35;
+    /// No such transactional id (DescribeTransactions).
+    pub const TRANSACTIONAL_ID_NOT_FOUND: i16 = 105;
     /// A transaction not yet ended has offsets for the partition
     /// (OffsetFetch with `require_stable`); retry.
     pub const UNSTABLE_OFFSET_COMMIT: i16 = 88;

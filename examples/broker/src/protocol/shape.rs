@@ -511,6 +511,14 @@ fn walk(key: ApiKey, version: i16, body: &[u8]) -> Result<usize, ShapeError> {
                 })
             })?;
         }
+        ApiKey::ListTransactions => {
+            w.array(false, |w| w.string())?; // state filters
+            w.array(false, |w| w.skip(8))?; // producer id filters
+            if v >= 1 {
+                w.skip(8)?; // duration filter
+            }
+        }
+        ApiKey::DescribeTransactions => w.array(false, |w| w.string())?,
         ApiKey::DescribeGroups => {
             w.array(false, |w| w.string())?;
             if v >= 3 {
@@ -889,6 +897,18 @@ mod tests {
                 r.topics = vec![t.clone(), t];
                 RequestKind::TxnOffsetCommit(r)
             }
+            ApiKey::ListTransactions => {
+                let mut r = ListTransactionsRequest::default();
+                r.state_filters = vec![name("Ongoing"), name("Empty")];
+                r.producer_id_filters = vec![ProducerId(7), ProducerId(8)];
+                r.duration_filter = if v >= 1 { 1000 } else { -1 };
+                RequestKind::ListTransactions(r)
+            }
+            ApiKey::DescribeTransactions => {
+                let mut r = DescribeTransactionsRequest::default();
+                r.transactional_ids = vec![TransactionalId(name("a")), TransactionalId(name("b"))];
+                RequestKind::DescribeTransactions(r)
+            }
             ApiKey::DescribeGroups => {
                 let mut r = DescribeGroupsRequest::default();
                 r.groups = vec![GroupId(name("a")), GroupId(name("b"))];
@@ -1082,6 +1102,8 @@ mod tests {
             AddOffsetsToTxn,
             EndTxn,
             TxnOffsetCommit,
+            ListTransactions,
+            DescribeTransactions,
             DescribeGroups,
             ListGroups,
             DeleteGroups,

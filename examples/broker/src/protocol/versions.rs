@@ -50,6 +50,9 @@ pub const SUPPORTED: &[ApiRange] = &[
     range(ApiKey::AddOffsetsToTxn, 0, 3),
     range(ApiKey::EndTxn, 0, 3),
     range(ApiKey::TxnOffsetCommit, 0, 3),
+    // v2 filters ids by a regular expression, which is not built.
+    range(ApiKey::ListTransactions, 0, 1),
+    range(ApiKey::DescribeTransactions, 0, 0),
     range(ApiKey::DescribeGroups, 0, 5),
     range(ApiKey::ListGroups, 0, 5),
     range(ApiKey::DeleteGroups, 0, 2),

@@ -432,6 +432,22 @@ impl Connection {
                 let request = RequestKind::TxnOffsetCommit(req);
                 self.send_to_coordinator(ctx, head, request, client_id, denied, None);
             }
+            RequestKind::DescribeTransactions(req) => {
+                let denied = req
+                    .transactional_ids
+                    .iter()
+                    .map(|id| id.0.as_str())
+                    .filter(|id| !self.may(ctx, op::DESCRIBE, resource::TRANSACTIONAL_ID, id))
+                    .map(str::to_owned)
+                    .collect();
+                let request = RequestKind::DescribeTransactions(req);
+                self.send_to_coordinator(ctx, head, request, client_id, denied, None);
+            }
+            RequestKind::ListTransactions(req) => {
+                let visible = self.acl_view(ctx);
+                let request = RequestKind::ListTransactions(req);
+                self.send_to_coordinator(ctx, head, request, client_id, Vec::new(), visible);
+            }
             txn @ (RequestKind::AddOffsetsToTxn(_) | RequestKind::EndTxn(_)) => {
                 self.send_to_coordinator(ctx, head, txn, client_id, Vec::new(), None);
             }
@@ -577,12 +593,8 @@ impl Connection {
                 };
                 // ListGroups lists only the groups the principal may
                 // describe (with the authorizer on).
-                let visible = match (&group, self.shared.acls.enabled()) {
-                    (RequestKind::ListGroups(_), true) => Some(super::groups::GroupAccess {
-                        acls: self.shared.acls.clone(),
-                        principal: self.principal.clone(),
-                        host: self.host(ctx).to_owned(),
-                    }),
+                let visible = match &group {
+                    RequestKind::ListGroups(_) => self.acl_view(ctx),
                     _ => None,
                 };
                 self.send_to_coordinator(ctx, head, group, client_id, denied_topics, visible);
@@ -593,6 +605,19 @@ impl Connection {
                 self.refuse(ctx, format_args!("{name} is not handled"));
             }
         }
+    }
+
+    /// Who asks and the ACLs, for a listing the coordinator filters by
+    /// what the principal may describe; `None` with the authorizer off.
+    fn acl_view(&self, ctx: &impl InboundContext<Self>) -> Option<super::groups::GroupAccess> {
+        self.shared
+            .acls
+            .enabled()
+            .then(|| super::groups::GroupAccess {
+                acls: self.shared.acls.clone(),
+                principal: self.principal.clone(),
+                host: self.host(ctx).to_owned(),
+            })
     }
 
     /// The topics among `names` the principal may not `operation`.

@@ -10,7 +10,8 @@ kafka-python:
   committed only when it commits;
 - a second producer with the same transactional id fences the first
   (its next send fails fatally) and aborts what it left open;
-- kafka-python's transactional producer commits too.
+- kafka-python's transactional producer commits too, and its admin
+  client lists and describes an open transaction (KIP-664).
 
 Prints "transactions ok" when all is right."""
 import sys
@@ -191,4 +192,36 @@ kp.close(timeout=5)
 got = read_all(topic, "read_committed", 14)
 assert all("kp%d" % i in got for i in range(3)), got
 print("kafka-python committed 3")
+
+# 5. kafka-python's transaction admin (KIP-664): an open transaction is
+# listed and described with its partitions, then seen complete.
+from kafka.admin import KafkaAdminClient  # noqa: E402
+
+held = producer("admin-" + topic)
+held.begin_transaction()
+held.produce(topic, b"listed", partition=1)
+held.flush(10)
+admin_kp = KafkaAdminClient(bootstrap_servers=broker)
+listed = admin_kp.list_transactions(state_filters=["Ongoing"])
+print("listed:", listed)
+entries = [e for per_broker in listed.values() for e in per_broker]
+assert [(e.transactional_id, e.state.value) for e in entries] == [
+    ("admin-" + topic, "Ongoing")
+], entries
+
+def described():
+    return admin_kp.describe_transactions(["admin-" + topic])["admin-" + topic]
+
+
+d = described()
+print("described:", d)
+assert d.state.value == "Ongoing" and d.transaction_timeout_ms == 60000, d
+assert [(tp.topic, tp.partition) for tp in d.topic_partitions] == [(topic, 1)], d
+assert d.transaction_start_time_ms > 0, d
+held.commit_transaction(20)
+deadline = time.time() + 10
+while described().state.value != "CompleteCommit":
+    assert time.time() < deadline, described()
+    time.sleep(0.1)
+admin_kp.close()
 print("transactions ok")

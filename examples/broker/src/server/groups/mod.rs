@@ -67,11 +67,14 @@ pub struct GroupCall {
     /// The connection's peer, if the socket still knows it.
     pub peer: Option<std::net::SocketAddr>,
     /// Topics of an OffsetCommit or TxnOffsetCommit the principal may not
-    /// read, or of an AddPartitionsToTxn it may not write (the ACLs' verdict): answered
-    /// `TOPIC_AUTHORIZATION_FAILED`, not committed or added.
+    /// read, or of an AddPartitionsToTxn it may not write, or the
+    /// transactional ids of a DescribeTransactions it may not describe
+    /// (the ACLs' verdict): answered as refused, not committed, added or
+    /// described.
     pub denied_topics: Vec<String>,
-    /// For ListGroups with the authorizer on: who asks, so only the
-    /// groups they may describe are listed.
+    /// For ListGroups and ListTransactions with the authorizer on: who
+    /// asks, so only the groups or transactional ids they may describe
+    /// are listed.
     pub visible: Option<GroupAccess>,
 }
 
@@ -87,14 +90,16 @@ pub struct GroupAccess {
 }
 
 impl GroupAccess {
-    fn may_describe(&self, group: &str) -> bool {
-        use crate::security::acl::{op, resource};
+    /// Whether the principal may describe the `resource_type` resource
+    /// `name` (a group, a transactional id).
+    fn may_describe(&self, resource_type: i8, name: &str) -> bool {
+        use crate::security::acl::op;
         self.acls.allows(
             &self.principal,
             &self.host,
             op::DESCRIBE,
-            resource::GROUP,
-            group,
+            resource_type,
+            name,
         )
     }
 }
@@ -292,6 +297,17 @@ impl State_ {
                     .txns
                     .commit_offsets(&r, to.version, refused, &denied_topics);
                 to.send(&resp);
+            }
+            RequestKind::ListTransactions(r) => {
+                let visible = |id: &str| {
+                    visible.as_ref().is_none_or(|v| {
+                        v.may_describe(crate::security::acl::resource::TRANSACTIONAL_ID, id)
+                    })
+                };
+                to.send(&self.txns.list(&r, visible));
+            }
+            RequestKind::DescribeTransactions(r) => {
+                to.send(&self.txns.describe(&r, &denied_topics));
             }
             RequestKind::EndTxn(r) => {
                 let resp = self.txns.end_txn(&r, to.version, &mut self.offsets);
@@ -607,7 +623,11 @@ impl State_ {
     /// without regard to case, as Kafka does). Every group here is of the
     /// classic protocol.
     fn list(&mut self, to: Call, r: ListGroupsRequest, visible: Option<GroupAccess>) {
-        let visible = |id: &str| visible.as_ref().is_none_or(|v| v.may_describe(id));
+        let visible = |id: &str| {
+            visible
+                .as_ref()
+                .is_none_or(|v| v.may_describe(crate::security::acl::resource::GROUP, id))
+        };
         let wanted = |filter: &[StrBytes], value: &str| {
             filter.is_empty()
                 || filter

@@ -25,6 +25,7 @@
 mod store;
 
 use crate::log::batch::Marker;
+use crate::log::now_ms;
 use crate::ops::{LogOp, Markers, MarkersWritten};
 use crate::protocol::error_code as ec;
 use crate::server::groups::offsets::{Committed, OffsetKey, OffsetStore};
@@ -36,11 +37,15 @@ use kafka_protocol::messages::add_partitions_to_txn_response::{
 use kafka_protocol::messages::txn_offset_commit_response::{
     TxnOffsetCommitResponsePartition, TxnOffsetCommitResponseTopic,
 };
+use kafka_protocol::messages::{describe_transactions_response, list_transactions_response};
 use kafka_protocol::messages::{
     AddOffsetsToTxnRequest, AddOffsetsToTxnResponse, AddPartitionsToTxnRequest,
-    AddPartitionsToTxnResponse, EndTxnRequest, EndTxnResponse, InitProducerIdRequest,
-    InitProducerIdResponse, ProducerId, TopicName, TxnOffsetCommitRequest, TxnOffsetCommitResponse,
+    AddPartitionsToTxnResponse, DescribeTransactionsRequest, DescribeTransactionsResponse,
+    EndTxnRequest, EndTxnResponse, InitProducerIdRequest, InitProducerIdResponse,
+    ListTransactionsRequest, ListTransactionsResponse, ProducerId, TopicName, TransactionalId,
+    TxnOffsetCommitRequest, TxnOffsetCommitResponse,
 };
+use kafka_protocol::protocol::StrBytes;
 use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -63,6 +68,8 @@ struct Open {
     partitions: BTreeSet<(String, i32)>,
     offsets: Vec<(OffsetKey, Committed)>,
     started: Instant,
+    /// The same moment by the wall clock (ms), for DescribeTransactions.
+    started_ms: i64,
 }
 
 /// One transactional id.
@@ -93,6 +100,30 @@ pub struct Transactions {
     next_producer_id: Arc<AtomicI64>,
     outbox: Vec<LogOp>,
     done: Sender<MarkersWritten>,
+}
+
+/// The states ListTransactions and DescribeTransactions name (Kafka's).
+const STATES: [&str; 8] = [
+    "Empty",
+    "Ongoing",
+    "PrepareCommit",
+    "PrepareAbort",
+    "CompleteCommit",
+    "CompleteAbort",
+    "Dead",
+    "PrepareEpochFence",
+];
+
+/// Where `t` stands, by Kafka's names.
+fn state_name(t: &Txn) -> &'static str {
+    match (t.durable.decision, &t.open, t.last_ended) {
+        (Decision::Commit, _, _) => "PrepareCommit",
+        (Decision::Abort, _, _) => "PrepareAbort",
+        (Decision::None, Some(_), _) => "Ongoing",
+        (Decision::None, None, Some(Decision::Commit)) => "CompleteCommit",
+        (Decision::None, None, Some(Decision::Abort)) => "CompleteAbort",
+        (Decision::None, None, _) => "Empty",
+    }
 }
 
 /// The writer's request for the markers that end `id`'s transaction as
@@ -198,6 +229,7 @@ impl Transactions {
                     partitions: parts.into_iter().map(|(_, t, i)| (t, i)).collect(),
                     offsets: Vec::new(),
                     started: Instant::now(),
+                    started_ms: now_ms(),
                 });
                 if let Err(e) = self.end(&id, Decision::Abort, true, offsets) {
                     tracing::error!(transactional_id = %id, error = %e, "cannot abort a transaction left open");
@@ -250,6 +282,109 @@ impl Transactions {
                 .iter()
                 .any(|((g, t, p), _)| g == group && t == topic && *p == partition)
         })
+    }
+
+    /// ListTransactions (v0-1): the transactional ids `visible` lets the
+    /// principal see, filtered by state, producer id and (v1) how long
+    /// their transaction has run.
+    pub fn list(
+        &self,
+        r: &ListTransactionsRequest,
+        visible: impl Fn(&str) -> bool,
+    ) -> ListTransactionsResponse {
+        let mut resp = ListTransactionsResponse::default();
+        resp.unknown_state_filters = r
+            .state_filters
+            .iter()
+            .filter(|f| !STATES.contains(&f.as_str()))
+            .cloned()
+            .collect();
+        let now = now_ms();
+        let mut listed: Vec<(&String, &Txn)> = self
+            .txns
+            .iter()
+            .filter(|(id, t)| {
+                let state = state_name(t);
+                (r.state_filters.is_empty() || r.state_filters.iter().any(|f| f.as_str() == state))
+                    && (r.producer_id_filters.is_empty()
+                        || r.producer_id_filters
+                            .iter()
+                            .any(|p| p.0 == t.durable.producer_id))
+                    && (r.duration_filter < 0
+                        || t.open
+                            .as_ref()
+                            .is_some_and(|o| now - o.started_ms > r.duration_filter))
+                    && visible(id)
+            })
+            .collect();
+        listed.sort_by_key(|(id, _)| *id);
+        resp.transaction_states = listed
+            .into_iter()
+            .map(|(id, t)| {
+                let mut s = list_transactions_response::TransactionState::default();
+                s.transactional_id = TransactionalId(StrBytes::from_string(id.clone()));
+                s.producer_id = ProducerId(t.durable.producer_id);
+                s.transaction_state = StrBytes::from_static_str(state_name(t));
+                s
+            })
+            .collect();
+        resp
+    }
+
+    /// DescribeTransactions: each id's state, producer, timeout, start
+    /// and partitions; ids in `denied` (the ACLs') are refused.
+    pub fn describe(
+        &self,
+        r: &DescribeTransactionsRequest,
+        denied: &[String],
+    ) -> DescribeTransactionsResponse {
+        let mut resp = DescribeTransactionsResponse::default();
+        resp.transaction_states = r
+            .transactional_ids
+            .iter()
+            .map(|id| {
+                let mut s = describe_transactions_response::TransactionState::default();
+                s.transactional_id = id.clone();
+                s.producer_id = ProducerId(-1);
+                s.producer_epoch = -1;
+                s.transaction_start_time_ms = -1;
+                let found = self.txns.get(id.0.as_str());
+                match found {
+                    _ if denied.iter().any(|d| d == id.0.as_str()) => {
+                        s.error_code = ec::TRANSACTIONAL_ID_AUTHORIZATION_FAILED;
+                    }
+                    None => s.error_code = ec::TRANSACTIONAL_ID_NOT_FOUND,
+                    Some(t) => {
+                        s.transaction_state = StrBytes::from_static_str(state_name(t));
+                        s.transaction_timeout_ms = t.durable.timeout_ms;
+                        s.producer_id = ProducerId(t.durable.producer_id);
+                        s.producer_epoch = t.durable.epoch;
+                        let partitions: Vec<&(String, i32)> = match &t.open {
+                            Some(o) => {
+                                s.transaction_start_time_ms = o.started_ms;
+                                o.partitions.iter().collect()
+                            }
+                            None => t.durable.partitions.iter().collect(),
+                        };
+                        for (topic, index) in partitions {
+                            let name = TopicName(StrBytes::from_string(topic.clone()));
+                            match s.topics.iter_mut().find(|d| d.topic == name) {
+                                Some(d) => d.partitions.push(*index),
+                                None => {
+                                    let mut d =
+                                        describe_transactions_response::TopicData::default();
+                                    d.topic = name;
+                                    d.partitions = vec![*index];
+                                    s.topics.push(d);
+                                }
+                            }
+                        }
+                    }
+                }
+                s
+            })
+            .collect();
+        resp
     }
 
     fn new_producer_id(&self) -> i64 {
@@ -367,6 +502,7 @@ impl Transactions {
             partitions: BTreeSet::new(),
             offsets: Vec::new(),
             started: Instant::now(),
+            started_ms: now_ms(),
         })
     }
 
@@ -959,6 +1095,84 @@ mod tests {
         assert!(!t.has_pending_offset("g", "t", 0));
         assert_eq!(f.offsets.get("g", "t", 0).map(|c| c.offset), Some(6));
         assert_eq!(f.offsets.get("g", "secret", 0), None);
+    }
+
+    #[test]
+    fn transactions_are_listed_and_described_by_kafkas_state_names() {
+        let mut f = Fixture::new("list");
+        let mut t = f.coordinator();
+        let (_, a, _) = init(&mut t, &mut f, "a");
+        let (_, b, _) = init(&mut t, &mut f, "b");
+        assert_eq!(add(&mut t, "b", b, 0, &[1]), vec![ec::NONE]);
+        let states =
+            |t: &Transactions, r: &ListTransactionsRequest| -> Vec<(String, i64, String)> {
+                t.list(r, |_| true)
+                    .transaction_states
+                    .iter()
+                    .map(|s| {
+                        let id = s.transactional_id.0.as_str().to_owned();
+                        (id, s.producer_id.0, s.transaction_state.as_str().to_owned())
+                    })
+                    .collect()
+            };
+        let all = ListTransactionsRequest::default();
+        assert_eq!(
+            states(&t, &all),
+            vec![
+                ("a".to_owned(), a, "Empty".to_owned()),
+                ("b".to_owned(), b, "Ongoing".to_owned())
+            ]
+        );
+        let mut ongoing = ListTransactionsRequest::default();
+        ongoing.state_filters = vec![
+            StrBytes::from_static_str("Ongoing"),
+            StrBytes::from_static_str("Bogus"),
+        ];
+        assert_eq!(states(&t, &ongoing).len(), 1);
+        assert_eq!(t.list(&ongoing, |_| true).unknown_state_filters.len(), 1);
+        assert!(
+            t.list(&all, |id| id != "b").transaction_states.len() == 1,
+            "ACLs hide b"
+        );
+        let mut r = DescribeTransactionsRequest::default();
+        r.transactional_ids = ["b", "nope", "a"]
+            .iter()
+            .map(|id| TransactionalId(StrBytes::from_static_str(id)))
+            .collect();
+        let d = t.describe(&r, &["a".to_owned()]);
+        let b_state = &d.transaction_states[0];
+        assert_eq!(
+            (
+                b_state.error_code,
+                b_state.transaction_state.as_str(),
+                b_state.producer_id.0
+            ),
+            (ec::NONE, "Ongoing", b)
+        );
+        assert_eq!(b_state.topics[0].partitions, vec![1]);
+        assert!(b_state.transaction_start_time_ms > 0);
+        assert_eq!(
+            d.transaction_states[1].error_code,
+            ec::TRANSACTIONAL_ID_NOT_FOUND
+        );
+        assert_eq!(
+            d.transaction_states[2].error_code,
+            ec::TRANSACTIONAL_ID_AUTHORIZATION_FAILED
+        );
+        assert_eq!(end(&mut t, &mut f, "b", b, 0, true), ec::NONE);
+        let d = t.describe(&r, &[]);
+        assert_eq!(
+            d.transaction_states[0].transaction_state.as_str(),
+            "PrepareCommit"
+        );
+        for m in markers(&mut t) {
+            t.markers_written(written(&m));
+        }
+        let d = t.describe(&r, &[]);
+        assert_eq!(
+            d.transaction_states[0].transaction_state.as_str(),
+            "CompleteCommit"
+        );
     }
 
     #[test]
