@@ -4,8 +4,10 @@
 //! the producer's epoch bumped) so readers move on and are told what to
 //! drop; what the partition knows of aborted transactions is read back
 //! from its log after an unclean stop and from its snapshot after a clean
-//! one. And an OffsetFetch asking for stable offsets waits while a
-//! transaction carries offsets for the partition. The clients' side
+//! one. An OffsetFetch asking for stable offsets waits while a
+//! transaction carries offsets for the partition. And librdkafka's
+//! transactions stay atomic while the broker is killed twice under them
+//! (`clients/transactions_crash.py`). The clients' side
 //! (librdkafka, kafka-python, aiokafka, kafkajs) is in `clients.rs`.
 
 mod common;
@@ -239,4 +241,28 @@ fn stable_offset_fetches_wait_for_a_transaction_carrying_offsets() {
     assert_eq!(fetch_offset(&mut c, true), (0, 42));
     broker.shutdown(Duration::from_secs(5));
     let _ = std::fs::remove_dir_all(&config.data_dir);
+}
+
+#[test]
+fn transactions_stay_atomic_for_librdkafka_across_two_kill_9s() {
+    // The script runs the broker binary itself, kills it twice mid-run
+    // and starts it again on the same folder and port.
+    let data = common::data_dir("txn-kill9");
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/clients/transactions_crash.py");
+    let out = std::process::Command::new("python3")
+        .arg(script)
+        .arg(env!("CARGO_BIN_EXE_gyre-broker"))
+        .arg(&data)
+        .output()
+        .expect("python3 runs (scripts/test installs confluent-kafka)");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("crash atomic ok"),
+        "{stdout}\n{}\nbroker log: {}",
+        String::from_utf8_lossy(&out.stderr),
+        std::fs::read_to_string(data.with_extension("log")).unwrap_or_default()
+    );
+    let _ = std::fs::remove_dir_all(&data);
+    let _ = std::fs::remove_file(data.with_extension("log"));
 }
