@@ -34,6 +34,8 @@ const KAFKA_E2E_PUBLISHED_MS: [(f64, f64); 3] = [(50.0, 2.0), (99.0, 3.0), (99.9
 const GOAL_PRODUCE: f64 = 1_000_000.0;
 const GOAL_CONSUME: f64 = 2_000_000.0;
 const GOAL_E2E_P99_MS: f64 = 5.0;
+/// Records per transaction in the `--transactions` rounds.
+const TXN_RECORDS: u64 = 10_000;
 
 #[derive(Parser)]
 #[command(about = "gyre-broker driven by librdkafka: produce, consume, end-to-end latency")]
@@ -74,6 +76,11 @@ struct Args {
     /// beside the plaintext figures.
     #[arg(long)]
     sasl_ssl: bool,
+    /// Also run the produce and consume rounds under transactions: a
+    /// transactional producer committing every 10 000 records, and a
+    /// `read_committed` consumer; printed beside the plain figures.
+    #[arg(long)]
+    transactions: bool,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -206,6 +213,34 @@ fn main() {
         c / KAFKA_CONSUME
     );
     println!("ratio consume gyre/goal {:.2}", c / GOAL_CONSUME);
+    if args.transactions {
+        let (mut produced, mut consumed) = (Vec::new(), Vec::new());
+        let read_committed = [("isolation.level".to_owned(), "read_committed".to_owned())];
+        for round in 0..rounds {
+            let topic = format!("bench-txn-{round}");
+            broker::create_topic(addr, &topic, &[]);
+            let took = broker::produce_in_transactions(addr, &topic, records, TXN_RECORDS);
+            let tp = records as f64 / took.as_secs_f64();
+            let c = broker::consume(addr, &topic, records, &read_committed);
+            let tc = c.steady_records as f64 / c.steady.as_secs_f64();
+            println!(
+                "round {round} (transactions of {TXN_RECORDS}): produce {tp:.0} records/s, consume read_committed {tc:.0} records/s"
+            );
+            produced.push(tp);
+            consumed.push(tc);
+        }
+        let (tp, tc) = (median(&mut produced), median(&mut consumed));
+        println!(
+            "result produce-transactional gyre-broker {tp:.0} records/s {:.1} MB/s",
+            mb(tp)
+        );
+        println!(
+            "result consume-read-committed gyre-broker {tc:.0} records/s {:.1} MB/s",
+            mb(tc)
+        );
+        println!("ratio produce transactional/plain {:.2}", tp / p);
+        println!("ratio consume read-committed/plain {:.2}", tc / c);
+    }
     if args.sasl_ssl {
         let (secured, settings) = BenchBroker::start_sasl_ssl(args.workers, args.flush.policy());
         let (sp, sc) = rounds_of(secured.addr(), &settings, records, rounds, "SASL_SSL");

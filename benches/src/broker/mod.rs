@@ -2,7 +2,8 @@
 //! port, driven by librdkafka (the `rdkafka` crate) as any Kafka user's
 //! program would drive it.
 //!
-//! Three cases, each on a fresh topic of one partition:
+//! Three cases, each on a fresh topic of one partition (and, with
+//! `--transactions`, the first two again under transactions):
 //! - [`produce`]: one producer sends `n` 100-byte records as fast as
 //!   librdkafka batches them (`acks=1`, the broker on `interval` flush);
 //!   the clock stops at the last delivery report.
@@ -10,6 +11,10 @@
 //!   clock runs from its first batch of records to its last record. The time from assignment
 //!   to the first record is reported apart: it is librdkafka's group
 //!   start-up (about half a second, whatever the broker), not throughput.
+//! - [`produce_in_transactions`]: [`produce`] from a transactional
+//!   producer (idempotent, `acks=all`), `per_txn` records per transaction,
+//!   each committed before the next begins; [`consume`] with
+//!   `isolation.level=read_committed` reads them back.
 //! - [`latency`]: a producer paced at a fixed rate and a consumer tailing the
 //!   topic; each record carries its intended send time, so a stall anywhere
 //!   (client, broker, pacing) shows in the histogram rather than being hidden
@@ -277,6 +282,52 @@ pub fn produce(addr: SocketAddr, topic: &str, n: u64, settings: &[(String, Strin
     }
     producer.flush(Duration::from_secs(120)).expect("flush");
     let elapsed = start.elapsed();
+    let ctx = producer.context();
+    assert_eq!(ctx.failed.load(Ordering::Relaxed), 0, "failed deliveries");
+    assert_eq!(ctx.ok.load(Ordering::Relaxed), n, "deliveries");
+    elapsed
+}
+
+/// Produces `n` records to `topic` from one transactional producer,
+/// committing every `per_txn`; returns the time from the first send to
+/// the last commit.
+pub fn produce_in_transactions(addr: SocketAddr, topic: &str, n: u64, per_txn: u64) -> Duration {
+    let producer: BaseProducer<Deliveries> = config(addr, &[])
+        .set("transactional.id", format!("bench-{topic}"))
+        .set("acks", "all")
+        .set("compression.type", "none")
+        .set("linger.ms", "5")
+        .set("batch.num.messages", "10000")
+        .set("batch.size", "1000000")
+        .set("queue.buffering.max.messages", "2000000")
+        .set("queue.buffering.max.kbytes", "2097151")
+        .create_with_context(Deliveries::default())
+        .expect("transactional producer");
+    let wait = Duration::from_secs(60);
+    producer.init_transactions(wait).expect("init_transactions");
+    // As in `produce`: the topic's leader is known before the clock runs.
+    producer
+        .client()
+        .fetch_metadata(Some(topic), Duration::from_secs(10))
+        .expect("metadata");
+    let mut value = [0x5au8; RECORD_BYTES];
+    let start = Instant::now();
+    for first in (0..n).step_by(per_txn as usize) {
+        producer.begin_transaction().expect("begin_transaction");
+        for seq in first..(first + per_txn).min(n) {
+            fill(&mut value, seq, 0);
+            send(&producer, topic, &value);
+            if seq % 4096 == 0 {
+                producer.poll(Duration::ZERO);
+            }
+        }
+        // Commit flushes the transaction's records first.
+        producer
+            .commit_transaction(wait)
+            .expect("commit_transaction");
+    }
+    let elapsed = start.elapsed();
+    producer.poll(Duration::ZERO);
     let ctx = producer.context();
     assert_eq!(ctx.failed.load(Ordering::Relaxed), 0, "failed deliveries");
     assert_eq!(ctx.ok.load(Ordering::Relaxed), n, "deliveries");

@@ -170,6 +170,7 @@ impl Broker {
                 next_producer_id: next_producer_id.clone(),
                 writer: writer.submitter(),
                 open_at_start,
+                flush: config.flush,
             },
         )
         .map_err(StartError::Offsets)?;

@@ -37,10 +37,10 @@ use kafka_protocol::messages::offset_delete_response::{
 };
 use kafka_protocol::messages::{
     DeleteGroupsRequest, DeleteGroupsResponse, DescribeGroupsRequest, DescribeGroupsResponse,
-    GroupId, HeartbeatRequest, HeartbeatResponse, JoinGroupRequest, JoinGroupResponse,
-    LeaveGroupRequest, LeaveGroupResponse, ListGroupsRequest, ListGroupsResponse,
-    OffsetCommitRequest, OffsetCommitResponse, OffsetDeleteRequest, OffsetDeleteResponse,
-    OffsetFetchRequest, RequestKind, SyncGroupRequest, SyncGroupResponse,
+    EndTxnResponse, GroupId, HeartbeatRequest, HeartbeatResponse, JoinGroupRequest,
+    JoinGroupResponse, LeaveGroupRequest, LeaveGroupResponse, ListGroupsRequest,
+    ListGroupsResponse, OffsetCommitRequest, OffsetCommitResponse, OffsetDeleteRequest,
+    OffsetDeleteResponse, OffsetFetchRequest, RequestKind, SyncGroupRequest, SyncGroupResponse,
 };
 use kafka_protocol::protocol::StrBytes;
 use offsets::{Committed, OffsetStore};
@@ -119,6 +119,8 @@ pub struct TxnWiring {
     pub writer: Submitter<Responder>,
     /// Transactions the partitions found open at start.
     pub open_at_start: Vec<OpenAtStart>,
+    /// When the transactions' decisions are synced: as the logs are.
+    pub flush: crate::writer::FlushPolicy,
 }
 
 /// The coordinator has stopped.
@@ -148,8 +150,13 @@ impl Coordinator {
     pub fn start(data_dir: &Path, wiring: TxnWiring) -> std::io::Result<(Self, JoinHandle<()>)> {
         let mut offsets = OffsetStore::open(data_dir)?;
         let (done_tx, done_rx) = crossbeam_channel::unbounded();
-        let mut txns =
-            Transactions::open(data_dir, wiring.catalog, wiring.next_producer_id, done_tx)?;
+        let mut txns = Transactions::open(
+            data_dir,
+            wiring.flush,
+            wiring.catalog,
+            wiring.next_producer_id,
+            done_tx,
+        )?;
         txns.recover(wiring.open_at_start, &mut offsets);
         let (tx, rx) = crossbeam_channel::unbounded();
         let st = State_ {
@@ -158,6 +165,7 @@ impl Coordinator {
             next_member: 0,
             txns,
             writer: wiring.writer,
+            ending: HashMap::new(),
         };
         let thread = std::thread::Builder::new()
             .name("gyre-groups".into())
@@ -189,6 +197,8 @@ struct State_ {
     next_member: u64,
     txns: Transactions,
     writer: Submitter<Responder>,
+    /// EndTxn answers waiting for their markers, by transactional id.
+    ending: HashMap<String, (Call, EndTxnResponse)>,
 }
 
 fn run(rx: Receiver<Msg>, done: Receiver<MarkersWritten>, mut st: State_) {
@@ -202,7 +212,10 @@ fn run(rx: Receiver<Msg>, done: Receiver<MarkersWritten>, mut st: State_) {
             },
             recv(done) -> written => {
                 if let Ok(written) = written {
-                    st.txns.markers_written(written);
+                    let completed = st.txns.markers_written(written);
+                    if let Some((call, resp)) = completed.and_then(|id| st.ending.remove(&id)) {
+                        call.send(&resp);
+                    }
                 }
             },
             default(TICK) => {}
@@ -312,7 +325,13 @@ impl State_ {
             RequestKind::EndTxn(r) => {
                 let resp = self.txns.end_txn(&r, to.version, &mut self.offsets);
                 self.submit_to_writer();
-                to.send(&resp);
+                let id = r.transactional_id.0.as_str();
+                if resp.error_code == ec::NONE && self.txns.is_ending(id) {
+                    // Answered once the markers are written.
+                    self.ending.insert(id.to_owned(), (to, resp));
+                } else {
+                    to.send(&resp);
+                }
             }
             other => tracing::error!(?other, "not a group or transaction request"),
         }

@@ -30,6 +30,7 @@ use crate::ops::{LogOp, Markers, MarkersWritten};
 use crate::protocol::error_code as ec;
 use crate::server::groups::offsets::{Committed, OffsetKey, OffsetStore};
 use crate::topics::{Catalog, PartitionId};
+use crate::writer::FlushPolicy;
 use crossbeam_channel::Sender;
 use kafka_protocol::messages::add_partitions_to_txn_response::{
     AddPartitionsToTxnPartitionResult, AddPartitionsToTxnTopicResult,
@@ -160,16 +161,18 @@ fn fenced(version: i16, fenced_from: i16) -> i16 {
 }
 
 impl Transactions {
-    /// Loads `<dir>/transactions.log`. Producer ids come from
+    /// Loads `<dir>/transactions.log` (synced as `flush` says: see
+    /// [`TxnStore`]). Producer ids come from
     /// `next_producer_id` (shared with idempotent producers); the writer's
     /// word on markers goes to `done`.
     pub fn open(
         dir: &Path,
+        flush: FlushPolicy,
         catalog: Arc<Catalog>,
         next_producer_id: Arc<AtomicI64>,
         done: Sender<MarkersWritten>,
     ) -> std::io::Result<Self> {
-        let (store, all) = TxnStore::open(dir)?;
+        let (store, all) = TxnStore::open(dir, flush)?;
         let txns = all
             .into_iter()
             .map(|(id, durable)| {
@@ -689,7 +692,13 @@ impl Transactions {
         resp
     }
 
-    /// EndTxn: commits or aborts the open transaction.
+    /// EndTxn: commits or aborts the open transaction. While the markers
+    /// are being written ([`is_ending`](Self::is_ending)) the caller
+    /// holds the answer back until [`markers_written`](Self::markers_written)
+    /// completes it: the producer's next transaction then finds the id
+    /// free, where answering at once (as Kafka does, its markers going to
+    /// other brokers) would have its first AddPartitionsToTxn answered
+    /// CONCURRENT_TRANSACTIONS and retried after the client's back-off.
     pub fn end_txn(
         &mut self,
         r: &EndTxnRequest,
@@ -801,21 +810,30 @@ impl Transactions {
         }
     }
 
-    /// The writer's word on markers.
-    pub fn markers_written(&mut self, m: MarkersWritten) {
-        let Some(t) = self.txns.get_mut(&m.transactional_id) else {
-            return; // an orphan's abort
-        };
+    /// Whether `id`'s transaction is being ended (its markers are not all
+    /// written yet).
+    pub fn is_ending(&self, id: &str) -> bool {
+        self.txns
+            .get(id)
+            .is_some_and(|t| t.durable.decision != Decision::None)
+    }
+
+    /// The writer's word on markers; returns the transactional id whose
+    /// transaction it completed, if it did.
+    pub fn markers_written(&mut self, m: MarkersWritten) -> Option<String> {
+        let t = self.txns.get_mut(&m.transactional_id)?; // else an orphan's abort
         if t.durable.producer_id != m.producer_id || !t.writing {
-            return;
+            return None;
         }
         t.writing = false;
         if m.failed.is_empty() {
             let id = m.transactional_id;
             self.complete(&id);
+            Some(id)
         } else {
             tracing::warn!(transactional_id = %m.transactional_id, partitions = ?m.failed, "transaction markers failed; trying again");
             t.retry = m.failed;
+            None
         }
     }
 
@@ -823,6 +841,9 @@ impl Transactions {
     /// as Kafka does, so the producer is fenced), asks again for markers
     /// that failed, and forgets ids unused for [`EXPIRY`].
     pub fn tick(&mut self, now: Instant, offsets: &mut OffsetStore) {
+        if let Err(e) = self.store.sync_if_due(now) {
+            tracing::error!(error = %e, "cannot sync the transactions' state");
+        }
         let idle: Vec<String> = self
             .txns
             .iter()
@@ -915,6 +936,7 @@ mod tests {
         fn coordinator(&self) -> Transactions {
             Transactions::open(
                 &self.dir,
+                FlushPolicy::EveryBatch,
                 self.catalog.clone(),
                 self.ids.clone(),
                 self.done.clone(),

@@ -5,6 +5,14 @@
 //! the client hears of it. The newest record per id wins at start; the
 //! file is rewritten compactly once it holds many more records than ids.
 //!
+//! Each record is fdatasynced as the broker's flush policy syncs its
+//! logs: under `every-batch` before the client hears (a decision as
+//! durable as the records it ends), under `interval` on the coordinator's
+//! next tick once the interval has passed (as the logs are; the markers
+//! and records a power cut could lose are lost with the decision), under
+//! `never` by the page cache. A killed process loses nothing either way:
+//! the writes are in the page cache.
+//!
 //! Kafka keeps the same facts in its `__transaction_state` topic. Written
 //! are: the producer id and epoch a transactional id was given
 //! (InitProducerId), so a restarted broker still fences the old epoch and
@@ -19,11 +27,13 @@
 
 use crate::record_file::{self, get_str, put_str};
 use crate::server::groups::offsets::{Committed, OffsetKey};
+use crate::writer::FlushPolicy;
 use bytes::{Buf, BufMut};
 use std::collections::HashMap;
 use std::fs::File;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
+use std::time::Instant;
 
 /// The producer id of a record that forgets its transactional id.
 const TOMBSTONE: i64 = -1;
@@ -64,12 +74,16 @@ pub struct TxnStore {
     file: File,
     records: usize,
     buf: Vec<u8>,
+    flush: FlushPolicy,
+    /// Written since the last fdatasync.
+    dirty: bool,
+    last_sync: Instant,
 }
 
 impl TxnStore {
-    /// Opens (or creates) `<dir>/transactions.log`; returns it and each
-    /// transactional id's newest state.
-    pub fn open(dir: &Path) -> io::Result<(Self, HashMap<String, Durable>)> {
+    /// Opens (or creates) `<dir>/transactions.log`, synced per `flush`;
+    /// returns it and each transactional id's newest state.
+    pub fn open(dir: &Path, flush: FlushPolicy) -> io::Result<(Self, HashMap<String, Durable>)> {
         let path = dir.join("transactions.log");
         let (file, records, all) = record_file::open_keyed(&path, |payload| {
             let (id, state) = decode(payload)?;
@@ -80,6 +94,9 @@ impl TxnStore {
             file,
             records,
             buf: Vec::new(),
+            flush,
+            dirty: false,
+            last_sync: Instant::now(),
         };
         if record_file::worth_compacting(store.records, all.len()) {
             store.compact(&all)?;
@@ -87,13 +104,40 @@ impl TxnStore {
         Ok((store, all))
     }
 
-    /// Durably records `state` as `id`'s: one write and one fdatasync.
+    /// Records `state` as `id`'s: one write, and an fdatasync under
+    /// `every-batch`.
     pub fn save(&mut self, id: &str, state: &Durable) -> io::Result<()> {
         self.buf.clear();
         encode(&mut self.buf, id, state);
         self.file.write_all(&self.buf)?;
-        self.file.sync_data()?;
         self.records += 1;
+        self.dirty = true;
+        if self.flush == FlushPolicy::EveryBatch {
+            self.sync()?;
+        }
+        Ok(())
+    }
+
+    /// Under `interval`, fdatasyncs what was written once the interval
+    /// has passed since the last.
+    pub fn sync_if_due(&mut self, now: Instant) -> io::Result<()> {
+        match self.flush {
+            FlushPolicy::Interval(every) if self.dirty && now >= self.last_sync + every => {
+                self.sync()
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Whether records were written since the last fdatasync.
+    pub fn unsynced(&self) -> bool {
+        self.dirty
+    }
+
+    fn sync(&mut self) -> io::Result<()> {
+        self.file.sync_data()?;
+        self.dirty = false;
+        self.last_sync = Instant::now();
         Ok(())
     }
 
@@ -226,7 +270,7 @@ mod tests {
             ..first.clone()
         };
         {
-            let (mut store, all) = TxnStore::open(&dir).unwrap();
+            let (mut store, all) = TxnStore::open(&dir, FlushPolicy::EveryBatch).unwrap();
             assert!(all.is_empty());
             store.save("a", &first).unwrap();
             store.save("b", &first).unwrap();
@@ -234,10 +278,38 @@ mod tests {
             store.save("c", &first).unwrap();
             store.forget("c").unwrap();
         }
-        let (_, all) = TxnStore::open(&dir).unwrap();
+        let (_, all) = TxnStore::open(&dir, FlushPolicy::Never).unwrap();
         assert_eq!(all["a"], deciding);
         assert_eq!(all["b"], first);
         assert!(!all.contains_key("c"), "forgotten");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn records_are_synced_as_the_flush_policy_says() {
+        use std::time::Duration;
+        let dir = std::env::temp_dir().join(format!("gyre-txnsync-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let state = Durable {
+            producer_id: 1,
+            epoch: 0,
+            timeout_ms: 1000,
+            decision: Decision::None,
+            partitions: vec![],
+            offsets: vec![],
+        };
+        let (mut every, _) = TxnStore::open(&dir, FlushPolicy::EveryBatch).unwrap();
+        every.save("a", &state).unwrap();
+        assert!(!every.unsynced(), "synced before the answer");
+        drop(every);
+        let second = Duration::from_secs(1);
+        let (mut interval, _) = TxnStore::open(&dir, FlushPolicy::Interval(second)).unwrap();
+        interval.save("a", &state).unwrap();
+        assert!(interval.unsynced());
+        interval.sync_if_due(Instant::now()).unwrap();
+        assert!(interval.unsynced(), "not yet due");
+        interval.sync_if_due(Instant::now() + second).unwrap();
+        assert!(!interval.unsynced(), "synced once due");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
