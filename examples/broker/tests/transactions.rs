@@ -266,3 +266,33 @@ fn transactions_stay_atomic_for_librdkafka_across_two_kill_9s() {
     let _ = std::fs::remove_dir_all(&data);
     let _ = std::fs::remove_file(data.with_extension("log"));
 }
+
+#[test]
+fn a_transactional_produce_needs_write_on_its_transactional_id() {
+    use gyre_broker::security::{Authorizer, AuthorizerConfig};
+    let mut config = common::config("txn-acl");
+    config.authorizer = AuthorizerConfig {
+        enabled: true,
+        allow_if_no_acl: true,
+        ..AuthorizerConfig::default()
+    };
+    // Someone else holds the transactional id: ANONYMOUS may not use it,
+    // while the topic, which no ACL names, is open to all.
+    let acls = Authorizer::path_in(&config.data_dir);
+    std::fs::create_dir_all(acls.parent().unwrap()).unwrap();
+    std::fs::write(&acls, "5\t3\t4\t3\tUser:owner\t*\theld\n").unwrap();
+    let broker = common::start(&config);
+    let mut c = Client::connect(broker.local_addr());
+    create_topic(&mut c, "tx", 1);
+    let mut r = produce_request("tx", batch::build(0, 0, &[b"plain"]));
+    let resp: ProduceResponse = c.call(ApiKey::Produce, 7, &r);
+    assert_eq!(resp.responses[0].partition_responses[0].error_code, 0);
+    r.transactional_id = Some(txn_id());
+    let resp: ProduceResponse = c.call(ApiKey::Produce, 7, &r);
+    assert_eq!(
+        resp.responses[0].partition_responses[0].error_code, 53,
+        "TRANSACTIONAL_ID_AUTHORIZATION_FAILED"
+    );
+    broker.shutdown(Duration::from_secs(5));
+    let _ = std::fs::remove_dir_all(&config.data_dir);
+}

@@ -420,7 +420,7 @@ impl Connection {
                 // Partitions of topics the principal may not write are
                 // refused (and so, as in Kafka, the whole request).
                 let names = req.v3_and_below_topics.iter().map(|t| t.name.0.as_str());
-                let denied = self.denied_topics(ctx, op::WRITE, names);
+                let denied = self.denied(ctx, op::WRITE, resource::TOPIC, names);
                 let request = RequestKind::AddPartitionsToTxn(req);
                 self.send_to_coordinator(ctx, head, request, client_id, denied, None);
             }
@@ -428,18 +428,13 @@ impl Connection {
                 // Offsets of topics the principal may not read are
                 // refused, as with OffsetCommit.
                 let names = req.topics.iter().map(|t| t.name.0.as_str());
-                let denied = self.denied_topics(ctx, op::READ, names);
+                let denied = self.denied(ctx, op::READ, resource::TOPIC, names);
                 let request = RequestKind::TxnOffsetCommit(req);
                 self.send_to_coordinator(ctx, head, request, client_id, denied, None);
             }
             RequestKind::DescribeTransactions(req) => {
-                let denied = req
-                    .transactional_ids
-                    .iter()
-                    .map(|id| id.0.as_str())
-                    .filter(|id| !self.may(ctx, op::DESCRIBE, resource::TRANSACTIONAL_ID, id))
-                    .map(str::to_owned)
-                    .collect();
+                let ids = req.transactional_ids.iter().map(|id| id.0.as_str());
+                let denied = self.denied(ctx, op::DESCRIBE, resource::TRANSACTIONAL_ID, ids);
                 let request = RequestKind::DescribeTransactions(req);
                 self.send_to_coordinator(ctx, head, request, client_id, denied, None);
             }
@@ -587,7 +582,7 @@ impl Connection {
                 let denied_topics = match &group {
                     RequestKind::OffsetCommit(r) => {
                         let names = r.topics.iter().map(|t| t.name.0.as_str());
-                        self.denied_topics(ctx, op::READ, names)
+                        self.denied(ctx, op::READ, resource::TOPIC, names)
                     }
                     _ => Vec::new(),
                 };
@@ -620,15 +615,17 @@ impl Connection {
             })
     }
 
-    /// The topics among `names` the principal may not `operation`.
-    fn denied_topics<'n>(
+    /// The `resource_type` resources among `names` the principal may not
+    /// `operation`.
+    fn denied<'n>(
         &self,
         ctx: &impl InboundContext<Self>,
         operation: i8,
+        resource_type: i8,
         names: impl Iterator<Item = &'n str>,
     ) -> Vec<String> {
         names
-            .filter(|name| !self.may(ctx, operation, resource::TOPIC, name))
+            .filter(|name| !self.may(ctx, operation, resource_type, name))
             .map(str::to_owned)
             .collect()
     }
@@ -824,12 +821,19 @@ impl Connection {
     ) {
         let mut entries = Vec::new();
         let mut layout = Vec::with_capacity(r.topic_data.len());
+        // A transactional producer's records also need WRITE on its
+        // transactional id, as in Kafka.
+        let id_denied = r
+            .transactional_id
+            .as_ref()
+            .is_some_and(|id| !self.may(ctx, op::WRITE, resource::TRANSACTIONAL_ID, id.0.as_str()));
         for topic in r.topic_data {
             let found = self.shared.catalog.get(&topic.name.0);
             let denied = !self.may(ctx, op::WRITE, resource::TOPIC, topic.name.0.as_str());
             let mut partitions = Vec::with_capacity(topic.partition_data.len());
             for p in topic.partition_data {
                 let routed = match (&found, p.records) {
+                    _ if id_denied => Err(ec::TRANSACTIONAL_ID_AUTHORIZATION_FAILED),
                     _ if denied => Err(ec::TOPIC_AUTHORIZATION_FAILED),
                     (None, _) => Err(ec::UNKNOWN_TOPIC_OR_PARTITION),
                     (Some(t), records) => match (t.partition(p.index), records) {
