@@ -5,7 +5,7 @@
 //! catalog.
 
 use crate::log::batch::Marker;
-use crate::log::LogSlice;
+use crate::log::{LogSlice, ProducerInfo};
 use crate::topic_config::ConfigChange;
 use crate::topics::{PartitionId, Topic, TopicError};
 use bytes::Bytes;
@@ -179,6 +179,8 @@ pub enum LogOp {
     /// Change topics' configs: (name, changes); with `true`, only check
     /// them.
     AlterConfigs(Vec<(String, Vec<ConfigChange>)>, bool),
+    /// The producers each partition remembers (DescribeProducers).
+    DescribeProducers(Vec<PartitionId>),
     /// End a producer's transaction in each of its partitions with a
     /// marker; the coordinator hears when they are written.
     WriteMarkers(Markers),
@@ -247,6 +249,8 @@ pub enum Answer<'a> {
     Altered(Vec<Result<(), TopicError>>),
     /// Per partition, in request order.
     RecordsDeleted(Vec<(PartitionId, Deletion)>),
+    /// Per partition, in request order; `None` for one that is gone.
+    Producers(Vec<(PartitionId, Option<Vec<ProducerInfo>>)>),
 }
 
 /// Where a request's answer goes (`Sync`: it waits in a ring slot).

@@ -439,6 +439,15 @@ impl<R: LogReply> OwningHandler<Slot<R>> for WriterHandler<R> {
                     }
                 }
                 LogOp::WriteMarkers(markers) => self.write_markers(markers),
+                LogOp::DescribeProducers(partitions) => {
+                    let found = partitions
+                        .into_iter()
+                        .map(|pid| (pid, self.storage.log(pid).map(|l| l.describe_producers())))
+                        .collect();
+                    if let Some(reply) = reply {
+                        reply.answer(id, Answer::Producers(found));
+                    }
+                }
                 LogOp::AddToTransaction {
                     producer_id,
                     producer_epoch,

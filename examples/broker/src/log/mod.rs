@@ -13,7 +13,7 @@ pub mod transactions;
 
 pub use open_files::OpenFiles;
 pub use partition::{
-    LogConfig, LogError, LogSlice, PartitionLog, Recovery, Staged, PRODUCER_EXPIRY,
+    LogConfig, LogError, LogSlice, PartitionLog, ProducerInfo, Recovery, Staged, PRODUCER_EXPIRY,
     PRODUCER_SNAPSHOT, TXN_SNAPSHOT,
 };
 pub use segment::{now_ms, Scan, Segment, Truncation};

@@ -107,6 +107,21 @@ pub enum LogError {
 /// folder (see [`ProducerStates::snapshot`]).
 pub const PRODUCER_SNAPSHOT: &str = "producers.snapshot";
 
+/// One producer as a partition remembers it (DescribeProducers).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ProducerInfo {
+    /// The producer id.
+    pub producer_id: i64,
+    /// Its epoch.
+    pub epoch: i16,
+    /// Its last batch's last sequence, or -1.
+    pub last_sequence: i32,
+    /// When it last appended (ms since the epoch).
+    pub last_timestamp: i64,
+    /// The first offset of its open transaction here, or -1.
+    pub txn_start_offset: i64,
+}
+
 /// The transactions snapshot a clean stop leaves in a partition's folder
 /// (see [`PartitionTxns::snapshot`]).
 pub const TXN_SNAPSHOT: &str = "transactions.snapshot";
@@ -417,6 +432,26 @@ impl PartitionLog {
     /// offset), for a `read_committed` fetch of that range.
     pub fn aborted_between(&self, from: i64, to: i64) -> Vec<(i64, i64)> {
         self.txns.aborted_between(from, to)
+    }
+
+    /// The producers this partition remembers (DescribeProducers), by
+    /// producer id.
+    pub fn describe_producers(&self) -> Vec<ProducerInfo> {
+        let mut all: Vec<ProducerInfo> = self
+            .producers
+            .describe()
+            .map(
+                |(producer_id, epoch, last_sequence, last_timestamp)| ProducerInfo {
+                    producer_id,
+                    epoch,
+                    last_sequence,
+                    last_timestamp,
+                    txn_start_offset: self.txns.open_since(producer_id).unwrap_or(-1),
+                },
+            )
+            .collect();
+        all.sort_by_key(|p| p.producer_id);
+        all
     }
 
     /// The producers with a transaction open in this partition, and each
@@ -894,6 +929,16 @@ mod tests {
         assert_eq!(log.offset_after(&one).unwrap(), 2);
         assert_eq!(log.aborted_between(1, 2), vec![(5, 0)]);
         assert_eq!(log.aborted_between(4, 9), vec![], "the abort ended at 3");
+        let described: Vec<(i64, i32, i64)> = log
+            .describe_producers()
+            .iter()
+            .map(|p| (p.producer_id, p.last_sequence, p.txn_start_offset))
+            .collect();
+        assert_eq!(
+            described,
+            vec![(5, 0, -1), (6, 0, 2)],
+            "6 is still open, since 2"
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -259,6 +259,14 @@ impl ProducerStates {
         }
     }
 
+    /// Every producer remembered: id, epoch, last sequence (-1 if none)
+    /// and when it last appended (ms), for DescribeProducers.
+    pub fn describe(&self) -> impl Iterator<Item = (i64, i16, i32, i64)> + '_ {
+        self.producers
+            .iter()
+            .map(|(&id, p)| (id, p.epoch, p.last_seq().unwrap_or(-1), p.last_append_ms))
+    }
+
     /// The producer's current epoch here, if it is remembered.
     pub fn epoch(&self, producer_id: i64) -> Option<i16> {
         self.producers.get(&producer_id).map(|p| p.epoch)

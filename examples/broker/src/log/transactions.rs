@@ -163,6 +163,11 @@ impl PartitionTxns {
         self.open.values().copied().min().unwrap_or(end).min(end)
     }
 
+    /// The first offset of `producer_id`'s open transaction here, if any.
+    pub fn open_since(&self, producer_id: i64) -> Option<i64> {
+        self.open.get(&producer_id).copied()
+    }
+
     /// The producers with a transaction open here.
     pub fn open_producers(&self) -> impl Iterator<Item = i64> + '_ {
         self.open.keys().copied()

@@ -519,6 +519,10 @@ fn walk(key: ApiKey, version: i16, body: &[u8]) -> Result<usize, ShapeError> {
             }
         }
         ApiKey::DescribeTransactions => w.array(false, |w| w.string())?,
+        ApiKey::DescribeProducers => w.structs(false, |w| {
+            w.string()?;
+            w.array(false, |w| w.skip(4))
+        })?,
         ApiKey::DescribeGroups => {
             w.array(false, |w| w.string())?;
             if v >= 3 {
@@ -904,6 +908,14 @@ mod tests {
                 r.duration_filter = if v >= 1 { 1000 } else { -1 };
                 RequestKind::ListTransactions(r)
             }
+            ApiKey::DescribeProducers => {
+                let mut t = describe_producers_request::TopicRequest::default();
+                t.name = TopicName(name("t"));
+                t.partition_indexes = vec![0, 3];
+                let mut r = DescribeProducersRequest::default();
+                r.topics = vec![t.clone(), t];
+                RequestKind::DescribeProducers(r)
+            }
             ApiKey::DescribeTransactions => {
                 let mut r = DescribeTransactionsRequest::default();
                 r.transactional_ids = vec![TransactionalId(name("a")), TransactionalId(name("b"))];
@@ -1104,6 +1116,7 @@ mod tests {
             TxnOffsetCommit,
             ListTransactions,
             DescribeTransactions,
+            DescribeProducers,
             DescribeGroups,
             ListGroups,
             DeleteGroups,

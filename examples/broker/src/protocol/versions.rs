@@ -53,6 +53,7 @@ pub const SUPPORTED: &[ApiRange] = &[
     // v2 filters ids by a regular expression, which is not built.
     range(ApiKey::ListTransactions, 0, 1),
     range(ApiKey::DescribeTransactions, 0, 0),
+    range(ApiKey::DescribeProducers, 0, 0),
     range(ApiKey::DescribeGroups, 0, 5),
     range(ApiKey::ListGroups, 0, 5),
     range(ApiKey::DeleteGroups, 0, 2),

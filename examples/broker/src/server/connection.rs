@@ -432,6 +432,21 @@ impl Connection {
                 let request = RequestKind::TxnOffsetCommit(req);
                 self.send_to_coordinator(ctx, head, request, client_id, denied, None);
             }
+            RequestKind::DescribeProducers(r) => {
+                // READ on each topic, as in Kafka.
+                let (layout, asked) = self.route_each(
+                    ctx,
+                    op::READ,
+                    r.topics
+                        .into_iter()
+                        .map(|t| (t.name.0, t.partition_indexes)),
+                    |&index| (index, 0),
+                );
+                let partitions: Vec<u32> = asked.into_iter().map(|(id, _)| id).collect();
+                let op = (!partitions.is_empty()).then(|| LogOp::DescribeProducers(partitions));
+                let nothing = Answer::Producers(Vec::new());
+                self.send_to_writer(ctx, head, Pending::DescribeProducers(layout), op, nothing);
+            }
             RequestKind::DescribeTransactions(req) => {
                 let ids = req.transactional_ids.iter().map(|id| id.0.as_str());
                 let denied = self.denied(ctx, op::DESCRIBE, resource::TRANSACTIONAL_ID, ids);

@@ -27,7 +27,7 @@ use kafka_protocol::messages::list_offsets_response::{
 use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
 use kafka_protocol::messages::{
     CreatePartitionsResponse, CreateTopicsResponse, DeleteRecordsResponse, DeleteTopicsResponse,
-    ListOffsetsResponse, ProduceResponse, TopicName,
+    DescribeProducersResponse, ListOffsetsResponse, ProduceResponse, TopicName,
 };
 use kafka_protocol::protocol::{Encodable, HeaderVersion, StrBytes};
 use std::sync::Arc;
@@ -57,6 +57,8 @@ pub enum Pending {
     Fetch(Vec<TopicLayout>, Vec<Uuid>),
     /// A list-offsets request.
     ListOffsets(Vec<TopicLayout>),
+    /// A describe-producers request.
+    DescribeProducers(Vec<TopicLayout>),
     /// A delete-records request.
     DeleteRecords(Vec<TopicLayout>),
     /// A create-topics request: its topics, and those refused before the
@@ -123,6 +125,9 @@ impl LogReply for Responder {
             }
             (Pending::ListOffsets(layout), Answer::Offsets(offsets)) => {
                 self.send_encoded(&list_offsets_response(layout, &offsets, self.version))
+            }
+            (Pending::DescribeProducers(layout), Answer::Producers(found)) => {
+                self.send_encoded(&describe_producers_response(layout, found))
             }
             (Pending::CreateTopics(topics), Answer::Created(results)) => {
                 let mut results = results.into_iter();
@@ -387,6 +392,46 @@ fn delete_records_response(
         p
     }) {
         let mut t = DeleteRecordsTopicResult::default();
+        t.name = TopicName(name.clone());
+        t.partitions = parts;
+        r.topics.push(t);
+    }
+    r
+}
+
+fn describe_producers_response(
+    layout: &[TopicLayout],
+    found: Vec<(u32, Option<Vec<crate::log::ProducerInfo>>)>,
+) -> DescribeProducersResponse {
+    use kafka_protocol::messages::describe_producers_response::{
+        PartitionResponse, ProducerState, TopicResponse,
+    };
+    let mut r = DescribeProducersResponse::default();
+    for (name, parts) in zip_layout(layout, found, |index, answer| {
+        let mut p = PartitionResponse::default();
+        p.partition_index = index;
+        match answer {
+            Ok((_, Some(producers))) => {
+                p.active_producers = producers
+                    .into_iter()
+                    .map(|info| {
+                        let mut s = ProducerState::default();
+                        s.producer_id = kafka_protocol::messages::ProducerId(info.producer_id);
+                        s.producer_epoch = i32::from(info.epoch);
+                        s.last_sequence = info.last_sequence;
+                        s.last_timestamp = info.last_timestamp;
+                        s.coordinator_epoch = 0;
+                        s.current_txn_start_offset = info.txn_start_offset;
+                        s
+                    })
+                    .collect();
+            }
+            Ok((_, None)) => p.error_code = ec::UNKNOWN_TOPIC_OR_PARTITION,
+            Err(code) => p.error_code = code,
+        }
+        p
+    }) {
+        let mut t = TopicResponse::default();
         t.name = TopicName(name.clone());
         t.partitions = parts;
         r.topics.push(t);

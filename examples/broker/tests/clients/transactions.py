@@ -11,7 +11,8 @@ kafka-python:
 - a second producer with the same transactional id fences the first
   (its next send fails fatally) and aborts what it left open;
 - kafka-python's transactional producer commits too, and its admin
-  client lists and describes an open transaction (KIP-664).
+  client lists and describes an open transaction, and the partition's
+  producers with where its transaction started (KIP-664).
 
 Prints "transactions ok" when all is right."""
 import sys
@@ -218,6 +219,15 @@ print("described:", d)
 assert d.state.value == "Ongoing" and d.transaction_timeout_ms == 60000, d
 assert [(tp.topic, tp.partition) for tp in d.topic_partitions] == [(topic, 1)], d
 assert d.transaction_start_time_ms > 0, d
+# The partition knows the open transaction's producer and where its
+# transaction started.
+from kafka.structs import TopicPartition as KTopicPartition  # noqa: E402
+
+producers = admin_kp.describe_producers([KTopicPartition(topic, 1)])
+print("producers:", producers)
+states = [s for part in producers.values() for s in part.active_producers]
+mine = [s for s in states if s.producer_id == d.producer_id]
+assert len(mine) == 1 and mine[0].current_transaction_start_offset >= 0, states
 held.commit_transaction(20)
 deadline = time.time() + 10
 while described().state.value != "CompleteCommit":
