@@ -194,17 +194,23 @@ fn producer_with(
     linger_ms: u32,
     settings: &[(String, String)],
 ) -> BaseProducer<Deliveries> {
-    config(addr, settings)
+    batched(config(addr, settings), linger_ms)
         .set("acks", "1")
         .set("enable.idempotence", "false")
-        .set("compression.type", "none")
+        .create_with_context(Deliveries::default())
+        .expect("producer")
+}
+
+/// The batching every throughput producer runs with: large batches after
+/// `linger_ms`, no compression, room for a whole round in the queue.
+fn batched(mut c: ClientConfig, linger_ms: u32) -> ClientConfig {
+    c.set("compression.type", "none")
         .set("linger.ms", linger_ms.to_string())
         .set("batch.num.messages", "10000")
         .set("batch.size", "1000000")
         .set("queue.buffering.max.messages", "2000000")
-        .set("queue.buffering.max.kbytes", "2097151")
-        .create_with_context(Deliveries::default())
-        .expect("producer")
+        .set("queue.buffering.max.kbytes", "2097151");
+    c
 }
 
 fn consumer(addr: SocketAddr, topic: &str, settings: &[(String, String)]) -> BaseConsumer {
@@ -292,15 +298,9 @@ pub fn produce(addr: SocketAddr, topic: &str, n: u64, settings: &[(String, Strin
 /// committing every `per_txn`; returns the time from the first send to
 /// the last commit.
 pub fn produce_in_transactions(addr: SocketAddr, topic: &str, n: u64, per_txn: u64) -> Duration {
-    let producer: BaseProducer<Deliveries> = config(addr, &[])
+    let producer: BaseProducer<Deliveries> = batched(config(addr, &[]), 5)
         .set("transactional.id", format!("bench-{topic}"))
         .set("acks", "all")
-        .set("compression.type", "none")
-        .set("linger.ms", "5")
-        .set("batch.num.messages", "10000")
-        .set("batch.size", "1000000")
-        .set("queue.buffering.max.messages", "2000000")
-        .set("queue.buffering.max.kbytes", "2097151")
         .create_with_context(Deliveries::default())
         .expect("transactional producer");
     let wait = Duration::from_secs(60);

@@ -9,6 +9,7 @@
 //! `kafka-protocol`'s messages.
 
 use super::sequencer::{encoded, Frame};
+use super::transactions::{add_partitions_answer, txn_offsets_answer};
 use crate::protocol::error_code as ec;
 use kafka_protocol::messages::*;
 
@@ -76,27 +77,13 @@ pub(crate) fn txn_request(
             encoded(correlation_id, version, &r)
         }
         RequestKind::AddPartitionsToTxn(req) => {
-            let mut r = AddPartitionsToTxnResponse::default();
-            r.results_by_topic_v3_and_below = req
-                .v3_and_below_topics
-                .iter()
-                .map(|t| {
-                    let mut out = add_partitions_to_txn_response::AddPartitionsToTxnTopicResult::default();
-                    out.name = t.name.clone();
-                    out.results_by_partition = t
-                        .partitions
-                        .iter()
-                        .map(|&i| {
-                            let mut p = add_partitions_to_txn_response::AddPartitionsToTxnPartitionResult::default();
-                            p.partition_index = i;
-                            p.partition_error_code = e;
-                            p
-                        })
-                        .collect();
-                    out
-                })
-                .collect();
-            encoded(correlation_id, version, &r)
+            let topics = req.v3_and_below_topics.iter().map(|t| {
+                (
+                    t.name.clone(),
+                    t.partitions.iter().map(|&i| (i, e)).collect(),
+                )
+            });
+            encoded(correlation_id, version, &add_partitions_answer(topics))
         }
         RequestKind::AddOffsetsToTxn(_) => {
             let mut r = AddOffsetsToTxnResponse::default();
@@ -109,27 +96,7 @@ pub(crate) fn txn_request(
             encoded(correlation_id, version, &r)
         }
         RequestKind::TxnOffsetCommit(req) => {
-            let mut r = TxnOffsetCommitResponse::default();
-            r.topics = req
-                .topics
-                .iter()
-                .map(|t| {
-                    let mut out = txn_offset_commit_response::TxnOffsetCommitResponseTopic::default();
-                    out.name = t.name.clone();
-                    out.partitions = t
-                        .partitions
-                        .iter()
-                        .map(|p| {
-                            let mut q = txn_offset_commit_response::TxnOffsetCommitResponsePartition::default();
-                            q.partition_index = p.partition_index;
-                            q.error_code = e;
-                            q
-                        })
-                        .collect();
-                    out
-                })
-                .collect();
-            encoded(correlation_id, version, &r)
+            encoded(correlation_id, version, &txn_offsets_answer(req, |_| e))
         }
         _ => return None,
     })

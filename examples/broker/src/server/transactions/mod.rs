@@ -149,6 +149,59 @@ fn markers(
     })
 }
 
+/// An AddPartitionsToTxn answer (v0-3): per topic, each partition's code.
+pub fn add_partitions_answer(
+    topics: impl Iterator<Item = (TopicName, Vec<(i32, i16)>)>,
+) -> AddPartitionsToTxnResponse {
+    let mut resp = AddPartitionsToTxnResponse::default();
+    resp.results_by_topic_v3_and_below = topics
+        .map(|(name, parts)| {
+            let mut t = AddPartitionsToTxnTopicResult::default();
+            t.name = name;
+            t.results_by_partition = parts
+                .into_iter()
+                .map(|(index, code)| {
+                    let mut p = AddPartitionsToTxnPartitionResult::default();
+                    p.partition_index = index;
+                    p.partition_error_code = code;
+                    p
+                })
+                .collect();
+            t
+        })
+        .collect();
+    resp
+}
+
+/// A TxnOffsetCommit answer to `r`: every partition of a topic gets
+/// `code(topic)`.
+pub fn txn_offsets_answer(
+    r: &TxnOffsetCommitRequest,
+    code: impl Fn(&TopicName) -> i16,
+) -> TxnOffsetCommitResponse {
+    let mut resp = TxnOffsetCommitResponse::default();
+    resp.topics = r
+        .topics
+        .iter()
+        .map(|t| {
+            let mut out = TxnOffsetCommitResponseTopic::default();
+            out.name = t.name.clone();
+            out.partitions = t
+                .partitions
+                .iter()
+                .map(|p| {
+                    let mut q = TxnOffsetCommitResponsePartition::default();
+                    q.partition_index = p.partition_index;
+                    q.error_code = code(&t.name);
+                    q
+                })
+                .collect();
+            out
+        })
+        .collect();
+    resp
+}
+
 /// The error for a stale epoch at `version`: PRODUCER_FENCED from the
 /// first version that knows it (`fenced_from`), INVALID_PRODUCER_EPOCH
 /// before.
@@ -589,25 +642,10 @@ impl Transactions {
                 }
             }
         }
-        let mut resp = AddPartitionsToTxnResponse::default();
-        resp.results_by_topic_v3_and_below = results
+        let named = results
             .into_iter()
-            .map(|(name, parts)| {
-                let mut t = AddPartitionsToTxnTopicResult::default();
-                t.name = kafka_protocol::messages::TopicName(name.into());
-                t.results_by_partition = parts
-                    .into_iter()
-                    .map(|(index, code)| {
-                        let mut p = AddPartitionsToTxnPartitionResult::default();
-                        p.partition_index = index;
-                        p.partition_error_code = code;
-                        p
-                    })
-                    .collect();
-                t
-            })
-            .collect();
-        resp
+            .map(|(name, parts)| (TopicName(StrBytes::from_string(name)), parts));
+        add_partitions_answer(named)
     }
 
     /// AddOffsetsToTxn: the transaction will commit offsets of the group.
@@ -665,31 +703,13 @@ impl Transactions {
                 }
             }
         }
-        let mut resp = TxnOffsetCommitResponse::default();
-        resp.topics = r
-            .topics
-            .iter()
-            .map(|t| {
-                let mut out = TxnOffsetCommitResponseTopic::default();
-                out.name = t.name.clone();
-                out.partitions = t
-                    .partitions
-                    .iter()
-                    .map(|p| {
-                        let mut q = TxnOffsetCommitResponsePartition::default();
-                        q.partition_index = p.partition_index;
-                        q.error_code = if code == ec::NONE && is_denied(&t.name) {
-                            ec::TOPIC_AUTHORIZATION_FAILED
-                        } else {
-                            code
-                        };
-                        q
-                    })
-                    .collect();
-                out
-            })
-            .collect();
-        resp
+        txn_offsets_answer(r, |t| {
+            if code == ec::NONE && is_denied(t) {
+                ec::TOPIC_AUTHORIZATION_FAILED
+            } else {
+                code
+            }
+        })
     }
 
     /// EndTxn: commits or aborts the open transaction. While the markers
