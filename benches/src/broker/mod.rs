@@ -260,6 +260,19 @@ fn send(producer: &BaseProducer<Deliveries>, topic: &str, value: &[u8]) {
     }
 }
 
+/// Sends records numbered `seqs` to `topic`, serving delivery reports
+/// every 4096.
+fn send_numbered(producer: &BaseProducer<Deliveries>, topic: &str, seqs: std::ops::Range<u64>) {
+    let mut value = [0x5au8; RECORD_BYTES];
+    for seq in seqs {
+        fill(&mut value, seq, 0);
+        send(producer, topic, &value);
+        if seq % 4096 == 0 {
+            producer.poll(Duration::ZERO);
+        }
+    }
+}
+
 /// Makes sure `topic` exists (auto-created on first metadata request) and
 /// its partition leader is known, so no case times topic creation.
 pub fn create_topic(addr: SocketAddr, topic: &str, settings: &[(String, String)]) {
@@ -277,15 +290,8 @@ pub fn produce(addr: SocketAddr, topic: &str, n: u64, settings: &[(String, Strin
         .client()
         .fetch_metadata(Some(topic), Duration::from_secs(10))
         .expect("metadata");
-    let mut value = [0x5au8; RECORD_BYTES];
     let start = Instant::now();
-    for seq in 0..n {
-        fill(&mut value, seq, 0);
-        send(&producer, topic, &value);
-        if seq % 4096 == 0 {
-            producer.poll(Duration::ZERO);
-        }
-    }
+    send_numbered(&producer, topic, 0..n);
     producer.flush(Duration::from_secs(120)).expect("flush");
     let elapsed = start.elapsed();
     let ctx = producer.context();
@@ -310,17 +316,10 @@ pub fn produce_in_transactions(addr: SocketAddr, topic: &str, n: u64, per_txn: u
         .client()
         .fetch_metadata(Some(topic), Duration::from_secs(10))
         .expect("metadata");
-    let mut value = [0x5au8; RECORD_BYTES];
     let start = Instant::now();
     for first in (0..n).step_by(per_txn as usize) {
         producer.begin_transaction().expect("begin_transaction");
-        for seq in first..(first + per_txn).min(n) {
-            fill(&mut value, seq, 0);
-            send(&producer, topic, &value);
-            if seq % 4096 == 0 {
-                producer.poll(Duration::ZERO);
-            }
-        }
+        send_numbered(&producer, topic, first..(first + per_txn).min(n));
         // Commit flushes the transaction's records first.
         producer
             .commit_transaction(wait)
