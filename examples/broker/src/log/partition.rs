@@ -331,8 +331,9 @@ impl PartitionLog {
     }
 
     /// Rebuilds the transactions open and aborted: from the snapshot of
-    /// the last clean stop plus the batches after it or, with no usable
-    /// snapshot, from every batch header of the log (markers read whole).
+    /// the last clean stop or segment roll plus the batches after it or,
+    /// with no usable snapshot, from every batch header of the log
+    /// (markers read whole).
     /// Unlike the producers', this state reaches back to the log's start:
     /// an abort the snapshot forgot would show its records to
     /// `read_committed` readers.
@@ -409,17 +410,20 @@ impl PartitionLog {
     /// the next start need not read the log for them.
     pub fn write_producer_snapshot(&self) -> io::Result<()> {
         let end = self.end_offset();
-        for (name, text) in [
-            (PRODUCER_SNAPSHOT, self.producers.snapshot(end)),
-            (TXN_SNAPSHOT, self.txns.snapshot(end)),
-        ] {
-            let path = self.dir.join(name);
-            let tmp = path.with_extension("tmp");
-            std::fs::write(&tmp, text)?;
+        self.write_snapshot(PRODUCER_SNAPSHOT, self.producers.snapshot(end), true)?;
+        self.write_snapshot(TXN_SNAPSHOT, self.txns.snapshot(end), true)
+    }
+
+    /// Replaces snapshot `name` with `text` through a temporary file and
+    /// a rename, synced first if `sync`.
+    fn write_snapshot(&self, name: &str, text: String, sync: bool) -> io::Result<()> {
+        let path = self.dir.join(name);
+        let tmp = path.with_extension("tmp");
+        std::fs::write(&tmp, text)?;
+        if sync {
             File::open(&tmp)?.sync_all()?;
-            std::fs::rename(&tmp, &path)?;
         }
-        Ok(())
+        std::fs::rename(&tmp, &path)
     }
 
     /// The last stable offset: below it every transaction has ended (the
@@ -726,6 +730,12 @@ impl PartitionLog {
             &self.open_files,
         )?;
         self.segments.insert(base, segment);
+        // The transactions as of the roll (not synced: a snapshot a crash
+        // leaves past the log's end is ignored), so a start after a crash
+        // reads back at most the active segment for them.
+        if let Err(e) = self.write_snapshot(TXN_SNAPSHOT, self.txns.snapshot(base), false) {
+            tracing::warn!(dir = %self.dir.display(), error = %e, "cannot write the transactions snapshot at a roll");
+        }
         Ok(())
     }
 
@@ -939,6 +949,38 @@ mod tests {
             vec![(5, 0, -1), (6, 0, 2)],
             "6 is still open, since 2"
         );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_roll_leaves_a_transactions_snapshot_a_crash_restart_reads_back() {
+        let dir = std::env::temp_dir().join(format!("gyre-txnroll-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let config = LogConfig {
+            segment_bytes: 200,
+            ..LogConfig::default()
+        };
+        {
+            let (mut log, _) = PartitionLog::open(&dir, config.clone()).unwrap();
+            let mut b = batch::build(0, 0, &[b"t"]);
+            batch::set_producer(&mut b, 5, 0, 0);
+            batch::set_transactional(&mut b);
+            log.add_to_transaction(5, 0);
+            log.append(&b).unwrap();
+            log.stage_marker(5, 0, Marker::Abort, 0).unwrap();
+            log.commit().unwrap();
+            for _ in 0..4 {
+                log.append(&batch::build(0, 0, &[b"plain plain plain"]))
+                    .unwrap();
+            }
+            assert!(log.segment_count() > 1, "rolled");
+            // Dropped without a clean stop's snapshot: a crash.
+        }
+        let text = std::fs::read_to_string(dir.join(TXN_SNAPSHOT)).expect("written at the roll");
+        let (_, at) = PartitionTxns::from_snapshot(&text).unwrap();
+        assert!(at > 0);
+        let (log, _) = PartitionLog::open(&dir, config).unwrap();
+        assert_eq!(log.aborted_between(0, log.end_offset()), vec![(5, 0)]);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
