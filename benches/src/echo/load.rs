@@ -7,8 +7,8 @@
 //! *due* to be sent, not when it was, so a stalled server cannot hide its
 //! stall by slowing the generator down (no coordinated omission).
 
+pub use super::window::Report;
 use super::window::Window;
-use hdrhistogram::Histogram;
 use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token};
 use std::collections::VecDeque;
@@ -37,35 +37,6 @@ pub struct Load {
     /// A process-wide event counter (a counting allocator's) to read at the
     /// start and end of the measured window; see [`Report::counted`].
     pub counter: Option<&'static std::sync::atomic::AtomicU64>,
-}
-
-/// What a run measured.
-pub struct Report {
-    /// Round trips completed in the measured window.
-    pub messages: u64,
-    /// Length of the measured window.
-    pub elapsed: Duration,
-    /// Round-trip times in nanoseconds.
-    pub latency: Histogram<u64>,
-    /// CPU time the server's threads used in the measured window.
-    pub server_cpu: Duration,
-    /// CPU time the generator's thread used in the measured window: near
-    /// the window's length, the generator, not the server, sets the pace.
-    pub generator_cpu: Duration,
-    /// How much [`Load::counter`] moved in the measured window.
-    pub counted: u64,
-}
-
-impl Report {
-    /// Round trips per second.
-    pub fn rate(&self) -> f64 {
-        self.messages as f64 / self.elapsed.as_secs_f64()
-    }
-
-    /// The share of one core the generator used (1.0: it never waited).
-    pub fn generator_busy(&self) -> f64 {
-        self.generator_cpu.as_secs_f64() / self.elapsed.as_secs_f64()
-    }
 }
 
 struct Conn {

@@ -2,12 +2,41 @@
 //! `duration`, each completed round trip (or connection) is counted and
 //! timed, and the server's threads' and the generator's CPU time (and a
 //! process-wide event counter, if given) are read at its start and end.
-//! Shared by the echo load generators (kept connections, churn, TLS).
+//! Shared by the echo load generators (kept connections, churn, TLS),
+//! with the [`Report`] each returns.
 
-use super::load::Report;
 use hdrhistogram::Histogram;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
+
+/// What a run measured.
+pub struct Report {
+    /// Round trips completed in the measured window.
+    pub messages: u64,
+    /// Length of the measured window.
+    pub elapsed: Duration,
+    /// Round-trip times in nanoseconds.
+    pub latency: Histogram<u64>,
+    /// CPU time the server's threads used in the measured window.
+    pub server_cpu: Duration,
+    /// CPU time the generator's thread used in the measured window: near
+    /// the window's length, the generator, not the server, sets the pace.
+    pub generator_cpu: Duration,
+    /// How much [`Load::counter`] moved in the measured window.
+    pub counted: u64,
+}
+
+impl Report {
+    /// Round trips per second.
+    pub fn rate(&self) -> f64 {
+        self.messages as f64 / self.elapsed.as_secs_f64()
+    }
+
+    /// The share of one core the generator used (1.0: it never waited).
+    pub fn generator_busy(&self) -> f64 {
+        self.generator_cpu.as_secs_f64() / self.elapsed.as_secs_f64()
+    }
+}
 
 /// One run's window.
 pub struct Window<'a> {

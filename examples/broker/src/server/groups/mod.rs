@@ -13,12 +13,11 @@ mod group;
 mod offset_fetch;
 pub mod offsets;
 
-use super::responder::Responder;
 use super::sequencer::Sequenced;
 use super::transactions::{OpenAtStart, Transactions};
 use crate::ops::MarkersWritten;
 use crate::protocol::error_code as ec;
-use crate::writer::Submitter;
+use crate::writer::{LogReply, Submitter};
 use bytes::Bytes;
 pub use call::Call;
 use crossbeam_channel::{Receiver, Sender};
@@ -109,14 +108,15 @@ enum Msg {
     Stop,
 }
 
-/// What the transaction coordinator needs from the rest of the broker.
-pub struct TxnWiring {
+/// What the transaction coordinator needs from the rest of the broker
+/// (`R`: the writer's reply type, which the coordinator never sends).
+pub struct TxnWiring<R: LogReply> {
     /// The topics, to resolve a transaction's partitions.
     pub catalog: std::sync::Arc<crate::topics::Catalog>,
     /// Producer ids, shared with idempotent producers.
     pub next_producer_id: std::sync::Arc<std::sync::atomic::AtomicI64>,
     /// Where markers are written.
-    pub writer: Submitter<Responder>,
+    pub writer: Submitter<R>,
     /// Transactions the partitions found open at start.
     pub open_at_start: Vec<OpenAtStart>,
     /// When the transactions' decisions are synced: as the logs are.
@@ -147,7 +147,10 @@ impl Coordinator {
     /// Loads the committed offsets and the transactions' state from
     /// `data_dir`, finishes or aborts the transactions a stop left, and
     /// starts the thread.
-    pub fn start(data_dir: &Path, wiring: TxnWiring) -> std::io::Result<(Self, JoinHandle<()>)> {
+    pub fn start<R: LogReply>(
+        data_dir: &Path,
+        wiring: TxnWiring<R>,
+    ) -> std::io::Result<(Self, JoinHandle<()>)> {
         let mut offsets = OffsetStore::open(data_dir)?;
         let (done_tx, done_rx) = crossbeam_channel::unbounded();
         let mut txns = Transactions::open(
@@ -191,17 +194,17 @@ const INITIAL_REBALANCE_DELAY: Duration = Duration::from_millis(300);
 const MIN_SESSION: Duration = Duration::from_millis(1000);
 const MAX_SESSION: Duration = Duration::from_secs(3600);
 
-struct State_ {
+struct State_<R: LogReply> {
     groups: HashMap<String, Group>,
     offsets: OffsetStore,
     next_member: u64,
     txns: Transactions,
-    writer: Submitter<Responder>,
+    writer: Submitter<R>,
     /// EndTxn answers waiting for their markers, by transactional id.
     ending: HashMap<String, (Call, EndTxnResponse)>,
 }
 
-fn run(rx: Receiver<Msg>, done: Receiver<MarkersWritten>, mut st: State_) {
+fn run<R: LogReply>(rx: Receiver<Msg>, done: Receiver<MarkersWritten>, mut st: State_<R>) {
     let mut last_tick = Instant::now();
     st.submit_to_writer();
     loop {
@@ -233,7 +236,7 @@ fn s(b: &StrBytes) -> String {
     b.as_str().to_owned()
 }
 
-impl State_ {
+impl<R: LogReply> State_<R> {
     /// Hands the transaction coordinator's requests to the log writer
     /// (waiting while its ring is full: this thread runs no event loop).
     fn submit_to_writer(&mut self) {
