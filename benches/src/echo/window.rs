@@ -22,7 +22,8 @@ pub struct Report {
     /// CPU time the generator's thread used in the measured window: near
     /// the window's length, the generator, not the server, sets the pace.
     pub generator_cpu: Duration,
-    /// How much [`Load::counter`] moved in the measured window.
+    /// How much the event counter the run was given (see
+    /// [`Window::counting`]) moved in the measured window.
     pub counted: u64,
 }
 
