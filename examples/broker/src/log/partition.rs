@@ -902,17 +902,19 @@ impl PartitionLog {
 mod tests {
     use super::*;
 
+    /// A one-record batch of transactional producer `pid` at epoch 0.
+    fn txn_batch(pid: i64) -> Vec<u8> {
+        let mut b = batch::build(0, 0, &[b"t"]);
+        batch::set_producer(&mut b, pid, 0, 0);
+        batch::set_transactional(&mut b);
+        b
+    }
+
     #[test]
     fn read_committed_stops_at_the_stable_offset_and_sees_aborts_in_what_it_reads() {
         let dir = std::env::temp_dir().join(format!("gyre-lso-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         let (mut log, _) = PartitionLog::open(&dir, LogConfig::default()).unwrap();
-        let txn_batch = |pid: i64| {
-            let mut b = batch::build(0, 0, &[b"t"]);
-            batch::set_producer(&mut b, pid, 0, 0);
-            batch::set_transactional(&mut b);
-            b
-        };
         assert!(matches!(
             log.stage(&txn_batch(5)),
             Err(LogError::NotInTransaction(_))
@@ -962,11 +964,8 @@ mod tests {
         };
         {
             let (mut log, _) = PartitionLog::open(&dir, config.clone()).unwrap();
-            let mut b = batch::build(0, 0, &[b"t"]);
-            batch::set_producer(&mut b, 5, 0, 0);
-            batch::set_transactional(&mut b);
             log.add_to_transaction(5, 0);
-            log.append(&b).unwrap();
+            log.append(&txn_batch(5)).unwrap();
             log.stage_marker(5, 0, Marker::Abort, 0).unwrap();
             log.commit().unwrap();
             for _ in 0..4 {
