@@ -107,6 +107,13 @@ pub enum AppendOutcome {
     /// A transactional batch whose transaction did not add the partition
     /// (INVALID_TXN_STATE); nothing appended.
     NotInTransaction,
+    /// A record without a key for a compacted topic (INVALID_RECORD);
+    /// nothing appended.
+    NoKey {
+        /// The record's place among the partition's records in the
+        /// request, from 0.
+        index: i64,
+    },
     /// A request of several batches repeats one already written
     /// (DUPLICATE_SEQUENCE_NUMBER); nothing appended.
     DuplicateSequence,
@@ -149,6 +156,9 @@ pub struct TopicSpec {
 pub enum Deletion {
     /// Records below the new start (the low watermark) are gone.
     Done(i64),
+    /// The topic's cleanup policy does not delete (POLICY_VIOLATION):
+    /// a compacted topic's old records go only by compaction.
+    PolicyViolation,
     /// The partition does not exist.
     UnknownPartition,
     /// The offset is beyond the log's end (or negative).

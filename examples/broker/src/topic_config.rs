@@ -3,25 +3,29 @@
 //! the ones it accepts only at the value it always runs with.
 //!
 //! Tools and applications create topics with configs such as
-//! `cleanup.policy=delete` or `min.insync.replicas=1` spelled out. On one
-//! broker without compaction those are what happens anyway, so they are
-//! accepted (and not stored: there is nothing to change); any other value
-//! is refused with `INVALID_CONFIG` saying what the broker does instead,
-//! never silently ignored. Uses the log's settings and the catalog's error
+//! `compression.type=producer` or `min.insync.replicas=1` spelled out. On
+//! one broker those are what happens anyway, so they are accepted (and
+//! not stored: there is nothing to change); any other value is refused
+//! with `INVALID_CONFIG` saying what the broker does instead, never
+//! silently ignored. Uses the log's settings and the catalog's error
 //! type.
 
-use crate::log::LogConfig;
+use crate::log::{Cleanup, LogConfig};
 use crate::topics::TopicError;
 use std::time::Duration;
 
 /// The topic configs [`apply_config`] honours.
-pub const CONFIG_KEYS: [&str; 6] = [
+pub const CONFIG_KEYS: [&str; 10] = [
     "segment.bytes",
     "segment.ms",
     "retention.bytes",
     "retention.ms",
     "max.message.bytes",
     "message.timestamp.type",
+    "cleanup.policy",
+    "delete.retention.ms",
+    "min.cleanable.dirty.ratio",
+    "min.compaction.lag.ms",
 ];
 
 /// `message.timestamp.type`'s two values.
@@ -40,11 +44,6 @@ pub struct Fixed {
 
 /// The configs accepted only at the broker's own setting.
 pub const FIXED: &[Fixed] = &[
-    Fixed {
-        key: "cleanup.policy",
-        values: &["delete"],
-        doc: "old segments are deleted (compaction is not built)",
-    },
     Fixed {
         key: "compression.type",
         values: &["producer"],
@@ -104,6 +103,23 @@ pub fn apply_config(config: &mut LogConfig, key: &str, value: &str) -> Result<()
     if !CONFIG_KEYS.contains(&key) {
         return Err(unknown(key, value));
     }
+    match key {
+        "cleanup.policy" => {
+            config.cleanup = parse_cleanup(value)
+                .ok_or_else(|| invalid(key, value, "a list of delete and compact".into()))?;
+            return Ok(());
+        }
+        "min.cleanable.dirty.ratio" => {
+            config.min_cleanable_dirty_ratio = value
+                .trim()
+                .parse::<f64>()
+                .ok()
+                .filter(|r| (0.0..=1.0).contains(r))
+                .ok_or_else(|| invalid(key, value, "a number from 0 to 1".into()))?;
+            return Ok(());
+        }
+        _ => {}
+    }
     if key == "message.timestamp.type" {
         config.log_append_time = match value.trim() {
             "CreateTime" => false,
@@ -136,9 +152,28 @@ pub fn apply_config(config: &mut LogConfig, key: &str, value: &str) -> Result<()
         "segment.ms" => config.segment_age = Some(Duration::from_millis(number as u64)),
         "retention.bytes" => config.retention_bytes = limit,
         "retention.ms" => config.retention_age = limit.map(Duration::from_millis),
+        "delete.retention.ms" => config.delete_retention = Duration::from_millis(number as u64),
+        "min.compaction.lag.ms" => config.min_compaction_lag = Duration::from_millis(number as u64),
         _ => config.max_message_bytes = number as u64,
     }
     Ok(())
+}
+
+/// Kafka's `cleanup.policy` list: `delete`, `compact`, or both (either
+/// order, spaces allowed); `None` for anything else.
+fn parse_cleanup(value: &str) -> Option<Cleanup> {
+    let mut policy = Cleanup {
+        delete: false,
+        compact: false,
+    };
+    for word in value.split(',').map(str::trim) {
+        match word {
+            "delete" => policy.delete = true,
+            "compact" => policy.compact = true,
+            _ => return None,
+        }
+    }
+    Some(policy)
 }
 
 /// Puts `key` back to its value in `defaults` (an altered config's
@@ -155,6 +190,12 @@ pub fn reset_config(
         "retention.ms" => config.retention_age = defaults.retention_age,
         "max.message.bytes" => config.max_message_bytes = defaults.max_message_bytes,
         "message.timestamp.type" => config.log_append_time = defaults.log_append_time,
+        "cleanup.policy" => config.cleanup = defaults.cleanup,
+        "delete.retention.ms" => config.delete_retention = defaults.delete_retention,
+        "min.cleanable.dirty.ratio" => {
+            config.min_cleanable_dirty_ratio = defaults.min_cleanable_dirty_ratio
+        }
+        "min.compaction.lag.ms" => config.min_compaction_lag = defaults.min_compaction_lag,
         _ if FIXED.iter().any(|f| f.key == key) => {}
         _ => return Err(unknown(key, "")),
     }
@@ -180,12 +221,16 @@ pub enum ConfigChange {
 pub fn config_lines(partitions: usize, config: &LogConfig) -> String {
     let or_unlimited = |v: Option<u64>| v.map_or(-1, |v| v as i64);
     let mut s = format!(
-        "partitions={partitions}\nsegment.bytes={}\nretention.bytes={}\nretention.ms={}\nmax.message.bytes={}\nmessage.timestamp.type={}\n",
+        "partitions={partitions}\nsegment.bytes={}\nretention.bytes={}\nretention.ms={}\nmax.message.bytes={}\nmessage.timestamp.type={}\ncleanup.policy={}\ndelete.retention.ms={}\nmin.cleanable.dirty.ratio={}\nmin.compaction.lag.ms={}\n",
         config.segment_bytes,
         or_unlimited(config.retention_bytes),
         or_unlimited(config.retention_age.map(|d| d.as_millis() as u64)),
         config.max_message_bytes,
         timestamp_type(config),
+        config.cleanup,
+        config.delete_retention.as_millis(),
+        config.min_cleanable_dirty_ratio,
+        config.min_compaction_lag.as_millis(),
     );
     if let Some(age) = config.segment_age {
         s.push_str(&format!("segment.ms={}\n", age.as_millis()));
@@ -206,7 +251,15 @@ mod tests {
         apply_config(&mut c, "segment.ms", "60000").unwrap();
         apply_config(&mut c, "max.message.bytes", "5242880").unwrap();
         apply_config(&mut c, "message.timestamp.type", "LogAppendTime").unwrap();
+        apply_config(&mut c, "cleanup.policy", "delete, compact").unwrap();
+        apply_config(&mut c, "delete.retention.ms", "0").unwrap();
+        apply_config(&mut c, "min.cleanable.dirty.ratio", "0.01").unwrap();
+        apply_config(&mut c, "min.compaction.lag.ms", "2500").unwrap();
         assert!(apply_config(&mut c, "message.timestamp.type", "Now").is_err());
+        assert!(apply_config(&mut c, "cleanup.policy", "compact,shred").is_err());
+        assert!(apply_config(&mut c, "cleanup.policy", "").is_err());
+        assert!(apply_config(&mut c, "min.cleanable.dirty.ratio", "1.5").is_err());
+        assert!(apply_config(&mut c, "delete.retention.ms", "-1").is_err());
         assert!(apply_config(&mut c, "segment.bytes", "12").is_err());
         assert!(apply_config(&mut c, "retention.ms", "soon").is_err());
         assert!(apply_config(&mut c, "max.message.bytes", "-1").is_err());
@@ -222,6 +275,16 @@ mod tests {
         assert_eq!(back.segment_age, Some(Duration::from_secs(60)));
         assert_eq!(back.max_message_bytes, 5242880);
         assert!(back.log_append_time);
+        assert_eq!(
+            back.cleanup,
+            Cleanup {
+                delete: true,
+                compact: true
+            }
+        );
+        assert_eq!(back.delete_retention, Duration::ZERO);
+        assert_eq!(back.min_cleanable_dirty_ratio, 0.01);
+        assert_eq!(back.min_compaction_lag, Duration::from_millis(2500));
         assert!(lines.starts_with("partitions=3\n"));
     }
 
@@ -229,7 +292,6 @@ mod tests {
     fn a_fixed_config_is_accepted_at_the_brokers_setting_and_refused_saying_why_otherwise() {
         let mut c = LogConfig::default();
         for (key, value) in [
-            ("cleanup.policy", "delete"),
             ("compression.type", "producer"),
             ("min.insync.replicas", "1"),
             ("unclean.leader.election.enable", "true"),
@@ -238,14 +300,12 @@ mod tests {
             reset_config(&mut c, key, &LogConfig::default()).unwrap();
         }
         assert_eq!(format!("{c:?}"), format!("{:?}", LogConfig::default()));
-        let e = apply_config(&mut c, "cleanup.policy", "compact").unwrap_err();
-        assert!(e.to_string().contains("compaction is not built"), "{e}");
         let e = apply_config(&mut c, "min.insync.replicas", "2").unwrap_err();
         assert!(e.to_string().contains("only replica"), "{e}");
         let e = apply_config(&mut c, "flush.ms", "10").unwrap_err();
         let said = e.to_string();
         assert!(
-            said.contains("honours segment.bytes") && said.contains("cleanup.policy=delete"),
+            said.contains("honours segment.bytes") && said.contains("compression.type=producer"),
             "{said}"
         );
         assert!(reset_config(&mut c, "flush.ms", &LogConfig::default()).is_err());

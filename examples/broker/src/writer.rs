@@ -127,6 +127,18 @@ impl<R: LogReply> WriterHandler<R> {
                         tracing::warn!(partition = pid, error = %e, "refused a corrupt batch");
                         AppendOutcome::Corrupt
                     }
+                    Err(LogError::Records(e)) => {
+                        tracing::warn!(partition = pid, error = %e, "refused a corrupt batch");
+                        AppendOutcome::Corrupt
+                    }
+                    Err(LogError::NoKey { index }) => {
+                        tracing::info!(
+                            partition = pid,
+                            index,
+                            "refused a record without a key for a compacted topic"
+                        );
+                        AppendOutcome::NoKey { index }
+                    }
                     Err(e @ LogError::TooLarge { size, max }) => {
                         tracing::info!(partition = pid, error = %e, "refused a batch");
                         AppendOutcome::TooLarge { size, max }
@@ -416,6 +428,7 @@ impl<R: LogReply> OwningHandler<Slot<R>> for WriterHandler<R> {
                                 None => Deletion::UnknownPartition,
                                 Some(Ok(start)) => Deletion::Done(start),
                                 Some(Err(LogError::OutOfRange { .. })) => Deletion::OutOfRange,
+                                Some(Err(LogError::Policy(_))) => Deletion::PolicyViolation,
                                 Some(Err(e)) => {
                                     tracing::error!(partition = pid, error = %e, "DeleteRecords failed");
                                     Deletion::StorageError

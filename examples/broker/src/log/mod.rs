@@ -3,9 +3,11 @@
 //! recovery (tail or whole, by the recovery point), roll and retention.
 
 pub mod batch;
+pub mod cleaner;
 mod open_files;
 mod partition;
 pub mod producers;
+pub mod records;
 pub mod scan;
 mod segment;
 mod snapshot_text;
@@ -13,7 +15,7 @@ pub mod transactions;
 
 pub use open_files::OpenFiles;
 pub use partition::{
-    LogConfig, LogError, LogSlice, PartitionLog, ProducerInfo, Recovery, Staged, PRODUCER_EXPIRY,
-    PRODUCER_SNAPSHOT, TXN_SNAPSHOT,
+    Cleanup, LogConfig, LogError, LogSlice, PartitionLog, ProducerInfo, Recovery, Staged,
+    PRODUCER_EXPIRY, PRODUCER_SNAPSHOT, TXN_SNAPSHOT,
 };
 pub use segment::{now_ms, Scan, Segment, Truncation};

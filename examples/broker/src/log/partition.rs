@@ -2,8 +2,10 @@
 //! offsets, reads by offset for fetches, roll and retention.
 
 use super::batch::{self, BatchError, BatchHeader, Marker};
+use super::cleaner::{self, CleanPlan};
 use super::open_files::OpenFiles;
 use super::producers::{ProducerStates, SequenceError, Verdict};
+use super::records::{self, RecordsError};
 use super::segment::{now_ms, Scan, Segment, Truncation};
 use super::transactions::{NotAdded, PartitionTxns};
 use gyre_zerocopy::FileRegion;
@@ -36,6 +38,48 @@ pub struct LogConfig {
     /// `message.timestamp.type=LogAppendTime`) instead of keeping the
     /// producer's timestamps (`CreateTime`, the default).
     pub log_append_time: bool,
+    /// What happens to old records (Kafka's `cleanup.policy`).
+    pub cleanup: Cleanup,
+    /// How long a tombstone (a keyed record without a value) stays once
+    /// the segment holding it was last written, in a compacted log, so a
+    /// reader that started before it sees the key deleted (Kafka's
+    /// `delete.retention.ms`; default 1 day).
+    pub delete_retention: Duration,
+    /// Compact a log once this share of it has not been compacted yet
+    /// (Kafka's `min.cleanable.dirty.ratio`; default 0.5).
+    pub min_cleanable_dirty_ratio: f64,
+    /// Leave records younger than this uncompacted (Kafka's
+    /// `min.compaction.lag.ms`; default 0).
+    pub min_compaction_lag: Duration,
+}
+
+/// What happens to a log's old records (Kafka's `cleanup.policy`, a list
+/// of `delete` and `compact`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Cleanup {
+    /// Whole old segments are deleted past the retention limits.
+    pub delete: bool,
+    /// Records whose key has a later record are removed by the log
+    /// cleaner; a producer must give every record a key.
+    pub compact: bool,
+}
+
+impl Cleanup {
+    /// Kafka's default, `delete`.
+    pub const DELETE: Cleanup = Cleanup {
+        delete: true,
+        compact: false,
+    };
+}
+
+impl std::fmt::Display for Cleanup {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match (self.compact, self.delete) {
+            (true, true) => "compact,delete",
+            (true, false) => "compact",
+            _ => "delete",
+        })
+    }
 }
 
 impl Default for LogConfig {
@@ -48,6 +92,10 @@ impl Default for LogConfig {
             index_interval: 4096,
             max_message_bytes: (1 << 20) + 12,
             log_append_time: false,
+            cleanup: Cleanup::DELETE,
+            delete_retention: Duration::from_secs(24 * 3600),
+            min_cleanable_dirty_ratio: 0.5,
+            min_compaction_lag: Duration::ZERO,
         }
     }
 }
@@ -98,6 +146,23 @@ pub enum LogError {
     /// partition; nothing was appended.
     #[error("refused a transactional batch: {0}")]
     NotInTransaction(#[from] NotAdded),
+    /// A record without a key, for a compacted topic (which keeps each
+    /// key's last record, so a record must have one); nothing was
+    /// appended.
+    #[error(
+        "a compacted topic takes only records with a key: record {index} of the request has none"
+    )]
+    NoKey {
+        /// The record's place among the request's records, from 0.
+        index: i64,
+    },
+    /// The records of a batch do not decode; nothing was appended.
+    #[error("corrupt message: {0}")]
+    Records(#[from] RecordsError),
+    /// DeleteRecords on a log whose cleanup policy does not delete (a
+    /// compacted topic's old records go only by compaction, as in Kafka).
+    #[error("records cannot be deleted from a log whose cleanup.policy is {0}")]
+    Policy(Cleanup),
     /// The file system failed.
     #[error("log i/o error: {0}")]
     Io(#[from] io::Error),
@@ -170,7 +235,16 @@ pub struct PartitionLog {
     producers: ProducerStates,
     /// Open and aborted transactions, for `read_committed` readers.
     txns: PartitionTxns,
+    /// Offsets below this may have been compacted away (see
+    /// [`cleaner`]): the log's checks accept gaps there.
+    clean_below: i64,
+    /// Which open of a log this is, so a cleaning pass planned for a log
+    /// since deleted (and perhaps created again) is not swapped in.
+    id: u64,
 }
+
+/// Hands out [`PartitionLog`]'s ids.
+static NEXT_LOG_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
 impl PartitionLog {
     /// Takes new settings (an altered topic config): rolling and retention
@@ -212,6 +286,8 @@ impl PartitionLog {
         open_files: &Arc<OpenFiles>,
     ) -> Result<(Self, Vec<Truncation>), LogError> {
         std::fs::create_dir_all(dir)?;
+        cleaner::finish_swap(dir)?;
+        let clean_below = cleaner::read_clean_below(dir);
         let mut bases: Vec<i64> = std::fs::read_dir(dir)?
             .filter_map(|e| e.ok())
             .filter_map(|e| {
@@ -240,7 +316,14 @@ impl PartitionLog {
             } else {
                 Scan::Tail
             };
-            let (segment, cut) = Segment::open(dir, base, config.index_interval, scan, open_files)?;
+            let (segment, cut) = Segment::open(
+                dir,
+                base,
+                config.index_interval,
+                scan,
+                clean_below,
+                open_files,
+            )?;
             // Opened again when used: a storage may hold more logs than it
             // has descriptors for.
             segment.close_files();
@@ -260,8 +343,14 @@ impl PartitionLog {
         }
         if let Some(i) = cut_at {
             for &base in &bases[i + 1..] {
-                let (segment, _) =
-                    Segment::open(dir, base, config.index_interval, Scan::Tail, open_files)?;
+                let (segment, _) = Segment::open(
+                    dir,
+                    base,
+                    config.index_interval,
+                    Scan::Tail,
+                    clean_below,
+                    open_files,
+                )?;
                 let cut = Truncation {
                     file: segment.log_path().to_owned(),
                     kept: 0,
@@ -285,6 +374,8 @@ impl PartitionLog {
         let mut log = PartitionLog {
             dir: dir.to_owned(),
             start_floor: 0,
+            clean_below,
+            id: NEXT_LOG_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             config,
             open_files: open_files.clone(),
             segments,
@@ -526,6 +617,9 @@ impl PartitionLog {
     /// the log start moves there, whole segments below it go. Returns the
     /// new start (the low watermark). The caller persists it.
     pub fn delete_records_before(&mut self, offset: i64) -> Result<i64, LogError> {
+        if !self.config.cleanup.delete {
+            return Err(LogError::Policy(self.config.cleanup));
+        }
         let end = self.end_offset();
         let offset = if offset == -1 { end } else { offset };
         let start = self.start_offset();
@@ -603,6 +697,17 @@ impl PartitionLog {
                 size: big.len() as u64,
                 max,
             });
+        }
+        if self.config.cleanup.compact {
+            let mut index = 0i64;
+            for (h, range) in &parts {
+                if let Some(delta) = records::first_keyless(&records[range.clone()], h)? {
+                    return Err(LogError::NoKey {
+                        index: index + i64::from(delta),
+                    });
+                }
+                index += i64::from(h.record_count);
+            }
         }
         if self.staged.is_empty() {
             self.maybe_roll()?;
@@ -862,6 +967,139 @@ impl PartitionLog {
         }
     }
 
+    /// What the log cleaner should compact now, if the log's policy
+    /// compacts and enough of it is dirty (Kafka's
+    /// `min.cleanable.dirty.ratio`).
+    pub fn cleaning_plan(&self) -> io::Result<Option<CleanPlan>> {
+        if !self.config.cleanup.compact {
+            return Ok(None);
+        }
+        let lso = self.last_stable_offset();
+        let young_from = now_ms() - self.config.min_compaction_lag.as_millis() as i64;
+        let mut segments = Vec::new();
+        let mut end = self.end_offset();
+        for (i, s) in self.segments.values().enumerate() {
+            let active = i + 1 == self.segments.len();
+            let young = !self.config.min_compaction_lag.is_zero() && s.max_timestamp() > young_from;
+            if active || s.next_offset() > lso || young {
+                end = s.base_offset();
+                break;
+            }
+            segments.push(cleaner::SegmentFile {
+                base: s.base_offset(),
+                path: s.log_path().to_owned(),
+                size: s.size(),
+                modified: std::fs::metadata(s.log_path())?.modified()?,
+            });
+        }
+        let first_dirty = segments.partition_point(|f| f.base < self.clean_below);
+        let dirty: u64 = segments[first_dirty..].iter().map(|f| f.size).sum();
+        let total: u64 = segments.iter().map(|f| f.size).sum();
+        let dirty_ratio = if total == 0 {
+            0.0
+        } else {
+            dirty as f64 / total as f64
+        };
+        if dirty == 0 || dirty_ratio < self.config.min_cleanable_dirty_ratio {
+            return Ok(None);
+        }
+        Ok(Some(CleanPlan {
+            dir: self.dir.clone(),
+            log_id: self.id,
+            segments,
+            first_dirty,
+            end,
+            aborted: self.txns.aborted_below(end),
+            tombstone_horizon: std::time::SystemTime::now() - self.config.delete_retention,
+            index_interval: self.config.index_interval,
+            dirty_ratio,
+        }))
+    }
+
+    /// The offset below which the log may have been compacted.
+    pub fn clean_below(&self) -> i64 {
+        self.clean_below
+    }
+
+    /// Swaps in the compacted copies the cleaner left in the log's
+    /// `cleaning/` folder for the segments at `bases` of `plan`, and
+    /// records that the log is compacted below `clean_below`. A copy whose
+    /// segment is gone or changed since the plan (retention deleted it,
+    /// the log was deleted) is dropped. Crash-safe: the offset is recorded
+    /// first (gaps below it are then accepted), `cleaning/` is renamed
+    /// `cleaned/` (from here a start finishes the swap), then each copy
+    /// is moved over its segment. An empty copy deletes its segment,
+    /// unless it is the log's first (which keeps the log's start).
+    /// Returns how many segments were swapped.
+    pub fn swap_cleaned(
+        &mut self,
+        plan: &CleanPlan,
+        bases: &[i64],
+        clean_below: i64,
+    ) -> io::Result<usize> {
+        let cleaning = self.dir.join(cleaner::CLEANING_DIR);
+        let file = |dir: &Path, base: i64, ext: &str| dir.join(format!("{base:020}.{ext}"));
+        let exts = ["log", "index", "timeindex"];
+        let active = self.segments.keys().next_back().copied();
+        let mut keep = Vec::new();
+        for &base in bases {
+            let planned = plan.segments.iter().find(|f| f.base == base);
+            let same = plan.log_id == self.id
+                && Some(base) != active
+                && planned
+                    .is_some_and(|f| self.segments.get(&base).is_some_and(|s| s.size() == f.size));
+            if same {
+                keep.push(base);
+            } else {
+                for ext in exts {
+                    let _ = std::fs::remove_file(file(&cleaning, base, ext));
+                }
+            }
+        }
+        if keep.is_empty() {
+            let _ = std::fs::remove_dir_all(&cleaning);
+            return Ok(0);
+        }
+        let below = clean_below.max(self.clean_below);
+        cleaner::write_clean_below(&self.dir, below)?;
+        self.clean_below = below;
+        let cleaned = self.dir.join(cleaner::CLEANED_DIR);
+        std::fs::rename(&cleaning, &cleaned)?;
+        File::open(&self.dir)?.sync_all()?;
+        let first = self.segments.keys().next().copied();
+        for &base in &keep {
+            let old = self.segments.remove(&base).expect("checked above");
+            let empty = std::fs::metadata(file(&cleaned, base, "log"))?.len() == 0;
+            if empty && Some(base) != first {
+                old.delete()?;
+                for ext in exts {
+                    std::fs::remove_file(file(&cleaned, base, ext))?;
+                }
+                continue;
+            }
+            drop(old);
+            for ext in exts {
+                std::fs::rename(file(&cleaned, base, ext), file(&self.dir, base, ext))?;
+            }
+            let (segment, cut) = Segment::open(
+                &self.dir,
+                base,
+                self.config.index_interval,
+                Scan::Tail,
+                below,
+                &self.open_files,
+            )?;
+            if let Some(cut) = cut {
+                tracing::error!(file = %cut.file.display(), reason = %cut.reason, "a compacted segment failed its check");
+            }
+            segment.close_files();
+            self.segments.insert(base, segment);
+        }
+        std::fs::remove_dir(&cleaned)?;
+        File::open(&self.dir)?.sync_all()?;
+        Ok(keep.len())
+    }
+
     /// Deletes whole old segments (never the active one) past the
     /// retention limits; returns how many went.
     pub fn enforce_retention(&mut self) -> io::Result<usize> {
@@ -869,7 +1107,9 @@ impl PartitionLog {
         self.producers
             .expire(now - PRODUCER_EXPIRY.as_millis() as i64);
         let mut deleted = 0;
-        while self.segments.len() > 1 {
+        // A compacted log keeps every key's last record however old, unless
+        // its policy also deletes.
+        while self.config.cleanup.delete && self.segments.len() > 1 {
             let total = self.size();
             let oldest = self.segments.values().next().expect("more than one");
             let over_size = self

@@ -1,5 +1,6 @@
 //! Walking a log file's batches in order and checking each: header sanity,
-//! offsets that follow on, whole length, CRC-32C. Shared by recovery (which
+//! offsets that follow on (or, below the offset compaction reached, only
+//! increase), whole length, CRC-32C. Shared by recovery (which
 //! cuts at the first bad batch) and the offline verifier (which reports
 //! it). Uses only [`batch`].
 
@@ -21,13 +22,16 @@ pub struct ScanEnd {
 
 /// Checks the batches of `file` from byte `pos` to `size`, the first of
 /// which must start at offset `next_offset`; calls `good` with each good
-/// batch and its position, and stops at the first bad one. I/O errors are
-/// returned as such, never taken for damage.
+/// batch and its position, and stops at the first bad one. A batch that
+/// ends below `gaps_below` (the log was compacted there, and compaction
+/// removes whole batches) may start past the offset expected. I/O errors
+/// are returned as such, never taken for damage.
 pub fn check_batches(
     file: &File,
     mut pos: u64,
     size: u64,
     mut next_offset: i64,
+    gaps_below: i64,
     mut good: impl FnMut(&BatchHeader, u64),
 ) -> io::Result<ScanEnd> {
     let mut buf = Vec::new();
@@ -47,7 +51,8 @@ pub fn check_batches(
         };
         // The base offset is outside the CRC: a flipped bit there is
         // caught only by the offsets not following on.
-        if header.base_offset != next_offset {
+        let gap = header.base_offset > next_offset && header.last_offset() < gaps_below;
+        if header.base_offset != next_offset && !gap {
             break Some(format!(
                 "batch claims offset {}, the log is at {next_offset}",
                 header.base_offset

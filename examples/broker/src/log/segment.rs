@@ -139,18 +139,28 @@ impl Segment {
             .create_new(true)
             .write(true)
             .open(&log_path)?;
-        let (segment, _) = Self::open(dir, base_offset, index_interval, Scan::Tail, open_files)?;
+        let (segment, _) = Self::open(
+            dir,
+            base_offset,
+            index_interval,
+            Scan::Tail,
+            i64::MIN,
+            open_files,
+        )?;
         Ok(segment)
     }
 
     /// Opens the segment at `base_offset`, checking as much of it as `scan`
-    /// says and cutting off whatever is torn or corrupt (reported). Its
-    /// files count against `open_files` while they are open.
+    /// says and cutting off whatever is torn or corrupt (reported); its
+    /// batches may skip offsets below `gaps_below` (where the log was
+    /// compacted). Its files count against `open_files` while they are
+    /// open.
     pub fn open(
         dir: &Path,
         base_offset: i64,
         index_interval: u64,
         scan: Scan,
+        gaps_below: i64,
         open_files: &Arc<OpenFiles>,
     ) -> io::Result<(Self, Option<Truncation>)> {
         let files = Files::open(dir, base_offset)?;
@@ -195,7 +205,7 @@ impl Segment {
             segment.entries.clear();
             segment.time_entries.clear();
         }
-        let truncation = segment.recover()?;
+        let truncation = segment.recover(gaps_below)?;
         Ok((segment, truncation))
     }
 
@@ -231,7 +241,7 @@ impl Segment {
     /// Scans from the last index entry kept (the start, if none) to the
     /// end, checking every batch; cuts the log at the first bad one and
     /// rewrites the indexes.
-    fn recover(&mut self) -> io::Result<Option<Truncation>> {
+    fn recover(&mut self, gaps_below: i64) -> io::Result<Option<Truncation>> {
         let (start_rel, start) = self
             .entries
             .last()
@@ -247,6 +257,7 @@ impl Segment {
             start,
             self.size,
             self.base_offset + i64::from(start_rel),
+            gaps_below,
             |header, pos| {
                 if pos > start {
                     self.note_batch(header, pos);

@@ -185,6 +185,15 @@ impl PartitionTxns {
             .collect()
     }
 
+    /// Aborted transactions whose first record is below `to`.
+    pub fn aborted_below(&self, to: i64) -> Vec<AbortedTxn> {
+        self.aborted
+            .iter()
+            .filter(|a| a.first_offset < to)
+            .copied()
+            .collect()
+    }
+
     /// Forgets aborted transactions wholly below `start` (the log start
     /// moved past them).
     pub fn trim(&mut self, start: i64) {

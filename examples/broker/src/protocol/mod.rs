@@ -24,6 +24,12 @@ pub mod error_code {
     pub const OFFSET_OUT_OF_RANGE: i16 = 1;
     /// A record batch failed its CRC or shape checks.
     pub const CORRUPT_MESSAGE: i16 = 2;
+    /// A record breaks a rule of its topic (a compacted topic's record
+    /// without a key).
+    pub const INVALID_RECORD: i16 = 87;
+    /// The request goes against a topic's policy (DeleteRecords on a
+    /// compacted topic).
+    pub const POLICY_VIOLATION: i16 = 44;
     /// A record batch is larger than its topic's `max.message.bytes`.
     pub const MESSAGE_TOO_LARGE: i16 = 10;
     /// The topic or partition does not exist.

@@ -24,12 +24,12 @@ const TYPE_BOOLEAN: i8 = 1;
 const TYPE_STRING: i8 = 2;
 const TYPE_INT: i8 = 3;
 const TYPE_LONG: i8 = 5;
+const TYPE_DOUBLE: i8 = 6;
 const TYPE_LIST: i8 = 7;
 
 /// Kafka's type of a config the broker runs at one setting.
 fn fixed_kind(key: &str) -> i8 {
     match key {
-        "cleanup.policy" => TYPE_LIST,
         "min.insync.replicas" => TYPE_INT,
         "unclean.leader.election.enable" => TYPE_BOOLEAN,
         _ => TYPE_STRING,
@@ -97,6 +97,34 @@ const KEYS: &[Key] = &[
         kind: TYPE_STRING,
         doc: "CreateTime keeps the producer's timestamps; LogAppendTime stamps each batch with the broker's clock as it is appended.",
         value: |c| timestamp_type(c).to_owned(),
+    },
+    Key {
+        topic: "cleanup.policy",
+        broker: "log.cleanup.policy",
+        kind: TYPE_LIST,
+        doc: "delete: whole old segments are deleted past retention; compact: the log cleaner keeps each key's last record; or both.",
+        value: |c| c.cleanup.to_string(),
+    },
+    Key {
+        topic: "delete.retention.ms",
+        broker: "log.cleaner.delete.retention.ms",
+        kind: TYPE_LONG,
+        doc: "How long a tombstone stays in a compacted log after its segment was last written.",
+        value: |c| millis(Some(c.delete_retention)).to_string(),
+    },
+    Key {
+        topic: "min.cleanable.dirty.ratio",
+        broker: "log.cleaner.min.cleanable.ratio",
+        kind: TYPE_DOUBLE,
+        doc: "Compact a log once this share of it is not compacted yet.",
+        value: |c| c.min_cleanable_dirty_ratio.to_string(),
+    },
+    Key {
+        topic: "min.compaction.lag.ms",
+        broker: "log.cleaner.min.compaction.lag.ms",
+        kind: TYPE_LONG,
+        doc: "Leave records younger than this uncompacted.",
+        value: |c| millis(Some(c.min_compaction_lag)).to_string(),
     },
 ];
 

@@ -24,7 +24,9 @@ use kafka_protocol::messages::delete_topics_response::DeletableTopicResult;
 use kafka_protocol::messages::list_offsets_response::{
     ListOffsetsPartitionResponse, ListOffsetsTopicResponse,
 };
-use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
+use kafka_protocol::messages::produce_response::{
+    BatchIndexAndErrorMessage, PartitionProduceResponse, TopicProduceResponse,
+};
 use kafka_protocol::messages::{
     CreatePartitionsResponse, CreateTopicsResponse, DeleteRecordsResponse, DeleteTopicsResponse,
     DescribeProducersResponse, ListOffsetsResponse, ProduceResponse, TopicName,
@@ -315,6 +317,17 @@ fn produce_response(layout: &[TopicLayout], outcomes: &[(u32, AppendOutcome)]) -
             Ok((_, AppendOutcome::OutOfOrderSequence)) => ec::OUT_OF_ORDER_SEQUENCE_NUMBER,
             Ok((_, AppendOutcome::InvalidProducerEpoch)) => ec::INVALID_PRODUCER_EPOCH,
             Ok((_, AppendOutcome::NotInTransaction)) => ec::INVALID_TXN_STATE,
+            Ok((_, AppendOutcome::NoKey { index })) => {
+                // Kafka's words, and the record it refused (from v8).
+                p.error_message = Some(StrBytes::from_static_str(
+                    "Compacted topic cannot accept message without key.",
+                ));
+                let mut e = BatchIndexAndErrorMessage::default();
+                e.batch_index = i32::try_from(*index).unwrap_or(i32::MAX);
+                e.batch_index_error_message = p.error_message.clone();
+                p.record_errors.push(e);
+                ec::INVALID_RECORD
+            }
             Ok((_, AppendOutcome::DuplicateSequence)) => ec::DUPLICATE_SEQUENCE_NUMBER,
             Err(code) => code,
         };
@@ -386,6 +399,7 @@ fn delete_records_response(
             }
             Ok((_, Deletion::UnknownPartition)) => ec::UNKNOWN_TOPIC_OR_PARTITION,
             Ok((_, Deletion::OutOfRange)) => ec::OFFSET_OUT_OF_RANGE,
+            Ok((_, Deletion::PolicyViolation)) => ec::POLICY_VIOLATION,
             Ok((_, Deletion::StorageError)) => ec::KAFKA_STORAGE_ERROR,
             Err(code) => code,
         };

@@ -1,0 +1,717 @@
+//! Log compaction, the work itself: which records of a compacted log's
+//! closed segments have a later record with the same key, and the cleaned
+//! copy of each segment without them. Runs on the log cleaner's own
+//! thread, reading segment files the writer has closed (they never change
+//! again; a segment deleted meanwhile stays readable through the open
+//! file), and writing the copies beside them, in the partition's
+//! `cleaning/` folder, for the writer to swap in (see
+//! [`PartitionLog::swap_cleaned`](super::PartitionLog::swap_cleaned)).
+//! Uses the batch layout, the record walk and the segment type.
+//!
+//! As in Kafka: the cleaner maps each key of the *dirty* segments (those
+//! not compacted yet) to its last offset, then copies every segment from
+//! the log's start up to the end of what it mapped, leaving out each
+//! record whose key has a later offset in the map, each record without a
+//! key, and each record of an aborted transaction. A tombstone (a key
+//! with no value) stays until its segment was last written more than
+//! `delete.retention.ms` ago, so a reader that started before it sees the
+//! key deleted. A batch keeps its base offset and last offset delta when
+//! some of its records go, so offsets never move; a batch with no record
+//! left goes whole, leaving a gap in the offsets that readers skip (the
+//! log's checks accept gaps below [`read_clean_below`]'s offset, and only
+//! there). Transaction markers are kept.
+//!
+//! The map holds a 128-bit hash of each key (two independently keyed
+//! SipHash-1-3 halves, fresh keys each pass), not the key: bounded memory
+//! whatever the keys' sizes, at a collision chance of about n²/2¹²⁹ for
+//! n keys, the same bargain Kafka's 16-byte MD5 map makes.
+
+use super::batch::{self, BatchHeader, HEADER_LEN};
+use super::open_files::OpenFiles;
+use super::records;
+use super::segment::{Scan, Segment};
+use super::transactions::AbortedTxn;
+use std::collections::hash_map::RandomState;
+use std::collections::HashMap;
+use std::fs::{self, File};
+use std::hash::BuildHasher;
+use std::io::{self, BufReader, BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::SystemTime;
+
+/// The file in a partition's folder holding the offset below which the
+/// log has been compacted (Kafka's cleaner checkpoint).
+pub const CLEANER_OFFSET: &str = "cleaner.offset";
+/// Where the cleaner writes a pass's cleaned segments.
+pub const CLEANING_DIR: &str = "cleaning";
+/// `cleaning/` renamed once the writer commits to swapping its segments
+/// in: a start finds it and finishes the swap.
+pub const CLEANED_DIR: &str = "cleaned";
+const FORMAT: &str = "gyre-cleaner 1";
+/// Bytes a map entry costs, for sizing the map from a memory budget: the
+/// 16-byte hash, the 8-byte offset, and the hash table's overhead.
+pub const MAP_ENTRY_BYTES: usize = 40;
+
+/// The offset below which the log in `dir` may have been compacted (0
+/// when it never was; a damaged file counts as never, which only makes
+/// the log's checks stricter).
+pub fn read_clean_below(dir: &Path) -> i64 {
+    let Ok(text) = fs::read_to_string(dir.join(CLEANER_OFFSET)) else {
+        return 0;
+    };
+    match super::snapshot_text::open(&text, FORMAT) {
+        Some((offset, _)) => offset,
+        None => {
+            tracing::warn!(dir = %dir.display(), "ignoring a damaged cleaner offset");
+            0
+        }
+    }
+}
+
+/// Durably records that the log in `dir` may be compacted below `offset`:
+/// a temporary file, synced, renamed over the old one, the folder synced.
+pub fn write_clean_below(dir: &Path, offset: i64) -> io::Result<()> {
+    let text = super::snapshot_text::seal(super::snapshot_text::begin(FORMAT, offset));
+    let tmp = dir.join(format!("{CLEANER_OFFSET}.tmp"));
+    fs::write(&tmp, text)?;
+    File::open(&tmp)?.sync_all()?;
+    fs::rename(&tmp, dir.join(CLEANER_OFFSET))?;
+    File::open(dir)?.sync_all()
+}
+
+/// At a log's open: finishes a swap a stop cut short (moves every file of
+/// `cleaned/` over the segment it replaces) and drops a pass that never
+/// reached its swap (`cleaning/`).
+pub fn finish_swap(dir: &Path) -> io::Result<()> {
+    let cleaned = dir.join(CLEANED_DIR);
+    if cleaned.is_dir() {
+        for entry in fs::read_dir(&cleaned)? {
+            let entry = entry?;
+            fs::rename(entry.path(), dir.join(entry.file_name()))?;
+        }
+        fs::remove_dir(&cleaned)?;
+        File::open(dir)?.sync_all()?;
+        tracing::info!(dir = %dir.display(), "finished swapping in compacted segments after a stop");
+    }
+    match fs::remove_dir_all(dir.join(CLEANING_DIR)) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
+    }
+}
+
+/// A closed segment as the cleaner reads it.
+#[derive(Clone, Debug)]
+pub struct SegmentFile {
+    /// Its base offset.
+    pub base: i64,
+    /// Its log file.
+    pub path: PathBuf,
+    /// Its size in bytes (a closed segment's never changes).
+    pub size: u64,
+    /// When it was last written (kept on its cleaned copy).
+    pub modified: SystemTime,
+}
+
+/// What the log cleaner is to do for one compacted log: the writer's
+/// picture of it, handed to the cleaner's thread (see [`clean`]).
+#[derive(Clone, Debug)]
+pub struct CleanPlan {
+    /// The log's folder.
+    pub dir: PathBuf,
+    /// The log it was planned for.
+    pub log_id: u64,
+    /// The closed segments a pass may read, from the log's start, up to
+    /// the first that holds a transaction still open, records younger
+    /// than `min.compaction.lag.ms`, or is the active one.
+    pub segments: Vec<SegmentFile>,
+    /// Where in `segments` the ones not compacted yet start.
+    pub first_dirty: usize,
+    /// The offset after the last of `segments` (the next segment's base).
+    pub end: i64,
+    /// Aborted transactions with records below `end`.
+    pub aborted: Vec<AbortedTxn>,
+    /// Tombstones in segments last written before this go.
+    pub tombstone_horizon: std::time::SystemTime,
+    /// Bytes of log between index entries.
+    pub index_interval: u64,
+    /// The share of `segments`' bytes not compacted yet.
+    pub dirty_ratio: f64,
+}
+
+/// Transactions that ended in an abort, to leave their records out.
+#[derive(Clone, Debug, Default)]
+pub struct AbortedSet(HashMap<i64, Vec<(i64, i64)>>);
+
+impl AbortedSet {
+    /// The set of `txns`.
+    pub fn new(txns: &[AbortedTxn]) -> Self {
+        let mut map: HashMap<i64, Vec<(i64, i64)>> = HashMap::new();
+        for t in txns {
+            map.entry(t.producer_id)
+                .or_default()
+                .push((t.first_offset, t.last_offset));
+        }
+        AbortedSet(map)
+    }
+
+    /// Whether `h` is a batch of an aborted transaction.
+    fn holds(&self, h: &BatchHeader) -> bool {
+        h.is_transactional()
+            && !h.is_control()
+            && self.0.get(&h.producer_id).is_some_and(|ranges| {
+                ranges
+                    .iter()
+                    .any(|&(first, last)| first <= h.base_offset && h.base_offset <= last)
+            })
+    }
+}
+
+/// Each key's last offset, by a 128-bit hash of the key.
+#[derive(Debug)]
+pub struct OffsetMap {
+    offsets: HashMap<u128, i64>,
+    capacity: usize,
+    halves: (RandomState, RandomState),
+}
+
+impl OffsetMap {
+    /// An empty map for at most `capacity` keys.
+    pub fn new(capacity: usize) -> Self {
+        OffsetMap {
+            offsets: HashMap::new(),
+            capacity: capacity.max(1),
+            halves: (RandomState::new(), RandomState::new()),
+        }
+    }
+
+    fn hash(&self, key: &[u8]) -> u128 {
+        let hi = self.halves.0.hash_one(key);
+        let lo = self.halves.1.hash_one(key);
+        (u128::from(hi) << 64) | u128::from(lo)
+    }
+
+    /// Keys mapped.
+    pub fn len(&self) -> usize {
+        self.offsets.len()
+    }
+
+    /// Whether no key is mapped.
+    pub fn is_empty(&self) -> bool {
+        self.offsets.is_empty()
+    }
+
+    /// `key`'s last offset, if mapped.
+    pub fn latest(&self, key: &[u8]) -> Option<i64> {
+        self.offsets.get(&self.hash(key)).copied()
+    }
+
+    fn put(&mut self, key: &[u8], offset: i64) {
+        let h = self.hash(key);
+        let e = self.offsets.entry(h).or_insert(offset);
+        *e = (*e).max(offset);
+    }
+}
+
+/// Why a pass failed.
+#[derive(Debug, thiserror::Error)]
+pub enum CleanError {
+    /// Reading a segment or writing its copy failed.
+    #[error("compacting {file}: {source}")]
+    Io {
+        /// The file.
+        file: PathBuf,
+        /// What failed.
+        source: io::Error,
+    },
+    /// A stored batch does not parse or its records do not decode.
+    #[error("compacting {file}: batch at byte {pos}: {reason}")]
+    Batch {
+        /// The segment file.
+        file: PathBuf,
+        /// Where the batch starts.
+        pos: u64,
+        /// What was wrong.
+        reason: String,
+    },
+    /// The first dirty segment alone has more keys than the map holds.
+    #[error("the segment at {base} has more keys than the cleaner's map holds ({capacity}); raise --log-cleaner-dedupe-buffer-size")]
+    MapTooSmall {
+        /// The segment's base offset.
+        base: i64,
+        /// The map's capacity in keys.
+        capacity: usize,
+    },
+    /// The broker is stopping.
+    #[error("stopped")]
+    Stopped,
+}
+
+/// Calls `each` with every batch of the segment file `seg` (its header,
+/// its bytes, its position), in order.
+fn for_each_batch(
+    seg: &SegmentFile,
+    stop: &AtomicBool,
+    mut each: impl FnMut(&BatchHeader, &[u8], u64) -> Result<(), CleanError>,
+) -> Result<(), CleanError> {
+    let io_err = |source| CleanError::Io {
+        file: seg.path.clone(),
+        source,
+    };
+    let file = File::open(&seg.path).map_err(io_err)?;
+    let mut reader = BufReader::with_capacity(1 << 20, file);
+    let mut buf = Vec::new();
+    let mut pos = 0u64;
+    while pos < seg.size {
+        if stop.load(Ordering::Relaxed) {
+            return Err(CleanError::Stopped);
+        }
+        buf.resize(HEADER_LEN, 0);
+        reader.read_exact(&mut buf).map_err(io_err)?;
+        let bad = |reason: String| CleanError::Batch {
+            file: seg.path.clone(),
+            pos,
+            reason,
+        };
+        let header = batch::parse_header(&buf).map_err(|e| bad(e.to_string()))?;
+        if pos + header.size as u64 > seg.size {
+            return Err(bad("runs past the segment".into()));
+        }
+        buf.resize(header.size, 0);
+        reader.read_exact(&mut buf[HEADER_LEN..]).map_err(io_err)?;
+        each(&header, &buf, pos)?;
+        pos += header.size as u64;
+    }
+    Ok(())
+}
+
+/// Maps the keys of `dirty` (consecutive segments, oldest first) to their
+/// last offsets, segment by segment while the map has room for a whole
+/// segment's records; returns how many segments it mapped (at least one,
+/// or an error). Records of aborted transactions and control batches are
+/// not mapped.
+pub fn build_map(
+    dirty: &[SegmentFile],
+    aborted: &AbortedSet,
+    map: &mut OffsetMap,
+    stop: &AtomicBool,
+) -> Result<usize, CleanError> {
+    for (i, seg) in dirty.iter().enumerate() {
+        let mut records_in = 0usize;
+        for_each_batch(seg, stop, |h, _, _| {
+            records_in += h.record_count.max(0) as usize;
+            Ok(())
+        })?;
+        if map.len() + records_in > map.capacity {
+            if i == 0 {
+                return Err(CleanError::MapTooSmall {
+                    base: seg.base,
+                    capacity: map.capacity,
+                });
+            }
+            return Ok(i);
+        }
+        for_each_batch(seg, stop, |h, bytes, pos| {
+            if h.is_control() || aborted.holds(h) {
+                return Ok(());
+            }
+            let payload = records::payload(bytes, h).map_err(|e| CleanError::Batch {
+                file: seg.path.clone(),
+                pos,
+                reason: e.to_string(),
+            })?;
+            let mut keyed = Vec::new();
+            records::walk(&payload, h.record_count, |r| {
+                if let Some(k) = r.key {
+                    keyed.push((k, h.base_offset + i64::from(r.offset_delta)));
+                }
+            })
+            .map_err(|e| CleanError::Batch {
+                file: seg.path.clone(),
+                pos,
+                reason: e.to_string(),
+            })?;
+            for (k, offset) in keyed {
+                map.put(k, offset);
+            }
+            Ok(())
+        })?;
+    }
+    Ok(dirty.len())
+}
+
+/// What cleaning one segment did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SegmentStats {
+    /// Bytes read.
+    pub read: u64,
+    /// Bytes written.
+    pub written: u64,
+    /// Records left out.
+    pub removed: u64,
+    /// Records kept.
+    pub kept: u64,
+}
+
+/// The rules of one pass: the map, the aborted transactions, and the time
+/// before which a segment's tombstones go.
+#[derive(Debug)]
+pub struct Pass<'a> {
+    /// Each mapped key's last offset.
+    pub map: &'a OffsetMap,
+    /// Aborted transactions.
+    pub aborted: &'a AbortedSet,
+    /// Tombstones in a segment last written before this go.
+    pub tombstone_horizon: SystemTime,
+}
+
+/// Writes `seg` without the records `pass` removes to `out` (synced, with
+/// `seg`'s modification time).
+pub fn clean_segment(
+    seg: &SegmentFile,
+    out: &Path,
+    pass: &Pass<'_>,
+    stop: &AtomicBool,
+) -> Result<SegmentStats, CleanError> {
+    let out_err = |source| CleanError::Io {
+        file: out.to_owned(),
+        source,
+    };
+    let file = File::create(out).map_err(out_err)?;
+    let mut w = BufWriter::with_capacity(1 << 20, file);
+    let mut stats = SegmentStats::default();
+    let drop_tombstones = seg.modified < pass.tombstone_horizon;
+    let mut kept = Vec::new();
+    for_each_batch(seg, stop, |h, bytes, pos| {
+        stats.read += bytes.len() as u64;
+        let bad = |reason: String| CleanError::Batch {
+            file: seg.path.clone(),
+            pos,
+            reason,
+        };
+        let out_bytes: std::borrow::Cow<'_, [u8]> = if h.is_control() {
+            bytes.into()
+        } else {
+            let aborted = pass.aborted.holds(h);
+            let payload = records::payload(bytes, h).map_err(|e| bad(e.to_string()))?;
+            kept.clear();
+            let (mut n_kept, mut n_all) = (0i32, 0i32);
+            records::walk(&payload, h.record_count, |r| {
+                n_all += 1;
+                let offset = h.base_offset + i64::from(r.offset_delta);
+                let keep = !aborted
+                    && r.key.is_some_and(|k| {
+                        pass.map.latest(k).is_none_or(|last| last <= offset)
+                            && (r.has_value || !drop_tombstones)
+                    });
+                if keep {
+                    kept.extend_from_slice(r.bytes);
+                    n_kept += 1;
+                }
+            })
+            .map_err(|e| bad(e.to_string()))?;
+            stats.kept += n_kept as u64;
+            stats.removed += (n_all - n_kept) as u64;
+            if n_kept == 0 {
+                return Ok(());
+            }
+            if n_kept == n_all {
+                bytes.into()
+            } else {
+                records::rebuild(bytes, h, &kept, n_kept)
+                    .map_err(|e| bad(e.to_string()))?
+                    .into()
+            }
+        };
+        stats.written += out_bytes.len() as u64;
+        w.write_all(&out_bytes).map_err(out_err)
+    })?;
+    let file = w.into_inner().map_err(|e| out_err(e.into_error()))?;
+    file.set_modified(seg.modified).map_err(out_err)?;
+    file.sync_all().map_err(out_err)?;
+    Ok(stats)
+}
+
+/// What a pass did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Cleaned {
+    /// The segments it copied, by base offset, to swap in.
+    pub bases: Vec<i64>,
+    /// The log is compacted below this once they are.
+    pub clean_below: i64,
+    /// Keys mapped.
+    pub keys: usize,
+    /// Bytes, records kept and removed, over every segment.
+    pub stats: SegmentStats,
+}
+
+/// One pass over the log `plan` describes: maps the dirty segments' keys
+/// (as many whole segments as `map_capacity` keys allow), then writes a
+/// compacted copy of every segment up to the last one mapped into the
+/// log's `cleaning/` folder, indexed and synced, for the writer to swap
+/// in. Gives up as soon as `stop` is set.
+pub fn clean(
+    plan: &CleanPlan,
+    map_capacity: usize,
+    stop: &AtomicBool,
+) -> Result<Cleaned, CleanError> {
+    let aborted = AbortedSet::new(&plan.aborted);
+    let mut map = OffsetMap::new(map_capacity);
+    let mapped = build_map(&plan.segments[plan.first_dirty..], &aborted, &mut map, stop)?;
+    let upto = plan.first_dirty + mapped;
+    let clean_below = plan.segments.get(upto).map_or(plan.end, |f| f.base);
+    let dir = plan.dir.join(CLEANING_DIR);
+    let dir_err = |source| CleanError::Io {
+        file: dir.clone(),
+        source,
+    };
+    match fs::remove_dir_all(&dir) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(dir_err(e)),
+        _ => {}
+    }
+    fs::create_dir(&dir).map_err(dir_err)?;
+    let pass = Pass {
+        map: &map,
+        aborted: &aborted,
+        tombstone_horizon: plan.tombstone_horizon,
+    };
+    let mut done = Cleaned {
+        bases: Vec::with_capacity(upto),
+        clean_below,
+        keys: map.len(),
+        stats: SegmentStats::default(),
+    };
+    for seg in &plan.segments[..upto] {
+        let out = dir.join(format!("{:020}.log", seg.base));
+        let s = clean_segment(seg, &out, &pass, stop)?;
+        index_cleaned(&dir, seg.base, plan.index_interval, clean_below)?;
+        done.bases.push(seg.base);
+        done.stats.read += s.read;
+        done.stats.written += s.written;
+        done.stats.kept += s.kept;
+        done.stats.removed += s.removed;
+    }
+    File::open(&dir)
+        .and_then(|d| d.sync_all())
+        .map_err(dir_err)?;
+    Ok(done)
+}
+
+/// Opens the cleaned copy at `base` in `dir` (its offsets may have gaps
+/// below `gaps_below`), writing its offset and time indexes, and syncs
+/// all three files: ready to swap in.
+pub fn index_cleaned(
+    dir: &Path,
+    base: i64,
+    index_interval: u64,
+    gaps_below: i64,
+) -> Result<(), CleanError> {
+    let io_err = |source| CleanError::Io {
+        file: dir.join(format!("{base:020}.log")),
+        source,
+    };
+    let (segment, cut) = Segment::open(
+        dir,
+        base,
+        index_interval,
+        Scan::Full,
+        gaps_below,
+        &Arc::new(OpenFiles::default()),
+    )
+    .map_err(io_err)?;
+    if let Some(cut) = cut {
+        // Never expected: the copy was just written from checked batches.
+        return Err(CleanError::Batch {
+            file: cut.file,
+            pos: cut.kept,
+            reason: cut.reason,
+        });
+    }
+    segment.sync().map_err(io_err)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::log::records::tests::keyed_batch;
+    use kafka_protocol::records::Compression;
+
+    fn scratch(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("gyre-{name}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    fn segment_file(dir: &Path, base: i64, batches: &[Vec<u8>], age_secs: u64) -> SegmentFile {
+        let path = dir.join(format!("{base:020}.log"));
+        let bytes: Vec<u8> = batches.concat();
+        fs::write(&path, &bytes).unwrap();
+        let modified = SystemTime::now() - std::time::Duration::from_secs(age_secs);
+        File::options()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_modified(modified)
+            .unwrap();
+        SegmentFile {
+            base,
+            path,
+            size: bytes.len() as u64,
+            modified,
+        }
+    }
+
+    /// The (offset, key, value) of every record in the log file `path`.
+    fn records_of(path: &Path) -> Vec<(i64, String, Option<String>)> {
+        let bytes = fs::read(path).unwrap();
+        let mut out = Vec::new();
+        let mut buf = bytes::Bytes::from(bytes);
+        while !buf.is_empty() {
+            let set = kafka_protocol::records::RecordBatchDecoder::decode(&mut buf).unwrap();
+            for r in set.records {
+                let s = |b: Option<bytes::Bytes>| b.map(|b| String::from_utf8(b.to_vec()).unwrap());
+                out.push((r.offset, s(r.key).unwrap(), s(r.value)));
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn a_pass_keeps_each_keys_last_record_and_tombstones_until_their_horizon() {
+        let dir = scratch("cleaner-pass");
+        let seg = |base, recs: &[(Option<&str>, Option<&str>)], c| keyed_batch(base, recs, c);
+        // Two old segments and a younger one.
+        let s0 = segment_file(
+            &dir,
+            0,
+            &[
+                seg(
+                    0,
+                    &[(Some("a"), Some("a0")), (Some("b"), Some("b1"))],
+                    Compression::None,
+                ),
+                seg(2, &[(Some("c"), Some("c2"))], Compression::Gzip),
+            ],
+            3600,
+        );
+        let s1 = segment_file(
+            &dir,
+            3,
+            &[seg(
+                3,
+                &[(Some("a"), Some("a3")), (Some("c"), None)],
+                Compression::Lz4,
+            )],
+            3600,
+        );
+        let s2 = segment_file(
+            &dir,
+            5,
+            &[seg(
+                5,
+                &[(Some("b"), None), (Some("d"), Some("d6"))],
+                Compression::None,
+            )],
+            0,
+        );
+        let stop = AtomicBool::new(false);
+        let mut map = OffsetMap::new(100);
+        let all = [s0, s1, s2];
+        assert_eq!(
+            build_map(&all, &AbortedSet::default(), &mut map, &stop).unwrap(),
+            3
+        );
+        assert_eq!(map.latest(b"a"), Some(3));
+        assert_eq!(map.latest(b"b"), Some(5));
+        let out = &dir.join("out");
+        fs::create_dir(&out).unwrap();
+        let pass = Pass {
+            map: &map,
+            aborted: &AbortedSet::default(),
+            tombstone_horizon: SystemTime::now() - std::time::Duration::from_secs(60),
+        };
+        let mut got = Vec::new();
+        for s in &all {
+            let path = out.join(format!("{:020}.log", s.base));
+            clean_segment(s, &path, &pass, &stop).unwrap();
+            assert_eq!(fs::metadata(&path).unwrap().modified().unwrap(), s.modified);
+            got.extend(records_of(&path));
+        }
+        let s = |v: &str| Some(v.to_owned());
+        assert_eq!(
+            got,
+            [
+                // "a0" and "b1" superseded, "c2" by c's tombstone, which
+                // is old enough to go; b's tombstone is young and stays.
+                (3, "a".into(), s("a3")),
+                (5, "b".into(), None),
+                (6, "d".into(), s("d6")),
+            ]
+        );
+        // The first segment's batches: the first kept nothing of
+        // [0, 1] and went; the gzip one went too. Its file is empty.
+        assert_eq!(
+            fs::metadata(out.join(format!("{:020}.log", 0)))
+                .unwrap()
+                .len(),
+            0
+        );
+    }
+
+    #[test]
+    fn aborted_transactions_records_go_and_do_not_hide_committed_ones() {
+        let dir = scratch("cleaner-aborted");
+        let committed = keyed_batch(0, &[(Some("k"), Some("committed"))], Compression::None);
+        let mut aborted = keyed_batch(1, &[(Some("k"), Some("aborted"))], Compression::None);
+        batch::set_producer(&mut aborted, 7, 0, 0);
+        batch::set_transactional(&mut aborted);
+        let mut marker = batch::build_marker(7, 0, batch::Marker::Abort, 0, 1_000);
+        batch::set_base_offset(&mut marker, 2);
+        let seg = segment_file(&dir, 0, &[committed, aborted, marker], 0);
+        let set = AbortedSet::new(&[AbortedTxn {
+            producer_id: 7,
+            first_offset: 1,
+            last_offset: 2,
+        }]);
+        let stop = AtomicBool::new(false);
+        let mut map = OffsetMap::new(10);
+        build_map(std::slice::from_ref(&seg), &set, &mut map, &stop).unwrap();
+        assert_eq!(
+            map.latest(b"k"),
+            Some(0),
+            "the aborted write supersedes nothing"
+        );
+        let out = &dir.join("copy.log");
+        let pass = Pass {
+            map: &map,
+            aborted: &set,
+            tombstone_horizon: SystemTime::UNIX_EPOCH,
+        };
+        let stats = clean_segment(&seg, &out, &pass, &stop).unwrap();
+        assert_eq!((stats.kept, stats.removed), (1, 1));
+        let bytes = fs::read(&out).unwrap();
+        let parts = batch::split(&bytes).unwrap();
+        assert_eq!(parts.len(), 2, "the committed batch and the marker");
+        assert!(parts[1].0.is_control());
+    }
+
+    #[test]
+    fn the_map_stops_at_a_segment_that_would_overflow_it() {
+        let dir = scratch("cleaner-map");
+        let b = |base, k: &str| keyed_batch(base, &[(Some(k), Some("v"))], Compression::None);
+        let s0 = segment_file(&dir, 0, &[b(0, "a"), b(1, "b")], 0);
+        let s1 = segment_file(&dir, 2, &[b(2, "c"), b(3, "d")], 0);
+        let stop = AtomicBool::new(false);
+        let mut map = OffsetMap::new(3);
+        let segs = [s0.clone(), s1];
+        assert_eq!(
+            build_map(&segs, &AbortedSet::default(), &mut map, &stop).unwrap(),
+            1
+        );
+        let mut tiny = OffsetMap::new(1);
+        let e = build_map(&[s0], &AbortedSet::default(), &mut tiny, &stop).unwrap_err();
+        assert!(matches!(e, CleanError::MapTooSmall { base: 0, .. }), "{e}");
+    }
+}
