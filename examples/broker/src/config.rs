@@ -84,6 +84,9 @@ pub struct BrokerConfig {
     pub retention_check: Duration,
     /// The log writer's ring, in requests (a power of two; default 1024).
     pub ring_capacity: usize,
+    /// The log cleaner, which compacts topics whose `cleanup.policy`
+    /// includes `compact`.
+    pub cleaner: crate::cleaner::CleanerConfig,
     /// Segments whose files (three descriptors each) may be open at once;
     /// the least recently used are closed past it and reopened on demand
     /// (default: half the open-file limit at start, in segments).
@@ -112,6 +115,7 @@ impl Default for BrokerConfig {
             transport: Transport::Epoll,
             retention_check: Duration::from_secs(60),
             ring_capacity: 1024,
+            cleaner: Default::default(),
             max_open_segments: None,
         }
     }

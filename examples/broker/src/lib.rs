@@ -42,6 +42,7 @@
 //! ```
 
 pub mod checkpoint;
+pub mod cleaner;
 pub mod config;
 mod data_lock;
 pub mod fetch;

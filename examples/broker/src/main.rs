@@ -119,6 +119,23 @@ struct Args {
     /// How often retention runs.
     #[arg(long, default_value_t = 60_000)]
     retention_check_ms: u64,
+    /// What happens to old records of topics that do not set
+    /// cleanup.policy: delete, compact, or compact,delete (Kafka's
+    /// log.cleanup.policy).
+    #[arg(long, default_value = "delete")]
+    log_cleanup_policy: String,
+    /// How long the log cleaner sleeps when no compacted log is dirty
+    /// enough (Kafka's log.cleaner.backoff.ms).
+    #[arg(long, default_value_t = 15_000)]
+    log_cleaner_backoff_ms: u64,
+    /// Memory for the log cleaner's map of keys, in bytes (Kafka's
+    /// log.cleaner.dedupe.buffer.size; about 40 bytes a key).
+    #[arg(long, default_value_t = 128 << 20)]
+    log_cleaner_dedupe_buffer_size: usize,
+    /// Do not run the log cleaner (compacted topics then grow like
+    /// deleting ones without retention; Kafka's log.cleaner.enable=false).
+    #[arg(long)]
+    no_log_cleaner: bool,
     /// The largest record batch a producer may append, in bytes (Kafka's
     /// message.max.bytes; a topic's max.message.bytes overrides it).
     #[arg(long, default_value_t = (1 << 20) + 12)]
@@ -393,6 +410,17 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         ..defaults
     };
     config.log.segment_bytes = args.segment_bytes;
+    gyre_broker::topic_config::apply_config(
+        &mut config.log,
+        "cleanup.policy",
+        &args.log_cleanup_policy,
+    )
+    .map_err(|e| format!("--log-cleanup-policy: {e}"))?;
+    config.cleaner = gyre_broker::cleaner::CleanerConfig {
+        enabled: !args.no_log_cleaner,
+        backoff: Duration::from_millis(args.log_cleaner_backoff_ms),
+        dedupe_buffer_bytes: args.log_cleaner_dedupe_buffer_size,
+    };
     config.log.max_message_bytes = args.message_max_bytes;
     config.log.log_append_time = matches!(
         args.log_message_timestamp_type,

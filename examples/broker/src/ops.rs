@@ -5,6 +5,7 @@
 //! catalog.
 
 use crate::log::batch::Marker;
+use crate::log::cleaner::{CleanPlan, Cleaned};
 use crate::log::{LogSlice, ProducerInfo};
 use crate::topic_config::ConfigChange;
 use crate::topics::{PartitionId, Topic, TopicError};
@@ -194,6 +195,12 @@ pub enum LogOp {
     /// End a producer's transaction in each of its partitions with a
     /// marker; the coordinator hears when they are written.
     WriteMarkers(Markers),
+    /// The compacted logs the log cleaner should work on now, sent back
+    /// on the channel (see [`crate::cleaner`]).
+    CleaningPlans(crossbeam_channel::Sender<Vec<(PartitionId, CleanPlan)>>),
+    /// Swap in what a cleaning pass wrote; how many segments were swapped
+    /// (or why not) goes back on its channel.
+    SwapCleaned(Box<SwapCleaned>),
     /// The coordinator added these partitions to a producer's
     /// transaction: its transactional batches are taken there until the
     /// transaction's marker.
@@ -205,6 +212,19 @@ pub enum LogOp {
         /// The partitions.
         partitions: Vec<PartitionId>,
     },
+}
+
+/// A cleaning pass done, for the writer to swap in.
+#[derive(Debug)]
+pub struct SwapCleaned {
+    /// The partition.
+    pub partition: PartitionId,
+    /// The plan the pass followed.
+    pub plan: CleanPlan,
+    /// What it wrote.
+    pub cleaned: Cleaned,
+    /// Where the writer says how many segments it swapped.
+    pub done: crossbeam_channel::Sender<std::io::Result<usize>>,
 }
 
 /// The markers that end one transaction, as the transaction coordinator

@@ -361,6 +361,20 @@ impl Storage {
         self.logs.get_mut(&id)
     }
 
+    /// What the log cleaner should compact now: a plan per compacted log
+    /// dirty enough (see [`PartitionLog::cleaning_plan`]).
+    pub fn cleaning_plans(&self) -> Vec<(PartitionId, crate::log::cleaner::CleanPlan)> {
+        let mut plans = Vec::new();
+        for (&pid, log) in &self.logs {
+            match log.cleaning_plan() {
+                Ok(Some(plan)) => plans.push((pid, plan)),
+                Ok(None) => {}
+                Err(e) => tracing::warn!(partition = pid, error = %e, "cannot plan compaction"),
+            }
+        }
+        plans
+    }
+
     /// Every partition's log.
     pub fn logs_mut(&mut self) -> impl Iterator<Item = (PartitionId, &mut PartitionLog)> {
         self.logs.iter_mut().map(|(id, log)| (*id, log))

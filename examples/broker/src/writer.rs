@@ -452,6 +452,22 @@ impl<R: LogReply> OwningHandler<Slot<R>> for WriterHandler<R> {
                     }
                 }
                 LogOp::WriteMarkers(markers) => self.write_markers(markers),
+                LogOp::CleaningPlans(to) => {
+                    let _ = to.send(self.storage.cleaning_plans());
+                }
+                LogOp::SwapCleaned(swap) => {
+                    let swapped = match self.storage.log_mut(swap.partition) {
+                        Some(log) => log.swap_cleaned(
+                            &swap.plan,
+                            &swap.cleaned.bases,
+                            swap.cleaned.clean_below,
+                        ),
+                        // Deleted since: its folder, and the pass's
+                        // copies in it, went with it.
+                        None => Ok(0),
+                    };
+                    let _ = swap.done.send(swapped);
+                }
                 LogOp::DescribeProducers(partitions) => {
                     let found = partitions
                         .into_iter()

@@ -1150,6 +1150,163 @@ mod tests {
         b
     }
 
+    /// Every record of the log in `dir`, read from its segment files in
+    /// offset order: (offset, key, has a value).
+    fn stored_records(dir: &Path) -> Vec<(i64, String, bool)> {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|e| e == "log"))
+            .collect();
+        files.sort();
+        let mut out = Vec::new();
+        for f in files {
+            let mut buf = bytes::Bytes::from(std::fs::read(f).unwrap());
+            while !buf.is_empty() {
+                let set = kafka_protocol::records::RecordBatchDecoder::decode(&mut buf).unwrap();
+                for r in set.records {
+                    let key = String::from_utf8(r.key.unwrap().to_vec()).unwrap();
+                    out.push((r.offset, key, r.value.is_some()));
+                }
+            }
+        }
+        out
+    }
+
+    /// A compacted log's config, with small segments.
+    fn log_config_compact() -> LogConfig {
+        LogConfig {
+            segment_bytes: 400,
+            index_interval: 100,
+            cleanup: Cleanup {
+                delete: false,
+                compact: true,
+            },
+            ..LogConfig::default()
+        }
+    }
+
+    /// A compacted log of small segments holding keys `k0`..`k3` written
+    /// `rounds` times (one record a batch), then a tombstone for `k1`.
+    fn compacted_log(dir: &Path, rounds: i64) -> PartitionLog {
+        use crate::log::records::tests::keyed_batch;
+        use kafka_protocol::records::Compression;
+        let _ = std::fs::remove_dir_all(dir);
+        let (mut log, _) = PartitionLog::open(dir, log_config_compact()).unwrap();
+        for i in 0..rounds * 4 {
+            let key = format!("k{}", i % 4);
+            let value = format!("v{i}");
+            log.append(&keyed_batch(
+                0,
+                &[(Some(&key), Some(&value))],
+                Compression::None,
+            ))
+            .unwrap();
+        }
+        log.append(&keyed_batch(0, &[(Some("k1"), None)], Compression::None))
+            .unwrap();
+        // The tombstone's segment closes, so it is compacted too.
+        log.roll().unwrap();
+        log
+    }
+
+    /// One whole pass over `log`: plan, clean, swap.
+    fn compact(log: &mut PartitionLog) -> usize {
+        let plan = log.cleaning_plan().unwrap().expect("dirty enough");
+        let stop = std::sync::atomic::AtomicBool::new(false);
+        let cleaned = cleaner::clean(&plan, 1000, &stop).unwrap();
+        log.swap_cleaned(&plan, &cleaned.bases, cleaned.clean_below)
+            .unwrap()
+    }
+
+    #[test]
+    fn compaction_keeps_each_keys_last_record_and_reads_skip_its_gaps_across_an_unclean_start() {
+        let dir = std::env::temp_dir().join(format!("gyre-compact-{}", std::process::id()));
+        let mut log = compacted_log(&dir, 10);
+        let before = log.segment_count();
+        assert!(before > 4, "{before} segments");
+        assert!(
+            log.swap_cleaned(&log.cleaning_plan().unwrap().unwrap(), &[], 0)
+                .unwrap()
+                == 0
+        );
+        assert!(compact(&mut log) > 0);
+        assert!(log.segment_count() < before, "emptied segments went");
+        let kept = stored_records(&dir);
+        assert_eq!(
+            kept,
+            vec![
+                (36, "k0".into(), true),
+                (38, "k2".into(), true),
+                (39, "k3".into(), true),
+                (40, "k1".into(), false)
+            ],
+            "the tombstone stays: its segment is younger than delete.retention.ms"
+        );
+        assert_eq!(log.start_offset(), 0, "the first segment stays, empty");
+        assert_eq!(log.end_offset(), 41);
+        // A reader in a gap gets the next record kept.
+        let slice = log.read(3, 1 << 20).unwrap().unwrap();
+        assert_eq!(slice.first_offset, 36);
+        let slice = log.read(37, 1 << 20).unwrap().unwrap();
+        assert_eq!(slice.first_offset, 38);
+        assert!(log.cleaning_plan().unwrap().is_none(), "nothing dirty now");
+        drop(log);
+        // After an unclean stop every batch is checked: the gaps below
+        // the cleaner's offset are not damage.
+        let (log, cut) =
+            PartitionLog::open_with(&dir, LogConfig::default(), Recovery::From(0)).unwrap();
+        assert!(cut.is_empty(), "{cut:?}");
+        assert_eq!(stored_records(&dir), kept);
+        assert_eq!(log.end_offset(), 41);
+        drop(log);
+        // Without the cleaner's offset the same gaps would be cut as
+        // damage: that file is what lets them through.
+        std::fs::remove_file(dir.join(cleaner::CLEANER_OFFSET)).unwrap();
+        let (_, cut) =
+            PartitionLog::open_with(&dir, LogConfig::default(), Recovery::From(0)).unwrap();
+        assert!(!cut.is_empty());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_swap_cut_short_is_finished_at_the_next_open_and_an_unswapped_pass_dropped() {
+        let dir = std::env::temp_dir().join(format!("gyre-swapcut-{}", std::process::id()));
+        let mut log = compacted_log(&dir, 5);
+        let all = stored_records(&dir);
+        // A pass written but not swapped in: dropped at the next open.
+        let plan = log.cleaning_plan().unwrap().unwrap();
+        let stop = std::sync::atomic::AtomicBool::new(false);
+        let cleaned = cleaner::clean(&plan, 1000, &stop).unwrap();
+        drop(log);
+        let (log, cut) =
+            PartitionLog::open_with(&dir, LogConfig::default(), Recovery::From(0)).unwrap();
+        assert!(cut.is_empty());
+        assert!(!dir.join(cleaner::CLEANING_DIR).exists());
+        assert_eq!(stored_records(&dir), all, "nothing changed");
+        drop(log);
+        // The same pass, committed (offset written, `cleaning/` renamed)
+        // and one copy moved over its segment before the stop.
+        let (mut log, _) =
+            PartitionLog::open_with(&dir, log_config_compact(), Recovery::Clean).unwrap();
+        let plan = log.cleaning_plan().unwrap().unwrap();
+        let cleaned = cleaner::clean(&plan, 1000, &stop).unwrap();
+        drop(log);
+        cleaner::write_clean_below(&dir, cleaned.clean_below).unwrap();
+        let done = dir.join(cleaner::CLEANED_DIR);
+        std::fs::rename(dir.join(cleaner::CLEANING_DIR), &done).unwrap();
+        let first = format!("{:020}.log", cleaned.bases[1]);
+        std::fs::rename(done.join(&first), dir.join(&first)).unwrap();
+        let (log, cut) =
+            PartitionLog::open_with(&dir, log_config_compact(), Recovery::From(0)).unwrap();
+        assert!(cut.is_empty(), "{cut:?}");
+        assert!(!done.exists());
+        let left = stored_records(&dir);
+        assert_eq!(left.len(), 4, "each key's last record: {left:?}");
+        assert_eq!(log.end_offset(), all.last().unwrap().0 + 1);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
     #[test]
     fn read_committed_stops_at_the_stable_offset_and_sees_aborts_in_what_it_reads() {
         let dir = std::env::temp_dir().join(format!("gyre-lso-{}", std::process::id()));

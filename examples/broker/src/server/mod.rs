@@ -19,6 +19,7 @@ mod shared;
 pub mod transactions;
 mod users;
 
+use crate::cleaner::LogCleaner;
 use crate::config::BrokerConfig;
 use crate::log::Truncation;
 use crate::security::{Authorizer, CredentialStore, Listener, SecurityProtocol};
@@ -95,6 +96,7 @@ pub struct Broker {
     /// One server per listener, on the same event loops.
     servers: Vec<(Listener, Server)>,
     writer: Option<LogWriter<Responder>>,
+    cleaner: Option<LogCleaner>,
     groups: Coordinator,
     groups_thread: Option<JoinHandle<()>>,
     truncations: Vec<Truncation>,
@@ -157,6 +159,13 @@ impl Broker {
             },
         )
         .map_err(|e| StartError::Writer(e.to_string()))?;
+        let cleaner = if config.cleaner.enabled {
+            let c = LogCleaner::start(writer.submitter(), config.cleaner.clone())
+                .map_err(|e| StartError::Writer(format!("cannot start the log cleaner: {e}")))?;
+            Some(c)
+        } else {
+            None
+        };
         // Producer ids start at the clock's milliseconds, so a restart
         // hands out ids no earlier run gave.
         let first_producer_id = SystemTime::now()
@@ -280,6 +289,7 @@ impl Broker {
         Ok(Broker {
             servers,
             writer: Some(writer),
+            cleaner,
             groups,
             groups_thread: Some(groups_thread),
             truncations,
@@ -304,6 +314,20 @@ impl Broker {
         &self.shared.credentials
     }
 
+    /// Compaction passes the log cleaner has swapped in (0 with the
+    /// cleaner off).
+    pub fn cleaner_passes(&self) -> u64 {
+        self.cleaner.as_ref().map_or(0, LogCleaner::passes)
+    }
+
+    /// Has the log cleaner look for work now instead of at the end of its
+    /// backoff.
+    pub fn wake_cleaner(&self) {
+        if let Some(c) = &self.cleaner {
+            c.wake();
+        }
+    }
+
     /// How many times a connection found the log writer's ring full and
     /// paused (instead of blocking its event loop).
     pub fn ring_stalls(&self) -> u64 {
@@ -326,7 +350,8 @@ impl Broker {
     }
 
     /// Stops accepting, closes connections after their in-flight work
-    /// (within `timeout`), then stops the coordinator and the log writer,
+    /// (within `timeout`), then stops the coordinator, the log cleaner and
+    /// the log writer,
     /// which commits and syncs everything queued.
     pub fn shutdown(mut self, timeout: Duration) {
         // The listeners share their loops: stop every one from accepting,
@@ -340,6 +365,9 @@ impl Broker {
         self.groups.stop();
         if let Some(t) = self.groups_thread.take() {
             let _ = t.join();
+        }
+        if let Some(c) = self.cleaner.take() {
+            c.stop();
         }
         if let Some(w) = self.writer.take() {
             w.shutdown();
