@@ -25,6 +25,29 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 /// How the log cleaner runs.
+///
+/// ```
+/// use gyre_broker::cleaner::CleanerConfig;
+/// use gyre_broker::log::Cleanup;
+/// use gyre_broker::BrokerConfig;
+/// use std::time::Duration;
+///
+/// // Every topic compacted unless it says otherwise, looked at each
+/// // second, with a map for about 800,000 keys a pass.
+/// let mut config = BrokerConfig {
+///     cleaner: CleanerConfig {
+///         backoff: Duration::from_secs(1),
+///         dedupe_buffer_bytes: 32 << 20,
+///         ..CleanerConfig::default()
+///     },
+///     ..BrokerConfig::default()
+/// };
+/// config.log.cleanup = Cleanup {
+///     delete: false,
+///     compact: true,
+/// };
+/// # let _ = config;
+/// ```
 #[derive(Clone, Debug)]
 pub struct CleanerConfig {
     /// Run it at all (Kafka's `log.cleaner.enable`; default on).

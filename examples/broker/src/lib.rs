@@ -7,7 +7,8 @@
 //!   each batch's CRC-32C and assign offsets by rewriting base offsets;
 //!   reads that hand back `FileRegion`s for `sendfile`; recovery that
 //!   checks every batch past the recovery point after an unclean stop and
-//!   cuts at the first bad one; roll and retention by size and age.
+//!   cuts at the first bad one; roll and retention by size and age; and
+//!   compaction's passes over a log's closed segments.
 //! - [`checkpoint`] and [`verify`]: the clean-shutdown marker and the
 //!   recovery-point checkpoint that decide how much a start checks, and
 //!   the offline check of a whole data folder (`gyre-broker verify`).
@@ -19,6 +20,8 @@
 //!   gyre ring buffer, that group-commits produce requests (one write per
 //!   partition, one fsync per the flush policy), resolves and long-polls
 //!   fetches, and creates and deletes topics.
+//! - [`cleaner`]: the log cleaner's thread, which compacts the topics
+//!   whose `cleanup.policy` says so, off the writer and the loops.
 //! - [`protocol`]: Kafka's wire format as the broker speaks it.
 //! - [`record_file`]: the checksummed append-only files the coordinators
 //!   keep their state in.

@@ -99,7 +99,7 @@ fn per_topic_retention_rolls_and_deletes_and_topics_survive_a_restart() {
     t.replication_factor = 1;
     let mut cfg = CreatableTopicConfig::default();
     cfg.name = StrBytes::from_static_str("cleanup.policy");
-    cfg.value = Some(StrBytes::from_static_str("compact"));
+    cfg.value = Some(StrBytes::from_static_str("shred"));
     t.configs.push(cfg);
     bad.topics.push(t);
     let resp: CreateTopicsResponse = c.call(ApiKey::CreateTopics, 3, &bad);

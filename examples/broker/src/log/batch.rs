@@ -193,10 +193,10 @@ pub fn parse_header(buf: &[u8]) -> Result<BatchHeader, BatchError> {
         base_sequence: be_i32(buf, 53),
         attributes: i16::from_be_bytes([buf[21], buf[22]]),
     };
-    if header.record_count < 1
-        || header.last_offset_delta < 0
-        || header.last_offset_delta > header.record_count.saturating_mul(2)
-    {
+    // A batch never holds more records than the offsets it covers; it
+    // holds fewer once compaction has left some out (a producer's batch
+    // covers exactly its records: `split` checks that).
+    if header.record_count < 1 || header.last_offset_delta < header.record_count - 1 {
         return Err(BatchError::BadCount {
             records: header.record_count,
             delta: header.last_offset_delta,
@@ -230,12 +230,19 @@ pub fn validate(buf: &[u8]) -> Result<BatchHeader, BatchError> {
 }
 
 /// Splits a records blob (as a produce request carries it) into whole,
-/// checked batches; any error refuses the whole blob.
+/// checked batches; any error refuses the whole blob. Each batch must
+/// cover exactly as many offsets as it has records, as Kafka checks.
 pub fn split(buf: &[u8]) -> Result<Vec<(BatchHeader, Range<usize>)>, BatchError> {
     let mut out = Vec::new();
     let mut at = 0;
     while at < buf.len() {
         let header = validate(&buf[at..])?;
+        if header.last_offset_delta != header.record_count - 1 {
+            return Err(BatchError::BadCount {
+                records: header.record_count,
+                delta: header.last_offset_delta,
+            });
+        }
         out.push((header, at..at + header.size));
         at += header.size;
     }

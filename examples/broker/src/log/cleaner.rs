@@ -280,6 +280,9 @@ fn for_each_batch(
         }
         buf.resize(header.size, 0);
         reader.read_exact(&mut buf[HEADER_LEN..]).map_err(io_err)?;
+        // A damaged batch is never copied, least of all with a CRC
+        // computed again over the damage.
+        batch::validate(&buf).map_err(|e| bad(e.to_string()))?;
         each(&header, &buf, pos)?;
         pos += header.size as u64;
     }
@@ -626,7 +629,7 @@ mod tests {
         assert_eq!(map.latest(b"a"), Some(3));
         assert_eq!(map.latest(b"b"), Some(5));
         let out = &dir.join("out");
-        fs::create_dir(&out).unwrap();
+        fs::create_dir(out).unwrap();
         let pass = Pass {
             map: &map,
             aborted: &AbortedSet::default(),
@@ -661,6 +664,65 @@ mod tests {
     }
 
     #[test]
+    fn a_batch_left_with_one_record_of_many_passes_the_logs_checks() {
+        let dir = scratch("cleaner-one-left");
+        let recs: Vec<(Option<&str>, Option<&str>)> =
+            (0..20).map(|_| (Some("same"), Some("v"))).collect();
+        let seg = segment_file(&dir, 0, &[keyed_batch(0, &recs, Compression::Zstd)], 0);
+        let stop = AtomicBool::new(false);
+        let mut map = OffsetMap::new(100);
+        build_map(
+            std::slice::from_ref(&seg),
+            &AbortedSet::default(),
+            &mut map,
+            &stop,
+        )
+        .unwrap();
+        let out = dir.join("out");
+        fs::create_dir(&out).unwrap();
+        let pass = Pass {
+            map: &map,
+            aborted: &AbortedSet::default(),
+            tombstone_horizon: SystemTime::UNIX_EPOCH,
+        };
+        clean_segment(&seg, &out.join(format!("{:020}.log", 0)), &pass, &stop).unwrap();
+        assert_eq!(
+            records_of(&out.join(format!("{:020}.log", 0))),
+            [(19, "same".into(), Some("v".into()))]
+        );
+        // One record covering offsets 0..=19: the log's own checks (a
+        // full scan, as after a crash) take it.
+        index_cleaned(&out, 0, 100, 20).unwrap();
+    }
+
+    #[test]
+    fn a_damaged_batch_fails_the_pass_instead_of_being_copied() {
+        let dir = scratch("cleaner-damaged");
+        let recs = [(Some("k"), Some("value")), (Some("k"), Some("later"))];
+        let mut b = keyed_batch(0, &recs, Compression::None);
+        let last = b.len() - 3;
+        b[last] ^= 0x20; // inside the last value: the records still decode
+        let seg = segment_file(&dir, 0, &[b], 0);
+        let stop = AtomicBool::new(false);
+        let mut map = OffsetMap::new(10);
+        let e = build_map(
+            std::slice::from_ref(&seg),
+            &AbortedSet::default(),
+            &mut map,
+            &stop,
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("CRC"), "{e}");
+        let pass = Pass {
+            map: &map,
+            aborted: &AbortedSet::default(),
+            tombstone_horizon: SystemTime::UNIX_EPOCH,
+        };
+        let e = clean_segment(&seg, &dir.join("copy.log"), &pass, &stop).unwrap_err();
+        assert!(matches!(e, CleanError::Batch { pos: 0, .. }), "{e}");
+    }
+
+    #[test]
     fn aborted_transactions_records_go_and_do_not_hide_committed_ones() {
         let dir = scratch("cleaner-aborted");
         let committed = keyed_batch(0, &[(Some("k"), Some("committed"))], Compression::None);
@@ -689,9 +751,9 @@ mod tests {
             aborted: &set,
             tombstone_horizon: SystemTime::UNIX_EPOCH,
         };
-        let stats = clean_segment(&seg, &out, &pass, &stop).unwrap();
+        let stats = clean_segment(&seg, out, &pass, &stop).unwrap();
         assert_eq!((stats.kept, stats.removed), (1, 1));
-        let bytes = fs::read(&out).unwrap();
+        let bytes = fs::read(out).unwrap();
         let parts = batch::split(&bytes).unwrap();
         assert_eq!(parts.len(), 2, "the committed batch and the marker");
         assert!(parts[1].0.is_control());

@@ -1272,12 +1272,13 @@ mod tests {
     #[test]
     fn a_swap_cut_short_is_finished_at_the_next_open_and_an_unswapped_pass_dropped() {
         let dir = std::env::temp_dir().join(format!("gyre-swapcut-{}", std::process::id()));
-        let mut log = compacted_log(&dir, 5);
+        let log = compacted_log(&dir, 5);
         let all = stored_records(&dir);
         // A pass written but not swapped in: dropped at the next open.
         let plan = log.cleaning_plan().unwrap().unwrap();
         let stop = std::sync::atomic::AtomicBool::new(false);
-        let cleaned = cleaner::clean(&plan, 1000, &stop).unwrap();
+        cleaner::clean(&plan, 1000, &stop).unwrap();
+        assert!(dir.join(cleaner::CLEANING_DIR).is_dir());
         drop(log);
         let (log, cut) =
             PartitionLog::open_with(&dir, LogConfig::default(), Recovery::From(0)).unwrap();
@@ -1287,7 +1288,7 @@ mod tests {
         drop(log);
         // The same pass, committed (offset written, `cleaning/` renamed)
         // and one copy moved over its segment before the stop.
-        let (mut log, _) =
+        let (log, _) =
             PartitionLog::open_with(&dir, log_config_compact(), Recovery::Clean).unwrap();
         let plan = log.cleaning_plan().unwrap().unwrap();
         let cleaned = cleaner::clean(&plan, 1000, &stop).unwrap();

@@ -3,8 +3,8 @@ and kafka-python's admin clients: a topic's override is reported as a
 topic config (with the broker default as its synonym), the rest as
 defaults, the broker's own defaults under their broker names, and an
 unknown topic as an error; configs are set, put back to the default
-(DELETE), checked without change (validate only), and compaction, or a
-config the broker does not know, is refused with a message saying what it
+(DELETE), checked without change (validate only), and a cleanup policy,
+or a config, the broker does not know is refused with a message saying what it
 does. Prints "configs ok"."""
 import sys
 
@@ -26,7 +26,8 @@ assert retention.source == ConfigSource.DYNAMIC_TOPIC_CONFIG.value, retention.so
 assert "log.retention.ms" in retention.synonyms, retention.synonyms
 assert configs["retention.ms"].is_default is False
 assert configs["segment.bytes"].value == "134217728" and configs["segment.bytes"].is_default
-assert configs["cleanup.policy"].value == "delete" and configs["cleanup.policy"].is_read_only
+assert configs["cleanup.policy"].value == "delete" and configs["cleanup.policy"].is_default
+assert configs["min.insync.replicas"].value == "1" and configs["min.insync.replicas"].is_read_only
 
 [(_, future)] = admin.describe_configs([ConfigResource(ResourceType.BROKER, "0")]).items()
 assert future.result(10)["log.retention.ms"].value == "604800000"
@@ -78,7 +79,7 @@ def refused(key, value, says):
         assert says in e.args[0].str(), e.args[0].str()
 
 
-refused("cleanup.policy", "compact", "compaction is not built")
+refused("cleanup.policy", "shred", "a list of delete and compact")
 refused("flush.ms", "10", "retention.ms")
 refused("retention.ms", "soon", "not a whole number")
 print("configs ok")
