@@ -459,7 +459,7 @@ impl<R: LogReply> OwningHandler<Slot<R>> for WriterHandler<R> {
                     let swapped = match self.storage.log_mut(swap.partition) {
                         Some(log) => log.swap_cleaned(
                             &swap.plan,
-                            &swap.cleaned.bases,
+                            &swap.cleaned.groups,
                             swap.cleaned.clean_below,
                         ),
                         // Deleted since: its folder, and the pass's

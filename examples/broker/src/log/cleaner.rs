@@ -19,7 +19,10 @@
 //! some of its records go, so offsets never move; a batch with no record
 //! left goes whole, leaving a gap in the offsets that readers skip (the
 //! log's checks accept gaps below [`read_clean_below`]'s offset, and only
-//! there). Transaction markers are kept.
+//! there). Transaction markers are kept. Consecutive segments whose
+//! sizes together fit in `segment.bytes` are written into one copy, so
+//! the small segments compaction leaves merge on the next pass (Kafka
+//! groups them the same way).
 //!
 //! The map holds a 128-bit hash of each key (two independently keyed
 //! SipHash-1-3 halves, fresh keys each pass), not the key: bounded memory
@@ -49,6 +52,9 @@ pub const CLEANING_DIR: &str = "cleaning";
 /// `cleaning/` renamed once the writer commits to swapping its segments
 /// in: a start finds it and finishes the swap.
 pub const CLEANED_DIR: &str = "cleaned";
+/// The list, in `cleaning/`, of the runs of segments each copy replaces:
+/// a line of base offsets per copy, the copy named by the first.
+pub const RUNS_FILE: &str = "runs";
 const FORMAT: &str = "gyre-cleaner 1";
 /// Bytes a map entry costs, for sizing the map from a memory budget: the
 /// 16-byte hash, the 8-byte offset, and the hash table's overhead.
@@ -81,17 +87,72 @@ pub fn write_clean_below(dir: &Path, offset: i64) -> io::Result<()> {
     File::open(dir)?.sync_all()
 }
 
-/// At a log's open: finishes a swap a stop cut short (moves every file of
-/// `cleaned/` over the segment it replaces) and drops a pass that never
-/// reached its swap (`cleaning/`).
+/// The three files of the segment at `base` in `dir`.
+pub fn segment_files(dir: &Path, base: i64) -> [PathBuf; 3] {
+    ["log", "index", "timeindex"].map(|ext| dir.join(format!("{base:020}.{ext}")))
+}
+
+/// Removes `path`, if it is there.
+fn remove_if_there(path: &Path) -> io::Result<()> {
+    match fs::remove_file(path) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
+    }
+}
+
+/// Writes the runs file into `folder` (synced): the segments each copy
+/// there replaces.
+pub fn write_runs(folder: &Path, runs: &[Vec<i64>]) -> io::Result<()> {
+    let text: String = runs
+        .iter()
+        .map(|run| {
+            let line: Vec<String> = run.iter().map(i64::to_string).collect();
+            line.join(" ") + "\n"
+        })
+        .collect();
+    let path = folder.join(RUNS_FILE);
+    fs::write(&path, text)?;
+    File::open(&path)?.sync_all()
+}
+
+/// Puts one run's copy in place in `dir`: deletes the segments it
+/// replaces after its first, then moves the copy's files from `from` over
+/// the first. Idempotent, so a start can do it again after a crash.
+pub fn swap_run(dir: &Path, from: &Path, run: &[i64]) -> io::Result<()> {
+    for &base in &run[1..] {
+        for f in segment_files(dir, base) {
+            remove_if_there(&f)?;
+        }
+    }
+    for (copy, target) in segment_files(from, run[0])
+        .iter()
+        .zip(segment_files(dir, run[0]))
+    {
+        if copy.exists() {
+            fs::rename(copy, target)?;
+        }
+    }
+    Ok(())
+}
+
+/// At a log's open: finishes a swap a stop cut short (each run in
+/// `cleaned/`'s runs file swapped in, see [`swap_run`]) and drops a pass
+/// that never reached its swap (`cleaning/`).
 pub fn finish_swap(dir: &Path) -> io::Result<()> {
     let cleaned = dir.join(CLEANED_DIR);
     if cleaned.is_dir() {
-        for entry in fs::read_dir(&cleaned)? {
-            let entry = entry?;
-            fs::rename(entry.path(), dir.join(entry.file_name()))?;
+        let runs = fs::read_to_string(cleaned.join(RUNS_FILE))?;
+        for line in runs.lines() {
+            let run: Vec<i64> = line
+                .split(' ')
+                .map(str::parse)
+                .collect::<Result<_, _>>()
+                .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+            if !run.is_empty() {
+                swap_run(dir, &cleaned, &run)?;
+            }
         }
-        fs::remove_dir(&cleaned)?;
+        fs::remove_dir_all(&cleaned)?;
         File::open(dir)?.sync_all()?;
         tracing::info!(dir = %dir.display(), "finished swapping in compacted segments after a stop");
     }
@@ -136,6 +197,8 @@ pub struct CleanPlan {
     pub tombstone_horizon: std::time::SystemTime,
     /// Bytes of log between index entries.
     pub index_interval: u64,
+    /// The log's `segment.bytes`: compacted segments merge up to it.
+    pub segment_bytes: u64,
     /// The share of `segments`' bytes not compacted yet.
     pub dirty_ratio: f64,
 }
@@ -369,10 +432,12 @@ pub struct Pass<'a> {
     pub tombstone_horizon: SystemTime,
 }
 
-/// Writes `seg` without the records `pass` removes to `out` (synced, with
-/// `seg`'s modification time).
-pub fn clean_segment(
-    seg: &SegmentFile,
+/// Writes the consecutive segments `segs`, without the records `pass`
+/// removes, into the one file `out` (synced, with the latest of their
+/// modification times): small compacted segments merge as they go
+/// through a pass.
+pub fn clean_group(
+    segs: &[SegmentFile],
     out: &Path,
     pass: &Pass<'_>,
     stop: &AtomicBool,
@@ -384,63 +449,92 @@ pub fn clean_segment(
     let file = File::create(out).map_err(out_err)?;
     let mut w = BufWriter::with_capacity(1 << 20, file);
     let mut stats = SegmentStats::default();
-    let drop_tombstones = seg.modified < pass.tombstone_horizon;
     let mut kept = Vec::new();
-    for_each_batch(seg, stop, |h, bytes, pos| {
-        stats.read += bytes.len() as u64;
-        let bad = |reason: String| CleanError::Batch {
-            file: seg.path.clone(),
-            pos,
-            reason,
-        };
-        let out_bytes: std::borrow::Cow<'_, [u8]> = if h.is_control() {
-            bytes.into()
-        } else {
-            let aborted = pass.aborted.holds(h);
-            let payload = records::payload(bytes, h).map_err(|e| bad(e.to_string()))?;
-            kept.clear();
-            let (mut n_kept, mut n_all) = (0i32, 0i32);
-            records::walk(&payload, h.record_count, |r| {
-                n_all += 1;
-                let offset = h.base_offset + i64::from(r.offset_delta);
-                let keep = !aborted
-                    && r.key.is_some_and(|k| {
-                        pass.map.latest(k).is_none_or(|last| last <= offset)
-                            && (r.has_value || !drop_tombstones)
-                    });
-                if keep {
-                    kept.extend_from_slice(r.bytes);
-                    n_kept += 1;
-                }
-            })
-            .map_err(|e| bad(e.to_string()))?;
-            stats.kept += n_kept as u64;
-            stats.removed += (n_all - n_kept) as u64;
-            if n_kept == 0 {
-                return Ok(());
-            }
-            if n_kept == n_all {
+    for seg in segs {
+        let drop_tombstones = seg.modified < pass.tombstone_horizon;
+        for_each_batch(seg, stop, |h, bytes, pos| {
+            stats.read += bytes.len() as u64;
+            let bad = |reason: String| CleanError::Batch {
+                file: seg.path.clone(),
+                pos,
+                reason,
+            };
+            let out_bytes: std::borrow::Cow<'_, [u8]> = if h.is_control() {
                 bytes.into()
             } else {
-                records::rebuild(bytes, h, &kept, n_kept)
-                    .map_err(|e| bad(e.to_string()))?
-                    .into()
-            }
-        };
-        stats.written += out_bytes.len() as u64;
-        w.write_all(&out_bytes).map_err(out_err)
-    })?;
+                let aborted = pass.aborted.holds(h);
+                let payload = records::payload(bytes, h).map_err(|e| bad(e.to_string()))?;
+                kept.clear();
+                let (mut n_kept, mut n_all) = (0i32, 0i32);
+                records::walk(&payload, h.record_count, |r| {
+                    n_all += 1;
+                    let offset = h.base_offset + i64::from(r.offset_delta);
+                    let keep = !aborted
+                        && r.key.is_some_and(|k| {
+                            pass.map.latest(k).is_none_or(|last| last <= offset)
+                                && (r.has_value || !drop_tombstones)
+                        });
+                    if keep {
+                        kept.extend_from_slice(r.bytes);
+                        n_kept += 1;
+                    }
+                })
+                .map_err(|e| bad(e.to_string()))?;
+                stats.kept += n_kept as u64;
+                stats.removed += (n_all - n_kept) as u64;
+                if n_kept == 0 {
+                    return Ok(());
+                }
+                if n_kept == n_all {
+                    bytes.into()
+                } else {
+                    records::rebuild(bytes, h, &kept, n_kept)
+                        .map_err(|e| bad(e.to_string()))?
+                        .into()
+                }
+            };
+            stats.written += out_bytes.len() as u64;
+            w.write_all(&out_bytes).map_err(out_err)
+        })?;
+    }
     let file = w.into_inner().map_err(|e| out_err(e.into_error()))?;
-    file.set_modified(seg.modified).map_err(out_err)?;
+    if let Some(latest) = segs.iter().map(|s| s.modified).max() {
+        file.set_modified(latest).map_err(out_err)?;
+    }
     file.sync_all().map_err(out_err)?;
     Ok(stats)
+}
+
+/// Splits `segs` (consecutive, the offset after the last being `end`)
+/// into runs to merge: each run's segments together at most `max_bytes`
+/// (the log's `segment.bytes`) and at most 2³¹ offsets, the most an index
+/// entry can reach from the run's base offset.
+pub fn group_by_size(segs: &[SegmentFile], end: i64, max_bytes: u64) -> Vec<Vec<usize>> {
+    let mut groups: Vec<Vec<usize>> = Vec::new();
+    let mut bytes = 0u64;
+    for (i, seg) in segs.iter().enumerate() {
+        let next = segs.get(i + 1).map_or(end, |s| s.base);
+        let fits = groups.last().is_some_and(|g| {
+            let base = segs[g[0]].base;
+            bytes + seg.size <= max_bytes && next - base <= i64::from(i32::MAX)
+        });
+        if fits {
+            bytes += seg.size;
+            groups.last_mut().expect("checked").push(i);
+        } else {
+            bytes = seg.size;
+            groups.push(vec![i]);
+        }
+    }
+    groups
 }
 
 /// What a pass did.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Cleaned {
-    /// The segments it copied, by base offset, to swap in.
-    pub bases: Vec<i64>,
+    /// The segments it copied, by base offset, in runs: each run's copy,
+    /// named by its first segment's base, replaces them all.
+    pub groups: Vec<Vec<i64>>,
     /// The log is compacted below this once they are.
     pub clean_below: i64,
     /// Keys mapped.
@@ -480,16 +574,18 @@ pub fn clean(
         tombstone_horizon: plan.tombstone_horizon,
     };
     let mut done = Cleaned {
-        bases: Vec::with_capacity(upto),
+        groups: Vec::new(),
         clean_below,
         keys: map.len(),
         stats: SegmentStats::default(),
     };
-    for seg in &plan.segments[..upto] {
-        let out = dir.join(format!("{:020}.log", seg.base));
-        let s = clean_segment(seg, &out, &pass, stop)?;
-        index_cleaned(&dir, seg.base, plan.index_interval, clean_below)?;
-        done.bases.push(seg.base);
+    let segs = &plan.segments[..upto];
+    for run in group_by_size(segs, clean_below, plan.segment_bytes) {
+        let run: Vec<SegmentFile> = run.iter().map(|&i| segs[i].clone()).collect();
+        let base = run[0].base;
+        let s = clean_group(&run, &dir.join(format!("{base:020}.log")), &pass, stop)?;
+        index_cleaned(&dir, base, plan.index_interval, clean_below)?;
+        done.groups.push(run.iter().map(|f| f.base).collect());
         done.stats.read += s.read;
         done.stats.written += s.written;
         done.stats.kept += s.kept;
@@ -638,7 +734,7 @@ mod tests {
         let mut got = Vec::new();
         for s in &all {
             let path = out.join(format!("{:020}.log", s.base));
-            clean_segment(s, &path, &pass, &stop).unwrap();
+            clean_group(std::slice::from_ref(s), &path, &pass, &stop).unwrap();
             assert_eq!(fs::metadata(&path).unwrap().modified().unwrap(), s.modified);
             got.extend(records_of(&path));
         }
@@ -685,7 +781,13 @@ mod tests {
             aborted: &AbortedSet::default(),
             tombstone_horizon: SystemTime::UNIX_EPOCH,
         };
-        clean_segment(&seg, &out.join(format!("{:020}.log", 0)), &pass, &stop).unwrap();
+        clean_group(
+            std::slice::from_ref(&seg),
+            &out.join(format!("{:020}.log", 0)),
+            &pass,
+            &stop,
+        )
+        .unwrap();
         assert_eq!(
             records_of(&out.join(format!("{:020}.log", 0))),
             [(19, "same".into(), Some("v".into()))]
@@ -718,8 +820,41 @@ mod tests {
             aborted: &AbortedSet::default(),
             tombstone_horizon: SystemTime::UNIX_EPOCH,
         };
-        let e = clean_segment(&seg, &dir.join("copy.log"), &pass, &stop).unwrap_err();
+        let e = clean_group(
+            std::slice::from_ref(&seg),
+            &dir.join("copy.log"),
+            &pass,
+            &stop,
+        )
+        .unwrap_err();
         assert!(matches!(e, CleanError::Batch { pos: 0, .. }), "{e}");
+    }
+
+    #[test]
+    fn runs_merge_consecutive_segments_up_to_the_segment_size_and_the_index_reach() {
+        let seg = |base, size| SegmentFile {
+            base,
+            path: PathBuf::new(),
+            size,
+            modified: SystemTime::UNIX_EPOCH,
+        };
+        let segs = [
+            seg(0, 100),
+            seg(10, 300),
+            seg(20, 700),
+            seg(30, 50),
+            seg(40, 50),
+        ];
+        assert_eq!(
+            group_by_size(&segs, 50, 400),
+            vec![vec![0, 1], vec![2], vec![3, 4]]
+        );
+        // Never more offsets in a run than an index entry reaches.
+        let far = [seg(0, 1), seg(1 << 30, 1), seg((1 << 31) - 1, 1)];
+        assert_eq!(
+            group_by_size(&far, (1 << 31) + 5, 1 << 20),
+            vec![vec![0, 1], vec![2]]
+        );
     }
 
     #[test]
@@ -751,7 +886,7 @@ mod tests {
             aborted: &set,
             tombstone_horizon: SystemTime::UNIX_EPOCH,
         };
-        let stats = clean_segment(&seg, out, &pass, &stop).unwrap();
+        let stats = clean_group(std::slice::from_ref(&seg), out, &pass, &stop).unwrap();
         assert_eq!((stats.kept, stats.removed), (1, 1));
         let bytes = fs::read(out).unwrap();
         let parts = batch::split(&bytes).unwrap();

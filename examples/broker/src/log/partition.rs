@@ -1012,6 +1012,7 @@ impl PartitionLog {
             aborted: self.txns.aborted_below(end),
             tombstone_horizon: std::time::SystemTime::now() - self.config.delete_retention,
             index_interval: self.config.index_interval,
+            segment_bytes: self.config.segment_bytes,
             dirty_ratio,
         }))
     }
@@ -1022,38 +1023,39 @@ impl PartitionLog {
     }
 
     /// Swaps in the compacted copies the cleaner left in the log's
-    /// `cleaning/` folder for the segments at `bases` of `plan`, and
-    /// records that the log is compacted below `clean_below`. A copy whose
-    /// segment is gone or changed since the plan (retention deleted it,
-    /// the log was deleted) is dropped. Crash-safe: the offset is recorded
-    /// first (gaps below it are then accepted), `cleaning/` is renamed
-    /// `cleaned/` (from here a start finishes the swap), then each copy
-    /// is moved over its segment. An empty copy deletes its segment,
-    /// unless it is the log's first (which keeps the log's start).
-    /// Returns how many segments were swapped.
+    /// `cleaning/` folder, one for each run of segments of `plan` in
+    /// `runs` (the copy, named by the run's first base, replaces the whole
+    /// run), and records that the log is compacted below `clean_below`. A
+    /// copy any of whose segments is gone or changed since the plan
+    /// (retention deleted it, the log was deleted) is dropped.
+    /// Crash-safe: the offset is recorded first (gaps below it are then
+    /// accepted), the runs kept are listed in `cleaning/`, `cleaning/` is
+    /// renamed `cleaned/` (from here a start finishes the swap), then each
+    /// run is swapped ([`cleaner::swap_run`]). An empty copy deletes its
+    /// run, unless the run starts the log (which keeps the log's start).
+    /// Returns how many segments were replaced.
     pub fn swap_cleaned(
         &mut self,
         plan: &CleanPlan,
-        bases: &[i64],
+        runs: &[Vec<i64>],
         clean_below: i64,
     ) -> io::Result<usize> {
         let cleaning = self.dir.join(cleaner::CLEANING_DIR);
-        let file = |dir: &Path, base: i64, ext: &str| dir.join(format!("{base:020}.{ext}"));
-        let exts = ["log", "index", "timeindex"];
         let active = self.segments.keys().next_back().copied();
-        let mut keep = Vec::new();
-        for &base in bases {
-            let planned = plan.segments.iter().find(|f| f.base == base);
-            let same = plan.log_id == self.id
-                && Some(base) != active
-                && planned
-                    .is_some_and(|f| self.segments.get(&base).is_some_and(|s| s.size() == f.size));
-            if same {
-                keep.push(base);
-            } else {
-                for ext in exts {
-                    let _ = std::fs::remove_file(file(&cleaning, base, ext));
-                }
+        let unchanged = |base: &i64| {
+            plan.log_id == self.id
+                && Some(*base) != active
+                && plan.segments.iter().any(|f| {
+                    f.base == *base && self.segments.get(base).is_some_and(|s| s.size() == f.size)
+                })
+        };
+        let (keep, stale): (Vec<&Vec<i64>>, Vec<&Vec<i64>>) = runs
+            .iter()
+            .filter(|run| !run.is_empty())
+            .partition(|run| run.iter().all(unchanged));
+        for run in stale {
+            for f in cleaner::segment_files(&cleaning, run[0]) {
+                let _ = std::fs::remove_file(f);
             }
         }
         if keep.is_empty() {
@@ -1063,27 +1065,37 @@ impl PartitionLog {
         let below = clean_below.max(self.clean_below);
         cleaner::write_clean_below(&self.dir, below)?;
         self.clean_below = below;
+        let keep: Vec<Vec<i64>> = keep.into_iter().cloned().collect();
+        cleaner::write_runs(&cleaning, &keep)?;
         let cleaned = self.dir.join(cleaner::CLEANED_DIR);
         std::fs::rename(&cleaning, &cleaned)?;
         File::open(&self.dir)?.sync_all()?;
         let first = self.segments.keys().next().copied();
-        for &base in &keep {
-            let old = self.segments.remove(&base).expect("checked above");
-            let empty = std::fs::metadata(file(&cleaned, base, "log"))?.len() == 0;
-            if empty && Some(base) != first {
-                old.delete()?;
-                for ext in exts {
-                    std::fs::remove_file(file(&cleaned, base, ext))?;
+        let mut replaced = 0;
+        for run in &keep {
+            let empty =
+                std::fs::metadata(cleaner::segment_files(&cleaned, run[0])[0].clone())?.len() == 0;
+            for base in run {
+                // Their files close; regions already handed out keep
+                // their own descriptors.
+                drop(self.segments.remove(base));
+            }
+            replaced += run.len();
+            if empty && Some(run[0]) != first {
+                for f in cleaner::segment_files(&cleaned, run[0]) {
+                    std::fs::remove_file(f)?;
+                }
+            }
+            cleaner::swap_run(&self.dir, &cleaned, run)?;
+            if empty && Some(run[0]) != first {
+                for f in cleaner::segment_files(&self.dir, run[0]) {
+                    std::fs::remove_file(f)?;
                 }
                 continue;
             }
-            drop(old);
-            for ext in exts {
-                std::fs::rename(file(&cleaned, base, ext), file(&self.dir, base, ext))?;
-            }
             let (segment, cut) = Segment::open(
                 &self.dir,
-                base,
+                run[0],
                 self.config.index_interval,
                 Scan::Tail,
                 below,
@@ -1093,11 +1105,11 @@ impl PartitionLog {
                 tracing::error!(file = %cut.file.display(), reason = %cut.reason, "a compacted segment failed its check");
             }
             segment.close_files();
-            self.segments.insert(base, segment);
+            self.segments.insert(run[0], segment);
         }
-        std::fs::remove_dir(&cleaned)?;
+        std::fs::remove_dir_all(&cleaned)?;
         File::open(&self.dir)?.sync_all()?;
-        Ok(keep.len())
+        Ok(replaced)
     }
 
     /// Deletes whole old segments (never the active one) past the
@@ -1215,7 +1227,7 @@ mod tests {
         let plan = log.cleaning_plan().unwrap().expect("dirty enough");
         let stop = std::sync::atomic::AtomicBool::new(false);
         let cleaned = cleaner::clean(&plan, 1000, &stop).unwrap();
-        log.swap_cleaned(&plan, &cleaned.bases, cleaned.clean_below)
+        log.swap_cleaned(&plan, &cleaned.groups, cleaned.clean_below)
             .unwrap()
     }
 
@@ -1251,6 +1263,32 @@ mod tests {
         let slice = log.read(37, 1 << 20).unwrap().unwrap();
         assert_eq!(slice.first_offset, 38);
         assert!(log.cleaning_plan().unwrap().is_none(), "nothing dirty now");
+        // More writes: the next pass merges the small compacted segments
+        // it reads again (up to segment.bytes), as Kafka's does.
+        let compacted = log.segment_count() - 1;
+        assert!(compacted > 1, "{compacted} compacted segments");
+        for i in 0..8 {
+            let key = format!("n{}", i % 2);
+            log.append(&crate::log::records::tests::keyed_batch(
+                0,
+                &[(Some(&key), Some("new"))],
+                kafka_protocol::records::Compression::None,
+            ))
+            .unwrap();
+        }
+        log.roll().unwrap();
+        compact(&mut log);
+        let bases: Vec<i64> = log.segments.keys().copied().collect();
+        assert_eq!(
+            bases,
+            [0, 47, 49],
+            "the {compacted} compacted segments merged into one; of the new ones, the emptied went"
+        );
+        let kept: Vec<(i64, String, bool)> = kept
+            .into_iter()
+            .chain([(47, "n0".into(), true), (48, "n1".into(), true)])
+            .collect();
+        assert_eq!(stored_records(&dir), kept);
         drop(log);
         // After an unclean stop every batch is checked: the gaps below
         // the cleaner's offset are not damage.
@@ -1258,7 +1296,7 @@ mod tests {
             PartitionLog::open_with(&dir, LogConfig::default(), Recovery::From(0)).unwrap();
         assert!(cut.is_empty(), "{cut:?}");
         assert_eq!(stored_records(&dir), kept);
-        assert_eq!(log.end_offset(), 41);
+        assert_eq!(log.end_offset(), 49);
         drop(log);
         // Without the cleaner's offset the same gaps would be cut as
         // damage: that file is what lets them through.
@@ -1296,8 +1334,9 @@ mod tests {
         cleaner::write_clean_below(&dir, cleaned.clean_below).unwrap();
         let done = dir.join(cleaner::CLEANED_DIR);
         std::fs::rename(dir.join(cleaner::CLEANING_DIR), &done).unwrap();
-        let first = format!("{:020}.log", cleaned.bases[1]);
-        std::fs::rename(done.join(&first), dir.join(&first)).unwrap();
+        // The runs file the swap writes, and one run swapped.
+        cleaner::write_runs(&done, &cleaned.groups).unwrap();
+        cleaner::swap_run(&dir, &done, &cleaned.groups[0]).unwrap();
         let (log, cut) =
             PartitionLog::open_with(&dir, log_config_compact(), Recovery::From(0)).unwrap();
         assert!(cut.is_empty(), "{cut:?}");
