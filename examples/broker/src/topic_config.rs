@@ -15,7 +15,7 @@ use crate::topics::TopicError;
 use std::time::Duration;
 
 /// The topic configs [`apply_config`] honours.
-pub const CONFIG_KEYS: [&str; 10] = [
+pub const CONFIG_KEYS: [&str; 11] = [
     "segment.bytes",
     "segment.ms",
     "retention.bytes",
@@ -26,6 +26,7 @@ pub const CONFIG_KEYS: [&str; 10] = [
     "delete.retention.ms",
     "min.cleanable.dirty.ratio",
     "min.compaction.lag.ms",
+    "max.compaction.lag.ms",
 ];
 
 /// `message.timestamp.type`'s two values.
@@ -138,7 +139,7 @@ pub fn apply_config(config: &mut LogConfig, key: &str, value: &str) -> Result<()
     // The least value Kafka allows for each; -1 means unlimited.
     let least = match key {
         "segment.bytes" => 1024,
-        "segment.ms" => 1,
+        "segment.ms" | "max.compaction.lag.ms" => 1,
         "retention.bytes" | "retention.ms" => -1,
         _ => 0,
     };
@@ -154,6 +155,11 @@ pub fn apply_config(config: &mut LogConfig, key: &str, value: &str) -> Result<()
         "retention.ms" => config.retention_age = limit.map(Duration::from_millis),
         "delete.retention.ms" => config.delete_retention = Duration::from_millis(number as u64),
         "min.compaction.lag.ms" => config.min_compaction_lag = Duration::from_millis(number as u64),
+        // Kafka's default, the largest long, means never.
+        "max.compaction.lag.ms" => {
+            config.max_compaction_lag =
+                (number < i64::MAX).then(|| Duration::from_millis(number as u64))
+        }
         _ => config.max_message_bytes = number as u64,
     }
     Ok(())
@@ -196,6 +202,7 @@ pub fn reset_config(
             config.min_cleanable_dirty_ratio = defaults.min_cleanable_dirty_ratio
         }
         "min.compaction.lag.ms" => config.min_compaction_lag = defaults.min_compaction_lag,
+        "max.compaction.lag.ms" => config.max_compaction_lag = defaults.max_compaction_lag,
         _ if FIXED.iter().any(|f| f.key == key) => {}
         _ => return Err(unknown(key, "")),
     }
@@ -235,6 +242,9 @@ pub fn config_lines(partitions: usize, config: &LogConfig) -> String {
     if let Some(age) = config.segment_age {
         s.push_str(&format!("segment.ms={}\n", age.as_millis()));
     }
+    if let Some(lag) = config.max_compaction_lag {
+        s.push_str(&format!("max.compaction.lag.ms={}\n", lag.as_millis()));
+    }
     s
 }
 
@@ -255,6 +265,8 @@ mod tests {
         apply_config(&mut c, "delete.retention.ms", "0").unwrap();
         apply_config(&mut c, "min.cleanable.dirty.ratio", "0.01").unwrap();
         apply_config(&mut c, "min.compaction.lag.ms", "2500").unwrap();
+        apply_config(&mut c, "max.compaction.lag.ms", "86400000").unwrap();
+        assert!(apply_config(&mut c, "max.compaction.lag.ms", "0").is_err());
         assert!(apply_config(&mut c, "message.timestamp.type", "Now").is_err());
         assert!(apply_config(&mut c, "cleanup.policy", "compact,shred").is_err());
         assert!(apply_config(&mut c, "cleanup.policy", "").is_err());
@@ -285,6 +297,7 @@ mod tests {
         assert_eq!(back.delete_retention, Duration::ZERO);
         assert_eq!(back.min_cleanable_dirty_ratio, 0.01);
         assert_eq!(back.min_compaction_lag, Duration::from_millis(2500));
+        assert_eq!(back.max_compaction_lag, Some(Duration::from_secs(86400)));
         assert!(lines.starts_with("partitions=3\n"));
     }
 

@@ -51,6 +51,10 @@ pub struct LogConfig {
     /// Leave records younger than this uncompacted (Kafka's
     /// `min.compaction.lag.ms`; default 0).
     pub min_compaction_lag: Duration,
+    /// Compact a log whatever its dirty ratio once its oldest segment not
+    /// yet compacted was last written this long ago (Kafka's
+    /// `max.compaction.lag.ms`; default never).
+    pub max_compaction_lag: Option<Duration>,
 }
 
 /// What happens to a log's old records (Kafka's `cleanup.policy`, a list
@@ -96,6 +100,7 @@ impl Default for LogConfig {
             delete_retention: Duration::from_secs(24 * 3600),
             min_cleanable_dirty_ratio: 0.5,
             min_compaction_lag: Duration::ZERO,
+            max_compaction_lag: None,
         }
     }
 }
@@ -1000,7 +1005,14 @@ impl PartitionLog {
         } else {
             dirty as f64 / total as f64
         };
-        if dirty == 0 || dirty_ratio < self.config.min_cleanable_dirty_ratio {
+        let overdue = self.config.max_compaction_lag.is_some_and(|lag| {
+            segments.get(first_dirty).is_some_and(|f| {
+                f.modified
+                    .elapsed()
+                    .is_ok_and(|since_written| since_written >= lag)
+            })
+        });
+        if dirty == 0 || (dirty_ratio < self.config.min_cleanable_dirty_ratio && !overdue) {
             return Ok(None);
         }
         Ok(Some(CleanPlan {
@@ -1304,6 +1316,39 @@ mod tests {
         let (_, cut) =
             PartitionLog::open_with(&dir, LogConfig::default(), Recovery::From(0)).unwrap();
         assert!(!cut.is_empty());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_log_waits_for_its_dirty_ratio_unless_its_oldest_dirty_segment_is_past_the_max_lag() {
+        let dir = std::env::temp_dir().join(format!("gyre-maxlag-{}", std::process::id()));
+        let mut log = compacted_log(&dir, 10);
+        compact(&mut log);
+        for _ in 0..2 {
+            log.append(&crate::log::records::tests::keyed_batch(
+                0,
+                &[(Some("k0"), Some("again"))],
+                kafka_protocol::records::Compression::None,
+            ))
+            .unwrap();
+        }
+        log.roll().unwrap();
+        let strict = LogConfig {
+            min_cleanable_dirty_ratio: 0.99,
+            ..log_config_compact()
+        };
+        log.set_config(strict.clone());
+        assert!(
+            log.cleaning_plan().unwrap().is_none(),
+            "too little is dirty"
+        );
+        log.set_config(LogConfig {
+            max_compaction_lag: Some(Duration::from_millis(1)),
+            ..strict
+        });
+        std::thread::sleep(Duration::from_millis(20));
+        let plan = log.cleaning_plan().unwrap().expect("overdue");
+        assert!(plan.dirty_ratio < 0.99);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

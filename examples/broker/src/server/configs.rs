@@ -126,6 +126,13 @@ const KEYS: &[Key] = &[
         doc: "Leave records younger than this uncompacted.",
         value: |c| millis(Some(c.min_compaction_lag)).to_string(),
     },
+    Key {
+        topic: "max.compaction.lag.ms",
+        broker: "log.cleaner.max.compaction.lag.ms",
+        kind: TYPE_LONG,
+        doc: "Compact a log whatever its dirty ratio once its oldest uncompacted segment was last written this long ago (the largest long: never).",
+        value: |c| c.max_compaction_lag.map_or(i64::MAX, |d| millis(Some(d))).to_string(),
+    },
 ];
 
 /// The answer to `r`.
