@@ -81,6 +81,11 @@ struct Args {
     /// `read_committed` consumer; printed beside the plain figures.
     #[arg(long)]
     transactions: bool,
+    /// Also run the compaction case: keyed records (100 000 keys) to a
+    /// compacted topic and to a deleting one, on two brokers in turn, then
+    /// one log-cleaner pass over the compacted log, timed.
+    #[arg(long)]
+    compaction: bool,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -240,6 +245,50 @@ fn main() {
         );
         println!("ratio produce transactional/plain {:.2}", tp / p);
         println!("ratio consume read-committed/plain {:.2}", tc / c);
+    }
+    if args.compaction {
+        use gyre_benches::broker::compaction;
+        const KEYS: u64 = 100_000;
+        let (compacting, deleting) = compaction::brokers(args.workers, args.flush.policy());
+        let (mut on_compacted, mut on_deleting) = (Vec::new(), Vec::new());
+        for round in 0..rounds {
+            let topic = format!("bench-keyed-{round}");
+            // In turn, each first every other round: the one after runs
+            // under the first one's writeback.
+            let mut order = [(&deleting, &mut on_deleting), (&compacting, &mut on_compacted)];
+            if round % 2 == 1 {
+                order.reverse();
+            }
+            for (broker, rates) in order {
+                broker::create_topic(broker.addr(), &topic, &[]);
+                let took = compaction::produce_keyed(broker, &topic, records, KEYS);
+                rates.push(records as f64 / took.as_secs_f64());
+            }
+            println!(
+                "round {round} (keyed, {KEYS} keys): produce to a compacted topic {:.0} records/s, to a deleting one {:.0} records/s",
+                on_compacted[round], on_deleting[round]
+            );
+        }
+        let (kc, kd) = (median(&mut on_compacted), median(&mut on_deleting));
+        let pass = compaction::one_pass(&compacting);
+        let read_mb = pass.before as f64 / 1e6;
+        println!(
+            "result produce-compacted gyre-broker {kc:.0} records/s {:.1} MB/s",
+            mb(kc)
+        );
+        println!(
+            "result produce-keyed-deleting gyre-broker {kd:.0} records/s {:.1} MB/s",
+            mb(kd)
+        );
+        println!(
+            "result compaction-pass gyre-broker {:.0} MB/s: {read_mb:.1} MB of log to {:.1} MB in {:.0} ms ({} segments of {} MiB, {KEYS} keys)",
+            read_mb / pass.took.as_secs_f64(),
+            pass.after as f64 / 1e6,
+            pass.took.as_secs_f64() * 1e3,
+            pass.before.div_ceil(compaction::SEGMENT_BYTES),
+            compaction::SEGMENT_BYTES >> 20
+        );
+        println!("ratio produce compacted/deleting {:.2}", kc / kd);
     }
     if args.sasl_ssl {
         let (secured, settings) = BenchBroker::start_sasl_ssl(args.workers, args.flush.policy());

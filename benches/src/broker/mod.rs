@@ -26,6 +26,7 @@
 //! pass as a result.
 
 mod batch;
+pub mod compaction;
 
 use batch::BatchReader;
 use gyre_broker::writer::FlushPolicy;
@@ -60,16 +61,28 @@ impl BenchBroker {
     /// Starts gyre-broker on a free loopback port with `workers` loops and
     /// the flush policy `flush`.
     pub fn start(workers: usize, flush: FlushPolicy) -> BenchBroker {
+        Self::start_with("plain", workers, flush, |_| {})
+    }
+
+    /// [`start`](Self::start) with its own data folder (named by `tag`)
+    /// and settings changed by `tweak`.
+    pub fn start_with(
+        tag: &str,
+        workers: usize,
+        flush: FlushPolicy,
+        tweak: impl FnOnce(&mut BrokerConfig),
+    ) -> BenchBroker {
         let data_dir =
-            std::env::temp_dir().join(format!("gyre-broker-bench-{}", std::process::id()));
+            std::env::temp_dir().join(format!("gyre-broker-bench-{tag}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&data_dir);
-        let config = BrokerConfig {
+        let mut config = BrokerConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             data_dir: data_dir.clone(),
             workers,
             flush,
             ..BrokerConfig::default()
         };
+        tweak(&mut config);
         let broker = Broker::start(&config).expect("broker starts");
         BenchBroker {
             broker: Some(broker),
@@ -80,6 +93,16 @@ impl BenchBroker {
     /// Where clients reach it.
     pub fn addr(&self) -> SocketAddr {
         self.broker.as_ref().expect("running").local_addr()
+    }
+
+    /// The running broker.
+    pub fn broker(&self) -> &Broker {
+        self.broker.as_ref().expect("running")
+    }
+
+    /// Its data folder.
+    pub fn data_dir(&self) -> &std::path::Path {
+        &self.data_dir
     }
 
     /// Starts gyre-broker as [`start`](Self::start) does, listening with
@@ -247,7 +270,16 @@ fn read(value: &[u8]) -> (u64, u64) {
 
 /// Sends one record, waiting out a full librdkafka queue.
 fn send(producer: &BaseProducer<Deliveries>, topic: &str, value: &[u8]) {
+    send_keyed(producer, topic, None, value);
+}
+
+/// Sends one record, with `key` if given, waiting while librdkafka's queue
+/// is full.
+fn send_keyed(producer: &BaseProducer<Deliveries>, topic: &str, key: Option<&[u8]>, value: &[u8]) {
     let mut record = BaseRecord::to(topic).payload(value);
+    if let Some(key) = key {
+        record = record.key(key);
+    }
     loop {
         match producer.send::<[u8], [u8]>(record) {
             Ok(()) => return,

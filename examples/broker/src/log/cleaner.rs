@@ -187,8 +187,10 @@ pub struct CleanPlan {
     /// the first that holds a transaction still open, records younger
     /// than `min.compaction.lag.ms`, or is the active one.
     pub segments: Vec<SegmentFile>,
-    /// Where in `segments` the ones not compacted yet start.
+    /// Where in `segments` the ones not wholly compacted yet start.
     pub first_dirty: usize,
+    /// The offset the last pass reached: mapping starts there.
+    pub clean_below: i64,
     /// The offset after the last of `segments` (the next segment's base).
     pub end: i64,
     /// Aborted transactions with records below `end`.
@@ -270,10 +272,23 @@ impl OffsetMap {
         self.offsets.get(&self.hash(key)).copied()
     }
 
-    fn put(&mut self, key: &[u8], offset: i64) {
+    /// Maps `key` to `offset` if later than what it has; `false` (and
+    /// nothing mapped) for a new key when the map is full.
+    fn put(&mut self, key: &[u8], offset: i64) -> bool {
         let h = self.hash(key);
-        let e = self.offsets.entry(h).or_insert(offset);
-        *e = (*e).max(offset);
+        let full = self.offsets.len() >= self.capacity;
+        match self.offsets.entry(h) {
+            std::collections::hash_map::Entry::Occupied(mut e) => {
+                let last = e.get_mut();
+                *last = (*last).max(offset);
+                true
+            }
+            std::collections::hash_map::Entry::Vacant(_) if full => false,
+            std::collections::hash_map::Entry::Vacant(e) => {
+                e.insert(offset);
+                true
+            }
+        }
     }
 }
 
@@ -312,11 +327,11 @@ pub enum CleanError {
 }
 
 /// Calls `each` with every batch of the segment file `seg` (its header,
-/// its bytes, its position), in order.
+/// its bytes, its position), in order, while it answers `true`.
 fn for_each_batch(
     seg: &SegmentFile,
     stop: &AtomicBool,
-    mut each: impl FnMut(&BatchHeader, &[u8], u64) -> Result<(), CleanError>,
+    mut each: impl FnMut(&BatchHeader, &[u8], u64) -> Result<bool, CleanError>,
 ) -> Result<(), CleanError> {
     let io_err = |source| CleanError::Io {
         file: seg.path.clone(),
@@ -346,65 +361,66 @@ fn for_each_batch(
         // A damaged batch is never copied, least of all with a CRC
         // computed again over the damage.
         batch::validate(&buf).map_err(|e| bad(e.to_string()))?;
-        each(&header, &buf, pos)?;
+        if !each(&header, &buf, pos)? {
+            break;
+        }
         pos += header.size as u64;
     }
     Ok(())
 }
 
-/// Maps the keys of `dirty` (consecutive segments, oldest first) to their
-/// last offsets, segment by segment while the map has room for a whole
-/// segment's records; returns how many segments it mapped (at least one,
-/// or an error). Records of aborted transactions and control batches are
-/// not mapped.
+/// Maps the keys of `dirty` (consecutive segments, oldest first, the
+/// offset after the last being `end`) from offset `start` (where the last
+/// pass stopped) to their last offsets, until the map is full; returns
+/// the offset it mapped up to: `end`, or the base of the batch whose key
+/// found no room. Records of that batch already
+/// mapped are at or past the returned offset, which a pass never removes,
+/// so whatever they supersede below it is superseded by a record that
+/// stays. Records of aborted transactions and control batches are not
+/// mapped. A map too small for the first batch is an error.
 pub fn build_map(
     dirty: &[SegmentFile],
+    start: i64,
+    end: i64,
     aborted: &AbortedSet,
     map: &mut OffsetMap,
     stop: &AtomicBool,
-) -> Result<usize, CleanError> {
-    for (i, seg) in dirty.iter().enumerate() {
-        let mut records_in = 0usize;
-        for_each_batch(seg, stop, |h, _, _| {
-            records_in += h.record_count.max(0) as usize;
-            Ok(())
+) -> Result<i64, CleanError> {
+    let mut full_at = None;
+    for seg in dirty {
+        for_each_batch(seg, stop, |h, bytes, pos| {
+            if h.last_offset() < start || h.is_control() || aborted.holds(h) {
+                return Ok(true);
+            }
+            let bad = |e: records::RecordsError| CleanError::Batch {
+                file: seg.path.clone(),
+                pos,
+                reason: e.to_string(),
+            };
+            let payload = records::payload(bytes, h).map_err(bad)?;
+            let mut full = false;
+            records::walk(&payload, h.record_count, |r| {
+                if let (Some(k), false) = (r.key, full) {
+                    full = !map.put(k, h.base_offset + i64::from(r.offset_delta));
+                }
+            })
+            .map_err(bad)?;
+            if full {
+                full_at = Some(h.base_offset);
+            }
+            Ok(!full)
         })?;
-        if map.len() + records_in > map.capacity {
-            if i == 0 {
+        if let Some(at) = full_at {
+            if at <= start {
                 return Err(CleanError::MapTooSmall {
-                    base: seg.base,
+                    base: at,
                     capacity: map.capacity,
                 });
             }
-            return Ok(i);
+            return Ok(at);
         }
-        for_each_batch(seg, stop, |h, bytes, pos| {
-            if h.is_control() || aborted.holds(h) {
-                return Ok(());
-            }
-            let payload = records::payload(bytes, h).map_err(|e| CleanError::Batch {
-                file: seg.path.clone(),
-                pos,
-                reason: e.to_string(),
-            })?;
-            let mut keyed = Vec::new();
-            records::walk(&payload, h.record_count, |r| {
-                if let Some(k) = r.key {
-                    keyed.push((k, h.base_offset + i64::from(r.offset_delta)));
-                }
-            })
-            .map_err(|e| CleanError::Batch {
-                file: seg.path.clone(),
-                pos,
-                reason: e.to_string(),
-            })?;
-            for (k, offset) in keyed {
-                map.put(k, offset);
-            }
-            Ok(())
-        })?;
     }
-    Ok(dirty.len())
+    Ok(end)
 }
 
 /// What cleaning one segment did.
@@ -426,6 +442,9 @@ pub struct SegmentStats {
 pub struct Pass<'a> {
     /// Each mapped key's last offset.
     pub map: &'a OffsetMap,
+    /// What the map reaches: records at or past it are all kept (nothing
+    /// above it may leave a gap).
+    pub end: i64,
     /// Aborted transactions.
     pub aborted: &'a AbortedSet,
     /// Tombstones in a segment last written before this go.
@@ -469,11 +488,12 @@ pub fn clean_group(
                 records::walk(&payload, h.record_count, |r| {
                     n_all += 1;
                     let offset = h.base_offset + i64::from(r.offset_delta);
-                    let keep = !aborted
-                        && r.key.is_some_and(|k| {
-                            pass.map.latest(k).is_none_or(|last| last <= offset)
-                                && (r.has_value || !drop_tombstones)
-                        });
+                    let keep = offset >= pass.end
+                        || !aborted
+                            && r.key.is_some_and(|k| {
+                                pass.map.latest(k).is_none_or(|last| last <= offset)
+                                    && (r.has_value || !drop_tombstones)
+                            });
                     if keep {
                         kept.extend_from_slice(r.bytes);
                         n_kept += 1;
@@ -483,7 +503,7 @@ pub fn clean_group(
                 stats.kept += n_kept as u64;
                 stats.removed += (n_all - n_kept) as u64;
                 if n_kept == 0 {
-                    return Ok(());
+                    return Ok(true);
                 }
                 if n_kept == n_all {
                     bytes.into()
@@ -494,7 +514,8 @@ pub fn clean_group(
                 }
             };
             stats.written += out_bytes.len() as u64;
-            w.write_all(&out_bytes).map_err(out_err)
+            w.write_all(&out_bytes).map_err(out_err)?;
+            Ok(true)
         })?;
     }
     let file = w.into_inner().map_err(|e| out_err(e.into_error()))?;
@@ -555,9 +576,10 @@ pub fn clean(
 ) -> Result<Cleaned, CleanError> {
     let aborted = AbortedSet::new(&plan.aborted);
     let mut map = OffsetMap::new(map_capacity);
-    let mapped = build_map(&plan.segments[plan.first_dirty..], &aborted, &mut map, stop)?;
-    let upto = plan.first_dirty + mapped;
-    let clean_below = plan.segments.get(upto).map_or(plan.end, |f| f.base);
+    let dirty = &plan.segments[plan.first_dirty..];
+    let clean_below = build_map(dirty, plan.clean_below, plan.end, &aborted, &mut map, stop)?;
+    // Every segment holding offsets below what the map reaches.
+    let upto = plan.segments.partition_point(|f| f.base < clean_below);
     let dir = plan.dir.join(CLEANING_DIR);
     let dir_err = |source| CleanError::Io {
         file: dir.clone(),
@@ -570,6 +592,7 @@ pub fn clean(
     fs::create_dir(&dir).map_err(dir_err)?;
     let pass = Pass {
         map: &map,
+        end: clean_below,
         aborted: &aborted,
         tombstone_horizon: plan.tombstone_horizon,
     };
@@ -719,8 +742,8 @@ mod tests {
         let mut map = OffsetMap::new(100);
         let all = [s0, s1, s2];
         assert_eq!(
-            build_map(&all, &AbortedSet::default(), &mut map, &stop).unwrap(),
-            3
+            build_map(&all, 0, 7, &AbortedSet::default(), &mut map, &stop).unwrap(),
+            7
         );
         assert_eq!(map.latest(b"a"), Some(3));
         assert_eq!(map.latest(b"b"), Some(5));
@@ -728,6 +751,7 @@ mod tests {
         fs::create_dir(out).unwrap();
         let pass = Pass {
             map: &map,
+            end: 7,
             aborted: &AbortedSet::default(),
             tombstone_horizon: SystemTime::now() - std::time::Duration::from_secs(60),
         };
@@ -769,6 +793,8 @@ mod tests {
         let mut map = OffsetMap::new(100);
         build_map(
             std::slice::from_ref(&seg),
+            0,
+            20,
             &AbortedSet::default(),
             &mut map,
             &stop,
@@ -778,6 +804,7 @@ mod tests {
         fs::create_dir(&out).unwrap();
         let pass = Pass {
             map: &map,
+            end: 20,
             aborted: &AbortedSet::default(),
             tombstone_horizon: SystemTime::UNIX_EPOCH,
         };
@@ -809,6 +836,8 @@ mod tests {
         let mut map = OffsetMap::new(10);
         let e = build_map(
             std::slice::from_ref(&seg),
+            0,
+            2,
             &AbortedSet::default(),
             &mut map,
             &stop,
@@ -817,6 +846,7 @@ mod tests {
         assert!(e.to_string().contains("CRC"), "{e}");
         let pass = Pass {
             map: &map,
+            end: 2,
             aborted: &AbortedSet::default(),
             tombstone_horizon: SystemTime::UNIX_EPOCH,
         };
@@ -874,7 +904,7 @@ mod tests {
         }]);
         let stop = AtomicBool::new(false);
         let mut map = OffsetMap::new(10);
-        build_map(std::slice::from_ref(&seg), &set, &mut map, &stop).unwrap();
+        build_map(std::slice::from_ref(&seg), 0, 3, &set, &mut map, &stop).unwrap();
         assert_eq!(
             map.latest(b"k"),
             Some(0),
@@ -883,6 +913,7 @@ mod tests {
         let out = &dir.join("copy.log");
         let pass = Pass {
             map: &map,
+            end: 3,
             aborted: &set,
             tombstone_horizon: SystemTime::UNIX_EPOCH,
         };
@@ -895,20 +926,37 @@ mod tests {
     }
 
     #[test]
-    fn the_map_stops_at_a_segment_that_would_overflow_it() {
+    fn the_map_stops_at_the_batch_that_finds_no_room_and_the_pass_keeps_all_from_there() {
         let dir = scratch("cleaner-map");
         let b = |base, k: &str| keyed_batch(base, &[(Some(k), Some("v"))], Compression::None);
-        let s0 = segment_file(&dir, 0, &[b(0, "a"), b(1, "b")], 0);
-        let s1 = segment_file(&dir, 2, &[b(2, "c"), b(3, "d")], 0);
+        let s0 = segment_file(&dir, 0, &[b(0, "a"), b(1, "b"), b(2, "a")], 0);
+        let s1 = segment_file(&dir, 3, &[b(3, "c"), b(4, "a"), b(5, "c")], 0);
         let stop = AtomicBool::new(false);
-        let mut map = OffsetMap::new(3);
-        let segs = [s0.clone(), s1];
-        assert_eq!(
-            build_map(&segs, &AbortedSet::default(), &mut map, &stop).unwrap(),
-            1
+        let mut map = OffsetMap::new(2);
+        let segs = [s0.clone(), s1.clone()];
+        let end = build_map(&segs, 0, 6, &AbortedSet::default(), &mut map, &stop).unwrap();
+        assert_eq!(end, 3, "c finds no room");
+        let pass = Pass {
+            map: &map,
+            end,
+            aborted: &AbortedSet::default(),
+            tombstone_horizon: SystemTime::UNIX_EPOCH,
+        };
+        let out = dir.join("out.log");
+        clean_group(&segs, &out, &pass, &stop).unwrap();
+        // Below 3, a's older record goes; from 3 on everything stays,
+        // though "a" at 4 supersedes 2 (the next pass sees to that).
+        let offsets: Vec<i64> = records_of(&out).iter().map(|r| r.0).collect();
+        assert_eq!(offsets, [1, 2, 3, 4, 5]);
+        // A map with no room for the first batch's keys cannot progress.
+        let two = keyed_batch(
+            10,
+            &[(Some("x"), Some("1")), (Some("y"), Some("2"))],
+            Compression::None,
         );
+        let s2 = segment_file(&dir, 10, &[two], 0);
         let mut tiny = OffsetMap::new(1);
-        let e = build_map(&[s0], &AbortedSet::default(), &mut tiny, &stop).unwrap_err();
-        assert!(matches!(e, CleanError::MapTooSmall { base: 0, .. }), "{e}");
+        let e = build_map(&[s2], 10, 12, &AbortedSet::default(), &mut tiny, &stop).unwrap_err();
+        assert!(matches!(e, CleanError::MapTooSmall { base: 10, .. }), "{e}");
     }
 }

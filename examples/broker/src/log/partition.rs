@@ -997,7 +997,12 @@ impl PartitionLog {
                 modified: std::fs::metadata(s.log_path())?.modified()?,
             });
         }
-        let first_dirty = segments.partition_point(|f| f.base < self.clean_below);
+        // A segment is compacted when every offset it holds is below the
+        // offset compaction reached (a pass whose map filled stops inside
+        // a segment, which is then dirty again).
+        let first_dirty = (0..segments.len())
+            .find(|&i| segments.get(i + 1).map_or(end, |f| f.base) > self.clean_below)
+            .unwrap_or(segments.len());
         let dirty: u64 = segments[first_dirty..].iter().map(|f| f.size).sum();
         let total: u64 = segments.iter().map(|f| f.size).sum();
         let dirty_ratio = if total == 0 {
@@ -1020,6 +1025,7 @@ impl PartitionLog {
             log_id: self.id,
             segments,
             first_dirty,
+            clean_below: self.clean_below,
             end,
             aborted: self.txns.aborted_below(end),
             tombstone_horizon: std::time::SystemTime::now() - self.config.delete_retention,
@@ -1236,9 +1242,14 @@ mod tests {
 
     /// One whole pass over `log`: plan, clean, swap.
     fn compact(log: &mut PartitionLog) -> usize {
+        compact_with(log, 1000)
+    }
+
+    /// [`compact`] with a map of `capacity` keys.
+    fn compact_with(log: &mut PartitionLog, capacity: usize) -> usize {
         let plan = log.cleaning_plan().unwrap().expect("dirty enough");
         let stop = std::sync::atomic::AtomicBool::new(false);
-        let cleaned = cleaner::clean(&plan, 1000, &stop).unwrap();
+        let cleaned = cleaner::clean(&plan, capacity, &stop).unwrap();
         log.swap_cleaned(&plan, &cleaned.groups, cleaned.clean_below)
             .unwrap()
     }
@@ -1317,6 +1328,36 @@ mod tests {
             PartitionLog::open_with(&dir, LogConfig::default(), Recovery::From(0)).unwrap();
         assert!(!cut.is_empty());
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn passes_whose_map_fills_inside_a_segment_still_reach_the_whole_compaction() {
+        let whole = std::env::temp_dir().join(format!("gyre-mapfull-a-{}", std::process::id()));
+        let mut log = compacted_log(&whole, 10);
+        compact(&mut log);
+        let expected = stored_records(&whole);
+        drop(log);
+        let dir = std::env::temp_dir().join(format!("gyre-mapfull-b-{}", std::process::id()));
+        let mut log = compacted_log(&dir, 10);
+        log.set_config(LogConfig {
+            min_cleanable_dirty_ratio: 0.0,
+            ..log_config_compact()
+        });
+        // Three keys a pass, of four: each pass stops inside a segment.
+        let mut passes = 0;
+        while log.cleaning_plan().unwrap().is_some() {
+            compact_with(&mut log, 3);
+            passes += 1;
+            assert!(passes < 100, "no progress");
+        }
+        assert!(passes > 2, "{passes} passes");
+        assert_eq!(stored_records(&dir), expected);
+        drop(log);
+        let (_, cut) =
+            PartitionLog::open_with(&dir, LogConfig::default(), Recovery::From(0)).unwrap();
+        assert!(cut.is_empty(), "{cut:?}");
+        std::fs::remove_dir_all(&dir).unwrap();
+        std::fs::remove_dir_all(&whole).unwrap();
     }
 
     #[test]

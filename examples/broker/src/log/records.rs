@@ -175,14 +175,34 @@ pub fn walk<'a>(
 /// The offset delta of the first record of the whole batch `batch` that
 /// has no key, if any (a compacted topic takes only keyed records).
 pub fn first_keyless(batch: &[u8], header: &BatchHeader) -> Result<Option<i32>, RecordsError> {
+    // On every produce to a compacted topic: read each record only as far
+    // as its key length, then jump to the next by the record's length.
     let payload = payload(batch, header)?;
-    let mut keyless = None;
-    walk(&payload, header.record_count, |r| {
-        if r.key.is_none() && keyless.is_none() {
-            keyless = Some(r.offset_delta);
+    let count = header.record_count;
+    let bad = |index, reason| RecordsError::Malformed {
+        index,
+        count,
+        reason,
+    };
+    let mut at = 0usize;
+    for index in 0..count.max(0) {
+        let len = varint(&payload, &mut at).ok_or(bad(index, "length cut short"))?;
+        let end = usize::try_from(len)
+            .ok()
+            .and_then(|l| at.checked_add(l))
+            .filter(|&e| e <= payload.len())
+            .ok_or(bad(index, "length runs past the batch"))?;
+        let body = &payload[..end];
+        at += 1; // attributes
+        varint(body, &mut at).ok_or(bad(index, "timestamp delta cut short"))?;
+        let offset_delta = varint(body, &mut at).ok_or(bad(index, "offset delta cut short"))?;
+        let key_len = varint(body, &mut at).ok_or(bad(index, "key length cut short"))?;
+        if key_len == -1 {
+            return Ok(Some(offset_delta as i32));
         }
-    })?;
-    Ok(keyless)
+        at = end;
+    }
+    Ok(None)
 }
 
 /// The whole batch `batch` with only the records `kept` (each as
