@@ -2,8 +2,9 @@
 //! point, not only segment tails: a byte flipped in the middle of a segment
 //! is cut there (and every later segment with it), logged, and never
 //! served; a clean stop (SIGTERM) marks the folder so the next start checks
-//! only tails; `gyre-broker verify` finds the same damage offline. Over
-//! real files and the real binary, with kcat as the consumer.
+//! only tails; `gyre-broker verify` finds the same damage offline; a
+//! compacted log's gaps are not taken for damage, while damage in it is.
+//! Over real files and the real binary, with kcat as the consumer.
 
 mod common;
 
@@ -338,4 +339,81 @@ fn a_second_broker_on_a_folder_in_use_is_refused_and_changes_nothing() {
     assert_eq!(consume(&next.addr, "kept"), vec![1, 2, 3]);
     drop(next);
     let _ = std::fs::remove_dir_all(&data);
+}
+
+/// A batch of one record keyed `key`, as a producer's client encodes it.
+fn keyed(key: &str, value: &str) -> Vec<u8> {
+    use kafka_protocol::records::{
+        Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
+    };
+    let record = Record {
+        transactional: false,
+        control: false,
+        partition_leader_epoch: 0,
+        producer_id: -1,
+        producer_epoch: -1,
+        timestamp_type: TimestampType::Creation,
+        offset: 0,
+        sequence: 0,
+        timestamp: 1_000,
+        key: Some(bytes::Bytes::copy_from_slice(key.as_bytes())),
+        value: Some(bytes::Bytes::copy_from_slice(value.as_bytes())),
+        headers: Default::default(),
+        delete_horizon: false,
+    };
+    let mut buf = bytes::BytesMut::new();
+    let options = RecordEncodeOptions {
+        version: 2,
+        compression: Compression::None,
+    };
+    RecordBatchEncoder::encode(&mut buf, &[record], &options).unwrap();
+    buf.to_vec()
+}
+
+#[test]
+fn a_compacted_logs_gaps_pass_recovery_and_the_verifier_and_damage_in_it_is_still_cut() {
+    let d = dir("compacted");
+    let compacted = LogConfig {
+        cleanup: gyre_broker::log::Cleanup {
+            delete: false,
+            compact: true,
+        },
+        ..config()
+    };
+    let (mut log, _) = PartitionLog::open(&d, compacted.clone()).unwrap();
+    for i in 0..400 {
+        let value = format!("value-{i:06}-{}", "y".repeat(i % 50));
+        log.append(&keyed(&format!("key-{}", i % 7), &value))
+            .unwrap();
+    }
+    log.roll().unwrap();
+    let plan = log.cleaning_plan().unwrap().expect("all of it is dirty");
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let cleaned = gyre_broker::log::cleaner::clean(&plan, 1000, &stop).unwrap();
+    log.swap_cleaned(&plan, &cleaned.groups, cleaned.clean_below)
+        .unwrap();
+    assert_eq!(log.end_offset(), 400);
+    drop(log);
+    // Seven keys' last records remain, at 393..=399, after a gap.
+    let report = gyre_broker::verify::verify_partition(&d).unwrap();
+    assert!(report.problems.is_empty(), "{report:?}");
+    assert_eq!(report.batches, 7);
+    let (log, cut) = PartitionLog::open_with(&d, compacted.clone(), Recovery::From(0)).unwrap();
+    assert!(cut.is_empty(), "{cut:?}");
+    assert_eq!(log.read(0, 1).unwrap().unwrap().first_offset, 393);
+    drop(log);
+    // A flipped byte in a compacted segment is still caught by its CRC.
+    let files = common::segment_files(&d);
+    let victim = files
+        .iter()
+        .find(|f| std::fs::metadata(f).unwrap().len() > 0)
+        .unwrap();
+    let len = std::fs::metadata(victim).unwrap().len();
+    flip(victim, len - 5);
+    let report = gyre_broker::verify::verify_partition(&d).unwrap();
+    assert_eq!(report.problems.len(), 1, "{report:?}");
+    let (_, cut) = PartitionLog::open_with(&d, compacted, Recovery::From(0)).unwrap();
+    assert_eq!(cut[0].file, *victim, "{cut:?}");
+    assert!(cut[0].reason.contains("CRC"), "{}", cut[0].reason);
+    std::fs::remove_dir_all(&d).unwrap();
 }
