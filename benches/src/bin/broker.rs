@@ -255,7 +255,10 @@ fn main() {
             let topic = format!("bench-keyed-{round}");
             // In turn, each first every other round: the one after runs
             // under the first one's writeback.
-            let mut order = [(&deleting, &mut on_deleting), (&compacting, &mut on_compacted)];
+            let mut order = [
+                (&deleting, &mut on_deleting),
+                (&compacting, &mut on_compacted),
+            ];
             if round % 2 == 1 {
                 order.reverse();
             }

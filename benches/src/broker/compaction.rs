@@ -8,12 +8,10 @@
 //! second, and the log's size before and after. Uses the broker harness's
 //! producer.
 
-use super::{producer_with, send_keyed, BenchBroker, RECORD_BYTES};
+use super::BenchBroker;
 use gyre_broker::log::Cleanup;
 use gyre_broker::writer::FlushPolicy;
-use rdkafka::producer::Producer;
 use std::path::Path;
-use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 /// Segment size of both brokers' topics.
@@ -39,26 +37,7 @@ pub fn brokers(workers: usize, flush: FlushPolicy) -> (BenchBroker, BenchBroker)
 /// Produces `n` records to `topic`, record `i` keyed `i % keys` (8 bytes);
 /// returns the time from the first send to the last delivery report.
 pub fn produce_keyed(broker: &BenchBroker, topic: &str, n: u64, keys: u64) -> Duration {
-    let producer = producer_with(broker.addr(), 5, &[]);
-    producer
-        .client()
-        .fetch_metadata(Some(topic), Duration::from_secs(10))
-        .expect("metadata");
-    let mut value = [0x5au8; RECORD_BYTES];
-    let start = Instant::now();
-    for seq in 0..n {
-        super::fill(&mut value, seq, 0);
-        send_keyed(&producer, topic, Some(&(seq % keys).to_be_bytes()), &value);
-        if seq % 4096 == 0 {
-            producer.poll(Duration::ZERO);
-        }
-    }
-    producer.flush(Duration::from_secs(120)).expect("flush");
-    let elapsed = start.elapsed();
-    let ctx = producer.context();
-    assert_eq!(ctx.failed.load(Ordering::Relaxed), 0, "failed deliveries");
-    assert_eq!(ctx.ok.load(Ordering::Relaxed), n, "deliveries");
-    elapsed
+    super::produce_numbered(broker.addr(), topic, n, &[], Some(keys))
 }
 
 /// Bytes of the segment files under `dir`.

@@ -295,10 +295,22 @@ fn send_keyed(producer: &BaseProducer<Deliveries>, topic: &str, key: Option<&[u8
 /// Sends records numbered `seqs` to `topic`, serving delivery reports
 /// every 4096.
 fn send_numbered(producer: &BaseProducer<Deliveries>, topic: &str, seqs: std::ops::Range<u64>) {
+    send_numbered_keyed(producer, topic, seqs, None);
+}
+
+/// [`send_numbered`], record `i` keyed `i % keys` (8 bytes) when `keys`
+/// is given.
+fn send_numbered_keyed(
+    producer: &BaseProducer<Deliveries>,
+    topic: &str,
+    seqs: std::ops::Range<u64>,
+    keys: Option<u64>,
+) {
     let mut value = [0x5au8; RECORD_BYTES];
     for seq in seqs {
         fill(&mut value, seq, 0);
-        send(producer, topic, &value);
+        let key = keys.map(|keys| (seq % keys).to_be_bytes());
+        send_keyed(producer, topic, key.as_ref().map(|k| &k[..]), &value);
         if seq % 4096 == 0 {
             producer.poll(Duration::ZERO);
         }
@@ -317,13 +329,24 @@ pub fn create_topic(addr: SocketAddr, topic: &str, settings: &[(String, String)]
 /// Produces `n` records to `topic` from one producer; returns the time from
 /// the first send to the last delivery report.
 pub fn produce(addr: SocketAddr, topic: &str, n: u64, settings: &[(String, String)]) -> Duration {
+    produce_numbered(addr, topic, n, settings, None)
+}
+
+/// [`produce`], record `i` keyed `i % keys` when `keys` is given.
+fn produce_numbered(
+    addr: SocketAddr,
+    topic: &str,
+    n: u64,
+    settings: &[(String, String)],
+    keys: Option<u64>,
+) -> Duration {
     let producer = producer_with(addr, 5, settings);
     producer
         .client()
         .fetch_metadata(Some(topic), Duration::from_secs(10))
         .expect("metadata");
     let start = Instant::now();
-    send_numbered(&producer, topic, 0..n);
+    send_numbered_keyed(&producer, topic, 0..n, keys);
     producer.flush(Duration::from_secs(120)).expect("flush");
     let elapsed = start.elapsed();
     let ctx = producer.context();

@@ -341,35 +341,6 @@ fn a_second_broker_on_a_folder_in_use_is_refused_and_changes_nothing() {
     let _ = std::fs::remove_dir_all(&data);
 }
 
-/// A batch of one record keyed `key`, as a producer's client encodes it.
-fn keyed(key: &str, value: &str) -> Vec<u8> {
-    use kafka_protocol::records::{
-        Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
-    };
-    let record = Record {
-        transactional: false,
-        control: false,
-        partition_leader_epoch: 0,
-        producer_id: -1,
-        producer_epoch: -1,
-        timestamp_type: TimestampType::Creation,
-        offset: 0,
-        sequence: 0,
-        timestamp: 1_000,
-        key: Some(bytes::Bytes::copy_from_slice(key.as_bytes())),
-        value: Some(bytes::Bytes::copy_from_slice(value.as_bytes())),
-        headers: Default::default(),
-        delete_horizon: false,
-    };
-    let mut buf = bytes::BytesMut::new();
-    let options = RecordEncodeOptions {
-        version: 2,
-        compression: Compression::None,
-    };
-    RecordBatchEncoder::encode(&mut buf, &[record], &options).unwrap();
-    buf.to_vec()
-}
-
 #[test]
 fn a_compacted_logs_gaps_pass_recovery_and_the_verifier_and_damage_in_it_is_still_cut() {
     let d = dir("compacted");
@@ -383,8 +354,9 @@ fn a_compacted_logs_gaps_pass_recovery_and_the_verifier_and_damage_in_it_is_stil
     let (mut log, _) = PartitionLog::open(&d, compacted.clone()).unwrap();
     for i in 0..400 {
         let value = format!("value-{i:06}-{}", "y".repeat(i % 50));
-        log.append(&keyed(&format!("key-{}", i % 7), &value))
-            .unwrap();
+        let key = format!("key-{}", i % 7);
+        let record = [(Some(key.as_bytes()), value.as_bytes())];
+        log.append(&batch::build_keyed(0, 1_000, &record)).unwrap();
     }
     log.roll().unwrap();
     let plan = log.cleaning_plan().unwrap().expect("all of it is dirty");

@@ -284,6 +284,17 @@ pub fn set_log_append_time(buf: &mut [u8], header: &mut BatchHeader, now: i64) {
 /// Builds a batch of `records` simple records (no key, no headers), for
 /// tests and tools: the record encoding is Kafka's varint format.
 pub fn build(base_offset: i64, timestamp: i64, records: &[&[u8]]) -> Vec<u8> {
+    let keyless: Vec<(Option<&[u8]>, &[u8])> = records.iter().map(|v| (None, *v)).collect();
+    build_keyed(base_offset, timestamp, &keyless)
+}
+
+/// [`build`] with a key (or none) for each record, as a compacted topic
+/// needs them.
+pub fn build_keyed(
+    base_offset: i64,
+    timestamp: i64,
+    records: &[(Option<&[u8]>, &[u8])],
+) -> Vec<u8> {
     fn varint(out: &mut Vec<u8>, v: i64) {
         let mut z = ((v << 1) ^ (v >> 63)) as u64;
         loop {
@@ -296,11 +307,17 @@ pub fn build(base_offset: i64, timestamp: i64, records: &[&[u8]]) -> Vec<u8> {
         }
     }
     let mut body = Vec::new();
-    for (i, value) in records.iter().enumerate() {
+    for (i, (key, value)) in records.iter().enumerate() {
         let mut rec = vec![0u8]; // attributes
         varint(&mut rec, 0); // timestamp delta
         varint(&mut rec, i as i64); // offset delta
-        varint(&mut rec, -1); // null key
+        match key {
+            None => varint(&mut rec, -1),
+            Some(k) => {
+                varint(&mut rec, k.len() as i64);
+                rec.extend_from_slice(k);
+            }
+        }
         varint(&mut rec, value.len() as i64);
         rec.extend_from_slice(value);
         varint(&mut rec, 0); // no headers

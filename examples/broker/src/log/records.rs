@@ -120,6 +120,42 @@ fn varint(buf: &[u8], at: &mut usize) -> Option<i64> {
     None
 }
 
+/// The start of one record, read as far as its key length.
+struct Head {
+    /// One past the record's last byte.
+    end: usize,
+    /// Its offset delta.
+    offset_delta: i64,
+    /// Its key length (-1: no key).
+    key_len: i64,
+}
+
+/// Reads the record starting at `*at` (record `index` of `count`) as far
+/// as its key length, leaving `*at` there.
+fn head(payload: &[u8], at: &mut usize, index: i32, count: i32) -> Result<Head, RecordsError> {
+    let bad = |reason| RecordsError::Malformed {
+        index,
+        count,
+        reason,
+    };
+    let len = varint(payload, at).ok_or(bad("length cut short"))?;
+    let end = usize::try_from(len)
+        .ok()
+        .and_then(|l| at.checked_add(l))
+        .filter(|&e| e <= payload.len())
+        .ok_or(bad("length runs past the batch"))?;
+    let body = &payload[..end];
+    *at += 1; // attributes
+    varint(body, at).ok_or(bad("timestamp delta cut short"))?;
+    let offset_delta = varint(body, at).ok_or(bad("offset delta cut short"))?;
+    let key_len = varint(body, at).ok_or(bad("key length cut short"))?;
+    Ok(Head {
+        end,
+        offset_delta,
+        key_len,
+    })
+}
+
 /// Calls `each` with every record of the records section `payload`
 /// (`count` of them), in order; stops at the first malformed one.
 pub fn walk<'a>(
@@ -135,18 +171,12 @@ pub fn walk<'a>(
     let mut at = 0usize;
     for index in 0..count.max(0) {
         let start = at;
-        let len = varint(payload, &mut at).ok_or(bad(index, "length cut short"))?;
-        let body_start = at;
-        let end = usize::try_from(len)
-            .ok()
-            .and_then(|l| body_start.checked_add(l))
-            .filter(|&e| e <= payload.len())
-            .ok_or(bad(index, "length runs past the batch"))?;
+        let Head {
+            end,
+            offset_delta,
+            key_len,
+        } = head(payload, &mut at, index, count)?;
         let body = &payload[..end];
-        at += 1; // attributes
-        varint(body, &mut at).ok_or(bad(index, "timestamp delta cut short"))?;
-        let offset_delta = varint(body, &mut at).ok_or(bad(index, "offset delta cut short"))?;
-        let key_len = varint(body, &mut at).ok_or(bad(index, "key length cut short"))?;
         let key = match key_len {
             -1 => None,
             n if n >= 0 && at + n as usize <= end => {
@@ -178,29 +208,13 @@ pub fn first_keyless(batch: &[u8], header: &BatchHeader) -> Result<Option<i32>, 
     // On every produce to a compacted topic: read each record only as far
     // as its key length, then jump to the next by the record's length.
     let payload = payload(batch, header)?;
-    let count = header.record_count;
-    let bad = |index, reason| RecordsError::Malformed {
-        index,
-        count,
-        reason,
-    };
     let mut at = 0usize;
-    for index in 0..count.max(0) {
-        let len = varint(&payload, &mut at).ok_or(bad(index, "length cut short"))?;
-        let end = usize::try_from(len)
-            .ok()
-            .and_then(|l| at.checked_add(l))
-            .filter(|&e| e <= payload.len())
-            .ok_or(bad(index, "length runs past the batch"))?;
-        let body = &payload[..end];
-        at += 1; // attributes
-        varint(body, &mut at).ok_or(bad(index, "timestamp delta cut short"))?;
-        let offset_delta = varint(body, &mut at).ok_or(bad(index, "offset delta cut short"))?;
-        let key_len = varint(body, &mut at).ok_or(bad(index, "key length cut short"))?;
-        if key_len == -1 {
-            return Ok(Some(offset_delta as i32));
+    for index in 0..header.record_count.max(0) {
+        let h = head(&payload, &mut at, index, header.record_count)?;
+        if h.key_len == -1 {
+            return Ok(Some(h.offset_delta as i32));
         }
-        at = end;
+        at = h.end;
     }
     Ok(None)
 }
