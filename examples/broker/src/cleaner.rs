@@ -5,8 +5,11 @@
 //! runs a pass over its closed segments ([`log::cleaner::clean`]: reads
 //! them, writes compacted copies beside them), and asks the writer to
 //! swap the copies in. With nothing to do it sleeps for the backoff
-//! (Kafka's `log.cleaner.backoff.ms`, 15 s). A log whose pass fails is
-//! left alone until the broker restarts (logged), as Kafka marks a
+//! (Kafka's `log.cleaner.backoff.ms`, 15 s). A pass that fails on the
+//! file system (a segment retention deleted under it, a full disk) is
+//! tried again after the backoff; a log whose data fails a pass (a damaged
+//! batch, more keys in one batch than the map holds) or whose swap fails
+//! is left alone until the broker restarts (logged), as Kafka marks a
 //! partition uncleanable.
 //!
 //! The writer never waits on the cleaner; the cleaner waits on the writer
@@ -145,6 +148,11 @@ fn run<R: LogReply>(
 ) {
     let capacity = (config.dedupe_buffer_bytes / log::cleaner::MAP_ENTRY_BYTES).max(1);
     let mut failed = HashSet::new();
+    // Sleeps for the backoff (or until woken); `false` once stopping.
+    let rest = || match woken.recv_timeout(config.backoff) {
+        Ok(()) | Err(RecvTimeoutError::Timeout) => true,
+        Err(RecvTimeoutError::Disconnected) => false,
+    };
     while !stop.load(Ordering::Relaxed) {
         let Some(plans) = ask(&mut writer, LogOp::CleaningPlans) else {
             return;
@@ -154,15 +162,25 @@ fn run<R: LogReply>(
             .filter(|(_, p)| !failed.contains(&p.log_id))
             .max_by(|a, b| a.1.dirty_ratio.total_cmp(&b.1.dirty_ratio));
         let Some((partition, plan)) = dirtiest else {
-            match woken.recv_timeout(config.backoff) {
-                Ok(()) | Err(RecvTimeoutError::Timeout) => continue,
-                Err(RecvTimeoutError::Disconnected) => return,
+            if rest() {
+                continue;
             }
+            return;
         };
         let started = Instant::now();
         let cleaned = match log::cleaner::clean(&plan, capacity, stop) {
             Ok(cleaned) => cleaned,
             Err(log::cleaner::CleanError::Stopped) => return,
+            // A segment retention deleted under the pass, a full disk:
+            // the next round after the backoff plans afresh.
+            Err(e @ log::cleaner::CleanError::Io { .. }) => {
+                tracing::warn!(dir = %plan.dir.display(), error = %e, "compaction pass failed; trying again after the backoff");
+                let _ = std::fs::remove_dir_all(plan.dir.join(log::cleaner::CLEANING_DIR));
+                if rest() {
+                    continue;
+                }
+                return;
+            }
             Err(e) => {
                 tracing::error!(dir = %plan.dir.display(), error = %e, "compaction failed; this log is not compacted again until a restart");
                 let _ = std::fs::remove_dir_all(plan.dir.join(log::cleaner::CLEANING_DIR));
