@@ -2,15 +2,16 @@
 //! closed segments have a later record with the same key, and the cleaned
 //! copy of each segment without them. Runs on the log cleaner's own
 //! thread, reading segment files the writer has closed (they never change
-//! again; a segment deleted meanwhile stays readable through the open
-//! file), and writing the copies beside them, in the partition's
+//! again; one retention deletes meanwhile fails the pass, which the
+//! cleaner tries again), and writing the copies beside them, in the partition's
 //! `cleaning/` folder, for the writer to swap in (see
 //! [`PartitionLog::swap_cleaned`](super::PartitionLog::swap_cleaned)).
 //! Uses the batch layout, the record walk and the segment type.
 //!
 //! As in Kafka: the cleaner maps each key of the *dirty* segments (those
-//! not compacted yet) to its last offset, then copies every segment from
-//! the log's start up to the end of what it mapped, leaving out each
+//! not compacted yet) to its last offset, as far as the map has room,
+//! then copies every segment from the log's start up to where the map
+//! reached (records from there on all stay), leaving out each
 //! record whose key has a later offset in the map, each record without a
 //! key, and each record of an aborted transaction. A tombstone (a key
 //! with no value) stays until its segment was last written more than
@@ -24,8 +25,9 @@
 //! the small segments compaction leaves merge on the next pass (Kafka
 //! groups them the same way).
 //!
-//! The map holds a 128-bit hash of each key (two independently keyed
-//! SipHash-1-3 halves, fresh keys each pass), not the key: bounded memory
+//! The map holds a 128-bit hash of each key (two halves from the standard
+//! library's randomly keyed hasher, SipHash-1-3 today, fresh keys each
+//! pass), not the key: bounded memory
 //! whatever the keys' sizes, at a collision chance of about n²/2¹²⁹ for
 //! n keys, the same bargain Kafka's 16-byte MD5 map makes.
 
