@@ -1051,6 +1051,8 @@ impl PartitionLog {
     /// renamed `cleaned/` (from here a start finishes the swap), then each
     /// run is swapped ([`cleaner::swap_run`]). An empty copy deletes its
     /// run, unless the run starts the log (which keeps the log's start).
+    /// Aborted transactions wholly below `clean_below` are forgotten once
+    /// every run is swapped: their records are gone.
     /// Returns how many segments were replaced.
     pub fn swap_cleaned(
         &mut self,
@@ -1127,6 +1129,14 @@ impl PartitionLog {
         }
         std::fs::remove_dir_all(&cleaned)?;
         File::open(&self.dir)?.sync_all()?;
+        if keep.len() == runs.len() {
+            // Every segment below `below` is a compacted copy now, without
+            // the records of aborted transactions: a reader needs no word
+            // of those any more (their markers stay, and clients skip
+            // them). Without this a compacted log, which retention never
+            // trims, would remember every abort for good.
+            self.txns.trim(below);
+        }
         Ok(replaced)
     }
 
@@ -1358,6 +1368,39 @@ mod tests {
         assert!(cut.is_empty(), "{cut:?}");
         std::fs::remove_dir_all(&dir).unwrap();
         std::fs::remove_dir_all(&whole).unwrap();
+    }
+
+    #[test]
+    fn compaction_drops_aborted_records_and_forgets_their_aborts() {
+        let dir = std::env::temp_dir().join(format!("gyre-compact-abort-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let (mut log, _) = PartitionLog::open(&dir, log_config_compact()).unwrap();
+        let keyed = |key: &str, value: &str| {
+            batch::build_keyed(0, 1_000, &[(Some(key.as_bytes()), value.as_bytes())])
+        };
+        log.append(&keyed("k", "committed")).unwrap(); // 0
+        log.add_to_transaction(5, 0);
+        let mut aborted = keyed("k", "aborted");
+        batch::set_producer(&mut aborted, 5, 0, 0);
+        batch::set_transactional(&mut aborted);
+        log.append(&aborted).unwrap(); // 1
+        log.stage_marker(5, 0, Marker::Abort, 0).unwrap(); // 2
+        log.commit().unwrap();
+        for i in 0..6 {
+            log.append(&keyed(&format!("other-{i}"), &"x".repeat(80)))
+                .unwrap();
+        }
+        log.roll().unwrap();
+        assert_eq!(log.aborted_between(0, log.end_offset()), vec![(5, 1)]);
+        compact(&mut log);
+        let kept = stored_records(&dir);
+        assert_eq!(kept[0], (0, "k".into(), true), "the committed value stays");
+        assert!(
+            kept.iter().all(|r| r.0 != 1),
+            "the aborted one went: {kept:?}"
+        );
+        assert_eq!(log.aborted_between(0, log.end_offset()), vec![]);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
