@@ -1028,7 +1028,12 @@ impl PartitionLog {
             clean_below: self.clean_below,
             end,
             aborted: self.txns.aborted_below(end),
-            tombstone_horizon: std::time::SystemTime::now() - self.config.delete_retention,
+            // A retention as long as Kafka's largest long reaches back
+            // before the epoch: no tombstone is ever old enough (a clock
+            // that cannot go back that far stops at the epoch).
+            tombstone_horizon: std::time::SystemTime::now()
+                .checked_sub(self.config.delete_retention)
+                .unwrap_or(std::time::UNIX_EPOCH),
             index_interval: self.config.index_interval,
             segment_bytes: self.config.segment_bytes,
             dirty_ratio,
@@ -1407,6 +1412,26 @@ mod tests {
     fn a_log_waits_for_its_dirty_ratio_unless_its_oldest_dirty_segment_is_past_the_max_lag() {
         let dir = std::env::temp_dir().join(format!("gyre-maxlag-{}", std::process::id()));
         let mut log = compacted_log(&dir, 10);
+        // Kafka's largest values of the tombstones' retention and the lags
+        // are taken without overflowing a clock.
+        let mut longest = log_config_compact();
+        let max = i64::MAX.to_string();
+        for key in ["delete.retention.ms", "max.compaction.lag.ms"] {
+            crate::topic_config::apply_config(&mut longest, key, &max).unwrap();
+        }
+        log.set_config(longest.clone());
+        let plan = log.cleaning_plan().unwrap().expect("all dirty");
+        assert!(
+            plan.tombstone_horizon <= std::time::UNIX_EPOCH,
+            "no tombstone is old enough"
+        );
+        crate::topic_config::apply_config(&mut longest, "min.compaction.lag.ms", &max).unwrap();
+        log.set_config(longest);
+        assert!(
+            log.cleaning_plan().unwrap().is_none(),
+            "every segment is too young"
+        );
+        log.set_config(log_config_compact());
         compact(&mut log);
         for _ in 0..2 {
             log.append(&crate::log::records::tests::keyed_batch(
