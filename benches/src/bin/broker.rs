@@ -117,6 +117,19 @@ fn default_workers() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get().saturating_sub(1).max(1))
 }
 
+/// MB/s of records at `rate` records/s.
+fn mb(rate: f64) -> f64 {
+    rate * RECORD_BYTES as f64 / 1e6
+}
+
+/// Prints a throughput case's `result` line: records/s and MB/s.
+fn rate_result(case: &str, rate: f64) {
+    println!(
+        "result {case} gyre-broker {rate:.0} records/s {:.1} MB/s",
+        mb(rate)
+    );
+}
+
 fn ms(ns: u64) -> f64 {
     ns as f64 / 1e6
 }
@@ -130,7 +143,6 @@ fn rounds_of(
     rounds: usize,
     label: &str,
 ) -> (f64, f64) {
-    let mb = |rate: f64| rate * RECORD_BYTES as f64 / 1e6;
     let (mut produced, mut consume_rates) = (Vec::new(), Vec::new());
     for round in 0..rounds {
         let topic = format!("bench-{round}");
@@ -159,7 +171,6 @@ fn main() {
         .unwrap_or(if args.quick { 2_000_000 } else { 10_000_000 });
     let rounds = args.rounds.unwrap_or(if args.quick { 1 } else { 3 });
     let seconds = args.seconds.unwrap_or(if args.quick { 5 } else { 20 });
-    let mb = |rate: f64| rate * RECORD_BYTES as f64 / 1e6;
 
     let server = BenchBroker::start(args.workers, args.flush.policy());
     let addr = server.addr();
@@ -200,14 +211,8 @@ fn main() {
     println!("ratio e2e-p99 gyre/goal {:.2}", p99 / GOAL_E2E_P99_MS);
 
     let (p, c) = rounds_of(addr, &[], records, rounds, "plaintext");
-    println!(
-        "result produce gyre-broker {p:.0} records/s {:.1} MB/s",
-        mb(p)
-    );
-    println!(
-        "result consume gyre-broker {c:.0} records/s {:.1} MB/s",
-        mb(c)
-    );
+    rate_result("produce", p);
+    rate_result("consume", c);
     println!(
         "ratio produce gyre/kafka-published {:.2}",
         p / KAFKA_PRODUCE
@@ -235,14 +240,8 @@ fn main() {
             consumed.push(tc);
         }
         let (tp, tc) = (median(&mut produced), median(&mut consumed));
-        println!(
-            "result produce-transactional gyre-broker {tp:.0} records/s {:.1} MB/s",
-            mb(tp)
-        );
-        println!(
-            "result consume-read-committed gyre-broker {tc:.0} records/s {:.1} MB/s",
-            mb(tc)
-        );
+        rate_result("produce-transactional", tp);
+        rate_result("consume-read-committed", tc);
         println!("ratio produce transactional/plain {:.2}", tp / p);
         println!("ratio consume read-committed/plain {:.2}", tc / c);
     }
@@ -275,14 +274,8 @@ fn main() {
         let (kc, kd) = (median(&mut on_compacted), median(&mut on_deleting));
         let pass = compaction::one_pass(&compacting);
         let read_mb = pass.before as f64 / 1e6;
-        println!(
-            "result produce-compacted gyre-broker {kc:.0} records/s {:.1} MB/s",
-            mb(kc)
-        );
-        println!(
-            "result produce-keyed-deleting gyre-broker {kd:.0} records/s {:.1} MB/s",
-            mb(kd)
-        );
+        rate_result("produce-compacted", kc);
+        rate_result("produce-keyed-deleting", kd);
         println!(
             "result compaction-pass gyre-broker {:.0} MB/s: {read_mb:.1} MB of log to {:.1} MB in {:.0} ms ({} segments of {} MiB, {KEYS} keys)",
             read_mb / pass.took.as_secs_f64(),
@@ -296,14 +289,8 @@ fn main() {
     if args.sasl_ssl {
         let (secured, settings) = BenchBroker::start_sasl_ssl(args.workers, args.flush.policy());
         let (sp, sc) = rounds_of(secured.addr(), &settings, records, rounds, "SASL_SSL");
-        println!(
-            "result produce-sasl-ssl gyre-broker {sp:.0} records/s {:.1} MB/s",
-            mb(sp)
-        );
-        println!(
-            "result consume-sasl-ssl gyre-broker {sc:.0} records/s {:.1} MB/s",
-            mb(sc)
-        );
+        rate_result("produce-sasl-ssl", sp);
+        rate_result("consume-sasl-ssl", sc);
         println!("ratio produce sasl-ssl/plaintext {:.2}", sp / p);
         println!("ratio consume sasl-ssl/plaintext {:.2}", sc / c);
         drop(secured);
