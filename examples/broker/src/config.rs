@@ -91,6 +91,47 @@ pub struct BrokerConfig {
     /// the least recently used are closed past it and reopened on demand
     /// (default: half the open-file limit at start, in segments).
     pub max_open_segments: Option<usize>,
+    /// Heartbeat interval and session timeout of consumer groups on the
+    /// consumer group protocol (KIP-848), which the broker sets.
+    pub consumer_groups: ConsumerGroupSettings,
+}
+
+/// The group coordinator's settings for consumer groups on the consumer
+/// group protocol (Kafka's `group.consumer.*`): the members heartbeat as
+/// often as the broker says, and are dropped after a session without one.
+///
+/// ```
+/// use gyre_broker::{BrokerConfig, ConsumerGroupSettings};
+/// use std::time::Duration;
+///
+/// // Quick rebalances for a test: members heartbeat every 500 ms.
+/// let config = BrokerConfig {
+///     consumer_groups: ConsumerGroupSettings {
+///         heartbeat_interval: Duration::from_millis(500),
+///         ..ConsumerGroupSettings::default()
+///     },
+///     ..BrokerConfig::default()
+/// };
+/// # let _ = config;
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConsumerGroupSettings {
+    /// How often members heartbeat (`group.consumer.heartbeat.interval.ms`,
+    /// default 5 s).
+    pub heartbeat_interval: Duration,
+    /// How long a member may go unheard before it is dropped and its
+    /// partitions go to the others (`group.consumer.session.timeout.ms`,
+    /// default 45 s).
+    pub session_timeout: Duration,
+}
+
+impl Default for ConsumerGroupSettings {
+    fn default() -> Self {
+        ConsumerGroupSettings {
+            heartbeat_interval: Duration::from_secs(5),
+            session_timeout: Duration::from_secs(45),
+        }
+    }
 }
 
 impl Default for BrokerConfig {
@@ -117,6 +158,7 @@ impl Default for BrokerConfig {
             ring_capacity: 1024,
             cleaner: Default::default(),
             max_open_segments: None,
+            consumer_groups: ConsumerGroupSettings::default(),
         }
     }
 }

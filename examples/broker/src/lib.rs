@@ -62,5 +62,5 @@ pub mod topics;
 pub mod verify;
 pub mod writer;
 
-pub use config::BrokerConfig;
+pub use config::{BrokerConfig, ConsumerGroupSettings};
 pub use server::{Broker, StartError};

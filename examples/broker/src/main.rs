@@ -136,6 +136,15 @@ struct Args {
     /// deleting ones without retention; Kafka's log.cleaner.enable=false).
     #[arg(long)]
     no_log_cleaner: bool,
+    /// How often members of consumer-protocol groups (KIP-848) heartbeat
+    /// (Kafka's group.consumer.heartbeat.interval.ms).
+    #[arg(long, default_value_t = 5_000)]
+    group_consumer_heartbeat_interval_ms: u64,
+    /// How long such a member may go without a heartbeat before its
+    /// partitions go to the others (Kafka's
+    /// group.consumer.session.timeout.ms).
+    #[arg(long, default_value_t = 45_000)]
+    group_consumer_session_timeout_ms: u64,
     /// The largest record batch a producer may append, in bytes (Kafka's
     /// message.max.bytes; a topic's max.message.bytes overrides it).
     #[arg(long, default_value_t = (1 << 20) + 12)]
@@ -420,6 +429,15 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         enabled: !args.no_log_cleaner,
         backoff: Duration::from_millis(args.log_cleaner_backoff_ms),
         dedupe_buffer_bytes: args.log_cleaner_dedupe_buffer_size,
+    };
+    if args.group_consumer_heartbeat_interval_ms == 0
+        || args.group_consumer_heartbeat_interval_ms >= args.group_consumer_session_timeout_ms
+    {
+        return Err("--group-consumer-heartbeat-interval-ms must be above 0 and below --group-consumer-session-timeout-ms".into());
+    }
+    config.consumer_groups = gyre_broker::ConsumerGroupSettings {
+        heartbeat_interval: Duration::from_millis(args.group_consumer_heartbeat_interval_ms),
+        session_timeout: Duration::from_millis(args.group_consumer_session_timeout_ms),
     };
     config.log.max_message_bytes = args.message_max_bytes;
     config.log.log_append_time = matches!(

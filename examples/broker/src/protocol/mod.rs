@@ -132,6 +132,18 @@ pub mod error_code {
     pub const UNACCEPTABLE_CREDENTIAL: i16 = 93;
     /// A member id is required: rejoin with the one given.
     pub const MEMBER_ID_REQUIRED: i16 = 79;
+    /// A consumer group member's epoch is not one the coordinator can
+    /// accept; it gives up its partitions and rejoins.
+    pub const FENCED_MEMBER_EPOCH: i16 = 110;
+    /// A static member's instance id is held by a member still present.
+    pub const UNRELEASED_INSTANCE_ID: i16 = 111;
+    /// The server-side assignor asked for is not served.
+    pub const UNSUPPORTED_ASSIGNOR: i16 = 112;
+    /// An offset commit or fetch named an older member epoch than the
+    /// member's current one; it retries with its new epoch.
+    pub const STALE_MEMBER_EPOCH: i16 = 113;
+    /// A subscription's regular expression does not compile.
+    pub const INVALID_REGULAR_EXPRESSION: i16 = 128;
 }
 
 /// Kafka's config resource types (DescribeConfigs, AlterConfigs,

@@ -362,6 +362,10 @@ fn walk(key: ApiKey, version: i16, body: &[u8]) -> Result<usize, ShapeError> {
             if v >= 8 {
                 w.structs(false, |w| {
                     w.string()?;
+                    if v >= 9 {
+                        w.nullable_string()?; // member id
+                        w.skip(4)?; // member epoch
+                    }
                     topics(w)
                 })?;
             } else {
@@ -523,6 +527,27 @@ fn walk(key: ApiKey, version: i16, body: &[u8]) -> Result<usize, ShapeError> {
             w.string()?;
             w.array(false, |w| w.skip(4))
         })?,
+        ApiKey::ConsumerGroupHeartbeat => {
+            w.string()?; // group id
+            w.string()?; // member id
+            w.skip(4)?; // member epoch
+            w.nullable_string()?; // instance id
+            w.nullable_string()?; // rack id
+            w.skip(4)?; // rebalance timeout
+            w.array(true, |w| w.string())?; // subscribed topic names
+            if v >= 1 {
+                w.nullable_string()?; // subscribed topic regex
+            }
+            w.nullable_string()?; // server assignor
+            w.structs(true, |w| {
+                w.skip(16)?; // topic id
+                w.array(false, |w| w.skip(4))
+            })?;
+        }
+        ApiKey::ConsumerGroupDescribe => {
+            w.array(false, |w| w.string())?;
+            w.skip(1)?; // include authorized operations
+        }
         ApiKey::DescribeGroups => {
             w.array(false, |w| w.string())?;
             if v >= 3 {
@@ -742,6 +767,10 @@ mod tests {
                     ts.partition_indexes = vec![0, 1];
                     let mut g = offset_fetch_request::OffsetFetchRequestGroup::default();
                     g.group_id = GroupId(name("g"));
+                    if v >= 9 {
+                        g.member_id = Some(name("m"));
+                        g.member_epoch = 3;
+                    }
                     g.topics = Some(vec![ts.clone(), ts]);
                     let mut all = g.clone();
                     all.topics = None;
@@ -1055,6 +1084,28 @@ mod tests {
                 r.upsertions = vec![u.clone(), u];
                 RequestKind::AlterUserScramCredentials(r)
             }
+            ApiKey::ConsumerGroupHeartbeat => {
+                let mut tp = consumer_group_heartbeat_request::TopicPartitions::default();
+                tp.topic_id = uuid::Uuid::from_u128(5);
+                tp.partitions = vec![0, 1];
+                let mut r = ConsumerGroupHeartbeatRequest::default();
+                r.group_id = GroupId(name("g"));
+                r.member_id = name("m");
+                r.instance_id = Some(name("i"));
+                r.rack_id = Some(name("r"));
+                r.subscribed_topic_names = Some(vec![TopicName(name("t")), TopicName(name("u"))]);
+                if v >= 1 {
+                    r.subscribed_topic_regex = Some(name("t.*"));
+                }
+                r.server_assignor = Some(name("uniform"));
+                r.topic_partitions = Some(vec![tp.clone(), tp]);
+                RequestKind::ConsumerGroupHeartbeat(r)
+            }
+            ApiKey::ConsumerGroupDescribe => {
+                let mut r = ConsumerGroupDescribeRequest::default();
+                r.group_ids = vec![GroupId(name("g")), GroupId(name("h"))];
+                RequestKind::ConsumerGroupDescribe(r)
+            }
             ApiKey::DescribeAcls => {
                 let mut r = DescribeAclsRequest::default();
                 r.resource_name_filter = Some(name("t"));
@@ -1134,7 +1185,9 @@ mod tests {
             AlterUserScramCredentials,
             DescribeAcls,
             CreateAcls,
-            DeleteAcls
+            DeleteAcls,
+            ConsumerGroupHeartbeat,
+            ConsumerGroupDescribe
         );
         buf.to_vec()
     }

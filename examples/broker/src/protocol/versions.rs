@@ -5,8 +5,7 @@
 //! meaning the broker implements, so current clients speak their current
 //! protocol. Topics have ids (Metadata 10+, Fetch 13+, CreateTopics 7,
 //! DeleteTopics 6). Where the next version changes meaning, the range
-//! stops before it: Produce 13 names topics by id (Kafka 4.1),
-//! OffsetCommit 9 and OffsetFetch 9 are the KIP-848 consumer protocol;
+//! stops before it: Produce 13 names topics by id (Kafka 4.1);
 //! InitProducerId 5, AddPartitionsToTxn 4, and AddOffsetsToTxn, EndTxn
 //! and TxnOffsetCommit 4 are transactions v2 (KIP-890: broker-to-broker
 //! batches, TRANSACTION_ABORTABLE, an epoch per transaction), so the
@@ -35,8 +34,9 @@ pub const SUPPORTED: &[ApiRange] = &[
     range(ApiKey::Fetch, 4, 17),
     range(ApiKey::ListOffsets, 1, 8),
     range(ApiKey::Metadata, 0, 12),
-    range(ApiKey::OffsetCommit, 2, 8),
-    range(ApiKey::OffsetFetch, 1, 8),
+    // v9 of both name a consumer group member's epoch (KIP-848).
+    range(ApiKey::OffsetCommit, 2, 9),
+    range(ApiKey::OffsetFetch, 1, 9),
     range(ApiKey::FindCoordinator, 0, 4),
     range(ApiKey::JoinGroup, 0, 9),
     range(ApiKey::Heartbeat, 0, 4),
@@ -54,6 +54,10 @@ pub const SUPPORTED: &[ApiRange] = &[
     range(ApiKey::ListTransactions, 0, 1),
     range(ApiKey::DescribeTransactions, 0, 0),
     range(ApiKey::DescribeProducers, 0, 0),
+    // The consumer group protocol (KIP-848; v1 adds regular expression
+    // subscriptions and member ids the clients choose).
+    range(ApiKey::ConsumerGroupHeartbeat, 0, 1),
+    range(ApiKey::ConsumerGroupDescribe, 0, 1),
     range(ApiKey::DescribeGroups, 0, 5),
     range(ApiKey::ListGroups, 0, 5),
     range(ApiKey::DeleteGroups, 0, 2),

@@ -259,10 +259,15 @@ impl Connection {
     }
 
     fn serve(&mut self, ctx: &mut impl InboundContext<Self>, frame: Bytes) {
-        // A joining member's client id is kept for DescribeGroups (a slice
-        // of the frame: no copy).
+        // A joining member's client id is kept for DescribeGroups and
+        // ConsumerGroupDescribe (a slice of the frame: no copy).
         let client_id = match header::peek(&frame) {
-            Ok(h) if h.api_key == ApiKey::JoinGroup as i16 => header::client_id(&frame),
+            Ok(h)
+                if h.api_key == ApiKey::JoinGroup as i16
+                    || h.api_key == ApiKey::ConsumerGroupHeartbeat as i16 =>
+            {
+                header::client_id(&frame)
+            }
             _ => Bytes::new(),
         };
         if let Some(session) = &mut self.sasl {
@@ -589,15 +594,23 @@ impl Connection {
             | RequestKind::OffsetCommit(_)
             | RequestKind::OffsetFetch(_)
             | RequestKind::DescribeGroups(_)
+            | RequestKind::ConsumerGroupHeartbeat(_)
+            | RequestKind::ConsumerGroupDescribe(_)
             | RequestKind::ListGroups(_)
             | RequestKind::DeleteGroups(_)
             | RequestKind::OffsetDelete(_)) => {
                 // An offset commit commits only the topics the principal
-                // may read.
+                // may read; a consumer group member may subscribe only to
+                // topics it may describe.
                 let denied_topics = match &group {
                     RequestKind::OffsetCommit(r) => {
                         let names = r.topics.iter().map(|t| t.name.0.as_str());
                         self.denied(ctx, op::READ, resource::TOPIC, names)
+                    }
+                    RequestKind::ConsumerGroupHeartbeat(r) => {
+                        let names = r.subscribed_topic_names.iter().flatten();
+                        let names = names.map(|t| t.0.as_str());
+                        self.denied(ctx, op::DESCRIBE, resource::TOPIC, names)
                     }
                     _ => Vec::new(),
                 };

@@ -36,6 +36,11 @@ pub(crate) fn groups_of(request: &RequestKind) -> Option<(Vec<&str>, i8)> {
             r.groups.iter().map(|g| g.0.as_str()).collect(),
             op::DESCRIBE,
         ),
+        RequestKind::ConsumerGroupHeartbeat(r) => (one(&r.group_id), op::READ),
+        RequestKind::ConsumerGroupDescribe(r) => (
+            r.group_ids.iter().map(|g| g.0.as_str()).collect(),
+            op::DESCRIBE,
+        ),
         RequestKind::DeleteGroups(r) => (
             r.groups_names.iter().map(|g| g.0.as_str()).collect(),
             op::DELETE,
@@ -162,6 +167,21 @@ pub(crate) fn group_request(
             let mut r = DescribeGroupsResponse::default();
             for g in &req.groups {
                 let mut d = describe_groups_response::DescribedGroup::default();
+                d.group_id = g.clone();
+                d.error_code = e;
+                r.groups.push(d);
+            }
+            encoded(correlation_id, version, &r)
+        }),
+        RequestKind::ConsumerGroupHeartbeat(_) => frame(&|| {
+            let mut r = ConsumerGroupHeartbeatResponse::default();
+            r.error_code = e;
+            encoded(correlation_id, version, &r)
+        }),
+        RequestKind::ConsumerGroupDescribe(req) => frame(&|| {
+            let mut r = ConsumerGroupDescribeResponse::default();
+            for g in &req.group_ids {
+                let mut d = consumer_group_describe_response::DescribedGroup::default();
                 d.group_id = g.clone();
                 d.error_code = e;
                 r.groups.push(d);

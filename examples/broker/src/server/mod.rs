@@ -181,6 +181,7 @@ impl Broker {
                 open_at_start,
                 flush: config.flush,
             },
+            config.consumer_groups,
         )
         .map_err(StartError::Offsets)?;
         let loops = EventLoopGroup::builder()

@@ -4,22 +4,30 @@
 //! and transaction requests reach it from the loops through a channel
 //! (they are rare next to produce and fetch) and it answers through each
 //! connection's `ChannelHandle`; JoinGroup and SyncGroup answers wait here
-//! until their rebalance phase completes. Transaction markers go from here
+//! until their rebalance phase completes. Groups of the classic protocol
+//! (`group`) and of the consumer group protocol (`consumer_group`, KIP-848)
+//! share the ids' namespace and the committed offsets. Transaction markers go from here
 //! to the log writer, and its word that they are written comes back on a
 //! channel of its own.
 
+mod assignor;
 mod call;
+mod consumer_group;
+mod consumer_heartbeat;
 mod group;
 mod offset_fetch;
 pub mod offsets;
 
 use super::sequencer::Sequenced;
 use super::transactions::{OpenAtStart, Transactions};
+use crate::config::ConsumerGroupSettings;
 use crate::ops::MarkersWritten;
 use crate::protocol::error_code as ec;
 use crate::writer::{LogReply, Submitter};
 use bytes::Bytes;
 pub use call::Call;
+use consumer_group::ConsumerGroup;
+use consumer_heartbeat::Beat;
 use crossbeam_channel::{Receiver, Sender};
 use group::{Client, Group, Member, State};
 use gyre_reactor::ChannelHandle;
@@ -150,8 +158,10 @@ impl Coordinator {
     pub fn start<R: LogReply>(
         data_dir: &Path,
         wiring: TxnWiring<R>,
+        consumer_settings: ConsumerGroupSettings,
     ) -> std::io::Result<(Self, JoinHandle<()>)> {
         let mut offsets = OffsetStore::open(data_dir)?;
+        let catalog = wiring.catalog.clone();
         let (done_tx, done_rx) = crossbeam_channel::unbounded();
         let mut txns = Transactions::open(
             data_dir,
@@ -164,6 +174,9 @@ impl Coordinator {
         let (tx, rx) = crossbeam_channel::unbounded();
         let st = State_ {
             groups: HashMap::new(),
+            consumer: HashMap::new(),
+            consumer_settings,
+            catalog,
             offsets,
             next_member: 0,
             txns,
@@ -195,7 +208,13 @@ const MIN_SESSION: Duration = Duration::from_millis(1000);
 const MAX_SESSION: Duration = Duration::from_secs(3600);
 
 struct State_<R: LogReply> {
+    /// Classic groups.
     groups: HashMap<String, Group>,
+    /// Consumer groups (KIP-848).
+    consumer: HashMap<String, ConsumerGroup>,
+    consumer_settings: ConsumerGroupSettings,
+    /// The topics, for consumer groups' assignments.
+    catalog: std::sync::Arc<crate::topics::Catalog>,
     offsets: OffsetStore,
     next_member: u64,
     txns: Transactions,
@@ -274,6 +293,46 @@ impl<R: LogReply> State_<R> {
                 };
                 self.join(to, r, client)
             }
+            RequestKind::ConsumerGroupHeartbeat(r) => {
+                let client = Client {
+                    id: String::from_utf8_lossy(&client_id).into_owned(),
+                    host: peer.map_or_else(String::new, |p| format!("/{}", p.ip())),
+                };
+                let group_id = r.group_id.0.as_str();
+                let classic = self
+                    .groups
+                    .get(group_id)
+                    .is_some_and(|g| !g.members.is_empty());
+                if !denied_topics.is_empty() {
+                    let mut resp =
+                        kafka_protocol::messages::ConsumerGroupHeartbeatResponse::default();
+                    resp.error_code = ec::TOPIC_AUTHORIZATION_FAILED;
+                    resp.error_message = Some(StrBytes::from_string(format!(
+                        "Not authorized to describe topics {}.",
+                        denied_topics.join(", ")
+                    )));
+                    return to.send(&resp);
+                }
+                let catalog = consumer_heartbeat::catalog_topics(&self.catalog);
+                let beat = Beat {
+                    version: to.version,
+                    client,
+                    catalog: &catalog,
+                    settings: self.consumer_settings,
+                    now: Instant::now(),
+                    classic,
+                };
+                let resp = consumer_heartbeat::heartbeat(
+                    &mut self.consumer,
+                    r,
+                    beat,
+                    &mut self.next_member,
+                );
+                to.send(&resp);
+            }
+            RequestKind::ConsumerGroupDescribe(r) => {
+                to.send(&consumer_heartbeat::describe(&self.consumer, &r));
+            }
             RequestKind::DescribeGroups(r) => self.describe(to, r),
             RequestKind::ListGroups(r) => self.list(to, r, visible),
             RequestKind::DeleteGroups(r) => self.delete_groups(to, r),
@@ -303,7 +362,16 @@ impl<R: LogReply> State_<R> {
             }
             RequestKind::TxnOffsetCommit(r) => {
                 // Before v3 there is no member to check (generation -1).
-                let refused = if r.generation_id < 0 {
+                let consumer = self.consumer.get(r.group_id.0.as_str());
+                let refused = if let Some(g) = consumer {
+                    consumer_heartbeat::commit_check(
+                        g,
+                        r.member_id.as_str(),
+                        r.generation_id,
+                        to.version,
+                        true,
+                    )
+                } else if r.generation_id < 0 {
                     ec::NONE
                 } else {
                     let group = self.groups.get_mut(r.group_id.0.as_str());
@@ -368,6 +436,17 @@ impl<R: LogReply> State_<R> {
             .iter()
             .map(|p| (s(&p.name), p.metadata.clone()))
             .collect();
+        // A consumer group with members is not joined through the classic
+        // protocol (Kafka converts groups between the protocols; this
+        // broker does only while they are empty).
+        if self
+            .consumer
+            .get(&group_id)
+            .is_some_and(|g| !g.members.is_empty())
+        {
+            return fail(to, ec::INCONSISTENT_GROUP_PROTOCOL, r.member_id);
+        }
+        self.consumer.remove(&group_id);
         let group = self
             .groups
             .entry(group_id.clone())
@@ -537,6 +616,9 @@ impl<R: LogReply> State_<R> {
         let group_id = s(&r.group_id.0);
         let check = if group_id.is_empty() {
             ec::INVALID_GROUP_ID
+        } else if let Some(g) = self.consumer.get(&group_id) {
+            let (member, epoch) = (r.member_id.as_str(), r.generation_id_or_member_epoch);
+            consumer_heartbeat::commit_check(g, member, epoch, to.version, false)
         } else {
             let group = self.groups.get_mut(&group_id);
             commit_check(group, &r.member_id, r.generation_id_or_member_epoch)
@@ -586,9 +668,27 @@ impl<R: LogReply> State_<R> {
     }
 
     fn fetch_offsets(&mut self, to: Call, r: OffsetFetchRequest) {
+        // From v9 a consumer group's member names itself and its epoch,
+        // and must be current (KIP-848).
+        let refused: Vec<(String, i16)> = r
+            .groups
+            .iter()
+            .filter_map(|g| {
+                let member = g.member_id.as_ref()?;
+                let group = self.consumer.get(g.group_id.0.as_str())?;
+                let code = consumer_heartbeat::fetch_check(group, member.as_str(), g.member_epoch);
+                (code != ec::NONE).then(|| (g.group_id.0.as_str().to_owned(), code))
+            })
+            .collect();
         let txns = &self.txns;
         let pending = |g: &str, t: &str, p: i32| txns.has_pending_offset(g, t, p);
-        let resp = offset_fetch::answer(&self.offsets, r, to.version, pending);
+        let mut resp = offset_fetch::answer(&self.offsets, r, to.version, pending);
+        for g in &mut resp.groups {
+            if let Some((_, code)) = refused.iter().find(|(id, _)| id == g.group_id.0.as_str()) {
+                g.error_code = *code;
+                g.topics.clear();
+            }
+        }
         to.send(&resp);
     }
 
@@ -629,6 +729,12 @@ impl<R: LogReply> State_<R> {
                         d.members.push(dm);
                     }
                 }
+                // A consumer group is not a classic group: Kafka answers
+                // DescribeGroups up to v5 with Dead (ConsumerGroupDescribe
+                // describes it).
+                None if self.consumer.contains_key(id.0.as_str()) => {
+                    d.group_state = StrBytes::from_static_str("Dead")
+                }
                 None if self.offsets.has_group(id.0.as_str()) => {
                     d.group_state = StrBytes::from_static_str(State::Empty.name());
                     d.protocol_type = StrBytes::from_static_str("consumer");
@@ -642,8 +748,8 @@ impl<R: LogReply> State_<R> {
 
     /// ListGroups: every group with members or committed offsets, of the
     /// states (v4+) and types (v5+) asked for, if any were (matched
-    /// without regard to case, as Kafka does). Every group here is of the
-    /// classic protocol.
+    /// without regard to case, as Kafka does): classic groups, and consumer
+    /// groups of the consumer group protocol as type `consumer`.
     fn list(&mut self, to: Call, r: ListGroupsRequest, visible: Option<GroupAccess>) {
         let visible = |id: &str| {
             visible
@@ -657,25 +763,26 @@ impl<R: LogReply> State_<R> {
                     .any(|f| f.as_str().eq_ignore_ascii_case(value))
         };
         let mut resp = ListGroupsResponse::default();
-        if !wanted(&r.types_filter, "classic") {
-            return to.send(&resp);
-        }
-        let mut listed = |id: &str, protocol_type: &str, state: State| {
-            if wanted(&r.states_filter, state.name()) && visible(id) {
-                let mut g = ListedGroup::default();
-                g.group_id = GroupId(StrBytes::from_string(id.to_owned()));
-                g.protocol_type = StrBytes::from_string(protocol_type.to_owned());
-                g.group_state = StrBytes::from_static_str(state.name());
-                g.group_type = StrBytes::from_static_str("classic");
-                resp.groups.push(g);
-            }
-        };
+        let mut listed =
+            |id: &str, protocol_type: &str, state: &'static str, kind: &'static str| {
+                if wanted(&r.types_filter, kind) && wanted(&r.states_filter, state) && visible(id) {
+                    let mut g = ListedGroup::default();
+                    g.group_id = GroupId(StrBytes::from_string(id.to_owned()));
+                    g.protocol_type = StrBytes::from_string(protocol_type.to_owned());
+                    g.group_state = StrBytes::from_static_str(state);
+                    g.group_type = StrBytes::from_static_str(kind);
+                    resp.groups.push(g);
+                }
+            };
         for (id, group) in &self.groups {
-            listed(id, &group.protocol_type, group.state);
+            listed(id, &group.protocol_type, group.state.name(), "classic");
+        }
+        for (id, group) in &self.consumer {
+            listed(id, "consumer", group.state(), "consumer");
         }
         for id in self.offsets.groups() {
-            if !self.groups.contains_key(id) {
-                listed(id, "consumer", State::Empty);
+            if !self.groups.contains_key(id) && !self.consumer.contains_key(id) {
+                listed(id, "consumer", State::Empty.name(), "classic");
             }
         }
         to.send(&resp);
@@ -688,16 +795,22 @@ impl<R: LogReply> State_<R> {
         let mut resp = DeleteGroupsResponse::default();
         for id in r.groups_names {
             let name = id.0.as_str();
-            let members = self.groups.get(name).is_some_and(|g| !g.members.is_empty());
+            let members = self.groups.get(name).is_some_and(|g| !g.members.is_empty())
+                || self
+                    .consumer
+                    .get(name)
+                    .is_some_and(|g| !g.members.is_empty());
             let keys = self.offsets.keys_of(name);
+            let known = self.groups.contains_key(name) || self.consumer.contains_key(name);
             let code = if members {
                 ec::NON_EMPTY_GROUP
-            } else if keys.is_empty() && !self.groups.contains_key(name) {
+            } else if keys.is_empty() && !known {
                 ec::GROUP_ID_NOT_FOUND
             } else {
                 match self.offsets.delete(&keys) {
                     Ok(_) => {
                         self.groups.remove(name);
+                        self.consumer.remove(name);
                         tracing::info!(group = name, offsets = keys.len(), "group deleted");
                         ec::NONE
                     }
@@ -721,7 +834,9 @@ impl<R: LogReply> State_<R> {
     fn delete_offsets(&mut self, to: Call, r: OffsetDeleteRequest) {
         let group_id = s(&r.group_id.0);
         let mut resp = OffsetDeleteResponse::default();
-        let exists = self.groups.contains_key(&group_id) || self.offsets.has_group(&group_id);
+        let exists = self.groups.contains_key(&group_id)
+            || self.consumer.contains_key(&group_id)
+            || self.offsets.has_group(&group_id);
         if !exists {
             resp.error_code = ec::GROUP_ID_NOT_FOUND;
             return to.send(&resp);
@@ -735,7 +850,11 @@ impl<R: LogReply> State_<R> {
         let mut results = Vec::new();
         for t in &r.topics {
             let topic = s(&t.name.0);
-            let busy = subscribed.contains(&topic);
+            let busy = subscribed.contains(&topic)
+                || self
+                    .consumer
+                    .get(&group_id)
+                    .is_some_and(|g| g.subscribes_to(&topic));
             for p in &t.partitions {
                 if !busy {
                     keys.push((group_id.clone(), topic.clone(), p.partition_index));
@@ -788,6 +907,29 @@ impl<R: LogReply> State_<R> {
         }
         self.groups
             .retain(|_, g| !(g.state == State::Empty && g.members.is_empty()));
+        let session = self.consumer_settings.session_timeout;
+        let mut catalog = None;
+        for group in self.consumer.values_mut() {
+            let expired = group.expired(now, session);
+            for (id, why) in &expired {
+                tracing::info!(
+                    group = group.id,
+                    member = id,
+                    "consumer group member removed: {why}"
+                );
+                group.remove(id);
+            }
+            if !expired.is_empty() {
+                let topics = catalog
+                    .get_or_insert_with(|| consumer_heartbeat::catalog_topics(&self.catalog));
+                group.refresh(topics, false);
+            }
+        }
+        // An empty consumer group stays while it has committed offsets
+        // (it is listed and described as Kafka keeps it).
+        let offsets = &self.offsets;
+        self.consumer
+            .retain(|id, g| !g.members.is_empty() || offsets.has_group(id));
     }
 }
 

@@ -1,0 +1,269 @@
+//! The server-side assignors of the consumer group protocol (KIP-848):
+//! given each member's subscribed topics and each topic's partition count,
+//! a target assignment for every member. `uniform` (the default, as in
+//! Kafka) balances partitions across the members that subscribe to them
+//! and keeps each member's previous partitions where balance allows;
+//! `range` gives each member a contiguous range of every topic it
+//! subscribes to, so members subscribed to co-partitioned topics get the
+//! same partition numbers of each. Plain functions over plain data.
+
+use std::collections::{BTreeMap, BTreeSet};
+use uuid::Uuid;
+
+/// A topic partition, by topic id.
+pub type TopicPartition = (Uuid, i32);
+
+/// A set of partitions (ordered, so answers list them in order).
+pub type Partitions = BTreeSet<TopicPartition>;
+
+/// The assignors served, by the names clients ask for.
+pub const NAMES: [&str; 2] = ["uniform", "range"];
+
+/// One member's view for an assignor.
+#[derive(Debug)]
+pub struct MemberSpec<'a> {
+    /// The member id.
+    pub id: &'a str,
+    /// The subscribed topics (that exist).
+    pub topics: BTreeSet<Uuid>,
+    /// Its partitions in the previous target (stickiness).
+    pub previous: Option<&'a Partitions>,
+}
+
+/// Runs the assignor called `name` (one of [`NAMES`]); `topics` gives each
+/// topic's partition count.
+pub fn assign(
+    name: &str,
+    members: &[MemberSpec<'_>],
+    topics: &BTreeMap<Uuid, i32>,
+) -> BTreeMap<String, Partitions> {
+    if name == "range" {
+        range(members, topics)
+    } else {
+        uniform(members, topics)
+    }
+}
+
+/// Every member of `members` gets a share of the partitions of the topics
+/// it subscribes to: a partition goes to the subscribed member with the
+/// fewest, previous owners first; then partitions move from the most to
+/// the least loaded eligible member until no move narrows the gap.
+fn uniform(
+    members: &[MemberSpec<'_>],
+    topics: &BTreeMap<Uuid, i32>,
+) -> BTreeMap<String, Partitions> {
+    let mut out: BTreeMap<String, Partitions> = members
+        .iter()
+        .map(|m| (m.id.to_owned(), Partitions::new()))
+        .collect();
+    let eligible = |m: &MemberSpec<'_>, tp: &TopicPartition| {
+        m.topics.contains(&tp.0) && topics.get(&tp.0).is_some_and(|&n| tp.1 >= 0 && tp.1 < n)
+    };
+    // Keep what each member had and may still have, each partition once.
+    let mut taken = Partitions::new();
+    for m in members {
+        for tp in m.previous.into_iter().flatten() {
+            if eligible(m, tp) && taken.insert(*tp) {
+                out.get_mut(m.id).expect("every member").insert(*tp);
+            }
+        }
+    }
+    // Hand out the rest, each to the eligible member with the fewest.
+    for (&topic, &count) in topics {
+        for p in 0..count {
+            let tp = (topic, p);
+            if taken.contains(&tp) {
+                continue;
+            }
+            let least = members
+                .iter()
+                .filter(|m| eligible(m, &tp))
+                .min_by_key(|m| (out[m.id].len(), m.id));
+            if let Some(m) = least {
+                out.get_mut(m.id).expect("every member").insert(tp);
+                taken.insert(tp);
+            }
+        }
+    }
+    // Balance: move one partition at a time from a member with more to an
+    // eligible member with at least two fewer. Each move lowers the sum
+    // of squared loads, so this ends.
+    loop {
+        let mut moved = false;
+        let mut by_load: Vec<&MemberSpec<'_>> = members.iter().collect();
+        by_load.sort_by_key(|m| (std::cmp::Reverse(out[m.id].len()), m.id));
+        'from: for from in &by_load {
+            let load = out[from.id].len();
+            let candidates: Vec<TopicPartition> = out[from.id].iter().rev().copied().collect();
+            for tp in candidates {
+                let to = members
+                    .iter()
+                    .filter(|m| m.id != from.id && eligible(m, &tp) && out[m.id].len() + 1 < load)
+                    .min_by_key(|m| (out[m.id].len(), m.id));
+                if let Some(to) = to {
+                    out.get_mut(from.id).expect("every member").remove(&tp);
+                    out.get_mut(to.id).expect("every member").insert(tp);
+                    moved = true;
+                    break 'from;
+                }
+            }
+        }
+        if !moved {
+            return out;
+        }
+    }
+}
+
+/// For each topic, its subscribers sorted by member id split its
+/// partitions into contiguous ranges, the first `count % members` one
+/// longer.
+fn range(members: &[MemberSpec<'_>], topics: &BTreeMap<Uuid, i32>) -> BTreeMap<String, Partitions> {
+    let mut out: BTreeMap<String, Partitions> = members
+        .iter()
+        .map(|m| (m.id.to_owned(), Partitions::new()))
+        .collect();
+    for (&topic, &count) in topics {
+        let mut subscribers: Vec<&str> = members
+            .iter()
+            .filter(|m| m.topics.contains(&topic))
+            .map(|m| m.id)
+            .collect();
+        if subscribers.is_empty() {
+            continue;
+        }
+        subscribers.sort_unstable();
+        let n = subscribers.len() as i32;
+        let (share, extra) = (count / n, count % n);
+        let mut next = 0;
+        for (i, id) in subscribers.into_iter().enumerate() {
+            let len = share + i32::from((i as i32) < extra);
+            let set = out.get_mut(id).expect("every member");
+            set.extend((next..next + len).map(|p| (topic, p)));
+            next += len;
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn topic(n: u8) -> Uuid {
+        Uuid::from_bytes([n; 16])
+    }
+
+    fn spec<'a>(id: &'a str, topics: &[Uuid], previous: Option<&'a Partitions>) -> MemberSpec<'a> {
+        MemberSpec {
+            id,
+            topics: topics.iter().copied().collect(),
+            previous,
+        }
+    }
+
+    fn sizes(a: &BTreeMap<String, Partitions>) -> Vec<usize> {
+        a.values().map(BTreeSet::len).collect()
+    }
+
+    /// Every partition of the subscribed topics is assigned exactly once.
+    fn covers_once(a: &BTreeMap<String, Partitions>, topics: &BTreeMap<Uuid, i32>) {
+        let mut all: Vec<TopicPartition> = a.values().flatten().copied().collect();
+        let n = all.len();
+        all.sort();
+        all.dedup();
+        assert_eq!(all.len(), n, "a partition given twice: {a:?}");
+        assert_eq!(n as i32, topics.values().sum::<i32>(), "{a:?}");
+    }
+
+    #[test]
+    fn uniform_balances_and_keeps_what_members_had() {
+        let (t1, t2) = (topic(1), topic(2));
+        let topics = BTreeMap::from([(t1, 6), (t2, 3)]);
+        let first = assign("uniform", &[spec("a", &[t1, t2], None)], &topics);
+        assert_eq!(sizes(&first), [9]);
+        covers_once(&first, &topics);
+        // A second member: balanced 5/4 (or 4/5), and the first keeps
+        // every partition it still has.
+        let a_had = first["a"].clone();
+        let second = assign(
+            "uniform",
+            &[
+                spec("a", &[t1, t2], Some(&a_had)),
+                spec("b", &[t1, t2], None),
+            ],
+            &topics,
+        );
+        covers_once(&second, &topics);
+        let mut s = sizes(&second);
+        s.sort();
+        assert_eq!(s, [4, 5]);
+        assert!(second["a"].is_subset(&a_had));
+        // A third: 3/3/3, and the first two lose only what balance needs.
+        let (a2, b2) = (second["a"].clone(), second["b"].clone());
+        let third = assign(
+            "uniform",
+            &[
+                spec("a", &[t1, t2], Some(&a2)),
+                spec("b", &[t1, t2], Some(&b2)),
+                spec("c", &[t1, t2], None),
+            ],
+            &topics,
+        );
+        covers_once(&third, &topics);
+        assert_eq!(sizes(&third), [3, 3, 3]);
+        assert!(third["a"].is_subset(&a2) && third["b"].is_subset(&b2));
+    }
+
+    #[test]
+    fn uniform_gives_each_partition_only_to_its_subscribers() {
+        let (t1, t2) = (topic(1), topic(2));
+        let topics = BTreeMap::from([(t1, 4), (t2, 4)]);
+        let a = assign(
+            "uniform",
+            &[
+                spec("a", &[t1], None),
+                spec("b", &[t1, t2], None),
+                spec("c", &[t2], None),
+            ],
+            &topics,
+        );
+        covers_once(&a, &topics);
+        assert!(a["a"].iter().all(|tp| tp.0 == t1));
+        assert!(a["c"].iter().all(|tp| tp.0 == t2));
+        let mut s = sizes(&a);
+        s.sort();
+        assert!(s[2] - s[0] <= 1, "{a:?}");
+        // A member subscribed to nothing that exists gets nothing; a topic
+        // nobody subscribes to is not assigned.
+        let lone = assign("uniform", &[spec("a", &[topic(9)], None)], &topics);
+        assert!(lone["a"].is_empty());
+        // A previous partition that no longer exists is dropped.
+        let gone = Partitions::from([(t1, 7)]);
+        let kept = assign(
+            "uniform",
+            &[spec("a", &[t1], Some(&gone))],
+            &BTreeMap::from([(t1, 2)]),
+        );
+        assert_eq!(kept["a"], Partitions::from([(t1, 0), (t1, 1)]));
+    }
+
+    #[test]
+    fn range_gives_contiguous_ranges_of_every_topic_in_member_order() {
+        let (t1, t2) = (topic(1), topic(2));
+        let topics = BTreeMap::from([(t1, 5), (t2, 5)]);
+        let a = assign(
+            "range",
+            &[spec("b", &[t1, t2], None), spec("a", &[t1, t2], None)],
+            &topics,
+        );
+        covers_once(&a, &topics);
+        let parts = |m: &str, t: Uuid| -> Vec<i32> {
+            a[m].iter().filter(|tp| tp.0 == t).map(|tp| tp.1).collect()
+        };
+        assert_eq!(parts("a", t1), [0, 1, 2]);
+        assert_eq!(parts("b", t1), [3, 4]);
+        // Co-partitioned: the same numbers of each topic.
+        assert_eq!(parts("a", t2), parts("a", t1));
+        assert_eq!(parts("b", t2), parts("b", t1));
+    }
+}

@@ -1,0 +1,545 @@
+//! One consumer group of the consumer group protocol (KIP-848): its
+//! members, the group epoch (bumped whenever membership, a subscription or
+//! a subscribed topic's partitions change), the target assignment the
+//! assignor computed for that epoch, and each member's way towards its
+//! target.
+//!
+//! A partition is never owned by two members at once: a member first gives
+//! up what its target no longer holds (its epoch stays until it says, in a
+//! heartbeat listing what it owns, that it has), and only then moves to
+//! the target's epoch, taking the partitions of its target that nobody
+//! else still owns; the ones still owned come in later heartbeats, once
+//! released. Plain data and functions; uses the assignors.
+
+use super::assignor::{self, MemberSpec, Partitions, TopicPartition};
+use super::group::Client;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::time::{Duration, Instant};
+use uuid::Uuid;
+
+/// Where a member is on its way to its target assignment.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Progress {
+    /// It has its target (or all of it nobody else holds) at the
+    /// assignment's epoch.
+    Stable,
+    /// It must give up `revoking` before it moves on.
+    Revoking,
+    /// At the target's epoch, waiting for partitions others still own.
+    Unreleased,
+}
+
+/// What a member subscribes to.
+#[derive(Clone, Debug, Default)]
+pub struct Subscription {
+    /// Topic names.
+    pub names: Vec<String>,
+    /// A regular expression over topic names (ConsumerGroupHeartbeat v1).
+    pub regex: Option<(String, regex::Regex)>,
+}
+
+impl Subscription {
+    /// Whether topic `name` is subscribed to.
+    pub fn matches(&self, name: &str) -> bool {
+        self.names.iter().any(|n| n == name)
+            || self.regex.as_ref().is_some_and(|(_, re)| re.is_match(name))
+    }
+}
+
+/// One member.
+#[derive(Debug)]
+pub struct ConsumerMember {
+    /// Its epoch: the assignment epoch it last reached.
+    pub epoch: i32,
+    /// The epoch before (a heartbeat whose answer was lost comes with it).
+    pub previous_epoch: i32,
+    /// Where it is on its way to its target.
+    pub progress: Progress,
+    /// What it owns and may consume.
+    pub assigned: Partitions,
+    /// What it owns and must give up.
+    pub revoking: Partitions,
+    /// Its static identity, if any.
+    pub instance_id: Option<String>,
+    /// Its rack, as it said.
+    pub rack_id: Option<String>,
+    /// How long it may take to give up partitions.
+    pub rebalance_timeout: Duration,
+    /// What it subscribes to.
+    pub subscription: Subscription,
+    /// The assignor it asked for, if any.
+    pub server_assignor: Option<String>,
+    /// Who it is, for describing.
+    pub client: Client,
+    /// When it was last heard from.
+    pub last_seen: Instant,
+    /// When it must have given up `revoking`.
+    pub revoke_deadline: Option<Instant>,
+    /// A static member that left for now (epoch -2): its place is kept
+    /// for its instance id until its session ends.
+    pub static_away: bool,
+}
+
+impl ConsumerMember {
+    /// A member joining with nothing.
+    pub fn new(now: Instant) -> Self {
+        ConsumerMember {
+            epoch: 0,
+            previous_epoch: 0,
+            progress: Progress::Stable,
+            assigned: Partitions::new(),
+            revoking: Partitions::new(),
+            instance_id: None,
+            rack_id: None,
+            rebalance_timeout: Duration::from_secs(300),
+            subscription: Subscription::default(),
+            server_assignor: None,
+            client: Client::default(),
+            last_seen: now,
+            revoke_deadline: None,
+            static_away: false,
+        }
+    }
+}
+
+/// The topics a group subscribes to, as they were when its epoch was last
+/// bumped: (id, name, partition count), sorted by name.
+pub type TopicsSeen = Vec<(Uuid, String, i32)>;
+
+/// One consumer group.
+#[derive(Debug)]
+pub struct ConsumerGroup {
+    /// Its id.
+    pub id: String,
+    /// Bumped whenever the assignment must be computed again.
+    pub epoch: i32,
+    /// The epoch `target` was computed for.
+    pub assignment_epoch: i32,
+    /// Members by id.
+    pub members: BTreeMap<String, ConsumerMember>,
+    /// Each member's target assignment.
+    pub target: BTreeMap<String, Partitions>,
+    /// Who owns each owned partition (assigned or revoking).
+    owners: HashMap<TopicPartition, String>,
+    /// The subscribed topics the target was computed over.
+    pub topics: TopicsSeen,
+    /// The assignor of the current target.
+    pub assignor: &'static str,
+}
+
+impl ConsumerGroup {
+    /// A new group with no members.
+    pub fn new(id: String) -> Self {
+        ConsumerGroup {
+            id,
+            epoch: 0,
+            assignment_epoch: 0,
+            members: BTreeMap::new(),
+            target: BTreeMap::new(),
+            owners: HashMap::new(),
+            topics: Vec::new(),
+            assignor: assignor::NAMES[0],
+        }
+    }
+
+    /// Kafka's name for the group's state, as ListGroups and
+    /// ConsumerGroupDescribe report it.
+    pub fn state(&self) -> &'static str {
+        if self.members.is_empty() {
+            "Empty"
+        } else if self.epoch != self.assignment_epoch {
+            "Assigning"
+        } else if self
+            .members
+            .values()
+            .any(|m| m.epoch != self.assignment_epoch || m.progress != Progress::Stable)
+        {
+            "Reconciling"
+        } else {
+            "Stable"
+        }
+    }
+
+    /// Adds a member; the caller moves the epoch on with
+    /// [`refresh`](Self::refresh), once for all a heartbeat changed.
+    pub fn add(&mut self, id: String, member: ConsumerMember) {
+        self.members.insert(id, member);
+    }
+
+    /// Removes a member, releasing what it owned (the epoch moves on).
+    pub fn remove(&mut self, id: &str) -> Option<ConsumerMember> {
+        let gone = self.members.remove(id)?;
+        self.target.remove(id);
+        for tp in gone.assigned.iter().chain(&gone.revoking) {
+            if self.owners.get(tp).is_some_and(|o| o == id) {
+                self.owners.remove(tp);
+            }
+        }
+        self.epoch += 1;
+        Some(gone)
+    }
+
+    /// Hands member `from`'s place, with its epoch and partitions, to `to`
+    /// (a static member coming back under a new member id); the epoch
+    /// stays, as nothing changes for the others.
+    pub fn replace(&mut self, from: &str, to: String, mut member: ConsumerMember) {
+        let Some(old) = self.members.remove(from) else {
+            return;
+        };
+        for tp in old.assigned.iter().chain(&old.revoking) {
+            self.owners.insert(*tp, to.clone());
+        }
+        member.epoch = old.epoch;
+        member.previous_epoch = old.previous_epoch;
+        member.progress = old.progress;
+        member.assigned = old.assigned;
+        member.revoking = old.revoking;
+        member.revoke_deadline = old.revoke_deadline;
+        if let Some(t) = self.target.remove(from) {
+            self.target.insert(to.clone(), t);
+        }
+        self.members.insert(to, member);
+    }
+
+    /// Takes away everything member `id` owns and sends it back to epoch 0
+    /// (it was fenced, or rejoins having lost its partitions).
+    pub fn reset(&mut self, id: &str) {
+        let Some(m) = self.members.get_mut(id) else {
+            return;
+        };
+        for tp in m.assigned.iter().chain(&m.revoking) {
+            if self.owners.get(tp).is_some_and(|o| o == id) {
+                self.owners.remove(tp);
+            }
+        }
+        m.assigned.clear();
+        m.revoking.clear();
+        m.epoch = 0;
+        m.previous_epoch = 0;
+        m.progress = Progress::Stable;
+        m.revoke_deadline = None;
+    }
+
+    /// The subscribed topics as `catalog` has them now: each topic some
+    /// member subscribes to, with its id and partition count.
+    pub fn topics_now(&self, catalog: &[(Uuid, String, i32)]) -> TopicsSeen {
+        catalog
+            .iter()
+            .filter(|(_, name, _)| self.members.values().any(|m| m.subscription.matches(name)))
+            .cloned()
+            .collect()
+    }
+
+    /// Moves the epoch on if `changed` (members joined or changed what
+    /// they subscribe to) or the subscribed topics changed (created,
+    /// deleted, grown, or newly matched), once for both, then computes
+    /// the target for the epoch if it is not yet computed.
+    pub fn refresh(&mut self, catalog: &[(Uuid, String, i32)], changed: bool) {
+        let now = self.topics_now(catalog);
+        if now != self.topics || changed {
+            self.topics = now;
+            self.epoch += 1;
+        }
+        if self.assignment_epoch == self.epoch {
+            return;
+        }
+        self.assignor = self.chosen_assignor();
+        let counts: BTreeMap<Uuid, i32> = self.topics.iter().map(|(id, _, n)| (*id, *n)).collect();
+        let specs: Vec<MemberSpec<'_>> = self
+            .members
+            .iter()
+            .map(|(id, m)| MemberSpec {
+                id,
+                topics: self
+                    .topics
+                    .iter()
+                    .filter(|(_, name, _)| m.subscription.matches(name))
+                    .map(|(tid, _, _)| *tid)
+                    .collect(),
+                previous: self.target.get(id),
+            })
+            .collect();
+        self.target = assignor::assign(self.assignor, &specs, &counts);
+        self.assignment_epoch = self.epoch;
+    }
+
+    /// The assignor most members asked for (the default, `uniform`, when
+    /// none did or on a tie with it).
+    fn chosen_assignor(&self) -> &'static str {
+        let votes = |name: &str| {
+            self.members
+                .values()
+                .filter(|m| m.server_assignor.as_deref() == Some(name))
+                .count()
+        };
+        assignor::NAMES
+            .iter()
+            .copied()
+            .max_by_key(|n| {
+                (
+                    votes(n),
+                    std::cmp::Reverse(assignor::NAMES.iter().position(|x| x == n)),
+                )
+            })
+            .unwrap_or(assignor::NAMES[0])
+    }
+
+    /// Moves member `id` towards its target. `owned` is what the member
+    /// said it owns, if it said: it has given up its revoked partitions
+    /// once none of them is among those. Returns whether what it may
+    /// consume changed.
+    pub fn reconcile(
+        &mut self,
+        id: &str,
+        owned: Option<&BTreeSet<TopicPartition>>,
+        now: Instant,
+    ) -> bool {
+        let target = self.target.get(id).cloned().unwrap_or_default();
+        let assignment_epoch = self.assignment_epoch;
+        let Some(m) = self.members.get_mut(id) else {
+            return false;
+        };
+        let before = m.assigned.clone();
+        if m.progress == Progress::Revoking {
+            let given_up = owned.is_some_and(|o| o.is_disjoint(&m.revoking));
+            if !given_up {
+                return false;
+            }
+            for tp in std::mem::take(&mut m.revoking) {
+                if self.owners.get(&tp).is_some_and(|o| o == id) {
+                    self.owners.remove(&tp);
+                }
+            }
+            m.revoke_deadline = None;
+            // Its epoch is still the one before the target's (a member is
+            // only asked to give up partitions on its way to a newer
+            // target), so it moves on below.
+            m.progress = Progress::Stable;
+        }
+        if m.epoch == assignment_epoch && m.progress == Progress::Stable {
+            return m.assigned != before;
+        }
+        let revoke: Partitions = m.assigned.difference(&target).copied().collect();
+        if !revoke.is_empty() {
+            m.assigned.retain(|tp| target.contains(tp));
+            m.revoking = revoke;
+            m.progress = Progress::Revoking;
+            m.revoke_deadline = Some(now + m.rebalance_timeout);
+            return m.assigned != before;
+        }
+        let mut missing = false;
+        for tp in target.difference(&before) {
+            match self.owners.get(tp) {
+                Some(owner) if owner != id => missing = true,
+                _ => {
+                    m.assigned.insert(*tp);
+                    self.owners.insert(*tp, id.to_owned());
+                }
+            }
+        }
+        if m.epoch != assignment_epoch {
+            m.previous_epoch = m.epoch;
+            m.epoch = assignment_epoch;
+        }
+        m.progress = if missing {
+            Progress::Unreleased
+        } else {
+            Progress::Stable
+        };
+        m.assigned != before
+    }
+
+    /// The subscribed topics' names of a set of partitions, for answers
+    /// that carry them.
+    pub fn topic_name(&self, id: &Uuid) -> Option<&str> {
+        self.topics
+            .iter()
+            .find(|(tid, _, _)| tid == id)
+            .map(|(_, name, _)| name.as_str())
+    }
+
+    /// Whether any member subscribes to topic `name`.
+    pub fn subscribes_to(&self, name: &str) -> bool {
+        self.members.values().any(|m| m.subscription.matches(name))
+    }
+
+    /// Members whose session ended or who did not give up partitions in
+    /// time, and why.
+    pub fn expired(&self, now: Instant, session: Duration) -> Vec<(String, &'static str)> {
+        self.members
+            .iter()
+            .filter_map(|(id, m)| {
+                if now.saturating_duration_since(m.last_seen) > session {
+                    Some((id.clone(), "session expired"))
+                } else if m.revoke_deadline.is_some_and(|d| now > d) {
+                    Some((
+                        id.clone(),
+                        "did not give up its partitions within its rebalance timeout",
+                    ))
+                } else {
+                    None
+                }
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn topic() -> Uuid {
+        Uuid::from_bytes([7; 16])
+    }
+
+    fn catalog(partitions: i32) -> Vec<(Uuid, String, i32)> {
+        vec![(topic(), "t".into(), partitions)]
+    }
+
+    fn member(now: Instant) -> ConsumerMember {
+        let mut m = ConsumerMember::new(now);
+        m.subscription.names = vec!["t".into()];
+        m
+    }
+
+    fn owned(g: &ConsumerGroup, id: &str) -> BTreeSet<TopicPartition> {
+        g.members[id].assigned.clone()
+    }
+
+    /// No partition is in two members' hands (assigned or revoking).
+    fn exclusive(g: &ConsumerGroup) {
+        let mut seen = BTreeSet::new();
+        for m in g.members.values() {
+            for tp in m.assigned.iter().chain(&m.revoking) {
+                assert!(seen.insert(*tp), "{tp:?} owned twice: {g:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_partition_moves_only_after_its_owner_gives_it_up() {
+        let now = Instant::now();
+        let mut g = ConsumerGroup::new("g".into());
+        g.add("a".into(), member(now));
+        g.refresh(&catalog(4), true);
+        assert!(g.reconcile("a", None, now));
+        assert_eq!(g.members["a"].assigned.len(), 4);
+        assert_eq!((g.members["a"].epoch, g.state()), (1, "Stable"));
+
+        // b joins: the target splits 2/2, but b gets nothing a still has.
+        g.add("b".into(), member(now));
+        g.refresh(&catalog(4), true);
+        assert_eq!(g.state(), "Reconciling");
+        assert!(!g.reconcile("b", None, now));
+        assert_eq!(g.members["b"].progress, Progress::Unreleased);
+        assert!(g.members["b"].assigned.is_empty());
+        assert_eq!(g.members["b"].epoch, 2);
+        // a is told to give up two; its epoch stays until it has.
+        assert!(g.reconcile("a", None, now));
+        assert_eq!(g.members["a"].progress, Progress::Revoking);
+        assert_eq!(
+            (g.members["a"].assigned.len(), g.members["a"].revoking.len()),
+            (2, 2)
+        );
+        assert_eq!(g.members["a"].epoch, 1);
+        exclusive(&g);
+        // A heartbeat still listing a revoked partition changes nothing.
+        let all: BTreeSet<_> = (0..4).map(|p| (topic(), p)).collect();
+        assert!(!g.reconcile("a", Some(&all), now));
+        assert_eq!(g.members["a"].progress, Progress::Revoking);
+        // Given up: a reaches epoch 2; b gets them on its next heartbeat.
+        let a_now = owned(&g, "a");
+        g.reconcile("a", Some(&a_now), now);
+        assert_eq!(
+            (g.members["a"].epoch, g.members["a"].progress),
+            (2, Progress::Stable)
+        );
+        assert!(g.reconcile("b", None, now));
+        assert_eq!(g.members["b"].assigned.len(), 2);
+        assert_eq!(g.state(), "Stable");
+        exclusive(&g);
+
+        // a leaves: b takes everything at the next epoch.
+        g.remove("a");
+        g.refresh(&catalog(4), false);
+        assert!(g.reconcile("b", None, now));
+        assert_eq!(
+            (g.members["b"].assigned.len(), g.members["b"].epoch),
+            (4, 3)
+        );
+        // The topic grows: the epoch moves on and b gets the new ones.
+        g.refresh(&catalog(6), false);
+        assert!(g.reconcile("b", None, now));
+        assert_eq!(
+            (g.members["b"].assigned.len(), g.members["b"].epoch),
+            (6, 4)
+        );
+    }
+
+    #[test]
+    fn members_that_stop_heartbeating_or_hold_revoked_partitions_expire() {
+        let now = Instant::now();
+        let mut g = ConsumerGroup::new("g".into());
+        g.add("a".into(), member(now));
+        g.refresh(&catalog(2), true);
+        g.reconcile("a", None, now);
+        let mut b = member(now);
+        b.rebalance_timeout = Duration::from_secs(5);
+        g.add("b".into(), b);
+        g.refresh(&catalog(2), true);
+        g.members.get_mut("a").unwrap().rebalance_timeout = Duration::from_secs(5);
+        g.reconcile("a", None, now);
+        let session = Duration::from_secs(45);
+        assert!(g.expired(now + Duration::from_secs(4), session).is_empty());
+        assert_eq!(
+            g.expired(now + Duration::from_secs(6), session),
+            [(
+                "a".to_owned(),
+                "did not give up its partitions within its rebalance timeout"
+            )]
+        );
+        g.members.get_mut("a").unwrap().last_seen = now + Duration::from_secs(60);
+        g.members.get_mut("a").unwrap().revoke_deadline = None;
+        assert_eq!(
+            g.expired(now + Duration::from_secs(50), session),
+            [("b".to_owned(), "session expired")]
+        );
+    }
+
+    #[test]
+    fn a_regex_subscription_follows_topics_as_they_come_and_go() {
+        let now = Instant::now();
+        let mut g = ConsumerGroup::new("g".into());
+        let mut m = ConsumerMember::new(now);
+        m.subscription.regex = Some((
+            "^orders-.*".into(),
+            regex::Regex::new("^orders-.*").unwrap(),
+        ));
+        g.add("a".into(), m);
+        let (x, y) = (Uuid::from_bytes([1; 16]), Uuid::from_bytes([2; 16]));
+        let mut cat = vec![(x, "orders-eu".to_owned(), 2), (y, "other".to_owned(), 3)];
+        g.refresh(&cat, true);
+        g.reconcile("a", None, now);
+        assert_eq!(g.members["a"].assigned.len(), 2);
+        cat.push((Uuid::from_bytes([3; 16]), "orders-us".into(), 1));
+        let epoch = g.epoch;
+        g.refresh(&cat, false);
+        assert_eq!(g.epoch, epoch + 1);
+        g.reconcile("a", None, now);
+        assert_eq!(g.members["a"].assigned.len(), 3);
+    }
+
+    #[test]
+    fn the_assignor_most_members_ask_for_is_used() {
+        let now = Instant::now();
+        let mut g = ConsumerGroup::new("g".into());
+        g.add("a".into(), member(now));
+        g.refresh(&catalog(1), true);
+        assert_eq!(g.assignor, "uniform");
+        let mut b = member(now);
+        b.server_assignor = Some("range".into());
+        g.add("b".into(), b);
+        g.refresh(&catalog(1), true);
+        assert_eq!(g.assignor, "range");
+    }
+}
