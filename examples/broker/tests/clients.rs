@@ -567,3 +567,20 @@ fn librdkafka_and_kafka_python_describe_the_cluster() {
         "cluster ok",
     );
 }
+
+#[test]
+fn librdkafka_consumers_on_the_consumer_group_protocol_hand_over_partitions_without_reading_twice()
+{
+    // Before: the broker did not serve ConsumerGroupHeartbeat, and a
+    // consumer with group.protocol=consumer never joined.
+    let data = data_dir("consumer-protocol");
+    std::fs::create_dir_all(&data).unwrap();
+    let mut script = python("consumer_protocol.py");
+    script.args([
+        env!("CARGO_BIN_EXE_gyre-broker"),
+        data.join("data").to_str().unwrap(),
+    ]);
+    let out = run(script, None);
+    assert!(out.contains("consumer protocol ok 7200"), "{out}");
+    let _ = std::fs::remove_dir_all(&data);
+}

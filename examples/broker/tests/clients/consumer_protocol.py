@@ -1,0 +1,170 @@
+"""librdkafka (confluent-kafka) consumers on the consumer group protocol
+(KIP-848, `group.protocol=consumer`): the broker assigns the partitions,
+members hand them over without stopping the group, and nothing is read
+twice or lost across a join, a member killed without leaving, and a broker
+restart. The script runs the broker itself (argv: the binary, a data
+folder) so it can restart it on the same port under live consumers.
+Prints "consumer protocol ok"."""
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+from confluent_kafka import Consumer, ConsumerGroupType, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient, NewTopic
+
+binary, data = sys.argv[1], sys.argv[2]
+TOPIC, GROUP, PARTITIONS = "cp", "cp-group", 6
+
+with socket.socket() as s:
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+broker = "127.0.0.1:%d" % port
+
+
+def start_broker():
+    p = subprocess.Popen(
+        [binary, "--listen", broker, "--data", data,
+         "--group-consumer-heartbeat-interval-ms", "300",
+         "--group-consumer-session-timeout-ms", "5000"],
+        stdout=subprocess.PIPE, stderr=open(data + ".log", "ab"))
+    line = p.stdout.readline().decode()
+    assert line.startswith("gyre-broker listening on"), line
+    return p
+
+
+proc = start_broker()
+try:
+    admin = AdminClient({"bootstrap.servers": broker})
+    admin.create_topics([NewTopic(TOPIC, num_partitions=PARTITIONS,
+                                  replication_factor=1)])[TOPIC].result(10)
+    producer = Producer({"bootstrap.servers": broker, "linger.ms": 5})
+    produced = 0
+
+    def produce(n):
+        global produced
+        for i in range(produced, produced + n):
+            producer.produce(TOPIC, key=b"k%d" % i, value=b"v%d" % i)
+            producer.poll(0)
+        assert producer.flush(10) == 0, "messages left unsent"
+        produced += n
+
+    conf = {
+        "bootstrap.servers": broker,
+        "group.id": GROUP,
+        "group.protocol": "consumer",
+        "auto.offset.reset": "earliest",
+        # Offsets are committed when partitions are revoked and where the
+        # script says, so a record read twice shows a broken hand-over.
+        "enable.auto.commit": True,
+        "auto.commit.interval.ms": 600000,
+    }
+    seen = {}
+
+    def poll_all(consumers, until, timeout, what):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            for c in consumers:
+                m = c.poll(0.05)
+                if m is not None and not m.error():
+                    seen[m.value()] = seen.get(m.value(), 0) + 1
+            if until():
+                return
+        raise AssertionError("timed out: " + what)
+
+    def parts(c):
+        return sorted(tp.partition for tp in c.assignment())
+
+    def twice():
+        return sorted(v for v, n in seen.items() if n > 1)[:5]
+
+    # One member reads everything.
+    produce(3000)
+    a = Consumer(dict(conf, **{"client.id": "member-a"}))
+    a.subscribe([TOPIC])
+    poll_all([a], lambda: len(seen) == produced, 30, "a reads 3000")
+    assert parts(a) == list(range(PARTITIONS)), parts(a)
+
+    # A second joins: the broker gives it half, which a gives up first
+    # (committing where it got to), so b starts where a stopped.
+    b = Consumer(dict(conf, **{"client.id": "member-b"}))
+    b.subscribe([TOPIC])
+    poll_all([a, b], lambda: len(parts(a)) == 3 and len(parts(b)) == 3, 30,
+             "a and b share the partitions")
+    assert not set(parts(a)) & set(parts(b)), (parts(a), parts(b))
+    produce(3000)
+    poll_all([a, b], lambda: len(seen) == produced, 30, "a and b read 6000")
+    assert not twice(), ("read twice", twice())
+    a.commit(asynchronous=False)
+    b.commit(asynchronous=False)
+
+    # The admin client describes the group through ConsumerGroupDescribe
+    # and lists it as a consumer-protocol group.
+    desc = admin.describe_consumer_groups([GROUP])[GROUP].result(10)
+    assert desc.type == ConsumerGroupType.CONSUMER, desc.type
+    assert str(desc.state).endswith("STABLE"), desc.state
+    described = sorted(tp.partition for m in desc.members
+                       for tp in m.assignment.topic_partitions)
+    assert described == list(range(PARTITIONS)), described
+    assert sorted(m.client_id for m in desc.members) == ["member-a", "member-b"]
+    listed = admin.list_consumer_groups(
+        types={ConsumerGroupType.CONSUMER}).result(10).valid
+    assert GROUP in [g.group_id for g in listed], listed
+    classic = admin.list_consumer_groups(
+        types={ConsumerGroupType.CLASSIC}).result(10).valid
+    assert GROUP not in [g.group_id for g in classic], classic
+
+    # A third member joins in another process and is killed without
+    # leaving: after the session timeout its partitions go back to a and b.
+    code = (
+        "import sys,time\n"
+        "from confluent_kafka import Consumer\n"
+        "c=Consumer({'bootstrap.servers':sys.argv[1],'group.id':sys.argv[2],"
+        "'group.protocol':'consumer','enable.auto.commit':False})\n"
+        "c.subscribe([sys.argv[3]])\n"
+        "t=time.time()\n"
+        "while not c.assignment() and time.time()-t<30: c.poll(0.1)\n"
+        "print(len(c.assignment()),flush=True)\n"
+        "time.sleep(600)\n")
+    third = subprocess.Popen([sys.executable, "-c", code, broker, GROUP, TOPIC],
+                             stdout=subprocess.PIPE)
+    # a and b keep polling (a revocation runs in their poll) while the
+    # third waits for its share.
+    said = []
+    reader = threading.Thread(target=lambda: said.append(third.stdout.readline()))
+    reader.start()
+    poll_all([a, b], lambda: said, 40, "the third member gets partitions")
+    got = int(said[0])
+    assert got > 0, "the third member got no partitions"
+    poll_all([a, b], lambda: len(parts(a)) + len(parts(b)) == PARTITIONS - got,
+             30, "a and b give the third its share")
+    third.send_signal(signal.SIGKILL)
+    third.wait()
+    poll_all([a, b], lambda: len(parts(a)) + len(parts(b)) == PARTITIONS, 30,
+             "a and b take the killed member's partitions back")
+    produce(600)
+    poll_all([a, b], lambda: len(seen) == produced, 30, "a and b read 6600")
+    assert not twice(), ("read twice", twice())
+    a.commit(asynchronous=False)
+    b.commit(asynchronous=False)
+
+    # The broker restarts under them (members are not kept across a
+    # restart): they are told they are unknown, rejoin, and go on from
+    # their committed offsets.
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(30) == 0
+    proc = start_broker()
+    produce(600)
+    poll_all([a, b], lambda: len(seen) == produced and
+             len(parts(a)) + len(parts(b)) == PARTITIONS, 60,
+             "a and b read 7200 after the restart")
+    assert not twice(), ("read twice", twice())
+    a.close()
+    b.close()
+    print("consumer protocol ok", produced)
+finally:
+    proc.send_signal(signal.SIGINT)
+    proc.wait(30)

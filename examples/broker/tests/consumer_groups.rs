@@ -1,0 +1,151 @@
+//! Consumer groups of the consumer group protocol (KIP-848) in a running
+//! broker, over raw requests: a member's epoch guards its offset commits
+//! and fetches (OffsetCommit and OffsetFetch v9), a classic member cannot
+//! join a consumer group that has members, and the group is listed,
+//! described and kept from deletion as Kafka does. librdkafka's members
+//! (joins, hand-overs, a kill, a broker restart) are in `clients.rs`.
+
+mod common;
+
+use common::{create_topic, Client};
+use kafka_protocol::messages::*;
+use kafka_protocol::protocol::StrBytes;
+
+fn s(v: &str) -> StrBytes {
+    StrBytes::from_string(v.to_owned())
+}
+
+fn join(c: &mut Client, member: &str) -> ConsumerGroupHeartbeatResponse {
+    let mut r = ConsumerGroupHeartbeatRequest::default();
+    r.group_id = GroupId(s("g"));
+    r.member_id = s(member);
+    r.member_epoch = 0;
+    r.rebalance_timeout_ms = 30_000;
+    r.subscribed_topic_names = Some(vec![common::topic_name("t")]);
+    r.topic_partitions = Some(Vec::new());
+    c.call(ApiKey::ConsumerGroupHeartbeat, 1, &r)
+}
+
+fn commit(c: &mut Client, version: i16, member: &str, epoch: i32) -> i16 {
+    let mut p = offset_commit_request::OffsetCommitRequestPartition::default();
+    p.committed_offset = 5;
+    let mut t = offset_commit_request::OffsetCommitRequestTopic::default();
+    t.name = common::topic_name("t");
+    t.partitions.push(p);
+    let mut r = OffsetCommitRequest::default();
+    r.group_id = GroupId(s("g"));
+    r.member_id = s(member);
+    r.generation_id_or_member_epoch = epoch;
+    r.topics.push(t);
+    let resp: OffsetCommitResponse = c.call(ApiKey::OffsetCommit, version, &r);
+    resp.topics[0].partitions[0].error_code
+}
+
+fn fetch(c: &mut Client, member: &str, epoch: i32) -> (i16, Vec<i64>) {
+    let mut g = offset_fetch_request::OffsetFetchRequestGroup::default();
+    g.group_id = GroupId(s("g"));
+    g.member_id = Some(s(member));
+    g.member_epoch = epoch;
+    g.topics = None; // all of them
+    let mut r = OffsetFetchRequest::default();
+    r.groups.push(g);
+    let resp: OffsetFetchResponse = c.call(ApiKey::OffsetFetch, 9, &r);
+    let g = &resp.groups[0];
+    let offsets = g
+        .topics
+        .iter()
+        .flat_map(|t| t.partitions.iter().map(|p| p.committed_offset))
+        .collect();
+    (g.error_code, offsets)
+}
+
+#[test]
+fn a_members_epoch_guards_its_commits_and_the_group_is_listed_described_and_kept() {
+    let config = common::config("consumer-groups");
+    let broker = common::start(&config);
+    let mut c = Client::connect(broker.local_addr());
+    create_topic(&mut c, "t", 2);
+
+    let joined = join(&mut c, "m1");
+    assert_eq!(
+        (joined.error_code, joined.member_epoch),
+        (0, 1),
+        "{joined:?}"
+    );
+    assert_eq!(joined.heartbeat_interval_ms, 5000);
+    let given = &joined.assignment.as_ref().unwrap().topic_partitions;
+    assert_eq!(given[0].partitions, [0, 1]);
+
+    // Commits name the member's current epoch; OffsetCommit v8 has none.
+    assert_eq!(commit(&mut c, 9, "m1", 1), 0);
+    assert_eq!(commit(&mut c, 9, "m1", 0), 113, "STALE_MEMBER_EPOCH");
+    assert_eq!(commit(&mut c, 9, "nobody", 1), 25, "UNKNOWN_MEMBER_ID");
+    assert_eq!(commit(&mut c, 8, "m1", 1), 35, "UNSUPPORTED_VERSION");
+    assert_eq!(fetch(&mut c, "m1", 1), (0, vec![5]));
+    assert_eq!(fetch(&mut c, "m1", 7).0, 113);
+    assert_eq!(fetch(&mut c, "nobody", 1).0, 25);
+
+    // A classic member cannot join a consumer group that has members.
+    let mut j = JoinGroupRequest::default();
+    j.group_id = GroupId(s("g"));
+    j.session_timeout_ms = 10_000;
+    j.rebalance_timeout_ms = 10_000;
+    j.protocol_type = s("consumer");
+    let mut p = join_group_request::JoinGroupRequestProtocol::default();
+    p.name = s("range");
+    j.protocols.push(p);
+    let resp: JoinGroupResponse = c.call(ApiKey::JoinGroup, 5, &j);
+    assert_eq!(resp.error_code, 23, "INCONSISTENT_GROUP_PROTOCOL");
+
+    // Listed as a consumer group (and not among the classic ones).
+    let mut l = ListGroupsRequest::default();
+    let all: ListGroupsResponse = c.call(ApiKey::ListGroups, 5, &l);
+    let g = all
+        .groups
+        .iter()
+        .find(|g| g.group_id.0.as_str() == "g")
+        .unwrap();
+    assert_eq!(
+        (g.group_type.as_str(), g.group_state.as_str()),
+        ("consumer", "Stable")
+    );
+    l.types_filter = vec![s("classic")];
+    let classic: ListGroupsResponse = c.call(ApiKey::ListGroups, 5, &l);
+    assert!(classic.groups.iter().all(|g| g.group_id.0.as_str() != "g"));
+    // DescribeGroups knows only classic groups: Dead, as Kafka answers.
+    let mut d = DescribeGroupsRequest::default();
+    d.groups.push(GroupId(s("g")));
+    let described: DescribeGroupsResponse = c.call(ApiKey::DescribeGroups, 5, &d);
+    assert_eq!(described.groups[0].group_state.as_str(), "Dead");
+    // ConsumerGroupDescribe describes it.
+    let mut cd = ConsumerGroupDescribeRequest::default();
+    cd.group_ids.push(GroupId(s("g")));
+    let described: ConsumerGroupDescribeResponse = c.call(ApiKey::ConsumerGroupDescribe, 1, &cd);
+    let g = &described.groups[0];
+    assert_eq!(
+        (g.error_code, g.group_epoch, g.assignor_name.as_str()),
+        (0, 1, "uniform")
+    );
+    assert_eq!(g.members[0].member_id.as_str(), "m1");
+
+    // Not deleted while it has a member.
+    let mut del = DeleteGroupsRequest::default();
+    del.groups_names.push(GroupId(s("g")));
+    let resp: DeleteGroupsResponse = c.call(ApiKey::DeleteGroups, 2, &del);
+    assert_eq!(resp.results[0].error_code, 68, "NON_EMPTY_GROUP");
+
+    // The member leaves: the group is empty, keeps its offsets, and goes.
+    let mut leave = ConsumerGroupHeartbeatRequest::default();
+    leave.group_id = GroupId(s("g"));
+    leave.member_id = s("m1");
+    leave.member_epoch = -1;
+    leave.rebalance_timeout_ms = -1;
+    let left: ConsumerGroupHeartbeatResponse = c.call(ApiKey::ConsumerGroupHeartbeat, 1, &leave);
+    assert_eq!((left.error_code, left.member_epoch), (0, -1));
+    let resp: DeleteGroupsResponse = c.call(ApiKey::DeleteGroups, 2, &del);
+    assert_eq!(resp.results[0].error_code, 0);
+    let described: ConsumerGroupDescribeResponse = c.call(ApiKey::ConsumerGroupDescribe, 1, &cd);
+    assert_eq!(described.groups[0].error_code, 69, "GROUP_ID_NOT_FOUND");
+    broker.shutdown(std::time::Duration::from_secs(5));
+    let _ = std::fs::remove_dir_all(&config.data_dir);
+}
