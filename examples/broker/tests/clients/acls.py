@@ -1,7 +1,8 @@
 """ACLs through confluent-kafka's admin client, and what they allow:
 alice may write `orders`, bob may read it in group `readers`; alice (in
 that group too) cannot read the topic, bob cannot write, commit offsets of
-a topic he may not read, or join another group, and sees only his group
+a topic he may not read, or join another group (by either group
+protocol), and sees only his group
 in ListGroups; alice may not alter the topic's configs (by AlterConfigs
 or IncrementalAlterConfigs); alice may use a transactional id only once
 granted WRITE on it; neither may manage ACLs; DescribeAcls lists
@@ -96,6 +97,12 @@ assert KafkaError.TOPIC_AUTHORIZATION_FAILED in codes, codes
 
 # bob may not join another group.
 c = confluent_kafka.Consumer(conf("bob", **{"group.id": "others", "auto.offset.reset": "earliest"}))
+c.subscribe(["orders"])
+code = first_error(c)
+c.close()
+assert code == KafkaError.GROUP_AUTHORIZATION_FAILED, code
+# Nor through the consumer group protocol (ConsumerGroupHeartbeat).
+c = confluent_kafka.Consumer(conf("bob", **{"group.id": "others", "group.protocol": "consumer"}))
 c.subscribe(["orders"])
 code = first_error(c)
 c.close()

@@ -248,6 +248,63 @@ mod tests {
     }
 
     #[test]
+    fn random_groups_get_every_subscribed_partition_once_and_only_to_subscribers() {
+        use rand::Rng;
+        let mut rng = rand::rng();
+        for case in 0..300 {
+            let topics: BTreeMap<Uuid, i32> = (0..rng.random_range(1..5u8))
+                .map(|t| (topic(t + 1), rng.random_range(0..13)))
+                .collect();
+            let ids: Vec<String> = (0..rng.random_range(1..7))
+                .map(|m| format!("m{m}"))
+                .collect();
+            let homogeneous = case % 2 == 0;
+            let subs: Vec<Vec<Uuid>> = ids
+                .iter()
+                .map(|_| {
+                    topics
+                        .keys()
+                        .copied()
+                        .filter(|_| homogeneous || rng.random_bool(0.6))
+                        .collect()
+                })
+                .collect();
+            // A previous assignment that may be stale or overlapping.
+            let previous: Vec<Partitions> = ids
+                .iter()
+                .map(|_| {
+                    (0..rng.random_range(0..6))
+                        .map(|_| (topic(rng.random_range(1..6)), rng.random_range(0..15)))
+                        .collect()
+                })
+                .collect();
+            let specs: Vec<MemberSpec<'_>> = ids
+                .iter()
+                .zip(&subs)
+                .zip(&previous)
+                .map(|((id, t), p)| spec(id, t, Some(p)))
+                .collect();
+            for name in NAMES {
+                let a = assign(name, &specs, &topics);
+                let wanted: BTreeMap<Uuid, i32> = topics
+                    .iter()
+                    .filter(|(t, _)| subs.iter().any(|s| s.contains(t)))
+                    .map(|(t, n)| (*t, *n))
+                    .collect();
+                covers_once(&a, &wanted);
+                for (m, s) in specs.iter().zip(&subs) {
+                    assert!(a[m.id].iter().all(|tp| s.contains(&tp.0)), "{name}: {a:?}");
+                }
+                if homogeneous && name == "uniform" {
+                    let mut sz = sizes(&a);
+                    sz.sort();
+                    assert!(sz[sz.len() - 1] - sz[0] <= 1, "{a:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
     fn range_gives_contiguous_ranges_of_every_topic_in_member_order() {
         let (t1, t2) = (topic(1), topic(2));
         let topics = BTreeMap::from([(t1, 5), (t2, 5)]);

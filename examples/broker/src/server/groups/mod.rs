@@ -69,12 +69,14 @@ pub struct GroupCall {
     pub handle: ChannelHandle<Sequenced>,
     /// The request's place in the connection's order.
     pub seq: u64,
-    /// The request header's client id (JoinGroup only; empty otherwise).
+    /// The request header's client id (JoinGroup and ConsumerGroupHeartbeat
+    /// only; empty otherwise).
     pub client_id: Bytes,
     /// The connection's peer, if the socket still knows it.
     pub peer: Option<std::net::SocketAddr>,
     /// Topics of an OffsetCommit or TxnOffsetCommit the principal may not
-    /// read, or of an AddPartitionsToTxn it may not write, or the
+    /// read, or of an AddPartitionsToTxn it may not write, or of a
+    /// ConsumerGroupHeartbeat's subscription it may not describe, or the
     /// transactional ids of a DescribeTransactions it may not describe
     /// (the ACLs' verdict): answered as refused, not committed, added or
     /// described.
