@@ -38,6 +38,9 @@ pub fn catalog_topics(catalog: &Catalog) -> Vec<(Uuid, String, i32)> {
         .collect()
 }
 
+/// Why a heartbeat is refused: an error code and Kafka's message.
+type Refusal = (i16, String);
+
 /// A refusal.
 fn refused(code: i16, message: String) -> ConsumerGroupHeartbeatResponse {
     let mut resp = ConsumerGroupHeartbeatResponse::default();
@@ -59,11 +62,8 @@ fn compile(pattern: &str) -> Result<regex::Regex, String> {
 
 /// The checks Kafka makes of a heartbeat before looking at the group;
 /// the compiled regular expression if one came.
-fn check(
-    r: &ConsumerGroupHeartbeatRequest,
-    version: i16,
-) -> Result<Option<regex::Regex>, ConsumerGroupHeartbeatResponse> {
-    let invalid = |m: &str| Err(refused(ec::INVALID_REQUEST, m.to_owned()));
+fn check(r: &ConsumerGroupHeartbeatRequest, version: i16) -> Result<Option<regex::Regex>, Refusal> {
+    let invalid = |m: &str| Err((ec::INVALID_REQUEST, m.to_owned()));
     if r.group_id.0.is_empty() {
         return invalid("GroupId can't be empty.");
     }
@@ -100,7 +100,7 @@ fn check(
     }
     if let Some(a) = &r.server_assignor {
         if !assignor::NAMES.contains(&a.as_str()) {
-            return Err(refused(
+            return Err((
                 ec::UNSUPPORTED_ASSIGNOR,
                 format!(
                     "ServerAssignor {} is not supported. Supported assignors: {}.",
@@ -113,7 +113,7 @@ fn check(
     match r.subscribed_topic_regex.as_ref().filter(|p| !p.is_empty()) {
         Some(p) => compile(p.as_str())
             .map(Some)
-            .map_err(|m| refused(ec::INVALID_REGULAR_EXPRESSION, m)),
+            .map_err(|m| (ec::INVALID_REGULAR_EXPRESSION, m)),
         None => Ok(None),
     }
 }
@@ -144,7 +144,7 @@ pub fn heartbeat(
 ) -> ConsumerGroupHeartbeatResponse {
     let regex = match check(&r, beat.version) {
         Ok(regex) => regex,
-        Err(resp) => return resp,
+        Err((code, message)) => return refused(code, message),
     };
     let group_id = r.group_id.0.as_str();
     if beat.classic {
@@ -182,7 +182,7 @@ pub fn heartbeat(
         -1 | -2 => return leave(group, &member_id, epoch, beat.now),
         0 => match join(group, &member_id, r.instance_id.as_ref(), beat.now) {
             Ok(new) => joined = new,
-            Err(resp) => return resp,
+            Err((code, message)) => return refused(code, message),
         },
         _ => {
             let known = group.members.get(&member_id).filter(|m| !m.static_away);
@@ -270,7 +270,7 @@ fn join(
     member_id: &str,
     instance_id: Option<&StrBytes>,
     now: Instant,
-) -> Result<bool, ConsumerGroupHeartbeatResponse> {
+) -> Result<bool, Refusal> {
     if let Some(instance) = instance_id.map(StrBytes::as_str) {
         let holder = group
             .members
@@ -290,7 +290,7 @@ fn join(
                 return Ok(false);
             }
             Some((id, false)) if id != member_id => {
-                return Err(refused(
+                return Err((
                     ec::UNRELEASED_INSTANCE_ID,
                     format!("Static member {id} with instance id {instance} is still in group {}; it must leave first.", group.id),
                 ));
