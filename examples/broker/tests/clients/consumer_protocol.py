@@ -2,7 +2,8 @@
 (KIP-848, `group.protocol=consumer`): the broker assigns the partitions,
 members hand them over without stopping the group, and nothing is read
 twice or lost across a join, a member killed without leaving, and a broker
-restart. The script runs the broker itself (argv: the binary, a data
+restart, and members asking for the range assignor get co-partitioned
+ranges. The script runs the broker itself (argv: the binary, a data
 folder) so it can restart it on the same port under live consumers.
 Prints "consumer protocol ok"."""
 import os
@@ -164,6 +165,30 @@ try:
     assert not twice(), ("read twice", twice())
     a.close()
     b.close()
+
+    # Members that ask for the range assignor get co-partitioned ranges:
+    # the same partition numbers of each topic.
+    for t in ("left", "right"):
+        admin.create_topics([NewTopic(t, num_partitions=3,
+                                      replication_factor=1)])[t].result(10)
+    ranged = dict(conf, **{"group.id": "ranged", "group.remote.assignor": "range"})
+    r1, r2 = Consumer(ranged), Consumer(ranged)
+    r1.subscribe(["left", "right"])
+    poll_all([r1], lambda: len(r1.assignment()) == 6, 30, "r1 gets both topics")
+    r2.subscribe(["left", "right"])
+    # The member whose id sorts first gets partitions 0-1 of each topic,
+    # the other partition 2 of each.
+    poll_all([r1, r2], lambda: sorted([len(r1.assignment()), len(r2.assignment())]) == [2, 4],
+             30, "r1 and r2 split both topics by range")
+    for c in (r1, r2):
+        by_topic = {}
+        for tp in c.assignment():
+            by_topic.setdefault(tp.topic, []).append(tp.partition)
+        left, right = sorted(by_topic["left"]), sorted(by_topic["right"])
+        assert left == right, by_topic
+        assert left == list(range(left[0], left[0] + len(left))), by_topic
+    r1.close()
+    r2.close()
     print("consumer protocol ok", produced)
 finally:
     proc.send_signal(signal.SIGINT)
