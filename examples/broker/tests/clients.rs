@@ -584,3 +584,19 @@ fn librdkafka_consumers_on_the_consumer_group_protocol_hand_over_partitions_with
     assert!(out.contains("consumer protocol ok 7200"), "{out}");
     let _ = std::fs::remove_dir_all(&data);
 }
+
+#[test]
+fn a_librdkafka_group_migrates_from_the_classic_protocol_to_the_consumer_protocol_and_back_online()
+{
+    // Before: a consumer-protocol member could not join a classic group
+    // with members (GROUP_ID_NOT_FOUND), so upgrading a group meant
+    // stopping all of it.
+    let data = data_dir("migration");
+    let broker = BrokerProcess::start(&data, &["--group-consumer-heartbeat-interval-ms", "300"]);
+    let mut script = python("group_migration.py");
+    script.args([&broker.addr, "migrating"]);
+    let out = run(script, None);
+    assert!(out.contains("migration ok 7000"), "{out}");
+    drop(broker);
+    let _ = std::fs::remove_dir_all(&data);
+}

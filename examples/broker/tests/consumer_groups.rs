@@ -1,7 +1,7 @@
 //! Consumer groups of the consumer group protocol (KIP-848) in a running
 //! broker, over raw requests: a member's epoch guards its offset commits
-//! and fetches (OffsetCommit and OffsetFetch v9), a classic member cannot
-//! join a consumer group that has members, and the group is listed,
+//! and fetches (OffsetCommit and OffsetFetch v9), a classic member with a
+//! subscription that does not parse cannot join it, and the group is listed,
 //! described and kept from deletion as Kafka does. librdkafka's members
 //! (joins, hand-overs, a kill, a broker restart) are in `clients.rs`.
 
@@ -85,7 +85,8 @@ fn a_members_epoch_guards_its_commits_and_the_group_is_listed_described_and_kept
     assert_eq!(fetch(&mut c, "m1", 7).0, 113);
     assert_eq!(fetch(&mut c, "nobody", 1).0, 25);
 
-    // A classic member cannot join a consumer group that has members.
+    // A classic member whose subscription does not parse cannot join a
+    // consumer group (one that is a consumer's can: `clients.rs`).
     let mut j = JoinGroupRequest::default();
     j.group_id = GroupId(s("g"));
     j.session_timeout_ms = 10_000;

@@ -46,6 +46,29 @@ impl Subscription {
     }
 }
 
+/// What a member that speaks the classic protocol (JoinGroup, SyncGroup,
+/// Heartbeat) in a consumer group keeps of it.
+#[derive(Clone, Debug)]
+pub struct ClassicPart {
+    /// The protocols (assignor names and subscriptions) it offered.
+    pub protocols: Vec<(String, bytes::Bytes)>,
+    /// Its own session timeout.
+    pub session_timeout: Duration,
+}
+
+impl ClassicPart {
+    /// The protocol it is answered under: the first it offered.
+    pub fn protocol(&self) -> &str {
+        self.protocols.first().map_or("", |(name, _)| name)
+    }
+
+    /// Whether it revokes only what it loses (cooperative rebalancing),
+    /// rather than everything before each join (eager).
+    pub fn cooperative(&self) -> bool {
+        self.protocol() == "cooperative-sticky"
+    }
+}
+
 /// One member.
 #[derive(Debug)]
 pub struct ConsumerMember {
@@ -78,6 +101,9 @@ pub struct ConsumerMember {
     /// A static member that left for now (epoch -2): its place is kept
     /// for its instance id until its session ends.
     pub static_away: bool,
+    /// Set for a member of the classic protocol (a consumer group's
+    /// members may be of either while a group migrates).
+    pub classic: Option<ClassicPart>,
 }
 
 impl ConsumerMember {
@@ -98,6 +124,7 @@ impl ConsumerMember {
             last_seen: now,
             revoke_deadline: None,
             static_away: false,
+            classic: None,
         }
     }
 }
@@ -201,9 +228,28 @@ impl ConsumerGroup {
         self.members.insert(to, member);
     }
 
+    /// Adds a member that already owns its `assigned` partitions (a
+    /// classic member of a group converted to this protocol).
+    pub fn adopt(&mut self, id: String, member: ConsumerMember) {
+        for tp in &member.assigned {
+            self.owners.insert(*tp, id.clone());
+        }
+        self.members.insert(id, member);
+    }
+
     /// Takes away everything member `id` owns and sends it back to epoch 0
     /// (it was fenced, or rejoins having lost its partitions).
     pub fn reset(&mut self, id: &str) {
+        self.disown(id);
+        if let Some(m) = self.members.get_mut(id) {
+            m.epoch = 0;
+            m.previous_epoch = 0;
+        }
+    }
+
+    /// Takes away everything member `id` owns, keeping its epoch (a classic
+    /// member that revoked everything before joining again).
+    pub fn disown(&mut self, id: &str) {
         let Some(m) = self.members.get_mut(id) else {
             return;
         };
@@ -214,10 +260,36 @@ impl ConsumerGroup {
         }
         m.assigned.clear();
         m.revoking.clear();
-        m.epoch = 0;
-        m.previous_epoch = 0;
-        m.progress = Progress::Stable;
+        // Owning nothing, it waits for its target's partitions (the next
+        // reconciliation hands over those nobody else owns).
+        m.progress = Progress::Unreleased;
         m.revoke_deadline = None;
+    }
+
+    /// Whether a classic member must join again to move towards its
+    /// target: the group moved on, it must give partitions up, or
+    /// partitions it waits for have been released.
+    pub fn needs_rejoin(&self, id: &str) -> bool {
+        let Some(m) = self.members.get(id) else {
+            return false;
+        };
+        match m.progress {
+            _ if m.epoch != self.assignment_epoch => true,
+            Progress::Revoking => true,
+            Progress::Stable => false,
+            Progress::Unreleased => self
+                .target
+                .get(id)
+                .into_iter()
+                .flatten()
+                .any(|tp| !m.assigned.contains(tp) && !self.owners.contains_key(tp)),
+        }
+    }
+
+    /// Whether every member speaks the classic protocol (the group goes
+    /// back to being a classic group).
+    pub fn all_classic(&self) -> bool {
+        !self.members.is_empty() && self.members.values().all(|m| m.classic.is_some())
     }
 
     /// The subscribed topics as `catalog` has them now: each topic some
@@ -369,6 +441,7 @@ impl ConsumerGroup {
         self.members
             .iter()
             .filter_map(|(id, m)| {
+                let session = m.classic.as_ref().map_or(session, |c| c.session_timeout);
                 if now.saturating_duration_since(m.last_seen) > session {
                     Some((id.clone(), "session expired"))
                 } else if m.revoke_deadline.is_some_and(|d| now > d) {

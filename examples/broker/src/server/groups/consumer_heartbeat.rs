@@ -130,8 +130,9 @@ pub struct Beat<'a> {
     pub settings: ConsumerGroupSettings,
     /// Now.
     pub now: Instant,
-    /// Whether a classic group with members has this id.
-    pub classic: bool,
+    /// Why the id is not a consumer group's, if a classic group with
+    /// members that cannot be converted has it.
+    pub not_consumer: Option<String>,
 }
 
 /// Answers one ConsumerGroupHeartbeat, creating the group at a first
@@ -147,10 +148,10 @@ pub fn heartbeat(
         Err((code, message)) => return refused(code, message),
     };
     let group_id = r.group_id.0.as_str();
-    if beat.classic {
+    if let Some(why) = beat.not_consumer {
         return refused(
             ec::GROUP_ID_NOT_FOUND,
-            format!("Group {group_id} is not a consumer group."),
+            format!("Group {group_id} is a classic group and cannot become a consumer group now: {why}."),
         );
     }
     let epoch = r.member_epoch;
@@ -406,7 +407,8 @@ pub fn describe(
                     dm.assignment = assignment(&m.assigned);
                     dm.target_assignment =
                         assignment(g.target.get(member_id).unwrap_or(&Partitions::new()));
-                    dm.member_type = 1; // consumer (KIP-1099)
+                    // KIP-1099: 0 classic, 1 consumer.
+                    dm.member_type = if m.classic.is_some() { 0 } else { 1 };
                     d.members.push(dm);
                 }
             }
@@ -442,7 +444,9 @@ pub fn commit_check(
     let Some(m) = group.members.get(member).filter(|m| !m.static_away) else {
         return ec::UNKNOWN_MEMBER_ID;
     };
-    if transactional {
+    // A classic member commits at its generation, which is its epoch, in
+    // any version.
+    if transactional || m.classic.is_some() {
         return if epoch == m.epoch {
             ec::NONE
         } else {
@@ -533,7 +537,7 @@ mod tests {
             catalog: &cat,
             settings: ConsumerGroupSettings::default(),
             now: Instant::now(),
-            classic: false,
+            not_consumer: None,
         };
         heartbeat(groups, r, beat, &mut 0)
     }

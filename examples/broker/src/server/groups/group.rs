@@ -161,7 +161,7 @@ impl Group {
             let Some((_, md)) = m.protocols.iter().find(|(n, _)| n == protocol) else {
                 continue;
             };
-            topics.extend(subscription_topics(md));
+            topics.extend(super::embedded::subscribed_topics(md));
         }
         topics.sort_unstable();
         topics.dedup();
@@ -194,43 +194,5 @@ impl Group {
                     .iter()
                     .all(|m| m.protocols.iter().any(|(n, _)| n == name))
             })
-    }
-}
-
-/// The topics of a consumer-protocol subscription (`version i16, topics
-/// [string]`, then fields this does not need); what does not parse yields
-/// what was read so far.
-fn subscription_topics(mut md: &[u8]) -> Vec<String> {
-    use bytes::Buf;
-    let mut topics = Vec::new();
-    if md.len() < 6 {
-        return topics;
-    }
-    md.advance(2);
-    let count = md.get_i32();
-    for _ in 0..count.max(0) {
-        if md.len() < 2 {
-            break;
-        }
-        let len = md.get_i16();
-        if len < 0 || md.len() < len as usize {
-            break;
-        }
-        topics.push(String::from_utf8_lossy(&md[..len as usize]).into_owned());
-        md.advance(len as usize);
-    }
-    topics
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_consumer_subscription_names_its_topics() {
-        let md = [0, 1, 0, 0, 0, 2, 0, 1, b'a', 0, 2, b'b', b'c', 0xff];
-        assert_eq!(subscription_topics(&md), vec!["a", "bc"]);
-        assert!(subscription_topics(&[0, 1, 0, 0, 0, 9, 0, 5, b'x']).is_empty());
-        assert!(subscription_topics(&[]).is_empty());
     }
 }

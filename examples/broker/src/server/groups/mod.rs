@@ -14,7 +14,9 @@ mod assignor;
 mod call;
 mod consumer_group;
 mod consumer_heartbeat;
+mod embedded;
 mod group;
+mod mixed;
 mod offset_fetch;
 pub mod offsets;
 
@@ -300,11 +302,6 @@ impl<R: LogReply> State_<R> {
                     id: String::from_utf8_lossy(&client_id).into_owned(),
                     host: peer.map_or_else(String::new, |p| format!("/{}", p.ip())),
                 };
-                let group_id = r.group_id.0.as_str();
-                let classic = self
-                    .groups
-                    .get(group_id)
-                    .is_some_and(|g| !g.members.is_empty());
                 if !denied_topics.is_empty() {
                     let mut resp =
                         kafka_protocol::messages::ConsumerGroupHeartbeatResponse::default();
@@ -315,14 +312,17 @@ impl<R: LogReply> State_<R> {
                     )));
                     return to.send(&resp);
                 }
+                let now = Instant::now();
                 let catalog = consumer_heartbeat::catalog_topics(&self.catalog);
+                let group_id = r.group_id.0.as_str().to_owned();
+                let not_consumer = self.upgrade(&group_id, r.member_epoch, &catalog, now);
                 let beat = Beat {
                     version: to.version,
                     client,
                     catalog: &catalog,
                     settings: self.consumer_settings,
-                    now: Instant::now(),
-                    classic,
+                    now,
+                    not_consumer,
                 };
                 let resp = consumer_heartbeat::heartbeat(
                     &mut self.consumer,
@@ -330,6 +330,7 @@ impl<R: LogReply> State_<R> {
                     beat,
                     &mut self.next_member,
                 );
+                self.downgrade_if_classic(&group_id, &catalog, now);
                 to.send(&resp);
             }
             RequestKind::ConsumerGroupDescribe(r) => {
@@ -410,6 +411,53 @@ impl<R: LogReply> State_<R> {
         }
     }
 
+    /// Before a consumer-protocol heartbeat: a stable classic group with
+    /// members is converted when a member joins (epoch 0); otherwise why
+    /// the id cannot be a consumer group's, if a classic group with
+    /// members has it.
+    fn upgrade(
+        &mut self,
+        group_id: &str,
+        epoch: i32,
+        catalog: &[(uuid::Uuid, String, i32)],
+        now: Instant,
+    ) -> Option<String> {
+        let group = self
+            .groups
+            .get(group_id)
+            .filter(|g| !g.members.is_empty())?;
+        let refused = if epoch == 0 {
+            mixed::upgrade_refused(group)
+        } else {
+            Some("the member has not joined".to_owned())
+        };
+        if refused.is_none() {
+            let group = self.groups.remove(group_id).expect("looked up");
+            self.consumer
+                .insert(group_id.to_owned(), mixed::upgrade(group, catalog, now));
+        }
+        refused
+    }
+
+    /// After members left a consumer group: if only classic members
+    /// remain, it goes back to being a classic group.
+    fn downgrade_if_classic(
+        &mut self,
+        group_id: &str,
+        catalog: &[(uuid::Uuid, String, i32)],
+        now: Instant,
+    ) {
+        if self
+            .consumer
+            .get(group_id)
+            .is_some_and(ConsumerGroup::all_classic)
+        {
+            let cg = self.consumer.remove(group_id).expect("looked up");
+            let group = mixed::downgrade(cg, catalog, now, INITIAL_REBALANCE_DELAY);
+            self.groups.insert(group_id.to_owned(), group);
+        }
+    }
+
     fn join(&mut self, to: Call, r: JoinGroupRequest, client: Client) {
         let now = Instant::now();
         let fail = |to: Call, code: i16, member: StrBytes| {
@@ -438,15 +486,25 @@ impl<R: LogReply> State_<R> {
             .iter()
             .map(|p| (s(&p.name), p.metadata.clone()))
             .collect();
-        // A consumer group with members is not joined through the classic
-        // protocol (Kafka converts groups between the protocols; this
-        // broker does only while they are empty).
-        if self
+        // A consumer group with members takes classic members too; the
+        // broker assigns them (Kafka's online migration).
+        if let Some(cg) = self
             .consumer
-            .get(&group_id)
-            .is_some_and(|g| !g.members.is_empty())
+            .get_mut(&group_id)
+            .filter(|g| !g.members.is_empty())
         {
-            return fail(to, ec::INCONSISTENT_GROUP_PROTOCOL, r.member_id);
+            self.next_member += 1;
+            let join = mixed::ClassicJoin {
+                member_id: r.member_id.as_str(),
+                new_id: format!("gyre-{}-{}", group_id, self.next_member),
+                protocol_type: r.protocol_type.as_str(),
+                protocols,
+                session_timeout: session,
+                rebalance_timeout: rebalance,
+                client,
+            };
+            let catalog = consumer_heartbeat::catalog_topics(&self.catalog);
+            return to.send(&mixed::join(cg, join, &catalog, now));
         }
         self.consumer.remove(&group_id);
         let group = self
@@ -494,6 +552,10 @@ impl<R: LogReply> State_<R> {
 
     fn sync(&mut self, to: Call, r: SyncGroupRequest) {
         let member_id = s(&r.member_id);
+        if let Some(cg) = self.consumer.get_mut(r.group_id.0.as_str()) {
+            let catalog = consumer_heartbeat::catalog_topics(&self.catalog);
+            return to.send(&mixed::sync(cg, &member_id, r.generation_id, &catalog));
+        }
         let Some(group) = self.groups.get_mut(r.group_id.0.as_str()) else {
             return sync_reply(to, ec::UNKNOWN_MEMBER_ID, Bytes::new(), None);
         };
@@ -553,9 +615,13 @@ impl<R: LogReply> State_<R> {
     }
 
     fn heartbeat(&mut self, to: Call, r: HeartbeatRequest) {
-        let code = match self.groups.get_mut(r.group_id.0.as_str()) {
-            None => ec::UNKNOWN_MEMBER_ID,
-            Some(group) => match group.members.get_mut(r.member_id.as_str()) {
+        let consumer = self.consumer.get_mut(r.group_id.0.as_str());
+        let code = match (consumer, self.groups.get_mut(r.group_id.0.as_str())) {
+            (Some(cg), _) => {
+                mixed::heartbeat(cg, r.member_id.as_str(), r.generation_id, Instant::now())
+            }
+            (None, None) => ec::UNKNOWN_MEMBER_ID,
+            (None, Some(group)) => match group.members.get_mut(r.member_id.as_str()) {
                 None => ec::UNKNOWN_MEMBER_ID,
                 Some(member) => {
                     member.last_seen = Instant::now();
@@ -582,11 +648,35 @@ impl<R: LogReply> State_<R> {
             vec![r.member_id.clone()]
         };
         let mut resp = LeaveGroupResponse::default();
-        let group = self.groups.get_mut(r.group_id.0.as_str());
+        let group_id = r.group_id.0.as_str();
+        let group = self.groups.get_mut(group_id);
         let mut codes = Vec::with_capacity(ids.len());
-        match group {
-            None => codes.resize(ids.len(), ec::UNKNOWN_MEMBER_ID),
-            Some(group) => {
+        match (self.consumer.get_mut(group_id), group) {
+            (Some(cg), _) => {
+                for id in &ids {
+                    let classic = cg
+                        .members
+                        .get(id.as_str())
+                        .is_some_and(|m| m.classic.is_some());
+                    codes.push(if classic && cg.remove(id.as_str()).is_some() {
+                        tracing::info!(
+                            group = group_id,
+                            member = id.as_str(),
+                            "classic member left"
+                        );
+                        ec::NONE
+                    } else {
+                        ec::UNKNOWN_MEMBER_ID
+                    });
+                }
+                let catalog = consumer_heartbeat::catalog_topics(&self.catalog);
+                if let Some(cg) = self.consumer.get_mut(group_id) {
+                    cg.refresh(&catalog, false);
+                }
+                self.downgrade_if_classic(group_id, &catalog, now);
+            }
+            (None, None) => codes.resize(ids.len(), ec::UNKNOWN_MEMBER_ID),
+            (None, Some(group)) => {
                 for id in &ids {
                     let removed = group.members.remove(id.as_str());
                     codes.push(if removed.is_some() {
@@ -910,7 +1000,7 @@ impl<R: LogReply> State_<R> {
         self.groups
             .retain(|_, g| !(g.state == State::Empty && g.members.is_empty()));
         let session = self.consumer_settings.session_timeout;
-        let mut catalog = None;
+        let mut changed = Vec::new();
         for group in self.consumer.values_mut() {
             let expired = group.expired(now, session);
             for (id, why) in &expired {
@@ -922,9 +1012,16 @@ impl<R: LogReply> State_<R> {
                 group.remove(id);
             }
             if !expired.is_empty() {
-                let topics = catalog
-                    .get_or_insert_with(|| consumer_heartbeat::catalog_topics(&self.catalog));
-                group.refresh(topics, false);
+                changed.push(group.id.clone());
+            }
+        }
+        if !changed.is_empty() {
+            let catalog = consumer_heartbeat::catalog_topics(&self.catalog);
+            for id in changed {
+                if let Some(group) = self.consumer.get_mut(&id) {
+                    group.refresh(&catalog, false);
+                }
+                self.downgrade_if_classic(&id, &catalog, now);
             }
         }
         // An empty consumer group stays while it has committed offsets

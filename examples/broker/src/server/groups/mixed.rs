@@ -1,0 +1,521 @@
+//! Online migration between the two group protocols, as Kafka 4.0's
+//! default `group.consumer.migration.policy=bidirectional`: the first
+//! member to heartbeat with the consumer group protocol into a stable
+//! classic group converts it, its classic members keeping their
+//! partitions and going on with JoinGroup, SyncGroup and Heartbeat while
+//! the broker assigns; when the last consumer-protocol member leaves, the
+//! group goes back to the classic protocol and its members rejoin.
+//!
+//! A classic member learns that its assignment changed the classic way: a
+//! heartbeat answered REBALANCE_IN_PROGRESS. Its JoinGroup is answered at
+//! once with its member epoch as the generation (it is never the leader,
+//! so it runs no assignor), and its SyncGroup with the partitions it may
+//! consume. An eager member has revoked everything before it joins; a
+//! cooperative one says in its subscription what it still owns. Uses the
+//! classic group, the consumer group and the embedded formats.
+
+use super::assignor::Partitions;
+use super::consumer_group::{ClassicPart, ConsumerGroup, ConsumerMember};
+use super::embedded::{self, NamedPartitions};
+use super::group::{Client, Group, Member, State};
+use crate::protocol::error_code as ec;
+use bytes::Bytes;
+use kafka_protocol::messages::{JoinGroupResponse, SyncGroupResponse};
+use kafka_protocol::protocol::StrBytes;
+use std::time::{Duration, Instant};
+use uuid::Uuid;
+
+/// Topics as (id, name, partition count).
+type Catalog = [(Uuid, String, i32)];
+
+/// Why a stable classic group cannot become a consumer group, if it
+/// cannot: its members must be consumers whose subscriptions and
+/// assignments parse.
+pub fn upgrade_refused(group: &Group) -> Option<String> {
+    if group.protocol_type != "consumer" {
+        return Some(format!(
+            "its protocol type is {:?}, not consumer",
+            group.protocol_type
+        ));
+    }
+    if group.state != State::Stable {
+        return Some(format!("it is rebalancing ({})", group.state.name()));
+    }
+    let protocol = group.protocol.as_deref().unwrap_or_default();
+    for (id, m) in &group.members {
+        let md = m
+            .protocols
+            .iter()
+            .find(|(n, _)| n == protocol)
+            .map(|(_, md)| md);
+        if md.and_then(|md| embedded::subscription(md)).is_none() {
+            return Some(format!("member {id}'s subscription does not parse"));
+        }
+        if !m.assignment.is_empty() && embedded::assignment(&m.assignment).is_none() {
+            return Some(format!("member {id}'s assignment does not parse"));
+        }
+    }
+    None
+}
+
+/// The partitions of `named` that exist in `catalog`.
+fn by_id(named: &NamedPartitions, catalog: &Catalog) -> Partitions {
+    named
+        .iter()
+        .filter_map(|(topic, parts)| {
+            let (id, _, count) = catalog.iter().find(|(_, n, _)| n == topic)?;
+            Some(
+                parts
+                    .iter()
+                    .filter(|p| (0..*count).contains(*p))
+                    .map(move |p| (*id, *p)),
+            )
+        })
+        .flatten()
+        .collect()
+}
+
+/// `parts` by topic name, for a classic member's assignment.
+fn by_name(group: &ConsumerGroup, parts: &Partitions, catalog: &Catalog) -> NamedPartitions {
+    let mut out: NamedPartitions = Vec::new();
+    for (topic, p) in parts {
+        let name = group.topic_name(topic).or_else(|| {
+            catalog
+                .iter()
+                .find(|(id, _, _)| id == topic)
+                .map(|(_, n, _)| n.as_str())
+        });
+        let Some(name) = name else { continue };
+        match out.last_mut() {
+            Some((last, ps)) if last == name => ps.push(*p),
+            _ => out.push((name.to_owned(), vec![*p])),
+        }
+    }
+    out
+}
+
+/// A classic member as a consumer group's member.
+fn classic_member(m: &Member, protocol: &str, now: Instant) -> ConsumerMember {
+    let mut cm = ConsumerMember::new(now);
+    let md = m
+        .protocols
+        .iter()
+        .find(|(n, _)| n == protocol)
+        .map(|(_, md)| md.as_ref());
+    cm.subscription.names = md
+        .and_then(embedded::subscription)
+        .map(|s| s.topics)
+        .unwrap_or_default();
+    cm.rebalance_timeout = m.rebalance_timeout;
+    cm.client = m.client.clone();
+    cm.classic = Some(ClassicPart {
+        protocols: m.protocols.clone(),
+        session_timeout: m.session_timeout,
+    });
+    cm
+}
+
+/// A stable classic group (see [`upgrade_refused`]) as a consumer group:
+/// each member keeps its partitions, at the generation as its epoch.
+pub fn upgrade(group: Group, catalog: &Catalog, now: Instant) -> ConsumerGroup {
+    let mut cg = ConsumerGroup::new(group.id.clone());
+    cg.epoch = group.generation;
+    let protocol = group.protocol.clone().unwrap_or_default();
+    for (id, m) in &group.members {
+        let mut cm = classic_member(m, &protocol, now);
+        cm.epoch = group.generation;
+        cm.previous_epoch = group.generation;
+        cm.assigned = embedded::assignment(&m.assignment)
+            .map(|named| by_id(&named, catalog))
+            .unwrap_or_default();
+        cg.target.insert(id.clone(), cm.assigned.clone());
+        cg.adopt(id.clone(), cm);
+    }
+    cg.topics = cg.topics_now(catalog);
+    cg.assignment_epoch = cg.epoch;
+    tracing::info!(
+        group = cg.id,
+        generation = cg.epoch,
+        "classic group converted to a consumer group"
+    );
+    cg
+}
+
+/// A consumer group whose members all speak the classic protocol, as a
+/// classic group rebalancing: each member must join again, and the
+/// classic protocol assigns.
+pub fn downgrade(
+    cg: ConsumerGroup,
+    catalog: &Catalog,
+    now: Instant,
+    initial_delay: Duration,
+) -> Group {
+    let mut group = Group::new(cg.id.clone());
+    group.protocol_type = "consumer".to_owned();
+    group.generation = cg.epoch;
+    for (id, m) in &cg.members {
+        let Some(classic) = &m.classic else { continue };
+        group.members.insert(
+            id.clone(),
+            Member {
+                protocols: classic.protocols.clone(),
+                session_timeout: classic.session_timeout,
+                rebalance_timeout: m.rebalance_timeout,
+                last_seen: now,
+                join: None,
+                sync: None,
+                assignment: embedded::encode_assignment(&by_name(&cg, &m.assigned, catalog)),
+                client: m.client.clone(),
+            },
+        );
+    }
+    group.protocol = group.choose_protocol();
+    group.leader = group.members.keys().next().cloned();
+    group.state = State::Stable;
+    group.prepare_rebalance(now, initial_delay);
+    tracing::info!(
+        group = group.id,
+        generation = group.generation,
+        "consumer group converted back to a classic group"
+    );
+    group
+}
+
+/// What a classic member's JoinGroup brings.
+pub struct ClassicJoin<'a> {
+    /// The member id it gave (empty: a new member, named by `new_id`).
+    pub member_id: &'a str,
+    /// The id for a new member.
+    pub new_id: String,
+    /// "consumer", or it cannot be in a consumer group.
+    pub protocol_type: &'a str,
+    /// Its protocols.
+    pub protocols: Vec<(String, Bytes)>,
+    /// Its session and rebalance timeouts.
+    pub session_timeout: Duration,
+    /// How long it may take to revoke.
+    pub rebalance_timeout: Duration,
+    /// Who it is.
+    pub client: Client,
+}
+
+/// Answers a classic member's JoinGroup into a consumer group at once.
+pub fn join(
+    cg: &mut ConsumerGroup,
+    j: ClassicJoin<'_>,
+    catalog: &Catalog,
+    now: Instant,
+) -> JoinGroupResponse {
+    let mut resp = JoinGroupResponse::default();
+    resp.generation_id = -1;
+    resp.member_id = StrBytes::from_string(j.member_id.to_owned());
+    let subscription = j
+        .protocols
+        .first()
+        .and_then(|(_, md)| embedded::subscription(md));
+    let (true, Some(subscription)) = (j.protocol_type == "consumer", subscription) else {
+        resp.error_code = ec::INCONSISTENT_GROUP_PROTOCOL;
+        return resp;
+    };
+    let id = if j.member_id.is_empty() {
+        j.new_id
+    } else if cg
+        .members
+        .get(j.member_id)
+        .is_some_and(|m| m.classic.is_some())
+    {
+        j.member_id.to_owned()
+    } else {
+        resp.error_code = ec::UNKNOWN_MEMBER_ID;
+        return resp;
+    };
+    let joined = !cg.members.contains_key(&id);
+    if joined {
+        cg.add(id.clone(), ConsumerMember::new(now));
+    }
+    let m = cg.members.get_mut(&id).expect("added");
+    let resubscribed = m.subscription.names != subscription.topics;
+    m.subscription.names = subscription.topics;
+    m.rebalance_timeout = j.rebalance_timeout;
+    m.last_seen = now;
+    m.client = j.client;
+    let classic = ClassicPart {
+        protocols: j.protocols,
+        session_timeout: j.session_timeout,
+    };
+    let cooperative = classic.cooperative();
+    let protocol = classic.protocol().to_owned();
+    m.classic = Some(classic);
+    // An eager member gave up everything before joining; a cooperative
+    // one still owns what its subscription lists.
+    let owned = if cooperative {
+        by_id(&subscription.owned, catalog)
+    } else {
+        cg.disown(&id);
+        Partitions::new()
+    };
+    cg.refresh(catalog, joined || resubscribed);
+    cg.reconcile(&id, Some(&owned), now);
+    let m = &cg.members[&id];
+    resp.generation_id = m.epoch;
+    resp.member_id = StrBytes::from_string(id);
+    resp.protocol_type = Some(StrBytes::from_static_str("consumer"));
+    resp.protocol_name = Some(StrBytes::from_string(protocol));
+    // Never the leader: the broker assigns.
+    resp.leader = StrBytes::default();
+    resp
+}
+
+/// Answers a classic member's SyncGroup: the partitions it may consume.
+pub fn sync(
+    cg: &mut ConsumerGroup,
+    member_id: &str,
+    generation: i32,
+    catalog: &Catalog,
+) -> SyncGroupResponse {
+    let mut resp = SyncGroupResponse::default();
+    let Some(m) = cg
+        .members
+        .get_mut(member_id)
+        .filter(|m| m.classic.is_some())
+    else {
+        resp.error_code = ec::UNKNOWN_MEMBER_ID;
+        return resp;
+    };
+    m.last_seen = Instant::now();
+    if generation != m.epoch {
+        resp.error_code = ec::ILLEGAL_GENERATION;
+        return resp;
+    }
+    let protocol = m
+        .classic
+        .as_ref()
+        .map(|c| c.protocol().to_owned())
+        .unwrap_or_default();
+    let assigned = m.assigned.clone();
+    resp.assignment = embedded::encode_assignment(&by_name(cg, &assigned, catalog));
+    resp.protocol_type = Some(StrBytes::from_static_str("consumer"));
+    resp.protocol_name = Some(StrBytes::from_string(protocol));
+    resp
+}
+
+/// Answers a classic member's Heartbeat: REBALANCE_IN_PROGRESS when it
+/// must join again to move towards its target.
+pub fn heartbeat(cg: &mut ConsumerGroup, member_id: &str, generation: i32, now: Instant) -> i16 {
+    let Some(m) = cg
+        .members
+        .get_mut(member_id)
+        .filter(|m| m.classic.is_some())
+    else {
+        return ec::UNKNOWN_MEMBER_ID;
+    };
+    m.last_seen = now;
+    if generation != m.epoch {
+        return ec::ILLEGAL_GENERATION;
+    }
+    // Partitions a cooperative member still lists as revoking are given
+    // up by its next join.
+    if cg.needs_rejoin(member_id) {
+        ec::REBALANCE_IN_PROGRESS
+    } else {
+        ec::NONE
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::server::groups::consumer_group::Progress;
+
+    /// Whether member `id` has reached its target at the group's epoch.
+    fn settled(cg: &ConsumerGroup, id: &str) -> bool {
+        let m = &cg.members[id];
+        m.progress == Progress::Stable && m.epoch == cg.assignment_epoch
+    }
+
+    fn catalog() -> Vec<(Uuid, String, i32)> {
+        vec![(Uuid::from_bytes([4; 16]), "t".into(), 4)]
+    }
+
+    fn subscription(owned: &[i32]) -> Bytes {
+        use bytes::BufMut;
+        let mut b = bytes::BytesMut::new();
+        b.put_i16(1);
+        b.put_i32(1);
+        b.put_i16(1);
+        b.put_slice(b"t");
+        b.put_i32(-1);
+        b.put_i32(1);
+        b.put_i16(1);
+        b.put_slice(b"t");
+        b.put_i32(owned.len() as i32);
+        for p in owned {
+            b.put_i32(*p);
+        }
+        b.freeze()
+    }
+
+    fn classic_group() -> Group {
+        let mut g = Group::new("g".into());
+        g.protocol_type = "consumer".into();
+        g.protocol = Some("range".into());
+        g.generation = 5;
+        g.state = State::Stable;
+        for (id, parts) in [("a", vec![0, 1]), ("b", vec![2, 3])] {
+            g.members.insert(
+                id.into(),
+                Member {
+                    protocols: vec![("range".into(), subscription(&[]))],
+                    session_timeout: Duration::from_secs(10),
+                    rebalance_timeout: Duration::from_secs(10),
+                    last_seen: Instant::now(),
+                    join: None,
+                    sync: None,
+                    assignment: embedded::encode_assignment(&vec![("t".into(), parts)]),
+                    client: Client::default(),
+                },
+            );
+        }
+        g
+    }
+
+    fn join_as(
+        cg: &mut ConsumerGroup,
+        id: &str,
+        protocol: &str,
+        owned: &[i32],
+    ) -> JoinGroupResponse {
+        let j = ClassicJoin {
+            member_id: id,
+            new_id: "fresh".into(),
+            protocol_type: "consumer",
+            protocols: vec![(protocol.into(), subscription(owned))],
+            session_timeout: Duration::from_secs(10),
+            rebalance_timeout: Duration::from_secs(10),
+            client: Client::default(),
+        };
+        join(cg, j, &catalog(), Instant::now())
+    }
+
+    #[test]
+    fn a_stable_classic_group_converts_keeping_partitions_and_its_members_rejoin_to_move() {
+        let g = classic_group();
+        assert_eq!(upgrade_refused(&g), None);
+        let mut cg = upgrade(g, &catalog(), Instant::now());
+        assert_eq!(
+            (cg.epoch, cg.assignment_epoch, cg.state()),
+            (5, 5, "Stable")
+        );
+        assert_eq!(cg.members["a"].assigned.len(), 2);
+        // Nothing changed: the classic members heartbeat on.
+        assert_eq!(heartbeat(&mut cg, "a", 5, Instant::now()), ec::NONE);
+        assert_eq!(
+            heartbeat(&mut cg, "a", 4, Instant::now()),
+            ec::ILLEGAL_GENERATION
+        );
+
+        // A consumer-protocol member joins: the epoch moves on, and the
+        // classic members are told to rejoin.
+        let mut c = ConsumerMember::new(Instant::now());
+        c.subscription.names = vec!["t".into()];
+        cg.add("c".into(), c);
+        cg.refresh(&catalog(), true);
+        cg.reconcile("c", None, Instant::now());
+        assert!(
+            cg.members["c"].assigned.is_empty(),
+            "a and b still own all four"
+        );
+        assert_eq!(
+            heartbeat(&mut cg, "a", 5, Instant::now()),
+            ec::REBALANCE_IN_PROGRESS
+        );
+        // a (eager) rejoins having revoked everything: it gets its target
+        // at the new epoch, and what it gave up is free for c.
+        let j = join_as(&mut cg, "a", "range", &[]);
+        assert_eq!((j.error_code, j.generation_id), (0, 6));
+        assert!(j.leader.is_empty(), "never the leader");
+        let s = sync(&mut cg, "a", 6, &catalog());
+        let mine = embedded::assignment(&s.assignment).unwrap();
+        assert!(settled(&cg, "a"));
+        let b = join_as(&mut cg, "b", "range", &[]);
+        sync(&mut cg, "b", b.generation_id, &catalog());
+        cg.reconcile("c", None, Instant::now());
+        let total = cg.members.values().map(|m| m.assigned.len()).sum::<usize>();
+        assert_eq!(total, 4, "{cg:?}");
+        assert!(!cg.members["c"].assigned.is_empty());
+        assert_eq!(mine[0].0, "t");
+
+        // c leaves: every member is classic, and the group goes back to
+        // the classic protocol, rebalancing.
+        cg.remove("c");
+        assert!(cg.all_classic());
+        let g = downgrade(cg, &catalog(), Instant::now(), Duration::from_millis(300));
+        assert_eq!(g.state, State::PreparingRebalance);
+        assert_eq!(g.members.len(), 2);
+        assert_eq!(g.protocol.as_deref(), Some("range"));
+    }
+
+    #[test]
+    fn a_cooperative_member_keeps_what_it_owns_until_it_gives_it_up() {
+        let mut g = classic_group();
+        for m in g.members.values_mut() {
+            m.protocols[0].0 = "cooperative-sticky".into();
+        }
+        g.protocol = Some("cooperative-sticky".into());
+        let mut cg = upgrade(g, &catalog(), Instant::now());
+        let mut c = ConsumerMember::new(Instant::now());
+        c.subscription.names = vec!["t".into()];
+        cg.add("c".into(), c);
+        cg.refresh(&catalog(), true);
+        // a rejoins still owning both of its partitions; its target has
+        // fewer, so it is told to give some up at its old generation.
+        let j = join_as(&mut cg, "a", "cooperative-sticky", &[0, 1]);
+        assert_eq!(j.generation_id, 5);
+        assert_eq!(cg.members["a"].progress, Progress::Revoking);
+        assert_eq!(
+            heartbeat(&mut cg, "a", 5, Instant::now()),
+            ec::REBALANCE_IN_PROGRESS
+        );
+        let kept: Vec<i32> = cg.members["a"].assigned.iter().map(|tp| tp.1).collect();
+        // It revokes, rejoins owning only what it kept, and moves on.
+        let j = join_as(&mut cg, "a", "cooperative-sticky", &kept);
+        assert_eq!(j.generation_id, 6);
+        assert!(settled(&cg, "a"));
+    }
+
+    #[test]
+    fn a_classic_member_waiting_for_partitions_gets_them_when_it_rejoins() {
+        let mut cg = upgrade(classic_group(), &catalog(), Instant::now());
+        // e joins while a and b own everything: it waits at the new epoch.
+        let e = join_as(&mut cg, "", "range", &[]);
+        assert_eq!((e.error_code, e.generation_id), (0, 6));
+        assert!(cg.members["fresh"].assigned.is_empty());
+        assert_eq!(heartbeat(&mut cg, "fresh", 6, Instant::now()), ec::NONE);
+        // a gives up what e is to get (an eager rejoin)...
+        join_as(&mut cg, "a", "range", &[]);
+        join_as(&mut cg, "b", "range", &[]);
+        // ...so e is told to rejoin, and its join hands them over (before
+        // the fix, its rejoin counted as settled and it got nothing).
+        assert_eq!(
+            heartbeat(&mut cg, "fresh", 6, Instant::now()),
+            ec::REBALANCE_IN_PROGRESS
+        );
+        join_as(&mut cg, "fresh", "range", &[]);
+        assert!(!cg.members["fresh"].assigned.is_empty());
+        assert!(settled(&cg, "fresh"));
+        assert_eq!(heartbeat(&mut cg, "fresh", 6, Instant::now()), ec::NONE);
+    }
+
+    #[test]
+    fn a_group_that_is_not_a_stable_consumer_group_is_not_converted() {
+        let mut g = classic_group();
+        g.state = State::PreparingRebalance;
+        assert!(upgrade_refused(&g).unwrap().contains("rebalancing"));
+        let mut g = classic_group();
+        g.protocol_type = "connect".into();
+        assert!(upgrade_refused(&g).is_some());
+        let mut g = classic_group();
+        g.members.get_mut("a").unwrap().protocols[0].1 = Bytes::from_static(b"\x00");
+        assert!(upgrade_refused(&g).unwrap().contains("subscription"));
+    }
+}
