@@ -57,6 +57,8 @@ pub fn new_topic_id() -> Uuid {
 struct Maps {
     by_name: HashMap<String, Arc<Topic>>,
     by_id: HashMap<Uuid, Arc<Topic>>,
+    /// Bumped at every change, so a reader can tell its copy is current.
+    version: u64,
 }
 
 /// Every topic, by name and by id.
@@ -76,6 +78,13 @@ impl Catalog {
         self.read().by_id.get(id).cloned()
     }
 
+    /// A number that changes whenever a topic is created, deleted or
+    /// changed (grown): a copy of [`all`](Self::all) taken at the same
+    /// version is current.
+    pub fn version(&self) -> u64 {
+        self.read().version
+    }
+
     /// Every topic, sorted by name.
     pub fn all(&self) -> Vec<Arc<Topic>> {
         let mut all: Vec<_> = self.read().by_name.values().cloned().collect();
@@ -85,6 +94,7 @@ impl Catalog {
 
     pub(crate) fn insert(&self, topic: Arc<Topic>) {
         let mut maps = self.write();
+        maps.version += 1;
         if let Some(old) = maps.by_name.insert(topic.name.clone(), topic.clone()) {
             maps.by_id.remove(&old.id);
         }
@@ -94,6 +104,7 @@ impl Catalog {
     pub(crate) fn remove(&self, name: &str) -> Option<Arc<Topic>> {
         let mut maps = self.write();
         let topic = maps.by_name.remove(name)?;
+        maps.version += 1;
         maps.by_id.remove(&topic.id);
         Some(topic)
     }
@@ -171,6 +182,28 @@ pub const MAX_PARTITIONS: i32 = 10_000;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_change_moves_the_version_on() {
+        let catalog = Catalog::default();
+        let v0 = catalog.version();
+        let topic = |partitions| {
+            Arc::new(Topic {
+                name: "t".into(),
+                id: new_topic_id(),
+                partitions,
+                config: LogConfig::default(),
+            })
+        };
+        catalog.insert(topic(vec![0]));
+        let v1 = catalog.version();
+        catalog.insert(topic(vec![0, 1]));
+        let v2 = catalog.version();
+        assert!(catalog.remove("nope").is_none());
+        assert_eq!(catalog.version(), v2, "nothing removed, nothing changed");
+        catalog.remove("t");
+        assert!(v0 < v1 && v1 < v2 && v2 < catalog.version());
+    }
 
     #[test]
     fn names_follow_kafkas_rules() {

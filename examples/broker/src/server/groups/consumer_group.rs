@@ -133,6 +133,16 @@ impl ConsumerMember {
 /// bumped: (id, name, partition count), sorted by name.
 pub type TopicsSeen = Vec<(Uuid, String, i32)>;
 
+/// Every topic as the catalog had it at `version` (see
+/// [`Catalog::version`](crate::topics::Catalog::version)).
+#[derive(Debug, Default)]
+pub struct TopicsNow {
+    /// The catalog's version.
+    pub version: u64,
+    /// (id, name, partition count), sorted by name.
+    pub topics: Vec<(Uuid, String, i32)>,
+}
+
 /// One consumer group.
 #[derive(Debug)]
 pub struct ConsumerGroup {
@@ -152,6 +162,9 @@ pub struct ConsumerGroup {
     pub topics: TopicsSeen,
     /// The assignor of the current target.
     pub assignor: &'static str,
+    /// The catalog version `topics` was taken at, and whether members
+    /// changed since (either makes the next refresh look again).
+    topics_version: Option<u64>,
 }
 
 impl ConsumerGroup {
@@ -166,6 +179,7 @@ impl ConsumerGroup {
             owners: HashMap::new(),
             topics: Vec::new(),
             assignor: assignor::NAMES[0],
+            topics_version: None,
         }
     }
 
@@ -191,12 +205,14 @@ impl ConsumerGroup {
     /// [`refresh`](Self::refresh), once for all a heartbeat changed.
     pub fn add(&mut self, id: String, member: ConsumerMember) {
         self.members.insert(id, member);
+        self.topics_version = None;
     }
 
     /// Removes a member, releasing what it owned (the epoch moves on).
     pub fn remove(&mut self, id: &str) -> Option<ConsumerMember> {
         let gone = self.members.remove(id)?;
         self.target.remove(id);
+        self.topics_version = None;
         for tp in gone.assigned.iter().chain(&gone.revoking) {
             if self.owners.get(tp).is_some_and(|o| o == id) {
                 self.owners.remove(tp);
@@ -231,6 +247,7 @@ impl ConsumerGroup {
     /// Adds a member that already owns its `assigned` partitions (a
     /// classic member of a group converted to this protocol).
     pub fn adopt(&mut self, id: String, member: ConsumerMember) {
+        self.topics_version = None;
         for tp in &member.assigned {
             self.owners.insert(*tp, id.clone());
         }
@@ -293,11 +310,30 @@ impl ConsumerGroup {
     }
 
     /// The subscribed topics as `catalog` has them now: each topic some
-    /// member subscribes to, with its id and partition count.
+    /// member subscribes to, with its id and partition count. Members
+    /// often share a subscription, so each distinct one is tried once per
+    /// topic.
     pub fn topics_now(&self, catalog: &[(Uuid, String, i32)]) -> TopicsSeen {
+        let names: std::collections::HashSet<&str> = self
+            .members
+            .values()
+            .flat_map(|m| m.subscription.names.iter().map(String::as_str))
+            .collect();
+        let mut patterns: Vec<&regex::Regex> = Vec::new();
+        let regexes = self
+            .members
+            .values()
+            .filter_map(|m| m.subscription.regex.as_ref());
+        for (_, re) in regexes {
+            if !patterns.iter().any(|known| known.as_str() == re.as_str()) {
+                patterns.push(re);
+            }
+        }
         catalog
             .iter()
-            .filter(|(_, name, _)| self.members.values().any(|m| m.subscription.matches(name)))
+            .filter(|(_, name, _)| {
+                names.contains(name.as_str()) || patterns.iter().any(|re| re.is_match(name))
+            })
             .cloned()
             .collect()
     }
@@ -305,12 +341,17 @@ impl ConsumerGroup {
     /// Moves the epoch on if `changed` (members joined or changed what
     /// they subscribe to) or the subscribed topics changed (created,
     /// deleted, grown, or newly matched), once for both, then computes
-    /// the target for the epoch if it is not yet computed.
-    pub fn refresh(&mut self, catalog: &[(Uuid, String, i32)], changed: bool) {
-        let now = self.topics_now(catalog);
-        if now != self.topics || changed {
-            self.topics = now;
-            self.epoch += 1;
+    /// the target for the epoch if it is not yet computed. The topics are
+    /// matched again only when the catalog or the members changed, so a
+    /// heartbeat that changes nothing matches no topic name.
+    pub fn refresh(&mut self, catalog: &TopicsNow, changed: bool) {
+        if changed || self.topics_version != Some(catalog.version) {
+            let now = self.topics_now(&catalog.topics);
+            self.topics_version = Some(catalog.version);
+            if now != self.topics || changed {
+                self.topics = now;
+                self.epoch += 1;
+            }
         }
         if self.assignment_epoch == self.epoch {
             return;
@@ -465,8 +506,12 @@ mod tests {
         Uuid::from_bytes([7; 16])
     }
 
-    fn catalog(partitions: i32) -> Vec<(Uuid, String, i32)> {
-        vec![(topic(), "t".into(), partitions)]
+    /// The topic `t`, at a catalog version of its partition count.
+    fn catalog(partitions: i32) -> TopicsNow {
+        TopicsNow {
+            version: partitions as u64,
+            topics: vec![(topic(), "t".into(), partitions)],
+        }
     }
 
     fn member(now: Instant) -> ConsumerMember {
@@ -591,15 +636,52 @@ mod tests {
         g.add("a".into(), m);
         let (x, y) = (Uuid::from_bytes([1; 16]), Uuid::from_bytes([2; 16]));
         let mut cat = vec![(x, "orders-eu".to_owned(), 2), (y, "other".to_owned(), 3)];
-        g.refresh(&cat, true);
+        g.refresh(
+            &TopicsNow {
+                version: 1,
+                topics: cat.clone(),
+            },
+            true,
+        );
         g.reconcile("a", None, now);
         assert_eq!(g.members["a"].assigned.len(), 2);
         cat.push((Uuid::from_bytes([3; 16]), "orders-us".into(), 1));
         let epoch = g.epoch;
-        g.refresh(&cat, false);
+        g.refresh(
+            &TopicsNow {
+                version: 2,
+                topics: cat.clone(),
+            },
+            false,
+        );
         assert_eq!(g.epoch, epoch + 1);
         g.reconcile("a", None, now);
         assert_eq!(g.members["a"].assigned.len(), 3);
+    }
+
+    #[test]
+    fn topics_are_matched_again_only_when_the_catalog_or_the_members_change() {
+        let now = Instant::now();
+        let mut g = ConsumerGroup::new("g".into());
+        g.add("a".into(), member(now));
+        g.refresh(&catalog(2), true);
+        let epoch = g.epoch;
+        // The same catalog version: nothing is matched, whatever the copy
+        // holds (a copy of the same version holds the same topics).
+        let same_version = TopicsNow {
+            version: 2,
+            topics: Vec::new(),
+        };
+        g.refresh(&same_version, false);
+        assert_eq!((g.epoch, g.topics.len()), (epoch, 1));
+        // A new version is looked at.
+        g.refresh(&catalog(3), false);
+        assert_eq!((g.epoch, g.topics[0].2), (epoch + 1, 3));
+        // So is any change of members, whatever the version.
+        g.remove("a");
+        g.add("b".into(), member(now));
+        g.refresh(&catalog(3), true);
+        assert_eq!(g.epoch, epoch + 3);
     }
 
     #[test]

@@ -7,7 +7,7 @@
 //! over the consumer groups; uses the group and the topic catalog.
 
 use super::assignor::{self, Partitions};
-use super::consumer_group::{ConsumerGroup, ConsumerMember};
+use super::consumer_group::{ConsumerGroup, ConsumerMember, TopicsNow};
 use super::group::Client;
 use crate::config::ConsumerGroupSettings;
 use crate::protocol::error_code as ec;
@@ -29,17 +29,42 @@ use uuid::Uuid;
 /// pattern is the client's, and an enormous one is refused, not built.
 const REGEX_SIZE_LIMIT: usize = 1 << 20;
 
-/// Each topic of `catalog` as (id, name, partition count), sorted by name.
-pub fn catalog_topics(catalog: &Catalog) -> Vec<(Uuid, String, i32)> {
-    catalog
+/// Each topic of `catalog` as (id, name, partition count), sorted by
+/// name, with the catalog's version (read first, so a copy that races a
+/// change is taken again next time).
+pub fn catalog_topics(catalog: &Catalog) -> TopicsNow {
+    let version = catalog.version();
+    let topics = catalog
         .all()
         .iter()
         .map(|t| (t.id, t.name.clone(), t.partitions.len() as i32))
-        .collect()
+        .collect();
+    TopicsNow { version, topics }
 }
 
 /// Why a heartbeat is refused: an error code and Kafka's message.
 type Refusal = (i16, String);
+
+/// The last copy of the catalog's topics, taken again only when the
+/// catalog has changed since (heartbeats come often; topics change
+/// rarely).
+#[derive(Debug, Default)]
+pub struct TopicsCache(Option<std::sync::Arc<TopicsNow>>);
+
+impl TopicsCache {
+    /// The topics as `catalog` has them now.
+    pub fn get(&mut self, catalog: &Catalog) -> std::sync::Arc<TopicsNow> {
+        let version = catalog.version();
+        match &self.0 {
+            Some(topics) if topics.version == version => topics.clone(),
+            _ => {
+                let topics = std::sync::Arc::new(catalog_topics(catalog));
+                self.0 = Some(topics.clone());
+                topics
+            }
+        }
+    }
+}
 
 /// A refusal.
 fn refused(code: i16, message: String) -> ConsumerGroupHeartbeatResponse {
@@ -125,7 +150,7 @@ pub struct Beat<'a> {
     /// Who sent it.
     pub client: Client,
     /// Every topic now.
-    pub catalog: &'a [(Uuid, String, i32)],
+    pub catalog: &'a TopicsNow,
     /// The settings.
     pub settings: ConsumerGroupSettings,
     /// Now.
@@ -492,8 +517,11 @@ mod tests {
             .collect()
     }
 
-    fn catalog() -> Vec<(Uuid, String, i32)> {
-        vec![(topic(), "t".into(), 4)]
+    fn catalog() -> TopicsNow {
+        TopicsNow {
+            version: 1,
+            topics: vec![(topic(), "t".into(), 4)],
+        }
     }
 
     fn join_request(member: &str) -> ConsumerGroupHeartbeatRequest {

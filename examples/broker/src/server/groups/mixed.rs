@@ -15,7 +15,7 @@
 //! classic group, the consumer group and the embedded formats.
 
 use super::assignor::Partitions;
-use super::consumer_group::{ClassicPart, ConsumerGroup, ConsumerMember};
+use super::consumer_group::{ClassicPart, ConsumerGroup, ConsumerMember, TopicsNow};
 use super::embedded::{self, NamedPartitions};
 use super::group::{Client, Group, Member, State};
 use crate::protocol::error_code as ec;
@@ -203,7 +203,7 @@ pub struct ClassicJoin<'a> {
 pub fn join(
     cg: &mut ConsumerGroup,
     j: ClassicJoin<'_>,
-    catalog: &Catalog,
+    catalog: &TopicsNow,
     now: Instant,
 ) -> JoinGroupResponse {
     let mut resp = JoinGroupResponse::default();
@@ -249,7 +249,7 @@ pub fn join(
     // An eager member gave up everything before joining; a cooperative
     // one still owns what its subscription lists.
     let owned = if cooperative {
-        by_id(&subscription.owned, catalog)
+        by_id(&subscription.owned, &catalog.topics)
     } else {
         cg.disown(&id);
         Partitions::new()
@@ -333,8 +333,11 @@ mod tests {
         m.progress == Progress::Stable && m.epoch == cg.assignment_epoch
     }
 
-    fn catalog() -> Vec<(Uuid, String, i32)> {
-        vec![(Uuid::from_bytes([4; 16]), "t".into(), 4)]
+    fn catalog() -> TopicsNow {
+        TopicsNow {
+            version: 1,
+            topics: vec![(Uuid::from_bytes([4; 16]), "t".into(), 4)],
+        }
     }
 
     fn subscription(owned: &[i32]) -> Bytes {
@@ -401,7 +404,7 @@ mod tests {
     fn a_stable_classic_group_converts_keeping_partitions_and_its_members_rejoin_to_move() {
         let g = classic_group();
         assert_eq!(upgrade_refused(&g), None);
-        let mut cg = upgrade(g, &catalog(), Instant::now());
+        let mut cg = upgrade(g, &catalog().topics, Instant::now());
         assert_eq!(
             (cg.epoch, cg.assignment_epoch, cg.state()),
             (5, 5, "Stable")
@@ -434,11 +437,11 @@ mod tests {
         let j = join_as(&mut cg, "a", "range", &[]);
         assert_eq!((j.error_code, j.generation_id), (0, 6));
         assert!(j.leader.is_empty(), "never the leader");
-        let s = sync(&mut cg, "a", 6, &catalog());
+        let s = sync(&mut cg, "a", 6, &catalog().topics);
         let mine = embedded::assignment(&s.assignment).unwrap();
         assert!(settled(&cg, "a"));
         let b = join_as(&mut cg, "b", "range", &[]);
-        sync(&mut cg, "b", b.generation_id, &catalog());
+        sync(&mut cg, "b", b.generation_id, &catalog().topics);
         cg.reconcile("c", None, Instant::now());
         let total = cg.members.values().map(|m| m.assigned.len()).sum::<usize>();
         assert_eq!(total, 4, "{cg:?}");
@@ -449,7 +452,12 @@ mod tests {
         // the classic protocol, rebalancing.
         cg.remove("c");
         assert!(cg.all_classic());
-        let g = downgrade(cg, &catalog(), Instant::now(), Duration::from_millis(300));
+        let g = downgrade(
+            cg,
+            &catalog().topics,
+            Instant::now(),
+            Duration::from_millis(300),
+        );
         assert_eq!(g.state, State::PreparingRebalance);
         assert_eq!(g.members.len(), 2);
         assert_eq!(g.protocol.as_deref(), Some("range"));
@@ -462,7 +470,7 @@ mod tests {
             m.protocols[0].0 = "cooperative-sticky".into();
         }
         g.protocol = Some("cooperative-sticky".into());
-        let mut cg = upgrade(g, &catalog(), Instant::now());
+        let mut cg = upgrade(g, &catalog().topics, Instant::now());
         let mut c = ConsumerMember::new(Instant::now());
         c.subscription.names = vec!["t".into()];
         cg.add("c".into(), c);
@@ -485,7 +493,7 @@ mod tests {
 
     #[test]
     fn a_classic_member_waiting_for_partitions_gets_them_when_it_rejoins() {
-        let mut cg = upgrade(classic_group(), &catalog(), Instant::now());
+        let mut cg = upgrade(classic_group(), &catalog().topics, Instant::now());
         // e joins while a and b own everything: it waits at the new epoch.
         let e = join_as(&mut cg, "", "range", &[]);
         assert_eq!((e.error_code, e.generation_id), (0, 6));

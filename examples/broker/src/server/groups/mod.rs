@@ -181,6 +181,7 @@ impl Coordinator {
             consumer: HashMap::new(),
             consumer_settings,
             catalog,
+            topics_cache: Default::default(),
             offsets,
             next_member: 0,
             txns,
@@ -219,6 +220,7 @@ struct State_<R: LogReply> {
     consumer_settings: ConsumerGroupSettings,
     /// The topics, for consumer groups' assignments.
     catalog: std::sync::Arc<crate::topics::Catalog>,
+    topics_cache: consumer_heartbeat::TopicsCache,
     offsets: OffsetStore,
     next_member: u64,
     txns: Transactions,
@@ -313,9 +315,9 @@ impl<R: LogReply> State_<R> {
                     return to.send(&resp);
                 }
                 let now = Instant::now();
-                let catalog = consumer_heartbeat::catalog_topics(&self.catalog);
+                let catalog = self.topics_cache.get(&self.catalog);
                 let group_id = r.group_id.0.as_str().to_owned();
-                let not_consumer = self.upgrade(&group_id, r.member_epoch, &catalog, now);
+                let not_consumer = self.upgrade(&group_id, r.member_epoch, &catalog.topics, now);
                 let beat = Beat {
                     version: to.version,
                     client,
@@ -330,7 +332,7 @@ impl<R: LogReply> State_<R> {
                     beat,
                     &mut self.next_member,
                 );
-                self.downgrade_if_classic(&group_id, &catalog, now);
+                self.downgrade_if_classic(&group_id, &catalog.topics, now);
                 to.send(&resp);
             }
             RequestKind::ConsumerGroupDescribe(r) => {
@@ -503,7 +505,7 @@ impl<R: LogReply> State_<R> {
                 rebalance_timeout: rebalance,
                 client,
             };
-            let catalog = consumer_heartbeat::catalog_topics(&self.catalog);
+            let catalog = self.topics_cache.get(&self.catalog);
             return to.send(&mixed::join(cg, join, &catalog, now));
         }
         self.consumer.remove(&group_id);
@@ -553,8 +555,13 @@ impl<R: LogReply> State_<R> {
     fn sync(&mut self, to: Call, r: SyncGroupRequest) {
         let member_id = s(&r.member_id);
         if let Some(cg) = self.consumer.get_mut(r.group_id.0.as_str()) {
-            let catalog = consumer_heartbeat::catalog_topics(&self.catalog);
-            return to.send(&mixed::sync(cg, &member_id, r.generation_id, &catalog));
+            let catalog = self.topics_cache.get(&self.catalog);
+            return to.send(&mixed::sync(
+                cg,
+                &member_id,
+                r.generation_id,
+                &catalog.topics,
+            ));
         }
         let Some(group) = self.groups.get_mut(r.group_id.0.as_str()) else {
             return sync_reply(to, ec::UNKNOWN_MEMBER_ID, Bytes::new(), None);
@@ -669,11 +676,11 @@ impl<R: LogReply> State_<R> {
                         ec::UNKNOWN_MEMBER_ID
                     });
                 }
-                let catalog = consumer_heartbeat::catalog_topics(&self.catalog);
+                let catalog = self.topics_cache.get(&self.catalog);
                 if let Some(cg) = self.consumer.get_mut(group_id) {
                     cg.refresh(&catalog, false);
                 }
-                self.downgrade_if_classic(group_id, &catalog, now);
+                self.downgrade_if_classic(group_id, &catalog.topics, now);
             }
             (None, None) => codes.resize(ids.len(), ec::UNKNOWN_MEMBER_ID),
             (None, Some(group)) => {
@@ -1016,12 +1023,12 @@ impl<R: LogReply> State_<R> {
             }
         }
         if !changed.is_empty() {
-            let catalog = consumer_heartbeat::catalog_topics(&self.catalog);
+            let catalog = self.topics_cache.get(&self.catalog);
             for id in changed {
                 if let Some(group) = self.consumer.get_mut(&id) {
                     group.refresh(&catalog, false);
                 }
-                self.downgrade_if_classic(&id, &catalog, now);
+                self.downgrade_if_classic(&id, &catalog.topics, now);
             }
         }
         // An empty consumer group stays while it has committed offsets
