@@ -29,6 +29,21 @@ pub enum Progress {
     Unreleased,
 }
 
+/// The most a subscription's regular expression may compile to: a
+/// pattern is the client's, and an enormous one is refused, not built.
+const REGEX_SIZE_LIMIT: usize = 1 << 20;
+
+/// A heartbeat's regular expression, matched against whole topic names
+/// (as Kafka's RE2/J `matches`).
+pub fn compile_regex(pattern: &str) -> Result<regex::Regex, String> {
+    regex::RegexBuilder::new(&format!("^(?:{pattern})$"))
+        .size_limit(REGEX_SIZE_LIMIT)
+        .build()
+        .map_err(|e| {
+            format!("SubscribedTopicRegex `{pattern}` is not a valid regular expression: {e}")
+        })
+}
+
 /// What a member subscribes to.
 #[derive(Clone, Debug, Default)]
 pub struct Subscription {
@@ -199,6 +214,34 @@ impl ConsumerGroup {
         } else {
             "Stable"
         }
+    }
+
+    /// A group as it was written: ownership is rebuilt from what each
+    /// member owns, and the topics are matched against `topics` now (a
+    /// topic gone or grown while the broker was down moves the epoch on
+    /// at the next refresh).
+    pub fn restore(
+        id: String,
+        (epoch, assignment_epoch): (i32, i32),
+        assignor: &'static str,
+        members: BTreeMap<String, ConsumerMember>,
+        target: BTreeMap<String, Partitions>,
+        topics: &TopicsNow,
+    ) -> Self {
+        let mut g = ConsumerGroup::new(id);
+        g.epoch = epoch;
+        g.assignment_epoch = assignment_epoch;
+        g.assignor = assignor;
+        g.target = target;
+        for (member_id, m) in &members {
+            for tp in m.assigned.iter().chain(&m.revoking) {
+                g.owners.insert(*tp, member_id.clone());
+            }
+        }
+        g.members = members;
+        g.topics = g.topics_now(&topics.topics);
+        g.topics_version = Some(topics.version);
+        g
     }
 
     /// Adds a member; the caller moves the epoch on with

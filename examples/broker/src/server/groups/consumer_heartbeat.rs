@@ -7,7 +7,7 @@
 //! over the consumer groups; uses the group and the topic catalog.
 
 use super::assignor::{self, Partitions};
-use super::consumer_group::{ConsumerGroup, ConsumerMember, TopicsNow};
+use super::consumer_group::{compile_regex, ConsumerGroup, ConsumerMember, TopicsNow};
 use super::group::Client;
 use crate::config::ConsumerGroupSettings;
 use crate::protocol::error_code as ec;
@@ -24,10 +24,6 @@ use kafka_protocol::protocol::StrBytes;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 use uuid::Uuid;
-
-/// The most a subscription's regular expression may compile to: a
-/// pattern is the client's, and an enormous one is refused, not built.
-const REGEX_SIZE_LIMIT: usize = 1 << 20;
 
 /// Each topic of `catalog` as (id, name, partition count), sorted by
 /// name, with the catalog's version (read first, so a copy that races a
@@ -72,17 +68,6 @@ fn refused(code: i16, message: String) -> ConsumerGroupHeartbeatResponse {
     resp.error_code = code;
     resp.error_message = Some(StrBytes::from_string(message));
     resp
-}
-
-/// A heartbeat's regular expression, matched against whole topic names
-/// (as Kafka's RE2/J `matches`).
-fn compile(pattern: &str) -> Result<regex::Regex, String> {
-    regex::RegexBuilder::new(&format!("^(?:{pattern})$"))
-        .size_limit(REGEX_SIZE_LIMIT)
-        .build()
-        .map_err(|e| {
-            format!("SubscribedTopicRegex `{pattern}` is not a valid regular expression: {e}")
-        })
 }
 
 /// The checks Kafka makes of a heartbeat before looking at the group;
@@ -136,7 +121,7 @@ fn check(r: &ConsumerGroupHeartbeatRequest, version: i16) -> Result<Option<regex
         }
     }
     match r.subscribed_topic_regex.as_ref().filter(|p| !p.is_empty()) {
-        Some(p) => compile(p.as_str())
+        Some(p) => compile_regex(p.as_str())
             .map(Some)
             .map_err(|m| (ec::INVALID_REGULAR_EXPRESSION, m)),
         None => Ok(None),

@@ -6,7 +6,8 @@
 //! connection's `ChannelHandle`; JoinGroup and SyncGroup answers wait here
 //! until their rebalance phase completes. Groups of the classic protocol
 //! (`group`) and of the consumer group protocol (`consumer_group`, KIP-848)
-//! share the ids' namespace and the committed offsets. Transaction markers go from here
+//! share the ids' namespace and the committed offsets; consumer groups
+//! are kept across restarts (`consumer_store`). Transaction markers go from here
 //! to the log writer, and its word that they are written comes back on a
 //! channel of its own.
 
@@ -14,6 +15,7 @@ mod assignor;
 mod call;
 mod consumer_group;
 mod consumer_heartbeat;
+mod consumer_store;
 mod embedded;
 mod group;
 mod mixed;
@@ -30,6 +32,7 @@ use bytes::Bytes;
 pub use call::Call;
 use consumer_group::ConsumerGroup;
 use consumer_heartbeat::Beat;
+use consumer_store::ConsumerGroupStore;
 use crossbeam_channel::{Receiver, Sender};
 use group::{Client, Group, Member, State};
 use gyre_reactor::ChannelHandle;
@@ -166,6 +169,12 @@ impl Coordinator {
     ) -> std::io::Result<(Self, JoinHandle<()>)> {
         let mut offsets = OffsetStore::open(data_dir)?;
         let catalog = wiring.catalog.clone();
+        let topics = consumer_heartbeat::catalog_topics(&catalog);
+        let (consumer_store, restored) =
+            ConsumerGroupStore::open(data_dir, &topics, Instant::now())?;
+        if !restored.is_empty() {
+            tracing::info!(groups = restored.len(), "consumer groups restored");
+        }
         let (done_tx, done_rx) = crossbeam_channel::unbounded();
         let mut txns = Transactions::open(
             data_dir,
@@ -178,7 +187,8 @@ impl Coordinator {
         let (tx, rx) = crossbeam_channel::unbounded();
         let st = State_ {
             groups: HashMap::new(),
-            consumer: HashMap::new(),
+            consumer: restored.into_iter().map(|g| (g.id.clone(), g)).collect(),
+            consumer_store,
             consumer_settings,
             catalog,
             topics_cache: Default::default(),
@@ -217,6 +227,8 @@ struct State_<R: LogReply> {
     groups: HashMap<String, Group>,
     /// Consumer groups (KIP-848).
     consumer: HashMap<String, ConsumerGroup>,
+    /// Where they are kept across restarts.
+    consumer_store: ConsumerGroupStore,
     consumer_settings: ConsumerGroupSettings,
     /// The topics, for consumer groups' assignments.
     catalog: std::sync::Arc<crate::topics::Catalog>,
@@ -333,6 +345,7 @@ impl<R: LogReply> State_<R> {
                     &mut self.next_member,
                 );
                 self.downgrade_if_classic(&group_id, &catalog.topics, now);
+                self.persist(&group_id);
                 to.send(&resp);
             }
             RequestKind::ConsumerGroupDescribe(r) => {
@@ -506,9 +519,13 @@ impl<R: LogReply> State_<R> {
                 client,
             };
             let catalog = self.topics_cache.get(&self.catalog);
-            return to.send(&mixed::join(cg, join, &catalog, now));
+            let resp = mixed::join(cg, join, &catalog, now);
+            self.persist(&group_id);
+            return to.send(&resp);
         }
-        self.consumer.remove(&group_id);
+        if self.consumer.remove(&group_id).is_some() {
+            self.persist(&group_id);
+        }
         let group = self
             .groups
             .entry(group_id.clone())
@@ -681,6 +698,7 @@ impl<R: LogReply> State_<R> {
                     cg.refresh(&catalog, false);
                 }
                 self.downgrade_if_classic(group_id, &catalog.topics, now);
+                self.persist(group_id);
             }
             (None, None) => codes.resize(ids.len(), ec::UNKNOWN_MEMBER_ID),
             (None, Some(group)) => {
@@ -910,6 +928,7 @@ impl<R: LogReply> State_<R> {
                     Ok(_) => {
                         self.groups.remove(name);
                         self.consumer.remove(name);
+                        self.persist(name);
                         tracing::info!(group = name, offsets = keys.len(), "group deleted");
                         ec::NONE
                     }
@@ -1029,13 +1048,34 @@ impl<R: LogReply> State_<R> {
                     group.refresh(&catalog, false);
                 }
                 self.downgrade_if_classic(&id, &catalog.topics, now);
+                self.persist(&id);
             }
         }
         // An empty consumer group stays while it has committed offsets
         // (it is listed and described as Kafka keeps it).
         let offsets = &self.offsets;
-        self.consumer
-            .retain(|id, g| !g.members.is_empty() || offsets.has_group(id));
+        let dropped: Vec<String> = self
+            .consumer
+            .iter()
+            .filter(|(id, g)| g.members.is_empty() && !offsets.has_group(id))
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in dropped {
+            self.consumer.remove(&id);
+            self.persist(&id);
+        }
+    }
+
+    /// Writes consumer group `group_id` if it changed (a tombstone if it
+    /// is gone), before the answer that changed it goes out.
+    fn persist(&mut self, group_id: &str) {
+        let stored = match self.consumer.get(group_id) {
+            Some(g) => self.consumer_store.save(g),
+            None => self.consumer_store.delete(group_id),
+        };
+        if let Err(e) = stored {
+            tracing::error!(group = group_id, error = %e, "storing a consumer group failed; its members are kept in memory only");
+        }
     }
 }
 

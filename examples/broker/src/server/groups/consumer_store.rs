@@ -1,0 +1,446 @@
+//! Consumer groups (KIP-848) kept across restarts, as Kafka keeps them in
+//! `__consumer_offsets`: `<data>/consumer-groups.log` holds, per group, a
+//! record of its epochs, assignor, members (epochs, what they own and must
+//! give up, subscriptions, and a classic member's protocols) and targets,
+//! written whole (a group is small) and fdatasync'd whenever any of it
+//! changes, before the answer that made the change; a deleted group gets a
+//! tombstone. At start the newest record per group wins, so members go on
+//! heartbeating at their epochs with their partitions, and a torn tail is
+//! cut (the records before it stand). Uses the record file, the consumer
+//! group and the topic copy it needs to restore one.
+
+use super::assignor::{self, Partitions};
+use super::consumer_group::{
+    compile_regex, ClassicPart, ConsumerGroup, ConsumerMember, Progress, Subscription, TopicsNow,
+};
+use super::group::Client;
+use crate::record_file::{self, get_str, put_str};
+use bytes::{Buf, BufMut, Bytes};
+use std::collections::{BTreeMap, HashMap};
+use std::fs::File;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+use uuid::Uuid;
+
+/// The record layout's version.
+const VERSION: u8 = 1;
+
+/// The consumer groups file: the last record written per group.
+#[derive(Debug)]
+pub struct ConsumerGroupStore {
+    path: PathBuf,
+    file: File,
+    /// Each group's last record (its payload), to tell whether it changed.
+    last: HashMap<String, Vec<u8>>,
+    records: usize,
+    buf: Vec<u8>,
+}
+
+impl ConsumerGroupStore {
+    /// Opens (or creates) `<dir>/consumer-groups.log`; returns it and the
+    /// groups it holds, their topics matched against `topics` and their
+    /// members' sessions starting `now`.
+    pub fn open(
+        dir: &Path,
+        topics: &TopicsNow,
+        now: Instant,
+    ) -> io::Result<(Self, Vec<ConsumerGroup>)> {
+        let path = dir.join("consumer-groups.log");
+        let (file, records, last) = record_file::open_keyed(&path, |payload| {
+            let mut p = payload;
+            if p.first() != Some(&VERSION) {
+                return None;
+            }
+            p.advance(1);
+            let id = get_str(&mut p)??;
+            let value = if p.first() == Some(&0) {
+                None
+            } else {
+                Some(payload.to_vec())
+            };
+            Some((id, value))
+        })?;
+        let mut groups = Vec::new();
+        for (id, payload) in &last {
+            match decode(payload, topics, now) {
+                Some(g) => groups.push(g),
+                None => tracing::warn!(
+                    group = id,
+                    "a consumer group's record does not parse; it is dropped"
+                ),
+            }
+        }
+        let mut store = ConsumerGroupStore {
+            path,
+            file,
+            last,
+            records,
+            buf: Vec::new(),
+        };
+        if record_file::worth_compacting(store.records, store.last.len()) {
+            store.compact()?;
+        }
+        Ok((store, groups))
+    }
+
+    /// Writes `group` if it changed since it was last written.
+    pub fn save(&mut self, group: &ConsumerGroup) -> io::Result<()> {
+        let payload = encode(group);
+        if self.last.get(&group.id) == Some(&payload) {
+            return Ok(());
+        }
+        self.append(&payload)?;
+        self.last.insert(group.id.clone(), payload);
+        Ok(())
+    }
+
+    /// Writes a tombstone for group `id`, if the file holds it.
+    pub fn delete(&mut self, id: &str) -> io::Result<()> {
+        if !self.last.contains_key(id) {
+            return Ok(());
+        }
+        let mut payload = vec![VERSION];
+        put_str(&mut payload, Some(id));
+        payload.push(0);
+        self.append(&payload)?;
+        self.last.remove(id);
+        Ok(())
+    }
+
+    /// The groups the file holds.
+    #[cfg(test)]
+    fn ids(&self) -> impl Iterator<Item = &str> {
+        self.last.keys().map(String::as_str)
+    }
+
+    fn append(&mut self, payload: &[u8]) -> io::Result<()> {
+        self.buf.clear();
+        let at = record_file::begin(&mut self.buf);
+        self.buf.extend_from_slice(payload);
+        record_file::finish(&mut self.buf, at);
+        self.file.write_all(&self.buf)?;
+        self.file.sync_data()?;
+        self.records += 1;
+        if record_file::worth_compacting(self.records, self.last.len()) {
+            self.compact()?;
+        }
+        Ok(())
+    }
+
+    fn compact(&mut self) -> io::Result<()> {
+        let mut buf = Vec::new();
+        for payload in self.last.values() {
+            let at = record_file::begin(&mut buf);
+            buf.extend_from_slice(payload);
+            record_file::finish(&mut buf, at);
+        }
+        self.file = record_file::rewrite(&self.path, &buf)?;
+        self.records = self.last.len();
+        Ok(())
+    }
+}
+
+fn put_partitions(b: &mut Vec<u8>, parts: &Partitions) {
+    b.put_u32(parts.len() as u32);
+    for (topic, p) in parts {
+        b.put_slice(topic.as_bytes());
+        b.put_i32(*p);
+    }
+}
+
+fn put_bytes(b: &mut Vec<u8>, bytes: &[u8]) {
+    b.put_u32(bytes.len() as u32);
+    b.put_slice(bytes);
+}
+
+/// A group's record: version, id, a 1 (a group, not a tombstone), then
+/// its state.
+fn encode(g: &ConsumerGroup) -> Vec<u8> {
+    let mut b = vec![VERSION];
+    put_str(&mut b, Some(&g.id));
+    b.put_u8(1);
+    b.put_i32(g.epoch);
+    b.put_i32(g.assignment_epoch);
+    put_str(&mut b, Some(g.assignor));
+    b.put_u32(g.members.len() as u32);
+    for (id, m) in &g.members {
+        put_str(&mut b, Some(id));
+        b.put_i32(m.epoch);
+        b.put_i32(m.previous_epoch);
+        b.put_u8(match m.progress {
+            Progress::Stable => 0,
+            Progress::Revoking => 1,
+            Progress::Unreleased => 2,
+        });
+        put_partitions(&mut b, &m.assigned);
+        put_partitions(&mut b, &m.revoking);
+        put_str(&mut b, m.instance_id.as_deref());
+        put_str(&mut b, m.rack_id.as_deref());
+        b.put_u64(m.rebalance_timeout.as_millis() as u64);
+        b.put_u32(m.subscription.names.len() as u32);
+        for n in &m.subscription.names {
+            put_str(&mut b, Some(n));
+        }
+        put_str(
+            &mut b,
+            m.subscription.regex.as_ref().map(|(p, _)| p.as_str()),
+        );
+        put_str(&mut b, m.server_assignor.as_deref());
+        put_str(&mut b, Some(&m.client.id));
+        put_str(&mut b, Some(&m.client.host));
+        b.put_u8(u8::from(m.static_away));
+        match &m.classic {
+            None => b.put_u8(0),
+            Some(c) => {
+                b.put_u8(1);
+                b.put_u64(c.session_timeout.as_millis() as u64);
+                b.put_u32(c.protocols.len() as u32);
+                for (name, md) in &c.protocols {
+                    put_str(&mut b, Some(name));
+                    put_bytes(&mut b, md);
+                }
+            }
+        }
+    }
+    b.put_u32(g.target.len() as u32);
+    for (id, parts) in &g.target {
+        put_str(&mut b, Some(id));
+        put_partitions(&mut b, parts);
+    }
+    b
+}
+
+/// A cursor whose reads fail rather than run past the end.
+struct Reader<'a>(&'a [u8]);
+
+impl Reader<'_> {
+    fn u8(&mut self) -> Option<u8> {
+        (!self.0.is_empty()).then(|| self.0.get_u8())
+    }
+    fn i32(&mut self) -> Option<i32> {
+        (self.0.len() >= 4).then(|| self.0.get_i32())
+    }
+    fn u32(&mut self) -> Option<usize> {
+        (self.0.len() >= 4).then(|| self.0.get_u32() as usize)
+    }
+    fn u64(&mut self) -> Option<u64> {
+        (self.0.len() >= 8).then(|| self.0.get_u64())
+    }
+    fn str(&mut self) -> Option<Option<String>> {
+        get_str(&mut self.0)
+    }
+    fn string(&mut self) -> Option<String> {
+        self.str()?
+    }
+    /// A count of elements of at least `each` bytes.
+    fn count(&mut self, each: usize) -> Option<usize> {
+        let n = self.u32()?;
+        (n.checked_mul(each)? <= self.0.len()).then_some(n)
+    }
+    fn partitions(&mut self) -> Option<Partitions> {
+        let n = self.count(20)?;
+        let mut parts = Partitions::new();
+        for _ in 0..n {
+            let topic = Uuid::from_slice(&self.0[..16]).ok()?;
+            self.0.advance(16);
+            parts.insert((topic, self.0.get_i32()));
+        }
+        Some(parts)
+    }
+    fn bytes(&mut self) -> Option<Bytes> {
+        let n = self.u32()?;
+        if self.0.len() < n {
+            return None;
+        }
+        let b = Bytes::copy_from_slice(&self.0[..n]);
+        self.0.advance(n);
+        Some(b)
+    }
+}
+
+/// A group from its record; `None` if it does not parse.
+fn decode(payload: &[u8], topics: &TopicsNow, now: Instant) -> Option<ConsumerGroup> {
+    let mut r = Reader(payload);
+    (r.u8()? == VERSION).then_some(())?;
+    let id = r.string()?;
+    (r.u8()? == 1).then_some(())?;
+    let epoch = r.i32()?;
+    let assignment_epoch = r.i32()?;
+    let assignor_name = r.string()?;
+    let assignor = assignor::NAMES
+        .iter()
+        .copied()
+        .find(|n| *n == assignor_name)?;
+    let mut members = BTreeMap::new();
+    for _ in 0..r.count(1)? {
+        let member_id = r.string()?;
+        let mut m = ConsumerMember::new(now);
+        m.epoch = r.i32()?;
+        m.previous_epoch = r.i32()?;
+        m.progress = match r.u8()? {
+            0 => Progress::Stable,
+            1 => Progress::Revoking,
+            2 => Progress::Unreleased,
+            _ => return None,
+        };
+        m.assigned = r.partitions()?;
+        m.revoking = r.partitions()?;
+        m.instance_id = r.str()?;
+        m.rack_id = r.str()?;
+        m.rebalance_timeout = Duration::from_millis(r.u64()?);
+        let mut names = Vec::new();
+        for _ in 0..r.count(2)? {
+            names.push(r.string()?);
+        }
+        let regex = match r.str()? {
+            // Compiled when it was accepted, so it compiles again.
+            Some(p) => Some((p.clone(), compile_regex(&p).ok()?)),
+            None => None,
+        };
+        m.subscription = Subscription { names, regex };
+        m.server_assignor = r.str()?;
+        m.client = Client {
+            id: r.string()?,
+            host: r.string()?,
+        };
+        m.static_away = r.u8()? != 0;
+        if r.u8()? == 1 {
+            let session_timeout = Duration::from_millis(r.u64()?);
+            let mut protocols = Vec::new();
+            for _ in 0..r.count(6)? {
+                protocols.push((r.string()?, r.bytes()?));
+            }
+            m.classic = Some(ClassicPart {
+                protocols,
+                session_timeout,
+            });
+        }
+        if m.progress == Progress::Revoking {
+            m.revoke_deadline = Some(now + m.rebalance_timeout);
+        }
+        members.insert(member_id, m);
+    }
+    let mut target = BTreeMap::new();
+    for _ in 0..r.count(2)? {
+        let member = r.string()?;
+        target.insert(member, r.partitions()?);
+    }
+    r.0.is_empty().then_some(())?;
+    Some(ConsumerGroup::restore(
+        id,
+        (epoch, assignment_epoch),
+        assignor,
+        members,
+        target,
+        topics,
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dir(tag: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("gyre-cgstore-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        d
+    }
+
+    fn topics() -> TopicsNow {
+        TopicsNow {
+            version: 1,
+            topics: vec![(Uuid::from_bytes([9; 16]), "t".into(), 4)],
+        }
+    }
+
+    fn group(now: Instant) -> ConsumerGroup {
+        let mut g = ConsumerGroup::new("g".into());
+        for id in ["a", "b"] {
+            let mut m = ConsumerMember::new(now);
+            m.subscription.names = vec!["t".into()];
+            m.client = Client {
+                id: format!("client-{id}"),
+                host: "/127.0.0.1".into(),
+            };
+            g.add(id.into(), m);
+        }
+        let mut r = ConsumerMember::new(now);
+        r.subscription.regex = Some(("t.*".into(), compile_regex("t.*").unwrap()));
+        r.classic = Some(ClassicPart {
+            protocols: vec![("range".into(), Bytes::from_static(b"\x00\x01md"))],
+            session_timeout: Duration::from_secs(10),
+        });
+        r.instance_id = Some("i".into());
+        g.add("c".into(), r);
+        g.refresh(&topics(), true);
+        for id in ["a", "b", "c"] {
+            g.reconcile(id, None, now);
+        }
+        g
+    }
+
+    #[test]
+    fn groups_come_back_as_they_were_written_and_a_torn_tail_is_cut() {
+        let d = dir("back");
+        let now = Instant::now();
+        let (mut store, loaded) = ConsumerGroupStore::open(&d, &topics(), now).unwrap();
+        assert!(loaded.is_empty());
+        let g = group(now);
+        store.save(&g).unwrap();
+        // Unchanged: nothing written.
+        let len = std::fs::metadata(d.join("consumer-groups.log"))
+            .unwrap()
+            .len();
+        store.save(&g).unwrap();
+        assert_eq!(
+            std::fs::metadata(d.join("consumer-groups.log"))
+                .unwrap()
+                .len(),
+            len
+        );
+        let mut other = ConsumerGroup::new("gone".into());
+        other.add("x".into(), ConsumerMember::new(now));
+        store.save(&other).unwrap();
+        store.delete("gone").unwrap();
+        drop(store);
+        // A torn record after them.
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(d.join("consumer-groups.log"))
+            .unwrap();
+        f.write_all(&[0, 0, 0, 9, 1, 2]).unwrap();
+        drop(f);
+
+        let (store, loaded) = ConsumerGroupStore::open(&d, &topics(), now).unwrap();
+        assert_eq!(store.ids().collect::<Vec<_>>(), ["g"]);
+        let back = &loaded[0];
+        assert_eq!(encode(back), encode(&g), "every field read back");
+        assert_eq!(
+            (back.epoch, back.assignment_epoch, back.state()),
+            (g.epoch, g.assignment_epoch, "Stable")
+        );
+        // Ownership is rebuilt: a partition of a's cannot go to b.
+        let mut back = loaded.into_iter().next().unwrap();
+        let a_had = back.members["a"].assigned.clone();
+        back.target.insert("b".into(), a_had.clone());
+        back.members.get_mut("b").unwrap().epoch = 0;
+        back.reconcile("b", None, now);
+        assert!(back.members["b"].assigned.is_disjoint(&a_had));
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn damaged_records_are_refused_not_misread() {
+        let payload = encode(&group(Instant::now()));
+        for cut in 0..payload.len() {
+            assert!(
+                decode(&payload[..cut], &topics(), Instant::now()).is_none(),
+                "{cut}"
+            );
+        }
+        let mut extra = payload.clone();
+        extra.push(0);
+        assert!(decode(&extra, &topics(), Instant::now()).is_none());
+    }
+}
