@@ -2,7 +2,8 @@
 //! broker, over raw requests: a member's epoch guards its offset commits
 //! and fetches (OffsetCommit and OffsetFetch v9), a classic member with a
 //! subscription that does not parse cannot join it, and the group is listed,
-//! described and kept from deletion as Kafka does. librdkafka's members
+//! described and kept from deletion as Kafka does, and it is kept across a
+//! restart, a hand-over in progress included. librdkafka's members
 //! (joins, hand-overs, a kill, a broker restart) are in `clients.rs`.
 
 mod common;
@@ -147,6 +148,71 @@ fn a_members_epoch_guards_its_commits_and_the_group_is_listed_described_and_kept
     assert_eq!(resp.results[0].error_code, 0);
     let described: ConsumerGroupDescribeResponse = c.call(ApiKey::ConsumerGroupDescribe, 1, &cd);
     assert_eq!(described.groups[0].error_code, 69, "GROUP_ID_NOT_FOUND");
+    broker.shutdown(std::time::Duration::from_secs(5));
+    let _ = std::fs::remove_dir_all(&config.data_dir);
+}
+
+fn beat(
+    c: &mut Client,
+    member: &str,
+    epoch: i32,
+    owned: Option<Vec<i32>>,
+    topic: uuid::Uuid,
+) -> ConsumerGroupHeartbeatResponse {
+    let mut r = ConsumerGroupHeartbeatRequest::default();
+    r.group_id = GroupId(s("g"));
+    r.member_id = s(member);
+    r.member_epoch = epoch;
+    r.rebalance_timeout_ms = -1;
+    r.topic_partitions = owned.map(|partitions| {
+        let mut tp = consumer_group_heartbeat_request::TopicPartitions::default();
+        tp.topic_id = topic;
+        tp.partitions = partitions;
+        vec![tp]
+    });
+    c.call(ApiKey::ConsumerGroupHeartbeat, 1, &r)
+}
+
+#[test]
+fn a_consumer_group_is_kept_across_a_restart_mid_hand_over() {
+    let config = common::config("consumer-groups-restart");
+    let broker = common::start(&config);
+    let mut c = Client::connect(broker.local_addr());
+    create_topic(&mut c, "t", 2);
+    let first = join(&mut c, "m1");
+    let topic = first.assignment.as_ref().unwrap().topic_partitions[0].topic_id;
+    // m2 joins: m1 must give one partition up, and has not yet.
+    let second = join(&mut c, "m2");
+    assert_eq!(second.member_epoch, 2);
+    let told = beat(&mut c, "m1", 1, None, topic);
+    let kept = told.assignment.unwrap().topic_partitions[0]
+        .partitions
+        .clone();
+    assert_eq!((told.member_epoch, kept.len()), (1, 1));
+    broker.shutdown(std::time::Duration::from_secs(5));
+
+    // After the restart both are still members at their epochs, m1 still
+    // giving its partition up: m2 cannot have it until m1 says it has.
+    let broker = common::start(&config);
+    let mut c = Client::connect(broker.local_addr());
+    let waiting = beat(&mut c, "m2", 2, None, topic);
+    assert_eq!(
+        (waiting.error_code, waiting.member_epoch),
+        (0, 2),
+        "{waiting:?}"
+    );
+    let given_up = beat(&mut c, "m1", 1, Some(kept.clone()), topic);
+    assert_eq!((given_up.error_code, given_up.member_epoch), (0, 2));
+    let got = beat(&mut c, "m2", 2, None, topic);
+    let got = got.assignment.unwrap().topic_partitions[0]
+        .partitions
+        .clone();
+    assert_eq!(got.len(), 1);
+    assert_ne!(got, kept);
+    let mut cd = ConsumerGroupDescribeRequest::default();
+    cd.group_ids.push(GroupId(s("g")));
+    let described: ConsumerGroupDescribeResponse = c.call(ApiKey::ConsumerGroupDescribe, 1, &cd);
+    assert_eq!(described.groups[0].group_state.as_str(), "Stable");
     broker.shutdown(std::time::Duration::from_secs(5));
     let _ = std::fs::remove_dir_all(&config.data_dir);
 }
