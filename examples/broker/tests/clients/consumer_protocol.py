@@ -6,16 +6,15 @@ restart (the group is kept: no member loses its partitions), and members asking 
 ranges. The script runs the broker itself (argv: the binary, a data
 folder) so it can restart it on the same port under live consumers.
 Prints "consumer protocol ok"."""
-import os
 import signal
 import socket
 import subprocess
 import sys
 import threading
-import time
 
-from confluent_kafka import Consumer, ConsumerGroupType, Producer, TopicPartition
+from confluent_kafka import Consumer, ConsumerGroupType, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
+from group_reads import Reads, parts
 
 binary, data = sys.argv[1], sys.argv[2]
 TOPIC, GROUP, PARTITIONS = "cp", "cp-group", 6
@@ -30,7 +29,7 @@ def start_broker():
     p = subprocess.Popen(
         [binary, "--listen", broker, "--data", data,
          "--group-consumer-heartbeat-interval-ms", "300",
-         "--group-consumer-session-timeout-ms", "5000"],
+         "--group-consumer-session-timeout-ms", "8000"],
         stdout=subprocess.PIPE, stderr=open(data + ".log", "ab"))
     line = p.stdout.readline().decode()
     assert line.startswith("gyre-broker listening on"), line
@@ -63,26 +62,9 @@ try:
         "enable.auto.commit": True,
         "auto.commit.interval.ms": 600000,
     }
-    seen = {}
-
-    def poll_all(consumers, until, timeout, what):
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            for c in consumers:
-                # A batch each turn: an idle member's wait is not paid per
-                # record.
-                for m in c.consume(500, 0.02):
-                    if not m.error():
-                        seen[m.value()] = seen.get(m.value(), 0) + 1
-            if until():
-                return
-        raise AssertionError("timed out: " + what)
-
-    def parts(c):
-        return sorted(tp.partition for tp in c.assignment())
-
-    def twice():
-        return sorted(v for v, n in seen.items() if n > 1)[:5]
+    reads = Reads()
+    seen = reads.seen
+    twice = reads.twice
 
     # One member reads everything.
     produce(3000)
@@ -93,18 +75,18 @@ try:
 
     a = Consumer(dict(conf, **{"client.id": "member-a"}))
     a.subscribe([TOPIC], on_lost=on_lost)
-    poll_all([a], lambda: len(seen) == produced, 30, "a reads 3000")
+    reads.poll_all([a], lambda: len(seen) == produced, 30, "a reads 3000")
     assert parts(a) == list(range(PARTITIONS)), parts(a)
 
     # A second joins: the broker gives it half, which a gives up first
     # (committing where it got to), so b starts where a stopped.
     b = Consumer(dict(conf, **{"client.id": "member-b"}))
     b.subscribe([TOPIC], on_lost=on_lost)
-    poll_all([a, b], lambda: len(parts(a)) == 3 and len(parts(b)) == 3, 30,
+    reads.poll_all([a, b], lambda: len(parts(a)) == 3 and len(parts(b)) == 3, 30,
              "a and b share the partitions")
     assert not set(parts(a)) & set(parts(b)), (parts(a), parts(b))
     produce(3000)
-    poll_all([a, b], lambda: len(seen) == produced, 30, "a and b read 6000")
+    reads.poll_all([a, b], lambda: len(seen) == produced, 30, "a and b read 6000")
     assert not twice(), ("read twice", twice())
     a.commit(asynchronous=False)
     b.commit(asynchronous=False)
@@ -144,17 +126,17 @@ try:
     said = []
     reader = threading.Thread(target=lambda: said.append(third.stdout.readline()))
     reader.start()
-    poll_all([a, b], lambda: said, 40, "the third member gets partitions")
+    reads.poll_all([a, b], lambda: said, 40, "the third member gets partitions")
     got = int(said[0])
     assert got > 0, "the third member got no partitions"
-    poll_all([a, b], lambda: len(parts(a)) + len(parts(b)) == PARTITIONS - got,
+    reads.poll_all([a, b], lambda: len(parts(a)) + len(parts(b)) == PARTITIONS - got,
              30, "a and b give the third its share")
     third.send_signal(signal.SIGKILL)
     third.wait()
-    poll_all([a, b], lambda: len(parts(a)) + len(parts(b)) == PARTITIONS, 30,
+    reads.poll_all([a, b], lambda: len(parts(a)) + len(parts(b)) == PARTITIONS, 30,
              "a and b take the killed member's partitions back")
     produce(600)
-    poll_all([a, b], lambda: len(seen) == produced, 30, "a and b read 6600")
+    reads.poll_all([a, b], lambda: len(seen) == produced, 30, "a and b read 6600")
     assert not twice(), ("read twice", twice())
 
     # The broker restarts under them. The group is kept, so they go on at
@@ -167,7 +149,7 @@ try:
     assert proc.wait(30) == 0
     proc = start_broker()
     produce(600)
-    poll_all([a, b], lambda: len(seen) == produced, 60,
+    reads.poll_all([a, b], lambda: len(seen) == produced, 60,
              "a and b read 7200 after the restart")
     assert not twice(), ("read twice after the restart", twice())
     assert not lost, ("partitions lost across the restart", lost)
@@ -183,11 +165,11 @@ try:
     ranged = dict(conf, **{"group.id": "ranged", "group.remote.assignor": "range"})
     r1, r2 = Consumer(ranged), Consumer(ranged)
     r1.subscribe(["left", "right"])
-    poll_all([r1], lambda: len(r1.assignment()) == 6, 30, "r1 gets both topics")
+    reads.poll_all([r1], lambda: len(r1.assignment()) == 6, 30, "r1 gets both topics")
     r2.subscribe(["left", "right"])
     # The member whose id sorts first gets partitions 0-1 of each topic,
     # the other partition 2 of each.
-    poll_all([r1, r2], lambda: sorted([len(r1.assignment()), len(r2.assignment())]) == [2, 4],
+    reads.poll_all([r1, r2], lambda: sorted([len(r1.assignment()), len(r2.assignment())]) == [2, 4],
              30, "r1 and r2 split both topics by range")
     for c in (r1, r2):
         by_topic = {}

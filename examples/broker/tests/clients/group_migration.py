@@ -8,10 +8,10 @@ classic member joins again and the consumer-protocol ones leave (the group
 goes back to the classic protocol). Every record is read exactly once
 throughout. Prints "migration ok"."""
 import sys
-import time
 
 from confluent_kafka import Consumer, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
+from group_reads import Reads, parts
 
 broker, topic = sys.argv[1], sys.argv[2]
 GROUP, PARTITIONS = "migrating-" + topic, 4
@@ -40,27 +40,10 @@ base = {
     "enable.auto.commit": True,
     "auto.commit.interval.ms": 600000,
 }
-classic = dict(base, **{"session.timeout.ms": 6000, "heartbeat.interval.ms": 250})
+classic = dict(base, **{"session.timeout.ms": 10000, "heartbeat.interval.ms": 250})
 consumer = dict(base, **{"group.protocol": "consumer"})
-seen = {}
-
-
-def poll_all(consumers, until, timeout, what):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        for c in consumers:
-            # A batch each turn: an idle member's wait is not paid per record.
-            for m in c.consume(500, 0.02):
-                if not m.error():
-                    seen[m.value()] = seen.get(m.value(), 0) + 1
-        if until():
-            return
-    raise AssertionError("timed out: %s: read %d of %d, partitions %s" % (
-        what, len(seen), produced, [parts(c) for c in consumers]))
-
-
-def parts(c):
-    return sorted(tp.partition for tp in c.assignment())
+reads = Reads()
+seen = reads.seen
 
 
 def spread(consumers):
@@ -70,9 +53,8 @@ def spread(consumers):
 
 
 def read_all(consumers, what):
-    poll_all(consumers, lambda: len(seen) == produced and spread(consumers), 60, what)
-    twice = sorted(v for v, n in seen.items() if n > 1)[:5]
-    assert not twice, (what, "read twice", twice)
+    reads.poll_all(consumers, lambda: len(seen) == produced and spread(consumers), 60, what)
+    assert not reads.twice(), (what, "read twice", reads.twice())
 
 
 produce(2000)
@@ -85,7 +67,7 @@ read_all([a, b], "classic a and b read 2000")
 # consumer group, and the classic members give it its share.
 c = Consumer(consumer)
 c.subscribe([topic])
-poll_all([a, b, c], lambda: spread([a, b, c]), 60, "c gets a share from a and b")
+reads.poll_all([a, b, c], lambda: spread([a, b, c]), 60, "c gets a share from a and b")
 produce(2000)
 read_all([a, b, c], "a, b and c read 4000")
 
@@ -103,7 +85,7 @@ read_all([c, d], "c and d read 6000")
 # and the group is classic again.
 e = Consumer(classic)
 e.subscribe([topic])
-poll_all([c, d, e], lambda: spread([c, d, e]), 60, "e gets a share from c and d")
+reads.poll_all([c, d, e], lambda: spread([c, d, e]), 60, "e gets a share from c and d")
 c.close()
 d.close()
 produce(1000)

@@ -437,10 +437,15 @@ impl<R: LogReply> State_<R> {
         catalog: &[(uuid::Uuid, String, i32)],
         now: Instant,
     ) -> Option<String> {
-        let group = self
+        if self
             .groups
             .get(group_id)
-            .filter(|g| !g.members.is_empty())?;
+            .is_some_and(|g| g.members.is_empty())
+        {
+            // An empty classic group (a rebalance's leftover) just goes.
+            self.groups.remove(group_id);
+        }
+        let group = self.groups.get(group_id)?;
         let refused = if epoch == 0 {
             mixed::upgrade_refused(group)
         } else {
