@@ -600,3 +600,20 @@ fn a_librdkafka_group_migrates_from_the_classic_protocol_to_the_consumer_protoco
     drop(broker);
     let _ = std::fs::remove_dir_all(&data);
 }
+
+#[test]
+fn a_classic_librdkafka_group_is_kept_across_a_broker_restart_under_its_members() {
+    // Before: the broker forgot groups at a restart, so every member was
+    // told it was unknown, the group rebalanced, and what the members had
+    // read since their last commit was read again.
+    let data = data_dir("classic-restart");
+    std::fs::create_dir_all(&data).unwrap();
+    let mut script = python("classic_restart.py");
+    script.args([
+        env!("CARGO_BIN_EXE_gyre-broker"),
+        data.join("data").to_str().unwrap(),
+    ]);
+    let out = run(script, None);
+    assert!(out.contains("classic restart ok"), "{out}");
+    let _ = std::fs::remove_dir_all(&data);
+}

@@ -7,36 +7,20 @@ ranges. The script runs the broker itself (argv: the binary, a data
 folder) so it can restart it on the same port under live consumers.
 Prints "consumer protocol ok"."""
 import signal
-import socket
 import subprocess
 import sys
 import threading
 
 from confluent_kafka import Consumer, ConsumerGroupType, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
-from group_reads import Reads, parts
+from group_reads import BrokerRun, Reads, parts
 
 binary, data = sys.argv[1], sys.argv[2]
 TOPIC, GROUP, PARTITIONS = "cp", "cp-group", 6
 
-with socket.socket() as s:
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-broker = "127.0.0.1:%d" % port
-
-
-def start_broker():
-    p = subprocess.Popen(
-        [binary, "--listen", broker, "--data", data,
-         "--group-consumer-heartbeat-interval-ms", "300",
-         "--group-consumer-session-timeout-ms", "8000"],
-        stdout=subprocess.PIPE, stderr=open(data + ".log", "ab"))
-    line = p.stdout.readline().decode()
-    assert line.startswith("gyre-broker listening on"), line
-    return p
-
-
-proc = start_broker()
+run = BrokerRun(binary, data, "--group-consumer-heartbeat-interval-ms", "300",
+                "--group-consumer-session-timeout-ms", "8000")
+broker = run.addr
 try:
     admin = AdminClient({"bootstrap.servers": broker})
     admin.create_topics([NewTopic(TOPIC, num_partitions=PARTITIONS,
@@ -145,9 +129,7 @@ try:
     # forgot would be told it is unknown, lose its partitions and read
     # them again from the committed offsets).
     before = (parts(a), parts(b))
-    proc.send_signal(signal.SIGINT)
-    assert proc.wait(30) == 0
-    proc = start_broker()
+    run.restart()
     produce(600)
     reads.poll_all([a, b], lambda: len(seen) == produced, 60,
              "a and b read 7200 after the restart")
@@ -182,5 +164,4 @@ try:
     r2.close()
     print("consumer protocol ok", produced)
 finally:
-    proc.send_signal(signal.SIGINT)
-    proc.wait(30)
+    run.stop()

@@ -1,7 +1,41 @@
-"""What the group tests share (imported by consumer_protocol.py and
-group_migration.py): how often each value was read, polling several
-members in turn, and which partitions a member owns."""
+"""What the group tests share (imported by consumer_protocol.py,
+group_migration.py and classic_restart.py): the broker binary run on a
+fixed port (so it can be restarted under live consumers), how often each
+value was read, polling several members in turn, and which partitions a
+member owns."""
+import signal
+import socket
+import subprocess
 import time
+
+
+class BrokerRun:
+    """The broker binary on a free port of its own, restartable there."""
+
+    def __init__(self, binary, data, *args):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        self.addr = "127.0.0.1:%d" % port
+        self.command = [binary, "--listen", self.addr, "--data", data, *args]
+        self.log = data + ".log"
+        self.proc = None
+        self.start()
+
+    def start(self):
+        self.proc = subprocess.Popen(self.command, stdout=subprocess.PIPE,
+                                     stderr=open(self.log, "ab"))
+        line = self.proc.stdout.readline().decode()
+        assert line.startswith("gyre-broker listening on"), line
+
+    def stop(self):
+        """A clean stop (SIGINT); fails if the broker did not stop cleanly."""
+        self.proc.send_signal(signal.SIGINT)
+        assert self.proc.wait(30) == 0
+
+    def restart(self):
+        self.stop()
+        self.start()
 
 
 def parts(consumer):

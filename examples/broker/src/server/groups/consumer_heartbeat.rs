@@ -146,12 +146,11 @@ pub struct Beat<'a> {
 }
 
 /// Answers one ConsumerGroupHeartbeat, creating the group at a first
-/// join; `next_member` numbers the ids the broker gives v0 members.
+/// join (v0 members are given an id; from v1 they bring their own).
 pub fn heartbeat(
     groups: &mut HashMap<String, ConsumerGroup>,
     r: ConsumerGroupHeartbeatRequest,
     beat: Beat<'_>,
-    next_member: &mut u64,
 ) -> ConsumerGroupHeartbeatResponse {
     let regex = match check(&r, beat.version) {
         Ok(regex) => regex,
@@ -178,8 +177,7 @@ pub fn heartbeat(
         }
     };
     let member_id = if r.member_id.is_empty() {
-        *next_member += 1;
-        format!("gyre-{}-{}", group.id, next_member)
+        super::group::new_member_id(&beat.client.id)
     } else {
         r.member_id.as_str().to_owned()
     };
@@ -552,7 +550,7 @@ mod tests {
             now: Instant::now(),
             not_consumer: None,
         };
-        heartbeat(groups, r, beat, &mut 0)
+        heartbeat(groups, r, beat)
     }
 
     fn assigned(resp: &ConsumerGroupHeartbeatResponse) -> Option<Vec<i32>> {

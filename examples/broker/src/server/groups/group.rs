@@ -57,6 +57,19 @@ pub struct Member {
     pub client: Client,
 }
 
+/// A new member id, as Kafka makes them: the client id (or `member`) and
+/// a random UUID, so ids never repeat, across restarts included (groups
+/// are kept across them).
+pub fn new_member_id(client_id: &str) -> String {
+    let prefix = if client_id.is_empty() {
+        "member"
+    } else {
+        client_id
+    };
+    let uuid = uuid::Builder::from_random_bytes(rand::random()).into_uuid();
+    format!("{prefix}-{uuid}")
+}
+
 /// A member's client, as its JoinGroup showed it.
 #[derive(Clone, Debug, Default)]
 pub struct Client {

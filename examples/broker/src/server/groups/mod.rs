@@ -7,7 +7,7 @@
 //! until their rebalance phase completes. Groups of the classic protocol
 //! (`group`) and of the consumer group protocol (`consumer_group`, KIP-848)
 //! share the ids' namespace and the committed offsets; consumer groups
-//! are kept across restarts (`consumer_store`). Transaction markers go from here
+//! are kept across restarts as Kafka keeps them (`group_store`). Transaction markers go from here
 //! to the log writer, and its word that they are written comes back on a
 //! channel of its own.
 
@@ -15,9 +15,9 @@ mod assignor;
 mod call;
 mod consumer_group;
 mod consumer_heartbeat;
-mod consumer_store;
 mod embedded;
 mod group;
+mod group_store;
 mod mixed;
 mod offset_fetch;
 pub mod offsets;
@@ -32,9 +32,9 @@ use bytes::Bytes;
 pub use call::Call;
 use consumer_group::ConsumerGroup;
 use consumer_heartbeat::Beat;
-use consumer_store::ConsumerGroupStore;
 use crossbeam_channel::{Receiver, Sender};
 use group::{Client, Group, Member, State};
+use group_store::GroupStore;
 use gyre_reactor::ChannelHandle;
 use kafka_protocol::messages::delete_groups_response::DeletableGroupResult;
 use kafka_protocol::messages::describe_groups_response::{DescribedGroup, DescribedGroupMember};
@@ -170,10 +170,10 @@ impl Coordinator {
         let mut offsets = OffsetStore::open(data_dir)?;
         let catalog = wiring.catalog.clone();
         let topics = consumer_heartbeat::catalog_topics(&catalog);
-        let (consumer_store, restored) =
-            ConsumerGroupStore::open(data_dir, &topics, Instant::now())?;
-        if !restored.is_empty() {
-            tracing::info!(groups = restored.len(), "consumer groups restored");
+        let (store, restored) = GroupStore::open(data_dir, &topics, Instant::now())?;
+        let (consumer, classic) = (restored.consumer.len(), restored.classic.len());
+        if consumer + classic > 0 {
+            tracing::info!(consumer, classic, "groups restored");
         }
         let (done_tx, done_rx) = crossbeam_channel::unbounded();
         let mut txns = Transactions::open(
@@ -186,14 +186,21 @@ impl Coordinator {
         txns.recover(wiring.open_at_start, &mut offsets);
         let (tx, rx) = crossbeam_channel::unbounded();
         let st = State_ {
-            groups: HashMap::new(),
-            consumer: restored.into_iter().map(|g| (g.id.clone(), g)).collect(),
-            consumer_store,
+            groups: restored
+                .classic
+                .into_iter()
+                .map(|g| (g.id.clone(), g))
+                .collect(),
+            consumer: restored
+                .consumer
+                .into_iter()
+                .map(|g| (g.id.clone(), g))
+                .collect(),
+            store,
             consumer_settings,
             catalog,
             topics_cache: Default::default(),
             offsets,
-            next_member: 0,
             txns,
             writer: wiring.writer,
             ending: HashMap::new(),
@@ -227,14 +234,13 @@ struct State_<R: LogReply> {
     groups: HashMap<String, Group>,
     /// Consumer groups (KIP-848).
     consumer: HashMap<String, ConsumerGroup>,
-    /// Where they are kept across restarts.
-    consumer_store: ConsumerGroupStore,
+    /// Where groups are kept across restarts.
+    store: GroupStore,
     consumer_settings: ConsumerGroupSettings,
     /// The topics, for consumer groups' assignments.
     catalog: std::sync::Arc<crate::topics::Catalog>,
     topics_cache: consumer_heartbeat::TopicsCache,
     offsets: OffsetStore,
-    next_member: u64,
     txns: Transactions,
     writer: Submitter<R>,
     /// EndTxn answers waiting for their markers, by transactional id.
@@ -338,12 +344,7 @@ impl<R: LogReply> State_<R> {
                     now,
                     not_consumer,
                 };
-                let resp = consumer_heartbeat::heartbeat(
-                    &mut self.consumer,
-                    r,
-                    beat,
-                    &mut self.next_member,
-                );
+                let resp = consumer_heartbeat::heartbeat(&mut self.consumer, r, beat);
                 self.downgrade_if_classic(&group_id, &catalog.topics, now);
                 self.persist(&group_id);
                 to.send(&resp);
@@ -513,10 +514,9 @@ impl<R: LogReply> State_<R> {
             .get_mut(&group_id)
             .filter(|g| !g.members.is_empty())
         {
-            self.next_member += 1;
             let join = mixed::ClassicJoin {
                 member_id: r.member_id.as_str(),
-                new_id: format!("gyre-{}-{}", group_id, self.next_member),
+                new_id: group::new_member_id(&client.id),
                 protocol_type: r.protocol_type.as_str(),
                 protocols,
                 session_timeout: session,
@@ -537,8 +537,7 @@ impl<R: LogReply> State_<R> {
             .or_insert_with(|| Group::new(group_id));
         let protocol_type = s(&r.protocol_type);
         let member_id = if r.member_id.is_empty() {
-            self.next_member += 1;
-            format!("gyre-{}-{}", group.id, self.next_member)
+            group::new_member_id(&client.id)
         } else {
             let known = s(&r.member_id);
             if !group.members.contains_key(&known) {
@@ -633,6 +632,11 @@ impl<R: LogReply> State_<R> {
                         }
                     }
                     group.state = State::Stable;
+                    // Kept before anyone hears of it, as Kafka writes the
+                    // group before it answers.
+                    if let Err(e) = self.store.save_classic(group) {
+                        tracing::error!(group = group.id, error = %e, "storing a group failed; its members are kept in memory only");
+                    }
                     for m in group.members.values_mut() {
                         if let Some(waiting) = m.sync.take() {
                             reply(waiting, ec::NONE, m.assignment.clone());
@@ -720,6 +724,8 @@ impl<R: LogReply> State_<R> {
                 }
             }
         }
+        // A group the last member left is forgotten.
+        self.persist(group_id);
         if to.version >= 3 {
             for (id, code) in ids.into_iter().zip(&codes) {
                 let mut m = MemberResponse::default();
@@ -1028,8 +1034,16 @@ impl<R: LogReply> State_<R> {
             }
             maybe_complete_join(group, now);
         }
-        self.groups
-            .retain(|_, g| !(g.state == State::Empty && g.members.is_empty()));
+        let emptied: Vec<String> = self
+            .groups
+            .iter()
+            .filter(|(_, g)| g.state == State::Empty && g.members.is_empty())
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in emptied {
+            self.groups.remove(&id);
+            self.persist(&id);
+        }
         let session = self.consumer_settings.session_timeout;
         let mut changed = Vec::new();
         for group in self.consumer.values_mut() {
@@ -1071,15 +1085,23 @@ impl<R: LogReply> State_<R> {
         }
     }
 
-    /// Writes consumer group `group_id` if it changed (a tombstone if it
-    /// is gone), before the answer that changed it goes out.
+    /// Writes group `group_id` if it changed, before the answer that
+    /// changed it goes out: a consumer group as it is; a classic group
+    /// once stable (while it rebalances its last stable record stands);
+    /// a tombstone for a group gone or left without members.
     fn persist(&mut self, group_id: &str) {
-        let stored = match self.consumer.get(group_id) {
-            Some(g) => self.consumer_store.save(g),
-            None => self.consumer_store.delete(group_id),
+        let stored = match (self.consumer.get(group_id), self.groups.get(group_id)) {
+            (Some(g), _) => self.store.save(g),
+            (None, Some(g)) if g.members.is_empty() => self.store.delete(group_id),
+            (None, Some(g)) if g.state == State::Stable => self.store.save_classic(g),
+            // Rebalancing: its last stable record stands, unless that is
+            // of the consumer group it was (converted back, it has none).
+            (None, Some(_)) if self.store.is_consumer(group_id) => self.store.delete(group_id),
+            (None, Some(_)) => Ok(()),
+            (None, None) => self.store.delete(group_id),
         };
         if let Err(e) = stored {
-            tracing::error!(group = group_id, error = %e, "storing a consumer group failed; its members are kept in memory only");
+            tracing::error!(group = group_id, error = %e, "storing a group failed; its members are kept in memory only");
         }
     }
 }

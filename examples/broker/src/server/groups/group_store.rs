@@ -1,19 +1,24 @@
-//! Consumer groups (KIP-848) kept across restarts, as Kafka keeps them in
-//! `__consumer_offsets`: `<data>/consumer-groups.log` holds, per group, a
-//! record of its epochs, assignor, members (epochs, what they own and must
-//! give up, subscriptions, and a classic member's protocols) and targets,
-//! written whole (a group is small) and fdatasync'd whenever any of it
-//! changes, before the answer that made the change; a deleted group gets a
-//! tombstone. At start the newest record per group wins, so members go on
-//! heartbeating at their epochs with their partitions, and a torn tail is
-//! cut (the records before it stand). Uses the record file, the consumer
-//! group and the topic copy it needs to restore one.
+//! Groups kept across restarts, as Kafka keeps them in
+//! `__consumer_offsets`: `<data>/groups.log` holds one record per group,
+//! written whole (a group is small) and fdatasync'd whenever it changes,
+//! before the answer that changed it. A consumer group's record (KIP-848)
+//! holds its epochs, assignor, members (epochs, what they own and must
+//! give up, subscriptions, a classic member's protocols) and targets; a
+//! classic group's, written each time a rebalance completes, its
+//! generation, protocol, leader and members (protocols, timeouts,
+//! assignments). A group that converts between the protocols keeps its
+//! key, so its new record replaces the old in one write; a deleted or
+//! emptied group gets a tombstone. At start the newest record per group
+//! wins, so members go on heartbeating in their generation or at their
+//! epochs with their partitions, and a torn tail is cut (the records
+//! before it stand). Uses the record file, both kinds of group and the
+//! topic copy a consumer group needs to be restored.
 
 use super::assignor::{self, Partitions};
 use super::consumer_group::{
     compile_regex, ClassicPart, ConsumerGroup, ConsumerMember, Progress, Subscription, TopicsNow,
 };
-use super::group::Client;
+use super::group::{Client, Group, Member, State};
 use crate::record_file::{self, get_str, put_str};
 use bytes::{Buf, BufMut, Bytes};
 use std::collections::{BTreeMap, HashMap};
@@ -26,9 +31,23 @@ use uuid::Uuid;
 /// The record layout's version.
 const VERSION: u8 = 1;
 
-/// The consumer groups file: the last record written per group.
+/// What follows a record's group id.
+const TOMBSTONE: u8 = 0;
+const CONSUMER: u8 = 1;
+const CLASSIC: u8 = 2;
+
+/// The groups a file held at start.
+#[derive(Debug, Default)]
+pub struct Restored {
+    /// Consumer groups.
+    pub consumer: Vec<ConsumerGroup>,
+    /// Classic groups, stable.
+    pub classic: Vec<Group>,
+}
+
+/// The groups file: the last record written per group.
 #[derive(Debug)]
-pub struct ConsumerGroupStore {
+pub struct GroupStore {
     path: PathBuf,
     file: File,
     /// Each group's last record (its payload), to tell whether it changed.
@@ -37,16 +56,12 @@ pub struct ConsumerGroupStore {
     buf: Vec<u8>,
 }
 
-impl ConsumerGroupStore {
-    /// Opens (or creates) `<dir>/consumer-groups.log`; returns it and the
-    /// groups it holds, their topics matched against `topics` and their
-    /// members' sessions starting `now`.
-    pub fn open(
-        dir: &Path,
-        topics: &TopicsNow,
-        now: Instant,
-    ) -> io::Result<(Self, Vec<ConsumerGroup>)> {
-        let path = dir.join("consumer-groups.log");
+impl GroupStore {
+    /// Opens (or creates) `<dir>/groups.log`; returns it and the groups it
+    /// holds, consumer groups' topics matched against `topics`, and every
+    /// member's session starting `now`.
+    pub fn open(dir: &Path, topics: &TopicsNow, now: Instant) -> io::Result<(Self, Restored)> {
+        let path = dir.join("groups.log");
         let (file, records, last) = record_file::open_keyed(&path, |payload| {
             let mut p = payload;
             if p.first() != Some(&VERSION) {
@@ -54,24 +69,24 @@ impl ConsumerGroupStore {
             }
             p.advance(1);
             let id = get_str(&mut p)??;
-            let value = if p.first() == Some(&0) {
-                None
-            } else {
-                Some(payload.to_vec())
-            };
+            let value = (p.first() != Some(&TOMBSTONE)).then(|| payload.to_vec());
             Some((id, value))
         })?;
-        let mut groups = Vec::new();
+        let mut groups = Restored::default();
         for (id, payload) in &last {
-            match decode(payload, topics, now) {
-                Some(g) => groups.push(g),
-                None => tracing::warn!(
+            let restored = match payload_kind(payload) {
+                Some(CONSUMER) => decode(payload, topics, now).map(|g| groups.consumer.push(g)),
+                Some(CLASSIC) => decode_classic(payload, now).map(|g| groups.classic.push(g)),
+                _ => None,
+            };
+            if restored.is_none() {
+                tracing::warn!(
                     group = id,
-                    "a consumer group's record does not parse; it is dropped"
-                ),
+                    "a group's record does not parse; the group is dropped"
+                );
             }
         }
-        let mut store = ConsumerGroupStore {
+        let mut store = GroupStore {
             path,
             file,
             last,
@@ -84,15 +99,30 @@ impl ConsumerGroupStore {
         Ok((store, groups))
     }
 
-    /// Writes `group` if it changed since it was last written.
+    /// Writes consumer group `group` if it changed since it was last
+    /// written.
     pub fn save(&mut self, group: &ConsumerGroup) -> io::Result<()> {
-        let payload = encode(group);
-        if self.last.get(&group.id) == Some(&payload) {
+        self.put(&group.id, encode(group))
+    }
+
+    /// Writes classic group `group` (stable, with members) if it changed
+    /// since it was last written.
+    pub fn save_classic(&mut self, group: &Group) -> io::Result<()> {
+        self.put(&group.id, encode_classic(group))
+    }
+
+    fn put(&mut self, id: &str, payload: Vec<u8>) -> io::Result<()> {
+        if self.last.get(id) == Some(&payload) {
             return Ok(());
         }
         self.append(&payload)?;
-        self.last.insert(group.id.clone(), payload);
+        self.last.insert(id.to_owned(), payload);
         Ok(())
+    }
+
+    /// Whether the file's record of group `id` is a consumer group's.
+    pub fn is_consumer(&self, id: &str) -> bool {
+        self.last.get(id).and_then(|p| payload_kind(p)) == Some(CONSUMER)
     }
 
     /// Writes a tombstone for group `id`, if the file holds it.
@@ -102,7 +132,7 @@ impl ConsumerGroupStore {
         }
         let mut payload = vec![VERSION];
         put_str(&mut payload, Some(id));
-        payload.push(0);
+        payload.push(TOMBSTONE);
         self.append(&payload)?;
         self.last.remove(id);
         Ok(())
@@ -154,12 +184,81 @@ fn put_bytes(b: &mut Vec<u8>, bytes: &[u8]) {
     b.put_slice(bytes);
 }
 
-/// A group's record: version, id, a 1 (a group, not a tombstone), then
-/// its state.
+/// The kind of group a record holds (after its version and id).
+fn payload_kind(payload: &[u8]) -> Option<u8> {
+    let mut p = payload.get(1..)?;
+    get_str(&mut p)??;
+    p.first().copied()
+}
+
+/// A classic group's record: version, id, its kind, then generation,
+/// protocol type and name, leader and members.
+fn encode_classic(g: &Group) -> Vec<u8> {
+    let mut b = vec![VERSION];
+    put_str(&mut b, Some(&g.id));
+    b.put_u8(CLASSIC);
+    b.put_i32(g.generation);
+    put_str(&mut b, Some(&g.protocol_type));
+    put_str(&mut b, g.protocol.as_deref());
+    put_str(&mut b, g.leader.as_deref());
+    b.put_u32(g.members.len() as u32);
+    for (id, m) in &g.members {
+        put_str(&mut b, Some(id));
+        b.put_u32(m.protocols.len() as u32);
+        for (name, md) in &m.protocols {
+            put_str(&mut b, Some(name));
+            put_bytes(&mut b, md);
+        }
+        b.put_u64(m.session_timeout.as_millis() as u64);
+        b.put_u64(m.rebalance_timeout.as_millis() as u64);
+        put_bytes(&mut b, &m.assignment);
+        put_str(&mut b, Some(&m.client.id));
+        put_str(&mut b, Some(&m.client.host));
+    }
+    b
+}
+
+/// A classic group from its record, stable, every session starting `now`.
+fn decode_classic(payload: &[u8], now: Instant) -> Option<Group> {
+    let mut r = Reader(payload);
+    (r.u8()? == VERSION).then_some(())?;
+    let mut g = Group::new(r.string()?);
+    (r.u8()? == CLASSIC).then_some(())?;
+    g.generation = r.i32()?;
+    g.protocol_type = r.string()?;
+    g.protocol = r.str()?;
+    g.leader = r.str()?;
+    for _ in 0..r.count(2)? {
+        let id = r.string()?;
+        let mut protocols = Vec::new();
+        for _ in 0..r.count(6)? {
+            protocols.push((r.string()?, r.bytes()?));
+        }
+        let member = Member {
+            protocols,
+            session_timeout: Duration::from_millis(r.u64()?),
+            rebalance_timeout: Duration::from_millis(r.u64()?),
+            last_seen: now,
+            join: None,
+            sync: None,
+            assignment: r.bytes()?,
+            client: Client {
+                id: r.string()?,
+                host: r.string()?,
+            },
+        };
+        g.members.insert(id, member);
+    }
+    r.0.is_empty().then_some(())?;
+    g.state = State::Stable;
+    Some(g)
+}
+
+/// A consumer group's record: version, id, its kind, then its state.
 fn encode(g: &ConsumerGroup) -> Vec<u8> {
     let mut b = vec![VERSION];
     put_str(&mut b, Some(&g.id));
-    b.put_u8(1);
+    b.put_u8(CONSUMER);
     b.put_i32(g.epoch);
     b.put_i32(g.assignment_epoch);
     put_str(&mut b, Some(g.assignor));
@@ -264,7 +363,7 @@ fn decode(payload: &[u8], topics: &TopicsNow, now: Instant) -> Option<ConsumerGr
     let mut r = Reader(payload);
     (r.u8()? == VERSION).then_some(())?;
     let id = r.string()?;
-    (r.u8()? == 1).then_some(())?;
+    (r.u8()? == CONSUMER).then_some(())?;
     let epoch = r.i32()?;
     let assignment_epoch = r.i32()?;
     let assignor_name = r.string()?;
@@ -384,21 +483,14 @@ mod tests {
     fn groups_come_back_as_they_were_written_and_a_torn_tail_is_cut() {
         let d = dir("back");
         let now = Instant::now();
-        let (mut store, loaded) = ConsumerGroupStore::open(&d, &topics(), now).unwrap();
-        assert!(loaded.is_empty());
+        let (mut store, loaded) = GroupStore::open(&d, &topics(), now).unwrap();
+        assert!(loaded.consumer.is_empty() && loaded.classic.is_empty());
         let g = group(now);
         store.save(&g).unwrap();
         // Unchanged: nothing written.
-        let len = std::fs::metadata(d.join("consumer-groups.log"))
-            .unwrap()
-            .len();
+        let len = std::fs::metadata(d.join("groups.log")).unwrap().len();
         store.save(&g).unwrap();
-        assert_eq!(
-            std::fs::metadata(d.join("consumer-groups.log"))
-                .unwrap()
-                .len(),
-            len
-        );
+        assert_eq!(std::fs::metadata(d.join("groups.log")).unwrap().len(), len);
         let mut other = ConsumerGroup::new("gone".into());
         other.add("x".into(), ConsumerMember::new(now));
         store.save(&other).unwrap();
@@ -407,26 +499,79 @@ mod tests {
         // A torn record after them.
         let mut f = std::fs::OpenOptions::new()
             .append(true)
-            .open(d.join("consumer-groups.log"))
+            .open(d.join("groups.log"))
             .unwrap();
         f.write_all(&[0, 0, 0, 9, 1, 2]).unwrap();
         drop(f);
 
-        let (store, loaded) = ConsumerGroupStore::open(&d, &topics(), now).unwrap();
+        let (store, loaded) = GroupStore::open(&d, &topics(), now).unwrap();
         assert_eq!(store.ids().collect::<Vec<_>>(), ["g"]);
-        let back = &loaded[0];
+        let back = &loaded.consumer[0];
         assert_eq!(encode(back), encode(&g), "every field read back");
         assert_eq!(
             (back.epoch, back.assignment_epoch, back.state()),
             (g.epoch, g.assignment_epoch, "Stable")
         );
         // Ownership is rebuilt: a partition of a's cannot go to b.
-        let mut back = loaded.into_iter().next().unwrap();
+        let mut back = loaded.consumer.into_iter().next().unwrap();
         let a_had = back.members["a"].assigned.clone();
         back.target.insert("b".into(), a_had.clone());
         back.members.get_mut("b").unwrap().epoch = 0;
         back.reconcile("b", None, now);
         assert!(back.members["b"].assigned.is_disjoint(&a_had));
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    fn classic_group() -> Group {
+        let mut g = Group::new("c".into());
+        g.protocol_type = "consumer".into();
+        g.protocol = Some("range".into());
+        g.leader = Some("m1".into());
+        g.generation = 7;
+        g.state = State::Stable;
+        g.members.insert(
+            "m1".into(),
+            Member {
+                protocols: vec![("range".into(), Bytes::from_static(b"sub"))],
+                session_timeout: Duration::from_secs(10),
+                rebalance_timeout: Duration::from_secs(30),
+                last_seen: Instant::now(),
+                join: None,
+                sync: None,
+                assignment: Bytes::from_static(b"assigned"),
+                client: Client {
+                    id: "rdkafka".into(),
+                    host: "/127.0.0.1".into(),
+                },
+            },
+        );
+        g
+    }
+
+    #[test]
+    fn a_classic_group_comes_back_stable_and_a_conversion_replaces_its_record() {
+        let d = dir("classic");
+        let now = Instant::now();
+        let (mut store, _) = GroupStore::open(&d, &topics(), now).unwrap();
+        store.save_classic(&classic_group()).unwrap();
+        drop(store);
+        let (mut store, loaded) = GroupStore::open(&d, &topics(), now).unwrap();
+        let back = &loaded.classic[0];
+        assert_eq!(encode_classic(back), encode_classic(&classic_group()));
+        assert_eq!((back.state, back.generation), (State::Stable, 7));
+        assert!(back.members["m1"].join.is_none());
+        // The same id as a consumer group: one record replaces the other.
+        let mut converted = ConsumerGroup::new("c".into());
+        converted.add("m1".into(), ConsumerMember::new(now));
+        store.save(&converted).unwrap();
+        drop(store);
+        let (_, loaded) = GroupStore::open(&d, &topics(), now).unwrap();
+        assert!(loaded.classic.is_empty());
+        assert_eq!(loaded.consumer[0].id, "c");
+        for cut in 0..encode_classic(&classic_group()).len() {
+            let payload = encode_classic(&classic_group());
+            assert!(decode_classic(&payload[..cut], now).is_none(), "{cut}");
+        }
         std::fs::remove_dir_all(&d).unwrap();
     }
 
