@@ -596,7 +596,7 @@ fn a_librdkafka_group_migrates_from_the_classic_protocol_to_the_consumer_protoco
     let mut script = python("group_migration.py");
     script.args([&broker.addr, "migrating"]);
     let out = run(script, None);
-    assert!(out.contains("migration ok 7000"), "{out}");
+    assert!(out.contains("migration ok 8000"), "{out}");
     drop(broker);
     let _ = std::fs::remove_dir_all(&data);
 }

@@ -140,9 +140,9 @@ pub struct Beat<'a> {
     pub settings: ConsumerGroupSettings,
     /// Now.
     pub now: Instant,
-    /// Why the id is not a consumer group's, if a classic group with
-    /// members that cannot be converted has it.
-    pub not_consumer: Option<String>,
+    /// The refusal, if a classic group with members has the id and is
+    /// not converted (see the coordinator's `upgrade`).
+    pub refused: Option<(i16, String)>,
 }
 
 /// Answers one ConsumerGroupHeartbeat, creating the group at a first
@@ -157,11 +157,8 @@ pub fn heartbeat(
         Err((code, message)) => return refused(code, message),
     };
     let group_id = r.group_id.0.as_str();
-    if let Some(why) = beat.not_consumer {
-        return refused(
-            ec::GROUP_ID_NOT_FOUND,
-            format!("Group {group_id} is a classic group and cannot become a consumer group now: {why}."),
-        );
+    if let Some((code, message)) = beat.refused {
+        return refused(code, message);
     }
     let epoch = r.member_epoch;
     let group = if epoch == 0 {
@@ -548,7 +545,7 @@ mod tests {
             catalog: &cat,
             settings: ConsumerGroupSettings::default(),
             now: Instant::now(),
-            not_consumer: None,
+            refused: None,
         };
         heartbeat(groups, r, beat)
     }

@@ -28,9 +28,10 @@ use uuid::Uuid;
 /// Topics as (id, name, partition count).
 type Catalog = [(Uuid, String, i32)];
 
-/// Why a stable classic group cannot become a consumer group, if it
-/// cannot: its members must be consumers whose subscriptions and
-/// assignments parse.
+/// Why a classic group cannot become a consumer group, if it cannot: its
+/// members must be consumers whose subscriptions and assignments parse.
+/// A group in the middle of a rebalance can (librdkafka takes a refusal
+/// as fatal, and a rolling upgrade rebalances as members leave).
 pub fn upgrade_refused(group: &Group) -> Option<String> {
     if group.protocol_type != "consumer" {
         return Some(format!(
@@ -38,17 +39,12 @@ pub fn upgrade_refused(group: &Group) -> Option<String> {
             group.protocol_type
         ));
     }
-    if group.state != State::Stable {
-        return Some(format!("it is rebalancing ({})", group.state.name()));
-    }
     let protocol = group.protocol.as_deref().unwrap_or_default();
     for (id, m) in &group.members {
-        let md = m
-            .protocols
-            .iter()
-            .find(|(n, _)| n == protocol)
-            .map(|(_, md)| md);
-        if md.and_then(|md| embedded::subscription(md)).is_none() {
+        if metadata(m, protocol)
+            .and_then(embedded::subscription)
+            .is_none()
+        {
             return Some(format!("member {id}'s subscription does not parse"));
         }
         if !m.assignment.is_empty() && embedded::assignment(&m.assignment).is_none() {
@@ -95,14 +91,19 @@ fn by_name(group: &ConsumerGroup, parts: &Partitions, catalog: &Catalog) -> Name
 }
 
 /// A classic member as a consumer group's member.
-fn classic_member(m: &Member, protocol: &str, now: Instant) -> ConsumerMember {
-    let mut cm = ConsumerMember::new(now);
-    let md = m
-        .protocols
+/// A classic member's subscription in the group's protocol, or in its
+/// first if the group has chosen none yet.
+fn metadata<'m>(m: &'m Member, protocol: &str) -> Option<&'m [u8]> {
+    m.protocols
         .iter()
         .find(|(n, _)| n == protocol)
-        .map(|(_, md)| md.as_ref());
-    cm.subscription.names = md
+        .or(m.protocols.first())
+        .map(|(_, md)| md.as_ref())
+}
+
+fn classic_member(m: &Member, protocol: &str, now: Instant) -> ConsumerMember {
+    let mut cm = ConsumerMember::new(now);
+    cm.subscription.names = metadata(m, protocol)
         .and_then(embedded::subscription)
         .map(|s| s.topics)
         .unwrap_or_default();
@@ -115,9 +116,28 @@ fn classic_member(m: &Member, protocol: &str, now: Instant) -> ConsumerMember {
     cm
 }
 
-/// A stable classic group (see [`upgrade_refused`]) as a consumer group:
-/// each member keeps its partitions, at the generation as its epoch.
-pub fn upgrade(group: Group, catalog: &Catalog, now: Instant) -> ConsumerGroup {
+/// A classic group (see [`upgrade_refused`]) as a consumer group: each
+/// member keeps its partitions, at the generation as its epoch.
+pub fn upgrade(mut group: Group, catalog: &Catalog, now: Instant) -> ConsumerGroup {
+    // A rebalance in progress ends here: its waiting joins and syncs are
+    // told to join again, as members of the consumer group. What each
+    // member was assigned in the last completed rebalance is taken as
+    // what it owns (an eager member that rejoined owns less, and gives
+    // that up at its next join).
+    for (id, m) in group.members.iter_mut() {
+        if let Some(call) = m.join.take() {
+            let mut resp = JoinGroupResponse::default();
+            resp.error_code = ec::REBALANCE_IN_PROGRESS;
+            resp.generation_id = -1;
+            resp.member_id = StrBytes::from_string(id.clone());
+            call.send(&resp);
+        }
+        if let Some(call) = m.sync.take() {
+            let mut resp = SyncGroupResponse::default();
+            resp.error_code = ec::REBALANCE_IN_PROGRESS;
+            call.send(&resp);
+        }
+    }
     let mut cg = ConsumerGroup::new(group.id.clone());
     cg.epoch = group.generation;
     let protocol = group.protocol.clone().unwrap_or_default();
@@ -152,7 +172,12 @@ pub fn downgrade(
 ) -> Group {
     let mut group = Group::new(cg.id.clone());
     group.protocol_type = "consumer".to_owned();
-    group.generation = cg.epoch;
+    // The generation the members know (their epoch, which the departure
+    // that triggered this did not move): their next heartbeat is then
+    // answered REBALANCE_IN_PROGRESS, so they commit what they read as
+    // they revoke, rather than ILLEGAL_GENERATION, which makes a client
+    // drop its partitions as lost, uncommitted.
+    group.generation = known_generation(&cg);
     for (id, m) in &cg.members {
         let Some(classic) = &m.classic else { continue };
         group.members.insert(
@@ -179,6 +204,23 @@ pub fn downgrade(
         "consumer group converted back to a classic group"
     );
     group
+}
+
+/// The epoch most of a group's classic members are at (the newest on a
+/// tie).
+fn known_generation(cg: &ConsumerGroup) -> i32 {
+    let epochs: Vec<i32> = cg
+        .members
+        .values()
+        .filter(|m| m.classic.is_some())
+        .map(|m| m.epoch)
+        .collect();
+    let count = |e: i32| epochs.iter().filter(|&&x| x == e).count();
+    epochs
+        .iter()
+        .copied()
+        .max_by_key(|&e| (count(e), e))
+        .unwrap_or(cg.epoch)
 }
 
 /// What a classic member's JoinGroup brings.
@@ -452,6 +494,8 @@ mod tests {
         // the classic protocol, rebalancing.
         cg.remove("c");
         assert!(cg.all_classic());
+        let epoch_a = cg.members["a"].epoch;
+        assert!(epoch_a < cg.epoch, "c's departure moved the group on");
         let g = downgrade(
             cg,
             &catalog().topics,
@@ -459,6 +503,10 @@ mod tests {
             Duration::from_millis(300),
         );
         assert_eq!(g.state, State::PreparingRebalance);
+        // The members' heartbeats name the generation the group has, so
+        // they are told to rejoin (and commit as they revoke), not that
+        // their generation is wrong (which drops partitions as lost).
+        assert_eq!(g.generation, epoch_a);
         assert_eq!(g.members.len(), 2);
         assert_eq!(g.protocol.as_deref(), Some("range"));
     }
@@ -515,10 +563,12 @@ mod tests {
     }
 
     #[test]
-    fn a_group_that_is_not_a_stable_consumer_group_is_not_converted() {
+    fn a_rebalancing_group_converts_but_one_that_is_not_of_consumers_does_not() {
         let mut g = classic_group();
         g.state = State::PreparingRebalance;
-        assert!(upgrade_refused(&g).unwrap().contains("rebalancing"));
+        assert_eq!(upgrade_refused(&g), None);
+        let cg = upgrade(g, &catalog().topics, Instant::now());
+        assert_eq!(cg.members["a"].assigned.len(), 2, "its last assignment");
         let mut g = classic_group();
         g.protocol_type = "connect".into();
         assert!(upgrade_refused(&g).is_some());

@@ -335,14 +335,14 @@ impl<R: LogReply> State_<R> {
                 let now = Instant::now();
                 let catalog = self.topics_cache.get(&self.catalog);
                 let group_id = r.group_id.0.as_str().to_owned();
-                let not_consumer = self.upgrade(&group_id, r.member_epoch, &catalog.topics, now);
+                let refused = self.upgrade(&group_id, r.member_epoch, &catalog.topics, now);
                 let beat = Beat {
                     version: to.version,
                     client,
                     catalog: &catalog,
                     settings: self.consumer_settings,
                     now,
-                    not_consumer,
+                    refused,
                 };
                 let resp = consumer_heartbeat::heartbeat(&mut self.consumer, r, beat);
                 self.downgrade_if_classic(&group_id, &catalog.topics, now);
@@ -427,17 +427,18 @@ impl<R: LogReply> State_<R> {
         }
     }
 
-    /// Before a consumer-protocol heartbeat: a stable classic group with
-    /// members is converted when a member joins (epoch 0); otherwise why
-    /// the id cannot be a consumer group's, if a classic group with
-    /// members has it.
+    /// Before a consumer-protocol heartbeat: a classic group with members
+    /// is converted when a member joins (epoch 0), whatever its state;
+    /// otherwise the refusal. A member with an epoch is told it is
+    /// unknown (it joins again, and converts the group); a group that is
+    /// not a consumer group is GROUP_ID_NOT_FOUND, as Kafka answers.
     fn upgrade(
         &mut self,
         group_id: &str,
         epoch: i32,
         catalog: &[(uuid::Uuid, String, i32)],
         now: Instant,
-    ) -> Option<String> {
+    ) -> Option<(i16, String)> {
         if self
             .groups
             .get(group_id)
@@ -447,17 +448,18 @@ impl<R: LogReply> State_<R> {
             self.groups.remove(group_id);
         }
         let group = self.groups.get(group_id)?;
-        let refused = if epoch == 0 {
-            mixed::upgrade_refused(group)
-        } else {
-            Some("the member has not joined".to_owned())
-        };
-        if refused.is_none() {
-            let group = self.groups.remove(group_id).expect("looked up");
-            self.consumer
-                .insert(group_id.to_owned(), mixed::upgrade(group, catalog, now));
+        if let Some(why) = mixed::upgrade_refused(group) {
+            let message = format!("Group {group_id} is not a consumer group: {why}.");
+            return Some((ec::GROUP_ID_NOT_FOUND, message));
         }
-        refused
+        if epoch != 0 {
+            let message = format!("Group {group_id} is a classic group; join it with epoch 0.");
+            return Some((ec::UNKNOWN_MEMBER_ID, message));
+        }
+        let group = self.groups.remove(group_id).expect("looked up");
+        self.consumer
+            .insert(group_id.to_owned(), mixed::upgrade(group, catalog, now));
+        None
     }
 
     /// After members left a consumer group: if only classic members
