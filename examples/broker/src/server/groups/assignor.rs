@@ -45,73 +45,83 @@ pub fn assign(
 }
 
 /// Every member of `members` gets a share of the partitions of the topics
-/// it subscribes to: a partition goes to the subscribed member with the
-/// fewest, previous owners first; then partitions move from the most to
-/// the least loaded eligible member until no move narrows the gap.
+/// it subscribes to: each keeps what it had and may still have, a
+/// partition nobody has goes to the subscribed member with the fewest,
+/// then partitions move one at a time from a member with more to a
+/// subscribed member with at least two fewer until no move narrows a gap.
+/// Members are worked on by index, so a group of thousands of partitions
+/// is assigned in milliseconds.
 fn uniform(
     members: &[MemberSpec<'_>],
     topics: &BTreeMap<Uuid, i32>,
 ) -> BTreeMap<String, Partitions> {
-    let mut out: BTreeMap<String, Partitions> = members
-        .iter()
-        .map(|m| (m.id.to_owned(), Partitions::new()))
-        .collect();
-    let eligible = |m: &MemberSpec<'_>, tp: &TopicPartition| {
-        m.topics.contains(&tp.0) && topics.get(&tp.0).is_some_and(|&n| tp.1 >= 0 && tp.1 < n)
-    };
+    let n = members.len();
+    let mut out: Vec<Partitions> = vec![Partitions::new(); n];
+    // Ties go to the member whose id sorts first.
+    let mut by_id: Vec<usize> = (0..n).collect();
+    by_id.sort_by_key(|&i| members[i].id);
+    let exists = |tp: &TopicPartition| topics.get(&tp.0).is_some_and(|&c| tp.1 >= 0 && tp.1 < c);
     // Keep what each member had and may still have, each partition once.
-    let mut taken = Partitions::new();
-    for m in members {
-        for tp in m.previous.into_iter().flatten() {
-            if eligible(m, tp) && taken.insert(*tp) {
-                out.get_mut(m.id).expect("every member").insert(*tp);
+    let mut taken: std::collections::HashSet<TopicPartition> = std::collections::HashSet::new();
+    for &i in &by_id {
+        for tp in members[i].previous.into_iter().flatten() {
+            if members[i].topics.contains(&tp.0) && exists(tp) && taken.insert(*tp) {
+                out[i].insert(*tp);
             }
         }
     }
-    // Hand out the rest, each to the eligible member with the fewest.
+    // Hand out the rest, each to the subscriber with the fewest.
     for (&topic, &count) in topics {
+        let subscribers: Vec<usize> = by_id
+            .iter()
+            .copied()
+            .filter(|&i| members[i].topics.contains(&topic))
+            .collect();
+        if subscribers.is_empty() {
+            continue;
+        }
         for p in 0..count {
-            let tp = (topic, p);
-            if taken.contains(&tp) {
+            if taken.contains(&(topic, p)) {
                 continue;
             }
-            let least = members
+            let least = *subscribers
                 .iter()
-                .filter(|m| eligible(m, &tp))
-                .min_by_key(|m| (out[m.id].len(), m.id));
-            if let Some(m) = least {
-                out.get_mut(m.id).expect("every member").insert(tp);
-                taken.insert(tp);
-            }
+                .min_by_key(|&&i| out[i].len())
+                .expect("not empty");
+            out[least].insert((topic, p));
         }
     }
-    // Balance: move one partition at a time from a member with more to an
-    // eligible member with at least two fewer. Each move lowers the sum
-    // of squared loads, so this ends.
+    // Balance: each move lowers the sum of squared loads, so this ends.
     loop {
-        let mut moved = false;
-        let mut by_load: Vec<&MemberSpec<'_>> = members.iter().collect();
-        by_load.sort_by_key(|m| (std::cmp::Reverse(out[m.id].len()), m.id));
-        'from: for from in &by_load {
-            let load = out[from.id].len();
-            let candidates: Vec<TopicPartition> = out[from.id].iter().rev().copied().collect();
-            for tp in candidates {
-                let to = members
+        let mut order = by_id.clone();
+        order.sort_by_key(|&i| std::cmp::Reverse(out[i].len()));
+        let mut moved = None;
+        'from: for &from in &order {
+            // The least loaded first; past the first that is not two
+            // below `from`, none is.
+            for &to in order.iter().rev() {
+                if out[to].len() + 1 >= out[from].len() {
+                    break;
+                }
+                let eligible = out[from]
                     .iter()
-                    .filter(|m| m.id != from.id && eligible(m, &tp) && out[m.id].len() + 1 < load)
-                    .min_by_key(|m| (out[m.id].len(), m.id));
-                if let Some(to) = to {
-                    out.get_mut(from.id).expect("every member").remove(&tp);
-                    out.get_mut(to.id).expect("every member").insert(tp);
-                    moved = true;
+                    .rev()
+                    .find(|tp| members[to].topics.contains(&tp.0));
+                if let Some(&tp) = eligible {
+                    moved = Some((from, to, tp));
                     break 'from;
                 }
             }
         }
-        if !moved {
-            return out;
-        }
+        let Some((from, to, tp)) = moved else { break };
+        out[from].remove(&tp);
+        out[to].insert(tp);
     }
+    members
+        .iter()
+        .zip(out)
+        .map(|(m, parts)| (m.id.to_owned(), parts))
+        .collect()
 }
 
 /// For each topic, its subscribers sorted by member id split its

@@ -450,12 +450,14 @@ impl ConsumerGroup {
         owned: Option<&BTreeSet<TopicPartition>>,
         now: Instant,
     ) -> bool {
-        let target = self.target.get(id).cloned().unwrap_or_default();
         let assignment_epoch = self.assignment_epoch;
+        // The target, the member and the owners are separate fields, so
+        // nothing is copied: most heartbeats find the member where it was.
+        let empty = Partitions::new();
+        let target = self.target.get(id).unwrap_or(&empty);
         let Some(m) = self.members.get_mut(id) else {
             return false;
         };
-        let before = m.assigned.clone();
         if m.progress == Progress::Revoking {
             let given_up = owned.is_some_and(|o| o.is_disjoint(&m.revoking));
             if !given_up {
@@ -473,23 +475,27 @@ impl ConsumerGroup {
             m.progress = Progress::Stable;
         }
         if m.epoch == assignment_epoch && m.progress == Progress::Stable {
-            return m.assigned != before;
+            return false;
         }
-        let revoke: Partitions = m.assigned.difference(&target).copied().collect();
+        let revoke: Partitions = m.assigned.difference(target).copied().collect();
         if !revoke.is_empty() {
             m.assigned.retain(|tp| target.contains(tp));
             m.revoking = revoke;
             m.progress = Progress::Revoking;
             m.revoke_deadline = Some(now + m.rebalance_timeout);
-            return m.assigned != before;
+            return true;
         }
-        let mut missing = false;
-        for tp in target.difference(&before) {
+        let (mut missing, mut gained) = (false, false);
+        for tp in target {
+            if m.assigned.contains(tp) {
+                continue;
+            }
             match self.owners.get(tp) {
                 Some(owner) if owner != id => missing = true,
                 _ => {
                     m.assigned.insert(*tp);
                     self.owners.insert(*tp, id.to_owned());
+                    gained = true;
                 }
             }
         }
@@ -502,7 +508,7 @@ impl ConsumerGroup {
         } else {
             Progress::Stable
         };
-        m.assigned != before
+        gained
     }
 
     /// The subscribed topics' names of a set of partitions, for answers
