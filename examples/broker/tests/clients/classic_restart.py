@@ -7,23 +7,15 @@ and the rebalance would start them over from the committed offsets).
 Arguments: the broker binary, a data folder. Prints "classic restart ok"."""
 import sys
 
-from confluent_kafka import Consumer, Producer
-from confluent_kafka.admin import AdminClient, NewTopic
-from group_reads import BrokerRun, Reads, parts
+from confluent_kafka import Consumer
+from group_reads import BrokerRun, NumberedTopic, Reads, parts
 
 binary, data = sys.argv[1], sys.argv[2]
 TOPIC, PARTITIONS = "kept", 4
 run = BrokerRun(binary, data)
 try:
-    admin = AdminClient({"bootstrap.servers": run.addr})
-    admin.create_topics([NewTopic(TOPIC, num_partitions=PARTITIONS,
-                                  replication_factor=1)])[TOPIC].result(10)
-    producer = Producer({"bootstrap.servers": run.addr, "linger.ms": 5})
-
-    def produce(first, n):
-        for i in range(first, first + n):
-            producer.produce(TOPIC, key=b"k%d" % i, value=b"v%d" % i)
-        assert producer.flush(10) == 0, "messages left unsent"
+    records = NumberedTopic(run.addr, TOPIC, PARTITIONS)
+    produce = records.produce
 
     conf = {"bootstrap.servers": run.addr, "group.id": "kept-group",
             "auto.offset.reset": "earliest", "enable.auto.commit": False,
@@ -40,18 +32,18 @@ try:
     a, b = Consumer(conf), Consumer(conf)
     for c in (a, b):
         c.subscribe([TOPIC], on_revoke=revoked, on_lost=lost)
-    produce(0, 2000)
+    produce(2000)
     reads.poll_all([a, b], lambda: len(reads.seen) == 2000 and
                    len(parts(a)) == len(parts(b)) == 2, 60, "a and b read 2000")
     a.commit(asynchronous=False)
     b.commit(asynchronous=False)
-    produce(2000, 1000)
+    produce(1000)
     reads.poll_all([a, b], lambda: len(reads.seen) == 3000, 60, "a and b read 3000")
     changes.clear()
     before = (parts(a), parts(b))
 
     run.restart()
-    produce(3000, 1000)
+    produce(1000)
     reads.poll_all([a, b], lambda: len(reads.seen) == 4000, 60,
                    "a and b read 4000 after the restart")
     assert not reads.twice(), ("read twice after the restart", reads.twice())

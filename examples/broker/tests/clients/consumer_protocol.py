@@ -11,9 +11,9 @@ import subprocess
 import sys
 import threading
 
-from confluent_kafka import Consumer, ConsumerGroupType, Producer
-from confluent_kafka.admin import AdminClient, NewTopic
-from group_reads import BrokerRun, Reads, parts
+from confluent_kafka import Consumer, ConsumerGroupType
+from confluent_kafka.admin import NewTopic
+from group_reads import BrokerRun, NumberedTopic, Reads, parts
 
 binary, data = sys.argv[1], sys.argv[2]
 TOPIC, GROUP, PARTITIONS = "cp", "cp-group", 6
@@ -22,19 +22,8 @@ run = BrokerRun(binary, data, "--group-consumer-heartbeat-interval-ms", "300",
                 "--group-consumer-session-timeout-ms", "8000")
 broker = run.addr
 try:
-    admin = AdminClient({"bootstrap.servers": broker})
-    admin.create_topics([NewTopic(TOPIC, num_partitions=PARTITIONS,
-                                  replication_factor=1)])[TOPIC].result(10)
-    producer = Producer({"bootstrap.servers": broker, "linger.ms": 5})
-    produced = 0
-
-    def produce(n):
-        global produced
-        for i in range(produced, produced + n):
-            producer.produce(TOPIC, key=b"k%d" % i, value=b"v%d" % i)
-            producer.poll(0)
-        assert producer.flush(10) == 0, "messages left unsent"
-        produced += n
+    records = NumberedTopic(broker, TOPIC, PARTITIONS)
+    admin, produce = records.admin, records.produce
 
     conf = {
         "bootstrap.servers": broker,
@@ -59,7 +48,7 @@ try:
 
     a = Consumer(dict(conf, **{"client.id": "member-a"}))
     a.subscribe([TOPIC], on_lost=on_lost)
-    reads.poll_all([a], lambda: len(seen) == produced, 30, "a reads 3000")
+    reads.poll_all([a], lambda: len(seen) == records.produced, 30, "a reads 3000")
     assert parts(a) == list(range(PARTITIONS)), parts(a)
 
     # A second joins: the broker gives it half, which a gives up first
@@ -70,7 +59,7 @@ try:
              "a and b share the partitions")
     assert not set(parts(a)) & set(parts(b)), (parts(a), parts(b))
     produce(3000)
-    reads.poll_all([a, b], lambda: len(seen) == produced, 30, "a and b read 6000")
+    reads.poll_all([a, b], lambda: len(seen) == records.produced, 30, "a and b read 6000")
     assert not twice(), ("read twice", twice())
     a.commit(asynchronous=False)
     b.commit(asynchronous=False)
@@ -120,7 +109,7 @@ try:
     reads.poll_all([a, b], lambda: len(parts(a)) + len(parts(b)) == PARTITIONS, 30,
              "a and b take the killed member's partitions back")
     produce(600)
-    reads.poll_all([a, b], lambda: len(seen) == produced, 30, "a and b read 6600")
+    reads.poll_all([a, b], lambda: len(seen) == records.produced, 30, "a and b read 6600")
     assert not twice(), ("read twice", twice())
 
     # The broker restarts under them. The group is kept, so they go on at
@@ -131,7 +120,7 @@ try:
     before = (parts(a), parts(b))
     run.restart()
     produce(600)
-    reads.poll_all([a, b], lambda: len(seen) == produced, 60,
+    reads.poll_all([a, b], lambda: len(seen) == records.produced, 60,
              "a and b read 7200 after the restart")
     assert not twice(), ("read twice after the restart", twice())
     assert not lost, ("partitions lost across the restart", lost)
@@ -162,6 +151,6 @@ try:
         assert left == list(range(left[0], left[0] + len(left))), by_topic
     r1.close()
     r2.close()
-    print("consumer protocol ok", produced)
+    print("consumer protocol ok", records.produced)
 finally:
     run.stop()

@@ -10,26 +10,13 @@ rebalancing, as a rolling restart does it. Every record is read exactly
 once throughout. Prints "migration ok"."""
 import sys
 
-from confluent_kafka import Consumer, Producer
-from confluent_kafka.admin import AdminClient, NewTopic
-from group_reads import Reads, parts
+from confluent_kafka import Consumer
+from group_reads import NumberedTopic, Reads, parts
 
 broker, topic = sys.argv[1], sys.argv[2]
 GROUP, PARTITIONS = "migrating-" + topic, 4
-admin = AdminClient({"bootstrap.servers": broker})
-admin.create_topics([NewTopic(topic, num_partitions=PARTITIONS,
-                              replication_factor=1)])[topic].result(10)
-producer = Producer({"bootstrap.servers": broker, "linger.ms": 5})
-produced = 0
-
-
-def produce(n):
-    global produced
-    for i in range(produced, produced + n):
-        producer.produce(topic, value=b"v%d" % i)
-        producer.poll(0)
-    assert producer.flush(10) == 0, "messages left unsent"
-    produced += n
+records = NumberedTopic(broker, topic, PARTITIONS, keyed=False)
+admin, produce = records.admin, records.produce
 
 
 base = {
@@ -54,7 +41,7 @@ def spread(consumers):
 
 
 def read_all(consumers, what):
-    reads.poll_all(consumers, lambda: len(seen) == produced and spread(consumers), 60, what)
+    reads.poll_all(consumers, lambda: len(seen) == records.produced and spread(consumers), 60, what)
     assert not reads.twice(), (what, "read twice", reads.twice())
 
 
@@ -115,4 +102,4 @@ read_all([f, g], "f and g read 8000")
 assert kind() and kind()[0].endswith("CONSUMER"), kind()
 f.close()
 g.close()
-print("migration ok", produced)
+print("migration ok", records.produced)

@@ -1,12 +1,15 @@
 """What the group tests share (imported by consumer_protocol.py,
 group_migration.py and classic_restart.py): the broker binary run on a
-fixed port (so it can be restarted under live consumers), how often each
-value was read, polling several members in turn, and which partitions a
-member owns."""
+fixed port (so it can be restarted under live consumers), a topic of
+numbered records, how often each value was read, polling several members
+in turn, and which partitions a member owns."""
 import signal
 import socket
 import subprocess
 import time
+
+from confluent_kafka import Producer
+from confluent_kafka.admin import AdminClient, NewTopic
 
 
 class BrokerRun:
@@ -36,6 +39,27 @@ class BrokerRun:
     def restart(self):
         self.stop()
         self.start()
+
+
+class NumberedTopic:
+    """A topic created with `partitions` partitions, and numbered records
+    written to it: values v0, v1, ... (keys k0, k1, ... when `keyed`)."""
+
+    def __init__(self, broker, name, partitions, keyed=True):
+        self.admin = AdminClient({"bootstrap.servers": broker})
+        self.admin.create_topics([NewTopic(name, num_partitions=partitions,
+                                           replication_factor=1)])[name].result(10)
+        self.producer = Producer({"bootstrap.servers": broker, "linger.ms": 5})
+        self.name, self.keyed, self.produced = name, keyed, 0
+
+    def produce(self, n):
+        """The next `n` records, all acknowledged."""
+        for i in range(self.produced, self.produced + n):
+            key = b"k%d" % i if self.keyed else None
+            self.producer.produce(self.name, key=key, value=b"v%d" % i)
+            self.producer.poll(0)
+        assert self.producer.flush(10) == 0, "messages left unsent"
+        self.produced += n
 
 
 def parts(consumer):
