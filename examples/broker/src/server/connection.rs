@@ -615,9 +615,12 @@ impl Connection {
                     _ => Vec::new(),
                 };
                 // ListGroups lists only the groups the principal may
-                // describe (with the authorizer on).
+                // describe, and a regular expression subscribes only to
+                // topics it may describe (with the authorizer on).
                 let visible = match &group {
-                    RequestKind::ListGroups(_) => self.acl_view(ctx),
+                    RequestKind::ListGroups(_) | RequestKind::ConsumerGroupHeartbeat(_) => {
+                        self.acl_view(ctx)
+                    }
                     _ => None,
                 };
                 self.send_to_coordinator(ctx, head, group, client_id, denied_topics, visible);

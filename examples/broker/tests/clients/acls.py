@@ -2,7 +2,8 @@
 alice may write `orders`, bob may read it in group `readers`; alice (in
 that group too) cannot read the topic, bob cannot write, commit offsets of
 a topic he may not read, or join another group (by either group
-protocol), and sees only his group
+protocol), a regular expression subscribes him only to topics he may
+describe, and he sees only his group
 in ListGroups; alice may not alter the topic's configs (by AlterConfigs
 or IncrementalAlterConfigs); alice may use a transactional id only once
 granted WRITE on it; neither may manage ACLs; DescribeAcls lists
@@ -94,6 +95,25 @@ except confluent_kafka.KafkaException as e:
     codes = [e.args[0].code()]
 c.close()
 assert KafkaError.TOPIC_AUTHORIZATION_FAILED in codes, codes
+
+# A regular expression subscription (the consumer group protocol) matches
+# only topics bob may describe: the broker assigns him orders, never
+# secret (which he could not read, and no member who may would get).
+c = confluent_kafka.Consumer(conf("bob", **{"group.id": "readers", "group.protocol": "consumer",
+                                             "client.id": "bob-regex"}))
+c.subscribe(["^(orders|secret)$"])
+errors = []
+for _ in range(40):
+    m = c.poll(0.25)
+    if m is not None and m.error() is not None:
+        errors.append(m.error())
+    if c.assignment():
+        break
+described = admin.describe_consumer_groups(["readers"])["readers"].result(10)
+on_broker = sorted({tp.topic for m in described.members if m.client_id == "bob-regex"
+                    for tp in m.assignment.topic_partitions})
+c.close()
+assert on_broker == ["orders"] and not errors, (on_broker, errors)
 
 # bob may not join another group.
 c = confluent_kafka.Consumer(conf("bob", **{"group.id": "others", "auto.offset.reset": "earliest"}))

@@ -44,6 +44,17 @@ pub fn compile_regex(pattern: &str) -> Result<regex::Regex, String> {
         })
 }
 
+/// Which topics a member may describe (the ACLs' verdict for its
+/// principal), for what its regular expression matches.
+#[derive(Clone)]
+pub struct Visible(pub std::sync::Arc<dyn Fn(&str) -> bool + Send + Sync>);
+
+impl std::fmt::Debug for Visible {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Visible(..)")
+    }
+}
+
 /// What a member subscribes to.
 #[derive(Clone, Debug, Default)]
 pub struct Subscription {
@@ -51,13 +62,18 @@ pub struct Subscription {
     pub names: Vec<String>,
     /// A regular expression over topic names (ConsumerGroupHeartbeat v1).
     pub regex: Option<(String, regex::Regex)>,
+    /// With the authorizer on, the topics its principal may describe:
+    /// the regular expression matches only those, as in Kafka (named
+    /// topics are checked as the heartbeat arrives).
+    pub visible: Option<Visible>,
 }
 
 impl Subscription {
     /// Whether topic `name` is subscribed to.
     pub fn matches(&self, name: &str) -> bool {
         self.names.iter().any(|n| n == name)
-            || self.regex.as_ref().is_some_and(|(_, re)| re.is_match(name))
+            || (self.regex.as_ref().is_some_and(|(_, re)| re.is_match(name))
+                && self.visible.as_ref().is_none_or(|v| (v.0)(name)))
     }
 }
 
@@ -372,10 +388,14 @@ impl ConsumerGroup {
                 patterns.push(re);
             }
         }
+        // A topic a pattern matches is subscribed to if some member with a
+        // pattern may describe it.
         catalog
             .iter()
             .filter(|(_, name, _)| {
-                names.contains(name.as_str()) || patterns.iter().any(|re| re.is_match(name))
+                names.contains(name.as_str())
+                    || (patterns.iter().any(|re| re.is_match(name))
+                        && self.members.values().any(|m| m.subscription.matches(name)))
             })
             .cloned()
             .collect()
@@ -731,6 +751,35 @@ mod tests {
         g.add("b".into(), member(now));
         g.refresh(&catalog(3), true);
         assert_eq!(g.epoch, epoch + 3);
+    }
+
+    #[test]
+    fn a_regex_matches_only_topics_its_member_may_describe() {
+        let now = Instant::now();
+        let mut g = ConsumerGroup::new("g".into());
+        let mut m = ConsumerMember::new(now);
+        m.subscription.regex = Some(("orders-.*".into(), compile_regex("orders-.*").unwrap()));
+        m.subscription.visible = Some(Visible(std::sync::Arc::new(|t: &str| t != "orders-us")));
+        g.add("a".into(), m);
+        let cat = TopicsNow {
+            version: 1,
+            topics: vec![
+                (Uuid::from_bytes([1; 16]), "orders-eu".to_owned(), 2),
+                (Uuid::from_bytes([2; 16]), "orders-us".to_owned(), 2),
+            ],
+        };
+        g.refresh(&cat, true);
+        g.reconcile("a", None, now);
+        assert_eq!(g.topics.len(), 1, "{:?}", g.topics);
+        assert!(g.members["a"]
+            .assigned
+            .iter()
+            .all(|tp| tp.0 == Uuid::from_bytes([1; 16])));
+        assert_eq!(g.members["a"].assigned.len(), 2);
+        // A name is the member's own choice (checked as it arrives).
+        g.members.get_mut("a").unwrap().subscription.names = vec!["orders-us".into()];
+        g.refresh(&cat, true);
+        assert_eq!(g.topics.len(), 2);
     }
 
     #[test]

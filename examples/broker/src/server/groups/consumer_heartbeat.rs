@@ -7,7 +7,7 @@
 //! over the consumer groups; uses the group and the topic catalog.
 
 use super::assignor::{self, Partitions};
-use super::consumer_group::{compile_regex, ConsumerGroup, ConsumerMember, TopicsNow};
+use super::consumer_group::{compile_regex, ConsumerGroup, ConsumerMember, TopicsNow, Visible};
 use super::group::Client;
 use crate::config::ConsumerGroupSettings;
 use crate::protocol::error_code as ec;
@@ -143,6 +143,8 @@ pub struct Beat<'a> {
     /// The refusal, if a classic group with members has the id and is
     /// not converted (see the coordinator's `upgrade`).
     pub refused: Option<(i16, String)>,
+    /// With the authorizer on, the topics the member may describe.
+    pub visible: Option<Visible>,
 }
 
 /// Answers one ConsumerGroupHeartbeat, creating the group at a first
@@ -227,6 +229,11 @@ pub fn heartbeat(
         resubscribed |= new.as_ref().map(|(p, _)| p.as_str()) != old;
         m.subscription.regex = new;
     }
+    // Set at every heartbeat (it is not kept across a restart): gaining
+    // or losing one changes what a regular expression matches.
+    resubscribed |= m.subscription.regex.is_some()
+        && m.subscription.visible.is_some() != beat.visible.is_some();
+    m.subscription.visible = beat.visible;
     if let Some(a) = &r.server_assignor {
         resubscribed |= m.server_assignor.as_deref() != Some(a.as_str());
         m.server_assignor = Some(a.as_str().to_owned());
@@ -546,6 +553,7 @@ mod tests {
             settings: ConsumerGroupSettings::default(),
             now: Instant::now(),
             refused: None,
+            visible: None,
         };
         heartbeat(groups, r, beat)
     }

@@ -397,7 +397,12 @@ fn decode(payload: &[u8], topics: &TopicsNow, now: Instant) -> Option<ConsumerGr
             Some(p) => Some((p.clone(), compile_regex(&p).ok()?)),
             None => None,
         };
-        m.subscription = Subscription { names, regex };
+        // Who may see what is not kept: the member's next heartbeat says.
+        m.subscription = Subscription {
+            names,
+            regex,
+            visible: None,
+        };
         m.server_assignor = r.str()?;
         m.client = Client {
             id: r.string()?,

@@ -336,6 +336,12 @@ impl<R: LogReply> State_<R> {
                 let catalog = self.topics_cache.get(&self.catalog);
                 let group_id = r.group_id.0.as_str().to_owned();
                 let refused = self.upgrade(&group_id, r.member_epoch, &catalog.topics, now);
+                let visible = visible.map(|access| {
+                    let access = std::sync::Arc::new(access);
+                    consumer_group::Visible(std::sync::Arc::new(move |topic: &str| {
+                        access.may_describe(crate::security::acl::resource::TOPIC, topic)
+                    }))
+                });
                 let beat = Beat {
                     version: to.version,
                     client,
@@ -343,6 +349,7 @@ impl<R: LogReply> State_<R> {
                     settings: self.consumer_settings,
                     now,
                     refused,
+                    visible,
                 };
                 let resp = consumer_heartbeat::heartbeat(&mut self.consumer, r, beat);
                 self.downgrade_if_classic(&group_id, &catalog.topics, now);
