@@ -11,6 +11,7 @@
 
 pub mod fetch_response;
 pub mod header;
+pub mod pattern;
 pub mod request;
 pub mod response;
 pub mod shape;

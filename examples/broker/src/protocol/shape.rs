@@ -521,6 +521,9 @@ fn walk(key: ApiKey, version: i16, body: &[u8]) -> Result<usize, ShapeError> {
             if v >= 1 {
                 w.skip(8)?; // duration filter
             }
+            if v >= 2 {
+                w.nullable_string()?; // transactional id pattern
+            }
         }
         ApiKey::DescribeTransactions => w.array(false, |w| w.string())?,
         ApiKey::DescribeProducers => w.structs(false, |w| {
@@ -935,6 +938,9 @@ mod tests {
                 r.state_filters = vec![name("Ongoing"), name("Empty")];
                 r.producer_id_filters = vec![ProducerId(7), ProducerId(8)];
                 r.duration_filter = if v >= 1 { 1000 } else { -1 };
+                if v >= 2 {
+                    r.transactional_id_pattern = Some(name("tx-.*"));
+                }
                 RequestKind::ListTransactions(r)
             }
             ApiKey::DescribeProducers => {

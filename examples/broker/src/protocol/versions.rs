@@ -50,8 +50,8 @@ pub const SUPPORTED: &[ApiRange] = &[
     range(ApiKey::AddOffsetsToTxn, 0, 3),
     range(ApiKey::EndTxn, 0, 3),
     range(ApiKey::TxnOffsetCommit, 0, 3),
-    // v2 filters ids by a regular expression, which is not built.
-    range(ApiKey::ListTransactions, 0, 1),
+    // v2 filters ids by a regular expression (KIP-1152).
+    range(ApiKey::ListTransactions, 0, 2),
     range(ApiKey::DescribeTransactions, 0, 0),
     range(ApiKey::DescribeProducers, 0, 0),
     // The consumer group protocol (KIP-848; v1 adds regular expression

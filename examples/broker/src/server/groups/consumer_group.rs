@@ -29,19 +29,9 @@ pub enum Progress {
     Unreleased,
 }
 
-/// The most a subscription's regular expression may compile to: a
-/// pattern is the client's, and an enormous one is refused, not built.
-const REGEX_SIZE_LIMIT: usize = 1 << 20;
-
-/// A heartbeat's regular expression, matched against whole topic names
-/// (as Kafka's RE2/J `matches`).
+/// A heartbeat's regular expression, matched against whole topic names.
 pub fn compile_regex(pattern: &str) -> Result<regex::Regex, String> {
-    regex::RegexBuilder::new(&format!("^(?:{pattern})$"))
-        .size_limit(REGEX_SIZE_LIMIT)
-        .build()
-        .map_err(|e| {
-            format!("SubscribedTopicRegex `{pattern}` is not a valid regular expression: {e}")
-        })
+    crate::protocol::pattern::whole_names(pattern, "SubscribedTopicRegex")
 }
 
 /// Which topics a member may describe (the ACLs' verdict for its

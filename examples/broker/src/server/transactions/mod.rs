@@ -28,6 +28,7 @@ use crate::log::batch::Marker;
 use crate::log::now_ms;
 use crate::ops::{LogOp, Markers, MarkersWritten};
 use crate::protocol::error_code as ec;
+use crate::protocol::pattern;
 use crate::server::groups::offsets::{Committed, OffsetKey, OffsetStore};
 use crate::topics::{Catalog, PartitionId};
 use crate::writer::FlushPolicy;
@@ -340,9 +341,9 @@ impl Transactions {
         })
     }
 
-    /// ListTransactions (v0-1): the transactional ids `visible` lets the
-    /// principal see, filtered by state, producer id and (v1) how long
-    /// their transaction has run.
+    /// ListTransactions (v0-2): the transactional ids `visible` lets the
+    /// principal see, filtered by state, producer id, (v1) how long their
+    /// transaction has run and (v2) a regular expression over the id.
     pub fn list(
         &self,
         r: &ListTransactionsRequest,
@@ -355,13 +356,30 @@ impl Transactions {
             .filter(|f| !STATES.contains(&f.as_str()))
             .cloned()
             .collect();
+        // v2 (KIP-1152): only ids the pattern matches whole; none or an
+        // empty one matches all.
+        let pattern = r
+            .transactional_id_pattern
+            .as_ref()
+            .filter(|p| !p.is_empty());
+        let pattern = match pattern.map(|p| pattern::whole_names(p, "TransactionalIdPattern")) {
+            None => None,
+            Some(Ok(re)) => Some(re),
+            Some(Err(why)) => {
+                resp.error_code = ec::INVALID_REGULAR_EXPRESSION;
+                tracing::debug!(%why, "ListTransactions refused");
+                return resp;
+            }
+        };
         let now = now_ms();
         let mut listed: Vec<(&String, &Txn)> = self
             .txns
             .iter()
             .filter(|(id, t)| {
                 let state = state_name(t);
-                (r.state_filters.is_empty() || r.state_filters.iter().any(|f| f.as_str() == state))
+                pattern.as_ref().is_none_or(|re| re.is_match(id))
+                    && (r.state_filters.is_empty()
+                        || r.state_filters.iter().any(|f| f.as_str() == state))
                     && (r.producer_id_filters.is_empty()
                         || r.producer_id_filters
                             .iter()
@@ -1175,6 +1193,19 @@ mod tests {
         assert!(
             t.list(&all, |id| id != "b").transaction_states.len() == 1,
             "ACLs hide b"
+        );
+        // v2: a pattern matching whole ids; an empty one is no filter; a
+        // bad one is INVALID_REGULAR_EXPRESSION.
+        let mut by_pattern = ListTransactionsRequest::default();
+        by_pattern.transactional_id_pattern = Some(StrBytes::from_static_str("b|c"));
+        assert_eq!(states(&t, &by_pattern).len(), 1);
+        assert_eq!(states(&t, &by_pattern)[0].0, "b");
+        by_pattern.transactional_id_pattern = Some(StrBytes::from_static_str(""));
+        assert_eq!(states(&t, &by_pattern).len(), 2);
+        by_pattern.transactional_id_pattern = Some(StrBytes::from_static_str("("));
+        assert_eq!(
+            t.list(&by_pattern, |_| true).error_code,
+            ec::INVALID_REGULAR_EXPRESSION
         );
         let mut r = DescribeTransactionsRequest::default();
         r.transactional_ids = ["b", "nope", "a"]
