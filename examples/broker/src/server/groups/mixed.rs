@@ -74,23 +74,28 @@ fn by_id(named: &NamedPartitions, catalog: &Catalog) -> Partitions {
 /// `parts` by topic name, for a classic member's assignment.
 fn by_name(group: &ConsumerGroup, parts: &Partitions, catalog: &Catalog) -> NamedPartitions {
     let mut out: NamedPartitions = Vec::new();
+    // `parts` is sorted by topic: each topic's name is looked up once.
+    let mut current: Option<(Uuid, bool)> = None;
     for (topic, p) in parts {
-        let name = group.topic_name(topic).or_else(|| {
-            catalog
-                .iter()
-                .find(|(id, _, _)| id == topic)
-                .map(|(_, n, _)| n.as_str())
-        });
-        let Some(name) = name else { continue };
-        match out.last_mut() {
-            Some((last, ps)) if last == name => ps.push(*p),
-            _ => out.push((name.to_owned(), vec![*p])),
+        if current.is_none_or(|(t, _)| t != *topic) {
+            let name = group.topic_name(topic).or_else(|| {
+                catalog
+                    .iter()
+                    .find(|(id, _, _)| id == topic)
+                    .map(|(_, n, _)| n.as_str())
+            });
+            if let Some(name) = name {
+                out.push((name.to_owned(), Vec::new()));
+            }
+            current = Some((*topic, name.is_some()));
+        }
+        if current.is_some_and(|(_, named)| named) {
+            out.last_mut().expect("pushed for this topic").1.push(*p);
         }
     }
     out
 }
 
-/// A classic member as a consumer group's member.
 /// A classic member's subscription in the group's protocol, or in its
 /// first if the group has chosen none yet.
 fn metadata<'m>(m: &'m Member, protocol: &str) -> Option<&'m [u8]> {
@@ -101,6 +106,7 @@ fn metadata<'m>(m: &'m Member, protocol: &str) -> Option<&'m [u8]> {
         .map(|(_, md)| md.as_ref())
 }
 
+/// A classic member as a consumer group's member.
 fn classic_member(m: &Member, protocol: &str, now: Instant) -> ConsumerMember {
     let mut cm = ConsumerMember::new(now);
     cm.subscription.names = metadata(m, protocol)
