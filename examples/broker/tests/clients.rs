@@ -617,3 +617,19 @@ fn a_classic_librdkafka_group_is_kept_across_a_broker_restart_under_its_members(
     assert!(out.contains("classic restart ok"), "{out}");
     let _ = std::fs::remove_dir_all(&data);
 }
+
+#[test]
+fn a_librdkafka_transaction_open_across_a_broker_stop_or_kill_commits_after_it() {
+    // Before: a start aborted every transaction the logs found open (its
+    // epoch bumped), so the producer was fenced and its commit failed.
+    let data = data_dir("txn-restart");
+    std::fs::create_dir_all(&data).unwrap();
+    let mut script = python("transactions_restart.py");
+    script.args([
+        env!("CARGO_BIN_EXE_gyre-broker"),
+        data.join("data").to_str().unwrap(),
+    ]);
+    let out = run(script, None);
+    assert!(out.contains("transactions restart ok"), "{out}");
+    let _ = std::fs::remove_dir_all(&data);
+}

@@ -1,8 +1,9 @@
 //! Transactions across a broker's stops, over raw requests: a transaction
 //! left open by a `kill -9` holds `read_committed` readers back (the last
-//! stable offset) until the broker comes back, which aborts it (a marker,
-//! the producer's epoch bumped) so readers move on and are told what to
-//! drop; what the partition knows of aborted transactions is read back
+//! stable offset) and is still open when the broker comes back, as in
+//! Kafka: its producer adds to it at the same epoch and ends it, and
+//! readers then move on and are told what to drop; what the partition
+//! knows of aborted transactions is read back
 //! from its log after an unclean stop and from its snapshot after a clean
 //! one. An OffsetFetch asking for stable offsets waits while a
 //! transaction carries offsets for the partition. And librdkafka's
@@ -102,7 +103,7 @@ fn stop(broker: BrokerProcess, signal: i32) {
 }
 
 #[test]
-fn a_transaction_left_open_by_a_crash_is_aborted_at_start_and_readers_move_on() {
+fn a_transaction_left_open_by_a_crash_goes_on_after_the_restart_and_readers_wait_for_its_end() {
     let data = common::data_dir("txn-crash");
     let broker = BrokerProcess::start(&data, &[]);
     let mut c = client(&broker);
@@ -150,27 +151,39 @@ fn a_transaction_left_open_by_a_crash_is_aborted_at_start_and_readers_move_on() 
     stop(broker, libc::SIGKILL);
     let broker = BrokerProcess::start(&data, &[]);
     let mut c = client(&broker);
-    // The start aborted it: a marker at 2, everything stable.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while latest(&mut c, 1) != 3 {
-        assert!(
-            Instant::now() < deadline,
-            "the open transaction is aborted at start"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let (lso, aborted, bytes) = fetch_committed(&mut c);
-    assert_eq!((lso, &aborted[..]), (3, &[(pid, 0)][..]));
-    assert!(bytes > 0);
+    // The transaction is still open, as Kafka's coordinator keeps it:
+    // readers are still held at its first batch.
+    assert_eq!((latest(&mut c, 0), latest(&mut c, 1)), (2, 0));
     assert!(
         broker
             .stderr()
-            .contains("aborting a transaction left open by a stop"),
+            .contains("keeping a transaction open across a stop"),
         "{}",
         broker.stderr()
     );
-    // The abort bumped the epoch; the next producer gets the one after.
-    assert_eq!(init(&mut c), (pid, 2));
+    // Its producer goes on at its epoch: the partition takes its next
+    // batch (the writer was told again that it was added) ...
+    let mut more = batch::build(0, 1_700_000_000_000, &[b"more"]);
+    batch::set_producer(&mut more, pid, epoch, 1);
+    batch::set_transactional(&mut more);
+    let mut r = produce_request("tx", more);
+    r.transactional_id = Some(txn_id());
+    let resp: ProduceResponse = c.call(ApiKey::Produce, 7, &r);
+    assert_eq!(resp.responses[0].partition_responses[0].error_code, 0);
+    // ... and ends it: an abort, its marker at 3, everything stable.
+    let mut end = EndTxnRequest::default();
+    end.transactional_id = txn_id();
+    end.producer_id = ProducerId(pid);
+    end.producer_epoch = epoch;
+    end.committed = false;
+    let resp: EndTxnResponse = c.call(ApiKey::EndTxn, 1, &end);
+    assert_eq!(resp.error_code, 0);
+    assert_eq!(latest(&mut c, 1), 4);
+    let (lso, aborted, bytes) = fetch_committed(&mut c);
+    assert_eq!((lso, &aborted[..]), (4, &[(pid, 0)][..]));
+    assert!(bytes > 0);
+    // Its epoch was not bumped: the next producer gets the one after.
+    assert_eq!(init(&mut c), (pid, 1));
 
     // A clean stop: the aborted transaction is read back from the
     // partition's snapshot.
@@ -179,7 +192,7 @@ fn a_transaction_left_open_by_a_crash_is_aborted_at_start_and_readers_move_on() 
     let broker = BrokerProcess::start(&data, &[]);
     let mut c = client(&broker);
     let (lso, aborted, _) = fetch_committed(&mut c);
-    assert_eq!((lso, &aborted[..]), (3, &[(pid, 0)][..]));
+    assert_eq!((lso, &aborted[..]), (4, &[(pid, 0)][..]));
     drop(broker);
     let _ = std::fs::remove_dir_all(&data);
 }

@@ -1,5 +1,6 @@
 """What the group tests share (imported by consumer_protocol.py,
-group_migration.py and classic_restart.py): the broker binary run on a
+group_migration.py, classic_restart.py and transactions_restart.py): the
+broker binary run on a
 fixed port (so it can be restarted under live consumers), a topic of
 numbered records, how often each value was read, polling several members
 in turn, and which partitions a member owns."""
@@ -35,6 +36,11 @@ class BrokerRun:
         """A clean stop (SIGINT); fails if the broker did not stop cleanly."""
         self.proc.send_signal(signal.SIGINT)
         assert self.proc.wait(30) == 0
+
+    def kill(self):
+        """An unclean stop (SIGKILL)."""
+        self.proc.kill()
+        self.proc.wait(30)
 
     def restart(self):
         self.stop()

@@ -159,9 +159,10 @@ impl std::fmt::Debug for Msg {
 }
 
 impl Coordinator {
-    /// Loads the committed offsets and the transactions' state from
-    /// `data_dir`, finishes or aborts the transactions a stop left, and
-    /// starts the thread.
+    /// Loads the committed offsets, the groups and the transactions'
+    /// state from `data_dir`, finishes what a stop left of the
+    /// transactions (see [`Transactions::recover`]), and starts the
+    /// thread.
     pub fn start<R: LogReply>(
         data_dir: &Path,
         wiring: TxnWiring<R>,
@@ -185,7 +186,7 @@ impl Coordinator {
         )?;
         txns.recover(wiring.open_at_start, &mut offsets);
         let (tx, rx) = crossbeam_channel::unbounded();
-        let st = State_ {
+        let mut st = State_ {
             groups: restored
                 .classic
                 .into_iter()
@@ -205,6 +206,10 @@ impl Coordinator {
             writer: wiring.writer,
             ending: HashMap::new(),
         };
+        // What the recovery asks of the writer (partitions added again to
+        // the transactions kept open, markers) goes into its ring now,
+        // ahead of any batch a connection could bring.
+        st.submit_to_writer();
         let thread = std::thread::Builder::new()
             .name("gyre-groups".into())
             .spawn(move || run(rx, done_rx, st))?;
@@ -249,7 +254,6 @@ struct State_<R: LogReply> {
 
 fn run<R: LogReply>(rx: Receiver<Msg>, done: Receiver<MarkersWritten>, mut st: State_<R>) {
     let mut last_tick = Instant::now();
-    st.submit_to_writer();
     loop {
         crossbeam_channel::select! {
             recv(rx) -> msg => match msg {

@@ -20,7 +20,14 @@
 //! the id are answered CONCURRENT_TRANSACTIONS and the client retries. A
 //! transaction open longer than its timeout is aborted with the epoch
 //! bumped. At start, decisions whose markers may not all be written are
-//! finished, and every transaction the partitions find open is aborted.
+//! finished, and a transaction open at the stop goes on where it was (its
+//! partitions added again with the writer before any connection is
+//! served), as Kafka's coordinator loads its ongoing transactions: the
+//! producer commits or aborts it when it reconnects. One the file does not
+//! hold whole (a partition found open that it does not name: a record
+//! lost to a power cut under a lax flush policy, or written by a version
+//! that kept no open transactions) is aborted, since what it carried is
+//! not known.
 
 mod store;
 
@@ -29,7 +36,7 @@ use crate::log::now_ms;
 use crate::ops::{LogOp, Markers, MarkersWritten};
 use crate::protocol::error_code as ec;
 use crate::protocol::pattern;
-use crate::server::groups::offsets::{Committed, OffsetKey, OffsetStore};
+use crate::server::groups::offsets::{Committed, OffsetStore};
 use crate::topics::{Catalog, PartitionId};
 use crate::writer::FlushPolicy;
 use crossbeam_channel::Sender;
@@ -53,7 +60,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-pub use store::{Decision, Durable, TxnStore};
+pub use store::{Decision, Durable, Kept, Open, TxnStore};
 
 /// The longest transaction timeout a producer may ask for (Kafka's
 /// `transaction.max.timeout.ms` default, 15 minutes).
@@ -63,16 +70,6 @@ pub const MAX_TIMEOUT_MS: i32 = 900_000;
 /// `transactional.id.expiration.ms` default, 7 days): bounds the memory
 /// and the file a stream of short-lived ids takes.
 pub const EXPIRY: Duration = Duration::from_secs(7 * 24 * 3600);
-
-/// A transaction open now.
-#[derive(Debug)]
-struct Open {
-    partitions: BTreeSet<(String, i32)>,
-    offsets: Vec<(OffsetKey, Committed)>,
-    started: Instant,
-    /// The same moment by the wall clock (ms), for DescribeTransactions.
-    started_ms: i64,
-}
 
 /// One transactional id.
 #[derive(Debug)]
@@ -229,10 +226,10 @@ impl Transactions {
         let (store, all) = TxnStore::open(dir, flush)?;
         let txns = all
             .into_iter()
-            .map(|(id, durable)| {
+            .map(|(id, (durable, open))| {
                 let txn = Txn {
                     durable,
-                    open: None,
+                    open,
                     writing: false,
                     retry: Vec::new(),
                     last_ended: None,
@@ -253,8 +250,10 @@ impl Transactions {
 
     /// Finishes what a stop left: decisions whose markers may not all be
     /// written get them where their producer is still open (a commit's
-    /// offsets applied again), and every other transaction `open` lists
-    /// is aborted (its transactional id's epoch bumped, if known).
+    /// offsets applied again); transactions the file holds open go on
+    /// (their partitions added again with the writer); a transaction
+    /// `open` lists that the file does not hold whole is aborted (its
+    /// transactional id's epoch bumped, if known).
     pub fn recover(&mut self, open: Vec<OpenAtStart>, offsets: &mut OffsetStore) {
         // Producer id → its highest epoch seen, and its open partitions.
         type Found = (i16, Vec<(PartitionId, String, i32)>);
@@ -280,16 +279,39 @@ impl Transactions {
                 t.durable.partitions.retain(|p| still_open.contains(p));
                 tracing::info!(transactional_id = %id, decision = ?t.durable.decision, partitions = t.durable.partitions.len(), "finishing a transaction's markers after a stop");
                 self.send_markers(&id);
-            } else if let Some((_, parts)) = found {
-                tracing::info!(transactional_id = %id, partitions = parts.len(), "aborting a transaction left open by a stop");
-                t.open = Some(Open {
-                    partitions: parts.into_iter().map(|(_, t, i)| (t, i)).collect(),
-                    offsets: Vec::new(),
-                    started: Instant::now(),
-                    started_ms: now_ms(),
+            } else {
+                let epoch = found.as_ref().map(|f| f.0);
+                let found: BTreeSet<(String, i32)> = found
+                    .into_iter()
+                    .flat_map(|(_, parts)| parts.into_iter().map(|(_, t, i)| (t, i)))
+                    .collect();
+                let whole = t.open.as_ref().is_some_and(|o| {
+                    found.is_subset(&o.partitions) && epoch.is_none_or(|e| e == t.durable.epoch)
                 });
-                if let Err(e) = self.end(&id, Decision::Abort, true, offsets) {
-                    tracing::error!(transactional_id = %id, error = %e, "cannot abort a transaction left open");
+                if whole {
+                    let open = t.open.as_ref().expect("checked");
+                    tracing::info!(transactional_id = %id, partitions = open.partitions.len(), offsets = open.offsets.len(), "keeping a transaction open across a stop");
+                    // Its batches are taken again only once the writer
+                    // knows the partitions were added (it forgets at a stop).
+                    let partitions = open
+                        .partitions
+                        .iter()
+                        .filter_map(|(topic, index)| self.catalog.get(topic)?.partition(*index))
+                        .collect();
+                    self.outbox.push(LogOp::AddToTransaction {
+                        producer_id: t.durable.producer_id,
+                        producer_epoch: t.durable.epoch,
+                        partitions,
+                    });
+                } else if t.open.is_some() || !found.is_empty() {
+                    tracing::info!(transactional_id = %id, partitions = found.len(), "aborting a transaction left open by a stop: the transactions file does not hold it whole");
+                    t.open
+                        .get_or_insert_with(Open::now)
+                        .partitions
+                        .extend(found);
+                    if let Err(e) = self.end(&id, Decision::Abort, true, offsets) {
+                        tracing::error!(transactional_id = %id, error = %e, "cannot abort a transaction left open");
+                    }
                 }
             }
         }
@@ -535,7 +557,7 @@ impl Transactions {
                 }
             }
         };
-        if let Err(e) = self.store.save(&id, &next) {
+        if let Err(e) = self.store.save(&id, &next, None) {
             tracing::error!(transactional_id = %id, error = %e, "cannot write the transaction state");
             resp.error_code = ec::COORDINATOR_NOT_AVAILABLE;
             return resp;
@@ -572,12 +594,13 @@ impl Transactions {
     fn open_mut(&mut self, id: &str) -> &mut Open {
         let t = self.txns.get_mut(id).expect("checked");
         t.last_used = Instant::now();
-        t.open.get_or_insert_with(|| Open {
-            partitions: BTreeSet::new(),
-            offsets: Vec::new(),
-            started: Instant::now(),
-            started_ms: now_ms(),
-        })
+        t.open.get_or_insert_with(Open::now)
+    }
+
+    /// Makes `id`'s state, with its open transaction, durable.
+    fn save(&mut self, id: &str) -> std::io::Result<()> {
+        let t = &self.txns[id];
+        self.store.save(id, &t.durable, t.open.as_ref())
     }
 
     /// AddPartitionsToTxn (v0-3). Partitions of `denied` topics (the
@@ -629,13 +652,34 @@ impl Transactions {
         let all_good = results
             .iter()
             .all(|(_, parts)| parts.iter().all(|&(_, c)| c == ec::NONE));
+        let mut kept = all_good;
         if all_good {
+            let began = self.txns[id].open.is_none();
             let open = self.open_mut(id);
+            let mut added = Vec::new();
             for (topic, parts) in &results {
                 for &(index, _) in parts {
-                    open.partitions.insert((topic.clone(), index));
+                    if open.partitions.insert((topic.clone(), index)) {
+                        added.push((topic.clone(), index));
+                    }
                 }
             }
+            if !added.is_empty() {
+                if let Err(e) = self.save(id) {
+                    tracing::error!(transactional_id = %id, error = %e, "cannot write the transaction's partitions");
+                    let t = self.txns.get_mut(id).expect("checked");
+                    match (&mut t.open, began) {
+                        (open, true) => *open = None,
+                        (Some(open), false) => added.iter().for_each(|p| {
+                            open.partitions.remove(p);
+                        }),
+                        (None, false) => {}
+                    }
+                    kept = false;
+                }
+            }
+        }
+        if kept {
             let d = &self.txns[id].durable;
             let partitions = results
                 .iter()
@@ -652,10 +696,16 @@ impl Transactions {
                 partitions,
             });
         } else {
+            // Not written: the client asks again.
+            let instead = if all_good {
+                ec::COORDINATOR_NOT_AVAILABLE
+            } else {
+                ec::OPERATION_NOT_ATTEMPTED
+            };
             for (_, parts) in &mut results {
                 for (_, c) in parts.iter_mut() {
                     if *c == ec::NONE {
-                        *c = ec::OPERATION_NOT_ATTEMPTED;
+                        *c = instead;
                     }
                 }
             }
@@ -675,8 +725,13 @@ impl Transactions {
         let id = r.transactional_id.0.as_str();
         let mut resp = AddOffsetsToTxnResponse::default();
         resp.error_code = self.check(id, r.producer_id.0, r.producer_epoch, version, 2);
-        if resp.error_code == ec::NONE {
+        if resp.error_code == ec::NONE && self.txns[id].open.is_none() {
             self.open_mut(id);
+            if let Err(e) = self.save(id) {
+                tracing::error!(transactional_id = %id, error = %e, "cannot write the transaction's start");
+                self.txns.get_mut(id).expect("checked").open = None;
+                resp.error_code = ec::COORDINATOR_NOT_AVAILABLE;
+            }
         }
         resp
     }
@@ -705,6 +760,7 @@ impl Transactions {
         if code == ec::NONE {
             let group = r.group_id.0.as_str();
             let open = self.open_mut(id);
+            let before = open.offsets.clone();
             for t in r.topics.iter().filter(|t| !is_denied(&t.name)) {
                 for p in &t.partitions {
                     let key = (
@@ -719,6 +775,13 @@ impl Transactions {
                     };
                     open.offsets.push((key, value));
                 }
+            }
+            // Kept as Kafka keeps them in its offsets topic: a restart
+            // commits them with the transaction.
+            if let Err(e) = self.save(id) {
+                tracing::error!(transactional_id = %id, error = %e, "cannot write the transaction's offsets");
+                self.open_mut(id).offsets = before;
+                code = ec::COORDINATOR_NOT_AVAILABLE;
             }
         }
         txn_offsets_answer(r, |t| {
@@ -798,7 +861,7 @@ impl Transactions {
             Decision::Commit => open.offsets.clone(),
             _ => Vec::new(),
         };
-        if let Err(e) = self.store.save(id, &next) {
+        if let Err(e) = self.store.save(id, &next, None) {
             t.open = Some(open);
             return Err(e);
         }
@@ -841,7 +904,7 @@ impl Transactions {
         t.durable.offsets.clear();
         t.writing = false;
         t.retry.clear();
-        if let Err(e) = self.store.save(id, &t.durable) {
+        if let Err(e) = self.store.save(id, &t.durable, t.open.as_ref()) {
             // The decision stays in the file: a restart finishes it again,
             // writing no marker where the producer is no longer open.
             tracing::error!(transactional_id = %id, error = %e, "cannot mark a transaction done");
@@ -1308,30 +1371,61 @@ mod tests {
     }
 
     #[test]
-    fn a_restart_finishes_a_commit_decision_and_aborts_what_was_left_open() {
+    fn a_restart_finishes_a_commit_decision_and_keeps_open_transactions_open() {
         let mut f = Fixture::new("recover");
         let mut t = f.coordinator();
         let (_, committing, _) = init(&mut t, &mut f, "d");
         let (_, open, _) = init(&mut t, &mut f, "e");
+        let (_, unwritten, _) = init(&mut t, &mut f, "f");
         assert_eq!(
             add(&mut t, "d", committing, 0, &[0, 1]),
             vec![ec::NONE, ec::NONE]
         );
         assert_eq!(add(&mut t, "e", open, 0, &[1]), vec![ec::NONE]);
+        let mut r = AddOffsetsToTxnRequest::default();
+        r.transactional_id = TransactionalId(StrBytes::from_static_str("e"));
+        r.producer_id = ProducerId(open);
+        assert_eq!(t.add_offsets(&r, 3).error_code, ec::NONE);
+        assert_eq!(offsets(&mut t, "e", open, "t", 8), ec::NONE);
+        assert_eq!(add(&mut t, "f", unwritten, 0, &[1]), vec![ec::NONE]);
         assert_eq!(end(&mut t, &mut f, "d", committing, 0, true), ec::NONE);
-        // The broker stops before the writer answers; partition 0 got its
-        // marker, partition 1 did not; "e" and an unknown producer are open.
+        t.take_log_ops();
+        // The broker stops before the writer answers; partition 0 got "d"'s
+        // marker, partition 1 did not. "e" is open at partition 1; "f" is
+        // found open at partition 0 too, which its record does not name
+        // (as if lost), and an unknown producer is open at 0.
         drop(t);
         let mut t = f.coordinator();
         t.recover(
             vec![
                 (11, "t".into(), 1, committing, 0),
                 (11, "t".into(), 1, open, 0),
+                (10, "t".into(), 0, unwritten, 0),
+                (11, "t".into(), 1, unwritten, 0),
                 (10, "t".into(), 0, 77, 4),
             ],
             &mut f.offsets,
         );
-        let mut out = markers(&mut t);
+        let ops = t.take_log_ops();
+        let readded: Vec<(i64, i16, Vec<PartitionId>)> = ops
+            .iter()
+            .filter_map(|op| match op {
+                LogOp::AddToTransaction {
+                    producer_id,
+                    producer_epoch,
+                    partitions,
+                } => Some((*producer_id, *producer_epoch, partitions.clone())),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(readded, vec![(open, 0, vec![11])], "the writer hears first");
+        let mut out: Vec<Markers> = ops
+            .into_iter()
+            .filter_map(|op| match op {
+                LogOp::WriteMarkers(m) => Some(m),
+                _ => None,
+            })
+            .collect();
         out.sort_by_key(|m| m.producer_id);
         let seen: Vec<(i64, Marker, i16, Vec<PartitionId>)> = out
             .iter()
@@ -1349,8 +1443,41 @@ mod tests {
             vec![
                 (77, Marker::Abort, 4, vec![10]),
                 (committing, Marker::Commit, 0, vec![11]),
-                (open, Marker::Abort, 1, vec![11]),
+                (unwritten, Marker::Abort, 1, vec![10, 11]),
             ]
+        );
+        // "e" goes on at its epoch, its offsets pending, and commits them.
+        assert!(
+            t.has_pending_offset("g", "t", 0),
+            "stable readers still wait"
+        );
+        assert_eq!(add(&mut t, "e", open, 0, &[0]), vec![ec::NONE]);
+        assert_eq!(end(&mut t, &mut f, "e", open, 0, true), ec::NONE);
+        assert_eq!(f.offsets.get("g", "t", 0).map(|c| c.offset), Some(8));
+        let out = markers(&mut t);
+        assert_eq!(
+            (out[0].marker, &out[0].partitions[..]),
+            (Marker::Commit, &[10, 11][..])
+        );
+    }
+
+    #[test]
+    fn a_transaction_kept_across_a_restart_still_times_out_from_its_start() {
+        let mut f = Fixture::new("recover-expiry");
+        let mut t = f.coordinator();
+        let (_, pid, _) = init(&mut t, &mut f, "g");
+        assert_eq!(add(&mut t, "g", pid, 0, &[1]), vec![ec::NONE]);
+        drop(t);
+        let mut t = f.coordinator();
+        t.recover(vec![(11, "t".into(), 1, pid, 0)], &mut f.offsets);
+        t.take_log_ops();
+        t.tick(Instant::now(), &mut f.offsets);
+        assert!(markers(&mut t).is_empty(), "not yet expired");
+        t.tick(Instant::now() + Duration::from_secs(61), &mut f.offsets);
+        let out = markers(&mut t);
+        assert_eq!(
+            (out[0].marker, out[0].producer_epoch, &out[0].partitions[..]),
+            (Marker::Abort, 1, &[11][..])
         );
     }
 }

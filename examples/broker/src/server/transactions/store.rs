@@ -19,21 +19,27 @@
 //! hands the next one out; and a decision to commit or abort with its
 //! partitions and (for a commit) the offsets it commits, before any
 //! marker is written, so a crash between markers ends the transaction
-//! the same way in every partition when the broker comes back. The
-//! partitions a transaction has added are not written: one still open at
-//! a crash is aborted at start (the partitions know it is open). An id
-//! forgotten (unused for [`EXPIRY`](super::EXPIRY)) gets a record with
-//! producer id -1, a tombstone.
+//! the same way in every partition when the broker comes back. And, as
+//! Kafka's coordinator does, a transaction open now ([`Open`]): the
+//! partitions it has added (AddPartitionsToTxn), that it commits a
+//! group's offsets (AddOffsetsToTxn), the offsets it carries
+//! (TxnOffsetCommit; Kafka writes these to its offsets topic) and when
+//! it began, so a broker stopped or killed under a producer goes on with
+//! its transaction when it comes back (the producer commits or aborts it;
+//! its timeout still counts from its start). An id forgotten (unused for
+//! [`EXPIRY`](super::EXPIRY)) gets a record with producer id -1, a
+//! tombstone.
 
+use crate::log::now_ms;
 use crate::record_file::{self, get_str, put_str};
 use crate::server::groups::offsets::{Committed, OffsetKey};
 use crate::writer::FlushPolicy;
 use bytes::{Buf, BufMut};
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::fs::File;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// The producer id of a record that forgets its transactional id.
 const TOMBSTONE: i64 = -1;
@@ -67,6 +73,45 @@ pub struct Durable {
     pub offsets: Vec<(OffsetKey, Committed)>,
 }
 
+/// A transaction open now: what a restart needs to go on with it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Open {
+    /// The partitions it has added: (topic, index).
+    pub partitions: BTreeSet<(String, i32)>,
+    /// The offsets it commits, if it commits.
+    pub offsets: Vec<(OffsetKey, Committed)>,
+    /// When it began, by the monotonic clock (for its timeout; not
+    /// written: a restart derives it from `started_ms`).
+    pub started: Instant,
+    /// The same moment by the wall clock (ms): written, and named by
+    /// DescribeTransactions.
+    pub started_ms: i64,
+}
+
+impl Open {
+    /// A transaction beginning now.
+    pub fn now() -> Self {
+        Open {
+            partitions: BTreeSet::new(),
+            offsets: Vec::new(),
+            started: Instant::now(),
+            started_ms: now_ms(),
+        }
+    }
+}
+
+/// The monotonic moment the wall clock's `started_ms` was, as near as
+/// this process can say (now, if it was before the host booted).
+fn since_wall_clock(started_ms: i64) -> Instant {
+    let ago = Duration::from_millis((now_ms() - started_ms).max(0) as u64);
+    let now = Instant::now();
+    now.checked_sub(ago).unwrap_or(now)
+}
+
+/// A transactional id's state as kept: the durable part, and the
+/// transaction it has open.
+pub type Kept = (Durable, Option<Open>);
+
 /// The file and what it says.
 #[derive(Debug)]
 pub struct TxnStore {
@@ -83,11 +128,11 @@ pub struct TxnStore {
 impl TxnStore {
     /// Opens (or creates) `<dir>/transactions.log`, synced per `flush`;
     /// returns it and each transactional id's newest state.
-    pub fn open(dir: &Path, flush: FlushPolicy) -> io::Result<(Self, HashMap<String, Durable>)> {
+    pub fn open(dir: &Path, flush: FlushPolicy) -> io::Result<(Self, HashMap<String, Kept>)> {
         let path = dir.join("transactions.log");
         let (file, records, all) = record_file::open_keyed(&path, |payload| {
             let (id, state) = decode(payload)?;
-            Some((id, (state.producer_id != TOMBSTONE).then_some(state)))
+            Some((id, (state.0.producer_id != TOMBSTONE).then_some(state)))
         })?;
         let mut store = TxnStore {
             path,
@@ -104,11 +149,11 @@ impl TxnStore {
         Ok((store, all))
     }
 
-    /// Records `state` as `id`'s: one write, and an fdatasync under
-    /// `every-batch`.
-    pub fn save(&mut self, id: &str, state: &Durable) -> io::Result<()> {
+    /// Records `state` and the transaction `open` as `id`'s: one write,
+    /// and an fdatasync under `every-batch`.
+    pub fn save(&mut self, id: &str, state: &Durable, open: Option<&Open>) -> io::Result<()> {
         self.buf.clear();
-        encode(&mut self.buf, id, state);
+        encode(&mut self.buf, id, state, open);
         self.file.write_all(&self.buf)?;
         self.records += 1;
         self.dirty = true;
@@ -151,13 +196,13 @@ impl TxnStore {
             partitions: Vec::new(),
             offsets: Vec::new(),
         };
-        self.save(id, &gone)
+        self.save(id, &gone, None)
     }
 
-    fn compact(&mut self, all: &HashMap<String, Durable>) -> io::Result<()> {
+    fn compact(&mut self, all: &HashMap<String, Kept>) -> io::Result<()> {
         let mut buf = Vec::new();
-        for (id, state) in all {
-            encode(&mut buf, id, state);
+        for (id, (state, open)) in all {
+            encode(&mut buf, id, state, open.as_ref());
         }
         self.file = record_file::rewrite(&self.path, &buf)?;
         self.records = all.len();
@@ -165,7 +210,11 @@ impl TxnStore {
     }
 }
 
-fn encode(buf: &mut Vec<u8>, id: &str, d: &Durable) {
+/// Written after the offsets when a transaction is open (records
+/// without it, and those of earlier versions, have none).
+const OPEN: u8 = 1;
+
+fn encode(buf: &mut Vec<u8>, id: &str, d: &Durable, open: Option<&Open>) {
     let start = record_file::begin(buf);
     put_str(buf, Some(id));
     buf.put_i64(d.producer_id);
@@ -176,25 +225,43 @@ fn encode(buf: &mut Vec<u8>, id: &str, d: &Durable) {
         Decision::Commit => 1,
         Decision::Abort => 2,
     });
-    buf.put_u32(d.partitions.len() as u32);
-    for (topic, index) in &d.partitions {
+    put_partitions(buf, &d.partitions);
+    put_offsets(buf, &d.offsets);
+    if let Some(open) = open {
+        buf.put_u8(OPEN);
+        buf.put_i64(open.started_ms);
+        put_partitions(buf, &open.partitions);
+        put_offsets(buf, &open.offsets);
+    }
+    record_file::finish(buf, start);
+}
+
+fn put_partitions<'a>(
+    buf: &mut Vec<u8>,
+    partitions: impl IntoIterator<Item = &'a (String, i32), IntoIter: ExactSizeIterator>,
+) {
+    let partitions = partitions.into_iter();
+    buf.put_u32(partitions.len() as u32);
+    for (topic, index) in partitions {
         put_str(buf, Some(topic));
         buf.put_i32(*index);
     }
-    buf.put_u32(d.offsets.len() as u32);
-    for ((group, topic, partition), c) in &d.offsets {
+}
+
+fn put_offsets(buf: &mut Vec<u8>, offsets: &[(OffsetKey, Committed)]) {
+    buf.put_u32(offsets.len() as u32);
+    for ((group, topic, partition), c) in offsets {
         put_str(buf, Some(group));
         put_str(buf, Some(topic));
         buf.put_i32(*partition);
         buf.put_i64(c.offset);
         put_str(buf, c.metadata.as_deref());
     }
-    record_file::finish(buf, start);
 }
 
-fn decode(mut p: &[u8]) -> Option<(String, Durable)> {
+fn decode(mut p: &[u8]) -> Option<(String, Kept)> {
     let id = get_str(&mut p)??;
-    if p.len() < 8 + 2 + 4 + 1 + 4 {
+    if p.len() < 8 + 2 + 4 + 1 {
         return None;
     }
     let producer_id = p.get_i64();
@@ -206,29 +273,22 @@ fn decode(mut p: &[u8]) -> Option<(String, Durable)> {
         2 => Decision::Abort,
         _ => return None,
     };
-    let mut partitions = Vec::new();
-    for _ in 0..p.get_u32() {
-        let topic = get_str(&mut p)??;
-        if p.len() < 4 {
-            return None;
+    let partitions = get_partitions(&mut p)?;
+    let offsets = get_offsets(&mut p)?;
+    let open = match p.first() {
+        None => None,
+        Some(&OPEN) if p.len() >= 1 + 8 => {
+            p.advance(1);
+            let started_ms = p.get_i64();
+            Some(Open {
+                partitions: get_partitions(&mut p)?.into_iter().collect(),
+                offsets: get_offsets(&mut p)?,
+                started: since_wall_clock(started_ms),
+                started_ms,
+            })
         }
-        partitions.push((topic, p.get_i32()));
-    }
-    if p.len() < 4 {
-        return None;
-    }
-    let mut offsets = Vec::new();
-    for _ in 0..p.get_u32() {
-        let group = get_str(&mut p)??;
-        let topic = get_str(&mut p)??;
-        if p.len() < 12 {
-            return None;
-        }
-        let partition = p.get_i32();
-        let offset = p.get_i64();
-        let metadata = get_str(&mut p)?;
-        offsets.push(((group, topic, partition), Committed { offset, metadata }));
-    }
+        Some(_) => return None,
+    };
     let state = Durable {
         producer_id,
         epoch,
@@ -237,7 +297,41 @@ fn decode(mut p: &[u8]) -> Option<(String, Durable)> {
         partitions,
         offsets,
     };
-    Some((id, state))
+    Some((id, (state, open)))
+}
+
+fn get_partitions(p: &mut &[u8]) -> Option<Vec<(String, i32)>> {
+    if p.len() < 4 {
+        return None;
+    }
+    let mut partitions = Vec::new();
+    for _ in 0..p.get_u32() {
+        let topic = get_str(p)??;
+        if p.len() < 4 {
+            return None;
+        }
+        partitions.push((topic, p.get_i32()));
+    }
+    Some(partitions)
+}
+
+fn get_offsets(p: &mut &[u8]) -> Option<Vec<(OffsetKey, Committed)>> {
+    if p.len() < 4 {
+        return None;
+    }
+    let mut offsets = Vec::new();
+    for _ in 0..p.get_u32() {
+        let group = get_str(p)??;
+        let topic = get_str(p)??;
+        if p.len() < 12 {
+            return None;
+        }
+        let partition = p.get_i32();
+        let offset = p.get_i64();
+        let metadata = get_str(p)?;
+        offsets.push(((group, topic, partition), Committed { offset, metadata }));
+    }
+    Some(offsets)
 }
 
 #[cfg(test)]
@@ -272,15 +366,15 @@ mod tests {
         {
             let (mut store, all) = TxnStore::open(&dir, FlushPolicy::EveryBatch).unwrap();
             assert!(all.is_empty());
-            store.save("a", &first).unwrap();
-            store.save("b", &first).unwrap();
-            store.save("a", &deciding).unwrap();
-            store.save("c", &first).unwrap();
+            store.save("a", &first, None).unwrap();
+            store.save("b", &first, None).unwrap();
+            store.save("a", &deciding, None).unwrap();
+            store.save("c", &first, None).unwrap();
             store.forget("c").unwrap();
         }
         let (_, all) = TxnStore::open(&dir, FlushPolicy::Never).unwrap();
-        assert_eq!(all["a"], deciding);
-        assert_eq!(all["b"], first);
+        assert_eq!(all["a"], (deciding, None));
+        assert_eq!(all["b"], (first, None));
         assert!(!all.contains_key("c"), "forgotten");
         std::fs::remove_dir_all(&dir).unwrap();
     }
@@ -299,17 +393,78 @@ mod tests {
             offsets: vec![],
         };
         let (mut every, _) = TxnStore::open(&dir, FlushPolicy::EveryBatch).unwrap();
-        every.save("a", &state).unwrap();
+        every.save("a", &state, None).unwrap();
         assert!(!every.unsynced(), "synced before the answer");
         drop(every);
         let second = Duration::from_secs(1);
         let (mut interval, _) = TxnStore::open(&dir, FlushPolicy::Interval(second)).unwrap();
-        interval.save("a", &state).unwrap();
+        interval.save("a", &state, None).unwrap();
         assert!(interval.unsynced());
         interval.sync_if_due(Instant::now()).unwrap();
         assert!(interval.unsynced(), "not yet due");
         interval.sync_if_due(Instant::now() + second).unwrap();
         assert!(!interval.unsynced(), "synced once due");
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn an_open_transaction_survives_a_reopen_with_its_start_and_every_cut_is_refused() {
+        let dir = std::env::temp_dir().join(format!("gyre-txnopen-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let state = Durable {
+            producer_id: 9,
+            epoch: 3,
+            timeout_ms: 60_000,
+            decision: Decision::None,
+            partitions: vec![],
+            offsets: vec![],
+        };
+        let mut open = Open::now();
+        open.started_ms -= 20_000; // began 20 s ago
+        open.partitions.insert(("t".into(), 1));
+        open.partitions.insert(("u".into(), 0));
+        open.offsets.push((
+            ("g".into(), "in".into(), 2),
+            Committed {
+                offset: 77,
+                metadata: None,
+            },
+        ));
+        {
+            let (mut store, _) = TxnStore::open(&dir, FlushPolicy::EveryBatch).unwrap();
+            store.save("a", &state, Some(&open)).unwrap();
+            store.save("b", &state, Some(&open)).unwrap();
+            store.save("b", &state, None).unwrap(); // ended
+        }
+        let (_, all) = TxnStore::open(&dir, FlushPolicy::Never).unwrap();
+        let (kept, back) = &all["a"];
+        assert_eq!(kept, &state);
+        let back = back.as_ref().expect("still open");
+        assert_eq!(
+            (&back.partitions, &back.offsets, back.started_ms),
+            (&open.partitions, &open.offsets, open.started_ms)
+        );
+        let ago = back.started.elapsed();
+        assert!(
+            ago >= Duration::from_secs(19) && ago < Duration::from_secs(60),
+            "its timeout counts from its start: {ago:?}"
+        );
+        assert_eq!(all["b"], (state.clone(), None));
+        std::fs::remove_dir_all(&dir).unwrap();
+
+        // Every cut of the record is refused, but for the one that is
+        // exactly the record of an id with no transaction open.
+        let payload = |open: Option<&Open>| {
+            let mut buf = Vec::new();
+            encode(&mut buf, "a", &state, open);
+            buf.split_off(8) // past the record's length and CRC
+        };
+        let whole = payload(Some(&open));
+        let decoded = decode(&whole).expect("whole").1 .1;
+        assert_eq!(decoded.map(|o| o.partitions), Some(open.partitions));
+        let without = payload(None).len();
+        for cut in (0..whole.len()).filter(|&c| c != without) {
+            assert!(decode(&whole[..cut]).is_none(), "cut at {cut}");
+        }
     }
 }
