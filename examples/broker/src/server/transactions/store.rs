@@ -277,7 +277,8 @@ fn decode(mut p: &[u8]) -> Option<(String, Kept)> {
     let offsets = get_offsets(&mut p)?;
     let open = match p.first() {
         None => None,
-        Some(&OPEN) if p.len() >= 1 + 8 => {
+        // The mark and the start (ms) at least.
+        Some(&OPEN) if p.len() > 8 => {
             p.advance(1);
             let started_ms = p.get_i64();
             Some(Open {
