@@ -7,9 +7,11 @@
 //! OffsetDelete) appends the same record with offset `i64::MIN`, a
 //! tombstone. At start the file is read back, the newest record per
 //! (group, topic, partition) wins (a tombstone removes the key), and a
-//! torn or corrupt tail (a crash mid-write) is cut off and logged. When the
-//! file holds many more records than live offsets it is rewritten
-//! compactly through a temporary file and a rename.
+//! torn or corrupt tail (a crash mid-write) is cut off and logged. Whenever
+//! the file holds many more records than live offsets (at start, or after
+//! a commit or deletion) it is rewritten compactly through a temporary file
+//! and a rename, so a group committing every few seconds for months keeps
+//! a file the size of its offsets, as Kafka's compacted offsets topic does.
 
 use crate::record_file::{self, get_str, put_str};
 use bytes::{Buf, BufMut};
@@ -114,7 +116,25 @@ impl OffsetStore {
                 self.offsets.insert(key, value);
             }
         }
+        self.compact_if_due();
         Ok(())
+    }
+
+    /// Rewrites the file compactly once it holds many more records than
+    /// live offsets. The commits are durable already: a rewrite that fails
+    /// (a full disk) is logged and tried again after the next commit.
+    fn compact_if_due(&mut self) {
+        if record_file::worth_compacting(self.records, self.offsets.len()) {
+            if let Err(e) = self.compact() {
+                tracing::warn!(file = %self.path.display(), error = %e, "cannot rewrite the offsets file compactly; it keeps growing until a rewrite succeeds");
+            }
+        }
+    }
+
+    /// Records written to the file since it was last rewritten (or read).
+    #[cfg(test)]
+    fn records(&self) -> usize {
+        self.records
     }
 
     /// Durably deletes `keys` (those with no offset are skipped): one
@@ -138,10 +158,12 @@ impl OffsetStore {
         self.file.write_all(&self.buf)?;
         self.file.sync_data()?;
         self.records += live.len();
-        for key in &live {
-            self.offsets.remove(*key);
+        let gone = live.len();
+        for key in live {
+            self.offsets.remove(key);
         }
-        Ok(live.len())
+        self.compact_if_due();
+        Ok(gone)
     }
 
     /// Every key `group` has an offset for.
@@ -280,6 +302,35 @@ mod tests {
         s.commit(vec![(key("g", "t", 2), c.clone())]).unwrap();
         drop(s);
         assert_eq!(OffsetStore::open(&d).unwrap().of_group("g").len(), 2);
+        fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn a_group_committing_for_ever_keeps_a_file_the_size_of_its_offsets() {
+        let d = dir("bounded");
+        let mut s = OffsetStore::open(&d).unwrap();
+        let c = |o| Committed {
+            offset: o,
+            metadata: None,
+        };
+        let mut largest = 0;
+        for round in 0..1_500 {
+            s.commit(vec![
+                (key("g", "t", 0), c(round)),
+                (key("g", "t", 1), c(round)),
+            ])
+            .unwrap();
+            largest = largest.max(fs::metadata(d.join("group-offsets.log")).unwrap().len());
+        }
+        s.delete(&[key("g", "t", 1)]).unwrap();
+        assert!(s.records() <= 2 * 2 + 1001 + 2, "{} records", s.records());
+        // About 1,000 records of ~30 bytes at most between rewrites, where
+        // 3,000 records were written.
+        assert!(largest < 48 * 1024, "the file reached {largest} bytes");
+        drop(s);
+        let s = OffsetStore::open(&d).unwrap();
+        assert_eq!(s.get("g", "t", 0), Some(&c(1_499)));
+        assert_eq!(s.get("g", "t", 1), None);
         fs::remove_dir_all(&d).unwrap();
     }
 }

@@ -938,10 +938,20 @@ impl Transactions {
         }
     }
 
-    /// Aborts transactions open past their timeout (bumping the epoch,
-    /// as Kafka does, so the producer is fenced), asks again for markers
-    /// that failed, and forgets ids unused for [`EXPIRY`].
+    /// Rewrites the transactions file compactly when it is due, aborts
+    /// transactions open past their timeout (bumping the epoch, as Kafka
+    /// does, so the producer is fenced), asks again for markers that
+    /// failed, and forgets ids unused for [`EXPIRY`].
     pub fn tick(&mut self, now: Instant, offsets: &mut OffsetStore) {
+        if self.store.worth_rewriting(self.txns.len()) {
+            let all = self
+                .txns
+                .iter()
+                .map(|(id, t)| (id.as_str(), &t.durable, t.open.as_ref()));
+            if let Err(e) = self.store.rewrite(all) {
+                tracing::warn!(error = %e, "cannot rewrite the transactions file compactly; it keeps growing until a rewrite succeeds");
+            }
+        }
         if let Err(e) = self.store.sync_if_due(now) {
             tracing::error!(error = %e, "cannot sync the transactions' state");
         }
@@ -1478,6 +1488,34 @@ mod tests {
         assert_eq!(
             (out[0].marker, out[0].producer_epoch, &out[0].partitions[..]),
             (Marker::Abort, 1, &[11][..])
+        );
+    }
+
+    #[test]
+    fn a_busy_transactional_id_keeps_a_transactions_file_the_size_of_its_ids() {
+        let mut f = Fixture::new("bounded");
+        let mut t = f.coordinator();
+        let (_, pid, _) = init(&mut t, &mut f, "busy");
+        let path = f.dir.join("transactions.log");
+        let mut largest = 0;
+        for round in 0..600 {
+            assert_eq!(add(&mut t, "busy", pid, 0, &[round % 2]), vec![ec::NONE]);
+            assert_eq!(end(&mut t, &mut f, "busy", pid, 0, true), ec::NONE);
+            for m in markers(&mut t) {
+                t.markers_written(written(&m));
+            }
+            t.tick(Instant::now(), &mut f.offsets);
+            largest = largest.max(std::fs::metadata(&path).unwrap().len());
+        }
+        assert!(t.store.records() < 1_010, "{} records", t.store.records());
+        // 1,800 records of ~40-60 bytes were written.
+        assert!(largest < 64 * 1024, "the file reached {largest} bytes");
+        drop(t);
+        let mut t = f.coordinator();
+        assert_eq!(
+            init(&mut t, &mut f, "busy"),
+            (ec::NONE, pid, 1),
+            "its epoch kept"
         );
     }
 }

@@ -3,7 +3,10 @@
 //! record per change of a transactional id that must outlive a crash,
 //! each the id's whole [`Durable`] state, written and fdatasynced before
 //! the client hears of it. The newest record per id wins at start; the
-//! file is rewritten compactly once it holds many more records than ids.
+//! file is rewritten compactly once it holds many more records than ids
+//! (at start, and on the coordinator's tick while it runs: a transaction
+//! writes several records, so a busy producer would otherwise grow it
+//! without bound).
 //!
 //! Each record is fdatasynced as the broker's flush policy syncs its
 //! logs: under `every-batch` before the client hears (a decision as
@@ -200,13 +203,42 @@ impl TxnStore {
     }
 
     fn compact(&mut self, all: &HashMap<String, Kept>) -> io::Result<()> {
+        self.rewrite(
+            all.iter()
+                .map(|(id, (state, open))| (id.as_str(), state, open.as_ref())),
+        )
+    }
+
+    /// Whether the file holds so many more records than the `live` ids
+    /// that it is worth rewriting (see [`rewrite`](Self::rewrite)).
+    pub fn worth_rewriting(&self, live: usize) -> bool {
+        record_file::worth_compacting(self.records, live)
+    }
+
+    /// Replaces the file with one record per id of `all` (every id's
+    /// current state), through a synced temporary file and a rename: what
+    /// was not yet synced is durable after it.
+    pub fn rewrite<'a>(
+        &mut self,
+        all: impl Iterator<Item = (&'a str, &'a Durable, Option<&'a Open>)>,
+    ) -> io::Result<()> {
         let mut buf = Vec::new();
-        for (id, (state, open)) in all {
-            encode(&mut buf, id, state, open.as_ref());
+        let mut records = 0;
+        for (id, state, open) in all {
+            encode(&mut buf, id, state, open);
+            records += 1;
         }
         self.file = record_file::rewrite(&self.path, &buf)?;
-        self.records = all.len();
+        self.records = records;
+        self.dirty = false;
+        self.last_sync = Instant::now();
         Ok(())
+    }
+
+    /// Records written since the file was last rewritten (or read).
+    #[cfg(test)]
+    pub fn records(&self) -> usize {
+        self.records
     }
 }
 
