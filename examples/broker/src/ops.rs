@@ -192,6 +192,9 @@ pub enum LogOp {
     AlterConfigs(Vec<(String, Vec<ConfigChange>)>, bool),
     /// The producers each partition remembers (DescribeProducers).
     DescribeProducers(Vec<PartitionId>),
+    /// Each partition's size on disk, and the space of the file system
+    /// holding the logs (DescribeLogDirs).
+    LogDirSizes(Vec<PartitionId>),
     /// End a producer's transaction in each of its partitions with a
     /// marker; the coordinator hears when they are written.
     WriteMarkers(Markers),
@@ -281,6 +284,10 @@ pub enum Answer<'a> {
     RecordsDeleted(Vec<(PartitionId, Deletion)>),
     /// Per partition, in request order; `None` for one that is gone.
     Producers(Vec<(PartitionId, Option<Vec<ProducerInfo>>)>),
+    /// Per partition, in request order, its bytes on disk (`None` for one
+    /// that is gone); and the file system's (total, usable) bytes, if
+    /// known.
+    LogDirSizes(Vec<(PartitionId, Option<u64>)>, Option<(u64, u64)>),
 }
 
 /// Where a request's answer goes (`Sync`: it waits in a ring slot).

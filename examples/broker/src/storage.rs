@@ -324,6 +324,29 @@ impl Storage {
         open
     }
 
+    /// The (total, usable) bytes of the file system holding the data
+    /// folder, as statvfs(3) reports them (usable: what an unprivileged
+    /// process may still write); `None` if it cannot say.
+    pub fn disk_space(&self) -> Option<(u64, u64)> {
+        use std::os::unix::ffi::OsStrExt;
+        let path = std::ffi::CString::new(self.root.as_os_str().as_bytes()).ok()?;
+        let mut st = std::mem::MaybeUninit::<libc::statvfs>::uninit();
+        // SAFETY: `path` is a NUL-terminated string that outlives the
+        // call, and `st` points to writable memory of a `statvfs`'s size,
+        // which the call fills in whole when it returns 0 (read only then).
+        let st = unsafe {
+            if libc::statvfs(path.as_ptr(), st.as_mut_ptr()) != 0 {
+                return None;
+            }
+            st.assume_init()
+        };
+        let block = st.f_frsize as u64;
+        Some((
+            (st.f_blocks as u64).saturating_mul(block),
+            (st.f_bavail as u64).saturating_mul(block),
+        ))
+    }
+
     /// The last step of a clean stop: syncs every log, checkpoints every
     /// partition at its end, and writes the clean-shutdown marker, so the
     /// next start checks only segment tails. Nothing may be appended after.

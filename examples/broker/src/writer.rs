@@ -477,6 +477,16 @@ impl<R: LogReply> OwningHandler<Slot<R>> for WriterHandler<R> {
                         reply.answer(id, Answer::Producers(found));
                     }
                 }
+                LogOp::LogDirSizes(partitions) => {
+                    let sizes = partitions
+                        .into_iter()
+                        .map(|pid| (pid, self.storage.log(pid).map(|l| l.size())))
+                        .collect();
+                    let space = self.storage.disk_space();
+                    if let Some(reply) = reply {
+                        reply.answer(id, Answer::LogDirSizes(sizes, space));
+                    }
+                }
                 LogOp::AddToTransaction {
                     producer_id,
                     producer_epoch,

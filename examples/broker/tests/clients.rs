@@ -189,6 +189,19 @@ fn kafkajs_commits_aborts_and_sends_offsets_in_transactions() {
 }
 
 #[test]
+fn log_dirs_replica_moves_and_leader_elections_answer_kafka_python_and_librdkafka() {
+    // Before: DescribeLogDirs, AlterReplicaLogDirs and ElectLeaders were
+    // not served (the clients got UNSUPPORTED_VERSION, Kafka's UIs no
+    // disk view).
+    passes_and_clean(
+        "replicas",
+        python("replicas_admin.py"),
+        "replicated",
+        "replicas ok",
+    );
+}
+
+#[test]
 fn groups_are_listed_and_described_to_kafka_python_and_librdkafka() {
     passes_and_clean(
         "groups-admin",

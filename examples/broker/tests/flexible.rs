@@ -1,9 +1,10 @@
 //! The newest (flexible) versions over a real socket, hand-built with
 //! `kafka-protocol`: topic ids from CreateTopics v7 through Metadata v12
 //! (by name and by id), Fetch v17 by id, DeleteTopics v6 by id, ids kept
-//! across a restart, DescribeCluster, batched FindCoordinator v4, and
-//! ListOffsets v8's max-timestamp and earliest-local queries. Real
-//! clients negotiating these versions are in `clients.rs`.
+//! across a restart, DescribeCluster, batched FindCoordinator v4,
+//! ListOffsets v8's max-timestamp and earliest-local queries, and the
+//! partition reassignment APIs (no client here has them). Real clients
+//! negotiating these versions are in `clients.rs`.
 
 mod common;
 
@@ -239,6 +240,51 @@ fn offset_fetch_v8_answers_several_groups_at_once() {
     assert_eq!(offsets(0), [(0, -1), (1, 10)]);
     assert_eq!(got.groups[1].group_id.0.as_str(), "b");
     assert_eq!(offsets(1), [(1, 20)]);
+    broker.shutdown(Duration::from_secs(5));
+    let _ = std::fs::remove_dir_all(&config.data_dir);
+}
+
+#[test]
+fn partition_reassignments_of_a_one_broker_cluster_at_their_versions() {
+    use alter_partition_reassignments_request::{ReassignablePartition, ReassignableTopic};
+    let config = common::config("reassign");
+    let broker = common::start(&config);
+    let mut c = Client::connect(broker.local_addr());
+    create_topic(&mut c, "moved", 2);
+    // None is ever in progress.
+    let listed: ListPartitionReassignmentsResponse = c.call(
+        ApiKey::ListPartitionReassignments,
+        0,
+        &ListPartitionReassignmentsRequest::default(),
+    );
+    assert_eq!((listed.error_code, listed.topics.len()), (0, 0));
+    // To the replicas it has: done; to another broker: not registered;
+    // cancelling: nothing to cancel.
+    let part = |index, replicas: Option<Vec<i32>>| {
+        let mut p = ReassignablePartition::default();
+        p.partition_index = index;
+        p.replicas = replicas.map(|r| r.into_iter().map(BrokerId).collect());
+        p
+    };
+    let mut t = ReassignableTopic::default();
+    t.name = topic_name("moved");
+    t.partitions = vec![
+        part(0, Some(vec![0])),
+        part(1, Some(vec![3])),
+        part(1, None),
+    ];
+    let mut r = AlterPartitionReassignmentsRequest::default();
+    r.topics = vec![t];
+    for version in [0, 1] {
+        let resp: AlterPartitionReassignmentsResponse =
+            c.call(ApiKey::AlterPartitionReassignments, version, &r);
+        let codes: Vec<i16> = resp.responses[0]
+            .partitions
+            .iter()
+            .map(|p| p.error_code)
+            .collect();
+        assert_eq!(codes, vec![0, 39, 85], "v{version}");
+    }
     broker.shutdown(Duration::from_secs(5));
     let _ = std::fs::remove_dir_all(&config.data_dir);
 }

@@ -83,6 +83,12 @@ pub mod error_code {
     pub const TOPIC_ALREADY_EXISTS: i16 = 36;
     /// A replica assignment the broker cannot follow.
     pub const INVALID_REPLICA_ASSIGNMENT: i16 = 39;
+    /// A replica asked to move to a log directory the broker does not have.
+    pub const LOG_DIR_NOT_FOUND: i16 = 57;
+    /// The partition's leader is already the one an election would choose.
+    pub const ELECTION_NOT_NEEDED: i16 = 84;
+    /// A reassignment to cancel is not in progress.
+    pub const NO_REASSIGNMENT_IN_PROGRESS: i16 = 85;
     /// A partition count below one.
     pub const INVALID_PARTITIONS: i16 = 37;
     /// A replication factor the broker cannot meet.

@@ -664,6 +664,47 @@ fn walk(key: ApiKey, version: i16, body: &[u8]) -> Result<usize, ShapeError> {
                 w.bytes() // salted password
             })?;
         }
+        ApiKey::DescribeLogDirs => w.structs(true, |w| {
+            w.string()?;
+            w.array(false, |w| w.skip(4))
+        })?,
+        ApiKey::ElectLeaders => {
+            if v >= 1 {
+                w.skip(1)?; // election type
+            }
+            w.structs(true, |w| {
+                w.string()?;
+                w.array(false, |w| w.skip(4))
+            })?;
+            w.skip(4)?; // timeout
+        }
+        ApiKey::AlterReplicaLogDirs => w.structs(false, |w| {
+            w.string()?; // path
+            w.structs(false, |w| {
+                w.string()?;
+                w.array(false, |w| w.skip(4))
+            })
+        })?,
+        ApiKey::ListPartitionReassignments => {
+            w.skip(4)?; // timeout
+            w.structs(true, |w| {
+                w.string()?;
+                w.array(false, |w| w.skip(4))
+            })?;
+        }
+        ApiKey::AlterPartitionReassignments => {
+            w.skip(4)?; // timeout
+            if v >= 1 {
+                w.skip(1)?; // allow replication factor change
+            }
+            w.structs(false, |w| {
+                w.string()?;
+                w.structs(false, |w| {
+                    w.skip(4)?; // partition index
+                    w.array(true, |w| w.skip(4)) // replicas
+                })
+            })?;
+        }
         _ => return Ok(body.len()),
     }
     w.tags()?;
@@ -972,6 +1013,62 @@ mod tests {
                 }
                 RequestKind::ListGroups(r)
             }
+            ApiKey::DescribeLogDirs => {
+                let mut t = describe_log_dirs_request::DescribableLogDirTopic::default();
+                t.topic = TopicName(name("t"));
+                t.partitions = vec![0, 3];
+                let mut r = DescribeLogDirsRequest::default();
+                r.topics = Some(vec![t.clone(), t]);
+                RequestKind::DescribeLogDirs(r)
+            }
+            ApiKey::ElectLeaders => {
+                let mut t = elect_leaders_request::TopicPartitions::default();
+                t.topic = TopicName(name("t"));
+                t.partitions = vec![0, 3];
+                let mut r = ElectLeadersRequest::default();
+                r.election_type = if v >= 1 { 1 } else { 0 };
+                r.topic_partitions = Some(vec![t.clone(), t]);
+                r.timeout_ms = 60_000;
+                RequestKind::ElectLeaders(r)
+            }
+            ApiKey::AlterReplicaLogDirs => {
+                let mut t = alter_replica_log_dirs_request::AlterReplicaLogDirTopic::default();
+                t.name = TopicName(name("t"));
+                t.partitions = vec![0, 3];
+                let mut d = alter_replica_log_dirs_request::AlterReplicaLogDir::default();
+                d.path = name("/data");
+                d.topics = vec![t.clone(), t];
+                let mut r = AlterReplicaLogDirsRequest::default();
+                r.dirs = vec![d.clone(), d];
+                RequestKind::AlterReplicaLogDirs(r)
+            }
+            ApiKey::ListPartitionReassignments => {
+                let mut t =
+                    list_partition_reassignments_request::ListPartitionReassignmentsTopics::default(
+                    );
+                t.name = TopicName(name("t"));
+                t.partition_indexes = vec![0, 3];
+                let mut r = ListPartitionReassignmentsRequest::default();
+                r.timeout_ms = 60_000;
+                r.topics = Some(vec![t.clone(), t]);
+                RequestKind::ListPartitionReassignments(r)
+            }
+            ApiKey::AlterPartitionReassignments => {
+                use alter_partition_reassignments_request::{
+                    ReassignablePartition, ReassignableTopic,
+                };
+                let mut p = ReassignablePartition::default();
+                p.partition_index = 2;
+                p.replicas = Some(vec![BrokerId(0), BrokerId(1)]);
+                let mut t = ReassignableTopic::default();
+                t.name = TopicName(name("t"));
+                t.partitions = vec![p, ReassignablePartition::default()];
+                let mut r = AlterPartitionReassignmentsRequest::default();
+                r.timeout_ms = 60_000;
+                r.allow_replication_factor_change = v < 1; // its default before v1
+                r.topics = vec![t.clone(), t];
+                RequestKind::AlterPartitionReassignments(r)
+            }
             ApiKey::DescribeCluster => {
                 let mut r = DescribeClusterRequest::default();
                 r.include_cluster_authorized_operations = true;
@@ -1193,7 +1290,12 @@ mod tests {
             CreateAcls,
             DeleteAcls,
             ConsumerGroupHeartbeat,
-            ConsumerGroupDescribe
+            ConsumerGroupDescribe,
+            DescribeLogDirs,
+            ElectLeaders,
+            AlterReplicaLogDirs,
+            ListPartitionReassignments,
+            AlterPartitionReassignments
         );
         buf.to_vec()
     }

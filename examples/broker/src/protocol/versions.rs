@@ -68,6 +68,12 @@ pub const SUPPORTED: &[ApiRange] = &[
     range(ApiKey::IncrementalAlterConfigs, 0, 1),
     range(ApiKey::DeleteRecords, 0, 2),
     range(ApiKey::DescribeCluster, 0, 1),
+    // One broker, one log directory (see `server::replicas`).
+    range(ApiKey::DescribeLogDirs, 1, 4),
+    range(ApiKey::AlterReplicaLogDirs, 1, 2),
+    range(ApiKey::ElectLeaders, 0, 2),
+    range(ApiKey::ListPartitionReassignments, 0, 0),
+    range(ApiKey::AlterPartitionReassignments, 0, 1),
     // SASL (on SASL listeners; elsewhere answered ILLEGAL_SASL_STATE).
     // After a v0 handshake the SASL tokens follow raw (length-prefixed,
     // no request header); after v1 they come in SaslAuthenticate.

@@ -18,7 +18,7 @@ use super::groups::GroupCall;
 use super::responder::{Pending, Responder, TopicLayout};
 use super::sequencer::{encoded, Frame, Sequenced};
 use super::shared::Shared;
-use super::{metadata, node};
+use super::{metadata, node, replicas};
 use crate::fetch::{FetchJob, FetchPart};
 use crate::ops::{Answer, LogJob, LogOp, LogReply, TopicSpec};
 use crate::protocol::config_resource;
@@ -487,6 +487,47 @@ impl Connection {
             }
             RequestKind::DescribeCluster(req) => {
                 let r = node::describe_cluster(&req, head.api_version, self.advertised(ctx));
+                self.reply(ctx, head, &r);
+            }
+            RequestKind::DescribeLogDirs(req) => {
+                if !self.may(ctx, op::DESCRIBE, resource::CLUSTER, CLUSTER) {
+                    self.reply(ctx, head, &replicas::log_dirs_refused());
+                    return;
+                }
+                // Sizes come from the writer, which owns the logs.
+                let layout = replicas::log_dirs_asked(&self.shared.catalog, &req);
+                let ids = layout
+                    .iter()
+                    .flat_map(|(_, parts)| parts.iter().map(|&(_, id)| id))
+                    .collect();
+                let op = LogOp::LogDirSizes(ids);
+                let nothing = Answer::LogDirSizes(Vec::new(), None);
+                self.send_to_writer(
+                    ctx,
+                    head,
+                    Pending::DescribeLogDirs(layout),
+                    Some(op),
+                    nothing,
+                );
+            }
+            RequestKind::AlterReplicaLogDirs(req) => {
+                let allowed = self.may(ctx, op::ALTER, resource::CLUSTER, CLUSTER);
+                let log_dir = &self.shared.log_dir;
+                let r = replicas::alter_log_dirs(&self.shared.catalog, &req, allowed, log_dir);
+                self.reply(ctx, head, &r);
+            }
+            RequestKind::ElectLeaders(req) => {
+                let allowed = self.may(ctx, op::ALTER, resource::CLUSTER, CLUSTER);
+                let r = replicas::elect_leaders(&self.shared.catalog, &req, allowed);
+                self.reply(ctx, head, &r);
+            }
+            RequestKind::ListPartitionReassignments(req) => {
+                let allowed = self.may(ctx, op::DESCRIBE, resource::CLUSTER, CLUSTER);
+                self.reply(ctx, head, &replicas::list_reassignments(&req, allowed));
+            }
+            RequestKind::AlterPartitionReassignments(req) => {
+                let allowed = self.may(ctx, op::ALTER, resource::CLUSTER, CLUSTER);
+                let r = replicas::alter_reassignments(&self.shared.catalog, &req, allowed);
                 self.reply(ctx, head, &r);
             }
             RequestKind::SaslHandshake(r) => {

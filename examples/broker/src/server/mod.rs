@@ -13,6 +13,7 @@ mod denied;
 pub mod groups;
 mod metadata;
 mod node;
+mod replicas;
 pub mod responder;
 pub mod sequencer;
 mod shared;
@@ -200,6 +201,10 @@ impl Broker {
             next_producer_id,
             groups: groups.clone(),
             credentials: Arc::new(CredentialStore::open(&config.data_dir)?),
+            log_dir: std::fs::canonicalize(&config.data_dir)
+                .unwrap_or_else(|_| config.data_dir.clone())
+                .display()
+                .to_string(),
             acls: Arc::new(Authorizer::open(
                 &config.data_dir,
                 config.authorizer.clone(),

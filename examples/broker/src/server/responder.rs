@@ -61,6 +61,8 @@ pub enum Pending {
     ListOffsets(Vec<TopicLayout>),
     /// A describe-producers request.
     DescribeProducers(Vec<TopicLayout>),
+    /// A describe-log-dirs request: the partitions it reports.
+    DescribeLogDirs(Vec<super::replicas::LogDirTopic>),
     /// A delete-records request.
     DeleteRecords(Vec<TopicLayout>),
     /// A create-topics request: its topics, and those refused before the
@@ -130,6 +132,11 @@ impl LogReply for Responder {
             }
             (Pending::DescribeProducers(layout), Answer::Producers(found)) => {
                 self.send_encoded(&describe_producers_response(layout, found))
+            }
+            (Pending::DescribeLogDirs(layout), Answer::LogDirSizes(sizes, space)) => {
+                let log_dir = &self.shared.log_dir;
+                let resp = super::replicas::log_dirs_response(log_dir, layout, &sizes, space);
+                self.send_encoded(&resp)
             }
             (Pending::CreateTopics(topics), Answer::Created(results)) => {
                 let mut results = results.into_iter();

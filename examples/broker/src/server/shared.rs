@@ -28,4 +28,7 @@ pub struct Shared {
     pub(crate) credentials: Arc<CredentialStore>,
     /// The ACLs and the rules that apply them.
     pub(crate) acls: Arc<Authorizer>,
+    /// The data folder's absolute path: the broker's one log directory,
+    /// as DescribeLogDirs names it.
+    pub(crate) log_dir: String,
 }

@@ -198,6 +198,39 @@ for _, f in admin.delete_acls([AclBindingFilter(ResourceType.TRANSACTIONAL_ID, "
                                                 AclOperation.ANY, AclPermissionType.ANY)]).items():
     assert len(f.result(10)) == 1
 
+# The replica and log-directory admin APIs ask CLUSTER ACLs, as Kafka's
+# do: alice may neither elect leaders (ALTER) nor list the log
+# directories (DESCRIBE); admin may.
+election = alice_admin.elect_leaders(confluent_kafka.ElectionType.PREFERRED,
+                                     [TopicPartition("orders", 0)])
+try:
+    election.result(10)
+    raise SystemExit("alice elected leaders")
+except confluent_kafka.KafkaException as e:
+    assert e.args[0].code() == KafkaError.CLUSTER_AUTHORIZATION_FAILED, e
+elected = admin.elect_leaders(confluent_kafka.ElectionType.PREFERRED,
+                              [TopicPartition("orders", 0)]).result(10)
+assert [e.code() for e in elected.values()] == [KafkaError.ELECTION_NOT_NEEDED], elected
+
+
+def log_dirs(user):
+    from kafka.admin import KafkaAdminClient
+    client = KafkaAdminClient(bootstrap_servers=addr, security_protocol="SASL_PLAINTEXT",
+                              sasl_mechanism="SCRAM-SHA-256", sasl_plain_username=user,
+                              sasl_plain_password=password)
+    try:
+        return client.describe_log_dirs()[0]
+    finally:
+        client.close()
+
+
+# (kafka-python drops the answer's CLUSTER_AUTHORIZATION_FAILED; alice sees
+# no directory.)
+refused = log_dirs("alice")
+assert refused["log_dirs"] == [], refused
+dirs = log_dirs("admin")["log_dirs"]
+assert [t["name"] for t in dirs[0]["topics"]].count("orders") == 1, dirs
+
 # Neither may manage ACLs.
 try:
     for _, f in alice_admin.create_acls(
