@@ -170,16 +170,28 @@ impl Layout {
     }
 }
 
+/// The bytes a fetch response at `version` of `topics` takes on the wire
+/// (what a client's fetch quota counts).
+pub fn response_size(version: i16, topics: &[FetchedTopic]) -> usize {
+    4 + frame_size(Layout::new(version), topics) as usize
+}
+
 /// Encodes a fetch response at `version` (4..=17) as the pieces to write,
-/// in order, starting with the frame's size.
-pub fn encode(correlation_id: i32, version: i16, topics: Vec<FetchedTopic>) -> Vec<Outbound> {
+/// in order, starting with the frame's size; `throttle_ms` is how long a
+/// client over its quota is held back (0 for none).
+pub fn encode(
+    correlation_id: i32,
+    version: i16,
+    throttle_ms: i32,
+    topics: Vec<FetchedTopic>,
+) -> Vec<Outbound> {
     debug_assert!((4..=17).contains(&version));
     let l = Layout::new(version);
     let mut out = Vec::with_capacity(1 + 2 * topics.len());
     let mut buf = BytesMut::with_capacity(128);
     buf.put_i32(frame_size(l, &topics));
     crate::protocol::response::put_header(&mut buf, i16::from(l.flexible), correlation_id);
-    buf.put_i32(0); // throttle_time_ms
+    buf.put_i32(throttle_ms);
     if version >= 7 {
         buf.put_i16(0); // error_code
         buf.put_i32(0); // session_id: sessions are not kept
@@ -316,7 +328,7 @@ mod tests {
                     partitions: vec![],
                 },
             ];
-            let wire = flatten(&encode(77, version, topics));
+            let wire = flatten(&encode(77, version, 0, topics));
             let mut b = Bytes::from(wire);
             assert_eq!(b.get_i32() as usize, b.len());
             assert_eq!(b.get_i32(), 77);

@@ -664,6 +664,27 @@ fn walk(key: ApiKey, version: i16, body: &[u8]) -> Result<usize, ShapeError> {
                 w.bytes() // salted password
             })?;
         }
+        ApiKey::DescribeClientQuotas => {
+            w.structs(false, |w| {
+                w.string()?; // entity type
+                w.skip(1)?; // match type
+                w.nullable_string() // match
+            })?;
+            w.skip(1)?; // strict
+        }
+        ApiKey::AlterClientQuotas => {
+            w.structs(false, |w| {
+                w.structs(false, |w| {
+                    w.string()?; // entity type
+                    w.nullable_string() // entity name
+                })?;
+                w.structs(false, |w| {
+                    w.string()?; // key
+                    w.skip(8 + 1) // value, remove
+                })
+            })?;
+            w.skip(1)?; // validate only
+        }
         ApiKey::DescribeLogDirs => w.structs(true, |w| {
             w.string()?;
             w.array(false, |w| w.skip(4))
@@ -1013,6 +1034,30 @@ mod tests {
                 }
                 RequestKind::ListGroups(r)
             }
+            ApiKey::DescribeClientQuotas => {
+                let mut c = describe_client_quotas_request::ComponentData::default();
+                c.entity_type = name("user");
+                c._match = Some(name("alice"));
+                let mut r = DescribeClientQuotasRequest::default();
+                r.components = vec![c.clone(), c];
+                r.strict = true;
+                RequestKind::DescribeClientQuotas(r)
+            }
+            ApiKey::AlterClientQuotas => {
+                use alter_client_quotas_request::{EntityData, EntryData, OpData};
+                let mut e = EntityData::default();
+                e.entity_type = name("client-id");
+                e.entity_name = Some(name("app"));
+                let mut o = OpData::default();
+                o.key = name("producer_byte_rate");
+                o.value = 1024.0;
+                let mut entry = EntryData::default();
+                entry.entity = vec![e.clone(), e];
+                entry.ops = vec![o.clone(), o];
+                let mut r = AlterClientQuotasRequest::default();
+                r.entries = vec![entry.clone(), entry];
+                RequestKind::AlterClientQuotas(r)
+            }
             ApiKey::DescribeLogDirs => {
                 let mut t = describe_log_dirs_request::DescribableLogDirTopic::default();
                 t.topic = TopicName(name("t"));
@@ -1292,6 +1337,8 @@ mod tests {
             ConsumerGroupHeartbeat,
             ConsumerGroupDescribe,
             DescribeLogDirs,
+            DescribeClientQuotas,
+            AlterClientQuotas,
             ElectLeaders,
             AlterReplicaLogDirs,
             ListPartitionReassignments,

@@ -68,6 +68,9 @@ pub const SUPPORTED: &[ApiRange] = &[
     range(ApiKey::IncrementalAlterConfigs, 0, 1),
     range(ApiKey::DeleteRecords, 0, 2),
     range(ApiKey::DescribeCluster, 0, 1),
+    // Produce and fetch byte rates (see `server::quotas`).
+    range(ApiKey::DescribeClientQuotas, 0, 1),
+    range(ApiKey::AlterClientQuotas, 0, 1),
     // One broker, one log directory (see `server::replicas`).
     range(ApiKey::DescribeLogDirs, 1, 4),
     range(ApiKey::AlterReplicaLogDirs, 1, 2),

@@ -15,6 +15,7 @@
 use super::alter_configs::{self, AlterApi, Alteration};
 use super::budget::Reservations;
 use super::groups::GroupCall;
+use super::quotas::{self, Kind};
 use super::responder::{Pending, Responder, TopicLayout};
 use super::sequencer::{encoded, Frame, Sequenced};
 use super::shared::Shared;
@@ -61,6 +62,11 @@ pub struct Connection {
     /// answers keep their order and the loop never blocks on the writer.
     stalled: Option<LogJob<Responder>>,
     resume_timer: Option<TimerId>,
+    /// Over a client quota: nothing is read or served until this timer
+    /// fires (Kafka mutes the channel for the throttle time it answered).
+    throttle_timer: Option<TimerId>,
+    /// The client quotas as this connection last looked them up.
+    quota_cache: quotas::Cached,
     /// A request was refused: the connection closes once the answers
     /// before it are out, and nothing after it is read.
     closing: bool,
@@ -83,6 +89,14 @@ pub struct Connection {
 
 /// The cluster's resource name in ACLs, as Kafka names it.
 const CLUSTER: &str = "kafka-cluster";
+
+/// The tag of the timer that ends a quota's throttle.
+const THROTTLE_TAG: u64 = 1;
+
+/// A throttle time as responses carry it.
+fn millis(d: Duration) -> i32 {
+    d.as_millis().min(i32::MAX as u128) as i32
+}
 
 impl Connection {
     pub(crate) fn new(
@@ -107,6 +121,8 @@ impl Connection {
             backlog: VecDeque::new(),
             stalled: None,
             resume_timer: None,
+            throttle_timer: None,
+            quota_cache: quotas::Cached::default(),
             closing: false,
         }
     }
@@ -308,6 +324,13 @@ impl Connection {
                 }
             }
         }
+        // What a client quota counts of a produce request (its size) and
+        // whose it is (the client id); nothing when no quota is set.
+        let quota_ask = self
+            .shared
+            .quotas
+            .any()
+            .then(|| (frame.len(), header::client_id(&frame)));
         let (head, request) = match request::decode(frame) {
             Ok(decoded) => decoded,
             Err(RequestError::UnsupportedVersion {
@@ -367,8 +390,20 @@ impl Connection {
         match request {
             RequestKind::ApiVersions(_) => self.api_versions(ctx, head, ec::NONE),
             RequestKind::Metadata(r) => self.metadata(ctx, head, r),
-            RequestKind::Produce(r) => self.produce(ctx, head, r),
-            RequestKind::Fetch(r) => self.fetch(ctx, head, r),
+            RequestKind::Produce(r) => {
+                let throttle = match self.quota(Kind::Produce, &quota_ask) {
+                    Some((sensor, quota)) => {
+                        let size = quota_ask.as_ref().map_or(0, |(size, _)| *size);
+                        sensor.record_and_throttle(size, quota)
+                    }
+                    None => Duration::ZERO,
+                };
+                self.produce(ctx, head, r, throttle)
+            }
+            RequestKind::Fetch(r) => {
+                let quota = self.quota(Kind::Fetch, &quota_ask);
+                self.fetch_within(ctx, head, r, quota)
+            }
             RequestKind::ListOffsets(r) => self.list_offsets(ctx, head, r),
             RequestKind::CreateTopics(r) => self.create_topics(ctx, head, r),
             RequestKind::DeleteTopics(r) => {
@@ -515,6 +550,19 @@ impl Connection {
                 let log_dir = &self.shared.log_dir;
                 let r = replicas::alter_log_dirs(&self.shared.catalog, &req, allowed, log_dir);
                 self.reply(ctx, head, &r);
+            }
+            RequestKind::AlterClientQuotas(req) => {
+                // The file is written and synced: off the event loop.
+                let allowed = self.may(ctx, op::ALTER_CONFIGS, resource::CLUSTER, CLUSTER);
+                self.off_loop(ctx, move |shared| {
+                    let resp = shared.quotas.alter(&req, allowed);
+                    encoded(head.correlation_id, head.api_version, &resp)
+                })
+            }
+            RequestKind::DescribeClientQuotas(req) => {
+                let allowed = self.may(ctx, op::DESCRIBE_CONFIGS, resource::CLUSTER, CLUSTER);
+                let resp = self.shared.quotas.describe(&req, allowed);
+                self.reply(ctx, head, &resp);
             }
             RequestKind::ElectLeaders(req) => {
                 let allowed = self.may(ctx, op::ALTER, resource::CLUSTER, CLUSTER);
@@ -885,11 +933,76 @@ impl Connection {
         self.submit(ctx, LogOp::CreateTopics(specs), Some(reply));
     }
 
+    /// The quota of `kind` that applies to this connection's principal
+    /// and the client id of `ask` (none when no quota is set).
+    fn quota(&mut self, kind: Kind, ask: &Option<(usize, Bytes)>) -> quotas::Applied {
+        let (_, client) = ask.as_ref()?;
+        let client = std::str::from_utf8(client).unwrap_or("");
+        let user = self
+            .principal
+            .strip_prefix("User:")
+            .unwrap_or(&self.principal);
+        self.shared
+            .quotas
+            .applied(&mut self.quota_cache, user, client, kind)
+            .clone()
+    }
+
+    /// Reads and serves nothing more for `wait` (a client quota's
+    /// throttle; a longer one already running stands).
+    fn throttle(&mut self, ctx: &mut impl InboundContext<Self>, wait: Duration) {
+        if wait.is_zero() {
+            return;
+        }
+        if let Some(t) = self.throttle_timer.take() {
+            ctx.cancel_timer(t);
+        }
+        ctx.set_auto_read(false);
+        self.throttle_timer = Some(ctx.schedule(wait, THROTTLE_TAG));
+    }
+
+    /// A fetch by a client with a fetch quota: answered at once, empty,
+    /// with the throttle time while the client is over its quota; else
+    /// capped at what the quota allows in the measured window, its
+    /// response's bytes counted.
+    fn fetch_within(
+        &mut self,
+        ctx: &mut impl InboundContext<Self>,
+        head: header::RequestHead,
+        mut r: FetchRequest,
+        quota: quotas::Applied,
+    ) {
+        let Some((sensor, bytes_per_s)) = quota else {
+            return self.fetch(ctx, head, r, None);
+        };
+        let wait = sensor.throttle(bytes_per_s);
+        if !wait.is_zero() {
+            let frame = Frame::Parts(crate::protocol::fetch_response::encode(
+                head.correlation_id,
+                head.api_version,
+                millis(wait),
+                Vec::new(),
+            ));
+            let seq = self.next_seq();
+            ctx.write(Sequenced { seq, frame });
+            return self.throttle(ctx, wait);
+        }
+        let window = quotas::rate::WINDOW * (quotas::rate::SAMPLES as u32 - 1);
+        let cap = (bytes_per_s * window.as_secs_f64()).clamp(1.0, f64::from(i32::MAX)) as i32;
+        r.max_bytes = if r.max_bytes > 0 {
+            r.max_bytes.min(cap)
+        } else {
+            cap
+        };
+        self.fetch(ctx, head, r, Some(sensor))
+    }
+
     fn produce(
         &mut self,
         ctx: &mut impl InboundContext<Self>,
         head: header::RequestHead,
         r: ProduceRequest,
+        throttle: Duration,
     ) {
         let mut entries = Vec::new();
         let mut layout = Vec::with_capacity(r.topic_data.len());
@@ -928,16 +1041,17 @@ impl Connection {
             if !entries.is_empty() {
                 self.submit(ctx, LogOp::Produce(entries), None);
             }
-            return;
+            return self.throttle(ctx, throttle);
         }
         let op = (!entries.is_empty()).then(|| LogOp::Produce(entries));
         self.send_to_writer(
             ctx,
             head,
-            Pending::Produce(layout),
+            Pending::Produce(layout, millis(throttle)),
             op,
             Answer::Appended(&[]),
         );
+        self.throttle(ctx, throttle);
     }
 
     fn fetch(
@@ -945,6 +1059,7 @@ impl Connection {
         ctx: &mut impl InboundContext<Self>,
         head: header::RequestHead,
         r: FetchRequest,
+        quota: Option<Arc<quotas::Sensor>>,
     ) {
         let mut parts = Vec::new();
         // From v13 topics are named by id; the response names them so too.
@@ -1001,7 +1116,7 @@ impl Connection {
         self.send_to_writer(
             ctx,
             head,
-            Pending::Fetch(layout, ids),
+            Pending::Fetch(layout, ids, quota),
             job.map(LogOp::Fetch),
             nothing,
         );
@@ -1314,13 +1429,22 @@ impl Connection {
             let sent = self.submitter.try_resubmit(job);
             self.submitted(ctx, sent);
         }
-        while self.stalled.is_none() && self.in_flight() < self.shared.max_in_flight {
+        while self.stalled.is_none()
+            && self.throttle_timer.is_none()
+            && self.in_flight() < self.shared.max_in_flight
+        {
             let Some(frame) = self.backlog.pop_front() else {
                 break;
             };
             self.serve(ctx, frame);
         }
-        if (self.backlog.is_empty() && self.stalled.is_none()) || self.closing {
+        if self.throttle_timer.is_some() && self.stalled.is_none() {
+            // The throttle's timer takes it from here: nothing to retry
+            // every millisecond meanwhile.
+            if let Some(timer) = self.resume_timer.take() {
+                ctx.cancel_timer(timer);
+            }
+        } else if (self.backlog.is_empty() && self.stalled.is_none()) || self.closing {
             if let Some(timer) = self.resume_timer.take() {
                 ctx.cancel_timer(timer);
                 ctx.set_auto_read(true);
@@ -1342,21 +1466,36 @@ impl InboundHandler for Connection {
         }
         if self.backlog.is_empty()
             && self.stalled.is_none()
+            && self.throttle_timer.is_none()
             && self.in_flight() < self.shared.max_in_flight
         {
             return self.serve(ctx, frame);
         }
         // Too many answers outstanding, or the writer's ring full: stop
         // reading (TCP pushes back on the client) and look again soon.
+        // (Throttled: reading stopped already, and the throttle's timer
+        // serves what waits.)
         self.backlog.push_back(frame);
-        self.pause(ctx);
+        if self.throttle_timer.is_none() {
+            self.pause(ctx);
+        }
     }
 
     fn read_complete(&mut self, ctx: &mut impl InboundContext<Self>) {
         ctx.flush();
     }
 
-    fn timer(&mut self, ctx: &mut impl InboundContext<Self>, _tag: u64) {
+    fn timer(&mut self, ctx: &mut impl InboundContext<Self>, tag: u64) {
+        if tag == THROTTLE_TAG {
+            self.throttle_timer = None;
+            if self.resume_timer.is_none() {
+                if self.backlog.is_empty() && self.stalled.is_none() {
+                    ctx.set_auto_read(true);
+                } else {
+                    self.pause(ctx);
+                }
+            }
+        }
         self.drain_backlog(ctx);
     }
 

@@ -13,6 +13,7 @@ mod denied;
 pub mod groups;
 mod metadata;
 mod node;
+mod quotas;
 mod replicas;
 pub mod responder;
 pub mod sequencer;
@@ -66,6 +67,15 @@ pub enum StartError {
     /// An SSL or SASL_SSL listener without a certificate.
     #[error("{0} needs a certificate and key (--tls-cert, --tls-key)")]
     NoCertificate(crate::security::Listener),
+    /// The client quotas file could not be read.
+    #[error("cannot load client quotas from {}: {source}", file.display())]
+    Quotas {
+        /// The file.
+        file: std::path::PathBuf,
+        /// What failed.
+        #[source]
+        source: std::io::Error,
+    },
     /// The log writer's ring could not be built.
     #[error("cannot start the log writer: {0}")]
     Writer(String),
@@ -201,6 +211,12 @@ impl Broker {
             next_producer_id,
             groups: groups.clone(),
             credentials: Arc::new(CredentialStore::open(&config.data_dir)?),
+            quotas: quotas::ClientQuotas::open(&config.data_dir).map_err(|source| {
+                StartError::Quotas {
+                    file: config.data_dir.join("client-quotas.log"),
+                    source,
+                }
+            })?,
             log_dir: std::fs::canonicalize(&config.data_dir)
                 .unwrap_or_else(|_| config.data_dir.clone())
                 .display()

@@ -7,6 +7,7 @@
 //! writer, working in broker-wide partition ids, does not.
 
 use super::alter_configs::{self, AlterApi};
+use super::quotas::Sensor;
 use super::sequencer::{encoded, Frame, Sequenced};
 use super::shared::Shared;
 use crate::fetch::{PartitionRead, ReadError};
@@ -53,10 +54,12 @@ pub type Early = Option<(i16, String)>;
 /// What the request was, as far as its response needs.
 #[derive(Debug)]
 pub enum Pending {
-    /// A produce request.
-    Produce(Vec<TopicLayout>),
-    /// A fetch request.
-    Fetch(Vec<TopicLayout>, Vec<Uuid>),
+    /// A produce request, and the throttle time (ms) its client's quota
+    /// earned it.
+    Produce(Vec<TopicLayout>, i32),
+    /// A fetch request, and the rate its response's bytes count in when
+    /// its client has a fetch quota.
+    Fetch(Vec<TopicLayout>, Vec<Uuid>, Option<Arc<Sensor>>),
     /// A list-offsets request.
     ListOffsets(Vec<TopicLayout>),
     /// A describe-producers request.
@@ -117,14 +120,21 @@ impl Responder {
 impl LogReply for Responder {
     fn answer(&self, _job: u64, answer: Answer<'_>) {
         match (&self.pending, answer) {
-            (Pending::Produce(layout), Answer::Appended(outcomes)) => {
-                self.send_encoded(&produce_response(layout, outcomes))
+            (Pending::Produce(layout, throttle_ms), Answer::Appended(outcomes)) => {
+                let mut r = produce_response(layout, outcomes);
+                r.throttle_time_ms = *throttle_ms;
+                self.send_encoded(&r)
             }
-            (Pending::Fetch(layout, ids), Answer::Fetched(reads)) => {
+            (Pending::Fetch(layout, ids, quota), Answer::Fetched(reads)) => {
+                let topics = fetch_topics(layout, ids, reads);
+                if let Some(sensor) = quota {
+                    sensor.record(fetch_response::response_size(self.version, &topics));
+                }
                 self.send(Frame::Parts(fetch_response::encode(
                     self.correlation_id,
                     self.version,
-                    fetch_topics(layout, ids, reads),
+                    0,
+                    topics,
                 )))
             }
             (Pending::ListOffsets(layout), Answer::Offsets(offsets)) => {

@@ -28,6 +28,8 @@ pub struct Shared {
     pub(crate) credentials: Arc<CredentialStore>,
     /// The ACLs and the rules that apply them.
     pub(crate) acls: Arc<Authorizer>,
+    /// The client quotas configured and the rates measured against them.
+    pub(crate) quotas: super::quotas::ClientQuotas,
     /// The data folder's absolute path: the broker's one log directory,
     /// as DescribeLogDirs names it.
     pub(crate) log_dir: String,

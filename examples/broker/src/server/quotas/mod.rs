@@ -1,0 +1,545 @@
+//! Client quotas, as Kafka enforces them (KIP-13, KIP-55, KIP-219;
+//! configured through AlterClientQuotas and DescribeClientQuotas, KIP-546):
+//! a produce byte rate (`producer_byte_rate`, the bytes of Produce
+//! requests) and a fetch byte rate (`consumer_byte_rate`, the bytes of
+//! Fetch responses) per user, per client id, or per user and client id,
+//! each named or the default ([`entity`]). A connection's quota of a kind
+//! is the most specific entity's that sets it; connections whose user and
+//! client id share that entity's parts share one measured [`Rate`].
+//!
+//! A connection over its quota is throttled as Kafka's are since 2.0: the
+//! answer says for how long (`throttle_time_ms`), and the broker reads
+//! nothing more from the connection until then (the client, told, waits
+//! too). A produce request's bytes are counted when it arrives and its
+//! throttle computed then; a fetch is answered at once, empty, with the
+//! throttle time while its client is over its quota, is otherwise capped
+//! at what the quota allows in the measured window (Kafka's
+//! `getMaxValueInQuotaWindow`), and counts its response's bytes. (Kafka
+//! counts a fetch response before sending it and, when that puts its
+//! client over, sends it empty instead; here the response that goes over
+//! is sent, and the next fetch waits: the same average, at most one
+//! capped response early.)
+//!
+//! `request_percentage`, `controller_mutation_rate` and `ip` quotas are
+//! refused: Kafka's measure of them (its request threads' time, its
+//! controller's mutations) has no counterpart here, and a quota accepted
+//! but not enforced would be worse than a refusal.
+//!
+//! Locks: the configs and the registry of rates sit behind one mutex,
+//! taken when quotas change, when a connection first needs its quotas or
+//! they changed (a version counter it checks), and never on a connection
+//! without quotas; a rate has a mutex of its own, taken once per request
+//! of a connection that has that quota, shared only by the connections
+//! that share the rate.
+
+pub mod entity;
+pub mod rate;
+mod store;
+
+use crate::protocol::error_code as ec;
+use entity::{Entity, Filter};
+use kafka_protocol::messages::{
+    alter_client_quotas_response, describe_client_quotas_response, AlterClientQuotasRequest,
+    AlterClientQuotasResponse, DescribeClientQuotasRequest, DescribeClientQuotasResponse,
+};
+use kafka_protocol::protocol::StrBytes;
+pub use rate::Rate;
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use store::{QuotaStore, Values};
+
+/// The quota on the bytes of a client's Produce requests, per second.
+pub const PRODUCER_BYTE_RATE: &str = "producer_byte_rate";
+/// The quota on the bytes of a client's Fetch responses, per second.
+pub const CONSUMER_BYTE_RATE: &str = "consumer_byte_rate";
+/// Kafka's other quota kinds, refused here (see the module's doc).
+const NOT_ENFORCED: [&str; 3] = [
+    "request_percentage",
+    "controller_mutation_rate",
+    "connection_creation_rate",
+];
+
+/// A rate sensors' idle time after which it is forgotten (Kafka expires
+/// its quota sensors after an hour).
+const SENSOR_EXPIRY: Duration = Duration::from_secs(3600);
+
+/// What a quota counts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Kind {
+    /// Produce request bytes.
+    Produce,
+    /// Fetch response bytes.
+    Fetch,
+}
+
+impl Kind {
+    fn key(self) -> &'static str {
+        match self {
+            Kind::Produce => PRODUCER_BYTE_RATE,
+            Kind::Fetch => CONSUMER_BYTE_RATE,
+        }
+    }
+}
+
+/// One measured rate, shared by the connections a quota groups.
+#[derive(Debug, Default)]
+pub struct Sensor {
+    rate: Mutex<Rate>,
+    last_used: Mutex<Option<Instant>>,
+}
+
+impl Sensor {
+    fn with_rate<T>(&self, f: impl FnOnce(&mut Rate) -> T) -> T {
+        let now = Instant::now();
+        *self.last_used.lock().unwrap_or_else(|p| p.into_inner()) = Some(now);
+        f(&mut self.rate.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    /// Counts `bytes` now; the throttle time the rate then earns under
+    /// `quota`.
+    pub fn record_and_throttle(&self, bytes: usize, quota: f64) -> Duration {
+        let now = Instant::now();
+        self.with_rate(|r| {
+            r.record(now, bytes as f64);
+            r.throttle(now, quota)
+        })
+    }
+
+    /// Counts `bytes` now.
+    pub fn record(&self, bytes: usize) {
+        let now = Instant::now();
+        self.with_rate(|r| r.record(now, bytes as f64));
+    }
+
+    /// The throttle time the rate earns now under `quota`, counting
+    /// nothing.
+    pub fn throttle(&self, quota: f64) -> Duration {
+        let now = Instant::now();
+        self.with_rate(|r| r.throttle(now, quota))
+    }
+
+    fn idle_since(&self, now: Instant) -> Duration {
+        let last = *self.last_used.lock().unwrap_or_else(|p| p.into_inner());
+        last.map_or(Duration::MAX, |t| now.saturating_duration_since(t))
+    }
+}
+
+/// A quota that applies to a connection: its rate and its bytes/s.
+pub type Applied = Option<(Arc<Sensor>, f64)>;
+
+/// A connection's quotas as last looked up: the configs' version, the
+/// client id, and each kind's quota.
+#[derive(Debug, Default)]
+pub struct Cached {
+    version: u64,
+    client: String,
+    produce: Applied,
+    fetch: Applied,
+}
+
+/// Rates are keyed by kind and by the user and client id that share them.
+type SensorKey = (Kind, String, String);
+
+#[derive(Debug)]
+struct Inner {
+    store: QuotaStore,
+    configs: HashMap<Entity, Values>,
+    sensors: HashMap<SensorKey, Arc<Sensor>>,
+    /// The registry's size after its last sweep of idle rates.
+    swept_at: usize,
+}
+
+/// Every client quota configured, and the rates measured against them.
+#[derive(Debug)]
+pub struct ClientQuotas {
+    inner: Mutex<Inner>,
+    /// Moves on at each change; 0 while none was ever looked up.
+    version: AtomicU64,
+    /// Whether any quota is configured.
+    any: AtomicBool,
+}
+
+fn bytes(s: &str) -> StrBytes {
+    StrBytes::from_string(s.to_owned())
+}
+
+impl ClientQuotas {
+    /// Loads `<dir>/client-quotas.log`.
+    pub fn open(dir: &Path) -> std::io::Result<Self> {
+        let (store, configs) = QuotaStore::open(dir)?;
+        if !configs.is_empty() {
+            tracing::info!(entities = configs.len(), "client quotas restored");
+        }
+        Ok(ClientQuotas {
+            any: AtomicBool::new(!configs.is_empty()),
+            version: AtomicU64::new(1),
+            inner: Mutex::new(Inner {
+                store,
+                configs,
+                sensors: HashMap::new(),
+                swept_at: 0,
+            }),
+        })
+    }
+
+    /// Whether any quota is configured (one atomic load): a connection
+    /// does no quota work at all while none is.
+    pub fn any(&self) -> bool {
+        self.any.load(Ordering::Acquire)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The quota of `kind` for `user`'s connection with client id
+    /// `client` (`cache` keeps what was looked up last: the lock is taken
+    /// only when the quotas or the client id changed). `None`, at the cost
+    /// of one atomic load, when no quota is configured at all.
+    pub fn applied<'c>(
+        &self,
+        cache: &'c mut Cached,
+        user: &str,
+        client: &str,
+        kind: Kind,
+    ) -> &'c Applied {
+        const NONE: &Applied = &None;
+        if !self.any.load(Ordering::Acquire) {
+            return NONE;
+        }
+        let version = self.version.load(Ordering::Acquire);
+        if cache.version != version || cache.client != client {
+            let mut inner = self.lock();
+            let produce = inner.resolve(user, client, Kind::Produce);
+            let fetch = inner.resolve(user, client, Kind::Fetch);
+            inner.sweep();
+            *cache = Cached {
+                version,
+                client: client.to_owned(),
+                produce,
+                fetch,
+            };
+        }
+        match kind {
+            Kind::Produce => &cache.produce,
+            Kind::Fetch => &cache.fetch,
+        }
+    }
+
+    /// AlterClientQuotas; `allowed` is the verdict on ALTER_CONFIGS of the
+    /// cluster. Writes the file (call it off the event loops).
+    pub fn alter(&self, r: &AlterClientQuotasRequest, allowed: bool) -> AlterClientQuotasResponse {
+        let mut resp = AlterClientQuotasResponse::default();
+        let mut inner = self.lock();
+        for entry in &r.entries {
+            let mut out = alter_client_quotas_response::EntryData::default();
+            out.entity = entry
+                .entity
+                .iter()
+                .map(|e| {
+                    let mut d = alter_client_quotas_response::EntityData::default();
+                    d.entity_type = e.entity_type.clone();
+                    d.entity_name = e.entity_name.clone();
+                    d
+                })
+                .collect();
+            let outcome = if allowed {
+                inner.alter_one(entry, r.validate_only)
+            } else {
+                Err((
+                    ec::CLUSTER_AUTHORIZATION_FAILED,
+                    "the principal may not alter the cluster's configs".into(),
+                ))
+            };
+            if let Err((code, why)) = outcome {
+                out.error_code = code;
+                out.error_message = Some(StrBytes::from_string(why));
+            }
+            resp.entries.push(out);
+        }
+        self.any.store(!inner.configs.is_empty(), Ordering::Release);
+        self.version.fetch_add(1, Ordering::AcqRel);
+        resp
+    }
+
+    /// DescribeClientQuotas; `allowed` is the verdict on DESCRIBE_CONFIGS
+    /// of the cluster.
+    pub fn describe(
+        &self,
+        r: &DescribeClientQuotasRequest,
+        allowed: bool,
+    ) -> DescribeClientQuotasResponse {
+        let mut resp = DescribeClientQuotasResponse::default();
+        if !allowed {
+            resp.error_code = ec::CLUSTER_AUTHORIZATION_FAILED;
+            resp.error_message = Some(bytes(
+                "the principal may not describe the cluster's configs",
+            ));
+            return resp;
+        }
+        let components = r
+            .components
+            .iter()
+            .map(|c| (c.entity_type.as_str(), c.match_type, c._match.as_deref()));
+        let filter = match Filter::from_components(components, r.strict) {
+            Ok(f) => f,
+            Err(why) => {
+                resp.error_code = ec::INVALID_REQUEST;
+                resp.error_message = Some(StrBytes::from_string(why));
+                return resp;
+            }
+        };
+        let inner = self.lock();
+        let mut found: Vec<(&Entity, &Values)> = inner
+            .configs
+            .iter()
+            .filter(|(e, _)| filter.matches(e))
+            .collect();
+        found.sort_by(|a, b| a.0.cmp(b.0));
+        resp.entries = Some(
+            found
+                .into_iter()
+                .map(|(entity, values)| {
+                    let mut out = describe_client_quotas_response::EntryData::default();
+                    out.entity = entity
+                        .parts()
+                        .into_iter()
+                        .map(|(kind, name)| {
+                            let mut d = describe_client_quotas_response::EntityData::default();
+                            d.entity_type = StrBytes::from_static_str(kind);
+                            d.entity_name = name.map(bytes);
+                            d
+                        })
+                        .collect();
+                    out.values = values
+                        .iter()
+                        .map(|(key, value)| {
+                            let mut v = describe_client_quotas_response::ValueData::default();
+                            v.key = bytes(key);
+                            v.value = *value;
+                            v
+                        })
+                        .collect();
+                    out
+                })
+                .collect(),
+        );
+        resp
+    }
+}
+
+impl Inner {
+    /// The quota of `kind` that applies to (`user`, `client`), with the
+    /// rate it is measured by.
+    fn resolve(&mut self, user: &str, client: &str, kind: Kind) -> Applied {
+        let (applying, quota) = entity::precedence(user, client).into_iter().find_map(|e| {
+            let quota = *self.configs.get(&e)?.get(kind.key())?;
+            Some((e, quota))
+        })?;
+        let (u, c) = entity::sharing(&applying, user, client);
+        let sensor = self.sensors.entry((kind, u, c)).or_default().clone();
+        Some((sensor, quota))
+    }
+
+    /// Forgets rates idle for an hour, once the registry has doubled
+    /// since the last sweep (bounding it under client-id churn; a rate in
+    /// use is never forgotten, so reconnecting does not reset one).
+    fn sweep(&mut self) {
+        if self.sensors.len() < 2 * self.swept_at.max(512) {
+            return;
+        }
+        let now = Instant::now();
+        self.sensors
+            .retain(|_, s| Arc::strong_count(s) > 1 || s.idle_since(now) < SENSOR_EXPIRY);
+        self.swept_at = self.sensors.len();
+    }
+
+    fn alter_one(
+        &mut self,
+        entry: &kafka_protocol::messages::alter_client_quotas_request::EntryData,
+        validate_only: bool,
+    ) -> Result<(), (i16, String)> {
+        let invalid = |why: String| (ec::INVALID_REQUEST, why);
+        let parts = entry
+            .entity
+            .iter()
+            .map(|e| (e.entity_type.as_str(), e.entity_name.as_deref()));
+        let entity = Entity::from_parts(parts).map_err(invalid)?;
+        let mut values = self.configs.get(&entity).cloned().unwrap_or_default();
+        let mut seen = Vec::new();
+        for op in &entry.ops {
+            let key = op.key.as_str();
+            if seen.contains(&key) {
+                return Err(invalid(format!("quota {key:?} named twice")));
+            }
+            seen.push(key);
+            if NOT_ENFORCED.contains(&key) {
+                return Err(invalid(format!("{key} is not enforced by this broker")));
+            }
+            if key != PRODUCER_BYTE_RATE && key != CONSUMER_BYTE_RATE {
+                return Err(invalid(format!("unknown quota {key:?}")));
+            }
+            if op.remove {
+                values.remove(key);
+            } else if op.value.is_finite() && op.value > 0.0 {
+                values.insert(key.to_owned(), op.value);
+            } else {
+                return Err(invalid(format!(
+                    "{key} must be a positive number of bytes per second, not {}",
+                    op.value
+                )));
+            }
+        }
+        if validate_only {
+            return Ok(());
+        }
+        let before = self.configs.get(&entity).cloned();
+        if values.is_empty() {
+            self.configs.remove(&entity);
+        } else {
+            self.configs.insert(entity.clone(), values.clone());
+        }
+        if let Err(e) = self.store.save(&entity, &values, &self.configs) {
+            match before {
+                Some(v) => self.configs.insert(entity, v),
+                None => self.configs.remove(&entity),
+            };
+            tracing::error!(error = %e, "cannot write the client quotas");
+            return Err((
+                ec::KAFKA_STORAGE_ERROR,
+                format!("cannot write the quotas: {e}"),
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kafka_protocol::messages::alter_client_quotas_request::{EntityData, EntryData, OpData};
+
+    fn entry(parts: &[(&str, Option<&str>)], ops: &[(&str, f64, bool)]) -> EntryData {
+        let mut e = EntryData::default();
+        e.entity = parts
+            .iter()
+            .map(|(t, n)| {
+                let mut d = EntityData::default();
+                d.entity_type = bytes(t);
+                d.entity_name = n.map(bytes);
+                d
+            })
+            .collect();
+        e.ops = ops
+            .iter()
+            .map(|(k, v, remove)| {
+                let mut o = OpData::default();
+                o.key = bytes(k);
+                o.value = *v;
+                o.remove = *remove;
+                o
+            })
+            .collect();
+        e
+    }
+
+    fn alter(q: &ClientQuotas, entries: Vec<EntryData>) -> Vec<i16> {
+        let mut r = AlterClientQuotasRequest::default();
+        r.entries = entries;
+        q.alter(&r, true)
+            .entries
+            .iter()
+            .map(|e| e.error_code)
+            .collect()
+    }
+
+    #[test]
+    fn the_most_specific_quota_applies_and_connections_share_rates_as_kafka_groups_them() {
+        let dir = std::env::temp_dir().join(format!("gyre-cq-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let q = ClientQuotas::open(&dir).unwrap();
+        let mut cache = Cached::default();
+        assert!(q
+            .applied(&mut cache, "alice", "app", Kind::Produce)
+            .is_none());
+        let codes = alter(
+            &q,
+            vec![
+                entry(
+                    &[("client-id", None)],
+                    &[(PRODUCER_BYTE_RATE, 1000.0, false)],
+                ),
+                entry(
+                    &[("user", Some("alice"))],
+                    &[(PRODUCER_BYTE_RATE, 5000.0, false)],
+                ),
+                entry(&[("user", None)], &[("request_percentage", 50.0, false)]),
+                entry(
+                    &[("client-id", Some("x"))],
+                    &[(CONSUMER_BYTE_RATE, -1.0, false)],
+                ),
+                entry(&[("group", Some("g"))], &[(CONSUMER_BYTE_RATE, 1.0, false)]),
+            ],
+        );
+        assert_eq!(
+            codes,
+            vec![
+                ec::NONE,
+                ec::NONE,
+                ec::INVALID_REQUEST,
+                ec::INVALID_REQUEST,
+                ec::INVALID_REQUEST
+            ]
+        );
+        // alice's user quota, shared by all her clients; bob gets the
+        // client-id default, his own per client id.
+        let quota = |cache: &mut Cached, user: &str, client: &str| {
+            q.applied(cache, user, client, Kind::Produce).clone()
+        };
+        let (a1, v1) = quota(&mut cache, "alice", "app").unwrap();
+        let mut other = Cached::default();
+        let (a2, _) = quota(&mut other, "alice", "tool").unwrap();
+        assert_eq!(v1, 5000.0);
+        assert!(Arc::ptr_eq(&a1, &a2), "alice's clients share her rate");
+        let (b1, bv) = quota(&mut Cached::default(), "bob", "app").unwrap();
+        let (b2, _) = quota(&mut Cached::default(), "bob", "tool").unwrap();
+        assert_eq!(bv, 1000.0);
+        assert!(
+            !Arc::ptr_eq(&b1, &b2),
+            "a default client-id quota is each client's"
+        );
+        assert!(q.applied(&mut cache, "alice", "app", Kind::Fetch).is_none());
+        // Removing alice's quota: the cache sees the change.
+        alter(
+            &q,
+            vec![entry(
+                &[("user", Some("alice"))],
+                &[(PRODUCER_BYTE_RATE, 0.0, true)],
+            )],
+        );
+        let (_, v) = quota(&mut cache, "alice", "app").unwrap();
+        assert_eq!(v, 1000.0, "now the client-id default");
+        // Kept across a restart.
+        drop(q);
+        let q = ClientQuotas::open(&dir).unwrap();
+        let mut r = DescribeClientQuotasRequest::default();
+        let mut c =
+            kafka_protocol::messages::describe_client_quotas_request::ComponentData::default();
+        c.entity_type = bytes("client-id");
+        c.match_type = 1;
+        r.components = vec![c];
+        let d = q.describe(&r, true);
+        let entries = d.entries.unwrap();
+        assert_eq!(entries.len(), 1);
+        assert_eq!(entries[0].values[0].key.as_str(), PRODUCER_BYTE_RATE);
+        assert_eq!(entries[0].values[0].value, 1000.0);
+        assert_eq!(
+            q.describe(&r, false).error_code,
+            ec::CLUSTER_AUTHORIZATION_FAILED
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

@@ -1,0 +1,277 @@
+//! Client quotas over the wire: AlterClientQuotas and
+//! DescribeClientQuotas with Kafka's validation (an entity names a user,
+//! a client id or both, each named or the default; `producer_byte_rate`
+//! and `consumer_byte_rate` positive; the quotas this broker does not
+//! enforce refused), kept across a restart; and librdkafka clients held
+//! to them (`clients/quotas.py`) while an unquoted client runs at full
+//! speed beside them.
+
+mod common;
+
+use common::process::BrokerProcess;
+use common::Client;
+use kafka_protocol::messages::alter_client_quotas_request::{EntityData, EntryData, OpData};
+use kafka_protocol::messages::describe_client_quotas_request::ComponentData;
+use kafka_protocol::messages::*;
+use kafka_protocol::protocol::StrBytes;
+use std::net::SocketAddr;
+
+fn s(v: &str) -> StrBytes {
+    StrBytes::from_string(v.to_owned())
+}
+
+fn entry(parts: &[(&str, Option<&str>)], ops: &[(&str, f64, bool)]) -> EntryData {
+    let mut e = EntryData::default();
+    e.entity = parts
+        .iter()
+        .map(|(t, n)| {
+            let mut d = EntityData::default();
+            d.entity_type = s(t);
+            d.entity_name = n.map(s);
+            d
+        })
+        .collect();
+    e.ops = ops
+        .iter()
+        .map(|(k, v, remove)| {
+            let mut o = OpData::default();
+            o.key = s(k);
+            o.value = *v;
+            o.remove = *remove;
+            o
+        })
+        .collect();
+    e
+}
+
+fn alter(c: &mut Client, version: i16, entries: Vec<EntryData>, validate_only: bool) -> Vec<i16> {
+    let mut r = AlterClientQuotasRequest::default();
+    r.entries = entries;
+    r.validate_only = validate_only;
+    let resp: AlterClientQuotasResponse = c.call(ApiKey::AlterClientQuotas, version, &r);
+    resp.entries.iter().map(|e| e.error_code).collect()
+}
+
+/// An entity's (type, name) parts and its (quota, value) pairs.
+type Described = (Vec<(String, Option<String>)>, Vec<(String, f64)>);
+
+/// Every entity and its quotas, as DescribeClientQuotas lists them for a
+/// filter of `client-id` matching any (not strict).
+fn described(c: &mut Client, version: i16) -> Vec<Described> {
+    let mut comp = ComponentData::default();
+    comp.entity_type = s("client-id");
+    comp.match_type = 2;
+    let mut r = DescribeClientQuotasRequest::default();
+    r.components = vec![comp];
+    let resp: DescribeClientQuotasResponse = c.call(ApiKey::DescribeClientQuotas, version, &r);
+    assert_eq!(resp.error_code, 0, "{:?}", resp.error_message);
+    resp.entries
+        .unwrap_or_default()
+        .into_iter()
+        .map(|e| {
+            let entity = e
+                .entity
+                .iter()
+                .map(|d| {
+                    (
+                        d.entity_type.to_string(),
+                        d.entity_name.as_ref().map(|n| n.to_string()),
+                    )
+                })
+                .collect();
+            let values = e
+                .values
+                .iter()
+                .map(|v| (v.key.to_string(), v.value))
+                .collect();
+            (entity, values)
+        })
+        .collect()
+}
+
+#[test]
+fn quotas_are_set_validated_described_and_kept_across_a_restart() {
+    let data = common::data_dir("quotas-api");
+    let broker = BrokerProcess::start(&data, &[]);
+    let mut c = Client::connect(broker.addr.parse::<SocketAddr>().unwrap());
+    let codes = alter(
+        &mut c,
+        1,
+        vec![
+            entry(
+                &[("client-id", Some("app"))],
+                &[("producer_byte_rate", 1024.0, false)],
+            ),
+            entry(
+                &[("user", Some("alice")), ("client-id", None)],
+                &[("consumer_byte_rate", 2048.0, false)],
+            ),
+            entry(&[("user", None)], &[("request_percentage", 50.0, false)]),
+            entry(
+                &[("ip", Some("10.0.0.1"))],
+                &[("connection_creation_rate", 5.0, false)],
+            ),
+            entry(
+                &[("client-id", Some("x"))],
+                &[("producer_byte_rate", 0.0, false)],
+            ),
+            entry(&[], &[("producer_byte_rate", 10.0, false)]),
+            entry(
+                &[("client-id", Some("y"))],
+                &[
+                    ("producer_byte_rate", 10.0, false),
+                    ("producer_byte_rate", 20.0, false),
+                ],
+            ),
+        ],
+        false,
+    );
+    assert_eq!(codes, vec![0, 0, 42, 42, 42, 42, 42]);
+    // validate_only changes nothing.
+    assert_eq!(
+        alter(
+            &mut c,
+            0,
+            vec![entry(
+                &[("client-id", Some("z"))],
+                &[("producer_byte_rate", 5.0, false)]
+            )],
+            true
+        ),
+        vec![0]
+    );
+    let all = described(&mut c, 1);
+    assert_eq!(all.len(), 2, "{all:?}");
+    assert!(all.contains(&(
+        vec![("client-id".into(), Some("app".into()))],
+        vec![("producer_byte_rate".into(), 1024.0)]
+    )));
+    assert!(all.contains(&(
+        vec![
+            ("user".into(), Some("alice".into())),
+            ("client-id".into(), None)
+        ],
+        vec![("consumer_byte_rate".into(), 2048.0)]
+    )));
+    // Removing the only quota of an entity removes the entity.
+    assert_eq!(
+        alter(
+            &mut c,
+            1,
+            vec![entry(
+                &[("client-id", Some("app"))],
+                &[("producer_byte_rate", 0.0, true)]
+            )],
+            false
+        ),
+        vec![0]
+    );
+    drop(c);
+    drop(broker);
+    let broker = BrokerProcess::start(&data, &[]);
+    let mut c = Client::connect(broker.addr.parse::<SocketAddr>().unwrap());
+    assert_eq!(
+        described(&mut c, 0),
+        vec![(
+            vec![
+                ("user".into(), Some("alice".into())),
+                ("client-id".into(), None)
+            ],
+            vec![("consumer_byte_rate".into(), 2048.0)]
+        )],
+        "kept across a restart"
+    );
+    drop(broker);
+    let _ = std::fs::remove_dir_all(&data);
+}
+
+#[test]
+fn librdkafka_clients_are_held_to_their_quota_and_others_run_free() {
+    let data = common::data_dir("quotas-clients");
+    let broker = BrokerProcess::start(&data, &[]);
+    let mut c = Client::connect(broker.addr.parse::<SocketAddr>().unwrap());
+    let ops = [
+        ("producer_byte_rate", 150_000.0, false),
+        ("consumer_byte_rate", 150_000.0, false),
+    ];
+    assert_eq!(
+        alter(
+            &mut c,
+            1,
+            vec![entry(&[("client-id", Some("slow"))], &ops)],
+            false
+        ),
+        vec![0]
+    );
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/quotas.py");
+    let out = std::process::Command::new("python3")
+        .arg(script)
+        .args([broker.addr.as_str(), "quota"])
+        .output()
+        .expect("python3 runs (scripts/test installs confluent-kafka)");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    println!("{stdout}");
+    assert!(
+        out.status.success() && stdout.contains("quotas ok"),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    drop(broker);
+    let _ = std::fs::remove_dir_all(&data);
+}
+
+#[test]
+fn a_client_that_ignores_its_throttle_is_not_read_until_it_ends() {
+    use kafka_protocol::protocol::Decodable;
+    use std::time::{Duration, Instant};
+    let data = common::data_dir("quotas-mute");
+    let broker = BrokerProcess::start(&data, &[]);
+    let mut c = Client::connect(broker.addr.parse::<SocketAddr>().unwrap());
+    common::create_topic(&mut c, "muted", 1);
+    // The raw client's id is gyre-test: 100 kB/s.
+    let ops = [("producer_byte_rate", 100_000.0, false)];
+    assert_eq!(
+        alter(
+            &mut c,
+            1,
+            vec![entry(&[("client-id", Some("gyre-test"))], &ops)],
+            false
+        ),
+        vec![0]
+    );
+    // Twelve requests of 100 kB sent at once, never waiting: the first
+    // ten are the ten seconds' allowance; the eleventh puts the client
+    // over (1.1 MB over 10 s: 10% over, so throttled for a tenth of the
+    // ten seconds measured), and the broker reads the twelfth only once
+    // that second has passed (Kafka mutes the channel so).
+    let value = vec![b'v'; 100_000];
+    let start = Instant::now();
+    for _ in 0..12 {
+        let records = gyre_broker::log::batch::build(0, 1_700_000_000_000, &[&value]);
+        c.send(
+            ApiKey::Produce,
+            7,
+            &common::produce_request("muted", records),
+        );
+    }
+    let mut answers = Vec::new();
+    for _ in 0..12 {
+        let (_, mut body) = c.receive().expect("an answer");
+        let resp = ProduceResponse::decode(&mut body, 7).unwrap();
+        assert_eq!(resp.responses[0].partition_responses[0].error_code, 0);
+        answers.push((start.elapsed(), resp.throttle_time_ms));
+    }
+    let throttles: Vec<i32> = answers.iter().map(|a| a.1).collect();
+    // (Each request is a little over 100 kB: the tenth is just over.)
+    assert!(throttles[..9].iter().all(|&t| t == 0), "{throttles:?}");
+    assert!(throttles[9] < 100, "{throttles:?}");
+    assert!((900..=1200).contains(&throttles[10]), "{throttles:?}");
+    assert!(throttles[11] > throttles[10], "{throttles:?}");
+    let held = answers[11].0 - answers[10].0;
+    assert!(
+        held >= Duration::from_millis(900),
+        "the twelfth was read after {held:?}"
+    );
+    drop(broker);
+    let _ = std::fs::remove_dir_all(&data);
+}
