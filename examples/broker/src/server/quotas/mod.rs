@@ -88,13 +88,10 @@ impl Kind {
 #[derive(Debug, Default)]
 pub struct Sensor {
     rate: Mutex<Rate>,
-    last_used: Mutex<Option<Instant>>,
 }
 
 impl Sensor {
     fn with_rate<T>(&self, f: impl FnOnce(&mut Rate) -> T) -> T {
-        let now = Instant::now();
-        *self.last_used.lock().unwrap_or_else(|p| p.into_inner()) = Some(now);
         f(&mut self.rate.lock().unwrap_or_else(|p| p.into_inner()))
     }
 
@@ -121,9 +118,10 @@ impl Sensor {
         self.with_rate(|r| r.throttle(now, quota))
     }
 
+    /// How long since it last counted anything.
     fn idle_since(&self, now: Instant) -> Duration {
-        let last = *self.last_used.lock().unwrap_or_else(|p| p.into_inner());
-        last.map_or(Duration::MAX, |t| now.saturating_duration_since(t))
+        self.with_rate(|r| r.last_recorded())
+            .map_or(Duration::MAX, |t| now.saturating_duration_since(t))
     }
 }
 
@@ -148,8 +146,8 @@ struct Inner {
     store: QuotaStore,
     configs: HashMap<Entity, Values>,
     sensors: HashMap<SensorKey, Arc<Sensor>>,
-    /// The registry's size after its last sweep of idle rates.
-    swept_at: usize,
+    /// When idle rates were last looked for.
+    swept: Instant,
 }
 
 /// Every client quota configured, and the rates measured against them.
@@ -180,7 +178,7 @@ impl ClientQuotas {
                 store,
                 configs,
                 sensors: HashMap::new(),
-                swept_at: 0,
+                swept: Instant::now(),
             }),
         })
     }
@@ -215,7 +213,7 @@ impl ClientQuotas {
             let mut inner = self.lock();
             let produce = inner.resolve(user, client, Kind::Produce);
             let fetch = inner.resolve(user, client, Kind::Fetch);
-            inner.sweep();
+            inner.sweep(Instant::now());
             *cache = Cached {
                 version,
                 client: client.to_owned(),
@@ -344,17 +342,16 @@ impl Inner {
         Some((sensor, quota))
     }
 
-    /// Forgets rates idle for an hour, once the registry has doubled
-    /// since the last sweep (bounding it under client-id churn; a rate in
-    /// use is never forgotten, so reconnecting does not reset one).
-    fn sweep(&mut self) {
-        if self.sensors.len() < 2 * self.swept_at.max(512) {
+    /// Forgets rates idle for an hour, looking every ten minutes
+    /// (bounding the registry under client-id churn; a rate a connection
+    /// holds is never forgotten, so reconnecting does not reset one).
+    fn sweep(&mut self, now: Instant) {
+        if now.saturating_duration_since(self.swept) < SENSOR_EXPIRY / 6 {
             return;
         }
-        let now = Instant::now();
+        self.swept = now;
         self.sensors
             .retain(|_, s| Arc::strong_count(s) > 1 || s.idle_since(now) < SENSOR_EXPIRY);
-        self.swept_at = self.sensors.len();
     }
 
     fn alter_one(
@@ -540,6 +537,39 @@ mod tests {
             q.describe(&r, false).error_code,
             ec::CLUSTER_AUTHORIZATION_FAILED
         );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn rates_idle_for_an_hour_are_forgotten_and_those_in_use_kept() {
+        let dir = std::env::temp_dir().join(format!("gyre-cq-sweep-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let q = ClientQuotas::open(&dir).unwrap();
+        let default = entry(
+            &[("client-id", None)],
+            &[(PRODUCER_BYTE_RATE, 1000.0, false)],
+        );
+        assert_eq!(alter(&q, vec![default]), vec![ec::NONE]);
+        // 1,100 short-lived client ids, each counted once.
+        for i in 0..1100 {
+            let mut cache = Cached::default();
+            let client = format!("c{i}");
+            let applied = q.applied(&mut cache, "u", &client, Kind::Produce);
+            applied.as_ref().unwrap().0.record(10);
+        }
+        let mut held = Cached::default();
+        let (live, _) = q
+            .applied(&mut held, "u", "live", Kind::Produce)
+            .clone()
+            .unwrap();
+        live.record(10);
+        let mut inner = q.lock();
+        assert_eq!(inner.sensors.len(), 1101, "none idle yet");
+        inner.sweep(Instant::now() + SENSOR_EXPIRY / 2);
+        assert_eq!(inner.sensors.len(), 1101, "idle for less than an hour");
+        inner.sweep(Instant::now() + SENSOR_EXPIRY + Duration::from_secs(1));
+        assert_eq!(inner.sensors.len(), 1, "only the rate a connection holds");
+        drop(inner);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -57,6 +57,11 @@ impl Rate {
         }
     }
 
+    /// When the newest sample began (about when bytes were last counted).
+    pub fn last_recorded(&self) -> Option<Instant> {
+        self.samples[self.current].map(|s| s.start)
+    }
+
     /// The bytes counted in the samples still current at `now`, and the
     /// time they are averaged over (at least `SAMPLES - 1` windows).
     fn measured(&self, now: Instant) -> (f64, Duration) {
