@@ -11,6 +11,10 @@
 //! On a SASL listener a connection is served nothing but ApiVersions,
 //! SaslHandshake and SaslAuthenticate until it has authenticated; any
 //! other request, or a failed authentication, closes it (as Kafka does).
+//!
+//! A connection over a client quota (see [`quotas`]) is answered with the
+//! throttle time and read no further until it has passed: requests read
+//! meanwhile wait in the backlog, served by the throttle's timer.
 
 use super::alter_configs::{self, AlterApi, Alteration};
 use super::budget::Reservations;

@@ -1,5 +1,5 @@
 //! The client quotas configured, in one append-only
-//! [`record_file`](crate::record_file) (`<data>/client-quotas.log`): a
+//! [`crate::record_file`] (`<data>/client-quotas.log`): a
 //! record per entity each time its quotas change (all of them, as set
 //! after the change; none is a tombstone), written and fdatasynced before
 //! AlterClientQuotas is answered. The newest record per entity wins at
