@@ -81,6 +81,11 @@ struct Args {
     /// `read_committed` consumer; printed beside the plain figures.
     #[arg(long)]
     transactions: bool,
+    /// Also run the produce and consume rounds as a client with a produce
+    /// and a fetch quota too large to throttle it: what measuring a
+    /// client's rate costs, beside the plain rounds (no quota anywhere).
+    #[arg(long)]
+    quotas: bool,
     /// Also run the compaction case: keyed records (100 000 keys) to a
     /// compacted topic and to a deleting one, on two brokers in turn, then
     /// one log-cleaner pass over the compacted log, timed.
@@ -244,6 +249,15 @@ fn main() {
         rate_result("consume-read-committed", tc);
         println!("ratio produce transactional/plain {:.2}", tp / p);
         println!("ratio consume read-committed/plain {:.2}", tc / c);
+    }
+    if args.quotas {
+        gyre_benches::broker::quotas::set(addr, "bench-quota", 1e15);
+        let quoted = [("client.id".to_owned(), "bench-quota".to_owned())];
+        let (qp, qc) = rounds_of(addr, &quoted, records, rounds, "under a quota");
+        rate_result("produce-quota", qp);
+        rate_result("consume-quota", qc);
+        println!("ratio produce quota/plain {:.2}", qp / p);
+        println!("ratio consume quota/plain {:.2}", qc / c);
     }
     if args.compaction {
         use gyre_benches::broker::compaction;

@@ -27,6 +27,7 @@
 
 mod batch;
 pub mod compaction;
+pub mod quotas;
 
 use batch::BatchReader;
 use gyre_broker::writer::FlushPolicy;

@@ -50,6 +50,18 @@ fn init(c: &mut Client) -> (i64, i16) {
     }
 }
 
+/// Ends the transaction of (`pid`, `epoch`): a commit or an abort, which
+/// must succeed.
+fn end_txn(c: &mut Client, pid: i64, epoch: i16, commit: bool) {
+    let mut end = EndTxnRequest::default();
+    end.transactional_id = txn_id();
+    end.producer_id = ProducerId(pid);
+    end.producer_epoch = epoch;
+    end.committed = commit;
+    let resp: EndTxnResponse = c.call(ApiKey::EndTxn, 1, &end);
+    assert_eq!(resp.error_code, 0);
+}
+
 /// The latest offset of partition 0 for a reader of `isolation`.
 fn latest(c: &mut Client, isolation: i8) -> i64 {
     let mut p = ListOffsetsPartition::default();
@@ -171,13 +183,7 @@ fn a_transaction_left_open_by_a_crash_goes_on_after_the_restart_and_readers_wait
     let resp: ProduceResponse = c.call(ApiKey::Produce, 7, &r);
     assert_eq!(resp.responses[0].partition_responses[0].error_code, 0);
     // ... and ends it: an abort, its marker at 3, everything stable.
-    let mut end = EndTxnRequest::default();
-    end.transactional_id = txn_id();
-    end.producer_id = ProducerId(pid);
-    end.producer_epoch = epoch;
-    end.committed = false;
-    let resp: EndTxnResponse = c.call(ApiKey::EndTxn, 1, &end);
-    assert_eq!(resp.error_code, 0);
+    end_txn(&mut c, pid, epoch, false);
     assert_eq!(latest(&mut c, 1), 4);
     let (lso, aborted, bytes) = fetch_committed(&mut c);
     assert_eq!((lso, &aborted[..]), (4, &[(pid, 0)][..]));
@@ -244,13 +250,7 @@ fn stable_offset_fetches_wait_for_a_transaction_carrying_offsets() {
     // Open: a stable read must wait; an unstable one sees nothing yet.
     assert_eq!(fetch_offset(&mut c, true), (88, -1));
     assert_eq!(fetch_offset(&mut c, false), (0, -1));
-    let mut end = EndTxnRequest::default();
-    end.transactional_id = txn_id();
-    end.producer_id = ProducerId(pid);
-    end.producer_epoch = epoch;
-    end.committed = true;
-    let resp: EndTxnResponse = c.call(ApiKey::EndTxn, 1, &end);
-    assert_eq!(resp.error_code, 0);
+    end_txn(&mut c, pid, epoch, true);
     assert_eq!(fetch_offset(&mut c, true), (0, 42));
     broker.shutdown(Duration::from_secs(5));
     let _ = std::fs::remove_dir_all(&config.data_dir);
