@@ -2,7 +2,9 @@
 //! DescribeClientQuotas with Kafka's validation (an entity names a user,
 //! a client id or both, each named or the default; `producer_byte_rate`
 //! and `consumer_byte_rate` positive; the quotas this broker does not
-//! enforce refused), kept across a restart; and librdkafka clients held
+//! enforce refused), kept across a restart; a client that ignores its
+//! throttle not read until it ends; a fetch that would go over the quota
+//! answered empty and not counted; and librdkafka clients held
 //! to them (`clients/quotas.py`) while an unquoted client runs at full
 //! speed beside them.
 
@@ -272,6 +274,78 @@ fn a_client_that_ignores_its_throttle_is_not_read_until_it_ends() {
         held >= Duration::from_millis(900),
         "the twelfth was read after {held:?}"
     );
+    drop(broker);
+    let _ = std::fs::remove_dir_all(&data);
+}
+
+/// One batch from `offset` of topic `muted-fetch`, as a consumer asks it:
+/// the size of the records answered and the throttle time.
+fn fetch_one(c: &mut Client, offset: i64) -> (usize, i32) {
+    use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+    let mut p = FetchPartition::default();
+    p.fetch_offset = offset;
+    // Less than a batch: the first batch comes whole, and only it.
+    p.partition_max_bytes = 1;
+    let mut t = FetchTopic::default();
+    t.topic = common::topic_name("muted-fetch");
+    t.partitions.push(p);
+    let mut r = FetchRequest::default();
+    r.replica_id = BrokerId(-1);
+    r.max_bytes = 50 << 20;
+    r.topics.push(t);
+    let resp: FetchResponse = c.call(ApiKey::Fetch, 11, &r);
+    let len = resp
+        .responses
+        .first()
+        .and_then(|t| t.partitions[0].records.as_ref())
+        .map_or(0, |r| r.len());
+    (len, resp.throttle_time_ms)
+}
+
+#[test]
+fn a_fetch_that_would_take_its_client_over_its_quota_is_answered_empty_and_not_counted() {
+    use std::time::{Duration, Instant};
+    let data = common::data_dir("quotas-fetch");
+    let broker = BrokerProcess::start(&data, &[]);
+    let mut c = Client::connect(broker.addr.parse::<SocketAddr>().unwrap());
+    common::create_topic(&mut c, "muted-fetch", 1);
+    let value = vec![b'v'; 100_000];
+    for _ in 0..12 {
+        let records = gyre_broker::log::batch::build(0, 1_700_000_000_000, &[&value]);
+        let _: ProduceResponse = c.call(
+            ApiKey::Produce,
+            7,
+            &common::produce_request("muted-fetch", records),
+        );
+    }
+    // 95 kB/s: ten seconds' worth is 950 kB, nine batches of a little over
+    // 100 kB.
+    let ops = [("consumer_byte_rate", 95_000.0, false)];
+    let quota = entry(&[("client-id", Some("gyre-test"))], &ops);
+    assert_eq!(alter(&mut c, 1, vec![quota], false), vec![0]);
+    for offset in 0..9 {
+        let (len, throttle) = fetch_one(&mut c, offset);
+        assert!(len > 100_000, "batch {offset}: {len} bytes");
+        assert_eq!(throttle, 0, "batch {offset}");
+    }
+    // The tenth would make 1 MB in ten seconds, 5% over: it is not sent
+    // (as Kafka: an empty response and the throttle time it would earn,
+    // about half a second).
+    let (len, first) = fetch_one(&mut c, 9);
+    assert_eq!(len, 0, "the batch that takes the client over is not sent");
+    assert!((400..=700).contains(&first), "throttled {first} ms");
+    // Nothing is read from the connection meanwhile, and the refused
+    // response was not counted: asked again, the same throttle (counted,
+    // it would be a second and a half).
+    let asked = Instant::now();
+    let (len, again) = fetch_one(&mut c, 9);
+    let waited = asked.elapsed();
+    assert_eq!(len, 0);
+    assert!(
+        waited >= Duration::from_millis(first as u64 - 50),
+        "answered after {waited:?}, throttled {first} ms"
+    );
+    assert!(again <= first + 50, "throttled {again} ms after {first} ms");
     drop(broker);
     let _ = std::fs::remove_dir_all(&data);
 }

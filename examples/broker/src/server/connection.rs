@@ -97,11 +97,6 @@ const CLUSTER: &str = "kafka-cluster";
 /// The tag of the timer that ends a quota's throttle.
 const THROTTLE_TAG: u64 = 1;
 
-/// A throttle time as responses carry it.
-fn millis(d: Duration) -> i32 {
-    d.as_millis().min(i32::MAX as u128) as i32
-}
-
 impl Connection {
     pub(crate) fn new(
         shared: Arc<Shared>,
@@ -406,7 +401,7 @@ impl Connection {
             }
             RequestKind::Fetch(r) => {
                 let quota = self.quota(Kind::Fetch, &quota_ask);
-                self.fetch_within(ctx, head, r, quota)
+                self.fetch(ctx, head, r, quota)
             }
             RequestKind::ListOffsets(r) => self.list_offsets(ctx, head, r),
             RequestKind::CreateTopics(r) => self.create_topics(ctx, head, r),
@@ -965,42 +960,6 @@ impl Connection {
         self.throttle_timer = Some(ctx.schedule(wait, THROTTLE_TAG));
     }
 
-    /// A fetch by a client with a fetch quota: answered at once, empty,
-    /// with the throttle time while the client is over its quota; else
-    /// capped at what the quota allows in the measured window, its
-    /// response's bytes counted.
-    fn fetch_within(
-        &mut self,
-        ctx: &mut impl InboundContext<Self>,
-        head: header::RequestHead,
-        mut r: FetchRequest,
-        quota: quotas::Applied,
-    ) {
-        let Some((sensor, bytes_per_s)) = quota else {
-            return self.fetch(ctx, head, r, None);
-        };
-        let wait = sensor.throttle(bytes_per_s);
-        if !wait.is_zero() {
-            let frame = Frame::Parts(crate::protocol::fetch_response::encode(
-                head.correlation_id,
-                head.api_version,
-                millis(wait),
-                Vec::new(),
-            ));
-            let seq = self.next_seq();
-            ctx.write(Sequenced { seq, frame });
-            return self.throttle(ctx, wait);
-        }
-        let window = quotas::rate::WINDOW * (quotas::rate::SAMPLES as u32 - 1);
-        let cap = (bytes_per_s * window.as_secs_f64()).clamp(1.0, f64::from(i32::MAX)) as i32;
-        r.max_bytes = if r.max_bytes > 0 {
-            r.max_bytes.min(cap)
-        } else {
-            cap
-        };
-        self.fetch(ctx, head, r, Some(sensor))
-    }
-
     fn produce(
         &mut self,
         ctx: &mut impl InboundContext<Self>,
@@ -1051,7 +1010,7 @@ impl Connection {
         self.send_to_writer(
             ctx,
             head,
-            Pending::Produce(layout, millis(throttle)),
+            Pending::Produce(layout, quotas::throttle_ms(throttle)),
             op,
             Answer::Appended(&[]),
         );
@@ -1062,9 +1021,16 @@ impl Connection {
         &mut self,
         ctx: &mut impl InboundContext<Self>,
         head: header::RequestHead,
-        r: FetchRequest,
-        quota: Option<Arc<quotas::Sensor>>,
+        mut r: FetchRequest,
+        quota: quotas::Applied,
     ) {
+        // A client with a fetch quota gets no more than the quota allows in
+        // the measured window (Kafka's `getMaxValueInQuotaWindow`); its
+        // responder counts the response's bytes, or answers empty with the
+        // throttle time when they would take the client over.
+        if let Some((_, bytes_per_s)) = &quota {
+            r.max_bytes = quotas::window_cap(r.max_bytes, *bytes_per_s);
+        }
         let mut parts = Vec::new();
         // From v13 topics are named by id; the response names them so too.
         let by_id = head.api_version >= 13;
@@ -1504,6 +1470,11 @@ impl InboundHandler for Connection {
     }
 
     fn user_event(&mut self, ctx: &mut impl InboundContext<Self>, event: gyre_reactor::UserEvent) {
+        if let gyre_reactor::UserEvent::Custom(any) = &event {
+            if let Some(quotas::Throttled(wait)) = any.downcast_ref::<quotas::Throttled>() {
+                return self.throttle(ctx, *wait);
+            }
+        }
         // On an SSL listener (no SASL) a verified client certificate names
         // the principal, as Kafka's default SSL principal builder does.
         if let gyre_reactor::UserEvent::TlsHandshake(session) = &event {

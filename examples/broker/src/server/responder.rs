@@ -7,7 +7,7 @@
 //! writer, working in broker-wide partition ids, does not.
 
 use super::alter_configs::{self, AlterApi};
-use super::quotas::Sensor;
+use super::quotas::{throttle_ms, Applied, Throttled};
 use super::sequencer::{encoded, Frame, Sequenced};
 use super::shared::Shared;
 use crate::fetch::{PartitionRead, ReadError};
@@ -15,7 +15,7 @@ use crate::ops::{Answer, AppendOutcome, Deletion, LogReply, OffsetAnswer};
 use crate::protocol::error_code as ec;
 use crate::protocol::fetch_response::{self, FetchedPartition, FetchedTopic};
 use crate::topics::TopicError;
-use gyre_reactor::ChannelHandle;
+use gyre_reactor::{ChannelHandle, UserEvent};
 use kafka_protocol::messages::create_partitions_response::CreatePartitionsTopicResult;
 use kafka_protocol::messages::create_topics_response::CreatableTopicResult;
 use kafka_protocol::messages::delete_records_response::{
@@ -34,6 +34,7 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::protocol::{Encodable, HeaderVersion, StrBytes};
 use std::sync::Arc;
+use std::time::Duration;
 use uuid::Uuid;
 
 /// A topic of a request: its name and, per partition in request order, the
@@ -59,7 +60,7 @@ pub enum Pending {
     Produce(Vec<TopicLayout>, i32),
     /// A fetch request, and the rate its response's bytes count in when
     /// its client has a fetch quota.
-    Fetch(Vec<TopicLayout>, Vec<Uuid>, Option<Arc<Sensor>>),
+    Fetch(Vec<TopicLayout>, Vec<Uuid>, Applied),
     /// A list-offsets request.
     ListOffsets(Vec<TopicLayout>),
     /// A describe-producers request.
@@ -126,16 +127,28 @@ impl LogReply for Responder {
                 self.send_encoded(&r)
             }
             (Pending::Fetch(layout, ids, quota), Answer::Fetched(reads)) => {
-                let topics = fetch_topics(layout, ids, reads);
-                if let Some(sensor) = quota {
-                    sensor.record(fetch_response::response_size(self.version, &topics));
+                let mut topics = fetch_topics(layout, ids, reads);
+                let mut throttle = Duration::ZERO;
+                if let Some((sensor, bytes_per_s)) = quota {
+                    let size = fetch_response::response_size(self.version, &topics);
+                    throttle = sensor.record_within(size, *bytes_per_s);
+                }
+                // As Kafka: a response that would take its client over its
+                // quota is not sent; an empty one says how long to wait, and
+                // the connection is muted for that long.
+                if !throttle.is_zero() {
+                    topics = Vec::new();
                 }
                 self.send(Frame::Parts(fetch_response::encode(
                     self.correlation_id,
                     self.version,
-                    0,
+                    throttle_ms(throttle),
                     topics,
-                )))
+                )));
+                if !throttle.is_zero() {
+                    let mute = UserEvent::Custom(Box::new(Throttled(throttle)));
+                    let _ = self.handle.fire_user_event(mute);
+                }
             }
             (Pending::ListOffsets(layout), Answer::Offsets(offsets)) => {
                 self.send_encoded(&list_offsets_response(layout, &offsets, self.version))

@@ -11,14 +11,13 @@
 //! answer says for how long (`throttle_time_ms`), and the broker reads
 //! nothing more from the connection until then (the client, told, waits
 //! too). A produce request's bytes are counted when it arrives and its
-//! throttle computed then; a fetch is answered at once, empty, with the
-//! throttle time while its client is over its quota, is otherwise capped
-//! at what the quota allows in the measured window (Kafka's
-//! `getMaxValueInQuotaWindow`), and counts its response's bytes. (Kafka
-//! counts a fetch response before sending it and, when that puts its
-//! client over, sends it empty instead; here the response that goes over
-//! is sent, and the next fetch waits: the same average, at most one
-//! capped response early.)
+//! throttle computed then. A fetch is capped at what the quota allows in
+//! the measured window (Kafka's `getMaxValueInQuotaWindow`); its response
+//! is counted before it is sent and, when that would take the client over,
+//! not counted and not sent: the client is answered empty with the
+//! throttle time the response would have earned, and its connection muted
+//! for it (Kafka's `unrecordQuotaSensor` and throttled response), so a
+//! consumer is never sent more than its quota.
 //!
 //! `request_percentage`, `controller_mutation_rate` and `ip` quotas are
 //! refused: Kafka's measure of them (its request threads' time, its
@@ -105,17 +104,21 @@ impl Sensor {
         })
     }
 
-    /// Counts `bytes` now.
-    pub fn record(&self, bytes: usize) {
+    /// Counts `bytes` now unless they take the rate over `quota`: then
+    /// counts nothing and gives the throttle time they would have earned.
+    /// A fetch so refused is answered empty (Kafka "unrecords" the
+    /// response it does not send), so the client is charged for what it
+    /// was sent and nothing else.
+    pub fn record_within(&self, bytes: usize, quota: f64) -> Duration {
         let now = Instant::now();
-        self.with_rate(|r| r.record(now, bytes as f64));
-    }
-
-    /// The throttle time the rate earns now under `quota`, counting
-    /// nothing.
-    pub fn throttle(&self, quota: f64) -> Duration {
-        let now = Instant::now();
-        self.with_rate(|r| r.throttle(now, quota))
+        self.with_rate(|r| {
+            r.record(now, bytes as f64);
+            let wait = r.throttle(now, quota);
+            if !wait.is_zero() {
+                r.record(now, -(bytes as f64));
+            }
+            wait
+        })
     }
 
     /// How long since it last counted anything.
@@ -127,6 +130,31 @@ impl Sensor {
 
 /// A quota that applies to a connection: its rate and its bytes/s.
 pub type Applied = Option<(Arc<Sensor>, f64)>;
+
+/// A fetch's `max_bytes` (0 or less: no limit of its own) capped at what
+/// `bytes_per_s` allows over the measured window: a bigger response could
+/// never be sent, as it alone would take the client over.
+pub fn window_cap(max_bytes: i32, bytes_per_s: f64) -> i32 {
+    let window = rate::WINDOW * (rate::SAMPLES as u32 - 1);
+    let cap = (bytes_per_s * window.as_secs_f64()).clamp(1.0, f64::from(i32::MAX)) as i32;
+    if max_bytes > 0 {
+        max_bytes.min(cap)
+    } else {
+        cap
+    }
+}
+
+/// A throttle time as responses carry it (ms).
+pub fn throttle_ms(d: Duration) -> i32 {
+    d.as_millis().min(i32::MAX as u128) as i32
+}
+
+/// Sent by a fetch's responder to its connection (as a
+/// [`UserEvent::Custom`](gyre_reactor::UserEvent::Custom)) when the fetch
+/// was answered empty for its quota: the connection reads nothing more for
+/// this long, as it does after a throttled produce.
+#[derive(Debug)]
+pub struct Throttled(pub Duration);
 
 /// A connection's quotas as last looked up: the configs' version, the
 /// client id, and each kind's quota.
@@ -454,6 +482,30 @@ mod tests {
     }
 
     #[test]
+    fn a_response_that_would_go_over_the_quota_is_not_counted_and_earns_its_throttle() {
+        let s = Sensor::default();
+        // 100 kB/s: ten seconds' worth, 1 MB, may go at once.
+        assert_eq!(s.record_within(900_000, 100_000.0), Duration::ZERO);
+        assert_eq!(s.record_within(100_000, 100_000.0), Duration::ZERO);
+        // One byte more would be 1,000,001 over ten seconds.
+        let wait = s.record_within(100_000, 100_000.0);
+        assert!(wait >= Duration::from_secs(1), "{wait:?}");
+        // It was not counted: the next refusal is no longer than the first.
+        assert_eq!(s.record_within(100_000, 100_000.0), wait);
+        assert_eq!(s.record_within(0, 100_000.0), Duration::ZERO);
+    }
+
+    #[test]
+    fn a_fetch_is_capped_at_the_quota_window() {
+        assert_eq!(window_cap(0, 100_000.0), 1_000_000);
+        assert_eq!(window_cap(-1, 100_000.0), 1_000_000);
+        assert_eq!(window_cap(50_000, 100_000.0), 50_000);
+        assert_eq!(window_cap(5_000_000, 100_000.0), 1_000_000);
+        assert_eq!(window_cap(0, 1e15), i32::MAX);
+        assert_eq!(window_cap(0, 0.0), 1);
+    }
+
+    #[test]
     fn the_most_specific_quota_applies_and_connections_share_rates_as_kafka_groups_them() {
         let dir = std::env::temp_dir().join(format!("gyre-cq-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
@@ -555,14 +607,14 @@ mod tests {
             let mut cache = Cached::default();
             let client = format!("c{i}");
             let applied = q.applied(&mut cache, "u", &client, Kind::Produce);
-            applied.as_ref().unwrap().0.record(10);
+            applied.as_ref().unwrap().0.record_within(10, 1e9);
         }
         let mut held = Cached::default();
         let (live, _) = q
             .applied(&mut held, "u", "live", Kind::Produce)
             .clone()
             .unwrap();
-        live.record(10);
+        live.record_within(10, 1e9);
         let mut inner = q.lock();
         assert_eq!(inner.sensors.len(), 1101, "none idle yet");
         inner.sweep(Instant::now() + SENSOR_EXPIRY / 2);
