@@ -142,6 +142,10 @@ pub mod error_code {
     /// A consumer group member's epoch is not one the coordinator can
     /// accept; it gives up its partitions and rejoins.
     pub const FENCED_MEMBER_EPOCH: i16 = 110;
+    /// A static member's request under a member id its instance id no
+    /// longer maps to: a newer client with the same `group.instance.id`
+    /// took its place.
+    pub const FENCED_INSTANCE_ID: i16 = 82;
     /// A static member's instance id is held by a member still present.
     pub const UNRELEASED_INSTANCE_ID: i16 = 111;
     /// The server-side assignor asked for is not served.

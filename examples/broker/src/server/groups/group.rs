@@ -3,9 +3,20 @@
 //! the rebalance timeout), the leader gets every member's subscription and
 //! sends back assignments in its SyncGroup, the others get theirs from it,
 //! and heartbeats keep sessions alive or tell members to rejoin.
+//!
+//! A static member (KIP-345: a `group.instance.id`) is known by its
+//! instance id: its client, restarted, joins with no member id and takes
+//! the old member's place and assignment under a new member id, with no
+//! rebalance while the group is stable; anyone still using the old id is
+//! fenced (FENCED_INSTANCE_ID). A static member that has not rejoined when
+//! a join phase ends keeps its place until its session expires.
 
 use super::call::Call;
+use crate::protocol::error_code as ec;
 use bytes::Bytes;
+use kafka_protocol::messages::join_group_response::JoinGroupResponseMember;
+use kafka_protocol::messages::{JoinGroupResponse, SyncGroupResponse};
+use kafka_protocol::protocol::StrBytes;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
@@ -55,6 +66,9 @@ pub struct Member {
     pub assignment: Bytes,
     /// Who it is, as DescribeGroups reports.
     pub client: Client,
+    /// Its `group.instance.id`, for a static member (KIP-345): it keeps its
+    /// place and assignment across restarts of its client.
+    pub instance_id: Option<String>,
 }
 
 /// A new member id, as Kafka makes them: the client id (or `member`) and
@@ -132,12 +146,98 @@ impl Group {
                 wait
             };
             self.rebalance_deadline = Some(now + wait);
-            // Anyone waiting on a sync from the old generation must rejoin.
+            // Anyone waiting on a sync from the old generation must rejoin,
+            // and is told so (an answer never sent would hold every later
+            // answer on its connection).
             for m in self.members.values_mut() {
-                m.sync = None;
+                if let Some(waiting) = m.sync.take() {
+                    refuse_sync(waiting, ec::REBALANCE_IN_PROGRESS);
+                }
             }
         }
         self.state = State::PreparingRebalance;
+    }
+
+    /// Removes member `id`, answering what it still waits on with
+    /// UNKNOWN_MEMBER_ID (as Kafka completes a removed member's join), so
+    /// that no answer is left owed on its connection.
+    pub fn remove_member(&mut self, id: &str) -> Option<Member> {
+        let mut m = self.members.remove(id)?;
+        if let Some(join) = m.join.take() {
+            refuse_join(join, ec::UNKNOWN_MEMBER_ID, "");
+        }
+        if let Some(sync) = m.sync.take() {
+            refuse_sync(sync, ec::UNKNOWN_MEMBER_ID);
+        }
+        Some(m)
+    }
+
+    /// The member id of the static member with `instance_id`.
+    pub fn static_member(&self, instance_id: &str) -> Option<&str> {
+        self.members
+            .iter()
+            .find(|(_, m)| m.instance_id.as_deref() == Some(instance_id))
+            .map(|(id, _)| id.as_str())
+    }
+
+    /// Whether a request naming `member_id` and `instance_id` comes from a
+    /// current member, by Kafka's `validateMember`: a static member's
+    /// instance id must map to this member id (FENCED_INSTANCE_ID when a
+    /// newer client took it), and the member must exist
+    /// (UNKNOWN_MEMBER_ID).
+    pub fn check_member(&self, member_id: &str, instance_id: Option<&str>) -> i16 {
+        if let Some(instance) = instance_id {
+            match self.static_member(instance) {
+                None => return ec::UNKNOWN_MEMBER_ID,
+                Some(id) if id != member_id => return ec::FENCED_INSTANCE_ID,
+                Some(_) => {}
+            }
+        }
+        if self.members.contains_key(member_id) {
+            ec::NONE
+        } else {
+            ec::UNKNOWN_MEMBER_ID
+        }
+    }
+
+    /// Puts `member` (a static member's client, rejoined) in the place of
+    /// `old_id`: it takes the old member's assignment and leadership under
+    /// `new_id`, and whatever the old id still waits on is answered
+    /// FENCED_INSTANCE_ID.
+    pub fn replace_static(&mut self, old_id: &str, new_id: &str, mut member: Member) {
+        if let Some(mut old) = self.members.remove(old_id) {
+            if let Some(join) = old.join.take() {
+                refuse_join(join, ec::FENCED_INSTANCE_ID, old_id);
+            }
+            if let Some(sync) = old.sync.take() {
+                refuse_sync(sync, ec::FENCED_INSTANCE_ID);
+            }
+            member.assignment = old.assignment;
+        }
+        if self.leader.as_deref() == Some(old_id) {
+            self.leader = Some(new_id.to_owned());
+        }
+        self.members.insert(new_id.to_owned(), member);
+    }
+
+    /// Every member's subscription in `protocol`, as the leader's
+    /// JoinGroup answer lists them.
+    pub fn subscriptions(&self, protocol: &str) -> Vec<JoinGroupResponseMember> {
+        self.members
+            .iter()
+            .map(|(id, m)| {
+                let mut jm = JoinGroupResponseMember::default();
+                jm.member_id = StrBytes::from_string(id.clone());
+                jm.group_instance_id = m.instance_id.clone().map(StrBytes::from_string);
+                jm.metadata = m
+                    .protocols
+                    .iter()
+                    .find(|(n, _)| n == protocol)
+                    .map(|(_, md)| md.clone())
+                    .unwrap_or_default();
+                jm
+            })
+            .collect()
     }
 
     /// Whether every member has rejoined.
@@ -208,4 +308,20 @@ impl Group {
                     .all(|m| m.protocols.iter().any(|(n, _)| n == name))
             })
     }
+}
+
+/// Answers a JoinGroup with an error, for member id `member`.
+pub fn refuse_join(to: Call, code: i16, member: &str) {
+    let mut resp = JoinGroupResponse::default();
+    resp.error_code = code;
+    resp.generation_id = -1;
+    resp.member_id = StrBytes::from_string(member.to_owned());
+    to.send(&resp);
+}
+
+/// Answers a SyncGroup with an error.
+pub fn refuse_sync(to: Call, code: i16) {
+    let mut resp = SyncGroupResponse::default();
+    resp.error_code = code;
+    to.send(&resp);
 }

@@ -4,9 +4,9 @@
 //! before the answer that changed it. A consumer group's record (KIP-848)
 //! holds its epochs, assignor, members (epochs, what they own and must
 //! give up, subscriptions, a classic member's protocols) and targets; a
-//! classic group's, written each time a rebalance completes, its
-//! generation, protocol, leader and members (protocols, timeouts,
-//! assignments). A group that converts between the protocols keeps its
+//! classic group's, written each time a rebalance completes or a static
+//! member rejoins, its generation, protocol, leader and members
+//! (protocols, timeouts, assignments, instance ids). A group that converts between the protocols keeps its
 //! key, so its new record replaces the old in one write; a deleted or
 //! emptied group gets a tombstone. At start the newest record per group
 //! wins, so members go on heartbeating in their generation or at their
@@ -34,7 +34,10 @@ const VERSION: u8 = 1;
 /// What follows a record's group id.
 const TOMBSTONE: u8 = 0;
 const CONSUMER: u8 = 1;
+/// A classic group's record before static membership: no instance ids.
 const CLASSIC: u8 = 2;
+/// A classic group's record with each member's instance id.
+const CLASSIC_STATIC: u8 = 3;
 
 /// The groups a file held at start.
 #[derive(Debug, Default)]
@@ -76,7 +79,9 @@ impl GroupStore {
         for (id, payload) in &last {
             let restored = match payload_kind(payload) {
                 Some(CONSUMER) => decode(payload, topics, now).map(|g| groups.consumer.push(g)),
-                Some(CLASSIC) => decode_classic(payload, now).map(|g| groups.classic.push(g)),
+                Some(CLASSIC | CLASSIC_STATIC) => {
+                    decode_classic(payload, now).map(|g| groups.classic.push(g))
+                }
                 _ => None,
             };
             if restored.is_none() {
@@ -194,9 +199,15 @@ fn payload_kind(payload: &[u8]) -> Option<u8> {
 /// A classic group's record: version, id, its kind, then generation,
 /// protocol type and name, leader and members.
 fn encode_classic(g: &Group) -> Vec<u8> {
+    encode_classic_as(g, CLASSIC_STATIC)
+}
+
+/// A classic group's record of `kind`: [`CLASSIC`] records (written before
+/// static membership) hold no instance ids.
+fn encode_classic_as(g: &Group, kind: u8) -> Vec<u8> {
     let mut b = vec![VERSION];
     put_str(&mut b, Some(&g.id));
-    b.put_u8(CLASSIC);
+    b.put_u8(kind);
     b.put_i32(g.generation);
     put_str(&mut b, Some(&g.protocol_type));
     put_str(&mut b, g.protocol.as_deref());
@@ -214,6 +225,9 @@ fn encode_classic(g: &Group) -> Vec<u8> {
         put_bytes(&mut b, &m.assignment);
         put_str(&mut b, Some(&m.client.id));
         put_str(&mut b, Some(&m.client.host));
+        if kind == CLASSIC_STATIC {
+            put_str(&mut b, m.instance_id.as_deref());
+        }
     }
     b
 }
@@ -223,7 +237,8 @@ fn decode_classic(payload: &[u8], now: Instant) -> Option<Group> {
     let mut r = Reader(payload);
     (r.u8()? == VERSION).then_some(())?;
     let mut g = Group::new(r.string()?);
-    (r.u8()? == CLASSIC).then_some(())?;
+    let kind = r.u8()?;
+    matches!(kind, CLASSIC | CLASSIC_STATIC).then_some(())?;
     g.generation = r.i32()?;
     g.protocol_type = r.string()?;
     g.protocol = r.str()?;
@@ -245,6 +260,11 @@ fn decode_classic(payload: &[u8], now: Instant) -> Option<Group> {
             client: Client {
                 id: r.string()?,
                 host: r.string()?,
+            },
+            instance_id: if kind == CLASSIC_STATIC {
+                r.str()?
+            } else {
+                None
             },
         };
         g.members.insert(id, member);
@@ -548,6 +568,7 @@ mod tests {
                     id: "rdkafka".into(),
                     host: "/127.0.0.1".into(),
                 },
+                instance_id: Some("pod-0".into()),
             },
         );
         g
@@ -577,6 +598,10 @@ mod tests {
             let payload = encode_classic(&classic_group());
             assert!(decode_classic(&payload[..cut], now).is_none(), "{cut}");
         }
+        // A record written before static membership reads back with none.
+        let old = decode_classic(&encode_classic_as(&classic_group(), CLASSIC), now).unwrap();
+        assert_eq!(old.members["m1"].instance_id, None);
+        assert_eq!(back.members["m1"].instance_id.as_deref(), Some("pod-0"));
         std::fs::remove_dir_all(&d).unwrap();
     }
 

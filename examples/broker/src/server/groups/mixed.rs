@@ -197,6 +197,7 @@ pub fn downgrade(
                 sync: None,
                 assignment: embedded::encode_assignment(&by_name(&cg, &m.assigned, catalog)),
                 client: m.client.clone(),
+                instance_id: m.instance_id.clone(),
             },
         );
     }
@@ -424,6 +425,7 @@ mod tests {
                     sync: None,
                     assignment: embedded::encode_assignment(&vec![("t".into(), parts)]),
                     client: Client::default(),
+                    instance_id: None,
                 },
             );
         }

@@ -33,12 +33,11 @@ pub use call::Call;
 use consumer_group::ConsumerGroup;
 use consumer_heartbeat::Beat;
 use crossbeam_channel::{Receiver, Sender};
-use group::{Client, Group, Member, State};
+use group::{refuse_join, Client, Group, Member, State};
 use group_store::GroupStore;
 use gyre_reactor::ChannelHandle;
 use kafka_protocol::messages::delete_groups_response::DeletableGroupResult;
 use kafka_protocol::messages::describe_groups_response::{DescribedGroup, DescribedGroupMember};
-use kafka_protocol::messages::join_group_response::JoinGroupResponseMember;
 use kafka_protocol::messages::leave_group_response::MemberResponse;
 use kafka_protocol::messages::list_groups_response::ListedGroup;
 use kafka_protocol::messages::offset_commit_response::{
@@ -405,7 +404,8 @@ impl<R: LogReply> State_<R> {
                     ec::NONE
                 } else {
                     let group = self.groups.get_mut(r.group_id.0.as_str());
-                    commit_check(group, &r.member_id, r.generation_id)
+                    let instance = r.group_instance_id.as_deref();
+                    commit_check(group, &r.member_id, instance, r.generation_id)
                 };
                 let resp = self
                     .txns
@@ -494,20 +494,13 @@ impl<R: LogReply> State_<R> {
 
     fn join(&mut self, to: Call, r: JoinGroupRequest, client: Client) {
         let now = Instant::now();
-        let fail = |to: Call, code: i16, member: StrBytes| {
-            let mut resp = JoinGroupResponse::default();
-            resp.error_code = code;
-            resp.generation_id = -1;
-            resp.member_id = member;
-            to.send(&resp);
-        };
         let group_id = s(&r.group_id.0);
         if group_id.is_empty() {
-            return fail(to, ec::INVALID_GROUP_ID, r.member_id);
+            return refuse_join(to, ec::INVALID_GROUP_ID, r.member_id.as_str());
         }
         let session = Duration::from_millis(r.session_timeout_ms.max(0) as u64);
         if !(MIN_SESSION..=MAX_SESSION).contains(&session) {
-            return fail(to, ec::INVALID_SESSION_TIMEOUT, r.member_id);
+            return refuse_join(to, ec::INVALID_SESSION_TIMEOUT, r.member_id.as_str());
         }
         // Before v1 there is no rebalance timeout: it is the session's.
         let rebalance = if to.version >= 1 {
@@ -547,24 +540,47 @@ impl<R: LogReply> State_<R> {
         let group = self
             .groups
             .entry(group_id.clone())
-            .or_insert_with(|| Group::new(group_id));
+            .or_insert_with(|| Group::new(group_id.clone()));
         let protocol_type = s(&r.protocol_type);
+        // From v5 a member may be static (KIP-345).
+        let instance_id = r.group_instance_id.as_ref().map(s);
         let member_id = if r.member_id.is_empty() {
-            group::new_member_id(&client.id)
+            let new_id = group::new_member_id(&client.id);
+            let known = instance_id.as_deref().and_then(|i| group.static_member(i));
+            if let Some(old_id) = known.map(str::to_owned) {
+                if !group.compatible(&protocol_type, &protocols, &old_id) {
+                    return refuse_join(to, ec::INCONSISTENT_GROUP_PROTOCOL, "");
+                }
+                let member = Member {
+                    protocols,
+                    session_timeout: session,
+                    rebalance_timeout: rebalance,
+                    last_seen: now,
+                    join: None,
+                    sync: None,
+                    assignment: Bytes::new(),
+                    client,
+                    instance_id,
+                };
+                return self.rejoin_static(to, &group_id, &old_id, new_id, member, now);
+            }
+            new_id
         } else {
             let known = s(&r.member_id);
-            if !group.members.contains_key(&known) {
-                return fail(to, ec::UNKNOWN_MEMBER_ID, r.member_id);
+            let code = group.check_member(&known, instance_id.as_deref());
+            if code != ec::NONE {
+                return refuse_join(to, code, r.member_id.as_str());
             }
             known
         };
         let others_compatible = group.compatible(&protocol_type, &protocols, &member_id);
         if !others_compatible {
-            return fail(to, ec::INCONSISTENT_GROUP_PROTOCOL, r.member_id);
+            return refuse_join(to, ec::INCONSISTENT_GROUP_PROTOCOL, r.member_id.as_str());
         }
         if group.members.is_empty() {
             group.protocol_type = protocol_type;
         }
+        let kept = group.members.get(&member_id);
         let member = Member {
             protocols,
             session_timeout: session,
@@ -572,15 +588,83 @@ impl<R: LogReply> State_<R> {
             last_seen: now,
             join: Some(to),
             sync: None,
-            assignment: Bytes::new(),
+            assignment: kept.map(|m| m.assignment.clone()).unwrap_or_default(),
             client,
+            // A member's instance id is its own for as long as it is one
+            // (a rejoin may omit it, below v5).
+            instance_id: kept.and_then(|m| m.instance_id.clone()).or(instance_id),
         };
         if let Some(old) = group.members.insert(member_id, member) {
             // A join repeated while the first waits: the first is answered
             // as Kafka does, by telling it to rejoin.
             if let Some(earlier) = old.join {
-                fail(earlier, ec::REBALANCE_IN_PROGRESS, StrBytes::default());
+                refuse_join(earlier, ec::REBALANCE_IN_PROGRESS, "");
             }
+        }
+        group.prepare_rebalance(now, INITIAL_REBALANCE_DELAY);
+        maybe_complete_join(group, now);
+    }
+
+    /// A static member's client, restarted, joins with no member id: it
+    /// takes its old place under `new_id`. A stable group whose protocol
+    /// it does not change answers at once with the current generation (no
+    /// rebalance; its SyncGroup gets the assignment it had), the group kept
+    /// first as Kafka writes it; otherwise the group rebalances. Below v9
+    /// the answer names the leader as it was, so a returning leader does
+    /// not assign again; from v9 it is told it leads with
+    /// `skip_assignment` (KIP-814).
+    fn rejoin_static(
+        &mut self,
+        to: Call,
+        group_id: &str,
+        old_id: &str,
+        new_id: String,
+        mut member: Member,
+        now: Instant,
+    ) {
+        let Some(group) = self.groups.get_mut(group_id) else {
+            return;
+        };
+        let old_leader = group.leader.clone();
+        let stable = group.state == State::Stable;
+        tracing::info!(
+            group = group_id,
+            instance = member.instance_id.as_deref().unwrap_or_default(),
+            old = old_id,
+            new = new_id.as_str(),
+            "static member rejoined"
+        );
+        if stable {
+            group.replace_static(old_id, &new_id, member);
+            if group.choose_protocol() == group.protocol {
+                if let Err(e) = self.store.save_classic(group) {
+                    tracing::error!(group = group.id, error = %e, "storing a group failed; its members are kept in memory only");
+                }
+                let protocol = group.protocol.clone().unwrap_or_default();
+                let mut resp = JoinGroupResponse::default();
+                resp.generation_id = group.generation;
+                resp.protocol_name = Some(StrBytes::from_string(protocol.clone()));
+                resp.protocol_type = Some(StrBytes::from_string(group.protocol_type.clone()));
+                resp.member_id = StrBytes::from_string(new_id.clone());
+                let leads = group.leader.as_deref() == Some(new_id.as_str());
+                let leader = if to.version >= 9 {
+                    resp.skip_assignment = leads;
+                    if leads {
+                        resp.members = group.subscriptions(&protocol);
+                    }
+                    group.leader.clone()
+                } else {
+                    old_leader
+                };
+                resp.leader = StrBytes::from_string(leader.unwrap_or_default());
+                return to.send(&resp);
+            }
+            if let Some(m) = group.members.get_mut(&new_id) {
+                m.join = Some(to);
+            }
+        } else {
+            member.join = Some(to);
+            group.replace_static(old_id, &new_id, member);
         }
         group.prepare_rebalance(now, INITIAL_REBALANCE_DELAY);
         maybe_complete_join(group, now);
@@ -624,6 +708,10 @@ impl<R: LogReply> State_<R> {
             let named = (code == ec::NONE).then(|| protocol.clone()).flatten();
             sync_reply(to, code, assignment, named);
         };
+        let known = group.check_member(&member_id, r.group_instance_id.as_deref());
+        if known != ec::NONE {
+            return reply(to, known, Bytes::new());
+        }
         let Some(member) = group.members.get_mut(&member_id) else {
             return reply(to, ec::UNKNOWN_MEMBER_ID, Bytes::new());
         };
@@ -661,16 +749,18 @@ impl<R: LogReply> State_<R> {
     }
 
     fn heartbeat(&mut self, to: Call, r: HeartbeatRequest) {
+        let instance = r.group_instance_id.as_deref();
         let consumer = self.consumer.get_mut(r.group_id.0.as_str());
         let code = match (consumer, self.groups.get_mut(r.group_id.0.as_str())) {
             (Some(cg), _) => {
                 mixed::heartbeat(cg, r.member_id.as_str(), r.generation_id, Instant::now())
             }
             (None, None) => ec::UNKNOWN_MEMBER_ID,
-            (None, Some(group)) => match group.members.get_mut(r.member_id.as_str()) {
-                None => ec::UNKNOWN_MEMBER_ID,
-                Some(member) => {
-                    member.last_seen = Instant::now();
+            (None, Some(group)) => match group.check_member(&r.member_id, instance) {
+                ec::NONE => {
+                    if let Some(member) = group.members.get_mut(r.member_id.as_str()) {
+                        member.last_seen = Instant::now();
+                    }
                     if r.generation_id != group.generation {
                         ec::ILLEGAL_GENERATION
                     } else if group.state == State::PreparingRebalance {
@@ -679,6 +769,7 @@ impl<R: LogReply> State_<R> {
                         ec::NONE
                     }
                 }
+                refused => refused,
             },
         };
         let mut resp = HeartbeatResponse::default();
@@ -686,20 +777,26 @@ impl<R: LogReply> State_<R> {
         to.send(&resp);
     }
 
+    /// LeaveGroup: from v3 a batch of members, each named by member id
+    /// or, for a static member (an administrator removing it), by its
+    /// instance id alone, as Kafka removes them.
     fn leave(&mut self, to: Call, r: LeaveGroupRequest) {
         let now = Instant::now();
-        let ids: Vec<StrBytes> = if to.version >= 3 {
-            r.members.iter().map(|m| m.member_id.clone()).collect()
+        let who: Vec<(StrBytes, Option<StrBytes>)> = if to.version >= 3 {
+            r.members
+                .iter()
+                .map(|m| (m.member_id.clone(), m.group_instance_id.clone()))
+                .collect()
         } else {
-            vec![r.member_id.clone()]
+            vec![(r.member_id.clone(), None)]
         };
         let mut resp = LeaveGroupResponse::default();
         let group_id = r.group_id.0.as_str();
         let group = self.groups.get_mut(group_id);
-        let mut codes = Vec::with_capacity(ids.len());
+        let mut codes = Vec::with_capacity(who.len());
         match (self.consumer.get_mut(group_id), group) {
             (Some(cg), _) => {
-                for id in &ids {
+                for (id, _) in &who {
                     let classic = cg
                         .members
                         .get(id.as_str())
@@ -722,14 +819,26 @@ impl<R: LogReply> State_<R> {
                 self.downgrade_if_classic(group_id, &catalog.topics, now);
                 self.persist(group_id);
             }
-            (None, None) => codes.resize(ids.len(), ec::UNKNOWN_MEMBER_ID),
+            (None, None) => codes.resize(who.len(), ec::UNKNOWN_MEMBER_ID),
             (None, Some(group)) => {
-                for id in &ids {
-                    let removed = group.members.remove(id.as_str());
-                    codes.push(if removed.is_some() {
-                        ec::NONE
-                    } else {
-                        ec::UNKNOWN_MEMBER_ID
+                for (id, instance) in &who {
+                    let instance = instance.as_deref();
+                    let target = match (id.is_empty(), instance) {
+                        (true, Some(i)) => group
+                            .static_member(i)
+                            .map(str::to_owned)
+                            .ok_or(ec::UNKNOWN_MEMBER_ID),
+                        _ => match group.check_member(id, instance) {
+                            ec::NONE => Ok(id.to_string()),
+                            refused => Err(refused),
+                        },
+                    };
+                    codes.push(match target {
+                        Ok(member) => {
+                            group.remove_member(&member);
+                            ec::NONE
+                        }
+                        Err(code) => code,
                     });
                 }
                 if codes.contains(&ec::NONE) {
@@ -740,9 +849,10 @@ impl<R: LogReply> State_<R> {
         // A group the last member left is forgotten.
         self.persist(group_id);
         if to.version >= 3 {
-            for (id, code) in ids.into_iter().zip(&codes) {
+            for ((id, instance), code) in who.into_iter().zip(&codes) {
                 let mut m = MemberResponse::default();
                 m.member_id = id;
+                m.group_instance_id = instance;
                 m.error_code = *code;
                 resp.members.push(m);
             }
@@ -762,7 +872,13 @@ impl<R: LogReply> State_<R> {
             consumer_heartbeat::commit_check(g, member, epoch, to.version, false)
         } else {
             let group = self.groups.get_mut(&group_id);
-            commit_check(group, &r.member_id, r.generation_id_or_member_epoch)
+            let instance = r.group_instance_id.as_deref();
+            commit_check(
+                group,
+                &r.member_id,
+                instance,
+                r.generation_id_or_member_epoch,
+            )
         };
         let mut code = check;
         if check == ec::NONE {
@@ -858,6 +974,7 @@ impl<R: LogReply> State_<R> {
                         dm.member_id = StrBytes::from_string(member_id.clone());
                         dm.client_id = StrBytes::from_string(m.client.id.clone());
                         dm.client_host = StrBytes::from_string(m.client.host.clone());
+                        dm.group_instance_id = m.instance_id.clone().map(StrBytes::from_string);
                         if let Some(protocol) = protocol {
                             dm.member_metadata = m
                                 .protocols
@@ -1040,7 +1157,7 @@ impl<R: LogReply> State_<R> {
                 .collect();
             for id in &expired {
                 tracing::info!(group = group.id, member = id, "member session expired");
-                group.members.remove(id);
+                group.remove_member(id);
             }
             if !expired.is_empty() {
                 after_departure(group, now);
@@ -1127,8 +1244,14 @@ impl<R: LogReply> State_<R> {
 /// revoked partitions exactly then, and refusing would hand those
 /// partitions to the next owner at an older offset (read twice). Between
 /// the join and the sync answers (CompletingRebalance) the member must
-/// wait for its assignment: REBALANCE_IN_PROGRESS.
-fn commit_check(group: Option<&mut Group>, member: &StrBytes, generation: i32) -> i16 {
+/// wait for its assignment: REBALANCE_IN_PROGRESS. A static member's
+/// instance id must still be its own (FENCED_INSTANCE_ID).
+fn commit_check(
+    group: Option<&mut Group>,
+    member: &StrBytes,
+    instance_id: Option<&str>,
+    generation: i32,
+) -> i16 {
     let Some(group) = group else {
         return if generation < 0 {
             ec::NONE
@@ -1142,6 +1265,10 @@ fn commit_check(group: Option<&mut Group>, member: &StrBytes, generation: i32) -
     }
     if group.state == State::CompletingRebalance {
         return ec::REBALANCE_IN_PROGRESS;
+    }
+    let known = group.check_member(member, instance_id);
+    if known != ec::NONE {
+        return known;
     }
     let Some(m) = group.members.get_mut(member.as_str()) else {
         return ec::UNKNOWN_MEMBER_ID;
@@ -1192,39 +1319,40 @@ fn maybe_complete_join(group: &mut Group, now: Instant) {
     if !(now >= deadline || (group.all_joined() && !initial)) {
         return;
     }
-    group.members.retain(|_, m| m.join.is_some());
+    // Dynamic members that did not rejoin are gone; static ones keep their
+    // place (and are assigned) until their session expires (KIP-345).
+    group
+        .members
+        .retain(|_, m| m.join.is_some() || m.instance_id.is_some());
     if group.members.is_empty() {
         after_departure(group, now);
         return;
     }
+    if group.members.values().all(|m| m.join.is_none()) {
+        // Only absent static members: wait for them or their sessions.
+        let wait = group.members.values().map(|m| m.rebalance_timeout).max();
+        group.rebalance_deadline = Some(now + wait.unwrap_or_default());
+        return;
+    }
     group.generation += 1;
     group.protocol = group.choose_protocol();
-    if group
+    let leader_joined = group
         .leader
         .as_ref()
-        .is_none_or(|l| !group.members.contains_key(l))
-    {
-        group.leader = group.members.keys().next().cloned();
+        .and_then(|l| group.members.get(l))
+        .is_some_and(|m| m.join.is_some());
+    if !leader_joined {
+        group.leader = group
+            .members
+            .iter()
+            .find(|(_, m)| m.join.is_some())
+            .map(|(id, _)| id.clone());
     }
     group.state = State::CompletingRebalance;
     group.rebalance_deadline = None;
     let protocol = group.protocol.clone().unwrap_or_default();
     let leader = group.leader.clone().unwrap_or_default();
-    let subscriptions: Vec<JoinGroupResponseMember> = group
-        .members
-        .iter()
-        .map(|(id, m)| {
-            let mut jm = JoinGroupResponseMember::default();
-            jm.member_id = StrBytes::from_string(id.clone());
-            jm.metadata = m
-                .protocols
-                .iter()
-                .find(|(n, _)| *n == protocol)
-                .map(|(_, md)| md.clone())
-                .unwrap_or_default();
-            jm
-        })
-        .collect();
+    let subscriptions = group.subscriptions(&protocol);
     for (id, m) in group.members.iter_mut() {
         m.last_seen = now;
         let Some(to) = m.join.take() else { continue };
@@ -1266,13 +1394,14 @@ mod tests {
                 sync: None,
                 assignment: Bytes::new(),
                 client: Client::default(),
+                instance_id: None,
             },
         );
         g
     }
 
     fn check(g: Option<&mut Group>, member: &str, generation: i32) -> i16 {
-        commit_check(g, &StrBytes::from_string(member.into()), generation)
+        commit_check(g, &StrBytes::from_string(member.into()), None, generation)
     }
 
     #[test]
