@@ -632,6 +632,23 @@ fn a_classic_librdkafka_group_is_kept_across_a_broker_restart_under_its_members(
 }
 
 #[test]
+fn librdkafka_static_members_restart_without_a_rebalance_and_fence_a_duplicate() {
+    // Before: a static member's new client was a new member, so the
+    // group rebalanced (pod-b revoked) and the old member lingered until
+    // its session expired.
+    let data = data_dir("static-members");
+    std::fs::create_dir_all(&data).unwrap();
+    let mut script = python("static_members.py");
+    script.args([
+        env!("CARGO_BIN_EXE_gyre-broker"),
+        data.join("data").to_str().unwrap(),
+    ]);
+    let out = run(script, None);
+    assert!(out.contains("static members ok"), "{out}");
+    let _ = std::fs::remove_dir_all(&data);
+}
+
+#[test]
 fn a_librdkafka_transaction_open_across_a_broker_stop_or_kill_commits_after_it() {
     // Before: a start aborted every transaction the logs found open (its
     // epoch bumped), so the producer was fenced and its commit failed.

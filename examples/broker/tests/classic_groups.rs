@@ -1,0 +1,299 @@
+//! Classic consumer groups in a running broker, over raw requests: a
+//! follower waiting for its assignment is answered when the group
+//! rebalances again; static members (KIP-345) rejoin without a rebalance,
+//! fence the ids they replaced, stay through a join phase they miss, leave
+//! by instance id and are kept across a restart. librdkafka's static
+//! members are in `clients.rs` (`static_members.py`).
+
+mod common;
+
+use common::{create_topic, Client};
+use kafka_protocol::messages::join_group_request::JoinGroupRequestProtocol;
+use kafka_protocol::messages::leave_group_request::MemberIdentity;
+use kafka_protocol::messages::sync_group_request::SyncGroupRequestAssignment;
+use kafka_protocol::messages::*;
+use kafka_protocol::protocol::{Decodable, StrBytes};
+use std::time::{Duration, Instant};
+
+fn s(v: &str) -> StrBytes {
+    StrBytes::from_string(v.to_owned())
+}
+
+/// The consumer protocol's subscription to topic `t`.
+fn subscription() -> bytes::Bytes {
+    let mut b = vec![0, 0, 0, 0, 0, 1, 0, 1, b't'];
+    b.extend_from_slice(&(-1i32).to_be_bytes());
+    b.into()
+}
+
+fn join_request(member: &str, instance: Option<&str>) -> JoinGroupRequest {
+    let mut j = JoinGroupRequest::default();
+    j.group_id = GroupId(s("g"));
+    j.session_timeout_ms = 10_000;
+    j.rebalance_timeout_ms = 2_000;
+    j.member_id = s(member);
+    j.group_instance_id = instance.map(s);
+    j.protocol_type = s("consumer");
+    let mut p = JoinGroupRequestProtocol::default();
+    p.name = s("range");
+    p.metadata = subscription();
+    j.protocols.push(p);
+    j
+}
+
+/// Sends a JoinGroup v5 without waiting for its answer.
+fn send_join(c: &mut Client, member: &str, instance: Option<&str>) {
+    c.send(ApiKey::JoinGroup, 5, &join_request(member, instance));
+}
+
+fn receive<R: Decodable>(c: &mut Client, version: i16) -> R {
+    let (_, mut body) = c.receive().expect("an answer");
+    R::decode(&mut body, version).unwrap()
+}
+
+fn sync_request(
+    member: &str,
+    instance: Option<&str>,
+    generation: i32,
+    assign: &[(&str, &'static [u8])],
+) -> SyncGroupRequest {
+    let mut r = SyncGroupRequest::default();
+    r.group_id = GroupId(s("g"));
+    r.member_id = s(member);
+    r.group_instance_id = instance.map(s);
+    r.generation_id = generation;
+    for (id, a) in assign {
+        let mut x = SyncGroupRequestAssignment::default();
+        x.member_id = s(id);
+        x.assignment = bytes::Bytes::from_static(a);
+        r.assignments.push(x);
+    }
+    r
+}
+
+fn heartbeat(c: &mut Client, member: &str, instance: Option<&str>, generation: i32) -> i16 {
+    let mut r = HeartbeatRequest::default();
+    r.group_id = GroupId(s("g"));
+    r.member_id = s(member);
+    r.group_instance_id = instance.map(s);
+    r.generation_id = generation;
+    let resp: HeartbeatResponse = c.call(ApiKey::Heartbeat, 4, &r);
+    resp.error_code
+}
+
+fn describe(c: &mut Client) -> DescribedGroupView {
+    let mut r = DescribeGroupsRequest::default();
+    r.groups.push(GroupId(s("g")));
+    let resp: DescribeGroupsResponse = c.call(ApiKey::DescribeGroups, 5, &r);
+    let g = &resp.groups[0];
+    DescribedGroupView {
+        state: g.group_state.to_string(),
+        members: g
+            .members
+            .iter()
+            .map(|m| {
+                (
+                    m.member_id.to_string(),
+                    m.group_instance_id.as_ref().map(|i| i.to_string()),
+                    m.member_assignment.to_vec(),
+                )
+            })
+            .collect(),
+    }
+}
+
+struct DescribedGroupView {
+    state: String,
+    /// (member id, instance id, assignment)
+    members: Vec<(String, Option<String>, Vec<u8>)>,
+}
+
+#[test]
+fn a_follower_waiting_for_its_assignment_is_told_to_rejoin_when_the_group_rebalances_again() {
+    let broker = common::start(&common::config("classic-resync"));
+    let mut a = Client::connect(broker.local_addr());
+    let mut b = Client::connect(broker.local_addr());
+    let mut c = Client::connect(broker.local_addr());
+    create_topic(&mut a, "t", 2);
+    send_join(&mut a, "", None);
+    send_join(&mut b, "", None);
+    let ja: JoinGroupResponse = receive(&mut a, 5);
+    let jb: JoinGroupResponse = receive(&mut b, 5);
+    assert_eq!((ja.error_code, jb.error_code), (0, 0));
+    let (follower, joined) = if ja.leader == ja.member_id {
+        (&mut b, jb)
+    } else {
+        (&mut a, ja)
+    };
+    // The follower asks for its assignment before the leader has sent
+    // any: it waits.
+    let sync = sync_request(&joined.member_id, None, joined.generation_id, &[]);
+    follower.send(ApiKey::SyncGroup, 3, &sync);
+    // A third member joins: the group rebalances again, and the waiting
+    // follower is told so at once.
+    send_join(&mut c, "", None);
+    let started = Instant::now();
+    let resp: SyncGroupResponse = receive(follower, 3);
+    assert_eq!(resp.error_code, 27, "REBALANCE_IN_PROGRESS");
+    assert!(started.elapsed() < Duration::from_secs(2));
+    // The connection goes on answering.
+    assert_eq!(
+        heartbeat(follower, &joined.member_id, None, joined.generation_id),
+        27
+    );
+}
+
+#[test]
+fn a_static_member_rejoins_without_a_rebalance_fences_its_old_id_and_is_kept_across_a_restart() {
+    let config = common::config("classic-static");
+    let broker = common::start(&config);
+    let mut a = Client::connect(broker.local_addr());
+    let mut b = Client::connect(broker.local_addr());
+    create_topic(&mut a, "t", 2);
+    send_join(&mut a, "", Some("pod-a"));
+    send_join(&mut b, "", Some("pod-b"));
+    let ja: JoinGroupResponse = receive(&mut a, 5);
+    let jb: JoinGroupResponse = receive(&mut b, 5);
+    assert_eq!((ja.error_code, jb.error_code), (0, 0));
+    let generation = ja.generation_id;
+    let (a_id, b_id) = (ja.member_id.to_string(), jb.member_id.to_string());
+    let leader = ja.leader.to_string();
+    // The leader's list names each member's instance id.
+    let listed = if leader == a_id {
+        &ja.members
+    } else {
+        &jb.members
+    };
+    let mut instances: Vec<_> = listed
+        .iter()
+        .map(|m| m.group_instance_id.as_ref().unwrap().to_string())
+        .collect();
+    instances.sort();
+    assert_eq!(instances, ["pod-a", "pod-b"]);
+    let assign: [(&str, &'static [u8]); 2] = [(&a_id, b"A"), (&b_id, b"B")];
+    let (lead, follow, lead_i, follow_i) = if leader == a_id {
+        (&mut a, &mut b, "pod-a", "pod-b")
+    } else {
+        (&mut b, &mut a, "pod-b", "pod-a")
+    };
+    let follow_id = if leader == a_id { &b_id } else { &a_id };
+    let r = sync_request(follow_id, Some(follow_i), generation, &[]);
+    follow.send(ApiKey::SyncGroup, 3, &r);
+    let r = sync_request(&leader, Some(lead_i), generation, &assign);
+    let led: SyncGroupResponse = lead.call(ApiKey::SyncGroup, 3, &r);
+    let followed: SyncGroupResponse = receive(follow, 3);
+    assert_eq!((led.error_code, followed.error_code), (0, 0));
+
+    // pod-a's client restarts: it joins with no member id and is answered
+    // at once, in the same generation, under a new id; pod-b sees nothing.
+    let mut a2 = Client::connect(broker.local_addr());
+    let rejoined: JoinGroupResponse =
+        a2.call(ApiKey::JoinGroup, 5, &join_request("", Some("pod-a")));
+    assert_eq!(rejoined.error_code, 0);
+    assert_eq!(rejoined.generation_id, generation, "no rebalance");
+    let a2_id = rejoined.member_id.to_string();
+    assert_ne!(a2_id, a_id);
+    // Below v9 the leader is named as it was: a returning leader does
+    // not assign again.
+    assert_eq!(rejoined.leader.as_str(), leader);
+    assert!(rejoined.members.is_empty());
+    let r = sync_request(&a2_id, Some("pod-a"), generation, &[]);
+    let resynced: SyncGroupResponse = a2.call(ApiKey::SyncGroup, 3, &r);
+    assert_eq!(resynced.error_code, 0);
+    assert_eq!(&resynced.assignment[..], b"A", "the assignment it had");
+    assert_eq!(heartbeat(&mut b, &b_id, Some("pod-b"), generation), 0);
+    // The old id is fenced wherever it shows up with its instance id.
+    assert_eq!(heartbeat(&mut a, &a_id, Some("pod-a"), generation), 82);
+    assert_eq!(heartbeat(&mut a, &a_id, None, generation), 25);
+    let old: JoinGroupResponse = a.call(ApiKey::JoinGroup, 5, &join_request(&a_id, Some("pod-a")));
+    assert_eq!(old.error_code, 82, "FENCED_INSTANCE_ID");
+    let mut commit = OffsetCommitRequest::default();
+    commit.group_id = GroupId(s("g"));
+    commit.member_id = s(&a_id);
+    commit.group_instance_id = Some(s("pod-a"));
+    commit.generation_id_or_member_epoch = generation;
+    let mut topic = offset_commit_request::OffsetCommitRequestTopic::default();
+    topic.name = common::topic_name("t");
+    let mut p = offset_commit_request::OffsetCommitRequestPartition::default();
+    p.committed_offset = 1;
+    topic.partitions.push(p);
+    commit.topics.push(topic);
+    let resp: OffsetCommitResponse = a.call(ApiKey::OffsetCommit, 7, &commit);
+    assert_eq!(resp.topics[0].partitions[0].error_code, 82);
+    commit.member_id = s(&a2_id);
+    let resp: OffsetCommitResponse = a2.call(ApiKey::OffsetCommit, 7, &commit);
+    assert_eq!(resp.topics[0].partitions[0].error_code, 0);
+    let d = describe(&mut b);
+    assert_eq!(d.state, "Stable");
+    let mut seen: Vec<_> = d
+        .members
+        .iter()
+        .map(|(id, i, a)| (id == &a2_id, i.clone().unwrap(), a.clone()))
+        .collect();
+    seen.sort();
+    assert_eq!(
+        seen,
+        [
+            (false, "pod-b".to_owned(), b"B".to_vec()),
+            (true, "pod-a".to_owned(), b"A".to_vec())
+        ]
+    );
+
+    // A broker restart keeps them: pod-b's client, restarted too, rejoins
+    // its place with no rebalance.
+    drop((a, a2, b));
+    drop(broker);
+    let broker = common::start(&config);
+    let mut b2 = Client::connect(broker.local_addr());
+    let back: JoinGroupResponse = b2.call(ApiKey::JoinGroup, 5, &join_request("", Some("pod-b")));
+    assert_eq!((back.error_code, back.generation_id), (0, generation));
+    let r = sync_request(&back.member_id, Some("pod-b"), generation, &[]);
+    let resynced: SyncGroupResponse = b2.call(ApiKey::SyncGroup, 3, &r);
+    assert_eq!(&resynced.assignment[..], b"B");
+
+    // From v9 a returning leader hears it leads, with the members, and
+    // that it must not assign (KIP-814).
+    let lead_back: JoinGroupResponse =
+        b2.call(ApiKey::JoinGroup, 9, &join_request("", Some(lead_i)));
+    assert_eq!(
+        (lead_back.error_code, lead_back.generation_id),
+        (0, generation)
+    );
+    assert_eq!(lead_back.leader, lead_back.member_id);
+    assert!(lead_back.skip_assignment);
+    assert_eq!(lead_back.members.len(), 2);
+
+    // A join phase keeps a static member that missed it: a dynamic member
+    // joins, pod-a and pod-b's clients stay away, and the group completes
+    // at the rebalance timeout with all three.
+    let mut c = Client::connect(broker.local_addr());
+    send_join(&mut c, "", None);
+    let joined: JoinGroupResponse = receive(&mut c, 5);
+    assert_eq!(joined.error_code, 0);
+    assert_eq!(joined.generation_id, generation + 1);
+    assert_eq!(
+        joined.leader, joined.member_id,
+        "the only member that joined leads"
+    );
+    assert_eq!(joined.members.len(), 3);
+
+    // An administrator removes pod-b by its instance id alone.
+    let mut leave = LeaveGroupRequest::default();
+    leave.group_id = GroupId(s("g"));
+    let mut who = MemberIdentity::default();
+    who.group_instance_id = Some(s("pod-b"));
+    leave.members.push(who);
+    let mut nobody = MemberIdentity::default();
+    nobody.group_instance_id = Some(s("pod-z"));
+    leave.members.push(nobody);
+    let left: LeaveGroupResponse = c.call(ApiKey::LeaveGroup, 3, &leave);
+    let codes: Vec<_> = left.members.iter().map(|m| m.error_code).collect();
+    assert_eq!(codes, [0, 25]);
+    let d = describe(&mut c);
+    assert!(d
+        .members
+        .iter()
+        .all(|(_, i, _)| i.as_deref() != Some("pod-b")));
+    drop(broker);
+    let _ = std::fs::remove_dir_all(&config.data_dir);
+}
