@@ -1,6 +1,7 @@
 //! Classic consumer groups in a running broker, over raw requests: a
 //! follower waiting for its assignment is answered when the group
-//! rebalances again; static members (KIP-345) rejoin without a rebalance,
+//! rebalances again; a member joining again unchanged hears the same
+//! generation; static members (KIP-345) rejoin without a rebalance,
 //! fence the ids they replaced, stay through a join phase they miss, leave
 //! by instance id and are kept across a restart. librdkafka's static
 //! members are in `clients.rs` (`static_members.py`).
@@ -296,4 +297,45 @@ fn a_static_member_rejoins_without_a_rebalance_fences_its_old_id_and_is_kept_acr
         .all(|(_, i, _)| i.as_deref() != Some("pod-b")));
     drop(broker);
     let _ = std::fs::remove_dir_all(&config.data_dir);
+}
+
+#[test]
+fn a_member_that_joins_again_with_what_it_joined_with_hears_the_same_generation() {
+    let broker = common::start(&common::config("classic-rejoin"));
+    let mut a = Client::connect(broker.local_addr());
+    let mut b = Client::connect(broker.local_addr());
+    create_topic(&mut a, "t", 2);
+    send_join(&mut a, "", None);
+    send_join(&mut b, "", None);
+    let ja: JoinGroupResponse = receive(&mut a, 5);
+    let jb: JoinGroupResponse = receive(&mut b, 5);
+    let generation = ja.generation_id;
+    let (leader, follower) = if ja.leader == ja.member_id {
+        ((&mut a, ja), (&mut b, jb))
+    } else {
+        ((&mut b, jb), (&mut a, ja))
+    };
+    let (lc, lj) = leader;
+    let (fc, fj) = follower;
+    // Waiting for assignments, the follower (its answer lost) joins again
+    // with what it joined with: the same generation, at once.
+    let again: JoinGroupResponse =
+        fc.call(ApiKey::JoinGroup, 5, &join_request(&fj.member_id, None));
+    assert_eq!((again.error_code, again.generation_id), (0, generation));
+    assert_eq!(again.leader, lj.member_id);
+    let r = sync_request(&lj.member_id, None, generation, &[(&fj.member_id, b"F")]);
+    let led: SyncGroupResponse = lc.call(ApiKey::SyncGroup, 3, &r);
+    assert_eq!(led.error_code, 0);
+    // Stable: a follower's unchanged join does not rebalance the group.
+    let again: JoinGroupResponse =
+        fc.call(ApiKey::JoinGroup, 5, &join_request(&fj.member_id, None));
+    assert_eq!((again.error_code, again.generation_id), (0, generation));
+    assert!(again.members.is_empty());
+    assert_eq!(heartbeat(lc, &lj.member_id, None, generation), 0);
+    let r = sync_request(&fj.member_id, None, generation, &[]);
+    let synced: SyncGroupResponse = fc.call(ApiKey::SyncGroup, 3, &r);
+    assert_eq!((synced.error_code, &synced.assignment[..]), (0, &b"F"[..]));
+    // The leader's join does (it saw the topics change).
+    lc.send(ApiKey::JoinGroup, 5, &join_request(&lj.member_id, None));
+    assert_eq!(heartbeat(fc, &fj.member_id, None, generation), 27);
 }

@@ -240,6 +240,23 @@ impl Group {
             .collect()
     }
 
+    /// The JoinGroup answer of the current generation for `member_id`:
+    /// with every member's subscription when it leads.
+    pub fn join_answer(&self, member_id: &str) -> JoinGroupResponse {
+        let protocol = self.protocol.clone().unwrap_or_default();
+        let leader = self.leader.clone().unwrap_or_default();
+        let mut resp = JoinGroupResponse::default();
+        resp.generation_id = self.generation;
+        resp.protocol_type = Some(StrBytes::from_string(self.protocol_type.clone()));
+        resp.member_id = StrBytes::from_string(member_id.to_owned());
+        if leader == member_id {
+            resp.members = self.subscriptions(&protocol);
+        }
+        resp.protocol_name = Some(StrBytes::from_string(protocol));
+        resp.leader = StrBytes::from_string(leader);
+        resp
+    }
+
     /// Whether every member has rejoined.
     pub fn all_joined(&self) -> bool {
         !self.members.is_empty() && self.members.values().all(|m| m.join.is_some())

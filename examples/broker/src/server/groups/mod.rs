@@ -580,6 +580,24 @@ impl<R: LogReply> State_<R> {
         if group.members.is_empty() {
             group.protocol_type = protocol_type;
         }
+        // As Kafka: a member rejoining with what it joined with (it missed
+        // the answer) hears the current generation again, with no
+        // rebalance; so does a follower of a stable group. A leader's
+        // rejoin in a stable group rebalances it (it saw a change in the
+        // topics).
+        let leads = group.leader.as_deref() == Some(member_id.as_str());
+        if let Some(known) = group.members.get_mut(&member_id) {
+            let unchanged = known.protocols == protocols;
+            let again = match group.state {
+                State::CompletingRebalance => unchanged,
+                State::Stable => unchanged && !leads,
+                State::Empty | State::PreparingRebalance => false,
+            };
+            if again {
+                known.last_seen = now;
+                return to.send(&group.join_answer(&member_id));
+            }
+        }
         let kept = group.members.get(&member_id);
         let member = Member {
             protocols,
@@ -1350,22 +1368,16 @@ fn maybe_complete_join(group: &mut Group, now: Instant) {
     }
     group.state = State::CompletingRebalance;
     group.rebalance_deadline = None;
-    let protocol = group.protocol.clone().unwrap_or_default();
-    let leader = group.leader.clone().unwrap_or_default();
-    let subscriptions = group.subscriptions(&protocol);
-    for (id, m) in group.members.iter_mut() {
-        m.last_seen = now;
-        let Some(to) = m.join.take() else { continue };
-        let mut resp = JoinGroupResponse::default();
-        resp.generation_id = group.generation;
-        resp.protocol_name = Some(StrBytes::from_string(protocol.clone()));
-        resp.protocol_type = Some(StrBytes::from_string(group.protocol_type.clone()));
-        resp.leader = StrBytes::from_string(leader.clone());
-        resp.member_id = StrBytes::from_string(id.clone());
-        if *id == leader {
-            resp.members = subscriptions.clone();
-        }
-        to.send(&resp);
+    let waiting: Vec<(String, Call)> = group
+        .members
+        .iter_mut()
+        .filter_map(|(id, m)| {
+            m.last_seen = now;
+            m.join.take().map(|to| (id.clone(), to))
+        })
+        .collect();
+    for (id, to) in waiting {
+        to.send(&group.join_answer(&id));
     }
     tracing::info!(
         group = group.id,
