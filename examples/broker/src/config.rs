@@ -96,9 +96,12 @@ pub struct BrokerConfig {
     pub consumer_groups: ConsumerGroupSettings,
 }
 
-/// The group coordinator's settings for consumer groups on the consumer
-/// group protocol (Kafka's `group.consumer.*`): the members heartbeat as
-/// often as the broker says, and are dropped after a session without one.
+/// The group coordinator's settings: for consumer groups on the consumer
+/// group protocol (Kafka's `group.consumer.*`), the members heartbeat as
+/// often as the broker says and are dropped after a session without one;
+/// for both protocols, a bound on members per group (Kafka's
+/// `group.consumer.max.size` and `group.max.size`, unbounded by default as
+/// in Kafka).
 ///
 /// ```
 /// use gyre_broker::{BrokerConfig, ConsumerGroupSettings};
@@ -123,6 +126,16 @@ pub struct ConsumerGroupSettings {
     /// partitions go to the others (`group.consumer.session.timeout.ms`,
     /// default 45 s).
     pub session_timeout: Duration,
+    /// The most members a consumer-protocol group takes; one more is
+    /// refused `GROUP_MAX_SIZE_REACHED` (`group.consumer.max.size`,
+    /// default `i32::MAX`).
+    pub consumer_max_size: u32,
+    /// The most members a classic group takes (`group.max.size`, default
+    /// `i32::MAX`): a new member past it is refused
+    /// `GROUP_MAX_SIZE_REACHED`, and a group found over it at start (the
+    /// bound was lowered) rebalances, the members that rejoin last left
+    /// out, as Kafka does.
+    pub classic_max_size: u32,
 }
 
 impl Default for ConsumerGroupSettings {
@@ -130,6 +143,8 @@ impl Default for ConsumerGroupSettings {
         ConsumerGroupSettings {
             heartbeat_interval: Duration::from_secs(5),
             session_timeout: Duration::from_secs(45),
+            consumer_max_size: i32::MAX as u32,
+            classic_max_size: i32::MAX as u32,
         }
     }
 }

@@ -145,6 +145,13 @@ struct Args {
     /// group.consumer.session.timeout.ms).
     #[arg(long, default_value_t = 45_000)]
     group_consumer_session_timeout_ms: u64,
+    /// The most members a consumer-protocol group takes (Kafka's
+    /// group.consumer.max.size).
+    #[arg(long, default_value_t = i32::MAX as u32, value_parser = clap::value_parser!(u32).range(1..))]
+    group_consumer_max_size: u32,
+    /// The most members a classic group takes (Kafka's group.max.size).
+    #[arg(long, default_value_t = i32::MAX as u32, value_parser = clap::value_parser!(u32).range(1..))]
+    group_max_size: u32,
     /// The largest record batch a producer may append, in bytes (Kafka's
     /// message.max.bytes; a topic's max.message.bytes overrides it).
     #[arg(long, default_value_t = (1 << 20) + 12)]
@@ -438,6 +445,8 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     config.consumer_groups = gyre_broker::ConsumerGroupSettings {
         heartbeat_interval: Duration::from_millis(args.group_consumer_heartbeat_interval_ms),
         session_timeout: Duration::from_millis(args.group_consumer_session_timeout_ms),
+        consumer_max_size: args.group_consumer_max_size,
+        classic_max_size: args.group_max_size,
     };
     config.log.max_message_bytes = args.message_max_bytes;
     config.log.log_append_time = matches!(

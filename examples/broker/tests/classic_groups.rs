@@ -339,3 +339,82 @@ fn a_member_that_joins_again_with_what_it_joined_with_hears_the_same_generation(
     lc.send(ApiKey::JoinGroup, 5, &join_request(&lj.member_id, None));
     assert_eq!(heartbeat(fc, &fj.member_id, None, generation), 27);
 }
+
+#[test]
+fn groups_take_no_more_members_than_their_bound_and_a_lowered_bound_applies_after_a_restart() {
+    let mut config = common::config("group-max-size");
+    config.consumer_groups.classic_max_size = 2;
+    config.consumer_groups.consumer_max_size = 1;
+    let broker = common::start(&config);
+    let mut a = Client::connect(broker.local_addr());
+    let mut b = Client::connect(broker.local_addr());
+    let mut c = Client::connect(broker.local_addr());
+    create_topic(&mut a, "t", 2);
+    // Two join; the third, while they wait, is refused at once.
+    send_join(&mut a, "", None);
+    send_join(&mut b, "", None);
+    let refused: JoinGroupResponse = c.call(ApiKey::JoinGroup, 5, &join_request("", None));
+    assert_eq!(refused.error_code, 81, "GROUP_MAX_SIZE_REACHED");
+    let ja: JoinGroupResponse = receive(&mut a, 5);
+    let jb: JoinGroupResponse = receive(&mut b, 5);
+    assert_eq!((ja.error_code, jb.error_code), (0, 0));
+    // Full and waiting for assignments: still refused; a member is not.
+    let refused: JoinGroupResponse = c.call(ApiKey::JoinGroup, 5, &join_request("", None));
+    assert_eq!(refused.error_code, 81);
+    let again: JoinGroupResponse = a.call(ApiKey::JoinGroup, 5, &join_request(&ja.member_id, None));
+    assert_eq!(again.error_code, 0);
+
+    // A consumer-protocol group of at most one member, and a classic
+    // member asking into it.
+    let beat = |c: &mut Client, member: &str| {
+        let mut r = ConsumerGroupHeartbeatRequest::default();
+        r.group_id = GroupId(s("cg"));
+        r.member_id = s(member);
+        r.rebalance_timeout_ms = 30_000;
+        r.subscribed_topic_names = Some(vec![common::topic_name("t")]);
+        r.topic_partitions = Some(Vec::new());
+        let resp: ConsumerGroupHeartbeatResponse = c.call(ApiKey::ConsumerGroupHeartbeat, 1, &r);
+        (resp.error_code, resp.error_message.map(|m| m.to_string()))
+    };
+    assert_eq!(beat(&mut c, "xxxxxxxxxxxxxxxxxxxxxx").0, 0);
+    let (code, message) = beat(&mut c, "yyyyyyyyyyyyyyyyyyyyyy");
+    assert_eq!(code, 81);
+    assert!(message.unwrap().contains("maximum capacity of 1"));
+    let mut into = join_request("", None);
+    into.group_id = GroupId(s("cg"));
+    let refused: JoinGroupResponse = c.call(ApiKey::JoinGroup, 5, &into);
+    assert_eq!(refused.error_code, 81);
+
+    // Settle g with both members, then lower its bound to one.
+    let (leader, lead_id, follow, follow_id) = if ja.leader == ja.member_id {
+        (&mut a, ja.member_id.clone(), &mut b, jb.member_id.clone())
+    } else {
+        (&mut b, jb.member_id.clone(), &mut a, ja.member_id.clone())
+    };
+    let generation = ja.generation_id;
+    let r = sync_request(&lead_id, None, generation, &[]);
+    let _: SyncGroupResponse = leader.call(ApiKey::SyncGroup, 3, &r);
+    assert_eq!(heartbeat(follow, &follow_id, None, generation), 0);
+    drop((a, b, c));
+    drop(broker);
+    config.consumer_groups.classic_max_size = 1;
+    let broker = common::start(&config);
+    let mut a = Client::connect(broker.local_addr());
+    let mut b = Client::connect(broker.local_addr());
+    // Restored over its bound, the group rebalances: the first member to
+    // rejoin stays, the second is refused and removed.
+    assert_eq!(heartbeat(&mut a, &lead_id, None, generation), 27);
+    send_join(&mut a, &lead_id, None);
+    let refused: JoinGroupResponse = b.call(ApiKey::JoinGroup, 5, &join_request(&follow_id, None));
+    assert_eq!(refused.error_code, 81);
+    let joined: JoinGroupResponse = receive(&mut a, 5);
+    assert_eq!(joined.error_code, 0);
+    assert_eq!(joined.generation_id, generation + 1);
+    assert_eq!(
+        joined.members.len(),
+        1,
+        "only the member that rejoined first"
+    );
+    drop(broker);
+    let _ = std::fs::remove_dir_all(&config.data_dir);
+}

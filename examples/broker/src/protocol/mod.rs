@@ -146,6 +146,9 @@ pub mod error_code {
     /// longer maps to: a newer client with the same `group.instance.id`
     /// took its place.
     pub const FENCED_INSTANCE_ID: i16 = 82;
+    /// The group has as many members as it may (`group.max.size`,
+    /// `group.consumer.max.size`).
+    pub const GROUP_MAX_SIZE_REACHED: i16 = 81;
     /// A static member's instance id is held by a member still present.
     pub const UNRELEASED_INSTANCE_ID: i16 = 111;
     /// The server-side assignor asked for is not served.

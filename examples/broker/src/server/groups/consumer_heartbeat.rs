@@ -188,7 +188,13 @@ pub fn heartbeat(
     let mut joined = false;
     match epoch {
         -1 | -2 => return leave(group, &member_id, epoch, beat.now),
-        0 => match join(group, &member_id, r.instance_id.as_ref(), beat.now) {
+        0 => match join(
+            group,
+            &member_id,
+            r.instance_id.as_ref(),
+            beat.settings.consumer_max_size,
+            beat.now,
+        ) {
             Ok(new) => joined = new,
             Err((code, message)) => return refused(code, message),
         },
@@ -277,11 +283,12 @@ fn unknown(member: &StrBytes, group: &str) -> ConsumerGroupHeartbeatResponse {
 /// A member joins (epoch 0): a new one, one that lost its partitions and
 /// comes back under the same id (it gives them all up), or a static
 /// member back under a new id in the place it kept. Whether it is new (the
-/// group's epoch then moves on).
+/// group's epoch then moves on). A new member past `max_size` is refused.
 fn join(
     group: &mut ConsumerGroup,
     member_id: &str,
     instance_id: Option<&StrBytes>,
+    max_size: u32,
     now: Instant,
 ) -> Result<bool, Refusal> {
     if let Some(instance) = instance_id.map(StrBytes::as_str) {
@@ -314,6 +321,12 @@ fn join(
     if group.members.contains_key(member_id) {
         group.reset(member_id);
         return Ok(false);
+    }
+    if group.members.len() >= max_size as usize {
+        return Err((
+            ec::GROUP_MAX_SIZE_REACHED,
+            format!("The consumer group has reached its maximum capacity of {max_size} members."),
+        ));
     }
     let mut m = ConsumerMember::new(now);
     m.instance_id = instance_id.map(|i| i.as_str().to_owned());

@@ -172,6 +172,29 @@ impl Group {
         Some(m)
     }
 
+    /// Whether a JoinGroup from `member_id` (empty: a new member) with
+    /// `instance_id` may join under a bound of `max` members, by Kafka's
+    /// rule: an empty group takes anyone; while members rejoin, one
+    /// already waiting or one of the first `max` to rejoin; otherwise a
+    /// member, or anyone while there is room. A static member's restarted
+    /// client takes its old place and does not grow the group.
+    pub fn accepts(&self, member_id: &str, instance_id: Option<&str>, max: usize) -> bool {
+        let known = self.members.get(member_id);
+        let returning =
+            member_id.is_empty() && instance_id.is_some_and(|i| self.static_member(i).is_some());
+        match self.state {
+            State::Empty => true,
+            State::PreparingRebalance => {
+                known.is_some_and(|m| m.join.is_some())
+                    || returning
+                    || self.members.values().filter(|m| m.join.is_some()).count() < max
+            }
+            State::CompletingRebalance | State::Stable => {
+                known.is_some() || returning || self.members.len() < max
+            }
+        }
+    }
+
     /// The member id of the static member with `instance_id`.
     pub fn static_member(&self, instance_id: &str) -> Option<&str> {
         self.members

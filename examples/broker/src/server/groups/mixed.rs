@@ -246,6 +246,8 @@ pub struct ClassicJoin<'a> {
     pub rebalance_timeout: Duration,
     /// Who it is.
     pub client: Client,
+    /// The most members the group may have (`group.consumer.max.size`).
+    pub max_size: u32,
 }
 
 /// Answers a classic member's JoinGroup into a consumer group at once.
@@ -279,6 +281,11 @@ pub fn join(
         return resp;
     };
     let joined = !cg.members.contains_key(&id);
+    if joined && cg.members.len() >= j.max_size as usize {
+        resp.member_id = StrBytes::default();
+        resp.error_code = ec::GROUP_MAX_SIZE_REACHED;
+        return resp;
+    }
     if joined {
         cg.add(id.clone(), ConsumerMember::new(now));
     }
@@ -446,6 +453,7 @@ mod tests {
             session_timeout: Duration::from_secs(10),
             rebalance_timeout: Duration::from_secs(10),
             client: Client::default(),
+            max_size: u32::MAX,
         };
         join(cg, j, &catalog(), Instant::now())
     }

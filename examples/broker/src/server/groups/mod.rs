@@ -205,6 +205,19 @@ impl Coordinator {
             writer: wiring.writer,
             ending: HashMap::new(),
         };
+        // A group over its bound (lowered since) rebalances, so that the
+        // members that rejoin last are left out, as Kafka does.
+        let now = Instant::now();
+        let max = consumer_settings.classic_max_size as usize;
+        for g in st.groups.values_mut().filter(|g| g.members.len() > max) {
+            tracing::info!(
+                group = g.id,
+                members = g.members.len(),
+                max,
+                "group over group.max.size: rebalancing"
+            );
+            g.prepare_rebalance(now, Duration::ZERO);
+        }
         // What the recovery asks of the writer (partitions added again to
         // the transactions kept open, markers) goes into its ring now,
         // ahead of any batch a connection could bring.
@@ -528,6 +541,7 @@ impl<R: LogReply> State_<R> {
                 session_timeout: session,
                 rebalance_timeout: rebalance,
                 client,
+                max_size: self.consumer_settings.consumer_max_size,
             };
             let catalog = self.topics_cache.get(&self.catalog);
             let resp = mixed::join(cg, join, &catalog, now);
@@ -544,6 +558,16 @@ impl<R: LogReply> State_<R> {
         let protocol_type = s(&r.protocol_type);
         // From v5 a member may be static (KIP-345).
         let instance_id = r.group_instance_id.as_ref().map(s);
+        let max = self.consumer_settings.classic_max_size;
+        if !group.accepts(&r.member_id, instance_id.as_deref(), max as usize) {
+            // As Kafka: a member left out is removed (when a lowered bound
+            // or a full rejoin leaves no room for it).
+            if group.remove_member(&r.member_id).is_some() {
+                maybe_complete_join(group, now);
+            }
+            self.persist(&group_id);
+            return refuse_join(to, ec::GROUP_MAX_SIZE_REACHED, "");
+        }
         let member_id = if r.member_id.is_empty() {
             let new_id = group::new_member_id(&client.id);
             let known = instance_id.as_deref().and_then(|i| group.static_member(i));
