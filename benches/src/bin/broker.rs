@@ -139,18 +139,19 @@ fn ms(ns: u64) -> f64 {
     ns as f64 / 1e6
 }
 
-/// Produce and consume rounds against `addr` with client `settings`; the
-/// median produce and consume rates.
+/// Produce and consume rounds against `addr` with client `settings`, each
+/// on a topic of its own (`<topics><round>`); the median produce and
+/// consume rates.
 fn rounds_of(
     addr: std::net::SocketAddr,
     settings: &[(String, String)],
     records: u64,
     rounds: usize,
-    label: &str,
+    (label, topics): (&str, &str),
 ) -> (f64, f64) {
     let (mut produced, mut consume_rates) = (Vec::new(), Vec::new());
     for round in 0..rounds {
-        let topic = format!("bench-{round}");
+        let topic = format!("{topics}{round}");
         broker::create_topic(addr, &topic, settings);
         let p = records as f64 / broker::produce(addr, &topic, records, settings).as_secs_f64();
         let consumed = broker::consume(addr, &topic, records, settings);
@@ -215,7 +216,7 @@ fn main() {
     );
     println!("ratio e2e-p99 gyre/goal {:.2}", p99 / GOAL_E2E_P99_MS);
 
-    let (p, c) = rounds_of(addr, &[], records, rounds, "plaintext");
+    let (p, c) = rounds_of(addr, &[], records, rounds, ("plaintext", "bench-"));
     rate_result("produce", p);
     rate_result("consume", c);
     println!(
@@ -253,7 +254,8 @@ fn main() {
     if args.quotas {
         gyre_benches::broker::quotas::set(addr, "bench-quota", 1e15);
         let quoted = [("client.id".to_owned(), "bench-quota".to_owned())];
-        let (qp, qc) = rounds_of(addr, &quoted, records, rounds, "under a quota");
+        let label = ("under a quota", "bench-quota-");
+        let (qp, qc) = rounds_of(addr, &quoted, records, rounds, label);
         rate_result("produce-quota", qp);
         rate_result("consume-quota", qc);
         println!("ratio produce quota/plain {:.2}", qp / p);
@@ -302,7 +304,13 @@ fn main() {
     }
     if args.sasl_ssl {
         let (secured, settings) = BenchBroker::start_sasl_ssl(args.workers, args.flush.policy());
-        let (sp, sc) = rounds_of(secured.addr(), &settings, records, rounds, "SASL_SSL");
+        let (sp, sc) = rounds_of(
+            secured.addr(),
+            &settings,
+            records,
+            rounds,
+            ("SASL_SSL", "bench-"),
+        );
         rate_result("produce-sasl-ssl", sp);
         rate_result("consume-sasl-ssl", sc);
         println!("ratio produce sasl-ssl/plaintext {:.2}", sp / p);

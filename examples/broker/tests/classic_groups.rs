@@ -1,7 +1,8 @@
 //! Classic consumer groups in a running broker, over raw requests: a
 //! follower waiting for its assignment is answered when the group
 //! rebalances again; a member joining again unchanged hears the same
-//! generation; static members (KIP-345) rejoin without a rebalance,
+//! generation; a new member is given its id first (KIP-394); static
+//! members (KIP-345) rejoin without a rebalance,
 //! fence the ids they replaced, stay through a join phase they miss, leave
 //! by instance id and are kept across a restart. librdkafka's static
 //! members are in `clients.rs` (`static_members.py`).
@@ -42,9 +43,16 @@ fn join_request(member: &str, instance: Option<&str>) -> JoinGroupRequest {
     j
 }
 
-/// Sends a JoinGroup v5 without waiting for its answer.
+/// Sends a JoinGroup v5 without waiting for its answer; a new dynamic
+/// member first asks for its member id (KIP-394).
 fn send_join(c: &mut Client, member: &str, instance: Option<&str>) {
-    c.send(ApiKey::JoinGroup, 5, &join_request(member, instance));
+    let mut member = member.to_owned();
+    if member.is_empty() && instance.is_none() {
+        let first: JoinGroupResponse = c.call(ApiKey::JoinGroup, 5, &join_request("", None));
+        assert_eq!(first.error_code, 79, "MEMBER_ID_REQUIRED");
+        member = first.member_id.to_string();
+    }
+    c.send(ApiKey::JoinGroup, 5, &join_request(&member, instance));
 }
 
 fn receive<R: Decodable>(c: &mut Client, version: i16) -> R {
@@ -417,4 +425,41 @@ fn groups_take_no_more_members_than_their_bound_and_a_lowered_bound_applies_afte
     );
     drop(broker);
     let _ = std::fs::remove_dir_all(&config.data_dir);
+}
+
+#[test]
+fn a_new_member_joins_with_the_id_it_is_given_so_retried_joins_add_no_members() {
+    let broker = common::start(&common::config("classic-member-id"));
+    let mut a = Client::connect(broker.local_addr());
+    create_topic(&mut a, "t", 2);
+    // From v4 a new member is given its id first (KIP-394); asking twice
+    // (a retried request) adds nobody.
+    let first: JoinGroupResponse = a.call(ApiKey::JoinGroup, 5, &join_request("", None));
+    let retried: JoinGroupResponse = a.call(ApiKey::JoinGroup, 5, &join_request("", None));
+    assert_eq!((first.error_code, retried.error_code), (79, 79));
+    assert!(
+        first.member_id.starts_with("gyre-test-"),
+        "{}",
+        first.member_id
+    );
+    assert!(describe(&mut a).members.is_empty());
+    // It joins with the id; the other id handed out is never used, and the
+    // join phase waits for it (until its session would expire) only while
+    // it may still come.
+    let joined: JoinGroupResponse = a.call(
+        ApiKey::JoinGroup,
+        5,
+        &join_request(&retried.member_id, None),
+    );
+    assert_eq!(joined.error_code, 0);
+    assert_eq!(joined.member_id, retried.member_id);
+    let d = describe(&mut a);
+    assert_eq!(d.members.len(), 1);
+    // Below v4 a new member joins at once, as before KIP-394.
+    let mut b = Client::connect(broker.local_addr());
+    let mut old = join_request("", None);
+    old.group_id = GroupId(s("old"));
+    let joined: JoinGroupResponse = b.call(ApiKey::JoinGroup, 3, &old);
+    assert_eq!(joined.error_code, 0);
+    assert!(!joined.member_id.is_empty());
 }

@@ -4,6 +4,11 @@
 //! sends back assignments in its SyncGroup, the others get theirs from it,
 //! and heartbeats keep sessions alive or tell members to rejoin.
 //!
+//! From JoinGroup v4 a new dynamic member is first given its id with
+//! MEMBER_ID_REQUIRED (KIP-394) and joins with it: a client that retries
+//! a join it timed out on then rejoins as itself rather than adding a
+//! member that will never be heard from.
+//!
 //! A static member (KIP-345: a `group.instance.id`) is known by its
 //! instance id: its client, restarted, joins with no member id and takes
 //! the old member's place and assignment under a new member id, with no
@@ -17,7 +22,7 @@ use bytes::Bytes;
 use kafka_protocol::messages::join_group_response::JoinGroupResponseMember;
 use kafka_protocol::messages::{JoinGroupResponse, SyncGroupResponse};
 use kafka_protocol::protocol::StrBytes;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
 /// Where a group is in its rebalance cycle.
@@ -112,6 +117,10 @@ pub struct Group {
     pub members: BTreeMap<String, Member>,
     /// When the current join phase ends whoever has rejoined.
     pub rebalance_deadline: Option<Instant>,
+    /// Member ids handed out with MEMBER_ID_REQUIRED (KIP-394) and not yet
+    /// joined with, each until its session would have expired: a join
+    /// phase waits for them too.
+    pub pending: HashMap<String, Instant>,
 }
 
 impl Group {
@@ -126,6 +135,7 @@ impl Group {
             leader: None,
             members: BTreeMap::new(),
             rebalance_deadline: None,
+            pending: HashMap::new(),
         }
     }
 
@@ -282,7 +292,9 @@ impl Group {
 
     /// Whether every member has rejoined.
     pub fn all_joined(&self) -> bool {
-        !self.members.is_empty() && self.members.values().all(|m| m.join.is_some())
+        !self.members.is_empty()
+            && self.members.values().all(|m| m.join.is_some())
+            && self.pending.is_empty()
     }
 
     /// A protocol every member supports, preferring the leader's order.

@@ -588,7 +588,16 @@ impl<R: LogReply> State_<R> {
                 };
                 return self.rejoin_static(to, &group_id, &old_id, new_id, member, now);
             }
+            if instance_id.is_none() && to.version >= 4 {
+                if !group.compatible(&protocol_type, &protocols, "") {
+                    return refuse_join(to, ec::INCONSISTENT_GROUP_PROTOCOL, "");
+                }
+                group.pending.insert(new_id.clone(), now + session);
+                return refuse_join(to, ec::MEMBER_ID_REQUIRED, &new_id);
+            }
             new_id
+        } else if group.pending.remove(r.member_id.as_str()).is_some() {
+            s(&r.member_id)
         } else {
             let known = s(&r.member_id);
             let code = group.check_member(&known, instance_id.as_deref());
@@ -865,6 +874,10 @@ impl<R: LogReply> State_<R> {
             (None, Some(group)) => {
                 for (id, instance) in &who {
                     let instance = instance.as_deref();
+                    if group.pending.remove(id.as_str()).is_some() {
+                        codes.push(ec::NONE);
+                        continue;
+                    }
                     let target = match (id.is_empty(), instance) {
                         (true, Some(i)) => group
                             .static_member(i)
@@ -1191,6 +1204,7 @@ impl<R: LogReply> State_<R> {
 
     fn tick(&mut self, now: Instant) {
         for group in self.groups.values_mut() {
+            group.pending.retain(|_, expires| *expires > now);
             let expired: Vec<String> = group
                 .members
                 .iter()
@@ -1209,7 +1223,9 @@ impl<R: LogReply> State_<R> {
         let emptied: Vec<String> = self
             .groups
             .iter()
-            .filter(|(_, g)| g.state == State::Empty && g.members.is_empty())
+            .filter(|(_, g)| {
+                g.state == State::Empty && g.members.is_empty() && g.pending.is_empty()
+            })
             .map(|(id, _)| id.clone())
             .collect();
         for id in emptied {
