@@ -3,7 +3,8 @@
 //! and fetches (OffsetCommit and OffsetFetch v9), a classic member with a
 //! subscription that does not parse cannot join it, and the group is listed,
 //! described and kept from deletion as Kafka does, and it is kept across a
-//! restart, a hand-over in progress included. librdkafka's members
+//! restart, a hand-over in progress included; a static classic member of
+//! it takes its place back under a new id and fences the old one. librdkafka's members
 //! (joins, hand-overs, a kill, a broker restart) are in `clients.rs`.
 
 mod common;
@@ -213,6 +214,107 @@ fn a_consumer_group_is_kept_across_a_restart_mid_hand_over() {
     cd.group_ids.push(GroupId(s("g")));
     let described: ConsumerGroupDescribeResponse = c.call(ApiKey::ConsumerGroupDescribe, 1, &cd);
     assert_eq!(described.groups[0].group_state.as_str(), "Stable");
+    broker.shutdown(std::time::Duration::from_secs(5));
+    let _ = std::fs::remove_dir_all(&config.data_dir);
+}
+
+/// A classic member's JoinGroup v5 into group `g`, subscribed to `t`.
+fn classic_join(member: &str, instance: Option<&str>) -> JoinGroupRequest {
+    let mut j = JoinGroupRequest::default();
+    j.group_id = GroupId(s("g"));
+    j.session_timeout_ms = 10_000;
+    j.rebalance_timeout_ms = 10_000;
+    j.member_id = s(member);
+    j.group_instance_id = instance.map(s);
+    j.protocol_type = s("consumer");
+    let mut p = join_group_request::JoinGroupRequestProtocol::default();
+    p.name = s("range");
+    // Version 0 of the consumer protocol's subscription: topic t.
+    let mut md = vec![0, 0, 0, 0, 0, 1, 0, 1, b't'];
+    md.extend_from_slice(&(-1i32).to_be_bytes());
+    p.metadata = md.into();
+    j.protocols.push(p);
+    j
+}
+
+fn classic_heartbeat(c: &mut Client, member: &str, instance: Option<&str>, generation: i32) -> i16 {
+    let mut r = HeartbeatRequest::default();
+    r.group_id = GroupId(s("g"));
+    r.member_id = s(member);
+    r.group_instance_id = instance.map(s);
+    r.generation_id = generation;
+    let resp: HeartbeatResponse = c.call(ApiKey::Heartbeat, 4, &r);
+    resp.error_code
+}
+
+#[test]
+fn a_classic_static_member_of_a_consumer_group_takes_its_place_back_and_fences_its_old_id() {
+    let config = common::config("consumer-groups-classic-static");
+    let broker = common::start(&config);
+    let mut c = Client::connect(broker.local_addr());
+    create_topic(&mut c, "t", 2);
+    assert_eq!(join(&mut c, "m1").error_code, 0);
+    let first: JoinGroupResponse = c.call(ApiKey::JoinGroup, 5, &classic_join("", Some("pod-c")));
+    assert_eq!(first.error_code, 0);
+    let (old_id, generation) = (first.member_id.to_string(), first.generation_id);
+    // Its client restarts: the same place (epoch) under a new id.
+    let back: JoinGroupResponse = c.call(ApiKey::JoinGroup, 5, &classic_join("", Some("pod-c")));
+    assert_eq!(back.error_code, 0);
+    assert_ne!(back.member_id.as_str(), old_id);
+    assert_eq!(back.generation_id, generation);
+    // The old id is fenced on every request naming the instance id.
+    assert_eq!(
+        classic_heartbeat(&mut c, &old_id, Some("pod-c"), generation),
+        82
+    );
+    assert_eq!(classic_heartbeat(&mut c, &old_id, None, generation), 25);
+    let again: JoinGroupResponse =
+        c.call(ApiKey::JoinGroup, 5, &classic_join(&old_id, Some("pod-c")));
+    assert_eq!(again.error_code, 82, "FENCED_INSTANCE_ID");
+    let mut sync = SyncGroupRequest::default();
+    sync.group_id = GroupId(s("g"));
+    sync.member_id = s(&old_id);
+    sync.group_instance_id = Some(s("pod-c"));
+    sync.generation_id = generation;
+    let synced: SyncGroupResponse = c.call(ApiKey::SyncGroup, 3, &sync);
+    assert_eq!(synced.error_code, 82);
+    sync.member_id = back.member_id.clone();
+    let synced: SyncGroupResponse = c.call(ApiKey::SyncGroup, 3, &sync);
+    assert_eq!(synced.error_code, 0);
+    let beat_back = classic_heartbeat(&mut c, &back.member_id, Some("pod-c"), generation);
+    assert!(beat_back == 0 || beat_back == 27, "{beat_back}");
+
+    // An instance id a live consumer-protocol member holds is not taken.
+    let mut r = ConsumerGroupHeartbeatRequest::default();
+    r.group_id = GroupId(s("g"));
+    r.member_id = s("m2");
+    r.instance_id = Some(s("pod-d"));
+    r.rebalance_timeout_ms = 30_000;
+    r.subscribed_topic_names = Some(vec![common::topic_name("t")]);
+    r.topic_partitions = Some(Vec::new());
+    let m2: ConsumerGroupHeartbeatResponse = c.call(ApiKey::ConsumerGroupHeartbeat, 1, &r);
+    assert_eq!(m2.error_code, 0);
+    let taken: JoinGroupResponse = c.call(ApiKey::JoinGroup, 5, &classic_join("", Some("pod-d")));
+    assert_eq!(taken.error_code, 111, "UNRELEASED_INSTANCE_ID");
+
+    // An administrator removes pod-c by its instance id.
+    let mut leave = LeaveGroupRequest::default();
+    leave.group_id = GroupId(s("g"));
+    let mut who = leave_group_request::MemberIdentity::default();
+    who.group_instance_id = Some(s("pod-c"));
+    leave.members.push(who);
+    let left: LeaveGroupResponse = c.call(ApiKey::LeaveGroup, 3, &leave);
+    assert_eq!(left.members[0].error_code, 0);
+    let mut cd = ConsumerGroupDescribeRequest::default();
+    cd.group_ids.push(GroupId(s("g")));
+    let described: ConsumerGroupDescribeResponse = c.call(ApiKey::ConsumerGroupDescribe, 1, &cd);
+    let mut members: Vec<_> = described.groups[0]
+        .members
+        .iter()
+        .map(|m| m.member_id.to_string())
+        .collect();
+    members.sort();
+    assert_eq!(members, ["m1", "m2"]);
     broker.shutdown(std::time::Duration::from_secs(5));
     let _ = std::fs::remove_dir_all(&config.data_dir);
 }

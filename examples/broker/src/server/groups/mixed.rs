@@ -115,6 +115,7 @@ fn classic_member(m: &Member, protocol: &str, now: Instant) -> ConsumerMember {
         .unwrap_or_default();
     cm.rebalance_timeout = m.rebalance_timeout;
     cm.client = m.client.clone();
+    cm.instance_id = m.instance_id.clone();
     cm.classic = Some(ClassicPart {
         protocols: m.protocols.clone(),
         session_timeout: m.session_timeout,
@@ -248,6 +249,31 @@ pub struct ClassicJoin<'a> {
     pub client: Client,
     /// The most members the group may have (`group.consumer.max.size`).
     pub max_size: u32,
+    /// Its `group.instance.id`, for a static member.
+    pub instance_id: Option<String>,
+}
+
+/// Whether a classic member's request naming `member_id` and
+/// `instance_id` comes from the client that holds the instance id, by
+/// Kafka's rule: an instance id nobody holds is UNKNOWN_MEMBER_ID, one
+/// held under another member id FENCED_INSTANCE_ID.
+pub fn instance_check(cg: &ConsumerGroup, member_id: &str, instance_id: Option<&str>) -> i16 {
+    let Some(instance) = instance_id else {
+        return ec::NONE;
+    };
+    match static_holder(cg, instance) {
+        None => ec::UNKNOWN_MEMBER_ID,
+        Some(id) if id != member_id => ec::FENCED_INSTANCE_ID,
+        Some(_) => ec::NONE,
+    }
+}
+
+/// The member id holding `instance`.
+pub fn static_holder<'g>(cg: &'g ConsumerGroup, instance: &str) -> Option<&'g str> {
+    cg.members
+        .iter()
+        .find(|(_, m)| m.instance_id.as_deref() == Some(instance))
+        .map(|(id, _)| id.as_str())
 }
 
 /// Answers a classic member's JoinGroup into a consumer group at once.
@@ -268,8 +294,38 @@ pub fn join(
         resp.error_code = ec::INCONSISTENT_GROUP_PROTOCOL;
         return resp;
     };
-    let id = if j.member_id.is_empty() {
+    let instance = j.instance_id.as_deref();
+    let holder = instance
+        .and_then(|i| static_holder(cg, i))
+        .map(str::to_owned);
+    let id = if let (true, Some(old)) = (j.member_id.is_empty(), &holder) {
+        // A static member's restarted client: it takes the place (epoch
+        // and partitions) under a new id, as a consumer-protocol static
+        // member does; one held by a live consumer-protocol member is not
+        // given up.
+        let m = &cg.members[old];
+        if m.classic.is_none() && !m.static_away {
+            resp.error_code = ec::UNRELEASED_INSTANCE_ID;
+            return resp;
+        }
+        let mut back = ConsumerMember::new(now);
+        back.instance_id = j.instance_id.clone();
+        back.subscription = m.subscription.clone();
+        back.rebalance_timeout = m.rebalance_timeout;
+        tracing::info!(
+            group = cg.id,
+            instance = instance.unwrap_or_default(),
+            old = old.as_str(),
+            new = j.new_id.as_str(),
+            "static member rejoined"
+        );
+        cg.replace(old, j.new_id.clone(), back);
         j.new_id
+    } else if j.member_id.is_empty() {
+        j.new_id
+    } else if instance_check(cg, j.member_id, instance) != ec::NONE {
+        resp.error_code = instance_check(cg, j.member_id, instance);
+        return resp;
     } else if cg
         .members
         .get(j.member_id)
@@ -287,7 +343,9 @@ pub fn join(
         return resp;
     }
     if joined {
-        cg.add(id.clone(), ConsumerMember::new(now));
+        let mut m = ConsumerMember::new(now);
+        m.instance_id = j.instance_id.clone();
+        cg.add(id.clone(), m);
     }
     let m = cg.members.get_mut(&id).expect("added");
     let resubscribed = m.subscription.names != subscription.topics;
@@ -325,11 +383,15 @@ pub fn join(
 /// Answers a classic member's SyncGroup: the partitions it may consume.
 pub fn sync(
     cg: &mut ConsumerGroup,
-    member_id: &str,
+    (member_id, instance_id): (&str, Option<&str>),
     generation: i32,
     catalog: &Catalog,
 ) -> SyncGroupResponse {
     let mut resp = SyncGroupResponse::default();
+    resp.error_code = instance_check(cg, member_id, instance_id);
+    if resp.error_code != ec::NONE {
+        return resp;
+    }
     let Some(m) = cg
         .members
         .get_mut(member_id)
@@ -357,7 +419,16 @@ pub fn sync(
 
 /// Answers a classic member's Heartbeat: REBALANCE_IN_PROGRESS when it
 /// must join again to move towards its target.
-pub fn heartbeat(cg: &mut ConsumerGroup, member_id: &str, generation: i32, now: Instant) -> i16 {
+pub fn heartbeat(
+    cg: &mut ConsumerGroup,
+    (member_id, instance_id): (&str, Option<&str>),
+    generation: i32,
+    now: Instant,
+) -> i16 {
+    let fenced = instance_check(cg, member_id, instance_id);
+    if fenced != ec::NONE {
+        return fenced;
+    }
     let Some(m) = cg
         .members
         .get_mut(member_id)
@@ -454,6 +525,7 @@ mod tests {
             rebalance_timeout: Duration::from_secs(10),
             client: Client::default(),
             max_size: u32::MAX,
+            instance_id: None,
         };
         join(cg, j, &catalog(), Instant::now())
     }
@@ -469,9 +541,9 @@ mod tests {
         );
         assert_eq!(cg.members["a"].assigned.len(), 2);
         // Nothing changed: the classic members heartbeat on.
-        assert_eq!(heartbeat(&mut cg, "a", 5, Instant::now()), ec::NONE);
+        assert_eq!(heartbeat(&mut cg, ("a", None), 5, Instant::now()), ec::NONE);
         assert_eq!(
-            heartbeat(&mut cg, "a", 4, Instant::now()),
+            heartbeat(&mut cg, ("a", None), 4, Instant::now()),
             ec::ILLEGAL_GENERATION
         );
 
@@ -487,7 +559,7 @@ mod tests {
             "a and b still own all four"
         );
         assert_eq!(
-            heartbeat(&mut cg, "a", 5, Instant::now()),
+            heartbeat(&mut cg, ("a", None), 5, Instant::now()),
             ec::REBALANCE_IN_PROGRESS
         );
         // a (eager) rejoins having revoked everything: it gets its target
@@ -495,11 +567,11 @@ mod tests {
         let j = join_as(&mut cg, "a", "range", &[]);
         assert_eq!((j.error_code, j.generation_id), (0, 6));
         assert!(j.leader.is_empty(), "never the leader");
-        let s = sync(&mut cg, "a", 6, &catalog().topics);
+        let s = sync(&mut cg, ("a", None), 6, &catalog().topics);
         let mine = embedded::assignment(&s.assignment).unwrap();
         assert!(settled(&cg, "a"));
         let b = join_as(&mut cg, "b", "range", &[]);
-        sync(&mut cg, "b", b.generation_id, &catalog().topics);
+        sync(&mut cg, ("b", None), b.generation_id, &catalog().topics);
         cg.reconcile("c", None, Instant::now());
         let total = cg.members.values().map(|m| m.assigned.len()).sum::<usize>();
         assert_eq!(total, 4, "{cg:?}");
@@ -545,7 +617,7 @@ mod tests {
         assert_eq!(j.generation_id, 5);
         assert_eq!(cg.members["a"].progress, Progress::Revoking);
         assert_eq!(
-            heartbeat(&mut cg, "a", 5, Instant::now()),
+            heartbeat(&mut cg, ("a", None), 5, Instant::now()),
             ec::REBALANCE_IN_PROGRESS
         );
         let kept: Vec<i32> = cg.members["a"].assigned.iter().map(|tp| tp.1).collect();
@@ -562,20 +634,26 @@ mod tests {
         let e = join_as(&mut cg, "", "range", &[]);
         assert_eq!((e.error_code, e.generation_id), (0, 6));
         assert!(cg.members["fresh"].assigned.is_empty());
-        assert_eq!(heartbeat(&mut cg, "fresh", 6, Instant::now()), ec::NONE);
+        assert_eq!(
+            heartbeat(&mut cg, ("fresh", None), 6, Instant::now()),
+            ec::NONE
+        );
         // a gives up what e is to get (an eager rejoin)...
         join_as(&mut cg, "a", "range", &[]);
         join_as(&mut cg, "b", "range", &[]);
         // ...so e is told to rejoin, and its join hands them over (before
         // the fix, its rejoin counted as settled and it got nothing).
         assert_eq!(
-            heartbeat(&mut cg, "fresh", 6, Instant::now()),
+            heartbeat(&mut cg, ("fresh", None), 6, Instant::now()),
             ec::REBALANCE_IN_PROGRESS
         );
         join_as(&mut cg, "fresh", "range", &[]);
         assert!(!cg.members["fresh"].assigned.is_empty());
         assert!(settled(&cg, "fresh"));
-        assert_eq!(heartbeat(&mut cg, "fresh", 6, Instant::now()), ec::NONE);
+        assert_eq!(
+            heartbeat(&mut cg, ("fresh", None), 6, Instant::now()),
+            ec::NONE
+        );
     }
 
     #[test]

@@ -542,6 +542,7 @@ impl<R: LogReply> State_<R> {
                 rebalance_timeout: rebalance,
                 client,
                 max_size: self.consumer_settings.consumer_max_size,
+                instance_id: r.group_instance_id.as_ref().map(s),
             };
             let catalog = self.topics_cache.get(&self.catalog);
             let resp = mixed::join(cg, join, &catalog, now);
@@ -725,12 +726,8 @@ impl<R: LogReply> State_<R> {
         let member_id = s(&r.member_id);
         if let Some(cg) = self.consumer.get_mut(r.group_id.0.as_str()) {
             let catalog = self.topics_cache.get(&self.catalog);
-            return to.send(&mixed::sync(
-                cg,
-                &member_id,
-                r.generation_id,
-                &catalog.topics,
-            ));
+            let who = (member_id.as_str(), r.group_instance_id.as_deref());
+            return to.send(&mixed::sync(cg, who, r.generation_id, &catalog.topics));
         }
         let Some(group) = self.groups.get_mut(r.group_id.0.as_str()) else {
             return sync_reply(to, ec::UNKNOWN_MEMBER_ID, Bytes::new(), None);
@@ -804,7 +801,8 @@ impl<R: LogReply> State_<R> {
         let consumer = self.consumer.get_mut(r.group_id.0.as_str());
         let code = match (consumer, self.groups.get_mut(r.group_id.0.as_str())) {
             (Some(cg), _) => {
-                mixed::heartbeat(cg, r.member_id.as_str(), r.generation_id, Instant::now())
+                let who = (r.member_id.as_str(), instance);
+                mixed::heartbeat(cg, who, r.generation_id, Instant::now())
             }
             (None, None) => ec::UNKNOWN_MEMBER_ID,
             (None, Some(group)) => match group.check_member(&r.member_id, instance) {
@@ -847,7 +845,16 @@ impl<R: LogReply> State_<R> {
         let mut codes = Vec::with_capacity(who.len());
         match (self.consumer.get_mut(group_id), group) {
             (Some(cg), _) => {
-                for (id, _) in &who {
+                for (id, instance) in &who {
+                    let id = match (id.is_empty(), instance.as_deref()) {
+                        (true, Some(i)) => mixed::static_holder(cg, i).unwrap_or_default(),
+                        _ if mixed::instance_check(cg, id, instance.as_deref()) != ec::NONE => {
+                            codes.push(mixed::instance_check(cg, id, instance.as_deref()));
+                            continue;
+                        }
+                        _ => id.as_str(),
+                    }
+                    .to_owned();
                     let classic = cg
                         .members
                         .get(id.as_str())
