@@ -10,7 +10,6 @@
 mod common;
 
 use common::{create_topic, Client};
-use kafka_protocol::messages::join_group_request::JoinGroupRequestProtocol;
 use kafka_protocol::messages::leave_group_request::MemberIdentity;
 use kafka_protocol::messages::sync_group_request::SyncGroupRequestAssignment;
 use kafka_protocol::messages::*;
@@ -21,26 +20,8 @@ fn s(v: &str) -> StrBytes {
     StrBytes::from_string(v.to_owned())
 }
 
-/// The consumer protocol's subscription to topic `t`.
-fn subscription() -> bytes::Bytes {
-    let mut b = vec![0, 0, 0, 0, 0, 1, 0, 1, b't'];
-    b.extend_from_slice(&(-1i32).to_be_bytes());
-    b.into()
-}
-
 fn join_request(member: &str, instance: Option<&str>) -> JoinGroupRequest {
-    let mut j = JoinGroupRequest::default();
-    j.group_id = GroupId(s("g"));
-    j.session_timeout_ms = 10_000;
-    j.rebalance_timeout_ms = 2_000;
-    j.member_id = s(member);
-    j.group_instance_id = instance.map(s);
-    j.protocol_type = s("consumer");
-    let mut p = JoinGroupRequestProtocol::default();
-    p.name = s("range");
-    p.metadata = subscription();
-    j.protocols.push(p);
-    j
+    common::groups::classic_join("g", member, instance)
 }
 
 /// Sends a JoinGroup v5 without waiting for its answer; a new dynamic
@@ -81,13 +62,7 @@ fn sync_request(
 }
 
 fn heartbeat(c: &mut Client, member: &str, instance: Option<&str>, generation: i32) -> i16 {
-    let mut r = HeartbeatRequest::default();
-    r.group_id = GroupId(s("g"));
-    r.member_id = s(member);
-    r.group_instance_id = instance.map(s);
-    r.generation_id = generation;
-    let resp: HeartbeatResponse = c.call(ApiKey::Heartbeat, 4, &r);
-    resp.error_code
+    common::groups::heartbeat(c, "g", (member, instance), generation)
 }
 
 fn describe(c: &mut Client) -> DescribedGroupView {
@@ -138,6 +113,8 @@ fn a_follower_waiting_for_its_assignment_is_told_to_rejoin_when_the_group_rebala
     // any: it waits.
     let sync = sync_request(&joined.member_id, None, joined.generation_id, &[]);
     follower.send(ApiKey::SyncGroup, 3, &sync);
+    // (Time for the SyncGroup to reach the coordinator first.)
+    std::thread::sleep(Duration::from_millis(200));
     // A third member joins: the group rebalances again, and the waiting
     // follower is told so at once.
     send_join(&mut c, "", None);
@@ -343,9 +320,14 @@ fn a_member_that_joins_again_with_what_it_joined_with_hears_the_same_generation(
     let r = sync_request(&fj.member_id, None, generation, &[]);
     let synced: SyncGroupResponse = fc.call(ApiKey::SyncGroup, 3, &r);
     assert_eq!((synced.error_code, &synced.assignment[..]), (0, &b"F"[..]));
-    // The leader's join does (it saw the topics change).
+    // The leader's join does (it saw the topics change). (Its connection
+    // and the follower's reach the coordinator in either order.)
     lc.send(ApiKey::JoinGroup, 5, &join_request(&lj.member_id, None));
-    assert_eq!(heartbeat(fc, &fj.member_id, None, generation), 27);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while heartbeat(fc, &fj.member_id, None, generation) != 27 {
+        assert!(Instant::now() < deadline, "the group never rebalanced");
+        std::thread::sleep(Duration::from_millis(10));
+    }
 }
 
 #[test]
@@ -361,6 +343,10 @@ fn groups_take_no_more_members_than_their_bound_and_a_lowered_bound_applies_afte
     // Two join; the third, while they wait, is refused at once.
     send_join(&mut a, "", None);
     send_join(&mut b, "", None);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while describe(&mut c).members.len() < 2 {
+        assert!(Instant::now() < deadline, "the two joins never arrived");
+    }
     let refused: JoinGroupResponse = c.call(ApiKey::JoinGroup, 5, &join_request("", None));
     assert_eq!(refused.error_code, 81, "GROUP_MAX_SIZE_REACHED");
     let ja: JoinGroupResponse = receive(&mut a, 5);
@@ -408,14 +394,16 @@ fn groups_take_no_more_members_than_their_bound_and_a_lowered_bound_applies_afte
     config.consumer_groups.classic_max_size = 1;
     let broker = common::start(&config);
     let mut a = Client::connect(broker.local_addr());
-    let mut b = Client::connect(broker.local_addr());
     // Restored over its bound, the group rebalances: the first member to
-    // rejoin stays, the second is refused and removed.
+    // rejoin stays, the second is refused and removed. (Both joins go on
+    // one connection, so they reach the coordinator in this order; the
+    // answers come in it too.)
     assert_eq!(heartbeat(&mut a, &lead_id, None, generation), 27);
     send_join(&mut a, &lead_id, None);
-    let refused: JoinGroupResponse = b.call(ApiKey::JoinGroup, 5, &join_request(&follow_id, None));
-    assert_eq!(refused.error_code, 81);
+    send_join(&mut a, &follow_id, None);
     let joined: JoinGroupResponse = receive(&mut a, 5);
+    let refused: JoinGroupResponse = receive(&mut a, 5);
+    assert_eq!(refused.error_code, 81);
     assert_eq!(joined.error_code, 0);
     assert_eq!(joined.generation_id, generation + 1);
     assert_eq!(

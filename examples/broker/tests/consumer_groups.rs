@@ -218,33 +218,12 @@ fn a_consumer_group_is_kept_across_a_restart_mid_hand_over() {
     let _ = std::fs::remove_dir_all(&config.data_dir);
 }
 
-/// A classic member's JoinGroup v5 into group `g`, subscribed to `t`.
 fn classic_join(member: &str, instance: Option<&str>) -> JoinGroupRequest {
-    let mut j = JoinGroupRequest::default();
-    j.group_id = GroupId(s("g"));
-    j.session_timeout_ms = 10_000;
-    j.rebalance_timeout_ms = 10_000;
-    j.member_id = s(member);
-    j.group_instance_id = instance.map(s);
-    j.protocol_type = s("consumer");
-    let mut p = join_group_request::JoinGroupRequestProtocol::default();
-    p.name = s("range");
-    // Version 0 of the consumer protocol's subscription: topic t.
-    let mut md = vec![0, 0, 0, 0, 0, 1, 0, 1, b't'];
-    md.extend_from_slice(&(-1i32).to_be_bytes());
-    p.metadata = md.into();
-    j.protocols.push(p);
-    j
+    common::groups::classic_join("g", member, instance)
 }
 
 fn classic_heartbeat(c: &mut Client, member: &str, instance: Option<&str>, generation: i32) -> i16 {
-    let mut r = HeartbeatRequest::default();
-    r.group_id = GroupId(s("g"));
-    r.member_id = s(member);
-    r.group_instance_id = instance.map(s);
-    r.generation_id = generation;
-    let resp: HeartbeatResponse = c.call(ApiKey::Heartbeat, 4, &r);
-    resp.error_code
+    common::groups::heartbeat(c, "g", (member, instance), generation)
 }
 
 #[test]

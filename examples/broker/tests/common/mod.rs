@@ -4,6 +4,7 @@
 
 #![allow(dead_code)]
 
+pub mod groups;
 pub mod process;
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};

@@ -1,0 +1,49 @@
+//! Classic group requests as the group tests send them: a consumer's
+//! JoinGroup subscribed to topic `t`, and a Heartbeat.
+
+use super::Client;
+use kafka_protocol::messages::join_group_request::JoinGroupRequestProtocol;
+use kafka_protocol::messages::{
+    ApiKey, GroupId, HeartbeatRequest, HeartbeatResponse, JoinGroupRequest,
+};
+use kafka_protocol::protocol::StrBytes;
+
+fn s(v: &str) -> StrBytes {
+    StrBytes::from_string(v.to_owned())
+}
+
+/// A consumer's JoinGroup into `group` (protocol `range`, version 0 of the
+/// consumer protocol's subscription, to topic `t`), with a session of 10 s
+/// and a rebalance timeout of 2 s.
+pub fn classic_join(group: &str, member: &str, instance: Option<&str>) -> JoinGroupRequest {
+    let mut j = JoinGroupRequest::default();
+    j.group_id = GroupId(s(group));
+    j.session_timeout_ms = 10_000;
+    j.rebalance_timeout_ms = 2_000;
+    j.member_id = s(member);
+    j.group_instance_id = instance.map(s);
+    j.protocol_type = s("consumer");
+    let mut p = JoinGroupRequestProtocol::default();
+    p.name = s("range");
+    let mut md = vec![0, 0, 0, 0, 0, 1, 0, 1, b't'];
+    md.extend_from_slice(&(-1i32).to_be_bytes());
+    p.metadata = md.into();
+    j.protocols.push(p);
+    j
+}
+
+/// A Heartbeat v4 into `group`; its error code.
+pub fn heartbeat(
+    c: &mut Client,
+    group: &str,
+    (member, instance): (&str, Option<&str>),
+    generation: i32,
+) -> i16 {
+    let mut r = HeartbeatRequest::default();
+    r.group_id = GroupId(s(group));
+    r.member_id = s(member);
+    r.group_instance_id = instance.map(s);
+    r.generation_id = generation;
+    let resp: HeartbeatResponse = c.call(ApiKey::Heartbeat, 4, &r);
+    resp.error_code
+}
