@@ -4,7 +4,8 @@
 //! subscription that does not parse cannot join it, and the group is listed,
 //! described and kept from deletion as Kafka does, and it is kept across a
 //! restart, a hand-over in progress included; a static classic member of
-//! it takes its place back under a new id and fences the old one. librdkafka's members
+//! it takes its place back under a new id and fences the old one, and a
+//! dynamic one is given its id first (KIP-394). librdkafka's members
 //! (joins, hand-overs, a kill, a broker restart) are in `clients.rs`.
 
 mod common;
@@ -276,6 +277,15 @@ fn a_classic_static_member_of_a_consumer_group_takes_its_place_back_and_fences_i
     let taken: JoinGroupResponse = c.call(ApiKey::JoinGroup, 5, &classic_join("", Some("pod-d")));
     assert_eq!(taken.error_code, 111, "UNRELEASED_INSTANCE_ID");
 
+    // A dynamic classic member is given its id first (KIP-394), then
+    // joins with it.
+    let asked: JoinGroupResponse = c.call(ApiKey::JoinGroup, 5, &classic_join("", None));
+    assert_eq!(asked.error_code, 79, "MEMBER_ID_REQUIRED");
+    let dynamic: JoinGroupResponse =
+        c.call(ApiKey::JoinGroup, 5, &classic_join(&asked.member_id, None));
+    assert_eq!(dynamic.error_code, 0);
+    assert_eq!(dynamic.member_id, asked.member_id);
+
     // An administrator removes pod-c by its instance id.
     let mut leave = LeaveGroupRequest::default();
     leave.group_id = GroupId(s("g"));
@@ -293,7 +303,13 @@ fn a_classic_static_member_of_a_consumer_group_takes_its_place_back_and_fences_i
         .map(|m| m.member_id.to_string())
         .collect();
     members.sort();
-    assert_eq!(members, ["m1", "m2"]);
+    let mut expected = vec![
+        "m1".to_owned(),
+        "m2".to_owned(),
+        dynamic.member_id.to_string(),
+    ];
+    expected.sort();
+    assert_eq!(members, expected);
     broker.shutdown(std::time::Duration::from_secs(5));
     let _ = std::fs::remove_dir_all(&config.data_dir);
 }

@@ -251,6 +251,9 @@ pub struct ClassicJoin<'a> {
     pub max_size: u32,
     /// Its `group.instance.id`, for a static member.
     pub instance_id: Option<String>,
+    /// Whether a new dynamic member must first be given its id
+    /// (JoinGroup v4+, KIP-394).
+    pub requires_member_id: bool,
 }
 
 /// Whether a classic member's request naming `member_id` and
@@ -322,6 +325,17 @@ pub fn join(
         cg.replace(old, j.new_id.clone(), back);
         j.new_id
     } else if j.member_id.is_empty() {
+        if instance.is_none() && j.requires_member_id {
+            // As Kafka: the id first (the member joins with it next),
+            // unless there is no room for it.
+            if cg.members.len() >= j.max_size as usize {
+                resp.error_code = ec::GROUP_MAX_SIZE_REACHED;
+            } else {
+                resp.member_id = StrBytes::from_string(j.new_id);
+                resp.error_code = ec::MEMBER_ID_REQUIRED;
+            }
+            return resp;
+        }
         j.new_id
     } else if instance_check(cg, j.member_id, instance) != ec::NONE {
         resp.error_code = instance_check(cg, j.member_id, instance);
@@ -329,10 +343,13 @@ pub fn join(
     } else if cg
         .members
         .get(j.member_id)
-        .is_some_and(|m| m.classic.is_some())
+        .is_none_or(|m| m.classic.is_some())
     {
+        // A classic member, or a new one with the id it was given (Kafka
+        // creates the member for an id it does not know).
         j.member_id.to_owned()
     } else {
+        // A consumer-protocol member's id.
         resp.error_code = ec::UNKNOWN_MEMBER_ID;
         return resp;
     };
@@ -526,6 +543,7 @@ mod tests {
             client: Client::default(),
             max_size: u32::MAX,
             instance_id: None,
+            requires_member_id: false,
         };
         join(cg, j, &catalog(), Instant::now())
     }

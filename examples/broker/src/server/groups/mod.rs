@@ -543,6 +543,7 @@ impl<R: LogReply> State_<R> {
                 client,
                 max_size: self.consumer_settings.consumer_max_size,
                 instance_id: r.group_instance_id.as_ref().map(s),
+                requires_member_id: to.version >= 4,
             };
             let catalog = self.topics_cache.get(&self.catalog);
             let resp = mixed::join(cg, join, &catalog, now);
