@@ -443,6 +443,17 @@ fn a_new_member_joins_with_the_id_it_is_given_so_retried_joins_add_no_members() 
     assert_eq!(joined.member_id, retried.member_id);
     let d = describe(&mut a);
     assert_eq!(d.members.len(), 1);
+    // A group nobody has heard of: Dead up to v5, not found from v6.
+    let mut r = DescribeGroupsRequest::default();
+    r.groups.push(GroupId(s("nobody")));
+    let old: DescribeGroupsResponse = a.call(ApiKey::DescribeGroups, 5, &r);
+    assert_eq!(old.groups[0].group_state.as_str(), "Dead");
+    let new: DescribeGroupsResponse = a.call(ApiKey::DescribeGroups, 6, &r);
+    assert_eq!(new.groups[0].error_code, 69);
+    assert_eq!(
+        new.groups[0].error_message.as_deref(),
+        Some("Group nobody not found.")
+    );
     // Below v4 a new member joins at once, as before KIP-394.
     let mut b = Client::connect(broker.local_addr());
     let mut old = join_request("", None);

@@ -121,6 +121,14 @@ fn a_members_epoch_guards_its_commits_and_the_group_is_listed_described_and_kept
     d.groups.push(GroupId(s("g")));
     let described: DescribeGroupsResponse = c.call(ApiKey::DescribeGroups, 5, &d);
     assert_eq!(described.groups[0].group_state.as_str(), "Dead");
+    // From v6, GROUP_ID_NOT_FOUND with Kafka's message.
+    let described: DescribeGroupsResponse = c.call(ApiKey::DescribeGroups, 6, &d);
+    let g = &described.groups[0];
+    assert_eq!(g.error_code, 69, "GROUP_ID_NOT_FOUND");
+    assert_eq!(
+        g.error_message.as_deref(),
+        Some("Group g is not a classic group.")
+    );
     // ConsumerGroupDescribe describes it.
     let mut cd = ConsumerGroupDescribeRequest::default();
     cd.group_ids.push(GroupId(s("g")));

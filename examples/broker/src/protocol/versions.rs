@@ -58,7 +58,9 @@ pub const SUPPORTED: &[ApiRange] = &[
     // subscriptions and member ids the clients choose).
     range(ApiKey::ConsumerGroupHeartbeat, 0, 1),
     range(ApiKey::ConsumerGroupDescribe, 0, 1),
-    range(ApiKey::DescribeGroups, 0, 5),
+    // v6 answers a group that is not classic, or not known, with
+    // GROUP_ID_NOT_FOUND and a message where older versions say Dead.
+    range(ApiKey::DescribeGroups, 0, 6),
     range(ApiKey::ListGroups, 0, 5),
     range(ApiKey::DeleteGroups, 0, 2),
     range(ApiKey::OffsetDelete, 0, 0),

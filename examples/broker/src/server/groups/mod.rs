@@ -1015,7 +1015,8 @@ impl<R: LogReply> State_<R> {
     /// DescribeGroups: each group's state, protocol and members (with
     /// their client ids, hosts, subscriptions and assignments). A group
     /// with committed offsets and no members is `Empty`; one the broker
-    /// has never heard of is `Dead`, as Kafka answers.
+    /// has never heard of is `Dead`, or from v6 GROUP_ID_NOT_FOUND, as
+    /// Kafka answers.
     fn describe(&mut self, to: Call, r: DescribeGroupsRequest) {
         let mut resp = DescribeGroupsResponse::default();
         for id in &r.groups {
@@ -1051,16 +1052,16 @@ impl<R: LogReply> State_<R> {
                     }
                 }
                 // A consumer group is not a classic group: Kafka answers
-                // DescribeGroups up to v5 with Dead (ConsumerGroupDescribe
-                // describes it).
+                // DescribeGroups up to v5 with Dead, from v6 with
+                // GROUP_ID_NOT_FOUND (ConsumerGroupDescribe describes it).
                 None if self.consumer.contains_key(id.0.as_str()) => {
-                    d.group_state = StrBytes::from_static_str("Dead")
+                    not_found(&mut d, to.version, "is not a classic group")
                 }
                 None if self.offsets.has_group(id.0.as_str()) => {
                     d.group_state = StrBytes::from_static_str(State::Empty.name());
                     d.protocol_type = StrBytes::from_static_str("consumer");
                 }
-                None => d.group_state = StrBytes::from_static_str("Dead"),
+                None => not_found(&mut d, to.version, "not found"),
             }
             resp.groups.push(d);
         }
@@ -1299,6 +1300,19 @@ impl<R: LogReply> State_<R> {
         if let Err(e) = stored {
             tracing::error!(group = group_id, error = %e, "storing a group failed; its members are kept in memory only");
         }
+    }
+}
+
+/// A described group that is not a classic group the coordinator knows:
+/// Dead up to DescribeGroups v5; from v6 GROUP_ID_NOT_FOUND with Kafka's
+/// message ("Group g not found.", "Group g is not a classic group.").
+fn not_found(d: &mut DescribedGroup, version: i16, why: &str) {
+    if version >= 6 {
+        d.error_code = ec::GROUP_ID_NOT_FOUND;
+        let message = format!("Group {} {why}.", d.group_id.0.as_str());
+        d.error_message = Some(StrBytes::from_string(message));
+    } else {
+        d.group_state = StrBytes::from_static_str("Dead");
     }
 }
 
