@@ -135,9 +135,14 @@ impl LogReply for Responder {
                 }
                 // As Kafka: a response that would take its client over its
                 // quota is not sent; an empty one says how long to wait, and
-                // the connection is muted for that long.
+                // the connection is muted for that long. The mute is queued
+                // first: the loop takes the handle's commands in order, so
+                // the connection stops reading before the client can have
+                // the answer and send again.
                 if !throttle.is_zero() {
                     topics = Vec::new();
+                    let mute = UserEvent::Custom(Box::new(Throttled(throttle)));
+                    let _ = self.handle.fire_user_event(mute);
                 }
                 self.send(Frame::Parts(fetch_response::encode(
                     self.correlation_id,
@@ -145,10 +150,6 @@ impl LogReply for Responder {
                     throttle_ms(throttle),
                     topics,
                 )));
-                if !throttle.is_zero() {
-                    let mute = UserEvent::Custom(Box::new(Throttled(throttle)));
-                    let _ = self.handle.fire_user_event(mute);
-                }
             }
             (Pending::ListOffsets(layout), Answer::Offsets(offsets)) => {
                 self.send_encoded(&list_offsets_response(layout, &offsets, self.version))
