@@ -298,6 +298,7 @@ pub fn join(
         return resp;
     };
     let instance = j.instance_id.as_deref();
+    let fenced = instance_check(cg, j.member_id, instance);
     let holder = instance
         .and_then(|i| static_holder(cg, i))
         .map(str::to_owned);
@@ -337,8 +338,8 @@ pub fn join(
             return resp;
         }
         j.new_id
-    } else if instance_check(cg, j.member_id, instance) != ec::NONE {
-        resp.error_code = instance_check(cg, j.member_id, instance);
+    } else if fenced != ec::NONE {
+        resp.error_code = fenced;
         return resp;
     } else if cg
         .members

@@ -847,13 +847,16 @@ impl<R: LogReply> State_<R> {
         match (self.consumer.get_mut(group_id), group) {
             (Some(cg), _) => {
                 for (id, instance) in &who {
-                    let id = match (id.is_empty(), instance.as_deref()) {
+                    let instance = instance.as_deref();
+                    let id = match (id.is_empty(), instance) {
                         (true, Some(i)) => mixed::static_holder(cg, i).unwrap_or_default(),
-                        _ if mixed::instance_check(cg, id, instance.as_deref()) != ec::NONE => {
-                            codes.push(mixed::instance_check(cg, id, instance.as_deref()));
-                            continue;
-                        }
-                        _ => id.as_str(),
+                        _ => match mixed::instance_check(cg, id, instance) {
+                            ec::NONE => id.as_str(),
+                            fenced => {
+                                codes.push(fenced);
+                                continue;
+                            }
+                        },
                     }
                     .to_owned();
                     let classic = cg
