@@ -21,6 +21,8 @@ use std::time::{Duration, Instant};
 
 const SLOTS: usize = 1024;
 const MASK: u64 = SLOTS as u64 - 1;
+/// Words of the slots' occupancy bitmap.
+const WORDS: usize = SLOTS / 64;
 
 /// Names a scheduled timer, to cancel it.
 ///
@@ -77,6 +79,13 @@ pub(crate) struct TimerWheel<T> {
     /// The last tick whose slot has been processed.
     tick: u64,
     slots: Vec<Vec<u32>>,
+    /// Bit `i` is set when `slots[i]` is not empty. The loop asks for its
+    /// next timeout on every turn; scanning the slots themselves for the
+    /// first non-empty one cost up to 1024 checks a turn whenever the only
+    /// timers were far (an idle handler's heartbeat), which profiled at a
+    /// sixth of an RPC provider's loop time with one call in flight. The
+    /// bitmap answers in at most 17 word tests.
+    occupied: [u64; WORDS],
     /// Entries more than a lap away (deadline, index), soonest first;
     /// cancelled ones are dropped when they come up.
     far: BinaryHeap<Reverse<(u64, u32)>>,
@@ -92,6 +101,7 @@ impl<T: Clone> TimerWheel<T> {
             origin,
             tick: 0,
             slots: (0..SLOTS).map(|_| Vec::new()).collect(),
+            occupied: [0; WORDS],
             far: BinaryHeap::new(),
             entries: Slab::new(u32::MAX),
             live: 0,
@@ -135,10 +145,38 @@ impl<T: Clone> TimerWheel<T> {
     /// within a lap of the processed tick, else in the far heap.
     fn place(&mut self, index: u32, deadline: u64) {
         if deadline <= self.tick + SLOTS as u64 {
-            self.slots[(deadline & MASK) as usize].push(index);
+            self.push_near(deadline, index);
         } else {
             self.far.push(Reverse((deadline, index)));
         }
+    }
+
+    /// Lists entry `index` in the slot of `deadline` (within a lap).
+    fn push_near(&mut self, deadline: u64, index: u32) {
+        let slot = (deadline & MASK) as usize;
+        self.slots[slot].push(index);
+        self.occupied[slot / 64] |= 1 << (slot % 64);
+    }
+
+    /// How many slots past `from` (0 for `from` itself) the first
+    /// non-empty slot lies, going once round the wheel.
+    fn next_occupied(&self, from: usize) -> Option<usize> {
+        let (word, bit) = (from / 64, from % 64);
+        let rest = self.occupied[word] & (!0u64 << bit);
+        if rest != 0 {
+            return Some(rest.trailing_zeros() as usize - bit);
+        }
+        // Round to `from`'s word again, whose bits from `from` on are
+        // known clear: what is set there lies before it.
+        for k in 1..=WORDS {
+            let w = (word + k) % WORDS;
+            let bits = self.occupied[w];
+            if bits != 0 {
+                let slot = w * 64 + bits.trailing_zeros() as usize;
+                return Some((slot + SLOTS - from) % SLOTS);
+            }
+        }
+        None
     }
 
     /// Drops the cancelled entries from the far heap: O(n), after at
@@ -171,7 +209,7 @@ impl<T: Clone> TimerWheel<T> {
             if cancelled {
                 self.entries.remove(index as usize);
             } else {
-                self.slots[(deadline & MASK) as usize].push(index);
+                self.push_near(deadline, index);
             }
         }
     }
@@ -206,11 +244,13 @@ impl<T: Clone> TimerWheel<T> {
         let far = self.far.peek().map(|&Reverse((deadline, _))| deadline);
         // The first non-empty slot after the processed tick: its entries
         // are due within the lap (or were cancelled).
-        let near = (1..=SLOTS as u64)
-            .map(|step| self.tick + step)
-            .take_while(|&t| far.is_none_or(|f| t < f))
-            .find(|&t| !self.slots[(t & MASK) as usize].is_empty());
-        let due = near.or(far).unwrap_or(self.tick + SLOTS as u64);
+        let near = self
+            .next_occupied(((self.tick + 1) & MASK) as usize)
+            .map(|d| self.tick + 1 + d as u64);
+        let due = match (near, far) {
+            (Some(n), Some(f)) => n.min(f),
+            (n, f) => n.or(f).unwrap_or(self.tick + SLOTS as u64),
+        };
         Some(Duration::from_millis(due.saturating_sub(now_tick)))
     }
 
@@ -263,6 +303,7 @@ impl<T: Clone> TimerWheel<T> {
                         return true;
                     }
                     self.slots[next].push(index);
+                    self.occupied[next / 64] |= 1 << (next % 64);
                 } else {
                     fired.push((id, e.payload.take().expect("checked above")));
                     entries.remove(index as usize);
@@ -272,6 +313,9 @@ impl<T: Clone> TimerWheel<T> {
             });
             // Entries moved into this slot while we held it are kept too.
             pending.append(&mut self.slots[slot]);
+            if pending.is_empty() {
+                self.occupied[slot / 64] &= !(1 << (slot % 64));
+            }
             self.slots[slot] = pending;
         }
         self.tick = now_tick;
@@ -281,6 +325,7 @@ impl<T: Clone> TimerWheel<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
     fn ms(n: u64) -> Duration {
         Duration::from_millis(n)
@@ -380,6 +425,76 @@ mod tests {
         let mut fired = Vec::new();
         w.advance(t0 + ms(40_000), &mut fired);
         assert!(fired.is_empty());
+    }
+
+    /// What `next_timeout` answered before the occupancy bitmap: a scan
+    /// of the slots one by one, the reference the bitmap must agree with.
+    fn next_timeout_by_scan<T: Clone>(w: &TimerWheel<T>, now: Instant) -> Option<Duration> {
+        if w.live == 0 {
+            return None;
+        }
+        let far = w.far.peek().map(|&Reverse((deadline, _))| deadline);
+        let near = (1..=SLOTS as u64)
+            .map(|step| w.tick + step)
+            .take_while(|&t| far.is_none_or(|f| t < f))
+            .find(|&t| !w.slots[(t & MASK) as usize].is_empty());
+        let due = near.or(far).unwrap_or(w.tick + SLOTS as u64);
+        Some(Duration::from_millis(due.saturating_sub(w.tick_of(now))))
+    }
+
+    fn assert_occupancy_matches<T>(w: &TimerWheel<T>) {
+        for (slot, listed) in w.slots.iter().enumerate() {
+            let bit = w.occupied[slot / 64] >> (slot % 64) & 1 == 1;
+            assert_eq!(bit, !listed.is_empty(), "slot {slot}'s bit");
+        }
+    }
+
+    #[derive(Clone, Debug)]
+    enum Op {
+        Schedule { delay: u64, period: Option<u64> },
+        Cancel(usize),
+        Advance(u64),
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            // Near and far delays, and periods either side of a lap.
+            (1u64..3_000, proptest::option::of(1u64..2_100))
+                .prop_map(|(delay, period)| Op::Schedule { delay, period }),
+            any::<usize>().prop_map(Op::Cancel),
+            prop_oneof![0u64..5, 0u64..1_100, 1_000u64..3_000].prop_map(Op::Advance),
+        ]
+    }
+
+    proptest! {
+        /// Whatever is scheduled, cancelled and fired, the bitmap lists
+        /// exactly the non-empty slots and the next timeout is the scan's.
+        #[test]
+        fn the_bitmap_agrees_with_a_scan_of_the_slots(ops in proptest::collection::vec(op(), 1..200)) {
+            let t0 = Instant::now();
+            let mut now = t0;
+            let mut w = TimerWheel::new(t0);
+            let mut ids = Vec::new();
+            let mut fired = Vec::new();
+            for op in ops {
+                match op {
+                    Op::Schedule { delay, period } => {
+                        ids.push(w.schedule(now, ms(delay), period.map(ms), ()));
+                    }
+                    Op::Cancel(k) if !ids.is_empty() => {
+                        let id = ids[k % ids.len()];
+                        w.cancel(id);
+                    }
+                    Op::Cancel(_) => {}
+                    Op::Advance(by) => {
+                        now += ms(by);
+                        w.advance(now, &mut fired);
+                    }
+                }
+                assert_occupancy_matches(&w);
+                prop_assert_eq!(w.next_timeout(now), next_timeout_by_scan(&w, now));
+            }
+        }
     }
 
     #[test]
