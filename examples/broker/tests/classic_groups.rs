@@ -1,6 +1,7 @@
 //! Classic consumer groups in a running broker, over raw requests: a
 //! follower waiting for its assignment is answered when the group
-//! rebalances again; a member joining again unchanged hears the same
+//! rebalances again; a member that never sends its SyncGroup is removed
+//! after the rebalance timeout; a member joining again unchanged hears the same
 //! generation; a new member is given its id first (KIP-394); static
 //! members (KIP-345) rejoin without a rebalance,
 //! fence the ids they replaced, stay through a join phase they miss, leave
@@ -126,6 +127,129 @@ fn a_follower_waiting_for_its_assignment_is_told_to_rejoin_when_the_group_rebala
     assert_eq!(
         heartbeat(follower, &joined.member_id, None, joined.generation_id),
         27
+    );
+}
+
+/// Heartbeats as `member` of generation `generation` every 200 ms until
+/// `until`; the codes heard.
+fn heartbeat_until(c: &mut Client, member: &str, generation: i32, until: Instant) -> Vec<i16> {
+    let mut heard = Vec::new();
+    while Instant::now() < until {
+        heard.push(heartbeat(c, member, None, generation));
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    heard
+}
+
+#[test]
+fn a_member_that_never_sends_its_sync_group_is_removed_after_the_rebalance_timeout() {
+    let broker = common::start(&common::config("classic-pending-sync"));
+    let mut a = Client::connect(broker.local_addr());
+    let mut b = Client::connect(broker.local_addr());
+    create_topic(&mut a, "t", 2);
+    send_join(&mut a, "", None);
+    send_join(&mut b, "", None);
+    let ja: JoinGroupResponse = receive(&mut a, 5);
+    let jb: JoinGroupResponse = receive(&mut b, 5);
+    assert_eq!((ja.error_code, jb.error_code), (0, 0));
+    let ((leader, led), (follower, followed)) = if ja.leader == ja.member_id {
+        ((&mut a, ja), (&mut b, jb))
+    } else {
+        ((&mut b, jb), (&mut a, ja))
+    };
+    // The follower asks for its assignment; the leader heartbeats but
+    // never sends the assignments (a client stuck between its join and
+    // its sync).
+    let synced_at = Instant::now();
+    let sync = sync_request(&followed.member_id, None, followed.generation_id, &[]);
+    follower.send(ApiKey::SyncGroup, 3, &sync);
+    let heard = heartbeat_until(
+        leader,
+        &led.member_id,
+        led.generation_id,
+        synced_at + Duration::from_millis(1_500),
+    );
+    assert!(heard.iter().all(|&code| code == 0), "{heard:?}");
+    // The rebalance timeout (2 s) passes: the leader is removed and the
+    // waiting follower told to rejoin, not left waiting for good.
+    let resp: SyncGroupResponse = receive(follower, 3);
+    assert_eq!(resp.error_code, 27, "REBALANCE_IN_PROGRESS");
+    let waited = synced_at.elapsed();
+    assert!(
+        waited >= Duration::from_millis(1_900) && waited < Duration::from_secs(5),
+        "answered after {waited:?}"
+    );
+    assert_eq!(
+        heartbeat(leader, &led.member_id, None, led.generation_id),
+        25,
+        "UNKNOWN_MEMBER_ID: the leader that never synced is gone"
+    );
+    // The follower rejoins alone and leads the next generation.
+    send_join(follower, &followed.member_id, None);
+    let again: JoinGroupResponse = receive(follower, 5);
+    assert_eq!(again.error_code, 0);
+    assert_eq!(again.leader, again.member_id);
+    assert_eq!(again.members.len(), 1);
+    let gen2 = again.generation_id;
+    let own = sync_request(
+        &again.member_id,
+        None,
+        gen2,
+        &[(&followed.member_id, b"p0")],
+    );
+    let resp: SyncGroupResponse = follower.call(ApiKey::SyncGroup, 3, &own);
+    assert_eq!((resp.error_code, &resp.assignment[..]), (0, &b"p0"[..]));
+
+    // Now a new follower joins and never syncs while the leader has: the
+    // group is stable, and after the rebalance timeout the follower is
+    // removed and the leader told to rejoin.
+    let mut c = Client::connect(broker.local_addr());
+    send_join(&mut c, "", None);
+    // The leader hears of the rebalance and rejoins.
+    let heard = heartbeat_until(
+        follower,
+        &followed.member_id,
+        gen2,
+        Instant::now() + Duration::from_millis(400),
+    );
+    assert!(heard.contains(&27), "{heard:?}");
+    send_join(follower, &followed.member_id, None);
+    let led3: JoinGroupResponse = receive(follower, 5);
+    let joined3: JoinGroupResponse = receive(&mut c, 5);
+    assert_eq!((led3.error_code, joined3.error_code), (0, 0));
+    assert_eq!(led3.leader, led3.member_id);
+    let gen3 = led3.generation_id;
+    let assign: [(&str, &'static [u8]); 2] = [
+        (led3.member_id.as_str(), b"p0"),
+        (joined3.member_id.as_str(), b"p1"),
+    ];
+    let sync = sync_request(&led3.member_id, None, gen3, &assign);
+    let resp: SyncGroupResponse = follower.call(ApiKey::SyncGroup, 3, &sync);
+    assert_eq!(resp.error_code, 0);
+    let stable_at = Instant::now();
+    // The new member heartbeats (stable, generation 3) but never syncs.
+    let heard_c = heartbeat_until(
+        &mut c,
+        &joined3.member_id,
+        gen3,
+        stable_at + Duration::from_millis(1_200),
+    );
+    assert!(heard_c.iter().all(|&code| code == 0), "{heard_c:?}");
+    let heard = heartbeat_until(
+        follower,
+        &led3.member_id,
+        gen3,
+        stable_at + Duration::from_millis(3_500),
+    );
+    assert_eq!(heard.first(), Some(&0), "{heard:?}");
+    assert!(
+        heard.contains(&27),
+        "the leader was not told to rejoin: {heard:?}"
+    );
+    assert_eq!(
+        heartbeat(&mut c, &joined3.member_id, None, gen3),
+        25,
+        "UNKNOWN_MEMBER_ID: the member that never synced is gone"
     );
 }
 

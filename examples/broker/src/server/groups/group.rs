@@ -15,6 +15,14 @@
 //! rebalance while the group is stable; anyone still using the old id is
 //! fenced (FENCED_INSTANCE_ID). A static member that has not rejoined when
 //! a join phase ends keeps its place until its session expires.
+//!
+//! Once a join phase ends, every member of the new generation owes a
+//! SyncGroup within the group's rebalance timeout (Kafka's pending sync):
+//! one that has not sent it by then is removed and the group rebalances.
+//! Without that, a member that heartbeats but never syncs (a client stuck
+//! between its join and its sync) would hold the group: a leader that
+//! never syncs would leave every follower's SyncGroup waiting, and with it
+//! every later answer on their connections.
 
 use super::call::Call;
 use crate::protocol::error_code as ec;
@@ -22,7 +30,7 @@ use bytes::Bytes;
 use kafka_protocol::messages::join_group_response::JoinGroupResponseMember;
 use kafka_protocol::messages::{JoinGroupResponse, SyncGroupResponse};
 use kafka_protocol::protocol::StrBytes;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 /// Where a group is in its rebalance cycle.
@@ -121,6 +129,10 @@ pub struct Group {
     /// joined with, each until its session would have expired: a join
     /// phase waits for them too.
     pub pending: HashMap<String, Instant>,
+    /// Members of the current generation whose SyncGroup has not arrived.
+    pub pending_sync: HashSet<String>,
+    /// When members still in `pending_sync` are removed.
+    pub sync_deadline: Option<Instant>,
 }
 
 impl Group {
@@ -136,18 +148,53 @@ impl Group {
             members: BTreeMap::new(),
             rebalance_deadline: None,
             pending: HashMap::new(),
+            pending_sync: HashSet::new(),
+            sync_deadline: None,
+        }
+    }
+
+    /// The longest rebalance timeout among the members: how long a join
+    /// phase, or the syncs after it, may wait.
+    pub fn rebalance_timeout(&self) -> Duration {
+        self.members
+            .values()
+            .map(|m| m.rebalance_timeout)
+            .max()
+            .unwrap_or_default()
+    }
+
+    /// A join phase has ended at `now`: every member owes a SyncGroup
+    /// within the rebalance timeout.
+    pub fn await_syncs(&mut self, now: Instant) {
+        self.pending_sync = self.members.keys().cloned().collect();
+        self.sync_deadline = Some(now + self.rebalance_timeout());
+    }
+
+    /// Member `id`'s SyncGroup for the current generation has arrived.
+    pub fn synced(&mut self, id: &str) {
+        self.pending_sync.remove(id);
+        if self.pending_sync.is_empty() {
+            self.sync_deadline = None;
+        }
+    }
+
+    /// The members whose SyncGroup did not come in time, as of `now`.
+    pub fn sync_expired(&self, now: Instant) -> Vec<String> {
+        let syncing = matches!(self.state, State::CompletingRebalance | State::Stable);
+        match self.sync_deadline {
+            Some(deadline) if syncing && now >= deadline => {
+                let mut late: Vec<String> = self.pending_sync.iter().cloned().collect();
+                late.sort();
+                late
+            }
+            _ => Vec::new(),
         }
     }
 
     /// Starts (or extends) a join phase.
     pub fn prepare_rebalance(&mut self, now: Instant, initial_delay: Duration) {
         if self.state != State::PreparingRebalance {
-            let wait = self
-                .members
-                .values()
-                .map(|m| m.rebalance_timeout)
-                .max()
-                .unwrap_or_default();
+            let wait = self.rebalance_timeout();
             // A group forming from nothing waits a little for the rest of
             // its members, as Kafka's group.initial.rebalance.delay.ms.
             let wait = if self.state == State::Empty {
@@ -156,6 +203,8 @@ impl Group {
                 wait
             };
             self.rebalance_deadline = Some(now + wait);
+            self.pending_sync.clear();
+            self.sync_deadline = None;
             // Anyone waiting on a sync from the old generation must rejoin,
             // and is told so (an answer never sent would hold every later
             // answer on its connection).
@@ -173,6 +222,7 @@ impl Group {
     /// that no answer is left owed on its connection.
     pub fn remove_member(&mut self, id: &str) -> Option<Member> {
         let mut m = self.members.remove(id)?;
+        self.synced(id);
         if let Some(join) = m.join.take() {
             refuse_join(join, ec::UNKNOWN_MEMBER_ID, "");
         }
@@ -249,6 +299,10 @@ impl Group {
         }
         if self.leader.as_deref() == Some(old_id) {
             self.leader = Some(new_id.to_owned());
+        }
+        // The new client owes the sync the old one did.
+        if self.pending_sync.remove(old_id) {
+            self.pending_sync.insert(new_id.to_owned());
         }
         self.members.insert(new_id.to_owned(), member);
     }

@@ -768,6 +768,12 @@ impl<R: LogReply> State_<R> {
         if r.generation_id != group.generation {
             return reply(to, ec::ILLEGAL_GENERATION, Bytes::new());
         }
+        if matches!(group.state, State::CompletingRebalance | State::Stable) {
+            group.synced(&member_id);
+        }
+        let Some(member) = group.members.get_mut(&member_id) else {
+            return reply(to, ec::UNKNOWN_MEMBER_ID, Bytes::new());
+        };
         match group.state {
             State::Empty | State::PreparingRebalance => {
                 reply(to, ec::REBALANCE_IN_PROGRESS, Bytes::new())
@@ -1230,6 +1236,21 @@ impl<R: LogReply> State_<R> {
             if !expired.is_empty() {
                 after_departure(group, now);
             }
+            // Kafka's pending-sync expiry: members of this generation that
+            // never sent their SyncGroup are removed, and the rest rejoin.
+            let late = group.sync_expired(now);
+            for id in &late {
+                tracing::info!(
+                    group = group.id,
+                    member = id,
+                    generation = group.generation,
+                    "member removed: no SyncGroup within the rebalance timeout"
+                );
+                group.remove_member(id);
+            }
+            if !late.is_empty() {
+                after_departure(group, now);
+            }
             maybe_complete_join(group, now);
         }
         let emptied: Vec<String> = self
@@ -1433,6 +1454,7 @@ fn maybe_complete_join(group: &mut Group, now: Instant) {
     }
     group.state = State::CompletingRebalance;
     group.rebalance_deadline = None;
+    group.await_syncs(now);
     let waiting: Vec<(String, Call)> = group
         .members
         .iter_mut()
