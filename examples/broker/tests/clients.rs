@@ -339,6 +339,53 @@ fn compacted_topics_keep_each_keys_last_record_for_every_client_and_across_a_kil
     let _ = std::fs::remove_file(saved);
 }
 
+/// The control batches (transaction markers) in partition folder `dir`'s
+/// segment files.
+fn control_batches(dir: &Path) -> usize {
+    common::segment_files(dir)
+        .iter()
+        .map(|file| {
+            let bytes = std::fs::read(file).unwrap();
+            gyre_broker::log::batch::split(&bytes)
+                .unwrap()
+                .iter()
+                .filter(|(h, _)| h.is_control())
+                .count()
+        })
+        .sum()
+}
+
+#[test]
+fn a_compacted_topics_transactions_leave_their_commit_markers_behind_with_their_records() {
+    let data = data_dir("compacted-txns");
+    let saved = data.with_extension("seen.json");
+    let saved = saved.to_str().unwrap();
+    let cleaner = ["--log-cleaner-backoff-ms", "200"];
+    let broker = BrokerProcess::start(&data, &cleaner);
+    let mut write = python("compacted_transactions.py");
+    write.args([&broker.addr, "changelog", saved]);
+    let out = run(write, None);
+    assert!(out.contains("compacted transactions ok"), "{out}");
+    // 132 transactions wrote 124 commit and 8 abort markers. Left: the
+    // aborts, the commits of records still there (the last of each key
+    // and the tail's uncompacted ones), none of the rest. Before, all 132
+    // stayed for good.
+    let partition = data.join("topics/changelog/0");
+    let markers = control_batches(&partition);
+    assert!(markers <= 8 + 5 + 12 + 1, "{markers} markers left");
+    // Killed: the next start reads the log back, gaps and all, and the
+    // transactional id goes on.
+    drop(broker);
+    let broker = BrokerProcess::start(&data, &cleaner);
+    let mut again = python("compacted_transactions.py");
+    again.args([&broker.addr, "changelog", saved, "--again"]);
+    let out = run(again, None);
+    assert!(out.contains("compacted transactions ok"), "{out}");
+    drop(broker);
+    let _ = std::fs::remove_dir_all(&data);
+    let _ = std::fs::remove_file(saved);
+}
+
 #[test]
 fn configs_tools_spell_out_are_accepted_max_message_bytes_bounds_each_batch_and_log_append_time_stamps(
 ) {

@@ -20,7 +20,15 @@
 //! some of its records go, so offsets never move; a batch with no record
 //! left goes whole, leaving a gap in the offsets that readers skip (the
 //! log's checks accept gaps below [`read_clean_below`]'s offset, and only
-//! there). Transaction markers are kept. Consecutive segments whose
+//! there). A commit marker goes when nothing of its transaction is left
+//! and its segment is past `delete.retention.ms`, as a tombstone does
+//! (Kafka removes markers then too), unless it is the last word the log
+//! has from its producer (its epoch would be lost to a restart that reads
+//! the producers back from the log). Abort markers are kept: a
+//! `read_committed` reader that met the aborted records before they went
+//! skips its producer's records until it meets the abort marker, and the
+//! aborted-transactions index the fetch path answers from still names
+//! the transaction. Consecutive segments whose
 //! sizes together fit in `segment.bytes` are written into one copy, so
 //! the small segments compaction leaves merge on the next pass (Kafka
 //! groups them the same way).
@@ -197,6 +205,9 @@ pub struct CleanPlan {
     pub end: i64,
     /// Aborted transactions with records below `end`.
     pub aborted: Vec<AbortedTxn>,
+    /// Each remembered producer's last batch, by its last offset (see
+    /// `ProducerStates::last_offsets`).
+    pub producers_last: HashMap<i64, i64>,
     /// Tombstones in segments last written before this go.
     pub tombstone_horizon: std::time::SystemTime,
     /// Bytes of log between index entries.
@@ -449,8 +460,41 @@ pub struct Pass<'a> {
     pub end: i64,
     /// Aborted transactions.
     pub aborted: &'a AbortedSet,
-    /// Tombstones in a segment last written before this go.
+    /// Tombstones, and commit markers with nothing left of their
+    /// transaction, in a segment last written before this go.
     pub tombstone_horizon: SystemTime,
+    /// Each remembered producer's last batch, by its last offset.
+    pub producers_last: &'a HashMap<i64, i64>,
+}
+
+/// What a pass has seen of transactions so far, walking the log from its
+/// start: the producers whose current transaction has a batch kept.
+#[derive(Debug, Default)]
+pub struct TxnsSeen {
+    kept_data: std::collections::HashSet<i64>,
+}
+
+impl TxnsSeen {
+    /// Whether the control batch `h` (`bytes`, in a segment whose
+    /// tombstones go when `past_horizon`) may go, and the transaction it
+    /// ends is closed either way.
+    fn marker_goes(
+        &mut self,
+        h: &BatchHeader,
+        bytes: &[u8],
+        pass: &Pass<'_>,
+        past_horizon: bool,
+    ) -> bool {
+        let had_data = self.kept_data.remove(&h.producer_id);
+        past_horizon
+            && h.last_offset() < pass.end
+            && !had_data
+            && batch::read_marker(bytes) == Some(batch::Marker::Commit)
+            && pass
+                .producers_last
+                .get(&h.producer_id)
+                .is_none_or(|&last| last > h.last_offset())
+    }
 }
 
 /// Writes the consecutive segments `segs`, without the records `pass`
@@ -461,6 +505,7 @@ pub fn clean_group(
     segs: &[SegmentFile],
     out: &Path,
     pass: &Pass<'_>,
+    txns: &mut TxnsSeen,
     stop: &AtomicBool,
 ) -> Result<SegmentStats, CleanError> {
     let out_err = |source| CleanError::Io {
@@ -481,6 +526,11 @@ pub fn clean_group(
                 reason,
             };
             let out_bytes: std::borrow::Cow<'_, [u8]> = if h.is_control() {
+                if txns.marker_goes(h, bytes, pass, drop_tombstones) {
+                    stats.removed += 1;
+                    return Ok(true);
+                }
+                stats.kept += 1;
                 bytes.into()
             } else {
                 let aborted = pass.aborted.holds(h);
@@ -504,6 +554,9 @@ pub fn clean_group(
                 .map_err(|e| bad(e.to_string()))?;
                 stats.kept += n_kept as u64;
                 stats.removed += (n_all - n_kept) as u64;
+                if n_kept > 0 && h.is_transactional() {
+                    txns.kept_data.insert(h.producer_id);
+                }
                 if n_kept == 0 {
                     return Ok(true);
                 }
@@ -597,7 +650,9 @@ pub fn clean(
         end: clean_below,
         aborted: &aborted,
         tombstone_horizon: plan.tombstone_horizon,
+        producers_last: &plan.producers_last,
     };
+    let mut txns = TxnsSeen::default();
     let mut done = Cleaned {
         groups: Vec::new(),
         clean_below,
@@ -608,7 +663,8 @@ pub fn clean(
     for run in group_by_size(segs, clean_below, plan.segment_bytes) {
         let run: Vec<SegmentFile> = run.iter().map(|&i| segs[i].clone()).collect();
         let base = run[0].base;
-        let s = clean_group(&run, &dir.join(format!("{base:020}.log")), &pass, stop)?;
+        let out = dir.join(format!("{base:020}.log"));
+        let s = clean_group(&run, &out, &pass, &mut txns, stop)?;
         index_cleaned(&dir, base, plan.index_interval, clean_below)?;
         done.groups.push(run.iter().map(|f| f.base).collect());
         done.stats.read += s.read;
@@ -756,11 +812,19 @@ mod tests {
             end: 7,
             aborted: &AbortedSet::default(),
             tombstone_horizon: SystemTime::now() - std::time::Duration::from_secs(60),
+            producers_last: &HashMap::new(),
         };
         let mut got = Vec::new();
         for s in &all {
             let path = out.join(format!("{:020}.log", s.base));
-            clean_group(std::slice::from_ref(s), &path, &pass, &stop).unwrap();
+            clean_group(
+                std::slice::from_ref(s),
+                &path,
+                &pass,
+                &mut TxnsSeen::default(),
+                &stop,
+            )
+            .unwrap();
             assert_eq!(fs::metadata(&path).unwrap().modified().unwrap(), s.modified);
             got.extend(records_of(&path));
         }
@@ -809,11 +873,13 @@ mod tests {
             end: 20,
             aborted: &AbortedSet::default(),
             tombstone_horizon: SystemTime::UNIX_EPOCH,
+            producers_last: &HashMap::new(),
         };
         clean_group(
             std::slice::from_ref(&seg),
             &out.join(format!("{:020}.log", 0)),
             &pass,
+            &mut TxnsSeen::default(),
             &stop,
         )
         .unwrap();
@@ -851,11 +917,13 @@ mod tests {
             end: 2,
             aborted: &AbortedSet::default(),
             tombstone_horizon: SystemTime::UNIX_EPOCH,
+            producers_last: &HashMap::new(),
         };
         let e = clean_group(
             std::slice::from_ref(&seg),
             &dir.join("copy.log"),
             &pass,
+            &mut TxnsSeen::default(),
             &stop,
         )
         .unwrap_err();
@@ -918,13 +986,112 @@ mod tests {
             end: 3,
             aborted: &set,
             tombstone_horizon: SystemTime::UNIX_EPOCH,
+            producers_last: &HashMap::new(),
         };
-        let stats = clean_group(std::slice::from_ref(&seg), out, &pass, &stop).unwrap();
-        assert_eq!((stats.kept, stats.removed), (1, 1));
+        let stats = clean_group(
+            std::slice::from_ref(&seg),
+            out,
+            &pass,
+            &mut TxnsSeen::default(),
+            &stop,
+        )
+        .unwrap();
+        // Kept: the committed record and the abort marker.
+        assert_eq!((stats.kept, stats.removed), (2, 1));
         let bytes = fs::read(out).unwrap();
         let parts = batch::split(&bytes).unwrap();
         assert_eq!(parts.len(), 2, "the committed batch and the marker");
         assert!(parts[1].0.is_control());
+    }
+
+    /// The control batches of the log file `path`: (offset, producer).
+    fn markers_of(path: &Path) -> Vec<(i64, i64)> {
+        let bytes = fs::read(path).unwrap();
+        batch::split(&bytes)
+            .unwrap()
+            .iter()
+            .filter(|(h, _)| h.is_control())
+            .map(|(h, _)| (h.base_offset, h.producer_id))
+            .collect()
+    }
+
+    #[test]
+    fn a_commit_marker_goes_once_nothing_of_its_transaction_is_left_and_its_horizon_passed() {
+        let dir = scratch("cleaner-markers");
+        let txn = |base, producer, key: &str, value: &str| {
+            let mut b = keyed_batch(base, &[(Some(key), Some(value))], Compression::None);
+            batch::set_producer(&mut b, producer, 0, 0);
+            batch::set_transactional(&mut b);
+            b
+        };
+        let marker = |base, producer, kind| {
+            let mut m = batch::build_marker(producer, 0, kind, 0, 1_000);
+            batch::set_base_offset(&mut m, base);
+            m
+        };
+        let plain = keyed_batch(10, &[(Some("z"), Some("plain"))], Compression::None);
+        let batches = [
+            // Producer 7: a transaction whose record a later one of its
+            // own supersedes, then that later one.
+            txn(0, 7, "k", "1"),
+            marker(1, 7, batch::Marker::Commit),
+            txn(2, 7, "k", "2"),
+            marker(3, 7, batch::Marker::Commit),
+            // Producer 8: aborted.
+            txn(4, 8, "a", "x"),
+            marker(5, 8, batch::Marker::Abort),
+            // Producer 11: committed, superseded by a plain write, and its
+            // marker is the last the log has from it.
+            txn(6, 11, "z", "1"),
+            marker(7, 11, batch::Marker::Commit),
+            // Producer 12: committed and superseded; forgotten (expired).
+            txn(8, 12, "z", "2"),
+            marker(9, 12, batch::Marker::Commit),
+            plain,
+        ];
+        let seg = segment_file(&dir, 0, &batches, 3_600);
+        let aborted = AbortedSet::new(&[AbortedTxn {
+            producer_id: 8,
+            first_offset: 4,
+            last_offset: 5,
+        }]);
+        let stop = AtomicBool::new(false);
+        let mut map = OffsetMap::new(10);
+        build_map(std::slice::from_ref(&seg), 0, 11, &aborted, &mut map, &stop).unwrap();
+        let producers_last = HashMap::from([(7, 2), (8, 4), (11, 6)]);
+        let copy = |horizon: SystemTime, name: &str| {
+            let pass = Pass {
+                map: &map,
+                end: 11,
+                aborted: &aborted,
+                tombstone_horizon: horizon,
+                producers_last: &producers_last,
+            };
+            let out = dir.join(name);
+            let mut txns = TxnsSeen::default();
+            clean_group(std::slice::from_ref(&seg), &out, &pass, &mut txns, &stop).unwrap();
+            out
+        };
+        // Within delete.retention.ms every marker stays.
+        let young = copy(SystemTime::UNIX_EPOCH, "young.log");
+        assert_eq!(
+            markers_of(&young),
+            [(1, 7), (3, 7), (5, 8), (7, 11), (9, 12)]
+        );
+        // Past it: 7's first commit (its record superseded) and 12's
+        // (forgotten producer, record superseded) go; 7's second keeps its
+        // record; 8's is an abort; 11's is its producer's last word.
+        let old = copy(SystemTime::now(), "old.log");
+        assert_eq!(markers_of(&old), [(3, 7), (5, 8), (7, 11)]);
+        let marker_offsets: Vec<i64> = markers_of(&old).iter().map(|m| m.0).collect();
+        let kept: Vec<(i64, String)> = records_of(&old)
+            .into_iter()
+            .filter(|r| !marker_offsets.contains(&r.0))
+            .map(|r| (r.0, r.1))
+            .collect();
+        assert_eq!(kept, [(2, "k".to_owned()), (10, "z".to_owned())]);
+        // The copy reads back whole, its gaps below the cleaned offset.
+        index_cleaned(&dir, 0, 4096, 11).unwrap_or_else(|e| panic!("{e}"));
     }
 
     #[test]
@@ -943,9 +1110,10 @@ mod tests {
             end,
             aborted: &AbortedSet::default(),
             tombstone_horizon: SystemTime::UNIX_EPOCH,
+            producers_last: &HashMap::new(),
         };
         let out = dir.join("out.log");
-        clean_group(&segs, &out, &pass, &stop).unwrap();
+        clean_group(&segs, &out, &pass, &mut TxnsSeen::default(), &stop).unwrap();
         // Below 3, a's older record goes; from 3 on everything stays,
         // though "a" at 4 supersedes 2 (the next pass sees to that).
         let offsets: Vec<i64> = records_of(&out).iter().map(|r| r.0).collect();

@@ -1028,6 +1028,7 @@ impl PartitionLog {
             clean_below: self.clean_below,
             end,
             aborted: self.txns.aborted_below(end),
+            producers_last: self.producers.last_offsets(),
             // A retention as long as Kafka's largest long reaches back
             // before the epoch: no tombstone is ever old enough (a clock
             // that cannot go back that far stops at the epoch).

@@ -172,6 +172,16 @@ impl ProducerStates {
         self.producers.is_empty()
     }
 
+    /// Each remembered producer's last batch, by its last offset
+    /// (`i64::MIN` for one whose last word was a marker with a new
+    /// epoch): what the log cleaner must not take the last trace of.
+    pub fn last_offsets(&self) -> HashMap<i64, i64> {
+        self.producers
+            .iter()
+            .map(|(&id, p)| (id, p.batches.back().map_or(i64::MIN, |b| b.last_offset)))
+            .collect()
+    }
+
     /// Checks the batches of one request for one partition, in order,
     /// against what was written before and against each other.
     pub fn check(&self, batches: &[BatchHeader]) -> Result<Verdict, SequenceError> {
