@@ -397,9 +397,18 @@ fn an_idempotent_retry_gets_its_offsets_back_before_and_after_a_reopen() {
         assert_eq!(log.producer_count(), 1);
     };
     check(&mut log);
-    // An unclean stop (no snapshot): rebuilt from the log's batch headers.
+    // An unclean stop: rebuilt from the last roll's snapshot and the
+    // active segment's batch headers.
     drop(log);
-    assert!(!dir.0.join(PRODUCER_SNAPSHOT).exists());
+    assert!(
+        dir.0.join(PRODUCER_SNAPSHOT).exists(),
+        "written at each roll"
+    );
+    let (mut log, _) = PartitionLog::open(&dir.0, small()).unwrap();
+    check(&mut log);
+    // Without that snapshot: from the last two segments' batch headers.
+    drop(log);
+    std::fs::remove_file(dir.0.join(PRODUCER_SNAPSHOT)).unwrap();
     let (mut log, _) = PartitionLog::open(&dir.0, small()).unwrap();
     check(&mut log);
     // A clean stop's snapshot is read back instead, and it is what the

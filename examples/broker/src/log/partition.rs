@@ -394,9 +394,9 @@ impl PartitionLog {
         Ok((log, truncations))
     }
 
-    /// Rebuilds the producer state: from the snapshot of a clean stop
-    /// plus the batches after it, or, with no usable snapshot, from the
-    /// batch headers of the last two segments. A producer whose last batch
+    /// Rebuilds the producer state: from the snapshot of a clean stop or
+    /// of the last roll plus the batches after it, or, with no usable
+    /// snapshot, from the batch headers of the last two segments. A producer whose last batch
     /// is older than that is forgotten, as an expired one is (its next
     /// batch is taken at any sequence); a retry, which comes within the
     /// client's delivery timeout, finds its batch.
@@ -840,11 +840,19 @@ impl PartitionLog {
             &self.open_files,
         )?;
         self.segments.insert(base, segment);
-        // The transactions as of the roll (not synced: a snapshot a crash
-        // leaves past the log's end is ignored), so a start after a crash
-        // reads back at most the active segment for them.
+        // The transactions and producers as of the roll (nothing is
+        // staged when a log rolls; not synced: a snapshot a crash leaves
+        // past the log's end is ignored), so a start after a crash reads
+        // back at most the active segment for them. For the producers
+        // this also keeps those whose every batch compaction removed from
+        // the closed segments (else read back from the log's last two
+        // segments, they would be forgotten, as an expired producer is).
         if let Err(e) = self.write_snapshot(TXN_SNAPSHOT, self.txns.snapshot(base), false) {
             tracing::warn!(dir = %self.dir.display(), error = %e, "cannot write the transactions snapshot at a roll");
+        }
+        let producers = self.producers.snapshot(base);
+        if let Err(e) = self.write_snapshot(PRODUCER_SNAPSHOT, producers, false) {
+            tracing::warn!(dir = %self.dir.display(), error = %e, "cannot write the producers snapshot at a roll");
         }
         Ok(())
     }
@@ -1572,6 +1580,43 @@ mod tests {
         assert!(at > 0);
         let (log, _) = PartitionLog::open(&dir, config).unwrap();
         assert_eq!(log.aborted_between(0, log.end_offset()), vec![(5, 0)]);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_producer_whose_batches_rolled_out_of_the_last_two_segments_survives_a_crash() {
+        let dir = std::env::temp_dir().join(format!("gyre-prodroll-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let config = LogConfig {
+            segment_bytes: 200,
+            ..LogConfig::default()
+        };
+        {
+            let (mut log, _) = PartitionLog::open(&dir, config.clone()).unwrap();
+            let mut idempotent = batch::build(0, 0, &[b"once"]);
+            batch::set_producer(&mut idempotent, 9, 3, 0);
+            log.append(&idempotent).unwrap();
+            log.commit().unwrap();
+            // Enough plain batches that producer 9's segment is neither
+            // of the last two (as when compaction removed its batches).
+            while log.segment_count() < 4 {
+                log.append(&batch::build(0, 0, &[b"plain plain plain plain"]))
+                    .unwrap();
+                log.commit().unwrap();
+            }
+            // Dropped without a clean stop's snapshot: a crash.
+        }
+        let (log, _) = PartitionLog::open(&dir, config).unwrap();
+        let producers = log.describe_producers();
+        assert_eq!(producers.len(), 1, "{producers:?}");
+        assert_eq!(
+            (
+                producers[0].producer_id,
+                producers[0].epoch,
+                producers[0].last_sequence
+            ),
+            (9, 3, 0)
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
