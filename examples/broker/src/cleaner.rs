@@ -5,7 +5,9 @@
 //! runs a pass over its closed segments ([`log::cleaner::clean`]: reads
 //! them, writes compacted copies beside them), and asks the writer to
 //! swap the copies in. With nothing to do it sleeps for the backoff
-//! (Kafka's `log.cleaner.backoff.ms`, 15 s). A pass that fails on the
+//! (Kafka's `log.cleaner.backoff.ms`, 15 s). A pass may be held to a
+//! byte rate of reading and writing (`log.cleaner.io.max.bytes.per.second`).
+//! A pass that fails on the
 //! file system (a segment retention deleted under it, a full disk) is
 //! tried again after the backoff; a log whose data fails a pass (a damaged
 //! batch, more keys in one batch than the map holds) or whose swap fails
@@ -36,11 +38,13 @@ use std::time::{Duration, Instant};
 /// use std::time::Duration;
 ///
 /// // Every topic compacted unless it says otherwise, looked at each
-/// // second, with a map for about 800,000 keys a pass.
+/// // second, with a map for about 800,000 keys a pass, reading and
+/// // writing at most 50 MB a second.
 /// let mut config = BrokerConfig {
 ///     cleaner: CleanerConfig {
 ///         backoff: Duration::from_secs(1),
 ///         dedupe_buffer_bytes: 32 << 20,
+///         io_max_bytes_per_second: Some(50_000_000),
 ///         ..CleanerConfig::default()
 ///     },
 ///     ..BrokerConfig::default()
@@ -62,6 +66,10 @@ pub struct CleanerConfig {
     /// `log.cleaner.dedupe.buffer.size`; default 128 MiB, about 3.3
     /// million keys a pass).
     pub dedupe_buffer_bytes: usize,
+    /// The most a pass reads and writes a second, in bytes (Kafka's
+    /// `log.cleaner.io.max.bytes.per.second`; default unbounded): a pass
+    /// ahead of it sleeps, leaving the disk to producers and readers.
+    pub io_max_bytes_per_second: Option<u64>,
 }
 
 impl Default for CleanerConfig {
@@ -70,6 +78,7 @@ impl Default for CleanerConfig {
             enabled: true,
             backoff: Duration::from_secs(15),
             dedupe_buffer_bytes: 128 << 20,
+            io_max_bytes_per_second: None,
         }
     }
 }
@@ -168,7 +177,8 @@ fn run<R: LogReply>(
             return;
         };
         let started = Instant::now();
-        let cleaned = match log::cleaner::clean(&plan, capacity, stop) {
+        let pace = log::pace::Pace::new(stop, config.io_max_bytes_per_second);
+        let cleaned = match log::cleaner::clean(&plan, capacity, &pace) {
             Ok(cleaned) => cleaned,
             Err(log::cleaner::CleanError::Stopped) => return,
             // A segment retention deleted under the pass, a full disk:

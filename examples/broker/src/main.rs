@@ -132,6 +132,11 @@ struct Args {
     /// log.cleaner.dedupe.buffer.size; about 40 bytes a key).
     #[arg(long, default_value_t = 128 << 20)]
     log_cleaner_dedupe_buffer_size: usize,
+    /// The most the log cleaner reads and writes a second, in bytes
+    /// (Kafka's log.cleaner.io.max.bytes.per.second; unbounded if not
+    /// given).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    log_cleaner_io_max_bytes_per_second: Option<u64>,
     /// Do not run the log cleaner (compacted topics then grow like
     /// deleting ones without retention; Kafka's log.cleaner.enable=false).
     #[arg(long)]
@@ -436,6 +441,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         enabled: !args.no_log_cleaner,
         backoff: Duration::from_millis(args.log_cleaner_backoff_ms),
         dedupe_buffer_bytes: args.log_cleaner_dedupe_buffer_size,
+        io_max_bytes_per_second: args.log_cleaner_io_max_bytes_per_second,
     };
     if args.group_consumer_heartbeat_interval_ms == 0
         || args.group_consumer_heartbeat_interval_ms >= args.group_consumer_session_timeout_ms

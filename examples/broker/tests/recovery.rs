@@ -361,7 +361,12 @@ fn a_compacted_logs_gaps_pass_recovery_and_the_verifier_and_damage_in_it_is_stil
     log.roll().unwrap();
     let plan = log.cleaning_plan().unwrap().expect("all of it is dirty");
     let stop = std::sync::atomic::AtomicBool::new(false);
-    let cleaned = gyre_broker::log::cleaner::clean(&plan, 1000, &stop).unwrap();
+    let cleaned = gyre_broker::log::cleaner::clean(
+        &plan,
+        1000,
+        &gyre_broker::log::pace::Pace::unthrottled(&stop),
+    )
+    .unwrap();
     log.swap_cleaned(&plan, &cleaned.groups, cleaned.clean_below)
         .unwrap();
     assert_eq!(log.end_offset(), 400);

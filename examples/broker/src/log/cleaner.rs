@@ -41,6 +41,7 @@
 
 use super::batch::{self, BatchHeader, HEADER_LEN};
 use super::open_files::OpenFiles;
+use super::pace::Pace;
 use super::records;
 use super::segment::{Scan, Segment};
 use super::transactions::AbortedTxn;
@@ -50,7 +51,6 @@ use std::fs::{self, File};
 use std::hash::BuildHasher;
 use std::io::{self, BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::SystemTime;
 
@@ -343,7 +343,7 @@ pub enum CleanError {
 /// its bytes, its position), in order, while it answers `true`.
 fn for_each_batch(
     seg: &SegmentFile,
-    stop: &AtomicBool,
+    pace: &Pace<'_>,
     mut each: impl FnMut(&BatchHeader, &[u8], u64) -> Result<bool, CleanError>,
 ) -> Result<(), CleanError> {
     let io_err = |source| CleanError::Io {
@@ -355,9 +355,7 @@ fn for_each_batch(
     let mut buf = Vec::new();
     let mut pos = 0u64;
     while pos < seg.size {
-        if stop.load(Ordering::Relaxed) {
-            return Err(CleanError::Stopped);
-        }
+        pace.check()?;
         buf.resize(HEADER_LEN, 0);
         reader.read_exact(&mut buf).map_err(io_err)?;
         let bad = |reason: String| CleanError::Batch {
@@ -374,6 +372,7 @@ fn for_each_batch(
         // A damaged batch is never copied, least of all with a CRC
         // computed again over the damage.
         batch::validate(&buf).map_err(|e| bad(e.to_string()))?;
+        pace.spent(header.size as u64)?;
         if !each(&header, &buf, pos)? {
             break;
         }
@@ -397,11 +396,11 @@ pub fn build_map(
     end: i64,
     aborted: &AbortedSet,
     map: &mut OffsetMap,
-    stop: &AtomicBool,
+    pace: &Pace<'_>,
 ) -> Result<i64, CleanError> {
     let mut full_at = None;
     for seg in dirty {
-        for_each_batch(seg, stop, |h, bytes, pos| {
+        for_each_batch(seg, pace, |h, bytes, pos| {
             if h.last_offset() < start || h.is_control() || aborted.holds(h) {
                 return Ok(true);
             }
@@ -506,7 +505,7 @@ pub fn clean_group(
     out: &Path,
     pass: &Pass<'_>,
     txns: &mut TxnsSeen,
-    stop: &AtomicBool,
+    pace: &Pace<'_>,
 ) -> Result<SegmentStats, CleanError> {
     let out_err = |source| CleanError::Io {
         file: out.to_owned(),
@@ -518,7 +517,7 @@ pub fn clean_group(
     let mut kept = Vec::new();
     for seg in segs {
         let drop_tombstones = seg.modified < pass.tombstone_horizon;
-        for_each_batch(seg, stop, |h, bytes, pos| {
+        for_each_batch(seg, pace, |h, bytes, pos| {
             stats.read += bytes.len() as u64;
             let bad = |reason: String| CleanError::Batch {
                 file: seg.path.clone(),
@@ -570,6 +569,7 @@ pub fn clean_group(
             };
             stats.written += out_bytes.len() as u64;
             w.write_all(&out_bytes).map_err(out_err)?;
+            pace.spent(out_bytes.len() as u64)?;
             Ok(true)
         })?;
     }
@@ -623,16 +623,17 @@ pub struct Cleaned {
 /// (as many whole segments as `map_capacity` keys allow), then writes a
 /// compacted copy of every segment up to the last one mapped into the
 /// log's `cleaning/` folder, indexed and synced, for the writer to swap
-/// in. Gives up as soon as `stop` is set.
+/// in. Gives up as soon as `pace`'s stop flag is set, and keeps to its
+/// throttle.
 pub fn clean(
     plan: &CleanPlan,
     map_capacity: usize,
-    stop: &AtomicBool,
+    pace: &Pace<'_>,
 ) -> Result<Cleaned, CleanError> {
     let aborted = AbortedSet::new(&plan.aborted);
     let mut map = OffsetMap::new(map_capacity);
     let dirty = &plan.segments[plan.first_dirty..];
-    let clean_below = build_map(dirty, plan.clean_below, plan.end, &aborted, &mut map, stop)?;
+    let clean_below = build_map(dirty, plan.clean_below, plan.end, &aborted, &mut map, pace)?;
     // Every segment holding offsets below what the map reaches.
     let upto = plan.segments.partition_point(|f| f.base < clean_below);
     let dir = plan.dir.join(CLEANING_DIR);
@@ -664,7 +665,7 @@ pub fn clean(
         let run: Vec<SegmentFile> = run.iter().map(|&i| segs[i].clone()).collect();
         let base = run[0].base;
         let out = dir.join(format!("{base:020}.log"));
-        let s = clean_group(&run, &out, &pass, &mut txns, stop)?;
+        let s = clean_group(&run, &out, &pass, &mut txns, pace)?;
         index_cleaned(&dir, base, plan.index_interval, clean_below)?;
         done.groups.push(run.iter().map(|f| f.base).collect());
         done.stats.read += s.read;
@@ -716,6 +717,7 @@ mod tests {
     use super::*;
     use crate::log::records::tests::keyed_batch;
     use kafka_protocol::records::Compression;
+    use std::sync::atomic::AtomicBool;
 
     fn scratch(name: &str) -> PathBuf {
         let dir = std::env::temp_dir().join(format!("gyre-{name}-{}", std::process::id()));
@@ -800,7 +802,15 @@ mod tests {
         let mut map = OffsetMap::new(100);
         let all = [s0, s1, s2];
         assert_eq!(
-            build_map(&all, 0, 7, &AbortedSet::default(), &mut map, &stop).unwrap(),
+            build_map(
+                &all,
+                0,
+                7,
+                &AbortedSet::default(),
+                &mut map,
+                &Pace::unthrottled(&stop)
+            )
+            .unwrap(),
             7
         );
         assert_eq!(map.latest(b"a"), Some(3));
@@ -822,7 +832,7 @@ mod tests {
                 &path,
                 &pass,
                 &mut TxnsSeen::default(),
-                &stop,
+                &Pace::unthrottled(&stop),
             )
             .unwrap();
             assert_eq!(fs::metadata(&path).unwrap().modified().unwrap(), s.modified);
@@ -863,7 +873,7 @@ mod tests {
             20,
             &AbortedSet::default(),
             &mut map,
-            &stop,
+            &Pace::unthrottled(&stop),
         )
         .unwrap();
         let out = dir.join("out");
@@ -880,7 +890,7 @@ mod tests {
             &out.join(format!("{:020}.log", 0)),
             &pass,
             &mut TxnsSeen::default(),
-            &stop,
+            &Pace::unthrottled(&stop),
         )
         .unwrap();
         assert_eq!(
@@ -908,7 +918,7 @@ mod tests {
             2,
             &AbortedSet::default(),
             &mut map,
-            &stop,
+            &Pace::unthrottled(&stop),
         )
         .unwrap_err();
         assert!(e.to_string().contains("CRC"), "{e}");
@@ -924,7 +934,7 @@ mod tests {
             &dir.join("copy.log"),
             &pass,
             &mut TxnsSeen::default(),
-            &stop,
+            &Pace::unthrottled(&stop),
         )
         .unwrap_err();
         assert!(matches!(e, CleanError::Batch { pos: 0, .. }), "{e}");
@@ -974,7 +984,15 @@ mod tests {
         }]);
         let stop = AtomicBool::new(false);
         let mut map = OffsetMap::new(10);
-        build_map(std::slice::from_ref(&seg), 0, 3, &set, &mut map, &stop).unwrap();
+        build_map(
+            std::slice::from_ref(&seg),
+            0,
+            3,
+            &set,
+            &mut map,
+            &Pace::unthrottled(&stop),
+        )
+        .unwrap();
         assert_eq!(
             map.latest(b"k"),
             Some(0),
@@ -993,7 +1011,7 @@ mod tests {
             out,
             &pass,
             &mut TxnsSeen::default(),
-            &stop,
+            &Pace::unthrottled(&stop),
         )
         .unwrap();
         // Kept: the committed record and the abort marker.
@@ -1057,7 +1075,15 @@ mod tests {
         }]);
         let stop = AtomicBool::new(false);
         let mut map = OffsetMap::new(10);
-        build_map(std::slice::from_ref(&seg), 0, 11, &aborted, &mut map, &stop).unwrap();
+        build_map(
+            std::slice::from_ref(&seg),
+            0,
+            11,
+            &aborted,
+            &mut map,
+            &Pace::unthrottled(&stop),
+        )
+        .unwrap();
         let producers_last = HashMap::from([(7, 2), (8, 4), (11, 6)]);
         let copy = |horizon: SystemTime, name: &str| {
             let pass = Pass {
@@ -1069,7 +1095,14 @@ mod tests {
             };
             let out = dir.join(name);
             let mut txns = TxnsSeen::default();
-            clean_group(std::slice::from_ref(&seg), &out, &pass, &mut txns, &stop).unwrap();
+            clean_group(
+                std::slice::from_ref(&seg),
+                &out,
+                &pass,
+                &mut txns,
+                &Pace::unthrottled(&stop),
+            )
+            .unwrap();
             out
         };
         // Within delete.retention.ms every marker stays.
@@ -1095,6 +1128,60 @@ mod tests {
     }
 
     #[test]
+    fn a_throttled_pass_reads_and_writes_no_faster_than_its_rate() {
+        let dir = scratch("cleaner-throttle");
+        let value = "v".repeat(1_000);
+        let batches: Vec<Vec<u8>> = (0..200)
+            .map(|i| {
+                let key = format!("k{}", i % 10);
+                keyed_batch(i, &[(Some(&key), Some(&value))], Compression::None)
+            })
+            .collect();
+        let seg = segment_file(&dir, 0, &batches, 0);
+        let stop = AtomicBool::new(false);
+        let rate = 1_000_000;
+        let pace = Pace::new(&stop, Some(rate));
+        let started = std::time::Instant::now();
+        let mut map = OffsetMap::new(100);
+        build_map(
+            std::slice::from_ref(&seg),
+            0,
+            200,
+            &AbortedSet::default(),
+            &mut map,
+            &pace,
+        )
+        .unwrap();
+        let pass = Pass {
+            map: &map,
+            end: 200,
+            aborted: &AbortedSet::default(),
+            tombstone_horizon: SystemTime::UNIX_EPOCH,
+            producers_last: &HashMap::new(),
+        };
+        let out = dir.join("copy.log");
+        let stats = clean_group(
+            std::slice::from_ref(&seg),
+            &out,
+            &pass,
+            &mut TxnsSeen::default(),
+            &pace,
+        )
+        .unwrap();
+        // Read twice (map, copy) and written once: the pass cannot have
+        // taken less than those bytes at the rate (a sleep never ends
+        // early).
+        let bytes = seg.size * 2 + stats.written;
+        let least = std::time::Duration::from_secs_f64(bytes as f64 / rate as f64);
+        assert!(
+            started.elapsed() >= least,
+            "{:?} < {least:?}",
+            started.elapsed()
+        );
+        assert_eq!(stats.kept, 10);
+    }
+
+    #[test]
     fn the_map_stops_at_the_batch_that_finds_no_room_and_the_pass_keeps_all_from_there() {
         let dir = scratch("cleaner-map");
         let b = |base, k: &str| keyed_batch(base, &[(Some(k), Some("v"))], Compression::None);
@@ -1103,7 +1190,15 @@ mod tests {
         let stop = AtomicBool::new(false);
         let mut map = OffsetMap::new(2);
         let segs = [s0.clone(), s1.clone()];
-        let end = build_map(&segs, 0, 6, &AbortedSet::default(), &mut map, &stop).unwrap();
+        let end = build_map(
+            &segs,
+            0,
+            6,
+            &AbortedSet::default(),
+            &mut map,
+            &Pace::unthrottled(&stop),
+        )
+        .unwrap();
         assert_eq!(end, 3, "c finds no room");
         let pass = Pass {
             map: &map,
@@ -1113,7 +1208,14 @@ mod tests {
             producers_last: &HashMap::new(),
         };
         let out = dir.join("out.log");
-        clean_group(&segs, &out, &pass, &mut TxnsSeen::default(), &stop).unwrap();
+        clean_group(
+            &segs,
+            &out,
+            &pass,
+            &mut TxnsSeen::default(),
+            &Pace::unthrottled(&stop),
+        )
+        .unwrap();
         // Below 3, a's older record goes; from 3 on everything stays,
         // though "a" at 4 supersedes 2 (the next pass sees to that).
         let offsets: Vec<i64> = records_of(&out).iter().map(|r| r.0).collect();
@@ -1126,7 +1228,15 @@ mod tests {
         );
         let s2 = segment_file(&dir, 10, &[two], 0);
         let mut tiny = OffsetMap::new(1);
-        let e = build_map(&[s2], 10, 12, &AbortedSet::default(), &mut tiny, &stop).unwrap_err();
+        let e = build_map(
+            &[s2],
+            10,
+            12,
+            &AbortedSet::default(),
+            &mut tiny,
+            &Pace::unthrottled(&stop),
+        )
+        .unwrap_err();
         assert!(matches!(e, CleanError::MapTooSmall { base: 10, .. }), "{e}");
     }
 }

@@ -5,6 +5,7 @@
 pub mod batch;
 pub mod cleaner;
 mod open_files;
+pub mod pace;
 mod partition;
 pub mod producers;
 pub mod records;

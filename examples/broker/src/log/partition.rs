@@ -1273,7 +1273,8 @@ mod tests {
     fn compact_with(log: &mut PartitionLog, capacity: usize) -> usize {
         let plan = log.cleaning_plan().unwrap().expect("dirty enough");
         let stop = std::sync::atomic::AtomicBool::new(false);
-        let cleaned = cleaner::clean(&plan, capacity, &stop).unwrap();
+        let cleaned =
+            cleaner::clean(&plan, capacity, &crate::log::pace::Pace::unthrottled(&stop)).unwrap();
         log.swap_cleaned(&plan, &cleaned.groups, cleaned.clean_below)
             .unwrap()
     }
@@ -1478,7 +1479,7 @@ mod tests {
         // A pass written but not swapped in: dropped at the next open.
         let plan = log.cleaning_plan().unwrap().unwrap();
         let stop = std::sync::atomic::AtomicBool::new(false);
-        cleaner::clean(&plan, 1000, &stop).unwrap();
+        cleaner::clean(&plan, 1000, &crate::log::pace::Pace::unthrottled(&stop)).unwrap();
         assert!(dir.join(cleaner::CLEANING_DIR).is_dir());
         drop(log);
         let (log, cut) =
@@ -1492,7 +1493,8 @@ mod tests {
         let (log, _) =
             PartitionLog::open_with(&dir, log_config_compact(), Recovery::Clean).unwrap();
         let plan = log.cleaning_plan().unwrap().unwrap();
-        let cleaned = cleaner::clean(&plan, 1000, &stop).unwrap();
+        let cleaned =
+            cleaner::clean(&plan, 1000, &crate::log::pace::Pace::unthrottled(&stop)).unwrap();
         drop(log);
         cleaner::write_clean_below(&dir, cleaned.clean_below).unwrap();
         let done = dir.join(cleaner::CLEANED_DIR);
