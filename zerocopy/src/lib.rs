@@ -2,7 +2,11 @@
 //!
 //! - [`FileRegion`]: part of a file sent with `sendfile(2)`, resumable after
 //!   a partial write on a non-blocking socket, and strict about files that
-//!   end early (an error, never a hang or a short body passed off as whole).
+//!   end early (an error, never a hang or a short body passed off as whole);
+//!   it says whether its bytes are in the page cache
+//!   ([`FileRegion::is_cached`]) and loads them there from a thread that
+//!   may wait ([`FileRegion::load_into_cache`]), so a loop never sends
+//!   from the disk.
 //! - [`MmapRegion`]: a read-only map of part of a file, read as `&[u8]` or
 //!   cut into [`Bytes`](bytes::Bytes) that keep the map alive.
 //! - [`Splice`]: one direction of a socket -> pipe -> socket proxy with
@@ -40,6 +44,7 @@ mod error;
 mod file_region;
 mod gather;
 mod mmap_region;
+mod page_cache;
 mod region_pipe;
 mod shared_file;
 mod splice;
