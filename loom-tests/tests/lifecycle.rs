@@ -1,5 +1,6 @@
 //! Loom models of the blocking wait strategy (no lost wake-up, also between
-//! stages), the shutdown drain, and the worker pool's claim protocol.
+//! stages), the timeout strategy's nudge (never lost), the shutdown drain,
+//! and the worker pool's claim protocol.
 //!
 //! Here the stages are real `BatchEventProcessor` / worker threads started by
 //! `Graph::start` (loom threads under `--cfg loom`). A lost wake-up leaves a
@@ -8,9 +9,9 @@
 #![cfg(loom)]
 
 use gyre_loom_tests::model;
-use gyre_ringbuffer::{BlockingWait, Disruptor, Stage};
+use gyre_ringbuffer::{BlockingWait, Disruptor, EventHandler, Stage, TimeoutBlockingWait};
 use loom::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use loom::sync::Arc;
+use loom::sync::{Arc, Condvar, Mutex};
 use loom::thread;
 
 /// A ring of 2 on `BlockingWait`, the strategy whose wake-ups are modelled.
@@ -55,6 +56,49 @@ fn blocking_wait_between_stages_loses_no_wakeup() {
         drop(producer);
         assert_eq!(disruptor.join().processed, 1);
         assert_eq!(sum.load(Relaxed), 5);
+    });
+}
+
+/// Tells `seen` when `on_timeout` runs.
+struct Timeouts(Arc<(Mutex<bool>, Condvar)>);
+
+impl EventHandler<u64> for Timeouts {
+    fn on_event(&mut self, _: &u64, _: i64, _: bool) {}
+    fn on_timeout(&mut self, _last: i64) {
+        let (seen, cv) = &*self.0;
+        *seen.lock().unwrap() = true;
+        cv.notify_all();
+    }
+}
+
+/// A nudge from another thread ends the consumer's wait as a timeout,
+/// whether it comes before the consumer sleeps or after. Under loom a
+/// timeout never fires by itself, so a lost nudge leaves the consumer
+/// asleep and this thread waiting for its `on_timeout` for good: a
+/// deadlock, which loom reports.
+#[test]
+fn a_nudge_ends_a_timeout_wait_and_is_never_lost() {
+    model(|| {
+        let seen = Arc::new((Mutex::new(false), Condvar::new()));
+        let wait = TimeoutBlockingWait::new(std::time::Duration::from_secs(3600));
+        let nudger = wait.nudger();
+        let mut graph = Disruptor::builder(2, || 0u64)
+            .wait_strategy(wait)
+            .single_producer()
+            .unwrap();
+        graph.handle_events_with(Stage::new(Timeouts(seen.clone())));
+        let (producer, disruptor) = graph.start().unwrap();
+        let nudging = thread::spawn(move || nudger.nudge());
+        {
+            let (m, cv) = &*seen;
+            let mut timed_out = m.lock().unwrap();
+            while !*timed_out {
+                timed_out = cv.wait(timed_out).unwrap();
+            }
+        }
+        nudging.join().unwrap();
+        drop(producer);
+        disruptor.join();
     });
 }
 

@@ -131,7 +131,7 @@ pub use sequence::{Sequence, INITIAL_SEQUENCE};
 pub use stage::{OwnerStageKind, Stage, StageKind};
 pub use wait::{
     BlockingWait, BusySpinWait, PhasedBackoffWait, SleepingWait, TimeoutBlockingWait,
-    WaitCondition, WaitStrategy, YieldingWait,
+    TimeoutNudger, WaitCondition, WaitStrategy, YieldingWait,
 };
 
 /// The crate's README example, compiled and run as a doc test.

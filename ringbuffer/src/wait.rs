@@ -457,29 +457,95 @@ impl WaitStrategy for BlockingWait {
 /// ```
 #[derive(Debug)]
 pub struct TimeoutBlockingWait {
-    inner: Blocker,
+    inner: Arc<Nudgeable>,
     timeout: Duration,
+}
+
+/// A blocker whose wait another thread may end early, as a timeout (the
+/// flag saying so is the data under the blocker's mutex).
+#[derive(Debug, Default)]
+struct Nudgeable {
+    blocker: Blocker,
 }
 
 impl TimeoutBlockingWait {
     /// Time out after `timeout` without progress.
     pub fn new(timeout: Duration) -> Self {
         TimeoutBlockingWait {
-            inner: Blocker::default(),
+            inner: Arc::new(Nudgeable::default()),
             timeout,
+        }
+    }
+
+    /// A handle that ends the consumer's wait at once, as if it had timed
+    /// out, so its handler's `on_timeout` runs now rather than at the end
+    /// of the timeout: for work that reaches the handler by another road
+    /// than the ring (an answer from a helper thread, say).
+    ///
+    /// ```
+    /// use gyre_ringbuffer::{Disruptor, EventHandler, Stage, TimeoutBlockingWait};
+    /// use std::sync::mpsc;
+    /// use std::time::{Duration, Instant};
+    ///
+    /// /// Reports each `on_timeout`.
+    /// struct Ticks(mpsc::Sender<Instant>);
+    ///
+    /// impl EventHandler<u64> for Ticks {
+    ///     fn on_event(&mut self, _: &u64, _: i64, _: bool) {}
+    ///     fn on_timeout(&mut self, _last: i64) {
+    ///         let _ = self.0.send(Instant::now());
+    ///     }
+    /// }
+    ///
+    /// let wait = TimeoutBlockingWait::new(Duration::from_secs(60));
+    /// let nudger = wait.nudger();
+    /// let (tx, ticks) = mpsc::channel();
+    /// let mut graph = Disruptor::builder(64, || 0u64).wait_strategy(wait).single_producer()?;
+    /// graph.handle_events_with(Stage::new(Ticks(tx)));
+    /// let (producer, disruptor) = graph.start()?;
+    /// let asked = Instant::now();
+    /// nudger.nudge();
+    /// // Well before the minute is up.
+    /// let tick = ticks.recv()?;
+    /// assert!(tick.duration_since(asked) < Duration::from_secs(30));
+    /// drop(producer);
+    /// disruptor.join();
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn nudger(&self) -> TimeoutNudger {
+        TimeoutNudger {
+            inner: Arc::clone(&self.inner),
         }
     }
 }
 
 impl WaitStrategy for TimeoutBlockingWait {
     fn wait_for(&self, sequence: i64, condition: &WaitCondition<'_>) -> Result<i64, WaitError> {
+        let deadline = Some(Instant::now() + self.timeout);
         self.inner
-            .wait(sequence, condition, Some(Instant::now() + self.timeout))
+            .blocker
+            .wait_or_nudge(sequence, condition, deadline, true)
     }
 
     #[inline]
     fn signal_all_when_blocking(&self) {
-        self.inner.signal();
+        self.inner.blocker.signal();
+    }
+}
+
+/// Ends a [`TimeoutBlockingWait`]'s current or next wait as a timeout
+/// (see [`TimeoutBlockingWait::nudger`]). Nudges before the consumer
+/// looks count once: one `on_timeout` answers them all.
+#[derive(Clone, Debug)]
+pub struct TimeoutNudger {
+    inner: Arc<Nudgeable>,
+}
+
+impl TimeoutNudger {
+    /// Has the consumer's handler run `on_timeout` now: it wakes the
+    /// consumer if it sleeps, or makes its next wait end at once.
+    pub fn nudge(&self) {
+        self.inner.blocker.nudge();
     }
 }
 
@@ -573,7 +639,9 @@ impl WaitStrategy for PhasedBackoffWait {
 /// the waiter's re-check sees the new sequence and does not sleep.
 #[derive(Debug, Default)]
 struct Blocker {
-    mutex: Mutex<()>,
+    /// Guards the sleep; holds whether a nudge is waiting to end a
+    /// nudgeable wait (see [`TimeoutNudger`]).
+    mutex: Mutex<bool>,
     condvar: Condvar,
     sleepers: AtomicBool,
 }
@@ -584,6 +652,18 @@ impl Blocker {
         sequence: i64,
         condition: &WaitCondition<'_>,
         deadline: Option<Instant>,
+    ) -> Result<i64, WaitError> {
+        self.wait_or_nudge(sequence, condition, deadline, false)
+    }
+
+    /// [`wait`](Self::wait), which, if `nudgeable`, also ends as a timeout
+    /// once a nudge is found waiting (and takes it).
+    fn wait_or_nudge(
+        &self,
+        sequence: i64,
+        condition: &WaitCondition<'_>,
+        deadline: Option<Instant>,
+        nudgeable: bool,
     ) -> Result<i64, WaitError> {
         condition.check_alert(sequence)?;
         let available = condition.available();
@@ -599,6 +679,10 @@ impl Blocker {
             if available >= sequence {
                 return Ok(available);
             }
+            if nudgeable && *guard {
+                *guard = false;
+                return Err(WaitError::Timeout);
+            }
             guard = match deadline {
                 None => sync::wait(&self.condvar, guard),
                 Some(deadline) => {
@@ -610,6 +694,22 @@ impl Blocker {
                 }
             };
         }
+    }
+
+    /// Leaves a nudge under the mutex and wakes every waiter. The waiter
+    /// reads the nudge only while it holds the mutex, and lets the mutex
+    /// go only by going to sleep on the condition variable: a nudge left
+    /// before it locks is seen when it looks, and one left while it holds
+    /// the mutex waits here until it sleeps, and then wakes it. Unlike a
+    /// publisher's wake-up this takes the mutex every time; nudges are
+    /// rare, and the argument needs no fences.
+    fn nudge(&self) {
+        {
+            let mut nudged = sync::lock(&self.mutex);
+            *nudged = true;
+            self.sleepers.store(false, Ordering::Relaxed);
+        }
+        self.condvar.notify_all();
     }
 
     #[inline]

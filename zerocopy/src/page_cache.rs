@@ -103,6 +103,16 @@ impl FileRegion {
     /// ```
     pub fn load_into_cache(&self) -> Result<(), Error> {
         let file = self.file();
+        // The whole range asked of the disk at once, and only it: reading
+        // it page by page instead would have the kernel read ahead past
+        // its end, and a sender meeting those pages while they are still
+        // in flight would wait for them, the wait this is here to spare
+        // it. The reads below then only wait for the pages to land.
+        let fd = file.as_fd().as_raw_fd();
+        let (start, len) = (self.position() as libc::off_t, self.remaining() as libc::off_t);
+        // SAFETY: posix_fadvise only advises the kernel about a range of
+        // an open descriptor; no memory is passed.
+        let _ = unsafe { libc::posix_fadvise(fd, start, len, libc::POSIX_FADV_WILLNEED) };
         let mut scratch = vec![0u8; LOAD_CHUNK.min(self.remaining() as usize)];
         let (mut at, end) = (self.position(), self.position() + self.remaining());
         while at < end {

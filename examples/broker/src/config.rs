@@ -84,6 +84,11 @@ pub struct BrokerConfig {
     pub retention_check: Duration,
     /// The log writer's ring, in requests (a power of two; default 1024).
     pub ring_capacity: usize,
+    /// Threads that read fetched records not in the page cache before
+    /// their answer goes to the connection's event loop, so the loop never
+    /// waits on the disk (default 2; 0 sends them from the disk on the
+    /// loop). See [`cache_loader`](crate::cache_loader).
+    pub fetch_cache_loaders: usize,
     /// The log cleaner, which compacts topics whose `cleanup.policy`
     /// includes `compact`.
     pub cleaner: crate::cleaner::CleanerConfig,
@@ -171,6 +176,7 @@ impl Default for BrokerConfig {
             transport: Transport::Epoll,
             retention_check: Duration::from_secs(60),
             ring_capacity: 1024,
+            fetch_cache_loaders: 2,
             cleaner: Default::default(),
             max_open_segments: None,
             consumer_groups: ConsumerGroupSettings::default(),

@@ -13,10 +13,13 @@
 //! would mean copying every byte out of the page cache, 0.66x the fetch
 //! throughput at 1.47x the CPU (`benches/src/bin/fetch_crc.rs`, BENCHMARKS.md).
 
+use crate::cache_loader::CacheLoader;
 use crate::log::LogError;
 use crate::ops::{Answer, LogReply};
 pub use crate::ops::{FetchJob, FetchPart, PartitionRead, ReadError};
 use crate::storage::Storage;
+use crossbeam_channel::Sender;
+use gyre_ringbuffer::TimeoutNudger;
 use std::time::Instant;
 
 /// A fetch waiting on the writer.
@@ -25,6 +28,9 @@ pub(crate) struct Parked<R> {
     job: FetchJob,
     reply: R,
     deadline: Instant,
+    /// Its cold records have been read into the page cache once: it is
+    /// resolved now whatever the cache holds, so it cannot go round.
+    loaded: bool,
 }
 
 impl<R> Parked<R> {
@@ -35,8 +41,38 @@ impl<R> Parked<R> {
             job,
             reply,
             deadline,
+            loaded: false,
         }
     }
+}
+
+/// The way back to the writer for a fetch whose cold records have been
+/// loaded: its channel, and a nudge that ends the writer's wait, so the
+/// fetch is resolved at once rather than at the writer's next tick.
+pub(crate) struct Reload<R> {
+    pub(crate) tx: Sender<Parked<R>>,
+    pub(crate) nudger: TimeoutNudger,
+}
+
+impl<R> Clone for Reload<R> {
+    fn clone(&self) -> Self {
+        Reload {
+            tx: self.tx.clone(),
+            nudger: self.nudger.clone(),
+        }
+    }
+}
+
+/// The windows of `job`'s partitions that are in closed segments and not
+/// in the page cache (see [`PartitionLog::cold_window`](crate::log::PartitionLog::cold_window)).
+fn cold_windows(storage: &Storage, job: &FetchJob) -> Vec<gyre_zerocopy::FileRegion> {
+    job.parts
+        .iter()
+        .filter_map(|part| {
+            let log = storage.log(part.partition)?;
+            log.cold_window(part.offset, part.max_bytes.min(job.max_bytes))
+        })
+        .collect()
 }
 
 /// What makes the writer look at its parked fetches again.
@@ -113,22 +149,68 @@ pub(crate) fn resolve(storage: &Storage, job: &FetchJob) -> (Vec<PartitionRead>,
     (reads, total, failed)
 }
 
-/// Answers `fetch` now if it can be, or parks it.
+/// Answers `fetch` with `reads`: at once when their records are in the
+/// page cache, else through `loader` once they have been read in (see
+/// [`crate::cache_loader`]); with no loader, at once.
+fn answer<R: LogReply>(loader: Option<&CacheLoader>, fetch: Parked<R>, reads: Vec<PartitionRead>) {
+    let Some(loader) = loader else {
+        return fetch.reply.answer(fetch.id, Answer::Fetched(reads));
+    };
+    let regions = reads
+        .iter()
+        .filter_map(|r| r.slice.as_ref().map(|s| s.region.clone()))
+        .collect();
+    let (id, reply) = (fetch.id, fetch.reply);
+    loader.after_loading(regions, move || reply.answer(id, Answer::Fetched(reads)));
+}
+
+/// Answers `fetch` now if it can be, or parks it. A fetch of records in
+/// closed segments that are not in the page cache goes to `loader`
+/// first, which reads them in and sends the fetch back through `reload`
+/// (and nudges the writer):
+/// the writer, which every produce waits on, never waits on the disk to
+/// resolve a fetch, nor a loop to send one.
 pub(crate) fn serve_or_park<R: LogReply>(
     storage: &Storage,
+    loader: Option<&CacheLoader>,
+    reload: &Reload<R>,
     parked: &mut Vec<Parked<R>>,
-    fetch: Parked<R>,
+    mut fetch: Parked<R>,
 ) {
+    if let (Some(loader), false) = (loader, fetch.loaded) {
+        let cold = cold_windows(storage, &fetch.job);
+        if !cold.is_empty() {
+            fetch.loaded = true;
+            let back = reload.clone();
+            // Sent back whatever happens: a fetch left unanswered would
+            // hold every later answer on its connection. (The writer
+            // drains the channel at each batch and tick, and at its
+            // shutdown after the loader's last job.)
+            loader.load_then(cold, move || match back.tx.send(fetch) {
+                Ok(()) => back.nudger.nudge(),
+                Err(unsent) => {
+                    let fetch = unsent.into_inner();
+                    fetch.reply.answer(fetch.id, Answer::Fetched(Vec::new()));
+                }
+            });
+            return;
+        }
+    }
     let (reads, bytes, failed) = resolve(storage, &fetch.job);
     if failed || bytes >= fetch.job.min_bytes || fetch.job.max_wait.is_zero() {
-        fetch.reply.answer(fetch.id, Answer::Fetched(reads));
+        answer(loader, fetch, reads);
     } else {
         parked.push(fetch);
     }
 }
 
 /// Looks at the parked fetches again and answers those that are done.
-pub(crate) fn wake<R: LogReply>(storage: &Storage, parked: &mut Vec<Parked<R>>, why: Wake) {
+pub(crate) fn wake<R: LogReply>(
+    storage: &Storage,
+    loader: Option<&CacheLoader>,
+    parked: &mut Vec<Parked<R>>,
+    why: Wake,
+) {
     let mut i = 0;
     while i < parked.len() {
         let expired = match why {
@@ -143,7 +225,7 @@ pub(crate) fn wake<R: LogReply>(storage: &Storage, parked: &mut Vec<Parked<R>>, 
         let (reads, bytes, failed) = resolve(storage, &parked[i].job);
         if expired || failed || bytes >= parked[i].job.min_bytes {
             let fetch = parked.swap_remove(i);
-            fetch.reply.answer(fetch.id, Answer::Fetched(reads));
+            answer(loader, fetch, reads);
         } else {
             i += 1;
         }

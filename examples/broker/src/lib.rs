@@ -44,6 +44,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+pub mod cache_loader;
 pub mod checkpoint;
 pub mod cleaner;
 pub mod config;

@@ -137,6 +137,11 @@ struct Args {
     /// given).
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
     log_cleaner_io_max_bytes_per_second: Option<u64>,
+    /// Threads that read fetched records not in the page cache before an
+    /// event loop sends them, so a consumer reading old data never makes a
+    /// loop wait on the disk (0: the loop's sendfile reads them itself).
+    #[arg(long, default_value_t = 2)]
+    fetch_cache_loaders: usize,
     /// Do not run the log cleaner (compacted topics then grow like
     /// deleting ones without retention; Kafka's log.cleaner.enable=false).
     #[arg(long)]
@@ -437,6 +442,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         &args.log_cleanup_policy,
     )
     .map_err(|e| format!("--log-cleanup-policy: {e}"))?;
+    config.fetch_cache_loaders = args.fetch_cache_loaders;
     config.cleaner = gyre_broker::cleaner::CleanerConfig {
         enabled: !args.no_log_cleaner,
         backoff: Duration::from_millis(args.log_cleaner_backoff_ms),

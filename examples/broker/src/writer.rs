@@ -20,7 +20,8 @@
 //! all of them, which the connection's own sequencer keeps; the offload
 //! layer orders only what it offloaded.
 
-use crate::fetch::{self, Parked, Wake};
+use crate::cache_loader::CacheLoader;
+use crate::fetch::{self, Parked, Reload, Wake};
 use crate::flusher::{FlushJob, Flusher};
 use crate::log::producers::SequenceError;
 use crate::log::LogError;
@@ -31,12 +32,15 @@ pub use crate::ops::{
 use crate::storage::Storage;
 pub use crate::topics::PartitionId;
 use bytes::Bytes;
+use crossbeam_channel::Receiver;
 use gyre_ringbuffer::{
     BuildError, Disruptor, MultiProducerSequencer, OwningHandler, Producer, PublishError,
     ShutdownReport, Stage, TimeoutBlockingWait,
 };
 use std::collections::HashSet;
 use std::ops::Range;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// When appended records are made durable.
@@ -74,6 +78,11 @@ pub struct WriterConfig {
     /// moved (default 5 s; a rename, no fsync). Shorter means less to
     /// check after a crash.
     pub checkpoint_interval: Duration,
+    /// Threads that read fetched records not in the page cache before
+    /// their answer goes to the connection's loop (default 2; 0: the
+    /// loop's `sendfile` reads them from the disk itself, stalling the
+    /// loop). See [`crate::cache_loader`].
+    pub fetch_cache_loaders: usize,
 }
 
 impl Default for WriterConfig {
@@ -84,6 +93,7 @@ impl Default for WriterConfig {
             retention_check: Duration::from_secs(60),
             tick: Duration::from_millis(5),
             checkpoint_interval: Duration::from_secs(5),
+            fetch_cache_loaders: 2,
         }
     }
 }
@@ -101,6 +111,13 @@ struct WriterHandler<R> {
     /// partitions whose marker already failed.
     markers: Vec<(Markers, Vec<PartitionId>)>,
     parked: Vec<Parked<R>>,
+    /// Loads cold fetched records into the page cache off the loops and
+    /// off this thread.
+    loader: Option<CacheLoader>,
+    /// Fetches whose cold records the loader has read in, back to be
+    /// resolved (drained at each batch's end and each tick).
+    reload: Reload<R>,
+    reloaded: Receiver<Parked<R>>,
     /// The background fsync of the `interval` policy.
     flusher: Option<Flusher>,
     last_sync: Instant,
@@ -211,7 +228,12 @@ impl<R: LogReply> WriterHandler<R> {
             });
         }
         if committed && !self.parked.is_empty() {
-            fetch::wake(&self.storage, &mut self.parked, Wake::Appended);
+            fetch::wake(
+                &self.storage,
+                self.loader.as_ref(),
+                &mut self.parked,
+                Wake::Appended,
+            );
         }
     }
 
@@ -343,8 +365,22 @@ impl<R: LogReply> WriterHandler<R> {
     /// Work that runs when the writer is idle or a batch ends: long polls
     /// that ran out of time, interval fsyncs, retention.
     fn housekeeping(&mut self) {
+        while let Ok(fetch) = self.reloaded.try_recv() {
+            fetch::serve_or_park(
+                &self.storage,
+                self.loader.as_ref(),
+                &self.reload,
+                &mut self.parked,
+                fetch,
+            );
+        }
         if !self.parked.is_empty() {
-            fetch::wake(&self.storage, &mut self.parked, Wake::Tick(Instant::now()));
+            fetch::wake(
+                &self.storage,
+                self.loader.as_ref(),
+                &mut self.parked,
+                Wake::Tick(Instant::now()),
+            );
         }
         if let FlushPolicy::Interval(every) = self.config.flush {
             if self.last_sync.elapsed() >= every {
@@ -388,7 +424,13 @@ impl<R: LogReply> OwningHandler<Slot<R>> for WriterHandler<R> {
                 LogOp::Fetch(fetch) => {
                     if let Some(reply) = reply {
                         let parked = Parked::new(id, fetch, reply);
-                        fetch::serve_or_park(&self.storage, &mut self.parked, parked);
+                        fetch::serve_or_park(
+                            &self.storage,
+                            self.loader.as_ref(),
+                            &self.reload,
+                            &mut self.parked,
+                            parked,
+                        );
                         self.storage.close_idle_files();
                     }
                 }
@@ -522,8 +564,24 @@ impl<R: LogReply> OwningHandler<Slot<R>> for WriterHandler<R> {
         if let Some(flusher) = &mut self.flusher {
             flusher.stop();
         }
-        // Long polls end now, with what there is.
-        fetch::wake(&self.storage, &mut self.parked, Wake::Shutdown);
+        // Long polls end now, with what there is; what waits on the
+        // loader is answered before it stops.
+        fetch::wake(
+            &self.storage,
+            self.loader.as_ref(),
+            &mut self.parked,
+            Wake::Shutdown,
+        );
+        if let Some(loader) = self.loader.take() {
+            loader.stop();
+        }
+        // What the loader sent back after the writer's last turn: answered
+        // now, with what there is.
+        while let Ok(fetch) = self.reloaded.try_recv() {
+            let mut none = Vec::new();
+            fetch::serve_or_park(&self.storage, None, &self.reload, &mut none, fetch);
+            fetch::wake(&self.storage, None, &mut none, Wake::Shutdown);
+        }
         // Every log synced whatever the policy, then the checkpoint and the
         // marker, so the next start need only check segment tails.
         self.dirty.clear();
@@ -542,6 +600,8 @@ type JobProducer<R> = Producer<Slot<R>, TimeoutBlockingWait, MultiProducerSequen
 pub struct LogWriter<R: LogReply> {
     producer: JobProducer<R>,
     disruptor: Disruptor<Slot<R>, TimeoutBlockingWait>,
+    /// Fetch answers that waited for the cache loader.
+    fetches_loaded: Option<Arc<AtomicU64>>,
 }
 
 /// A handle that submits requests to the writer; clone one per thread.
@@ -610,9 +670,23 @@ impl<R: LogReply> LogWriter<R> {
             })?),
             FlushPolicy::EveryBatch | FlushPolicy::Never => None,
         };
+        let loader = match config.fetch_cache_loaders {
+            0 => None,
+            n => Some(CacheLoader::start(n).map_err(|e| BuildError::Spawn {
+                name: "gyre-cache-load".into(),
+                message: e.to_string(),
+            })?),
+        };
+        let wait = TimeoutBlockingWait::new(config.tick);
+        let (tx, reloaded) = crossbeam_channel::unbounded();
+        let reload = Reload {
+            tx,
+            nudger: wait.nudger(),
+        };
         let graph = Disruptor::builder(config.capacity, || None)
-            .wait_strategy(TimeoutBlockingWait::new(config.tick))
+            .wait_strategy(wait)
             .multi_producer()?;
+        let fetches_loaded = loader.as_ref().map(CacheLoader::loaded);
         let handler = WriterHandler {
             storage,
             config,
@@ -622,6 +696,9 @@ impl<R: LogReply> LogWriter<R> {
             pending: Vec::new(),
             markers: Vec::new(),
             parked: Vec::new(),
+            loader,
+            reload,
+            reloaded,
             flusher,
             last_sync: Instant::now(),
             last_retention: Instant::now(),
@@ -632,7 +709,16 @@ impl<R: LogReply> LogWriter<R> {
         Ok(LogWriter {
             producer,
             disruptor,
+            fetches_loaded,
         })
+    }
+
+    /// Fetch answers that waited for their records to be read into the
+    /// page cache (see [`crate::cache_loader`]).
+    pub fn fetches_loaded(&self) -> u64 {
+        self.fetches_loaded
+            .as_ref()
+            .map_or(0, |n| n.load(Ordering::Relaxed))
     }
 
     /// A submitter for one producing thread.

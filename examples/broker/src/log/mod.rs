@@ -16,7 +16,7 @@ pub mod transactions;
 
 pub use open_files::OpenFiles;
 pub use partition::{
-    Cleanup, LogConfig, LogError, LogSlice, PartitionLog, ProducerInfo, Recovery, Staged,
+    Cleanup, LogConfig, LogError, LogSlice, PartitionLog, ProducerInfo, Recovery, Staged, NEAR_END,
     PRODUCER_EXPIRY, PRODUCER_SNAPSHOT, TXN_SNAPSHOT,
 };
 pub use segment::{now_ms, Scan, Segment, Truncation};

@@ -433,13 +433,7 @@ impl Segment {
         if offset >= self.next_offset {
             return Ok(None);
         }
-        let rel = (offset - self.base_offset).max(0) as u32;
-        let i = self.entries.partition_point(|&(r, _)| r <= rel);
-        let mut pos = if i == 0 {
-            0
-        } else {
-            u64::from(self.entries[i - 1].1)
-        };
+        let mut pos = self.indexed_position(offset);
         let files = self.files()?;
         while pos < self.size {
             let header = read_header(files.log.file(), pos)?;
@@ -449,6 +443,19 @@ impl Segment {
             pos += header.size as u64;
         }
         Ok(None)
+    }
+
+    /// Where the batch holding `offset` may start at the earliest, from
+    /// the offset index alone (held in memory; reads nothing): a search
+    /// for it reads batch headers from here on.
+    pub fn indexed_position(&self, offset: i64) -> u64 {
+        let rel = (offset - self.base_offset).max(0) as u32;
+        let i = self.entries.partition_point(|&(r, _)| r <= rel);
+        if i == 0 {
+            0
+        } else {
+            u64::from(self.entries[i - 1].1)
+        }
     }
 
     /// The first record at or after offset `from_offset` whose timestamp

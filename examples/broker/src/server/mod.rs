@@ -166,6 +166,7 @@ impl Broker {
                 flush: config.flush,
                 capacity: config.ring_capacity,
                 retention_check: config.retention_check,
+                fetch_cache_loaders: config.fetch_cache_loaders,
                 ..WriterConfig::default()
             },
         )
@@ -348,6 +349,13 @@ impl Broker {
         if let Some(c) = &self.cleaner {
             c.wake();
         }
+    }
+
+    /// Fetch answers that waited for their records to be read into the
+    /// page cache off the event loops (see
+    /// [`cache_loader`](crate::cache_loader)).
+    pub fn fetches_loaded(&self) -> u64 {
+        self.writer.as_ref().map_or(0, LogWriter::fetches_loaded)
     }
 
     /// How many times a connection found the log writer's ring full and

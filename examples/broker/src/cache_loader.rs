@@ -1,0 +1,212 @@
+//! Fetches of records that are not in the page cache: the records are
+//! read in on the loader's own threads, so that neither the log writer
+//! (which resolves fetches, and which every produce waits on) nor the
+//! connection's event loop (whose `sendfile` sends them) waits on the
+//! disk.
+//!
+//! A consumer far behind the log's end (a replay from the start, a
+//! consumer back from a day away) reads records long out of the page
+//! cache. Resolved and sent as they were, a cold MiB held the writer in
+//! its search for the fetch's batches (the kernel reads ahead of the
+//! writer's header reads: 558 MiB read by the writer for a 578 MiB replay)
+//! and the loop in its `sendfile`, each for 1.8 ms at the median and up to
+//! 8 ms on the Intel Xeon VM's disk; every produce and every connection on
+//! that loop waited with them (Kafka has the same stall on its request
+//! and network threads, KAFKA-7504). Now the writer first asks where each
+//! partition's read will look ([`PartitionLog::cold_window`], from the
+//! in-memory offset index and one `cachestat(2)`, no read; nothing at all
+//! for the last 32 MiB of a log, where consumers keeping up read) and
+//! hands a fetch with a cold window to a loader ([`CacheLoader::load_then`]),
+//! which reads the windows in and sends the fetch back to the writer,
+//! nudging it awake; the writer then resolves it from memory. An answer
+//! whose records went cold again meanwhile (or reach past a window: a
+//! first batch larger than the fetch's size) is held by a loader once
+//! more before it goes to the loop ([`CacheLoader::after_loading`]). Where
+//! the kernel cannot say what is cached (before Linux 6.5) everything goes
+//! as before.
+//!
+//! [`PartitionLog::cold_window`]: crate::log::PartitionLog::cold_window
+//!
+//! Uses the zero-copy crate's regions and a channel; knows nothing of the
+//! writer or the protocol.
+
+use crossbeam_channel::{Receiver, Sender};
+use gyre_zerocopy::FileRegion;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+/// One answer waiting for its regions.
+struct Job {
+    regions: Vec<FileRegion>,
+    then: Box<dyn FnOnce() + Send>,
+}
+
+/// Threads that load cold file regions, then run what waited on them.
+///
+/// ```
+/// use gyre_broker::cache_loader::CacheLoader;
+/// use gyre_zerocopy::FileRegion;
+/// use std::sync::mpsc;
+///
+/// # let path = std::env::temp_dir().join(format!("gyre-doc-loader-{}", std::process::id()));
+/// std::fs::write(&path, vec![0u8; 4096])?;
+/// let loader = CacheLoader::start(2)?;
+/// let (done, answered) = mpsc::channel();
+/// // Answered at once if cached, else once loaded, on a loader thread.
+/// loader.after_loading(vec![FileRegion::open(&path)?], move || done.send(()).unwrap());
+/// answered.recv()?;
+/// loader.stop();
+/// # std::fs::remove_file(&path)?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug)]
+pub struct CacheLoader {
+    jobs: Option<Sender<Job>>,
+    threads: Vec<JoinHandle<()>>,
+    /// Answers that waited for a load.
+    loaded: Arc<AtomicU64>,
+}
+
+impl CacheLoader {
+    /// Starts `threads` loader threads (at least one): as many reads of
+    /// cold regions go to the disk at once.
+    pub fn start(threads: usize) -> std::io::Result<CacheLoader> {
+        let (jobs, queue) = crossbeam_channel::unbounded();
+        let loaded = Arc::new(AtomicU64::new(0));
+        let threads = (0..threads.max(1))
+            .map(|i| {
+                let queue: Receiver<Job> = queue.clone();
+                let loaded = loaded.clone();
+                std::thread::Builder::new()
+                    .name(format!("gyre-cache-load-{i}"))
+                    .spawn(move || {
+                        for job in queue {
+                            load(&job.regions);
+                            (job.then)();
+                            loaded.fetch_add(1, Ordering::Relaxed);
+                        }
+                    })
+            })
+            .collect::<std::io::Result<Vec<_>>>()?;
+        Ok(CacheLoader {
+            jobs: Some(jobs),
+            threads,
+            loaded,
+        })
+    }
+
+    /// The count of answers that waited for a load, shared: it goes on
+    /// counting while the loader runs.
+    pub fn loaded(&self) -> Arc<AtomicU64> {
+        self.loaded.clone()
+    }
+
+    /// Runs `then` now when every region in `regions` is in the page
+    /// cache (or the kernel cannot say), otherwise on a loader thread
+    /// once the ones that are not have been read in. The queue is not
+    /// bounded: each job is a fetch its connection is waiting on, and
+    /// connections and their requests in flight are.
+    pub fn after_loading(
+        &self,
+        mut regions: Vec<FileRegion>,
+        then: impl FnOnce() + Send + 'static,
+    ) {
+        regions.retain(|r| r.is_cached() == Some(false));
+        self.load_then(regions, then);
+    }
+
+    /// Reads `regions` in on a loader thread, then runs `then` there (at
+    /// once, here, when there are none): for regions already known to be
+    /// cold.
+    pub fn load_then(&self, regions: Vec<FileRegion>, then: impl FnOnce() + Send + 'static) {
+        match &self.jobs {
+            Some(jobs) if !regions.is_empty() => {
+                let job = Job {
+                    regions,
+                    then: Box::new(then),
+                };
+                if let Err(back) = jobs.send(job) {
+                    (back.into_inner().then)();
+                }
+            }
+            _ => then(),
+        }
+    }
+
+    /// Loads and answers what is queued, then joins the threads.
+    pub fn stop(mut self) {
+        self.jobs = None;
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for CacheLoader {
+    fn drop(&mut self) {
+        self.jobs = None;
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Reads `regions` into the page cache. A region that fails (its segment
+/// deleted by retention meanwhile, a disk error) is logged and left: the
+/// loop's send then meets the same failure and answers it as any send.
+fn load(regions: &[FileRegion]) {
+    for region in regions {
+        if let Err(e) = region.load_into_cache() {
+            tracing::warn!(error = %e, "loading fetched records into the page cache failed");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::fd::AsRawFd;
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    #[test]
+    fn a_cold_region_is_loaded_before_its_answer_and_a_cached_one_answered_at_once() {
+        let path = std::env::temp_dir().join(format!("gyre-loader-{}", std::process::id()));
+        std::fs::write(&path, vec![5u8; 1 << 20]).unwrap();
+        let region = FileRegion::open(&path).unwrap();
+        if region.is_cached().is_none() {
+            // A kernel before 6.5: every answer goes at once.
+            return std::fs::remove_file(&path).unwrap();
+        }
+        let loader = CacheLoader::start(1).unwrap();
+        let here = std::thread::current().id();
+        let (tx, rx) = mpsc::channel();
+        let answer = |tx: mpsc::Sender<_>, r: FileRegion| {
+            move || {
+                tx.send((std::thread::current().id(), r.is_cached()))
+                    .unwrap()
+            }
+        };
+        // Cached (just written): answered on this thread, at once.
+        loader.after_loading(vec![region.clone()], answer(tx.clone(), region.clone()));
+        let (on, _) = rx.recv_timeout(Duration::from_secs(5)).unwrap();
+        assert_eq!(on, here, "a cached region's answer waits for nothing");
+        // Evicted: answered on a loader thread, once the region is back.
+        let f = std::fs::File::open(&path).unwrap();
+        f.sync_all().unwrap();
+        // SAFETY: posix_fadvise on an open descriptor; it only advises.
+        unsafe { libc::posix_fadvise(f.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED) };
+        if region.is_cached() == Some(true) {
+            // A file system that keeps files in memory (tmpfs): nothing
+            // is ever cold there.
+            return std::fs::remove_file(&path).unwrap();
+        }
+        loader.after_loading(vec![region.clone()], answer(tx, region));
+        let (on, cached) = rx.recv_timeout(Duration::from_secs(5)).unwrap();
+        assert_ne!(on, here, "a cold region is loaded off the caller's thread");
+        assert_eq!(cached, Some(true), "loaded before the answer");
+        loader.stop();
+        std::fs::remove_file(&path).unwrap();
+    }
+}

@@ -1,0 +1,159 @@
+//! Fetches of records no longer in the page cache, in a running broker
+//! over raw requests: they wait on the cache loader's threads, which read
+//! the records in, and neither the log writer (which resolves fetches and
+//! which every produce waits on) nor the event loop (which sends them)
+//! reads a byte from the disk; the bytes a consumer gets are the bytes
+//! produced. A fetch of cached records (read again just after) goes at
+//! once, not through the loader.
+
+mod common;
+
+use common::{create_topic, produce_request, topic_name, Client};
+use gyre_broker::log::batch;
+use gyre_zerocopy::FileRegion;
+use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+use kafka_protocol::messages::*;
+use std::os::fd::AsRawFd;
+use std::path::Path;
+
+/// Syncs and drops from the page cache every segment file of the
+/// partition folder `dir`; whether the kernel now says they are out
+/// (`false` where it cannot tell, or the files live in memory).
+fn evict(dir: &Path) -> bool {
+    let mut out = true;
+    for path in common::segment_files(dir) {
+        let f = std::fs::File::open(&path).unwrap();
+        f.sync_all().unwrap();
+        // SAFETY: posix_fadvise on an open descriptor; it only advises.
+        let rc = unsafe { libc::posix_fadvise(f.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED) };
+        assert_eq!(rc, 0);
+        let len = f.metadata().unwrap().len();
+        if len > 0 {
+            out &= FileRegion::open_range(&path, 0, len).unwrap().is_cached() == Some(false);
+        }
+    }
+    out
+}
+
+/// Bytes the threads named `name` of this process have read from storage
+/// (`/proc/self/task/*/io`); `None` without the kernel's I/O accounting.
+fn storage_reads(name: &str) -> Option<u64> {
+    let mut total = 0;
+    for task in std::fs::read_dir("/proc/self/task").ok()? {
+        let task = task.ok()?.path();
+        let comm = std::fs::read_to_string(task.join("comm")).unwrap_or_default();
+        if !comm.trim().starts_with(name) {
+            continue;
+        }
+        let io = std::fs::read_to_string(task.join("io")).ok()?;
+        let line = io.lines().find(|l| l.starts_with("read_bytes:"))?;
+        total += line.split_whitespace().nth(1)?.parse::<u64>().ok()?;
+    }
+    Some(total)
+}
+
+/// Every record value of partition 0 of `topic` from `offset` to `end`,
+/// fetched 256 KiB at a time.
+fn read_all(c: &mut Client, topic: &str, mut offset: i64, end: i64) -> Vec<Vec<u8>> {
+    let mut values = Vec::new();
+    while offset < end {
+        let mut p = FetchPartition::default();
+        p.fetch_offset = offset;
+        p.partition_max_bytes = 256 * 1024;
+        let mut t = FetchTopic::default();
+        t.topic = topic_name(topic);
+        t.partitions.push(p);
+        let mut r = FetchRequest::default();
+        r.replica_id = BrokerId(-1);
+        r.max_bytes = 1 << 20;
+        r.topics.push(t);
+        let resp: FetchResponse = c.call(ApiKey::Fetch, 11, &r);
+        let part = &resp.responses[0].partitions[0];
+        assert_eq!(part.error_code, 0);
+        let mut records = part.records.clone().expect("records");
+        let sets = kafka_protocol::records::RecordBatchDecoder::decode_all(&mut records).unwrap();
+        for set in sets {
+            for rec in set.records {
+                assert_eq!(rec.offset, offset, "every offset, in order");
+                values.push(rec.value.unwrap().to_vec());
+                offset += 1;
+            }
+        }
+    }
+    values
+}
+
+#[test]
+fn a_fetch_of_records_out_of_the_page_cache_is_loaded_off_the_loop_and_served_whole() {
+    let mut config = common::config("cold-fetch");
+    config.workers = 1;
+    // Small segments: the records are in closed ones, as old records are.
+    config.log.segment_bytes = 64 * 1024;
+    let broker = common::start(&config);
+    let mut c = Client::connect(broker.local_addr());
+    create_topic(&mut c, "cold", 1);
+    let written: Vec<Vec<u8>> = (0..400u32)
+        .map(|i| {
+            let mut v = i.to_be_bytes().repeat(1024);
+            v.truncate(4000);
+            v
+        })
+        .collect();
+    for chunk in written.chunks(10) {
+        let values: Vec<&[u8]> = chunk.iter().map(Vec::as_slice).collect();
+        let resp: ProduceResponse = c.call(
+            ApiKey::Produce,
+            8,
+            &produce_request("cold", batch::build(0, 1_000, &values)),
+        );
+        assert_eq!(resp.responses[0].partition_responses[0].error_code, 0);
+    }
+    let end = common::end_offset(&mut c, "cold");
+    assert_eq!(end, 400);
+    let partition = config.data_dir.join("topics/cold/0");
+    if !evict(&partition) {
+        // A kernel before 6.5, or a data folder in memory (tmpfs):
+        // nothing is ever cold that the broker could tell.
+        eprintln!("skipped: the kernel cannot tell cached pages from cold ones here");
+        broker.shutdown(std::time::Duration::from_secs(5));
+        let _ = std::fs::remove_dir_all(&config.data_dir);
+        return;
+    }
+    assert_eq!(broker.fetches_loaded(), 0);
+    let before = (
+        storage_reads("gyre-log-writer"),
+        storage_reads("gyre-broker-"),
+    );
+    let loading = storage_reads("gyre-cache-load");
+    assert_eq!(read_all(&mut c, "cold", 0, end), written);
+    let loaded = broker.fetches_loaded();
+    assert!(
+        loaded > 0,
+        "cold fetches went straight to the writer and the loop"
+    );
+    if let ((Some(w0), Some(l0)), Some(c0)) = (before, loading) {
+        let writer = storage_reads("gyre-log-writer").unwrap() - w0;
+        let looped = storage_reads("gyre-broker-").unwrap() - l0;
+        let loader = storage_reads("gyre-cache-load").unwrap() - c0;
+        // The 1.6 MB came off the disk on the loader's threads; a few
+        // pages the kernel read ahead past a window may fall to others.
+        assert!(loader >= 1_000_000, "the loader read {loader} bytes");
+        assert!(
+            writer < 64 * 1024,
+            "the log writer read {writer} bytes from the disk"
+        );
+        assert!(
+            looped < 64 * 1024,
+            "the event loop read {looped} bytes from the disk"
+        );
+    }
+    // Cached now: read again, at once.
+    assert_eq!(read_all(&mut c, "cold", 0, end), written);
+    assert_eq!(
+        broker.fetches_loaded(),
+        loaded,
+        "a cached fetch waited on the loader"
+    );
+    broker.shutdown(std::time::Duration::from_secs(5));
+    let _ = std::fs::remove_dir_all(&config.data_dir);
+}
