@@ -93,23 +93,33 @@ struct DescribedGroupView {
     members: Vec<(String, Option<String>, Vec<u8>)>,
 }
 
-#[test]
-fn a_follower_waiting_for_its_assignment_is_told_to_rejoin_when_the_group_rebalances_again() {
-    let broker = common::start(&common::config("classic-resync"));
+/// A member's connection and its JoinGroup answer.
+type Joined = (Client, JoinGroupResponse);
+
+/// Two dynamic members join group `g` (topic `t` created first) on
+/// `broker`: (leader, follower), each with its join's answer.
+fn two_joined(broker: &gyre_broker::Broker) -> (Joined, Joined) {
     let mut a = Client::connect(broker.local_addr());
     let mut b = Client::connect(broker.local_addr());
-    let mut c = Client::connect(broker.local_addr());
     create_topic(&mut a, "t", 2);
     send_join(&mut a, "", None);
     send_join(&mut b, "", None);
     let ja: JoinGroupResponse = receive(&mut a, 5);
     let jb: JoinGroupResponse = receive(&mut b, 5);
     assert_eq!((ja.error_code, jb.error_code), (0, 0));
-    let (follower, joined) = if ja.leader == ja.member_id {
-        (&mut b, jb)
+    if ja.leader == ja.member_id {
+        ((a, ja), (b, jb))
     } else {
-        (&mut a, ja)
-    };
+        ((b, jb), (a, ja))
+    }
+}
+
+#[test]
+fn a_follower_waiting_for_its_assignment_is_told_to_rejoin_when_the_group_rebalances_again() {
+    let broker = common::start(&common::config("classic-resync"));
+    let (_leader, (mut follower, joined)) = two_joined(&broker);
+    let follower = &mut follower;
+    let mut c = Client::connect(broker.local_addr());
     // The follower asks for its assignment before the leader has sent
     // any: it waits.
     let sync = sync_request(&joined.member_id, None, joined.generation_id, &[]);
@@ -144,19 +154,8 @@ fn heartbeat_until(c: &mut Client, member: &str, generation: i32, until: Instant
 #[test]
 fn a_member_that_never_sends_its_sync_group_is_removed_after_the_rebalance_timeout() {
     let broker = common::start(&common::config("classic-pending-sync"));
-    let mut a = Client::connect(broker.local_addr());
-    let mut b = Client::connect(broker.local_addr());
-    create_topic(&mut a, "t", 2);
-    send_join(&mut a, "", None);
-    send_join(&mut b, "", None);
-    let ja: JoinGroupResponse = receive(&mut a, 5);
-    let jb: JoinGroupResponse = receive(&mut b, 5);
-    assert_eq!((ja.error_code, jb.error_code), (0, 0));
-    let ((leader, led), (follower, followed)) = if ja.leader == ja.member_id {
-        ((&mut a, ja), (&mut b, jb))
-    } else {
-        ((&mut b, jb), (&mut a, ja))
-    };
+    let ((mut leader, led), (mut follower, followed)) = two_joined(&broker);
+    let (leader, follower) = (&mut leader, &mut follower);
     // The follower asks for its assignment; the leader heartbeats but
     // never sends the assignments (a client stuck between its join and
     // its sync).
@@ -411,21 +410,9 @@ fn a_static_member_rejoins_without_a_rebalance_fences_its_old_id_and_is_kept_acr
 #[test]
 fn a_member_that_joins_again_with_what_it_joined_with_hears_the_same_generation() {
     let broker = common::start(&common::config("classic-rejoin"));
-    let mut a = Client::connect(broker.local_addr());
-    let mut b = Client::connect(broker.local_addr());
-    create_topic(&mut a, "t", 2);
-    send_join(&mut a, "", None);
-    send_join(&mut b, "", None);
-    let ja: JoinGroupResponse = receive(&mut a, 5);
-    let jb: JoinGroupResponse = receive(&mut b, 5);
-    let generation = ja.generation_id;
-    let (leader, follower) = if ja.leader == ja.member_id {
-        ((&mut a, ja), (&mut b, jb))
-    } else {
-        ((&mut b, jb), (&mut a, ja))
-    };
-    let (lc, lj) = leader;
-    let (fc, fj) = follower;
+    let ((mut lc, lj), (mut fc, fj)) = two_joined(&broker);
+    let (lc, fc) = (&mut lc, &mut fc);
+    let generation = lj.generation_id;
     // Waiting for assignments, the follower (its answer lost) joins again
     // with what it joined with: the same generation, at once.
     let again: JoinGroupResponse =

@@ -41,7 +41,7 @@
 
 use super::batch::{self, BatchHeader, HEADER_LEN};
 use super::open_files::OpenFiles;
-use super::pace::Pace;
+use super::pace::{Pace, Stopped};
 use super::records;
 use super::segment::{Scan, Segment};
 use super::transactions::AbortedTxn;
@@ -337,6 +337,12 @@ pub enum CleanError {
     /// The broker is stopping.
     #[error("stopped")]
     Stopped,
+}
+
+impl From<Stopped> for CleanError {
+    fn from(_: Stopped) -> Self {
+        CleanError::Stopped
+    }
 }
 
 /// Calls `each` with every batch of the segment file `seg` (its header,

@@ -5,9 +5,9 @@
 //! got ahead of the rate. Compaction rereads and rewrites whole segments;
 //! on a disk the producers and readers share, a pass at full speed takes
 //! their bandwidth, and the throttle is how an operator keeps it to a
-//! share. Plain data and the standard library only.
+//! share. Plain data, the standard library and `thiserror` (the cleaner, which
+//! uses it, turns [`Stopped`] into its own error).
 
-use super::cleaner::CleanError;
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -15,6 +15,11 @@ use std::time::{Duration, Instant};
 /// The longest sleep between two looks at the stop flag: a throttled
 /// pass still gives up promptly at shutdown.
 const NAP: Duration = Duration::from_millis(50);
+
+/// The pass's stop flag was set: it gives up.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("the pass was stopped")]
+pub struct Stopped;
 
 /// A byte rate and what a pass has spent against it since it began.
 #[derive(Debug)]
@@ -77,17 +82,17 @@ impl<'a> Pace<'a> {
         Pace::new(stop, None)
     }
 
-    /// [`CleanError::Stopped`] once the pass should give up.
-    pub fn check(&self) -> Result<(), CleanError> {
+    /// [`Stopped`] once the pass should give up.
+    pub fn check(&self) -> Result<(), Stopped> {
         if self.stop.load(Ordering::Relaxed) {
-            return Err(CleanError::Stopped);
+            return Err(Stopped);
         }
         Ok(())
     }
 
     /// Counts `bytes` read or written, sleeping while the pass is ahead
     /// of its rate (looking at the stop flag between naps).
-    pub fn spent(&self, bytes: u64) -> Result<(), CleanError> {
+    pub fn spent(&self, bytes: u64) -> Result<(), Stopped> {
         let Some(throttle) = &self.throttle else {
             return self.check();
         };
@@ -128,7 +133,7 @@ mod tests {
         stop.store(true, Ordering::Relaxed);
         let started = Instant::now();
         // An hour's worth at one byte a second: given up at once.
-        assert!(matches!(pace.spent(3_600), Err(CleanError::Stopped)));
+        assert_eq!(pace.spent(3_600), Err(Stopped));
         assert!(started.elapsed() < Duration::from_secs(1));
     }
 }

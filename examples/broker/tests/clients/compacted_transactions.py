@@ -18,10 +18,11 @@ import json
 import sys
 import time
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
+from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 from kafka import KafkaConsumer
 from kafka import TopicPartition as KpPartition
+from partition_reader import read_partition
 
 broker, topic, saved = sys.argv[1], sys.argv[2], sys.argv[3]
 again = "--again" in sys.argv
@@ -47,23 +48,7 @@ def transaction(p, key, value, commit=True):
 
 def read_librdkafka():
     """(offset, key, value) of every committed record from the start."""
-    c = Consumer({"bootstrap.servers": broker, "group.id": "compacted-txn-check",
-                  "enable.auto.commit": False, "enable.partition.eof": True,
-                  "isolation.level": "read_committed"})
-    c.assign([TopicPartition(topic, 0, 0)])
-    out = []
-    deadline = time.time() + 30
-    while time.time() < deadline:
-        m = c.poll(1)
-        if m is None:
-            continue
-        if m.error():
-            if m.error().code() == KafkaError._PARTITION_EOF:
-                break
-            raise KafkaException(m.error())
-        out.append((m.offset(), m.key().decode(), m.value().decode()))
-    c.close()
-    return out
+    return read_partition(broker, topic, **{"isolation.level": "read_committed"})
 
 
 def read_kafka_python():

@@ -19,10 +19,11 @@ import sys
 import time
 
 from aiokafka import AIOKafkaConsumer, TopicPartition as AioPartition
-from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
+from confluent_kafka import KafkaError, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, ConfigResource, ConfigSource, NewTopic, ResourceType
 from kafka import KafkaConsumer
 from kafka import TopicPartition as KpPartition
+from partition_reader import read_partition
 
 broker, topic, saved = sys.argv[1], sys.argv[2], sys.argv[3]
 again = "--again" in sys.argv
@@ -31,22 +32,7 @@ KEYS, ROUNDS, DELETED = 20, 30, {"k0", "k1", "k2", "k3", "k4"}
 
 def read_librdkafka():
     """(offset, key, value) of every record from the start, to the end."""
-    c = Consumer({"bootstrap.servers": broker, "group.id": "compaction-check",
-                  "enable.auto.commit": False, "enable.partition.eof": True})
-    c.assign([TopicPartition(topic, 0, 0)])
-    out = []
-    deadline = time.time() + 30
-    while time.time() < deadline:
-        m = c.poll(1)
-        if m is None:
-            continue
-        if m.error():
-            if m.error().code() == KafkaError._PARTITION_EOF:
-                break
-            raise KafkaException(m.error())
-        out.append((m.offset(), m.key().decode(), None if m.value() is None else m.value().decode()))
-    c.close()
-    return out
+    return read_partition(broker, topic)
 
 
 def read_kafka_python():
