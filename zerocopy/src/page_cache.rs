@@ -109,7 +109,10 @@ impl FileRegion {
         // in flight would wait for them, the wait this is here to spare
         // it. The reads below then only wait for the pages to land.
         let fd = file.as_fd().as_raw_fd();
-        let (start, len) = (self.position() as libc::off_t, self.remaining() as libc::off_t);
+        let (start, len) = (
+            self.position() as libc::off_t,
+            self.remaining() as libc::off_t,
+        );
         // SAFETY: posix_fadvise only advises the kernel about a range of
         // an open descriptor; no memory is passed.
         let _ = unsafe { libc::posix_fadvise(fd, start, len, libc::POSIX_FADV_WILLNEED) };
