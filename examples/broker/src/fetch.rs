@@ -149,11 +149,14 @@ pub(crate) fn resolve(storage: &Storage, job: &FetchJob) -> (Vec<PartitionRead>,
     (reads, total, failed)
 }
 
-/// Answers `fetch` with `reads`: at once when their records are in the
-/// page cache, else through `loader` once they have been read in (see
-/// [`crate::cache_loader`]); with no loader, at once.
+/// Answers `fetch` with `reads`. A fetch whose records were loaded is
+/// held by `loader` once more if any of them went out of the page cache
+/// since (or lie past its window: a first batch larger than the fetch's
+/// size), then answered; any other goes at once, with no system call and
+/// no allocation: its windows were found cached, or it reads near the
+/// log's end (see [`crate::cache_loader`]).
 fn answer<R: LogReply>(loader: Option<&CacheLoader>, fetch: Parked<R>, reads: Vec<PartitionRead>) {
-    let Some(loader) = loader else {
+    let Some(loader) = loader.filter(|_| fetch.loaded) else {
         return fetch.reply.answer(fetch.id, Answer::Fetched(reads));
     };
     let regions = reads
@@ -164,12 +167,12 @@ fn answer<R: LogReply>(loader: Option<&CacheLoader>, fetch: Parked<R>, reads: Ve
     loader.after_loading(regions, move || reply.answer(id, Answer::Fetched(reads)));
 }
 
-/// Answers `fetch` now if it can be, or parks it. A fetch of records in
-/// closed segments that are not in the page cache goes to `loader`
-/// first, which reads them in and sends the fetch back through `reload`
-/// (and nudges the writer):
-/// the writer, which every produce waits on, never waits on the disk to
-/// resolve a fetch, nor a loop to send one.
+/// Answers `fetch` now if it can be, or parks it. A fetch of records
+/// that are not in the page cache (and not near the log's end) goes to
+/// `loader` first, which reads them in and sends the fetch back through
+/// `reload`, nudging the writer: the writer, which every produce waits
+/// on, never waits on the disk to resolve a fetch, nor a loop to send
+/// one.
 pub(crate) fn serve_or_park<R: LogReply>(
     storage: &Storage,
     loader: Option<&CacheLoader>,
