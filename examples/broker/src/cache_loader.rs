@@ -13,28 +13,78 @@
 //! 8 ms on the Intel Xeon VM's disk; every produce and every connection on
 //! that loop waited with them (Kafka has the same stall on its request
 //! and network threads, KAFKA-7504). Now the writer first asks where each
-//! partition's read will look ([`PartitionLog::cold_window`], from the
-//! in-memory offset index and one `cachestat(2)`, no read; nothing at all
-//! for the last 32 MiB of a log, where consumers keeping up read) and
-//! hands a fetch with a cold window to a loader ([`CacheLoader::load_then`]),
-//! which reads the windows in and sends the fetch back to the writer,
-//! nudging it awake; the writer then resolves it from memory. An answer
+//! partition's read will look ([`PartitionLog::fetch_window`], from the
+//! in-memory offset index; nothing at all for the last 32 MiB of a log,
+//! where consumers keeping up read) and whether that window is cached
+//! (one `cachestat(2)`, no read) or being loaded, and hands a fetch with a
+//! cold window to a loader ([`CacheLoader::load_then`]), which reads the
+//! windows in and sends the fetch back to the writer, nudging it awake;
+//! the writer then resolves it from memory. The loader then reads
+//! [`READ_AHEAD`] bytes past each window, for the reader's next fetches. An answer
 //! whose records went cold again meanwhile (or reach past a window: a
 //! first batch larger than the fetch's size) is held by a loader once
 //! more before it goes to the loop ([`CacheLoader::after_loading`]). Where
 //! the kernel cannot say what is cached (before Linux 6.5) everything goes
 //! as before.
 //!
-//! [`PartitionLog::cold_window`]: crate::log::PartitionLog::cold_window
+//! [`PartitionLog::fetch_window`]: crate::log::PartitionLog::fetch_window
 //!
 //! Uses the zero-copy crate's regions and a channel; knows nothing of the
 //! writer or the protocol.
 
 use crossbeam_channel::{Receiver, Sender};
 use gyre_zerocopy::FileRegion;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
+
+/// Bytes past each loaded region that its loader reads in next, once the
+/// answer waiting on it is on its way: a reader far behind reads on, and
+/// its next fetches find their records loaded, or being loaded, while it
+/// works on the last (the kernel's readahead did this for the writer's
+/// reads before; here it never makes the writer wait).
+pub const READ_AHEAD: u64 = 4 << 20;
+
+/// The file ranges the loaders are reading in now: a fetch that touches
+/// one goes to a loader too (whose read then waits for those pages), not
+/// to the writer, which `cachestat(2)` would tell they are cached while
+/// they are still in flight.
+#[derive(Debug, Default)]
+struct InFlight(Mutex<Vec<(PathBuf, u64, u64)>>);
+
+impl InFlight {
+    fn begin(&self, region: &FileRegion) {
+        let mut ranges = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        ranges.push(span(region));
+    }
+
+    fn end(&self, region: &FileRegion) {
+        let mut ranges = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let done = span(region);
+        if let Some(i) = ranges.iter().position(|r| *r == done) {
+            ranges.swap_remove(i);
+        }
+    }
+
+    fn overlaps(&self, region: &FileRegion) -> bool {
+        let (path, start, end) = span(region);
+        let ranges = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        ranges
+            .iter()
+            .any(|(p, s, e)| *p == path && *s < end && start < *e)
+    }
+}
+
+/// A region's file and byte range still to send.
+fn span(region: &FileRegion) -> (PathBuf, u64, u64) {
+    let start = region.position();
+    (
+        region.file().path().to_owned(),
+        start,
+        start + region.remaining(),
+    )
+}
 
 /// One answer waiting for its regions.
 struct Job {
@@ -66,6 +116,7 @@ pub struct CacheLoader {
     threads: Vec<JoinHandle<()>>,
     /// Answers that waited for a load.
     loaded: Arc<AtomicU64>,
+    in_flight: Arc<InFlight>,
 }
 
 impl CacheLoader {
@@ -74,17 +125,21 @@ impl CacheLoader {
     pub fn start(threads: usize) -> std::io::Result<CacheLoader> {
         let (jobs, queue) = crossbeam_channel::unbounded();
         let loaded = Arc::new(AtomicU64::new(0));
+        let in_flight = Arc::new(InFlight::default());
         let threads = (0..threads.max(1))
             .map(|i| {
                 let queue: Receiver<Job> = queue.clone();
-                let loaded = loaded.clone();
+                let (loaded, in_flight) = (loaded.clone(), in_flight.clone());
                 std::thread::Builder::new()
                     .name(format!("gyre-cache-load-{i}"))
                     .spawn(move || {
                         for job in queue {
-                            load(&job.regions);
+                            load(&job.regions, &in_flight);
                             (job.then)();
                             loaded.fetch_add(1, Ordering::Relaxed);
+                            let ahead: Vec<FileRegion> =
+                                job.regions.iter().filter_map(read_ahead).collect();
+                            load(&ahead, &in_flight);
                         }
                     })
             })
@@ -93,6 +148,7 @@ impl CacheLoader {
             jobs: Some(jobs),
             threads,
             loaded,
+            in_flight,
         })
     }
 
@@ -100,6 +156,12 @@ impl CacheLoader {
     /// counting while the loader runs.
     pub fn loaded(&self) -> Arc<AtomicU64> {
         self.loaded.clone()
+    }
+
+    /// Whether a fetch reading `window` must wait for a loader: its bytes
+    /// are not all in the page cache, or a loader is reading them in now.
+    pub fn must_load(&self, window: &FileRegion) -> bool {
+        self.in_flight.overlaps(window) || window.is_cached() == Some(false)
     }
 
     /// Runs `then` now when every region in `regions` is in the page
@@ -155,12 +217,28 @@ impl Drop for CacheLoader {
 /// Reads `regions` into the page cache. A region that fails (its segment
 /// deleted by retention meanwhile, a disk error) is logged and left: the
 /// loop's send then meets the same failure and answers it as any send.
-fn load(regions: &[FileRegion]) {
+fn load(regions: &[FileRegion], in_flight: &InFlight) {
     for region in regions {
+        in_flight.begin(region);
         if let Err(e) = region.load_into_cache() {
             tracing::warn!(error = %e, "loading fetched records into the page cache failed");
         }
+        in_flight.end(region);
     }
+}
+
+/// The [`READ_AHEAD`] bytes after `region` in its file (as long as the
+/// file is now), if they are not all cached already.
+fn read_ahead(region: &FileRegion) -> Option<FileRegion> {
+    let start = region.position() + region.remaining();
+    let len = region
+        .file()
+        .len()
+        .ok()?
+        .saturating_sub(start)
+        .min(READ_AHEAD);
+    let ahead = FileRegion::new(region.file().clone(), start, len).ok()?;
+    (len > 0 && ahead.is_cached() == Some(false)).then_some(ahead)
 }
 
 #[cfg(test)]

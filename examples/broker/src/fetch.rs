@@ -63,14 +63,20 @@ impl<R> Clone for Reload<R> {
     }
 }
 
-/// The windows of `job`'s partitions that are in closed segments and not
-/// in the page cache (see [`PartitionLog::cold_window`](crate::log::PartitionLog::cold_window)).
-fn cold_windows(storage: &Storage, job: &FetchJob) -> Vec<gyre_zerocopy::FileRegion> {
+/// The windows of `job`'s partitions that `loader` must read in first:
+/// not in the page cache, or being read in now (see
+/// [`PartitionLog::fetch_window`](crate::log::PartitionLog::fetch_window)).
+fn cold_windows(
+    storage: &Storage,
+    loader: &CacheLoader,
+    job: &FetchJob,
+) -> Vec<gyre_zerocopy::FileRegion> {
     job.parts
         .iter()
         .filter_map(|part| {
             let log = storage.log(part.partition)?;
-            log.cold_window(part.offset, part.max_bytes.min(job.max_bytes))
+            let window = log.fetch_window(part.offset, part.max_bytes.min(job.max_bytes))?;
+            loader.must_load(&window).then_some(window)
         })
         .collect()
 }
@@ -181,7 +187,7 @@ pub(crate) fn serve_or_park<R: LogReply>(
     mut fetch: Parked<R>,
 ) {
     if let (Some(loader), false) = (loader, fetch.loaded) {
-        let cold = cold_windows(storage, &fetch.job);
+        let cold = cold_windows(storage, loader, &fetch.job);
         if !cold.is_empty() {
             fetch.loaded = true;
             let back = reload.clone();

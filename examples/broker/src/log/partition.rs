@@ -174,7 +174,7 @@ pub enum LogError {
 }
 
 /// Bytes at the end of a log that a fetch takes to be in the page cache
-/// without asking (see [`PartitionLog::cold_window`]).
+/// without asking (see [`PartitionLog::fetch_window`]).
 pub const NEAR_END: u64 = 32 << 20;
 
 /// The producer-state snapshot a clean stop leaves in a partition's
@@ -928,17 +928,17 @@ impl PartitionLog {
         Ok(None)
     }
 
-    /// Where a read from `offset` of up to `max_bytes` will look, when
-    /// that is not all in the page cache: from the offset index's entry at
-    /// or before `offset`, a read's worth of bytes and two index intervals
-    /// more (the reach of the search for `offset`'s batch). Reads nothing.
-    /// `None` near the log's end (the last [`NEAR_END`] bytes, written
-    /// lately and so cached as a rule: a consumer keeping up costs no
-    /// system call here), for an offset the log does not hold, or where
-    /// the kernel cannot tell. A loader reads the window in before
-    /// [`read_below`](Self::read_below) runs, so neither its search nor
-    /// the `sendfile` of what it finds waits on the disk.
-    pub fn cold_window(&self, offset: i64, max_bytes: u64) -> Option<FileRegion> {
+    /// Where a read from `offset` of up to `max_bytes` will look: from the
+    /// offset index's entry at or before `offset`, a read's worth of bytes
+    /// and two index intervals more (the reach of the search for
+    /// `offset`'s batch). Reads nothing. `None` near the log's end (the
+    /// last [`NEAR_END`] bytes, written lately and so cached as a rule: a
+    /// consumer keeping up costs nothing here) and for an offset the log
+    /// does not hold. A fetch whose window is not in the page cache has a
+    /// loader read it in before [`read_below`](Self::read_below) runs
+    /// (see `crate::cache_loader`), so neither its search nor the
+    /// `sendfile` of what it finds waits on the disk.
+    pub fn fetch_window(&self, offset: i64, max_bytes: u64) -> Option<FileRegion> {
         let (&base, segment) = self.segments.range(..=offset).next_back()?;
         if offset >= segment.next_offset() || offset < self.start_offset() {
             return None;
@@ -950,8 +950,7 @@ impl PartitionLog {
         }
         let reach = max_bytes.saturating_add(2 * self.config.index_interval);
         let len = reach.min(segment.size().saturating_sub(pos));
-        let region = segment.region(pos, len).ok()?;
-        (len > 0 && region.is_cached() == Some(false)).then_some(region)
+        (len > 0).then(|| segment.region(pos, len).ok()).flatten()
     }
 
     /// One past the last offset of `slice` (as [`read`](Self::read) gave
