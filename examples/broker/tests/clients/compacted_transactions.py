@@ -16,13 +16,12 @@ both clients, and commits one more transaction with the same
 transactional id. Prints "compacted transactions ok"."""
 import json
 import sys
-import time
 
 from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 from kafka import KafkaConsumer
 from kafka import TopicPartition as KpPartition
-from partition_reader import read_partition
+from partition_reader import read_partition, read_until
 
 broker, topic, saved = sys.argv[1], sys.argv[2], sys.argv[3]
 again = "--again" in sys.argv
@@ -89,13 +88,7 @@ if not again:
     # Enough more to close every segment the transactions are in.
     for i in range(12):
         transaction(p, "tail", "last-%d-%s" % (i, "y" * 150))
-    deadline = time.time() + 60
-    while True:
-        seen = read_librdkafka()
-        if compacted(seen):
-            break
-        assert time.time() < deadline, ("not compacted", len(seen), seen[:20])
-        time.sleep(0.5)
+    seen = read_until(compacted, broker, topic, **{"isolation.level": "read_committed"})
     with open(saved, "w") as f:
         json.dump(seen, f)
 else:

@@ -16,14 +16,13 @@ same. Prints "compaction ok"."""
 import asyncio
 import json
 import sys
-import time
 
 from aiokafka import AIOKafkaConsumer, TopicPartition as AioPartition
 from confluent_kafka import KafkaError, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, ConfigResource, ConfigSource, NewTopic, ResourceType
 from kafka import KafkaConsumer
 from kafka import TopicPartition as KpPartition
-from partition_reader import read_partition
+from partition_reader import read_partition, read_until
 
 broker, topic, saved = sys.argv[1], sys.argv[2], sys.argv[3]
 again = "--again" in sys.argv
@@ -127,13 +126,7 @@ if not again:
     except KafkaException as e:
         assert e.args[0].code() == KafkaError.POLICY_VIOLATION, e
 
-    deadline = time.time() + 60
-    while True:
-        seen = read_librdkafka()
-        if compacted(seen):
-            break
-        assert time.time() < deadline, ("not compacted", len(seen), seen[:30])
-        time.sleep(0.5)
+    seen = read_until(compacted, broker, topic)
     offsets = [o for o, _, _ in seen]
     # Offsets increase, over a gap where compaction removed whole batches.
     assert offsets == sorted(offsets) and seen[0] == (0, "stay", "stay"), seen[:3]

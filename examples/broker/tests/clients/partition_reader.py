@@ -30,3 +30,15 @@ def read_partition(broker, topic, **conf):
                     None if m.value() is None else m.value().decode()))
     c.close()
     return out
+
+
+def read_until(done, broker, topic, **conf):
+    """What `read_partition` reads, once `done` (a test of it) holds;
+    read again every half second for up to a minute."""
+    deadline = time.time() + 60
+    while True:
+        seen = read_partition(broker, topic, **conf)
+        if done(seen):
+            return seen
+        assert time.time() < deadline, ("never done", len(seen), seen[:30])
+        time.sleep(0.5)
