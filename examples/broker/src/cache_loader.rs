@@ -20,12 +20,12 @@
 //! cold window to a loader ([`CacheLoader::load_then`]), which reads the
 //! windows in and sends the fetch back to the writer, nudging it awake;
 //! the writer then resolves it from memory. The loader then reads
-//! [`READ_AHEAD`] bytes past each window, for the reader's next fetches. An answer
-//! whose records went cold again meanwhile (or reach past a window: a
-//! first batch larger than the fetch's size) is held by a loader once
-//! more before it goes to the loop ([`CacheLoader::after_loading`]). Where
-//! the kernel cannot say what is cached (before Linux 6.5) everything goes
-//! as before.
+//! [`READ_AHEAD`] bytes past each window, for the reader's next fetches.
+//! The answer to a loaded fetch whose records went cold again meanwhile
+//! (or reach past its window: a first batch larger than the fetch's size)
+//! is held by a loader once more before it goes to the loop
+//! ([`CacheLoader::after_loading`]). Where the kernel cannot say what is
+//! cached (before Linux 6.5) everything goes as before.
 //!
 //! [`PartitionLog::fetch_window`]: crate::log::PartitionLog::fetch_window
 //!
