@@ -155,7 +155,7 @@ impl<T: Clone> TimerWheel<T> {
     fn push_near(&mut self, deadline: u64, index: u32) {
         let slot = (deadline & MASK) as usize;
         self.slots[slot].push(index);
-        self.occupied[slot / 64] |= 1 << (slot % 64);
+        mark(&mut self.occupied, slot, true);
     }
 
     /// How many slots past `from` (0 for `from` itself) the first
@@ -303,7 +303,7 @@ impl<T: Clone> TimerWheel<T> {
                         return true;
                     }
                     self.slots[next].push(index);
-                    self.occupied[next / 64] |= 1 << (next % 64);
+                    mark(&mut self.occupied, next, true);
                 } else {
                     fired.push((id, e.payload.take().expect("checked above")));
                     entries.remove(index as usize);
@@ -313,12 +313,20 @@ impl<T: Clone> TimerWheel<T> {
             });
             // Entries moved into this slot while we held it are kept too.
             pending.append(&mut self.slots[slot]);
-            if pending.is_empty() {
-                self.occupied[slot / 64] &= !(1 << (slot % 64));
-            }
+            mark(&mut self.occupied, slot, !pending.is_empty());
             self.slots[slot] = pending;
         }
         self.tick = now_tick;
+    }
+}
+
+/// Sets or clears `slot`'s bit in the occupancy bitmap.
+fn mark(occupied: &mut [u64; WORDS], slot: usize, listed: bool) {
+    let bit = 1 << (slot % 64);
+    if listed {
+        occupied[slot / 64] |= bit;
+    } else {
+        occupied[slot / 64] &= !bit;
     }
 }
 

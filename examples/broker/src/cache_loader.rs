@@ -68,11 +68,12 @@ impl InFlight {
     }
 
     fn overlaps(&self, region: &FileRegion) -> bool {
-        let (path, start, end) = span(region);
+        let (path, start) = (region.file().path(), region.position());
+        let end = start + region.remaining();
         let ranges = self.0.lock().unwrap_or_else(|e| e.into_inner());
         ranges
             .iter()
-            .any(|(p, s, e)| *p == path && *s < end && start < *e)
+            .any(|(p, s, e)| p == path && *s < end && start < *e)
     }
 }
 
@@ -196,13 +197,9 @@ impl CacheLoader {
         }
     }
 
-    /// Loads and answers what is queued, then joins the threads.
-    pub fn stop(mut self) {
-        self.jobs = None;
-        for t in self.threads.drain(..) {
-            let _ = t.join();
-        }
-    }
+    /// Loads and answers what is queued, then joins the threads (as
+    /// dropping it does).
+    pub fn stop(self) {}
 }
 
 impl Drop for CacheLoader {

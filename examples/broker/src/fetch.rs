@@ -173,6 +173,13 @@ fn answer<R: LogReply>(loader: Option<&CacheLoader>, fetch: Parked<R>, reads: Ve
     loader.after_loading(regions, move || reply.answer(id, Answer::Fetched(reads)));
 }
 
+/// Answers `fetch` at once with what there is, loaded or not: for the
+/// writer's shutdown.
+pub(crate) fn answer_now<R: LogReply>(storage: &Storage, fetch: Parked<R>) {
+    let (reads, _, _) = resolve(storage, &fetch.job);
+    fetch.reply.answer(fetch.id, Answer::Fetched(reads));
+}
+
 /// Answers `fetch` now if it can be, or parks it. A fetch of records
 /// that are not in the page cache (and not near the log's end) goes to
 /// `loader` first, which reads them in and sends the fetch back through

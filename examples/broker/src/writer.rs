@@ -578,9 +578,7 @@ impl<R: LogReply> OwningHandler<Slot<R>> for WriterHandler<R> {
         // What the loader sent back after the writer's last turn: answered
         // now, with what there is.
         while let Ok(fetch) = self.reloaded.try_recv() {
-            let mut none = Vec::new();
-            fetch::serve_or_park(&self.storage, None, &self.reload, &mut none, fetch);
-            fetch::wake(&self.storage, None, &mut none, Wake::Shutdown);
+            fetch::answer_now(&self.storage, fetch);
         }
         // Every log synced whatever the policy, then the checkpoint and the
         // marker, so the next start need only check segment tails.

@@ -334,7 +334,7 @@ impl ProviderBuilder {
     /// it, and a call without it is answered
     /// [`Status::Forbidden`](crate::Status::Forbidden) and logged. Keeps
     /// out consumers that did not find the provider through the registry;
-    /// it is not encryption (see [`tls`](Self::tls) for that, with the
+    /// it is not encryption (see `tls` for that, with the
     /// `tls` feature).
     ///
     /// ```

@@ -761,10 +761,9 @@ impl<R: LogReply> State_<R> {
         if known != ec::NONE {
             return reply(to, known, Bytes::new());
         }
-        let Some(member) = group.members.get_mut(&member_id) else {
-            return reply(to, ec::UNKNOWN_MEMBER_ID, Bytes::new());
-        };
-        member.last_seen = Instant::now();
+        if let Some(member) = group.members.get_mut(&member_id) {
+            member.last_seen = Instant::now();
+        }
         if r.generation_id != group.generation {
             return reply(to, ec::ILLEGAL_GENERATION, Bytes::new());
         }
