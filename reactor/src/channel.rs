@@ -10,8 +10,10 @@
 //! io_uring forms of its operations, `kernel_tls` its reads and
 //! `close_notify` once the kernel runs its TLS records, `file_setup` what
 //! it does to its socket while it sends files (a wider send buffer, the
-//! cork).
+//! cork), `cold_file` how much of a file it may send before a loader
+//! reads more in.
 
+mod cold_file;
 #[cfg(feature = "io-uring")]
 mod completions;
 mod epoll;
@@ -210,6 +212,8 @@ pub struct Channel {
     /// The kernel encrypts and decrypts this socket's TLS records: set by
     /// the TLS layer after its handshake (through `&Channel`, hence the cell).
     kernel_tls: std::cell::Cell<bool>,
+    /// The front file region's loading, where a file loader is set.
+    cold: cold_file::ColdFiles,
     /// Operations in flight on an io_uring loop.
     #[cfg(feature = "io-uring")]
     ring: uring::RingState,
@@ -256,6 +260,7 @@ impl Channel {
             write_requeued: false,
             kernel_tls_possible: false,
             kernel_tls: std::cell::Cell::new(false),
+            cold: cold_file::ColdFiles::default(),
             #[cfg(feature = "io-uring")]
             ring: uring::RingState::default(),
         }

@@ -249,17 +249,21 @@ fn median_ratio(pairs: &[[Duration; 2]]) -> f64 {
 
 /// Sends the next part of `region` to `socket`: through `pipe` with
 /// `splice` when there is one (what it holds and a pipeful more), else
-/// with `sendfile` (at most `limit` bytes). The one place the two file
-/// paths part, for the channels and for the probe that times them.
+/// with `sendfile` (at most `limit` bytes); either reads nothing of the
+/// file more than `cached` bytes on (what a file loader knows is in the
+/// page cache). The one place the two file paths part, for the channels
+/// and for the probe that times them.
 pub(crate) fn send_region(
     region: &mut FileRegion,
     pipe: Option<&mut RegionPipe>,
     socket: &impl AsFd,
     limit: usize,
+    cached: u64,
 ) -> Result<usize, gyre_zerocopy::Error> {
+    let cached = usize::try_from(cached).unwrap_or(usize::MAX);
     match pipe {
-        Some(pipe) => pipe.send(region, socket),
-        None => region.transfer_up_to(socket, limit),
+        Some(pipe) => pipe.send_up_to(region, socket, cached),
+        None => region.transfer_up_to(socket, limit.min(cached)),
     }
 }
 
@@ -274,8 +278,14 @@ fn send_once(
     let mut region = FileRegion::new(file.clone(), 0, bytes).map_err(io::Error::other)?;
     let started = Instant::now();
     while !region.is_done() {
-        let sent = send_region(&mut region, pipe.as_deref_mut(), socket, SENDFILE_CALL)
-            .map_err(io::Error::other)?;
+        let sent = send_region(
+            &mut region,
+            pipe.as_deref_mut(),
+            socket,
+            SENDFILE_CALL,
+            u64::MAX,
+        )
+        .map_err(io::Error::other)?;
         if sent == 0 && !region.is_done() {
             wait_for(socket, libc::POLLOUT, "wait for room in the socket")?;
         }

@@ -153,6 +153,7 @@ mod event_loop;
 #[cfg(any(not(loom), feature = "io-uring"))]
 mod eventfd;
 mod fd_limit;
+mod file_loader;
 mod file_send_probe;
 mod group;
 mod handle;
@@ -214,6 +215,7 @@ pub use connecting::Connecting;
 pub use datagram::Datagram;
 pub use error::{ChannelClosed, Error};
 pub use fd_limit::{open_file_limit, raise_open_file_limit, set_open_file_limit};
+pub use file_loader::{FileLoadCounts, FileLoader, FileLoaderBuilder};
 pub use file_send_probe::{FileSendProbe, PROBE_BYTES, PROBE_PIPE};
 pub use group::{EventLoopGroup, EventLoopGroupBuilder};
 pub use handle::ChannelHandle;

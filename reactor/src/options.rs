@@ -1,5 +1,6 @@
 //! Socket and channel options, with defaults that serve.
 
+use crate::file_loader::FileLoader;
 use crate::file_send_probe::FileSendProbe;
 use std::time::Duration;
 
@@ -36,6 +37,7 @@ pub struct ChannelOptions {
     pub(crate) lingering_close: Duration,
     pub(crate) zero_copy_send: Option<usize>,
     pub(crate) file_send: FileSend,
+    pub(crate) file_loader: Option<FileLoader>,
     pub(crate) direct_writes: bool,
     pub(crate) lend_input: bool,
 }
@@ -179,6 +181,7 @@ impl Default for ChannelOptions {
             direct_writes: false,
             lend_input: false,
             file_send: FileSend::Auto,
+            file_loader: None,
         }
     }
 }
@@ -189,6 +192,26 @@ impl ChannelOptions {
     pub fn file_send(mut self, path: FileSend) -> Self {
         self.file_send = path;
         self
+    }
+
+    /// Read file regions' cold bytes into the page cache on `loader`'s
+    /// threads before sending them (default: none, and a send of bytes
+    /// only on disk waits for the disk on the loop). See [`FileLoader`].
+    ///
+    /// ```
+    /// use gyre_reactor::{ChannelOptions, FileLoader};
+    /// let opts = ChannelOptions::default().file_loader(FileLoader::builder().start()?);
+    /// assert!(opts.file_loader_set().is_some());
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn file_loader(mut self, loader: FileLoader) -> Self {
+        self.file_loader = Some(loader);
+        self
+    }
+
+    /// The file loader set, if any.
+    pub fn file_loader_set(&self) -> Option<&FileLoader> {
+        self.file_loader.as_ref()
     }
 
     /// The file-send path set.

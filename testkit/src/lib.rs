@@ -12,7 +12,7 @@ mod kernel_tls;
 mod threads;
 
 pub use kernel_tls::{check_kernel_tls_took, kernel_tls_expected, kernel_tls_sessions};
-pub use threads::{cpu_ticks, threads_named};
+pub use threads::{cpu_ticks, storage_read_bytes, threads_named};
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -1,7 +1,9 @@
 //! Threads and processes as the kernel accounts for them, read from
-//! `/proc`: which of this process's threads carry a name, and how much CPU
-//! time a thread or a process has used. The busy-poll tests tell a loop
-//! that polls from one that sleeps this way. Uses only `std`; Linux only.
+//! `/proc`: which of this process's threads carry a name, how much CPU
+//! time a thread or a process has used, and how much it has read from
+//! storage. The busy-poll tests tell a loop that polls from one that
+//! sleeps this way, and the cold-file tests a loop that waited on the disk
+//! from one that did not. Uses only `std`; Linux only.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -48,4 +50,21 @@ pub fn cpu_ticks(dir: &Path) -> Option<u64> {
     // After the name, state is field 3; utime and stime are fields 14 and 15.
     let field = |n: usize| fields.get(n - 3)?.parse::<u64>().ok();
     Some(field(14)? + field(15)?)
+}
+
+/// The bytes the process or thread whose `/proc` directory `dir` is has
+/// had read from storage for it (`read_bytes` of its `io`: reads it
+/// started, page-cache hits not counted); `None` without the kernel's I/O
+/// accounting or once it is gone.
+///
+/// ```
+/// let me = std::path::Path::new("/proc/self");
+/// if let Some(before) = gyre_testkit::storage_read_bytes(me) {
+///     assert!(gyre_testkit::storage_read_bytes(me).unwrap() >= before);
+/// }
+/// ```
+pub fn storage_read_bytes(dir: &Path) -> Option<u64> {
+    let io = std::fs::read_to_string(dir.join("io")).ok()?;
+    let line = io.lines().find(|l| l.starts_with("read_bytes:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
 }

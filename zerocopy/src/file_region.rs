@@ -59,12 +59,18 @@ impl FileRegion {
     /// reaches past the file's current end.
     pub fn new(file: SharedFile, offset: u64, len: u64) -> Result<Self, Error> {
         file.check_range(offset, len)?;
-        Ok(FileRegion {
+        Ok(Self::unchecked(file, offset, len))
+    }
+
+    /// A region already known to lie within its file (part of a checked
+    /// one).
+    pub(crate) fn unchecked(file: SharedFile, offset: u64, len: u64) -> Self {
+        FileRegion {
             file,
             offset,
             len,
             transferred: 0,
-        })
+        }
     }
 
     /// The whole of `file`, as long as it is now.

@@ -40,6 +40,35 @@ struct Cachestat {
 const LOAD_CHUNK: usize = 256 * 1024;
 
 impl FileRegion {
+    /// The next `len` bytes of what is left to send after the first
+    /// `skip` (fewer where the region ends first), as a region of their
+    /// own over the same open file: what a sender asks
+    /// [`is_cached`](Self::is_cached) of, or has loaded, one window at a
+    /// time instead of a whole large file at once. Makes no system call;
+    /// the new region has sent nothing yet.
+    ///
+    /// ```
+    /// use gyre_zerocopy::FileRegion;
+    /// # let path = std::env::temp_dir().join(format!("gyre-doc-window-{}", std::process::id()));
+    /// std::fs::write(&path, vec![3u8; 10_000])?;
+    /// let mut region = FileRegion::open_range(&path, 1000, 9000)?;
+    /// region.advance(500);
+    /// let next = region.window(0, 4096);
+    /// assert_eq!((next.position(), next.remaining()), (1500, 4096));
+    /// let after = region.window(4096, 1 << 20);
+    /// assert_eq!((after.position(), after.remaining()), (5596, 4404));
+    /// assert!(region.window(9000, 1).is_done());
+    /// # std::fs::remove_file(&path)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn window(&self, skip: u64, len: u64) -> FileRegion {
+        let skip = skip.min(self.remaining());
+        let len = len.min(self.remaining() - skip);
+        // Within this region, which was checked against its file when it
+        // was made: no new check (it would be a system call).
+        FileRegion::unchecked(self.file().clone(), self.position() + skip, len)
+    }
+
     /// Whether every page of the bytes still to send is in the page
     /// cache, so that sending them will not wait on the disk: `Some`, or
     /// `None` where the kernel cannot say (before Linux 6.5, or a file

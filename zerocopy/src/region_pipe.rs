@@ -108,6 +108,19 @@ impl RegionPipe {
     /// Errors name the file; a file that ends before the region does is
     /// [`Error::Truncated`].
     pub fn send(&mut self, region: &mut FileRegion, socket: &impl AsFd) -> Result<usize, Error> {
+        self.send_up_to(region, socket, usize::MAX)
+    }
+
+    /// As [`send`](Self::send), reading nothing of the file more than
+    /// `most` bytes past where the region stands at the call (bytes the
+    /// pipe holds already count, and go out first): for a sender that
+    /// knows only so much of the region is in the page cache.
+    pub fn send_up_to(
+        &mut self,
+        region: &mut FileRegion,
+        socket: &impl AsFd,
+        most: usize,
+    ) -> Result<usize, Error> {
         let out = socket.as_fd().as_raw_fd();
         let mut sent = 0;
         let mut filled = false;
@@ -133,6 +146,10 @@ impl RegionPipe {
             }
             let mut position = region.position() as i64;
             let count = region.remaining().min(self.capacity() as u64) as usize;
+            let count = count.min(most.saturating_sub(sent));
+            if count == 0 {
+                return Ok(sent);
+            }
             let input = region.file().as_fd().as_raw_fd();
             match splice(
                 input,

@@ -21,6 +21,12 @@
 //! or memory is 503 with `Retry-After`, never 404; anything that is not a
 //! regular file (a FIFO, a device) is 404, opened without blocking.
 //!
+//! A file whose bytes are not in the page cache is read in by loader
+//! threads ([`FileServerConfig::file_loaders`]) a window at a time, while
+//! the loop serves its other connections; the loop's `sendfile` then takes
+//! the bytes from memory. (Over HTTPS without the kernel's TLS, bodies are
+//! read by the TLS layer on the loop, as before.)
+//!
 //! ```no_run
 //! use gyre_fileserver::{start, FileServerConfig};
 //!
@@ -43,8 +49,8 @@ pub use status::Status;
 
 use bytes::BytesMut;
 use gyre_reactor::{
-    ChannelOptions, EventLoopGroup, IdleStateHandler, Outbound, Pipeline, Server, ServerBootstrap,
-    TlsAcceptor, Transport,
+    ChannelOptions, EventLoopGroup, FileLoader, IdleStateHandler, Outbound, Pipeline, Server,
+    ServerBootstrap, TlsAcceptor, Transport,
 };
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -90,6 +96,12 @@ pub struct FileServerConfig {
     /// at 5.1-5.4 GiB/s (curl's own limit) and 0.07 s under `cubic`
     /// (BENCHMARKS.md, issue 22, twenty-ninth session).
     pub tcp_congestion: Option<String>,
+    /// Threads that read the cold parts of files into the page cache
+    /// before a loop sends them (default 2; 0 sends them as they are,
+    /// and a loop's `sendfile` of bytes only on disk waits for the disk,
+    /// holding up every connection of that loop). See
+    /// [`FileLoader`](gyre_reactor::FileLoader).
+    pub file_loaders: usize,
 }
 
 impl FileServerConfig {
@@ -106,6 +118,7 @@ impl FileServerConfig {
             head_timeout_under_load: Duration::from_secs(1),
             tls: None,
             tcp_congestion: None,
+            file_loaders: 2,
         }
     }
 
@@ -188,6 +201,13 @@ pub fn start(config: &FileServerConfig) -> Result<Server, StartError> {
         .lingering_close(LINGERING_CLOSE);
     if let Some(name) = &config.tcp_congestion {
         child = child.tcp_congestion(name.clone());
+    }
+    if config.file_loaders > 0 {
+        let loader = FileLoader::builder()
+            .threads(config.file_loaders)
+            .start()
+            .map_err(gyre_reactor::Error::Io)?;
+        child = child.file_loader(loader);
     }
     let bootstrap = ServerBootstrap::new()
         .group(

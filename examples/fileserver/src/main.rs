@@ -55,6 +55,10 @@ struct Args {
     /// faster and at a fifth of the CPU.
     #[arg(long)]
     tcp_congestion: Option<String>,
+    /// Threads that read files' cold parts into the page cache before a
+    /// loop sends them (0: none; a cold file then stalls its loop).
+    #[arg(long, default_value_t = 2)]
+    file_loaders: usize,
 }
 
 fn main() {
@@ -77,6 +81,7 @@ fn main() {
     config.head_timeout = Duration::from_secs(args.head_timeout_secs);
     config.head_timeout_under_load = Duration::from_millis(args.head_timeout_under_load_ms);
     config.tcp_congestion = args.tcp_congestion;
+    config.file_loaders = args.file_loaders;
     if let Some(workers) = args.workers {
         config.workers = workers;
     }

@@ -448,6 +448,11 @@ impl<L: InboundChain<R, S>, S: Into<Outbound>, R: FromSocket> ChannelOps for Cha
         // Before the mailboxes are drained, and while closing too: a close
         // may be waiting for a direct writer to leave.
         self.ch.claim_direct(lp);
+        // A file loader's wake-up: the file goes on (closing too, as a
+        // graceful close drains its output).
+        if self.ch.take_file_wait() {
+            self.ch.kick_write(lp);
+        }
         if self.ch.close_drained() {
             self.output_delivered(lp);
             return;

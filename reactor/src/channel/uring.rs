@@ -19,6 +19,7 @@
 //! with operations in flight cancels them and keeps that memory until their
 //! completions arrive, and only then frees it and closes the socket.
 
+use super::write::FileStep;
 use super::{Channel, State};
 use crate::buf_ring::GROUP;
 use crate::event_loop::LoopLocal;
@@ -228,6 +229,7 @@ impl Channel {
     /// loop's, a send of file pages not in the page cache reads them on
     /// the loop thread.
     pub(crate) fn submit_write(&mut self, lp: &mut LoopLocal) {
+        self.attach_file_loads(lp);
         let now = lp.now();
         self.submit_write_within(lp.ring(), now, self.opts.max_write_bytes_per_event);
         self.requeue_write(lp);
@@ -314,9 +316,18 @@ impl Channel {
                 self.write_yielded = true;
                 break;
             }
-            if !self.send_front_file(&stream, now, room) {
-                full = true;
-                break;
+            match self.send_front_file(&stream, now, room) {
+                FileStep::Went => {}
+                FileStep::SocketFull => {
+                    full = true;
+                    break;
+                }
+                FileStep::Loading => {
+                    // Neither a poll nor bytes: the loader's wake-up
+                    // writes on.
+                    self.stream = Some(stream);
+                    return;
+                }
             }
         }
         let fd = stream.as_raw_fd();

@@ -29,6 +29,17 @@ fn open_region_pipe(bytes: usize) -> Result<RegionPipe, ()> {
     })
 }
 
+/// What one send from the file region at the queue's front did.
+pub(super) enum FileStep {
+    /// Sent (or failed the channel): go on.
+    Went,
+    /// The socket took nothing: go on once it has room.
+    SocketFull,
+    /// A loader is reading the next bytes in: go on when it wakes the
+    /// channel.
+    Loading,
+}
+
 impl Channel {
     /// Writes what is released: now (epoll, or a channel
     /// [using readiness](Self::uses_readiness) on io_uring, which then
@@ -72,6 +83,7 @@ impl Channel {
         if !self.take_gate() {
             return;
         }
+        self.attach_file_loads(lp);
         // Lent out for the call, so the queue can change while we write.
         let Some(stream) = self.stream.take() else {
             return;
@@ -112,11 +124,13 @@ impl Channel {
                 return;
             }
             if matches!(self.out.front(), Some(Outbound::File(_))) {
-                if !self.send_front_file(stream, now, room) {
-                    self.socket_writable = false;
-                    return;
+                match self.send_front_file(stream, now, room) {
+                    FileStep::Went => continue,
+                    FileStep::SocketFull => self.socket_writable = false,
+                    // The loader's wake-up writes on.
+                    FileStep::Loading => {}
                 }
-                continue;
+                return;
             }
             let mut slices = [IoSlice::new(&[]); MAX_IOVECS];
             let (n, _, file_next) = gather(&self.out, self.flushed, room, |i, b| {
@@ -145,12 +159,21 @@ impl Channel {
     /// [`FileSend`] resolves to splicing, `splice` through the channel's
     /// pipe: the file path of both transports, each call non-blocking.
     /// A `sendfile` call moves at most `limit` bytes (a splice, a
-    /// pipeful). Returns `false` when the socket took nothing (it is full:
-    /// call again once it is writable). A file that fails (truncated,
+    /// pipeful). With a [`FileLoader`](crate::FileLoader), only bytes
+    /// known to be in the page cache are sent, and a cold window waits
+    /// for a loader (`cold_file`). A file that fails (truncated,
     /// unreadable) fails the channel, with the file's error recorded.
-    pub(super) fn send_front_file(&mut self, stream: &Stream, now: Instant, limit: usize) -> bool {
+    pub(super) fn send_front_file(
+        &mut self,
+        stream: &Stream,
+        now: Instant,
+        limit: usize,
+    ) -> FileStep {
+        let Some(cached) = self.front_file_ready() else {
+            return FileStep::Loading;
+        };
         let Some(Outbound::File(region)) = self.out.front_mut() else {
-            return true;
+            return FileStep::Went;
         };
         let keep_room = self.opts.send_buffer_size.is_some();
         self.file_setup.begin(stream, region.remaining(), keep_room);
@@ -162,12 +185,13 @@ impl Channel {
                 .as_mut()
                 .ok(),
         };
-        match send_region(region, pipe, stream, limit) {
+        match send_region(region, pipe, stream, limit, cached) {
             Ok(n) => {
                 let done = region.is_done();
                 if n == 0 && !done {
-                    return false;
+                    return FileStep::SocketFull;
                 }
+                self.front_file_sent(n, done);
                 if done {
                     self.out.pop_front();
                     self.flushed -= 1;
@@ -180,7 +204,7 @@ impl Channel {
                 self.record_error(Error::File(e));
             }
         }
-        true
+        FileStep::Went
     }
 
     /// Once no flushed file region is left queued, closes the splice pipe,

@@ -1,0 +1,227 @@
+//! File regions whose bytes are only on disk, sent by channels with a
+//! [`FileLoader`]: the loaders read them in, and the loop's own sends
+//! read nothing from the disk; the bytes arrive whole and in order, on
+//! both of epoll's file paths, and a cached file is sent without a load.
+//! Over a real loopback socket and a real file on the target folder's
+//! disk (not tmpfs, whose pages are never out).
+
+mod common;
+
+use bytes::BytesMut;
+use gyre_reactor::{
+    ChannelOptions, EventLoopGroup, FileLoader, FileSend, InboundContext, InboundHandler, Outbound,
+    Pipeline, ServerBootstrap,
+};
+use gyre_zerocopy::FileRegion;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
+
+const LEN: usize = 24 << 20;
+
+fn pattern(len: usize) -> Vec<u8> {
+    (0..len)
+        .map(|i| (i as u8).wrapping_mul(31) ^ (i >> 13) as u8)
+        .collect()
+}
+
+/// Syncs `path` and drops its pages from the page cache; whether the
+/// kernel now says they are out (`false` where it cannot tell).
+fn evict(path: &Path) -> bool {
+    let f = std::fs::File::open(path).unwrap();
+    f.sync_all().unwrap();
+    // SAFETY: posix_fadvise on an open descriptor; it only advises.
+    let rc = unsafe { libc::posix_fadvise(f.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED) };
+    assert_eq!(rc, 0);
+    FileRegion::open(path).unwrap().is_cached() == Some(false)
+}
+
+/// Answers any input with the whole file.
+struct SendFile(PathBuf);
+
+impl InboundHandler for SendFile {
+    type Read = BytesMut;
+    type Pass = ();
+    type Write = Outbound;
+
+    fn read(&mut self, ctx: &mut impl InboundContext<Self>, _: BytesMut) {
+        ctx.write_and_flush(FileRegion::open(&self.0).unwrap().into());
+    }
+}
+
+/// Bytes the threads named `prefix` have read from storage.
+fn storage_reads(prefix: &str) -> u64 {
+    gyre_testkit::threads_named(prefix)
+        .iter()
+        .filter_map(|t| gyre_testkit::storage_read_bytes(t))
+        .sum()
+}
+
+fn cold_send(tag: &str, path: FileSend) {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("cold-{tag}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("cold.bin");
+    let content = pattern(LEN);
+    std::fs::write(&file, &content).unwrap();
+    if !evict(&file) {
+        eprintln!("skipped: the kernel cannot tell cached pages from cold ones here");
+        return std::fs::remove_dir_all(&dir).unwrap();
+    }
+    let loader = FileLoader::builder()
+        .window(1 << 20)
+        .read_ahead(2 << 20)
+        .start()
+        .unwrap();
+    let loop_name = format!("cold-{tag}");
+    let group = EventLoopGroup::builder()
+        .threads(1)
+        .name(&loop_name)
+        .transport(common::transport())
+        .build()
+        .unwrap();
+    let f = file.clone();
+    let server = ServerBootstrap::new()
+        .group(group)
+        .child_options(
+            ChannelOptions::default()
+                .file_send(path)
+                .file_loader(loader.clone()),
+        )
+        .bind("127.0.0.1:0", move |_| {
+            Pipeline::with_file_regions().inbound(SendFile(f.clone()))
+        })
+        .unwrap();
+    let loop_before = storage_reads(&loop_name);
+
+    let mut client = TcpStream::connect(server.local_addr()).unwrap();
+    client.write_all(b"go").unwrap();
+    let mut got = vec![0u8; LEN];
+    client.read_exact(&mut got).unwrap();
+    assert!(got == content, "the file arrived whole and in order");
+
+    let counts = loader.counts();
+    let loop_read = storage_reads(&loop_name) - loop_before;
+    eprintln!("{tag}: {counts:?}, loop read {loop_read} bytes from storage");
+    assert!(counts.windows_loaded >= 1, "{counts:?}");
+    assert!(counts.bytes_loaded >= LEN as u64, "{counts:?}");
+    assert_eq!((counts.refused, counts.failed), (0, 0));
+    assert!(
+        loop_read < 256 * 1024,
+        "the loop read {loop_read} bytes from the disk"
+    );
+
+    // Now cached: sent again without a load.
+    client.write_all(b"go").unwrap();
+    client.read_exact(&mut got).unwrap();
+    assert!(got == content);
+    assert_eq!(loader.counts().windows_loaded, counts.windows_loaded);
+
+    drop(client);
+    server.shutdown_gracefully(std::time::Duration::ZERO, std::time::Duration::from_secs(2));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_cold_file_is_read_in_by_the_loaders_not_the_loop_with_sendfile() {
+    cold_send("sendfile", FileSend::Sendfile);
+}
+
+#[test]
+fn a_cold_file_is_read_in_by_the_loaders_not_the_loop_with_splice() {
+    cold_send("splice", FileSend::Splice { pipe: 1 << 20 });
+}
+
+/// Opens its file at `open`, and answers `go` with the region opened then;
+/// reports the channel's error.
+struct SendOpened {
+    path: PathBuf,
+    region: Option<FileRegion>,
+    errors: std::sync::mpsc::Sender<String>,
+}
+
+impl InboundHandler for SendOpened {
+    type Read = BytesMut;
+    type Pass = ();
+    type Write = Outbound;
+
+    fn read(&mut self, ctx: &mut impl InboundContext<Self>, what: BytesMut) {
+        if &what[..] == b"open" {
+            self.region = Some(FileRegion::open(&self.path).unwrap());
+            ctx.write_and_flush(Outbound::Bytes(bytes::Bytes::from_static(b"k")));
+        } else if let Some(region) = self.region.take() {
+            ctx.write_and_flush(region.into());
+        }
+    }
+
+    fn error(&mut self, ctx: &mut impl InboundContext<Self>, error: gyre_reactor::Error) {
+        let _ = self.errors.send(error.to_string());
+        ctx.close();
+    }
+}
+
+#[test]
+fn a_cold_file_cut_short_fails_its_own_channel_and_the_loop_serves_on() {
+    let dir =
+        PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("cold-cut-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("cut.bin");
+    std::fs::write(&file, pattern(8 << 20)).unwrap();
+    let loader = FileLoader::builder().window(1 << 20).start().unwrap();
+    let (tx, errors) = std::sync::mpsc::channel();
+    let tx = std::sync::Mutex::new(tx);
+    let f = file.clone();
+    let server = ServerBootstrap::new()
+        .group(common::group(1))
+        .child_options(ChannelOptions::default().file_loader(loader.clone()))
+        .bind("127.0.0.1:0", move |_| {
+            Pipeline::with_file_regions().inbound(SendOpened {
+                path: f.clone(),
+                region: None,
+                errors: tx.lock().unwrap().clone(),
+            })
+        })
+        .unwrap();
+    let mut client = TcpStream::connect(server.local_addr()).unwrap();
+    client
+        .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    client.write_all(b"open").unwrap();
+    let mut k = [0u8; 1];
+    client.read_exact(&mut k).unwrap();
+    // The region was made at 8 MiB; the file is now 100 KiB, and cold.
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&file)
+        .unwrap()
+        .set_len(100 * 1024)
+        .unwrap();
+    let cold = evict(&file);
+    client.write_all(b"go").unwrap();
+    let mut got = Vec::new();
+    let _ = client.read_to_end(&mut got);
+    assert!(
+        got.len() <= 100 * 1024,
+        "no more than the file holds: {}",
+        got.len()
+    );
+    let error = errors
+        .recv_timeout(std::time::Duration::from_secs(10))
+        .expect("the channel failed");
+    assert!(
+        error.contains("cut.bin"),
+        "the error names the file: {error}"
+    );
+    if cold {
+        assert!(loader.counts().failed >= 1, "{:?}", loader.counts());
+    }
+    // The loop serves on.
+    let mut other = TcpStream::connect(server.local_addr()).unwrap();
+    other.write_all(b"open").unwrap();
+    other.read_exact(&mut k).unwrap();
+    assert_eq!(&k, b"k");
+    drop((client, other));
+    server.shutdown_gracefully(std::time::Duration::ZERO, std::time::Duration::from_secs(2));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
