@@ -1,7 +1,8 @@
 //! Heap allocations per message in steady state, counted by a global
 //! allocator, for echo on the event loop, echo through the offload stage
 //! (a business stage that owns the events and answers with the request's
-//! own bytes), UDP echo (one datagram each way), and (feature `tls`) echo
+//! own bytes), UDP echo (one datagram each way), a cached file sent by a
+//! channel with a file loader, and (feature `tls`) echo
 //! behind the TLS layer. One round-trip client on a blocking socket (which
 //! allocates nothing per message, but for rustls's share under TLS), a
 //! warm-up, then a counted window. Each bound is
@@ -144,6 +145,41 @@ fn tls_echo() -> f64 {
     figure
 }
 
+/// Answers each read with a region of its file.
+struct SendFile(gyre_zerocopy::SharedFile);
+
+impl InboundHandler for SendFile {
+    type Read = BytesMut;
+    type Pass = ();
+    type Write = gyre_reactor::Outbound;
+
+    fn read(&mut self, ctx: &mut impl InboundContext<Self>, _: BytesMut) {
+        let region = gyre_zerocopy::FileRegion::new(self.0.clone(), 0, SIZE as u64).unwrap();
+        ctx.write_and_flush(region.into());
+    }
+}
+
+/// A cached file sent from a channel with a file loader: each window is
+/// asked of the page cache (a system call), nothing is allocated.
+fn cached_file_with_a_loader() -> f64 {
+    let path = std::env::temp_dir().join(format!("gyre-alloc-file-{}", std::process::id()));
+    std::fs::write(&path, [0x5au8; SIZE]).unwrap();
+    let file = gyre_zerocopy::SharedFile::open(&path).unwrap();
+    let loader = gyre_reactor::FileLoader::builder().start().unwrap();
+    let server = ServerBootstrap::new()
+        .group(common::group(1))
+        .child_options(gyre_reactor::ChannelOptions::default().file_loader(loader.clone()))
+        .bind("127.0.0.1:0", move |_| {
+            Pipeline::with_file_regions().inbound(SendFile(file.clone()))
+        })
+        .unwrap();
+    let figure = per_message(server.local_addr());
+    server.shutdown_gracefully(Duration::ZERO, Duration::from_secs(5));
+    assert_eq!(loader.counts().windows_loaded, 0, "a cached file is not loaded");
+    std::fs::remove_file(&path).unwrap();
+    figure
+}
+
 /// One test, so nothing else in this binary allocates during a window.
 #[test]
 fn steady_state_allocations_per_message() {
@@ -151,7 +187,8 @@ fn steady_state_allocations_per_message() {
     let on_loop = echo_on_the_loop();
     let offloaded = echo_through_the_offload_stage();
     let udp = udp_echo();
-    println!("allocations per message: echo on the loop {on_loop:.3}, through the offload stage {offloaded:.3}, UDP echo {udp:.3}");
+    let file = cached_file_with_a_loader();
+    println!("allocations per message: echo on the loop {on_loop:.3}, through the offload stage {offloaded:.3}, UDP echo {udp:.3}, a cached file with a loader {file:.3}");
     assert!(
         on_loop <= 0.01,
         "echo on the loop allocates {on_loop:.3} per message"
@@ -165,6 +202,11 @@ fn steady_state_allocations_per_message() {
     // Each datagram is read into the channel's reused buffer and sent
     // from it; nothing is allocated per datagram.
     assert!(udp <= 0.01, "UDP echo allocates {udp:.3} per datagram");
+    // The window's region shares the open file (a count, not a copy).
+    assert!(
+        file <= 0.01,
+        "a cached file sent with a loader allocates {file:.3} per send"
+    );
     #[cfg(feature = "tls")]
     {
         let tls = tls_echo();

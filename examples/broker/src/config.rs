@@ -87,7 +87,9 @@ pub struct BrokerConfig {
     /// Threads that read fetched records not in the page cache before
     /// their answer goes to the connection's event loop, so the loop never
     /// waits on the disk (default 2; 0 sends them from the disk on the
-    /// loop). See [`cache_loader`](crate::cache_loader).
+    /// loop). See [`cache_loader`](crate::cache_loader). As many again
+    /// are the loops' own [`FileLoader`](gyre_reactor::FileLoader), for
+    /// answers whose bytes went cold after the writer looked.
     pub fetch_cache_loaders: usize,
     /// The log cleaner, which compacts topics whose `cleanup.policy`
     /// includes `compact`.

@@ -31,7 +31,9 @@ use budget::{RequestBudget, RequestMemory};
 use connection::Connection;
 use groups::Coordinator;
 use gyre_codec::LengthFieldDecoder;
-use gyre_reactor::{ChannelOptions, EventLoopGroup, Pipeline, Server, ServerBootstrap};
+use gyre_reactor::{
+    ChannelOptions, EventLoopGroup, FileLoader, Pipeline, Server, ServerBootstrap,
+};
 use responder::Responder;
 use sequencer::Sequencer;
 pub use shared::Shared;
@@ -237,6 +239,19 @@ impl Broker {
         } else {
             config.listeners.clone()
         };
+        // The loops' own backstop to the writer's cache loaders: bytes of a
+        // fetch's answer that went cold again before the loop sends them,
+        // or that the kernel's readahead left for the loop's `sendfile` to
+        // read, are read in by these threads instead (a cached answer
+        // costs the loop one `cachestat` per region).
+        let mut child = ChannelOptions::default().tcp_nodelay(true);
+        if config.fetch_cache_loaders > 0 {
+            let loader = FileLoader::builder()
+                .threads(config.fetch_cache_loaders)
+                .start()
+                .map_err(gyre_reactor::Error::Io)?;
+            child = child.file_loader(loader);
+        }
         let mut servers = Vec::with_capacity(listeners.len());
         for listener in listeners {
             let shared = shared.clone();
@@ -250,7 +265,7 @@ impl Broker {
                 .or_else(|| config.advertised.clone());
             let bootstrap = ServerBootstrap::new()
                 .group(loops.clone())
-                .child_options(ChannelOptions::default().tcp_nodelay(true));
+                .child_options(child.clone());
             // Every connection's pipeline: (TLS,) the request memory
             // budget, the frame decoder, the response sequencer and the
             // connection. With TLS or without is a different type, so a
