@@ -30,8 +30,9 @@
 //! answer's regions once more before the loop sends them: in a cold
 //! 578 MiB replay on the Intel Xeon VM the writer then read 0.1 MiB from
 //! the disk instead of 7-27 MiB, and the loop 3.5-3.8 MiB instead of
-//! 7-26 MiB (what is left is the kernel's asynchronous readahead, which
-//! the loop's `sendfile` starts but does not wait for).
+//! 7-26 MiB, in the same time; the loop's longest `sendfile` (under
+//! `strace`) was 0.6-1.3 ms with it and 0.9-1.2 ms without, so what these
+//! threads leave to the loop is already small.
 //!
 //! [`PartitionLog::fetch_window`]: crate::log::PartitionLog::fetch_window
 //!
