@@ -8,6 +8,7 @@
 
 pub mod broker;
 pub mod codec;
+pub mod cold_file;
 pub mod echo;
 pub mod host;
 pub mod offload;

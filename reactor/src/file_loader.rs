@@ -18,6 +18,17 @@
 //! loader, and the channel stops writing (its other work, and every other
 //! channel of the loop, go on) until the loader has read it in.
 //!
+//! **Keeping up with the disk.** A channel queues its next load as soon
+//! as it sends from the last, so a long file is read a load ahead of the
+//! socket. A loader waits for pages without copying them (`sendfile` into
+//! `/dev/null`), and inside a long region it reads as a reader in order
+//! would, on a file description of its own, so the kernel's sequential
+//! readahead runs ahead of it (asking for each window first, and waiting,
+//! left the disk idle between windows: 1.5 GiB/s against 2.0-2.2 on the
+//! Intel Xeon VM). Measured by `zerocopy --only-cold-file`: a cold file
+//! downloads at about the rate the loop's own `sendfile` reaches, while
+//! a ping-pong neighbour on the same loop sees a twentieth of the p99.
+//!
 //! **Order and wake-up.** A [`Load`] covers one window and the read-ahead
 //! behind it. Its state sits under a mutex that the loop and one loader
 //! each hold for a few instructions per window (never per message): the
@@ -251,31 +262,49 @@ impl FileLoader {
         lock(&self.inner.producer).clone()
     }
 
-    /// Hands `window` of a region (and what lies `read_ahead` behind it,
-    /// within `rest`) to a loader, which wakes channel `token` on the loop
-    /// of `wake` if it waits on the load. `None` when the queue is full
-    /// or the loaders are gone: the caller sends without loading.
+    /// Bytes read in behind each window.
+    pub(crate) fn read_ahead(&self) -> u64 {
+        self.inner.read_ahead
+    }
+
+    /// Hands the window `skip` bytes into what is left of a region (and
+    /// what lies `read_ahead` behind it, within the region) to a loader,
+    /// which wakes channel `token` on the loop of `wake` once it is in if
+    /// the channel waits on it (`wait`: it stops writing now; otherwise
+    /// the load is ahead of the channel). `None` when the queue is full or
+    /// the loaders are gone: the caller sends without loading.
     pub(crate) fn submit(
         &self,
         producer: &mut MultiProducer<LoadJob, BlockingWait>,
         rest: &FileRegion,
+        skip: u64,
+        wait: bool,
         wake: &Arc<Shared>,
         token: Token,
     ) -> Option<Arc<Load>> {
-        let window = rest.window(0, self.inner.window);
-        let ahead = rest.window(window.remaining(), self.inner.read_ahead);
+        let window = rest.window(skip, self.inner.window);
+        let ahead = rest.window(skip + window.remaining(), self.inner.read_ahead);
         let load = Arc::new(Load {
             start: window.position(),
             state: Mutex::new(LoadState {
                 loaded_to: window.position(),
                 end: ahead.position() + ahead.remaining(),
-                // The channel stops writing as soon as this is queued.
-                waiting: true,
+                waiting: wait,
             }),
             wake: wake.clone(),
             token,
         });
+        // Loaded in order (faster, the kernel reading ahead of the
+        // loader) only where what the kernel reads past this load lands
+        // well inside the region: there the channel goes by the next
+        // load's word. Past a region's end it would ask the page cache,
+        // which counts pages still in flight as cached, and wait for them
+        // in its send (a fetch answer's next region, say).
+        let end = skip + window.remaining() + ahead.remaining();
+        let margin = 2 * (self.inner.window + self.inner.read_ahead);
+        let in_order = rest.remaining().saturating_sub(end) >= margin;
         let published = producer.try_publish(|job| {
+            job.in_order = in_order;
             job.load = Some(load.clone());
             job.ahead = (!ahead.is_done()).then_some(ahead);
             job.window = Some(window);
@@ -297,6 +326,8 @@ pub(crate) struct LoadJob {
     window: Option<FileRegion>,
     ahead: Option<FileRegion>,
     load: Option<Arc<Load>>,
+    /// Load as a reader in order ([`FileRegion::load_into_cache_in_order`]).
+    in_order: bool,
 }
 
 /// A loader's work on one slot: the window, then (if anyone still waits
@@ -306,7 +337,8 @@ fn run(job: &mut LoadJob, counters: &Counters) {
         return;
     };
     let ahead = job.ahead.take();
-    load_one(&window, counters);
+    let in_order = job.in_order;
+    load_one(&window, in_order, counters);
     counters.windows_loaded.fetch_add(1, Ordering::Relaxed);
     load.reach(window.position() + window.remaining());
     let Some(ahead) = ahead else {
@@ -317,13 +349,18 @@ fn run(job: &mut LoadJob, counters: &Counters) {
     if Arc::strong_count(&load) == 1 {
         return load.reach(u64::MAX);
     }
-    load_one(&ahead, counters);
+    load_one(&ahead, in_order, counters);
     counters.windows_read_ahead.fetch_add(1, Ordering::Relaxed);
     load.reach(u64::MAX);
 }
 
-fn load_one(region: &FileRegion, counters: &Counters) {
-    match region.load_into_cache() {
+fn load_one(region: &FileRegion, in_order: bool, counters: &Counters) {
+    let loaded = if in_order {
+        region.load_into_cache_in_order()
+    } else {
+        region.load_into_cache()
+    };
+    match loaded {
         Ok(()) => {
             counters
                 .bytes_loaded
@@ -359,8 +396,9 @@ struct LoadState {
 /// What a load says about a file offset a channel is about to send from.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum Reached {
-    /// Read in: this many bytes from the offset may go now.
-    Loaded(u64),
+    /// Read in: `ready` bytes from the offset may go now, and the load
+    /// (read-ahead included) ends `left` bytes on.
+    Loaded { ready: u64, left: u64 },
     /// Still being read in: the channel is woken when it is.
     Wait,
     /// Not this load's: ask the page cache.
@@ -374,7 +412,10 @@ impl Load {
         if pos < self.start || pos >= state.end {
             Reached::Outside
         } else if pos < state.loaded_to {
-            Reached::Loaded(state.loaded_to.min(state.end) - pos)
+            Reached::Loaded {
+                ready: state.loaded_to.min(state.end) - pos,
+                left: state.end - pos,
+            }
         } else {
             state.waiting = true;
             Reached::Wait

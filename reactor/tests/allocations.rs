@@ -175,7 +175,11 @@ fn cached_file_with_a_loader() -> f64 {
         .unwrap();
     let figure = per_message(server.local_addr());
     server.shutdown_gracefully(Duration::ZERO, Duration::from_secs(5));
-    assert_eq!(loader.counts().windows_loaded, 0, "a cached file is not loaded");
+    assert_eq!(
+        loader.counts().windows_loaded,
+        0,
+        "a cached file is not loaded"
+    );
     std::fs::remove_file(&path).unwrap();
     figure
 }

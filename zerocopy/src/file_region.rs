@@ -7,7 +7,7 @@ use std::os::fd::{AsFd, AsRawFd};
 use std::path::Path;
 
 /// The most `sendfile` moves in one call on Linux.
-const MAX_SENDFILE: u64 = 0x7fff_f000;
+pub(crate) const MAX_SENDFILE: u64 = 0x7fff_f000;
 
 /// A range of a file to send to a socket without copying it through user
 /// space.

@@ -9,9 +9,10 @@
 //! from memory. Uses the region and the crate's error.
 
 use crate::error::Error;
-use crate::file_region::FileRegion;
-use std::os::fd::{AsFd, AsRawFd};
+use crate::file_region::{FileRegion, MAX_SENDFILE};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use std::os::unix::fs::FileExt;
+use std::sync::OnceLock;
 
 /// `cachestat(2)`'s number: new system calls share one table across
 /// architectures since Linux 5.1, and `libc` does not name it for every
@@ -36,7 +37,7 @@ struct Cachestat {
     nr_recently_evicted: u64,
 }
 
-/// Bytes read at a time while loading a region.
+/// Bytes read at a time while loading a region by reading it.
 const LOAD_CHUNK: usize = 256 * 1024;
 
 impl FileRegion {
@@ -116,7 +117,7 @@ impl FileRegion {
     /// Reads the bytes still to send into the page cache, waiting for the
     /// disk: call it on a thread that may wait (never an event loop's),
     /// then send the region from the loop. Cheap when they are there
-    /// already (a copy into a scratch buffer, no disk). Errors name the
+    /// already (no disk, and nothing is copied to user space). Errors name the
     /// file; a file that ends before the region does is
     /// [`Error::Truncated`].
     ///
@@ -136,7 +137,7 @@ impl FileRegion {
         // it page by page instead would have the kernel read ahead past
         // its end, and a sender meeting those pages while they are still
         // in flight would wait for them, the wait this is here to spare
-        // it. The reads below then only wait for the pages to land.
+        // it. The wait below then only waits for the pages to land.
         let fd = file.as_fd().as_raw_fd();
         let (start, len) = (
             self.position() as libc::off_t,
@@ -145,6 +146,92 @@ impl FileRegion {
         // SAFETY: posix_fadvise only advises the kernel about a range of
         // an open descriptor; no memory is passed.
         let _ = unsafe { libc::posix_fadvise(fd, start, len, libc::POSIX_FADV_WILLNEED) };
+        match self.wait_without_copying(self.file().as_fd()) {
+            Some(done) => done,
+            None => self.wait_by_reading(),
+        }
+    }
+
+    /// As [`load_into_cache`](Self::load_into_cache), but as a reader
+    /// going through the file in order: through a file description of
+    /// its own (so the kernel's readahead state is this reader's, not the
+    /// sender's), and without asking for the range first, so that the
+    /// kernel's sequential readahead runs ahead of it. For a long file
+    /// loaded a window at a time that is faster: 4 MiB windows of a cold
+    /// 256 MiB file loaded at 2.0-2.2 GiB/s against 1.5 GiB/s on the
+    /// Intel Xeon VM. But the readahead runs past the region's end too,
+    /// and a sender meeting those pages while they are in flight waits
+    /// for them ([`is_cached`](Self::is_cached) counts them as cached):
+    /// use it where the sender goes by the loader's word for what lies
+    /// past the region. Where the file cannot be opened again (no
+    /// `/proc`, descriptors exhausted) it loads as `load_into_cache`.
+    ///
+    /// ```
+    /// use gyre_zerocopy::FileRegion;
+    /// # let path = std::env::temp_dir().join(format!("gyre-doc-in-order-{}", std::process::id()));
+    /// std::fs::write(&path, vec![4u8; 300 * 1024])?;
+    /// let region = FileRegion::open(&path)?;
+    /// region.window(0, 128 * 1024).load_into_cache_in_order()?;
+    /// region.window(128 * 1024, 1 << 20).load_into_cache_in_order()?;
+    /// assert_ne!(region.is_cached(), Some(false));
+    /// # std::fs::remove_file(&path)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn load_into_cache_in_order(&self) -> Result<(), Error> {
+        let fd = self.file().as_fd().as_raw_fd();
+        let Ok(own) = std::fs::File::open(format!("/proc/self/fd/{fd}")) else {
+            return self.load_into_cache();
+        };
+        match self.wait_without_copying(own.as_fd()) {
+            Some(done) => done,
+            None => self.load_into_cache(),
+        }
+    }
+
+    /// Waits for the region's pages by `sendfile`-ing them into
+    /// `/dev/null`: the kernel waits for each page to be read and copies
+    /// nothing (for 64 MiB on the Intel Xeon VM, the copy into a buffer
+    /// was 11 ms of CPU). `None` where that cannot be done (no
+    /// `/dev/null`, a file system that cannot splice): read instead.
+    fn wait_without_copying(&self, from: BorrowedFd<'_>) -> Option<Result<(), Error>> {
+        static DEV_NULL: OnceLock<Option<std::fs::File>> = OnceLock::new();
+        let null = DEV_NULL
+            .get_or_init(|| {
+                std::fs::OpenOptions::new()
+                    .write(true)
+                    .open("/dev/null")
+                    .ok()
+            })
+            .as_ref()?;
+        let file = self.file();
+        let end = self.position() + self.remaining();
+        let mut at = self.position() as libc::off_t;
+        while (at as u64) < end {
+            let want = (end - at as u64).min(MAX_SENDFILE) as usize;
+            // SAFETY: sendfile between two open descriptors, both alive
+            // for the call (`from` is borrowed for it, the static holds
+            // the null device); `at` is a local offset the kernel
+            // advances.
+            let n = unsafe { libc::sendfile(null.as_raw_fd(), from.as_raw_fd(), &mut at, want) };
+            match n {
+                0 => return Some(Err(self.truncated_error())),
+                n if n > 0 => {}
+                _ => {
+                    let e = std::io::Error::last_os_error();
+                    match e.raw_os_error() {
+                        Some(libc::EINTR) => {}
+                        Some(libc::EINVAL | libc::ENOSYS) => return None,
+                        _ => return Some(Err(Error::io("sendfile", file.path(), e))),
+                    }
+                }
+            }
+        }
+        Some(Ok(()))
+    }
+
+    /// Waits for the region's pages by reading them into a scratch buffer.
+    fn wait_by_reading(&self) -> Result<(), Error> {
+        let file = self.file();
         let mut scratch = vec![0u8; LOAD_CHUNK.min(self.remaining() as usize)];
         let (mut at, end) = (self.position(), self.position() + self.remaining());
         while at < end {
@@ -225,6 +312,24 @@ mod tests {
     }
 
     #[test]
+    fn an_evicted_region_loaded_in_order_is_cached_window_by_window() {
+        let path = scratch_file("page-cache-in-order", 2 << 20);
+        let region = FileRegion::open(&path).unwrap();
+        evict(&path);
+        if region.is_cached() != Some(false) {
+            // Before Linux 6.5, or tmpfs: nothing to check here.
+            return std::fs::remove_file(&path).unwrap();
+        }
+        let first = region.window(0, 1 << 20);
+        first.load_into_cache_in_order().unwrap();
+        assert_eq!(first.is_cached(), Some(true));
+        let second = region.window(1 << 20, 1 << 20);
+        second.load_into_cache_in_order().unwrap();
+        assert_eq!(region.is_cached(), Some(true));
+        std::fs::remove_file(&path).unwrap();
+    }
+
+    #[test]
     fn loading_a_region_of_a_file_that_shrank_names_the_truncation() {
         let path = scratch_file("page-cache-cut", 64 * 1024);
         let region = FileRegion::open_range(&path, 0, 64 * 1024).unwrap();
@@ -236,6 +341,10 @@ mod tests {
             .unwrap();
         assert!(matches!(
             region.load_into_cache(),
+            Err(Error::Truncated { .. })
+        ));
+        assert!(matches!(
+            region.load_into_cache_in_order(),
             Err(Error::Truncated { .. })
         ));
         std::fs::remove_file(&path).unwrap();

@@ -60,6 +60,12 @@
 //! Reading: random 4 KiB-aligned 4 KiB reads of a warm 256 MiB file, each
 //! read folded into a checksum so neither side can skip the bytes.
 //! `ratio read-4KiB mmap/pread <speed ratio>` (above 1: mmap is faster).
+//!
+//! Last, the cold-file case (`--only-cold-file` runs it alone; see
+//! `gyre_benches::cold_file`): a file only on disk downloaded beside a
+//! ping-pong connection on the same loop, sent from the loop and through
+//! the reactor's `FileLoader`; `ratio cold-file-ping-p99
+//! gyre-loader/gyre-direct` and its kin.
 
 use bytes::BytesMut;
 use clap::Parser;
@@ -100,6 +106,11 @@ struct Args {
     /// header names the one that ran.
     #[arg(long)]
     tcp_congestion: Option<String>,
+    /// Run only the cold-file case (a download of a file only on disk
+    /// beside a ping-pong connection on the same loop, with and without
+    /// the reactor's file loader).
+    #[arg(long)]
+    only_cold_file: bool,
 }
 
 /// The `--reactor-file-send` choices.
@@ -626,7 +637,10 @@ fn main() {
         ),
         None => println!("# TCP senders run congestion control {host_cc} (the host's default)"),
     }
-    bench_send(&dir, rounds, args.copy_buffer, file_send, cc);
-    bench_read(&dir, rounds, if args.quick { 500_000 } else { 2_000_000 });
+    if !args.only_cold_file {
+        bench_send(&dir, rounds, args.copy_buffer, file_send, cc);
+        bench_read(&dir, rounds, if args.quick { 500_000 } else { 2_000_000 });
+    }
+    gyre_benches::cold_file::bench(&dir, if args.quick { 256 << 20 } else { 1 << 30 }, rounds);
     println!("# total {:.1} s", started.elapsed().as_secs_f64());
 }

@@ -1,0 +1,208 @@
+//! The cold-file case of the zero-copy bench: one connection downloads a
+//! file that is only on disk while another connection on the same event
+//! loop plays ping-pong, once with the loop sending the file itself (as
+//! Netty's `DefaultFileRegion` and a reactor without a loader do:
+//! `sendfile` from the loop, waiting on the disk) and once with a
+//! [`FileLoader`] reading each window in on its own threads. Printed per
+//! case: the download's rate and the pings' latency percentiles, and
+//! `ratio cold-file-ping-p99 gyre-loader/gyre-direct` (below 1: the
+//! loader's neighbour waits less), the same for the worst ping,
+//! `ratio cold-file-rate gyre-loader/gyre-direct` (the download's rate
+//! beside the pings, which the loop now serves, on the same two CPUs) and
+//! `ratio cold-file-rate-alone` (the download with no neighbour). Uses
+//! the reactor, the
+//! zero-copy crate and the stats helpers.
+
+use bytes::{Bytes, BytesMut};
+use gyre_reactor::{
+    ChannelOptions, EventLoopGroup, FileLoader, InboundContext, InboundHandler, Outbound, Pipeline,
+    ServerBootstrap,
+};
+use gyre_zerocopy::FileRegion;
+use hdrhistogram::Histogram;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// The ping's size, and the request that asks for the file instead.
+const PING: usize = 64;
+const FILE_REQUEST: [u8; PING] = [b'F'; PING];
+
+/// Answers `FILE_REQUEST` with the file and any other ping with itself.
+struct Serve(PathBuf);
+
+impl InboundHandler for Serve {
+    type Read = BytesMut;
+    type Pass = ();
+    type Write = Outbound;
+
+    fn read(&mut self, ctx: &mut impl InboundContext<Self>, msg: BytesMut) {
+        if msg[..] == FILE_REQUEST {
+            let region = FileRegion::open(&self.0).expect("open the cold file");
+            ctx.write_and_flush(region.into());
+        } else {
+            ctx.write_and_flush(Outbound::Bytes(msg.freeze()));
+        }
+    }
+}
+
+/// Syncs `path` and drops its pages from the page cache; whether the
+/// kernel now says they are out.
+fn evict(path: &Path) -> bool {
+    let Ok(f) = std::fs::File::open(path) else {
+        return false;
+    };
+    let _ = f.sync_all();
+    // SAFETY: posix_fadvise on an open descriptor; it only advises.
+    unsafe { libc::posix_fadvise(f.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED) };
+    FileRegion::open(path).is_ok_and(|r| r.is_cached() == Some(false))
+}
+
+/// What one download measured.
+struct Run {
+    rate_mib_s: f64,
+    pings: Histogram<u64>,
+}
+
+/// One download of the evicted file, beside a ping-pong connection if
+/// `ping` (otherwise alone, for its rate undisturbed).
+fn run(path: &Path, len: u64, loader: Option<FileLoader>, ping: bool) -> Option<Run> {
+    if !evict(path) {
+        return None;
+    }
+    let group = EventLoopGroup::builder()
+        .threads(1)
+        .name("cold-loop")
+        .build()
+        .expect("event loop group");
+    let mut opts = ChannelOptions::default().tcp_nodelay(true);
+    if let Some(loader) = loader {
+        opts = opts.file_loader(loader);
+    }
+    let file = path.to_owned();
+    let server = ServerBootstrap::new()
+        .group(group)
+        .child_options(opts)
+        .bind("127.0.0.1:0", move |_| {
+            Pipeline::with_file_regions().inbound(Serve(file.clone()))
+        })
+        .expect("bind");
+    let addr = server.local_addr();
+    let mut pinger = TcpStream::connect(addr).expect("connect");
+    pinger.set_nodelay(true).expect("nodelay");
+    let done = Arc::new(AtomicBool::new(false));
+    let finished = done.clone();
+    let download = std::thread::spawn(move || {
+        let mut conn = TcpStream::connect(addr).expect("connect");
+        conn.write_all(&FILE_REQUEST).expect("ask for the file");
+        let started = Instant::now();
+        let mut buf = vec![0u8; 1 << 20];
+        let mut got = 0u64;
+        while got < len {
+            match conn.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => got += n as u64,
+            }
+        }
+        finished.store(true, Ordering::Release);
+        (got, started.elapsed())
+    });
+    let mut pings = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("histogram");
+    let ping_bytes = Bytes::from_static(&[b'p'; PING]);
+    let mut back = [0u8; PING];
+    while ping && !done.load(Ordering::Acquire) {
+        let sent = Instant::now();
+        pinger.write_all(&ping_bytes).expect("ping");
+        pinger.read_exact(&mut back).expect("pong");
+        let _ = pings.record(sent.elapsed().as_micros() as u64);
+    }
+    let (got, took) = download.join().expect("the download");
+    server.shutdown_gracefully(Duration::ZERO, Duration::from_secs(5));
+    assert_eq!(got, len, "the whole file arrived");
+    Some(Run {
+        rate_mib_s: len as f64 / (1 << 20) as f64 / took.as_secs_f64(),
+        pings,
+    })
+}
+
+/// Writes the file (once) and runs both cases `rounds` times each,
+/// alternating which goes first; prints medians and ratios.
+pub fn bench(dir: &Path, len: u64, rounds: usize) {
+    let path = dir.join(format!("gyre-cold-{}.bin", std::process::id()));
+    let block: Vec<u8> = (0..1 << 20).map(|i| (i * 7) as u8).collect();
+    let written = std::fs::File::create(&path).and_then(|mut f| {
+        for _ in 0..len >> 20 {
+            f.write_all(&block)?;
+        }
+        f.sync_all()
+    });
+    if let Err(e) = written {
+        println!("# cold-file: cannot write {}: {e}; skipped", path.display());
+        return;
+    }
+    let loader = FileLoader::builder().start().expect("file loader");
+    // [direct, loader]: per round, the rate beside the pings, p99 and max
+    // of the pings, and the rate alone.
+    let mut rate = [Vec::new(), Vec::new()];
+    let mut p99 = [Vec::new(), Vec::new()];
+    let mut max = [Vec::new(), Vec::new()];
+    let mut alone = [Vec::new(), Vec::new()];
+    for round in 0..rounds {
+        for step in 0..4 {
+            let which = (round + step) % 2;
+            let ping = step < 2;
+            let name = ["gyre-direct", "gyre-loader"][which];
+            let Some(r) = run(&path, len, (which == 1).then(|| loader.clone()), ping) else {
+                println!(
+                    "# cold-file: the kernel cannot evict {} or tell cached pages from cold ones (tmpfs, or Linux before 6.5); skipped",
+                    path.display()
+                );
+                let _ = std::fs::remove_file(&path);
+                return;
+            };
+            if !ping {
+                alone[which].push(r.rate_mib_s);
+                println!(
+                    "cold-file {name} round {round}: {:.0} MiB/s alone",
+                    r.rate_mib_s
+                );
+                continue;
+            }
+            rate[which].push(r.rate_mib_s);
+            p99[which].push(r.pings.value_at_quantile(0.99) as f64);
+            max[which].push(r.pings.max() as f64);
+            println!(
+                "cold-file {name} round {round}: {:.0} MiB/s; pings while it went: {} (p50 {} us, p99 {} us, p99.9 {} us, max {} us)",
+                r.rate_mib_s,
+                r.pings.len(),
+                r.pings.value_at_quantile(0.5),
+                r.pings.value_at_quantile(0.99),
+                r.pings.value_at_quantile(0.999),
+                r.pings.max(),
+            );
+        }
+    }
+    let _ = std::fs::remove_file(&path);
+    let med = |v: &mut Vec<f64>| crate::stats::median(v);
+    println!(
+        "ratio cold-file-ping-p99 gyre-loader/gyre-direct {:.2}",
+        med(&mut p99[1]) / med(&mut p99[0])
+    );
+    println!(
+        "ratio cold-file-ping-max gyre-loader/gyre-direct {:.2}",
+        med(&mut max[1]) / med(&mut max[0])
+    );
+    println!(
+        "ratio cold-file-rate gyre-loader/gyre-direct {:.2}",
+        med(&mut rate[1]) / med(&mut rate[0])
+    );
+    println!(
+        "ratio cold-file-rate-alone gyre-loader/gyre-direct {:.2}",
+        med(&mut alone[1]) / med(&mut alone[0])
+    );
+    println!("# cold-file loader: {:?}", loader.counts());
+}
