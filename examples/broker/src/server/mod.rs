@@ -31,9 +31,7 @@ use budget::{RequestBudget, RequestMemory};
 use connection::Connection;
 use groups::Coordinator;
 use gyre_codec::LengthFieldDecoder;
-use gyre_reactor::{
-    ChannelOptions, EventLoopGroup, FileLoader, Pipeline, Server, ServerBootstrap,
-};
+use gyre_reactor::{ChannelOptions, EventLoopGroup, FileLoader, Pipeline, Server, ServerBootstrap};
 use responder::Responder;
 use sequencer::Sequencer;
 pub use shared::Shared;
