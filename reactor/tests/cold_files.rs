@@ -1,7 +1,9 @@
 //! File regions whose bytes are only on disk, sent by channels with a
 //! [`FileLoader`]: the loaders read them in, and the loop's own sends
 //! read nothing from the disk; the bytes arrive whole and in order, on
-//! both of epoll's file paths, and a cached file is sent without a load.
+//! both of epoll's file paths, and a cached file is sent without a load;
+//! a file cut short fails only its channel; many channels loading in
+//! small windows through a short queue all finish (every wake-up comes).
 //! Over a real loopback socket and a real file on the target folder's
 //! disk (not tmpfs, whose pages are never out).
 
@@ -96,6 +98,10 @@ fn cold_send(tag: &str, path: FileSend) {
     let loop_before = storage_reads(&loop_name);
 
     let mut client = TcpStream::connect(server.local_addr()).unwrap();
+    // A lost wake-up stalls the download: a clear failure, not a hang.
+    client
+        .set_read_timeout(Some(std::time::Duration::from_secs(20)))
+        .unwrap();
     client.write_all(b"go").unwrap();
     let mut got = vec![0u8; LEN];
     client.read_exact(&mut got).unwrap();
@@ -222,6 +228,79 @@ fn a_cold_file_cut_short_fails_its_own_channel_and_the_loop_serves_on() {
     other.read_exact(&mut k).unwrap();
     assert_eq!(&k, b"k");
     drop((client, other));
+    server.shutdown_gracefully(std::time::Duration::ZERO, std::time::Duration::from_secs(2));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Many channels at once on one loop, each downloading the same cold file
+/// in small windows through a loaders' queue too short for them all: every
+/// load's wake-up must arrive (a lost one hangs its download), every byte
+/// must arrive in order, and windows the full queue refused go out
+/// unloaded, still whole.
+#[test]
+fn many_channels_downloading_cold_files_in_small_windows_all_finish_whole() {
+    const CLIENTS: usize = 12;
+    const FILE: usize = 6 << 20;
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("cold-many-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("many.bin");
+    let content = pattern(FILE);
+    std::fs::write(&file, &content).unwrap();
+    let loader = FileLoader::builder()
+        .threads(2)
+        .window(64 * 1024)
+        .read_ahead(128 * 1024)
+        .queue(4)
+        .start()
+        .unwrap();
+    let f = file.clone();
+    let server = ServerBootstrap::new()
+        .group(common::group(1))
+        .child_options(ChannelOptions::default().file_loader(loader.clone()))
+        .bind("127.0.0.1:0", move |_| {
+            Pipeline::with_file_regions().inbound(SendFile(f.clone()))
+        })
+        .unwrap();
+    let addr = server.local_addr();
+    for round in 0..3 {
+        let cold = evict(&file);
+        let clients: Vec<_> = (0..CLIENTS)
+            .map(|_| {
+                let mut c = TcpStream::connect(addr).unwrap();
+                c.set_read_timeout(Some(std::time::Duration::from_secs(20)))
+                    .unwrap();
+                c.write_all(b"go").unwrap();
+                c
+            })
+            .collect();
+        let readers: Vec<_> = clients
+            .into_iter()
+            .map(|mut c| {
+                std::thread::spawn(move || {
+                    let mut got = vec![0u8; FILE];
+                    c.read_exact(&mut got).map(|_| got)
+                })
+            })
+            .collect();
+        for (i, r) in readers.into_iter().enumerate() {
+            let got = r.join().unwrap().unwrap_or_else(|e| {
+                panic!(
+                    "round {round}, client {i}: the download stalled ({e}); {:?}",
+                    loader.counts()
+                )
+            });
+            assert!(
+                got == content,
+                "round {round}, client {i}: the file arrived whole"
+            );
+        }
+        eprintln!("round {round} (evicted: {cold}): {:?}", loader.counts());
+    }
+    let counts = loader.counts();
+    if counts.windows_loaded > 0 {
+        assert_eq!(counts.failed, 0, "{counts:?}");
+    }
     server.shutdown_gracefully(std::time::Duration::ZERO, std::time::Duration::from_secs(2));
     std::fs::remove_dir_all(&dir).unwrap();
 }
