@@ -13,6 +13,7 @@
 //! the reactor, the
 //! zero-copy crate and the stats helpers.
 
+use crate::svg::{percentile_plot, Series};
 use bytes::{Bytes, BytesMut};
 use gyre_reactor::{
     ChannelOptions, EventLoopGroup, FileLoader, InboundContext, InboundHandler, Outbound, Pipeline,
@@ -111,14 +112,15 @@ fn run(path: &Path, len: u64, loader: Option<FileLoader>, ping: bool) -> Option<
         finished.store(true, Ordering::Release);
         (got, started.elapsed())
     });
-    let mut pings = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("histogram");
+    // In ns, as the SVG plot takes them.
+    let mut pings = Histogram::<u64>::new_with_bounds(1, 60_000_000_000, 3).expect("histogram");
     let ping_bytes = Bytes::from_static(&[b'p'; PING]);
     let mut back = [0u8; PING];
     while ping && !done.load(Ordering::Acquire) {
         let sent = Instant::now();
         pinger.write_all(&ping_bytes).expect("ping");
         pinger.read_exact(&mut back).expect("pong");
-        let _ = pings.record(sent.elapsed().as_micros() as u64);
+        let _ = pings.record(sent.elapsed().as_nanos() as u64);
     }
     let (got, took) = download.join().expect("the download");
     server.shutdown_gracefully(Duration::ZERO, Duration::from_secs(5));
@@ -130,8 +132,9 @@ fn run(path: &Path, len: u64, loader: Option<FileLoader>, ping: bool) -> Option<
 }
 
 /// Writes the file (once) and runs both cases `rounds` times each,
-/// alternating which goes first; prints medians and ratios.
-pub fn bench(dir: &Path, len: u64, rounds: usize) {
+/// alternating which goes first; prints medians and ratios, and plots
+/// every round's pings of both cases to `svg` if given.
+pub fn bench(dir: &Path, len: u64, rounds: usize, svg: Option<&Path>) {
     let path = dir.join(format!("gyre-cold-{}.bin", std::process::id()));
     let block: Vec<u8> = (0..1 << 20).map(|i| (i * 7) as u8).collect();
     let written = std::fs::File::create(&path).and_then(|mut f| {
@@ -151,6 +154,7 @@ pub fn bench(dir: &Path, len: u64, rounds: usize) {
     let mut p99 = [Vec::new(), Vec::new()];
     let mut max = [Vec::new(), Vec::new()];
     let mut alone = [Vec::new(), Vec::new()];
+    let mut all = [None::<Histogram<u64>>, None];
     for round in 0..rounds {
         for step in 0..4 {
             let which = (round + step) % 2;
@@ -175,15 +179,20 @@ pub fn bench(dir: &Path, len: u64, rounds: usize) {
             rate[which].push(r.rate_mib_s);
             p99[which].push(r.pings.value_at_quantile(0.99) as f64);
             max[which].push(r.pings.max() as f64);
+            let us = |q: f64| r.pings.value_at_quantile(q) / 1000;
             println!(
                 "cold-file {name} round {round}: {:.0} MiB/s; pings while it went: {} (p50 {} us, p99 {} us, p99.9 {} us, max {} us)",
                 r.rate_mib_s,
                 r.pings.len(),
-                r.pings.value_at_quantile(0.5),
-                r.pings.value_at_quantile(0.99),
-                r.pings.value_at_quantile(0.999),
-                r.pings.max(),
+                us(0.5),
+                us(0.99),
+                us(0.999),
+                r.pings.max() / 1000,
             );
+            match &mut all[which] {
+                Some(h) => h.add(&r.pings).expect("same bounds"),
+                none => *none = Some(r.pings),
+            }
         }
     }
     let _ = std::fs::remove_file(&path);
@@ -205,4 +214,15 @@ pub fn bench(dir: &Path, len: u64, rounds: usize) {
         med(&mut alone[1]) / med(&mut alone[0])
     );
     println!("# cold-file loader: {:?}", loader.counts());
+    if let (Some(path), [Some(direct), Some(loaded)]) = (svg, &all) {
+        let series = [
+            Series::from_histogram("gyre-direct: the loop sends from the disk", direct),
+            Series::from_histogram("gyre-loader: FileLoader reads it in", loaded),
+        ];
+        let title = "A ping beside a cold-file download on the same loop (lower is better)";
+        match std::fs::write(path, percentile_plot(title, "round trip", &series)) {
+            Ok(()) => println!("# wrote {}", path.display()),
+            Err(e) => println!("# cannot write {}: {e}", path.display()),
+        }
+    }
 }

@@ -641,6 +641,13 @@ fn main() {
         bench_send(&dir, rounds, args.copy_buffer, file_send, cc);
         bench_read(&dir, rounds, if args.quick { 500_000 } else { 2_000_000 });
     }
-    gyre_benches::cold_file::bench(&dir, if args.quick { 256 << 20 } else { 1 << 30 }, rounds);
+    let svg = (!args.quick).then(|| {
+        PathBuf::from(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/results/cold-file-pings.svg"
+        ))
+    });
+    let len = if args.quick { 256 << 20 } else { 1 << 30 };
+    gyre_benches::cold_file::bench(&dir, len, rounds, svg.as_deref());
     println!("# total {:.1} s", started.elapsed().as_secs_f64());
 }
