@@ -262,11 +262,6 @@ impl FileLoader {
         lock(&self.inner.producer).clone()
     }
 
-    /// Bytes read in behind each window.
-    pub(crate) fn read_ahead(&self) -> u64 {
-        self.inner.read_ahead
-    }
-
     /// Hands the window `skip` bytes into what is left of a region (and
     /// what lies `read_ahead` behind it, within the region) to a loader,
     /// which wakes channel `token` on the loop of `wake` once it is in if
@@ -312,7 +307,11 @@ impl FileLoader {
         match published {
             Ok(_) => Some(load),
             Err(_) => {
-                self.inner.counters.refused.fetch_add(1, Ordering::Relaxed);
+                // A load ahead of the channel that did not fit is asked
+                // for again when the channel gets there.
+                if wait {
+                    self.inner.counters.refused.fetch_add(1, Ordering::Relaxed);
+                }
                 None
             }
         }

@@ -12,12 +12,16 @@ use crate::error::Error;
 use crate::file_region::{FileRegion, MAX_SENDFILE};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use std::os::unix::fs::FileExt;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::OnceLock;
 
 /// `cachestat(2)`'s number: new system calls share one table across
 /// architectures since Linux 5.1, and `libc` does not name it for every
 /// target yet.
 const SYS_CACHESTAT: libc::c_long = 451;
+
+/// Set once `cachestat(2)` was found missing (`ENOSYS`).
+static CACHESTAT_MISSING: AtomicBool = AtomicBool::new(false);
 
 /// What `cachestat(2)` reads (`struct cachestat_range`).
 #[repr(C)]
@@ -94,6 +98,9 @@ impl FileRegion {
         let page = page_size();
         let start = self.position();
         let pages = (start + len).div_ceil(page) - start / page;
+        if CACHESTAT_MISSING.load(Ordering::Relaxed) {
+            return None;
+        }
         let range = CachestatRange { off: start, len };
         let mut stat = Cachestat::default();
         let fd = self.file().as_fd().as_raw_fd();
@@ -111,6 +118,11 @@ impl FileRegion {
                 0u32,
             )
         };
+        if rc != 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::ENOSYS) {
+            // A kernel before 6.5: it will not learn the call later, so
+            // later questions make no system call.
+            CACHESTAT_MISSING.store(true, Ordering::Relaxed);
+        }
         (rc == 0).then_some(stat.nr_cache >= pages)
     }
 

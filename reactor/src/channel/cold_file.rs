@@ -71,10 +71,7 @@ impl Channel {
             match load.reached(region.position()) {
                 Reached::Loaded { ready, left } => {
                     cold.warm = ready;
-                    if left <= loader.window() + loader.read_ahead()
-                        && cold.next.is_none()
-                        && region.remaining() > left
-                    {
+                    if cold.next.is_none() && region.remaining() > left {
                         let producer = cold.producer.get_or_insert_with(|| loader.producer());
                         cold.next = loader.submit(producer, region, left, false, wake, self.token);
                     }
