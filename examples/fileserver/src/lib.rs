@@ -100,7 +100,7 @@ pub struct FileServerConfig {
     /// before a loop sends them (default 2; 0 sends them as they are,
     /// and a loop's `sendfile` of bytes only on disk waits for the disk,
     /// holding up every connection of that loop). See
-    /// [`FileLoader`](gyre_reactor::FileLoader).
+    /// [`FileLoader`].
     pub file_loaders: usize,
 }
 
