@@ -1,17 +1,19 @@
 //! The per-connection HTTP handler: parses pipelined request heads, answers
-//! each with a head in memory and the file body as a `FileRegion`.
+//! each with a head in memory and the file body as a `FileRegion`, in
+//! order; a request whose file an opener thread opens holds the ones
+//! behind it until its answer comes back.
 
 use crate::date::imf_fixdate;
 use crate::limits::ConnectionSlot;
+use crate::open::{OpenAnswer, OpenNow, Opened, ServedFiles};
 use crate::range::{self, ByteRange};
 use crate::request::{self, Method, RequestHead, MAX_HEAD};
-use crate::resolve::{io_status, resolve};
 use crate::status::Status;
-use bytes::{Buf, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 use gyre_reactor::{InboundContext, InboundHandler, Outbound, TimerId, UserEvent};
-use gyre_zerocopy::{FileRegion, SharedFile};
+use gyre_zerocopy::FileRegion;
 use std::fmt::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -30,8 +32,11 @@ const HEAD_TIMER: u64 = 1;
 /// the connection gets 408 and closes; a connection over the server's cap
 /// gets 503 and closes at once.
 pub struct HttpHandler {
-    root: Arc<PathBuf>,
+    files: Arc<ServedFiles>,
     slot: ConnectionSlot,
+    /// A request whose file an opener thread is opening: answered when
+    /// the opener's answer comes back, before any request behind it.
+    pending: Option<Pending>,
     /// When the first byte of the head still incomplete arrived.
     head_started: Option<Instant>,
     head_timer: Option<TimerId>,
@@ -43,14 +48,21 @@ pub struct HttpHandler {
     date: (u64, String),
 }
 
+/// What a request waiting for its file keeps of its head.
+struct Pending {
+    method: Method,
+    keep_alive: bool,
+    range: Option<Bytes>,
+}
+
 impl HttpHandler {
-    /// A handler serving `root`, which must be canonical
-    /// (`Path::canonicalize`), since containment is checked against it, in
-    /// the connection `slot` its server's limits gave it.
-    pub fn new(root: Arc<PathBuf>, slot: ConnectionSlot) -> Self {
+    /// A handler serving `files`, in the connection `slot` its server's
+    /// limits gave it.
+    pub fn new(files: Arc<ServedFiles>, slot: ConnectionSlot) -> Self {
         HttpHandler {
-            root,
+            files,
             slot,
+            pending: None,
             head_started: None,
             head_timer: None,
             input: BytesMut::new(),
@@ -65,7 +77,7 @@ impl HttpHandler {
     /// writable.
     fn serve(&mut self, ctx: &mut impl InboundContext<Self>) {
         let mut wrote = false;
-        while !self.closing && ctx.channel().is_writable() {
+        while !self.closing && self.pending.is_none() && ctx.channel().is_writable() {
             if self.skip > 0 {
                 let n = self.skip.min(self.input.len() as u64);
                 self.input.advance(n as usize);
@@ -89,7 +101,7 @@ impl HttpHandler {
             match request::parse(&head) {
                 Ok(req) => {
                     self.skip = req.body_len;
-                    self.respond(ctx, &req);
+                    self.respond(ctx, &req, &head);
                 }
                 Err(status) => self.error(ctx, status, true),
             }
@@ -98,7 +110,8 @@ impl HttpHandler {
         if wrote {
             ctx.flush();
         }
-        if self.closing {
+        // A pending answer goes out first; its arrival closes.
+        if self.closing && self.pending.is_none() {
             self.input = BytesMut::new();
             ctx.close();
         }
@@ -147,20 +160,69 @@ impl HttpHandler {
         }
     }
 
-    fn respond(&mut self, ctx: &mut impl InboundContext<Self>, req: &RequestHead<'_>) {
+    fn respond(
+        &mut self,
+        ctx: &mut impl InboundContext<Self>,
+        req: &RequestHead<'_>,
+        head: &Bytes,
+    ) {
         self.closing |= !req.keep_alive;
         if req.method == Method::Other {
             return self.error(ctx, Status::MethodNotAllowed, false);
         }
-        let path = match resolve(&self.root, req.path) {
-            Ok(path) => path,
-            Err(status) => return self.error(ctx, status, false),
+        match self.files.open_now(req.path) {
+            OpenNow::Done(Ok(opened)) => {
+                self.answer(ctx, req.method, req.keep_alive, req.range, opened)
+            }
+            OpenNow::Done(Err(status)) => self.error(ctx, status, false),
+            OpenNow::Later(rel) => match self.files.ask(rel, ctx.handle()) {
+                Ok(()) => {
+                    // The requests behind this one wait, unread, for its
+                    // answer (`opened`).
+                    self.pending = Some(Pending {
+                        method: req.method,
+                        keep_alive: req.keep_alive,
+                        range: req.range.map(|r| head.slice_ref(r)),
+                    });
+                    ctx.set_auto_read(false);
+                }
+                Err(status) => self.error(ctx, status, false),
+            },
+        }
+    }
+
+    /// An opener thread's answer for the pending request: its response,
+    /// then the requests behind it.
+    fn opened(&mut self, ctx: &mut impl InboundContext<Self>, answer: Result<Opened, Status>) {
+        let Some(pending) = self.pending.take() else {
+            return;
         };
-        let (file, len) = match open(&path) {
-            Ok(opened) => opened,
-            Err(status) => return self.error(ctx, status, false),
-        };
-        let (status, start, count) = match range::parse(req.range, len) {
+        match answer {
+            Ok(opened) => self.answer(
+                ctx,
+                pending.method,
+                pending.keep_alive,
+                pending.range.as_deref(),
+                opened,
+            ),
+            Err(status) => self.error(ctx, status, false),
+        }
+        ctx.flush();
+        ctx.set_auto_read(ctx.channel().is_writable());
+        self.serve(ctx);
+    }
+
+    /// The response to a request whose file is open.
+    fn answer(
+        &mut self,
+        ctx: &mut impl InboundContext<Self>,
+        method: Method,
+        keep_alive: bool,
+        range: Option<&[u8]>,
+        opened: Opened,
+    ) {
+        let Opened { file, len, name } = opened;
+        let (status, start, count) = match range::parse(range, len) {
             ByteRange::Whole => (Status::Ok, 0, len),
             ByteRange::Part { start, end } => (Status::PartialContent, start, end - start + 1),
             ByteRange::Unsatisfiable => {
@@ -170,7 +232,7 @@ impl HttpHandler {
         };
         // Made before the head is written: if the file shrank since we
         // measured it, the client gets a clean 500, not a short body.
-        let body = if req.method == Method::Get && count > 0 {
+        let body = if method == Method::Get && count > 0 {
             match FileRegion::new(file, start, count) {
                 Ok(region) => Some(region),
                 Err(_) => return self.error(ctx, Status::InternalError, false),
@@ -178,12 +240,12 @@ impl HttpHandler {
         } else {
             None
         };
-        self.begin_head(status, req.keep_alive);
+        self.begin_head(status, keep_alive);
         let heads = &mut self.heads;
         let _ = write!(
             heads,
             "Content-Type: {}\r\nContent-Length: {count}\r\nAccept-Ranges: bytes\r\n",
-            content_type(&path)
+            content_type(&name)
         );
         if status == Status::PartialContent {
             let _ = write!(
@@ -251,23 +313,6 @@ impl HttpHandler {
     }
 }
 
-/// Opens `path` for sending, without ever blocking the loop: non-blocking,
-/// so a FIFO (whose open would wait for a writer) or a device opens at
-/// once, and anything but a regular file is then refused with 404.
-fn open(path: &Path) -> Result<(SharedFile, u64), Status> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
-        .open(path)
-        .map_err(|e| io_status(&e))?;
-    let meta = file.metadata().map_err(|e| io_status(&e))?;
-    if !meta.file_type().is_file() {
-        return Err(Status::NotFound);
-    }
-    Ok((SharedFile::from_file(file, path), meta.len()))
-}
-
 fn content_type(path: &Path) -> &'static str {
     const TYPES: [(&str, &str); 16] = [
         ("html", "text/html; charset=utf-8"),
@@ -314,7 +359,7 @@ impl InboundHandler for HttpHandler {
     }
 
     fn writability_changed(&mut self, ctx: &mut impl InboundContext<Self>, writable: bool) {
-        ctx.set_auto_read(writable);
+        ctx.set_auto_read(writable && self.pending.is_none());
         if writable {
             self.serve(ctx);
         }
@@ -337,10 +382,15 @@ impl InboundHandler for HttpHandler {
     }
 
     fn user_event(&mut self, ctx: &mut impl InboundContext<Self>, event: UserEvent) {
-        if let UserEvent::Idle(_) = event {
+        match event {
             // Neither input nor output progress for the idle time: a
             // keep-alive connection left open, or a reader that stopped.
-            ctx.close();
+            UserEvent::Idle(_) => ctx.close(),
+            UserEvent::Custom(any) => match any.downcast::<OpenAnswer>() {
+                Ok(answer) => self.opened(ctx, answer.0),
+                Err(other) => ctx.fire_user_event(UserEvent::Custom(other)),
+            },
+            other => ctx.fire_user_event(other),
         }
     }
 }

@@ -21,11 +21,15 @@
 //! or memory is 503 with `Retry-After`, never 404; anything that is not a
 //! regular file (a FIFO, a device) is 404, opened without blocking.
 //!
-//! A file whose bytes are not in the page cache is read in by loader
-//! threads ([`FileServerConfig::file_loaders`]) a window at a time, while
-//! the loop serves its other connections; the loop's `sendfile` then takes
-//! the bytes from memory. (Over HTTPS without the kernel's TLS, bodies are
-//! read by the TLS layer on the loop, as before.)
+//! No loop waits on the disk for a file ([`FileServerConfig::file_loaders`]
+//! threads do): a file whose path the kernel has cached is opened on the
+//! loop (`openat2` with `RESOLVE_CACHED`, beneath the root), any other by
+//! an opener thread while the requests pipelined behind it wait their
+//! turn; a file whose bytes are not in the page cache is read in by
+//! loader threads a window at a time, while the loop serves its other
+//! connections, and the loop's `sendfile` then takes the bytes from
+//! memory. (Over HTTPS without the kernel's TLS, bodies are read by the
+//! TLS layer on the loop.)
 //!
 //! ```no_run
 //! use gyre_fileserver::{start, FileServerConfig};
@@ -38,6 +42,7 @@
 mod date;
 mod handler;
 mod limits;
+mod open;
 mod range;
 mod request;
 mod resolve;
@@ -45,6 +50,7 @@ mod status;
 
 pub use handler::HttpHandler;
 pub use limits::{default_max_connections, ConnectionLimits, ConnectionSlot};
+pub use open::ServedFiles;
 pub use status::Status;
 
 use bytes::BytesMut;
@@ -96,11 +102,12 @@ pub struct FileServerConfig {
     /// at 5.1-5.4 GiB/s (curl's own limit) and 0.07 s under `cubic`
     /// (BENCHMARKS.md, issue 22, twenty-ninth session).
     pub tcp_congestion: Option<String>,
-    /// Threads that read the cold parts of files into the page cache
-    /// before a loop sends them (default 2; 0 sends them as they are,
-    /// and a loop's `sendfile` of bytes only on disk waits for the disk,
-    /// holding up every connection of that loop). See
-    /// [`FileLoader`].
+    /// Threads for the file work a loop must not wait on (default 2):
+    /// as many open the files whose paths the kernel has not cached (see
+    /// [`ServedFiles`]), and as many read the cold parts of files into
+    /// the page cache before a loop sends them (see [`FileLoader`]). 0
+    /// does both on the loop, as they come: a cold path or a cold file
+    /// then holds up every connection of that loop.
     pub file_loaders: usize,
 }
 
@@ -181,7 +188,9 @@ pub fn start(config: &FileServerConfig) -> Result<Server, StartError> {
             "not a directory",
         )));
     }
-    let root = Arc::new(root);
+    let files = Arc::new(
+        ServedFiles::new(Arc::new(root.clone()), config.file_loaders).map_err(root_error)?,
+    );
     let idle = config.idle_timeout;
     let max_connections = config
         .max_connections
@@ -225,13 +234,13 @@ pub fn start(config: &FileServerConfig) -> Result<Server, StartError> {
         None => bootstrap.bind(config.addr, move |_| {
             Pipeline::with_file_regions()
                 .inbound(idle_handler())
-                .inbound(HttpHandler::new(root.clone(), limits.admit()))
+                .inbound(HttpHandler::new(files.clone(), limits.admit()))
         })?,
         Some(tls) => bootstrap.bind(config.addr, move |_| {
             Pipeline::with_file_regions()
                 .tls_server(&tls)
                 .inbound(idle_handler())
-                .inbound(HttpHandler::new(root.clone(), limits.admit()))
+                .inbound(HttpHandler::new(files.clone(), limits.admit()))
         })?,
     };
     Ok(server)

@@ -55,8 +55,9 @@ struct Args {
     /// faster and at a fifth of the CPU.
     #[arg(long)]
     tcp_congestion: Option<String>,
-    /// Threads that read files' cold parts into the page cache before a
-    /// loop sends them (0: none; a cold file then stalls its loop).
+    /// Threads that open files whose paths the kernel has not cached, and
+    /// as many that read files' cold parts into the page cache before a
+    /// loop sends them (0: none; a cold path or file then stalls its loop).
     #[arg(long, default_value_t = 2)]
     file_loaders: usize,
 }

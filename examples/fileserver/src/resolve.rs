@@ -1,22 +1,22 @@
 //! Mapping a request path to a file under the root, refusing anything
-//! that would leave it.
+//! that would leave it: the path's relative form (no file system access)
+//! and its real location (symlinks followed, for the opener threads).
 
 use crate::status::Status;
 use std::path::{Path, PathBuf};
 
-/// The file `raw_path` (percent-encoded, starting with `/`) names under
-/// `root` (which must be canonical).
+/// The path `raw_path` (percent-encoded, starting with `/`) names,
+/// relative to the root: empty and `.` segments dropped.
 ///
-/// Any `..` segment, before or after percent-decoding, is refused with 403,
-/// as is a path whose real location (after symlinks) is outside the root.
-/// A directory resolves to its `index.html`.
-pub fn resolve(root: &Path, raw_path: &[u8]) -> Result<PathBuf, Status> {
+/// Any `..` segment, before or after percent-decoding, is refused with 403;
+/// a malformed escape or a NUL with 400; a path that is not UTF-8 with 404.
+pub fn relative(raw_path: &[u8]) -> Result<PathBuf, Status> {
     let decoded = percent_decode(raw_path).ok_or(Status::BadRequest)?;
     if decoded.contains(&0) {
         return Err(Status::BadRequest);
     }
     let text = std::str::from_utf8(&decoded).map_err(|_| Status::NotFound)?;
-    let mut path = root.to_path_buf();
+    let mut path = PathBuf::new();
     for segment in text.split('/') {
         match segment {
             "" | "." => {}
@@ -24,11 +24,24 @@ pub fn resolve(root: &Path, raw_path: &[u8]) -> Result<PathBuf, Status> {
             s => path.push(s),
         }
     }
-    let mut real = path.canonicalize().map_err(|e| io_status(&e))?;
+    Ok(path)
+}
+
+/// The real location of `relative` (from [`relative`]) under `root` (which
+/// must be canonical), following symlinks, and whether it is a folder's
+/// `index.html`. A path whose real location is outside the root is
+/// refused with 403; a folder resolves to its `index.html`. Reads the
+/// file system, so it may wait on the disk: the opener threads call it.
+pub fn resolve(root: &Path, relative: &Path) -> Result<(PathBuf, bool), Status> {
+    let mut real = root
+        .join(relative)
+        .canonicalize()
+        .map_err(|e| io_status(&e))?;
     if !real.starts_with(root) {
         return Err(Status::Forbidden);
     }
-    if real.is_dir() {
+    let index = real.is_dir();
+    if index {
         real = real
             .join("index.html")
             .canonicalize()
@@ -37,7 +50,7 @@ pub fn resolve(root: &Path, raw_path: &[u8]) -> Result<PathBuf, Status> {
             return Err(Status::Forbidden);
         }
     }
-    Ok(real)
+    Ok((real, index))
 }
 
 /// The status for a failed open or lookup: 404 only when the file is
@@ -100,15 +113,13 @@ mod tests {
     #[test]
     fn resolves_inside_and_refuses_outside() {
         let (base, root) = root();
-        assert_eq!(resolve(&root, b"/a%20b.txt").unwrap(), root.join("a b.txt"));
+        let full = |raw: &[u8]| relative(raw).and_then(|rel| resolve(&root, &rel));
+        assert_eq!(full(b"/a%20b.txt").unwrap(), (root.join("a b.txt"), false));
         assert_eq!(
-            resolve(&root, b"/./sub/").unwrap(),
-            root.join("sub/index.html")
+            full(b"/./sub/").unwrap(),
+            (root.join("sub/index.html"), true)
         );
-        assert_eq!(
-            resolve(&root, b"/sub").unwrap(),
-            root.join("sub/index.html")
-        );
+        assert_eq!(full(b"/sub").unwrap(), (root.join("sub/index.html"), true));
         for attack in [
             &b"/../secret"[..],
             b"/sub/../../secret",
@@ -118,16 +129,17 @@ mod tests {
             b"/link",
         ] {
             assert_eq!(
-                resolve(&root, attack),
+                full(attack),
                 Err(Status::Forbidden),
                 "{}",
                 String::from_utf8_lossy(attack)
             );
         }
-        assert_eq!(resolve(&root, b"/missing"), Err(Status::NotFound));
-        assert_eq!(resolve(&root, b"/"), Err(Status::NotFound));
-        assert_eq!(resolve(&root, b"/%zz"), Err(Status::BadRequest));
-        assert_eq!(resolve(&root, b"/a%00"), Err(Status::BadRequest));
+        assert_eq!(full(b"/missing"), Err(Status::NotFound));
+        assert_eq!(full(b"/"), Err(Status::NotFound));
+        assert_eq!(relative(b"/%zz"), Err(Status::BadRequest));
+        assert_eq!(relative(b"/a%00"), Err(Status::BadRequest));
+        assert_eq!(relative(b"//a/./b/").unwrap(), PathBuf::from("a/b"));
         let _ = std::fs::remove_dir_all(base);
     }
 }

@@ -2,17 +2,29 @@
 //! loop sends from the file region at the queue's front, how much of it is
 //! known to be in the page cache; a cold window goes to a loader and the
 //! channel stops writing until the loader wakes it. Both transports ask
-//! here (their file sends are the one `send_front_file`). Uses the
-//! loader's ticket and the loop's shared half (for the wake-up).
+//! here (their file sends are the one `send_front_file`), and take what a
+//! send did as a [`FileStep`]. Plain state the channel holds: uses the
+//! loader and its ticket, and the loop's shared half (for the wake-up).
 //!
 //! [`FileLoader`]: crate::FileLoader
 
-use super::Channel;
 use crate::event_loop::{LoopLocal, Shared};
-use crate::file_loader::{Load, LoadJob, Reached};
-use crate::outbound::Outbound;
+use crate::file_loader::{FileLoader, Load, LoadJob, Reached};
 use gyre_ringbuffer::{BlockingWait, MultiProducer};
+use gyre_zerocopy::FileRegion;
+use mio::Token;
 use std::sync::Arc;
+
+/// What one send from the file region at the queue's front did.
+pub(super) enum FileStep {
+    /// Sent (or failed the channel): go on.
+    Went,
+    /// The socket took nothing: go on once it has room.
+    SocketFull,
+    /// A loader is reading the next bytes in: go on when it wakes the
+    /// channel.
+    Loading,
+}
 
 /// The state of the front file region's loading.
 #[derive(Default)]
@@ -33,12 +45,12 @@ pub(super) struct ColdFiles {
     waiting: bool,
 }
 
-impl Channel {
+impl ColdFiles {
     /// Notes the loop this channel's loads wake (once, before its first
     /// write, where a loader is set).
-    pub(super) fn attach_file_loads(&mut self, lp: &LoopLocal) {
-        if self.cold.wake.is_none() && self.opts.file_loader.is_some() {
-            self.cold.wake = Some(lp.shared());
+    pub(super) fn attach(&mut self, lp: &LoopLocal, loader: Option<&FileLoader>) {
+        if self.wake.is_none() && loader.is_some() {
+            self.wake = Some(lp.shared());
         }
     }
 
@@ -54,14 +66,16 @@ impl Channel {
     /// 0.94-1.02x the loop's own `sendfile` on the Intel Xeon VM; loading
     /// each window only once the socket reached it, and by reading it
     /// into a buffer, went at 0.62x.
-    pub(super) fn front_file_ready(&mut self) -> Option<u64> {
-        let Some(loader) = self.opts.file_loader.as_ref() else {
+    pub(super) fn ready(
+        &mut self,
+        loader: Option<&FileLoader>,
+        front: Option<&FileRegion>,
+        token: Token,
+    ) -> Option<u64> {
+        let (Some(loader), Some(region)) = (loader, front) else {
             return Some(u64::MAX);
         };
-        let Some(Outbound::File(region)) = self.out.front() else {
-            return Some(u64::MAX);
-        };
-        let cold = &mut self.cold;
+        let cold = self;
         let wake = cold.wake.as_ref().expect("attached before writing");
         // The current load, then (once past it) the one queued after it.
         while cold.warm == 0 {
@@ -73,7 +87,7 @@ impl Channel {
                     cold.warm = ready;
                     if cold.next.is_none() && region.remaining() > left {
                         let producer = cold.producer.get_or_insert_with(|| loader.producer());
-                        cold.next = loader.submit(producer, region, left, false, wake, self.token);
+                        cold.next = loader.submit(producer, region, left, false, wake, token);
                     }
                 }
                 Reached::Wait => {
@@ -90,7 +104,7 @@ impl Channel {
             // without a loader.
             if window.is_cached() == Some(false) {
                 let producer = cold.producer.get_or_insert_with(|| loader.producer());
-                if let Some(load) = loader.submit(producer, region, 0, true, wake, self.token) {
+                if let Some(load) = loader.submit(producer, region, 0, true, wake, token) {
                     cold.warm = 0;
                     cold.load = Some(load);
                     cold.waiting = true;
@@ -103,19 +117,19 @@ impl Channel {
 
     /// `n` bytes of the front file region went out; `done` when it is
     /// finished (what was known of it goes with it).
-    pub(super) fn front_file_sent(&mut self, n: usize, done: bool) {
+    pub(super) fn sent(&mut self, n: usize, done: bool) {
         if done {
-            self.cold.warm = 0;
-            self.cold.load = None;
-            self.cold.next = None;
+            self.warm = 0;
+            self.load = None;
+            self.next = None;
         } else {
-            self.cold.warm = self.cold.warm.saturating_sub(n as u64);
+            self.warm = self.warm.saturating_sub(n as u64);
         }
     }
 
     /// Whether the channel stopped writing for a load: the loop is looking
     /// at it again (a loader's wake-up among the reasons), so it writes on.
-    pub(super) fn take_file_wait(&mut self) -> bool {
-        std::mem::take(&mut self.cold.waiting)
+    pub(super) fn take_wait(&mut self) -> bool {
+        std::mem::take(&mut self.waiting)
     }
 }

@@ -450,7 +450,7 @@ impl<L: InboundChain<R, S>, S: Into<Outbound>, R: FromSocket> ChannelOps for Cha
         self.ch.claim_direct(lp);
         // A file loader's wake-up: the file goes on (closing too, as a
         // graceful close drains its output).
-        if self.ch.take_file_wait() {
+        if self.ch.cold.take_wait() {
             self.ch.kick_write(lp);
         }
         if self.ch.close_drained() {

@@ -7,6 +7,7 @@
 //! here to count what they took. Uses the outbound queue's layout, the
 //! zero-copy crate's sends and the loop's come-back list.
 
+use super::cold_file::FileStep;
 use super::Channel;
 use crate::driver::Driver;
 use crate::error::Error;
@@ -27,17 +28,6 @@ fn open_region_pipe(bytes: usize) -> Result<RegionPipe, ()> {
     RegionPipe::new(bytes).map_err(|e| {
         tracing::warn!(error = %e, "cannot open a splice pipe; this channel sends files with sendfile");
     })
-}
-
-/// What one send from the file region at the queue's front did.
-pub(super) enum FileStep {
-    /// Sent (or failed the channel): go on.
-    Went,
-    /// The socket took nothing: go on once it has room.
-    SocketFull,
-    /// A loader is reading the next bytes in: go on when it wakes the
-    /// channel.
-    Loading,
 }
 
 impl Channel {
@@ -83,7 +73,7 @@ impl Channel {
         if !self.take_gate() {
             return;
         }
-        self.attach_file_loads(lp);
+        self.cold.attach(lp, self.opts.file_loader.as_ref());
         // Lent out for the call, so the queue can change while we write.
         let Some(stream) = self.stream.take() else {
             return;
@@ -169,7 +159,14 @@ impl Channel {
         now: Instant,
         limit: usize,
     ) -> FileStep {
-        let Some(cached) = self.front_file_ready() else {
+        let front = match self.out.front() {
+            Some(Outbound::File(region)) => Some(region),
+            _ => None,
+        };
+        let Some(cached) = self
+            .cold
+            .ready(self.opts.file_loader.as_ref(), front, self.token)
+        else {
             return FileStep::Loading;
         };
         let Some(Outbound::File(region)) = self.out.front_mut() else {
@@ -191,7 +188,7 @@ impl Channel {
                 if n == 0 && !done {
                     return FileStep::SocketFull;
                 }
-                self.front_file_sent(n, done);
+                self.cold.sent(n, done);
                 if done {
                     self.out.pop_front();
                     self.flushed -= 1;

@@ -1,0 +1,81 @@
+//! Paths the kernel has not cached: with opener threads (the default) the
+//! loop hands the open to them and reads nothing from the disk; with none,
+//! the loop's own lookup reads the folders from the disk (which shows the
+//! measure sees what it is meant to). Drops the kernel's caches, so it
+//! runs only as root, alone in its test binary.
+
+mod common;
+
+use common::{read_response, Site};
+use std::io::Write;
+use std::net::TcpStream;
+use std::time::Duration;
+
+/// Bytes the threads named `prefix` have read from storage.
+fn reads(prefix: &str) -> u64 {
+    gyre_testkit::threads_named(prefix)
+        .iter()
+        .filter_map(|t| gyre_testkit::storage_read_bytes(t))
+        .sum()
+}
+
+/// Drops the page cache and the kernel's dentry and inode caches; false
+/// where this process may not.
+fn drop_caches() -> bool {
+    // SAFETY: sync takes no arguments; dirty pages and inodes are written
+    // out, so that dropping the caches drops them too.
+    unsafe { libc::sync() };
+    std::fs::write("/proc/sys/vm/drop_caches", b"3").is_ok()
+}
+
+/// Gets `/d1/d2/d3/page.txt` after the caches were dropped, then `/small`
+/// (in order); what the loops and the openers read from the disk
+/// meanwhile, or `None` where the caches cannot be dropped.
+fn serve_cold_path(openers: usize) -> Option<(u64, u64)> {
+    let site = Site::with(&format!("cold-path-{openers}"), |c| {
+        c.file_loaders = openers
+    });
+    std::fs::create_dir_all(site.root.join("d1/d2/d3")).unwrap();
+    let crc = site.file("d1/d2/d3/page.txt", 4096);
+    site.file("small", 100);
+    if !drop_caches() {
+        return None;
+    }
+    let (loops, opens) = (reads("gyre-http"), reads("gyre-http-open"));
+    let mut client = TcpStream::connect(site.server.local_addr()).unwrap();
+    client
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    client
+        .write_all(b"GET /d1/d2/d3/page.txt HTTP/1.1\r\nHost: x\r\n\r\nGET /small HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let (head, body) = read_response(&mut client).unwrap();
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert!(head.contains("Content-Type: text/plain"), "{head}");
+    assert_eq!(crc32c::crc32c(&body), crc);
+    let (head, body) = read_response(&mut client).unwrap();
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert_eq!(body.len(), 100, "the request behind it, answered after it");
+    // The opener threads' names start with the loops' ("gyre-http").
+    let opened = reads("gyre-http-open") - opens;
+    Some((reads("gyre-http") - loops - opened, opened))
+}
+
+#[test]
+fn a_path_the_kernel_has_not_cached_is_looked_up_by_an_opener_not_by_a_loop() {
+    let Some((loops, openers)) = serve_cold_path(2) else {
+        eprintln!("skipped: the kernel's caches can be dropped only by root");
+        return;
+    };
+    let (alone, _) = serve_cold_path(0).expect("dropped once, dropped again");
+    eprintln!("with openers the loops read {loops} bytes and the openers {openers}; without, the loops {alone}");
+    assert_eq!(
+        loops, 0,
+        "with openers the loops read {loops} bytes from the disk"
+    );
+    assert!(openers > 0, "the openers read the path from the disk");
+    assert!(
+        alone > 0,
+        "without openers the loops should have read the path; the measure saw {alone} bytes"
+    );
+}
