@@ -23,7 +23,6 @@ use gyre_zerocopy::FileRegion;
 use hdrhistogram::Histogram;
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -51,16 +50,11 @@ impl InboundHandler for Serve {
     }
 }
 
-/// Syncs `path` and drops its pages from the page cache; whether the
-/// kernel now says they are out.
+/// Drops `path` from the page cache; whether the kernel now says it is
+/// out.
 fn evict(path: &Path) -> bool {
-    let Ok(f) = std::fs::File::open(path) else {
-        return false;
-    };
-    let _ = f.sync_all();
-    // SAFETY: posix_fadvise on an open descriptor; it only advises.
-    unsafe { libc::posix_fadvise(f.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED) };
-    FileRegion::open(path).is_ok_and(|r| r.is_cached() == Some(false))
+    gyre_testkit::evict_from_page_cache(path).is_ok()
+        && FileRegion::open(path).is_ok_and(|r| r.is_cached() == Some(false))
 }
 
 /// What one download measured.

@@ -106,11 +106,8 @@ impl Drop for Inner {
     fn drop(&mut self) {
         if let Some(disruptor) = self.disruptor.take() {
             // The last clone may go on a loop thread, which must not wait
-            // for a loader in the middle of a disk read: the threads are
-            // joined from a thread of their own.
-            let _ = std::thread::Builder::new()
-                .name("gyre-file-loader-stop".into())
-                .spawn(move || disruptor.shutdown());
+            // for a loader in the middle of a disk read.
+            disruptor.shutdown_in_background();
         }
     }
 }

@@ -17,7 +17,6 @@ use gyre_reactor::{
 use gyre_zerocopy::FileRegion;
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 
 const LEN: usize = 24 << 20;
@@ -28,14 +27,10 @@ fn pattern(len: usize) -> Vec<u8> {
         .collect()
 }
 
-/// Syncs `path` and drops its pages from the page cache; whether the
-/// kernel now says they are out (`false` where it cannot tell).
+/// Drops `path` from the page cache; whether the kernel now says it is
+/// out (`false` where it cannot tell, or the file lives in memory).
 fn evict(path: &Path) -> bool {
-    let f = std::fs::File::open(path).unwrap();
-    f.sync_all().unwrap();
-    // SAFETY: posix_fadvise on an open descriptor; it only advises.
-    let rc = unsafe { libc::posix_fadvise(f.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED) };
-    assert_eq!(rc, 0);
+    gyre_testkit::evict_from_page_cache(path).unwrap();
     FileRegion::open(path).unwrap().is_cached() == Some(false)
 }
 
@@ -50,14 +45,6 @@ impl InboundHandler for SendFile {
     fn read(&mut self, ctx: &mut impl InboundContext<Self>, _: BytesMut) {
         ctx.write_and_flush(FileRegion::open(&self.0).unwrap().into());
     }
-}
-
-/// Bytes the threads named `prefix` have read from storage.
-fn storage_reads(prefix: &str) -> u64 {
-    gyre_testkit::threads_named(prefix)
-        .iter()
-        .filter_map(|t| gyre_testkit::storage_read_bytes(t))
-        .sum()
 }
 
 fn cold_send(tag: &str, path: FileSend) {
@@ -95,7 +82,7 @@ fn cold_send(tag: &str, path: FileSend) {
             Pipeline::with_file_regions().inbound(SendFile(f.clone()))
         })
         .unwrap();
-    let loop_before = storage_reads(&loop_name);
+    let loop_before = gyre_testkit::storage_read_bytes_of_threads(&loop_name);
 
     let mut client = TcpStream::connect(server.local_addr()).unwrap();
     // A lost wake-up stalls the download: a clear failure, not a hang.
@@ -108,7 +95,7 @@ fn cold_send(tag: &str, path: FileSend) {
     assert!(got == content, "the file arrived whole and in order");
 
     let counts = loader.counts();
-    let loop_read = storage_reads(&loop_name) - loop_before;
+    let loop_read = gyre_testkit::storage_read_bytes_of_threads(&loop_name) - loop_before;
     eprintln!("{tag}: {counts:?}, loop read {loop_read} bytes from storage");
     assert!(counts.windows_loaded >= 1, "{counts:?}");
     assert!(counts.bytes_loaded >= LEN as u64, "{counts:?}");

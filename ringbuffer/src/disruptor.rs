@@ -102,6 +102,32 @@ impl<E, W: WaitStrategy> Disruptor<E, W> {
         self.join_threads()
     }
 
+    /// [`shutdown`](Self::shutdown) on a thread of its own (named
+    /// `gyre-shutdown`), returning at once: for a caller that must not wait
+    /// for a stage in the middle of a long event, such as an event loop
+    /// dropping the last handle on a pool whose workers may be waiting on
+    /// a disk. Where the thread cannot be started, the disruptor shuts
+    /// down on the caller's thread.
+    ///
+    /// ```
+    /// use gyre_ringbuffer::{Disruptor, Stage};
+    ///
+    /// let mut graph = Disruptor::builder(8, || 0u64).single_producer()?;
+    /// graph.handle_events_with(Stage::new(|_: &u64, _: i64, _: bool| {}));
+    /// let (mut producer, disruptor) = graph.start()?;
+    /// producer.publish(|e| *e = 1);
+    /// disruptor.shutdown_in_background();
+    /// # Ok::<(), gyre_ringbuffer::BuildError>(())
+    /// ```
+    pub fn shutdown_in_background(self)
+    where
+        Self: Send + 'static,
+    {
+        let _ = sync::spawn("gyre-shutdown".into(), move || {
+            self.shutdown();
+        });
+    }
+
     /// Like [`shutdown`](Self::shutdown), but halt if draining takes longer
     /// than `timeout`; the report says how many events were left.
     pub fn shutdown_timeout(mut self, timeout: Duration) -> ShutdownReport {

@@ -2,17 +2,21 @@
 //! a counting global allocator ([`CountingAllocator`]) for the
 //! allocations-per-message tests and benches, and the highest open file
 //! descriptor ([`highest_fd`]) for the descriptor-limit tests; threads
-//! by name and CPU time ([`threads_named`], [`cpu_ticks`]) for the
-//! busy-poll tests and the benches; the TLS certificates they use
+//! by name, CPU time and storage reads ([`threads_named`], [`cpu_ticks`],
+//! [`storage_read_bytes_of_threads`]) for the busy-poll and cold-file
+//! tests and the benches; files dropped from the page cache
+//! ([`evict_from_page_cache`], on `libc`); the TLS certificates they use
 //! ([`certs`], on `rcgen`); and the kernel's count of kernel-TLS sessions
 //! ([`kernel_tls_sessions`]). The rest uses only `std`.
 
 pub mod certs;
 mod kernel_tls;
+mod page_cache;
 mod threads;
 
 pub use kernel_tls::{check_kernel_tls_took, kernel_tls_expected, kernel_tls_sessions};
-pub use threads::{cpu_ticks, storage_read_bytes, threads_named};
+pub use page_cache::evict_from_page_cache;
+pub use threads::{cpu_ticks, storage_read_bytes, storage_read_bytes_of_threads, threads_named};
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicU64, Ordering};

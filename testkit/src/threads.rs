@@ -68,3 +68,18 @@ pub fn storage_read_bytes(dir: &Path) -> Option<u64> {
     let line = io.lines().find(|l| l.starts_with("read_bytes:"))?;
     line.split_whitespace().nth(1)?.parse().ok()
 }
+
+/// The bytes read from storage for all of this process's threads whose
+/// name starts with `prefix` ([`threads_named`], [`storage_read_bytes`];
+/// a thread the kernel cannot say about counts 0).
+///
+/// ```
+/// let before = gyre_testkit::storage_read_bytes_of_threads("testkit-none");
+/// assert_eq!(before, 0, "no such threads");
+/// ```
+pub fn storage_read_bytes_of_threads(prefix: &str) -> u64 {
+    threads_named(prefix)
+        .iter()
+        .filter_map(|t| storage_read_bytes(t))
+        .sum()
+}

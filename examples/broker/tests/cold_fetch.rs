@@ -13,7 +13,6 @@ use gyre_broker::log::batch;
 use gyre_zerocopy::FileRegion;
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::*;
-use std::os::fd::AsRawFd;
 use std::path::Path;
 
 /// Syncs and drops from the page cache every segment file of the
@@ -22,34 +21,13 @@ use std::path::Path;
 fn evict(dir: &Path) -> bool {
     let mut out = true;
     for path in common::segment_files(dir) {
-        let f = std::fs::File::open(&path).unwrap();
-        f.sync_all().unwrap();
-        // SAFETY: posix_fadvise on an open descriptor; it only advises.
-        let rc = unsafe { libc::posix_fadvise(f.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED) };
-        assert_eq!(rc, 0);
-        let len = f.metadata().unwrap().len();
+        gyre_testkit::evict_from_page_cache(&path).unwrap();
+        let len = std::fs::metadata(&path).unwrap().len();
         if len > 0 {
             out &= FileRegion::open_range(&path, 0, len).unwrap().is_cached() == Some(false);
         }
     }
     out
-}
-
-/// Bytes the threads named `name` of this process have read from storage
-/// (`/proc/self/task/*/io`); `None` without the kernel's I/O accounting.
-fn storage_reads(name: &str) -> Option<u64> {
-    let mut total = 0;
-    for task in std::fs::read_dir("/proc/self/task").ok()? {
-        let task = task.ok()?.path();
-        let comm = std::fs::read_to_string(task.join("comm")).unwrap_or_default();
-        if !comm.trim().starts_with(name) {
-            continue;
-        }
-        let io = std::fs::read_to_string(task.join("io")).ok()?;
-        let line = io.lines().find(|l| l.starts_with("read_bytes:"))?;
-        total += line.split_whitespace().nth(1)?.parse::<u64>().ok()?;
-    }
-    Some(total)
 }
 
 /// Every record value of partition 0 of `topic` from `offset` to `end`,
@@ -120,21 +98,25 @@ fn a_fetch_of_records_out_of_the_page_cache_is_loaded_off_the_loop_and_served_wh
         return;
     }
     assert_eq!(broker.fetches_loaded(), 0);
-    let before = (
-        storage_reads("gyre-log-writer"),
-        storage_reads("gyre-broker-"),
+    // Bytes the threads named so have read from storage, where the
+    // kernel keeps the count.
+    let reads = gyre_testkit::storage_read_bytes_of_threads;
+    let accounting = gyre_testkit::storage_read_bytes(Path::new("/proc/self")).is_some();
+    let (w0, l0, c0) = (
+        reads("gyre-log-writer"),
+        reads("gyre-broker-"),
+        reads("gyre-cache-load"),
     );
-    let loading = storage_reads("gyre-cache-load");
     assert_eq!(read_all(&mut c, "cold", 0, end), written);
     let loaded = broker.fetches_loaded();
     assert!(
         loaded > 0,
         "cold fetches went straight to the writer and the loop"
     );
-    if let ((Some(w0), Some(l0)), Some(c0)) = (before, loading) {
-        let writer = storage_reads("gyre-log-writer").unwrap() - w0;
-        let looped = storage_reads("gyre-broker-").unwrap() - l0;
-        let loader = storage_reads("gyre-cache-load").unwrap() - c0;
+    if accounting {
+        let writer = reads("gyre-log-writer") - w0;
+        let looped = reads("gyre-broker-") - l0;
+        let loader = reads("gyre-cache-load") - c0;
         // The 1.6 MB came off the disk on the loader's threads; a few
         // pages the kernel read ahead past a window may fall to others.
         assert!(loader >= 1_000_000, "the loader read {loader} bytes");

@@ -158,11 +158,9 @@ impl Opener {
 impl Drop for Opener {
     fn drop(&mut self) {
         if let Some(disruptor) = self.disruptor.take() {
-            // Possibly on a loop thread: an opener may be waiting on the
-            // disk, so the threads are joined from a thread of their own.
-            let _ = std::thread::Builder::new()
-                .name("gyre-http-open-stop".into())
-                .spawn(move || disruptor.shutdown());
+            // Possibly on a loop thread, and an opener may be waiting on
+            // the disk.
+            disruptor.shutdown_in_background();
         }
     }
 }

@@ -10,30 +10,21 @@ use common::{read_response, Site};
 use gyre_zerocopy::FileRegion;
 use std::io::Write;
 use std::net::TcpStream;
-use std::os::fd::AsRawFd;
 use std::path::Path;
 use std::time::Duration;
 
 const LEN: usize = 16 << 20;
 
-/// Syncs `path` and drops its pages from the page cache; whether the
-/// kernel now says they are out (`false` where it cannot tell, or the
-/// file lives in memory).
+/// Drops `path` from the page cache; whether the kernel now says it is
+/// out (`false` where it cannot tell, or the file lives in memory).
 fn evict(path: &Path) -> bool {
-    let f = std::fs::File::open(path).unwrap();
-    f.sync_all().unwrap();
-    // SAFETY: posix_fadvise on an open descriptor; it only advises.
-    let rc = unsafe { libc::posix_fadvise(f.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED) };
-    assert_eq!(rc, 0);
+    gyre_testkit::evict_from_page_cache(path).unwrap();
     FileRegion::open(path).unwrap().is_cached() == Some(false)
 }
 
 /// Bytes the server's loop threads have read from storage.
 fn loops_read() -> u64 {
-    gyre_testkit::threads_named("gyre-http")
-        .iter()
-        .filter_map(|t| gyre_testkit::storage_read_bytes(t))
-        .sum()
+    gyre_testkit::storage_read_bytes_of_threads("gyre-http")
 }
 
 /// Gets the evicted `/cold` and a small file pipelined behind it; what
