@@ -10,10 +10,8 @@
 //! io_uring forms of its operations, `kernel_tls` its reads and
 //! `close_notify` once the kernel runs its TLS records, `file_setup` what
 //! it does to its socket while it sends files (a wider send buffer, the
-//! cork), `cold_file` how much of a file it may send before a loader
-//! reads more in.
+//! cork).
 
-mod cold_file;
 #[cfg(feature = "io-uring")]
 mod completions;
 mod epoll;
@@ -213,7 +211,7 @@ pub struct Channel {
     /// the TLS layer after its handshake (through `&Channel`, hence the cell).
     kernel_tls: std::cell::Cell<bool>,
     /// The front file region's loading, where a file loader is set.
-    cold: cold_file::ColdFiles,
+    cold: crate::cold_file::ColdFiles,
     /// Operations in flight on an io_uring loop.
     #[cfg(feature = "io-uring")]
     ring: uring::RingState,
@@ -260,10 +258,17 @@ impl Channel {
             write_requeued: false,
             kernel_tls_possible: false,
             kernel_tls: std::cell::Cell::new(false),
-            cold: cold_file::ColdFiles::default(),
+            cold: crate::cold_file::ColdFiles::default(),
             #[cfg(feature = "io-uring")]
             ring: uring::RingState::default(),
         }
+    }
+
+    /// The file loader this channel's sends go through, if one is set
+    /// ([`ChannelOptions::file_loader`]): for the layers that read files
+    /// themselves (TLS).
+    pub(crate) fn file_loader(&self) -> Option<&crate::FileLoader> {
+        self.opts.file_loader.as_ref()
     }
 
     /// The peer's address: `None` on a Unix domain socket, an unconnected

@@ -1,8 +1,8 @@
 //! Threads that read cold file regions into the page cache for the loops,
-//! so that a loop's `sendfile` (or splice) never waits on the disk: the
-//! public [`FileLoader`], its counters, and the per-load ticket ([`Load`])
-//! through which a loader tells the channel waiting on it, on its loop,
-//! that its bytes are in. Uses the ring buffer (the loaders are a
+//! so that a loop's `sendfile` (or splice, or the TLS layer's read) never
+//! waits on the disk: the public [`FileLoader`], its counters, and the
+//! per-load ticket ([`Load`]) through which a loader tells the sender
+//! waiting on it, on its loop, that its bytes are in ([`Waker`]). Uses the ring buffer (the loaders are a
 //! Disruptor worker pool fed by every loop), the zero-copy crate's page
 //! cache calls and the loop's shared half (to wake the channel); knows
 //! nothing of channels.
@@ -261,8 +261,7 @@ impl FileLoader {
 
     /// Hands the window `skip` bytes into what is left of a region (and
     /// what lies `read_ahead` behind it, within the region) to a loader,
-    /// which wakes channel `token` on the loop of `wake` once it is in if
-    /// the channel waits on it (`wait`: it stops writing now; otherwise
+    /// which calls `wake` once it is in if the sender waits on it (`wait`: it stops writing now; otherwise
     /// the load is ahead of the channel). `None` when the queue is full or
     /// the loaders are gone: the caller sends without loading.
     pub(crate) fn submit(
@@ -271,8 +270,7 @@ impl FileLoader {
         rest: &FileRegion,
         skip: u64,
         wait: bool,
-        wake: &Arc<Shared>,
-        token: Token,
+        wake: &Waker,
     ) -> Option<Arc<Load>> {
         let window = rest.window(skip, self.inner.window);
         let ahead = rest.window(skip + window.remaining(), self.inner.read_ahead);
@@ -284,7 +282,6 @@ impl FileLoader {
                 waiting: wait,
             }),
             wake: wake.clone(),
-            token,
         });
         // Loaded in order (faster, the kernel reading ahead of the
         // loader) only where what the kernel reads past this load lands
@@ -376,8 +373,26 @@ fn load_one(region: &FileRegion, in_order: bool, counters: &Counters) {
 pub(crate) struct Load {
     start: u64,
     state: Mutex<LoadState>,
-    wake: Arc<Shared>,
-    token: Token,
+    wake: Waker,
+}
+
+/// Who a load wakes once the bytes its sender waits for are in.
+#[derive(Clone)]
+pub(crate) enum Waker {
+    /// A channel, through its loop's inbox: the channel writes on.
+    Channel(Arc<Shared>, Token),
+    /// A pipeline layer that sends files itself (the TLS layer, which
+    /// reads and encrypts them), through a call that queues it an event.
+    Call(Arc<dyn Fn() + Send + Sync>),
+}
+
+impl Waker {
+    fn wake(&self) {
+        match self {
+            Waker::Channel(lp, token) => lp.notify_channel(*token),
+            Waker::Call(call) => call(),
+        }
+    }
 }
 
 struct LoadState {
@@ -426,7 +441,7 @@ impl Load {
             std::mem::take(&mut state.waiting)
         };
         if wake {
-            self.wake.notify_channel(self.token);
+            self.wake.wake();
         }
     }
 }

@@ -137,6 +137,7 @@ mod channel;
 #[cfg(test)]
 mod channel_tests;
 mod codec;
+mod cold_file;
 mod connecting;
 mod connection;
 mod datagram;

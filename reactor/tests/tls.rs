@@ -735,3 +735,64 @@ fn a_tls_channel_refuses_direct_writes() {
     group.shutdown_gracefully(Duration::ZERO, Duration::from_secs(2));
     server.shutdown_gracefully(Duration::ZERO, Duration::from_secs(2));
 }
+
+/// A file only on disk, sent over TLS by a channel with a file loader: the
+/// layer reads and encrypts only chunks a loader has read in, so the loop
+/// reads nothing from the disk, and the file arrives whole.
+#[test]
+fn a_cold_file_region_is_read_in_by_the_loaders_not_the_loop() {
+    let ca = TestCa::new("test CA");
+    let d = dir("cold-file");
+    let size = 16 << 20;
+    let content: Vec<u8> = (0..size).map(|i| (i % 251) as u8).collect();
+    let file = d.join("cold.bin");
+    std::fs::write(&file, &content).unwrap();
+    gyre_testkit::evict_from_page_cache(&file).unwrap();
+    if gyre_zerocopy::FileRegion::open(&file).unwrap().is_cached() != Some(false) {
+        eprintln!("skipped: the kernel cannot tell cached pages from cold ones here");
+        return;
+    }
+    let loader = gyre_reactor::FileLoader::builder()
+        .window(1 << 20)
+        .start()
+        .unwrap();
+    let group = gyre_reactor::EventLoopGroup::builder()
+        .threads(1)
+        .name("tls-cold")
+        .transport(common::transport())
+        .build()
+        .unwrap();
+    let tls = ca.acceptor();
+    let f = file.clone();
+    let server = ServerBootstrap::new()
+        .group(group)
+        .child_options(gyre_reactor::ChannelOptions::default().file_loader(loader.clone()))
+        .bind("127.0.0.1:0", move |_| {
+            Pipeline::with_file_regions()
+                .tls_server(&tls)
+                .inbound(SendFile(f.clone()))
+        })
+        .unwrap();
+    let before = gyre_testkit::storage_read_bytes_of_threads("tls-cold");
+    let mut conn = rustls_client(server.local_addr(), "localhost", ca.pem(), None);
+    conn.write_all(b"get\n").unwrap();
+    let mut got = Vec::new();
+    conn.read_to_end(&mut got)
+        .expect("the whole file, then close_notify");
+    let header = format!("{size}\n");
+    assert_eq!(&got[..header.len()], header.as_bytes());
+    assert!(
+        got[header.len()..got.len() - 4] == content[..],
+        "the file arrived intact"
+    );
+    assert_eq!(&got[got.len() - 4..], b"end\n");
+    let loop_read = gyre_testkit::storage_read_bytes_of_threads("tls-cold") - before;
+    let counts = loader.counts();
+    eprintln!("{counts:?}; the loop read {loop_read} bytes from storage");
+    assert!(counts.windows_loaded > 0, "{counts:?}");
+    assert!(
+        loop_read < 256 * 1024,
+        "the loop read {loop_read} bytes from the disk"
+    );
+    server.shutdown_gracefully(Duration::ZERO, Duration::from_secs(2));
+}

@@ -19,9 +19,9 @@
 //! with operations in flight cancels them and keeps that memory until their
 //! completions arrive, and only then frees it and closes the socket.
 
-use super::cold_file::FileStep;
 use super::{Channel, State};
 use crate::buf_ring::GROUP;
+use crate::cold_file::FileStep;
 use crate::event_loop::LoopLocal;
 use crate::outbound::{gather, Outbound};
 use crate::token::Op;
@@ -229,7 +229,7 @@ impl Channel {
     /// loop's, a send of file pages not in the page cache reads them on
     /// the loop thread.
     pub(crate) fn submit_write(&mut self, lp: &mut LoopLocal) {
-        self.cold.attach(lp, self.opts.file_loader.as_ref());
+        self.attach_file_loads(lp);
         let now = lp.now();
         self.submit_write_within(lp.ring(), now, self.opts.max_write_bytes_per_event);
         self.requeue_write(lp);

@@ -7,11 +7,12 @@
 //! here to count what they took. Uses the outbound queue's layout, the
 //! zero-copy crate's sends and the loop's come-back list.
 
-use super::cold_file::FileStep;
 use super::Channel;
+use crate::cold_file::FileStep;
 use crate::driver::Driver;
 use crate::error::Error;
 use crate::event_loop::LoopLocal;
+use crate::file_loader::Waker;
 use crate::file_send_probe::send_region;
 use crate::options::FileSend;
 use crate::outbound::{gather, Outbound};
@@ -73,7 +74,7 @@ impl Channel {
         if !self.take_gate() {
             return;
         }
-        self.cold.attach(lp, self.opts.file_loader.as_ref());
+        self.attach_file_loads(lp);
         // Lent out for the call, so the queue can change while we write.
         let Some(stream) = self.stream.take() else {
             return;
@@ -81,6 +82,15 @@ impl Channel {
         self.write_to(&stream, lp.now());
         self.stream = Some(stream);
         self.requeue_write(lp);
+    }
+
+    /// Tells the channel's file loads whom to wake (once, before its first
+    /// write, where a [`FileLoader`](crate::FileLoader) is set): this
+    /// channel, on its loop.
+    pub(super) fn attach_file_loads(&mut self, lp: &LoopLocal) {
+        if self.opts.file_loader.is_some() && self.cold.needs_waker() {
+            self.cold.set_waker(Waker::Channel(lp.shared(), self.token));
+        }
     }
 
     /// Where this event's writing stops, counted in bytes written (or, for
@@ -163,10 +173,7 @@ impl Channel {
             Some(Outbound::File(region)) => Some(region),
             _ => None,
         };
-        let Some(cached) = self
-            .cold
-            .ready(self.opts.file_loader.as_ref(), front, self.token)
-        else {
+        let Some(cached) = self.cold.ready(self.opts.file_loader.as_ref(), front) else {
             return FileStep::Loading;
         };
         let Some(Outbound::File(region)) = self.out.front_mut() else {

@@ -3,7 +3,9 @@
 //! handshake's records as they come), [`TlsOutbound`] gathers plaintext
 //! until a flush and writes it as records. File regions are read and
 //! encrypted a chunk at a time, only while the channel is writable, so a
-//! large file costs a chunk of memory, not its size. A server built with
+//! large file costs a chunk of memory, not its size; with the channel's
+//! `FileLoader`, only chunks the page cache holds are read on the loop
+//! (`FileReads`). A server built with
 //! `kernel_tls` hands the session's keys to the kernel after the handshake
 //! (`try_kernel_tls`); both halves then pass everything straight through,
 //! and the channel reads records and sends `close_notify` itself. Uses
@@ -20,7 +22,9 @@ use super::error::TlsError;
 use super::framing::RecordFraming;
 use super::session::TlsSession;
 use crate::chain::Append;
+use crate::cold_file::ColdFiles;
 use crate::error::Error;
+use crate::file_loader::{FileLoader, Waker};
 use crate::handler::{InboundContext, InboundHandler, OutboundContext, OutboundHandler, UserEvent};
 use crate::ktls;
 use crate::outbound::Outbound;
@@ -34,6 +38,7 @@ use std::io::{BufRead, Write};
 use std::marker::PhantomData;
 use std::os::unix::fs::FileExt;
 use std::rc::Rc;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Plaintext is read out of rustls in pieces of about this much.
@@ -72,7 +77,26 @@ struct Shared {
     /// The kernel runs the record layer now (kTLS): both halves pass
     /// plaintext and file regions straight through, and `conn` is gone.
     kernel: bool,
+    /// File chunks are read only where the page cache has them.
+    files: FileReads,
 }
+
+/// The layer's reads of file regions through the channel's
+/// [`FileLoader`](crate::FileLoader), if it has one: a chunk whose bytes
+/// are not in the page cache is read in by a loader first, and the layer
+/// encrypts on when the loader's [`FileLoaded`] event comes back, so the
+/// loop never waits on the disk in the layer's `pread`.
+#[derive(Default)]
+struct FileReads {
+    loader: Option<FileLoader>,
+    cold: ColdFiles,
+    /// Encryption waits for a loader.
+    waiting: bool,
+}
+
+/// The event a loader queues this layer once the file bytes it waits for
+/// are in (a zero-sized box: no allocation).
+struct FileLoaded;
 
 /// What one step of encryption left.
 enum Step {
@@ -125,13 +149,14 @@ impl Shared {
         let Some(conn) = self.conn.as_mut() else {
             return Step::Records(None, false);
         };
-        if !self.done {
+        if !self.done && !self.files.waiting {
             if let Err(e) = Self::encrypt_some(
                 conn,
                 &mut self.pending,
                 &mut self.pending_one,
                 &mut self.queue,
                 &mut self.scratch,
+                &mut self.files,
             ) {
                 return Step::Failed(e);
             }
@@ -144,7 +169,7 @@ impl Shared {
             }
         }
         let handshaking = conn.is_handshaking();
-        let more = !self.done && self.has_plaintext() && !handshaking;
+        let more = !self.done && self.has_plaintext() && !handshaking && !self.files.waiting;
         let records = (!self.records.is_empty()).then(|| self.records.split().freeze());
         Step::Records(records, more)
     }
@@ -155,6 +180,7 @@ impl Shared {
         pending_one: &mut Option<Bytes>,
         queue: &mut VecDeque<Outbound>,
         scratch: &mut Vec<u8>,
+        files: &mut FileReads,
     ) -> Result<(), Error> {
         while let Some(item) = queue.front_mut() {
             match item {
@@ -166,7 +192,18 @@ impl Shared {
                     if conn.is_handshaking() {
                         return Ok(());
                     }
-                    encrypt_file_chunk(conn, region, scratch)?;
+                    let cached = match &files.loader {
+                        None => u64::MAX,
+                        Some(loader) => match files.cold.ready(Some(loader), Some(region)) {
+                            Some(cached) => cached,
+                            None => {
+                                files.waiting = true;
+                                return Ok(());
+                            }
+                        },
+                    };
+                    let n = encrypt_file_chunk(conn, region, scratch, cached)?;
+                    files.cold.sent(n, region.is_done());
                     if region.is_done() {
                         queue.pop_front();
                     }
@@ -239,8 +276,9 @@ fn encrypt_file_chunk(
     conn: &mut rustls::Connection,
     region: &mut FileRegion,
     scratch: &mut Vec<u8>,
-) -> Result<(), Error> {
-    let want = region.remaining().min(FILE_CHUNK as u64) as usize;
+    cached: u64,
+) -> Result<usize, Error> {
+    let want = region.remaining().min(FILE_CHUNK as u64).min(cached) as usize;
     scratch.resize(want, 0);
     let file = region.file();
     let n = loop {
@@ -261,7 +299,7 @@ fn encrypt_file_chunk(
     }
     conn.writer().write_all(&scratch[..n])?;
     region.advance(n as u64);
-    Ok(())
+    Ok(n)
 }
 
 /// The TLS layer's inbound half: ciphertext chunks in, plaintext chunks
@@ -378,6 +416,7 @@ impl<W> TlsInbound<W> {
             close_pending: false,
             done: false,
             kernel: false,
+            files: FileReads::default(),
         }));
         (
             TlsInbound {
@@ -428,7 +467,7 @@ impl<W> TlsInbound<W> {
     }
 }
 
-impl<W: From<Bytes> + 'static> TlsInbound<W> {
+impl<W: From<Bytes> + Send + 'static> TlsInbound<W> {
     /// Sends what rustls has ready for the peer and encrypts what waits
     /// while the channel takes it; then flushes, and closes if a close was
     /// waiting for the queue to empty.
@@ -557,7 +596,7 @@ impl<W: From<Bytes> + 'static> TlsInbound<W> {
     }
 }
 
-impl<W: From<Bytes> + 'static> InboundHandler for TlsInbound<W> {
+impl<W: From<Bytes> + Send + 'static> InboundHandler for TlsInbound<W> {
     type Read = BytesMut;
     type Pass = BytesMut;
     type Write = W;
@@ -578,6 +617,17 @@ impl<W: From<Bytes> + 'static> InboundHandler for TlsInbound<W> {
         }
         if !self.timeout.is_zero() {
             self.timer = Some(ctx.schedule(self.timeout, 0));
+        }
+        if let Some(loader) = ctx.channel().file_loader().cloned() {
+            // The loader's word that a file's bytes are in comes back as
+            // an event only this layer hears (its own handle's).
+            let handle = ctx.handle();
+            let wake = Waker::Call(Arc::new(move || {
+                let _ = handle.fire_user_event(UserEvent::Custom(Box::new(FileLoaded)));
+            }));
+            let mut shared = self.shared.borrow_mut();
+            shared.files.loader = Some(loader);
+            shared.files.cold.set_waker(wake);
         }
         // A client's hello.
         self.send_records(ctx);
@@ -674,6 +724,24 @@ impl<W: From<Bytes> + 'static> InboundHandler for TlsInbound<W> {
     }
 
     fn user_event(&mut self, ctx: &mut impl InboundContext<Self>, event: UserEvent) {
+        let event = match event {
+            UserEvent::Custom(any) => match any.downcast::<FileLoaded>() {
+                Ok(_) => {
+                    // The file bytes this layer waited for are in.
+                    let waited = {
+                        let mut shared = self.shared.borrow_mut();
+                        shared.files.cold.take_wait();
+                        std::mem::take(&mut shared.files.waiting)
+                    };
+                    if waited && !self.failed {
+                        self.send_records(ctx);
+                    }
+                    return;
+                }
+                Err(other) => UserEvent::Custom(other),
+            },
+            other => other,
+        };
         if matches!(event, UserEvent::InputClosed) {
             if !self.handshaken && !self.failed {
                 let peer = ctx.channel().peer_addr();
@@ -758,7 +826,7 @@ impl<W: From<Bytes> + Into<Outbound> + 'static> OutboundHandler for TlsOutbound<
     }
 }
 
-impl<L, W: From<Bytes> + Into<Outbound> + 'static, S> Pipeline<L, BytesMut, W, S> {
+impl<L, W: From<Bytes> + Into<Outbound> + Send + 'static, S> Pipeline<L, BytesMut, W, S> {
     /// Adds the server side of TLS next to the socket: handlers after it
     /// read and write plaintext as on a plain connection (file regions
     /// too, in a pipeline [with file regions](Pipeline::with_file_regions):

@@ -1,22 +1,21 @@
-//! A channel's side of sending files through a [`FileLoader`]: before the
-//! loop sends from the file region at the queue's front, how much of it is
-//! known to be in the page cache; a cold window goes to a loader and the
-//! channel stops writing until the loader wakes it. Both transports ask
-//! here (their file sends are the one `send_front_file`), and take what a
-//! send did as a [`FileStep`]. Plain state the channel holds: uses the
-//! loader and its ticket, and the loop's shared half (for the wake-up).
+//! A sender's side of sending files through a [`FileLoader`]: before a
+//! loop sends from the file region at hand, how much of it is known to be
+//! in the page cache; a cold window goes to a loader and the sender stops
+//! until the loader wakes it. Channels ask here for the region at their
+//! queue's front (both transports' file sends are the one
+//! `send_front_file`, which says what a send did as a [`FileStep`]), and
+//! the TLS layer for the region it reads and encrypts. Plain state its
+//! sender holds: uses the loader, its ticket and its waker.
 //!
 //! [`FileLoader`]: crate::FileLoader
 
-use crate::event_loop::{LoopLocal, Shared};
-use crate::file_loader::{FileLoader, Load, LoadJob, Reached};
+use crate::file_loader::{FileLoader, Load, LoadJob, Reached, Waker};
 use gyre_ringbuffer::{BlockingWait, MultiProducer};
 use gyre_zerocopy::FileRegion;
-use mio::Token;
 use std::sync::Arc;
 
 /// What one send from the file region at the queue's front did.
-pub(super) enum FileStep {
+pub(crate) enum FileStep {
     /// Sent (or failed the channel): go on.
     Went,
     /// The socket took nothing: go on once it has room.
@@ -26,32 +25,34 @@ pub(super) enum FileStep {
     Loading,
 }
 
-/// The state of the front file region's loading.
+/// The state of the loading of the file region a sender is sending.
 #[derive(Default)]
-pub(super) struct ColdFiles {
+pub(crate) struct ColdFiles {
     /// This channel's producer of the loaders' ring, from its first cold
     /// window on.
     producer: Option<MultiProducer<LoadJob, BlockingWait>>,
-    /// The loop that wakes this channel, from its first write on.
-    wake: Option<Arc<Shared>>,
+    /// Who a load wakes: set before the first file is sent.
+    wake: Option<Waker>,
     /// Bytes from the front region's position known to be cached.
     warm: u64,
     /// The front region's last load, while it may still cover what comes.
     load: Option<Arc<Load>>,
     /// The load queued behind it, ahead of the socket.
     next: Option<Arc<Load>>,
-    /// The channel stopped writing for `load`: the loop's next look at
-    /// the channel (the loader's wake-up) writes on.
+    /// The sender stopped for `load`: its next look (the loader's wake-up)
+    /// sends on.
     waiting: bool,
 }
 
 impl ColdFiles {
-    /// Notes the loop this channel's loads wake (once, before its first
-    /// write, where a loader is set).
-    pub(super) fn attach(&mut self, lp: &LoopLocal, loader: Option<&FileLoader>) {
-        if self.wake.is_none() && loader.is_some() {
-            self.wake = Some(lp.shared());
-        }
+    /// Whether the sender has yet to say who its loads wake.
+    pub(crate) fn needs_waker(&self) -> bool {
+        self.wake.is_none()
+    }
+
+    /// Who this sender's loads wake.
+    pub(crate) fn set_waker(&mut self, wake: Waker) {
+        self.wake = Some(wake);
     }
 
     /// How many bytes of the front file region may be read for sending
@@ -66,17 +67,19 @@ impl ColdFiles {
     /// 0.94-1.02x the loop's own `sendfile` on the Intel Xeon VM; loading
     /// each window only once the socket reached it, and by reading it
     /// into a buffer, went at 0.62x.
-    pub(super) fn ready(
+    pub(crate) fn ready(
         &mut self,
         loader: Option<&FileLoader>,
         front: Option<&FileRegion>,
-        token: Token,
     ) -> Option<u64> {
         let (Some(loader), Some(region)) = (loader, front) else {
             return Some(u64::MAX);
         };
         let cold = self;
-        let wake = cold.wake.as_ref().expect("attached before writing");
+        let wake = cold
+            .wake
+            .as_ref()
+            .expect("a waker is set before the first file");
         // The current load, then (once past it) the one queued after it.
         while cold.warm == 0 {
             let Some(load) = &cold.load else {
@@ -87,7 +90,7 @@ impl ColdFiles {
                     cold.warm = ready;
                     if cold.next.is_none() && region.remaining() > left {
                         let producer = cold.producer.get_or_insert_with(|| loader.producer());
-                        cold.next = loader.submit(producer, region, left, false, wake, token);
+                        cold.next = loader.submit(producer, region, left, false, wake);
                     }
                 }
                 Reached::Wait => {
@@ -104,7 +107,7 @@ impl ColdFiles {
             // without a loader.
             if window.is_cached() == Some(false) {
                 let producer = cold.producer.get_or_insert_with(|| loader.producer());
-                if let Some(load) = loader.submit(producer, region, 0, true, wake, token) {
+                if let Some(load) = loader.submit(producer, region, 0, true, wake) {
                     cold.warm = 0;
                     cold.load = Some(load);
                     cold.waiting = true;
@@ -117,7 +120,7 @@ impl ColdFiles {
 
     /// `n` bytes of the front file region went out; `done` when it is
     /// finished (what was known of it goes with it).
-    pub(super) fn sent(&mut self, n: usize, done: bool) {
+    pub(crate) fn sent(&mut self, n: usize, done: bool) {
         if done {
             self.warm = 0;
             self.load = None;
@@ -129,7 +132,7 @@ impl ColdFiles {
 
     /// Whether the channel stopped writing for a load: the loop is looking
     /// at it again (a loader's wake-up among the reasons), so it writes on.
-    pub(super) fn take_wait(&mut self) -> bool {
+    pub(crate) fn take_wait(&mut self) -> bool {
         std::mem::take(&mut self.waiting)
     }
 }
