@@ -27,9 +27,8 @@
 //! an opener thread while the requests pipelined behind it wait their
 //! turn; a file whose bytes are not in the page cache is read in by
 //! loader threads a window at a time, while the loop serves its other
-//! connections, and the loop's `sendfile` then takes the bytes from
-//! memory. (Over HTTPS without the kernel's TLS, bodies are read by the
-//! TLS layer on the loop.)
+//! connections, and the loop's `sendfile` (over HTTPS without the
+//! kernel's TLS, the TLS layer's read) then takes the bytes from memory.
 //!
 //! ```no_run
 //! use gyre_fileserver::{start, FileServerConfig};
