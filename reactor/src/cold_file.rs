@@ -28,7 +28,7 @@ pub(crate) enum FileStep {
 /// The state of the loading of the file region a sender is sending.
 #[derive(Default)]
 pub(crate) struct ColdFiles {
-    /// This channel's producer of the loaders' ring, from its first cold
+    /// This sender's producer of the loaders' ring, from its first cold
     /// window on.
     producer: Option<MultiProducer<LoadJob, BlockingWait>>,
     /// Who a load wakes: set before the first file is sent.
@@ -55,10 +55,10 @@ impl ColdFiles {
         self.wake = Some(wake);
     }
 
-    /// How many bytes of the front file region may be read for sending
-    /// now: those known cached, or any number (`u64::MAX`) without a
-    /// loader. `None` while a loader reads the next ones in: stop writing,
-    /// the loader wakes the channel.
+    /// How many bytes of `front`, the file region the sender is at, may
+    /// be read for sending now: those known cached, or any number
+    /// (`u64::MAX`) without a loader or a region. `None` while a loader
+    /// reads the next ones in: the sender stops, and the loader wakes it.
     ///
     /// A long cold file is loaded a step ahead of the socket: as soon as
     /// the channel sends from a load, the next one is queued, so the disk
@@ -75,47 +75,46 @@ impl ColdFiles {
         let (Some(loader), Some(region)) = (loader, front) else {
             return Some(u64::MAX);
         };
-        let cold = self;
-        let wake = cold
+        let wake = self
             .wake
             .as_ref()
             .expect("a waker is set before the first file");
         // The current load, then (once past it) the one queued after it.
-        while cold.warm == 0 {
-            let Some(load) = &cold.load else {
+        while self.warm == 0 {
+            let Some(load) = &self.load else {
                 break;
             };
             match load.reached(region.position()) {
                 Reached::Loaded { ready, left } => {
-                    cold.warm = ready;
-                    if cold.next.is_none() && region.remaining() > left {
-                        let producer = cold.producer.get_or_insert_with(|| loader.producer());
-                        cold.next = loader.submit(producer, region, left, false, wake);
+                    self.warm = ready;
+                    if self.next.is_none() && region.remaining() > left {
+                        let producer = self.producer.get_or_insert_with(|| loader.producer());
+                        self.next = loader.submit(producer, region, left, false, wake);
                     }
                 }
                 Reached::Wait => {
-                    cold.waiting = true;
+                    self.waiting = true;
                     return None;
                 }
-                Reached::Outside => cold.load = cold.next.take(),
+                Reached::Outside => self.load = self.next.take(),
             }
         }
-        if cold.warm == 0 {
+        if self.warm == 0 {
             let window = region.window(0, loader.window());
-            cold.warm = window.remaining();
+            self.warm = window.remaining();
             // Unknown (a kernel before 6.5) counts as cached: sent as
             // without a loader.
             if window.is_cached() == Some(false) {
-                let producer = cold.producer.get_or_insert_with(|| loader.producer());
+                let producer = self.producer.get_or_insert_with(|| loader.producer());
                 if let Some(load) = loader.submit(producer, region, 0, true, wake) {
-                    cold.warm = 0;
-                    cold.load = Some(load);
-                    cold.waiting = true;
+                    self.warm = 0;
+                    self.load = Some(load);
+                    self.waiting = true;
                     return None;
                 }
             }
         }
-        Some(cold.warm)
+        Some(self.warm)
     }
 
     /// `n` bytes of the front file region went out; `done` when it is
@@ -130,8 +129,8 @@ impl ColdFiles {
         }
     }
 
-    /// Whether the channel stopped writing for a load: the loop is looking
-    /// at it again (a loader's wake-up among the reasons), so it writes on.
+    /// Whether the sender stopped for a load: it is looking again (a
+    /// loader's wake-up among the reasons), so it sends on.
     pub(crate) fn take_wait(&mut self) -> bool {
         std::mem::take(&mut self.waiting)
     }

@@ -451,3 +451,114 @@ impl Load {
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicUsize;
+
+    fn load(start: u64, end: u64, waiting: bool) -> (Load, Arc<AtomicUsize>) {
+        let woken = Arc::new(AtomicUsize::new(0));
+        let count = woken.clone();
+        let load = Load {
+            start,
+            state: Mutex::new(LoadState {
+                loaded_to: start,
+                end,
+                waiting,
+            }),
+            wake: Waker::Call(Arc::new(move || {
+                count.fetch_add(1, Ordering::SeqCst);
+            })),
+        };
+        (load, woken)
+    }
+
+    #[test]
+    fn a_load_says_what_is_in_and_wakes_a_waiting_sender_once_per_wait() {
+        let (load, woken) = load(100, 300, false);
+        assert_eq!(load.reached(99), Reached::Outside, "before it");
+        assert_eq!(load.reached(300), Reached::Outside, "past it");
+        // Nobody waits yet: moving on wakes nobody.
+        load.reach(150);
+        assert_eq!(woken.load(Ordering::SeqCst), 0);
+        assert_eq!(
+            load.reached(120),
+            Reached::Loaded {
+                ready: 30,
+                left: 180
+            }
+        );
+        // Past what is in: the sender waits, and the next step wakes it.
+        assert_eq!(load.reached(150), Reached::Wait);
+        load.reach(200);
+        assert_eq!(woken.load(Ordering::SeqCst), 1);
+        load.reach(250);
+        assert_eq!(woken.load(Ordering::SeqCst), 1, "no wait, no wake-up");
+        // The end (`u64::MAX`) caps what is ready at the load's end.
+        load.reach(u64::MAX);
+        assert_eq!(
+            load.reached(260),
+            Reached::Loaded {
+                ready: 40,
+                left: 40
+            }
+        );
+    }
+
+    /// A loader moving a load on a byte at a time while a sender reads it
+    /// byte by byte, waiting whenever it catches up: every wait ends in a
+    /// wake-up (a lost one would leave the sender waiting for good).
+    #[test]
+    fn no_wake_up_is_lost_between_a_sender_and_its_loader() {
+        const END: u64 = 20_000;
+        let (tx, rx) = std::sync::mpsc::channel::<()>();
+        let tx = Mutex::new(tx);
+        let load = Arc::new(Load {
+            start: 0,
+            state: Mutex::new(LoadState {
+                loaded_to: 0,
+                end: END,
+                waiting: false,
+            }),
+            wake: Waker::Call(Arc::new(move || {
+                let _ = lock(&tx).send(());
+            })),
+        });
+        let loader = {
+            let load = load.clone();
+            std::thread::spawn(move || {
+                for to in 1..=END {
+                    load.reach(to);
+                    if to % 64 == 0 {
+                        std::thread::yield_now();
+                    }
+                }
+            })
+        };
+        let (mut pos, mut waits) = (0, 0);
+        while pos < END {
+            match load.reached(pos) {
+                Reached::Loaded { ready, .. } => pos += ready,
+                Reached::Wait => {
+                    waits += 1;
+                    rx.recv_timeout(std::time::Duration::from_secs(10))
+                        .unwrap_or_else(|_| panic!("a wake-up was lost at {pos}"));
+                }
+                Reached::Outside => panic!("left the load at {pos}"),
+            }
+        }
+        loader.join().unwrap();
+        assert_eq!(pos, END);
+        // Each wait took exactly one wake-up: none are left over.
+        assert!(rx.try_recv().is_err(), "a wake-up without a wait");
+        eprintln!("{waits} waits");
+    }
+
+    #[test]
+    fn a_load_made_for_a_waiting_sender_wakes_it_at_its_first_step() {
+        let (load, woken) = load(0, 10, true);
+        load.reach(5);
+        assert_eq!(woken.load(Ordering::SeqCst), 1);
+    }
+}
