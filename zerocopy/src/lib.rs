@@ -5,8 +5,9 @@
 //!   end early (an error, never a hang or a short body passed off as whole);
 //!   it says whether its bytes are in the page cache
 //!   ([`FileRegion::is_cached`]) and loads them there from a thread that
-//!   may wait ([`FileRegion::load_into_cache`]), so a loop never sends
-//!   from the disk.
+//!   may wait ([`FileRegion::load_into_cache`], or as a reader in order,
+//!   [`FileRegion::load_into_cache_in_order`]), a window at a time
+//!   ([`FileRegion::window`]), so a loop never sends from the disk.
 //! - [`MmapRegion`]: a read-only map of part of a file, read as `&[u8]` or
 //!   cut into [`Bytes`](bytes::Bytes) that keep the map alive.
 //! - [`Splice`]: one direction of a socket -> pipe -> socket proxy with

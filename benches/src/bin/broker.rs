@@ -91,6 +91,12 @@ struct Args {
     /// one log-cleaner pass over the compacted log, timed.
     #[arg(long)]
     compaction: bool,
+    /// Also run the cold case: a consumer replays a topic whose segments
+    /// are out of the page cache while live records go through another
+    /// topic at `--rate`, on a broker with the cache loaders (the default)
+    /// and on one without (`--fetch-cache-loaders 0`), in turn.
+    #[arg(long)]
+    cold: bool,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -302,6 +308,9 @@ fn main() {
         );
         println!("ratio produce compacted/deleting {:.2}", kc / kd);
     }
+    if args.cold {
+        cold_case(&args, rounds);
+    }
     if args.sasl_ssl {
         let (secured, settings) = BenchBroker::start_sasl_ssl(args.workers, args.flush.policy());
         let (sp, sc) = rounds_of(
@@ -345,4 +354,52 @@ fn main() {
         println!("wrote {}", path.display());
     }
     drop(server);
+}
+
+/// The `--cold` case: with the cache loaders and without, in turn.
+fn cold_case(args: &Args, rounds: usize) {
+    use gyre_benches::broker::cold;
+    let records = if args.quick { 6_000_000 } else { 20_000_000 };
+    let seconds = if args.quick { 2 } else { 5 };
+    let names = ["gyre", "gyre-no-loaders"];
+    let (mut rate, mut p99, mut max) = ([vec![], vec![]], [vec![], vec![]], [vec![], vec![]]);
+    for round in 0..rounds {
+        for step in 0..2 {
+            let which = (round + step) % 2;
+            let loaders = if which == 0 { 2 } else { 0 };
+            let flush = args.flush.policy();
+            let Some(run) = cold::replay(loaders, args.workers, flush, records, args.rate, seconds)
+            else {
+                println!("# cold: the segments cannot be evicted here (tmpfs, or Linux before 6.5); skipped");
+                return;
+            };
+            let replayed = run.replay.steady_records as f64 / run.replay.steady.as_secs_f64();
+            let h = &run.live.histogram;
+            println!(
+                "result cold-replay {} {replayed:.0} records/s ({records} records from the disk); live records meanwhile ({} at {}/s): end to end p50 {:.2} ms, p99 {:.2} ms, p99.9 {:.2} ms, max {:.2} ms",
+                names[which],
+                run.live.records,
+                args.rate,
+                ms(h.value_at_quantile(0.5)),
+                ms(h.value_at_quantile(0.99)),
+                ms(h.value_at_quantile(0.999)),
+                ms(h.max()),
+            );
+            rate[which].push(replayed);
+            p99[which].push(h.value_at_quantile(0.99) as f64);
+            max[which].push(h.max() as f64);
+        }
+    }
+    println!(
+        "ratio cold-replay-live-p99 gyre/gyre-no-loaders {:.2}",
+        median(&mut p99[0]) / median(&mut p99[1])
+    );
+    println!(
+        "ratio cold-replay-live-max gyre/gyre-no-loaders {:.2}",
+        median(&mut max[0]) / median(&mut max[1])
+    );
+    println!(
+        "ratio cold-replay-rate gyre/gyre-no-loaders {:.2}",
+        median(&mut rate[0]) / median(&mut rate[1])
+    );
 }

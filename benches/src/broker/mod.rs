@@ -26,6 +26,7 @@
 //! pass as a result.
 
 mod batch;
+pub mod cold;
 pub mod compaction;
 pub mod quotas;
 
