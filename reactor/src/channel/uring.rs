@@ -227,7 +227,8 @@ impl Channel {
     /// loop where the epoll loop's `sendfile` made 1.52-2.48x
     /// (BENCHMARKS.md, issue 22, thirteenth session). Like the epoll
     /// loop's, a send of file pages not in the page cache reads them on
-    /// the loop thread.
+    /// the loop thread, unless the channel has a
+    /// [`FileLoader`](crate::FileLoader) (`cold_file`).
     pub(crate) fn submit_write(&mut self, lp: &mut LoopLocal) {
         self.attach_file_loads(lp);
         let now = lp.now();
