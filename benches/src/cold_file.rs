@@ -9,7 +9,9 @@
 //! loader's neighbour waits less), the same for the worst ping,
 //! `ratio cold-file-rate gyre-loader/gyre-direct` (the download's rate
 //! beside the pings, which the loop now serves, on the same two CPUs) and
-//! `ratio cold-file-rate-alone` (the download with no neighbour). Uses
+//! `ratio cold-file-rate-alone` (the download with no neighbour); then
+//! the same file warm, alone, `ratio warm-file-rate gyre-loader/gyre-direct`
+//! (what the loader's checks cost a file that needs no loading). Uses
 //! the reactor, the
 //! zero-copy crate and the stats helpers.
 
@@ -63,10 +65,11 @@ struct Run {
     pings: Histogram<u64>,
 }
 
-/// One download of the evicted file, beside a ping-pong connection if
-/// `ping` (otherwise alone, for its rate undisturbed).
-fn run(path: &Path, len: u64, loader: Option<FileLoader>, ping: bool) -> Option<Run> {
-    if !evict(path) {
+/// One download of the file, evicted first if `cold`, beside a
+/// ping-pong connection if `ping` (otherwise alone, for its rate
+/// undisturbed).
+fn run(path: &Path, len: u64, loader: Option<FileLoader>, ping: bool, cold: bool) -> Option<Run> {
+    if cold && !evict(path) {
         return None;
     }
     let group = EventLoopGroup::builder()
@@ -154,7 +157,7 @@ pub fn bench(dir: &Path, len: u64, rounds: usize, svg: Option<&Path>) {
             let which = (round + step) % 2;
             let ping = step < 2;
             let name = ["gyre-direct", "gyre-loader"][which];
-            let Some(r) = run(&path, len, (which == 1).then(|| loader.clone()), ping) else {
+            let Some(r) = run(&path, len, (which == 1).then(|| loader.clone()), ping, true) else {
                 println!(
                     "# cold-file: the kernel cannot evict {} or tell cached pages from cold ones (tmpfs, or Linux before 6.5); skipped",
                     path.display()
@@ -189,8 +192,29 @@ pub fn bench(dir: &Path, len: u64, rounds: usize, svg: Option<&Path>) {
             }
         }
     }
+    // The same file warm, alone: what the loader's checks cost a file
+    // that needs no loading (a `cachestat` per window).
+    let mut warm = [Vec::new(), Vec::new()];
+    for round in 0..rounds {
+        for step in 0..2 {
+            let which = (round + step) % 2;
+            let loaded = (which == 1).then(|| loader.clone());
+            if let Some(r) = run(&path, len, loaded, false, false) {
+                warm[which].push(r.rate_mib_s);
+            }
+        }
+    }
     let _ = std::fs::remove_file(&path);
     let med = |v: &mut Vec<f64>| crate::stats::median(v);
+    println!(
+        "cold-file warm, alone: gyre-direct {:.0} MiB/s, gyre-loader {:.0} MiB/s (medians)",
+        med(&mut warm[0]),
+        med(&mut warm[1])
+    );
+    println!(
+        "ratio warm-file-rate gyre-loader/gyre-direct {:.2}",
+        med(&mut warm[1]) / med(&mut warm[0])
+    );
     println!(
         "ratio cold-file-ping-p99 gyre-loader/gyre-direct {:.2}",
         med(&mut p99[1]) / med(&mut p99[0])
