@@ -653,14 +653,30 @@ impl InboundHandler for SendFile {
     }
 }
 
+/// Writes `size` patterned bytes to `name` in `d`: the file and its bytes.
+fn patterned_file(d: &Path, name: &str, size: usize) -> (PathBuf, Vec<u8>) {
+    let content: Vec<u8> = (0..size).map(|i| (i % 253) as u8).collect();
+    let file = d.join(name);
+    std::fs::write(&file, &content).unwrap();
+    (file, content)
+}
+
+/// Checks what [`SendFile`] sent: the length line, the file, `end`.
+fn check_sent_file(got: &[u8], content: &[u8]) {
+    let header = format!("{}\n", content.len());
+    assert_eq!(&got[..header.len()], header.as_bytes());
+    assert!(
+        got[header.len()..got.len() - 4] == content[..],
+        "the file arrived intact"
+    );
+    assert_eq!(&got[got.len() - 4..], b"end\n");
+}
+
 #[test]
 fn a_file_region_goes_out_encrypted_a_chunk_at_a_time() {
     let ca = TestCa::new("test CA");
     let d = dir("file");
-    let size = 24 << 20;
-    let content: Vec<u8> = (0..size).map(|i| (i % 253) as u8).collect();
-    let file = d.join("data.bin");
-    std::fs::write(&file, &content).unwrap();
+    let (file, content) = patterned_file(&d, "data.bin", 24 << 20);
     let tls = ca.acceptor();
     let server = ServerBootstrap::new()
         .group(common::group(1))
@@ -691,13 +707,7 @@ fn a_file_region_goes_out_encrypted_a_chunk_at_a_time() {
             most_queued = most_queued.max(server.metrics().unwrap().queued_outbound_bytes);
         }
     }
-    let header = format!("{size}\n");
-    assert_eq!(&got[..header.len()], header.as_bytes());
-    assert!(
-        got[header.len()..got.len() - 4] == content[..],
-        "the file arrived intact"
-    );
-    assert_eq!(&got[got.len() - 4..], b"end\n");
+    check_sent_file(&got, &content);
     // Encrypted as the socket drains: at most about the high watermark
     // (64 KiB) plus one chunk's records, never the file.
     assert!(
@@ -743,10 +753,7 @@ fn a_tls_channel_refuses_direct_writes() {
 fn a_cold_file_region_is_read_in_by_the_loaders_not_the_loop() {
     let ca = TestCa::new("test CA");
     let d = dir("cold-file");
-    let size = 16 << 20;
-    let content: Vec<u8> = (0..size).map(|i| (i % 251) as u8).collect();
-    let file = d.join("cold.bin");
-    std::fs::write(&file, &content).unwrap();
+    let (file, content) = patterned_file(&d, "cold.bin", 16 << 20);
     gyre_testkit::evict_from_page_cache(&file).unwrap();
     if gyre_zerocopy::FileRegion::open(&file).unwrap().is_cached() != Some(false) {
         eprintln!("skipped: the kernel cannot tell cached pages from cold ones here");
@@ -779,13 +786,7 @@ fn a_cold_file_region_is_read_in_by_the_loaders_not_the_loop() {
     let mut got = Vec::new();
     conn.read_to_end(&mut got)
         .expect("the whole file, then close_notify");
-    let header = format!("{size}\n");
-    assert_eq!(&got[..header.len()], header.as_bytes());
-    assert!(
-        got[header.len()..got.len() - 4] == content[..],
-        "the file arrived intact"
-    );
-    assert_eq!(&got[got.len() - 4..], b"end\n");
+    check_sent_file(&got, &content);
     let loop_read = gyre_testkit::storage_read_bytes_of_threads("tls-cold") - before;
     let counts = loader.counts();
     eprintln!("{counts:?}; the loop read {loop_read} bytes from storage");
