@@ -1,6 +1,7 @@
-//! The cold-file case of the zero-copy bench: one connection downloads a
-//! file that is only on disk while another connection on the same event
-//! loop plays ping-pong, once with the loop sending the file itself (as
+//! The cold-file case of the zero-copy bench: one connection (or
+//! `--cold-downloads` at once) downloads a file that is only on disk while
+//! another connection on the same event loop plays ping-pong, once with
+//! the loop sending the file itself (as
 //! Netty's `DefaultFileRegion` and a reactor without a loader do:
 //! `sendfile` from the loop, waiting on the disk) and once with a
 //! [`FileLoader`] reading each window in on its own threads. Printed per
@@ -11,9 +12,9 @@
 //! beside the pings, which the loop now serves, on the same two CPUs) and
 //! `ratio cold-file-rate-alone` (the download with no neighbour); then
 //! the same file warm, alone, `ratio warm-file-rate gyre-loader/gyre-direct`
-//! (what the loader's checks cost a file that needs no loading). Uses
-//! the reactor, the
-//! zero-copy crate and the stats helpers.
+//! (what the loader's checks cost a file that needs no loading). Each
+//! line says what the loop thread read from the disk. Uses the reactor,
+//! the zero-copy crate, the test kit's counts and the stats helpers.
 
 use crate::svg::{percentile_plot, Series};
 use bytes::{Bytes, BytesMut};
@@ -61,14 +62,24 @@ fn evict(path: &Path) -> bool {
 
 /// What one download measured.
 struct Run {
+    /// Bytes of all the downloads per second.
     rate_mib_s: f64,
     pings: Histogram<u64>,
+    /// Bytes the loop thread read from the disk.
+    loop_read: u64,
 }
 
-/// One download of the file, evicted first if `cold`, beside a
-/// ping-pong connection if `ping` (otherwise alone, for its rate
-/// undisturbed).
-fn run(path: &Path, len: u64, loader: Option<FileLoader>, ping: bool, cold: bool) -> Option<Run> {
+/// `downloads` clients' downloads of the file at once, evicted first if
+/// `cold`, beside a ping-pong connection if `ping` (otherwise alone, for
+/// their rate undisturbed).
+fn run(
+    path: &Path,
+    len: u64,
+    loader: Option<FileLoader>,
+    downloads: usize,
+    ping: bool,
+    cold: bool,
+) -> Option<Run> {
     if cold && !evict(path) {
         return None;
     }
@@ -94,20 +105,18 @@ fn run(path: &Path, len: u64, loader: Option<FileLoader>, ping: bool, cold: bool
     pinger.set_nodelay(true).expect("nodelay");
     let done = Arc::new(AtomicBool::new(false));
     let finished = done.clone();
+    let loop_read = gyre_testkit::storage_read_bytes_of_threads("cold-loop");
     let download = std::thread::spawn(move || {
-        let mut conn = TcpStream::connect(addr).expect("connect");
-        conn.write_all(&FILE_REQUEST).expect("ask for the file");
         let started = Instant::now();
-        let mut buf = vec![0u8; 1 << 20];
-        let mut got = 0u64;
-        while got < len {
-            match conn.read(&mut buf) {
-                Ok(0) | Err(_) => break,
-                Ok(n) => got += n as u64,
-            }
-        }
+        let clients: Vec<_> = (0..downloads)
+            .map(|_| std::thread::spawn(move || download_once(addr, len)))
+            .collect();
+        let got = clients
+            .into_iter()
+            .map(|c| c.join().expect("a download"))
+            .min();
         finished.store(true, Ordering::Release);
-        (got, started.elapsed())
+        (got.unwrap_or(0), started.elapsed())
     });
     // In ns, as the SVG plot takes them.
     let mut pings = Histogram::<u64>::new_with_bounds(1, 60_000_000_000, 3).expect("histogram");
@@ -120,18 +129,36 @@ fn run(path: &Path, len: u64, loader: Option<FileLoader>, ping: bool, cold: bool
         let _ = pings.record(sent.elapsed().as_nanos() as u64);
     }
     let (got, took) = download.join().expect("the download");
+    let loop_read = gyre_testkit::storage_read_bytes_of_threads("cold-loop") - loop_read;
     server.shutdown_gracefully(Duration::ZERO, Duration::from_secs(5));
-    assert_eq!(got, len, "the whole file arrived");
+    assert_eq!(got, len, "the whole file arrived, to every client");
     Some(Run {
-        rate_mib_s: len as f64 / (1 << 20) as f64 / took.as_secs_f64(),
+        rate_mib_s: (len * downloads as u64) as f64 / (1 << 20) as f64 / took.as_secs_f64(),
         pings,
+        loop_read,
     })
 }
 
+/// One client's download of the whole file: the bytes it got.
+fn download_once(addr: std::net::SocketAddr, len: u64) -> u64 {
+    let mut conn = TcpStream::connect(addr).expect("connect");
+    conn.write_all(&FILE_REQUEST).expect("ask for the file");
+    let mut buf = vec![0u8; 1 << 20];
+    let mut got = 0u64;
+    while got < len {
+        match conn.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => got += n as u64,
+        }
+    }
+    got
+}
+
 /// Writes the file (once) and runs both cases `rounds` times each,
-/// alternating which goes first; prints medians and ratios, and plots
-/// every round's pings of both cases to `svg` if given.
-pub fn bench(dir: &Path, len: u64, rounds: usize, svg: Option<&Path>) {
+/// alternating which goes first, with `downloads` clients downloading it
+/// at once; prints medians and ratios, and plots every round's pings of
+/// both cases to `svg` if given.
+pub fn bench(dir: &Path, len: u64, rounds: usize, downloads: usize, svg: Option<&Path>) {
     let path = dir.join(format!("gyre-cold-{}.bin", std::process::id()));
     let block: Vec<u8> = (0..1 << 20).map(|i| (i * 7) as u8).collect();
     let written = std::fs::File::create(&path).and_then(|mut f| {
@@ -157,7 +184,8 @@ pub fn bench(dir: &Path, len: u64, rounds: usize, svg: Option<&Path>) {
             let which = (round + step) % 2;
             let ping = step < 2;
             let name = ["gyre-direct", "gyre-loader"][which];
-            let Some(r) = run(&path, len, (which == 1).then(|| loader.clone()), ping, true) else {
+            let loaded = (which == 1).then(|| loader.clone());
+            let Some(r) = run(&path, len, loaded, downloads, ping, true) else {
                 println!(
                     "# cold-file: the kernel cannot evict {} or tell cached pages from cold ones (tmpfs, or Linux before 6.5); skipped",
                     path.display()
@@ -168,8 +196,9 @@ pub fn bench(dir: &Path, len: u64, rounds: usize, svg: Option<&Path>) {
             if !ping {
                 alone[which].push(r.rate_mib_s);
                 println!(
-                    "cold-file {name} round {round}: {:.0} MiB/s alone",
-                    r.rate_mib_s
+                    "cold-file {name} round {round}: {:.0} MiB/s alone, the loop reading {} MiB from the disk",
+                    r.rate_mib_s,
+                    r.loop_read >> 20
                 );
                 continue;
             }
@@ -178,8 +207,9 @@ pub fn bench(dir: &Path, len: u64, rounds: usize, svg: Option<&Path>) {
             max[which].push(r.pings.max() as f64);
             let us = |q: f64| r.pings.value_at_quantile(q) / 1000;
             println!(
-                "cold-file {name} round {round}: {:.0} MiB/s; pings while it went: {} (p50 {} us, p99 {} us, p99.9 {} us, max {} us)",
+                "cold-file {name} round {round}: {:.0} MiB/s, the loop reading {} MiB from the disk; pings while it went: {} (p50 {} us, p99 {} us, p99.9 {} us, max {} us)",
                 r.rate_mib_s,
+                r.loop_read >> 20,
                 r.pings.len(),
                 us(0.5),
                 us(0.99),
@@ -199,7 +229,7 @@ pub fn bench(dir: &Path, len: u64, rounds: usize, svg: Option<&Path>) {
         for step in 0..2 {
             let which = (round + step) % 2;
             let loaded = (which == 1).then(|| loader.clone());
-            if let Some(r) = run(&path, len, loaded, false, false) {
+            if let Some(r) = run(&path, len, loaded, downloads, false, false) {
                 warm[which].push(r.rate_mib_s);
             }
         }

@@ -111,6 +111,9 @@ struct Args {
     /// the reactor's file loader).
     #[arg(long)]
     only_cold_file: bool,
+    /// Clients downloading the cold file at once in that case.
+    #[arg(long, default_value_t = 1)]
+    cold_downloads: usize,
 }
 
 /// The `--reactor-file-send` choices.
@@ -648,6 +651,7 @@ fn main() {
         ))
     });
     let len = if args.quick { 256 << 20 } else { 1 << 30 };
-    gyre_benches::cold_file::bench(&dir, len, rounds, svg.as_deref());
+    let downloads = args.cold_downloads.max(1);
+    gyre_benches::cold_file::bench(&dir, len, rounds, downloads, svg.as_deref());
     println!("# total {:.1} s", started.elapsed().as_secs_f64());
 }
