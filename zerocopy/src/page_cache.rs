@@ -129,8 +129,8 @@ impl FileRegion {
     /// Reads the bytes still to send into the page cache, waiting for the
     /// disk: call it on a thread that may wait (never an event loop's),
     /// then send the region from the loop. Cheap when they are there
-    /// already (no disk, and nothing is copied to user space). Errors name the
-    /// file; a file that ends before the region does is
+    /// already (no disk, and nothing is copied to user space). Errors
+    /// name the file; a file that ends before the region does is
     /// [`Error::Truncated`].
     ///
     /// ```

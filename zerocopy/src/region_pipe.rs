@@ -212,6 +212,31 @@ mod tests {
     }
 
     #[test]
+    fn send_up_to_reads_no_further_into_the_file_than_it_is_told() {
+        let path = std::env::temp_dir().join(format!("gyre-rp-most-{}", std::process::id()));
+        std::fs::write(&path, vec![5u8; 256 * 1024]).unwrap();
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let sender = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        sender.set_nonblocking(true).unwrap();
+        let (mut receiver, _) = listener.accept().unwrap();
+        let mut region = FileRegion::open(&path).unwrap();
+        let mut pipe = RegionPipe::new(128 * 1024).unwrap();
+        // Nothing known cached: nothing read.
+        assert_eq!(pipe.send_up_to(&mut region, &sender, 0).unwrap(), 0);
+        assert_eq!((region.transferred(), pipe.held()), (0, 0));
+        // 4 KiB known: at most 4 KiB read, though the pipe holds 128.
+        let sent = pipe.send_up_to(&mut region, &sender, 4096).unwrap();
+        assert_eq!(region.transferred() + pipe.held() as u64, 4096);
+        assert_eq!(sent as u64, region.transferred());
+        while !region.is_done() {
+            pipe.send(&mut region, &sender).unwrap();
+            let mut sink = vec![0u8; 256 * 1024];
+            let _ = receiver.read(&mut sink).unwrap();
+        }
+        std::fs::remove_file(&path).unwrap();
+    }
+
+    #[test]
     fn a_file_shorter_than_its_region_is_reported_truncated() {
         let path = std::env::temp_dir().join(format!("gyre-rp-short-{}", std::process::id()));
         std::fs::write(&path, vec![1u8; 4096]).unwrap();
