@@ -21,8 +21,9 @@
 //! or memory is 503 with `Retry-After`, never 404; anything that is not a
 //! regular file (a FIFO, a device) is 404, opened without blocking.
 //!
-//! No loop waits on the disk for a file ([`FileServerConfig::file_loaders`]
-//! threads do): a file whose path the kernel has cached is opened on the
+//! No loop waits on the disk for a file (threads do:
+//! [`FileServerConfig::file_openers`], [`FileServerConfig::file_loaders`]):
+//! a file whose path the kernel has cached is opened on the
 //! loop (`openat2` with `RESOLVE_CACHED`, beneath the root), any other by
 //! an opener thread while the requests pipelined behind it wait their
 //! turn; a file whose bytes are not in the page cache is read in by
@@ -101,13 +102,16 @@ pub struct FileServerConfig {
     /// at 5.1-5.4 GiB/s (curl's own limit) and 0.07 s under `cubic`
     /// (BENCHMARKS.md, issue 22, twenty-ninth session).
     pub tcp_congestion: Option<String>,
-    /// Threads for the file work a loop must not wait on (default 2):
-    /// as many open the files whose paths the kernel has not cached (see
-    /// [`ServedFiles`]), and as many read the cold parts of files into
-    /// the page cache before a loop sends them (see [`FileLoader`]). 0
-    /// does both on the loop, as they come: a cold path or a cold file
-    /// then holds up every connection of that loop.
+    /// Threads that read the cold parts of files into the page cache
+    /// before a loop sends them (default 2; see [`FileLoader`]). 0 sends
+    /// them as they are: a loop's `sendfile` of bytes only on disk then
+    /// holds up every connection of that loop.
     pub file_loaders: usize,
+    /// Threads that open the files whose paths the kernel has not cached
+    /// (default 2; see [`ServedFiles`]). 0 opens every file on the loop:
+    /// a path the kernel must look up on disk then holds up every
+    /// connection of that loop.
+    pub file_openers: usize,
 }
 
 impl FileServerConfig {
@@ -125,6 +129,7 @@ impl FileServerConfig {
             tls: None,
             tcp_congestion: None,
             file_loaders: 2,
+            file_openers: 2,
         }
     }
 
@@ -188,7 +193,7 @@ pub fn start(config: &FileServerConfig) -> Result<Server, StartError> {
         )));
     }
     let files = Arc::new(
-        ServedFiles::new(Arc::new(root.clone()), config.file_loaders).map_err(root_error)?,
+        ServedFiles::new(Arc::new(root.clone()), config.file_openers).map_err(root_error)?,
     );
     let idle = config.idle_timeout;
     let max_connections = config

@@ -55,11 +55,14 @@ struct Args {
     /// faster and at a fifth of the CPU.
     #[arg(long)]
     tcp_congestion: Option<String>,
-    /// Threads that open files whose paths the kernel has not cached, and
-    /// as many that read files' cold parts into the page cache before a
-    /// loop sends them (0: none; a cold path or file then stalls its loop).
+    /// Threads that read files' cold parts into the page cache before a
+    /// loop sends them (0: none; a cold file then stalls its loop).
     #[arg(long, default_value_t = 2)]
     file_loaders: usize,
+    /// Threads that open files whose paths the kernel has not cached (0:
+    /// none; a path looked up on disk then stalls its loop).
+    #[arg(long, default_value_t = 2)]
+    file_openers: usize,
 }
 
 fn main() {
@@ -83,6 +86,7 @@ fn main() {
     config.head_timeout_under_load = Duration::from_millis(args.head_timeout_under_load_ms);
     config.tcp_congestion = args.tcp_congestion;
     config.file_loaders = args.file_loaders;
+    config.file_openers = args.file_openers;
     if let Some(workers) = args.workers {
         config.workers = workers;
     }

@@ -48,7 +48,7 @@ fn get_two(site: &Site, path: &str, crc: u32) {
 /// a cold request back in before the one measured.
 fn serve_cold_path(openers: usize) -> Option<(u64, u64)> {
     let site = Site::with(&format!("cold-path-{openers}"), |c| {
-        c.file_loaders = openers
+        c.file_openers = openers
     });
     std::fs::create_dir_all(site.root.join("d1/d2/d3")).unwrap();
     std::fs::create_dir_all(site.root.join("w1/w2/w3")).unwrap();
