@@ -267,6 +267,7 @@ impl Channel {
     /// The file loader this channel's sends go through, if one is set
     /// ([`ChannelOptions::file_loader`]): for the layers that read files
     /// themselves (TLS).
+    #[cfg(feature = "tls")]
     pub(crate) fn file_loader(&self) -> Option<&crate::FileLoader> {
         self.opts.file_loader.as_ref()
     }

@@ -385,6 +385,7 @@ pub(crate) enum Waker {
     Channel(Arc<Shared>, Token),
     /// A pipeline layer that sends files itself (the TLS layer, which
     /// reads and encrypts them), through a call that queues it an event.
+    #[cfg_attr(not(feature = "tls"), allow(dead_code))]
     Call(Arc<dyn Fn() + Send + Sync>),
 }
 

@@ -10,6 +10,7 @@
 mod common;
 
 use bytes::BytesMut;
+use common::SendFile;
 use gyre_reactor::{
     ChannelOptions, EventLoopGroup, FileLoader, FileSend, InboundContext, InboundHandler, Outbound,
     Pipeline, ServerBootstrap,
@@ -32,19 +33,6 @@ fn pattern(len: usize) -> Vec<u8> {
 fn evict(path: &Path) -> bool {
     gyre_testkit::evict_from_page_cache(path).unwrap();
     FileRegion::open(path).unwrap().is_cached() == Some(false)
-}
-
-/// Answers any input with the whole file.
-struct SendFile(PathBuf);
-
-impl InboundHandler for SendFile {
-    type Read = BytesMut;
-    type Pass = ();
-    type Write = Outbound;
-
-    fn read(&mut self, ctx: &mut impl InboundContext<Self>, _: BytesMut) {
-        ctx.write_and_flush(FileRegion::open(&self.0).unwrap().into());
-    }
 }
 
 fn cold_send(tag: &str, path: FileSend) {

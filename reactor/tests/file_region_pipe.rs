@@ -9,28 +9,11 @@
 
 mod common;
 
-use bytes::BytesMut;
-use common::{eventually, open_channels, open_fds};
-use gyre_reactor::{InboundContext, InboundHandler, Outbound, Pipeline, ServerBootstrap};
-use gyre_zerocopy::FileRegion;
+use common::{eventually, open_channels, open_fds, SendFile};
+use gyre_reactor::{Pipeline, ServerBootstrap};
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::path::PathBuf;
 use std::time::Duration;
-
-/// Answers every read with the whole file.
-struct SendFile(PathBuf);
-
-impl InboundHandler for SendFile {
-    type Read = BytesMut;
-    type Pass = ();
-    type Write = Outbound;
-
-    fn read(&mut self, ctx: &mut impl InboundContext<Self>, _: BytesMut) {
-        ctx.write(FileRegion::open(&self.0).unwrap().into());
-        ctx.flush();
-    }
-}
 
 #[test]
 fn a_finished_file_send_gives_its_pipe_back() {

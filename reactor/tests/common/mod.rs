@@ -1,6 +1,6 @@
 //! Helpers shared by the reactor's integration tests: an echo handler, a
-//! counting probe, a recording handler, waiting for an input lend, server
-//! start-up and file-descriptor counting.
+//! counting probe, a recording handler, a file sender, waiting for an
+//! input lend, server start-up and file-descriptor counting.
 
 #![allow(dead_code)]
 
@@ -15,6 +15,20 @@ use gyre_reactor::{
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+/// Answers every read with the whole file at its path.
+pub struct SendFile(pub std::path::PathBuf);
+
+impl InboundHandler for SendFile {
+    type Read = BytesMut;
+    type Pass = ();
+    type Write = gyre_reactor::Outbound;
+
+    fn read(&mut self, ctx: &mut impl InboundContext<Self>, _: BytesMut) {
+        let region = gyre_zerocopy::FileRegion::open(&self.0).unwrap();
+        ctx.write_and_flush(region.into());
+    }
+}
 
 /// The transport the suites run on, from `GYRE_TRANSPORT` (`epoll`, the
 /// default, or `io_uring`): `scripts/test` runs every suite once per
