@@ -129,6 +129,13 @@ impl ColdFiles {
         }
     }
 
+    /// Whether the sender has stopped for a load and not yet looked
+    /// again (the TLS layer asks; a channel is woken by its loop).
+    #[cfg(feature = "tls")]
+    pub(crate) fn is_waiting(&self) -> bool {
+        self.waiting
+    }
+
     /// Whether the sender stopped for a load: it is looking again (a
     /// loader's wake-up among the reasons), so it sends on.
     pub(crate) fn take_wait(&mut self) -> bool {

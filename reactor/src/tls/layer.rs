@@ -89,9 +89,8 @@ struct Shared {
 #[derive(Default)]
 struct FileReads {
     loader: Option<FileLoader>,
+    /// Also says whether encryption waits for a loader.
     cold: ColdFiles,
-    /// Encryption waits for a loader.
-    waiting: bool,
 }
 
 /// The event a loader queues this layer once the file bytes it waits for
@@ -149,7 +148,7 @@ impl Shared {
         let Some(conn) = self.conn.as_mut() else {
             return Step::Records(None, false);
         };
-        if !self.done && !self.files.waiting {
+        if !self.done && !self.files.cold.is_waiting() {
             if let Err(e) = Self::encrypt_some(
                 conn,
                 &mut self.pending,
@@ -169,7 +168,8 @@ impl Shared {
             }
         }
         let handshaking = conn.is_handshaking();
-        let more = !self.done && self.has_plaintext() && !handshaking && !self.files.waiting;
+        let more =
+            !self.done && self.has_plaintext() && !handshaking && !self.files.cold.is_waiting();
         let records = (!self.records.is_empty()).then(|| self.records.split().freeze());
         Step::Records(records, more)
     }
@@ -196,10 +196,9 @@ impl Shared {
                         None => u64::MAX,
                         Some(loader) => match files.cold.ready(Some(loader), Some(region)) {
                             Some(cached) => cached,
-                            None => {
-                                files.waiting = true;
-                                return Ok(());
-                            }
+                            // Waiting (`ColdFiles::is_waiting`): the
+                            // loader's event resumes.
+                            None => return Ok(()),
                         },
                     };
                     let n = encrypt_file_chunk(conn, region, scratch, cached)?;
@@ -728,11 +727,7 @@ impl<W: From<Bytes> + Send + 'static> InboundHandler for TlsInbound<W> {
             UserEvent::Custom(any) => match any.downcast::<FileLoaded>() {
                 Ok(_) => {
                     // The file bytes this layer waited for are in.
-                    let waited = {
-                        let mut shared = self.shared.borrow_mut();
-                        shared.files.cold.take_wait();
-                        std::mem::take(&mut shared.files.waiting)
-                    };
+                    let waited = self.shared.borrow_mut().files.cold.take_wait();
                     if waited && !self.failed {
                         self.send_records(ctx);
                     }
