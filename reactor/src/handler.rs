@@ -206,7 +206,13 @@ pub trait InboundHandler: 'static {
     /// A message arrived.
     fn read(&mut self, ctx: &mut impl InboundContext<Self>, msg: Self::Read);
 
-    /// The current batch of reads is over: a good moment to flush.
+    /// The current batch of reads is over: a good moment to flush, or to
+    /// hand over what the batch settled. On a channel that lends its
+    /// input ([`ChannelOptions::lend_input`]), a batch that drained the
+    /// socket has offered the input by now, so a thread woken here that
+    /// asks for it at once gets it.
+    ///
+    /// [`ChannelOptions::lend_input`]: crate::ChannelOptions::lend_input
     fn read_complete(&mut self, ctx: &mut impl InboundContext<Self>) {
         ctx.fire_read_complete();
     }

@@ -2,7 +2,8 @@
 //! transport `GYRE_TRANSPORT` names: what a holder reads the loop never
 //! sees, what it gives back the loop reads first, bytes that arrive while
 //! the input is lent are never lost, no lend is offered while a decoder
-//! holds part of a frame, a closing channel wakes a sleeping holder, bytes
+//! holds part of a frame, a thread woken at `read_complete` finds the
+//! input offered, a closing channel wakes a sleeping holder, bytes
 //! read under lends keep the reader-idle event away, across thousands of
 //! lends every byte is read exactly once, in order, and an input watch
 //! fires for input, deadlines and the close without keeping the socket
@@ -155,6 +156,47 @@ fn no_lend_while_a_decoder_holds_part_of_a_frame() {
             "half a line"
         );
         drop(lend(&handle));
+    });
+}
+
+/// Tells the test at each `read_complete`, then holds its loop there a
+/// while: a loop thread preempted just after waking a waiter.
+struct WakeAtReadComplete(mpsc::Sender<()>);
+
+impl InboundHandler for WakeAtReadComplete {
+    type Read = BytesMut;
+    type Pass = ();
+    type Write = Bytes;
+
+    fn read(&mut self, _: &mut impl InboundContext<Self>, _: BytesMut) {}
+
+    fn read_complete(&mut self, _: &mut impl InboundContext<Self>) {
+        let _ = self.0.send(());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// A thread woken at `read_complete` (where a handler hands over the
+/// answers a batch settled) finds the input offered at once, however
+/// late the loop gets on: the offer comes before `read_complete`. Before,
+/// it came after, and a caller woken there that sent its next call at
+/// once, call after call, never found the input offered.
+#[test]
+fn a_thread_woken_at_read_complete_finds_the_input_offered() {
+    on_epoll(|group| {
+        let (tx, rx) = mpsc::channel();
+        let (handle, mut peer) = connect(group, move |_| {
+            Pipeline::new().inbound(WakeAtReadComplete(tx))
+        });
+        drop(lend(&handle));
+        for round in 0..3 {
+            peer.write_all(b"answer").unwrap();
+            rx.recv_timeout(Duration::from_secs(5)).unwrap();
+            assert!(
+                handle.lend_input().is_some(),
+                "round {round}: no offer when read_complete woke its waiter"
+            );
+        }
     });
 }
 

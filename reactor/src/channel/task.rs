@@ -169,6 +169,17 @@ impl<L: InboundChain<R, S>, S: Into<Outbound>, R: FromSocket> ChannelTask<L, S, 
             }
         }
         self.ch.must_drain = !drained;
+        if drained && !eof {
+            // Offered before `read_complete`, so a handler that hands its
+            // answers over there wakes their waiters after the offer: a
+            // waiter that sends its next request at once finds the input
+            // offered. Offered after, a waiter woken fast enough (or a
+            // loop thread preempted in between) met no offer call after
+            // call, and every answer went through the loop. Whatever
+            // `read_complete` decides (a pause, a close) withdraws the
+            // offer in the `settle` after it.
+            self.ch.offer_input(self.pipeline.holds_input());
+        }
         if any && self.ch.state == State::Active {
             self.pipeline
                 .read_complete(&mut Self::io(&mut self.ch, lp), &mut HeadPath);
@@ -177,9 +188,6 @@ impl<L: InboundChain<R, S>, S: Into<Outbound>, R: FromSocket> ChannelTask<L, S, 
             self.input_ended(lp);
         } else {
             self.settle(lp);
-            if drained {
-                self.ch.offer_input(self.pipeline.holds_input());
-            }
         }
     }
 

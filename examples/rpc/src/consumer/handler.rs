@@ -137,6 +137,13 @@ impl InboundHandler for ConsumerConnection {
         }
     }
 
+    fn read_complete(&mut self, ctx: &mut impl InboundContext<Self>) {
+        // The loop has offered the input by now (if it lends it): callers
+        // woken here may read their next answers themselves.
+        self.pending.borrow_mut().hand_over();
+        ctx.fire_read_complete();
+    }
+
     fn timer(&mut self, ctx: &mut impl InboundContext<Self>, tag: u64) {
         if tag == EXPIRE {
             self.pending.borrow_mut().expire(ctx.now());

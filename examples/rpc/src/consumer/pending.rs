@@ -59,6 +59,10 @@ pub(crate) struct Pending {
     pub(crate) peer: Option<SocketAddr>,
     /// Calls their callers sent themselves, to be filed here.
     pub(crate) filings: Arc<Filings>,
+    /// Calls answered in the current batch of reads, handed to their
+    /// waiters at its end ([`hand_over`](Pending::hand_over)); kept, so
+    /// that its memory is reused batch after batch.
+    answered: Vec<(Waiting, Answer)>,
 }
 
 impl Default for Pending {
@@ -70,6 +74,7 @@ impl Default for Pending {
             filters: Arc::from(Vec::new()),
             peer: None,
             filings: Arc::default(),
+            answered: Vec::new(),
         }
     }
 }
@@ -150,22 +155,41 @@ impl Pending {
         w.done.send(answer);
     }
 
-    /// Settles call `id` with `answer`; false if it is not waiting (timed
+    /// Settles call `id` with `answer`, handed to its waiter by the next
+    /// [`hand_over`](Self::hand_over); false if it is not waiting (timed
     /// out earlier: its late answer is dropped here).
+    ///
+    /// Why not at once: the loop reads answers before it offers the
+    /// connection's input to callers (`ChannelHandle::lend_input`), and
+    /// offers it before the batch's `read_complete`. A caller woken here
+    /// whose next call is sent at once would find no offer, and send that
+    /// call the loop's way; on a loaded host that happened call after
+    /// call, and no caller read its own answer.
     pub(crate) fn settle(&mut self, id: u64, answer: Answer) -> bool {
         self.take_filings();
         match self.calls.remove(&id) {
             Some(w) => {
                 self.waiting.fetch_sub(1, Ordering::Relaxed);
-                self.finish(w, answer);
+                self.answered.push((w, answer));
                 true
             }
             None => false,
         }
     }
 
+    /// Hands the answers settled since the last hand-over to their
+    /// waiters, after the filters' `after`.
+    pub(crate) fn hand_over(&mut self) {
+        let mut answered = std::mem::take(&mut self.answered);
+        for (w, answer) in answered.drain(..) {
+            self.finish(w, answer);
+        }
+        self.answered = answered;
+    }
+
     /// Times out every call whose deadline is at or before `now`.
     pub(crate) fn expire(&mut self, now: Instant) {
+        self.hand_over();
         self.take_filings();
         while let Some(Reverse((deadline, id))) = self.deadlines.peek().copied() {
             if deadline > now {
@@ -186,6 +210,8 @@ impl Pending {
 
     /// Fails every waiting call (the connection closed).
     pub(crate) fn close_all(&mut self) {
+        // Answered before the close: those calls get their answers.
+        self.hand_over();
         let calls = std::mem::take(&mut self.calls);
         // One at a time: callers may be counting filings in meanwhile.
         self.waiting.fetch_sub(calls.len(), Ordering::Relaxed);
@@ -291,15 +317,22 @@ mod tests {
         let mut a = waiting(&mut p, 1, t0 + Duration::from_millis(5));
         let mut b = waiting(&mut p, 2, t0 + Duration::from_millis(50));
         assert!(p.settle(2, Ok((Status::Ok, Bytes::from_static(b"x")))));
+        // Handed over at the end of the batch, not at once.
+        assert!(answered(&mut b).is_none());
+        p.hand_over();
+        assert!(matches!(answered(&mut b), Some(Ok((Status::Ok, _)))));
         p.expire(t0 + Duration::from_millis(10));
         assert!(matches!(answered(&mut a), Some(Err(RpcError::Timeout(_)))));
-        assert!(matches!(answered(&mut b), Some(Ok((Status::Ok, _)))));
         // The late answer to call 1 finds nobody and is dropped.
         assert!(!p.settle(1, Ok((Status::Ok, Bytes::new()))));
         assert_eq!(p.len(), 0);
         assert!(p.deadlines.is_empty(), "no stale deadlines kept");
+        // A close right after an answer's read still hands it over.
         let mut c = waiting(&mut p, 3, t0 + Duration::from_secs(9));
+        let mut d = waiting(&mut p, 4, t0 + Duration::from_secs(9));
+        assert!(p.settle(4, Ok((Status::Ok, Bytes::new()))));
         p.close_all();
         assert!(matches!(answered(&mut c), Some(Err(RpcError::Closed))));
+        assert!(matches!(answered(&mut d), Some(Ok((Status::Ok, _)))));
     }
 }
