@@ -2,7 +2,8 @@
 //! [`FileLoader`]: the loaders read them in, and the loop's own sends
 //! read nothing from the disk; the bytes arrive whole and in order, on
 //! both of epoll's file paths, and a cached file is sent without a load;
-//! a file cut short fails only its channel; many channels loading in
+//! a window whose pages are still in flight from the disk for another
+//! reader goes to a loader; a file cut short fails only its channel; many channels loading in
 //! small windows through a short queue all finish (every wake-up comes).
 //! Over a real loopback socket and a real file on the target folder's
 //! disk (not tmpfs, whose pages are never out).
@@ -276,6 +277,76 @@ fn many_channels_downloading_cold_files_in_small_windows_all_finish_whole() {
     if counts.windows_loaded > 0 {
         assert_eq!(counts.failed, 0, "{counts:?}");
     }
+    server.shutdown_gracefully(std::time::Duration::ZERO, std::time::Duration::from_secs(2));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// A window whose pages another reader has in flight from the disk (here
+/// the kernel, asked with `POSIX_FADV_WILLNEED` just before the request)
+/// counts as cached to `cachestat`, and a loop sending it would wait for
+/// the reads in its `sendfile`. The channel asks whether the window is
+/// read in, and has a loader wait for it instead. The file is one window
+/// long, so only such a window can be loaded: the loop's own checks
+/// otherwise find it all cached. The reads take about 2 ms and the
+/// request's trip to the loop a fraction of that; a disk faster than
+/// that is tried up to 10 times.
+#[test]
+fn a_window_another_reader_has_in_flight_goes_to_a_loader() {
+    const FILE: usize = 4 << 20;
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("cold-in-flight-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("in-flight.bin");
+    let content = pattern(FILE);
+    std::fs::write(&file, &content).unwrap();
+    if !evict(&file) {
+        eprintln!("skipped: the kernel cannot tell cached pages from cold ones here");
+        return std::fs::remove_dir_all(&dir).unwrap();
+    }
+    let loader = FileLoader::builder().window(FILE as u64).start().unwrap();
+    let f = file.clone();
+    let server = ServerBootstrap::new()
+        .group(common::group(1))
+        .child_options(ChannelOptions::default().file_loader(loader.clone()))
+        .bind("127.0.0.1:0", move |_| {
+            Pipeline::with_file_regions().inbound(SendFile(f.clone()))
+        })
+        .unwrap();
+    let mut client = TcpStream::connect(server.local_addr()).unwrap();
+    client
+        .set_read_timeout(Some(std::time::Duration::from_secs(20)))
+        .unwrap();
+    let reader = std::fs::File::open(&file).unwrap();
+    let mut got = vec![0u8; FILE];
+    let mut loaded = false;
+    for _ in 0..10 {
+        assert!(evict(&file));
+        // SAFETY: posix_fadvise on an open descriptor; it only advises
+        // (here: start reading the whole file in, and return).
+        let rc = unsafe {
+            libc::posix_fadvise(
+                std::os::fd::AsRawFd::as_raw_fd(&reader),
+                0,
+                FILE as libc::off_t,
+                libc::POSIX_FADV_WILLNEED,
+            )
+        };
+        assert_eq!(rc, 0);
+        let before = loader.counts().windows_loaded;
+        client.write_all(b"go").unwrap();
+        client.read_exact(&mut got).unwrap();
+        assert!(got == content, "the file arrived whole and in order");
+        if loader.counts().windows_loaded > before {
+            loaded = true;
+            break;
+        }
+    }
+    assert!(
+        loaded,
+        "a window in flight from the disk was never loaded: {:?}",
+        loader.counts()
+    );
+    drop(client);
     server.shutdown_gracefully(std::time::Duration::ZERO, std::time::Duration::from_secs(2));
     std::fs::remove_dir_all(&dir).unwrap();
 }

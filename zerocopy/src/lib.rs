@@ -4,7 +4,8 @@
 //!   a partial write on a non-blocking socket, and strict about files that
 //!   end early (an error, never a hang or a short body passed off as whole);
 //!   it says whether its bytes are in the page cache
-//!   ([`FileRegion::is_cached`]) and loads them there from a thread that
+//!   ([`FileRegion::is_cached`]; read in, not in flight from the disk:
+//!   [`FileRegion::is_read_in`]) and loads them there from a thread that
 //!   may wait ([`FileRegion::load_into_cache`], or as a reader in order,
 //!   [`FileRegion::load_into_cache_in_order`]), a window at a time
 //!   ([`FileRegion::window`]), so a loop never sends from the disk.
@@ -46,6 +47,7 @@ mod file_region;
 mod gather;
 mod mmap_region;
 mod page_cache;
+mod read_in;
 mod region_pipe;
 mod shared_file;
 mod splice;

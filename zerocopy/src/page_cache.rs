@@ -260,7 +260,7 @@ impl FileRegion {
 }
 
 /// The page size `cachestat(2)` counts in.
-fn page_size() -> u64 {
+pub(crate) fn page_size() -> u64 {
     // SAFETY: sysconf reads a constant of the running system.
     let size = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
     if size > 0 {
@@ -271,7 +271,7 @@ fn page_size() -> u64 {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::SharedFile;
 
@@ -283,7 +283,7 @@ mod tests {
 
     /// Drops the file's pages from the cache (clean pages only, so sync
     /// first): what a file long unread looks like.
-    fn evict(path: &std::path::Path) {
+    pub(crate) fn evict(path: &std::path::Path) {
         let f = std::fs::File::open(path).unwrap();
         f.sync_all().unwrap();
         // SAFETY: posix_fadvise on an open descriptor; it only advises.
