@@ -121,6 +121,16 @@ impl Drop for Inner {
 
 /// What the loaders have done so far (a snapshot: see
 /// [`FileLoader::counts`]).
+///
+/// ```
+/// use gyre_reactor::FileLoader;
+///
+/// let loader = FileLoader::builder().threads(1).start()?;
+/// let counts = loader.counts();
+/// // Nothing sent yet: nothing loaded, nothing refused.
+/// assert_eq!((counts.windows_loaded, counts.refused, counts.failed), (0, 0, 0));
+/// # Ok::<(), std::io::Error>(())
+/// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct FileLoadCounts {

@@ -25,6 +25,24 @@ use std::net::SocketAddr;
 /// stops reading while the peer is not taking its echoes (the outbound queue
 /// is above the high watermark), so a client that never reads cannot make
 /// the server buffer without bound.
+///
+/// ```
+/// use gyre_echo::Echo;
+/// use gyre_reactor::{EventLoopGroup, Pipeline, ServerBootstrap};
+/// use std::io::{Read, Write};
+///
+/// // Echo as the last layer of a server's pipelines.
+/// let server = ServerBootstrap::new()
+///     .group(EventLoopGroup::new(1)?)
+///     .bind("127.0.0.1:0", |_| Pipeline::new().inbound(Echo))?;
+/// let mut client = std::net::TcpStream::connect(server.local_addr())?;
+/// client.write_all(b"ping")?;
+/// let mut back = [0u8; 4];
+/// client.read_exact(&mut back)?;
+/// assert_eq!(&back, b"ping");
+/// server.shutdown_gracefully(std::time::Duration::ZERO, std::time::Duration::from_secs(1));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Default)]
 pub struct Echo;
 
@@ -49,6 +67,22 @@ impl InboundHandler for Echo {
 }
 
 /// How to run the server.
+///
+/// ```
+/// use gyre_echo::{start, EchoConfig};
+///
+/// // Two worker loops, each accepting on its own SO_REUSEPORT listener.
+/// let config = EchoConfig {
+///     addr: "127.0.0.1:0".parse()?,
+///     workers: 2,
+///     reuse_port: true,
+///     ..EchoConfig::default()
+/// };
+/// let server = start(&config)?;
+/// assert_ne!(server.local_addr().port(), 0);
+/// server.shutdown_gracefully(std::time::Duration::ZERO, std::time::Duration::from_secs(1));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Debug)]
 pub struct EchoConfig {
     /// Where to listen.

@@ -20,7 +20,20 @@ const WAKER: Token = Token(1);
 /// Connection tokens: `FIRST + 2 * slot + side` (0 client, 1 upstream).
 const FIRST: usize = 2;
 
-/// A running proxy.
+/// A running proxy, made by [`start`]; it stops when dropped or
+/// [`stop`](Proxy::stop)ped.
+///
+/// ```
+/// use gyre_echo::proxy;
+///
+/// let upstream = std::net::TcpListener::bind("127.0.0.1:0")?;
+/// let proxy = proxy::start("127.0.0.1:0".parse()?, upstream.local_addr()?)?;
+/// let _client = std::net::TcpStream::connect(proxy.local_addr())?;
+/// // The proxy dials the upstream for its client.
+/// let (_upstream_side, _) = upstream.accept()?;
+/// proxy.stop();
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct Proxy {
     local_addr: SocketAddr,
     waker: Arc<Waker>,

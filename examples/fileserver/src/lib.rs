@@ -64,6 +64,30 @@ use std::sync::Arc;
 use std::time::Duration;
 
 /// How to run the file server.
+///
+/// ```
+/// use gyre_fileserver::{start, FileServerConfig};
+/// use std::io::{Read, Write};
+///
+/// # let root = std::env::temp_dir().join(format!("gyre-doc-fs-config-{}", std::process::id()));
+/// # std::fs::create_dir_all(&root)?;
+/// std::fs::write(root.join("hello.txt"), "hello")?;
+/// let config = FileServerConfig {
+///     addr: "127.0.0.1:0".parse()?,
+///     workers: 1,
+///     ..FileServerConfig::new(&root)
+/// };
+/// let server = start(&config)?;
+/// let mut client = std::net::TcpStream::connect(server.local_addr())?;
+/// client.write_all(b"GET /hello.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")?;
+/// let mut answer = String::new();
+/// client.read_to_string(&mut answer)?;
+/// assert!(answer.starts_with("HTTP/1.1 200 OK"));
+/// assert!(answer.ends_with("\r\n\r\nhello"));
+/// server.shutdown_gracefully(std::time::Duration::ZERO, std::time::Duration::from_secs(1));
+/// # std::fs::remove_dir_all(&root)?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Debug)]
 pub struct FileServerConfig {
     /// The folder served.

@@ -53,7 +53,23 @@ pub enum Dispatch {
     WorkerPool,
 }
 
-/// A service ready to export.
+/// A service ready to export: made with [`Service::builder`], exported
+/// by a provider.
+///
+/// ```
+/// use gyre_rpc::provider::{Provider, Service, ServiceError};
+/// use gyre_rpc::ServiceKey;
+///
+/// let calc = Service::builder(ServiceKey::new("demo.Calc"))
+///     .method("add", |(a, b): (i64, i64)| Ok::<_, ServiceError>(a + b))
+///     .build();
+/// let provider = Provider::builder()
+///     .listen("127.0.0.1:0".parse()?)
+///     .service(calc)
+///     .start()?;
+/// provider.shutdown(std::time::Duration::from_secs(1));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct Service {
     pub(crate) key: ServiceKey,
     pub(crate) methods: HashMap<String, Arc<MethodEntry>>,
