@@ -2,7 +2,8 @@
 //! DescribeClientQuotas with Kafka's validation (an entity names a user,
 //! a client id or both, each named or the default; `producer_byte_rate`
 //! and `consumer_byte_rate` positive; the quotas this broker does not
-//! enforce refused), kept across a restart; a client that ignores its
+//! enforce refused), kept across a restart; an IP's connection creation
+//! rate holding then closing the connections over it; a client that ignores its
 //! throttle not read until it ends; a fetch that would go over the quota
 //! answered empty and not counted; and librdkafka clients held
 //! to them (`clients/quotas.py`) while an unquoted client runs at full
@@ -111,7 +112,7 @@ fn quotas_are_set_validated_described_and_kept_across_a_restart() {
             entry(&[("user", None)], &[("request_percentage", 50.0, false)]),
             entry(
                 &[("ip", Some("10.0.0.1"))],
-                &[("connection_creation_rate", 5.0, false)],
+                &[("producer_byte_rate", 5.0, false)],
             ),
             entry(
                 &[("client-id", Some("x"))],
@@ -346,6 +347,126 @@ fn a_fetch_that_would_take_its_client_over_its_quota_is_answered_empty_and_not_c
         "answered after {waited:?}, throttled {first} ms"
     );
     assert!(again <= first + 50, "throttled {again} ms after {first} ms");
+    drop(broker);
+    let _ = std::fs::remove_dir_all(&data);
+}
+
+/// An IP's `connection_creation_rate` (KIP-612) over the wire: validated
+/// as Kafka does, described by an ip filter, kept across a restart; and
+/// enforced. With 3 connections a second for 127.0.0.1, measured over ten
+/// windows, forty connections opened at once: the first thirty are
+/// served, the rest are held unread (no answer to their ApiVersions) and
+/// then closed within a second; the connection open before the quota is
+/// served throughout, and once the quota is removed a new connection is
+/// served again.
+#[test]
+fn connections_over_their_addresss_creation_rate_are_held_then_closed() {
+    use std::time::{Duration, Instant};
+    let data = common::data_dir("quotas-ip");
+    let broker = BrokerProcess::start(&data, &[]);
+    let addr = broker.addr.parse::<SocketAddr>().unwrap();
+    let mut c = Client::connect(addr);
+    let rate = |v| [("connection_creation_rate", v, false)];
+    let codes = alter(
+        &mut c,
+        1,
+        vec![
+            entry(&[("ip", Some("not-an-address"))], &rate(3.0)),
+            entry(&[("ip", Some("127.0.0.1")), ("user", None)], &rate(3.0)),
+            entry(&[("ip", None)], &rate(2.5)),
+            entry(&[("ip", None)], &[("producer_byte_rate", 10.0, false)]),
+            entry(&[("client-id", None)], &rate(3.0)),
+            entry(&[("ip", Some("127.0.0.1"))], &rate(3.0)),
+        ],
+        false,
+    );
+    assert_eq!(codes, vec![42, 42, 42, 42, 42, 0]);
+    let ip_quotas = |c: &mut Client| {
+        let mut comp = ComponentData::default();
+        comp.entity_type = s("ip");
+        comp.match_type = 2;
+        let mut r = DescribeClientQuotasRequest::default();
+        r.components = vec![comp];
+        let resp: DescribeClientQuotasResponse = c.call(ApiKey::DescribeClientQuotas, 1, &r);
+        resp.entries
+            .unwrap_or_default()
+            .iter()
+            .map(|e| {
+                let name = e.entity[0].entity_name.as_ref().map(|n| n.to_string());
+                (e.entity[0].entity_type.to_string(), name, e.values[0].value)
+            })
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        ip_quotas(&mut c),
+        vec![("ip".to_owned(), Some("127.0.0.1".to_owned()), 3.0)]
+    );
+
+    let opened: Vec<(Client, Instant)> = (0..40)
+        .map(|_| {
+            let mut n = Client::connect(addr);
+            n.send(ApiKey::ApiVersions, 0, &ApiVersionsRequest::default());
+            (n, Instant::now())
+        })
+        .collect();
+    let (mut served, mut held) = (0, Vec::new());
+    for (mut n, at) in opened {
+        n.stream
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        match n.receive() {
+            Ok(_) => served += 1,
+            // Closed without a byte of answer (reset: its request was
+            // never read).
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::UnexpectedEof | std::io::ErrorKind::ConnectionReset
+                ) =>
+            {
+                held.push(at.elapsed())
+            }
+            Err(e) => panic!("neither answered nor closed: {e}"),
+        }
+    }
+    assert!((28..=32).contains(&served), "{served} of 40 served");
+    assert_eq!(held.len(), 40 - served);
+    assert!(
+        held.iter().all(|h| *h <= Duration::from_millis(2500)),
+        "held too long: {held:?}"
+    );
+    // Held, not refused at once: the first refused waited ~0.33 s.
+    assert!(
+        held.iter().any(|h| *h >= Duration::from_millis(100)),
+        "{held:?}"
+    );
+    // The connection from before is served; without the quota, so is a
+    // new one.
+    assert_eq!(
+        alter(
+            &mut c,
+            1,
+            vec![entry(
+                &[("ip", Some("127.0.0.1"))],
+                &[("connection_creation_rate", 0.0, true)]
+            )],
+            false
+        ),
+        vec![0]
+    );
+    let mut fresh = Client::connect(addr);
+    let _: ApiVersionsResponse = fresh.call(ApiKey::ApiVersions, 0, &ApiVersionsRequest::default());
+
+    // Kept across a restart.
+    assert_eq!(
+        alter(&mut c, 1, vec![entry(&[("ip", None)], &rate(100.0))], false),
+        vec![0]
+    );
+    drop((c, fresh));
+    drop(broker);
+    let broker = BrokerProcess::start(&data, &[]);
+    let mut c = Client::connect(broker.addr.parse::<SocketAddr>().unwrap());
+    assert_eq!(ip_quotas(&mut c), vec![("ip".to_owned(), None, 100.0)]);
     drop(broker);
     let _ = std::fs::remove_dir_all(&data);
 }

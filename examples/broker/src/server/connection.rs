@@ -14,7 +14,9 @@
 //!
 //! A connection over a client quota (see [`quotas`]) is answered with the
 //! throttle time and read no further until it has passed: requests read
-//! meanwhile wait in the backlog, served by the throttle's timer.
+//! meanwhile wait in the backlog, served by the throttle's timer. A
+//! connection that takes its address over its connection creation rate
+//! is read from not at all, and closed once its hold is over.
 
 use super::alter_configs::{self, AlterApi, Alteration};
 use super::budget::Reservations;
@@ -96,6 +98,9 @@ const CLUSTER: &str = "kafka-cluster";
 
 /// The tag of the timer that ends a quota's throttle.
 const THROTTLE_TAG: u64 = 1;
+/// The tag of the timer that closes a connection over its address's
+/// connection creation rate.
+const REFUSED_TAG: u64 = 2;
 
 impl Connection {
     pub(crate) fn new(
@@ -1429,6 +1434,21 @@ impl InboundHandler for Connection {
     type Pass = ();
     type Write = Sequenced;
 
+    fn active(&mut self, ctx: &mut impl InboundContext<Self>) {
+        let peer = ctx.channel().peer_addr();
+        if let Some(hold) = peer.and_then(|p| self.shared.quotas.connection_throttle(p.ip())) {
+            tracing::debug!(
+                ?peer,
+                ?hold,
+                "over its address's connection creation rate: held, then closed"
+            );
+            self.closing = true;
+            ctx.set_auto_read(false);
+            ctx.schedule(hold, REFUSED_TAG);
+        }
+        ctx.fire_active();
+    }
+
     fn read(&mut self, ctx: &mut impl InboundContext<Self>, frame: Bytes) {
         let frame = self.reservations.attach(frame);
         if self.closing {
@@ -1456,6 +1476,9 @@ impl InboundHandler for Connection {
     }
 
     fn timer(&mut self, ctx: &mut impl InboundContext<Self>, tag: u64) {
+        if tag == REFUSED_TAG {
+            return ctx.close();
+        }
         if tag == THROTTLE_TAG {
             self.throttle_timer = None;
             if self.resume_timer.is_none() {

@@ -1,8 +1,12 @@
 //! Who a client quota is for, as Kafka names it: a user (the principal's
 //! name), a client id, or a user and a client id together, each either
-//! named or the default for all; which configured entity's quota applies
-//! to a connection (Kafka's eight levels of precedence, per quota kind);
-//! and how DescribeClientQuotas' filters select entities. Plain data.
+//! named or the default for all; or an IP address, named or the default
+//! for each (connection creation rates, KIP-612); which configured
+//! entity's quota applies to a connection (Kafka's eight levels of
+//! precedence, per quota kind; two for an IP); and how
+//! DescribeClientQuotas' filters select entities. Plain data.
+
+use std::net::IpAddr;
 
 /// One part of an entity: a name, or the default (Kafka's `<default>`).
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -13,21 +17,24 @@ pub enum Part {
     Named(String),
 }
 
-/// A quota entity: the user part, the client-id part, or both.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+/// A quota entity: the user part, the client-id part, or both; or the
+/// IP part alone.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Entity {
     /// The `user` part, if the entity has one.
     pub user: Option<Part>,
     /// The `client-id` part, if the entity has one.
     pub client: Option<Part>,
+    /// The `ip` part (an address in its canonical text form), if the
+    /// entity is an IP's.
+    pub ip: Option<Part>,
 }
 
 /// Kafka's entity type names.
 pub const USER: &str = "user";
 /// See [`USER`].
 pub const CLIENT_ID: &str = "client-id";
-/// An IP address's entity (connection creation rates), which this broker
-/// does not enforce.
+/// An IP address's entity (connection creation rates).
 pub const IP: &str = "ip";
 
 impl Entity {
@@ -36,34 +43,37 @@ impl Entity {
     pub fn from_parts<'a>(
         parts: impl IntoIterator<Item = (&'a str, Option<&'a str>)>,
     ) -> Result<Entity, String> {
-        let mut e = Entity {
-            user: None,
-            client: None,
-        };
+        let mut e = Entity::default();
         for (kind, name) in parts {
-            let part = match name {
-                None => Part::Default,
-                Some(n) => Part::Named(n.to_owned()),
+            let part = match (kind, name) {
+                (_, None) => Part::Default,
+                // Kept in the address's own form, so that a connection's
+                // address finds it however the request spelled it.
+                (IP, Some(n)) => match n.parse::<IpAddr>() {
+                    Ok(ip) => Part::Named(ip.to_string()),
+                    Err(_) => return Err(format!("{n:?} is not an IP address")),
+                },
+                (_, Some(n)) => Part::Named(n.to_owned()),
             };
             let slot = match kind {
                 USER => &mut e.user,
                 CLIENT_ID => &mut e.client,
-                IP => {
-                    return Err(
-                        "ip quotas (connection_creation_rate) are not enforced by this broker"
-                            .into(),
-                    )
-                }
+                IP => &mut e.ip,
                 other => return Err(format!("unknown entity type {other:?}")),
             };
             if slot.replace(part).is_some() {
                 return Err(format!("entity type {kind:?} named twice"));
             }
         }
-        if e.user.is_none() && e.client.is_none() {
-            return Err("an entity names a user, a client id or both".into());
+        match (&e.user, &e.client, &e.ip) {
+            (None, None, None) => {
+                Err("an entity names a user, a client id or both, or an ip".into())
+            }
+            (Some(_), _, Some(_)) | (_, Some(_), Some(_)) => {
+                Err("an ip entity names no user or client id".into())
+            }
+            _ => Ok(e),
         }
-        Ok(e)
     }
 
     /// The entity as (type, name) pairs, `None` for the default.
@@ -81,7 +91,15 @@ impl Entity {
         if let Some(c) = &self.client {
             out.push((CLIENT_ID, as_ref(c)));
         }
+        if let Some(ip) = &self.ip {
+            out.push((IP, as_ref(ip)));
+        }
         out
+    }
+
+    /// Whether this is an IP's entity.
+    pub fn is_ip(&self) -> bool {
+        self.ip.is_some()
     }
 }
 
@@ -90,7 +108,11 @@ impl Entity {
 /// a quota kind is the one for that kind.
 pub fn precedence(user: &str, client: &str) -> [Entity; 8] {
     let named = |s: &str| Some(Part::Named(s.to_owned()));
-    let e = |user, client| Entity { user, client };
+    let e = |user, client| Entity {
+        user,
+        client,
+        ip: None,
+    };
     [
         e(named(user), named(client)),
         e(named(user), Some(Part::Default)),
@@ -101,6 +123,17 @@ pub fn precedence(user: &str, client: &str) -> [Entity; 8] {
         e(None, named(client)),
         e(None, Some(Part::Default)),
     ]
+}
+
+/// The entities whose connection creation rate applies to connections
+/// from `ip`, most specific first: its own, then the default (which
+/// limits each address on its own, as Kafka's does).
+pub fn ip_precedence(ip: IpAddr) -> [Entity; 2] {
+    let e = |part| Entity {
+        ip: Some(part),
+        ..Entity::default()
+    };
+    [e(Part::Named(ip.to_string())), e(Part::Default)]
 }
 
 /// Who shares a quota's measured rate: the connections whose user and
@@ -141,8 +174,8 @@ pub struct Filter {
     pub client: Option<Match>,
     /// Whether the entity must have no other part.
     pub strict: bool,
-    /// A component named the `ip` type: no entity kept here matches.
-    pub ip: bool,
+    /// The ip component, if any.
+    pub ip: Option<Match>,
 }
 
 impl Filter {
@@ -156,10 +189,15 @@ impl Filter {
             user: None,
             client: None,
             strict,
-            ip: false,
+            ip: None,
         };
         for (kind, match_type, name) in components {
             let m = match (match_type, name) {
+                // An address matches however it was spelled.
+                (0, Some(n)) if kind == IP => Match::Exact(
+                    n.parse::<IpAddr>()
+                        .map_or(n.to_owned(), |ip| ip.to_string()),
+                ),
                 (0, Some(n)) => Match::Exact(n.to_owned()),
                 (0, None) => return Err(format!("an exact match for {kind:?} names none")),
                 (1, _) => Match::Default,
@@ -169,10 +207,7 @@ impl Filter {
             let slot = match kind {
                 USER => &mut f.user,
                 CLIENT_ID => &mut f.client,
-                IP => {
-                    f.ip = true;
-                    continue;
-                }
+                IP => &mut f.ip,
                 other => return Err(format!("unknown entity type {other:?}")),
             };
             if slot.replace(m).is_some() {
@@ -195,9 +230,9 @@ impl Filter {
                 (Some(Match::Exact(_)), Some(Part::Default)) => false,
             }
         }
-        !self.ip
-            && one(&self.user, &e.user, self.strict)
+        one(&self.user, &e.user, self.strict)
             && one(&self.client, &e.client, self.strict)
+            && one(&self.ip, &e.ip, self.strict)
     }
 }
 
@@ -219,8 +254,17 @@ mod tests {
         assert_eq!(e.parts(), vec![(USER, Some("alice")), (CLIENT_ID, None)]);
         assert!(Entity::from_parts([]).is_err());
         assert!(Entity::from_parts([(USER, None), (USER, Some("x"))]).is_err());
-        assert!(Entity::from_parts([(IP, Some("1.2.3.4"))]).is_err());
         assert!(Entity::from_parts([("group", Some("g"))]).is_err());
+        // An address alone, in its own form; never beside a user.
+        let ip = Entity::from_parts([(IP, Some("::0001"))]).unwrap();
+        assert_eq!(ip.parts(), vec![(IP, Some("::1"))]);
+        assert!(Entity::from_parts([(IP, None)]).unwrap().is_ip());
+        assert!(Entity::from_parts([(IP, Some("1.2.3.4")), (USER, None)]).is_err());
+        assert!(Entity::from_parts([(IP, Some("1.2.3"))]).is_err());
+        assert_eq!(
+            ip_precedence("::1".parse().unwrap()),
+            [ip, Entity::from_parts([(IP, None)]).unwrap()]
+        );
     }
 
     #[test]
@@ -230,14 +274,16 @@ mod tests {
             order[0],
             Entity {
                 user: named("alice"),
-                client: named("app")
+                client: named("app"),
+                ip: None
             }
         );
         assert_eq!(
             order[7],
             Entity {
                 user: None,
-                client: Some(Part::Default)
+                client: Some(Part::Default),
+                ip: None
             }
         );
         // A default client-id quota is each client's own; a user quota is
@@ -257,10 +303,12 @@ mod tests {
         let both = Entity {
             user: named("alice"),
             client: Some(Part::Default),
+            ip: None,
         };
         let user_only = Entity {
             user: named("alice"),
             client: None,
+            ip: None,
         };
         let f = Filter::from_components([(USER, 0, Some("alice"))], false).unwrap();
         assert!(f.matches(&both) && f.matches(&user_only));
@@ -271,7 +319,16 @@ mod tests {
         let any = Filter::from_components([(USER, 2, None), (CLIENT_ID, 2, None)], true).unwrap();
         assert!(any.matches(&both) && !any.matches(&user_only));
         let ip = Filter::from_components([(IP, 2, None)], false).unwrap();
-        assert!(!ip.matches(&both));
+        let an_ip = Entity::from_parts([(IP, Some("10.0.0.1"))]).unwrap();
+        assert!(!ip.matches(&both) && ip.matches(&an_ip));
+        assert!(!any.matches(&an_ip), "a user and client filter takes no ip");
+        let exact = Filter::from_components([(IP, 0, Some("10.0.0.01"))], true);
+        assert!(
+            exact.is_ok_and(|f| !f.matches(&an_ip)),
+            "not an address: kept as given"
+        );
+        let exact = Filter::from_components([(IP, 0, Some("10.0.0.1"))], true).unwrap();
+        assert!(exact.matches(&an_ip));
         assert!(Filter::from_components([(USER, 0, None)], false).is_err());
         assert!(Filter::from_components([(USER, 2, None), (USER, 1, None)], false).is_err());
     }

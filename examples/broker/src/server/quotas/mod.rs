@@ -19,7 +19,15 @@
 //! for it (Kafka's `unrecordQuotaSensor` and throttled response), so a
 //! consumer is never sent more than its quota.
 //!
-//! `request_percentage`, `controller_mutation_rate` and `ip` quotas are
+//! An IP's `connection_creation_rate` (KIP-612; for a named address, or
+//! the default for each address) counts the connections each address
+//! opens, measured as the byte rates are. A connection that takes its
+//! address over the quota is not counted and not served: it is held,
+//! unread, for the time that brings the rate back to the quota (at most
+//! one window, 1 s) and then closed, as Kafka's acceptor does, so a
+//! client reconnecting in a loop is slowed rather than refused at once.
+//!
+//! `request_percentage` and `controller_mutation_rate` quotas are
 //! refused: Kafka's measure of them (its request threads' time, its
 //! controller's mutations) has no counterpart here, and a quota accepted
 //! but not enforced would be worse than a refusal.
@@ -44,6 +52,7 @@ use kafka_protocol::messages::{
 use kafka_protocol::protocol::StrBytes;
 pub use rate::Rate;
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -54,12 +63,10 @@ use store::{QuotaStore, Values};
 pub const PRODUCER_BYTE_RATE: &str = "producer_byte_rate";
 /// The quota on the bytes of a client's Fetch responses, per second.
 pub const CONSUMER_BYTE_RATE: &str = "consumer_byte_rate";
+/// The quota on the connections an IP address opens, per second.
+pub const CONNECTION_CREATION_RATE: &str = "connection_creation_rate";
 /// Kafka's other quota kinds, refused here (see the module's doc).
-const NOT_ENFORCED: [&str; 3] = [
-    "request_percentage",
-    "controller_mutation_rate",
-    "connection_creation_rate",
-];
+const NOT_ENFORCED: [&str; 2] = ["request_percentage", "controller_mutation_rate"];
 
 /// A rate sensors' idle time after which it is forgotten (Kafka expires
 /// its quota sensors after an hour).
@@ -72,6 +79,8 @@ pub enum Kind {
     Produce,
     /// Fetch response bytes.
     Fetch,
+    /// Connections an IP address opens.
+    Connections,
 }
 
 impl Kind {
@@ -79,6 +88,7 @@ impl Kind {
         match self {
             Kind::Produce => PRODUCER_BYTE_RATE,
             Kind::Fetch => CONSUMER_BYTE_RATE,
+            Kind::Connections => CONNECTION_CREATION_RATE,
         }
     }
 }
@@ -186,6 +196,8 @@ pub struct ClientQuotas {
     version: AtomicU64,
     /// Whether any quota is configured.
     any: AtomicBool,
+    /// Whether any IP quota is configured.
+    any_ip: AtomicBool,
 }
 
 fn bytes(s: &str) -> StrBytes {
@@ -201,6 +213,7 @@ impl ClientQuotas {
         }
         Ok(ClientQuotas {
             any: AtomicBool::new(!configs.is_empty()),
+            any_ip: AtomicBool::new(configs.keys().any(Entity::is_ip)),
             version: AtomicU64::new(1),
             inner: Mutex::new(Inner {
                 store,
@@ -252,6 +265,8 @@ impl ClientQuotas {
         match kind {
             Kind::Produce => &cache.produce,
             Kind::Fetch => &cache.fetch,
+            // Counted once per connection, by `connection_throttle`.
+            Kind::Connections => NONE,
         }
     }
 
@@ -287,8 +302,38 @@ impl ClientQuotas {
             resp.entries.push(out);
         }
         self.any.store(!inner.configs.is_empty(), Ordering::Release);
+        self.any_ip
+            .store(inner.configs.keys().any(Entity::is_ip), Ordering::Release);
         self.version.fetch_add(1, Ordering::AcqRel);
         resp
+    }
+
+    /// Counts a new connection from `ip` against its address's connection
+    /// creation rate: `None` when it may be served (at the cost of one
+    /// atomic load when no IP quota is configured); otherwise it is not
+    /// counted, and the time to hold it, unread, before closing it (the
+    /// time that brings the rate back to the quota, at most one window).
+    pub fn connection_throttle(&self, ip: IpAddr) -> Option<Duration> {
+        if !self.any_ip.load(Ordering::Acquire) {
+            return None;
+        }
+        let (sensor, quota) = {
+            let mut inner = self.lock();
+            inner.sweep(Instant::now());
+            let quota = entity::ip_precedence(ip).into_iter().find_map(|e| {
+                inner
+                    .configs
+                    .get(&e)?
+                    .get(CONNECTION_CREATION_RATE)
+                    .copied()
+            })?;
+            // Each address its own rate, under its own quota or the
+            // default.
+            let key = (Kind::Connections, ip.to_string(), String::new());
+            (inner.sensors.entry(key).or_default().clone(), quota)
+        };
+        let wait = sensor.record_within(1, quota);
+        (!wait.is_zero()).then(|| wait.min(rate::WINDOW))
     }
 
     /// DescribeClientQuotas; `allowed` is the verdict on DESCRIBE_CONFIGS
@@ -393,6 +438,7 @@ impl Inner {
             .iter()
             .map(|e| (e.entity_type.as_str(), e.entity_name.as_deref()));
         let entity = Entity::from_parts(parts).map_err(invalid)?;
+        let for_ip = entity.is_ip();
         let mut values = self.configs.get(&entity).cloned().unwrap_or_default();
         let mut seen = Vec::new();
         for op in &entry.ops {
@@ -404,11 +450,34 @@ impl Inner {
             if NOT_ENFORCED.contains(&key) {
                 return Err(invalid(format!("{key} is not enforced by this broker")));
             }
-            if key != PRODUCER_BYTE_RATE && key != CONSUMER_BYTE_RATE {
+            let known = [
+                PRODUCER_BYTE_RATE,
+                CONSUMER_BYTE_RATE,
+                CONNECTION_CREATION_RATE,
+            ];
+            if !known.contains(&key) {
                 return Err(invalid(format!("unknown quota {key:?}")));
+            }
+            // As Kafka: an ip entity takes only a connection rate, and a
+            // connection rate only an ip entity.
+            if for_ip != (key == CONNECTION_CREATION_RATE) {
+                return Err(invalid(if for_ip {
+                    format!("{key} is not a quota of an ip entity")
+                } else {
+                    format!("{key} is a quota of an ip entity only")
+                }));
             }
             if op.remove {
                 values.remove(key);
+            } else if for_ip {
+                // Kafka's config is an integer count per second.
+                if op.value.fract() != 0.0 || !(1.0..=f64::from(i32::MAX)).contains(&op.value) {
+                    return Err(invalid(format!(
+                        "{key} must be a whole number of connections per second from 1, not {}",
+                        op.value
+                    )));
+                }
+                values.insert(key.to_owned(), op.value);
             } else if op.value.is_finite() && op.value > 0.0 {
                 values.insert(key.to_owned(), op.value);
             } else {
@@ -493,6 +562,61 @@ mod tests {
         // It was not counted: the next refusal is no longer than the first.
         assert_eq!(s.record_within(100_000, 100_000.0), wait);
         assert_eq!(s.record_within(0, 100_000.0), Duration::ZERO);
+    }
+
+    #[test]
+    fn an_address_over_its_connection_rate_is_held_and_not_counted_and_others_are_not() {
+        let dir = std::env::temp_dir().join(format!("gyre-cq-ip-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let q = ClientQuotas::open(&dir).unwrap();
+        let (local, other): (IpAddr, IpAddr) =
+            ("127.0.0.1".parse().unwrap(), "10.1.2.3".parse().unwrap());
+        assert_eq!(q.connection_throttle(local), None, "no quota at all");
+        let rate = |v| [(CONNECTION_CREATION_RATE, v, false)];
+        let codes = alter(
+            &q,
+            vec![
+                entry(&[("ip", Some("127.0.0.1"))], &rate(3.0)),
+                entry(&[("ip", Some("127.0.0.2"))], &rate(2.5)),
+                entry(&[("ip", Some("127.0.0.2"))], &rate(0.0)),
+                entry(&[("ip", None)], &[(PRODUCER_BYTE_RATE, 10.0, false)]),
+                entry(&[("user", None)], &rate(3.0)),
+                entry(&[("ip", Some("localhost"))], &rate(3.0)),
+            ],
+        );
+        let invalid = ec::INVALID_REQUEST;
+        assert_eq!(
+            codes,
+            vec![ec::NONE, invalid, invalid, invalid, invalid, invalid]
+        );
+        // 3 a second, measured over ten windows: thirty at once pass.
+        for i in 0..30 {
+            assert_eq!(q.connection_throttle(local), None, "connection {i}");
+        }
+        let hold = q.connection_throttle(local).expect("the 31st is held");
+        assert!(hold > Duration::ZERO && hold <= rate::WINDOW, "{hold:?}");
+        // Not counted: the next is held no longer.
+        assert_eq!(q.connection_throttle(local), Some(hold));
+        assert_eq!(q.connection_throttle(other), None, "no quota for it");
+        // The default holds each address to it on its own.
+        assert_eq!(alter(&q, vec![entry(&[("ip", None)], &rate(1.0))]), vec![0]);
+        for _ in 0..10 {
+            assert_eq!(q.connection_throttle(other), None);
+        }
+        assert!(q.connection_throttle(other).is_some());
+        assert!(q.connection_throttle("10.1.2.4".parse().unwrap()).is_none());
+        // Kept, and described by an ip filter only.
+        let q = ClientQuotas::open(&dir).unwrap();
+        assert!(q.connection_throttle(other).is_none(), "rates start afresh");
+        let mut r = DescribeClientQuotasRequest::default();
+        let mut c =
+            kafka_protocol::messages::describe_client_quotas_request::ComponentData::default();
+        c.entity_type = bytes("ip");
+        c.match_type = 2;
+        r.components = vec![c];
+        let found = q.describe(&r, true).entries.unwrap();
+        assert_eq!(found.len(), 2);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

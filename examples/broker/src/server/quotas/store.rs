@@ -99,10 +99,20 @@ fn get_part(p: &mut &[u8]) -> Option<Option<Part>> {
     })
 }
 
+/// The first byte of an IP entity's record, where a user/client record
+/// has its user part's tag (0 to 2): records written before IP quotas
+/// read as they did.
+const IP_RECORD: u8 = 3;
+
 fn encode(buf: &mut Vec<u8>, entity: &Entity, values: &Values) {
     let start = record_file::begin(buf);
-    put_part(buf, &entity.user);
-    put_part(buf, &entity.client);
+    if entity.is_ip() {
+        buf.put_u8(IP_RECORD);
+        put_part(buf, &entity.ip);
+    } else {
+        put_part(buf, &entity.user);
+        put_part(buf, &entity.client);
+    }
     buf.put_u32(values.len() as u32);
     for (key, value) in values {
         put_str(buf, Some(key));
@@ -112,8 +122,19 @@ fn encode(buf: &mut Vec<u8>, entity: &Entity, values: &Values) {
 }
 
 fn decode(mut p: &[u8]) -> Option<(Entity, Values)> {
-    let user = get_part(&mut p)?;
-    let client = get_part(&mut p)?;
+    let entity = if p.first() == Some(&IP_RECORD) {
+        p.advance(1);
+        Entity {
+            ip: Some(get_part(&mut p)??),
+            ..Entity::default()
+        }
+    } else {
+        Entity {
+            user: get_part(&mut p)?,
+            client: get_part(&mut p)?,
+            ip: None,
+        }
+    };
     if p.len() < 4 {
         return None;
     }
@@ -125,7 +146,7 @@ fn decode(mut p: &[u8]) -> Option<(Entity, Values)> {
         }
         values.insert(key, p.get_f64());
     }
-    p.is_empty().then_some((Entity { user, client }, values))
+    p.is_empty().then_some((entity, values))
 }
 
 #[cfg(test)]
@@ -139,10 +160,16 @@ mod tests {
         let alice = Entity {
             user: Some(Part::Named("alice".into())),
             client: Some(Part::Default),
+            ip: None,
         };
         let clients = Entity {
             user: None,
             client: Some(Part::Default),
+            ip: None,
+        };
+        let local = Entity {
+            ip: Some(Part::Named("127.0.0.1".into())),
+            ..Entity::default()
         };
         let values = |pairs: &[(&str, f64)]| -> Values {
             pairs.iter().map(|(k, v)| ((*k).to_owned(), *v)).collect()
@@ -159,6 +186,7 @@ mod tests {
                     values(&[("producer_byte_rate", 4096.0), ("consumer_byte_rate", 1.5)]),
                 ),
                 (&clients, values(&[])),
+                (&local, values(&[("connection_creation_rate", 5.0)])),
             ] {
                 if v.is_empty() {
                     all.remove(e);
@@ -169,7 +197,8 @@ mod tests {
             }
         }
         let (_, all) = QuotaStore::open(&dir).unwrap();
-        assert_eq!(all.len(), 1, "the default's quotas were removed");
+        assert_eq!(all.len(), 2, "the default's quotas were removed");
+        assert_eq!(all[&local], values(&[("connection_creation_rate", 5.0)]));
         assert_eq!(
             all[&alice],
             values(&[("producer_byte_rate", 4096.0), ("consumer_byte_rate", 1.5)])
@@ -181,6 +210,13 @@ mod tests {
         assert!(decode(payload).is_some());
         for cut in 0..payload.len() {
             assert!(decode(&payload[..cut]).is_none(), "cut at {cut}");
+        }
+        let mut buf = Vec::new();
+        encode(&mut buf, &local, &all[&local]);
+        let payload = &buf[8..];
+        assert_eq!(decode(payload), Some((local.clone(), all[&local].clone())));
+        for cut in 0..payload.len() {
+            assert!(decode(&payload[..cut]).is_none(), "ip record cut at {cut}");
         }
     }
 }
