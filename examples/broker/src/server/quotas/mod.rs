@@ -33,11 +33,13 @@
 //! but not enforced would be worse than a refusal.
 //!
 //! Locks: the configs and the registry of rates sit behind one mutex,
-//! taken when quotas change, when a connection first needs its quotas or
-//! they changed (a version counter it checks), and never on a connection
-//! without quotas; a rate has a mutex of its own, taken once per request
-//! of a connection that has that quota, shared only by the connections
-//! that share the rate.
+//! taken when quotas change (only to copy and to swap the configs: the
+//! file's write and fdatasync happen under a lock of their own, which no
+//! loop takes), when a connection first needs its quotas or they changed
+//! (a version counter it checks), when a connection opens while an IP
+//! quota is set, and never on a connection without quotas; a rate has a
+//! mutex of its own, taken once per request of a connection that has
+//! that quota, shared only by the connections that share the rate.
 
 pub mod entity;
 pub mod rate;
@@ -181,7 +183,6 @@ type SensorKey = (Kind, String, String);
 
 #[derive(Debug)]
 struct Inner {
-    store: QuotaStore,
     configs: HashMap<Entity, Values>,
     sensors: HashMap<SensorKey, Arc<Sensor>>,
     /// When idle rates were last looked for.
@@ -192,6 +193,10 @@ struct Inner {
 #[derive(Debug)]
 pub struct ClientQuotas {
     inner: Mutex<Inner>,
+    /// The file, locked by AlterClientQuotas for its write and fdatasync
+    /// (and so one alteration at a time), apart from `inner`, which loops
+    /// take: none of them waits on the disk behind an alteration.
+    store: Mutex<QuotaStore>,
     /// Moves on at each change; 0 while none was ever looked up.
     version: AtomicU64,
     /// Whether any quota is configured.
@@ -215,8 +220,8 @@ impl ClientQuotas {
             any: AtomicBool::new(!configs.is_empty()),
             any_ip: AtomicBool::new(configs.keys().any(Entity::is_ip)),
             version: AtomicU64::new(1),
+            store: Mutex::new(store),
             inner: Mutex::new(Inner {
-                store,
                 configs,
                 sensors: HashMap::new(),
                 swept: Instant::now(),
@@ -274,7 +279,7 @@ impl ClientQuotas {
     /// cluster. Writes the file (call it off the event loops).
     pub fn alter(&self, r: &AlterClientQuotasRequest, allowed: bool) -> AlterClientQuotasResponse {
         let mut resp = AlterClientQuotasResponse::default();
-        let mut inner = self.lock();
+        let mut store = self.store.lock().unwrap_or_else(|p| p.into_inner());
         for entry in &r.entries {
             let mut out = alter_client_quotas_response::EntryData::default();
             out.entity = entry
@@ -288,7 +293,7 @@ impl ClientQuotas {
                 })
                 .collect();
             let outcome = if allowed {
-                inner.alter_one(entry, r.validate_only)
+                self.alter_one(&mut store, entry, r.validate_only)
             } else {
                 Err((
                     ec::CLUSTER_AUTHORIZATION_FAILED,
@@ -301,11 +306,104 @@ impl ClientQuotas {
             }
             resp.entries.push(out);
         }
+        let inner = self.lock();
         self.any.store(!inner.configs.is_empty(), Ordering::Release);
         self.any_ip
             .store(inner.configs.keys().any(Entity::is_ip), Ordering::Release);
+        drop(inner);
         self.version.fetch_add(1, Ordering::AcqRel);
         resp
+    }
+
+    /// One entry of AlterClientQuotas: validated, written to the file
+    /// (with `store`, which the caller holds), then applied.
+    fn alter_one(
+        &self,
+        store: &mut QuotaStore,
+        entry: &kafka_protocol::messages::alter_client_quotas_request::EntryData,
+        validate_only: bool,
+    ) -> Result<(), (i16, String)> {
+        let invalid = |why: String| (ec::INVALID_REQUEST, why);
+        let parts = entry
+            .entity
+            .iter()
+            .map(|e| (e.entity_type.as_str(), e.entity_name.as_deref()));
+        let entity = Entity::from_parts(parts).map_err(invalid)?;
+        let for_ip = entity.is_ip();
+        let mut values = self
+            .lock()
+            .configs
+            .get(&entity)
+            .cloned()
+            .unwrap_or_default();
+        let mut seen = Vec::new();
+        for op in &entry.ops {
+            let key = op.key.as_str();
+            if seen.contains(&key) {
+                return Err(invalid(format!("quota {key:?} named twice")));
+            }
+            seen.push(key);
+            if NOT_ENFORCED.contains(&key) {
+                return Err(invalid(format!("{key} is not enforced by this broker")));
+            }
+            let known = [
+                PRODUCER_BYTE_RATE,
+                CONSUMER_BYTE_RATE,
+                CONNECTION_CREATION_RATE,
+            ];
+            if !known.contains(&key) {
+                return Err(invalid(format!("unknown quota {key:?}")));
+            }
+            // As Kafka: an ip entity takes only a connection rate, and a
+            // connection rate only an ip entity.
+            if for_ip != (key == CONNECTION_CREATION_RATE) {
+                return Err(invalid(if for_ip {
+                    format!("{key} is not a quota of an ip entity")
+                } else {
+                    format!("{key} is a quota of an ip entity only")
+                }));
+            }
+            if op.remove {
+                values.remove(key);
+            } else if for_ip {
+                // Kafka's config is an integer count per second.
+                if op.value.fract() != 0.0 || !(1.0..=f64::from(i32::MAX)).contains(&op.value) {
+                    return Err(invalid(format!(
+                        "{key} must be a whole number of connections per second from 1, not {}",
+                        op.value
+                    )));
+                }
+                values.insert(key.to_owned(), op.value);
+            } else if op.value.is_finite() && op.value > 0.0 {
+                values.insert(key.to_owned(), op.value);
+            } else {
+                return Err(invalid(format!(
+                    "{key} must be a positive number of bytes per second, not {}",
+                    op.value
+                )));
+            }
+        }
+        if validate_only {
+            return Ok(());
+        }
+        // Written first, with no lock a loop takes held; applied once
+        // durable. Only alterations change the configs, and they hold the
+        // store's lock: nothing changes them between the copy and the swap.
+        let mut all = self.lock().configs.clone();
+        if values.is_empty() {
+            all.remove(&entity);
+        } else {
+            all.insert(entity.clone(), values.clone());
+        }
+        if let Err(e) = store.save(&entity, &values, &all) {
+            tracing::error!(error = %e, "cannot write the client quotas");
+            return Err((
+                ec::KAFKA_STORAGE_ERROR,
+                format!("cannot write the quotas: {e}"),
+            ));
+        }
+        self.lock().configs = all;
+        Ok(())
     }
 
     /// Counts a new connection from `ip` against its address's connection
@@ -425,89 +523,6 @@ impl Inner {
         self.swept = now;
         self.sensors
             .retain(|_, s| Arc::strong_count(s) > 1 || s.idle_since(now) < SENSOR_EXPIRY);
-    }
-
-    fn alter_one(
-        &mut self,
-        entry: &kafka_protocol::messages::alter_client_quotas_request::EntryData,
-        validate_only: bool,
-    ) -> Result<(), (i16, String)> {
-        let invalid = |why: String| (ec::INVALID_REQUEST, why);
-        let parts = entry
-            .entity
-            .iter()
-            .map(|e| (e.entity_type.as_str(), e.entity_name.as_deref()));
-        let entity = Entity::from_parts(parts).map_err(invalid)?;
-        let for_ip = entity.is_ip();
-        let mut values = self.configs.get(&entity).cloned().unwrap_or_default();
-        let mut seen = Vec::new();
-        for op in &entry.ops {
-            let key = op.key.as_str();
-            if seen.contains(&key) {
-                return Err(invalid(format!("quota {key:?} named twice")));
-            }
-            seen.push(key);
-            if NOT_ENFORCED.contains(&key) {
-                return Err(invalid(format!("{key} is not enforced by this broker")));
-            }
-            let known = [
-                PRODUCER_BYTE_RATE,
-                CONSUMER_BYTE_RATE,
-                CONNECTION_CREATION_RATE,
-            ];
-            if !known.contains(&key) {
-                return Err(invalid(format!("unknown quota {key:?}")));
-            }
-            // As Kafka: an ip entity takes only a connection rate, and a
-            // connection rate only an ip entity.
-            if for_ip != (key == CONNECTION_CREATION_RATE) {
-                return Err(invalid(if for_ip {
-                    format!("{key} is not a quota of an ip entity")
-                } else {
-                    format!("{key} is a quota of an ip entity only")
-                }));
-            }
-            if op.remove {
-                values.remove(key);
-            } else if for_ip {
-                // Kafka's config is an integer count per second.
-                if op.value.fract() != 0.0 || !(1.0..=f64::from(i32::MAX)).contains(&op.value) {
-                    return Err(invalid(format!(
-                        "{key} must be a whole number of connections per second from 1, not {}",
-                        op.value
-                    )));
-                }
-                values.insert(key.to_owned(), op.value);
-            } else if op.value.is_finite() && op.value > 0.0 {
-                values.insert(key.to_owned(), op.value);
-            } else {
-                return Err(invalid(format!(
-                    "{key} must be a positive number of bytes per second, not {}",
-                    op.value
-                )));
-            }
-        }
-        if validate_only {
-            return Ok(());
-        }
-        let before = self.configs.get(&entity).cloned();
-        if values.is_empty() {
-            self.configs.remove(&entity);
-        } else {
-            self.configs.insert(entity.clone(), values.clone());
-        }
-        if let Err(e) = self.store.save(&entity, &values, &self.configs) {
-            match before {
-                Some(v) => self.configs.insert(entity, v),
-                None => self.configs.remove(&entity),
-            };
-            tracing::error!(error = %e, "cannot write the client quotas");
-            return Err((
-                ec::KAFKA_STORAGE_ERROR,
-                format!("cannot write the quotas: {e}"),
-            ));
-        }
-        Ok(())
     }
 }
 
