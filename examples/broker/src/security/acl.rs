@@ -13,7 +13,7 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::RwLock;
+use std::sync::{Mutex, RwLock};
 
 /// A resource type (Kafka's codes).
 pub mod resource {
@@ -238,7 +238,12 @@ pub struct AclError {
 pub struct Authorizer {
     config: AuthorizerConfig,
     path: PathBuf,
+    /// Read by every check, on the loops; written only to swap in a
+    /// change already saved.
     bindings: RwLock<Vec<Binding>>,
+    /// Held by a change for its file's write and sync (one change at a
+    /// time), so no check waits on the disk behind it.
+    saving: Mutex<()>,
 }
 
 /// Whether `wanted` is granted by a binding for `granted` (with Kafka's
@@ -292,6 +297,7 @@ impl Authorizer {
             config,
             path,
             bindings: RwLock::new(bindings),
+            saving: Mutex::new(()),
         })
     }
 
@@ -352,33 +358,53 @@ impl Authorizer {
     }
 
     /// Adds bindings (one already there is not added twice), and saves.
+    /// Checks see them once they are saved.
     ///
     /// # Errors
-    /// The file could not be written.
+    /// The file could not be written: nothing changed.
     pub fn create(&self, new: &[Binding]) -> Result<(), AclError> {
-        let mut bindings = self.bindings.write().unwrap_or_else(|e| e.into_inner());
-        for b in new {
-            if !bindings.contains(b) {
-                bindings.push(b.clone());
+        self.change(|bindings| {
+            for b in new {
+                if !bindings.contains(b) {
+                    bindings.push(b.clone());
+                }
             }
-        }
-        self.save(&bindings)
+        })
     }
 
     /// Removes what each filter matches, and saves; the removed bindings,
-    /// per filter.
+    /// per filter. Checks see the change once it is saved.
     ///
     /// # Errors
-    /// The file could not be written.
+    /// The file could not be written: nothing changed.
     pub fn delete(&self, filters: &[Filter]) -> Result<Vec<Vec<Binding>>, AclError> {
-        let mut bindings = self.bindings.write().unwrap_or_else(|e| e.into_inner());
-        let removed: Vec<Vec<Binding>> = filters
-            .iter()
-            .map(|f| bindings.iter().filter(|b| f.matches(b)).cloned().collect())
-            .collect();
-        bindings.retain(|b| !filters.iter().any(|f| f.matches(b)));
-        self.save(&bindings)?;
+        let mut removed = Vec::new();
+        self.change(|bindings| {
+            removed = filters
+                .iter()
+                .map(|f| bindings.iter().filter(|b| f.matches(b)).cloned().collect())
+                .collect();
+            bindings.retain(|b| !filters.iter().any(|f| f.matches(b)));
+        })?;
         Ok(removed)
+    }
+
+    /// Applies `edit` to a copy of the bindings, saves the copy, and only
+    /// then swaps it in: the checks' lock is held for the swap alone,
+    /// never across the file's write and sync (which would hold up every
+    /// loop checking a request meanwhile), and a change that could not be
+    /// saved is not applied (the client is told it failed).
+    fn change(&self, edit: impl FnOnce(&mut Vec<Binding>)) -> Result<(), AclError> {
+        let _one_at_a_time = self.saving.lock().unwrap_or_else(|e| e.into_inner());
+        let mut next = self
+            .bindings
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        edit(&mut next);
+        self.save(&next)?;
+        *self.bindings.write().unwrap_or_else(|e| e.into_inner()) = next;
+        Ok(())
     }
 
     fn save(&self, bindings: &[Binding]) -> Result<(), AclError> {
@@ -414,6 +440,48 @@ mod tests {
             operation,
             permission: permission::ALLOW,
         }
+    }
+
+    /// A change that cannot be saved (here the data folder's `security`
+    /// is a file, so its folder cannot be made) fails and changes
+    /// nothing; before, the bindings changed in memory while the client
+    /// was told the change failed.
+    #[test]
+    fn a_change_that_cannot_be_saved_is_not_applied() {
+        let dir = std::env::temp_dir().join(format!("gyre-acl-unsaved-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let config = AuthorizerConfig {
+            enabled: true,
+            allow_if_no_acl: false,
+            ..AuthorizerConfig::default()
+        };
+        let a = Authorizer::open(&dir, config).unwrap();
+        std::fs::write(dir.join("security"), b"not a folder").unwrap();
+        let t = resource::TOPIC;
+        let grant = allow("User:alice", t, "orders", pattern::LITERAL, op::WRITE);
+        assert!(a.create(std::slice::from_ref(&grant)).is_err());
+        assert!(!a.allows("User:alice", "h", op::WRITE, t, "orders"));
+        std::fs::remove_file(dir.join("security")).unwrap();
+        a.create(std::slice::from_ref(&grant)).unwrap();
+        assert!(a.allows("User:alice", "h", op::WRITE, t, "orders"));
+        std::fs::remove_dir_all(dir.join("security")).unwrap();
+        std::fs::write(dir.join("security"), b"not a folder").unwrap();
+        let everything = Filter {
+            resource_type: resource::ANY,
+            name: None,
+            pattern: pattern::ANY,
+            principal: None,
+            host: None,
+            operation: op::ANY,
+            permission: permission::ANY,
+        };
+        assert!(a.delete(&[everything]).is_err());
+        assert!(
+            a.allows("User:alice", "h", op::WRITE, t, "orders"),
+            "an unsaved delete removed nothing"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -11,7 +11,7 @@ use super::scram::{Credential, Mechanism};
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::RwLock;
+use std::sync::{Mutex, RwLock};
 
 /// Iterations for credentials made here (Kafka's default for
 /// kafka-configs is 4096; more costs each login more).
@@ -49,8 +49,16 @@ pub enum CredentialError {
 #[derive(Debug)]
 pub struct CredentialStore {
     path: PathBuf,
-    users: RwLock<BTreeMap<String, BTreeMap<Mechanism, Credential>>>,
+    /// Read by authentications, on the loops; written only to swap in a
+    /// change already saved.
+    users: RwLock<Users>,
+    /// Held by a change for its file's write and sync (one change at a
+    /// time), so no authentication waits on the disk behind it.
+    saving: Mutex<()>,
 }
+
+/// Each user's credentials, by mechanism.
+type Users = BTreeMap<String, BTreeMap<Mechanism, Credential>>;
 
 fn valid_name(name: &str) -> bool {
     !name.is_empty() && !name.contains(['\t', '\n', '\r'])
@@ -68,7 +76,7 @@ impl CredentialStore {
     /// The file exists and cannot be read, or a line is damaged.
     pub fn open(data_dir: &Path) -> Result<CredentialStore, CredentialError> {
         let path = Self::path_in(data_dir);
-        let mut users: BTreeMap<String, BTreeMap<Mechanism, Credential>> = BTreeMap::new();
+        let mut users = Users::new();
         match std::fs::read_to_string(&path) {
             Ok(text) => {
                 for (i, line) in text.lines().enumerate() {
@@ -94,6 +102,7 @@ impl CredentialStore {
         Ok(CredentialStore {
             path,
             users: RwLock::new(users),
+            saving: Mutex::new(()),
         })
     }
 
@@ -139,12 +148,14 @@ impl CredentialStore {
         if credential.iterations < Mechanism::MIN_ITERATIONS {
             return Err(CredentialError::Iterations(credential.iterations));
         }
-        let mut users = self.users.write().unwrap_or_else(|e| e.into_inner());
-        users
-            .entry(user.to_owned())
-            .or_default()
-            .insert(credential.mechanism, credential);
-        self.save(&users)
+        self.change(|users| {
+            users
+                .entry(user.to_owned())
+                .or_default()
+                .insert(credential.mechanism, credential);
+            true
+        })
+        .map(|_| ())
     }
 
     /// Removes `user`'s credential for `mechanism` (every mechanism with
@@ -157,8 +168,7 @@ impl CredentialStore {
         user: &str,
         mechanism: Option<Mechanism>,
     ) -> Result<bool, CredentialError> {
-        let mut users = self.users.write().unwrap_or_else(|e| e.into_inner());
-        let removed = match (users.get_mut(user), mechanism) {
+        self.change(|users| match (users.get_mut(user), mechanism) {
             (None, _) => false,
             (Some(_), None) => users.remove(user).is_some(),
             (Some(creds), Some(m)) => {
@@ -168,17 +178,26 @@ impl CredentialStore {
                 }
                 removed
             }
-        };
-        if removed {
-            self.save(&users)?;
-        }
-        Ok(removed)
+        })
     }
 
-    fn save(
-        &self,
-        users: &BTreeMap<String, BTreeMap<Mechanism, Credential>>,
-    ) -> Result<(), CredentialError> {
+    /// Applies `edit` to a copy of the users and, if it changed anything
+    /// (it says so), saves the copy and only then swaps it in: the
+    /// authentications' lock is held for the swap alone, never across the
+    /// file's write and sync, and a change that could not be saved is not
+    /// applied.
+    fn change(&self, edit: impl FnOnce(&mut Users) -> bool) -> Result<bool, CredentialError> {
+        let _one_at_a_time = self.saving.lock().unwrap_or_else(|e| e.into_inner());
+        let mut next = self.users.read().unwrap_or_else(|e| e.into_inner()).clone();
+        if !edit(&mut next) {
+            return Ok(false);
+        }
+        self.save(&next)?;
+        *self.users.write().unwrap_or_else(|e| e.into_inner()) = next;
+        Ok(true)
+    }
+
+    fn save(&self, users: &Users) -> Result<(), CredentialError> {
         let io = |source| CredentialError::Io {
             path: self.path.clone(),
             source,
@@ -206,6 +225,28 @@ impl CredentialStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A change that cannot be saved (the data folder's `security` is a
+    /// file) fails and changes nothing: before, the new password worked
+    /// while the client was told the change failed.
+    #[test]
+    fn a_change_that_cannot_be_saved_is_not_applied() {
+        let dir = std::env::temp_dir().join(format!("gyre-creds-unsaved-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let store = CredentialStore::open(&dir).unwrap();
+        let alice = || Credential::new(Mechanism::Sha256, "wonderland", 4096);
+        store.set("alice", alice()).unwrap();
+        std::fs::remove_dir_all(dir.join("security")).unwrap();
+        std::fs::write(dir.join("security"), b"not a folder").unwrap();
+        let other = Credential::new(Mechanism::Sha256, "looking-glass", 4096);
+        assert!(store.set("alice", other).is_err());
+        assert!(store.verify_password("alice", "wonderland"));
+        assert!(!store.verify_password("alice", "looking-glass"));
+        assert!(store.remove("alice", None).is_err());
+        assert!(store.verify_password("alice", "wonderland"), "not removed");
+        assert!(!store.remove("nobody", None).unwrap(), "nothing to save");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn credentials_persist_hashed_and_verify() {
