@@ -36,17 +36,41 @@ fn evict(path: &Path) -> bool {
     FileRegion::open(path).unwrap().is_cached() == Some(false)
 }
 
-fn cold_send(tag: &str, path: FileSend) {
+/// A folder of its own holding `cold.bin`, `len` bytes of [`pattern`],
+/// evicted: (folder, file, content). `None`, the folder gone, where the
+/// kernel cannot tell cached pages from cold ones.
+fn cold_file(tag: &str, len: usize) -> Option<(PathBuf, PathBuf, Vec<u8>)> {
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
         .join(format!("cold-{tag}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let file = dir.join("cold.bin");
-    let content = pattern(LEN);
+    let content = pattern(len);
     std::fs::write(&file, &content).unwrap();
     if !evict(&file) {
         eprintln!("skipped: the kernel cannot tell cached pages from cold ones here");
-        return std::fs::remove_dir_all(&dir).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        return None;
     }
+    Some((dir, file, content))
+}
+
+/// A server on one loop whose channels send `file` through `loader` to
+/// every client, for each read.
+fn serve(file: &Path, loader: &FileLoader) -> gyre_reactor::Server {
+    let f = file.to_owned();
+    ServerBootstrap::new()
+        .group(common::group(1))
+        .child_options(ChannelOptions::default().file_loader(loader.clone()))
+        .bind("127.0.0.1:0", move |_| {
+            Pipeline::with_file_regions().inbound(SendFile(f.clone()))
+        })
+        .unwrap()
+}
+
+fn cold_send(tag: &str, path: FileSend) {
+    let Some((dir, file, content)) = cold_file(tag, LEN) else {
+        return;
+    };
     let loader = FileLoader::builder()
         .window(1 << 20)
         .read_ahead(2 << 20)
@@ -230,14 +254,7 @@ fn many_channels_downloading_cold_files_in_small_windows_all_finish_whole() {
         .queue(4)
         .start()
         .unwrap();
-    let f = file.clone();
-    let server = ServerBootstrap::new()
-        .group(common::group(1))
-        .child_options(ChannelOptions::default().file_loader(loader.clone()))
-        .bind("127.0.0.1:0", move |_| {
-            Pipeline::with_file_regions().inbound(SendFile(f.clone()))
-        })
-        .unwrap();
+    let server = serve(&file, &loader);
     let addr = server.local_addr();
     for round in 0..3 {
         let cold = evict(&file);
@@ -293,25 +310,11 @@ fn many_channels_downloading_cold_files_in_small_windows_all_finish_whole() {
 #[test]
 fn a_window_another_reader_has_in_flight_goes_to_a_loader() {
     const FILE: usize = 4 << 20;
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-        .join(format!("cold-in-flight-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let file = dir.join("in-flight.bin");
-    let content = pattern(FILE);
-    std::fs::write(&file, &content).unwrap();
-    if !evict(&file) {
-        eprintln!("skipped: the kernel cannot tell cached pages from cold ones here");
-        return std::fs::remove_dir_all(&dir).unwrap();
-    }
+    let Some((dir, file, content)) = cold_file("in-flight", FILE) else {
+        return;
+    };
     let loader = FileLoader::builder().window(FILE as u64).start().unwrap();
-    let f = file.clone();
-    let server = ServerBootstrap::new()
-        .group(common::group(1))
-        .child_options(ChannelOptions::default().file_loader(loader.clone()))
-        .bind("127.0.0.1:0", move |_| {
-            Pipeline::with_file_regions().inbound(SendFile(f.clone()))
-        })
-        .unwrap();
+    let server = serve(&file, &loader);
     let mut client = TcpStream::connect(server.local_addr()).unwrap();
     client
         .set_read_timeout(Some(std::time::Duration::from_secs(20)))

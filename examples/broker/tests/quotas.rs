@@ -61,8 +61,14 @@ type Described = (Vec<(String, Option<String>)>, Vec<(String, f64)>);
 /// Every entity and its quotas, as DescribeClientQuotas lists them for a
 /// filter of `client-id` matching any (not strict).
 fn described(c: &mut Client, version: i16) -> Vec<Described> {
+    described_by(c, version, "client-id")
+}
+
+/// Every entity and its quotas, as DescribeClientQuotas lists them for a
+/// filter of `entity_type` matching any (not strict).
+fn described_by(c: &mut Client, version: i16, entity_type: &str) -> Vec<Described> {
     let mut comp = ComponentData::default();
-    comp.entity_type = s("client-id");
+    comp.entity_type = s(entity_type);
     comp.match_type = 2;
     let mut r = DescribeClientQuotasRequest::default();
     r.components = vec![comp];
@@ -381,25 +387,15 @@ fn connections_over_their_addresss_creation_rate_are_held_then_closed() {
         false,
     );
     assert_eq!(codes, vec![42, 42, 42, 42, 42, 0]);
-    let ip_quotas = |c: &mut Client| {
-        let mut comp = ComponentData::default();
-        comp.entity_type = s("ip");
-        comp.match_type = 2;
-        let mut r = DescribeClientQuotasRequest::default();
-        r.components = vec![comp];
-        let resp: DescribeClientQuotasResponse = c.call(ApiKey::DescribeClientQuotas, 1, &r);
-        resp.entries
-            .unwrap_or_default()
-            .iter()
-            .map(|e| {
-                let name = e.entity[0].entity_name.as_ref().map(|n| n.to_string());
-                (e.entity[0].entity_type.to_string(), name, e.values[0].value)
-            })
-            .collect::<Vec<_>>()
+    let ip = |name: Option<&str>, v: f64| -> Described {
+        (
+            vec![("ip".into(), name.map(String::from))],
+            vec![("connection_creation_rate".into(), v)],
+        )
     };
     assert_eq!(
-        ip_quotas(&mut c),
-        vec![("ip".to_owned(), Some("127.0.0.1".to_owned()), 3.0)]
+        described_by(&mut c, 1, "ip"),
+        vec![ip(Some("127.0.0.1"), 3.0)]
     );
 
     let opened: Vec<(Client, Instant)> = (0..40)
@@ -466,7 +462,7 @@ fn connections_over_their_addresss_creation_rate_are_held_then_closed() {
     drop(broker);
     let broker = BrokerProcess::start(&data, &[]);
     let mut c = Client::connect(broker.addr.parse::<SocketAddr>().unwrap());
-    assert_eq!(ip_quotas(&mut c), vec![("ip".to_owned(), None, 100.0)]);
+    assert_eq!(described_by(&mut c, 1, "ip"), vec![ip(None, 100.0)]);
     drop(broker);
     let _ = std::fs::remove_dir_all(&data);
 }

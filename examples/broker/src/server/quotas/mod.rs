@@ -555,6 +555,21 @@ mod tests {
         e
     }
 
+    /// What DescribeClientQuotas lists for one filter component.
+    fn described(
+        q: &ClientQuotas,
+        entity_type: &str,
+        match_type: i8,
+    ) -> Vec<describe_client_quotas_response::EntryData> {
+        let mut r = DescribeClientQuotasRequest::default();
+        let mut c =
+            kafka_protocol::messages::describe_client_quotas_request::ComponentData::default();
+        c.entity_type = bytes(entity_type);
+        c.match_type = match_type;
+        r.components = vec![c];
+        q.describe(&r, true).entries.unwrap()
+    }
+
     fn alter(q: &ClientQuotas, entries: Vec<EntryData>) -> Vec<i16> {
         let mut r = AlterClientQuotasRequest::default();
         r.entries = entries;
@@ -623,14 +638,7 @@ mod tests {
         // Kept, and described by an ip filter only.
         let q = ClientQuotas::open(&dir).unwrap();
         assert!(q.connection_throttle(other).is_none(), "rates start afresh");
-        let mut r = DescribeClientQuotasRequest::default();
-        let mut c =
-            kafka_protocol::messages::describe_client_quotas_request::ComponentData::default();
-        c.entity_type = bytes("ip");
-        c.match_type = 2;
-        r.components = vec![c];
-        let found = q.describe(&r, true).entries.unwrap();
-        assert_eq!(found.len(), 2);
+        assert_eq!(described(&q, "ip", 2).len(), 2);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
@@ -713,19 +721,13 @@ mod tests {
         // Kept across a restart.
         drop(q);
         let q = ClientQuotas::open(&dir).unwrap();
-        let mut r = DescribeClientQuotasRequest::default();
-        let mut c =
-            kafka_protocol::messages::describe_client_quotas_request::ComponentData::default();
-        c.entity_type = bytes("client-id");
-        c.match_type = 1;
-        r.components = vec![c];
-        let d = q.describe(&r, true);
-        let entries = d.entries.unwrap();
+        let entries = described(&q, "client-id", 1);
         assert_eq!(entries.len(), 1);
         assert_eq!(entries[0].values[0].key.as_str(), PRODUCER_BYTE_RATE);
         assert_eq!(entries[0].values[0].value, 1000.0);
         assert_eq!(
-            q.describe(&r, false).error_code,
+            q.describe(&DescribeClientQuotasRequest::default(), false)
+                .error_code,
             ec::CLUSTER_AUTHORIZATION_FAILED
         );
         std::fs::remove_dir_all(&dir).unwrap();
