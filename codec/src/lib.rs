@@ -1,5 +1,7 @@
 //! Frame decoders and encoders over [`bytes`]: line, delimiter,
-//! fixed-length and length-field framing, built to survive bad input.
+//! fixed-length and length-field framing, and the PROXY protocol header
+//! a load balancer sends first ([`ProxyHeaderDecoder`], HAProxy's
+//! versions 1 and 2), built to survive bad input.
 //!
 //! A [`Decoder`] takes the bytes accumulated so far and splits whole frames
 //! off the front as [`Bytes`](bytes::Bytes), without copying them. Every
@@ -38,6 +40,7 @@ mod length_field;
 mod length_prepender;
 mod line;
 mod newline_scan;
+mod proxy_header;
 mod search;
 #[cfg(feature = "tokio-util")]
 mod tokio_codec;
@@ -49,6 +52,9 @@ pub use fixed::FixedLengthDecoder;
 pub use length_field::{ByteOrder, LengthFieldDecoder, LengthFieldDecoderBuilder};
 pub use length_prepender::{FrameHeader, LengthFieldPrepender};
 pub use line::{LineDecoder, LineEncoder, LineEnding};
+pub use proxy_header::{
+    ProxiedAddresses, ProxyHeader, ProxyHeaderDecoder, ProxyHeaderEncoder, DEFAULT_MAX_PROXY_HEADER,
+};
 
 /// The crate's README example, compiled and run as a doc test.
 #[cfg(doctest)]

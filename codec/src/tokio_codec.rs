@@ -46,3 +46,24 @@ tokio_decoder!(
     LengthFieldDecoder
 );
 tokio_encoder!(LineEncoder, DelimiterEncoder, LengthFieldPrepender);
+
+impl tokio_util::codec::Decoder for crate::ProxyHeaderDecoder {
+    type Item = crate::ProxyHeader;
+    type Error = CodecError;
+
+    fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Self::Item>, CodecError> {
+        crate::Decoder::decode(self, src)
+    }
+
+    fn decode_eof(&mut self, src: &mut BytesMut) -> Result<Option<Self::Item>, CodecError> {
+        crate::Decoder::decode_eof(self, src)
+    }
+}
+
+impl tokio_util::codec::Encoder<&crate::ProxyHeader> for crate::ProxyHeaderEncoder {
+    type Error = CodecError;
+
+    fn encode(&mut self, item: &crate::ProxyHeader, dst: &mut BytesMut) -> Result<(), CodecError> {
+        item.encode_into(dst)
+    }
+}
