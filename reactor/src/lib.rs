@@ -54,7 +54,7 @@
 //!        |
 //! path                        the outbound direction: Io lent per event, OutboundPath, HeadPath
 //!        |
-//! handler, idle               the handler traits, the idle-state handler
+//! handler, idle, proxy_protocol  the handler traits, the idle-state handler, the PROXY protocol header
 //!        |
 //! handle, connecting          ChannelHandle: any thread -> a loop's mailbox; a connect's outcome
 //! lend                        InputLend: a channel's input, lent to the thread that holds it
@@ -177,6 +177,7 @@ pub mod mailbox;
 mod mailbox;
 mod metrics;
 mod offload;
+mod proxy_protocol;
 #[cfg(not(loom))]
 mod watch;
 /// The offload layer's arrival-order sequencer, public only for the loom
@@ -236,6 +237,7 @@ pub use offload::{
 pub use options::{ChannelOptions, FileSend, ListenOptions};
 pub use outbound::Outbound;
 pub use pipeline::Pipeline;
+pub use proxy_protocol::ProxyProtocolHandler;
 pub use signal::{StopSignal, StopSignals};
 pub use socket::UNIX_FILE_SEND_BUFFER;
 pub use timer::TimerId;

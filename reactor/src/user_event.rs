@@ -110,6 +110,10 @@ pub enum UserEvent {
     /// Anything an application wants to send down its own pipeline (from
     /// another thread: [`ChannelHandle::fire_user_event`](crate::ChannelHandle::fire_user_event)).
     Custom(Box<dyn std::any::Any + Send>),
+    /// The PROXY protocol header a load balancer sent first, taken off by
+    /// a [`ProxyProtocolHandler`](crate::ProxyProtocolHandler): who the
+    /// client really is. Fired before any of the connection's bytes.
+    ProxyHeader(Box<gyre_codec::ProxyHeader>),
     /// The TLS layer's handshake has finished (feature `tls`): what it
     /// agreed, including the peer's verified certificates.
     #[cfg(feature = "tls")]
