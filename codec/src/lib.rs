@@ -1,5 +1,6 @@
 //! Frame decoders and encoders over [`bytes`]: line, delimiter,
-//! fixed-length and length-field framing, and the PROXY protocol header
+//! fixed-length, length-field and varint-length (protobuf's) framing,
+//! and the PROXY protocol header
 //! a load balancer sends first ([`ProxyHeaderDecoder`], HAProxy's
 //! versions 1 and 2), built to survive bad input.
 //!
@@ -44,6 +45,7 @@ mod proxy_header;
 mod search;
 #[cfg(feature = "tokio-util")]
 mod tokio_codec;
+mod varint;
 
 pub use codec::{Decoder, Encoder};
 pub use delimiter::{DelimiterDecoder, DelimiterEncoder};
@@ -55,6 +57,7 @@ pub use line::{LineDecoder, LineEncoder, LineEnding};
 pub use proxy_header::{
     ProxiedAddresses, ProxyHeader, ProxyHeaderDecoder, ProxyHeaderEncoder, DEFAULT_MAX_PROXY_HEADER,
 };
+pub use varint::{VarintLengthDecoder, VarintLengthPrepender};
 
 /// The crate's README example, compiled and run as a doc test.
 #[cfg(doctest)]

@@ -6,7 +6,7 @@
 
 use crate::{
     CodecError, DelimiterDecoder, DelimiterEncoder, FixedLengthDecoder, LengthFieldDecoder,
-    LengthFieldPrepender, LineDecoder, LineEncoder,
+    LengthFieldPrepender, LineDecoder, LineEncoder, VarintLengthDecoder, VarintLengthPrepender,
 };
 use bytes::{Bytes, BytesMut};
 
@@ -43,9 +43,15 @@ tokio_decoder!(
     LineDecoder,
     DelimiterDecoder,
     FixedLengthDecoder,
-    LengthFieldDecoder
+    LengthFieldDecoder,
+    VarintLengthDecoder
 );
-tokio_encoder!(LineEncoder, DelimiterEncoder, LengthFieldPrepender);
+tokio_encoder!(
+    LineEncoder,
+    DelimiterEncoder,
+    LengthFieldPrepender,
+    VarintLengthPrepender
+);
 
 impl tokio_util::codec::Decoder for crate::ProxyHeaderDecoder {
     type Item = crate::ProxyHeader;

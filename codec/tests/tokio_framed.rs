@@ -52,3 +52,40 @@ async fn length_fields_through_framed_with_an_over_long_frame() {
     drop(frames); // hang up, as a server would after a fatal frame error
     writer.await.unwrap();
 }
+
+#[tokio::test]
+async fn varint_frames_and_a_proxy_header_through_framed() {
+    use gyre_codec::{
+        ProxiedAddresses, ProxyHeader, ProxyHeaderDecoder, ProxyHeaderEncoder, VarintLengthDecoder,
+        VarintLengthPrepender,
+    };
+    let (client, server) = tokio::io::duplex(32);
+    let client_addr = ProxiedAddresses {
+        source: "198.51.100.9:4000".parse().unwrap(),
+        destination: "192.0.2.10:80".parse().unwrap(),
+    };
+    let writer = tokio::spawn(async move {
+        let mut header = FramedWrite::new(client, ProxyHeaderEncoder);
+        header
+            .send(&ProxyHeader::v2(Some(client_addr)))
+            .await
+            .unwrap();
+        let mut sink = FramedWrite::new(header.into_inner(), VarintLengthPrepender);
+        for frame in [&b"one"[..], &[9u8; 200][..], b""] {
+            sink.send(frame).await.unwrap();
+        }
+    });
+    let mut header = FramedRead::new(server, ProxyHeaderDecoder::new());
+    let got = header.next().await.unwrap().unwrap();
+    assert_eq!(got.addresses, Some(client_addr));
+    let parts = header.into_parts();
+    let mut frames = FramedRead::new(parts.io, VarintLengthDecoder::new(1024));
+    // What the header's reader had read past the header goes first.
+    *frames.read_buffer_mut() = parts.read_buf;
+    let mut sizes = Vec::new();
+    while let Some(frame) = frames.next().await {
+        sizes.push(frame.unwrap().len());
+    }
+    writer.await.unwrap();
+    assert_eq!(sizes, [3, 200, 0]);
+}
