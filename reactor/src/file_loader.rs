@@ -68,10 +68,11 @@ const DEFAULT_WINDOW: u64 = 4 << 20;
 /// `mincore(2)` over a mapping made for the question (pages another
 /// reader has in flight count as cached, and a send meeting them would
 /// wait for the disk): about 20 µs per cached 4 MiB window on the Intel
-/// Xeon VM, 1% of sending it. Where the kernel cannot say what is cached (Linux before 6.5),
-/// files are sent as without a loader. While the loaders' queue is full
-/// (more cold windows waiting than its capacity), a window is sent
-/// without loading, and counted ([`FileLoadCounts::refused`]).
+/// Xeon VM, 1% of sending it. Where the kernel cannot say what is cached
+/// (Linux before 6.5), files are sent as without a loader. While the
+/// loaders' queue is full (more cold windows waiting than its capacity),
+/// a window is sent without loading, and counted
+/// ([`FileLoadCounts::refused`]).
 ///
 /// ```
 /// use gyre_reactor::{ChannelOptions, FileLoader};
