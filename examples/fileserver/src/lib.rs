@@ -55,8 +55,8 @@ pub use status::Status;
 
 use bytes::BytesMut;
 use gyre_reactor::{
-    ChannelOptions, EventLoopGroup, FileLoader, IdleStateHandler, Outbound, Pipeline, Server,
-    ServerBootstrap, TlsAcceptor, Transport,
+    ChannelOptions, EventLoopGroup, FileLoader, IdleStateHandler, Outbound, Pipeline,
+    ProxyProtocolHandler, Server, ServerBootstrap, TlsAcceptor, Transport,
 };
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -136,6 +136,13 @@ pub struct FileServerConfig {
     /// a path the kernel must look up on disk then holds up every
     /// connection of that loop.
     pub file_openers: usize,
+    /// Every connection starts with a PROXY protocol header (versions 1
+    /// and 2, as HAProxy's `send-proxy`, AWS NLB and nginx's
+    /// `proxy_protocol on` send it), which is taken off before the
+    /// request (and before TLS); a connection without one is closed
+    /// unanswered (default off; see [`ProxyProtocolHandler`]). nginx's
+    /// `listen ... proxy_protocol`.
+    pub proxy_protocol: bool,
 }
 
 impl FileServerConfig {
@@ -154,6 +161,7 @@ impl FileServerConfig {
             tcp_congestion: None,
             file_loaders: 2,
             file_openers: 2,
+            proxy_protocol: false,
         }
     }
 
@@ -258,18 +266,25 @@ pub fn start(config: &FileServerConfig) -> Result<Server, StartError> {
         .child_options(child);
     let idle_handler =
         move || IdleStateHandler::<BytesMut, Outbound>::new(Duration::ZERO, Duration::ZERO, idle);
-    let server = match config.tls.clone() {
-        None => bootstrap.bind(config.addr, move |_| {
-            Pipeline::with_file_regions()
-                .inbound(idle_handler())
-                .inbound(HttpHandler::new(files.clone(), limits.admit()))
-        })?,
-        Some(tls) => bootstrap.bind(config.addr, move |_| {
-            Pipeline::with_file_regions()
-                .tls_server(&tls)
-                .inbound(idle_handler())
-                .inbound(HttpHandler::new(files.clone(), limits.admit()))
-        })?,
+    // Each layout is a pipeline type of its own, so a macro writes the
+    // four: (the PROXY header,) (TLS,) the idle handler, HTTP. The idle
+    // handler closes a connection that sends nothing, header or not.
+    macro_rules! serve {
+        ($($layer:tt)*) => {
+            bootstrap.bind(config.addr, move |_| {
+                Pipeline::with_file_regions()
+                    $($layer)*
+                    .inbound(idle_handler())
+                    .inbound(HttpHandler::new(files.clone(), limits.admit()))
+            })?
+        };
+    }
+    let proxied = || ProxyProtocolHandler::<Outbound>::new();
+    let server = match (config.tls.clone(), config.proxy_protocol) {
+        (None, false) => serve!(),
+        (None, true) => serve!(.inbound(proxied())),
+        (Some(tls), false) => serve!(.tls_server(&tls)),
+        (Some(tls), true) => serve!(.inbound(proxied()).tls_server(&tls)),
     };
     Ok(server)
 }

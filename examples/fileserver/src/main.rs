@@ -63,6 +63,11 @@ struct Args {
     /// none; a path looked up on disk then stalls its loop).
     #[arg(long, default_value_t = 2)]
     file_openers: usize,
+    /// Every connection starts with a PROXY protocol header (v1 or v2:
+    /// HAProxy's send-proxy, AWS NLB, nginx's proxy_protocol), taken off
+    /// before the request; a connection without one is closed.
+    #[arg(long)]
+    proxy_protocol: bool,
 }
 
 fn main() {
@@ -87,6 +92,7 @@ fn main() {
     config.tcp_congestion = args.tcp_congestion;
     config.file_loaders = args.file_loaders;
     config.file_openers = args.file_openers;
+    config.proxy_protocol = args.proxy_protocol;
     if let Some(workers) = args.workers {
         config.workers = workers;
     }

@@ -1,8 +1,8 @@
 //! The file server over HTTPS against curl: a certificate made for the
 //! test, files of several sizes byte for byte, a byte range, HEAD,
 //! keep-alive (one connection for two transfers), a 404, and a client that
-//! does not trust the certificate refused. On the transport
-//! `GYRE_TRANSPORT` names. Where the kernel has TLS the connections go to
+//! does not trust the certificate refused; and behind a PROXY header. On
+//! the transport `GYRE_TRANSPORT` names. Where the kernel has TLS the connections go to
 //! it after their handshakes; `GYRE_EXPECT_KTLS=1` (as `scripts/ktls-guest`
 //! runs this file, in a VM whose kernel has it) makes the test insist, by
 //! the kernel's own count of kTLS sessions.
@@ -151,6 +151,43 @@ fn curl_downloads_over_https_with_ranges_head_and_keep_alive() {
     assert!(ok && code == b"200");
     // Four downloads, a range, HEAD, keep-alive, 404, the last one.
     gyre_testkit::check_kernel_tls_took(sessions_before, 9, "HTTPS");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Behind a load balancer that sends the PROXY header before the TLS
+/// handshake (HAProxy's `send-proxy` in front of an HTTPS server): curl's
+/// `--haproxy-protocol` downloads byte for byte; without the header the
+/// handshake never starts.
+#[test]
+fn curl_over_https_behind_a_proxy_header() {
+    let sessions_before = gyre_testkit::kernel_tls_sessions();
+    let dir = std::env::temp_dir().join(format!("gyre-fs-https-proxy-{}", std::process::id()));
+    let c = certs(&dir);
+    let site = Site::with("https-proxy", |config| {
+        *config = config.clone().with_tls_files(&c.cert, &c.key).unwrap();
+        config.proxy_protocol = true;
+    });
+    let crc = site.file("mib", 1 << 20);
+    let out = site.base.join("out");
+    let (ok, code) = curl(
+        &site,
+        &c.ca,
+        &[
+            "--haproxy-protocol",
+            "-o",
+            out.to_str().unwrap(),
+            "-w",
+            "%{http_code}",
+            &url(&site, "/mib"),
+        ],
+    );
+    assert!(ok && code == b"200", "{}", String::from_utf8_lossy(&code));
+    let data = std::fs::read(&out).unwrap();
+    assert_eq!((data.len(), crc32c::crc32c(&data)), (1 << 20, crc));
+    let (ok, _) = curl(&site, &c.ca, &["-o", "/dev/null", &url(&site, "/mib")]);
+    assert!(!ok, "no header, no handshake");
+    // The header read first does not keep the kernel's TLS away.
+    gyre_testkit::check_kernel_tls_took(sessions_before, 1, "HTTPS behind a PROXY header");
     let _ = std::fs::remove_dir_all(&dir);
 }
 
