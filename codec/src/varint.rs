@@ -95,7 +95,8 @@ impl Decoder for VarintLengthDecoder {
         }
         let length = length as usize;
         if src.len() < header + length {
-            src.reserve(header + length - src.len());
+            // Nothing reserved ahead: a peer's 5 bytes announcing the
+            // maximum must not cost the maximum in memory.
             return Ok(None);
         }
         src.advance(header);

@@ -48,9 +48,11 @@ impl Entity {
             let part = match (kind, name) {
                 (_, None) => Part::Default,
                 // Kept in the address's own form, so that a connection's
-                // address finds it however the request spelled it.
+                // address finds it however the request spelled it (an
+                // IPv4 address mapped into IPv6 is the IPv4 one, as a
+                // dual-stack listener's peer is).
                 (IP, Some(n)) => match n.parse::<IpAddr>() {
-                    Ok(ip) => Part::Named(ip.to_string()),
+                    Ok(ip) => Part::Named(ip.to_canonical().to_string()),
                     Err(_) => return Err(format!("{n:?} is not an IP address")),
                 },
                 (_, Some(n)) => Part::Named(n.to_owned()),
@@ -133,7 +135,10 @@ pub fn ip_precedence(ip: IpAddr) -> [Entity; 2] {
         ip: Some(part),
         ..Entity::default()
     };
-    [e(Part::Named(ip.to_string())), e(Part::Default)]
+    [
+        e(Part::Named(ip.to_canonical().to_string())),
+        e(Part::Default),
+    ]
 }
 
 /// Who shares a quota's measured rate: the connections whose user and
@@ -261,6 +266,9 @@ mod tests {
         assert!(Entity::from_parts([(IP, None)]).unwrap().is_ip());
         assert!(Entity::from_parts([(IP, Some("1.2.3.4")), (USER, None)]).is_err());
         assert!(Entity::from_parts([(IP, Some("1.2.3"))]).is_err());
+        let mapped = Entity::from_parts([(IP, Some("::ffff:10.0.0.1"))]).unwrap();
+        assert_eq!(mapped.parts(), vec![(IP, Some("10.0.0.1"))]);
+        assert_eq!(ip_precedence("::ffff:10.0.0.1".parse().unwrap())[0], mapped);
         assert_eq!(
             ip_precedence("::1".parse().unwrap()),
             [ip, Entity::from_parts([(IP, None)]).unwrap()]

@@ -415,6 +415,8 @@ impl ClientQuotas {
         if !self.any_ip.load(Ordering::Acquire) {
             return None;
         }
+        // A dual-stack listener's IPv4 peer is counted as the IPv4 address.
+        let ip = ip.to_canonical();
         let (sensor, quota) = {
             let mut inner = self.lock();
             inner.sweep(Instant::now());
@@ -628,6 +630,12 @@ mod tests {
         // Not counted: the next is held no longer.
         assert_eq!(q.connection_throttle(local), Some(hold));
         assert_eq!(q.connection_throttle(other), None, "no quota for it");
+        let mapped: IpAddr = "::ffff:127.0.0.1".parse().unwrap();
+        assert_eq!(
+            q.connection_throttle(mapped),
+            Some(hold),
+            "the same address"
+        );
         // The default holds each address to it on its own.
         assert_eq!(alter(&q, vec![entry(&[("ip", None)], &rate(1.0))]), vec![0]);
         for _ in 0..10 {
