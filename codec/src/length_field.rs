@@ -5,6 +5,10 @@ use crate::codec::Decoder;
 use crate::error::CodecError;
 use bytes::{Buf, Bytes, BytesMut};
 
+/// The most a decoder reserves for a frame's bytes before they arrive;
+/// a longer frame's buffer grows as its bytes do.
+const RESERVE_AHEAD: usize = 1 << 20;
+
 /// The byte order of a length field.
 ///
 /// ```
@@ -332,7 +336,10 @@ impl Decoder for LengthFieldDecoder {
             )));
         }
         if src.len() < frame_length {
-            src.reserve(frame_length - src.len());
+            // Room for what is coming, but at most RESERVE_AHEAD of it: a
+            // peer's few header bytes announcing the maximum must not cost
+            // the maximum in memory before the bytes come.
+            src.reserve((frame_length - src.len()).min(RESERVE_AHEAD));
             return Ok(None);
         }
         let mut frame = src.split_to(frame_length);
@@ -459,6 +466,22 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert_eq!(d.decode(&mut buf).unwrap().unwrap(), &b"\x00\x01x"[..]);
+    }
+
+    /// A header announcing the maximum (64 MiB) reserves no more than 1
+    /// MiB: before, four bytes from a peer reserved 64 MiB.
+    #[test]
+    fn a_long_frame_announced_reserves_a_bounded_room() {
+        let mut d = LengthFieldDecoder::builder()
+            .length_field_length(4)
+            .max_frame_length(64 << 20)
+            .build()
+            .unwrap();
+        let mut buf = BytesMut::from(&b"\x03\xff\xff\xfc"[..]);
+        assert_eq!(d.decode(&mut buf).unwrap(), None);
+        assert!(buf.capacity() <= 2 << 20, "{} reserved", buf.capacity());
+        buf.extend_from_slice(&vec![5u8; (64 << 20) - 4]);
+        assert_eq!(d.decode(&mut buf).unwrap().unwrap().len(), 64 << 20);
     }
 
     #[test]
