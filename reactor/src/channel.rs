@@ -20,6 +20,7 @@ mod file_setup;
 mod kernel_tls;
 mod lend;
 mod read;
+mod shaping;
 pub(crate) mod task;
 #[cfg(feature = "io-uring")]
 mod uring;
@@ -91,6 +92,11 @@ enum State {
 pub(crate) const DRAIN_TIMER: usize = usize::MAX;
 pub(crate) const CONNECT_TIMER: usize = usize::MAX - 1;
 pub(crate) const LINGER_TIMER: usize = usize::MAX - 2;
+/// The timer after which a channel held by its traffic limits moves
+/// bytes again (tag [`WRITE_HELD`] or [`READ_HELD`]).
+pub(crate) const SHAPING_TIMER: usize = usize::MAX - 3;
+pub(crate) const WRITE_HELD: u64 = 0;
+pub(crate) const READ_HELD: u64 = 1;
 
 /// How often a lingering close looks for the peer's EOF when no readable
 /// event tells it (io_uring has none once its receive is cancelled).
@@ -154,7 +160,20 @@ pub struct Channel {
     writable: bool,
     pending_writability: Option<bool>,
     socket_writable: bool,
+    /// Whether the channel reads: what the handlers asked for
+    /// (`read_wanted`) while no read limit holds it.
     auto_read: bool,
+    /// What the handlers asked for with `set_auto_read`.
+    read_wanted: bool,
+    /// The channel's read and write limits, if it has any.
+    shaping: Option<Box<crate::traffic_limit::Shaping>>,
+    /// Reading is held by the read limit until this timer fires.
+    read_held: Option<TimerId>,
+    /// Output is held by the write limit until this timer fires.
+    write_held: Option<TimerId>,
+    /// The last write stopped because the write limit was spent: the
+    /// write's end schedules `write_held`.
+    write_limited: bool,
     /// A readiness edge has been spent without reading the socket dry (we
     /// were paused, or hit the reads-per-event cap, or the edge announced
     /// EOF): until a read sees `WouldBlock` or EOF, a short read does not
@@ -226,6 +245,15 @@ impl Channel {
             stream: Some(stream),
             token,
             auto_read: opts.auto_read,
+            read_wanted: opts.auto_read,
+            shaping: crate::traffic_limit::Shaping::new(
+                (opts.read_limit, opts.shared_read_limit.clone()),
+                (opts.write_limit, opts.shared_write_limit.clone()),
+                now,
+            ),
+            read_held: None,
+            write_held: None,
+            write_limited: false,
             read_buf: BytesMut::new(),
             opts,
             state: State::Active,
@@ -320,9 +348,12 @@ impl Channel {
         self.last_output
     }
 
-    /// Whether the channel reads when the socket has data.
+    /// Whether the channel reads when the socket has data, as the
+    /// handlers last set it; a channel held by its
+    /// [read limit](crate::ChannelOptions::read_limit) stops for a while
+    /// all the same.
     pub fn auto_read(&self) -> bool {
-        self.auto_read
+        self.read_wanted
     }
 
     /// The options the channel was opened with.
@@ -399,7 +430,7 @@ impl Channel {
     /// Whether [`open_gate`](Self::open_gate) will open a gate: the
     /// options ask for one, the socket is a stream, and there is none yet.
     fn gate_wanted(&self) -> bool {
-        self.opts.direct_writes && !self.datagram && self.direct.is_none()
+        self.opts.takes_direct_writes() && !self.datagram && self.direct.is_none()
     }
 
     /// Opens the gate to direct writers on an epoll loop, if
@@ -488,6 +519,14 @@ impl Channel {
     }
 
     pub(crate) fn set_auto_read(&mut self, on: bool, lp: &mut LoopLocal) {
+        self.read_wanted = on;
+        self.apply_reading(lp);
+    }
+
+    /// Reads, or stops reading, as the handlers want and the read limit
+    /// allows.
+    fn apply_reading(&mut self, lp: &mut LoopLocal) {
+        let on = self.read_wanted && self.read_held.is_none();
         if !on && self.auto_read {
             self.pause_read(lp);
         }

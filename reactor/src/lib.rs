@@ -201,6 +201,7 @@ pub mod timer_pause;
 #[cfg(feature = "tls")]
 mod tls;
 mod token;
+mod traffic_limit;
 mod transport;
 mod udp;
 #[cfg(feature = "io-uring")]
@@ -247,6 +248,7 @@ pub use tls::{
     TlsAcceptor, TlsAcceptorBuilder, TlsConnector, TlsConnectorBuilder, TlsError, TlsIdentity,
     TlsInbound, TlsOutbound, TlsRoots, TlsSession,
 };
+pub use traffic_limit::{SharedTrafficLimit, TrafficLimit};
 pub use transport::Transport;
 pub use udp::BoundDatagram;
 #[cfg(not(loom))]

@@ -2,6 +2,7 @@
 
 use crate::file_loader::FileLoader;
 use crate::file_send_probe::FileSendProbe;
+use crate::traffic_limit::{SharedTrafficLimit, TrafficLimit};
 use std::time::Duration;
 
 /// [`ChannelOptions::max_write_bytes_per_event`]'s default.
@@ -40,6 +41,10 @@ pub struct ChannelOptions {
     pub(crate) file_loader: Option<FileLoader>,
     pub(crate) direct_writes: bool,
     pub(crate) lend_input: bool,
+    pub(crate) read_limit: Option<TrafficLimit>,
+    pub(crate) write_limit: Option<TrafficLimit>,
+    pub(crate) shared_read_limit: Option<SharedTrafficLimit>,
+    pub(crate) shared_write_limit: Option<SharedTrafficLimit>,
 }
 
 /// How a channel sends file regions, on either transport (an io_uring loop
@@ -180,6 +185,10 @@ impl Default for ChannelOptions {
             zero_copy_send: None,
             direct_writes: false,
             lend_input: false,
+            read_limit: None,
+            write_limit: None,
+            shared_read_limit: None,
+            shared_write_limit: None,
             file_send: FileSend::Auto,
             file_loader: None,
         }
@@ -369,7 +378,10 @@ impl ChannelOptions {
     }
 
     /// How long a closing channel keeps trying to deliver queued output to a
-    /// peer that is not reading before it gives up (default 10 s).
+    /// peer that is not reading before it gives up (default 10 s), counted
+    /// from the output's last progress: a peer still taking bytes, however
+    /// slowly (or a channel held by its [write limit](Self::write_limit)),
+    /// gets its output whole.
     pub fn close_drain_timeout(mut self, timeout: Duration) -> Self {
         self.close_drain_timeout = timeout;
         self
@@ -452,7 +464,107 @@ impl ChannelOptions {
     /// [`lend_input`](Self::lend_input) and
     /// [`direct_writes`](Self::direct_writes) on).
     pub fn lends_input(&self) -> bool {
-        self.lend_input && self.direct_writes
+        self.lend_input && self.takes_direct_writes() && !self.limits_reads()
+    }
+
+    /// Whether direct writes are on and no write limit forbids them.
+    pub(crate) fn takes_direct_writes(&self) -> bool {
+        self.direct_writes && !self.limits_writes()
+    }
+
+    /// Holds each channel's writes to `limit`, on its own (Netty's
+    /// `ChannelTrafficShapingHandler`, nginx's `limit_rate`): what the
+    /// socket takes is counted, bytes and file regions alike, and once the
+    /// burst is spent the channel writes nothing more until the rate has
+    /// paid for a piece again (a tenth of the burst, or 10 ms' worth if
+    /// that is more). Output held back stays queued, so the watermarks and
+    /// [`InboundHandler::writability_changed`](crate::InboundHandler::writability_changed)
+    /// tell a handler to stop producing, as with a slow reader. A channel
+    /// with a write limit takes no [direct writes](Self::direct_writes).
+    ///
+    /// ```
+    /// use gyre_reactor::{ChannelOptions, TrafficLimit};
+    ///
+    /// let opts = ChannelOptions::default().write_limit(TrafficLimit::bytes_per_second(1 << 20));
+    /// assert_eq!(opts.write_limit_set().map(|l| l.rate()), Some(1 << 20));
+    /// ```
+    pub fn write_limit(mut self, limit: TrafficLimit) -> Self {
+        self.write_limit = Some(limit);
+        self
+    }
+
+    /// Holds each channel's reads to `limit`, on its own: once a read
+    /// pass takes the channel past its burst, the channel stops reading
+    /// until the rate has paid for what it read, and the peer is slowed
+    /// by TCP's flow control meanwhile. A read pass may overshoot by what
+    /// it read (at most [`max_reads_per_event`](Self::max_reads_per_event)
+    /// reads of [`read_buffer_size`](Self::read_buffer_size)); the wait
+    /// after it makes up for that. A channel with a read limit does not
+    /// [lend its input](Self::lend_input), whose reads the loop does not
+    /// see.
+    ///
+    /// ```
+    /// use gyre_reactor::{ChannelOptions, TrafficLimit};
+    ///
+    /// let opts = ChannelOptions::default().read_limit(TrafficLimit::bytes_per_second(64 * 1024));
+    /// assert!(opts.read_limit_set().is_some());
+    /// ```
+    pub fn read_limit(mut self, limit: TrafficLimit) -> Self {
+        self.read_limit = Some(limit);
+        self
+    }
+
+    /// Holds the writes of every channel given `limit` (or a clone of it)
+    /// to its rate together (Netty's `GlobalTrafficShapingHandler`); with
+    /// a [`write_limit`](Self::write_limit) too, each channel is held to
+    /// the tighter of the two. As with `write_limit`, no direct writes.
+    ///
+    /// ```
+    /// use gyre_reactor::{ChannelOptions, SharedTrafficLimit, TrafficLimit};
+    ///
+    /// let uplink = SharedTrafficLimit::new(TrafficLimit::bytes_per_second(10_000_000));
+    /// let opts = ChannelOptions::default().shared_write_limit(&uplink);
+    /// # let _ = opts;
+    /// ```
+    pub fn shared_write_limit(mut self, limit: &SharedTrafficLimit) -> Self {
+        self.shared_write_limit = Some(limit.clone());
+        self
+    }
+
+    /// Holds the reads of every channel given `limit` (or a clone of it)
+    /// to its rate together; with a [`read_limit`](Self::read_limit) too,
+    /// the tighter of the two holds. As with `read_limit`, no input lent.
+    ///
+    /// ```
+    /// use gyre_reactor::{ChannelOptions, SharedTrafficLimit, TrafficLimit};
+    ///
+    /// let ingest = SharedTrafficLimit::new(TrafficLimit::bytes_per_second(50_000_000));
+    /// let opts = ChannelOptions::default().shared_read_limit(&ingest);
+    /// # let _ = opts;
+    /// ```
+    pub fn shared_read_limit(mut self, limit: &SharedTrafficLimit) -> Self {
+        self.shared_read_limit = Some(limit.clone());
+        self
+    }
+
+    /// The per-channel write limit, if set.
+    pub fn write_limit_set(&self) -> Option<TrafficLimit> {
+        self.write_limit
+    }
+
+    /// The per-channel read limit, if set.
+    pub fn read_limit_set(&self) -> Option<TrafficLimit> {
+        self.read_limit
+    }
+
+    /// Whether a write limit, own or shared, is set.
+    fn limits_writes(&self) -> bool {
+        self.write_limit.is_some() || self.shared_write_limit.is_some()
+    }
+
+    /// Whether a read limit, own or shared, is set.
+    fn limits_reads(&self) -> bool {
+        self.read_limit.is_some() || self.shared_read_limit.is_some()
     }
 
     /// The high watermark in bytes.

@@ -5,7 +5,7 @@
 //! it, the pipeline's chain and the handle's mailbox.
 
 use super::lend::ReadTurn;
-use super::{Channel, State, CONNECT_TIMER, DRAIN_TIMER, LINGER_POLL, LINGER_TIMER};
+use super::{Channel, State, CONNECT_TIMER, DRAIN_TIMER, LINGER_POLL, LINGER_TIMER, SHAPING_TIMER};
 use crate::batch::run_batch;
 use crate::chain::InboundChain;
 use crate::connecting::{ConnectReply, Endpoint};
@@ -237,6 +237,7 @@ impl<L: InboundChain<R, S>, S: Into<Outbound>, R: FromSocket> ChannelTask<L, S, 
         }
         self.ch.release_direct();
         self.ch.withdraw_input_if_stopped();
+        self.ch.shape_reads(lp);
     }
 
     pub(super) fn begin_close(&mut self, lp: &mut LoopLocal) {
@@ -322,6 +323,7 @@ impl<L: InboundChain<R, S>, S: Into<Outbound>, R: FromSocket> ChannelTask<L, S, 
         if let Some(id) = self.ch.drain_timer.take() {
             lp.cancel_timer(id);
         }
+        self.ch.cancel_holds(lp);
         self.pipeline.close_mailboxes();
         if let Some(tail) = &self.tail {
             tail.close();
@@ -502,18 +504,39 @@ impl<L: InboundChain<R, S>, S: Into<Outbound>, R: FromSocket> ChannelOps for Cha
         match layer {
             DRAIN_TIMER => {
                 if self.ch.state == State::Closing {
+                    self.ch.drain_timer = None;
+                    // The deadline counts from the output's last progress:
+                    // a peer still taking bytes (slowly, or held by a write
+                    // limit) is not one that stopped reading.
+                    let timeout = self.ch.opts.close_drain_timeout;
+                    let quiet = lp.now().saturating_duration_since(self.ch.last_output);
+                    if quiet < timeout {
+                        let rest = timeout - quiet;
+                        self.ch.drain_timer =
+                            Some(self.ch.schedule_timer(lp, DRAIN_TIMER, 0, rest, None));
+                        return;
+                    }
                     tracing::debug!(
                         peer = ?self.ch.peer,
                         dropped = self.ch.queued_bytes,
                         "peer stopped reading; closing with output undelivered"
                     );
-                    self.ch.drain_timer = None;
                     self.finish_close(lp);
                 }
             }
             LINGER_TIMER => {
                 self.ch.drain_timer = None;
                 self.linger(lp);
+            }
+            SHAPING_TIMER => {
+                if matches!(self.ch.state, State::Active | State::Closing) {
+                    self.ch.shaping_timer(lp, tag);
+                    if self.ch.close_drained() {
+                        self.output_delivered(lp);
+                        return;
+                    }
+                    self.settle(lp);
+                }
             }
             CONNECT_TIMER => {
                 if self.ch.state == State::Connecting {

@@ -232,7 +232,11 @@ impl Channel {
     pub(crate) fn submit_write(&mut self, lp: &mut LoopLocal) {
         self.attach_file_loads(lp);
         let now = lp.now();
-        self.submit_write_within(lp.ring(), now, self.opts.max_write_bytes_per_event);
+        if self.ring.write.is_none() {
+            if let Some(room) = self.write_room_now(self.write_budget_end(), now) {
+                self.submit_write_within(lp.ring(), now, room);
+            }
+        }
         self.requeue_write(lp);
     }
 
@@ -312,11 +316,9 @@ impl Channel {
             && !self.failed
             && matches!(self.out.front(), Some(Outbound::File(_)))
         {
-            let room = self.write_room(budget_end);
-            if room == 0 {
-                self.write_yielded = true;
+            let Some(room) = self.write_room_now(budget_end, now) else {
                 break;
-            }
+            };
             match self.send_front_file(&stream, now, room) {
                 FileStep::Went => {}
                 FileStep::SocketFull => {
@@ -333,17 +335,15 @@ impl Channel {
         }
         let fd = stream.as_raw_fd();
         self.stream = Some(stream);
-        if self.failed || self.write_yielded {
+        if self.failed || self.write_yielded || self.write_limited || self.write_held.is_some() {
             return;
         }
         if !full {
             // Bytes next: what is left of this event's bound, so that
             // files and bytes together stay within it.
-            let room = self.write_room(budget_end);
-            if room == 0 {
-                self.write_yielded = true;
+            let Some(room) = self.write_room_now(budget_end, now) else {
                 return;
-            }
+            };
             return self.submit_write_within(ring, now, room);
         }
         let entry = ops::PollAdd::new(Fd(fd), libc::POLLOUT as u32).build();

@@ -52,8 +52,9 @@ impl Channel {
     /// Ends every write: if it yielded at the channel's bytes per event
     /// with the socket still taking more, the loop comes back to it on its
     /// next turn (no readiness event would: the socket never stopped being
-    /// writable).
+    /// writable); if the write limit stopped it, the hold's timer does.
     pub(super) fn requeue_write(&mut self, lp: &mut LoopLocal) {
+        self.hold_limited_writes(lp);
         if std::mem::take(&mut self.write_yielded) && !self.write_requeued {
             self.write_requeued = true;
             lp.rewrite(self.token);
@@ -118,11 +119,9 @@ impl Channel {
         }
         let budget_end = self.write_budget_end();
         while self.flushed > 0 && self.socket_writable && !self.failed {
-            let room = self.write_room(budget_end);
-            if room == 0 {
-                self.write_yielded = true;
+            let Some(room) = self.write_room_now(budget_end, now) else {
                 return;
-            }
+            };
             if matches!(self.out.front(), Some(Outbound::File(_))) {
                 match self.send_front_file(stream, now, room) {
                     FileStep::Went => continue,
@@ -240,8 +239,7 @@ impl Channel {
         let sock = socket2::SockRef::from(stream);
         let budget_end = self.write_budget_end();
         while self.flushed > 0 && self.socket_writable {
-            if self.write_room(budget_end) == 0 {
-                self.write_yielded = true;
+            if self.write_room_now(budget_end, now).is_none() {
                 return;
             }
             let Some(item) = self.out.front() else {
@@ -299,6 +297,7 @@ impl Channel {
         }
         self.bytes_written += n as u64;
         self.last_output = now;
+        self.charge_write(n, now);
         self.dequeued(n);
     }
 
