@@ -426,6 +426,26 @@ mod tests {
     }
 
     #[test]
+    fn threads_charging_a_shared_limit_at_once_lose_no_byte() {
+        // 1 GB/s: each byte one nanosecond, all charged at the origin.
+        let shared = SharedTrafficLimit::new(TrafficLimit::bytes_per_second(1_000_000_000));
+        let threads: Vec<_> = (0..4)
+            .map(|i| {
+                let s = shared.clone();
+                std::thread::spawn(move || {
+                    for _ in 0..100_000 {
+                        s.charge_nanos(0, i + 1);
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        assert_eq!(shared.paid_nanos(), 100_000 * (1 + 2 + 3 + 4));
+    }
+
+    #[test]
     fn reads_are_charged_once_and_hold_past_the_burst() {
         let t0 = Instant::now();
         let mut s = Shaping::new(

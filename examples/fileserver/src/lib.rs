@@ -56,7 +56,8 @@ pub use status::Status;
 use bytes::BytesMut;
 use gyre_reactor::{
     ChannelOptions, EventLoopGroup, FileLoader, IdleStateHandler, Outbound, Pipeline,
-    ProxyProtocolHandler, Server, ServerBootstrap, TlsAcceptor, Transport,
+    ProxyProtocolHandler, Server, ServerBootstrap, SharedTrafficLimit, TlsAcceptor, TrafficLimit,
+    Transport,
 };
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -143,6 +144,17 @@ pub struct FileServerConfig {
     /// unanswered (default off; see [`ProxyProtocolHandler`]). nginx's
     /// `listen ... proxy_protocol`.
     pub proxy_protocol: bool,
+    /// Each connection sends at most this many bytes a second, headers
+    /// and bodies (nginx's `limit_rate`; default none), after a burst of a
+    /// tenth of a second's worth (at least 16 KiB). Held in the reactor's
+    /// write path ([`ChannelOptions::write_limit`]), so bodies keep
+    /// `sendfile`.
+    pub limit_rate: Option<u64>,
+    /// All connections together send at most this many bytes a second
+    /// (default none; [`ChannelOptions::shared_write_limit`]): a server's
+    /// share of a link. With `limit_rate` too, each connection is held to
+    /// the tighter.
+    pub limit_rate_total: Option<u64>,
 }
 
 impl FileServerConfig {
@@ -162,6 +174,8 @@ impl FileServerConfig {
             file_loaders: 2,
             file_openers: 2,
             proxy_protocol: false,
+            limit_rate: None,
+            limit_rate_total: None,
         }
     }
 
@@ -246,6 +260,13 @@ pub fn start(config: &FileServerConfig) -> Result<Server, StartError> {
         .lingering_close(LINGERING_CLOSE);
     if let Some(name) = &config.tcp_congestion {
         child = child.tcp_congestion(name.clone());
+    }
+    if let Some(rate) = config.limit_rate {
+        child = child.write_limit(TrafficLimit::bytes_per_second(rate));
+    }
+    if let Some(rate) = config.limit_rate_total {
+        let all = SharedTrafficLimit::new(TrafficLimit::bytes_per_second(rate));
+        child = child.shared_write_limit(&all);
     }
     if config.file_loaders > 0 {
         let loader = FileLoader::builder()

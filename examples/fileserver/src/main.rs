@@ -68,6 +68,37 @@ struct Args {
     /// before the request; a connection without one is closed.
     #[arg(long)]
     proxy_protocol: bool,
+    /// Bytes a second each connection may send, as nginx's limit_rate
+    /// (a number, or with k, m or g for KiB, MiB, GiB: 500k, 2m).
+    #[arg(long, value_parser = parse_rate)]
+    limit_rate: Option<u64>,
+    /// Bytes a second all connections together may send (as --limit-rate).
+    #[arg(long, value_parser = parse_rate)]
+    limit_rate_total: Option<u64>,
+}
+
+/// A byte rate as nginx writes sizes: a number, or with `k`, `m` or `g`
+/// (1024-based).
+fn parse_rate(text: &str) -> Result<u64, String> {
+    let (digits, unit) = match text.char_indices().last() {
+        Some((i, c)) if c.is_ascii_alphabetic() => (&text[..i], c.to_ascii_lowercase()),
+        _ => (text, ' '),
+    };
+    let scale: u64 = match unit {
+        ' ' => 1,
+        'k' => 1 << 10,
+        'm' => 1 << 20,
+        'g' => 1 << 30,
+        other => return Err(format!("unknown unit {other:?}: use k, m or g")),
+    };
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| format!("{text:?} is not a byte rate (a number, maybe with k, m or g)"))?;
+    match n.checked_mul(scale) {
+        Some(0) => Err("a rate of 0 would send nothing".into()),
+        Some(rate) => Ok(rate),
+        None => Err(format!("{text:?} is too large")),
+    }
 }
 
 fn main() {
@@ -93,6 +124,8 @@ fn main() {
     config.file_loaders = args.file_loaders;
     config.file_openers = args.file_openers;
     config.proxy_protocol = args.proxy_protocol;
+    config.limit_rate = args.limit_rate;
+    config.limit_rate_total = args.limit_rate_total;
     if let Some(workers) = args.workers {
         config.workers = workers;
     }
@@ -134,5 +167,21 @@ fn main() {
     );
     loop {
         std::thread::park();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_rate;
+
+    #[test]
+    fn rates_are_read_as_nginx_writes_sizes() {
+        assert_eq!(parse_rate("1500"), Ok(1500));
+        assert_eq!(parse_rate("500k"), Ok(500 << 10));
+        assert_eq!(parse_rate("2M"), Ok(2 << 20));
+        assert_eq!(parse_rate("1g"), Ok(1 << 30));
+        for bad in ["", "k", "0", "1x", "-5", "1.5m", "99999999999999999999g"] {
+            assert!(parse_rate(bad).is_err(), "{bad:?} taken");
+        }
     }
 }
