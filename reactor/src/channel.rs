@@ -161,10 +161,10 @@ pub struct Channel {
     pending_writability: Option<bool>,
     socket_writable: bool,
     /// Whether the channel reads: what the handlers asked for
-    /// (`read_wanted`) while no read limit holds it.
-    auto_read: bool,
+    /// (`auto_read`) while no read limit holds it.
+    reading: bool,
     /// What the handlers asked for with `set_auto_read`.
-    read_wanted: bool,
+    auto_read: bool,
     /// The channel's read and write limits, if it has any.
     shaping: Option<Box<crate::traffic_limit::Shaping>>,
     /// Reading is held by the read limit until this timer fires.
@@ -244,8 +244,8 @@ impl Channel {
             datagram: stream.is_datagram(),
             stream: Some(stream),
             token,
+            reading: opts.auto_read,
             auto_read: opts.auto_read,
-            read_wanted: opts.auto_read,
             shaping: crate::traffic_limit::Shaping::new(
                 (opts.read_limit, opts.shared_read_limit.clone()),
                 (opts.write_limit, opts.shared_write_limit.clone()),
@@ -353,7 +353,7 @@ impl Channel {
     /// [read limit](crate::ChannelOptions::read_limit) stops for a while
     /// all the same.
     pub fn auto_read(&self) -> bool {
-        self.read_wanted
+        self.auto_read
     }
 
     /// The options the channel was opened with.
@@ -519,23 +519,23 @@ impl Channel {
     }
 
     pub(crate) fn set_auto_read(&mut self, on: bool, lp: &mut LoopLocal) {
-        self.read_wanted = on;
+        self.auto_read = on;
         self.apply_reading(lp);
     }
 
     /// Reads, or stops reading, as the handlers want and the read limit
     /// allows.
     fn apply_reading(&mut self, lp: &mut LoopLocal) {
-        let on = self.read_wanted && self.read_held.is_none();
-        if !on && self.auto_read {
+        let on = self.auto_read && self.read_held.is_none();
+        if !on && self.reading {
             self.pause_read(lp);
         }
-        if on && !self.auto_read && self.state == State::Active {
+        if on && !self.reading && self.state == State::Active {
             // Edge-triggered readiness will not repeat for data that is
             // already waiting, so look for it ourselves.
             lp.reread(self.token);
         }
-        self.auto_read = on;
+        self.reading = on;
     }
 
     // The transport verbs: each dispatches once on the loop's driver, and

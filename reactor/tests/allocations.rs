@@ -2,7 +2,8 @@
 //! allocator, for echo on the event loop, echo through the offload stage
 //! (a business stage that owns the events and answers with the request's
 //! own bytes), UDP echo (one datagram each way), a cached file sent by a
-//! channel with a file loader, and (feature `tls`) echo
+//! channel with a file loader, echo on a channel with read and write
+//! limits of every kind, and (feature `tls`) echo
 //! behind the TLS layer. One round-trip client on a blocking socket (which
 //! allocates nothing per message, but for rustls's share under TLS), a
 //! warm-up, then a counted window. Each bound is
@@ -54,6 +55,26 @@ fn per_round_trip(mut conn: impl Read + Write) -> f64 {
 fn echo_on_the_loop() -> f64 {
     let server = ServerBootstrap::new()
         .group(common::group(1))
+        .bind("127.0.0.1:0", |_| Pipeline::new().inbound(common::Echo))
+        .unwrap();
+    let figure = per_message(server.local_addr());
+    server.shutdown_gracefully(Duration::ZERO, Duration::from_secs(5));
+    figure
+}
+
+/// Echo on the loop with every kind of traffic limit set (high enough
+/// never to hold it): charging them allocates nothing.
+fn echo_with_traffic_limits() -> f64 {
+    let limit = gyre_reactor::TrafficLimit::bytes_per_second(1 << 40);
+    let shared = gyre_reactor::SharedTrafficLimit::new(limit);
+    let options = gyre_reactor::ChannelOptions::default()
+        .read_limit(limit)
+        .write_limit(limit)
+        .shared_read_limit(&shared)
+        .shared_write_limit(&shared);
+    let server = ServerBootstrap::new()
+        .group(common::group(1))
+        .child_options(options)
         .bind("127.0.0.1:0", |_| Pipeline::new().inbound(common::Echo))
         .unwrap();
     let figure = per_message(server.local_addr());
@@ -192,7 +213,8 @@ fn steady_state_allocations_per_message() {
     let offloaded = echo_through_the_offload_stage();
     let udp = udp_echo();
     let file = cached_file_with_a_loader();
-    println!("allocations per message: echo on the loop {on_loop:.3}, through the offload stage {offloaded:.3}, UDP echo {udp:.3}, a cached file with a loader {file:.3}");
+    let shaped = echo_with_traffic_limits();
+    println!("allocations per message: echo on the loop {on_loop:.3}, through the offload stage {offloaded:.3}, UDP echo {udp:.3}, a cached file with a loader {file:.3}, echo with traffic limits {shaped:.3}");
     assert!(
         on_loop <= 0.01,
         "echo on the loop allocates {on_loop:.3} per message"
@@ -210,6 +232,12 @@ fn steady_state_allocations_per_message() {
     assert!(
         file <= 0.01,
         "a cached file sent with a loader allocates {file:.3} per send"
+    );
+    // A channel's limits are made with it; charging them is arithmetic
+    // (and one compare-exchange per shared limit).
+    assert!(
+        shaped <= 0.01,
+        "echo with traffic limits allocates {shaped:.3} per message"
     );
     #[cfg(feature = "tls")]
     {

@@ -5,7 +5,7 @@ use crate::log::LogConfig;
 use crate::security::Listener;
 use crate::writer::FlushPolicy;
 use gyre_reactor::Transport;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -101,6 +101,52 @@ pub struct BrokerConfig {
     /// Heartbeat interval and session timeout of consumer groups on the
     /// consumer group protocol (KIP-848), which the broker sets.
     pub consumer_groups: ConsumerGroupSettings,
+    /// Limits on connections: per address, and how long one may idle.
+    pub connections: ConnectionLimits,
+}
+
+/// Limits on the broker's connections.
+///
+/// ```
+/// use gyre_broker::{BrokerConfig, ConnectionLimits};
+/// use std::time::Duration;
+///
+/// // At most 100 connections from each address, 500 from the proxy at
+/// // 10.0.0.5, and none left idle for over five minutes.
+/// let config = BrokerConfig {
+///     connections: ConnectionLimits {
+///         per_ip: Some(100),
+///         per_ip_overrides: vec![("10.0.0.5".parse()?, 500)],
+///         max_idle: Some(Duration::from_secs(300)),
+///     },
+///     ..BrokerConfig::default()
+/// };
+/// # let _ = config;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConnectionLimits {
+    /// Connections one address may hold open (`max.connections.per.ip`;
+    /// default none). One more is closed as soon as it is accepted,
+    /// before any of its bytes is read, as Kafka's acceptor does.
+    pub per_ip: Option<usize>,
+    /// Addresses with limits of their own, in place of `per_ip`
+    /// (`max.connections.per.ip.overrides`; 0 refuses the address).
+    pub per_ip_overrides: Vec<(IpAddr, usize)>,
+    /// A connection that neither sends nor is sent a byte for this long is
+    /// closed (`connections.max.idle.ms`, default 10 minutes; `None`:
+    /// never).
+    pub max_idle: Option<Duration>,
+}
+
+impl Default for ConnectionLimits {
+    fn default() -> Self {
+        ConnectionLimits {
+            per_ip: None,
+            per_ip_overrides: Vec::new(),
+            max_idle: Some(Duration::from_secs(600)),
+        }
+    }
 }
 
 /// The group coordinator's settings: for consumer groups on the consumer
@@ -182,6 +228,7 @@ impl Default for BrokerConfig {
             cleaner: Default::default(),
             max_open_segments: None,
             consumer_groups: ConsumerGroupSettings::default(),
+            connections: ConnectionLimits::default(),
         }
     }
 }

@@ -63,5 +63,5 @@ pub mod topics;
 pub mod verify;
 pub mod writer;
 
-pub use config::{BrokerConfig, ConsumerGroupSettings};
+pub use config::{BrokerConfig, ConnectionLimits, ConsumerGroupSettings};
 pub use server::{Broker, StartError};

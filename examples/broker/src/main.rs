@@ -183,12 +183,34 @@ struct Args {
     /// Do not create topics on first use.
     #[arg(long)]
     no_auto_create: bool,
+    /// Connections one address may hold open; one more is closed at once
+    /// (Kafka's max.connections.per.ip; default: no limit).
+    #[arg(long)]
+    max_connections_per_ip: Option<usize>,
+    /// Addresses with limits of their own, as host:count pairs split by
+    /// commas (Kafka's max.connections.per.ip.overrides; a name is
+    /// resolved at start, 0 refuses the address).
+    #[arg(long, value_parser = parse_ip_overrides)]
+    max_connections_per_ip_overrides: Option<IpOverrides>,
+    /// A connection that neither sends nor is sent a byte for this long is
+    /// closed (Kafka's connections.max.idle.ms; 0: never).
+    #[arg(long, default_value_t = 600_000)]
+    connections_max_idle_ms: u64,
     /// Event loops serving connections (default: CPUs less one).
     #[arg(long)]
     workers: Option<usize>,
     /// Network transport: epoll, io_uring or auto.
     #[arg(long, default_value = "epoll")]
     transport: Transport,
+}
+
+/// `--max-connections-per-ip-overrides`, parsed (one value: clap would
+/// take a bare `Vec` for a list of values).
+#[derive(Clone, Debug)]
+struct IpOverrides(Vec<(std::net::IpAddr, usize)>);
+
+fn parse_ip_overrides(text: &str) -> Result<IpOverrides, String> {
+    gyre_broker::server::connection_limits::parse_overrides(text).map(IpOverrides)
 }
 
 #[derive(Debug, Subcommand)]
@@ -436,6 +458,16 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         ..defaults
     };
     config.log.segment_bytes = args.segment_bytes;
+    config.connections = gyre_broker::ConnectionLimits {
+        per_ip: args.max_connections_per_ip,
+        per_ip_overrides: args
+            .max_connections_per_ip_overrides
+            .clone()
+            .map(|o| o.0)
+            .unwrap_or_default(),
+        max_idle: (args.connections_max_idle_ms > 0)
+            .then(|| Duration::from_millis(args.connections_max_idle_ms)),
+    };
     gyre_broker::topic_config::apply_config(
         &mut config.log,
         "cleanup.policy",

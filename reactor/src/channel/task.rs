@@ -117,7 +117,7 @@ impl<L: InboundChain<R, S>, S: Into<Outbound>, R: FromSocket> ChannelTask<L, S, 
             ReadTurn::Read(_) => {}
         }
         while self.ch.state == State::Active
-            && self.ch.auto_read
+            && self.ch.reading
             && !self.ch.input_closed
             && !self.ch.close_requested
             && !self.ch.failed

@@ -115,7 +115,7 @@ impl Channel {
             || self.ring.eof
             || self.ring.cancelled
             || self.state != State::Active
-            || !self.auto_read
+            || !self.reading
             || self.input_closed
             || self.close_requested
             || self.failed

@@ -16,7 +16,9 @@
 //! throttle time and read no further until it has passed: requests read
 //! meanwhile wait in the backlog, served by the throttle's timer. A
 //! connection that takes its address over its connection creation rate
-//! is read from not at all, and closed once its hold is over.
+//! is read from not at all, and closed once its hold is over. A
+//! connection past its address's connection limit is closed at once; one
+//! idle past `connections.max.idle.ms` is closed.
 
 use super::alter_configs::{self, AlterApi, Alteration};
 use super::budget::Reservations;
@@ -73,6 +75,9 @@ pub struct Connection {
     throttle_timer: Option<TimerId>,
     /// The client quotas as this connection last looked them up.
     quota_cache: quotas::Cached,
+    /// This connection's place in its address's count, where a
+    /// per-address limit is set (given back when the handler is dropped).
+    ip_slot: Option<super::connection_limits::IpSlot>,
     /// A request was refused: the connection closes once the answers
     /// before it are out, and nothing after it is read.
     closing: bool,
@@ -127,6 +132,7 @@ impl Connection {
             resume_timer: None,
             throttle_timer: None,
             quota_cache: quotas::Cached::default(),
+            ip_slot: None,
             closing: false,
         }
     }
@@ -1436,6 +1442,21 @@ impl InboundHandler for Connection {
 
     fn active(&mut self, ctx: &mut impl InboundContext<Self>) {
         let peer = ctx.channel().peer_addr();
+        if let (Some(counts), Some(peer)) = (&self.shared.ip_connections, peer) {
+            match counts.admit(peer.ip()) {
+                Ok(slot) => self.ip_slot = Some(slot),
+                Err(max) => {
+                    // As Kafka's acceptor: closed at once, nothing read.
+                    tracing::info!(
+                        %peer,
+                        max,
+                        "connection refused: its address already has the configured maximum of connections"
+                    );
+                    self.closing = true;
+                    return ctx.close();
+                }
+            }
+        }
         if let Some(hold) = peer.and_then(|p| self.shared.quotas.connection_throttle(p.ip())) {
             tracing::debug!(
                 ?peer,
@@ -1493,6 +1514,14 @@ impl InboundHandler for Connection {
     }
 
     fn user_event(&mut self, ctx: &mut impl InboundContext<Self>, event: gyre_reactor::UserEvent) {
+        if let gyre_reactor::UserEvent::Idle(idle) = &event {
+            // Kafka's connections.max.idle.ms: nothing read or sent for
+            // that long.
+            if idle.state == gyre_reactor::IdleState::AllIdle {
+                tracing::debug!(peer = ?ctx.channel().peer_addr(), "idle past connections.max.idle.ms; closing");
+                return ctx.close();
+            }
+        }
         if let gyre_reactor::UserEvent::Custom(any) = &event {
             if let Some(quotas::Throttled(wait)) = any.downcast_ref::<quotas::Throttled>() {
                 return self.throttle(ctx, *wait);

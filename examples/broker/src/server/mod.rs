@@ -9,6 +9,7 @@ mod alter_configs;
 pub mod budget;
 mod configs;
 mod connection;
+pub mod connection_limits;
 mod denied;
 pub mod groups;
 mod metadata;
@@ -28,10 +29,14 @@ use crate::security::{Authorizer, CredentialStore, Listener, SecurityProtocol};
 use crate::storage::Storage;
 use crate::writer::{LogWriter, Submitter, WriterConfig};
 use budget::{RequestBudget, RequestMemory};
+use bytes::BytesMut;
 use connection::Connection;
 use groups::Coordinator;
 use gyre_codec::LengthFieldDecoder;
-use gyre_reactor::{ChannelOptions, EventLoopGroup, FileLoader, Pipeline, Server, ServerBootstrap};
+use gyre_reactor::{
+    ChannelOptions, EventLoopGroup, FileLoader, IdleStateHandler, Outbound, Pipeline, Server,
+    ServerBootstrap,
+};
 use responder::Responder;
 use sequencer::Sequencer;
 pub use shared::Shared;
@@ -222,6 +227,7 @@ impl Broker {
                 .unwrap_or_else(|_| config.data_dir.clone())
                 .display()
                 .to_string(),
+            ip_connections: connection_limits::IpConnections::new(&config.connections),
             acls: Arc::new(Authorizer::open(
                 &config.data_dir,
                 config.authorizer.clone(),
@@ -229,6 +235,9 @@ impl Broker {
         });
         let stats = shared.clone();
         let max_request = config.max_request_size;
+        // Kafka's connections.max.idle.ms: the idle handler's all-idle
+        // event closes the connection (zero: never fires).
+        let max_idle = config.connections.max_idle.unwrap_or(Duration::ZERO);
         let listeners = if config.listeners.is_empty() {
             vec![Listener {
                 protocol: SecurityProtocol::Plaintext,
@@ -284,6 +293,11 @@ impl Broker {
                             RequestBudget::new(shared.request_memory.clone(), max_request);
                         Pipeline::with_file_regions()
                             $(.tls_server(&$tls))?
+                            .inbound(IdleStateHandler::<BytesMut, Outbound>::new(
+                                Duration::ZERO,
+                                Duration::ZERO,
+                                max_idle,
+                            ))
                             .inbound(budget)
                             .decoder(decoder)
                             .outbound(Sequencer::new(sent.clone()))

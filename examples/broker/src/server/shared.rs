@@ -33,4 +33,6 @@ pub struct Shared {
     /// The data folder's absolute path: the broker's one log directory,
     /// as DescribeLogDirs names it.
     pub(crate) log_dir: String,
+    /// Each address's open connections, where a per-address limit is set.
+    pub(crate) ip_connections: Option<Arc<super::connection_limits::IpConnections>>,
 }

@@ -1,0 +1,109 @@
+//! Kafka's limits on a broker's connections, over real loopback sockets:
+//! `max.connections.per.ip` closes one connection too many at once,
+//! before anything of it is read, and takes the next once one closes; an
+//! override gives an address its own limit; `connections.max.idle.ms`
+//! closes a silent connection and keeps one that talks.
+
+mod common;
+
+use common::Client;
+use gyre_broker::ConnectionLimits;
+use kafka_protocol::messages::{ApiKey, ApiVersionsRequest, ApiVersionsResponse};
+use std::time::{Duration, Instant};
+
+fn served(c: &mut Client) -> bool {
+    c.send(ApiKey::ApiVersions, 0, &ApiVersionsRequest::default());
+    c.receive().is_ok()
+}
+
+/// A client connected to `addr` whose ApiVersions is answered, trying
+/// for up to 5 s (the broker counts a closed connection as gone once its
+/// loop has seen the close).
+fn admitted(addr: std::net::SocketAddr) -> Client {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let mut c = Client::connect(addr);
+        if served(&mut c) {
+            return c;
+        }
+        assert!(Instant::now() < deadline, "never admitted again");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn an_address_over_its_connection_limit_is_closed_at_once() {
+    let mut config = common::config("per-ip");
+    config.connections = ConnectionLimits {
+        per_ip: Some(3),
+        ..ConnectionLimits::default()
+    };
+    let broker = common::start(&config);
+    let addr = broker.local_addr();
+    let mut open: Vec<Client> = (0..3).map(|_| Client::connect(addr)).collect();
+    for c in &mut open {
+        let r: ApiVersionsResponse = c.call(ApiKey::ApiVersions, 0, &ApiVersionsRequest::default());
+        assert_eq!(r.error_code, 0);
+    }
+    // The fourth: closed without an answer, and soon (not by a timeout).
+    let start = Instant::now();
+    let mut fourth = Client::connect(addr);
+    assert!(!served(&mut fourth), "a fourth connection was served");
+    assert!(start.elapsed() < Duration::from_secs(5));
+    // The three still work.
+    for c in &mut open {
+        assert!(served(c));
+    }
+    // One closes: a new one gets its place, and only one.
+    drop(open.pop());
+    open.push(admitted(addr));
+    let mut another = Client::connect(addr);
+    assert!(!served(&mut another), "four open at once");
+}
+
+#[test]
+fn an_override_gives_an_address_its_own_limit() {
+    let mut config = common::config("per-ip-override");
+    config.connections = ConnectionLimits {
+        per_ip: Some(1),
+        per_ip_overrides: vec![("127.0.0.1".parse().unwrap(), 2)],
+        ..ConnectionLimits::default()
+    };
+    let broker = common::start(&config);
+    let addr = broker.local_addr();
+    let mut two = [Client::connect(addr), Client::connect(addr)];
+    for c in &mut two {
+        assert!(served(c));
+    }
+    assert!(!served(&mut Client::connect(addr)));
+    // Zero refuses the address outright.
+    let mut config = common::config("per-ip-zero");
+    config.connections.per_ip_overrides = vec![("127.0.0.1".parse().unwrap(), 0)];
+    let broker = common::start(&config);
+    assert!(!served(&mut Client::connect(broker.local_addr())));
+}
+
+#[test]
+fn a_connection_idle_past_the_limit_is_closed_and_a_talking_one_kept() {
+    let mut config = common::config("max-idle");
+    config.connections.max_idle = Some(Duration::from_millis(600));
+    let broker = common::start(&config);
+    let addr = broker.local_addr();
+    let mut silent = Client::connect(addr);
+    let mut talking = Client::connect(addr);
+    let start = Instant::now();
+    // Talks every 200 ms for 2 s, three idle limits' worth.
+    while start.elapsed() < Duration::from_secs(2) {
+        assert!(served(&mut talking), "a talking connection was closed");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // The silent one was closed after its 600 ms (EOF, not the read
+    // timeout).
+    assert!(silent.is_closed());
+    assert!(start.elapsed() < Duration::from_secs(8));
+    // Never idle-closed by default within a test's time.
+    let broker = common::start(&common::config("max-idle-default"));
+    let mut quiet = Client::connect(broker.local_addr());
+    std::thread::sleep(Duration::from_millis(1_500));
+    assert!(served(&mut quiet));
+}
