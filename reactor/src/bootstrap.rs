@@ -4,6 +4,7 @@
 use crate::chain::InboundChain;
 use crate::channel::task::Connect;
 use crate::connecting::{ConnectReply, Connecting, Endpoint};
+use crate::connection_cap::CapSlot;
 use crate::datagram::FromSocket;
 use crate::error::Error;
 use crate::event_loop::LoopInner;
@@ -186,9 +187,9 @@ impl ServerBootstrap {
                 lp,
                 ListenSocket::Tcp(listener),
                 &self.listen,
-                move |inner, stream| {
+                move |inner, stream, slot| {
                     if let Some(peer) = stream.peer_addr() {
-                        inner.add_accepted::<L, S>(stream, child.clone(), init(peer).layers);
+                        inner.add_accepted::<L, S>(stream, slot, child.clone(), init(peer).layers);
                     }
                 },
             )?;
@@ -350,14 +351,14 @@ impl ServerBootstrap {
         let lp = boss.next().clone();
         let same = boss.same_group(&worker);
         let workers = worker.clone();
-        register_listener(&lp, listener, &self.listen, move |inner, stream| {
+        register_listener(&lp, listener, &self.listen, move |inner, stream, slot| {
             let target = workers.next();
             if same && target.index() == inner.index() {
                 if let Some(pipeline) = init(&stream) {
-                    inner.add_accepted::<L, S>(stream, child.clone(), pipeline.layers);
+                    inner.add_accepted::<L, S>(stream, slot, child.clone(), pipeline.layers);
                 }
             } else {
-                target.adopt::<F, L, R, W, S>(stream, child.clone(), init.clone());
+                target.adopt::<F, L, R, W, S>(stream, slot, child.clone(), init.clone());
             }
         })?;
         tracing::info!(addr = %described, "listening");
@@ -424,11 +425,12 @@ fn register_listener(
     lp: &EventLoop,
     listener: ListenSocket,
     opts: &ListenOptions,
-    acceptor: impl FnMut(&mut LoopInner, Stream) + Send + 'static,
+    acceptor: impl FnMut(&mut LoopInner, Stream, Option<CapSlot>) + Send + 'static,
 ) -> Result<(), Error> {
     let per_event = opts.accepts_per_event;
+    let cap = opts.cap.clone();
     lp.ask("ServerBootstrap::bind", move |inner| {
-        inner.add_listener(listener, Box::new(acceptor), per_event)
+        inner.add_listener(listener, Box::new(acceptor), per_event, cap)
     })??;
     Ok(())
 }

@@ -174,6 +174,9 @@ pub struct Channel {
     /// The last write stopped because the write limit was spent: the
     /// write's end schedules `write_held`.
     write_limited: bool,
+    /// The channel's place under its listener's connection cap, given
+    /// back when it closes.
+    cap_slot: Option<crate::connection_cap::CapSlot>,
     /// A readiness edge has been spent without reading the socket dry (we
     /// were paused, or hit the reads-per-event cap, or the edge announced
     /// EOF): until a read sees `WouldBlock` or EOF, a short read does not
@@ -254,6 +257,7 @@ impl Channel {
             read_held: None,
             write_held: None,
             write_limited: false,
+            cap_slot: None,
             read_buf: BytesMut::new(),
             opts,
             state: State::Active,

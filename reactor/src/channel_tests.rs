@@ -125,6 +125,7 @@ impl Rig {
         let pipeline = Pipeline::new().inbound(Recorder { log: log.clone() });
         lp.add_accepted::<_, Bytes>(
             crate::socket::Stream::Tcp(mio::net::TcpStream::from_std(ours)),
+            None,
             Arc::new(opts),
             pipeline.layers,
         );

@@ -7,6 +7,7 @@
 use crate::chain::InboundChain;
 use crate::channel::task::{ChannelTask, Connect};
 use crate::channel::CONNECT_TIMER;
+use crate::connection_cap::CapSlot;
 use crate::datagram::FromSocket;
 use crate::event_loop::LoopInner;
 use crate::loop_handle::EventLoop;
@@ -23,6 +24,7 @@ impl LoopInner {
     pub(crate) fn add_accepted<L, S>(
         &mut self,
         stream: Stream,
+        slot: Option<CapSlot>,
         opts: Arc<ChannelOptions>,
         pipeline: L,
     ) where
@@ -36,6 +38,7 @@ impl LoopInner {
         let token = self.vacant();
         let mut task =
             ChannelTask::<L, S>::accepted(stream, token, opts, pipeline, self.local.now());
+        task.hold_cap_slot(slot);
         if let Err(e) = task.register(&mut self.local) {
             tracing::warn!(error = %e, "could not register connection; dropping it");
             self.release(token);
@@ -92,6 +95,7 @@ impl EventLoop {
     pub(crate) fn adopt<F, L, R, W, S>(
         &self,
         stream: Stream,
+        slot: Option<CapSlot>,
         opts: Arc<ChannelOptions>,
         init: Arc<F>,
     ) where
@@ -105,7 +109,7 @@ impl EventLoop {
             let Some(pipeline) = init(&stream) else {
                 return;
             };
-            inner.add_accepted::<L, S>(stream, opts, pipeline.layers);
+            inner.add_accepted::<L, S>(stream, slot, opts, pipeline.layers);
         });
     }
 }

@@ -18,6 +18,7 @@
 //! run loop that turns poll events and completions into calls on them.
 
 use crate::accept_backoff;
+use crate::connection_cap::{CapSlot, ConnectionCap, CAP_RETRY};
 use crate::driver::Driver;
 use crate::listeners::{Accepted, Listener, Listeners};
 use crate::loop_shared::LoopShared;
@@ -49,6 +50,8 @@ pub(crate) enum TimerTarget {
     Task(u64),
     /// Listener `index` ran out of resources; accept again.
     Accept(usize),
+    /// Listener `index` is at its connection cap; look for room again.
+    AcceptCapped(usize),
 }
 
 /// Work the loop comes back for with no event to announce it: each
@@ -164,7 +167,7 @@ pub(crate) trait ChannelOps {
     fn traffic(&self) -> Traffic;
 }
 
-type Acceptor = Box<dyn FnMut(&mut LoopInner, Stream) + Send>;
+type Acceptor = Box<dyn FnMut(&mut LoopInner, Stream, Option<CapSlot>) + Send>;
 
 /// Connections counted by the loop (cold paths only: one add per
 /// connection), and the traffic of the closed ones.
@@ -266,9 +269,10 @@ impl LoopInner {
         listener: ListenSocket,
         acceptor: Acceptor,
         per_event: usize,
+        cap: Option<ConnectionCap>,
     ) -> io::Result<()> {
         self.listeners
-            .add(&mut self.local.driver, listener, acceptor, per_event)
+            .add(&mut self.local.driver, listener, acceptor, per_event, cap)
     }
 
     /// Listener `index` is readable (epoll), the loop came back for it
@@ -299,8 +303,23 @@ impl LoopInner {
                 }
                 return;
             }
+            let slot = match listener.cap_slot() {
+                Ok(slot) => slot,
+                Err(schedule) => {
+                    // At the cap: the rest wait in the backlog.
+                    if schedule {
+                        self.local.wheel.schedule(
+                            self.local.now,
+                            CAP_RETRY,
+                            None,
+                            TimerTarget::AcceptCapped(index),
+                        );
+                    }
+                    return;
+                }
+            };
             match listener.accept_one(self.local.now) {
-                Accepted::Stream(stream) => (listener.acceptor)(self, stream),
+                Accepted::Stream(stream) => (listener.acceptor)(self, stream, slot),
                 Accepted::Drained => return,
                 Accepted::Refused { retry } => {
                     if retry {
@@ -420,6 +439,12 @@ impl LoopInner {
                     self.dispatch(token, |ch, lp| ch.timer(lp, layer, tag));
                 }
                 TimerTarget::Accept(index) => self.retry_accept(index),
+                TimerTarget::AcceptCapped(index) => {
+                    if let Some(listener) = self.listeners.get_mut(index) {
+                        listener.cap_retried();
+                        self.accept(index, false);
+                    }
+                }
                 TimerTarget::Task(key) => {
                     if !self.tasks.run(key) {
                         self.local.wheel.cancel(id);

@@ -140,6 +140,7 @@ mod codec;
 mod cold_file;
 mod connecting;
 mod connection;
+mod connection_cap;
 mod datagram;
 /// The direct-write gate, public only for the loom models in `loom-tests/`
 /// (built with `--cfg loom`).
@@ -215,6 +216,7 @@ pub use chain::{End, InboundChain};
 pub use channel::Channel;
 pub use codec::{DecoderHandler, EncoderHandler, PrependerHandler};
 pub use connecting::Connecting;
+pub use connection_cap::ConnectionCap;
 pub use datagram::Datagram;
 pub use error::{ChannelClosed, Error};
 pub use fd_limit::{open_file_limit, raise_open_file_limit, set_open_file_limit};

@@ -8,6 +8,7 @@
 //! it.
 
 use crate::accept_backoff::{self, AcceptBackoff};
+use crate::connection_cap::{CapSlot, ConnectionCap};
 use crate::driver::Driver;
 use crate::socket::{ListenSocket, Stream};
 use crate::token;
@@ -31,6 +32,10 @@ pub(crate) struct Listener<A> {
     taken: usize,
     /// The loop has this listener on its come-back list.
     again_queued: bool,
+    /// The cap on open connections this listener shares, if any.
+    cap: Option<ConnectionCap>,
+    /// At the cap: the loop looks again on a timer, already scheduled.
+    cap_retry_pending: bool,
     /// Connections the ring accepted past a turn's share, first to be
     /// handed over next turn: `Some` on io_uring, whose accepts take
     /// connections before the loop asks; `None` on epoll, where the
@@ -93,8 +98,16 @@ pub(crate) struct Completed {
 }
 
 impl<A> Listener<A> {
-    fn new(socket: ListenSocket, acceptor: A, per_event: usize, ring: bool) -> Self {
+    fn new(
+        socket: ListenSocket,
+        acceptor: A,
+        per_event: usize,
+        cap: Option<ConnectionCap>,
+        ring: bool,
+    ) -> Self {
         Listener {
+            cap,
+            cap_retry_pending: false,
             socket,
             acceptor,
             backoff: AcceptBackoff::default(),
@@ -114,6 +127,24 @@ impl<A> Listener<A> {
             self.taken = 0;
         }
         self.taken < self.per_event
+    }
+
+    /// A slot for the next connection under the listener's cap (`Ok(None)`
+    /// without one); `Err(schedule)` at the cap, `schedule` saying the
+    /// loop is to look again on a timer (none is pending).
+    pub(crate) fn cap_slot(&mut self) -> Result<Option<CapSlot>, bool> {
+        let Some(cap) = &self.cap else {
+            return Ok(None);
+        };
+        match cap.try_take() {
+            Some(slot) => Ok(Some(slot)),
+            None => Err(!std::mem::replace(&mut self.cap_retry_pending, true)),
+        }
+    }
+
+    /// The cap's timer fired: the loop looks for room again.
+    pub(crate) fn cap_retried(&mut self) {
+        self.cap_retry_pending = false;
     }
 
     /// Whether the loop should put this listener on its come-back list
@@ -228,7 +259,10 @@ impl<A> Listener<A> {
             }
             #[cfg(feature = "io-uring")]
             Driver::Uring(ring) => {
-                if self.backoff.retry_pending() {
+                // At the cap, connections wait in the kernel's backlog,
+                // not accepted ahead: the cap's timer paces again.
+                if self.backoff.retry_pending() || self.cap.as_ref().is_some_and(|c| !c.has_room())
+                {
                     return;
                 }
                 let parked = self.parked.as_ref().map_or(0, VecDeque::len);
@@ -311,16 +345,17 @@ impl<A> Listeners<A> {
         mut socket: ListenSocket,
         acceptor: A,
         per_event: usize,
+        cap: Option<ConnectionCap>,
     ) -> io::Result<()> {
         let index = self.entries.len();
         let listener = match driver {
             Driver::Epoll(registry) => {
                 registry.register(&mut socket, token::listener(index), Interest::READABLE)?;
-                Listener::new(socket, acceptor, per_event, false)
+                Listener::new(socket, acceptor, per_event, cap, false)
             }
             #[cfg(feature = "io-uring")]
             Driver::Uring(ring) => {
-                let mut listener = Listener::new(socket, acceptor, per_event, true);
+                let mut listener = Listener::new(socket, acceptor, per_event, cap, true);
                 listener.arm(ring, index);
                 listener
             }

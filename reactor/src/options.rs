@@ -1,5 +1,6 @@
 //! Socket and channel options, with defaults that serve.
 
+use crate::connection_cap::ConnectionCap;
 use crate::file_loader::FileLoader;
 use crate::file_send_probe::FileSendProbe;
 use crate::traffic_limit::{SharedTrafficLimit, TrafficLimit};
@@ -635,6 +636,7 @@ pub struct ListenOptions {
     pub(crate) reuse_address: bool,
     pub(crate) reuse_port: bool,
     pub(crate) accepts_per_event: usize,
+    pub(crate) cap: Option<ConnectionCap>,
 }
 
 /// Connections a loop accepts per turn by default: what Netty's server
@@ -650,6 +652,7 @@ impl Default for ListenOptions {
             reuse_address: true,
             reuse_port: false,
             accepts_per_event: DEFAULT_ACCEPTS_PER_EVENT,
+            cap: None,
         }
     }
 }
@@ -713,5 +716,26 @@ impl ListenOptions {
     /// (see [`max_accepts_per_event`](Self::max_accepts_per_event)).
     pub fn accepts_per_event(&self) -> usize {
         self.accepts_per_event
+    }
+
+    /// Holds the connections open at once through this listener, and
+    /// every other given the same cap, to its maximum (Kafka's
+    /// `max.connections`): at the cap, new connections wait in the
+    /// kernel's backlog until one closes. See [`ConnectionCap`].
+    ///
+    /// ```
+    /// use gyre_reactor::{ConnectionCap, ListenOptions};
+    ///
+    /// let opts = ListenOptions::default().connection_cap(&ConnectionCap::new(1_000));
+    /// assert_eq!(opts.connection_cap_set().map(ConnectionCap::max), Some(1_000));
+    /// ```
+    pub fn connection_cap(mut self, cap: &ConnectionCap) -> Self {
+        self.cap = Some(cap.clone());
+        self
+    }
+
+    /// The connection cap, if set.
+    pub fn connection_cap_set(&self) -> Option<&ConnectionCap> {
+        self.cap.as_ref()
     }
 }

@@ -111,10 +111,11 @@ pub struct BrokerConfig {
 /// use gyre_broker::{BrokerConfig, ConnectionLimits};
 /// use std::time::Duration;
 ///
-/// // At most 100 connections from each address, 500 from the proxy at
-/// // 10.0.0.5, and none left idle for over five minutes.
+/// // At most 5,000 connections, 100 from each address, 500 from the
+/// // proxy at 10.0.0.5, and none left idle for over five minutes.
 /// let config = BrokerConfig {
 ///     connections: ConnectionLimits {
+///         max: Some(5_000),
 ///         per_ip: Some(100),
 ///         per_ip_overrides: vec![("10.0.0.5".parse()?, 500)],
 ///         max_idle: Some(Duration::from_secs(300)),
@@ -126,6 +127,11 @@ pub struct BrokerConfig {
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ConnectionLimits {
+    /// Connections open at once through all listeners (`max.connections`;
+    /// default none). At the limit the broker accepts nothing more: new
+    /// connections wait in the kernel's backlog until one closes, as
+    /// Kafka's acceptor waits.
+    pub max: Option<usize>,
     /// Connections one address may hold open (`max.connections.per.ip`;
     /// default none). One more is closed as soon as it is accepted,
     /// before any of its bytes is read, as Kafka's acceptor does.
@@ -142,6 +148,7 @@ pub struct ConnectionLimits {
 impl Default for ConnectionLimits {
     fn default() -> Self {
         ConnectionLimits {
+            max: None,
             per_ip: None,
             per_ip_overrides: Vec::new(),
             max_idle: Some(Duration::from_secs(600)),

@@ -183,6 +183,11 @@ struct Args {
     /// Do not create topics on first use.
     #[arg(long)]
     no_auto_create: bool,
+    /// Connections open at once through all listeners; at the limit new
+    /// ones wait in the backlog until one closes (Kafka's max.connections;
+    /// default: no limit).
+    #[arg(long)]
+    max_connections: Option<usize>,
     /// Connections one address may hold open; one more is closed at once
     /// (Kafka's max.connections.per.ip; default: no limit).
     #[arg(long)]
@@ -459,6 +464,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     };
     config.log.segment_bytes = args.segment_bytes;
     config.connections = gyre_broker::ConnectionLimits {
+        max: args.max_connections,
         per_ip: args.max_connections_per_ip,
         per_ip_overrides: args
             .max_connections_per_ip_overrides

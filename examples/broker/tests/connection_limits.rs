@@ -1,5 +1,6 @@
 //! Kafka's limits on a broker's connections, over real loopback sockets:
-//! `max.connections.per.ip` closes one connection too many at once,
+//! `max.connections` leaves one connection too many waiting, unserved,
+//! until another closes, across listeners; `max.connections.per.ip` closes one connection too many at once,
 //! before anything of it is read, and takes the next once one closes; an
 //! override gives an address its own limit; `connections.max.idle.ms`
 //! closes a silent connection and keeps one that talks.
@@ -106,4 +107,40 @@ fn a_connection_idle_past_the_limit_is_closed_and_a_talking_one_kept() {
     let mut quiet = Client::connect(broker.local_addr());
     std::thread::sleep(Duration::from_millis(1_500));
     assert!(served(&mut quiet));
+}
+
+#[test]
+fn past_max_connections_a_connection_waits_until_another_closes() {
+    let mut config = common::config("max-connections");
+    config.connections.max = Some(2);
+    // Two listeners share the limit.
+    config.listeners = vec![
+        "PLAINTEXT://127.0.0.1:0".parse().unwrap(),
+        "PLAINTEXT://127.0.0.1:0".parse().unwrap(),
+    ];
+    let broker = common::start(&config);
+    let addrs: Vec<_> = broker.listeners().iter().map(|l| l.addr).collect();
+    assert_eq!(addrs.len(), 2);
+    let mut first = Client::connect(addrs[0]);
+    let mut second = Client::connect(addrs[1]);
+    assert!(served(&mut first) && served(&mut second));
+    // A third, on either listener: connected, its request unanswered.
+    let mut third = Client::connect(addrs[0]);
+    third
+        .stream
+        .set_read_timeout(Some(Duration::from_millis(400)))
+        .unwrap();
+    assert!(
+        !served(&mut third),
+        "a third connection served at a limit of 2"
+    );
+    // The one on the other listener closes: the third's waiting request
+    // is answered.
+    drop(second);
+    third
+        .stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    assert!(third.receive().is_ok(), "never served after a close");
+    assert!(served(&mut first));
 }

@@ -221,7 +221,7 @@ mod tests {
         let (mut lp, _poll) = by_hand::new();
         let pipeline =
             Pipeline::with_file_regions().inbound(SendsFile(path.clone(), then_unflushed));
-        lp.add_accepted::<_, Outbound>(ours, Arc::new(opts), pipeline.layers);
+        lp.add_accepted::<_, Outbound>(ours, None, Arc::new(opts), pipeline.layers);
         let token = lp.tokens()[0];
         let before = look(&socket);
         peer.write_all(b"go").unwrap();

@@ -65,6 +65,12 @@ impl<L: InboundChain<R, S>, S: Into<Outbound>, R: FromSocket> ChannelTask<L, S, 
         }
     }
 
+    /// Keeps the accepted connection's place under its listener's cap
+    /// until the channel closes.
+    pub(crate) fn hold_cap_slot(&mut self, slot: Option<crate::connection_cap::CapSlot>) {
+        self.ch.cap_slot = slot;
+    }
+
     pub(crate) fn connecting(
         stream: Stream,
         token: Token,
@@ -324,6 +330,8 @@ impl<L: InboundChain<R, S>, S: Into<Outbound>, R: FromSocket> ChannelTask<L, S, 
             lp.cancel_timer(id);
         }
         self.ch.cancel_holds(lp);
+        // Its place under the listener's cap is free for the next.
+        self.ch.cap_slot = None;
         self.pipeline.close_mailboxes();
         if let Some(tail) = &self.tail {
             tail.close();

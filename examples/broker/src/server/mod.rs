@@ -34,8 +34,8 @@ use connection::Connection;
 use groups::Coordinator;
 use gyre_codec::LengthFieldDecoder;
 use gyre_reactor::{
-    ChannelOptions, EventLoopGroup, FileLoader, IdleStateHandler, Outbound, Pipeline, Server,
-    ServerBootstrap,
+    ChannelOptions, ConnectionCap, EventLoopGroup, FileLoader, IdleStateHandler, ListenOptions,
+    Outbound, Pipeline, Server, ServerBootstrap,
 };
 use responder::Responder;
 use sequencer::Sequencer;
@@ -259,6 +259,11 @@ impl Broker {
                 .map_err(gyre_reactor::Error::Io)?;
             child = child.file_loader(loader);
         }
+        // Kafka's max.connections: one cap over every listener.
+        let mut listen = ListenOptions::default();
+        if let Some(max) = config.connections.max {
+            listen = listen.connection_cap(&ConnectionCap::new(max));
+        }
         let mut servers = Vec::with_capacity(listeners.len());
         for listener in listeners {
             let shared = shared.clone();
@@ -272,6 +277,7 @@ impl Broker {
                 .or_else(|| config.advertised.clone());
             let bootstrap = ServerBootstrap::new()
                 .group(loops.clone())
+                .listen_options(listen.clone())
                 .child_options(child.clone());
             // Every connection's pipeline: (TLS,) the request memory
             // budget, the frame decoder, the response sequencer and the

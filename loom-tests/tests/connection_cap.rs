@@ -1,0 +1,43 @@
+//! The connection cap of `gyre_reactor::ConnectionCap`: loops accepting
+//! on listeners that share a cap take slots at once, and channels give
+//! them back as they close. The properties: the cap is never passed, and
+//! every slot given back is free again.
+
+#![cfg(loom)]
+
+use gyre_loom_tests::model;
+use gyre_reactor::ConnectionCap;
+use loom::thread;
+
+#[test]
+fn two_loops_racing_for_the_last_slot_take_it_once() {
+    model(|| {
+        let cap = ConnectionCap::new(1);
+        let other = cap.clone();
+        // Each loop keeps what it took (its channel is open).
+        let t = thread::spawn(move || other.try_take());
+        let here = cap.try_take();
+        let there = t.join().unwrap();
+        assert!(
+            here.is_some() != there.is_some(),
+            "the last slot taken twice or never"
+        );
+        assert_eq!(cap.open(), 1);
+    });
+}
+
+#[test]
+fn a_slot_given_back_while_another_loop_takes_is_not_lost() {
+    model(|| {
+        let cap = ConnectionCap::new(1);
+        let held = cap.try_take().expect("an empty cap has room");
+        let other = cap.clone();
+        // A channel closes on one loop while another loop accepts.
+        let closer = thread::spawn(move || drop(held));
+        let taken = other.try_take();
+        closer.join().unwrap();
+        drop(taken);
+        assert_eq!(cap.open(), 0);
+        assert!(cap.try_take().is_some());
+    });
+}
