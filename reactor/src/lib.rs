@@ -161,6 +161,7 @@ mod group;
 mod handle;
 mod handler;
 mod idle;
+mod ip_filter;
 #[cfg(feature = "tls")]
 mod ktls;
 #[cfg(not(loom))]
@@ -229,6 +230,7 @@ pub use handler::{
     UserEvent,
 };
 pub use idle::IdleStateHandler;
+pub use ip_filter::{IpFilter, IpFilterHandler, IpSubnet, IpSubnetError};
 #[cfg(not(loom))]
 pub use lend::InputLend;
 pub use loop_handle::{EventLoop, ScheduledTask};

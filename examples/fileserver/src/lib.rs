@@ -55,9 +55,9 @@ pub use status::Status;
 
 use bytes::BytesMut;
 use gyre_reactor::{
-    ChannelOptions, EventLoopGroup, FileLoader, IdleStateHandler, Outbound, Pipeline,
-    ProxyProtocolHandler, Server, ServerBootstrap, SharedTrafficLimit, TlsAcceptor, TrafficLimit,
-    Transport,
+    ChannelOptions, EventLoopGroup, FileLoader, IdleStateHandler, IpFilter, IpFilterHandler,
+    Outbound, Pipeline, ProxyProtocolHandler, Server, ServerBootstrap, SharedTrafficLimit,
+    TlsAcceptor, TrafficLimit, Transport,
 };
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -155,6 +155,11 @@ pub struct FileServerConfig {
     /// share of a link. With `limit_rate` too, each connection is held to
     /// the tighter.
     pub limit_rate_total: Option<u64>,
+    /// Who may connect (nginx's `allow` and `deny`; default: everyone). A
+    /// refused address is closed before anything of it is read (before
+    /// the TLS handshake too); behind a PROXY protocol header, the client
+    /// the header names is judged.
+    pub ip_filter: IpFilter,
 }
 
 impl FileServerConfig {
@@ -176,6 +181,7 @@ impl FileServerConfig {
             proxy_protocol: false,
             limit_rate: None,
             limit_rate_total: None,
+            ip_filter: IpFilter::new(),
         }
     }
 
@@ -288,8 +294,10 @@ pub fn start(config: &FileServerConfig) -> Result<Server, StartError> {
     let idle_handler =
         move || IdleStateHandler::<BytesMut, Outbound>::new(Duration::ZERO, Duration::ZERO, idle);
     // Each layout is a pipeline type of its own, so a macro writes the
-    // four: (the PROXY header,) (TLS,) the idle handler, HTTP. The idle
-    // handler closes a connection that sends nothing, header or not.
+    // four: (the PROXY header,) the IP filter, (TLS,) the idle handler,
+    // HTTP. The idle handler closes a connection that sends nothing,
+    // header or not. The filter (without rules it allows every address)
+    // judges the client before a TLS handshake is spent on it.
     macro_rules! serve {
         ($($layer:tt)*) => {
             bootstrap.bind(config.addr, move |_| {
@@ -301,11 +309,15 @@ pub fn start(config: &FileServerConfig) -> Result<Server, StartError> {
         };
     }
     let proxied = || ProxyProtocolHandler::<Outbound>::new();
+    let filter = config.ip_filter.clone();
+    let direct = move || IpFilterHandler::<Outbound>::new(filter.clone());
+    let filter = config.ip_filter.clone();
+    let behind = move || IpFilterHandler::<Outbound>::new(filter.clone()).behind_proxy();
     let server = match (config.tls.clone(), config.proxy_protocol) {
-        (None, false) => serve!(),
-        (None, true) => serve!(.inbound(proxied())),
-        (Some(tls), false) => serve!(.tls_server(&tls)),
-        (Some(tls), true) => serve!(.inbound(proxied()).tls_server(&tls)),
+        (None, false) => serve!(.inbound(direct())),
+        (None, true) => serve!(.inbound(proxied()).inbound(behind())),
+        (Some(tls), false) => serve!(.inbound(direct()).tls_server(&tls)),
+        (Some(tls), true) => serve!(.inbound(proxied()).inbound(behind()).tls_server(&tls)),
     };
     Ok(server)
 }

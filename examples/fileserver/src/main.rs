@@ -1,8 +1,9 @@
 //! `gyre-fileserver --root ./public --addr 127.0.0.1:8080`: serves a folder
 //! over HTTP/1.1 with sendfile (or HTTPS, with `--tls-cert` and `--tls-key`).
 
-use clap::Parser;
+use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser};
 use gyre_fileserver::{start, FileServerConfig};
+use gyre_reactor::{IpFilter, IpSubnet};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -75,6 +76,52 @@ struct Args {
     /// Bytes a second all connections together may send (as --limit-rate).
     #[arg(long, value_parser = parse_rate)]
     limit_rate_total: Option<u64>,
+    /// Lets an address block connect (10.0.0.0/8, 2001:db8::/32, one
+    /// address, or all), as nginx's allow: the first --allow or --deny
+    /// whose block holds a client decides, in the order given; a client
+    /// none holds may connect.
+    #[arg(long, value_parser = parse_block)]
+    allow: Vec<Block>,
+    /// Refuses an address block (as --allow; nginx's deny): `--allow
+    /// 10.0.0.0/8 --deny all` lets only that block in.
+    #[arg(long, value_parser = parse_block)]
+    deny: Vec<Block>,
+}
+
+/// What `--allow` or `--deny` names.
+#[derive(Clone, Copy, Debug)]
+enum Block {
+    All,
+    Subnet(IpSubnet),
+}
+
+fn parse_block(text: &str) -> Result<Block, String> {
+    if text == "all" {
+        return Ok(Block::All);
+    }
+    text.parse().map(Block::Subnet).map_err(|e| e.to_string())
+}
+
+/// The `--allow` and `--deny` rules in the order they were given.
+fn access_rules(matches: &ArgMatches) -> IpFilter {
+    let mut rules: Vec<(usize, bool, Block)> = Vec::new();
+    for (id, allow) in [("allow", true), ("deny", false)] {
+        if let (Some(at), Some(blocks)) = (matches.indices_of(id), matches.get_many::<Block>(id)) {
+            rules.extend(at.zip(blocks).map(|(i, b)| (i, allow, *b)));
+        }
+    }
+    rules.sort_by_key(|(i, _, _)| *i);
+    rules
+        .into_iter()
+        .fold(IpFilter::new(), |filter, (_, allow, block)| {
+            let blocks = match block {
+                Block::All => IpSubnet::all().to_vec(),
+                Block::Subnet(s) => vec![s],
+            };
+            blocks
+                .into_iter()
+                .fold(filter, |f, s| if allow { f.allow(s) } else { f.deny(s) })
+        })
 }
 
 /// A byte rate as nginx writes sizes: a number, or with `k`, `m` or `g`
@@ -108,7 +155,8 @@ fn main() {
         )
         .with_writer(std::io::stderr)
         .init();
-    let args = Args::parse();
+    let matches = Args::command().get_matches();
+    let args = Args::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     match gyre_reactor::raise_open_file_limit() {
         Ok((before, after)) => tracing::info!(before, after, "open-file limit"),
         Err(e) => tracing::warn!(error = %e, "cannot raise the open-file limit"),
@@ -126,6 +174,7 @@ fn main() {
     config.proxy_protocol = args.proxy_protocol;
     config.limit_rate = args.limit_rate;
     config.limit_rate_total = args.limit_rate_total;
+    config.ip_filter = access_rules(&matches);
     if let Some(workers) = args.workers {
         config.workers = workers;
     }
@@ -172,7 +221,35 @@ fn main() {
 
 #[cfg(test)]
 mod tests {
-    use super::parse_rate;
+    use super::{access_rules, parse_rate, Args};
+    use clap::CommandFactory;
+
+    #[test]
+    fn allow_and_deny_keep_the_order_they_were_given_in() {
+        let matches = Args::command()
+            .try_get_matches_from([
+                "gyre-fileserver",
+                "--deny",
+                "10.0.0.1",
+                "--allow",
+                "10.0.0.0/8",
+                "--deny",
+                "all",
+            ])
+            .unwrap();
+        let filter = access_rules(&matches);
+        let ip = |s: &str| s.parse().unwrap();
+        assert!(!filter.allows(ip("10.0.0.1")), "the first rule decides");
+        assert!(filter.allows(ip("10.0.0.2")));
+        assert!(!filter.allows(ip("192.0.2.1")) && !filter.allows(ip("::1")));
+        let none = Args::command()
+            .try_get_matches_from(["gyre-fileserver"])
+            .unwrap();
+        assert!(access_rules(&none).allows(ip("192.0.2.1")));
+        assert!(Args::command()
+            .try_get_matches_from(["gyre-fileserver", "--allow", "10.0.0.0/40"])
+            .is_err());
+    }
 
     #[test]
     fn rates_are_read_as_nginx_writes_sizes() {
