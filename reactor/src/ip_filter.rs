@@ -312,7 +312,7 @@ impl<W: 'static> InboundHandler for IpFilterHandler<W> {
     fn inactive(&mut self, ctx: &mut impl InboundContext<Self>) {
         // The handlers after a refusal at `active` never saw the channel
         // open; behind a proxy they did, and see it close.
-        if !(self.refused && !self.behind_proxy) {
+        if !self.refused || self.behind_proxy {
             ctx.fire_inactive();
         }
     }
