@@ -1,6 +1,7 @@
 //! One consumer's connection on the provider: decode, route, call (here or
 //! on the pool), answer; pong the consumer's heartbeats; close a connection
-//! that has sent nothing, not even a heartbeat, for three heartbeat periods.
+//! that has sent nothing, not even a heartbeat, for three heartbeat
+//! periods, and one past the provider's `accepts` as soon as it opens.
 
 use super::answer;
 use super::method::{AnswerTo, Body};
@@ -16,6 +17,9 @@ use std::sync::Arc;
 
 pub(crate) struct ProviderConnection {
     shared: Arc<Shared>,
+    /// Counted among the provider's connections (under `accepts`): given
+    /// back when the handler is dropped.
+    counted: bool,
     /// Whether a worker pool's offload layer follows this one.
     pooled: bool,
     scratch: BytesMut,
@@ -25,6 +29,7 @@ impl ProviderConnection {
     pub(crate) fn new(shared: Arc<Shared>, pooled: bool) -> Self {
         ProviderConnection {
             shared,
+            counted: false,
             pooled,
             scratch: BytesMut::new(),
         }
@@ -152,11 +157,36 @@ impl ProviderConnection {
     }
 }
 
+impl Drop for ProviderConnection {
+    fn drop(&mut self) {
+        if self.counted {
+            self.shared.connections.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+}
+
 impl InboundHandler for ProviderConnection {
     type Read = Bytes;
     /// Calls for the worker pool, to the offload layer after this one.
     type Pass = Call;
     type Write = Bytes;
+
+    fn active(&mut self, ctx: &mut impl InboundContext<Self>) {
+        let accepts = self.shared.accepts;
+        if accepts > 0 {
+            let open = self.shared.connections.fetch_add(1, Ordering::Relaxed);
+            if open >= accepts {
+                self.shared.connections.fetch_sub(1, Ordering::Relaxed);
+                // As Dubbo: closed at once, so the consumer fails now and
+                // its cluster turns to another provider.
+                tracing::warn!(peer = ?ctx.channel().peer_addr(), accepts,
+                    "connection closed: the provider already serves as many as it accepts");
+                return ctx.close();
+            }
+            self.counted = true;
+        }
+        ctx.fire_active();
+    }
 
     fn read(&mut self, ctx: &mut impl InboundContext<Self>, frame: Bytes) {
         let Some(frame) = Frame::parse_or_close(frame, ctx) else {

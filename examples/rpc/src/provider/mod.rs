@@ -117,6 +117,7 @@ pub struct ProviderBuilder {
     pool_capacity: usize,
     max_body: usize,
     heartbeat: Duration,
+    accepts: usize,
     services: Vec<Service>,
     filters: Vec<Arc<dyn Filter>>,
     registry: Option<Registered>,
@@ -234,6 +235,32 @@ impl ProviderBuilder {
     /// request closes its connection before it is buffered.
     pub fn max_body(mut self, bytes: usize) -> Self {
         self.max_body = bytes;
+        self
+    }
+
+    /// Consumer connections served at once (Dubbo's `accepts`; default
+    /// 0, no limit): one more is closed as soon as it opens, before
+    /// anything of it is read, and logged, as Dubbo's server does, so
+    /// its consumer fails at once and a cluster turns to another
+    /// provider (rather than waiting out a call's timeout).
+    ///
+    /// ```
+    /// use gyre_rpc::provider::{Provider, Service, ServiceError};
+    /// use gyre_rpc::ServiceKey;
+    ///
+    /// let provider = Provider::builder()
+    ///     .listen("127.0.0.1:0".parse()?)
+    ///     .accepts(1_000)
+    ///     .service(Service::builder(ServiceKey::new("demo.Echo"))
+    ///         .method("echo", |s: String| Ok::<_, ServiceError>(s))
+    ///         .build())
+    ///     .start()?;
+    /// assert_eq!(provider.connections(), 0);
+    /// provider.shutdown(std::time::Duration::from_secs(1));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn accepts(mut self, connections: usize) -> Self {
+        self.accepts = connections;
         self
     }
 
@@ -383,6 +410,8 @@ impl ProviderBuilder {
             filters: Arc::from(self.filters),
             in_flight: Arc::new(AtomicUsize::new(0)),
             token: self.token.map(|t| Arc::from(t.resolve())),
+            accepts: self.accepts,
+            connections: AtomicUsize::new(0),
         });
         let pool = if self.pool_threads > 0 {
             Some(Pool::start(self.pool_threads, self.pool_capacity, &shared)?)
@@ -511,6 +540,7 @@ impl Provider {
             pool_threads: 16,
             pool_capacity: 1024,
             max_body: DEFAULT_MAX_BODY,
+            accepts: 0,
             heartbeat: Duration::from_secs(60),
             services: Vec::new(),
             filters: Vec::new(),
@@ -535,6 +565,12 @@ impl Provider {
     /// [`ProviderBuilder::token`]).
     pub fn token(&self) -> Option<&str> {
         self.shared.token.as_deref()
+    }
+
+    /// Consumer connections open now (counted only under
+    /// [`ProviderBuilder::accepts`]; 0 without it).
+    pub fn connections(&self) -> usize {
+        self.shared.connections.load(Ordering::Relaxed)
     }
 
     /// Calls taken and not yet answered.

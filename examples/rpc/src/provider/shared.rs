@@ -22,4 +22,8 @@ pub(crate) struct Shared {
     pub(crate) in_flight: Arc<AtomicUsize>,
     /// The token every call must carry (see `ProviderBuilder::token`).
     pub(crate) token: Option<Arc<str>>,
+    /// Consumer connections served at once (`ProviderBuilder::accepts`;
+    /// 0: no limit), and those open now.
+    pub(crate) accepts: usize,
+    pub(crate) connections: AtomicUsize,
 }
