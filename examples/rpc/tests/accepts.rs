@@ -86,7 +86,7 @@ fn a_cluster_meeting_a_full_provider_calls_another() {
     cluster.set_providers([(full.local_addr(), 100), (other.local_addr(), 100)]);
     // Every call is answered, and by the provider with room.
     for _ in 0..50 {
-        let n: i64 = cluster.call(&"who", &()).unwrap_or_else(|e| panic!("{e}"));
+        let n: i64 = cluster.call("who", &()).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(n, 2);
     }
     assert_eq!(full.connections(), 1);
