@@ -119,6 +119,7 @@ pub struct BrokerConfig {
 ///         per_ip: Some(100),
 ///         per_ip_overrides: vec![("10.0.0.5".parse()?, 500)],
 ///         max_idle: Some(Duration::from_secs(300)),
+///         ..ConnectionLimits::default()
 ///     },
 ///     ..BrokerConfig::default()
 /// };
@@ -143,6 +144,12 @@ pub struct ConnectionLimits {
     /// closed (`connections.max.idle.ms`, default 10 minutes; `None`:
     /// never).
     pub max_idle: Option<Duration>,
+    /// How long a SASL authentication lasts (`connections.max.reauth.ms`,
+    /// KIP-368; default `None`, for the connection's life): the client is
+    /// told at each authentication and re-authenticates on the same
+    /// connection, with the same mechanism, as the same user, before it
+    /// ends; a connection that sends anything else after it is closed.
+    pub max_reauth: Option<Duration>,
 }
 
 impl Default for ConnectionLimits {
@@ -152,6 +159,7 @@ impl Default for ConnectionLimits {
             per_ip: None,
             per_ip_overrides: Vec::new(),
             max_idle: Some(Duration::from_secs(600)),
+            max_reauth: None,
         }
     }
 }

@@ -201,6 +201,11 @@ struct Args {
     /// closed (Kafka's connections.max.idle.ms; 0: never).
     #[arg(long, default_value_t = 600_000)]
     connections_max_idle_ms: u64,
+    /// How long a SASL authentication lasts before the client must
+    /// re-authenticate on its connection (Kafka's connections.max.reauth.ms,
+    /// KIP-368; 0: for the connection's life).
+    #[arg(long, default_value_t = 0)]
+    connections_max_reauth_ms: u64,
     /// Event loops serving connections (default: CPUs less one).
     #[arg(long)]
     workers: Option<usize>,
@@ -473,6 +478,8 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
             .unwrap_or_default(),
         max_idle: (args.connections_max_idle_ms > 0)
             .then(|| Duration::from_millis(args.connections_max_idle_ms)),
+        max_reauth: (args.connections_max_reauth_ms > 0)
+            .then(|| Duration::from_millis(args.connections_max_reauth_ms)),
     };
     gyre_broker::topic_config::apply_config(
         &mut config.log,

@@ -3,11 +3,16 @@
 //! the mechanism's messages until the client is in (or refused, and the
 //! connection closed). Mechanisms: PLAIN (the password itself, checked
 //! against the stored SCRAM credential: over TLS only, in practice),
-//! SCRAM-SHA-256 and SCRAM-SHA-512. Uses the credentials and SCRAM
-//! modules beside it.
+//! SCRAM-SHA-256 and SCRAM-SHA-512. Where the listener gives sessions a
+//! lifetime (KIP-368, `connections.max.reauth.ms`), the client is told it
+//! at authentication and re-authenticates on the same connection before it
+//! ends, with the same mechanism and as the same user; a session that ends
+//! unrenewed is [`expired`](SaslSession::expired). Uses the credentials
+//! and SCRAM modules beside it.
 
 use super::credentials::CredentialStore;
 use super::scram::{Mechanism, ScramServer, Step};
+use std::time::{Duration, Instant};
 
 /// The mechanisms a SASL listener offers, in SaslHandshake's answer.
 pub const MECHANISMS: [&str; 3] = ["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"];
@@ -38,10 +43,24 @@ pub enum Reply {
         principal: String,
         /// What to send back.
         last: Vec<u8>,
+        /// A re-authentication of a session already in (KIP-368).
+        again: bool,
     },
     /// Refused: the reason is for the broker's log; the client is told
     /// only that authentication failed.
     Refused(String),
+}
+
+/// How a SaslHandshake went.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Handshake {
+    /// The exchange may begin.
+    Accepted,
+    /// The mechanism is not offered.
+    Unsupported,
+    /// Not due now (a second handshake without re-authentication, a
+    /// re-authentication that changes mechanism or comes raw).
+    IllegalState,
 }
 
 /// A connection's authentication state on a SASL listener.
@@ -49,6 +68,15 @@ pub struct SaslSession {
     stage: Stage,
     /// The handshake was v0: the tokens come raw, not in SaslAuthenticate.
     raw: bool,
+    /// The mechanism of the exchange under way, or of the last.
+    mechanism: &'static str,
+    /// How long an authentication lasts, where the listener says
+    /// (KIP-368); `None`: for the connection's life.
+    lifetime: Option<Duration>,
+    /// When the current authentication ends.
+    expires: Option<Instant>,
+    /// The user first authenticated: a re-authentication must be them.
+    first: Option<String>,
 }
 
 impl Default for SaslSession {
@@ -58,12 +86,34 @@ impl Default for SaslSession {
 }
 
 impl SaslSession {
-    /// Before the handshake.
+    /// Before the handshake; an authentication lasts as long as the
+    /// connection.
     pub fn new() -> SaslSession {
+        SaslSession::with_lifetime(None)
+    }
+
+    /// Before the handshake; each authentication lasts `lifetime` (then
+    /// the client must re-authenticate), or the connection's life.
+    pub fn with_lifetime(lifetime: Option<Duration>) -> SaslSession {
         SaslSession {
             stage: Stage::Handshake,
             raw: false,
+            mechanism: "",
+            lifetime,
+            expires: None,
+            first: None,
         }
+    }
+
+    /// The session's lifetime, told to the client at each authentication.
+    pub fn lifetime(&self) -> Option<Duration> {
+        self.lifetime
+    }
+
+    /// Whether the authentication ended at `now` without being renewed:
+    /// the connection may then only begin a re-authentication.
+    pub fn expired(&self, now: Instant) -> bool {
+        matches!(self.stage, Stage::Authenticated(_)) && self.expires.is_some_and(|e| now >= e)
     }
 
     /// Whether the next frame is a raw SASL token (after a v0 handshake,
@@ -80,22 +130,51 @@ impl SaslSession {
         }
     }
 
-    /// Takes a SaslHandshake of `version`: true if `mechanism` is offered
-    /// and the handshake was due.
-    pub fn handshake(&mut self, mechanism: &str, version: i16) -> bool {
-        self.raw = version == 0;
-        if !matches!(self.stage, Stage::Handshake) {
-            self.stage = Stage::Failed;
-            return false;
-        }
-        self.stage = match mechanism {
-            "PLAIN" => Stage::Plain,
-            other => match Mechanism::from_name(other) {
-                Some(m) => Stage::Scram(Box::new(ScramServer::new(m))),
-                None => return false,
-            },
+    /// Takes a SaslHandshake of `version`: the first, or (with a
+    /// lifetime, once in) a re-authentication's, which must name the
+    /// same mechanism and not ask for raw tokens (v0).
+    pub fn handshake(&mut self, mechanism: &str, version: i16) -> Handshake {
+        let due = match &self.stage {
+            Stage::Handshake => true,
+            Stage::Authenticated(_) => {
+                self.lifetime.is_some() && version >= 1 && mechanism == self.mechanism
+            }
+            _ => false,
         };
-        true
+        if !due {
+            self.stage = Stage::Failed;
+            return Handshake::IllegalState;
+        }
+        let Some(named) = MECHANISMS.iter().find(|m| **m == mechanism) else {
+            return Handshake::Unsupported;
+        };
+        self.raw = version == 0;
+        self.mechanism = named;
+        self.stage = match Mechanism::from_name(named) {
+            Some(m) => Stage::Scram(Box::new(ScramServer::new(m))),
+            None => Stage::Plain,
+        };
+        Handshake::Accepted
+    }
+
+    /// `user` is in: the first time, or again as the same user.
+    fn authenticated(&mut self, user: String, last: Vec<u8>) -> Reply {
+        let again = self.first.is_some();
+        if let Some(first) = &self.first {
+            if *first != user {
+                return Reply::Refused(format!(
+                    "re-authenticated as {user:?}, not as {first:?}: a principal cannot change"
+                ));
+            }
+        }
+        self.first = Some(user.clone());
+        self.expires = self.lifetime.map(|l| Instant::now() + l);
+        self.stage = Stage::Authenticated(user.clone());
+        Reply::Authenticated {
+            principal: user,
+            last,
+            again,
+        }
     }
 
     /// Takes a SaslAuthenticate's bytes.
@@ -124,11 +203,7 @@ impl SaslSession {
                         "wrong password or unknown user {user:?} (PLAIN)"
                     ));
                 }
-                self.stage = Stage::Authenticated(user.to_owned());
-                Reply::Authenticated {
-                    principal: user.to_owned(),
-                    last: Vec::new(),
-                }
+                self.authenticated(user.to_owned(), Vec::new())
             }
             Stage::Scram(mut server) => {
                 let mechanism = server.mechanism();
@@ -137,13 +212,7 @@ impl SaslSession {
                         self.stage = Stage::Scram(server);
                         Reply::Continue(message)
                     }
-                    Step::Done { user, last } => {
-                        self.stage = Stage::Authenticated(user.clone());
-                        Reply::Authenticated {
-                            principal: user,
-                            last,
-                        }
-                    }
+                    Step::Done { user, last } => self.authenticated(user, last),
                     Step::Failed(why) => Reply::Refused(format!("{why} ({})", mechanism.name())),
                 }
             }
@@ -175,24 +244,79 @@ mod tests {
             Reply::Refused(_)
         ));
         let mut s = SaslSession::new();
-        assert!(!s.handshake("GSSAPI", 1));
-        assert!(s.handshake("PLAIN", 1));
+        assert_eq!(s.handshake("GSSAPI", 1), Handshake::Unsupported);
+        assert_eq!(s.handshake("PLAIN", 1), Handshake::Accepted);
         assert_eq!(
             s.authenticate(b"\0alice\0pw", &store),
             Reply::Authenticated {
                 principal: "alice".into(),
-                last: Vec::new()
+                last: Vec::new(),
+                again: false,
             }
         );
         assert_eq!(s.principal(), Some("alice"));
+        // Without a lifetime, once in is for good: no second handshake.
+        assert!(!s.expired(Instant::now() + Duration::from_secs(86_400)));
+        assert_eq!(s.handshake("PLAIN", 1), Handshake::IllegalState);
         let mut s = SaslSession::new();
-        assert!(s.handshake("PLAIN", 0));
+        assert_eq!(s.handshake("PLAIN", 0), Handshake::Accepted);
         assert!(s.expects_raw_token());
         assert!(matches!(
             s.authenticate(b"\0alice\0nope", &store),
             Reply::Refused(_)
         ));
         assert!(!s.expects_raw_token());
+        assert!(s.principal().is_none());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_session_with_a_lifetime_expires_and_renews_as_the_same_user_only() {
+        let dir = std::env::temp_dir().join(format!("gyre-sasl-reauth-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let store = CredentialStore::open(&dir).unwrap();
+        for user in ["alice", "bob"] {
+            store
+                .set(user, Credential::new(Mechanism::Sha256, "pw", 4096))
+                .unwrap();
+        }
+        let lifetime = Duration::from_secs(60);
+        let mut s = SaslSession::with_lifetime(Some(lifetime));
+        assert_eq!(s.handshake("PLAIN", 1), Handshake::Accepted);
+        let in_at = Instant::now();
+        assert!(matches!(
+            s.authenticate(b"\0alice\0pw", &store),
+            Reply::Authenticated { again: false, .. }
+        ));
+        assert!(!s.expired(in_at));
+        assert!(s.expired(in_at + lifetime + Duration::from_secs(1)));
+        // Renewed: the same mechanism, the same user.
+        assert_eq!(s.handshake("PLAIN", 1), Handshake::Accepted);
+        assert!(
+            s.principal().is_none(),
+            "nothing else is served mid-renewal"
+        );
+        assert!(matches!(
+            s.authenticate(b"\0alice\0pw", &store),
+            Reply::Authenticated { again: true, .. }
+        ));
+        assert!(
+            !s.expired(in_at + lifetime + Duration::from_millis(10)),
+            "renewal restarts the lifetime"
+        );
+        // Another mechanism, or raw tokens, is not a renewal.
+        for (mechanism, version) in [("SCRAM-SHA-256", 1), ("PLAIN", 0)] {
+            let mut other = SaslSession::with_lifetime(Some(lifetime));
+            other.handshake("PLAIN", 1);
+            other.authenticate(b"\0alice\0pw", &store);
+            assert_eq!(other.handshake(mechanism, version), Handshake::IllegalState);
+        }
+        // Another user is refused.
+        assert_eq!(s.handshake("PLAIN", 1), Handshake::Accepted);
+        assert!(matches!(
+            s.authenticate(b"\0bob\0pw", &store),
+            Reply::Refused(_)
+        ));
         assert!(s.principal().is_none());
         std::fs::remove_dir_all(&dir).unwrap();
     }

@@ -119,7 +119,7 @@ impl Connection {
         Connection {
             advertised,
             host: std::cell::OnceCell::new(),
-            sasl: sasl.then(SaslSession::new),
+            sasl: sasl.then(|| SaslSession::with_lifetime(shared.sasl_lifetime)),
             principal: "User:ANONYMOUS".to_owned(),
             reservations,
             shared,
@@ -297,6 +297,15 @@ impl Connection {
             _ => Bytes::new(),
         };
         if let Some(session) = &mut self.sasl {
+            if session.lifetime().is_some() && session.expired(std::time::Instant::now()) {
+                // KIP-368: past its session's end a connection may only
+                // re-authenticate; anything else closes it, as Kafka does.
+                let key = header::peek(&frame).ok().map(|h| h.api_key);
+                if key != Some(ApiKey::SaslHandshake as i16) {
+                    tracing::info!(peer = ?ctx.channel().peer_addr(), "SASL session expired without re-authentication; closing");
+                    return self.refuse(ctx, format_args!("SASL session expired"));
+                }
+            }
             if session.expects_raw_token() {
                 // After a v0 handshake: a bare token, answered bare (a
                 // refusal just closes, as v0 has no error to carry).
@@ -596,13 +605,12 @@ impl Connection {
                             .iter()
                             .map(|m| StrBytes::from_static_str(m))
                             .collect();
-                        if !session.handshake(r.mechanism.as_str(), head.api_version) {
-                            resp.error_code = if session.principal().is_some() {
-                                ec::ILLEGAL_SASL_STATE
-                            } else {
-                                ec::UNSUPPORTED_SASL_MECHANISM
+                        resp.error_code =
+                            match session.handshake(r.mechanism.as_str(), head.api_version) {
+                                sasl::Handshake::Accepted => ec::NONE,
+                                sasl::Handshake::Unsupported => ec::UNSUPPORTED_SASL_MECHANISM,
+                                sasl::Handshake::IllegalState => ec::ILLEGAL_SASL_STATE,
                             };
-                        }
                     }
                     None => resp.error_code = ec::ILLEGAL_SASL_STATE,
                 }
@@ -831,10 +839,24 @@ impl Connection {
                 resp.auth_bytes = bytes.into();
                 None
             }
-            Reply::Authenticated { principal, last } => {
-                tracing::info!(?peer, user = %principal, "authenticated");
+            Reply::Authenticated {
+                principal,
+                last,
+                again,
+            } => {
+                if again {
+                    tracing::debug!(?peer, user = %principal, "re-authenticated");
+                } else {
+                    tracing::info!(?peer, user = %principal, "authenticated");
+                }
                 self.principal = format!("User:{principal}");
                 resp.auth_bytes = last.into();
+                // KIP-368: the client re-authenticates before this ends
+                // (the field is in v1 and later).
+                let lifetime = self.sasl.as_ref().and_then(SaslSession::lifetime);
+                if let (Some(l), true) = (lifetime, head.api_version >= 1) {
+                    resp.session_lifetime_ms = l.as_millis().min(i64::MAX as u128) as i64;
+                }
                 None
             }
             Reply::Refused(why) => {

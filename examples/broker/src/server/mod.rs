@@ -228,6 +228,7 @@ impl Broker {
                 .display()
                 .to_string(),
             ip_connections: connection_limits::IpConnections::new(&config.connections),
+            sasl_lifetime: config.connections.max_reauth,
             acls: Arc::new(Authorizer::open(
                 &config.data_dir,
                 config.authorizer.clone(),
@@ -362,6 +363,12 @@ impl Broker {
     /// Every listener, with the port it got.
     pub fn listeners(&self) -> Vec<Listener> {
         self.servers.iter().map(|(l, _)| *l).collect()
+    }
+
+    /// Connections accepted so far, over every listener (they share the
+    /// broker's loops).
+    pub fn connections_accepted(&self) -> u64 {
+        self.servers[0].1.metrics().map_or(0, |m| m.accepted)
     }
 
     /// The users SASL listeners authenticate (add and remove them here

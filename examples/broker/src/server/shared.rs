@@ -33,6 +33,9 @@ pub struct Shared {
     /// The data folder's absolute path: the broker's one log directory,
     /// as DescribeLogDirs names it.
     pub(crate) log_dir: String,
+    /// How long a SASL authentication lasts before the client must
+    /// re-authenticate (`connections.max.reauth.ms`); `None`: for good.
+    pub(crate) sasl_lifetime: Option<std::time::Duration>,
     /// Each address's open connections, where a per-address limit is set.
     pub(crate) ip_connections: Option<Arc<super::connection_limits::IpConnections>>,
 }

@@ -1,0 +1,129 @@
+//! SASL re-authentication (KIP-368, `connections.max.reauth.ms`): the
+//! broker tells each authentication its lifetime; a client renews it on
+//! the same connection, with the same mechanism and as the same user, and
+//! goes on; a connection that sends anything else after its session ended
+//! is closed, as is one that renews as somebody else. With a raw client,
+//! and with librdkafka (confluent-kafka), which renews on its own.
+
+mod common;
+
+use common::Client;
+use gyre_broker::security::scram::{Credential, Mechanism};
+use gyre_broker::Broker;
+use kafka_protocol::messages::{
+    ApiKey, MetadataRequest, MetadataResponse, SaslAuthenticateRequest, SaslAuthenticateResponse,
+    SaslHandshakeRequest, SaslHandshakeResponse,
+};
+use kafka_protocol::protocol::StrBytes;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+/// A broker with one SASL_PLAINTEXT listener, users alice and bob, and
+/// sessions of `lifetime`; its listener's address.
+fn broker(tag: &str, lifetime: Duration) -> (Broker, SocketAddr) {
+    let mut config = common::config(tag);
+    config.listeners = vec!["SASL_PLAINTEXT://127.0.0.1:0".parse().unwrap()];
+    config.connections.max_reauth = Some(lifetime);
+    let broker = common::start(&config);
+    for user in ["alice", "bob"] {
+        for m in Mechanism::ALL {
+            broker
+                .credentials()
+                .set(user, Credential::new(m, "pw", 4096))
+                .unwrap();
+        }
+    }
+    let addr = broker.listeners()[0].addr;
+    (broker, addr)
+}
+
+/// A PLAIN handshake and authentication as `user`: the lifetime the
+/// broker gave, or the error code.
+fn plain(c: &mut Client, user: &str) -> Result<i64, i16> {
+    let mut hs = SaslHandshakeRequest::default();
+    hs.mechanism = StrBytes::from_static_str("PLAIN");
+    let r: SaslHandshakeResponse = c.call(ApiKey::SaslHandshake, 1, &hs);
+    if r.error_code != 0 {
+        return Err(r.error_code);
+    }
+    let mut auth = SaslAuthenticateRequest::default();
+    auth.auth_bytes = format!("\0{user}\0pw").into_bytes().into();
+    let r: SaslAuthenticateResponse = c.call(ApiKey::SaslAuthenticate, 1, &auth);
+    if r.error_code != 0 {
+        return Err(r.error_code);
+    }
+    Ok(r.session_lifetime_ms)
+}
+
+fn metadata_answered(c: &mut Client) -> bool {
+    c.send(ApiKey::Metadata, 9, &MetadataRequest::default());
+    match c.receive() {
+        Ok((_, mut body)) => {
+            use bytes::Buf;
+            let _ = body.get_u8(); // the response header's tagged fields
+            let r = <MetadataResponse as kafka_protocol::protocol::Decodable>::decode(&mut body, 9);
+            r.is_ok()
+        }
+        Err(_) => false,
+    }
+}
+
+#[test]
+fn a_session_must_be_renewed_by_its_user_before_it_ends() {
+    let lifetime = Duration::from_millis(800);
+    let (_broker, addr) = broker("reauth", lifetime);
+    let mut c = Client::connect(addr);
+    assert_eq!(plain(&mut c, "alice"), Ok(800));
+    assert!(metadata_answered(&mut c));
+    // Renewed twice before the end, it outlives three lifetimes.
+    for _ in 0..3 {
+        std::thread::sleep(Duration::from_millis(500));
+        assert_eq!(plain(&mut c, "alice"), Ok(800), "a renewal refused");
+        assert!(metadata_answered(&mut c), "closed after a renewal");
+    }
+    // Not renewed: the next request closes it.
+    std::thread::sleep(Duration::from_millis(900));
+    assert!(!metadata_answered(&mut c), "served past its session's end");
+    assert!(c.is_closed());
+
+    // Renewed as somebody else: refused, and closed.
+    let mut c = Client::connect(addr);
+    assert_eq!(plain(&mut c, "alice"), Ok(800));
+    assert_eq!(plain(&mut c, "bob"), Err(58)); // SASL_AUTHENTICATION_FAILED
+    assert!(c.is_closed());
+
+    // Without a lifetime no renewal is due: a second handshake is refused.
+    let mut config = common::config("reauth-off");
+    config.listeners = vec!["SASL_PLAINTEXT://127.0.0.1:0".parse().unwrap()];
+    let plain_broker = common::start(&config);
+    plain_broker
+        .credentials()
+        .set("alice", Credential::new(Mechanism::Sha256, "pw", 4096))
+        .unwrap();
+    let mut c = Client::connect(plain_broker.listeners()[0].addr);
+    assert_eq!(plain(&mut c, "alice"), Ok(0));
+    assert_eq!(plain(&mut c, "alice"), Err(34)); // ILLEGAL_SASL_STATE
+}
+
+#[test]
+fn librdkafka_renews_its_sessions_on_the_same_connections() {
+    let (broker, addr) = broker("reauth-librdkafka", Duration::from_millis(2_000));
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/sasl_reauth.py");
+    let out = Command::new("python3")
+        .arg(script)
+        .args([&addr.to_string(), "reauth", "alice", "pw", "2000"])
+        .output()
+        .expect("python3 runs (scripts/test installs confluent-kafka)");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("reauth ok"),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // librdkafka keeps two (its bootstrap connection and the broker's);
+    // each session expiring unrenewed would have cost it a new one.
+    let accepted = broker.connections_accepted();
+    assert!(accepted <= 2, "{accepted} connections over four lifetimes");
+}
