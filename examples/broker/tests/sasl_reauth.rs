@@ -3,7 +3,8 @@
 //! the same connection, with the same mechanism and as the same user, and
 //! goes on; a connection that sends anything else after its session ended
 //! is closed, as is one that renews as somebody else. With a raw client,
-//! and with librdkafka (confluent-kafka), which renews on its own.
+//! and with librdkafka (confluent-kafka) and kafkajs, which renew on
+//! their own.
 
 mod common;
 
@@ -124,6 +125,29 @@ fn librdkafka_renews_its_sessions_on_the_same_connections() {
     );
     // librdkafka keeps two (its bootstrap connection and the broker's);
     // each session expiring unrenewed would have cost it a new one.
+    let accepted = broker.connections_accepted();
+    assert!(accepted <= 2, "{accepted} connections over four lifetimes");
+}
+
+#[test]
+fn kafkajs_renews_its_sessions_on_the_same_connections() {
+    let (broker, addr) = broker("reauth-kafkajs", Duration::from_millis(2_000));
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients");
+    assert!(
+        dir.join("node_modules/kafkajs").is_dir(),
+        "kafkajs is not installed: scripts/test installs it"
+    );
+    let out = Command::new("node")
+        .arg(dir.join("sasl_reauth.js"))
+        .args([&addr.to_string(), "reauth", "alice", "pw", "2000"])
+        .output()
+        .expect("node runs (scripts/test installs it)");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("reauth ok"),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let accepted = broker.connections_accepted();
     assert!(accepted <= 2, "{accepted} connections over four lifetimes");
 }

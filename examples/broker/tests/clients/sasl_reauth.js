@@ -1,0 +1,36 @@
+// kafkajs re-authenticating its SASL sessions on the connections it has
+// (KIP-368): the broker gives each authentication a lifetime of LIFETIME
+// ms; a producer sends a record every 100 ms for about four lifetimes.
+// Every send must succeed; the Rust test beside this checks the broker
+// accepted no more connections than kafkajs keeps.
+// Arguments: SASL_PLAINTEXT address, topic, user, password, LIFETIME ms.
+const { Kafka, logLevel } = require('kafkajs');
+
+const [addr, topic, username, password, lifetimeMs] = process.argv.slice(2);
+
+async function main() {
+  const lifetime = Number(lifetimeMs);
+  const kafka = new Kafka({
+    brokers: [addr],
+    sasl: { mechanism: 'scram-sha-256', username, password },
+    // Renew when less than half the lifetime is left.
+    reauthenticationThreshold: lifetime / 2,
+    logLevel: logLevel.NOTHING,
+  });
+  const producer = kafka.producer();
+  await producer.connect();
+  const end = Date.now() + 4 * lifetime;
+  let sent = 0;
+  while (Date.now() < end) {
+    await producer.send({ topic, messages: [{ value: `record ${sent}` }] });
+    sent += 1;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  await producer.disconnect();
+  console.log('reauth ok', sent);
+}
+
+main().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});
