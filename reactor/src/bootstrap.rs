@@ -398,6 +398,7 @@ fn listen(
     if opts.reuse_port {
         socket.set_reuse_port(true)?;
     }
+    opts.apply_tcp(&socket)?;
     socket.set_nonblocking(true)?;
     socket.bind(&addr.into())?;
     socket.listen(opts.backlog)?;
