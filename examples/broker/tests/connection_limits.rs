@@ -3,7 +3,8 @@
 //! until another closes, across listeners; `max.connections.per.ip` closes one connection too many at once,
 //! before anything of it is read, and takes the next once one closes; an
 //! override gives an address its own limit; `connections.max.idle.ms`
-//! closes a silent connection and keeps one that talks.
+//! closes a silent connection and keeps one that talks, and one waiting
+//! for its long-polling fetch's answer.
 
 mod common;
 
@@ -143,4 +144,39 @@ fn past_max_connections_a_connection_waits_until_another_closes() {
         .unwrap();
     assert!(third.receive().is_ok(), "never served after a close");
     assert!(served(&mut first));
+}
+
+#[test]
+fn a_connection_waiting_for_its_answer_is_not_idle() {
+    use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+    use kafka_protocol::messages::{BrokerId, FetchRequest, FetchResponse};
+    let mut config = common::config("max-idle-fetch");
+    config.connections.max_idle = Some(Duration::from_millis(500));
+    let broker = common::start(&config);
+    let mut c = Client::connect(broker.local_addr());
+    common::create_topic(&mut c, "quiet", 1);
+    // A fetch on an empty partition waits its 2 s for a record: four idle
+    // periods with nothing moving, the answer still owed.
+    let mut p = FetchPartition::default();
+    p.partition_max_bytes = 1 << 20;
+    let mut t = FetchTopic::default();
+    t.topic = common::topic_name("quiet");
+    t.partitions.push(p);
+    let mut r = FetchRequest::default();
+    r.replica_id = BrokerId(-1);
+    r.max_wait_ms = 2_000;
+    r.min_bytes = 1;
+    r.max_bytes = 1 << 20;
+    r.topics.push(t);
+    let start = Instant::now();
+    let resp: FetchResponse = c.call(ApiKey::Fetch, 4, &r);
+    assert!(
+        start.elapsed() >= Duration::from_millis(1_900),
+        "{:?}",
+        start.elapsed()
+    );
+    assert_eq!(resp.responses[0].partitions[0].error_code, 0);
+    // Answered, it is idle like any other: closed after its 500 ms.
+    std::thread::sleep(Duration::from_millis(1_200));
+    assert!(c.is_closed());
 }

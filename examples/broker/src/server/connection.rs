@@ -1539,7 +1539,11 @@ impl InboundHandler for Connection {
         if let gyre_reactor::UserEvent::Idle(idle) = &event {
             // Kafka's connections.max.idle.ms: nothing read or sent for
             // that long.
-            if idle.state == gyre_reactor::IdleState::AllIdle {
+            // A connection waiting for the answer to its own request (a
+            // fetch's long poll, a join waiting for its group) is not
+            // idle to its client; the idle handler looks again a period
+            // later.
+            if idle.state == gyre_reactor::IdleState::AllIdle && self.in_flight() == 0 {
                 tracing::debug!(peer = ?ctx.channel().peer_addr(), "idle past connections.max.idle.ms; closing");
                 return ctx.close();
             }
