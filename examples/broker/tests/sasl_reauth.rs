@@ -73,25 +73,26 @@ fn metadata_answered(c: &mut Client) -> bool {
 
 #[test]
 fn a_session_must_be_renewed_by_its_user_before_it_ends() {
-    let lifetime = Duration::from_millis(800);
+    // Renewals come with a second to spare, for a loaded host.
+    let lifetime = Duration::from_millis(2_000);
     let (_broker, addr) = broker("reauth", lifetime);
     let mut c = Client::connect(addr);
-    assert_eq!(plain(&mut c, "alice"), Ok(800));
+    assert_eq!(plain(&mut c, "alice"), Ok(2_000));
     assert!(metadata_answered(&mut c));
-    // Renewed twice before the end, it outlives three lifetimes.
+    // Renewed every second, it outlives its first lifetime twice over.
     for _ in 0..3 {
-        std::thread::sleep(Duration::from_millis(500));
-        assert_eq!(plain(&mut c, "alice"), Ok(800), "a renewal refused");
+        std::thread::sleep(Duration::from_millis(1_000));
+        assert_eq!(plain(&mut c, "alice"), Ok(2_000), "a renewal refused");
         assert!(metadata_answered(&mut c), "closed after a renewal");
     }
     // Not renewed: the next request closes it.
-    std::thread::sleep(Duration::from_millis(900));
+    std::thread::sleep(Duration::from_millis(2_100));
     assert!(!metadata_answered(&mut c), "served past its session's end");
     assert!(c.is_closed());
 
     // Renewed as somebody else: refused, and closed.
     let mut c = Client::connect(addr);
-    assert_eq!(plain(&mut c, "alice"), Ok(800));
+    assert_eq!(plain(&mut c, "alice"), Ok(2_000));
     assert_eq!(plain(&mut c, "bob"), Err(58)); // SASL_AUTHENTICATION_FAILED
     assert!(c.is_closed());
 
@@ -110,11 +111,12 @@ fn a_session_must_be_renewed_by_its_user_before_it_ends() {
 
 #[test]
 fn librdkafka_renews_its_sessions_on_the_same_connections() {
-    let (broker, addr) = broker("reauth-librdkafka", Duration::from_millis(2_000));
+    // librdkafka renews at about 90% of the lifetime: 400 ms to spare.
+    let (broker, addr) = broker("reauth-librdkafka", Duration::from_millis(4_000));
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/sasl_reauth.py");
     let out = Command::new("python3")
         .arg(script)
-        .args([&addr.to_string(), "reauth", "alice", "pw", "2000"])
+        .args([&addr.to_string(), "reauth", "alice", "pw", "4000"])
         .output()
         .expect("python3 runs (scripts/test installs confluent-kafka)");
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -126,12 +128,12 @@ fn librdkafka_renews_its_sessions_on_the_same_connections() {
     // librdkafka keeps two (its bootstrap connection and the broker's);
     // each session expiring unrenewed would have cost it a new one.
     let accepted = broker.connections_accepted();
-    assert!(accepted <= 2, "{accepted} connections over four lifetimes");
+    assert!(accepted <= 2, "{accepted} connections over three lifetimes");
 }
 
 #[test]
 fn kafkajs_renews_its_sessions_on_the_same_connections() {
-    let (broker, addr) = broker("reauth-kafkajs", Duration::from_millis(2_000));
+    let (broker, addr) = broker("reauth-kafkajs", Duration::from_millis(4_000));
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients");
     assert!(
         dir.join("node_modules/kafkajs").is_dir(),
@@ -139,7 +141,7 @@ fn kafkajs_renews_its_sessions_on_the_same_connections() {
     );
     let out = Command::new("node")
         .arg(dir.join("sasl_reauth.js"))
-        .args([&addr.to_string(), "reauth", "alice", "pw", "2000"])
+        .args([&addr.to_string(), "reauth", "alice", "pw", "4000"])
         .output()
         .expect("node runs (scripts/test installs it)");
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -149,5 +151,5 @@ fn kafkajs_renews_its_sessions_on_the_same_connections() {
         String::from_utf8_lossy(&out.stderr)
     );
     let accepted = broker.connections_accepted();
-    assert!(accepted <= 2, "{accepted} connections over four lifetimes");
+    assert!(accepted <= 2, "{accepted} connections over three lifetimes");
 }

@@ -1,6 +1,6 @@
 // kafkajs re-authenticating its SASL sessions on the connections it has
 // (KIP-368): the broker gives each authentication a lifetime of LIFETIME
-// ms; a producer sends a record every 100 ms for about four lifetimes.
+// ms; a producer sends a record every 100 ms for about three lifetimes.
 // Every send must succeed; the Rust test beside this checks the broker
 // accepted no more connections than kafkajs keeps.
 // Arguments: SASL_PLAINTEXT address, topic, user, password, LIFETIME ms.
@@ -19,7 +19,7 @@ async function main() {
   });
   const producer = kafka.producer();
   await producer.connect();
-  const end = Date.now() + 4 * lifetime;
+  const end = Date.now() + 3 * lifetime;
   let sent = 0;
   while (Date.now() < end) {
     await producer.send({ topic, messages: [{ value: `record ${sent}` }] });

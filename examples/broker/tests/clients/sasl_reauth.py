@@ -1,6 +1,6 @@
 """confluent-kafka (librdkafka) re-authenticating its SASL sessions on the
 connections it has (KIP-368): the broker gives each authentication a
-lifetime of LIFETIME ms; a producer sends records for about four
+lifetime of LIFETIME ms; a producer sends records for about three
 lifetimes, then flushes. Every record must be delivered; the Rust test
 beside this checks that the broker accepted no more connections than
 librdkafka keeps (a client that did not renew would be closed at its next
@@ -26,7 +26,7 @@ p = confluent_kafka.Producer({
 })
 failed = []
 sent = 0
-end = time.time() + 4 * lifetime
+end = time.time() + 3 * lifetime
 while time.time() < end:
     p.produce(topic, f"record {sent}".encode(),
               on_delivery=lambda err, msg: err and failed.append(err))
