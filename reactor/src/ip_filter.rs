@@ -3,10 +3,13 @@
 //! first that matches decides, as nginx's `allow`/`deny` and Netty's
 //! `RuleBasedIpFilter` do) and [`IpFilterHandler`], the pipeline layer
 //! that closes a connection the filter refuses before anything of it is
-//! read. Behind a load balancer it judges the address the PROXY protocol
-//! header names. Uses the handler traits and the codec's header type.
+//! read. A filter may also hold each address to a number of connections
+//! open at once (`ip_limit`). Behind a load balancer it judges the
+//! address the PROXY protocol header names. Uses the handler traits, the
+//! per-address counts and the codec's header type.
 
 use crate::handler::{InboundContext, InboundHandler, UserEvent};
+use crate::ip_limit::{ConnectionsPerIp, IpSlot};
 use bytes::{Bytes, BytesMut};
 use std::marker::PhantomData;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -166,6 +169,7 @@ enum Rule {
 #[derive(Clone, Debug, Default)]
 pub struct IpFilter {
     rules: Arc<Vec<Rule>>,
+    per_address: Option<ConnectionsPerIp>,
 }
 
 impl IpFilter {
@@ -195,7 +199,23 @@ impl IpFilter {
         self.deny(v4).deny(v6)
     }
 
-    /// Whether `ip` may connect.
+    /// Also holds each allowed address to `limits`' connections open at
+    /// once (nginx's `limit_conn`; Netty's `UniqueIpFilter` is a limit of
+    /// 1): one more is refused as the rules' refusals are. Clones of
+    /// `limits` share its counts, so one limit may span several servers.
+    ///
+    /// ```
+    /// use gyre_reactor::{ConnectionsPerIp, IpFilter};
+    ///
+    /// let filter = IpFilter::new().limit_per_address(&ConnectionsPerIp::new(Some(10), []));
+    /// # let _ = filter;
+    /// ```
+    pub fn limit_per_address(mut self, limits: &ConnectionsPerIp) -> Self {
+        self.per_address = Some(limits.clone());
+        self
+    }
+
+    /// Whether `ip` may connect by the rules (its count is not asked).
     pub fn allows(&self, ip: IpAddr) -> bool {
         for rule in self.rules.iter() {
             match rule {
@@ -208,8 +228,10 @@ impl IpFilter {
     }
 }
 
-/// Closes a connection whose address its [`IpFilter`] refuses, before
-/// anything of it is read or passed on (Netty's `RuleBasedIpFilter`). Put
+/// Closes a connection whose address its [`IpFilter`] refuses, or that
+/// would take its address past the filter's
+/// [per-address limit](IpFilter::limit_per_address), before anything of
+/// it is read or passed on (Netty's `RuleBasedIpFilter`). Put
 /// it first in a pipeline, where it judges the peer's address when the
 /// connection opens; or, with [`behind_proxy`](Self::behind_proxy), right
 /// after a [`ProxyProtocolHandler`](crate::ProxyProtocolHandler), where it
@@ -235,6 +257,9 @@ pub struct IpFilterHandler<W = Bytes> {
     filter: IpFilter,
     behind_proxy: bool,
     refused: bool,
+    /// The connection's place in its address's count, under a
+    /// [`limit_per_address`](IpFilter::limit_per_address).
+    slot: Option<IpSlot>,
     _write: PhantomData<fn(W)>,
 }
 
@@ -245,6 +270,7 @@ impl<W> IpFilterHandler<W> {
             filter,
             behind_proxy: false,
             refused: false,
+            slot: None,
             _write: PhantomData,
         }
     }
@@ -258,16 +284,26 @@ impl<W> IpFilterHandler<W> {
 }
 
 impl<W: 'static> IpFilterHandler<W> {
-    /// Whether `ip` may connect; if not, closes the channel.
+    /// Whether `ip` may connect (by the rules, and its address's count);
+    /// if not, closes the channel.
     fn judge(&mut self, ctx: &mut impl InboundContext<Self>, ip: Option<IpAddr>) -> bool {
         let Some(ip) = ip else {
             return true;
         };
-        if self.filter.allows(ip) {
-            return true;
-        }
+        let refusal = if !self.filter.allows(ip) {
+            "address refused by the IP filter; closing"
+        } else {
+            match self.filter.per_address.as_ref().map(|l| l.admit(ip)) {
+                None => return true,
+                Some(Ok(slot)) => {
+                    self.slot = Some(slot);
+                    return true;
+                }
+                Some(Err(_)) => "address already has its most connections open; closing",
+            }
+        };
         self.refused = true;
-        tracing::debug!(%ip, peer = ?ctx.channel().peer_addr(), "address refused by the IP filter; closing");
+        tracing::debug!(%ip, peer = ?ctx.channel().peer_addr(), "{refusal}");
         ctx.close();
         false
     }
@@ -310,6 +346,8 @@ impl<W: 'static> InboundHandler for IpFilterHandler<W> {
     }
 
     fn inactive(&mut self, ctx: &mut impl InboundContext<Self>) {
+        // Its place in its address's count is free for the next.
+        self.slot = None;
         // The handlers after a refusal at `active` never saw the channel
         // open; behind a proxy they did, and see it close.
         if !self.refused || self.behind_proxy {

@@ -162,6 +162,7 @@ mod handle;
 mod handler;
 mod idle;
 mod ip_filter;
+mod ip_limit;
 #[cfg(feature = "tls")]
 mod ktls;
 #[cfg(not(loom))]
@@ -231,6 +232,7 @@ pub use handler::{
 };
 pub use idle::IdleStateHandler;
 pub use ip_filter::{IpFilter, IpFilterHandler, IpSubnet, IpSubnetError};
+pub use ip_limit::{ConnectionsPerIp, IpSlot};
 #[cfg(not(loom))]
 pub use lend::InputLend;
 pub use loop_handle::{EventLoop, ScheduledTask};

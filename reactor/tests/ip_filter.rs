@@ -2,15 +2,19 @@
 //! runs on: a client from a refused address (127.0.0.2, which loopback
 //! also answers) is closed before its bytes reach a handler, and the
 //! handlers after the filter never see it open; one from an allowed
-//! address is served. Behind the PROXY protocol the header's client is
-//! judged, not the proxy.
+//! address is served. A per-address limit closes one connection too many
+//! from an address and none from another, and a close frees a place.
+//! Behind the PROXY protocol the header's client is judged, not the
+//! proxy.
 
 mod common;
 
 use bytes::BytesMut;
 use common::{Counters, Echo, Probe};
 use gyre_codec::{ProxiedAddresses, ProxyHeader};
-use gyre_reactor::{IpFilter, IpFilterHandler, Pipeline, ProxyProtocolHandler, ServerBootstrap};
+use gyre_reactor::{
+    ConnectionsPerIp, IpFilter, IpFilterHandler, Pipeline, ProxyProtocolHandler, ServerBootstrap,
+};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::atomic::Ordering;
@@ -92,4 +96,38 @@ fn behind_a_proxy_the_client_the_header_names_is_judged() {
     assert_eq!(echo(&mut refused, b"let me in"), None);
     let mut allowed = proxied("198.51.100.1:50000");
     assert_eq!(echo(&mut allowed, b"hello").as_deref(), Some(&b"hello"[..]));
+}
+
+#[test]
+fn each_address_is_held_to_its_connections_at_once() {
+    let limits = ConnectionsPerIp::new(Some(2), []);
+    let filter = IpFilter::new().limit_per_address(&limits);
+    let server = ServerBootstrap::new()
+        .group(common::group(1))
+        .bind("127.0.0.1:0", move |_| {
+            Pipeline::new()
+                .inbound(IpFilterHandler::new(filter.clone()))
+                .inbound(Echo)
+        })
+        .unwrap();
+    let addr = server.local_addr();
+    let mut mine: Vec<TcpStream> = (0..2).map(|_| connect_from("127.0.0.1", addr)).collect();
+    for s in &mut mine {
+        assert!(echo(s, b"in").is_some());
+    }
+    let mut third = connect_from("127.0.0.1", addr);
+    assert_eq!(echo(&mut third, b"one too many"), None);
+    // Another address has places of its own.
+    let mut theirs: Vec<TcpStream> = (0..2).map(|_| connect_from("127.0.0.2", addr)).collect();
+    for s in &mut theirs {
+        assert!(echo(s, b"in").is_some());
+    }
+    assert_eq!(limits.open_from("127.0.0.1".parse().unwrap()), 2);
+    // One closes: its place is free again.
+    drop(mine.pop());
+    assert!(common::eventually(Duration::from_secs(5), || {
+        limits.open_from("127.0.0.1".parse().unwrap()) == 1
+    }));
+    let mut again = connect_from("127.0.0.1", addr);
+    assert!(echo(&mut again, b"back").is_some());
 }

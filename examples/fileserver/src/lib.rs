@@ -155,10 +155,12 @@ pub struct FileServerConfig {
     /// share of a link. With `limit_rate` too, each connection is held to
     /// the tighter.
     pub limit_rate_total: Option<u64>,
-    /// Who may connect (nginx's `allow` and `deny`; default: everyone). A
-    /// refused address is closed before anything of it is read (before
-    /// the TLS handshake too); behind a PROXY protocol header, the client
-    /// the header names is judged.
+    /// Who may connect (nginx's `allow` and `deny`; default: everyone),
+    /// and how many connections each address may hold open
+    /// ([`IpFilter::limit_per_address`], nginx's `limit_conn`). A refused
+    /// connection is closed before anything of it is read (before the TLS
+    /// handshake too); behind a PROXY protocol header, the client the
+    /// header names is judged.
     pub ip_filter: IpFilter,
 }
 

@@ -86,6 +86,11 @@ struct Args {
     /// 10.0.0.0/8 --deny all` lets only that block in.
     #[arg(long, value_parser = parse_block)]
     deny: Vec<Block>,
+    /// Connections one client address may hold open at once; one more is
+    /// closed unanswered (nginx's limit_conn per $binary_remote_addr;
+    /// behind --proxy-protocol, the client the header names).
+    #[arg(long)]
+    max_connections_per_ip: Option<usize>,
 }
 
 /// What `--allow` or `--deny` names.
@@ -175,6 +180,10 @@ fn main() {
     config.limit_rate = args.limit_rate;
     config.limit_rate_total = args.limit_rate_total;
     config.ip_filter = access_rules(&matches);
+    if let Some(n) = args.max_connections_per_ip {
+        let limits = gyre_reactor::ConnectionsPerIp::new(Some(n), []);
+        config.ip_filter = config.ip_filter.limit_per_address(&limits);
+    }
     if let Some(workers) = args.workers {
         config.workers = workers;
     }

@@ -76,3 +76,32 @@ fn behind_a_proxy_the_named_client_is_judged() {
     assert!(head.starts_with("HTTP/1.1 200"), "{head}");
     assert_eq!(len, 1000);
 }
+
+#[test]
+fn each_client_address_is_held_to_its_connections() {
+    let site = Site::with("access-per-ip", |c| {
+        c.ip_filter =
+            IpFilter::new().limit_per_address(&gyre_reactor::ConnectionsPerIp::new(Some(2), []));
+    });
+    site.file("f", 1000);
+    let get = |s: &mut TcpStream| {
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let _ = s.write_all(b"GET /f HTTP/1.1\r\nHost: x\r\n\r\n");
+        read_response(s).ok().map(|(head, _)| head)
+    };
+    // Two kept-alive connections are served, each request after request.
+    let mut kept: Vec<TcpStream> = (0..2)
+        .map(|_| TcpStream::connect(site.server.local_addr()).unwrap())
+        .collect();
+    for s in &mut kept {
+        assert!(get(s).is_some_and(|h| h.starts_with("HTTP/1.1 200")));
+    }
+    // A third from the same address gets nothing; curl from another
+    // address its file.
+    let mut third = TcpStream::connect(site.server.local_addr()).unwrap();
+    assert_eq!(get(&mut third), None);
+    assert_eq!(curl_from("127.0.0.2", &site.url("/f")), "200");
+    for s in &mut kept {
+        assert!(get(s).is_some(), "a kept connection was dropped");
+    }
+}

@@ -77,7 +77,7 @@ pub struct Connection {
     quota_cache: quotas::Cached,
     /// This connection's place in its address's count, where a
     /// per-address limit is set (given back when the handler is dropped).
-    ip_slot: Option<super::connection_limits::IpSlot>,
+    ip_slot: Option<gyre_reactor::IpSlot>,
     /// A request was refused: the connection closes once the answers
     /// before it are out, and nothing after it is read.
     closing: bool,

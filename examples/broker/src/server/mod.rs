@@ -227,7 +227,7 @@ impl Broker {
                 .unwrap_or_else(|_| config.data_dir.clone())
                 .display()
                 .to_string(),
-            ip_connections: connection_limits::IpConnections::new(&config.connections),
+            ip_connections: connection_limits::per_ip(&config.connections),
             sasl_lifetime: config.connections.max_reauth,
             acls: Arc::new(Authorizer::open(
                 &config.data_dir,

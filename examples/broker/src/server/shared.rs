@@ -37,5 +37,5 @@ pub struct Shared {
     /// re-authenticate (`connections.max.reauth.ms`); `None`: for good.
     pub(crate) sasl_lifetime: Option<std::time::Duration>,
     /// Each address's open connections, where a per-address limit is set.
-    pub(crate) ip_connections: Option<Arc<super::connection_limits::IpConnections>>,
+    pub(crate) ip_connections: Option<gyre_reactor::ConnectionsPerIp>,
 }
