@@ -248,10 +248,10 @@ fn median_ratio(pairs: &[[Duration; 2]]) -> f64 {
 }
 
 /// Sends the next part of `region` to `socket`: through `pipe` with
-/// `splice` when there is one (what it holds and a pipeful more), else
-/// with `sendfile` (at most `limit` bytes); either reads nothing of the
-/// file more than `cached` bytes on (what a file loader knows is in the
-/// page cache). The one place the two file paths part, for the channels
+/// `splice` when there is one (what it holds, then up to a pipeful more),
+/// else with `sendfile`; either reads no more of the file than `limit`
+/// bytes on, nor than `cached` (what a file loader knows is in the page
+/// cache). The one place the two file paths part, for the channels
 /// and for the probe that times them.
 pub(crate) fn send_region(
     region: &mut FileRegion,
@@ -260,10 +260,14 @@ pub(crate) fn send_region(
     limit: usize,
     cached: u64,
 ) -> Result<usize, gyre_zerocopy::Error> {
-    let cached = usize::try_from(cached).unwrap_or(usize::MAX);
+    let most = usize::try_from(cached).unwrap_or(usize::MAX).min(limit);
     match pipe {
-        Some(pipe) => pipe.send_up_to(region, socket, cached),
-        None => region.transfer_up_to(socket, limit.min(cached)),
+        // What the pipe holds from the last call goes first; no more of
+        // the file is read than `limit` (a write limit's allowance, the
+        // bytes per event), so a splice overshoots by at most what the
+        // last call's bound left in the pipe.
+        Some(pipe) => pipe.send_up_to(region, socket, most),
+        None => region.transfer_up_to(socket, most),
     }
 }
 

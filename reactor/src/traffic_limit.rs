@@ -126,10 +126,12 @@ impl TrafficLimit {
 /// [`ChannelOptions::shared_read_limit`](crate::ChannelOptions::shared_read_limit)
 /// or [`shared_write_limit`](crate::ChannelOptions::shared_write_limit).
 ///
-/// Channels on different loops may each take the burst at the same
-/// moment, so the total may run over by a burst per loop; the rate over
-/// time holds, as every byte moved is charged. Which channel goes first
-/// when the limit frees is the order their timers fire in.
+/// Channels may each take the burst at the same moment (on different
+/// loops; on one io_uring loop, whose sends are charged as they
+/// complete), so the total may run over by a burst per channel moving
+/// bytes at that moment; the rate over time holds, as every byte moved is
+/// charged. Which channel goes first when the limit frees is the order
+/// their timers fire in.
 ///
 /// ```
 /// use gyre_reactor::{ChannelOptions, SharedTrafficLimit, TrafficLimit};

@@ -126,7 +126,11 @@ fn file_regions_are_held_to_the_write_limit() {
     let (got, took) = download(server.local_addr(), content.len());
     assert!(got == content, "{} bytes, not the file", got.len());
     eprintln!("a 3 MiB file at 3 MiB/s: {took:?}");
-    assert!(took >= least(limit, content.len()), "{took:?}");
+    // Where files go through a pipe (`FileSend::Auto` may choose it), a
+    // call first sends what the pipe holds from the call before, which
+    // may be a burst past the allowance at the end.
+    let burst = limit.burst_bytes() as usize;
+    assert!(took >= least(limit, content.len() - burst), "{took:?}");
     assert!(took < Duration::from_secs(15), "{took:?}");
     std::fs::remove_dir_all(dir).unwrap();
 }
@@ -217,8 +221,11 @@ fn a_shared_limit_holds_channels_together() {
     }
     let took = start.elapsed();
     eprintln!("2 x 1 MiB through a shared 2 MiB/s: {took:?}");
-    // 2 MiB in all at 2 MiB/s; one loop, so one burst.
-    assert!(took >= least(all.limit(), 2 * MIB), "{took:?}");
+    // 2 MiB in all at 2 MiB/s, less the burst and, as an io_uring send
+    // is charged when it completes, one more that the other channel may
+    // take meanwhile.
+    let burst = all.limit().burst_bytes() as usize;
+    assert!(took >= least(all.limit(), 2 * MIB - burst), "{took:?}");
     assert!(took < Duration::from_secs(10), "{took:?}");
 }
 

@@ -53,9 +53,11 @@ fn each_connection_is_held_to_its_rate() {
     let took = curl(&site.url("/three"), &out);
     whole(&out, 3 * MIB, crc);
     eprintln!("3 MiB at 2 MiB/s: {took:?}");
-    // Less the burst, a tenth of a second's worth: 1.4 s at least.
+    // Less the burst (a tenth of a second's worth) and what a splice pipe
+    // may send past the allowance at the end (at most a burst): 1.3 s at
+    // least.
     let burst = rate / 10;
-    let least = Duration::from_secs_f64((3 * MIB as u64 - burst) as f64 / rate as f64);
+    let least = Duration::from_secs_f64((3 * MIB as u64 - 2 * burst) as f64 / rate as f64);
     assert!(took >= least, "{took:?}, at least {least:?}");
     assert!(took < Duration::from_secs(15), "{took:?}");
 }
@@ -81,8 +83,10 @@ fn all_connections_together_are_held_to_the_total() {
     }
     let took = start.elapsed();
     eprintln!("2 x 1 MiB through 2 MiB/s in all: {took:?}");
-    // 2 MiB in all, less a burst per loop (the site runs two).
-    let least = Duration::from_secs_f64((2 * MIB as u64 - 2 * (rate / 10)) as f64 / rate as f64);
+    // 2 MiB in all, less a burst per connection that may take one at the
+    // same moment (the site runs two loops), and one a splice pipe may
+    // send past the allowance at the end.
+    let least = Duration::from_secs_f64((2 * MIB as u64 - 3 * (rate / 10)) as f64 / rate as f64);
     assert!(took >= least, "{took:?}, at least {least:?}");
     assert!(took < Duration::from_secs(15), "{took:?}");
 }
