@@ -109,47 +109,41 @@ fn a_session_must_be_renewed_by_its_user_before_it_ends() {
     assert_eq!(plain(&mut c, "alice"), Err(34)); // ILLEGAL_SASL_STATE
 }
 
-#[test]
-fn librdkafka_renews_its_sessions_on_the_same_connections() {
-    // librdkafka renews at about 90% of the lifetime: 400 ms to spare.
-    let (broker, addr) = broker("reauth-librdkafka", Duration::from_millis(4_000));
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/sasl_reauth.py");
-    let out = Command::new("python3")
-        .arg(script)
+/// Runs `client` (a script of `tests/clients` under `runner`) against a
+/// broker whose sessions last 4 s, for three lifetimes: it must print
+/// "reauth ok", and the broker must have accepted no more than the two
+/// connections the clients keep (their bootstrap connection and the
+/// broker's): each session expiring unrenewed would cost a new one.
+fn renews_on_its_connections(tag: &str, runner: &str, client: &str) {
+    let (broker, addr) = broker(tag, Duration::from_millis(4_000));
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients");
+    let out = Command::new(runner)
+        .arg(dir.join(client))
         .args([&addr.to_string(), "reauth", "alice", "pw", "4000"])
         .output()
-        .expect("python3 runs (scripts/test installs confluent-kafka)");
+        .unwrap_or_else(|e| panic!("{runner}: {e} (scripts/test installs it)"));
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success() && stdout.contains("reauth ok"),
         "{stdout}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    // librdkafka keeps two (its bootstrap connection and the broker's);
-    // each session expiring unrenewed would have cost it a new one.
     let accepted = broker.connections_accepted();
     assert!(accepted <= 2, "{accepted} connections over three lifetimes");
 }
 
 #[test]
+fn librdkafka_renews_its_sessions_on_the_same_connections() {
+    // librdkafka renews at about 90% of the lifetime: 400 ms to spare.
+    renews_on_its_connections("reauth-librdkafka", "python3", "sasl_reauth.py");
+}
+
+#[test]
 fn kafkajs_renews_its_sessions_on_the_same_connections() {
-    let (broker, addr) = broker("reauth-kafkajs", Duration::from_millis(4_000));
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients");
+    let modules = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/node_modules/kafkajs");
     assert!(
-        dir.join("node_modules/kafkajs").is_dir(),
+        modules.is_dir(),
         "kafkajs is not installed: scripts/test installs it"
     );
-    let out = Command::new("node")
-        .arg(dir.join("sasl_reauth.js"))
-        .args([&addr.to_string(), "reauth", "alice", "pw", "4000"])
-        .output()
-        .expect("node runs (scripts/test installs it)");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success() && stdout.contains("reauth ok"),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let accepted = broker.connections_accepted();
-    assert!(accepted <= 2, "{accepted} connections over three lifetimes");
+    renews_on_its_connections("reauth-kafkajs", "node", "sasl_reauth.js");
 }
