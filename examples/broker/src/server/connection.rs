@@ -1538,11 +1538,10 @@ impl InboundHandler for Connection {
     fn user_event(&mut self, ctx: &mut impl InboundContext<Self>, event: gyre_reactor::UserEvent) {
         if let gyre_reactor::UserEvent::Idle(idle) = &event {
             // Kafka's connections.max.idle.ms: nothing read or sent for
-            // that long.
-            // A connection waiting for the answer to its own request (a
-            // fetch's long poll, a join waiting for its group) is not
-            // idle to its client; the idle handler looks again a period
-            // later.
+            // that long. A connection waiting for the answer to its own
+            // request (a fetch's long poll, a join waiting for its group)
+            // is not idle to its client; the idle handler looks again a
+            // period later.
             if idle.state == gyre_reactor::IdleState::AllIdle && self.in_flight() == 0 {
                 tracing::debug!(peer = ?ctx.channel().peer_addr(), "idle past connections.max.idle.ms; closing");
                 return ctx.close();
