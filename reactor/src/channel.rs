@@ -160,10 +160,8 @@ pub struct Channel {
     writable: bool,
     pending_writability: Option<bool>,
     socket_writable: bool,
-    /// Whether the channel reads: what the handlers asked for
-    /// (`auto_read`) while no read limit holds it.
-    reading: bool,
-    /// What the handlers asked for with `set_auto_read`.
+    /// What the handlers asked for with `set_auto_read` (the channel
+    /// reads while this holds and no read limit holds it: `reading`).
     auto_read: bool,
     /// The channel's read and write limits, if it has any.
     shaping: Option<Box<crate::traffic_limit::Shaping>>,
@@ -247,7 +245,6 @@ impl Channel {
             datagram: stream.is_datagram(),
             stream: Some(stream),
             token,
-            reading: opts.auto_read,
             auto_read: opts.auto_read,
             shaping: crate::traffic_limit::Shaping::new(
                 (opts.read_limit, opts.shared_read_limit.clone()),
@@ -523,23 +520,29 @@ impl Channel {
     }
 
     pub(crate) fn set_auto_read(&mut self, on: bool, lp: &mut LoopLocal) {
+        let was = self.reading();
         self.auto_read = on;
-        self.apply_reading(lp);
+        self.apply_reading(was, lp);
     }
 
-    /// Reads, or stops reading, as the handlers want and the read limit
-    /// allows.
-    fn apply_reading(&mut self, lp: &mut LoopLocal) {
-        let on = self.auto_read && self.read_held.is_none();
-        if !on && self.reading {
+    /// Whether the channel reads: the handlers want it and no read limit
+    /// holds it.
+    pub(crate) fn reading(&self) -> bool {
+        self.auto_read && self.read_held.is_none()
+    }
+
+    /// Tells the transport what changed since reading was `was`: a pause,
+    /// or a look for data already waiting.
+    fn apply_reading(&mut self, was: bool, lp: &mut LoopLocal) {
+        let on = self.reading();
+        if !on && was {
             self.pause_read(lp);
         }
-        if on && !self.reading && self.state == State::Active {
+        if on && !was && self.state == State::Active {
             // Edge-triggered readiness will not repeat for data that is
             // already waiting, so look for it ourselves.
             lp.reread(self.token);
         }
-        self.reading = on;
     }
 
     // The transport verbs: each dispatches once on the loop's driver, and

@@ -130,7 +130,7 @@ impl<L: InboundChain<R, S>, S: Into<Outbound>, R: FromSocket> ChannelTask<L, S, 
     /// waits here, bounded by the loop's buffer pool.
     fn deliver(&mut self, lp: &mut LoopLocal) {
         let mut any = false;
-        while !self.ch.read_buf.is_empty() && self.ch.reading && self.ch.state == State::Active {
+        while !self.ch.read_buf.is_empty() && self.ch.reading() && self.ch.state == State::Active {
             let n = self.ch.read_buf.len().min(self.ch.opts.read_buffer_size);
             let chunk = R::from_socket(self.ch.read_buf.split_to(n), None);
             self.pipeline

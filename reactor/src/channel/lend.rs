@@ -80,7 +80,7 @@ impl Channel {
 
     fn reading_on(&self) -> bool {
         self.state == State::Active
-            && self.reading
+            && self.reading()
             && !self.input_closed
             && !self.close_requested
             && !self.failed

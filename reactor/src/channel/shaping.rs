@@ -71,8 +71,9 @@ impl Channel {
             return;
         };
         if self.read_held.is_none() && self.state == State::Active {
+            let was = self.reading();
             self.read_held = Some(self.schedule_timer(lp, SHAPING_TIMER, READ_HELD, wait, None));
-            self.apply_reading(lp);
+            self.apply_reading(was, lp);
         }
     }
 
@@ -81,9 +82,10 @@ impl Channel {
     pub(crate) fn shaping_timer(&mut self, lp: &mut LoopLocal, tag: u64) {
         match tag {
             READ_HELD => {
+                let was = self.reading();
                 self.read_held = None;
                 if self.state == State::Active {
-                    self.apply_reading(lp);
+                    self.apply_reading(was, lp);
                 }
             }
             _ => {

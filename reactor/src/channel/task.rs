@@ -123,7 +123,7 @@ impl<L: InboundChain<R, S>, S: Into<Outbound>, R: FromSocket> ChannelTask<L, S, 
             ReadTurn::Read(_) => {}
         }
         while self.ch.state == State::Active
-            && self.ch.reading
+            && self.ch.reading()
             && !self.ch.input_closed
             && !self.ch.close_requested
             && !self.ch.failed

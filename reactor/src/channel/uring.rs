@@ -115,7 +115,7 @@ impl Channel {
             || self.ring.eof
             || self.ring.cancelled
             || self.state != State::Active
-            || !self.reading
+            || !self.reading()
             || self.input_closed
             || self.close_requested
             || self.failed
