@@ -95,6 +95,24 @@ class Reads:
         raise AssertionError("timed out: %s: read %d, partitions %s" % (
             what, len(self.seen), [parts(c) for c in consumers]))
 
+    def settle(self, consumers, admin, group, what, timeout=60):
+        """Polls `consumers` until the broker describes `group` as stable:
+        every member has reached its target, so none has a revocation
+        its application has not yet served.
+
+        A librdkafka member closed with such a revocation pending (its
+        heartbeat said to rejoin, and the revoke waits for the next poll)
+        sends its LeaveGroup first and then commits what it read under
+        the member id it just gave up; Kafka refuses that commit
+        (UNKNOWN_MEMBER_ID), as the broker does, and its partitions are
+        read again from the last commit. A test closing a member mid-run
+        waits for this first, as an application that wants its last
+        offsets kept must."""
+        def stable():
+            described = admin.describe_consumer_groups([group])[group].result(10)
+            return str(described.state).endswith("STABLE")
+        self.poll_all(consumers, stable, timeout, what)
+
     def twice(self):
         """Up to five values read more than once."""
         return sorted(v for v, n in self.seen.items() if n > 1)[:5]
