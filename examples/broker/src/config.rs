@@ -103,6 +103,9 @@ pub struct BrokerConfig {
     pub consumer_groups: ConsumerGroupSettings,
     /// Limits on connections: per address, and how long one may idle.
     pub connections: ConnectionLimits,
+    /// SASL/OAUTHBEARER on the SASL listeners, and how its tokens are
+    /// checked (default: not offered).
+    pub oauthbearer: Option<crate::security::oauthbearer::OAuthBearerConfig>,
 }
 
 /// Limits on the broker's connections.
@@ -244,6 +247,7 @@ impl Default for BrokerConfig {
             max_open_segments: None,
             consumer_groups: ConsumerGroupSettings::default(),
             connections: ConnectionLimits::default(),
+            oauthbearer: None,
         }
     }
 }

@@ -206,6 +206,37 @@ struct Args {
     /// KIP-368; 0: for the connection's life).
     #[arg(long, default_value_t = 0)]
     connections_max_reauth_ms: u64,
+    /// Offer SASL/OAUTHBEARER on the SASL listeners, taking tokens signed
+    /// by a key of this JSON Web Key Set file (Kafka's
+    /// sasl.oauthbearer.jwks.endpoint.url, as a file); it is read again
+    /// every --sasl-oauthbearer-jwks-refresh-ms.
+    #[arg(long, conflicts_with = "sasl_oauthbearer_unsecured")]
+    sasl_oauthbearer_jwks: Option<PathBuf>,
+    /// How often the key set file is read again (Kafka's
+    /// sasl.oauthbearer.jwks.endpoint.refresh.ms).
+    #[arg(long, default_value_t = 3_600_000, value_parser = clap::value_parser!(u64).range(1..))]
+    sasl_oauthbearer_jwks_refresh_ms: u64,
+    /// Offer SASL/OAUTHBEARER taking unsigned tokens (alg none), as
+    /// Kafka's default unsecured validator: any client may claim any
+    /// principal. For development only.
+    #[arg(long)]
+    sasl_oauthbearer_unsecured: bool,
+    /// The issuer (iss) OAUTHBEARER tokens must name (Kafka's
+    /// sasl.oauthbearer.expected.issuer).
+    #[arg(long)]
+    sasl_oauthbearer_expected_issuer: Option<String>,
+    /// Audiences, split by commas, of which a token's aud must name one
+    /// (Kafka's sasl.oauthbearer.expected.audience).
+    #[arg(long, value_delimiter = ',')]
+    sasl_oauthbearer_expected_audience: Vec<String>,
+    /// The token claim naming the principal (Kafka's
+    /// sasl.oauthbearer.sub.claim.name).
+    #[arg(long, default_value = "sub")]
+    sasl_oauthbearer_sub_claim_name: String,
+    /// How far the broker's clock and the token issuer's may differ
+    /// (Kafka's sasl.oauthbearer.clock.skew.seconds).
+    #[arg(long, default_value_t = 30)]
+    sasl_oauthbearer_clock_skew_seconds: u64,
     /// Event loops serving connections (default: CPUs less one).
     #[arg(long)]
     workers: Option<usize>,
@@ -218,6 +249,26 @@ struct Args {
 /// take a bare `Vec` for a list of values).
 #[derive(Clone, Debug)]
 struct IpOverrides(Vec<(std::net::IpAddr, usize)>);
+
+/// The OAUTHBEARER settings the flags give, if it is offered.
+fn oauthbearer(args: &Args) -> Option<gyre_broker::security::oauthbearer::OAuthBearerConfig> {
+    use gyre_broker::security::oauthbearer::{OAuthBearerConfig, TokenValidation};
+    let validation = match (&args.sasl_oauthbearer_jwks, args.sasl_oauthbearer_unsecured) {
+        (Some(file), _) => TokenValidation::Jwks {
+            file: file.clone(),
+            refresh: Duration::from_millis(args.sasl_oauthbearer_jwks_refresh_ms),
+        },
+        (None, true) => TokenValidation::Unsecured,
+        (None, false) => return None,
+    };
+    Some(OAuthBearerConfig {
+        principal_claim: args.sasl_oauthbearer_sub_claim_name.clone(),
+        expected_issuer: args.sasl_oauthbearer_expected_issuer.clone(),
+        expected_audience: args.sasl_oauthbearer_expected_audience.clone(),
+        clock_skew: Duration::from_secs(args.sasl_oauthbearer_clock_skew_seconds),
+        ..OAuthBearerConfig::new(validation)
+    })
+}
 
 fn parse_ip_overrides(text: &str) -> Result<IpOverrides, String> {
     gyre_broker::server::connection_limits::parse_overrides(text).map(IpOverrides)
@@ -437,6 +488,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         }
         _ => None,
     };
+    let oauthbearer = oauthbearer(&args);
     let mut config = BrokerConfig {
         listen: args.listen,
         listeners: args.listeners.clone(),
@@ -468,6 +520,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         ..defaults
     };
     config.log.segment_bytes = args.segment_bytes;
+    config.oauthbearer = oauthbearer;
     config.connections = gyre_broker::ConnectionLimits {
         max: args.max_connections,
         per_ip: args.max_connections_per_ip,

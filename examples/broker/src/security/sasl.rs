@@ -3,19 +3,38 @@
 //! the mechanism's messages until the client is in (or refused, and the
 //! connection closed). Mechanisms: PLAIN (the password itself, checked
 //! against the stored SCRAM credential: over TLS only, in practice),
-//! SCRAM-SHA-256 and SCRAM-SHA-512. Where the listener gives sessions a
-//! lifetime (KIP-368, `connections.max.reauth.ms`), the client is told it
-//! at authentication and re-authenticates on the same connection before it
-//! ends, with the same mechanism and as the same user; a session that ends
-//! unrenewed is [`expired`](SaslSession::expired). Uses the credentials
-//! and SCRAM modules beside it.
+//! SCRAM-SHA-256, SCRAM-SHA-512, and OAUTHBEARER where the broker is given
+//! a token validator. Where the listener gives sessions a lifetime
+//! (KIP-368, `connections.max.reauth.ms`), or the token expires, the
+//! client is told the session's lifetime at authentication and
+//! re-authenticates on the same connection before it ends, with the same
+//! mechanism and as the same user; a session that ends unrenewed is
+//! [`expired`](SaslSession::expired). Uses the credentials, SCRAM and
+//! OAUTHBEARER modules beside it.
 
 use super::credentials::CredentialStore;
+use super::oauthbearer::OAuthBearer;
 use super::scram::{Mechanism, ScramServer, Step};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
+
+/// Every mechanism a SASL listener may offer; OAUTHBEARER, the last, only
+/// where the broker has a token validator.
+const ALL_MECHANISMS: [&str; 4] = ["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER"];
 
 /// The mechanisms a SASL listener offers, in SaslHandshake's answer.
-pub const MECHANISMS: [&str; 3] = ["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"];
+pub fn mechanisms(oauthbearer: bool) -> &'static [&'static str] {
+    &ALL_MECHANISMS[..if oauthbearer { 4 } else { 3 }]
+}
+
+/// What checks a client's credentials: the stored users, and the token
+/// validator where OAUTHBEARER is offered.
+#[derive(Clone, Copy)]
+pub struct Verifiers<'a> {
+    /// Users and their SCRAM credentials (PLAIN checks against them too).
+    pub credentials: &'a CredentialStore,
+    /// OAUTHBEARER's validator, if offered.
+    pub oauthbearer: Option<&'a OAuthBearer>,
+}
 
 enum Stage {
     /// Waiting for SaslHandshake.
@@ -25,6 +44,8 @@ enum Stage {
     /// SCRAM chosen: two SaslAuthenticate round trips (boxed: the
     /// exchange's state is large, and most connections never get here).
     Scram(Box<ScramServer>),
+    /// OAUTHBEARER chosen: one SaslAuthenticate with the token.
+    OAuthBearer,
     /// In, as this user.
     Authenticated(String),
     /// Refused or out of order: the connection is closing.
@@ -45,6 +66,9 @@ pub enum Reply {
         last: Vec<u8>,
         /// A re-authentication of a session already in (KIP-368).
         again: bool,
+        /// How long this authentication lasts, if it ends (KIP-368's
+        /// session lifetime, told to the client).
+        lifetime: Option<Duration>,
     },
     /// Refused: the reason is for the broker's log; the client is told
     /// only that authentication failed.
@@ -70,9 +94,11 @@ pub struct SaslSession {
     raw: bool,
     /// The mechanism of the exchange under way, or of the last.
     mechanism: &'static str,
-    /// How long an authentication lasts, where the listener says
-    /// (KIP-368); `None`: for the connection's life.
+    /// How long an authentication lasts at most, where the listener says
+    /// (KIP-368); `None`: for the connection's life, or its token's.
     lifetime: Option<Duration>,
+    /// Whether OAUTHBEARER is offered.
+    oauthbearer: bool,
     /// When the current authentication ends.
     expires: Option<Instant>,
     /// The user first authenticated: a re-authentication must be them.
@@ -100,14 +126,28 @@ impl SaslSession {
             raw: false,
             mechanism: "",
             lifetime,
+            oauthbearer: false,
             expires: None,
             first: None,
         }
     }
 
-    /// The session's lifetime, told to the client at each authentication.
-    pub fn lifetime(&self) -> Option<Duration> {
-        self.lifetime
+    /// The same, offering OAUTHBEARER too if `offered`.
+    pub fn offering_oauthbearer(mut self, offered: bool) -> SaslSession {
+        self.oauthbearer = offered;
+        self
+    }
+
+    /// The mechanisms this session offers.
+    pub fn mechanisms(&self) -> &'static [&'static str] {
+        mechanisms(self.oauthbearer)
+    }
+
+    /// Whether the current authentication ends (a listener lifetime, or
+    /// an expiring token): only then is [`expired`](Self::expired) worth a
+    /// look at the clock.
+    pub fn ends(&self) -> bool {
+        self.expires.is_some()
     }
 
     /// Whether the authentication ended at `now` without being renewed:
@@ -119,7 +159,11 @@ impl SaslSession {
     /// Whether the next frame is a raw SASL token (after a v0 handshake,
     /// until authenticated).
     pub fn expects_raw_token(&self) -> bool {
-        self.raw && matches!(self.stage, Stage::Plain | Stage::Scram(_))
+        self.raw
+            && matches!(
+                self.stage,
+                Stage::Plain | Stage::Scram(_) | Stage::OAuthBearer
+            )
     }
 
     /// The authenticated user, once in.
@@ -137,7 +181,7 @@ impl SaslSession {
         let due = match &self.stage {
             Stage::Handshake => true,
             Stage::Authenticated(_) => {
-                self.lifetime.is_some() && version >= 1 && mechanism == self.mechanism
+                self.expires.is_some() && version >= 1 && mechanism == self.mechanism
             }
             _ => false,
         };
@@ -145,20 +189,29 @@ impl SaslSession {
             self.stage = Stage::Failed;
             return Handshake::IllegalState;
         }
-        let Some(named) = MECHANISMS.iter().find(|m| **m == mechanism) else {
+        let Some(named) = self.mechanisms().iter().find(|m| **m == mechanism) else {
             return Handshake::Unsupported;
         };
         self.raw = version == 0;
         self.mechanism = named;
-        self.stage = match Mechanism::from_name(named) {
-            Some(m) => Stage::Scram(Box::new(ScramServer::new(m))),
-            None => Stage::Plain,
+        self.stage = match (Mechanism::from_name(named), *named) {
+            (Some(m), _) => Stage::Scram(Box::new(ScramServer::new(m))),
+            (None, "OAUTHBEARER") => Stage::OAuthBearer,
+            (None, _) => Stage::Plain,
         };
         Handshake::Accepted
     }
 
-    /// `user` is in: the first time, or again as the same user.
-    fn authenticated(&mut self, user: String, last: Vec<u8>) -> Reply {
+    /// `user` is in, until its credential expires if it does (a token):
+    /// the first time, or again as the same user. The session lasts the
+    /// listener's lifetime or to the credential's expiry, whichever is
+    /// sooner, as Kafka reckons it.
+    fn authenticated(
+        &mut self,
+        user: String,
+        last: Vec<u8>,
+        credential_expires: Option<SystemTime>,
+    ) -> Reply {
         let again = self.first.is_some();
         if let Some(first) = &self.first {
             if *first != user {
@@ -167,18 +220,30 @@ impl SaslSession {
                 ));
             }
         }
+        let credential = credential_expires.map(|at| {
+            // At least a millisecond: a lifetime of 0 tells a client its
+            // session never ends.
+            let left = at.duration_since(SystemTime::now()).unwrap_or_default();
+            left.max(Duration::from_millis(1))
+        });
+        let lifetime = match (self.lifetime, credential) {
+            (Some(l), Some(c)) => Some(l.min(c)),
+            (l, c) => l.or(c),
+        };
         self.first = Some(user.clone());
-        self.expires = self.lifetime.map(|l| Instant::now() + l);
+        self.expires = lifetime.map(|l| Instant::now() + l);
         self.stage = Stage::Authenticated(user.clone());
         Reply::Authenticated {
             principal: user,
             last,
             again,
+            lifetime,
         }
     }
 
     /// Takes a SaslAuthenticate's bytes.
-    pub fn authenticate(&mut self, bytes: &[u8], store: &CredentialStore) -> Reply {
+    pub fn authenticate(&mut self, bytes: &[u8], verifiers: Verifiers<'_>) -> Reply {
+        let store = verifiers.credentials;
         match std::mem::replace(&mut self.stage, Stage::Failed) {
             Stage::Plain => {
                 // authzid NUL authcid NUL password
@@ -203,7 +268,17 @@ impl SaslSession {
                         "wrong password or unknown user {user:?} (PLAIN)"
                     ));
                 }
-                self.authenticated(user.to_owned(), Vec::new())
+                self.authenticated(user.to_owned(), Vec::new(), None)
+            }
+            Stage::OAuthBearer => {
+                let Some(validator) = verifiers.oauthbearer else {
+                    return Reply::Refused("OAUTHBEARER without a token validator".into());
+                };
+                match validator.authenticate(bytes, SystemTime::now()) {
+                    // The server's last message is empty (RFC 7628).
+                    Ok(ok) => self.authenticated(ok.principal, Vec::new(), Some(ok.expires)),
+                    Err(why) => Reply::Refused(format!("{why} (OAUTHBEARER)")),
+                }
             }
             Stage::Scram(mut server) => {
                 let mechanism = server.mechanism();
@@ -212,7 +287,7 @@ impl SaslSession {
                         self.stage = Stage::Scram(server);
                         Reply::Continue(message)
                     }
-                    Step::Done { user, last } => self.authenticated(user, last),
+                    Step::Done { user, last } => self.authenticated(user, last, None),
                     Step::Failed(why) => Reply::Refused(format!("{why} ({})", mechanism.name())),
                 }
             }
@@ -228,7 +303,15 @@ impl SaslSession {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::security::oauthbearer::{OAuthBearerConfig, TokenValidation};
     use crate::security::scram::Credential;
+
+    fn plain(store: &CredentialStore) -> Verifiers<'_> {
+        Verifiers {
+            credentials: store,
+            oauthbearer: None,
+        }
+    }
 
     #[test]
     fn plain_checks_the_stored_credential_and_order_is_enforced() {
@@ -240,18 +323,19 @@ mod tests {
             .unwrap();
         let mut s = SaslSession::new();
         assert!(matches!(
-            s.authenticate(b"\0alice\0pw", &store),
+            s.authenticate(b"\0alice\0pw", plain(&store)),
             Reply::Refused(_)
         ));
         let mut s = SaslSession::new();
         assert_eq!(s.handshake("GSSAPI", 1), Handshake::Unsupported);
         assert_eq!(s.handshake("PLAIN", 1), Handshake::Accepted);
         assert_eq!(
-            s.authenticate(b"\0alice\0pw", &store),
+            s.authenticate(b"\0alice\0pw", plain(&store)),
             Reply::Authenticated {
                 principal: "alice".into(),
                 last: Vec::new(),
                 again: false,
+                lifetime: None,
             }
         );
         assert_eq!(s.principal(), Some("alice"));
@@ -262,7 +346,7 @@ mod tests {
         assert_eq!(s.handshake("PLAIN", 0), Handshake::Accepted);
         assert!(s.expects_raw_token());
         assert!(matches!(
-            s.authenticate(b"\0alice\0nope", &store),
+            s.authenticate(b"\0alice\0nope", plain(&store)),
             Reply::Refused(_)
         ));
         assert!(!s.expects_raw_token());
@@ -285,7 +369,7 @@ mod tests {
         assert_eq!(s.handshake("PLAIN", 1), Handshake::Accepted);
         let in_at = Instant::now();
         assert!(matches!(
-            s.authenticate(b"\0alice\0pw", &store),
+            s.authenticate(b"\0alice\0pw", plain(&store)),
             Reply::Authenticated { again: false, .. }
         ));
         assert!(!s.expired(in_at));
@@ -297,7 +381,7 @@ mod tests {
             "nothing else is served mid-renewal"
         );
         assert!(matches!(
-            s.authenticate(b"\0alice\0pw", &store),
+            s.authenticate(b"\0alice\0pw", plain(&store)),
             Reply::Authenticated { again: true, .. }
         ));
         assert!(
@@ -308,16 +392,74 @@ mod tests {
         for (mechanism, version) in [("SCRAM-SHA-256", 1), ("PLAIN", 0)] {
             let mut other = SaslSession::with_lifetime(Some(lifetime));
             other.handshake("PLAIN", 1);
-            other.authenticate(b"\0alice\0pw", &store);
+            other.authenticate(b"\0alice\0pw", plain(&store));
             assert_eq!(other.handshake(mechanism, version), Handshake::IllegalState);
         }
         // Another user is refused.
         assert_eq!(s.handshake("PLAIN", 1), Handshake::Accepted);
         assert!(matches!(
-            s.authenticate(b"\0bob\0pw", &store),
+            s.authenticate(b"\0bob\0pw", plain(&store)),
             Reply::Refused(_)
         ));
         assert!(s.principal().is_none());
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn an_oauthbearer_session_lasts_until_its_token_expires_or_the_lifetime_ends() {
+        use base64::Engine;
+        let enc = |s: String| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
+        let token = |user: &str, life: u64| {
+            let exp = SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_secs()
+                + life;
+            let claims = format!(r#"{{"sub":"{user}","exp":{exp}}}"#);
+            let jwt = format!("{}.{}.", enc(r#"{"alg":"none"}"#.into()), enc(claims));
+            format!("n,,\x01auth=Bearer {jwt}\x01\x01").into_bytes()
+        };
+        let dir = std::env::temp_dir().join(format!("gyre-sasl-oauth-{}", std::process::id()));
+        let store = CredentialStore::open(&dir).unwrap();
+        let validator =
+            OAuthBearer::new(OAuthBearerConfig::new(TokenValidation::Unsecured)).unwrap();
+        let v = Verifiers {
+            credentials: &store,
+            oauthbearer: Some(&validator),
+        };
+        // Not offered unless the broker validates tokens.
+        let mut s = SaslSession::new();
+        assert_eq!(s.handshake("OAUTHBEARER", 1), Handshake::Unsupported);
+        let mut s = SaslSession::new().offering_oauthbearer(true);
+        assert_eq!(s.mechanisms().last(), Some(&"OAUTHBEARER"));
+        assert_eq!(s.handshake("OAUTHBEARER", 1), Handshake::Accepted);
+        let Reply::Authenticated { lifetime, .. } = s.authenticate(&token("alice", 600), v) else {
+            panic!("refused")
+        };
+        // Without a listener lifetime the token's expiry bounds the
+        // session, and the client may renew it.
+        let lifetime = lifetime.expect("a token's session ends");
+        assert!(lifetime > Duration::from_secs(590) && lifetime <= Duration::from_secs(600));
+        assert!(s.expired(Instant::now() + Duration::from_secs(601)));
+        assert_eq!(s.handshake("OAUTHBEARER", 1), Handshake::Accepted);
+        assert!(matches!(
+            s.authenticate(&token("alice", 600), v),
+            Reply::Authenticated { again: true, .. }
+        ));
+        // Renewing as another principal is refused.
+        assert_eq!(s.handshake("OAUTHBEARER", 1), Handshake::Accepted);
+        assert!(matches!(
+            s.authenticate(&token("bob", 600), v),
+            Reply::Refused(_)
+        ));
+        // The sooner of the listener's lifetime and the token's wins.
+        let mut s =
+            SaslSession::with_lifetime(Some(Duration::from_secs(60))).offering_oauthbearer(true);
+        s.handshake("OAUTHBEARER", 1);
+        assert!(matches!(
+            s.authenticate(&token("alice", 600), v),
+            Reply::Authenticated { lifetime: Some(l), .. } if l == Duration::from_secs(60)
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

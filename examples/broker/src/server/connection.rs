@@ -119,7 +119,10 @@ impl Connection {
         Connection {
             advertised,
             host: std::cell::OnceCell::new(),
-            sasl: sasl.then(|| SaslSession::with_lifetime(shared.sasl_lifetime)),
+            sasl: sasl.then(|| {
+                SaslSession::with_lifetime(shared.sasl_lifetime)
+                    .offering_oauthbearer(shared.oauthbearer.is_some())
+            }),
             principal: "User:ANONYMOUS".to_owned(),
             reservations,
             shared,
@@ -297,7 +300,7 @@ impl Connection {
             _ => Bytes::new(),
         };
         if let Some(session) = &mut self.sasl {
-            if session.lifetime().is_some() && session.expired(std::time::Instant::now()) {
+            if session.ends() && session.expired(std::time::Instant::now()) {
                 // KIP-368: past its session's end a connection may only
                 // re-authenticate; anything else closes it, as Kafka does.
                 let key = header::peek(&frame).ok().map(|h| h.api_key);
@@ -309,7 +312,11 @@ impl Connection {
             if session.expects_raw_token() {
                 // After a v0 handshake: a bare token, answered bare (a
                 // refusal just closes, as v0 has no error to carry).
-                return match session.authenticate(&frame, &self.shared.credentials) {
+                let verifiers = sasl::Verifiers {
+                    credentials: &self.shared.credentials,
+                    oauthbearer: self.shared.oauthbearer.as_deref(),
+                };
+                return match session.authenticate(&frame, verifiers) {
                     Reply::Continue(token) | Reply::Authenticated { last: token, .. } => {
                         if let Some(user) = session.principal() {
                             tracing::info!(peer = ?ctx.channel().peer_addr(), %user, "authenticated");
@@ -601,7 +608,8 @@ impl Connection {
                 let mut resp = SaslHandshakeResponse::default();
                 match &mut self.sasl {
                     Some(session) => {
-                        resp.mechanisms = sasl::MECHANISMS
+                        resp.mechanisms = session
+                            .mechanisms()
                             .iter()
                             .map(|m| StrBytes::from_static_str(m))
                             .collect();
@@ -830,7 +838,13 @@ impl Connection {
     ) {
         let mut resp = SaslAuthenticateResponse::default();
         let reply = match &mut self.sasl {
-            Some(session) => session.authenticate(&r.auth_bytes, &self.shared.credentials),
+            Some(session) => session.authenticate(
+                &r.auth_bytes,
+                sasl::Verifiers {
+                    credentials: &self.shared.credentials,
+                    oauthbearer: self.shared.oauthbearer.as_deref(),
+                },
+            ),
             None => Reply::Refused("SaslAuthenticate on a listener without SASL".into()),
         };
         let peer = ctx.channel().peer_addr();
@@ -843,8 +857,12 @@ impl Connection {
                 principal,
                 last,
                 again,
+                lifetime,
             } => {
                 if again {
+                    self.shared
+                        .sasl_reauthentications
+                        .fetch_add(1, Ordering::Relaxed);
                     tracing::debug!(?peer, user = %principal, "re-authenticated");
                 } else {
                     tracing::info!(?peer, user = %principal, "authenticated");
@@ -853,7 +871,6 @@ impl Connection {
                 resp.auth_bytes = last.into();
                 // KIP-368: the client re-authenticates before this ends
                 // (the field is in v1 and later).
-                let lifetime = self.sasl.as_ref().and_then(SaslSession::lifetime);
                 if let (Some(l), true) = (lifetime, head.api_version >= 1) {
                     resp.session_lifetime_ms = l.as_millis().min(i64::MAX as u128) as i64;
                 }

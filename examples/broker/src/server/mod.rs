@@ -25,6 +25,7 @@ mod users;
 use crate::cleaner::LogCleaner;
 use crate::config::BrokerConfig;
 use crate::log::Truncation;
+use crate::security::oauthbearer::{KeyRefresher, OAuthBearer, TokenValidation};
 use crate::security::{Authorizer, CredentialStore, Listener, SecurityProtocol};
 use crate::storage::Storage;
 use crate::writer::{LogWriter, Submitter, WriterConfig};
@@ -81,6 +82,9 @@ pub enum StartError {
         #[source]
         source: std::io::Error,
     },
+    /// OAUTHBEARER's key set could not be read.
+    #[error(transparent)]
+    OAuthBearerKeys(#[from] crate::security::oauthbearer::KeySetError),
     /// The log writer's ring could not be built.
     #[error("cannot start the log writer: {0}")]
     Writer(String),
@@ -117,6 +121,8 @@ pub struct Broker {
     groups_thread: Option<JoinHandle<()>>,
     truncations: Vec<Truncation>,
     shared: Arc<Shared>,
+    /// Reads OAUTHBEARER's key set again every refresh, until dropped.
+    _key_refresher: Option<KeyRefresher>,
 }
 
 impl std::fmt::Debug for Broker {
@@ -201,6 +207,20 @@ impl Broker {
             config.consumer_groups,
         )
         .map_err(StartError::Offsets)?;
+        let oauthbearer = match &config.oauthbearer {
+            Some(c) => Some(Arc::new(OAuthBearer::new(c.clone())?)),
+            None => None,
+        };
+        if let Some(TokenValidation::Unsecured) = config.oauthbearer.as_ref().map(|c| &c.validation)
+        {
+            tracing::warn!(
+                "OAUTHBEARER takes unsigned tokens: any client may claim any principal (for development only)"
+            );
+        }
+        let key_refresher = match &oauthbearer {
+            Some(v) => KeyRefresher::start(v).map_err(gyre_reactor::Error::Io)?,
+            None => None,
+        };
         let loops = EventLoopGroup::builder()
             .threads(config.workers)
             .name("gyre-broker")
@@ -213,6 +233,7 @@ impl Broker {
             default_log: config.log.clone(),
             max_in_flight: config.max_in_flight.max(1),
             ring_stalls: AtomicU64::new(0),
+            sasl_reauthentications: AtomicU64::new(0),
             request_memory: RequestMemory::new(config.queued_max_request_bytes),
             next_producer_id,
             groups: groups.clone(),
@@ -229,6 +250,7 @@ impl Broker {
                 .to_string(),
             ip_connections: connection_limits::per_ip(&config.connections),
             sasl_lifetime: config.connections.max_reauth,
+            oauthbearer,
             acls: Arc::new(Authorizer::open(
                 &config.data_dir,
                 config.authorizer.clone(),
@@ -351,6 +373,7 @@ impl Broker {
             groups_thread: Some(groups_thread),
             truncations,
             shared: stats,
+            _key_refresher: key_refresher,
         })
     }
 
@@ -369,6 +392,14 @@ impl Broker {
     /// broker's loops).
     pub fn connections_accepted(&self) -> u64 {
         self.servers[0].1.metrics().map_or(0, |m| m.accepted)
+    }
+
+    /// SASL sessions renewed on their connections so far (KIP-368
+    /// re-authentications).
+    pub fn sasl_reauthentications(&self) -> u64 {
+        self.shared
+            .sasl_reauthentications
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// The users SASL listeners authenticate (add and remove them here

@@ -22,6 +22,8 @@ pub struct Shared {
     pub(crate) groups: Coordinator,
     /// Times a connection found the log writer's ring full and paused.
     pub(crate) ring_stalls: AtomicU64,
+    /// SASL sessions renewed on their connections (KIP-368).
+    pub(crate) sasl_reauthentications: AtomicU64,
     /// The bytes of requests being received, bounded server-wide.
     pub(crate) request_memory: Arc<RequestMemory>,
     /// The users SASL listeners authenticate.
@@ -36,6 +38,8 @@ pub struct Shared {
     /// How long a SASL authentication lasts before the client must
     /// re-authenticate (`connections.max.reauth.ms`); `None`: for good.
     pub(crate) sasl_lifetime: Option<std::time::Duration>,
+    /// OAUTHBEARER's token validator, where SASL listeners offer it.
+    pub(crate) oauthbearer: Option<Arc<crate::security::oauthbearer::OAuthBearer>>,
     /// Each address's open connections, where a per-address limit is set.
     pub(crate) ip_connections: Option<gyre_reactor::ConnectionsPerIp>,
 }

@@ -1,0 +1,479 @@
+//! SASL/OAUTHBEARER (RFC 7628, Kafka's KIP-255 and KIP-768): the client's
+//! one message carries a bearer token, a JWT, and the broker validates it
+//! as Kafka's validators do. With a JSON Web Key Set (Kafka's
+//! `sasl.oauthbearer.jwks.endpoint.url`, here a file, re-read every
+//! refresh), the token must be signed by one of its keys; with
+//! `unsecured` (Kafka's default `OAuthBearerUnsecuredValidatorCallbackHandler`,
+//! for development only), it must be unsigned (`alg: none`). Either way it
+//! must be current (`exp`, and `iat`/`nbf` not in the future, within the
+//! clock skew), name its principal (the `sub` claim, or the one
+//! configured), and carry the expected issuer and audience where they are
+//! set. The token's expiry bounds the session (KIP-368): the client is
+//! told to re-authenticate before it. Uses the JWT module beside it.
+
+use super::jwt::{JwkSet, Jws, JwtError};
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// How tokens are checked.
+#[derive(Debug, Clone)]
+pub enum TokenValidation {
+    /// Signed by a key of the JSON Web Key Set in this file, which is
+    /// read at start and again every `refresh` (Kafka's
+    /// `sasl.oauthbearer.jwks.endpoint.refresh.ms`, default an hour), so
+    /// an identity provider's rotated keys are taken up.
+    Jwks {
+        /// The key set's file.
+        file: PathBuf,
+        /// How often it is read again.
+        refresh: Duration,
+    },
+    /// Unsigned tokens (`alg: none`), as Kafka's default validator takes
+    /// them: anyone may claim any principal. For development only.
+    Unsecured,
+}
+
+/// The settings of SASL listeners' OAUTHBEARER mechanism.
+///
+/// ```
+/// use gyre_broker::security::oauthbearer::{OAuthBearerConfig, TokenValidation};
+/// use std::time::Duration;
+///
+/// let config = OAuthBearerConfig {
+///     expected_issuer: Some("https://login.example.com".into()),
+///     expected_audience: vec!["kafka".into()],
+///     ..OAuthBearerConfig::new(TokenValidation::Jwks {
+///         file: "/etc/gyre/jwks.json".into(),
+///         refresh: Duration::from_secs(3600),
+///     })
+/// };
+/// assert_eq!(config.principal_claim, "sub");
+/// assert_eq!(config.clock_skew, Duration::from_secs(30));
+/// ```
+#[derive(Debug, Clone)]
+pub struct OAuthBearerConfig {
+    /// How tokens are checked.
+    pub validation: TokenValidation,
+    /// The claim naming the principal (Kafka's
+    /// `sasl.oauthbearer.sub.claim.name`; default `sub`).
+    pub principal_claim: String,
+    /// The issuer (`iss`) tokens must name, if set
+    /// (`sasl.oauthbearer.expected.issuer`).
+    pub expected_issuer: Option<String>,
+    /// Audiences of which a token's `aud` must name one, if any are set
+    /// (`sasl.oauthbearer.expected.audience`).
+    pub expected_audience: Vec<String>,
+    /// How far the broker's clock and the issuer's may differ
+    /// (`sasl.oauthbearer.clock.skew.seconds`; default 30 s).
+    pub clock_skew: Duration,
+}
+
+impl OAuthBearerConfig {
+    /// Tokens checked by `validation`, with Kafka's defaults otherwise.
+    pub fn new(validation: TokenValidation) -> OAuthBearerConfig {
+        OAuthBearerConfig {
+            validation,
+            principal_claim: "sub".to_owned(),
+            expected_issuer: None,
+            expected_audience: Vec::new(),
+            clock_skew: Duration::from_secs(30),
+        }
+    }
+}
+
+/// A key set file that could not be used.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot use the OAUTHBEARER key set {}: {why}", file.display())]
+pub struct KeySetError {
+    /// The file.
+    pub file: PathBuf,
+    /// What is wrong with it.
+    pub why: String,
+}
+
+fn read_key_set(file: &Path) -> Result<JwkSet, KeySetError> {
+    let error = |why: String| KeySetError {
+        file: file.to_owned(),
+        why,
+    };
+    let bytes = std::fs::read(file).map_err(|e| error(e.to_string()))?;
+    let set = JwkSet::parse(&bytes).map_err(|e| error(e.to_string()))?;
+    if set.is_empty() {
+        return Err(error("it holds no signature key".into()));
+    }
+    Ok(set)
+}
+
+/// A token accepted.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Accepted {
+    /// Its principal.
+    pub principal: String,
+    /// When it expires.
+    pub expires: SystemTime,
+}
+
+/// Validates OAUTHBEARER messages; shared by every connection.
+#[derive(Debug)]
+pub struct OAuthBearer {
+    config: OAuthBearerConfig,
+    keys: RwLock<Arc<JwkSet>>,
+}
+
+impl OAuthBearer {
+    /// Ready to validate; with a key set, reads it first.
+    pub fn new(config: OAuthBearerConfig) -> Result<OAuthBearer, KeySetError> {
+        let keys = match &config.validation {
+            TokenValidation::Jwks { file, .. } => read_key_set(file)?,
+            TokenValidation::Unsecured => JwkSet::default(),
+        };
+        Ok(OAuthBearer {
+            config,
+            keys: RwLock::new(Arc::new(keys)),
+        })
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &OAuthBearerConfig {
+        &self.config
+    }
+
+    /// Reads the key set file again (the refresher's work, off the event
+    /// loops). A file that went bad keeps the keys it had: a refresh
+    /// never locks everyone out.
+    pub fn refresh_keys(&self) -> Result<usize, KeySetError> {
+        let TokenValidation::Jwks { file, .. } = &self.config.validation else {
+            return Ok(0);
+        };
+        let set = read_key_set(file)?;
+        let n = set.len();
+        *self.keys.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(set);
+        Ok(n)
+    }
+
+    /// Takes the client's first message (`n,[a=authzid],` then
+    /// `key=value` pairs each ended by 0x01, one of them
+    /// `auth=Bearer <token>`, then 0x01), at `now`.
+    pub fn authenticate(&self, message: &[u8], now: SystemTime) -> Result<Accepted, String> {
+        let text = std::str::from_utf8(message).map_err(|_| "a message that is not UTF-8")?;
+        let (authzid, pairs) = gs2_header(text)?;
+        let mut token = None;
+        let mut rest = pairs
+            .strip_suffix('\x01')
+            .ok_or("a message not ended by 0x01")?;
+        while !rest.is_empty() {
+            let (pair, after) = rest
+                .split_once('\x01')
+                .ok_or("a key=value pair not ended by 0x01")?;
+            let (key, value) = pair.split_once('=').ok_or("a pair without '='")?;
+            if key == "auth" {
+                let t = value
+                    .strip_prefix("Bearer ")
+                    .or_else(|| value.strip_prefix("bearer "))
+                    .ok_or("an auth value that is not a bearer token")?;
+                token = Some(t.trim());
+            }
+            // Other keys are SASL extensions (KIP-342): no validator of
+            // ours takes any, and Kafka's default ignores them too.
+            rest = after;
+        }
+        let token = token.ok_or("no auth=Bearer token")?;
+        let accepted = self.validate(token, now).map_err(|e| e.to_string())?;
+        if let Some(authzid) = authzid {
+            if authzid != accepted.principal {
+                return Err(format!(
+                    "authorization id {authzid:?} is not the token's principal {:?}",
+                    accepted.principal
+                ));
+            }
+        }
+        Ok(accepted)
+    }
+
+    /// Checks a token: its signature (or its lack of one), its times, its
+    /// principal, issuer and audience.
+    pub fn validate(&self, token: &str, now: SystemTime) -> Result<Accepted, TokenError> {
+        let jws = Jws::parse(token)?;
+        match self.config.validation {
+            TokenValidation::Unsecured if !jws.unsecured() => {
+                return Err(TokenError::Claim(format!(
+                    "an unsecured listener takes only unsigned tokens (alg none), not {}",
+                    jws.alg()
+                )))
+            }
+            TokenValidation::Unsecured => {}
+            TokenValidation::Jwks { .. } => {
+                let keys = self.keys.read().unwrap_or_else(|e| e.into_inner()).clone();
+                jws.verify(&keys)?;
+            }
+        }
+        let claims = &jws.claims;
+        let skew = self.config.clock_skew.as_secs_f64();
+        let now_s = now
+            .duration_since(UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64());
+        let time = |name: &str| -> Result<Option<f64>, TokenError> {
+            match claims.get(name) {
+                None => Ok(None),
+                Some(v) => v
+                    .as_f64()
+                    .map(Some)
+                    .ok_or_else(|| TokenError::Claim(format!("{name} is not a number"))),
+            }
+        };
+        let exp = time("exp")?.ok_or_else(|| TokenError::Claim("no exp".into()))?;
+        if exp + skew <= now_s {
+            return Err(TokenError::Claim(format!(
+                "expired {:.0} s ago",
+                now_s - exp
+            )));
+        }
+        for name in ["iat", "nbf"] {
+            if time(name)?.is_some_and(|t| t > now_s + skew) {
+                return Err(TokenError::Claim(format!("{name} is in the future")));
+            }
+        }
+        let principal = claims
+            .get(&self.config.principal_claim)
+            .and_then(Value::as_str)
+            .filter(|p| !p.trim().is_empty())
+            .ok_or_else(|| {
+                TokenError::Claim(format!(
+                    "no principal: the {:?} claim is missing or empty",
+                    self.config.principal_claim
+                ))
+            })?;
+        if let Some(issuer) = &self.config.expected_issuer {
+            if claims.get("iss").and_then(Value::as_str) != Some(issuer) {
+                return Err(TokenError::Claim(format!("the issuer is not {issuer:?}")));
+            }
+        }
+        if !self.config.expected_audience.is_empty() {
+            let named: Vec<&str> = match claims.get("aud") {
+                Some(Value::String(a)) => vec![a],
+                Some(Value::Array(a)) => a.iter().filter_map(Value::as_str).collect(),
+                _ => Vec::new(),
+            };
+            if !named
+                .iter()
+                .any(|a| self.config.expected_audience.iter().any(|e| e == a))
+            {
+                return Err(TokenError::Claim(format!(
+                    "the audience {named:?} names none of {:?}",
+                    self.config.expected_audience
+                )));
+            }
+        }
+        Ok(Accepted {
+            principal: principal.to_owned(),
+            expires: UNIX_EPOCH + Duration::from_secs_f64(exp.max(0.0)),
+        })
+    }
+}
+
+/// Reads a validator's key set file again every refresh, on a thread of
+/// its own, until dropped.
+#[derive(Debug)]
+pub struct KeyRefresher {
+    stop: Option<crossbeam_channel::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl KeyRefresher {
+    /// Starts refreshing `validator`'s keys, if it has a key set file.
+    pub fn start(validator: &Arc<OAuthBearer>) -> std::io::Result<Option<KeyRefresher>> {
+        let TokenValidation::Jwks { refresh, .. } = validator.config.validation else {
+            return Ok(None);
+        };
+        let (stop, stopped) = crossbeam_channel::bounded::<()>(0);
+        let validator = Arc::downgrade(validator);
+        let thread = std::thread::Builder::new()
+            .name("gyre-broker-jwks".into())
+            .spawn(move || {
+                // Ends when the sender is dropped (a timeout is a refresh).
+                while let Err(crossbeam_channel::RecvTimeoutError::Timeout) =
+                    stopped.recv_timeout(refresh)
+                {
+                    let Some(v) = validator.upgrade() else { return };
+                    match v.refresh_keys() {
+                        Ok(keys) => tracing::debug!(keys, "OAUTHBEARER key set read again"),
+                        Err(e) => tracing::warn!(error = %e, "OAUTHBEARER keys kept as they were"),
+                    }
+                }
+            })?;
+        Ok(Some(KeyRefresher {
+            stop: Some(stop),
+            thread: Some(thread),
+        }))
+    }
+}
+
+impl Drop for KeyRefresher {
+    fn drop(&mut self) {
+        drop(self.stop.take());
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Why a token was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum TokenError {
+    /// Its form or signature.
+    #[error(transparent)]
+    Jwt(#[from] JwtError),
+    /// A claim, or the token's kind.
+    #[error("{0}")]
+    Claim(String),
+}
+
+/// Splits RFC 5801's GS2 header off: `n,,` or `n,a=authzid,` (no channel
+/// binding: `y` and `p` are refused).
+fn gs2_header(text: &str) -> Result<(Option<&str>, &str), String> {
+    let rest = text
+        .strip_prefix("n,")
+        .ok_or("a GS2 header that is not n, (channel binding is not offered)")?;
+    let (authzid, pairs) = rest.split_once(',').ok_or("a GS2 header without its end")?;
+    let authzid = match authzid {
+        "" => None,
+        a => Some(a.strip_prefix("a=").ok_or("a GS2 authzid that is not a=")?),
+    };
+    let pairs = pairs
+        .strip_prefix('\x01')
+        .ok_or("no 0x01 after the GS2 header")?;
+    Ok((authzid, pairs))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use base64::Engine;
+
+    fn enc(s: &str) -> String {
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s)
+    }
+
+    fn unsigned(claims: &str) -> String {
+        format!("{}.{}.", enc(r#"{"alg":"none"}"#), enc(claims))
+    }
+
+    fn message(authzid: &str, token: &str) -> Vec<u8> {
+        format!("n,{authzid},\x01host=localhost\x01auth=Bearer {token}\x01\x01").into_bytes()
+    }
+
+    #[test]
+    fn an_unsecured_validator_checks_times_principal_issuer_and_audience() {
+        let v = OAuthBearer::new(OAuthBearerConfig {
+            expected_issuer: Some("idp".into()),
+            expected_audience: vec!["kafka".into(), "gyre".into()],
+            ..OAuthBearerConfig::new(TokenValidation::Unsecured)
+        })
+        .unwrap();
+        let now = UNIX_EPOCH + Duration::from_secs(1_000_000);
+        let good = r#"{"sub":"alice","exp":1000100,"iat":999990,"iss":"idp","aud":["x","gyre"]}"#;
+        let accepted = v.authenticate(&message("", &unsigned(good)), now).unwrap();
+        assert_eq!(accepted.principal, "alice");
+        assert_eq!(
+            accepted.expires,
+            UNIX_EPOCH + Duration::from_secs(1_000_100)
+        );
+        assert!(v
+            .authenticate(&message("a=alice", &unsigned(good)), now)
+            .is_ok());
+        for (msg, why) in [
+            (message("a=bob", &unsigned(good)), "authorization id"),
+            (
+                message(
+                    "",
+                    &unsigned(r#"{"sub":"a","exp":999900,"iss":"idp","aud":"kafka"}"#),
+                ),
+                "expired",
+            ),
+            (
+                message(
+                    "",
+                    &unsigned(
+                        r#"{"sub":"a","exp":1000100,"nbf":1000060,"iss":"idp","aud":"kafka"}"#,
+                    ),
+                ),
+                "nbf is in the future",
+            ),
+            (
+                message(
+                    "",
+                    &unsigned(r#"{"exp":1000100,"iss":"idp","aud":"kafka"}"#),
+                ),
+                "no principal",
+            ),
+            (
+                message(
+                    "",
+                    &unsigned(r#"{"sub":"a","exp":1000100,"iss":"other","aud":"kafka"}"#),
+                ),
+                "issuer",
+            ),
+            (
+                message(
+                    "",
+                    &unsigned(r#"{"sub":"a","exp":1000100,"iss":"idp","aud":"web"}"#),
+                ),
+                "audience",
+            ),
+            (
+                message("", &unsigned(r#"{"sub":"a","iss":"idp","aud":"kafka"}"#)),
+                "no exp",
+            ),
+            (
+                message(
+                    "",
+                    &format!("{}.{}.c2ln", enc(r#"{"alg":"RS256"}"#), enc(good)),
+                ),
+                "only unsigned",
+            ),
+            (b"y,,\x01auth=Bearer x\x01\x01".to_vec(), "channel binding"),
+            (b"n,,\x01host=x\x01\x01".to_vec(), "no auth"),
+            (b"n,,\x01auth=Basic x\x01\x01".to_vec(), "not a bearer"),
+            (b"n,,\x01auth=Bearer x\x01".to_vec(), "not ended"),
+        ] {
+            let e = v.authenticate(&msg, now).unwrap_err();
+            assert!(e.contains(why), "{e} (wanted {why})");
+        }
+        // Within the clock skew an expired token still passes.
+        let just = r#"{"sub":"a","exp":999980,"iss":"idp","aud":"kafka"}"#;
+        assert!(v.authenticate(&message("", &unsigned(just)), now).is_ok());
+    }
+
+    #[test]
+    fn a_key_set_file_is_required_to_hold_a_key_and_a_bad_refresh_keeps_the_old_keys() {
+        let dir = std::env::temp_dir().join(format!("gyre-oauth-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("jwks.json");
+        let config = || {
+            OAuthBearerConfig::new(TokenValidation::Jwks {
+                file: file.clone(),
+                refresh: Duration::from_secs(60),
+            })
+        };
+        let e = OAuthBearer::new(config()).unwrap_err().to_string();
+        assert!(e.contains("jwks.json"), "{e}");
+        std::fs::write(&file, r#"{"keys": []}"#).unwrap();
+        let e = OAuthBearer::new(config()).unwrap_err().to_string();
+        assert!(e.contains("no signature key"), "{e}");
+        let key = r#"{"keys": [{"kty": "OKP", "crv": "Ed25519", "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}]}"#;
+        std::fs::write(&file, key).unwrap();
+        let v = OAuthBearer::new(config()).unwrap();
+        std::fs::write(&file, "not json").unwrap();
+        assert!(v.refresh_keys().is_err());
+        assert_eq!(v.keys.read().unwrap().len(), 1, "the old keys stay");
+        // An unsigned token is refused where keys are required.
+        let now = UNIX_EPOCH + Duration::from_secs(10);
+        let e = v
+            .validate(&unsigned(r#"{"sub":"a","exp":100}"#), now)
+            .unwrap_err();
+        assert!(e.to_string().contains("none"), "{e}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
