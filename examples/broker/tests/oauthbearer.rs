@@ -2,10 +2,10 @@
 //! keys (RS256 from a fixed test key, ES256 from one made here) are
 //! accepted as their `sub`, anything else is refused and closed; the
 //! token's expiry bounds the session; a rotated key set is taken up at the
-//! next refresh. Then librdkafka (confluent-kafka) and kafkajs produce with
-//! tokens they read from a file a sidecar keeps fresh, renewing their
-//! sessions on the connections they have; and librdkafka's own unsecured
-//! tokens against `--sasl-oauthbearer-unsecured`.
+//! next refresh. Then librdkafka (confluent-kafka), kafka-python and
+//! kafkajs produce with tokens they read from a file a sidecar keeps
+//! fresh, renewing their sessions on the connections they have; and
+//! librdkafka's own unsecured tokens against `--sasl-oauthbearer-unsecured`.
 
 mod common;
 
@@ -404,6 +404,15 @@ fn produces_on_renewed_tokens(tag: &str, runner: &str, client: &str) {
 #[test]
 fn librdkafka_produces_with_signed_tokens_it_renews() {
     produces_on_renewed_tokens("oauth-librdkafka", "python3", "oauthbearer.py");
+}
+
+#[test]
+fn kafka_python_produces_with_signed_tokens_it_renews() {
+    produces_on_renewed_tokens(
+        "oauth-kafka-python",
+        "python3",
+        "oauthbearer_kafka_python.py",
+    );
 }
 
 #[test]
