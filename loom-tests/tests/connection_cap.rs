@@ -41,3 +41,27 @@ fn a_slot_given_back_while_another_loop_takes_is_not_lost() {
         assert!(cap.try_take().is_some());
     });
 }
+
+#[test]
+fn a_listener_cap_and_the_broker_cap_it_sits_within_are_never_passed() {
+    model(|| {
+        // The broker's cap of 1; a listener's cap of 1 within it. One loop
+        // accepts on the listener, another on a listener with the broker's
+        // cap only: one of them gets the place, and a refused inner take
+        // gives its place back.
+        let broker = ConnectionCap::new(1);
+        let listener = ConnectionCap::within(&broker, 1);
+        let other = broker.clone();
+        let t = thread::spawn(move || other.try_take());
+        let here = listener.try_take();
+        let there = t.join().unwrap();
+        assert!(
+            here.is_some() != there.is_some(),
+            "the place taken twice or never"
+        );
+        assert_eq!(listener.open(), usize::from(here.is_some()));
+        drop((here, there));
+        assert_eq!((listener.open(), broker.open()), (0, 0));
+        assert!(listener.try_take().is_some());
+    });
+}

@@ -136,6 +136,11 @@ pub struct ConnectionLimits {
     /// connections wait in the kernel's backlog until one closes, as
     /// Kafka's acceptor waits.
     pub max: Option<usize>,
+    /// Connections open at once through the listeners of a security
+    /// protocol (Kafka's `listener.name.<name>.max.connections`), within
+    /// `max` where both are set: at either limit the listener waits as
+    /// at `max`.
+    pub per_listener: Vec<(crate::security::SecurityProtocol, usize)>,
     /// Connections one address may hold open (`max.connections.per.ip`;
     /// default none). One more is closed as soon as it is accepted,
     /// before any of its bytes is read, as Kafka's acceptor does.
@@ -159,6 +164,7 @@ impl Default for ConnectionLimits {
     fn default() -> Self {
         ConnectionLimits {
             max: None,
+            per_listener: Vec::new(),
             per_ip: None,
             per_ip_overrides: Vec::new(),
             max_idle: Some(Duration::from_secs(600)),

@@ -188,6 +188,12 @@ struct Args {
     /// default: no limit).
     #[arg(long)]
     max_connections: Option<usize>,
+    /// Connections open at once through the listeners of one security
+    /// protocol, as PROTOCOL=count (Kafka's
+    /// listener.name.<name>.max.connections; repeat for several), within
+    /// --max-connections.
+    #[arg(long, value_parser = parse_listener_max)]
+    listener_max_connections: Vec<(gyre_broker::security::SecurityProtocol, usize)>,
     /// Connections one address may hold open; one more is closed at once
     /// (Kafka's max.connections.per.ip; default: no limit).
     #[arg(long)]
@@ -268,6 +274,19 @@ fn oauthbearer(args: &Args) -> Option<gyre_broker::security::oauthbearer::OAuthB
         clock_skew: Duration::from_secs(args.sasl_oauthbearer_clock_skew_seconds),
         ..OAuthBearerConfig::new(validation)
     })
+}
+
+/// `PROTOCOL=count`, for --listener-max-connections.
+fn parse_listener_max(
+    text: &str,
+) -> Result<(gyre_broker::security::SecurityProtocol, usize), String> {
+    let (protocol, count) = text
+        .split_once('=')
+        .ok_or_else(|| format!("{text:?}: expected PROTOCOL=count"))?;
+    let count = count
+        .parse()
+        .map_err(|e| format!("{count:?}: not a count ({e})"))?;
+    Ok((protocol.parse()?, count))
 }
 
 fn parse_ip_overrides(text: &str) -> Result<IpOverrides, String> {
@@ -523,6 +542,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     config.oauthbearer = oauthbearer;
     config.connections = gyre_broker::ConnectionLimits {
         max: args.max_connections,
+        per_listener: args.listener_max_connections.clone(),
         per_ip: args.max_connections_per_ip,
         per_ip_overrides: args
             .max_connections_per_ip_overrides

@@ -1,6 +1,8 @@
 //! Kafka's limits on a broker's connections, over real loopback sockets:
 //! `max.connections` leaves one connection too many waiting, unserved,
-//! until another closes, across listeners; `max.connections.per.ip` closes one connection too many at once,
+//! until another closes, across listeners, and a listener's own limit
+//! (`listener.name.X.max.connections`) within it; `max.connections.per.ip`
+//! closes one connection too many at once,
 //! before anything of it is read, and takes the next once one closes; an
 //! override gives an address its own limit; `connections.max.idle.ms`
 //! closes a silent connection and keeps one that talks, and one waiting
@@ -146,6 +148,56 @@ fn past_max_connections_a_connection_waits_until_another_closes() {
         .unwrap();
     assert!(third.receive().is_ok(), "never served after a close");
     assert!(served(&mut first));
+}
+
+/// A connection to `addr` whose ApiVersions waits unanswered for 400 ms
+/// (it is not yet accepted), to be answered later.
+fn waiting(addr: std::net::SocketAddr) -> Client {
+    let mut c = Client::connect(addr);
+    c.stream
+        .set_read_timeout(Some(Duration::from_millis(400)))
+        .unwrap();
+    assert!(!served(&mut c), "served past a limit");
+    c.stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    c
+}
+
+#[test]
+fn a_listener_limit_holds_within_the_brokers() {
+    use gyre_broker::security::SecurityProtocol;
+    let mut config = common::config("listener-max-connections");
+    config.connections.max = Some(2);
+    config.connections.per_listener = vec![(SecurityProtocol::Plaintext, 1)];
+    // ApiVersions is served before SASL authentication.
+    config.listeners = vec![
+        "PLAINTEXT://127.0.0.1:0".parse().unwrap(),
+        "SASL_PLAINTEXT://127.0.0.1:0".parse().unwrap(),
+    ];
+    let broker = common::start(&config);
+    let (plain, sasl) = (broker.listeners()[0].addr, broker.listeners()[1].addr);
+    let mut p1 = Client::connect(plain);
+    assert!(served(&mut p1));
+    // The PLAINTEXT listener's limit of 1 is reached; the broker's is not.
+    let mut p2 = waiting(plain);
+    let s1 = admitted(sasl);
+    // The broker's limit of 2 is reached too; a SASL connection closing
+    // frees a place for SASL, but not for PLAINTEXT, still at its own.
+    drop(s1);
+    let _s2 = admitted(sasl);
+    p2.stream
+        .set_read_timeout(Some(Duration::from_millis(400)))
+        .unwrap();
+    assert!(p2.receive().is_err(), "served past its listener's limit");
+    // p1 closing frees a place in both: p2 is served.
+    p2.stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    drop(p1);
+    assert!(p2.receive().is_ok(), "never served after a close");
+    // Both limits are full again: SASL waits on the broker's.
+    let _s3 = waiting(sasl);
 }
 
 #[test]

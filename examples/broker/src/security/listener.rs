@@ -44,6 +44,23 @@ impl SecurityProtocol {
     }
 }
 
+impl FromStr for SecurityProtocol {
+    type Err = String;
+
+    /// Kafka's name, in any case.
+    fn from_str(name: &str) -> Result<Self, String> {
+        [
+            SecurityProtocol::Plaintext,
+            SecurityProtocol::Ssl,
+            SecurityProtocol::SaslPlaintext,
+            SecurityProtocol::SaslSsl,
+        ]
+        .into_iter()
+        .find(|p| p.name().eq_ignore_ascii_case(name))
+        .ok_or_else(|| format!("{name:?}: expected PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL"))
+    }
+}
+
 impl fmt::Display for SecurityProtocol {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())
@@ -76,15 +93,7 @@ impl FromStr for Listener {
         let (name, addr) = s
             .split_once("://")
             .ok_or_else(|| format!("{s:?}: expected PROTOCOL://host:port"))?;
-        let protocol = [
-            SecurityProtocol::Plaintext,
-            SecurityProtocol::Ssl,
-            SecurityProtocol::SaslPlaintext,
-            SecurityProtocol::SaslSsl,
-        ]
-        .into_iter()
-        .find(|p| p.name().eq_ignore_ascii_case(name))
-        .ok_or_else(|| format!("{name:?}: expected PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL"))?;
+        let protocol: SecurityProtocol = name.parse()?;
         let addr = addr
             .parse()
             .map_err(|e| format!("{addr:?}: not an ip:port address ({e})"))?;

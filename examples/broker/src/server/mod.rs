@@ -282,10 +282,16 @@ impl Broker {
                 .map_err(gyre_reactor::Error::Io)?;
             child = child.file_loader(loader);
         }
-        // Kafka's max.connections: one cap over every listener.
-        let mut listen = ListenOptions::default();
-        if let Some(max) = config.connections.max {
-            listen = listen.connection_cap(&ConnectionCap::new(max));
+        // Kafka's max.connections: one cap over every listener; a
+        // listener's own limit is a cap within it.
+        let broker_cap = config.connections.max.map(ConnectionCap::new);
+        let mut listener_caps: Vec<(SecurityProtocol, ConnectionCap)> = Vec::new();
+        for (protocol, max) in &config.connections.per_listener {
+            let cap = match &broker_cap {
+                Some(outer) => ConnectionCap::within(outer, *max),
+                None => ConnectionCap::new(*max),
+            };
+            listener_caps.push((*protocol, cap));
         }
         let mut servers = Vec::with_capacity(listeners.len());
         for listener in listeners {
@@ -298,9 +304,18 @@ impl Broker {
                 .find(|(protocol, _)| *protocol == listener.protocol)
                 .map(|(_, a)| a.clone())
                 .or_else(|| config.advertised.clone());
+            let cap = listener_caps
+                .iter()
+                .find(|(protocol, _)| *protocol == listener.protocol)
+                .map(|(_, cap)| cap)
+                .or(broker_cap.as_ref());
+            let mut listen = ListenOptions::default();
+            if let Some(cap) = cap {
+                listen = listen.connection_cap(cap);
+            }
             let bootstrap = ServerBootstrap::new()
                 .group(loops.clone())
-                .listen_options(listen.clone())
+                .listen_options(listen)
                 .child_options(child.clone());
             // Every connection's pipeline: (TLS,) the request memory
             // budget, the frame decoder, the response sequencer and the
