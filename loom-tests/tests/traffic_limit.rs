@@ -1,8 +1,9 @@
 //! The shared traffic limit of `gyre_reactor::SharedTrafficLimit`: channels
 //! on different loops charge the one bucket at once, each with a
-//! compare-exchange loop. The property a rate needs: no charge is lost or
-//! counted twice, so the bucket ends where one serial order of the
-//! charges would have left it.
+//! compare-exchange loop, and an io_uring loop gives back what a send
+//! charged at submission did not move. The property a rate needs: no
+//! charge or refund is lost or counted twice, so the bucket ends where one
+//! serial order of them would have left it.
 
 #![cfg(loom)]
 
@@ -45,5 +46,20 @@ fn racing_charges_at_different_times_end_as_one_order_would() {
         // 10 more.
         let paid = shared.paid_nanos();
         assert!(paid == 3_010 || paid == 2_010, "{paid}");
+    });
+}
+
+#[test]
+fn a_refund_racing_a_charge_is_not_lost() {
+    model(|| {
+        // An io_uring loop charged 300 bytes at submission; 100 went, so
+        // it gives 200 back while another loop charges 50.
+        let shared = Arc::new(limit());
+        shared.charge_nanos(0, 300);
+        let other = shared.clone();
+        let t = thread::spawn(move || other.charge_nanos(0, 50));
+        shared.refund(200);
+        t.join().unwrap();
+        assert_eq!(shared.paid_nanos(), 150);
     });
 }

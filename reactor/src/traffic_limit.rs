@@ -103,6 +103,11 @@ impl TrafficLimit {
         paid.max(now).saturating_add(self.nanos_for(bytes))
     }
 
+    /// Where `paid` stands once `bytes` charged before are given back.
+    fn refunded(&self, paid: u64, bytes: u64) -> u64 {
+        paid.saturating_sub(self.nanos_for(bytes))
+    }
+
     /// How long from `now` until a held channel may move a piece again:
     /// until a tenth of the burst or [`MIN_PIECE`]'s worth, whichever is
     /// more (never more than the burst), is allowed.
@@ -126,11 +131,11 @@ impl TrafficLimit {
 /// [`ChannelOptions::shared_read_limit`](crate::ChannelOptions::shared_read_limit)
 /// or [`shared_write_limit`](crate::ChannelOptions::shared_write_limit).
 ///
-/// Channels may each take the burst at the same moment (on different
-/// loops; on one io_uring loop, whose sends are charged as they
-/// complete), so the total may run over by a burst per channel moving
-/// bytes at that moment; the rate over time holds, as every byte moved is
-/// charged. Which channel goes first when the limit frees is the order
+/// Channels on different loops may each take the burst at the same
+/// moment, so the total may run over by a burst per loop moving bytes at
+/// that moment; the rate over time holds, as every byte moved is charged.
+/// (An io_uring loop charges a send as it submits it, and gives back what
+/// the socket did not take when it completes, so its channels do not.) Which channel goes first when the limit frees is the order
 /// their timers fire in.
 ///
 /// ```
@@ -211,6 +216,20 @@ impl SharedTrafficLimit {
             });
     }
 
+    /// Gives back `bytes` charged before and not moved. Public only for
+    /// the loom model.
+    #[doc(hidden)]
+    pub fn refund(&self, bytes: u64) {
+        let limit = self.inner.limit;
+        // As `charge_nanos`: a racing charge or refund is never lost.
+        let _ = self
+            .inner
+            .paid
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |paid| {
+                Some(limit.refunded(paid, bytes))
+            });
+    }
+
     /// When everything charged is paid for, in ns after the origin.
     /// Public only for the loom model.
     #[doc(hidden)]
@@ -267,6 +286,16 @@ impl Limits {
         }
     }
 
+    fn refund(&mut self, bytes: usize) {
+        let bytes = bytes as u64;
+        if let Some(b) = &mut self.own {
+            b.paid = b.limit.refunded(b.paid, bytes);
+        }
+        if let Some(s) = &self.shared {
+            s.refund(bytes);
+        }
+    }
+
     /// How long until a held direction may move a piece again.
     fn wait(&self, origin: Instant, now: Instant) -> Duration {
         let own = self
@@ -319,6 +348,19 @@ impl Shaping {
     pub(crate) fn charge_write(&mut self, bytes: usize, now: Instant) {
         if self.write.is_set() {
             self.write.charge(bytes, self.origin, now);
+        }
+    }
+
+    /// Whether writes are limited at all.
+    #[cfg_attr(not(feature = "io-uring"), allow(dead_code))]
+    pub(crate) fn limits_writes(&self) -> bool {
+        self.write.is_set()
+    }
+
+    /// Gives back `bytes` charged for a write that did not move them.
+    pub(crate) fn refund_write(&mut self, bytes: usize) {
+        if self.write.is_set() && bytes > 0 {
+            self.write.refund(bytes);
         }
     }
 

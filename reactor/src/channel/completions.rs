@@ -165,11 +165,18 @@ impl<L: InboundChain<R, S>, S: Into<Outbound>, R: FromSocket> ChannelTask<L, S, 
     }
 
     fn on_write(&mut self, lp: &mut LoopLocal, res: i32) {
+        // What was charged at submission: given back, less what went.
+        let charged = std::mem::take(&mut self.ch.ring.precharged);
+        let now = lp.now();
         if self.ch.state == State::Closed {
+            // A shared limit is not left paying for bytes never sent.
+            let sent = usize::try_from(res).unwrap_or(0);
+            self.ch
+                .account_charged(0, charged.saturating_sub(sent), now);
             return;
         }
-        let now = lp.now();
         if res < 0 {
+            self.ch.account_charged(0, charged, now);
             if res == -libc::ECANCELED {
                 return;
             }
@@ -182,7 +189,7 @@ impl<L: InboundChain<R, S>, S: Into<Outbound>, R: FromSocket> ChannelTask<L, S, 
         }
         let n = res as usize;
         self.ch.consume_bytes(n);
-        self.ch.account(n, now);
+        self.ch.account_charged(n, charged, now);
         self.write_more(lp);
     }
 

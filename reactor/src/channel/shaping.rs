@@ -47,6 +47,21 @@ impl Channel {
         }
     }
 
+    /// Charges the write limits with a write of `n` bytes about to be
+    /// submitted (io_uring), so that other channels see it at once; what
+    /// is charged is returned, for [`account_charged`](Self::account_charged)
+    /// at its completion.
+    #[cfg_attr(not(feature = "io-uring"), allow(dead_code))]
+    pub(super) fn precharge_write(&mut self, n: usize, now: Instant) -> usize {
+        match &mut self.shaping {
+            Some(shaping) if shaping.limits_writes() => {
+                shaping.charge_write(n, now);
+                n
+            }
+            _ => 0,
+        }
+    }
+
     /// At a write's end: holds output the write limit stopped until the
     /// limit has paid for a piece again.
     pub(super) fn hold_limited_writes(&mut self, lp: &mut LoopLocal) {

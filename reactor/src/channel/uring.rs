@@ -44,6 +44,9 @@ pub(crate) struct RingState {
     pub(super) msg: Box<libc::msghdr>,
     /// A zero-copy send's result, held until its buffers are released.
     pub(super) zc_result: Option<i32>,
+    /// Bytes the write limits were charged with for the send in flight
+    /// (at submission, so another channel's allowance counts them).
+    pub(super) precharged: usize,
     /// The peer's EOF has arrived but input received before it is still
     /// held (reading is paused); the EOF is acted on once that is delivered.
     pub(super) eof: bool,
@@ -71,6 +74,7 @@ impl Default for RingState {
             // SAFETY: an all-zero msghdr is a valid, empty header.
             msg: Box::new(unsafe { std::mem::zeroed() }),
             zc_result: None,
+            precharged: 0,
             eof: false,
             readiness: std::cell::Cell::new(false),
             on_ring: false,
@@ -299,6 +303,7 @@ impl Channel {
         // until its release notification.
         unsafe { ring.push(&entry) };
         self.ring.write = Some(kind);
+        self.ring.precharged = self.precharge_write(total, now);
     }
 
     /// Sends the file regions at the queue's front until one is left

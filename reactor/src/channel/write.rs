@@ -292,12 +292,27 @@ impl Channel {
     /// Counts `n` bytes the socket took: progress for the idle handler, and
     /// what leaves the queue.
     pub(super) fn account(&mut self, n: usize, now: Instant) {
+        self.account_charged(n, 0, now);
+    }
+
+    /// As [`account`](Self::account), for a write whose `charged` bytes
+    /// the limits were charged with as it was submitted: what the socket
+    /// did not take of them is given back, and only bytes beyond them are
+    /// charged.
+    pub(super) fn account_charged(&mut self, n: usize, charged: usize, now: Instant) {
+        if charged > n {
+            if let Some(shaping) = &mut self.shaping {
+                shaping.refund_write(charged - n);
+            }
+        }
         if n == 0 {
             return;
         }
         self.bytes_written += n as u64;
         self.last_output = now;
-        self.charge_write(n, now);
+        if n > charged {
+            self.charge_write(n - charged, now);
+        }
         self.dequeued(n);
     }
 
