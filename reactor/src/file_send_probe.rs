@@ -249,8 +249,9 @@ fn median_ratio(pairs: &[[Duration; 2]]) -> f64 {
 
 /// Sends the next part of `region` to `socket`: through `pipe` with
 /// `splice` when there is one (what it holds, then up to a pipeful more),
-/// else with `sendfile`; either reads no more of the file than `limit`
-/// bytes on, nor than `cached` (what a file loader knows is in the page
+/// else with `sendfile`; either moves no more than `limit` bytes (a write
+/// limit's allowance, the bytes per event) and reads no more of the file
+/// than that, nor than `cached` (what a file loader knows is in the page
 /// cache). The one place the two file paths part, for the channels
 /// and for the probe that times them.
 pub(crate) fn send_region(
@@ -262,11 +263,9 @@ pub(crate) fn send_region(
 ) -> Result<usize, gyre_zerocopy::Error> {
     let most = usize::try_from(cached).unwrap_or(usize::MAX).min(limit);
     match pipe {
-        // What the pipe holds from the last call goes first; no more of
-        // the file is read than `limit` (a write limit's allowance, the
-        // bytes per event), so a splice overshoots by at most what the
-        // last call's bound left in the pipe.
-        Some(pipe) => pipe.send_up_to(region, socket, most),
+        // What the pipe holds from the last call goes first, and counts
+        // towards `limit`: what is past it waits in the pipe.
+        Some(pipe) => pipe.send_within(region, socket, most, limit),
         None => region.transfer_up_to(socket, most),
     }
 }

@@ -524,9 +524,9 @@ impl ChannelOptions {
     /// socket takes is counted, bytes and file regions alike, and once the
     /// burst is spent the channel writes nothing more until the rate has
     /// paid for a piece again (a tenth of the burst, or 10 ms' worth if
-    /// that is more). A file sent through a splice pipe may go over by
-    /// what the pipe held from the call before (at most one allowance),
-    /// which the next wait pays back. Output held back stays queued, so the watermarks and
+    /// that is more); a file sent through a splice pipe too, what the
+    /// pipe holds counted in. Output held back stays queued, so the
+    /// watermarks and
     /// [`InboundHandler::writability_changed`](crate::InboundHandler::writability_changed)
     /// tell a handler to stop producing, as with a slow reader. A channel
     /// with a write limit takes no [direct writes](Self::direct_writes).

@@ -121,18 +121,49 @@ impl RegionPipe {
         socket: &impl AsFd,
         most: usize,
     ) -> Result<usize, Error> {
+        self.send_within(region, socket, most, usize::MAX)
+    }
+
+    /// As [`send_up_to`](Self::send_up_to), moving no more than `sent_most`
+    /// bytes to the socket in all, what the pipe holds included: for a
+    /// sender held to a rate, whose allowance the pipe's leftovers from
+    /// the call before must not overrun. The rest stays in the pipe for
+    /// the next call.
+    ///
+    /// ```no_run
+    /// use gyre_zerocopy::{FileRegion, RegionPipe, SharedFile};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let socket = std::net::TcpStream::connect("127.0.0.1:8080")?;
+    /// socket.set_nonblocking(true)?;
+    /// let file = SharedFile::open("/var/data/video.mp4")?;
+    /// let mut region = FileRegion::new(file.clone(), 0, file.len()?)?;
+    /// let mut pipe = RegionPipe::new(1 << 20)?;
+    /// // 64 KiB at most this time, whatever the pipe holds.
+    /// let sent = pipe.send_within(&mut region, &socket, 64 << 10, 64 << 10)?;
+    /// assert!(sent <= 64 << 10);
+    /// # Ok(()) }
+    /// ```
+    pub fn send_within(
+        &mut self,
+        region: &mut FileRegion,
+        socket: &impl AsFd,
+        most: usize,
+        sent_most: usize,
+    ) -> Result<usize, Error> {
         let out = socket.as_fd().as_raw_fd();
         let mut sent = 0;
         let mut filled = false;
         loop {
-            if self.held > 0 {
-                let more = region.remaining() > self.held as u64;
-                match splice(self.pipe.read_end().as_raw_fd(), None, out, self.held, more) {
+            let room = sent_most.saturating_sub(sent);
+            if self.held > 0 && room > 0 {
+                let len = self.held.min(room);
+                let more = region.remaining() > len as u64;
+                match splice(self.pipe.read_end().as_raw_fd(), None, out, len, more) {
                     Ok(n) => {
                         self.held -= n;
                         region.advance(n as u64);
                         sent += n;
-                        if self.held > 0 {
+                        if self.held > 0 && n < len {
                             continue;
                         }
                     }
@@ -141,12 +172,14 @@ impl RegionPipe {
                 }
             }
             // One pipeful per call, as `transfer_to` makes one `sendfile`.
-            if region.is_done() || filled {
+            if region.is_done() || filled || self.held > 0 {
                 return Ok(sent);
             }
             let mut position = region.position() as i64;
             let count = region.remaining().min(self.capacity() as u64) as usize;
-            let count = count.min(most.saturating_sub(sent));
+            let count = count
+                .min(most.saturating_sub(sent))
+                .min(sent_most.saturating_sub(sent));
             if count == 0 {
                 return Ok(sent);
             }
@@ -233,6 +266,52 @@ mod tests {
             let mut sink = vec![0u8; 256 * 1024];
             let _ = receiver.read(&mut sink).unwrap();
         }
+        std::fs::remove_file(&path).unwrap();
+    }
+
+    #[test]
+    fn send_within_moves_no_more_than_told_though_the_pipe_holds_more() {
+        let path = std::env::temp_dir().join(format!("gyre-rp-within-{}", std::process::id()));
+        let data: Vec<u8> = (0..512 * 1024u32).map(|i| (i % 251) as u8).collect();
+        std::fs::write(&path, &data).unwrap();
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut sender = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        sender.set_nonblocking(true).unwrap();
+        let (mut receiver, _) = listener.accept().unwrap();
+        // Fill the socket, so the pipe keeps what it read.
+        let filler = vec![0u8; 64 * 1024];
+        let mut filled = 0;
+        loop {
+            match sender.write(&filler) {
+                Ok(n) => filled += n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) => panic!("{e}"),
+            }
+        }
+        let mut region = FileRegion::open(&path).unwrap();
+        let mut pipe = RegionPipe::new(128 * 1024).unwrap();
+        assert_eq!(pipe.send_up_to(&mut region, &sender, 64 * 1024).unwrap(), 0);
+        assert_eq!(
+            pipe.held(),
+            64 * 1024,
+            "read into the pipe, the socket full"
+        );
+        // The reader takes the filler: room for far more than 4 KiB.
+        let mut sink = vec![0u8; filled];
+        receiver.read_exact(&mut sink).unwrap();
+        let sent = pipe
+            .send_within(&mut region, &sender, usize::MAX, 4096)
+            .unwrap();
+        assert_eq!(sent, 4096, "the pipe held 64 KiB; 4 KiB allowed");
+        assert_eq!((region.transferred(), pipe.held()), (4096, 60 * 1024));
+        // And the bytes go on in order.
+        while !region.is_done() {
+            pipe.send(&mut region, &sender).unwrap();
+        }
+        drop(sender);
+        let mut got = Vec::new();
+        receiver.read_to_end(&mut got).unwrap();
+        assert!(got == data, "every byte, in order");
         std::fs::remove_file(&path).unwrap();
     }
 
