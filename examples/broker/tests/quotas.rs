@@ -3,7 +3,8 @@
 //! a client id or both, each named or the default; `producer_byte_rate`
 //! and `consumer_byte_rate` positive; the quotas this broker does not
 //! enforce refused), kept across a restart; an IP's connection creation
-//! rate holding then closing the connections over it; a client that ignores its
+//! rate holding then closing the connections over it; a client's
+//! controller mutation rate refusing topics past it (KIP-599); a client that ignores its
 //! throttle not read until it ends; a fetch that would go over the quota
 //! answered empty and not counted; and librdkafka clients held
 //! to them (`clients/quotas.py`) while an unquoted client runs at full
@@ -463,6 +464,79 @@ fn connections_over_their_addresss_creation_rate_are_held_then_closed() {
     let broker = BrokerProcess::start(&data, &[]);
     let mut c = Client::connect(broker.addr.parse::<SocketAddr>().unwrap());
     assert_eq!(described_by(&mut c, 1, "ip"), vec![ip(None, 100.0)]);
+    drop(broker);
+    let _ = std::fs::remove_dir_all(&data);
+}
+
+fn create(c: &mut Client, version: i16, topics: &[(&str, i32)]) -> (Vec<i16>, i32) {
+    let mut r = CreateTopicsRequest::default();
+    r.timeout_ms = 5_000;
+    for (name, partitions) in topics {
+        let mut t = create_topics_request::CreatableTopic::default();
+        t.name = TopicName(s(name));
+        t.num_partitions = *partitions;
+        t.replication_factor = -1;
+        r.topics.push(t);
+    }
+    let resp: CreateTopicsResponse = c.call(ApiKey::CreateTopics, version, &r);
+    (
+        resp.topics.iter().map(|t| t.error_code).collect(),
+        resp.throttle_time_ms,
+    )
+}
+
+#[test]
+fn partitions_created_and_deleted_past_the_controller_mutation_rate_are_refused_then_served() {
+    use std::time::{Duration, Instant};
+    let data = common::data_dir("quotas-mutations");
+    let broker = BrokerProcess::start(&data, &[]);
+    let mut c = Client::connect(broker.addr.parse::<SocketAddr>().unwrap());
+    // The raw client's id is gyre-test: 2 partitions a second, a burst of
+    // 22 (Kafka's eleven windows).
+    let ops = [("controller_mutation_rate", 2.0, false)];
+    let quota = vec![entry(&[("client-id", Some("gyre-test"))], &ops)];
+    assert_eq!(alter(&mut c, 1, quota, false), vec![0]);
+    let listed = described(&mut c, 1);
+    assert!(
+        listed[0]
+            .1
+            .contains(&("controller_mutation_rate".to_owned(), 2.0)),
+        "{listed:?}"
+    );
+    // 20 then 5 partitions: within the quota when each is asked for, so
+    // both are created, 3 in debt; the third topic is refused for the
+    // 1.5 s the debt takes to pay (KIP-599, CreateTopics v6+).
+    let start = Instant::now();
+    let (codes, throttle) = create(&mut c, 7, &[("m1", 20), ("m2", 5), ("m3", 1)]);
+    assert_eq!(codes, vec![0, 0, 89], "THROTTLING_QUOTA_EXCEEDED for m3");
+    assert!((1_400..=1_500).contains(&throttle), "{throttle}");
+    // The connection is not read until the throttle ends.
+    let (codes, _) = create(&mut c, 7, &[("m3", 1)]);
+    let waited = start.elapsed();
+    assert!(
+        waited >= Duration::from_millis(1_400),
+        "read after {waited:?}"
+    );
+    assert_eq!(codes, vec![0], "served once the debt is paid");
+    // A version without the error is served whole, and told to wait.
+    let (codes, throttle) = create(&mut c, 5, &[("m4", 4)]);
+    assert_eq!(codes, vec![0]);
+    assert!(throttle >= 1_500, "{throttle}");
+    std::thread::sleep(Duration::from_millis(2_600));
+    // Deletions count the partitions they delete: m1's 20 are within the
+    // quota when asked for; m2 next is refused.
+    let mut r = DeleteTopicsRequest::default();
+    r.timeout_ms = 5_000;
+    r.topic_names = vec![TopicName(s("m1")), TopicName(s("m2"))];
+    let resp: DeleteTopicsResponse = c.call(ApiKey::DeleteTopics, 5, &r);
+    let codes: Vec<i16> = resp.responses.iter().map(|t| t.error_code).collect();
+    assert_eq!(codes, vec![0, 89]);
+    assert!(resp.throttle_time_ms > 0);
+    // Another client id has no quota: served at once.
+    let mut other =
+        Client::connect(broker.addr.parse::<SocketAddr>().unwrap()).with_client_id("unquoted");
+    let (codes, throttle) = create(&mut other, 7, &[("free", 30)]);
+    assert_eq!((codes, throttle), (vec![0], 0));
     drop(broker);
     let _ = std::fs::remove_dir_all(&data);
 }

@@ -130,6 +130,9 @@ pub mod error_code {
     pub const CLUSTER_AUTHORIZATION_FAILED: i16 = 31;
     /// SASL authentication failed (wrong credentials).
     pub const SASL_AUTHENTICATION_FAILED: i16 = 58;
+    /// A controller mutation quota is spent (KIP-599): try again after
+    /// the throttle time.
+    pub const THROTTLING_QUOTA_EXCEEDED: i16 = 89;
     /// No such resource (a user without a SCRAM credential).
     pub const RESOURCE_NOT_FOUND: i16 = 91;
     /// The same resource twice in one request.

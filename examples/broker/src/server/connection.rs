@@ -23,8 +23,8 @@
 use super::alter_configs::{self, AlterApi, Alteration};
 use super::budget::Reservations;
 use super::groups::GroupCall;
-use super::quotas::{self, Kind};
-use super::responder::{Pending, Responder, TopicLayout};
+use super::quotas::{self, Kind, MutationCharge};
+use super::responder::{Early, Pending, Responder, TopicLayout};
 use super::sequencer::{encoded, Frame, Sequenced};
 use super::shared::Shared;
 use super::{metadata, node, replicas};
@@ -100,6 +100,15 @@ pub struct Connection {
 
 /// The cluster's resource name in ACLs, as Kafka names it.
 const CLUSTER: &str = "kafka-cluster";
+
+/// A topic refused for its client's controller mutation quota (KIP-599),
+/// in Kafka's words.
+fn quota_spent() -> (i16, String) {
+    (
+        ec::THROTTLING_QUOTA_EXCEEDED,
+        "The throttling quota has been exceeded.".to_owned(),
+    )
+}
 
 /// The tag of the timer that ends a quota's throttle.
 const THROTTLE_TAG: u64 = 1;
@@ -431,8 +440,17 @@ impl Connection {
                 self.fetch(ctx, head, r, quota)
             }
             RequestKind::ListOffsets(r) => self.list_offsets(ctx, head, r),
-            RequestKind::CreateTopics(r) => self.create_topics(ctx, head, r),
+            RequestKind::CreateTopics(r) => {
+                let quota = self.quota(Kind::Mutations, &quota_ask);
+                self.create_topics(ctx, head, r, quota)
+            }
             RequestKind::DeleteTopics(r) => {
+                // KIP-599: v5 and later can be refused a topic for the
+                // mutation quota.
+                let mut charge = MutationCharge::new(
+                    self.quota(Kind::Mutations, &quota_ask),
+                    head.api_version >= 5,
+                );
                 // By name (v0-5), or (v6) by name or id; each answered with
                 // both where the topic is known.
                 let catalog = &self.shared.catalog;
@@ -454,28 +472,39 @@ impl Connection {
                         },
                     }))
                     .collect();
-                // A topic the principal may not delete is answered so and
-                // goes to the writer as no name, as an unknown id does:
-                // the writer refuses it.
-                let topics: Vec<(Option<StrBytes>, Uuid, bool)> = topics
+                // A topic the principal may not delete, or past the
+                // mutation quota, is answered so and goes to the writer as
+                // no name, as an unknown id does: the writer refuses it.
+                let topics: Vec<(Option<StrBytes>, Uuid, Early)> = topics
                     .into_iter()
                     .map(|(n, id)| {
-                        let denied = n
-                            .as_ref()
-                            .is_some_and(|n| !self.may(ctx, op::DELETE, resource::TOPIC, n));
-                        (n, id, denied)
+                        let refused = match &n {
+                            Some(n) if !self.may(ctx, op::DELETE, resource::TOPIC, n) => Some((
+                                ec::TOPIC_AUTHORIZATION_FAILED,
+                                "the principal may not delete this topic".to_owned(),
+                            )),
+                            Some(n) => {
+                                let partitions = catalog.get(n).map_or(0, |t| t.partitions.len());
+                                (partitions > 0 && !charge.admit(partitions)).then(quota_spent)
+                            }
+                            None => None,
+                        };
+                        (n, id, refused)
                     })
                     .collect();
                 let names = topics
                     .iter()
-                    .map(|(n, _, denied)| match n {
-                        Some(n) if !denied => n.as_str().to_owned(),
+                    .map(|(n, _, refused)| match n {
+                        Some(n) if refused.is_none() => n.as_str().to_owned(),
                         _ => String::new(),
                     })
                     .collect();
                 let op = LogOp::DeleteTopics(names);
                 let nothing = Answer::Deleted(Vec::new());
-                self.send_to_writer(ctx, head, Pending::DeleteTopics(topics), Some(op), nothing);
+                let throttle = charge.throttle();
+                let pending = Pending::DeleteTopics(topics, quotas::throttle_ms(throttle));
+                self.send_to_writer(ctx, head, pending, Some(op), nothing);
+                self.throttle(ctx, throttle);
             }
             RequestKind::InitProducerId(req) if req.transactional_id.is_some() => {
                 // The transaction coordinator's, on the group thread.
@@ -653,7 +682,10 @@ impl Connection {
                 let resp = super::acls::delete(&shared.acls, r);
                 encoded(head.correlation_id, head.api_version, &resp)
             }),
-            RequestKind::CreatePartitions(r) => self.create_partitions(ctx, head, r),
+            RequestKind::CreatePartitions(r) => {
+                let quota = self.quota(Kind::Mutations, &quota_ask);
+                self.create_partitions(ctx, head, r, quota)
+            }
             RequestKind::DeleteRecords(r) => self.delete_records(ctx, head, r),
             RequestKind::IncrementalAlterConfigs(r) => self.alter_configs(
                 ctx,
@@ -997,6 +1029,20 @@ impl Connection {
             .clone()
     }
 
+    /// The partitions creating topic `name` with `asked` (-1: the
+    /// default) would create: none if it exists (its creation fails).
+    fn partitions_created(&self, name: &str, asked: i32) -> usize {
+        if self.shared.catalog.get(name).is_some() {
+            return 0;
+        }
+        let n = if asked > 0 {
+            asked
+        } else {
+            self.shared.default_partitions
+        };
+        usize::try_from(n).unwrap_or(0)
+    }
+
     /// Reads and serves nothing more for `wait` (a client quota's
     /// throttle; a longer one already running stands).
     fn throttle(&mut self, ctx: &mut impl InboundContext<Self>, wait: Duration) {
@@ -1192,7 +1238,10 @@ impl Connection {
         ctx: &mut impl InboundContext<Self>,
         head: header::RequestHead,
         r: CreateTopicsRequest,
+        mutations: quotas::Applied,
     ) {
+        // KIP-599: v6 and later can be refused a topic for the quota.
+        let mut charge = MutationCharge::new(mutations, head.api_version >= 6);
         let mut answers = Vec::with_capacity(r.topics.len());
         let mut specs = Vec::new();
         let may_create_any = self.may(ctx, op::CREATE, resource::CLUSTER, CLUSTER);
@@ -1223,6 +1272,8 @@ impl Connection {
                         format!("topic {name:?} already exists"),
                     )
                 })
+            } else if !charge.admit(self.partitions_created(&name, t.num_partitions)) {
+                Some(quota_spent())
             } else {
                 specs.push(TopicSpec {
                     name: name.as_str().to_owned(),
@@ -1243,10 +1294,12 @@ impl Connection {
             answers.push((name, refused));
         }
         let op = (!specs.is_empty()).then(|| LogOp::CreateTopics(specs));
+        let throttle = charge.throttle();
+        self.throttle(ctx, throttle);
         self.send_to_writer(
             ctx,
             head,
-            Pending::CreateTopics(answers),
+            Pending::CreateTopics(answers, quotas::throttle_ms(throttle)),
             op,
             Answer::Created(Vec::new()),
         );
@@ -1257,7 +1310,10 @@ impl Connection {
         ctx: &mut impl InboundContext<Self>,
         head: header::RequestHead,
         r: CreatePartitionsRequest,
+        mutations: quotas::Applied,
     ) {
+        // KIP-599: v3 and later can be refused a topic for the quota.
+        let mut charge = MutationCharge::new(mutations, head.api_version >= 3);
         let mut answers = Vec::with_capacity(r.topics.len());
         let mut grow = Vec::new();
         for t in r.topics {
@@ -1295,16 +1351,28 @@ impl Connection {
                     Some(_) => (ec::NONE, String::new()),
                 })
             } else {
-                grow.push((name.as_str().to_owned(), t.count));
-                None
+                let now = self
+                    .shared
+                    .catalog
+                    .get(&name)
+                    .map_or(0, |t| t.partitions.len());
+                let added = usize::try_from(t.count).unwrap_or(0).saturating_sub(now);
+                if added > 0 && !charge.admit(added) {
+                    Some(quota_spent())
+                } else {
+                    grow.push((name.as_str().to_owned(), t.count));
+                    None
+                }
             };
             answers.push((name, early));
         }
         let op = (!grow.is_empty()).then(|| LogOp::CreatePartitions(grow));
+        let throttle = charge.throttle();
+        self.throttle(ctx, throttle);
         self.send_to_writer(
             ctx,
             head,
-            Pending::CreatePartitions(answers),
+            Pending::CreatePartitions(answers, quotas::throttle_ms(throttle)),
             op,
             Answer::Grown(Vec::new()),
         );

@@ -234,6 +234,7 @@ impl Broker {
             max_in_flight: config.max_in_flight.max(1),
             ring_stalls: AtomicU64::new(0),
             sasl_reauthentications: AtomicU64::new(0),
+            default_partitions: config.default_partitions,
             request_memory: RequestMemory::new(config.queued_max_request_bytes),
             next_producer_id,
             groups: groups.clone(),

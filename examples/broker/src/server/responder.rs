@@ -70,8 +70,9 @@ pub enum Pending {
     /// A delete-records request.
     DeleteRecords(Vec<TopicLayout>),
     /// A create-topics request: its topics, and those refused before the
-    /// writer saw them (name, error code, message).
-    CreateTopics(Vec<(StrBytes, Early)>),
+    /// writer saw them (name, error code, message); the throttle time
+    /// (ms) its mutation quota earned.
+    CreateTopics(Vec<(StrBytes, Early)>, i32),
     /// A metadata request that first auto-created topics, and the
     /// address to advertise.
     Metadata(
@@ -81,12 +82,14 @@ pub enum Pending {
         Vec<String>,
     ),
     /// A delete-topics request: each topic's name (if known) and id, and
-    /// whether the principal was refused it.
-    DeleteTopics(Vec<(Option<StrBytes>, Uuid, bool)>),
+    /// what refused it before the writer saw it; the throttle time (ms)
+    /// its mutation quota earned.
+    DeleteTopics(Vec<(Option<StrBytes>, Uuid, Early)>, i32),
     /// A create-partitions request: its topics, and those answered before
     /// the writer saw them (error code and message; code 0 for a
-    /// validate-only success).
-    CreatePartitions(Vec<(StrBytes, Early)>),
+    /// validate-only success); the throttle time (ms) its mutation quota
+    /// earned.
+    CreatePartitions(Vec<(StrBytes, Early)>, i32),
     /// An alter-configs or incremental-alter-configs request: which one,
     /// each resource's type and name, and those answered before the
     /// writer saw them.
@@ -162,9 +165,10 @@ impl LogReply for Responder {
                 let resp = super::replicas::log_dirs_response(log_dir, layout, &sizes, space);
                 self.send_encoded(&resp)
             }
-            (Pending::CreateTopics(topics), Answer::Created(results)) => {
+            (Pending::CreateTopics(topics, throttle), Answer::Created(results)) => {
                 let mut results = results.into_iter();
                 let mut r = CreateTopicsResponse::default();
+                r.throttle_time_ms = *throttle;
                 for (name, refused) in topics {
                     let mut t = CreatableTopicResult::default();
                     t.name = TopicName(name.clone());
@@ -199,17 +203,16 @@ impl LogReply for Responder {
                 );
                 self.send_encoded(&body);
             }
-            (Pending::DeleteTopics(topics), Answer::Deleted(results)) => {
+            (Pending::DeleteTopics(topics, throttle), Answer::Deleted(results)) => {
                 let mut r = DeleteTopicsResponse::default();
-                for ((name, id, denied), result) in topics.iter().zip(results) {
+                r.throttle_time_ms = *throttle;
+                for ((name, id, refused), result) in topics.iter().zip(results) {
                     let mut t = DeletableTopicResult::default();
                     t.name = name.clone().map(TopicName);
                     t.topic_id = *id;
-                    if *denied {
-                        t.error_code = ec::TOPIC_AUTHORIZATION_FAILED;
-                        t.error_message = Some(StrBytes::from_static_str(
-                            "the principal may not delete this topic",
-                        ));
+                    if let Some((code, message)) = refused {
+                        t.error_code = *code;
+                        t.error_message = Some(StrBytes::from_string(message.clone()));
                     } else if let Err(e) = result {
                         // Asked for by an id no topic has (v6).
                         t.error_code = if name.is_none() {
@@ -223,9 +226,10 @@ impl LogReply for Responder {
                 }
                 self.send_encoded(&r);
             }
-            (Pending::CreatePartitions(topics), Answer::Grown(results)) => {
+            (Pending::CreatePartitions(topics, throttle), Answer::Grown(results)) => {
                 let mut results = results.into_iter();
                 let mut r = CreatePartitionsResponse::default();
+                r.throttle_time_ms = *throttle;
                 for (name, early) in topics {
                     let mut t = CreatePartitionsTopicResult::default();
                     t.name = TopicName(name.clone());

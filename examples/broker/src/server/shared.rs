@@ -22,6 +22,8 @@ pub struct Shared {
     pub(crate) groups: Coordinator,
     /// Times a connection found the log writer's ring full and paused.
     pub(crate) ring_stalls: AtomicU64,
+    /// Partitions of a topic created without a count.
+    pub(crate) default_partitions: i32,
     /// SASL sessions renewed on their connections (KIP-368).
     pub(crate) sasl_reauthentications: AtomicU64,
     /// The bytes of requests being received, bounded server-wide.

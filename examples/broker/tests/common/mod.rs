@@ -44,6 +44,7 @@ pub fn start(config: &BrokerConfig) -> Broker {
 pub struct Client {
     pub stream: TcpStream,
     next_id: i32,
+    client_id: &'static str,
 }
 
 impl Client {
@@ -52,7 +53,17 @@ impl Client {
         stream
             .set_read_timeout(Some(Duration::from_secs(10)))
             .unwrap();
-        Client { stream, next_id: 1 }
+        Client {
+            stream,
+            next_id: 1,
+            client_id: "gyre-test",
+        }
+    }
+
+    /// The same, its requests naming client id `id` (default `gyre-test`).
+    pub fn with_client_id(mut self, id: &'static str) -> Client {
+        self.client_id = id;
+        self
     }
 
     /// Sends `body` as API `key` v`version`; returns the correlation id.
@@ -63,7 +74,7 @@ impl Client {
         header.request_api_key = key as i16;
         header.request_api_version = version;
         header.correlation_id = id;
-        header.client_id = Some(StrBytes::from_static_str("gyre-test"));
+        header.client_id = Some(StrBytes::from_static_str(self.client_id));
         let mut buf = BytesMut::new();
         encode_request_header_into_buffer(&mut buf, &header).unwrap();
         body.encode(&mut buf, version).unwrap();

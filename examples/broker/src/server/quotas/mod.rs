@@ -27,9 +27,17 @@
 //! one window, 1 s) and then closed, as Kafka's acceptor does, so a
 //! client reconnecting in a loop is slowed rather than refused at once.
 //!
-//! `request_percentage` and `controller_mutation_rate` quotas are
-//! refused: Kafka's measure of them (its request threads' time, its
-//! controller's mutations) has no counterpart here, and a quota accepted
+//! A user's or client's `controller_mutation_rate` (KIP-599) counts the
+//! partitions its CreateTopics, CreatePartitions and DeleteTopics create
+//! or delete, in a token bucket ([`rate::TokenBucket`]). Once the bucket
+//! is in debt, a topic asked for by a request version that knows the
+//! error (CreateTopics v6+, CreatePartitions v3+, DeleteTopics v5+) is
+//! refused with THROTTLING_QUOTA_EXCEEDED and the time to wait; an older
+//! version's topics are all served. Either way the answer carries the
+//! throttle time and the connection is muted for it, as for a byte rate.
+//!
+//! `request_percentage` quotas are refused: Kafka's measure of them (its
+//! request threads' time) has no counterpart here, and a quota accepted
 //! but not enforced would be worse than a refusal.
 //!
 //! Locks: the configs and the registry of rates sit behind one mutex,
@@ -67,8 +75,11 @@ pub const PRODUCER_BYTE_RATE: &str = "producer_byte_rate";
 pub const CONSUMER_BYTE_RATE: &str = "consumer_byte_rate";
 /// The quota on the connections an IP address opens, per second.
 pub const CONNECTION_CREATION_RATE: &str = "connection_creation_rate";
-/// Kafka's other quota kinds, refused here (see the module's doc).
-const NOT_ENFORCED: [&str; 2] = ["request_percentage", "controller_mutation_rate"];
+/// The quota on the partitions a client's requests create or delete, per
+/// second.
+pub const CONTROLLER_MUTATION_RATE: &str = "controller_mutation_rate";
+/// Kafka's other quota kind, refused here (see the module's doc).
+const NOT_ENFORCED: [&str; 1] = ["request_percentage"];
 
 /// A rate sensors' idle time after which it is forgotten (Kafka expires
 /// its quota sensors after an hour).
@@ -83,6 +94,8 @@ pub enum Kind {
     Fetch,
     /// Connections an IP address opens.
     Connections,
+    /// Partitions created or deleted.
+    Mutations,
 }
 
 impl Kind {
@@ -91,6 +104,7 @@ impl Kind {
             Kind::Produce => PRODUCER_BYTE_RATE,
             Kind::Fetch => CONSUMER_BYTE_RATE,
             Kind::Connections => CONNECTION_CREATION_RATE,
+            Kind::Mutations => CONTROLLER_MUTATION_RATE,
         }
     }
 }
@@ -99,6 +113,8 @@ impl Kind {
 #[derive(Debug, Default)]
 pub struct Sensor {
     rate: Mutex<Rate>,
+    /// A mutation quota's tokens (the rate is unused for that kind).
+    tokens: Mutex<rate::TokenBucket>,
 }
 
 impl Sensor {
@@ -133,15 +149,83 @@ impl Sensor {
         })
     }
 
+    /// Whether a mutation quota of `quota` partitions/s is spent now, and
+    /// for how long (zero: it is not).
+    pub fn mutations_exceeded(&self, quota: f64) -> Duration {
+        let mut t = self.tokens.lock().unwrap_or_else(|p| p.into_inner());
+        t.exceeded(Instant::now(), quota)
+    }
+
+    /// Counts `partitions` created or deleted now; the throttle time the
+    /// mutation quota `quota` then earns.
+    pub fn record_mutations(&self, partitions: usize, quota: f64) -> Duration {
+        let mut t = self.tokens.lock().unwrap_or_else(|p| p.into_inner());
+        t.take(Instant::now(), quota, partitions as f64)
+    }
+
     /// How long since it last counted anything.
     fn idle_since(&self, now: Instant) -> Duration {
-        self.with_rate(|r| r.last_recorded())
-            .map_or(Duration::MAX, |t| now.saturating_duration_since(t))
+        let tokens = self
+            .tokens
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .last_used();
+        let last = self.with_rate(|r| r.last_recorded()).max(tokens);
+        last.map_or(Duration::MAX, |t| now.saturating_duration_since(t))
     }
 }
 
 /// A quota that applies to a connection: its rate and its bytes/s.
 pub type Applied = Option<(Arc<Sensor>, f64)>;
+
+/// One CreateTopics, CreatePartitions or DeleteTopics request counted
+/// against its client's `controller_mutation_rate`, topic by topic: a
+/// topic asked for while the quota has tokens is served whole (the bucket
+/// may go into debt); once in debt, a strict request's next topics are
+/// refused.
+#[derive(Debug)]
+pub struct MutationCharge {
+    applied: Applied,
+    /// The request's version knows THROTTLING_QUOTA_EXCEEDED.
+    strict: bool,
+    throttle: Duration,
+}
+
+impl MutationCharge {
+    /// A request under `applied` (none: nothing is counted); `strict`
+    /// where its version can be refused a topic for the quota.
+    pub fn new(applied: Applied, strict: bool) -> MutationCharge {
+        MutationCharge {
+            applied,
+            strict,
+            throttle: Duration::ZERO,
+        }
+    }
+
+    /// Counts a topic's `partitions` created or deleted, or refuses it
+    /// (`false`) when the quota is spent and the request is strict.
+    pub fn admit(&mut self, partitions: usize) -> bool {
+        let Some((sensor, quota)) = &self.applied else {
+            return true;
+        };
+        if self.strict {
+            let owed = sensor.mutations_exceeded(*quota);
+            if !owed.is_zero() {
+                self.throttle = self.throttle.max(owed);
+                return false;
+            }
+        }
+        let owed = sensor.record_mutations(partitions, *quota);
+        self.throttle = self.throttle.max(owed);
+        true
+    }
+
+    /// The throttle time the request earned: its answer carries it, and
+    /// its connection reads nothing more for it.
+    pub fn throttle(&self) -> Duration {
+        self.throttle
+    }
+}
 
 /// A fetch's `max_bytes` (0 or less: no limit of its own) capped at what
 /// `bytes_per_s` allows over the measured window: a bigger response could
@@ -176,6 +260,7 @@ pub struct Cached {
     client: String,
     produce: Applied,
     fetch: Applied,
+    mutations: Applied,
 }
 
 /// Rates are keyed by kind and by the user and client id that share them.
@@ -259,17 +344,20 @@ impl ClientQuotas {
             let mut inner = self.lock();
             let produce = inner.resolve(user, client, Kind::Produce);
             let fetch = inner.resolve(user, client, Kind::Fetch);
+            let mutations = inner.resolve(user, client, Kind::Mutations);
             inner.sweep(Instant::now());
             *cache = Cached {
                 version,
                 client: client.to_owned(),
                 produce,
                 fetch,
+                mutations,
             };
         }
         match kind {
             Kind::Produce => &cache.produce,
             Kind::Fetch => &cache.fetch,
+            Kind::Mutations => &cache.mutations,
             // Counted once per connection, by `connection_throttle`.
             Kind::Connections => NONE,
         }
@@ -350,6 +438,7 @@ impl ClientQuotas {
                 PRODUCER_BYTE_RATE,
                 CONSUMER_BYTE_RATE,
                 CONNECTION_CREATION_RATE,
+                CONTROLLER_MUTATION_RATE,
             ];
             if !known.contains(&key) {
                 return Err(invalid(format!("unknown quota {key:?}")));
@@ -377,8 +466,13 @@ impl ClientQuotas {
             } else if op.value.is_finite() && op.value > 0.0 {
                 values.insert(key.to_owned(), op.value);
             } else {
+                let unit = if key == CONTROLLER_MUTATION_RATE {
+                    "partitions"
+                } else {
+                    "bytes"
+                };
                 return Err(invalid(format!(
-                    "{key} must be a positive number of bytes per second, not {}",
+                    "{key} must be a positive number of {unit} per second, not {}",
                     op.value
                 )));
             }
@@ -648,6 +742,28 @@ mod tests {
         assert!(q.connection_throttle(other).is_none(), "rates start afresh");
         assert_eq!(described(&q, "ip", 2).len(), 2);
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_mutation_charge_serves_within_the_quota_and_refuses_in_debt() {
+        // 1 partition a second: a burst of 11.
+        let quota = Some((Arc::new(Sensor::default()), 1.0));
+        let mut charge = MutationCharge::new(quota.clone(), true);
+        assert!(charge.admit(10));
+        assert!(
+            charge.admit(10),
+            "within the quota when asked: served whole"
+        );
+        assert!(!charge.admit(1), "in debt: refused");
+        let owed = charge.throttle().as_secs_f64();
+        assert!((8.9..=9.0).contains(&owed), "{owed}");
+        // A request of a version without the error is served, and owes.
+        let mut old = MutationCharge::new(quota, false);
+        assert!(old.admit(5));
+        assert!(old.throttle().as_secs_f64() > 13.0);
+        // No quota: nothing counted.
+        let mut free = MutationCharge::new(None, true);
+        assert!(free.admit(1_000_000) && free.throttle().is_zero());
     }
 
     #[test]

@@ -5,7 +5,10 @@
 //! over the instant it took). And the throttle time a rate over its quota
 //! earns: `(rate - quota) / quota` times the time measured, the delay
 //! after which the average is back at the quota (Kafka's
-//! `QuotaUtils.throttleTime`). Plain data; the caller gives the time.
+//! `QuotaUtils.throttleTime`). And a token bucket, as Kafka measures
+//! controller mutations (KIP-599): a quota's rate of tokens, up to a
+//! burst of [`SAMPLES`] windows' worth, each partition created or deleted
+//! taking one. Plain data; the caller gives the time.
 
 use std::time::{Duration, Instant};
 
@@ -97,9 +100,85 @@ impl Rate {
     }
 }
 
+/// Tokens for controller mutations (partitions created or deleted).
+#[derive(Debug, Default)]
+pub struct TokenBucket {
+    tokens: f64,
+    /// When tokens were last added; `None` before the first use (the
+    /// bucket starts full).
+    at: Option<Instant>,
+}
+
+impl TokenBucket {
+    fn refill(&mut self, now: Instant, quota: f64) {
+        let burst = quota * (WINDOW * SAMPLES as u32).as_secs_f64();
+        self.tokens = match self.at {
+            None => burst,
+            Some(at) => {
+                let gained = quota * now.saturating_duration_since(at).as_secs_f64();
+                (self.tokens + gained).min(burst)
+            }
+        };
+        self.at = Some(now);
+    }
+
+    /// When it was last used.
+    pub fn last_used(&self) -> Option<Instant> {
+        self.at
+    }
+
+    fn debt(&self, quota: f64) -> Duration {
+        if self.tokens >= 0.0 || quota <= 0.0 {
+            return Duration::ZERO;
+        }
+        Duration::from_secs_f64(-self.tokens / quota)
+    }
+
+    /// Whether the quota is spent at `now` (the bucket is in debt), and
+    /// for how long: a mutation asked for now is refused.
+    pub fn exceeded(&mut self, now: Instant, quota: f64) -> Duration {
+        self.refill(now, quota);
+        self.debt(quota)
+    }
+
+    /// Takes `n` tokens at `now` (the bucket may go into debt: a request
+    /// within the quota when it came is served whole); the throttle time
+    /// that leaves.
+    pub fn take(&mut self, now: Instant, quota: f64, n: f64) -> Duration {
+        self.refill(now, quota);
+        self.tokens -= n;
+        self.debt(quota)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_token_bucket_gives_its_burst_then_the_rate() {
+        let t0 = Instant::now();
+        let mut b = TokenBucket::default();
+        // 2 partitions a second: a burst of 22.
+        assert_eq!(b.exceeded(t0, 2.0), Duration::ZERO);
+        assert_eq!(b.take(t0, 2.0, 20.0), Duration::ZERO);
+        // 10 more: 8 in debt, 4 s to pay.
+        assert_eq!(b.take(t0, 2.0, 10.0), Duration::from_secs(4));
+        assert_eq!(
+            b.exceeded(t0 + Duration::from_secs(1), 2.0),
+            Duration::from_secs(3)
+        );
+        assert_eq!(b.exceeded(t0 + Duration::from_secs(4), 2.0), Duration::ZERO);
+        // A long quiet fills it back to the burst, no further.
+        assert_eq!(
+            b.take(t0 + Duration::from_secs(600), 2.0, 22.0),
+            Duration::ZERO
+        );
+        assert_eq!(
+            b.take(t0 + Duration::from_secs(600), 2.0, 2.0),
+            Duration::from_secs(1)
+        );
+    }
 
     #[test]
     fn a_first_burst_is_averaged_over_ten_windows() {
