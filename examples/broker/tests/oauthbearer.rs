@@ -13,10 +13,7 @@ use base64::Engine;
 use common::Client;
 use gyre_broker::security::oauthbearer::{OAuthBearerConfig, TokenValidation};
 use gyre_broker::Broker;
-use kafka_protocol::messages::{
-    ApiKey, MetadataRequest, MetadataResponse, SaslAuthenticateRequest, SaslAuthenticateResponse,
-    SaslHandshakeRequest, SaslHandshakeResponse,
-};
+use kafka_protocol::messages::{ApiKey, SaslHandshakeRequest, SaslHandshakeResponse};
 use kafka_protocol::protocol::StrBytes;
 use ring::rand::SystemRandom;
 use ring::signature::{self, EcdsaKeyPair, KeyPair, RsaKeyPair};
@@ -154,34 +151,8 @@ fn broker(tag: &str, jwks: &Path) -> (Broker, SocketAddr) {
 /// An OAUTHBEARER handshake and authentication with `token`: the
 /// session lifetime the broker gave, or the error code.
 fn bearer(c: &mut Client, token: &str) -> Result<i64, i16> {
-    let mut hs = SaslHandshakeRequest::default();
-    hs.mechanism = StrBytes::from_static_str("OAUTHBEARER");
-    let r: SaslHandshakeResponse = c.call(ApiKey::SaslHandshake, 1, &hs);
-    if r.error_code != 0 {
-        return Err(r.error_code);
-    }
-    let mut auth = SaslAuthenticateRequest::default();
-    auth.auth_bytes = format!("n,,\x01auth=Bearer {token}\x01\x01")
-        .into_bytes()
-        .into();
-    let r: SaslAuthenticateResponse = c.call(ApiKey::SaslAuthenticate, 1, &auth);
-    if r.error_code != 0 {
-        return Err(r.error_code);
-    }
-    Ok(r.session_lifetime_ms)
-}
-
-fn metadata_answered(c: &mut Client) -> bool {
-    c.send(ApiKey::Metadata, 9, &MetadataRequest::default());
-    match c.receive() {
-        Ok((_, mut body)) => {
-            use bytes::Buf;
-            let _ = body.get_u8(); // the response header's tagged fields
-            let r = <MetadataResponse as kafka_protocol::protocol::Decodable>::decode(&mut body, 9);
-            r.is_ok()
-        }
-        Err(_) => false,
-    }
+    let message = format!("n,,\x01auth=Bearer {token}\x01\x01");
+    common::sasl_once(c, "OAUTHBEARER", message.into_bytes())
 }
 
 fn dir(tag: &str) -> PathBuf {
@@ -212,7 +183,7 @@ fn signed_tokens_are_checked_against_the_key_set_and_bound_the_session() {
         let mut c = Client::connect(addr);
         let lifetime = bearer(&mut c, &token).expect("accepted");
         assert!((55_000..=60_000).contains(&lifetime), "{lifetime}");
-        assert!(metadata_answered(&mut c));
+        assert!(common::metadata_answered(&mut c));
     }
 
     // Refused, and closed: a stranger's signature, a key not in the set,
@@ -268,7 +239,7 @@ fn signed_tokens_are_checked_against_the_key_set_and_bound_the_session() {
     assert!((1..=2_000).contains(&lifetime), "{lifetime}");
     std::thread::sleep(Duration::from_millis(1_000));
     assert!(bearer(&mut c, &ec.token_for("ec-1", "alice", 2)).is_ok());
-    assert!(metadata_answered(&mut c), "closed after a renewal");
+    assert!(common::metadata_answered(&mut c), "closed after a renewal");
     // A renewal as another principal is refused.
     let mut other = Client::connect(addr);
     assert!(bearer(&mut other, &ec.token_for("ec-1", "alice", 60)).is_ok());
@@ -277,7 +248,10 @@ fn signed_tokens_are_checked_against_the_key_set_and_bound_the_session() {
         Err(58)
     );
     std::thread::sleep(Duration::from_millis(2_200));
-    assert!(!metadata_answered(&mut c), "served past its token's expiry");
+    assert!(
+        !common::metadata_answered(&mut c),
+        "served past its token's expiry"
+    );
 
     // Keys rotated: the new key's tokens are taken at the next refresh,
     // the removed key's no more.
@@ -355,55 +329,27 @@ impl Drop for TokenFile {
     }
 }
 
-/// Runs `client` (a script of `tests/clients` under `runner`) with tokens
-/// of 5 s from a token file, producing for three token lifetimes: it must
-/// print "oauth ok", and the broker must have accepted no more than the
-/// two connections the clients keep (a session ending unrenewed would
-/// cost a new one).
+/// Runs `client` under `runner` with tokens of 5 s from a token file (see
+/// [`common::renews_on_its_connections`]): each session ends with its
+/// token, so the client must renew them.
 fn produces_on_renewed_tokens(tag: &str, runner: &str, client: &str) {
     let d = dir(tag);
     let jwks = d.join("jwks.json");
     let ec = Signer::ec();
     write_key_set(&jwks, &[ec.jwk("ec-1")]);
-    let (broker, addr) = broker(tag, &jwks);
+    let (broker, _) = broker(tag, &jwks);
     let token_file = d.join("token");
     // librdkafka renews at about 90% of a session: 5 s leaves it 500 ms
     // (less the token file's age) on a loaded host.
     let _sidecar = TokenFile::start(token_file.clone(), ec, 5.0);
-    let scripts = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients");
-    let out = Command::new(runner)
-        .arg(scripts.join(client))
-        .args([
-            &addr.to_string(),
-            "oauth",
-            token_file.to_str().unwrap(),
-            "5000",
-        ])
-        .output()
-        .unwrap_or_else(|e| panic!("{runner}: {e} (scripts/test installs it)"));
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success() && stdout.contains("oauth ok"),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let accepted = broker.connections_accepted();
-    assert!(
-        accepted <= 2,
-        "{accepted} connections over three token lifetimes"
-    );
-    // Each connection outlived two tokens: it renewed its session.
-    let renewed = broker.sasl_reauthentications();
-    assert!(
-        renewed >= 2,
-        "{renewed} re-authentications in three token lifetimes"
-    );
+    let credential = ("OAUTHBEARER", token_file.to_str().unwrap());
+    common::renews_on_its_connections(&broker, runner, client, credential, Duration::from_secs(5));
     let _ = std::fs::remove_dir_all(&d);
 }
 
 #[test]
 fn librdkafka_produces_with_signed_tokens_it_renews() {
-    produces_on_renewed_tokens("oauth-librdkafka", "python3", "oauthbearer.py");
+    produces_on_renewed_tokens("oauth-librdkafka", "python3", "sasl_reauth.py");
 }
 
 #[test]
@@ -411,7 +357,7 @@ fn kafka_python_produces_with_signed_tokens_it_renews() {
     produces_on_renewed_tokens(
         "oauth-kafka-python",
         "python3",
-        "oauthbearer_kafka_python.py",
+        "sasl_reauth_kafka_python.py",
     );
 }
 
@@ -422,7 +368,7 @@ fn kafkajs_produces_with_signed_tokens_it_renews() {
         modules.is_dir(),
         "kafkajs is not installed: scripts/test installs it"
     );
-    produces_on_renewed_tokens("oauth-kafkajs", "node", "oauthbearer.js");
+    produces_on_renewed_tokens("oauth-kafkajs", "node", "sasl_reauth.js");
 }
 
 #[test]

@@ -3,22 +3,16 @@
 //! the same connection, with the same mechanism and as the same user, and
 //! goes on; a connection that sends anything else after its session ended
 //! is closed, as is one that renews as somebody else. With a raw client,
-//! and with librdkafka (confluent-kafka) and kafkajs, which renew on
-//! their own.
+//! and with librdkafka (confluent-kafka), kafka-python and kafkajs, which
+//! renew on their own.
 
 mod common;
 
 use common::Client;
 use gyre_broker::security::scram::{Credential, Mechanism};
 use gyre_broker::Broker;
-use kafka_protocol::messages::{
-    ApiKey, MetadataRequest, MetadataResponse, SaslAuthenticateRequest, SaslAuthenticateResponse,
-    SaslHandshakeRequest, SaslHandshakeResponse,
-};
-use kafka_protocol::protocol::StrBytes;
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
 /// A broker with one SASL_PLAINTEXT listener, users alice and bob, and
@@ -43,32 +37,7 @@ fn broker(tag: &str, lifetime: Duration) -> (Broker, SocketAddr) {
 /// A PLAIN handshake and authentication as `user`: the lifetime the
 /// broker gave, or the error code.
 fn plain(c: &mut Client, user: &str) -> Result<i64, i16> {
-    let mut hs = SaslHandshakeRequest::default();
-    hs.mechanism = StrBytes::from_static_str("PLAIN");
-    let r: SaslHandshakeResponse = c.call(ApiKey::SaslHandshake, 1, &hs);
-    if r.error_code != 0 {
-        return Err(r.error_code);
-    }
-    let mut auth = SaslAuthenticateRequest::default();
-    auth.auth_bytes = format!("\0{user}\0pw").into_bytes().into();
-    let r: SaslAuthenticateResponse = c.call(ApiKey::SaslAuthenticate, 1, &auth);
-    if r.error_code != 0 {
-        return Err(r.error_code);
-    }
-    Ok(r.session_lifetime_ms)
-}
-
-fn metadata_answered(c: &mut Client) -> bool {
-    c.send(ApiKey::Metadata, 9, &MetadataRequest::default());
-    match c.receive() {
-        Ok((_, mut body)) => {
-            use bytes::Buf;
-            let _ = body.get_u8(); // the response header's tagged fields
-            let r = <MetadataResponse as kafka_protocol::protocol::Decodable>::decode(&mut body, 9);
-            r.is_ok()
-        }
-        Err(_) => false,
-    }
+    common::sasl_once(c, "PLAIN", format!("\0{user}\0pw").into_bytes())
 }
 
 #[test]
@@ -78,16 +47,19 @@ fn a_session_must_be_renewed_by_its_user_before_it_ends() {
     let (_broker, addr) = broker("reauth", lifetime);
     let mut c = Client::connect(addr);
     assert_eq!(plain(&mut c, "alice"), Ok(2_000));
-    assert!(metadata_answered(&mut c));
+    assert!(common::metadata_answered(&mut c));
     // Renewed every second, it outlives its first lifetime twice over.
     for _ in 0..3 {
         std::thread::sleep(Duration::from_millis(1_000));
         assert_eq!(plain(&mut c, "alice"), Ok(2_000), "a renewal refused");
-        assert!(metadata_answered(&mut c), "closed after a renewal");
+        assert!(common::metadata_answered(&mut c), "closed after a renewal");
     }
     // Not renewed: the next request closes it.
     std::thread::sleep(Duration::from_millis(2_100));
-    assert!(!metadata_answered(&mut c), "served past its session's end");
+    assert!(
+        !common::metadata_answered(&mut c),
+        "served past its session's end"
+    );
     assert!(c.is_closed());
 
     // Renewed as somebody else: refused, and closed.
@@ -109,33 +81,33 @@ fn a_session_must_be_renewed_by_its_user_before_it_ends() {
     assert_eq!(plain(&mut c, "alice"), Err(34)); // ILLEGAL_SASL_STATE
 }
 
-/// Runs `client` (a script of `tests/clients` under `runner`) against a
-/// broker whose sessions last 4 s, for three lifetimes: it must print
-/// "reauth ok", and the broker must have accepted no more than the two
-/// connections the clients keep (their bootstrap connection and the
-/// broker's): each session expiring unrenewed would cost a new one.
+/// Runs `client` under `runner` against a broker whose sessions last 4 s
+/// (see [`common::renews_on_its_connections`]).
 fn renews_on_its_connections(tag: &str, runner: &str, client: &str) {
-    let (broker, addr) = broker(tag, Duration::from_millis(4_000));
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients");
-    let out = Command::new(runner)
-        .arg(dir.join(client))
-        .args([&addr.to_string(), "reauth", "alice", "pw", "4000"])
-        .output()
-        .unwrap_or_else(|e| panic!("{runner}: {e} (scripts/test installs it)"));
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success() && stdout.contains("reauth ok"),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
+    let (broker, _) = broker(tag, Duration::from_millis(4_000));
+    let credential = ("SCRAM-SHA-256", "alice:pw");
+    common::renews_on_its_connections(
+        &broker,
+        runner,
+        client,
+        credential,
+        Duration::from_millis(4_000),
     );
-    let accepted = broker.connections_accepted();
-    assert!(accepted <= 2, "{accepted} connections over three lifetimes");
 }
 
 #[test]
 fn librdkafka_renews_its_sessions_on_the_same_connections() {
     // librdkafka renews at about 90% of the lifetime: 400 ms to spare.
     renews_on_its_connections("reauth-librdkafka", "python3", "sasl_reauth.py");
+}
+
+#[test]
+fn kafka_python_renews_its_sessions_on_the_same_connections() {
+    renews_on_its_connections(
+        "reauth-kafka-python",
+        "python3",
+        "sasl_reauth_kafka_python.py",
+    );
 }
 
 #[test]

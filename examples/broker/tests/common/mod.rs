@@ -198,3 +198,81 @@ pub fn segment_files(dir: &std::path::Path) -> Vec<PathBuf> {
     v.sort();
     v
 }
+
+/// Whether a Metadata request on `c` is answered (false once the broker
+/// closed the connection).
+pub fn metadata_answered(c: &mut Client) -> bool {
+    c.send(
+        ApiKey::Metadata,
+        9,
+        &kafka_protocol::messages::MetadataRequest::default(),
+    );
+    match c.receive() {
+        Ok((_, mut body)) => {
+            let _ = body.get_u8(); // the response header's tagged fields
+            let r = <kafka_protocol::messages::MetadataResponse as kafka_protocol::protocol::Decodable>::decode(&mut body, 9);
+            r.is_ok()
+        }
+        Err(_) => false,
+    }
+}
+
+/// Runs `client` (a script of `tests/clients` under `runner`, `python3` or
+/// `node`) producing to topic `reauth` over `addr` with SASL `mechanism`
+/// and `credential` for three session lifetimes of `lifetime`: it must
+/// print "reauth ok"; the broker must have accepted no more than the two
+/// connections the clients keep (their bootstrap connection and the
+/// broker's: a session ending unrenewed would cost a new one) and seen at
+/// least two re-authentications.
+pub fn renews_on_its_connections(
+    broker: &Broker,
+    runner: &str,
+    client: &str,
+    (mechanism, credential): (&str, &str),
+    lifetime: Duration,
+) {
+    let addr = broker.listeners()[0].addr;
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients");
+    let out = std::process::Command::new(runner)
+        .arg(dir.join(client))
+        .args([&addr.to_string(), "reauth", mechanism, credential])
+        .arg(lifetime.as_millis().to_string())
+        .output()
+        .unwrap_or_else(|e| panic!("{runner}: {e} (scripts/test installs it)"));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("reauth ok"),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let accepted = broker.connections_accepted();
+    assert!(accepted <= 2, "{accepted} connections over three lifetimes");
+    let renewed = broker.sasl_reauthentications();
+    assert!(
+        renewed >= 2,
+        "{renewed} re-authentications in three lifetimes"
+    );
+}
+
+/// A SaslHandshake (v1) for `mechanism`, then one SaslAuthenticate (v1)
+/// carrying `message`: the session lifetime the broker gave (ms), or the
+/// first error code.
+pub fn sasl_once(c: &mut Client, mechanism: &'static str, message: Vec<u8>) -> Result<i64, i16> {
+    use kafka_protocol::messages::{
+        SaslAuthenticateRequest, SaslAuthenticateResponse, SaslHandshakeRequest,
+        SaslHandshakeResponse,
+    };
+    let mut hs = SaslHandshakeRequest::default();
+    hs.mechanism = StrBytes::from_static_str(mechanism);
+    let r: SaslHandshakeResponse = c.call(ApiKey::SaslHandshake, 1, &hs);
+    if r.error_code != 0 {
+        return Err(r.error_code);
+    }
+    let mut auth = SaslAuthenticateRequest::default();
+    auth.auth_bytes = message.into();
+    let r: SaslAuthenticateResponse = c.call(ApiKey::SaslAuthenticate, 1, &auth);
+    if r.error_code != 0 {
+        return Err(r.error_code);
+    }
+    Ok(r.session_lifetime_ms)
+}
