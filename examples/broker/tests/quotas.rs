@@ -4,7 +4,8 @@
 //! and `consumer_byte_rate` positive; the quotas this broker does not
 //! enforce refused), kept across a restart; an IP's connection creation
 //! rate holding then closing the connections over it; a client's
-//! controller mutation rate refusing topics past it (KIP-599); a client that ignores its
+//! controller mutation rate refusing topics past it (KIP-599), with the
+//! raw client, kafka-python and confluent-kafka; a client that ignores its
 //! throttle not read until it ends; a fetch that would go over the quota
 //! answered empty and not counted; and librdkafka clients held
 //! to them (`clients/quotas.py`) while an unquoted client runs at full
@@ -537,6 +538,34 @@ fn partitions_created_and_deleted_past_the_controller_mutation_rate_are_refused_
         Client::connect(broker.addr.parse::<SocketAddr>().unwrap()).with_client_id("unquoted");
     let (codes, throttle) = create(&mut other, 7, &[("free", 30)]);
     assert_eq!((codes, throttle), (vec![0], 0));
+    drop(broker);
+    let _ = std::fs::remove_dir_all(&data);
+}
+
+#[test]
+fn kafka_python_is_refused_topics_past_its_mutation_quota_and_librdkafka_is_throttled() {
+    let data = common::data_dir("quotas-mutations-clients");
+    let broker = BrokerProcess::start(&data, &[]);
+    let mut c = Client::connect(broker.addr.parse::<SocketAddr>().unwrap());
+    let ops = [("controller_mutation_rate", 2.0, false)];
+    let quotas = vec![
+        entry(&[("client-id", Some("mutator"))], &ops),
+        entry(&[("client-id", Some("mutator-rd"))], &ops),
+    ];
+    assert_eq!(alter(&mut c, 1, quotas, false), vec![0, 0]);
+    let script =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/mutation_quota.py");
+    let out = std::process::Command::new("python3")
+        .arg(script)
+        .arg(&broker.addr)
+        .output()
+        .expect("python3 (scripts/test installs it)");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("mutation quota ok"),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     drop(broker);
     let _ = std::fs::remove_dir_all(&data);
 }
