@@ -133,6 +133,11 @@ fn write_key_set(file: &Path, keys: &[String]) {
 /// A broker with a SASL_PLAINTEXT listener offering OAUTHBEARER against
 /// the key set in `jwks` (read again every 200 ms).
 fn broker(tag: &str, jwks: &Path) -> (Broker, SocketAddr) {
+    broker_refreshing(tag, jwks, Duration::from_millis(200))
+}
+
+/// [`broker`], reading the key set again every `refresh`.
+fn broker_refreshing(tag: &str, jwks: &Path, refresh: Duration) -> (Broker, SocketAddr) {
     let mut config = common::config(tag);
     config.listeners = vec!["SASL_PLAINTEXT://127.0.0.1:0".parse().unwrap()];
     config.oauthbearer = Some(OAuthBearerConfig {
@@ -140,7 +145,7 @@ fn broker(tag: &str, jwks: &Path) -> (Broker, SocketAddr) {
         expected_audience: vec!["gyre".into()],
         ..OAuthBearerConfig::new(TokenValidation::Jwks {
             file: jwks.to_owned(),
-            refresh: Duration::from_millis(200),
+            refresh,
         })
     });
     let broker = common::start(&config);
@@ -265,6 +270,30 @@ fn signed_tokens_are_checked_against_the_key_set_and_bound_the_session() {
         bearer(&mut c, &rsa.token_for("rsa-1", "alice", 60)),
         Err(58)
     );
+    // A token naming a key id the set lacks has the set read again at
+    // once, long before the next refresh: the issuer's retry gets in.
+    let (_slow, slow_addr) = broker_refreshing("oauth-raw-kid", &jwks, Duration::from_secs(3_600));
+    let newer = Signer::ec();
+    write_key_set(&jwks, &[rotated.jwk("ec-2"), newer.jwk("ec-3")]);
+    let token = newer.token_for("ec-3", "alice", 60);
+    let mut c = Client::connect(slow_addr);
+    assert_eq!(
+        bearer(&mut c, &token),
+        Err(58),
+        "not in the set read at start"
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let mut c = Client::connect(slow_addr);
+        if bearer(&mut c, &token).is_ok() {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the set was never read again"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
     // A key set gone bad keeps the keys there were.
     std::fs::write(&jwks, "{").unwrap();
     std::thread::sleep(Duration::from_millis(800));

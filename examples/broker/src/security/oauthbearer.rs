@@ -2,7 +2,8 @@
 //! one message carries a bearer token, a JWT, and the broker validates it
 //! as Kafka's validators do. With a JSON Web Key Set (Kafka's
 //! `sasl.oauthbearer.jwks.endpoint.url`, here a file, re-read every
-//! refresh), the token must be signed by one of its keys; with
+//! refresh and when a token names a key id it lacks), the token must be
+//! signed by one of its keys; with
 //! `unsecured` (Kafka's default `OAuthBearerUnsecuredValidatorCallbackHandler`,
 //! for development only), it must be unsigned (`alg: none`). Either way it
 //! must be current (`exp`, and `iat`/`nbf` not in the future, within the
@@ -120,6 +121,10 @@ pub struct Accepted {
 pub struct OAuthBearer {
     config: OAuthBearerConfig,
     keys: RwLock<Arc<JwkSet>>,
+    /// Asks the refresher to read the key set now (a token named a key id
+    /// the set lacks: the issuer may have rotated its keys); set once the
+    /// refresher runs.
+    reread: std::sync::OnceLock<crossbeam_channel::Sender<()>>,
 }
 
 impl OAuthBearer {
@@ -132,6 +137,7 @@ impl OAuthBearer {
         Ok(OAuthBearer {
             config,
             keys: RwLock::new(Arc::new(keys)),
+            reread: std::sync::OnceLock::new(),
         })
     }
 
@@ -206,7 +212,17 @@ impl OAuthBearer {
             TokenValidation::Unsecured => {}
             TokenValidation::Jwks { .. } => {
                 let keys = self.keys.read().unwrap_or_else(|e| e.into_inner()).clone();
-                jws.verify(&keys)?;
+                let verified = jws.verify(&keys);
+                if let Err(JwtError::NoKey { kid: Some(_), .. }) = &verified {
+                    // As Kafka: a key id the set lacks has the set read
+                    // again (this token is refused; the client's retry
+                    // finds the key). Never waits: a request already
+                    // pending stands for this one.
+                    if let Some(ask) = self.reread.get() {
+                        let _ = ask.try_send(());
+                    }
+                }
+                verified?;
             }
         }
         let claims = &jws.claims;
@@ -273,8 +289,13 @@ impl OAuthBearer {
     }
 }
 
-/// Reads a validator's key set file again every refresh, on a thread of
-/// its own, until dropped.
+/// The least time between two readings of the key set that tokens with
+/// unknown key ids asked for.
+const REREAD_AT_MOST: Duration = Duration::from_secs(1);
+
+/// Reads a validator's key set file again every refresh, and when a
+/// token names a key id the set lacks (at most once a second), on a thread
+/// of its own, until dropped.
 #[derive(Debug)]
 pub struct KeyRefresher {
     stop: Option<crossbeam_channel::Sender<()>>,
@@ -288,14 +309,31 @@ impl KeyRefresher {
             return Ok(None);
         };
         let (stop, stopped) = crossbeam_channel::bounded::<()>(0);
+        let (ask, asked) = crossbeam_channel::bounded::<()>(1);
+        let _ = validator.reread.set(ask);
         let validator = Arc::downgrade(validator);
         let thread = std::thread::Builder::new()
             .name("gyre-broker-jwks".into())
             .spawn(move || {
-                // Ends when the sender is dropped (a timeout is a refresh).
-                while let Err(crossbeam_channel::RecvTimeoutError::Timeout) =
-                    stopped.recv_timeout(refresh)
-                {
+                let mut next = std::time::Instant::now() + refresh;
+                let mut last = std::time::Instant::now();
+                loop {
+                    let wait = next.saturating_duration_since(std::time::Instant::now());
+                    crossbeam_channel::select! {
+                        // Dropped: the broker stops.
+                        recv(stopped) -> _ => return,
+                        recv(asked) -> r => {
+                            // Disconnected: the validator is gone.
+                            if r.is_err() {
+                                return;
+                            }
+                            if last.elapsed() < REREAD_AT_MOST {
+                                continue;
+                            }
+                        }
+                        default(wait) => next = std::time::Instant::now() + refresh,
+                    }
+                    last = std::time::Instant::now();
                     let Some(v) = validator.upgrade() else { return };
                     match v.refresh_keys() {
                         Ok(keys) => tracing::debug!(keys, "OAUTHBEARER key set read again"),
