@@ -358,7 +358,7 @@ impl Drop for TokenFile {
     }
 }
 
-/// Runs `client` under `runner` with tokens of 5 s from a token file (see
+/// Runs `client` under `runner` with tokens of 6 s from a token file (see
 /// [`common::renews_on_its_connections`]): each session ends with its
 /// token, so the client must renew them.
 fn produces_on_renewed_tokens(tag: &str, runner: &str, client: &str) {
@@ -368,11 +368,11 @@ fn produces_on_renewed_tokens(tag: &str, runner: &str, client: &str) {
     write_key_set(&jwks, &[ec.jwk("ec-1")]);
     let (broker, _) = broker(tag, &jwks);
     let token_file = d.join("token");
-    // librdkafka renews at about 90% of a session: 5 s leaves it 500 ms
+    // librdkafka renews at about 90% of a session: 6 s leaves it 600 ms
     // (less the token file's age) on a loaded host.
-    let _sidecar = TokenFile::start(token_file.clone(), ec, 5.0);
+    let _sidecar = TokenFile::start(token_file.clone(), ec, 6.0);
     let credential = ("OAUTHBEARER", token_file.to_str().unwrap());
-    common::renews_on_its_connections(&broker, runner, client, credential, Duration::from_secs(5));
+    common::renews_on_its_connections(&broker, runner, client, credential, Duration::from_secs(6));
     let _ = std::fs::remove_dir_all(&d);
 }
 
