@@ -303,6 +303,33 @@ fn signed_tokens_are_checked_against_the_key_set_and_bound_the_session() {
 }
 
 #[test]
+fn a_request_too_big_for_authentication_closes_the_connection_unparsed() {
+    use kafka_protocol::messages::SaslAuthenticateRequest;
+    let d = dir("big");
+    let jwks = d.join("jwks.json");
+    write_key_set(&jwks, &[Signer::ec().jwk("ec-1")]);
+    let (_broker, addr) = broker("oauth-big", &jwks);
+    // Kafka's sasl.server.max.receive.size: 512 KiB before a client is in.
+    for (size, closed) in [(100 * 1024, false), (1024 * 1024, true)] {
+        let mut c = Client::connect(addr);
+        let mut hs = SaslHandshakeRequest::default();
+        hs.mechanism = StrBytes::from_static_str("OAUTHBEARER");
+        let r: SaslHandshakeResponse = c.call(ApiKey::SaslHandshake, 1, &hs);
+        assert_eq!(r.error_code, 0);
+        let mut auth = SaslAuthenticateRequest::default();
+        let token = "x".repeat(size);
+        auth.auth_bytes = format!("n,,\x01auth=Bearer {token}\x01\x01")
+            .into_bytes()
+            .into();
+        c.send(ApiKey::SaslAuthenticate, 1, &auth);
+        // A malformed token is answered (refused) below the limit; above
+        // it, the connection closes without an answer.
+        assert_eq!(c.receive().is_err(), closed, "{size} bytes");
+    }
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+#[test]
 fn a_broker_does_not_start_on_a_key_set_it_cannot_read() {
     let d = dir("missing");
     let mut config = common::config("oauth-missing");

@@ -110,6 +110,10 @@ fn quota_spent() -> (i16, String) {
     )
 }
 
+/// The largest request a SASL listener reads before the client is
+/// authenticated (Kafka's `sasl.server.max.receive.size`, 512 KiB).
+const SASL_MAX_RECEIVE: usize = 512 * 1024;
+
 /// The tag of the timer that ends a quota's throttle.
 const THROTTLE_TAG: u64 = 1;
 /// The tag of the timer that closes a connection over its address's
@@ -309,6 +313,16 @@ impl Connection {
             _ => Bytes::new(),
         };
         if let Some(session) = &mut self.sasl {
+            if session.principal().is_none() && frame.len() > SASL_MAX_RECEIVE {
+                // Kafka's sasl.server.max.receive.size: before a client is
+                // in, nothing it sends is worth parsing at this size (a
+                // token or a SCRAM message is a few KiB).
+                let size = frame.len();
+                return self.refuse(
+                    ctx,
+                    format_args!("a {size}-byte request before SASL authentication"),
+                );
+            }
             if session.ends() && session.expired(std::time::Instant::now()) {
                 // KIP-368: past its session's end a connection may only
                 // re-authenticate; anything else closes it, as Kafka does.
