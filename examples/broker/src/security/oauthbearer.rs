@@ -117,6 +117,20 @@ pub struct Accepted {
 }
 
 /// Validates OAUTHBEARER messages; shared by every connection.
+///
+/// ```
+/// use gyre_broker::security::oauthbearer::{OAuthBearer, OAuthBearerConfig, TokenValidation};
+/// use std::time::{Duration, UNIX_EPOCH};
+///
+/// let v = OAuthBearer::new(OAuthBearerConfig::new(TokenValidation::Unsecured))?;
+/// // {"alg":"none"} . {"sub":"alice","exp":2000000000} . (no signature)
+/// let token = "eyJhbGciOiJub25lIn0.eyJzdWIiOiJhbGljZSIsImV4cCI6MjAwMDAwMDAwMH0.";
+/// let now = UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+/// assert_eq!(v.validate(token, now)?.principal, "alice");
+/// // Past its expiry (and the 30 s of clock skew) it is refused.
+/// assert!(v.validate(token, UNIX_EPOCH + Duration::from_secs(2_000_000_031)).is_err());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug)]
 pub struct OAuthBearer {
     config: OAuthBearerConfig,
@@ -297,14 +311,14 @@ const REREAD_AT_MOST: Duration = Duration::from_secs(1);
 /// token names a key id the set lacks (at most once a second), on a thread
 /// of its own, until dropped.
 #[derive(Debug)]
-pub struct KeyRefresher {
+pub(crate) struct KeyRefresher {
     stop: Option<crossbeam_channel::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl KeyRefresher {
     /// Starts refreshing `validator`'s keys, if it has a key set file.
-    pub fn start(validator: &Arc<OAuthBearer>) -> std::io::Result<Option<KeyRefresher>> {
+    pub(crate) fn start(validator: &Arc<OAuthBearer>) -> std::io::Result<Option<KeyRefresher>> {
         let TokenValidation::Jwks { refresh, .. } = validator.config.validation else {
             return Ok(None);
         };

@@ -28,7 +28,7 @@ pub fn mechanisms(oauthbearer: bool) -> &'static [&'static str] {
 
 /// What checks a client's credentials: the stored users, and the token
 /// validator where OAUTHBEARER is offered.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, Debug)]
 pub struct Verifiers<'a> {
     /// Users and their SCRAM credentials (PLAIN checks against them too).
     pub credentials: &'a CredentialStore,
