@@ -464,6 +464,7 @@ impl Connection {
                 let mut charge = MutationCharge::new(
                     self.quota(Kind::Mutations, &quota_ask),
                     head.api_version >= 5,
+                    ctx.now(),
                 );
                 // By name (v0-5), or (v6) by name or id; each answered with
                 // both where the topic is known.
@@ -1255,7 +1256,7 @@ impl Connection {
         mutations: quotas::Applied,
     ) {
         // KIP-599: v6 and later can be refused a topic for the quota.
-        let mut charge = MutationCharge::new(mutations, head.api_version >= 6);
+        let mut charge = MutationCharge::new(mutations, head.api_version >= 6, ctx.now());
         let mut answers = Vec::with_capacity(r.topics.len());
         let mut specs = Vec::new();
         let may_create_any = self.may(ctx, op::CREATE, resource::CLUSTER, CLUSTER);
@@ -1327,7 +1328,7 @@ impl Connection {
         mutations: quotas::Applied,
     ) {
         // KIP-599: v3 and later can be refused a topic for the quota.
-        let mut charge = MutationCharge::new(mutations, head.api_version >= 3);
+        let mut charge = MutationCharge::new(mutations, head.api_version >= 3, ctx.now());
         let mut answers = Vec::with_capacity(r.topics.len());
         let mut grow = Vec::new();
         for t in r.topics {

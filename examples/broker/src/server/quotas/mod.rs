@@ -149,18 +149,19 @@ impl Sensor {
         })
     }
 
-    /// Whether a mutation quota of `quota` partitions/s is spent now, and
-    /// for how long (zero: it is not).
-    pub fn mutations_exceeded(&self, quota: f64) -> Duration {
+    /// Whether a mutation quota of `quota` partitions/s is spent at `now`
+    /// (the loop's clock, which its throttle timers keep), and for how
+    /// long (zero: it is not).
+    pub fn mutations_exceeded(&self, quota: f64, now: Instant) -> Duration {
         let mut t = self.tokens.lock().unwrap_or_else(|p| p.into_inner());
-        t.exceeded(Instant::now(), quota)
+        t.exceeded(now, quota)
     }
 
-    /// Counts `partitions` created or deleted now; the throttle time the
-    /// mutation quota `quota` then earns.
-    pub fn record_mutations(&self, partitions: usize, quota: f64) -> Duration {
+    /// Counts `partitions` created or deleted at `now`; the throttle time
+    /// the mutation quota `quota` then earns.
+    pub fn record_mutations(&self, partitions: usize, quota: f64, now: Instant) -> Duration {
         let mut t = self.tokens.lock().unwrap_or_else(|p| p.into_inner());
-        t.take(Instant::now(), quota, partitions as f64)
+        t.take(now, quota, partitions as f64)
     }
 
     /// How long since it last counted anything.
@@ -188,16 +189,20 @@ pub struct MutationCharge {
     applied: Applied,
     /// The request's version knows THROTTLING_QUOTA_EXCEEDED.
     strict: bool,
+    /// The loop's clock at the request.
+    now: Instant,
     throttle: Duration,
 }
 
 impl MutationCharge {
-    /// A request under `applied` (none: nothing is counted); `strict`
-    /// where its version can be refused a topic for the quota.
-    pub fn new(applied: Applied, strict: bool) -> MutationCharge {
+    /// A request under `applied` (none: nothing is counted) at `now`,
+    /// the loop's clock; `strict` where its version can be refused a topic
+    /// for the quota.
+    pub fn new(applied: Applied, strict: bool, now: Instant) -> MutationCharge {
         MutationCharge {
             applied,
             strict,
+            now,
             throttle: Duration::ZERO,
         }
     }
@@ -209,13 +214,13 @@ impl MutationCharge {
             return true;
         };
         if self.strict {
-            let owed = sensor.mutations_exceeded(*quota);
+            let owed = sensor.mutations_exceeded(*quota, self.now);
             if !owed.is_zero() {
                 self.throttle = self.throttle.max(owed);
                 return false;
             }
         }
-        let owed = sensor.record_mutations(partitions, *quota);
+        let owed = sensor.record_mutations(partitions, *quota, self.now);
         self.throttle = self.throttle.max(owed);
         true
     }
@@ -748,7 +753,8 @@ mod tests {
     fn a_mutation_charge_serves_within_the_quota_and_refuses_in_debt() {
         // 1 partition a second: a burst of 11.
         let quota = Some((Arc::new(Sensor::default()), 1.0));
-        let mut charge = MutationCharge::new(quota.clone(), true);
+        let now = Instant::now();
+        let mut charge = MutationCharge::new(quota.clone(), true, now);
         assert!(charge.admit(10));
         assert!(
             charge.admit(10),
@@ -758,11 +764,11 @@ mod tests {
         let owed = charge.throttle().as_secs_f64();
         assert!((8.9..=9.0).contains(&owed), "{owed}");
         // A request of a version without the error is served, and owes.
-        let mut old = MutationCharge::new(quota, false);
+        let mut old = MutationCharge::new(quota, false, now);
         assert!(old.admit(5));
         assert!(old.throttle().as_secs_f64() > 13.0);
         // No quota: nothing counted.
-        let mut free = MutationCharge::new(None, true);
+        let mut free = MutationCharge::new(None, true, now);
         assert!(free.admit(1_000_000) && free.throttle().is_zero());
     }
 

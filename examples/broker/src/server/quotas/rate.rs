@@ -100,6 +100,9 @@ impl Rate {
     }
 }
 
+/// The loops' timer tick, by which a throttle's end may come early.
+const TICK: Duration = Duration::from_millis(1);
+
 /// Tokens for controller mutations (partitions created or deleted).
 #[derive(Debug, Default)]
 pub struct TokenBucket {
@@ -135,9 +138,15 @@ impl TokenBucket {
     }
 
     /// Whether the quota is spent at `now` (the bucket is in debt), and
-    /// for how long: a mutation asked for now is refused.
+    /// for how long: a mutation asked for now is refused. A debt the next
+    /// millisecond pays is none: the throttle's timer fires on a
+    /// millisecond tick, up to one early, and a client that waited its
+    /// throttle time is not refused again for the rounding.
     pub fn exceeded(&mut self, now: Instant, quota: f64) -> Duration {
         self.refill(now, quota);
+        if self.tokens >= -quota * TICK.as_secs_f64() {
+            return Duration::ZERO;
+        }
         self.debt(quota)
     }
 
@@ -169,6 +178,13 @@ mod tests {
             Duration::from_secs(3)
         );
         assert_eq!(b.exceeded(t0 + Duration::from_secs(4), 2.0), Duration::ZERO);
+        // Within a tick of the end, the debt is paid.
+        let mut c = TokenBucket::default();
+        c.take(t0, 2.0, 23.0);
+        let early = t0 + Duration::from_millis(490);
+        assert!(!c.exceeded(early, 2.0).is_zero());
+        let almost = t0 + Duration::from_micros(499_500);
+        assert_eq!(c.exceeded(almost, 2.0), Duration::ZERO);
         // A long quiet fills it back to the burst, no further.
         assert_eq!(
             b.take(t0 + Duration::from_secs(600), 2.0, 22.0),
