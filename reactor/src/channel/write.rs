@@ -157,8 +157,9 @@ impl Channel {
     /// off the queue once done) with `sendfile` or, when the channel's
     /// [`FileSend`] resolves to splicing, `splice` through the channel's
     /// pipe: the file path of both transports, each call non-blocking.
-    /// A call reads at most `limit` bytes of the file (a splice sends
-    /// first what the pipe holds from the call before). With a [`FileLoader`](crate::FileLoader), only bytes
+    /// A call moves at most `limit` bytes, and reads no more of the file
+    /// (a splice sends first what the pipe holds from the call before,
+    /// counted in). With a [`FileLoader`](crate::FileLoader), only bytes
     /// known to be in the page cache are sent, and a cold window waits
     /// for a loader (`cold_file`). A file that fails (truncated,
     /// unreadable) fails the channel, with the file's error recorded.

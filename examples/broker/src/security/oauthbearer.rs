@@ -155,11 +155,6 @@ impl OAuthBearer {
         })
     }
 
-    /// The settings.
-    pub fn config(&self) -> &OAuthBearerConfig {
-        &self.config
-    }
-
     /// Reads the key set file again (the refresher's work, off the event
     /// loops). A file that went bad keeps the keys it had: a refresh
     /// never locks everyone out.

@@ -21,11 +21,6 @@ use std::time::{Duration, Instant, SystemTime};
 /// where the broker has a token validator.
 const ALL_MECHANISMS: [&str; 4] = ["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER"];
 
-/// The mechanisms a SASL listener offers, in SaslHandshake's answer.
-pub fn mechanisms(oauthbearer: bool) -> &'static [&'static str] {
-    &ALL_MECHANISMS[..if oauthbearer { 4 } else { 3 }]
-}
-
 /// What checks a client's credentials: the stored users, and the token
 /// validator where OAUTHBEARER is offered.
 #[derive(Clone, Copy, Debug)]
@@ -138,9 +133,9 @@ impl SaslSession {
         self
     }
 
-    /// The mechanisms this session offers.
+    /// The mechanisms this session offers, in SaslHandshake's answer.
     pub fn mechanisms(&self) -> &'static [&'static str] {
-        mechanisms(self.oauthbearer)
+        &ALL_MECHANISMS[..if self.oauthbearer { 4 } else { 3 }]
     }
 
     /// Whether the current authentication ends (a listener lifetime, or

@@ -335,11 +335,7 @@ impl Connection {
             if session.expects_raw_token() {
                 // After a v0 handshake: a bare token, answered bare (a
                 // refusal just closes, as v0 has no error to carry).
-                let verifiers = sasl::Verifiers {
-                    credentials: &self.shared.credentials,
-                    oauthbearer: self.shared.oauthbearer.as_deref(),
-                };
-                return match session.authenticate(&frame, verifiers) {
+                return match session.authenticate(&frame, self.shared.sasl_verifiers()) {
                     Reply::Continue(token) | Reply::Authenticated { last: token, .. } => {
                         if let Some(user) = session.principal() {
                             tracing::info!(peer = ?ctx.channel().peer_addr(), %user, "authenticated");
@@ -885,13 +881,7 @@ impl Connection {
     ) {
         let mut resp = SaslAuthenticateResponse::default();
         let reply = match &mut self.sasl {
-            Some(session) => session.authenticate(
-                &r.auth_bytes,
-                sasl::Verifiers {
-                    credentials: &self.shared.credentials,
-                    oauthbearer: self.shared.oauthbearer.as_deref(),
-                },
-            ),
+            Some(session) => session.authenticate(&r.auth_bytes, self.shared.sasl_verifiers()),
             None => Reply::Refused("SaslAuthenticate on a listener without SASL".into()),
         };
         let peer = ctx.channel().peer_addr();

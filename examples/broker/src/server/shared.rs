@@ -45,3 +45,14 @@ pub struct Shared {
     /// Each address's open connections, where a per-address limit is set.
     pub(crate) ip_connections: Option<gyre_reactor::ConnectionsPerIp>,
 }
+
+impl Shared {
+    /// What checks a SASL client's credentials: the stored users, and the
+    /// token validator where OAUTHBEARER is offered.
+    pub(crate) fn sasl_verifiers(&self) -> crate::security::sasl::Verifiers<'_> {
+        crate::security::sasl::Verifiers {
+            credentials: &self.credentials,
+            oauthbearer: self.oauthbearer.as_deref(),
+        }
+    }
+}
