@@ -442,7 +442,8 @@ mod tests {
 
     #[test]
     fn the_probe_file_leaves_nothing_behind() {
-        let dir = std::env::temp_dir().join(format!("gyre-probe-test-{}", std::process::id()));
+        let dir =
+            gyre_testkit::scratch_root().join(format!("gyre-probe-test-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         match nameless_file(&dir) {
             Ok(mut file) => {

@@ -159,7 +159,7 @@ mod tests {
 
     #[test]
     fn a_file_region_ends_the_run_and_is_told() {
-        let path = std::env::temp_dir().join(format!("gyre-gather-{}", std::process::id()));
+        let path = gyre_testkit::scratch_root().join(format!("gyre-gather-{}", std::process::id()));
         std::fs::write(&path, b"file").unwrap();
         let out: VecDeque<Outbound> = [
             Bytes::from_static(b"head").into(),

@@ -183,7 +183,7 @@ impl InboundHandler for SendFile {
 /// A cached file sent from a channel with a file loader: each window is
 /// asked of the page cache (a system call), nothing is allocated.
 fn cached_file_with_a_loader() -> f64 {
-    let path = std::env::temp_dir().join(format!("gyre-alloc-file-{}", std::process::id()));
+    let path = gyre_testkit::scratch_root().join(format!("gyre-alloc-file-{}", std::process::id()));
     std::fs::write(&path, [0x5au8; SIZE]).unwrap();
     let file = gyre_zerocopy::SharedFile::open(&path).unwrap();
     let loader = gyre_reactor::FileLoader::builder().start().unwrap();

@@ -17,7 +17,7 @@ use std::time::Duration;
 
 #[test]
 fn a_finished_file_send_gives_its_pipe_back() {
-    let path = std::env::temp_dir().join(format!("gyre-file-pipe-{}", std::process::id()));
+    let path = gyre_testkit::scratch_root().join(format!("gyre-file-pipe-{}", std::process::id()));
     let data: Vec<u8> = (0..2u32 << 20).map(|i| (i % 253) as u8).collect();
     std::fs::write(&path, &data).unwrap();
     let file = path.clone();

@@ -26,7 +26,8 @@ fn pattern(len: usize, seed: u8) -> Vec<u8> {
 }
 
 fn temp_dir(tag: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("gyre-reactor-{tag}-{}", std::process::id()));
+    let dir =
+        gyre_testkit::scratch_root().join(format!("gyre-reactor-{tag}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }

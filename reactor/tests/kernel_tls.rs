@@ -102,7 +102,7 @@ fn server(ca: &TestCa, file: PathBuf) -> (Server, mpsc::Receiver<Seen>) {
 /// A file of `len` bytes of a pattern, in this test's own directory.
 fn data_file(name: &str, len: usize) -> (PathBuf, Vec<u8>) {
     let content: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
-    let dir = std::env::temp_dir().join(format!("gyre-{}-{name}", std::process::id()));
+    let dir = gyre_testkit::scratch_root().join(format!("gyre-{}-{name}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("data.bin");
     std::fs::write(&path, &content).unwrap();

@@ -36,7 +36,7 @@ fn connector(name: &str, ca: &TestCa) -> TlsConnector {
 
 /// A directory of this test's own, for files openssl and curl read.
 fn dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("gyre-tls-{}-{name}", std::process::id()));
+    let dir = gyre_testkit::scratch_root().join(format!("gyre-tls-{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     dir

@@ -20,7 +20,7 @@ use std::time::Duration;
 
 /// A fresh directory of this test's own.
 fn test_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("gyre-unix-{}-{name}", std::process::id()));
+    let dir = gyre_testkit::scratch_root().join(format!("gyre-unix-{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     dir

@@ -92,7 +92,7 @@ fn drain(stream: TcpStream, received: Arc<AtomicU64>) {
 /// until the send is over. Returns the most bytes the long send's reader
 /// got between two echoes.
 fn widest_gap_between_echoes(long: Long, opts: ChannelOptions) -> u64 {
-    let file = std::env::temp_dir().join(format!(
+    let file = gyre_testkit::scratch_root().join(format!(
         "gyre-write-fairness-{}-{long:?}",
         std::process::id()
     ));

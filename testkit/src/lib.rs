@@ -7,15 +7,19 @@
 //! tests and the benches; files dropped from the page cache
 //! ([`evict_from_page_cache`], on `libc`); the TLS certificates they use
 //! ([`certs`], on `rcgen`); and the kernel's count of kernel-TLS sessions
-//! ([`kernel_tls_sessions`]). The rest uses only `std`.
+//! ([`kernel_tls_sessions`]); and scratch directories that go when the
+//! test process exits ([`scratch_dir`], [`scratch_root`], on `libc`). The rest uses only
+//! `std`.
 
 pub mod certs;
 mod kernel_tls;
 mod page_cache;
+mod scratch;
 mod threads;
 
 pub use kernel_tls::{check_kernel_tls_took, kernel_tls_expected, kernel_tls_sessions};
 pub use page_cache::evict_from_page_cache;
+pub use scratch::{scratch_dir, scratch_root};
 pub use threads::{cpu_ticks, storage_read_bytes, storage_read_bytes_of_threads, threads_named};
 
 use std::alloc::{GlobalAlloc, Layout, System};

@@ -22,6 +22,8 @@ pub struct LmaxJava {
     child: Child,
     input: ChildStdin,
     output: BufReader<ChildStdout>,
+    /// The compiled harness, removed with it.
+    classes: PathBuf,
 }
 
 fn found(cmd: &str) -> bool {
@@ -100,6 +102,7 @@ impl LmaxJava {
             child,
             input,
             output,
+            classes,
         };
         java.settle();
         Ok(java)
@@ -147,5 +150,7 @@ impl Drop for LmaxJava {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        // Only now: the JVM loads the harness's inner classes as it runs.
+        let _ = std::fs::remove_dir_all(&self.classes);
     }
 }

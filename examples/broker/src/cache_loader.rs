@@ -254,7 +254,7 @@ mod tests {
 
     #[test]
     fn a_cold_region_is_loaded_before_its_answer_and_a_cached_one_answered_at_once() {
-        let path = std::env::temp_dir().join(format!("gyre-loader-{}", std::process::id()));
+        let path = gyre_testkit::scratch_root().join(format!("gyre-loader-{}", std::process::id()));
         std::fs::write(&path, vec![5u8; 1 << 20]).unwrap();
         let region = FileRegion::open(&path).unwrap();
         if region.is_cached().is_none() {

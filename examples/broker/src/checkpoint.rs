@@ -140,7 +140,8 @@ mod tests {
 
     #[test]
     fn points_survive_a_write_and_a_read() {
-        let dir = std::env::temp_dir().join(format!("gyre-checkpoint-{}", std::process::id()));
+        let dir =
+            gyre_testkit::scratch_root().join(format!("gyre-checkpoint-{}", std::process::id()));
         fs::create_dir_all(&dir).unwrap();
         let points = [("orders", 0, 42), ("orders", 1, 7), ("audit", 0, 0)];
         write(&dir, points.iter().copied()).unwrap();

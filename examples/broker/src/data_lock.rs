@@ -70,7 +70,8 @@ mod tests {
 
     #[test]
     fn a_second_holder_is_refused_until_the_first_lets_go() {
-        let dir = std::env::temp_dir().join(format!("gyre-data-lock-{}", std::process::id()));
+        let dir =
+            gyre_testkit::scratch_root().join(format!("gyre-data-lock-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let first = DataLock::acquire(&dir).unwrap();
         let e = DataLock::acquire(&dir).unwrap_err();

@@ -120,7 +120,7 @@ mod tests {
 
     #[test]
     fn stop_finishes_every_job_handed_over() {
-        let dir = std::env::temp_dir().join(format!("gyre-flusher-{}", std::process::id()));
+        let dir = gyre_testkit::scratch_root().join(format!("gyre-flusher-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let file = File::create(dir.join("f")).unwrap();
         let mut flusher = Flusher::start().unwrap();

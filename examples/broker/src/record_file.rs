@@ -149,7 +149,7 @@ mod tests {
 
     #[test]
     fn records_read_back_and_a_torn_tail_is_cut() {
-        let dir = std::env::temp_dir().join(format!("gyre-recfile-{}", std::process::id()));
+        let dir = gyre_testkit::scratch_root().join(format!("gyre-recfile-{}", std::process::id()));
         let _ = fs::remove_dir_all(&dir);
         let path = dir.join("f.log");
         let mut buf = Vec::new();

@@ -12,7 +12,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 fn data_dir(tag: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("gyre-clients-{tag}-{}", std::process::id()));
+    let d = gyre_testkit::scratch_root().join(format!("gyre-clients-{tag}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
     d
 }

@@ -16,7 +16,7 @@ struct Dir(PathBuf);
 impl Dir {
     fn new(tag: &str) -> Dir {
         static N: AtomicUsize = AtomicUsize::new(0);
-        let dir = std::env::temp_dir().join(format!(
+        let dir = gyre_testkit::scratch_root().join(format!(
             "gyre-log-{tag}-{}-{}",
             std::process::id(),
             N.fetch_add(1, Ordering::Relaxed)

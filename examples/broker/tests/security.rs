@@ -18,7 +18,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 fn data_dir(tag: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("gyre-security-{tag}-{}", std::process::id()));
+    let d =
+        gyre_testkit::scratch_root().join(format!("gyre-security-{tag}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).unwrap();
     d

@@ -28,7 +28,7 @@ impl LogReply for Collect {
 }
 
 fn dir(tag: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("gyre-writer-{tag}-{}", std::process::id()));
+    let d = gyre_testkit::scratch_root().join(format!("gyre-writer-{tag}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
     d
 }

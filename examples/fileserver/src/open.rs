@@ -48,12 +48,14 @@ pub enum OpenNow {
 /// ```
 /// use gyre_fileserver::ServedFiles;
 /// use std::sync::Arc;
-/// # let root = std::env::temp_dir().join(format!("gyre-doc-served-{}", std::process::id()));
-/// # std::fs::create_dir_all(&root)?;
+/// # let made = std::env::temp_dir().join(format!("gyre-doc-served-{}", std::process::id()));
+/// # std::fs::create_dir_all(&made)?;
+/// # let root = made.clone();
 /// let root = Arc::new(root.canonicalize()?);
 /// // One opener thread; `0` opens every file on the loop.
 /// let files = Arc::new(ServedFiles::new(root, 1)?);
 /// # drop(files);
+/// # std::fs::remove_dir_all(&made)?;
 /// # Ok::<(), std::io::Error>(())
 /// ```
 pub struct ServedFiles {
@@ -289,7 +291,8 @@ mod tests {
     use super::*;
 
     fn site(tag: &str) -> (PathBuf, Arc<PathBuf>) {
-        let base = std::env::temp_dir().join(format!("gyre-open-{tag}-{}", std::process::id()));
+        let base =
+            gyre_testkit::scratch_root().join(format!("gyre-open-{tag}-{}", std::process::id()));
         let root = base.join("root");
         std::fs::create_dir_all(root.join("sub")).unwrap();
         std::fs::write(root.join("a.txt"), b"abc").unwrap();

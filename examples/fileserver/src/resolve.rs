@@ -100,7 +100,8 @@ mod tests {
     use super::*;
 
     fn root() -> (PathBuf, PathBuf) {
-        let base = std::env::temp_dir().join(format!("gyre-resolve-{}", std::process::id()));
+        let base =
+            gyre_testkit::scratch_root().join(format!("gyre-resolve-{}", std::process::id()));
         let root = base.join("root");
         std::fs::create_dir_all(root.join("sub")).unwrap();
         std::fs::write(root.join("a b.txt"), b"a").unwrap();

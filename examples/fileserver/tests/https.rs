@@ -55,7 +55,8 @@ fn url(site: &Site, path: &str) -> String {
 #[test]
 fn curl_downloads_over_https_with_ranges_head_and_keep_alive() {
     let sessions_before = gyre_testkit::kernel_tls_sessions();
-    let dir = std::env::temp_dir().join(format!("gyre-fs-https-certs-{}", std::process::id()));
+    let dir =
+        gyre_testkit::scratch_root().join(format!("gyre-fs-https-certs-{}", std::process::id()));
     let c = certs(&dir);
     let site = Site::with("https", |config| {
         *config = config.clone().with_tls_files(&c.cert, &c.key).unwrap();
@@ -161,7 +162,8 @@ fn curl_downloads_over_https_with_ranges_head_and_keep_alive() {
 #[test]
 fn curl_over_https_behind_a_proxy_header() {
     let sessions_before = gyre_testkit::kernel_tls_sessions();
-    let dir = std::env::temp_dir().join(format!("gyre-fs-https-proxy-{}", std::process::id()));
+    let dir =
+        gyre_testkit::scratch_root().join(format!("gyre-fs-https-proxy-{}", std::process::id()));
     let c = certs(&dir);
     let site = Site::with("https-proxy", |config| {
         *config = config.clone().with_tls_files(&c.cert, &c.key).unwrap();

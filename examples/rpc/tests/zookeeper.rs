@@ -49,7 +49,8 @@ impl ZooKeeper {
             .local_addr()
             .unwrap()
             .port();
-        let dir = std::env::temp_dir().join(format!("gyre-zk-{tag}-{}", std::process::id()));
+        let dir =
+            gyre_testkit::scratch_root().join(format!("gyre-zk-{tag}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         // tickTime 500 ms: sessions may be as short as 1 s.

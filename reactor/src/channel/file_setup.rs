@@ -215,7 +215,7 @@ mod tests {
         opts: ChannelOptions,
         look: impl Fn(&socket2::Socket) -> T,
     ) -> [T; 3] {
-        let path = std::env::temp_dir().join(format!("gyre-{name}-{}", std::process::id()));
+        let path = gyre_testkit::scratch_root().join(format!("gyre-{name}-{}", std::process::id()));
         std::fs::write(&path, (0..len).map(byte).collect::<Vec<u8>>()).unwrap();
         let (ours, socket, mut peer) = pair;
         let (mut lp, _poll) = by_hand::new();

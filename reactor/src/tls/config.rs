@@ -59,6 +59,7 @@ fn certificates(pem: &[u8], path: &Path) -> Result<Vec<CertificateDer<'static>>,
 /// // A chain (leaf first) and a PKCS#8, PKCS#1 or SEC1 key, in PEM.
 /// let identity = TlsIdentity::from_pem_files(dir.join("cert.pem"), dir.join("key.pem"))?;
 /// # let _ = identity;
+/// # std::fs::remove_dir_all(&dir)?;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Clone, Debug)]
@@ -127,6 +128,7 @@ impl TlsIdentity {
 /// # std::fs::write(dir.join("ca.pem"), made.cert.pem())?;
 /// let roots = TlsRoots::from_pem_file(dir.join("ca.pem"))?;
 /// assert_eq!(roots.len(), 1);
+/// # std::fs::remove_dir_all(&dir)?;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Clone, Debug)]
@@ -198,6 +200,7 @@ enum ClientAuth {
 ///     .build()?;
 /// let server = ServerBootstrap::new().bind("127.0.0.1:0", move |_| Pipeline::new().tls_server(&tls))?;
 /// server.shutdown_gracefully(std::time::Duration::ZERO, std::time::Duration::from_secs(1));
+/// # std::fs::remove_dir_all(&dir)?;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Clone, Debug)]

@@ -726,7 +726,7 @@ mod tests {
     use std::sync::atomic::AtomicBool;
 
     fn scratch(name: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("gyre-{name}-{}", std::process::id()));
+        let dir = gyre_testkit::scratch_root().join(format!("gyre-{name}-{}", std::process::id()));
         let _ = fs::remove_dir_all(&dir);
         fs::create_dir_all(&dir).unwrap();
         dir

@@ -1310,7 +1310,7 @@ mod tests {
 
     #[test]
     fn compaction_keeps_each_keys_last_record_and_reads_skip_its_gaps_across_an_unclean_start() {
-        let dir = std::env::temp_dir().join(format!("gyre-compact-{}", std::process::id()));
+        let dir = gyre_testkit::scratch_root().join(format!("gyre-compact-{}", std::process::id()));
         let mut log = compacted_log(&dir, 10);
         let before = log.segment_count();
         assert!(before > 4, "{before} segments");
@@ -1386,12 +1386,14 @@ mod tests {
 
     #[test]
     fn passes_whose_map_fills_inside_a_segment_still_reach_the_whole_compaction() {
-        let whole = std::env::temp_dir().join(format!("gyre-mapfull-a-{}", std::process::id()));
+        let whole =
+            gyre_testkit::scratch_root().join(format!("gyre-mapfull-a-{}", std::process::id()));
         let mut log = compacted_log(&whole, 10);
         compact(&mut log);
         let expected = stored_records(&whole);
         drop(log);
-        let dir = std::env::temp_dir().join(format!("gyre-mapfull-b-{}", std::process::id()));
+        let dir =
+            gyre_testkit::scratch_root().join(format!("gyre-mapfull-b-{}", std::process::id()));
         let mut log = compacted_log(&dir, 10);
         log.set_config(LogConfig {
             min_cleanable_dirty_ratio: 0.0,
@@ -1416,7 +1418,8 @@ mod tests {
 
     #[test]
     fn compaction_drops_aborted_records_and_forgets_their_aborts() {
-        let dir = std::env::temp_dir().join(format!("gyre-compact-abort-{}", std::process::id()));
+        let dir =
+            gyre_testkit::scratch_root().join(format!("gyre-compact-abort-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         let (mut log, _) = PartitionLog::open(&dir, log_config_compact()).unwrap();
         let keyed = |key: &str, value: &str| {
@@ -1449,7 +1452,7 @@ mod tests {
 
     #[test]
     fn a_log_waits_for_its_dirty_ratio_unless_its_oldest_dirty_segment_is_past_the_max_lag() {
-        let dir = std::env::temp_dir().join(format!("gyre-maxlag-{}", std::process::id()));
+        let dir = gyre_testkit::scratch_root().join(format!("gyre-maxlag-{}", std::process::id()));
         let mut log = compacted_log(&dir, 10);
         // Kafka's largest values of the tombstones' retention and the lags
         // are taken without overflowing a clock.
@@ -1502,7 +1505,7 @@ mod tests {
 
     #[test]
     fn a_swap_cut_short_is_finished_at_the_next_open_and_an_unswapped_pass_dropped() {
-        let dir = std::env::temp_dir().join(format!("gyre-swapcut-{}", std::process::id()));
+        let dir = gyre_testkit::scratch_root().join(format!("gyre-swapcut-{}", std::process::id()));
         let log = compacted_log(&dir, 5);
         let all = stored_records(&dir);
         // A pass written but not swapped in: dropped at the next open.
@@ -1543,7 +1546,7 @@ mod tests {
 
     #[test]
     fn read_committed_stops_at_the_stable_offset_and_sees_aborts_in_what_it_reads() {
-        let dir = std::env::temp_dir().join(format!("gyre-lso-{}", std::process::id()));
+        let dir = gyre_testkit::scratch_root().join(format!("gyre-lso-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         let (mut log, _) = PartitionLog::open(&dir, LogConfig::default()).unwrap();
         assert!(matches!(
@@ -1587,7 +1590,7 @@ mod tests {
 
     #[test]
     fn a_roll_leaves_a_transactions_snapshot_a_crash_restart_reads_back() {
-        let dir = std::env::temp_dir().join(format!("gyre-txnroll-{}", std::process::id()));
+        let dir = gyre_testkit::scratch_root().join(format!("gyre-txnroll-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         let config = LogConfig {
             segment_bytes: 200,
@@ -1616,7 +1619,8 @@ mod tests {
 
     #[test]
     fn a_producer_whose_batches_rolled_out_of_the_last_two_segments_survives_a_crash() {
-        let dir = std::env::temp_dir().join(format!("gyre-prodroll-{}", std::process::id()));
+        let dir =
+            gyre_testkit::scratch_root().join(format!("gyre-prodroll-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         let config = LogConfig {
             segment_bytes: 200,
@@ -1653,7 +1657,7 @@ mod tests {
 
     #[test]
     fn deleting_records_moves_the_start_and_drops_whole_segments_below_it() {
-        let dir = std::env::temp_dir().join(format!("gyre-delrec-{}", std::process::id()));
+        let dir = gyre_testkit::scratch_root().join(format!("gyre-delrec-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         let config = LogConfig {
             segment_bytes: 1024,

@@ -291,7 +291,8 @@ mod tests {
 
     #[test]
     fn kafka_protocol_decodes_what_we_encode_at_every_version() {
-        let path = std::env::temp_dir().join(format!("gyre-fetch-enc-{}", std::process::id()));
+        let path =
+            gyre_testkit::scratch_root().join(format!("gyre-fetch-enc-{}", std::process::id()));
         let mut f = std::fs::File::create(&path).unwrap();
         f.write_all(b"0123456789abcdef").unwrap();
         let file = gyre_zerocopy::SharedFile::open(&path).unwrap();

@@ -448,7 +448,8 @@ mod tests {
     /// was told the change failed.
     #[test]
     fn a_change_that_cannot_be_saved_is_not_applied() {
-        let dir = std::env::temp_dir().join(format!("gyre-acl-unsaved-{}", std::process::id()));
+        let dir =
+            gyre_testkit::scratch_root().join(format!("gyre-acl-unsaved-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         let config = AuthorizerConfig {
@@ -486,7 +487,7 @@ mod tests {
 
     #[test]
     fn kafka_rules_deny_beats_allow_implications_prefixes_and_super_users() {
-        let dir = std::env::temp_dir().join(format!("gyre-acl-{}", std::process::id()));
+        let dir = gyre_testkit::scratch_root().join(format!("gyre-acl-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         let config = AuthorizerConfig {
             enabled: true,

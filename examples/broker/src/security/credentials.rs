@@ -231,7 +231,8 @@ mod tests {
     /// while the client was told the change failed.
     #[test]
     fn a_change_that_cannot_be_saved_is_not_applied() {
-        let dir = std::env::temp_dir().join(format!("gyre-creds-unsaved-{}", std::process::id()));
+        let dir =
+            gyre_testkit::scratch_root().join(format!("gyre-creds-unsaved-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         let store = CredentialStore::open(&dir).unwrap();
         let alice = || Credential::new(Mechanism::Sha256, "wonderland", 4096);
@@ -250,7 +251,7 @@ mod tests {
 
     #[test]
     fn credentials_persist_hashed_and_verify() {
-        let dir = std::env::temp_dir().join(format!("gyre-creds-{}", std::process::id()));
+        let dir = gyre_testkit::scratch_root().join(format!("gyre-creds-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         let store = CredentialStore::open(&dir).unwrap();
         store

@@ -495,7 +495,7 @@ mod tests {
 
     #[test]
     fn a_key_set_file_is_required_to_hold_a_key_and_a_bad_refresh_keeps_the_old_keys() {
-        let dir = std::env::temp_dir().join(format!("gyre-oauth-{}", std::process::id()));
+        let dir = gyre_testkit::scratch_root().join(format!("gyre-oauth-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let file = dir.join("jwks.json");
         let config = || {

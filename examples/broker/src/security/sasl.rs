@@ -310,7 +310,7 @@ mod tests {
 
     #[test]
     fn plain_checks_the_stored_credential_and_order_is_enforced() {
-        let dir = std::env::temp_dir().join(format!("gyre-sasl-{}", std::process::id()));
+        let dir = gyre_testkit::scratch_root().join(format!("gyre-sasl-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         let store = CredentialStore::open(&dir).unwrap();
         store
@@ -351,7 +351,8 @@ mod tests {
 
     #[test]
     fn a_session_with_a_lifetime_expires_and_renews_as_the_same_user_only() {
-        let dir = std::env::temp_dir().join(format!("gyre-sasl-reauth-{}", std::process::id()));
+        let dir =
+            gyre_testkit::scratch_root().join(format!("gyre-sasl-reauth-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         let store = CredentialStore::open(&dir).unwrap();
         for user in ["alice", "bob"] {
@@ -414,7 +415,8 @@ mod tests {
             let jwt = format!("{}.{}.", enc(r#"{"alg":"none"}"#.into()), enc(claims));
             format!("n,,\x01auth=Bearer {jwt}\x01\x01").into_bytes()
         };
-        let dir = std::env::temp_dir().join(format!("gyre-sasl-oauth-{}", std::process::id()));
+        let dir =
+            gyre_testkit::scratch_root().join(format!("gyre-sasl-oauth-{}", std::process::id()));
         let store = CredentialStore::open(&dir).unwrap();
         let validator =
             OAuthBearer::new(OAuthBearerConfig::new(TokenValidation::Unsecured)).unwrap();

@@ -20,7 +20,7 @@ use std::time::Duration;
 
 /// A fresh data folder for test `tag`.
 pub fn data_dir(tag: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("gyre-broker-{tag}-{}", std::process::id()));
+    let d = gyre_testkit::scratch_root().join(format!("gyre-broker-{tag}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
     d
 }

@@ -23,7 +23,8 @@ impl Site {
 
     /// A site whose settings `configure` adjusts.
     pub fn with(tag: &str, configure: impl FnOnce(&mut FileServerConfig)) -> Site {
-        let base = std::env::temp_dir().join(format!("gyre-fs-{tag}-{}", std::process::id()));
+        let base =
+            gyre_testkit::scratch_root().join(format!("gyre-fs-{tag}-{}", std::process::id()));
         let root = base.join("root");
         std::fs::create_dir_all(root.join("sub")).unwrap();
         std::fs::write(base.join("secret"), b"outside the root").unwrap();

@@ -466,7 +466,8 @@ mod tests {
     use super::*;
 
     fn dir(tag: &str) -> PathBuf {
-        let d = std::env::temp_dir().join(format!("gyre-cgstore-{tag}-{}", std::process::id()));
+        let d =
+            gyre_testkit::scratch_root().join(format!("gyre-cgstore-{tag}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&d);
         d
     }

@@ -215,7 +215,8 @@ mod tests {
     use std::fs::{self, OpenOptions};
 
     fn dir(tag: &str) -> PathBuf {
-        let d = std::env::temp_dir().join(format!("gyre-offsets-{tag}-{}", std::process::id()));
+        let d =
+            gyre_testkit::scratch_root().join(format!("gyre-offsets-{tag}-{}", std::process::id()));
         let _ = fs::remove_dir_all(&d);
         d
     }
@@ -226,7 +227,8 @@ mod tests {
 
     #[test]
     fn deletions_survive_a_reopen() {
-        let dir = std::env::temp_dir().join(format!("gyre-offsets-del-{}", std::process::id()));
+        let dir =
+            gyre_testkit::scratch_root().join(format!("gyre-offsets-del-{}", std::process::id()));
         let _ = fs::remove_dir_all(&dir);
         let key = |g: &str, p| (g.to_owned(), "t".to_owned(), p);
         let at = |offset| Committed {

@@ -697,7 +697,7 @@ mod tests {
 
     #[test]
     fn an_address_over_its_connection_rate_is_held_and_not_counted_and_others_are_not() {
-        let dir = std::env::temp_dir().join(format!("gyre-cq-ip-{}", std::process::id()));
+        let dir = gyre_testkit::scratch_root().join(format!("gyre-cq-ip-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         let q = ClientQuotas::open(&dir).unwrap();
         let (local, other): (IpAddr, IpAddr) =
@@ -784,7 +784,7 @@ mod tests {
 
     #[test]
     fn the_most_specific_quota_applies_and_connections_share_rates_as_kafka_groups_them() {
-        let dir = std::env::temp_dir().join(format!("gyre-cq-{}", std::process::id()));
+        let dir = gyre_testkit::scratch_root().join(format!("gyre-cq-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         let q = ClientQuotas::open(&dir).unwrap();
         let mut cache = Cached::default();
@@ -865,7 +865,8 @@ mod tests {
 
     #[test]
     fn rates_idle_for_an_hour_are_forgotten_and_those_in_use_kept() {
-        let dir = std::env::temp_dir().join(format!("gyre-cq-sweep-{}", std::process::id()));
+        let dir =
+            gyre_testkit::scratch_root().join(format!("gyre-cq-sweep-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         let q = ClientQuotas::open(&dir).unwrap();
         let default = entry(

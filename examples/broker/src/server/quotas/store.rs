@@ -155,7 +155,7 @@ mod tests {
 
     #[test]
     fn quotas_survive_a_reopen_the_newest_wins_and_cuts_are_refused() {
-        let dir = std::env::temp_dir().join(format!("gyre-quotas-{}", std::process::id()));
+        let dir = gyre_testkit::scratch_root().join(format!("gyre-quotas-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         let alice = Entity {
             user: Some(Part::Named("alice".into())),

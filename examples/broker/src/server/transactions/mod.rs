@@ -1024,7 +1024,8 @@ mod tests {
 
     impl Fixture {
         fn new(tag: &str) -> Self {
-            let dir = std::env::temp_dir().join(format!("gyre-txn-{tag}-{}", std::process::id()));
+            let dir =
+                gyre_testkit::scratch_root().join(format!("gyre-txn-{tag}-{}", std::process::id()));
             let _ = std::fs::remove_dir_all(&dir);
             let catalog = Arc::new(Catalog::default());
             catalog.insert(Arc::new(Topic {

@@ -373,7 +373,8 @@ mod tests {
 
     #[test]
     fn the_newest_state_per_id_survives_a_reopen() {
-        let dir = std::env::temp_dir().join(format!("gyre-txnstore-{}", std::process::id()));
+        let dir =
+            gyre_testkit::scratch_root().join(format!("gyre-txnstore-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         let first = Durable {
             producer_id: 5,
@@ -415,7 +416,7 @@ mod tests {
     #[test]
     fn records_are_synced_as_the_flush_policy_says() {
         use std::time::Duration;
-        let dir = std::env::temp_dir().join(format!("gyre-txnsync-{}", std::process::id()));
+        let dir = gyre_testkit::scratch_root().join(format!("gyre-txnsync-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         let state = Durable {
             producer_id: 1,
@@ -442,7 +443,7 @@ mod tests {
 
     #[test]
     fn an_open_transaction_survives_a_reopen_with_its_start_and_every_cut_is_refused() {
-        let dir = std::env::temp_dir().join(format!("gyre-txnopen-{}", std::process::id()));
+        let dir = gyre_testkit::scratch_root().join(format!("gyre-txnopen-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         let state = Durable {
             producer_id: 9,
