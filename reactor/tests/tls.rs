@@ -36,10 +36,7 @@ fn connector(name: &str, ca: &TestCa) -> TlsConnector {
 
 /// A directory of this test's own, for files openssl and curl read.
 fn dir(name: &str) -> PathBuf {
-    let dir = gyre_testkit::scratch_root().join(format!("gyre-tls-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+    gyre_testkit::scratch_dir(&format!("tls-{name}"))
 }
 
 fn write(dir: &Path, name: &str, text: &str) -> PathBuf {

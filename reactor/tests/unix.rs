@@ -20,10 +20,7 @@ use std::time::Duration;
 
 /// A fresh directory of this test's own.
 fn test_dir(name: &str) -> PathBuf {
-    let dir = gyre_testkit::scratch_root().join(format!("gyre-unix-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+    gyre_testkit::scratch_dir(&format!("unix-{name}"))
 }
 
 fn socket_path(name: &str) -> PathBuf {

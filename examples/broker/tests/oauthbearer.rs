@@ -161,10 +161,7 @@ fn bearer(c: &mut Client, token: &str) -> Result<i64, i16> {
 }
 
 fn dir(tag: &str) -> PathBuf {
-    let d = gyre_testkit::scratch_root().join(format!("gyre-oauth-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
+    gyre_testkit::scratch_dir(&format!("oauth-{tag}"))
 }
 
 #[test]

@@ -18,11 +18,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 fn data_dir(tag: &str) -> PathBuf {
-    let d =
-        gyre_testkit::scratch_root().join(format!("gyre-security-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
+    gyre_testkit::scratch_dir(&format!("security-{tag}"))
 }
 
 fn broker_bin() -> Command {

@@ -726,10 +726,7 @@ mod tests {
     use std::sync::atomic::AtomicBool;
 
     fn scratch(name: &str) -> PathBuf {
-        let dir = gyre_testkit::scratch_root().join(format!("gyre-{name}-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&dir);
-        fs::create_dir_all(&dir).unwrap();
-        dir
+        gyre_testkit::scratch_dir(name)
     }
 
     fn segment_file(dir: &Path, base: i64, batches: &[Vec<u8>], age_secs: u64) -> SegmentFile {
