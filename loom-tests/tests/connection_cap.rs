@@ -1,12 +1,15 @@
 //! The connection cap of `gyre_reactor::ConnectionCap`: loops accepting
 //! on listeners that share a cap take slots at once, and channels give
-//! them back as they close. The properties: the cap is never passed, and
-//! every slot given back is free again.
+//! them back as they close. The properties: the cap is never passed,
+//! every slot given back is free again, and a listener waiting at the cap
+//! is woken by the close that frees a place (or sees the room itself).
 
 #![cfg(loom)]
 
 use gyre_loom_tests::model;
 use gyre_reactor::ConnectionCap;
+use loom::sync::atomic::{AtomicBool, Ordering::SeqCst};
+use loom::sync::Arc;
 use loom::thread;
 
 #[test]
@@ -63,5 +66,56 @@ fn a_listener_cap_and_the_broker_cap_it_sits_within_are_never_passed() {
         drop((here, there));
         assert_eq!((listener.open(), broker.open()), (0, 0));
         assert!(listener.try_take().is_some());
+    });
+}
+
+/// A listener at the cap leaves a waker; `woken` says whether it was called.
+fn waker() -> (gyre_reactor::CapWaker, Arc<AtomicBool>) {
+    let woken = Arc::new(AtomicBool::new(false));
+    let flag = woken.clone();
+    let waker: gyre_reactor::CapWaker = std::sync::Arc::new(move || flag.store(true, SeqCst));
+    (waker, woken)
+}
+
+#[test]
+fn a_close_racing_a_listener_at_the_cap_wakes_it_or_leaves_it_room() {
+    model(|| {
+        // A listener finds the cap full and leaves its waker while the
+        // one open connection closes on another loop: the listener's look
+        // after leaving the waker finds the room, or the close calls the
+        // waker. Neither would leave the backlog waiting for a close that
+        // may never come. Fails with either side's fence taken out.
+        let cap = ConnectionCap::new(1);
+        let held = cap.try_take().expect("an empty cap has room");
+        let closer = thread::spawn(move || drop(held));
+        let (waker, woken) = waker();
+        let took = cap.try_take();
+        let room = took.is_none() && cap.wait_for_room(&waker);
+        closer.join().unwrap();
+        assert!(
+            took.is_some() || room || woken.load(SeqCst),
+            "the place given back woke no one"
+        );
+    });
+}
+
+#[test]
+fn a_close_under_the_outer_cap_wakes_a_listener_waiting_within_it() {
+    model(|| {
+        // The broker's cap is full with a connection of another listener;
+        // a listener with its own cap within it waits: that connection's
+        // close wakes it, or it sees the room.
+        let broker = ConnectionCap::new(1);
+        let listener = ConnectionCap::within(&broker, 1);
+        let held = broker.try_take().expect("an empty cap has room");
+        let closer = thread::spawn(move || drop(held));
+        let (waker, woken) = waker();
+        let took = listener.try_take();
+        let room = took.is_none() && listener.wait_for_room(&waker);
+        closer.join().unwrap();
+        assert!(
+            took.is_some() || room || woken.load(SeqCst),
+            "the place given back woke no one"
+        );
     });
 }

@@ -9,15 +9,27 @@
 //! the broker's `max.connections`): a slot is then taken from each, inner
 //! first, and the inner one given back if the outer is full. Each count
 //! is one atomic, taken with a compare-exchange loop per accept; nothing
-//! else is published through it, so relaxed ordering serves. Uses the
-//! crate's atomics.
+//! else is published through it, so relaxed ordering serves for the
+//! count itself.
+//!
+//! A listener at its cap leaves a waker with the cap (with every cap of
+//! the chain) and is woken by the next place given back. The two sides
+//! meet as in Dekker's algorithm: the listener marks the cap as waited on
+//! and then reads the count again; a closing channel lowers the count and
+//! then reads the mark. Each puts a sequentially consistent fence between
+//! its write and its read, so at least one sees the other: the listener
+//! finds the room itself, or the closer finds the waker and calls it. A lost wake-up would leave the backlog
+//! waiting until some later close; this is what
+//! `loom-tests/tests/connection_cap.rs` checks. The waker list is behind
+//! a mutex, taken only by a listener at its cap and by a close that finds
+//! the mark set, never on an accept with room. Uses the crate's atomics.
 
-use crate::sync::{Arc, AtomicUsize, Ordering};
-use std::time::Duration;
+use crate::sync::{fence, Arc, AtomicBool, AtomicUsize, Mutex, Ordering};
 
-/// How often a listener at its cap looks for a slot given back: a closed
-/// connection's place is taken within this long.
-pub(crate) const CAP_RETRY: Duration = Duration::from_millis(10);
+/// What a full cap calls when a place is given back: it asks the waiting
+/// listener's loop to accept again. A `std` `Arc` in loom builds too: the
+/// callback is the caller's, not part of the protocol.
+pub type CapWaker = std::sync::Arc<dyn Fn() + Send + Sync>;
 
 /// The most connections open at once through every listener given this
 /// cap (or a clone of it), with
@@ -25,7 +37,7 @@ pub(crate) const CAP_RETRY: Duration = Duration::from_millis(10);
 ///
 /// At the cap a listener stops accepting; connections that arrive wait
 /// in the kernel's backlog and are accepted, in order, as open ones
-/// close (a listener at its cap looks every 10 ms). On io_uring, accepts
+/// close (the close wakes the listener's loop). On io_uring, accepts
 /// already in the ring when the cap is reached still complete, and their
 /// connections (at most a turn's share) wait, accepted but unserved, for
 /// a slot.
@@ -52,12 +64,26 @@ pub struct ConnectionCap {
     inner: Arc<Count>,
 }
 
-#[derive(Debug)]
 struct Count {
     max: usize,
     open: AtomicUsize,
     /// The cap this one sits within, whose slot each of its slots holds.
     outer: Option<Arc<Count>>,
+    /// Set while `waiters` holds a waker (changed only under its lock).
+    waited_on: AtomicBool,
+    /// Listeners at the cap, woken by the next place given back.
+    waiters: Mutex<Vec<CapWaker>>,
+}
+
+impl std::fmt::Debug for Count {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Count")
+            .field("max", &self.max)
+            .field("open", &self.open)
+            .field("outer", &self.outer)
+            .field("waited_on", &self.waited_on)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Count {
@@ -78,11 +104,37 @@ impl Count {
         taken
     }
 
-    /// Gives one place back here and in every cap this one sits within.
+    /// Gives one place back here and in every cap this one sits within,
+    /// waking the listeners that wait on each.
     fn give_back(&self) {
         self.open.fetch_sub(1, Ordering::Relaxed);
+        // The closer's half of the pairing (module docs): the count is
+        // lowered before the mark is read.
+        fence(Ordering::SeqCst);
+        if self.waited_on.load(Ordering::Relaxed) {
+            let woken = {
+                let mut waiters = lock(&self.waiters);
+                self.waited_on.store(false, Ordering::Relaxed);
+                std::mem::take(&mut *waiters)
+            };
+            for wake in woken {
+                wake();
+            }
+        }
         if let Some(o) = &self.outer {
             o.give_back();
+        }
+    }
+
+    /// Leaves `waker` here and in every cap this one sits within.
+    fn wait(&self, waker: &CapWaker) {
+        {
+            let mut waiters = lock(&self.waiters);
+            waiters.push(waker.clone());
+            self.waited_on.store(true, Ordering::Relaxed);
+        }
+        if let Some(o) = &self.outer {
+            o.wait(waker);
         }
     }
 
@@ -90,6 +142,12 @@ impl Count {
         self.open.load(Ordering::Relaxed) < self.max
             && self.outer.as_ref().is_none_or(|o| o.has_room())
     }
+}
+
+/// The lock, through a poisoning: the list is plain wakers, whole after
+/// any panic (a waker that panicked was already taken out).
+fn lock<T>(m: &Mutex<T>) -> crate::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl ConnectionCap {
@@ -100,6 +158,8 @@ impl ConnectionCap {
                 max: max.max(1),
                 open: AtomicUsize::new(0),
                 outer: None,
+                waited_on: AtomicBool::new(false),
+                waiters: Mutex::new(Vec::new()),
             }),
         }
     }
@@ -129,6 +189,8 @@ impl ConnectionCap {
                 max: max.max(1),
                 open: AtomicUsize::new(0),
                 outer: Some(outer.inner.clone()),
+                waited_on: AtomicBool::new(false),
+                waiters: Mutex::new(Vec::new()),
             }),
         }
     }
@@ -147,6 +209,19 @@ impl ConnectionCap {
     /// pushes accepts ahead of the loop).
     #[cfg_attr(not(feature = "io-uring"), allow(dead_code))]
     pub(crate) fn has_room(&self) -> bool {
+        self.inner.has_room()
+    }
+
+    /// For a listener at the cap: leaves `waker` to be called when a place
+    /// is given back, then looks again. `true` if there is room now (the
+    /// caller takes it at once; the waker may still be called, for
+    /// nothing). Public only for the loom model.
+    #[doc(hidden)]
+    pub fn wait_for_room(&self, waker: &CapWaker) -> bool {
+        self.inner.wait(waker);
+        // The listener's half of the pairing (module docs): every mark is
+        // set before any count is read.
+        fence(Ordering::SeqCst);
         self.inner.has_room()
     }
 
@@ -274,5 +349,78 @@ mod tests {
             assert!(t.join().unwrap() <= 64, "passed the cap");
         }
         assert_eq!(cap.open(), 0, "a slot was lost or given back twice");
+    }
+
+    #[test]
+    fn every_wait_at_the_cap_ends_in_room_or_a_wake() {
+        // Two closers take and give back the cap's one place as fast as
+        // they can; a listener thread takes when it can and otherwise
+        // leaves its waker and waits to be woken. Every wait must end: a
+        // lost wake-up (a close that missed the waker while the listener
+        // missed the room) leaves it waiting until the closers stop, and
+        // then for good, as no close is left to wake it.
+        use std::sync::atomic::AtomicU64;
+        use std::sync::{Condvar, Mutex as StdMutex};
+        let cap = ConnectionCap::new(1);
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let closers: Vec<_> = (0..2)
+            .map(|_| {
+                let (cap, stop) = (cap.clone(), stop.clone());
+                std::thread::spawn(move || {
+                    // Each holds a place most of the time, so the cap is
+                    // often full, and gives it back briefly.
+                    while !stop.load(Ordering::Relaxed) {
+                        let slot = cap.try_take();
+                        for _ in 0..200 {
+                            std::hint::spin_loop();
+                        }
+                        drop(slot);
+                    }
+                })
+            })
+            .collect();
+        let woken = std::sync::Arc::new((StdMutex::new(false), Condvar::new()));
+        let wakes = std::sync::Arc::new(AtomicU64::new(0));
+        let waker: CapWaker = {
+            let (woken, wakes) = (woken.clone(), wakes.clone());
+            std::sync::Arc::new(move || {
+                wakes.fetch_add(1, Ordering::Relaxed);
+                *woken.0.lock().unwrap() = true;
+                woken.1.notify_one();
+            })
+        };
+        let (mut taken, mut waited) = (0u64, 0u64);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+        while waited < 2_000 && std::time::Instant::now() < deadline {
+            if let Some(slot) = cap.try_take() {
+                taken += 1;
+                drop(slot);
+                continue;
+            }
+            waited += 1;
+            *woken.0.lock().unwrap() = false;
+            if cap.wait_for_room(&waker) {
+                continue;
+            }
+            let guard = woken.0.lock().unwrap();
+            let (guard, timeout) = woken
+                .1
+                .wait_timeout_while(guard, std::time::Duration::from_secs(5), |w| !*w)
+                .unwrap();
+            assert!(
+                !timeout.timed_out() && *guard,
+                "a wait at the cap was never woken"
+            );
+        }
+        stop.store(true, Ordering::Relaxed);
+        for c in closers {
+            c.join().unwrap();
+        }
+        eprintln!(
+            "taken {taken}, waited {waited}, wakes {}",
+            wakes.load(Ordering::Relaxed)
+        );
+        assert!(taken > 0);
+        assert_eq!(cap.open(), 0);
     }
 }

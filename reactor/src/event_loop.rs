@@ -18,7 +18,7 @@
 //! run loop that turns poll events and completions into calls on them.
 
 use crate::accept_backoff;
-use crate::connection_cap::{CapSlot, ConnectionCap, CAP_RETRY};
+use crate::connection_cap::{CapSlot, CapWaker, ConnectionCap};
 use crate::driver::Driver;
 use crate::listeners::{Accepted, Listener, Listeners};
 use crate::loop_shared::LoopShared;
@@ -50,8 +50,6 @@ pub(crate) enum TimerTarget {
     Task(u64),
     /// Listener `index` ran out of resources; accept again.
     Accept(usize),
-    /// Listener `index` is at its connection cap; look for room again.
-    AcceptCapped(usize),
 }
 
 /// Work the loop comes back for with no event to announce it: each
@@ -271,8 +269,32 @@ impl LoopInner {
         per_event: usize,
         cap: Option<ConnectionCap>,
     ) -> io::Result<()> {
+        let index = self.listeners.next_index();
+        let cap = cap.map(|cap| (cap, self.cap_waker(index)));
         self.listeners
             .add(&mut self.local.driver, listener, acceptor, per_event, cap)
+    }
+
+    /// What listener `index` leaves with its cap when at it: a close on
+    /// any thread that gives a place back has this loop accept on the
+    /// listener again. (Should the listener be gone by then, the loop
+    /// finds no listener at `index`, or another one, which accepts for
+    /// nothing.)
+    fn cap_waker(&self, index: usize) -> CapWaker {
+        let shared = Arc::downgrade(&self.local.shared);
+        Arc::new(move || {
+            if let Some(shared) = shared.upgrade() {
+                let _ = shared.execute(Box::new(move |lp: &mut LoopInner| lp.cap_room(index)));
+            }
+        })
+    }
+
+    /// Listener `index`'s cap gave a place back: accept again.
+    fn cap_room(&mut self, index: usize) {
+        if let Some(listener) = self.listeners.get_mut(index) {
+            listener.cap_woken();
+            self.accept(index, false);
+        }
     }
 
     /// Listener `index` is readable (epoll), the loop came back for it
@@ -303,20 +325,10 @@ impl LoopInner {
                 }
                 return;
             }
-            let slot = match listener.cap_slot() {
-                Ok(slot) => slot,
-                Err(schedule) => {
-                    // At the cap: the rest wait in the backlog.
-                    if schedule {
-                        self.local.wheel.schedule(
-                            self.local.now,
-                            CAP_RETRY,
-                            None,
-                            TimerTarget::AcceptCapped(index),
-                        );
-                    }
-                    return;
-                }
+            let Ok(slot) = listener.cap_slot() else {
+                // At the cap: the rest wait in the backlog until a close
+                // wakes the loop.
+                return;
             };
             match listener.accept_one(self.local.now) {
                 Accepted::Stream(stream) => (listener.acceptor)(self, stream, slot),
@@ -439,12 +451,6 @@ impl LoopInner {
                     self.dispatch(token, |ch, lp| ch.timer(lp, layer, tag));
                 }
                 TimerTarget::Accept(index) => self.retry_accept(index),
-                TimerTarget::AcceptCapped(index) => {
-                    if let Some(listener) = self.listeners.get_mut(index) {
-                        listener.cap_retried();
-                        self.accept(index, false);
-                    }
-                }
                 TimerTarget::Task(key) => {
                     if !self.tasks.run(key) {
                         self.local.wheel.cancel(id);

@@ -218,6 +218,8 @@ pub use chain::{End, InboundChain};
 pub use channel::Channel;
 pub use codec::{DecoderHandler, EncoderHandler, PrependerHandler};
 pub use connecting::Connecting;
+#[doc(hidden)]
+pub use connection_cap::CapWaker;
 pub use connection_cap::ConnectionCap;
 pub use datagram::Datagram;
 pub use error::{ChannelClosed, Error};

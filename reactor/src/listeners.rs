@@ -8,7 +8,7 @@
 //! it.
 
 use crate::accept_backoff::{self, AcceptBackoff};
-use crate::connection_cap::{CapSlot, ConnectionCap};
+use crate::connection_cap::{CapSlot, CapWaker, ConnectionCap};
 use crate::driver::Driver;
 use crate::socket::{ListenSocket, Stream};
 use crate::token;
@@ -32,10 +32,13 @@ pub(crate) struct Listener<A> {
     taken: usize,
     /// The loop has this listener on its come-back list.
     again_queued: bool,
-    /// The cap on open connections this listener shares, if any.
-    cap: Option<ConnectionCap>,
-    /// At the cap: the loop looks again on a timer, already scheduled.
-    cap_retry_pending: bool,
+    /// The cap on open connections this listener shares, if any, and
+    /// what it leaves with the cap at the cap: a call that has the loop
+    /// accept on this listener again.
+    cap: Option<(ConnectionCap, CapWaker)>,
+    /// At the cap: the waker is with the cap (it wakes the loop once,
+    /// after which the listener leaves it again if still at the cap).
+    cap_waiting: bool,
     /// Connections the ring accepted past a turn's share, first to be
     /// handed over next turn: `Some` on io_uring, whose accepts take
     /// connections before the loop asks; `None` on epoll, where the
@@ -102,12 +105,12 @@ impl<A> Listener<A> {
         socket: ListenSocket,
         acceptor: A,
         per_event: usize,
-        cap: Option<ConnectionCap>,
+        cap: Option<(ConnectionCap, CapWaker)>,
         ring: bool,
     ) -> Self {
         Listener {
             cap,
-            cap_retry_pending: false,
+            cap_waiting: false,
             socket,
             acceptor,
             backoff: AcceptBackoff::default(),
@@ -130,21 +133,50 @@ impl<A> Listener<A> {
     }
 
     /// A slot for the next connection under the listener's cap (`Ok(None)`
-    /// without one); `Err(schedule)` at the cap, `schedule` saying the
-    /// loop is to look again on a timer (none is pending).
-    pub(crate) fn cap_slot(&mut self) -> Result<Option<CapSlot>, bool> {
-        let Some(cap) = &self.cap else {
+    /// without one); `Err` at the cap, where the listener has left its
+    /// waker: the place the next close gives back wakes the loop for it.
+    pub(crate) fn cap_slot(&mut self) -> Result<Option<CapSlot>, ()> {
+        let Some((cap, _)) = &self.cap else {
             return Ok(None);
         };
-        match cap.try_take() {
-            Some(slot) => Ok(Some(slot)),
-            None => Err(!std::mem::replace(&mut self.cap_retry_pending, true)),
+        if let Some(slot) = cap.try_take() {
+            return Ok(Some(slot));
+        }
+        if self.wait_for_cap() {
+            if let Some((cap, _)) = &self.cap {
+                return cap.try_take().map(Some).ok_or(());
+            }
+        }
+        Err(())
+    }
+
+    /// Whether the cap has room, leaving the waker with it (once until
+    /// woken) if not: the room the cap finds right after leaving it is
+    /// not missed either (see `connection_cap`).
+    #[cfg(feature = "io-uring")]
+    fn cap_has_room(&mut self) -> bool {
+        match &self.cap {
+            None => true,
+            Some((cap, _)) if cap.has_room() => true,
+            Some(_) => self.wait_for_cap(),
         }
     }
 
-    /// The cap's timer fired: the loop looks for room again.
-    pub(crate) fn cap_retried(&mut self) {
-        self.cap_retry_pending = false;
+    /// Leaves the waker with the cap unless it is there; whether the cap
+    /// has room now.
+    fn wait_for_cap(&mut self) -> bool {
+        match &self.cap {
+            Some((cap, waker)) if !self.cap_waiting => {
+                self.cap_waiting = true;
+                cap.wait_for_room(waker)
+            }
+            _ => false,
+        }
+    }
+
+    /// The cap woke the loop for this listener: it looks for room again.
+    pub(crate) fn cap_woken(&mut self) {
+        self.cap_waiting = false;
     }
 
     /// Whether the loop should put this listener on its come-back list
@@ -260,9 +292,9 @@ impl<A> Listener<A> {
             #[cfg(feature = "io-uring")]
             Driver::Uring(ring) => {
                 // At the cap, connections wait in the kernel's backlog,
-                // not accepted ahead: the cap's timer paces again.
-                if self.backoff.retry_pending() || self.cap.as_ref().is_some_and(|c| !c.has_room())
-                {
+                // not accepted ahead: the place the next close gives back
+                // wakes the loop, which paces again.
+                if self.backoff.retry_pending() || !self.cap_has_room() {
                     return;
                 }
                 let parked = self.parked.as_ref().map_or(0, VecDeque::len);
@@ -345,9 +377,9 @@ impl<A> Listeners<A> {
         mut socket: ListenSocket,
         acceptor: A,
         per_event: usize,
-        cap: Option<ConnectionCap>,
+        cap: Option<(ConnectionCap, CapWaker)>,
     ) -> io::Result<()> {
-        let index = self.entries.len();
+        let index = self.next_index();
         let listener = match driver {
             Driver::Epoll(registry) => {
                 registry.register(&mut socket, token::listener(index), Interest::READABLE)?;
@@ -362,6 +394,11 @@ impl<A> Listeners<A> {
         };
         self.entries.push(Some(listener));
         Ok(())
+    }
+
+    /// The index the next listener added gets.
+    pub(crate) fn next_index(&self) -> usize {
+        self.entries.len()
     }
 
     /// Lends listener `index` out (its acceptor needs the whole loop);

@@ -103,3 +103,40 @@ fn a_cap_shared_by_two_servers_holds_both() {
         "never served after a close on the other server"
     );
 }
+
+#[test]
+fn a_listener_at_its_cap_sleeps_until_a_close_wakes_it() {
+    let cap = ConnectionCap::new(1);
+    let group = gyre_reactor::EventLoopGroup::builder()
+        .threads(1)
+        .name("cap-sleeps")
+        .transport(common::transport())
+        .build()
+        .unwrap();
+    let server = ServerBootstrap::new()
+        .group(group)
+        .listen_options(ListenOptions::default().connection_cap(&cap))
+        .bind("127.0.0.1:0", |_| Pipeline::new().inbound(common::Echo))
+        .unwrap();
+    let addr = server.local_addr();
+    let (first, ok) = try_echo(addr, Duration::from_secs(5));
+    assert!(ok);
+    let (mut waiting, served) = try_echo(addr, Duration::from_millis(100));
+    assert!(!served, "a second connection served at a cap of 1");
+    let threads = gyre_testkit::threads_named("cap-sleeps");
+    assert_eq!(threads.len(), 1, "one loop thread");
+    let lp = threads.first().unwrap();
+    // Waiting for room, the loop has nothing to do: it sleeps until the
+    // close wakes it. A loop that looked for room on a timer (every 10 ms,
+    // before) woke about 50 times in this half second.
+    let before = gyre_testkit::sleeps(lp).unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    let woke = gyre_testkit::sleeps(lp).unwrap() - before;
+    assert!(woke < 10, "the loop woke {woke} times while at its cap");
+    drop(first);
+    assert!(
+        echoed(&mut waiting, Duration::from_secs(5)),
+        "the close never woke the listener"
+    );
+    server.shutdown_gracefully(Duration::ZERO, Duration::from_secs(2));
+}

@@ -2,7 +2,7 @@
 //! a counting global allocator ([`CountingAllocator`]) for the
 //! allocations-per-message tests and benches, and the highest open file
 //! descriptor ([`highest_fd`]) for the descriptor-limit tests; threads
-//! by name, CPU time and storage reads ([`threads_named`], [`cpu_ticks`],
+//! by name, CPU time, sleeps and storage reads ([`threads_named`], [`cpu_ticks`], [`sleeps`],
 //! [`storage_read_bytes_of_threads`]) for the busy-poll and cold-file
 //! tests and the benches; files dropped from the page cache
 //! ([`evict_from_page_cache`], on `libc`); the TLS certificates they use
@@ -20,7 +20,9 @@ mod threads;
 pub use kernel_tls::{check_kernel_tls_took, kernel_tls_expected, kernel_tls_sessions};
 pub use page_cache::evict_from_page_cache;
 pub use scratch::{scratch_dir, scratch_root};
-pub use threads::{cpu_ticks, storage_read_bytes, storage_read_bytes_of_threads, threads_named};
+pub use threads::{
+    cpu_ticks, sleeps, storage_read_bytes, storage_read_bytes_of_threads, threads_named,
+};
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -1,7 +1,7 @@
 //! Threads and processes as the kernel accounts for them, read from
 //! `/proc`: which of this process's threads carry a name, how much CPU
-//! time a thread or a process has used, and how much it has read from
-//! storage. The busy-poll tests tell a loop that polls from one that
+//! time a thread or a process has used, how often it slept, and how much
+//! it has read from storage. The busy-poll tests tell a loop that polls from one that
 //! sleeps this way, and the cold-file tests a loop that waited on the disk
 //! from one that did not. Uses only `std`; Linux only.
 
@@ -50,6 +50,25 @@ pub fn cpu_ticks(dir: &Path) -> Option<u64> {
     // After the name, state is field 3; utime and stime are fields 14 and 15.
     let field = |n: usize| fields.get(n - 3)?.parse::<u64>().ok();
     Some(field(14)? + field(15)?)
+}
+
+/// How many times the thread (or process) whose `/proc` directory `dir`
+/// is has gone to sleep and been woken (`voluntary_ctxt_switches` of its
+/// `status`): a loop that polls on a timer counts up while idle, one that
+/// sleeps until it is woken does not. `None` once it is gone.
+///
+/// ```
+/// let me = std::path::Path::new("/proc/thread-self");
+/// let before = gyre_testkit::sleeps(me).unwrap();
+/// std::thread::sleep(std::time::Duration::from_millis(1));
+/// assert!(gyre_testkit::sleeps(me).unwrap() > before);
+/// ```
+pub fn sleeps(dir: &Path) -> Option<u64> {
+    let status = std::fs::read_to_string(dir.join("status")).ok()?;
+    let line = status
+        .lines()
+        .find(|l| l.starts_with("voluntary_ctxt_switches:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
 }
 
 /// The bytes the process or thread whose `/proc` directory `dir` is has
