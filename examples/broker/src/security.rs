@@ -7,6 +7,7 @@
 
 pub mod acl;
 pub mod credentials;
+mod https_get;
 pub mod jwt;
 pub mod listener;
 pub mod oauthbearer;

@@ -1,4 +1,5 @@
-//! SASL/OAUTHBEARER against a JSON Web Key Set file: tokens signed by its
+//! SASL/OAUTHBEARER against a JSON Web Key Set, from a file or an
+//! identity provider's HTTPS endpoint: tokens signed by its
 //! keys (RS256 from a fixed test key, ES256 from one made here) are
 //! accepted as their `sub`, anything else is refused and closed; the
 //! token's expiry bounds the session; a rotated key set is taken up at the
@@ -10,8 +11,9 @@
 mod common;
 
 use base64::Engine;
+use common::key_server::{Answer, KeyServer};
 use common::Client;
-use gyre_broker::security::oauthbearer::{OAuthBearerConfig, TokenValidation};
+use gyre_broker::security::oauthbearer::{KeySource, OAuthBearerConfig, TokenValidation};
 use gyre_broker::Broker;
 use kafka_protocol::messages::{ApiKey, SaslHandshakeRequest, SaslHandshakeResponse};
 use kafka_protocol::protocol::StrBytes;
@@ -126,7 +128,7 @@ impl Signer {
 
 fn write_key_set(file: &Path, keys: &[String]) {
     let tmp = file.with_extension("tmp");
-    std::fs::write(&tmp, format!(r#"{{"keys":[{}]}}"#, keys.join(","))).unwrap();
+    std::fs::write(&tmp, key_set(keys)).unwrap();
     std::fs::rename(&tmp, file).unwrap();
 }
 
@@ -138,19 +140,27 @@ fn broker(tag: &str, jwks: &Path) -> (Broker, SocketAddr) {
 
 /// [`broker`], reading the key set again every `refresh`.
 fn broker_refreshing(tag: &str, jwks: &Path, refresh: Duration) -> (Broker, SocketAddr) {
+    let config = broker_config(tag, KeySource::File(jwks.to_owned()), refresh);
+    let broker = common::start(&config);
+    let addr = broker.listeners()[0].addr;
+    (broker, addr)
+}
+
+/// A broker's settings: a SASL_PLAINTEXT listener offering OAUTHBEARER
+/// against the key set at `source`, fetched again every `refresh`.
+fn broker_config(tag: &str, source: KeySource, refresh: Duration) -> gyre_broker::BrokerConfig {
     let mut config = common::config(tag);
     config.listeners = vec!["SASL_PLAINTEXT://127.0.0.1:0".parse().unwrap()];
     config.oauthbearer = Some(OAuthBearerConfig {
         expected_issuer: Some(ISSUER.into()),
         expected_audience: vec!["gyre".into()],
-        ..OAuthBearerConfig::new(TokenValidation::Jwks {
-            file: jwks.to_owned(),
-            refresh,
-        })
+        ..OAuthBearerConfig::new(TokenValidation::Jwks { source, refresh })
     });
-    let broker = common::start(&config);
-    let addr = broker.listeners()[0].addr;
-    (broker, addr)
+    config
+}
+
+fn key_set(keys: &[String]) -> String {
+    format!(r#"{{"keys":[{}]}}"#, keys.join(","))
 }
 
 /// An OAUTHBEARER handshake and authentication with `token`: the
@@ -300,6 +310,104 @@ fn signed_tokens_are_checked_against_the_key_set_and_bound_the_session() {
 }
 
 #[test]
+fn keys_from_an_https_endpoint_are_fetched_at_start_again_on_an_unknown_kid_and_kept_through_errors(
+) {
+    let d = dir("https");
+    let (ec, rotated) = (Signer::ec(), Signer::ec());
+    let idp = KeyServer::start(&d, &key_set(&[ec.jwk("ec-1")]));
+    let source = KeySource::from_url(&idp.url(), Some(idp.ca_file())).unwrap();
+    // Refreshing hourly: every fetch after the first is asked for.
+    let config = broker_config("oauth-https", source, Duration::from_secs(3_600));
+    let broker = common::start(&config);
+    let addr = broker.listeners()[0].addr;
+    assert_eq!(idp.requests(), 1, "fetched once at start");
+    let mut c = Client::connect(addr);
+    assert!(bearer(&mut c, &ec.token_for("ec-1", "alice", 60)).is_ok());
+    assert!(common::metadata_answered(&mut c));
+
+    // The provider rotates its keys (sent in chunks now): a token naming
+    // the new key id has the set fetched again, and the retry gets in.
+    idp.set_keys(&key_set(&[rotated.jwk("ec-2")]));
+    idp.answer(Answer::Chunked);
+    let token = rotated.token_for("ec-2", "alice", 60);
+    let in_again = |token: &str| {
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        loop {
+            let mut c = Client::connect(addr);
+            if bearer(&mut c, token).is_ok() {
+                return true;
+            }
+            if std::time::Instant::now() > deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    assert!(in_again(&token), "the rotated key was never fetched");
+    assert_eq!(idp.requests(), 2);
+    let mut c = Client::connect(addr);
+    assert_eq!(bearer(&mut c, &ec.token_for("ec-1", "alice", 60)), Err(58));
+
+    // The provider fails: the keys there were stay, and the broker tries
+    // again with a backoff (100 ms, doubling) rather than waiting an hour.
+    idp.answer(Answer::Status(503));
+    let newer = Signer::ec();
+    let mut c = Client::connect(addr);
+    assert_eq!(
+        bearer(&mut c, &newer.token_for("ec-3", "alice", 60)),
+        Err(58)
+    );
+    let asked = idp.requests();
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while idp.requests() < asked + 3 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no retries after a failed fetch: {} requests",
+            idp.requests()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let mut c = Client::connect(addr);
+    assert!(bearer(&mut c, &token).is_ok(), "the old keys were dropped");
+    // Back up with the newer key: a retry takes it up on its own.
+    idp.set_keys(&key_set(&[rotated.jwk("ec-2"), newer.jwk("ec-3")]));
+    idp.answer(Answer::Keys);
+    assert!(in_again(&newer.token_for("ec-3", "alice", 60)));
+    drop(broker);
+
+    // A broker does not start on an endpoint it cannot fetch from, nor
+    // on one whose certificate its roots do not vouch for; the error
+    // names the URL.
+    idp.answer(Answer::Status(500));
+    let source = KeySource::from_url(&idp.url(), Some(idp.ca_file())).unwrap();
+    let e = gyre_broker::Broker::start(&broker_config(
+        "oauth-https-500",
+        source,
+        Duration::from_secs(60),
+    ))
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains(&idp.url()) && e.contains("500"), "{e}");
+    idp.answer(Answer::Keys);
+    let stranger_ca = d.join("stranger-ca");
+    let (other_ca, _, _) =
+        gyre_testkit::certs::TestCa::new("another CA").write(&stranger_ca, &["x"]);
+    let source = KeySource::from_url(&idp.url(), Some(other_ca)).unwrap();
+    let e = gyre_broker::Broker::start(&broker_config(
+        "oauth-https-ca",
+        source,
+        Duration::from_secs(60),
+    ))
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.contains(&idp.url()) && e.to_lowercase().contains("certificate"),
+        "{e}"
+    );
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+#[test]
 fn a_request_too_big_for_authentication_closes_the_connection_unparsed() {
     use kafka_protocol::messages::SaslAuthenticateRequest;
     let d = dir("big");
@@ -332,7 +440,7 @@ fn a_broker_does_not_start_on_a_key_set_it_cannot_read() {
     let mut config = common::config("oauth-missing");
     config.listeners = vec!["SASL_PLAINTEXT://127.0.0.1:0".parse().unwrap()];
     config.oauthbearer = Some(OAuthBearerConfig::new(TokenValidation::Jwks {
-        file: d.join("nowhere.json"),
+        source: KeySource::File(d.join("nowhere.json")),
         refresh: Duration::from_secs(60),
     }));
     let e = Broker::start(&config).unwrap_err().to_string();

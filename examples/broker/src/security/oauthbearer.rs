@@ -1,34 +1,37 @@
 //! SASL/OAUTHBEARER (RFC 7628, Kafka's KIP-255 and KIP-768): the client's
 //! one message carries a bearer token, a JWT, and the broker validates it
 //! as Kafka's validators do. With a JSON Web Key Set (Kafka's
-//! `sasl.oauthbearer.jwks.endpoint.url`, here a file, re-read every
-//! refresh and when a token names a key id it lacks), the token must be
-//! signed by one of its keys; with
+//! `sasl.oauthbearer.jwks.endpoint.url`: an identity provider's HTTPS
+//! endpoint or a file, fetched again every refresh, when a token names a
+//! key id it lacks, and after a failed fetch with a backoff), the token
+//! must be signed by one of its keys; with
 //! `unsecured` (Kafka's default `OAuthBearerUnsecuredValidatorCallbackHandler`,
 //! for development only), it must be unsigned (`alg: none`). Either way it
 //! must be current (`exp`, and `iat`/`nbf` not in the future, within the
 //! clock skew), name its principal (the `sub` claim, or the one
 //! configured), and carry the expected issuer and audience where they are
 //! set. The token's expiry bounds the session (KIP-368): the client is
-//! told to re-authenticate before it. Uses the JWT module beside it.
+//! told to re-authenticate before it. Uses the JWT and HTTPS-fetch
+//! modules beside it.
 
+use super::https_get::HttpsGet;
 use super::jwt::{JwkSet, Jws, JwtError};
 use serde_json::Value;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// How tokens are checked.
 #[derive(Debug, Clone)]
 pub enum TokenValidation {
-    /// Signed by a key of the JSON Web Key Set in this file, which is
-    /// read at start and again every `refresh` (Kafka's
+    /// Signed by a key of the JSON Web Key Set at `source`, which is
+    /// fetched at start and again every `refresh` (Kafka's
     /// `sasl.oauthbearer.jwks.endpoint.refresh.ms`, default an hour), so
     /// an identity provider's rotated keys are taken up.
     Jwks {
-        /// The key set's file.
-        file: PathBuf,
-        /// How often it is read again.
+        /// Where the key set is.
+        source: KeySource,
+        /// How often it is fetched again.
         refresh: Duration,
     },
     /// Unsigned tokens (`alg: none`), as Kafka's default validator takes
@@ -36,17 +39,70 @@ pub enum TokenValidation {
     Unsecured,
 }
 
+/// Where a JSON Web Key Set is fetched from.
+///
+/// ```
+/// use gyre_broker::security::oauthbearer::KeySource;
+///
+/// // Kafka's sasl.oauthbearer.jwks.endpoint.url forms.
+/// let idp = KeySource::from_url("https://login.example.com/realms/kafka/certs", None)?;
+/// assert!(matches!(idp, KeySource::Https { .. }));
+/// let file = KeySource::from_url("file:///etc/gyre/jwks.json", None)?;
+/// assert_eq!(file, KeySource::File("/etc/gyre/jwks.json".into()));
+/// assert!(KeySource::from_url("http://login.example.com/certs", None).is_err());
+/// # Ok::<(), String>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeySource {
+    /// A file (kept current by whatever writes it).
+    File(PathBuf),
+    /// An identity provider's HTTPS endpoint (its `jwks_uri`).
+    Https {
+        /// The `https://` URL.
+        url: String,
+        /// The roots its certificate is checked against (PEM); the
+        /// system's bundle without one.
+        ca_file: Option<PathBuf>,
+    },
+}
+
+impl KeySource {
+    /// A source from Kafka's URL forms: `https://...`, or `file:` with a
+    /// path (`file:/p`, `file:///p`). `ca_file` is for an HTTPS one.
+    pub fn from_url(url: &str, ca_file: Option<PathBuf>) -> Result<KeySource, String> {
+        if let Some(path) = url.strip_prefix("file://") {
+            return Ok(KeySource::File(path.into()));
+        }
+        if let Some(path) = url.strip_prefix("file:") {
+            return Ok(KeySource::File(path.into()));
+        }
+        super::https_get::HttpsUrl::parse(url)?;
+        Ok(KeySource::Https {
+            url: url.to_owned(),
+            ca_file,
+        })
+    }
+
+    /// The file or URL, for messages.
+    pub fn describe(&self) -> String {
+        match self {
+            KeySource::File(f) => f.display().to_string(),
+            KeySource::Https { url, .. } => url.clone(),
+        }
+    }
+}
+
 /// The settings of SASL listeners' OAUTHBEARER mechanism.
 ///
 /// ```
-/// use gyre_broker::security::oauthbearer::{OAuthBearerConfig, TokenValidation};
+/// use gyre_broker::security::oauthbearer::{KeySource, OAuthBearerConfig, TokenValidation};
 /// use std::time::Duration;
 ///
 /// let config = OAuthBearerConfig {
 ///     expected_issuer: Some("https://login.example.com".into()),
 ///     expected_audience: vec!["kafka".into()],
 ///     ..OAuthBearerConfig::new(TokenValidation::Jwks {
-///         file: "/etc/gyre/jwks.json".into(),
+///         source: KeySource::File("/etc/gyre/jwks.json".into()),
 ///         refresh: Duration::from_secs(3600),
 ///     })
 /// };
@@ -84,25 +140,65 @@ impl OAuthBearerConfig {
     }
 }
 
-/// A key set file that could not be used.
+/// A key set that could not be fetched or used.
 #[derive(Debug, thiserror::Error)]
-#[error("cannot use the OAUTHBEARER key set {}: {why}", file.display())]
+#[error("cannot use the OAUTHBEARER key set {origin}: {why}")]
 pub struct KeySetError {
-    /// The file.
-    pub file: PathBuf,
+    /// The file or URL.
+    pub origin: String,
     /// What is wrong with it.
     pub why: String,
 }
 
-fn read_key_set(file: &Path) -> Result<JwkSet, KeySetError> {
-    let error = |why: String| KeySetError {
-        file: file.to_owned(),
-        why,
-    };
-    let bytes = std::fs::read(file).map_err(|e| error(e.to_string()))?;
-    let set = JwkSet::parse(&bytes).map_err(|e| error(e.to_string()))?;
+/// How long one HTTPS fetch of a key set may wait at each step.
+const FETCH_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Fetches a key set from where it is.
+#[derive(Debug)]
+enum Fetcher {
+    File(PathBuf),
+    Https(HttpsGet),
+}
+
+impl Fetcher {
+    fn new(source: &KeySource) -> Result<Fetcher, KeySetError> {
+        Ok(match source {
+            KeySource::File(f) => Fetcher::File(f.clone()),
+            KeySource::Https { url, ca_file } => Fetcher::Https(
+                HttpsGet::new(url, ca_file.as_deref(), FETCH_TIMEOUT).map_err(|why| {
+                    KeySetError {
+                        origin: url.clone(),
+                        why,
+                    }
+                })?,
+            ),
+        })
+    }
+
+    fn origin(&self) -> String {
+        match self {
+            Fetcher::File(f) => f.display().to_string(),
+            Fetcher::Https(get) => get.url().to_owned(),
+        }
+    }
+
+    fn fetch(&self) -> Result<JwkSet, KeySetError> {
+        let error = |why: String| KeySetError {
+            origin: self.origin(),
+            why,
+        };
+        let bytes = match self {
+            Fetcher::File(f) => std::fs::read(f).map_err(|e| error(e.to_string()))?,
+            Fetcher::Https(get) => get.get().map_err(error)?,
+        };
+        read_key_set(&bytes).map_err(error)
+    }
+}
+
+fn read_key_set(bytes: &[u8]) -> Result<JwkSet, String> {
+    let set = JwkSet::parse(bytes).map_err(|e| e.to_string())?;
     if set.is_empty() {
-        return Err(error("it holds no signature key".into()));
+        return Err("it holds no signature key".into());
     }
     Ok(set)
 }
@@ -134,6 +230,8 @@ pub struct Accepted {
 #[derive(Debug)]
 pub struct OAuthBearer {
     config: OAuthBearerConfig,
+    /// Where the keys come from (`None`: unsecured).
+    fetcher: Option<Fetcher>,
     keys: RwLock<Arc<JwkSet>>,
     /// Asks the refresher to read the key set now (a token named a key id
     /// the set lacks: the issuer may have rotated its keys); set once the
@@ -142,27 +240,33 @@ pub struct OAuthBearer {
 }
 
 impl OAuthBearer {
-    /// Ready to validate; with a key set, reads it first.
+    /// Ready to validate; with a key set, fetches it first (a broker
+    /// does not start on keys it cannot get, as Kafka's does not).
     pub fn new(config: OAuthBearerConfig) -> Result<OAuthBearer, KeySetError> {
-        let keys = match &config.validation {
-            TokenValidation::Jwks { file, .. } => read_key_set(file)?,
-            TokenValidation::Unsecured => JwkSet::default(),
+        let fetcher = match &config.validation {
+            TokenValidation::Jwks { source, .. } => Some(Fetcher::new(source)?),
+            TokenValidation::Unsecured => None,
+        };
+        let keys = match &fetcher {
+            Some(f) => f.fetch()?,
+            None => JwkSet::default(),
         };
         Ok(OAuthBearer {
             config,
+            fetcher,
             keys: RwLock::new(Arc::new(keys)),
             reread: std::sync::OnceLock::new(),
         })
     }
 
-    /// Reads the key set file again (the refresher's work, off the event
-    /// loops). A file that went bad keeps the keys it had: a refresh
-    /// never locks everyone out.
+    /// Fetches the key set again (the refresher's work, off the event
+    /// loops; an HTTPS fetch waits on the network). A source that went bad
+    /// keeps the keys there were: a refresh never locks everyone out.
     pub fn refresh_keys(&self) -> Result<usize, KeySetError> {
-        let TokenValidation::Jwks { file, .. } = &self.config.validation else {
+        let Some(fetcher) = &self.fetcher else {
             return Ok(0);
         };
-        let set = read_key_set(file)?;
+        let set = fetcher.fetch()?;
         let n = set.len();
         *self.keys.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(set);
         Ok(n)
@@ -302,21 +406,34 @@ impl OAuthBearer {
 /// unknown key ids asked for.
 const REREAD_AT_MOST: Duration = Duration::from_secs(1);
 
-/// Reads a validator's key set file again every refresh, and when a
-/// token names a key id the set lacks (at most once a second), on a thread
-/// of its own, until dropped.
+/// The first wait before a failed fetch is tried again, doubled after
+/// each failure up to [`RETRY_MOST`] (Kafka's
+/// `sasl.oauthbearer.jwks.endpoint.retry.backoff.ms` and `.max.ms`).
+const RETRY_FIRST: Duration = Duration::from_millis(100);
+/// The longest wait between fetches while they fail.
+const RETRY_MOST: Duration = Duration::from_secs(10);
+
+/// Fetches a validator's key set again every refresh, when a token names
+/// a key id the set lacks (at most once a second), and after a failed
+/// fetch (from 100 ms, doubling, to 10 s), on a thread of its own, until
+/// dropped.
 #[derive(Debug)]
 pub(crate) struct KeyRefresher {
     stop: Option<crossbeam_channel::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
+    /// Joined when dropped: false for an HTTPS source, whose fetch may
+    /// wait on the network (the thread ends after it, on its own).
+    join: bool,
 }
 
 impl KeyRefresher {
-    /// Starts refreshing `validator`'s keys, if it has a key set file.
+    /// Starts refreshing `validator`'s keys, if it has a key set.
     pub(crate) fn start(validator: &Arc<OAuthBearer>) -> std::io::Result<Option<KeyRefresher>> {
-        let TokenValidation::Jwks { refresh, .. } = validator.config.validation else {
+        let TokenValidation::Jwks { refresh, source } = &validator.config.validation else {
             return Ok(None);
         };
+        let refresh = *refresh;
+        let join = matches!(source, KeySource::File(_));
         let (stop, stopped) = crossbeam_channel::bounded::<()>(0);
         let (ask, asked) = crossbeam_channel::bounded::<()>(1);
         let _ = validator.reread.set(ask);
@@ -326,6 +443,7 @@ impl KeyRefresher {
             .spawn(move || {
                 let mut next = std::time::Instant::now() + refresh;
                 let mut last = std::time::Instant::now();
+                let mut backoff = RETRY_FIRST;
                 loop {
                     let wait = next.saturating_duration_since(std::time::Instant::now());
                     crossbeam_channel::select! {
@@ -337,22 +455,34 @@ impl KeyRefresher {
                                 return;
                             }
                             if last.elapsed() < REREAD_AT_MOST {
+                                // Too soon after the last fetch: one a
+                                // second after it, not never.
+                                next = next.min(last + REREAD_AT_MOST);
                                 continue;
                             }
                         }
-                        default(wait) => next = std::time::Instant::now() + refresh,
+                        default(wait) => {}
                     }
                     last = std::time::Instant::now();
                     let Some(v) = validator.upgrade() else { return };
                     match v.refresh_keys() {
-                        Ok(keys) => tracing::debug!(keys, "OAUTHBEARER key set read again"),
-                        Err(e) => tracing::warn!(error = %e, "OAUTHBEARER keys kept as they were"),
+                        Ok(keys) => {
+                            tracing::debug!(keys, "OAUTHBEARER key set fetched again");
+                            next = std::time::Instant::now() + refresh;
+                            backoff = RETRY_FIRST;
+                        }
+                        Err(e) => {
+                            tracing::warn!(error = %e, retry_in = ?backoff, "OAUTHBEARER keys kept as they were");
+                            next = std::time::Instant::now() + backoff.min(refresh);
+                            backoff = (backoff * 2).min(RETRY_MOST);
+                        }
                     }
                 }
             })?;
         Ok(Some(KeyRefresher {
             stop: Some(stop),
             thread: Some(thread),
+            join,
         }))
     }
 }
@@ -360,7 +490,7 @@ impl KeyRefresher {
 impl Drop for KeyRefresher {
     fn drop(&mut self) {
         drop(self.stop.take());
-        if let Some(t) = self.thread.take() {
+        if let Some(t) = self.thread.take().filter(|_| self.join) {
             let _ = t.join();
         }
     }
@@ -500,7 +630,7 @@ mod tests {
         let file = dir.join("jwks.json");
         let config = || {
             OAuthBearerConfig::new(TokenValidation::Jwks {
-                file: file.clone(),
+                source: KeySource::File(file.clone()),
                 refresh: Duration::from_secs(60),
             })
         };

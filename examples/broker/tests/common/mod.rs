@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod groups;
+pub mod key_server;
 pub mod process;
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
