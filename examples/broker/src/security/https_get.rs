@@ -93,7 +93,9 @@ pub(crate) struct HttpsGet {
 impl HttpsGet {
     /// Ready to fetch `url`, trusting the roots in `ca_file` (PEM), or
     /// the system's bundle without one; each connect, read and write
-    /// waits at most `timeout`.
+    /// waits at most `timeout`, and the whole answer must come within
+    /// three times it (a server that trickles its answer cannot hold the
+    /// refresher).
     pub(crate) fn new(
         url: &str,
         ca_file: Option<&Path>,
@@ -134,6 +136,7 @@ impl HttpsGet {
 
     /// GETs the URL; the body of a 200 answer.
     pub(crate) fn get(&self) -> Result<Vec<u8>, String> {
+        let deadline = std::time::Instant::now() + self.timeout * 3;
         let addrs = (self.url.host.as_str(), self.url.port)
             .to_socket_addrs()
             .map_err(|e| format!("resolving {}: {e}", self.url.host))?;
@@ -170,6 +173,17 @@ impl HttpsGet {
         let mut answer = Vec::new();
         let mut buf = [0u8; 16 * 1024];
         loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                return Err(format!(
+                    "no whole answer within {:?} ({} bytes came)",
+                    self.timeout * 3,
+                    answer.len()
+                ));
+            }
+            tls.sock
+                .set_read_timeout(Some(left.min(self.timeout)))
+                .map_err(|e| e.to_string())?;
             match tls.read(&mut buf) {
                 Ok(0) => break,
                 Ok(n) => {
@@ -331,5 +345,46 @@ mod tests {
             let e = body_of(bad).unwrap_err();
             assert!(e.contains(why), "{e} lacks {why}");
         }
+    }
+
+    #[test]
+    fn a_server_that_trickles_its_answer_is_given_up_on() {
+        // Each byte comes well within the read timeout; the whole answer
+        // would take a minute.
+        let dir = gyre_testkit::scratch_dir("https-get-trickle");
+        let ca = gyre_testkit::certs::TestCa::new("trickle CA");
+        let (ca_file, cert, key) = ca.write(&dir, &["127.0.0.1"]);
+        let tls = gyre_reactor::TlsAcceptor::from_pem_files(&cert, &key).unwrap();
+        let config = tls.config().clone();
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        std::thread::spawn(move || {
+            let (tcp, _) = listener.accept().unwrap();
+            let conn = rustls::ServerConnection::new(config).unwrap();
+            let mut s = rustls::StreamOwned::new(conn, tcp);
+            let mut req = [0u8; 1024];
+            let _ = s.read(&mut req);
+            let _ = s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n");
+            for _ in 0..1000 {
+                if s.write_all(b"x").and_then(|()| s.flush()).is_err() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(60));
+            }
+        });
+        let get = HttpsGet::new(
+            &format!("https://{addr}/jwks"),
+            Some(&ca_file),
+            Duration::from_millis(200),
+        )
+        .unwrap();
+        let started = std::time::Instant::now();
+        let e = get.get().unwrap_err();
+        assert!(e.contains("no whole answer within"), "{e}");
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "{:?}",
+            started.elapsed()
+        );
     }
 }
