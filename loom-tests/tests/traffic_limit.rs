@@ -3,7 +3,8 @@
 //! compare-exchange loop, and an io_uring loop gives back what a send
 //! charged at submission did not move. The property a rate needs: no
 //! charge or refund is lost or counted twice, so the bucket ends where one
-//! serial order of them would have left it.
+//! serial order of them would have left it; and writes that take from the
+//! allowance at once share it rather than each spending it.
 
 #![cfg(loom)]
 
@@ -61,5 +62,23 @@ fn a_refund_racing_a_charge_is_not_lost() {
         shared.refund(200);
         t.join().unwrap();
         assert_eq!(shared.paid_nanos(), 150);
+    });
+}
+
+#[test]
+fn two_loops_taking_the_allowance_at_once_share_it() {
+    model(|| {
+        // A 1,000-byte burst, and two loops' writes each wanting 800 of it
+        // at the same moment: what they take adds up to the burst, never
+        // more (each take reads what is left and charges it in one step).
+        let shared = Arc::new(SharedTrafficLimit::new(
+            TrafficLimit::bytes_per_second(1_000_000_000).burst(1_000),
+        ));
+        let other = shared.clone();
+        let t = thread::spawn(move || other.take_nanos(0, 800));
+        let here = shared.take_nanos(0, 800);
+        let there = t.join().unwrap();
+        assert_eq!(here + there, 1_000, "{here} + {there}");
+        assert_eq!(shared.paid_nanos(), 1_000);
     });
 }

@@ -131,12 +131,14 @@ impl TrafficLimit {
 /// [`ChannelOptions::shared_read_limit`](crate::ChannelOptions::shared_read_limit)
 /// or [`shared_write_limit`](crate::ChannelOptions::shared_write_limit).
 ///
-/// Channels on different loops may each take the burst at the same
-/// moment, so the total may run over by a burst per loop moving bytes at
-/// that moment; the rate over time holds, as every byte moved is charged.
-/// (An io_uring loop charges a send as it submits it, and gives back what
-/// the socket did not take when it completes, so its channels do not.) Which channel goes first when the limit frees is the order
-/// their timers fire in.
+/// A write takes its bytes from the allowance before it is made (one
+/// compare-exchange: what is left, up to what the write wants) and gives
+/// back what the socket did not take once it returns (on io_uring, when
+/// it completes), so channels on any number of loops never move more
+/// than the limit allows between them. Reads are charged once read (the
+/// kernel has them already), so a shared read limit may run over by a
+/// read per loop at a moment, the rate over time holding. Which channel
+/// goes first when the limit frees is the order their timers fire in.
 ///
 /// ```
 /// use gyre_reactor::{ChannelOptions, SharedTrafficLimit, TrafficLimit};
@@ -199,6 +201,29 @@ impl SharedTrafficLimit {
 
     fn charge(&self, bytes: u64, now: Instant) {
         self.charge_nanos(self.nanos(now), bytes);
+    }
+
+    fn take(&self, wanted: u64, now: Instant) -> u64 {
+        self.take_nanos(self.nanos(now), wanted)
+    }
+
+    /// Takes what is left of the allowance at `t` ns after the origin, up
+    /// to `wanted` bytes, and charges it in the same step: two channels
+    /// taking at once share the allowance, never both spend it. Public
+    /// only for the loom model.
+    #[doc(hidden)]
+    pub fn take_nanos(&self, t: u64, wanted: u64) -> u64 {
+        let limit = self.inner.limit;
+        let mut took = 0;
+        // As `charge_nanos`; relaxed for the same reason.
+        let _ = self
+            .inner
+            .paid
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |paid| {
+                took = wanted.min(limit.allowance(paid, t));
+                (took > 0).then(|| limit.charged(paid, t, took))
+            });
+        took
     }
 
     /// Charges `bytes` at `t` ns after the origin. Public only for the
@@ -276,6 +301,24 @@ impl Limits {
         usize::try_from(own.min(shared)).unwrap_or(usize::MAX)
     }
 
+    /// Takes up to `wanted` bytes of what may move now, charging them:
+    /// the channel's own allowance bounds what it asks of the shared one.
+    fn take(&mut self, wanted: usize, origin: Instant, now: Instant) -> usize {
+        let t = nanos(origin, now);
+        let mut want = wanted as u64;
+        if let Some(b) = &self.own {
+            want = want.min(b.limit.allowance(b.paid, t));
+        }
+        let took = match &self.shared {
+            Some(s) if want > 0 => s.take(want, now),
+            _ => want,
+        };
+        if let Some(b) = &mut self.own {
+            b.paid = b.limit.charged(b.paid, t, took);
+        }
+        usize::try_from(took).unwrap_or(usize::MAX)
+    }
+
     fn charge(&mut self, bytes: usize, origin: Instant, now: Instant) {
         let bytes = bytes as u64;
         if let Some(b) = &mut self.own {
@@ -344,6 +387,13 @@ impl Shaping {
         self.write.allowance(self.origin, now)
     }
 
+    /// Takes up to `wanted` bytes of the write limits' allowance for a
+    /// write about to be made, charging them; what the write does not
+    /// move is given back with [`refund_write`](Self::refund_write).
+    pub(crate) fn take_write(&mut self, wanted: usize, now: Instant) -> usize {
+        self.write.take(wanted, self.origin, now)
+    }
+
     /// The socket took `bytes`.
     pub(crate) fn charge_write(&mut self, bytes: usize, now: Instant) {
         if self.write.is_set() {
@@ -352,7 +402,6 @@ impl Shaping {
     }
 
     /// Whether writes are limited at all.
-    #[cfg_attr(not(feature = "io-uring"), allow(dead_code))]
     pub(crate) fn limits_writes(&self) -> bool {
         self.write.is_set()
     }
@@ -487,6 +536,31 @@ mod tests {
             t.join().unwrap();
         }
         assert_eq!(shared.paid_nanos(), 100_000 * (1 + 2 + 3 + 4));
+    }
+
+    #[test]
+    fn threads_taking_a_shared_allowance_at_once_never_take_more_than_it() {
+        // 1 kB/s with a 1 MB burst, all taken at the origin: the rate adds
+        // nothing, so four threads taking in small bites must stop at the
+        // burst between them.
+        let shared =
+            SharedTrafficLimit::new(TrafficLimit::bytes_per_second(1_000).burst(1_000_000));
+        let threads: Vec<_> = (0..4)
+            .map(|_| {
+                let s = shared.clone();
+                std::thread::spawn(move || {
+                    let mut took = 0;
+                    loop {
+                        match s.take_nanos(0, 7) {
+                            0 => return took,
+                            n => took += n,
+                        }
+                    }
+                })
+            })
+            .collect();
+        let total: u64 = threads.into_iter().map(|t| t.join().unwrap()).sum();
+        assert_eq!(total, 1_000_000);
     }
 
     #[test]

@@ -47,19 +47,42 @@ impl Channel {
         }
     }
 
-    /// Charges the write limits with a write of `n` bytes about to be
-    /// submitted (io_uring), so that other channels see it at once; what
-    /// is charged is returned, for [`account_charged`](Self::account_charged)
-    /// at its completion.
-    #[cfg_attr(not(feature = "io-uring"), allow(dead_code))]
-    pub(super) fn precharge_write(&mut self, n: usize, now: Instant) -> usize {
+    /// Takes from the write limits what a write of up to `room` bytes
+    /// (this event's room, from [`write_room_now`](Self::write_room_now))
+    /// may move, before it is made, so that channels on other loops see
+    /// it at once: `(bytes it may move, bytes charged)`, the charged ones
+    /// settled by [`account_charged`](Self::account_charged) once the
+    /// socket says what it took. `None`, the channel marked
+    /// `write_limited`, when another channel took the allowance since
+    /// `write_room_now` looked. Without write limits nothing is charged.
+    pub(super) fn reserve_write(&mut self, room: usize, now: Instant) -> Option<(usize, usize)> {
+        let want = match self.queued_bytes {
+            0 => room,
+            queued => room.min(queued),
+        };
         match &mut self.shaping {
-            Some(shaping) if shaping.limits_writes() => {
-                shaping.charge_write(n, now);
-                n
-            }
-            _ => 0,
+            Some(shaping) if shaping.limits_writes() => match shaping.take_write(want, now) {
+                0 => {
+                    self.write_limited = true;
+                    None
+                }
+                took => Some((took, took)),
+            },
+            _ => Some((room, 0)),
         }
+    }
+
+    /// Gives back what a reservation took beyond the `used` bytes a write
+    /// was made of (a gather that found less queued, or its iovecs full).
+    #[cfg_attr(not(feature = "io-uring"), allow(dead_code))]
+    pub(super) fn unreserve_beyond(&mut self, charged: usize, used: usize) -> usize {
+        if charged > used {
+            if let Some(shaping) = &mut self.shaping {
+                shaping.refund_write(charged - used);
+            }
+            return used;
+        }
+        charged
     }
 
     /// At a write's end: holds output the write limit stopped until the

@@ -260,6 +260,12 @@ impl Channel {
             Some(Outbound::Bytes(_)) => {}
             Some(Outbound::Datagram(_)) => unreachable!("a UDP channel sends with send_datagrams"),
         }
+        // Taken from the write limits now, so that channels on other loops
+        // see it while the send is in flight; what the socket does not
+        // take is given back at its completion.
+        let Some((room, charged)) = self.reserve_write(room, now) else {
+            return;
+        };
         // One operation moves at most the bytes per event: the kernel runs
         // it inline in the loop's submit while the socket takes more, so
         // an unbounded one held the loop as a long `sendmsg` would.
@@ -303,7 +309,7 @@ impl Channel {
         // until its release notification.
         unsafe { ring.push(&entry) };
         self.ring.write = Some(kind);
-        self.ring.precharged = self.precharge_write(total, now);
+        self.ring.precharged = self.unreserve_beyond(charged, total);
     }
 
     /// Sends the file regions at the queue's front until one is left

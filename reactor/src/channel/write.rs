@@ -131,6 +131,9 @@ impl Channel {
                 }
                 return;
             }
+            let Some((room, charged)) = self.reserve_write(room, now) else {
+                return;
+            };
             let mut slices = [IoSlice::new(&[]); MAX_IOVECS];
             let (n, _, file_next) = gather(&self.out, self.flushed, room, |i, b| {
                 slices[i] = IoSlice::new(b)
@@ -142,11 +145,12 @@ impl Channel {
             } else {
                 SendFlags::NONE
             };
-            match send_vectored(stream, &slices[..n], flags) {
-                Ok(written) => {
-                    self.consume_bytes(written);
-                    self.account(written, now);
-                }
+            let sent = send_vectored(stream, &slices[..n], flags);
+            let written = *sent.as_ref().unwrap_or(&0);
+            self.consume_bytes(written);
+            self.account_charged(written, charged, now);
+            match sent {
+                Ok(_) => {}
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.socket_writable = false,
                 Err(e) => self.fail(e),
             }
@@ -181,6 +185,14 @@ impl Channel {
         };
         let keep_room = self.opts.send_buffer_size.is_some();
         self.file_setup.begin(stream, region.remaining(), keep_room);
+        let Some((limit, charged)) = self.reserve_write(limit, now) else {
+            // Another channel took the allowance: the caller looks again,
+            // and holds.
+            return FileStep::Went;
+        };
+        let Some(Outbound::File(region)) = self.out.front_mut() else {
+            return FileStep::Went;
+        };
         let pipe = match self.opts.file_send.for_send() {
             FileSend::Auto | FileSend::Sendfile => None,
             FileSend::Splice { pipe } => self
@@ -193,6 +205,7 @@ impl Channel {
             Ok(n) => {
                 let done = region.is_done();
                 if n == 0 && !done {
+                    self.account_charged(0, charged, now);
                     return FileStep::SocketFull;
                 }
                 self.cold.sent(n, done);
@@ -201,9 +214,10 @@ impl Channel {
                     self.flushed -= 1;
                     self.end_file_sends(stream);
                 }
-                self.account(n, now);
+                self.account_charged(n, charged, now);
             }
             Err(e) => {
+                self.account_charged(0, charged, now);
                 self.failed = true;
                 self.record_error(Error::File(e));
             }
