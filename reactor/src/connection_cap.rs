@@ -18,11 +18,12 @@
 //! and then reads the count again; a closing channel lowers the count and
 //! then reads the mark. Each puts a sequentially consistent fence between
 //! its write and its read, so at least one sees the other: the listener
-//! finds the room itself, or the closer finds the waker and calls it. A lost wake-up would leave the backlog
-//! waiting until some later close; this is what
-//! `loom-tests/tests/connection_cap.rs` checks. The waker list is behind
-//! a mutex, taken only by a listener at its cap and by a close that finds
-//! the mark set, never on an accept with room. Uses the crate's atomics.
+//! finds the room itself, or the closer finds the waker and calls it. A
+//! lost wake-up would leave the backlog waiting until some later close;
+//! `loom-tests/tests/connection_cap.rs` checks that none is lost. The
+//! waker list is behind a mutex, taken only by a listener at its cap and
+//! by a close that finds the mark set, never on an accept with room. Uses
+//! the crate's atomics and mutex.
 
 use crate::sync::{fence, Arc, AtomicBool, AtomicUsize, Mutex, Ordering};
 
