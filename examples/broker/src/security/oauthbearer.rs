@@ -82,14 +82,6 @@ impl KeySource {
             ca_file,
         })
     }
-
-    /// The file or URL, for messages.
-    pub fn describe(&self) -> String {
-        match self {
-            KeySource::File(f) => f.display().to_string(),
-            KeySource::Https { url, .. } => url.clone(),
-        }
-    }
 }
 
 /// The settings of SASL listeners' OAUTHBEARER mechanism.
