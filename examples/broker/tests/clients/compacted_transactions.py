@@ -21,7 +21,7 @@ from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 from kafka import KafkaConsumer
 from kafka import TopicPartition as KpPartition
-from partition_reader import read_partition, read_until
+from partition_reader import read_partition, read_settled
 
 broker, topic, saved = sys.argv[1], sys.argv[2], sys.argv[3]
 again = "--again" in sys.argv
@@ -88,7 +88,7 @@ if not again:
     # Enough more to close every segment the transactions are in.
     for i in range(12):
         transaction(p, "tail", "last-%d-%s" % (i, "y" * 150))
-    seen = read_until(compacted, broker, topic, **{"isolation.level": "read_committed"})
+    seen = read_settled(compacted, broker, topic, **{"isolation.level": "read_committed"})
     with open(saved, "w") as f:
         json.dump(seen, f)
 else:

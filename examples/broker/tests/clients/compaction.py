@@ -22,7 +22,7 @@ from confluent_kafka import KafkaError, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, ConfigResource, ConfigSource, NewTopic, ResourceType
 from kafka import KafkaConsumer
 from kafka import TopicPartition as KpPartition
-from partition_reader import read_partition, read_until
+from partition_reader import read_partition, read_settled
 
 broker, topic, saved = sys.argv[1], sys.argv[2], sys.argv[3]
 again = "--again" in sys.argv
@@ -126,7 +126,7 @@ if not again:
     except KafkaException as e:
         assert e.args[0].code() == KafkaError.POLICY_VIOLATION, e
 
-    seen = read_until(compacted, broker, topic)
+    seen = read_settled(compacted, broker, topic)
     offsets = [o for o, _, _ in seen]
     # Offsets increase, over a gap where compaction removed whole batches.
     assert offsets == sorted(offsets) and seen[0] == (0, "stay", "stay"), seen[:3]

@@ -42,3 +42,20 @@ def read_until(done, broker, topic, **conf):
             return seen
         assert time.time() < deadline, ("never done", len(seen), seen[:30])
         time.sleep(0.5)
+
+
+def read_settled(done, broker, topic, **conf):
+    """What `read_until` reads, once the log stops changing: two reads a
+    second apart the same. A cleaner that has compacted enough for `done`
+    may still be compacting what came after (the segments closed since
+    its pass began), so a read taken as soon as `done` holds can differ
+    from the next one."""
+    seen = read_until(done, broker, topic, **conf)
+    deadline = time.time() + 60
+    while True:
+        time.sleep(1.0)
+        again = read_partition(broker, topic, **conf)
+        if again == seen and done(again):
+            return seen
+        assert time.time() < deadline, ("never settled", len(again), again[-5:])
+        seen = again
