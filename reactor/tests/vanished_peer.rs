@@ -17,6 +17,7 @@ use gyre_reactor::{
 use std::io::Read;
 use std::net::{SocketAddr, TcpStream};
 use std::os::fd::AsRawFd;
+use std::path::Path;
 use std::process::Command;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -49,6 +50,7 @@ fn ip(args: &[&str]) -> Result<(), String> {
 
 impl Link {
     fn new() -> Result<Link, String> {
+        sweep_dead_links();
         let pid = std::process::id();
         let net = [10, 243, (pid >> 6) as u8, ((pid & 63) * 4) as u8];
         let link = Link {
@@ -108,6 +110,24 @@ impl Link {
     fn vanish(&self) {
         self.in_ns(&["link", "set", &self.peer_end, "down"])
             .unwrap();
+    }
+}
+
+/// Removes the namespaces (and so their veth pairs) of test processes
+/// killed before their `Link` was dropped.
+fn sweep_dead_links() {
+    let Ok(entries) = std::fs::read_dir("/var/run/netns") else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(pid) = name.strip_prefix("gyre-vanish-") else {
+            continue;
+        };
+        if !Path::new(&format!("/proc/{pid}")).exists() {
+            let _ = ip(&["link", "del", &format!("gv{pid}a")]);
+            let _ = ip(&["netns", "del", &name]);
+        }
     }
 }
 
