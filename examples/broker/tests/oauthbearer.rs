@@ -21,7 +21,6 @@ use ring::rand::SystemRandom;
 use ring::signature::{self, EcdsaKeyPair, KeyPair, RsaKeyPair};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -542,28 +541,16 @@ fn librdkafka_unsecured_tokens_are_taken_only_where_the_broker_allows_them() {
     config.authorizer.enabled = true;
     config.authorizer.super_users = vec!["User:alice".into()];
     let broker = common::start(&config);
-    let script =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/oauthbearer_unsecured.py");
-    let run = |addr: SocketAddr| {
-        Command::new("python3")
-            .arg(&script)
-            .args([&addr.to_string(), "unsecured"])
-            .output()
-            .expect("python3 (scripts/test installs it)")
-    };
-    let out = run(broker.listeners()[0].addr);
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success() && stdout.contains("unsecured ok alice"),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let addr = broker.listeners()[0].addr.to_string();
+    let args = [addr.as_str(), "unsecured"];
+    common::client_script_ok("oauthbearer_unsecured.py", &args, "unsecured ok alice");
     // A broker checking signatures refuses the same client.
     let d = dir("unsecured-refused");
     let jwks = d.join("jwks.json");
     write_key_set(&jwks, &[Signer::ec().jwk("ec-1")]);
     let (_signed, addr) = self::broker("oauth-unsecured-refused", &jwks);
-    let out = run(addr);
+    let addr = addr.to_string();
+    let out = common::client_script("oauthbearer_unsecured.py", &[&addr, "unsecured"]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("refused"), "{stdout}");
     let _ = std::fs::remove_dir_all(&d);

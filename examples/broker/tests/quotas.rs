@@ -214,19 +214,8 @@ fn librdkafka_clients_are_held_to_their_quota_and_others_run_free() {
         ),
         vec![0]
     );
-    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/quotas.py");
-    let out = std::process::Command::new("python3")
-        .arg(script)
-        .args([broker.addr.as_str(), "quota"])
-        .output()
-        .expect("python3 runs (scripts/test installs confluent-kafka)");
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stdout = common::client_script_ok("quotas.py", &[&broker.addr, "quota"], "quotas ok");
     println!("{stdout}");
-    assert!(
-        out.status.success() && stdout.contains("quotas ok"),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
     drop(broker);
     let _ = std::fs::remove_dir_all(&data);
 }
@@ -553,19 +542,7 @@ fn kafka_python_is_refused_topics_past_its_mutation_quota_and_librdkafka_is_thro
         entry(&[("client-id", Some("mutator-rd"))], &ops),
     ];
     assert_eq!(alter(&mut c, 1, quotas, false), vec![0, 0]);
-    let script =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/mutation_quota.py");
-    let out = std::process::Command::new("python3")
-        .arg(script)
-        .arg(&broker.addr)
-        .output()
-        .expect("python3 (scripts/test installs it)");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success() && stdout.contains("mutation quota ok"),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::client_script_ok("mutation_quota.py", &[&broker.addr], "mutation quota ok");
     drop(broker);
     let _ = std::fs::remove_dir_all(&data);
 }

@@ -277,3 +277,29 @@ pub fn sasl_once(c: &mut Client, mechanism: &'static str, message: Vec<u8>) -> R
     }
     Ok(r.session_lifetime_ms)
 }
+
+/// Runs the client script `name` of `tests/clients` with python3 and
+/// `args` (scripts/test installs the clients it uses).
+pub fn client_script(name: &str, args: &[&str]) -> std::process::Output {
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/clients")
+        .join(name);
+    std::process::Command::new("python3")
+        .arg(script)
+        .args(args)
+        .output()
+        .expect("python3 runs (scripts/test installs it)")
+}
+
+/// [`client_script`], which must exit 0 having printed `marker`; its
+/// output.
+pub fn client_script_ok(name: &str, args: &[&str], marker: &str) -> String {
+    let out = client_script(name, args);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success() && stdout.contains(marker),
+        "{name}: {stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
