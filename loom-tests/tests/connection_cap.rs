@@ -69,33 +69,32 @@ fn a_listener_cap_and_the_broker_cap_it_sits_within_are_never_passed() {
     });
 }
 
-/// A listener at the cap leaves a waker; `woken` says whether it was called.
-fn waker() -> (gyre_reactor::CapWaker, Arc<AtomicBool>) {
+/// The one place of `full` (held) is given back on another thread while
+/// a listener on `listener` (`full` itself, or a cap within it) finds no
+/// room and leaves its waker: the listener's look after leaving the waker
+/// finds the room, or the close calls the waker. Neither would leave the
+/// backlog waiting for a close that may never come.
+fn close_races_a_waiting_listener(full: &ConnectionCap, listener: &ConnectionCap) {
+    let held = full.try_take().expect("an empty cap has room");
+    let closer = thread::spawn(move || drop(held));
     let woken = Arc::new(AtomicBool::new(false));
     let flag = woken.clone();
     let waker: gyre_reactor::CapWaker = std::sync::Arc::new(move || flag.store(true, SeqCst));
-    (waker, woken)
+    let took = listener.try_take();
+    let room = took.is_none() && listener.wait_for_room(&waker);
+    closer.join().unwrap();
+    assert!(
+        took.is_some() || room || woken.load(SeqCst),
+        "the place given back woke no one"
+    );
 }
 
 #[test]
 fn a_close_racing_a_listener_at_the_cap_wakes_it_or_leaves_it_room() {
+    // Fails with either side's fence taken out.
     model(|| {
-        // A listener finds the cap full and leaves its waker while the
-        // one open connection closes on another loop: the listener's look
-        // after leaving the waker finds the room, or the close calls the
-        // waker. Neither would leave the backlog waiting for a close that
-        // may never come. Fails with either side's fence taken out.
         let cap = ConnectionCap::new(1);
-        let held = cap.try_take().expect("an empty cap has room");
-        let closer = thread::spawn(move || drop(held));
-        let (waker, woken) = waker();
-        let took = cap.try_take();
-        let room = took.is_none() && cap.wait_for_room(&waker);
-        closer.join().unwrap();
-        assert!(
-            took.is_some() || room || woken.load(SeqCst),
-            "the place given back woke no one"
-        );
+        close_races_a_waiting_listener(&cap, &cap);
     });
 }
 
@@ -103,19 +102,9 @@ fn a_close_racing_a_listener_at_the_cap_wakes_it_or_leaves_it_room() {
 fn a_close_under_the_outer_cap_wakes_a_listener_waiting_within_it() {
     model(|| {
         // The broker's cap is full with a connection of another listener;
-        // a listener with its own cap within it waits: that connection's
-        // close wakes it, or it sees the room.
+        // a listener with its own cap within it waits.
         let broker = ConnectionCap::new(1);
         let listener = ConnectionCap::within(&broker, 1);
-        let held = broker.try_take().expect("an empty cap has room");
-        let closer = thread::spawn(move || drop(held));
-        let (waker, woken) = waker();
-        let took = listener.try_take();
-        let room = took.is_none() && listener.wait_for_room(&waker);
-        closer.join().unwrap();
-        assert!(
-            took.is_some() || room || woken.load(SeqCst),
-            "the place given back woke no one"
-        );
+        close_races_a_waiting_listener(&broker, &listener);
     });
 }

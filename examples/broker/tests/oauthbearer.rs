@@ -377,28 +377,19 @@ fn keys_from_an_https_endpoint_are_fetched_at_start_again_on_an_unknown_kid_and_
     // A broker does not start on an endpoint it cannot fetch from, nor
     // on one whose certificate its roots do not vouch for; the error
     // names the URL.
+    let refused_start = |tag: &str, ca: PathBuf| {
+        let source = KeySource::from_url(&idp.url(), Some(ca)).unwrap();
+        let config = broker_config(tag, source, Duration::from_secs(60));
+        gyre_broker::Broker::start(&config).unwrap_err().to_string()
+    };
     idp.answer(Answer::Status(500));
-    let source = KeySource::from_url(&idp.url(), Some(idp.ca_file())).unwrap();
-    let e = gyre_broker::Broker::start(&broker_config(
-        "oauth-https-500",
-        source,
-        Duration::from_secs(60),
-    ))
-    .unwrap_err()
-    .to_string();
+    let e = refused_start("oauth-https-500", idp.ca_file());
     assert!(e.contains(&idp.url()) && e.contains("500"), "{e}");
     idp.answer(Answer::Keys);
     let stranger_ca = d.join("stranger-ca");
     let (other_ca, _, _) =
         gyre_testkit::certs::TestCa::new("another CA").write(&stranger_ca, &["x"]);
-    let source = KeySource::from_url(&idp.url(), Some(other_ca)).unwrap();
-    let e = gyre_broker::Broker::start(&broker_config(
-        "oauth-https-ca",
-        source,
-        Duration::from_secs(60),
-    ))
-    .unwrap_err()
-    .to_string();
+    let e = refused_start("oauth-https-ca", other_ca);
     assert!(
         e.contains(&idp.url()) && e.to_lowercase().contains("certificate"),
         "{e}"
