@@ -8,7 +8,7 @@
 //! gyre-reactor's TLS settings) and std's sockets.
 
 use gyre_reactor::{TlsConnector, TlsRoots};
-use std::io::{Read, Write};
+use std::io::{ErrorKind, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::path::Path;
 use std::sync::Arc;
@@ -181,8 +181,9 @@ impl HttpsGet {
                     answer.len()
                 ));
             }
+            let wait = left.min(self.timeout);
             tls.sock
-                .set_read_timeout(Some(left.min(self.timeout)))
+                .set_read_timeout(Some(wait))
                 .map_err(|e| e.to_string())?;
             match tls.read(&mut buf) {
                 Ok(0) => break,
@@ -194,7 +195,19 @@ impl HttpsGet {
                 }
                 // A server that closes without TLS's close_notify: the
                 // body's length (below) says whether anything is missing.
-                Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => break,
+                Err(e) if e.kind() == ErrorKind::UnexpectedEof => break,
+                // The read waited out the deadline: said above.
+                Err(e)
+                    if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut)
+                        && wait < self.timeout => {}
+                // The socket's read timeout: the server went quiet.
+                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                    return Err(format!(
+                        "no answer byte within {:?} ({} bytes came)",
+                        self.timeout,
+                        answer.len()
+                    ))
+                }
                 Err(e) => return Err(format!("reading the answer: {e}")),
             }
         }
@@ -349,8 +362,8 @@ mod tests {
 
     #[test]
     fn a_server_that_trickles_its_answer_is_given_up_on() {
-        // Each byte comes well within the read timeout; the whole answer
-        // would take a minute.
+        // Each byte comes well within the read timeout (a second; one
+        // every 60 ms); the whole answer would take a minute.
         let dir = gyre_testkit::scratch_dir("https-get-trickle");
         let ca = gyre_testkit::certs::TestCa::new("trickle CA");
         let (ca_file, cert, key) = ca.write(&dir, &["127.0.0.1"]);
@@ -375,16 +388,47 @@ mod tests {
         let get = HttpsGet::new(
             &format!("https://{addr}/jwks"),
             Some(&ca_file),
-            Duration::from_millis(200),
+            Duration::from_secs(1),
         )
         .unwrap();
         let started = std::time::Instant::now();
         let e = get.get().unwrap_err();
         assert!(e.contains("no whole answer within"), "{e}");
         assert!(
-            started.elapsed() < Duration::from_secs(5),
+            started.elapsed() < Duration::from_secs(10),
             "{:?}",
             started.elapsed()
+        );
+    }
+
+    #[test]
+    fn a_server_that_goes_quiet_is_named_as_such() {
+        let dir = gyre_testkit::scratch_dir("https-get-quiet");
+        let ca = gyre_testkit::certs::TestCa::new("quiet CA");
+        let (ca_file, cert, key) = ca.write(&dir, &["127.0.0.1"]);
+        let tls = gyre_reactor::TlsAcceptor::from_pem_files(&cert, &key).unwrap();
+        let config = tls.config().clone();
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        std::thread::spawn(move || {
+            let (tcp, _) = listener.accept().unwrap();
+            let conn = rustls::ServerConnection::new(config).unwrap();
+            let mut s = rustls::StreamOwned::new(conn, tcp);
+            let mut req = [0u8; 1024];
+            let _ = s.read(&mut req);
+            // Answers nothing, and holds the connection open.
+            std::thread::sleep(Duration::from_secs(3));
+        });
+        let get = HttpsGet::new(
+            &format!("https://{addr}/jwks"),
+            Some(&ca_file),
+            Duration::from_millis(300),
+        )
+        .unwrap();
+        let e = get.get().unwrap_err();
+        assert!(
+            e.contains("no answer byte within 300ms (0 bytes came)"),
+            "{e}"
         );
     }
 }
