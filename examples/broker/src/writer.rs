@@ -499,11 +499,7 @@ impl<R: LogReply> OwningHandler<Slot<R>> for WriterHandler<R> {
                 }
                 LogOp::SwapCleaned(swap) => {
                     let swapped = match self.storage.log_mut(swap.partition) {
-                        Some(log) => log.swap_cleaned(
-                            &swap.plan,
-                            &swap.cleaned.groups,
-                            swap.cleaned.clean_below,
-                        ),
+                        Some(log) => log.swap_cleaned(&swap.plan, &swap.cleaned),
                         // Deleted since: its folder, and the pass's
                         // copies in it, went with it.
                         None => Ok(0),

@@ -339,24 +339,82 @@ fn compacted_topics_keep_each_keys_last_record_for_every_client_and_across_a_kil
     let _ = std::fs::remove_file(saved);
 }
 
-/// The control batches (transaction markers) in partition folder `dir`'s
-/// segment files.
-fn control_batches(dir: &Path) -> usize {
-    common::segment_files(dir)
-        .iter()
-        .map(|file| {
-            let bytes = std::fs::read(file).unwrap();
-            gyre_broker::log::batch::split(&bytes)
-                .unwrap()
-                .iter()
-                .filter(|(h, _)| h.is_control())
-                .count()
-        })
-        .sum()
+/// The transaction markers in partition folder `dir`'s segment files:
+/// (commits, aborts).
+fn markers_in(dir: &Path) -> (usize, usize) {
+    use gyre_broker::log::batch::{read_marker, split, Marker};
+    let mut found = (0, 0);
+    for file in common::segment_files(dir) {
+        let bytes = std::fs::read(file).unwrap();
+        for (_, range) in split(&bytes).unwrap() {
+            match read_marker(&bytes[range]) {
+                Some(Marker::Commit) => found.0 += 1,
+                Some(Marker::Abort) => found.1 += 1,
+                None => {}
+            }
+        }
+    }
+    found
 }
 
 #[test]
-fn a_compacted_topics_transactions_leave_their_commit_markers_behind_with_their_records() {
+fn an_idle_compacted_topics_tombstones_go_when_their_horizon_passes_with_no_new_records() {
+    // Before: a log was passed over only when enough of it was dirty, so
+    // tombstones a pass kept for `delete.retention.ms` stayed until new
+    // records came, for good on an idle topic (Kafka's KAFKA-8522).
+    let data = data_dir("idle-tombstones");
+    let broker = BrokerProcess::start(&data, &["--log-cleaner-backoff-ms", "200"]);
+    let create = "import sys\n\
+from confluent_kafka.admin import AdminClient, NewTopic\n\
+a = AdminClient({'bootstrap.servers': sys.argv[1]})\n\
+a.create_topics([NewTopic('idle', 1, 1, config={'cleanup.policy': 'compact', \
+'segment.bytes': '1024', 'min.cleanable.dirty.ratio': '0.01', \
+'delete.retention.ms': '4000'})])['idle'].result(10)\n";
+    let mut admin = tool("python3");
+    admin.args(["-c", create, &broker.addr]);
+    run(admin, None);
+    let value = "v".repeat(100);
+    // Keys, then tombstones for two of them (`-Z`: an empty value is a
+    // null), then a batch that fills their segment and one that rolls it.
+    let first: String = ["a", "b", "c", "a", "b"]
+        .iter()
+        .enumerate()
+        .map(|(i, k)| match i {
+            0..=2 => format!("{k}:{value}\n"),
+            _ => format!("{k}:\n"),
+        })
+        .collect();
+    let produce = ["-P", "-t", "idle", "-K:", "-Z"];
+    run(kcat(&broker.addr, &produce), Some(first.as_bytes()));
+    let second = format!("c:{}\n", "w".repeat(1_200));
+    run(kcat(&broker.addr, &produce), Some(second.as_bytes()));
+    run(kcat(&broker.addr, &produce), Some(b"d:x\n"));
+    let read = || {
+        let args = [
+            "-C", "-t", "idle", "-o", "beginning", "-e", "-q", "-Z", "-f", "%k=%S\n",
+        ];
+        run(kcat(&broker.addr, &args), None)
+    };
+    let young = read();
+    assert!(
+        young.contains("a=-1") && young.contains("b=-1"),
+        "the tombstones are there within delete.retention.ms: {young}"
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let old = loop {
+        let now = read();
+        if !now.contains("=-1") || Instant::now() > deadline {
+            break now;
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    };
+    assert_eq!(old, "c=1200\nd=1\n", "only the last records of c and d are left");
+    drop(broker);
+    let _ = std::fs::remove_dir_all(&data);
+}
+
+#[test]
+fn a_compacted_topics_transactions_leave_their_markers_behind_with_their_records() {
     let data = data_dir("compacted-txns");
     let saved = data.with_extension("seen.json");
     let saved = saved.to_str().unwrap();
@@ -367,12 +425,22 @@ fn a_compacted_topics_transactions_leave_their_commit_markers_behind_with_their_
     let out = run(write, None);
     assert!(out.contains("compacted transactions ok"), "{out}");
     // 132 transactions wrote 124 commit and 8 abort markers. Left: the
-    // aborts, the commits of records still there (the last of each key
-    // and the tail's uncompacted ones), none of the rest. Before, all 132
-    // stayed for good.
+    // commits of records still there (the last of each key and the
+    // tail's uncompacted ones), none of the rest. Each abort goes on the
+    // pass after the one that removed its records (the last such pass
+    // leaves the log clean: the cleaner passes over it again for them).
+    // Before, the aborts stayed for good, and before that every marker.
     let partition = data.join("topics/changelog/0");
-    let markers = control_batches(&partition);
-    assert!(markers <= 8 + 5 + 12 + 1, "{markers} markers left");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let (commits, aborts) = loop {
+        let found = markers_in(&partition);
+        if found.1 == 0 || Instant::now() > deadline {
+            break found;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(aborts, 0, "abort markers left");
+    assert!(commits <= 5 + 12 + 1, "{commits} commit markers left");
     // Killed: the next start reads the log back, gaps and all, and the
     // transactional id goes on.
     drop(broker);

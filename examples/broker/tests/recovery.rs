@@ -368,8 +368,7 @@ fn a_compacted_logs_gaps_pass_recovery_and_the_verifier_and_damage_in_it_is_stil
         &gyre_broker::log::pace::Pace::unthrottled(&stop),
     )
     .unwrap();
-    log.swap_cleaned(&plan, &cleaned.groups, cleaned.clean_below)
-        .unwrap();
+    log.swap_cleaned(&plan, &cleaned).unwrap();
     assert_eq!(log.end_offset(), 400);
     drop(log);
     // Seven keys' last records remain, at 393..=399, after a gap.

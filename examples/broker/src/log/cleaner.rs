@@ -20,24 +20,34 @@
 //! some of its records go, so offsets never move; a batch with no record
 //! left goes whole, leaving a gap in the offsets that readers skip (the
 //! log's checks accept gaps below [`read_clean_below`]'s offset, and only
-//! there). A commit marker goes when nothing of its transaction is left
-//! and its segment is past `delete.retention.ms`, as a tombstone does
-//! (Kafka removes markers then too), unless it is the last word the log
-//! has from its producer (its epoch would be lost to a restart that reads
-//! the producers back from the log). Abort markers are kept: a
-//! `read_committed` reader that met the aborted records before they went
-//! skips its producer's records until it meets the abort marker, and the
-//! aborted-transactions index the fetch path answers from still names
-//! the transaction. Consecutive segments whose
-//! sizes together fit in `segment.bytes` are written into one copy, so
-//! the small segments compaction leaves merge on the next pass (Kafka
-//! groups them the same way).
+//! there). A transaction's marker goes when nothing of its transaction
+//! is left and its segment is past `delete.retention.ms`, as a tombstone
+//! does (Kafka removes markers then too), unless it is the last word the
+//! log has from its producer (its epoch would be lost to a restart that
+//! reads the producers back from the log). An abort marker also waits
+//! until the partition's aborted-transactions index no longer names its
+//! transaction: the pass that removes the aborted records keeps it, the
+//! swap of that pass drops the index entry, and a later pass removes it
+//! (Kafka keeps it for the pass that saw the records, too). A fetch
+//! answers from the index and the files together, so no reader is told
+//! of an aborted transaction whose marker is gone: it would skip its
+//! producer's later, committed records looking for one. Consecutive
+//! segments whose sizes together fit in `segment.bytes` are written into
+//! one copy, so the small segments compaction leaves merge on the next
+//! pass (Kafka groups them the same way).
 //!
 //! The map holds a 128-bit hash of each key (two halves from the standard
 //! library's randomly keyed hasher, SipHash-1-3 today, fresh keys each
 //! pass), not the key: bounded memory
 //! whatever the keys' sizes, at a collision chance of about n²/2¹²⁹ for
 //! n keys, the same bargain Kafka's 16-byte MD5 map makes.
+//!
+//! A pass says when something it kept could go on a pass of its own,
+//! with no new records: a tombstone or marker younger than its horizon,
+//! an abort marker whose index entry the pass's swap drops. A log
+//! otherwise clean is passed over again then, so an idle compacted topic
+//! does not keep its tombstones and markers for good (Kafka's KIP-534
+//! made its cleaner do the same).
 
 use super::batch::{self, BatchHeader, HEADER_LEN};
 use super::open_files::OpenFiles;
@@ -74,22 +84,41 @@ pub const MAP_ENTRY_BYTES: usize = 40;
 /// when it never was; a damaged file counts as never, which only makes
 /// the log's checks stricter).
 pub fn read_clean_below(dir: &Path) -> i64 {
-    let Ok(text) = fs::read_to_string(dir.join(CLEANER_OFFSET)) else {
-        return 0;
-    };
-    match super::snapshot_text::open(&text, FORMAT) {
-        Some((offset, _)) => offset,
-        None => {
-            tracing::warn!(dir = %dir.display(), "ignoring a damaged cleaner offset");
-            0
-        }
-    }
+    read_checkpoint(dir).0
 }
 
-/// Durably records that the log in `dir` may be compacted below `offset`:
-/// a temporary file, synced, renamed over the old one, the folder synced.
-pub fn write_clean_below(dir: &Path, offset: i64) -> io::Result<()> {
-    let text = super::snapshot_text::seal(super::snapshot_text::begin(FORMAT, offset));
+/// What the checkpoint in `dir` holds: the offset below which the log may
+/// have been compacted (see [`read_clean_below`]), and when a pass with
+/// no new records could remove more ([`SegmentStats::removable_at`] of
+/// the last pass).
+pub fn read_checkpoint(dir: &Path) -> (i64, Option<SystemTime>) {
+    let Ok(text) = fs::read_to_string(dir.join(CLEANER_OFFSET)) else {
+        return (0, None);
+    };
+    let Some((offset, lines)) = super::snapshot_text::open(&text, FORMAT) else {
+        tracing::warn!(dir = %dir.display(), "ignoring a damaged cleaner offset");
+        return (0, None);
+    };
+    // A line older brokers did not write, and would ignore.
+    let recheck = lines
+        .filter_map(|l| l.strip_prefix("recheck ")?.parse::<u64>().ok())
+        .map(|ms| SystemTime::UNIX_EPOCH + std::time::Duration::from_millis(ms))
+        .next();
+    (offset, recheck)
+}
+
+/// Durably records that the log in `dir` may be compacted below `offset`
+/// and that a pass at `recheck` could remove more: a temporary file,
+/// synced, renamed over the old one, the folder synced.
+pub fn write_checkpoint(dir: &Path, offset: i64, recheck: Option<SystemTime>) -> io::Result<()> {
+    let mut text = super::snapshot_text::begin(FORMAT, offset);
+    if let Some(at) = recheck {
+        let ms = at
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis());
+        text.push_str(&format!("recheck {ms}\n"));
+    }
+    let text = super::snapshot_text::seal(text);
     let tmp = dir.join(format!("{CLEANER_OFFSET}.tmp"));
     fs::write(&tmp, text)?;
     File::open(&tmp)?.sync_all()?;
@@ -210,6 +239,9 @@ pub struct CleanPlan {
     pub producers_last: HashMap<i64, i64>,
     /// Tombstones in segments last written before this go.
     pub tombstone_horizon: std::time::SystemTime,
+    /// The log's `delete.retention.ms`: a tombstone kept for it goes on
+    /// a pass this long after its segment was last written.
+    pub delete_retention: std::time::Duration,
     /// Bytes of log between index entries.
     pub index_interval: u64,
     /// The log's `segment.bytes`: compacted segments merge up to it.
@@ -232,6 +264,14 @@ impl AbortedSet {
                 .push((t.first_offset, t.last_offset));
         }
         AbortedSet(map)
+    }
+
+    /// Whether the set names the transaction `producer_id`'s abort
+    /// marker at `offset` ends.
+    fn names_marker(&self, producer_id: i64, offset: i64) -> bool {
+        self.0
+            .get(&producer_id)
+            .is_some_and(|ranges| ranges.iter().any(|&(_, last)| last == offset))
     }
 
     /// Whether `h` is a batch of an aborted transaction.
@@ -452,6 +492,29 @@ pub struct SegmentStats {
     pub removed: u64,
     /// Records kept.
     pub kept: u64,
+    /// The earliest time a record or marker kept could go on a pass with
+    /// no new records (its horizon; for an abort marker only the index
+    /// still names, the pass's own time), if any could.
+    pub removable_at: Option<SystemTime>,
+}
+
+impl SegmentStats {
+    /// Notes that something kept could go on a pass at or after `at`.
+    fn removable_from(&mut self, at: Option<SystemTime>) {
+        self.removable_at = match (self.removable_at, at) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+    }
+
+    /// Adds what another copy of the same pass did.
+    fn add(&mut self, other: &SegmentStats) {
+        self.read += other.read;
+        self.written += other.written;
+        self.kept += other.kept;
+        self.removed += other.removed;
+        self.removable_from(other.removable_at);
+    }
 }
 
 /// The rules of one pass: the map, the aborted transactions, and the time
@@ -465,9 +528,11 @@ pub struct Pass<'a> {
     pub end: i64,
     /// Aborted transactions.
     pub aborted: &'a AbortedSet,
-    /// Tombstones, and commit markers with nothing left of their
-    /// transaction, in a segment last written before this go.
+    /// Tombstones, and markers with nothing left of their transaction,
+    /// in a segment last written before this go.
     pub tombstone_horizon: SystemTime,
+    /// The retention `tombstone_horizon` was taken back by.
+    pub delete_retention: std::time::Duration,
     /// Each remembered producer's last batch, by its last offset.
     pub producers_last: &'a HashMap<i64, i64>,
 }
@@ -479,26 +544,59 @@ pub struct TxnsSeen {
     kept_data: std::collections::HashSet<i64>,
 }
 
+/// What becomes of a control batch in a pass.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Fate {
+    /// It goes.
+    Goes,
+    /// It stays, and a pass at or after this time with no new records
+    /// would find it gone.
+    StaysUntil(SystemTime),
+    /// It stays until new records change that: its transaction's records
+    /// are still there, or it is its producer's last word.
+    Stays,
+}
+
 impl TxnsSeen {
-    /// Whether the control batch `h` (`bytes`, in a segment whose
-    /// tombstones go when `past_horizon`) may go, and the transaction it
-    /// ends is closed either way.
-    fn marker_goes(
+    /// What becomes of the control batch `h` (`bytes`, in a segment last
+    /// written at `written`); the transaction it ends is closed either
+    /// way. Control records other than markers stay.
+    fn marker_fate(
         &mut self,
         h: &BatchHeader,
         bytes: &[u8],
         pass: &Pass<'_>,
-        past_horizon: bool,
-    ) -> bool {
+        written: SystemTime,
+    ) -> Fate {
         let had_data = self.kept_data.remove(&h.producer_id);
-        past_horizon
-            && h.last_offset() < pass.end
-            && !had_data
-            && batch::read_marker(bytes) == Some(batch::Marker::Commit)
-            && pass
+        let Some(marker) = batch::read_marker(bytes) else {
+            return Fate::Stays;
+        };
+        let needed = had_data
+            || h.last_offset() >= pass.end
+            || pass
                 .producers_last
                 .get(&h.producer_id)
-                .is_none_or(|&last| last > h.last_offset())
+                .is_some_and(|&last| last <= h.last_offset());
+        if needed {
+            return Fate::Stays;
+        }
+        let indexed = marker == batch::Marker::Abort
+            && pass.aborted.names_marker(h.producer_id, h.base_offset);
+        if written < pass.tombstone_horizon && !indexed {
+            return Fate::Goes;
+        }
+        // Past its horizon, an abort marker the index names goes on the
+        // pass after this one, whose swap drops the entry.
+        let horizon = match written.checked_add(pass.delete_retention) {
+            Some(at) => at,
+            None => return Fate::Stays,
+        };
+        Fate::StaysUntil(if indexed {
+            horizon.max(SystemTime::now())
+        } else {
+            horizon
+        })
     }
 }
 
@@ -531,9 +629,13 @@ pub fn clean_group(
                 reason,
             };
             let out_bytes: std::borrow::Cow<'_, [u8]> = if h.is_control() {
-                if txns.marker_goes(h, bytes, pass, drop_tombstones) {
-                    stats.removed += 1;
-                    return Ok(true);
+                match txns.marker_fate(h, bytes, pass, seg.modified) {
+                    Fate::Goes => {
+                        stats.removed += 1;
+                        return Ok(true);
+                    }
+                    Fate::StaysUntil(at) => stats.removable_from(Some(at)),
+                    Fate::Stays => {}
                 }
                 stats.kept += 1;
                 bytes.into()
@@ -542,15 +644,16 @@ pub fn clean_group(
                 let payload = records::payload(bytes, h).map_err(|e| bad(e.to_string()))?;
                 kept.clear();
                 let (mut n_kept, mut n_all) = (0i32, 0i32);
+                let mut young_tombstone = false;
                 records::walk(&payload, h.record_count, |r| {
                     n_all += 1;
                     let offset = h.base_offset + i64::from(r.offset_delta);
-                    let keep = offset >= pass.end
-                        || !aborted
-                            && r.key.is_some_and(|k| {
-                                pass.map.latest(k).is_none_or(|last| last <= offset)
-                                    && (r.has_value || !drop_tombstones)
-                            });
+                    let latest = !aborted
+                        && r.key
+                            .is_some_and(|k| pass.map.latest(k).is_none_or(|last| last <= offset));
+                    let keep = offset >= pass.end || latest && (r.has_value || !drop_tombstones);
+                    young_tombstone |=
+                        offset < pass.end && latest && !r.has_value && !drop_tombstones;
                     if keep {
                         kept.extend_from_slice(r.bytes);
                         n_kept += 1;
@@ -559,6 +662,10 @@ pub fn clean_group(
                 .map_err(|e| bad(e.to_string()))?;
                 stats.kept += n_kept as u64;
                 stats.removed += (n_all - n_kept) as u64;
+                if young_tombstone {
+                    // `None`: a retention too long to reach.
+                    stats.removable_from(seg.modified.checked_add(pass.delete_retention));
+                }
                 if n_kept > 0 && h.is_transactional() {
                     txns.kept_data.insert(h.producer_id);
                 }
@@ -621,7 +728,8 @@ pub struct Cleaned {
     pub clean_below: i64,
     /// Keys mapped.
     pub keys: usize,
-    /// Bytes, records kept and removed, over every segment.
+    /// Bytes, records kept and removed, over every segment, and when a
+    /// pass with no new records could remove more.
     pub stats: SegmentStats,
 }
 
@@ -657,6 +765,7 @@ pub fn clean(
         end: clean_below,
         aborted: &aborted,
         tombstone_horizon: plan.tombstone_horizon,
+        delete_retention: plan.delete_retention,
         producers_last: &plan.producers_last,
     };
     let mut txns = TxnsSeen::default();
@@ -674,10 +783,7 @@ pub fn clean(
         let s = clean_group(&run, &out, &pass, &mut txns, pace)?;
         index_cleaned(&dir, base, plan.index_interval, clean_below)?;
         done.groups.push(run.iter().map(|f| f.base).collect());
-        done.stats.read += s.read;
-        done.stats.written += s.written;
-        done.stats.kept += s.kept;
-        done.stats.removed += s.removed;
+        done.stats.add(&s);
     }
     File::open(&dir)
         .and_then(|d| d.sync_all())
@@ -825,6 +931,7 @@ mod tests {
             end: 7,
             aborted: &AbortedSet::default(),
             tombstone_horizon: SystemTime::now() - std::time::Duration::from_secs(60),
+            delete_retention: std::time::Duration::from_secs(60),
             producers_last: &HashMap::new(),
         };
         let mut got = Vec::new();
@@ -886,6 +993,7 @@ mod tests {
             end: 20,
             aborted: &AbortedSet::default(),
             tombstone_horizon: SystemTime::UNIX_EPOCH,
+            delete_retention: std::time::Duration::MAX,
             producers_last: &HashMap::new(),
         };
         clean_group(
@@ -930,6 +1038,7 @@ mod tests {
             end: 2,
             aborted: &AbortedSet::default(),
             tombstone_horizon: SystemTime::UNIX_EPOCH,
+            delete_retention: std::time::Duration::MAX,
             producers_last: &HashMap::new(),
         };
         let e = clean_group(
@@ -1007,6 +1116,7 @@ mod tests {
             end: 3,
             aborted: &set,
             tombstone_horizon: SystemTime::UNIX_EPOCH,
+            delete_retention: std::time::Duration::MAX,
             producers_last: &HashMap::new(),
         };
         let stats = clean_group(
@@ -1037,7 +1147,8 @@ mod tests {
     }
 
     #[test]
-    fn a_commit_marker_goes_once_nothing_of_its_transaction_is_left_and_its_horizon_passed() {
+    fn a_marker_goes_once_nothing_of_its_transaction_is_left_its_horizon_passed_and_no_index_names_it(
+    ) {
         let dir = scratch("cleaner-markers");
         let txn = |base, producer, key: &str, value: &str| {
             let mut b = keyed_batch(base, &[(Some(key), Some(value))], Compression::None);
@@ -1058,7 +1169,7 @@ mod tests {
             marker(1, 7, batch::Marker::Commit),
             txn(2, 7, "k", "2"),
             marker(3, 7, batch::Marker::Commit),
-            // Producer 8: aborted.
+            // Producer 8: aborted (and it wrote again later, elsewhere).
             txn(4, 8, "a", "x"),
             marker(5, 8, batch::Marker::Abort),
             // Producer 11: committed, superseded by a plain write, and its
@@ -1070,8 +1181,9 @@ mod tests {
             marker(9, 12, batch::Marker::Commit),
             plain,
         ];
+        let hour = std::time::Duration::from_secs(3_600);
         let seg = segment_file(&dir, 0, &batches, 3_600);
-        let aborted = AbortedSet::new(&[AbortedTxn {
+        let indexed = AbortedSet::new(&[AbortedTxn {
             producer_id: 8,
             first_offset: 4,
             last_offset: 5,
@@ -1082,52 +1194,161 @@ mod tests {
             std::slice::from_ref(&seg),
             0,
             11,
-            &aborted,
+            &indexed,
             &mut map,
             &Pace::unthrottled(&stop),
         )
         .unwrap();
-        let producers_last = HashMap::from([(7, 2), (8, 4), (11, 6)]);
-        let copy = |horizon: SystemTime, name: &str| {
+        let producers_last = HashMap::from([(7, 2), (8, 40), (11, 6)]);
+        let copy = |seg: &SegmentFile, retention, aborted: &AbortedSet, name: &str| {
             let pass = Pass {
                 map: &map,
                 end: 11,
-                aborted: &aborted,
-                tombstone_horizon: horizon,
+                aborted,
+                tombstone_horizon: SystemTime::now()
+                    .checked_sub(retention)
+                    .unwrap_or(SystemTime::UNIX_EPOCH),
+                delete_retention: retention,
                 producers_last: &producers_last,
             };
             let out = dir.join(name);
             let mut txns = TxnsSeen::default();
-            clean_group(
-                std::slice::from_ref(&seg),
+            let stats = clean_group(
+                std::slice::from_ref(seg),
                 &out,
                 &pass,
                 &mut txns,
                 &Pace::unthrottled(&stop),
             )
             .unwrap();
-            out
+            let size = fs::metadata(&out).unwrap().len();
+            let copied = SegmentFile {
+                base: 0,
+                path: out,
+                size,
+                modified: seg.modified,
+            };
+            (copied, stats.removable_at)
         };
-        // Within delete.retention.ms every marker stays.
-        let young = copy(SystemTime::UNIX_EPOCH, "young.log");
+        // Within delete.retention.ms every marker stays, and a pass when
+        // the oldest segment's horizon passes could remove some.
+        let (young, removable) = copy(&seg, 2 * hour, &indexed, "young.log");
         assert_eq!(
-            markers_of(&young),
+            markers_of(&young.path),
             [(1, 7), (3, 7), (5, 8), (7, 11), (9, 12)]
         );
+        assert_eq!(removable, Some(seg.modified + 2 * hour));
         // Past it: 7's first commit (its record superseded) and 12's
         // (forgotten producer, record superseded) go; 7's second keeps its
-        // record; 8's is an abort; 11's is its producer's last word.
-        let old = copy(SystemTime::now(), "old.log");
-        assert_eq!(markers_of(&old), [(3, 7), (5, 8), (7, 11)]);
-        let marker_offsets: Vec<i64> = markers_of(&old).iter().map(|m| m.0).collect();
-        let kept: Vec<(i64, String)> = records_of(&old)
+        // record; 11's is its producer's last word; 8's abort stays while
+        // the index names its transaction, with its records gone.
+        let before = SystemTime::now();
+        let (old, removable) = copy(&seg, std::time::Duration::ZERO, &indexed, "old.log");
+        assert_eq!(markers_of(&old.path), [(3, 7), (5, 8), (7, 11)]);
+        assert!(
+            removable.is_some_and(|at| at >= before && at <= SystemTime::now()),
+            "the next pass may remove the abort: {removable:?}"
+        );
+        let marker_offsets: Vec<i64> = markers_of(&old.path).iter().map(|m| m.0).collect();
+        let kept: Vec<(i64, String)> = records_of(&old.path)
             .into_iter()
             .filter(|r| !marker_offsets.contains(&r.0))
             .map(|r| (r.0, r.1))
             .collect();
         assert_eq!(kept, [(2, "k".to_owned()), (10, "z".to_owned())]);
-        // The copy reads back whole, its gaps below the cleaned offset.
+        // The next pass, after the swap dropped the index entry: the
+        // abort marker goes, and nothing left could go by waiting.
+        let none = AbortedSet::default();
+        let (again, removable) = copy(&old, std::time::Duration::ZERO, &none, "again.log");
+        assert_eq!(markers_of(&again.path), [(3, 7), (7, 11)]);
+        assert_eq!(removable, None);
+        // Unless it is its producer's last word.
+        let last_word = {
+            let producers_last = HashMap::from([(7, 2), (8, 4), (11, 6)]);
+            let pass = Pass {
+                map: &map,
+                end: 11,
+                aborted: &none,
+                tombstone_horizon: SystemTime::now(),
+                delete_retention: std::time::Duration::ZERO,
+                producers_last: &producers_last,
+            };
+            let out = dir.join("last-word.log");
+            clean_group(
+                std::slice::from_ref(&old),
+                &out,
+                &pass,
+                &mut TxnsSeen::default(),
+                &Pace::unthrottled(&stop),
+            )
+            .unwrap();
+            out
+        };
+        assert_eq!(markers_of(&last_word), [(3, 7), (5, 8), (7, 11)]);
+        // The copies read back whole, their gaps below the cleaned offset.
+        fs::rename(&again.path, dir.join(format!("{:020}.log", 0))).unwrap();
         index_cleaned(&dir, 0, 4096, 11).unwrap_or_else(|e| panic!("{e}"));
+    }
+
+    #[test]
+    fn a_young_tombstone_says_when_a_pass_could_remove_it() {
+        let dir = scratch("cleaner-young-tombstone");
+        let batches = [
+            keyed_batch(0, &[(Some("gone"), Some("v"))], Compression::None),
+            keyed_batch(1, &[(Some("gone"), None)], Compression::None),
+            keyed_batch(2, &[(Some("kept"), Some("v"))], Compression::None),
+        ];
+        let seg = segment_file(&dir, 0, &batches, 60);
+        let stop = AtomicBool::new(false);
+        let mut map = OffsetMap::new(10);
+        let none = AbortedSet::default();
+        build_map(
+            std::slice::from_ref(&seg),
+            0,
+            3,
+            &none,
+            &mut map,
+            &Pace::unthrottled(&stop),
+        )
+        .unwrap();
+        let pass_with = |retention: std::time::Duration, name: &str| {
+            let pass = Pass {
+                map: &map,
+                end: 3,
+                aborted: &none,
+                tombstone_horizon: SystemTime::now()
+                    .checked_sub(retention)
+                    .unwrap_or(SystemTime::UNIX_EPOCH),
+                delete_retention: retention,
+                producers_last: &HashMap::new(),
+            };
+            let out = dir.join(name);
+            let stats = clean_group(
+                std::slice::from_ref(&seg),
+                &out,
+                &pass,
+                &mut TxnsSeen::default(),
+                &Pace::unthrottled(&stop),
+            )
+            .unwrap();
+            (records_of(&out).len(), stats.removable_at)
+        };
+        let ten_minutes = std::time::Duration::from_secs(600);
+        assert_eq!(
+            pass_with(ten_minutes, "young.log"),
+            (2, Some(seg.modified + ten_minutes)),
+            "the tombstone stays until its horizon"
+        );
+        assert_eq!(
+            pass_with(std::time::Duration::from_secs(1), "old.log"),
+            (1, None),
+            "past it, it goes, and nothing is left to wait for"
+        );
+        assert_eq!(
+            pass_with(std::time::Duration::MAX, "forever.log"),
+            (2, None),
+            "a retention too long to reach leaves nothing to wait for"
+        );
     }
 
     #[test]
@@ -1160,6 +1381,7 @@ mod tests {
             end: 200,
             aborted: &AbortedSet::default(),
             tombstone_horizon: SystemTime::UNIX_EPOCH,
+            delete_retention: std::time::Duration::MAX,
             producers_last: &HashMap::new(),
         };
         let out = dir.join("copy.log");
@@ -1208,6 +1430,7 @@ mod tests {
             end,
             aborted: &AbortedSet::default(),
             tombstone_horizon: SystemTime::UNIX_EPOCH,
+            delete_retention: std::time::Duration::MAX,
             producers_last: &HashMap::new(),
         };
         let out = dir.join("out.log");

@@ -2,7 +2,7 @@
 //! offsets, reads by offset for fetches, roll and retention.
 
 use super::batch::{self, BatchError, BatchHeader, Marker};
-use super::cleaner::{self, CleanPlan};
+use super::cleaner::{self, CleanPlan, Cleaned};
 use super::open_files::OpenFiles;
 use super::producers::{ProducerStates, SequenceError, Verdict};
 use super::records::{self, RecordsError};
@@ -247,6 +247,9 @@ pub struct PartitionLog {
     /// Offsets below this may have been compacted away (see
     /// [`cleaner`]): the log's checks accept gaps there.
     clean_below: i64,
+    /// When a cleaning pass with no new records could remove more (a
+    /// tombstone or marker reaching its horizon), as the last pass found.
+    recheck_at: Option<std::time::SystemTime>,
     /// Which open of a log this is, so a cleaning pass planned for a log
     /// since deleted (and perhaps created again) is not swapped in.
     id: u64,
@@ -296,7 +299,7 @@ impl PartitionLog {
     ) -> Result<(Self, Vec<Truncation>), LogError> {
         std::fs::create_dir_all(dir)?;
         cleaner::finish_swap(dir)?;
-        let clean_below = cleaner::read_clean_below(dir);
+        let (clean_below, recheck_at) = cleaner::read_checkpoint(dir);
         let mut bases: Vec<i64> = std::fs::read_dir(dir)?
             .filter_map(|e| e.ok())
             .filter_map(|e| {
@@ -384,6 +387,7 @@ impl PartitionLog {
             dir: dir.to_owned(),
             start_floor: 0,
             clean_below,
+            recheck_at,
             id: NEXT_LOG_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             config,
             open_files: open_files.clone(),
@@ -457,8 +461,43 @@ impl PartitionLog {
             Ok(())
         })?;
         txns.trim(self.start_offset());
+        // An abort a snapshot older than a cleaning pass remembers, whose
+        // marker that pass removed: a reader told of it would skip its
+        // producer's later, committed records looking for the marker.
+        // Only the cleaner removes markers, and only below `clean_below`.
+        let mut gone = Vec::new();
+        for a in txns.aborted_below(self.clean_below) {
+            if a.last_offset < self.clean_below
+                && self.marker_at(a.last_offset)? != Some((a.producer_id, Marker::Abort))
+            {
+                gone.push(a);
+            }
+        }
+        if !gone.is_empty() {
+            tracing::info!(dir = %self.dir.display(), aborts = gone.len(), "forgot aborted transactions whose markers compaction removed");
+            txns.forget(&gone);
+        }
         self.txns = txns;
         Ok(())
+    }
+
+    /// The producer and kind of the marker at `offset`, if a marker is
+    /// there.
+    fn marker_at(&self, offset: i64) -> io::Result<Option<(i64, Marker)>> {
+        let Some((_, segment)) = self.segments.range(..=offset).next_back() else {
+            return Ok(None);
+        };
+        let Some(pos) = segment.position_of(offset)? else {
+            return Ok(None);
+        };
+        let header = segment.header_at(pos)?;
+        let found = if header.base_offset == offset && header.is_control() {
+            segment.marker_at(pos)?.map(|m| (header.producer_id, m))
+        } else {
+            None
+        };
+        segment.close_files();
+        Ok(found)
     }
 
     /// The snapshot file `name` read back by `parse`, if it is there and
@@ -1011,7 +1050,8 @@ impl PartitionLog {
 
     /// What the log cleaner should compact now, if the log's policy
     /// compacts and enough of it is dirty (Kafka's
-    /// `min.cleanable.dirty.ratio`).
+    /// `min.cleanable.dirty.ratio`), or the last pass kept a tombstone or
+    /// marker that may go by now.
     pub fn cleaning_plan(&self) -> io::Result<Option<CleanPlan>> {
         if !self.config.cleanup.compact {
             return Ok(None);
@@ -1054,7 +1094,15 @@ impl PartitionLog {
                     .is_ok_and(|since_written| since_written >= lag)
             })
         });
-        if dirty == 0 || (dirty_ratio < self.config.min_cleanable_dirty_ratio && !overdue) {
+        // A log otherwise clean is passed over again when the last pass
+        // kept something that may go by now.
+        let recheck = first_dirty > 0
+            && self
+                .recheck_at
+                .is_some_and(|at| at <= std::time::SystemTime::now());
+        if !recheck
+            && (dirty == 0 || (dirty_ratio < self.config.min_cleanable_dirty_ratio && !overdue))
+        {
             return Ok(None);
         }
         Ok(Some(CleanPlan {
@@ -1072,6 +1120,7 @@ impl PartitionLog {
             tombstone_horizon: std::time::SystemTime::now()
                 .checked_sub(self.config.delete_retention)
                 .unwrap_or(std::time::UNIX_EPOCH),
+            delete_retention: self.config.delete_retention,
             index_interval: self.config.index_interval,
             segment_bytes: self.config.segment_bytes,
             dirty_ratio,
@@ -1085,8 +1134,10 @@ impl PartitionLog {
 
     /// Swaps in the compacted copies the cleaner left in the log's
     /// `cleaning/` folder, one for each run of segments of `plan` in
-    /// `runs` (the copy, named by the run's first base, replaces the whole
-    /// run), and records that the log is compacted below `clean_below`. A
+    /// `cleaned.groups` (the copy, named by the run's first base, replaces
+    /// the whole run), and records that the log is compacted below
+    /// `cleaned.clean_below` and when a pass with no new records could
+    /// remove more (`cleaned.stats.removable_at`). A
     /// copy any of whose segments is gone or changed since the plan
     /// (retention deleted it, the log was deleted) is dropped.
     /// Crash-safe: the offset is recorded first (gaps below it are then
@@ -1094,15 +1145,11 @@ impl PartitionLog {
     /// renamed `cleaned/` (from here a start finishes the swap), then each
     /// run is swapped ([`cleaner::swap_run`]). An empty copy deletes its
     /// run, unless the run starts the log (which keeps the log's start).
-    /// Aborted transactions wholly below `clean_below` are forgotten once
-    /// every run is swapped: their records are gone.
+    /// Aborted transactions wholly below the clean offset are forgotten
+    /// once every run is swapped: their records are gone.
     /// Returns how many segments were replaced.
-    pub fn swap_cleaned(
-        &mut self,
-        plan: &CleanPlan,
-        runs: &[Vec<i64>],
-        clean_below: i64,
-    ) -> io::Result<usize> {
+    pub fn swap_cleaned(&mut self, plan: &CleanPlan, cleaned: &Cleaned) -> io::Result<usize> {
+        let runs = &cleaned.groups;
         let cleaning = self.dir.join(cleaner::CLEANING_DIR);
         let active = self.segments.keys().next_back().copied();
         let unchanged = |base: &i64| {
@@ -1123,21 +1170,23 @@ impl PartitionLog {
         }
         if keep.is_empty() {
             let _ = std::fs::remove_dir_all(&cleaning);
+            self.recheck_at = cleaned.stats.removable_at;
             return Ok(0);
         }
-        let below = clean_below.max(self.clean_below);
-        cleaner::write_clean_below(&self.dir, below)?;
+        let below = cleaned.clean_below.max(self.clean_below);
+        cleaner::write_checkpoint(&self.dir, below, cleaned.stats.removable_at)?;
         self.clean_below = below;
+        self.recheck_at = cleaned.stats.removable_at;
         let keep: Vec<Vec<i64>> = keep.into_iter().cloned().collect();
         cleaner::write_runs(&cleaning, &keep)?;
-        let cleaned = self.dir.join(cleaner::CLEANED_DIR);
-        std::fs::rename(&cleaning, &cleaned)?;
+        let swapped = self.dir.join(cleaner::CLEANED_DIR);
+        std::fs::rename(&cleaning, &swapped)?;
         File::open(&self.dir)?.sync_all()?;
         let first = self.segments.keys().next().copied();
         let mut replaced = 0;
         for run in &keep {
             let empty =
-                std::fs::metadata(cleaner::segment_files(&cleaned, run[0])[0].clone())?.len() == 0;
+                std::fs::metadata(cleaner::segment_files(&swapped, run[0])[0].clone())?.len() == 0;
             for base in run {
                 // Their files close; regions already handed out keep
                 // their own descriptors.
@@ -1145,11 +1194,11 @@ impl PartitionLog {
             }
             replaced += run.len();
             if empty && Some(run[0]) != first {
-                for f in cleaner::segment_files(&cleaned, run[0]) {
+                for f in cleaner::segment_files(&swapped, run[0]) {
                     std::fs::remove_file(f)?;
                 }
             }
-            cleaner::swap_run(&self.dir, &cleaned, run)?;
+            cleaner::swap_run(&self.dir, &swapped, run)?;
             if empty && Some(run[0]) != first {
                 for f in cleaner::segment_files(&self.dir, run[0]) {
                     std::fs::remove_file(f)?;
@@ -1170,15 +1219,24 @@ impl PartitionLog {
             segment.close_files();
             self.segments.insert(run[0], segment);
         }
-        std::fs::remove_dir_all(&cleaned)?;
+        std::fs::remove_dir_all(&swapped)?;
         File::open(&self.dir)?.sync_all()?;
         if keep.len() == runs.len() {
             // Every segment below `below` is a compacted copy now, without
             // the records of aborted transactions: a reader needs no word
-            // of those any more (their markers stay, and clients skip
-            // them). Without this a compacted log, which retention never
-            // trims, would remember every abort for good.
+            // of those any more (their markers stay for now, and clients
+            // skip them; the next pass removes them). Without this a
+            // compacted log, which retention never trims, would remember
+            // every abort for good.
             self.txns.trim(below);
+            // A start then reads back the trimmed state, not aborts whose
+            // markers the next pass removes (not synced, as at a roll: a
+            // start that finds an older snapshot checks its aborts'
+            // markers are still there).
+            let end = self.end_offset();
+            if let Err(e) = self.write_snapshot(TXN_SNAPSHOT, self.txns.snapshot(end), false) {
+                tracing::warn!(dir = %self.dir.display(), error = %e, "cannot write the transactions snapshot after compaction");
+            }
         }
         Ok(replaced)
     }
@@ -1304,8 +1362,7 @@ mod tests {
         let stop = std::sync::atomic::AtomicBool::new(false);
         let cleaned =
             cleaner::clean(&plan, capacity, &crate::log::pace::Pace::unthrottled(&stop)).unwrap();
-        log.swap_cleaned(&plan, &cleaned.groups, cleaned.clean_below)
-            .unwrap()
+        log.swap_cleaned(&plan, &cleaned).unwrap()
     }
 
     #[test]
@@ -1315,7 +1372,7 @@ mod tests {
         let before = log.segment_count();
         assert!(before > 4, "{before} segments");
         assert!(
-            log.swap_cleaned(&log.cleaning_plan().unwrap().unwrap(), &[], 0)
+            log.swap_cleaned(&log.cleaning_plan().unwrap().unwrap(), &Cleaned::default())
                 .unwrap()
                 == 0
         );
@@ -1450,6 +1507,155 @@ mod tests {
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
+    /// The markers in the log files of `dir`, in offset order: (offset,
+    /// producer, kind).
+    fn stored_markers(dir: &Path) -> Vec<(i64, i64, Marker)> {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|e| e == "log"))
+            .collect();
+        files.sort();
+        let mut out = Vec::new();
+        for f in files {
+            let bytes = std::fs::read(f).unwrap();
+            for (h, b) in batch::split(&bytes).unwrap() {
+                if let Some(m) = batch::read_marker(&bytes[b]) {
+                    out.push((h.base_offset, h.producer_id, m));
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn an_abort_marker_goes_on_the_pass_after_its_records_with_no_new_records_and_stays_forgotten()
+    {
+        let dir = gyre_testkit::scratch_dir("compact-abort-marker");
+        let config = LogConfig {
+            delete_retention: Duration::ZERO,
+            ..log_config_compact()
+        };
+        let (mut log, _) = PartitionLog::open(&dir, config.clone()).unwrap();
+        let keyed = |key: &str, value: &str| {
+            batch::build_keyed(0, 1_000, &[(Some(key.as_bytes()), value.as_bytes())])
+        };
+        let of_producer_5 = |key: &str, value: &str, sequence| {
+            let mut b = keyed(key, value);
+            batch::set_producer(&mut b, 5, 0, sequence);
+            batch::set_transactional(&mut b);
+            b
+        };
+        log.append(&keyed("k", "committed")).unwrap(); // 0
+        log.add_to_transaction(5, 0);
+        log.append(&of_producer_5("k", "aborted", 0)).unwrap(); // 1
+        log.stage_marker(5, 0, Marker::Abort, 0).unwrap(); // 2
+        log.commit().unwrap();
+        // The producer's next transaction commits.
+        log.add_to_transaction(5, 0);
+        log.append(&of_producer_5("later", "committed", 1)).unwrap(); // 3
+        log.stage_marker(5, 0, Marker::Commit, 0).unwrap(); // 4
+        log.commit().unwrap();
+        for i in 0..6 {
+            log.append(&keyed(&format!("other-{i}"), &"x".repeat(80)))
+                .unwrap();
+        }
+        log.roll().unwrap();
+        // A snapshot from before compaction, naming the abort.
+        log.write_producer_snapshot().unwrap();
+        let stale = std::fs::read(dir.join(TXN_SNAPSHOT)).unwrap();
+        assert_eq!(log.aborted_between(0, log.end_offset()), vec![(5, 1)]);
+
+        // The first pass removes the aborted record and the index entry,
+        // and keeps the marker: a fetch answered before the swap named
+        // the transaction with the records.
+        compact(&mut log);
+        assert!(stored_records(&dir).iter().all(|r| r.0 != 1));
+        assert_eq!(log.aborted_between(0, log.end_offset()), vec![]);
+        assert_eq!(
+            stored_markers(&dir),
+            [(2, 5, Marker::Abort), (4, 5, Marker::Commit)]
+        );
+        // Nothing is dirty, but the marker may go now: the log is passed
+        // over again, across a restart too.
+        drop(log);
+        let (mut log, _) = PartitionLog::open(&dir, config.clone()).unwrap();
+        assert!(
+            log.cleaning_plan().unwrap().is_some(),
+            "a clean log with a marker that may go is planned"
+        );
+        compact(&mut log);
+        assert_eq!(
+            stored_markers(&dir),
+            [(4, 5, Marker::Commit)],
+            "the abort marker went; the commit's record is still there"
+        );
+        assert!(
+            log.cleaning_plan().unwrap().is_none(),
+            "nothing left that waiting could remove"
+        );
+        let kept: Vec<i64> = stored_records(&dir).iter().map(|r| r.0).collect();
+        assert_eq!(
+            &kept[..3],
+            [0, 3, 4],
+            "the committed records and the marker"
+        );
+
+        // A start that finds the snapshot from before both passes (a
+        // crash before the next snapshot) does not bring the abort back:
+        // its marker is gone, and a reader told of it would skip the
+        // producer's later, committed record at 3.
+        drop(log);
+        std::fs::write(dir.join(TXN_SNAPSHOT), stale).unwrap();
+        let (log, _) = PartitionLog::open(&dir, config).unwrap();
+        assert_eq!(log.aborted_between(0, log.end_offset()), vec![]);
+        drop(log);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_tombstone_kept_for_its_horizon_goes_on_a_pass_of_its_own_when_the_horizon_passes() {
+        use crate::log::records::tests::keyed_batch;
+        use kafka_protocol::records::Compression;
+        let dir = gyre_testkit::scratch_dir("compact-idle-tombstone");
+        let config = LogConfig {
+            delete_retention: Duration::from_millis(1_500),
+            ..log_config_compact()
+        };
+        let (mut log, _) = PartitionLog::open(&dir, config).unwrap();
+        for (key, value) in [("a", Some("1")), ("b", Some("1")), ("a", None)] {
+            log.append(&keyed_batch(0, &[(Some(key), value)], Compression::None))
+                .unwrap();
+        }
+        log.roll().unwrap();
+        compact(&mut log);
+        let keys = |dir: &Path| -> Vec<(String, bool)> {
+            stored_records(dir)
+                .into_iter()
+                .map(|r| (r.1, r.2))
+                .collect()
+        };
+        assert_eq!(
+            keys(&dir),
+            [("b".to_owned(), true), ("a".to_owned(), false)],
+            "the tombstone stays for delete.retention.ms"
+        );
+        assert!(
+            log.cleaning_plan().unwrap().is_none(),
+            "nothing dirty, and the horizon has not passed"
+        );
+        std::thread::sleep(Duration::from_millis(1_600));
+        assert!(
+            log.cleaning_plan().unwrap().is_some(),
+            "the horizon passed: the log is passed over with no new records"
+        );
+        compact(&mut log);
+        assert_eq!(keys(&dir), [("b".to_owned(), true)]);
+        assert!(log.cleaning_plan().unwrap().is_none());
+        drop(log);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
     #[test]
     fn a_log_waits_for_its_dirty_ratio_unless_its_oldest_dirty_segment_is_past_the_max_lag() {
         let dir = gyre_testkit::scratch_root().join(format!("gyre-maxlag-{}", std::process::id()));
@@ -1528,7 +1734,7 @@ mod tests {
         let cleaned =
             cleaner::clean(&plan, 1000, &crate::log::pace::Pace::unthrottled(&stop)).unwrap();
         drop(log);
-        cleaner::write_clean_below(&dir, cleaned.clean_below).unwrap();
+        cleaner::write_checkpoint(&dir, cleaned.clean_below, None).unwrap();
         let done = dir.join(cleaner::CLEANED_DIR);
         std::fs::rename(dir.join(cleaner::CLEANING_DIR), &done).unwrap();
         // The runs file the swap writes, and one run swapped.

@@ -194,6 +194,11 @@ impl PartitionTxns {
             .collect()
     }
 
+    /// Forgets the aborted transactions `gone`.
+    pub fn forget(&mut self, gone: &[AbortedTxn]) {
+        self.aborted.retain(|a| !gone.contains(a));
+    }
+
     /// Forgets aborted transactions wholly below `start` (the log start
     /// moved past them).
     pub fn trim(&mut self, start: i64) {

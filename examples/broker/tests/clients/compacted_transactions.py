@@ -6,8 +6,8 @@ their segments with a last committed round. The broker's cleaner (short
 backoff, `delete.retention.ms=0`) compacts the topic until a
 read_committed reader from the start finds each key once before the last
 round, at its last committed value, and no aborted value anywhere; the
-transactions' commit markers go with their records (the test around this
-counts the control batches left in the partition's files).
+transactions' markers go with their records, the aborts' a pass later
+(the test around this counts the markers left in the partition's files).
 
 `compacted_transactions.py BROKER TOPIC FILE` writes and compacts, then
 saves what a reader sees to FILE; with `--again` (after the broker was
