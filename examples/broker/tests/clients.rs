@@ -391,7 +391,16 @@ a.create_topics([NewTopic('idle', 1, 1, config={'cleanup.policy': 'compact', \
     run(kcat(&broker.addr, &produce), Some(b"d:x\n"));
     let read = || {
         let args = [
-            "-C", "-t", "idle", "-o", "beginning", "-e", "-q", "-Z", "-f", "%k=%S\n",
+            "-C",
+            "-t",
+            "idle",
+            "-o",
+            "beginning",
+            "-e",
+            "-q",
+            "-Z",
+            "-f",
+            "%k=%S\n",
         ];
         run(kcat(&broker.addr, &args), None)
     };
@@ -408,7 +417,10 @@ a.create_topics([NewTopic('idle', 1, 1, config={'cleanup.policy': 'compact', \
         }
         std::thread::sleep(Duration::from_millis(250));
     };
-    assert_eq!(old, "c=1200\nd=1\n", "only the last records of c and d are left");
+    assert_eq!(
+        old, "c=1200\nd=1\n",
+        "only the last records of c and d are left"
+    );
     drop(broker);
     let _ = std::fs::remove_dir_all(&data);
 }

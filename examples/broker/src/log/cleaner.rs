@@ -14,13 +14,16 @@
 //! reached (records from there on all stay), leaving out each
 //! record whose key has a later offset in the map, each record without a
 //! key, and each record of an aborted transaction. A tombstone (a key
-//! with no value) stays until its segment was last written more than
-//! `delete.retention.ms` ago, so a reader that started before it sees the
-//! key deleted. A batch keeps its base offset and last offset delta when
-//! some of its records go, so offsets never move; a batch with no record
-//! left goes whole, leaving a gap in the offsets that readers skip (the
-//! log's checks accept gaps below [`read_clean_below`]'s offset, and only
-//! there). A transaction's marker goes when nothing of its transaction
+//! with no value) stays for `delete.retention.ms` after the pass that
+//! first maps it, which is the pass that removes the records it
+//! supersedes (Kafka's KIP-534; before it, Kafka counted from the
+//! segment's last write, and a reader that began just before that pass
+//! could read a superseded record and never meet its tombstone). The
+//! time is kept as the modification time of the segment's copy. A batch
+//! keeps its base offset and last offset delta when some of its records
+//! go, so offsets never move; a batch with no record left goes whole,
+//! leaving a gap in the offsets that readers skip (the log's checks
+//! accept gaps below [`read_clean_below`]'s offset, and only there). A transaction's marker goes when nothing of its transaction
 //! is left and its segment is past `delete.retention.ms`, as a tombstone
 //! does (Kafka removes markers then too), unless it is the last word the
 //! log has from its producer (its epoch would be lost to a restart that
@@ -210,7 +213,8 @@ pub struct SegmentFile {
     pub path: PathBuf,
     /// Its size in bytes (a closed segment's never changes).
     pub size: u64,
-    /// When it was last written (kept on its cleaned copy).
+    /// When it was last written, or last mapped by a pass (its cleaned
+    /// copy's modification time): horizons count from here.
     pub modified: SystemTime,
 }
 
@@ -775,8 +779,27 @@ pub fn clean(
         keys: map.len(),
         stats: SegmentStats::default(),
     };
-    let segs = &plan.segments[..upto];
-    for run in group_by_size(segs, clean_below, plan.segment_bytes) {
+    // A tombstone's or marker's horizon counts from the pass that maps
+    // its segment, not from when the segment was written (Kafka's
+    // KIP-534): that pass removes the records it supersedes, and a
+    // reader that began before it and read one of those must still meet
+    // the tombstone within `delete.retention.ms` of beginning. So the
+    // segments this pass maps count as written now, and so do their
+    // copies.
+    let now = SystemTime::now();
+    let segs: Vec<SegmentFile> = plan.segments[..upto]
+        .iter()
+        .enumerate()
+        .map(|(i, f)| SegmentFile {
+            modified: if i >= plan.first_dirty {
+                now
+            } else {
+                f.modified
+            },
+            ..f.clone()
+        })
+        .collect();
+    for run in group_by_size(&segs, clean_below, plan.segment_bytes) {
         let run: Vec<SegmentFile> = run.iter().map(|&i| segs[i].clone()).collect();
         let base = run[0].base;
         let out = dir.join(format!("{base:020}.log"));

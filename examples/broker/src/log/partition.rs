@@ -1657,6 +1657,57 @@ mod tests {
     }
 
     #[test]
+    fn a_tombstones_horizon_counts_from_the_pass_that_maps_it_not_from_its_write() {
+        use crate::log::records::tests::keyed_batch;
+        use kafka_protocol::records::Compression;
+        let dir = gyre_testkit::scratch_dir("compact-horizon-from-pass");
+        let retention = Duration::from_secs(600);
+        let config = LogConfig {
+            delete_retention: retention,
+            ..log_config_compact()
+        };
+        let (mut log, _) = PartitionLog::open(&dir, config).unwrap();
+        for (key, value) in [("a", Some("1")), ("b", Some("1")), ("a", None)] {
+            log.append(&keyed_batch(0, &[(Some(key), value)], Compression::None))
+                .unwrap();
+        }
+        log.roll().unwrap();
+        // Written an hour ago, never compacted.
+        let age = |dir: &Path, by: Duration| {
+            for e in std::fs::read_dir(dir).unwrap() {
+                let path = e.unwrap().path();
+                if path.extension().is_some_and(|x| x == "log") {
+                    let f = File::options().write(true).open(&path).unwrap();
+                    f.set_modified(std::time::SystemTime::now() - by).unwrap();
+                }
+            }
+        };
+        age(&dir, Duration::from_secs(3_600));
+        let before = std::time::SystemTime::now();
+        compact(&mut log);
+        let keys =
+            |dir: &Path| -> Vec<String> { stored_records(dir).into_iter().map(|r| r.1).collect() };
+        assert_eq!(
+            keys(&dir),
+            ["b", "a"],
+            "the pass that removed a's value keeps its tombstone, however old its segment"
+        );
+        let recheck = log.recheck_at.expect("the tombstone may go later");
+        assert!(
+            recheck >= before + retention && recheck <= std::time::SystemTime::now() + retention,
+            "delete.retention.ms from the pass"
+        );
+        // Once that has passed, a pass removes it.
+        age(&dir, retention + Duration::from_secs(1));
+        log.recheck_at = Some(std::time::SystemTime::now());
+        compact(&mut log);
+        assert_eq!(keys(&dir), ["b"]);
+        assert_eq!(log.recheck_at, None);
+        drop(log);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
     fn a_log_waits_for_its_dirty_ratio_unless_its_oldest_dirty_segment_is_past_the_max_lag() {
         let dir = gyre_testkit::scratch_root().join(format!("gyre-maxlag-{}", std::process::id()));
         let mut log = compacted_log(&dir, 10);
