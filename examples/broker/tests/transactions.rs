@@ -309,3 +309,26 @@ fn a_transactional_produce_needs_write_on_its_transactional_id() {
     broker.shutdown(Duration::from_secs(5));
     let _ = std::fs::remove_dir_all(&config.data_dir);
 }
+
+#[test]
+fn an_add_naming_no_partition_for_an_unknown_transactional_id_is_answered_and_the_coordinator_goes_on(
+) {
+    // Found by fuzzing the broker with mutated client requests: the
+    // coordinator took a list of no partitions as all good and looked the
+    // unknown id up, which panicked its thread; every group and
+    // transaction request after that went unanswered.
+    let data = common::data_dir("txn-empty-add");
+    let broker = BrokerProcess::start(&data, &[]);
+    let mut c = client(&broker);
+    let mut add = AddPartitionsToTxnRequest::default();
+    add.v3_and_below_transactional_id =
+        TransactionalId(StrBytes::from_static_str("never-initialized"));
+    add.v3_and_below_producer_id = ProducerId(12_345);
+    let resp: AddPartitionsToTxnResponse = c.call(ApiKey::AddPartitionsToTxn, 3, &add);
+    assert!(resp.results_by_topic_v3_and_below.is_empty(), "{resp:?}");
+    // The coordinator still serves.
+    let (_, epoch) = init(&mut c);
+    assert_eq!(epoch, 0);
+    drop(broker);
+    let _ = std::fs::remove_dir_all(&data);
+}

@@ -649,9 +649,12 @@ impl Transactions {
                 (name.to_owned(), parts)
             })
             .collect();
-        let all_good = results
-            .iter()
-            .all(|(_, parts)| parts.iter().all(|&(_, c)| c == ec::NONE));
+        // A request naming no partition is all good only if its producer
+        // checked out.
+        let all_good = code == ec::NONE
+            && results
+                .iter()
+                .all(|(_, parts)| parts.iter().all(|&(_, c)| c == ec::NONE));
         let mut kept = all_good;
         if all_good {
             let began = self.txns[id].open.is_none();
