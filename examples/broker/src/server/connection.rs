@@ -364,8 +364,12 @@ impl Connection {
                     ApiKey::SaslAuthenticate as i16,
                 ];
                 if !key.is_some_and(|k| allowed.contains(&k)) {
-                    let name = key.map(ApiKey::try_from);
-                    return self.refuse(ctx, format_args!("{name:?} before SASL authentication"));
+                    let what = match key.map(|k| (k, ApiKey::try_from(k))) {
+                        None => "a request without a whole header".to_owned(),
+                        Some((_, Ok(name))) => format!("{name:?}"),
+                        Some((k, Err(()))) => format!("a request of unknown API key {k}"),
+                    };
+                    return self.refuse(ctx, format_args!("{what} before SASL authentication"));
                 }
             }
         }
