@@ -168,6 +168,7 @@ mod ktls;
 #[cfg(not(loom))]
 mod lend;
 mod listeners;
+mod log_limit;
 mod loop_handle;
 mod loop_shared;
 mod loop_thread;
@@ -237,6 +238,7 @@ pub use ip_filter::{IpFilter, IpFilterHandler, IpSubnet, IpSubnetError};
 pub use ip_limit::{ConnectionsPerIp, IpSlot};
 #[cfg(not(loom))]
 pub use lend::InputLend;
+pub use log_limit::{Held, LogLimit};
 pub use loop_handle::{EventLoop, ScheduledTask};
 pub use loop_thread::is_event_loop_thread;
 pub use metrics::LoopMetrics;
@@ -256,6 +258,8 @@ pub use tls::{
     TlsAcceptor, TlsAcceptorBuilder, TlsConnector, TlsConnectorBuilder, TlsError, TlsIdentity,
     TlsInbound, TlsOutbound, TlsRoots, TlsSession,
 };
+#[doc(hidden)]
+pub use tracing as __tracing;
 pub use traffic_limit::{SharedTrafficLimit, TrafficLimit};
 pub use transport::Transport;
 pub use udp::BoundDatagram;

@@ -203,7 +203,7 @@ impl SharedTrafficLimit {
         self.charge_nanos(self.nanos(now), bytes);
     }
 
-    fn take(&self, wanted: u64, now: Instant) -> u64 {
+    pub(crate) fn take(&self, wanted: u64, now: Instant) -> u64 {
         self.take_nanos(self.nanos(now), wanted)
     }
 

@@ -11,6 +11,7 @@ use kafka_protocol::messages::{
     ProduceResponse,
 };
 use kafka_protocol::protocol::Decodable;
+use std::io::{Read, Write};
 use std::time::Duration;
 
 fn produce(client: &mut Client, topic: &str, records: Vec<u8>) -> (i16, i64) {
@@ -202,4 +203,47 @@ fn a_batch_over_the_size_limit_is_refused_saying_so_and_the_log_start_is_answere
     assert_eq!(end_offset(&mut c, "limits"), 1, "nothing of the big batch");
     broker.shutdown(Duration::from_secs(5));
     let _ = std::fs::remove_dir_all(&config.data_dir);
+}
+
+#[test]
+fn a_client_refused_in_a_loop_cannot_flood_the_log() {
+    // Before: one warning per refused connection. A fuzzing run of 20,000
+    // bad requests wrote 6.8 MB of them in ten seconds: a client doing it
+    // for a day would fill the log's disk.
+    let data = common::data_dir("log-flood");
+    let broker = common::process::BrokerProcess::start(&data, &[]);
+    let addr: std::net::SocketAddr = broker.addr.parse().unwrap();
+    let unknown_api = [0u8, 0, 0, 10, 0x03, 0xe7, 0, 0, 0, 0, 0, 1, 0xff, 0xff];
+    let refuse = |n: usize| {
+        for _ in 0..n {
+            let mut s = std::net::TcpStream::connect(addr).unwrap();
+            s.write_all(&unknown_api).unwrap();
+            // Closed by the broker, unanswered.
+            let mut rest = Vec::new();
+            let _ = s.read_to_end(&mut rest);
+        }
+    };
+    let started = std::time::Instant::now();
+    refuse(300);
+    let lines = |log: &str| log.lines().filter(|l| l.contains("closing connection")).count();
+    let logged = lines(&broker.stderr());
+    let most = 20 + started.elapsed().as_secs() as usize + 1;
+    assert!(
+        (20..=most).contains(&logged),
+        "{logged} warnings for 300 refusals (at most {most})"
+    );
+    // A second on, the next refusal is logged, and says how many were
+    // held back.
+    std::thread::sleep(Duration::from_millis(1_100));
+    refuse(1);
+    let log = broker.stderr();
+    assert_eq!(lines(&log), logged + 1);
+    let last = log
+        .lines()
+        .filter(|l| l.contains("closing connection"))
+        .last()
+        .unwrap();
+    assert!(last.contains("held_back"), "{last}");
+    drop(broker);
+    let _ = std::fs::remove_dir_all(&data);
 }

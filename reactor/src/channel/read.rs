@@ -10,6 +10,11 @@ use bytes::BytesMut;
 use std::io;
 use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
+use std::sync::LazyLock;
+
+/// Datagrams dropped for their size, logged as a sender could cause them:
+/// at will.
+static OVERSIZED: LazyLock<crate::LogLimit> = LazyLock::new(|| crate::LogLimit::new(20, 1));
 
 /// The largest UDP payload (IPv4's; IPv6 jumbograms aside): a datagram
 /// channel always has this much room for its next read, so no datagram
@@ -82,7 +87,10 @@ impl Channel {
                 Ok((n, flags, sender)) => {
                     let sender = sender.as_socket();
                     if flags.is_truncated() {
-                        tracing::warn!(
+                        // A sender can do this at will: held to a burst,
+                        // then one line a second.
+                        crate::warn_limited!(
+                            OVERSIZED,
                             ?sender,
                             asked,
                             "datagram larger than the read buffer; dropped"

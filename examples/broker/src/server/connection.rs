@@ -19,6 +19,12 @@
 //! is read from not at all, and closed once its hold is over. A
 //! connection past its address's connection limit is closed at once; one
 //! idle past `connections.max.idle.ms` is closed.
+//!
+//! What a client can make the broker warn about at will (a refused or
+//! malformed request, a failed login) is logged through one
+//! [`LogLimit`]: twenty lines at once, then one a second, each saying how
+//! many were held back, so a client doing it in a loop cannot fill the
+//! log's disk.
 
 use super::alter_configs::{self, AlterApi, Alteration};
 use super::budget::Reservations;
@@ -39,7 +45,9 @@ use crate::security::sasl::{self, Reply, SaslSession};
 use crate::topics::{self, Topic};
 use crate::writer::{Full, Submitter};
 use bytes::Bytes;
-use gyre_reactor::{ChannelHandle, Error, InboundContext, InboundHandler, TimerId};
+use gyre_reactor::{
+    warn_limited, ChannelHandle, Error, InboundContext, InboundHandler, LogLimit, TimerId,
+};
 use kafka_protocol::messages::api_versions_response::ApiVersion;
 use kafka_protocol::messages::{
     ApiKey, ApiVersionsResponse, CreatePartitionsRequest, CreateTopicsRequest,
@@ -113,6 +121,10 @@ fn quota_spent() -> (i16, String) {
 /// The largest request a SASL listener reads before the client is
 /// authenticated (Kafka's `sasl.server.max.receive.size`, 512 KiB).
 const SASL_MAX_RECEIVE: usize = 512 * 1024;
+
+/// Warnings a client can cause at will, shared by every connection.
+static PEER_WARNINGS: std::sync::LazyLock<LogLimit> =
+    std::sync::LazyLock::new(|| LogLimit::new(20, 1));
 
 /// The tag of the timer that ends a quota's throttle.
 const THROTTLE_TAG: u64 = 1;
@@ -290,7 +302,7 @@ impl Connection {
     }
 
     fn refuse(&mut self, ctx: &mut impl InboundContext<Self>, why: std::fmt::Arguments<'_>) {
-        tracing::warn!(peer = ?ctx.channel().peer_addr(), "closing connection: {why}");
+        warn_limited!(PEER_WARNINGS, peer = ?ctx.channel().peer_addr(), "closing connection: {why}");
         self.closing = true;
         self.backlog.clear();
         let seq = self.next_seq();
@@ -351,7 +363,7 @@ impl Connection {
                         });
                     }
                     Reply::Refused(why) => {
-                        tracing::warn!(peer = ?ctx.channel().peer_addr(), reason = %why, "SASL authentication failed");
+                        warn_limited!(PEER_WARNINGS, peer = ?ctx.channel().peer_addr(), reason = %why, "SASL authentication failed");
                         self.refuse(ctx, format_args!("SASL authentication failed"))
                     }
                 };
@@ -927,7 +939,7 @@ impl Connection {
         };
         self.reply(ctx, head, &resp);
         if let Some(why) = refused {
-            tracing::warn!(?peer, reason = %why, "SASL authentication failed");
+            warn_limited!(PEER_WARNINGS, ?peer, reason = %why, "SASL authentication failed");
             self.refuse(ctx, format_args!("SASL authentication failed"));
         }
     }
@@ -1676,7 +1688,7 @@ impl InboundHandler for Connection {
     fn error(&mut self, ctx: &mut impl InboundContext<Self>, error: Error) {
         // A frame over the size limit, or a socket error: this connection
         // only.
-        tracing::warn!(peer = ?ctx.channel().peer_addr(), %error, "closing connection");
+        warn_limited!(PEER_WARNINGS, peer = ?ctx.channel().peer_addr(), %error, "closing connection");
         ctx.close();
     }
 }

@@ -13,9 +13,12 @@
 
 use super::filings::Filings;
 use super::pending::{Outgoing, Pending};
+use crate::protocol::frame::PEER_WARNINGS;
 use crate::protocol::{heartbeat_frame, Frame, Kind};
 use bytes::{Bytes, BytesMut};
-use gyre_reactor::{Error, IdleState, InboundContext, InboundHandler, TimerId, UserEvent};
+use gyre_reactor::{
+    warn_limited, Error, IdleState, InboundContext, InboundHandler, TimerId, UserEvent,
+};
 use std::cell::RefCell;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -131,7 +134,7 @@ impl InboundHandler for ConsumerConnection {
             }
             Kind::Heartbeat { request: false } => {}
             Kind::Request { .. } => {
-                tracing::warn!(peer = ?ctx.channel().peer_addr(), "a provider sent a request; closing");
+                warn_limited!(PEER_WARNINGS, peer = ?ctx.channel().peer_addr(), "a provider sent a request; closing");
                 ctx.close();
             }
         }
@@ -180,7 +183,7 @@ impl InboundHandler for ConsumerConnection {
     }
 
     fn error(&mut self, ctx: &mut impl InboundContext<Self>, error: Error) {
-        tracing::warn!(peer = ?ctx.channel().peer_addr(), %error, "closing connection");
+        warn_limited!(PEER_WARNINGS, peer = ?ctx.channel().peer_addr(), %error, "closing connection");
         ctx.close();
     }
 }

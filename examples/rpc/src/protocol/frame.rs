@@ -1,10 +1,18 @@
 //! Whole frames: the decoder that cuts them from a connection's bytes, and
-//! encoding a header and body into one buffer.
+//! encoding a header and body into one buffer. Also the limit on the
+//! warnings a peer can cause at will (a bad frame, a refused call): a
+//! burst, then one a second, so a peer doing it in a loop cannot fill the
+//! log's disk.
 
 use super::header::{Header, HeaderError, Kind, HEADER_LEN};
 use super::serialization::Serialization;
 use bytes::{BufMut, Bytes, BytesMut};
 use gyre_codec::LengthFieldDecoder;
+use gyre_reactor::{warn_limited, LogLimit};
+use std::sync::LazyLock;
+
+/// Warnings a peer can cause at will, shared by every connection.
+pub(crate) static PEER_WARNINGS: LazyLock<LogLimit> = LazyLock::new(|| LogLimit::new(20, 1));
 
 /// The default largest body, as Dubbo's `payload` default.
 pub const DEFAULT_MAX_BODY: usize = 8 << 20;
@@ -59,7 +67,7 @@ impl Frame {
         match Frame::parse(frame) {
             Ok(f) => Some(f),
             Err(e) => {
-                tracing::warn!(peer = ?ctx.channel().peer_addr(), error = %e, "closing connection");
+                warn_limited!(PEER_WARNINGS, peer = ?ctx.channel().peer_addr(), error = %e, "closing connection");
                 ctx.close();
                 None
             }

@@ -9,9 +9,10 @@ use super::pool::Call;
 use super::responder::start_deferred;
 use super::service::Dispatch;
 use super::shared::Shared;
+use crate::protocol::frame::PEER_WARNINGS;
 use crate::protocol::{heartbeat_frame, Frame, Invocation, Kind, Status};
 use bytes::{Bytes, BytesMut};
-use gyre_reactor::{Error, IdleState, InboundContext, InboundHandler, UserEvent};
+use gyre_reactor::{warn_limited, Error, IdleState, InboundContext, InboundHandler, UserEvent};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
@@ -56,7 +57,7 @@ impl ProviderConnection {
         };
         if let Some(token) = &self.shared.token {
             if inv.attachment(crate::protocol::TOKEN) != Some(&**token) {
-                tracing::warn!(peer = ?ctx.channel().peer_addr(), service = inv.service, method = inv.method,
+                warn_limited!(PEER_WARNINGS, peer = ?ctx.channel().peer_addr(), service = inv.service, method = inv.method,
                     "call without this provider's token refused");
                 if two_way {
                     let message = format!(
@@ -179,7 +180,7 @@ impl InboundHandler for ProviderConnection {
                 self.shared.connections.fetch_sub(1, Ordering::Relaxed);
                 // As Dubbo: closed at once, so the consumer fails now and
                 // its cluster turns to another provider.
-                tracing::warn!(peer = ?ctx.channel().peer_addr(), accepts,
+                warn_limited!(PEER_WARNINGS, peer = ?ctx.channel().peer_addr(), accepts,
                     "connection closed: the provider already serves as many as it accepts");
                 return ctx.close();
             }
@@ -200,7 +201,7 @@ impl InboundHandler for ProviderConnection {
             }
             Kind::Heartbeat { request: false } => {}
             Kind::Response(_) => {
-                tracing::warn!(peer = ?ctx.channel().peer_addr(), "a consumer sent a response; closing");
+                warn_limited!(PEER_WARNINGS, peer = ?ctx.channel().peer_addr(), "a consumer sent a response; closing");
                 ctx.close();
             }
         }
@@ -229,7 +230,7 @@ impl InboundHandler for ProviderConnection {
     fn error(&mut self, ctx: &mut impl InboundContext<Self>, error: Error) {
         // An oversized or corrupt frame, or a socket error: this connection
         // only.
-        tracing::warn!(peer = ?ctx.channel().peer_addr(), %error, "closing connection");
+        warn_limited!(PEER_WARNINGS, peer = ?ctx.channel().peer_addr(), %error, "closing connection");
         ctx.close();
     }
 }
