@@ -277,7 +277,9 @@ fn dechunk(mut rest: &[u8]) -> Result<Vec<u8>, String> {
         if size == 0 {
             return Ok(body);
         }
-        if body.len() + size > MAX_BODY {
+        // `body` never holds more than MAX_BODY, so this cannot wrap
+        // however large a size the server wrote.
+        if size > MAX_BODY - body.len() {
             return Err(format!("a body over {MAX_BODY} bytes"));
         }
         if rest.len() < size + 2 || &rest[size..size + 2] != b"\r\n" {
@@ -321,6 +323,47 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        /// Whatever a server sends, the answer is a body or an error,
+        /// never a panic on the fetching thread.
+        #[test]
+        fn any_answer_is_a_body_or_an_error(
+            head in proptest::sample::select(vec![
+                &b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"[..],
+                &b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\n"[..],
+                &b"HTTP/1.1 200 OK\r\n\r\n"[..],
+                &b""[..],
+            ]),
+            rest in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..200),
+            sizes in proptest::collection::vec(
+                proptest::prop_oneof![0..300u64, (u64::MAX - 300)..=u64::MAX, proptest::prelude::any::<u64>()],
+                0..4,
+            ),
+        ) {
+            let mut answer = head.to_vec();
+            for size in sizes {
+                answer.extend_from_slice(format!("{size:x}\r\n").as_bytes());
+                answer.extend_from_slice(&rest[..rest.len().min(size as usize)]);
+                answer.extend_from_slice(b"\r\n");
+            }
+            answer.extend_from_slice(&rest);
+            let _ = body_of(&answer);
+        }
+
+        /// A chunk of any size after one already taken: the sum of the
+        /// sizes must not wrap.
+        #[test]
+        fn any_chunk_size_after_a_chunk_is_a_body_or_an_error(
+            first in 1..64usize,
+            size in proptest::prop_oneof![(u64::MAX - 64)..=u64::MAX, proptest::prelude::any::<u64>()],
+        ) {
+            let mut answer = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
+            answer.extend_from_slice(format!("{first:x}\r\n{}\r\n", "a".repeat(first)).as_bytes());
+            answer.extend_from_slice(format!("{size:x}\r\nabc\r\n0\r\n\r\n").as_bytes());
+            proptest::prop_assert!(body_of(&answer).is_err());
+        }
+    }
+
     #[test]
     fn answers_are_taken_by_length_by_chunks_or_to_the_close() {
         let ok = |a: &[u8]| body_of(a).unwrap();
@@ -352,6 +395,16 @@ mod tests {
             ),
             (
                 b"HTTP/1.1 200 OK\r\nContent-Length: 99999999\r\n\r\n",
+                "over",
+            ),
+            // A chunk size near the top of the word: once an overflow
+            // that panicked the fetching thread.
+            (
+                b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nffffffffffffffff\r\nab\r\n0\r\n\r\n",
+                "over",
+            ),
+            (
+                b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nab\r\nfffffffffffffffe\r\nab\r\n",
                 "over",
             ),
         ] {
