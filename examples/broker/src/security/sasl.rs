@@ -308,6 +308,74 @@ mod tests {
         }
     }
 
+    /// Messages shaped like each mechanism's, with a piece of any bytes
+    /// spliced in: what a client sends before it is in reaches these
+    /// parsers on the event loop, where a panic would take every
+    /// connection of the loop down.
+    fn mechanism_messages() -> Vec<(&'static str, Vec<Vec<u8>>)> {
+        use base64::Engine;
+        let enc = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
+        let jwt = format!(
+            "{}.{}.",
+            enc(r#"{"alg":"none"}"#),
+            enc(r#"{"sub":"bob","exp":99999999999}"#)
+        );
+        vec![
+            ("PLAIN", vec![b"\0alice\0pw".to_vec()]),
+            (
+                "SCRAM-SHA-256",
+                vec![
+                    b"n,,n=alice,r=fyko+d2lbbFgONRv9qkxdawL".to_vec(),
+                    b"c=biws,r=fyko+d2lbbFgONRv9qkxdawLserver,p=dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ=".to_vec(),
+                ],
+            ),
+            (
+                "OAUTHBEARER",
+                vec![format!("n,a=bob,\x01auth=Bearer {jwt}\x01\x01").into_bytes()],
+            ),
+        ]
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_bytes_a_client_sends_are_answered_never_a_panic(
+            mechanism in 0..3usize,
+            message in 0..2usize,
+            at in 0..200usize,
+            cut in 0..200usize,
+            piece in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..40),
+            extra in 0..3usize,
+        ) {
+            let dir = gyre_testkit::scratch_dir("sasl-proptest");
+            let store = CredentialStore::open(&dir).unwrap();
+            store
+                .set("alice", Credential::new(Mechanism::Sha256, "pw", 4096))
+                .unwrap();
+            let validator =
+                OAuthBearer::new(OAuthBearerConfig::new(TokenValidation::Unsecured)).unwrap();
+            let v = Verifiers {
+                credentials: &store,
+                oauthbearer: Some(&validator),
+            };
+            let (name, messages) = &mechanism_messages()[mechanism];
+            let mut s = SaslSession::new().offering_oauthbearer(true);
+            proptest::prop_assert_eq!(s.handshake(name, 1), Handshake::Accepted);
+            for (i, m) in messages.iter().enumerate() {
+                let mut m = m.clone();
+                if i == message.min(messages.len() - 1) {
+                    let at = at.min(m.len());
+                    let end = (at + cut).min(m.len());
+                    m.splice(at..end, piece.iter().copied());
+                }
+                let _ = s.authenticate(&m, v);
+            }
+            for _ in 0..extra {
+                let _ = s.authenticate(&piece, v);
+            }
+            std::fs::remove_dir_all(&dir).unwrap();
+        }
+    }
+
     #[test]
     fn plain_checks_the_stored_credential_and_order_is_enforced() {
         let dir = gyre_testkit::scratch_root().join(format!("gyre-sasl-{}", std::process::id()));
