@@ -347,12 +347,18 @@ impl Storage {
         ))
     }
 
-    /// The last step of a clean stop: syncs every log, checkpoints every
+    /// The last step of a clean stop: syncs every log with anything not
+    /// yet synced, writes the snapshots that changed, checkpoints every
     /// partition at its end, and writes the clean-shutdown marker, so the
     /// next start checks only segment tails. Nothing may be appended after.
+    /// (A partition untouched since the last sync or clean start costs no
+    /// fsync: a broker with thousands of idle partitions stops in
+    /// milliseconds, not seconds.)
     pub fn close_cleanly(&mut self) -> io::Result<()> {
         for (&id, log) in &self.logs {
-            log.sync()?;
+            if log.unsynced() {
+                log.sync()?;
+            }
             log.write_producer_snapshot()?;
             let end = log.end_offset();
             if let Some(point) = self.recovery_points.get_mut(&id) {

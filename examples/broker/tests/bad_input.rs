@@ -225,7 +225,11 @@ fn a_client_refused_in_a_loop_cannot_flood_the_log() {
     };
     let started = std::time::Instant::now();
     refuse(300);
-    let lines = |log: &str| log.lines().filter(|l| l.contains("closing connection")).count();
+    let lines = |log: &str| {
+        log.lines()
+            .filter(|l| l.contains("closing connection"))
+            .count()
+    };
     let logged = lines(&broker.stderr());
     let most = 20 + started.elapsed().as_secs() as usize + 1;
     assert!(

@@ -13,6 +13,7 @@ use std::collections::BTreeMap;
 use std::fs::File;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -250,6 +251,16 @@ pub struct PartitionLog {
     /// When a cleaning pass with no new records could remove more (a
     /// tombstone or marker reaching its horizon), as the last pass found.
     recheck_at: Option<std::time::SystemTime>,
+    /// Whether anything was appended (or a segment rolled) since the last
+    /// [`sync`](Self::sync), or since a start that was not clean: a clean
+    /// stop syncs only such logs. An atomic only because `sync` takes
+    /// `&self`; one thread writes a log.
+    unsynced: AtomicBool,
+    /// The CRC-32C of the producers snapshot's text in the high half and
+    /// the transactions snapshot's in the low half, as last made durable
+    /// (or as found on disk at a clean start); 0 when not known. A clean
+    /// stop writes the snapshots only when they would say something else.
+    durable_snapshots: AtomicU64,
     /// Which open of a log this is, so a cleaning pass planned for a log
     /// since deleted (and perhaps created again) is not swapped in.
     id: u64,
@@ -388,6 +399,10 @@ impl PartitionLog {
             start_floor: 0,
             clean_below,
             recheck_at,
+            unsynced: AtomicBool::new(
+                !matches!(recovery, Recovery::Clean) || !truncations.is_empty(),
+            ),
+            durable_snapshots: AtomicU64::new(0),
             id: NEXT_LOG_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             config,
             open_files: open_files.clone(),
@@ -399,6 +414,23 @@ impl PartitionLog {
         };
         log.rebuild_producers()?;
         log.rebuild_txns()?;
+        if log.end_offset() == 0 {
+            // Nothing in it to make durable (a new partition, mostly).
+            log.unsynced.store(false, Ordering::Relaxed);
+        }
+        if matches!(recovery, Recovery::Clean) {
+            // What the last clean stop wrote, if it still says what this
+            // state would (nothing expired or trimmed since): the next
+            // clean stop need not write it again.
+            let (producers, txns) = log.snapshot_texts();
+            let on_disk = |name| std::fs::read_to_string(dir.join(name)).ok();
+            if on_disk(PRODUCER_SNAPSHOT).as_ref() == Some(&producers)
+                && on_disk(TXN_SNAPSHOT).as_ref() == Some(&txns)
+            {
+                log.durable_snapshots
+                    .store(snapshot_crcs(&producers, &txns), Ordering::Relaxed);
+            }
+        }
         Ok((log, truncations))
     }
 
@@ -546,16 +578,47 @@ impl PartitionLog {
 
     /// Writes the producer-state and transactions snapshots for the log
     /// as it is (each synced, through a temporary file and a rename), so
-    /// the next start need not read the log for them.
+    /// the next start need not read the log for them. Writes nothing when
+    /// the files last made durable already say the same, or when nothing
+    /// was ever appended (a start rebuilds the same empty state without
+    /// them): a clean stop of a broker with many idle partitions does not
+    /// pay two fsyncs for each.
     pub fn write_producer_snapshot(&self) -> io::Result<()> {
+        if self.end_offset() == 0 {
+            return Ok(());
+        }
+        let (producers, txns) = self.snapshot_texts();
+        let crcs = snapshot_crcs(&producers, &txns);
+        if self.durable_snapshots.load(Ordering::Relaxed) == crcs {
+            return Ok(());
+        }
+        self.durable_snapshots.store(0, Ordering::Relaxed);
+        self.write_snapshot(PRODUCER_SNAPSHOT, producers, true)?;
+        self.write_snapshot(TXN_SNAPSHOT, txns, true)?;
+        self.durable_snapshots.store(crcs, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// The producers and transactions snapshots' texts for the log as it
+    /// is.
+    fn snapshot_texts(&self) -> (String, String) {
         let end = self.end_offset();
-        self.write_snapshot(PRODUCER_SNAPSHOT, self.producers.snapshot(end), true)?;
-        self.write_snapshot(TXN_SNAPSHOT, self.txns.snapshot(end), true)
+        (self.producers.snapshot(end), self.txns.snapshot(end))
+    }
+
+    /// Whether anything was appended since the last sync (or a start
+    /// that was not clean), so that a clean stop must sync the log.
+    pub fn unsynced(&self) -> bool {
+        self.unsynced.load(Ordering::Relaxed)
     }
 
     /// Replaces snapshot `name` with `text` through a temporary file and
     /// a rename, synced first if `sync`.
     fn write_snapshot(&self, name: &str, text: String, sync: bool) -> io::Result<()> {
+        if !sync {
+            // The durable one may be gone, or not durable any more.
+            self.durable_snapshots.store(0, Ordering::Relaxed);
+        }
         let path = self.dir.join(name);
         let tmp = path.with_extension("tmp");
         std::fs::write(&tmp, text)?;
@@ -838,6 +901,7 @@ impl PartitionLog {
             })
             .collect();
         let result = self.active().append(&batches);
+        self.unsynced.store(true, Ordering::Relaxed);
         match result {
             Ok(()) => {
                 self.producers.keep_group();
@@ -883,6 +947,7 @@ impl PartitionLog {
             &self.open_files,
         )?;
         self.segments.insert(base, segment);
+        self.unsynced.store(true, Ordering::Relaxed);
         // The transactions and producers as of the roll (nothing is
         // staged when a log rolls; not synced: a snapshot a crash leaves
         // past the log's end is ignored), so a start after a crash reads
@@ -903,8 +968,14 @@ impl PartitionLog {
     /// Makes everything appended durable (the active segment; rolled
     /// segments were synced... by their last append's caller).
     pub fn sync(&self) -> io::Result<()> {
+        // Cleared first: an append racing the sync is impossible (one
+        // thread writes a log), and a failed sync sets it again.
+        self.unsynced.store(false, Ordering::Relaxed);
         for segment in self.segments.values().rev().take(2) {
-            segment.sync()?;
+            if let Err(e) = segment.sync() {
+                self.unsynced.store(true, Ordering::Relaxed);
+                return Err(e);
+            }
         }
         Ok(())
     }
@@ -1277,6 +1348,12 @@ impl PartitionLog {
         self.txns.trim(self.start_offset());
         Ok(deleted)
     }
+}
+
+/// The two snapshots' texts as one number, to tell whether they changed.
+fn snapshot_crcs(producers: &str, txns: &str) -> u64 {
+    (u64::from(crc32c::crc32c(producers.as_bytes())) << 32)
+        | u64::from(crc32c::crc32c(txns.as_bytes()))
 }
 
 #[cfg(test)]
@@ -1703,6 +1780,60 @@ mod tests {
         compact(&mut log);
         assert_eq!(keys(&dir), ["b"]);
         assert_eq!(log.recheck_at, None);
+        drop(log);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_log_untouched_since_its_last_sync_or_clean_start_needs_no_sync_and_no_new_snapshots() {
+        use std::os::unix::fs::MetadataExt;
+        let dir = gyre_testkit::scratch_dir("idle-close");
+        let inode = |name: &str| std::fs::metadata(dir.join(name)).map(|m| m.ino()).ok();
+        let (mut log, _) = PartitionLog::open(&dir, LogConfig::default()).unwrap();
+        assert!(!log.unsynced(), "a new log holds nothing to sync");
+        log.write_producer_snapshot().unwrap();
+        assert_eq!(inode(PRODUCER_SNAPSHOT), None, "nor anything to snapshot");
+
+        let mut idempotent = batch::build(0, 1_000, &[b"a"]);
+        batch::set_producer(&mut idempotent, 7, 0, 0);
+        log.append(&idempotent).unwrap();
+        assert!(log.unsynced());
+        log.sync().unwrap();
+        assert!(!log.unsynced());
+        log.write_producer_snapshot().unwrap();
+        let written = (inode(PRODUCER_SNAPSHOT), inode(TXN_SNAPSHOT));
+        assert!(written.0.is_some() && written.1.is_some());
+        log.write_producer_snapshot().unwrap();
+        assert_eq!(
+            (inode(PRODUCER_SNAPSHOT), inode(TXN_SNAPSHOT)),
+            written,
+            "the same state is not written again"
+        );
+
+        // After a clean stop: nothing to sync, and the snapshots on disk
+        // already say what the log would.
+        drop(log);
+        let (log, _) =
+            PartitionLog::open_with(&dir, LogConfig::default(), Recovery::Clean).unwrap();
+        assert!(!log.unsynced());
+        log.write_producer_snapshot().unwrap();
+        assert_eq!((inode(PRODUCER_SNAPSHOT), inode(TXN_SNAPSHOT)), written);
+
+        // After an unclean one, or once something is appended, both again.
+        drop(log);
+        let (mut log, _) = PartitionLog::open(&dir, LogConfig::default()).unwrap();
+        assert!(log.unsynced(), "what a crash left may not be on the disk");
+        let mut next = batch::build(0, 1_000, &[b"b"]);
+        batch::set_producer(&mut next, 7, 0, 1);
+        log.append(&next).unwrap();
+        log.write_producer_snapshot().unwrap();
+        assert_ne!(inode(PRODUCER_SNAPSHOT), written.0);
+        let back = std::fs::read_to_string(dir.join(PRODUCER_SNAPSHOT)).unwrap();
+        assert_eq!(
+            ProducerStates::from_snapshot(&back).map(|(_, end)| end),
+            Some(2),
+            "the snapshot of the log as it is"
+        );
         drop(log);
         std::fs::remove_dir_all(&dir).unwrap();
     }

@@ -401,7 +401,11 @@ impl ProducerStates {
     /// per producer, and a CRC-32C of everything before it.
     pub fn snapshot(&self, end_offset: i64) -> String {
         let mut out = snapshot_text::begin(FORMAT, end_offset);
-        for (id, p) in &self.producers {
+        // In producer order: the same state always reads the same, so a
+        // clean stop can tell a snapshot that would say nothing new.
+        let mut producers: Vec<_> = self.producers.iter().collect();
+        producers.sort_unstable_by_key(|(id, _)| **id);
+        for (id, p) in producers {
             let _ = write!(out, "{id} {} {}", p.epoch, p.last_append_ms);
             for b in &p.batches {
                 let _ = write!(

@@ -212,7 +212,10 @@ impl PartitionTxns {
     /// per open or aborted transaction, and a CRC-32C of everything before.
     pub fn snapshot(&self, end_offset: i64) -> String {
         let mut out = snapshot_text::begin(FORMAT, end_offset);
-        for (id, first) in &self.open {
+        // In producer order: the same state always reads the same.
+        let mut open: Vec<_> = self.open.iter().collect();
+        open.sort_unstable();
+        for (id, first) in open {
             let _ = writeln!(out, "open {id} {first}");
         }
         for a in &self.aborted {
