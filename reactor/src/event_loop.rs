@@ -16,6 +16,14 @@
 //! listeners (`listeners`), the scheduled tasks (`task_table`), the
 //! graceful shutdown (`shutdown`) and the timer wheel; this file holds the
 //! run loop that turns poll events and completions into calls on them.
+//!
+//! A panic in a channel's handlers closes that channel, not the loop (as
+//! Netty's `exceptionCaught` ends in a close): the loop catches it at the
+//! call into the channel, logs it, and closes the channel at once; should
+//! that close panic too, the channel is left to leak (its buffers may be
+//! the kernel's until its io_uring operations complete) rather than freed.
+//! A panicking task is logged and the loop goes on. Every other channel on
+//! the loop is untouched.
 
 use crate::accept_backoff;
 use crate::connection_cap::{CapSlot, CapWaker, ConnectionCap};
@@ -31,6 +39,7 @@ use crate::timer::{TimerId, TimerWheel};
 use crate::token;
 use mio::{Events, Poll, Token};
 use std::io;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -135,6 +144,16 @@ impl LoopLocal {
     pub(crate) fn cancel_timer(&mut self, id: TimerId) -> bool {
         self.wheel.cancel(id)
     }
+}
+
+/// The text of a panic's payload (a `&str` or a `String`, as `panic!`
+/// makes them).
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> &str {
+    panic
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("(not a message)")
 }
 
 /// What the loop needs of a channel: it stores its channels as this
@@ -243,7 +262,8 @@ impl LoopInner {
     }
 
     /// Runs `f` on the channel behind `token`, if it still exists, and
-    /// frees its slot if that closed it.
+    /// frees its slot if that closed it. A panic in `f` closes the channel
+    /// at once (see the module's doc).
     pub(crate) fn dispatch(
         &mut self,
         token: Token,
@@ -253,10 +273,40 @@ impl LoopInner {
         let Some(task) = self.slots.get_mut(index, generation) else {
             return;
         };
-        f(task.as_mut(), &mut self.local);
+        // The channel is dropped, or closed and dropped, after a panic:
+        // what it left half done is never looked at again, so asserting
+        // unwind safety is sound. No other channel's state is reachable
+        // from `f` but through the loop's own structures, which a
+        // handler's panic does not leave half changed (they are changed by
+        // the loop's methods, which do not call back into handlers).
+        let ran = catch_unwind(AssertUnwindSafe(|| f(task.as_mut(), &mut self.local)));
+        if let Err(panic) = ran {
+            tracing::error!(
+                panic = panic_message(&*panic),
+                "a channel's handler panicked: closing the channel; the loop and its other channels go on"
+            );
+            let closed = catch_unwind(AssertUnwindSafe(|| task.close(&mut self.local, true)));
+            if closed.is_err() {
+                tracing::error!("closing it panicked too: its memory and socket are leaked");
+                let leaked = self.slots.remove(index);
+                std::mem::forget(leaked);
+                self.counts.closed += 1;
+                return;
+            }
+        }
         if task.is_closed() {
             self.counts.retire(task.traffic());
             self.slots.remove(index);
+        }
+    }
+
+    /// Runs a task, logging its panic rather than letting it end the loop.
+    fn run_task(&mut self, task: Task) {
+        if let Err(panic) = catch_unwind(AssertUnwindSafe(|| task(self))) {
+            tracing::error!(
+                panic = panic_message(&*panic),
+                "a task on the event loop panicked; the loop goes on"
+            );
         }
     }
 
@@ -331,7 +381,20 @@ impl LoopInner {
                 return;
             };
             match listener.accept_one(self.local.now) {
-                Accepted::Stream(stream) => (listener.acceptor)(self, stream, slot),
+                Accepted::Stream(stream) => {
+                    // The acceptor builds the connection's pipeline (user
+                    // code): a panic there drops the connection, not the
+                    // listener, which is out of its table while it accepts.
+                    let acceptor = &mut listener.acceptor;
+                    if let Err(panic) =
+                        catch_unwind(AssertUnwindSafe(|| acceptor(self, stream, slot)))
+                    {
+                        tracing::error!(
+                            panic = panic_message(&*panic),
+                            "making a connection's pipeline panicked: the connection is dropped, the listener goes on"
+                        );
+                    }
+                }
                 Accepted::Drained => return,
                 Accepted::Refused { retry } => {
                     if retry {
@@ -452,8 +515,21 @@ impl LoopInner {
                 }
                 TimerTarget::Accept(index) => self.retry_accept(index),
                 TimerTarget::Task(key) => {
-                    if !self.tasks.run(key) {
-                        self.local.wheel.cancel(id);
+                    let tasks = &mut self.tasks;
+                    match catch_unwind(AssertUnwindSafe(|| tasks.run(key))) {
+                        Ok(true) => {}
+                        Ok(false) => {
+                            self.local.wheel.cancel(id);
+                        }
+                        // A repeating task that panicked is not run again
+                        // (it was taken out of the table to run).
+                        Err(panic) => {
+                            tracing::error!(
+                                panic = panic_message(&*panic),
+                                "a scheduled task panicked; it is cancelled, the loop goes on"
+                            );
+                            self.local.wheel.cancel(id);
+                        }
                     }
                 }
             }
@@ -492,7 +568,7 @@ impl LoopInner {
                 break;
             };
             any = true;
-            task(self);
+            self.run_task(task);
         }
         // Only the channels waiting now, likewise: one put back (its
         // mailbox had more than a batch) waits for the next pass.
@@ -674,7 +750,7 @@ impl LoopInner {
         // Tasks that raced with the shutdown run now, so what they own (a
         // handed-over connection, say) is dropped here, not leaked.
         while let Some(task) = self.local.shared.tasks.pop() {
-            task(self);
+            self.run_task(task);
         }
         self.each_channel(|ch, lp| ch.close(lp, true));
         self.await_in_flight();

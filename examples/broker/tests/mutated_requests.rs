@@ -11,6 +11,11 @@
 //! must be whole. Deterministic: a seeded generator (`GYRE_FUZZ_SEED`,
 //! `GYRE_FUZZ_ITERATIONS` to explore further).
 //!
+//! The same against a SASL listener (PLAIN, SCRAM-SHA-256 and -512,
+//! OAUTHBEARER): a recorded exchange, one of its messages mutated, sent
+//! whole on a connection of its own; every hundred, a bystander must still
+//! log in and be answered.
+//!
 //! The coordinator's thread once panicked on an AddPartitionsToTxn naming
 //! no partition for an unknown transactional id, found this way (by the
 //! same mutations from a script); every group and transaction request
@@ -26,11 +31,14 @@ use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
 const RECORDED: &[u8] = include_bytes!("fixtures/client_requests.bin");
+/// librdkafka's and kafka-python's logins (SaslHandshake, SaslAuthenticate,
+/// and what they sent around them) as user `alice`, password `secret1`.
+const RECORDED_SASL: &[u8] = include_bytes!("fixtures/sasl_requests.bin");
 
-/// The recorded frames, each with its 4-byte size.
-fn frames() -> Vec<&'static [u8]> {
+/// The frames of `recorded`, each with its 4-byte size.
+fn frames_of(recorded: &'static [u8]) -> Vec<&'static [u8]> {
     let mut out = Vec::new();
-    let mut rest = RECORDED;
+    let mut rest = recorded;
     while rest.len() >= 4 {
         let n = 4 + u32::from_be_bytes(rest[..4].try_into().unwrap()) as usize;
         out.push(&rest[..n]);
@@ -38,6 +46,10 @@ fn frames() -> Vec<&'static [u8]> {
     }
     assert!(rest.is_empty() && out.len() > 30, "the fixture is whole");
     out
+}
+
+fn frames() -> Vec<&'static [u8]> {
+    frames_of(RECORDED)
 }
 
 /// xorshift64*: enough to pick mutations, and the same on every run.
@@ -196,4 +208,101 @@ fn mutated_client_requests_harm_only_their_own_connections() {
     let report = gyre_broker::verify::verify_data_dir(&config.data_dir).unwrap();
     assert!(report.is_clean(), "{report}");
     let _ = std::fs::remove_dir_all(&config.data_dir);
+}
+
+/// The API key of a recorded frame.
+fn api_key(frame: &[u8]) -> i16 {
+    i16::from_be_bytes([frame[4], frame[5]])
+}
+
+/// A PLAIN login as `alice` on a fresh connection to `addr`, then
+/// ApiVersions: the listener's loops and its SASL path still serve.
+fn logs_in(addr: SocketAddr, after: usize) {
+    let mut c = Client::connect(addr);
+    let mut hs = SaslHandshakeRequest::default();
+    hs.mechanism = StrBytes::from_static_str("PLAIN");
+    let r: SaslHandshakeResponse = c.call(ApiKey::SaslHandshake, 1, &hs);
+    assert_eq!(r.error_code, 0, "SaslHandshake after {after} mutations");
+    let mut auth = SaslAuthenticateRequest::default();
+    auth.auth_bytes = bytes::Bytes::from_static(b"\0alice\0secret1");
+    let r: SaslAuthenticateResponse = c.call(ApiKey::SaslAuthenticate, 2, &auth);
+    assert_eq!(r.error_code, 0, "a login after {after} mutations: {r:?}");
+    let r: ApiVersionsResponse = c.call(ApiKey::ApiVersions, 3, &ApiVersionsRequest::default());
+    assert_eq!(r.error_code, 0);
+}
+
+#[test]
+fn mutated_logins_harm_only_their_own_connections() {
+    let frames = frames_of(RECORDED_SASL);
+    let handshakes: Vec<&[u8]> = frames
+        .iter()
+        .copied()
+        .filter(|f| api_key(f) == 17)
+        .collect();
+    let logins: Vec<&[u8]> = frames
+        .iter()
+        .copied()
+        .filter(|f| api_key(f) == 36)
+        .collect();
+    let others: Vec<&[u8]> = frames
+        .iter()
+        .copied()
+        .filter(|f| ![17, 36].contains(&api_key(f)))
+        .collect();
+    assert!(!handshakes.is_empty() && !logins.is_empty() && !others.is_empty());
+    let data = common::data_dir("mutated-logins");
+    let mut add = std::process::Command::new(env!("CARGO_BIN_EXE_gyre-broker"));
+    add.arg("users").arg("--data").arg(&data).args([
+        "add",
+        "alice",
+        "--password",
+        "secret1",
+        "--iterations",
+        "4096",
+    ]);
+    assert!(add.status().unwrap().success());
+    let mut broker = common::process::BrokerProcess::start(
+        &data,
+        &[
+            "--listener",
+            "SASL_PLAINTEXT://127.0.0.1:0",
+            "--sasl-oauthbearer-unsecured",
+        ],
+    );
+    let line = broker.next_line();
+    let addr: SocketAddr = line.split("://").nth(1).unwrap().parse().unwrap();
+    logs_in(addr, 0);
+    let mut rng = Rng(env_or("GYRE_FUZZ_SEED", 0x5eed_5a51).max(1));
+    let iterations = env_or("GYRE_FUZZ_ITERATIONS", 5_000) as usize;
+    let mut open: Vec<TcpStream> = Vec::new();
+    let mut sink = vec![0u8; 1 << 16];
+    for i in 1..=iterations {
+        let mut exchange = vec![rng.pick(&handshakes).to_vec()];
+        for _ in 0..1 + rng.below(3) {
+            exchange.push(rng.pick(&logins).to_vec());
+        }
+        if rng.below(2) == 0 {
+            exchange.push(rng.pick(&others).to_vec());
+        }
+        let which = rng.below(exchange.len());
+        exchange[which] = mutate(&mut rng, &frames, &exchange[which]);
+        let Ok(mut s) = TcpStream::connect(addr) else {
+            continue;
+        };
+        s.set_nonblocking(true).unwrap();
+        let _ = s.write(&exchange.concat());
+        open.push(s);
+        if open.len() >= 40 {
+            for mut s in open.drain(..) {
+                let _ = s.read(&mut sink);
+            }
+        }
+        if i % 100 == 0 {
+            logs_in(addr, i);
+        }
+    }
+    drop(open);
+    logs_in(addr, iterations);
+    drop(broker);
+    let _ = std::fs::remove_dir_all(&data);
 }
