@@ -28,6 +28,8 @@ use kafka_protocol::messages::*;
 use kafka_protocol::protocol::StrBytes;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 const RECORDED: &[u8] = include_bytes!("fixtures/client_requests.bin");
@@ -168,8 +170,24 @@ fn env_or(name: &str, default: u64) -> u64 {
         .unwrap_or(default)
 }
 
+/// Counts the panics of every thread of this process from now on (a
+/// loop goes on after a handler's panic, closing only that connection,
+/// so only the hook still sees them), then hands each to the default
+/// hook to print.
+fn count_panics() -> Arc<AtomicUsize> {
+    let count = Arc::new(AtomicUsize::new(0));
+    let seen = count.clone();
+    let print = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        seen.fetch_add(1, Ordering::SeqCst);
+        print(info);
+    }));
+    count
+}
+
 #[test]
 fn mutated_client_requests_harm_only_their_own_connections() {
+    let panics = count_panics();
     let frames = frames();
     let config = common::config("mutated-requests");
     let broker = common::start(&config);
@@ -204,6 +222,11 @@ fn mutated_client_requests_harm_only_their_own_connections() {
     }
     drop(open);
     still_serves(&mut bystander, iterations);
+    assert_eq!(
+        panics.load(Ordering::SeqCst),
+        0,
+        "no request panicked the broker"
+    );
     broker.shutdown(Duration::from_secs(5));
     let report = gyre_broker::verify::verify_data_dir(&config.data_dir).unwrap();
     assert!(report.is_clean(), "{report}");
@@ -303,6 +326,11 @@ fn mutated_logins_harm_only_their_own_connections() {
     }
     drop(open);
     logs_in(addr, iterations);
+    let log = broker.stderr();
+    assert!(
+        !log.contains("panicked"),
+        "a login panicked the broker:\n{log}"
+    );
     drop(broker);
     let _ = std::fs::remove_dir_all(&data);
 }
