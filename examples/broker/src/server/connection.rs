@@ -479,23 +479,26 @@ impl Connection {
                     ctx.now(),
                 );
                 // By name (v0-5), or (v6) by name or id; each answered with
-                // both where the topic is known.
+                // both where the topic is known, and looked up once (its
+                // partitions are what the mutation quota counts).
                 let catalog = &self.shared.catalog;
-                let by_name = |name: StrBytes| {
-                    let id = catalog.get(&name).map_or_else(Uuid::nil, |t| t.id);
-                    (Some(name), id)
+                let by_name = |name: StrBytes| match catalog.get(&name) {
+                    Some(found) => (Some(name), found.id, found.partitions.len()),
+                    None => (Some(name), Uuid::nil(), 0),
                 };
-                let topics: Vec<(Option<StrBytes>, Uuid)> = r
+                let topics: Vec<(Option<StrBytes>, Uuid, usize)> = r
                     .topic_names
                     .into_iter()
                     .map(|n| by_name(n.0))
                     .chain(r.topics.into_iter().map(|t| match t.name {
                         Some(name) => by_name(name.0),
                         None => match catalog.by_id(&t.topic_id) {
-                            Some(found) => {
-                                (Some(StrBytes::from_string(found.name.clone())), t.topic_id)
-                            }
-                            None => (None, t.topic_id),
+                            Some(found) => (
+                                Some(StrBytes::from_string(found.name.clone())),
+                                t.topic_id,
+                                found.partitions.len(),
+                            ),
+                            None => (None, t.topic_id, 0),
                         },
                     }))
                     .collect();
@@ -504,14 +507,13 @@ impl Connection {
                 // no name, as an unknown id does: the writer refuses it.
                 let topics: Vec<(Option<StrBytes>, Uuid, Early)> = topics
                     .into_iter()
-                    .map(|(n, id)| {
+                    .map(|(n, id, partitions)| {
                         let refused = match &n {
                             Some(n) if !self.may(ctx, op::DELETE, resource::TOPIC, n) => Some((
                                 ec::TOPIC_AUTHORIZATION_FAILED,
                                 "the principal may not delete this topic".to_owned(),
                             )),
-                            Some(n) => {
-                                let partitions = catalog.get(n).map_or(0, |t| t.partitions.len());
+                            Some(_) => {
                                 (partitions > 0 && !charge.admit(partitions)).then(quota_spent)
                             }
                             None => None,
