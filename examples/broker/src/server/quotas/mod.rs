@@ -109,17 +109,59 @@ impl Kind {
     }
 }
 
-/// One measured rate, shared by the connections a quota groups.
-#[derive(Debug, Default)]
+/// One measured rate, shared by the connections a quota groups: a
+/// windowed rate for bytes and connections, a token bucket for mutations
+/// (as Kafka measures each).
+#[derive(Debug)]
 pub struct Sensor {
-    rate: Mutex<Rate>,
-    /// A mutation quota's tokens (the rate is unused for that kind).
-    tokens: Mutex<rate::TokenBucket>,
+    meter: Mutex<Meter>,
+}
+
+#[derive(Debug)]
+enum Meter {
+    /// Boxed: a rate's window is ten times a bucket's size.
+    Rate(Box<Rate>),
+    Tokens(rate::TokenBucket),
 }
 
 impl Sensor {
-    fn with_rate<T>(&self, f: impl FnOnce(&mut Rate) -> T) -> T {
-        f(&mut self.rate.lock().unwrap_or_else(|p| p.into_inner()))
+    /// A sensor for a quota of `kind`.
+    pub fn new(kind: Kind) -> Sensor {
+        let meter = match kind {
+            Kind::Mutations => Meter::Tokens(rate::TokenBucket::default()),
+            Kind::Produce | Kind::Fetch | Kind::Connections => Meter::Rate(Box::default()),
+        };
+        Sensor {
+            meter: Mutex::new(meter),
+        }
+    }
+
+    fn meter(&self) -> std::sync::MutexGuard<'_, Meter> {
+        self.meter.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// `f` on a byte or connection rate's window; on a mutation sensor
+    /// (a bug: sensors are made by kind) nothing is counted and there is
+    /// no throttle.
+    fn with_rate(&self, f: impl FnOnce(&mut Rate) -> Duration) -> Duration {
+        match &mut *self.meter() {
+            Meter::Rate(r) => f(r),
+            Meter::Tokens(_) => {
+                debug_assert!(false, "a byte rate asked of a mutation sensor");
+                Duration::ZERO
+            }
+        }
+    }
+
+    /// `f` on a mutation quota's bucket; likewise nothing on a rate.
+    fn with_tokens(&self, f: impl FnOnce(&mut rate::TokenBucket) -> Duration) -> Duration {
+        match &mut *self.meter() {
+            Meter::Tokens(t) => f(t),
+            Meter::Rate(_) => {
+                debug_assert!(false, "a mutation count asked of a byte rate's sensor");
+                Duration::ZERO
+            }
+        }
     }
 
     /// Counts `bytes` now; the throttle time the rate then earns under
@@ -153,25 +195,21 @@ impl Sensor {
     /// (the loop's clock, which its throttle timers keep), and for how
     /// long (zero: it is not).
     pub fn mutations_exceeded(&self, quota: f64, now: Instant) -> Duration {
-        let mut t = self.tokens.lock().unwrap_or_else(|p| p.into_inner());
-        t.exceeded(now, quota)
+        self.with_tokens(|t| t.exceeded(now, quota))
     }
 
     /// Counts `partitions` created or deleted at `now`; the throttle time
     /// the mutation quota `quota` then earns.
     pub fn record_mutations(&self, partitions: usize, quota: f64, now: Instant) -> Duration {
-        let mut t = self.tokens.lock().unwrap_or_else(|p| p.into_inner());
-        t.take(now, quota, partitions as f64)
+        self.with_tokens(|t| t.take(now, quota, partitions as f64))
     }
 
     /// How long since it last counted anything.
     fn idle_since(&self, now: Instant) -> Duration {
-        let tokens = self
-            .tokens
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .last_used();
-        let last = self.with_rate(|r| r.last_recorded()).max(tokens);
+        let last = match &*self.meter() {
+            Meter::Rate(r) => r.last_recorded(),
+            Meter::Tokens(t) => t.last_used(),
+        };
         last.map_or(Duration::MAX, |t| now.saturating_duration_since(t))
     }
 }
@@ -529,7 +567,13 @@ impl ClientQuotas {
             // Each address its own rate, under its own quota or the
             // default.
             let key = (Kind::Connections, ip.to_string(), String::new());
-            (inner.sensors.entry(key).or_default().clone(), quota)
+            let sensor = inner.sensors.entry(key);
+            (
+                sensor
+                    .or_insert_with(|| Arc::new(Sensor::new(Kind::Connections)))
+                    .clone(),
+                quota,
+            )
         };
         let wait = sensor.record_within(1, quota);
         (!wait.is_zero()).then(|| wait.min(rate::WINDOW))
@@ -610,7 +654,11 @@ impl Inner {
             Some((e, quota))
         })?;
         let (u, c) = entity::sharing(&applying, user, client);
-        let sensor = self.sensors.entry((kind, u, c)).or_default().clone();
+        let sensor = self
+            .sensors
+            .entry((kind, u, c))
+            .or_insert_with(|| Arc::new(Sensor::new(kind)))
+            .clone();
         Some((sensor, quota))
     }
 
@@ -683,7 +731,7 @@ mod tests {
 
     #[test]
     fn a_response_that_would_go_over_the_quota_is_not_counted_and_earns_its_throttle() {
-        let s = Sensor::default();
+        let s = Sensor::new(Kind::Fetch);
         // 100 kB/s: ten seconds' worth, 1 MB, may go at once.
         assert_eq!(s.record_within(900_000, 100_000.0), Duration::ZERO);
         assert_eq!(s.record_within(100_000, 100_000.0), Duration::ZERO);
@@ -752,7 +800,7 @@ mod tests {
     #[test]
     fn a_mutation_charge_serves_within_the_quota_and_refuses_in_debt() {
         // 1 partition a second: a burst of 11.
-        let quota = Some((Arc::new(Sensor::default()), 1.0));
+        let quota = Some((Arc::new(Sensor::new(Kind::Mutations)), 1.0));
         let now = Instant::now();
         let mut charge = MutationCharge::new(quota.clone(), true, now);
         assert!(charge.admit(10));
