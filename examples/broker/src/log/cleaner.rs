@@ -1158,6 +1158,53 @@ mod tests {
         assert!(parts[1].0.is_control());
     }
 
+    /// The rules of a pass made now over offsets below `end`, keeping
+    /// tombstones and markers for `retention`.
+    fn pass_now<'a>(
+        map: &'a OffsetMap,
+        end: i64,
+        aborted: &'a AbortedSet,
+        retention: std::time::Duration,
+        producers_last: &'a HashMap<i64, i64>,
+    ) -> Pass<'a> {
+        Pass {
+            map,
+            end,
+            aborted,
+            tombstone_horizon: SystemTime::now()
+                .checked_sub(retention)
+                .unwrap_or(SystemTime::UNIX_EPOCH),
+            delete_retention: retention,
+            producers_last,
+        }
+    }
+
+    /// `seg` copied to `out` under `pass`: the copy, and when what it kept
+    /// could go.
+    fn copy_under(
+        seg: &SegmentFile,
+        out: PathBuf,
+        pass: &Pass<'_>,
+    ) -> (SegmentFile, Option<SystemTime>) {
+        let stop = AtomicBool::new(false);
+        let stats = clean_group(
+            std::slice::from_ref(seg),
+            &out,
+            pass,
+            &mut TxnsSeen::default(),
+            &Pace::unthrottled(&stop),
+        )
+        .unwrap();
+        let size = fs::metadata(&out).unwrap().len();
+        let copied = SegmentFile {
+            base: seg.base,
+            path: out,
+            size,
+            modified: seg.modified,
+        };
+        (copied, stats.removable_at)
+    }
+
     /// The control batches of the log file `path`: (offset, producer).
     fn markers_of(path: &Path) -> Vec<(i64, i64)> {
         let bytes = fs::read(path).unwrap();
@@ -1224,34 +1271,8 @@ mod tests {
         .unwrap();
         let producers_last = HashMap::from([(7, 2), (8, 40), (11, 6)]);
         let copy = |seg: &SegmentFile, retention, aborted: &AbortedSet, name: &str| {
-            let pass = Pass {
-                map: &map,
-                end: 11,
-                aborted,
-                tombstone_horizon: SystemTime::now()
-                    .checked_sub(retention)
-                    .unwrap_or(SystemTime::UNIX_EPOCH),
-                delete_retention: retention,
-                producers_last: &producers_last,
-            };
-            let out = dir.join(name);
-            let mut txns = TxnsSeen::default();
-            let stats = clean_group(
-                std::slice::from_ref(seg),
-                &out,
-                &pass,
-                &mut txns,
-                &Pace::unthrottled(&stop),
-            )
-            .unwrap();
-            let size = fs::metadata(&out).unwrap().len();
-            let copied = SegmentFile {
-                base: 0,
-                path: out,
-                size,
-                modified: seg.modified,
-            };
-            (copied, stats.removable_at)
+            let pass = pass_now(&map, 11, aborted, retention, &producers_last);
+            copy_under(seg, dir.join(name), &pass)
         };
         // Within delete.retention.ms every marker stays, and a pass when
         // the oldest segment's horizon passes could remove some.
@@ -1286,28 +1307,10 @@ mod tests {
         assert_eq!(markers_of(&again.path), [(3, 7), (7, 11)]);
         assert_eq!(removable, None);
         // Unless it is its producer's last word.
-        let last_word = {
-            let producers_last = HashMap::from([(7, 2), (8, 4), (11, 6)]);
-            let pass = Pass {
-                map: &map,
-                end: 11,
-                aborted: &none,
-                tombstone_horizon: SystemTime::now(),
-                delete_retention: std::time::Duration::ZERO,
-                producers_last: &producers_last,
-            };
-            let out = dir.join("last-word.log");
-            clean_group(
-                std::slice::from_ref(&old),
-                &out,
-                &pass,
-                &mut TxnsSeen::default(),
-                &Pace::unthrottled(&stop),
-            )
-            .unwrap();
-            out
-        };
-        assert_eq!(markers_of(&last_word), [(3, 7), (5, 8), (7, 11)]);
+        let eight_last = HashMap::from([(7, 2), (8, 4), (11, 6)]);
+        let pass = pass_now(&map, 11, &none, std::time::Duration::ZERO, &eight_last);
+        let (last_word, _) = copy_under(&old, dir.join("last-word.log"), &pass);
+        assert_eq!(markers_of(&last_word.path), [(3, 7), (5, 8), (7, 11)]);
         // The copies read back whole, their gaps below the cleaned offset.
         fs::rename(&again.path, dir.join(format!("{:020}.log", 0))).unwrap();
         index_cleaned(&dir, 0, 4096, 11).unwrap_or_else(|e| panic!("{e}"));
@@ -1334,27 +1337,11 @@ mod tests {
             &Pace::unthrottled(&stop),
         )
         .unwrap();
+        let nobody = HashMap::new();
         let pass_with = |retention: std::time::Duration, name: &str| {
-            let pass = Pass {
-                map: &map,
-                end: 3,
-                aborted: &none,
-                tombstone_horizon: SystemTime::now()
-                    .checked_sub(retention)
-                    .unwrap_or(SystemTime::UNIX_EPOCH),
-                delete_retention: retention,
-                producers_last: &HashMap::new(),
-            };
-            let out = dir.join(name);
-            let stats = clean_group(
-                std::slice::from_ref(&seg),
-                &out,
-                &pass,
-                &mut TxnsSeen::default(),
-                &Pace::unthrottled(&stop),
-            )
-            .unwrap();
-            (records_of(&out).len(), stats.removable_at)
+            let pass = pass_now(&map, 3, &none, retention, &nobody);
+            let (copy, removable) = copy_under(&seg, dir.join(name), &pass);
+            (records_of(&copy.path).len(), removable)
         };
         let ten_minutes = std::time::Duration::from_secs(600);
         assert_eq!(

@@ -1368,17 +1368,22 @@ mod tests {
         b
     }
 
-    /// Every record of the log in `dir`, read from its segment files in
-    /// offset order: (offset, key, has a value).
-    fn stored_records(dir: &Path) -> Vec<(i64, String, bool)> {
+    /// The segment files of the log in `dir`, in offset order.
+    fn log_files(dir: &Path) -> Vec<PathBuf> {
         let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
             .unwrap()
             .map(|e| e.unwrap().path())
             .filter(|p| p.extension().is_some_and(|e| e == "log"))
             .collect();
         files.sort();
+        files
+    }
+
+    /// Every record of the log in `dir`, read from its segment files in
+    /// offset order: (offset, key, has a value).
+    fn stored_records(dir: &Path) -> Vec<(i64, String, bool)> {
         let mut out = Vec::new();
-        for f in files {
+        for f in log_files(dir) {
             let mut buf = bytes::Bytes::from(std::fs::read(f).unwrap());
             while !buf.is_empty() {
                 let set = kafka_protocol::records::RecordBatchDecoder::decode(&mut buf).unwrap();
@@ -1587,14 +1592,8 @@ mod tests {
     /// The markers in the log files of `dir`, in offset order: (offset,
     /// producer, kind).
     fn stored_markers(dir: &Path) -> Vec<(i64, i64, Marker)> {
-        let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .filter(|p| p.extension().is_some_and(|e| e == "log"))
-            .collect();
-        files.sort();
         let mut out = Vec::new();
-        for f in files {
+        for f in log_files(dir) {
             let bytes = std::fs::read(f).unwrap();
             for (h, b) in batch::split(&bytes).unwrap() {
                 if let Some(m) = batch::read_marker(&bytes[b]) {
