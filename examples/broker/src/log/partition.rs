@@ -1689,13 +1689,15 @@ mod tests {
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
-    #[test]
-    fn a_tombstone_kept_for_its_horizon_goes_on_a_pass_of_its_own_when_the_horizon_passes() {
+    /// A compacted log in scratch folder `tag` keeping tombstones for
+    /// `retention`: `a` and `b` written, then `a` deleted, its segment
+    /// closed.
+    fn tombstoned(tag: &str, retention: Duration) -> (PathBuf, PartitionLog) {
         use crate::log::records::tests::keyed_batch;
         use kafka_protocol::records::Compression;
-        let dir = gyre_testkit::scratch_dir("compact-idle-tombstone");
+        let dir = gyre_testkit::scratch_dir(tag);
         let config = LogConfig {
-            delete_retention: Duration::from_millis(1_500),
+            delete_retention: retention,
             ..log_config_compact()
         };
         let (mut log, _) = PartitionLog::open(&dir, config).unwrap();
@@ -1704,6 +1706,12 @@ mod tests {
                 .unwrap();
         }
         log.roll().unwrap();
+        (dir, log)
+    }
+
+    #[test]
+    fn a_tombstone_kept_for_its_horizon_goes_on_a_pass_of_its_own_when_the_horizon_passes() {
+        let (dir, mut log) = tombstoned("compact-idle-tombstone", Duration::from_millis(1_500));
         compact(&mut log);
         let keys = |dir: &Path| -> Vec<(String, bool)> {
             stored_records(dir)
@@ -1734,28 +1742,13 @@ mod tests {
 
     #[test]
     fn a_tombstones_horizon_counts_from_the_pass_that_maps_it_not_from_its_write() {
-        use crate::log::records::tests::keyed_batch;
-        use kafka_protocol::records::Compression;
-        let dir = gyre_testkit::scratch_dir("compact-horizon-from-pass");
         let retention = Duration::from_secs(600);
-        let config = LogConfig {
-            delete_retention: retention,
-            ..log_config_compact()
-        };
-        let (mut log, _) = PartitionLog::open(&dir, config).unwrap();
-        for (key, value) in [("a", Some("1")), ("b", Some("1")), ("a", None)] {
-            log.append(&keyed_batch(0, &[(Some(key), value)], Compression::None))
-                .unwrap();
-        }
-        log.roll().unwrap();
+        let (dir, mut log) = tombstoned("compact-horizon-from-pass", retention);
         // Written an hour ago, never compacted.
         let age = |dir: &Path, by: Duration| {
-            for e in std::fs::read_dir(dir).unwrap() {
-                let path = e.unwrap().path();
-                if path.extension().is_some_and(|x| x == "log") {
-                    let f = File::options().write(true).open(&path).unwrap();
-                    f.set_modified(std::time::SystemTime::now() - by).unwrap();
-                }
+            for path in log_files(dir) {
+                let f = File::options().write(true).open(&path).unwrap();
+                f.set_modified(std::time::SystemTime::now() - by).unwrap();
             }
         };
         age(&dir, Duration::from_secs(3_600));
