@@ -14,8 +14,8 @@
 //! reached (records from there on all stay), leaving out each
 //! record whose key has a later offset in the map, each record without a
 //! key, and each record of an aborted transaction. A tombstone (a key
-//! with no value) stays for `delete.retention.ms` after the pass that
-//! first maps it, which is the pass that removes the records it
+//! with no value) stays for `delete.retention.ms` after the last pass
+//! that maps its segment, the pass that removes the records it
 //! supersedes (Kafka's KIP-534; before it, Kafka counted from the
 //! segment's last write, and a reader that began just before that pass
 //! could read a superseded record and never meet its tombstone). The
@@ -23,9 +23,10 @@
 //! keeps its base offset and last offset delta when some of its records
 //! go, so offsets never move; a batch with no record left goes whole,
 //! leaving a gap in the offsets that readers skip (the log's checks
-//! accept gaps below [`read_clean_below`]'s offset, and only there). A transaction's marker goes when nothing of its transaction
-//! is left and its segment is past `delete.retention.ms`, as a tombstone
-//! does (Kafka removes markers then too), unless it is the last word the
+//! accept gaps below [`read_clean_below`]'s offset, and only there). A
+//! transaction's marker goes when nothing of its transaction is left and
+//! its segment is past `delete.retention.ms`, as a tombstone does (Kafka
+//! removes markers then too), unless it is the last word the
 //! log has from its producer (its epoch would be lost to a restart that
 //! reads the producers back from the log). An abort marker also waits
 //! until the partition's aborted-transactions index no longer names its
@@ -244,7 +245,7 @@ pub struct CleanPlan {
     /// Tombstones in segments last written before this go.
     pub tombstone_horizon: std::time::SystemTime,
     /// The log's `delete.retention.ms`: a tombstone kept for it goes on
-    /// a pass this long after its segment was last written.
+    /// a pass this long after its segment was last written or mapped.
     pub delete_retention: std::time::Duration,
     /// Bytes of log between index entries.
     pub index_interval: u64,
