@@ -369,7 +369,7 @@ from confluent_kafka.admin import AdminClient, NewTopic\n\
 a = AdminClient({'bootstrap.servers': sys.argv[1]})\n\
 a.create_topics([NewTopic('idle', 1, 1, config={'cleanup.policy': 'compact', \
 'segment.bytes': '1024', 'min.cleanable.dirty.ratio': '0.01', \
-'delete.retention.ms': '4000'})])['idle'].result(10)\n";
+'delete.retention.ms': '6000'})])['idle'].result(10)\n";
     let mut admin = tool("python3");
     admin.args(["-c", create, &broker.addr]);
     run(admin, None);
