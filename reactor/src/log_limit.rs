@@ -51,6 +51,13 @@ pub struct LogLimit {
 /// How many lines like the one logged were held back since the last one
 /// that was: prints as nothing when none were, else as ` (N more held
 /// back)`.
+///
+/// ```
+/// use gyre_reactor::Held;
+///
+/// assert_eq!(format!("a bad frame{}", Held(0)), "a bad frame");
+/// assert_eq!(format!("a bad frame{}", Held(3)), "a bad frame (3 more held back)");
+/// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Held(pub u64);
 
