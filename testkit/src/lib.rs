@@ -8,16 +8,20 @@
 //! ([`evict_from_page_cache`], on `libc`); the TLS certificates they use
 //! ([`certs`], on `rcgen`); and the kernel's count of kernel-TLS sessions
 //! ([`kernel_tls_sessions`]); and scratch directories that go when the
-//! test process exits ([`scratch_dir`], [`scratch_root`], on `libc`). The rest uses only
+//! test process exits ([`scratch_dir`], [`scratch_root`], on `libc`); and
+//! mutations of recorded protocol frames for tests that send a server
+//! what a real client sent, changed ([`mutate`]). The rest uses only
 //! `std`.
 
 pub mod certs;
 mod kernel_tls;
+mod mutate;
 mod page_cache;
 mod scratch;
 mod threads;
 
 pub use kernel_tls::{check_kernel_tls_took, kernel_tls_expected, kernel_tls_sessions};
+pub use mutate::{mutate, Rng, SizeField};
 pub use page_cache::evict_from_page_cache;
 pub use scratch::{scratch_dir, scratch_root};
 pub use threads::{

@@ -24,6 +24,7 @@
 mod common;
 
 use common::Client;
+use gyre_testkit::{mutate, Rng, SizeField};
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::StrBytes;
 use std::io::{Read, Write};
@@ -54,98 +55,11 @@ fn frames() -> Vec<&'static [u8]> {
     frames_of(RECORDED)
 }
 
-/// xorshift64*: enough to pick mutations, and the same on every run.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    /// A number in `0..n` (`n` > 0).
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-
-    fn pick<'a>(&mut self, frames: &[&'a [u8]]) -> &'a [u8] {
-        frames[self.below(frames.len())]
-    }
-}
-
-fn set_size(b: &mut [u8]) {
-    let n = (b.len() - 4) as u32;
-    b[..4].copy_from_slice(&n.to_be_bytes());
-}
-
-/// `frame` changed in one of ten ways.
-fn mutate(rng: &mut Rng, frames: &[&[u8]], frame: &[u8]) -> Vec<u8> {
-    let mut b = frame.to_vec();
-    let body = |rng: &mut Rng, len: usize, width: usize| {
-        4 + rng.below(len.saturating_sub(4 + width).max(1))
-    };
-    match rng.below(10) {
-        0 => {
-            for _ in 0..1 + rng.below(8) {
-                let i = body(rng, b.len(), 1);
-                b[i] ^= 1 << rng.below(8);
-            }
-        }
-        1 => {
-            for _ in 0..1 + rng.below(4) {
-                let i = body(rng, b.len(), 1);
-                b[i] = [0, 0xff, 0x7f, 0x80, 0xfe, 1][rng.below(6)];
-            }
-        }
-        2 => {
-            b.truncate(4 + rng.below(b.len() - 4));
-            set_size(&mut b);
-        }
-        // Cut short with the size left as it was: the broker waits.
-        3 => b.truncate(4 + rng.below(b.len() - 4)),
-        4 => {
-            for _ in 0..1 + rng.below(64) {
-                b.push(rng.next() as u8);
-            }
-            set_size(&mut b);
-        }
-        5 => {
-            let lie: i32 = match rng.below(5) {
-                0 => -1,
-                1 => 0,
-                2 => i32::MAX,
-                3 => (b.len() as i32 - 4) + rng.below(17) as i32 - 8,
-                _ => rng.next() as i32,
-            };
-            b[..4].copy_from_slice(&lie.to_be_bytes());
-        }
-        6 => {
-            let i = body(rng, b.len(), 4);
-            let v = [-1i32, i32::MAX, i32::MIN, 0x10000, 65_535][rng.below(5)];
-            b[i..i + 4].copy_from_slice(&v.to_be_bytes());
-        }
-        7 => {
-            let i = body(rng, b.len(), 2);
-            let v = [-1i16, i16::MAX, i16::MIN, 0, 1000][rng.below(5)];
-            b[i..i + 2].copy_from_slice(&v.to_be_bytes());
-        }
-        8 => {
-            let version = rng.below(22) as i16 - 2;
-            b[6..8].copy_from_slice(&version.to_be_bytes());
-        }
-        _ => {
-            let other = rng.pick(frames);
-            let cut = 8 + rng.below(b.len() - 8);
-            let from = 8 + rng.below(other.len() - 8);
-            b.truncate(cut);
-            b.extend_from_slice(&other[from..]);
-            set_size(&mut b);
-        }
-    }
-    b
-}
+/// Where a Kafka frame says its size.
+const KAFKA: SizeField = SizeField {
+    at: 0,
+    counts_from: 4,
+};
 
 /// The loops and the coordinator still answer `c`.
 fn still_serves(c: &mut Client, after: usize) {
@@ -194,13 +108,13 @@ fn mutated_client_requests_harm_only_their_own_connections() {
     let addr: SocketAddr = broker.local_addr();
     let mut bystander = Client::connect(addr);
     still_serves(&mut bystander, 0);
-    let mut rng = Rng(env_or("GYRE_FUZZ_SEED", 0x9e37_79b9_7f4a_7c15).max(1));
+    let mut rng = Rng::new(env_or("GYRE_FUZZ_SEED", 0x9e37_79b9_7f4a_7c15));
     let iterations = env_or("GYRE_FUZZ_ITERATIONS", 20_000) as usize;
     let mut open: Vec<TcpStream> = Vec::new();
     let mut sink = vec![0u8; 1 << 16];
     for i in 1..=iterations {
         let frame = rng.pick(&frames);
-        let mutated = mutate(&mut rng, &frames, frame);
+        let mutated = mutate(&mut rng, KAFKA, &frames, frame);
         let Ok(mut s) = TcpStream::connect(addr) else {
             continue;
         };
@@ -295,7 +209,7 @@ fn mutated_logins_harm_only_their_own_connections() {
     let line = broker.next_line();
     let addr: SocketAddr = line.split("://").nth(1).unwrap().parse().unwrap();
     logs_in(addr, 0);
-    let mut rng = Rng(env_or("GYRE_FUZZ_SEED", 0x5eed_5a51).max(1));
+    let mut rng = Rng::new(env_or("GYRE_FUZZ_SEED", 0x5eed_5a51));
     let iterations = env_or("GYRE_FUZZ_ITERATIONS", 5_000) as usize;
     let mut open: Vec<TcpStream> = Vec::new();
     let mut sink = vec![0u8; 1 << 16];
@@ -308,7 +222,7 @@ fn mutated_logins_harm_only_their_own_connections() {
             exchange.push(rng.pick(&others).to_vec());
         }
         let which = rng.below(exchange.len());
-        exchange[which] = mutate(&mut rng, &frames, &exchange[which]);
+        exchange[which] = mutate(&mut rng, KAFKA, &frames, &exchange[which]);
         let Ok(mut s) = TcpStream::connect(addr) else {
             continue;
         };
