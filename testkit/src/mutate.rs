@@ -2,7 +2,15 @@
 //! what a real client sent, changed: bits flipped, fields set to extreme
 //! values, sizes that lie, frames cut short, stretched or spliced. A
 //! seeded xorshift picks them, so a run is the same every time and a
-//! failure is found again by its seed. Uses only `std`.
+//! failure is found again by its seed. Also what such a test sends them
+//! with ([`Sprayer`]), its seed and length from the environment
+//! ([`fuzz_run`]), and a count of the process's panics
+//! ([`count_panics`]). Uses only `std`.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 
 /// A seeded xorshift64* generator: enough to pick mutations.
 ///
@@ -161,6 +169,70 @@ pub fn mutate(rng: &mut Rng, size: SizeField, others: &[&[u8]], frame: &[u8]) ->
         }
     }
     b
+}
+
+/// A mutation test's generator and length: `GYRE_FUZZ_SEED` and
+/// `GYRE_FUZZ_ITERATIONS` when set (to explore further), else `seed` and
+/// `iterations`.
+///
+/// ```
+/// let (mut rng, iterations) = gyre_testkit::fuzz_run(7, 1_000);
+/// # let _ = (rng.below(2), iterations);
+/// ```
+pub fn fuzz_run(seed: u64, iterations: usize) -> (Rng, usize) {
+    let env = |name: &str| std::env::var(name).ok().and_then(|v| v.parse::<u64>().ok());
+    let seed = env("GYRE_FUZZ_SEED").unwrap_or(seed);
+    let iterations = env("GYRE_FUZZ_ITERATIONS").map_or(iterations, |n| n as usize);
+    (Rng::new(seed), iterations)
+}
+
+/// Sends byte strings to a server, each on a connection of its own,
+/// without waiting for answers; every forty connections it reads what
+/// came back and closes them.
+///
+/// ```no_run
+/// let mut spray = gyre_testkit::Sprayer::default();
+/// spray.send("127.0.0.1:9092".parse().unwrap(), &[b"\0\0\0\x02ab"]);
+/// ```
+#[derive(Debug, Default)]
+pub struct Sprayer {
+    open: Vec<TcpStream>,
+}
+
+impl Sprayer {
+    /// `parts`, one after the other, on a new connection to `addr` (a
+    /// refused connection is skipped).
+    pub fn send(&mut self, addr: SocketAddr, parts: &[&[u8]]) {
+        let Ok(mut s) = TcpStream::connect(addr) else {
+            return;
+        };
+        let _ = s.set_nonblocking(true);
+        for part in parts {
+            let _ = s.write(part);
+        }
+        self.open.push(s);
+        if self.open.len() >= 40 {
+            let mut sink = [0u8; 4096];
+            for mut s in self.open.drain(..) {
+                let _ = s.read(&mut sink);
+            }
+        }
+    }
+}
+
+/// Counts the panics of every thread of this process from now on, each
+/// still printed by the hook it replaces: a server whose loops outlive a
+/// handler's panic (closing only that connection) shows its panics only
+/// here.
+pub fn count_panics() -> Arc<AtomicUsize> {
+    let count = Arc::new(AtomicUsize::new(0));
+    let seen = count.clone();
+    let print = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        seen.fetch_add(1, Ordering::SeqCst);
+        print(info);
+    }));
+    count
 }
 
 #[cfg(test)]

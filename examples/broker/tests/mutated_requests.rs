@@ -24,13 +24,11 @@
 mod common;
 
 use common::Client;
-use gyre_testkit::{mutate, Rng, SizeField};
+use gyre_testkit::{count_panics, fuzz_run, mutate, SizeField, Sprayer};
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::StrBytes;
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 const RECORDED: &[u8] = include_bytes!("fixtures/client_requests.bin");
@@ -77,28 +75,6 @@ fn still_serves(c: &mut Client, after: usize) {
     );
 }
 
-fn env_or(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-/// Counts the panics of every thread of this process from now on (a
-/// loop goes on after a handler's panic, closing only that connection,
-/// so only the hook still sees them), then hands each to the default
-/// hook to print.
-fn count_panics() -> Arc<AtomicUsize> {
-    let count = Arc::new(AtomicUsize::new(0));
-    let seen = count.clone();
-    let print = std::panic::take_hook();
-    std::panic::set_hook(Box::new(move |info| {
-        seen.fetch_add(1, Ordering::SeqCst);
-        print(info);
-    }));
-    count
-}
-
 #[test]
 fn mutated_client_requests_harm_only_their_own_connections() {
     let panics = count_panics();
@@ -108,33 +84,23 @@ fn mutated_client_requests_harm_only_their_own_connections() {
     let addr: SocketAddr = broker.local_addr();
     let mut bystander = Client::connect(addr);
     still_serves(&mut bystander, 0);
-    let mut rng = Rng::new(env_or("GYRE_FUZZ_SEED", 0x9e37_79b9_7f4a_7c15));
-    let iterations = env_or("GYRE_FUZZ_ITERATIONS", 20_000) as usize;
-    let mut open: Vec<TcpStream> = Vec::new();
-    let mut sink = vec![0u8; 1 << 16];
+    let (mut rng, iterations) = fuzz_run(0x9e37_79b9_7f4a_7c15, 20_000);
+    let mut spray = Sprayer::default();
     for i in 1..=iterations {
         let frame = rng.pick(&frames);
         let mutated = mutate(&mut rng, KAFKA, &frames, frame);
-        let Ok(mut s) = TcpStream::connect(addr) else {
-            continue;
-        };
-        s.set_nonblocking(true).unwrap();
         // Sometimes a whole request first, then the mutated one.
-        if rng.below(10) < 3 {
-            let _ = s.write(rng.pick(&frames));
-        }
-        let _ = s.write(&mutated);
-        open.push(s);
-        if open.len() >= 40 {
-            for mut s in open.drain(..) {
-                let _ = s.read(&mut sink);
-            }
-        }
+        let whole: &[u8] = if rng.below(10) < 3 {
+            rng.pick(&frames)
+        } else {
+            &[]
+        };
+        spray.send(addr, &[whole, &mutated]);
         if i % 100 == 0 {
             still_serves(&mut bystander, i);
         }
     }
-    drop(open);
+    drop(spray);
     still_serves(&mut bystander, iterations);
     assert_eq!(
         panics.load(Ordering::SeqCst),
@@ -209,10 +175,8 @@ fn mutated_logins_harm_only_their_own_connections() {
     let line = broker.next_line();
     let addr: SocketAddr = line.split("://").nth(1).unwrap().parse().unwrap();
     logs_in(addr, 0);
-    let mut rng = Rng::new(env_or("GYRE_FUZZ_SEED", 0x5eed_5a51));
-    let iterations = env_or("GYRE_FUZZ_ITERATIONS", 5_000) as usize;
-    let mut open: Vec<TcpStream> = Vec::new();
-    let mut sink = vec![0u8; 1 << 16];
+    let (mut rng, iterations) = fuzz_run(0x5eed_5a51, 5_000);
+    let mut spray = Sprayer::default();
     for i in 1..=iterations {
         let mut exchange = vec![rng.pick(&handshakes).to_vec()];
         for _ in 0..1 + rng.below(3) {
@@ -223,22 +187,12 @@ fn mutated_logins_harm_only_their_own_connections() {
         }
         let which = rng.below(exchange.len());
         exchange[which] = mutate(&mut rng, KAFKA, &frames, &exchange[which]);
-        let Ok(mut s) = TcpStream::connect(addr) else {
-            continue;
-        };
-        s.set_nonblocking(true).unwrap();
-        let _ = s.write(&exchange.concat());
-        open.push(s);
-        if open.len() >= 40 {
-            for mut s in open.drain(..) {
-                let _ = s.read(&mut sink);
-            }
-        }
+        spray.send(addr, &[&exchange.concat()]);
         if i % 100 == 0 {
             logs_in(addr, i);
         }
     }
-    drop(open);
+    drop(spray);
     logs_in(addr, iterations);
     let log = broker.stderr();
     assert!(

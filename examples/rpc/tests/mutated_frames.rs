@@ -16,11 +16,8 @@ use common::{calc, calc_service, frame, one_loop_provider};
 use gyre_rpc::consumer::Consumer;
 use gyre_rpc::protocol::{write_routing, Kind, Serialization, ServiceKey, Status};
 use gyre_rpc::provider::{Dispatch, Service, ServiceError};
-use gyre_testkit::{mutate, Rng, SizeField};
-use std::io::{Read, Write};
-use std::net::TcpStream;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use gyre_testkit::{count_panics, fuzz_run, mutate, SizeField, Sprayer};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 /// Where a frame says its size: the header's body length.
@@ -99,25 +96,6 @@ fn recorded() -> Vec<Vec<u8>> {
     ]
 }
 
-/// Counts this process's panics from now on, each still printed.
-fn count_panics() -> Arc<AtomicUsize> {
-    let count = Arc::new(AtomicUsize::new(0));
-    let seen = count.clone();
-    let print = std::panic::take_hook();
-    std::panic::set_hook(Box::new(move |info| {
-        seen.fetch_add(1, Ordering::SeqCst);
-        print(info);
-    }));
-    count
-}
-
-fn env_or(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
 #[test]
 fn mutated_frames_harm_only_their_own_connections() {
     let panics = count_panics();
@@ -147,32 +125,23 @@ fn mutated_frames_harm_only_their_own_connections() {
     still_serves(0);
     let frames = recorded();
     let frames: Vec<&[u8]> = frames.iter().map(Vec::as_slice).collect();
-    let mut rng = Rng::new(env_or("GYRE_FUZZ_SEED", 0xdabb_f00d));
-    let iterations = env_or("GYRE_FUZZ_ITERATIONS", 10_000) as usize;
-    let mut open: Vec<TcpStream> = Vec::new();
-    let mut sink = vec![0u8; 1 << 16];
+    let (mut rng, iterations) = fuzz_run(0xdabb_f00d, 10_000);
+    let mut spray = Sprayer::default();
     for i in 1..=iterations {
         let frame = rng.pick(&frames);
         let mutated = mutate(&mut rng, RPC, &frames, frame);
-        let Ok(mut s) = TcpStream::connect(addr) else {
-            continue;
+        // Sometimes a whole frame first, then the mutated one.
+        let whole: &[u8] = if rng.below(10) < 3 {
+            rng.pick(&frames)
+        } else {
+            &[]
         };
-        s.set_nonblocking(true).unwrap();
-        if rng.below(10) < 3 {
-            let _ = s.write(rng.pick(&frames));
-        }
-        let _ = s.write(&mutated);
-        open.push(s);
-        if open.len() >= 40 {
-            for mut s in open.drain(..) {
-                let _ = s.read(&mut sink);
-            }
-        }
+        spray.send(addr, &[whole, &mutated]);
         if i % 100 == 0 {
             still_serves(i);
         }
     }
-    drop(open);
+    drop(spray);
     still_serves(iterations);
     assert_eq!(
         panics.load(Ordering::SeqCst),
