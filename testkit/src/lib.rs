@@ -21,7 +21,7 @@ mod scratch;
 mod threads;
 
 pub use kernel_tls::{check_kernel_tls_took, kernel_tls_expected, kernel_tls_sessions};
-pub use mutate::{count_panics, fuzz_run, mutate, Rng, SizeField, Sprayer};
+pub use mutate::{count_panics, fuzz_run, mutate, spray_mutations, Rng, SizeField, Sprayer};
 pub use page_cache::evict_from_page_cache;
 pub use scratch::{scratch_dir, scratch_root};
 pub use threads::{

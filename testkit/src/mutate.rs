@@ -220,6 +220,36 @@ impl Sprayer {
     }
 }
 
+/// Sends `iterations` mutations of `frames` to `addr`, each on its own
+/// connection (three in ten after a whole frame), and calls `check` with
+/// the count so far every hundred and once at the end, with every
+/// connection closed.
+pub fn spray_mutations(
+    addr: SocketAddr,
+    size: SizeField,
+    frames: &[&[u8]],
+    rng: &mut Rng,
+    iterations: usize,
+    mut check: impl FnMut(usize),
+) {
+    let mut spray = Sprayer::default();
+    for i in 1..=iterations {
+        let frame = rng.pick(frames);
+        let mutated = mutate(rng, size, frames, frame);
+        let whole: &[u8] = if rng.below(10) < 3 {
+            rng.pick(frames)
+        } else {
+            &[]
+        };
+        spray.send(addr, &[whole, &mutated]);
+        if i % 100 == 0 {
+            check(i);
+        }
+    }
+    drop(spray);
+    check(iterations);
+}
+
 /// Counts the panics of every thread of this process from now on, each
 /// still printed by the hook it replaces: a server whose loops outlive a
 /// handler's panic (closing only that connection) shows its panics only

@@ -24,7 +24,7 @@
 mod common;
 
 use common::Client;
-use gyre_testkit::{count_panics, fuzz_run, mutate, SizeField, Sprayer};
+use gyre_testkit::{count_panics, fuzz_run, mutate, spray_mutations, SizeField, Sprayer};
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::StrBytes;
 use std::net::SocketAddr;
@@ -85,23 +85,9 @@ fn mutated_client_requests_harm_only_their_own_connections() {
     let mut bystander = Client::connect(addr);
     still_serves(&mut bystander, 0);
     let (mut rng, iterations) = fuzz_run(0x9e37_79b9_7f4a_7c15, 20_000);
-    let mut spray = Sprayer::default();
-    for i in 1..=iterations {
-        let frame = rng.pick(&frames);
-        let mutated = mutate(&mut rng, KAFKA, &frames, frame);
-        // Sometimes a whole request first, then the mutated one.
-        let whole: &[u8] = if rng.below(10) < 3 {
-            rng.pick(&frames)
-        } else {
-            &[]
-        };
-        spray.send(addr, &[whole, &mutated]);
-        if i % 100 == 0 {
-            still_serves(&mut bystander, i);
-        }
-    }
-    drop(spray);
-    still_serves(&mut bystander, iterations);
+    spray_mutations(addr, KAFKA, &frames, &mut rng, iterations, |i| {
+        still_serves(&mut bystander, i)
+    });
     assert_eq!(
         panics.load(Ordering::SeqCst),
         0,

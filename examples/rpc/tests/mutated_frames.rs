@@ -16,7 +16,7 @@ use common::{calc, calc_service, frame, one_loop_provider};
 use gyre_rpc::consumer::Consumer;
 use gyre_rpc::protocol::{write_routing, Kind, Serialization, ServiceKey, Status};
 use gyre_rpc::provider::{Dispatch, Service, ServiceError};
-use gyre_testkit::{count_panics, fuzz_run, mutate, SizeField, Sprayer};
+use gyre_testkit::{count_panics, fuzz_run, spray_mutations, SizeField};
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
@@ -126,23 +126,7 @@ fn mutated_frames_harm_only_their_own_connections() {
     let frames = recorded();
     let frames: Vec<&[u8]> = frames.iter().map(Vec::as_slice).collect();
     let (mut rng, iterations) = fuzz_run(0xdabb_f00d, 10_000);
-    let mut spray = Sprayer::default();
-    for i in 1..=iterations {
-        let frame = rng.pick(&frames);
-        let mutated = mutate(&mut rng, RPC, &frames, frame);
-        // Sometimes a whole frame first, then the mutated one.
-        let whole: &[u8] = if rng.below(10) < 3 {
-            rng.pick(&frames)
-        } else {
-            &[]
-        };
-        spray.send(addr, &[whole, &mutated]);
-        if i % 100 == 0 {
-            still_serves(i);
-        }
-    }
-    drop(spray);
-    still_serves(iterations);
+    spray_mutations(addr, RPC, &frames, &mut rng, iterations, still_serves);
     assert_eq!(
         panics.load(Ordering::SeqCst),
         0,
