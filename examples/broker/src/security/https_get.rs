@@ -413,12 +413,17 @@ mod tests {
         }
     }
 
-    #[test]
-    fn a_server_that_trickles_its_answer_is_given_up_on() {
-        // Each byte comes well within the read timeout (a second; one
-        // every 60 ms); the whole answer would take a minute.
-        let dir = gyre_testkit::scratch_dir("https-get-trickle");
-        let ca = gyre_testkit::certs::TestCa::new("trickle CA");
+    type TlsStream = rustls::StreamOwned<rustls::ServerConnection, TcpStream>;
+
+    /// A one-connection HTTPS server under a CA of its own (folder `tag`):
+    /// it reads the request and hands the stream to `answer`, on a thread.
+    /// Its address and the CA's file.
+    fn https_server(
+        tag: &str,
+        answer: impl FnOnce(&mut TlsStream) + Send + 'static,
+    ) -> (std::net::SocketAddr, std::path::PathBuf) {
+        let dir = gyre_testkit::scratch_dir(tag);
+        let ca = gyre_testkit::certs::TestCa::new(&format!("{tag} CA"));
         let (ca_file, cert, key) = ca.write(&dir, &["127.0.0.1"]);
         let tls = gyre_reactor::TlsAcceptor::from_pem_files(&cert, &key).unwrap();
         let config = tls.config().clone();
@@ -430,6 +435,16 @@ mod tests {
             let mut s = rustls::StreamOwned::new(conn, tcp);
             let mut req = [0u8; 1024];
             let _ = s.read(&mut req);
+            answer(&mut s);
+        });
+        (addr, ca_file)
+    }
+
+    #[test]
+    fn a_server_that_trickles_its_answer_is_given_up_on() {
+        // Each byte comes well within the read timeout (a second; one
+        // every 60 ms); the whole answer would take a minute.
+        let (addr, ca_file) = https_server("https-get-trickle", |s| {
             let _ = s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n");
             for _ in 0..1000 {
                 if s.write_all(b"x").and_then(|()| s.flush()).is_err() {
@@ -456,19 +471,7 @@ mod tests {
 
     #[test]
     fn a_server_that_goes_quiet_is_named_as_such() {
-        let dir = gyre_testkit::scratch_dir("https-get-quiet");
-        let ca = gyre_testkit::certs::TestCa::new("quiet CA");
-        let (ca_file, cert, key) = ca.write(&dir, &["127.0.0.1"]);
-        let tls = gyre_reactor::TlsAcceptor::from_pem_files(&cert, &key).unwrap();
-        let config = tls.config().clone();
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = listener.local_addr().unwrap();
-        std::thread::spawn(move || {
-            let (tcp, _) = listener.accept().unwrap();
-            let conn = rustls::ServerConnection::new(config).unwrap();
-            let mut s = rustls::StreamOwned::new(conn, tcp);
-            let mut req = [0u8; 1024];
-            let _ = s.read(&mut req);
+        let (addr, ca_file) = https_server("https-get-quiet", |_| {
             // Answers nothing, and holds the connection open.
             std::thread::sleep(Duration::from_secs(3));
         });
