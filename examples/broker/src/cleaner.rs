@@ -12,18 +12,21 @@
 //! tried again after the backoff; a log whose data fails a pass (a damaged
 //! batch, more keys in one batch than the map holds) or whose swap fails
 //! is left alone until the broker restarts (logged), as Kafka marks a
-//! partition uncleanable.
+//! partition uncleanable; so is a log whose pass panics (KIP-346: one
+//! log's failure does not stop the others' compaction).
 //!
 //! The writer never waits on the cleaner; the cleaner waits on the writer
 //! only for its answers. It stops before the writer at shutdown (a pass
 //! in progress gives up at its next batch and its copies are dropped).
 //! Uses the writer's submitter and the log's cleaning pass.
 
+use crate::health::panic_message;
 use crate::log;
 use crate::ops::{LogOp, LogReply, SwapCleaned};
 use crate::writer::Submitter;
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use std::collections::HashSet;
+use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -178,7 +181,28 @@ fn run<R: LogReply>(
         };
         let started = Instant::now();
         let pace = log::pace::Pace::new(stop, config.io_max_bytes_per_second);
-        let cleaned = match log::cleaner::clean(&plan, capacity, &pace) {
+        let pass = std::panic::catch_unwind(AssertUnwindSafe(|| {
+            if let Some(topic) = plan.dir.parent().and_then(|t| t.file_name()) {
+                crate::failpoint::hit("cleaner", &topic.to_string_lossy());
+            }
+            log::cleaner::clean(&plan, capacity, &pace)
+        }));
+        let Ok(pass) = pass.map_err(|panic| {
+            // A pass only reads the log and writes copies beside it, so
+            // its panic harms nothing but this log's compaction: the log
+            // is left uncompacted (its copies dropped), as Kafka marks a
+            // partition uncleanable (KIP-346), and the others go on.
+            tracing::error!(
+                dir = %plan.dir.display(),
+                "compaction panicked; this log is not compacted again until a restart: {}",
+                panic_message(&*panic)
+            );
+            let _ = std::fs::remove_dir_all(plan.dir.join(log::cleaner::CLEANING_DIR));
+            failed.insert(plan.log_id);
+        }) else {
+            continue;
+        };
+        let cleaned = match pass {
             Ok(cleaned) => cleaned,
             Err(log::cleaner::CleanError::Stopped) => return,
             // A segment retention deleted under the pass, a full disk:

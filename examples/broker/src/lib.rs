@@ -20,6 +20,8 @@
 //!   gyre ring buffer, that group-commits produce requests (one write per
 //!   partition, one fsync per the flush policy), resolves and long-polls
 //!   fetches, and creates and deletes topics.
+//! - [`health`]: whether a thread the broker cannot serve without has
+//!   failed ([`failpoint`]: where a test build panics on purpose).
 //! - [`cleaner`]: the log cleaner's thread, which compacts the topics
 //!   whose `cleanup.policy` says so, off the writer and the loops.
 //! - [`protocol`]: Kafka's wire format as the broker speaks it.
@@ -49,8 +51,10 @@ pub mod checkpoint;
 pub mod cleaner;
 pub mod config;
 mod data_lock;
+pub mod failpoint;
 pub mod fetch;
 pub mod flusher;
+pub mod health;
 pub mod log;
 pub mod ops;
 pub mod protocol;
@@ -64,4 +68,5 @@ pub mod verify;
 pub mod writer;
 
 pub use config::{BrokerConfig, ConnectionLimits, ConsumerGroupSettings};
+pub use health::BrokerHealth;
 pub use server::{Broker, StartError};

@@ -626,9 +626,29 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     }
     let _ = writeln!(out, "data in {}", data.display());
     let _ = out.flush();
+    // A failed writer or coordinator stops the broker (see `health`):
+    // the watcher wakes the signal wait below with a SIGTERM of our own.
+    let health = broker.health();
+    std::thread::Builder::new()
+        .name("gyre-health".into())
+        .spawn(move || {
+            health.wait_for_failure();
+            // SAFETY: kill(2) on this process's own pid with a valid
+            // signal number; SIGTERM is blocked in every thread, so it
+            // waits for the main thread's sigwait.
+            unsafe { libc::kill(libc::getpid(), libc::SIGTERM) };
+        })?;
     // Serve until SIGINT or SIGTERM; a kill -9 loses what the flush policy
     // says, and the next start checks every batch past the recovery point.
     let signal = wait_for_stop_signal(&stop_signals);
+    if let Some(why) = broker.health().failure() {
+        // What is in flight may wait on the failed thread for good: a
+        // short grace, then out with status 1 for a supervisor to see.
+        tracing::error!("stopping after a failure: {why}");
+        broker.shutdown(Duration::from_secs(1));
+        tracing::error!("stopped after a failure");
+        std::process::exit(1);
+    }
     tracing::info!(
         signal,
         "stopping: finishing in-flight requests and syncing the logs"

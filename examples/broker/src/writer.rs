@@ -23,6 +23,7 @@
 use crate::cache_loader::CacheLoader;
 use crate::fetch::{self, Parked, Reload, Wake};
 use crate::flusher::{FlushJob, Flusher};
+use crate::health::BrokerHealth;
 use crate::log::producers::SequenceError;
 use crate::log::LogError;
 pub use crate::ops::{
@@ -123,6 +124,12 @@ struct WriterHandler<R> {
     last_sync: Instant,
     last_retention: Instant,
     last_checkpoint: Instant,
+    /// Set while an event or a tick is handled: still set at shutdown,
+    /// it says the handling panicked (the ring caught it and halted), so
+    /// the logs may be half-updated and must not be marked clean.
+    busy: bool,
+    /// Told of that panic.
+    health: BrokerHealth,
 }
 
 impl<R: LogReply> WriterHandler<R> {
@@ -411,6 +418,7 @@ impl<R: LogReply> WriterHandler<R> {
 
 impl<R: LogReply> OwningHandler<Slot<R>> for WriterHandler<R> {
     fn on_event(&mut self, slot: &mut Slot<R>, _sequence: i64, end_of_batch: bool) {
+        self.busy = true;
         if let Some(LogJob { id, op, reply }) = slot.take() {
             match op {
                 LogOp::Produce(entries) => {
@@ -443,6 +451,9 @@ impl<R: LogReply> OwningHandler<Slot<R>> for WriterHandler<R> {
                 LogOp::CreateTopics(specs) => {
                     // Admin changes see every staged append committed first.
                     self.commit_group();
+                    for spec in &specs {
+                        crate::failpoint::hit("writer", &spec.name);
+                    }
                     let results = specs
                         .iter()
                         .map(|s| self.storage.create_topic(&s.name, s.partitions, &s.configs))
@@ -549,13 +560,32 @@ impl<R: LogReply> OwningHandler<Slot<R>> for WriterHandler<R> {
             self.commit_group();
             self.housekeeping();
         }
+        self.busy = false;
     }
 
     fn on_timeout(&mut self, _sequence: i64) {
+        self.busy = true;
         self.housekeeping();
+        self.busy = false;
     }
 
     fn on_shutdown(&mut self) {
+        if self.busy {
+            // The ring caught a panic of this handler (and logged it).
+            // Nothing more is written: no commit of what was staged, no
+            // sync, no clean marker, so the next start checks every batch
+            // past the recovery point. The threads this one owns stop.
+            self.health.fail(
+                "the log writer panicked (see the error above); the logs are left for the next start to check".into(),
+            );
+            if let Some(flusher) = &mut self.flusher {
+                flusher.stop();
+            }
+            if let Some(loader) = self.loader.take() {
+                loader.stop();
+            }
+            return;
+        }
         self.commit_group();
         if let Some(flusher) = &mut self.flusher {
             flusher.stop();
@@ -657,6 +687,15 @@ impl<R: LogReply> Submitter<R> {
 impl<R: LogReply> LogWriter<R> {
     /// Starts the writer thread, owning `storage`.
     pub fn start(storage: Storage, config: WriterConfig) -> Result<Self, BuildError> {
+        Self::start_reporting(storage, config, BrokerHealth::new())
+    }
+
+    /// [`start`](Self::start), telling `health` if the writer fails.
+    pub fn start_reporting(
+        storage: Storage,
+        config: WriterConfig,
+        health: BrokerHealth,
+    ) -> Result<Self, BuildError> {
         let flusher = match config.flush {
             FlushPolicy::Interval(_) => Some(Flusher::start().map_err(|e| BuildError::Spawn {
                 name: "gyre-log-flusher".into(),
@@ -697,6 +736,8 @@ impl<R: LogReply> LogWriter<R> {
             last_sync: Instant::now(),
             last_retention: Instant::now(),
             last_checkpoint: Instant::now(),
+            busy: false,
+            health,
         };
         let graph = graph.then_owner(Stage::owner(handler).name("gyre-log-writer"));
         let (producer, disruptor) = graph.start()?;

@@ -24,6 +24,7 @@ mod users;
 
 use crate::cleaner::LogCleaner;
 use crate::config::BrokerConfig;
+use crate::health::BrokerHealth;
 use crate::log::Truncation;
 use crate::security::oauthbearer::{KeyRefresher, OAuthBearer, TokenValidation};
 use crate::security::{Authorizer, CredentialStore, Listener, SecurityProtocol};
@@ -121,6 +122,8 @@ pub struct Broker {
     groups_thread: Option<JoinHandle<()>>,
     truncations: Vec<Truncation>,
     shared: Arc<Shared>,
+    /// Whether the writer or the coordinator has failed.
+    health: BrokerHealth,
     /// Reads OAUTHBEARER's key set again every refresh, until dropped.
     _key_refresher: Option<KeyRefresher>,
 }
@@ -171,7 +174,8 @@ impl Broker {
         );
         let catalog = storage.catalog().clone();
         let open_at_start = storage.open_transactions();
-        let writer = LogWriter::<Responder>::start(
+        let health = BrokerHealth::new();
+        let writer = LogWriter::<Responder>::start_reporting(
             storage,
             WriterConfig {
                 flush: config.flush,
@@ -180,6 +184,7 @@ impl Broker {
                 fetch_cache_loaders: config.fetch_cache_loaders,
                 ..WriterConfig::default()
             },
+            health.clone(),
         )
         .map_err(|e| StartError::Writer(e.to_string()))?;
         let cleaner = if config.cleaner.enabled {
@@ -203,6 +208,7 @@ impl Broker {
                 writer: writer.submitter(),
                 open_at_start,
                 flush: config.flush,
+                health: health.clone(),
             },
             config.consumer_groups,
         )
@@ -389,8 +395,16 @@ impl Broker {
             groups_thread: Some(groups_thread),
             truncations,
             shared: stats,
+            health,
             _key_refresher: key_refresher,
         })
+    }
+
+    /// Whether a thread the broker cannot serve without (the log writer,
+    /// the group coordinator) has failed, to wait on: a broker that has
+    /// failed should be shut down (see [`BrokerHealth`]).
+    pub fn health(&self) -> BrokerHealth {
+        self.health.clone()
     }
 
     /// Where the broker's first listener listens (see

@@ -2,26 +2,45 @@
 //! sequence number and the request's correlation id and version. Uses the
 //! server's sequencer (and its response encoder).
 
-use crate::server::sequencer::{encoded, Sequenced};
+use crate::server::sequencer::{encoded, Frame, Sequenced};
 use gyre_reactor::ChannelHandle;
 use kafka_protocol::protocol::{Encodable, HeaderVersion};
 
 /// Where one answer goes.
+///
+/// A call dropped unanswered (by a panic on the coordinator's thread, or
+/// held by state that went away) closes its connection: the connection's
+/// later answers wait behind this one, so leaving it unanswered would
+/// stall the connection for good, while a client whose connection closes
+/// reconnects and asks again.
 #[derive(Debug)]
 pub struct Call {
     pub(super) correlation_id: i32,
     pub(super) version: i16,
-    pub(super) handle: ChannelHandle<Sequenced>,
+    /// `None` once answered.
+    pub(super) handle: Option<ChannelHandle<Sequenced>>,
     pub(super) seq: u64,
 }
 
 impl Call {
-    pub(super) fn send<M: Encodable + HeaderVersion>(self, body: &M) {
+    pub(super) fn send<M: Encodable + HeaderVersion>(mut self, body: &M) {
         let frame = encoded(self.correlation_id, self.version, body);
-        // A closed connection has nobody left to answer.
-        let _ = self.handle.write_and_flush(Sequenced {
-            seq: self.seq,
-            frame,
-        });
+        self.answer(frame);
+    }
+
+    fn answer(&mut self, frame: Frame) {
+        if let Some(handle) = self.handle.take() {
+            // A closed connection has nobody left to answer.
+            let _ = handle.write_and_flush(Sequenced {
+                seq: self.seq,
+                frame,
+            });
+        }
+    }
+}
+
+impl Drop for Call {
+    fn drop(&mut self) {
+        self.answer(Frame::Close);
     }
 }

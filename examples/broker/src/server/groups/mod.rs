@@ -25,6 +25,7 @@ pub mod offsets;
 use super::sequencer::Sequenced;
 use super::transactions::{OpenAtStart, Transactions};
 use crate::config::ConsumerGroupSettings;
+use crate::health::panic_message;
 use crate::ops::MarkersWritten;
 use crate::protocol::error_code as ec;
 use crate::writer::{LogReply, Submitter};
@@ -56,6 +57,7 @@ use kafka_protocol::messages::{
 use kafka_protocol::protocol::StrBytes;
 use offsets::{Committed, OffsetStore};
 use std::collections::HashMap;
+use std::panic::AssertUnwindSafe;
 use std::path::Path;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -135,6 +137,9 @@ pub struct TxnWiring<R: LogReply> {
     pub open_at_start: Vec<OpenAtStart>,
     /// When the transactions' decisions are synced: as the logs are.
     pub flush: crate::writer::FlushPolicy,
+    /// Told if the thread fails outside a request (a request's panic
+    /// only closes the asking connection).
+    pub health: crate::health::BrokerHealth,
 }
 
 /// The coordinator has stopped.
@@ -205,6 +210,7 @@ impl Coordinator {
             writer: wiring.writer,
             ending: HashMap::new(),
         };
+        let health = wiring.health;
         // A group over its bound (lowered since) rebalances, so that the
         // members that rejoin last are left out, as Kafka does.
         let now = Instant::now();
@@ -224,7 +230,15 @@ impl Coordinator {
         st.submit_to_writer();
         let thread = std::thread::Builder::new()
             .name("gyre-groups".into())
-            .spawn(move || run(rx, done_rx, st))?;
+            .spawn(move || {
+                let ran = std::panic::catch_unwind(AssertUnwindSafe(|| run(rx, done_rx, st)));
+                if let Err(panic) = ran {
+                    health.fail(format!(
+                        "the group coordinator panicked: {}",
+                        panic_message(&*panic)
+                    ));
+                }
+            })?;
         Ok((Coordinator { tx }, thread))
     }
 
@@ -269,7 +283,7 @@ fn run<R: LogReply>(rx: Receiver<Msg>, done: Receiver<MarkersWritten>, mut st: S
     loop {
         crossbeam_channel::select! {
             recv(rx) -> msg => match msg {
-                Ok(Msg::Call(call)) => st.handle(*call),
+                Ok(Msg::Call(call)) => st.handle_isolated(*call),
                 Ok(Msg::Stop) | Err(_) => break,
             },
             recv(done) -> written => {
@@ -306,6 +320,24 @@ impl<R: LogReply> State_<R> {
         }
     }
 
+    /// Handles `call`, outliving its panic as Kafka's request threads
+    /// outlive an exception: the panic is logged and the asking
+    /// connection closed (its [`Call`], dropped unanswered, closes it),
+    /// and every other group and transaction goes on. What the request
+    /// had changed of its own group before the panic stays changed.
+    fn handle_isolated(&mut self, call: GroupCall) {
+        let (peer, correlation_id) = (call.peer, call.correlation_id);
+        let handled = std::panic::catch_unwind(AssertUnwindSafe(|| self.handle(call)));
+        if let Err(panic) = handled {
+            tracing::error!(
+                peer = ?peer,
+                correlation_id,
+                "the group coordinator panicked on a request; its connection is closed: {}",
+                panic_message(&*panic)
+            );
+        }
+    }
+
     fn handle(&mut self, call: GroupCall) {
         let GroupCall {
             request,
@@ -321,11 +353,12 @@ impl<R: LogReply> State_<R> {
         let to = Call {
             correlation_id,
             version,
-            handle,
+            handle: Some(handle),
             seq,
         };
         match request {
             RequestKind::JoinGroup(r) => {
+                crate::failpoint::hit("coordinator", r.group_id.as_str());
                 let client = Client {
                     id: String::from_utf8_lossy(&client_id).into_owned(),
                     // Kafka's form: the address with a leading slash.

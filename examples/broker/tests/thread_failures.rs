@@ -1,0 +1,190 @@
+//! What a panic on one of the broker's own threads does, made to happen
+//! by the `failpoints` feature (a group or topic named
+//! `gyre-failpoint-<place>`):
+//! - on the group coordinator, while handling a request: that request's
+//!   connection is closed and every other group goes on;
+//! - in the log cleaner's pass: that log is left uncompacted and the
+//!   others are still compacted;
+//! - on the log writer: the binary stops at once with status 1, without
+//!   marking the logs clean, and the next start checks them and serves
+//!   every acknowledged record.
+
+mod common;
+
+use common::groups::classic_join;
+use common::process::BrokerProcess;
+use common::{create_topic, produce_request, Client};
+use gyre_broker::log::{batch, Cleanup};
+use kafka_protocol::messages::*;
+use std::io::Read;
+use std::time::{Duration, Instant};
+
+/// Whether the broker closed `c`'s connection (EOF or reset) rather than
+/// leaving it unanswered (a read timeout).
+fn closed_by_broker(c: &mut Client) -> bool {
+    let mut b = [0u8; 1];
+    match c.stream.read(&mut b) {
+        Ok(0) => true,
+        Ok(_) => false,
+        Err(e) => e.kind() == std::io::ErrorKind::ConnectionReset,
+    }
+}
+
+/// A JoinGroup v1 into `group`; its error code and generation.
+fn join(c: &mut Client, group: &str) -> (i16, i32) {
+    let resp: JoinGroupResponse = c.call(ApiKey::JoinGroup, 1, &classic_join(group, "", None));
+    (resp.error_code, resp.generation_id)
+}
+
+#[test]
+fn a_coordinator_panic_closes_only_the_asking_connection() {
+    let config = common::config("coordinator-panic");
+    let broker = common::start(&config);
+    let addr = broker.local_addr();
+    let mut calm = Client::connect(addr);
+    assert_eq!(join(&mut calm, "calm"), (0, 1));
+
+    let mut doomed = Client::connect(addr);
+    doomed.send(
+        ApiKey::JoinGroup,
+        1,
+        &classic_join("gyre-failpoint-coordinator", "", None),
+    );
+    assert!(
+        closed_by_broker(&mut doomed),
+        "the request that panicked closes its connection at once"
+    );
+
+    // The coordinator goes on: the calm group's member heartbeats, a new
+    // group forms, and the client that was closed comes back.
+    assert_eq!(join(&mut calm, "calm-too"), (0, 1));
+    let mut back = Client::connect(addr);
+    let groups: ListGroupsResponse =
+        back.call(ApiKey::ListGroups, 0, &ListGroupsRequest::default());
+    assert_eq!(groups.error_code, 0);
+    let mut names: Vec<&str> = groups.groups.iter().map(|g| g.group_id.as_str()).collect();
+    names.sort_unstable();
+    assert!(names.starts_with(&["calm", "calm-too"]), "{names:?}");
+    assert_eq!(
+        broker.health().failure(),
+        None,
+        "one request's panic is not the broker's"
+    );
+    broker.shutdown(Duration::from_secs(5));
+    let _ = std::fs::remove_dir_all(&config.data_dir);
+}
+
+fn produce_keyed(c: &mut Client, topic: &str, records: usize) {
+    for i in 0..records {
+        let key = format!("key-{}", i % 3);
+        let value = "v".repeat(100);
+        let batch = batch::build_keyed(0, 1_000, &[(Some(key.as_bytes()), value.as_bytes())]);
+        let resp: ProduceResponse = c.call(ApiKey::Produce, 8, &produce_request(topic, batch));
+        assert_eq!(resp.responses[0].partition_responses[0].error_code, 0);
+    }
+}
+
+fn wait_for_passes(broker: &gyre_broker::Broker, passes: u64) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while broker.cleaner_passes() < passes {
+        assert!(
+            Instant::now() < deadline,
+            "{} passes, not {passes}: the cleaner stopped",
+            broker.cleaner_passes()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn a_cleaner_panic_leaves_its_log_uncompacted_and_the_others_compacted() {
+    let mut config = common::config("cleaner-panic");
+    config.log.cleanup = Cleanup {
+        delete: false,
+        compact: true,
+    };
+    config.log.segment_bytes = 1024;
+    config.cleaner.backoff = Duration::from_millis(50);
+    let broker = common::start(&config);
+    let mut c = Client::connect(broker.local_addr());
+    create_topic(&mut c, "calm", 1);
+    create_topic(&mut c, "gyre-failpoint-cleaner", 1);
+    produce_keyed(&mut c, "gyre-failpoint-cleaner", 60);
+    produce_keyed(&mut c, "calm", 60);
+    wait_for_passes(&broker, 1);
+    // The failpoint's log, all dirt, is always the dirtiest: a second
+    // pass over the calm log comes after the cleaner met the panic.
+    produce_keyed(&mut c, "calm", 60);
+    wait_for_passes(&broker, 2);
+    let doomed = config.data_dir.join("topics/gyre-failpoint-cleaner/0");
+    let segments = common::segment_files(&doomed).len();
+    assert!(
+        segments > 3,
+        "the panicking log is left as written: {segments} segments"
+    );
+    assert!(
+        !doomed
+            .join(gyre_broker::log::cleaner::CLEANING_DIR)
+            .exists(),
+        "its pass's copies are dropped"
+    );
+    assert_eq!(common::end_offset(&mut c, "gyre-failpoint-cleaner"), 60);
+    assert_eq!(broker.health().failure(), None);
+    broker.shutdown(Duration::from_secs(5));
+    let _ = std::fs::remove_dir_all(&config.data_dir);
+}
+
+#[test]
+fn a_writer_panic_stops_the_binary_unclean_and_the_next_start_serves_every_acknowledged_record() {
+    let data = common::data_dir("writer-panic");
+    let mut broker = BrokerProcess::start(&data, &[]);
+    let addr = broker.addr.parse().unwrap();
+    let mut c = Client::connect(addr);
+    create_topic(&mut c, "kept", 1);
+    for i in 0..50u32 {
+        let value = i.to_string();
+        let batch = batch::build(0, 1_000, &[value.as_bytes()]);
+        let resp: ProduceResponse = c.call(ApiKey::Produce, 8, &produce_request("kept", batch));
+        assert_eq!(resp.responses[0].partition_responses[0].error_code, 0);
+    }
+    let mut doomed = Client::connect(addr);
+    let mut t = create_topics_request::CreatableTopic::default();
+    t.name = common::topic_name("gyre-failpoint-writer");
+    t.num_partitions = 1;
+    t.replication_factor = 1;
+    let mut r = CreateTopicsRequest::default();
+    r.topics.push(t);
+    r.timeout_ms = 5000;
+    doomed.send(ApiKey::CreateTopics, 4, &r);
+
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(status) = broker.child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "a broker whose writer panicked stops:\n{}",
+            broker.stderr()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let log = broker.stderr();
+    assert_eq!(status.code(), Some(1), "{log}");
+    assert!(log.contains("the log writer panicked"), "{log}");
+    assert!(log.contains("stopping after a failure"), "{log}");
+    assert!(!log.contains("marked clean"), "{log}");
+    assert!(
+        !data.join(gyre_broker::checkpoint::CLEAN_MARKER).exists(),
+        "the logs are not marked clean after a panic"
+    );
+    drop(broker);
+
+    let broker = BrokerProcess::start(&data, &[]);
+    let log = broker.stderr();
+    assert!(log.contains("unclean stop: checking every batch"), "{log}");
+    let mut c = Client::connect(broker.addr.parse().unwrap());
+    assert_eq!(common::end_offset(&mut c, "kept"), 50);
+    drop(broker);
+    let _ = std::fs::remove_dir_all(&data);
+}
