@@ -13,12 +13,15 @@
 //!
 //! Each job carries the offsets its files hold up to; once every file of a
 //! job is synced, those offsets come back through [`Flusher::take_durable`]
-//! as the partitions' new recovery points.
+//! as the partitions' new recovery points. A failed fsync is the broker's
+//! failure (see the writer's `sync_failed`): the flusher tells the
+//! broker's health and [`Flusher::failed`] says so from then on.
 
+use crate::health::BrokerHealth;
 use crate::topics::PartitionId;
 use crossbeam_channel::{Receiver, Sender, TrySendError};
 use std::fs::File;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
@@ -38,30 +41,39 @@ pub struct Flusher {
     durable: Receiver<Vec<(PartitionId, i64)>>,
     thread: Option<JoinHandle<()>>,
     synced: Arc<AtomicU64>,
+    failed: Arc<AtomicBool>,
 }
 
 impl Flusher {
-    /// Starts the thread.
-    pub fn start() -> std::io::Result<Flusher> {
+    /// Starts the thread, which tells `health` if an fsync fails.
+    pub fn start(health: BrokerHealth) -> std::io::Result<Flusher> {
         let (jobs, queue) = crossbeam_channel::bounded::<FlushJob>(1);
         // Unbounded, but the writer drains it at every tick and at most
         // one job a flush interval is in it.
         let (confirm, durable) = crossbeam_channel::unbounded();
         let synced = Arc::new(AtomicU64::new(0));
         let counter = Arc::clone(&synced);
+        let failed = Arc::new(AtomicBool::new(false));
+        let failure = Arc::clone(&failed);
         let thread = std::thread::Builder::new()
             .name("gyre-log-flusher".into())
             .spawn(move || {
                 for job in queue {
                     let mut all = true;
                     for file in job.files {
-                        match file.sync_data() {
+                        let synced = crate::failpoint::io_error_for_file("fsync", &file)
+                            .and_then(|()| file.sync_data());
+                        match synced {
                             Ok(()) => {
                                 counter.fetch_add(1, Ordering::Relaxed);
                             }
                             Err(e) => {
-                                tracing::error!(error = %e, "interval fsync failed");
                                 all = false;
+                                if !failure.swap(true, Ordering::Relaxed) {
+                                    health.fail(format!(
+                                        "an interval fsync failed: {e}; nothing more is appended and the logs are left for the next start to check"
+                                    ));
+                                }
                             }
                         }
                     }
@@ -75,7 +87,13 @@ impl Flusher {
             durable,
             thread: Some(thread),
             synced,
+            failed,
         })
+    }
+
+    /// Whether an fsync has failed: nothing synced since can be trusted.
+    pub fn failed(&self) -> bool {
+        self.failed.load(Ordering::Relaxed)
     }
 
     /// Partitions' end offsets whose jobs have been synced whole since the
@@ -123,7 +141,7 @@ mod tests {
         let dir = gyre_testkit::scratch_root().join(format!("gyre-flusher-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let file = File::create(dir.join("f")).unwrap();
-        let mut flusher = Flusher::start().unwrap();
+        let mut flusher = Flusher::start(BrokerHealth::new()).unwrap();
         let mut taken = 0;
         let mut offered = Vec::new();
         for i in 0..20 {

@@ -128,12 +128,34 @@ struct WriterHandler<R> {
     /// it says the handling panicked (the ring caught it and halted), so
     /// the logs may be half-updated and must not be marked clean.
     busy: bool,
-    /// Told of that panic.
+    /// An fsync failed, here or on the flusher. The kernel may have
+    /// dropped the pages it could not write and a later fsync may then
+    /// succeed over the hole (Linux reports a writeback error once), so
+    /// no sync can be trusted again: nothing more is appended (every
+    /// produce and marker fails with a storage error), the logs are not
+    /// marked clean, and the broker stops (`health`), as Kafka takes a
+    /// failed log directory offline and halts with none left.
+    sync_failed: bool,
+    /// Told of a panic or of a failed fsync.
     health: BrokerHealth,
 }
 
 impl<R: LogReply> WriterHandler<R> {
+    /// Whether an fsync has failed (see `sync_failed`), asking the
+    /// flusher too.
+    fn durability_lost(&mut self) -> bool {
+        if !self.sync_failed && self.flusher.as_ref().is_some_and(Flusher::failed) {
+            self.sync_failed = true;
+        }
+        self.sync_failed
+    }
+
     fn produce(&mut self, entries: &[(PartitionId, Bytes)]) {
+        if self.durability_lost() {
+            let refused = entries.iter().map(|(pid, _)| (*pid, AppendOutcome::StorageError));
+            self.outcomes.extend(refused);
+            return;
+        }
         for (pid, records) in entries {
             let outcome = match self.storage.log_mut(*pid) {
                 None => AppendOutcome::UnknownPartition,
@@ -255,8 +277,14 @@ impl<R: LogReply> WriterHandler<R> {
                     self.storage.mark_durable(pid, end);
                 }
                 Err(e) => {
-                    tracing::error!(partition = pid, error = %e, "log fsync failed");
                     failed.insert(pid);
+                    if !self.sync_failed {
+                        self.sync_failed = true;
+                        self.health.fail(format!(
+                            "an fsync of partition {pid} ({}) failed: {e}; nothing more is appended and the logs are left for the next start to check",
+                            log.dir().display()
+                        ));
+                    }
                 }
             }
             self.storage.close_idle_files();
@@ -299,6 +327,11 @@ impl<R: LogReply> WriterHandler<R> {
     /// Stages the markers of `m` in its partitions (one deleted since
     /// has nothing left to end); they are written with the group.
     fn write_markers(&mut self, m: Markers) {
+        if self.durability_lost() {
+            let failed = m.partitions.clone();
+            self.markers.push((m, failed));
+            return;
+        }
         let mut failed = Vec::new();
         for &pid in &m.partitions {
             let Some(log) = self.storage.log_mut(pid) else {
@@ -570,14 +603,17 @@ impl<R: LogReply> OwningHandler<Slot<R>> for WriterHandler<R> {
     }
 
     fn on_shutdown(&mut self) {
-        if self.busy {
-            // The ring caught a panic of this handler (and logged it).
-            // Nothing more is written: no commit of what was staged, no
-            // sync, no clean marker, so the next start checks every batch
-            // past the recovery point. The threads this one owns stop.
-            self.health.fail(
-                "the log writer panicked (see the error above); the logs are left for the next start to check".into(),
-            );
+        if self.busy || self.durability_lost() {
+            // The ring caught a panic of this handler (and logged it), or
+            // an fsync failed. Nothing more is written: no commit of what
+            // was staged, no sync, no clean marker, so the next start
+            // checks every batch past the recovery point. The threads
+            // this one owns stop.
+            if self.busy {
+                self.health.fail(
+                    "the log writer panicked (see the error above); the logs are left for the next start to check".into(),
+                );
+            }
             if let Some(flusher) = &mut self.flusher {
                 flusher.stop();
             }
@@ -697,7 +733,7 @@ impl<R: LogReply> LogWriter<R> {
         health: BrokerHealth,
     ) -> Result<Self, BuildError> {
         let flusher = match config.flush {
-            FlushPolicy::Interval(_) => Some(Flusher::start().map_err(|e| BuildError::Spawn {
+            FlushPolicy::Interval(_) => Some(Flusher::start(health.clone()).map_err(|e| BuildError::Spawn {
                 name: "gyre-log-flusher".into(),
                 message: e.to_string(),
             })?),
@@ -737,6 +773,7 @@ impl<R: LogReply> LogWriter<R> {
             last_retention: Instant::now(),
             last_checkpoint: Instant::now(),
             busy: false,
+            sync_failed: false,
             health,
         };
         let graph = graph.then_owner(Stage::owner(handler).name("gyre-log-writer"));

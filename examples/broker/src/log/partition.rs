@@ -752,6 +752,11 @@ impl PartitionLog {
         Ok(self.start_offset())
     }
 
+    /// The partition's folder.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
     /// The offset the next record will get.
     pub fn end_offset(&self) -> i64 {
         self.segments
@@ -968,6 +973,7 @@ impl PartitionLog {
     /// Makes everything appended durable (the active segment; rolled
     /// segments were synced... by their last append's caller).
     pub fn sync(&self) -> io::Result<()> {
+        crate::failpoint::io_error("fsync", &self.dir)?;
         // Cleared first: an append racing the sync is impossible (one
         // thread writes a log), and a failed sync sets it again.
         self.unsynced.store(false, Ordering::Relaxed);

@@ -1,13 +1,17 @@
-//! What a panic on one of the broker's own threads does, made to happen
-//! by the `failpoints` feature (a group or topic named
+//! What the broker does when its own code or its disk fails, made to
+//! happen by the `failpoints` feature (a group or topic named
 //! `gyre-failpoint-<place>`):
-//! - on the group coordinator, while handling a request: that request's
-//!   connection is closed and every other group goes on;
-//! - in the log cleaner's pass: that log is left uncompacted and the
-//!   others are still compacted;
-//! - on the log writer: the binary stops at once with status 1, without
-//!   marking the logs clean, and the next start checks them and serves
-//!   every acknowledged record.
+//! - a panic on the group coordinator, while handling a request: that
+//!   request's connection is closed and every other group goes on;
+//! - a panic in the log cleaner's pass: that log is left uncompacted and
+//!   the others are still compacted;
+//! - a panic on the log writer: the binary stops at once with status 1,
+//!   without marking the logs clean, and the next start checks them and
+//!   serves every acknowledged record;
+//! - an fsync that fails (EIO), on the writer or on the interval
+//!   flusher: the records it covered are not acknowledged, nothing more
+//!   is appended, the broker reports its failure and the logs are not
+//!   marked clean.
 
 mod common;
 
@@ -15,6 +19,7 @@ use common::groups::classic_join;
 use common::process::BrokerProcess;
 use common::{create_topic, produce_request, Client};
 use gyre_broker::log::{batch, Cleanup};
+use gyre_broker::writer::FlushPolicy;
 use kafka_protocol::messages::*;
 use std::io::Read;
 use std::time::{Duration, Instant};
@@ -187,4 +192,63 @@ fn a_writer_panic_stops_the_binary_unclean_and_the_next_start_serves_every_ackno
     assert_eq!(common::end_offset(&mut c, "kept"), 50);
     drop(broker);
     let _ = std::fs::remove_dir_all(&data);
+}
+
+/// Produces one record to `topic`; the partition's error code.
+fn produce_one(c: &mut Client, topic: &str, value: &str) -> i16 {
+    let batch = batch::build(0, 1_000, &[value.as_bytes()]);
+    let resp: ProduceResponse = c.call(ApiKey::Produce, 8, &produce_request(topic, batch));
+    resp.responses[0].partition_responses[0].error_code
+}
+
+const KAFKA_STORAGE_ERROR: i16 = 56;
+
+/// A broker under `flush` whose fsyncs of one topic fail: the failure is
+/// the broker's, nothing is appended after it, and the logs are left
+/// unclean; the next start checks them and serves every acknowledged
+/// record of the other topic.
+fn a_failed_fsync_stops_appends(tag: &str, flush: FlushPolicy, failing_write_is_acked: bool) {
+    let mut config = common::config(tag);
+    config.flush = flush;
+    let broker = common::start(&config);
+    let mut c = Client::connect(broker.local_addr());
+    create_topic(&mut c, "kept", 1);
+    create_topic(&mut c, "gyre-failpoint-fsync", 1);
+    for i in 0..20 {
+        assert_eq!(produce_one(&mut c, "kept", &i.to_string()), 0);
+    }
+    let code = produce_one(&mut c, "gyre-failpoint-fsync", "lost?");
+    let expected = if failing_write_is_acked { 0 } else { KAFKA_STORAGE_ERROR };
+    assert_eq!(code, expected, "the record whose fsync fails");
+    let why = broker
+        .health()
+        .wait_for_failure_timeout(Duration::from_secs(10))
+        .expect("a failed fsync is the broker's failure");
+    assert!(why.contains("fsync"), "{why}");
+    // No sync can be trusted now: nothing more is appended.
+    assert_eq!(produce_one(&mut c, "kept", "after"), KAFKA_STORAGE_ERROR);
+    assert_eq!(common::end_offset(&mut c, "kept"), 20);
+    broker.shutdown(Duration::from_secs(5));
+    assert!(
+        !config.data_dir.join(gyre_broker::checkpoint::CLEAN_MARKER).exists(),
+        "the logs are not marked clean after a failed fsync"
+    );
+
+    let broker = common::start(&config);
+    let mut c = Client::connect(broker.local_addr());
+    assert_eq!(common::end_offset(&mut c, "kept"), 20);
+    assert_eq!(produce_one(&mut c, "kept", "next"), 0);
+    broker.shutdown(Duration::from_secs(5));
+    let _ = std::fs::remove_dir_all(&config.data_dir);
+}
+
+#[test]
+fn a_failed_fsync_on_the_writer_is_not_acknowledged_and_stops_every_append() {
+    a_failed_fsync_stops_appends("fsync-every-batch", FlushPolicy::EveryBatch, false);
+}
+
+#[test]
+fn a_failed_fsync_on_the_flusher_stops_every_append() {
+    let every = FlushPolicy::Interval(Duration::from_millis(20));
+    a_failed_fsync_stops_appends("fsync-interval", every, true);
 }
