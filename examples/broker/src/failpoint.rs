@@ -7,8 +7,8 @@
 //! with every feature); without it [`hit`] is an empty inline function.
 //! With it, a name is armed by its subject: a group or a topic named
 //! `gyre-failpoint-<place>`, which no real client names by chance, makes
-//! [`hit`] panic there, or [`io_error`] fail with EIO for the topic's
-//! files (an fsync the disk refused). Uses nothing else in the crate.
+//! [`hit`] panic there, or [`io_error`] fail with EIO once for each of
+//! the topic's files (an fsync the disk refused). Uses nothing else in the crate.
 
 /// The prefix of a subject that arms a failpoint.
 pub const PREFIX: &str = "gyre-failpoint-";
@@ -28,14 +28,24 @@ pub(crate) fn hit(place: &str, subject: &str) {
 #[inline(always)]
 pub(crate) fn hit(_place: &str, _subject: &str) {}
 
-/// An I/O error (EIO) if a folder of `path` is `gyre-failpoint-<place>`
-/// (a topic's folder, for a partition's files).
+/// An I/O error (EIO) the first time it is asked for a `path` one of
+/// whose folders is `gyre-failpoint-<place>` (a topic's folder, for a
+/// partition's files); success after that, as Linux reports a failed
+/// writeback to one fsync and lets the next succeed over the lost pages.
 #[cfg(feature = "failpoints")]
 pub(crate) fn io_error(place: &str, path: &std::path::Path) -> std::io::Result<()> {
+    use std::collections::HashSet;
+    use std::sync::Mutex;
+    static FAILED: Mutex<Option<HashSet<std::path::PathBuf>>> = Mutex::new(None);
     let armed = path
         .components()
         .any(|c| c.as_os_str().to_str().and_then(|s| s.strip_prefix(PREFIX)) == Some(place));
-    match armed {
+    let mut failed = FAILED.lock().unwrap_or_else(|e| e.into_inner());
+    match armed
+        && failed
+            .get_or_insert_with(HashSet::new)
+            .insert(path.to_owned())
+    {
         true => Err(std::io::Error::from_raw_os_error(libc::EIO)),
         false => Ok(()),
     }
@@ -48,13 +58,15 @@ pub(crate) fn io_error(_place: &str, _path: &std::path::Path) -> std::io::Result
     Ok(())
 }
 
-/// [`io_error`] for an open file, by the path the kernel has for it.
+/// [`io_error`] for an open file, by the folder the kernel has it in (a
+/// partition's: its files' first fsync fails, whichever thread asks).
 #[cfg(feature = "failpoints")]
 pub(crate) fn io_error_for_file(place: &str, file: &std::fs::File) -> std::io::Result<()> {
     use std::os::fd::AsRawFd;
-    match std::fs::read_link(format!("/proc/self/fd/{}", file.as_raw_fd())) {
-        Ok(path) => io_error(place, &path),
-        Err(_) => Ok(()),
+    let path = std::fs::read_link(format!("/proc/self/fd/{}", file.as_raw_fd()));
+    match path.as_deref().ok().and_then(std::path::Path::parent) {
+        Some(folder) => io_error(place, folder),
+        None => Ok(()),
     }
 }
 
@@ -72,8 +84,10 @@ mod tests {
         use std::path::Path;
         assert!(super::io_error("fsync", Path::new("/d/topics/orders/0")).is_ok());
         assert!(super::io_error("fsync", Path::new("/d/topics/gyre-failpoint-writer/0")).is_ok());
-        let e = super::io_error("fsync", Path::new("/d/topics/gyre-failpoint-fsync/0")).unwrap_err();
+        let armed = Path::new("/d/topics/gyre-failpoint-fsync/0");
+        let e = super::io_error("fsync", armed).unwrap_err();
         assert_eq!(e.raw_os_error(), Some(libc::EIO));
+        assert!(super::io_error("fsync", armed).is_ok(), "reported once");
     }
 
     #[test]

@@ -152,7 +152,9 @@ impl<R: LogReply> WriterHandler<R> {
 
     fn produce(&mut self, entries: &[(PartitionId, Bytes)]) {
         if self.durability_lost() {
-            let refused = entries.iter().map(|(pid, _)| (*pid, AppendOutcome::StorageError));
+            let refused = entries
+                .iter()
+                .map(|(pid, _)| (*pid, AppendOutcome::StorageError));
             self.outcomes.extend(refused);
             return;
         }
@@ -733,10 +735,14 @@ impl<R: LogReply> LogWriter<R> {
         health: BrokerHealth,
     ) -> Result<Self, BuildError> {
         let flusher = match config.flush {
-            FlushPolicy::Interval(_) => Some(Flusher::start(health.clone()).map_err(|e| BuildError::Spawn {
-                name: "gyre-log-flusher".into(),
-                message: e.to_string(),
-            })?),
+            FlushPolicy::Interval(_) => {
+                Some(
+                    Flusher::start(health.clone()).map_err(|e| BuildError::Spawn {
+                        name: "gyre-log-flusher".into(),
+                        message: e.to_string(),
+                    })?,
+                )
+            }
             FlushPolicy::EveryBatch | FlushPolicy::Never => None,
         };
         let loader = match config.fetch_cache_loaders {

@@ -218,7 +218,11 @@ fn a_failed_fsync_stops_appends(tag: &str, flush: FlushPolicy, failing_write_is_
         assert_eq!(produce_one(&mut c, "kept", &i.to_string()), 0);
     }
     let code = produce_one(&mut c, "gyre-failpoint-fsync", "lost?");
-    let expected = if failing_write_is_acked { 0 } else { KAFKA_STORAGE_ERROR };
+    let expected = if failing_write_is_acked {
+        0
+    } else {
+        KAFKA_STORAGE_ERROR
+    };
     assert_eq!(code, expected, "the record whose fsync fails");
     let why = broker
         .health()
@@ -230,7 +234,10 @@ fn a_failed_fsync_stops_appends(tag: &str, flush: FlushPolicy, failing_write_is_
     assert_eq!(common::end_offset(&mut c, "kept"), 20);
     broker.shutdown(Duration::from_secs(5));
     assert!(
-        !config.data_dir.join(gyre_broker::checkpoint::CLEAN_MARKER).exists(),
+        !config
+            .data_dir
+            .join(gyre_broker::checkpoint::CLEAN_MARKER)
+            .exists(),
         "the logs are not marked clean after a failed fsync"
     );
 
