@@ -77,7 +77,11 @@ impl Flusher {
                             }
                         }
                     }
-                    if all {
+                    // Never again after a failure: a later fsync of the
+                    // same file may succeed over the pages the failed one
+                    // lost, and a recovery point moved past them would
+                    // keep the next start from checking them.
+                    if all && !failure.load(Ordering::Relaxed) {
                         let _ = confirm.send(job.offsets);
                     }
                 }
@@ -160,5 +164,35 @@ mod tests {
         let durable: Vec<_> = flusher.take_durable().collect();
         assert_eq!(durable, offered, "every synced job's offsets come back");
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[cfg(feature = "failpoints")]
+    #[test]
+    fn after_a_failed_fsync_no_job_is_confirmed_durable() {
+        let dir = gyre_testkit::scratch_root()
+            .join(format!("gyre-flusher-fail-{}", std::process::id()))
+            .join("gyre-failpoint-fsync");
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = File::create(dir.join("f")).unwrap();
+        let health = BrokerHealth::new();
+        let mut flusher = Flusher::start(health.clone()).unwrap();
+        let job = |end| FlushJob {
+            files: vec![file.try_clone().unwrap()],
+            offsets: vec![(1, end)],
+        };
+        assert!(flusher.offer(job(10)).is_ok());
+        assert!(health
+            .wait_for_failure_timeout(std::time::Duration::from_secs(10))
+            .is_some());
+        assert!(flusher.failed());
+        // The same file's next fsync succeeds (the failure was reported
+        // once), but what it covers cannot be trusted.
+        while flusher.offer(job(20)).is_err() {
+            std::thread::yield_now();
+        }
+        flusher.stop();
+        assert_eq!(flusher.synced(), 1, "the second job's fsync ran");
+        assert_eq!(flusher.take_durable().count(), 0);
+        std::fs::remove_dir_all(dir.parent().unwrap()).unwrap();
     }
 }
