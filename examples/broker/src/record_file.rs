@@ -2,13 +2,14 @@
 //! durable state (group offsets, transactions): each record is `[len u32]
 //! [crc32c u32][payload]`, written whole and synced by the caller; at
 //! start the file is read back record by record and a torn or corrupt
-//! tail (a crash mid-write) is cut off and logged. Also the string field
-//! the payloads use. Uses only the standard library, `bytes` and `crc32c`.
+//! tail (a crash mid-write) is cut off and logged; a file whose
+//! fdatasync failed takes nothing more until it is rewritten whole
+//! ([`RecordFile`]). Also the string field the payloads use. Uses only the standard library, `bytes` and `crc32c`.
 
 use bytes::{Buf, BufMut};
 use std::fs::{self, File, OpenOptions};
-use std::io;
-use std::path::Path;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
 
 /// Starts a record in `buf`: returns where it starts, for [`finish`].
 pub fn begin(buf: &mut Vec<u8>) -> usize {
@@ -44,7 +45,7 @@ pub fn next(data: &[u8]) -> Option<(&[u8], usize)> {
 /// whole record's payload to `each` in order (a payload `each` refuses
 /// ends the file there, as a torn one does); what follows the last good
 /// record is cut off and logged. Returns the file and the records read.
-pub fn open(path: &Path, mut each: impl FnMut(&[u8]) -> bool) -> io::Result<(File, usize)> {
+pub fn open(path: &Path, mut each: impl FnMut(&[u8]) -> bool) -> io::Result<(RecordFile, usize)> {
     if let Some(dir) = path.parent() {
         fs::create_dir_all(dir)?;
     }
@@ -72,6 +73,12 @@ pub fn open(path: &Path, mut each: impl FnMut(&[u8]) -> bool) -> io::Result<(Fil
         file.set_len(good as u64)?;
         file.sync_all()?;
     }
+    let file = RecordFile {
+        path: path.to_owned(),
+        file,
+        len: good as u64,
+        broken: false,
+    };
     Ok((file, records))
 }
 
@@ -88,7 +95,7 @@ pub fn worth_compacting(records: usize, live: usize) -> bool {
 pub fn open_keyed<K: std::hash::Hash + Eq, V>(
     path: &Path,
     decode: impl Fn(&[u8]) -> Option<(K, Option<V>)>,
-) -> io::Result<(File, usize, std::collections::HashMap<K, V>)> {
+) -> io::Result<(RecordFile, usize, std::collections::HashMap<K, V>)> {
     let mut live = std::collections::HashMap::new();
     let (file, records) = open(path, |payload| {
         let Some((key, value)) = decode(payload) else {
@@ -103,14 +110,91 @@ pub fn open_keyed<K: std::hash::Hash + Eq, V>(
     Ok((file, records, live))
 }
 
-/// Replaces the file at `path` with `records` (already framed) through a
-/// temporary file and a rename; returns it reopened for appending.
-pub fn rewrite(path: &Path, records: &[u8]) -> io::Result<File> {
-    let tmp = path.with_extension("tmp");
-    fs::write(&tmp, records)?;
-    File::open(&tmp)?.sync_all()?;
-    fs::rename(&tmp, path)?;
-    OpenOptions::new().append(true).open(path)
+/// An open record file, appended to at its end.
+///
+/// A failed fdatasync breaks it: Linux reports a failed writeback to one
+/// fsync and may drop the pages it could not write, so a later fdatasync
+/// can succeed over a hole that the next start would read as a corrupt
+/// record, cutting every record after it, acknowledged ones included.
+/// A broken file takes no more appends (they fail, naming the file)
+/// until it is [rewritten](Self::rewrite) whole from its owner's state.
+/// A failed or short write is cut back off instead, so the next append
+/// does not follow half a record.
+#[derive(Debug)]
+pub struct RecordFile {
+    path: PathBuf,
+    file: File,
+    /// Bytes of whole records.
+    len: u64,
+    broken: bool,
+}
+
+impl RecordFile {
+    /// Appends `records` (already framed); not synced.
+    pub fn append(&mut self, records: &[u8]) -> io::Result<()> {
+        if self.broken {
+            return Err(io::Error::other(format!(
+                "{}: an earlier fdatasync of it failed, and what it held may be lost; nothing more is written to it until it is rewritten",
+                self.path.display()
+            )));
+        }
+        if let Err(e) = self.file.write_all(records) {
+            if self.file.set_len(self.len).is_err() {
+                self.broken = true;
+            }
+            return Err(self.named(e));
+        }
+        self.len += records.len() as u64;
+        Ok(())
+    }
+
+    /// fdatasyncs what was appended; a failure breaks the file.
+    pub fn sync(&mut self) -> io::Result<()> {
+        let synced =
+            crate::failpoint::io_error("fsync", &self.path).and_then(|()| self.file.sync_data());
+        synced.map_err(|e| {
+            self.broken = true;
+            self.named(e)
+        })
+    }
+
+    /// [`append`](Self::append) then [`sync`](Self::sync).
+    pub fn append_synced(&mut self, records: &[u8]) -> io::Result<()> {
+        self.append(records)?;
+        self.sync()
+    }
+
+    /// The file's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Whether an fdatasync failed since the file was last written whole.
+    pub fn broken(&self) -> bool {
+        self.broken
+    }
+
+    /// Replaces the file with `records` (already framed) through a synced
+    /// temporary file, a rename and a synced folder; whole again after.
+    pub fn rewrite(&mut self, records: &[u8]) -> io::Result<()> {
+        let tmp = self.path.with_extension("tmp");
+        let written = fs::write(&tmp, records)
+            .and_then(|()| File::open(&tmp)?.sync_all())
+            .and_then(|()| fs::rename(&tmp, &self.path))
+            .and_then(|()| match self.path.parent() {
+                Some(dir) => File::open(dir)?.sync_all(),
+                None => Ok(()),
+            })
+            .and_then(|()| OpenOptions::new().append(true).open(&self.path));
+        self.file = written.map_err(|e| self.named(e))?;
+        self.len = records.len() as u64;
+        self.broken = false;
+        Ok(())
+    }
+
+    fn named(&self, e: io::Error) -> io::Error {
+        io::Error::new(e.kind(), format!("{}: {e}", self.path.display()))
+    }
 }
 
 /// Writes an optional string: its length (`u16::MAX` for none), then it.
@@ -145,7 +229,6 @@ pub fn get_str(b: &mut &[u8]) -> Option<Option<String>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::io::Write;
 
     #[test]
     fn records_read_back_and_a_torn_tail_is_cut() {
@@ -160,8 +243,8 @@ mod tests {
         }
         let (mut file, n) = open(&path, |_| true).unwrap();
         assert_eq!(n, 0);
-        file.write_all(&buf).unwrap();
-        file.write_all(&buf[..5]).unwrap(); // torn
+        file.append(&buf).unwrap();
+        file.append(&buf[..5]).unwrap(); // torn
         let mut seen = Vec::new();
         let (_, n) = open(&path, |mut p| {
             seen.push(get_str(&mut p).unwrap().unwrap());
@@ -171,5 +254,41 @@ mod tests {
         assert_eq!((n, seen), (2, vec!["one".to_owned(), "two".to_owned()]));
         assert_eq!(fs::metadata(&path).unwrap().len(), buf.len() as u64);
         fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[cfg(feature = "failpoints")]
+    #[test]
+    fn a_failed_fdatasync_takes_no_more_appends_until_a_rewrite() {
+        let dir = gyre_testkit::scratch_root()
+            .join(format!("gyre-recfile-broken-{}", std::process::id()))
+            .join("gyre-failpoint-fsync");
+        let _ = fs::remove_dir_all(&dir);
+        let path = dir.join("f.log");
+        let record = |s: &str| {
+            let mut buf = Vec::new();
+            let at = begin(&mut buf);
+            put_str(&mut buf, Some(s));
+            finish(&mut buf, at);
+            buf
+        };
+        let (mut file, _) = open(&path, |_| true).unwrap();
+        let e = file.append_synced(&record("lost?")).unwrap_err();
+        assert!(e.to_string().contains("f.log"), "{e}");
+        assert!(file.broken());
+        // The next fdatasync would succeed (the failure was reported
+        // once), but nothing is taken until the file is whole again.
+        let e = file.append_synced(&record("after")).unwrap_err();
+        assert!(e.to_string().contains("earlier fdatasync"), "{e}");
+        file.rewrite(&record("kept")).unwrap();
+        assert!(!file.broken());
+        file.append_synced(&record("next")).unwrap();
+        let mut seen = Vec::new();
+        open(&path, |mut p| {
+            seen.push(get_str(&mut p).unwrap().unwrap());
+            true
+        })
+        .unwrap();
+        assert_eq!(seen, ["kept", "next"]);
+        fs::remove_dir_all(dir.parent().unwrap()).unwrap();
     }
 }

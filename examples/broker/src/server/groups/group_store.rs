@@ -19,12 +19,11 @@ use super::consumer_group::{
     compile_regex, ClassicPart, ConsumerGroup, ConsumerMember, Progress, Subscription, TopicsNow,
 };
 use super::group::{Client, Group, Member, State};
-use crate::record_file::{self, get_str, put_str};
+use crate::record_file::{self, get_str, put_str, RecordFile};
 use bytes::{Buf, BufMut, Bytes};
 use std::collections::{BTreeMap, HashMap};
-use std::fs::File;
-use std::io::{self, Write};
-use std::path::{Path, PathBuf};
+use std::io;
+use std::path::Path;
 use std::time::{Duration, Instant};
 use uuid::Uuid;
 
@@ -51,8 +50,7 @@ pub struct Restored {
 /// The groups file: the last record written per group.
 #[derive(Debug)]
 pub struct GroupStore {
-    path: PathBuf,
-    file: File,
+    file: RecordFile,
     /// Each group's last record (its payload), to tell whether it changed.
     last: HashMap<String, Vec<u8>>,
     records: usize,
@@ -92,7 +90,6 @@ impl GroupStore {
             }
         }
         let mut store = GroupStore {
-            path,
             file,
             last,
             records,
@@ -154,8 +151,12 @@ impl GroupStore {
         let at = record_file::begin(&mut self.buf);
         self.buf.extend_from_slice(payload);
         record_file::finish(&mut self.buf, at);
-        self.file.write_all(&self.buf)?;
-        self.file.sync_data()?;
+        if self.file.broken() {
+            // Written whole again from the groups' last records (which
+            // the failed write did not change) before anything follows.
+            self.compact()?;
+        }
+        self.file.append_synced(&self.buf)?;
         self.records += 1;
         if record_file::worth_compacting(self.records, self.last.len()) {
             self.compact()?;
@@ -170,7 +171,7 @@ impl GroupStore {
             buf.extend_from_slice(payload);
             record_file::finish(&mut buf, at);
         }
-        self.file = record_file::rewrite(&self.path, &buf)?;
+        self.file.rewrite(&buf)?;
         self.records = self.last.len();
         Ok(())
     }
@@ -464,6 +465,8 @@ fn decode(payload: &[u8], topics: &TopicsNow, now: Instant) -> Option<ConsumerGr
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::Write;
+    use std::path::PathBuf;
 
     fn dir(tag: &str) -> PathBuf {
         let d =

@@ -13,12 +13,11 @@
 //! and a rename, so a group committing every few seconds for months keeps
 //! a file the size of its offsets, as Kafka's compacted offsets topic does.
 
-use crate::record_file::{self, get_str, put_str};
+use crate::record_file::{self, get_str, put_str, RecordFile};
 use bytes::{Buf, BufMut};
 use std::collections::HashMap;
-use std::fs::File;
-use std::io::{self, Write};
-use std::path::{Path, PathBuf};
+use std::io;
+use std::path::Path;
 
 /// What a group committed for one partition.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -38,8 +37,7 @@ const TOMBSTONE: i64 = i64::MIN;
 /// The offsets file and its contents.
 #[derive(Debug)]
 pub struct OffsetStore {
-    path: PathBuf,
-    file: File,
+    file: RecordFile,
     offsets: HashMap<OffsetKey, Committed>,
     records: usize,
     buf: Vec<u8>,
@@ -54,7 +52,6 @@ impl OffsetStore {
             Some((key, (value.offset != TOMBSTONE).then_some(value)))
         })?;
         let mut store = OffsetStore {
-            path,
             file,
             offsets,
             records,
@@ -101,12 +98,12 @@ impl OffsetStore {
 
     /// Durably records `commits`: one write and one fdatasync.
     pub fn commit(&mut self, commits: Vec<(OffsetKey, Committed)>) -> io::Result<()> {
+        self.heal()?;
         self.buf.clear();
         for (key, value) in &commits {
             encode_record(&mut self.buf, key, value);
         }
-        self.file.write_all(&self.buf)?;
-        self.file.sync_data()?;
+        self.file.append_synced(&self.buf)?;
         self.records += commits.len();
         // A commit of the tombstone's offset deletes, as it will on reload.
         for (key, value) in commits {
@@ -126,7 +123,7 @@ impl OffsetStore {
     fn compact_if_due(&mut self) {
         if record_file::worth_compacting(self.records, self.offsets.len()) {
             if let Err(e) = self.compact() {
-                tracing::warn!(file = %self.path.display(), error = %e, "cannot rewrite the offsets file compactly; it keeps growing until a rewrite succeeds");
+                tracing::warn!(file = %self.file.path().display(), error = %e, "cannot rewrite the offsets file compactly; it keeps growing until a rewrite succeeds");
             }
         }
     }
@@ -151,12 +148,12 @@ impl OffsetStore {
             offset: TOMBSTONE,
             metadata: None,
         };
+        self.heal()?;
         self.buf.clear();
         for key in &live {
             encode_record(&mut self.buf, key, &gone);
         }
-        self.file.write_all(&self.buf)?;
-        self.file.sync_data()?;
+        self.file.append_synced(&self.buf)?;
         self.records += live.len();
         let gone = live.len();
         for key in live {
@@ -175,12 +172,22 @@ impl OffsetStore {
             .collect()
     }
 
+    /// A file whose fdatasync failed is written whole again from the
+    /// offsets held (which the failed write did not change) before
+    /// anything follows it.
+    fn heal(&mut self) -> io::Result<()> {
+        match self.file.broken() {
+            true => self.compact(),
+            false => Ok(()),
+        }
+    }
+
     fn compact(&mut self) -> io::Result<()> {
         let mut buf = Vec::new();
         for (key, value) in &self.offsets {
             encode_record(&mut buf, key, value);
         }
-        self.file = record_file::rewrite(&self.path, &buf)?;
+        self.file.rewrite(&buf)?;
         self.records = self.offsets.len();
         Ok(())
     }
@@ -213,6 +220,8 @@ fn parse_record(mut p: &[u8]) -> Option<(OffsetKey, Committed)> {
 mod tests {
     use super::*;
     use std::fs::{self, OpenOptions};
+    use std::io::Write;
+    use std::path::PathBuf;
 
     fn dir(tag: &str) -> PathBuf {
         let d =
@@ -223,6 +232,27 @@ mod tests {
 
     fn key(g: &str, t: &str, p: i32) -> OffsetKey {
         (g.into(), t.into(), p)
+    }
+
+    #[cfg(feature = "failpoints")]
+    #[test]
+    fn a_commit_whose_fdatasync_failed_is_not_kept_and_the_next_rewrites_the_file_whole() {
+        let d = dir("fsync").join("gyre-failpoint-fsync");
+        let mut s = OffsetStore::open(&d).unwrap();
+        let c = |o| Committed {
+            offset: o,
+            metadata: None,
+        };
+        s.commit(vec![(key("g", "t", 0), c(5))]).unwrap_err();
+        assert_eq!(s.get("g", "t", 0), None, "not committed");
+        // Its bytes may be in the page cache or lost on the disk: the
+        // next commit writes the file whole first, without them.
+        s.commit(vec![(key("g", "t", 1), c(7))]).unwrap();
+        drop(s);
+        let s = OffsetStore::open(&d).unwrap();
+        assert_eq!(s.get("g", "t", 0), None);
+        assert_eq!(s.get("g", "t", 1), Some(&c(7)));
+        fs::remove_dir_all(d.parent().unwrap()).unwrap();
     }
 
     #[test]

@@ -7,12 +7,11 @@
 //! than entities. Kafka keeps the same in its metadata log.
 
 use super::entity::{Entity, Part};
-use crate::record_file::{self, get_str, put_str};
+use crate::record_file::{self, get_str, put_str, RecordFile};
 use bytes::{Buf, BufMut};
 use std::collections::{BTreeMap, HashMap};
-use std::fs::File;
-use std::io::{self, Write};
-use std::path::{Path, PathBuf};
+use std::io;
+use std::path::Path;
 
 /// An entity's quotas: each kind's name and its value.
 pub type Values = BTreeMap<String, f64>;
@@ -20,8 +19,7 @@ pub type Values = BTreeMap<String, f64>;
 /// The file.
 #[derive(Debug)]
 pub struct QuotaStore {
-    path: PathBuf,
-    file: File,
+    file: RecordFile,
     records: usize,
 }
 
@@ -34,11 +32,7 @@ impl QuotaStore {
             let (entity, values) = decode(payload)?;
             Some((entity, (!values.is_empty()).then_some(values)))
         })?;
-        let mut store = QuotaStore {
-            path,
-            file,
-            records,
-        };
+        let mut store = QuotaStore { file, records };
         if record_file::worth_compacting(store.records, all.len()) {
             store.rewrite(&all)?;
         }
@@ -54,10 +48,13 @@ impl QuotaStore {
         values: &Values,
         all: &HashMap<Entity, Values>,
     ) -> io::Result<()> {
+        if self.file.broken() {
+            // Written whole again, `entity`'s new quotas with the rest.
+            return self.rewrite(all);
+        }
         let mut buf = Vec::new();
         encode(&mut buf, entity, values);
-        self.file.write_all(&buf)?;
-        self.file.sync_data()?;
+        self.file.append_synced(&buf)?;
         self.records += 1;
         if record_file::worth_compacting(self.records, all.len()) {
             self.rewrite(all)?;
@@ -70,7 +67,7 @@ impl QuotaStore {
         for (entity, values) in all {
             encode(&mut buf, entity, values);
         }
-        self.file = record_file::rewrite(&self.path, &buf)?;
+        self.file.rewrite(&buf)?;
         self.records = all.len();
         Ok(())
     }

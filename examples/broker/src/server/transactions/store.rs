@@ -34,14 +34,13 @@
 //! tombstone.
 
 use crate::log::now_ms;
-use crate::record_file::{self, get_str, put_str};
+use crate::record_file::{self, get_str, put_str, RecordFile};
 use crate::server::groups::offsets::{Committed, OffsetKey};
 use crate::writer::FlushPolicy;
 use bytes::{Buf, BufMut};
 use std::collections::{BTreeSet, HashMap};
-use std::fs::File;
-use std::io::{self, Write};
-use std::path::{Path, PathBuf};
+use std::io;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 /// The producer id of a record that forgets its transactional id.
@@ -118,8 +117,7 @@ pub type Kept = (Durable, Option<Open>);
 /// The file and what it says.
 #[derive(Debug)]
 pub struct TxnStore {
-    path: PathBuf,
-    file: File,
+    file: RecordFile,
     records: usize,
     buf: Vec<u8>,
     flush: FlushPolicy,
@@ -138,7 +136,6 @@ impl TxnStore {
             Some((id, (state.0.producer_id != TOMBSTONE).then_some(state)))
         })?;
         let mut store = TxnStore {
-            path,
             file,
             records,
             buf: Vec::new(),
@@ -157,7 +154,7 @@ impl TxnStore {
     pub fn save(&mut self, id: &str, state: &Durable, open: Option<&Open>) -> io::Result<()> {
         self.buf.clear();
         encode(&mut self.buf, id, state, open);
-        self.file.write_all(&self.buf)?;
+        self.file.append(&self.buf)?;
         self.records += 1;
         self.dirty = true;
         if self.flush == FlushPolicy::EveryBatch {
@@ -183,7 +180,7 @@ impl TxnStore {
     }
 
     fn sync(&mut self) -> io::Result<()> {
-        self.file.sync_data()?;
+        self.file.sync()?;
         self.dirty = false;
         self.last_sync = Instant::now();
         Ok(())
@@ -212,7 +209,8 @@ impl TxnStore {
     /// Whether the file holds so many more records than the `live` ids
     /// that it is worth rewriting (see [`rewrite`](Self::rewrite)).
     pub fn worth_rewriting(&self, live: usize) -> bool {
-        record_file::worth_compacting(self.records, live)
+        // A broken file takes nothing until it is written whole again.
+        self.file.broken() || record_file::worth_compacting(self.records, live)
     }
 
     /// Replaces the file with one record per id of `all` (every id's
@@ -228,7 +226,7 @@ impl TxnStore {
             encode(&mut buf, id, state, open);
             records += 1;
         }
-        self.file = record_file::rewrite(&self.path, &buf)?;
+        self.file.rewrite(&buf)?;
         self.records = records;
         self.dirty = false;
         self.last_sync = Instant::now();
