@@ -1,8 +1,10 @@
 //! Client quotas over the wire: AlterClientQuotas and
 //! DescribeClientQuotas with Kafka's validation (an entity names a user,
-//! a client id or both, each named or the default; `producer_byte_rate`
-//! and `consumer_byte_rate` positive; the quotas this broker does not
-//! enforce refused), kept across a restart; an IP's connection creation
+//! a client id or both, each named or the default; `producer_byte_rate`,
+//! `consumer_byte_rate` and `request_percentage` positive, and not for an
+//! ip), kept across a restart; a client's `request_percentage` throttling
+//! the client that floods the loops with requests, and not its neighbour,
+//! with the raw client and librdkafka; an IP's connection creation
 //! rate holding then closing the connections over it; a client's
 //! controller mutation rate refusing topics past it (KIP-599), with the
 //! raw client, kafka-python and confluent-kafka; a client that ignores its
@@ -123,6 +125,10 @@ fn quotas_are_set_validated_described_and_kept_across_a_restart() {
                 &[("producer_byte_rate", 5.0, false)],
             ),
             entry(
+                &[("client-id", Some("w"))],
+                &[("request_percentage", -1.0, false)],
+            ),
+            entry(
                 &[("client-id", Some("x"))],
                 &[("producer_byte_rate", 0.0, false)],
             ),
@@ -137,7 +143,7 @@ fn quotas_are_set_validated_described_and_kept_across_a_restart() {
         ],
         false,
     );
-    assert_eq!(codes, vec![0, 0, 42, 42, 42, 42, 42]);
+    assert_eq!(codes, vec![0, 0, 0, 42, 42, 42, 42, 42]);
     // validate_only changes nothing.
     assert_eq!(
         alter(
@@ -153,6 +159,12 @@ fn quotas_are_set_validated_described_and_kept_across_a_restart() {
     );
     let all = described(&mut c, 1);
     assert_eq!(all.len(), 2, "{all:?}");
+    let users = described_by(&mut c, 1, "user");
+    let default_user = (
+        vec![("user".into(), None)],
+        vec![("request_percentage".into(), 50.0)],
+    );
+    assert!(users.contains(&default_user), "{users:?}");
     assert!(all.contains(&(
         vec![("client-id".into(), Some("app".into()))],
         vec![("producer_byte_rate".into(), 1024.0)]
@@ -545,4 +557,72 @@ fn kafka_python_is_refused_topics_past_its_mutation_quota_and_librdkafka_is_thro
     common::client_script_ok("mutation_quota.py", &[&broker.addr], "mutation quota ok");
     drop(broker);
     let _ = std::fs::remove_dir_all(&data);
+}
+
+/// A Metadata v12 for no topic; its throttle time.
+fn metadata_throttle(c: &mut Client) -> i32 {
+    let mut r = MetadataRequest::default();
+    r.topics = Some(Vec::new());
+    let resp: MetadataResponse = c.call(ApiKey::Metadata, 12, &r);
+    resp.throttle_time_ms
+}
+
+#[test]
+fn a_client_flooding_the_loops_with_requests_is_throttled_by_its_request_percentage() {
+    let config = common::config("quotas-requests");
+    let broker = common::start(&config);
+    let addr = broker.local_addr();
+    let mut admin = Client::connect(addr);
+    // 0.2% of one thread: 20 ms of loop time over the ten seconds the
+    // rate is averaged over at first, a few hundred requests.
+    let quota = [("request_percentage", 0.2, false)];
+    let codes = alter(
+        &mut admin,
+        1,
+        vec![entry(&[("client-id", Some("greedy"))], &quota)],
+        false,
+    );
+    assert_eq!(codes, vec![0]);
+    let mut greedy = Client::connect(addr).with_client_id("greedy");
+    let mut calm = Client::connect(addr).with_client_id("calm");
+    let mut sent = 0;
+    let throttle = loop {
+        let t = metadata_throttle(&mut greedy);
+        sent += 1;
+        if t > 0 {
+            break t;
+        }
+        assert!(sent < 200_000, "never throttled");
+        // The neighbour, without a quota, asks as often and never is.
+        assert_eq!(metadata_throttle(&mut calm), 0);
+    };
+    // The connection is muted for the throttle: the next request is read
+    // only once it has passed (the rate is then back at the quota).
+    let started = std::time::Instant::now();
+    let _: ApiVersionsResponse =
+        greedy.call(ApiKey::ApiVersions, 3, &ApiVersionsRequest::default());
+    let waited = started.elapsed();
+    println!("throttled {throttle} ms after {sent} requests; the next answered after {waited:?}");
+    assert!(
+        waited.as_millis() + 5 >= throttle as u128,
+        "answered after {waited:?}, throttled {throttle} ms (after {sent} requests)"
+    );
+    // Held to its quota from then on: in the same time, it gets a small
+    // share of the requests its unquoted neighbour gets.
+    let served_in = |c: &mut Client, within: std::time::Duration| {
+        let start = std::time::Instant::now();
+        let mut n = 0;
+        while start.elapsed() < within {
+            metadata_throttle(c);
+            n += 1;
+        }
+        n
+    };
+    let within = std::time::Duration::from_millis(500);
+    let (held, free) = (served_in(&mut greedy, within), served_in(&mut calm, within));
+    println!("in {within:?}: greedy {held} requests, calm {free}");
+    assert!(held * 4 < free, "greedy {held}, calm {free}");
+    assert_eq!(metadata_throttle(&mut calm), 0);
+    broker.shutdown(std::time::Duration::from_secs(5));
+    let _ = std::fs::remove_dir_all(&config.data_dir);
 }

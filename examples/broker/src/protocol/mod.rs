@@ -3,7 +3,8 @@
 //! requests ([`request`], after [`shape`] has checked their array counts),
 //! responses
 //! framed for the wire ([`response`]), and the fetch response, which is
-//! encoded by hand around the segment files it sends ([`fetch_response`]).
+//! encoded by hand around the segment files it sends ([`fetch_response`]),
+//! and the throttle time responses carry ([`throttle`]).
 //!
 //! Request and response bodies are decoded and encoded with the
 //! `kafka-protocol` crate, classic and flexible versions alike (see
@@ -15,6 +16,7 @@ pub mod pattern;
 pub mod request;
 pub mod response;
 pub mod shape;
+pub mod throttle;
 pub mod versions;
 
 /// Kafka's error codes, as the broker uses them.

@@ -39,6 +39,7 @@ use crate::ops::{Answer, LogJob, LogOp, LogReply, TopicSpec};
 use crate::protocol::config_resource;
 use crate::protocol::error_code as ec;
 use crate::protocol::request::{self, RequestError};
+use crate::protocol::throttle::ThrottleTime;
 use crate::protocol::{header, versions};
 use crate::security::acl::{op, resource};
 use crate::security::sasl::{self, Reply, SaslSession};
@@ -54,13 +55,13 @@ use kafka_protocol::messages::{
     DeleteRecordsRequest, FetchRequest, ListOffsetsRequest, MetadataRequest, ProduceRequest,
     RequestKind, SaslAuthenticateRequest, SaslAuthenticateResponse, SaslHandshakeResponse,
 };
-use kafka_protocol::protocol::StrBytes;
+use kafka_protocol::protocol::{Encodable, HeaderVersion, StrBytes};
 use std::cell::Cell;
 use std::collections::VecDeque;
 use std::rc::Rc;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use uuid::Uuid;
 
 /// The inbound handler of a client connection.
@@ -83,6 +84,10 @@ pub struct Connection {
     throttle_timer: Option<TimerId>,
     /// The client quotas as this connection last looked them up.
     quota_cache: quotas::Cached,
+    /// Under a `request_percentage` quota: when the request being served
+    /// was taken up, and its rate and quota, until its time is counted
+    /// (when its answer is written or it is handed over).
+    request_clock: Option<(Instant, Arc<quotas::Sensor>, f64)>,
     /// This connection's place in its address's count, where a
     /// per-address limit is set (given back when the handler is dropped).
     ip_slot: Option<gyre_reactor::IpSlot>,
@@ -160,6 +165,7 @@ impl Connection {
             resume_timer: None,
             throttle_timer: None,
             quota_cache: quotas::Cached::default(),
+            request_clock: None,
             ip_slot: None,
             closing: false,
         }
@@ -236,6 +242,7 @@ impl Connection {
         pending: Pending,
     ) -> Responder {
         Responder {
+            throttle_ms: self.count_request_time(ctx),
             handle: self.handle(ctx),
             seq,
             correlation_id: head.correlation_id,
@@ -312,7 +319,28 @@ impl Connection {
         });
     }
 
+    /// Serves one request; under a request quota, its time on the loop
+    /// is counted by then (see [`quotas`]).
     fn serve(&mut self, ctx: &mut impl InboundContext<Self>, frame: Bytes) {
+        self.serve_frame(ctx, frame);
+        // Answered by the coordinator, or refused: counted now.
+        self.count_request_time(ctx);
+    }
+
+    /// Counts the time of the request being served against its client's
+    /// request quota, if it has one and it was not counted yet, and mutes
+    /// the connection for the throttle that earns; the throttle (ms) for
+    /// its answer to carry.
+    fn count_request_time(&mut self, ctx: &mut impl InboundContext<Self>) -> i32 {
+        let Some((started, sensor, percent)) = self.request_clock.take() else {
+            return 0;
+        };
+        let wait = sensor.record_time_and_throttle(started.elapsed(), percent);
+        self.throttle(ctx, wait);
+        quotas::throttle_ms(wait)
+    }
+
+    fn serve_frame(&mut self, ctx: &mut impl InboundContext<Self>, frame: Bytes) {
         // A joining member's client id is kept for DescribeGroups and
         // ConsumerGroupDescribe (a slice of the frame: no copy).
         let client_id = match header::peek(&frame) {
@@ -392,6 +420,9 @@ impl Connection {
             .quotas
             .any()
             .then(|| (frame.len(), header::client_id(&frame)));
+        if let Some((sensor, percent)) = self.quota(Kind::Requests, &quota_ask) {
+            self.request_clock = Some((Instant::now(), sensor, percent));
+        }
         let (head, request) = match request::decode(frame) {
             Ok(decoded) => decoded,
             Err(RequestError::UnsupportedVersion {
@@ -602,15 +633,15 @@ impl Connection {
                     r.error_code = ec::CLUSTER_AUTHORIZATION_FAILED;
                     r.producer_id = kafka_protocol::messages::ProducerId(-1);
                 }
-                self.reply(ctx, head, &r);
+                self.reply(ctx, head, r);
             }
             RequestKind::DescribeCluster(req) => {
                 let r = node::describe_cluster(&req, head.api_version, self.advertised(ctx));
-                self.reply(ctx, head, &r);
+                self.reply(ctx, head, r);
             }
             RequestKind::DescribeLogDirs(req) => {
                 if !self.may(ctx, op::DESCRIBE, resource::CLUSTER, CLUSTER) {
-                    self.reply(ctx, head, &replicas::log_dirs_refused());
+                    self.reply(ctx, head, replicas::log_dirs_refused());
                     return;
                 }
                 // Sizes come from the writer, which owns the logs.
@@ -633,7 +664,7 @@ impl Connection {
                 let allowed = self.may(ctx, op::ALTER, resource::CLUSTER, CLUSTER);
                 let log_dir = &self.shared.log_dir;
                 let r = replicas::alter_log_dirs(&self.shared.catalog, &req, allowed, log_dir);
-                self.reply(ctx, head, &r);
+                self.reply(ctx, head, r);
             }
             RequestKind::AlterClientQuotas(req) => {
                 // The file is written and synced: off the event loop.
@@ -646,21 +677,21 @@ impl Connection {
             RequestKind::DescribeClientQuotas(req) => {
                 let allowed = self.may(ctx, op::DESCRIBE_CONFIGS, resource::CLUSTER, CLUSTER);
                 let resp = self.shared.quotas.describe(&req, allowed);
-                self.reply(ctx, head, &resp);
+                self.reply(ctx, head, resp);
             }
             RequestKind::ElectLeaders(req) => {
                 let allowed = self.may(ctx, op::ALTER, resource::CLUSTER, CLUSTER);
                 let r = replicas::elect_leaders(&self.shared.catalog, &req, allowed);
-                self.reply(ctx, head, &r);
+                self.reply(ctx, head, r);
             }
             RequestKind::ListPartitionReassignments(req) => {
                 let allowed = self.may(ctx, op::DESCRIBE, resource::CLUSTER, CLUSTER);
-                self.reply(ctx, head, &replicas::list_reassignments(&req, allowed));
+                self.reply(ctx, head, replicas::list_reassignments(&req, allowed));
             }
             RequestKind::AlterPartitionReassignments(req) => {
                 let allowed = self.may(ctx, op::ALTER, resource::CLUSTER, CLUSTER);
                 let r = replicas::alter_reassignments(&self.shared.catalog, &req, allowed);
-                self.reply(ctx, head, &r);
+                self.reply(ctx, head, r);
             }
             RequestKind::SaslHandshake(r) => {
                 let mut resp = SaslHandshakeResponse::default();
@@ -681,7 +712,7 @@ impl Connection {
                     None => resp.error_code = ec::ILLEGAL_SASL_STATE,
                 }
                 let refused = resp.error_code != ec::NONE;
-                self.reply(ctx, head, &resp);
+                self.reply(ctx, head, resp);
                 if refused {
                     let mechanism = r.mechanism.as_str().to_owned();
                     self.refuse(
@@ -693,7 +724,7 @@ impl Connection {
             RequestKind::SaslAuthenticate(r) => self.sasl_authenticate(ctx, head, r),
             RequestKind::DescribeUserScramCredentials(r) => {
                 let resp = super::users::describe(&self.shared.credentials, &r);
-                self.reply(ctx, head, &resp);
+                self.reply(ctx, head, resp);
             }
             RequestKind::AlterUserScramCredentials(r) => self.off_loop(ctx, move |shared| {
                 let resp = super::users::alter(&shared.credentials, r);
@@ -701,7 +732,7 @@ impl Connection {
             }),
             RequestKind::DescribeAcls(r) => {
                 let resp = super::acls::describe(&self.shared.acls, &r);
-                self.reply(ctx, head, &resp);
+                self.reply(ctx, head, resp);
             }
             RequestKind::CreateAcls(r) => self.off_loop(ctx, move |shared| {
                 let resp = super::acls::create(&shared.acls, r);
@@ -742,7 +773,7 @@ impl Connection {
                         result.configs.clear();
                     }
                 }
-                self.reply(ctx, head, &resp);
+                self.reply(ctx, head, resp);
             }
             RequestKind::FindCoordinator(req) => {
                 // Group keys (type 0) need DESCRIBE on the group.
@@ -761,7 +792,7 @@ impl Connection {
                         }
                     }
                 }
-                self.reply(ctx, head, &r);
+                self.reply(ctx, head, r);
             }
             group @ (RequestKind::JoinGroup(_)
             | RequestKind::SyncGroup(_)
@@ -939,23 +970,26 @@ impl Connection {
                 Some(why)
             }
         };
-        self.reply(ctx, head, &resp);
+        self.reply(ctx, head, resp);
         if let Some(why) = refused {
             warn_limited!(PEER_WARNINGS, ?peer, reason = %why, "SASL authentication failed");
             self.refuse(ctx, format_args!("SASL authentication failed"));
         }
     }
 
-    fn reply<M: kafka_protocol::protocol::Encodable + kafka_protocol::protocol::HeaderVersion>(
+    /// Answers the request being served on the loop, with the throttle
+    /// time its request quota earned.
+    fn reply<M: Encodable + HeaderVersion + ThrottleTime>(
         &mut self,
         ctx: &mut impl InboundContext<Self>,
         head: header::RequestHead,
-        body: &M,
+        mut body: M,
     ) {
+        body.throttle_at_least(self.count_request_time(ctx));
         let seq = self.next_seq();
         ctx.write(Sequenced {
             seq,
-            frame: encoded(head.correlation_id, head.api_version, body),
+            frame: encoded(head.correlation_id, head.api_version, &body),
         });
     }
 
@@ -981,6 +1015,7 @@ impl Connection {
         } else {
             0
         };
+        r.throttle_at_least(self.count_request_time(ctx));
         let seq = self.next_seq();
         ctx.write(Sequenced {
             seq,
@@ -1009,10 +1044,11 @@ impl Connection {
         };
         let advertised = self.advertised(ctx);
         if missing.is_empty() {
-            let body =
+            let mut body =
                 metadata::response(&self.shared, &advertised, &r, head.api_version, |name| {
                     self.may(ctx, op::DESCRIBE, resource::TOPIC, name)
                 });
+            body.throttle_at_least(self.count_request_time(ctx));
             ctx.write(Sequenced {
                 seq,
                 frame: encoded(head.correlation_id, head.api_version, &body),

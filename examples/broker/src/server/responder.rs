@@ -14,6 +14,7 @@ use crate::fetch::{PartitionRead, ReadError};
 use crate::ops::{Answer, AppendOutcome, Deletion, LogReply, OffsetAnswer};
 use crate::protocol::error_code as ec;
 use crate::protocol::fetch_response::{self, FetchedPartition, FetchedTopic};
+use crate::protocol::throttle::ThrottleTime;
 use crate::topics::TopicError;
 use gyre_reactor::{ChannelHandle, UserEvent};
 use kafka_protocol::messages::create_partitions_response::CreatePartitionsTopicResult;
@@ -105,6 +106,9 @@ pub struct Responder {
     pub(crate) version: i16,
     pub(crate) pending: Pending,
     pub(crate) shared: Arc<Shared>,
+    /// The throttle (ms) the request's time on the loop earned under its
+    /// client's request quota, for the answer to carry.
+    pub(crate) throttle_ms: i32,
 }
 
 impl Responder {
@@ -116,8 +120,9 @@ impl Responder {
         });
     }
 
-    fn send_encoded<M: Encodable + HeaderVersion>(&self, body: &M) {
-        self.send(encoded(self.correlation_id, self.version, body));
+    fn send_encoded<M: Encodable + HeaderVersion + ThrottleTime>(&self, mut body: M) {
+        body.throttle_at_least(self.throttle_ms);
+        self.send(encoded(self.correlation_id, self.version, &body));
     }
 }
 
@@ -127,7 +132,7 @@ impl LogReply for Responder {
             (Pending::Produce(layout, throttle_ms), Answer::Appended(outcomes)) => {
                 let mut r = produce_response(layout, outcomes);
                 r.throttle_time_ms = *throttle_ms;
-                self.send_encoded(&r)
+                self.send_encoded(r)
             }
             (Pending::Fetch(layout, ids, quota), Answer::Fetched(reads)) => {
                 let mut topics = fetch_topics(layout, ids, reads);
@@ -150,20 +155,20 @@ impl LogReply for Responder {
                 self.send(Frame::Parts(fetch_response::encode(
                     self.correlation_id,
                     self.version,
-                    throttle_ms(throttle),
+                    throttle_ms(throttle).max(self.throttle_ms),
                     topics,
                 )));
             }
             (Pending::ListOffsets(layout), Answer::Offsets(offsets)) => {
-                self.send_encoded(&list_offsets_response(layout, &offsets, self.version))
+                self.send_encoded(list_offsets_response(layout, &offsets, self.version))
             }
             (Pending::DescribeProducers(layout), Answer::Producers(found)) => {
-                self.send_encoded(&describe_producers_response(layout, found))
+                self.send_encoded(describe_producers_response(layout, found))
             }
             (Pending::DescribeLogDirs(layout), Answer::LogDirSizes(sizes, space)) => {
                 let log_dir = &self.shared.log_dir;
                 let resp = super::replicas::log_dirs_response(log_dir, layout, &sizes, space);
-                self.send_encoded(&resp)
+                self.send_encoded(resp)
             }
             (Pending::CreateTopics(topics, throttle), Answer::Created(results)) => {
                 let mut results = results.into_iter();
@@ -191,7 +196,7 @@ impl LogReply for Responder {
                     }
                     r.topics.push(t);
                 }
-                self.send_encoded(&r);
+                self.send_encoded(r);
             }
             (Pending::Metadata(request, advertised, hidden), Answer::Created(_)) => {
                 let body = super::metadata::response(
@@ -201,7 +206,7 @@ impl LogReply for Responder {
                     self.version,
                     |name| !hidden.iter().any(|h| h == name),
                 );
-                self.send_encoded(&body);
+                self.send_encoded(body);
             }
             (Pending::DeleteTopics(topics, throttle), Answer::Deleted(results)) => {
                 let mut r = DeleteTopicsResponse::default();
@@ -224,7 +229,7 @@ impl LogReply for Responder {
                     }
                     r.responses.push(t);
                 }
-                self.send_encoded(&r);
+                self.send_encoded(r);
             }
             (Pending::CreatePartitions(topics, throttle), Answer::Grown(results)) => {
                 let mut results = results.into_iter();
@@ -248,10 +253,10 @@ impl LogReply for Responder {
                         .map(StrBytes::from_string);
                     r.results.push(t);
                 }
-                self.send_encoded(&r);
+                self.send_encoded(r);
             }
             (Pending::DeleteRecords(layout), Answer::RecordsDeleted(results)) => {
-                self.send_encoded(&delete_records_response(layout, &results))
+                self.send_encoded(delete_records_response(layout, &results))
             }
             (Pending::AlterConfigs(api, resources), Answer::Altered(results)) => {
                 let outcomes = alter_configs::outcomes(resources, results, topic_error_code, |e| {
@@ -259,10 +264,10 @@ impl LogReply for Responder {
                 });
                 match api {
                     AlterApi::Incremental => {
-                        self.send_encoded(&alter_configs::incremental_response(outcomes))
+                        self.send_encoded(alter_configs::incremental_response(outcomes))
                     }
                     AlterApi::Replacing => {
-                        self.send_encoded(&alter_configs::replacing_response(outcomes))
+                        self.send_encoded(alter_configs::replacing_response(outcomes))
                     }
                 }
             }
