@@ -626,3 +626,23 @@ fn a_client_flooding_the_loops_with_requests_is_throttled_by_its_request_percent
     broker.shutdown(std::time::Duration::from_secs(5));
     let _ = std::fs::remove_dir_all(&config.data_dir);
 }
+
+#[test]
+fn librdkafka_is_throttled_by_its_request_percentage_and_its_neighbour_is_not() {
+    let config = common::config("quotas-requests-librdkafka");
+    let broker = common::start(&config);
+    let addr = broker.local_addr().to_string();
+    let mut admin = Client::connect(broker.local_addr());
+    let quota = [("request_percentage", 0.2, false)];
+    let codes = alter(
+        &mut admin,
+        1,
+        vec![entry(&[("client-id", Some("greedy"))], &quota)],
+        false,
+    );
+    assert_eq!(codes, vec![0]);
+    let out = common::client_script_ok("request_quota.py", &[&addr, "polled"], "request quota ok");
+    println!("{out}");
+    broker.shutdown(std::time::Duration::from_secs(5));
+    let _ = std::fs::remove_dir_all(&config.data_dir);
+}
