@@ -4,11 +4,12 @@
 //! broker unclean).
 //!
 //! Compiled in only with the `failpoints` feature (the test suite builds
-//! with every feature); without it [`hit`] is an empty inline function.
+//! with every feature); without it `hit` is an empty inline function.
 //! With it, a name is armed by its subject: a group or a topic named
 //! `gyre-failpoint-<place>`, which no real client names by chance, makes
-//! [`hit`] panic there, or [`io_error`] fail with EIO once for each of
-//! the topic's files (an fsync the disk refused). Uses nothing else in the crate.
+//! `hit` panic there, or `io_error` fail with EIO once for each of the
+//! topic's partition folders, or each file named so (an fsync the disk
+//! refused). Uses nothing else in the crate.
 
 /// The prefix of a subject that arms a failpoint.
 pub const PREFIX: &str = "gyre-failpoint-";
