@@ -120,6 +120,27 @@ pub fn open_keyed<K: std::hash::Hash + Eq, V>(
 /// until it is [rewritten](Self::rewrite) whole from its owner's state.
 /// A failed or short write is cut back off instead, so the next append
 /// does not follow half a record.
+///
+/// ```
+/// use gyre_broker::record_file::{self, begin, finish};
+///
+/// # let dir = std::env::temp_dir().join(format!("gyre-doc-recfile-{}", std::process::id()));
+/// let path = dir.join("state.log");
+/// let (mut file, _) = record_file::open(&path, |_| true)?;
+/// let mut buf = Vec::new();
+/// let at = begin(&mut buf);
+/// buf.extend_from_slice(b"offset=42");
+/// finish(&mut buf, at);
+/// file.append_synced(&buf)?;
+/// let mut read = Vec::new();
+/// record_file::open(&path, |payload| {
+///     read.push(payload.to_vec());
+///     true
+/// })?;
+/// assert_eq!(read, [b"offset=42".to_vec()]);
+/// # std::fs::remove_dir_all(&dir)?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
 #[derive(Debug)]
 pub struct RecordFile {
     path: PathBuf,

@@ -7,6 +7,16 @@
 use kafka_protocol::messages::*;
 
 /// A response that can say how long its client is throttled.
+///
+/// ```
+/// use gyre_broker::protocol::throttle::ThrottleTime;
+/// use kafka_protocol::messages::ProduceResponse;
+///
+/// let mut r = ProduceResponse::default();
+/// r.throttle_time_ms = 40; // a byte rate's throttle
+/// r.throttle_at_least(15); // a request quota's: the longer stands
+/// assert_eq!(r.throttle_time_ms(), 40);
+/// ```
 pub trait ThrottleTime {
     /// The throttle time it carries (ms).
     fn throttle_time_ms(&self) -> i32;
