@@ -308,19 +308,29 @@ impl<R: LogReply> WriterHandler<R> {
             files: Vec::with_capacity(self.dirty.len() * 6),
             offsets: Vec::with_capacity(self.dirty.len()),
         };
+        // Each log's active segment when its handles were taken.
+        let mut handed = Vec::with_capacity(self.dirty.len());
         for pid in &self.dirty {
             let Some(log) = self.storage.log(*pid) else {
                 continue;
             };
             job.offsets.push((*pid, log.end_offset()));
-            if let Err(e) = log.sync_handles(&mut job.files) {
-                tracing::warn!(partition = pid, error = %e, "cannot hand the log to the flusher; syncing here");
-                drop(job);
-                self.sync_dirty(&mut HashSet::new());
-                return;
+            match log.sync_handles(&mut job.files) {
+                Ok(active) => handed.push((*pid, active)),
+                Err(e) => {
+                    tracing::warn!(partition = pid, error = %e, "cannot hand the log to the flusher; syncing here");
+                    drop(job);
+                    self.sync_dirty(&mut HashSet::new());
+                    return;
+                }
             }
         }
         if flusher.offer(job).is_ok() {
+            for (pid, active) in handed {
+                if let Some(log) = self.storage.log(pid) {
+                    log.handed_over(active);
+                }
+            }
             self.dirty.clear();
             self.last_sync = Instant::now();
         }

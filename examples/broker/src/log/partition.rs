@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use std::fs::File;
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -256,6 +256,10 @@ pub struct PartitionLog {
     /// stop syncs only such logs. An atomic only because `sync` takes
     /// `&self`; one thread writes a log.
     unsynced: AtomicBool,
+    /// The base of the oldest segment that may hold what is not durable
+    /// yet: a sync covers it and every later one (a log may roll several
+    /// times between syncs), then moves it to the active segment.
+    sync_from: AtomicI64,
     /// The CRC-32C of the producers snapshot's text in the high half and
     /// the transactions snapshot's in the low half, as last made durable
     /// (or as found on disk at a clean start); 0 when not known. A clean
@@ -402,6 +406,15 @@ impl PartitionLog {
             unsynced: AtomicBool::new(
                 !matches!(recovery, Recovery::Clean) || !truncations.is_empty(),
             ),
+            // After a clean stop everything was synced but the active
+            // segment, which takes appends; after an unclean one, what
+            // recovery checked (above the recovery point) may still be
+            // only in the page cache.
+            sync_from: AtomicI64::new(match (&recovery, truncations.is_empty()) {
+                (Recovery::Clean, true) => *segments.keys().next_back().unwrap_or(&0),
+                (Recovery::Clean, false) => i64::MIN,
+                (Recovery::From(_), _) => full_from,
+            }),
             durable_snapshots: AtomicU64::new(0),
             id: NEXT_LOG_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             config,
@@ -977,22 +990,50 @@ impl PartitionLog {
         // Cleared first: an append racing the sync is impossible (one
         // thread writes a log), and a failed sync sets it again.
         self.unsynced.store(false, Ordering::Relaxed);
-        for segment in self.segments.values().rev().take(2) {
+        let active = self.active_base();
+        for segment in self.unsynced_segments().rev() {
             if let Err(e) = segment.sync() {
                 self.unsynced.store(true, Ordering::Relaxed);
                 return Err(e);
             }
         }
+        self.sync_from.store(active, Ordering::Relaxed);
         Ok(())
     }
 
     /// Handles on the files [`PartitionLog::sync`] would sync, for a sync
-    /// on another thread; appended to `out`.
-    pub fn sync_handles(&self, out: &mut Vec<File>) -> io::Result<()> {
-        for segment in self.segments.values().rev().take(2) {
+    /// on another thread; appended to `out`. Returns the active segment's
+    /// base, for [`handed_over`](Self::handed_over) once the thread has
+    /// taken them.
+    pub fn sync_handles(&self, out: &mut Vec<File>) -> io::Result<i64> {
+        let active = self.active_base();
+        for segment in self.unsynced_segments() {
             out.extend(segment.sync_handles()?);
         }
-        Ok(())
+        Ok(active)
+    }
+
+    /// The handles [`sync_handles`](Self::sync_handles) gave, taken when
+    /// the segment at `active` was the active one, are being synced: later
+    /// syncs start there.
+    pub fn handed_over(&self, active: i64) {
+        self.sync_from.store(active, Ordering::Relaxed);
+    }
+
+    /// The segments a sync covers: the active one and every one rolled
+    /// since the last sync.
+    fn unsynced_segments(&self) -> impl DoubleEndedIterator<Item = &Segment> {
+        self.segments
+            .range(self.sync_from.load(Ordering::Relaxed)..)
+            .map(|(_, s)| s)
+    }
+
+    fn active_base(&self) -> i64 {
+        *self
+            .segments
+            .keys()
+            .next_back()
+            .expect("a log always has a segment")
     }
 
     /// Whole batches starting with the one holding `offset`, up to
@@ -1757,6 +1798,53 @@ mod tests {
             log.cleaning_plan().unwrap().is_none(),
             "nothing left to wait for"
         );
+        drop(log);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_sync_covers_every_segment_rolled_since_the_last_one() {
+        let dir = gyre_testkit::scratch_dir("sync-rolled");
+        let config = LogConfig {
+            segment_bytes: 100,
+            ..LogConfig::default()
+        };
+        let (mut log, _) = PartitionLog::open(&dir, config.clone()).unwrap();
+        let handles = |log: &PartitionLog| {
+            let mut out = Vec::new();
+            let active = log.sync_handles(&mut out).unwrap();
+            (out.len() / 3, active)
+        };
+        assert_eq!(handles(&log).0, 1, "a new log: its one segment");
+        for i in 0..4 {
+            log.append(&batch::build(i, 1_000, &[&[b'x'; 120]]))
+                .unwrap();
+        }
+        assert_eq!(log.segments.len(), 4, "three rolls since the start");
+        // Every rolled segment holds appends no sync has covered (before,
+        // only the last two segments were synced).
+        let (segments, active) = handles(&log);
+        assert_eq!(segments, 4);
+        log.handed_over(active);
+        assert_eq!(handles(&log).0, 1, "handed over: only the active one");
+        log.append(&batch::build(4, 1_000, &[&[b'x'; 120]]))
+            .unwrap();
+        log.append(&batch::build(5, 1_000, &[&[b'x'; 120]]))
+            .unwrap();
+        assert_eq!(handles(&log).0, 3);
+        log.sync().unwrap();
+        assert_eq!(handles(&log).0, 1, "synced: only the active one");
+        // After an unclean stop, from the segment recovery checked.
+        drop(log);
+        let (log, _) = PartitionLog::open_with(&dir, config.clone(), Recovery::From(3)).unwrap();
+        assert_eq!(
+            handles(&log).0,
+            3,
+            "the segments from the one holding offset 3"
+        );
+        drop(log);
+        let (log, _) = PartitionLog::open_with(&dir, config, Recovery::Clean).unwrap();
+        assert_eq!(handles(&log).0, 1, "after a clean stop: the active one");
         drop(log);
         std::fs::remove_dir_all(&dir).unwrap();
     }
