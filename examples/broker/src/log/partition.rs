@@ -983,8 +983,9 @@ impl PartitionLog {
         Ok(())
     }
 
-    /// Makes everything appended durable (the active segment; rolled
-    /// segments were synced... by their last append's caller).
+    /// Makes everything appended durable: the active segment and every
+    /// segment rolled since the last sync (Kafka flushes each rolled
+    /// segment; here the next sync does).
     pub fn sync(&self) -> io::Result<()> {
         crate::failpoint::io_error("fsync", &self.dir)?;
         // Cleared first: an append racing the sync is impossible (one
