@@ -880,7 +880,7 @@ mod tests {
                     &[("user", Some("alice"))],
                     &[(PRODUCER_BYTE_RATE, 5000.0, false)],
                 ),
-                entry(&[("user", None)], &[("request_percentage", 50.0, false)]),
+                entry(&[("user", None)], &[(REQUEST_PERCENTAGE, 0.0, false)]),
                 entry(
                     &[("client-id", Some("x"))],
                     &[(CONSUMER_BYTE_RATE, -1.0, false)],
