@@ -8,18 +8,6 @@ use std::collections::VecDeque;
 /// Answers numbered 0, 1, 2, ... taken in any order and released in
 /// number order. An answer may be empty (`None`: a request answered with
 /// nothing), which releases nothing but lets the ones after it go.
-///
-/// ```
-/// use gyre_reactor::ArrivalOrder;
-///
-/// let mut order = ArrivalOrder::default();
-/// let mut out = Vec::new();
-/// order.take(1, Some("second"), |a| out.push(a)); // early: held
-/// order.take(2, None, |a| out.push(a)); // answered with nothing
-/// assert!(out.is_empty());
-/// order.take(0, Some("first"), |a| out.push(a));
-/// assert_eq!(out, ["first", "second"]);
-/// ```
 #[derive(Debug)]
 pub struct ArrivalOrder<W> {
     /// The number of the next answer to release.

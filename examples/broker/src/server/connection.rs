@@ -82,6 +82,9 @@ pub struct Connection {
     /// Over a client quota: nothing is read or served until this timer
     /// fires (Kafka mutes the channel for the throttle time it answered).
     throttle_timer: Option<TimerId>,
+    /// When the running throttle ends (meaningful while `throttle_timer`
+    /// is set).
+    throttle_ends: Instant,
     /// The client quotas as this connection last looked them up.
     quota_cache: quotas::Cached,
     /// Under a `request_percentage` quota: when the request being served
@@ -164,6 +167,7 @@ impl Connection {
             stalled: None,
             resume_timer: None,
             throttle_timer: None,
+            throttle_ends: Instant::now(),
             quota_cache: quotas::Cached::default(),
             request_clock: None,
             ip_slot: None,
@@ -1108,6 +1112,13 @@ impl Connection {
         if wait.is_zero() {
             return;
         }
+        // One request may earn two (a byte rate's and the request
+        // quota's): the later end stands.
+        let ends = Instant::now() + wait;
+        if self.throttle_timer.is_some() && ends <= self.throttle_ends {
+            return;
+        }
+        self.throttle_ends = ends;
         if let Some(t) = self.throttle_timer.take() {
             ctx.cancel_timer(t);
         }
