@@ -3,6 +3,8 @@
 //! `gyre-failpoint-<place>`):
 //! - a panic on the group coordinator, while handling a request: that
 //!   request's connection is closed and every other group goes on;
+//! - a panic in an admin request's work, off the loop: that request's
+//!   connection is closed rather than left waiting for its answer;
 //! - a panic in the log cleaner's pass: that log is left uncompacted and
 //!   the others are still compacted;
 //! - a panic on the log writer: the binary stops at once with status 1,
@@ -75,6 +77,38 @@ fn a_coordinator_panic_closes_only_the_asking_connection() {
         None,
         "one request's panic is not the broker's"
     );
+    broker.shutdown(Duration::from_secs(5));
+    let _ = std::fs::remove_dir_all(&config.data_dir);
+}
+
+#[test]
+fn an_admin_requests_panic_closes_its_connection_instead_of_stalling_it() {
+    use kafka_protocol::messages::alter_client_quotas_request::{EntityData, EntryData, OpData};
+    let config = common::config("admin-panic");
+    let broker = common::start(&config);
+    let mut doomed = Client::connect(broker.local_addr());
+    let mut entity = EntityData::default();
+    entity.entity_type = kafka_protocol::protocol::StrBytes::from_static_str("client-id");
+    entity.entity_name = Some(kafka_protocol::protocol::StrBytes::from_static_str(
+        "gyre-failpoint-admin",
+    ));
+    let mut op = OpData::default();
+    op.key = kafka_protocol::protocol::StrBytes::from_static_str("producer_byte_rate");
+    op.value = 1000.0;
+    let mut entry = EntryData::default();
+    entry.entity.push(entity);
+    entry.ops.push(op);
+    let mut r = AlterClientQuotasRequest::default();
+    r.entries.push(entry);
+    doomed.send(ApiKey::AlterClientQuotas, 1, &r);
+    assert!(closed_by_broker(&mut doomed));
+    let mut next = Client::connect(broker.local_addr());
+    let quotas: DescribeClientQuotasResponse = next.call(
+        ApiKey::DescribeClientQuotas,
+        1,
+        &DescribeClientQuotasRequest::default(),
+    );
+    assert_eq!(quotas.error_code, 0);
     broker.shutdown(Duration::from_secs(5));
     let _ = std::fs::remove_dir_all(&config.data_dir);
 }

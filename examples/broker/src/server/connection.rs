@@ -58,6 +58,7 @@ use kafka_protocol::messages::{
 use kafka_protocol::protocol::{Encodable, HeaderVersion, StrBytes};
 use std::cell::Cell;
 use std::collections::VecDeque;
+use std::panic::AssertUnwindSafe;
 use std::rc::Rc;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -914,7 +915,16 @@ impl Connection {
         let spawned = std::thread::Builder::new()
             .name("gyre-broker-admin".into())
             .spawn(move || {
-                let frame = work(&shared);
+                // A panic must still answer: every later answer on the
+                // connection waits for this one.
+                let worked = std::panic::catch_unwind(AssertUnwindSafe(|| work(&shared)));
+                let frame = worked.unwrap_or_else(|panic| {
+                    tracing::error!(
+                        "an admin request panicked; its connection is closed: {}",
+                        crate::health::panic_message(&*panic)
+                    );
+                    Frame::Close
+                });
                 let _ = handle.write_and_flush(Sequenced { seq, frame });
             });
         if let Err(e) = spawned {

@@ -491,6 +491,9 @@ impl ClientQuotas {
             .entity
             .iter()
             .map(|e| (e.entity_type.as_str(), e.entity_name.as_deref()));
+        for e in &entry.entity {
+            crate::failpoint::hit("admin", e.entity_name.as_deref().unwrap_or(""));
+        }
         let entity = Entity::from_parts(parts).map_err(invalid)?;
         let for_ip = entity.is_ip();
         let mut values = self
