@@ -8,19 +8,13 @@
 mod common;
 
 use common::{create_topic, produce_request, Client};
-use gyre_broker::log::{batch, Cleanup};
+use gyre_broker::log::batch;
 use kafka_protocol::messages::*;
 use std::time::{Duration, Instant};
 
 #[test]
 fn a_compacted_topic_refuses_keyless_records_and_deletions_and_a_failed_pass_is_tried_again() {
-    let mut config = common::config("compaction");
-    config.log.cleanup = Cleanup {
-        delete: false,
-        compact: true,
-    };
-    config.log.segment_bytes = 1024;
-    config.cleaner.backoff = Duration::from_millis(50);
+    let config = common::compacting_config("compaction");
     let broker = common::start(&config);
     let mut c = Client::connect(broker.local_addr());
     create_topic(&mut c, "kept", 1);

@@ -20,7 +20,7 @@ mod common;
 use common::groups::classic_join;
 use common::process::BrokerProcess;
 use common::{create_topic, produce_request, Client};
-use gyre_broker::log::{batch, Cleanup};
+use gyre_broker::log::batch;
 use gyre_broker::writer::FlushPolicy;
 use kafka_protocol::messages::*;
 use std::io::Read;
@@ -137,13 +137,7 @@ fn wait_for_passes(broker: &gyre_broker::Broker, passes: u64) {
 
 #[test]
 fn a_cleaner_panic_leaves_its_log_uncompacted_and_the_others_compacted() {
-    let mut config = common::config("cleaner-panic");
-    config.log.cleanup = Cleanup {
-        delete: false,
-        compact: true,
-    };
-    config.log.segment_bytes = 1024;
-    config.cleaner.backoff = Duration::from_millis(50);
+    let config = common::compacting_config("cleaner-panic");
     let broker = common::start(&config);
     let mut c = Client::connect(broker.local_addr());
     create_topic(&mut c, "calm", 1);

@@ -567,14 +567,13 @@ fn metadata_throttle(c: &mut Client) -> i32 {
     resp.throttle_time_ms
 }
 
-#[test]
-fn a_client_flooding_the_loops_with_requests_is_throttled_by_its_request_percentage() {
-    let config = common::config("quotas-requests");
+/// A broker in this process where client id "greedy" has a
+/// `request_percentage` of 0.2 (20 ms of loop time over the ten seconds
+/// the rate is averaged over at first: a few thousand small requests).
+fn broker_with_a_greedy_client(tag: &str) -> (gyre_broker::Broker, gyre_broker::BrokerConfig) {
+    let config = common::config(tag);
     let broker = common::start(&config);
-    let addr = broker.local_addr();
-    let mut admin = Client::connect(addr);
-    // 0.2% of one thread: 20 ms of loop time over the ten seconds the
-    // rate is averaged over at first, a few hundred requests.
+    let mut admin = Client::connect(broker.local_addr());
     let quota = [("request_percentage", 0.2, false)];
     let codes = alter(
         &mut admin,
@@ -583,6 +582,13 @@ fn a_client_flooding_the_loops_with_requests_is_throttled_by_its_request_percent
         false,
     );
     assert_eq!(codes, vec![0]);
+    (broker, config)
+}
+
+#[test]
+fn a_client_flooding_the_loops_with_requests_is_throttled_by_its_request_percentage() {
+    let (broker, config) = broker_with_a_greedy_client("quotas-requests");
+    let addr = broker.local_addr();
     let mut greedy = Client::connect(addr).with_client_id("greedy");
     let mut calm = Client::connect(addr).with_client_id("calm");
     let mut sent = 0;
@@ -629,18 +635,8 @@ fn a_client_flooding_the_loops_with_requests_is_throttled_by_its_request_percent
 
 #[test]
 fn librdkafka_is_throttled_by_its_request_percentage_and_its_neighbour_is_not() {
-    let config = common::config("quotas-requests-librdkafka");
-    let broker = common::start(&config);
+    let (broker, config) = broker_with_a_greedy_client("quotas-requests-librdkafka");
     let addr = broker.local_addr().to_string();
-    let mut admin = Client::connect(broker.local_addr());
-    let quota = [("request_percentage", 0.2, false)];
-    let codes = alter(
-        &mut admin,
-        1,
-        vec![entry(&[("client-id", Some("greedy"))], &quota)],
-        false,
-    );
-    assert_eq!(codes, vec![0]);
     let out = common::client_script_ok("request_quota.py", &[&addr, "polled"], "request quota ok");
     println!("{out}");
     broker.shutdown(std::time::Duration::from_secs(5));

@@ -36,6 +36,19 @@ pub fn config(tag: &str) -> BrokerConfig {
     }
 }
 
+/// [`config`] for a broker compacting every topic, with 1 KiB segments
+/// and a log cleaner that looks for work every 50 ms.
+pub fn compacting_config(tag: &str) -> BrokerConfig {
+    let mut config = config(tag);
+    config.log.cleanup = gyre_broker::log::Cleanup {
+        delete: false,
+        compact: true,
+    };
+    config.log.segment_bytes = 1024;
+    config.cleaner.backoff = Duration::from_millis(50);
+    config
+}
+
 /// A broker in this process.
 pub fn start(config: &BrokerConfig) -> Broker {
     Broker::start(config).expect("broker starts")
