@@ -41,7 +41,7 @@
 
 use crossbeam_channel::{Receiver, Sender};
 use gyre_zerocopy::FileRegion;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -142,12 +142,15 @@ impl CacheLoader {
                     .name(format!("gyre-cache-load-{i}"))
                     .spawn(move || {
                         for job in queue {
-                            load(&job.regions, &in_flight);
+                            // A load that panics still answers (the
+                            // sender reads from the disk itself), and
+                            // the thread takes the next job.
+                            load_or_log(&job.regions, &in_flight);
                             (job.then)();
                             loaded.fetch_add(1, Ordering::Relaxed);
                             let ahead: Vec<FileRegion> =
                                 job.regions.iter().filter_map(read_ahead).collect();
-                            load(&ahead, &in_flight);
+                            load_or_log(&ahead, &in_flight);
                         }
                     })
             })
@@ -223,11 +226,44 @@ impl Drop for CacheLoader {
 /// loop's send then meets the same failure and answers it as any send.
 fn load(regions: &[FileRegion], in_flight: &InFlight) {
     for region in regions {
-        in_flight.begin(region);
+        let _loading = Loading::begin(in_flight, region);
+        if let Some(topic) = region.file().path().parent().and_then(Path::parent) {
+            crate::failpoint::hit(
+                "loader",
+                &topic.file_name().unwrap_or_default().to_string_lossy(),
+            );
+        }
         if let Err(e) = region.load_into_cache() {
             tracing::warn!(error = %e, "loading fetched records into the page cache failed");
         }
-        in_flight.end(region);
+    }
+}
+
+/// [`load`], a panic in it logged rather than ending the thread.
+fn load_or_log(regions: &[FileRegion], in_flight: &InFlight) {
+    let loaded =
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| load(regions, in_flight)));
+    if let Err(panic) = loaded {
+        tracing::error!(
+            "loading fetched records panicked; their fetch is answered from the disk: {}",
+            crate::health::panic_message(&*panic)
+        );
+    }
+}
+
+/// A region being read in: in flight until dropped, a panic included.
+struct Loading<'a>(&'a InFlight, &'a FileRegion);
+
+impl<'a> Loading<'a> {
+    fn begin(in_flight: &'a InFlight, region: &'a FileRegion) -> Self {
+        in_flight.begin(region);
+        Loading(in_flight, region)
+    }
+}
+
+impl Drop for Loading<'_> {
+    fn drop(&mut self) {
+        self.0.end(self.1);
     }
 }
 
@@ -290,5 +326,32 @@ mod tests {
         assert_eq!(cached, Some(true), "loaded before the answer");
         loader.stop();
         std::fs::remove_file(&path).unwrap();
+    }
+
+    #[cfg(feature = "failpoints")]
+    #[test]
+    fn a_load_that_panics_still_answers_and_leaves_nothing_in_flight() {
+        let dir = gyre_testkit::scratch_root()
+            .join(format!("gyre-loader-panic-{}", std::process::id()))
+            .join("gyre-failpoint-loader/0");
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("0.log");
+        std::fs::write(&path, vec![5u8; 1 << 16]).unwrap();
+        let region = FileRegion::open(&path).unwrap();
+        let loader = CacheLoader::start(1).unwrap();
+        let (tx, rx) = mpsc::channel();
+        for _ in 0..2 {
+            let tx = tx.clone();
+            // Known cold or not, the loader reads it in (and panics).
+            loader.load_then(vec![region.clone()], move || tx.send(()).unwrap());
+            rx.recv_timeout(Duration::from_secs(5))
+                .expect("answered, and the thread took the next job");
+        }
+        assert!(
+            !loader.in_flight.overlaps(&region),
+            "nothing left in flight"
+        );
+        loader.stop();
+        std::fs::remove_dir_all(dir.parent().unwrap().parent().unwrap()).unwrap();
     }
 }
