@@ -331,9 +331,8 @@ mod tests {
     #[cfg(feature = "failpoints")]
     #[test]
     fn a_load_that_panics_still_answers_and_leaves_nothing_in_flight() {
-        let dir = gyre_testkit::scratch_root()
-            .join(format!("gyre-loader-panic-{}", std::process::id()))
-            .join("gyre-failpoint-loader/0");
+        let (root, topic) = crate::failpoint::armed_scratch("loader-panic", "loader");
+        let dir = topic.join("0");
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("0.log");
         std::fs::write(&path, vec![5u8; 1 << 16]).unwrap();
@@ -352,6 +351,6 @@ mod tests {
             "nothing left in flight"
         );
         loader.stop();
-        std::fs::remove_dir_all(dir.parent().unwrap().parent().unwrap()).unwrap();
+        std::fs::remove_dir_all(root).unwrap();
     }
 }

@@ -78,6 +78,18 @@ pub(crate) fn io_error_for_file(_place: &str, _file: &std::fs::File) -> std::io:
     Ok(())
 }
 
+/// For tests: a fresh scratch folder for `tag` and, made inside it, the
+/// folder that arms `place` (`gyre-failpoint-<place>`); remove the first
+/// when done.
+#[cfg(all(test, feature = "failpoints"))]
+pub(crate) fn armed_scratch(tag: &str, place: &str) -> (std::path::PathBuf, std::path::PathBuf) {
+    let root = gyre_testkit::scratch_root().join(format!("gyre-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    let armed = root.join(format!("{PREFIX}{place}"));
+    std::fs::create_dir_all(&armed).unwrap();
+    (root, armed)
+}
+
 #[cfg(all(test, feature = "failpoints"))]
 mod tests {
     #[test]

@@ -169,10 +169,7 @@ mod tests {
     #[cfg(feature = "failpoints")]
     #[test]
     fn after_a_failed_fsync_no_job_is_confirmed_durable() {
-        let dir = gyre_testkit::scratch_root()
-            .join(format!("gyre-flusher-fail-{}", std::process::id()))
-            .join("gyre-failpoint-fsync");
-        std::fs::create_dir_all(&dir).unwrap();
+        let (root, dir) = crate::failpoint::armed_scratch("flusher-fail", "fsync");
         let file = File::create(dir.join("f")).unwrap();
         let health = BrokerHealth::new();
         let mut flusher = Flusher::start(health.clone()).unwrap();
@@ -193,6 +190,6 @@ mod tests {
         flusher.stop();
         assert_eq!(flusher.synced(), 1, "the second job's fsync ran");
         assert_eq!(flusher.take_durable().count(), 0);
-        std::fs::remove_dir_all(dir.parent().unwrap()).unwrap();
+        std::fs::remove_dir_all(root).unwrap();
     }
 }

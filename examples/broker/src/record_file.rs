@@ -280,10 +280,7 @@ mod tests {
     #[cfg(feature = "failpoints")]
     #[test]
     fn a_failed_fdatasync_takes_no_more_appends_until_a_rewrite() {
-        let dir = gyre_testkit::scratch_root()
-            .join(format!("gyre-recfile-broken-{}", std::process::id()))
-            .join("gyre-failpoint-fsync");
-        let _ = fs::remove_dir_all(&dir);
+        let (root, dir) = crate::failpoint::armed_scratch("recfile-broken", "fsync");
         let path = dir.join("f.log");
         let record = |s: &str| {
             let mut buf = Vec::new();
@@ -310,6 +307,6 @@ mod tests {
         })
         .unwrap();
         assert_eq!(seen, ["kept", "next"]);
-        fs::remove_dir_all(dir.parent().unwrap()).unwrap();
+        fs::remove_dir_all(root).unwrap();
     }
 }

@@ -237,7 +237,7 @@ mod tests {
     #[cfg(feature = "failpoints")]
     #[test]
     fn a_commit_whose_fdatasync_failed_is_not_kept_and_the_next_rewrites_the_file_whole() {
-        let d = dir("fsync").join("gyre-failpoint-fsync");
+        let (root, d) = crate::failpoint::armed_scratch("offsets-fsync", "fsync");
         let mut s = OffsetStore::open(&d).unwrap();
         let c = |o| Committed {
             offset: o,
@@ -252,7 +252,7 @@ mod tests {
         let s = OffsetStore::open(&d).unwrap();
         assert_eq!(s.get("g", "t", 0), None);
         assert_eq!(s.get("g", "t", 1), Some(&c(7)));
-        fs::remove_dir_all(d.parent().unwrap()).unwrap();
+        fs::remove_dir_all(root).unwrap();
     }
 
     #[test]
