@@ -4,7 +4,8 @@
 //! start the file is read back record by record and a torn or corrupt
 //! tail (a crash mid-write) is cut off and logged; a file whose
 //! fdatasync failed takes nothing more until it is rewritten whole
-//! ([`RecordFile`]). Also the string field the payloads use. Uses only the standard library, `bytes` and `crc32c`.
+//! ([`RecordFile`]). Also the string field the payloads use. Uses only
+//! the standard library, `bytes` and `crc32c`.
 
 use bytes::{Buf, BufMut};
 use std::fs::{self, File, OpenOptions};
