@@ -99,16 +99,33 @@ fn an_admin_requests_panic_closes_its_connection_instead_of_stalling_it() {
     entry.entity.push(entity);
     entry.ops.push(op);
     let mut r = AlterClientQuotasRequest::default();
-    r.entries.push(entry);
+    r.entries.push(entry.clone());
     doomed.send(ApiKey::AlterClientQuotas, 1, &r);
     assert!(closed_by_broker(&mut doomed));
+
+    // The admin thread goes on: the next client's change is written and
+    // answered.
+    entry.entity[0].entity_name = Some(kafka_protocol::protocol::StrBytes::from_static_str(
+        "after-the-panic",
+    ));
+    let mut r = AlterClientQuotasRequest::default();
+    r.entries.push(entry);
     let mut next = Client::connect(broker.local_addr());
+    let altered: AlterClientQuotasResponse = next.call(ApiKey::AlterClientQuotas, 1, &r);
+    assert_eq!(altered.entries[0].error_code, 0);
     let quotas: DescribeClientQuotasResponse = next.call(
         ApiKey::DescribeClientQuotas,
         1,
         &DescribeClientQuotasRequest::default(),
     );
     assert_eq!(quotas.error_code, 0);
+    let names: Vec<_> = quotas
+        .entries
+        .iter()
+        .flatten()
+        .flat_map(|e| e.entity.iter().filter_map(|x| x.entity_name.as_deref()))
+        .collect();
+    assert_eq!(names, ["after-the-panic"], "the panicked change is not kept");
     broker.shutdown(Duration::from_secs(5));
     let _ = std::fs::remove_dir_all(&config.data_dir);
 }

@@ -902,8 +902,9 @@ impl Connection {
     }
 
     /// Answers a request whose work writes a file (the credentials, the
-    /// ACLs) on a thread of its own, so no loop waits on the disk; the
-    /// answer comes back through the handle, in its place in the order.
+    /// ACLs, the quotas) on the broker's admin thread, so no loop waits on
+    /// the disk; the answer comes back through the handle, in its place in
+    /// the order.
     fn off_loop(
         &mut self,
         ctx: &mut impl InboundContext<Self>,
@@ -912,23 +913,21 @@ impl Connection {
         let seq = self.next_seq();
         let handle = self.handle(ctx);
         let shared = self.shared.clone();
-        let spawned = std::thread::Builder::new()
-            .name("gyre-broker-admin".into())
-            .spawn(move || {
-                // A panic must still answer: every later answer on the
-                // connection waits for this one.
-                let worked = std::panic::catch_unwind(AssertUnwindSafe(|| work(&shared)));
-                let frame = worked.unwrap_or_else(|panic| {
-                    tracing::error!(
-                        "an admin request panicked; its connection is closed: {}",
-                        crate::health::panic_message(&*panic)
-                    );
-                    Frame::Close
-                });
-                let _ = handle.write_and_flush(Sequenced { seq, frame });
+        let queued = self.shared.admin.submit(move || {
+            // A panic must still answer: every later answer on the
+            // connection waits for this one.
+            let worked = std::panic::catch_unwind(AssertUnwindSafe(|| work(&shared)));
+            let frame = worked.unwrap_or_else(|panic| {
+                tracing::error!(
+                    "an admin request panicked; its connection is closed: {}",
+                    crate::health::panic_message(&*panic)
+                );
+                Frame::Close
             });
-        if let Err(e) = spawned {
-            tracing::warn!(error = %e, "cannot start a thread for an admin request; closing");
+            let _ = handle.write_and_flush(Sequenced { seq, frame });
+        });
+        if !queued {
+            tracing::warn!("the admin thread has stopped; closing");
             ctx.write(Sequenced {
                 seq,
                 frame: Frame::Close,

@@ -5,6 +5,7 @@
 //! behind a ring buffer; and the group coordinator thread.
 
 mod acls;
+mod admin_worker;
 mod alter_configs;
 pub mod budget;
 mod configs;
@@ -256,6 +257,7 @@ impl Broker {
                 .display()
                 .to_string(),
             ip_connections: connection_limits::per_ip(&config.connections),
+            admin: admin_worker::AdminWorker::start().map_err(gyre_reactor::Error::Io)?,
             sasl_lifetime: config.connections.max_reauth,
             oauthbearer,
             acls: Arc::new(Authorizer::open(

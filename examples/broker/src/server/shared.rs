@@ -1,5 +1,5 @@
 //! What every connection of a broker shares: the topic catalog, the
-//! limits, the group coordinator, the request
+//! limits, the group coordinator, the admin thread, the request
 //! memory pool, the SASL credentials and the counters. Plain data.
 
 use super::budget::RequestMemory;
@@ -44,6 +44,8 @@ pub struct Shared {
     pub(crate) oauthbearer: Option<Arc<crate::security::oauthbearer::OAuthBearer>>,
     /// Each address's open connections, where a per-address limit is set.
     pub(crate) ip_connections: Option<gyre_reactor::ConnectionsPerIp>,
+    /// The thread that writes the admin requests' files.
+    pub(crate) admin: super::admin_worker::AdminWorker,
 }
 
 impl Shared {
