@@ -1,6 +1,7 @@
 //! The two files that tell a starting broker how much of its logs to check:
 //! the clean-shutdown marker and the recovery-point checkpoint, both at the
-//! top of the data folder. Uses only `std`; knows nothing of logs.
+//! top of the data folder. Uses `std` and the folder sync; knows nothing
+//! of logs.
 //!
 //! A broker that stops cleanly syncs every log, writes the checkpoint with
 //! every partition's end offset, then creates the marker. A starting broker
@@ -108,7 +109,7 @@ pub fn write_named<'a>(
     }
     fs::rename(&tmp, root.join(name))?;
     if sync {
-        fs::File::open(root)?.sync_all()?;
+        crate::folder_sync::sync_folder(root)?;
     }
     Ok(())
 }
@@ -119,7 +120,7 @@ pub fn write_named<'a>(
 pub fn take_clean_marker(root: &Path) -> io::Result<bool> {
     match fs::remove_file(root.join(CLEAN_MARKER)) {
         Ok(()) => {
-            fs::File::open(root)?.sync_all()?;
+            crate::folder_sync::sync_folder(root)?;
             Ok(true)
         }
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
@@ -131,7 +132,7 @@ pub fn take_clean_marker(root: &Path) -> io::Result<bool> {
 /// every log is synced and the checkpoint written.
 pub fn mark_clean(root: &Path) -> io::Result<()> {
     fs::File::create(root.join(CLEAN_MARKER))?.sync_all()?;
-    fs::File::open(root)?.sync_all()
+    crate::folder_sync::sync_folder(root)
 }
 
 #[cfg(test)]

@@ -29,8 +29,11 @@ use std::thread::JoinHandle;
 /// belong to.
 #[derive(Debug, Default)]
 pub struct FlushJob {
-    /// Duplicate descriptors of the files to sync.
+    /// Duplicate descriptors of the files to sync (with fdatasync).
     pub files: Vec<File>,
+    /// Folders that gained a file since their last sync (synced with
+    /// fsync, after the files).
+    pub folders: Vec<File>,
     /// Each partition's end offset when the files were handed over.
     pub offsets: Vec<(PartitionId, i64)>,
 }
@@ -60,9 +63,13 @@ impl Flusher {
             .spawn(move || {
                 for job in queue {
                     let mut all = true;
-                    for file in job.files {
+                    let files = job.files.into_iter().map(|f| (f, false));
+                    for (file, folder) in files.chain(job.folders.into_iter().map(|f| (f, true))) {
                         let synced = crate::failpoint::io_error_for_file("fsync", &file)
-                            .and_then(|()| file.sync_data());
+                            .and_then(|()| match folder {
+                                true => file.sync_all(),
+                                false => file.sync_data(),
+                            });
                         match synced {
                             Ok(()) => {
                                 counter.fetch_add(1, Ordering::Relaxed);
@@ -151,10 +158,11 @@ mod tests {
         for i in 0..20 {
             let job = FlushJob {
                 files: vec![file.try_clone().unwrap(), file.try_clone().unwrap()],
+                folders: vec![File::open(&dir).unwrap()],
                 offsets: vec![(i, i64::from(i) * 10)],
             };
             if flusher.offer(job).is_ok() {
-                taken += 2;
+                taken += 3;
                 offered.push((i, i64::from(i) * 10));
             }
         }
@@ -175,6 +183,7 @@ mod tests {
         let mut flusher = Flusher::start(health.clone()).unwrap();
         let job = |end| FlushJob {
             files: vec![file.try_clone().unwrap()],
+            folders: Vec::new(),
             offsets: vec![(1, end)],
         };
         assert!(flusher.offer(job(10)).is_ok());

@@ -54,6 +54,7 @@ mod data_lock;
 pub mod failpoint;
 pub mod fetch;
 pub mod flusher;
+mod folder_sync;
 pub mod health;
 pub mod log;
 pub mod ops;

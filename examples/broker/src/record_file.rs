@@ -50,9 +50,9 @@ pub fn open(path: &Path, mut each: impl FnMut(&[u8]) -> bool) -> io::Result<(Rec
     if let Some(dir) = path.parent() {
         fs::create_dir_all(dir)?;
     }
-    let data = match fs::read(path) {
-        Ok(d) => d,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Vec::new(),
+    let (data, created) = match fs::read(path) {
+        Ok(d) => (d, false),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => (Vec::new(), true),
         Err(e) => return Err(e),
     };
     let (mut good, mut records) = (0, 0);
@@ -64,6 +64,10 @@ pub fn open(path: &Path, mut each: impl FnMut(&[u8]) -> bool) -> io::Result<(Rec
         records += 1;
     }
     let file = OpenOptions::new().create(true).append(true).open(path)?;
+    if let (true, Some(dir)) = (created, path.parent()) {
+        // Its records are synced as they are appended; its name, here.
+        crate::folder_sync::sync_folder(dir)?;
+    }
     if good < data.len() {
         tracing::warn!(
             file = %path.display(),
@@ -204,7 +208,7 @@ impl RecordFile {
             .and_then(|()| File::open(&tmp)?.sync_all())
             .and_then(|()| fs::rename(&tmp, &self.path))
             .and_then(|()| match self.path.parent() {
-                Some(dir) => File::open(dir)?.sync_all(),
+                Some(dir) => crate::folder_sync::sync_folder(dir),
                 None => Ok(()),
             })
             .and_then(|()| OpenOptions::new().append(true).open(&self.path));
@@ -263,8 +267,14 @@ mod tests {
             put_str(&mut buf, Some(s));
             finish(&mut buf, at);
         }
+        crate::folder_sync::record::take();
         let (mut file, n) = open(&path, |_| true).unwrap();
         assert_eq!(n, 0);
+        assert_eq!(
+            crate::folder_sync::record::take(),
+            [dir.clone()],
+            "a new file's name is made durable"
+        );
         file.append(&buf).unwrap();
         file.append(&buf[..5]).unwrap(); // torn
         let mut seen = Vec::new();
@@ -273,6 +283,7 @@ mod tests {
             true
         })
         .unwrap();
+        assert_eq!(crate::folder_sync::record::take(), [] as [PathBuf; 0]);
         assert_eq!((n, seen), (2, vec!["one".to_owned(), "two".to_owned()]));
         assert_eq!(fs::metadata(&path).unwrap().len(), buf.len() as u64);
         fs::remove_dir_all(&dir).unwrap();

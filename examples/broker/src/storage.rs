@@ -45,7 +45,7 @@ fn write_properties(
     fs::write(&tmp, text)?;
     fs::File::open(&tmp)?.sync_all()?;
     fs::rename(&tmp, dir.join(PROPERTIES))?;
-    fs::File::open(dir)?.sync_all()
+    crate::folder_sync::sync_folder(dir)
 }
 
 /// The logs of every topic, and the catalog of them.
@@ -114,6 +114,9 @@ impl Storage {
         fs::create_dir_all(root)?;
         let lock = DataLock::acquire(root)?;
         fs::create_dir_all(&topics_dir)?;
+        if new_folder {
+            crate::folder_sync::sync_folder(root)?;
+        }
         let trash = root.join("trash");
         if trash.exists() {
             fs::remove_dir_all(&trash)?;
@@ -452,7 +455,12 @@ impl Storage {
             self.close_idle_files();
         }
         let topic_id = topics::new_topic_id();
-        write_properties(&dir, &topic_id, logs.len(), &config).map_err(|e| storage(&e))?;
+        // The properties file and the partitions' folders, then the
+        // topic's own folder: a topic acknowledged is one a power loss
+        // leaves in place.
+        write_properties(&dir, &topic_id, logs.len(), &config)
+            .and_then(|()| crate::folder_sync::sync_folder(&self.root.join("topics")))
+            .map_err(|e| storage(&e))?;
         let ids = logs
             .into_iter()
             .enumerate()
@@ -629,10 +637,45 @@ impl Storage {
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos());
         let gone = trash.join(format!("{name}-{nanos}"));
+        // Synced once moved away, so a power loss does not bring the
+        // deleted topic back at the next start.
         let result = fs::create_dir_all(&trash)
             .and_then(|()| fs::rename(self.root.join("topics").join(name), &gone))
+            .and_then(|()| crate::folder_sync::sync_folder(&self.root.join("topics")))
             .and_then(|()| fs::remove_dir_all(&gone));
         tracing::info!(topic = name, "deleted topic");
         result.map_err(|e| TopicError::Storage(format!("{name}: {e}")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::folder_sync::record;
+
+    #[test]
+    fn a_new_folder_a_created_topic_and_a_deleted_one_are_made_durable_in_their_folders() {
+        let root = gyre_testkit::scratch_dir("storage-folders");
+        let topics = root.join("topics");
+        record::take();
+        let (mut storage, _) = Storage::open(&root, LogConfig::default(), 1).unwrap();
+        assert_eq!(record::take(), [root.clone()], "the new `topics` folder");
+        storage.create_topic("t", 2, &[]).unwrap();
+        assert_eq!(
+            record::take(),
+            [topics.join("t"), topics.clone()],
+            "the partitions' folders and the properties, then the topic's folder"
+        );
+        storage.delete_topic("t").unwrap();
+        assert_eq!(record::take(), [topics.clone()], "the topic's folder gone");
+        drop(storage);
+        let (storage, _) = Storage::open(&root, LogConfig::default(), 1).unwrap();
+        assert!(storage.catalog().get("t").is_none());
+        assert!(
+            !record::take().contains(&root),
+            "a folder opened again gained nothing"
+        );
+        drop(storage);
+        std::fs::remove_dir_all(&root).unwrap();
     }
 }

@@ -306,6 +306,7 @@ impl<R: LogReply> WriterHandler<R> {
         }
         let mut job = FlushJob {
             files: Vec::with_capacity(self.dirty.len() * 6),
+            folders: Vec::new(),
             offsets: Vec::with_capacity(self.dirty.len()),
         };
         // Each log's active segment when its handles were taken.
@@ -315,7 +316,7 @@ impl<R: LogReply> WriterHandler<R> {
                 continue;
             };
             job.offsets.push((*pid, log.end_offset()));
-            match log.sync_handles(&mut job.files) {
+            match log.sync_handles(&mut job.files, &mut job.folders) {
                 Ok(active) => handed.push((*pid, active)),
                 Err(e) => {
                     tracing::warn!(partition = pid, error = %e, "cannot hand the log to the flusher; syncing here");

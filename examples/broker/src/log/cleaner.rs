@@ -127,7 +127,7 @@ pub fn write_checkpoint(dir: &Path, offset: i64, recheck: Option<SystemTime>) ->
     fs::write(&tmp, text)?;
     File::open(&tmp)?.sync_all()?;
     fs::rename(&tmp, dir.join(CLEANER_OFFSET))?;
-    File::open(dir)?.sync_all()
+    crate::folder_sync::sync_folder(dir)
 }
 
 /// The three files of the segment at `base` in `dir`.
@@ -196,7 +196,7 @@ pub fn finish_swap(dir: &Path) -> io::Result<()> {
             }
         }
         fs::remove_dir_all(&cleaned)?;
-        File::open(dir)?.sync_all()?;
+        crate::folder_sync::sync_folder(dir)?;
         tracing::info!(dir = %dir.display(), "finished swapping in compacted segments after a stop");
     }
     match fs::remove_dir_all(dir.join(CLEANING_DIR)) {

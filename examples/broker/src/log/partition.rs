@@ -260,6 +260,10 @@ pub struct PartitionLog {
     /// yet: a sync covers it and every later one (a log may roll several
     /// times between syncs), then moves it to the active segment.
     sync_from: AtomicI64,
+    /// A segment was created since the log's folder was last synced: the
+    /// next sync syncs the folder too, or a power loss could take the new
+    /// segment's files away, synced bytes and all (KAFKA-3968).
+    folder_unsynced: AtomicBool,
     /// The CRC-32C of the producers snapshot's text in the high half and
     /// the transactions snapshot's in the low half, as last made durable
     /// (or as found on disk at a clean start); 0 when not known. A clean
@@ -393,7 +397,8 @@ impl PartitionLog {
                 truncations.push(cut);
             }
         }
-        if segments.is_empty() {
+        let created = segments.is_empty();
+        if created {
             let segment = Segment::create(dir, 0, config.index_interval, open_files)?;
             segment.close_files();
             segments.insert(0, segment);
@@ -415,6 +420,7 @@ impl PartitionLog {
                 (Recovery::Clean, false) => i64::MIN,
                 (Recovery::From(_), _) => full_from,
             }),
+            folder_unsynced: AtomicBool::new(created),
             durable_snapshots: AtomicU64::new(0),
             id: NEXT_LOG_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             config,
@@ -966,6 +972,7 @@ impl PartitionLog {
         )?;
         self.segments.insert(base, segment);
         self.unsynced.store(true, Ordering::Relaxed);
+        self.folder_unsynced.store(true, Ordering::Relaxed);
         // The transactions and producers as of the roll (nothing is
         // staged when a log rolls; not synced: a snapshot a crash leaves
         // past the log's end is ignored), so a start after a crash reads
@@ -985,40 +992,52 @@ impl PartitionLog {
 
     /// Makes everything appended durable: the active segment and every
     /// segment rolled since the last sync (Kafka flushes each rolled
-    /// segment; here the next sync does).
+    /// segment; here the next sync does), and the log's folder when a
+    /// segment was created since it was last synced.
     pub fn sync(&self) -> io::Result<()> {
         crate::failpoint::io_error("fsync", &self.dir)?;
         // Cleared first: an append racing the sync is impossible (one
         // thread writes a log), and a failed sync sets it again.
         self.unsynced.store(false, Ordering::Relaxed);
         let active = self.active_base();
-        for segment in self.unsynced_segments().rev() {
-            if let Err(e) = segment.sync() {
-                self.unsynced.store(true, Ordering::Relaxed);
-                return Err(e);
-            }
+        let synced = self.unsynced_segments().rev().try_for_each(Segment::sync);
+        let synced = synced.and_then(|()| match self.folder_unsynced.load(Ordering::Relaxed) {
+            true => crate::folder_sync::sync_folder(&self.dir),
+            false => Ok(()),
+        });
+        if let Err(e) = synced {
+            self.unsynced.store(true, Ordering::Relaxed);
+            return Err(e);
         }
+        self.folder_unsynced.store(false, Ordering::Relaxed);
         self.sync_from.store(active, Ordering::Relaxed);
         Ok(())
     }
 
     /// Handles on the files [`PartitionLog::sync`] would sync, for a sync
-    /// on another thread; appended to `out`. Returns the active segment's
-    /// base, for [`handed_over`](Self::handed_over) once the thread has
-    /// taken them.
-    pub fn sync_handles(&self, out: &mut Vec<File>) -> io::Result<i64> {
+    /// on another thread: the segments' files (for an fdatasync) appended
+    /// to `files`, and the log's folder when it needs it (for an fsync:
+    /// an fdatasync of a folder need not cover an entry added to a block
+    /// it already had) to `folders`. Returns the active segment's base,
+    /// for [`handed_over`](Self::handed_over) once the thread has taken
+    /// them.
+    pub fn sync_handles(&self, files: &mut Vec<File>, folders: &mut Vec<File>) -> io::Result<i64> {
         let active = self.active_base();
         for segment in self.unsynced_segments() {
-            out.extend(segment.sync_handles()?);
+            files.extend(segment.sync_handles()?);
+        }
+        if self.folder_unsynced.load(Ordering::Relaxed) {
+            folders.push(File::open(&self.dir)?);
         }
         Ok(active)
     }
 
     /// The handles [`sync_handles`](Self::sync_handles) gave, taken when
     /// the segment at `active` was the active one, are being synced: later
-    /// syncs start there.
+    /// syncs start there, and the folder is covered.
     pub fn handed_over(&self, active: i64) {
         self.sync_from.store(active, Ordering::Relaxed);
+        self.folder_unsynced.store(false, Ordering::Relaxed);
     }
 
     /// The segments a sync covers: the active one and every one rolled
@@ -1300,7 +1319,7 @@ impl PartitionLog {
         cleaner::write_runs(&cleaning, &keep)?;
         let swapped = self.dir.join(cleaner::CLEANED_DIR);
         std::fs::rename(&cleaning, &swapped)?;
-        File::open(&self.dir)?.sync_all()?;
+        crate::folder_sync::sync_folder(&self.dir)?;
         let first = self.segments.keys().next().copied();
         let mut replaced = 0;
         for run in &keep {
@@ -1339,7 +1358,7 @@ impl PartitionLog {
             self.segments.insert(run[0], segment);
         }
         std::fs::remove_dir_all(&swapped)?;
-        File::open(&self.dir)?.sync_all()?;
+        crate::folder_sync::sync_folder(&self.dir)?;
         if keep.len() == runs.len() {
             // Every segment below `below` is a compacted copy now, without
             // the records of aborted transactions: a reader needs no word
@@ -1812,8 +1831,8 @@ mod tests {
         };
         let (mut log, _) = PartitionLog::open(&dir, config.clone()).unwrap();
         let handles = |log: &PartitionLog| {
-            let mut out = Vec::new();
-            let active = log.sync_handles(&mut out).unwrap();
+            let (mut out, mut folders) = (Vec::new(), Vec::new());
+            let active = log.sync_handles(&mut out, &mut folders).unwrap();
             (out.len() / 3, active)
         };
         assert_eq!(handles(&log).0, 1, "a new log: its one segment");
@@ -1848,6 +1867,69 @@ mod tests {
         assert_eq!(handles(&log).0, 1, "after a clean stop: the active one");
         drop(log);
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_sync_after_a_segment_is_created_syncs_the_logs_folder_once() {
+        use crate::folder_sync::record;
+        let root = gyre_testkit::scratch_dir("folder-sync");
+        let dir = root.join("t").join("0");
+        let config = LogConfig {
+            segment_bytes: 100,
+            ..LogConfig::default()
+        };
+        let append = |log: &mut PartitionLog, i: i64| {
+            log.append(&batch::build(i, 1_000, &[&[b'x'; 120]])).unwrap();
+        };
+        let (mut log, _) = PartitionLog::open(&dir, config.clone()).unwrap();
+        record::take();
+        append(&mut log, 0);
+        log.sync().unwrap();
+        assert_eq!(record::take(), [dir.clone()], "the new log's first segment");
+        log.sync().unwrap();
+        assert_eq!(record::take(), [] as [PathBuf; 0], "nothing new in the folder");
+        append(&mut log, 1); // rolls: the first segment was full
+        assert_eq!(log.segments.len(), 2);
+        log.sync().unwrap();
+        assert_eq!(record::take(), [dir.clone()], "the rolled-in segment");
+
+        // Handed to the flusher: the folder comes as one to fsync.
+        append(&mut log, 2);
+        let (mut files, mut folders) = (Vec::new(), Vec::new());
+        let active = log.sync_handles(&mut files, &mut folders).unwrap();
+        assert_eq!((files.len(), folders.len()), (6, 1));
+        assert!(folders[0].metadata().unwrap().is_dir());
+        log.handed_over(active);
+        let (mut files, mut folders) = (Vec::new(), Vec::new());
+        log.sync_handles(&mut files, &mut folders).unwrap();
+        assert_eq!((files.len(), folders.len()), (3, 0), "covered at the hand-over");
+
+        // A log opened on files it already had creates nothing.
+        drop(log);
+        let (log, _) = PartitionLog::open_with(&dir, config, Recovery::Clean).unwrap();
+        record::take();
+        log.sync().unwrap();
+        assert_eq!(record::take(), [] as [PathBuf; 0]);
+        drop(log);
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[cfg(feature = "failpoints")]
+    #[test]
+    fn a_failed_folder_sync_fails_the_sync_and_the_next_one_syncs_the_folder_again() {
+        let (root, armed) = crate::failpoint::armed_scratch("folder-sync-fail", "foldersync");
+        let dir = armed.join("0");
+        let (mut log, _) = PartitionLog::open(&dir, LogConfig::default()).unwrap();
+        log.append(&batch::build(0, 1_000, &[b"x"])).unwrap();
+        // The failpoint fails the first sync of a folder under `armed`.
+        let e = log.sync().unwrap_err();
+        assert_eq!(e.raw_os_error(), Some(libc::EIO));
+        assert!(log.unsynced(), "not durable: a stop or the flusher syncs it again");
+        crate::folder_sync::record::take();
+        log.sync().unwrap();
+        assert_eq!(crate::folder_sync::record::take(), [dir]);
+        drop(log);
+        std::fs::remove_dir_all(&root).unwrap();
     }
 
     #[test]

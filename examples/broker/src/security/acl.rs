@@ -422,7 +422,10 @@ impl Authorizer {
         let mut f = std::fs::File::create(&tmp).map_err(io)?;
         f.write_all(text.as_bytes()).map_err(io)?;
         f.sync_all().map_err(io)?;
-        std::fs::rename(&tmp, &self.path).map_err(io)
+        std::fs::rename(&tmp, &self.path).map_err(io)?;
+        // Else a power loss could bring back the file an ACL was deleted
+        // from.
+        crate::folder_sync::sync_folder(self.path.parent().expect("in the data folder")).map_err(io)
     }
 }
 
@@ -464,8 +467,14 @@ mod tests {
         assert!(a.create(std::slice::from_ref(&grant)).is_err());
         assert!(!a.allows("User:alice", "h", op::WRITE, t, "orders"));
         std::fs::remove_file(dir.join("security")).unwrap();
+        crate::folder_sync::record::take();
         a.create(std::slice::from_ref(&grant)).unwrap();
         assert!(a.allows("User:alice", "h", op::WRITE, t, "orders"));
+        assert_eq!(
+            crate::folder_sync::record::take(),
+            [dir.join("security")],
+            "the rename is made durable"
+        );
         std::fs::remove_dir_all(dir.join("security")).unwrap();
         std::fs::write(dir.join("security"), b"not a folder").unwrap();
         let everything = Filter {

@@ -218,7 +218,9 @@ impl CredentialStore {
         f.write_all(text.as_bytes()).map_err(io)?;
         f.sync_all().map_err(io)?;
         std::fs::rename(&tmp, &self.path).map_err(io)?;
-        Ok(())
+        // Else a power loss could bring back a removed user or an old
+        // password.
+        crate::folder_sync::sync_folder(dir).map_err(io)
     }
 }
 
@@ -254,12 +256,15 @@ mod tests {
         let dir = gyre_testkit::scratch_root().join(format!("gyre-creds-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         let store = CredentialStore::open(&dir).unwrap();
+        crate::folder_sync::record::take();
         store
             .set(
                 "alice",
                 Credential::new(Mechanism::Sha256, "wonderland", 4096),
             )
             .unwrap();
+        let security = CredentialStore::path_in(&dir).parent().unwrap().to_owned();
+        assert_eq!(crate::folder_sync::record::take(), [security], "the rename is made durable");
         store
             .set(
                 "alice",
