@@ -125,7 +125,11 @@ fn an_admin_requests_panic_closes_its_connection_instead_of_stalling_it() {
         .flatten()
         .flat_map(|e| e.entity.iter().filter_map(|x| x.entity_name.as_deref()))
         .collect();
-    assert_eq!(names, ["after-the-panic"], "the panicked change is not kept");
+    assert_eq!(
+        names,
+        ["after-the-panic"],
+        "the panicked change is not kept"
+    );
     broker.shutdown(Duration::from_secs(5));
     let _ = std::fs::remove_dir_all(&config.data_dir);
 }

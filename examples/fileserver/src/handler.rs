@@ -3,7 +3,8 @@
 //! order; a request whose file an opener thread opens holds the ones
 //! behind it until its answer comes back.
 
-use crate::date::imf_fixdate;
+use crate::conditional::{self, Validators, Verdict};
+use crate::date::{current_year, imf_fixdate, write_imf_fixdate};
 use crate::limits::ConnectionSlot;
 use crate::open::{OpenAnswer, OpenNow, Opened, ServedFiles};
 use crate::range::{self, ByteRange};
@@ -48,11 +49,10 @@ pub struct HttpHandler {
     date: (u64, String),
 }
 
-/// What a request waiting for its file keeps of its head.
+/// A request waiting for its file: its head, parsed again when the file
+/// comes (it parsed once, so it parses the same).
 struct Pending {
-    method: Method,
-    keep_alive: bool,
-    range: Option<Bytes>,
+    head: Bytes,
 }
 
 impl HttpHandler {
@@ -171,19 +171,13 @@ impl HttpHandler {
             return self.error(ctx, Status::MethodNotAllowed, false);
         }
         match self.files.open_now(req.path) {
-            OpenNow::Done(Ok(opened)) => {
-                self.answer(ctx, req.method, req.keep_alive, req.range, opened)
-            }
+            OpenNow::Done(Ok(opened)) => self.answer(ctx, req, head, opened),
             OpenNow::Done(Err(status)) => self.error(ctx, status, false),
             OpenNow::Later(rel) => match self.files.ask(rel, ctx.handle()) {
                 Ok(()) => {
                     // The requests behind this one wait, unread, for its
                     // answer (`opened`).
-                    self.pending = Some(Pending {
-                        method: req.method,
-                        keep_alive: req.keep_alive,
-                        range: req.range.map(|r| head.slice_ref(r)),
-                    });
+                    self.pending = Some(Pending { head: head.clone() });
                     ctx.set_auto_read(false);
                 }
                 Err(status) => self.error(ctx, status, false),
@@ -197,31 +191,58 @@ impl HttpHandler {
         let Some(pending) = self.pending.take() else {
             return;
         };
-        match answer {
-            Ok(opened) => self.answer(
-                ctx,
-                pending.method,
-                pending.keep_alive,
-                pending.range.as_deref(),
-                opened,
-            ),
-            Err(status) => self.error(ctx, status, false),
+        match (answer, request::parse(&pending.head)) {
+            (Ok(opened), Ok(req)) => self.answer(ctx, &req, &pending.head, opened),
+            (Err(status), _) | (_, Err(status)) => self.error(ctx, status, false),
         }
         ctx.flush();
         ctx.set_auto_read(ctx.channel().is_writable());
         self.serve(ctx);
     }
 
-    /// The response to a request whose file is open.
+    /// The response to a request (whose head is `head`) whose file is
+    /// open: 304 or 412 where its preconditions say so, else the file or
+    /// the range asked for.
     fn answer(
         &mut self,
         ctx: &mut impl InboundContext<Self>,
-        method: Method,
-        keep_alive: bool,
-        range: Option<&[u8]>,
+        req: &RequestHead<'_>,
+        head: &[u8],
         opened: Opened,
     ) {
-        let Opened { file, len, name } = opened;
+        let Opened {
+            file,
+            len,
+            modified,
+            name,
+        } = opened;
+        let (method, keep_alive) = (req.method, req.keep_alive);
+        let validators = Validators { modified, len };
+        let verdict = match req.conditional {
+            true => conditional::evaluate(
+                head,
+                method,
+                req.range.is_some(),
+                &validators,
+                current_year(),
+            ),
+            false => Verdict::Proceed { use_range: true },
+        };
+        let range = match verdict {
+            Verdict::Proceed { use_range } => req.range.filter(|_| use_range),
+            Verdict::PreconditionFailed => {
+                return self.error(ctx, Status::PreconditionFailed, false);
+            }
+            Verdict::NotModified => {
+                // No body, and no Content-Length: the headers a 200 would
+                // have sent that a cache updates from.
+                self.begin_head(Status::NotModified, keep_alive);
+                write_validators(&mut self.heads, &validators);
+                self.heads.extend_from_slice(b"\r\n");
+                ctx.write(Outbound::Bytes(self.heads.split().freeze()));
+                return;
+            }
+        };
         let (status, start, count) = match range::parse(range, len) {
             ByteRange::Whole => (Status::Ok, 0, len),
             ByteRange::Part { start, end } => (Status::PartialContent, start, end - start + 1),
@@ -247,6 +268,7 @@ impl HttpHandler {
             "Content-Type: {}\r\nContent-Length: {count}\r\nAccept-Ranges: bytes\r\n",
             content_type(&name)
         );
+        write_validators(heads, &validators);
         if status == Status::PartialContent {
             let _ = write!(
                 heads,
@@ -311,6 +333,13 @@ impl HttpHandler {
             self.date.1
         );
     }
+}
+
+/// `ETag` and `Last-Modified`, written into the head without allocating.
+fn write_validators(heads: &mut BytesMut, v: &Validators) {
+    let _ = write!(heads, "ETag: {}\r\nLast-Modified: ", v.etag());
+    let _ = write_imf_fixdate(heads, v.modified);
+    heads.extend_from_slice(b"\r\n");
 }
 
 fn content_type(path: &Path) -> &'static str {

@@ -7,7 +7,10 @@
 //! handshake and bodies keep `sendfile`; elsewhere they go out read and
 //! encrypted a chunk at a time. It serves GET and HEAD with `Content-Length`, keep-alive and pipelining,
 //! single byte ranges (`Range: bytes=a-b`, `a-`, `-n`: 206, or 416 past the
-//! end), 404 for missing files, 405 for other methods, and 403 for any path
+//! end), conditional requests (a strong `ETag` and `Last-Modified` on every
+//! file; `If-None-Match` and `If-Modified-Since` answer 304, `If-Match` and
+//! `If-Unmodified-Since` 412, and `If-Range` keeps a range only for the
+//! file it names), 404 for missing files, 405 for other methods, and 403 for any path
 //! that would leave the root: `..` segments (plain or percent-encoded) and
 //! symlinks that point outside. Malformed requests get 400 and the
 //! connection closes; request heads over 8 KiB get 431. A connection with
@@ -39,6 +42,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod conditional;
 mod date;
 mod handler;
 mod limits;

@@ -28,6 +28,10 @@ pub struct Opened {
     pub file: SharedFile,
     /// Its length when opened.
     pub len: u64,
+    /// Its modification time when opened, in whole seconds since the
+    /// epoch (0 for one before it): its `Last-Modified` and half its
+    /// `ETag`.
+    pub modified: u64,
     /// The path as requested, under the root (its `index.html` for a
     /// folder): what the content type is taken from.
     pub name: PathBuf,
@@ -180,19 +184,24 @@ fn open_dir(root: &Path) -> std::io::Result<File> {
 /// resolved, containment checked on the real path): may wait on the disk.
 fn open_resolved(root: &Path, rel: &Path) -> Result<Opened, Status> {
     let (real, index) = resolve(root, rel)?;
-    let (file, len) = open(&real)?;
+    let (file, len, modified) = open(&real)?;
     let mut name = root.join(rel);
     if index {
         name.push("index.html");
     }
-    Ok(Opened { file, len, name })
+    Ok(Opened {
+        file,
+        len,
+        modified,
+        name,
+    })
 }
 
 /// Opens `path` for sending, without ever blocking on the file itself:
 /// non-blocking, so a FIFO (whose open would wait for a writer) or a
 /// device opens at once, and anything but a regular file is then refused
 /// with 404.
-fn open(path: &Path) -> Result<(SharedFile, u64), Status> {
+fn open(path: &Path) -> Result<(SharedFile, u64, u64), Status> {
     use std::os::unix::fs::OpenOptionsExt;
     let file = std::fs::OpenOptions::new()
         .read(true)
@@ -203,7 +212,11 @@ fn open(path: &Path) -> Result<(SharedFile, u64), Status> {
     if !meta.file_type().is_file() {
         return Err(Status::NotFound);
     }
-    Ok((SharedFile::from_file(file, path), meta.len()))
+    Ok((
+        SharedFile::from_file(file, path),
+        meta.len(),
+        modified(&meta),
+    ))
 }
 
 /// The file at `rel` beneath `dir` (the root), if the kernel can open it
@@ -240,8 +253,16 @@ fn open_from_cache(root: &Path, dir: BorrowedFd<'_>, rel: &Path) -> Option<Resul
     Some(Ok(Opened {
         file: SharedFile::from_file(file, &name),
         len: meta.len(),
+        modified: modified(&meta),
         name,
     }))
+}
+
+/// A file's modification time in whole seconds since the epoch, from the
+/// `fstat` already made (0 for a time before the epoch).
+fn modified(meta: &std::fs::Metadata) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    u64::try_from(meta.mtime()).unwrap_or(0)
 }
 
 /// `openat2(dir, rel, O_RDONLY | O_NONBLOCK, RESOLVE_BENEATH |

@@ -33,6 +33,9 @@ pub struct RequestHead<'a> {
     pub range: Option<&'a [u8]>,
     /// Bytes of request body that follow the head (and are skipped).
     pub body_len: u64,
+    /// Whether it has a conditional header (`If-…`), for
+    /// [`header_values`] to find.
+    pub conditional: bool,
 }
 
 /// Where the head in `buf` ends (the index after its blank line), if it is
@@ -74,7 +77,7 @@ pub fn parse(head: &[u8]) -> Result<RequestHead<'_>, Status> {
     };
     let path = origin_path(target)?;
 
-    let (mut close, mut keep_alive_token) = (false, false);
+    let (mut close, mut keep_alive_token, mut conditional) = (false, false, false);
     let (mut range, mut body_len) = (None, None::<u64>);
     for line in lines {
         if line.is_empty() {
@@ -103,6 +106,8 @@ pub fn parse(head: &[u8]) -> Result<RequestHead<'_>, Status> {
             body_len = Some(n);
         } else if name.eq_ignore_ascii_case(b"transfer-encoding") {
             return Err(Status::NotImplemented);
+        } else if name.len() > 3 && name[..3].eq_ignore_ascii_case(b"if-") {
+            conditional = true;
         }
     }
     Ok(RequestHead {
@@ -116,7 +121,23 @@ pub fn parse(head: &[u8]) -> Result<RequestHead<'_>, Status> {
         },
         range,
         body_len: body_len.unwrap_or(0),
+        conditional,
     })
+}
+
+/// The values of every header line named `name` (in lower case) in the
+/// complete, well-formed head `head`, in order, trimmed.
+pub fn header_values<'a>(head: &'a [u8], name: &'a [u8]) -> impl Iterator<Item = &'a [u8]> + 'a {
+    head.split(|&b| b == b'\n')
+        .skip(1)
+        .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
+        .take_while(|l| !l.is_empty())
+        .filter_map(move |line| {
+            let colon = memchr::memchr(b':', line)?;
+            line[..colon]
+                .eq_ignore_ascii_case(name)
+                .then(|| trim(&line[colon + 1..]))
+        })
 }
 
 /// The path of an origin-form (`/a/b?q`) or absolute-form

@@ -7,6 +7,9 @@ pub enum Status {
     Ok,
     /// 206: the requested byte range.
     PartialContent,
+    /// 304: the client's copy is current (`If-None-Match`,
+    /// `If-Modified-Since`); no body.
+    NotModified,
     /// 400: a malformed request; the connection closes.
     BadRequest,
     /// 403: a path outside the root, or a file we may not read.
@@ -18,6 +21,8 @@ pub enum Status {
     /// 408: the request head did not arrive whole within its deadline; the
     /// connection closes.
     RequestTimeout,
+    /// 412: an `If-Match` or `If-Unmodified-Since` did not hold.
+    PreconditionFailed,
     /// 416: a range that starts past the end of the file.
     RangeNotSatisfiable,
     /// 431: a request head longer than the limit; the connection closes.
@@ -39,11 +44,13 @@ impl Status {
         match self {
             Status::Ok => "200 OK",
             Status::PartialContent => "206 Partial Content",
+            Status::NotModified => "304 Not Modified",
             Status::BadRequest => "400 Bad Request",
             Status::Forbidden => "403 Forbidden",
             Status::NotFound => "404 Not Found",
             Status::MethodNotAllowed => "405 Method Not Allowed",
             Status::RequestTimeout => "408 Request Timeout",
+            Status::PreconditionFailed => "412 Precondition Failed",
             Status::RangeNotSatisfiable => "416 Range Not Satisfiable",
             Status::HeadTooLarge => "431 Request Header Fields Too Large",
             Status::InternalError => "500 Internal Server Error",

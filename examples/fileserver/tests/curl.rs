@@ -1,6 +1,7 @@
 //! The file server against a real client: curl downloads files of 0 B to
-//! 256 MiB, ranges, HEAD, keep-alive, 50 parallel downloads, and path
-//! traversal attempts; a raw client checks the idle rules for slow readers.
+//! 256 MiB, ranges, HEAD, conditional requests, keep-alive, 50 parallel
+//! downloads, and path traversal attempts; a raw client checks the idle
+//! rules for slow readers.
 //!
 //! curl must be installed (`scripts/test` installs it).
 
@@ -135,6 +136,86 @@ fn statuses_for_missing_files_bad_ranges_methods_and_traversal() {
     // The body of a 416 says what the length is.
     let head = curl(&["-i", "-r", "500-", &site.url("/f.txt")]);
     assert!(head.contains("Content-Range: bytes */100\r\n"), "{head}");
+}
+
+/// The value of header `name` in a response head curl printed.
+fn header<'a>(head: &'a str, name: &str) -> &'a str {
+    head.lines()
+        .find_map(|l| {
+            let (n, v) = l.split_once(':')?;
+            n.eq_ignore_ascii_case(name).then(|| v.trim())
+        })
+        .unwrap_or_else(|| panic!("no {name} in {head}"))
+}
+
+#[test]
+fn conditional_requests_answer_304_412_and_if_range_as_caches_and_curl_send_them() {
+    let site = Site::new("conditional", Duration::from_secs(30));
+    site.file("f.txt", 100);
+    // An absolute symlink is judged by an opener thread (the loop's
+    // `openat2` beneath the root refuses it): the request waits for it
+    // there, and its conditions are read when the file comes.
+    std::os::unix::fs::symlink(site.root.join("f.txt"), site.root.join("link.txt")).unwrap();
+    let dir = site.base.join("curl");
+    std::fs::create_dir_all(&dir).unwrap();
+    let out = dir.join("out");
+    let out = out.to_str().unwrap();
+    let code = |extra: &[&str], path: &str| {
+        let url = site.url(path);
+        let mut args = vec!["-o", out, "-w", "%{http_code}"];
+        args.extend_from_slice(extra);
+        args.push(&url);
+        curl(&args)
+    };
+
+    let head = curl(&["-I", &site.url("/f.txt")]);
+    let etag = header(&head, "ETag").to_owned();
+    let modified = header(&head, "Last-Modified").to_owned();
+    assert!(etag.starts_with('"') && etag.ends_with("-64\""), "{etag}");
+    let if_none_match = format!("If-None-Match: {etag}");
+    for path in ["/f.txt", "/link.txt"] {
+        let _ = std::fs::remove_file(out);
+        assert_eq!(code(&["-H", &if_none_match], path), "304", "{path}");
+        let body = std::fs::metadata(out).map_or(0, |m| m.len());
+        assert_eq!(body, 0, "a 304 has no body");
+        assert_eq!(code(&["-H", "If-None-Match: \"other\""], path), "200");
+        // curl's -z sends If-Modified-Since.
+        assert_eq!(code(&["-z", &modified], path), "304", "{path}");
+        assert_eq!(code(&["-z", "Thu, 01 Jan 1970 00:00:01 GMT"], path), "200");
+        assert_eq!(code(&["-H", "If-Match: \"other\""], path), "412", "{path}");
+        assert_eq!(code(&["-H", &format!("If-Match: {etag}")], path), "200");
+        // If-Range: the range while the file is the one named, else all.
+        let if_range = format!("If-Range: {etag}");
+        assert_eq!(code(&["-r", "0-9", "-H", &if_range], path), "206");
+        assert_eq!(std::fs::metadata(out).unwrap().len(), 10);
+        assert_eq!(code(&["-r", "0-9", "-H", "If-Range: \"old\""], path), "200");
+        assert_eq!(std::fs::metadata(out).unwrap().len(), 100);
+    }
+
+    // A 304 leaves the connection ready for the next request.
+    let twice = curl(&[
+        "-H",
+        &if_none_match,
+        "-o",
+        "/dev/null",
+        "-w",
+        "%{http_code} %{num_connects},",
+        &site.url("/f.txt"),
+        "-o",
+        "/dev/null",
+        &site.url("/f.txt"),
+    ]);
+    assert_eq!(twice, "304 1,304 0,");
+
+    // curl's own ETag cache: saved with the first download, compared on
+    // the next; a changed file is sent again.
+    let tags = dir.join("etags");
+    let tags = tags.to_str().unwrap();
+    assert_eq!(code(&["--etag-save", tags], "/f.txt"), "200");
+    assert_eq!(code(&["--etag-compare", tags], "/f.txt"), "304");
+    site.file("f.txt", 101);
+    assert_eq!(code(&["--etag-compare", tags], "/f.txt"), "200");
+    assert_eq!(std::fs::metadata(out).unwrap().len(), 101);
 }
 
 #[test]

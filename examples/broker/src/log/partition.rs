@@ -1879,7 +1879,8 @@ mod tests {
             ..LogConfig::default()
         };
         let append = |log: &mut PartitionLog, i: i64| {
-            log.append(&batch::build(i, 1_000, &[&[b'x'; 120]])).unwrap();
+            log.append(&batch::build(i, 1_000, &[&[b'x'; 120]]))
+                .unwrap();
         };
         let (mut log, _) = PartitionLog::open(&dir, config.clone()).unwrap();
         record::take();
@@ -1887,7 +1888,11 @@ mod tests {
         log.sync().unwrap();
         assert_eq!(record::take(), [dir.clone()], "the new log's first segment");
         log.sync().unwrap();
-        assert_eq!(record::take(), [] as [PathBuf; 0], "nothing new in the folder");
+        assert_eq!(
+            record::take(),
+            [] as [PathBuf; 0],
+            "nothing new in the folder"
+        );
         append(&mut log, 1); // rolls: the first segment was full
         assert_eq!(log.segments.len(), 2);
         log.sync().unwrap();
@@ -1902,7 +1907,11 @@ mod tests {
         log.handed_over(active);
         let (mut files, mut folders) = (Vec::new(), Vec::new());
         log.sync_handles(&mut files, &mut folders).unwrap();
-        assert_eq!((files.len(), folders.len()), (3, 0), "covered at the hand-over");
+        assert_eq!(
+            (files.len(), folders.len()),
+            (3, 0),
+            "covered at the hand-over"
+        );
 
         // A log opened on files it already had creates nothing.
         drop(log);
@@ -1924,7 +1933,10 @@ mod tests {
         // The failpoint fails the first sync of a folder under `armed`.
         let e = log.sync().unwrap_err();
         assert_eq!(e.raw_os_error(), Some(libc::EIO));
-        assert!(log.unsynced(), "not durable: a stop or the flusher syncs it again");
+        assert!(
+            log.unsynced(),
+            "not durable: a stop or the flusher syncs it again"
+        );
         crate::folder_sync::record::take();
         log.sync().unwrap();
         assert_eq!(crate::folder_sync::record::take(), [dir]);

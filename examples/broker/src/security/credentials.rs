@@ -264,7 +264,11 @@ mod tests {
             )
             .unwrap();
         let security = CredentialStore::path_in(&dir).parent().unwrap().to_owned();
-        assert_eq!(crate::folder_sync::record::take(), [security], "the rename is made durable");
+        assert_eq!(
+            crate::folder_sync::record::take(),
+            [security],
+            "the rename is made durable"
+        );
         store
             .set(
                 "alice",
