@@ -272,7 +272,7 @@ mod tests {
         assert_eq!(n, 0);
         assert_eq!(
             crate::folder_sync::record::take(),
-            [dir.clone()],
+            std::slice::from_ref(&dir),
             "a new file's name is made durable"
         );
         file.append(&buf).unwrap();

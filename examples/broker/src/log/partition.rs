@@ -1886,7 +1886,11 @@ mod tests {
         record::take();
         append(&mut log, 0);
         log.sync().unwrap();
-        assert_eq!(record::take(), [dir.clone()], "the new log's first segment");
+        assert_eq!(
+            record::take(),
+            std::slice::from_ref(&dir),
+            "the new log's first segment"
+        );
         log.sync().unwrap();
         assert_eq!(
             record::take(),
@@ -1896,7 +1900,11 @@ mod tests {
         append(&mut log, 1); // rolls: the first segment was full
         assert_eq!(log.segments.len(), 2);
         log.sync().unwrap();
-        assert_eq!(record::take(), [dir.clone()], "the rolled-in segment");
+        assert_eq!(
+            record::take(),
+            std::slice::from_ref(&dir),
+            "the rolled-in segment"
+        );
 
         // Handed to the flusher: the folder comes as one to fsync.
         append(&mut log, 2);
