@@ -146,16 +146,6 @@ impl LoopLocal {
     }
 }
 
-/// The text of a panic's payload (a `&str` or a `String`, as `panic!`
-/// makes them).
-fn panic_message(panic: &(dyn std::any::Any + Send)) -> &str {
-    panic
-        .downcast_ref::<&str>()
-        .copied()
-        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
-        .unwrap_or("(not a message)")
-}
-
 /// What the loop needs of a channel: it stores its channels as this
 /// interface (as mio's `Poll` knows only `Source`) and never sees their
 /// pipelines. Implemented by `channel::task::ChannelTask`.
@@ -282,7 +272,7 @@ impl LoopInner {
         let ran = catch_unwind(AssertUnwindSafe(|| f(task.as_mut(), &mut self.local)));
         if let Err(panic) = ran {
             tracing::error!(
-                panic = panic_message(&*panic),
+                panic = gyre_ringbuffer::panic_message(&*panic),
                 "a channel's handler panicked: closing the channel; the loop and its other channels go on"
             );
             let closed = catch_unwind(AssertUnwindSafe(|| task.close(&mut self.local, true)));
@@ -304,7 +294,7 @@ impl LoopInner {
     fn run_task(&mut self, task: Task) {
         if let Err(panic) = catch_unwind(AssertUnwindSafe(|| task(self))) {
             tracing::error!(
-                panic = panic_message(&*panic),
+                panic = gyre_ringbuffer::panic_message(&*panic),
                 "a task on the event loop panicked; the loop goes on"
             );
         }
@@ -390,7 +380,7 @@ impl LoopInner {
                         catch_unwind(AssertUnwindSafe(|| acceptor(self, stream, slot)))
                     {
                         tracing::error!(
-                            panic = panic_message(&*panic),
+                            panic = gyre_ringbuffer::panic_message(&*panic),
                             "making a connection's pipeline panicked: the connection is dropped, the listener goes on"
                         );
                     }
@@ -525,7 +515,7 @@ impl LoopInner {
                         // (it was taken out of the table to run).
                         Err(panic) => {
                             tracing::error!(
-                                panic = panic_message(&*panic),
+                                panic = gyre_ringbuffer::panic_message(&*panic),
                                 "a scheduled task panicked; it is cancelled, the loop goes on"
                             );
                             self.local.wheel.cancel(id);

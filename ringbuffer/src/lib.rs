@@ -123,7 +123,7 @@ pub use claim::{MultiProducerSequencer, Sequencer, SharedSequencer, SingleProduc
 pub use disruptor::{Disruptor, ShutdownReport};
 pub use error::{BuildError, PublishError, WaitError};
 pub use handler::{EventHandler, OwningHandler, OwningWorkHandler, WorkHandler};
-pub use monitor::{PanicPolicy, StagePanic};
+pub use monitor::{panic_message, PanicPolicy, StagePanic};
 pub use poller::{EventPoller, PollState};
 pub use producer::{MultiProducer, Producer, SingleProducer};
 pub use ring::{DEFAULT_MAX_BATCH, MAX_CAPACITY};

@@ -69,6 +69,27 @@ pub struct StagePanic {
     pub policy: PanicPolicy,
 }
 
+/// The text of a caught panic's payload: the `&str` or `String` that
+/// `panic!` makes, or `(not a message)` for a payload of another type
+/// (`std::panic::panic_any`). For logging what `catch_unwind` or a
+/// thread's `join` caught.
+///
+/// ```
+/// use gyre_ringbuffer::panic_message;
+///
+/// let caught = std::panic::catch_unwind(|| panic!("bad event {}", 7)).unwrap_err();
+/// assert_eq!(panic_message(&*caught), "bad event 7");
+/// let caught = std::panic::catch_unwind(|| std::panic::panic_any(7u8)).unwrap_err();
+/// assert_eq!(panic_message(&*caught), "(not a message)");
+/// ```
+pub fn panic_message(payload: &(dyn Any + Send)) -> &str {
+    payload
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("(not a message)")
+}
+
 #[derive(Debug, Default)]
 pub(crate) struct Monitor {
     panics: Mutex<Vec<StagePanic>>,
@@ -82,11 +103,7 @@ impl Monitor {
         payload: &(dyn Any + Send),
         policy: PanicPolicy,
     ) {
-        let message = payload
-            .downcast_ref::<&str>()
-            .map(|s| s.to_string())
-            .or_else(|| payload.downcast_ref::<String>().cloned())
-            .unwrap_or_else(|| "non-string panic payload".to_string());
+        let message = panic_message(payload).to_owned();
         tracing::error!(
             stage,
             sequence,

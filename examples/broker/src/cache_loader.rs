@@ -246,7 +246,7 @@ fn load_or_log(regions: &[FileRegion], in_flight: &InFlight) {
     if let Err(panic) = loaded {
         tracing::error!(
             "loading fetched records panicked; their fetch is answered from the disk: {}",
-            crate::health::panic_message(&*panic)
+            gyre_ringbuffer::panic_message(&*panic)
         );
     }
 }

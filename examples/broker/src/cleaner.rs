@@ -20,11 +20,11 @@
 //! in progress gives up at its next batch and its copies are dropped).
 //! Uses the writer's submitter and the log's cleaning pass.
 
-use crate::health::panic_message;
 use crate::log;
 use crate::ops::{LogOp, LogReply, SwapCleaned};
 use crate::writer::Submitter;
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+use gyre_ringbuffer::panic_message;
 use std::collections::HashSet;
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};

@@ -11,7 +11,6 @@
 //! [`BrokerHealth::failure`]. Plain `std` synchronisation; uses nothing
 //! else in the crate.
 
-use std::any::Any;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
@@ -92,16 +91,6 @@ impl BrokerHealth {
     }
 }
 
-/// The text of a panic's payload (a `&str` or a `String`, as `panic!`
-/// makes them).
-pub(crate) fn panic_message(panic: &(dyn Any + Send)) -> &str {
-    panic
-        .downcast_ref::<&str>()
-        .copied()
-        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
-        .unwrap_or("(not a message)")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -122,13 +111,5 @@ mod tests {
         health.fail("a consequence".into());
         assert_eq!(waiter.join().unwrap(), "the log writer panicked");
         assert_eq!(health.failure().as_deref(), Some("the log writer panicked"));
-    }
-
-    #[test]
-    fn a_panics_message_is_read_from_either_payload() {
-        let text = std::panic::catch_unwind(|| panic!("plain")).unwrap_err();
-        assert_eq!(panic_message(&*text), "plain");
-        let formatted = std::panic::catch_unwind(|| panic!("{}", 7)).unwrap_err();
-        assert_eq!(panic_message(&*formatted), "7");
     }
 }

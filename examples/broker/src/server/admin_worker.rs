@@ -39,7 +39,7 @@ impl AdminWorker {
                     if let Err(panic) = catch_unwind(AssertUnwindSafe(job)) {
                         tracing::error!(
                             "an admin job panicked: {}",
-                            crate::health::panic_message(&*panic)
+                            gyre_ringbuffer::panic_message(&*panic)
                         );
                     }
                 }

@@ -920,7 +920,7 @@ impl Connection {
             let frame = worked.unwrap_or_else(|panic| {
                 tracing::error!(
                     "an admin request panicked; its connection is closed: {}",
-                    crate::health::panic_message(&*panic)
+                    gyre_ringbuffer::panic_message(&*panic)
                 );
                 Frame::Close
             });

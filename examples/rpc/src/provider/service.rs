@@ -9,16 +9,6 @@ use serde::Serialize;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> &str {
-    if let Some(s) = panic.downcast_ref::<&str>() {
-        s
-    } else if let Some(s) = panic.downcast_ref::<String>() {
-        s
-    } else {
-        "(not a string)"
-    }
-}
-
 /// Where a service's calls run.
 ///
 /// ```
@@ -175,7 +165,10 @@ impl ServiceBuilder {
             let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(request)))
                 .map_err(|panic| Failure {
                     status: Status::ServerError,
-                    message: format!("method panicked: {}", panic_message(&panic)),
+                    message: format!(
+                        "method panicked: {}",
+                        gyre_ringbuffer::panic_message(&*panic)
+                    ),
                 })?;
             let response = outcome.map_err(|e| Failure {
                 status: Status::ServiceError,
@@ -214,7 +207,10 @@ impl ServiceBuilder {
             // A panic drops the responder, which answers ServerError.
             let call = std::panic::AssertUnwindSafe(|| f(request, Responder::new(pending)));
             if let Err(panic) = std::panic::catch_unwind(call) {
-                tracing::warn!(panic = panic_message(&panic), "deferred method panicked");
+                tracing::warn!(
+                    panic = gyre_ringbuffer::panic_message(&*panic),
+                    "deferred method panicked"
+                );
             }
             Ok(())
         });
