@@ -352,4 +352,22 @@ mod tests {
         assert!(!matches(b"\"a\" junk, \"b\"", b"b", Compare::Weak));
         assert!(!matches(b"", b"b", Compare::Weak));
     }
+
+    proptest::proptest! {
+        #[test]
+        fn any_conditional_headers_give_a_verdict_without_panicking(
+            names in proptest::collection::vec(0usize..5, 0..4),
+            values in proptest::collection::vec(proptest::collection::vec(32u8..127, 0..40), 0..4),
+            ranged: bool,
+        ) {
+            const NAMES: [&str; 5] = ["If-Match", "If-None-Match", "If-Modified-Since", "If-Unmodified-Since", "If-Range"];
+            let lines: Vec<String> = names
+                .iter()
+                .zip(&values)
+                .map(|(&n, v)| format!("{}: {}", NAMES[n], String::from_utf8_lossy(v)))
+                .collect();
+            let lines: Vec<&str> = lines.iter().map(String::as_str).collect();
+            let _ = evaluate(&head(&lines), Method::Get, ranged, &V, 2026);
+        }
+    }
 }

@@ -213,4 +213,11 @@ mod tests {
             assert_eq!(parse_http_date(bad.as_bytes(), 2026), None, "{bad:?}");
         }
     }
+
+    proptest::proptest! {
+        #[test]
+        fn any_bytes_parse_as_a_date_or_none_without_panicking(s in proptest::collection::vec(proptest::num::u8::ANY, 0..40)) {
+            let _ = parse_http_date(&s, 2026);
+        }
+    }
 }
