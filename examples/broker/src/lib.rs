@@ -58,6 +58,7 @@ mod folder_sync;
 pub mod health;
 pub mod log;
 pub mod ops;
+pub mod producer_ids;
 pub mod protocol;
 pub mod record_file;
 pub mod security;

@@ -383,6 +383,14 @@ impl Storage {
         self.default_partitions
     }
 
+    /// The highest producer id any partition remembers.
+    pub fn max_producer_id(&self) -> Option<i64> {
+        self.logs
+            .values()
+            .filter_map(PartitionLog::max_producer_id)
+            .max()
+    }
+
     /// The log of partition `id`.
     pub fn log(&self, id: PartitionId) -> Option<&PartitionLog> {
         self.logs.get(&id)

@@ -714,6 +714,11 @@ impl PartitionLog {
         self.stage(&bytes)
     }
 
+    /// The highest producer id this log remembers.
+    pub fn max_producer_id(&self) -> Option<i64> {
+        self.producers.max_id()
+    }
+
     /// Idempotent producers remembered.
     pub fn producer_count(&self) -> usize {
         self.producers.len()

@@ -162,6 +162,11 @@ pub struct ProducerStates {
 }
 
 impl ProducerStates {
+    /// The highest producer id remembered.
+    pub fn max_id(&self) -> Option<i64> {
+        self.producers.keys().max().copied()
+    }
+
     /// Producers remembered.
     pub fn len(&self) -> usize {
         self.producers.len()

@@ -27,6 +27,7 @@ use crate::cleaner::LogCleaner;
 use crate::config::BrokerConfig;
 use crate::health::BrokerHealth;
 use crate::log::Truncation;
+use crate::producer_ids::ProducerIds;
 use crate::security::oauthbearer::{KeyRefresher, OAuthBearer, TokenValidation};
 use crate::security::{Authorizer, CredentialStore, Listener, SecurityProtocol};
 use crate::storage::Storage;
@@ -46,10 +47,10 @@ pub use shared::Shared;
 use std::cell::Cell;
 use std::net::SocketAddr;
 use std::rc::Rc;
-use std::sync::atomic::{AtomicI64, AtomicU64};
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 /// Why the broker did not start.
 #[derive(Debug, thiserror::Error)]
@@ -75,6 +76,15 @@ pub enum StartError {
     /// An SSL or SASL_SSL listener without a certificate.
     #[error("{0} needs a certificate and key (--tls-cert, --tls-key)")]
     NoCertificate(crate::security::Listener),
+    /// The producer id reservation could not be read or recorded.
+    #[error("cannot record producer ids in {}: {source}", file.display())]
+    ProducerIds {
+        /// The file.
+        file: std::path::PathBuf,
+        /// What failed.
+        #[source]
+        source: std::io::Error,
+    },
     /// The client quotas file could not be read.
     #[error("cannot load client quotas from {}: {source}", file.display())]
     Quotas {
@@ -175,6 +185,15 @@ impl Broker {
         );
         let catalog = storage.catalog().clone();
         let open_at_start = storage.open_transactions();
+        // Past every id the partitions remember and every id handed out
+        // before (recorded in the folder), whatever the clock says.
+        let remembered = storage.max_producer_id().map_or(0, |id| id + 1);
+        let producer_ids = ProducerIds::open(&config.data_dir, remembered).map_err(|source| {
+            StartError::ProducerIds {
+                file: config.data_dir.join(crate::producer_ids::FILE),
+                source,
+            }
+        })?;
         let health = BrokerHealth::new();
         let writer = LogWriter::<Responder>::start_reporting(
             storage,
@@ -195,17 +214,11 @@ impl Broker {
         } else {
             None
         };
-        // Producer ids start at the clock's milliseconds, so a restart
-        // hands out ids no earlier run gave.
-        let first_producer_id = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(1, |d| d.as_millis() as i64);
-        let next_producer_id = Arc::new(AtomicI64::new(first_producer_id));
         let (groups, groups_thread) = Coordinator::start(
             &config.data_dir,
             groups::TxnWiring {
                 catalog: catalog.clone(),
-                next_producer_id: next_producer_id.clone(),
+                producer_ids: producer_ids.clone(),
                 writer: writer.submitter(),
                 open_at_start,
                 flush: config.flush,
@@ -243,7 +256,7 @@ impl Broker {
             sasl_reauthentications: AtomicU64::new(0),
             default_partitions: config.default_partitions,
             request_memory: RequestMemory::new(config.queued_max_request_bytes),
-            next_producer_id,
+            producer_ids,
             groups: groups.clone(),
             credentials: Arc::new(CredentialStore::open(&config.data_dir)?),
             quotas: quotas::ClientQuotas::open(&config.data_dir).map_err(|source| {

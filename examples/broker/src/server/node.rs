@@ -14,7 +14,6 @@ use kafka_protocol::messages::{
     FindCoordinatorResponse, InitProducerIdRequest, InitProducerIdResponse, ProducerId,
 };
 use kafka_protocol::protocol::StrBytes;
-use std::sync::atomic::Ordering;
 
 /// The cluster id the broker reports (Metadata, DescribeCluster).
 pub const CLUSTER_ID: &str = "gyre";
@@ -89,9 +88,15 @@ pub fn init_producer_id(
     if id >= 0 && (0..i16::MAX - 1).contains(&epoch) {
         r.producer_id = ProducerId(id);
         r.producer_epoch = epoch + 1;
-    } else {
-        r.producer_id = ProducerId(shared.next_producer_id.fetch_add(1, Ordering::Relaxed));
+    } else if let Some(id) = shared.producer_ids.next() {
+        r.producer_id = ProducerId(id);
         r.producer_epoch = 0;
+    } else {
+        // The next block of ids is being recorded (Kafka's answer when
+        // its controller has no block ready): the client asks again.
+        r.producer_id = ProducerId(-1);
+        r.producer_epoch = -1;
+        r.error_code = ec::COORDINATOR_LOAD_IN_PROGRESS;
     }
     r
 }

@@ -7,7 +7,7 @@ use super::groups::Coordinator;
 use crate::log::LogConfig;
 use crate::security::{Authorizer, CredentialStore};
 use crate::topics::Catalog;
-use std::sync::atomic::{AtomicI64, AtomicU64};
+use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 
 /// What every connection shares.
@@ -18,7 +18,7 @@ pub struct Shared {
     /// The log settings a topic gets unless it sets its own.
     pub(crate) default_log: LogConfig,
     pub(crate) max_in_flight: usize,
-    pub(crate) next_producer_id: Arc<AtomicI64>,
+    pub(crate) producer_ids: Arc<crate::producer_ids::ProducerIds>,
     pub(crate) groups: Coordinator,
     /// Times a connection found the log writer's ring full and paused.
     pub(crate) ring_stalls: AtomicU64,

@@ -130,7 +130,7 @@ pub struct TxnWiring<R: LogReply> {
     /// The topics, to resolve a transaction's partitions.
     pub catalog: std::sync::Arc<crate::topics::Catalog>,
     /// Producer ids, shared with idempotent producers.
-    pub next_producer_id: std::sync::Arc<std::sync::atomic::AtomicI64>,
+    pub producer_ids: std::sync::Arc<crate::producer_ids::ProducerIds>,
     /// Where markers are written.
     pub writer: Submitter<R>,
     /// Transactions the partitions found open at start.
@@ -185,7 +185,7 @@ impl Coordinator {
             data_dir,
             wiring.flush,
             wiring.catalog,
-            wiring.next_producer_id,
+            wiring.producer_ids,
             done_tx,
         )?;
         txns.recover(wiring.open_at_start, &mut offsets);

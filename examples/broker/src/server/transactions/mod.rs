@@ -34,6 +34,7 @@ mod store;
 use crate::log::batch::Marker;
 use crate::log::now_ms;
 use crate::ops::{LogOp, Markers, MarkersWritten};
+use crate::producer_ids::ProducerIds;
 use crate::protocol::error_code as ec;
 use crate::protocol::pattern;
 use crate::server::groups::offsets::{Committed, OffsetStore};
@@ -57,7 +58,6 @@ use kafka_protocol::messages::{
 use kafka_protocol::protocol::StrBytes;
 use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
-use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 pub use store::{Decision, Durable, Kept, Open, TxnStore};
@@ -96,7 +96,7 @@ pub struct Transactions {
     txns: HashMap<String, Txn>,
     store: TxnStore,
     catalog: Arc<Catalog>,
-    next_producer_id: Arc<AtomicI64>,
+    producer_ids: Arc<ProducerIds>,
     outbox: Vec<LogOp>,
     done: Sender<MarkersWritten>,
 }
@@ -213,17 +213,20 @@ fn fenced(version: i16, fenced_from: i16) -> i16 {
 
 impl Transactions {
     /// Loads `<dir>/transactions.log` (synced as `flush` says: see
-    /// [`TxnStore`]). Producer ids come from
-    /// `next_producer_id` (shared with idempotent producers); the writer's
-    /// word on markers goes to `done`.
+    /// [`TxnStore`]). Producer ids come from `producer_ids` (shared with
+    /// idempotent producers), which start past every id the file holds;
+    /// the writer's word on markers goes to `done`.
     pub fn open(
         dir: &Path,
         flush: FlushPolicy,
         catalog: Arc<Catalog>,
-        next_producer_id: Arc<AtomicI64>,
+        producer_ids: Arc<ProducerIds>,
         done: Sender<MarkersWritten>,
     ) -> std::io::Result<Self> {
         let (store, all) = TxnStore::open(dir, flush)?;
+        if let Some(max) = all.values().map(|(durable, _)| durable.producer_id).max() {
+            producer_ids.at_least(max + 1)?;
+        }
         let txns = all
             .into_iter()
             .map(|(id, (durable, open))| {
@@ -242,7 +245,7 @@ impl Transactions {
             txns,
             store,
             catalog,
-            next_producer_id,
+            producer_ids,
             outbox: Vec::new(),
             done,
         })
@@ -483,8 +486,8 @@ impl Transactions {
         resp
     }
 
-    fn new_producer_id(&self) -> i64 {
-        self.next_producer_id.fetch_add(1, Ordering::Relaxed)
+    fn new_producer_id(&self) -> Option<i64> {
+        self.producer_ids.next()
     }
 
     /// InitProducerId for a transactional id.
@@ -510,9 +513,17 @@ impl Transactions {
             resp.error_code = ec::INVALID_TRANSACTION_TIMEOUT;
             return resp;
         }
+        // The next block of ids is being recorded: the client asks again.
+        let refused = |mut resp: InitProducerIdResponse| {
+            resp.error_code = ec::COORDINATOR_LOAD_IN_PROGRESS;
+            resp
+        };
         let next = match self.txns.get(&id) {
             None => Durable {
-                producer_id: self.new_producer_id(),
+                producer_id: match self.new_producer_id() {
+                    Some(pid) => pid,
+                    None => return refused(resp),
+                },
                 epoch: 0,
                 timeout_ms: r.transaction_timeout_ms,
                 decision: Decision::None,
@@ -545,7 +556,10 @@ impl Transactions {
                     return resp;
                 }
                 let (producer_id, epoch) = if d.epoch >= i16::MAX - 1 {
-                    (self.new_producer_id(), 0)
+                    match self.new_producer_id() {
+                        Some(pid) => (pid, 0),
+                        None => return refused(resp),
+                    }
                 } else {
                     (d.producer_id, d.epoch + 1)
                 };
@@ -1020,7 +1034,7 @@ mod tests {
     struct Fixture {
         dir: std::path::PathBuf,
         catalog: Arc<Catalog>,
-        ids: Arc<AtomicI64>,
+        ids: Arc<ProducerIds>,
         done: Sender<MarkersWritten>,
         offsets: OffsetStore,
     }
@@ -1039,10 +1053,11 @@ mod tests {
             }));
             let (done, _) = crossbeam_channel::unbounded();
             let offsets = OffsetStore::open(&dir).unwrap();
+            let ids = ProducerIds::for_tests(&dir, 1000);
             Fixture {
                 dir,
                 catalog,
-                ids: Arc::new(AtomicI64::new(1000)),
+                ids,
                 done,
                 offsets,
             }
