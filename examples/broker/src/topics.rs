@@ -73,6 +73,14 @@ impl Catalog {
         self.read().by_name.get(name).cloned()
     }
 
+    /// Whether topic `name` exists and has a partition `partition`.
+    pub fn has_partition(&self, name: &str, partition: i32) -> bool {
+        self.read()
+            .by_name
+            .get(name)
+            .is_some_and(|t| (0..t.partitions.len() as i32).contains(&partition))
+    }
+
     /// The topic whose id is `id`.
     pub fn by_id(&self, id: &Uuid) -> Option<Arc<Topic>> {
         self.read().by_id.get(id).cloned()

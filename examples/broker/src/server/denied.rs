@@ -101,7 +101,7 @@ pub(crate) fn txn_request(
             encoded(correlation_id, version, &r)
         }
         RequestKind::TxnOffsetCommit(req) => {
-            encoded(correlation_id, version, &txn_offsets_answer(req, |_| e))
+            encoded(correlation_id, version, &txn_offsets_answer(req, |_, _| e))
         }
         _ => return None,
     })

@@ -211,7 +211,11 @@ impl LogReply for Responder {
             (Pending::DeleteTopics(topics, throttle), Answer::Deleted(results)) => {
                 let mut r = DeleteTopicsResponse::default();
                 r.throttle_time_ms = *throttle;
+                let mut deleted = Vec::new();
                 for ((name, id, refused), result) in topics.iter().zip(results) {
+                    if let (Some(name), None, Ok(())) = (name, refused, &result) {
+                        deleted.push(name.as_str().to_owned());
+                    }
                     let mut t = DeletableTopicResult::default();
                     t.name = name.clone().map(TopicName);
                     t.topic_id = *id;
@@ -228,6 +232,13 @@ impl LogReply for Responder {
                         t.error_message = Some(StrBytes::from_string(e.to_string()));
                     }
                     r.responses.push(t);
+                }
+                // The groups' offsets for them go too (as Kafka's group
+                // coordinator drops a deleted partition's), told before
+                // the client hears and before the writer can make a topic
+                // of the same name again.
+                if !deleted.is_empty() {
+                    self.shared.groups.topics_deleted(deleted);
                 }
                 self.send_encoded(r);
             }

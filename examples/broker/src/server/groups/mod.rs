@@ -121,6 +121,8 @@ impl GroupAccess {
 
 enum Msg {
     Call(Box<GroupCall>),
+    /// These topics were deleted.
+    TopicsDeleted(Vec<String>),
     Stop,
 }
 
@@ -157,6 +159,7 @@ impl std::fmt::Debug for Msg {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
             Msg::Call(_) => "Call",
+            Msg::TopicsDeleted(_) => "TopicsDeleted",
             Msg::Stop => "Stop",
         })
     }
@@ -174,6 +177,15 @@ impl Coordinator {
     ) -> std::io::Result<(Self, JoinHandle<()>)> {
         let mut offsets = OffsetStore::open(data_dir)?;
         let catalog = wiring.catalog.clone();
+        // Offsets a folder kept for topics deleted before they were
+        // dropped with them.
+        let stale = offsets.keys_of_topics(|t| catalog.get(t).is_none());
+        if offsets.delete(&stale)? > 0 {
+            tracing::info!(
+                offsets = stale.len(),
+                "deleted committed offsets of topics that no longer exist"
+            );
+        }
         let topics = consumer_heartbeat::catalog_topics(&catalog);
         let (store, restored) = GroupStore::open(data_dir, &topics, Instant::now())?;
         let (consumer, classic) = (restored.consumer.len(), restored.classic.len());
@@ -247,6 +259,13 @@ impl Coordinator {
         self.tx.send(Msg::Call(Box::new(call))).map_err(|_| Stopped)
     }
 
+    /// Tells the thread that `topics` were deleted: every group's offsets
+    /// for them are deleted (a topic made again under a name starts with
+    /// none, as in Kafka).
+    pub fn topics_deleted(&self, topics: Vec<String>) {
+        let _ = self.tx.send(Msg::TopicsDeleted(topics));
+    }
+
     /// Asks the thread to stop after the calls queued before.
     pub fn stop(&self) {
         let _ = self.tx.send(Msg::Stop);
@@ -284,6 +303,7 @@ fn run<R: LogReply>(rx: Receiver<Msg>, done: Receiver<MarkersWritten>, mut st: S
         crossbeam_channel::select! {
             recv(rx) -> msg => match msg {
                 Ok(Msg::Call(call)) => st.handle_isolated(*call),
+                Ok(Msg::TopicsDeleted(topics)) => st.forget_topics(|t| topics.iter().any(|d| d == t)),
                 Ok(Msg::Stop) | Err(_) => break,
             },
             recv(done) -> written => {
@@ -310,6 +330,22 @@ fn s(b: &StrBytes) -> String {
 }
 
 impl<R: LogReply> State_<R> {
+    /// Deletes every group's committed offsets for the topics `gone`
+    /// names.
+    fn forget_topics(&mut self, gone: impl Fn(&str) -> bool) {
+        let keys = self.offsets.keys_of_topics(gone);
+        match self.offsets.delete(&keys) {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(
+                offsets = n,
+                "deleted the committed offsets of deleted topics"
+            ),
+            Err(e) => {
+                tracing::error!(error = %e, "cannot delete the committed offsets of deleted topics")
+            }
+        }
+    }
+
     /// Hands the transaction coordinator's requests to the log writer
     /// (waiting while its ring is full: this thread runs no event loop).
     fn submit_to_writer(&mut self) {
@@ -968,6 +1004,10 @@ impl<R: LogReply> State_<R> {
 
     fn commit(&mut self, to: Call, r: OffsetCommitRequest, denied: &[String]) {
         let denied_topic = |name: &str| denied.iter().any(|d| d == name);
+        // As Kafka: an offset for a partition that does not exist is
+        // refused, not kept for a topic that may come back under its name.
+        let catalog = self.catalog.clone();
+        let unknown = |name: &str, p: i32| !catalog.has_partition(name, p);
         let group_id = s(&r.group_id.0);
         let check = if group_id.is_empty() {
             ec::INVALID_GROUP_ID
@@ -992,7 +1032,10 @@ impl<R: LogReply> State_<R> {
                 .filter(|t| !denied_topic(t.name.0.as_str()))
                 .flat_map(|t| {
                     let (group_id, topic) = (&group_id, s(&t.name.0));
-                    t.partitions.iter().map(move |p| {
+                    let known = |p: &&kafka_protocol::messages::offset_commit_request::OffsetCommitRequestPartition| {
+                        !unknown(t.name.0.as_str(), p.partition_index)
+                    };
+                    t.partitions.iter().filter(known).map(move |p| {
                         (
                             (group_id.clone(), topic.clone(), p.partition_index),
                             Committed {
@@ -1012,15 +1055,16 @@ impl<R: LogReply> State_<R> {
         for t in &r.topics {
             let mut topic = OffsetCommitResponseTopic::default();
             topic.name = t.name.clone();
-            let topic_code = if denied_topic(t.name.0.as_str()) {
-                ec::TOPIC_AUTHORIZATION_FAILED
-            } else {
-                code
-            };
             for p in &t.partitions {
                 let mut part = OffsetCommitResponsePartition::default();
                 part.partition_index = p.partition_index;
-                part.error_code = topic_code;
+                part.error_code = if denied_topic(t.name.0.as_str()) {
+                    ec::TOPIC_AUTHORIZATION_FAILED
+                } else if unknown(t.name.0.as_str(), p.partition_index) {
+                    ec::UNKNOWN_TOPIC_OR_PARTITION
+                } else {
+                    code
+                };
                 topic.partitions.push(part);
             }
             resp.topics.push(topic);

@@ -163,6 +163,15 @@ impl OffsetStore {
         Ok(gone)
     }
 
+    /// Every key of a topic that `topic` picks, in any group.
+    pub fn keys_of_topics(&self, topic: impl Fn(&str) -> bool) -> Vec<OffsetKey> {
+        self.offsets
+            .keys()
+            .filter(|(_, t, _)| topic(t))
+            .cloned()
+            .collect()
+    }
+
     /// Every key `group` has an offset for.
     pub fn keys_of(&self, group: &str) -> Vec<OffsetKey> {
         self.offsets

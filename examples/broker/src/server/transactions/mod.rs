@@ -37,7 +37,7 @@ use crate::ops::{LogOp, Markers, MarkersWritten};
 use crate::producer_ids::ProducerIds;
 use crate::protocol::error_code as ec;
 use crate::protocol::pattern;
-use crate::server::groups::offsets::{Committed, OffsetStore};
+use crate::server::groups::offsets::{Committed, OffsetKey, OffsetStore};
 use crate::topics::{Catalog, PartitionId};
 use crate::writer::FlushPolicy;
 use crossbeam_channel::Sender;
@@ -175,7 +175,7 @@ pub fn add_partitions_answer(
 /// `code(topic)`.
 pub fn txn_offsets_answer(
     r: &TxnOffsetCommitRequest,
-    code: impl Fn(&TopicName) -> i16,
+    code: impl Fn(&TopicName, i32) -> i16,
 ) -> TxnOffsetCommitResponse {
     let mut resp = TxnOffsetCommitResponse::default();
     resp.topics = r
@@ -190,7 +190,7 @@ pub fn txn_offsets_answer(
                 .map(|p| {
                     let mut q = TxnOffsetCommitResponsePartition::default();
                     q.partition_index = p.partition_index;
-                    q.error_code = code(&t.name);
+                    q.error_code = code(&t.name, p.partition_index);
                     q
                 })
                 .collect();
@@ -198,6 +198,19 @@ pub fn txn_offsets_answer(
         })
         .collect();
     resp
+}
+
+/// A committed transaction's offsets for partitions that still exist
+/// (a topic deleted while the transaction was open keeps none).
+fn live_offsets(
+    catalog: &Catalog,
+    offsets: &[(OffsetKey, Committed)],
+) -> Vec<(OffsetKey, Committed)> {
+    offsets
+        .iter()
+        .filter(|((_, topic, partition), _)| catalog.has_partition(topic, *partition))
+        .cloned()
+        .collect()
 }
 
 /// The error for a stale epoch at `version`: PRODUCER_FENCED from the
@@ -272,7 +285,8 @@ impl Transactions {
             let found = orphans.remove(&t.durable.producer_id);
             if t.durable.decision != Decision::None {
                 if t.durable.decision == Decision::Commit && !t.durable.offsets.is_empty() {
-                    if let Err(e) = offsets.commit(t.durable.offsets.clone()) {
+                    let live = live_offsets(&self.catalog, &t.durable.offsets);
+                    if let Err(e) = offsets.commit(live) {
                         tracing::error!(transactional_id = %id, error = %e, "cannot apply a committed transaction's offsets");
                     }
                 }
@@ -765,6 +779,10 @@ impl Transactions {
         denied: &[String],
     ) -> TxnOffsetCommitResponse {
         let is_denied = |t: &TopicName| denied.iter().any(|d| d == t.0.as_str());
+        // As Kafka: an offset for a partition that does not exist is
+        // refused, not kept for a topic that may come back under its name.
+        let catalog = self.catalog.clone();
+        let unknown = |t: &TopicName, p: i32| !catalog.has_partition(t.0.as_str(), p);
         let id = r.transactional_id.0.as_str();
         let mut code = self.check(id, r.producer_id.0, r.producer_epoch, version, 3);
         if code == ec::NONE && self.txns[id].open.is_none() {
@@ -779,7 +797,11 @@ impl Transactions {
             let open = self.open_mut(id);
             let before = open.offsets.clone();
             for t in r.topics.iter().filter(|t| !is_denied(&t.name)) {
-                for p in &t.partitions {
+                for p in t
+                    .partitions
+                    .iter()
+                    .filter(|p| !unknown(&t.name, p.partition_index))
+                {
                     let key = (
                         group.to_owned(),
                         t.name.0.as_str().to_owned(),
@@ -801,9 +823,11 @@ impl Transactions {
                 code = ec::COORDINATOR_NOT_AVAILABLE;
             }
         }
-        txn_offsets_answer(r, |t| {
+        txn_offsets_answer(r, |t, p| {
             if code == ec::NONE && is_denied(t) {
                 ec::TOPIC_AUTHORIZATION_FAILED
+            } else if code == ec::NONE && unknown(t, p) {
+                ec::UNKNOWN_TOPIC_OR_PARTITION
             } else {
                 code
             }
@@ -886,7 +910,7 @@ impl Transactions {
         if decision == Decision::Commit && !t.durable.offsets.is_empty() {
             // The decision is durable: were this to fail, a restart
             // applies them again.
-            if let Err(e) = offsets.commit(t.durable.offsets.clone()) {
+            if let Err(e) = offsets.commit(live_offsets(&self.catalog, &t.durable.offsets)) {
                 tracing::error!(transactional_id = %id, error = %e, "cannot apply a committed transaction's offsets");
             }
         }
