@@ -213,6 +213,14 @@ pub struct ConsumerGroupSettings {
     /// bound was lowered) rebalances, the members that rejoin last left
     /// out, as Kafka does.
     pub classic_max_size: u32,
+    /// How long a group's committed offsets outlive its last commit or
+    /// member (`offsets.retention.minutes`, default 7 days): then they
+    /// are deleted, as Kafka expires an empty group's offsets, so groups
+    /// made once and left (a console consumer's) do not pile up.
+    pub offsets_retention: Duration,
+    /// How often offsets are checked for expiry
+    /// (`offsets.retention.check.interval.ms`, default 10 minutes).
+    pub offsets_retention_check: Duration,
 }
 
 impl Default for ConsumerGroupSettings {
@@ -222,6 +230,8 @@ impl Default for ConsumerGroupSettings {
             session_timeout: Duration::from_secs(45),
             consumer_max_size: i32::MAX as u32,
             classic_max_size: i32::MAX as u32,
+            offsets_retention: Duration::from_secs(7 * 24 * 3600),
+            offsets_retention_check: Duration::from_secs(600),
         }
     }
 }

@@ -162,6 +162,14 @@ struct Args {
     /// The most members a classic group takes (Kafka's group.max.size).
     #[arg(long, default_value_t = i32::MAX as u32, value_parser = clap::value_parser!(u32).range(1..))]
     group_max_size: u32,
+    /// How long a group's committed offsets outlive its last commit or
+    /// member before they are deleted (Kafka's offsets.retention.minutes).
+    #[arg(long, default_value_t = 7 * 24 * 60, value_parser = clap::value_parser!(u64).range(1..))]
+    offsets_retention_minutes: u64,
+    /// How often offsets are checked for expiry (Kafka's
+    /// offsets.retention.check.interval.ms).
+    #[arg(long, default_value_t = 600_000, value_parser = clap::value_parser!(u64).range(1..))]
+    offsets_retention_check_interval_ms: u64,
     /// The largest record batch a producer may append, in bytes (Kafka's
     /// message.max.bytes; a topic's max.message.bytes overrides it).
     #[arg(long, default_value_t = (1 << 20) + 12)]
@@ -602,6 +610,8 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         session_timeout: Duration::from_millis(args.group_consumer_session_timeout_ms),
         consumer_max_size: args.group_consumer_max_size,
         classic_max_size: args.group_max_size,
+        offsets_retention: Duration::from_secs(args.offsets_retention_minutes * 60),
+        offsets_retention_check: Duration::from_millis(args.offsets_retention_check_interval_ms),
     };
     config.log.max_message_bytes = args.message_max_bytes;
     config.log.log_append_time = matches!(

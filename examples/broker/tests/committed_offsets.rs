@@ -1,9 +1,11 @@
-//! Committed offsets follow their topics, as in Kafka, over raw requests:
-//! a commit for a partition that does not exist is refused
-//! (`UNKNOWN_TOPIC_OR_PARTITION`), and a deleted topic's offsets go with
-//! it, so a topic made again under its name starts with none. Before, a
-//! group that had committed offset 10 of the old topic began reading the
-//! new one at 10, skipping its first ten records.
+//! Committed offsets follow their topics and their groups, as in Kafka,
+//! over raw requests: a commit for a partition that does not exist is
+//! refused (`UNKNOWN_TOPIC_OR_PARTITION`), and a deleted topic's offsets
+//! go with it, so a topic made again under its name starts with none
+//! (before, a group that had committed offset 10 of the old topic began
+//! reading the new one at 10, skipping its first ten records); a group
+//! without members that commits nothing for `offsets.retention.minutes`
+//! loses its offsets (before, every group ever made kept them for good).
 
 mod common;
 
@@ -15,6 +17,17 @@ use std::time::Duration;
 /// A simple (memberless) commit of `offset` for each of `partitions` of
 /// `topic` by group `g`: the error codes.
 fn commit(c: &mut Client, topic: &str, partitions: &[i32], offset: i64) -> Vec<i16> {
+    commit_as(c, ("g", "", -1), topic, partitions, offset)
+}
+
+/// [`commit`] by `group`'s `member` at `epoch` (v9).
+fn commit_as(
+    c: &mut Client,
+    (group, member, epoch): (&str, &str, i32),
+    topic: &str,
+    partitions: &[i32],
+    offset: i64,
+) -> Vec<i16> {
     let mut t = offset_commit_request::OffsetCommitRequestTopic::default();
     t.name = topic_name(topic);
     for &i in partitions {
@@ -24,10 +37,11 @@ fn commit(c: &mut Client, topic: &str, partitions: &[i32], offset: i64) -> Vec<i
         t.partitions.push(p);
     }
     let mut r = OffsetCommitRequest::default();
-    r.group_id = GroupId(StrBytes::from_static_str("g"));
-    r.generation_id_or_member_epoch = -1;
+    r.group_id = GroupId(StrBytes::from_string(group.to_owned()));
+    r.member_id = StrBytes::from_string(member.to_owned());
+    r.generation_id_or_member_epoch = epoch;
     r.topics.push(t);
-    let resp: OffsetCommitResponse = c.call(ApiKey::OffsetCommit, 8, &r);
+    let resp: OffsetCommitResponse = c.call(ApiKey::OffsetCommit, 9, &r);
     resp.topics[0]
         .partitions
         .iter()
@@ -37,11 +51,16 @@ fn commit(c: &mut Client, topic: &str, partitions: &[i32], offset: i64) -> Vec<i
 
 /// Group `g`'s committed offset for partition 0 of `topic` (-1: none).
 fn committed(c: &mut Client, topic: &str) -> i64 {
+    committed_by(c, "g", topic)
+}
+
+/// `group`'s committed offset for partition 0 of `topic` (-1: none).
+fn committed_by(c: &mut Client, group: &str, topic: &str) -> i64 {
     let mut t = offset_fetch_request::OffsetFetchRequestTopic::default();
     t.name = topic_name(topic);
     t.partition_indexes = vec![0];
     let mut r = OffsetFetchRequest::default();
-    r.group_id = GroupId(StrBytes::from_static_str("g"));
+    r.group_id = GroupId(StrBytes::from_string(group.to_owned()));
     r.topics = Some(vec![t]);
     let resp: OffsetFetchResponse = c.call(ApiKey::OffsetFetch, 7, &r);
     assert_eq!(resp.error_code, 0);
@@ -90,6 +109,63 @@ fn a_deleted_topics_offsets_go_with_it_and_a_missing_partition_takes_none() {
     let mut c = Client::connect(broker.local_addr());
     create_topic(&mut c, "u", 1);
     assert_eq!(committed(&mut c, "u"), -1);
+    broker.shutdown(Duration::from_secs(5));
+    let _ = std::fs::remove_dir_all(&config.data_dir);
+}
+
+/// A consumer-protocol member `m1` of group `g2` (KIP-848) joins
+/// (`epoch` 0: its epoch back) or leaves (`epoch` -1).
+fn heartbeat(c: &mut Client, epoch: i32) -> i32 {
+    let mut r = ConsumerGroupHeartbeatRequest::default();
+    r.group_id = GroupId(StrBytes::from_static_str("g2"));
+    r.member_id = StrBytes::from_static_str("m1");
+    r.member_epoch = epoch;
+    r.rebalance_timeout_ms = 30_000;
+    r.subscribed_topic_names = Some(vec![topic_name("t")]);
+    r.topic_partitions = Some(Vec::new());
+    let resp: ConsumerGroupHeartbeatResponse = c.call(ApiKey::ConsumerGroupHeartbeat, 1, &r);
+    assert_eq!(resp.error_code, 0, "{resp:?}");
+    resp.member_epoch
+}
+
+#[test]
+fn a_groups_offsets_expire_once_it_has_neither_members_nor_commits_for_the_retention() {
+    let mut config = common::config("offsets-retention");
+    // Margins of 1.5 s or more around every expiry: a slow machine
+    // cannot turn the checks around.
+    config.consumer_groups.offsets_retention = Duration::from_secs(4);
+    config.consumer_groups.offsets_retention_check = Duration::from_millis(100);
+    let broker = common::start(&config);
+    let mut c = Client::connect(broker.local_addr());
+    create_topic(&mut c, "t", 1);
+    let wait = |ms| std::thread::sleep(Duration::from_millis(ms));
+
+    // A standalone committer's offsets: kept while it commits, then gone.
+    assert_eq!(commit(&mut c, "t", &[0], 3), [0]);
+    wait(2500);
+    assert_eq!(commit(&mut c, "t", &[0], 4), [0]);
+    wait(2500);
+    assert_eq!(
+        committed(&mut c, "t"),
+        4,
+        "5 s after the first commit, 2.5 s after the last"
+    );
+    wait(4000);
+    assert_eq!(committed(&mut c, "t"), -1, "idle past the retention");
+
+    // A group with a member keeps them however long it commits nothing;
+    // once the member leaves, the retention runs.
+    let epoch = heartbeat(&mut c, 0);
+    assert_eq!(commit_as(&mut c, ("g2", "m1", epoch), "t", &[0], 5), [0]);
+    wait(5500);
+    assert_eq!(committed_by(&mut c, "g2", "t"), 5, "its member is still in");
+    heartbeat(&mut c, -1);
+    wait(1500);
+    assert_eq!(committed_by(&mut c, "g2", "t"), 5, "left 1.5 s ago");
+    wait(4500);
+    assert_eq!(committed_by(&mut c, "g2", "t"), -1);
+    let groups: ListGroupsResponse = c.call(ApiKey::ListGroups, 4, &ListGroupsRequest::default());
+    assert!(groups.groups.is_empty(), "{groups:?}");
     broker.shutdown(Duration::from_secs(5));
     let _ = std::fs::remove_dir_all(&config.data_dir);
 }

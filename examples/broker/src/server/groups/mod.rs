@@ -221,6 +221,7 @@ impl Coordinator {
             txns,
             writer: wiring.writer,
             ending: HashMap::new(),
+            last_expiry: Instant::now(),
         };
         let health = wiring.health;
         // A group over its bound (lowered since) rebalances, so that the
@@ -295,6 +296,8 @@ struct State_<R: LogReply> {
     writer: Submitter<R>,
     /// EndTxn answers waiting for their markers, by transactional id.
     ending: HashMap<String, (Call, EndTxnResponse)>,
+    /// When offsets were last checked for expiry.
+    last_expiry: Instant,
 }
 
 fn run<R: LogReply>(rx: Receiver<Msg>, done: Receiver<MarkersWritten>, mut st: State_<R>) {
@@ -330,6 +333,37 @@ fn s(b: &StrBytes) -> String {
 }
 
 impl<R: LogReply> State_<R> {
+    /// Keeps the offsets of groups with members from expiring and, every
+    /// `offsets_retention_check`, deletes those of groups with none that
+    /// have not committed for `offsets_retention` (Kafka's KIP-211 rule
+    /// for an empty group, counted here from its last commit or member).
+    fn expire_offsets(&mut self, now: Instant) {
+        let (classic, consumer) = (&self.groups, &self.consumer);
+        let in_use = |g: &str| {
+            classic.get(g).is_some_and(|g| !g.members.is_empty())
+                || consumer.get(g).is_some_and(|g| !g.members.is_empty())
+        };
+        for id in classic.keys().chain(consumer.keys()) {
+            if in_use(id) {
+                self.offsets.touch(id, now);
+            }
+        }
+        let settings = &self.consumer_settings;
+        if now.saturating_duration_since(self.last_expiry) < settings.offsets_retention_check {
+            return;
+        }
+        self.last_expiry = now;
+        match self.offsets.expire(now, settings.offsets_retention, in_use) {
+            Ok(gone) if gone.is_empty() => {}
+            Ok(gone) => tracing::info!(
+                groups = gone.len(),
+                first = %gone[0],
+                "deleted the committed offsets of groups idle past offsets.retention.minutes"
+            ),
+            Err(e) => tracing::error!(error = %e, "cannot delete expired committed offsets"),
+        }
+    }
+
     /// Deletes every group's committed offsets for the topics `gone`
     /// names.
     fn forget_topics(&mut self, gone: impl Fn(&str) -> bool) {
@@ -1297,6 +1331,7 @@ impl<R: LogReply> State_<R> {
     }
 
     fn tick(&mut self, now: Instant) {
+        self.expire_offsets(now);
         for group in self.groups.values_mut() {
             group.pending.retain(|_, expires| *expires > now);
             let expired: Vec<String> = group

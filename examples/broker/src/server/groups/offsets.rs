@@ -18,6 +18,7 @@ use bytes::{Buf, BufMut};
 use std::collections::HashMap;
 use std::io;
 use std::path::Path;
+use std::time::Instant;
 
 /// What a group committed for one partition.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -41,6 +42,17 @@ pub struct OffsetStore {
     offsets: HashMap<OffsetKey, Committed>,
     records: usize,
     buf: Vec<u8>,
+    /// Each group with offsets: when it last committed or was seen with
+    /// members, for their expiry ([`expire`](Self::expire)), and how many
+    /// it has. Kept in memory only, so a group read at start counts from
+    /// the start (a restart delays an expiry, never hastens one).
+    active: HashMap<String, Activity>,
+}
+
+#[derive(Debug)]
+struct Activity {
+    at: Instant,
+    offsets: usize,
 }
 
 impl OffsetStore {
@@ -51,11 +63,23 @@ impl OffsetStore {
             let (key, value) = parse_record(payload)?;
             Some((key, (value.offset != TOMBSTONE).then_some(value)))
         })?;
+        let now = Instant::now();
+        let mut active: HashMap<String, Activity> = HashMap::new();
+        for (g, _, _) in offsets.keys() {
+            active
+                .entry(g.clone())
+                .or_insert(Activity {
+                    at: now,
+                    offsets: 0,
+                })
+                .offsets += 1;
+        }
         let mut store = OffsetStore {
             file,
             offsets,
             records,
             buf: Vec::new(),
+            active,
         };
         if record_file::worth_compacting(store.records, store.offsets.len()) {
             store.compact()?;
@@ -85,15 +109,14 @@ impl OffsetStore {
 
     /// Every group with a committed offset, sorted.
     pub fn groups(&self) -> Vec<&str> {
-        let mut all: Vec<&str> = self.offsets.keys().map(|(g, _, _)| g.as_str()).collect();
+        let mut all: Vec<&str> = self.active.keys().map(String::as_str).collect();
         all.sort_unstable();
-        all.dedup();
         all
     }
 
     /// Whether `group` has any committed offset.
     pub fn has_group(&self, group: &str) -> bool {
-        self.offsets.keys().any(|(g, _, _)| g == group)
+        self.active.contains_key(group)
     }
 
     /// Durably records `commits`: one write and one fdatasync.
@@ -105,13 +128,27 @@ impl OffsetStore {
         }
         self.file.append_synced(&self.buf)?;
         self.records += commits.len();
+        let now = Instant::now();
         // A commit of the tombstone's offset deletes, as it will on reload.
         for (key, value) in commits {
             if value.offset == TOMBSTONE {
-                self.offsets.remove(&key);
-            } else {
-                self.offsets.insert(key, value);
+                self.remove(&key);
+                continue;
             }
+            match self.active.get_mut(&key.0) {
+                Some(a) => a.at = now,
+                None => {
+                    let fresh = Activity {
+                        at: now,
+                        offsets: 0,
+                    };
+                    self.active.insert(key.0.clone(), fresh);
+                }
+            }
+            if !self.offsets.contains_key(&key) {
+                self.active.get_mut(&key.0).expect("just made").offsets += 1;
+            }
+            self.offsets.insert(key, value);
         }
         self.compact_if_due();
         Ok(())
@@ -156,11 +193,62 @@ impl OffsetStore {
         self.file.append_synced(&self.buf)?;
         self.records += live.len();
         let gone = live.len();
-        for key in live {
-            self.offsets.remove(key);
+        let live: Vec<OffsetKey> = live.into_iter().cloned().collect();
+        for key in &live {
+            self.remove(key);
         }
         self.compact_if_due();
         Ok(gone)
+    }
+
+    /// `group` has members now: its offsets do not expire meanwhile.
+    pub fn touch(&mut self, group: &str, now: Instant) {
+        if let Some(a) = self.active.get_mut(group) {
+            a.at = now;
+        }
+    }
+
+    /// Removes `key`'s offset from memory, and its group's count.
+    fn remove(&mut self, key: &OffsetKey) {
+        if self.offsets.remove(key).is_none() {
+            return;
+        }
+        if let Some(a) = self.active.get_mut(&key.0) {
+            a.offsets -= 1;
+            if a.offsets == 0 {
+                self.active.remove(&key.0);
+            }
+        }
+    }
+
+    /// Deletes every offset of each group that neither committed nor had
+    /// members (`in_use`, asked now) for `retention`, as Kafka's
+    /// `offsets.retention.minutes` expires an empty group's offsets (and
+    /// a standalone committer's) once that long has passed. Returns the
+    /// groups whose offsets went.
+    pub fn expire(
+        &mut self,
+        now: Instant,
+        retention: std::time::Duration,
+        in_use: impl Fn(&str) -> bool,
+    ) -> io::Result<Vec<String>> {
+        let stale: std::collections::HashSet<String> = self
+            .active
+            .iter()
+            .filter(|(g, a)| now.saturating_duration_since(a.at) > retention && !in_use(g))
+            .map(|(g, _)| g.clone())
+            .collect();
+        if stale.is_empty() {
+            return Ok(Vec::new());
+        }
+        let keys: Vec<OffsetKey> = self
+            .offsets
+            .keys()
+            .filter(|(g, _, _)| stale.contains(g))
+            .cloned()
+            .collect();
+        self.delete(&keys)?;
+        Ok(stale.into_iter().collect())
     }
 
     /// Every key of a topic that `topic` picks, in any group.
@@ -290,6 +378,36 @@ mod tests {
         assert_eq!(s.get("a", "t", 1), Some(&at(6)));
         assert!(!s.has_group("b"));
         assert_eq!(s.groups(), vec!["a"]);
+        let _ = fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn idle_groups_without_members_expire_whole_and_the_rest_stay() {
+        use std::time::Duration;
+        let dir = dir("expire");
+        let mut s = OffsetStore::open(&dir).unwrap();
+        let at = |offset| Committed {
+            offset,
+            metadata: None,
+        };
+        s.commit(vec![(key("idle", "t", 0), at(1)), (key("idle", "t", 1), at(2))])
+            .unwrap();
+        s.commit(vec![(key("busy", "t", 0), at(3)), (key("kept", "t", 0), at(4))])
+            .unwrap();
+        let later = Instant::now() + Duration::from_secs(60);
+        let retention = Duration::from_secs(30);
+        // `busy` has members; `kept` had some 19 s before `later`.
+        s.touch("kept", later - Duration::from_secs(19));
+        let gone = s.expire(later, retention, |g| g == "busy").unwrap();
+        assert_eq!(gone, ["idle"]);
+        assert_eq!(s.groups(), ["busy", "kept"]);
+        assert_eq!(s.get("idle", "t", 1), None);
+        // A tombstone commit removes the last offset: nothing left to age.
+        s.commit(vec![(key("busy", "t", 0), at(TOMBSTONE))]).unwrap();
+        assert!(!s.has_group("busy"));
+        let later_still = later + Duration::from_secs(12);
+        assert_eq!(s.expire(later_still, retention, |_| false).unwrap(), ["kept"]);
+        assert!(s.groups().is_empty());
         let _ = fs::remove_dir_all(&dir);
     }
 
