@@ -11,11 +11,13 @@
 //! begins past it. The first start of a folder without the file begins past
 //! the clock's milliseconds and every id the partitions remember.
 //!
-//! A block is 2^30 ids, so a broker records one at start and, in any
-//! life short of a billion InitProducerIds, never again; past half of
-//! it, the next block is recorded on a thread of its own, so no event loop
-//! waits on the disk. Were the block used up before that landed, ids are
-//! refused (the caller answers a retriable error) until it has.
+//! A block is 2^20 ids: a broker records one at start and, past half of
+//! it (half a million InitProducerIds), the next on a thread of its own,
+//! so no event loop waits on the disk. Were the block used up before that
+//! landed (half a million ids within one fsync), ids are refused (the
+//! caller answers a retriable error) until it has. Each start skips what
+//! its last block left unused, about a million ids, so ids stay near the
+//! clock's milliseconds rather than race ahead of them.
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -27,7 +29,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 pub const FILE: &str = "producer-ids";
 
 /// Ids a reservation covers.
-const BLOCK: i64 = 1 << 30;
+const BLOCK: i64 = 1 << 20;
 
 /// The broker's producer ids.
 #[derive(Debug)]
@@ -208,7 +210,7 @@ mod tests {
         let dir = gyre_testkit::scratch_dir("producer-ids-extend");
         let ids = ProducerIds::open(&dir, 0).unwrap();
         let reserved = ids.reserved();
-        // Jump to the block's last id (as if a billion had been given).
+        // Jump to the block's last id (as if a million had been given).
         ids.next.store(reserved - 1, Ordering::Relaxed);
         ids.extending.store(true, Ordering::Relaxed); // hold the extension back
         assert_eq!(ids.next(), Some(reserved - 1));

@@ -390,10 +390,16 @@ mod tests {
             offset,
             metadata: None,
         };
-        s.commit(vec![(key("idle", "t", 0), at(1)), (key("idle", "t", 1), at(2))])
-            .unwrap();
-        s.commit(vec![(key("busy", "t", 0), at(3)), (key("kept", "t", 0), at(4))])
-            .unwrap();
+        s.commit(vec![
+            (key("idle", "t", 0), at(1)),
+            (key("idle", "t", 1), at(2)),
+        ])
+        .unwrap();
+        s.commit(vec![
+            (key("busy", "t", 0), at(3)),
+            (key("kept", "t", 0), at(4)),
+        ])
+        .unwrap();
         let later = Instant::now() + Duration::from_secs(60);
         let retention = Duration::from_secs(30);
         // `busy` has members; `kept` had some 19 s before `later`.
@@ -403,10 +409,14 @@ mod tests {
         assert_eq!(s.groups(), ["busy", "kept"]);
         assert_eq!(s.get("idle", "t", 1), None);
         // A tombstone commit removes the last offset: nothing left to age.
-        s.commit(vec![(key("busy", "t", 0), at(TOMBSTONE))]).unwrap();
+        s.commit(vec![(key("busy", "t", 0), at(TOMBSTONE))])
+            .unwrap();
         assert!(!s.has_group("busy"));
         let later_still = later + Duration::from_secs(12);
-        assert_eq!(s.expire(later_still, retention, |_| false).unwrap(), ["kept"]);
+        assert_eq!(
+            s.expire(later_still, retention, |_| false).unwrap(),
+            ["kept"]
+        );
         assert!(s.groups().is_empty());
         let _ = fs::remove_dir_all(&dir);
     }
