@@ -113,8 +113,10 @@ impl Bootstrap {
     /// ```
     ///
     /// # Errors
-    /// [`Error::Bind`] naming the address (in use, not ours), or
-    /// [`Error::LoopShutDown`].
+    /// [`Error::Bind`] naming the address (in use, not ours),
+    /// [`Error::LoopShutDown`], or [`Error::WouldBlockLoop`] on an event
+    /// loop's thread (it waits for the socket's loop), before anything is
+    /// resolved or bound.
     pub fn bind_datagram<F, L, R, W, S>(
         &self,
         addr: impl ToSocketAddrs,
@@ -128,6 +130,7 @@ impl Bootstrap {
         R: 'static,
         W: 'static,
     {
+        crate::loop_thread::refuse_to_wait("Bootstrap::bind_datagram")?;
         let addr = crate::bootstrap::resolve(addr)?;
         let socket = self
             .open_udp(addr)
@@ -159,8 +162,9 @@ impl Bootstrap {
     /// ```
     ///
     /// # Errors
-    /// [`Error::Connect`] naming `peer` (no route), or
-    /// [`Error::LoopShutDown`].
+    /// [`Error::Connect`] naming `peer` (no route),
+    /// [`Error::LoopShutDown`], or [`Error::WouldBlockLoop`] on an event
+    /// loop's thread, before any socket is made.
     pub fn connect_datagram<F, L, R, W, S>(
         &self,
         peer: SocketAddr,
@@ -174,6 +178,7 @@ impl Bootstrap {
         R: 'static,
         W: 'static,
     {
+        crate::loop_thread::refuse_to_wait("Bootstrap::connect_datagram")?;
         let any: SocketAddr = match peer {
             SocketAddr::V4(_) => (Ipv4Addr::UNSPECIFIED, 0).into(),
             SocketAddr::V6(_) => (Ipv6Addr::UNSPECIFIED, 0).into(),

@@ -77,6 +77,7 @@ fn a_loop_does_not_wait_for_another_groups_loop() {
 
 #[test]
 fn a_blocking_connect_or_bind_on_a_loop_is_refused_before_it_starts() {
+    // TCP and UDP binds and connects that wait for a loop.
     let group = common::group(1);
     let lp = group.loops()[0].clone();
     let upstream = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -114,6 +115,27 @@ fn a_blocking_connect_or_bind_on_a_loop_is_refused_before_it_starts() {
             .map(|s| s.local_addr())
     });
     assert_eq!(refused(outcome), "ServerBootstrap::bind");
+
+    // UDP likewise, before the socket is bound: before, the socket was
+    // bound and given to the loop, and only the wait for it refused, so
+    // it stayed on the loop with no handle to close it by, its port taken.
+    let port = std::net::UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let b = bootstrap.clone();
+    let outcome = on_loop(&lp, move || {
+        b.bind_datagram(port, gyre_reactor::Pipeline::datagram)
+            .map(|_| ())
+    });
+    assert_eq!(refused(outcome), "Bootstrap::bind_datagram");
+    std::net::UdpSocket::bind(port).expect("the refused bind left the port free");
+    let b = bootstrap.clone();
+    let outcome = on_loop(&lp, move || {
+        b.connect_datagram(port, gyre_reactor::Pipeline::datagram)
+            .map(|_| ())
+    });
+    assert_eq!(refused(outcome), "Bootstrap::connect_datagram");
     // And the loop still serves.
     let server = ServerBootstrap::new()
         .group(group.clone())
