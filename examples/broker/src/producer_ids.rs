@@ -118,7 +118,9 @@ impl ProducerIds {
             .spawn(move || {
                 let end = ids.next.load(Ordering::Relaxed).max(ids.reserved.load(Ordering::Acquire)) + BLOCK;
                 if let Err(e) = ids.record(end) {
-                    tracing::error!(file = %ids.file.display(), error = %e, "cannot record the next block of producer ids; asked again at the next id");
+                    tracing::error!(file = %ids.file.display(), error = %e, "cannot record the next block of producer ids; trying again in a second");
+                    // At most one try a second, however many ids are asked.
+                    std::thread::sleep(std::time::Duration::from_secs(1));
                 }
                 ids.extending.store(false, Ordering::Release);
             });
