@@ -342,24 +342,50 @@ fn write_validators(heads: &mut BytesMut, v: &Validators) {
     heads.extend_from_slice(b"\r\n");
 }
 
+/// The `Content-Type` of a file, by its extension (the common types of
+/// nginx's `mime.types`); `application/octet-stream` for the rest.
 fn content_type(path: &Path) -> &'static str {
-    const TYPES: [(&str, &str); 16] = [
+    const TYPES: [(&str, &str); 40] = [
         ("html", "text/html; charset=utf-8"),
         ("htm", "text/html; charset=utf-8"),
         ("txt", "text/plain; charset=utf-8"),
         ("md", "text/plain; charset=utf-8"),
         ("css", "text/css"),
+        ("csv", "text/csv; charset=utf-8"),
+        ("xml", "text/xml"),
         ("js", "text/javascript"),
         ("mjs", "text/javascript"),
         ("json", "application/json"),
+        ("map", "application/json"),
+        ("wasm", "application/wasm"),
+        ("pdf", "application/pdf"),
+        ("zip", "application/zip"),
+        ("gz", "application/gzip"),
+        ("tgz", "application/gzip"),
+        ("tar", "application/x-tar"),
+        ("zst", "application/zstd"),
+        ("7z", "application/x-7z-compressed"),
+        ("iso", "application/x-iso9660-image"),
         ("svg", "image/svg+xml"),
         ("png", "image/png"),
         ("jpg", "image/jpeg"),
         ("jpeg", "image/jpeg"),
         ("gif", "image/gif"),
         ("webp", "image/webp"),
-        ("wasm", "application/wasm"),
-        ("pdf", "application/pdf"),
+        ("avif", "image/avif"),
+        ("ico", "image/x-icon"),
+        ("woff", "font/woff"),
+        ("woff2", "font/woff2"),
+        ("ttf", "font/ttf"),
+        ("otf", "font/otf"),
+        ("mp3", "audio/mpeg"),
+        ("ogg", "audio/ogg"),
+        ("wav", "audio/wav"),
+        ("flac", "audio/flac"),
+        ("mp4", "video/mp4"),
+        ("webm", "video/webm"),
+        ("mkv", "video/x-matroska"),
+        ("m3u8", "application/vnd.apple.mpegurl"),
     ];
     let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
     // Compared without case folding into a new string: no allocation per
@@ -421,5 +447,23 @@ impl InboundHandler for HttpHandler {
             },
             other => ctx.fire_user_event(other),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::content_type;
+    use std::path::Path;
+
+    #[test]
+    fn types_by_extension_in_any_case_and_octets_for_the_rest() {
+        let t = |name: &str| content_type(Path::new(name));
+        assert_eq!(t("/a/index.HTML"), "text/html; charset=utf-8");
+        assert_eq!(t("font.woff2"), "font/woff2");
+        assert_eq!(t("clip.mp4"), "video/mp4");
+        assert_eq!(t("favicon.ico"), "image/x-icon");
+        assert_eq!(t("archive.tar.gz"), "application/gzip");
+        assert_eq!(t("noext"), "application/octet-stream");
+        assert_eq!(t("weird.xyz"), "application/octet-stream");
     }
 }
