@@ -78,7 +78,7 @@ impl Catalog {
         self.read()
             .by_name
             .get(name)
-            .is_some_and(|t| (0..t.partitions.len() as i32).contains(&partition))
+            .is_some_and(|t| t.partition(partition).is_some())
     }
 
     /// The topic whose id is `id`.
