@@ -106,6 +106,51 @@ pub struct BrokerConfig {
     /// SASL/OAUTHBEARER on the SASL listeners, and how its tokens are
     /// checked (default: not offered).
     pub oauthbearer: Option<crate::security::oauthbearer::OAuthBearerConfig>,
+    /// How many incremental fetch sessions (KIP-227) may be open, and how
+    /// many partitions they may hold together.
+    pub fetch_sessions: FetchSessionLimits,
+}
+
+/// Bounds on incremental fetch sessions (KIP-227), which let a consumer
+/// name only the partitions whose fetch changed and hear only the
+/// partitions with news. Each connection may have one session open; past
+/// either bound a full fetch is answered without a session (the client
+/// goes on with full fetches), and an incremental fetch that would add
+/// partitions past it ends its session (`FETCH_SESSION_ID_NOT_FOUND`: the
+/// client starts again with a full fetch).
+///
+/// ```
+/// use gyre_broker::{BrokerConfig, FetchSessionLimits};
+///
+/// // No sessions at all: every fetch names and answers every partition.
+/// let config = BrokerConfig {
+///     fetch_sessions: FetchSessionLimits {
+///         max_sessions: 0,
+///         ..FetchSessionLimits::default()
+///     },
+///     ..BrokerConfig::default()
+/// };
+/// # let _ = config;
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FetchSessionLimits {
+    /// Sessions open at once across the broker (Kafka's
+    /// `max.incremental.fetch.session.cache.slots`, default 1000; 0 turns
+    /// sessions off).
+    pub max_sessions: usize,
+    /// Partitions all open sessions hold together (default 1,000,000,
+    /// about 150 MB at most): Kafka bounds only the count of sessions,
+    /// which leaves what a client can make the broker remember unbounded.
+    pub max_partitions: usize,
+}
+
+impl Default for FetchSessionLimits {
+    fn default() -> Self {
+        FetchSessionLimits {
+            max_sessions: 1000,
+            max_partitions: 1_000_000,
+        }
+    }
 }
 
 /// Limits on the broker's connections.
@@ -264,6 +309,7 @@ impl Default for BrokerConfig {
             consumer_groups: ConsumerGroupSettings::default(),
             connections: ConnectionLimits::default(),
             oauthbearer: None,
+            fetch_sessions: FetchSessionLimits::default(),
         }
     }
 }

@@ -69,6 +69,6 @@ pub mod topics;
 pub mod verify;
 pub mod writer;
 
-pub use config::{BrokerConfig, ConnectionLimits, ConsumerGroupSettings};
+pub use config::{BrokerConfig, ConnectionLimits, ConsumerGroupSettings, FetchSessionLimits};
 pub use health::BrokerHealth;
 pub use server::{Broker, StartError};

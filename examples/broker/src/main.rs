@@ -170,6 +170,13 @@ struct Args {
     /// offsets.retention.check.interval.ms).
     #[arg(long, default_value_t = 600_000, value_parser = clap::value_parser!(u64).range(1..))]
     offsets_retention_check_interval_ms: u64,
+    /// Incremental fetch sessions (KIP-227) open at once; 0 turns them off
+    /// (Kafka's max.incremental.fetch.session.cache.slots).
+    #[arg(long, default_value_t = 1000)]
+    max_incremental_fetch_session_cache_slots: usize,
+    /// Partitions all incremental fetch sessions hold together.
+    #[arg(long, default_value_t = 1_000_000)]
+    max_incremental_fetch_session_partitions: usize,
     /// The largest record batch a producer may append, in bytes (Kafka's
     /// message.max.bytes; a topic's max.message.bytes overrides it).
     #[arg(long, default_value_t = (1 << 20) + 12)]
@@ -612,6 +619,10 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         classic_max_size: args.group_max_size,
         offsets_retention: Duration::from_secs(args.offsets_retention_minutes * 60),
         offsets_retention_check: Duration::from_millis(args.offsets_retention_check_interval_ms),
+    };
+    config.fetch_sessions = gyre_broker::FetchSessionLimits {
+        max_sessions: args.max_incremental_fetch_session_cache_slots,
+        max_partitions: args.max_incremental_fetch_session_partitions,
     };
     config.log.max_message_bytes = args.message_max_bytes;
     config.log.log_append_time = matches!(

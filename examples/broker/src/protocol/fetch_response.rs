@@ -176,25 +176,33 @@ pub fn response_size(version: i16, topics: &[FetchedTopic]) -> usize {
     4 + frame_size(Layout::new(version), topics) as usize
 }
 
+/// What a fetch response says above its topics.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ResponseHead {
+    /// The request's correlation id.
+    pub correlation_id: i32,
+    /// How long a client over its quota is held back (ms; 0 for none).
+    pub throttle_ms: i32,
+    /// The top-level error (v7+: a fetch session the request could not
+    /// use).
+    pub error_code: i16,
+    /// The fetch session the client goes on with (v7+; 0 for none).
+    pub session_id: i32,
+}
+
 /// Encodes a fetch response at `version` (4..=17) as the pieces to write,
-/// in order, starting with the frame's size; `throttle_ms` is how long a
-/// client over its quota is held back (0 for none).
-pub fn encode(
-    correlation_id: i32,
-    version: i16,
-    throttle_ms: i32,
-    topics: Vec<FetchedTopic>,
-) -> Vec<Outbound> {
+/// in order, starting with the frame's size.
+pub fn encode(head: ResponseHead, version: i16, topics: Vec<FetchedTopic>) -> Vec<Outbound> {
     debug_assert!((4..=17).contains(&version));
     let l = Layout::new(version);
     let mut out = Vec::with_capacity(1 + 2 * topics.len());
     let mut buf = BytesMut::with_capacity(128);
     buf.put_i32(frame_size(l, &topics));
-    crate::protocol::response::put_header(&mut buf, i16::from(l.flexible), correlation_id);
-    buf.put_i32(throttle_ms);
+    crate::protocol::response::put_header(&mut buf, i16::from(l.flexible), head.correlation_id);
+    buf.put_i32(head.throttle_ms);
     if version >= 7 {
-        buf.put_i16(0); // error_code
-        buf.put_i32(0); // session_id: sessions are not kept
+        buf.put_i16(head.error_code);
+        buf.put_i32(head.session_id);
     }
     l.put_count(&mut buf, topics.len());
     for topic in topics {
@@ -329,7 +337,13 @@ mod tests {
                     partitions: vec![],
                 },
             ];
-            let wire = flatten(&encode(77, version, 0, topics));
+            let head = ResponseHead {
+                correlation_id: 77,
+                throttle_ms: 0,
+                error_code: 71,
+                session_id: 12345,
+            };
+            let wire = flatten(&encode(head, version, topics));
             let mut b = Bytes::from(wire);
             assert_eq!(b.get_i32() as usize, b.len());
             assert_eq!(b.get_i32(), 77);
@@ -338,6 +352,9 @@ mod tests {
             }
             let r = FetchResponse::decode(&mut b, version).unwrap();
             assert!(b.is_empty(), "v{version}: {} bytes left", b.len());
+            if version >= 7 {
+                assert_eq!((r.error_code, r.session_id), (71, 12345));
+            }
             assert_eq!(r.responses.len(), 2);
             let p = &r.responses[0].partitions;
             assert_eq!(p[0].last_stable_offset, 30);

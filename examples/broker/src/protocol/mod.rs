@@ -118,6 +118,15 @@ pub mod error_code {
     pub const INVALID_PRODUCER_EPOCH: i16 = 47;
     /// No topic has this id (Metadata v10+, Fetch v13+).
     pub const UNKNOWN_TOPIC_ID: i16 = 100;
+    /// An incremental fetch named a fetch session the broker does not
+    /// have (KIP-227): the client starts again with a full fetch.
+    pub const FETCH_SESSION_ID_NOT_FOUND: i16 = 70;
+    /// An incremental fetch carried an epoch other than the one its
+    /// session expects next.
+    pub const INVALID_FETCH_SESSION_EPOCH: i16 = 71;
+    /// An incremental fetch named topics by id in a session that names
+    /// them by name, or the other way round.
+    pub const FETCH_SESSION_TOPIC_ID_ERROR: i16 = 106;
     /// DescribeCluster asked for an endpoint type the broker lacks.
     pub const UNSUPPORTED_ENDPOINT_TYPE: i16 = 120;
     /// The SASL mechanism asked for is not offered.

@@ -28,6 +28,7 @@
 
 use super::alter_configs::{self, AlterApi, Alteration};
 use super::budget::Reservations;
+use super::fetch_session;
 use super::groups::GroupCall;
 use super::quotas::{self, Kind, MutationCharge};
 use super::responder::{Early, Pending, Responder, TopicLayout};
@@ -113,6 +114,8 @@ pub struct Connection {
     /// SSL listener, `User:<subject>` of a verified client certificate;
     /// else `User:ANONYMOUS`.
     principal: String,
+    /// This connection's incremental fetch session (KIP-227), if open.
+    fetch_session: fetch_session::SessionSlot,
 }
 
 /// The cluster's resource name in ACLs, as Kafka names it.
@@ -158,6 +161,7 @@ impl Connection {
                     .offering_oauthbearer(shared.oauthbearer.is_some())
             }),
             principal: "User:ANONYMOUS".to_owned(),
+            fetch_session: Default::default(),
             reservations,
             shared,
             submitter,
@@ -1206,6 +1210,17 @@ impl Connection {
         if let Some((_, bytes_per_s)) = &quota {
             r.max_bytes = quotas::window_cap(r.max_bytes, *bytes_per_s);
         }
+        // An incremental fetch (KIP-227) stands for its whole session from
+        // here on: `plan` puts the session's partitions in the request.
+        let session = fetch_session::plan(
+            &self.fetch_session,
+            &self.shared.fetch_sessions,
+            head.api_version,
+            &mut r,
+        );
+        if let fetch_session::SessionStep::Refused(_) = session {
+            r.topics.clear();
+        }
         let mut parts = Vec::new();
         // From v13 topics are named by id; the response names them so too.
         let by_id = head.api_version >= 13;
@@ -1261,7 +1276,7 @@ impl Connection {
         self.send_to_writer(
             ctx,
             head,
-            Pending::Fetch(layout, ids, quota),
+            Pending::Fetch(layout, ids, quota, session),
             job.map(LogOp::Fetch),
             nothing,
         );

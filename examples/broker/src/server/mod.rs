@@ -12,6 +12,7 @@ mod configs;
 mod connection;
 pub mod connection_limits;
 mod denied;
+pub mod fetch_session;
 pub mod groups;
 mod metadata;
 mod node;
@@ -271,6 +272,10 @@ impl Broker {
                 .to_string(),
             ip_connections: connection_limits::per_ip(&config.connections),
             admin: admin_worker::AdminWorker::start().map_err(gyre_reactor::Error::Io)?,
+            fetch_sessions: fetch_session::SessionBudget::new(
+                config.fetch_sessions.max_sessions,
+                config.fetch_sessions.max_partitions,
+            ),
             sasl_lifetime: config.connections.max_reauth,
             oauthbearer,
             acls: Arc::new(Authorizer::open(

@@ -7,6 +7,7 @@
 //! writer, working in broker-wide partition ids, does not.
 
 use super::alter_configs::{self, AlterApi};
+use super::fetch_session::SessionStep;
 use super::quotas::{throttle_ms, Applied, Throttled};
 use super::sequencer::{encoded, Frame, Sequenced};
 use super::shared::Shared;
@@ -59,9 +60,9 @@ pub enum Pending {
     /// A produce request, and the throttle time (ms) its client's quota
     /// earned it.
     Produce(Vec<TopicLayout>, i32),
-    /// A fetch request, and the rate its response's bytes count in when
-    /// its client has a fetch quota.
-    Fetch(Vec<TopicLayout>, Vec<Uuid>, Applied),
+    /// A fetch request, the rate its response's bytes count in when its
+    /// client has a fetch quota, and what its fetch session makes of it.
+    Fetch(Vec<TopicLayout>, Vec<Uuid>, Applied, SessionStep),
     /// A list-offsets request.
     ListOffsets(Vec<TopicLayout>),
     /// A describe-producers request.
@@ -134,29 +135,38 @@ impl LogReply for Responder {
                 r.throttle_time_ms = *throttle_ms;
                 self.send_encoded(r)
             }
-            (Pending::Fetch(layout, ids, quota), Answer::Fetched(reads)) => {
-                let mut topics = fetch_topics(layout, ids, reads);
-                let mut throttle = Duration::ZERO;
-                if let Some((sensor, bytes_per_s)) = quota {
-                    let size = fetch_response::response_size(self.version, &topics);
-                    throttle = sensor.record_within(size, *bytes_per_s);
-                }
+            (Pending::Fetch(layout, ids, quota, session), Answer::Fetched(reads)) => {
+                let version = self.version;
+                let topics = fetch_topics(layout, ids, reads);
+                // A client with a fetch quota is charged for what goes
+                // out, after its session left out what it knows.
+                let answered = session.answer(topics, |out| match quota {
+                    Some((sensor, bytes_per_s)) => {
+                        let size = fetch_response::response_size(version, out);
+                        sensor.record_within(size, *bytes_per_s)
+                    }
+                    None => Duration::ZERO,
+                });
                 // As Kafka: a response that would take its client over its
                 // quota is not sent; an empty one says how long to wait, and
                 // the connection is muted for that long. The mute is queued
                 // first: the loop takes the handle's commands in order, so
                 // the connection stops reading before the client can have
                 // the answer and send again.
-                if !throttle.is_zero() {
-                    topics = Vec::new();
-                    let mute = UserEvent::Custom(Box::new(Throttled(throttle)));
+                if !answered.throttle.is_zero() {
+                    let mute = UserEvent::Custom(Box::new(Throttled(answered.throttle)));
                     let _ = self.handle.fire_user_event(mute);
                 }
+                let head = fetch_response::ResponseHead {
+                    correlation_id: self.correlation_id,
+                    throttle_ms: throttle_ms(answered.throttle).max(self.throttle_ms),
+                    error_code: answered.error_code,
+                    session_id: answered.session_id,
+                };
                 self.send(Frame::Parts(fetch_response::encode(
-                    self.correlation_id,
-                    self.version,
-                    throttle_ms(throttle).max(self.throttle_ms),
-                    topics,
+                    head,
+                    version,
+                    answered.topics,
                 )));
             }
             (Pending::ListOffsets(layout), Answer::Offsets(offsets)) => {

@@ -46,6 +46,8 @@ pub struct Shared {
     pub(crate) ip_connections: Option<gyre_reactor::ConnectionsPerIp>,
     /// The thread that writes the admin requests' files.
     pub(crate) admin: super::admin_worker::AdminWorker,
+    /// The bound on incremental fetch sessions and what they hold.
+    pub(crate) fetch_sessions: Arc<super::fetch_session::SessionBudget>,
 }
 
 impl Shared {
