@@ -160,6 +160,16 @@ fn a_kafka_python_group_splits_partitions_commits_and_resumes() {
 }
 
 #[test]
+fn kafka_python_reads_24_partitions_through_an_incremental_fetch_session() {
+    passes_and_clean(
+        "fetch-sessions",
+        python("fetch_sessions.py"),
+        "sessions24",
+        "fetch sessions ok",
+    );
+}
+
+#[test]
 fn librdkafka_commits_its_revoked_partitions_during_a_rebalance() {
     // Before the fix the broker refused the commit with
     // REBALANCE_IN_PROGRESS and all 2,000 messages were read again.
