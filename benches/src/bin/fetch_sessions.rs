@@ -132,7 +132,11 @@ fn run(client: &mut Client, partitions: i32, fetches: u32, incremental: bool) ->
     let (cpu0, thread0, started) = (process_cpu_time(), thread_cpu_time(), Instant::now());
     for epoch in 1..=fetches as i32 {
         let frame = if incremental {
-            client.frame(ApiKey::Fetch, FETCH_VERSION, &fetch_request(epoch, session, 0))
+            client.frame(
+                ApiKey::Fetch,
+                FETCH_VERSION,
+                &fetch_request(epoch, session, 0),
+            )
         } else {
             full_frame.clone()
         };
@@ -204,7 +208,10 @@ fn main() {
         cpus.push(incremental.broker_us / full.broker_us);
     }
     println!("ratio {case} incremental/full {:.2}", median(&mut rates));
-    println!("ratio {case}-broker-cpu incremental/full {:.2}", median(&mut cpus));
+    println!(
+        "ratio {case}-broker-cpu incremental/full {:.2}",
+        median(&mut cpus)
+    );
     drop(client);
     broker.shutdown(Duration::from_secs(10));
     let _ = std::fs::remove_dir_all(&dir);

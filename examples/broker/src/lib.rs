@@ -56,6 +56,7 @@ pub mod fetch;
 pub mod flusher;
 mod folder_sync;
 pub mod health;
+pub mod id_hash;
 pub mod log;
 pub mod ops;
 pub mod producer_ids;

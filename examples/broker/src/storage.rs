@@ -16,10 +16,10 @@
 
 use crate::checkpoint;
 use crate::data_lock::DataLock;
+use crate::id_hash::IdMap;
 use crate::log::{LogConfig, LogError, OpenFiles, PartitionLog, Recovery, Truncation};
 use crate::topic_config;
 use crate::topics::{self, Catalog, PartitionId, Topic, TopicError};
-use std::collections::HashMap;
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -55,11 +55,11 @@ pub struct Storage {
     defaults: LogConfig,
     default_partitions: i32,
     catalog: Arc<Catalog>,
-    logs: HashMap<PartitionId, PartitionLog>,
+    logs: IdMap<PartitionLog>,
     /// Each partition's topic and index, for the checkpoint.
-    names: HashMap<PartitionId, (String, usize)>,
+    names: IdMap<(String, usize)>,
     /// Offsets below which each partition is known synced.
-    recovery_points: HashMap<PartitionId, i64>,
+    recovery_points: IdMap<i64>,
     /// Whether `recovery_points` changed since the checkpoint was written.
     checkpoint_stale: bool,
     /// Segments with open files across every log, and the most allowed.
@@ -142,9 +142,9 @@ impl Storage {
             defaults,
             default_partitions,
             catalog: Arc::new(Catalog::default()),
-            logs: HashMap::new(),
-            names: HashMap::new(),
-            recovery_points: HashMap::new(),
+            logs: IdMap::default(),
+            names: IdMap::default(),
+            recovery_points: IdMap::default(),
             checkpoint_stale: false,
             open_files: Arc::default(),
             max_open_segments: max_open_segments.max(1),

@@ -24,6 +24,7 @@ use crate::cache_loader::CacheLoader;
 use crate::fetch::{self, Parked, Reload, Wake};
 use crate::flusher::{FlushJob, Flusher};
 use crate::health::BrokerHealth;
+use crate::id_hash::IdSet;
 use crate::log::producers::SequenceError;
 use crate::log::LogError;
 pub use crate::ops::{
@@ -38,7 +39,6 @@ use gyre_ringbuffer::{
     BuildError, Disruptor, MultiProducerSequencer, OwningHandler, Producer, PublishError,
     ShutdownReport, Stage, TimeoutBlockingWait,
 };
-use std::collections::HashSet;
 use std::ops::Range;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -104,8 +104,8 @@ struct WriterHandler<R> {
     config: WriterConfig,
     /// Partitions staged in the current group, and written since the last
     /// fsync; reused, so a steady writer does not allocate.
-    touched: HashSet<PartitionId>,
-    dirty: HashSet<PartitionId>,
+    touched: IdSet,
+    dirty: IdSet,
     outcomes: Vec<(PartitionId, AppendOutcome)>,
     pending: Vec<(R, u64, Range<usize>)>,
     /// Transactions' markers staged in the current group, and the
@@ -216,7 +216,7 @@ impl<R: LogReply> WriterHandler<R> {
     }
 
     fn commit_group(&mut self) {
-        let mut failed = HashSet::new();
+        let mut failed = IdSet::default();
         let committed = !self.touched.is_empty();
         for pid in self.touched.drain() {
             let Some(log) = self.storage.log_mut(pid) else {
@@ -268,7 +268,7 @@ impl<R: LogReply> WriterHandler<R> {
         }
     }
 
-    fn sync_dirty(&mut self, failed: &mut HashSet<PartitionId>) {
+    fn sync_dirty(&mut self, failed: &mut IdSet) {
         for pid in self.dirty.drain() {
             let Some(log) = self.storage.log(pid) else {
                 continue;
@@ -321,7 +321,7 @@ impl<R: LogReply> WriterHandler<R> {
                 Err(e) => {
                     tracing::warn!(partition = pid, error = %e, "cannot hand the log to the flusher; syncing here");
                     drop(job);
-                    self.sync_dirty(&mut HashSet::new());
+                    self.sync_dirty(&mut IdSet::default());
                     return;
                 }
             }
@@ -776,8 +776,8 @@ impl<R: LogReply> LogWriter<R> {
         let handler = WriterHandler {
             storage,
             config,
-            touched: HashSet::new(),
-            dirty: HashSet::new(),
+            touched: IdSet::default(),
+            dirty: IdSet::default(),
             outcomes: Vec::new(),
             pending: Vec::new(),
             markers: Vec::new(),

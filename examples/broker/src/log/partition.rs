@@ -1121,6 +1121,11 @@ impl PartitionLog {
     /// (see `crate::cache_loader`), so neither its search nor the
     /// `sendfile` of what it finds waits on the disk.
     pub fn fetch_window(&self, offset: i64, max_bytes: u64) -> Option<FileRegion> {
+        // A reader that has caught up (most partitions of most fetches)
+        // has nothing to load: no segment lookup for it.
+        if offset >= self.end_offset() {
+            return None;
+        }
         let (&base, segment) = self.segments.range(..=offset).next_back()?;
         if offset >= segment.next_offset() || offset < self.start_offset() {
             return None;

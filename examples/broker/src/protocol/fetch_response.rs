@@ -196,8 +196,17 @@ pub fn encode(head: ResponseHead, version: i16, topics: Vec<FetchedTopic>) -> Ve
     debug_assert!((4..=17).contains(&version));
     let l = Layout::new(version);
     let mut out = Vec::with_capacity(1 + 2 * topics.len());
-    let mut buf = BytesMut::with_capacity(128);
-    buf.put_i32(frame_size(l, &topics));
+    let size = frame_size(l, &topics);
+    let records: usize = topics
+        .iter()
+        .flat_map(|t| &t.partitions)
+        .filter_map(|p| p.records.as_ref())
+        .map(|r| r.remaining() as usize)
+        .sum();
+    // Everything but the records, in one allocation: a response of a
+    // thousand partitions otherwise grows its buffer a dozen times.
+    let mut buf = BytesMut::with_capacity(4 + size as usize - records);
+    buf.put_i32(size);
     crate::protocol::response::put_header(&mut buf, i16::from(l.flexible), head.correlation_id);
     buf.put_i32(head.throttle_ms);
     if version >= 7 {

@@ -280,7 +280,7 @@ impl FetchSession {
     fn as_topics(&self) -> (Vec<FetchTopic>, Vec<u32>) {
         let mut topics: Vec<FetchTopic> = Vec::new();
         let mut last: Option<&TopicKey> = None;
-        for &place in &self.order {
+        for (i, &place) in self.order.iter().enumerate() {
             let c = self.entry(place);
             if last != Some(&c.topic) {
                 let mut t = FetchTopic::default();
@@ -288,6 +288,11 @@ impl FetchSession {
                     TopicKey::Name(name) => t.topic = TopicName(name.clone()),
                     TopicKey::Id(id) => t.topic_id = *id,
                 }
+                let run = self.order[i..]
+                    .iter()
+                    .take_while(|&&p| self.entry(p).topic == c.topic)
+                    .count();
+                t.partitions.reserve_exact(run);
                 topics.push(t);
                 last = Some(&c.topic);
             }
