@@ -1,0 +1,377 @@
+//! The session's behaviour step by step: what each fetch stands for,
+//! what its answer keeps, and what the budget counts.
+
+use super::answer::Answered;
+use super::*;
+use crate::protocol::fetch_response::FetchedTopic;
+use gyre_zerocopy::{FileRegion, SharedFile};
+use std::io::Write;
+use std::time::Duration;
+
+fn request(epoch: i32, id: i32, topics: &[(&str, &[(i32, i64)])]) -> FetchRequest {
+    let mut r = FetchRequest::default();
+    r.session_id = id;
+    r.session_epoch = epoch;
+    for (name, parts) in topics {
+        let mut t = FetchTopic::default();
+        t.topic = TopicName(StrBytes::from_string(name.to_string()));
+        for &(partition, offset) in *parts {
+            let mut p = FetchPartition::default();
+            p.partition = partition;
+            p.fetch_offset = offset;
+            p.partition_max_bytes = 1 << 20;
+            t.partitions.push(p);
+        }
+        r.topics.push(t);
+    }
+    r
+}
+
+/// What the request names now, as (topic, partition, offset).
+fn named(r: &FetchRequest) -> Vec<(String, i32, i64)> {
+    r.topics
+        .iter()
+        .flat_map(|t| {
+            t.partitions
+                .iter()
+                .map(|p| (t.topic.0.to_string(), p.partition, p.fetch_offset))
+        })
+        .collect()
+}
+
+fn region() -> FileRegion {
+    let path = gyre_testkit::scratch_root().join(format!(
+        "gyre-fetch-session-{}-{:?}",
+        std::process::id(),
+        std::thread::current().id()
+    ));
+    std::fs::File::create(&path)
+        .unwrap()
+        .write_all(b"records!")
+        .unwrap();
+    let file = SharedFile::open(&path).unwrap();
+    std::fs::remove_file(&path).unwrap();
+    FileRegion::new(file, 0, 8).unwrap()
+}
+
+/// An answer to every partition `r` names: high watermark `hw` for
+/// each, records where `with_records` names the partition.
+fn answer_to(
+    r: &FetchRequest,
+    hw: &dyn Fn(&str, i32) -> i64,
+    with_records: &[(&str, i32)],
+) -> Vec<FetchedTopic> {
+    r.topics
+        .iter()
+        .map(|t| {
+            let name = t.topic.0.to_string();
+            FetchedTopic {
+                name: name.clone(),
+                id: t.topic_id,
+                partitions: t
+                    .partitions
+                    .iter()
+                    .map(|p| FetchedPartition {
+                        index: p.partition,
+                        error_code: 0,
+                        high_watermark: hw(&name, p.partition),
+                        log_start_offset: 0,
+                        last_stable_offset: hw(&name, p.partition),
+                        aborted: Vec::new(),
+                        records: with_records
+                            .contains(&(name.as_str(), p.partition))
+                            .then(region),
+                    })
+                    .collect(),
+            }
+        })
+        .collect()
+}
+
+fn heard(a: &Answered) -> Vec<(String, i32)> {
+    a.topics
+        .iter()
+        .flat_map(|t| t.partitions.iter().map(|p| (t.name.clone(), p.index)))
+        .collect()
+}
+
+fn none(_: &[FetchedTopic]) -> Duration {
+    Duration::ZERO
+}
+
+fn flat(_: &str, _: i32) -> i64 {
+    10
+}
+
+/// A connection with a session open on a0..a2 and b0, all at high
+/// watermark 10; its id.
+fn opened(slot: &SessionSlot, budget: &Arc<SessionBudget>) -> i32 {
+    let mut r = request(0, 0, &[("a", &[(0, 0), (1, 0), (2, 0)]), ("b", &[(0, 0)])]);
+    let step = plan(slot, budget, 12, &mut r);
+    assert!(matches!(step, SessionStep::Open { .. }), "{step:?}");
+    let a = step.answer(answer_to(&r, &flat, &[]), none);
+    assert_eq!(heard(&a).len(), 4, "a full fetch answers every partition");
+    assert_ne!(a.session_id, 0);
+    a.session_id
+}
+
+#[test]
+fn old_versions_and_the_final_epoch_have_no_session() {
+    let (slot, budget) = (SessionSlot::default(), SessionBudget::new(10, 100));
+    let mut r = request(0, 0, &[("a", &[(0, 0)])]);
+    assert!(matches!(plan(&slot, &budget, 6, &mut r), SessionStep::None));
+    let mut r = request(-1, 0, &[("a", &[(0, 0)])]);
+    assert!(matches!(
+        plan(&slot, &budget, 12, &mut r),
+        SessionStep::None
+    ));
+    assert_eq!(budget.in_use(), (0, 0));
+    let id = opened(&slot, &budget);
+    // The final epoch closes the connection's session.
+    let mut r = request(-1, id, &[("a", &[(0, 0)])]);
+    let step = plan(&slot, &budget, 12, &mut r);
+    assert_eq!(step.answer(answer_to(&r, &flat, &[]), none).session_id, 0);
+    assert_eq!(budget.in_use(), (0, 0));
+}
+
+#[test]
+fn an_incremental_fetch_stands_for_the_session_and_hears_only_news() {
+    let (slot, budget) = (SessionSlot::default(), SessionBudget::new(10, 100));
+    let id = opened(&slot, &budget);
+    assert_eq!(budget.in_use(), (1, 4));
+    // Nothing named, nothing changed: every partition is fetched and
+    // none is answered.
+    let mut r = request(1, id, &[]);
+    let step = plan(&slot, &budget, 12, &mut r);
+    assert_eq!(named(&r).len(), 4);
+    let a = step.answer(answer_to(&r, &flat, &[]), none);
+    assert_eq!((a.error_code, a.session_id), (0, id));
+    assert!(heard(&a).is_empty());
+    // a1's offset moved: the session fetches it from there; b0's
+    // high watermark moved: it alone is answered.
+    let mut r = request(2, id, &[("a", &[(1, 7)])]);
+    let step = plan(&slot, &budget, 12, &mut r);
+    assert!(named(&r).contains(&("a".into(), 1, 7)));
+    let hw = |t: &str, p: i32| if (t, p) == ("b", 0) { 11 } else { 10 };
+    let a = step.answer(answer_to(&r, &hw, &[]), none);
+    assert_eq!(heard(&a), vec![("b".to_owned(), 0)]);
+    // Told once, not again.
+    let mut r = request(3, id, &[]);
+    let step = plan(&slot, &budget, 12, &mut r);
+    assert!(heard(&step.answer(answer_to(&r, &hw, &[]), none)).is_empty());
+}
+
+#[test]
+fn partitions_that_returned_records_go_to_the_back() {
+    let (slot, budget) = (SessionSlot::default(), SessionBudget::new(10, 100));
+    let id = opened(&slot, &budget);
+    let mut r = request(1, id, &[]);
+    let step = plan(&slot, &budget, 12, &mut r);
+    let a = step.answer(answer_to(&r, &flat, &[("a", 0), ("a", 2)]), none);
+    assert_eq!(heard(&a), vec![("a".to_owned(), 0), ("a".to_owned(), 2)]);
+    let mut r = request(2, id, &[]);
+    plan(&slot, &budget, 12, &mut r);
+    let order: Vec<(String, i32)> = named(&r).into_iter().map(|(t, p, _)| (t, p)).collect();
+    let expected = [("a", 1), ("b", 0), ("a", 0), ("a", 2)];
+    assert_eq!(order, expected.map(|(t, p)| (t.to_owned(), p)));
+    // The topic's partitions are no longer together: a runs twice.
+    assert_eq!(r.topics.len(), 3);
+}
+
+#[test]
+fn errors_are_always_answered_and_their_end_is_too() {
+    let (slot, budget) = (SessionSlot::default(), SessionBudget::new(10, 100));
+    let id = opened(&slot, &budget);
+    for epoch in 1..=2 {
+        let mut r = request(epoch, id, &[]);
+        let step = plan(&slot, &budget, 12, &mut r);
+        let mut topics = answer_to(&r, &flat, &[]);
+        topics[1].partitions[0].error_code = ec::KAFKA_STORAGE_ERROR;
+        let a = step.answer(topics, none);
+        assert_eq!(heard(&a), vec![("b".to_owned(), 0)], "epoch {epoch}");
+    }
+    // Healthy again at the same offsets: the client hears it.
+    let mut r = request(3, id, &[]);
+    let step = plan(&slot, &budget, 12, &mut r);
+    let a = step.answer(answer_to(&r, &flat, &[]), none);
+    assert_eq!(heard(&a), vec![("b".to_owned(), 0)]);
+}
+
+#[test]
+fn forgotten_partitions_leave_and_an_emptied_session_closes() {
+    let (slot, budget) = (SessionSlot::default(), SessionBudget::new(10, 100));
+    let id = opened(&slot, &budget);
+    let mut r = request(1, id, &[("c", &[(5, 0)])]);
+    let mut forget = kafka_protocol::messages::fetch_request::ForgottenTopic::default();
+    forget.topic = TopicName(StrBytes::from_static_str("a"));
+    forget.partitions = vec![0, 2, 9];
+    r.forgotten_topics_data.push(forget);
+    let step = plan(&slot, &budget, 12, &mut r);
+    let names: Vec<(String, i32)> = named(&r).into_iter().map(|(t, p, _)| (t, p)).collect();
+    assert_eq!(
+        names,
+        [("a", 1), ("b", 0), ("c", 5)].map(|(t, p)| (t.to_owned(), p))
+    );
+    assert_eq!(budget.in_use(), (1, 3));
+    // The new partition is answered the first time.
+    let a = step.answer(answer_to(&r, &flat, &[]), none);
+    assert_eq!(heard(&a), vec![("c".to_owned(), 5)]);
+    let mut r = request(2, id, &[]);
+    let mut forget_all = Vec::new();
+    for (topic, partitions) in [("a", vec![1]), ("b", vec![0]), ("c", vec![5])] {
+        let mut f = kafka_protocol::messages::fetch_request::ForgottenTopic::default();
+        f.topic = TopicName(StrBytes::from_static_str(topic));
+        f.partitions = partitions;
+        forget_all.push(f);
+    }
+    r.forgotten_topics_data = forget_all;
+    let step = plan(&slot, &budget, 12, &mut r);
+    assert!(matches!(step, SessionStep::None));
+    assert!(r.topics.is_empty());
+    assert_eq!(budget.in_use(), (0, 0));
+    let mut r = request(3, id, &[]);
+    let step = plan(&slot, &budget, 12, &mut r);
+    let a = step.answer(Vec::new(), none);
+    assert_eq!(a.error_code, ec::FETCH_SESSION_ID_NOT_FOUND);
+}
+
+#[test]
+fn a_wrong_epoch_id_or_topic_naming_is_refused() {
+    let (slot, budget) = (SessionSlot::default(), SessionBudget::new(10, 100));
+    let id = opened(&slot, &budget);
+    for (epoch, session, version, code) in [
+        (2, id, 12, ec::INVALID_FETCH_SESSION_EPOCH),
+        (1, id + 1, 12, ec::FETCH_SESSION_ID_NOT_FOUND),
+        (1, id, 13, ec::FETCH_SESSION_TOPIC_ID_ERROR),
+    ] {
+        let mut r = request(epoch, session, &[]);
+        let step = plan(&slot, &budget, version, &mut r);
+        assert!(
+            matches!(step, SessionStep::Refused(c) if c == code),
+            "{step:?}"
+        );
+        let a = step.answer(Vec::new(), none);
+        assert_eq!((a.error_code, a.session_id), (code, 0));
+    }
+    // None of them cost the session its place.
+    let mut r = request(1, id, &[]);
+    assert!(matches!(
+        plan(&slot, &budget, 12, &mut r),
+        SessionStep::Incremental { .. }
+    ));
+}
+
+#[test]
+fn a_throttled_answer_changes_nothing() {
+    let (slot, budget) = (SessionSlot::default(), SessionBudget::new(10, 100));
+    let id = opened(&slot, &budget);
+    let wait = |_: &[FetchedTopic]| Duration::from_millis(300);
+    let hw = |t: &str, p: i32| if (t, p) == ("a", 1) { 12 } else { 10 };
+    let mut r = request(1, id, &[]);
+    let step = plan(&slot, &budget, 12, &mut r);
+    let a = step.answer(answer_to(&r, &hw, &[("a", 1)]), wait);
+    assert_eq!((a.session_id, a.throttle), (id, Duration::from_millis(300)));
+    assert!(a.topics.is_empty());
+    // The next fetch still has the news, in the same order.
+    let mut r = request(2, id, &[]);
+    let step = plan(&slot, &budget, 12, &mut r);
+    assert_eq!(named(&r)[1], ("a".to_owned(), 1, 0));
+    let a = step.answer(answer_to(&r, &hw, &[("a", 1)]), none);
+    assert_eq!(heard(&a), vec![("a".to_owned(), 1)]);
+    // A throttled full fetch opens no session.
+    let mut r = request(0, 0, &[("a", &[(0, 0)])]);
+    let step = plan(&slot, &budget, 12, &mut r);
+    let a = step.answer(answer_to(&r, &flat, &[]), wait);
+    assert_eq!(a.session_id, 0);
+    assert_eq!(budget.in_use(), (0, 0));
+}
+
+#[test]
+fn an_answer_overtaken_by_a_pipelined_fetch_does_not_touch_the_session() {
+    let (slot, budget) = (SessionSlot::default(), SessionBudget::new(10, 100));
+    let id = opened(&slot, &budget);
+    let mut first = request(1, id, &[]);
+    let step1 = plan(&slot, &budget, 12, &mut first);
+    let mut second = request(2, id, &[]);
+    let step2 = plan(&slot, &budget, 12, &mut second);
+    let a = step1.answer(answer_to(&first, &flat, &[("a", 0)]), none);
+    assert_eq!(a.error_code, ec::INVALID_FETCH_SESSION_EPOCH);
+    let a = step2.answer(answer_to(&second, &flat, &[("a", 0)]), none);
+    assert_eq!((a.error_code, heard(&a)), (0, vec![("a".to_owned(), 0)]));
+    // A full fetch behind a full fetch: the first's session is gone.
+    let mut one = request(0, 0, &[("a", &[(0, 0)])]);
+    let open1 = plan(&slot, &budget, 12, &mut one);
+    let mut two = request(0, 0, &[("b", &[(0, 0)])]);
+    let open2 = plan(&slot, &budget, 12, &mut two);
+    assert_eq!(
+        open1.answer(answer_to(&one, &flat, &[]), none).session_id,
+        0
+    );
+    assert_ne!(
+        open2.answer(answer_to(&two, &flat, &[]), none).session_id,
+        0
+    );
+    assert_eq!(budget.in_use(), (1, 1));
+}
+
+#[test]
+fn the_budget_bounds_sessions_and_partitions_and_gets_all_back() {
+    let budget = SessionBudget::new(1, 5);
+    let (one, two) = (SessionSlot::default(), SessionSlot::default());
+    let id = opened(&one, &budget);
+    // A second connection finds no room and goes without.
+    let mut r = request(0, 0, &[("a", &[(0, 0)])]);
+    assert!(matches!(plan(&two, &budget, 12, &mut r), SessionStep::None));
+    // Growing past the partitions ends the session.
+    let mut r = request(1, id, &[("c", &[(0, 0), (1, 0)])]);
+    let step = plan(&one, &budget, 12, &mut r);
+    assert!(matches!(
+        step,
+        SessionStep::Refused(ec::FETCH_SESSION_ID_NOT_FOUND)
+    ));
+    assert_eq!(budget.in_use(), (0, 0));
+    // A full fetch of more than the partitions opens none.
+    let mut r = request(
+        0,
+        0,
+        &[("a", &[(0, 0), (1, 0), (2, 0), (3, 0), (4, 0), (5, 0)])],
+    );
+    assert!(matches!(plan(&one, &budget, 12, &mut r), SessionStep::None));
+    assert_eq!(budget.in_use(), (0, 0));
+    // Sessions off.
+    let off = SessionBudget::new(0, 100);
+    let mut r = request(0, 0, &[("a", &[(0, 0)])]);
+    assert!(matches!(plan(&one, &off, 12, &mut r), SessionStep::None));
+    // A dropped connection gives its session back.
+    opened(&one, &budget);
+    drop(one);
+    assert_eq!(budget.in_use(), (0, 0));
+}
+
+#[test]
+fn sessions_name_topics_by_id_from_v13() {
+    let (slot, budget) = (SessionSlot::default(), SessionBudget::new(10, 100));
+    let id_a = Uuid::from_u128(7);
+    let mut r = request(0, 0, &[("", &[(0, 0), (1, 0)])]);
+    r.topics[0].topic_id = id_a;
+    let step = plan(&slot, &budget, 13, &mut r);
+    let id = step.answer(answer_to(&r, &flat, &[]), none).session_id;
+    let mut r = request(1, id, &[]);
+    let mut forget = kafka_protocol::messages::fetch_request::ForgottenTopic::default();
+    forget.topic_id = id_a;
+    forget.partitions = vec![0];
+    r.forgotten_topics_data.push(forget);
+    plan(&slot, &budget, 13, &mut r);
+    assert_eq!(r.topics.len(), 1);
+    assert_eq!(r.topics[0].topic_id, id_a);
+    assert_eq!(r.topics[0].partitions.len(), 1);
+    assert_eq!(r.topics[0].partitions[0].partition, 1);
+}
+
+#[test]
+fn epochs_wrap_past_the_largest_to_one() {
+    assert_eq!(next_epoch(1), 2);
+    assert_eq!(next_epoch(i32::MAX), 1);
+}
+
+mod model;
