@@ -3,10 +3,14 @@
 //! file's modification time and length, and `Last-Modified`), and the
 //! evaluation of a request's `If-Match`, `If-Unmodified-Since`,
 //! `If-None-Match`, `If-Modified-Since` and `If-Range` against them, in
-//! the RFC's order. Uses the request head's header lines and the HTTP-date
-//! parser; allocates nothing.
+//! the RFC's order. A precompressed sibling sent in a file's place is
+//! another representation, so its tag names its coding
+//! (`"5f3c1a2b-1000-br"`): a cache never takes one for the other. Uses
+//! the request head's header lines, the HTTP-date parser and the
+//! encodings; allocates nothing.
 
 use crate::date::parse_http_date;
+use crate::encoding::Encoding;
 use crate::request::{header_values, Method};
 use std::fmt;
 
@@ -17,28 +21,34 @@ pub struct Validators {
     pub modified: u64,
     /// Its length.
     pub len: u64,
+    /// The coding of the precompressed sibling sent in the file's place.
+    pub encoding: Option<Encoding>,
 }
 
 impl Validators {
-    /// The entity-tag, quotes and all (`"5f3c1a2b-1000"`).
+    /// The entity-tag, quotes and all (`"5f3c1a2b-1000"`, or
+    /// `"5f3c1a2b-1000-gzip"` for a gzip sibling).
     pub fn etag(&self) -> Etag {
         let mut tag = Etag {
-            buf: [0; 35],
+            buf: [0; 40],
             len: 0,
         };
+        let coding = self.encoding.map_or("", Encoding::token);
+        let dash = if coding.is_empty() { "" } else { "-" };
         let _ = fmt::Write::write_fmt(
             &mut tag,
-            format_args!("\"{:x}-{:x}\"", self.modified, self.len),
+            format_args!("\"{:x}-{:x}{dash}{coding}\"", self.modified, self.len),
         );
         tag
     }
 }
 
-/// An entity-tag formatted on the stack: two 64-bit hex numbers, a dash
-/// and two quotes fit in 35 bytes.
+/// An entity-tag formatted on the stack: two 64-bit hex numbers, a dash,
+/// a coding of at most four letters after another, and two quotes fit in
+/// 40 bytes.
 #[derive(Clone, Copy)]
 pub struct Etag {
-    buf: [u8; 35],
+    buf: [u8; 40],
     len: usize,
 }
 
@@ -193,6 +203,7 @@ mod tests {
     const V: Validators = Validators {
         modified: 784_111_777,
         len: 4096,
+        encoding: None,
     };
 
     fn head(lines: &[&str]) -> Vec<u8> {
@@ -217,8 +228,14 @@ mod tests {
         let widest = Validators {
             modified: u64::MAX,
             len: u64::MAX,
+            encoding: Some(Encoding::Zstd),
         };
-        assert_eq!(widest.etag().as_bytes().len(), 35);
+        assert_eq!(widest.etag().as_bytes().len(), 40);
+        let gzip = Validators {
+            encoding: Some(Encoding::Gzip),
+            ..V
+        };
+        assert_eq!(gzip.etag().to_string(), "\"2ebc98a1-1000-gzip\"");
     }
 
     #[test]

@@ -5,6 +5,7 @@
 
 use crate::conditional::{self, Validators, Verdict};
 use crate::date::{current_year, imf_fixdate, write_imf_fixdate};
+use crate::encoding::{self, Encoding};
 use crate::limits::ConnectionSlot;
 use crate::open::{OpenAnswer, OpenNow, Opened, ServedFiles};
 use crate::range::{self, ByteRange};
@@ -170,10 +171,11 @@ impl HttpHandler {
         if req.method == Method::Other {
             return self.error(ctx, Status::MethodNotAllowed, false);
         }
-        match self.files.open_now(req.path) {
+        let accepted = encoding::accepted(head, self.files.precompressed());
+        match self.files.open_now(req.path, accepted) {
             OpenNow::Done(Ok(opened)) => self.answer(ctx, req, head, opened),
             OpenNow::Done(Err(status)) => self.error(ctx, status, false),
-            OpenNow::Later(rel) => match self.files.ask(rel, ctx.handle()) {
+            OpenNow::Later(rel, accepted) => match self.files.ask(rel, accepted, ctx.handle()) {
                 Ok(()) => {
                     // The requests behind this one wait, unread, for its
                     // answer (`opened`).
@@ -215,9 +217,17 @@ impl HttpHandler {
             len,
             modified,
             name,
+            encoding,
         } = opened;
         let (method, keep_alive) = (req.method, req.keep_alive);
-        let validators = Validators { modified, len };
+        let validators = Validators {
+            modified,
+            len,
+            encoding,
+        };
+        // Where siblings may be sent, every answer varies by the request's
+        // Accept-Encoding, this file's too (it may gain a sibling).
+        let vary = !self.files.precompressed().is_empty();
         let verdict = match req.conditional {
             true => conditional::evaluate(
                 head,
@@ -238,6 +248,7 @@ impl HttpHandler {
                 // have sent that a cache updates from.
                 self.begin_head(Status::NotModified, keep_alive);
                 write_validators(&mut self.heads, &validators);
+                write_coding(&mut self.heads, None, vary);
                 self.heads.extend_from_slice(b"\r\n");
                 ctx.write(Outbound::Bytes(self.heads.split().freeze()));
                 return;
@@ -269,6 +280,7 @@ impl HttpHandler {
             content_type(&name)
         );
         write_validators(heads, &validators);
+        write_coding(heads, encoding, vary);
         if status == Status::PartialContent {
             let _ = write!(
                 heads,
@@ -340,6 +352,17 @@ fn write_validators(heads: &mut BytesMut, v: &Validators) {
     let _ = write!(heads, "ETag: {}\r\nLast-Modified: ", v.etag());
     let _ = write_imf_fixdate(heads, v.modified);
     heads.extend_from_slice(b"\r\n");
+}
+
+/// `Content-Encoding` for a precompressed sibling, and `Vary` where the
+/// server sends siblings.
+fn write_coding(heads: &mut BytesMut, encoding: Option<Encoding>, vary: bool) {
+    if let Some(encoding) = encoding {
+        let _ = write!(heads, "Content-Encoding: {}\r\n", encoding.token());
+    }
+    if vary {
+        heads.extend_from_slice(b"Vary: Accept-Encoding\r\n");
+    }
 }
 
 /// The `Content-Type` of a file, by its extension (the common types of

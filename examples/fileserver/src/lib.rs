@@ -10,7 +10,9 @@
 //! end), conditional requests (a strong `ETag` and `Last-Modified` on every
 //! file; `If-None-Match` and `If-Modified-Since` answer 304, `If-Match` and
 //! `If-Unmodified-Since` 412, and `If-Range` keeps a range only for the
-//! file it names), 404 for missing files, 405 for other methods, and 403 for any path
+//! file it names), precompressed siblings (`app.js.br` in `app.js`'s place
+//! for a client that takes `br`: [`FileServerConfig::precompressed`]),
+//! 404 for missing files, 405 for other methods, and 403 for any path
 //! that would leave the root: `..` segments (plain or percent-encoded) and
 //! symlinks that point outside. Malformed requests get 400 and the
 //! connection closes; request heads over 8 KiB get 431. A connection with
@@ -44,6 +46,7 @@
 
 mod conditional;
 mod date;
+mod encoding;
 mod handler;
 mod limits;
 mod open;
@@ -52,6 +55,7 @@ mod request;
 mod resolve;
 mod status;
 
+pub use encoding::Encoding;
 pub use handler::HttpHandler;
 pub use limits::{default_max_connections, ConnectionLimits, ConnectionSlot};
 pub use open::ServedFiles;
@@ -166,6 +170,13 @@ pub struct FileServerConfig {
     /// handshake too); behind a PROXY protocol header, the client the
     /// header names is judged.
     pub ip_filter: IpFilter,
+    /// Precompressed siblings sent in a file's place (default none; see
+    /// [`ServedFiles::with_precompressed`]): `app.js.br` to a client
+    /// whose `Accept-Encoding` takes `br`, with `Content-Encoding: br`,
+    /// the file's content type, and `Vary: Accept-Encoding` on every file
+    /// answer. Ranges and validators are the sibling's, and its `ETag`
+    /// names its coding.
+    pub precompressed: Vec<Encoding>,
 }
 
 impl FileServerConfig {
@@ -188,6 +199,7 @@ impl FileServerConfig {
             limit_rate: None,
             limit_rate_total: None,
             ip_filter: IpFilter::new(),
+            precompressed: Vec::new(),
         }
     }
 
@@ -251,7 +263,9 @@ pub fn start(config: &FileServerConfig) -> Result<Server, StartError> {
         )));
     }
     let files = Arc::new(
-        ServedFiles::new(Arc::new(root.clone()), config.file_openers).map_err(root_error)?,
+        ServedFiles::new(Arc::new(root.clone()), config.file_openers)
+            .map_err(root_error)?
+            .with_precompressed(config.precompressed.clone()),
     );
     let idle = config.idle_timeout;
     let max_connections = config

@@ -91,6 +91,12 @@ struct Args {
     /// behind --proxy-protocol, the client the header names).
     #[arg(long)]
     max_connections_per_ip: Option<usize>,
+    /// Sends a file's precompressed sibling (app.js.zst, .br, .gz) in its
+    /// place to a client whose Accept-Encoding takes it, the first of
+    /// these codings (zstd, br, gzip) it takes and the file has: nginx's
+    /// gzip_static, Caddy's precompressed (e.g. --precompressed br,gzip).
+    #[arg(long, value_delimiter = ',')]
+    precompressed: Vec<gyre_fileserver::Encoding>,
 }
 
 /// What `--allow` or `--deny` names.
@@ -179,6 +185,7 @@ fn main() {
     config.proxy_protocol = args.proxy_protocol;
     config.limit_rate = args.limit_rate;
     config.limit_rate_total = args.limit_rate_total;
+    config.precompressed = args.precompressed;
     config.ip_filter = access_rules(&matches);
     if let Some(n) = args.max_connections_per_ip {
         let limits = gyre_reactor::ConnectionsPerIp::new(Some(n), []);

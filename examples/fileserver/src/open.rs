@@ -9,8 +9,12 @@
 //! file as the server always did (`resolve`, `canonicalize` and all) and
 //! sends the answer back to the connection's loop as a user event. The
 //! opener threads are a worker pool on a `gyre-ringbuffer` ring that every
-//! loop feeds. Uses the path rules (`resolve`) and the statuses.
+//! loop feeds. Where the server has precompressed files and the request
+//! takes one of their encodings, the sibling (`app.js.br`) is opened after
+//! the file, by the same rules, and sent in its place. Uses the path rules
+//! (`resolve`), the encodings and the statuses.
 
+use crate::encoding::{Accepted, Encoding};
 use crate::resolve::{io_status, relative, resolve};
 use crate::status::Status;
 use gyre_reactor::{ChannelHandle, Outbound, UserEvent};
@@ -35,14 +39,18 @@ pub struct Opened {
     /// The path as requested, under the root (its `index.html` for a
     /// folder): what the content type is taken from.
     pub name: PathBuf,
+    /// The precompressed sibling opened in the file's place, if any:
+    /// `file`, `len` and `modified` are then the sibling's.
+    pub encoding: Option<Encoding>,
 }
 
 /// What the loop could do with a request's path at once.
 pub enum OpenNow {
     /// Opened, or refused with this status.
     Done(Result<Opened, Status>),
-    /// Only an opener thread can say: the path relative to the root.
-    Later(PathBuf),
+    /// Only an opener thread can say: the path relative to the root, and
+    /// the encodings whose siblings it should look for.
+    Later(PathBuf, Accepted),
 }
 
 /// The folder a server serves, and the threads that open what its loops
@@ -68,6 +76,8 @@ pub struct ServedFiles {
     /// A descriptor of the root, which the loop opens beneath.
     dir: File,
     opener: Option<Opener>,
+    /// The precompressed siblings looked for, best first.
+    precompressed: Vec<Encoding>,
 }
 
 impl ServedFiles {
@@ -82,34 +92,74 @@ impl ServedFiles {
             0 => None,
             n => Some(Opener::start(root.clone(), n)?),
         };
-        Ok(ServedFiles { root, dir, opener })
+        Ok(ServedFiles {
+            root,
+            dir,
+            opener,
+            precompressed: Vec::new(),
+        })
     }
 
-    /// Opens the file `raw_path` names if that needs no wait, or says
-    /// that an opener thread must ([`ask`](Self::ask)).
-    pub(crate) fn open_now(&self, raw_path: &[u8]) -> OpenNow {
+    /// Sends a file's precompressed sibling (`app.js.br` for `app.js`)
+    /// in its place, to a request whose `Accept-Encoding` takes its
+    /// coding: the first of `encodings` (the server's preference) that the
+    /// request takes and the file has. nginx's `gzip_static`, Caddy's
+    /// `precompressed`.
+    ///
+    /// ```
+    /// use gyre_fileserver::{Encoding, ServedFiles};
+    /// use std::sync::Arc;
+    /// # let root = std::env::temp_dir().join(format!("gyre-doc-precompressed-{}", std::process::id()));
+    /// # std::fs::create_dir_all(&root)?;
+    /// let files = ServedFiles::new(Arc::new(root.canonicalize()?), 1)?
+    ///     .with_precompressed(vec![Encoding::Brotli, Encoding::Gzip]);
+    /// assert_eq!(files.precompressed(), [Encoding::Brotli, Encoding::Gzip]);
+    /// # std::fs::remove_dir_all(&root)?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn with_precompressed(mut self, encodings: Vec<Encoding>) -> Self {
+        self.precompressed = encodings;
+        self
+    }
+
+    /// The precompressed siblings looked for, best first.
+    pub fn precompressed(&self) -> &[Encoding] {
+        &self.precompressed
+    }
+
+    /// Opens the file `raw_path` names (or the sibling of the first of
+    /// `accepted` it has) if that needs no wait, or says that an opener
+    /// thread must ([`ask`](Self::ask)).
+    pub(crate) fn open_now(&self, raw_path: &[u8], accepted: Accepted) -> OpenNow {
         let rel = match relative(raw_path) {
             Ok(rel) => rel,
             Err(status) => return OpenNow::Done(Err(status)),
         };
         if self.opener.is_none() {
-            return OpenNow::Done(open_resolved(&self.root, &rel));
+            return OpenNow::Done(open_resolved(&self.root, &rel, accepted));
         }
-        match open_from_cache(&self.root, self.dir.as_fd(), &rel) {
+        match open_from_cache(&self.root, self.dir.as_fd(), &rel, accepted) {
             Some(done) => OpenNow::Done(done),
-            None => OpenNow::Later(rel),
+            None => OpenNow::Later(rel, accepted),
         }
     }
 
-    /// Has an opener thread open `rel` and send the answer, an
-    /// [`OpenAnswer`] in a [`UserEvent::Custom`], through `reply`. Refused
-    /// with 503 while the openers' queue is full.
-    pub(crate) fn ask(&self, rel: PathBuf, reply: ChannelHandle<Outbound>) -> Result<(), Status> {
+    /// Has an opener thread open `rel` (or the sibling of the first of
+    /// `accepted` it has) and send the answer, an [`OpenAnswer`] in a
+    /// [`UserEvent::Custom`], through `reply`. Refused with 503 while the
+    /// openers' queue is full.
+    pub(crate) fn ask(
+        &self,
+        rel: PathBuf,
+        accepted: Accepted,
+        reply: ChannelHandle<Outbound>,
+    ) -> Result<(), Status> {
         let opener = self.opener.as_ref().ok_or(Status::InternalError)?;
         let mut producer = opener.producer.lock().unwrap_or_else(|e| e.into_inner());
         producer
             .try_publish(|job| {
                 job.relative = Some(rel);
+                job.accepted = accepted;
                 job.reply = Some(reply);
             })
             .map(|_| ())
@@ -130,6 +180,7 @@ struct Opener {
 #[derive(Default)]
 struct OpenJob {
     relative: Option<PathBuf>,
+    accepted: Accepted,
     reply: Option<ChannelHandle<Outbound>>,
 }
 
@@ -146,7 +197,7 @@ impl Opener {
                     let (Some(rel), Some(reply)) = (job.relative.take(), job.reply.take()) else {
                         return;
                     };
-                    let answer = OpenAnswer(open_resolved(&root, &rel));
+                    let answer = OpenAnswer(open_resolved(&root, &rel, job.accepted));
                     // A connection that closed meanwhile takes no answer.
                     let _ = reply.fire_user_event(UserEvent::Custom(Box::new(answer)));
                 }
@@ -181,20 +232,57 @@ fn open_dir(root: &Path) -> std::io::Result<File> {
 }
 
 /// The file at `rel` under the root, opened by the full rules (symlinks
-/// resolved, containment checked on the real path): may wait on the disk.
-fn open_resolved(root: &Path, rel: &Path) -> Result<Opened, Status> {
+/// resolved, containment checked on the real path), or in its place the
+/// sibling of the first of `accepted` it has (by the same rules): may
+/// wait on the disk.
+fn open_resolved(root: &Path, rel: &Path, accepted: Accepted) -> Result<Opened, Status> {
     let (real, index) = resolve(root, rel)?;
     let (file, len, modified) = open(&real)?;
     let mut name = root.join(rel);
     if index {
         name.push("index.html");
     }
-    Ok(Opened {
+    let plain = Opened {
         file,
         len,
         modified,
         name,
-    })
+        encoding: None,
+    };
+    for encoding in accepted.iter() {
+        let Ok(sibling) = plain
+            .name
+            .strip_prefix(root)
+            .map(|r| with_suffix(r, encoding))
+        else {
+            break;
+        };
+        // A sibling that is missing, outside the root or not a regular
+        // file is no sibling: the file itself goes out.
+        if let Ok((file, len, modified)) = resolve(root, &sibling).and_then(|(real, index)| {
+            if index {
+                return Err(Status::NotFound);
+            }
+            open(&real)
+        }) {
+            return Ok(Opened {
+                file,
+                len,
+                modified,
+                encoding: Some(encoding),
+                ..plain
+            });
+        }
+    }
+    Ok(plain)
+}
+
+/// `rel` with `encoding`'s suffix after its last part (`a/app.js` →
+/// `a/app.js.br`).
+fn with_suffix(rel: &Path, encoding: Encoding) -> PathBuf {
+    let mut name = rel.as_os_str().to_owned();
+    name.push(encoding.suffix());
+    PathBuf::from(name)
 }
 
 /// Opens `path` for sending, without ever blocking on the file itself:
@@ -219,11 +307,17 @@ fn open(path: &Path) -> Result<(SharedFile, u64, u64), Status> {
     ))
 }
 
-/// The file at `rel` beneath `dir` (the root), if the kernel can open it
+/// The file at `rel` beneath `dir` (the root), or in its place the
+/// sibling of the first of `accepted` it has, if the kernel can open them
 /// from its caches alone: `None` when it cannot say without reading the
 /// disk or judging a symlink (the opener threads then apply the full
 /// rules).
-fn open_from_cache(root: &Path, dir: BorrowedFd<'_>, rel: &Path) -> Option<Result<Opened, Status>> {
+fn open_from_cache(
+    root: &Path,
+    dir: BorrowedFd<'_>,
+    rel: &Path,
+    accepted: Accepted,
+) -> Option<Result<Opened, Status>> {
     let file = match open_beneath(dir, rel)? {
         Ok(file) => file,
         Err(status) => return Some(Err(status)),
@@ -250,11 +344,33 @@ fn open_from_cache(root: &Path, dir: BorrowedFd<'_>, rel: &Path) -> Option<Resul
     if !meta.file_type().is_file() {
         return Some(Err(Status::NotFound));
     }
+    for encoding in accepted.iter() {
+        let sibling = with_suffix(name.strip_prefix(root).ok()?, encoding);
+        // A sibling the kernel knows is missing (a cached negative entry)
+        // is no sibling; one it cannot judge from its caches sends the
+        // whole request to an opener.
+        let Ok(file) = open_beneath(dir, &sibling)? else {
+            continue;
+        };
+        let Ok(meta) = file.metadata() else {
+            continue;
+        };
+        if meta.file_type().is_file() {
+            return Some(Ok(Opened {
+                file: SharedFile::from_file(file, root.join(&sibling)),
+                len: meta.len(),
+                modified: modified(&meta),
+                name,
+                encoding: Some(encoding),
+            }));
+        }
+    }
     Some(Ok(Opened {
         file: SharedFile::from_file(file, &name),
         len: meta.len(),
         modified: modified(&meta),
         name,
+        encoding: None,
     }))
 }
 
@@ -327,9 +443,9 @@ mod tests {
 
     /// Whatever the loop could not settle, settled as an opener would.
     fn settle(files: &ServedFiles, raw: &[u8]) -> Result<Opened, Status> {
-        match files.open_now(raw) {
+        match files.open_now(raw, Accepted::NONE) {
             OpenNow::Done(done) => done,
-            OpenNow::Later(rel) => open_resolved(&files.root, &rel),
+            OpenNow::Later(rel, accepted) => open_resolved(&files.root, &rel, accepted),
         }
     }
 
@@ -339,7 +455,7 @@ mod tests {
         let files = ServedFiles::new(root.clone(), 1).unwrap();
         // Just written: in the kernel's caches, so opened at once where
         // the kernel has openat2 (5.12 and later).
-        let first = files.open_now(b"/a.txt");
+        let first = files.open_now(b"/a.txt", Accepted::NONE);
         if let OpenNow::Done(done) = first {
             let opened = done.unwrap();
             assert_eq!((opened.len, opened.name.clone()), (3, root.join("a.txt")));
@@ -356,11 +472,55 @@ mod tests {
     }
 
     #[test]
+    fn a_precompressed_sibling_opens_in_the_files_place_by_the_same_rules() {
+        let (base, root) = site("siblings");
+        std::fs::write(root.join("a.txt.br"), b"BR").unwrap();
+        std::fs::write(root.join("sub/index.html.gz"), b"GZ!").unwrap();
+        // A sibling that leaves the root, and one that is a folder.
+        let _ = std::os::unix::fs::symlink(base.join("secret"), root.join("in.gz"));
+        std::fs::create_dir_all(root.join("a.txt.gz")).unwrap();
+        for openers in [1, 0] {
+            let files = ServedFiles::new(root.clone(), openers).unwrap();
+            let take = |raw: &[u8], codings: &str| {
+                let head = format!("GET / HTTP/1.1\r\nAccept-Encoding: {codings}\r\n\r\n");
+                let offered = [Encoding::Brotli, Encoding::Gzip];
+                let accepted = crate::encoding::accepted(head.as_bytes(), &offered);
+                match files.open_now(raw, accepted) {
+                    OpenNow::Done(done) => done,
+                    OpenNow::Later(rel, accepted) => open_resolved(&files.root, &rel, accepted),
+                }
+                .map(|o| (o.len, o.encoding, o.name))
+            };
+            let a = root.join("a.txt");
+            assert_eq!(
+                take(b"/a.txt", "gzip, br"),
+                Ok((2, Some(Encoding::Brotli), a.clone()))
+            );
+            assert_eq!(
+                take(b"/a.txt", "br;q=0, gzip"),
+                Ok((3, None, a.clone())),
+                "a folder is no sibling"
+            );
+            assert_eq!(take(b"/a.txt", "identity"), Ok((3, None, a)));
+            let index = root.join("sub/index.html");
+            assert_eq!(take(b"/sub/", "gzip"), Ok((3, Some(Encoding::Gzip), index)));
+            // The sibling of a symlink inside is looked for beside the
+            // link; one that leaves the root is not sent.
+            assert_eq!(take(b"/in", "gzip").map(|o| o.1), Ok(None));
+            assert_eq!(take(b"/missing", "gzip").err(), Some(Status::NotFound));
+        }
+        let _ = std::fs::remove_dir_all(base);
+    }
+
+    #[test]
     fn without_openers_every_open_is_settled_on_the_spot() {
         let (base, root) = site("none");
         let files = ServedFiles::new(root, 0).unwrap();
         for raw in [&b"/a.txt"[..], b"/out", b"/missing", b"/sub"] {
-            assert!(matches!(files.open_now(raw), OpenNow::Done(_)));
+            assert!(matches!(
+                files.open_now(raw, Accepted::NONE),
+                OpenNow::Done(_)
+            ));
         }
         let _ = std::fs::remove_dir_all(base);
     }

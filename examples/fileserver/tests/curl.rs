@@ -1,7 +1,8 @@
 //! The file server against a real client: curl downloads files of 0 B to
-//! 256 MiB, ranges, HEAD, conditional requests, keep-alive, 50 parallel
-//! downloads, and path traversal attempts; a raw client checks the idle
-//! rules for slow readers.
+//! 256 MiB, ranges, HEAD, conditional requests, precompressed siblings
+//! (curl's `--compressed`), keep-alive, 50 parallel downloads, and path
+//! traversal attempts; a raw client checks the idle rules for slow
+//! readers.
 //!
 //! curl must be installed (`scripts/test` installs it).
 
@@ -216,6 +217,104 @@ fn conditional_requests_answer_304_412_and_if_range_as_caches_and_curl_send_them
     site.file("f.txt", 101);
     assert_eq!(code(&["--etag-compare", tags], "/f.txt"), "200");
     assert_eq!(std::fs::metadata(out).unwrap().len(), 101);
+}
+
+#[test]
+fn precompressed_siblings_go_to_clients_that_take_them_and_curl_unpacks_them() {
+    let site = Site::with("precompressed", |config| {
+        config.precompressed = vec![
+            gyre_fileserver::Encoding::Brotli,
+            gyre_fileserver::Encoding::Gzip,
+        ];
+    });
+    let script: String = (0..4000).map(|i| format!("var v{i} = {i};\n")).collect();
+    std::fs::write(site.root.join("app.js"), &script).unwrap();
+    // gzip is essential on Debian; the Brotli sibling's bytes only need
+    // to be told apart (curl is not asked to unpack them).
+    let gzip = Command::new("gzip")
+        .args(["-k", "-9"])
+        .arg(site.root.join("app.js"))
+        .status()
+        .expect("gzip runs");
+    assert!(gzip.success());
+    std::fs::write(site.root.join("app.js.br"), b"not really brotli").unwrap();
+    std::fs::write(site.root.join("plain.css"), b"p { }").unwrap();
+    // Absolute symlinks: opened by an opener thread, sibling and all.
+    std::os::unix::fs::symlink(site.root.join("app.js"), site.root.join("link.js")).unwrap();
+    std::os::unix::fs::symlink(site.root.join("app.js.gz"), site.root.join("link.js.gz")).unwrap();
+    let dir = site.base.join("curl");
+    std::fs::create_dir_all(&dir).unwrap();
+    let (out, heads) = (dir.join("out"), dir.join("heads"));
+    let get = |extra: &[&str], path: &str| -> (String, Vec<u8>) {
+        let url = site.url(path);
+        let mut args = vec!["-o", out.to_str().unwrap(), "-D", heads.to_str().unwrap()];
+        args.extend_from_slice(extra);
+        args.push(&url);
+        curl(&args);
+        (
+            std::fs::read_to_string(&heads).unwrap(),
+            std::fs::read(&out).unwrap(),
+        )
+    };
+    let gz = std::fs::read(site.root.join("app.js.gz")).unwrap();
+    assert!(gz.len() * 3 < script.len(), "the sibling is smaller");
+
+    for path in ["/app.js", "/link.js"] {
+        // curl asks for gzip and unpacks it.
+        let (head, body) = get(&["--compressed", "-H", "Accept-Encoding: gzip"], path);
+        assert_eq!(header(&head, "Content-Encoding"), "gzip", "{path}");
+        assert_eq!(header(&head, "Content-Length"), gz.len().to_string());
+        assert_eq!(header(&head, "Content-Type"), "text/javascript");
+        assert_eq!(header(&head, "Vary"), "Accept-Encoding");
+        assert!(header(&head, "ETag").ends_with("-gzip\""), "{head}");
+        assert_eq!(body, script.as_bytes(), "{path}: unpacked, the file");
+        // A client that takes nothing gets the file, still with Vary.
+        let (head, body) = get(&[], path);
+        assert!(
+            !head.to_ascii_lowercase().contains("content-encoding"),
+            "{head}"
+        );
+        assert_eq!(header(&head, "Vary"), "Accept-Encoding");
+        assert_eq!(body, script.as_bytes());
+        // gzip refused by weight: the file.
+        let (head, _) = get(&["-H", "Accept-Encoding: gzip;q=0"], path);
+        assert!(
+            !head.to_ascii_lowercase().contains("content-encoding"),
+            "{head}"
+        );
+        // A range is of the sibling's bytes.
+        let (head, body) = get(&["-r", "0-9", "-H", "Accept-Encoding: gzip"], path);
+        assert!(head.starts_with("HTTP/1.1 206"), "{head}");
+        assert_eq!(body, &gz[..10]);
+    }
+    // The server's preference among what the client takes: br first.
+    let (head, body) = get(&["-H", "Accept-Encoding: gzip, br"], "/app.js");
+    assert_eq!(header(&head, "Content-Encoding"), "br");
+    assert_eq!(body, b"not really brotli");
+    // The symlink has no Brotli sibling of its own: gzip.
+    let (head, _) = get(&["-H", "Accept-Encoding: gzip, br"], "/link.js");
+    assert_eq!(header(&head, "Content-Encoding"), "gzip");
+    // A file without siblings goes as it is.
+    let (head, body) = get(&["-H", "Accept-Encoding: gzip, br"], "/plain.css");
+    assert!(
+        !head.to_ascii_lowercase().contains("content-encoding"),
+        "{head}"
+    );
+    assert_eq!(body, b"p { }");
+
+    // Each representation validates as itself: the gzip tag is current
+    // for a gzip request and not for a plain one.
+    let (head, _) = get(&["-H", "Accept-Encoding: gzip"], "/app.js");
+    let tag = format!("If-None-Match: {}", header(&head, "ETag"));
+    let code = |extra: &[&str]| {
+        let url = site.url("/app.js");
+        let mut args = vec!["-o", "/dev/null", "-w", "%{http_code}"];
+        args.extend_from_slice(extra);
+        args.push(&url);
+        curl(&args)
+    };
+    assert_eq!(code(&["-H", &tag, "-H", "Accept-Encoding: gzip"]), "304");
+    assert_eq!(code(&["-H", &tag]), "200");
 }
 
 #[test]
