@@ -249,6 +249,9 @@ impl HttpHandler {
                 self.begin_head(Status::NotModified, keep_alive);
                 write_validators(&mut self.heads, &validators);
                 write_coding(&mut self.heads, None, vary);
+                if let Some(expires) = self.files.expires() {
+                    expires.write_headers(&mut self.heads, self.date.0, modified);
+                }
                 self.heads.extend_from_slice(b"\r\n");
                 ctx.write(Outbound::Bytes(self.heads.split().freeze()));
                 return;
@@ -281,6 +284,9 @@ impl HttpHandler {
         );
         write_validators(heads, &validators);
         write_coding(heads, encoding, vary);
+        if let Some(expires) = self.files.expires() {
+            expires.write_headers(heads, self.date.0, modified);
+        }
         if status == Status::PartialContent {
             let _ = write!(
                 heads,

@@ -12,7 +12,9 @@
 //! `If-Unmodified-Since` 412, and `If-Range` keeps a range only for the
 //! file it names), precompressed siblings (`app.js.br` in `app.js`'s place
 //! for a client that takes `br`: [`FileServerConfig::precompressed`]),
-//! 404 for missing files, 405 for other methods, and 403 for any path
+//! `Expires` and `Cache-Control` as nginx's `expires` sets them
+//! ([`FileServerConfig::expires`]), 404 for missing files, 405 for other
+//! methods, and 403 for any path
 //! that would leave the root: `..` segments (plain or percent-encoded) and
 //! symlinks that point outside. Malformed requests get 400 and the
 //! connection closes; request heads over 8 KiB get 431. A connection with
@@ -47,6 +49,7 @@
 mod conditional;
 mod date;
 mod encoding;
+mod expires;
 mod handler;
 mod limits;
 mod open;
@@ -56,6 +59,7 @@ mod resolve;
 mod status;
 
 pub use encoding::Encoding;
+pub use expires::Expires;
 pub use handler::HttpHandler;
 pub use limits::{default_max_connections, ConnectionLimits, ConnectionSlot};
 pub use open::ServedFiles;
@@ -177,6 +181,10 @@ pub struct FileServerConfig {
     /// answer. Ranges and validators are the sibling's, and its `ETag`
     /// names its coding.
     pub precompressed: Vec<Encoding>,
+    /// How long clients and caches may keep a file (nginx's `expires`;
+    /// default: no `Expires` or `Cache-Control` sent): the two headers on
+    /// every file's 200, 206 and 304 answer.
+    pub expires: Option<Expires>,
 }
 
 impl FileServerConfig {
@@ -200,6 +208,7 @@ impl FileServerConfig {
             limit_rate_total: None,
             ip_filter: IpFilter::new(),
             precompressed: Vec::new(),
+            expires: None,
         }
     }
 
@@ -265,7 +274,8 @@ pub fn start(config: &FileServerConfig) -> Result<Server, StartError> {
     let files = Arc::new(
         ServedFiles::new(Arc::new(root.clone()), config.file_openers)
             .map_err(root_error)?
-            .with_precompressed(config.precompressed.clone()),
+            .with_precompressed(config.precompressed.clone())
+            .with_expires(config.expires),
     );
     let idle = config.idle_timeout;
     let max_connections = config

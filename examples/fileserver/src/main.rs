@@ -97,6 +97,11 @@ struct Args {
     /// gzip_static, Caddy's precompressed (e.g. --precompressed br,gzip).
     #[arg(long, value_delimiter = ',')]
     precompressed: Vec<gyre_fileserver::Encoding>,
+    /// Expires and Cache-Control on file answers, as nginx's expires: a
+    /// time (30d, 12h, 1h30m; -1 for no-cache), "modified 24h" (from the
+    /// file's modification time), epoch or max.
+    #[arg(long, allow_hyphen_values = true)]
+    expires: Option<gyre_fileserver::Expires>,
 }
 
 /// What `--allow` or `--deny` names.
@@ -186,6 +191,7 @@ fn main() {
     config.limit_rate = args.limit_rate;
     config.limit_rate_total = args.limit_rate_total;
     config.precompressed = args.precompressed;
+    config.expires = args.expires;
     config.ip_filter = access_rules(&matches);
     if let Some(n) = args.max_connections_per_ip {
         let limits = gyre_reactor::ConnectionsPerIp::new(Some(n), []);

@@ -12,9 +12,10 @@
 //! loop feeds. Where the server has precompressed files and the request
 //! takes one of their encodings, the sibling (`app.js.br`) is opened after
 //! the file, by the same rules, and sent in its place. Uses the path rules
-//! (`resolve`), the encodings and the statuses.
+//! (`resolve`), the encodings, the caching setting and the statuses.
 
 use crate::encoding::{Accepted, Encoding};
+use crate::expires::Expires;
 use crate::resolve::{io_status, relative, resolve};
 use crate::status::Status;
 use gyre_reactor::{ChannelHandle, Outbound, UserEvent};
@@ -78,6 +79,8 @@ pub struct ServedFiles {
     opener: Option<Opener>,
     /// The precompressed siblings looked for, best first.
     precompressed: Vec<Encoding>,
+    /// What files' answers say of how long they may be kept.
+    expires: Option<Expires>,
 }
 
 impl ServedFiles {
@@ -97,6 +100,7 @@ impl ServedFiles {
             dir,
             opener,
             precompressed: Vec::new(),
+            expires: None,
         })
     }
 
@@ -125,6 +129,30 @@ impl ServedFiles {
     /// The precompressed siblings looked for, best first.
     pub fn precompressed(&self) -> &[Encoding] {
         &self.precompressed
+    }
+
+    /// Puts `Expires` and `Cache-Control` on files' answers as `expires`
+    /// says (nginx's `expires`; `None`, the default, sends neither).
+    ///
+    /// ```
+    /// use gyre_fileserver::{Expires, ServedFiles};
+    /// use std::sync::Arc;
+    /// # let root = std::env::temp_dir().join(format!("gyre-doc-expires-{}", std::process::id()));
+    /// # std::fs::create_dir_all(&root)?;
+    /// let files = ServedFiles::new(Arc::new(root.canonicalize()?), 1)?
+    ///     .with_expires(Some("30d".parse().expect("a time")));
+    /// assert!(matches!(files.expires(), Some(Expires::After(_))));
+    /// # std::fs::remove_dir_all(&root)?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn with_expires(mut self, expires: Option<Expires>) -> Self {
+        self.expires = expires;
+        self
+    }
+
+    /// What files' answers say of how long they may be kept.
+    pub fn expires(&self) -> Option<Expires> {
+        self.expires
     }
 
     /// Opens the file `raw_path` names (or the sibling of the first of

@@ -318,6 +318,42 @@ fn precompressed_siblings_go_to_clients_that_take_them_and_curl_unpacks_them() {
 }
 
 #[test]
+fn expires_puts_cache_headers_on_file_answers_as_nginx_does() {
+    let site = Site::with("expires", |config| {
+        config.expires = Some("1h".parse().unwrap());
+    });
+    site.file("f.txt", 10);
+    let head = curl(&["-I", &site.url("/f.txt")]);
+    assert_eq!(header(&head, "Cache-Control"), "max-age=3600");
+    assert_ne!(header(&head, "Expires"), header(&head, "Date"));
+    // A 304 carries them too (a cache refreshes its copy's lifetime from
+    // it); an error does not.
+    let tag = format!("If-None-Match: {}", header(&head, "ETag"));
+    let not_modified = curl(&[
+        "-s",
+        "-D",
+        "-",
+        "-o",
+        "/dev/null",
+        "-H",
+        &tag,
+        &site.url("/f.txt"),
+    ]);
+    assert!(not_modified.starts_with("HTTP/1.1 304"), "{not_modified}");
+    assert_eq!(header(&not_modified, "Cache-Control"), "max-age=3600");
+    let missing = curl(&["-s", "-D", "-", "-o", "/dev/null", &site.url("/missing")]);
+    assert!(!missing.contains("Cache-Control"), "{missing}");
+
+    let forever = Site::with("expires-max", |config| {
+        config.expires = Some(gyre_fileserver::Expires::Max)
+    });
+    forever.file("f.txt", 10);
+    let head = curl(&["-I", &forever.url("/f.txt")]);
+    assert_eq!(header(&head, "Expires"), "Thu, 31 Dec 2037 23:55:55 GMT");
+    assert_eq!(header(&head, "Cache-Control"), "max-age=315360000");
+}
+
+#[test]
 fn fifty_parallel_downloads_complete() {
     let site = Site::new("parallel", Duration::from_secs(30));
     let crc = site.file("four", 4 << 20);
