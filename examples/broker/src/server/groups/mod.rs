@@ -1037,11 +1037,29 @@ impl<R: LogReply> State_<R> {
     }
 
     fn commit(&mut self, to: Call, r: OffsetCommitRequest, denied: &[String]) {
-        let denied_topic = |name: &str| denied.iter().any(|d| d == name);
-        // As Kafka: an offset for a partition that does not exist is
-        // refused, not kept for a topic that may come back under its name.
-        let catalog = self.catalog.clone();
-        let unknown = |name: &str, p: i32| !catalog.has_partition(name, p);
+        // Each partition's refusal, decided once, so the offsets kept and
+        // the answer agree even if a topic goes meanwhile: a topic the
+        // principal may not read, and (as Kafka) a partition that does
+        // not exist, whose offset is not kept for a topic that may come
+        // back under its name.
+        let catalog = &self.catalog;
+        let refusals: Vec<Option<i16>> = r
+            .topics
+            .iter()
+            .flat_map(|t| {
+                let name = t.name.0.as_str();
+                let denied = denied.iter().any(|d| d == name);
+                t.partitions.iter().map(move |p| {
+                    if denied {
+                        Some(ec::TOPIC_AUTHORIZATION_FAILED)
+                    } else if !catalog.has_partition(name, p.partition_index) {
+                        Some(ec::UNKNOWN_TOPIC_OR_PARTITION)
+                    } else {
+                        None
+                    }
+                })
+            })
+            .collect();
         let group_id = s(&r.group_id.0);
         let check = if group_id.is_empty() {
             ec::INVALID_GROUP_ID
@@ -1060,24 +1078,20 @@ impl<R: LogReply> State_<R> {
         };
         let mut code = check;
         if check == ec::NONE {
+            let mut refused = refusals.iter();
             let commits = r
                 .topics
                 .iter()
-                .filter(|t| !denied_topic(t.name.0.as_str()))
-                .flat_map(|t| {
-                    let (group_id, topic) = (&group_id, s(&t.name.0));
-                    let known = |p: &&kafka_protocol::messages::offset_commit_request::OffsetCommitRequestPartition| {
-                        !unknown(t.name.0.as_str(), p.partition_index)
-                    };
-                    t.partitions.iter().filter(known).map(move |p| {
-                        (
-                            (group_id.clone(), topic.clone(), p.partition_index),
-                            Committed {
-                                offset: p.committed_offset,
-                                metadata: p.committed_metadata.as_ref().map(s),
-                            },
-                        )
-                    })
+                .flat_map(|t| t.partitions.iter().map(move |p| (t, p)))
+                .filter(|_| refused.next().is_some_and(Option::is_none))
+                .map(|(t, p)| {
+                    (
+                        (group_id.clone(), s(&t.name.0), p.partition_index),
+                        Committed {
+                            offset: p.committed_offset,
+                            metadata: p.committed_metadata.as_ref().map(s),
+                        },
+                    )
                 })
                 .collect();
             if let Err(e) = self.offsets.commit(commits) {
@@ -1086,19 +1100,14 @@ impl<R: LogReply> State_<R> {
             }
         }
         let mut resp = OffsetCommitResponse::default();
+        let mut refused = refusals.into_iter();
         for t in &r.topics {
             let mut topic = OffsetCommitResponseTopic::default();
             topic.name = t.name.clone();
             for p in &t.partitions {
                 let mut part = OffsetCommitResponsePartition::default();
                 part.partition_index = p.partition_index;
-                part.error_code = if denied_topic(t.name.0.as_str()) {
-                    ec::TOPIC_AUTHORIZATION_FAILED
-                } else if unknown(t.name.0.as_str(), p.partition_index) {
-                    ec::UNKNOWN_TOPIC_OR_PARTITION
-                } else {
-                    code
-                };
+                part.error_code = refused.next().flatten().unwrap_or(code);
                 topic.partitions.push(part);
             }
             resp.topics.push(topic);
