@@ -5,7 +5,10 @@
 //! (before, a group that had committed offset 10 of the old topic began
 //! reading the new one at 10, skipping its first ten records); a group
 //! without members that commits nothing for `offsets.retention.minutes`
-//! loses its offsets (before, every group ever made kept them for good).
+//! loses its offsets (before, every group ever made kept them for good),
+//! and a group with members loses those of topics none of them
+//! subscribes to (before, a group that changed its subscription kept its
+//! old topics' offsets for good).
 
 mod common;
 
@@ -128,6 +131,25 @@ fn heartbeat(c: &mut Client, epoch: i32) -> i32 {
     resp.member_epoch
 }
 
+/// Static member `s1` of classic group `group`, subscribed to `t`, joined
+/// and synced (the group stable): its member id and generation.
+fn classic_member(c: &mut Client, group: &str) -> (String, i32) {
+    let join = common::groups::classic_join(group, "", Some("s1"));
+    let joined: JoinGroupResponse = c.call(ApiKey::JoinGroup, 5, &join);
+    assert_eq!(joined.error_code, 0, "{joined:?}");
+    let mut sync = SyncGroupRequest::default();
+    sync.group_id = GroupId(StrBytes::from_string(group.to_owned()));
+    sync.member_id = joined.member_id.clone();
+    sync.group_instance_id = Some(StrBytes::from_static_str("s1"));
+    sync.generation_id = joined.generation_id;
+    let mut a = sync_group_request::SyncGroupRequestAssignment::default();
+    a.member_id = joined.member_id.clone();
+    sync.assignments.push(a);
+    let synced: SyncGroupResponse = c.call(ApiKey::SyncGroup, 3, &sync);
+    assert_eq!(synced.error_code, 0);
+    (joined.member_id.to_string(), joined.generation_id)
+}
+
 #[test]
 fn a_groups_offsets_expire_once_it_has_neither_members_nor_commits_for_the_retention() {
     let mut config = common::config("offsets-retention");
@@ -138,6 +160,7 @@ fn a_groups_offsets_expire_once_it_has_neither_members_nor_commits_for_the_reten
     let broker = common::start(&config);
     let mut c = Client::connect(broker.local_addr());
     create_topic(&mut c, "t", 1);
+    create_topic(&mut c, "u", 1);
     let wait = |ms| std::thread::sleep(Duration::from_millis(ms));
 
     // A standalone committer's offsets: kept while it commits, then gone.
@@ -153,17 +176,45 @@ fn a_groups_offsets_expire_once_it_has_neither_members_nor_commits_for_the_reten
     wait(4000);
     assert_eq!(committed(&mut c, "t"), -1, "idle past the retention");
 
-    // A group with a member keeps them however long it commits nothing;
-    // once the member leaves, the retention runs.
+    // A group with a member keeps them however long it commits nothing,
+    // but only for topics its members subscribe to; once the member
+    // leaves, the retention runs.
     let epoch = heartbeat(&mut c, 0);
     assert_eq!(commit_as(&mut c, ("g2", "m1", epoch), "t", &[0], 5), [0]);
+    assert_eq!(commit_as(&mut c, ("g2", "m1", epoch), "u", &[0], 7), [0]);
+    // The same in a classic group of the consumer protocol, once stable:
+    // its member subscribes to t (its JoinGroup metadata says so).
+    let (member, generation) = classic_member(&mut c, "g3");
+    assert_eq!(
+        commit_as(&mut c, ("g3", &member, generation), "t", &[0], 6),
+        [0]
+    );
+    assert_eq!(
+        commit_as(&mut c, ("g3", &member, generation), "u", &[0], 8),
+        [0]
+    );
     wait(5500);
     assert_eq!(committed_by(&mut c, "g2", "t"), 5, "its member is still in");
+    assert_eq!(
+        committed_by(&mut c, "g2", "u"),
+        -1,
+        "no member subscribes to u"
+    );
+    assert_eq!(committed_by(&mut c, "g3", "t"), 6);
+    assert_eq!(committed_by(&mut c, "g3", "u"), -1);
     heartbeat(&mut c, -1);
+    let mut leave = LeaveGroupRequest::default();
+    leave.group_id = GroupId(StrBytes::from_static_str("g3"));
+    let mut who = leave_group_request::MemberIdentity::default();
+    who.group_instance_id = Some(StrBytes::from_static_str("s1"));
+    leave.members.push(who);
+    let left: LeaveGroupResponse = c.call(ApiKey::LeaveGroup, 5, &leave);
+    assert_eq!(left.error_code, 0);
     wait(1500);
     assert_eq!(committed_by(&mut c, "g2", "t"), 5, "left 1.5 s ago");
     wait(4500);
     assert_eq!(committed_by(&mut c, "g2", "t"), -1);
+    assert_eq!(committed_by(&mut c, "g3", "t"), -1);
     let groups: ListGroupsResponse = c.call(ApiKey::ListGroups, 4, &ListGroupsRequest::default());
     assert!(groups.groups.is_empty(), "{groups:?}");
     broker.shutdown(Duration::from_secs(5));

@@ -336,7 +336,9 @@ impl<R: LogReply> State_<R> {
     /// Keeps the offsets of groups with members from expiring and, every
     /// `offsets_retention_check`, deletes those of groups with none that
     /// have not committed for `offsets_retention` (Kafka's KIP-211 rule
-    /// for an empty group, counted here from its last commit or member).
+    /// for an empty group, counted here from its last commit or member),
+    /// and, in groups with members, those of topics no member subscribes
+    /// to that were not committed for as long.
     fn expire_offsets(&mut self, now: Instant) {
         let (classic, consumer) = (&self.groups, &self.consumer);
         let in_use = |g: &str| {
@@ -353,7 +355,24 @@ impl<R: LogReply> State_<R> {
             return;
         }
         self.last_expiry = now;
-        match self.offsets.expire(now, settings.offsets_retention, in_use) {
+        // A group with members expires the offsets of the topics they do
+        // not subscribe to, where the subscriptions are known: a classic
+        // group of the consumer protocol type while stable (Kafka's
+        // condition), a consumer-protocol group always.
+        let unsubscribed = |g: &str, topic: &str| match (classic.get(g), consumer.get(g)) {
+            (Some(group), _) => {
+                group.state == State::Stable
+                    && group.protocol_type == "consumer"
+                    && group.protocol.is_some()
+                    && !group.subscribed_topics().iter().any(|t| t == topic)
+            }
+            (None, Some(group)) => !group.subscribes_to(topic),
+            (None, None) => false,
+        };
+        match self
+            .offsets
+            .expire(now, settings.offsets_retention, in_use, unsubscribed)
+        {
             Ok(gone) if gone.is_empty() => {}
             Ok(gone) => tracing::info!(
                 groups = gone.len(),

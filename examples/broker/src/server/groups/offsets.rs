@@ -53,6 +53,30 @@ pub struct OffsetStore {
 struct Activity {
     at: Instant,
     offsets: usize,
+    /// Per topic: when the group last committed an offset of it, and how
+    /// many offsets of it the group has.
+    topics: HashMap<String, (Instant, usize)>,
+}
+
+impl Activity {
+    fn new(at: Instant) -> Self {
+        Activity {
+            at,
+            offsets: 0,
+            topics: HashMap::new(),
+        }
+    }
+
+    /// One more offset, of `topic`, committed at `at`.
+    fn add(&mut self, topic: &str, at: Instant) {
+        self.offsets += 1;
+        match self.topics.get_mut(topic) {
+            Some(t) => t.1 += 1,
+            None => {
+                self.topics.insert(topic.to_owned(), (at, 1));
+            }
+        }
+    }
 }
 
 impl OffsetStore {
@@ -65,14 +89,11 @@ impl OffsetStore {
         })?;
         let now = Instant::now();
         let mut active: HashMap<String, Activity> = HashMap::new();
-        for (g, _, _) in offsets.keys() {
+        for (g, t, _) in offsets.keys() {
             active
                 .entry(g.clone())
-                .or_insert(Activity {
-                    at: now,
-                    offsets: 0,
-                })
-                .offsets += 1;
+                .or_insert_with(|| Activity::new(now))
+                .add(t, now);
         }
         let mut store = OffsetStore {
             file,
@@ -135,18 +156,17 @@ impl OffsetStore {
                 self.remove(&key);
                 continue;
             }
-            match self.active.get_mut(&key.0) {
-                Some(a) => a.at = now,
-                None => {
-                    let fresh = Activity {
-                        at: now,
-                        offsets: 0,
-                    };
-                    self.active.insert(key.0.clone(), fresh);
-                }
+            let fresh = !self.offsets.contains_key(&key);
+            if !self.active.contains_key(&key.0) {
+                self.active.insert(key.0.clone(), Activity::new(now));
             }
-            if !self.offsets.contains_key(&key) {
-                self.active.get_mut(&key.0).expect("just made").offsets += 1;
+            let a = self.active.get_mut(&key.0).expect("just made");
+            a.at = now;
+            if fresh {
+                a.add(&key.1, now);
+            }
+            if let Some(t) = a.topics.get_mut(&key.1) {
+                t.0 = now;
             }
             self.offsets.insert(key, value);
         }
@@ -215,40 +235,75 @@ impl OffsetStore {
         }
         if let Some(a) = self.active.get_mut(&key.0) {
             a.offsets -= 1;
+            if let Some(t) = a.topics.get_mut(&key.1) {
+                t.1 -= 1;
+                if t.1 == 0 {
+                    a.topics.remove(&key.1);
+                }
+            }
             if a.offsets == 0 {
                 self.active.remove(&key.0);
             }
         }
     }
 
-    /// Deletes every offset of each group that neither committed nor had
-    /// members (`in_use`, asked now) for `retention`, as Kafka's
-    /// `offsets.retention.minutes` expires an empty group's offsets (and
-    /// a standalone committer's) once that long has passed. Returns the
-    /// groups whose offsets went.
+    /// Deletes the offsets Kafka's `offsets.retention.minutes` expires
+    /// (KIP-211), `retention` after the commit or the member that last
+    /// kept them:
+    ///
+    /// - every offset of a group that neither committed nor had members
+    ///   (`in_use`, asked now) for `retention` (an empty group's, and a
+    ///   standalone committer's);
+    /// - in a group with members, the offsets of each topic its members
+    ///   do not subscribe to (`unsubscribed`, asked now, and only of
+    ///   topics past `retention`) that the group has not committed for
+    ///   `retention`: a consumer group that changed its subscription
+    ///   does not keep its old topics' offsets for good.
+    ///
+    /// Returns the groups that lost offsets.
     pub fn expire(
         &mut self,
         now: Instant,
         retention: std::time::Duration,
         in_use: impl Fn(&str) -> bool,
+        unsubscribed: impl Fn(&str, &str) -> bool,
     ) -> io::Result<Vec<String>> {
-        let stale: std::collections::HashSet<String> = self
-            .active
-            .iter()
-            .filter(|(g, a)| now.saturating_duration_since(a.at) > retention && !in_use(g))
-            .map(|(g, _)| g.clone())
-            .collect();
-        if stale.is_empty() {
+        let past = |at: Instant| now.saturating_duration_since(at) > retention;
+        let mut whole = std::collections::HashSet::new();
+        let mut topics: std::collections::HashSet<(&str, &str)> = std::collections::HashSet::new();
+        for (g, a) in &self.active {
+            if !in_use(g) {
+                if past(a.at) {
+                    whole.insert(g.as_str());
+                }
+                continue;
+            }
+            for (t, (at, _)) in &a.topics {
+                if past(*at) && unsubscribed(g, t) {
+                    topics.insert((g.as_str(), t.as_str()));
+                }
+            }
+        }
+        if whole.is_empty() && topics.is_empty() {
             return Ok(Vec::new());
         }
         let keys: Vec<OffsetKey> = self
             .offsets
             .keys()
-            .filter(|(g, _, _)| stale.contains(g))
+            .filter(|(g, t, _)| {
+                whole.contains(g.as_str()) || topics.contains(&(g.as_str(), t.as_str()))
+            })
             .cloned()
             .collect();
+        let mut groups: Vec<String> = whole
+            .into_iter()
+            .chain(topics.into_iter().map(|(g, _)| g))
+            .map(str::to_owned)
+            .collect();
+        groups.sort_unstable();
+        groups.dedup();
         self.delete(&keys)?;
-        Ok(stale.into_iter().collect())
+        Ok(groups)
     }
 
     /// Every key of a topic that `topic` picks, in any group.
@@ -404,7 +459,9 @@ mod tests {
         let retention = Duration::from_secs(30);
         // `busy` has members; `kept` had some 19 s before `later`.
         s.touch("kept", later - Duration::from_secs(19));
-        let gone = s.expire(later, retention, |g| g == "busy").unwrap();
+        let gone = s
+            .expire(later, retention, |g| g == "busy", |_, _| false)
+            .unwrap();
         assert_eq!(gone, ["idle"]);
         assert_eq!(s.groups(), ["busy", "kept"]);
         assert_eq!(s.get("idle", "t", 1), None);
@@ -414,10 +471,55 @@ mod tests {
         assert!(!s.has_group("busy"));
         let later_still = later + Duration::from_secs(12);
         assert_eq!(
-            s.expire(later_still, retention, |_| false).unwrap(),
+            s.expire(later_still, retention, |_| false, |_, _| false)
+                .unwrap(),
             ["kept"]
         );
         assert!(s.groups().is_empty());
+        let _ = fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_group_with_members_loses_only_old_offsets_of_topics_it_left() {
+        use std::time::Duration;
+        let dir = dir("unsubscribed");
+        let mut s = OffsetStore::open(&dir).unwrap();
+        let at = |offset| Committed {
+            offset,
+            metadata: None,
+        };
+        s.commit(vec![
+            (key("g", "old", 0), at(1)),
+            (key("g", "old", 1), at(2)),
+        ])
+        .unwrap();
+        let retention = Duration::from_secs(30);
+        let later = Instant::now() + Duration::from_secs(40);
+        // Committed since, within the retention: kept whatever the
+        // subscription. Past it and subscribed: kept.
+        s.commit(vec![(key("g", "recent", 0), at(3))]).unwrap();
+        s.commit(vec![(key("g", "current", 0), at(4))]).unwrap();
+        let mut aged = s.active.remove("g").unwrap();
+        for (t, ago) in [("old", 31), ("current", 31), ("recent", 10)] {
+            aged.topics.get_mut(t).unwrap().0 = later - Duration::from_secs(ago);
+        }
+        s.active.insert("g".into(), aged);
+        let subscribed = ["current"];
+        let gone = s
+            .expire(later, retention, |_| true, |_, t| !subscribed.contains(&t))
+            .unwrap();
+        assert_eq!(gone, ["g"]);
+        assert_eq!(s.get("g", "old", 0), None);
+        assert_eq!(s.get("g", "old", 1), None);
+        assert_eq!(s.get("g", "recent", 0).map(|c| c.offset), Some(3));
+        assert_eq!(s.get("g", "current", 0).map(|c| c.offset), Some(4));
+        assert!(!s.active["g"].topics.contains_key("old"));
+        assert_eq!(s.active["g"].offsets, 2);
+        // Gone from the file too.
+        drop(s);
+        let s = OffsetStore::open(&dir).unwrap();
+        assert_eq!(s.get("g", "old", 0), None);
+        assert_eq!(s.keys_of("g").len(), 2);
         let _ = fs::remove_dir_all(&dir);
     }
 
