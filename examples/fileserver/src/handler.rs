@@ -8,12 +8,12 @@ use crate::date::{current_year, imf_fixdate, write_imf_fixdate};
 use crate::encoding::{self, Encoding};
 use crate::limits::ConnectionSlot;
 use crate::open::{OpenAnswer, OpenNow, Opened, ServedFiles};
-use crate::range::{self, ByteRange};
+use crate::range::{self, ByteRange, Ranges};
 use crate::request::{self, Method, RequestHead, MAX_HEAD};
 use crate::status::Status;
 use bytes::{Buf, Bytes, BytesMut};
 use gyre_reactor::{InboundContext, InboundHandler, Outbound, TimerId, UserEvent};
-use gyre_zerocopy::FileRegion;
+use gyre_zerocopy::{FileRegion, SharedFile};
 use std::fmt::Write;
 use std::path::Path;
 use std::sync::Arc;
@@ -225,9 +225,6 @@ impl HttpHandler {
             len,
             encoding,
         };
-        // Where siblings may be sent, every answer varies by the request's
-        // Accept-Encoding, this file's too (it may gain a sibling).
-        let vary = !self.files.precompressed().is_empty();
         let verdict = match req.conditional {
             true => conditional::evaluate(
                 head,
@@ -247,11 +244,7 @@ impl HttpHandler {
                 // No body, and no Content-Length: the headers a 200 would
                 // have sent that a cache updates from.
                 self.begin_head(Status::NotModified, keep_alive);
-                write_validators(&mut self.heads, &validators);
-                write_coding(&mut self.heads, None, vary);
-                if let Some(expires) = self.files.expires() {
-                    expires.write_headers(&mut self.heads, self.date.0, modified);
-                }
+                self.file_headers(&validators);
                 self.heads.extend_from_slice(b"\r\n");
                 ctx.write(Outbound::Bytes(self.heads.split().freeze()));
                 return;
@@ -260,6 +253,11 @@ impl HttpHandler {
         let (status, start, count) = match range::parse(range, len) {
             ByteRange::Whole => (Status::Ok, 0, len),
             ByteRange::Part { start, end } => (Status::PartialContent, start, end - start + 1),
+            ByteRange::Parts(ranges) => {
+                let get = method == Method::Get;
+                let kind = content_type(&name);
+                return self.answer_ranges(ctx, (get, keep_alive), file, kind, &validators, ranges);
+            }
             ByteRange::Unsatisfiable => {
                 let extra = format!("Content-Range: bytes */{len}\r\n");
                 return self.error_with(ctx, Status::RangeNotSatisfiable, &extra, false);
@@ -276,28 +274,95 @@ impl HttpHandler {
             None
         };
         self.begin_head(status, keep_alive);
-        let heads = &mut self.heads;
         let _ = write!(
-            heads,
+            self.heads,
             "Content-Type: {}\r\nContent-Length: {count}\r\nAccept-Ranges: bytes\r\n",
             content_type(&name)
         );
-        write_validators(heads, &validators);
-        write_coding(heads, encoding, vary);
-        if let Some(expires) = self.files.expires() {
-            expires.write_headers(heads, self.date.0, modified);
-        }
+        self.file_headers(&validators);
         if status == Status::PartialContent {
             let _ = write!(
-                heads,
+                self.heads,
                 "Content-Range: bytes {start}-{}/{len}\r\n",
                 start + count - 1
             );
         }
-        heads.extend_from_slice(b"\r\n");
+        self.heads.extend_from_slice(b"\r\n");
         ctx.write(Outbound::Bytes(self.heads.split().freeze()));
         if let Some(region) = body {
             ctx.write(Outbound::File(region));
+        }
+    }
+
+    /// 206 of several ranges, `multipart/byteranges` (RFC 9110 §14.6):
+    /// each range of `file` (`kind` its content type) behind a part head
+    /// of its own, in the order asked, every body still a file region.
+    /// `get` false (HEAD): the head alone, with the body's length.
+    fn answer_ranges(
+        &mut self,
+        ctx: &mut impl InboundContext<Self>,
+        (get, keep_alive): (bool, bool),
+        file: SharedFile,
+        kind: &str,
+        validators: &Validators,
+        ranges: Ranges,
+    ) {
+        let len = validators.len;
+        let boundary = boundary();
+        // The parts' heads, each after the line end closing the part
+        // before it, and the regions: all made before the head is written
+        // (a file that shrank meanwhile gets a clean 500).
+        let mut parts = Vec::with_capacity(ranges.as_slice().len());
+        let mut total = 0;
+        for (i, &(start, end)) in ranges.as_slice().iter().enumerate() {
+            let before = if i == 0 { "" } else { "\r\n" };
+            let _ = write!(
+                self.heads,
+                "{before}--{boundary}\r\nContent-Type: {kind}\r\nContent-Range: bytes {start}-{end}/{len}\r\n\r\n"
+            );
+            let part_head = self.heads.split().freeze();
+            total += part_head.len() as u64 + (end - start + 1);
+            let region = match get.then(|| FileRegion::new(file.clone(), start, end - start + 1)) {
+                Some(Ok(region)) => Some(region),
+                Some(Err(_)) => return self.error(ctx, Status::InternalError, false),
+                None => None,
+            };
+            parts.push((part_head, region));
+        }
+        let _ = write!(self.heads, "\r\n--{boundary}--\r\n");
+        let closing = self.heads.split().freeze();
+        total += closing.len() as u64;
+        self.begin_head(Status::PartialContent, keep_alive);
+        let _ = write!(
+            self.heads,
+            "Content-Type: multipart/byteranges; boundary={boundary}\r\nContent-Length: {total}\r\nAccept-Ranges: bytes\r\n"
+        );
+        self.file_headers(validators);
+        self.heads.extend_from_slice(b"\r\n");
+        ctx.write(Outbound::Bytes(self.heads.split().freeze()));
+        if !get {
+            return;
+        }
+        for (part_head, region) in parts {
+            ctx.write(Outbound::Bytes(part_head));
+            if let Some(region) = region {
+                ctx.write(Outbound::File(region));
+            }
+        }
+        ctx.write(Outbound::Bytes(closing));
+    }
+
+    /// What every answer about a file says of it: its validators, its
+    /// coding and `Vary` where siblings may be sent, and how long it may
+    /// be kept.
+    fn file_headers(&mut self, validators: &Validators) {
+        write_validators(&mut self.heads, validators);
+        // Where siblings may be sent, every answer varies by the request's
+        // Accept-Encoding, this file's too (it may gain a sibling).
+        let vary = !self.files.precompressed().is_empty();
+        write_coding(&mut self.heads, validators.encoding, vary);
+        if let Some(expires) = self.files.expires() {
+            expires.write_headers(&mut self.heads, self.date.0, validators.modified);
         }
     }
 
@@ -351,6 +416,30 @@ impl HttpHandler {
             self.date.1
         );
     }
+}
+
+/// A multipart boundary: `gyre` and 20 hex digits, different for each answer of the
+/// thread (a counter from the clock, scrambled), so no file's bytes are
+/// likely to hold it (RFC 2046 asks no more of a boundary).
+fn boundary() -> String {
+    thread_local! {
+        static NEXT: std::cell::Cell<u64> = std::cell::Cell::new(
+            SystemTime::now()
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .map_or(1, |d| d.as_nanos() as u64),
+        );
+    }
+    let n = NEXT.with(|c| {
+        let n = c.get().wrapping_add(0x9e37_79b9_7f4a_7c15);
+        c.set(n);
+        n
+    });
+    // splitmix64's finaliser.
+    let mut z = n;
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^= z >> 31;
+    format!("gyre{z:016x}{:04x}", (n >> 48) as u16)
 }
 
 /// `ETag` and `Last-Modified`, written into the head without allocating.

@@ -6,7 +6,8 @@
 //! (kTLS), each connection's record layer goes to the kernel after the
 //! handshake and bodies keep `sendfile`; elsewhere they go out read and
 //! encrypted a chunk at a time. It serves GET and HEAD with `Content-Length`, keep-alive and pipelining,
-//! single byte ranges (`Range: bytes=a-b`, `a-`, `-n`: 206, or 416 past the
+//! byte ranges (`Range: bytes=a-b`, `a-`, `-n`: 206, several as
+//! `multipart/byteranges`, up to 16 not overlapping; or 416 past the
 //! end), conditional requests (a strong `ETag` and `Last-Modified` on every
 //! file; `If-None-Match` and `If-Modified-Since` answer 304, `If-Match` and
 //! `If-Unmodified-Since` 412, and `If-Range` keeps a range only for the

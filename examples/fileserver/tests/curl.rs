@@ -354,6 +354,80 @@ fn expires_puts_cache_headers_on_file_answers_as_nginx_does() {
 }
 
 #[test]
+fn several_ranges_come_as_multipart_byteranges_in_the_order_asked() {
+    let site = Site::new("multirange", Duration::from_secs(30));
+    site.file("f.bin", 1000);
+    let data = std::fs::read(site.root.join("f.bin")).unwrap();
+    let dir = site.base.join("curl");
+    std::fs::create_dir_all(&dir).unwrap();
+    let (out, heads) = (dir.join("out"), dir.join("heads"));
+    let url = site.url("/f.bin");
+    curl(&[
+        "-r",
+        "900-909,0-4,-3",
+        "-o",
+        out.to_str().unwrap(),
+        "-D",
+        heads.to_str().unwrap(),
+        &url,
+    ]);
+    let head = std::fs::read_to_string(&heads).unwrap();
+    let body = std::fs::read(&out).unwrap();
+    assert!(head.starts_with("HTTP/1.1 206"), "{head}");
+    let kind = header(&head, "Content-Type");
+    let boundary = kind
+        .strip_prefix("multipart/byteranges; boundary=")
+        .unwrap_or_else(|| panic!("{kind}"));
+    assert_eq!(header(&head, "Content-Length"), body.len().to_string());
+    // Each part: its own head, then exactly its bytes.
+    let delimiter = format!("--{boundary}");
+    let mut parts = Vec::new();
+    let mut rest = &body[..];
+    loop {
+        let at = memchr::memmem::find(rest, delimiter.as_bytes()).expect("a delimiter");
+        rest = &rest[at + delimiter.len()..];
+        if rest.starts_with(b"--") {
+            assert_eq!(&rest[2..], b"\r\n", "nothing after the closing delimiter");
+            break;
+        }
+        let end = memchr::memmem::find(rest, b"\r\n\r\n").unwrap();
+        let part_head = String::from_utf8(rest[..end].to_vec()).unwrap();
+        let range = header(&part_head, "Content-Range").to_owned();
+        assert_eq!(
+            header(&part_head, "Content-Type"),
+            "application/octet-stream"
+        );
+        let (span, total) = range
+            .strip_prefix("bytes ")
+            .unwrap()
+            .split_once('/')
+            .unwrap();
+        assert_eq!(total, "1000");
+        let (a, b) = span.split_once('-').unwrap();
+        let (a, b): (usize, usize) = (a.parse().unwrap(), b.parse().unwrap());
+        let bytes = &rest[end + 4..end + 4 + (b - a + 1)];
+        assert_eq!(bytes, &data[a..=b], "{range}");
+        parts.push((a, b));
+        rest = &rest[end + 4 + (b - a + 1)..];
+        assert!(rest.starts_with(b"\r\n"), "a line end closes each part");
+    }
+    assert_eq!(parts, [(900, 909), (0, 4), (997, 999)]);
+    // HEAD says the same length; overlapping ranges get the whole file.
+    let head = curl(&["-I", "-r", "900-909,0-4,-3", &url]);
+    assert_eq!(header(&head, "Content-Length"), body.len().to_string());
+    let whole = curl(&[
+        "-o",
+        "/dev/null",
+        "-w",
+        "%{http_code} %{size_download}",
+        "-r",
+        "0-9,5-20",
+        &url,
+    ]);
+    assert_eq!(whole, "200 1000");
+}
+
+#[test]
 fn fifty_parallel_downloads_complete() {
     let site = Site::new("parallel", Duration::from_secs(30));
     let crc = site.file("four", 4 << 20);
