@@ -25,7 +25,7 @@
 //!
 //! May use: the fetch response's plain data
 //! ([`crate::protocol::fetch_response`]), the error codes, and the
-//! request types of `kafka-protocol`. Its parts: [`budget`] (the
+//! request types of `kafka-protocol`. Its parts: `budget` (the
 //! broker-wide bound), this file (a session and the request side) and
 //! [`answer`] (the answer side).
 
