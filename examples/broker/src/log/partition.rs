@@ -872,6 +872,21 @@ impl PartitionLog {
             self.txns.check(h)?;
         }
         if let Verdict::Duplicate { base, last } = verdict {
+            // A transactional batch that repeats the sequence of one whose
+            // transaction has since ended (a marker followed it) is no
+            // retry: a producer sends no batch of a transaction after
+            // ending it. It is new data under a sequence the producer
+            // reused, and answering it as a duplicate would drop it while
+            // its transaction commits. librdkafka did so after a kill -9
+            // fell inside an aborted transaction: it counted a batch the
+            // broker had written as purged and gave its sequence to the
+            // next transaction's first record (`transactions_crash.py`,
+            // about one run in 25). Refused as out of order, the producer
+            // bumps its epoch and the transaction aborts, seen.
+            let h = &parts[0].0;
+            if h.is_transactional() && self.txns.ended_after(h.producer_id, base) {
+                return Err(self.producers.reused(h).into());
+            }
             return Ok(Staged {
                 base,
                 last,
@@ -1960,6 +1975,45 @@ mod tests {
         assert_eq!(crate::folder_sync::record::take(), [dir]);
         drop(log);
         std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn a_transactional_batch_reusing_an_ended_transactions_sequence_is_refused_not_dropped() {
+        let dir = gyre_testkit::scratch_dir("seq-reuse");
+        let (mut log, _) = PartitionLog::open(&dir, LogConfig::default()).unwrap();
+        let txn = |value: &[u8], sequence: i32| {
+            let mut b = batch::build(0, 1_000, &[value]);
+            batch::set_producer(&mut b, 9, 0, sequence);
+            batch::set_transactional(&mut b);
+            b
+        };
+        log.add_to_transaction(9, 0);
+        log.append(&txn(b"first", 0)).unwrap(); // 0
+        log.commit().unwrap();
+        // A retry inside the open transaction is a duplicate, as ever.
+        let again = log.append(&txn(b"first", 0)).unwrap();
+        assert_eq!(again, (0, 0));
+        log.stage_marker(9, 0, Marker::Abort, 0).unwrap(); // 1
+        log.commit().unwrap();
+        // The next transaction's first batch under sequence 0 again: new
+        // data the producer gave an old sequence, refused out of order
+        // rather than answered with the old offset and dropped.
+        log.add_to_transaction(9, 0);
+        match log.append(&txn(b"second", 0)) {
+            Err(LogError::Sequence(SequenceError::OutOfOrder { expected, got, .. })) => {
+                assert_eq!((expected, got), (1, 0));
+            }
+            other => panic!("{other:?}"),
+        }
+        // The same within one group, the marker staged but not yet written.
+        log.append(&txn(b"second", 1)).unwrap(); // 2
+        log.stage_marker(9, 0, Marker::Commit, 0).unwrap(); // 3
+        log.add_to_transaction(9, 0);
+        assert!(log.append(&txn(b"third", 1)).is_err());
+        log.commit().unwrap();
+        assert_eq!(log.end_offset(), 4, "nothing refused was written");
+        drop(log);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -274,6 +274,22 @@ impl ProducerStates {
         }
     }
 
+    /// The refusal of batch `h`, which repeats a remembered batch's
+    /// sequences but is not its retry: out of order, the next sequence due
+    /// named.
+    pub fn reused(&self, h: &BatchHeader) -> SequenceError {
+        let last = self
+            .producers
+            .get(&h.producer_id)
+            .and_then(Producer::last_seq);
+        SequenceError::OutOfOrder {
+            producer_id: h.producer_id,
+            epoch: h.producer_epoch,
+            expected: last.map_or(0, |l| if l == i32::MAX { 0 } else { l + 1 }),
+            got: h.base_sequence,
+        }
+    }
+
     /// Every producer remembered: id, epoch, last sequence (-1 if none)
     /// and when it last appended (ms), for DescribeProducers.
     pub fn describe(&self) -> impl Iterator<Item = (i64, i16, i32, i64)> + '_ {

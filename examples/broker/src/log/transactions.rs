@@ -103,6 +103,34 @@ impl PartitionTxns {
         }
     }
 
+    /// Whether the transaction that producer `producer_id`'s batch at
+    /// `offset` belongs to has ended: a marker of the producer, written or
+    /// staged in this group, follows the batch.
+    pub fn ended_after(&self, producer_id: i64, offset: i64) -> bool {
+        let mut began_in_group = false;
+        for event in &self.staged {
+            match *event {
+                Event::End {
+                    producer_id: p,
+                    offset: at,
+                    ..
+                } if p == producer_id && at > offset => return true,
+                Event::Data {
+                    producer_id: p,
+                    base,
+                } if p == producer_id && base <= offset => {
+                    began_in_group = true;
+                }
+                _ => {}
+            }
+        }
+        !began_in_group
+            && self
+                .open
+                .get(&producer_id)
+                .is_none_or(|&first| first > offset)
+    }
+
     /// Notes a batch given its offset (staged, or read back from the log);
     /// `marker` is what a control batch marks.
     pub fn observe(&mut self, h: &BatchHeader, marker: Option<Marker>) {
