@@ -56,6 +56,9 @@ counts_across = {}  # outcome -> transactions a kill fell inside of
 kills = [0]
 lock = threading.Lock()
 done_count = [0]
+# Records each producer has produced in the transaction it has open (0
+# between transactions): a kill waits until one is well inside one.
+in_txn = [0] * PRODUCERS
 
 
 def new_producer(i):
@@ -108,12 +111,14 @@ def run(i):
             p.begin_transaction()
             for k in range(RECORDS):
                 p.produce(TOPIC, ("%d:%d:%d" % (i, n, k)).encode(), partition=k % 2)
+                in_txn[i] = k + 1
                 # Spread the transaction out, so a kill finds some of its
                 # records at the broker and its marker not yet written.
                 time.sleep(0.003)
             outcome = end(p, commit)
         except KafkaException:
             outcome = end(p, False)
+        in_txn[i] = 0
         with lock:
             outcomes[(i, n)] = outcome
             done_count[0] += 1
@@ -130,8 +135,13 @@ for t in threads:
 for kill_at in (PRODUCERS * PER_PRODUCER // 4, PRODUCERS * PER_PRODUCER * 3 // 4):
     while done_count[0] < kill_at and any(t.is_alive() for t in threads):
         time.sleep(0.01)
-    # Mid-transaction for some producers, most likely.
-    time.sleep(random.random() * 0.05)
+    # Mid-transaction: once a producer has sent a few records of the
+    # transaction it has open (so the broker has them and their partitions
+    # added), after a random few milliseconds more.
+    waited = time.time()
+    while max(in_txn) < 3 and time.time() - waited < 5:
+        time.sleep(0.001)
+    time.sleep(random.random() * 0.01)
     broker.kill()
     broker.wait()
     kills[0] += 1
