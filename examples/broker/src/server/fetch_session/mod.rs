@@ -72,8 +72,15 @@ impl TopicKey {
         if by_id {
             TopicKey::Id(topic.topic_id)
         } else {
-            TopicKey::Name(topic.topic.0.clone())
+            TopicKey::name(&topic.topic.0)
         }
+    }
+
+    /// A name of its own, not a view of the request it came in: a view
+    /// would keep that request's bytes, and their share of the server's
+    /// request memory (`server::budget`), for as long as the session lasts.
+    fn name(name: &StrBytes) -> Self {
+        TopicKey::Name(StrBytes::from_string(name.as_str().to_owned()))
     }
 }
 
@@ -330,7 +337,7 @@ pub fn plan(
         let key = if by_id {
             TopicKey::Id(t.topic_id)
         } else {
-            TopicKey::Name(t.topic.0.clone())
+            TopicKey::name(&t.topic.0)
         };
         for &partition in &t.partitions {
             removed += usize::from(session.forget(key.clone(), partition));

@@ -369,6 +369,26 @@ fn sessions_name_topics_by_id_from_v13() {
 }
 
 #[test]
+fn a_session_keeps_no_view_of_the_requests_that_named_its_partitions() {
+    // The server's request memory is given back when the last view of a
+    // request's bytes goes: a session must not hold one.
+    let (slot, budget) = (SessionSlot::default(), SessionBudget::new(10, 100));
+    let frame = bytes::Bytes::from(b"many-partitions".to_vec());
+    let mut r = request(0, 0, &[]);
+    let mut t = FetchTopic::default();
+    t.topic = TopicName(StrBytes::from_utf8(frame.slice(..4)).unwrap());
+    let mut p = FetchPartition::default();
+    p.partition = 0;
+    t.partitions.push(p);
+    r.topics.push(t);
+    let step = plan(&slot, &budget, 12, &mut r);
+    assert!(matches!(step, SessionStep::Open { .. }));
+    drop((r, step));
+    assert!(frame.is_unique(), "the session holds a view of the request");
+    assert_eq!(budget.in_use(), (1, 1));
+}
+
+#[test]
 fn epochs_wrap_past_the_largest_to_one() {
     assert_eq!(next_epoch(1), 2);
     assert_eq!(next_epoch(i32::MAX), 1);
