@@ -52,9 +52,8 @@ pub struct OffsetStore {
 #[derive(Debug)]
 struct Activity {
     at: Instant,
-    offsets: usize,
     /// Per topic: when the group last committed an offset of it, and how
-    /// many offsets of it the group has.
+    /// many offsets of it the group has (a group with none is dropped).
     topics: HashMap<String, (Instant, usize)>,
 }
 
@@ -62,14 +61,12 @@ impl Activity {
     fn new(at: Instant) -> Self {
         Activity {
             at,
-            offsets: 0,
             topics: HashMap::new(),
         }
     }
 
     /// One more offset, of `topic`, committed at `at`.
     fn add(&mut self, topic: &str, at: Instant) {
-        self.offsets += 1;
         match self.topics.get_mut(topic) {
             Some(t) => t.1 += 1,
             None => {
@@ -234,14 +231,13 @@ impl OffsetStore {
             return;
         }
         if let Some(a) = self.active.get_mut(&key.0) {
-            a.offsets -= 1;
             if let Some(t) = a.topics.get_mut(&key.1) {
                 t.1 -= 1;
                 if t.1 == 0 {
                     a.topics.remove(&key.1);
                 }
             }
-            if a.offsets == 0 {
+            if a.topics.is_empty() {
                 self.active.remove(&key.0);
             }
         }
@@ -514,7 +510,7 @@ mod tests {
         assert_eq!(s.get("g", "recent", 0).map(|c| c.offset), Some(3));
         assert_eq!(s.get("g", "current", 0).map(|c| c.offset), Some(4));
         assert!(!s.active["g"].topics.contains_key("old"));
-        assert_eq!(s.active["g"].offsets, 2);
+        assert_eq!(s.active["g"].topics.values().map(|t| t.1).sum::<usize>(), 2);
         // Gone from the file too.
         drop(s);
         let s = OffsetStore::open(&dir).unwrap();
