@@ -173,7 +173,7 @@ impl Layout {
 /// The bytes a fetch response at `version` of `topics` takes on the wire
 /// (what a client's fetch quota counts).
 pub fn response_size(version: i16, topics: &[FetchedTopic]) -> usize {
-    4 + frame_size(Layout::new(version), topics) as usize
+    4 + frame_size(Layout::new(version), topics).0 as usize
 }
 
 /// What a fetch response says above its topics.
@@ -196,13 +196,7 @@ pub fn encode(head: ResponseHead, version: i16, topics: Vec<FetchedTopic>) -> Ve
     debug_assert!((4..=17).contains(&version));
     let l = Layout::new(version);
     let mut out = Vec::with_capacity(1 + 2 * topics.len());
-    let size = frame_size(l, &topics);
-    let records: usize = topics
-        .iter()
-        .flat_map(|t| &t.partitions)
-        .filter_map(|p| p.records.as_ref())
-        .map(|r| r.remaining() as usize)
-        .sum();
+    let (size, records) = frame_size(l, &topics);
     // Everything but the records, in one allocation: a response of a
     // thousand partitions otherwise grows its buffer a dozen times.
     let mut buf = BytesMut::with_capacity(4 + size as usize - records);
@@ -245,12 +239,14 @@ pub fn encode(head: ResponseHead, version: i16, topics: Vec<FetchedTopic>) -> Ve
 }
 
 /// The frame's size after its size field, worked out before encoding so
-/// the header goes out as written, with no patching copy.
-fn frame_size(l: Layout, topics: &[FetchedTopic]) -> i32 {
+/// the header goes out as written, with no patching copy; and how many of
+/// its bytes are records (sent from the files, not from the buffer).
+fn frame_size(l: Layout, topics: &[FetchedTopic]) -> (i32, usize) {
     let head = crate::protocol::response::header_len(i16::from(l.flexible))
         + 4
         + if l.version >= 7 { 6 } else { 0 }
         + l.count_len(topics.len());
+    let mut all_records = 0;
     let body: usize = topics
         .iter()
         .map(|t| {
@@ -260,13 +256,14 @@ fn frame_size(l: Layout, topics: &[FetchedTopic]) -> i32 {
                     .iter()
                     .map(|p| {
                         let records = p.records.as_ref().map_or(0, |r| r.remaining() as usize);
+                        all_records += records;
                         l.partition_len(p) + l.count_len(records) + records + l.tags_len()
                     })
                     .sum::<usize>()
                 + l.tags_len()
         })
         .sum();
-    (head + body + l.tags_len()) as i32
+    ((head + body + l.tags_len()) as i32, all_records)
 }
 
 #[cfg(test)]
