@@ -113,11 +113,16 @@ pub struct BrokerConfig {
 
 /// Bounds on incremental fetch sessions (KIP-227), which let a consumer
 /// name only the partitions whose fetch changed and hear only the
-/// partitions with news. Each connection may have one session open; past
-/// either bound a full fetch is answered without a session (the client
-/// goes on with full fetches), and an incremental fetch that would add
-/// partitions past it ends its session (`FETCH_SESSION_ID_NOT_FOUND`: the
-/// client starts again with a full fetch).
+/// partitions with news. Each connection may have one session open.
+///
+/// At either bound, a new session takes the place of one unused for
+/// `min_eviction` (least recently used first) or, failing that, of
+/// smaller ones open for `min_eviction`, as Kafka's session cache does;
+/// the evicted session's next fetch is refused `FETCH_SESSION_ID_NOT_FOUND`
+/// and its client starts again with a full fetch. Where nothing may be
+/// evicted, a full fetch is answered without a session (the client goes on
+/// with full fetches), and an incremental fetch that would add partitions
+/// past the bound ends its session.
 ///
 /// ```
 /// use gyre_broker::{BrokerConfig, FetchSessionLimits};
@@ -142,6 +147,10 @@ pub struct FetchSessionLimits {
     /// about 150 MB at most): Kafka bounds only the count of sessions,
     /// which leaves what a client can make the broker remember unbounded.
     pub max_partitions: usize,
+    /// How long a session is safe from eviction after it opens and after
+    /// each fetch (default two minutes, Kafka's fixed
+    /// `MIN_INCREMENTAL_FETCH_SESSION_EVICTION_MS`).
+    pub min_eviction: Duration,
 }
 
 impl Default for FetchSessionLimits {
@@ -149,6 +158,7 @@ impl Default for FetchSessionLimits {
         FetchSessionLimits {
             max_sessions: 1000,
             max_partitions: 1_000_000,
+            min_eviction: Duration::from_secs(120),
         }
     }
 }

@@ -177,6 +177,10 @@ struct Args {
     /// Partitions all incremental fetch sessions hold together.
     #[arg(long, default_value_t = 1_000_000)]
     max_incremental_fetch_session_partitions: usize,
+    /// How long an incremental fetch session is safe from eviction after
+    /// it opens and after each fetch, in ms (Kafka's fixed two minutes).
+    #[arg(long, default_value_t = 120_000)]
+    min_incremental_fetch_session_eviction_ms: u64,
     /// The largest record batch a producer may append, in bytes (Kafka's
     /// message.max.bytes; a topic's max.message.bytes overrides it).
     #[arg(long, default_value_t = (1 << 20) + 12)]
@@ -623,6 +627,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     config.fetch_sessions = gyre_broker::FetchSessionLimits {
         max_sessions: args.max_incremental_fetch_session_cache_slots,
         max_partitions: args.max_incremental_fetch_session_partitions,
+        min_eviction: Duration::from_millis(args.min_incremental_fetch_session_eviction_ms),
     };
     config.log.max_message_bytes = args.message_max_bytes;
     config.log.log_append_time = matches!(

@@ -4,7 +4,9 @@
 //! partitions with news, a long poll wakes for any partition of the
 //! session, the answer to 200 quiet partitions shrinks to its header,
 //! wrong epochs and ids are refused, forgetting every partition closes
-//! the session, and a session by topic id (v13+) works as one by name.
+//! the session, a session by topic id (v13+) works as one by name, and
+//! with every slot taken a new session evicts an idle one, whose client
+//! hears so.
 //! kafka-python's consumer, which uses sessions, is in `clients.rs`.
 
 mod common;
@@ -222,4 +224,41 @@ fn a_session_by_topic_id_works_as_one_by_name() {
     let again: FetchResponse = c.call(ApiKey::Fetch, 17, &fetch(3, opened.session_id, "", &[], 0));
     assert_eq!(answered(&again).len(), 1, "{:?}", answered(&again));
     assert_eq!(again.responses[0].topic_id, Uuid::from_u128(42));
+}
+
+#[test]
+fn a_new_session_evicts_an_idle_one_whose_next_fetch_hears_so() {
+    let mut config = common::config("fetch-session-eviction");
+    config.fetch_sessions.max_sessions = 1;
+    config.fetch_sessions.min_eviction = Duration::from_secs(1);
+    let broker = common::start(&config);
+    let (mut idle, mut late) = (
+        Client::connect(broker.local_addr()),
+        Client::connect(broker.local_addr()),
+    );
+    create_topic(&mut idle, "evict", 4);
+    let all: Vec<(i32, i64)> = (0..4).map(|p| (p, 0)).collect();
+    let (first, _) = call_sized(&mut idle, 12, &fetch(0, 0, "evict", &all, 0));
+    assert_ne!(first.session_id, 0);
+
+    // The only slot is taken and its session was just used: no session.
+    let (refused, _) = call_sized(&mut late, 12, &fetch(0, 0, "evict", &all, 0));
+    assert_eq!((refused.error_code, refused.session_id), (0, 0));
+    assert_eq!(answered(&refused).len(), 4, "answered in full all the same");
+
+    // Idle past the window, it makes room.
+    std::thread::sleep(Duration::from_millis(1100));
+    let (second, _) = call_sized(&mut late, 12, &fetch(0, 0, "evict", &all, 0));
+    assert_eq!(second.error_code, 0);
+    assert_ne!(second.session_id, 0, "the idle session was not evicted");
+    assert_ne!(second.session_id, first.session_id);
+
+    // The evicted client hears so and starts again, without a session
+    // while the new one is young.
+    let (gone, _) = call_sized(&mut idle, 12, &fetch(1, first.session_id, "evict", &[], 0));
+    assert_eq!(gone.error_code, 70, "FETCH_SESSION_ID_NOT_FOUND");
+    let (again, _) = call_sized(&mut idle, 12, &fetch(0, 0, "evict", &all, 0));
+    assert_eq!((again.error_code, again.session_id), (0, 0));
+    let (kept, _) = call_sized(&mut late, 12, &fetch(1, second.session_id, "evict", &[], 0));
+    assert_eq!((kept.error_code, kept.session_id), (0, second.session_id));
 }

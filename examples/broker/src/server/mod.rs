@@ -272,9 +272,10 @@ impl Broker {
                 .to_string(),
             ip_connections: connection_limits::per_ip(&config.connections),
             admin: admin_worker::AdminWorker::start().map_err(gyre_reactor::Error::Io)?,
-            fetch_sessions: fetch_session::SessionBudget::new(
+            fetch_sessions: fetch_session::SessionBudget::with_min_eviction(
                 config.fetch_sessions.max_sessions,
                 config.fetch_sessions.max_partitions,
+                config.fetch_sessions.min_eviction,
             ),
             sasl_lifetime: config.connections.max_reauth,
             oauthbearer,

@@ -1,9 +1,65 @@
-//! The broker-wide bound on fetch sessions: how many are open and how
-//! many partitions they hold together.
+//! The broker-wide bound on fetch sessions: how many are open, how many
+//! partitions they hold together, and which open session makes room for
+//! a new one when the bound is reached.
 //!
-//! May use: std only.
+//! Eviction follows Kafka's `FetchSessionCache`: a session the broker
+//! needs room for may take the place of one unused for `min_eviction`
+//! (least recently used first), or failing that of one that has been open
+//! for `min_eviction` and holds fewer partitions than the new one
+//! (smallest first), so a consumer that went quiet, or a small one, does
+//! not keep a large, busy one from the cheaper fetches. No session is
+//! evicted unless the new one then fits, and sessions evicted for their
+//! size together hold fewer partitions than the new one, so an eviction
+//! always saves more than it costs.
+//!
+//! An evicted session is struck off the budget at once. It sits in its
+//! connection's slot, whose lock the evicting loop only tries (a loop that
+//! waited for another connection's slot while holding its own could wait
+//! for ever on a loop doing the same); when the slot is busy, the session
+//! is dropped by its own connection, whose next fetch sees its
+//! [`Lease`] ended and is refused `FETCH_SESSION_ID_NOT_FOUND`.
+//!
+//! Locks: the budget's mutex is taken while a loop holds its own slot,
+//! never the other way round, and nothing is locked while it is held.
+//!
+//! May use: std and [`super::FetchSession`]'s id (the slot it evicts from).
 
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use super::FetchSession;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, TryLockError, Weak};
+use std::time::{Duration, Instant};
+
+/// How long a session is safe from eviction by default: Kafka's
+/// `MIN_INCREMENTAL_FETCH_SESSION_EVICTION_MS`.
+const DEFAULT_MIN_EVICTION: Duration = Duration::from_secs(120);
+
+/// What a session shares with the budget: when it was last fetched, and
+/// whether the budget has evicted it. Its connection touches it on every
+/// incremental fetch without taking the budget's lock.
+#[derive(Debug)]
+pub(super) struct Lease {
+    /// Milliseconds from the budget's start to the session's last fetch.
+    last_used_ms: AtomicU64,
+    ended: AtomicBool,
+}
+
+impl Lease {
+    /// Notes a fetch of the session at `now`; false if the session was
+    /// evicted and must go.
+    ///
+    /// Relaxed suffices for both: each is a value read alone, publishing
+    /// nothing else, and a fetch's time that reaches the budget a little
+    /// late at worst lets a session look idle for that long.
+    pub(super) fn touch(&self, budget: &SessionBudget, now: Instant) -> bool {
+        if self.ended.load(Ordering::Relaxed) {
+            return false;
+        }
+        self.last_used_ms
+            .store(budget.millis(now), Ordering::Relaxed);
+        true
+    }
+}
 
 /// How many sessions are open and how many partitions they hold, against
 /// the broker's limits. Its lock is taken when a session opens, grows,
@@ -12,23 +68,54 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 pub struct SessionBudget {
     max_sessions: usize,
     max_partitions: usize,
+    min_eviction: Duration,
+    /// The time the leases' milliseconds count from.
+    start: Instant,
     used: Mutex<Used>,
+}
+
+/// One open session, as the budget knows it.
+#[derive(Debug)]
+struct Held {
+    partitions: usize,
+    opened_ms: u64,
+    lease: Arc<Lease>,
+    slot: Weak<Mutex<Option<FetchSession>>>,
 }
 
 #[derive(Debug, Default)]
 struct Used {
-    sessions: usize,
     partitions: usize,
     last_id: i32,
+    open: HashMap<i32, Held>,
+}
+
+/// A session struck off the budget, still to be taken out of its slot.
+struct Evicted {
+    id: i32,
+    slot: Weak<Mutex<Option<FetchSession>>>,
 }
 
 impl SessionBudget {
     /// At most `max_sessions` sessions open at once (0: none) holding at
-    /// most `max_partitions` partitions together.
+    /// most `max_partitions` partitions together; a session is safe from
+    /// eviction for Kafka's two minutes.
     pub fn new(max_sessions: usize, max_partitions: usize) -> Arc<Self> {
+        Self::with_min_eviction(max_sessions, max_partitions, DEFAULT_MIN_EVICTION)
+    }
+
+    /// As [`SessionBudget::new`], with sessions safe from eviction for
+    /// `min_eviction` after they open and after each fetch.
+    pub fn with_min_eviction(
+        max_sessions: usize,
+        max_partitions: usize,
+        min_eviction: Duration,
+    ) -> Arc<Self> {
         Arc::new(SessionBudget {
             max_sessions,
             max_partitions,
+            min_eviction,
+            start: Instant::now(),
             used: Mutex::new(Used::default()),
         })
     }
@@ -37,45 +124,201 @@ impl SessionBudget {
         self.used.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// A new session's id, if one more session of `partitions` fits.
-    pub(super) fn open(&self, partitions: usize) -> Option<i32> {
-        let mut used = self.used();
-        if used.sessions >= self.max_sessions || used.partitions + partitions > self.max_partitions
-        {
+    fn millis(&self, now: Instant) -> u64 {
+        now.saturating_duration_since(self.start).as_millis() as u64
+    }
+
+    /// A new session's id and lease, if one more session of `partitions`
+    /// fits, after evicting what must go to make it fit. `slot` is where
+    /// the session will be held.
+    pub(super) fn open(
+        &self,
+        partitions: usize,
+        slot: &Arc<Mutex<Option<FetchSession>>>,
+        now: Instant,
+    ) -> Option<(i32, Arc<Lease>)> {
+        if self.max_sessions == 0 || partitions > self.max_partitions {
             return None;
         }
-        used.sessions += 1;
+        let now_ms = self.millis(now);
+        let mut used = self.used();
+        let evicted = self.make_room(&mut used, 1, partitions, now_ms, Some(partitions), None)?;
         used.partitions += partitions;
         // Positive and never 0 (no session); unique among open sessions,
         // which number far fewer than 2^31.
-        used.last_id = used.last_id % i32::MAX + 1;
-        Some(used.last_id)
+        let id = loop {
+            used.last_id = used.last_id % i32::MAX + 1;
+            if !used.open.contains_key(&used.last_id) {
+                break used.last_id;
+            }
+        };
+        let lease = Arc::new(Lease {
+            last_used_ms: AtomicU64::new(now_ms),
+            ended: AtomicBool::new(false),
+        });
+        used.open.insert(
+            id,
+            Held {
+                partitions,
+                opened_ms: now_ms,
+                lease: lease.clone(),
+                slot: Arc::downgrade(slot),
+            },
+        );
+        drop(used);
+        take_out(evicted);
+        Some((id, lease))
     }
 
-    /// Room for `more` partitions in an open session.
-    pub(super) fn grow(&self, more: usize) -> bool {
+    /// Room for `more` partitions in open session `id`, evicting idle
+    /// sessions if that makes room (never one for its size: a session
+    /// that grows is not new); false if there is none, or if `id` was
+    /// evicted.
+    pub(super) fn grow(&self, id: i32, more: usize, now: Instant) -> bool {
+        let now_ms = self.millis(now);
         let mut used = self.used();
-        if used.partitions + more > self.max_partitions {
+        if !used.open.contains_key(&id) {
             return false;
         }
+        let Some(evicted) = self.make_room(&mut used, 0, more, now_ms, None, Some(id)) else {
+            return false;
+        };
         used.partitions += more;
+        used.open
+            .get_mut(&id)
+            .expect("make_room keeps the session it makes room for")
+            .partitions += more;
+        drop(used);
+        take_out(evicted);
         true
     }
 
-    pub(super) fn shrink(&self, fewer: usize) {
+    /// Open session `id` holds `fewer` partitions fewer.
+    pub(super) fn shrink(&self, id: i32, fewer: usize) {
         let mut used = self.used();
-        used.partitions -= fewer;
+        if let Some(held) = used.open.get_mut(&id) {
+            held.partitions -= fewer;
+            used.partitions -= fewer;
+        }
     }
 
-    pub(super) fn close(&self, partitions: usize) {
+    /// Session `id` is gone (nothing to do if it was evicted).
+    pub(super) fn close(&self, id: i32) {
         let mut used = self.used();
-        used.sessions -= 1;
-        used.partitions -= partitions;
+        if let Some(held) = used.open.remove(&id) {
+            used.partitions -= held.partitions;
+        }
+    }
+
+    /// Strikes off the sessions that must go for `sessions` more sessions
+    /// and `partitions` more partitions to fit, and returns them; `None`
+    /// (and nothing struck off) if no choice makes them fit. Idle sessions
+    /// go first, least recently used first; then, where `strength` is the
+    /// new session's size, sessions open for `min_eviction` that are
+    /// smaller than it, smallest first, as long as those together are.
+    /// Session `keep` (the one that grows) is never chosen.
+    fn make_room(
+        &self,
+        used: &mut Used,
+        sessions: usize,
+        partitions: usize,
+        now_ms: u64,
+        strength: Option<usize>,
+        keep: Option<i32>,
+    ) -> Option<Vec<Evicted>> {
+        let fits = |open: usize, held: usize| {
+            open + sessions <= self.max_sessions && held + partitions <= self.max_partitions
+        };
+        if fits(used.open.len(), used.partitions) {
+            return Some(Vec::new());
+        }
+        let window = self.min_eviction.as_millis() as u64;
+        let idle = |h: &Held| {
+            now_ms.saturating_sub(h.lease.last_used_ms.load(Ordering::Relaxed)) >= window
+        };
+        let others = || used.open.iter().filter(|(&id, _)| Some(id) != keep);
+        let mut stale: Vec<(u64, i32)> = others()
+            .filter(|(_, h)| idle(h))
+            .map(|(&id, h)| (h.lease.last_used_ms.load(Ordering::Relaxed), id))
+            .collect();
+        stale.sort_unstable();
+        let mut weaker: Vec<(usize, i32)> = match strength {
+            Some(size) => others()
+                .filter(|(_, h)| {
+                    !idle(h) && h.partitions < size && now_ms.saturating_sub(h.opened_ms) >= window
+                })
+                .map(|(&id, h)| (h.partitions, id))
+                .collect(),
+            None => Vec::new(),
+        };
+        weaker.sort_unstable();
+        let (mut open, mut held) = (used.open.len(), used.partitions);
+        let mut chosen = Vec::new();
+        let mut for_strength = 0;
+        let stale_ids = stale.iter().map(|&(_, id)| id);
+        let weaker_ids = weaker.iter().map(|&(_, id)| id);
+        for (id, by_size) in stale_ids
+            .map(|id| (id, false))
+            .chain(weaker_ids.map(|id| (id, true)))
+        {
+            if fits(open, held) {
+                break;
+            }
+            let size = used.open[&id].partitions;
+            if by_size {
+                for_strength += size;
+                if for_strength >= strength.unwrap_or(0) {
+                    break;
+                }
+            }
+            open -= 1;
+            held -= size;
+            chosen.push(id);
+        }
+        if !fits(open, held) {
+            return None;
+        }
+        let evicted = chosen
+            .into_iter()
+            .map(|id| {
+                let h = used
+                    .open
+                    .remove(&id)
+                    .expect("chosen from the open sessions");
+                used.partitions -= h.partitions;
+                h.lease.ended.store(true, Ordering::Relaxed);
+                Evicted { id, slot: h.slot }
+            })
+            .collect();
+        Some(evicted)
     }
 
     /// Sessions open now, and the partitions they hold.
     pub fn in_use(&self) -> (usize, usize) {
         let used = self.used();
-        (used.sessions, used.partitions)
+        (used.open.len(), used.partitions)
+    }
+}
+
+/// Takes evicted sessions out of their connections' slots where no one
+/// holds the slot now (a busy one's connection drops its session itself),
+/// so their memory goes with them. Called with no lock held but the
+/// caller's own slot, which is never an evicted session's.
+fn take_out(evicted: Vec<Evicted>) {
+    for e in evicted {
+        let Some(slot) = e.slot.upgrade() else {
+            continue;
+        };
+        let mut held = match slot.try_lock() {
+            Ok(held) => held,
+            Err(TryLockError::Poisoned(p)) => p.into_inner(),
+            Err(TryLockError::WouldBlock) => continue,
+        };
+        if held.as_ref().is_some_and(|s| s.id == e.id) {
+            let session = held.take();
+            drop(held);
+            // Its drop finds it struck off already.
+            drop(session);
+        }
     }
 }

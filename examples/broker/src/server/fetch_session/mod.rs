@@ -11,8 +11,10 @@
 //! [`SessionSlot`], and a full fetch replaces what it holds. How many
 //! sessions are open, and how many partitions they hold together, is
 //! bounded broker-wide by a [`SessionBudget`] (Kafka's
-//! `max.incremental.fetch.session.cache.slots`); past it a full fetch is
-//! answered without a session, which the protocol allows.
+//! `max.incremental.fetch.session.cache.slots`), which evicts idle or
+//! smaller sessions to make room as Kafka's cache does; where it cannot,
+//! a full fetch is answered without a session, which the protocol
+//! allows.
 //!
 //! The request side ([`plan`]) runs on the connection's loop: it checks
 //! the session id and epoch, applies the request's changes and, for an
@@ -36,11 +38,13 @@ pub use budget::SessionBudget;
 
 use crate::protocol::error_code as ec;
 use crate::protocol::fetch_response::FetchedPartition;
+use budget::Lease;
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::{FetchRequest, TopicName};
 use kafka_protocol::protocol::StrBytes;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Instant;
 use uuid::Uuid;
 
 /// The epoch of a full fetch that opens a new session.
@@ -150,15 +154,15 @@ pub struct FetchSession {
     /// Places in `entries`, in fetch order.
     order: Vec<u32>,
     budget: Arc<SessionBudget>,
-    /// The partitions `budget` counts for this session; `None` until it
+    /// What the session shares with `budget`; `None` until the budget
     /// counts the session at all.
-    counted: Option<usize>,
+    lease: Option<Arc<Lease>>,
 }
 
 impl Drop for FetchSession {
     fn drop(&mut self) {
-        if let Some(partitions) = self.counted {
-            self.budget.close(partitions);
+        if self.lease.is_some() {
+            self.budget.close(self.id);
         }
     }
 }
@@ -301,6 +305,17 @@ pub fn plan(
     version: i16,
     r: &mut FetchRequest,
 ) -> SessionStep {
+    plan_at(slot, budget, version, r, Instant::now())
+}
+
+/// [`plan`] at `now`, the time the budget's eviction judges by.
+fn plan_at(
+    slot: &SessionSlot,
+    budget: &Arc<SessionBudget>,
+    version: i16,
+    r: &mut FetchRequest,
+    now: Instant,
+) -> SessionStep {
     if version < FIRST_SESSION_VERSION {
         return SessionStep::None;
     }
@@ -314,11 +329,17 @@ pub fn plan(
         if r.session_epoch < INITIAL_EPOCH {
             return SessionStep::None;
         }
-        return open(slot, &mut held, budget, by_id, r);
+        return open(slot, &mut held, budget, by_id, r, now);
     }
     let Some(session) = held.as_mut().filter(|s| s.id == r.session_id) else {
         return SessionStep::Refused(ec::FETCH_SESSION_ID_NOT_FOUND);
     };
+    let lease = session.lease.as_ref().expect("a held session is counted");
+    if !lease.touch(budget, now) {
+        // Evicted to make room for another connection's session.
+        *held = None;
+        return SessionStep::Refused(ec::FETCH_SESSION_ID_NOT_FOUND);
+    }
     if session.next_epoch != r.session_epoch {
         return SessionStep::Refused(ec::INVALID_FETCH_SESSION_EPOCH);
     }
@@ -351,18 +372,16 @@ pub fn plan(
     }
     // Only the net change is counted: a request may add partitions and
     // forget more than the session held before it.
-    let counted = session.counted.expect("a held session is counted");
     if added >= removed {
-        if !session.budget.grow(added - removed) {
-            // No room: the session is evicted, as Kafka's cache evicts
-            // one, and the client starts again with a full fetch.
+        if added > removed && !budget.grow(session.id, added - removed, now) {
+            // No room (or evicted meanwhile): the session ends, and the
+            // client starts again with a full fetch.
             *held = None;
             return SessionStep::Refused(ec::FETCH_SESSION_ID_NOT_FOUND);
         }
     } else {
-        session.budget.shrink(removed - added);
+        budget.shrink(session.id, removed - added);
     }
-    session.counted = Some(counted + added - removed);
     if session.order.is_empty() {
         // Nothing left to fetch: the session closes, and the answer is an
         // empty one without a session (as Kafka answers).
@@ -389,6 +408,7 @@ fn open(
     budget: &Arc<SessionBudget>,
     by_id: bool,
     r: &FetchRequest,
+    now: Instant,
 ) -> SessionStep {
     let mut session = FetchSession {
         id: 0,
@@ -399,7 +419,7 @@ fn open(
         index: HashMap::new(),
         order: Vec::new(),
         budget: budget.clone(),
-        counted: None,
+        lease: None,
     };
     let mut members = Vec::new();
     for topic in &r.topics {
@@ -413,11 +433,11 @@ fn open(
         // A fetch of nothing needs no session.
         return SessionStep::None;
     }
-    let Some(id) = budget.open(partitions) else {
+    let Some((id, lease)) = budget.open(partitions, slot, now) else {
         return SessionStep::None;
     };
     session.id = id;
-    session.counted = Some(partitions);
+    session.lease = Some(lease);
     *held = Some(session);
     SessionStep::Open {
         slot: slot.clone(),

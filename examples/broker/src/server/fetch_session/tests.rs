@@ -6,7 +6,7 @@ use super::*;
 use crate::protocol::fetch_response::FetchedTopic;
 use gyre_zerocopy::{FileRegion, SharedFile};
 use std::io::Write;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 fn request(epoch: i32, id: i32, topics: &[(&str, &[(i32, i64)])]) -> FetchRequest {
     let mut r = FetchRequest::default();
@@ -386,6 +386,242 @@ fn a_session_keeps_no_view_of_the_requests_that_named_its_partitions() {
     drop((r, step));
     assert!(frame.is_unique(), "the session holds a view of the request");
     assert_eq!(budget.in_use(), (1, 1));
+}
+
+/// A session of `partitions` partitions of topic `t` (offset 0), opened
+/// at `at` on `slot`, answered; its id, or `None` if the budget gave it
+/// none.
+fn open_at(
+    slot: &SessionSlot,
+    budget: &Arc<SessionBudget>,
+    partitions: i32,
+    at: Instant,
+) -> Option<i32> {
+    let named: Vec<(i32, i64)> = (0..partitions).map(|p| (p, 0)).collect();
+    let mut r = request(0, 0, &[("t", &named)]);
+    let step = plan_at(slot, budget, 12, &mut r, at);
+    let a = step.answer(answer_to(&r, &flat, &[]), none);
+    assert_eq!(heard(&a).len(), partitions as usize);
+    (a.session_id != 0).then_some(a.session_id)
+}
+
+/// An incremental fetch of session `id` at `epoch` at `at` that adds
+/// nothing; the top-level error code it is answered.
+fn fetch_at(
+    slot: &SessionSlot,
+    budget: &Arc<SessionBudget>,
+    id: i32,
+    epoch: i32,
+    at: Instant,
+) -> i16 {
+    let mut r = request(epoch, id, &[]);
+    let step = plan_at(slot, budget, 12, &mut r, at);
+    step.answer(answer_to(&r, &flat, &[]), none).error_code
+}
+
+#[test]
+fn an_idle_session_makes_room_for_a_new_one_and_its_client_hears_so() {
+    let budget = SessionBudget::with_min_eviction(1, 100, Duration::from_secs(10));
+    let (one, two) = (SessionSlot::default(), SessionSlot::default());
+    let t0 = Instant::now();
+    let first = open_at(&one, &budget, 3, t0).unwrap();
+    assert_eq!(fetch_at(&one, &budget, first, 1, t0 + secs(4)), ec::NONE);
+    // Fetched 9 s ago: not idle long enough.
+    assert_eq!(open_at(&two, &budget, 2, t0 + secs(13)), None);
+    assert_eq!(budget.in_use(), (1, 3));
+    // Idle for 10 s: evicted, its memory with it.
+    let second = open_at(&two, &budget, 2, t0 + secs(14)).unwrap();
+    assert_ne!(second, first);
+    assert_eq!(budget.in_use(), (1, 2));
+    assert!(lock(&one).is_none(), "the evicted session is still held");
+    assert_eq!(
+        fetch_at(&one, &budget, first, 2, t0 + secs(15)),
+        ec::FETCH_SESSION_ID_NOT_FOUND
+    );
+    // The evicted client's full fetch finds the new session too young to
+    // evict, and goes without.
+    assert_eq!(open_at(&one, &budget, 3, t0 + secs(15)), None);
+    assert_eq!(fetch_at(&two, &budget, second, 1, t0 + secs(15)), ec::NONE);
+    drop(one);
+    assert_eq!(budget.in_use(), (1, 2));
+    drop(two);
+    assert_eq!(budget.in_use(), (0, 0));
+}
+
+fn secs(n: u64) -> Duration {
+    Duration::from_secs(n)
+}
+
+#[test]
+fn a_larger_session_takes_the_place_of_smaller_ones_open_long_enough() {
+    let budget = SessionBudget::with_min_eviction(2, 100, Duration::from_secs(10));
+    let slots: Vec<SessionSlot> = (0..4).map(|_| SessionSlot::default()).collect();
+    let t0 = Instant::now();
+    let small = open_at(&slots[0], &budget, 2, t0).unwrap();
+    let large = open_at(&slots[1], &budget, 4, t0).unwrap();
+    // Both in use (fetched a second ago) and open for 12 s.
+    let at = t0 + secs(12);
+    assert_eq!(
+        fetch_at(&slots[0], &budget, small, 1, at - secs(1)),
+        ec::NONE
+    );
+    assert_eq!(
+        fetch_at(&slots[1], &budget, large, 1, at - secs(1)),
+        ec::NONE
+    );
+    // No larger than the smallest: no room.
+    assert_eq!(open_at(&slots[2], &budget, 2, at), None);
+    // Larger than the smallest: it goes, and only it.
+    let third = open_at(&slots[2], &budget, 3, at).unwrap();
+    assert_eq!(budget.in_use(), (2, 7));
+    assert!(lock(&slots[0]).is_none());
+    assert_eq!(fetch_at(&slots[1], &budget, large, 2, at), ec::NONE);
+    // The new one is too young to be evicted for its size, and the large
+    // one is larger than what asks.
+    assert_eq!(open_at(&slots[3], &budget, 3, at + secs(1)), None);
+    assert_eq!(budget.in_use(), (2, 7));
+    assert_eq!(
+        fetch_at(&slots[2], &budget, third, 1, at + secs(1)),
+        ec::NONE
+    );
+}
+
+#[test]
+fn sessions_evicted_for_their_size_hold_fewer_partitions_than_the_new_one() {
+    // Room for 7 partitions, 6 of them held by three sessions of 2 open
+    // long enough and in use. A session of 4 needs two of them gone: 4
+    // partitions for 4, not worth it. One of 5 needs the same two: 4
+    // partitions for 5.
+    let budget = SessionBudget::with_min_eviction(10, 7, Duration::from_secs(10));
+    let slots: Vec<SessionSlot> = (0..4).map(|_| SessionSlot::default()).collect();
+    let t0 = Instant::now();
+    let at = t0 + secs(12);
+    for slot in &slots[..3] {
+        let id = open_at(slot, &budget, 2, t0).unwrap();
+        assert_eq!(fetch_at(slot, &budget, id, 1, at), ec::NONE);
+    }
+    assert_eq!(open_at(&slots[3], &budget, 4, at), None);
+    assert_eq!(budget.in_use(), (3, 6));
+    open_at(&slots[3], &budget, 5, at).unwrap();
+    assert_eq!(budget.in_use(), (2, 7));
+    assert_eq!(slots[..3].iter().filter(|s| lock(s).is_none()).count(), 2);
+}
+
+#[test]
+fn an_evicted_session_whose_slot_is_busy_goes_at_its_own_next_fetch() {
+    let budget = SessionBudget::with_min_eviction(1, 100, Duration::from_secs(10));
+    let (one, two) = (SessionSlot::default(), SessionSlot::default());
+    let t0 = Instant::now();
+    let first = open_at(&one, &budget, 3, t0).unwrap();
+    {
+        // One's loop is in the middle of something with its slot.
+        let _busy = lock(&one);
+        open_at(&two, &budget, 1, t0 + secs(11)).unwrap();
+    }
+    assert!(lock(&one).is_some(), "the busy slot was waited for");
+    assert_eq!(
+        budget.in_use(),
+        (1, 1),
+        "the evicted session is still counted"
+    );
+    assert_eq!(
+        fetch_at(&one, &budget, first, 1, t0 + secs(12)),
+        ec::FETCH_SESSION_ID_NOT_FOUND
+    );
+    assert!(lock(&one).is_none());
+    drop(one);
+    assert_eq!(
+        budget.in_use(),
+        (1, 1),
+        "the evicted session was counted off twice"
+    );
+}
+
+#[test]
+fn a_growing_session_evicts_idle_ones_but_none_for_their_size() {
+    let budget = SessionBudget::with_min_eviction(10, 5, Duration::from_secs(10));
+    let (idle, busy, growing) = (
+        SessionSlot::default(),
+        SessionSlot::default(),
+        SessionSlot::default(),
+    );
+    let t0 = Instant::now();
+    open_at(&idle, &budget, 2, t0).unwrap();
+    let b = open_at(&busy, &budget, 1, t0).unwrap();
+    let g = open_at(&growing, &budget, 1, t0).unwrap();
+    let at = t0 + secs(11);
+    assert_eq!(fetch_at(&busy, &budget, b, 1, at), ec::NONE);
+    // Two more partitions fit once the idle session goes.
+    let mut r = request(1, g, &[("u", &[(0, 0), (1, 0)])]);
+    let step = plan_at(&growing, &budget, 12, &mut r, at);
+    assert!(matches!(step, SessionStep::Incremental { .. }), "{step:?}");
+    assert_eq!(budget.in_use(), (2, 4));
+    assert!(lock(&idle).is_none());
+    // Two more do not fit without evicting the busy (smaller) one.
+    let mut r = request(2, g, &[("v", &[(0, 0), (1, 0)])]);
+    let step = plan_at(&growing, &budget, 12, &mut r, at);
+    assert!(matches!(
+        step,
+        SessionStep::Refused(ec::FETCH_SESSION_ID_NOT_FOUND)
+    ));
+    assert_eq!(budget.in_use(), (1, 1));
+    assert!(lock(&busy).is_some());
+}
+
+#[test]
+fn loops_evicting_each_others_sessions_never_wait_on_each_other_or_miscount() {
+    // Every session is idle at once (no window), so each open evicts
+    // another thread's: slots are taken out under their owners, tried
+    // while their owners hold them, and dropped by either side.
+    let budget = SessionBudget::with_min_eviction(3, 12, Duration::ZERO);
+    let start = Arc::new(std::sync::Barrier::new(4));
+    let threads: Vec<_> = (0..4)
+        .map(|t| {
+            let (budget, start) = (budget.clone(), start.clone());
+            std::thread::spawn(move || {
+                let slot = SessionSlot::default();
+                start.wait();
+                let (mut id, mut epoch, mut evicted) = (0, 0, 0);
+                for i in 0..3000u32 {
+                    let size = (i * 7 + t) % 5 + 1;
+                    // Every fourth fetch a full one: it opens a new session.
+                    let mut r = if id == 0 || i % 4 == 0 {
+                        let named: Vec<(i32, i64)> = (0..size as i32).map(|p| (p, 0)).collect();
+                        request(0, 0, &[("t", &named)])
+                    } else {
+                        request(epoch, id, &[("u", &[(size as i32, 0)])])
+                    };
+                    let step = plan(&slot, &budget, 12, &mut r);
+                    let a = step.answer(answer_to(&r, &flat, &[]), none);
+                    match a.error_code {
+                        ec::NONE if a.session_id != 0 => {
+                            epoch = if id == a.session_id { epoch + 1 } else { 1 };
+                            id = a.session_id;
+                        }
+                        ec::NONE => id = 0,
+                        ec::FETCH_SESSION_ID_NOT_FOUND => {
+                            id = 0;
+                            evicted += 1;
+                        }
+                        other => panic!("answered {other}"),
+                    }
+                    let (open, held) = budget.in_use();
+                    assert!(
+                        open <= 3 && held <= 12,
+                        "{open} sessions of {held} partitions"
+                    );
+                    if i % 8 == 0 {
+                        // Interleave on one core too.
+                        std::thread::yield_now();
+                    }
+                }
+                evicted
+            })
+        })
+        .collect();
+    let evicted: u32 = threads.into_iter().map(|t| t.join().unwrap()).sum();
+    assert!(evicted > 20, "only {evicted} sessions were evicted");
+    assert_eq!(budget.in_use(), (0, 0));
 }
 
 #[test]
