@@ -8,7 +8,9 @@
 //! loses its offsets (before, every group ever made kept them for good),
 //! and a group with members loses those of topics none of them
 //! subscribes to (before, a group that changed its subscription kept its
-//! old topics' offsets for good).
+//! old topics' offsets for good). Those ages survive a restart (before, a
+//! restart started every group's clock again, so a broker restarted more
+//! often than the retention never expired anything).
 
 mod common;
 
@@ -217,6 +219,46 @@ fn a_groups_offsets_expire_once_it_has_neither_members_nor_commits_for_the_reten
     assert_eq!(committed_by(&mut c, "g3", "t"), -1);
     let groups: ListGroupsResponse = c.call(ApiKey::ListGroups, 4, &ListGroupsRequest::default());
     assert!(groups.groups.is_empty(), "{groups:?}");
+    broker.shutdown(Duration::from_secs(5));
+    let _ = std::fs::remove_dir_all(&config.data_dir);
+}
+
+#[test]
+fn the_ages_offsets_expire_by_survive_a_restart() {
+    let mut config = common::config("offsets-retention-restart");
+    // Margins of 1.4 s or more around every expiry.
+    config.consumer_groups.offsets_retention = Duration::from_secs(4);
+    config.consumer_groups.offsets_retention_check = Duration::from_millis(100);
+    let broker = common::start(&config);
+    let mut c = Client::connect(broker.local_addr());
+    create_topic(&mut c, "t", 1);
+    let started = std::time::Instant::now();
+    let wait_until = |ms| {
+        let at = started + Duration::from_millis(ms);
+        std::thread::sleep(at.saturating_duration_since(std::time::Instant::now()));
+    };
+    // At 0 s a standalone committer and a member of g2 commit; the member
+    // stays until 2.5 s.
+    assert_eq!(commit(&mut c, "t", &[0], 3), [0]);
+    let epoch = heartbeat(&mut c, 0);
+    assert_eq!(commit_as(&mut c, ("g2", "m1", epoch), "t", &[0], 5), [0]);
+    wait_until(2500);
+    heartbeat(&mut c, -1);
+    broker.shutdown(Duration::from_secs(5));
+    let broker = common::start(&config);
+    let mut c = Client::connect(broker.local_addr());
+    // 4 s after its commit the standalone committer's offsets are gone,
+    // though the broker has run for less than 3 s; g2's count from when
+    // its member left.
+    wait_until(5500);
+    assert_eq!(committed(&mut c, "t"), -1, "aged from the restart");
+    assert_eq!(
+        committed_by(&mut c, "g2", "t"),
+        5,
+        "aged from its last commit, not its last member"
+    );
+    wait_until(8000);
+    assert_eq!(committed_by(&mut c, "g2", "t"), -1);
     broker.shutdown(Duration::from_secs(5));
     let _ = std::fs::remove_dir_all(&config.data_dir);
 }

@@ -11,6 +11,7 @@
 //! to the log writer, and its word that they are written comes back on a
 //! channel of its own.
 
+mod activity_file;
 mod assignor;
 mod call;
 mod consumer_group;
@@ -21,6 +22,7 @@ mod group_store;
 mod mixed;
 mod offset_fetch;
 pub mod offsets;
+mod wall_clock;
 
 use super::sequencer::Sequenced;
 use super::transactions::{OpenAtStart, Transactions};
@@ -221,7 +223,7 @@ impl Coordinator {
             txns,
             writer: wiring.writer,
             ending: HashMap::new(),
-            last_expiry: Instant::now(),
+            last_expiry: None,
         };
         let health = wiring.health;
         // A group over its bound (lowered since) rebalances, so that the
@@ -297,7 +299,9 @@ struct State_<R: LogReply> {
     /// EndTxn answers waiting for their markers, by transactional id.
     ending: HashMap<String, (Call, EndTxnResponse)>,
     /// When offsets were last checked for expiry.
-    last_expiry: Instant,
+    /// When offsets were last checked for expiry (`None`: not yet, so the
+    /// first check comes at once, as Kafka's does).
+    last_expiry: Option<Instant>,
 }
 
 fn run<R: LogReply>(rx: Receiver<Msg>, done: Receiver<MarkersWritten>, mut st: State_<R>) {
@@ -334,11 +338,12 @@ fn s(b: &StrBytes) -> String {
 
 impl<R: LogReply> State_<R> {
     /// Keeps the offsets of groups with members from expiring and, every
-    /// `offsets_retention_check`, deletes those of groups with none that
-    /// have not committed for `offsets_retention` (Kafka's KIP-211 rule
-    /// for an empty group, counted here from its last commit or member),
-    /// and, in groups with members, those of topics no member subscribes
-    /// to that were not committed for as long.
+    /// `offsets_retention_check` (and at once after a start), deletes
+    /// those of groups with none that have not committed for
+    /// `offsets_retention` (Kafka's KIP-211 rule for an empty group,
+    /// counted here from its last commit or member, both kept across
+    /// restarts), and, in groups with members, those of topics no member
+    /// subscribes to that were not committed for as long.
     fn expire_offsets(&mut self, now: Instant) {
         let (classic, consumer) = (&self.groups, &self.consumer);
         let in_use = |g: &str| {
@@ -351,10 +356,26 @@ impl<R: LogReply> State_<R> {
             }
         }
         let settings = &self.consumer_settings;
-        if now.saturating_duration_since(self.last_expiry) < settings.offsets_retention_check {
+        if self
+            .last_expiry
+            .is_some_and(|at| now.saturating_duration_since(at) < settings.offsets_retention_check)
+        {
             return;
         }
-        self.last_expiry = now;
+        self.last_expiry = Some(now);
+        // Until the next check these groups count as in use, on disk too:
+        // a restart meanwhile does not age them from their last commit.
+        let in_use_now = classic
+            .keys()
+            .chain(consumer.keys())
+            .filter(|g| in_use(g))
+            .map(String::as_str);
+        if let Err(e) = self
+            .offsets
+            .keep_in_use(in_use_now, now + settings.offsets_retention_check)
+        {
+            tracing::error!(error = %e, "cannot record which groups are in use; after a restart their offsets age from their last commit");
+        }
         // A group with members expires the offsets of the topics they do
         // not subscribe to, where the subscriptions are known: a classic
         // group of the consumer protocol type while stable (Kafka's

@@ -12,7 +12,15 @@
 //! a commit or deletion) it is rewritten compactly through a temporary file
 //! and a rename, so a group committing every few seconds for months keeps
 //! a file the size of its offsets, as Kafka's compacted offsets topic does.
+//!
+//! Each record also carries its commit's wall-clock time (ms since the
+//! Unix epoch, after the metadata, where older binaries read nothing), and
+//! [`ActivityFile`] keeps when each group last had members, so the ages
+//! offsets expire by survive a restart (a record from before times were
+//! kept counts from the start that reads it).
 
+use super::activity_file::ActivityFile;
+use super::wall_clock::WallClock;
 use crate::record_file::{self, get_str, put_str, RecordFile};
 use bytes::{Buf, BufMut};
 use std::collections::HashMap;
@@ -44,9 +52,10 @@ pub struct OffsetStore {
     buf: Vec<u8>,
     /// Each group with offsets: when it last committed or was seen with
     /// members, for their expiry ([`expire`](Self::expire)), and how many
-    /// it has. Kept in memory only, so a group read at start counts from
-    /// the start (a restart delays an expiry, never hastens one).
+    /// it has. Read back at start from the commits' times and the
+    /// activity file.
     active: HashMap<String, Activity>,
+    activity: ActivityFile,
 }
 
 #[derive(Debug)]
@@ -67,8 +76,12 @@ impl Activity {
 
     /// One more offset, of `topic`, committed at `at`.
     fn add(&mut self, topic: &str, at: Instant) {
+        self.at = self.at.max(at);
         match self.topics.get_mut(topic) {
-            Some(t) => t.1 += 1,
+            Some(t) => {
+                t.0 = t.0.max(at);
+                t.1 += 1;
+            }
             None => {
                 self.topics.insert(topic.to_owned(), (at, 1));
             }
@@ -77,20 +90,31 @@ impl Activity {
 }
 
 impl OffsetStore {
-    /// Opens (or creates) `<dir>/group-offsets.log` and loads it.
+    /// Opens (or creates) `<dir>/group-offsets.log` and
+    /// `<dir>/group-activity.log` and loads them.
     pub fn open(dir: &Path) -> io::Result<Self> {
         let path = dir.join("group-offsets.log");
-        let (file, records, offsets) = record_file::open_keyed(&path, |payload| {
-            let (key, value) = parse_record(payload)?;
-            Some((key, (value.offset != TOMBSTONE).then_some(value)))
+        let (file, records, loaded) = record_file::open_keyed(&path, |payload| {
+            let (key, value, at) = parse_record(payload)?;
+            Some((key, (value.offset != TOMBSTONE).then_some((value, at))))
         })?;
-        let now = Instant::now();
+        let clock = WallClock::now();
         let mut active: HashMap<String, Activity> = HashMap::new();
-        for (g, t, _) in offsets.keys() {
+        let mut offsets = HashMap::with_capacity(loaded.len());
+        for (key, (value, at)) in loaded {
+            // A record from before times were kept counts from now.
+            let at = at.map_or(clock.instant(), |ms| clock.instant_of(ms));
             active
-                .entry(g.clone())
-                .or_insert_with(|| Activity::new(now))
-                .add(t, now);
+                .entry(key.0.clone())
+                .or_insert_with(|| Activity::new(at))
+                .add(&key.1, at);
+            offsets.insert(key, value);
+        }
+        let activity = ActivityFile::open(dir)?;
+        for (g, &until) in activity.kept_until() {
+            if let Some(a) = active.get_mut(g) {
+                a.at = a.at.max(clock.instant_of(until));
+            }
         }
         let mut store = OffsetStore {
             file,
@@ -98,6 +122,7 @@ impl OffsetStore {
             records,
             buf: Vec::new(),
             active,
+            activity,
         };
         if record_file::worth_compacting(store.records, store.offsets.len()) {
             store.compact()?;
@@ -141,12 +166,13 @@ impl OffsetStore {
     pub fn commit(&mut self, commits: Vec<(OffsetKey, Committed)>) -> io::Result<()> {
         self.heal()?;
         self.buf.clear();
+        let clock = WallClock::now();
+        let now = clock.instant();
         for (key, value) in &commits {
-            encode_record(&mut self.buf, key, value);
+            encode_record(&mut self.buf, key, value, clock.wall(now));
         }
         self.file.append_synced(&self.buf)?;
         self.records += commits.len();
-        let now = Instant::now();
         // A commit of the tombstone's offset deletes, as it will on reload.
         for (key, value) in commits {
             if value.offset == TOMBSTONE {
@@ -204,8 +230,9 @@ impl OffsetStore {
         };
         self.heal()?;
         self.buf.clear();
+        let clock = WallClock::now();
         for key in &live {
-            encode_record(&mut self.buf, key, &gone);
+            encode_record(&mut self.buf, key, &gone, clock.wall(clock.instant()));
         }
         self.file.append_synced(&self.buf)?;
         self.records += live.len();
@@ -225,6 +252,22 @@ impl OffsetStore {
         }
     }
 
+    /// Durably records that `groups` (those with offsets) count as in use
+    /// until `until`, so a restart before then does not age them from
+    /// their last commit: one write and one fdatasync.
+    pub fn keep_in_use<'a>(
+        &mut self,
+        groups: impl IntoIterator<Item = &'a str>,
+        until: Instant,
+    ) -> io::Result<()> {
+        let clock = WallClock::now();
+        let active = &self.active;
+        self.activity.mark(
+            groups.into_iter().filter(|g| active.contains_key(*g)),
+            clock.wall(until),
+        )
+    }
+
     /// Removes `key`'s offset from memory, and its group's count.
     fn remove(&mut self, key: &OffsetKey) {
         if self.offsets.remove(key).is_none() {
@@ -239,6 +282,7 @@ impl OffsetStore {
             }
             if a.topics.is_empty() {
                 self.active.remove(&key.0);
+                self.activity.forget(&key.0);
             }
         }
     }
@@ -332,8 +376,11 @@ impl OffsetStore {
 
     fn compact(&mut self) -> io::Result<()> {
         let mut buf = Vec::new();
+        let clock = WallClock::now();
         for (key, value) in &self.offsets {
-            encode_record(&mut buf, key, value);
+            // A topic's offsets share their last commit's time.
+            let at = self.active[&key.0].topics[&key.1].0;
+            encode_record(&mut buf, key, value, clock.wall(at));
         }
         self.file.rewrite(&buf)?;
         self.records = self.offsets.len();
@@ -341,18 +388,21 @@ impl OffsetStore {
     }
 }
 
-fn encode_record(buf: &mut Vec<u8>, key: &OffsetKey, value: &Committed) {
+/// One record: key, value, and the commit's wall-clock time `at_ms`.
+fn encode_record(buf: &mut Vec<u8>, key: &OffsetKey, value: &Committed, at_ms: i64) {
     let start = record_file::begin(buf);
     put_str(buf, Some(&key.0));
     put_str(buf, Some(&key.1));
     buf.put_i32(key.2);
     buf.put_i64(value.offset);
     put_str(buf, value.metadata.as_deref());
+    buf.put_i64(at_ms);
     record_file::finish(buf, start);
 }
 
-/// One record's payload: key and value.
-fn parse_record(mut p: &[u8]) -> Option<(OffsetKey, Committed)> {
+/// One record's payload: key, value, and the commit's time if the record
+/// has one (older binaries wrote none).
+fn parse_record(mut p: &[u8]) -> Option<(OffsetKey, Committed, Option<i64>)> {
     let group = get_str(&mut p)??;
     let topic = get_str(&mut p)??;
     if p.len() < 12 {
@@ -361,7 +411,12 @@ fn parse_record(mut p: &[u8]) -> Option<(OffsetKey, Committed)> {
     let partition = p.get_i32();
     let offset = p.get_i64();
     let metadata = get_str(&mut p)?;
-    Some(((group, topic, partition), Committed { offset, metadata }))
+    let at = (p.len() >= 8).then(|| p.get_i64());
+    Some((
+        (group, topic, partition),
+        Committed { offset, metadata },
+        at,
+    ))
 }
 
 #[cfg(test)]
@@ -517,6 +572,130 @@ mod tests {
         assert_eq!(s.get("g", "old", 0), None);
         assert_eq!(s.keys_of("g").len(), 2);
         let _ = fs::remove_dir_all(&dir);
+    }
+
+    /// Writes `records` (group, topic, commit time ms ago or `None` for a
+    /// record from before times were kept) to `dir`'s offsets file, and
+    /// `marks` (group, in use until ms ago) to its activity file.
+    fn written(dir: &Path, records: &[(&str, &str, Option<i64>)], marks: &[(&str, i64)]) {
+        let now_ms = WallClock::now().wall(Instant::now());
+        let mut buf = Vec::new();
+        for &(g, t, ago) in records {
+            let value = Committed {
+                offset: 1,
+                metadata: None,
+            };
+            match ago {
+                Some(ago) => encode_record(&mut buf, &key(g, t, 0), &value, now_ms - ago),
+                None => {
+                    // The layout before times: no time after the metadata.
+                    let start = record_file::begin(&mut buf);
+                    put_str(&mut buf, Some(g));
+                    put_str(&mut buf, Some(t));
+                    buf.put_i32(0);
+                    buf.put_i64(1);
+                    put_str(&mut buf, None);
+                    record_file::finish(&mut buf, start);
+                }
+            }
+        }
+        let (mut file, _) = record_file::open(&dir.join("group-offsets.log"), |_| true).unwrap();
+        file.append_synced(&buf).unwrap();
+        let mut activity = ActivityFile::open(dir).unwrap();
+        for &(g, ago) in marks {
+            activity.mark([g], now_ms - ago).unwrap();
+        }
+    }
+
+    #[test]
+    fn ages_survive_a_restart_from_the_commits_and_the_last_members_seen() {
+        use std::time::Duration;
+        let d = dir("ages");
+        written(
+            &d,
+            &[
+                ("dead", "t", Some(40_000)),
+                ("fresh", "t", Some(10_000)),
+                ("legacy", "t", None),
+                ("kept", "t", Some(100_000)),
+                ("gone", "t", Some(100_000)),
+            ],
+            // `kept` had members until 5 s ago, `gone` until 40 s ago.
+            &[("kept", 5_000), ("gone", 40_000), ("no-offsets", 0)],
+        );
+        let mut s = OffsetStore::open(&d).unwrap();
+        let gone = s
+            .expire(
+                Instant::now(),
+                Duration::from_secs(30),
+                |_| false,
+                |_, _| false,
+            )
+            .unwrap();
+        assert_eq!(gone, ["dead", "gone"]);
+        assert_eq!(s.groups(), ["fresh", "kept", "legacy"]);
+        fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn groups_kept_in_use_before_a_restart_count_from_it() {
+        use std::time::Duration;
+        let d = dir("kept-in-use");
+        written(
+            &d,
+            &[("g", "t", Some(100_000)), ("h", "t", Some(100_000))],
+            &[],
+        );
+        let mut s = OffsetStore::open(&d).unwrap();
+        s.keep_in_use(
+            ["g", "no-offsets"],
+            Instant::now() + Duration::from_secs(600),
+        )
+        .unwrap();
+        drop(s);
+        let mut s = OffsetStore::open(&d).unwrap();
+        assert!(!s.activity.kept_until().contains_key("no-offsets"));
+        let gone = s
+            .expire(
+                Instant::now(),
+                Duration::from_secs(30),
+                |_| false,
+                |_, _| false,
+            )
+            .unwrap();
+        assert_eq!(gone, ["h"]);
+        fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn a_rewrite_keeps_each_topics_commit_time() {
+        use std::time::Duration;
+        let d = dir("rewrite-times");
+        written(&d, &[("g", "old", Some(100_000))], &[]);
+        let mut s = OffsetStore::open(&d).unwrap();
+        s.commit(vec![(
+            key("g", "new", 0),
+            Committed {
+                offset: 2,
+                metadata: None,
+            },
+        )])
+        .unwrap();
+        s.compact().unwrap();
+        drop(s);
+        let mut s = OffsetStore::open(&d).unwrap();
+        let gone = s
+            .expire(
+                Instant::now(),
+                Duration::from_secs(30),
+                |_| true,
+                |_, _| true,
+            )
+            .unwrap();
+        assert_eq!(gone, ["g"]);
+        assert_eq!(s.get("g", "old", 0), None);
+        assert_eq!(s.get("g", "new", 0).map(|c| c.offset), Some(2));
+        fs::remove_dir_all(&d).unwrap();
     }
 
     #[test]
