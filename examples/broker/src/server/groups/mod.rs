@@ -339,11 +339,11 @@ fn s(b: &StrBytes) -> String {
 impl<R: LogReply> State_<R> {
     /// Keeps the offsets of groups with members from expiring and, every
     /// `offsets_retention_check` (and at once after a start), deletes
-    /// those of groups with none that have not committed for
-    /// `offsets_retention` (Kafka's KIP-211 rule for an empty group,
-    /// counted here from its last commit or member, both kept across
-    /// restarts), and, in groups with members, those of topics no member
-    /// subscribes to that were not committed for as long.
+    /// each offset of a group with none that has not been committed, nor
+    /// had the group's members beside it, for `offsets_retention`
+    /// (Kafka's KIP-211 rule; both times are kept across restarts), and,
+    /// in groups with members, each offset of a topic no member
+    /// subscribes to that was not committed for as long.
     fn expire_offsets(&mut self, now: Instant) {
         let (classic, consumer) = (&self.groups, &self.consumer);
         let in_use = |g: &str| {

@@ -23,7 +23,7 @@ use super::activity_file::ActivityFile;
 use super::wall_clock::WallClock;
 use crate::record_file::{self, get_str, put_str, RecordFile};
 use bytes::{Buf, BufMut};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io;
 use std::path::Path;
 use std::time::Instant;
@@ -47,46 +47,26 @@ const TOMBSTONE: i64 = i64::MIN;
 #[derive(Debug)]
 pub struct OffsetStore {
     file: RecordFile,
-    offsets: HashMap<OffsetKey, Committed>,
+    /// Each offset and when it was committed (read back from the file).
+    offsets: HashMap<OffsetKey, (Committed, Instant)>,
     records: usize,
     buf: Vec<u8>,
-    /// Each group with offsets: when it last committed or was seen with
-    /// members, for their expiry ([`expire`](Self::expire)), and how many
-    /// it has. Read back at start from the commits' times and the
-    /// activity file.
+    /// Each group with offsets: when it was last seen with members, and
+    /// how many offsets of each topic it has, for their expiry
+    /// ([`expire`](Self::expire)). The time is read back at start from
+    /// the activity file.
     active: HashMap<String, Activity>,
     activity: ActivityFile,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Default)]
 struct Activity {
-    at: Instant,
-    /// Per topic: when the group last committed an offset of it, and how
-    /// many offsets of it the group has (a group with none is dropped).
-    topics: HashMap<String, (Instant, usize)>,
-}
-
-impl Activity {
-    fn new(at: Instant) -> Self {
-        Activity {
-            at,
-            topics: HashMap::new(),
-        }
-    }
-
-    /// One more offset, of `topic`, committed at `at`.
-    fn add(&mut self, topic: &str, at: Instant) {
-        self.at = self.at.max(at);
-        match self.topics.get_mut(topic) {
-            Some(t) => {
-                t.0 = t.0.max(at);
-                t.1 += 1;
-            }
-            None => {
-                self.topics.insert(topic.to_owned(), (at, 1));
-            }
-        }
-    }
+    /// When the group last had members (`None`: not since the broker
+    /// started, nor in the activity file).
+    seen: Option<Instant>,
+    /// Per topic, how many offsets of it the group has (a group with none
+    /// is dropped).
+    topics: HashMap<String, usize>,
 }
 
 impl OffsetStore {
@@ -104,16 +84,18 @@ impl OffsetStore {
         for (key, (value, at)) in loaded {
             // A record from before times were kept counts from now.
             let at = at.map_or(clock.instant(), |ms| clock.instant_of(ms));
-            active
+            *active
                 .entry(key.0.clone())
-                .or_insert_with(|| Activity::new(at))
-                .add(&key.1, at);
-            offsets.insert(key, value);
+                .or_default()
+                .topics
+                .entry(key.1.clone())
+                .or_default() += 1;
+            offsets.insert(key, (value, at));
         }
         let activity = ActivityFile::open(dir)?;
         for (g, &until) in activity.kept_until() {
             if let Some(a) = active.get_mut(g) {
-                a.at = a.at.max(clock.instant_of(until));
+                a.seen = Some(clock.instant_of(until));
             }
         }
         let mut store = OffsetStore {
@@ -136,6 +118,7 @@ impl OffsetStore {
         // type, and offset fetches are rare.
         self.offsets
             .get(&(group.to_owned(), topic.to_owned(), partition))
+            .map(|(c, _)| c)
     }
 
     /// Every (topic, partition, committed) of `group`.
@@ -144,7 +127,7 @@ impl OffsetStore {
             .offsets
             .iter()
             .filter(|((g, _, _), _)| g == group)
-            .map(|((_, t, p), c)| (t.as_str(), *p, c))
+            .map(|((_, t, p), (c, _))| (t.as_str(), *p, c))
             .collect();
         all.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
         all
@@ -179,19 +162,16 @@ impl OffsetStore {
                 self.remove(&key);
                 continue;
             }
-            let fresh = !self.offsets.contains_key(&key);
-            if !self.active.contains_key(&key.0) {
-                self.active.insert(key.0.clone(), Activity::new(now));
+            if !self.offsets.contains_key(&key) {
+                *self
+                    .active
+                    .entry(key.0.clone())
+                    .or_default()
+                    .topics
+                    .entry(key.1.clone())
+                    .or_default() += 1;
             }
-            let a = self.active.get_mut(&key.0).expect("just made");
-            a.at = now;
-            if fresh {
-                a.add(&key.1, now);
-            }
-            if let Some(t) = a.topics.get_mut(&key.1) {
-                t.0 = now;
-            }
-            self.offsets.insert(key, value);
+            self.offsets.insert(key, (value, now));
         }
         self.compact_if_due();
         Ok(())
@@ -248,7 +228,7 @@ impl OffsetStore {
     /// `group` has members now: its offsets do not expire meanwhile.
     pub fn touch(&mut self, group: &str, now: Instant) {
         if let Some(a) = self.active.get_mut(group) {
-            a.at = now;
+            a.seen = Some(now);
         }
     }
 
@@ -274,9 +254,9 @@ impl OffsetStore {
             return;
         }
         if let Some(a) = self.active.get_mut(&key.0) {
-            if let Some(t) = a.topics.get_mut(&key.1) {
-                t.1 -= 1;
-                if t.1 == 0 {
+            if let Some(count) = a.topics.get_mut(&key.1) {
+                *count -= 1;
+                if *count == 0 {
                     a.topics.remove(&key.1);
                 }
             }
@@ -288,17 +268,17 @@ impl OffsetStore {
     }
 
     /// Deletes the offsets Kafka's `offsets.retention.minutes` expires
-    /// (KIP-211), `retention` after the commit or the member that last
-    /// kept them:
+    /// (KIP-211), each `retention` after what last kept it:
     ///
-    /// - every offset of a group that neither committed nor had members
-    ///   (`in_use`, asked now) for `retention` (an empty group's, and a
-    ///   standalone committer's);
-    /// - in a group with members, the offsets of each topic its members
-    ///   do not subscribe to (`unsubscribed`, asked now, and only of
-    ///   topics past `retention`) that the group has not committed for
-    ///   `retention`: a consumer group that changed its subscription
-    ///   does not keep its old topics' offsets for good.
+    /// - in a group without members (`in_use`, asked now), every offset
+    ///   `retention` after its commit or the group's last member,
+    ///   whichever is later: an emptied group's go together, `retention`
+    ///   after it emptied, and a standalone committer's each alone, after
+    ///   its own commit;
+    /// - in a group with members, each offset of a topic its members do
+    ///   not subscribe to (`unsubscribed`, asked now), `retention` after
+    ///   its commit: a consumer group that changed its subscription does
+    ///   not keep its old topics' offsets for good.
     ///
     /// Returns the groups that lost offsets.
     pub fn expire(
@@ -309,37 +289,32 @@ impl OffsetStore {
         unsubscribed: impl Fn(&str, &str) -> bool,
     ) -> io::Result<Vec<String>> {
         let past = |at: Instant| now.saturating_duration_since(at) > retention;
-        let mut whole = std::collections::HashSet::new();
-        let mut topics: std::collections::HashSet<(&str, &str)> = std::collections::HashSet::new();
+        // Per group: whether it is in use and, if so, the topics it does
+        // not subscribe to; asked once per group, not per offset.
+        let mut judged: HashMap<&str, Option<HashSet<&str>>> = HashMap::new();
         for (g, a) in &self.active {
-            if !in_use(g) {
-                if past(a.at) {
-                    whole.insert(g.as_str());
-                }
-                continue;
-            }
-            for (t, (at, _)) in &a.topics {
-                if past(*at) && unsubscribed(g, t) {
-                    topics.insert((g.as_str(), t.as_str()));
-                }
-            }
-        }
-        if whole.is_empty() && topics.is_empty() {
-            return Ok(Vec::new());
+            let unused = in_use(g).then(|| {
+                a.topics
+                    .keys()
+                    .map(String::as_str)
+                    .filter(|t| unsubscribed(g, t))
+                    .collect()
+            });
+            judged.insert(g.as_str(), unused);
         }
         let keys: Vec<OffsetKey> = self
             .offsets
-            .keys()
-            .filter(|(g, t, _)| {
-                whole.contains(g.as_str()) || topics.contains(&(g.as_str(), t.as_str()))
+            .iter()
+            .filter(|((g, t, _), (_, at))| match &judged[g.as_str()] {
+                None => past(self.active[g].seen.map_or(*at, |seen| seen.max(*at))),
+                Some(unused) => unused.contains(t.as_str()) && past(*at),
             })
-            .cloned()
+            .map(|(key, _)| key.clone())
             .collect();
-        let mut groups: Vec<String> = whole
-            .into_iter()
-            .chain(topics.into_iter().map(|(g, _)| g))
-            .map(str::to_owned)
-            .collect();
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut groups: Vec<String> = keys.iter().map(|(g, _, _)| g.clone()).collect();
         groups.sort_unstable();
         groups.dedup();
         self.delete(&keys)?;
@@ -377,10 +352,8 @@ impl OffsetStore {
     fn compact(&mut self) -> io::Result<()> {
         let mut buf = Vec::new();
         let clock = WallClock::now();
-        for (key, value) in &self.offsets {
-            // A topic's offsets share their last commit's time.
-            let at = self.active[&key.0].topics[&key.1].0;
-            encode_record(&mut buf, key, value, clock.wall(at));
+        for (key, (value, at)) in &self.offsets {
+            encode_record(&mut buf, key, value, clock.wall(*at));
         }
         self.file.rewrite(&buf)?;
         self.records = self.offsets.len();
@@ -550,28 +523,79 @@ mod tests {
         // subscription. Past it and subscribed: kept.
         s.commit(vec![(key("g", "recent", 0), at(3))]).unwrap();
         s.commit(vec![(key("g", "current", 0), at(4))]).unwrap();
-        let mut aged = s.active.remove("g").unwrap();
-        for (t, ago) in [("old", 31), ("current", 31), ("recent", 10)] {
-            aged.topics.get_mut(t).unwrap().0 = later - Duration::from_secs(ago);
+        // Each offset ages alone: old/1 was committed again since.
+        for (t, p, ago) in [
+            ("old", 0, 31),
+            ("old", 1, 10),
+            ("current", 0, 31),
+            ("recent", 0, 10),
+        ] {
+            s.offsets.get_mut(&key("g", t, p)).unwrap().1 = later - Duration::from_secs(ago);
         }
-        s.active.insert("g".into(), aged);
         let subscribed = ["current"];
         let gone = s
             .expire(later, retention, |_| true, |_, t| !subscribed.contains(&t))
             .unwrap();
         assert_eq!(gone, ["g"]);
         assert_eq!(s.get("g", "old", 0), None);
-        assert_eq!(s.get("g", "old", 1), None);
+        assert_eq!(s.get("g", "old", 1).map(|c| c.offset), Some(2));
         assert_eq!(s.get("g", "recent", 0).map(|c| c.offset), Some(3));
         assert_eq!(s.get("g", "current", 0).map(|c| c.offset), Some(4));
-        assert!(!s.active["g"].topics.contains_key("old"));
-        assert_eq!(s.active["g"].topics.values().map(|t| t.1).sum::<usize>(), 2);
+        assert_eq!(s.active["g"].topics["old"], 1);
+        assert_eq!(s.active["g"].topics.values().sum::<usize>(), 3);
         // Gone from the file too.
         drop(s);
         let s = OffsetStore::open(&dir).unwrap();
         assert_eq!(s.get("g", "old", 0), None);
-        assert_eq!(s.keys_of("g").len(), 2);
+        assert_eq!(s.keys_of("g").len(), 3);
         let _ = fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_standalone_committers_offsets_age_alone_and_an_emptied_groups_together() {
+        use std::time::Duration;
+        let d = dir("alone");
+        let mut s = OffsetStore::open(&d).unwrap();
+        let c = |offset| Committed {
+            offset,
+            metadata: None,
+        };
+        s.commit(vec![
+            (key("solo", "t", 0), c(1)),
+            (key("solo", "t", 1), c(2)),
+            (key("left", "t", 0), c(3)),
+            (key("left", "t", 1), c(4)),
+        ])
+        .unwrap();
+        let now = Instant::now();
+        let ago = |secs| now - Duration::from_secs(secs);
+        for (g, p, secs) in [
+            ("solo", 0, 40),
+            ("solo", 1, 10),
+            ("left", 0, 40),
+            ("left", 1, 35),
+        ] {
+            s.offsets.get_mut(&key(g, "t", p)).unwrap().1 = ago(secs);
+        }
+        // `left` had members until 20 s ago.
+        s.touch("left", ago(20));
+        let retention = Duration::from_secs(30);
+        let gone = s.expire(now, retention, |_| false, |_, _| false).unwrap();
+        assert_eq!(gone, ["solo"]);
+        assert_eq!(s.get("solo", "t", 0), None);
+        assert_eq!(s.get("solo", "t", 1), Some(&c(2)));
+        assert_eq!(s.keys_of("left").len(), 2);
+        let gone = s
+            .expire(
+                now + Duration::from_secs(11),
+                retention,
+                |_| false,
+                |_, _| false,
+            )
+            .unwrap();
+        assert_eq!(gone, ["left"]);
+        assert_eq!(s.groups(), ["solo"]);
+        fs::remove_dir_all(&d).unwrap();
     }
 
     /// Writes `records` (group, topic, commit time ms ago or `None` for a
