@@ -633,6 +633,41 @@ fn a_client_flooding_the_loops_with_requests_is_throttled_by_its_request_percent
     let _ = std::fs::remove_dir_all(&config.data_dir);
 }
 
+/// Sends `call` on `c` until an answer carries a throttle time; that time.
+/// Past the quota, a connection whose answers say 0 is still muted, so
+/// each request then waits: the bound is on time, not requests.
+fn until_throttled(c: &mut Client, what: &str, mut call: impl FnMut(&mut Client) -> i32) -> i32 {
+    let started = std::time::Instant::now();
+    while started.elapsed() < std::time::Duration::from_secs(15) {
+        let t = call(c);
+        if t > 0 {
+            return t;
+        }
+    }
+    panic!("{what}: no answer carried a throttle in 15 s");
+}
+
+#[test]
+fn coordinator_and_admin_answers_carry_the_request_quotas_throttle() {
+    // Answered on the coordinator's thread and on the admin thread, not the
+    // loop: the throttle their time on the loop earned goes with them (the
+    // client is muted for it either way; told, it also waits).
+    let (broker, config) = broker_with_a_greedy_client("quotas-requests-off-loop");
+    let mut greedy = Client::connect(broker.local_addr()).with_client_id("greedy");
+    let listed = until_throttled(&mut greedy, "ListGroups", |c| {
+        let r: ListGroupsResponse = c.call(ApiKey::ListGroups, 4, &ListGroupsRequest::default());
+        assert_eq!(r.error_code, 0);
+        r.throttle_time_ms
+    });
+    let created = until_throttled(&mut greedy, "CreateAcls", |c| {
+        let r: CreateAclsResponse = c.call(ApiKey::CreateAcls, 3, &CreateAclsRequest::default());
+        r.throttle_time_ms
+    });
+    println!("ListGroups throttled {listed} ms, CreateAcls {created} ms");
+    broker.shutdown(std::time::Duration::from_secs(5));
+    let _ = std::fs::remove_dir_all(&config.data_dir);
+}
+
 #[test]
 fn librdkafka_is_throttled_by_its_request_percentage_and_its_neighbour_is_not() {
     let (broker, config) = broker_with_a_greedy_client("quotas-requests-librdkafka");

@@ -678,10 +678,7 @@ impl Connection {
             RequestKind::AlterClientQuotas(req) => {
                 // The file is written and synced: off the event loop.
                 let allowed = self.may(ctx, op::ALTER_CONFIGS, resource::CLUSTER, CLUSTER);
-                self.off_loop(ctx, move |shared| {
-                    let resp = shared.quotas.alter(&req, allowed);
-                    encoded(head.correlation_id, head.api_version, &resp)
-                })
+                self.off_loop(ctx, head, move |shared| shared.quotas.alter(&req, allowed))
             }
             RequestKind::DescribeClientQuotas(req) => {
                 let allowed = self.may(ctx, op::DESCRIBE_CONFIGS, resource::CLUSTER, CLUSTER);
@@ -735,21 +732,18 @@ impl Connection {
                 let resp = super::users::describe(&self.shared.credentials, &r);
                 self.reply(ctx, head, resp);
             }
-            RequestKind::AlterUserScramCredentials(r) => self.off_loop(ctx, move |shared| {
-                let resp = super::users::alter(&shared.credentials, r);
-                encoded(head.correlation_id, head.api_version, &resp)
+            RequestKind::AlterUserScramCredentials(r) => self.off_loop(ctx, head, move |shared| {
+                super::users::alter(&shared.credentials, r)
             }),
             RequestKind::DescribeAcls(r) => {
                 let resp = super::acls::describe(&self.shared.acls, &r);
                 self.reply(ctx, head, resp);
             }
-            RequestKind::CreateAcls(r) => self.off_loop(ctx, move |shared| {
-                let resp = super::acls::create(&shared.acls, r);
-                encoded(head.correlation_id, head.api_version, &resp)
+            RequestKind::CreateAcls(r) => self.off_loop(ctx, head, move |shared| {
+                super::acls::create(&shared.acls, r)
             }),
-            RequestKind::DeleteAcls(r) => self.off_loop(ctx, move |shared| {
-                let resp = super::acls::delete(&shared.acls, r);
-                encoded(head.correlation_id, head.api_version, &resp)
+            RequestKind::DeleteAcls(r) => self.off_loop(ctx, head, move |shared| {
+                super::acls::delete(&shared.acls, r)
             }),
             RequestKind::CreatePartitions(r) => {
                 let quota = self.quota(Kind::Mutations, &quota_ask);
@@ -878,7 +872,8 @@ impl Connection {
     }
 
     /// Sends a group or transaction request to the coordinator thread,
-    /// which answers in the request's place in the order.
+    /// which answers in the request's place in the order, with the
+    /// throttle its request quota earned on the loop.
     fn send_to_coordinator(
         &mut self,
         ctx: &mut impl InboundContext<Self>,
@@ -898,6 +893,7 @@ impl Connection {
             peer: ctx.channel().peer_addr(),
             denied_topics,
             visible,
+            throttle_ms: self.count_request_time(ctx),
         };
         if self.shared.groups.send(call).is_err() {
             tracing::warn!("group coordinator stopped; closing connection");
@@ -908,19 +904,25 @@ impl Connection {
     /// Answers a request whose work writes a file (the credentials, the
     /// ACLs, the quotas) on the broker's admin thread, so no loop waits on
     /// the disk; the answer comes back through the handle, in its place in
-    /// the order.
-    fn off_loop(
+    /// the order, with the throttle its request quota earned on the loop.
+    fn off_loop<M: Encodable + HeaderVersion + ThrottleTime>(
         &mut self,
         ctx: &mut impl InboundContext<Self>,
-        work: impl FnOnce(&Shared) -> Frame + Send + 'static,
+        head: header::RequestHead,
+        work: impl FnOnce(&Shared) -> M + Send + 'static,
     ) {
         let seq = self.next_seq();
         let handle = self.handle(ctx);
         let shared = self.shared.clone();
+        let throttle_ms = self.count_request_time(ctx);
         let queued = self.shared.admin.submit(move || {
             // A panic must still answer: every later answer on the
             // connection waits for this one.
-            let worked = std::panic::catch_unwind(AssertUnwindSafe(|| work(&shared)));
+            let worked = std::panic::catch_unwind(AssertUnwindSafe(|| {
+                let mut body = work(&shared);
+                body.throttle_at_least(throttle_ms);
+                encoded(head.correlation_id, head.api_version, &body)
+            }));
             let frame = worked.unwrap_or_else(|panic| {
                 tracing::error!(
                     "an admin request panicked; its connection is closed: {}",

@@ -1,7 +1,9 @@
 //! Where one group answer goes: the asking connection's handle, its
-//! sequence number and the request's correlation id and version. Uses the
-//! server's sequencer (and its response encoder).
+//! sequence number, the request's correlation id and version, and the
+//! throttle its request quota earned. Uses the server's sequencer (and its
+//! response encoder).
 
+use crate::protocol::throttle::ThrottleTime;
 use crate::server::sequencer::{encoded, Frame, Sequenced};
 use gyre_reactor::ChannelHandle;
 use kafka_protocol::protocol::{Encodable, HeaderVersion};
@@ -20,11 +22,14 @@ pub struct Call {
     /// `None` once answered.
     pub(super) handle: Option<ChannelHandle<Sequenced>>,
     pub(super) seq: u64,
+    /// The throttle (ms) the answer carries at least (a request quota's).
+    pub(super) throttle_ms: i32,
 }
 
 impl Call {
-    pub(super) fn send<M: Encodable + HeaderVersion>(mut self, body: &M) {
-        let frame = encoded(self.correlation_id, self.version, body);
+    pub(super) fn send<M: Encodable + HeaderVersion + ThrottleTime>(mut self, mut body: M) {
+        body.throttle_at_least(self.throttle_ms);
+        let frame = encoded(self.correlation_id, self.version, &body);
         self.answer(frame);
     }
 

@@ -422,12 +422,12 @@ pub fn refuse_join(to: Call, code: i16, member: &str) {
     resp.error_code = code;
     resp.generation_id = -1;
     resp.member_id = StrBytes::from_string(member.to_owned());
-    to.send(&resp);
+    to.send(resp);
 }
 
 /// Answers a SyncGroup with an error.
 pub fn refuse_sync(to: Call, code: i16) {
     let mut resp = SyncGroupResponse::default();
     resp.error_code = code;
-    to.send(&resp);
+    to.send(resp);
 }

@@ -137,12 +137,12 @@ pub fn upgrade(mut group: Group, catalog: &Catalog, now: Instant) -> ConsumerGro
             resp.error_code = ec::REBALANCE_IN_PROGRESS;
             resp.generation_id = -1;
             resp.member_id = StrBytes::from_string(id.clone());
-            call.send(&resp);
+            call.send(resp);
         }
         if let Some(call) = m.sync.take() {
             let mut resp = SyncGroupResponse::default();
             resp.error_code = ec::REBALANCE_IN_PROGRESS;
-            call.send(&resp);
+            call.send(resp);
         }
     }
     let mut cg = ConsumerGroup::new(group.id.clone());

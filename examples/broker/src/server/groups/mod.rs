@@ -93,6 +93,9 @@ pub struct GroupCall {
     /// asks, so only the groups or transactional ids they may describe
     /// are listed.
     pub visible: Option<GroupAccess>,
+    /// The throttle (ms) the request's time on its loop earned under its
+    /// client's request quota, for the answer to carry.
+    pub throttle_ms: i32,
 }
 
 /// A principal and the ACLs that say which groups it may see.
@@ -317,7 +320,7 @@ fn run<R: LogReply>(rx: Receiver<Msg>, done: Receiver<MarkersWritten>, mut st: S
                 if let Ok(written) = written {
                     let completed = st.txns.markers_written(written);
                     if let Some((call, resp)) = completed.and_then(|id| st.ending.remove(&id)) {
-                        call.send(&resp);
+                        call.send(resp);
                     }
                 }
             },
@@ -459,12 +462,14 @@ impl<R: LogReply> State_<R> {
             peer,
             denied_topics,
             visible,
+            throttle_ms,
         } = call;
         let to = Call {
             correlation_id,
             version,
             handle: Some(handle),
             seq,
+            throttle_ms,
         };
         match request {
             RequestKind::JoinGroup(r) => {
@@ -489,7 +494,7 @@ impl<R: LogReply> State_<R> {
                         "Not authorized to describe topics {}.",
                         denied_topics.join(", ")
                     )));
-                    return to.send(&resp);
+                    return to.send(resp);
                 }
                 let now = Instant::now();
                 let catalog = self.topics_cache.get(&self.catalog);
@@ -513,10 +518,10 @@ impl<R: LogReply> State_<R> {
                 let resp = consumer_heartbeat::heartbeat(&mut self.consumer, r, beat);
                 self.downgrade_if_classic(&group_id, &catalog.topics, now);
                 self.persist(&group_id);
-                to.send(&resp);
+                to.send(resp);
             }
             RequestKind::ConsumerGroupDescribe(r) => {
-                to.send(&consumer_heartbeat::describe(&self.consumer, &r));
+                to.send(consumer_heartbeat::describe(&self.consumer, &r));
             }
             RequestKind::DescribeGroups(r) => self.describe(to, r),
             RequestKind::ListGroups(r) => self.list(to, r, visible),
@@ -532,18 +537,18 @@ impl<R: LogReply> State_<R> {
                     .txns
                     .init_producer_id(&r, to.version, &mut self.offsets);
                 self.submit_to_writer();
-                to.send(&resp);
+                to.send(resp);
             }
             RequestKind::AddPartitionsToTxn(r) => {
                 let resp = self.txns.add_partitions(&r, to.version, &denied_topics);
                 // The partitions hear they were added before the producer
                 // does: its batches come through the ring after this.
                 self.submit_to_writer();
-                to.send(&resp);
+                to.send(resp);
             }
             RequestKind::AddOffsetsToTxn(r) => {
                 let resp = self.txns.add_offsets(&r, to.version);
-                to.send(&resp);
+                to.send(resp);
             }
             RequestKind::TxnOffsetCommit(r) => {
                 // Before v3 there is no member to check (generation -1).
@@ -566,7 +571,7 @@ impl<R: LogReply> State_<R> {
                 let resp = self
                     .txns
                     .commit_offsets(&r, to.version, refused, &denied_topics);
-                to.send(&resp);
+                to.send(resp);
             }
             RequestKind::ListTransactions(r) => {
                 let visible = |id: &str| {
@@ -574,10 +579,10 @@ impl<R: LogReply> State_<R> {
                         v.may_describe(crate::security::acl::resource::TRANSACTIONAL_ID, id)
                     })
                 };
-                to.send(&self.txns.list(&r, visible));
+                to.send(self.txns.list(&r, visible));
             }
             RequestKind::DescribeTransactions(r) => {
-                to.send(&self.txns.describe(&r, &denied_topics));
+                to.send(self.txns.describe(&r, &denied_topics));
             }
             RequestKind::EndTxn(r) => {
                 let resp = self.txns.end_txn(&r, to.version, &mut self.offsets);
@@ -587,7 +592,7 @@ impl<R: LogReply> State_<R> {
                     // Answered once the markers are written.
                     self.ending.insert(id.to_owned(), (to, resp));
                 } else {
-                    to.send(&resp);
+                    to.send(resp);
                 }
             }
             other => tracing::error!(?other, "not a group or transaction request"),
@@ -691,7 +696,7 @@ impl<R: LogReply> State_<R> {
             let catalog = self.topics_cache.get(&self.catalog);
             let resp = mixed::join(cg, join, &catalog, now);
             self.persist(&group_id);
-            return to.send(&resp);
+            return to.send(resp);
         }
         if self.consumer.remove(&group_id).is_some() {
             self.persist(&group_id);
@@ -773,7 +778,7 @@ impl<R: LogReply> State_<R> {
             };
             if again {
                 known.last_seen = now;
-                return to.send(&group.join_answer(&member_id));
+                return to.send(group.join_answer(&member_id));
             }
         }
         let kept = group.members.get(&member_id);
@@ -853,7 +858,7 @@ impl<R: LogReply> State_<R> {
                     old_leader
                 };
                 resp.leader = StrBytes::from_string(leader.unwrap_or_default());
-                return to.send(&resp);
+                return to.send(resp);
             }
             if let Some(m) = group.members.get_mut(&new_id) {
                 m.join = Some(to);
@@ -871,7 +876,7 @@ impl<R: LogReply> State_<R> {
         if let Some(cg) = self.consumer.get_mut(r.group_id.0.as_str()) {
             let catalog = self.topics_cache.get(&self.catalog);
             let who = (member_id.as_str(), r.group_instance_id.as_deref());
-            return to.send(&mixed::sync(cg, who, r.generation_id, &catalog.topics));
+            return to.send(mixed::sync(cg, who, r.generation_id, &catalog.topics));
         }
         let Some(group) = self.groups.get_mut(r.group_id.0.as_str()) else {
             return sync_reply(to, ec::UNKNOWN_MEMBER_ID, Bytes::new(), None);
@@ -972,7 +977,7 @@ impl<R: LogReply> State_<R> {
         };
         let mut resp = HeartbeatResponse::default();
         resp.error_code = code;
-        to.send(&resp);
+        to.send(resp);
     }
 
     /// LeaveGroup: from v3 a batch of members, each named by member id
@@ -1073,7 +1078,7 @@ impl<R: LogReply> State_<R> {
         } else {
             resp.error_code = codes[0];
         }
-        to.send(&resp);
+        to.send(resp);
     }
 
     fn commit(&mut self, to: Call, r: OffsetCommitRequest, denied: &[String]) {
@@ -1152,7 +1157,7 @@ impl<R: LogReply> State_<R> {
             }
             resp.topics.push(topic);
         }
-        to.send(&resp);
+        to.send(resp);
     }
 
     fn fetch_offsets(&mut self, to: Call, r: OffsetFetchRequest) {
@@ -1177,7 +1182,7 @@ impl<R: LogReply> State_<R> {
                 g.topics.clear();
             }
         }
-        to.send(&resp);
+        to.send(resp);
     }
 
     /// DescribeGroups: each group's state, protocol and members (with
@@ -1233,7 +1238,7 @@ impl<R: LogReply> State_<R> {
             }
             resp.groups.push(d);
         }
-        to.send(&resp);
+        to.send(resp);
     }
 
     /// ListGroups: every group with members or committed offsets, of the
@@ -1275,7 +1280,7 @@ impl<R: LogReply> State_<R> {
                 listed(id, "consumer", State::Empty.name(), "classic");
             }
         }
-        to.send(&resp);
+        to.send(resp);
     }
 
     /// DeleteGroups: a group with no members loses its committed offsets
@@ -1316,7 +1321,7 @@ impl<R: LogReply> State_<R> {
             result.error_code = code;
             resp.results.push(result);
         }
-        to.send(&resp);
+        to.send(resp);
     }
 
     /// OffsetDelete: removes a group's committed offsets for the given
@@ -1330,7 +1335,7 @@ impl<R: LogReply> State_<R> {
             || self.offsets.has_group(&group_id);
         if !exists {
             resp.error_code = ec::GROUP_ID_NOT_FOUND;
-            return to.send(&resp);
+            return to.send(resp);
         }
         let subscribed = self
             .groups
@@ -1376,7 +1381,7 @@ impl<R: LogReply> State_<R> {
                 .partitions
                 .push(part);
         }
-        to.send(&resp);
+        to.send(resp);
     }
 
     fn tick(&mut self, now: Instant) {
@@ -1554,7 +1559,7 @@ fn sync_reply(to: Call, code: i16, assignment: Bytes, protocol: Option<(StrBytes
         resp.protocol_type = Some(protocol_type);
         resp.protocol_name = Some(name);
     }
-    to.send(&resp);
+    to.send(resp);
 }
 
 /// After members left: the rest rebalance, or the group is empty.
@@ -1624,7 +1629,7 @@ fn maybe_complete_join(group: &mut Group, now: Instant) {
         })
         .collect();
     for (id, to) in waiting {
-        to.send(&group.join_answer(&id));
+        to.send(group.join_answer(&id));
     }
     tracing::info!(
         group = group.id,

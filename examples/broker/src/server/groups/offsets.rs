@@ -14,10 +14,10 @@
 //! a file the size of its offsets, as Kafka's compacted offsets topic does.
 //!
 //! Each record also carries its commit's wall-clock time (ms since the
-//! Unix epoch, after the metadata, where older binaries read nothing), and
-//! [`ActivityFile`] keeps when each group last had members, so the ages
-//! offsets expire by survive a restart (a record from before times were
-//! kept counts from the start that reads it).
+//! Unix epoch, after the metadata, where older binaries read nothing),
+//! and the activity file (`activity_file`) keeps when each group last had
+//! members, so the ages offsets expire by survive a restart (a record
+//! from before times were kept counts from the start that reads it).
 
 use super::activity_file::ActivityFile;
 use super::wall_clock::WallClock;

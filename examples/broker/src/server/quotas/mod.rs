@@ -43,13 +43,14 @@
 //! time is the event loop's, from the request read whole to its answer
 //! written (decoding, the checks, and for what the loop answers, building
 //! and encoding the answer), counted when the answer is written or, for
-//! a request answered by the log writer or the coordinator, when the loop
-//! hands it over. The writer's and the coordinator's share is not
-//! counted: each serves every client's requests in batches, and a
-//! client's produce and fetch volume is the byte rates' to bound. A
-//! connection over the quota gets the throttle time in that answer (the
-//! larger of it and a byte or mutation quota's) and is muted for it,
-//! as for a byte rate.
+//! a request answered by the log writer, the coordinator or the admin
+//! thread, when the loop hands it over. The writer's, the coordinator's
+//! and the admin thread's share is not counted: each serves every
+//! client's requests in batches, and a client's produce and fetch volume
+//! is the byte rates' to bound. A connection over the quota gets the
+//! throttle time in that answer, whichever thread writes it (the larger
+//! of it and a byte or mutation quota's), and is muted for it, as for a
+//! byte rate.
 //!
 //! Locks: the configs and the registry of rates sit behind one mutex,
 //! taken when quotas change (only to copy and to swap the configs: the
