@@ -170,6 +170,27 @@ fn kafka_python_reads_24_partitions_through_an_incremental_fetch_session() {
 }
 
 #[test]
+fn kafka_python_consumers_take_turns_evicting_each_others_fetch_session() {
+    let data = data_dir("fetch-session-eviction");
+    let broker = BrokerProcess::start(
+        &data,
+        &[
+            "--max-incremental-fetch-session-cache-slots",
+            "1",
+            "--min-incremental-fetch-session-eviction-ms",
+            "300",
+        ],
+    );
+    let mut script = python("fetch_session_eviction.py");
+    script.args([&broker.addr, "evict24"]);
+    let out = run(script, None);
+    assert!(out.contains("session eviction ok"), "{out}");
+    println!("{out}");
+    drop(broker);
+    let _ = std::fs::remove_dir_all(&data);
+}
+
+#[test]
 fn librdkafka_commits_its_revoked_partitions_during_a_rebalance() {
     // Before the fix the broker refused the commit with
     // REBALANCE_IN_PROGRESS and all 2,000 messages were read again.

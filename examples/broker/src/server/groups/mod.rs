@@ -301,7 +301,6 @@ struct State_<R: LogReply> {
     writer: Submitter<R>,
     /// EndTxn answers waiting for their markers, by transactional id.
     ending: HashMap<String, (Call, EndTxnResponse)>,
-    /// When offsets were last checked for expiry.
     /// When offsets were last checked for expiry (`None`: not yet, so the
     /// first check comes at once, as Kafka's does).
     last_expiry: Option<Instant>,
