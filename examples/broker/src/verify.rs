@@ -1,10 +1,16 @@
 //! Offline verification of a data folder: every batch of every segment of
 //! every partition checked (as recovery after an unclean stop checks
-//! them), read-only, with a report of what is damaged. Run it on a stopped
+//! them), and every record of the coordinators' files (groups, committed
+//! offsets, group activity, transactions, client quotas) checked for its
+//! length and CRC as their start reads them, read-only, with a report of
+//! what is damaged and what a start would cut. Run it on a stopped
 //! broker's folder with `gyre-broker verify --data <folder>`. Uses
-//! [`log::scan`](crate::log::scan) and nothing that writes.
+//! [`log::scan`](crate::log::scan), the record files' framing
+//! ([`record_file::next`]) and nothing that
+//! writes.
 
 use crate::log::scan;
+use crate::record_file;
 use std::fmt;
 use std::fs::{self, File};
 use std::io;
@@ -27,17 +33,46 @@ pub struct PartitionReport {
     pub problems: Vec<(PathBuf, String)>,
 }
 
+/// What one coordinator file's check found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FileReport {
+    /// The file.
+    pub path: PathBuf,
+    /// What it holds.
+    pub holds: &'static str,
+    /// Whole records whose CRC matches.
+    pub records: usize,
+    /// Where the first torn or corrupt record starts, and the bytes from
+    /// there to the end, which the broker's next start cuts off.
+    pub damaged_at: Option<(u64, u64)>,
+}
+
+/// The coordinators' record files a data folder may hold, and what each
+/// holds; a file not there yet is not checked.
+pub const COORDINATOR_FILES: &[(&str, &str)] = &[
+    ("groups.log", "consumer groups"),
+    ("group-offsets.log", "committed offsets"),
+    ("group-activity.log", "when groups last had members"),
+    ("transactions.log", "transactions"),
+    ("client-quotas.log", "client quotas"),
+];
+
 /// What a whole folder's check found.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Report {
     /// One entry per partition, in topic and index order.
     pub partitions: Vec<PartitionReport>,
+    /// One entry per coordinator file present, in [`COORDINATOR_FILES`]
+    /// order.
+    pub files: Vec<FileReport>,
 }
 
 impl Report {
-    /// Whether every batch of every partition passed.
+    /// Whether every batch of every partition and every record of every
+    /// coordinator file passed.
     pub fn is_clean(&self) -> bool {
         self.partitions.iter().all(|p| p.problems.is_empty())
+            && self.files.iter().all(|f| f.damaged_at.is_none())
     }
 }
 
@@ -63,19 +98,47 @@ impl fmt::Display for Report {
                 writeln!(f, "  {}: {problem}", file.display())?;
             }
         }
+        for file in &self.files {
+            write!(
+                f,
+                "{} ({}): {} records: ",
+                file.path.display(),
+                file.holds,
+                file.records
+            )?;
+            match file.damaged_at {
+                None => writeln!(f, "ok")?,
+                Some((at, cut)) => writeln!(
+                    f,
+                    "DAMAGED: a torn or corrupt record at byte {at}; a start cuts the {cut} bytes from there"
+                )?,
+            }
+        }
         let bad = self.partitions.iter().filter(|p| !p.problems.is_empty());
+        let bad_files = self.files.iter().filter(|f| f.damaged_at.is_some());
         writeln!(
             f,
-            "{} partitions checked, {} damaged",
+            "{} partitions checked, {} damaged; {} coordinator files checked, {} damaged",
             self.partitions.len(),
-            bad.count()
+            bad.count(),
+            self.files.len(),
+            bad_files.count()
         )
     }
 }
 
-/// Checks every partition under `root/topics`.
+/// Checks every partition under `root/topics` and every coordinator file
+/// in `root`.
 pub fn verify_data_dir(root: &Path) -> io::Result<Report> {
     let mut report = Report::default();
+    for &(name, holds) in COORDINATOR_FILES {
+        let path = root.join(name);
+        match fs::read(&path) {
+            Ok(data) => report.files.push(verify_records(path, holds, &data)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+    }
     let mut topics: Vec<PathBuf> = fs::read_dir(root.join("topics"))?
         .filter_map(|e| Some(e.ok()?.path()))
         .filter(|p| p.is_dir())
@@ -94,6 +157,23 @@ pub fn verify_data_dir(root: &Path) -> io::Result<Report> {
         }
     }
     Ok(report)
+}
+
+/// Checks the records of a coordinator file's contents `data`, as its
+/// start reads them: lengths and CRCs, up to the first that fails.
+fn verify_records(path: PathBuf, holds: &'static str, data: &[u8]) -> FileReport {
+    let (mut good, mut records) = (0, 0);
+    while let Some((_, len)) = record_file::next(&data[good..]) {
+        good += len;
+        records += 1;
+    }
+    let left = (data.len() - good) as u64;
+    FileReport {
+        path,
+        holds,
+        records,
+        damaged_at: (left > 0).then_some((good as u64, left)),
+    }
 }
 
 /// Checks every segment of the partition in `dir`, in offset order.
@@ -149,4 +229,66 @@ pub fn verify_partition(dir: &Path) -> io::Result<PartitionReport> {
         }
     }
     Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn records(payloads: &[&[u8]]) -> Vec<u8> {
+        let mut buf = Vec::new();
+        for p in payloads {
+            let start = record_file::begin(&mut buf);
+            buf.extend_from_slice(p);
+            record_file::finish(&mut buf, start);
+        }
+        buf
+    }
+
+    #[test]
+    fn coordinator_files_are_checked_and_a_damaged_one_says_what_a_start_cuts() {
+        let root = gyre_testkit::scratch_root().join(format!("gyre-verify-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&root);
+        fs::create_dir_all(root.join("topics")).unwrap();
+        fs::write(root.join("group-offsets.log"), records(&[b"one", b"two"])).unwrap();
+        let report = verify_data_dir(&root).unwrap();
+        assert!(report.is_clean(), "{report}");
+        assert_eq!(report.files.len(), 1, "files not there are not checked");
+        assert_eq!(report.files[0].records, 2);
+
+        // A flipped byte in the second of three records, and a torn one.
+        let mut groups = records(&[b"first", b"second", b"third"]);
+        let second = 8 + 5;
+        groups[second + 9] ^= 0x10;
+        fs::write(root.join("groups.log"), &groups).unwrap();
+        let mut torn = records(&[b"whole"]);
+        torn.extend_from_slice(&records(&[b"half a record"])[..10]);
+        fs::write(root.join("transactions.log"), &torn).unwrap();
+        let report = verify_data_dir(&root).unwrap();
+        assert!(!report.is_clean());
+        let text = report.to_string();
+        assert!(
+            text.contains("groups.log (consumer groups): 1 records: DAMAGED"),
+            "{text}"
+        );
+        assert!(
+            text.contains("3 coordinator files checked, 2 damaged"),
+            "{text}"
+        );
+        let groups_report = &report.files[0];
+        assert_eq!(
+            groups_report.damaged_at,
+            Some((second as u64, (groups.len() - second) as u64))
+        );
+        assert_eq!(report.files[2].damaged_at, Some((13, 10)));
+
+        // What a start keeps is what verify called good.
+        let (_, kept) = record_file::open(&root.join("groups.log"), |_| true).unwrap();
+        assert_eq!(kept, 1);
+        assert_eq!(
+            fs::metadata(root.join("groups.log")).unwrap().len(),
+            second as u64
+        );
+        fs::remove_dir_all(&root).unwrap();
+    }
 }
