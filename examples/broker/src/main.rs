@@ -340,7 +340,8 @@ fn parse_ip_overrides(text: &str) -> Result<IpOverrides, String> {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Check every batch of every segment of a stopped broker's data folder
-    /// (lengths, offsets, CRCs), read-only; exit status 1 if any is damaged.
+    /// (lengths, offsets, CRCs) and every record of its coordinator files
+    /// (lengths, CRCs), read-only; exit status 1 if any is damaged.
     Verify {
         /// The data folder.
         #[arg(long, default_value = "gyre-data")]
