@@ -127,6 +127,21 @@ mod tests {
     use super::*;
     use std::fs;
 
+    #[cfg(feature = "failpoints")]
+    #[test]
+    fn a_mark_whose_fdatasync_failed_is_not_kept_and_the_next_rewrites_the_file_whole() {
+        let (root, d) = crate::failpoint::armed_scratch("activity-fsync", "fsync");
+        let mut f = ActivityFile::open(&d).unwrap();
+        f.mark(["a"], 10).unwrap_err();
+        assert_eq!(f.kept_until().get("a"), None, "not kept");
+        f.mark(["b"], 20).unwrap();
+        drop(f);
+        let f = ActivityFile::open(&d).unwrap();
+        assert_eq!(f.kept_until().get("a"), None);
+        assert_eq!(f.kept_until().get("b"), Some(&20));
+        fs::remove_dir_all(root).unwrap();
+    }
+
     #[test]
     fn marks_survive_a_reopen_the_newest_wins_and_the_file_stays_small() {
         let d = gyre_testkit::scratch_root().join(format!("gyre-activity-{}", std::process::id()));
