@@ -72,4 +72,4 @@ pub mod writer;
 
 pub use config::{BrokerConfig, ConnectionLimits, ConsumerGroupSettings, FetchSessionLimits};
 pub use health::BrokerHealth;
-pub use server::{Broker, StartError};
+pub use server::{Broker, FetchSessionStats, StartError};

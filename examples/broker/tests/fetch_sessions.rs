@@ -261,4 +261,18 @@ fn a_new_session_evicts_an_idle_one_whose_next_fetch_hears_so() {
     assert_eq!((again.error_code, again.session_id), (0, 0));
     let (kept, _) = call_sized(&mut late, 12, &fetch(1, second.session_id, "evict", &[], 0));
     assert_eq!((kept.error_code, kept.session_id), (0, second.session_id));
+    let counted = broker.fetch_sessions();
+    assert_eq!(
+        (counted.open, counted.partitions, counted.evictions),
+        (1, 4, 1)
+    );
+    drop(late);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while broker.fetch_sessions().open > 0 {
+        assert!(
+            Instant::now() < deadline,
+            "a closed connection kept its session"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
 }

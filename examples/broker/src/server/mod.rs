@@ -106,6 +106,37 @@ pub enum StartError {
     Reactor(#[from] gyre_reactor::Error),
 }
 
+/// The broker's incremental fetch sessions (KIP-227) at one moment, from
+/// [`Broker::fetch_sessions`]: Kafka's `NumIncrementalFetchSessions`,
+/// `NumIncrementalFetchPartitionsCached` and the count behind
+/// `IncrementalFetchSessionEvictionsPerSec`.
+///
+/// ```
+/// use gyre_broker::{Broker, BrokerConfig};
+/// use std::time::Duration;
+///
+/// # let dir = std::env::temp_dir().join(format!("gyre-doc-sessions-{}", std::process::id()));
+/// let broker = Broker::start(&BrokerConfig {
+///     listen: "127.0.0.1:0".parse()?,
+///     data_dir: dir.clone(),
+///     ..BrokerConfig::default()
+/// })?;
+/// let sessions = broker.fetch_sessions();
+/// assert_eq!((sessions.open, sessions.partitions, sessions.evictions), (0, 0, 0));
+/// broker.shutdown(Duration::from_secs(5));
+/// # std::fs::remove_dir_all(&dir)?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FetchSessionStats {
+    /// Sessions open.
+    pub open: usize,
+    /// Partitions they hold together.
+    pub partitions: usize,
+    /// Sessions evicted so far to make room for others.
+    pub evictions: u64,
+}
+
 /// A running broker.
 ///
 /// ```
@@ -443,6 +474,18 @@ impl Broker {
     /// broker's loops).
     pub fn connections_accepted(&self) -> u64 {
         self.servers[0].1.metrics().map_or(0, |m| m.accepted)
+    }
+
+    /// The broker's incremental fetch sessions (KIP-227) now, as Kafka's
+    /// `FetchSessionCache` metrics count them.
+    pub fn fetch_sessions(&self) -> FetchSessionStats {
+        let budget = &self.shared.fetch_sessions;
+        let (open, partitions) = budget.in_use();
+        FetchSessionStats {
+            open,
+            partitions,
+            evictions: budget.evictions(),
+        }
     }
 
     /// SASL sessions renewed on their connections so far (KIP-368

@@ -88,6 +88,7 @@ struct Used {
     partitions: usize,
     last_id: i32,
     open: HashMap<i32, Held>,
+    evictions: u64,
 }
 
 /// A session struck off the budget, still to be taken out of its slot.
@@ -278,6 +279,7 @@ impl SessionBudget {
         if !fits(open, held) {
             return None;
         }
+        used.evictions += chosen.len() as u64;
         let evicted = chosen
             .into_iter()
             .map(|id| {
@@ -297,6 +299,11 @@ impl SessionBudget {
     pub fn in_use(&self) -> (usize, usize) {
         let used = self.used();
         (used.open.len(), used.partitions)
+    }
+
+    /// Sessions evicted so far to make room for others.
+    pub fn evictions(&self) -> u64 {
+        self.used().evictions
     }
 }
 
