@@ -143,9 +143,12 @@ pub struct FetchSessionLimits {
     /// `max.incremental.fetch.session.cache.slots`, default 1000; 0 turns
     /// sessions off).
     pub max_sessions: usize,
-    /// Partitions all open sessions hold together (default 1,000,000,
-    /// about 150 MB at most): Kafka bounds only the count of sessions,
-    /// which leaves what a client can make the broker remember unbounded.
+    /// Partitions all open sessions hold together (default 1,000,000):
+    /// Kafka bounds only the count of sessions, which leaves what a client
+    /// can make the broker remember unbounded. A session holds about 175
+    /// bytes a partition of a topic with many partitions, and at most
+    /// about 500 bytes a partition (each of its own 249-byte topic, the
+    /// longest a name can be), so 1,000,000 partitions are 175-500 MB.
     pub max_partitions: usize,
     /// How long a session is safe from eviction after it opens and after
     /// each fetch (default two minutes, Kafka's fixed

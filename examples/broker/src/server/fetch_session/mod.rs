@@ -64,7 +64,12 @@ fn next_epoch(epoch: i32) -> i32 {
     }
 }
 
+/// The longest topic name a topic can have (Kafka's
+/// `Topic.MAX_NAME_LENGTH`): a fetch naming a longer one names no topic.
+const MAX_TOPIC_NAME: usize = 249;
+
 /// How a session names a topic: by name before Fetch v13, by id from it.
+/// A session holds each name once, shared by its partitions.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 enum TopicKey {
     Name(StrBytes),
@@ -72,11 +77,12 @@ enum TopicKey {
 }
 
 impl TopicKey {
-    fn of(topic: &FetchTopic, by_id: bool) -> Self {
+    /// How a request names `topic`, for a lookup (a view of the request).
+    fn view(topic: &StrBytes, id: Uuid, by_id: bool) -> Self {
         if by_id {
-            TopicKey::Id(topic.topic_id)
+            TopicKey::Id(id)
         } else {
-            TopicKey::name(&topic.topic.0)
+            TopicKey::Name(topic.clone())
         }
     }
 
@@ -149,6 +155,11 @@ pub struct FetchSession {
     /// The partitions, by a place that stays put while `order` changes;
     /// `None` where one was forgotten (its place is in `free`).
     entries: Vec<Option<Cached>>,
+    /// Each topic name the session holds, once, and how many of its
+    /// partitions: a client adding partitions of a topic request by
+    /// request does not make the session keep a copy of its name each
+    /// time, and a name goes with its last partition.
+    names: HashMap<StrBytes, usize>,
     free: Vec<u32>,
     index: HashMap<(TopicKey, i32), u32>,
     /// Places in `entries`, in fetch order.
@@ -168,6 +179,23 @@ impl Drop for FetchSession {
 }
 
 impl FetchSession {
+    /// The key the session keeps `topic` under: a name the session holds
+    /// already, or a copy of the request's; `None` for a name no topic can
+    /// have (a session would hold it for nothing).
+    fn key_of(&self, topic: &FetchTopic) -> Option<TopicKey> {
+        if self.by_id {
+            return Some(TopicKey::Id(topic.topic_id));
+        }
+        let name = &topic.topic.0;
+        if name.len() > MAX_TOPIC_NAME {
+            return None;
+        }
+        Some(match self.names.get_key_value(name) {
+            Some((held, _)) => TopicKey::Name(held.clone()),
+            None => TopicKey::name(name),
+        })
+    }
+
     fn entry(&self, place: u32) -> &Cached {
         self.entries[place as usize]
             .as_ref()
@@ -203,6 +231,9 @@ impl FetchSession {
         };
         self.index.insert((topic.clone(), p.partition), place);
         self.order.push(place);
+        if let TopicKey::Name(name) = topic {
+            *self.names.entry(name.clone()).or_default() += 1;
+        }
         (place, true)
     }
 
@@ -211,8 +242,18 @@ impl FetchSession {
         let Some(place) = self.index.remove(&(topic, partition)) else {
             return false;
         };
-        self.entries[place as usize] = None;
+        let gone = self.entries[place as usize]
+            .take()
+            .expect("the index names only live places");
         self.free.push(place);
+        if let TopicKey::Name(name) = gone.topic {
+            if let Some(count) = self.names.get_mut(&name) {
+                *count -= 1;
+                if *count == 0 {
+                    self.names.remove(&name);
+                }
+            }
+        }
         true
     }
 
@@ -348,18 +389,19 @@ fn plan_at(
     }
     let mut added = 0;
     for topic in &r.topics {
-        let key = TopicKey::of(topic, by_id);
+        let Some(key) = session.key_of(topic) else {
+            // A name no topic has: the session ends, and the client's full
+            // fetch is answered (the topic unknown) without one.
+            *held = None;
+            return SessionStep::Refused(ec::FETCH_SESSION_ID_NOT_FOUND);
+        };
         for p in &topic.partitions {
             added += usize::from(session.put(&key, p).1);
         }
     }
     let mut removed = 0;
     for t in &r.forgotten_topics_data {
-        let key = if by_id {
-            TopicKey::Id(t.topic_id)
-        } else {
-            TopicKey::name(&t.topic.0)
-        };
+        let key = TopicKey::view(&t.topic.0, t.topic_id, by_id);
         for &partition in &t.partitions {
             removed += usize::from(session.forget(key.clone(), partition));
         }
@@ -415,6 +457,7 @@ fn open(
         next_epoch: next_epoch(INITIAL_EPOCH),
         by_id,
         entries: Vec::new(),
+        names: HashMap::new(),
         free: Vec::new(),
         index: HashMap::new(),
         order: Vec::new(),
@@ -423,7 +466,10 @@ fn open(
     };
     let mut members = Vec::new();
     for topic in &r.topics {
-        let key = TopicKey::of(topic, by_id);
+        let Some(key) = session.key_of(topic) else {
+            // Answered in full, without a session.
+            return SessionStep::None;
+        };
         for p in &topic.partitions {
             members.push(session.put(&key, p).0);
         }

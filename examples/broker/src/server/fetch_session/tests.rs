@@ -5,6 +5,7 @@ use super::answer::Answered;
 use super::*;
 use crate::protocol::fetch_response::FetchedTopic;
 use gyre_zerocopy::{FileRegion, SharedFile};
+use kafka_protocol::messages::fetch_request::ForgottenTopic;
 use std::io::Write;
 use std::time::{Duration, Instant};
 
@@ -622,6 +623,75 @@ fn loops_evicting_each_others_sessions_never_wait_on_each_other_or_miscount() {
     let evicted: u32 = threads.into_iter().map(|t| t.join().unwrap()).sum();
     assert!(evicted > 20, "only {evicted} sessions were evicted");
     assert_eq!(budget.in_use(), (0, 0));
+}
+
+#[test]
+fn a_session_holds_each_topic_name_once_and_lets_it_go_with_its_last_partition() {
+    let (slot, budget) = (SessionSlot::default(), SessionBudget::new(10, 100));
+    let id = opened(&slot, &budget);
+    // Each request brings its own copy of "a"; the session keeps one.
+    for (epoch, partition) in [(1, 7), (2, 8)] {
+        let mut r = request(epoch, id, &[("a", &[(partition, 0)])]);
+        plan(&slot, &budget, 12, &mut r);
+    }
+    {
+        let held = lock(&slot);
+        let session = held.as_ref().unwrap();
+        assert_eq!(session.names.len(), 2, "a and b");
+        assert_eq!(session.names[&StrBytes::from_static_str("a")], 5);
+        let pointers: std::collections::HashSet<*const u8> = session
+            .entries
+            .iter()
+            .flatten()
+            .filter_map(|c| match &c.topic {
+                TopicKey::Name(n) if n.as_str() == "a" => Some(n.as_str().as_ptr()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(pointers.len(), 1, "a's name is held more than once");
+    }
+    let mut r = request(3, id, &[]);
+    let mut t = ForgottenTopic::default();
+    t.topic = TopicName(StrBytes::from_static_str("b"));
+    t.partitions = vec![0];
+    r.forgotten_topics_data.push(t);
+    plan(&slot, &budget, 12, &mut r);
+    let held = lock(&slot);
+    let names: Vec<&str> = held
+        .as_ref()
+        .unwrap()
+        .names
+        .keys()
+        .map(|n| n.as_str())
+        .collect();
+    assert_eq!(names, ["a"], "b went with its last partition");
+}
+
+#[test]
+fn a_name_no_topic_can_have_opens_no_session_and_ends_one() {
+    let (slot, budget) = (SessionSlot::default(), SessionBudget::new(10, 100));
+    let long = "x".repeat(250);
+    let mut r = request(0, 0, &[(long.as_str(), &[(0, 0)])]);
+    assert!(matches!(
+        plan(&slot, &budget, 12, &mut r),
+        SessionStep::None
+    ));
+    assert_eq!(budget.in_use(), (0, 0));
+    assert_eq!(named(&r).len(), 1, "answered in full");
+    let id = opened(&slot, &budget);
+    let mut r = request(1, id, &[(long.as_str(), &[(0, 0)])]);
+    assert!(matches!(
+        plan(&slot, &budget, 12, &mut r),
+        SessionStep::Refused(ec::FETCH_SESSION_ID_NOT_FOUND)
+    ));
+    assert_eq!(budget.in_use(), (0, 0));
+    // 249 bytes, the longest a topic's name can be, is kept.
+    let longest = "y".repeat(249);
+    let mut r = request(0, 0, &[(longest.as_str(), &[(0, 0)])]);
+    assert!(matches!(
+        plan(&slot, &budget, 12, &mut r),
+        SessionStep::Open { .. }
+    ));
 }
 
 #[test]
