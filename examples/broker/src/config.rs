@@ -279,6 +279,11 @@ pub struct ConsumerGroupSettings {
     /// How often offsets are checked for expiry
     /// (`offsets.retention.check.interval.ms`, default 10 minutes).
     pub offsets_retention_check: Duration,
+    /// The longest metadata string a committed offset may carry, in bytes
+    /// (`offset.metadata.max.bytes`, default 4096): a longer one is
+    /// refused `OFFSET_METADATA_TOO_LARGE` and not kept, so a client
+    /// cannot make the coordinator hold and answer megabytes an offset.
+    pub offset_metadata_max_bytes: usize,
 }
 
 impl Default for ConsumerGroupSettings {
@@ -290,6 +295,7 @@ impl Default for ConsumerGroupSettings {
             classic_max_size: i32::MAX as u32,
             offsets_retention: Duration::from_secs(7 * 24 * 3600),
             offsets_retention_check: Duration::from_secs(600),
+            offset_metadata_max_bytes: 4096,
         }
     }
 }

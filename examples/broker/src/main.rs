@@ -170,6 +170,10 @@ struct Args {
     /// offsets.retention.check.interval.ms).
     #[arg(long, default_value_t = 600_000, value_parser = clap::value_parser!(u64).range(1..))]
     offsets_retention_check_interval_ms: u64,
+    /// The longest metadata a committed offset may carry, in bytes
+    /// (Kafka's offset.metadata.max.bytes).
+    #[arg(long, default_value_t = 4096)]
+    offset_metadata_max_bytes: usize,
     /// Incremental fetch sessions (KIP-227) open at once; 0 turns them off
     /// (Kafka's max.incremental.fetch.session.cache.slots).
     #[arg(long, default_value_t = 1000)]
@@ -624,6 +628,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         classic_max_size: args.group_max_size,
         offsets_retention: Duration::from_secs(args.offsets_retention_minutes * 60),
         offsets_retention_check: Duration::from_millis(args.offsets_retention_check_interval_ms),
+        offset_metadata_max_bytes: args.offset_metadata_max_bytes,
     };
     config.fetch_sessions = gyre_broker::FetchSessionLimits {
         max_sessions: args.max_incremental_fetch_session_cache_slots,

@@ -10,7 +10,9 @@
 //! subscribes to (before, a group that changed its subscription kept its
 //! old topics' offsets for good). Those ages survive a restart (before, a
 //! restart started every group's clock again, so a broker restarted more
-//! often than the retention never expired anything).
+//! often than the retention never expired anything). Metadata past
+//! `offset.metadata.max.bytes` is refused (before, any length was kept
+//! and answered).
 
 mod common;
 
@@ -259,6 +261,88 @@ fn the_ages_offsets_expire_by_survive_a_restart() {
     );
     wait_until(8000);
     assert_eq!(committed_by(&mut c, "g2", "t"), -1);
+    broker.shutdown(Duration::from_secs(5));
+    let _ = std::fs::remove_dir_all(&config.data_dir);
+}
+
+/// A simple commit by group `group` of `offset` for partition 0 of
+/// `topic` with `metadata`, as `member` at `generation`: its code.
+fn commit_metadata(
+    c: &mut Client,
+    (group, member, generation): (&str, &str, i32),
+    topic: &str,
+    offset: i64,
+    metadata: &str,
+) -> i16 {
+    let mut p = offset_commit_request::OffsetCommitRequestPartition::default();
+    p.partition_index = 0;
+    p.committed_offset = offset;
+    p.committed_metadata = Some(StrBytes::from_string(metadata.to_owned()));
+    let mut t = offset_commit_request::OffsetCommitRequestTopic::default();
+    t.name = topic_name(topic);
+    t.partitions.push(p);
+    let mut r = OffsetCommitRequest::default();
+    r.group_id = GroupId(StrBytes::from_string(group.to_owned()));
+    r.member_id = StrBytes::from_string(member.to_owned());
+    r.generation_id_or_member_epoch = generation;
+    r.topics.push(t);
+    let resp: OffsetCommitResponse = c.call(ApiKey::OffsetCommit, 8, &r);
+    resp.topics[0].partitions[0].error_code
+}
+
+#[test]
+fn metadata_past_the_bound_is_refused_and_not_kept() {
+    let mut config = common::config("offset-metadata");
+    config.consumer_groups.offset_metadata_max_bytes = 100;
+    let broker = common::start(&config);
+    let mut c = Client::connect(broker.local_addr());
+    create_topic(&mut c, "t", 1);
+    let standalone = ("g", "", -1);
+    assert_eq!(
+        commit_metadata(&mut c, standalone, "t", 5, &"m".repeat(100)),
+        0
+    );
+    assert_eq!(
+        commit_metadata(&mut c, standalone, "t", 6, &"m".repeat(101)),
+        12,
+        "OFFSET_METADATA_TOO_LARGE"
+    );
+    assert_eq!(committed(&mut c, "t"), 5, "the refused commit was kept");
+    // Counted as Kafka counts a Java string: 100 euro signs (300 bytes)
+    // are 100 units.
+    assert_eq!(
+        commit_metadata(&mut c, standalone, "t", 8, &"€".repeat(100)),
+        0
+    );
+    assert_eq!(
+        commit_metadata(&mut c, standalone, "t", 9, &"€".repeat(101)),
+        12
+    );
+    assert_eq!(committed(&mut c, "t"), 8);
+    // A commit refused whole says why, whatever its metadata.
+    let (member, generation) = classic_member(&mut c, "g4");
+    assert_eq!(
+        commit_metadata(
+            &mut c,
+            ("g4", &member, generation + 1),
+            "t",
+            7,
+            &"m".repeat(101)
+        ),
+        22,
+        "ILLEGAL_GENERATION"
+    );
+    assert_eq!(
+        commit_metadata(
+            &mut c,
+            ("g4", &member, generation),
+            "t",
+            7,
+            &"m".repeat(101)
+        ),
+        12
+    );
+    assert_eq!(committed_by(&mut c, "g4", "t"), -1);
     broker.shutdown(Duration::from_secs(5));
     let _ = std::fs::remove_dir_all(&config.data_dir);
 }

@@ -37,6 +37,9 @@ pub mod error_code {
     pub const MESSAGE_TOO_LARGE: i16 = 10;
     /// The topic or partition does not exist.
     pub const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
+    /// A committed offset's metadata is longer than
+    /// `offset.metadata.max.bytes`.
+    pub const OFFSET_METADATA_TOO_LARGE: i16 = 12;
     /// The coordinator is still loading (unused: offsets load at start).
     pub const COORDINATOR_LOAD_IN_PROGRESS: i16 = 14;
     /// A storage failure.

@@ -338,6 +338,14 @@ fn s(b: &StrBytes) -> String {
     b.as_str().to_owned()
 }
 
+/// Whether a committed offset's `metadata` is longer than `max` (Kafka's
+/// `offset.metadata.max.bytes`, which Kafka compares with the length of
+/// the decoded Java string: UTF-16 units, which are never more than the
+/// UTF-8 bytes, so a string within `max` bytes is not counted).
+fn metadata_too_large(metadata: Option<&StrBytes>, max: usize) -> bool {
+    metadata.is_some_and(|m| m.len() > max && m.as_str().encode_utf16().count() > max)
+}
+
 impl<R: LogReply> State_<R> {
     /// Keeps the offsets of groups with members from expiring and, every
     /// `offsets_retention_check` (and at once after a start), deletes
@@ -569,7 +577,9 @@ impl<R: LogReply> State_<R> {
                 };
                 let resp = self
                     .txns
-                    .commit_offsets(&r, to.version, refused, &denied_topics);
+                    .commit_offsets(&r, to.version, refused, &denied_topics, |m| {
+                        metadata_too_large(m, self.consumer_settings.offset_metadata_max_bytes)
+                    });
                 to.send(resp);
             }
             RequestKind::ListTransactions(r) => {
@@ -1083,10 +1093,12 @@ impl<R: LogReply> State_<R> {
     fn commit(&mut self, to: Call, r: OffsetCommitRequest, denied: &[String]) {
         // Each partition's refusal, decided once, so the offsets kept and
         // the answer agree even if a topic goes meanwhile: a topic the
-        // principal may not read, and (as Kafka) a partition that does
-        // not exist, whose offset is not kept for a topic that may come
-        // back under its name.
+        // principal may not read, (as Kafka) a partition that does not
+        // exist, whose offset is not kept for a topic that may come back
+        // under its name, and metadata past `offset.metadata.max.bytes`
+        // (which a refusal of the whole commit takes precedence over).
         let catalog = &self.catalog;
+        let metadata_max = self.consumer_settings.offset_metadata_max_bytes;
         let refusals: Vec<Option<i16>> = r
             .topics
             .iter()
@@ -1098,6 +1110,8 @@ impl<R: LogReply> State_<R> {
                         Some(ec::TOPIC_AUTHORIZATION_FAILED)
                     } else if !catalog.has_partition(name, p.partition_index) {
                         Some(ec::UNKNOWN_TOPIC_OR_PARTITION)
+                    } else if metadata_too_large(p.committed_metadata.as_ref(), metadata_max) {
+                        Some(ec::OFFSET_METADATA_TOO_LARGE)
                     } else {
                         None
                     }
@@ -1151,7 +1165,11 @@ impl<R: LogReply> State_<R> {
             for p in &t.partitions {
                 let mut part = OffsetCommitResponsePartition::default();
                 part.partition_index = p.partition_index;
-                part.error_code = refused.next().flatten().unwrap_or(code);
+                part.error_code = match refused.next().flatten() {
+                    Some(ec::OFFSET_METADATA_TOO_LARGE) if code != ec::NONE => code,
+                    Some(refusal) => refusal,
+                    None => code,
+                };
                 topic.partitions.push(part);
             }
             resp.topics.push(topic);

@@ -44,6 +44,7 @@ use crossbeam_channel::Sender;
 use kafka_protocol::messages::add_partitions_to_txn_response::{
     AddPartitionsToTxnPartitionResult, AddPartitionsToTxnTopicResult,
 };
+use kafka_protocol::messages::txn_offset_commit_request::TxnOffsetCommitRequestPartition;
 use kafka_protocol::messages::txn_offset_commit_response::{
     TxnOffsetCommitResponsePartition, TxnOffsetCommitResponseTopic,
 };
@@ -171,11 +172,11 @@ pub fn add_partitions_answer(
     resp
 }
 
-/// A TxnOffsetCommit answer to `r`: every partition of a topic gets
-/// `code(topic)`.
+/// A TxnOffsetCommit answer to `r`: each partition gets `code(topic,
+/// partition)`.
 pub fn txn_offsets_answer(
     r: &TxnOffsetCommitRequest,
-    code: impl Fn(&TopicName, i32) -> i16,
+    code: impl Fn(&TopicName, &TxnOffsetCommitRequestPartition) -> i16,
 ) -> TxnOffsetCommitResponse {
     let mut resp = TxnOffsetCommitResponse::default();
     resp.topics = r
@@ -190,7 +191,7 @@ pub fn txn_offsets_answer(
                 .map(|p| {
                     let mut q = TxnOffsetCommitResponsePartition::default();
                     q.partition_index = p.partition_index;
-                    q.error_code = code(&t.name, p.partition_index);
+                    q.error_code = code(&t.name, p);
                     q
                 })
                 .collect();
@@ -770,13 +771,15 @@ impl Transactions {
     /// TxnOffsetCommit: offsets committed if the transaction commits.
     /// `refused` is the group's verdict on the member (an error code, or
     /// NONE), checked by the caller, which knows the groups; offsets of
-    /// `denied` topics (the ACLs') get TOPIC_AUTHORIZATION_FAILED.
+    /// `denied` topics (the ACLs') get TOPIC_AUTHORIZATION_FAILED, and
+    /// those whose metadata is `too_large` OFFSET_METADATA_TOO_LARGE.
     pub fn commit_offsets(
         &mut self,
         r: &TxnOffsetCommitRequest,
         version: i16,
         refused: i16,
         denied: &[String],
+        too_large: impl Fn(Option<&StrBytes>) -> bool,
     ) -> TxnOffsetCommitResponse {
         let is_denied = |t: &TopicName| denied.iter().any(|d| d == t.0.as_str());
         // As Kafka: an offset for a partition that does not exist is
@@ -797,11 +800,10 @@ impl Transactions {
             let open = self.open_mut(id);
             let before = open.offsets.clone();
             for t in r.topics.iter().filter(|t| !is_denied(&t.name)) {
-                for p in t
-                    .partitions
-                    .iter()
-                    .filter(|p| !unknown(&t.name, p.partition_index))
-                {
+                for p in t.partitions.iter().filter(|p| {
+                    !unknown(&t.name, p.partition_index)
+                        && !too_large(p.committed_metadata.as_ref())
+                }) {
                     let key = (
                         group.to_owned(),
                         t.name.0.as_str().to_owned(),
@@ -826,8 +828,10 @@ impl Transactions {
         txn_offsets_answer(r, |t, p| {
             if code == ec::NONE && is_denied(t) {
                 ec::TOPIC_AUTHORIZATION_FAILED
-            } else if code == ec::NONE && unknown(t, p) {
+            } else if code == ec::NONE && unknown(t, p.partition_index) {
                 ec::UNKNOWN_TOPIC_OR_PARTITION
+            } else if code == ec::NONE && too_large(p.committed_metadata.as_ref()) {
+                ec::OFFSET_METADATA_TOO_LARGE
             } else {
                 code
             }
@@ -1224,9 +1228,22 @@ mod tests {
     }
 
     fn offsets(t: &mut Transactions, id: &str, pid: i64, topic: &str, offset: i64) -> i16 {
+        offsets_with(t, id, pid, topic, offset, None)
+    }
+
+    /// [`offsets`] with `metadata`; metadata over 3 bytes is too large.
+    fn offsets_with(
+        t: &mut Transactions,
+        id: &str,
+        pid: i64,
+        topic: &str,
+        offset: i64,
+        metadata: Option<&str>,
+    ) -> i16 {
         use kafka_protocol::messages::txn_offset_commit_request::*;
         let mut p = TxnOffsetCommitRequestPartition::default();
         p.committed_offset = offset;
+        p.committed_metadata = metadata.map(|m| StrBytes::from_string(m.to_owned()));
         let mut tp = TxnOffsetCommitRequestTopic::default();
         tp.name = TopicName(StrBytes::from_string(topic.into()));
         tp.partitions = vec![p];
@@ -1236,7 +1253,8 @@ mod tests {
         r.producer_id = ProducerId(pid);
         r.topics = vec![tp];
         let denied = ["secret".to_owned()];
-        t.commit_offsets(&r, 3, ec::NONE, &denied).topics[0].partitions[0].error_code
+        let too_large = |m: Option<&StrBytes>| m.is_some_and(|m| m.len() > 3);
+        t.commit_offsets(&r, 3, ec::NONE, &denied, too_large).topics[0].partitions[0].error_code
     }
 
     #[test]
@@ -1258,6 +1276,10 @@ mod tests {
             offsets(&mut t, "o", pid, "secret", 5),
             ec::TOPIC_AUTHORIZATION_FAILED
         );
+        assert_eq!(
+            offsets_with(&mut t, "o", pid, "t", 5, Some("ok!")),
+            ec::NONE
+        );
         assert_eq!(end(&mut t, &mut f, "o", pid, 0, false), ec::NONE);
         assert_eq!(f.offsets.get("g", "t", 0), None, "an abort commits nothing");
         for m in markers(&mut t) {
@@ -1265,6 +1287,11 @@ mod tests {
         }
         assert_eq!(t.add_offsets(&r, 3).error_code, ec::NONE);
         assert_eq!(offsets(&mut t, "o", pid, "t", 6), ec::NONE);
+        assert_eq!(
+            offsets_with(&mut t, "o", pid, "t", 9, Some("long")),
+            ec::OFFSET_METADATA_TOO_LARGE,
+            "not kept: 6 is committed below"
+        );
         assert!(t.has_pending_offset("g", "t", 0), "stable readers wait");
         assert!(!t.has_pending_offset("g", "t", 1));
         assert_eq!(end(&mut t, &mut f, "o", pid, 0, true), ec::NONE);
