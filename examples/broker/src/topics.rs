@@ -172,16 +172,17 @@ pub enum TopicError {
 
 /// Checks a topic name as Kafka does.
 pub fn validate_name(name: &str) -> Result<(), TopicError> {
-    let legal = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-');
-    if name.is_empty()
-        || name.len() > 249
-        || name == "."
-        || name == ".."
-        || !name.chars().all(legal)
-    {
+    if !is_valid_name(name) {
         return Err(TopicError::InvalidName(name.to_owned()));
     }
     Ok(())
+}
+
+/// Whether `name` may name a topic: 1 to 249 of `a-z A-Z 0-9 . _ -`, and
+/// not `.` or `..` (Kafka's rule).
+pub fn is_valid_name(name: &str) -> bool {
+    let legal = |c: u8| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b'-');
+    !name.is_empty() && name.len() <= 249 && name != "." && name != ".." && name.bytes().all(legal)
 }
 
 /// The most partitions one topic may have.

@@ -26,8 +26,9 @@
 //! `max_bytes` starts next time with the partitions that got nothing.
 //!
 //! May use: the fetch response's plain data
-//! ([`crate::protocol::fetch_response`]), the error codes, and the
-//! request types of `kafka-protocol`. Its parts: `budget` (the
+//! ([`crate::protocol::fetch_response`]), the error codes, the topic name
+//! rule ([`crate::topics::is_valid_name`]), and the request types of
+//! `kafka-protocol`. Its parts: `budget` (the
 //! broker-wide bound), this file (a session and the request side) and
 //! [`answer`] (the answer side).
 
@@ -63,10 +64,6 @@ fn next_epoch(epoch: i32) -> i32 {
         epoch + 1
     }
 }
-
-/// The longest topic name a topic can have (Kafka's
-/// `Topic.MAX_NAME_LENGTH`): a fetch naming a longer one names no topic.
-const MAX_TOPIC_NAME: usize = 249;
 
 /// How a session names a topic: by name before Fetch v13, by id from it.
 /// A session holds each name once, shared by its partitions.
@@ -181,13 +178,15 @@ impl Drop for FetchSession {
 impl FetchSession {
     /// The key the session keeps `topic` under: a name the session holds
     /// already, or a copy of the request's; `None` for a name no topic can
-    /// have (a session would hold it for nothing).
+    /// have (longer than 249 bytes, or of other characters: a session would
+    /// hold it for nothing, and a client could make it hold 32 KB a
+    /// partition).
     fn key_of(&self, topic: &FetchTopic) -> Option<TopicKey> {
         if self.by_id {
             return Some(TopicKey::Id(topic.topic_id));
         }
         let name = &topic.topic.0;
-        if name.len() > MAX_TOPIC_NAME {
+        if !crate::topics::is_valid_name(name.as_str()) {
             return None;
         }
         Some(match self.names.get_key_value(name) {
