@@ -678,10 +678,13 @@ impl<R: LogReply> State_<R> {
         } else {
             session
         };
+        // Copies, not views of the request: a view keeps the whole
+        // request, and its share of the server's request memory
+        // (`server::budget`), for as long as the member lasts.
         let protocols: Vec<(String, Bytes)> = r
             .protocols
             .iter()
-            .map(|p| (s(&p.name), p.metadata.clone()))
+            .map(|p| (s(&p.name), Bytes::copy_from_slice(&p.metadata)))
             .collect();
         // A consumer group with members takes classic members too; the
         // broker assigns them (Kafka's online migration).
@@ -940,7 +943,8 @@ impl<R: LogReply> State_<R> {
                 if group.leader.as_deref() == Some(member_id.as_str()) {
                     for a in &r.assignments {
                         if let Some(m) = group.members.get_mut(a.member_id.as_str()) {
-                            m.assignment = a.assignment.clone();
+                            // A copy, as a member's protocols are.
+                            m.assignment = Bytes::copy_from_slice(&a.assignment);
                         }
                     }
                     group.state = State::Stable;
