@@ -12,22 +12,20 @@
 //! size together hold fewer partitions than the new one, so an eviction
 //! always saves more than it costs.
 //!
-//! An evicted session is struck off the budget at once. It sits in its
-//! connection's slot, whose lock the evicting loop only tries (a loop that
-//! waited for another connection's slot while holding its own could wait
-//! for ever on a loop doing the same); when the slot is busy, the session
-//! is dropped by its own connection, whose next fetch sees its
+//! An evicted session is struck off the budget at once, and handed back
+//! (its id and `S`, where it is held) to the caller, which takes it out of
+//! its connection's slot if no one holds that slot; when the slot is busy,
+//! the session is dropped by its own connection, whose next fetch sees its
 //! [`Lease`] ended and is refused `FETCH_SESSION_ID_NOT_FOUND`.
 //!
 //! Locks: the budget's mutex is taken while a loop holds its own slot,
 //! never the other way round, and nothing is locked while it is held.
 //!
-//! May use: std and [`super::FetchSession`]'s id (the slot it evicts from).
+//! May use: std only (what holds a session is the caller's `S`).
 
-use super::FetchSession;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError, TryLockError, Weak};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 /// How long a session is safe from eviction by default: Kafka's
@@ -51,7 +49,7 @@ impl Lease {
     /// Relaxed suffices for both: each is a value read alone, publishing
     /// nothing else, and a fetch's time that reaches the budget a little
     /// late at worst lets a session look idle for that long.
-    pub(super) fn touch(&self, budget: &SessionBudget, now: Instant) -> bool {
+    pub(super) fn touch<S>(&self, budget: &Budget<S>, now: Instant) -> bool {
         if self.ended.load(Ordering::Relaxed) {
             return false;
         }
@@ -62,42 +60,41 @@ impl Lease {
 }
 
 /// How many sessions are open and how many partitions they hold, against
-/// the broker's limits. Its lock is taken when a session opens, grows,
-/// shrinks or closes: never for a fetch of an unchanged session.
+/// the broker's limits; `S` says where each session is held. Its lock is
+/// taken when a session opens, grows, shrinks or closes: never for a fetch
+/// of an unchanged session.
 #[derive(Debug)]
-pub struct SessionBudget {
+pub struct Budget<S> {
     max_sessions: usize,
     max_partitions: usize,
     min_eviction: Duration,
     /// The time the leases' milliseconds count from.
     start: Instant,
-    used: Mutex<Used>,
+    used: Mutex<Used<S>>,
 }
 
 /// One open session, as the budget knows it.
 #[derive(Debug)]
-struct Held {
+struct Held<S> {
     partitions: usize,
     opened_ms: u64,
     lease: Arc<Lease>,
-    slot: Weak<Mutex<Option<FetchSession>>>,
+    slot: S,
 }
 
-#[derive(Debug, Default)]
-struct Used {
+#[derive(Debug)]
+struct Used<S> {
     partitions: usize,
     last_id: i32,
-    open: HashMap<i32, Held>,
+    open: HashMap<i32, Held<S>>,
     evictions: u64,
 }
 
-/// A session struck off the budget, still to be taken out of its slot.
-struct Evicted {
-    id: i32,
-    slot: Weak<Mutex<Option<FetchSession>>>,
-}
+/// Sessions struck off the budget (id, where held), still to be taken out
+/// of their slots.
+pub(super) type Evicted<S> = Vec<(i32, S)>;
 
-impl SessionBudget {
+impl<S> Budget<S> {
     /// At most `max_sessions` sessions open at once (0: none) holding at
     /// most `max_partitions` partitions together; a session is safe from
     /// eviction for Kafka's two minutes.
@@ -105,23 +102,28 @@ impl SessionBudget {
         Self::with_min_eviction(max_sessions, max_partitions, DEFAULT_MIN_EVICTION)
     }
 
-    /// As [`SessionBudget::new`], with sessions safe from eviction for
+    /// As [`Budget::new`], with sessions safe from eviction for
     /// `min_eviction` after they open and after each fetch.
     pub fn with_min_eviction(
         max_sessions: usize,
         max_partitions: usize,
         min_eviction: Duration,
     ) -> Arc<Self> {
-        Arc::new(SessionBudget {
+        Arc::new(Budget {
             max_sessions,
             max_partitions,
             min_eviction,
             start: Instant::now(),
-            used: Mutex::new(Used::default()),
+            used: Mutex::new(Used {
+                partitions: 0,
+                last_id: 0,
+                open: HashMap::new(),
+                evictions: 0,
+            }),
         })
     }
 
-    fn used(&self) -> MutexGuard<'_, Used> {
+    fn used(&self) -> MutexGuard<'_, Used<S>> {
         self.used.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
@@ -130,14 +132,14 @@ impl SessionBudget {
     }
 
     /// A new session's id and lease, if one more session of `partitions`
-    /// fits, after evicting what must go to make it fit. `slot` is where
-    /// the session will be held.
+    /// fits, and the sessions evicted to make it fit. `slot` is where the
+    /// session will be held.
     pub(super) fn open(
         &self,
         partitions: usize,
-        slot: &Arc<Mutex<Option<FetchSession>>>,
+        slot: S,
         now: Instant,
-    ) -> Option<(i32, Arc<Lease>)> {
+    ) -> Option<(i32, Arc<Lease>, Evicted<S>)> {
         if self.max_sessions == 0 || partitions > self.max_partitions {
             return None;
         }
@@ -163,35 +165,29 @@ impl SessionBudget {
                 partitions,
                 opened_ms: now_ms,
                 lease: lease.clone(),
-                slot: Arc::downgrade(slot),
+                slot,
             },
         );
-        drop(used);
-        take_out(evicted);
-        Some((id, lease))
+        Some((id, lease, evicted))
     }
 
     /// Room for `more` partitions in open session `id`, evicting idle
     /// sessions if that makes room (never one for its size: a session
-    /// that grows is not new); false if there is none, or if `id` was
-    /// evicted.
-    pub(super) fn grow(&self, id: i32, more: usize, now: Instant) -> bool {
+    /// that grows is not new), and the sessions evicted; `None` if there
+    /// is no room, or if `id` was evicted.
+    pub(super) fn grow(&self, id: i32, more: usize, now: Instant) -> Option<Evicted<S>> {
         let now_ms = self.millis(now);
         let mut used = self.used();
         if !used.open.contains_key(&id) {
-            return false;
+            return None;
         }
-        let Some(evicted) = self.make_room(&mut used, 0, more, now_ms, None, Some(id)) else {
-            return false;
-        };
+        let evicted = self.make_room(&mut used, 0, more, now_ms, None, Some(id))?;
         used.partitions += more;
         used.open
             .get_mut(&id)
             .expect("make_room keeps the session it makes room for")
             .partitions += more;
-        drop(used);
-        take_out(evicted);
-        true
+        Some(evicted)
     }
 
     /// Open session `id` holds `fewer` partitions fewer.
@@ -220,13 +216,13 @@ impl SessionBudget {
     /// Session `keep` (the one that grows) is never chosen.
     fn make_room(
         &self,
-        used: &mut Used,
+        used: &mut Used<S>,
         sessions: usize,
         partitions: usize,
         now_ms: u64,
         strength: Option<usize>,
         keep: Option<i32>,
-    ) -> Option<Vec<Evicted>> {
+    ) -> Option<Evicted<S>> {
         let fits = |open: usize, held: usize| {
             open + sessions <= self.max_sessions && held + partitions <= self.max_partitions
         };
@@ -234,7 +230,7 @@ impl SessionBudget {
             return Some(Vec::new());
         }
         let window = self.min_eviction.as_millis() as u64;
-        let idle = |h: &Held| {
+        let idle = |h: &Held<S>| {
             now_ms.saturating_sub(h.lease.last_used_ms.load(Ordering::Relaxed)) >= window
         };
         let others = || used.open.iter().filter(|(&id, _)| Some(id) != keep);
@@ -289,7 +285,7 @@ impl SessionBudget {
                     .expect("chosen from the open sessions");
                 used.partitions -= h.partitions;
                 h.lease.ended.store(true, Ordering::Relaxed);
-                Evicted { id, slot: h.slot }
+                (id, h.slot)
             })
             .collect();
         Some(evicted)
@@ -304,28 +300,5 @@ impl SessionBudget {
     /// Sessions evicted so far to make room for others.
     pub fn evictions(&self) -> u64 {
         self.used().evictions
-    }
-}
-
-/// Takes evicted sessions out of their connections' slots where no one
-/// holds the slot now (a busy one's connection drops its session itself),
-/// so their memory goes with them. Called with no lock held but the
-/// caller's own slot, which is never an evicted session's.
-fn take_out(evicted: Vec<Evicted>) {
-    for e in evicted {
-        let Some(slot) = e.slot.upgrade() else {
-            continue;
-        };
-        let mut held = match slot.try_lock() {
-            Ok(held) => held,
-            Err(TryLockError::Poisoned(p)) => p.into_inner(),
-            Err(TryLockError::WouldBlock) => continue,
-        };
-        if held.as_ref().is_some_and(|s| s.id == e.id) {
-            let session = held.take();
-            drop(held);
-            // Its drop finds it struck off already.
-            drop(session);
-        }
     }
 }

@@ -35,7 +35,8 @@
 pub mod answer;
 mod budget;
 
-pub use budget::SessionBudget;
+/// The broker-wide bound on sessions, each held in a connection's slot.
+pub type SessionBudget = budget::Budget<Weak<Mutex<Option<FetchSession>>>>;
 
 use crate::protocol::error_code as ec;
 use crate::protocol::fetch_response::FetchedPartition;
@@ -44,7 +45,7 @@ use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::{FetchRequest, TopicName};
 use kafka_protocol::protocol::StrBytes;
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, TryLockError, Weak};
 use std::time::Instant;
 use uuid::Uuid;
 
@@ -414,11 +415,14 @@ fn plan_at(
     // Only the net change is counted: a request may add partitions and
     // forget more than the session held before it.
     if added >= removed {
-        if added > removed && !budget.grow(session.id, added - removed, now) {
-            // No room (or evicted meanwhile): the session ends, and the
-            // client starts again with a full fetch.
-            *held = None;
-            return SessionStep::Refused(ec::FETCH_SESSION_ID_NOT_FOUND);
+        if added > removed {
+            let Some(evicted) = budget.grow(session.id, added - removed, now) else {
+                // No room (or evicted meanwhile): the session ends, and
+                // the client starts again with a full fetch.
+                *held = None;
+                return SessionStep::Refused(ec::FETCH_SESSION_ID_NOT_FOUND);
+            };
+            take_out(evicted);
         }
     } else {
         budget.shrink(session.id, removed - added);
@@ -478,9 +482,10 @@ fn open(
         // A fetch of nothing needs no session.
         return SessionStep::None;
     }
-    let Some((id, lease)) = budget.open(partitions, slot, now) else {
+    let Some((id, lease, evicted)) = budget.open(partitions, Arc::downgrade(slot), now) else {
         return SessionStep::None;
     };
+    take_out(evicted);
     session.id = id;
     session.lease = Some(lease);
     *held = Some(session);
@@ -488,6 +493,32 @@ fn open(
         slot: slot.clone(),
         id,
         members,
+    }
+}
+
+/// Takes sessions the budget evicted out of their connections' slots
+/// where no one holds the slot now, so their memory goes with them; a
+/// busy slot's connection drops its session itself at its next fetch.
+/// Called holding only the caller's own slot, never an evicted session's:
+/// the slot is tried, not waited for, since a loop that waited for another
+/// connection's slot while holding its own could wait for ever on a loop
+/// doing the same.
+fn take_out(evicted: budget::Evicted<Weak<Mutex<Option<FetchSession>>>>) {
+    for (id, slot) in evicted {
+        let Some(slot) = slot.upgrade() else {
+            continue;
+        };
+        let mut held = match slot.try_lock() {
+            Ok(held) => held,
+            Err(TryLockError::Poisoned(p)) => p.into_inner(),
+            Err(TryLockError::WouldBlock) => continue,
+        };
+        if held.as_ref().is_some_and(|s| s.id == id) {
+            let session = held.take();
+            drop(held);
+            // Its drop finds it struck off already.
+            drop(session);
+        }
     }
 }
 
