@@ -7,7 +7,6 @@ evicted by the other, hears FETCH_SESSION_ID_NOT_FOUND, fetches in full
 without a session while the other's is in use, and takes the slot back
 once that one idles. Both read every record once and in order through
 it. Prints "session eviction ok" and the counts."""
-import logging
 import sys
 import time
 
@@ -15,28 +14,11 @@ from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 from kafka import KafkaConsumer, TopicPartition
 
+from fetcher_log import fetcher_lines
+
 broker, topic = sys.argv[1], sys.argv[2]
 PARTITIONS = 24
-
-
-class Lines(logging.Handler):
-    """Keeps what kafka-python's fetchers log."""
-
-    def __init__(self):
-        super().__init__(logging.DEBUG)
-        self.lines = []
-
-    def emit(self, record):
-        self.lines.append(record.getMessage())
-
-    def count(self, text):
-        return sum(text in line for line in self.lines)
-
-
-lines = Lines()
-fetcher_log = logging.getLogger("kafka.consumer.fetcher")
-fetcher_log.setLevel(logging.DEBUG)
-fetcher_log.addHandler(lines)
+lines = fetcher_lines()
 
 admin = AdminClient({"bootstrap.servers": broker})
 admin.create_topics([NewTopic(topic, num_partitions=PARTITIONS, replication_factor=1)])[topic].result(10)

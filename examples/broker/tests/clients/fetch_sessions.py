@@ -6,7 +6,6 @@ assignment that shrinks (the partitions left are forgotten by the
 session). The consumer's own log says what the broker answered: a
 session opened, incremental answers, and no session error or invalid
 answer. Prints "fetch sessions ok" and the counts."""
-import logging
 import re
 import sys
 import threading
@@ -15,28 +14,11 @@ from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 from kafka import KafkaConsumer, TopicPartition
 
+from fetcher_log import fetcher_lines
+
 broker, topic = sys.argv[1], sys.argv[2]
 PARTITIONS = 24
-
-
-class Lines(logging.Handler):
-    """Keeps what kafka-python's fetcher logs."""
-
-    def __init__(self):
-        super().__init__(logging.DEBUG)
-        self.lines = []
-
-    def emit(self, record):
-        self.lines.append(record.getMessage())
-
-    def count(self, text):
-        return sum(text in line for line in self.lines)
-
-
-lines = Lines()
-fetcher_log = logging.getLogger("kafka.consumer.fetcher")
-fetcher_log.setLevel(logging.DEBUG)
-fetcher_log.addHandler(lines)
+lines = fetcher_lines()
 
 admin = AdminClient({"bootstrap.servers": broker})
 admin.create_topics([NewTopic(topic, num_partitions=PARTITIONS, replication_factor=1)])[topic].result(10)

@@ -410,6 +410,14 @@ mod tests {
         (g.into(), t.into(), p)
     }
 
+    /// An offset committed without metadata.
+    fn plain(offset: i64) -> Committed {
+        Committed {
+            offset,
+            metadata: None,
+        }
+    }
+
     #[cfg(feature = "failpoints")]
     #[test]
     fn a_commit_whose_fdatasync_failed_is_not_kept_and_the_next_rewrites_the_file_whole() {
@@ -437,10 +445,7 @@ mod tests {
             gyre_testkit::scratch_root().join(format!("gyre-offsets-del-{}", std::process::id()));
         let _ = fs::remove_dir_all(&dir);
         let key = |g: &str, p| (g.to_owned(), "t".to_owned(), p);
-        let at = |offset| Committed {
-            offset,
-            metadata: None,
-        };
+        let at = plain;
         {
             let mut s = OffsetStore::open(&dir).unwrap();
             s.commit(vec![
@@ -465,10 +470,7 @@ mod tests {
         use std::time::Duration;
         let dir = dir("expire");
         let mut s = OffsetStore::open(&dir).unwrap();
-        let at = |offset| Committed {
-            offset,
-            metadata: None,
-        };
+        let at = plain;
         s.commit(vec![
             (key("idle", "t", 0), at(1)),
             (key("idle", "t", 1), at(2)),
@@ -508,10 +510,7 @@ mod tests {
         use std::time::Duration;
         let dir = dir("unsubscribed");
         let mut s = OffsetStore::open(&dir).unwrap();
-        let at = |offset| Committed {
-            offset,
-            metadata: None,
-        };
+        let at = plain;
         s.commit(vec![
             (key("g", "old", 0), at(1)),
             (key("g", "old", 1), at(2)),
@@ -556,10 +555,7 @@ mod tests {
         use std::time::Duration;
         let d = dir("alone");
         let mut s = OffsetStore::open(&d).unwrap();
-        let c = |offset| Committed {
-            offset,
-            metadata: None,
-        };
+        let c = plain;
         s.commit(vec![
             (key("solo", "t", 0), c(1)),
             (key("solo", "t", 1), c(2)),
@@ -605,10 +601,7 @@ mod tests {
         let now_ms = WallClock::now().wall(Instant::now());
         let mut buf = Vec::new();
         for &(g, t, ago) in records {
-            let value = Committed {
-                offset: 1,
-                metadata: None,
-            };
+            let value = plain(1);
             match ago {
                 Some(ago) => encode_record(&mut buf, &key(g, t, 0), &value, now_ms - ago),
                 None => {
