@@ -346,3 +346,39 @@ fn metadata_past_the_bound_is_refused_and_not_kept() {
     broker.shutdown(Duration::from_secs(5));
     let _ = std::fs::remove_dir_all(&config.data_dir);
 }
+
+#[test]
+fn a_group_that_left_before_a_restart_between_checks_is_not_aged_from_its_commit() {
+    // Checks an hour apart: after the one at start, only the mark written
+    // when the group got its first offset says it was in use.
+    let mut config = common::config("offsets-retention-between-checks");
+    config.consumer_groups.offsets_retention = Duration::from_secs(4);
+    config.consumer_groups.offsets_retention_check = Duration::from_secs(3600);
+    let broker = common::start(&config);
+    let mut c = Client::connect(broker.local_addr());
+    create_topic(&mut c, "t", 1);
+    // The check at start has run before the group exists.
+    std::thread::sleep(Duration::from_millis(300));
+    let started = std::time::Instant::now();
+    let epoch = heartbeat(&mut c, 0);
+    assert_eq!(commit_as(&mut c, ("g2", "m1", epoch), "t", &[0], 5), [0]);
+    std::thread::sleep(Duration::from_millis(2500));
+    heartbeat(&mut c, -1);
+    broker.shutdown(Duration::from_secs(5));
+    // 5 s after the commit, 2.5 s after the member left: the start's
+    // check must keep them (Kafka: until 4 s after the member left).
+    std::thread::sleep(
+        (started + Duration::from_secs(5)).saturating_duration_since(std::time::Instant::now()),
+    );
+    let broker = common::start(&config);
+    let mut c = Client::connect(broker.local_addr());
+    // The start's check has run by 5.5 s; Kafka keeps them until 6.5 s.
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(
+        committed_by(&mut c, "g2", "t"),
+        5,
+        "aged from its commit, not from when its member left"
+    );
+    broker.shutdown(Duration::from_secs(5));
+    let _ = std::fs::remove_dir_all(&config.data_dir);
+}

@@ -6,12 +6,15 @@
 //! At every expiry check the coordinator writes, for each group with
 //! members and offsets, one record `[len u32][crc32c u32][group,
 //! kept_until i64]`: the wall-clock time (ms since the Unix epoch) until
-//! which the group counts as in use, the check's time plus the interval to
-//! the next check. A broker stopped at any moment has written a record
-//! whose time is no earlier than the last moment it saw the group with
-//! members, so the group's offsets never expire sooner for a restart, and
-//! at most one interval later. One write and one fdatasync per check,
-//! whatever the number of groups; the newest record per group wins, and
+//! which the group counts as in use, two check intervals from the check;
+//! and between checks, at once, one for a group with members that has no
+//! such record (newly in use, or with its first offsets). A broker stopped
+//! at any moment has written a record whose time is no earlier than the
+//! last moment it saw the group with members, so the group's offsets
+//! never expire sooner for a restart, and at most two intervals later.
+//! One write and one fdatasync per check, whatever the number of groups,
+//! and one when a group starts to need a record; the newest record per
+//! group wins, and
 //! the file is rewritten compactly, as the offsets file is, once it holds
 //! many more records than groups. A file older binaries do not know; they
 //! leave it alone.

@@ -360,32 +360,37 @@ impl<R: LogReply> State_<R> {
             classic.get(g).is_some_and(|g| !g.members.is_empty())
                 || consumer.get(g).is_some_and(|g| !g.members.is_empty())
         };
+        let mut in_use_now = Vec::new();
         for id in classic.keys().chain(consumer.keys()) {
             if in_use(id) {
                 self.offsets.touch(id, now);
+                in_use_now.push(id.as_str());
             }
         }
         let settings = &self.consumer_settings;
-        if self
+        let check_due = self
             .last_expiry
-            .is_some_and(|at| now.saturating_duration_since(at) < settings.offsets_retention_check)
-        {
+            .is_none_or(|at| now.saturating_duration_since(at) >= settings.offsets_retention_check);
+        // Groups in use count as in use on disk too, until two checks from
+        // now: renewed at each check, and written at once for a group
+        // without such a mark (newly in use, or with its first offsets),
+        // so a restart at any moment ages no group from before its members
+        // left.
+        let to_mark = if check_due {
+            in_use_now
+        } else {
+            self.offsets.unmarked(in_use_now, now)
+        };
+        if !to_mark.is_empty() {
+            let until = now + 2 * settings.offsets_retention_check;
+            if let Err(e) = self.offsets.keep_in_use(to_mark, until) {
+                tracing::error!(error = %e, "cannot record which groups are in use; after a restart their offsets age from their last commit");
+            }
+        }
+        if !check_due {
             return;
         }
         self.last_expiry = Some(now);
-        // Until the next check these groups count as in use, on disk too:
-        // a restart meanwhile does not age them from their last commit.
-        let in_use_now = classic
-            .keys()
-            .chain(consumer.keys())
-            .filter(|g| in_use(g))
-            .map(String::as_str);
-        if let Err(e) = self
-            .offsets
-            .keep_in_use(in_use_now, now + settings.offsets_retention_check)
-        {
-            tracing::error!(error = %e, "cannot record which groups are in use; after a restart their offsets age from their last commit");
-        }
         // A group with members expires the offsets of the topics they do
         // not subscribe to, where the subscriptions are known: a classic
         // group of the consumer protocol type while stable (Kafka's

@@ -232,6 +232,19 @@ impl OffsetStore {
         }
     }
 
+    /// Those of `groups` with offsets that no record keeps in use past
+    /// `now`: ones to [`keep_in_use`](Self::keep_in_use) at once.
+    pub fn unmarked<'a>(&self, groups: Vec<&'a str>, now: Instant) -> Vec<&'a str> {
+        let clock = WallClock::now();
+        let now_ms = clock.wall(now);
+        let kept = self.activity.kept_until();
+        let mut groups = groups;
+        groups.retain(|g| {
+            self.active.contains_key(*g) && kept.get(*g).is_none_or(|&until| until <= now_ms)
+        });
+        groups
+    }
+
     /// Durably records that `groups` (those with offsets) count as in use
     /// until `until`, so a restart before then does not age them from
     /// their last commit: one write and one fdatasync.
@@ -681,6 +694,24 @@ mod tests {
             )
             .unwrap();
         assert_eq!(gone, ["h"]);
+        fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn groups_without_a_mark_past_now_are_the_ones_to_mark() {
+        use std::time::Duration;
+        let d = dir("unmarked");
+        let mut s = OffsetStore::open(&d).unwrap();
+        s.commit(vec![
+            (key("g", "t", 0), plain(1)),
+            (key("h", "t", 0), plain(1)),
+        ])
+        .unwrap();
+        let now = Instant::now();
+        s.keep_in_use(["g"], now + Duration::from_secs(60)).unwrap();
+        // h has no mark, and no-offsets has nothing to keep.
+        assert_eq!(s.unmarked(vec!["g", "h", "no-offsets"], now), ["h"]);
+        assert_eq!(s.unmarked(vec!["g"], now + Duration::from_secs(61)), ["g"]);
         fs::remove_dir_all(&d).unwrap();
     }
 
