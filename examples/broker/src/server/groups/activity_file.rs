@@ -62,13 +62,15 @@ impl ActivityFile {
     }
 
     /// Durably records that `groups` count as in use until `until_ms`:
-    /// one write and one fdatasync.
+    /// one write and one fdatasync. Kept in memory even when the write
+    /// fails, so a failing disk is not written again for these groups at
+    /// every turn of the coordinator (each check tries again), and written
+    /// with the rewrite that follows the failure.
     pub fn mark<'a>(
         &mut self,
         groups: impl IntoIterator<Item = &'a str>,
         until_ms: i64,
     ) -> io::Result<()> {
-        self.heal()?;
         self.buf.clear();
         let mut marked = Vec::new();
         for g in groups {
@@ -78,11 +80,14 @@ impl ActivityFile {
         if marked.is_empty() {
             return Ok(());
         }
-        self.file.append_synced(&self.buf)?;
-        self.records += marked.len();
-        for g in marked {
+        let written = self
+            .heal()
+            .and_then(|()| self.file.append_synced(&self.buf));
+        for &g in &marked {
             self.kept_until.insert(g.to_owned(), until_ms);
         }
+        written?;
+        self.records += marked.len();
         if record_file::worth_compacting(self.records, self.kept_until.len()) {
             if let Err(e) = self.compact() {
                 tracing::warn!(file = %self.file.path().display(), error = %e, "cannot rewrite the group activity file compactly; it keeps growing until a rewrite succeeds");
@@ -132,15 +137,22 @@ mod tests {
 
     #[cfg(feature = "failpoints")]
     #[test]
-    fn a_mark_whose_fdatasync_failed_is_not_kept_and_the_next_rewrites_the_file_whole() {
+    fn after_a_failed_fdatasync_the_next_mark_rewrites_the_file_whole_with_every_mark() {
         let (root, d) = crate::failpoint::armed_scratch("activity-fsync", "fsync");
         let mut f = ActivityFile::open(&d).unwrap();
         f.mark(["a"], 10).unwrap_err();
-        assert_eq!(f.kept_until().get("a"), None, "not kept");
+        // Kept in memory, so the coordinator does not ask again at once.
+        assert_eq!(f.kept_until().get("a"), Some(&10));
+        let file = d.join("group-activity.log");
+        fs::write(&file, b"whatever the failed write left").unwrap();
         f.mark(["b"], 20).unwrap();
         drop(f);
         let f = ActivityFile::open(&d).unwrap();
-        assert_eq!(f.kept_until().get("a"), None);
+        assert_eq!(
+            f.kept_until().get("a"),
+            Some(&10),
+            "written with the rewrite"
+        );
         assert_eq!(f.kept_until().get("b"), Some(&20));
         fs::remove_dir_all(root).unwrap();
     }
