@@ -446,9 +446,8 @@ impl Connection {
                 .iter()
                 .any(|g| !self.may(ctx, operation, resource::GROUP, g))
             {
-                if let Some(frame) =
-                    super::denied::group_request(&request, head.correlation_id, head.api_version)
-                {
+                let to = self.refusal(ctx, head);
+                if let Some(frame) = super::denied::group_request(&request, to) {
                     let seq = self.next_seq();
                     ctx.write(Sequenced { seq, frame });
                     return;
@@ -458,12 +457,8 @@ impl Connection {
         if let Some(id) = super::denied::transactional_id_of(&request) {
             if !self.may(ctx, op::WRITE, resource::TRANSACTIONAL_ID, id) {
                 let refused = ec::TRANSACTIONAL_ID_AUTHORIZATION_FAILED;
-                if let Some(frame) = super::denied::txn_request(
-                    &request,
-                    head.correlation_id,
-                    head.api_version,
-                    refused,
-                ) {
+                let to = self.refusal(ctx, head);
+                if let Some(frame) = super::denied::txn_request(&request, to, refused) {
                     let seq = self.next_seq();
                     ctx.write(Sequenced { seq, frame });
                     return;
@@ -480,9 +475,8 @@ impl Connection {
             _ => None,
         };
         if cluster_op.is_some_and(|o| !self.may(ctx, o, resource::CLUSTER, CLUSTER)) {
-            if let Some(frame) =
-                super::denied::cluster_request(&request, head.correlation_id, head.api_version)
-            {
+            let to = self.refusal(ctx, head);
+            if let Some(frame) = super::denied::cluster_request(&request, to) {
                 let seq = self.next_seq();
                 ctx.write(Sequenced { seq, frame });
                 return;
@@ -993,6 +987,20 @@ impl Connection {
         if let Some(why) = refused {
             warn_limited!(PEER_WARNINGS, ?peer, reason = %why, "SASL authentication failed");
             self.refuse(ctx, format_args!("SASL authentication failed"));
+        }
+    }
+
+    /// Where an ACL refusal of the request being served goes, with the
+    /// throttle its request quota earned (counted now).
+    fn refusal(
+        &mut self,
+        ctx: &mut impl InboundContext<Self>,
+        head: header::RequestHead,
+    ) -> super::denied::Refusal {
+        super::denied::Refusal {
+            correlation_id: head.correlation_id,
+            version: head.api_version,
+            throttle_ms: self.count_request_time(ctx),
         }
     }
 

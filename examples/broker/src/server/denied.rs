@@ -5,13 +5,32 @@
 //! without WRITE on its transactional id
 //! (`TRANSACTIONAL_ID_AUTHORIZATION_FAILED`). Each keeps the request's
 //! shape (one result per topic, partition, group or user asked about), so
-//! clients report the error where they look for it. Plain functions over
+//! clients report the error where they look for it, and carries the
+//! throttle the request's quota earned. Plain functions over
 //! `kafka-protocol`'s messages.
 
 use super::sequencer::{encoded, Frame};
 use super::transactions::{add_partitions_answer, txn_offsets_answer};
 use crate::protocol::error_code as ec;
+use crate::protocol::throttle::ThrottleTime;
 use kafka_protocol::messages::*;
+use kafka_protocol::protocol::{Encodable, HeaderVersion};
+
+/// Where a refusal goes: the request's correlation id and version, and
+/// the throttle (ms) its request quota earned on the loop.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Refusal {
+    pub correlation_id: i32,
+    pub version: i16,
+    pub throttle_ms: i32,
+}
+
+impl Refusal {
+    fn frame<M: Encodable + HeaderVersion + ThrottleTime>(self, mut body: M) -> Frame {
+        body.throttle_at_least(self.throttle_ms);
+        encoded(self.correlation_id, self.version, &body)
+    }
+}
 
 /// The group a group request names (the groups, for those naming
 /// several), with the ACL operation it needs; `None` for requests that
@@ -67,19 +86,14 @@ pub(crate) fn transactional_id_of(request: &RequestKind) -> Option<&str> {
 
 /// The answer to a transaction request refused whole (`error`: the
 /// transactional id's refusal, or the group's for the two naming one).
-pub(crate) fn txn_request(
-    request: &RequestKind,
-    correlation_id: i32,
-    version: i16,
-    e: i16,
-) -> Option<Frame> {
+pub(crate) fn txn_request(request: &RequestKind, to: Refusal, e: i16) -> Option<Frame> {
     Some(match request {
         RequestKind::InitProducerId(_) => {
             let mut r = InitProducerIdResponse::default();
             r.error_code = e;
             r.producer_id = ProducerId(-1);
             r.producer_epoch = -1;
-            encoded(correlation_id, version, &r)
+            to.frame(r)
         }
         RequestKind::AddPartitionsToTxn(req) => {
             let topics = req.v3_and_below_topics.iter().map(|t| {
@@ -88,31 +102,25 @@ pub(crate) fn txn_request(
                     t.partitions.iter().map(|&i| (i, e)).collect(),
                 )
             });
-            encoded(correlation_id, version, &add_partitions_answer(topics))
+            to.frame(add_partitions_answer(topics))
         }
         RequestKind::AddOffsetsToTxn(_) => {
             let mut r = AddOffsetsToTxnResponse::default();
             r.error_code = e;
-            encoded(correlation_id, version, &r)
+            to.frame(r)
         }
         RequestKind::EndTxn(_) => {
             let mut r = EndTxnResponse::default();
             r.error_code = e;
-            encoded(correlation_id, version, &r)
+            to.frame(r)
         }
-        RequestKind::TxnOffsetCommit(req) => {
-            encoded(correlation_id, version, &txn_offsets_answer(req, |_, _| e))
-        }
+        RequestKind::TxnOffsetCommit(req) => to.frame(txn_offsets_answer(req, |_, _| e)),
         _ => return None,
     })
 }
 
 /// The answer to a group request refused whole.
-pub(crate) fn group_request(
-    request: &RequestKind,
-    correlation_id: i32,
-    version: i16,
-) -> Option<Frame> {
+pub(crate) fn group_request(request: &RequestKind, to: Refusal) -> Option<Frame> {
     let e = ec::GROUP_AUTHORIZATION_FAILED;
     let frame = |body: &dyn Fn() -> Frame| Some(body());
     match request {
@@ -120,22 +128,22 @@ pub(crate) fn group_request(
             let mut r = JoinGroupResponse::default();
             r.error_code = e;
             r.generation_id = -1;
-            encoded(correlation_id, version, &r)
+            to.frame(r)
         }),
         RequestKind::SyncGroup(_) => frame(&|| {
             let mut r = SyncGroupResponse::default();
             r.error_code = e;
-            encoded(correlation_id, version, &r)
+            to.frame(r)
         }),
         RequestKind::Heartbeat(_) => frame(&|| {
             let mut r = HeartbeatResponse::default();
             r.error_code = e;
-            encoded(correlation_id, version, &r)
+            to.frame(r)
         }),
         RequestKind::LeaveGroup(_) => frame(&|| {
             let mut r = LeaveGroupResponse::default();
             r.error_code = e;
-            encoded(correlation_id, version, &r)
+            to.frame(r)
         }),
         RequestKind::OffsetCommit(req) => frame(&|| {
             let mut r = OffsetCommitResponse::default();
@@ -150,7 +158,7 @@ pub(crate) fn group_request(
                 }
                 r.topics.push(rt);
             }
-            encoded(correlation_id, version, &r)
+            to.frame(r)
         }),
         RequestKind::OffsetFetch(req) => frame(&|| {
             let mut r = OffsetFetchResponse::default();
@@ -161,7 +169,7 @@ pub(crate) fn group_request(
                 rg.error_code = e;
                 r.groups.push(rg);
             }
-            encoded(correlation_id, version, &r)
+            to.frame(r)
         }),
         RequestKind::DescribeGroups(req) => frame(&|| {
             let mut r = DescribeGroupsResponse::default();
@@ -171,12 +179,12 @@ pub(crate) fn group_request(
                 d.error_code = e;
                 r.groups.push(d);
             }
-            encoded(correlation_id, version, &r)
+            to.frame(r)
         }),
         RequestKind::ConsumerGroupHeartbeat(_) => frame(&|| {
             let mut r = ConsumerGroupHeartbeatResponse::default();
             r.error_code = e;
-            encoded(correlation_id, version, &r)
+            to.frame(r)
         }),
         RequestKind::ConsumerGroupDescribe(req) => frame(&|| {
             let mut r = ConsumerGroupDescribeResponse::default();
@@ -186,7 +194,7 @@ pub(crate) fn group_request(
                 d.error_code = e;
                 r.groups.push(d);
             }
-            encoded(correlation_id, version, &r)
+            to.frame(r)
         }),
         RequestKind::DeleteGroups(req) => frame(&|| {
             let mut r = DeleteGroupsResponse::default();
@@ -196,26 +204,22 @@ pub(crate) fn group_request(
                 d.error_code = e;
                 r.results.push(d);
             }
-            encoded(correlation_id, version, &r)
+            to.frame(r)
         }),
         RequestKind::OffsetDelete(_) => frame(&|| {
             let mut r = OffsetDeleteResponse::default();
             r.error_code = e;
-            encoded(correlation_id, version, &r)
+            to.frame(r)
         }),
         RequestKind::AddOffsetsToTxn(_) | RequestKind::TxnOffsetCommit(_) => {
-            txn_request(request, correlation_id, version, e)
+            txn_request(request, to, e)
         }
         _ => None,
     }
 }
 
 /// The answer to a cluster request (ACLs, SCRAM users) refused whole.
-pub(crate) fn cluster_request(
-    request: &RequestKind,
-    correlation_id: i32,
-    version: i16,
-) -> Option<Frame> {
+pub(crate) fn cluster_request(request: &RequestKind, to: Refusal) -> Option<Frame> {
     let e = ec::CLUSTER_AUTHORIZATION_FAILED;
     let why = Some(kafka_protocol::protocol::StrBytes::from_static_str(
         "the principal may not do this to the cluster",
@@ -225,7 +229,7 @@ pub(crate) fn cluster_request(
             let mut r = DescribeAclsResponse::default();
             r.error_code = e;
             r.error_message = why;
-            encoded(correlation_id, version, &r)
+            to.frame(r)
         }
         RequestKind::CreateAcls(req) => {
             let mut r = CreateAclsResponse::default();
@@ -235,7 +239,7 @@ pub(crate) fn cluster_request(
                 c.error_message = why.clone();
                 r.results.push(c);
             }
-            encoded(correlation_id, version, &r)
+            to.frame(r)
         }
         RequestKind::DeleteAcls(req) => {
             let mut r = DeleteAclsResponse::default();
@@ -245,13 +249,13 @@ pub(crate) fn cluster_request(
                 f.error_message = why.clone();
                 r.filter_results.push(f);
             }
-            encoded(correlation_id, version, &r)
+            to.frame(r)
         }
         RequestKind::DescribeUserScramCredentials(_) => {
             let mut r = DescribeUserScramCredentialsResponse::default();
             r.error_code = e;
             r.error_message = why;
-            encoded(correlation_id, version, &r)
+            to.frame(r)
         }
         RequestKind::AlterUserScramCredentials(req) => {
             let mut r = AlterUserScramCredentialsResponse::default();
@@ -269,8 +273,37 @@ pub(crate) fn cluster_request(
                 u.error_message = why.clone();
                 r.results.push(u);
             }
-            encoded(correlation_id, version, &r)
+            to.frame(r)
         }
         _ => return None,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Buf;
+    use kafka_protocol::protocol::Decodable;
+
+    #[test]
+    fn a_refusal_carries_the_throttle_its_request_quota_earned() {
+        let to = Refusal {
+            correlation_id: 9,
+            version: 4,
+            throttle_ms: 7,
+        };
+        let request = RequestKind::Heartbeat(HeartbeatRequest::default());
+        let Some(Frame::Bytes(mut b)) = group_request(&request, to) else {
+            panic!("no frame");
+        };
+        // Size, correlation id, the flexible header's tags.
+        b.advance(4);
+        assert_eq!(b.get_i32(), 9);
+        b.advance(1);
+        let r = HeartbeatResponse::decode(&mut b, 4).unwrap();
+        assert_eq!(
+            (r.error_code, r.throttle_time_ms),
+            (ec::GROUP_AUTHORIZATION_FAILED, 7)
+        );
+    }
 }
