@@ -154,16 +154,26 @@ fn classic_member(c: &mut Client, group: &str) -> (String, i32) {
     (joined.member_id.to_string(), joined.generation_id)
 }
 
-#[test]
-fn a_groups_offsets_expire_once_it_has_neither_members_nor_commits_for_the_retention() {
-    let mut config = common::config("offsets-retention");
-    // Margins of 1.5 s or more around every expiry: a slow machine
-    // cannot turn the checks around.
+/// A broker keeping offsets 4 s, checked every `check`, with topic `t`
+/// (one partition), and a client of it.
+fn retaining_4_s(
+    tag: &str,
+    check: Duration,
+) -> (gyre_broker::BrokerConfig, gyre_broker::Broker, Client) {
+    let mut config = common::config(tag);
     config.consumer_groups.offsets_retention = Duration::from_secs(4);
-    config.consumer_groups.offsets_retention_check = Duration::from_millis(100);
+    config.consumer_groups.offsets_retention_check = check;
     let broker = common::start(&config);
     let mut c = Client::connect(broker.local_addr());
     create_topic(&mut c, "t", 1);
+    (config, broker, c)
+}
+
+#[test]
+fn a_groups_offsets_expire_once_it_has_neither_members_nor_commits_for_the_retention() {
+    // Margins of 1.5 s or more around every expiry: a slow machine
+    // cannot turn the checks around.
+    let (config, broker, mut c) = retaining_4_s("offsets-retention", Duration::from_millis(100));
     create_topic(&mut c, "u", 1);
     let wait = |ms| std::thread::sleep(Duration::from_millis(ms));
 
@@ -227,13 +237,9 @@ fn a_groups_offsets_expire_once_it_has_neither_members_nor_commits_for_the_reten
 
 #[test]
 fn the_ages_offsets_expire_by_survive_a_restart() {
-    let mut config = common::config("offsets-retention-restart");
     // Margins of 1.4 s or more around every expiry.
-    config.consumer_groups.offsets_retention = Duration::from_secs(4);
-    config.consumer_groups.offsets_retention_check = Duration::from_millis(100);
-    let broker = common::start(&config);
-    let mut c = Client::connect(broker.local_addr());
-    create_topic(&mut c, "t", 1);
+    let (config, broker, mut c) =
+        retaining_4_s("offsets-retention-restart", Duration::from_millis(100));
     let started = std::time::Instant::now();
     let wait_until = |ms| {
         let at = started + Duration::from_millis(ms);
@@ -351,12 +357,10 @@ fn metadata_past_the_bound_is_refused_and_not_kept() {
 fn a_group_that_left_before_a_restart_between_checks_is_not_aged_from_its_commit() {
     // Checks an hour apart: after the one at start, only the mark written
     // when the group got its first offset says it was in use.
-    let mut config = common::config("offsets-retention-between-checks");
-    config.consumer_groups.offsets_retention = Duration::from_secs(4);
-    config.consumer_groups.offsets_retention_check = Duration::from_secs(3600);
-    let broker = common::start(&config);
-    let mut c = Client::connect(broker.local_addr());
-    create_topic(&mut c, "t", 1);
+    let (config, broker, mut c) = retaining_4_s(
+        "offsets-retention-between-checks",
+        Duration::from_secs(3600),
+    );
     // The check at start has run before the group exists.
     std::thread::sleep(Duration::from_millis(300));
     let started = std::time::Instant::now();
