@@ -458,13 +458,12 @@ mod tests {
             gyre_testkit::scratch_root().join(format!("gyre-offsets-del-{}", std::process::id()));
         let _ = fs::remove_dir_all(&dir);
         let key = |g: &str, p| (g.to_owned(), "t".to_owned(), p);
-        let at = plain;
         {
             let mut s = OffsetStore::open(&dir).unwrap();
             s.commit(vec![
-                (key("a", 0), at(5)),
-                (key("a", 1), at(6)),
-                (key("b", 0), at(7)),
+                (key("a", 0), plain(5)),
+                (key("a", 1), plain(6)),
+                (key("b", 0), plain(7)),
             ])
             .unwrap();
             assert_eq!(s.delete(&[key("a", 0), key("a", 9)]).unwrap(), 1);
@@ -472,7 +471,7 @@ mod tests {
         }
         let s = OffsetStore::open(&dir).unwrap();
         assert_eq!(s.get("a", "t", 0), None);
-        assert_eq!(s.get("a", "t", 1), Some(&at(6)));
+        assert_eq!(s.get("a", "t", 1), Some(&plain(6)));
         assert!(!s.has_group("b"));
         assert_eq!(s.groups(), vec!["a"]);
         let _ = fs::remove_dir_all(&dir);
@@ -483,15 +482,14 @@ mod tests {
         use std::time::Duration;
         let dir = dir("expire");
         let mut s = OffsetStore::open(&dir).unwrap();
-        let at = plain;
         s.commit(vec![
-            (key("idle", "t", 0), at(1)),
-            (key("idle", "t", 1), at(2)),
+            (key("idle", "t", 0), plain(1)),
+            (key("idle", "t", 1), plain(2)),
         ])
         .unwrap();
         s.commit(vec![
-            (key("busy", "t", 0), at(3)),
-            (key("kept", "t", 0), at(4)),
+            (key("busy", "t", 0), plain(3)),
+            (key("kept", "t", 0), plain(4)),
         ])
         .unwrap();
         let later = Instant::now() + Duration::from_secs(60);
@@ -505,7 +503,7 @@ mod tests {
         assert_eq!(s.groups(), ["busy", "kept"]);
         assert_eq!(s.get("idle", "t", 1), None);
         // A tombstone commit removes the last offset: nothing left to age.
-        s.commit(vec![(key("busy", "t", 0), at(TOMBSTONE))])
+        s.commit(vec![(key("busy", "t", 0), plain(TOMBSTONE))])
             .unwrap();
         assert!(!s.has_group("busy"));
         let later_still = later + Duration::from_secs(12);
@@ -523,18 +521,17 @@ mod tests {
         use std::time::Duration;
         let dir = dir("unsubscribed");
         let mut s = OffsetStore::open(&dir).unwrap();
-        let at = plain;
         s.commit(vec![
-            (key("g", "old", 0), at(1)),
-            (key("g", "old", 1), at(2)),
+            (key("g", "old", 0), plain(1)),
+            (key("g", "old", 1), plain(2)),
         ])
         .unwrap();
         let retention = Duration::from_secs(30);
         let later = Instant::now() + Duration::from_secs(40);
         // Committed since, within the retention: kept whatever the
         // subscription. Past it and subscribed: kept.
-        s.commit(vec![(key("g", "recent", 0), at(3))]).unwrap();
-        s.commit(vec![(key("g", "current", 0), at(4))]).unwrap();
+        s.commit(vec![(key("g", "recent", 0), plain(3))]).unwrap();
+        s.commit(vec![(key("g", "current", 0), plain(4))]).unwrap();
         // Each offset ages alone: old/1 was committed again since.
         for (t, p, ago) in [
             ("old", 0, 31),
@@ -568,12 +565,11 @@ mod tests {
         use std::time::Duration;
         let d = dir("alone");
         let mut s = OffsetStore::open(&d).unwrap();
-        let c = plain;
         s.commit(vec![
-            (key("solo", "t", 0), c(1)),
-            (key("solo", "t", 1), c(2)),
-            (key("left", "t", 0), c(3)),
-            (key("left", "t", 1), c(4)),
+            (key("solo", "t", 0), plain(1)),
+            (key("solo", "t", 1), plain(2)),
+            (key("left", "t", 0), plain(3)),
+            (key("left", "t", 1), plain(4)),
         ])
         .unwrap();
         let now = Instant::now();
@@ -592,7 +588,7 @@ mod tests {
         let gone = s.expire(now, retention, |_| false, |_, _| false).unwrap();
         assert_eq!(gone, ["solo"]);
         assert_eq!(s.get("solo", "t", 0), None);
-        assert_eq!(s.get("solo", "t", 1), Some(&c(2)));
+        assert_eq!(s.get("solo", "t", 1), Some(&plain(2)));
         assert_eq!(s.keys_of("left").len(), 2);
         let gone = s
             .expire(
