@@ -57,6 +57,7 @@ pub mod flusher;
 mod folder_sync;
 pub mod health;
 pub mod id_hash;
+pub mod leader_epoch;
 pub mod log;
 pub mod ops;
 pub mod producer_ids;

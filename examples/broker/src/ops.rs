@@ -134,6 +134,9 @@ pub enum OffsetAnswer {
         offset: i64,
         /// Its timestamp, or -1.
         timestamp: i64,
+        /// The leader epoch it was written in (the current one for the
+        /// latest offset), or -1 where none is known.
+        leader_epoch: i32,
     },
     /// The partition does not exist.
     UnknownPartition,
@@ -179,6 +182,9 @@ pub enum LogOp {
     /// timestamp in ms; with `true` (`read_committed`), latest is the last
     /// stable offset.
     ListOffsets(Vec<(PartitionId, i64)>, bool),
+    /// Where each asked leader epoch's records end, per partition
+    /// (OffsetForLeaderEpoch).
+    EpochEnds(Vec<(PartitionId, i32)>),
     /// Create topics.
     CreateTopics(Vec<TopicSpec>),
     /// Delete topics by name.
@@ -272,6 +278,10 @@ pub enum Answer<'a> {
     Fetched(Vec<PartitionRead>),
     /// Per partition, in request order.
     Offsets(Vec<(PartitionId, OffsetAnswer)>),
+    /// Per partition, in request order: the epoch at or below the one
+    /// asked and the offset its records end at (-1, -1 when unknown);
+    /// `None` for a partition that is gone.
+    EpochEnds(Vec<(PartitionId, Option<(i32, i64)>)>),
     /// Per topic, in request order.
     Created(Vec<Result<Arc<Topic>, TopicError>>),
     /// Per topic, in request order.

@@ -66,6 +66,9 @@ pub struct Storage {
     open_files: Arc<OpenFiles>,
     max_open_segments: usize,
     next_id: PartitionId,
+    /// The leader epoch of every partition while this storage is open
+    /// (see [`leader_epoch`](crate::leader_epoch)).
+    leader_epoch: i32,
     /// This broker's hold on the folder: no other may open it meanwhile.
     _lock: DataLock,
 }
@@ -149,6 +152,7 @@ impl Storage {
             open_files: Arc::default(),
             max_open_segments: max_open_segments.max(1),
             next_id: 0,
+            leader_epoch: 0,
             _lock: lock,
         };
         let mut truncations = Vec::new();
@@ -212,7 +216,37 @@ impl Storage {
                 config,
             }));
         }
+        storage.take_leadership()?;
         Ok((storage, truncations))
+    }
+
+    /// Raises the leader epoch past the last start's and every
+    /// partition's, durably, and makes it every log's, before anything is
+    /// appended.
+    fn take_leadership(&mut self) -> io::Result<()> {
+        let last = crate::leader_epoch::read(&self.root);
+        let recorded = self
+            .logs
+            .values()
+            .filter_map(|log| log.epochs().latest().map(|l| l.epoch));
+        let epoch = crate::leader_epoch::next(last, recorded);
+        crate::leader_epoch::write(&self.root, epoch)?;
+        for log in self.logs.values_mut() {
+            log.lead(epoch, last)?;
+        }
+        self.close_idle_files();
+        self.leader_epoch = epoch;
+        self.catalog.set_leader_epoch(epoch);
+        tracing::info!(
+            leader_epoch = epoch,
+            "took the leadership of every partition"
+        );
+        Ok(())
+    }
+
+    /// The leader epoch of every partition.
+    pub fn leader_epoch(&self) -> i32 {
+        self.leader_epoch
     }
 
     /// A properties file's partition count, settings and topic id (`None`
@@ -452,13 +486,14 @@ impl Storage {
         }
         let mut logs = Vec::with_capacity(partitions as usize);
         for index in 0..partitions {
-            let (log, _) = PartitionLog::open_in(
+            let (mut log, _) = PartitionLog::open_in(
                 &dir.join(index.to_string()),
                 config.clone(),
                 Recovery::From(0),
                 &self.open_files,
             )
             .map_err(|e| storage(&e))?;
+            log.lead(self.leader_epoch, None).map_err(|e| storage(&e))?;
             logs.push(log);
             self.close_idle_files();
         }
@@ -515,13 +550,14 @@ impl Storage {
             if folder.exists() {
                 fs::remove_dir_all(&folder).map_err(|e| storage(&e))?;
             }
-            let (log, _) = PartitionLog::open_in(
+            let (mut log, _) = PartitionLog::open_in(
                 &folder,
                 topic.config.clone(),
                 Recovery::From(0),
                 &self.open_files,
             )
             .map_err(|e| storage(&e))?;
+            log.lead(self.leader_epoch, None).map_err(|e| storage(&e))?;
             logs.push(log);
             self.close_idle_files();
         }
@@ -669,8 +705,8 @@ mod tests {
         let (mut storage, _) = Storage::open(&root, LogConfig::default(), 1).unwrap();
         assert_eq!(
             record::take(),
-            std::slice::from_ref(&root),
-            "the new `topics` folder"
+            [root.clone(), root.clone()],
+            "the new `topics` folder, then the leader epoch's file"
         );
         storage.create_topic("t", 2, &[]).unwrap();
         assert_eq!(
@@ -687,10 +723,12 @@ mod tests {
         drop(storage);
         let (storage, _) = Storage::open(&root, LogConfig::default(), 1).unwrap();
         assert!(storage.catalog().get("t").is_none());
-        assert!(
-            !record::take().contains(&root),
-            "a folder opened again gained nothing"
+        assert_eq!(
+            record::take(),
+            std::slice::from_ref(&root),
+            "a folder opened again gained nothing but its new leader epoch"
         );
+        assert_eq!(storage.leader_epoch(), 2);
         drop(storage);
         std::fs::remove_dir_all(&root).unwrap();
     }

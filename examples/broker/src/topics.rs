@@ -10,6 +10,7 @@
 
 use crate::log::LogConfig;
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::{Arc, RwLock};
 pub use uuid::Uuid;
 
@@ -65,9 +66,21 @@ struct Maps {
 #[derive(Debug, Default)]
 pub struct Catalog {
     topics: RwLock<Maps>,
+    /// Every partition's leader epoch (one per start of the broker).
+    leader_epoch: AtomicI32,
 }
 
 impl Catalog {
+    /// The leader epoch of every partition: Metadata answers it, and
+    /// requests naming an older one are fenced.
+    pub fn leader_epoch(&self) -> i32 {
+        self.leader_epoch.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn set_leader_epoch(&self, epoch: i32) {
+        self.leader_epoch.store(epoch, Ordering::Relaxed);
+    }
+
     /// The topic called `name`.
     pub fn get(&self, name: &str) -> Option<Arc<Topic>> {
         self.read().by_name.get(name).cloned()

@@ -376,6 +376,7 @@ impl<R: LogReply> WriterHandler<R> {
         const NOT_FOUND: OffsetAnswer = OffsetAnswer::Found {
             offset: -1,
             timestamp: -1,
+            leader_epoch: -1,
         };
         queries
             .iter()
@@ -383,8 +384,16 @@ impl<R: LogReply> WriterHandler<R> {
                 let Some(log) = self.storage.log(pid) else {
                     return (pid, OffsetAnswer::UnknownPartition);
                 };
+                // Each offset answered with the epoch it was written in,
+                // as Kafka answers (v4+), so a consumer starting there can
+                // check its position when the epoch moves.
+                let epoch_for = |offset| log.epochs().epoch_for(offset);
                 let by_time = |ts| match log.offset_for_time(ts) {
-                    Ok(Some((offset, timestamp))) => OffsetAnswer::Found { offset, timestamp },
+                    Ok(Some((offset, timestamp))) => OffsetAnswer::Found {
+                        offset,
+                        timestamp,
+                        leader_epoch: epoch_for(offset),
+                    },
                     Ok(None) => NOT_FOUND,
                     Err(e) => {
                         tracing::error!(partition = pid, error = %e, "offset lookup failed");
@@ -399,12 +408,14 @@ impl<R: LogReply> WriterHandler<R> {
                             log.end_offset()
                         },
                         timestamp: -1,
+                        leader_epoch: log.leader_epoch(),
                     },
                     // Earliest, and (v8) earliest kept locally: with no
                     // tiered storage, the same.
                     -2 | -4 => OffsetAnswer::Found {
                         offset: log.start_offset(),
                         timestamp: -1,
+                        leader_epoch: epoch_for(log.start_offset()),
                     },
                     // (v7) The first record with the largest timestamp.
                     -3 => log.max_timestamp().map_or(NOT_FOUND, by_time),
@@ -492,6 +503,18 @@ impl<R: LogReply> OwningHandler<Slot<R>> for WriterHandler<R> {
                     let answer = self.list_offsets(&queries, read_committed);
                     if let Some(reply) = reply {
                         reply.answer(id, Answer::Offsets(answer));
+                    }
+                }
+                LogOp::EpochEnds(asked) => {
+                    let ends = asked
+                        .iter()
+                        .map(|&(pid, epoch)| {
+                            let log = self.storage.log(pid);
+                            (pid, log.map(|log| log.end_offset_for_epoch(epoch)))
+                        })
+                        .collect();
+                    if let Some(reply) = reply {
+                        reply.answer(id, Answer::EpochEnds(ends));
                     }
                 }
                 LogOp::CreateTopics(specs) => {

@@ -24,6 +24,10 @@ pub struct BatchHeader {
     pub base_offset: i64,
     /// The whole batch's size in bytes, header included.
     pub size: usize,
+    /// The leader epoch the batch was appended in (outside the CRC: the
+    /// log stamps it); -1 in a producer's batch and in batches appended
+    /// before the broker kept epochs.
+    pub partition_leader_epoch: i32,
     /// The last record's offset minus the first's.
     pub last_offset_delta: i32,
     /// The first record's timestamp (ms).
@@ -183,6 +187,7 @@ pub fn parse_header(buf: &[u8]) -> Result<BatchHeader, BatchError> {
     let header = BatchHeader {
         base_offset: be_i64(buf, 0),
         size: LOG_OVERHEAD + length as usize,
+        partition_leader_epoch: be_i32(buf, 12),
         last_offset_delta: be_i32(buf, 23),
         base_timestamp: be_i64(buf, 27),
         max_timestamp: be_i64(buf, 35),
@@ -253,6 +258,12 @@ pub fn split(buf: &[u8]) -> Result<Vec<(BatchHeader, Range<usize>)>, BatchError>
 /// the CRC, so nothing else changes).
 pub fn set_base_offset(buf: &mut [u8], offset: i64) {
     buf[..8].copy_from_slice(&offset.to_be_bytes());
+}
+
+/// Stamps the batch at the start of `buf` with the leader epoch it is
+/// appended in (outside the CRC, as the base offset is).
+pub fn set_leader_epoch(buf: &mut [u8], epoch: i32) {
+    buf[12..16].copy_from_slice(&epoch.to_be_bytes());
 }
 
 /// The attributes bit saying a batch's timestamps are the broker's.

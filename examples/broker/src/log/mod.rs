@@ -4,6 +4,7 @@
 
 pub mod batch;
 pub mod cleaner;
+pub mod epochs;
 mod open_files;
 pub mod pace;
 mod partition;

@@ -3,6 +3,7 @@
 
 use super::batch::{self, BatchError, BatchHeader, Marker};
 use super::cleaner::{self, CleanPlan, Cleaned};
+use super::epochs::{LeaderEpochs, EPOCH_SNAPSHOT};
 use super::open_files::OpenFiles;
 use super::producers::{ProducerStates, SequenceError, Verdict};
 use super::records::{self, RecordsError};
@@ -272,6 +273,26 @@ pub struct PartitionLog {
     /// Which open of a log this is, so a cleaning pass planned for a log
     /// since deleted (and perhaps created again) is not swapped in.
     id: u64,
+    /// Where each leader epoch began (see [`epochs`](super::epochs)).
+    epochs: LeaderEpochs,
+    /// The log end the epochs snapshot read at open was taken at (`None`
+    /// with no usable snapshot): what [`lead`](Self::lead) reads on from
+    /// when the snapshot turns out older than the last epoch.
+    epochs_read_at: Option<i64>,
+    /// The epoch appends are stamped with: the broker's, from
+    /// [`lead`](Self::lead); -1 before it.
+    leader_epoch: i32,
+}
+
+/// Replaces the file at `path` with `text` through a temporary file and
+/// a rename, synced first if `sync`.
+fn replace_file(path: &Path, text: String, sync: bool) -> io::Result<()> {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, text)?;
+    if sync {
+        File::open(&tmp)?.sync_all()?;
+    }
+    std::fs::rename(&tmp, path)
 }
 
 /// Hands out [`PartitionLog`]'s ids.
@@ -430,9 +451,20 @@ impl PartitionLog {
             staged_headers: Vec::new(),
             producers: ProducerStates::default(),
             txns: PartitionTxns::default(),
+            epochs: LeaderEpochs::default(),
+            epochs_read_at: None,
+            leader_epoch: -1,
         };
         log.rebuild_producers()?;
         log.rebuild_txns()?;
+        if let Some((mut epochs, at)) =
+            log.read_snapshot(EPOCH_SNAPSHOT, LeaderEpochs::from_snapshot)
+        {
+            // Epochs that began past a cut began in records now gone.
+            epochs.truncate_from_end(log.end_offset());
+            log.epochs = epochs;
+            log.epochs_read_at = Some(at);
+        }
         if log.end_offset() == 0 {
             // Nothing in it to make durable (a new partition, mostly).
             log.unsynced.store(false, Ordering::Relaxed);
@@ -530,6 +562,50 @@ impl PartitionLog {
         }
         self.txns = txns;
         Ok(())
+    }
+
+    /// Makes `epoch` this log's leader epoch, beginning at the log's end:
+    /// appends are stamped with it from now on. `previous` is the
+    /// broker's epoch before this one, if known: a history read at open
+    /// whose latest epoch is older than that missed a run (its snapshot,
+    /// written unsynced at each start, was lost with a power cut), so it
+    /// is read on from the batches after it, which name their epochs.
+    /// The history is then written, unsynced: losing it again costs a
+    /// read of the batches, never a wrong answer.
+    pub fn lead(&mut self, epoch: i32, previous: Option<i32>) -> io::Result<()> {
+        let latest = self.epochs.latest().map_or(-1, |l| l.epoch);
+        if previous.is_some_and(|p| latest < p) {
+            let from = self.epochs_read_at.unwrap_or(0).min(self.end_offset());
+            let mut epochs = std::mem::take(&mut self.epochs);
+            self.walk_headers(0, from, |_, _, header| {
+                epochs.observe(header.partition_leader_epoch, header.base_offset);
+                Ok(())
+            })?;
+            tracing::info!(dir = %self.dir.display(), from, "read the leader epochs on from the batches");
+            self.epochs = epochs;
+        }
+        self.epochs.assign(epoch, self.staged_end());
+        self.leader_epoch = epoch;
+        let text = self.epochs.snapshot(self.end_offset());
+        self.epochs_read_at = Some(self.end_offset());
+        replace_file(&self.dir.join(EPOCH_SNAPSHOT), text, false)
+    }
+
+    /// The epoch appends are stamped with (-1 before [`lead`](Self::lead)).
+    pub fn leader_epoch(&self) -> i32 {
+        self.leader_epoch
+    }
+
+    /// Where each leader epoch began.
+    pub fn epochs(&self) -> &LeaderEpochs {
+        &self.epochs
+    }
+
+    /// Kafka's OffsetForLeaderEpoch for this log: the largest epoch at or
+    /// below `requested` and the offset its records end at (see
+    /// [`LeaderEpochs::end_offset_for`]).
+    pub fn end_offset_for_epoch(&self, requested: i32) -> (i32, i64) {
+        self.epochs.end_offset_for(requested, self.end_offset())
     }
 
     /// The producer and kind of the marker at `offset`, if a marker is
@@ -638,13 +714,7 @@ impl PartitionLog {
             // The durable one may be gone, or not durable any more.
             self.durable_snapshots.store(0, Ordering::Relaxed);
         }
-        let path = self.dir.join(name);
-        let tmp = path.with_extension("tmp");
-        std::fs::write(&tmp, text)?;
-        if sync {
-            File::open(&tmp)?.sync_all()?;
-        }
-        std::fs::rename(&tmp, &path)
+        replace_file(&self.dir.join(name), text, sync)
     }
 
     /// The last stable offset: below it every transaction has ended (the
@@ -900,7 +970,9 @@ impl PartitionLog {
             let at = self.staged.len();
             self.staged.extend_from_slice(&records[range]);
             batch::set_base_offset(&mut self.staged[at..], next);
+            batch::set_leader_epoch(&mut self.staged[at..], self.leader_epoch);
             let mut h = header;
+            h.partition_leader_epoch = self.leader_epoch;
             if self.config.log_append_time {
                 batch::set_log_append_time(&mut self.staged[at..], &mut h, now);
             }

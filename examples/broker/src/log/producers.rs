@@ -481,6 +481,7 @@ mod tests {
         BatchHeader {
             base_offset,
             size: 100,
+            partition_leader_epoch: -1,
             last_offset_delta: records - 1,
             base_timestamp: 0,
             max_timestamp: 0,

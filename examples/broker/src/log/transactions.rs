@@ -294,6 +294,7 @@ mod tests {
         BatchHeader {
             base_offset: base,
             size: 100,
+            partition_leader_epoch: -1,
             last_offset_delta: 0,
             base_timestamp: 0,
             max_timestamp: 0,

@@ -127,6 +127,11 @@ pub mod error_code {
     /// An incremental fetch carried an epoch other than the one its
     /// session expects next.
     pub const INVALID_FETCH_SESSION_EPOCH: i16 = 71;
+    /// A request named a leader epoch older than the partition's: the
+    /// client's metadata is stale (the broker restarted since).
+    pub const FENCED_LEADER_EPOCH: i16 = 74;
+    /// A request named a leader epoch newer than the partition's.
+    pub const UNKNOWN_LEADER_EPOCH: i16 = 75;
     /// An incremental fetch named topics by id in a session that names
     /// them by name, or the other way round.
     pub const FETCH_SESSION_TOPIC_ID_ERROR: i16 = 106;

@@ -572,6 +572,16 @@ fn walk(key: ApiKey, version: i16, body: &[u8]) -> Result<usize, ShapeError> {
             })?;
             w.skip(4)?; // timeout
         }
+        ApiKey::OffsetForLeaderEpoch => {
+            if v >= 3 {
+                w.skip(4)?; // replica id
+            }
+            w.structs(false, |w| {
+                w.string()?;
+                // Partition, current leader epoch, leader epoch.
+                w.structs(false, |w| w.skip(4 + 4 + 4))
+            })?;
+        }
         ApiKey::AlterConfigs => {
             w.structs(false, |w| {
                 w.skip(1)?; // resource type
@@ -1122,6 +1132,15 @@ mod tests {
                 }
                 RequestKind::DescribeCluster(r)
             }
+            ApiKey::OffsetForLeaderEpoch => {
+                use offset_for_leader_epoch_request::*;
+                let mut t = OffsetForLeaderTopic::default();
+                t.topic = TopicName(name("t"));
+                t.partitions = vec![Default::default(), Default::default()];
+                let mut r = OffsetForLeaderEpochRequest::default();
+                r.topics = vec![t.clone(), t];
+                RequestKind::OffsetForLeaderEpoch(r)
+            }
             ApiKey::DeleteRecords => {
                 let mut t = delete_records_request::DeleteRecordsTopic::default();
                 t.name = TopicName(name("t"));
@@ -1325,6 +1344,7 @@ mod tests {
             AlterConfigs,
             IncrementalAlterConfigs,
             DeleteRecords,
+            OffsetForLeaderEpoch,
             DescribeCluster,
             ApiVersions,
             SaslHandshake,

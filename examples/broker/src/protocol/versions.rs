@@ -33,6 +33,10 @@ pub const SUPPORTED: &[ApiRange] = &[
     range(ApiKey::Produce, 3, 12),
     range(ApiKey::Fetch, 4, 17),
     range(ApiKey::ListOffsets, 1, 8),
+    // Where a leader epoch's records end, for consumers checking their
+    // positions after the epoch moved (KIP-320; v3 adds the replica id,
+    // v4 is flexible).
+    range(ApiKey::OffsetForLeaderEpoch, 2, 4),
     range(ApiKey::Metadata, 0, 12),
     // v9 of both name a consumer group member's epoch (KIP-848).
     range(ApiKey::OffsetCommit, 2, 9),

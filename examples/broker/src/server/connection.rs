@@ -53,8 +53,9 @@ use gyre_reactor::{
 use kafka_protocol::messages::api_versions_response::ApiVersion;
 use kafka_protocol::messages::{
     ApiKey, ApiVersionsResponse, CreatePartitionsRequest, CreateTopicsRequest,
-    DeleteRecordsRequest, FetchRequest, ListOffsetsRequest, MetadataRequest, ProduceRequest,
-    RequestKind, SaslAuthenticateRequest, SaslAuthenticateResponse, SaslHandshakeResponse,
+    DeleteRecordsRequest, FetchRequest, ListOffsetsRequest, MetadataRequest,
+    OffsetForLeaderEpochRequest, ProduceRequest, RequestKind, SaslAuthenticateRequest,
+    SaslAuthenticateResponse, SaslHandshakeResponse,
 };
 use kafka_protocol::protocol::{Encodable, HeaderVersion, StrBytes};
 use std::cell::Cell;
@@ -143,6 +144,16 @@ const THROTTLE_TAG: u64 = 1;
 /// The tag of the timer that closes a connection over its address's
 /// connection creation rate.
 const REFUSED_TAG: u64 = 2;
+
+/// One partition of a request as [`Connection::route_each`] routes it.
+struct Routed {
+    /// The partition's index.
+    index: i32,
+    /// What the writer is asked of it (an offset, a timestamp, an epoch).
+    value: i64,
+    /// The leader epoch the client knows the partition by (-1: none).
+    current_leader_epoch: i32,
+}
 
 impl Connection {
     pub(crate) fn new(
@@ -500,6 +511,7 @@ impl Connection {
                 self.fetch(ctx, head, r, quota)
             }
             RequestKind::ListOffsets(r) => self.list_offsets(ctx, head, r),
+            RequestKind::OffsetForLeaderEpoch(r) => self.epoch_ends(ctx, head, r),
             RequestKind::CreateTopics(r) => {
                 let quota = self.quota(Kind::Mutations, &quota_ask);
                 self.create_topics(ctx, head, r, quota)
@@ -598,7 +610,11 @@ impl Connection {
                     r.topics
                         .into_iter()
                         .map(|t| (t.name.0, t.partition_indexes)),
-                    |&index| (index, 0),
+                    |&index| Routed {
+                        index,
+                        value: 0,
+                        current_leader_epoch: -1,
+                    },
                 );
                 let partitions: Vec<u32> = asked.into_iter().map(|(id, _)| id).collect();
                 let op = (!partitions.is_empty()).then(|| LogOp::DescribeProducers(partitions));
@@ -1260,7 +1276,7 @@ impl Connection {
                     found,
                     missing,
                     &topic.partitions,
-                    |p| p.partition,
+                    |p| (p.partition, p.current_leader_epoch),
                     |id, p| {
                         parts.push(FetchPart {
                             partition: id,
@@ -1302,7 +1318,11 @@ impl Connection {
             ctx,
             op::DELETE,
             r.topics.into_iter().map(|t| (t.name.0, t.partitions)),
-            |p| (p.partition_index, p.offset),
+            |p| Routed {
+                index: p.partition_index,
+                value: p.offset,
+                current_leader_epoch: -1,
+            },
         );
         let op = (!cuts.is_empty()).then(|| LogOp::DeleteRecords(cuts));
         self.send_to_writer(
@@ -1324,7 +1344,11 @@ impl Connection {
             ctx,
             op::DESCRIBE,
             r.topics.into_iter().map(|t| (t.name.0, t.partitions)),
-            |p| (p.partition_index, p.timestamp),
+            |p| Routed {
+                index: p.partition_index,
+                value: p.timestamp,
+                current_leader_epoch: p.current_leader_epoch,
+            },
         );
         let read_committed = r.isolation_level == 1;
         let op = (!queries.is_empty()).then(|| LogOp::ListOffsets(queries, read_committed));
@@ -1334,6 +1358,37 @@ impl Connection {
             Pending::ListOffsets(layout),
             op,
             Answer::Offsets(Vec::new()),
+        );
+    }
+
+    /// OffsetForLeaderEpoch, as a consumer asks it (KIP-320): where the
+    /// records of the epoch it last read in end. DESCRIBE on each topic,
+    /// as in Kafka for consumers (this broker has no followers).
+    fn epoch_ends(
+        &mut self,
+        ctx: &mut impl InboundContext<Self>,
+        head: header::RequestHead,
+        r: OffsetForLeaderEpochRequest,
+    ) {
+        let (layout, asked) = self.route_each(
+            ctx,
+            op::DESCRIBE,
+            r.topics.into_iter().map(|t| (t.topic.0, t.partitions)),
+            |p| Routed {
+                index: p.partition,
+                value: i64::from(p.leader_epoch),
+                current_leader_epoch: p.current_leader_epoch,
+            },
+        );
+        // Each value came from an i32 above.
+        let asked: Vec<(u32, i32)> = asked.into_iter().map(|(id, e)| (id, e as i32)).collect();
+        let op = (!asked.is_empty()).then(|| LogOp::EpochEnds(asked));
+        self.send_to_writer(
+            ctx,
+            head,
+            Pending::EpochEnds(layout),
+            op,
+            Answer::EpochEnds(Vec::new()),
         );
     }
 
@@ -1546,7 +1601,7 @@ impl Connection {
         ctx: &impl InboundContext<Self>,
         operation: i8,
         topics: impl Iterator<Item = (StrBytes, Vec<P>)>,
-        fields: impl Fn(&P) -> (i32, i64),
+        fields: impl Fn(&P) -> Routed,
     ) -> (Vec<TopicLayout>, Vec<(u32, i64)>) {
         let mut routed = Vec::new();
         let layout = topics
@@ -1556,8 +1611,8 @@ impl Connection {
                     operation,
                     name,
                     &partitions,
-                    |p| fields(p).0,
-                    |id, p| routed.push((id, fields(p).1)),
+                    |p| (fields(p).index, fields(p).current_leader_epoch),
+                    |id, p| routed.push((id, fields(p).value)),
                 )
             })
             .collect();
@@ -1567,14 +1622,16 @@ impl Connection {
     /// Routes one topic's partitions by the catalog: `routed` gets each
     /// partition that exists, with its writer id; the rest are answered
     /// `UNKNOWN_TOPIC_OR_PARTITION`, or all `TOPIC_AUTHORIZATION_FAILED`
-    /// where the principal may not do `operation` to the topic.
+    /// where the principal may not do `operation` to the topic. `index`
+    /// gives a partition's index and the leader epoch the client knows
+    /// (-1: none), which is fenced as in [`route_found`](Self::route_found).
     fn route<P>(
         &self,
         ctx: &impl InboundContext<Self>,
         operation: i8,
         name: StrBytes,
         partitions: &[P],
-        index: impl Fn(&P) -> i32,
+        index: impl Fn(&P) -> (i32, i32),
         routed: impl FnMut(u32, &P),
     ) -> TopicLayout {
         let (found, missing) = if self.may(ctx, operation, resource::TOPIC, &name) {
@@ -1589,27 +1646,40 @@ impl Connection {
     }
 
     /// [`route`](Self::route) for a topic already looked up (by name or
-    /// by id); partitions of a topic not `found` get `missing`.
+    /// by id); partitions of a topic not `found` get `missing`. A
+    /// partition asked for under a leader epoch other than the broker's is
+    /// answered as Kafka answers it: an older one `FENCED_LEADER_EPOCH`
+    /// (the client's metadata predates a restart: it refreshes and asks
+    /// again), a newer one `UNKNOWN_LEADER_EPOCH`.
     fn route_found<P>(
         &self,
         name: StrBytes,
         found: Option<Arc<Topic>>,
         missing: i16,
         partitions: &[P],
-        index: impl Fn(&P) -> i32,
+        index: impl Fn(&P) -> (i32, i32),
         mut routed: impl FnMut(u32, &P),
     ) -> TopicLayout {
+        let leader_epoch = self.shared.catalog.leader_epoch();
         let partitions = partitions
             .iter()
             .map(|p| {
+                let (index, known_epoch) = index(p);
                 let id = match &found {
                     None => Err(missing),
-                    Some(t) => t.partition(index(p)).ok_or(ec::UNKNOWN_TOPIC_OR_PARTITION),
+                    Some(t) => match t.partition(index) {
+                        None => Err(ec::UNKNOWN_TOPIC_OR_PARTITION),
+                        Some(_) if known_epoch >= 0 && known_epoch < leader_epoch => {
+                            Err(ec::FENCED_LEADER_EPOCH)
+                        }
+                        Some(_) if known_epoch > leader_epoch => Err(ec::UNKNOWN_LEADER_EPOCH),
+                        Some(id) => Ok(id),
+                    },
                 };
                 if let Ok(id) = id {
                     routed(id, p);
                 }
-                (index(p), id)
+                (index, id)
             })
             .collect();
         TopicLayout { name, partitions }

@@ -88,7 +88,9 @@ pub fn response(
                     let mut p = MetadataResponsePartition::default();
                     p.partition_index = index;
                     p.leader_id = BrokerId(0);
-                    p.leader_epoch = 0;
+                    // v7+: clients fence their fetches with it and check
+                    // their positions when it moves (KIP-320).
+                    p.leader_epoch = shared.catalog.leader_epoch();
                     p.replica_nodes = vec![BrokerId(0)];
                     p.isr_nodes = vec![BrokerId(0)];
                     t.partitions.push(p);

@@ -32,7 +32,8 @@ use kafka_protocol::messages::produce_response::{
 };
 use kafka_protocol::messages::{
     CreatePartitionsResponse, CreateTopicsResponse, DeleteRecordsResponse, DeleteTopicsResponse,
-    DescribeProducersResponse, ListOffsetsResponse, ProduceResponse, TopicName,
+    DescribeProducersResponse, ListOffsetsResponse, OffsetForLeaderEpochResponse, ProduceResponse,
+    TopicName,
 };
 use kafka_protocol::protocol::{Encodable, HeaderVersion, StrBytes};
 use std::sync::Arc;
@@ -65,6 +66,8 @@ pub enum Pending {
     Fetch(Vec<TopicLayout>, Vec<Uuid>, Applied, SessionStep),
     /// A list-offsets request.
     ListOffsets(Vec<TopicLayout>),
+    /// An offset-for-leader-epoch request.
+    EpochEnds(Vec<TopicLayout>),
     /// A describe-producers request.
     DescribeProducers(Vec<TopicLayout>),
     /// A describe-log-dirs request: the partitions it reports.
@@ -171,6 +174,9 @@ impl LogReply for Responder {
             }
             (Pending::ListOffsets(layout), Answer::Offsets(offsets)) => {
                 self.send_encoded(list_offsets_response(layout, &offsets, self.version))
+            }
+            (Pending::EpochEnds(layout), Answer::EpochEnds(ends)) => {
+                self.send_encoded(epoch_ends_response(layout, &ends))
             }
             (Pending::DescribeProducers(layout), Answer::Producers(found)) => {
                 self.send_encoded(describe_producers_response(layout, found))
@@ -514,6 +520,31 @@ fn describe_producers_response(
     r
 }
 
+fn epoch_ends_response(
+    layout: &[TopicLayout],
+    ends: &[(u32, Option<(i32, i64)>)],
+) -> OffsetForLeaderEpochResponse {
+    use kafka_protocol::messages::offset_for_leader_epoch_response::*;
+    let mut r = OffsetForLeaderEpochResponse::default();
+    for (name, parts) in zip_layout(layout, ends.iter(), |index, answer| {
+        let mut p = EpochEndOffset::default();
+        p.partition = index;
+        (p.leader_epoch, p.end_offset) = crate::log::epochs::UNDEFINED;
+        match answer {
+            Ok((_, Some((epoch, end)))) => (p.leader_epoch, p.end_offset) = (*epoch, *end),
+            Ok((_, None)) => p.error_code = ec::UNKNOWN_TOPIC_OR_PARTITION,
+            Err(code) => p.error_code = code,
+        }
+        p
+    }) {
+        let mut t = OffsetForLeaderTopicResult::default();
+        t.topic = TopicName(name.clone());
+        t.partitions = parts;
+        r.topics.push(t);
+    }
+    r
+}
+
 fn list_offsets_response(
     layout: &[TopicLayout],
     offsets: &[(u32, OffsetAnswer)],
@@ -525,13 +556,20 @@ fn list_offsets_response(
         p.partition_index = index;
         p.timestamp = -1;
         p.offset = -1;
-        if version >= 4 {
-            p.leader_epoch = 0;
-        }
         p.error_code = match answer {
-            Ok((_, OffsetAnswer::Found { offset, timestamp })) => {
+            Ok((
+                _,
+                OffsetAnswer::Found {
+                    offset,
+                    timestamp,
+                    leader_epoch,
+                },
+            )) => {
                 p.offset = *offset;
                 p.timestamp = *timestamp;
+                if version >= 4 {
+                    p.leader_epoch = *leader_epoch;
+                }
                 ec::NONE
             }
             Ok((_, OffsetAnswer::UnknownPartition)) => ec::UNKNOWN_TOPIC_OR_PARTITION,
