@@ -78,12 +78,6 @@ impl LeaderEpochs {
         }
     }
 
-    /// Forgets the epochs that began at or after `end`: the log was cut
-    /// there.
-    pub fn truncate_from_end(&mut self, end: i64) {
-        self.entries.retain(|e| e.start < end);
-    }
-
     /// Kafka's `endOffsetFor`: for a consumer whose records were read in
     /// `requested`, the largest epoch at or below it and the offset where
     /// that epoch's records end (the next epoch's start, or `log_end` for
@@ -201,11 +195,10 @@ mod tests {
     }
 
     #[test]
-    fn a_cut_log_forgets_the_epochs_that_began_past_the_cut() {
+    fn a_new_epoch_at_a_cut_forgets_the_epochs_that_began_past_it() {
         let mut h = history(&[(1, 0), (3, 10), (4, 25)]);
-        h.truncate_from_end(25);
-        assert_eq!(pairs(&h), [(1, 0), (3, 10)]);
         h.assign(5, 18);
+        assert_eq!(pairs(&h), [(1, 0), (3, 10), (5, 18)]);
         // A consumer that read to 30 in epoch 4 hears that epoch 3 (the
         // newest at or below 4) ended at 18: its records past 18 are gone.
         assert_eq!(h.end_offset_for(4, 50), (3, 18));

@@ -21,3 +21,5 @@ pub use partition::{
     PRODUCER_EXPIRY, PRODUCER_SNAPSHOT, TXN_SNAPSHOT,
 };
 pub use segment::{now_ms, Scan, Segment, Truncation};
+#[cfg(test)]
+mod leadership_tests;

@@ -457,11 +457,7 @@ impl PartitionLog {
         };
         log.rebuild_producers()?;
         log.rebuild_txns()?;
-        if let Some((mut epochs, at)) =
-            log.read_snapshot(EPOCH_SNAPSHOT, LeaderEpochs::from_snapshot)
-        {
-            // Epochs that began past a cut began in records now gone.
-            epochs.truncate_from_end(log.end_offset());
+        if let Some((epochs, at)) = log.read_snapshot(EPOCH_SNAPSHOT, LeaderEpochs::from_snapshot) {
             log.epochs = epochs;
             log.epochs_read_at = Some(at);
         }
@@ -570,8 +566,10 @@ impl PartitionLog {
     /// whose latest epoch is older than that missed a run (its snapshot,
     /// written unsynced at each start, was lost with a power cut), so it
     /// is read on from the batches after it, which name their epochs.
-    /// The history is then written, unsynced: losing it again costs a
-    /// read of the batches, never a wrong answer.
+    /// The new epoch's entry drops every epoch that began at or past the
+    /// log's end: after recovery cut the log, those began in records now
+    /// gone. The history is then written, unsynced: losing it again costs
+    /// a read of the batches, never a wrong answer.
     pub fn lead(&mut self, epoch: i32, previous: Option<i32>) -> io::Result<()> {
         let latest = self.epochs.latest().map_or(-1, |l| l.epoch);
         if previous.is_some_and(|p| latest < p) {
