@@ -821,3 +821,21 @@ fn a_librdkafka_transaction_open_across_a_broker_stop_or_kill_commits_after_it()
     assert!(out.contains("transactions restart ok"), "{out}");
     let _ = std::fs::remove_dir_all(&data);
 }
+
+#[test]
+fn librdkafka_consumers_notice_records_they_read_were_cut_from_the_log() {
+    // Before: every epoch was 0, so a consumer whose records a start cut
+    // away (a power cut losing the log's unsynced tail) stayed at its
+    // position past the cut and silently skipped the records written
+    // there since.
+    let data = data_dir("log-truncation");
+    std::fs::create_dir_all(&data).unwrap();
+    let mut script = python("log_truncation.py");
+    script.args([
+        env!("CARGO_BIN_EXE_gyre-broker"),
+        data.join("data").to_str().unwrap(),
+    ]);
+    let out = run(script, None);
+    assert!(out.contains("log truncation ok"), "{out}");
+    let _ = std::fs::remove_dir_all(&data);
+}
