@@ -1,8 +1,9 @@
-"""librdkafka consumers notice that records they read were cut from the
-log (KIP-320), as against Kafka: a broker start after a power cut lost
-the log's unsynced tail, and new records took the lost offsets.
+"""librdkafka's and kafka-python's consumers notice that records they read
+were cut from the log (KIP-320), as against Kafka: a broker start after a
+power cut lost the log's unsynced tail, and new records took the lost
+offsets.
 
-Ten records, one batch each, are read by two consumers that stay up
+Ten records, one batch each, are read by four consumers that stay up
 across the broker's restart. Meanwhile the log is cut to its first six
 batches (as a power cut leaves a log whose last batches were not synced)
 and four new records are written at offsets 6-9. Each consumer's
@@ -13,7 +14,9 @@ where its epoch ended (6), and:
     four new records, none twice (a broker without epochs leaves it at
     10, where it never sees them);
   - with `auto.offset.reset=error` it is told: an `_AUTO_OFFSET_RESET`
-    error saying "Partition log truncation detected at offset 10".
+    error saying "Partition log truncation detected at offset 10";
+and the same for kafka-python (`auto_offset_reset='none'` raises
+`LogTruncationError`).
 Arguments: the broker binary, a data folder. Prints "log truncation ok".
 """
 import os
@@ -24,6 +27,8 @@ import time
 from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 from group_reads import BrokerRun
+import kafka
+import kafka.errors
 
 binary, data = sys.argv[1], sys.argv[2]
 TOPIC = "cut"
@@ -46,12 +51,39 @@ def consumer(reset):
     return c
 
 
+class PythonConsumer:
+    """kafka-python's consumer of partition 0, polled as librdkafka's is:
+    (offset, value, leader epoch) of each record, errors raised."""
+
+    def __init__(self, reset):
+        self.c = kafka.KafkaConsumer(bootstrap_servers=run.addr, group_id=None,
+                                     auto_offset_reset=reset, enable_auto_commit=False,
+                                     metadata_max_age_ms=1000, retry_backoff_ms=100)
+        tp = kafka.TopicPartition(TOPIC, 0)
+        self.c.assign([tp])
+        # From the start: `none` has no policy to find one by.
+        self.c.seek(tp, 0)
+
+    def poll_into(self, reads, errors):
+        try:
+            for records in self.c.poll(timeout_ms=200).values():
+                reads.extend((r.offset, r.value, r.leader_epoch) for r in records)
+        except kafka.errors.KafkaError as e:
+            errors.append(e)
+
+    def close(self):
+        self.c.close()
+
+
 def poll_until(c, done, seconds, what):
     """Polls `c`, collecting (offset, value, leader epoch) and errors,
     until `done(reads, errors)` or the time is up."""
     reads, errors = [], []
     deadline = time.time() + seconds
     while time.time() < deadline and not done(reads, errors):
+        if isinstance(c, PythonConsumer):
+            c.poll_into(reads, errors)
+            continue
         m = c.poll(0.2)
         if m is None:
             continue
@@ -59,7 +91,7 @@ def poll_until(c, done, seconds, what):
             errors.append(m.error())
         else:
             reads.append((m.offset(), m.value(), m.leader_epoch()))
-    assert done(reads, errors), (what, reads, [str(e) for e in errors])
+    assert done(reads, errors), (what, reads, [str(e) for e in errors[-3:]])
     return reads, errors
 
 
@@ -79,8 +111,9 @@ try:
     admin.create_topics([NewTopic(TOPIC, 1, 1)])[TOPIC].result(10)
     produce([b"v%d" % i for i in range(10)])
     lenient, strict = consumer("earliest"), consumer("error")
+    py_lenient, py_strict = PythonConsumer("earliest"), PythonConsumer("none")
     first = {}
-    for c in (lenient, strict):
+    for c in (lenient, strict, py_lenient, py_strict):
         reads, _ = poll_until(c, lambda r, e: len(r) == 10, 30, "the first ten")
         assert [r[0] for r in reads] == list(range(10)), reads
         epochs = {r[2] for r in reads}
@@ -94,22 +127,29 @@ try:
     run.start()
     produce([b"n%d" % i for i in range(4)])
 
-    reads, errors = poll_until(lenient, lambda r, e: len(r) >= 4, 30,
-                               "the lenient consumer reads the new records")
-    assert [(r[0], r[1]) for r in reads] == [(6 + i, b"n%d" % i) for i in range(4)], reads
-    assert all(r[2] > first[lenient] for r in reads), ("a newer epoch", reads)
-    assert not errors, [str(e) for e in errors]
+    for c in (lenient, py_lenient):
+        reads, errors = poll_until(c, lambda r, e: len(r) >= 4, 30,
+                                   "a lenient consumer reads the new records")
+        assert [(r[0], r[1]) for r in reads] == [(6 + i, b"n%d" % i) for i in range(4)], reads
+        assert all(r[2] > first[c] for r in reads), ("a newer epoch", reads)
+        assert not errors, [str(e) for e in errors]
     # Nothing more comes: no record was read twice.
     extra = lenient.poll(2)
     assert extra is None or extra.error(), ("read again", extra.offset(), extra.value())
+    more = []
+    py_lenient.poll_into(more, [])
+    assert not more, ("read again", more)
 
     # librdkafka reports it as a failed offset reset, naming the cause.
     _, errors = poll_until(strict, lambda r, e: any(
         x.code() == KafkaError._AUTO_OFFSET_RESET
         and "log truncation detected at offset 10" in x.str() for x in e), 30,
         "the strict consumer is told of the truncation")
-    lenient.close()
-    strict.close()
+    _, errors = poll_until(py_strict, lambda r, e: any(
+        isinstance(x, kafka.errors.LogTruncationError) for x in e), 30,
+        "kafka-python's strict consumer is told of the truncation")
+    for c in (lenient, strict, py_lenient, py_strict):
+        c.close()
     print("log truncation ok")
 finally:
     run.stop()
