@@ -154,7 +154,10 @@ fn each_start_is_a_new_epoch_that_batches_carry_and_old_epochs_are_fenced() {
     assert_eq!(epoch_end(&mut c, 4, first, second), (0, first, 3));
     assert_eq!(epoch_end(&mut c, 4, second, second), (0, second, 3));
     produce(&mut c, 2);
-    assert_eq!(fetch(&mut c, 2, second), (0, vec![(2, first), (3, second), (4, second)]));
+    assert_eq!(
+        fetch(&mut c, 2, second),
+        (0, vec![(2, first), (3, second), (4, second)])
+    );
     assert_eq!(list_offsets(&mut c, -2, second), (0, 0, first));
     assert_eq!(list_offsets(&mut c, 1_000, second), (0, 0, first));
     assert_eq!(epoch_end(&mut c, 4, second, second), (0, second, 5));
@@ -186,7 +189,11 @@ fn an_unknown_partition_is_answered_so() {
     let config = common::config("leader-epochs-unknown");
     let broker = common::start(&config);
     let mut c = Client::connect(broker.local_addr());
-    assert_eq!(epoch_end(&mut c, 3, 1, -1).0, 3, "UNKNOWN_TOPIC_OR_PARTITION");
+    assert_eq!(
+        epoch_end(&mut c, 3, 1, -1).0,
+        3,
+        "UNKNOWN_TOPIC_OR_PARTITION"
+    );
     drop(c);
     broker.shutdown(Duration::from_secs(10));
     let _ = std::fs::remove_dir_all(&config.data_dir);

@@ -16,7 +16,10 @@ where its epoch ended (6), and:
   - with `auto.offset.reset=error` it is told: an `_AUTO_OFFSET_RESET`
     error saying "Partition log truncation detected at offset 10";
 and the same for kafka-python (`auto_offset_reset='none'` raises
-`LogTruncationError`).
+`LogTruncationError`). A consumer group's offset 10, committed by
+kafka-python with the epoch it was read in, is answered with that epoch
+after the restart (Java's consumer checks a committed offset by it before
+starting there; librdkafka and kafka-python 3.0 do not).
 Arguments: the broker binary, a data folder. Prints "log truncation ok".
 """
 import os
@@ -75,6 +78,16 @@ class PythonConsumer:
         self.c.close()
 
 
+def group_member(group):
+    """A kafka-python member of `group` subscribed to the topic, offsets
+    committed by hand."""
+    c = PythonConsumer.__new__(PythonConsumer)
+    c.c = kafka.KafkaConsumer(TOPIC, bootstrap_servers=run.addr, group_id=group,
+                              auto_offset_reset="earliest", enable_auto_commit=False,
+                              metadata_max_age_ms=1000, retry_backoff_ms=100)
+    return c
+
+
 def poll_until(c, done, seconds, what):
     """Polls `c`, collecting (offset, value, leader epoch) and errors,
     until `done(reads, errors)` or the time is up."""
@@ -120,6 +133,11 @@ try:
         assert len(epochs) == 1 and epochs.pop() > 0, ("one epoch, set", reads)
         first[c] = reads[0][2]
 
+    member = group_member("committer")
+    poll_until(member, lambda r, e: len(r) == 10, 30, "a group member reads ten")
+    member.c.commit()
+    member.close()
+
     run.stop()
     keep_batches(os.path.join(data, "topics", TOPIC, "0", "%020d.log" % 0), 6)
     # A power cut leaves no clean-stop marker: every batch is checked.
@@ -139,6 +157,11 @@ try:
     more = []
     py_lenient.poll_into(more, [])
     assert not more, ("read again", more)
+
+    asker = Consumer({"bootstrap.servers": run.addr, "group.id": "committer"})
+    (committed,) = asker.committed([TopicPartition(TOPIC, 0)], timeout=10)
+    assert (committed.offset, committed.leader_epoch) == (10, first[lenient]), committed
+    asker.close()
 
     # librdkafka reports it as a failed offset reset, naming the cause.
     _, errors = poll_until(strict, lambda r, e: any(

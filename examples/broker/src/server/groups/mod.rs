@@ -1156,6 +1156,7 @@ impl<R: LogReply> State_<R> {
                         (group_id.clone(), s(&t.name.0), p.partition_index),
                         Committed {
                             offset: p.committed_offset,
+                            leader_epoch: p.committed_leader_epoch,
                             metadata: p.committed_metadata.as_ref().map(s),
                         },
                     )

@@ -14,8 +14,9 @@ use kafka_protocol::messages::offset_fetch_response::{
 use kafka_protocol::messages::{OffsetFetchRequest, OffsetFetchResponse, TopicName};
 use kafka_protocol::protocol::StrBytes;
 
-/// One partition's committed offset (-1: none) and metadata.
-type Entry = (i32, i64, Option<StrBytes>);
+/// One partition's index, committed offset (-1: none), the leader epoch
+/// the committer read it in (-1: none) and metadata.
+type Entry = (i32, i64, i32, Option<StrBytes>);
 
 /// The group's committed offsets of `asked` (topics and partitions), or
 /// all of them when `asked` is `None`; by topic, in order.
@@ -29,6 +30,7 @@ fn committed(
         (
             index,
             c.map_or(-1, |c| c.offset),
+            c.map_or(-1, |c| c.leader_epoch),
             Some(StrBytes::from_string(metadata)),
         )
     };
@@ -75,11 +77,11 @@ macro_rules! response_topics {
                 topic.name = name;
                 topic.partitions = parts
                     .into_iter()
-                    .map(|(index, offset, metadata)| {
+                    .map(|(index, offset, leader_epoch, metadata)| {
                         let mut p = <$partition>::default();
                         p.partition_index = index;
                         p.committed_offset = offset;
-                        p.committed_leader_epoch = -1;
+                        p.committed_leader_epoch = leader_epoch;
                         p.metadata = metadata;
                         p
                     })

@@ -18,6 +18,9 @@
 //! and the activity file (`activity_file`) keeps when each group last had
 //! members, so the ages offsets expire by survive a restart (a record
 //! from before times were kept counts from the start that reads it).
+//! After the time comes the leader epoch the client committed with the
+//! offset (KIP-320; -1 in records from before it was kept), which
+//! OffsetFetch gives back so a consumer starting there can check it.
 
 use super::activity_file::ActivityFile;
 use super::wall_clock::WallClock;
@@ -33,6 +36,10 @@ use std::time::Instant;
 pub struct Committed {
     /// The next offset the group will consume.
     pub offset: i64,
+    /// The leader epoch the record before it was read in (KIP-320), so a
+    /// consumer starting from the offset can check that it still follows
+    /// on; -1 when the client sent none.
+    pub leader_epoch: i32,
     /// The client's metadata string.
     pub metadata: Option<String>,
 }
@@ -206,6 +213,7 @@ impl OffsetStore {
         }
         let gone = Committed {
             offset: TOMBSTONE,
+            leader_epoch: -1,
             metadata: None,
         };
         self.heal()?;
@@ -383,11 +391,12 @@ fn encode_record(buf: &mut Vec<u8>, key: &OffsetKey, value: &Committed, at_ms: i
     buf.put_i64(value.offset);
     put_str(buf, value.metadata.as_deref());
     buf.put_i64(at_ms);
+    buf.put_i32(value.leader_epoch);
     record_file::finish(buf, start);
 }
 
 /// One record's payload: key, value, and the commit's time if the record
-/// has one (older binaries wrote none).
+/// has one (older binaries wrote none, and no leader epoch).
 fn parse_record(mut p: &[u8]) -> Option<(OffsetKey, Committed, Option<i64>)> {
     let group = get_str(&mut p)??;
     let topic = get_str(&mut p)??;
@@ -398,9 +407,14 @@ fn parse_record(mut p: &[u8]) -> Option<(OffsetKey, Committed, Option<i64>)> {
     let offset = p.get_i64();
     let metadata = get_str(&mut p)?;
     let at = (p.len() >= 8).then(|| p.get_i64());
+    let leader_epoch = if p.len() >= 4 { p.get_i32() } else { -1 };
     Some((
         (group, topic, partition),
-        Committed { offset, metadata },
+        Committed {
+            offset,
+            leader_epoch,
+            metadata,
+        },
         at,
     ))
 }
@@ -427,6 +441,7 @@ mod tests {
     fn plain(offset: i64) -> Committed {
         Committed {
             offset,
+            leader_epoch: -1,
             metadata: None,
         }
     }
@@ -438,6 +453,7 @@ mod tests {
         let mut s = OffsetStore::open(&d).unwrap();
         let c = |o| Committed {
             offset: o,
+            leader_epoch: -1,
             metadata: None,
         };
         s.commit(vec![(key("g", "t", 0), c(5))]).unwrap_err();
@@ -634,6 +650,40 @@ mod tests {
     }
 
     #[test]
+    fn a_committed_leader_epoch_survives_a_restart_and_older_records_have_none() {
+        let d = dir("epochs");
+        let mut s = OffsetStore::open(&d).unwrap();
+        let with_epoch = Committed {
+            offset: 10,
+            leader_epoch: 7,
+            metadata: Some("m".into()),
+        };
+        s.commit(vec![(key("g", "t", 0), with_epoch.clone())])
+            .unwrap();
+        drop(s);
+        // The layout of the last binary before epochs: the time, no epoch.
+        let mut buf = Vec::new();
+        let start = record_file::begin(&mut buf);
+        put_str(&mut buf, Some("g"));
+        put_str(&mut buf, Some("t"));
+        buf.put_i32(1);
+        buf.put_i64(20);
+        put_str(&mut buf, None);
+        buf.put_i64(1_000);
+        record_file::finish(&mut buf, start);
+        let (mut file, _) = record_file::open(&d.join("group-offsets.log"), |_| true).unwrap();
+        file.append_synced(&buf).unwrap();
+        drop(file);
+        let s = OffsetStore::open(&d).unwrap();
+        assert_eq!(s.get("g", "t", 0), Some(&with_epoch));
+        assert_eq!(
+            s.get("g", "t", 1).map(|c| (c.offset, c.leader_epoch)),
+            Some((20, -1))
+        );
+        fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
     fn ages_survive_a_restart_from_the_commits_and_the_last_members_seen() {
         use std::time::Duration;
         let d = dir("ages");
@@ -721,6 +771,7 @@ mod tests {
             key("g", "new", 0),
             Committed {
                 offset: 2,
+                leader_epoch: -1,
                 metadata: None,
             },
         )])
@@ -748,6 +799,7 @@ mod tests {
         let mut s = OffsetStore::open(&d).unwrap();
         let c = |o| Committed {
             offset: o,
+            leader_epoch: -1,
             metadata: Some("m".into()),
         };
         s.commit(vec![(key("g", "t", 0), c(5)), (key("g", "t", 1), c(7))])
@@ -768,6 +820,7 @@ mod tests {
         let mut s = OffsetStore::open(&d).unwrap();
         let c = Committed {
             offset: 3,
+            leader_epoch: -1,
             metadata: None,
         };
         s.commit(vec![(key("g", "t", 0), c.clone())]).unwrap();
@@ -801,6 +854,7 @@ mod tests {
         let mut s = OffsetStore::open(&d).unwrap();
         let c = |o| Committed {
             offset: o,
+            leader_epoch: -1,
             metadata: None,
         };
         let mut largest = 0;

@@ -812,6 +812,7 @@ impl Transactions {
                     open.offsets.retain(|(k, _)| *k != key);
                     let value = Committed {
                         offset: p.committed_offset,
+                        leader_epoch: p.committed_leader_epoch,
                         metadata: p.committed_metadata.as_ref().map(|m| m.as_str().to_owned()),
                     };
                     open.offsets.push((key, value));

@@ -360,7 +360,18 @@ fn get_offsets(p: &mut &[u8]) -> Option<Vec<(OffsetKey, Committed)>> {
         let partition = p.get_i32();
         let offset = p.get_i64();
         let metadata = get_str(p)?;
-        offsets.push(((group, topic, partition), Committed { offset, metadata }));
+        // The store keeps no epoch: an offset committed with a
+        // transaction that a restart carried over is not checked by its
+        // reader.
+        let leader_epoch = -1;
+        offsets.push((
+            (group, topic, partition),
+            Committed {
+                offset,
+                leader_epoch,
+                metadata,
+            },
+        ));
     }
     Some(offsets)
 }
@@ -390,6 +401,7 @@ mod tests {
                 ("g".into(), "t".into(), 0),
                 Committed {
                     offset: 10,
+                    leader_epoch: -1,
                     metadata: Some("m".into()),
                 },
             )],
@@ -459,6 +471,7 @@ mod tests {
             ("g".into(), "in".into(), 2),
             Committed {
                 offset: 77,
+                leader_epoch: -1,
                 metadata: None,
             },
         ));
