@@ -109,6 +109,7 @@ pub(crate) fn resolve(storage: &Storage, job: &FetchJob) -> (Vec<PartitionRead>,
                 last_stable_offset: -1,
                 aborted: Vec::new(),
                 slice: None,
+                diverging_epoch: None,
             });
             continue;
         };
@@ -126,7 +127,20 @@ pub(crate) fn resolve(storage: &Storage, job: &FetchJob) -> (Vec<PartitionRead>,
             last_stable_offset: stable,
             aborted: Vec::new(),
             slice: None,
+            diverging_epoch: None,
         };
+        if part.last_fetched_epoch >= 0 {
+            // Kafka's check: the consumer read past where its epoch now
+            // ends, or the epoch is gone. It is answered at once, so it
+            // moves back without waiting out the long poll.
+            let (epoch, end) = log.end_offset_for_epoch(part.last_fetched_epoch);
+            if epoch < part.last_fetched_epoch || end < part.offset {
+                read.diverging_epoch = Some((epoch, end));
+                failed = true;
+                reads.push(read);
+                continue;
+            }
+        }
         let room = job.max_bytes.saturating_sub(total);
         // The response's first batch goes out whatever its size; after
         // that, stop at the response's limit.

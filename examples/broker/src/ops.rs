@@ -23,6 +23,10 @@ pub struct FetchPart {
     /// At most this many bytes from it (at least one batch, whatever its
     /// size, so a consumer always makes progress).
     pub max_bytes: u64,
+    /// The leader epoch of the batch the consumer read last (Fetch v12+;
+    /// -1: none): if that epoch's records now end before `offset`, the
+    /// answer is the diverging epoch, not records (KIP-320).
+    pub last_fetched_epoch: i32,
 }
 
 /// A fetch request, as the writer sees it.
@@ -71,6 +75,11 @@ pub struct PartitionRead {
     /// Whole batches from the requested offset; `None` at the log's end
     /// (for `read_committed`, at the last stable offset).
     pub slice: Option<LogSlice>,
+    /// Where the log diverges from what the consumer read: the largest
+    /// epoch at or below its last fetched one and the offset that epoch's
+    /// records end at, when that is below the fetch offset (the records
+    /// it read past there were cut away); nothing is read then.
+    pub diverging_epoch: Option<(i32, i64)>,
 }
 
 /// What happened to one partition's records of a produce request.

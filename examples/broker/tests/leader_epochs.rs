@@ -3,7 +3,9 @@
 //! Metadata answers and every appended batch carries; ListOffsets answers
 //! each offset with its epoch; a fetch or lookup naming an older epoch is
 //! fenced and a newer one is unknown; OffsetForLeaderEpoch says where an
-//! epoch's records end, including after a start that cut the log.
+//! epoch's records end, including after a start that cut the log, and a
+//! fetch by a consumer that read past that end is answered with where the
+//! log diverges.
 //! librdkafka's consumers acting on it are in `clients.rs`.
 
 mod common;
@@ -45,18 +47,35 @@ fn produce(c: &mut Client, n: usize) {
 /// Fetch v12 of partition 0 from `offset` naming `epoch`: the error code
 /// and the (base offset, leader epoch) of each batch answered.
 fn fetch(c: &mut Client, offset: i64, epoch: i32) -> (i16, Vec<(i64, i32)>) {
+    let (error, diverging, batches) = fetch_after(c, offset, epoch, -1);
+    assert_eq!(diverging, (-1, -1));
+    (error, batches)
+}
+
+/// [`fetch`] by a consumer whose last batch read was of epoch
+/// `last_fetched`: also the diverging epoch answered ((-1, -1): none).
+fn fetch_after(
+    c: &mut Client,
+    offset: i64,
+    epoch: i32,
+    last_fetched: i32,
+) -> (i16, (i32, i64), Vec<(i64, i32)>) {
     let mut p = FetchPartition::default();
     p.fetch_offset = offset;
     p.partition_max_bytes = 1 << 20;
     p.current_leader_epoch = epoch;
+    p.last_fetched_epoch = last_fetched;
     let mut t = FetchTopic::default();
     t.topic = topic_name(TOPIC);
     t.partitions.push(p);
     let mut r = FetchRequest::default();
     r.max_bytes = 1 << 20;
     r.topics.push(t);
+    r.max_wait_ms = 5_000;
+    r.min_bytes = 1;
     let resp: FetchResponse = c.call(ApiKey::Fetch, 12, &r);
     let p = &resp.responses[0].partitions[0];
+    let diverging = (p.diverging_epoch.epoch, p.diverging_epoch.end_offset);
     let mut batches = Vec::new();
     let records = p.records.clone().unwrap_or_default();
     let mut at = 0;
@@ -65,7 +84,7 @@ fn fetch(c: &mut Client, offset: i64, epoch: i32) -> (i16, Vec<(i64, i32)>) {
         batches.push((h.base_offset, h.partition_leader_epoch));
         at += h.size;
     }
-    (p.error_code, batches)
+    (p.error_code, diverging, batches)
 }
 
 /// ListOffsets v8 of partition 0 for `timestamp` naming `epoch`: the
@@ -177,6 +196,19 @@ fn each_start_is_a_new_epoch_that_batches_carry_and_old_epochs_are_fenced() {
     assert_eq!(third, second + 1);
     assert_eq!(epoch_end(&mut c, 4, second, third), (0, second, 4));
     assert_eq!(epoch_end(&mut c, 4, first, third), (0, first, 3));
+    // The same reader's next fetch (offset 5, last read in `second`) is
+    // answered at once with where the log diverges, and no records; one
+    // that read only to 4 goes on.
+    let started = std::time::Instant::now();
+    assert_eq!(
+        fetch_after(&mut c, 5, third, second),
+        (0, (second, 4), vec![])
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "not held for the long poll"
+    );
+    assert_eq!(fetch_after(&mut c, 3, third, first).2, vec![(3, second)]);
     produce(&mut c, 1);
     assert_eq!(fetch(&mut c, 3, third), (0, vec![(3, second), (4, third)]));
     drop(c);

@@ -26,6 +26,9 @@ pub struct FetchedPartition {
     pub aborted: Vec<(i64, i64)>,
     /// Whole record batches, sent from the file.
     pub records: Option<FileRegion>,
+    /// Where the log diverges from what the consumer read (v12+, a
+    /// tagged field): an epoch and the offset its records end at.
+    pub diverging_epoch: Option<(i32, i64)>,
 }
 
 /// One topic's part of a fetch response.
@@ -38,6 +41,9 @@ pub struct FetchedTopic {
     /// Its partitions, in request order.
     pub partitions: Vec<FetchedPartition>,
 }
+
+/// The diverging epoch's encoding: epoch, end offset, empty tags.
+const DIVERGING_EPOCH_LEN: usize = 4 + 8 + 1;
 
 /// Writes `n` as an unsigned varint.
 fn put_uvarint(buf: &mut BytesMut, mut n: u32) {
@@ -130,6 +136,29 @@ impl Layout {
 
     fn tags_len(self) -> usize {
         usize::from(self.flexible)
+    }
+
+    /// A partition's tagged fields: its diverging epoch (tag 0: epoch,
+    /// end offset and its own empty tags), if it has one.
+    fn put_partition_tags(self, buf: &mut BytesMut, diverging_epoch: Option<(i32, i64)>) {
+        match diverging_epoch.filter(|_| self.flexible) {
+            Some((epoch, end_offset)) => {
+                buf.put_u8(1); // one field
+                buf.put_u8(0); // tag 0
+                buf.put_u8(DIVERGING_EPOCH_LEN as u8);
+                buf.put_i32(epoch);
+                buf.put_i64(end_offset);
+                buf.put_u8(0);
+            }
+            None => self.put_tags(buf),
+        }
+    }
+
+    fn partition_tags_len(self, p: &FetchedPartition) -> usize {
+        match p.diverging_epoch.filter(|_| self.flexible) {
+            Some(_) => 3 + DIVERGING_EPOCH_LEN,
+            None => self.tags_len(),
+        }
     }
 
     /// The fixed part of a partition: index, error, high watermark, last
@@ -229,7 +258,7 @@ pub fn encode(head: ResponseHead, version: i16, topics: Vec<FetchedTopic>) -> Ve
                 out.push(Outbound::Bytes(buf.split().freeze()));
                 out.push(Outbound::File(region));
             }
-            l.put_tags(&mut buf);
+            l.put_partition_tags(&mut buf, p.diverging_epoch);
         }
         l.put_tags(&mut buf);
     }
@@ -257,7 +286,10 @@ fn frame_size(l: Layout, topics: &[FetchedTopic]) -> (i32, usize) {
                     .map(|p| {
                         let records = p.records.as_ref().map_or(0, |r| r.remaining() as usize);
                         all_records += records;
-                        l.partition_len(p) + l.count_len(records) + records + l.tags_len()
+                        l.partition_len(p)
+                            + l.count_len(records)
+                            + records
+                            + l.partition_tags_len(p)
                     })
                     .sum::<usize>()
                 + l.tags_len()
@@ -325,6 +357,7 @@ mod tests {
                             last_stable_offset: 30,
                             aborted: vec![(5, 9), (6, 20)],
                             records: Some(FileRegion::new(file.clone(), 4, 8).unwrap()),
+                            diverging_epoch: None,
                         },
                         FetchedPartition {
                             index: 3,
@@ -334,6 +367,7 @@ mod tests {
                             last_stable_offset: 5,
                             aborted: Vec::new(),
                             records: None,
+                            diverging_epoch: Some((4, 17)),
                         },
                     ],
                 },
@@ -384,6 +418,13 @@ mod tests {
             }
             assert_eq!((p[1].error_code, p[1].partition_index), (1, 3));
             assert_eq!(p[1].records.as_deref(), Some(&b""[..]));
+            // A tagged field of the flexible versions only.
+            let diverging =
+                |i: usize| (p[i].diverging_epoch.epoch, p[i].diverging_epoch.end_offset);
+            assert_eq!(diverging(0), (-1, -1));
+            if version >= 12 {
+                assert_eq!(diverging(1), (4, 17));
+            }
         }
         std::fs::remove_file(&path).unwrap();
     }

@@ -1282,6 +1282,7 @@ impl Connection {
                             partition: id,
                             offset: p.fetch_offset,
                             max_bytes: p.partition_max_bytes.max(0) as u64,
+                            last_fetched_epoch: p.last_fetched_epoch,
                         })
                     },
                 )

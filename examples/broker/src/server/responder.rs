@@ -429,6 +429,7 @@ fn fetch_topics(
             last_stable_offset: read.last_stable_offset,
             aborted: read.aborted,
             records: read.slice.map(|s| s.region),
+            diverging_epoch: read.diverging_epoch,
         },
         Err(code) => FetchedPartition {
             index,
@@ -438,6 +439,7 @@ fn fetch_topics(
             last_stable_offset: -1,
             aborted: Vec::new(),
             records: None,
+            diverging_epoch: None,
         },
     })
     .into_iter()

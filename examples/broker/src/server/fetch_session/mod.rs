@@ -100,6 +100,12 @@ struct Cached {
     partition: i32,
     fetch_offset: i64,
     max_bytes: i32,
+    /// The leader epoch the client knows the partition by, and that of
+    /// the batch it read last (-1: none), as its last request of the
+    /// partition gave them: a fetch standing for the partition is fenced
+    /// and checked for divergence by them, as Kafka's session does.
+    current_leader_epoch: i32,
+    last_fetched_epoch: i32,
     /// Last told; -1 until the first answer, and after an error so the
     /// partition is answered again once the error clears.
     high_watermark: i64,
@@ -114,19 +120,23 @@ impl Cached {
             partition: p.partition,
             fetch_offset: p.fetch_offset,
             max_bytes: p.partition_max_bytes,
+            current_leader_epoch: p.current_leader_epoch,
+            last_fetched_epoch: p.last_fetched_epoch,
             high_watermark: -1,
             log_start_offset: -1,
             last_stable_offset: -1,
         }
     }
 
-    /// Whether the client must hear `p`: records, an error, or an offset
-    /// it has not been told (Kafka's `maybeUpdateResponseData`, which also
-    /// counts the last stable offset here, so a read-committed consumer
-    /// hears a transaction end even where no marker moved its watermark).
+    /// Whether the client must hear `p`: records, an error, a diverging
+    /// epoch, or an offset it has not been told (Kafka's
+    /// `maybeUpdateResponseData`, which also counts the last stable offset
+    /// here, so a read-committed consumer hears a transaction end even
+    /// where no marker moved its watermark).
     fn must_answer(&self, p: &FetchedPartition) -> bool {
         p.records.as_ref().is_some_and(|r| r.remaining() > 0)
             || p.error_code != ec::NONE
+            || p.diverging_epoch.is_some()
             || p.high_watermark != self.high_watermark
             || p.log_start_offset != self.log_start_offset
             || p.last_stable_offset != self.last_stable_offset
@@ -216,6 +226,8 @@ impl FetchSession {
             let c = self.entry_mut(place);
             c.fetch_offset = p.fetch_offset;
             c.max_bytes = p.partition_max_bytes;
+            c.current_leader_epoch = p.current_leader_epoch;
+            c.last_fetched_epoch = p.last_fetched_epoch;
             return (place, false);
         }
         let cached = Cached::new(topic.clone(), p);
@@ -282,6 +294,8 @@ impl FetchSession {
             p.partition = c.partition;
             p.fetch_offset = c.fetch_offset;
             p.partition_max_bytes = c.max_bytes;
+            p.current_leader_epoch = c.current_leader_epoch;
+            p.last_fetched_epoch = c.last_fetched_epoch;
             topics
                 .last_mut()
                 .expect("a topic was pushed for this run")

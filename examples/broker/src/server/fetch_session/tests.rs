@@ -82,6 +82,7 @@ fn answer_to(
                         records: with_records
                             .contains(&(name.as_str(), p.partition))
                             .then(region),
+                        diverging_epoch: None,
                     })
                     .collect(),
             }
