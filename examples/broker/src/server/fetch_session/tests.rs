@@ -200,6 +200,32 @@ fn errors_are_always_answered_and_their_end_is_too() {
 }
 
 #[test]
+fn a_session_fetches_with_each_partitions_epochs_and_answers_a_divergence() {
+    let (slot, budget) = (SessionSlot::default(), SessionBudget::new(10, 100));
+    let id = opened(&slot, &budget);
+    // a1 read on to 7, its last batch in epoch 3, knowing leader epoch 4.
+    let mut r = request(1, id, &[("a", &[(1, 7)])]);
+    r.topics[0].partitions[0].current_leader_epoch = 4;
+    r.topics[0].partitions[0].last_fetched_epoch = 3;
+    plan(&slot, &budget, 12, &mut r);
+    // The next fetch names nothing, and stands for a1 with those epochs.
+    let mut r = request(2, id, &[]);
+    let step = plan(&slot, &budget, 12, &mut r);
+    let epochs: Vec<(i32, i32)> = r
+        .topics
+        .iter()
+        .flat_map(|t| t.partitions.iter())
+        .map(|p| (p.current_leader_epoch, p.last_fetched_epoch))
+        .collect();
+    assert_eq!(epochs, [(-1, -1), (4, 3), (-1, -1), (-1, -1)]);
+    // A diverging epoch is news, though nothing else changed.
+    let mut topics = answer_to(&r, &flat, &[]);
+    topics[0].partitions[1].diverging_epoch = Some((3, 5));
+    let a = step.answer(topics, none);
+    assert_eq!(heard(&a), vec![("a".to_owned(), 1)]);
+}
+
+#[test]
 fn forgotten_partitions_leave_and_an_emptied_session_closes() {
     let (slot, budget) = (SessionSlot::default(), SessionBudget::new(10, 100));
     let id = opened(&slot, &budget);
