@@ -69,6 +69,19 @@ impl LeaderEpochs {
         self.entries.push(EpochStart { epoch, start });
     }
 
+    /// Forgets the epochs whose records all lie below `start` (retention
+    /// or DeleteRecords moved the log's start past them), as Kafka's
+    /// `truncateFromStart`: the epoch holding `start` is kept, beginning
+    /// there. So the history holds an entry per epoch with records still
+    /// in the log, however often the broker restarts.
+    pub fn trim_to(&mut self, start: i64) {
+        let Some(holding) = self.entries.iter().rposition(|e| e.start <= start) else {
+            return;
+        };
+        self.entries.drain(..holding);
+        self.entries[0].start = start;
+    }
+
     /// Takes a batch written in `epoch` at `base_offset` into the history
     /// (when rebuilding it from the log): a newer epoch than the latest
     /// begins there.
@@ -202,6 +215,23 @@ mod tests {
         // A consumer that read to 30 in epoch 4 hears that epoch 3 (the
         // newest at or below 4) ended at 18: its records past 18 are gone.
         assert_eq!(h.end_offset_for(4, 50), (3, 18));
+    }
+
+    #[test]
+    fn epochs_whose_records_are_all_gone_are_forgotten() {
+        let mut h = history(&[(1, 0), (3, 10), (4, 25)]);
+        h.trim_to(0);
+        assert_eq!(pairs(&h), [(1, 0), (3, 10), (4, 25)]);
+        h.trim_to(12);
+        assert_eq!(pairs(&h), [(3, 12), (4, 25)]);
+        h.trim_to(25);
+        assert_eq!(pairs(&h), [(4, 25)]);
+        h.trim_to(40);
+        assert_eq!(pairs(&h), [(4, 40)]);
+        assert_eq!(h.end_offset_for(3, 50), (3, 40));
+        let mut empty = LeaderEpochs::default();
+        empty.trim_to(5);
+        assert_eq!(empty, LeaderEpochs::default());
     }
 
     #[test]

@@ -168,3 +168,24 @@ fn a_consumer_past_a_cut_hears_where_its_epoch_now_ends() {
     assert_eq!(log.end_offset_for_epoch(5), (3, 4));
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn the_history_keeps_only_epochs_with_records_left_in_the_log() {
+    let dir = gyre_testkit::scratch_dir("epochs-trimmed");
+    let mut log = open(&dir, Recovery::From(0));
+    for epoch in 1..=4 {
+        log.lead(epoch, Some(epoch - 1)).unwrap();
+        append(&mut log, 2);
+        drop(log);
+        log = open(&dir, Recovery::Clean);
+    }
+    log.lead(5, Some(4)).unwrap();
+    assert_eq!(history(&log), [(1, 0), (2, 2), (3, 4), (4, 6), (5, 8)]);
+    log.delete_records_before(5).unwrap();
+    drop(log);
+    let mut log = open(&dir, Recovery::Clean);
+    log.set_start_floor(5);
+    log.lead(6, Some(5)).unwrap();
+    assert_eq!(history(&log), [(3, 5), (4, 6), (6, 8)]);
+    std::fs::remove_dir_all(&dir).unwrap();
+}

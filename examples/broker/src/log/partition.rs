@@ -568,8 +568,10 @@ impl PartitionLog {
     /// is read on from the batches after it, which name their epochs.
     /// The new epoch's entry drops every epoch that began at or past the
     /// log's end: after recovery cut the log, those began in records now
-    /// gone. The history is then written, unsynced: losing it again costs
-    /// a read of the batches, never a wrong answer.
+    /// gone; and epochs whose records retention or DeleteRecords removed
+    /// are forgotten, so the history does not grow with every restart.
+    /// The history is then written, unsynced: losing it again costs a
+    /// read of the batches, never a wrong answer.
     pub fn lead(&mut self, epoch: i32, previous: Option<i32>) -> io::Result<()> {
         let latest = self.epochs.latest().map_or(-1, |l| l.epoch);
         if previous.is_some_and(|p| latest < p) {
@@ -582,7 +584,8 @@ impl PartitionLog {
             tracing::info!(dir = %self.dir.display(), from, "read the leader epochs on from the batches");
             self.epochs = epochs;
         }
-        self.epochs.assign(epoch, self.staged_end());
+        self.epochs.trim_to(self.start_offset());
+        self.epochs.assign(epoch, self.end_offset());
         self.leader_epoch = epoch;
         let text = self.epochs.snapshot(self.end_offset());
         self.epochs_read_at = Some(self.end_offset());
