@@ -194,9 +194,13 @@ fn a_long_poll_waits_for_records_or_its_max_wait() {
     let r = <FetchResponse as kafka_protocol::protocol::Decodable>::decode(&mut body, 11).unwrap();
     let p = &r.responses[0].partitions[0];
     assert_eq!(p.high_watermark, 1);
+    // As stored: with its offset, and the leader epoch it was appended in
+    // (a new folder's first start is epoch 1).
+    let mut stored = records.clone();
+    batch::set_leader_epoch(&mut stored, 1);
     assert_eq!(
         p.records.as_deref(),
-        Some(&records[..]),
+        Some(&stored[..]),
         "the batch as stored"
     );
     assert!(
