@@ -224,6 +224,7 @@ impl Storage {
     /// partition's, durably, and makes it every log's, before anything is
     /// appended.
     fn take_leadership(&mut self) -> io::Result<()> {
+        let started = std::time::Instant::now();
         let last = crate::leader_epoch::read(&self.root);
         let recorded = self
             .logs
@@ -239,6 +240,8 @@ impl Storage {
         self.catalog.set_leader_epoch(epoch);
         tracing::info!(
             leader_epoch = epoch,
+            partitions = self.logs.len(),
+            ms = started.elapsed().as_millis() as u64,
             "took the leadership of every partition"
         );
         Ok(())

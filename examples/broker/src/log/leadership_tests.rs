@@ -75,11 +75,14 @@ fn appends_carry_the_logs_epoch_and_each_start_begins_a_new_one() {
     assert_eq!(log.end_offset_for_epoch(3), (3, 2));
     assert_eq!(log.end_offset_for_epoch(4), (4, 5));
     assert_eq!(log.epochs().epoch_for(1), 3);
-    // A start that appended nothing leaves no entry of its own.
+    // A start that appended nothing leaves no entry of its own, and
+    // writes nothing.
     drop(log);
+    let written = std::fs::read(dir.join(EPOCH_SNAPSHOT)).unwrap();
     let mut log = open(&dir, Recovery::Clean);
     log.lead(5, Some(4)).unwrap();
     drop(log);
+    assert_eq!(std::fs::read(dir.join(EPOCH_SNAPSHOT)).unwrap(), written);
     let mut log = open(&dir, Recovery::Clean);
     log.lead(6, Some(5)).unwrap();
     assert_eq!(history(&log), [(3, 0), (4, 2), (6, 5)]);
@@ -92,8 +95,12 @@ fn a_lost_history_is_read_on_from_the_batches_after_it() {
     let dir = gyre_testkit::scratch_dir("epochs-lost");
     let mut log = open(&dir, Recovery::From(0));
     log.lead(3, None).unwrap();
-    let first = std::fs::read(dir.join(EPOCH_SNAPSHOT)).unwrap();
+    assert!(
+        !dir.join(EPOCH_SNAPSHOT).exists(),
+        "written by the first append"
+    );
     append(&mut log, 2);
+    let first = std::fs::read(dir.join(EPOCH_SNAPSHOT)).unwrap();
     drop(log);
     let mut log = open(&dir, Recovery::Clean);
     log.lead(4, Some(3)).unwrap();
