@@ -45,7 +45,8 @@ pub fn read(root: &Path) -> Option<i32> {
 /// are older than any epoch of this broker's.
 pub fn next(last: Option<i32>, partitions: impl Iterator<Item = i32>) -> i32 {
     let newest = partitions.chain(last).max().unwrap_or(0).max(0);
-    newest.checked_add(1).unwrap_or(i32::MAX)
+    // Saturates after two billion starts, where it would repeat.
+    newest.saturating_add(1)
 }
 
 /// Writes `epoch` durably: a temporary file, synced, renamed over the
