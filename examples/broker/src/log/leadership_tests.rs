@@ -4,20 +4,15 @@
 
 use super::batch;
 use super::epochs::EPOCH_SNAPSHOT;
+use super::partition::tests::log_files;
 use super::{LogConfig, PartitionLog, Recovery};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// The (base offset, leader epoch) of every batch in the log in `dir`,
 /// read from its segment files.
 fn stored_epochs(dir: &Path) -> Vec<(i64, i32)> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "log"))
-        .collect();
-    files.sort();
     let mut out = Vec::new();
-    for f in files {
+    for f in log_files(dir) {
         let bytes = std::fs::read(f).unwrap();
         let mut at = 0;
         while at < bytes.len() {

@@ -1553,7 +1553,7 @@ fn snapshot_crcs(producers: &str, txns: &str) -> u64 {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
     /// A one-record batch of transactional producer `pid` at epoch 0.
@@ -1565,7 +1565,7 @@ mod tests {
     }
 
     /// The segment files of the log in `dir`, in offset order.
-    fn log_files(dir: &Path) -> Vec<PathBuf> {
+    pub(in crate::log) fn log_files(dir: &Path) -> Vec<PathBuf> {
         let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
             .unwrap()
             .map(|e| e.unwrap().path())
