@@ -839,3 +839,15 @@ fn librdkafka_consumers_notice_records_they_read_were_cut_from_the_log() {
     assert!(out.contains("log truncation ok"), "{out}");
     let _ = std::fs::remove_dir_all(&data);
 }
+
+#[test]
+fn kafka_python_pages_through_topic_partitions() {
+    // Before: DescribeTopicPartitions (KIP-966) was not served, and
+    // kafka-python's describe_topic_partitions failed.
+    passes_and_clean(
+        "topic-partitions",
+        python("topic_partitions.py"),
+        "dtp",
+        "topic partitions ok",
+    );
+}

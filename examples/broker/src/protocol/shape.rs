@@ -572,6 +572,27 @@ fn walk(key: ApiKey, version: i16, body: &[u8]) -> Result<usize, ShapeError> {
             })?;
             w.skip(4)?; // timeout
         }
+        ApiKey::DescribeTopicPartitions => {
+            w.structs(false, |w| w.string())?;
+            w.skip(4)?; // response partition limit
+                        // The cursor: a nullable structure (-1 null, 1 present).
+            let at = w.at;
+            w.skip(1)?;
+            match w.body[at] as i8 {
+                -1 => {}
+                1 => {
+                    w.string()?;
+                    w.skip(4)?;
+                    w.tags()?;
+                }
+                marker => {
+                    return Err(ShapeError::Negative {
+                        at,
+                        length: i64::from(marker),
+                    })
+                }
+            }
+        }
         ApiKey::OffsetForLeaderEpoch => {
             if v >= 3 {
                 w.skip(4)?; // replica id
@@ -1132,6 +1153,18 @@ mod tests {
                 }
                 RequestKind::DescribeCluster(r)
             }
+            ApiKey::DescribeTopicPartitions => {
+                use describe_topic_partitions_request::*;
+                let mut t = TopicRequest::default();
+                t.name = TopicName(name("t"));
+                let mut c = Cursor::default();
+                c.topic_name = TopicName(name("t"));
+                c.partition_index = 3;
+                let mut r = DescribeTopicPartitionsRequest::default();
+                r.topics = vec![t.clone(), t];
+                r.cursor = Some(c);
+                RequestKind::DescribeTopicPartitions(r)
+            }
             ApiKey::OffsetForLeaderEpoch => {
                 use offset_for_leader_epoch_request::*;
                 let mut t = OffsetForLeaderTopic::default();
@@ -1345,6 +1378,7 @@ mod tests {
             IncrementalAlterConfigs,
             DeleteRecords,
             OffsetForLeaderEpoch,
+            DescribeTopicPartitions,
             DescribeCluster,
             ApiVersions,
             SaslHandshake,

@@ -38,6 +38,9 @@ pub const SUPPORTED: &[ApiRange] = &[
     // v4 is flexible).
     range(ApiKey::OffsetForLeaderEpoch, 2, 4),
     range(ApiKey::Metadata, 0, 12),
+    // Metadata's partitions a page at a time (KIP-966): the Java admin
+    // client's describeTopics and kafka-python's describe_topic_partitions.
+    range(ApiKey::DescribeTopicPartitions, 0, 0),
     // v9 of both name a consumer group member's epoch (KIP-848).
     range(ApiKey::OffsetCommit, 2, 9),
     range(ApiKey::OffsetFetch, 1, 9),

@@ -512,6 +512,21 @@ impl Connection {
             }
             RequestKind::ListOffsets(r) => self.list_offsets(ctx, head, r),
             RequestKind::OffsetForLeaderEpoch(r) => self.epoch_ends(ctx, head, r),
+            RequestKind::DescribeTopicPartitions(r) => {
+                let seq = self.next_seq();
+                let may = |op, name: &str| self.may(ctx, op, resource::TOPIC, name);
+                let mut body = super::topic_partitions::response(
+                    &self.shared.catalog,
+                    &r,
+                    |name| may(op::DESCRIBE, name),
+                    |name| super::topic_partitions::operations(|op| may(op, name)),
+                );
+                body.throttle_at_least(self.count_request_time(ctx));
+                ctx.write(Sequenced {
+                    seq,
+                    frame: encoded(head.correlation_id, head.api_version, &body),
+                });
+            }
             RequestKind::CreateTopics(r) => {
                 let quota = self.quota(Kind::Mutations, &quota_ask);
                 self.create_topics(ctx, head, r, quota)

@@ -21,6 +21,7 @@ mod replicas;
 pub mod responder;
 pub mod sequencer;
 mod shared;
+mod topic_partitions;
 pub mod transactions;
 mod users;
 
