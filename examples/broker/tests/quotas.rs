@@ -677,3 +677,53 @@ fn librdkafka_is_throttled_by_its_request_percentage_and_its_neighbour_is_not() 
     broker.shutdown(std::time::Duration::from_secs(5));
     let _ = std::fs::remove_dir_all(&config.data_dir);
 }
+
+#[test]
+fn time_the_coordinator_spends_on_a_clients_requests_counts_against_its_request_quota() {
+    // Before: only the loop's time counted. An OffsetFetch of a group's
+    // 1,000 offsets takes the loop microseconds to read and hand over, and
+    // the coordinator's thread a millisecond or more to answer, so a
+    // client asking it back to back kept that thread busy and was never
+    // throttled under its 20%.
+    let config = common::config("quotas-requests-coordinator");
+    let broker = common::start(&config);
+    let mut admin = Client::connect(broker.local_addr());
+    let quota = [("request_percentage", 20.0, false)];
+    let entries = vec![entry(&[("client-id", Some("costly"))], &quota)];
+    assert_eq!(alter(&mut admin, 1, entries, false), vec![0]);
+    common::create_topic(&mut admin, "wide", 1000);
+    let mut topic = offset_commit_request::OffsetCommitRequestTopic::default();
+    topic.name = common::topic_name("wide");
+    topic.partitions = (0..1000)
+        .map(|i| {
+            let mut p = offset_commit_request::OffsetCommitRequestPartition::default();
+            p.partition_index = i;
+            p.committed_offset = i64::from(i);
+            p
+        })
+        .collect();
+    let mut commit = OffsetCommitRequest::default();
+    commit.group_id = GroupId(StrBytes::from_static_str("wide-group"));
+    commit.generation_id_or_member_epoch = -1;
+    commit.topics.push(topic);
+    let committed: OffsetCommitResponse = admin.call(ApiKey::OffsetCommit, 8, &commit);
+    assert!(committed.topics[0]
+        .partitions
+        .iter()
+        .all(|p| p.error_code == 0));
+
+    let mut costly = Client::connect(broker.local_addr()).with_client_id("costly");
+    let mut group = offset_fetch_request::OffsetFetchRequestGroup::default();
+    group.group_id = GroupId(StrBytes::from_static_str("wide-group"));
+    group.topics = None;
+    let mut fetch = OffsetFetchRequest::default();
+    fetch.groups.push(group);
+    let throttled = until_throttled(&mut costly, "OffsetFetch", |c| {
+        let r: OffsetFetchResponse = c.call(ApiKey::OffsetFetch, 8, &fetch);
+        assert_eq!(r.groups[0].topics[0].partitions.len(), 1000);
+        r.throttle_time_ms
+    });
+    println!("OffsetFetch throttled {throttled} ms");
+    broker.shutdown(std::time::Duration::from_secs(5));
+    let _ = std::fs::remove_dir_all(&config.data_dir);
+}

@@ -62,7 +62,7 @@ use std::cell::Cell;
 use std::collections::VecDeque;
 use std::panic::AssertUnwindSafe;
 use std::rc::Rc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use uuid::Uuid;
@@ -94,6 +94,12 @@ pub struct Connection {
     /// was taken up, and its rate and quota, until its time is counted
     /// (when its answer is written or it is handed over).
     request_clock: Option<(Instant, Arc<quotas::Sensor>, f64)>,
+    /// Under a `request_percentage` quota: the time (ns) the coordinator
+    /// and admin threads spent on this connection's requests, not yet
+    /// counted; the next request's count takes it, so work done off the
+    /// loop counts against the quota as in Kafka, where request handler
+    /// threads do it. Made on the first such request.
+    offloaded: Option<Arc<AtomicU64>>,
     /// This connection's place in its address's count, where a
     /// per-address limit is set (given back when the handler is dropped).
     ip_slot: Option<gyre_reactor::IpSlot>,
@@ -186,6 +192,7 @@ impl Connection {
             throttle_ends: Instant::now(),
             quota_cache: quotas::Cached::default(),
             request_clock: None,
+            offloaded: None,
             ip_slot: None,
             closing: false,
         }
@@ -355,7 +362,12 @@ impl Connection {
         let Some((started, sensor, percent)) = self.request_clock.take() else {
             return 0;
         };
-        let wait = sensor.record_time_and_throttle(started.elapsed(), percent);
+        let elsewhere = self
+            .offloaded
+            .as_ref()
+            .map_or(0, |ns| ns.swap(0, Ordering::Relaxed));
+        let busy = started.elapsed() + Duration::from_nanos(elsewhere);
+        let wait = sensor.record_time_and_throttle(busy, percent);
         self.throttle(ctx, wait);
         quotas::throttle_ms(wait)
     }
@@ -899,6 +911,14 @@ impl Connection {
     /// Sends a group or transaction request to the coordinator thread,
     /// which answers in the request's place in the order, with the
     /// throttle its request quota earned on the loop.
+    /// Where a thread that serves this request off the loop adds its
+    /// time, when a request quota counts it (see `offloaded`); taken
+    /// before the request's own time is counted.
+    fn offload_meter(&mut self) -> Option<Arc<AtomicU64>> {
+        self.request_clock.as_ref()?;
+        Some(self.offloaded.get_or_insert_with(Arc::default).clone())
+    }
+
     fn send_to_coordinator(
         &mut self,
         ctx: &mut impl InboundContext<Self>,
@@ -908,7 +928,9 @@ impl Connection {
         denied_topics: Vec<String>,
         visible: Option<super::groups::GroupAccess>,
     ) {
+        let busy = self.offload_meter();
         let call = GroupCall {
+            busy,
             request,
             correlation_id: head.correlation_id,
             version: head.api_version,
@@ -939,8 +961,10 @@ impl Connection {
         let seq = self.next_seq();
         let handle = self.handle(ctx);
         let shared = self.shared.clone();
+        let busy = self.offload_meter();
         let throttle_ms = self.count_request_time(ctx);
         let queued = self.shared.admin.submit(move || {
+            let started = Instant::now();
             // A panic must still answer: every later answer on the
             // connection waits for this one.
             let worked = std::panic::catch_unwind(AssertUnwindSafe(|| {
@@ -948,6 +972,7 @@ impl Connection {
                 body.throttle_at_least(throttle_ms);
                 encoded(head.correlation_id, head.api_version, &body)
             }));
+            quotas::charge(busy.as_deref(), started);
             let frame = worked.unwrap_or_else(|panic| {
                 tracing::error!(
                     "an admin request panicked; its connection is closed: {}",

@@ -67,6 +67,9 @@ use std::time::{Duration, Instant};
 /// A group request on its way to the coordinator.
 #[derive(Debug)]
 pub struct GroupCall {
+    /// Under its client's request quota, where the coordinator adds the
+    /// time (ns) it spent on the request, for the quota to count.
+    pub busy: Option<std::sync::Arc<std::sync::atomic::AtomicU64>>,
     /// The decoded request.
     pub request: RequestKind,
     /// Echoed in the response.
@@ -450,9 +453,12 @@ impl<R: LogReply> State_<R> {
     /// connection closed (its [`Call`], dropped unanswered, closes it),
     /// and every other group and transaction goes on. What the request
     /// had changed of its own group before the panic stays changed.
-    fn handle_isolated(&mut self, call: GroupCall) {
+    fn handle_isolated(&mut self, mut call: GroupCall) {
         let (peer, correlation_id) = (call.peer, call.correlation_id);
+        let busy = call.busy.take();
+        let started = Instant::now();
         let handled = std::panic::catch_unwind(AssertUnwindSafe(|| self.handle(call)));
+        super::quotas::charge(busy.as_deref(), started);
         if let Err(panic) = handled {
             tracing::error!(
                 peer = ?peer,
@@ -465,6 +471,7 @@ impl<R: LogReply> State_<R> {
 
     fn handle(&mut self, call: GroupCall) {
         let GroupCall {
+            busy: _,
             request,
             correlation_id,
             version,

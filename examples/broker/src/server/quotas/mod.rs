@@ -709,6 +709,16 @@ impl Inner {
     }
 }
 
+/// Adds the time since `started` to `busy`, if there is one: a
+/// connection's time spent on another thread (the coordinator's, the
+/// admin's), which its next request's count takes into its request quota.
+pub(crate) fn charge(busy: Option<&AtomicU64>, started: Instant) {
+    if let Some(busy) = busy {
+        let ns = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        busy.fetch_add(ns, Ordering::Relaxed);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
