@@ -63,6 +63,21 @@ fn passes(tag: &str, mut script: Command, topic: &str, expected: &str) -> PathBu
     data
 }
 
+/// Runs `script` (a `python` command that starts, stops and restarts the
+/// broker itself) with the broker binary and a data folder of its own,
+/// checks that it printed `expected`, then removes the folder.
+fn passes_running_the_broker(tag: &str, mut script: Command, expected: &str) {
+    let data = data_dir(tag);
+    std::fs::create_dir_all(&data).unwrap();
+    script.args([
+        env!("CARGO_BIN_EXE_gyre-broker"),
+        data.join("data").to_str().unwrap(),
+    ]);
+    let out = run(script, None);
+    assert!(out.contains(expected), "{out}");
+    let _ = std::fs::remove_dir_all(&data);
+}
+
 /// [`passes`], then removes the broker's folder.
 fn passes_and_clean(tag: &str, script: Command, topic: &str, expected: &str) {
     let data = passes(tag, script, topic, expected);
@@ -744,16 +759,11 @@ fn librdkafka_consumers_on_the_consumer_group_protocol_hand_over_partitions_with
 {
     // Before: the broker did not serve ConsumerGroupHeartbeat, and a
     // consumer with group.protocol=consumer never joined.
-    let data = data_dir("consumer-protocol");
-    std::fs::create_dir_all(&data).unwrap();
-    let mut script = python("consumer_protocol.py");
-    script.args([
-        env!("CARGO_BIN_EXE_gyre-broker"),
-        data.join("data").to_str().unwrap(),
-    ]);
-    let out = run(script, None);
-    assert!(out.contains("consumer protocol ok 7200"), "{out}");
-    let _ = std::fs::remove_dir_all(&data);
+    passes_running_the_broker(
+        "consumer-protocol",
+        python("consumer_protocol.py"),
+        "consumer protocol ok 7200",
+    );
 }
 
 #[test]
@@ -777,16 +787,11 @@ fn a_classic_librdkafka_group_is_kept_across_a_broker_restart_under_its_members(
     // Before: the broker forgot groups at a restart, so every member was
     // told it was unknown, the group rebalanced, and what the members had
     // read since their last commit was read again.
-    let data = data_dir("classic-restart");
-    std::fs::create_dir_all(&data).unwrap();
-    let mut script = python("classic_restart.py");
-    script.args([
-        env!("CARGO_BIN_EXE_gyre-broker"),
-        data.join("data").to_str().unwrap(),
-    ]);
-    let out = run(script, None);
-    assert!(out.contains("classic restart ok"), "{out}");
-    let _ = std::fs::remove_dir_all(&data);
+    passes_running_the_broker(
+        "classic-restart",
+        python("classic_restart.py"),
+        "classic restart ok",
+    );
 }
 
 #[test]
@@ -794,32 +799,22 @@ fn librdkafka_static_members_restart_without_a_rebalance_and_fence_a_duplicate()
     // Before: a static member's new client was a new member, so the
     // group rebalanced (pod-b revoked) and the old member lingered until
     // its session expired.
-    let data = data_dir("static-members");
-    std::fs::create_dir_all(&data).unwrap();
-    let mut script = python("static_members.py");
-    script.args([
-        env!("CARGO_BIN_EXE_gyre-broker"),
-        data.join("data").to_str().unwrap(),
-    ]);
-    let out = run(script, None);
-    assert!(out.contains("static members ok"), "{out}");
-    let _ = std::fs::remove_dir_all(&data);
+    passes_running_the_broker(
+        "static-members",
+        python("static_members.py"),
+        "static members ok",
+    );
 }
 
 #[test]
 fn a_librdkafka_transaction_open_across_a_broker_stop_or_kill_commits_after_it() {
     // Before: a start aborted every transaction the logs found open (its
     // epoch bumped), so the producer was fenced and its commit failed.
-    let data = data_dir("txn-restart");
-    std::fs::create_dir_all(&data).unwrap();
-    let mut script = python("transactions_restart.py");
-    script.args([
-        env!("CARGO_BIN_EXE_gyre-broker"),
-        data.join("data").to_str().unwrap(),
-    ]);
-    let out = run(script, None);
-    assert!(out.contains("transactions restart ok"), "{out}");
-    let _ = std::fs::remove_dir_all(&data);
+    passes_running_the_broker(
+        "txn-restart",
+        python("transactions_restart.py"),
+        "transactions restart ok",
+    );
 }
 
 #[test]
@@ -828,16 +823,11 @@ fn librdkafka_consumers_notice_records_they_read_were_cut_from_the_log() {
     // away (a power cut losing the log's unsynced tail) stayed at its
     // position past the cut and silently skipped the records written
     // there since.
-    let data = data_dir("log-truncation");
-    std::fs::create_dir_all(&data).unwrap();
-    let mut script = python("log_truncation.py");
-    script.args([
-        env!("CARGO_BIN_EXE_gyre-broker"),
-        data.join("data").to_str().unwrap(),
-    ]);
-    let out = run(script, None);
-    assert!(out.contains("log truncation ok"), "{out}");
-    let _ = std::fs::remove_dir_all(&data);
+    passes_running_the_broker(
+        "log-truncation",
+        python("log_truncation.py"),
+        "log truncation ok",
+    );
 }
 
 #[test]
