@@ -908,9 +908,6 @@ impl Connection {
             .collect()
     }
 
-    /// Sends a group or transaction request to the coordinator thread,
-    /// which answers in the request's place in the order, with the
-    /// throttle its request quota earned on the loop.
     /// Where a thread that serves this request off the loop adds its
     /// time, when a request quota counts it (see `offloaded`); taken
     /// before the request's own time is counted.
@@ -919,6 +916,9 @@ impl Connection {
         Some(self.offloaded.get_or_insert_with(Arc::default).clone())
     }
 
+    /// Sends a group or transaction request to the coordinator thread,
+    /// which answers in the request's place in the order, with the
+    /// throttle its request quota earned on the loop.
     fn send_to_coordinator(
         &mut self,
         ctx: &mut impl InboundContext<Self>,
