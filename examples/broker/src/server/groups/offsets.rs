@@ -622,6 +622,21 @@ mod tests {
     /// Writes `records` (group, topic, commit time ms ago or `None` for a
     /// record from before times were kept) to `dir`'s offsets file, and
     /// `marks` (group, in use until ms ago) to its activity file.
+    /// A record of `offset` for `key` as older binaries wrote it: with no
+    /// time and no epoch (`at_ms` `None`), or with the time and no epoch.
+    fn older_record(buf: &mut Vec<u8>, key: &OffsetKey, offset: i64, at_ms: Option<i64>) {
+        let start = record_file::begin(buf);
+        put_str(buf, Some(&key.0));
+        put_str(buf, Some(&key.1));
+        buf.put_i32(key.2);
+        buf.put_i64(offset);
+        put_str(buf, None);
+        if let Some(at_ms) = at_ms {
+            buf.put_i64(at_ms);
+        }
+        record_file::finish(buf, start);
+    }
+
     fn written(dir: &Path, records: &[(&str, &str, Option<i64>)], marks: &[(&str, i64)]) {
         let now_ms = WallClock::now().wall(Instant::now());
         let mut buf = Vec::new();
@@ -629,16 +644,8 @@ mod tests {
             let value = plain(1);
             match ago {
                 Some(ago) => encode_record(&mut buf, &key(g, t, 0), &value, now_ms - ago),
-                None => {
-                    // The layout before times: no time after the metadata.
-                    let start = record_file::begin(&mut buf);
-                    put_str(&mut buf, Some(g));
-                    put_str(&mut buf, Some(t));
-                    buf.put_i32(0);
-                    buf.put_i64(1);
-                    put_str(&mut buf, None);
-                    record_file::finish(&mut buf, start);
-                }
+                // The layout before times: no time after the metadata.
+                None => older_record(&mut buf, &key(g, t, 0), 1, None),
             }
         }
         let (mut file, _) = record_file::open(&dir.join("group-offsets.log"), |_| true).unwrap();
@@ -663,14 +670,7 @@ mod tests {
         drop(s);
         // The layout of the last binary before epochs: the time, no epoch.
         let mut buf = Vec::new();
-        let start = record_file::begin(&mut buf);
-        put_str(&mut buf, Some("g"));
-        put_str(&mut buf, Some("t"));
-        buf.put_i32(1);
-        buf.put_i64(20);
-        put_str(&mut buf, None);
-        buf.put_i64(1_000);
-        record_file::finish(&mut buf, start);
+        older_record(&mut buf, &key("g", "t", 1), 20, Some(1_000));
         let (mut file, _) = record_file::open(&d.join("group-offsets.log"), |_| true).unwrap();
         file.append_synced(&buf).unwrap();
         drop(file);
