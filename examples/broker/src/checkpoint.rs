@@ -19,6 +19,7 @@
 //! Format, as Kafka's `recovery-point-offset-checkpoint`: a version line
 //! (`0`), a count line, then one `topic partition offset` line each.
 
+use crate::folder_sync::{self, Durability};
 use std::collections::HashMap;
 use std::fs;
 use std::io;
@@ -102,16 +103,11 @@ pub fn write_named<'a>(
     for (topic, index, offset) in points {
         text.push_str(&format!("{topic} {index} {offset}\n"));
     }
-    let tmp = root.join(format!("{name}.tmp"));
-    fs::write(&tmp, text)?;
-    if sync {
-        fs::File::open(&tmp)?.sync_all()?;
-    }
-    fs::rename(&tmp, root.join(name))?;
-    if sync {
-        crate::folder_sync::sync_folder(root)?;
-    }
-    Ok(())
+    let durability = match sync {
+        true => Durability::Durable,
+        false => Durability::Renamed,
+    };
+    folder_sync::replace(&root.join(name), text.as_bytes(), durability)
 }
 
 /// Removes the clean-shutdown marker from `root` if it is there (synced, so
@@ -120,7 +116,7 @@ pub fn write_named<'a>(
 pub fn take_clean_marker(root: &Path) -> io::Result<bool> {
     match fs::remove_file(root.join(CLEAN_MARKER)) {
         Ok(()) => {
-            crate::folder_sync::sync_folder(root)?;
+            folder_sync::sync_folder(root)?;
             Ok(true)
         }
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
@@ -132,7 +128,7 @@ pub fn take_clean_marker(root: &Path) -> io::Result<bool> {
 /// every log is synced and the checkpoint written.
 pub fn mark_clean(root: &Path) -> io::Result<()> {
     fs::File::create(root.join(CLEAN_MARKER))?.sync_all()?;
-    crate::folder_sync::sync_folder(root)
+    folder_sync::sync_folder(root)
 }
 
 #[cfg(test)]

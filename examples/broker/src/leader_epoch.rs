@@ -13,6 +13,7 @@
 //! and a start takes the larger of it and every epoch its partitions
 //! recorded, plus one.
 
+use crate::folder_sync::{self, Durability};
 use std::fs;
 use std::io;
 use std::path::Path;
@@ -52,11 +53,8 @@ pub fn next(last: Option<i32>, partitions: impl Iterator<Item = i32>) -> i32 {
 /// Writes `epoch` durably: a temporary file, synced, renamed over the
 /// file, and the folder synced.
 pub fn write(root: &Path, epoch: i32) -> io::Result<()> {
-    let tmp = root.join(format!("{FILE}.tmp"));
-    fs::write(&tmp, format!("{epoch}\n"))?;
-    fs::File::open(&tmp)?.sync_all()?;
-    fs::rename(&tmp, root.join(FILE))?;
-    crate::folder_sync::sync_folder(root)
+    let text = format!("{epoch}\n");
+    folder_sync::replace(&root.join(FILE), text.as_bytes(), Durability::Durable)
 }
 
 #[cfg(test)]
@@ -82,7 +80,7 @@ mod tests {
         assert_eq!(read(&dir), None);
         write(&dir, 12).unwrap();
         assert_eq!(read(&dir), Some(12));
-        assert!(!dir.join(format!("{FILE}.tmp")).exists());
+        assert!(!folder_sync::temporary(&dir.join(FILE)).exists());
         fs::write(dir.join(FILE), "1x\n").unwrap();
         assert_eq!(read(&dir), None);
         fs::write(dir.join(FILE), "-3\n").unwrap();

@@ -19,6 +19,7 @@
 //! its last block left unused, about a million ids, so ids stay near the
 //! clock's milliseconds rather than race ahead of them.
 
+use crate::folder_sync::{self, Durability};
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
@@ -137,13 +138,8 @@ impl ProducerIds {
         if end <= self.reserved.load(Ordering::Acquire) {
             return Ok(());
         }
-        let tmp = self.file.with_extension("tmp");
-        std::fs::write(&tmp, format!("reserved_below={end}\n"))?;
-        std::fs::File::open(&tmp)?.sync_all()?;
-        std::fs::rename(&tmp, &self.file)?;
-        if let Some(dir) = self.file.parent() {
-            crate::folder_sync::sync_folder(dir)?;
-        }
+        let text = format!("reserved_below={end}\n");
+        folder_sync::replace(&self.file, text.as_bytes(), Durability::Durable)?;
         self.reserved.store(end, Ordering::Release);
         Ok(())
     }

@@ -7,6 +7,7 @@
 //! ([`RecordFile`]). Also the string field the payloads use. Uses only
 //! the standard library, `bytes` and `crc32c`.
 
+use crate::folder_sync::{self, Durability};
 use bytes::{Buf, BufMut};
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
@@ -66,7 +67,7 @@ pub fn open(path: &Path, mut each: impl FnMut(&[u8]) -> bool) -> io::Result<(Rec
     let file = OpenOptions::new().create(true).append(true).open(path)?;
     if let (true, Some(dir)) = (created, path.parent()) {
         // Its records are synced as they are appended; its name, here.
-        crate::folder_sync::sync_folder(dir)?;
+        folder_sync::sync_folder(dir)?;
     }
     if good < data.len() {
         tracing::warn!(
@@ -203,14 +204,7 @@ impl RecordFile {
     /// Replaces the file with `records` (already framed) through a synced
     /// temporary file, a rename and a synced folder; whole again after.
     pub fn rewrite(&mut self, records: &[u8]) -> io::Result<()> {
-        let tmp = self.path.with_extension("tmp");
-        let written = fs::write(&tmp, records)
-            .and_then(|()| File::open(&tmp)?.sync_all())
-            .and_then(|()| fs::rename(&tmp, &self.path))
-            .and_then(|()| match self.path.parent() {
-                Some(dir) => crate::folder_sync::sync_folder(dir),
-                None => Ok(()),
-            })
+        let written = folder_sync::replace(&self.path, records, Durability::Durable)
             .and_then(|()| OpenOptions::new().append(true).open(&self.path));
         self.file = written.map_err(|e| self.named(e))?;
         self.len = records.len() as u64;
@@ -267,11 +261,11 @@ mod tests {
             put_str(&mut buf, Some(s));
             finish(&mut buf, at);
         }
-        crate::folder_sync::record::take();
+        folder_sync::record::take();
         let (mut file, n) = open(&path, |_| true).unwrap();
         assert_eq!(n, 0);
         assert_eq!(
-            crate::folder_sync::record::take(),
+            folder_sync::record::take(),
             std::slice::from_ref(&dir),
             "a new file's name is made durable"
         );
@@ -283,7 +277,7 @@ mod tests {
             true
         })
         .unwrap();
-        assert_eq!(crate::folder_sync::record::take(), [] as [PathBuf; 0]);
+        assert_eq!(folder_sync::record::take(), [] as [PathBuf; 0]);
         assert_eq!((n, seen), (2, vec!["one".to_owned(), "two".to_owned()]));
         assert_eq!(fs::metadata(&path).unwrap().len(), buf.len() as u64);
         fs::remove_dir_all(&dir).unwrap();

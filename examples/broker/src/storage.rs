@@ -16,6 +16,7 @@
 
 use crate::checkpoint;
 use crate::data_lock::DataLock;
+use crate::folder_sync::{self, Durability};
 use crate::id_hash::IdMap;
 use crate::log::{LogConfig, LogError, OpenFiles, PartitionLog, Recovery, Truncation};
 use crate::topic_config;
@@ -37,15 +38,11 @@ fn write_properties(
     partitions: usize,
     config: &LogConfig,
 ) -> io::Result<()> {
-    let tmp = dir.join(format!("{PROPERTIES}.tmp"));
     let text = format!(
         "{TOPIC_ID}={id}\n{}",
         topic_config::config_lines(partitions, config)
     );
-    fs::write(&tmp, text)?;
-    fs::File::open(&tmp)?.sync_all()?;
-    fs::rename(&tmp, dir.join(PROPERTIES))?;
-    crate::folder_sync::sync_folder(dir)
+    folder_sync::replace(&dir.join(PROPERTIES), text.as_bytes(), Durability::Durable)
 }
 
 /// The logs of every topic, and the catalog of them.
@@ -118,7 +115,7 @@ impl Storage {
         let lock = DataLock::acquire(root)?;
         fs::create_dir_all(&topics_dir)?;
         if new_folder {
-            crate::folder_sync::sync_folder(root)?;
+            folder_sync::sync_folder(root)?;
         }
         let trash = root.join("trash");
         if trash.exists() {
@@ -505,7 +502,7 @@ impl Storage {
         // topic's own folder: a topic acknowledged is one a power loss
         // leaves in place.
         write_properties(&dir, &topic_id, logs.len(), &config)
-            .and_then(|()| crate::folder_sync::sync_folder(&self.root.join("topics")))
+            .and_then(|()| folder_sync::sync_folder(&self.root.join("topics")))
             .map_err(|e| storage(&e))?;
         let ids = logs
             .into_iter()
@@ -688,7 +685,7 @@ impl Storage {
         // deleted topic back at the next start.
         let result = fs::create_dir_all(&trash)
             .and_then(|()| fs::rename(self.root.join("topics").join(name), &gone))
-            .and_then(|()| crate::folder_sync::sync_folder(&self.root.join("topics")))
+            .and_then(|()| folder_sync::sync_folder(&self.root.join("topics")))
             .and_then(|()| fs::remove_dir_all(&gone));
         tracing::info!(topic = name, "deleted topic");
         result.map_err(|e| TopicError::Storage(format!("{name}: {e}")))
@@ -698,7 +695,7 @@ impl Storage {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::folder_sync::record;
+    use folder_sync::record;
 
     #[test]
     fn a_new_folder_a_created_topic_and_a_deleted_one_are_made_durable_in_their_folders() {

@@ -59,6 +59,7 @@ use super::pace::{Pace, Stopped};
 use super::records;
 use super::segment::{Scan, Segment};
 use super::transactions::AbortedTxn;
+use crate::folder_sync::{self, Durability};
 use std::collections::hash_map::RandomState;
 use std::collections::HashMap;
 use std::fs::{self, File};
@@ -123,11 +124,8 @@ pub fn write_checkpoint(dir: &Path, offset: i64, recheck: Option<SystemTime>) ->
         text.push_str(&format!("recheck {ms}\n"));
     }
     let text = super::snapshot_text::seal(text);
-    let tmp = dir.join(format!("{CLEANER_OFFSET}.tmp"));
-    fs::write(&tmp, text)?;
-    File::open(&tmp)?.sync_all()?;
-    fs::rename(&tmp, dir.join(CLEANER_OFFSET))?;
-    crate::folder_sync::sync_folder(dir)
+    let path = dir.join(CLEANER_OFFSET);
+    folder_sync::replace(&path, text.as_bytes(), Durability::Durable)
 }
 
 /// The three files of the segment at `base` in `dir`.
@@ -196,7 +194,7 @@ pub fn finish_swap(dir: &Path) -> io::Result<()> {
             }
         }
         fs::remove_dir_all(&cleaned)?;
-        crate::folder_sync::sync_folder(dir)?;
+        folder_sync::sync_folder(dir)?;
         tracing::info!(dir = %dir.display(), "finished swapping in compacted segments after a stop");
     }
     match fs::remove_dir_all(dir.join(CLEANING_DIR)) {

@@ -9,6 +9,7 @@ use super::producers::{ProducerStates, SequenceError, Verdict};
 use super::records::{self, RecordsError};
 use super::segment::{now_ms, Scan, Segment, Truncation};
 use super::transactions::{NotAdded, PartitionTxns};
+use crate::folder_sync::{self, Durability};
 use gyre_zerocopy::FileRegion;
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -286,17 +287,6 @@ pub struct PartitionLog {
     /// append of an epoch writes it (an epoch that appends nothing needs
     /// no entry on disk).
     epochs_unwritten: bool,
-}
-
-/// Replaces the file at `path` with `text` through a temporary file and
-/// a rename, synced first if `sync`.
-fn replace_file(path: &Path, text: String, sync: bool) -> io::Result<()> {
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, text)?;
-    if sync {
-        File::open(&tmp)?.sync_all()?;
-    }
-    std::fs::rename(&tmp, path)
 }
 
 /// Hands out [`PartitionLog`]'s ids.
@@ -612,7 +602,8 @@ impl PartitionLog {
         self.epochs_unwritten = false;
         let end = self.end_offset();
         let text = self.epochs.snapshot(end);
-        match replace_file(&self.dir.join(EPOCH_SNAPSHOT), text, false) {
+        let path = self.dir.join(EPOCH_SNAPSHOT);
+        match folder_sync::replace(&path, text.as_bytes(), Durability::Renamed) {
             Ok(()) => self.epochs_read_at = Some(end),
             Err(e) => {
                 tracing::warn!(dir = %self.dir.display(), error = %e, "cannot write the leader epochs; the next start reads them from the batches")
@@ -736,14 +727,20 @@ impl PartitionLog {
         self.unsynced.load(Ordering::Relaxed)
     }
 
-    /// Replaces snapshot `name` with `text` through a temporary file and
-    /// a rename, synced first if `sync`.
+    /// Replaces snapshot `name` with `text`, its bytes synced first if
+    /// `sync`. Its rename is not made durable: a snapshot names the
+    /// offset it holds to, and a start reads on from there, so the old
+    /// one serves as well.
     fn write_snapshot(&self, name: &str, text: String, sync: bool) -> io::Result<()> {
-        if !sync {
-            // The durable one may be gone, or not durable any more.
-            self.durable_snapshots.store(0, Ordering::Relaxed);
-        }
-        replace_file(&self.dir.join(name), text, sync)
+        let durability = match sync {
+            true => Durability::Contents,
+            false => {
+                // The durable one may be gone, or not durable any more.
+                self.durable_snapshots.store(0, Ordering::Relaxed);
+                Durability::Renamed
+            }
+        };
+        folder_sync::replace(&self.dir.join(name), text.as_bytes(), durability)
     }
 
     /// The last stable offset: below it every transaction has ended (the
@@ -1126,7 +1123,7 @@ impl PartitionLog {
         let active = self.active_base();
         let synced = self.unsynced_segments().rev().try_for_each(Segment::sync);
         let synced = synced.and_then(|()| match self.folder_unsynced.load(Ordering::Relaxed) {
-            true => crate::folder_sync::sync_folder(&self.dir),
+            true => folder_sync::sync_folder(&self.dir),
             false => Ok(()),
         });
         if let Err(e) = synced {
@@ -1448,7 +1445,7 @@ impl PartitionLog {
         cleaner::write_runs(&cleaning, &keep)?;
         let swapped = self.dir.join(cleaner::CLEANED_DIR);
         std::fs::rename(&cleaning, &swapped)?;
-        crate::folder_sync::sync_folder(&self.dir)?;
+        folder_sync::sync_folder(&self.dir)?;
         let first = self.segments.keys().next().copied();
         let mut replaced = 0;
         for run in &keep {
@@ -1487,7 +1484,7 @@ impl PartitionLog {
             self.segments.insert(run[0], segment);
         }
         std::fs::remove_dir_all(&swapped)?;
-        crate::folder_sync::sync_folder(&self.dir)?;
+        folder_sync::sync_folder(&self.dir)?;
         if keep.len() == runs.len() {
             // Every segment below `below` is a compacted copy now, without
             // the records of aborted transactions: a reader needs no word
@@ -2000,7 +1997,7 @@ pub(super) mod tests {
 
     #[test]
     fn a_sync_after_a_segment_is_created_syncs_the_logs_folder_once() {
-        use crate::folder_sync::record;
+        use folder_sync::record;
         let root = gyre_testkit::scratch_dir("folder-sync");
         let dir = root.join("t").join("0");
         let config = LogConfig {
@@ -2074,9 +2071,9 @@ pub(super) mod tests {
             log.unsynced(),
             "not durable: a stop or the flusher syncs it again"
         );
-        crate::folder_sync::record::take();
+        folder_sync::record::take();
         log.sync().unwrap();
-        assert_eq!(crate::folder_sync::record::take(), [dir]);
+        assert_eq!(folder_sync::record::take(), [dir]);
         drop(log);
         std::fs::remove_dir_all(&root).unwrap();
     }

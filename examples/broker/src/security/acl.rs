@@ -11,7 +11,7 @@
 //! that no binding names at all is allowed only with
 //! `allow.everyone.if.no.acl.found`.
 
-use std::io::Write;
+use crate::folder_sync::{self, Durability};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, RwLock};
 
@@ -418,14 +418,9 @@ impl Authorizer {
             text.push_str(&b.to_line());
             text.push('\n');
         }
-        let tmp = self.path.with_extension("tmp");
-        let mut f = std::fs::File::create(&tmp).map_err(io)?;
-        f.write_all(text.as_bytes()).map_err(io)?;
-        f.sync_all().map_err(io)?;
-        std::fs::rename(&tmp, &self.path).map_err(io)?;
-        // Else a power loss could bring back the file an ACL was deleted
-        // from.
-        crate::folder_sync::sync_folder(self.path.parent().expect("in the data folder")).map_err(io)
+        // Durable, else a power loss could bring back the file an ACL was
+        // deleted from.
+        folder_sync::replace(&self.path, text.as_bytes(), Durability::Durable).map_err(io)
     }
 }
 
@@ -467,11 +462,11 @@ mod tests {
         assert!(a.create(std::slice::from_ref(&grant)).is_err());
         assert!(!a.allows("User:alice", "h", op::WRITE, t, "orders"));
         std::fs::remove_file(dir.join("security")).unwrap();
-        crate::folder_sync::record::take();
+        folder_sync::record::take();
         a.create(std::slice::from_ref(&grant)).unwrap();
         assert!(a.allows("User:alice", "h", op::WRITE, t, "orders"));
         assert_eq!(
-            crate::folder_sync::record::take(),
+            folder_sync::record::take(),
             [dir.join("security")],
             "the rename is made durable"
         );

@@ -8,8 +8,8 @@
 //! per request). Uses the SCRAM module beside it.
 
 use super::scram::{Credential, Mechanism};
+use crate::folder_sync::{self, Durability};
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, RwLock};
 
@@ -213,14 +213,9 @@ impl CredentialStore {
                 text.push('\n');
             }
         }
-        let tmp = self.path.with_extension("tmp");
-        let mut f = std::fs::File::create(&tmp).map_err(io)?;
-        f.write_all(text.as_bytes()).map_err(io)?;
-        f.sync_all().map_err(io)?;
-        std::fs::rename(&tmp, &self.path).map_err(io)?;
-        // Else a power loss could bring back a removed user or an old
-        // password.
-        crate::folder_sync::sync_folder(dir).map_err(io)
+        // Durable, else a power loss could bring back a removed user or
+        // an old password.
+        folder_sync::replace(&self.path, text.as_bytes(), Durability::Durable).map_err(io)
     }
 }
 
@@ -256,7 +251,7 @@ mod tests {
         let dir = gyre_testkit::scratch_root().join(format!("gyre-creds-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         let store = CredentialStore::open(&dir).unwrap();
-        crate::folder_sync::record::take();
+        folder_sync::record::take();
         store
             .set(
                 "alice",
@@ -265,7 +260,7 @@ mod tests {
             .unwrap();
         let security = CredentialStore::path_in(&dir).parent().unwrap().to_owned();
         assert_eq!(
-            crate::folder_sync::record::take(),
+            folder_sync::record::take(),
             [security],
             "the rename is made durable"
         );
