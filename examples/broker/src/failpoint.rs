@@ -1,7 +1,7 @@
 //! Failpoints: places where a test build panics on purpose, so that tests
-//! can show what a panic on the broker's own threads does (a request
-//! closes its connection, a writer panic or a failed fsync stops the
-//! broker unclean).
+//! can show what a panic on the broker's own threads does (a request is
+//! answered `UNKNOWN_SERVER_ERROR`, a writer panic or a failed fsync
+//! stops the broker unclean).
 //!
 //! Compiled in only with the `failpoints` feature (the test suite builds
 //! with every feature); without it `hit` is an empty inline function.

@@ -2,9 +2,11 @@
 //! happen by the `failpoints` feature (a group or topic named
 //! `gyre-failpoint-<place>`):
 //! - a panic on the group coordinator, while handling a request: that
-//!   request's connection is closed and every other group goes on;
-//! - a panic in an admin request's work, off the loop: that request's
-//!   connection is closed rather than left waiting for its answer;
+//!   request is answered `UNKNOWN_SERVER_ERROR` in its own shape, as
+//!   Kafka answers a handler's exception; its connection stays open and
+//!   every other group goes on;
+//! - a panic in an admin request's work, off the loop: the same answer,
+//!   rather than a connection left waiting for it;
 //! - a panic in the log cleaner's pass: that log is left uncompacted and
 //!   the others are still compacted;
 //! - a panic on the log writer: the binary stops at once with status 1,
@@ -23,19 +25,8 @@ use common::{create_topic, produce_request, Client};
 use gyre_broker::log::batch;
 use gyre_broker::writer::FlushPolicy;
 use kafka_protocol::messages::*;
-use std::io::Read;
+use kafka_protocol::protocol::{Decodable, StrBytes};
 use std::time::{Duration, Instant};
-
-/// Whether the broker closed `c`'s connection (EOF or reset) rather than
-/// leaving it unanswered (a read timeout).
-fn closed_by_broker(c: &mut Client) -> bool {
-    let mut b = [0u8; 1];
-    match c.stream.read(&mut b) {
-        Ok(0) => true,
-        Ok(_) => false,
-        Err(e) => e.kind() == std::io::ErrorKind::ConnectionReset,
-    }
-}
 
 /// A JoinGroup v1 into `group`; its error code and generation.
 fn join(c: &mut Client, group: &str) -> (i16, i32) {
@@ -44,30 +35,58 @@ fn join(c: &mut Client, group: &str) -> (i16, i32) {
 }
 
 #[test]
-fn a_coordinator_panic_closes_only_the_asking_connection() {
+fn a_coordinator_panic_answers_unknown_server_error_and_keeps_the_connection() {
     let config = common::config("coordinator-panic");
     let broker = common::start(&config);
     let addr = broker.local_addr();
     let mut calm = Client::connect(addr);
     assert_eq!(join(&mut calm, "calm"), (0, 1));
 
-    let mut doomed = Client::connect(addr);
-    doomed.send(
-        ApiKey::JoinGroup,
-        1,
-        &classic_join("gyre-failpoint-coordinator", "", None),
-    );
-    assert!(
-        closed_by_broker(&mut doomed),
-        "the request that panicked closes its connection at once"
-    );
+    // The request that panics, with another pipelined behind it: both
+    // are answered, in order, on the same connection.
+    let mut unlucky = Client::connect(addr);
+    let doomed = classic_join("gyre-failpoint-coordinator", "", None);
+    let first = unlucky.send(ApiKey::JoinGroup, 1, &doomed);
+    let second = unlucky.send(ApiKey::ListGroups, 0, &ListGroupsRequest::default());
+    let (id, mut body) = unlucky.receive().expect("the panicked request is answered");
+    assert_eq!(id, first);
+    let resp = JoinGroupResponse::decode(&mut body, 1).unwrap();
+    assert_eq!((resp.error_code, resp.generation_id), (-1, -1));
+    let (id, _) = unlucky.receive().expect("the request behind it too");
+    assert_eq!(id, second);
 
-    // The coordinator goes on: the calm group's member heartbeats, a new
-    // group forms, and the client that was closed comes back.
-    assert_eq!(join(&mut calm, "calm-too"), (0, 1));
-    let mut back = Client::connect(addr);
+    // An OffsetCommit that panics is answered partition by partition.
+    let mut commit = OffsetCommitRequest::default();
+    commit.group_id = GroupId(StrBytes::from_static_str("gyre-failpoint-coordinator"));
+    commit.generation_id_or_member_epoch = -1;
+    for (topic, partitions) in [("a", 2), ("b", 1)] {
+        let mut t = offset_commit_request::OffsetCommitRequestTopic::default();
+        t.name = common::topic_name(topic);
+        for index in 0..partitions {
+            let mut p = offset_commit_request::OffsetCommitRequestPartition::default();
+            p.partition_index = index;
+            p.committed_offset = 5;
+            t.partitions.push(p);
+        }
+        commit.topics.push(t);
+    }
+    let resp: OffsetCommitResponse = unlucky.call(ApiKey::OffsetCommit, 2, &commit);
+    let answered: Vec<(&str, i32, i16)> = resp
+        .topics
+        .iter()
+        .flat_map(|t| {
+            t.partitions
+                .iter()
+                .map(move |p| (t.name.as_str(), p.partition_index, p.error_code))
+        })
+        .collect();
+    assert_eq!(answered, [("a", 0, -1), ("a", 1, -1), ("b", 0, -1)]);
+
+    // The coordinator goes on: a new group forms, on the same
+    // connection as the panics.
+    assert_eq!(join(&mut unlucky, "calm-too"), (0, 1));
     let groups: ListGroupsResponse =
-        back.call(ApiKey::ListGroups, 0, &ListGroupsRequest::default());
+        calm.call(ApiKey::ListGroups, 0, &ListGroupsRequest::default());
     assert_eq!(groups.error_code, 0);
     let mut names: Vec<&str> = groups.groups.iter().map(|g| g.group_id.as_str()).collect();
     names.sort_unstable();
@@ -82,38 +101,38 @@ fn a_coordinator_panic_closes_only_the_asking_connection() {
 }
 
 #[test]
-fn an_admin_requests_panic_closes_its_connection_instead_of_stalling_it() {
+fn an_admin_requests_panic_is_answered_unknown_server_error() {
     use kafka_protocol::messages::alter_client_quotas_request::{EntityData, EntryData, OpData};
     let config = common::config("admin-panic");
     let broker = common::start(&config);
-    let mut doomed = Client::connect(broker.local_addr());
+    let mut client = Client::connect(broker.local_addr());
     let mut entity = EntityData::default();
-    entity.entity_type = kafka_protocol::protocol::StrBytes::from_static_str("client-id");
-    entity.entity_name = Some(kafka_protocol::protocol::StrBytes::from_static_str(
-        "gyre-failpoint-admin",
-    ));
+    entity.entity_type = StrBytes::from_static_str("client-id");
+    entity.entity_name = Some(StrBytes::from_static_str("gyre-failpoint-admin"));
     let mut op = OpData::default();
-    op.key = kafka_protocol::protocol::StrBytes::from_static_str("producer_byte_rate");
+    op.key = StrBytes::from_static_str("producer_byte_rate");
     op.value = 1000.0;
     let mut entry = EntryData::default();
     entry.entity.push(entity);
     entry.ops.push(op);
     let mut r = AlterClientQuotasRequest::default();
     r.entries.push(entry.clone());
-    doomed.send(ApiKey::AlterClientQuotas, 1, &r);
-    assert!(closed_by_broker(&mut doomed));
+    let failed: AlterClientQuotasResponse = client.call(ApiKey::AlterClientQuotas, 1, &r);
+    assert_eq!(failed.entries.len(), 1);
+    assert_eq!(failed.entries[0].error_code, -1);
+    assert_eq!(
+        failed.entries[0].entity[0].entity_name.as_deref(),
+        Some("gyre-failpoint-admin")
+    );
 
-    // The admin thread goes on: the next client's change is written and
-    // answered.
-    entry.entity[0].entity_name = Some(kafka_protocol::protocol::StrBytes::from_static_str(
-        "after-the-panic",
-    ));
+    // The admin thread goes on, and so does the connection: the next
+    // change is written and answered.
+    entry.entity[0].entity_name = Some(StrBytes::from_static_str("after-the-panic"));
     let mut r = AlterClientQuotasRequest::default();
     r.entries.push(entry);
-    let mut next = Client::connect(broker.local_addr());
-    let altered: AlterClientQuotasResponse = next.call(ApiKey::AlterClientQuotas, 1, &r);
+    let altered: AlterClientQuotasResponse = client.call(ApiKey::AlterClientQuotas, 1, &r);
     assert_eq!(altered.entries[0].error_code, 0);
-    let quotas: DescribeClientQuotasResponse = next.call(
+    let quotas: DescribeClientQuotasResponse = client.call(
         ApiKey::DescribeClientQuotas,
         1,
         &DescribeClientQuotasRequest::default(),

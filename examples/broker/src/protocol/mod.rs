@@ -23,6 +23,9 @@ pub mod versions;
 pub mod error_code {
     /// No error.
     pub const NONE: i16 = 0;
+    /// An error the broker did not expect (a bug of its own): Kafka's
+    /// answer to a request whose handler threw.
+    pub const UNKNOWN_SERVER_ERROR: i16 = -1;
     /// The requested offset is outside the log.
     pub const OFFSET_OUT_OF_RANGE: i16 = 1;
     /// A record batch failed its CRC or shape checks.

@@ -73,10 +73,10 @@ pub(crate) fn describe(acls: &Authorizer, r: &DescribeAclsRequest) -> DescribeAc
 
 /// Applies CreateAcls: each creation answered, an invalid one with
 /// `INVALID_REQUEST` and the reason.
-pub(crate) fn create(acls: &Authorizer, r: CreateAclsRequest) -> CreateAclsResponse {
+pub(crate) fn create(acls: &Authorizer, r: &CreateAclsRequest) -> CreateAclsResponse {
     let mut results = Vec::with_capacity(r.creations.len());
     let mut valid = Vec::new();
-    for c in r.creations {
+    for c in &r.creations {
         let b = Binding {
             resource_type: c.resource_type,
             name: c.resource_name.as_str().to_owned(),
@@ -110,7 +110,7 @@ pub(crate) fn create(acls: &Authorizer, r: CreateAclsRequest) -> CreateAclsRespo
 }
 
 /// Applies DeleteAcls: what each filter matched, removed.
-pub(crate) fn delete(acls: &Authorizer, r: DeleteAclsRequest) -> DeleteAclsResponse {
+pub(crate) fn delete(acls: &Authorizer, r: &DeleteAclsRequest) -> DeleteAclsResponse {
     let filters: Vec<Filter> = r.filters.iter().map(|f| filter_of!(f)).collect();
     let mut resp = DeleteAclsResponse::default();
     match acls.delete(&filters) {

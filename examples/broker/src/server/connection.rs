@@ -31,6 +31,7 @@ use super::budget::Reservations;
 use super::fetch_session;
 use super::groups::GroupCall;
 use super::quotas::{self, Kind, MutationCharge};
+use super::refusals::{self, Refusal};
 use super::responder::{Early, Pending, Responder, TopicLayout};
 use super::sequencer::{encoded, Frame, Sequenced};
 use super::shared::Shared;
@@ -464,24 +465,26 @@ impl Connection {
             }) => return self.api_versions(ctx, head, ec::UNSUPPORTED_VERSION),
             Err(e) => return self.refuse(ctx, format_args!("{e}")),
         };
-        if let Some((groups, operation)) = super::denied::groups_of(&request) {
+        if let Some((groups, operation)) = refusals::groups_of(&request) {
             if groups
                 .iter()
                 .any(|g| !self.may(ctx, operation, resource::GROUP, g))
             {
                 let to = self.refusal(ctx, head);
-                if let Some(frame) = super::denied::group_request(&request, to) {
+                if let Some(frame) =
+                    refusals::group_request(&request, to, ec::GROUP_AUTHORIZATION_FAILED)
+                {
                     let seq = self.next_seq();
                     ctx.write(Sequenced { seq, frame });
                     return;
                 }
             }
         }
-        if let Some(id) = super::denied::transactional_id_of(&request) {
+        if let Some(id) = refusals::transactional_id_of(&request) {
             if !self.may(ctx, op::WRITE, resource::TRANSACTIONAL_ID, id) {
                 let refused = ec::TRANSACTIONAL_ID_AUTHORIZATION_FAILED;
                 let to = self.refusal(ctx, head);
-                if let Some(frame) = super::denied::txn_request(&request, to, refused) {
+                if let Some(frame) = refusals::txn_request(&request, to, refused) {
                     let seq = self.next_seq();
                     ctx.write(Sequenced { seq, frame });
                     return;
@@ -499,7 +502,12 @@ impl Connection {
         };
         if cluster_op.is_some_and(|o| !self.may(ctx, o, resource::CLUSTER, CLUSTER)) {
             let to = self.refusal(ctx, head);
-            if let Some(frame) = super::denied::cluster_request(&request, to) {
+            if let Some(frame) = refusals::cluster_request(
+                &request,
+                to,
+                ec::CLUSTER_AUTHORIZATION_FAILED,
+                refusals::NOT_THE_CLUSTERS,
+            ) {
                 let seq = self.next_seq();
                 ctx.write(Sequenced { seq, frame });
                 return;
@@ -715,7 +723,8 @@ impl Connection {
             RequestKind::AlterClientQuotas(req) => {
                 // The file is written and synced: off the event loop.
                 let allowed = self.may(ctx, op::ALTER_CONFIGS, resource::CLUSTER, CLUSTER);
-                self.off_loop(ctx, head, move |shared| shared.quotas.alter(&req, allowed))
+                let work = move |shared: &Shared, r: &_| shared.quotas.alter(r, allowed);
+                self.off_loop(ctx, head, req, work, refusals::alter_client_quotas)
             }
             RequestKind::DescribeClientQuotas(req) => {
                 let allowed = self.may(ctx, op::DESCRIBE_CONFIGS, resource::CLUSTER, CLUSTER);
@@ -769,19 +778,31 @@ impl Connection {
                 let resp = super::users::describe(&self.shared.credentials, &r);
                 self.reply(ctx, head, resp);
             }
-            RequestKind::AlterUserScramCredentials(r) => self.off_loop(ctx, head, move |shared| {
-                super::users::alter(&shared.credentials, r)
-            }),
+            RequestKind::AlterUserScramCredentials(r) => self.off_loop(
+                ctx,
+                head,
+                r,
+                |shared, r| super::users::alter(&shared.credentials, r),
+                refusals::alter_scram_users,
+            ),
             RequestKind::DescribeAcls(r) => {
                 let resp = super::acls::describe(&self.shared.acls, &r);
                 self.reply(ctx, head, resp);
             }
-            RequestKind::CreateAcls(r) => self.off_loop(ctx, head, move |shared| {
-                super::acls::create(&shared.acls, r)
-            }),
-            RequestKind::DeleteAcls(r) => self.off_loop(ctx, head, move |shared| {
-                super::acls::delete(&shared.acls, r)
-            }),
+            RequestKind::CreateAcls(r) => self.off_loop(
+                ctx,
+                head,
+                r,
+                |shared, r| super::acls::create(&shared.acls, r),
+                refusals::create_acls,
+            ),
+            RequestKind::DeleteAcls(r) => self.off_loop(
+                ctx,
+                head,
+                r,
+                |shared, r| super::acls::delete(&shared.acls, r),
+                refusals::delete_acls,
+            ),
             RequestKind::CreatePartitions(r) => {
                 let quota = self.quota(Kind::Mutations, &quota_ask);
                 self.create_partitions(ctx, head, r, quota)
@@ -952,12 +973,21 @@ impl Connection {
     /// ACLs, the quotas) on the broker's admin thread, so no loop waits on
     /// the disk; the answer comes back through the handle, in its place in
     /// the order, with the throttle its request quota earned on the loop.
-    fn off_loop<M: Encodable + HeaderVersion + ThrottleTime>(
+    /// A panic in `work` (a bug of the broker's) is answered as Kafka
+    /// answers a handler's exception: `refused` gives the request's
+    /// answer with `UNKNOWN_SERVER_ERROR` in every result, and the
+    /// connection stays open.
+    fn off_loop<Q, M>(
         &mut self,
         ctx: &mut impl InboundContext<Self>,
         head: header::RequestHead,
-        work: impl FnOnce(&Shared) -> M + Send + 'static,
-    ) {
+        request: Q,
+        work: impl FnOnce(&Shared, &Q) -> M + Send + 'static,
+        refused: fn(&Q, Refusal, i16, &'static str) -> Frame,
+    ) where
+        Q: Send + 'static,
+        M: Encodable + HeaderVersion + ThrottleTime,
+    {
         let seq = self.next_seq();
         let handle = self.handle(ctx);
         let shared = self.shared.clone();
@@ -968,17 +998,22 @@ impl Connection {
             // A panic must still answer: every later answer on the
             // connection waits for this one.
             let worked = std::panic::catch_unwind(AssertUnwindSafe(|| {
-                let mut body = work(&shared);
+                let mut body = work(&shared, &request);
                 body.throttle_at_least(throttle_ms);
                 encoded(head.correlation_id, head.api_version, &body)
             }));
             quotas::charge(busy.as_deref(), started);
             let frame = worked.unwrap_or_else(|panic| {
                 tracing::error!(
-                    "an admin request panicked; its connection is closed: {}",
+                    "an admin request panicked; answered UNKNOWN_SERVER_ERROR: {}",
                     gyre_ringbuffer::panic_message(&*panic)
                 );
-                Frame::Close
+                let to = Refusal {
+                    correlation_id: head.correlation_id,
+                    version: head.api_version,
+                    throttle_ms,
+                };
+                refused(&request, to, ec::UNKNOWN_SERVER_ERROR, refusals::UNEXPECTED)
             });
             let _ = handle.write_and_flush(Sequenced { seq, frame });
         });
@@ -1052,8 +1087,8 @@ impl Connection {
         &mut self,
         ctx: &mut impl InboundContext<Self>,
         head: header::RequestHead,
-    ) -> super::denied::Refusal {
-        super::denied::Refusal {
+    ) -> Refusal {
+        Refusal {
             correlation_id: head.correlation_id,
             version: head.api_version,
             throttle_ms: self.count_request_time(ctx),

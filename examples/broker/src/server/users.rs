@@ -78,7 +78,7 @@ pub(crate) fn describe(
 /// the event loops.
 pub(crate) fn alter(
     store: &CredentialStore,
-    r: AlterUserScramCredentialsRequest,
+    r: &AlterUserScramCredentialsRequest,
 ) -> AlterUserScramCredentialsResponse {
     let mut errors: BTreeMap<String, (i16, String)> = BTreeMap::new();
     fn fail(errors: &mut BTreeMap<String, (i16, String)>, user: &str, code: i16, why: String) {
@@ -131,7 +131,7 @@ pub(crate) fn alter(
             },
         }
     }
-    for u in r.upsertions {
+    for u in &r.upsertions {
         let user = u.name.as_str().to_owned();
         order.push(user.clone());
         if errors.contains_key(&user) {

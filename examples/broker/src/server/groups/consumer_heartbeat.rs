@@ -151,10 +151,10 @@ pub struct Beat<'a> {
 /// join (v0 members are given an id; from v1 they bring their own).
 pub fn heartbeat(
     groups: &mut HashMap<String, ConsumerGroup>,
-    r: ConsumerGroupHeartbeatRequest,
+    r: &ConsumerGroupHeartbeatRequest,
     beat: Beat<'_>,
 ) -> ConsumerGroupHeartbeatResponse {
-    let regex = match check(&r, beat.version) {
+    let regex = match check(r, beat.version) {
         Ok(regex) => regex,
         Err((code, message)) => return refused(code, message),
     };
@@ -568,7 +568,7 @@ mod tests {
             refused: None,
             visible: None,
         };
-        heartbeat(groups, r, beat)
+        heartbeat(groups, &r, beat)
     }
 
     fn assigned(resp: &ConsumerGroupHeartbeatResponse) -> Option<Vec<i32>> {

@@ -24,7 +24,8 @@ mod offset_fetch;
 pub mod offsets;
 mod wall_clock;
 
-use super::sequencer::Sequenced;
+use super::refusals::{self, Refusal};
+use super::sequencer::{Frame, Sequenced};
 use super::transactions::{OpenAtStart, Transactions};
 use crate::config::ConsumerGroupSettings;
 use crate::ops::MarkersWritten;
@@ -101,6 +102,16 @@ pub struct GroupCall {
     pub throttle_ms: i32,
 }
 
+/// Who asks a request, as far as the coordinator needs to know: the
+/// parts of a [`GroupCall`] beside the request and where its answer goes.
+#[derive(Debug)]
+struct Asker {
+    client_id: Bytes,
+    peer: Option<std::net::SocketAddr>,
+    denied_topics: Vec<String>,
+    visible: Option<GroupAccess>,
+}
+
 /// A principal and the ACLs that say which groups it may see.
 #[derive(Debug)]
 pub struct GroupAccess {
@@ -148,7 +159,7 @@ pub struct TxnWiring<R: LogReply> {
     /// When the transactions' decisions are synced: as the logs are.
     pub flush: crate::writer::FlushPolicy,
     /// Told if the thread fails outside a request (a request's panic
-    /// only closes the asking connection).
+    /// only answers that request `UNKNOWN_SERVER_ERROR`).
     pub health: crate::health::BrokerHealth,
 }
 
@@ -230,6 +241,7 @@ impl Coordinator {
             writer: wiring.writer,
             ending: HashMap::new(),
             last_expiry: None,
+            requests_handled: 0,
         };
         let health = wiring.health;
         // A group over its bound (lowered since) rebalances, so that the
@@ -307,6 +319,9 @@ struct State_<R: LogReply> {
     /// When offsets were last checked for expiry (`None`: not yet, so the
     /// first check comes at once, as Kafka's does).
     last_expiry: Option<Instant>,
+    /// How many requests have been handled: the number of the one in
+    /// hand, which its [`Call`] carries.
+    requests_handled: u64,
 }
 
 fn run<R: LogReply>(rx: Receiver<Msg>, done: Receiver<MarkersWritten>, mut st: State_<R>) {
@@ -449,29 +464,16 @@ impl<R: LogReply> State_<R> {
     }
 
     /// Handles `call`, outliving its panic as Kafka's request threads
-    /// outlive an exception: the panic is logged and the asking
-    /// connection closed (its [`Call`], dropped unanswered, closes it),
-    /// and every other group and transaction goes on. What the request
-    /// had changed of its own group before the panic stays changed.
-    fn handle_isolated(&mut self, mut call: GroupCall) {
-        let (peer, correlation_id) = (call.peer, call.correlation_id);
-        let busy = call.busy.take();
-        let started = Instant::now();
-        let handled = std::panic::catch_unwind(AssertUnwindSafe(|| self.handle(call)));
-        super::quotas::charge(busy.as_deref(), started);
-        if let Err(panic) = handled {
-            tracing::error!(
-                peer = ?peer,
-                correlation_id,
-                "the group coordinator panicked on a request; its connection is closed: {}",
-                panic_message(&*panic)
-            );
-        }
-    }
-
-    fn handle(&mut self, call: GroupCall) {
+    /// outlive an exception: the panic is logged, the request answered
+    /// `UNKNOWN_SERVER_ERROR` (in its own shape, as Kafka's
+    /// `getErrorResponse` answers), and every other group and
+    /// transaction goes on. What the request had changed of its own
+    /// group before the panic stays changed. Other calls the panic drops
+    /// unanswered (taken from state to be answered) close their
+    /// connections, as a [`Call`] dropped unanswered does.
+    fn handle_isolated(&mut self, call: GroupCall) {
         let GroupCall {
-            busy: _,
+            busy,
             request,
             correlation_id,
             version,
@@ -483,13 +485,55 @@ impl<R: LogReply> State_<R> {
             visible,
             throttle_ms,
         } = call;
+        self.requests_handled += 1;
+        let no = self.requests_handled;
         let to = Call {
             correlation_id,
             version,
-            handle: Some(handle),
+            handle: Some(handle.clone()),
             seq,
             throttle_ms,
+            request_no: no,
         };
+        let asker = Asker {
+            client_id,
+            peer,
+            denied_topics,
+            visible,
+        };
+        let started = Instant::now();
+        let (handled, left_to_us) = call::isolated(no, || {
+            std::panic::catch_unwind(AssertUnwindSafe(|| self.handle(&request, to, asker)))
+        });
+        super::quotas::charge(busy.as_deref(), started);
+        if let Err(panic) = handled {
+            tracing::error!(
+                peer = ?peer,
+                correlation_id,
+                "the group coordinator panicked on a request; answered UNKNOWN_SERVER_ERROR: {}",
+                panic_message(&*panic)
+            );
+            if left_to_us {
+                let to = Refusal {
+                    correlation_id,
+                    version,
+                    throttle_ms,
+                };
+                let frame = refusals::coordinator_request(&request, to, ec::UNKNOWN_SERVER_ERROR)
+                    .unwrap_or(Frame::Close);
+                // A closed connection has nobody left to answer.
+                let _ = handle.write_and_flush(Sequenced { seq, frame });
+            }
+        }
+    }
+
+    fn handle(&mut self, request: &RequestKind, to: Call, asker: Asker) {
+        let Asker {
+            client_id,
+            peer,
+            denied_topics,
+            visible,
+        } = asker;
         match request {
             RequestKind::JoinGroup(r) => {
                 crate::failpoint::hit("coordinator", r.group_id.as_str());
@@ -540,7 +584,7 @@ impl<R: LogReply> State_<R> {
                 to.send(resp);
             }
             RequestKind::ConsumerGroupDescribe(r) => {
-                to.send(consumer_heartbeat::describe(&self.consumer, &r));
+                to.send(consumer_heartbeat::describe(&self.consumer, r));
             }
             RequestKind::DescribeGroups(r) => self.describe(to, r),
             RequestKind::ListGroups(r) => self.list(to, r, visible),
@@ -552,21 +596,19 @@ impl<R: LogReply> State_<R> {
             RequestKind::OffsetCommit(r) => self.commit(to, r, &denied_topics),
             RequestKind::OffsetFetch(r) => self.fetch_offsets(to, r),
             RequestKind::InitProducerId(r) => {
-                let resp = self
-                    .txns
-                    .init_producer_id(&r, to.version, &mut self.offsets);
+                let resp = self.txns.init_producer_id(r, to.version, &mut self.offsets);
                 self.submit_to_writer();
                 to.send(resp);
             }
             RequestKind::AddPartitionsToTxn(r) => {
-                let resp = self.txns.add_partitions(&r, to.version, &denied_topics);
+                let resp = self.txns.add_partitions(r, to.version, &denied_topics);
                 // The partitions hear they were added before the producer
                 // does: its batches come through the ring after this.
                 self.submit_to_writer();
                 to.send(resp);
             }
             RequestKind::AddOffsetsToTxn(r) => {
-                let resp = self.txns.add_offsets(&r, to.version);
+                let resp = self.txns.add_offsets(r, to.version);
                 to.send(resp);
             }
             RequestKind::TxnOffsetCommit(r) => {
@@ -589,7 +631,7 @@ impl<R: LogReply> State_<R> {
                 };
                 let resp = self
                     .txns
-                    .commit_offsets(&r, to.version, refused, &denied_topics, |m| {
+                    .commit_offsets(r, to.version, refused, &denied_topics, |m| {
                         metadata_too_large(m, self.consumer_settings.offset_metadata_max_bytes)
                     });
                 to.send(resp);
@@ -600,13 +642,13 @@ impl<R: LogReply> State_<R> {
                         v.may_describe(crate::security::acl::resource::TRANSACTIONAL_ID, id)
                     })
                 };
-                to.send(self.txns.list(&r, visible));
+                to.send(self.txns.list(r, visible));
             }
             RequestKind::DescribeTransactions(r) => {
-                to.send(self.txns.describe(&r, &denied_topics));
+                to.send(self.txns.describe(r, &denied_topics));
             }
             RequestKind::EndTxn(r) => {
-                let resp = self.txns.end_txn(&r, to.version, &mut self.offsets);
+                let resp = self.txns.end_txn(r, to.version, &mut self.offsets);
                 self.submit_to_writer();
                 let id = r.transactional_id.0.as_str();
                 if resp.error_code == ec::NONE && self.txns.is_ending(id) {
@@ -674,7 +716,7 @@ impl<R: LogReply> State_<R> {
         }
     }
 
-    fn join(&mut self, to: Call, r: JoinGroupRequest, client: Client) {
+    fn join(&mut self, to: Call, r: &JoinGroupRequest, client: Client) {
         let now = Instant::now();
         let group_id = s(&r.group_id.0);
         if group_id.is_empty() {
@@ -895,7 +937,7 @@ impl<R: LogReply> State_<R> {
         maybe_complete_join(group, now);
     }
 
-    fn sync(&mut self, to: Call, r: SyncGroupRequest) {
+    fn sync(&mut self, to: Call, r: &SyncGroupRequest) {
         let member_id = s(&r.member_id);
         if let Some(cg) = self.consumer.get_mut(r.group_id.0.as_str()) {
             let catalog = self.topics_cache.get(&self.catalog);
@@ -975,7 +1017,7 @@ impl<R: LogReply> State_<R> {
         }
     }
 
-    fn heartbeat(&mut self, to: Call, r: HeartbeatRequest) {
+    fn heartbeat(&mut self, to: Call, r: &HeartbeatRequest) {
         let instance = r.group_instance_id.as_deref();
         let consumer = self.consumer.get_mut(r.group_id.0.as_str());
         let code = match (consumer, self.groups.get_mut(r.group_id.0.as_str())) {
@@ -1008,7 +1050,7 @@ impl<R: LogReply> State_<R> {
     /// LeaveGroup: from v3 a batch of members, each named by member id
     /// or, for a static member (an administrator removing it), by its
     /// instance id alone, as Kafka removes them.
-    fn leave(&mut self, to: Call, r: LeaveGroupRequest) {
+    fn leave(&mut self, to: Call, r: &LeaveGroupRequest) {
         let now = Instant::now();
         let who: Vec<(StrBytes, Option<StrBytes>)> = if to.version >= 3 {
             r.members
@@ -1106,7 +1148,8 @@ impl<R: LogReply> State_<R> {
         to.send(resp);
     }
 
-    fn commit(&mut self, to: Call, r: OffsetCommitRequest, denied: &[String]) {
+    fn commit(&mut self, to: Call, r: &OffsetCommitRequest, denied: &[String]) {
+        crate::failpoint::hit("coordinator", r.group_id.0.as_str());
         // Each partition's refusal, decided once, so the offsets kept and
         // the answer agree even if a topic goes meanwhile: a topic the
         // principal may not read, (as Kafka) a partition that does not
@@ -1194,7 +1237,7 @@ impl<R: LogReply> State_<R> {
         to.send(resp);
     }
 
-    fn fetch_offsets(&mut self, to: Call, r: OffsetFetchRequest) {
+    fn fetch_offsets(&mut self, to: Call, r: &OffsetFetchRequest) {
         // From v9 a consumer group's member names itself and its epoch,
         // and must be current (KIP-848).
         let refused: Vec<(String, i16)> = r
@@ -1224,7 +1267,7 @@ impl<R: LogReply> State_<R> {
     /// with committed offsets and no members is `Empty`; one the broker
     /// has never heard of is `Dead`, or from v6 GROUP_ID_NOT_FOUND, as
     /// Kafka answers.
-    fn describe(&mut self, to: Call, r: DescribeGroupsRequest) {
+    fn describe(&mut self, to: Call, r: &DescribeGroupsRequest) {
         let mut resp = DescribeGroupsResponse::default();
         for id in &r.groups {
             let mut d = DescribedGroup::default();
@@ -1279,7 +1322,7 @@ impl<R: LogReply> State_<R> {
     /// states (v4+) and types (v5+) asked for, if any were (matched
     /// without regard to case, as Kafka does): classic groups, and consumer
     /// groups of the consumer group protocol as type `consumer`.
-    fn list(&mut self, to: Call, r: ListGroupsRequest, visible: Option<GroupAccess>) {
+    fn list(&mut self, to: Call, r: &ListGroupsRequest, visible: Option<GroupAccess>) {
         let visible = |id: &str| {
             visible
                 .as_ref()
@@ -1320,9 +1363,9 @@ impl<R: LogReply> State_<R> {
     /// DeleteGroups: a group with no members loses its committed offsets
     /// (NON_EMPTY_GROUP while it has members, GROUP_ID_NOT_FOUND if it has
     /// neither), as Kafka deletes.
-    fn delete_groups(&mut self, to: Call, r: DeleteGroupsRequest) {
+    fn delete_groups(&mut self, to: Call, r: &DeleteGroupsRequest) {
         let mut resp = DeleteGroupsResponse::default();
-        for id in r.groups_names {
+        for id in &r.groups_names {
             let name = id.0.as_str();
             let members = self.groups.get(name).is_some_and(|g| !g.members.is_empty())
                 || self
@@ -1351,7 +1394,7 @@ impl<R: LogReply> State_<R> {
                 }
             };
             let mut result = DeletableGroupResult::default();
-            result.group_id = id;
+            result.group_id = id.clone();
             result.error_code = code;
             resp.results.push(result);
         }
@@ -1361,7 +1404,7 @@ impl<R: LogReply> State_<R> {
     /// OffsetDelete: removes a group's committed offsets for the given
     /// partitions, refused per partition (GROUP_SUBSCRIBED_TO_TOPIC) for a
     /// topic a current member subscribes to, as Kafka does.
-    fn delete_offsets(&mut self, to: Call, r: OffsetDeleteRequest) {
+    fn delete_offsets(&mut self, to: Call, r: &OffsetDeleteRequest) {
         let group_id = s(&r.group_id.0);
         let mut resp = OffsetDeleteResponse::default();
         let exists = self.groups.contains_key(&group_id)

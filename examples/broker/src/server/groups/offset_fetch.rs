@@ -23,7 +23,7 @@ type Entry = (i32, i64, i32, Option<StrBytes>);
 fn committed(
     store: &OffsetStore,
     group: &str,
-    asked: Option<Vec<(TopicName, Vec<i32>)>>,
+    asked: Option<Vec<(TopicName, &[i32])>>,
 ) -> Vec<(TopicName, Vec<Entry>)> {
     let entry = |index: i32, c: Option<&Committed>| -> Entry {
         let metadata = c.and_then(|c| c.metadata.clone()).unwrap_or_default();
@@ -39,8 +39,8 @@ fn committed(
             .into_iter()
             .map(|(name, indexes)| {
                 let parts = indexes
-                    .into_iter()
-                    .map(|i| entry(i, store.get(group, name.0.as_str(), i)))
+                    .iter()
+                    .map(|&i| entry(i, store.get(group, name.0.as_str(), i)))
                     .collect();
                 (name, parts)
             })
@@ -96,7 +96,7 @@ macro_rules! response_topics {
 /// not yet ended has an offset for (group, topic, partition).
 pub(super) fn answer(
     store: &OffsetStore,
-    r: OffsetFetchRequest,
+    r: &OffsetFetchRequest,
     version: i16,
     pending: impl Fn(&str, &str, i32) -> bool,
 ) -> OffsetFetchResponse {
@@ -127,12 +127,12 @@ pub(super) fn answer(
 }
 
 /// The answer to `r` at `version`, every partition as committed.
-fn as_committed(store: &OffsetStore, r: OffsetFetchRequest, version: i16) -> OffsetFetchResponse {
+fn as_committed(store: &OffsetStore, r: &OffsetFetchRequest, version: i16) -> OffsetFetchResponse {
     let mut resp = OffsetFetchResponse::default();
     if version < 8 {
-        let asked = r.topics.map(|ts| {
-            ts.into_iter()
-                .map(|t| (t.name, t.partition_indexes))
+        let asked = r.topics.as_ref().map(|ts| {
+            ts.iter()
+                .map(|t| (t.name.clone(), &t.partition_indexes[..]))
                 .collect()
         });
         let committed = committed(store, r.group_id.0.as_str(), asked);
@@ -143,10 +143,10 @@ fn as_committed(store: &OffsetStore, r: OffsetFetchRequest, version: i16) -> Off
         );
         return resp;
     }
-    for g in r.groups {
-        let asked = g.topics.map(|ts| {
-            ts.into_iter()
-                .map(|t| (t.name, t.partition_indexes))
+    for g in &r.groups {
+        let asked = g.topics.as_ref().map(|ts| {
+            ts.iter()
+                .map(|t| (t.name.clone(), &t.partition_indexes[..]))
                 .collect()
         });
         let committed = committed(store, g.group_id.0.as_str(), asked);
@@ -156,7 +156,7 @@ fn as_committed(store: &OffsetStore, r: OffsetFetchRequest, version: i16) -> Off
             OffsetFetchResponseTopics,
             OffsetFetchResponsePartitions
         );
-        group.group_id = g.group_id;
+        group.group_id = g.group_id.clone();
         resp.groups.push(group);
     }
     resp
