@@ -16,7 +16,7 @@ use std::cell::Cell;
 /// the connection's later answers wait behind this one, so leaving it
 /// unanswered would stall the connection for good, while a client whose
 /// connection closes reconnects and asks again. The one exception is the
-/// call of the request a panic struck in the middle of: see [`isolated`].
+/// call of the request a panic struck in the middle of: see `isolated`.
 #[derive(Debug)]
 pub struct Call {
     pub(super) correlation_id: i32,
