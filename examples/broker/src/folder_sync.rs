@@ -46,13 +46,18 @@ pub(crate) enum Durability {
 
 /// Replaces the file at `path` with `bytes`, through `<path>.tmp` and a
 /// rename, as far as `durability` says.
+/// A failed replace leaves the old file, and removes the temporary one
+/// (on a full disk it would hold what space the write took).
 pub(crate) fn replace(path: &Path, bytes: &[u8], durability: Durability) -> io::Result<()> {
     let tmp = temporary(path);
-    std::fs::write(&tmp, bytes)?;
-    if durability != Durability::Renamed {
-        File::open(&tmp)?.sync_all()?;
+    let written = std::fs::write(&tmp, bytes).and_then(|()| match durability {
+        Durability::Renamed => Ok(()),
+        _ => File::open(&tmp)?.sync_all(),
+    });
+    if let Err(e) = written.and_then(|()| std::fs::rename(&tmp, path)) {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e);
     }
-    std::fs::rename(&tmp, path)?;
     match (durability, path.parent()) {
         (Durability::Durable, Some(dir)) => sync_folder(parent_or_here(dir)),
         _ => Ok(()),
@@ -129,5 +134,17 @@ mod tests {
         std::fs::create_dir(temporary(&path)).unwrap();
         assert!(replace(&path, b"new", Durability::Durable).is_err());
         assert_eq!(std::fs::read(&path).unwrap(), b"old");
+    }
+
+    #[test]
+    fn a_failed_rename_leaves_the_old_file_and_no_temporary_one() {
+        let dir = gyre_testkit::scratch_dir("replace-unrenamed");
+        let path = dir.join("state");
+        // A non-empty folder where the file is: the rename fails.
+        std::fs::create_dir(&path).unwrap();
+        std::fs::write(path.join("inside"), "old").unwrap();
+        assert!(replace(&path, b"new", Durability::Durable).is_err());
+        assert!(!temporary(&path).exists());
+        assert_eq!(std::fs::read(path.join("inside")).unwrap(), b"old");
     }
 }

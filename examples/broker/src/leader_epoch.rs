@@ -54,7 +54,11 @@ pub fn next(last: Option<i32>, partitions: impl Iterator<Item = i32>) -> i32 {
 /// file, and the folder synced.
 pub fn write(root: &Path, epoch: i32) -> io::Result<()> {
     let text = format!("{epoch}\n");
-    folder_sync::replace(&root.join(FILE), text.as_bytes(), Durability::Durable)
+    let path = root.join(FILE);
+    // Named: a start refused for want of this file (a full disk) says
+    // which file it could not write.
+    folder_sync::replace(&path, text.as_bytes(), Durability::Durable)
+        .map_err(|e| io::Error::new(e.kind(), format!("writing {}: {e}", path.display())))
 }
 
 #[cfg(test)]

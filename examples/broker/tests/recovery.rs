@@ -255,17 +255,8 @@ fn after_kill_9_a_flipped_byte_is_cut_and_never_served_and_sigterm_stops_cleanly
     produce(&broker.addr, "flipped", "tail\n");
 
     // SIGTERM: a clean stop, exit status 0, the folder marked clean.
-    // SAFETY: kill(2) on our own child's pid, which has not been reaped.
-    unsafe { libc::kill(broker.child.id() as i32, libc::SIGTERM) };
     let mut broker = broker;
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let status = loop {
-        if let Some(status) = broker.child.try_wait().unwrap() {
-            break status;
-        }
-        assert!(Instant::now() < deadline, "SIGTERM stops the broker");
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let status = broker.stop(libc::SIGTERM);
     assert!(status.success(), "{status}");
     assert!(broker.stderr().contains("stopped cleanly"));
     assert!(data.join(gyre_broker::checkpoint::CLEAN_MARKER).exists());

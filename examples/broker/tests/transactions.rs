@@ -103,21 +103,10 @@ fn fetch_committed(c: &mut Client) -> (i64, Vec<(i64, i64)>, usize) {
     (p.last_stable_offset, aborted, len)
 }
 
-fn stop(broker: BrokerProcess, signal: i32) {
-    let mut broker = broker;
-    // SAFETY: kill(2) on our own child's pid, which has not been reaped.
-    unsafe { libc::kill(broker.child.id() as i32, signal) };
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while broker.child.try_wait().unwrap().is_none() {
-        assert!(Instant::now() < deadline, "the broker stops");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
 #[test]
 fn a_transaction_left_open_by_a_crash_goes_on_after_the_restart_and_readers_wait_for_its_end() {
     let data = common::data_dir("txn-crash");
-    let broker = BrokerProcess::start(&data, &[]);
+    let mut broker = BrokerProcess::start(&data, &[]);
     let mut c = client(&broker);
     create_topic(&mut c, "tx", 1);
     let (pid, epoch) = init(&mut c);
@@ -160,8 +149,8 @@ fn a_transaction_left_open_by_a_crash_goes_on_after_the_restart_and_readers_wait
         "nothing is stable yet"
     );
 
-    stop(broker, libc::SIGKILL);
-    let broker = BrokerProcess::start(&data, &[]);
+    broker.stop(libc::SIGKILL);
+    let mut broker = BrokerProcess::start(&data, &[]);
     let mut c = client(&broker);
     // The transaction is still open, as Kafka's coordinator keeps it:
     // readers are still held at its first batch.
@@ -193,7 +182,7 @@ fn a_transaction_left_open_by_a_crash_goes_on_after_the_restart_and_readers_wait
 
     // A clean stop: the aborted transaction is read back from the
     // partition's snapshot.
-    stop(broker, libc::SIGTERM);
+    broker.stop(libc::SIGTERM);
     assert!(data.join("topics/tx/0/transactions.snapshot").is_file());
     let broker = BrokerProcess::start(&data, &[]);
     let mut c = client(&broker);

@@ -23,3 +23,5 @@ pub use partition::{
 pub use segment::{now_ms, Scan, Segment, Truncation};
 #[cfg(test)]
 mod leadership_tests;
+#[cfg(test)]
+mod write_failure_tests;

@@ -101,6 +101,9 @@ pub struct Segment {
     since_index: u64,
     index_interval: u64,
     created_ms: i64,
+    /// A failed write's tail may still be in the log file past `size`
+    /// (cutting it failed too): cut before the next append.
+    torn_tail: Cell<bool>,
 }
 
 fn file_name(dir: &Path, base_offset: i64, ext: &str) -> PathBuf {
@@ -135,19 +138,38 @@ impl Segment {
         open_files: &Arc<OpenFiles>,
     ) -> io::Result<Self> {
         let log_path = file_name(dir, base_offset, "log");
-        OpenOptions::new()
+        let made = OpenOptions::new()
             .create_new(true)
             .write(true)
-            .open(&log_path)?;
-        let (segment, _) = Self::open(
+            .open(&log_path);
+        match made {
+            Ok(_) => {}
+            // An empty file left by a creation that failed part way (below)
+            // and could not be removed: the same segment, taken as it is,
+            // so the roll is not refused until a restart.
+            Err(e)
+                if e.kind() == io::ErrorKind::AlreadyExists
+                    && std::fs::metadata(&log_path)?.len() == 0 => {}
+            Err(e) => return Err(e),
+        }
+        let opened = Self::open(
             dir,
             base_offset,
             index_interval,
             Scan::Tail,
             i64::MIN,
             open_files,
-        )?;
-        Ok(segment)
+        );
+        match opened {
+            Ok((segment, _)) => Ok(segment),
+            Err(e) => {
+                // Its index files could not be opened (descriptors ran
+                // out, say): the log file goes again, and the next roll
+                // makes the segment afresh.
+                let _ = std::fs::remove_file(&log_path);
+                Err(e)
+            }
+        }
     }
 
     /// Opens the segment at `base_offset`, checking as much of it as `scan`
@@ -196,6 +218,7 @@ impl Segment {
             next_offset: base_offset,
             max_timestamp: -1,
             since_index: 0,
+            torn_tail: Cell::new(false),
             index_interval,
             created_ms,
         };
@@ -331,18 +354,36 @@ impl Segment {
 
     /// Appends batches (offsets already assigned, in order) with one
     /// gathered write, and the index entries they are due.
+    ///
+    /// A failed append leaves the segment as it was, in memory and (as
+    /// far as the disk lets it be cut back) on disk: the caller answers
+    /// the producer with an error, and its retry must not find the
+    /// batches already there.
     pub fn append(&mut self, batches: &[(BatchHeader, &[u8])]) -> io::Result<()> {
         let mut slices: Vec<IoSlice<'_>> = batches.iter().map(|(_, b)| IoSlice::new(b)).collect();
         {
             let files = self.files()?;
+            if self.torn_tail.get() {
+                // The log file is opened to append: a tail a failed write
+                // left must be gone before the next write lands after it.
+                files.log.file().set_len(self.size)?;
+                self.torn_tail.set(false);
+            }
             if let Err(e) = write_all_vectored(files.log.file(), &mut slices) {
                 // Whatever part went in is garbage after the last whole
                 // batch: cut it, so the next append (or a restart) finds a
                 // clean tail.
-                let _ = files.log.file().set_len(self.size);
+                self.torn_tail
+                    .set(files.log.file().set_len(self.size).is_err());
                 return Err(e);
             }
         }
+        let before = (
+            self.size,
+            self.next_offset,
+            self.max_timestamp,
+            self.since_index,
+        );
         let (old_entries, old_times) = (self.entries.len(), self.time_entries.len());
         let mut pos = self.size;
         for (header, _) in batches {
@@ -352,7 +393,26 @@ impl Segment {
             pos += header.size as u64;
         }
         self.size = pos;
-        self.write_index_entries(old_entries, old_times)?;
+        let indexed = crate::failpoint::io_error("indexwrite", &self.log_path)
+            .and_then(|()| self.write_index_entries(old_entries, old_times));
+        if let Err(e) = indexed {
+            // The batches are written but not indexed: taken out again.
+            (
+                self.size,
+                self.next_offset,
+                self.max_timestamp,
+                self.since_index,
+            ) = before;
+            self.entries.truncate(old_entries);
+            self.time_entries.truncate(old_times);
+            let files = self.files()?;
+            self.torn_tail
+                .set(files.log.file().set_len(self.size).is_err());
+            // Entries past the kept ones would point past the log's end.
+            let _ = files.index.set_len((old_entries * INDEX_ENTRY) as u64);
+            let _ = files.time_index.set_len((old_times * TIME_ENTRY) as u64);
+            return Err(e);
+        }
         Ok(())
     }
 

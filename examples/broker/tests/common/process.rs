@@ -7,6 +7,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+/// The broker binary.
+pub const BIN: &str = env!("CARGO_BIN_EXE_gyre-broker");
+
 /// The broker binary, its stderr captured to a file.
 pub struct BrokerProcess {
     pub child: Child,
@@ -25,20 +28,46 @@ impl BrokerProcess {
     /// [`start`](Self::start) under `ulimit -n files` (soft and hard), if
     /// given.
     pub fn start_limited(data: &Path, files: Option<u32>, extra: &[&str]) -> BrokerProcess {
-        static STARTS: AtomicUsize = AtomicUsize::new(0);
-        let n = STARTS.fetch_add(1, Ordering::Relaxed);
-        let log = data.with_extension(format!("{n}.log"));
-        let bin = env!("CARGO_BIN_EXE_gyre-broker");
-        let mut command = match files {
-            None => Command::new(bin),
+        let command = match files {
+            None => Command::new(BIN),
             Some(files) => {
                 let mut sh = Command::new("sh");
                 sh.arg("-c")
                     .arg(format!("ulimit -n {files} && exec \"$0\" \"$@\""))
-                    .arg(bin);
+                    .arg(BIN);
                 sh
             }
         };
+        Self::launch(command, data, extra)
+    }
+
+    /// [`start`](Self::start) through `wrapper`, a command that runs the
+    /// binary (named after its arguments) in place of itself, as
+    /// `nsenter` does.
+    pub fn start_through(mut wrapper: Command, data: &Path, extra: &[&str]) -> BrokerProcess {
+        wrapper.arg(BIN);
+        Self::launch(wrapper, data, extra)
+    }
+
+    /// Stops it with `signal` and waits (20 s at most) for it to exit.
+    pub fn stop(&mut self, signal: i32) -> std::process::ExitStatus {
+        // SAFETY: kill(2) on our own child's pid, which has not been
+        // reaped (the `Child` is reaped only below or on drop).
+        unsafe { libc::kill(self.child.id() as i32, signal) };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(std::time::Instant::now() < deadline, "the broker stops");
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+
+    fn launch(mut command: Command, data: &Path, extra: &[&str]) -> BrokerProcess {
+        static STARTS: AtomicUsize = AtomicUsize::new(0);
+        let n = STARTS.fetch_add(1, Ordering::Relaxed);
+        let log = data.with_extension(format!("{n}.log"));
         let mut child = command
             .args(["--listen", "127.0.0.1:0", "--data"])
             .arg(data)

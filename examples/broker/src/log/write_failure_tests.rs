@@ -1,0 +1,90 @@
+//! A partition log after a write that failed part way (a full disk,
+//! descriptors run out): nothing of the failed append stays, so the
+//! producer's retry is written once, and a roll that failed is made
+//! again by the next append rather than refused until a restart.
+
+use super::batch;
+use super::partition::tests::log_files;
+use super::{LogConfig, PartitionLog};
+use std::path::Path;
+
+/// Every batch stored in the log in `dir`: (base offset, producer's
+/// first sequence).
+fn stored_batches(dir: &Path) -> Vec<(i64, i32)> {
+    let mut out = Vec::new();
+    for f in log_files(dir) {
+        let bytes = std::fs::read(f).unwrap();
+        let mut at = 0;
+        while at < bytes.len() {
+            let h = batch::parse_header(&bytes[at..]).unwrap();
+            out.push((h.base_offset, h.base_sequence));
+            at += h.size;
+        }
+    }
+    out
+}
+
+/// A one-record batch of idempotent producer 7 at `sequence`.
+fn idempotent_batch(sequence: i32) -> Vec<u8> {
+    let mut b = batch::build(0, 1_000, &[b"v"]);
+    batch::set_producer(&mut b, 7, 0, sequence);
+    b
+}
+
+#[test]
+fn a_roll_that_failed_part_way_is_made_by_the_next_append() {
+    let dir = gyre_testkit::scratch_dir("failed-roll");
+    let config = LogConfig {
+        segment_bytes: 1,
+        ..LogConfig::default()
+    };
+    let (mut log, _) = PartitionLog::open(&dir, config).unwrap();
+    log.append(&idempotent_batch(0)).unwrap();
+    // The next segment's index cannot be opened (a folder is in its
+    // way, as a descriptor limit would refuse it): the roll fails after
+    // its log file was made.
+    let index = dir.join(format!("{:020}.index", 1));
+    std::fs::create_dir(&index).unwrap();
+    assert!(log.append(&idempotent_batch(1)).is_err());
+    std::fs::remove_dir(&index).unwrap();
+    assert_eq!(log.append(&idempotent_batch(1)).unwrap(), (1, 1));
+    assert_eq!(stored_batches(&dir), [(0, 0), (1, 1)]);
+    assert_eq!(log_files(&dir).len(), 2);
+}
+
+#[test]
+fn an_empty_segment_file_left_at_the_logs_end_is_taken_by_the_roll() {
+    let dir = gyre_testkit::scratch_dir("leftover-segment");
+    let config = LogConfig {
+        segment_bytes: 1,
+        ..LogConfig::default()
+    };
+    let (mut log, _) = PartitionLog::open(&dir, config).unwrap();
+    log.append(&idempotent_batch(0)).unwrap();
+    std::fs::write(dir.join(format!("{:020}.log", 1)), b"").unwrap();
+    assert_eq!(log.append(&idempotent_batch(1)).unwrap(), (1, 1));
+    assert_eq!(stored_batches(&dir), [(0, 0), (1, 1)]);
+}
+
+#[cfg(feature = "failpoints")]
+#[test]
+fn a_batch_whose_index_write_failed_is_taken_out_so_its_retry_is_written_once() {
+    // The failpoint fails the first index write under this folder.
+    let dir = gyre_testkit::scratch_dir("gyre-failpoint-indexwrite");
+    let config = LogConfig {
+        index_interval: 1,
+        ..LogConfig::default()
+    };
+    let (mut log, _) = PartitionLog::open(&dir, config).unwrap();
+    assert!(log.append(&idempotent_batch(0)).is_err());
+    assert_eq!(log.end_offset(), 0, "nothing of the failed append is kept");
+    assert_eq!(stored_batches(&dir), []);
+    // The producer retries the same batch: written once, at offset 0.
+    assert_eq!(log.append(&idempotent_batch(0)).unwrap(), (0, 0));
+    assert_eq!(log.append(&idempotent_batch(1)).unwrap(), (1, 1));
+    assert_eq!(stored_batches(&dir), [(0, 0), (1, 1)]);
+    // What the index says agrees with the log: a lookup finds offset 1.
+    let (reopened, cut) = PartitionLog::open(&dir, LogConfig::default()).unwrap();
+    assert!(cut.is_empty());
+    assert_eq!(reopened.end_offset(), 2);
+}
