@@ -5,8 +5,9 @@
 //!
 //! A produce that does not fit is answered `KAFKA_STORAGE_ERROR` and
 //! leaves nothing behind, so the records after it take the next offsets
-//! once space is freed; a topic that cannot be created is refused the
-//! same way and can be created later; reads go on throughout; a start
+//! once space is freed; a topic that cannot be created, or an offset
+//! that cannot be committed, is refused the same way and can be later;
+//! reads go on throughout; a start
 //! that cannot write says which file, and the next start, with space
 //! again, serves every acknowledged record.
 //!
@@ -171,6 +172,38 @@ fn fetched_batches(c: &mut Client, topic: &str) -> Vec<i64> {
     bases
 }
 
+/// Commits `offset` for partition 0 of `topic` in group `g` (as a
+/// consumer outside any generation): the error code.
+fn commit(c: &mut Client, topic: &str, offset: i64) -> i16 {
+    use kafka_protocol::messages::offset_commit_request::{
+        OffsetCommitRequestPartition, OffsetCommitRequestTopic,
+    };
+    let mut p = OffsetCommitRequestPartition::default();
+    p.committed_offset = offset;
+    let mut t = OffsetCommitRequestTopic::default();
+    t.name = common::topic_name(topic);
+    t.partitions.push(p);
+    let mut r = OffsetCommitRequest::default();
+    r.group_id = GroupId(kafka_protocol::protocol::StrBytes::from_static_str("g"));
+    r.generation_id_or_member_epoch = -1;
+    r.topics.push(t);
+    let resp: OffsetCommitResponse = c.call(ApiKey::OffsetCommit, 2, &r);
+    resp.topics[0].partitions[0].error_code
+}
+
+/// The offset group `g` committed for partition 0 of `topic`.
+fn committed(c: &mut Client, topic: &str) -> i64 {
+    use kafka_protocol::messages::offset_fetch_request::OffsetFetchRequestTopic;
+    let mut t = OffsetFetchRequestTopic::default();
+    t.name = common::topic_name(topic);
+    t.partition_indexes.push(0);
+    let mut r = OffsetFetchRequest::default();
+    r.group_id = GroupId(kafka_protocol::protocol::StrBytes::from_static_str("g"));
+    r.topics = Some(vec![t]);
+    let resp: OffsetFetchResponse = c.call(ApiKey::OffsetFetch, 2, &r);
+    resp.topics[0].partitions[0].committed_offset
+}
+
 fn connect(broker: &BrokerProcess) -> Client {
     Client::connect(broker.addr.parse().unwrap())
 }
@@ -194,6 +227,11 @@ fn a_full_disk_refuses_what_does_not_fit_keeps_what_was_acknowledged_and_recover
         56,
         "KAFKA_STORAGE_ERROR for a batch the disk has no room for"
     );
+    assert_eq!(
+        commit(&mut c, "t", 2),
+        56,
+        "an offset not kept is not acknowledged"
+    );
     let (code, why) = create(&mut c, "u");
     assert_eq!(code, 56, "{why}");
     assert!(why.contains("No space left on device"), "{why}");
@@ -214,6 +252,8 @@ fn a_full_disk_refuses_what_does_not_fit_keeps_what_was_acknowledged_and_recover
         0,
         "the refused topic can be made now"
     );
+    assert_eq!(commit(&mut c, "t", 3), 0);
+    assert_eq!(committed(&mut c, "t"), 3);
     assert!(broker.stop(libc::SIGTERM).success());
 
     // A start with no room: refused, naming the file it could not write.
@@ -236,5 +276,6 @@ fn a_full_disk_refuses_what_does_not_fit_keeps_what_was_acknowledged_and_recover
     let broker = BrokerProcess::start_through(disk.enter(), &data, &[]);
     let mut c = connect(&broker);
     assert_eq!(fetched_batches(&mut c, "t"), [0, 1, 2, 3]);
+    assert_eq!(committed(&mut c, "t"), 3);
     assert_eq!(produce(&mut c, "u"), (0, 0));
 }
