@@ -2,7 +2,10 @@
 //! durable state (group offsets, transactions): each record is `[len u32]
 //! [crc32c u32][payload]`, written whole and synced by the caller; at
 //! start the file is read back record by record and a torn or corrupt
-//! tail (a crash mid-write) is cut off and logged; a file whose
+//! tail (a crash mid-write) is cut off and logged, while a whole record
+//! its reader does not understand (one a newer binary wrote) is skipped
+//! and kept, as Kafka's coordinators skip record types they do not know
+//! (KIP-915), so a downgrade loses none of the records after it; a file whose
 //! fdatasync failed takes nothing more until it is rewritten whole
 //! ([`RecordFile`]). Also the string field the payloads use. Uses only
 //! the standard library, `bytes` and `crc32c`.
@@ -44,9 +47,14 @@ pub fn next(data: &[u8]) -> Option<(&[u8], usize)> {
 }
 
 /// Opens (or creates) the file at `path` for appending, passing each
-/// whole record's payload to `each` in order (a payload `each` refuses
-/// ends the file there, as a torn one does); what follows the last good
-/// record is cut off and logged. Returns the file and the records read.
+/// whole record's payload to `each` in order; what follows the last
+/// whole record (torn, or failing its CRC) is cut off and logged.
+/// Returns the file and the records in it.
+///
+/// A payload `each` refuses (it cannot read it: a newer binary's record,
+/// say) is skipped, logged, and left in the file: a whole record is
+/// never cut, and the records after it are read. A later rewrite of the
+/// file from its owner's state leaves it out.
 pub fn open(path: &Path, mut each: impl FnMut(&[u8]) -> bool) -> io::Result<(RecordFile, usize)> {
     if let Some(dir) = path.parent() {
         fs::create_dir_all(dir)?;
@@ -56,13 +64,20 @@ pub fn open(path: &Path, mut each: impl FnMut(&[u8]) -> bool) -> io::Result<(Rec
         Err(e) if e.kind() == io::ErrorKind::NotFound => (Vec::new(), true),
         Err(e) => return Err(e),
     };
-    let (mut good, mut records) = (0, 0);
+    let (mut good, mut records, mut unread) = (0, 0, 0);
     while let Some((payload, len)) = next(&data[good..]) {
         if !each(payload) {
-            break;
+            unread += 1;
         }
         good += len;
         records += 1;
+    }
+    if unread > 0 {
+        tracing::warn!(
+            file = %path.display(),
+            records = unread,
+            "skipped records this binary cannot read (a newer one wrote them?); they stay in the file until it is rewritten"
+        );
     }
     let file = OpenOptions::new().create(true).append(true).open(path)?;
     if let (true, Some(dir)) = (created, path.parent()) {
@@ -96,8 +111,9 @@ pub fn worth_compacting(records: usize, live: usize) -> bool {
 
 /// [`open`] for a file of keyed records where the newest per key wins:
 /// `decode` reads a payload into its key and value, `None` for a
-/// tombstone that removes the key. Returns the file, the records read and
-/// the live keys.
+/// tombstone that removes the key (and answers `None` for a payload it
+/// cannot read, which is skipped as [`open`] says). Returns the file, the
+/// records read and the live keys.
 pub fn open_keyed<K: std::hash::Hash + Eq, V>(
     path: &Path,
     decode: impl Fn(&[u8]) -> Option<(K, Option<V>)>,
@@ -281,6 +297,47 @@ mod tests {
         assert_eq!((n, seen), (2, vec!["one".to_owned(), "two".to_owned()]));
         assert_eq!(fs::metadata(&path).unwrap().len(), buf.len() as u64);
         fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_whole_record_the_reader_cannot_read_is_skipped_and_kept() {
+        let dir = gyre_testkit::scratch_dir("recfile-unread");
+        let path = dir.join("f.log");
+        let mut buf = Vec::new();
+        for s in ["one", "newer", "two"] {
+            let at = begin(&mut buf);
+            put_str(&mut buf, Some(s));
+            finish(&mut buf, at);
+        }
+        fs::write(&path, &buf).unwrap();
+        fn read_all_but_newer(seen: &mut Vec<String>) -> impl FnMut(&[u8]) -> bool + '_ {
+            move |mut p: &[u8]| match get_str(&mut p).unwrap().unwrap() {
+                s if s == "newer" => false,
+                s => {
+                    seen.push(s);
+                    true
+                }
+            }
+        }
+        let mut seen = Vec::new();
+        let (mut file, n) = open(&path, read_all_but_newer(&mut seen)).unwrap();
+        assert_eq!(
+            (n, &seen[..]),
+            (3, &["one".to_owned(), "two".to_owned()][..])
+        );
+        assert_eq!(
+            fs::metadata(&path).unwrap().len(),
+            buf.len() as u64,
+            "nothing is cut"
+        );
+        let mut more = Vec::new();
+        let at = begin(&mut more);
+        put_str(&mut more, Some("three"));
+        finish(&mut more, at);
+        file.append(&more).unwrap();
+        let mut seen = Vec::new();
+        open(&path, read_all_but_newer(&mut seen)).unwrap();
+        assert_eq!(seen, ["one", "two", "three"]);
     }
 
     #[cfg(feature = "failpoints")]
