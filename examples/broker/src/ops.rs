@@ -10,6 +10,7 @@ use crate::log::{LogSlice, ProducerInfo};
 use crate::topic_config::ConfigChange;
 use crate::topics::{PartitionId, Topic, TopicError};
 use bytes::Bytes;
+use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -315,6 +316,14 @@ pub enum Answer<'a> {
 pub trait LogReply: Send + Sync + 'static {
     /// Request `job` is done.
     fn answer(&self, job: u64, answer: Answer<'_>);
+
+    /// Where the writer adds the time (ns) it spent on the request when
+    /// it came (checking and staging a produce's batches, serving a
+    /// fetch), for its client's request quota to count; `None` (the
+    /// default) when nothing counts it.
+    fn busy_meter(&self) -> Option<Arc<AtomicU64>> {
+        None
+    }
 }
 
 /// One request.

@@ -476,7 +476,16 @@ impl<R: LogReply> WriterHandler<R> {
 impl<R: LogReply> OwningHandler<Slot<R>> for WriterHandler<R> {
     fn on_event(&mut self, slot: &mut Slot<R>, _sequence: i64, end_of_batch: bool) {
         self.busy = true;
-        if let Some(LogJob { id, op, reply }) = slot.take() {
+        let job = slot.take();
+        // Under its client's request quota a request is charged the
+        // writer's time on it (a produce's checks and staging, a fetch's
+        // first serving), as Kafka's request handlers' time counts.
+        let meter = job
+            .as_ref()
+            .and_then(|j| j.reply.as_ref())
+            .and_then(LogReply::busy_meter);
+        let started = meter.as_ref().map(|_| Instant::now());
+        if let Some(LogJob { id, op, reply }) = job {
             match op {
                 LogOp::Produce(entries) => {
                     let start = self.outcomes.len();
@@ -624,6 +633,10 @@ impl<R: LogReply> OwningHandler<Slot<R>> for WriterHandler<R> {
                     }
                 }
             }
+        }
+        if let (Some(meter), Some(started)) = (meter, started) {
+            let ns = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
+            meter.fetch_add(ns, std::sync::atomic::Ordering::Relaxed);
         }
         if end_of_batch {
             self.commit_group();

@@ -727,3 +727,75 @@ fn time_the_coordinator_spends_on_a_clients_requests_counts_against_its_request_
     broker.shutdown(std::time::Duration::from_secs(5));
     let _ = std::fs::remove_dir_all(&config.data_dir);
 }
+
+/// A zstd batch of `count` keyed records whose values compress to almost
+/// nothing: small on the wire, costly to walk.
+fn compressible_batch(count: usize) -> Vec<u8> {
+    use kafka_protocol::records::{
+        Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
+    };
+    let records: Vec<Record> = (0..count)
+        .map(|i| Record {
+            transactional: false,
+            control: false,
+            partition_leader_epoch: 0,
+            producer_id: -1,
+            producer_epoch: -1,
+            timestamp_type: TimestampType::Creation,
+            offset: i as i64,
+            sequence: i as i32,
+            timestamp: 1_000,
+            key: Some(bytes::Bytes::from(format!("key-{}", i % 100))),
+            value: Some(bytes::Bytes::from(vec![b'v'; 50])),
+            headers: Default::default(),
+            delete_horizon: false,
+        })
+        .collect();
+    let mut buf = bytes::BytesMut::new();
+    let options = RecordEncodeOptions {
+        version: 2,
+        compression: Compression::Zstd,
+    };
+    RecordBatchEncoder::encode(&mut buf, &records, &options).unwrap();
+    buf.to_vec()
+}
+
+#[test]
+fn time_the_log_writer_spends_on_a_clients_produce_counts_against_its_request_quota() {
+    // Before: the writer's time did not count. A compacted topic's batch
+    // is walked record by record on the writer (every record needs a
+    // key), so a small zstd batch of 10,000 records takes the loop
+    // microseconds to read and the writer milliseconds to check: a
+    // client producing such batches back to back kept the one writer
+    // busy and was never throttled under its 20%.
+    let config = common::config("quotas-requests-writer");
+    let broker = common::start(&config);
+    let mut admin = Client::connect(broker.local_addr());
+    let quota = [("request_percentage", 20.0, false)];
+    let entries = vec![entry(&[("client-id", Some("costly"))], &quota)];
+    assert_eq!(alter(&mut admin, 1, entries, false), vec![0]);
+    let mut topic = create_topics_request::CreatableTopic::default();
+    topic.name = common::topic_name("keyed");
+    topic.num_partitions = 1;
+    topic.replication_factor = 1;
+    let mut compact = create_topics_request::CreatableTopicConfig::default();
+    compact.name = StrBytes::from_static_str("cleanup.policy");
+    compact.value = Some(StrBytes::from_static_str("compact"));
+    topic.configs.push(compact);
+    let mut create = CreateTopicsRequest::default();
+    create.topics.push(topic);
+    let created: CreateTopicsResponse = admin.call(ApiKey::CreateTopics, 5, &create);
+    assert_eq!(created.topics[0].error_code, 0, "{:?}", created.topics[0]);
+
+    let batch = compressible_batch(10_000);
+    let produce = common::produce_request("keyed", batch);
+    let mut costly = Client::connect(broker.local_addr()).with_client_id("costly");
+    let throttled = until_throttled(&mut costly, "Produce", |c| {
+        let r: ProduceResponse = c.call(ApiKey::Produce, 7, &produce);
+        assert_eq!(r.responses[0].partition_responses[0].error_code, 0);
+        r.throttle_time_ms
+    });
+    println!("Produce throttled {throttled} ms");
+    broker.shutdown(std::time::Duration::from_secs(5));
+    let _ = std::fs::remove_dir_all(&config.data_dir);
+}

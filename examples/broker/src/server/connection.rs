@@ -269,8 +269,11 @@ impl Connection {
         head: header::RequestHead,
         pending: Pending,
     ) -> Responder {
+        // The meter first: counting the request's time ends its clock.
+        let busy = self.offload_meter();
         Responder {
             throttle_ms: self.count_request_time(ctx),
+            busy,
             handle: self.handle(ctx),
             seq,
             correlation_id: head.correlation_id,

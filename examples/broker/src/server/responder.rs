@@ -36,6 +36,7 @@ use kafka_protocol::messages::{
     TopicName,
 };
 use kafka_protocol::protocol::{Encodable, HeaderVersion, StrBytes};
+use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::Duration;
 use uuid::Uuid;
@@ -113,6 +114,8 @@ pub struct Responder {
     /// The throttle (ms) the request's time on the loop earned under its
     /// client's request quota, for the answer to carry.
     pub(crate) throttle_ms: i32,
+    /// Under that quota, where the writer adds its time on the request.
+    pub(crate) busy: Option<Arc<AtomicU64>>,
 }
 
 impl Responder {
@@ -131,6 +134,10 @@ impl Responder {
 }
 
 impl LogReply for Responder {
+    fn busy_meter(&self) -> Option<Arc<AtomicU64>> {
+        self.busy.clone()
+    }
+
     fn answer(&self, _job: u64, answer: Answer<'_>) {
         match (&self.pending, answer) {
             (Pending::Produce(layout, throttle_ms), Answer::Appended(outcomes)) => {
