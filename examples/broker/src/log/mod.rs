@@ -22,6 +22,8 @@ pub use partition::{
 };
 pub use segment::{now_ms, Scan, Segment, Truncation};
 #[cfg(test)]
+mod index_damage_tests;
+#[cfg(test)]
 mod leadership_tests;
 #[cfg(test)]
 mod write_failure_tests;

@@ -104,6 +104,8 @@ pub struct Segment {
     /// A failed write's tail may still be in the log file past `size`
     /// (cutting it failed too): cut before the next append.
     torn_tail: Cell<bool>,
+    /// A damaged index entry was found and reported.
+    index_damage_told: Cell<bool>,
 }
 
 fn file_name(dir: &Path, base_offset: i64, ext: &str) -> PathBuf {
@@ -219,11 +221,20 @@ impl Segment {
             max_timestamp: -1,
             since_index: 0,
             torn_tail: Cell::new(false),
+            index_damage_told: Cell::new(false),
             index_interval,
             created_ms,
         };
         // Index entries must point inside the log and increase.
         segment.entries.retain(|&(_, pos)| u64::from(pos) < size);
+        if scan == Scan::Tail && !segment.entry_names_its_batch(segment.entries.len()) {
+            // The tail scan starts from the last entry: one that does not
+            // point at its batch (a flipped bit) would have it read the
+            // middle of a batch as a header and cut a whole log there.
+            tracing::warn!(file = %segment.log_path.display(), "the offset index does not match its log: rebuilt from the log");
+            segment.entries.clear();
+            segment.time_entries.clear();
+        }
         if scan == Scan::Full {
             segment.entries.clear();
             segment.time_entries.clear();
@@ -489,20 +500,72 @@ impl Segment {
 
     /// Where the batch holding `offset` starts (or the first batch after
     /// it); `None` if the segment ends before `offset`.
+    ///
+    /// The index entry the search starts from must point at the batch it
+    /// names: one that does not (a bit flipped on disk) is passed over for
+    /// the one before it, so a damaged index costs a longer search, never
+    /// a read from the middle of a batch.
     pub fn position_of(&self, offset: i64) -> io::Result<Option<u64>> {
         if offset >= self.next_offset {
             return Ok(None);
         }
-        let mut pos = self.indexed_position(offset);
+        let rel = (offset - self.base_offset).max(0) as u32;
+        let i = self.entries.partition_point(|&(r, _)| r <= rel);
         let files = self.files()?;
+        let log = files.log.file();
+        let (mut pos, mut first) = self.search_start(log, i);
         while pos < self.size {
-            let header = read_header(files.log.file(), pos)?;
+            let header = match first.take() {
+                Some(header) => header,
+                None => read_header(log, pos)?,
+            };
             if header.last_offset() >= offset {
                 return Ok(Some(pos));
             }
             pos += header.size as u64;
         }
         Ok(None)
+    }
+
+    /// Where a search from the first `i` index entries' last one starts:
+    /// its position and the header there (read to check it: the search's
+    /// first), or the position of the last entry before it that points
+    /// at its batch, or the segment's start.
+    fn search_start(&self, log: &File, mut i: usize) -> (u64, Option<BatchHeader>) {
+        while let Some(k) = i.checked_sub(1) {
+            let (rel, pos) = self.entries[k];
+            match read_header(log, u64::from(pos)) {
+                Ok(h) if h.base_offset == self.base_offset + i64::from(rel) => {
+                    return (u64::from(pos), Some(h));
+                }
+                _ => {
+                    self.index_damaged();
+                    i = k;
+                }
+            }
+        }
+        (0, None)
+    }
+
+    /// Whether the first `n` index entries end with one that points at
+    /// the batch it names (true with none).
+    fn entry_names_its_batch(&self, n: usize) -> bool {
+        let Some(&(rel, pos)) = n.checked_sub(1).and_then(|k| self.entries.get(k)) else {
+            return true;
+        };
+        let Ok(files) = self.files() else {
+            return false;
+        };
+        read_header(files.log.file(), u64::from(pos))
+            .is_ok_and(|h| h.base_offset == self.base_offset + i64::from(rel))
+    }
+
+    /// Says once per segment (per run) that its index has an entry that
+    /// does not match its log; lookups pass over it.
+    fn index_damaged(&self) {
+        if !self.index_damage_told.replace(true) {
+            tracing::warn!(file = %self.log_path.display(), "an offset index entry does not match its log; lookups pass over it until the index is rebuilt");
+        }
     }
 
     /// Where the batch holding `offset` may start at the earliest, from
@@ -534,22 +597,18 @@ impl Segment {
         }
         // Every batch before a time entry with a smaller timestamp is older.
         let i = self.time_entries.partition_point(|&(ts, _)| ts < timestamp);
+        let files = self.files()?;
         let mut pos = match i.checked_sub(1) {
             None => 0,
             Some(j) => {
                 let rel = self.time_entries[j].1;
                 let k = self.entries.partition_point(|&(r, _)| r <= rel);
-                if k == 0 {
-                    0
-                } else {
-                    u64::from(self.entries[k - 1].1)
-                }
+                self.search_start(files.log.file(), k).0
             }
         };
         if from_offset > self.base_offset {
             pos = pos.max(self.position_of(from_offset)?.unwrap_or(self.size));
         }
-        let files = self.files()?;
         while pos < self.size {
             let header = read_header(files.log.file(), pos)?;
             if header.max_timestamp >= timestamp && header.last_offset() >= from_offset {

@@ -1,0 +1,86 @@
+//! A partition log whose offset index was damaged on disk (a bit flipped
+//! in a position): the log itself is whole, so nothing of it may be cut
+//! or misread. A start checks the entry its tail scan starts from and
+//! rebuilds an index that points elsewhere than its batches; a lookup
+//! checks the entry it starts from and searches from the segment's start
+//! past one that does not.
+
+use super::batch;
+use super::{LogConfig, PartitionLog, Recovery};
+use std::os::unix::fs::FileExt;
+use std::path::Path;
+
+/// A log of 40 one-record batches in one segment (offset `i` written at
+/// time 1,000 + `i`), an index entry for every batch after the first,
+/// stopped cleanly.
+fn indexed_log(dir: &Path) -> LogConfig {
+    let config = LogConfig {
+        index_interval: 1,
+        ..LogConfig::default()
+    };
+    let (mut log, _) = PartitionLog::open_with(dir, config.clone(), Recovery::Clean).unwrap();
+    for i in 0..40u8 {
+        let at = 1_000 + i64::from(i);
+        log.append(&batch::build(0, at, &[&[b'a' + i % 26; 30][..]]))
+            .unwrap();
+    }
+    log.sync().unwrap();
+    config
+}
+
+/// Moves index entry `entry`'s position `by` bytes (into the middle of
+/// its batch): what a flipped low bit does.
+fn shift_entry(dir: &Path, entry: u64, by: u32) {
+    let index = dir.join(format!("{:020}.index", 0));
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(index)
+        .unwrap();
+    let mut pos = [0u8; 4];
+    file.read_exact_at(&mut pos, entry * 8 + 4).unwrap();
+    let moved = u32::from_be_bytes(pos) + by;
+    file.write_all_at(&moved.to_be_bytes(), entry * 8 + 4)
+        .unwrap();
+}
+
+/// The base offset of the batch each offset reads back as.
+fn read_each(log: &PartitionLog) -> Vec<i64> {
+    (0..log.end_offset())
+        .map(|offset| log.read(offset, 1).unwrap().expect("held").first_offset)
+        .collect()
+}
+
+fn entries(dir: &Path) -> u64 {
+    std::fs::metadata(dir.join(format!("{:020}.index", 0)))
+        .unwrap()
+        .len()
+        / 8
+}
+
+#[test]
+fn a_damaged_last_index_entry_is_rebuilt_at_a_clean_start_not_cut_with_the_log() {
+    let dir = gyre_testkit::scratch_dir("index-damaged-last");
+    let config = indexed_log(&dir);
+    let last = entries(&dir) - 1;
+    shift_entry(&dir, last, 7);
+    let (log, cut) = PartitionLog::open_with(&dir, config, Recovery::Clean).unwrap();
+    assert!(cut.is_empty(), "nothing of a whole log is cut: {cut:?}");
+    assert_eq!(log.end_offset(), 40);
+    assert_eq!(read_each(&log), (0..40).collect::<Vec<_>>());
+}
+
+#[test]
+fn a_lookup_past_a_damaged_index_entry_finds_its_batch() {
+    let dir = gyre_testkit::scratch_dir("index-damaged-middle");
+    let config = indexed_log(&dir);
+    shift_entry(&dir, 10, 7);
+    let (log, cut) = PartitionLog::open_with(&dir, config, Recovery::Clean).unwrap();
+    assert!(cut.is_empty(), "{cut:?}");
+    assert_eq!(read_each(&log), (0..40).collect::<Vec<_>>());
+    // A lookup by time starts from the same entries.
+    for offset in [9, 10, 11, 12, 30] {
+        let found = log.offset_for_time(1_000 + offset).unwrap();
+        assert_eq!(found, Some((offset, 1_000 + offset)));
+    }
+}
