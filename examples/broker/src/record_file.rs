@@ -32,7 +32,10 @@ pub fn finish(buf: &mut [u8], start: usize) {
 }
 
 /// The payload of the record at the front of `data` and the bytes it
-/// takes; `None` if it is torn or its CRC does not match.
+/// takes; `None` if it is torn or its CRC does not match, or it is
+/// empty: no store writes an empty payload, and zeros (what a file
+/// extended but not written reads as) would otherwise pass as records,
+/// the CRC of nothing being 0.
 pub fn next(data: &[u8]) -> Option<(&[u8], usize)> {
     let mut b = data;
     if b.len() < 8 {
@@ -40,16 +43,52 @@ pub fn next(data: &[u8]) -> Option<(&[u8], usize)> {
     }
     let len = b.get_u32() as usize;
     let crc = b.get_u32();
-    if b.len() < len || crc32c::crc32c(&b[..len]) != crc {
+    if len == 0 || b.len() < len || crc32c::crc32c(&b[..len]) != crc {
         return None;
     }
     Some((&b[..len], 8 + len))
 }
 
+/// Walks a record file's contents `data` as a start reads them: each
+/// whole record's payload to `record`, in order; a damaged record in the
+/// middle (its CRC fails, but the record after it, where its length
+/// says, is whole: a bit flipped in its payload) to `damaged` as its
+/// position and length, and passed over; and returns where the whole
+/// records end, past which is a torn or corrupt tail.
+///
+/// A damaged record whose length was flipped too, or one with no whole
+/// record after it, is taken as the start of the tail: it cannot be
+/// told from a write a crash cut short.
+pub fn walk(
+    data: &[u8],
+    mut record: impl FnMut(&[u8]),
+    mut damaged: impl FnMut(usize, usize),
+) -> usize {
+    let mut at = 0;
+    loop {
+        if let Some((payload, len)) = next(&data[at..]) {
+            record(payload);
+            at += len;
+            continue;
+        }
+        let rest = &data[at..];
+        if rest.len() < 8 {
+            return at;
+        }
+        let skip = 8 + u32::from_be_bytes(rest[..4].try_into().expect("4 bytes")) as usize;
+        if skip >= rest.len() || next(&rest[skip..]).is_none() {
+            return at;
+        }
+        damaged(at, skip);
+        at += skip;
+    }
+}
+
 /// Opens (or creates) the file at `path` for appending, passing each
 /// whole record's payload to `each` in order; what follows the last
-/// whole record (torn, or failing its CRC) is cut off and logged.
-/// Returns the file and the records in it.
+/// whole record (torn, or failing its CRC) is cut off and logged, and a
+/// damaged record with whole ones after it is passed over and logged
+/// (see [`walk`]). Returns the file and the records in it.
 ///
 /// A payload `each` refuses (it cannot read it: a newer binary's record,
 /// say) is skipped, logged, and left in the file: a whole record is
@@ -64,14 +103,23 @@ pub fn open(path: &Path, mut each: impl FnMut(&[u8]) -> bool) -> io::Result<(Rec
         Err(e) if e.kind() == io::ErrorKind::NotFound => (Vec::new(), true),
         Err(e) => return Err(e),
     };
-    let (mut good, mut records, mut unread) = (0, 0, 0);
-    while let Some((payload, len)) = next(&data[good..]) {
-        if !each(payload) {
-            unread += 1;
-        }
-        good += len;
-        records += 1;
-    }
+    let (mut records, mut unread, mut damaged) = (0, 0, 0);
+    let good = walk(
+        &data,
+        |payload| {
+            if !each(payload) {
+                unread += 1;
+            }
+            records += 1;
+        },
+        |at, len| {
+            tracing::warn!(file = %path.display(), at, len, "passed over a damaged record in the middle of a coordinator file (the records after it are whole)");
+            damaged += 1;
+        },
+    );
+    // Left in place (the file is appended to, not rewritten): counted so
+    // the owner's compaction, which rewrites it without them, comes.
+    records += damaged;
     if unread > 0 {
         tracing::warn!(
             file = %path.display(),
@@ -338,6 +386,47 @@ mod tests {
         let mut seen = Vec::new();
         open(&path, read_all_but_newer(&mut seen)).unwrap();
         assert_eq!(seen, ["one", "two", "three"]);
+    }
+
+    #[test]
+    fn a_flipped_record_in_the_middle_is_passed_over_and_the_records_after_it_kept() {
+        let dir = gyre_testkit::scratch_dir("recfile-flipped");
+        let path = dir.join("f.log");
+        let mut buf = Vec::new();
+        for s in ["one", "two", "three"] {
+            let at = begin(&mut buf);
+            put_str(&mut buf, Some(s));
+            finish(&mut buf, at);
+        }
+        // Zeros after it (a file extended but not written) are a tail.
+        let whole = buf.len();
+        buf.extend_from_slice(&[0; 64]);
+        // A bit of "two" (past its length and CRC, and the string's).
+        let two = 8 + 2 + 3;
+        buf[two + 8 + 2] ^= 0x04;
+        fs::write(&path, &buf).unwrap();
+        let read = |path: &Path| {
+            let mut seen = Vec::new();
+            let (file, n) = open(path, |mut p| {
+                seen.push(get_str(&mut p).unwrap().unwrap());
+                true
+            })
+            .unwrap();
+            (file, n, seen)
+        };
+        let (mut file, n, seen) = read(&path);
+        assert_eq!(
+            (n, &seen[..]),
+            (3, &["one".to_owned(), "three".to_owned()][..])
+        );
+        assert_eq!(fs::metadata(&path).unwrap().len(), whole as u64);
+        let mut more = Vec::new();
+        let at = begin(&mut more);
+        put_str(&mut more, Some("four"));
+        finish(&mut more, at);
+        file.append(&more).unwrap();
+        let (_, _, seen) = read(&path);
+        assert_eq!(seen, ["one", "three", "four"]);
     }
 
     #[cfg(feature = "failpoints")]

@@ -6,7 +6,7 @@
 //! what is damaged and what a start would cut. Run it on a stopped
 //! broker's folder with `gyre-broker verify --data <folder>`. Uses
 //! [`log::scan`](crate::log::scan), the record files' framing
-//! ([`record_file::next`]) and nothing that
+//! ([`record_file::walk`]) and nothing that
 //! writes.
 
 use crate::log::scan;
@@ -42,9 +42,19 @@ pub struct FileReport {
     pub holds: &'static str,
     /// Whole records whose CRC matches.
     pub records: usize,
-    /// Where the first torn or corrupt record starts, and the bytes from
-    /// there to the end, which the broker's next start cuts off.
+    /// Damaged records with whole ones after them, which a start passes
+    /// over (losing only them): each one's position and length.
+    pub passed_over: Vec<(u64, u64)>,
+    /// Where the torn or corrupt tail starts, and the bytes from there to
+    /// the end, which the broker's next start cuts off.
     pub damaged_at: Option<(u64, u64)>,
+}
+
+impl FileReport {
+    /// Whether every record of the file passed.
+    pub fn is_clean(&self) -> bool {
+        self.passed_over.is_empty() && self.damaged_at.is_none()
+    }
 }
 
 /// The coordinators' record files a data folder may hold, and what each
@@ -72,7 +82,7 @@ impl Report {
     /// coordinator file passed.
     pub fn is_clean(&self) -> bool {
         self.partitions.iter().all(|p| p.problems.is_empty())
-            && self.files.iter().all(|f| f.damaged_at.is_none())
+            && self.files.iter().all(FileReport::is_clean)
     }
 }
 
@@ -106,16 +116,27 @@ impl fmt::Display for Report {
                 file.holds,
                 file.records
             )?;
+            if file.is_clean() {
+                writeln!(f, "ok")?;
+                continue;
+            }
+            write!(f, "DAMAGED:")?;
+            for (at, len) in &file.passed_over {
+                write!(
+                    f,
+                    " a damaged record at byte {at} ({len} bytes), which a start passes over;"
+                )?;
+            }
             match file.damaged_at {
-                None => writeln!(f, "ok")?,
+                None => writeln!(f, " the records after it are whole")?,
                 Some((at, cut)) => writeln!(
                     f,
-                    "DAMAGED: a torn or corrupt record at byte {at}; a start cuts the {cut} bytes from there"
+                    " a torn or corrupt record at byte {at}; a start cuts the {cut} bytes from there"
                 )?,
             }
         }
         let bad = self.partitions.iter().filter(|p| !p.problems.is_empty());
-        let bad_files = self.files.iter().filter(|f| f.damaged_at.is_some());
+        let bad_files = self.files.iter().filter(|f| !f.is_clean());
         writeln!(
             f,
             "{} partitions checked, {} damaged; {} coordinator files checked, {} damaged",
@@ -160,18 +181,21 @@ pub fn verify_data_dir(root: &Path) -> io::Result<Report> {
 }
 
 /// Checks the records of a coordinator file's contents `data`, as its
-/// start reads them: lengths and CRCs, up to the first that fails.
+/// start reads them ([`record_file::walk`]): lengths and CRCs.
 fn verify_records(path: PathBuf, holds: &'static str, data: &[u8]) -> FileReport {
-    let (mut good, mut records) = (0, 0);
-    while let Some((_, len)) = record_file::next(&data[good..]) {
-        good += len;
-        records += 1;
-    }
+    let mut records = 0;
+    let mut passed_over = Vec::new();
+    let good = record_file::walk(
+        data,
+        |_| records += 1,
+        |at, len| passed_over.push((at as u64, len as u64)),
+    );
     let left = (data.len() - good) as u64;
     FileReport {
         path,
         holds,
         records,
+        passed_over,
         damaged_at: (left > 0).then_some((good as u64, left)),
     }
 }
@@ -246,7 +270,7 @@ mod tests {
     }
 
     #[test]
-    fn coordinator_files_are_checked_and_a_damaged_one_says_what_a_start_cuts() {
+    fn coordinator_files_are_checked_and_a_damaged_one_says_what_a_start_passes_over_or_cuts() {
         let root = gyre_testkit::scratch_root().join(format!("gyre-verify-{}", std::process::id()));
         let _ = fs::remove_dir_all(&root);
         fs::create_dir_all(root.join("topics")).unwrap();
@@ -261,6 +285,10 @@ mod tests {
         let second = 8 + 5;
         groups[second + 9] ^= 0x10;
         fs::write(root.join("groups.log"), &groups).unwrap();
+        // A flipped length, which cannot be told from a torn tail.
+        let mut quotas = records(&[b"first", b"second", b"third"]);
+        quotas[second + 3] ^= 0x01;
+        fs::write(root.join("client-quotas.log"), &quotas).unwrap();
         let mut torn = records(&[b"whole"]);
         torn.extend_from_slice(&records(&[b"half a record"])[..10]);
         fs::write(root.join("transactions.log"), &torn).unwrap();
@@ -268,25 +296,40 @@ mod tests {
         assert!(!report.is_clean());
         let text = report.to_string();
         assert!(
-            text.contains("groups.log (consumer groups): 1 records: DAMAGED"),
+            text.contains("groups.log (consumer groups): 2 records: DAMAGED: a damaged record at byte 13 (14 bytes), which a start passes over; the records after it are whole"),
             "{text}"
         );
         assert!(
-            text.contains("3 coordinator files checked, 2 damaged"),
+            text.contains("4 coordinator files checked, 3 damaged"),
             "{text}"
         );
         let groups_report = &report.files[0];
-        assert_eq!(
-            groups_report.damaged_at,
-            Some((second as u64, (groups.len() - second) as u64))
-        );
+        assert_eq!(groups_report.passed_over, [(second as u64, 14)]);
+        assert_eq!(groups_report.damaged_at, None);
         assert_eq!(report.files[2].damaged_at, Some((13, 10)));
+        let quotas_report = &report.files[3];
+        assert_eq!(
+            quotas_report.damaged_at,
+            Some((second as u64, (quotas.len() - second) as u64))
+        );
 
         // What a start keeps is what verify called good.
-        let (_, kept) = record_file::open(&root.join("groups.log"), |_| true).unwrap();
-        assert_eq!(kept, 1);
+        let mut kept = Vec::new();
+        record_file::open(&root.join("groups.log"), |p| {
+            kept.push(p.to_vec());
+            true
+        })
+        .unwrap();
+        assert_eq!(kept, [b"first".to_vec(), b"third".to_vec()]);
         assert_eq!(
             fs::metadata(root.join("groups.log")).unwrap().len(),
+            groups.len() as u64,
+            "nothing cut"
+        );
+        let (_, kept) = record_file::open(&root.join("client-quotas.log"), |_| true).unwrap();
+        assert_eq!(kept, 1);
+        assert_eq!(
+            fs::metadata(root.join("client-quotas.log")).unwrap().len(),
             second as u64
         );
         fs::remove_dir_all(&root).unwrap();
