@@ -17,7 +17,15 @@
 //! garbled reads as "no recovery point" (check everything) or holds
 //! numbers cut short, which are smaller, so again only conservative.
 //! Format, as Kafka's `recovery-point-offset-checkpoint`: a version line
-//! (`0`), a count line, then one `topic partition offset` line each.
+//! (`0`), a count line, then one `topic partition offset` line each. The
+//! last of those lines is `#crc32c 0 <crc>`, the CRC-32C of the text
+//! before it, so a flipped bit reads as a damaged file (which reads as
+//! empty) rather than as another offset: one bit turns a `1` into a `9`,
+//! and a log start moved up by it would hide records, which retention
+//! then deletes. It is shaped and counted as an entry, so an older
+//! binary reads the file as before (an entry for a topic that cannot
+//! exist, `#` being no topic name's); a file without it (an older
+//! binary's) is read as before too.
 
 use crate::folder_sync::{self, Durability};
 use std::collections::HashMap;
@@ -62,7 +70,21 @@ pub fn read_named(root: &Path, name: &str) -> RecoveryPoints {
     })
 }
 
+/// The CRC line's "topic": no topic name holds a `#`.
+const CRC_ENTRY: &str = "#crc32c";
+
 fn parse(text: &str) -> Option<RecoveryPoints> {
+    if let Some(at) = text.find(&format!("{CRC_ENTRY} 0 ")) {
+        let (body, line) = text.split_at(at);
+        let written: u32 = line
+            .strip_prefix(&format!("{CRC_ENTRY} 0 "))?
+            .trim_end_matches('\n')
+            .parse()
+            .ok()?;
+        if crc32c::crc32c(body.as_bytes()) != written {
+            return None;
+        }
+    }
     let mut lines = text.lines();
     if lines.next()? != "0" {
         return None;
@@ -79,7 +101,10 @@ fn parse(text: &str) -> Option<RecoveryPoints> {
         let offset: i64 = offset.parse().ok().filter(|&o| o >= 0)?;
         points.insert((topic.to_owned(), index.parse().ok()?), offset);
     }
-    (points.len() == count).then_some(points)
+    (points.len() == count).then(|| {
+        points.remove(&(CRC_ENTRY.to_owned(), 0));
+        points
+    })
 }
 
 /// Replaces the checkpoint in `root` with `points` (through a temporary
@@ -99,10 +124,13 @@ pub fn write_named<'a>(
     points: impl ExactSizeIterator<Item = (&'a str, usize, i64)>,
     sync: bool,
 ) -> io::Result<()> {
-    let mut text = format!("0\n{}\n", points.len());
+    // The CRC line counts as an entry.
+    let mut text = format!("0\n{}\n", points.len() + 1);
     for (topic, index, offset) in points {
         text.push_str(&format!("{topic} {index} {offset}\n"));
     }
+    let crc = crc32c::crc32c(text.as_bytes());
+    text.push_str(&format!("{CRC_ENTRY} 0 {crc}\n"));
     let durability = match sync {
         true => Durability::Durable,
         false => Durability::Renamed,
@@ -150,6 +178,46 @@ mod tests {
         assert!(take_clean_marker(&dir).unwrap());
         assert!(!take_clean_marker(&dir).unwrap());
         fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_flipped_bit_reads_as_a_damaged_file_and_an_older_file_still_reads() {
+        let dir = gyre_testkit::scratch_dir("checkpoint-flipped");
+        write_named(&dir, LOG_START, [("orders", 0, 1000)].into_iter(), false).unwrap();
+        let path = dir.join(LOG_START);
+        let text = fs::read_to_string(&path).unwrap();
+        assert!(
+            text.starts_with("0\n2\norders 0 1000\n#crc32c 0 "),
+            "{text}"
+        );
+        assert_eq!(read_named(&dir, LOG_START)[&("orders".to_owned(), 0)], 1000);
+        // A `1` becomes a `9` with one bit.
+        fs::write(&path, text.replacen("1000", "9000", 1)).unwrap();
+        assert!(read_named(&dir, LOG_START).is_empty());
+        // An older binary's file, with no CRC line.
+        fs::write(&path, "0\n1\norders 0 1000\n").unwrap();
+        assert_eq!(read_named(&dir, LOG_START).len(), 1);
+    }
+
+    #[test]
+    fn an_older_reader_takes_the_crc_line_for_an_entry() {
+        // An older binary's parser knows no CRC line: it wants the count
+        // to match the entries, and each entry to be a name, an index and
+        // a non-negative offset. The CRC line is one more such entry.
+        let dir = gyre_testkit::scratch_dir("checkpoint-older-reader");
+        write(&dir, [("orders", 0, 42), ("audit", 3, 7)].into_iter()).unwrap();
+        let text = fs::read_to_string(dir.join(CHECKPOINT)).unwrap();
+        let mut lines = text.lines();
+        assert_eq!(lines.next(), Some("0"));
+        let count: usize = lines.next().unwrap().parse().unwrap();
+        let entries: Vec<&str> = lines.collect();
+        assert_eq!(entries.len(), count);
+        for entry in entries {
+            let fields: Vec<&str> = entry.split(' ').collect();
+            assert_eq!(fields.len(), 3, "{entry}");
+            assert!(fields[1].parse::<usize>().is_ok(), "{entry}");
+            assert!(fields[2].parse::<i64>().is_ok_and(|o| o >= 0), "{entry}");
+        }
     }
 
     #[test]

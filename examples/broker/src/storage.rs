@@ -153,6 +153,7 @@ impl Storage {
             _lock: lock,
         };
         let mut truncations = Vec::new();
+        let mut floors_cut = false;
         let mut names: Vec<String> = fs::read_dir(&topics_dir)?
             .filter_map(|e| e.ok()?.file_name().into_string().ok())
             .collect();
@@ -195,6 +196,9 @@ impl Storage {
                     &storage.open_files,
                 )?;
                 if let Some(&floor) = log_starts.get(&(name.clone(), index)) {
+                    // Past the end after a cut: set at the end, and that
+                    // written down before anything is appended above it.
+                    floors_cut |= floor > log.end_offset();
                     log.set_start_floor(floor);
                 }
                 truncations.extend(cut);
@@ -212,6 +216,9 @@ impl Storage {
                 partitions,
                 config,
             }));
+        }
+        if floors_cut {
+            storage.write_log_starts()?;
         }
         storage.take_leadership()?;
         Ok((storage, truncations))
@@ -731,5 +738,41 @@ mod tests {
         assert_eq!(storage.leader_epoch(), 2);
         drop(storage);
         std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn a_log_start_past_a_cut_logs_end_is_written_down_at_the_end() {
+        let root = gyre_testkit::scratch_dir("storage-floor-past-end");
+        let append = |storage: &mut Storage, n: usize| {
+            let pid = storage.catalog().get("t").unwrap().partitions[0];
+            let log = storage.log_mut(pid).unwrap();
+            for _ in 0..n {
+                log.append(&crate::log::batch::build(0, 1_000, &[b"v"]))
+                    .unwrap();
+            }
+            log.sync().unwrap();
+        };
+        let start = |storage: &Storage| {
+            let pid = storage.catalog().get("t").unwrap().partitions[0];
+            storage.log(pid).unwrap().start_offset()
+        };
+        let (mut storage, _) = Storage::open(&root, LogConfig::default(), 1).unwrap();
+        storage.create_topic("t", 1, &[]).unwrap();
+        append(&mut storage, 3);
+        drop(storage);
+        // DeleteRecords to 5 was written down, and the records from 3 on
+        // were lost to a power cut.
+        let floor = [("t", 0, 5)].into_iter();
+        checkpoint::write_named(&root, checkpoint::LOG_START, floor, true).unwrap();
+        let (mut storage, _) = Storage::open(&root, LogConfig::default(), 1).unwrap();
+        assert_eq!(start(&storage), 3);
+        append(&mut storage, 4);
+        drop(storage);
+        let (storage, _) = Storage::open(&root, LogConfig::default(), 1).unwrap();
+        assert_eq!(
+            start(&storage),
+            3,
+            "the records appended after the cut are not hidden at the next start"
+        );
     }
 }

@@ -838,10 +838,13 @@ impl PartitionLog {
         base.max(self.start_floor.min(self.end_offset()))
     }
 
-    /// Sets the deleted-records floor read back at start (a larger floor
-    /// than the log's end is taken as its end).
+    /// Sets the deleted-records floor read back at start. A floor past
+    /// the log's end (a DeleteRecords to the end, then a power cut that
+    /// took the unsynced records under it) is taken as the end, for good:
+    /// the records appended next take the offsets the cut freed, and must
+    /// not be hidden below a floor they were never under.
     pub fn set_start_floor(&mut self, floor: i64) {
-        self.start_floor = floor.max(0);
+        self.start_floor = floor.clamp(0, self.end_offset());
     }
 
     /// Deletes every record below `offset` (-1: the end, everything):

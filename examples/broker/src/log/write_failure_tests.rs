@@ -1,7 +1,9 @@
 //! A partition log after a write that failed part way (a full disk,
 //! descriptors run out): nothing of the failed append stays, so the
 //! producer's retry is written once, and a roll that failed is made
-//! again by the next append rather than refused until a restart.
+//! again by the next append rather than refused until a restart. And
+//! after a power cut took records a DeleteRecords floor was above: the
+//! records appended in their place are not hidden.
 
 use super::batch;
 use super::partition::tests::log_files;
@@ -87,4 +89,20 @@ fn a_batch_whose_index_write_failed_is_taken_out_so_its_retry_is_written_once() 
     let (reopened, cut) = PartitionLog::open(&dir, LogConfig::default()).unwrap();
     assert!(cut.is_empty());
     assert_eq!(reopened.end_offset(), 2);
+}
+
+#[test]
+fn a_deleted_records_floor_past_a_cut_logs_end_does_not_hide_what_comes_next() {
+    // DeleteRecords to offset 5 was synced, then a power cut took the
+    // unsynced records from 3 on: the floor read back is past the end.
+    let dir = gyre_testkit::scratch_dir("floor-past-end");
+    let (mut log, _) = PartitionLog::open(&dir, LogConfig::default()).unwrap();
+    for sequence in 0..3 {
+        log.append(&idempotent_batch(sequence)).unwrap();
+    }
+    log.set_start_floor(5);
+    assert_eq!(log.start_offset(), 3);
+    assert_eq!(log.append(&idempotent_batch(3)).unwrap(), (3, 3));
+    assert_eq!(log.start_offset(), 3, "the new record is not hidden");
+    assert!(log.read(3, 1 << 20).unwrap().is_some());
 }
