@@ -510,7 +510,8 @@ impl<R: LogReply> State_<R> {
             tracing::error!(
                 peer = ?peer,
                 correlation_id,
-                "the group coordinator panicked on a request; answered UNKNOWN_SERVER_ERROR: {}",
+                answered = left_to_us,
+                "the group coordinator panicked on a request (answered UNKNOWN_SERVER_ERROR unless its answer was sent or is kept): {}",
                 panic_message(&*panic)
             );
             if left_to_us {
