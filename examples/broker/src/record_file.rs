@@ -314,17 +314,23 @@ pub fn get_str(b: &mut &[u8]) -> Option<Option<String>> {
 mod tests {
     use super::*;
 
+    /// Records of `strings`, framed.
+    fn framed(strings: &[&str]) -> Vec<u8> {
+        let mut buf = Vec::new();
+        for s in strings {
+            let at = begin(&mut buf);
+            put_str(&mut buf, Some(s));
+            finish(&mut buf, at);
+        }
+        buf
+    }
+
     #[test]
     fn records_read_back_and_a_torn_tail_is_cut() {
         let dir = gyre_testkit::scratch_root().join(format!("gyre-recfile-{}", std::process::id()));
         let _ = fs::remove_dir_all(&dir);
         let path = dir.join("f.log");
-        let mut buf = Vec::new();
-        for s in ["one", "two"] {
-            let at = begin(&mut buf);
-            put_str(&mut buf, Some(s));
-            finish(&mut buf, at);
-        }
+        let buf = framed(&["one", "two"]);
         folder_sync::record::take();
         let (mut file, n) = open(&path, |_| true).unwrap();
         assert_eq!(n, 0);
@@ -351,12 +357,7 @@ mod tests {
     fn a_whole_record_the_reader_cannot_read_is_skipped_and_kept() {
         let dir = gyre_testkit::scratch_dir("recfile-unread");
         let path = dir.join("f.log");
-        let mut buf = Vec::new();
-        for s in ["one", "newer", "two"] {
-            let at = begin(&mut buf);
-            put_str(&mut buf, Some(s));
-            finish(&mut buf, at);
-        }
+        let buf = framed(&["one", "newer", "two"]);
         fs::write(&path, &buf).unwrap();
         fn read_all_but_newer(seen: &mut Vec<String>) -> impl FnMut(&[u8]) -> bool + '_ {
             move |mut p: &[u8]| match get_str(&mut p).unwrap().unwrap() {
@@ -378,11 +379,7 @@ mod tests {
             buf.len() as u64,
             "nothing is cut"
         );
-        let mut more = Vec::new();
-        let at = begin(&mut more);
-        put_str(&mut more, Some("three"));
-        finish(&mut more, at);
-        file.append(&more).unwrap();
+        file.append(&framed(&["three"])).unwrap();
         let mut seen = Vec::new();
         open(&path, read_all_but_newer(&mut seen)).unwrap();
         assert_eq!(seen, ["one", "two", "three"]);
@@ -392,12 +389,7 @@ mod tests {
     fn a_flipped_record_in_the_middle_is_passed_over_and_the_records_after_it_kept() {
         let dir = gyre_testkit::scratch_dir("recfile-flipped");
         let path = dir.join("f.log");
-        let mut buf = Vec::new();
-        for s in ["one", "two", "three"] {
-            let at = begin(&mut buf);
-            put_str(&mut buf, Some(s));
-            finish(&mut buf, at);
-        }
+        let mut buf = framed(&["one", "two", "three"]);
         // Zeros after it (a file extended but not written) are a tail.
         let whole = buf.len();
         buf.extend_from_slice(&[0; 64]);
@@ -420,11 +412,7 @@ mod tests {
             (3, &["one".to_owned(), "three".to_owned()][..])
         );
         assert_eq!(fs::metadata(&path).unwrap().len(), whole as u64);
-        let mut more = Vec::new();
-        let at = begin(&mut more);
-        put_str(&mut more, Some("four"));
-        finish(&mut more, at);
-        file.append(&more).unwrap();
+        file.append(&framed(&["four"])).unwrap();
         let (_, _, seen) = read(&path);
         assert_eq!(seen, ["one", "three", "four"]);
     }
@@ -434,13 +422,7 @@ mod tests {
     fn a_failed_fdatasync_takes_no_more_appends_until_a_rewrite() {
         let (root, dir) = crate::failpoint::armed_scratch("recfile-broken", "fsync");
         let path = dir.join("f.log");
-        let record = |s: &str| {
-            let mut buf = Vec::new();
-            let at = begin(&mut buf);
-            put_str(&mut buf, Some(s));
-            finish(&mut buf, at);
-            buf
-        };
+        let record = |s: &str| framed(&[s]);
         let (mut file, _) = open(&path, |_| true).unwrap();
         let e = file.append_synced(&record("lost?")).unwrap_err();
         assert!(e.to_string().contains("f.log"), "{e}");

@@ -4,24 +4,18 @@
 
 use super::batch;
 use super::epochs::EPOCH_SNAPSHOT;
-use super::partition::tests::log_files;
+use super::partition::tests::stored_headers;
 use super::{LogConfig, PartitionLog, Recovery};
 use std::path::Path;
 
 /// The (base offset, leader epoch) of every batch in the log in `dir`,
 /// read from its segment files.
 fn stored_epochs(dir: &Path) -> Vec<(i64, i32)> {
-    let mut out = Vec::new();
-    for f in log_files(dir) {
-        let bytes = std::fs::read(f).unwrap();
-        let mut at = 0;
-        while at < bytes.len() {
-            let h = batch::parse_header(&bytes[at..]).unwrap();
-            out.push((h.base_offset, h.partition_leader_epoch));
-            at += h.size;
-        }
-    }
-    out
+    let headers = stored_headers(dir);
+    headers
+        .iter()
+        .map(|h| (h.base_offset, h.partition_leader_epoch))
+        .collect()
 }
 
 /// Appends `n` one-record batches, each stamped by its producer with

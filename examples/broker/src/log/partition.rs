@@ -1575,6 +1575,22 @@ pub(super) mod tests {
         files
     }
 
+    /// The header of every batch of the log in `dir`, read from its
+    /// segment files in offset order.
+    pub(in crate::log) fn stored_headers(dir: &Path) -> Vec<BatchHeader> {
+        let mut out = Vec::new();
+        for f in log_files(dir) {
+            let bytes = std::fs::read(f).unwrap();
+            let mut at = 0;
+            while at < bytes.len() {
+                let h = batch::parse_header(&bytes[at..]).unwrap();
+                at += h.size;
+                out.push(h);
+            }
+        }
+        out
+    }
+
     /// Every record of the log in `dir`, read from its segment files in
     /// offset order: (offset, key, has a value).
     fn stored_records(dir: &Path) -> Vec<(i64, String, bool)> {

@@ -6,24 +6,18 @@
 //! records appended in their place are not hidden.
 
 use super::batch;
-use super::partition::tests::log_files;
+use super::partition::tests::{log_files, stored_headers};
 use super::{LogConfig, PartitionLog};
 use std::path::Path;
 
 /// Every batch stored in the log in `dir`: (base offset, producer's
 /// first sequence).
 fn stored_batches(dir: &Path) -> Vec<(i64, i32)> {
-    let mut out = Vec::new();
-    for f in log_files(dir) {
-        let bytes = std::fs::read(f).unwrap();
-        let mut at = 0;
-        while at < bytes.len() {
-            let h = batch::parse_header(&bytes[at..]).unwrap();
-            out.push((h.base_offset, h.base_sequence));
-            at += h.size;
-        }
-    }
-    out
+    let headers = stored_headers(dir);
+    headers
+        .iter()
+        .map(|h| (h.base_offset, h.base_sequence))
+        .collect()
 }
 
 /// A one-record batch of idempotent producer 7 at `sequence`.
