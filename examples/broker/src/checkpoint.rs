@@ -73,6 +73,17 @@ pub fn read_named(root: &Path, name: &str) -> RecoveryPoints {
 /// The CRC line's "topic": no topic name holds a `#`.
 const CRC_ENTRY: &str = "#crc32c";
 
+/// Whether the offsets file `name` in `root` is there but damaged (what
+/// a start reads as empty); `None` if it is not there.
+pub fn damaged(root: &Path, name: &str) -> io::Result<Option<bool>> {
+    match fs::read_to_string(root.join(name)) {
+        Ok(text) => Ok(Some(parse(&text).is_none())),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) if e.kind() == io::ErrorKind::InvalidData => Ok(Some(true)),
+        Err(e) => Err(e),
+    }
+}
+
 fn parse(text: &str) -> Option<RecoveryPoints> {
     if let Some(at) = text.find(&format!("{CRC_ENTRY} 0 ")) {
         let (body, line) = text.split_at(at);

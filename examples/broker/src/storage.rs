@@ -26,7 +26,8 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-const PROPERTIES: &str = "topic.properties";
+/// Each topic folder's file of its partition count, config and id.
+pub const PROPERTIES: &str = "topic.properties";
 /// The properties key of the topic's id.
 const TOPIC_ID: &str = "topic.id";
 
@@ -43,6 +44,34 @@ fn write_properties(
         topic_config::config_lines(partitions, config)
     );
     folder_sync::replace(&dir.join(PROPERTIES), text.as_bytes(), Durability::Durable)
+}
+
+/// A topic's properties file `text`: its partition count, config (on top
+/// of `defaults`) and id (none in a file from before topics had ids).
+pub fn parse_properties(
+    defaults: &LogConfig,
+    text: &str,
+) -> Result<(usize, LogConfig, Option<topics::Uuid>), TopicError> {
+    let mut config = defaults.clone();
+    let mut count = None;
+    let mut id = None;
+    for line in text.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        let (key, value) = line.split_once('=').unwrap_or((line, ""));
+        if key == "partitions" {
+            count = value.parse::<usize>().ok();
+        } else if key == TOPIC_ID {
+            let parsed = topics::Uuid::parse_str(value).ok().filter(|u| !u.is_nil());
+            id = Some(parsed.ok_or_else(|| TopicError::InvalidConfig {
+                key: key.to_owned(),
+                value: value.to_owned(),
+                reason: "not a topic id".to_owned(),
+            })?);
+        } else {
+            topic_config::apply_config(&mut config, key, value)?;
+        }
+    }
+    let count = count.ok_or(TopicError::InvalidPartitions(-1))?;
+    Ok((count, config, id))
 }
 
 /// The logs of every topic, and the catalog of them.
@@ -165,7 +194,7 @@ impl Storage {
                 fs::remove_dir_all(&dir)?;
                 continue;
             };
-            let (count, config, id) = storage.parse_properties(&props).map_err(|e| {
+            let (count, config, id) = parse_properties(&storage.defaults, &props).map_err(|e| {
                 io::Error::new(
                     io::ErrorKind::InvalidData,
                     format!("{}: {e}", dir.join(PROPERTIES).display()),
@@ -258,32 +287,6 @@ impl Storage {
 
     /// A properties file's partition count, settings and topic id (`None`
     /// in a file written before topics had ids).
-    fn parse_properties(
-        &self,
-        text: &str,
-    ) -> Result<(usize, LogConfig, Option<topics::Uuid>), TopicError> {
-        let mut config = self.defaults.clone();
-        let mut count = None;
-        let mut id = None;
-        for line in text.lines().map(str::trim).filter(|l| !l.is_empty()) {
-            let (key, value) = line.split_once('=').unwrap_or((line, ""));
-            if key == "partitions" {
-                count = value.parse::<usize>().ok();
-            } else if key == TOPIC_ID {
-                let parsed = topics::Uuid::parse_str(value).ok().filter(|u| !u.is_nil());
-                id = Some(parsed.ok_or_else(|| TopicError::InvalidConfig {
-                    key: key.to_owned(),
-                    value: value.to_owned(),
-                    reason: "not a topic id".to_owned(),
-                })?);
-            } else {
-                topic_config::apply_config(&mut config, key, value)?;
-            }
-        }
-        let count = count.ok_or(TopicError::InvalidPartitions(-1))?;
-        Ok((count, config, id))
-    }
-
     fn add_log(&mut self, topic: &str, index: usize, log: PartitionLog) -> PartitionId {
         let id = self.next_id;
         self.next_id += 1;

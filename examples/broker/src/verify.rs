@@ -2,15 +2,18 @@
 //! every partition checked (as recovery after an unclean stop checks
 //! them), and every record of the coordinators' files (groups, committed
 //! offsets, group activity, transactions, client quotas) checked for its
-//! length and CRC as their start reads them, read-only, with a report of
-//! what is damaged and what a start would cut. Run it on a stopped
-//! broker's folder with `gyre-broker verify --data <folder>`. Uses
-//! [`log::scan`](crate::log::scan), the record files' framing
-//! ([`record_file::walk`]) and nothing that
-//! writes.
+//! length and CRC as their start reads them, and the other files a start
+//! reads (the recovery-point and log-start checkpoints, the leader epoch,
+//! each topic's properties) parsed as it parses them; read-only, with a
+//! report of what is damaged and what a start would do about it. Run it
+//! on a stopped broker's folder with `gyre-broker verify --data
+//! <folder>`. Uses [`log::scan`](crate::log::scan), the record files'
+//! framing ([`record_file::walk`]), the readers of those other files, and
+//! nothing that writes.
 
-use crate::log::scan;
-use crate::record_file;
+use crate::log::{scan, LogConfig};
+use crate::storage::{parse_properties, PROPERTIES};
+use crate::{checkpoint, leader_epoch, record_file};
 use std::fmt;
 use std::fs::{self, File};
 use std::io;
@@ -67,6 +70,19 @@ pub const COORDINATOR_FILES: &[(&str, &str)] = &[
     ("client-quotas.log", "client quotas"),
 ];
 
+/// What the check of one of the other files a start reads found: the
+/// checkpoints, the leader epoch, each topic's properties.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MetaReport {
+    /// The file.
+    pub path: PathBuf,
+    /// What it holds.
+    pub holds: &'static str,
+    /// What is wrong with it and what a start does about it; `None` if
+    /// it reads whole.
+    pub damage: Option<String>,
+}
+
 /// What a whole folder's check found.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Report {
@@ -75,6 +91,9 @@ pub struct Report {
     /// One entry per coordinator file present, in [`COORDINATOR_FILES`]
     /// order.
     pub files: Vec<FileReport>,
+    /// One entry per other file a start reads, present: the
+    /// checkpoints, the leader epoch, then each topic's properties.
+    pub others: Vec<MetaReport>,
 }
 
 impl Report {
@@ -83,6 +102,7 @@ impl Report {
     pub fn is_clean(&self) -> bool {
         self.partitions.iter().all(|p| p.problems.is_empty())
             && self.files.iter().all(FileReport::is_clean)
+            && self.others.iter().all(|o| o.damage.is_none())
     }
 }
 
@@ -135,15 +155,29 @@ impl fmt::Display for Report {
                 )?,
             }
         }
+        for other in &self.others {
+            match &other.damage {
+                None => writeln!(f, "{} ({}): ok", other.path.display(), other.holds)?,
+                Some(damage) => writeln!(
+                    f,
+                    "{} ({}): DAMAGED: {damage}",
+                    other.path.display(),
+                    other.holds
+                )?,
+            }
+        }
         let bad = self.partitions.iter().filter(|p| !p.problems.is_empty());
         let bad_files = self.files.iter().filter(|f| !f.is_clean());
+        let bad_others = self.others.iter().filter(|o| o.damage.is_some());
         writeln!(
             f,
-            "{} partitions checked, {} damaged; {} coordinator files checked, {} damaged",
+            "{} partitions checked, {} damaged; {} coordinator files checked, {} damaged; {} other files checked, {} damaged",
             self.partitions.len(),
             bad.count(),
             self.files.len(),
-            bad_files.count()
+            bad_files.count(),
+            self.others.len(),
+            bad_others.count()
         )
     }
 }
@@ -160,12 +194,38 @@ pub fn verify_data_dir(root: &Path) -> io::Result<Report> {
             Err(e) => return Err(e),
         }
     }
+    verify_others(root, &mut report.others)?;
     let mut topics: Vec<PathBuf> = fs::read_dir(root.join("topics"))?
         .filter_map(|e| Some(e.ok()?.path()))
         .filter(|p| p.is_dir())
         .collect();
     topics.sort();
     for topic in topics {
+        let path = topic.join(PROPERTIES);
+        let holds = "the topic's partitions, config and id";
+        match fs::read_to_string(&path) {
+            Ok(text) => {
+                let damage = parse_properties(&LogConfig::default(), &text)
+                    .err()
+                    .map(|e| format!("{e}; a start refuses the data folder"));
+                report.others.push(MetaReport {
+                    path,
+                    holds,
+                    damage,
+                });
+            }
+            // A creation that did not finish: a start removes the folder.
+            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+            Err(e) if e.kind() == io::ErrorKind::InvalidData => {
+                let damage = Some("not text; a start refuses the data folder".to_owned());
+                report.others.push(MetaReport {
+                    path,
+                    holds,
+                    damage,
+                });
+            }
+            Err(e) => return Err(e),
+        }
         let mut partitions: Vec<(usize, PathBuf)> = fs::read_dir(&topic)?
             .filter_map(|e| {
                 let e = e.ok()?;
@@ -178,6 +238,47 @@ pub fn verify_data_dir(root: &Path) -> io::Result<Report> {
         }
     }
     Ok(report)
+}
+
+/// Checks the checkpoints and the leader epoch file in `root`, those
+/// present, as a start reads them.
+fn verify_others(root: &Path, others: &mut Vec<MetaReport>) -> io::Result<()> {
+    let checkpoints = [
+        (
+            checkpoint::CHECKPOINT,
+            "how far each partition was synced",
+            "a start after an unclean stop checks every batch",
+        ),
+        (
+            checkpoint::LOG_START,
+            "where DeleteRecords moved each log start",
+            "a start takes no log start from it, and deleted records not yet removed are read again",
+        ),
+    ];
+    for (name, holds, then) in checkpoints {
+        if let Some(damaged) = checkpoint::damaged(root, name)? {
+            let damage = damaged.then(|| format!("malformed or its CRC does not match; {then}"));
+            let path = root.join(name);
+            others.push(MetaReport {
+                path,
+                holds,
+                damage,
+            });
+        }
+    }
+    let path = root.join(leader_epoch::FILE);
+    if path.exists() {
+        let damage = leader_epoch::read(root).is_none().then(|| {
+            "not an epoch; a start takes one past the newest its partitions recorded".to_owned()
+        });
+        let holds = "the last start's leader epoch";
+        others.push(MetaReport {
+            path,
+            holds,
+            damage,
+        });
+    }
+    Ok(())
 }
 
 /// Checks the records of a coordinator file's contents `data`, as its
@@ -333,5 +434,56 @@ mod tests {
             second as u64
         );
         fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn the_other_files_a_start_reads_are_checked_as_it_reads_them() {
+        let root = gyre_testkit::scratch_dir("verify-others");
+        fs::create_dir_all(root.join("topics/good/0")).unwrap();
+        fs::create_dir_all(root.join("topics/bad/0")).unwrap();
+        fs::write(
+            root.join("topics/good").join(PROPERTIES),
+            "partitions=1\nretention.ms=1000\n",
+        )
+        .unwrap();
+        fs::write(
+            root.join("topics/bad").join(PROPERTIES),
+            "partitions=1\nretention.ms=soon\n",
+        )
+        .unwrap();
+        let points = [("good", 0, 3)];
+        checkpoint::write(&root, points.into_iter()).unwrap();
+        checkpoint::write_named(&root, checkpoint::LOG_START, points.into_iter(), false).unwrap();
+        leader_epoch::write(&root, 4).unwrap();
+        let report = verify_data_dir(&root).unwrap();
+        let damaged: Vec<&str> = report
+            .others
+            .iter()
+            .filter(|o| o.damage.is_some())
+            .map(|o| o.holds)
+            .collect();
+        assert_eq!(report.others.len(), 5, "{report}");
+        assert_eq!(
+            damaged,
+            ["the topic's partitions, config and id"],
+            "{report}"
+        );
+        assert!(!report.is_clean());
+
+        // One bit of the log start's offset, and of the epoch.
+        let log_start = root.join(checkpoint::LOG_START);
+        let text = fs::read_to_string(&log_start).unwrap();
+        fs::write(&log_start, text.replacen("good 0 3", "good 0 7", 1)).unwrap();
+        fs::write(root.join(leader_epoch::FILE), "4x\n").unwrap();
+        let text = verify_data_dir(&root).unwrap().to_string();
+        assert!(
+            text.contains("(where DeleteRecords moved each log start): DAMAGED: malformed or its CRC does not match"),
+            "{text}"
+        );
+        assert!(
+            text.contains("(the last start's leader epoch): DAMAGED"),
+            "{text}"
+        );
+        assert!(text.contains("5 other files checked, 3 damaged"), "{text}");
     }
 }
