@@ -84,3 +84,27 @@ fn a_lookup_past_a_damaged_index_entry_finds_its_batch() {
         assert_eq!(found, Some((offset, 1_000 + offset)));
     }
 }
+
+#[test]
+fn a_time_index_put_out_of_order_by_a_flip_still_finds_each_record_by_time() {
+    let dir = gyre_testkit::scratch_dir("index-damaged-time");
+    let config = indexed_log(&dir);
+    // Entry 20 says 1,020 (0x3fc): one bit makes it 508 (0x1fc), which a
+    // search by time takes for a place after every earlier record.
+    let index = dir.join(format!("{:020}.timeindex", 0));
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(index)
+        .unwrap();
+    let mut ts = [0u8; 8];
+    file.read_exact_at(&mut ts, 20 * 12).unwrap();
+    assert_eq!(i64::from_be_bytes(ts), 1_020);
+    file.write_all_at(&[0x01], 20 * 12 + 6).unwrap();
+    let (log, cut) = PartitionLog::open_with(&dir, config, Recovery::Clean).unwrap();
+    assert!(cut.is_empty(), "{cut:?}");
+    for offset in 0..40 {
+        let found = log.offset_for_time(1_000 + offset).unwrap();
+        assert_eq!(found, Some((offset, 1_000 + offset)), "offset {offset}");
+    }
+}

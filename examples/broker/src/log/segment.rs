@@ -227,6 +227,18 @@ impl Segment {
         };
         // Index entries must point inside the log and increase.
         segment.entries.retain(|&(_, pos)| u64::from(pos) < size);
+        // Time entries must rise in time and in offset: a flipped bit that
+        // breaks the order would send a lookup by time past its record.
+        // Those from the first pair out of order go (lookups start from an
+        // earlier one); the tail scan writes the index again.
+        if let Some(i) = segment
+            .time_entries
+            .windows(2)
+            .position(|w| w[1].0 < w[0].0 || w[1].1 < w[0].1)
+        {
+            tracing::warn!(file = %segment.log_path.display(), kept = i, "the time index is out of order: cut and rebuilt from the log");
+            segment.time_entries.truncate(i);
+        }
         if scan == Scan::Tail && !segment.entry_names_its_batch(segment.entries.len()) {
             // The tail scan starts from the last entry: one that does not
             // point at its batch (a flipped bit) would have it read the
