@@ -27,15 +27,22 @@ fn idempotent_batch(sequence: i32) -> Vec<u8> {
     b
 }
 
-#[test]
-fn a_roll_that_failed_part_way_is_made_by_the_next_append() {
-    let dir = gyre_testkit::scratch_dir("failed-roll");
+/// A log in `dir` whose every append rolls a new segment, holding one
+/// batch (offset 0).
+fn rolling_log(dir: &Path) -> PartitionLog {
     let config = LogConfig {
         segment_bytes: 1,
         ..LogConfig::default()
     };
-    let (mut log, _) = PartitionLog::open(&dir, config).unwrap();
+    let (mut log, _) = PartitionLog::open(dir, config).unwrap();
     log.append(&idempotent_batch(0)).unwrap();
+    log
+}
+
+#[test]
+fn a_roll_that_failed_part_way_is_made_by_the_next_append() {
+    let dir = gyre_testkit::scratch_dir("failed-roll");
+    let mut log = rolling_log(&dir);
     // The next segment's index cannot be opened (a folder is in its
     // way, as a descriptor limit would refuse it): the roll fails after
     // its log file was made.
@@ -51,12 +58,7 @@ fn a_roll_that_failed_part_way_is_made_by_the_next_append() {
 #[test]
 fn an_empty_segment_file_left_at_the_logs_end_is_taken_by_the_roll() {
     let dir = gyre_testkit::scratch_dir("leftover-segment");
-    let config = LogConfig {
-        segment_bytes: 1,
-        ..LogConfig::default()
-    };
-    let (mut log, _) = PartitionLog::open(&dir, config).unwrap();
-    log.append(&idempotent_batch(0)).unwrap();
+    let mut log = rolling_log(&dir);
     std::fs::write(dir.join(format!("{:020}.log", 1)), b"").unwrap();
     assert_eq!(log.append(&idempotent_batch(1)).unwrap(), (1, 1));
     assert_eq!(stored_batches(&dir), [(0, 0), (1, 1)]);
