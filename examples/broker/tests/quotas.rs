@@ -571,18 +571,29 @@ fn metadata_throttle(c: &mut Client) -> i32 {
 /// `request_percentage` of 0.2 (20 ms of loop time over the ten seconds
 /// the rate is averaged over at first: a few thousand small requests).
 fn broker_with_a_greedy_client(tag: &str) -> (gyre_broker::Broker, gyre_broker::BrokerConfig) {
+    let (broker, config, _) = broker_with_a_request_quota(tag, "greedy", 0.2);
+    (broker, config)
+}
+
+/// A broker where client id `client` has a `request_percentage` of
+/// `percent`, and an admin connection to it.
+fn broker_with_a_request_quota(
+    tag: &str,
+    client: &'static str,
+    percent: f64,
+) -> (gyre_broker::Broker, gyre_broker::BrokerConfig, Client) {
     let config = common::config(tag);
     let broker = common::start(&config);
     let mut admin = Client::connect(broker.local_addr());
-    let quota = [("request_percentage", 0.2, false)];
+    let quota = [("request_percentage", percent, false)];
     let codes = alter(
         &mut admin,
         1,
-        vec![entry(&[("client-id", Some("greedy"))], &quota)],
+        vec![entry(&[("client-id", Some(client))], &quota)],
         false,
     );
     assert_eq!(codes, vec![0]);
-    (broker, config)
+    (broker, config, admin)
 }
 
 #[test]
@@ -685,12 +696,8 @@ fn time_the_coordinator_spends_on_a_clients_requests_counts_against_its_request_
     // the coordinator's thread a millisecond or more to answer, so a
     // client asking it back to back kept that thread busy and was never
     // throttled under its 20%.
-    let config = common::config("quotas-requests-coordinator");
-    let broker = common::start(&config);
-    let mut admin = Client::connect(broker.local_addr());
-    let quota = [("request_percentage", 20.0, false)];
-    let entries = vec![entry(&[("client-id", Some("costly"))], &quota)];
-    assert_eq!(alter(&mut admin, 1, entries, false), vec![0]);
+    let (broker, config, mut admin) =
+        broker_with_a_request_quota("quotas-requests-coordinator", "costly", 20.0);
     common::create_topic(&mut admin, "wide", 1000);
     let mut topic = offset_commit_request::OffsetCommitRequestTopic::default();
     topic.name = common::topic_name("wide");
@@ -768,12 +775,8 @@ fn time_the_log_writer_spends_on_a_clients_produce_counts_against_its_request_qu
     // microseconds to read and the writer milliseconds to check: a
     // client producing such batches back to back kept the one writer
     // busy and was never throttled under its 20%.
-    let config = common::config("quotas-requests-writer");
-    let broker = common::start(&config);
-    let mut admin = Client::connect(broker.local_addr());
-    let quota = [("request_percentage", 20.0, false)];
-    let entries = vec![entry(&[("client-id", Some("costly"))], &quota)];
-    assert_eq!(alter(&mut admin, 1, entries, false), vec![0]);
+    let (broker, config, mut admin) =
+        broker_with_a_request_quota("quotas-requests-writer", "costly", 20.0);
     let mut topic = create_topics_request::CreatableTopic::default();
     topic.name = common::topic_name("keyed");
     topic.num_partitions = 1;
