@@ -12,7 +12,7 @@ use crate::topics::{PartitionId, Topic, TopicError};
 use bytes::Bytes;
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// One partition of a fetch.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -323,6 +323,18 @@ pub trait LogReply: Send + Sync + 'static {
     /// default) when nothing counts it.
     fn busy_meter(&self) -> Option<Arc<AtomicU64>> {
         None
+    }
+}
+
+/// Adds the time since `started` to `busy`, if there is one: a
+/// connection's time spent on another thread (the writer's, the
+/// coordinator's, the admin's), which its next request's count takes
+/// into its request quota. Relaxed: the counter is a sum that the loop
+/// takes whole with a swap, and nothing else is published through it.
+pub fn charge_busy(busy: Option<&AtomicU64>, started: Instant) {
+    if let Some(busy) = busy {
+        let ns = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        busy.fetch_add(ns, std::sync::atomic::Ordering::Relaxed);
     }
 }
 

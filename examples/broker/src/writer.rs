@@ -634,9 +634,8 @@ impl<R: LogReply> OwningHandler<Slot<R>> for WriterHandler<R> {
                 }
             }
         }
-        if let (Some(meter), Some(started)) = (meter, started) {
-            let ns = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
-            meter.fetch_add(ns, std::sync::atomic::Ordering::Relaxed);
+        if let Some(started) = started {
+            crate::ops::charge_busy(meter.as_deref(), started);
         }
         if end_of_batch {
             self.commit_group();

@@ -1005,7 +1005,7 @@ impl Connection {
                 body.throttle_at_least(throttle_ms);
                 encoded(head.correlation_id, head.api_version, &body)
             }));
-            quotas::charge(busy.as_deref(), started);
+            crate::ops::charge_busy(busy.as_deref(), started);
             let frame = worked.unwrap_or_else(|panic| {
                 tracing::error!(
                     "an admin request panicked; answered UNKNOWN_SERVER_ERROR: {}",

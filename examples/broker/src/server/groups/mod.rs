@@ -505,7 +505,7 @@ impl<R: LogReply> State_<R> {
         let (handled, left_to_us) = call::isolated(no, || {
             std::panic::catch_unwind(AssertUnwindSafe(|| self.handle(&request, to, asker)))
         });
-        super::quotas::charge(busy.as_deref(), started);
+        crate::ops::charge_busy(busy.as_deref(), started);
         if let Err(panic) = handled {
             tracing::error!(
                 peer = ?peer,

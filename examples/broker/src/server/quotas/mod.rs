@@ -709,18 +709,6 @@ impl Inner {
     }
 }
 
-/// Adds the time since `started` to `busy`, if there is one: a
-/// connection's time spent on another thread (the coordinator's, the
-/// admin's), which its next request's count takes into its request quota.
-/// Relaxed: the counter is a sum that the loop takes whole with a swap,
-/// and nothing else is published through it.
-pub(crate) fn charge(busy: Option<&AtomicU64>, started: Instant) {
-    if let Some(busy) = busy {
-        let ns = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
-        busy.fetch_add(ns, Ordering::Relaxed);
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
