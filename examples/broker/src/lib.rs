@@ -20,6 +20,9 @@
 //!   gyre ring buffer, that group-commits produce requests (one write per
 //!   partition, one fsync per the flush policy), resolves and long-polls
 //!   fetches, and creates and deletes topics.
+//! - [`share`]: share groups' delivery (KIP-932) on the writer: which
+//!   records each member holds, the share sessions, the state kept
+//!   across restarts.
 //! - [`health`]: whether a thread the broker cannot serve without has
 //!   failed ([`failpoint`]: where a test build panics on purpose).
 //! - [`cleaner`]: the log cleaner's thread, which compacts the topics
@@ -65,6 +68,8 @@ pub mod protocol;
 pub mod record_file;
 pub mod security;
 pub mod server;
+pub mod share;
+mod share_fetch;
 pub mod storage;
 pub mod topic_config;
 pub mod topics;

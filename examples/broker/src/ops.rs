@@ -2,11 +2,12 @@
 //! [`LogJob`]), what it answers ([`Answer`]), and where answers go
 //! ([`LogReply`]). Plain data and one trait, shared by the writer, the
 //! fetch resolver and the connections; uses only the log and the topic
-//! catalog.
+//! catalog, and the share groups' request types.
 
 use crate::log::batch::Marker;
 use crate::log::cleaner::{CleanPlan, Cleaned};
 use crate::log::{LogSlice, ProducerInfo};
+use crate::share::job::{MemberChange, ShareAnswer, ShareFetchJob};
 use crate::topic_config::ConfigChange;
 use crate::topics::{PartitionId, Topic, TopicError};
 use bytes::Bytes;
@@ -220,6 +221,11 @@ pub enum LogOp {
     /// Swap in what a cleaning pass wrote; how many segments were swapped
     /// (or why not) goes back on its channel.
     SwapCleaned(Box<SwapCleaned>),
+    /// A ShareFetch or ShareAcknowledge (see [`crate::share`]).
+    ShareFetch(ShareFetchJob),
+    /// A share group's member joined or left, or the group was deleted;
+    /// no answer.
+    ShareMembers(MemberChange),
     /// The coordinator added these partitions to a producer's
     /// transaction: its transactional batches are taken there until the
     /// transaction's marker.
@@ -308,6 +314,8 @@ pub enum Answer<'a> {
     /// that is gone); and the file system's (total, usable) bytes, if
     /// known.
     LogDirSizes(Vec<(PartitionId, Option<u64>)>, Option<(u64, u64)>),
+    /// A ShareFetch's or ShareAcknowledge's answer.
+    Shared(ShareAnswer),
 }
 
 /// Where a request's answer goes (`Sync`: it waits in a ring slot).

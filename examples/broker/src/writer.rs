@@ -31,6 +31,8 @@ pub use crate::ops::{
     Answer, AppendOutcome, Deletion, LogJob, LogOp, LogReply, Markers, MarkersWritten,
     OffsetAnswer, TopicSpec,
 };
+use crate::share::Shares;
+use crate::share_fetch::{self, ShareParked};
 use crate::storage::Storage;
 pub use crate::topics::PartitionId;
 use bytes::Bytes;
@@ -57,6 +59,9 @@ pub enum FlushPolicy {
     /// Never fsync; the page cache decides.
     Never,
 }
+
+/// How often share groups' acquisition locks are checked.
+const SHARE_LOCK_CHECK: Duration = Duration::from_millis(50);
 
 /// A ring slot. The writer is the ring's owner stage, so it moves the job
 /// out (no box, no atomic cell): a request's memory is freed once answered
@@ -112,6 +117,11 @@ struct WriterHandler<R> {
     /// partitions whose marker already failed.
     markers: Vec<(Markers, Vec<PartitionId>)>,
     parked: Vec<Parked<R>>,
+    /// Share groups' delivery, and the share fetches waiting for
+    /// records (`None`: share groups are not served).
+    shares: Option<Shares>,
+    share_parked: Vec<ShareParked<R>>,
+    last_lock_check: Instant,
     /// Loads cold fetched records into the page cache off the loops and
     /// off this thread.
     loader: Option<CacheLoader>,
@@ -265,6 +275,13 @@ impl<R: LogReply> WriterHandler<R> {
                 &mut self.parked,
                 Wake::Appended,
             );
+        }
+        if let (true, false, Some(shares)) = (
+            committed,
+            self.share_parked.is_empty(),
+            self.shares.as_mut(),
+        ) {
+            share_fetch::wake(shares, &self.storage, &mut self.share_parked, None);
         }
     }
 
@@ -446,6 +463,21 @@ impl<R: LogReply> WriterHandler<R> {
                 Wake::Tick(Instant::now()),
             );
         }
+        if let Some(shares) = self.shares.as_mut() {
+            // Locks are checked every 50 ms: a record comes back at most
+            // that late, and a writer with thousands of share-partitions
+            // does not walk them every tick.
+            let now = Instant::now();
+            let released = now.duration_since(self.last_lock_check) >= SHARE_LOCK_CHECK
+                && shares.expire_locks();
+            if now.duration_since(self.last_lock_check) >= SHARE_LOCK_CHECK {
+                self.last_lock_check = now;
+            }
+            if released || !self.share_parked.is_empty() {
+                share_fetch::wake(shares, &self.storage, &mut self.share_parked, Some(now));
+            }
+            shares.persist(false);
+        }
         if let FlushPolicy::Interval(every) = self.config.flush {
             if self.last_sync.elapsed() >= every {
                 self.flush_in_background();
@@ -458,6 +490,9 @@ impl<R: LogReply> WriterHandler<R> {
         }
         if self.last_checkpoint.elapsed() >= self.config.checkpoint_interval {
             self.last_checkpoint = Instant::now();
+            if let Some(shares) = self.shares.as_mut() {
+                shares.persist(true);
+            }
             if let Err(e) = self.storage.write_checkpoint() {
                 tracing::error!(error = %e, "cannot write the recovery-point checkpoint");
             }
@@ -506,6 +541,30 @@ impl<R: LogReply> OwningHandler<Slot<R>> for WriterHandler<R> {
                             parked,
                         );
                         self.storage.close_idle_files();
+                    }
+                }
+                LogOp::ShareFetch(job) => {
+                    if let (Some(reply), Some(shares)) = (reply, self.shares.as_mut()) {
+                        share_fetch::serve_or_park(
+                            shares,
+                            &self.storage,
+                            &mut self.share_parked,
+                            id,
+                            job,
+                            reply,
+                        );
+                        // Acknowledgements may have given records back for
+                        // a parked fetch.
+                        share_fetch::wake(shares, &self.storage, &mut self.share_parked, None);
+                        shares.persist(self.config.flush == FlushPolicy::EveryBatch);
+                    }
+                }
+                LogOp::ShareMembers(change) => {
+                    if let Some(shares) = self.shares.as_mut() {
+                        if shares.member_change(change) {
+                            share_fetch::wake(shares, &self.storage, &mut self.share_parked, None);
+                        }
+                        shares.persist(self.config.flush == FlushPolicy::EveryBatch);
                     }
                 }
                 LogOp::ListOffsets(queries, read_committed) => {
@@ -692,6 +751,10 @@ impl<R: LogReply> OwningHandler<Slot<R>> for WriterHandler<R> {
         }
         // Every log synced whatever the policy, then the checkpoint and the
         // marker, so the next start need only check segment tails.
+        if let Some(shares) = self.shares.as_mut() {
+            share_fetch::answer_all(shares, &mut self.share_parked);
+            shares.persist(true);
+        }
         self.dirty.clear();
         match self.storage.close_cleanly() {
             Ok(()) => tracing::info!("logs synced and marked clean"),
@@ -771,14 +834,16 @@ impl<R: LogReply> Submitter<R> {
 impl<R: LogReply> LogWriter<R> {
     /// Starts the writer thread, owning `storage`.
     pub fn start(storage: Storage, config: WriterConfig) -> Result<Self, BuildError> {
-        Self::start_reporting(storage, config, BrokerHealth::new())
+        Self::start_reporting(storage, config, BrokerHealth::new(), None)
     }
 
-    /// [`start`](Self::start), telling `health` if the writer fails.
+    /// [`start`](Self::start), telling `health` if the writer fails, and
+    /// serving share groups' fetches from `shares` if given.
     pub fn start_reporting(
         storage: Storage,
         config: WriterConfig,
         health: BrokerHealth,
+        shares: Option<Shares>,
     ) -> Result<Self, BuildError> {
         let flusher = match config.flush {
             FlushPolicy::Interval(_) => {
@@ -817,6 +882,9 @@ impl<R: LogReply> LogWriter<R> {
             pending: Vec::new(),
             markers: Vec::new(),
             parked: Vec::new(),
+            shares,
+            share_parked: Vec::new(),
+            last_lock_check: Instant::now(),
             loader,
             reload,
             reloaded,

@@ -1229,6 +1229,33 @@ impl PartitionLog {
         Ok(None)
     }
 
+    /// [`read_below`](Self::read_below), with the header of each batch
+    /// read, in order (a share group's fetch acquires records by batch).
+    pub fn read_batches(
+        &self,
+        offset: i64,
+        max_bytes: u64,
+        limit: i64,
+    ) -> Result<Option<(LogSlice, Vec<BatchHeader>)>, LogError> {
+        let Some(slice) = self.read_below(offset, max_bytes, limit)? else {
+            return Ok(None);
+        };
+        let Some((_, segment)) = self.segments.range(..=slice.first_offset).next_back() else {
+            return Ok(None);
+        };
+        let (mut pos, end) = (
+            slice.region.offset(),
+            slice.region.offset() + slice.region.len(),
+        );
+        let mut headers = Vec::new();
+        while pos < end {
+            let header = segment.header_at(pos)?;
+            pos += header.size as u64;
+            headers.push(header);
+        }
+        Ok(Some((slice, headers)))
+    }
+
     /// Where a read from `offset` of up to `max_bytes` will look: from the
     /// offset index's entry at or before `offset`, a read's worth of bytes
     /// and two index intervals more (the reach of the search for

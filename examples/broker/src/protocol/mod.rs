@@ -16,6 +16,7 @@ pub mod pattern;
 pub mod request;
 pub mod response;
 pub mod shape;
+pub mod share_fetch_response;
 pub mod throttle;
 pub mod versions;
 
@@ -181,6 +182,12 @@ pub mod error_code {
     /// An offset commit or fetch named an older member epoch than the
     /// member's current one; it retries with its new epoch.
     pub const STALE_MEMBER_EPOCH: i16 = 113;
+    /// An acknowledgement names a record its member does not hold.
+    pub const INVALID_RECORD_STATE: i16 = 121;
+    /// A share session epoch above 0 with no share session open.
+    pub const SHARE_SESSION_NOT_FOUND: i16 = 122;
+    /// A share session epoch that does not follow the last one.
+    pub const INVALID_SHARE_SESSION_EPOCH: i16 = 123;
     /// A subscription's regular expression does not compile.
     pub const INVALID_REGULAR_EXPRESSION: i16 = 128;
 }

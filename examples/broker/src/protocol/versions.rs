@@ -65,6 +65,12 @@ pub const SUPPORTED: &[ApiRange] = &[
     // subscriptions and member ids the clients choose).
     range(ApiKey::ConsumerGroupHeartbeat, 0, 1),
     range(ApiKey::ConsumerGroupDescribe, 0, 1),
+    // Share groups (KIP-932, Kafka 4.1's stable versions): queue-like
+    // consumption with records acquired and acknowledged one by one.
+    range(ApiKey::ShareGroupHeartbeat, 1, 1),
+    range(ApiKey::ShareGroupDescribe, 1, 1),
+    range(ApiKey::ShareFetch, 1, 1),
+    range(ApiKey::ShareAcknowledge, 1, 1),
     // v6 answers a group that is not classic, or not known, with
     // GROUP_ID_NOT_FOUND and a message where older versions say Dead.
     range(ApiKey::DescribeGroups, 0, 6),

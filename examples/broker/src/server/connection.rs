@@ -34,6 +34,7 @@ use super::quotas::{self, Kind, MutationCharge};
 use super::refusals::{self, Refusal};
 use super::responder::{Early, Pending, Responder, TopicLayout};
 use super::sequencer::{encoded, Frame, Sequenced};
+use super::share_requests;
 use super::shared::Shared;
 use super::{metadata, node, replicas};
 use crate::fetch::{FetchJob, FetchPart};
@@ -45,6 +46,7 @@ use crate::protocol::throttle::ThrottleTime;
 use crate::protocol::{header, versions};
 use crate::security::acl::{op, resource};
 use crate::security::sasl::{self, Reply, SaslSession};
+use crate::share::job::SharePart;
 use crate::topics::{self, Topic};
 use crate::writer::{Full, Submitter};
 use bytes::Bytes;
@@ -382,7 +384,8 @@ impl Connection {
         let client_id = match header::peek(&frame) {
             Ok(h)
                 if h.api_key == ApiKey::JoinGroup as i16
-                    || h.api_key == ApiKey::ConsumerGroupHeartbeat as i16 =>
+                    || h.api_key == ApiKey::ConsumerGroupHeartbeat as i16
+                    || h.api_key == ApiKey::ShareGroupHeartbeat as i16 =>
             {
                 header::client_id(&frame)
             }
@@ -532,6 +535,9 @@ impl Connection {
             RequestKind::Fetch(r) => {
                 let quota = self.quota(Kind::Fetch, &quota_ask);
                 self.fetch(ctx, head, r, quota)
+            }
+            share @ (RequestKind::ShareFetch(_) | RequestKind::ShareAcknowledge(_)) => {
+                self.share_request(ctx, head, &share)
             }
             RequestKind::ListOffsets(r) => self.list_offsets(ctx, head, r),
             RequestKind::OffsetForLeaderEpoch(r) => self.epoch_ends(ctx, head, r),
@@ -867,6 +873,8 @@ impl Connection {
             | RequestKind::DescribeGroups(_)
             | RequestKind::ConsumerGroupHeartbeat(_)
             | RequestKind::ConsumerGroupDescribe(_)
+            | RequestKind::ShareGroupHeartbeat(_)
+            | RequestKind::ShareGroupDescribe(_)
             | RequestKind::ListGroups(_)
             | RequestKind::DeleteGroups(_)
             | RequestKind::OffsetDelete(_)) => {
@@ -879,6 +887,11 @@ impl Connection {
                         self.denied(ctx, op::READ, resource::TOPIC, names)
                     }
                     RequestKind::ConsumerGroupHeartbeat(r) => {
+                        let names = r.subscribed_topic_names.iter().flatten();
+                        let names = names.map(|t| t.0.as_str());
+                        self.denied(ctx, op::DESCRIBE, resource::TOPIC, names)
+                    }
+                    RequestKind::ShareGroupHeartbeat(r) => {
                         let names = r.subscribed_topic_names.iter().flatten();
                         let names = names.map(|t| t.0.as_str());
                         self.denied(ctx, op::DESCRIBE, resource::TOPIC, names)
@@ -1384,6 +1397,51 @@ impl Connection {
             Pending::Fetch(layout, ids, quota, session),
             job.map(LogOp::Fetch),
             nothing,
+        );
+    }
+
+    /// The partition a share request names, as the catalog has it and
+    /// the principal may read it: the part for the writer, or the error
+    /// the answer carries for it.
+    fn share_part(
+        &self,
+        ctx: &impl InboundContext<Self>,
+        topic_id: uuid::Uuid,
+        index: i32,
+    ) -> Result<SharePart, i16> {
+        let found = self.shared.catalog.by_id(&topic_id);
+        match found {
+            None => Err(ec::UNKNOWN_TOPIC_ID),
+            Some(t) if !self.may(ctx, op::READ, resource::TOPIC, &t.name) => {
+                Err(ec::TOPIC_AUTHORIZATION_FAILED)
+            }
+            Some(t) => Ok(SharePart {
+                topic_id,
+                index,
+                partition: t.partition(index),
+            }),
+        }
+    }
+
+    /// A ShareFetch or ShareAcknowledge (KIP-932): routed to the log
+    /// writer, which holds the share groups' delivery state.
+    fn share_request(
+        &mut self,
+        ctx: &mut impl InboundContext<Self>,
+        head: header::RequestHead,
+        request: &RequestKind,
+    ) {
+        let resolve = |topic_id: Uuid, index: i32| self.share_part(ctx, topic_id, index);
+        let Some((job, refused)) = share_requests::job(request, resolve) else {
+            return;
+        };
+        let fetch = matches!(request, RequestKind::ShareFetch(_));
+        self.send_to_writer(
+            ctx,
+            head,
+            Pending::Share(fetch, refused),
+            Some(LogOp::ShareFetch(job)),
+            Answer::Fetched(Vec::new()),
         );
     }
 

@@ -20,6 +20,7 @@ mod refusals;
 mod replicas;
 pub mod responder;
 pub mod sequencer;
+mod share_requests;
 mod shared;
 mod topic_partitions;
 pub mod transactions;
@@ -227,6 +228,12 @@ impl Broker {
                 source,
             }
         })?;
+        let shares = crate::share::Shares::open(
+            &config.data_dir,
+            crate::share::partition::Limits::default(),
+            crate::share::StartAt::default(),
+        )
+        .map_err(StartError::Offsets)?;
         let health = BrokerHealth::new();
         let writer = LogWriter::<Responder>::start_reporting(
             storage,
@@ -238,6 +245,7 @@ impl Broker {
                 ..WriterConfig::default()
             },
             health.clone(),
+            Some(shares),
         )
         .map_err(|e| StartError::Writer(e.to_string()))?;
         let cleaner = if config.cleaner.enabled {

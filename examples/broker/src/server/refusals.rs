@@ -69,6 +69,15 @@ pub(crate) fn groups_of(request: &RequestKind) -> Option<(Vec<&str>, i8)> {
             op::DELETE,
         ),
         RequestKind::OffsetDelete(r) => (one(&r.group_id), op::DELETE),
+        RequestKind::ShareGroupHeartbeat(r) => (one(&r.group_id), op::READ),
+        RequestKind::ShareGroupDescribe(r) => (
+            r.group_ids.iter().map(|g| g.0.as_str()).collect(),
+            op::DESCRIBE,
+        ),
+        RequestKind::ShareFetch(r) => (r.group_id.iter().map(|g| g.0.as_str()).collect(), op::READ),
+        RequestKind::ShareAcknowledge(r) => {
+            (r.group_id.iter().map(|g| g.0.as_str()).collect(), op::READ)
+        }
         RequestKind::AddOffsetsToTxn(r) => (one(&r.group_id), op::READ),
         RequestKind::TxnOffsetCommit(r) => (one(&r.group_id), op::READ),
         _ => return None,
@@ -186,6 +195,31 @@ pub(crate) fn group_request(request: &RequestKind, to: Refusal, e: i16) -> Optio
         }),
         RequestKind::ConsumerGroupHeartbeat(_) => frame(&|| {
             let mut r = ConsumerGroupHeartbeatResponse::default();
+            r.error_code = e;
+            to.frame(r)
+        }),
+        RequestKind::ShareGroupHeartbeat(_) => frame(&|| {
+            let mut r = ShareGroupHeartbeatResponse::default();
+            r.error_code = e;
+            to.frame(r)
+        }),
+        RequestKind::ShareGroupDescribe(req) => frame(&|| {
+            let mut r = ShareGroupDescribeResponse::default();
+            for g in &req.group_ids {
+                let mut d = share_group_describe_response::DescribedGroup::default();
+                d.group_id = g.clone();
+                d.error_code = e;
+                r.groups.push(d);
+            }
+            to.frame(r)
+        }),
+        RequestKind::ShareFetch(_) => frame(&|| {
+            let mut r = ShareFetchResponse::default();
+            r.error_code = e;
+            to.frame(r)
+        }),
+        RequestKind::ShareAcknowledge(_) => frame(&|| {
+            let mut r = ShareAcknowledgeResponse::default();
             r.error_code = e;
             to.frame(r)
         }),
@@ -448,6 +482,14 @@ mod tests {
             (
                 ApiKey::ListGroups,
                 RequestKind::ListGroups(Default::default()),
+            ),
+            (
+                ApiKey::ShareGroupHeartbeat,
+                RequestKind::ShareGroupHeartbeat(Default::default()),
+            ),
+            (
+                ApiKey::ShareGroupDescribe,
+                RequestKind::ShareGroupDescribe(Default::default()),
             ),
             (
                 ApiKey::DeleteGroups,

@@ -15,7 +15,9 @@ use crate::fetch::{PartitionRead, ReadError};
 use crate::ops::{Answer, AppendOutcome, Deletion, LogReply, OffsetAnswer};
 use crate::protocol::error_code as ec;
 use crate::protocol::fetch_response::{self, FetchedPartition, FetchedTopic};
+use crate::protocol::share_fetch_response::{self, ShareHead, SharePartition};
 use crate::protocol::throttle::ThrottleTime;
+use crate::share::job::ShareAnswer;
 use crate::topics::TopicError;
 use gyre_reactor::{ChannelHandle, UserEvent};
 use kafka_protocol::messages::create_partitions_response::CreatePartitionsTopicResult;
@@ -33,7 +35,7 @@ use kafka_protocol::messages::produce_response::{
 use kafka_protocol::messages::{
     CreatePartitionsResponse, CreateTopicsResponse, DeleteRecordsResponse, DeleteTopicsResponse,
     DescribeProducersResponse, ListOffsetsResponse, OffsetForLeaderEpochResponse, ProduceResponse,
-    TopicName,
+    ShareAcknowledgeResponse, TopicName,
 };
 use kafka_protocol::protocol::{Encodable, HeaderVersion, StrBytes};
 use std::sync::atomic::AtomicU64;
@@ -100,6 +102,9 @@ pub enum Pending {
     /// each resource's type and name, and those answered before the
     /// writer saw them.
     AlterConfigs(AlterApi, Vec<alter_configs::Asked>),
+    /// A ShareFetch (`true`) or ShareAcknowledge, and the partitions
+    /// refused before the writer saw it.
+    Share(bool, Vec<super::share_requests::Refused>),
 }
 
 /// Sends one request's answer to its connection.
@@ -178,6 +183,20 @@ impl LogReply for Responder {
                     version,
                     answered.topics,
                 )));
+            }
+            (Pending::Share(true, refused), Answer::Shared(answer)) => {
+                let epoch = self.shared.catalog.leader_epoch();
+                let (head, topics) = share_fetch_answer(refused, answer, epoch);
+                let head = ShareHead {
+                    correlation_id: self.correlation_id,
+                    throttle_ms: self.throttle_ms,
+                    ..head
+                };
+                self.send(Frame::Parts(share_fetch_response::encode(head, topics)));
+            }
+            (Pending::Share(false, refused), Answer::Shared(answer)) => {
+                let epoch = self.shared.catalog.leader_epoch();
+                self.send_encoded(share_acknowledge_answer(refused, answer, epoch))
             }
             (Pending::ListOffsets(layout), Answer::Offsets(offsets)) => {
                 self.send_encoded(list_offsets_response(layout, &offsets, self.version))
@@ -591,6 +610,96 @@ fn list_offsets_response(
         t.name = TopicName(name.clone());
         t.partitions = parts;
         r.topics.push(t);
+    }
+    r
+}
+
+/// A ShareFetch answer's head and its partitions, by topic in the order
+/// first named: the refused ones, then the writer's.
+fn share_fetch_answer(
+    refused: &[super::share_requests::Refused],
+    answer: ShareAnswer,
+    epoch: i32,
+) -> (ShareHead, Vec<(Uuid, Vec<SharePartition>)>) {
+    let head = ShareHead {
+        error: (answer.error, answer.message),
+        lock_ms: answer.lock_ms,
+        ..ShareHead::default()
+    };
+    let mut topics: Vec<(Uuid, Vec<SharePartition>)> = Vec::new();
+    let mut put = |id: Uuid, p: SharePartition| match topics.iter_mut().find(|t| t.0 == id) {
+        Some(t) => t.1.push(p),
+        None => topics.push((id, vec![p])),
+    };
+    for &(id, index, code) in refused {
+        put(
+            id,
+            SharePartition {
+                index,
+                error: (code, None),
+                ack_error: (code, None),
+                leader: (0, epoch),
+                records: None,
+                acquired: Vec::new(),
+            },
+        );
+    }
+    for p in answer.parts {
+        put(
+            p.topic_id,
+            SharePartition {
+                index: p.index,
+                error: (p.error, None),
+                ack_error: (p.ack_error, None),
+                leader: (0, epoch),
+                records: p.records.map(|s| s.region),
+                acquired: p
+                    .acquired
+                    .iter()
+                    .map(|a| (a.first, a.last, a.deliveries as i16))
+                    .collect(),
+            },
+        );
+    }
+    (head, topics)
+}
+
+/// A ShareAcknowledge answer: each partition acknowledged, refused or
+/// as the writer answered it.
+fn share_acknowledge_answer(
+    refused: &[super::share_requests::Refused],
+    answer: ShareAnswer,
+    epoch: i32,
+) -> ShareAcknowledgeResponse {
+    use kafka_protocol::messages::share_acknowledge_response::{
+        LeaderIdAndEpoch, PartitionData, ShareAcknowledgeTopicResponse,
+    };
+    let mut r = ShareAcknowledgeResponse::default();
+    r.error_code = answer.error;
+    r.error_message = answer.message.map(StrBytes::from_string);
+    let mut put = |id: Uuid, index: i32, code: i16| {
+        let mut p = PartitionData::default();
+        p.partition_index = index;
+        p.error_code = code;
+        let mut leader = LeaderIdAndEpoch::default();
+        leader.leader_id = 0;
+        leader.leader_epoch = epoch;
+        p.current_leader = leader;
+        match r.responses.iter_mut().find(|t| t.topic_id == id) {
+            Some(t) => t.partitions.push(p),
+            None => {
+                let mut t = ShareAcknowledgeTopicResponse::default();
+                t.topic_id = id;
+                t.partitions.push(p);
+                r.responses.push(t);
+            }
+        }
+    };
+    for &(id, index, code) in refused {
+        put(id, index, code);
+    }
+    for p in answer.parts {
+        put(p.topic_id, p.index, p.ack_error);
     }
     r
 }

@@ -22,6 +22,7 @@ mod group_store;
 mod mixed;
 mod offset_fetch;
 pub mod offsets;
+pub mod share_group;
 mod wall_clock;
 
 use super::refusals::{self, Refusal};
@@ -232,6 +233,8 @@ impl Coordinator {
                 .into_iter()
                 .map(|g| (g.id.clone(), g))
                 .collect(),
+            share: HashMap::new(),
+            share_settings: share_group::ShareSettings::default(),
             store,
             consumer_settings,
             catalog,
@@ -305,6 +308,10 @@ struct State_<R: LogReply> {
     groups: HashMap<String, Group>,
     /// Consumer groups (KIP-848).
     consumer: HashMap<String, ConsumerGroup>,
+    /// Share groups (KIP-932): their membership; the log writer delivers
+    /// their records.
+    share: HashMap<String, share_group::ShareGroup>,
+    share_settings: share_group::ShareSettings,
     /// Where groups are kept across restarts.
     store: GroupStore,
     consumer_settings: ConsumerGroupSettings,
@@ -455,6 +462,16 @@ impl<R: LogReply> State_<R> {
 
     /// Hands the transaction coordinator's requests to the log writer
     /// (waiting while its ring is full: this thread runs no event loop).
+    /// Sends the log writer the share groups' member changes.
+    fn tell_writer(&mut self, changes: Vec<crate::share::job::MemberChange>) {
+        for change in changes {
+            let op = crate::ops::LogOp::ShareMembers(change);
+            if self.writer.submit(0, op, None).is_err() {
+                tracing::warn!("log writer stopped; a share group's member change not told");
+            }
+        }
+    }
+
     fn submit_to_writer(&mut self) {
         for op in self.txns.take_log_ops() {
             if self.writer.submit(0, op, None).is_err() {
@@ -586,6 +603,52 @@ impl<R: LogReply> State_<R> {
             }
             RequestKind::ConsumerGroupDescribe(r) => {
                 to.send(consumer_heartbeat::describe(&self.consumer, r));
+            }
+            RequestKind::ShareGroupHeartbeat(r) => {
+                let group_id = r.group_id.0.as_str();
+                if self.groups.contains_key(group_id)
+                    || self.consumer.contains_key(group_id)
+                    || self.offsets.has_group(group_id)
+                {
+                    let mut resp = kafka_protocol::messages::ShareGroupHeartbeatResponse::default();
+                    resp.error_code = ec::GROUP_ID_NOT_FOUND;
+                    resp.error_message = Some(StrBytes::from_string(format!(
+                        "Group {group_id} is not a share group."
+                    )));
+                    return to.send(resp);
+                }
+                if !denied_topics.is_empty() {
+                    let mut resp = kafka_protocol::messages::ShareGroupHeartbeatResponse::default();
+                    resp.error_code = ec::TOPIC_AUTHORIZATION_FAILED;
+                    resp.error_message = Some(StrBytes::from_string(format!(
+                        "Not authorized to describe topics {}.",
+                        denied_topics.join(", ")
+                    )));
+                    return to.send(resp);
+                }
+                let client = Client {
+                    id: String::from_utf8_lossy(&client_id).into_owned(),
+                    host: peer.map_or_else(String::new, |p| format!("/{}", p.ip())),
+                };
+                let catalog = self.topics_cache.get(&self.catalog);
+                let mut changes = Vec::new();
+                let resp = share_group::heartbeat(
+                    &mut self.share,
+                    r,
+                    client,
+                    &catalog,
+                    self.share_settings,
+                    Instant::now(),
+                    &mut changes,
+                );
+                // The writer hears of a member before the member hears it
+                // is one: its first ShareFetch comes through the ring after.
+                self.tell_writer(changes);
+                to.send(resp);
+            }
+            RequestKind::ShareGroupDescribe(r) => {
+                let catalog = self.topics_cache.get(&self.catalog);
+                to.send(share_group::describe(&self.share, r, &catalog));
             }
             RequestKind::DescribeGroups(r) => self.describe(to, r),
             RequestKind::ListGroups(r) => self.list(to, r, visible),
@@ -1353,6 +1416,9 @@ impl<R: LogReply> State_<R> {
         for (id, group) in &self.consumer {
             listed(id, "consumer", group.state(), "consumer");
         }
+        for (id, group) in &self.share {
+            listed(id, "share", group.state(), "share");
+        }
         for id in self.offsets.groups() {
             if !self.groups.contains_key(id) && !self.consumer.contains_key(id) {
                 listed(id, "consumer", State::Empty.name(), "classic");
@@ -1375,7 +1441,18 @@ impl<R: LogReply> State_<R> {
                     .is_some_and(|g| !g.members.is_empty());
             let keys = self.offsets.keys_of(name);
             let known = self.groups.contains_key(name) || self.consumer.contains_key(name);
-            let code = if members {
+            let code = if let Some(share) = self.share.get(name) {
+                if share.is_empty() {
+                    self.share.remove(name);
+                    self.tell_writer(vec![crate::share::job::MemberChange::GroupDeleted(
+                        name.to_owned(),
+                    )]);
+                    tracing::info!(group = name, "share group deleted");
+                    ec::NONE
+                } else {
+                    ec::NON_EMPTY_GROUP
+                }
+            } else if members {
                 ec::NON_EMPTY_GROUP
             } else if keys.is_empty() && !known {
                 ec::GROUP_ID_NOT_FOUND
@@ -1464,6 +1541,12 @@ impl<R: LogReply> State_<R> {
 
     fn tick(&mut self, now: Instant) {
         self.expire_offsets(now);
+        if !self.share.is_empty() {
+            let catalog = self.topics_cache.get(&self.catalog);
+            let mut changes = Vec::new();
+            share_group::expire(&mut self.share, &catalog, now, &mut changes);
+            self.tell_writer(changes);
+        }
         for group in self.groups.values_mut() {
             group.pending.retain(|_, expires| *expires > now);
             let expired: Vec<String> = group

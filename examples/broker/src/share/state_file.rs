@@ -1,0 +1,231 @@
+//! The share groups' delivery state across restarts (Kafka keeps it in
+//! `__share_group_state`): `share-state.log`, a [record
+//! file](crate::record_file) of one record per share-partition change,
+//! the newest per (group, topic id, partition) winning, and a tombstone
+//! per deleted group. Rewritten with only the live records when most of
+//! it is history. Uses the record file and the share-partition's
+//! snapshot.
+
+use super::partition::{RecordState, Snapshot, StateRun};
+use crate::record_file::{self, RecordFile};
+use bytes::{Buf, BufMut};
+use std::collections::HashMap;
+use std::io;
+use std::path::Path;
+use uuid::Uuid;
+
+/// A share-partition's name: group, topic id, partition index.
+pub type ShareKey = (String, Uuid, i32);
+
+const SNAPSHOT: u8 = 1;
+const GROUP_DELETED: u8 = 2;
+
+/// The file and how much of it is history.
+#[derive(Debug)]
+pub struct StateFile {
+    file: RecordFile,
+    records: usize,
+}
+
+fn state_code(s: RecordState) -> u8 {
+    match s {
+        RecordState::Available | RecordState::Acquired => 0,
+        RecordState::Acknowledged => 1,
+        RecordState::Archived => 2,
+    }
+}
+
+fn state_of(code: u8) -> Option<RecordState> {
+    match code {
+        0 => Some(RecordState::Available),
+        1 => Some(RecordState::Acknowledged),
+        2 => Some(RecordState::Archived),
+        _ => None,
+    }
+}
+
+fn put_snapshot(buf: &mut Vec<u8>, key: &ShareKey, s: &Snapshot) {
+    let at = record_file::begin(buf);
+    buf.put_u8(SNAPSHOT);
+    record_file::put_str(buf, Some(&key.0));
+    buf.put_slice(key.1.as_bytes());
+    buf.put_i32(key.2);
+    buf.put_i64(s.start);
+    buf.put_u32(s.runs.len() as u32);
+    for r in &s.runs {
+        buf.put_i64(r.first);
+        buf.put_i64(r.last);
+        buf.put_u8(state_code(r.state));
+        buf.put_u16(r.deliveries);
+    }
+    record_file::finish(buf, at);
+}
+
+enum Decoded {
+    Snapshot(ShareKey, Snapshot),
+    GroupDeleted(String),
+}
+
+fn decode(mut b: &[u8]) -> Option<Decoded> {
+    if b.is_empty() {
+        return None;
+    }
+    match b.get_u8() {
+        SNAPSHOT => {
+            let group = record_file::get_str(&mut b)??;
+            if b.len() < 16 + 4 + 8 + 4 {
+                return None;
+            }
+            let mut id = [0u8; 16];
+            b.copy_to_slice(&mut id);
+            let index = b.get_i32();
+            let start = b.get_i64();
+            let n = b.get_u32() as usize;
+            if b.len() != n * 19 {
+                return None;
+            }
+            let mut runs = Vec::with_capacity(n);
+            for _ in 0..n {
+                let (first, last) = (b.get_i64(), b.get_i64());
+                let state = state_of(b.get_u8())?;
+                runs.push(StateRun {
+                    first,
+                    last,
+                    state,
+                    deliveries: b.get_u16(),
+                });
+            }
+            Some(Decoded::Snapshot(
+                (group, Uuid::from_bytes(id), index),
+                Snapshot { start, runs },
+            ))
+        }
+        GROUP_DELETED => Some(Decoded::GroupDeleted(record_file::get_str(&mut b)??)),
+        _ => None,
+    }
+}
+
+impl StateFile {
+    /// Opens (or makes) `dir/share-state.log`; returns it and the newest
+    /// snapshot of each share-partition whose group was not deleted
+    /// after it.
+    pub fn open(dir: &Path) -> io::Result<(Self, HashMap<ShareKey, Snapshot>)> {
+        let mut live: HashMap<ShareKey, Snapshot> = HashMap::new();
+        let (file, records) =
+            record_file::open(&dir.join("share-state.log"), |payload| {
+                match decode(payload) {
+                    Some(Decoded::Snapshot(key, s)) => {
+                        live.insert(key, s);
+                        true
+                    }
+                    Some(Decoded::GroupDeleted(group)) => {
+                        live.retain(|k, _| k.0 != group);
+                        true
+                    }
+                    None => false,
+                }
+            })?;
+        Ok((StateFile { file, records }, live))
+    }
+
+    /// Appends each of `changed` (not synced; see [`sync`](Self::sync)).
+    pub fn write(&mut self, changed: &[(ShareKey, Snapshot)]) -> io::Result<()> {
+        if changed.is_empty() {
+            return Ok(());
+        }
+        let mut buf = Vec::new();
+        for (key, s) in changed {
+            put_snapshot(&mut buf, key, s);
+        }
+        self.file.append(&buf)?;
+        self.records += changed.len();
+        Ok(())
+    }
+
+    /// Appends that `group`'s state is gone.
+    pub fn group_deleted(&mut self, group: &str) -> io::Result<()> {
+        let mut buf = Vec::new();
+        let at = record_file::begin(&mut buf);
+        buf.put_u8(GROUP_DELETED);
+        record_file::put_str(&mut buf, Some(group));
+        record_file::finish(&mut buf, at);
+        self.file.append(&buf)?;
+        self.records += 1;
+        Ok(())
+    }
+
+    /// fdatasyncs what was appended.
+    pub fn sync(&mut self) -> io::Result<()> {
+        self.file.sync()
+    }
+
+    /// Rewrites the file with only `live` when most of it is history, or
+    /// when a failed sync broke it.
+    pub fn compact<'a>(
+        &mut self,
+        live: impl ExactSizeIterator<Item = (&'a ShareKey, Snapshot)>,
+    ) -> io::Result<()> {
+        let n = live.len();
+        if !self.file.broken() && !record_file::worth_compacting(self.records, n) {
+            return Ok(());
+        }
+        let mut buf = Vec::new();
+        for (key, s) in live {
+            put_snapshot(&mut buf, key, &s);
+        }
+        self.file.rewrite(&buf)?;
+        self.records = n;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dir(name: &str) -> std::path::PathBuf {
+        let d =
+            std::env::temp_dir().join(format!("gyre-share-state-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    fn snap(start: i64) -> Snapshot {
+        Snapshot {
+            start,
+            runs: vec![StateRun {
+                first: start,
+                last: start + 2,
+                state: RecordState::Acknowledged,
+                deliveries: 2,
+            }],
+        }
+    }
+
+    #[test]
+    fn the_newest_snapshot_wins_and_a_deleted_group_goes() {
+        let d = dir("newest");
+        let t = Uuid::from_u128(7);
+        let (mut f, live) = StateFile::open(&d).unwrap();
+        assert!(live.is_empty());
+        let a = ("a".to_owned(), t, 0);
+        let b = ("b".to_owned(), t, 1);
+        f.write(&[(a.clone(), snap(1)), (b.clone(), snap(5))])
+            .unwrap();
+        f.write(&[(a.clone(), snap(3))]).unwrap();
+        f.group_deleted("b").unwrap();
+        f.sync().unwrap();
+        drop(f);
+        let (mut f, live) = StateFile::open(&d).unwrap();
+        assert_eq!(live.len(), 1);
+        assert_eq!(live[&a], snap(3));
+        // Compacting keeps what is live.
+        f.records = 10_000;
+        f.compact(live.iter().map(|(k, v)| (k, v.clone()))).unwrap();
+        drop(f);
+        let (_, again) = StateFile::open(&d).unwrap();
+        assert_eq!(again, live);
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+}
