@@ -101,6 +101,8 @@ pub struct BrokerConfig {
     /// Heartbeat interval and session timeout of consumer groups on the
     /// consumer group protocol (KIP-848), which the broker sets.
     pub consumer_groups: ConsumerGroupSettings,
+    /// Share groups' (KIP-932) heartbeats, sessions and delivery limits.
+    pub share_groups: ShareGroupSettings,
     /// Limits on connections: per address, and how long one may idle.
     pub connections: ConnectionLimits,
     /// SASL/OAUTHBEARER on the SASL listeners, and how its tokens are
@@ -326,9 +328,79 @@ impl Default for BrokerConfig {
             cleaner: Default::default(),
             max_open_segments: None,
             consumer_groups: ConsumerGroupSettings::default(),
+            share_groups: ShareGroupSettings::default(),
             connections: ConnectionLimits::default(),
             oauthbearer: None,
             fetch_sessions: FetchSessionLimits::default(),
+        }
+    }
+}
+
+/// How share groups (KIP-932) run: Kafka's `group.share.*` broker
+/// configs, and where a share group starts reading a partition.
+///
+/// ```
+/// use gyre_broker::share::StartAt;
+/// use gyre_broker::ShareGroupSettings;
+/// use std::time::Duration;
+///
+/// // Records come back 10 s after a member stops acknowledging, and a
+/// // group reads what the topics held before it started.
+/// let settings = ShareGroupSettings {
+///     record_lock: Duration::from_secs(10),
+///     start_at: StartAt::Earliest,
+///     ..ShareGroupSettings::default()
+/// };
+/// assert_eq!(settings.delivery_count_limit, 5);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ShareGroupSettings {
+    /// How often members heartbeat (`group.share.heartbeat.interval.ms`,
+    /// default 5 s).
+    pub heartbeat_interval: Duration,
+    /// How long a member may go unheard before it is dropped and its
+    /// records go back (`group.share.session.timeout.ms`, default 45 s).
+    pub session_timeout: Duration,
+    /// The most members a share group takes (`group.share.max.size`,
+    /// default 200).
+    pub max_size: usize,
+    /// How long a member holds records it was given before they go to
+    /// another (`group.share.record.lock.duration.ms`, default 30 s).
+    pub record_lock: Duration,
+    /// Deliveries after which a record that comes back is archived, not
+    /// delivered again (`group.share.delivery.count.limit`, default 5).
+    pub delivery_count_limit: u16,
+    /// Records of one partition a group may have in flight
+    /// (`group.share.partition.max.record.locks`, default 2,000): no more
+    /// is delivered past it until the oldest are acknowledged.
+    pub max_record_locks: usize,
+    /// Where a group starts reading a partition it never read: Kafka's
+    /// group config `share.auto.offset.reset` (default latest), here for
+    /// every group.
+    pub start_at: crate::share::StartAt,
+}
+
+impl Default for ShareGroupSettings {
+    fn default() -> Self {
+        ShareGroupSettings {
+            heartbeat_interval: Duration::from_secs(5),
+            session_timeout: Duration::from_secs(45),
+            max_size: 200,
+            record_lock: Duration::from_secs(30),
+            delivery_count_limit: 5,
+            max_record_locks: 2_000,
+            start_at: crate::share::StartAt::Latest,
+        }
+    }
+}
+
+impl ShareGroupSettings {
+    /// The delivery limits the log writer applies.
+    pub fn limits(&self) -> crate::share::partition::Limits {
+        crate::share::partition::Limits {
+            lock_ms: self.record_lock.as_millis() as u64,
+            max_deliveries: self.delivery_count_limit,
+            max_in_flight: self.max_record_locks,
         }
     }
 }

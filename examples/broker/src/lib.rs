@@ -76,6 +76,8 @@ pub mod topics;
 pub mod verify;
 pub mod writer;
 
-pub use config::{BrokerConfig, ConnectionLimits, ConsumerGroupSettings, FetchSessionLimits};
+pub use config::{
+    BrokerConfig, ConnectionLimits, ConsumerGroupSettings, FetchSessionLimits, ShareGroupSettings,
+};
 pub use health::BrokerHealth;
 pub use server::{Broker, FetchSessionStats, StartError};

@@ -159,6 +159,38 @@ struct Args {
     /// group.consumer.max.size).
     #[arg(long, default_value_t = i32::MAX as u32, value_parser = clap::value_parser!(u32).range(1..))]
     group_consumer_max_size: u32,
+    /// How often members of share groups (KIP-932) heartbeat (Kafka's
+    /// group.share.heartbeat.interval.ms).
+    #[arg(long, default_value_t = 5_000)]
+    group_share_heartbeat_interval_ms: u64,
+    /// How long a share group member may go without a heartbeat before
+    /// it is dropped and its records go back (Kafka's
+    /// group.share.session.timeout.ms).
+    #[arg(long, default_value_t = 45_000)]
+    group_share_session_timeout_ms: u64,
+    /// The most members a share group takes (Kafka's
+    /// group.share.max.size).
+    #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    group_share_max_size: u32,
+    /// How long a share group member holds the records it was given
+    /// before they go to another (Kafka's
+    /// group.share.record.lock.duration.ms).
+    #[arg(long, default_value_t = 30_000, value_parser = clap::value_parser!(u64).range(1000..=3_600_000))]
+    group_share_record_lock_duration_ms: u64,
+    /// Deliveries after which a share group's record that comes back is
+    /// archived rather than delivered again (Kafka's
+    /// group.share.delivery.count.limit).
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u16).range(2..=10))]
+    group_share_delivery_count_limit: u16,
+    /// Records of one partition a share group may have in flight (Kafka's
+    /// group.share.partition.max.record.locks).
+    #[arg(long, default_value_t = 2_000, value_parser = clap::value_parser!(u32).range(100..=10_000))]
+    group_share_partition_max_record_locks: u32,
+    /// Where a share group starts reading a partition it never read:
+    /// latest (records written from then on) or earliest (Kafka's group
+    /// config share.auto.offset.reset, here for every share group).
+    #[arg(long, default_value = "latest", value_parser = ["latest", "earliest"])]
+    share_auto_offset_reset: String,
     /// The most members a classic group takes (Kafka's group.max.size).
     #[arg(long, default_value_t = i32::MAX as u32, value_parser = clap::value_parser!(u32).range(1..))]
     group_max_size: u32,
@@ -629,6 +661,24 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         offsets_retention: Duration::from_secs(args.offsets_retention_minutes * 60),
         offsets_retention_check: Duration::from_millis(args.offsets_retention_check_interval_ms),
         offset_metadata_max_bytes: args.offset_metadata_max_bytes,
+    };
+    if args.group_share_heartbeat_interval_ms == 0
+        || args.group_share_heartbeat_interval_ms >= args.group_share_session_timeout_ms
+    {
+        return Err("--group-share-heartbeat-interval-ms must be above 0 and below --group-share-session-timeout-ms".into());
+    }
+    config.share_groups = gyre_broker::ShareGroupSettings {
+        heartbeat_interval: Duration::from_millis(args.group_share_heartbeat_interval_ms),
+        session_timeout: Duration::from_millis(args.group_share_session_timeout_ms),
+        max_size: args.group_share_max_size as usize,
+        record_lock: Duration::from_millis(args.group_share_record_lock_duration_ms),
+        delivery_count_limit: args.group_share_delivery_count_limit,
+        max_record_locks: args.group_share_partition_max_record_locks as usize,
+        start_at: if args.share_auto_offset_reset == "earliest" {
+            gyre_broker::share::StartAt::Earliest
+        } else {
+            gyre_broker::share::StartAt::Latest
+        },
     };
     config.fetch_sessions = gyre_broker::FetchSessionLimits {
         max_sessions: args.max_incremental_fetch_session_cache_slots,

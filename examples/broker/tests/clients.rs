@@ -767,6 +767,14 @@ fn librdkafka_consumers_on_the_consumer_group_protocol_hand_over_partitions_with
 }
 
 #[test]
+fn librdkafka_share_consumers_share_a_topic_each_record_once_with_releases_locks_and_a_restart() {
+    // Before: the broker did not serve the share group APIs (KIP-932), and
+    // a ShareConsumer never joined ("ShareGroupHeartbeatRequest not
+    // supported by broker").
+    passes_running_the_broker("share-groups", python("share_groups.py"), "share groups ok");
+}
+
+#[test]
 fn a_librdkafka_group_migrates_from_the_classic_protocol_to_the_consumer_protocol_and_back_online()
 {
     // Before: a consumer-protocol member could not join a classic group

@@ -70,6 +70,15 @@ pub enum StartError {
     /// The group offsets or the transactions' state could not be loaded.
     #[error("cannot load group offsets or transactions: {0}")]
     Offsets(#[source] std::io::Error),
+    /// The share groups' delivery state could not be read.
+    #[error("cannot load the share groups' delivery state {}: {source}", file.display())]
+    ShareState {
+        /// The file.
+        file: std::path::PathBuf,
+        /// What failed.
+        #[source]
+        source: std::io::Error,
+    },
     /// The SASL credentials file could not be read.
     #[error("cannot load SASL credentials: {0}")]
     Credentials(#[from] crate::security::CredentialError),
@@ -228,12 +237,12 @@ impl Broker {
                 source,
             }
         })?;
-        let shares = crate::share::Shares::open(
-            &config.data_dir,
-            crate::share::partition::Limits::default(),
-            crate::share::StartAt::default(),
-        )
-        .map_err(StartError::Offsets)?;
+        let shares = crate::share::Shares::open(&config.data_dir, &config.share_groups).map_err(
+            |source| StartError::ShareState {
+                file: config.data_dir.join(crate::share::state_file::FILE),
+                source,
+            },
+        )?;
         let health = BrokerHealth::new();
         let writer = LogWriter::<Responder>::start_reporting(
             storage,
@@ -266,6 +275,7 @@ impl Broker {
                 health: health.clone(),
             },
             config.consumer_groups,
+            config.share_groups,
         )
         .map_err(StartError::Offsets)?;
         let oauthbearer = match &config.oauthbearer {

@@ -111,11 +111,7 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits {
-            lock_ms: 30_000,
-            max_deliveries: 5,
-            max_in_flight: 2_000,
-        }
+        crate::config::ShareGroupSettings::default().limits()
     }
 }
 

@@ -17,6 +17,9 @@ use uuid::Uuid;
 /// A share-partition's name: group, topic id, partition index.
 pub type ShareKey = (String, Uuid, i32);
 
+/// The file's name in the data folder.
+pub const FILE: &str = "share-state.log";
+
 const SNAPSHOT: u8 = 1;
 const GROUP_DELETED: u8 = 2;
 
@@ -112,18 +115,16 @@ impl StateFile {
     pub fn open(dir: &Path) -> io::Result<(Self, HashMap<ShareKey, Snapshot>)> {
         let mut live: HashMap<ShareKey, Snapshot> = HashMap::new();
         let (file, records) =
-            record_file::open(&dir.join("share-state.log"), |payload| {
-                match decode(payload) {
-                    Some(Decoded::Snapshot(key, s)) => {
-                        live.insert(key, s);
-                        true
-                    }
-                    Some(Decoded::GroupDeleted(group)) => {
-                        live.retain(|k, _| k.0 != group);
-                        true
-                    }
-                    None => false,
+            record_file::open(&dir.join(FILE), |payload| match decode(payload) {
+                Some(Decoded::Snapshot(key, s)) => {
+                    live.insert(key, s);
+                    true
                 }
+                Some(Decoded::GroupDeleted(group)) => {
+                    live.retain(|k, _| k.0 != group);
+                    true
+                }
+                None => false,
             })?;
         Ok((StateFile { file, records }, live))
     }

@@ -194,6 +194,7 @@ impl Coordinator {
         data_dir: &Path,
         wiring: TxnWiring<R>,
         consumer_settings: ConsumerGroupSettings,
+        share_settings: crate::config::ShareGroupSettings,
     ) -> std::io::Result<(Self, JoinHandle<()>)> {
         let mut offsets = OffsetStore::open(data_dir)?;
         let catalog = wiring.catalog.clone();
@@ -234,7 +235,7 @@ impl Coordinator {
                 .map(|g| (g.id.clone(), g))
                 .collect(),
             share: HashMap::new(),
-            share_settings: share_group::ShareSettings::default(),
+            share_settings,
             store,
             consumer_settings,
             catalog,
@@ -311,7 +312,7 @@ struct State_<R: LogReply> {
     /// Share groups (KIP-932): their membership; the log writer delivers
     /// their records.
     share: HashMap<String, share_group::ShareGroup>,
-    share_settings: share_group::ShareSettings,
+    share_settings: crate::config::ShareGroupSettings,
     /// Where groups are kept across restarts.
     store: GroupStore,
     consumer_settings: ConsumerGroupSettings,

@@ -17,6 +17,7 @@
 
 use super::consumer_group::TopicsNow;
 use super::group::Client;
+use crate::config::ShareGroupSettings;
 use crate::protocol::error_code as ec;
 use crate::share::job::MemberChange;
 use kafka_protocol::messages::share_group_describe_response::{self as describe, DescribedGroup};
@@ -27,31 +28,8 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::protocol::StrBytes;
 use std::collections::{BTreeMap, HashMap};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 use uuid::Uuid;
-
-/// The share groups' settings (Kafka's `group.share.*`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct ShareSettings {
-    /// A member that does not heartbeat for this long is dropped
-    /// (`group.share.session.timeout.ms`, 45 s).
-    pub session_timeout: Duration,
-    /// How often members heartbeat (`group.share.heartbeat.interval.ms`,
-    /// 5 s).
-    pub heartbeat_interval: Duration,
-    /// Members a group may have (`group.share.max.size`, 200).
-    pub max_size: usize,
-}
-
-impl Default for ShareSettings {
-    fn default() -> Self {
-        ShareSettings {
-            session_timeout: Duration::from_secs(45),
-            heartbeat_interval: Duration::from_secs(5),
-            max_size: 200,
-        }
-    }
-}
 
 /// A member's partitions: (topic id, partition indexes), by topic name.
 type Partitions = Vec<(Uuid, Vec<i32>)>;
@@ -174,7 +152,7 @@ pub fn heartbeat(
     r: &ShareGroupHeartbeatRequest,
     client: Client,
     catalog: &TopicsNow,
-    settings: ShareSettings,
+    settings: ShareGroupSettings,
     now: Instant,
     changes: &mut Vec<MemberChange>,
 ) -> ShareGroupHeartbeatResponse {
@@ -401,6 +379,7 @@ pub fn describe(
 mod tests {
     use super::*;
     use kafka_protocol::messages::GroupId;
+    use std::time::Duration;
 
     fn catalog(topics: &[(&str, i32)]) -> TopicsNow {
         TopicsNow {
@@ -446,7 +425,7 @@ mod tests {
         let mut groups = HashMap::new();
         let cat = catalog(&[("t", 3)]);
         let now = Instant::now();
-        let s = ShareSettings::default();
+        let s = ShareGroupSettings::default();
         let mut ch = Vec::new();
         let a = heartbeat(
             &mut groups,
@@ -524,7 +503,7 @@ mod tests {
         let mut groups = HashMap::new();
         let cat = catalog(&[("t", 1)]);
         let now = Instant::now();
-        let s = ShareSettings::default();
+        let s = ShareGroupSettings::default();
         let mut ch = Vec::new();
         heartbeat(
             &mut groups,
@@ -591,7 +570,7 @@ mod tests {
         let mut groups = HashMap::new();
         let cat = catalog(&[("t", 1)]);
         let now = Instant::now();
-        let s = ShareSettings::default();
+        let s = ShareGroupSettings::default();
         let mut ch = Vec::new();
         heartbeat(
             &mut groups,
