@@ -382,13 +382,14 @@ pub struct ShareGroupSettings {
 
 impl Default for ShareGroupSettings {
     fn default() -> Self {
+        let limits = crate::share::partition::Limits::default();
         ShareGroupSettings {
             heartbeat_interval: Duration::from_secs(5),
             session_timeout: Duration::from_secs(45),
             max_size: 200,
-            record_lock: Duration::from_secs(30),
-            delivery_count_limit: 5,
-            max_record_locks: 2_000,
+            record_lock: Duration::from_millis(limits.lock_ms),
+            delivery_count_limit: limits.max_deliveries,
+            max_record_locks: limits.max_in_flight,
             start_at: crate::share::StartAt::Latest,
         }
     }

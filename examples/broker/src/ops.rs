@@ -221,8 +221,9 @@ pub enum LogOp {
     /// Swap in what a cleaning pass wrote; how many segments were swapped
     /// (or why not) goes back on its channel.
     SwapCleaned(Box<SwapCleaned>),
-    /// A ShareFetch or ShareAcknowledge (see [`crate::share`]).
-    ShareFetch(ShareFetchJob),
+    /// A ShareFetch or ShareAcknowledge (see [`crate::share`]; boxed:
+    /// it would make every ring slot larger).
+    ShareFetch(Box<ShareFetchJob>),
     /// A share group's member joined or left, or the group was deleted;
     /// no answer.
     ShareMembers(MemberChange),

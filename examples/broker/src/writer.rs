@@ -550,7 +550,7 @@ impl<R: LogReply> OwningHandler<Slot<R>> for WriterHandler<R> {
                             &self.storage,
                             &mut self.share_parked,
                             id,
-                            job,
+                            *job,
                             reply,
                         );
                         // Acknowledgements may have given records back for

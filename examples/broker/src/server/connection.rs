@@ -1440,7 +1440,7 @@ impl Connection {
             ctx,
             head,
             Pending::Share(fetch, refused),
-            Some(LogOp::ShareFetch(job)),
+            Some(LogOp::ShareFetch(Box::new(job))),
             Answer::Fetched(Vec::new()),
         );
     }

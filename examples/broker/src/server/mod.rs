@@ -237,12 +237,15 @@ impl Broker {
                 source,
             }
         })?;
-        let shares = crate::share::Shares::open(&config.data_dir, &config.share_groups).map_err(
-            |source| StartError::ShareState {
-                file: config.data_dir.join(crate::share::state_file::FILE),
-                source,
-            },
-        )?;
+        let shares = crate::share::Shares::open(
+            &config.data_dir,
+            config.share_groups.limits(),
+            config.share_groups.start_at,
+        )
+        .map_err(|source| StartError::ShareState {
+            file: config.data_dir.join(crate::share::state_file::FILE),
+            source,
+        })?;
         let health = BrokerHealth::new();
         let writer = LogWriter::<Responder>::start_reporting(
             storage,

@@ -127,8 +127,7 @@ fn refused(error: i16, message: impl Into<String>) -> ShareAnswer {
 
 impl Shares {
     /// Opens the state kept in `dir`.
-    pub fn open(dir: &Path, settings: &crate::config::ShareGroupSettings) -> io::Result<Self> {
-        let (limits, start_at) = (settings.limits(), settings.start_at);
+    pub fn open(dir: &Path, limits: Limits, start_at: StartAt) -> io::Result<Self> {
         let (file, kept) = StateFile::open(dir)?;
         let partitions = kept
             .iter()

@@ -111,7 +111,11 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        crate::config::ShareGroupSettings::default().limits()
+        Limits {
+            lock_ms: 30_000,
+            max_deliveries: 5,
+            max_in_flight: 2_000,
+        }
     }
 }
 
