@@ -166,6 +166,15 @@ pub struct TopicSpec {
     pub configs: Vec<(String, String)>,
 }
 
+/// Whose configs an AlterConfigs changes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ConfigTarget {
+    /// A topic, by name.
+    Topic(String),
+    /// A share group, by id.
+    Group(String),
+}
+
 /// What DeleteRecords did to one partition.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Deletion {
@@ -204,9 +213,9 @@ pub enum LogOp {
     CreatePartitions(Vec<(String, i32)>),
     /// Delete records below an offset (-1: all), per partition.
     DeleteRecords(Vec<(PartitionId, i64)>),
-    /// Change topics' configs: (name, changes); with `true`, only check
-    /// them.
-    AlterConfigs(Vec<(String, Vec<ConfigChange>)>, bool),
+    /// Change topics' or share groups' configs: (whose, changes); with
+    /// `true`, only check them.
+    AlterConfigs(Vec<(ConfigTarget, Vec<ConfigChange>)>, bool),
     /// The producers each partition remembers (DescribeProducers).
     DescribeProducers(Vec<PartitionId>),
     /// Each partition's size on disk, and the space of the file system

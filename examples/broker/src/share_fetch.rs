@@ -80,7 +80,7 @@ fn answer<R: LogReply>(
     let answer = ShareAnswer {
         error: 0,
         message: None,
-        lock_ms: i32::try_from(shares.lock_ms()).unwrap_or(i32::MAX),
+        lock_ms: i32::try_from(shares.lock_ms_of(&fetch.job.group)).unwrap_or(i32::MAX),
         parts,
     };
     fetch.reply.answer(fetch.id, Answer::Shared(answer));

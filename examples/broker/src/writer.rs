@@ -28,13 +28,14 @@ use crate::id_hash::IdSet;
 use crate::log::producers::SequenceError;
 use crate::log::LogError;
 pub use crate::ops::{
-    Answer, AppendOutcome, Deletion, LogJob, LogOp, LogReply, Markers, MarkersWritten,
-    OffsetAnswer, TopicSpec,
+    Answer, AppendOutcome, ConfigTarget, Deletion, LogJob, LogOp, LogReply, Markers,
+    MarkersWritten, OffsetAnswer, TopicSpec,
 };
 use crate::share::Shares;
 use crate::share_fetch::{self, ShareParked};
 use crate::storage::Storage;
 pub use crate::topics::PartitionId;
+use crate::topics::TopicError;
 use bytes::Bytes;
 use crossbeam_channel::Receiver;
 use gyre_ringbuffer::{
@@ -635,7 +636,25 @@ impl<R: LogReply> OwningHandler<Slot<R>> for WriterHandler<R> {
                     self.commit_group();
                     let results = changes
                         .iter()
-                        .map(|(name, c)| self.storage.alter_config(name, c, validate_only))
+                        .map(|(target, c)| match target {
+                            ConfigTarget::Topic(name) => {
+                                self.storage.alter_config(name, c, validate_only)
+                            }
+                            ConfigTarget::Group(group) => match self.shares.as_mut() {
+                                Some(shares) => shares
+                                    .alter_config(group, c, validate_only)
+                                    .map_err(|r| TopicError::InvalidGroupConfig {
+                                        key: r.key,
+                                        value: r.value,
+                                        reason: r.reason,
+                                    }),
+                                None => Err(TopicError::InvalidGroupConfig {
+                                    key: String::new(),
+                                    value: String::new(),
+                                    reason: "share groups are not served".into(),
+                                }),
+                            },
+                        })
                         .collect();
                     if let Some(reply) = reply {
                         reply.answer(id, Answer::Altered(results));

@@ -199,4 +199,6 @@ pub mod config_resource {
     pub const TOPIC: i8 = 2;
     /// A broker's configs.
     pub const BROKER: i8 = 4;
+    /// A group's configs.
+    pub const GROUP: i8 = 32;
 }

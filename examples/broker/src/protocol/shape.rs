@@ -551,6 +551,43 @@ fn walk(key: ApiKey, version: i16, body: &[u8]) -> Result<usize, ShapeError> {
             w.array(false, |w| w.string())?;
             w.skip(1)?; // include authorized operations
         }
+        ApiKey::ShareGroupHeartbeat => {
+            w.string()?; // group id
+            w.string()?; // member id
+            w.skip(4)?; // member epoch
+            w.nullable_string()?; // rack id
+            w.array(true, |w| w.string())?; // subscribed topic names
+        }
+        ApiKey::ShareGroupDescribe => {
+            w.array(false, |w| w.string())?;
+            w.skip(1)?; // include authorized operations
+        }
+        ApiKey::ShareFetch | ApiKey::ShareAcknowledge => {
+            let fetch = key == ApiKey::ShareFetch;
+            w.nullable_string()?; // group id
+            w.nullable_string()?; // member id
+            w.skip(4)?; // share session epoch
+            if fetch {
+                // Max wait, min bytes, max bytes, max records, batch size.
+                w.skip(5 * 4)?;
+            }
+            w.structs(false, |w| {
+                w.skip(16)?; // topic id
+                w.structs(false, |w| {
+                    w.skip(4)?; // partition index
+                    w.structs(false, |w| {
+                        w.skip(8 + 8)?; // first and last offset
+                        w.array(false, |w| w.skip(1)) // acknowledge types
+                    })
+                })
+            })?;
+            if fetch {
+                w.structs(false, |w| {
+                    w.skip(16)?; // forgotten topic id
+                    w.array(false, |w| w.skip(4))
+                })?;
+            }
+        }
         ApiKey::DescribeGroups => {
             w.array(false, |w| w.string())?;
             if v >= 3 {
@@ -1306,6 +1343,48 @@ mod tests {
                 r.group_ids = vec![GroupId(name("g")), GroupId(name("h"))];
                 RequestKind::ConsumerGroupDescribe(r)
             }
+            ApiKey::ShareGroupHeartbeat => {
+                let mut r = ShareGroupHeartbeatRequest::default();
+                r.group_id = GroupId(name("g"));
+                r.member_id = name("m");
+                r.rack_id = Some(name("r"));
+                r.subscribed_topic_names = Some(vec![TopicName(name("t")), TopicName(name("u"))]);
+                RequestKind::ShareGroupHeartbeat(r)
+            }
+            ApiKey::ShareGroupDescribe => {
+                let mut r = ShareGroupDescribeRequest::default();
+                r.group_ids = vec![GroupId(name("g")), GroupId(name("h"))];
+                RequestKind::ShareGroupDescribe(r)
+            }
+            ApiKey::ShareFetch => {
+                let mut b = share_fetch_request::AcknowledgementBatch::default();
+                b.acknowledge_types = vec![1, 2, 3];
+                let mut p = share_fetch_request::FetchPartition::default();
+                p.acknowledgement_batches = vec![b.clone(), b];
+                let mut t = share_fetch_request::FetchTopic::default();
+                t.partitions = vec![p.clone(), p];
+                let mut f = share_fetch_request::ForgottenTopic::default();
+                f.partitions = vec![1, 2];
+                let mut r = ShareFetchRequest::default();
+                r.group_id = Some(GroupId(name("g")));
+                r.member_id = Some(name("m"));
+                r.topics = vec![t.clone(), t];
+                r.forgotten_topics_data = vec![f.clone(), f];
+                RequestKind::ShareFetch(r)
+            }
+            ApiKey::ShareAcknowledge => {
+                let mut b = share_acknowledge_request::AcknowledgementBatch::default();
+                b.acknowledge_types = vec![1];
+                let mut p = share_acknowledge_request::AcknowledgePartition::default();
+                p.acknowledgement_batches = vec![b.clone(), b];
+                let mut t = share_acknowledge_request::AcknowledgeTopic::default();
+                t.partitions = vec![p.clone(), p];
+                let mut r = ShareAcknowledgeRequest::default();
+                r.group_id = Some(GroupId(name("g")));
+                r.member_id = Some(name("m"));
+                r.topics = vec![t.clone(), t];
+                RequestKind::ShareAcknowledge(r)
+            }
             ApiKey::DescribeAcls => {
                 let mut r = DescribeAclsRequest::default();
                 r.resource_name_filter = Some(name("t"));
@@ -1390,6 +1469,10 @@ mod tests {
             DeleteAcls,
             ConsumerGroupHeartbeat,
             ConsumerGroupDescribe,
+            ShareGroupHeartbeat,
+            ShareGroupDescribe,
+            ShareFetch,
+            ShareAcknowledge,
             DescribeLogDirs,
             DescribeClientQuotas,
             AlterClientQuotas,

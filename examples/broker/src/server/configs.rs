@@ -1,12 +1,14 @@
 //! DescribeConfigs: the topic configs the broker honours, with where each
 //! value comes from, the broker's defaults for them, and (read-only) the
-//! configs it runs at one setting. Reads the catalog;
+//! configs it runs at one setting; and share groups' configs. Reads the
+//! catalog and the share groups' published configs;
 //! answers on the loop (a read of shared data, no I/O).
 
 use super::shared::Shared;
 use crate::log::LogConfig;
-use crate::protocol::config_resource::{BROKER, TOPIC};
+use crate::protocol::config_resource::{BROKER, GROUP, TOPIC};
 use crate::protocol::error_code as ec;
+use crate::share::group_config;
 use crate::topic_config::{timestamp_type, FIXED};
 use kafka_protocol::messages::describe_configs_response::{
     DescribeConfigsResourceResult, DescribeConfigsResult, DescribeConfigsSynonym,
@@ -18,6 +20,7 @@ use kafka_protocol::protocol::StrBytes;
 const TOPIC_CONFIG: i8 = 1;
 const STATIC_BROKER_CONFIG: i8 = 4;
 const DEFAULT_CONFIG: i8 = 5;
+const GROUP_CONFIG: i8 = 8;
 
 /// Kafka's config types.
 const TYPE_BOOLEAN: i8 = 1;
@@ -227,10 +230,37 @@ pub fn describe(
                     ));
                 }
             }
+            GROUP => {
+                let name = res.resource_name.as_str();
+                let own = shared
+                    .share_configs
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .get(name)
+                    .copied()
+                    .unwrap_or_default();
+                let (start_at, lock_ms) = shared.share_defaults;
+                let docs = group_config::KEYS;
+                for ((key, value, set), (_, doc)) in
+                    own.values(start_at, lock_ms).into_iter().zip(docs)
+                {
+                    if wanted(key) {
+                        let source = if set { GROUP_CONFIG } else { DEFAULT_CONFIG };
+                        let kind = if key == group_config::RECORD_LOCK_DURATION_MS {
+                            TYPE_INT
+                        } else {
+                            TYPE_STRING
+                        };
+                        result
+                            .configs
+                            .push(entry(key, value, source, false, kind, doc));
+                    }
+                }
+            }
             other => {
                 result.error_code = ec::INVALID_REQUEST;
                 result.error_message = Some(StrBytes::from_string(format!(
-                    "resource type {other} has no configs here (topics: 2, the broker: 4)"
+                    "resource type {other} has no configs here (topics: 2, the broker: 4, groups: 32)"
                 )));
             }
         }

@@ -38,7 +38,7 @@ use super::share_requests;
 use super::shared::Shared;
 use super::{metadata, node, replicas};
 use crate::fetch::{FetchJob, FetchPart};
-use crate::ops::{Answer, LogJob, LogOp, LogReply, TopicSpec};
+use crate::ops::{Answer, ConfigTarget, LogJob, LogOp, LogReply, TopicSpec};
 use crate::protocol::config_resource;
 use crate::protocol::error_code as ec;
 use crate::protocol::request::{self, RequestError};
@@ -829,16 +829,14 @@ impl Connection {
             RequestKind::DescribeConfigs(r) => {
                 let mut resp = super::configs::describe(&self.shared, &r, head.api_version);
                 for result in &mut resp.results {
-                    let topic = result.resource_type == resource::TOPIC;
-                    if topic
-                        && !self.may(
-                            ctx,
-                            op::DESCRIBE_CONFIGS,
-                            resource::TOPIC,
-                            result.resource_name.as_str(),
-                        )
-                    {
-                        result.error_code = ec::TOPIC_AUTHORIZATION_FAILED;
+                    let (acl_type, refused) = match result.resource_type {
+                        config_resource::TOPIC => (resource::TOPIC, ec::TOPIC_AUTHORIZATION_FAILED),
+                        config_resource::GROUP => (resource::GROUP, ec::GROUP_AUTHORIZATION_FAILED),
+                        _ => continue,
+                    };
+                    let name = result.resource_name.as_str();
+                    if !self.may(ctx, op::DESCRIBE_CONFIGS, acl_type, name) {
+                        result.error_code = refused;
                         result.error_message = None;
                         result.configs.clear();
                     }
@@ -1703,7 +1701,29 @@ impl Connection {
                 }
                 config_resource::TOPIC => match res.changes {
                     Ok(list) => {
-                        changes.push((name.to_owned(), list));
+                        changes.push((ConfigTarget::Topic(name.to_owned()), list));
+                        None
+                    }
+                    Err(refused) => Some(refused),
+                },
+                config_resource::GROUP if api == AlterApi::Replacing => Some((
+                    ec::INVALID_REQUEST,
+                    "group configs are changed with IncrementalAlterConfigs".to_owned(),
+                )),
+                config_resource::GROUP
+                    if !self.may(ctx, op::ALTER_CONFIGS, resource::GROUP, name) =>
+                {
+                    Some((
+                        ec::GROUP_AUTHORIZATION_FAILED,
+                        format!(
+                            "{} may not alter the configs of group {name:?}",
+                            self.principal
+                        ),
+                    ))
+                }
+                config_resource::GROUP => match res.changes {
+                    Ok(list) => {
+                        changes.push((ConfigTarget::Group(name.to_owned()), list));
                         None
                     }
                     Err(refused) => Some(refused),

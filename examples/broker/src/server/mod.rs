@@ -246,6 +246,8 @@ impl Broker {
             file: config.data_dir.join(crate::share::state_file::FILE),
             source,
         })?;
+        let share_configs = shares.published_configs();
+        let share_defaults = shares.defaults();
         let health = BrokerHealth::new();
         let writer = LogWriter::<Responder>::start_reporting(
             storage,
@@ -303,6 +305,8 @@ impl Broker {
             .map_err(gyre_reactor::Error::Io)?;
         let shared = Arc::new(Shared {
             catalog,
+            share_configs,
+            share_defaults,
             auto_create_topics: config.auto_create_topics,
             default_log: config.log.clone(),
             max_in_flight: config.max_in_flight.max(1),

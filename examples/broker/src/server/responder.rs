@@ -343,7 +343,9 @@ pub(crate) fn topic_error_code(e: &TopicError) -> i16 {
         TopicError::Exists(_) => ec::TOPIC_ALREADY_EXISTS,
         TopicError::Unknown(_) => ec::UNKNOWN_TOPIC_OR_PARTITION,
         TopicError::InvalidPartitions(_) | TopicError::NotGrown { .. } => ec::INVALID_PARTITIONS,
-        TopicError::InvalidConfig { .. } => ec::INVALID_CONFIG,
+        TopicError::InvalidConfig { .. } | TopicError::InvalidGroupConfig { .. } => {
+            ec::INVALID_CONFIG
+        }
         TopicError::Storage(_) => ec::KAFKA_STORAGE_ERROR,
     }
 }

@@ -24,32 +24,25 @@
 //! sessions, members, and serving a request). Uses the storage and the
 //! log; nothing of the network.
 
+pub mod group_config;
 pub mod job;
 pub mod partition;
 pub mod state_file;
 
+pub use group_config::StartAt;
+
 use crate::log::batch::BatchHeader;
 use crate::protocol::error_code as ec;
 use crate::storage::Storage;
+use group_config::GroupConfig;
 use job::{MemberChange, PartAcks, ShareAnswer, ShareFetchJob, SharePart, SharePartAnswer};
 use partition::{AckError, BatchSpan, Limits, MemberKey, SharePartition};
 use state_file::{ShareKey, StateFile};
 use std::collections::{HashMap, HashSet};
 use std::io;
 use std::path::Path;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
-
-/// Where a share-partition's delivery starts when the group first reads
-/// it (`share.auto.offset.reset`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum StartAt {
-    /// At the log's end: only records written from then on (Kafka's
-    /// default).
-    #[default]
-    Latest,
-    /// At the log's start.
-    Earliest,
-}
 
 /// A member's share session: the partitions it fetches and the epoch
 /// its next request must carry.
@@ -97,22 +90,50 @@ pub struct Shares {
     unsynced: bool,
     limits: Limits,
     start_at: StartAt,
+    /// Each group's own configs (those it set), and a copy the loops
+    /// read to describe them.
+    configs: HashMap<String, GroupConfig>,
+    published: GroupConfigs,
     /// The clock locks run on.
     epoch: Instant,
 }
+
+/// The share groups' configs as the loops read them (DescribeConfigs):
+/// written by the writer when one changes, read rarely.
+pub type GroupConfigs = Arc<Mutex<HashMap<String, GroupConfig>>>;
 
 /// `(first, last)` of a run of acquired records, for trimming.
 fn last_acquired(parts: &[partition::Acquired]) -> Option<i64> {
     parts.last().map(|a| a.last)
 }
 
-fn spans(headers: &[BatchHeader]) -> Vec<BatchSpan> {
+/// The batches read, as the share-partition acquires them: a control
+/// batch (a transaction's marker) and, for a read_committed group, a
+/// batch of a transaction that `aborted` lists (producer id, first
+/// offset) are never delivered.
+fn spans(headers: &[BatchHeader], aborted: &[(i64, i64)]) -> Vec<BatchSpan> {
+    // Producers inside an aborted transaction at the batch in hand: from
+    // its first offset until its marker.
+    let mut open: Vec<i64> = Vec::new();
+    let mut starts = aborted.to_vec();
+    starts.sort_by_key(|&(_, first)| first);
+    let mut next = 0;
     headers
         .iter()
-        .map(|h| BatchSpan {
-            base: h.base_offset,
-            last: h.last_offset(),
-            control: h.is_control(),
+        .map(|h| {
+            while next < starts.len() && starts[next].1 <= h.base_offset {
+                open.push(starts[next].0);
+                next += 1;
+            }
+            let in_aborted = h.is_transactional() && open.contains(&h.producer_id);
+            if h.is_control() {
+                open.retain(|&p| p != h.producer_id);
+            }
+            BatchSpan {
+                base: h.base_offset,
+                last: h.last_offset(),
+                control: h.is_control() || in_aborted,
+            }
         })
         .collect()
 }
@@ -128,7 +149,7 @@ fn refused(error: i16, message: impl Into<String>) -> ShareAnswer {
 impl Shares {
     /// Opens the state kept in `dir`.
     pub fn open(dir: &Path, limits: Limits, start_at: StartAt) -> io::Result<Self> {
-        let (file, kept) = StateFile::open(dir)?;
+        let (file, (kept, configs)) = StateFile::open(dir)?;
         let partitions = kept
             .iter()
             .map(|(k, s)| (k.clone(), SharePartition::from_snapshot(s)))
@@ -143,13 +164,73 @@ impl Shares {
             unsynced: false,
             limits,
             start_at,
+            published: Arc::new(Mutex::new(configs.clone())),
+            configs,
             epoch: Instant::now(),
         })
     }
 
-    /// How long acquired records stay with their member (ms).
-    pub fn lock_ms(&self) -> u64 {
-        self.limits.lock_ms
+    /// The groups' configs as the loops read them.
+    pub fn published_configs(&self) -> GroupConfigs {
+        self.published.clone()
+    }
+
+    /// The broker's start rule and lock (ms): what a group's config
+    /// falls back to.
+    pub fn defaults(&self) -> (StartAt, u64) {
+        (self.start_at, self.limits.lock_ms)
+    }
+
+    /// Applies (or with `validate_only`, checks) `changes` to `group`'s
+    /// configs, written and synced before the answer.
+    pub fn alter_config(
+        &mut self,
+        group: &str,
+        changes: &[crate::topic_config::ConfigChange],
+        validate_only: bool,
+    ) -> Result<(), group_config::Refused> {
+        let mut config = self.configs.get(group).copied().unwrap_or_default();
+        config.apply(changes)?;
+        if validate_only {
+            return Ok(());
+        }
+        let written = self
+            .file
+            .write_config(group, &config)
+            .and_then(|()| self.file.sync());
+        if let Err(e) = written {
+            return Err(group_config::Refused {
+                key: String::new(),
+                value: String::new(),
+                reason: format!("cannot write the share groups' state: {e}"),
+            });
+        }
+        if config.is_default() {
+            self.configs.remove(group);
+        } else {
+            self.configs.insert(group.to_owned(), config);
+        }
+        *self.published.lock().unwrap_or_else(|p| p.into_inner()) = self.configs.clone();
+        Ok(())
+    }
+
+    /// The delivery limits and start rule of `group`.
+    fn rules_of(&self, group: &str) -> (Limits, StartAt, bool) {
+        let c = self.configs.get(group).copied().unwrap_or_default();
+        let limits = Limits {
+            lock_ms: c.lock_ms.unwrap_or(self.limits.lock_ms),
+            ..self.limits
+        };
+        (
+            limits,
+            c.start_at.unwrap_or(self.start_at),
+            c.read_committed.unwrap_or(false),
+        )
+    }
+
+    /// How long `group`'s acquired records stay with their member (ms).
+    pub fn lock_ms_of(&self, group: &str) -> u64 {
+        self.rules_of(group).0.lock_ms
     }
 
     fn now_ms(&self) -> u64 {
@@ -192,6 +273,10 @@ impl Shares {
             }
             MemberChange::GroupDeleted(group) => {
                 self.partitions.retain(|k, _| k.0 != group);
+                if self.configs.remove(&group).is_some() {
+                    *self.published.lock().unwrap_or_else(|p| p.into_inner()) =
+                        self.configs.clone();
+                }
                 self.dirty.retain(|k| k.0 != group);
                 if let Err(e) = self.file.group_deleted(&group) {
                     tracing::error!(group, error = %e, "cannot record a share group's deletion");
@@ -355,6 +440,7 @@ impl Shares {
         job: &ShareFetchJob,
         begun: &Begun,
     ) -> Vec<SharePartAnswer> {
+        let (limits, start_at, read_committed) = self.rules_of(&job.group);
         let who = (job.group.clone(), job.member.clone());
         let Some(session) = self.sessions.get_mut(&who) else {
             return Vec::new();
@@ -384,7 +470,6 @@ impl Shares {
                 continue;
             };
             let key = (job.group.clone(), part.topic_id, part.index);
-            let start_at = self.start_at;
             let sp = self.partitions.entry(key.clone()).or_insert_with(|| {
                 SharePartition::new(match start_at {
                     StartAt::Latest => log.end_offset(),
@@ -392,12 +477,19 @@ impl Shares {
                 })
             });
             let before = sp.start();
-            sp.follow_log_start(log.start_offset());
             let end = log.end_offset();
-            let Some(from) = sp.next_to_deliver(end, &self.limits) else {
+            sp.follow_log_start(log.start_offset());
+            sp.follow_log_end(end);
+            // A read_committed group stops at the last stable offset.
+            let limit = if read_committed {
+                log.last_stable_offset()
+            } else {
+                end
+            };
+            let Some(from) = sp.next_to_deliver(limit, &limits) else {
                 continue;
             };
-            let (slice, headers) = match log.read_batches(from, bytes_left, end) {
+            let (slice, headers) = match log.read_batches(from, bytes_left, limit) {
                 Ok(Some(read)) => read,
                 Ok(None) => continue,
                 Err(e) => {
@@ -407,13 +499,19 @@ impl Shares {
                     continue;
                 }
             };
+            let aborted = if read_committed {
+                let to = headers.last().map_or(limit, |h| h.next_offset());
+                log.aborted_between(from, to)
+            } else {
+                Vec::new()
+            };
             let acquired = sp.acquire(
                 begun.member,
                 now,
-                &self.limits,
-                &spans(&headers),
+                &limits,
+                &spans(&headers, &aborted),
                 records_left,
-                end,
+                limit,
             );
             if sp.start() != before {
                 self.dirty.insert(key);
@@ -494,9 +592,50 @@ impl Shares {
                 }
             }
             let live = self.partitions.iter().map(|(k, p)| (k, p.snapshot()));
-            if let Err(e) = self.file.compact(live) {
+            if let Err(e) = self.file.compact(live, &self.configs) {
                 tracing::error!(error = %e, "cannot compact the share groups' delivery state");
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::log::batch::{self, parse_header};
+
+    fn header(base: i64, n: usize, producer: i64, txn: bool, control: bool) -> BatchHeader {
+        let records: Vec<&[u8]> = vec![b"x"; n];
+        let mut buf = batch::build(base, 0, &records);
+        if producer >= 0 {
+            batch::set_producer(&mut buf, producer, 0, 0);
+        }
+        if txn {
+            batch::set_transactional(&mut buf);
+        }
+        let mut h = parse_header(&buf).unwrap();
+        if control {
+            h.attributes |= 1 << 5;
+        }
+        h
+    }
+
+    #[test]
+    fn a_read_committed_group_passes_over_aborted_batches_and_markers() {
+        // Producer 7 aborts 0..=1 (marker at 2), producer 8 commits 3..=4
+        // (marker at 6), producer 7 writes 5 in a new transaction.
+        let headers = [
+            header(0, 2, 7, true, false),
+            header(2, 1, 7, true, true),
+            header(3, 2, 8, true, false),
+            header(5, 1, 7, true, false),
+            header(6, 1, 8, true, true),
+        ];
+        let skipped = |aborted: &[(i64, i64)]| -> Vec<bool> {
+            spans(&headers, aborted).iter().map(|s| s.control).collect()
+        };
+        assert_eq!(skipped(&[(7, 0)]), [true, true, false, false, true]);
+        // read_uncommitted: only the markers.
+        assert_eq!(skipped(&[]), [false, true, false, false, true]);
     }
 }

@@ -145,15 +145,15 @@ pub enum AckError {
 }
 
 /// A batch of the log as a fetch read it: base and last offset, and
-/// whether it is a control batch (a transaction marker, never
-/// delivered).
+/// whether it is never delivered (a transaction's marker, or a batch of
+/// an aborted transaction for a read_committed group).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct BatchSpan {
     /// The first offset.
     pub base: i64,
     /// The last offset.
     pub last: i64,
-    /// A transaction marker.
+    /// Never delivered: archived as the window passes it.
     pub control: bool,
 }
 
@@ -254,6 +254,24 @@ impl SharePartition {
                 }
             }
             self.start += 1;
+        }
+    }
+
+    /// Cuts the window back to `log_end` when the log ends before it (an
+    /// unclean stop lost records that had been delivered): records written
+    /// again at those offsets are new, and are delivered.
+    pub fn follow_log_end(&mut self, log_end: i64) {
+        if log_end >= self.end() {
+            return;
+        }
+        let keep = (log_end - self.start).max(0) as usize;
+        for s in self.window.drain(keep..) {
+            if s.state == RecordState::Acquired {
+                self.acquired -= 1;
+            }
+        }
+        if self.start > log_end {
+            self.start = log_end;
         }
     }
 
@@ -669,6 +687,23 @@ mod tests {
         assert_eq!((p.start(), p.acquired_count()), (4, 6));
         p.follow_log_start(20);
         assert_eq!((p.start(), p.end(), p.acquired_count()), (20, 20, 0));
+    }
+
+    #[test]
+    fn records_written_again_after_a_cut_log_are_delivered() {
+        let mut p = SharePartition::new(0);
+        let l = limits();
+        p.acquire(1, 0, &l, &[batch(0, 9)], 100, 10);
+        p.acknowledge(1, &[(0, 9, vec![Accept])], &l).unwrap();
+        assert_eq!(p.start(), 10);
+        // An unclean stop cut the log at 6; offsets 6.. are written again.
+        p.follow_log_end(6);
+        assert_eq!((p.start(), p.end()), (6, 6));
+        assert_eq!(p.next_to_deliver(8, &l), Some(6));
+        let mut q = SharePartition::new(0);
+        q.acquire(1, 0, &l, &[batch(0, 9)], 100, 10);
+        q.follow_log_end(4);
+        assert_eq!((q.start(), q.end(), q.acquired_count()), (0, 4, 4));
     }
 
     #[test]

@@ -6,6 +6,7 @@
 //! it is history. Uses the record file and the share-partition's
 //! snapshot.
 
+use super::group_config::{GroupConfig, StartAt};
 use super::partition::{RecordState, Snapshot, StateRun};
 use crate::record_file::{self, RecordFile};
 use bytes::{Buf, BufMut};
@@ -22,6 +23,7 @@ pub const FILE: &str = "share-state.log";
 
 const SNAPSHOT: u8 = 1;
 const GROUP_DELETED: u8 = 2;
+const GROUP_CONFIG: u8 = 3;
 
 /// The file and how much of it is history.
 #[derive(Debug)]
@@ -67,6 +69,55 @@ fn put_snapshot(buf: &mut Vec<u8>, key: &ShareKey, s: &Snapshot) {
 enum Decoded {
     Snapshot(ShareKey, Snapshot),
     GroupDeleted(String),
+    GroupConfig(String, GroupConfig),
+}
+
+/// What a share group's configs and delivery state were when last
+/// written.
+pub type Kept = (HashMap<ShareKey, Snapshot>, HashMap<String, GroupConfig>);
+
+fn put_config(buf: &mut Vec<u8>, group: &str, c: &GroupConfig) {
+    let at = record_file::begin(buf);
+    buf.put_u8(GROUP_CONFIG);
+    record_file::put_str(buf, Some(group));
+    buf.put_u8(match c.start_at {
+        None => 0,
+        Some(StartAt::Latest) => 1,
+        Some(StartAt::Earliest) => 2,
+    });
+    buf.put_i64(c.lock_ms.map_or(-1, |ms| ms as i64));
+    buf.put_u8(match c.read_committed {
+        None => 0,
+        Some(false) => 1,
+        Some(true) => 2,
+    });
+    record_file::finish(buf, at);
+}
+
+fn get_config(mut b: &[u8]) -> Option<(String, GroupConfig)> {
+    let group = record_file::get_str(&mut b)??;
+    if b.len() != 10 {
+        return None;
+    }
+    let start_at = match b.get_u8() {
+        0 => None,
+        1 => Some(StartAt::Latest),
+        2 => Some(StartAt::Earliest),
+        _ => return None,
+    };
+    let lock = b.get_i64();
+    let read_committed = match b.get_u8() {
+        0 => None,
+        1 => Some(false),
+        2 => Some(true),
+        _ => return None,
+    };
+    let config = GroupConfig {
+        start_at,
+        lock_ms: u64::try_from(lock).ok(),
+        read_committed,
+    };
+    Some((group, config))
 }
 
 fn decode(mut b: &[u8]) -> Option<Decoded> {
@@ -104,16 +155,18 @@ fn decode(mut b: &[u8]) -> Option<Decoded> {
             ))
         }
         GROUP_DELETED => Some(Decoded::GroupDeleted(record_file::get_str(&mut b)??)),
+        GROUP_CONFIG => get_config(b).map(|(g, c)| Decoded::GroupConfig(g, c)),
         _ => None,
     }
 }
 
 impl StateFile {
-    /// Opens (or makes) `dir/share-state.log`; returns it and the newest
-    /// snapshot of each share-partition whose group was not deleted
-    /// after it.
-    pub fn open(dir: &Path) -> io::Result<(Self, HashMap<ShareKey, Snapshot>)> {
+    /// Opens (or makes) `dir/share-state.log`; returns it, the newest
+    /// snapshot of each share-partition and each group's configs, of the
+    /// groups not deleted since.
+    pub fn open(dir: &Path) -> io::Result<(Self, Kept)> {
         let mut live: HashMap<ShareKey, Snapshot> = HashMap::new();
+        let mut configs: HashMap<String, GroupConfig> = HashMap::new();
         let (file, records) =
             record_file::open(&dir.join(FILE), |payload| match decode(payload) {
                 Some(Decoded::Snapshot(key, s)) => {
@@ -122,11 +175,17 @@ impl StateFile {
                 }
                 Some(Decoded::GroupDeleted(group)) => {
                     live.retain(|k, _| k.0 != group);
+                    configs.remove(&group);
+                    true
+                }
+                Some(Decoded::GroupConfig(group, c)) => {
+                    configs.insert(group, c);
                     true
                 }
                 None => false,
             })?;
-        Ok((StateFile { file, records }, live))
+        configs.retain(|_, c| !c.is_default());
+        Ok((StateFile { file, records }, (live, configs)))
     }
 
     /// Appends each of `changed` (not synced; see [`sync`](Self::sync)).
@@ -155,6 +214,15 @@ impl StateFile {
         Ok(())
     }
 
+    /// Appends `group`'s configs (not synced).
+    pub fn write_config(&mut self, group: &str, config: &GroupConfig) -> io::Result<()> {
+        let mut buf = Vec::new();
+        put_config(&mut buf, group, config);
+        self.file.append(&buf)?;
+        self.records += 1;
+        Ok(())
+    }
+
     /// fdatasyncs what was appended.
     pub fn sync(&mut self) -> io::Result<()> {
         self.file.sync()
@@ -165,14 +233,18 @@ impl StateFile {
     pub fn compact<'a>(
         &mut self,
         live: impl ExactSizeIterator<Item = (&'a ShareKey, Snapshot)>,
+        configs: &HashMap<String, GroupConfig>,
     ) -> io::Result<()> {
-        let n = live.len();
+        let n = live.len() + configs.len();
         if !self.file.broken() && !record_file::worth_compacting(self.records, n) {
             return Ok(());
         }
         let mut buf = Vec::new();
         for (key, s) in live {
             put_snapshot(&mut buf, key, &s);
+        }
+        for (group, c) in configs {
+            put_config(&mut buf, group, c);
         }
         self.file.rewrite(&buf)?;
         self.records = n;
@@ -208,25 +280,35 @@ mod tests {
     fn the_newest_snapshot_wins_and_a_deleted_group_goes() {
         let d = dir("newest");
         let t = Uuid::from_u128(7);
-        let (mut f, live) = StateFile::open(&d).unwrap();
+        let (mut f, (live, _)) = StateFile::open(&d).unwrap();
         assert!(live.is_empty());
         let a = ("a".to_owned(), t, 0);
         let b = ("b".to_owned(), t, 1);
         f.write(&[(a.clone(), snap(1)), (b.clone(), snap(5))])
             .unwrap();
         f.write(&[(a.clone(), snap(3))]).unwrap();
+        let lock = GroupConfig {
+            lock_ms: Some(5000),
+            start_at: Some(StartAt::Earliest),
+            ..GroupConfig::default()
+        };
+        f.write_config("a", &lock).unwrap();
+        f.write_config("b", &lock).unwrap();
         f.group_deleted("b").unwrap();
         f.sync().unwrap();
         drop(f);
-        let (mut f, live) = StateFile::open(&d).unwrap();
+        let (mut f, (live, configs)) = StateFile::open(&d).unwrap();
         assert_eq!(live.len(), 1);
         assert_eq!(live[&a], snap(3));
+        assert_eq!(configs.len(), 1);
+        assert_eq!(configs["a"], lock);
         // Compacting keeps what is live.
         f.records = 10_000;
-        f.compact(live.iter().map(|(k, v)| (k, v.clone()))).unwrap();
+        f.compact(live.iter().map(|(k, v)| (k, v.clone())), &configs)
+            .unwrap();
         drop(f);
         let (_, again) = StateFile::open(&d).unwrap();
-        assert_eq!(again, live);
+        assert_eq!(again, (live, configs));
         std::fs::remove_dir_all(&d).unwrap();
     }
 }

@@ -578,9 +578,18 @@ impl<R: LogReply> State_<R> {
                     )));
                     return to.send(resp);
                 }
+                let group_id = r.group_id.0.as_str().to_owned();
+                if self.share.contains_key(&group_id) {
+                    let mut resp =
+                        kafka_protocol::messages::ConsumerGroupHeartbeatResponse::default();
+                    resp.error_code = ec::GROUP_ID_NOT_FOUND;
+                    resp.error_message = Some(StrBytes::from_string(format!(
+                        "Group {group_id} is not a consumer group."
+                    )));
+                    return to.send(resp);
+                }
                 let now = Instant::now();
                 let catalog = self.topics_cache.get(&self.catalog);
-                let group_id = r.group_id.0.as_str().to_owned();
                 let refused = self.upgrade(&group_id, r.member_epoch, &catalog.topics, now);
                 let visible = visible.map(|access| {
                     let access = std::sync::Arc::new(access);
@@ -786,6 +795,10 @@ impl<R: LogReply> State_<R> {
         let group_id = s(&r.group_id.0);
         if group_id.is_empty() {
             return refuse_join(to, ec::INVALID_GROUP_ID, r.member_id.as_str());
+        }
+        // A share group's id is not a classic group's (Kafka's answer).
+        if self.share.contains_key(&group_id) {
+            return refuse_join(to, ec::INCONSISTENT_GROUP_PROTOCOL, r.member_id.as_str());
         }
         let session = Duration::from_millis(r.session_timeout_ms.max(0) as u64);
         if !(MIN_SESSION..=MAX_SESSION).contains(&session) {
