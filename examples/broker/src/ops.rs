@@ -7,7 +7,7 @@
 use crate::log::batch::Marker;
 use crate::log::cleaner::{CleanPlan, Cleaned};
 use crate::log::{LogSlice, ProducerInfo};
-use crate::share::job::{MemberChange, ShareAnswer, ShareFetchJob};
+use crate::share::job::{MemberChange, OffsetsAnswer, OffsetsJob, ShareAnswer, ShareFetchJob};
 use crate::topic_config::ConfigChange;
 use crate::topics::{PartitionId, Topic, TopicError};
 use bytes::Bytes;
@@ -236,6 +236,8 @@ pub enum LogOp {
     /// A share group's member joined or left, or the group was deleted;
     /// no answer.
     ShareMembers(MemberChange),
+    /// A share group's start offsets, described, altered or deleted.
+    ShareOffsets(OffsetsJob),
     /// The coordinator added these partitions to a producer's
     /// transaction: its transactional batches are taken there until the
     /// transaction's marker.
@@ -326,6 +328,8 @@ pub enum Answer<'a> {
     LogDirSizes(Vec<(PartitionId, Option<u64>)>, Option<(u64, u64)>),
     /// A ShareFetch's or ShareAcknowledge's answer.
     Shared(ShareAnswer),
+    /// A share-offsets admin request's answer.
+    ShareOffsets(OffsetsAnswer),
 }
 
 /// Where a request's answer goes (`Sync`: it waits in a ring slot).

@@ -560,6 +560,12 @@ impl<R: LogReply> OwningHandler<Slot<R>> for WriterHandler<R> {
                         shares.persist(self.config.flush == FlushPolicy::EveryBatch);
                     }
                 }
+                LogOp::ShareOffsets(job) => {
+                    if let (Some(reply), Some(shares)) = (reply, self.shares.as_mut()) {
+                        let answer = shares.offsets(&self.storage, job);
+                        reply.answer(id, Answer::ShareOffsets(answer));
+                    }
+                }
                 LogOp::ShareMembers(change) => {
                     if let Some(shares) = self.shares.as_mut() {
                         if shares.member_change(change) {

@@ -562,6 +562,24 @@ fn walk(key: ApiKey, version: i16, body: &[u8]) -> Result<usize, ShapeError> {
             w.array(false, |w| w.string())?;
             w.skip(1)?; // include authorized operations
         }
+        ApiKey::DescribeShareGroupOffsets => w.structs(false, |w| {
+            w.string()?; // group id
+            w.structs(true, |w| {
+                w.string()?; // topic name
+                w.array(false, |w| w.skip(4))
+            })
+        })?,
+        ApiKey::AlterShareGroupOffsets => {
+            w.string()?; // group id
+            w.structs(false, |w| {
+                w.string()?; // topic name
+                w.structs(false, |w| w.skip(4 + 8)) // partition, start offset
+            })?;
+        }
+        ApiKey::DeleteShareGroupOffsets => {
+            w.string()?; // group id
+            w.structs(false, |w| w.string())?; // topic names
+        }
         ApiKey::ShareFetch | ApiKey::ShareAcknowledge => {
             let fetch = key == ApiKey::ShareFetch;
             w.nullable_string()?; // group id
@@ -1385,6 +1403,39 @@ mod tests {
                 r.topics = vec![t.clone(), t];
                 RequestKind::ShareAcknowledge(r)
             }
+            ApiKey::DescribeShareGroupOffsets => {
+                let mut t = describe_share_group_offsets_request::DescribeShareGroupOffsetsRequestTopic::default();
+                t.topic_name = TopicName(name("t"));
+                t.partitions = vec![0, 1];
+                let mut g = describe_share_group_offsets_request::DescribeShareGroupOffsetsRequestGroup::default();
+                g.group_id = GroupId(name("g"));
+                g.topics = Some(vec![t.clone(), t]);
+                let mut all = g.clone();
+                all.topics = None;
+                let mut r = DescribeShareGroupOffsetsRequest::default();
+                r.groups = vec![g, all];
+                RequestKind::DescribeShareGroupOffsets(r)
+            }
+            ApiKey::AlterShareGroupOffsets => {
+                let p = alter_share_group_offsets_request::AlterShareGroupOffsetsRequestPartition::default();
+                let mut t =
+                    alter_share_group_offsets_request::AlterShareGroupOffsetsRequestTopic::default(
+                    );
+                t.topic_name = TopicName(name("t"));
+                t.partitions = vec![p.clone(), p];
+                let mut r = AlterShareGroupOffsetsRequest::default();
+                r.group_id = GroupId(name("g"));
+                r.topics = vec![t.clone(), t];
+                RequestKind::AlterShareGroupOffsets(r)
+            }
+            ApiKey::DeleteShareGroupOffsets => {
+                let mut t = delete_share_group_offsets_request::DeleteShareGroupOffsetsRequestTopic::default();
+                t.topic_name = TopicName(name("t"));
+                let mut r = DeleteShareGroupOffsetsRequest::default();
+                r.group_id = GroupId(name("g"));
+                r.topics = vec![t.clone(), t];
+                RequestKind::DeleteShareGroupOffsets(r)
+            }
             ApiKey::DescribeAcls => {
                 let mut r = DescribeAclsRequest::default();
                 r.resource_name_filter = Some(name("t"));
@@ -1473,6 +1524,9 @@ mod tests {
             ShareGroupDescribe,
             ShareFetch,
             ShareAcknowledge,
+            DescribeShareGroupOffsets,
+            AlterShareGroupOffsets,
+            DeleteShareGroupOffsets,
             DescribeLogDirs,
             DescribeClientQuotas,
             AlterClientQuotas,

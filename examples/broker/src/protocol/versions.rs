@@ -71,6 +71,9 @@ pub const SUPPORTED: &[ApiRange] = &[
     range(ApiKey::ShareGroupDescribe, 1, 1),
     range(ApiKey::ShareFetch, 1, 1),
     range(ApiKey::ShareAcknowledge, 1, 1),
+    range(ApiKey::DescribeShareGroupOffsets, 0, 0),
+    range(ApiKey::AlterShareGroupOffsets, 0, 0),
+    range(ApiKey::DeleteShareGroupOffsets, 0, 0),
     // v6 answers a group that is not classic, or not known, with
     // GROUP_ID_NOT_FOUND and a message where older versions say Dead.
     range(ApiKey::DescribeGroups, 0, 6),

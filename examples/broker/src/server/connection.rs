@@ -34,6 +34,7 @@ use super::quotas::{self, Kind, MutationCharge};
 use super::refusals::{self, Refusal};
 use super::responder::{Early, Pending, Responder, TopicLayout};
 use super::sequencer::{encoded, Frame, Sequenced};
+use super::share_offsets;
 use super::share_requests;
 use super::shared::Shared;
 use super::{metadata, node, replicas};
@@ -539,6 +540,9 @@ impl Connection {
             share @ (RequestKind::ShareFetch(_) | RequestKind::ShareAcknowledge(_)) => {
                 self.share_request(ctx, head, &share)
             }
+            offsets @ (RequestKind::DescribeShareGroupOffsets(_)
+            | RequestKind::AlterShareGroupOffsets(_)
+            | RequestKind::DeleteShareGroupOffsets(_)) => self.share_offsets(ctx, head, &offsets),
             RequestKind::ListOffsets(r) => self.list_offsets(ctx, head, r),
             RequestKind::OffsetForLeaderEpoch(r) => self.epoch_ends(ctx, head, r),
             RequestKind::DescribeTopicPartitions(r) => {
@@ -1439,6 +1443,54 @@ impl Connection {
             head,
             Pending::Share(fetch, refused),
             Some(LogOp::ShareFetch(Box::new(job))),
+            Answer::Fetched(Vec::new()),
+        );
+    }
+
+    /// A share group's start offsets described, altered or deleted (on the
+    /// log writer, which holds them). Describing needs DESCRIBE on each
+    /// topic, the others READ, as in Kafka.
+    fn share_offsets(
+        &mut self,
+        ctx: &mut impl InboundContext<Self>,
+        head: header::RequestHead,
+        request: &RequestKind,
+    ) {
+        let operation = match request {
+            RequestKind::DescribeShareGroupOffsets(_) => op::DESCRIBE,
+            _ => op::READ,
+        };
+        let planned = {
+            let reader = &*ctx;
+            let catalog = &self.shared.catalog;
+            let topic = |name: &str| match catalog.get(name) {
+                None => Err(ec::UNKNOWN_TOPIC_OR_PARTITION),
+                Some(_) if !self.may(reader, operation, resource::TOPIC, name) => {
+                    Err(ec::TOPIC_AUTHORIZATION_FAILED)
+                }
+                Some(t) => Ok(t.id),
+            };
+            let part = |topic_id: Uuid, index: i32| SharePart {
+                topic_id,
+                index,
+                partition: catalog.by_id(&topic_id).and_then(|t| t.partition(index)),
+            };
+            share_offsets::job(
+                request,
+                &share_offsets::Resolve {
+                    topic: &topic,
+                    part: &part,
+                },
+            )
+        };
+        let Some((job, layout)) = planned else {
+            return;
+        };
+        self.send_to_writer(
+            ctx,
+            head,
+            Pending::ShareOffsets(layout),
+            Some(LogOp::ShareOffsets(job)),
             Answer::Fetched(Vec::new()),
         );
     }

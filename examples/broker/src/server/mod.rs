@@ -20,6 +20,7 @@ mod refusals;
 mod replicas;
 pub mod responder;
 pub mod sequencer;
+mod share_offsets;
 mod share_requests;
 mod shared;
 mod topic_partitions;

@@ -78,6 +78,12 @@ pub(crate) fn groups_of(request: &RequestKind) -> Option<(Vec<&str>, i8)> {
         RequestKind::ShareAcknowledge(r) => {
             (r.group_id.iter().map(|g| g.0.as_str()).collect(), op::READ)
         }
+        RequestKind::DescribeShareGroupOffsets(r) => (
+            r.groups.iter().map(|g| g.group_id.0.as_str()).collect(),
+            op::DESCRIBE,
+        ),
+        RequestKind::AlterShareGroupOffsets(r) => (one(&r.group_id), op::READ),
+        RequestKind::DeleteShareGroupOffsets(r) => (one(&r.group_id), op::DELETE),
         RequestKind::AddOffsetsToTxn(r) => (one(&r.group_id), op::READ),
         RequestKind::TxnOffsetCommit(r) => (one(&r.group_id), op::READ),
         _ => return None,
@@ -220,6 +226,27 @@ pub(crate) fn group_request(request: &RequestKind, to: Refusal, e: i16) -> Optio
         }),
         RequestKind::ShareAcknowledge(_) => frame(&|| {
             let mut r = ShareAcknowledgeResponse::default();
+            r.error_code = e;
+            to.frame(r)
+        }),
+        RequestKind::DescribeShareGroupOffsets(req) => frame(&|| {
+            let mut r = DescribeShareGroupOffsetsResponse::default();
+            for g in &req.groups {
+                let mut d =
+                    describe_share_group_offsets_response::DescribeShareGroupOffsetsResponseGroup::default();
+                d.group_id = g.group_id.clone();
+                d.error_code = e;
+                r.groups.push(d);
+            }
+            to.frame(r)
+        }),
+        RequestKind::AlterShareGroupOffsets(_) => frame(&|| {
+            let mut r = AlterShareGroupOffsetsResponse::default();
+            r.error_code = e;
+            to.frame(r)
+        }),
+        RequestKind::DeleteShareGroupOffsets(_) => frame(&|| {
+            let mut r = DeleteShareGroupOffsetsResponse::default();
             r.error_code = e;
             to.frame(r)
         }),

@@ -105,6 +105,8 @@ pub enum Pending {
     /// A ShareFetch (`true`) or ShareAcknowledge, and the partitions
     /// refused before the writer saw it.
     Share(bool, Vec<super::share_requests::Refused>),
+    /// A share group's start offsets described, altered or deleted.
+    ShareOffsets(super::share_offsets::Layout),
 }
 
 /// Sends one request's answer to its connection.
@@ -197,6 +199,20 @@ impl LogReply for Responder {
             (Pending::Share(false, refused), Answer::Shared(answer)) => {
                 let epoch = self.shared.catalog.leader_epoch();
                 self.send_encoded(share_acknowledge_answer(refused, answer, epoch))
+            }
+            (Pending::ShareOffsets(layout), Answer::ShareOffsets(answer)) => {
+                use super::share_offsets::Answered;
+                let catalog = &self.shared.catalog;
+                let name_of = |id: Uuid| catalog.by_id(&id).map(|t| t.name.clone());
+                match super::share_offsets::answer(layout, answer, &name_of) {
+                    Some(Answered::Describe(r)) => self.send_encoded(r),
+                    Some(Answered::Alter(r)) => self.send_encoded(r),
+                    Some(Answered::Delete(r)) => self.send_encoded(r),
+                    None => {
+                        tracing::error!("log writer answered a share-offsets request wrongly");
+                        self.send(Frame::Close);
+                    }
+                }
             }
             (Pending::ListOffsets(layout), Answer::Offsets(offsets)) => {
                 self.send_encoded(list_offsets_response(layout, &offsets, self.version))

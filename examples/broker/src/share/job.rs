@@ -121,3 +121,44 @@ pub enum MemberChange {
     /// The group was deleted: its delivery state goes.
     GroupDeleted(String),
 }
+
+/// A share group's start offsets, as the admin APIs ask for them
+/// (DescribeShareGroupOffsets, AlterShareGroupOffsets,
+/// DeleteShareGroupOffsets).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum OffsetsJob {
+    /// Per group, the partitions asked (`None`: every partition the group
+    /// has delivery state for).
+    Describe(Vec<(String, Option<Vec<SharePart>>)>),
+    /// Start each partition's delivery at an offset: the group must have
+    /// no members.
+    Alter {
+        /// The share group.
+        group: String,
+        /// Each partition and its new start.
+        parts: Vec<(SharePart, i64)>,
+    },
+    /// Forget the group's delivery state of these topics (a partition
+    /// then starts by the group's `share.auto.offset.reset`): the group
+    /// must have no members.
+    Delete {
+        /// The share group.
+        group: String,
+        /// The topics, by id.
+        topics: Vec<Uuid>,
+    },
+}
+
+/// One partition's start offset (-1: no state) or error.
+pub type PartStart = (Uuid, i32, Result<i64, i16>);
+
+/// The writer's answer to an [`OffsetsJob`].
+#[derive(Debug, PartialEq, Eq)]
+pub enum OffsetsAnswer {
+    /// Per group asked, its partitions, or why it cannot be described.
+    Described(Vec<Result<Vec<PartStart>, i16>>),
+    /// Per partition, its error (0: altered); or why nothing was.
+    Altered(Result<Vec<(Uuid, i32, i16)>, i16>),
+    /// Per topic, its error (0: deleted); or why nothing was.
+    Deleted(Result<Vec<(Uuid, i16)>, i16>),
+}

@@ -35,7 +35,10 @@ use crate::log::batch::BatchHeader;
 use crate::protocol::error_code as ec;
 use crate::storage::Storage;
 use group_config::GroupConfig;
-use job::{MemberChange, PartAcks, ShareAnswer, ShareFetchJob, SharePart, SharePartAnswer};
+use job::{
+    MemberChange, OffsetsAnswer, OffsetsJob, PartAcks, ShareAnswer, ShareFetchJob, SharePart,
+    SharePartAnswer,
+};
 use partition::{AckError, BatchSpan, Limits, MemberKey, SharePartition};
 use state_file::{ShareKey, StateFile};
 use std::collections::{HashMap, HashSet};
@@ -43,6 +46,7 @@ use std::io;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
+use uuid::Uuid;
 
 /// A member's share session: the partitions it fetches and the epoch
 /// its next request must carry.
@@ -321,16 +325,16 @@ impl Shares {
             ));
         };
         match job.session_epoch {
-            0 if !job.acks.is_empty() => {
-                return Err(refused(
-                    ec::INVALID_REQUEST,
-                    "Acknowledge data present on initial epoch",
-                ))
-            }
             0 if !job.fetch => {
                 return Err(refused(
                     ec::INVALID_SHARE_SESSION_EPOCH,
                     "a share session is opened by a ShareFetch",
+                ))
+            }
+            0 if !job.acks.is_empty() => {
+                return Err(refused(
+                    ec::INVALID_REQUEST,
+                    "Acknowledge data present on initial epoch",
                 ))
             }
             0 => {
@@ -548,6 +552,126 @@ impl Shares {
             s.rotate = first + i + 1;
         }
         out
+    }
+
+    /// Answers a share group's start offsets' admin request.
+    pub fn offsets(&mut self, storage: &Storage, job: OffsetsJob) -> OffsetsAnswer {
+        match job {
+            OffsetsJob::Describe(groups) => OffsetsAnswer::Described(
+                groups
+                    .into_iter()
+                    .map(|(group, parts)| self.describe_offsets(&group, parts))
+                    .collect(),
+            ),
+            OffsetsJob::Alter { group, parts } => {
+                OffsetsAnswer::Altered(self.alter_offsets(storage, &group, parts))
+            }
+            OffsetsJob::Delete { group, topics } => {
+                OffsetsAnswer::Deleted(self.delete_offsets(&group, topics))
+            }
+        }
+    }
+
+    /// Whether the coordinator has told of a member of `group` (one that
+    /// left but still closes its session is not counted).
+    fn has_members(&self, group: &str) -> bool {
+        self.members.keys().any(|(g, _)| g == group)
+    }
+
+    fn describe_offsets(
+        &self,
+        group: &str,
+        parts: Option<Vec<SharePart>>,
+    ) -> Result<Vec<job::PartStart>, i16> {
+        let known = self.has_members(group)
+            || self.configs.contains_key(group)
+            || self.partitions.keys().any(|k| k.0 == group);
+        if !known {
+            return Err(ec::GROUP_ID_NOT_FOUND);
+        }
+        let start = |id: Uuid, index: i32| {
+            let key = (group.to_owned(), id, index);
+            self.partitions.get(&key).map_or(-1, SharePartition::start)
+        };
+        Ok(match parts {
+            Some(parts) => parts
+                .iter()
+                .map(|p| {
+                    let found = p.partition.map(|_| start(p.topic_id, p.index));
+                    (
+                        p.topic_id,
+                        p.index,
+                        found.ok_or(ec::UNKNOWN_TOPIC_OR_PARTITION),
+                    )
+                })
+                .collect(),
+            None => {
+                let mut all: Vec<job::PartStart> = self
+                    .partitions
+                    .iter()
+                    .filter(|(k, _)| k.0 == group)
+                    .map(|(k, p)| (k.1, k.2, Ok(p.start())))
+                    .collect();
+                all.sort_by_key(|&(id, index, _)| (id, index));
+                all
+            }
+        })
+    }
+
+    fn alter_offsets(
+        &mut self,
+        storage: &Storage,
+        group: &str,
+        parts: Vec<(SharePart, i64)>,
+    ) -> Result<Vec<(Uuid, i32, i16)>, i16> {
+        if self.has_members(group) {
+            return Err(ec::NON_EMPTY_GROUP);
+        }
+        let mut out = Vec::with_capacity(parts.len());
+        for (p, offset) in parts {
+            let log = p.partition.and_then(|id| storage.log(id));
+            let code = match log {
+                None => ec::UNKNOWN_TOPIC_OR_PARTITION,
+                Some(log) if offset < log.start_offset() || offset > log.end_offset() => {
+                    ec::OFFSET_OUT_OF_RANGE
+                }
+                Some(_) => {
+                    let key = (group.to_owned(), p.topic_id, p.index);
+                    self.partitions
+                        .insert(key.clone(), SharePartition::new(offset));
+                    self.dirty.insert(key);
+                    ec::NONE
+                }
+            };
+            out.push((p.topic_id, p.index, code));
+        }
+        self.persist(true);
+        Ok(out)
+    }
+
+    fn delete_offsets(&mut self, group: &str, topics: Vec<Uuid>) -> Result<Vec<(Uuid, i16)>, i16> {
+        if self.has_members(group) {
+            return Err(ec::NON_EMPTY_GROUP);
+        }
+        let gone: Vec<ShareKey> = self
+            .partitions
+            .keys()
+            .filter(|k| k.0 == group && topics.contains(&k.1))
+            .cloned()
+            .collect();
+        for key in &gone {
+            self.partitions.remove(key);
+            self.dirty.remove(key);
+        }
+        let written = self.file.forget(&gone).and_then(|()| self.file.sync());
+        let code = match written {
+            Ok(()) => ec::NONE,
+            Err(e) => {
+                tracing::error!(group, error = %e, "cannot record deleted share offsets");
+                ec::KAFKA_STORAGE_ERROR
+            }
+        };
+        Ok(topics.into_iter().map(|t| (t, code)).collect())
     }
 
     /// Gives back the records whose locks ran out; whether any did. Drops

@@ -24,6 +24,7 @@ pub const FILE: &str = "share-state.log";
 const SNAPSHOT: u8 = 1;
 const GROUP_DELETED: u8 = 2;
 const GROUP_CONFIG: u8 = 3;
+const PARTITION_FORGOTTEN: u8 = 4;
 
 /// The file and how much of it is history.
 #[derive(Debug)]
@@ -70,6 +71,7 @@ enum Decoded {
     Snapshot(ShareKey, Snapshot),
     GroupDeleted(String),
     GroupConfig(String, GroupConfig),
+    Forgotten(ShareKey),
 }
 
 /// What a share group's configs and delivery state were when last
@@ -156,6 +158,19 @@ fn decode(mut b: &[u8]) -> Option<Decoded> {
         }
         GROUP_DELETED => Some(Decoded::GroupDeleted(record_file::get_str(&mut b)??)),
         GROUP_CONFIG => get_config(b).map(|(g, c)| Decoded::GroupConfig(g, c)),
+        PARTITION_FORGOTTEN => {
+            let group = record_file::get_str(&mut b)??;
+            if b.len() != 20 {
+                return None;
+            }
+            let mut id = [0u8; 16];
+            b.copy_to_slice(&mut id);
+            Some(Decoded::Forgotten((
+                group,
+                Uuid::from_bytes(id),
+                b.get_i32(),
+            )))
+        }
         _ => None,
     }
 }
@@ -180,6 +195,10 @@ impl StateFile {
                 }
                 Some(Decoded::GroupConfig(group, c)) => {
                     configs.insert(group, c);
+                    true
+                }
+                Some(Decoded::Forgotten(key)) => {
+                    live.remove(&key);
                     true
                 }
                 None => false,
@@ -211,6 +230,22 @@ impl StateFile {
         record_file::finish(&mut buf, at);
         self.file.append(&buf)?;
         self.records += 1;
+        Ok(())
+    }
+
+    /// Appends that each of `keys` has no state any more (not synced).
+    pub fn forget(&mut self, keys: &[ShareKey]) -> io::Result<()> {
+        let mut buf = Vec::new();
+        for key in keys {
+            let at = record_file::begin(&mut buf);
+            buf.put_u8(PARTITION_FORGOTTEN);
+            record_file::put_str(&mut buf, Some(&key.0));
+            buf.put_slice(key.1.as_bytes());
+            buf.put_i32(key.2);
+            record_file::finish(&mut buf, at);
+        }
+        self.file.append(&buf)?;
+        self.records += keys.len();
         Ok(())
     }
 
@@ -295,6 +330,9 @@ mod tests {
         f.write_config("a", &lock).unwrap();
         f.write_config("b", &lock).unwrap();
         f.group_deleted("b").unwrap();
+        let forgotten = ("a".to_owned(), t, 9);
+        f.write(&[(forgotten.clone(), snap(1))]).unwrap();
+        f.forget(&[forgotten]).unwrap();
         f.sync().unwrap();
         drop(f);
         let (mut f, (live, configs)) = StateFile::open(&d).unwrap();

@@ -1,0 +1,283 @@
+//! Share groups (KIP-932) in a running broker, over raw requests: only a
+//! member may fetch; share sessions follow their epochs; a member cannot
+//! acknowledge another's records, and a refused acknowledgement applies
+//! nothing; a released record goes to the next member with its delivery
+//! counted; the group is described and listed, kept from deletion while
+//! it has members, and its start offsets are described, altered and
+//! deleted; its id is refused to a classic group. librdkafka's share
+//! consumers are in `clients.rs`.
+
+mod common;
+
+use bytes::Bytes;
+use common::Client;
+use gyre_broker::log::batch;
+use gyre_broker::share::StartAt;
+use kafka_protocol::messages::*;
+use kafka_protocol::protocol::StrBytes;
+use uuid::Uuid;
+
+fn s(v: &str) -> StrBytes {
+    StrBytes::from_string(v.to_owned())
+}
+
+/// A broker whose share groups start at the log's start.
+fn broker(tag: &str) -> gyre_broker::Broker {
+    let mut config = common::config(tag);
+    config.share_groups.start_at = StartAt::Earliest;
+    common::start(&config)
+}
+
+/// Creates topic `name` of one partition; its id.
+fn topic(c: &mut Client, name: &str) -> Uuid {
+    let mut t = create_topics_request::CreatableTopic::default();
+    t.name = common::topic_name(name);
+    t.num_partitions = 1;
+    t.replication_factor = 1;
+    let mut r = CreateTopicsRequest::default();
+    r.topics.push(t);
+    r.timeout_ms = 5000;
+    let resp: CreateTopicsResponse = c.call(ApiKey::CreateTopics, 7, &r);
+    assert_eq!(resp.topics[0].error_code, 0);
+    resp.topics[0].topic_id
+}
+
+fn produce(c: &mut Client, name: &str, n: usize) {
+    let values: Vec<Vec<u8>> = (0..n).map(|i| format!("v{i}").into_bytes()).collect();
+    let refs: Vec<&[u8]> = values.iter().map(Vec::as_slice).collect();
+    let r = common::produce_request(name, batch::build(0, 1_700_000_000_000, &refs));
+    let resp: ProduceResponse = c.call(ApiKey::Produce, 9, &r);
+    assert_eq!(resp.responses[0].partition_responses[0].error_code, 0);
+}
+
+fn join(c: &mut Client, member: &str, topics: &[&str]) -> ShareGroupHeartbeatResponse {
+    let mut r = ShareGroupHeartbeatRequest::default();
+    r.group_id = GroupId(s("g"));
+    r.member_id = s(member);
+    r.member_epoch = 0;
+    r.subscribed_topic_names = Some(topics.iter().map(|t| common::topic_name(t)).collect());
+    c.call(ApiKey::ShareGroupHeartbeat, 1, &r)
+}
+
+fn leave(c: &mut Client, member: &str) -> ShareGroupHeartbeatResponse {
+    let mut r = ShareGroupHeartbeatRequest::default();
+    r.group_id = GroupId(s("g"));
+    r.member_id = s(member);
+    r.member_epoch = -1;
+    c.call(ApiKey::ShareGroupHeartbeat, 1, &r)
+}
+
+/// Acknowledgement batches: (first, last, type).
+type Acks<'a> = &'a [(i64, i64, i8)];
+
+fn share_fetch(
+    c: &mut Client,
+    member: &str,
+    epoch: i32,
+    topic_id: Uuid,
+    acks: Acks<'_>,
+    max_records: i32,
+) -> ShareFetchResponse {
+    let mut p = share_fetch_request::FetchPartition::default();
+    p.partition_index = 0;
+    for &(first, last, kind) in acks {
+        let mut b = share_fetch_request::AcknowledgementBatch::default();
+        b.first_offset = first;
+        b.last_offset = last;
+        b.acknowledge_types = vec![kind];
+        p.acknowledgement_batches.push(b);
+    }
+    let mut t = share_fetch_request::FetchTopic::default();
+    t.topic_id = topic_id;
+    t.partitions.push(p);
+    let mut r = ShareFetchRequest::default();
+    r.group_id = Some(GroupId(s("g")));
+    r.member_id = Some(s(member));
+    r.share_session_epoch = epoch;
+    r.max_wait_ms = 0;
+    r.max_bytes = 1 << 20;
+    r.max_records = max_records;
+    r.batch_size = max_records;
+    r.topics.push(t);
+    c.call(ApiKey::ShareFetch, 1, &r)
+}
+
+fn acknowledge(
+    c: &mut Client,
+    member: &str,
+    epoch: i32,
+    topic_id: Uuid,
+    acks: Acks<'_>,
+) -> ShareAcknowledgeResponse {
+    let mut p = share_acknowledge_request::AcknowledgePartition::default();
+    for &(first, last, kind) in acks {
+        let mut b = share_acknowledge_request::AcknowledgementBatch::default();
+        b.first_offset = first;
+        b.last_offset = last;
+        b.acknowledge_types = vec![kind];
+        p.acknowledgement_batches.push(b);
+    }
+    let mut t = share_acknowledge_request::AcknowledgeTopic::default();
+    t.topic_id = topic_id;
+    t.partitions.push(p);
+    let mut r = ShareAcknowledgeRequest::default();
+    r.group_id = Some(GroupId(s("g")));
+    r.member_id = Some(s(member));
+    r.share_session_epoch = epoch;
+    r.topics.push(t);
+    c.call(ApiKey::ShareAcknowledge, 1, &r)
+}
+
+/// The acquired runs of a fetch's one partition: (first, last, count).
+fn acquired(r: &ShareFetchResponse) -> Vec<(i64, i64, i16)> {
+    r.responses
+        .iter()
+        .flat_map(|t| &t.partitions)
+        .flat_map(|p| &p.acquired_records)
+        .map(|a| (a.first_offset, a.last_offset, a.delivery_count))
+        .collect()
+}
+
+fn records_of(r: &ShareFetchResponse) -> Option<Bytes> {
+    r.responses[0].partitions[0].records.clone()
+}
+
+fn ack_error(r: &ShareAcknowledgeResponse) -> i16 {
+    r.responses[0].partitions[0].error_code
+}
+
+const ACCEPT: i8 = 1;
+const RELEASE: i8 = 2;
+
+#[test]
+fn members_share_records_through_sessions_and_acknowledgements() {
+    let b = broker("share-protocol");
+    let mut c = Client::connect(b.local_addr());
+    let id = topic(&mut c, "t");
+    produce(&mut c, "t", 10);
+
+    // Not a member: refused.
+    let r = share_fetch(&mut c, "a", 0, id, &[], 100);
+    assert_eq!(r.error_code, 25, "UNKNOWN_MEMBER_ID");
+
+    let a = join(&mut c, "a", &["t"]);
+    assert_eq!((a.error_code, a.member_epoch), (0, 1));
+    let assigned = a.assignment.expect("an assignment");
+    assert_eq!(assigned.topic_partitions[0].topic_id, id);
+    join(&mut c, "b", &["t"]);
+
+    // a takes 0..=3; its records come with their batch.
+    let r = share_fetch(&mut c, "a", 0, id, &[], 4);
+    assert_eq!(r.error_code, 0);
+    assert_eq!(r.acquisition_lock_timeout_ms, 30_000);
+    assert_eq!(acquired(&r), [(0, 3, 1)]);
+    assert!(records_of(&r).is_some_and(|b| !b.is_empty()));
+    // b takes the rest: never what a holds.
+    let r = share_fetch(&mut c, "b", 0, id, &[], 100);
+    assert_eq!(acquired(&r), [(4, 9, 1)]);
+
+    // Session epochs: the next is 1; another is refused; a member with no
+    // session cannot go on one.
+    let r = share_fetch(&mut c, "a", 5, id, &[], 100);
+    assert_eq!(r.error_code, 123, "INVALID_SHARE_SESSION_EPOCH");
+    let r = acknowledge(&mut c, "a", 0, id, &[(0, 0, ACCEPT)]);
+    assert_eq!(
+        r.error_code, 123,
+        "a ShareAcknowledge cannot open a session"
+    );
+
+    // b cannot acknowledge a's records; nothing of its batch applies.
+    let r = acknowledge(&mut c, "b", 1, id, &[(4, 4, ACCEPT), (0, 0, ACCEPT)]);
+    assert_eq!(ack_error(&r), 121, "INVALID_RECORD_STATE");
+    // a accepts 0..=1 and releases 2..=3 with its next fetch, which
+    // finds nothing more to take (b holds the rest).
+    let r = share_fetch(&mut c, "a", 1, id, &[(0, 1, ACCEPT), (2, 3, RELEASE)], 100);
+    assert_eq!(r.error_code, 0);
+    assert_eq!(r.responses[0].partitions[0].acknowledge_error_code, 0);
+    assert_eq!(acquired(&r), [(2, 3, 2)], "the released records come back");
+    // b's acknowledgement, applied whole this time.
+    let r = acknowledge(&mut c, "b", 2, id, &[(4, 9, ACCEPT)]);
+    assert_eq!(ack_error(&r), 0);
+
+    // The group as described and listed.
+    let mut d = ShareGroupDescribeRequest::default();
+    d.group_ids.push(GroupId(s("g")));
+    let desc: ShareGroupDescribeResponse = c.call(ApiKey::ShareGroupDescribe, 1, &d);
+    let g = &desc.groups[0];
+    assert_eq!((g.error_code, g.group_state.as_str()), (0, "Stable"));
+    assert_eq!(g.members.len(), 2);
+    let list: ListGroupsResponse = c.call(ApiKey::ListGroups, 5, &ListGroupsRequest::default());
+    let listed = list
+        .groups
+        .iter()
+        .find(|l| l.group_id.0.as_str() == "g")
+        .unwrap();
+    assert_eq!(listed.group_type.as_str(), "share");
+
+    // A classic member cannot take the id.
+    let join_classic = common::groups::classic_join("g", "", None);
+    let jr: JoinGroupResponse = c.call(ApiKey::JoinGroup, 5, &join_classic);
+    assert_eq!(jr.error_code, 23, "INCONSISTENT_GROUP_PROTOCOL");
+
+    // Start offsets: 2 (2 and 3 are still a's).
+    let mut g =
+        describe_share_group_offsets_request::DescribeShareGroupOffsetsRequestGroup::default();
+    g.group_id = GroupId(s("g"));
+    g.topics = None; // every partition it has state for
+    let mut r = DescribeShareGroupOffsetsRequest::default();
+    r.groups.push(g);
+    let offsets: DescribeShareGroupOffsetsResponse =
+        c.call(ApiKey::DescribeShareGroupOffsets, 0, &r);
+    let t = &offsets.groups[0].topics[0];
+    assert_eq!((t.topic_name.0.as_str(), t.topic_id), ("t", id));
+    assert_eq!(t.partitions[0].start_offset, 2);
+
+    // Not while it has members: deletion and altering.
+    let mut del = DeleteGroupsRequest::default();
+    del.groups_names.push(GroupId(s("g")));
+    let dr: DeleteGroupsResponse = c.call(ApiKey::DeleteGroups, 2, &del);
+    assert_eq!(dr.results[0].error_code, 68, "NON_EMPTY_GROUP");
+    let mut p =
+        alter_share_group_offsets_request::AlterShareGroupOffsetsRequestPartition::default();
+    p.start_offset = 8;
+    let mut at = alter_share_group_offsets_request::AlterShareGroupOffsetsRequestTopic::default();
+    at.topic_name = common::topic_name("t");
+    at.partitions.push(p);
+    let mut alter = AlterShareGroupOffsetsRequest::default();
+    alter.group_id = GroupId(s("g"));
+    alter.topics.push(at);
+    let ar: AlterShareGroupOffsetsResponse = c.call(ApiKey::AlterShareGroupOffsets, 0, &alter);
+    assert_eq!(ar.error_code, 68, "NON_EMPTY_GROUP");
+
+    // Once empty: the start moves to 8, and a new member is given 8 and 9.
+    assert_eq!(leave(&mut c, "a").member_epoch, -1);
+    leave(&mut c, "b");
+    let ar: AlterShareGroupOffsetsResponse = c.call(ApiKey::AlterShareGroupOffsets, 0, &alter);
+    assert_eq!(ar.error_code, 0);
+    assert_eq!(ar.responses[0].partitions[0].error_code, 0);
+    join(&mut c, "c", &["t"]);
+    let r = share_fetch(&mut c, "c", 0, id, &[], 100);
+    assert_eq!(acquired(&r), [(8, 9, 1)]);
+    leave(&mut c, "c");
+
+    // Deleting its offsets starts it over by share.auto.offset.reset.
+    let mut dt = delete_share_group_offsets_request::DeleteShareGroupOffsetsRequestTopic::default();
+    dt.topic_name = common::topic_name("t");
+    let mut delete = DeleteShareGroupOffsetsRequest::default();
+    delete.group_id = GroupId(s("g"));
+    delete.topics.push(dt);
+    let dr: DeleteShareGroupOffsetsResponse = c.call(ApiKey::DeleteShareGroupOffsets, 0, &delete);
+    assert_eq!((dr.error_code, dr.responses[0].error_code), (0, 0));
+    join(&mut c, "d", &["t"]);
+    let r = share_fetch(&mut c, "d", 0, id, &[], 100);
+    assert_eq!(acquired(&r), [(0, 9, 1)]);
+    leave(&mut c, "d");
+
+    // The group, empty, can be deleted.
+    let dr: DeleteGroupsResponse = c.call(ApiKey::DeleteGroups, 2, &del);
+    assert_eq!(dr.results[0].error_code, 0);
+    let desc: ShareGroupDescribeResponse = c.call(ApiKey::ShareGroupDescribe, 1, &d);
+    assert_eq!(desc.groups[0].error_code, 69, "GROUP_ID_NOT_FOUND");
+    drop(b);
+    let _ = std::fs::remove_dir_all(common::data_dir("share-protocol"));
+}
