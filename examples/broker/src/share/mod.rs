@@ -80,6 +80,26 @@ impl Begun {
 }
 
 /// The share groups' delivery state.
+///
+/// ```
+/// use gyre_broker::share::job::MemberChange;
+/// use gyre_broker::share::partition::Limits;
+/// use gyre_broker::share::{Shares, StartAt};
+/// use gyre_broker::topic_config::ConfigChange;
+///
+/// # let dir = std::env::temp_dir().join(format!("gyre-doc-shares-{}", std::process::id()));
+/// # std::fs::create_dir_all(&dir)?;
+/// let mut shares = Shares::open(&dir, Limits::default(), StartAt::Latest)?;
+/// // The coordinator's word that a member joined: it may fetch now.
+/// shares.member_change(MemberChange::Joined { group: "g".into(), member: "m".into() });
+/// // A group's own config, kept in the state file.
+/// let earliest = ConfigChange::Set("share.auto.offset.reset".into(), "earliest".into());
+/// shares.alter_config("g", &[earliest], false).expect("a config the broker serves");
+/// let reopened = Shares::open(&dir, Limits::default(), StartAt::Latest)?;
+/// assert_eq!(reopened.published_configs().lock().unwrap()["g"].start_at, Some(StartAt::Earliest));
+/// # std::fs::remove_dir_all(&dir)?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
 #[derive(Debug)]
 pub struct Shares {
     partitions: HashMap<ShareKey, SharePartition>,

@@ -27,6 +27,23 @@ const GROUP_CONFIG: u8 = 3;
 const PARTITION_FORGOTTEN: u8 = 4;
 
 /// The file and how much of it is history.
+///
+/// ```
+/// use gyre_broker::share::partition::{RecordState, Snapshot, StateRun};
+/// use gyre_broker::share::state_file::StateFile;
+///
+/// # let dir = std::env::temp_dir().join(format!("gyre-doc-share-state-{}", std::process::id()));
+/// # std::fs::create_dir_all(&dir)?;
+/// let (mut file, _) = StateFile::open(&dir)?;
+/// let key = ("g".to_owned(), uuid::Uuid::from_u128(1), 0);
+/// let run = StateRun { first: 5, last: 6, state: RecordState::Acknowledged, deliveries: 1 };
+/// file.write(&[(key.clone(), Snapshot { start: 4, runs: vec![run] })])?;
+/// file.sync()?;
+/// let (_, (kept, _)) = StateFile::open(&dir)?;
+/// assert_eq!(kept[&key].start, 4);
+/// # std::fs::remove_dir_all(&dir)?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
 #[derive(Debug)]
 pub struct StateFile {
     file: RecordFile,
