@@ -8,13 +8,19 @@
 //!
 //! Records go out as regions of the segment files, as a fetch's do. A
 //! share fetch reads its batches' headers on the writer (to acquire by
-//! batch) without the cache loader a fetch has: a share group reads near
-//! the log's end as a rule, where the pages are cached.
+//! batch); where what it would read is not in the page cache (a group
+//! starting at the earliest record of a long log, records released far
+//! behind the end), the cache loader reads it in first, off the writer,
+//! and sends the fetch back, as [`crate::fetch`] does, so the writer
+//! that every produce waits on never waits on the disk for it.
 
+use crate::cache_loader::CacheLoader;
 use crate::ops::{Answer, LogReply};
 use crate::share::job::{ShareAnswer, ShareFetchJob};
 use crate::share::{Begun, Shares};
 use crate::storage::Storage;
+use crossbeam_channel::Sender;
+use gyre_ringbuffer::TimeoutNudger;
 use std::time::Instant;
 
 /// A share fetch waiting on the writer.
@@ -24,18 +30,31 @@ pub(crate) struct ShareParked<R> {
     begun: Begun,
     reply: R,
     deadline: Instant,
+    /// What it reads has been read into the page cache once: it is
+    /// served now whatever the cache holds, so it cannot go round.
+    loaded: bool,
 }
 
-/// Answers `job` now if it can be, or parks it.
-pub(crate) fn serve_or_park<R: LogReply>(
-    shares: &mut Shares,
-    storage: &Storage,
-    parked: &mut Vec<ShareParked<R>>,
-    id: u64,
-    job: ShareFetchJob,
-    reply: R,
-) {
-    let begun = match shares.begin(storage, &job) {
+/// The way back to the writer for a share fetch whose records the
+/// loader has read in, and the nudge that ends the writer's wait.
+pub(crate) struct ShareReload<R> {
+    pub(crate) tx: Sender<ShareParked<R>>,
+    pub(crate) nudger: TimeoutNudger,
+}
+
+/// Where a begun share fetch goes.
+pub(crate) struct Serving<'a, R> {
+    pub(crate) shares: &'a mut Shares,
+    pub(crate) storage: &'a Storage,
+    pub(crate) loader: Option<&'a CacheLoader>,
+    pub(crate) reload: &'a ShareReload<R>,
+    pub(crate) parked: &'a mut Vec<ShareParked<R>>,
+}
+
+/// Begins `job` (its member, session and acknowledgements) and answers
+/// it now if it can be, or has its records read in, or parks it.
+pub(crate) fn begin<R: LogReply>(at: Serving<'_, R>, id: u64, job: ShareFetchJob, reply: R) {
+    let begun = match at.shares.begin(at.storage, &job) {
         Ok(begun) => begun,
         Err(refused) => return reply.answer(id, Answer::Shared(refused)),
     };
@@ -45,9 +64,52 @@ pub(crate) fn serve_or_park<R: LogReply>(
         job,
         begun,
         reply,
+        loaded: false,
     };
     if !fetch.job.fetch || fetch.job.session_epoch == -1 {
-        return answer(shares, fetch, Vec::new());
+        return answer(at.shares, fetch, Vec::new());
+    }
+    serve_or_park(at, fetch);
+}
+
+/// Serves a begun share fetch: acquires and answers, or parks it; one
+/// whose records are not in the page cache goes to the loader first.
+pub(crate) fn serve_or_park<R: LogReply>(at: Serving<'_, R>, mut fetch: ShareParked<R>) {
+    let Serving {
+        shares,
+        storage,
+        loader,
+        reload,
+        parked,
+    } = at;
+    if let (Some(loader), false) = (loader, fetch.loaded) {
+        let cold: Vec<_> = shares
+            .next_reads(storage, &fetch.job)
+            .into_iter()
+            .filter_map(|(id, from)| {
+                let window = storage.log(id)?.fetch_window(from, fetch.job.max_bytes)?;
+                loader.must_load(&window).then_some(window)
+            })
+            .collect();
+        if !cold.is_empty() {
+            fetch.loaded = true;
+            let back = ShareReload {
+                tx: reload.tx.clone(),
+                nudger: reload.nudger.clone(),
+            };
+            // Sent back whatever happens: an unanswered fetch would hold
+            // every later answer on its connection.
+            loader.load_then(cold, move || match back.tx.send(fetch) {
+                Ok(()) => back.nudger.nudge(),
+                Err(unsent) => {
+                    let fetch = unsent.into_inner();
+                    fetch
+                        .reply
+                        .answer(fetch.id, Answer::Shared(ShareAnswer::default()));
+                }
+            });
+            return;
+        }
     }
     let acquired = shares.acquire(storage, &fetch.job, &fetch.begun);
     if !acquired.is_empty() || fetch.job.max_wait.is_zero() {

@@ -68,6 +68,10 @@ pub const COORDINATOR_FILES: &[(&str, &str)] = &[
     ("group-activity.log", "when groups last had members"),
     ("transactions.log", "transactions"),
     ("client-quotas.log", "client quotas"),
+    (
+        "share-state.log",
+        "share groups' delivery state and configs",
+    ),
 ];
 
 /// What the check of one of the other files a start reads found: the

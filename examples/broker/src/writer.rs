@@ -32,7 +32,7 @@ pub use crate::ops::{
     MarkersWritten, OffsetAnswer, TopicSpec,
 };
 use crate::share::Shares;
-use crate::share_fetch::{self, ShareParked};
+use crate::share_fetch::{self, Serving, ShareParked, ShareReload};
 use crate::storage::Storage;
 pub use crate::topics::PartitionId;
 use crate::topics::TopicError;
@@ -122,6 +122,10 @@ struct WriterHandler<R> {
     /// records (`None`: share groups are not served).
     shares: Option<Shares>,
     share_parked: Vec<ShareParked<R>>,
+    /// Share fetches whose records the loader has read in, back to be
+    /// served (drained at each batch's end and each tick).
+    share_reload: ShareReload<R>,
+    share_reloaded: Receiver<ShareParked<R>>,
     last_lock_check: Instant,
     /// Loads cold fetched records into the page cache off the loops and
     /// off this thread.
@@ -465,6 +469,16 @@ impl<R: LogReply> WriterHandler<R> {
             );
         }
         if let Some(shares) = self.shares.as_mut() {
+            while let Ok(fetch) = self.share_reloaded.try_recv() {
+                let at = Serving {
+                    shares: &mut *shares,
+                    storage: &self.storage,
+                    loader: self.loader.as_ref(),
+                    reload: &self.share_reload,
+                    parked: &mut self.share_parked,
+                };
+                share_fetch::serve_or_park(at, fetch);
+            }
             // Locks are checked every 50 ms: a record comes back at most
             // that late, and a writer with thousands of share-partitions
             // does not walk them every tick.
@@ -546,14 +560,14 @@ impl<R: LogReply> OwningHandler<Slot<R>> for WriterHandler<R> {
                 }
                 LogOp::ShareFetch(job) => {
                     if let (Some(reply), Some(shares)) = (reply, self.shares.as_mut()) {
-                        share_fetch::serve_or_park(
-                            shares,
-                            &self.storage,
-                            &mut self.share_parked,
-                            id,
-                            *job,
-                            reply,
-                        );
+                        let at = Serving {
+                            shares: &mut *shares,
+                            storage: &self.storage,
+                            loader: self.loader.as_ref(),
+                            reload: &self.share_reload,
+                            parked: &mut self.share_parked,
+                        };
+                        share_fetch::begin(at, id, *job, reply);
                         // Acknowledgements may have given records back for
                         // a parked fetch.
                         share_fetch::wake(shares, &self.storage, &mut self.share_parked, None);
@@ -774,12 +788,15 @@ impl<R: LogReply> OwningHandler<Slot<R>> for WriterHandler<R> {
         while let Ok(fetch) = self.reloaded.try_recv() {
             fetch::answer_now(&self.storage, fetch);
         }
-        // Every log synced whatever the policy, then the checkpoint and the
-        // marker, so the next start need only check segment tails.
+        // Share fetches too, those the loader sent back included; the
+        // share groups' state is synced.
         if let Some(shares) = self.shares.as_mut() {
+            self.share_parked.extend(self.share_reloaded.try_iter());
             share_fetch::answer_all(shares, &mut self.share_parked);
             shares.persist(true);
         }
+        // Every log synced whatever the policy, then the checkpoint and the
+        // marker, so the next start need only check segment tails.
         self.dirty.clear();
         match self.storage.close_cleanly() {
             Ok(()) => tracing::info!("logs synced and marked clean"),
@@ -894,6 +911,11 @@ impl<R: LogReply> LogWriter<R> {
             tx,
             nudger: wait.nudger(),
         };
+        let (tx, share_reloaded) = crossbeam_channel::unbounded();
+        let share_reload = ShareReload {
+            tx,
+            nudger: wait.nudger(),
+        };
         let graph = Disruptor::builder(config.capacity, || None)
             .wait_strategy(wait)
             .multi_producer()?;
@@ -909,6 +931,8 @@ impl<R: LogReply> LogWriter<R> {
             parked: Vec::new(),
             shares,
             share_parked: Vec::new(),
+            share_reload,
+            share_reloaded,
             last_lock_check: Instant::now(),
             loader,
             reload,

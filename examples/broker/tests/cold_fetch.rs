@@ -4,7 +4,8 @@
 //! which every produce waits on) nor the event loop (which sends them)
 //! reads a byte from the disk; the bytes a consumer gets are the bytes
 //! produced. A fetch of cached records (read again just after) goes at
-//! once, not through the loader.
+//! once, not through the loader. A share group's fetch of cold records
+//! is loaded off the writer the same way.
 
 mod common;
 
@@ -136,6 +137,102 @@ fn a_fetch_of_records_out_of_the_page_cache_is_loaded_off_the_loop_and_served_wh
         loaded,
         "a cached fetch waited on the loader"
     );
+    broker.shutdown(std::time::Duration::from_secs(5));
+    let _ = std::fs::remove_dir_all(&config.data_dir);
+}
+
+#[test]
+fn a_share_fetch_of_records_out_of_the_page_cache_is_loaded_off_the_writer() {
+    use gyre_broker::share::StartAt;
+    let mut config = common::config("cold-share-fetch");
+    config.workers = 1;
+    config.log.segment_bytes = 64 * 1024;
+    config.share_groups.start_at = StartAt::Earliest;
+    let broker = common::start(&config);
+    let mut c = Client::connect(broker.local_addr());
+    let mut t = create_topics_request::CreatableTopic::default();
+    t.name = topic_name("cold-share");
+    t.num_partitions = 1;
+    t.replication_factor = 1;
+    let mut r = CreateTopicsRequest::default();
+    r.topics.push(t);
+    let created: CreateTopicsResponse = c.call(ApiKey::CreateTopics, 7, &r);
+    let topic_id = created.topics[0].topic_id;
+    for chunk in 0..40u32 {
+        let values: Vec<Vec<u8>> = (0..10)
+            .map(|i| (chunk * 10 + i).to_be_bytes().repeat(1000))
+            .collect();
+        let values: Vec<&[u8]> = values.iter().map(Vec::as_slice).collect();
+        let resp: ProduceResponse = c.call(
+            ApiKey::Produce,
+            8,
+            &produce_request("cold-share", batch::build(0, 1_000, &values)),
+        );
+        assert_eq!(resp.responses[0].partition_responses[0].error_code, 0);
+    }
+    if !evict(&config.data_dir.join("topics/cold-share/0")) {
+        eprintln!("skipped: the kernel cannot tell cached pages from cold ones here");
+        broker.shutdown(std::time::Duration::from_secs(5));
+        let _ = std::fs::remove_dir_all(&config.data_dir);
+        return;
+    }
+    let mut hb = ShareGroupHeartbeatRequest::default();
+    hb.group_id = GroupId(topic_name("g").0);
+    hb.member_id = topic_name("m").0;
+    hb.subscribed_topic_names = Some(vec![topic_name("cold-share")]);
+    let joined: ShareGroupHeartbeatResponse = c.call(ApiKey::ShareGroupHeartbeat, 1, &hb);
+    assert_eq!(joined.error_code, 0);
+    let reads = gyre_testkit::storage_read_bytes_of_threads;
+    let accounting = gyre_testkit::storage_read_bytes(Path::new("/proc/self")).is_some();
+    let (w0, c0) = (reads("gyre-log-writer"), reads("gyre-cache-load"));
+    // Every record, 100 at a time, each fetch accepting the last one's.
+    let mut got = 0i64;
+    let mut acks: Option<(i64, i64)> = None;
+    for epoch in 0..20 {
+        let mut p = share_fetch_request::FetchPartition::default();
+        if let Some((first, last)) = acks {
+            let mut b = share_fetch_request::AcknowledgementBatch::default();
+            b.first_offset = first;
+            b.last_offset = last;
+            b.acknowledge_types = vec![1];
+            p.acknowledgement_batches.push(b);
+        }
+        let mut ft = share_fetch_request::FetchTopic::default();
+        ft.topic_id = topic_id;
+        ft.partitions.push(p);
+        let mut r = ShareFetchRequest::default();
+        r.group_id = Some(GroupId(topic_name("g").0));
+        r.member_id = Some(topic_name("m").0);
+        r.share_session_epoch = epoch;
+        r.max_bytes = 1 << 20;
+        r.max_records = 100;
+        r.batch_size = 100;
+        r.topics.push(ft);
+        let resp: ShareFetchResponse = c.call(ApiKey::ShareFetch, 1, &r);
+        assert_eq!(resp.error_code, 0);
+        let Some(part) = resp.responses.first().and_then(|t| t.partitions.first()) else {
+            break;
+        };
+        let Some(run) = part.acquired_records.first() else {
+            break;
+        };
+        assert_eq!(run.first_offset, got, "the records in order, none twice");
+        got = run.last_offset + 1;
+        acks = Some((run.first_offset, run.last_offset));
+        if got == 400 {
+            break;
+        }
+    }
+    assert_eq!(got, 400, "every record delivered");
+    if accounting {
+        let writer = reads("gyre-log-writer") - w0;
+        let loader = reads("gyre-cache-load") - c0;
+        assert!(loader >= 1_000_000, "the loader read {loader} bytes");
+        assert!(
+            writer < 64 * 1024,
+            "the log writer read {writer} bytes from the disk"
+        );
+    }
     broker.shutdown(std::time::Duration::from_secs(5));
     let _ = std::fs::remove_dir_all(&config.data_dir);
 }

@@ -281,3 +281,49 @@ fn members_share_records_through_sessions_and_acknowledgements() {
     drop(b);
     let _ = std::fs::remove_dir_all(common::data_dir("share-protocol"));
 }
+
+#[test]
+fn a_share_consumer_is_held_to_its_fetch_quota() {
+    // Before: ShareFetch responses were not counted, so a client held to
+    // a fetch byte rate could read past it through a share group.
+    let b = broker("share-quota");
+    let mut c = Client::connect(b.local_addr());
+    let id = topic(&mut c, "q");
+    let value = vec![b'v'; 100_000];
+    for _ in 0..12 {
+        let records = batch::build(0, 1_700_000_000_000, &[&value]);
+        let _: ProduceResponse = c.call(ApiKey::Produce, 9, &common::produce_request("q", records));
+    }
+    // 95 kB/s: ten seconds' worth is a little under ten records.
+    let mut op = alter_client_quotas_request::OpData::default();
+    op.key = s("consumer_byte_rate");
+    op.value = 95_000.0;
+    let mut entity = alter_client_quotas_request::EntityData::default();
+    entity.entity_type = s("client-id");
+    entity.entity_name = Some(s("gyre-test"));
+    let mut e = alter_client_quotas_request::EntryData::default();
+    e.entity.push(entity);
+    e.ops.push(op);
+    let mut q = AlterClientQuotasRequest::default();
+    q.entries.push(e);
+    let qr: AlterClientQuotasResponse = c.call(ApiKey::AlterClientQuotas, 1, &q);
+    assert_eq!(qr.entries[0].error_code, 0);
+    join(&mut c, "m", &["q"]);
+    let mut throttled = None;
+    let mut acks: Vec<(i64, i64, i8)> = Vec::new();
+    for epoch in 0..12 {
+        let r = share_fetch(&mut c, "m", epoch, id, &acks, 1);
+        let got = acquired(&r);
+        assert_eq!(got.len(), 1, "fetch {epoch}: {got:?}");
+        acks = vec![(got[0].0, got[0].1, ACCEPT)];
+        if r.throttle_time_ms > 0 {
+            throttled = Some((epoch, r.throttle_time_ms));
+            break;
+        }
+    }
+    let (at, ms) = throttled.expect("throttled within twelve 100 kB responses");
+    assert!((7..=10).contains(&at), "throttled at response {at}");
+    assert!(ms > 0 && ms <= 2_000, "throttled {ms} ms");
+    drop(b);
+    let _ = std::fs::remove_dir_all(common::data_dir("share-quota"));
+}

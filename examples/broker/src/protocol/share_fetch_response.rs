@@ -65,11 +65,20 @@ fn put_nullable_str(buf: &mut BytesMut, s: &Option<String>) {
 
 /// Encodes a ShareFetch v1 response of `topics` (topic id, partitions)
 /// as the pieces to write, in order, starting with the frame's size.
-pub fn encode(head: ShareHead, topics: Vec<(Uuid, Vec<SharePartition>)>) -> Vec<Outbound> {
+/// `throttle` is told the bytes the response takes on the wire (for a
+/// fetch quota to count) and gives the throttle time (ms) it earned; the
+/// response carries the larger of that and the head's.
+pub fn encode(
+    head: ShareHead,
+    topics: Vec<(Uuid, Vec<SharePartition>)>,
+    throttle: impl FnOnce(usize) -> i32,
+) -> Vec<Outbound> {
     let mut out = Vec::with_capacity(2 + 2 * topics.len());
+    // The frame's size, header and throttle time go first but are
+    // written last, once the size (which the throttle time depends on)
+    // is known.
+    out.push(Outbound::Bytes(bytes::Bytes::new()));
     let mut buf = BytesMut::with_capacity(256);
-    super::response::put_header(&mut buf, 1, head.correlation_id);
-    buf.put_i32(head.throttle_ms);
     buf.put_i16(head.error.0);
     put_nullable_str(&mut buf, &head.error.1);
     buf.put_i32(head.lock_ms);
@@ -113,9 +122,14 @@ pub fn encode(head: ShareHead, topics: Vec<(Uuid, Vec<SharePartition>)>) -> Vec<
     buf.put_u8(0);
     size += buf.len() as u64;
     out.push(Outbound::Bytes(buf.freeze()));
-    let mut frame = BytesMut::with_capacity(4);
-    frame.put_i32(size as i32);
-    out.insert(0, Outbound::Bytes(frame.freeze()));
+    // Correlation id, the header's empty tags, the throttle time.
+    let size = size + 4 + 1 + 4;
+    let throttle_ms = throttle(4 + size as usize).max(head.throttle_ms);
+    let mut first = BytesMut::with_capacity(4 + 4 + 1 + 4);
+    first.put_i32(size as i32);
+    super::response::put_header(&mut first, 1, head.correlation_id);
+    first.put_i32(throttle_ms);
+    out[0] = Outbound::Bytes(first.freeze());
     out
 }
 
@@ -156,6 +170,7 @@ mod tests {
             .unwrap();
         let region = FileRegion::open_range(&path, 3, 9).unwrap();
         let topic = Uuid::from_u128(99);
+        let mut counted = 0;
         let out = encode(
             ShareHead {
                 correlation_id: 7,
@@ -184,8 +199,13 @@ mod tests {
                     },
                 ],
             )],
+            |size| {
+                counted = size;
+                2
+            },
         );
         let bytes = flatten(&out);
+        assert_eq!(counted, bytes.len(), "the quota counts the whole response");
         let mut b = Bytes::from(bytes);
         assert_eq!(b.get_i32() as usize, b.remaining());
         assert_eq!(b.get_i32(), 7);

@@ -538,7 +538,11 @@ impl Connection {
                 self.fetch(ctx, head, r, quota)
             }
             share @ (RequestKind::ShareFetch(_) | RequestKind::ShareAcknowledge(_)) => {
-                self.share_request(ctx, head, &share)
+                let quota = match share {
+                    RequestKind::ShareFetch(_) => self.quota(Kind::Fetch, &quota_ask),
+                    _ => None,
+                };
+                self.share_request(ctx, head, &share, quota)
             }
             offsets @ (RequestKind::DescribeShareGroupOffsets(_)
             | RequestKind::AlterShareGroupOffsets(_)
@@ -1432,16 +1436,22 @@ impl Connection {
         ctx: &mut impl InboundContext<Self>,
         head: header::RequestHead,
         request: &RequestKind,
+        quota: quotas::Applied,
     ) {
         let resolve = |topic_id: Uuid, index: i32| self.share_part(ctx, topic_id, index);
-        let Some((job, refused)) = share_requests::job(request, resolve) else {
+        let Some((mut job, refused)) = share_requests::job(request, resolve) else {
             return;
         };
+        // As a fetch: no more than the quota allows in its window.
+        if let Some((_, bytes_per_s)) = &quota {
+            let asked = i32::try_from(job.max_bytes).unwrap_or(i32::MAX);
+            job.max_bytes = quotas::window_cap(asked, *bytes_per_s) as u64;
+        }
         let fetch = matches!(request, RequestKind::ShareFetch(_));
         self.send_to_writer(
             ctx,
             head,
-            Pending::Share(fetch, refused),
+            Pending::Share(fetch, refused, quota),
             Some(LogOp::ShareFetch(Box::new(job))),
             Answer::Fetched(Vec::new()),
         );

@@ -104,7 +104,8 @@ pub enum Pending {
     AlterConfigs(AlterApi, Vec<alter_configs::Asked>),
     /// A ShareFetch (`true`) or ShareAcknowledge, and the partitions
     /// refused before the writer saw it.
-    Share(bool, Vec<super::share_requests::Refused>),
+    /// A ShareFetch's client's fetch quota counts its response.
+    Share(bool, Vec<super::share_requests::Refused>, Applied),
     /// A share group's start offsets described, altered or deleted.
     ShareOffsets(super::share_offsets::Layout),
 }
@@ -186,7 +187,7 @@ impl LogReply for Responder {
                     answered.topics,
                 )));
             }
-            (Pending::Share(true, refused), Answer::Shared(answer)) => {
+            (Pending::Share(true, refused, quota), Answer::Shared(answer)) => {
                 let epoch = self.shared.catalog.leader_epoch();
                 let (head, topics) = share_fetch_answer(refused, answer, epoch);
                 let head = ShareHead {
@@ -194,9 +195,24 @@ impl LogReply for Responder {
                     throttle_ms: self.throttle_ms,
                     ..head
                 };
-                self.send(Frame::Parts(share_fetch_response::encode(head, topics)));
+                // A client with a fetch quota is charged for the response
+                // and held back when over it, as after a throttled
+                // produce: its records are acquired already, so it is not
+                // answered empty as a fetch is.
+                let parts = share_fetch_response::encode(head, topics, |size| match quota {
+                    Some((sensor, bytes_per_s)) => {
+                        let wait = sensor.record_and_throttle(size, *bytes_per_s);
+                        if !wait.is_zero() {
+                            let mute = UserEvent::Custom(Box::new(Throttled(wait)));
+                            let _ = self.handle.fire_user_event(mute);
+                        }
+                        throttle_ms(wait)
+                    }
+                    None => 0,
+                });
+                self.send(Frame::Parts(parts));
             }
-            (Pending::Share(false, refused), Answer::Shared(answer)) => {
+            (Pending::Share(false, refused, _), Answer::Shared(answer)) => {
                 let epoch = self.shared.catalog.leader_epoch();
                 self.send_encoded(share_acknowledge_answer(refused, answer, epoch))
             }

@@ -34,6 +34,7 @@ pub use group_config::StartAt;
 use crate::log::batch::BatchHeader;
 use crate::protocol::error_code as ec;
 use crate::storage::Storage;
+use crate::topics::PartitionId;
 use group_config::GroupConfig;
 use job::{
     MemberChange, OffsetsAnswer, OffsetsJob, PartAcks, ShareAnswer, ShareFetchJob, SharePart,
@@ -692,6 +693,38 @@ impl Shares {
             }
         };
         Ok(topics.into_iter().map(|t| (t, code)).collect())
+    }
+
+    /// Where a fetch of `job`'s member would read each of its session's
+    /// partitions now: (partition, offset), for those with records to
+    /// deliver (so that records not in the page cache are read in off
+    /// the writer first).
+    pub fn next_reads(&self, storage: &Storage, job: &ShareFetchJob) -> Vec<(PartitionId, i64)> {
+        let (limits, start_at, read_committed) = self.rules_of(&job.group);
+        let who = (job.group.clone(), job.member.clone());
+        let Some(session) = self.sessions.get(&who) else {
+            return Vec::new();
+        };
+        session
+            .parts
+            .iter()
+            .filter_map(|part| {
+                let id = part.partition?;
+                let log = storage.log(id)?;
+                let limit = if read_committed {
+                    log.last_stable_offset()
+                } else {
+                    log.end_offset()
+                };
+                let key = (job.group.clone(), part.topic_id, part.index);
+                let from = match self.partitions.get(&key) {
+                    Some(sp) => sp.next_to_deliver(limit, &limits)?,
+                    None if start_at == StartAt::Earliest => log.start_offset(),
+                    None => return None,
+                };
+                (from < limit).then_some((id, from.max(log.start_offset())))
+            })
+            .collect()
     }
 
     /// Gives back the records whose locks ran out; whether any did. Drops
