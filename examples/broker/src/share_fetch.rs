@@ -51,9 +51,28 @@ pub(crate) struct Serving<'a, R> {
     pub(crate) parked: &'a mut Vec<ShareParked<R>>,
 }
 
+impl<R> Serving<'_, R> {
+    fn reborrow(&mut self) -> Serving<'_, R> {
+        Serving {
+            shares: &mut *self.shares,
+            storage: self.storage,
+            loader: self.loader,
+            reload: self.reload,
+            parked: &mut *self.parked,
+        }
+    }
+}
+
 /// Begins `job` (its member, session and acknowledgements) and answers
-/// it now if it can be, or has its records read in, or parks it.
-pub(crate) fn begin<R: LogReply>(at: Serving<'_, R>, id: u64, job: ShareFetchJob, reply: R) {
+/// it now if it can be, or has its records read in, or parks it; then
+/// looks at the parked ones again, which its acknowledgements may have
+/// given records back to.
+pub(crate) fn begin<R: LogReply>(mut at: Serving<'_, R>, id: u64, job: ShareFetchJob, reply: R) {
+    serve_new(at.reborrow(), id, job, reply);
+    wake(at, None);
+}
+
+fn serve_new<R: LogReply>(at: Serving<'_, R>, id: u64, job: ShareFetchJob, reply: R) {
     let begun = match at.shares.begin(at.storage, &job) {
         Ok(begun) => begun,
         Err(refused) => return reply.answer(id, Answer::Shared(refused)),
@@ -150,12 +169,13 @@ fn answer<R: LogReply>(
 
 /// Looks at the parked share fetches again: answers those that now get
 /// records and, given the time `now`, those whose wait is over.
-pub(crate) fn wake<R: LogReply>(
-    shares: &mut Shares,
-    storage: &Storage,
-    parked: &mut Vec<ShareParked<R>>,
-    now: Option<Instant>,
-) {
+pub(crate) fn wake<R: LogReply>(at: Serving<'_, R>, now: Option<Instant>) {
+    let Serving {
+        shares,
+        storage,
+        parked,
+        ..
+    } = at;
     let mut i = 0;
     while i < parked.len() {
         let acquired = shares.acquire(storage, &parked[i].job, &parked[i].begun);

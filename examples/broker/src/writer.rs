@@ -281,12 +281,10 @@ impl<R: LogReply> WriterHandler<R> {
                 Wake::Appended,
             );
         }
-        if let (true, false, Some(shares)) = (
-            committed,
-            self.share_parked.is_empty(),
-            self.shares.as_mut(),
-        ) {
-            share_fetch::wake(shares, &self.storage, &mut self.share_parked, None);
+        if committed && !self.share_parked.is_empty() {
+            if let Some(at) = self.share_serving() {
+                share_fetch::wake(at, None);
+            }
         }
     }
 
@@ -448,6 +446,25 @@ impl<R: LogReply> WriterHandler<R> {
             .collect()
     }
 
+    /// Writes the share groups' changed state, synced under `every-batch`.
+    fn persist_shares(&mut self) {
+        let sync = self.config.flush == FlushPolicy::EveryBatch;
+        if let Some(shares) = self.shares.as_mut() {
+            shares.persist(sync);
+        }
+    }
+
+    /// Where share fetches are served, if share groups are.
+    fn share_serving(&mut self) -> Option<Serving<'_, R>> {
+        Some(Serving {
+            shares: self.shares.as_mut()?,
+            storage: &self.storage,
+            loader: self.loader.as_ref(),
+            reload: &self.share_reload,
+            parked: &mut self.share_parked,
+        })
+    }
+
     /// Work that runs when the writer is idle or a batch ends: long polls
     /// that ran out of time, interval fsyncs, retention.
     fn housekeeping(&mut self) {
@@ -468,29 +485,26 @@ impl<R: LogReply> WriterHandler<R> {
                 Wake::Tick(Instant::now()),
             );
         }
-        if let Some(shares) = self.shares.as_mut() {
-            while let Ok(fetch) = self.share_reloaded.try_recv() {
-                let at = Serving {
-                    shares: &mut *shares,
-                    storage: &self.storage,
-                    loader: self.loader.as_ref(),
-                    reload: &self.share_reload,
-                    parked: &mut self.share_parked,
-                };
+        while let Ok(fetch) = self.share_reloaded.try_recv() {
+            if let Some(at) = self.share_serving() {
                 share_fetch::serve_or_park(at, fetch);
             }
-            // Locks are checked every 50 ms: a record comes back at most
-            // that late, and a writer with thousands of share-partitions
-            // does not walk them every tick.
-            let now = Instant::now();
-            let released = now.duration_since(self.last_lock_check) >= SHARE_LOCK_CHECK
-                && shares.expire_locks();
-            if now.duration_since(self.last_lock_check) >= SHARE_LOCK_CHECK {
-                self.last_lock_check = now;
+        }
+        // Locks are checked every 50 ms: a record comes back at most that
+        // late, and a writer with thousands of share-partitions does not
+        // walk them every tick.
+        let now = Instant::now();
+        let check = now.duration_since(self.last_lock_check) >= SHARE_LOCK_CHECK;
+        if check {
+            self.last_lock_check = now;
+        }
+        let released = check && self.shares.as_mut().is_some_and(Shares::expire_locks);
+        if released || !self.share_parked.is_empty() {
+            if let Some(at) = self.share_serving() {
+                share_fetch::wake(at, Some(now));
             }
-            if released || !self.share_parked.is_empty() {
-                share_fetch::wake(shares, &self.storage, &mut self.share_parked, Some(now));
-            }
+        }
+        if let Some(shares) = self.shares.as_mut() {
             shares.persist(false);
         }
         if let FlushPolicy::Interval(every) = self.config.flush {
@@ -559,20 +573,10 @@ impl<R: LogReply> OwningHandler<Slot<R>> for WriterHandler<R> {
                     }
                 }
                 LogOp::ShareFetch(job) => {
-                    if let (Some(reply), Some(shares)) = (reply, self.shares.as_mut()) {
-                        let at = Serving {
-                            shares: &mut *shares,
-                            storage: &self.storage,
-                            loader: self.loader.as_ref(),
-                            reload: &self.share_reload,
-                            parked: &mut self.share_parked,
-                        };
+                    if let (Some(reply), Some(at)) = (reply, self.share_serving()) {
                         share_fetch::begin(at, id, *job, reply);
-                        // Acknowledgements may have given records back for
-                        // a parked fetch.
-                        share_fetch::wake(shares, &self.storage, &mut self.share_parked, None);
-                        shares.persist(self.config.flush == FlushPolicy::EveryBatch);
                     }
+                    self.persist_shares();
                 }
                 LogOp::ShareOffsets(job) => {
                     if let (Some(reply), Some(shares)) = (reply, self.shares.as_mut()) {
@@ -581,12 +585,14 @@ impl<R: LogReply> OwningHandler<Slot<R>> for WriterHandler<R> {
                     }
                 }
                 LogOp::ShareMembers(change) => {
-                    if let Some(shares) = self.shares.as_mut() {
-                        if shares.member_change(change) {
-                            share_fetch::wake(shares, &self.storage, &mut self.share_parked, None);
-                        }
-                        shares.persist(self.config.flush == FlushPolicy::EveryBatch);
+                    let released = self
+                        .shares
+                        .as_mut()
+                        .is_some_and(|s| s.member_change(change));
+                    if let (true, Some(at)) = (released, self.share_serving()) {
+                        share_fetch::wake(at, None);
                     }
+                    self.persist_shares();
                 }
                 LogOp::ListOffsets(queries, read_committed) => {
                     let answer = self.list_offsets(&queries, read_committed);

@@ -305,26 +305,6 @@ mod tests {
     use kafka_protocol::messages::FetchResponse;
     use kafka_protocol::protocol::Decodable;
     use std::io::Write;
-    use std::os::unix::fs::FileExt;
-
-    fn flatten(out: &[Outbound]) -> Vec<u8> {
-        let mut v = Vec::new();
-        for piece in out {
-            match piece {
-                Outbound::Bytes(b) => v.extend_from_slice(b),
-                Outbound::File(r) => {
-                    let mut chunk = vec![0; r.remaining() as usize];
-                    r.file()
-                        .file()
-                        .read_exact_at(&mut chunk, r.position())
-                        .unwrap();
-                    v.extend_from_slice(&chunk);
-                }
-                other => panic!("a fetch response holds no {other:?}"),
-            }
-        }
-        v
-    }
 
     #[test]
     fn varint_lengths_match_what_is_written() {
@@ -383,7 +363,7 @@ mod tests {
                 error_code: 71,
                 session_id: 12345,
             };
-            let wire = flatten(&encode(head, version, topics));
+            let wire = crate::protocol::wire_bytes(&encode(head, version, topics));
             let mut b = Bytes::from(wire);
             assert_eq!(b.get_i32() as usize, b.len());
             assert_eq!(b.get_i32(), 77);

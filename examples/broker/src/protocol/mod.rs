@@ -202,3 +202,27 @@ pub mod config_resource {
     /// A group's configs.
     pub const GROUP: i8 = 32;
 }
+
+/// The bytes a response's pieces put on the wire, file regions read from
+/// their files (for the hand-encoded responses' tests).
+#[cfg(test)]
+pub(crate) fn wire_bytes(out: &[gyre_reactor::Outbound]) -> Vec<u8> {
+    use gyre_reactor::Outbound;
+    use std::os::unix::fs::FileExt;
+    let mut v = Vec::new();
+    for piece in out {
+        match piece {
+            Outbound::Bytes(b) => v.extend_from_slice(b),
+            Outbound::File(r) => {
+                let mut chunk = vec![0; r.remaining() as usize];
+                r.file()
+                    .file()
+                    .read_exact_at(&mut chunk, r.position())
+                    .unwrap();
+                v.extend_from_slice(&chunk);
+            }
+            other => panic!("a response holds no {other:?}"),
+        }
+    }
+    v
+}

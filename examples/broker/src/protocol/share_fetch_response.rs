@@ -140,26 +140,6 @@ mod tests {
     use kafka_protocol::messages::ShareFetchResponse;
     use kafka_protocol::protocol::Decodable;
     use std::io::Write;
-    use std::os::unix::fs::FileExt;
-
-    fn flatten(out: &[Outbound]) -> Vec<u8> {
-        let mut v = Vec::new();
-        for piece in out {
-            match piece {
-                Outbound::Bytes(b) => v.extend_from_slice(b),
-                Outbound::File(r) => {
-                    let mut chunk = vec![0; r.remaining() as usize];
-                    r.file()
-                        .file()
-                        .read_exact_at(&mut chunk, r.position())
-                        .unwrap();
-                    v.extend_from_slice(&chunk);
-                }
-                other => panic!("a share fetch response holds no {other:?}"),
-            }
-        }
-        v
-    }
 
     #[test]
     fn kafka_protocol_decodes_what_is_written() {
@@ -204,7 +184,7 @@ mod tests {
                 2
             },
         );
-        let bytes = flatten(&out);
+        let bytes = crate::protocol::wire_bytes(&out);
         assert_eq!(counted, bytes.len(), "the quota counts the whole response");
         let mut b = Bytes::from(bytes);
         assert_eq!(b.get_i32() as usize, b.remaining());

@@ -412,6 +412,42 @@ mod tests {
         }
     }
 
+    /// A coordinator's share groups over one catalog, at one time.
+    struct Groups {
+        groups: HashMap<String, ShareGroup>,
+        catalog: TopicsNow,
+        now: Instant,
+        changes: Vec<MemberChange>,
+    }
+
+    impl Groups {
+        fn new(topics: &[(&str, i32)]) -> Self {
+            Groups {
+                groups: HashMap::new(),
+                catalog: catalog(topics),
+                now: Instant::now(),
+                changes: Vec::new(),
+            }
+        }
+
+        fn beat(
+            &mut self,
+            member: &str,
+            epoch: i32,
+            topics: Option<&[&str]>,
+        ) -> ShareGroupHeartbeatResponse {
+            heartbeat(
+                &mut self.groups,
+                &beat(member, epoch, topics),
+                client(),
+                &self.catalog,
+                ShareGroupSettings::default(),
+                self.now,
+                &mut self.changes,
+            )
+        }
+    }
+
     fn partitions(resp: &ShareGroupHeartbeatResponse) -> Vec<i32> {
         let a = resp.assignment.as_ref().expect("an assignment");
         a.topic_partitions
@@ -422,175 +458,66 @@ mod tests {
 
     #[test]
     fn partitions_are_spread_then_shared() {
-        let mut groups = HashMap::new();
-        let cat = catalog(&[("t", 3)]);
-        let now = Instant::now();
-        let s = ShareGroupSettings::default();
-        let mut ch = Vec::new();
-        let a = heartbeat(
-            &mut groups,
-            &beat("a", 0, Some(&["t"])),
-            client(),
-            &cat,
-            s,
-            now,
-            &mut ch,
-        );
+        let mut g = Groups::new(&[("t", 3)]);
+        let a = g.beat("a", 0, Some(&["t"]));
         assert_eq!((a.error_code, a.member_epoch), (0, 1));
         assert_eq!(partitions(&a), [0, 1, 2]);
-        let b = heartbeat(
-            &mut groups,
-            &beat("b", 0, Some(&["t"])),
-            client(),
-            &cat,
-            s,
-            now,
-            &mut ch,
-        );
+        let b = g.beat("b", 0, Some(&["t"]));
         assert_eq!(b.member_epoch, 2);
         assert_eq!(partitions(&b), [1]);
         // a hears of the new epoch and its smaller share.
-        let a2 = heartbeat(
-            &mut groups,
-            &beat("a", 1, None),
-            client(),
-            &cat,
-            s,
-            now,
-            &mut ch,
-        );
+        let a2 = g.beat("a", 1, None);
         assert_eq!((a2.member_epoch, partitions(&a2)), (2, vec![0, 2]));
         // Nothing moved since: no assignment.
-        let a3 = heartbeat(
-            &mut groups,
-            &beat("a", 2, None),
-            client(),
-            &cat,
-            s,
-            now,
-            &mut ch,
-        );
-        assert!(a3.assignment.is_none());
+        assert!(g.beat("a", 2, None).assignment.is_none());
         // Four members of three partitions: each has one, one is shared.
-        for m in ["c", "d"] {
-            heartbeat(
-                &mut groups,
-                &beat(m, 0, Some(&["t"])),
-                client(),
-                &cat,
-                s,
-                now,
-                &mut ch,
-            );
-        }
-        let all: Vec<i32> = groups["g"]
+        g.beat("c", 0, Some(&["t"]));
+        g.beat("d", 0, Some(&["t"]));
+        let all: Vec<i32> = g.groups["g"]
             .target
             .values()
             .flat_map(|p| p[0].1.clone())
             .collect();
         assert_eq!(all.len(), 4);
         assert!((0..3).all(|p| all.contains(&p)));
-        assert_eq!(
-            ch.iter()
-                .filter(|c| matches!(c, MemberChange::Joined { .. }))
-                .count(),
-            4
-        );
+        let joined = g
+            .changes
+            .iter()
+            .filter(|c| matches!(c, MemberChange::Joined { .. }));
+        assert_eq!(joined.count(), 4);
     }
 
     #[test]
     fn stale_epochs_are_fenced_unknown_members_refused_and_leavers_told() {
-        let mut groups = HashMap::new();
-        let cat = catalog(&[("t", 1)]);
-        let now = Instant::now();
-        let s = ShareGroupSettings::default();
-        let mut ch = Vec::new();
-        heartbeat(
-            &mut groups,
-            &beat("a", 0, Some(&["t"])),
-            client(),
-            &cat,
-            s,
-            now,
-            &mut ch,
-        );
-        let fenced = heartbeat(
-            &mut groups,
-            &beat("a", 7, None),
-            client(),
-            &cat,
-            s,
-            now,
-            &mut ch,
-        );
-        assert_eq!(fenced.error_code, ec::FENCED_MEMBER_EPOCH);
-        let unknown = heartbeat(
-            &mut groups,
-            &beat("z", 1, None),
-            client(),
-            &cat,
-            s,
-            now,
-            &mut ch,
-        );
-        assert_eq!(unknown.error_code, ec::UNKNOWN_MEMBER_ID);
-        let no_topics = heartbeat(
-            &mut groups,
-            &beat("b", 0, None),
-            client(),
-            &cat,
-            s,
-            now,
-            &mut ch,
-        );
-        assert_eq!(no_topics.error_code, ec::INVALID_REQUEST);
-        ch.clear();
-        let gone = heartbeat(
-            &mut groups,
-            &beat("a", -1, None),
-            client(),
-            &cat,
-            s,
-            now,
-            &mut ch,
-        );
-        assert_eq!(gone.member_epoch, -1);
+        let mut g = Groups::new(&[("t", 1)]);
+        g.beat("a", 0, Some(&["t"]));
+        assert_eq!(g.beat("a", 7, None).error_code, ec::FENCED_MEMBER_EPOCH);
+        assert_eq!(g.beat("z", 1, None).error_code, ec::UNKNOWN_MEMBER_ID);
+        assert_eq!(g.beat("b", 0, None).error_code, ec::INVALID_REQUEST);
+        g.changes.clear();
+        assert_eq!(g.beat("a", -1, None).member_epoch, -1);
         assert_eq!(
-            ch,
+            g.changes,
             [MemberChange::Left {
                 group: "g".into(),
                 member: "a".into()
             }]
         );
-        assert!(groups["g"].is_empty());
+        assert!(g.groups["g"].is_empty());
     }
 
     #[test]
     fn a_silent_member_is_dropped() {
-        let mut groups = HashMap::new();
-        let cat = catalog(&[("t", 1)]);
-        let now = Instant::now();
-        let s = ShareGroupSettings::default();
-        let mut ch = Vec::new();
-        heartbeat(
-            &mut groups,
-            &beat("a", 0, Some(&["t"])),
-            client(),
-            &cat,
-            s,
-            now,
-            &mut ch,
-        );
-        ch.clear();
-        expire(
-            &mut groups,
-            &cat,
-            now + s.session_timeout - Duration::from_millis(1),
-            &mut ch,
-        );
-        assert!(ch.is_empty());
-        expire(&mut groups, &cat, now + s.session_timeout, &mut ch);
-        assert_eq!(ch.len(), 1);
-        assert!(groups["g"].is_empty());
+        let mut g = Groups::new(&[("t", 1)]);
+        g.beat("a", 0, Some(&["t"]));
+        g.changes.clear();
+        let timeout = ShareGroupSettings::default().session_timeout;
+        let cat = &g.catalog;
+        let almost = g.now + timeout - Duration::from_millis(1);
+        expire(&mut g.groups, cat, almost, &mut g.changes);
+        assert!(g.changes.is_empty());
+        expire(&mut g.groups, cat, g.now + timeout, &mut g.changes);
+        assert_eq!(g.changes.len(), 1);
+        assert!(g.groups["g"].is_empty());
     }
 }
