@@ -5,8 +5,10 @@
 //! every request of the group is answered (under `interval` a flusher
 //! thread does the fsyncs, so appends never wait on the disk). Fetches are resolved to file
 //! regions of committed batches here too, and parked (long polling) until
-//! enough bytes arrive or their wait runs out; list-offsets, topic
-//! creation and deletion run here as well, so no log needs a lock.
+//! enough bytes arrive or their wait runs out; share groups' fetches
+//! acquire their records here, from the delivery state the writer holds
+//! (`crate::share_fetch`); list-offsets, topic creation and deletion run
+//! here as well, so no log needs a lock.
 //!
 //! This is the LMAX pattern: a single writer needs no lock on the logs, and
 //! the ring's natural batching turns a burst of small produce requests

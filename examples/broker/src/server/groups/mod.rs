@@ -7,7 +7,10 @@
 //! until their rebalance phase completes. Groups of the classic protocol
 //! (`group`) and of the consumer group protocol (`consumer_group`, KIP-848)
 //! share the ids' namespace and the committed offsets; consumer groups
-//! are kept across restarts as Kafka keeps them (`group_store`). Transaction markers go from here
+//! are kept across restarts as Kafka keeps them (`group_store`). Share
+//! groups' membership (`share_group`, KIP-932) is here too; their
+//! records' delivery is on the log writer ([`crate::share`]), which hears
+//! from here who joins and leaves. Transaction markers go from here
 //! to the log writer, and its word that they are written comes back on a
 //! channel of its own.
 
