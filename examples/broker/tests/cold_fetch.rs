@@ -150,14 +150,7 @@ fn a_share_fetch_of_records_out_of_the_page_cache_is_loaded_off_the_writer() {
     config.share_groups.start_at = StartAt::Earliest;
     let broker = common::start(&config);
     let mut c = Client::connect(broker.local_addr());
-    let mut t = create_topics_request::CreatableTopic::default();
-    t.name = topic_name("cold-share");
-    t.num_partitions = 1;
-    t.replication_factor = 1;
-    let mut r = CreateTopicsRequest::default();
-    r.topics.push(t);
-    let created: CreateTopicsResponse = c.call(ApiKey::CreateTopics, 7, &r);
-    let topic_id = created.topics[0].topic_id;
+    let topic_id = create_topic(&mut c, "cold-share", 1);
     for chunk in 0..40u32 {
         let values: Vec<Vec<u8>> = (0..10)
             .map(|i| (chunk * 10 + i).to_be_bytes().repeat(1000))

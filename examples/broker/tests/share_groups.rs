@@ -28,20 +28,6 @@ fn broker(tag: &str) -> gyre_broker::Broker {
     common::start(&config)
 }
 
-/// Creates topic `name` of one partition; its id.
-fn topic(c: &mut Client, name: &str) -> Uuid {
-    let mut t = create_topics_request::CreatableTopic::default();
-    t.name = common::topic_name(name);
-    t.num_partitions = 1;
-    t.replication_factor = 1;
-    let mut r = CreateTopicsRequest::default();
-    r.topics.push(t);
-    r.timeout_ms = 5000;
-    let resp: CreateTopicsResponse = c.call(ApiKey::CreateTopics, 7, &r);
-    assert_eq!(resp.topics[0].error_code, 0);
-    resp.topics[0].topic_id
-}
-
 fn produce(c: &mut Client, name: &str, n: usize) {
     let values: Vec<Vec<u8>> = (0..n).map(|i| format!("v{i}").into_bytes()).collect();
     let refs: Vec<&[u8]> = values.iter().map(Vec::as_slice).collect();
@@ -153,7 +139,7 @@ const RELEASE: i8 = 2;
 fn members_share_records_through_sessions_and_acknowledgements() {
     let b = broker("share-protocol");
     let mut c = Client::connect(b.local_addr());
-    let id = topic(&mut c, "t");
+    let id = common::create_topic(&mut c, "t", 1);
     produce(&mut c, "t", 10);
 
     // Not a member: refused.
@@ -288,7 +274,7 @@ fn a_share_consumer_is_held_to_its_fetch_quota() {
     // a fetch byte rate could read past it through a share group.
     let b = broker("share-quota");
     let mut c = Client::connect(b.local_addr());
-    let id = topic(&mut c, "q");
+    let id = common::create_topic(&mut c, "q", 1);
     let value = vec![b'v'; 100_000];
     for _ in 0..12 {
         let records = batch::build(0, 1_700_000_000_000, &[&value]);

@@ -150,7 +150,8 @@ pub fn topic_name(s: &str) -> kafka_protocol::messages::TopicName {
 }
 
 /// Creates `topic` with `partitions` partitions; panics on an error code.
-pub fn create_topic(client: &mut Client, topic: &str, partitions: i32) {
+/// Its id.
+pub fn create_topic(client: &mut Client, topic: &str, partitions: i32) -> uuid::Uuid {
     use kafka_protocol::messages::create_topics_request::CreatableTopic;
     use kafka_protocol::messages::{CreateTopicsRequest, CreateTopicsResponse};
     let mut t = CreatableTopic::default();
@@ -160,8 +161,9 @@ pub fn create_topic(client: &mut Client, topic: &str, partitions: i32) {
     let mut r = CreateTopicsRequest::default();
     r.topics.push(t);
     r.timeout_ms = 5000;
-    let resp: CreateTopicsResponse = client.call(ApiKey::CreateTopics, 4, &r);
+    let resp: CreateTopicsResponse = client.call(ApiKey::CreateTopics, 7, &r);
     assert_eq!(resp.topics[0].error_code, 0, "{:?}", resp.topics[0]);
+    resp.topics[0].topic_id
 }
 
 /// A produce request (acks 1) of `records` to partition 0 of `topic`.
