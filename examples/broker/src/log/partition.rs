@@ -203,6 +203,10 @@ pub struct ProducerInfo {
 /// (see [`PartitionTxns::snapshot`]).
 pub const TXN_SNAPSHOT: &str = "transactions.snapshot";
 
+/// The bytes a share group's read of a partition starts with (see
+/// [`PartitionLog::read_batches`]).
+const FIRST_SHARE_READ: u64 = 256 * 1024;
+
 /// How long a producer that stopped appending is remembered: Kafka's
 /// `producer.id.expiration.ms` default, one day.
 pub const PRODUCER_EXPIRY: Duration = Duration::from_secs(24 * 3600);
@@ -1230,30 +1234,47 @@ impl PartitionLog {
     }
 
     /// [`read_below`](Self::read_below), with the header of each batch
-    /// read, in order (a share group's fetch acquires records by batch).
+    /// read, in order (a share group's fetch acquires records by batch),
+    /// stopping once the batches hold `max_records` records from `offset`.
+    /// The read starts small and grows only while it falls short of the
+    /// records: a fetch of a few hundred records from a long backlog walks
+    /// the headers of a few batches, not of `max_bytes` of them.
     pub fn read_batches(
         &self,
         offset: i64,
         max_bytes: u64,
         limit: i64,
+        max_records: usize,
     ) -> Result<Option<(LogSlice, Vec<BatchHeader>)>, LogError> {
-        let Some(slice) = self.read_below(offset, max_bytes, limit)? else {
-            return Ok(None);
-        };
-        let Some((_, segment)) = self.segments.range(..=slice.first_offset).next_back() else {
-            return Ok(None);
-        };
-        let (mut pos, end) = (
-            slice.region.offset(),
-            slice.region.offset() + slice.region.len(),
-        );
-        let mut headers = Vec::new();
-        while pos < end {
-            let header = segment.header_at(pos)?;
-            pos += header.size as u64;
-            headers.push(header);
+        let mut budget = max_bytes.min(FIRST_SHARE_READ);
+        loop {
+            let Some(slice) = self.read_below(offset, budget, limit)? else {
+                return Ok(None);
+            };
+            let Some((_, segment)) = self.segments.range(..=slice.first_offset).next_back() else {
+                return Ok(None);
+            };
+            let (mut pos, end) = (
+                slice.region.offset(),
+                slice.region.offset() + slice.region.len(),
+            );
+            let mut headers = Vec::new();
+            let mut records = 0usize;
+            while pos < end {
+                let header = segment.header_at(pos)?;
+                pos += header.size as u64;
+                records +=
+                    (header.last_offset() - header.base_offset.max(offset) + 1).max(0) as usize;
+                headers.push(header);
+            }
+            // Enough records, no more bytes allowed, or the read stopped
+            // short of its budget (the limit, the segment's end): done.
+            let short = slice.region.len() < budget / 2;
+            if records >= max_records || budget >= max_bytes || short {
+                return Ok(Some((slice, headers)));
+            }
+            budget = budget.saturating_mul(4).min(max_bytes);
         }
-        Ok(Some((slice, headers)))
     }
 
     /// Where a read from `offset` of up to `max_bytes` will look: from the
@@ -1582,6 +1603,37 @@ fn snapshot_crcs(producers: &str, txns: &str) -> u64 {
 #[cfg(test)]
 pub(super) mod tests {
     use super::*;
+
+    #[test]
+    fn a_share_read_walks_the_batches_its_records_need_not_its_bytes() {
+        let dir = std::env::temp_dir().join(format!("gyre-share-read-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let (mut log, _) = PartitionLog::open(&dir, LogConfig::default()).unwrap();
+        let value = [b'v'; 1000];
+        for _ in 0..2000 {
+            log.append(&batch::build(0, 0, &[&value[..]; 10])).unwrap();
+        }
+        let end = log.end_offset();
+        // 25 records from offset 5: three batches, not 50 MB of them.
+        let (slice, headers) = log.read_batches(5, 50 << 20, end, 25).unwrap().unwrap();
+        assert!(headers.len() < 40, "{} batches walked", headers.len());
+        assert_eq!(headers[0].base_offset, 0);
+        assert!(slice.region.len() <= FIRST_SHARE_READ + 11_000);
+        // Many records: the read grows to hold them (or its bytes).
+        let (_, headers) = log.read_batches(0, 50 << 20, end, 15_000).unwrap().unwrap();
+        let records: i64 = headers
+            .iter()
+            .map(|h| h.last_offset() - h.base_offset + 1)
+            .sum();
+        assert!(records >= 15_000, "{records} records read");
+        let (_, headers) = log.read_batches(0, 100_000, end, 15_000).unwrap().unwrap();
+        assert!(
+            headers.len() <= 10,
+            "bounded by its bytes: {}",
+            headers.len()
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     /// A one-record batch of transactional producer `pid` at epoch 0.
     fn txn_batch(pid: i64) -> Vec<u8> {

@@ -514,7 +514,7 @@ impl Shares {
             let Some(from) = sp.next_to_deliver(limit, &limits) else {
                 continue;
             };
-            let (slice, headers) = match log.read_batches(from, bytes_left, limit) {
+            let (slice, headers) = match log.read_batches(from, bytes_left, limit, records_left) {
                 Ok(Some(read)) => read,
                 Ok(None) => continue,
                 Err(e) => {
