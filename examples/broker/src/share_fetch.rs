@@ -49,6 +49,9 @@ pub(crate) struct Serving<'a, R> {
     pub(crate) loader: Option<&'a CacheLoader>,
     pub(crate) reload: &'a ShareReload<R>,
     pub(crate) parked: &'a mut Vec<ShareParked<R>>,
+    /// Acknowledgements are synced before they are answered (the broker
+    /// syncs each batch); otherwise written, and synced as the logs are.
+    pub(crate) sync: bool,
 }
 
 impl<R> Serving<'_, R> {
@@ -59,6 +62,7 @@ impl<R> Serving<'_, R> {
             loader: self.loader,
             reload: self.reload,
             parked: &mut *self.parked,
+            sync: self.sync,
         }
     }
 }
@@ -73,10 +77,11 @@ pub(crate) fn begin<R: LogReply>(mut at: Serving<'_, R>, id: u64, job: ShareFetc
 }
 
 fn serve_new<R: LogReply>(at: Serving<'_, R>, id: u64, job: ShareFetchJob, reply: R) {
-    let begun = match at.shares.begin(at.storage, &job) {
+    let mut begun = match at.shares.begin(at.storage, &job) {
         Ok(begun) => begun,
         Err(refused) => return reply.answer(id, Answer::Shared(refused)),
     };
+    at.shares.persist_acks(&mut begun, at.sync);
     let fetch = ShareParked {
         id,
         deadline: Instant::now() + job.max_wait,
@@ -100,6 +105,7 @@ pub(crate) fn serve_or_park<R: LogReply>(at: Serving<'_, R>, mut fetch: SharePar
         loader,
         reload,
         parked,
+        ..
     } = at;
     if let (Some(loader), false) = (loader, fetch.loaded) {
         let cold: Vec<_> = shares

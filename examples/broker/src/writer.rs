@@ -452,7 +452,8 @@ impl<R: LogReply> WriterHandler<R> {
     fn persist_shares(&mut self) {
         let sync = self.config.flush == FlushPolicy::EveryBatch;
         if let Some(shares) = self.shares.as_mut() {
-            shares.persist(sync);
+            // A failure is logged, and written again at the next call.
+            let _ = shares.persist(sync);
         }
     }
 
@@ -464,6 +465,7 @@ impl<R: LogReply> WriterHandler<R> {
             loader: self.loader.as_ref(),
             reload: &self.share_reload,
             parked: &mut self.share_parked,
+            sync: self.config.flush == FlushPolicy::EveryBatch,
         })
     }
 
@@ -507,7 +509,7 @@ impl<R: LogReply> WriterHandler<R> {
             }
         }
         if let Some(shares) = self.shares.as_mut() {
-            shares.persist(false);
+            let _ = shares.persist(false);
         }
         if let FlushPolicy::Interval(every) = self.config.flush {
             if self.last_sync.elapsed() >= every {
@@ -522,7 +524,7 @@ impl<R: LogReply> WriterHandler<R> {
         if self.last_checkpoint.elapsed() >= self.config.checkpoint_interval {
             self.last_checkpoint = Instant::now();
             if let Some(shares) = self.shares.as_mut() {
-                shares.persist(true);
+                let _ = shares.persist(true);
             }
             if let Err(e) = self.storage.write_checkpoint() {
                 tracing::error!(error = %e, "cannot write the recovery-point checkpoint");
@@ -801,7 +803,7 @@ impl<R: LogReply> OwningHandler<Slot<R>> for WriterHandler<R> {
         if let Some(shares) = self.shares.as_mut() {
             self.share_parked.extend(self.share_reloaded.try_iter());
             share_fetch::answer_all(shares, &mut self.share_parked);
-            shares.persist(true);
+            let _ = shares.persist(true);
         }
         // Every log synced whatever the policy, then the checkpoint and the
         // marker, so the next start need only check segment tails.

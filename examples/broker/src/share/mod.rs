@@ -220,8 +220,8 @@ impl Shares {
             return Ok(());
         }
         let written = self
-            .file
-            .write_config(group, &config)
+            .repair()
+            .and_then(|()| self.file.write_config(group, &config))
             .and_then(|()| self.file.sync());
         if let Err(e) = written {
             return Err(group_config::Refused {
@@ -666,7 +666,13 @@ impl Shares {
             };
             out.push((p.topic_id, p.index, code));
         }
-        self.persist(true);
+        if self.persist(true).is_err() {
+            // Its new starts stand in memory and are written again at the
+            // next chance, but the client is not told they are kept.
+            for (_, _, code) in out.iter_mut().filter(|(_, _, c)| *c == ec::NONE) {
+                *code = ec::KAFKA_STORAGE_ERROR;
+            }
+        }
         Ok(out)
     }
 
@@ -684,7 +690,10 @@ impl Shares {
             self.partitions.remove(key);
             self.dirty.remove(key);
         }
-        let written = self.file.forget(&gone).and_then(|()| self.file.sync());
+        let written = self
+            .repair()
+            .and_then(|()| self.file.forget(&gone))
+            .and_then(|()| self.file.sync());
         let code = match written {
             Ok(()) => ec::NONE,
             Err(e) => {
@@ -745,8 +754,12 @@ impl Shares {
     }
 
     /// Writes what changed; syncs it if `sync` (and anything written
-    /// before that was not).
-    pub fn persist(&mut self, sync: bool) {
+    /// before that was not). A failure is logged and what it covered is
+    /// written again at the next call; the first failure is returned,
+    /// for an answer that must not claim the state is kept.
+    pub fn persist(&mut self, sync: bool) -> io::Result<()> {
+        self.repair()?;
+        let mut outcome = Ok(());
         if !self.dirty.is_empty() {
             let changed: Vec<(ShareKey, partition::Snapshot)> = self
                 .dirty
@@ -758,6 +771,7 @@ impl Shares {
                 Err(e) => {
                     tracing::error!(error = %e, "cannot write the share groups' delivery state");
                     self.dirty.extend(changed.into_iter().map(|(k, _)| k));
+                    outcome = Err(e);
                 }
             }
         }
@@ -765,12 +779,52 @@ impl Shares {
             match self.file.sync() {
                 Ok(()) => self.unsynced = false,
                 Err(e) => {
-                    tracing::error!(error = %e, "cannot sync the share groups' delivery state")
+                    tracing::error!(error = %e, "cannot sync the share groups' delivery state");
+                    outcome = outcome.and(Err(e));
                 }
             }
             let live = self.partitions.iter().map(|(k, p)| (k, p.snapshot()));
             if let Err(e) = self.file.compact(live, &self.configs) {
                 tracing::error!(error = %e, "cannot compact the share groups' delivery state");
+            }
+        }
+        outcome
+    }
+
+    /// Writes the file whole again from the state in memory, synced, if
+    /// a failed sync broke it (what it held may be lost, and it takes no
+    /// appends until then).
+    fn repair(&mut self) -> io::Result<()> {
+        if !self.file.broken() {
+            return Ok(());
+        }
+        let live = self.partitions.iter().map(|(k, p)| (k, p.snapshot()));
+        match self.file.compact(live, &self.configs) {
+            Ok(()) => {
+                self.dirty.clear();
+                self.unsynced = false;
+                Ok(())
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot write the share groups' delivery state again");
+                Err(e)
+            }
+        }
+    }
+
+    /// Makes a begun request's acknowledgements durable before it is
+    /// answered, as Kafka writes a share group's state before it answers
+    /// the acknowledgement: written, and synced when `sync` (the broker
+    /// syncs each batch). If that fails, each applied acknowledgement is
+    /// answered `KAFKA_STORAGE_ERROR`: it stands in memory and is written
+    /// again at the next chance, but the member is not told it is kept.
+    pub fn persist_acks(&mut self, begun: &mut Begun, sync: bool) {
+        if !begun.acked.iter().any(|a| a.ack_error == ec::NONE) {
+            return;
+        }
+        if self.persist(sync).is_err() {
+            for a in begun.acked.iter_mut().filter(|a| a.ack_error == ec::NONE) {
+                a.ack_error = ec::KAFKA_STORAGE_ERROR;
             }
         }
     }
@@ -814,5 +868,135 @@ mod tests {
         assert_eq!(skipped(&[(7, 0)]), [true, true, false, false, true]);
         // read_uncommitted: only the markers.
         assert_eq!(skipped(&[]), [false, true, false, false, true]);
+    }
+
+    /// A log of one partition holding three records, a share group `g`
+    /// on it with member `m`, its delivery state kept in `dir`.
+    fn joined(dir: &Path) -> (Storage, Shares, SharePart) {
+        let (mut storage, _) =
+            Storage::open(&dir.join("data"), crate::log::LogConfig::default(), 1).unwrap();
+        storage.create_topic("t", 1, &[]).unwrap();
+        let topic = storage.catalog().get("t").unwrap().clone();
+        let log = storage.log_mut(topic.partitions[0]).unwrap();
+        log.append(&batch::build(0, 1_000, &[b"a", b"b", b"c"]))
+            .unwrap();
+        let part = SharePart {
+            topic_id: topic.id,
+            index: 0,
+            partition: Some(topic.partitions[0]),
+        };
+        let mut shares = Shares::open(dir, Limits::default(), StartAt::Earliest).unwrap();
+        shares.member_change(MemberChange::Joined {
+            group: "g".into(),
+            member: "m".into(),
+        });
+        (storage, shares, part)
+    }
+
+    fn job(epoch: i32, add: Vec<SharePart>, acks: Vec<PartAcks>) -> ShareFetchJob {
+        ShareFetchJob {
+            group: "g".into(),
+            member: "m".into(),
+            session_epoch: epoch,
+            fetch: acks.is_empty(),
+            add,
+            forget: Vec::new(),
+            acks,
+            max_records: 100,
+            max_bytes: 1 << 20,
+            max_wait: std::time::Duration::ZERO,
+        }
+    }
+
+    /// Member `m` acquires the three records, then accepts them: the
+    /// acknowledgement's answer, persisted as the writer does before it
+    /// answers with `sync`.
+    fn accept_all(storage: &Storage, shares: &mut Shares, part: SharePart, sync: bool) -> i16 {
+        let open = job(0, vec![part], Vec::new());
+        let begun = shares.begin(storage, &open).unwrap();
+        let acquired = shares.acquire(storage, &open, &begun);
+        assert_eq!(acquired[0].acquired[0].last, 2, "all three acquired");
+        let accept = PartAcks {
+            part,
+            ranges: Ok(vec![(0, 2, vec![partition::Acknowledgement::Accept])]),
+        };
+        let mut begun = shares
+            .begin(storage, &job(1, Vec::new(), vec![accept]))
+            .unwrap();
+        shares.persist_acks(&mut begun, sync);
+        begun.into_acked()[0].ack_error
+    }
+
+    fn start_of(
+        dir: &Path,
+        storage: &Storage,
+        part: SharePart,
+    ) -> Result<Vec<job::PartStart>, i16> {
+        let mut reopened = Shares::open(dir, Limits::default(), StartAt::Earliest).unwrap();
+        let asked = OffsetsJob::Describe(vec![("g".into(), Some(vec![part]))]);
+        match reopened.offsets(storage, asked) {
+            OffsetsAnswer::Described(mut groups) => groups.remove(0),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn acknowledgements_are_written_before_they_are_answered() {
+        let dir = gyre_testkit::scratch_dir("share-acks-written");
+        let (storage, mut shares, part) = joined(&dir);
+        assert_eq!(accept_all(&storage, &mut shares, part, false), ec::NONE);
+        // Read back from the file, as a start after a crash would: the
+        // accepted records are past the share-partition's start.
+        assert_eq!(
+            start_of(&dir, &storage, part),
+            Ok(vec![(part.topic_id, 0, Ok(3))])
+        );
+        drop(storage);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// A failed fdatasync of the state file (the failpoint fails the
+    /// first of a file under a `gyre-failpoint-fsync` folder).
+    #[cfg(feature = "failpoints")]
+    #[test]
+    fn acknowledgements_and_altered_starts_not_made_durable_are_answered_storage_errors() {
+        let root = gyre_testkit::scratch_dir("share-acks-fsync");
+        let dir = root.join("gyre-failpoint-fsync");
+        std::fs::create_dir_all(&dir).unwrap();
+        let (storage, mut shares, part) = joined(&dir);
+        assert_eq!(
+            accept_all(&storage, &mut shares, part, true),
+            ec::KAFKA_STORAGE_ERROR
+        );
+        // The next write finds the file broken and writes it whole again
+        // from memory, where the acknowledgement stands.
+        shares.persist(true).unwrap();
+        assert_eq!(
+            start_of(&dir, &storage, part),
+            Ok(vec![(part.topic_id, 0, Ok(3))])
+        );
+
+        let other = root.join("again").join("gyre-failpoint-fsync");
+        std::fs::create_dir_all(&other).unwrap();
+        let (storage, mut shares, part) = joined(&other);
+        shares.member_change(MemberChange::Left {
+            group: "g".into(),
+            member: "m".into(),
+        });
+        let alter = OffsetsJob::Alter {
+            group: "g".into(),
+            parts: vec![(part, 1)],
+        };
+        let altered = shares.offsets(&storage, alter.clone());
+        let refused = Ok(vec![(part.topic_id, 0, ec::KAFKA_STORAGE_ERROR)]);
+        assert_eq!(altered, OffsetsAnswer::Altered(refused));
+        let ok = Ok(vec![(part.topic_id, 0, ec::NONE)]);
+        assert_eq!(shares.offsets(&storage, alter), OffsetsAnswer::Altered(ok));
+        assert_eq!(
+            start_of(&other, &storage, part),
+            Ok(vec![(part.topic_id, 0, Ok(1))])
+        );
+        drop(storage);
+        std::fs::remove_dir_all(&root).unwrap();
     }
 }

@@ -280,6 +280,12 @@ impl StateFile {
         self.file.sync()
     }
 
+    /// Whether a failed sync broke the file: it takes no appends until
+    /// [`compact`](Self::compact) writes it whole again.
+    pub fn broken(&self) -> bool {
+        self.file.broken()
+    }
+
     /// Rewrites the file with only `live` when most of it is history, or
     /// when a failed sync broke it.
     pub fn compact<'a>(
