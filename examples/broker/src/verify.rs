@@ -63,7 +63,7 @@ impl FileReport {
 /// The coordinators' record files a data folder may hold, and what each
 /// holds; a file not there yet is not checked.
 pub const COORDINATOR_FILES: &[(&str, &str)] = &[
-    ("groups.log", "consumer groups"),
+    ("groups.log", "groups and their members"),
     ("group-offsets.log", "committed offsets"),
     ("group-activity.log", "when groups last had members"),
     ("transactions.log", "transactions"),
@@ -401,7 +401,7 @@ mod tests {
         assert!(!report.is_clean());
         let text = report.to_string();
         assert!(
-            text.contains("groups.log (consumer groups): 2 records: DAMAGED: a damaged record at byte 13 (14 bytes), which a start passes over; the records after it are whole"),
+            text.contains("groups.log (groups and their members): 2 records: DAMAGED: a damaged record at byte 13 (14 bytes), which a start passes over; the records after it are whole"),
             "{text}"
         );
         assert!(

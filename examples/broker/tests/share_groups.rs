@@ -36,21 +36,27 @@ fn produce(c: &mut Client, name: &str, n: usize) {
     assert_eq!(resp.responses[0].partition_responses[0].error_code, 0);
 }
 
-fn join(c: &mut Client, member: &str, topics: &[&str]) -> ShareGroupHeartbeatResponse {
+fn heartbeat(
+    c: &mut Client,
+    group: &str,
+    member: &str,
+    epoch: i32,
+    topics: Option<&[&str]>,
+) -> ShareGroupHeartbeatResponse {
     let mut r = ShareGroupHeartbeatRequest::default();
-    r.group_id = GroupId(s("g"));
+    r.group_id = GroupId(s(group));
     r.member_id = s(member);
-    r.member_epoch = 0;
-    r.subscribed_topic_names = Some(topics.iter().map(|t| common::topic_name(t)).collect());
+    r.member_epoch = epoch;
+    r.subscribed_topic_names = topics.map(|t| t.iter().map(|t| common::topic_name(t)).collect());
     c.call(ApiKey::ShareGroupHeartbeat, 1, &r)
 }
 
+fn join(c: &mut Client, member: &str, topics: &[&str]) -> ShareGroupHeartbeatResponse {
+    heartbeat(c, "g", member, 0, Some(topics))
+}
+
 fn leave(c: &mut Client, member: &str) -> ShareGroupHeartbeatResponse {
-    let mut r = ShareGroupHeartbeatRequest::default();
-    r.group_id = GroupId(s("g"));
-    r.member_id = s(member);
-    r.member_epoch = -1;
-    c.call(ApiKey::ShareGroupHeartbeat, 1, &r)
+    heartbeat(c, "g", member, -1, None)
 }
 
 /// Acknowledgement batches: (first, last, type).
@@ -312,4 +318,87 @@ fn a_share_consumer_is_held_to_its_fetch_quota() {
     assert!(ms > 0 && ms <= 2_000, "throttled {ms} ms");
     drop(b);
     let _ = std::fs::remove_dir_all(common::data_dir("share-quota"));
+}
+
+/// Membership is kept across a restart, as Kafka keeps it in
+/// `__consumer_offsets`: a member heartbeats on at its epoch with its
+/// partitions (only its share session is new), an empty group is still
+/// listed, and its id is still refused to a classic member.
+#[test]
+fn membership_is_kept_across_a_restart() {
+    let tag = "share-restart";
+    let mut config = common::config(tag);
+    config.share_groups.start_at = StartAt::Earliest;
+    let b = common::start(&config);
+    let mut c = Client::connect(b.local_addr());
+    let id = common::create_topic(&mut c, "t", 1);
+    produce(&mut c, "t", 10);
+    join(&mut c, "a", &["t"]);
+    join(&mut c, "b", &["t"]);
+    let a = heartbeat(&mut c, "g", "a", 1, None);
+    assert_eq!(a.member_epoch, 2);
+    // a holds 0..=4 at the stop.
+    assert_eq!(
+        acquired(&share_fetch(&mut c, "a", 0, id, &[], 5)),
+        [(0, 4, 1)]
+    );
+    heartbeat(&mut c, "idle", "x", 0, Some(&["t"]));
+    heartbeat(&mut c, "idle", "x", -1, None);
+    drop(c);
+    b.shutdown(std::time::Duration::from_secs(5));
+
+    let b = common::start(&config);
+    let mut c = Client::connect(b.local_addr());
+    let a = heartbeat(&mut c, "g", "a", 2, None);
+    assert_eq!(
+        (a.error_code, a.member_epoch),
+        (0, 2),
+        "a goes on at its epoch"
+    );
+    assert!(a.assignment.is_none(), "nothing moved");
+    let r = share_fetch(&mut c, "a", 1, id, &[], 100);
+    assert_eq!(
+        r.error_code, 122,
+        "SHARE_SESSION_NOT_FOUND: sessions are new"
+    );
+    let r = share_fetch(&mut c, "a", 0, id, &[], 100);
+    // What a held came back (acquisitions are not written, so their
+    // deliveries are not counted again, as in Kafka).
+    assert_eq!(
+        acquired(&r),
+        [(0, 9, 1)],
+        "a is still a member to the writer"
+    );
+    let mut d = ShareGroupDescribeRequest::default();
+    d.group_ids.push(GroupId(s("g")));
+    let desc: ShareGroupDescribeResponse = c.call(ApiKey::ShareGroupDescribe, 1, &d);
+    let g = &desc.groups[0];
+    assert_eq!((g.group_state.as_str(), g.group_epoch), ("Stable", 2));
+    let members: Vec<&str> = g.members.iter().map(|m| m.member_id.as_str()).collect();
+    assert_eq!(members, ["a", "b"]);
+    let list: ListGroupsResponse = c.call(ApiKey::ListGroups, 5, &ListGroupsRequest::default());
+    let idle = list.groups.iter().find(|l| l.group_id.0.as_str() == "idle");
+    let idle = idle.expect("the empty share group is listed");
+    assert_eq!(
+        (idle.group_type.as_str(), idle.group_state.as_str()),
+        ("share", "Empty")
+    );
+    let join_classic = common::groups::classic_join("idle", "", None);
+    let jr: JoinGroupResponse = c.call(ApiKey::JoinGroup, 5, &join_classic);
+    assert_eq!(jr.error_code, 23, "INCONSISTENT_GROUP_PROTOCOL");
+    // Deleted, it stays deleted.
+    let mut del = DeleteGroupsRequest::default();
+    del.groups_names.push(GroupId(s("idle")));
+    let dr: DeleteGroupsResponse = c.call(ApiKey::DeleteGroups, 2, &del);
+    assert_eq!(dr.results[0].error_code, 0);
+    drop(c);
+    b.shutdown(std::time::Duration::from_secs(5));
+    let b = common::start(&config);
+    let mut c = Client::connect(b.local_addr());
+    let list: ListGroupsResponse = c.call(ApiKey::ListGroups, 5, &ListGroupsRequest::default());
+    let ids: Vec<&str> = list.groups.iter().map(|l| l.group_id.0.as_str()).collect();
+    assert_eq!(ids, ["g"]);
+    drop(c);
+    drop(b);
+    let _ = std::fs::remove_dir_all(common::data_dir(tag));
 }

@@ -6,19 +6,23 @@
 //! give up, subscriptions, a classic member's protocols) and targets; a
 //! classic group's, written each time a rebalance completes or a static
 //! member rejoins, its generation, protocol, leader and members
-//! (protocols, timeouts, assignments, instance ids). A group that converts between the protocols keeps its
-//! key, so its new record replaces the old in one write; a deleted or
-//! emptied group gets a tombstone. At start the newest record per group
+//! (protocols, timeouts, assignments, instance ids); a share group's
+//! (KIP-932), whenever its membership or assignment changes, its epoch,
+//! members and target. A group that converts between the protocols keeps
+//! its key, so its new record replaces the old in one write; a deleted
+//! group, or a classic or consumer group left empty, gets a tombstone
+//! (an empty share group is kept, as Kafka keeps it). At start the newest record per group
 //! wins, so members go on heartbeating in their generation or at their
 //! epochs with their partitions, and a torn tail is cut (the records
-//! before it stand). Uses the record file, both kinds of group and the
-//! topic copy a consumer group needs to be restored.
+//! before it stand). Uses the record file, the three kinds of group and
+//! the topic copy a consumer group needs to be restored.
 
 use super::assignor::{self, Partitions};
 use super::consumer_group::{
     compile_regex, ClassicPart, ConsumerGroup, ConsumerMember, Progress, Subscription, TopicsNow,
 };
 use super::group::{Client, Group, Member, State};
+use super::share_group::{Partitions as SharePartitions, ShareGroup, ShareMember};
 use crate::record_file::{self, get_str, put_str, RecordFile};
 use bytes::{Buf, BufMut, Bytes};
 use std::collections::{BTreeMap, HashMap};
@@ -37,6 +41,8 @@ const CONSUMER: u8 = 1;
 const CLASSIC: u8 = 2;
 /// A classic group's record with each member's instance id.
 const CLASSIC_STATIC: u8 = 3;
+/// A share group's record (KIP-932).
+const SHARE: u8 = 4;
 
 /// The groups a file held at start.
 #[derive(Debug, Default)]
@@ -45,6 +51,9 @@ pub struct Restored {
     pub consumer: Vec<ConsumerGroup>,
     /// Classic groups, stable.
     pub classic: Vec<Group>,
+    /// Share groups, by id, their members' sessions starting at the
+    /// time the file was opened (see [`ShareGroup::restored`]).
+    pub share: Vec<(String, ShareGroup)>,
 }
 
 /// The groups file: the last record written per group.
@@ -80,6 +89,7 @@ impl GroupStore {
                 Some(CLASSIC | CLASSIC_STATIC) => {
                     decode_classic(payload, now).map(|g| groups.classic.push(g))
                 }
+                Some(SHARE) => decode_share(payload, now).map(|g| groups.share.push(g)),
                 _ => None,
             };
             if restored.is_none() {
@@ -111,6 +121,13 @@ impl GroupStore {
     /// since it was last written.
     pub fn save_classic(&mut self, group: &Group) -> io::Result<()> {
         self.put(&group.id, encode_classic(group))
+    }
+
+    /// Writes share group `group` (with members or empty: Kafka keeps
+    /// an empty share group until it is deleted) if it changed since it
+    /// was last written.
+    pub fn save_share(&mut self, id: &str, group: &ShareGroup) -> io::Result<()> {
+        self.put(id, encode_share(id, group))
     }
 
     fn put(&mut self, id: &str, payload: Vec<u8>) -> io::Result<()> {
@@ -331,6 +348,87 @@ fn encode(g: &ConsumerGroup) -> Vec<u8> {
     b
 }
 
+fn put_share_partitions(b: &mut Vec<u8>, parts: &SharePartitions) {
+    b.put_u32(parts.len() as u32);
+    for (topic, indexes) in parts {
+        b.put_slice(topic.as_bytes());
+        b.put_u32(indexes.len() as u32);
+        for i in indexes {
+            b.put_i32(*i);
+        }
+    }
+}
+
+/// A share group's record: version, id, its kind, then its epoch, its
+/// members (epoch, subscription, rack, client, what was last sent to
+/// it) and its target. Sessions are not kept: each starts again at the
+/// next start.
+fn encode_share(id: &str, g: &ShareGroup) -> Vec<u8> {
+    let mut b = vec![VERSION];
+    put_str(&mut b, Some(id));
+    b.put_u8(SHARE);
+    b.put_i32(g.epoch);
+    b.put_u32(g.members.len() as u32);
+    for (member_id, m) in &g.members {
+        put_str(&mut b, Some(member_id));
+        b.put_i32(m.epoch);
+        b.put_u32(m.topics.len() as u32);
+        for t in &m.topics {
+            put_str(&mut b, Some(t));
+        }
+        put_str(&mut b, m.rack.as_deref());
+        put_str(&mut b, Some(&m.client.id));
+        put_str(&mut b, Some(&m.client.host));
+        put_share_partitions(&mut b, &m.assignment);
+    }
+    // Sorted, so that an unchanged target writes the same bytes.
+    let target: BTreeMap<_, _> = g.target.iter().collect();
+    b.put_u32(target.len() as u32);
+    for (member_id, parts) in target {
+        put_str(&mut b, Some(member_id));
+        put_share_partitions(&mut b, parts);
+    }
+    b
+}
+
+/// A share group from its record, every session starting `now`.
+fn decode_share(payload: &[u8], now: Instant) -> Option<(String, ShareGroup)> {
+    let mut r = Reader(payload);
+    (r.u8()? == VERSION).then_some(())?;
+    let id = r.string()?;
+    (r.u8()? == SHARE).then_some(())?;
+    let mut g = ShareGroup {
+        epoch: r.i32()?,
+        ..ShareGroup::default()
+    };
+    for _ in 0..r.count(2)? {
+        let member_id = r.string()?;
+        let epoch = r.i32()?;
+        let mut topics = Vec::new();
+        for _ in 0..r.count(2)? {
+            topics.push(r.string()?);
+        }
+        let member = ShareMember {
+            epoch,
+            topics,
+            rack: r.str()?,
+            client: Client {
+                id: r.string()?,
+                host: r.string()?,
+            },
+            deadline: now,
+            assignment: r.share_partitions()?,
+        };
+        g.members.insert(member_id, member);
+    }
+    for _ in 0..r.count(2)? {
+        let member_id = r.string()?;
+        g.target.insert(member_id, r.share_partitions()?);
+    }
+    r.0.is_empty().then_some(())?;
+    Some((id, g))
+}
+
 /// A cursor whose reads fail rather than run past the end.
 struct Reader<'a>(&'a [u8]);
 
@@ -365,6 +463,19 @@ impl Reader<'_> {
             let topic = Uuid::from_slice(&self.0[..16]).ok()?;
             self.0.advance(16);
             parts.insert((topic, self.0.get_i32()));
+        }
+        Some(parts)
+    }
+    fn share_partitions(&mut self) -> Option<SharePartitions> {
+        let mut parts = SharePartitions::new();
+        for _ in 0..self.count(20)? {
+            let topic = Uuid::from_slice(&self.0[..16]).ok()?;
+            self.0.advance(16);
+            let mut indexes = Vec::new();
+            for _ in 0..self.count(4)? {
+                indexes.push(self.i32()?);
+            }
+            parts.push((topic, indexes));
         }
         Some(parts)
     }
@@ -606,6 +717,64 @@ mod tests {
         let old = decode_classic(&encode_classic_as(&classic_group(), CLASSIC), now).unwrap();
         assert_eq!(old.members["m1"].instance_id, None);
         assert_eq!(back.members["m1"].instance_id.as_deref(), Some("pod-0"));
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    fn share_group(now: Instant) -> ShareGroup {
+        let t = Uuid::from_bytes([9; 16]);
+        let mut g = ShareGroup {
+            epoch: 3,
+            ..ShareGroup::default()
+        };
+        for (id, parts, epoch) in [("a", vec![0, 2], 3), ("b", vec![1], 2)] {
+            let member = ShareMember {
+                epoch,
+                topics: vec!["t".into(), "u".into()],
+                rack: (id == "a").then(|| "rack-1".into()),
+                client: Client {
+                    id: format!("client-{id}"),
+                    host: "/127.0.0.1".into(),
+                },
+                deadline: now,
+                assignment: vec![(
+                    t,
+                    if epoch == 3 {
+                        parts.clone()
+                    } else {
+                        vec![1, 3]
+                    },
+                )],
+            };
+            g.members.insert(id.into(), member);
+            g.target.insert(id.into(), vec![(t, parts)]);
+        }
+        g
+    }
+
+    #[test]
+    fn a_share_group_comes_back_as_written_and_an_empty_one_is_kept() {
+        let d = dir("share");
+        let now = Instant::now();
+        let (mut store, _) = GroupStore::open(&d, &topics(), now).unwrap();
+        store.save_share("s", &share_group(now)).unwrap();
+        store.save_share("idle", &ShareGroup::default()).unwrap();
+        store.save_share("gone", &ShareGroup::default()).unwrap();
+        store.delete("gone").unwrap();
+        drop(store);
+        let (_, loaded) = GroupStore::open(&d, &topics(), now).unwrap();
+        let mut back = loaded.share;
+        back.sort_by(|a, b| a.0.cmp(&b.0));
+        let ids: Vec<&str> = back.iter().map(|(id, _)| id.as_str()).collect();
+        assert_eq!(ids, ["idle", "s"]);
+        assert_eq!(
+            encode_share("s", &back[1].1),
+            encode_share("s", &share_group(now)),
+            "every field read back"
+        );
+        let payload = encode_share("s", &share_group(now));
+        for cut in 0..payload.len() {
+            assert!(decode_share(&payload[..cut], now).is_none(), "{cut}");
+        }
         std::fs::remove_dir_all(&d).unwrap();
     }
 

@@ -6,11 +6,11 @@
 //! connection's `ChannelHandle`; JoinGroup and SyncGroup answers wait here
 //! until their rebalance phase completes. Groups of the classic protocol
 //! (`group`) and of the consumer group protocol (`consumer_group`, KIP-848)
-//! share the ids' namespace and the committed offsets; consumer groups
-//! are kept across restarts as Kafka keeps them (`group_store`). Share
-//! groups' membership (`share_group`, KIP-932) is here too; their
-//! records' delivery is on the log writer ([`crate::share`]), which hears
-//! from here who joins and leaves. Transaction markers go from here
+//! share the ids' namespace and the committed offsets. Share groups'
+//! membership (`share_group`, KIP-932) is here too; their records'
+//! delivery is on the log writer ([`crate::share`]), which hears from
+//! here who joins and leaves. Groups of all three kinds are kept across
+//! restarts as Kafka keeps them (`group_store`). Transaction markers go from here
 //! to the log writer, and its word that they are written comes back on a
 //! channel of its own.
 
@@ -212,9 +212,13 @@ impl Coordinator {
         }
         let topics = consumer_heartbeat::catalog_topics(&catalog);
         let (store, restored) = GroupStore::open(data_dir, &topics, Instant::now())?;
-        let (consumer, classic) = (restored.consumer.len(), restored.classic.len());
-        if consumer + classic > 0 {
-            tracing::info!(consumer, classic, "groups restored");
+        let (consumer, classic, share) = (
+            restored.consumer.len(),
+            restored.classic.len(),
+            restored.share.len(),
+        );
+        if consumer + classic + share > 0 {
+            tracing::info!(consumer, classic, share, "groups restored");
         }
         let (done_tx, done_rx) = crossbeam_channel::unbounded();
         let mut txns = Transactions::open(
@@ -237,7 +241,16 @@ impl Coordinator {
                 .into_iter()
                 .map(|g| (g.id.clone(), g))
                 .collect(),
-            share: HashMap::new(),
+            share: restored
+                .share
+                .into_iter()
+                .map(|(id, g)| {
+                    (
+                        id,
+                        g.restored(Instant::now(), share_settings.session_timeout),
+                    )
+                })
+                .collect(),
             share_settings,
             store,
             consumer_settings,
@@ -268,6 +281,10 @@ impl Coordinator {
         // the transactions kept open, markers) goes into its ring now,
         // ahead of any batch a connection could bring.
         st.submit_to_writer();
+        // The share groups' members, restored, may fetch again: the
+        // writer hears of them before any connection's ShareFetch.
+        let members: Vec<_> = st.share.iter().flat_map(|(id, g)| g.joined(id)).collect();
+        st.tell_writer(members);
         let thread = std::thread::Builder::new()
             .name("gyre-groups".into())
             .spawn(move || {
@@ -657,6 +674,7 @@ impl<R: LogReply> State_<R> {
                 // The writer hears of a member before the member hears it
                 // is one: its first ShareFetch comes through the ring after.
                 self.tell_writer(changes);
+                self.persist(group_id);
                 to.send(resp);
             }
             RequestKind::ShareGroupDescribe(r) => {
@@ -1464,6 +1482,7 @@ impl<R: LogReply> State_<R> {
                     self.tell_writer(vec![crate::share::job::MemberChange::GroupDeleted(
                         name.to_owned(),
                     )]);
+                    self.persist(name);
                     tracing::info!(group = name, "share group deleted");
                     ec::NONE
                 } else {
@@ -1562,7 +1581,18 @@ impl<R: LogReply> State_<R> {
             let catalog = self.topics_cache.get(&self.catalog);
             let mut changes = Vec::new();
             share_group::expire(&mut self.share, &catalog, now, &mut changes);
+            let mut changed: Vec<String> = changes
+                .iter()
+                .filter_map(|c| match c {
+                    crate::share::job::MemberChange::Dropped { group, .. } => Some(group.clone()),
+                    _ => None,
+                })
+                .collect();
+            changed.dedup();
             self.tell_writer(changes);
+            for id in changed {
+                self.persist(&id);
+            }
         }
         for group in self.groups.values_mut() {
             group.pending.retain(|_, expires| *expires > now);
@@ -1650,19 +1680,26 @@ impl<R: LogReply> State_<R> {
     }
 
     /// Writes group `group_id` if it changed, before the answer that
-    /// changed it goes out: a consumer group as it is; a classic group
-    /// once stable (while it rebalances its last stable record stands);
-    /// a tombstone for a group gone or left without members.
+    /// changed it goes out: a consumer or share group as it is; a classic
+    /// group once stable (while it rebalances its last stable record
+    /// stands); a tombstone for a group gone or a classic group left
+    /// without members.
     fn persist(&mut self, group_id: &str) {
-        let stored = match (self.consumer.get(group_id), self.groups.get(group_id)) {
-            (Some(g), _) => self.store.save(g),
-            (None, Some(g)) if g.members.is_empty() => self.store.delete(group_id),
-            (None, Some(g)) if g.state == State::Stable => self.store.save_classic(g),
+        let found = (
+            self.consumer.get(group_id),
+            self.groups.get(group_id),
+            self.share.get(group_id),
+        );
+        let stored = match found {
+            (Some(g), _, _) => self.store.save(g),
+            (None, Some(g), _) if g.members.is_empty() => self.store.delete(group_id),
+            (None, Some(g), _) if g.state == State::Stable => self.store.save_classic(g),
             // Rebalancing: its last stable record stands, unless that is
             // of the consumer group it was (converted back, it has none).
-            (None, Some(_)) if self.store.is_consumer(group_id) => self.store.delete(group_id),
-            (None, Some(_)) => Ok(()),
-            (None, None) => self.store.delete(group_id),
+            (None, Some(_), _) if self.store.is_consumer(group_id) => self.store.delete(group_id),
+            (None, Some(_), _) => Ok(()),
+            (None, None, Some(g)) => self.store.save_share(group_id, g),
+            (None, None, None) => self.store.delete(group_id),
         };
         if let Err(e) = stored {
             tracing::error!(group = group_id, error = %e, "storing a group failed; its members are kept in memory only");

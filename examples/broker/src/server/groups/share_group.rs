@@ -32,36 +32,58 @@ use std::time::Instant;
 use uuid::Uuid;
 
 /// A member's partitions: (topic id, partition indexes), by topic name.
-type Partitions = Vec<(Uuid, Vec<i32>)>;
+pub(super) type Partitions = Vec<(Uuid, Vec<i32>)>;
 
 /// One member.
 #[derive(Debug)]
 pub struct ShareMember {
     /// The epoch last sent to it.
-    epoch: i32,
-    topics: Vec<String>,
-    rack: Option<String>,
-    client: Client,
-    deadline: Instant,
+    pub(super) epoch: i32,
+    pub(super) topics: Vec<String>,
+    pub(super) rack: Option<String>,
+    pub(super) client: Client,
+    pub(super) deadline: Instant,
     /// The partitions last sent to it.
-    assignment: Partitions,
+    pub(super) assignment: Partitions,
 }
 
 /// One share group.
 #[derive(Debug, Default)]
 pub struct ShareGroup {
     /// The group epoch: moves when the assignment does.
-    epoch: i32,
+    pub(super) epoch: i32,
     /// By member id (sorted: the assignment is the same whatever order
     /// members joined in).
-    members: BTreeMap<String, ShareMember>,
+    pub(super) members: BTreeMap<String, ShareMember>,
     /// Each member's partitions at `epoch`.
-    target: HashMap<String, Partitions>,
+    pub(super) target: HashMap<String, Partitions>,
     /// The catalog version the target was worked out from.
-    catalog_version: u64,
+    pub(super) catalog_version: u64,
 }
 
 impl ShareGroup {
+    /// A group as the groups file kept it: its members' sessions start
+    /// `now` and run `session`, and its target is worked out again
+    /// against the catalog at its next heartbeat (its epoch moves only
+    /// if that differs).
+    pub(super) fn restored(mut self, now: Instant, session: std::time::Duration) -> Self {
+        for m in self.members.values_mut() {
+            m.deadline = now + session;
+        }
+        self.catalog_version = u64::MAX;
+        self
+    }
+
+    /// The coordinator's word to the log writer that each member is one:
+    /// for a group restored at start.
+    pub(super) fn joined(&self, group: &str) -> impl Iterator<Item = MemberChange> + '_ {
+        let group = group.to_owned();
+        self.members.keys().map(move |member| MemberChange::Joined {
+            group: group.clone(),
+            member: member.clone(),
+        })
+    }
+
     /// Whether it has members.
     pub fn is_empty(&self) -> bool {
         self.members.is_empty()
