@@ -4,8 +4,9 @@
 //! nothing; a released record goes to the next member with its delivery
 //! counted; the group is described and listed, kept from deletion while
 //! it has members, and its start offsets are described, altered and
-//! deleted; its id is refused to a classic group. librdkafka's share
-//! consumers are in `clients.rs`.
+//! deleted, the coordinator checking the group first as Kafka's does;
+//! its id is refused to a classic group; its membership is kept across
+//! a restart. librdkafka's share consumers are in `clients.rs`.
 
 mod common;
 
@@ -401,4 +402,144 @@ fn membership_is_kept_across_a_restart() {
     drop(c);
     drop(b);
     let _ = std::fs::remove_dir_all(common::data_dir(tag));
+}
+
+fn alter_offsets(
+    c: &mut Client,
+    group: &str,
+    topic: &str,
+    start: i64,
+) -> AlterShareGroupOffsetsResponse {
+    let mut p =
+        alter_share_group_offsets_request::AlterShareGroupOffsetsRequestPartition::default();
+    p.start_offset = start;
+    let mut t = alter_share_group_offsets_request::AlterShareGroupOffsetsRequestTopic::default();
+    t.topic_name = common::topic_name(topic);
+    t.partitions.push(p);
+    let mut r = AlterShareGroupOffsetsRequest::default();
+    r.group_id = GroupId(s(group));
+    r.topics.push(t);
+    c.call(ApiKey::AlterShareGroupOffsets, 0, &r)
+}
+
+fn delete_offsets(c: &mut Client, group: &str, topic: &str) -> DeleteShareGroupOffsetsResponse {
+    let mut t = delete_share_group_offsets_request::DeleteShareGroupOffsetsRequestTopic::default();
+    t.topic_name = common::topic_name(topic);
+    let mut r = DeleteShareGroupOffsetsRequest::default();
+    r.group_id = GroupId(s(group));
+    r.topics.push(t);
+    c.call(ApiKey::DeleteShareGroupOffsets, 0, &r)
+}
+
+/// DescribeShareGroupOffsets of `groups`, each of partition 0 of
+/// `topic`, or of every partition it has state for.
+fn describe_offsets(
+    c: &mut Client,
+    groups: &[&str],
+    topic: Option<&str>,
+) -> DescribeShareGroupOffsetsResponse {
+    let mut r = DescribeShareGroupOffsetsRequest::default();
+    for group in groups {
+        let mut g =
+            describe_share_group_offsets_request::DescribeShareGroupOffsetsRequestGroup::default();
+        g.group_id = GroupId(s(group));
+        g.topics = topic.map(|name| {
+            let mut t =
+                describe_share_group_offsets_request::DescribeShareGroupOffsetsRequestTopic::default();
+            t.topic_name = common::topic_name(name);
+            t.partitions = vec![0];
+            vec![t]
+        });
+        r.groups.push(g);
+    }
+    c.call(ApiKey::DescribeShareGroupOffsets, 0, &r)
+}
+
+fn error_of(code: i16, message: &Option<StrBytes>) -> (i16, &str) {
+    (code, message.as_ref().map_or("", |m| m.as_str()))
+}
+
+/// The offsets APIs check the group on the coordinator first, as Kafka
+/// 4.1's do: a classic group's id is not a share group's; a share group
+/// with members is not altered or deleted from; a group that does not
+/// exist is described as holding no state, made by an alteration and
+/// not found by a deletion.
+#[test]
+fn the_offsets_apis_check_the_group_as_kafka_does() {
+    let b = broker("share-offsets-groups");
+    let mut c = Client::connect(b.local_addr());
+    common::create_topic(&mut c, "t", 1);
+    produce(&mut c, "t", 10);
+
+    // A classic group (offsets committed outside any generation).
+    let mut commit = OffsetCommitRequest::default();
+    commit.group_id = GroupId(s("classic"));
+    commit.generation_id_or_member_epoch = -1;
+    let mut ct = offset_commit_request::OffsetCommitRequestTopic::default();
+    ct.name = common::topic_name("t");
+    let mut cp = offset_commit_request::OffsetCommitRequestPartition::default();
+    cp.committed_offset = 1;
+    ct.partitions.push(cp);
+    commit.topics.push(ct);
+    let cr: OffsetCommitResponse = c.call(ApiKey::OffsetCommit, 2, &commit);
+    assert_eq!(cr.topics[0].partitions[0].error_code, 0);
+    let not_share = (69, "Group classic is not a share group.");
+    let a = alter_offsets(&mut c, "classic", "t", 0);
+    assert_eq!(error_of(a.error_code, &a.error_message), not_share);
+    assert!(a.responses.is_empty());
+    let d = delete_offsets(&mut c, "classic", "t");
+    assert_eq!(error_of(d.error_code, &d.error_message), not_share);
+    let described = describe_offsets(&mut c, &["classic", "nobody"], Some("t"));
+    let g = &described.groups[0];
+    assert_eq!(error_of(g.error_code, &g.error_message), not_share);
+    let mut sd = ShareGroupDescribeRequest::default();
+    sd.group_ids.push(GroupId(s("classic")));
+    let sdr: ShareGroupDescribeResponse = c.call(ApiKey::ShareGroupDescribe, 1, &sd);
+    let g = &sdr.groups[0];
+    assert_eq!(error_of(g.error_code, &g.error_message), not_share);
+
+    // A group nobody made: described as holding no state, no error.
+    let g = &described.groups[1];
+    assert_eq!(g.error_code, 0);
+    let p = &g.topics[0].partitions[0];
+    assert_eq!((p.error_code, p.start_offset), (0, -1));
+    let all = describe_offsets(&mut c, &["nobody"], None);
+    assert_eq!(all.groups[0].error_code, 0);
+    assert!(all.groups[0].topics.is_empty());
+    // Not found by a deletion, and not made by one.
+    let d = delete_offsets(&mut c, "nobody", "t");
+    assert_eq!(
+        error_of(d.error_code, &d.error_message),
+        (69, "Group nobody not found.")
+    );
+    assert!(d.responses.is_empty());
+    // Made by an alteration: listed as an empty share group, its start
+    // where it was set.
+    let a = alter_offsets(&mut c, "made", "t", 4);
+    assert_eq!(
+        (a.error_code, a.responses[0].partitions[0].error_code),
+        (0, 0)
+    );
+    let list: ListGroupsResponse = c.call(ApiKey::ListGroups, 5, &ListGroupsRequest::default());
+    let made = list.groups.iter().find(|l| l.group_id.0.as_str() == "made");
+    let made = made.expect("the share group the alteration made");
+    assert_eq!(
+        (made.group_type.as_str(), made.group_state.as_str()),
+        ("share", "Empty")
+    );
+    let all = describe_offsets(&mut c, &["made"], None);
+    assert_eq!(all.groups[0].topics[0].partitions[0].start_offset, 4);
+    let d = delete_offsets(&mut c, "made", "t");
+    assert_eq!((d.error_code, d.responses[0].error_code), (0, 0));
+
+    // A share group with a member: neither altered nor deleted from.
+    join(&mut c, "m", &["t"]);
+    let busy = (68, "The group is not empty.");
+    let a = alter_offsets(&mut c, "g", "t", 0);
+    assert_eq!(error_of(a.error_code, &a.error_message), busy);
+    assert!(a.responses.is_empty());
+    let d = delete_offsets(&mut c, "g", "t");
+    assert_eq!(error_of(d.error_code, &d.error_message), busy);
+    drop(b);
+    let _ = std::fs::remove_dir_all(common::data_dir("share-offsets-groups"));
 }

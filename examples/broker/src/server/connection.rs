@@ -29,7 +29,7 @@
 use super::alter_configs::{self, AlterApi, Alteration};
 use super::budget::Reservations;
 use super::fetch_session;
-use super::groups::GroupCall;
+use super::groups::{GroupCall, ToWriter};
 use super::quotas::{self, Kind, MutationCharge};
 use super::refusals::{self, Refusal};
 use super::responder::{Early, Pending, Responder, TopicLayout};
@@ -546,7 +546,7 @@ impl Connection {
             }
             offsets @ (RequestKind::DescribeShareGroupOffsets(_)
             | RequestKind::AlterShareGroupOffsets(_)
-            | RequestKind::DeleteShareGroupOffsets(_)) => self.share_offsets(ctx, head, &offsets),
+            | RequestKind::DeleteShareGroupOffsets(_)) => self.share_offsets(ctx, head, offsets),
             RequestKind::ListOffsets(r) => self.list_offsets(ctx, head, r),
             RequestKind::OffsetForLeaderEpoch(r) => self.epoch_ends(ctx, head, r),
             RequestKind::DescribeTopicPartitions(r) => {
@@ -984,6 +984,7 @@ impl Connection {
             denied_topics,
             visible,
             throttle_ms: self.count_request_time(ctx),
+            to_writer: None,
         };
         if self.shared.groups.send(call).is_err() {
             tracing::warn!("group coordinator stopped; closing connection");
@@ -1457,14 +1458,16 @@ impl Connection {
         );
     }
 
-    /// A share group's start offsets described, altered or deleted (on the
-    /// log writer, which holds them). Describing needs DESCRIBE on each
-    /// topic, the others READ, as in Kafka.
+    /// A share group's start offsets described, altered or deleted: the
+    /// group coordinator checks the groups (their kind, their members)
+    /// and hands the request on to the log writer, which holds the
+    /// offsets and answers it. Describing needs DESCRIBE on each topic,
+    /// the others READ, as in Kafka.
     fn share_offsets(
         &mut self,
         ctx: &mut impl InboundContext<Self>,
         head: header::RequestHead,
-        request: &RequestKind,
+        request: RequestKind,
     ) {
         let operation = match request {
             RequestKind::DescribeShareGroupOffsets(_) => op::DESCRIBE,
@@ -1486,23 +1489,54 @@ impl Connection {
                 partition: catalog.by_id(&topic_id).and_then(|t| t.partition(index)),
             };
             share_offsets::job(
-                request,
+                &request,
                 &share_offsets::Resolve {
                     topic: &topic,
                     part: &part,
                 },
             )
         };
-        let Some((job, layout)) = planned else {
+        let Some((mut job, layout)) = planned else {
             return;
         };
-        self.send_to_writer(
-            ctx,
-            head,
-            Pending::ShareOffsets(layout),
-            Some(LogOp::ShareOffsets(job)),
-            Answer::Fetched(Vec::new()),
-        );
+        let seq = self.next_seq();
+        let mut reply = self.responder(ctx, seq, head, Pending::ShareOffsets(layout));
+        let mut writer = self.submitter.clone();
+        let (handle, throttle_ms, busy) =
+            (reply.handle.clone(), reply.throttle_ms, reply.busy.clone());
+        // Run on the coordinator's thread, which may wait for room in the
+        // writer's ring (it runs no event loop).
+        let go_on = ToWriter::new(move |verdicts| {
+            let Pending::ShareOffsets(layout) = &mut reply.pending else {
+                unreachable!("built as a share-offsets answer")
+            };
+            if !layout.take_verdicts(&mut job, verdicts) {
+                let nothing = layout.nothing();
+                return reply.answer(0, Answer::ShareOffsets(nothing));
+            }
+            let op = LogOp::ShareOffsets(job);
+            if writer.submit(0, op, Some(reply)).is_err() {
+                tracing::warn!("log writer stopped; a share-offsets request not answered");
+            }
+        });
+        let call = GroupCall {
+            busy,
+            request,
+            correlation_id: head.correlation_id,
+            version: head.api_version,
+            handle,
+            seq,
+            client_id: Bytes::new(),
+            peer: ctx.channel().peer_addr(),
+            denied_topics: Vec::new(),
+            visible: None,
+            throttle_ms,
+            to_writer: Some(go_on),
+        };
+        if self.shared.groups.send(call).is_err() {
+            tracing::warn!("group coordinator stopped; closing connection");
+            ctx.close();
+        }
     }
 
     fn delete_records(

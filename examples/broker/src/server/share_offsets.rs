@@ -2,10 +2,12 @@
 //! DescribeShareGroupOffsets, AlterShareGroupOffsets and
 //! DeleteShareGroupOffsets, read into the log writer's [`OffsetsJob`]
 //! (topics named by name resolved to ids, each refused topic marked with
-//! its error) and answered in the request's shape from the writer's
-//! [`OffsetsAnswer`]. Plain functions over `kafka-protocol`'s messages
-//! and the share groups' job types.
+//! its error) and answered in the request's shape from the group
+//! coordinator's verdicts on its groups (a group of another kind, one
+//! with members) and the writer's [`OffsetsAnswer`]. Plain functions
+//! over `kafka-protocol`'s messages and the share groups' job types.
 
+use super::groups::GroupVerdicts;
 use crate::protocol::error_code as ec;
 use crate::share::job::{OffsetsAnswer, OffsetsJob, SharePart};
 use kafka_protocol::messages::{
@@ -28,15 +30,70 @@ pub struct TopicAsked {
     partitions: Vec<i32>,
 }
 
-/// What an answer needs of its request.
+/// What was asked, as far as the answer needs it.
 #[derive(Debug)]
-pub enum Layout {
+enum Asked {
     /// Per group: its id and, unless it asked for all, its topics.
     Describe(Vec<(GroupId, Option<Vec<TopicAsked>>)>),
     /// The topics altered.
     Alter(Vec<TopicAsked>),
     /// The topics deleted.
     Delete(Vec<TopicAsked>),
+}
+
+/// What an answer needs of its request: what it asked, and the group
+/// coordinator's verdict on each of its groups.
+#[derive(Debug)]
+pub struct Layout {
+    asked: Asked,
+    /// Per group asked, in order, its refusal (`None`: the writer's
+    /// answer stands); empty until the coordinator has spoken.
+    verdicts: GroupVerdicts,
+}
+
+impl Layout {
+    fn new(asked: Asked) -> Self {
+        Layout {
+            asked,
+            verdicts: Vec::new(),
+        }
+    }
+
+    /// Takes the coordinator's `verdicts` on the groups and leaves in
+    /// `job` only the groups they let through; whether any are left for
+    /// the writer.
+    pub fn take_verdicts(&mut self, job: &mut OffsetsJob, verdicts: GroupVerdicts) -> bool {
+        let passed = |i: usize| verdicts.get(i).is_none_or(Option::is_none);
+        let left = match job {
+            OffsetsJob::Describe(groups) => {
+                let mut i = 0;
+                groups.retain(|_| {
+                    i += 1;
+                    passed(i - 1)
+                });
+                !groups.is_empty()
+            }
+            OffsetsJob::Alter { .. } | OffsetsJob::Delete { .. } => passed(0),
+        };
+        self.verdicts = verdicts;
+        left
+    }
+
+    /// The answer standing in for the writer's when every group was
+    /// refused.
+    pub fn nothing(&self) -> OffsetsAnswer {
+        match self.asked {
+            Asked::Describe(_) => OffsetsAnswer::Described(Vec::new()),
+            Asked::Alter(_) => OffsetsAnswer::Altered(Ok(Vec::new())),
+            Asked::Delete(_) => OffsetsAnswer::Deleted(Ok(Vec::new())),
+        }
+    }
+
+    /// The refusal of group `i`, if the coordinator refused it.
+    fn refusal(&self, i: usize) -> Option<(i16, StrBytes)> {
+        let (code, message) = self.verdicts.get(i)?.as_ref()?;
+        Some((*code, StrBytes::from_string(message.clone())))
+    }
 }
 
 /// How the connection resolves what a request names: a topic's name to
@@ -97,7 +154,10 @@ pub fn job(request: &RequestKind, resolve: &Resolve<'_>) -> Option<(OffsetsJob, 
                 groups.push((g.group_id.0.as_str().to_owned(), wanted));
                 layout.push((g.group_id.clone(), topics));
             }
-            (OffsetsJob::Describe(groups), Layout::Describe(layout))
+            (
+                OffsetsJob::Describe(groups),
+                Layout::new(Asked::Describe(layout)),
+            )
         }
         RequestKind::AlterShareGroupOffsets(r) => {
             let topics: Vec<TopicAsked> = r
@@ -117,7 +177,7 @@ pub fn job(request: &RequestKind, resolve: &Resolve<'_>) -> Option<(OffsetsJob, 
                 group: r.group_id.0.as_str().to_owned(),
                 parts: all,
             };
-            (job, Layout::Alter(topics))
+            (job, Layout::new(Asked::Alter(topics)))
         }
         RequestKind::DeleteShareGroupOffsets(r) => {
             let topics: Vec<TopicAsked> = r
@@ -133,7 +193,7 @@ pub fn job(request: &RequestKind, resolve: &Resolve<'_>) -> Option<(OffsetsJob, 
                     .map(|t| t.id)
                     .collect(),
             };
-            (job, Layout::Delete(topics))
+            (job, Layout::new(Asked::Delete(topics)))
         }
         _ => return None,
     })
@@ -142,10 +202,8 @@ pub fn job(request: &RequestKind, resolve: &Resolve<'_>) -> Option<(OffsetsJob, 
 fn message(code: i16) -> Option<StrBytes> {
     (code != 0).then(|| {
         StrBytes::from_static_str(match code {
-            ec::GROUP_ID_NOT_FOUND => "The group does not exist or has no share-partition state.",
-            ec::NON_EMPTY_GROUP => {
-                "The share group has members: its offsets change only when it is empty."
-            }
+            ec::NON_EMPTY_GROUP => "The group is not empty.",
+            ec::KAFKA_STORAGE_ERROR => "The share group's state could not be written.",
             ec::OFFSET_OUT_OF_RANGE => "The offset is outside the partition's log.",
             ec::UNKNOWN_TOPIC_OR_PARTITION => "The topic or partition does not exist.",
             ec::TOPIC_AUTHORIZATION_FAILED => "Not authorized on the topic.",
@@ -160,24 +218,37 @@ pub type NameOf<'a> = &'a dyn Fn(Uuid) -> Option<String>;
 /// The answer to a share-offsets request laid out as `layout`; `None`
 /// if the writer's answer is of another kind.
 pub fn answer(layout: &Layout, answer: OffsetsAnswer, name_of: NameOf<'_>) -> Option<Answered> {
-    Some(match (layout, answer) {
-        (Layout::Describe(groups), OffsetsAnswer::Described(results)) => {
+    Some(match (&layout.asked, answer) {
+        (Asked::Describe(groups), OffsetsAnswer::Described(results)) => {
             let mut r = DescribeShareGroupOffsetsResponse::default();
-            for ((group_id, topics), result) in groups.iter().zip(results) {
+            let mut results = results.into_iter();
+            for (i, (group_id, topics)) in groups.iter().enumerate() {
                 let mut g = describe::DescribeShareGroupOffsetsResponseGroup::default();
                 g.group_id = group_id.clone();
-                match result {
-                    Err(code) => {
-                        g.error_code = code;
-                        g.error_message = message(code);
-                    }
-                    Ok(found) => g.topics = described(topics.as_deref(), found, name_of),
+                match layout.refusal(i) {
+                    Some((code, why)) => (g.error_code, g.error_message) = (code, Some(why)),
+                    None => g.topics = described(topics.as_deref(), results.next()?, name_of),
                 }
                 r.groups.push(g);
             }
             Answered::Describe(r)
         }
-        (Layout::Alter(topics), OffsetsAnswer::Altered(result)) => {
+        (Asked::Alter(_), _) | (Asked::Delete(_), _) if layout.refusal(0).is_some() => {
+            let (code, why) = layout.refusal(0)?;
+            match layout.asked {
+                Asked::Alter(_) => {
+                    let mut r = AlterShareGroupOffsetsResponse::default();
+                    (r.error_code, r.error_message) = (code, Some(why));
+                    Answered::Alter(r)
+                }
+                _ => {
+                    let mut r = DeleteShareGroupOffsetsResponse::default();
+                    (r.error_code, r.error_message) = (code, Some(why));
+                    Answered::Delete(r)
+                }
+            }
+        }
+        (Asked::Alter(topics), OffsetsAnswer::Altered(result)) => {
             let mut r = AlterShareGroupOffsetsResponse::default();
             match result {
                 Err(code) => {
@@ -207,7 +278,7 @@ pub fn answer(layout: &Layout, answer: OffsetsAnswer, name_of: NameOf<'_>) -> Op
             }
             Answered::Alter(r)
         }
-        (Layout::Delete(topics), OffsetsAnswer::Deleted(result)) => {
+        (Asked::Delete(topics), OffsetsAnswer::Deleted(result)) => {
             let mut r = DeleteShareGroupOffsetsResponse::default();
             match result {
                 Err(code) => {

@@ -155,8 +155,8 @@ pub type PartStart = (Uuid, i32, Result<i64, i16>);
 /// The writer's answer to an [`OffsetsJob`].
 #[derive(Debug, PartialEq, Eq)]
 pub enum OffsetsAnswer {
-    /// Per group asked, its partitions, or why it cannot be described.
-    Described(Vec<Result<Vec<PartStart>, i16>>),
+    /// Per group asked, its partitions.
+    Described(Vec<Vec<PartStart>>),
     /// Per partition, its error (0: altered); or why nothing was.
     Altered(Result<Vec<(Uuid, i32, i16)>, i16>),
     /// Per topic, its error (0: deleted); or why nothing was.

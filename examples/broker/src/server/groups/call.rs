@@ -58,6 +58,14 @@ impl Call {
         self.answer(frame);
     }
 
+    /// Leaves the answer to whoever the request was handed on to (the
+    /// log writer, through the connection's own responder, in the same
+    /// place in the order): dropped, the call then neither answers nor
+    /// closes the connection.
+    pub(super) fn handed_on(mut self) {
+        self.handle = None;
+    }
+
     fn answer(&mut self, frame: Frame) {
         if let Some(handle) = self.handle.take() {
             // A closed connection has nobody left to answer.

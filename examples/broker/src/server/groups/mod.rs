@@ -104,6 +104,10 @@ pub struct GroupCall {
     /// The throttle (ms) the request's time on its loop earned under its
     /// client's request quota, for the answer to carry.
     pub throttle_ms: i32,
+    /// For a request the log writer serves once the coordinator has
+    /// checked its groups: how it goes on (the coordinator answers
+    /// nothing itself).
+    pub to_writer: Option<ToWriter>,
 }
 
 /// Who asks a request, as far as the coordinator needs to know: the
@@ -114,6 +118,45 @@ struct Asker {
     peer: Option<std::net::SocketAddr>,
     denied_topics: Vec<String>,
     visible: Option<GroupAccess>,
+    to_writer: Option<ToWriter>,
+}
+
+/// The coordinator's word on each group a share-offsets request names,
+/// in the request's order: `None` to go on to the log writer, which
+/// holds the start offsets, or the refusal (error code and Kafka's
+/// message).
+pub type GroupVerdicts = Vec<Option<(i16, String)>>;
+
+/// How a request the coordinator checks and the log writer serves goes
+/// on (DescribeShareGroupOffsets, AlterShareGroupOffsets,
+/// DeleteShareGroupOffsets): the connection's own submission of its job
+/// and answer, given the coordinator's verdicts, which answers the
+/// request in its place in the connection's order.
+///
+/// ```
+/// use gyre_broker::server::groups::ToWriter;
+///
+/// let go_on = ToWriter::new(|verdicts| assert_eq!(verdicts, [None]));
+/// go_on.run(vec![None]);
+/// ```
+pub struct ToWriter(Box<dyn FnOnce(GroupVerdicts) + Send>);
+
+impl ToWriter {
+    /// `go_on`, to be run with the coordinator's verdicts.
+    pub fn new(go_on: impl FnOnce(GroupVerdicts) + Send + 'static) -> Self {
+        ToWriter(Box::new(go_on))
+    }
+
+    /// Goes on with `verdicts`.
+    pub fn run(self, verdicts: GroupVerdicts) {
+        (self.0)(verdicts)
+    }
+}
+
+impl std::fmt::Debug for ToWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ToWriter")
+    }
 }
 
 /// A principal and the ACLs that say which groups it may see.
@@ -522,6 +565,7 @@ impl<R: LogReply> State_<R> {
             denied_topics,
             visible,
             throttle_ms,
+            to_writer,
         } = call;
         self.requests_handled += 1;
         let no = self.requests_handled;
@@ -538,6 +582,7 @@ impl<R: LogReply> State_<R> {
             peer,
             denied_topics,
             visible,
+            to_writer,
         };
         let started = Instant::now();
         let (handled, left_to_us) = call::isolated(no, || {
@@ -572,8 +617,18 @@ impl<R: LogReply> State_<R> {
             peer,
             denied_topics,
             visible,
+            to_writer,
         } = asker;
         match request {
+            RequestKind::DescribeShareGroupOffsets(_)
+            | RequestKind::AlterShareGroupOffsets(_)
+            | RequestKind::DeleteShareGroupOffsets(_) => {
+                if let Some(go_on) = to_writer {
+                    let verdicts = self.share_offsets_verdicts(request);
+                    to.handed_on();
+                    go_on.run(verdicts);
+                }
+            }
             RequestKind::JoinGroup(r) => {
                 crate::failpoint::hit("coordinator", r.group_id.as_str());
                 let client = Client {
@@ -636,10 +691,7 @@ impl<R: LogReply> State_<R> {
             }
             RequestKind::ShareGroupHeartbeat(r) => {
                 let group_id = r.group_id.0.as_str();
-                if self.groups.contains_key(group_id)
-                    || self.consumer.contains_key(group_id)
-                    || self.offsets.has_group(group_id)
-                {
+                if self.of_another_kind(group_id) {
                     let mut resp = kafka_protocol::messages::ShareGroupHeartbeatResponse::default();
                     resp.error_code = ec::GROUP_ID_NOT_FOUND;
                     resp.error_message = Some(StrBytes::from_string(format!(
@@ -679,7 +731,15 @@ impl<R: LogReply> State_<R> {
             }
             RequestKind::ShareGroupDescribe(r) => {
                 let catalog = self.topics_cache.get(&self.catalog);
-                to.send(share_group::describe(&self.share, r, &catalog));
+                let mut resp = share_group::describe(&self.share, r, &catalog);
+                for d in &mut resp.groups {
+                    let id = d.group_id.0.as_str();
+                    if self.of_another_kind(id) {
+                        let message = format!("Group {id} is not a share group.");
+                        d.error_message = Some(StrBytes::from_string(message));
+                    }
+                }
+                to.send(resp);
             }
             RequestKind::DescribeGroups(r) => self.describe(to, r),
             RequestKind::ListGroups(r) => self.list(to, r, visible),
@@ -1573,6 +1633,53 @@ impl<R: LogReply> State_<R> {
                 .push(part);
         }
         to.send(resp);
+    }
+
+    /// Whether group `id` is a classic or consumer group, or has
+    /// committed offsets: not a share group, nor may it become one.
+    fn of_another_kind(&self, id: &str) -> bool {
+        self.groups.contains_key(id) || self.consumer.contains_key(id) || self.offsets.has_group(id)
+    }
+
+    /// Each group of a share-offsets request checked as Kafka's
+    /// coordinator checks it before the start offsets are touched: a
+    /// group of another kind is `GROUP_ID_NOT_FOUND` ("… is not a share
+    /// group."), and one with members `NON_EMPTY_GROUP` for an
+    /// alteration or deletion. A group that does not exist is described
+    /// as holding no state, made (empty) by an alteration, as Kafka 4.1
+    /// makes it, and not found by a deletion.
+    fn share_offsets_verdicts(&mut self, request: &RequestKind) -> GroupVerdicts {
+        let (ids, change) = match request {
+            RequestKind::DescribeShareGroupOffsets(r) => (
+                r.groups.iter().map(|g| g.group_id.0.as_str()).collect(),
+                None,
+            ),
+            RequestKind::AlterShareGroupOffsets(r) => (vec![r.group_id.0.as_str()], Some(true)),
+            RequestKind::DeleteShareGroupOffsets(r) => (vec![r.group_id.0.as_str()], Some(false)),
+            _ => return Vec::new(),
+        };
+        ids.into_iter()
+            .map(|id| {
+                if self.of_another_kind(id) {
+                    let message = format!("Group {id} is not a share group.");
+                    return Some((ec::GROUP_ID_NOT_FOUND, message));
+                }
+                match (self.share.get(id), change) {
+                    (Some(g), Some(_)) if !g.is_empty() => {
+                        Some((ec::NON_EMPTY_GROUP, "The group is not empty.".to_owned()))
+                    }
+                    (Some(_), _) | (None, None) => None,
+                    (None, Some(true)) => {
+                        self.share.insert(id.to_owned(), Default::default());
+                        self.persist(id);
+                        None
+                    }
+                    (None, Some(false)) => {
+                        Some((ec::GROUP_ID_NOT_FOUND, format!("Group {id} not found.")))
+                    }
+                }
+            })
+            .collect()
     }
 
     fn tick(&mut self, now: Instant) {
