@@ -1,8 +1,9 @@
 //! The broker's data folder: every topic's partition logs, owned by the
 //! log writer thread, and the [`Catalog`] the loops read.
 //!
-//! Layout: `<data>/topics/<topic>/topic.properties` (partition count and
-//! log settings) beside one folder of segments per partition,
+//! Layout: `<data>/topics/<topic>/topic.properties` (partition count, log
+//! settings and id, under a checksum: a damaged file refuses the start,
+//! naming itself) beside one folder of segments per partition,
 //! `<data>/topics/<topic>/<index>/`. A topic is created by opening its
 //! partition logs and then writing its properties file (through a
 //! temporary file and a rename), so a topic folder without one is a create
@@ -31,6 +32,12 @@ pub const PROPERTIES: &str = "topic.properties";
 /// The properties key of the topic's id.
 const TOPIC_ID: &str = "topic.id";
 
+/// The key of a properties file's first line: the CRC-32C of the rest of
+/// the file, so that a flipped digit (a retention of days read as hours,
+/// a partition count grown) is refused rather than acted on. First, so a
+/// file cut short loses its settings, not its checksum.
+const CHECKSUM: &str = "crc32c";
+
 /// Replaces the topic folder `dir`'s properties file durably: a temporary
 /// file, synced, renamed over it, and the folder synced.
 fn write_properties(
@@ -39,23 +46,52 @@ fn write_properties(
     partitions: usize,
     config: &LogConfig,
 ) -> io::Result<()> {
-    let text = format!(
+    let body = format!(
         "{TOPIC_ID}={id}\n{}",
         topic_config::config_lines(partitions, config)
     );
+    let text = format!("{CHECKSUM}={:08x}\n{body}", crc32c::crc32c(body.as_bytes()));
     folder_sync::replace(&dir.join(PROPERTIES), text.as_bytes(), Durability::Durable)
 }
 
-/// A topic's properties file `text`: its partition count, config (on top
-/// of `defaults`) and id (none in a file from before topics had ids).
-pub fn parse_properties(
-    defaults: &LogConfig,
-    text: &str,
-) -> Result<(usize, LogConfig, Option<topics::Uuid>), TopicError> {
+/// A topic's properties, as its file holds them.
+#[derive(Debug)]
+pub struct Properties {
+    /// Its partition count.
+    pub partitions: usize,
+    /// Its config, on top of the broker's defaults.
+    pub config: LogConfig,
+    /// Its id (none in a file from before topics had ids).
+    pub id: Option<topics::Uuid>,
+    /// Whether the file carries a checksum (one from before checksums
+    /// does not).
+    pub checksummed: bool,
+}
+
+/// A topic's properties file `text`, its checksum checked, its config on
+/// top of `defaults`.
+pub fn parse_properties(defaults: &LogConfig, text: &str) -> Result<Properties, TopicError> {
+    let (body, checksummed) = match text
+        .strip_prefix(CHECKSUM)
+        .and_then(|t| t.strip_prefix('='))
+    {
+        None => (text, false),
+        Some(rest) => {
+            let (sum, body) = rest.split_once('\n').unwrap_or((rest, ""));
+            let want = u32::from_str_radix(sum.trim(), 16).ok();
+            let found = crc32c::crc32c(body.as_bytes());
+            if want != Some(found) {
+                return Err(TopicError::Storage(format!(
+                    "damaged: its settings sum to {found:08x}, not to the {CHECKSUM} {sum:?} written with them (restore the file, or check its settings by hand and remove its first line)"
+                )));
+            }
+            (body, true)
+        }
+    };
     let mut config = defaults.clone();
     let mut count = None;
     let mut id = None;
-    for line in text.lines().map(str::trim).filter(|l| !l.is_empty()) {
+    for line in body.lines().map(str::trim).filter(|l| !l.is_empty()) {
         let (key, value) = line.split_once('=').unwrap_or((line, ""));
         if key == "partitions" {
             count = value.parse::<usize>().ok();
@@ -70,8 +106,13 @@ pub fn parse_properties(
             topic_config::apply_config(&mut config, key, value)?;
         }
     }
-    let count = count.ok_or(TopicError::InvalidPartitions(-1))?;
-    Ok((count, config, id))
+    let partitions = count.ok_or(TopicError::InvalidPartitions(-1))?;
+    Ok(Properties {
+        partitions,
+        config,
+        id,
+        checksummed,
+    })
 }
 
 /// The logs of every topic, and the catalog of them.
@@ -194,14 +235,20 @@ impl Storage {
                 fs::remove_dir_all(&dir)?;
                 continue;
             };
-            let (count, config, id) = parse_properties(&storage.defaults, &props).map_err(|e| {
+            let parsed = parse_properties(&storage.defaults, &props).map_err(|e| {
                 io::Error::new(
                     io::ErrorKind::InvalidData,
                     format!("{}: {e}", dir.join(PROPERTIES).display()),
                 )
             })?;
-            let id = match id {
-                Some(id) => id,
+            let (count, config) = (parsed.partitions, parsed.config);
+            let id = match parsed.id {
+                Some(id) if parsed.checksummed => id,
+                Some(id) => {
+                    // Written before the files had checksums: given one.
+                    write_properties(&dir, &id, count, &config)?;
+                    id
+                }
                 None => {
                     // Written before topics had ids: give it one for good.
                     let id = topics::new_topic_id();
@@ -741,6 +788,31 @@ mod tests {
         assert_eq!(storage.leader_epoch(), 2);
         drop(storage);
         std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn a_damaged_properties_file_refuses_the_start_and_one_from_before_checksums_gets_one() {
+        let root = gyre_testkit::scratch_dir("storage-properties-sum");
+        let (mut storage, _) = Storage::open(&root, LogConfig::default(), 1).unwrap();
+        storage.create_topic("t", 1, &[]).unwrap();
+        drop(storage);
+        let path = root.join("topics/t").join(PROPERTIES);
+        let text = fs::read_to_string(&path).unwrap();
+        let (first, body) = text.split_once('\n').unwrap();
+        assert!(first.starts_with("crc32c="), "{text}");
+        // One flipped digit: a partition count grown from 1 to 9.
+        fs::write(&path, text.replace("partitions=1\n", "partitions=9\n")).unwrap();
+        let refused = Storage::open(&root, LogConfig::default(), 1).unwrap_err();
+        let message = refused.to_string();
+        assert!(message.contains(&path.display().to_string()), "{message}");
+        assert!(message.contains("damaged"), "{message}");
+        // Written before checksums: read as it is, and given one.
+        fs::write(&path, body).unwrap();
+        let (storage, _) = Storage::open(&root, LogConfig::default(), 1).unwrap();
+        assert_eq!(storage.catalog().get("t").unwrap().partitions.len(), 1);
+        drop(storage);
+        assert_eq!(fs::read_to_string(&path).unwrap(), text);
+        fs::remove_dir_all(&root).unwrap();
     }
 
     #[test]

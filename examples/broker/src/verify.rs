@@ -455,6 +455,16 @@ mod tests {
             "partitions=1\nretention.ms=soon\n",
         )
         .unwrap();
+        // Parses, but a digit flipped since its checksum was written.
+        fs::create_dir_all(root.join("topics/flipped/0")).unwrap();
+        let body = "partitions=1\nretention.ms=1000\n";
+        let sum = crc32c::crc32c(body.as_bytes());
+        let flipped = body.replace("1000", "9000");
+        fs::write(
+            root.join("topics/flipped").join(PROPERTIES),
+            format!("crc32c={sum:08x}\n{flipped}"),
+        )
+        .unwrap();
         let points = [("good", 0, 3)];
         checkpoint::write(&root, points.into_iter()).unwrap();
         checkpoint::write_named(&root, checkpoint::LOG_START, points.into_iter(), false).unwrap();
@@ -466,12 +476,16 @@ mod tests {
             .filter(|o| o.damage.is_some())
             .map(|o| o.holds)
             .collect();
-        assert_eq!(report.others.len(), 5, "{report}");
+        assert_eq!(report.others.len(), 6, "{report}");
         assert_eq!(
             damaged,
-            ["the topic's partitions, config and id"],
+            [
+                "the topic's partitions, config and id",
+                "the topic's partitions, config and id"
+            ],
             "{report}"
         );
+        assert!(report.to_string().contains("damaged: its settings sum to"));
         assert!(!report.is_clean());
 
         // One bit of the log start's offset, and of the epoch.
@@ -488,6 +502,6 @@ mod tests {
             text.contains("(the last start's leader epoch): DAMAGED"),
             "{text}"
         );
-        assert!(text.contains("5 other files checked, 3 damaged"), "{text}");
+        assert!(text.contains("6 other files checked, 4 damaged"), "{text}");
     }
 }
