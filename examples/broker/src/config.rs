@@ -395,6 +395,23 @@ impl Default for ShareGroupSettings {
     }
 }
 
+/// The broker's settings a group's own configs fall back to, from its
+/// share and consumer group settings.
+pub fn group_defaults(
+    share: &ShareGroupSettings,
+    consumer: &ConsumerGroupSettings,
+) -> crate::share::group_config::GroupDefaults {
+    let ms = |d: Duration| d.as_millis() as u64;
+    crate::share::group_config::GroupDefaults {
+        start_at: share.start_at,
+        lock_ms: ms(share.record_lock),
+        share_session_ms: ms(share.session_timeout),
+        share_heartbeat_ms: ms(share.heartbeat_interval),
+        consumer_session_ms: ms(consumer.session_timeout),
+        consumer_heartbeat_ms: ms(consumer.heartbeat_interval),
+    }
+}
+
 impl ShareGroupSettings {
     /// The delivery limits the log writer applies.
     pub fn limits(&self) -> crate::share::partition::Limits {

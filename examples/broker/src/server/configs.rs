@@ -239,14 +239,13 @@ pub fn describe(
                     .get(name)
                     .copied()
                     .unwrap_or_default();
-                let (start_at, lock_ms) = shared.share_defaults;
                 let docs = group_config::KEYS;
                 for ((key, value, set), (_, doc)) in
-                    own.values(start_at, lock_ms).into_iter().zip(docs)
+                    own.values(&shared.share_defaults).into_iter().zip(docs)
                 {
                     if wanted(key) {
                         let source = if set { GROUP_CONFIG } else { DEFAULT_CONFIG };
-                        let kind = if key == group_config::RECORD_LOCK_DURATION_MS {
+                        let kind = if group_config::is_int(key) {
                             TYPE_INT
                         } else {
                             TYPE_STRING

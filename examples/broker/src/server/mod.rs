@@ -241,7 +241,7 @@ impl Broker {
         let shares = crate::share::Shares::open(
             &config.data_dir,
             config.share_groups.limits(),
-            config.share_groups.start_at,
+            crate::config::group_defaults(&config.share_groups, &config.consumer_groups),
         )
         .map_err(|source| StartError::ShareState {
             file: config.data_dir.join(crate::share::state_file::FILE),
@@ -282,6 +282,7 @@ impl Broker {
             },
             config.consumer_groups,
             config.share_groups,
+            (share_configs.clone(), share_defaults),
         )
         .map_err(StartError::Offsets)?;
         let oauthbearer = match &config.oauthbearer {

@@ -17,7 +17,7 @@ pub struct Shared {
     /// The share groups' own configs, as the log writer publishes them,
     /// and the broker's start rule and lock (ms) they fall back to.
     pub(crate) share_configs: crate::share::GroupConfigs,
-    pub(crate) share_defaults: (crate::share::StartAt, u64),
+    pub(crate) share_defaults: crate::share::group_config::GroupDefaults,
     pub(crate) auto_create_topics: bool,
     /// The log settings a topic gets unless it sets its own.
     pub(crate) default_log: LogConfig,

@@ -1,13 +1,16 @@
-//! A share group's own configs, as Kafka sets them with
+//! A group's own configs, as Kafka sets them with
 //! IncrementalAlterConfigs on a group resource (`kafka-configs
-//! --entity-type groups`, confluent-kafka's `ResourceType.GROUP`): where
-//! the group starts a partition it never read, how long its members hold
-//! the records they are given, and whether it delivers the records of
-//! aborted transactions. A key not set takes the broker's setting.
+//! --entity-type groups`, confluent-kafka's `ResourceType.GROUP`): for a
+//! share group, where it starts a partition it never read, how long its
+//! members hold the records they are given, whether it delivers the
+//! records of aborted transactions, and its members' session and
+//! heartbeat; for a consumer group (KIP-848), its members' session and
+//! heartbeat. A key not set takes the broker's setting.
 //!
 //! Plain data and functions; uses only the config change type.
 
 use crate::topic_config::ConfigChange;
+use std::time::Duration;
 
 /// Where a share-partition's delivery starts when the group first reads
 /// it (`share.auto.offset.reset`).
@@ -27,10 +30,18 @@ pub const AUTO_OFFSET_RESET: &str = "share.auto.offset.reset";
 pub const RECORD_LOCK_DURATION_MS: &str = "share.record.lock.duration.ms";
 /// `share.isolation.level`.
 pub const ISOLATION_LEVEL: &str = "share.isolation.level";
+/// `share.session.timeout.ms`.
+pub const SHARE_SESSION_TIMEOUT_MS: &str = "share.session.timeout.ms";
+/// `share.heartbeat.interval.ms`.
+pub const SHARE_HEARTBEAT_INTERVAL_MS: &str = "share.heartbeat.interval.ms";
+/// `consumer.session.timeout.ms`.
+pub const CONSUMER_SESSION_TIMEOUT_MS: &str = "consumer.session.timeout.ms";
+/// `consumer.heartbeat.interval.ms`.
+pub const CONSUMER_HEARTBEAT_INTERVAL_MS: &str = "consumer.heartbeat.interval.ms";
 
-/// The keys served, each with Kafka's type name and a line of
-/// documentation.
-pub const KEYS: [(&str, &str); 3] = [
+/// The keys served, each with a line of documentation, in the order
+/// [`GroupConfig::values`] gives them.
+pub const KEYS: [(&str, &str); 7] = [
     (
         AUTO_OFFSET_RESET,
         "Where the group starts a partition it never read: latest (records written from then on) or earliest.",
@@ -43,10 +54,74 @@ pub const KEYS: [(&str, &str); 3] = [
         ISOLATION_LEVEL,
         "read_uncommitted delivers every record; read_committed only those of committed transactions, and none past an open one.",
     ),
+    (
+        SHARE_SESSION_TIMEOUT_MS,
+        "How long a share group's member may go unheard before it is dropped and its records go back (ms).",
+    ),
+    (
+        SHARE_HEARTBEAT_INTERVAL_MS,
+        "How often a share group's members heartbeat (ms); below the session timeout.",
+    ),
+    (
+        CONSUMER_SESSION_TIMEOUT_MS,
+        "How long a consumer group's member may go unheard before it is dropped and its partitions go to the others (ms).",
+    ),
+    (
+        CONSUMER_HEARTBEAT_INTERVAL_MS,
+        "How often a consumer group's members heartbeat (ms); below the session timeout.",
+    ),
 ];
+
+/// Whether `key` is a number of milliseconds (Kafka's type INT).
+pub fn is_int(key: &str) -> bool {
+    key.ends_with(".ms")
+}
 
 /// The lock durations accepted (ms), as for the broker's setting.
 const LOCK_RANGE: std::ops::RangeInclusive<u64> = 1_000..=3_600_000;
+/// The session timeouts accepted (ms), as for a classic member's.
+const SESSION_RANGE: std::ops::RangeInclusive<u64> = 1_000..=3_600_000;
+/// The heartbeat intervals accepted (ms); each also below its session
+/// timeout.
+const HEARTBEAT_RANGE: std::ops::RangeInclusive<u64> = 100..=3_600_000;
+
+/// The broker's settings a group's configs fall back to.
+///
+/// ```
+/// use gyre_broker::share::group_config::GroupDefaults;
+///
+/// let d = GroupDefaults::default();
+/// assert_eq!((d.share_session_ms, d.share_heartbeat_ms), (45_000, 5_000));
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct GroupDefaults {
+    /// `--share-auto-offset-reset`.
+    pub start_at: StartAt,
+    /// `--group-share-record-lock-duration-ms`.
+    pub lock_ms: u64,
+    /// `--group-share-session-timeout-ms`.
+    pub share_session_ms: u64,
+    /// `--group-share-heartbeat-interval-ms`.
+    pub share_heartbeat_ms: u64,
+    /// `--group-consumer-session-timeout-ms`.
+    pub consumer_session_ms: u64,
+    /// `--group-consumer-heartbeat-interval-ms`.
+    pub consumer_heartbeat_ms: u64,
+}
+
+impl Default for GroupDefaults {
+    /// Kafka's.
+    fn default() -> Self {
+        GroupDefaults {
+            start_at: StartAt::Latest,
+            lock_ms: 30_000,
+            share_session_ms: 45_000,
+            share_heartbeat_ms: 5_000,
+            consumer_session_ms: 45_000,
+            consumer_heartbeat_ms: 5_000,
+        }
+    }
+}
 
 /// Why a change was refused: the key, the value and the reason.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -59,18 +134,22 @@ pub struct Refused {
     pub reason: String,
 }
 
-/// A share group's configs; `None`: the broker's setting.
+/// A group's configs; `None`: the broker's setting.
 ///
 /// ```
-/// use gyre_broker::share::group_config::GroupConfig;
+/// use gyre_broker::share::group_config::{GroupConfig, GroupDefaults};
 /// use gyre_broker::share::StartAt;
 /// use gyre_broker::topic_config::ConfigChange;
 ///
+/// let broker = GroupDefaults::default();
 /// let mut c = GroupConfig::default();
-/// c.apply(&[ConfigChange::Set("share.auto.offset.reset".into(), "earliest".into())])
+/// c.apply(&[ConfigChange::Set("share.auto.offset.reset".into(), "earliest".into())], &broker)
 ///     .unwrap();
 /// assert_eq!(c.start_at, Some(StartAt::Earliest));
-/// assert!(c.apply(&[ConfigChange::Set("share.isolation.level".into(), "none".into())]).is_err());
+/// assert!(c.apply(&[ConfigChange::Set("share.isolation.level".into(), "none".into())], &broker).is_err());
+/// // A heartbeat no shorter than the session it keeps is refused.
+/// let slow = ConfigChange::Set("consumer.heartbeat.interval.ms".into(), "45000".into());
+/// assert!(c.apply(&[slow], &broker).is_err());
 /// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct GroupConfig {
@@ -80,11 +159,66 @@ pub struct GroupConfig {
     pub lock_ms: Option<u64>,
     /// `share.isolation.level`: `true` for read_committed.
     pub read_committed: Option<bool>,
+    /// `share.session.timeout.ms`.
+    pub share_session_ms: Option<u64>,
+    /// `share.heartbeat.interval.ms`.
+    pub share_heartbeat_ms: Option<u64>,
+    /// `consumer.session.timeout.ms`.
+    pub consumer_session_ms: Option<u64>,
+    /// `consumer.heartbeat.interval.ms`.
+    pub consumer_heartbeat_ms: Option<u64>,
+}
+
+/// A number of ms within `range`, or `None` for a deleted key.
+fn ms_in(
+    value: Option<&str>,
+    range: &std::ops::RangeInclusive<u64>,
+) -> Result<Option<u64>, String> {
+    match value {
+        None => Ok(None),
+        Some(v) => match v.parse::<u64>() {
+            Ok(ms) if range.contains(&ms) => Ok(Some(ms)),
+            _ => Err(format!(
+                "a number of ms from {} to {}",
+                range.start(),
+                range.end()
+            )),
+        },
+    }
 }
 
 impl GroupConfig {
-    /// Applies `changes` in order; on a refusal nothing is changed.
-    pub fn apply(&mut self, changes: &[ConfigChange]) -> Result<(), Refused> {
+    /// A share group's members' session timeout and heartbeat interval.
+    pub fn share_timing(&self, broker: &GroupDefaults) -> (Duration, Duration) {
+        (
+            Duration::from_millis(self.share_session_ms.unwrap_or(broker.share_session_ms)),
+            Duration::from_millis(self.share_heartbeat_ms.unwrap_or(broker.share_heartbeat_ms)),
+        )
+    }
+
+    /// A consumer group's members' session timeout and heartbeat
+    /// interval.
+    pub fn consumer_timing(&self, broker: &GroupDefaults) -> (Duration, Duration) {
+        (
+            Duration::from_millis(
+                self.consumer_session_ms
+                    .unwrap_or(broker.consumer_session_ms),
+            ),
+            Duration::from_millis(
+                self.consumer_heartbeat_ms
+                    .unwrap_or(broker.consumer_heartbeat_ms),
+            ),
+        )
+    }
+
+    /// Applies `changes` in order, on top of the `broker`'s settings; on
+    /// a refusal nothing is changed. A heartbeat interval must stay below
+    /// its session timeout, as Kafka requires.
+    pub fn apply(
+        &mut self,
+        changes: &[ConfigChange],
+        broker: &GroupDefaults,
+    ) -> Result<(), Refused> {
         let mut next = *self;
         for change in changes {
             let (key, value) = match change {
@@ -106,13 +240,22 @@ impl GroupConfig {
                     }
                 }
                 RECORD_LOCK_DURATION_MS => {
-                    next.lock_ms = match value {
-                        None => None,
-                        Some(v) => match v.parse::<u64>() {
-                            Ok(ms) if LOCK_RANGE.contains(&ms) => Some(ms),
-                            _ => return Err(refused("a number of ms from 1000 to 3600000")),
-                        },
-                    }
+                    next.lock_ms = ms_in(value, &LOCK_RANGE).map_err(|r| refused(&r))?
+                }
+                SHARE_SESSION_TIMEOUT_MS => {
+                    next.share_session_ms = ms_in(value, &SESSION_RANGE).map_err(|r| refused(&r))?
+                }
+                SHARE_HEARTBEAT_INTERVAL_MS => {
+                    next.share_heartbeat_ms =
+                        ms_in(value, &HEARTBEAT_RANGE).map_err(|r| refused(&r))?
+                }
+                CONSUMER_SESSION_TIMEOUT_MS => {
+                    next.consumer_session_ms =
+                        ms_in(value, &SESSION_RANGE).map_err(|r| refused(&r))?
+                }
+                CONSUMER_HEARTBEAT_INTERVAL_MS => {
+                    next.consumer_heartbeat_ms =
+                        ms_in(value, &HEARTBEAT_RANGE).map_err(|r| refused(&r))?
                 }
                 ISOLATION_LEVEL => {
                     next.read_committed = match value {
@@ -124,19 +267,46 @@ impl GroupConfig {
                 }
                 _ => {
                     return Err(refused(&format!(
-                        "not a share group config the broker serves ({})",
+                        "not a group config the broker serves ({})",
                         KEYS.map(|k| k.0).join(", ")
                     )))
                 }
+            }
+        }
+        let timings = [
+            (
+                next.share_timing(broker),
+                SHARE_SESSION_TIMEOUT_MS,
+                SHARE_HEARTBEAT_INTERVAL_MS,
+                next.share_session_ms,
+            ),
+            (
+                next.consumer_timing(broker),
+                CONSUMER_SESSION_TIMEOUT_MS,
+                CONSUMER_HEARTBEAT_INTERVAL_MS,
+                next.consumer_session_ms,
+            ),
+        ];
+        for ((session, heartbeat), session_key, heartbeat_key, set) in timings {
+            if session <= heartbeat {
+                return Err(Refused {
+                    key: session_key.to_owned(),
+                    value: set.map_or_else(String::new, |ms| ms.to_string()),
+                    reason: format!("{session_key} must be greater than {heartbeat_key}"),
+                });
             }
         }
         *self = next;
         Ok(())
     }
 
-    /// Each key's value, given the broker's start rule and lock (ms), and
-    /// whether the group set it.
-    pub fn values(&self, start_at: StartAt, lock_ms: u64) -> [(&'static str, String, bool); 3] {
+    /// Each key's value in [`KEYS`] order, given the `broker`'s
+    /// settings, and whether the group set it.
+    pub fn values(&self, broker: &GroupDefaults) -> [(&'static str, String, bool); 7] {
+        let ms = |key: &'static str, own: Option<u64>, broker: u64| {
+            (key, own.unwrap_or(broker).to_string(), own.is_some())
+        };
+        let (start_at, lock_ms) = (broker.start_at, broker.lock_ms);
         let start = |s: StartAt| match s {
             StartAt::Latest => "latest",
             StartAt::Earliest => "earliest",
@@ -164,6 +334,26 @@ impl GroupConfig {
                 isolation(self.read_committed.unwrap_or(false)).to_owned(),
                 self.read_committed.is_some(),
             ),
+            ms(
+                SHARE_SESSION_TIMEOUT_MS,
+                self.share_session_ms,
+                broker.share_session_ms,
+            ),
+            ms(
+                SHARE_HEARTBEAT_INTERVAL_MS,
+                self.share_heartbeat_ms,
+                broker.share_heartbeat_ms,
+            ),
+            ms(
+                CONSUMER_SESSION_TIMEOUT_MS,
+                self.consumer_session_ms,
+                broker.consumer_session_ms,
+            ),
+            ms(
+                CONSUMER_HEARTBEAT_INTERVAL_MS,
+                self.consumer_heartbeat_ms,
+                broker.consumer_heartbeat_ms,
+            ),
         ]
     }
 
@@ -183,30 +373,97 @@ mod tests {
 
     #[test]
     fn a_refused_change_leaves_every_key_as_it_was() {
+        let broker = GroupDefaults::default();
         let mut c = GroupConfig::default();
-        c.apply(&[set(RECORD_LOCK_DURATION_MS, "5000")]).unwrap();
+        c.apply(&[set(RECORD_LOCK_DURATION_MS, "5000")], &broker)
+            .unwrap();
         let before = c;
-        let r = c.apply(&[
-            set(AUTO_OFFSET_RESET, "earliest"),
-            set(RECORD_LOCK_DURATION_MS, "10"),
-        ]);
+        let r = c.apply(
+            &[
+                set(AUTO_OFFSET_RESET, "earliest"),
+                set(RECORD_LOCK_DURATION_MS, "10"),
+            ],
+            &broker,
+        );
         assert_eq!(r.unwrap_err().key, RECORD_LOCK_DURATION_MS);
         assert_eq!(c, before);
-        assert!(c.apply(&[set("consumer.session.timeout.ms", "1")]).is_err());
-        c.apply(&[ConfigChange::Delete(RECORD_LOCK_DURATION_MS.into())])
-            .unwrap();
+        assert!(c
+            .apply(&[set(CONSUMER_SESSION_TIMEOUT_MS, "1")], &broker)
+            .is_err());
+        assert!(c
+            .apply(&[set("consumer.assignor", "range")], &broker)
+            .is_err());
+        c.apply(
+            &[ConfigChange::Delete(RECORD_LOCK_DURATION_MS.into())],
+            &broker,
+        )
+        .unwrap();
         assert!(c.is_default());
+    }
+
+    #[test]
+    fn a_heartbeat_must_stay_below_its_session_whoever_set_either() {
+        let broker = GroupDefaults::default();
+        let mut c = GroupConfig::default();
+        // Below the broker's 45 s session: taken.
+        c.apply(&[set(SHARE_HEARTBEAT_INTERVAL_MS, "2000")], &broker)
+            .unwrap();
+        // A session at or below the group's own heartbeat: refused.
+        let r = c.apply(&[set(SHARE_SESSION_TIMEOUT_MS, "2000")], &broker);
+        let refused = r.unwrap_err();
+        assert_eq!(refused.key, SHARE_SESSION_TIMEOUT_MS);
+        assert!(refused.reason.contains("must be greater than"));
+        // Both in one request, in either order: taken.
+        c.apply(
+            &[
+                set(CONSUMER_HEARTBEAT_INTERVAL_MS, "1000"),
+                set(CONSUMER_SESSION_TIMEOUT_MS, "3000"),
+            ],
+            &broker,
+        )
+        .unwrap();
+        assert_eq!(
+            c.consumer_timing(&broker),
+            (Duration::from_secs(3), Duration::from_secs(1))
+        );
+        assert_eq!(
+            c.share_timing(&broker),
+            (Duration::from_secs(45), Duration::from_secs(2))
+        );
+        // Deleting the session falls back to the broker's 45 s: still above.
+        c.apply(
+            &[ConfigChange::Delete(CONSUMER_SESSION_TIMEOUT_MS.into())],
+            &broker,
+        )
+        .unwrap();
+        // A broker whose own session is short: the group's heartbeat must
+        // stay below it.
+        let short = GroupDefaults {
+            consumer_session_ms: 1_000,
+            ..broker
+        };
+        assert!(c.apply(&[], &short).is_err());
     }
 
     #[test]
     fn values_fall_back_to_the_brokers() {
         let c = GroupConfig {
             read_committed: Some(true),
+            consumer_session_ms: Some(10_000),
             ..GroupConfig::default()
         };
-        let v = c.values(StartAt::Earliest, 30_000);
+        let broker = GroupDefaults {
+            start_at: StartAt::Earliest,
+            ..GroupDefaults::default()
+        };
+        let v = c.values(&broker);
         assert_eq!(v[0], (AUTO_OFFSET_RESET, "earliest".into(), false));
         assert_eq!(v[1], (RECORD_LOCK_DURATION_MS, "30000".into(), false));
         assert_eq!(v[2], (ISOLATION_LEVEL, "read_committed".into(), true));
+        assert_eq!(v[3], (SHARE_SESSION_TIMEOUT_MS, "45000".into(), false));
+        assert_eq!(v[5], (CONSUMER_SESSION_TIMEOUT_MS, "10000".into(), true));
+        for (value, key) in v.iter().zip(KEYS) {
+            assert_eq!(value.0, key.0, "in the order of KEYS");
+        }
     }
 }

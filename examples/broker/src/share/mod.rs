@@ -35,7 +35,7 @@ use crate::log::batch::BatchHeader;
 use crate::protocol::error_code as ec;
 use crate::storage::Storage;
 use crate::topics::PartitionId;
-use group_config::GroupConfig;
+use group_config::{GroupConfig, GroupDefaults};
 use job::{
     MemberChange, OffsetsAnswer, OffsetsJob, PartAcks, ShareAnswer, ShareFetchJob, SharePart,
     SharePartAnswer,
@@ -83,6 +83,7 @@ impl Begun {
 /// The share groups' delivery state.
 ///
 /// ```
+/// use gyre_broker::share::group_config::GroupDefaults;
 /// use gyre_broker::share::job::MemberChange;
 /// use gyre_broker::share::partition::Limits;
 /// use gyre_broker::share::{Shares, StartAt};
@@ -90,13 +91,14 @@ impl Begun {
 ///
 /// # let dir = std::env::temp_dir().join(format!("gyre-doc-shares-{}", std::process::id()));
 /// # std::fs::create_dir_all(&dir)?;
-/// let mut shares = Shares::open(&dir, Limits::default(), StartAt::Latest)?;
+/// let broker = GroupDefaults::default();
+/// let mut shares = Shares::open(&dir, Limits::default(), broker)?;
 /// // The coordinator's word that a member joined: it may fetch now.
 /// shares.member_change(MemberChange::Joined { group: "g".into(), member: "m".into() });
 /// // A group's own config, kept in the state file.
 /// let earliest = ConfigChange::Set("share.auto.offset.reset".into(), "earliest".into());
 /// shares.alter_config("g", &[earliest], false).expect("a config the broker serves");
-/// let reopened = Shares::open(&dir, Limits::default(), StartAt::Latest)?;
+/// let reopened = Shares::open(&dir, Limits::default(), broker)?;
 /// assert_eq!(reopened.published_configs().lock().unwrap()["g"].start_at, Some(StartAt::Earliest));
 /// # std::fs::remove_dir_all(&dir)?;
 /// # Ok::<(), std::io::Error>(())
@@ -114,7 +116,9 @@ pub struct Shares {
     /// Written since last synced.
     unsynced: bool,
     limits: Limits,
-    start_at: StartAt,
+    /// The broker's settings the groups' configs fall back to (the lock
+    /// is `limits`'s).
+    defaults: GroupDefaults,
     /// Each group's own configs (those it set), and a copy the loops
     /// read to describe them.
     configs: HashMap<String, GroupConfig>,
@@ -123,8 +127,9 @@ pub struct Shares {
     epoch: Instant,
 }
 
-/// The share groups' configs as the loops read them (DescribeConfigs):
-/// written by the writer when one changes, read rarely.
+/// The groups' own configs as the loops (DescribeConfigs) and the group
+/// coordinator (sessions and heartbeats) read them: written by the writer
+/// when one changes, read at a heartbeat or a describe, never per record.
 pub type GroupConfigs = Arc<Mutex<HashMap<String, GroupConfig>>>;
 
 /// `(first, last)` of a run of acquired records, for trimming.
@@ -172,8 +177,10 @@ fn refused(error: i16, message: impl Into<String>) -> ShareAnswer {
 }
 
 impl Shares {
-    /// Opens the state kept in `dir`.
-    pub fn open(dir: &Path, limits: Limits, start_at: StartAt) -> io::Result<Self> {
+    /// Opens the state kept in `dir`; `limits` are the broker's delivery
+    /// limits, `defaults` its settings a group's configs fall back to
+    /// (their lock taken from `limits`).
+    pub fn open(dir: &Path, limits: Limits, defaults: GroupDefaults) -> io::Result<Self> {
         let (file, (kept, configs)) = StateFile::open(dir)?;
         let partitions = kept
             .iter()
@@ -188,7 +195,10 @@ impl Shares {
             dirty: HashSet::new(),
             unsynced: false,
             limits,
-            start_at,
+            defaults: GroupDefaults {
+                lock_ms: limits.lock_ms,
+                ..defaults
+            },
             published: Arc::new(Mutex::new(configs.clone())),
             configs,
             epoch: Instant::now(),
@@ -200,10 +210,9 @@ impl Shares {
         self.published.clone()
     }
 
-    /// The broker's start rule and lock (ms): what a group's config
-    /// falls back to.
-    pub fn defaults(&self) -> (StartAt, u64) {
-        (self.start_at, self.limits.lock_ms)
+    /// The broker's settings a group's configs fall back to.
+    pub fn defaults(&self) -> GroupDefaults {
+        self.defaults
     }
 
     /// Applies (or with `validate_only`, checks) `changes` to `group`'s
@@ -215,7 +224,7 @@ impl Shares {
         validate_only: bool,
     ) -> Result<(), group_config::Refused> {
         let mut config = self.configs.get(group).copied().unwrap_or_default();
-        config.apply(changes)?;
+        config.apply(changes, &self.defaults)?;
         if validate_only {
             return Ok(());
         }
@@ -248,7 +257,7 @@ impl Shares {
         };
         (
             limits,
-            c.start_at.unwrap_or(self.start_at),
+            c.start_at.unwrap_or(self.defaults.start_at),
             c.read_committed.unwrap_or(false),
         )
     }
@@ -878,7 +887,11 @@ mod tests {
             index: 0,
             partition: Some(topic.partitions[0]),
         };
-        let mut shares = Shares::open(dir, Limits::default(), StartAt::Earliest).unwrap();
+        let earliest = GroupDefaults {
+            start_at: StartAt::Earliest,
+            ..GroupDefaults::default()
+        };
+        let mut shares = Shares::open(dir, Limits::default(), earliest).unwrap();
         shares.member_change(MemberChange::Joined {
             group: "g".into(),
             member: "m".into(),
@@ -921,7 +934,11 @@ mod tests {
     }
 
     fn start_of(dir: &Path, storage: &Storage, part: SharePart) -> Vec<job::PartStart> {
-        let mut reopened = Shares::open(dir, Limits::default(), StartAt::Earliest).unwrap();
+        let earliest = GroupDefaults {
+            start_at: StartAt::Earliest,
+            ..GroupDefaults::default()
+        };
+        let mut reopened = Shares::open(dir, Limits::default(), earliest).unwrap();
         let asked = OffsetsJob::Describe(vec![("g".into(), Some(vec![part]))]);
         match reopened.offsets(storage, asked) {
             OffsetsAnswer::Described(mut groups) => groups.remove(0),

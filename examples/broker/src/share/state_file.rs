@@ -110,12 +110,21 @@ fn put_config(buf: &mut Vec<u8>, group: &str, c: &GroupConfig) {
         Some(false) => 1,
         Some(true) => 2,
     });
+    for ms in [
+        c.share_session_ms,
+        c.share_heartbeat_ms,
+        c.consumer_session_ms,
+        c.consumer_heartbeat_ms,
+    ] {
+        buf.put_i64(ms.map_or(-1, |ms| ms as i64));
+    }
     record_file::finish(buf, at);
 }
 
 fn get_config(mut b: &[u8]) -> Option<(String, GroupConfig)> {
     let group = record_file::get_str(&mut b)??;
-    if b.len() != 10 {
+    // 10 bytes: a record from before the session and heartbeat keys.
+    if b.len() != 10 && b.len() != 10 + 4 * 8 {
         return None;
     }
     let start_at = match b.get_u8() {
@@ -131,10 +140,19 @@ fn get_config(mut b: &[u8]) -> Option<(String, GroupConfig)> {
         2 => Some(true),
         _ => return None,
     };
+    let mut ms = [None; 4];
+    if b.len() == 4 * 8 {
+        ms = [(); 4].map(|()| u64::try_from(b.get_i64()).ok());
+    }
+    let [share_session_ms, share_heartbeat_ms, consumer_session_ms, consumer_heartbeat_ms] = ms;
     let config = GroupConfig {
         start_at,
         lock_ms: u64::try_from(lock).ok(),
         read_committed,
+        share_session_ms,
+        share_heartbeat_ms,
+        consumer_session_ms,
+        consumer_heartbeat_ms,
     };
     Some((group, config))
 }
@@ -348,6 +366,8 @@ mod tests {
         let lock = GroupConfig {
             lock_ms: Some(5000),
             start_at: Some(StartAt::Earliest),
+            consumer_session_ms: Some(10_000),
+            share_heartbeat_ms: Some(1_000),
             ..GroupConfig::default()
         };
         f.write_config("a", &lock).unwrap();
@@ -371,5 +391,18 @@ mod tests {
         let (_, again) = StateFile::open(&d).unwrap();
         assert_eq!(again, (live, configs));
         std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn a_group_config_record_from_before_the_session_keys_reads_back() {
+        let mut buf = Vec::new();
+        put_config(&mut buf, "g", &GroupConfig::default());
+        // Its payload as the last version wrote it: the three share keys.
+        let mut old = buf[8..buf.len() - 32].to_vec();
+        old[1 + 2 + 1 + 1..][..8].copy_from_slice(&5000i64.to_be_bytes());
+        let (group, config) = get_config(&old[1..]).expect("an older record");
+        assert_eq!((group.as_str(), config.lock_ms), ("g", Some(5000)));
+        assert_eq!(config.consumer_session_ms, None);
+        assert!(get_config(&old[1..old.len() - 1]).is_none());
     }
 }

@@ -34,6 +34,7 @@ use super::transactions::{OpenAtStart, Transactions};
 use crate::config::ConsumerGroupSettings;
 use crate::ops::MarkersWritten;
 use crate::protocol::error_code as ec;
+use crate::share::group_config::{GroupConfig, GroupDefaults};
 use crate::writer::{LogReply, Submitter};
 use bytes::Bytes;
 pub use call::Call;
@@ -241,6 +242,7 @@ impl Coordinator {
         wiring: TxnWiring<R>,
         consumer_settings: ConsumerGroupSettings,
         share_settings: crate::config::ShareGroupSettings,
+        (group_configs, group_defaults): (crate::share::GroupConfigs, GroupDefaults),
     ) -> std::io::Result<(Self, JoinHandle<()>)> {
         let mut offsets = OffsetStore::open(data_dir)?;
         let catalog = wiring.catalog.clone();
@@ -284,17 +286,10 @@ impl Coordinator {
                 .into_iter()
                 .map(|g| (g.id.clone(), g))
                 .collect(),
-            share: restored
-                .share
-                .into_iter()
-                .map(|(id, g)| {
-                    (
-                        id,
-                        g.restored(Instant::now(), share_settings.session_timeout),
-                    )
-                })
-                .collect(),
+            share: HashMap::new(),
             share_settings,
+            group_configs,
+            group_defaults,
             store,
             consumer_settings,
             catalog,
@@ -324,6 +319,10 @@ impl Coordinator {
         // the transactions kept open, markers) goes into its ring now,
         // ahead of any batch a connection could bring.
         st.submit_to_writer();
+        for (id, g) in restored.share {
+            let session = st.share_settings_of(&id).session_timeout;
+            st.share.insert(id, g.restored(now, session));
+        }
         // The share groups' members, restored, may fetch again: the
         // writer hears of them before any connection's ShareFetch.
         let members: Vec<_> = st.share.iter().flat_map(|(id, g)| g.joined(id)).collect();
@@ -376,6 +375,11 @@ struct State_<R: LogReply> {
     /// their records.
     share: HashMap<String, share_group::ShareGroup>,
     share_settings: crate::config::ShareGroupSettings,
+    /// Groups' own configs (session timeouts and heartbeats among them),
+    /// kept and published by the log writer, and the broker's settings
+    /// they fall back to.
+    group_configs: crate::share::GroupConfigs,
+    group_defaults: GroupDefaults,
     /// Where groups are kept across restarts.
     store: GroupStore,
     consumer_settings: ConsumerGroupSettings,
@@ -676,7 +680,7 @@ impl<R: LogReply> State_<R> {
                     version: to.version,
                     client,
                     catalog: &catalog,
-                    settings: self.consumer_settings,
+                    settings: self.consumer_settings_of(&group_id),
                     now,
                     refused,
                     visible,
@@ -714,12 +718,13 @@ impl<R: LogReply> State_<R> {
                 };
                 let catalog = self.topics_cache.get(&self.catalog);
                 let mut changes = Vec::new();
+                let settings = self.share_settings_of(group_id);
                 let resp = share_group::heartbeat(
                     &mut self.share,
                     r,
                     client,
                     &catalog,
-                    self.share_settings,
+                    settings,
                     Instant::now(),
                     &mut changes,
                 );
@@ -1635,6 +1640,34 @@ impl<R: LogReply> State_<R> {
         to.send(resp);
     }
 
+    /// Group `id`'s own configs (each key it did not set: the broker's).
+    fn group_config(&self, id: &str) -> GroupConfig {
+        let configs = self.group_configs.lock().unwrap_or_else(|p| p.into_inner());
+        configs.get(id).copied().unwrap_or_default()
+    }
+
+    /// The consumer group settings of group `id`: its own session timeout
+    /// and heartbeat interval, if it set them.
+    fn consumer_settings_of(&self, id: &str) -> ConsumerGroupSettings {
+        let (session, heartbeat) = self.group_config(id).consumer_timing(&self.group_defaults);
+        ConsumerGroupSettings {
+            session_timeout: session,
+            heartbeat_interval: heartbeat,
+            ..self.consumer_settings
+        }
+    }
+
+    /// The share group settings of group `id`: its own session timeout
+    /// and heartbeat interval, if it set them.
+    fn share_settings_of(&self, id: &str) -> crate::config::ShareGroupSettings {
+        let (session, heartbeat) = self.group_config(id).share_timing(&self.group_defaults);
+        crate::config::ShareGroupSettings {
+            session_timeout: session,
+            heartbeat_interval: heartbeat,
+            ..self.share_settings
+        }
+    }
+
     /// Whether group `id` is a classic or consumer group, or has
     /// committed offsets: not a share group, nor may it become one.
     fn of_another_kind(&self, id: &str) -> bool {
@@ -1745,9 +1778,11 @@ impl<R: LogReply> State_<R> {
             self.groups.remove(&id);
             self.persist(&id);
         }
-        let session = self.consumer_settings.session_timeout;
         let mut changed = Vec::new();
+        let configs = self.group_configs.lock().unwrap_or_else(|p| p.into_inner());
         for group in self.consumer.values_mut() {
+            let own = configs.get(&group.id).copied().unwrap_or_default();
+            let (session, _) = own.consumer_timing(&self.group_defaults);
             let expired = group.expired(now, session);
             for (id, why) in &expired {
                 tracing::info!(
@@ -1761,6 +1796,7 @@ impl<R: LogReply> State_<R> {
                 changed.push(group.id.clone());
             }
         }
+        drop(configs);
         if !changed.is_empty() {
             let catalog = self.topics_cache.get(&self.catalog);
             for id in changed {
