@@ -187,10 +187,12 @@ struct Args {
     #[arg(long, default_value_t = 2_000, value_parser = clap::value_parser!(u32).range(100..=10_000))]
     group_share_partition_max_record_locks: u32,
     /// Where a share group starts reading a partition it never read:
-    /// latest (records written from then on) or earliest (Kafka's group
-    /// config share.auto.offset.reset, here for every share group).
-    #[arg(long, default_value = "latest", value_parser = ["latest", "earliest"])]
-    share_auto_offset_reset: String,
+    /// latest (records written from then on), earliest, or
+    /// by_duration:<ISO-8601 duration> (the first record at most that old,
+    /// e.g. by_duration:PT1H); the default of Kafka's group config
+    /// share.auto.offset.reset, which a group may set for itself.
+    #[arg(long, default_value = "latest", value_parser = parse_start_at)]
+    share_auto_offset_reset: gyre_broker::share::StartAt,
     /// The most members a classic group takes (Kafka's group.max.size).
     #[arg(long, default_value_t = i32::MAX as u32, value_parser = clap::value_parser!(u32).range(1..))]
     group_max_size: u32,
@@ -522,6 +524,16 @@ fn parse_host_port(s: &str) -> Result<(String, u16), String> {
     Ok((host.to_owned(), port))
 }
 
+/// `--share-auto-offset-reset`'s value.
+fn parse_start_at(value: &str) -> Result<gyre_broker::share::StartAt, String> {
+    gyre_broker::share::StartAt::parse(value).ok_or_else(|| {
+        format!(
+            "{value:?}: use {}",
+            gyre_broker::share::group_config::START_AT_VALUES
+        )
+    })
+}
+
 fn main() {
     // Errors print as sentences (Display), not as debug structures.
     if let Err(e) = run() {
@@ -674,11 +686,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         record_lock: Duration::from_millis(args.group_share_record_lock_duration_ms),
         delivery_count_limit: args.group_share_delivery_count_limit,
         max_record_locks: args.group_share_partition_max_record_locks as usize,
-        start_at: if args.share_auto_offset_reset == "earliest" {
-            gyre_broker::share::StartAt::Earliest
-        } else {
-            gyre_broker::share::StartAt::Latest
-        },
+        start_at: args.share_auto_offset_reset,
     };
     config.fetch_sessions = gyre_broker::FetchSessionLimits {
         max_sessions: args.max_incremental_fetch_session_cache_slots,

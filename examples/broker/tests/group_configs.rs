@@ -9,6 +9,7 @@
 
 mod common;
 
+use common::groups::set_configs as set;
 use common::Client;
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::StrBytes;
@@ -18,26 +19,6 @@ const GROUP: i8 = 32;
 
 fn s(v: &str) -> StrBytes {
     StrBytes::from_string(v.to_owned())
-}
-
-/// Sets `configs` on group `group`: its error code and message.
-fn set(c: &mut Client, group: &str, configs: &[(&str, &str)]) -> (i16, String) {
-    let mut res = incremental_alter_configs_request::AlterConfigsResource::default();
-    res.resource_type = GROUP;
-    res.resource_name = s(group);
-    for (key, value) in configs {
-        let mut a = incremental_alter_configs_request::AlterableConfig::default();
-        a.name = s(key);
-        a.config_operation = 0; // SET
-        a.value = Some(s(value));
-        res.configs.push(a);
-    }
-    let mut r = IncrementalAlterConfigsRequest::default();
-    r.resources.push(res);
-    let resp: IncrementalAlterConfigsResponse = c.call(ApiKey::IncrementalAlterConfigs, 1, &r);
-    let result = &resp.responses[0];
-    let message = result.error_message.as_ref().map_or("", |m| m.as_str());
-    (result.error_code, message.to_owned())
 }
 
 /// Group `group`'s configs as described: (name, value, set by the group).

@@ -543,3 +543,46 @@ fn the_offsets_apis_check_the_group_as_kafka_does() {
     drop(b);
     let _ = std::fs::remove_dir_all(common::data_dir("share-offsets-groups"));
 }
+
+/// A group set to start `by_duration:PT1H` starts at the first record
+/// written in the last hour, passing over older ones (Kafka 4.1's
+/// `share.auto.offset.reset=by_duration:<duration>`).
+#[test]
+fn a_group_started_by_duration_passes_over_older_records() {
+    let b = broker("share-by-duration");
+    let mut c = Client::connect(b.local_addr());
+    let id = common::create_topic(&mut c, "t", 1);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    for (age_ms, n) in [(3 * 3_600_000, 4), (2 * 3_600_000, 3), (60_000, 2)] {
+        let values: Vec<Vec<u8>> = (0..n).map(|i| format!("v{i}").into_bytes()).collect();
+        let refs: Vec<&[u8]> = values.iter().map(Vec::as_slice).collect();
+        let r = common::produce_request("t", batch::build(0, now - age_ms, &refs));
+        let resp: ProduceResponse = c.call(ApiKey::Produce, 9, &r);
+        assert_eq!(resp.responses[0].partition_responses[0].error_code, 0);
+    }
+    let (code, message) = common::groups::set_configs(
+        &mut c,
+        "g",
+        &[("share.auto.offset.reset", "by_duration:PT1H")],
+    );
+    assert_eq!(code, 0, "{message}");
+    let (code, message) = common::groups::set_configs(
+        &mut c,
+        "g",
+        &[("share.auto.offset.reset", "by_duration:1H")],
+    );
+    assert_eq!(code, 40, "INVALID_CONFIG: {message}");
+    assert!(message.contains("by_duration:PT1H"), "{message}");
+    join(&mut c, "a", &["t"]);
+    let r = share_fetch(&mut c, "a", 0, id, &[], 100);
+    assert_eq!(
+        acquired(&r),
+        [(7, 8, 1)],
+        "only the records of the last hour"
+    );
+    drop(b);
+    let _ = std::fs::remove_dir_all(common::data_dir("share-by-duration"));
+}

@@ -14,6 +14,17 @@ use std::time::Duration;
 
 /// Where a share-partition's delivery starts when the group first reads
 /// it (`share.auto.offset.reset`).
+///
+/// ```
+/// use gyre_broker::share::StartAt;
+/// use std::time::Duration;
+///
+/// let day = StartAt::parse("by_duration:P1DT30M").unwrap();
+/// assert_eq!(day, StartAt::ByDuration(Duration::from_secs(24 * 3600 + 1800)));
+/// assert_eq!(day.to_string(), "by_duration:PT24H30M");
+/// assert_eq!(StartAt::parse("earliest"), Some(StartAt::Earliest));
+/// assert_eq!(StartAt::parse("by_duration:-PT1H"), None);
+/// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum StartAt {
     /// At the log's end: only records written from then on (Kafka's
@@ -22,6 +33,103 @@ pub enum StartAt {
     Latest,
     /// At the log's start.
     Earliest,
+    /// At the first record written no longer ago than this (its
+    /// timestamp at or after now less the duration), or at the end if
+    /// none is (Kafka 4.1's `by_duration:<ISO-8601 duration>`).
+    ByDuration(Duration),
+}
+
+/// What `share.auto.offset.reset` accepts, for a refusal to say.
+pub const START_AT_VALUES: &str =
+    "latest, earliest, or by_duration: and an ISO-8601 duration (by_duration:PT1H, by_duration:P7D)";
+
+impl StartAt {
+    /// `latest`, `earliest` or `by_duration:` and a non-negative ISO-8601
+    /// duration of days, hours, minutes and seconds (`P1DT2H`,
+    /// `PT0.5S`), as Java's `Duration.parse` reads it.
+    pub fn parse(s: &str) -> Option<StartAt> {
+        match s {
+            "latest" => Some(StartAt::Latest),
+            "earliest" => Some(StartAt::Earliest),
+            _ => iso_duration(s.strip_prefix("by_duration:")?).map(StartAt::ByDuration),
+        }
+    }
+}
+
+impl std::fmt::Display for StartAt {
+    /// As `share.auto.offset.reset` is written; a duration as Java's
+    /// `Duration.toString` writes it (hours, minutes, seconds).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let d = match self {
+            StartAt::Latest => return f.write_str("latest"),
+            StartAt::Earliest => return f.write_str("earliest"),
+            StartAt::ByDuration(d) => d,
+        };
+        f.write_str("by_duration:PT")?;
+        let secs = d.as_secs();
+        let (h, m, s, nanos) = (secs / 3600, secs % 3600 / 60, secs % 60, d.subsec_nanos());
+        if h > 0 {
+            write!(f, "{h}H")?;
+        }
+        if m > 0 {
+            write!(f, "{m}M")?;
+        }
+        if s > 0 || nanos > 0 || (h == 0 && m == 0) {
+            write!(f, "{s}")?;
+            if nanos > 0 {
+                let frac = format!("{nanos:09}");
+                write!(f, ".{}", frac.trim_end_matches('0'))?;
+            }
+            f.write_str("S")?;
+        }
+        Ok(())
+    }
+}
+
+/// A non-negative ISO-8601 duration `PnDTnHnMn.nS` (each part optional,
+/// at least one present; letters in either case).
+fn iso_duration(text: &str) -> Option<Duration> {
+    let upper = text.to_ascii_uppercase();
+    let rest = upper.strip_prefix('P')?;
+    let (days, time) = match rest.split_once('T') {
+        Some((days, time)) => (days, Some(time)),
+        None => (rest, None),
+    };
+    let number = |digits: &str| -> Option<u64> {
+        (!digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| digits.parse().ok())?
+    };
+    let mut total = Duration::ZERO;
+    let mut parts = 0;
+    if !days.is_empty() {
+        let n = number(days.strip_suffix('D')?)?;
+        total += Duration::from_secs(n.checked_mul(86_400)?);
+        parts += 1;
+    }
+    if let Some(mut time) = time {
+        if time.is_empty() {
+            return None;
+        }
+        for (unit, secs) in [('H', 3_600), ('M', 60)] {
+            if let Some((n, after)) = time.split_once(unit) {
+                total += Duration::from_secs(number(n)?.checked_mul(secs)?);
+                time = after;
+                parts += 1;
+            }
+        }
+        if !time.is_empty() {
+            let s = time.strip_suffix('S')?;
+            let (whole, frac) = match s.split_once(['.', ',']) {
+                Some((w, f)) if f.len() <= 9 && f.bytes().all(|b| b.is_ascii_digit()) => (w, f),
+                Some(_) => return None,
+                None => (s, ""),
+            };
+            let nanos = format!("{frac:0<9}").parse::<u32>().ok()?;
+            total += Duration::new(number(whole)?, nanos);
+            parts += 1;
+        }
+    }
+    (parts > 0).then_some(total)
 }
 
 /// `share.auto.offset.reset`.
@@ -44,7 +152,7 @@ pub const CONSUMER_HEARTBEAT_INTERVAL_MS: &str = "consumer.heartbeat.interval.ms
 pub const KEYS: [(&str, &str); 7] = [
     (
         AUTO_OFFSET_RESET,
-        "Where the group starts a partition it never read: latest (records written from then on) or earliest.",
+        "Where the group starts a partition it never read: latest (records written from then on), earliest, or by_duration:<ISO-8601 duration> (the first record written within it).",
     ),
     (
         RECORD_LOCK_DURATION_MS,
@@ -234,9 +342,10 @@ impl GroupConfig {
                 AUTO_OFFSET_RESET => {
                     next.start_at = match value {
                         None => None,
-                        Some("latest") => Some(StartAt::Latest),
-                        Some("earliest") => Some(StartAt::Earliest),
-                        Some(_) => return Err(refused("one of latest, earliest")),
+                        Some(v) => match StartAt::parse(v) {
+                            Some(at) => Some(at),
+                            None => return Err(refused(START_AT_VALUES)),
+                        },
                     }
                 }
                 RECORD_LOCK_DURATION_MS => {
@@ -307,10 +416,6 @@ impl GroupConfig {
             (key, own.unwrap_or(broker).to_string(), own.is_some())
         };
         let (start_at, lock_ms) = (broker.start_at, broker.lock_ms);
-        let start = |s: StartAt| match s {
-            StartAt::Latest => "latest",
-            StartAt::Earliest => "earliest",
-        };
         let isolation = |c: bool| {
             if c {
                 "read_committed"
@@ -321,7 +426,7 @@ impl GroupConfig {
         [
             (
                 AUTO_OFFSET_RESET,
-                start(self.start_at.unwrap_or(start_at)).to_owned(),
+                self.start_at.unwrap_or(start_at).to_string(),
                 self.start_at.is_some(),
             ),
             (
@@ -443,6 +548,42 @@ mod tests {
             ..broker
         };
         assert!(c.apply(&[], &short).is_err());
+    }
+
+    #[test]
+    fn durations_read_as_java_reads_them() {
+        let at = |s: &str| StartAt::parse(&format!("by_duration:{s}"));
+        let secs = |n: u64| Some(StartAt::ByDuration(Duration::from_secs(n)));
+        assert_eq!(at("PT1H"), secs(3_600));
+        assert_eq!(at("pt15m"), secs(900));
+        assert_eq!(at("P2D"), secs(2 * 86_400));
+        assert_eq!(at("P1DT1H1M1S"), secs(90_061));
+        assert_eq!(
+            at("PT0.25S"),
+            Some(StartAt::ByDuration(Duration::from_millis(250)))
+        );
+        assert_eq!(at("PT0S"), secs(0));
+        for bad in [
+            "",
+            "P",
+            "PT",
+            "1H",
+            "PT1",
+            "PT-1H",
+            "-PT1H",
+            "P1H",
+            "PT1H2D",
+            "PT1.1234567891S",
+            "PTxS",
+        ] {
+            assert_eq!(at(bad), None, "{bad}");
+        }
+        assert_eq!(StartAt::parse("by_duration"), None);
+        assert_eq!(StartAt::parse("Latest"), None);
+        for text in ["PT1H", "PT1H0.5S", "PT0S", "PT24H30M", "PT2M3S"] {
+            let parsed = at(text).unwrap();
+            assert_eq!(parsed.to_string(), format!("by_duration:{text}"));
+        }
     }
 
     #[test]

@@ -168,6 +168,25 @@ fn spans(headers: &[BatchHeader], aborted: &[(i64, i64)]) -> Vec<BatchSpan> {
         .collect()
 }
 
+/// Where a group that never read `log` starts it by `start_at`. By
+/// duration: the first record whose timestamp is at or after now less
+/// the duration (a time index lookup, as a ListOffsets by time makes on
+/// the writer), or the end if every record is older, as Kafka starts.
+fn first_offset(log: &crate::log::PartitionLog, start_at: StartAt) -> io::Result<i64> {
+    Ok(match start_at {
+        StartAt::Latest => log.end_offset(),
+        StartAt::Earliest => log.start_offset(),
+        StartAt::ByDuration(d) => {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default();
+            let since = now.saturating_sub(d).as_millis() as i64;
+            let found = log.offset_for_time(since)?;
+            found.map_or_else(|| log.end_offset(), |(offset, _)| offset)
+        }
+    })
+}
+
 fn refused(error: i16, message: impl Into<String>) -> ShareAnswer {
     ShareAnswer {
         error,
@@ -504,12 +523,21 @@ impl Shares {
                 continue;
             };
             let key = (job.group.clone(), part.topic_id, part.index);
-            let sp = self.partitions.entry(key.clone()).or_insert_with(|| {
-                SharePartition::new(match start_at {
-                    StartAt::Latest => log.end_offset(),
-                    StartAt::Earliest => log.start_offset(),
-                })
-            });
+            if !self.partitions.contains_key(&key) {
+                match first_offset(log, start_at) {
+                    Ok(first) => {
+                        self.partitions
+                            .insert(key.clone(), SharePartition::new(first));
+                    }
+                    Err(e) => {
+                        tracing::error!(partition = ?part.partition, error = %e, "cannot look a share group's start up by time");
+                        answer.error = ec::KAFKA_STORAGE_ERROR;
+                        out.push(answer);
+                        continue;
+                    }
+                }
+            }
+            let sp = self.partitions.get_mut(&key).expect("made above");
             let before = sp.start();
             let end = log.end_offset();
             sp.follow_log_start(log.start_offset());

@@ -103,6 +103,7 @@ fn put_config(buf: &mut Vec<u8>, group: &str, c: &GroupConfig) {
         None => 0,
         Some(StartAt::Latest) => 1,
         Some(StartAt::Earliest) => 2,
+        Some(StartAt::ByDuration(_)) => 3,
     });
     buf.put_i64(c.lock_ms.map_or(-1, |ms| ms as i64));
     buf.put_u8(match c.read_committed {
@@ -110,29 +111,30 @@ fn put_config(buf: &mut Vec<u8>, group: &str, c: &GroupConfig) {
         Some(false) => 1,
         Some(true) => 2,
     });
-    for ms in [
+    let by_duration = match c.start_at {
+        Some(StartAt::ByDuration(d)) => Some(d.as_nanos() as u64),
+        _ => None,
+    };
+    for n in [
+        by_duration,
         c.share_session_ms,
         c.share_heartbeat_ms,
         c.consumer_session_ms,
         c.consumer_heartbeat_ms,
     ] {
-        buf.put_i64(ms.map_or(-1, |ms| ms as i64));
+        buf.put_i64(n.map_or(-1, |n| n as i64));
     }
     record_file::finish(buf, at);
 }
 
 fn get_config(mut b: &[u8]) -> Option<(String, GroupConfig)> {
     let group = record_file::get_str(&mut b)??;
-    // 10 bytes: a record from before the session and heartbeat keys.
-    if b.len() != 10 && b.len() != 10 + 4 * 8 {
+    // 10 bytes: a record from before the start by duration and the
+    // session and heartbeat keys.
+    if b.len() != 10 && b.len() != 10 + 5 * 8 {
         return None;
     }
-    let start_at = match b.get_u8() {
-        0 => None,
-        1 => Some(StartAt::Latest),
-        2 => Some(StartAt::Earliest),
-        _ => return None,
-    };
+    let start_code = b.get_u8();
     let lock = b.get_i64();
     let read_committed = match b.get_u8() {
         0 => None,
@@ -140,11 +142,19 @@ fn get_config(mut b: &[u8]) -> Option<(String, GroupConfig)> {
         2 => Some(true),
         _ => return None,
     };
-    let mut ms = [None; 4];
-    if b.len() == 4 * 8 {
-        ms = [(); 4].map(|()| u64::try_from(b.get_i64()).ok());
+    let mut more = [None; 5];
+    if b.len() == 5 * 8 {
+        more = [(); 5].map(|()| u64::try_from(b.get_i64()).ok());
     }
-    let [share_session_ms, share_heartbeat_ms, consumer_session_ms, consumer_heartbeat_ms] = ms;
+    let [by_duration, share_session_ms, share_heartbeat_ms, consumer_session_ms, consumer_heartbeat_ms] =
+        more;
+    let start_at = match (start_code, by_duration) {
+        (0, _) => None,
+        (1, _) => Some(StartAt::Latest),
+        (2, _) => Some(StartAt::Earliest),
+        (3, Some(nanos)) => Some(StartAt::ByDuration(std::time::Duration::from_nanos(nanos))),
+        _ => return None,
+    };
     let config = GroupConfig {
         start_at,
         lock_ms: u64::try_from(lock).ok(),
@@ -370,8 +380,13 @@ mod tests {
             share_heartbeat_ms: Some(1_000),
             ..GroupConfig::default()
         };
+        let hour = GroupConfig {
+            start_at: StartAt::parse("by_duration:PT1H0.5S"),
+            ..GroupConfig::default()
+        };
         f.write_config("a", &lock).unwrap();
         f.write_config("b", &lock).unwrap();
+        f.write_config("c", &hour).unwrap();
         f.group_deleted("b").unwrap();
         let forgotten = ("a".to_owned(), t, 9);
         f.write(&[(forgotten.clone(), snap(1))]).unwrap();
@@ -381,8 +396,9 @@ mod tests {
         let (mut f, (live, configs)) = StateFile::open(&d).unwrap();
         assert_eq!(live.len(), 1);
         assert_eq!(live[&a], snap(3));
-        assert_eq!(configs.len(), 1);
+        assert_eq!(configs.len(), 2);
         assert_eq!(configs["a"], lock);
+        assert_eq!(configs["c"], hour);
         // Compacting keeps what is live.
         f.records = 10_000;
         f.compact(live.iter().map(|(k, v)| (k, v.clone())), &configs)
@@ -398,7 +414,7 @@ mod tests {
         let mut buf = Vec::new();
         put_config(&mut buf, "g", &GroupConfig::default());
         // Its payload as the last version wrote it: the three share keys.
-        let mut old = buf[8..buf.len() - 32].to_vec();
+        let mut old = buf[8..buf.len() - 40].to_vec();
         old[1 + 2 + 1 + 1..][..8].copy_from_slice(&5000i64.to_be_bytes());
         let (group, config) = get_config(&old[1..]).expect("an older record");
         assert_eq!((group.as_str(), config.lock_ms), ("g", Some(5000)));

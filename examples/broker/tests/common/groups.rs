@@ -1,10 +1,12 @@
-//! Classic group requests as the group tests send them: a consumer's
-//! JoinGroup subscribed to topic `t`, and a Heartbeat.
+//! Group requests as the group tests send them: a consumer's JoinGroup
+//! subscribed to topic `t`, a Heartbeat, and a group's own configs set
+//! with IncrementalAlterConfigs.
 
 use super::Client;
 use kafka_protocol::messages::join_group_request::JoinGroupRequestProtocol;
 use kafka_protocol::messages::{
-    ApiKey, GroupId, HeartbeatRequest, HeartbeatResponse, JoinGroupRequest,
+    incremental_alter_configs_request, ApiKey, GroupId, HeartbeatRequest, HeartbeatResponse,
+    IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse, JoinGroupRequest,
 };
 use kafka_protocol::protocol::StrBytes;
 
@@ -46,4 +48,25 @@ pub fn heartbeat(
     r.generation_id = generation;
     let resp: HeartbeatResponse = c.call(ApiKey::Heartbeat, 4, &r);
     resp.error_code
+}
+
+/// Sets `configs` on group `group` (resource type 32): the answer's error
+/// code and message.
+pub fn set_configs(c: &mut Client, group: &str, configs: &[(&str, &str)]) -> (i16, String) {
+    let mut res = incremental_alter_configs_request::AlterConfigsResource::default();
+    res.resource_type = 32;
+    res.resource_name = s(group);
+    for (key, value) in configs {
+        let mut a = incremental_alter_configs_request::AlterableConfig::default();
+        a.name = s(key);
+        a.config_operation = 0; // SET
+        a.value = Some(s(value));
+        res.configs.push(a);
+    }
+    let mut r = IncrementalAlterConfigsRequest::default();
+    r.resources.push(res);
+    let resp: IncrementalAlterConfigsResponse = c.call(ApiKey::IncrementalAlterConfigs, 1, &r);
+    let result = &resp.responses[0];
+    let message = result.error_message.as_ref().map_or("", |m| m.as_str());
+    (result.error_code, message.to_owned())
 }
