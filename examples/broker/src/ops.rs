@@ -297,6 +297,17 @@ pub struct MarkersWritten {
     pub failed: Vec<PartitionId>,
 }
 
+/// Why a resource's configs were not altered: a topic's or a group's.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// A topic's.
+    #[error(transparent)]
+    Topic(#[from] TopicError),
+    /// A group's.
+    #[error(transparent)]
+    Group(#[from] crate::share::group_config::AlterError),
+}
+
 /// The writer's answer to one request.
 #[derive(Debug)]
 pub enum Answer<'a> {
@@ -316,8 +327,9 @@ pub enum Answer<'a> {
     Deleted(Vec<Result<(), TopicError>>),
     /// Per topic grown, in request order.
     Grown(Vec<Result<(), TopicError>>),
-    /// Per topic whose config was altered (or checked), in request order.
-    Altered(Vec<Result<(), TopicError>>),
+    /// Per topic or group whose config was altered (or checked), in
+    /// request order.
+    Altered(Vec<Result<(), ConfigError>>),
     /// Per partition, in request order.
     RecordsDeleted(Vec<(PartitionId, Deletion)>),
     /// Per partition, in request order; `None` for one that is gone.

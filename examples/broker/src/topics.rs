@@ -181,17 +181,6 @@ pub enum TopicError {
     /// The file system failed.
     #[error("storage error: {0}")]
     Storage(String),
-    /// A share group's config refused (the configs APIs answer groups and
-    /// topics alike).
-    #[error("invalid group config {key}={value}: {reason}")]
-    InvalidGroupConfig {
-        /// The key.
-        key: String,
-        /// The value.
-        value: String,
-        /// Why, naming what the broker accepts.
-        reason: String,
-    },
 }
 
 /// Checks a topic name as Kafka does.

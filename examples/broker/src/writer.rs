@@ -29,15 +29,16 @@ use crate::health::BrokerHealth;
 use crate::id_hash::IdSet;
 use crate::log::producers::SequenceError;
 use crate::log::LogError;
+use crate::ops::ConfigError;
 pub use crate::ops::{
     Answer, AppendOutcome, ConfigTarget, Deletion, LogJob, LogOp, LogReply, Markers,
     MarkersWritten, OffsetAnswer, TopicSpec,
 };
+use crate::share::group_config::{AlterError, Refused};
 use crate::share::Shares;
 use crate::share_fetch::{self, Serving, ShareParked, ShareReload};
 use crate::storage::Storage;
 pub use crate::topics::PartitionId;
-use crate::topics::TopicError;
 use bytes::Bytes;
 use crossbeam_channel::Receiver;
 use gyre_ringbuffer::{
@@ -668,21 +669,15 @@ impl<R: LogReply> OwningHandler<Slot<R>> for WriterHandler<R> {
                         .iter()
                         .map(|(target, c)| match target {
                             ConfigTarget::Topic(name) => {
-                                self.storage.alter_config(name, c, validate_only)
+                                Ok(self.storage.alter_config(name, c, validate_only)?)
                             }
                             ConfigTarget::Group(group) => match self.shares.as_mut() {
-                                Some(shares) => shares
-                                    .alter_config(group, c, validate_only)
-                                    .map_err(|r| TopicError::InvalidGroupConfig {
-                                        key: r.key,
-                                        value: r.value,
-                                        reason: r.reason,
-                                    }),
-                                None => Err(TopicError::InvalidGroupConfig {
+                                Some(shares) => Ok(shares.alter_config(group, c, validate_only)?),
+                                None => Err(ConfigError::Group(AlterError::Refused(Refused {
                                     key: String::new(),
                                     value: String::new(),
-                                    reason: "share groups are not served".into(),
-                                }),
+                                    reason: "groups' configs are not kept by this writer".into(),
+                                }))),
                             },
                         })
                         .collect();

@@ -12,11 +12,12 @@ use super::quotas::{throttle_ms, Applied, Throttled};
 use super::sequencer::{encoded, Frame, Sequenced};
 use super::shared::Shared;
 use crate::fetch::{PartitionRead, ReadError};
-use crate::ops::{Answer, AppendOutcome, Deletion, LogReply, OffsetAnswer};
+use crate::ops::{Answer, AppendOutcome, ConfigError, Deletion, LogReply, OffsetAnswer};
 use crate::protocol::error_code as ec;
 use crate::protocol::fetch_response::{self, FetchedPartition, FetchedTopic};
 use crate::protocol::share_fetch_response::{self, ShareHead, SharePartition};
 use crate::protocol::throttle::ThrottleTime;
+use crate::share::group_config::AlterError;
 use crate::share::job::ShareAnswer;
 use crate::topics::TopicError;
 use gyre_reactor::{ChannelHandle, UserEvent};
@@ -344,9 +345,10 @@ impl LogReply for Responder {
                 self.send_encoded(delete_records_response(layout, &results))
             }
             (Pending::AlterConfigs(api, resources), Answer::Altered(results)) => {
-                let outcomes = alter_configs::outcomes(resources, results, topic_error_code, |e| {
-                    e.to_string()
-                });
+                let outcomes =
+                    alter_configs::outcomes(resources, results, config_error_code, |e| {
+                        e.to_string()
+                    });
                 match api {
                     AlterApi::Incremental => {
                         self.send_encoded(alter_configs::incremental_response(outcomes))
@@ -375,10 +377,17 @@ pub(crate) fn topic_error_code(e: &TopicError) -> i16 {
         TopicError::Exists(_) => ec::TOPIC_ALREADY_EXISTS,
         TopicError::Unknown(_) => ec::UNKNOWN_TOPIC_OR_PARTITION,
         TopicError::InvalidPartitions(_) | TopicError::NotGrown { .. } => ec::INVALID_PARTITIONS,
-        TopicError::InvalidConfig { .. } | TopicError::InvalidGroupConfig { .. } => {
-            ec::INVALID_CONFIG
-        }
+        TopicError::InvalidConfig { .. } => ec::INVALID_CONFIG,
         TopicError::Storage(_) => ec::KAFKA_STORAGE_ERROR,
+    }
+}
+
+/// Kafka's error code for a config alteration's failure.
+fn config_error_code(e: &ConfigError) -> i16 {
+    match e {
+        ConfigError::Topic(e) => topic_error_code(e),
+        ConfigError::Group(AlterError::Refused(_)) => ec::INVALID_CONFIG,
+        ConfigError::Group(AlterError::NotWritten(_)) => ec::KAFKA_STORAGE_ERROR,
     }
 }
 

@@ -231,6 +231,19 @@ impl Default for GroupDefaults {
     }
 }
 
+/// Why a group's configs were not altered.
+#[derive(Debug, thiserror::Error)]
+pub enum AlterError {
+    /// A key or value the broker does not take (Kafka's
+    /// `INVALID_CONFIG`).
+    #[error("invalid group config {}={}: {}", .0.key, .0.value, .0.reason)]
+    Refused(Refused),
+    /// The configs could not be written and synced (Kafka's
+    /// `KAFKA_STORAGE_ERROR`); they are as they were.
+    #[error("cannot write the group's configs: {0}")]
+    NotWritten(std::io::Error),
+}
+
 /// Why a change was refused: the key, the value and the reason.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Refused {

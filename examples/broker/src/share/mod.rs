@@ -241,9 +241,11 @@ impl Shares {
         group: &str,
         changes: &[crate::topic_config::ConfigChange],
         validate_only: bool,
-    ) -> Result<(), group_config::Refused> {
+    ) -> Result<(), group_config::AlterError> {
         let mut config = self.configs.get(group).copied().unwrap_or_default();
-        config.apply(changes, &self.defaults)?;
+        config
+            .apply(changes, &self.defaults)
+            .map_err(group_config::AlterError::Refused)?;
         if validate_only {
             return Ok(());
         }
@@ -252,11 +254,7 @@ impl Shares {
             .and_then(|()| self.file.write_config(group, &config))
             .and_then(|()| self.file.sync());
         if let Err(e) = written {
-            return Err(group_config::Refused {
-                key: String::new(),
-                value: String::new(),
-                reason: format!("cannot write the share groups' state: {e}"),
-            });
+            return Err(group_config::AlterError::NotWritten(e));
         }
         if config.is_default() {
             self.configs.remove(group);
@@ -1030,6 +1028,25 @@ mod tests {
             start_of(&other, &storage, part),
             vec![(part.topic_id, 0, Ok(1))]
         );
+        drop(storage);
+
+        // A group's config not made durable: refused as not written (a
+        // storage error, not an invalid config), and not in force.
+        let third = root.join("third").join("gyre-failpoint-fsync");
+        std::fs::create_dir_all(&third).unwrap();
+        let (storage, mut shares, _) = joined(&third);
+        let lock = crate::topic_config::ConfigChange::Set(
+            group_config::RECORD_LOCK_DURATION_MS.into(),
+            "5000".into(),
+        );
+        let refused = shares.alter_config("g", std::slice::from_ref(&lock), false);
+        assert!(
+            matches!(refused, Err(group_config::AlterError::NotWritten(_))),
+            "{refused:?}"
+        );
+        assert_eq!(shares.lock_ms_of("g"), Limits::default().lock_ms);
+        shares.alter_config("g", &[lock], false).unwrap();
+        assert_eq!(shares.lock_ms_of("g"), 5000);
         drop(storage);
         std::fs::remove_dir_all(&root).unwrap();
     }
