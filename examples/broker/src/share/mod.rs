@@ -20,12 +20,14 @@
 //! out could serve it.
 //!
 //! Parts: [`partition`] (one share-partition's state), [`state_file`]
-//! (durability), [`job`] (the requests and answers), this file (the
+//! (durability), [`job`] (the requests and answers), [`member_map`]
+//! (members and sessions found by borrowed ids), this file (the
 //! sessions, members, and serving a request). Uses the storage and the
 //! log; nothing of the network.
 
 pub mod group_config;
 pub mod job;
+pub mod member_map;
 pub mod partition;
 pub mod state_file;
 
@@ -40,6 +42,7 @@ use job::{
     MemberChange, OffsetsAnswer, OffsetsJob, PartAcks, ShareAnswer, ShareFetchJob, SharePart,
     SharePartAnswer,
 };
+use member_map::MemberMap;
 use partition::{AckError, BatchSpan, Limits, MemberKey, SharePartition};
 use state_file::{ShareKey, StateFile};
 use std::collections::{HashMap, HashSet};
@@ -107,12 +110,15 @@ impl Begun {
 pub struct Shares {
     partitions: HashMap<ShareKey, SharePartition>,
     /// The members the coordinator says are in a share group.
-    members: HashMap<(String, String), MemberKey>,
+    members: MemberMap<MemberKey>,
     next_member: MemberKey,
-    sessions: HashMap<(String, String), Session>,
+    sessions: MemberMap<Session>,
     file: StateFile,
     /// Changed since last written.
     dirty: HashSet<ShareKey>,
+    /// The keys being written, kept between writes (one comes with each
+    /// acknowledgement).
+    writing: Vec<ShareKey>,
     /// Written since last synced.
     unsynced: bool,
     limits: Limits,
@@ -207,11 +213,12 @@ impl Shares {
             .collect();
         Ok(Shares {
             partitions,
-            members: HashMap::new(),
+            members: MemberMap::default(),
             next_member: 1,
-            sessions: HashMap::new(),
+            sessions: MemberMap::default(),
             file,
             dirty: HashSet::new(),
+            writing: Vec::new(),
             unsynced: false,
             limits,
             defaults: GroupDefaults {
@@ -293,32 +300,29 @@ impl Shares {
     pub fn member_change(&mut self, change: MemberChange) -> bool {
         match change {
             MemberChange::Joined { group, member } => {
-                let key = (group, member);
-                if !self.members.contains_key(&key) {
-                    self.members.insert(key, self.next_member);
+                if !self.members.contains(&group, &member) {
+                    self.members.insert(&group, &member, self.next_member);
                     self.next_member = self.next_member.wrapping_add(1).max(1);
                 }
                 false
             }
             MemberChange::Left { group, member } => {
-                let key = (group, member);
                 let now = self.now_ms();
-                let Some(number) = self.members.remove(&key) else {
+                let Some(number) = self.members.remove(&group, &member) else {
                     return false;
                 };
-                match self.sessions.get_mut(&key) {
+                match self.sessions.get_mut(&group, &member) {
                     Some(session) => {
                         session.orphaned_at = Some(now);
                         false
                     }
-                    None => self.release_in_group(&key.0, number) > 0,
+                    None => self.release_in_group(&group, number) > 0,
                 }
             }
             MemberChange::Dropped { group, member } => {
-                let key = (group, member);
-                let session = self.sessions.remove(&key).map(|s| s.member);
-                match self.members.remove(&key).or(session) {
-                    Some(number) => self.release_in_group(&key.0, number) > 0,
+                let session = self.sessions.remove(&group, &member).map(|s| s.member);
+                match self.members.remove(&group, &member).or(session) {
+                    Some(number) => self.release_in_group(&group, number) > 0,
                     None => false,
                 }
             }
@@ -354,15 +358,15 @@ impl Shares {
     /// changes and acknowledgements: the request begun, or its answer
     /// when it is refused whole (or closes the session).
     pub fn begin(&mut self, storage: &Storage, job: &ShareFetchJob) -> Result<Begun, ShareAnswer> {
-        let who = (job.group.clone(), job.member.clone());
+        let (group, member_id) = (job.group.as_str(), job.member.as_str());
         // A member that left may still acknowledge and close its session,
         // not fetch.
         let leaving = self
             .sessions
-            .get(&who)
+            .get(group, member_id)
             .filter(|s| s.orphaned_at.is_some() && (!job.fetch || job.session_epoch == -1))
             .map(|s| s.member);
-        let Some(member) = self.members.get(&who).copied().or(leaving) else {
+        let Some(member) = self.members.get(group, member_id).copied().or(leaving) else {
             return Err(refused(
                 ec::UNKNOWN_MEMBER_ID,
                 format!(
@@ -386,7 +390,8 @@ impl Shares {
             }
             0 => {
                 self.sessions.insert(
-                    who.clone(),
+                    group,
+                    member_id,
                     Session {
                         member,
                         orphaned_at: None,
@@ -397,7 +402,7 @@ impl Shares {
                 );
             }
             -1 => {}
-            epoch => match self.sessions.get_mut(&who) {
+            epoch => match self.sessions.get_mut(group, member_id) {
                 None => {
                     return Err(refused(
                         ec::SHARE_SESSION_NOT_FOUND,
@@ -413,7 +418,7 @@ impl Shares {
                 Some(s) => s.next_epoch = if epoch == i32::MAX { 1 } else { epoch + 1 },
             },
         }
-        if let Some(s) = self.sessions.get_mut(&who) {
+        if let Some(s) = self.sessions.get_mut(group, member_id) {
             s.parts
                 .retain(|p| !job.forget.contains(&(p.topic_id, p.index)));
             for add in &job.add {
@@ -434,7 +439,7 @@ impl Shares {
         if job.session_epoch == -1 {
             // The member closes its session: what it still holds of the
             // session's partitions goes back.
-            if let Some(s) = self.sessions.remove(&who) {
+            if let Some(s) = self.sessions.remove(group, member_id) {
                 for p in s.parts {
                     let key = (job.group.clone(), p.topic_id, p.index);
                     if let Some(sp) = self.partitions.get_mut(&key) {
@@ -492,21 +497,20 @@ impl Shares {
         begun: &Begun,
     ) -> Vec<SharePartAnswer> {
         let (limits, start_at, read_committed) = self.rules_of(&job.group);
-        let who = (job.group.clone(), job.member.clone());
-        let Some(session) = self.sessions.get_mut(&who) else {
+        let Some(session) = self.sessions.get_mut(&job.group, &job.member) else {
             return Vec::new();
         };
         let now = self.epoch.elapsed().as_millis() as u64;
         let n = session.parts.len();
         let first = session.rotate % n.max(1);
-        let order: Vec<SharePart> = (0..n).map(|i| session.parts[(first + i) % n]).collect();
         let mut out = Vec::new();
         let (mut records_left, mut bytes_left) = (job.max_records, job.max_bytes);
         let mut served_last = None;
-        for (i, part) in order.iter().enumerate() {
+        for i in 0..n {
             if records_left == 0 || bytes_left == 0 {
                 break;
             }
+            let part = session.parts[(first + i) % n];
             let mut answer = SharePartAnswer {
                 topic_id: part.topic_id,
                 index: part.index,
@@ -604,8 +608,8 @@ impl Shares {
             out.push(answer);
             served_last = Some(i);
         }
-        if let (Some(i), Some(s)) = (served_last, self.sessions.get_mut(&who)) {
-            s.rotate = first + i + 1;
+        if let Some(i) = served_last {
+            session.rotate = first + i + 1;
         }
         out
     }
@@ -631,7 +635,7 @@ impl Shares {
     /// Whether the coordinator has told of a member of `group` (one that
     /// left but still closes its session is not counted).
     fn has_members(&self, group: &str) -> bool {
-        self.members.keys().any(|(g, _)| g == group)
+        self.members.has_group(group)
     }
 
     /// A group's start offsets: -1 for a partition it has no state of
@@ -738,8 +742,7 @@ impl Shares {
     /// the writer first).
     pub fn next_reads(&self, storage: &Storage, job: &ShareFetchJob) -> Vec<(PartitionId, i64)> {
         let (limits, start_at, read_committed) = self.rules_of(&job.group);
-        let who = (job.group.clone(), job.member.clone());
-        let Some(session) = self.sessions.get(&who) else {
+        let Some(session) = self.sessions.get(&job.group, &job.member) else {
             return Vec::new();
         };
         session
@@ -770,7 +773,7 @@ impl Shares {
         let now = self.now_ms();
         let lock = self.limits.lock_ms;
         self.sessions
-            .retain(|_, s| s.orphaned_at.is_none_or(|at| now < at.saturating_add(lock)));
+            .retain(|s| s.orphaned_at.is_none_or(|at| now < at.saturating_add(lock)));
         let mut any = false;
         for (k, p) in self.partitions.iter_mut() {
             if p.acquired_count() > 0 && p.expire(now, &self.limits) > 0 {
@@ -789,16 +792,20 @@ impl Shares {
         self.repair()?;
         let mut outcome = Ok(());
         if !self.dirty.is_empty() {
-            let changed: Vec<(ShareKey, partition::Snapshot)> = self
-                .dirty
-                .drain()
-                .filter_map(|k| self.partitions.get(&k).map(|p| (k.clone(), p.snapshot())))
-                .collect();
-            match self.file.write(&changed) {
-                Ok(()) => self.unsynced = true,
+            self.writing.extend(self.dirty.drain());
+            let partitions = &self.partitions;
+            let changed = self
+                .writing
+                .iter()
+                .filter_map(|k| partitions.get(k).map(|p| (k, p.snapshot())));
+            match self.file.write(changed) {
+                Ok(()) => {
+                    self.unsynced = true;
+                    self.writing.clear();
+                }
                 Err(e) => {
                     tracing::error!(error = %e, "cannot write the share groups' delivery state");
-                    self.dirty.extend(changed.into_iter().map(|(k, _)| k));
+                    self.dirty.extend(self.writing.drain(..));
                     outcome = Err(e);
                 }
             }

@@ -48,6 +48,9 @@ const PARTITION_FORGOTTEN: u8 = 4;
 pub struct StateFile {
     file: RecordFile,
     records: usize,
+    /// The records being appended, kept between writes (a write comes
+    /// with each acknowledgement).
+    buf: Vec<u8>,
 }
 
 fn state_code(s: RecordState) -> u8 {
@@ -249,20 +252,30 @@ impl StateFile {
                 None => false,
             })?;
         configs.retain(|_, c| !c.is_default());
-        Ok((StateFile { file, records }, (live, configs)))
+        let file = StateFile {
+            file,
+            records,
+            buf: Vec::new(),
+        };
+        Ok((file, (live, configs)))
     }
 
     /// Appends each of `changed` (not synced; see [`sync`](Self::sync)).
-    pub fn write(&mut self, changed: &[(ShareKey, Snapshot)]) -> io::Result<()> {
-        if changed.is_empty() {
+    pub fn write<'a>(
+        &mut self,
+        changed: impl IntoIterator<Item = (&'a ShareKey, Snapshot)>,
+    ) -> io::Result<()> {
+        self.buf.clear();
+        let mut n = 0;
+        for (key, s) in changed {
+            put_snapshot(&mut self.buf, key, &s);
+            n += 1;
+        }
+        if n == 0 {
             return Ok(());
         }
-        let mut buf = Vec::new();
-        for (key, s) in changed {
-            put_snapshot(&mut buf, key, s);
-        }
-        self.file.append(&buf)?;
-        self.records += changed.len();
+        self.file.append(&self.buf)?;
+        self.records += n;
         Ok(())
     }
 
@@ -370,9 +383,8 @@ mod tests {
         assert!(live.is_empty());
         let a = ("a".to_owned(), t, 0);
         let b = ("b".to_owned(), t, 1);
-        f.write(&[(a.clone(), snap(1)), (b.clone(), snap(5))])
-            .unwrap();
-        f.write(&[(a.clone(), snap(3))]).unwrap();
+        f.write([(&a, snap(1)), (&b, snap(5))]).unwrap();
+        f.write([(&a, snap(3))]).unwrap();
         let lock = GroupConfig {
             lock_ms: Some(5000),
             start_at: Some(StartAt::Earliest),
@@ -389,7 +401,7 @@ mod tests {
         f.write_config("c", &hour).unwrap();
         f.group_deleted("b").unwrap();
         let forgotten = ("a".to_owned(), t, 9);
-        f.write(&[(forgotten.clone(), snap(1))]).unwrap();
+        f.write([(&forgotten, snap(1))]).unwrap();
         f.forget(&[forgotten]).unwrap();
         f.sync().unwrap();
         drop(f);

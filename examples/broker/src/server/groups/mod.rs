@@ -9,10 +9,12 @@
 //! share the ids' namespace and the committed offsets. Share groups'
 //! membership (`share_group`, KIP-932) is here too; their records'
 //! delivery is on the log writer ([`crate::share`]), which hears from
-//! here who joins and leaves. Groups of all three kinds are kept across
-//! restarts as Kafka keeps them (`group_store`). Transaction markers go from here
-//! to the log writer, and its word that they are written comes back on a
-//! channel of its own.
+//! here who joins and leaves, and checks the share-offsets requests the
+//! coordinator hands on to it ([`ToWriter`]). Groups of all three kinds
+//! are kept across restarts as Kafka keeps them (`group_store`), and
+//! their own configs (sessions, heartbeats) are read from the writer's
+//! published copy. Transaction markers go from here to the log writer,
+//! and its word that they are written comes back on a channel of its own.
 
 mod activity_file;
 mod assignor;
