@@ -131,6 +131,9 @@ pub struct Shares {
     published: GroupConfigs,
     /// The clock locks run on.
     epoch: Instant,
+    /// No lock runs out before this (ms on `epoch`'s clock; `u64::MAX`:
+    /// none held): until then a lock check looks at no share-partition.
+    next_lock_deadline: u64,
 }
 
 /// The groups' own configs as the loops (DescribeConfigs) and the group
@@ -228,6 +231,7 @@ impl Shares {
             published: Arc::new(Mutex::new(configs.clone())),
             configs,
             epoch: Instant::now(),
+            next_lock_deadline: u64::MAX,
         })
     }
 
@@ -577,6 +581,9 @@ impl Shares {
                 records_left,
                 limit,
             );
+            if let Some(due) = sp.lock_deadline() {
+                self.next_lock_deadline = self.next_lock_deadline.min(due);
+            }
             if sp.start() != before {
                 self.dirty.insert(key);
             }
@@ -774,13 +781,19 @@ impl Shares {
         let lock = self.limits.lock_ms;
         self.sessions
             .retain(|s| s.orphaned_at.is_none_or(|at| now < at.saturating_add(lock)));
+        if now < self.next_lock_deadline {
+            return false;
+        }
         let mut any = false;
+        let mut next = u64::MAX;
         for (k, p) in self.partitions.iter_mut() {
-            if p.acquired_count() > 0 && p.expire(now, &self.limits) > 0 {
+            if p.expire(now, &self.limits) > 0 {
                 self.dirty.insert(k.clone());
                 any = true;
             }
+            next = next.min(p.lock_deadline().unwrap_or(u64::MAX));
         }
+        self.next_lock_deadline = next;
         any
     }
 
@@ -990,6 +1003,33 @@ mod tests {
             start_of(&dir, &storage, part),
             vec![(part.topic_id, 0, Ok(3))]
         );
+        drop(storage);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_lock_check_looks_at_no_partition_until_a_lock_is_due() {
+        let dir = gyre_testkit::scratch_dir("share-lock-check");
+        let (storage, mut shares, part) = joined(&dir);
+        assert!(!shares.expire_locks(), "nothing held");
+        let open = job(0, vec![part], Vec::new());
+        let begun = shares.begin(&storage, &open).unwrap();
+        let lock = Limits::default().lock_ms;
+        let before = shares.now_ms();
+        assert_eq!(shares.acquire(&storage, &open, &begun).len(), 1);
+        let due = shares.next_lock_deadline;
+        assert!((before + lock..=shares.now_ms() + lock).contains(&due));
+        assert!(!shares.expire_locks(), "not due yet");
+        assert_eq!(shares.next_lock_deadline, due, "and no walk moved it");
+        // The clock past the lock: the records come back, to be fetched
+        // again with their deliveries counted.
+        shares.epoch -= std::time::Duration::from_millis(Limits::default().lock_ms + 1);
+        assert!(shares.expire_locks());
+        assert_eq!(shares.next_lock_deadline, u64::MAX, "nothing held now");
+        let next = job(1, Vec::new(), Vec::new());
+        let begun = shares.begin(&storage, &next).unwrap();
+        let again = shares.acquire(&storage, &next, &begun);
+        assert_eq!(again[0].acquired[0].deliveries, 2);
         drop(storage);
         std::fs::remove_dir_all(&dir).unwrap();
     }
