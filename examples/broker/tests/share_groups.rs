@@ -207,6 +207,17 @@ fn members_share_records_through_sessions_and_acknowledgements() {
         .unwrap();
     assert_eq!(listed.group_type.as_str(), "share");
 
+    // DescribeGroups v6 says it is not a classic group, as Kafka's does.
+    let mut dg = DescribeGroupsRequest::default();
+    dg.groups.push(GroupId(s("g")));
+    let dgr: DescribeGroupsResponse = c.call(ApiKey::DescribeGroups, 6, &dg);
+    let described = &dgr.groups[0];
+    assert_eq!(described.error_code, 69, "GROUP_ID_NOT_FOUND");
+    assert_eq!(
+        described.error_message.as_ref().map(|m| m.as_str()),
+        Some("Group g is not a classic group.")
+    );
+
     // A classic member cannot take the id.
     let join_classic = common::groups::classic_join("g", "", None);
     let jr: JoinGroupResponse = c.call(ApiKey::JoinGroup, 5, &join_classic);

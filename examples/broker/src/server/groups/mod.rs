@@ -1467,10 +1467,13 @@ impl<R: LogReply> State_<R> {
                         d.members.push(dm);
                     }
                 }
-                // A consumer group is not a classic group: Kafka answers
-                // DescribeGroups up to v5 with Dead, from v6 with
-                // GROUP_ID_NOT_FOUND (ConsumerGroupDescribe describes it).
-                None if self.consumer.contains_key(id.0.as_str()) => {
+                // A consumer or share group is not a classic group: Kafka
+                // answers DescribeGroups up to v5 with Dead, from v6 with
+                // GROUP_ID_NOT_FOUND (ConsumerGroupDescribe and
+                // ShareGroupDescribe describe them).
+                None if self.consumer.contains_key(id.0.as_str())
+                    || self.share.contains_key(id.0.as_str()) =>
+                {
                     not_found(&mut d, to.version, "is not a classic group")
                 }
                 None if self.offsets.has_group(id.0.as_str()) => {
