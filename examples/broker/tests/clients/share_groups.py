@@ -206,6 +206,22 @@ try:
     # group's isolation level, so it cannot show it.
     set_group("committed-group", "share.isolation.level", "read_committed")
     assert group_configs("committed-group")["share.isolation.level"].value == "read_committed"
+
+    # A start by duration, and a group's session and heartbeat, through
+    # the same admin API; a heartbeat not below its session is refused.
+    set_group("timed-group", "share.auto.offset.reset", "by_duration:P1DT30M")
+    set_group("timed-group", "consumer.heartbeat.interval.ms", "1000")
+    set_group("timed-group", "consumer.session.timeout.ms", "3000")
+    try:
+        set_group("timed-group", "share.heartbeat.interval.ms", "60000")
+        raise AssertionError("a heartbeat above its session was taken")
+    except Exception as e:
+        assert "must be greater than" in str(e), e
+    described = group_configs("timed-group")
+    assert described["share.auto.offset.reset"].value == "by_duration:PT24H30M", described
+    assert described["consumer.session.timeout.ms"].value == "3000", described
+    # The broker's, as this test starts it: the refused change took nothing.
+    assert described["share.heartbeat.interval.ms"].value == "300", described
     print("share groups ok")
 finally:
     run.kill()
