@@ -19,13 +19,7 @@ fn s(v: &str) -> StrBytes {
 }
 
 fn join(c: &mut Client, member: &str) -> ConsumerGroupHeartbeatResponse {
-    let mut r = ConsumerGroupHeartbeatRequest::default();
-    r.group_id = GroupId(s("g"));
-    r.member_id = s(member);
-    r.member_epoch = 0;
-    r.rebalance_timeout_ms = 30_000;
-    r.subscribed_topic_names = Some(vec![common::topic_name("t")]);
-    r.topic_partitions = Some(Vec::new());
+    let r = common::groups::consumer_join("g", member);
     c.call(ApiKey::ConsumerGroupHeartbeat, 1, &r)
 }
 

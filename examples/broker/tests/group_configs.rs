@@ -41,13 +41,7 @@ fn described(c: &mut Client, group: &str) -> Vec<(String, String, bool)> {
 }
 
 fn consumer_join(c: &mut Client, member: &str) -> ConsumerGroupHeartbeatResponse {
-    let mut r = ConsumerGroupHeartbeatRequest::default();
-    r.group_id = GroupId(s("cg"));
-    r.member_id = s(member);
-    r.member_epoch = 0;
-    r.rebalance_timeout_ms = 30_000;
-    r.subscribed_topic_names = Some(vec![common::topic_name("t")]);
-    r.topic_partitions = Some(Vec::new());
+    let r = common::groups::consumer_join("cg", member);
     c.call(ApiKey::ConsumerGroupHeartbeat, 1, &r)
 }
 

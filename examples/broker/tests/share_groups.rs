@@ -30,9 +30,14 @@ fn broker(tag: &str) -> gyre_broker::Broker {
 }
 
 fn produce(c: &mut Client, name: &str, n: usize) {
+    produce_at(c, name, n, 1_700_000_000_000);
+}
+
+/// `n` records in one batch, stamped `timestamp` (ms).
+fn produce_at(c: &mut Client, name: &str, n: usize, timestamp: i64) {
     let values: Vec<Vec<u8>> = (0..n).map(|i| format!("v{i}").into_bytes()).collect();
     let refs: Vec<&[u8]> = values.iter().map(Vec::as_slice).collect();
-    let r = common::produce_request(name, batch::build(0, 1_700_000_000_000, &refs));
+    let r = common::produce_request(name, batch::build(0, timestamp, &refs));
     let resp: ProduceResponse = c.call(ApiKey::Produce, 9, &r);
     assert_eq!(resp.responses[0].partition_responses[0].error_code, 0);
 }
@@ -568,11 +573,7 @@ fn a_group_started_by_duration_passes_over_older_records() {
         .unwrap()
         .as_millis() as i64;
     for (age_ms, n) in [(3 * 3_600_000, 4), (2 * 3_600_000, 3), (60_000, 2)] {
-        let values: Vec<Vec<u8>> = (0..n).map(|i| format!("v{i}").into_bytes()).collect();
-        let refs: Vec<&[u8]> = values.iter().map(Vec::as_slice).collect();
-        let r = common::produce_request("t", batch::build(0, now - age_ms, &refs));
-        let resp: ProduceResponse = c.call(ApiKey::Produce, 9, &r);
-        assert_eq!(resp.responses[0].partition_responses[0].error_code, 0);
+        produce_at(&mut c, "t", n, now - age_ms);
     }
     let (code, message) = common::groups::set_configs(
         &mut c,

@@ -1,12 +1,14 @@
 //! Group requests as the group tests send them: a consumer's JoinGroup
-//! subscribed to topic `t`, a Heartbeat, and a group's own configs set
-//! with IncrementalAlterConfigs.
+//! subscribed to topic `t`, a Heartbeat, a consumer-protocol member's
+//! first ConsumerGroupHeartbeat, and a group's own configs set with
+//! IncrementalAlterConfigs.
 
 use super::Client;
 use kafka_protocol::messages::join_group_request::JoinGroupRequestProtocol;
 use kafka_protocol::messages::{
-    incremental_alter_configs_request, ApiKey, GroupId, HeartbeatRequest, HeartbeatResponse,
-    IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse, JoinGroupRequest,
+    incremental_alter_configs_request, ApiKey, ConsumerGroupHeartbeatRequest, GroupId,
+    HeartbeatRequest, HeartbeatResponse, IncrementalAlterConfigsRequest,
+    IncrementalAlterConfigsResponse, JoinGroupRequest,
 };
 use kafka_protocol::protocol::StrBytes;
 
@@ -69,4 +71,18 @@ pub fn set_configs(c: &mut Client, group: &str, configs: &[(&str, &str)]) -> (i1
     let result = &resp.responses[0];
     let message = result.error_message.as_ref().map_or("", |m| m.as_str());
     (result.error_code, message.to_owned())
+}
+
+/// A consumer-protocol member's first ConsumerGroupHeartbeat into
+/// `group`, subscribed to topic `t`, owning nothing, with a rebalance
+/// timeout of 30 s.
+pub fn consumer_join(group: &str, member: &str) -> ConsumerGroupHeartbeatRequest {
+    let mut r = ConsumerGroupHeartbeatRequest::default();
+    r.group_id = GroupId(s(group));
+    r.member_id = s(member);
+    r.member_epoch = 0;
+    r.rebalance_timeout_ms = 30_000;
+    r.subscribed_topic_names = Some(vec![super::topic_name("t")]);
+    r.topic_partitions = Some(Vec::new());
+    r
 }
