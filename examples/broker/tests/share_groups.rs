@@ -204,6 +204,14 @@ fn members_share_records_through_sessions_and_acknowledgements() {
     let g = &desc.groups[0];
     assert_eq!((g.error_code, g.group_state.as_str()), (0, "Stable"));
     assert_eq!(g.members.len(), 2);
+    assert_eq!(g.authorized_operations, i32::MIN, "not asked for");
+    // Asked for, with the authorizer off: every group operation (READ,
+    // DELETE, DESCRIBE, DESCRIBE_CONFIGS, ALTER_CONFIGS).
+    let mut asked = d.clone();
+    asked.include_authorized_operations = true;
+    let desc: ShareGroupDescribeResponse = c.call(ApiKey::ShareGroupDescribe, 1, &asked);
+    let all = 1 << 3 | 1 << 6 | 1 << 8 | 1 << 10 | 1 << 11;
+    assert_eq!(desc.groups[0].authorized_operations, all);
     let list: ListGroupsResponse = c.call(ApiKey::ListGroups, 5, &ListGroupsRequest::default());
     let listed = list
         .groups
@@ -499,6 +507,16 @@ fn the_offsets_apis_check_the_group_as_kafka_does() {
     commit.topics.push(ct);
     let cr: OffsetCommitResponse = c.call(ApiKey::OffsetCommit, 2, &commit);
     assert_eq!(cr.topics[0].partitions[0].error_code, 0);
+    // DescribeGroups says what the asker may do to it when asked (every
+    // group operation with the authorizer off).
+    let mut dg = DescribeGroupsRequest::default();
+    dg.groups.push(GroupId(s("classic")));
+    dg.include_authorized_operations = true;
+    let dgr: DescribeGroupsResponse = c.call(ApiKey::DescribeGroups, 5, &dg);
+    let classic = &dgr.groups[0];
+    assert_eq!(classic.group_state.as_str(), "Empty");
+    let all = 1 << 3 | 1 << 6 | 1 << 8 | 1 << 10 | 1 << 11;
+    assert_eq!(classic.authorized_operations, all);
     let not_share = (69, "Group classic is not a share group.");
     let a = alter_offsets(&mut c, "classic", "t", 0);
     assert_eq!(error_of(a.error_code, &a.error_message), not_share);

@@ -905,12 +905,15 @@ impl Connection {
                     _ => Vec::new(),
                 };
                 // ListGroups lists only the groups the principal may
-                // describe, and a regular expression subscribes only to
-                // topics it may describe (with the authorizer on).
+                // describe, a regular expression subscribes only to
+                // topics it may describe, and a describe says what it may
+                // do to each group (with the authorizer on).
                 let visible = match &group {
-                    RequestKind::ListGroups(_) | RequestKind::ConsumerGroupHeartbeat(_) => {
-                        self.acl_view(ctx)
-                    }
+                    RequestKind::ListGroups(_)
+                    | RequestKind::ConsumerGroupHeartbeat(_)
+                    | RequestKind::DescribeGroups(_)
+                    | RequestKind::ConsumerGroupDescribe(_)
+                    | RequestKind::ShareGroupDescribe(_) => self.acl_view(ctx),
                     _ => None,
                 };
                 self.send_to_coordinator(ctx, head, group, client_id, denied_topics, visible);

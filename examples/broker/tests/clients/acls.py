@@ -4,7 +4,7 @@ that group too) cannot read the topic, bob cannot write, commit offsets of
 a topic he may not read, or join another group (by either group
 protocol), a regular expression subscribes him only to topics he may
 describe, and he sees only his group
-in ListGroups; alice may not alter the topic's configs (by AlterConfigs
+in ListGroups and is told what he may do to it when he describes it; alice may not alter the topic's configs (by AlterConfigs
 or IncrementalAlterConfigs); alice may use a transactional id only once
 granted WRITE on it; neither may manage ACLs; DescribeAcls lists
 them and DeleteAcls takes alice's back.
@@ -110,6 +110,18 @@ for _ in range(40):
     if c.assignment():
         break
 described = admin.describe_consumer_groups(["readers"])["readers"].result(10)
+# What bob may do to the group, as a describe says when asked (READ, and
+# the DESCRIBE it implies); the super user may do all of it.
+bob_admin = AdminClient(conf("bob"))
+mine = bob_admin.describe_consumer_groups(
+    ["readers"], include_authorized_operations=True)["readers"].result(10)
+assert sorted(o.name for o in mine.authorized_operations) == ["DESCRIBE", "READ"], \
+    mine.authorized_operations
+everything = admin.describe_consumer_groups(
+    ["readers"], include_authorized_operations=True)["readers"].result(10)
+assert sorted(o.name for o in everything.authorized_operations) == [
+    "ALTER_CONFIGS", "DELETE", "DESCRIBE", "DESCRIBE_CONFIGS", "READ"], \
+    everything.authorized_operations
 on_broker = sorted({tp.topic for m in described.members if m.client_id == "bob-regex"
                     for tp in m.assignment.topic_partitions})
 c.close()

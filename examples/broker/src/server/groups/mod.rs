@@ -102,7 +102,8 @@ pub struct GroupCall {
     pub denied_topics: Vec<String>,
     /// For ListGroups and ListTransactions with the authorizer on: who
     /// asks, so only the groups or transactional ids they may describe
-    /// are listed.
+    /// are listed; for a group describe, so it can say what they may do
+    /// to each group.
     pub visible: Option<GroupAccess>,
     /// The throttle (ms) the request's time on its loop earned under its
     /// client's request quota, for the answer to carry.
@@ -171,6 +172,29 @@ pub struct GroupAccess {
     pub principal: String,
     /// The client's address.
     pub host: String,
+}
+
+/// What a principal may do to group `name`, as Kafka's bit set of
+/// operation codes (a describe's `authorized_operations`): the group
+/// operations (READ, DELETE, DESCRIBE, DESCRIBE_CONFIGS, ALTER_CONFIGS)
+/// `access` allows; all of them with the authorizer off (`None`).
+pub fn group_operations(access: Option<&GroupAccess>, name: &str) -> i32 {
+    use crate::security::acl::{op, resource};
+    [
+        op::READ,
+        op::DELETE,
+        op::DESCRIBE,
+        op::DESCRIBE_CONFIGS,
+        op::ALTER_CONFIGS,
+    ]
+    .into_iter()
+    .filter(|&o| {
+        access.is_none_or(|a| {
+            a.acls
+                .allows(&a.principal, &a.host, o, resource::GROUP, name)
+        })
+    })
+    .fold(0, |bits, o| bits | 1 << o)
 }
 
 impl GroupAccess {
@@ -693,7 +717,13 @@ impl<R: LogReply> State_<R> {
                 to.send(resp);
             }
             RequestKind::ConsumerGroupDescribe(r) => {
-                to.send(consumer_heartbeat::describe(&self.consumer, r));
+                let mut resp = consumer_heartbeat::describe(&self.consumer, r);
+                if r.include_authorized_operations {
+                    for d in &mut resp.groups {
+                        d.authorized_operations = group_operations(visible.as_ref(), &d.group_id);
+                    }
+                }
+                to.send(resp);
             }
             RequestKind::ShareGroupHeartbeat(r) => {
                 let group_id = r.group_id.0.as_str();
@@ -745,10 +775,13 @@ impl<R: LogReply> State_<R> {
                         let message = format!("Group {id} is not a share group.");
                         d.error_message = Some(StrBytes::from_string(message));
                     }
+                    if r.include_authorized_operations {
+                        d.authorized_operations = group_operations(visible.as_ref(), id);
+                    }
                 }
                 to.send(resp);
             }
-            RequestKind::DescribeGroups(r) => self.describe(to, r),
+            RequestKind::DescribeGroups(r) => self.describe(to, r, visible.as_ref()),
             RequestKind::ListGroups(r) => self.list(to, r, visible),
             RequestKind::DeleteGroups(r) => self.delete_groups(to, r),
             RequestKind::OffsetDelete(r) => self.delete_offsets(to, r),
@@ -1432,13 +1465,18 @@ impl<R: LogReply> State_<R> {
     /// their client ids, hosts, subscriptions and assignments). A group
     /// with committed offsets and no members is `Empty`; one the broker
     /// has never heard of is `Dead`, or from v6 GROUP_ID_NOT_FOUND, as
-    /// Kafka answers.
-    fn describe(&mut self, to: Call, r: &DescribeGroupsRequest) {
+    /// Kafka answers. From v3, what the principal may do to each group,
+    /// if asked (`access`: its ACLs, `None` with the authorizer off).
+    fn describe(&mut self, to: Call, r: &DescribeGroupsRequest, access: Option<&GroupAccess>) {
         let mut resp = DescribeGroupsResponse::default();
         for id in &r.groups {
             let mut d = DescribedGroup::default();
             d.group_id = id.clone();
-            d.authorized_operations = i32::MIN; // not asked for, or unknown
+            d.authorized_operations = if r.include_authorized_operations {
+                group_operations(access, id)
+            } else {
+                i32::MIN // not asked for
+            };
             match self.groups.get(id.0.as_str()) {
                 Some(group) => {
                     d.group_state = StrBytes::from_static_str(group.state.name());
