@@ -142,6 +142,28 @@ fn the_cluster_coordinators_and_max_timestamp_at_the_newest_versions() {
         cluster.brokers[0].port,
         i32::from(broker.local_addr().port())
     );
+    assert_eq!(
+        cluster.cluster_authorized_operations,
+        i32::MIN,
+        "not asked for"
+    );
+    // Asked for, with the authorizer off: every cluster operation (CREATE,
+    // ALTER, DESCRIBE, CLUSTER_ACTION, DESCRIBE_CONFIGS, ALTER_CONFIGS,
+    // IDEMPOTENT_WRITE), as DescribeCluster and Metadata v8-10 say it.
+    let all = [5, 7, 8, 9, 10, 11, 12]
+        .iter()
+        .fold(0, |bits, o| bits | 1 << o);
+    let asked: DescribeClusterResponse = c.call(ApiKey::DescribeCluster, 1, &{
+        let mut r = DescribeClusterRequest::default();
+        r.endpoint_type = 1;
+        r.include_cluster_authorized_operations = true;
+        r
+    });
+    assert_eq!(asked.cluster_authorized_operations, all);
+    let mut m = MetadataRequest::default();
+    m.include_cluster_authorized_operations = true;
+    let metadata: MetadataResponse = c.call(ApiKey::Metadata, 10, &m);
+    assert_eq!(metadata.cluster_authorized_operations, all);
     let controllers: DescribeClusterResponse = c.call(ApiKey::DescribeCluster, 1, &{
         let mut r = DescribeClusterRequest::default();
         r.endpoint_type = 2;

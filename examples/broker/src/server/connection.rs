@@ -707,7 +707,9 @@ impl Connection {
                 self.reply(ctx, head, r);
             }
             RequestKind::DescribeCluster(req) => {
-                let r = node::describe_cluster(&req, head.api_version, self.advertised(ctx));
+                let ops =
+                    node::cluster_operations(|o| self.may(ctx, o, resource::CLUSTER, CLUSTER));
+                let r = node::describe_cluster(&req, head.api_version, self.advertised(ctx), ops);
                 self.reply(ctx, head, r);
             }
             RequestKind::DescribeLogDirs(req) => {
@@ -1187,11 +1189,20 @@ impl Connection {
             Vec::new()
         };
         let advertised = self.advertised(ctx);
+        let visible = |name: &str| self.may(ctx, op::DESCRIBE, resource::TOPIC, name);
+        let operations = |name: &str| {
+            super::topic_partitions::operations(|o| self.may(ctx, o, resource::TOPIC, name))
+        };
+        let cluster_operations =
+            node::cluster_operations(|o| self.may(ctx, o, resource::CLUSTER, CLUSTER));
         if missing.is_empty() {
+            let seen = metadata::Seen {
+                visible: &visible,
+                topic_operations: &operations,
+                cluster_operations,
+            };
             let mut body =
-                metadata::response(&self.shared, &advertised, &r, head.api_version, |name| {
-                    self.may(ctx, op::DESCRIBE, resource::TOPIC, name)
-                });
+                metadata::response(&self.shared, &advertised, &r, head.api_version, seen);
             body.throttle_at_least(self.count_request_time(ctx));
             ctx.write(Sequenced {
                 seq,
@@ -1199,12 +1210,21 @@ impl Connection {
             });
             return;
         }
-        let hidden = metadata::requested(&r, head.api_version)
-            .unwrap_or_default()
-            .into_iter()
-            .map(|n| n.as_str().to_owned())
-            .filter(|n| !self.may(ctx, op::DESCRIBE, resource::TOPIC, n))
-            .collect();
+        let asked = metadata::requested(&r, head.api_version).unwrap_or_default();
+        let asked = asked.iter().map(|n| n.as_str());
+        let asker = metadata::Asker {
+            hidden: asked
+                .clone()
+                .filter(|n| !visible(n))
+                .map(str::to_owned)
+                .collect(),
+            topic_operations: if head.api_version >= 8 && r.include_topic_authorized_operations {
+                asked.map(|n| (n.to_owned(), operations(n))).collect()
+            } else {
+                Vec::new()
+            },
+            cluster_operations,
+        };
         let specs = missing
             .into_iter()
             .map(|name| TopicSpec {
@@ -1213,7 +1233,7 @@ impl Connection {
                 configs: Vec::new(),
             })
             .collect();
-        let reply = self.responder(ctx, seq, head, Pending::Metadata(r, advertised, hidden));
+        let reply = self.responder(ctx, seq, head, Pending::Metadata(r, advertised, asker));
         self.submit(ctx, LogOp::CreateTopics(specs), Some(reply));
     }
 

@@ -36,16 +36,54 @@ pub fn missing(shared: &Shared, request: &MetadataRequest, version: i16) -> Vec<
         .collect()
 }
 
-/// The response to `request`, from the catalog as it is now; topics
-/// `visible` refuses are left out of a listing of all, and answered
-/// `TOPIC_AUTHORIZATION_FAILED` when asked for by name or id.
+/// What the asker may see and do, as a Metadata response tells it.
+pub struct Seen<'a> {
+    /// Whether it may see (describe) a topic.
+    pub visible: &'a dyn Fn(&str) -> bool,
+    /// What it may do to a topic, as Kafka's bit set of operation codes
+    /// (asked for from v8).
+    pub topic_operations: &'a dyn Fn(&str) -> i32,
+    /// What it may do to the cluster (asked for in v8 to v10).
+    pub cluster_operations: i32,
+}
+
+/// What a Metadata request's answer needs of its asker's ACLs, worked out
+/// on the loop for an answer built after the writer created topics.
+#[derive(Debug)]
+pub struct Asker {
+    /// Topics asked for that the principal may not see.
+    pub hidden: Vec<String>,
+    /// What it may do to each topic asked for, if the request asks.
+    pub topic_operations: Vec<(String, i32)>,
+    /// What it may do to the cluster.
+    pub cluster_operations: i32,
+}
+
+impl Asker {
+    /// Whether the asker may see topic `name`.
+    pub fn sees(&self, name: &str) -> bool {
+        !self.hidden.iter().any(|h| h == name)
+    }
+
+    /// What the asker may do to topic `name` (none known: `i32::MIN`).
+    pub fn operations(&self, name: &str) -> i32 {
+        let found = self.topic_operations.iter().find(|(n, _)| n == name);
+        found.map_or(i32::MIN, |(_, ops)| *ops)
+    }
+}
+
+/// The response to `request`, from the catalog as it is now; topics the
+/// asker may not see are left out of a listing of all, and answered
+/// `TOPIC_AUTHORIZATION_FAILED` when asked for by name or id; what the
+/// asker may do to each topic and to the cluster, when asked.
 pub fn response(
     shared: &Shared,
     advertised: &(String, u16),
     request: &MetadataRequest,
     version: i16,
-    visible: impl Fn(&str) -> bool,
+    seen: Seen<'_>,
 ) -> MetadataResponse {
+    let visible = seen.visible;
     let mut r = MetadataResponse::default();
     let mut broker = MetadataResponseBroker::default();
     broker.node_id = BrokerId(0);
@@ -95,6 +133,9 @@ pub fn response(
                     p.isr_nodes = vec![BrokerId(0)];
                     t.partitions.push(p);
                 }
+                if version >= 8 && request.include_topic_authorized_operations {
+                    t.topic_authorized_operations = (seen.topic_operations)(&topic.name);
+                }
                 t.name = Some(TopicName(StrBytes::from_string(topic.name.clone())));
             }
             None => {
@@ -108,6 +149,9 @@ pub fn response(
             }
         }
         r.topics.push(t);
+    }
+    if (8..=10).contains(&version) && request.include_cluster_authorized_operations {
+        r.cluster_authorized_operations = seen.cluster_operations;
     }
     r
 }

@@ -7,6 +7,7 @@
 
 use super::shared::Shared;
 use crate::protocol::error_code as ec;
+use crate::security::acl::op;
 use kafka_protocol::messages::describe_cluster_response::DescribeClusterBroker;
 use kafka_protocol::messages::find_coordinator_response::Coordinator;
 use kafka_protocol::messages::{
@@ -51,6 +52,7 @@ pub fn describe_cluster(
     request: &DescribeClusterRequest,
     version: i16,
     advertised: (String, u16),
+    cluster_operations: i32,
 ) -> DescribeClusterResponse {
     let mut r = DescribeClusterResponse::default();
     if version >= 1 && request.endpoint_type != 1 {
@@ -68,9 +70,30 @@ pub fn describe_cluster(
     b.host = StrBytes::from_string(advertised.0);
     b.port = i32::from(advertised.1);
     r.brokers.push(b);
-    // Authorization is not built: no operations are reported.
-    r.cluster_authorized_operations = i32::MIN;
+    r.cluster_authorized_operations = if request.include_cluster_authorized_operations {
+        cluster_operations
+    } else {
+        i32::MIN // not asked for
+    };
     r
+}
+
+/// What the cluster's ACLs let a principal do, as Kafka's bit set of
+/// operation codes (`cluster_authorized_operations`): the cluster
+/// operations `may` allows.
+pub fn cluster_operations(may: impl Fn(i8) -> bool) -> i32 {
+    [
+        op::CREATE,
+        op::ALTER,
+        op::DESCRIBE,
+        op::CLUSTER_ACTION,
+        op::DESCRIBE_CONFIGS,
+        op::ALTER_CONFIGS,
+        op::IDEMPOTENT_WRITE,
+    ]
+    .into_iter()
+    .filter(|&o| may(o))
+    .fold(0, |bits, o| bits | 1 << o)
 }
 
 /// InitProducerId without a transactional id: an idempotent producer

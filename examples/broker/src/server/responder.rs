@@ -87,8 +87,8 @@ pub enum Pending {
     Metadata(
         kafka_protocol::messages::MetadataRequest,
         (String, u16),
-        /// Topics asked for that the principal may not see.
-        Vec<String>,
+        /// What the principal may see and do of what it asked.
+        super::metadata::Asker,
     ),
     /// A delete-topics request: each topic's name (if known) and id, and
     /// what refused it before the writer saw it; the throttle time (ms)
@@ -273,13 +273,20 @@ impl LogReply for Responder {
                 }
                 self.send_encoded(r);
             }
-            (Pending::Metadata(request, advertised, hidden), Answer::Created(_)) => {
+            (Pending::Metadata(request, advertised, asker), Answer::Created(_)) => {
+                let visible = |name: &str| asker.sees(name);
+                let operations = |name: &str| asker.operations(name);
+                let seen = super::metadata::Seen {
+                    visible: &visible,
+                    topic_operations: &operations,
+                    cluster_operations: asker.cluster_operations,
+                };
                 let body = super::metadata::response(
                     &self.shared,
                     advertised,
                     request,
                     self.version,
-                    |name| !hidden.iter().any(|h| h == name),
+                    seen,
                 );
                 self.send_encoded(body);
             }

@@ -122,6 +122,17 @@ everything = admin.describe_consumer_groups(
 assert sorted(o.name for o in everything.authorized_operations) == [
     "ALTER_CONFIGS", "DELETE", "DESCRIBE", "DESCRIBE_CONFIGS", "READ"], \
     everything.authorized_operations
+# And to a topic (Metadata's topic_authorized_operations).
+from confluent_kafka import TopicCollection
+topic = bob_admin.describe_topics(TopicCollection(["orders"]),
+                                  include_authorized_operations=True)["orders"].result(10)
+assert sorted(o.name for o in topic.authorized_operations) == ["DESCRIBE", "READ"], \
+    topic.authorized_operations
+topic = admin.describe_topics(TopicCollection(["orders"]),
+                              include_authorized_operations=True)["orders"].result(10)
+assert sorted(o.name for o in topic.authorized_operations) == [
+    "ALTER", "ALTER_CONFIGS", "CREATE", "DELETE", "DESCRIBE", "DESCRIBE_CONFIGS", "READ",
+    "WRITE"], topic.authorized_operations
 on_broker = sorted({tp.topic for m in described.members if m.client_id == "bob-regex"
                     for tp in m.assignment.topic_partitions})
 c.close()
