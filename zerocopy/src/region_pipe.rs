@@ -217,11 +217,22 @@ mod tests {
             .unwrap()
             .write_all(&data)
             .unwrap();
+        // Small socket buffers, and a reader that starts only once the
+        // socket has filled: the send must wait on the socket, however
+        // fast a reader would be.
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        socket2::SockRef::from(&listener)
+            .set_recv_buffer_size(64 << 10)
+            .unwrap();
         let sender = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        socket2::SockRef::from(&sender)
+            .set_send_buffer_size(64 << 10)
+            .unwrap();
         sender.set_nonblocking(true).unwrap();
         let (mut receiver, _) = listener.accept().unwrap();
+        let (start, started) = std::sync::mpsc::channel::<()>();
         let reader = std::thread::spawn(move || {
+            let _ = started.recv();
             let mut got = Vec::new();
             receiver.read_to_end(&mut got).unwrap();
             got
@@ -233,9 +244,11 @@ mod tests {
         while !region.is_done() {
             if pipe.send(&mut region, &sender).unwrap() == 0 {
                 would_block += 1;
+                let _ = start.send(());
                 std::thread::yield_now();
             }
         }
+        let _ = start.send(());
         assert_eq!(pipe.held(), 0);
         drop(sender);
         let got = reader.join().unwrap();
