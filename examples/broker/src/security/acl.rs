@@ -67,6 +67,40 @@ pub mod op {
     pub const ALTER_CONFIGS: i8 = 11;
     /// Idempotent produce (cluster).
     pub const IDEMPOTENT_WRITE: i8 = 12;
+
+    /// What may be done to a topic, as Kafka lists it.
+    pub const ON_TOPIC: [i8; 8] = [
+        READ,
+        WRITE,
+        CREATE,
+        DELETE,
+        ALTER,
+        DESCRIBE,
+        DESCRIBE_CONFIGS,
+        ALTER_CONFIGS,
+    ];
+    /// What may be done to a group, as Kafka lists it.
+    pub const ON_GROUP: [i8; 5] = [READ, DELETE, DESCRIBE, DESCRIBE_CONFIGS, ALTER_CONFIGS];
+    /// What may be done to the cluster, as Kafka lists it.
+    pub const ON_CLUSTER: [i8; 7] = [
+        CREATE,
+        ALTER,
+        DESCRIBE,
+        CLUSTER_ACTION,
+        DESCRIBE_CONFIGS,
+        ALTER_CONFIGS,
+        IDEMPOTENT_WRITE,
+    ];
+
+    /// Kafka's bit set of operation codes, as a describe's
+    /// `authorized_operations` carries it: each of `operations` that
+    /// `may` allows.
+    pub fn bits(operations: &[i8], may: impl Fn(i8) -> bool) -> i32 {
+        operations
+            .iter()
+            .filter(|&&o| may(o))
+            .fold(0, |bits, &o| bits | 1 << o)
+    }
 }
 
 /// Allowed or denied (Kafka's codes).

@@ -82,18 +82,7 @@ pub fn describe_cluster(
 /// operation codes (`cluster_authorized_operations`): the cluster
 /// operations `may` allows.
 pub fn cluster_operations(may: impl Fn(i8) -> bool) -> i32 {
-    [
-        op::CREATE,
-        op::ALTER,
-        op::DESCRIBE,
-        op::CLUSTER_ACTION,
-        op::DESCRIBE_CONFIGS,
-        op::ALTER_CONFIGS,
-        op::IDEMPOTENT_WRITE,
-    ]
-    .into_iter()
-    .filter(|&o| may(o))
-    .fold(0, |bits, o| bits | 1 << o)
+    op::bits(&op::ON_CLUSTER, may)
 }
 
 /// InitProducerId without a transactional id: an idempotent producer

@@ -129,19 +129,7 @@ pub fn response(
 /// operation codes (`topic_authorized_operations`): the topic operations
 /// `may` allows.
 pub fn operations(may: impl Fn(i8) -> bool) -> i32 {
-    [
-        op::READ,
-        op::WRITE,
-        op::CREATE,
-        op::DELETE,
-        op::ALTER,
-        op::DESCRIBE,
-        op::DESCRIBE_CONFIGS,
-        op::ALTER_CONFIGS,
-    ]
-    .into_iter()
-    .filter(|&o| may(o))
-    .fold(0, |bits, o| bits | 1 << o)
+    op::bits(&op::ON_TOPIC, may)
 }
 
 /// A topic answered with `code` alone (no id, no partitions).

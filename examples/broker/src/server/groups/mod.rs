@@ -180,21 +180,12 @@ pub struct GroupAccess {
 /// `access` allows; all of them with the authorizer off (`None`).
 pub fn group_operations(access: Option<&GroupAccess>, name: &str) -> i32 {
     use crate::security::acl::{op, resource};
-    [
-        op::READ,
-        op::DELETE,
-        op::DESCRIBE,
-        op::DESCRIBE_CONFIGS,
-        op::ALTER_CONFIGS,
-    ]
-    .into_iter()
-    .filter(|&o| {
+    op::bits(&op::ON_GROUP, |o| {
         access.is_none_or(|a| {
             a.acls
                 .allows(&a.principal, &a.host, o, resource::GROUP, name)
         })
     })
-    .fold(0, |bits, o| bits | 1 << o)
 }
 
 impl GroupAccess {
