@@ -37,7 +37,7 @@ const PARTITION_FORGOTTEN: u8 = 4;
 /// let (mut file, _) = StateFile::open(&dir)?;
 /// let key = ("g".to_owned(), uuid::Uuid::from_u128(1), 0);
 /// let run = StateRun { first: 5, last: 6, state: RecordState::Acknowledged, deliveries: 1 };
-/// file.write(&[(key.clone(), Snapshot { start: 4, runs: vec![run] })])?;
+/// file.write([(&key, Snapshot { start: 4, runs: vec![run] })])?;
 /// file.sync()?;
 /// let (_, (kept, _)) = StateFile::open(&dir)?;
 /// assert_eq!(kept[&key].start, 4);
