@@ -165,7 +165,7 @@ fn steady_state_allocations_per_produce_and_fetch() {
 const PRODUCE: f64 = 14.0;
 /// Measured 14.07, for the same reasons, with the partition reads' vector.
 const FETCH: f64 = 15.0;
-/// Measured 36.97 (Intel host; 49.97 before members and sessions were
+/// Measured 36.97 (AMD EPYC Zen 4 host; 49.97 before members and sessions were
 /// found by borrowed ids and the state file's buffers were kept): the
 /// ShareFetch request's owned structs and the writer job built from them
 /// (its partitions, acknowledgement ranges), the share-partition's key
