@@ -199,6 +199,10 @@ pub mod config_resource {
     pub const TOPIC: i8 = 2;
     /// A broker's configs.
     pub const BROKER: i8 = 4;
+    /// A broker's loggers' levels (not served here).
+    pub const BROKER_LOGGER: i8 = 8;
+    /// A client-metrics subscription (KIP-714; none exist here).
+    pub const CLIENT_METRICS: i8 = 16;
     /// A group's configs.
     pub const GROUP: i8 = 32;
 }

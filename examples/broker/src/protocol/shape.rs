@@ -710,6 +710,11 @@ fn walk(key: ApiKey, version: i16, body: &[u8]) -> Result<usize, ShapeError> {
                 w.structs(false, |w| w.skip(4))
             })?;
         }
+        ApiKey::ListConfigResources => {
+            if v >= 1 {
+                w.array(false, |w| w.skip(1))?; // resource types
+            }
+        }
         ApiKey::DescribeCluster => {
             w.skip(1)?; // include cluster authorized operations
             if v >= 1 {
@@ -1200,6 +1205,13 @@ mod tests {
                 r.topics = vec![t.clone(), t];
                 RequestKind::AlterPartitionReassignments(r)
             }
+            ApiKey::ListConfigResources => {
+                let mut r = ListConfigResourcesRequest::default();
+                if v >= 1 {
+                    r.resource_types = vec![2, 32];
+                }
+                RequestKind::ListConfigResources(r)
+            }
             ApiKey::DescribeCluster => {
                 let mut r = DescribeClusterRequest::default();
                 r.include_cluster_authorized_operations = true;
@@ -1510,6 +1522,7 @@ mod tests {
             OffsetForLeaderEpoch,
             DescribeTopicPartitions,
             DescribeCluster,
+            ListConfigResources,
             ApiVersions,
             SaslHandshake,
             SaslAuthenticate,

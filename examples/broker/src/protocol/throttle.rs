@@ -94,6 +94,7 @@ throttled!(
     InitProducerIdResponse,
     JoinGroupResponse,
     LeaveGroupResponse,
+    ListConfigResourcesResponse,
     ListGroupsResponse,
     ListOffsetsResponse,
     ListPartitionReassignmentsResponse,

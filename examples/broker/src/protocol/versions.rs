@@ -86,6 +86,9 @@ pub const SUPPORTED: &[ApiRange] = &[
     range(ApiKey::IncrementalAlterConfigs, 0, 1),
     range(ApiKey::DeleteRecords, 0, 2),
     range(ApiKey::DescribeCluster, 0, 1),
+    // v0 lists client-metrics resources, v1 every config resource by
+    // type (KIP-1142; see `server::config_resources`).
+    range(ApiKey::ListConfigResources, 0, 1),
     // Produce and fetch byte rates (see `server::quotas`).
     range(ApiKey::DescribeClientQuotas, 0, 1),
     range(ApiKey::AlterClientQuotas, 0, 1),

@@ -37,7 +37,7 @@ use super::sequencer::{encoded, Frame, Sequenced};
 use super::share_offsets;
 use super::share_requests;
 use super::shared::Shared;
-use super::{metadata, node, replicas};
+use super::{config_resources, metadata, node, replicas};
 use crate::fetch::{FetchJob, FetchPart};
 use crate::ops::{Answer, ConfigTarget, LogJob, LogOp, LogReply, TopicSpec};
 use crate::protocol::config_resource;
@@ -710,6 +710,16 @@ impl Connection {
                 let ops =
                     node::cluster_operations(|o| self.may(ctx, o, resource::CLUSTER, CLUSTER));
                 let r = node::describe_cluster(&req, head.api_version, self.advertised(ctx), ops);
+                self.reply(ctx, head, r);
+            }
+            RequestKind::ListConfigResources(req) => {
+                let allowed = self.may(ctx, op::DESCRIBE_CONFIGS, resource::CLUSTER, CLUSTER);
+                let topics = self.shared.catalog.all();
+                let names = topics.iter().map(|t| t.name.as_str());
+                let groups = &self.shared.share_configs;
+                let groups = groups.lock().unwrap_or_else(|p| p.into_inner());
+                let r = config_resources::list(&req, head.api_version, allowed, names, &groups);
+                drop(groups);
                 self.reply(ctx, head, r);
             }
             RequestKind::DescribeLogDirs(req) => {

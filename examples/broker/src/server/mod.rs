@@ -8,6 +8,7 @@ mod acls;
 mod admin_worker;
 mod alter_configs;
 pub mod budget;
+mod config_resources;
 mod configs;
 mod connection;
 pub mod connection_limits;

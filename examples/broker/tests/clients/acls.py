@@ -6,7 +6,8 @@ protocol), a regular expression subscribes him only to topics he may
 describe, and he sees only his group
 in ListGroups and is told what he may do to it when he describes it; alice may not alter the topic's configs (by AlterConfigs
 or IncrementalAlterConfigs); alice may use a transactional id only once
-granted WRITE on it; neither may manage ACLs; DescribeAcls lists
+granted WRITE on it; bob may not list the config resources (the super
+user may); neither may manage ACLs; DescribeAcls lists
 them and DeleteAcls takes alice's back.
 
 Arguments: SASL_PLAINTEXT address, then the password every user has
@@ -236,11 +237,15 @@ elected = admin.elect_leaders(confluent_kafka.ElectionType.PREFERRED,
 assert [e.code() for e in elected.values()] == [KafkaError.ELECTION_NOT_NEEDED], elected
 
 
-def log_dirs(user):
+def kafka_python_admin(user):
     from kafka.admin import KafkaAdminClient
-    client = KafkaAdminClient(bootstrap_servers=addr, security_protocol="SASL_PLAINTEXT",
-                              sasl_mechanism="SCRAM-SHA-256", sasl_plain_username=user,
-                              sasl_plain_password=password)
+    return KafkaAdminClient(bootstrap_servers=addr, security_protocol="SASL_PLAINTEXT",
+                            sasl_mechanism="SCRAM-SHA-256", sasl_plain_username=user,
+                            sasl_plain_password=password)
+
+
+def log_dirs(user):
+    client = kafka_python_admin(user)
     try:
         return client.describe_log_dirs()[0]
     finally:
@@ -253,6 +258,21 @@ refused = log_dirs("alice")
 assert refused["log_dirs"] == [], refused
 dirs = log_dirs("admin")["log_dirs"]
 assert [t["name"] for t in dirs[0]["topics"]].count("orders") == 1, dirs
+
+# Listing the config resources takes DESCRIBE_CONFIGS on the cluster.
+from kafka.errors import ClusterAuthorizationFailedError  # noqa: E402
+
+lister = kafka_python_admin("bob")
+try:
+    lister.list_config_resources()
+    raise SystemExit("bob listed the config resources")
+except ClusterAuthorizationFailedError:
+    pass
+finally:
+    lister.close()
+lister = kafka_python_admin("admin")
+assert "orders" in lister.list_config_resources(["TOPIC"])["topic"]
+lister.close()
 
 # Neither may manage ACLs.
 try:

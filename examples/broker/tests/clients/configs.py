@@ -5,7 +5,9 @@ defaults, the broker's own defaults under their broker names, and an
 unknown topic as an error; configs are set, put back to the default
 (DELETE), checked without change (validate only), and a cleanup policy,
 or a config, the broker does not know is refused with a message saying what it
-does. Prints "configs ok"."""
+does. kafka-python's list_config_resources (ListConfigResources, KIP-1142)
+lists the topic, the broker and a group while it has a config of its own,
+and is refused an unknown resource type. Prints "configs ok"."""
 import sys
 
 from confluent_kafka import KafkaException
@@ -82,4 +84,35 @@ def refused(key, value, says):
 refused("cleanup.policy", "shred", "a list of delete and compact")
 refused("flush.ms", "10", "retention.ms")
 refused("retention.ms", "soon", "not a whole number")
+
+# ListConfigResources (KIP-1142), through kafka-python: every topic, the
+# broker, and the groups with a config of their own; one type asked for
+# lists that type; a type that is no config resource is refused.
+from kafka.errors import UnsupportedVersionError  # noqa: E402
+
+group = topic + "-configured"
+res = ConfigResource(ResourceType.GROUP, group, incremental_configs=[
+    ConfigEntry("share.record.lock.duration.ms", "20000",
+                incremental_operation=AlterConfigOpType.SET)])
+[(_, f)] = admin.incremental_alter_configs([res]).items()
+f.result(10)
+kp = KafkaAdminClient(bootstrap_servers=broker)
+listed = kp.list_config_resources()
+assert topic in listed["topic"], listed
+assert listed["broker"] == ["0"], listed
+assert group in listed["group"], listed
+assert kp.list_config_resources(["GROUP"]) == {"group": listed["group"]}
+try:
+    kp.list_config_resources(["UNKNOWN"])
+    raise SystemExit("an unknown resource type was listed")
+except UnsupportedVersionError:
+    pass
+# Back to the defaults, the group has no configs to list.
+res = ConfigResource(ResourceType.GROUP, group, incremental_configs=[
+    ConfigEntry("share.record.lock.duration.ms", None,
+                incremental_operation=AlterConfigOpType.DELETE)])
+[(_, f)] = admin.incremental_alter_configs([res]).items()
+f.result(10)
+assert group not in kp.list_config_resources(["GROUP"]).get("group", []), "reset group listed"
+kp.close()
 print("configs ok")
