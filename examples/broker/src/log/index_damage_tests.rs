@@ -108,3 +108,72 @@ fn a_time_index_put_out_of_order_by_a_flip_still_finds_each_record_by_time() {
         assert_eq!(found, Some((offset, 1_000 + offset)), "offset {offset}");
     }
 }
+
+/// A time index entry with a bit flipped that leaves the index in order:
+/// a smaller time, or a later offset, still below the next entry's. The
+/// start cannot tell it from a whole one; the lookup must not start past
+/// the record it looks for. (Before: the lowered time answered record 21
+/// for a time of record 20's; the later offsets were found through the
+/// offset index even then.)
+#[test]
+fn a_time_index_entry_flipped_but_still_in_order_still_finds_each_record_by_time() {
+    // 40 one-record batches, record `i` at 1,000 + 16 i, a time entry
+    // every third batch or so.
+    let time = |i: i64| 1_000 + 16 * i;
+    for (entry, byte, bit, what) in [
+        (6, 7, 3, "time lowered by 8 ms"),
+        (6, 11, 0, "offset raised by 1"),
+        (6, 11, 1, "offset raised by 2"),
+    ] {
+        let dir = gyre_testkit::scratch_dir("index-damaged-time-in-order");
+        let config = LogConfig {
+            index_interval: 250,
+            ..LogConfig::default()
+        };
+        let (mut log, _) = PartitionLog::open_with(&dir, config.clone(), Recovery::Clean).unwrap();
+        for i in 0..40u8 {
+            log.append(&batch::build(0, time(i64::from(i)), &[&[b'a'; 30][..]]))
+                .unwrap();
+        }
+        log.sync().unwrap();
+        drop(log);
+        let index = dir.join(format!("{:020}.timeindex", 0));
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(index)
+            .unwrap();
+        let mut all = vec![0u8; file.metadata().unwrap().len() as usize];
+        file.read_exact_at(&mut all, 0).unwrap();
+        let at = entry * 12 + byte;
+        all[at] ^= 1 << bit;
+        let entries: Vec<(i64, u32)> = all
+            .chunks(12)
+            .map(|e| {
+                let ts = i64::from_be_bytes(e[..8].try_into().unwrap());
+                (ts, u32::from_be_bytes(e[8..].try_into().unwrap()))
+            })
+            .collect();
+        assert!(entries.len() > entry + 1, "{entries:?}");
+        assert!(
+            entries
+                .windows(2)
+                .all(|w| w[0].0 <= w[1].0 && w[0].1 < w[1].1),
+            "{what}: the flip put the index out of order: {entries:?}"
+        );
+        file.write_all_at(&all[at..at + 1], at as u64).unwrap();
+        let (log, cut) = PartitionLog::open_with(&dir, config, Recovery::Clean).unwrap();
+        assert!(cut.is_empty(), "{cut:?}");
+        for offset in 0..40 {
+            for late in [0, 1, 9, 15] {
+                let found = log.offset_for_time(time(offset) - late).unwrap();
+                assert_eq!(
+                    found,
+                    Some((offset, time(offset))),
+                    "{what}: the first record at or after {}",
+                    time(offset) - late
+                );
+            }
+        }
+    }
+}

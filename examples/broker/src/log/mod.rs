@@ -5,6 +5,7 @@
 pub mod batch;
 pub mod cleaner;
 pub mod epochs;
+mod headers;
 mod open_files;
 pub mod pace;
 mod partition;

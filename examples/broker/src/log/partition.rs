@@ -1254,19 +1254,15 @@ impl PartitionLog {
             let Some((_, segment)) = self.segments.range(..=slice.first_offset).next_back() else {
                 return Ok(None);
             };
-            let (mut pos, end) = (
+            let (pos, end) = (
                 slice.region.offset(),
                 slice.region.offset() + slice.region.len(),
             );
-            let mut headers = Vec::new();
-            let mut records = 0usize;
-            while pos < end {
-                let header = segment.header_at(pos)?;
-                pos += header.size as u64;
-                records +=
-                    (header.last_offset() - header.base_offset.max(offset) + 1).max(0) as usize;
-                headers.push(header);
-            }
+            let headers = segment.headers(pos, end)?;
+            let records: usize = headers
+                .iter()
+                .map(|h| (h.last_offset() - h.base_offset.max(offset) + 1).max(0) as usize)
+                .sum();
             // Enough records, no more bytes allowed, or the read stopped
             // short of its budget (the limit, the segment's end): done.
             let short = slice.region.len() < budget / 2;

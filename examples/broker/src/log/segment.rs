@@ -11,6 +11,7 @@
 //! one), and cuts the log at the first bad batch.
 
 use super::batch::{self, BatchHeader, RecordLookup, HEADER_LEN};
+use super::headers;
 use super::open_files::OpenFiles;
 use super::scan;
 use gyre_zerocopy::{FileRegion, SharedFile};
@@ -526,17 +527,23 @@ impl Segment {
         let files = self.files()?;
         let log = files.log.file();
         let (mut pos, mut first) = self.search_start(log, i);
-        while pos < self.size {
-            let header = match first.take() {
-                Some(header) => header,
-                None => read_header(log, pos)?,
-            };
-            if header.last_offset() >= offset {
-                return Ok(Some(pos));
+        // The batch sought lies within an index interval of the entry.
+        headers::walk(log, self.size, self.index_interval, |headers| {
+            if let Some(header) = &first {
+                headers.seen(header);
             }
-            pos += header.size as u64;
-        }
-        Ok(None)
+            while pos < self.size {
+                let header = match first.take() {
+                    Some(header) => header,
+                    None => headers.at(pos)?,
+                };
+                if header.last_offset() >= offset {
+                    return Ok(Some(pos));
+                }
+                pos += header.size as u64;
+            }
+            Ok(None)
+        })
     }
 
     /// Where a search from the first `i` index entries' last one starts:
@@ -607,10 +614,18 @@ impl Segment {
         if self.max_timestamp < timestamp || self.next_offset <= from_offset {
             return Ok(None);
         }
-        // Every batch before a time entry with a smaller timestamp is older.
+        // Every batch before a time entry with a smaller timestamp is
+        // older, so the search could start at the last such entry. It
+        // starts one entry earlier: a bit flipped in that entry's time
+        // that left the index in order (a smaller time, which the start
+        // cannot tell from a whole one) would otherwise start it past the
+        // record it looks for. The price is the batch headers of one
+        // index interval more, read in a lookup by time. (A later offset
+        // in order is harmless: the offset index takes it back to the
+        // batch its entry names.)
         let i = self.time_entries.partition_point(|&(ts, _)| ts < timestamp);
         let files = self.files()?;
-        let mut pos = match i.checked_sub(1) {
+        let mut pos = match i.checked_sub(2) {
             None => 0,
             Some(j) => {
                 let rel = self.time_entries[j].1;
@@ -621,24 +636,27 @@ impl Segment {
         if from_offset > self.base_offset {
             pos = pos.max(self.position_of(from_offset)?.unwrap_or(self.size));
         }
-        while pos < self.size {
-            let header = read_header(files.log.file(), pos)?;
-            if header.max_timestamp >= timestamp && header.last_offset() >= from_offset {
-                let mut bytes = vec![0; header.size];
-                files.log.file().read_exact_at(&mut bytes, pos)?;
-                match batch::first_record_at_or_after(bytes.into(), timestamp, from_offset) {
-                    RecordLookup::Found(offset, ts) => return Ok(Some((offset, ts))),
-                    RecordLookup::Undecodable => {
-                        let base = header.base_offset.max(from_offset);
-                        return Ok(Some((base, header.base_timestamp)));
+        let log = files.log.file();
+        headers::walk(log, self.size, u64::MAX, |headers| {
+            while pos < self.size {
+                let header = headers.at(pos)?;
+                if header.max_timestamp >= timestamp && header.last_offset() >= from_offset {
+                    let mut bytes = vec![0; header.size];
+                    log.read_exact_at(&mut bytes, pos)?;
+                    match batch::first_record_at_or_after(bytes.into(), timestamp, from_offset) {
+                        RecordLookup::Found(offset, ts) => return Ok(Some((offset, ts))),
+                        RecordLookup::Undecodable => {
+                            let base = header.base_offset.max(from_offset);
+                            return Ok(Some((base, header.base_timestamp)));
+                        }
+                        // Its late records lie below `from_offset`.
+                        RecordLookup::None => {}
                     }
-                    // Its late records lie below `from_offset`.
-                    RecordLookup::None => {}
                 }
+                pos += header.size as u64;
             }
-            pos += header.size as u64;
-        }
-        Ok(None)
+            Ok(None)
+        })
     }
 
     /// How many bytes of whole batches from `pos` fit in `max_bytes` (at
@@ -646,14 +664,31 @@ impl Segment {
     pub fn slice_len(&self, pos: u64, max_bytes: u64) -> io::Result<u64> {
         let mut len = 0u64;
         let files = self.files()?;
-        while pos + len < self.size {
-            let header = read_header(files.log.file(), pos + len)?;
-            if len > 0 && len + header.size as u64 > max_bytes {
-                break;
+        headers::walk(files.log.file(), self.size, max_bytes, |headers| {
+            while pos + len < self.size {
+                let header = headers.at(pos + len)?;
+                if len > 0 && len + header.size as u64 > max_bytes {
+                    break;
+                }
+                len += header.size as u64;
             }
-            len += header.size as u64;
-        }
-        Ok(len)
+            Ok(len)
+        })
+    }
+
+    /// The headers of the batches from `pos` to `end` (a slice's bounds,
+    /// from [`slice_len`](Self::slice_len)), in order.
+    pub fn headers(&self, mut pos: u64, end: u64) -> io::Result<Vec<BatchHeader>> {
+        let files = self.files()?;
+        let mut all = Vec::new();
+        headers::walk(files.log.file(), self.size, end - pos, |headers| {
+            while pos < end {
+                let header = headers.at(pos)?;
+                pos += header.size as u64;
+                all.push(header);
+            }
+            Ok(all)
+        })
     }
 
     /// `len` bytes of log from `pos`, to send with `sendfile`.
