@@ -679,17 +679,15 @@ impl PartitionLog {
             if segment.next_offset() <= from {
                 continue;
             }
-            let Some(mut pos) = segment.position_of(from)? else {
+            let Some(pos) = segment.position_of(from)? else {
                 continue;
             };
-            while pos < segment.size() {
-                let header = segment.header_at(pos)?;
-                let size = header.size as u64;
+            segment.walk_from(pos, |pos, header| {
                 if header.base_offset >= from {
                     each(segment, pos, header)?;
                 }
-                pos += size;
-            }
+                Ok(())
+            })?;
             segment.close_files();
         }
         Ok(())

@@ -676,6 +676,24 @@ impl Segment {
         })
     }
 
+    /// Calls `each` with the position and header of every batch from
+    /// `pos` to the segment's end, in order.
+    pub fn walk_from(
+        &self,
+        mut pos: u64,
+        mut each: impl FnMut(u64, BatchHeader) -> io::Result<()>,
+    ) -> io::Result<()> {
+        let files = self.files()?;
+        headers::walk(files.log.file(), self.size, u64::MAX, |headers| {
+            while pos < self.size {
+                let header = headers.at(pos)?;
+                each(pos, header)?;
+                pos += header.size as u64;
+            }
+            Ok(())
+        })
+    }
+
     /// The headers of the batches from `pos` to `end` (a slice's bounds,
     /// from [`slice_len`](Self::slice_len)), in order.
     pub fn headers(&self, mut pos: u64, end: u64) -> io::Result<Vec<BatchHeader>> {
