@@ -91,6 +91,11 @@ struct Args {
     /// one log-cleaner pass over the compacted log, timed.
     #[arg(long)]
     compaction: bool,
+    /// Also run a round of one-record batches (`linger.ms` 0,
+    /// `batch.num.messages` 1; a tenth of `--records`): the produce and
+    /// consume rates of the batches such a producer writes.
+    #[arg(long)]
+    small_batches: bool,
     /// Also run the cold case: a consumer replays a topic whose segments
     /// are out of the page cache while live records go through another
     /// topic at `--rate`, on a broker with the cache loaders (the default)
@@ -307,6 +312,26 @@ fn main() {
             compaction::SEGMENT_BYTES >> 20
         );
         println!("ratio produce compacted/deleting {:.2}", kc / kd);
+    }
+    if args.small_batches {
+        let (mut produced, mut consumed) = (Vec::new(), Vec::new());
+        let small = records / 10;
+        for round in 0..rounds {
+            let topic = format!("bench-small-{round}");
+            broker::create_topic(addr, &topic, &[]);
+            let sp = small as f64 / broker::produce_unbatched(addr, &topic, small).as_secs_f64();
+            let read = broker::consume(addr, &topic, small, &[]);
+            let sc = read.steady_records as f64 / read.steady.as_secs_f64();
+            println!(
+                "round {round} (one-record batches): produce {sp:.0} records/s, consume {sc:.0} records/s"
+            );
+            produced.push(sp);
+            consumed.push(sc);
+        }
+        let (sp, sc) = (median(&mut produced), median(&mut consumed));
+        rate_result("produce-one-record-batches", sp);
+        rate_result("consume-one-record-batches", sc);
+        println!("ratio consume one-record-batches/plain {:.2}", sc / c);
     }
     if args.cold {
         cold_case(&args, rounds);

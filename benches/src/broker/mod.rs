@@ -342,13 +342,36 @@ fn produce_numbered(
     settings: &[(String, String)],
     keys: Option<u64>,
 ) -> Duration {
-    let producer = producer_with(addr, 5, settings);
+    send_all(&producer_with(addr, 5, settings), topic, n, keys)
+}
+
+/// [`produce`] with every record in a batch of its own (`linger.ms` 0,
+/// `batch.num.messages` 1: what a producer that sends each record at once
+/// writes, and what the log's walks from batch to batch find most of).
+pub fn produce_unbatched(addr: SocketAddr, topic: &str, n: u64) -> Duration {
+    let producer = batched(config(addr, &[]), 0)
+        .set("batch.num.messages", "1")
+        .set("acks", "1")
+        .set("enable.idempotence", "false")
+        .create_with_context(Deliveries::default())
+        .expect("producer");
+    send_all(&producer, topic, n, None)
+}
+
+/// Sends records `0..n` to `topic` from `producer` and waits for every
+/// delivery; the time from the first send to the last delivery report.
+fn send_all(
+    producer: &BaseProducer<Deliveries>,
+    topic: &str,
+    n: u64,
+    keys: Option<u64>,
+) -> Duration {
     producer
         .client()
         .fetch_metadata(Some(topic), Duration::from_secs(10))
         .expect("metadata");
     let start = Instant::now();
-    send_numbered_keyed(&producer, topic, 0..n, keys);
+    send_numbered_keyed(producer, topic, 0..n, keys);
     producer.flush(Duration::from_secs(120)).expect("flush");
     let elapsed = start.elapsed();
     let ctx = producer.context();
