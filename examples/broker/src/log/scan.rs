@@ -2,7 +2,8 @@
 //! offsets that follow on (or, below the offset compaction reached, only
 //! increase), whole length, CRC-32C. Shared by recovery (which
 //! cuts at the first bad batch) and the offline verifier (which reports
-//! it). Uses only [`batch`].
+//! it). Reads the file a window of many batches at a time. Uses only
+//! [`batch`].
 
 use super::batch::{self, BatchHeader, HEADER_LEN};
 use std::fs::File;

@@ -8,7 +8,8 @@
 //! Opening a segment checks its batches (length, magic, counts, offsets
 //! following on, CRC) from the last index entry ([`Scan::Tail`], after a
 //! clean stop) or from its first byte ([`Scan::Full`], after an unclean
-//! one), and cuts the log at the first bad batch.
+//! one), and cuts the log at the first bad batch. Walks from batch to
+//! batch read their headers through `headers`, a window at a time.
 
 use super::batch::{self, BatchHeader, RecordLookup, HEADER_LEN};
 use super::headers;
