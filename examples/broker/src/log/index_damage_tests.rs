@@ -28,15 +28,19 @@ fn indexed_log(dir: &Path) -> LogConfig {
     config
 }
 
+/// The segment's `ext` index file, open to read and write.
+fn index_file(dir: &Path, ext: &str) -> std::fs::File {
+    std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(dir.join(format!("{:020}.{ext}", 0)))
+        .unwrap()
+}
+
 /// Moves index entry `entry`'s position `by` bytes (into the middle of
 /// its batch): what a flipped low bit does.
 fn shift_entry(dir: &Path, entry: u64, by: u32) {
-    let index = dir.join(format!("{:020}.index", 0));
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open(index)
-        .unwrap();
+    let file = index_file(dir, "index");
     let mut pos = [0u8; 4];
     file.read_exact_at(&mut pos, entry * 8 + 4).unwrap();
     let moved = u32::from_be_bytes(pos) + by;
@@ -91,12 +95,7 @@ fn a_time_index_put_out_of_order_by_a_flip_still_finds_each_record_by_time() {
     let config = indexed_log(&dir);
     // Entry 20 says 1,020 (0x3fc): one bit makes it 508 (0x1fc), which a
     // search by time takes for a place after every earlier record.
-    let index = dir.join(format!("{:020}.timeindex", 0));
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open(index)
-        .unwrap();
+    let file = index_file(&dir, "timeindex");
     let mut ts = [0u8; 8];
     file.read_exact_at(&mut ts, 20 * 12).unwrap();
     assert_eq!(i64::from_be_bytes(ts), 1_020);
@@ -137,12 +136,7 @@ fn a_time_index_entry_flipped_but_still_in_order_still_finds_each_record_by_time
         }
         log.sync().unwrap();
         drop(log);
-        let index = dir.join(format!("{:020}.timeindex", 0));
-        let file = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .open(index)
-            .unwrap();
+        let file = index_file(&dir, "timeindex");
         let mut all = vec![0u8; file.metadata().unwrap().len() as usize];
         file.read_exact_at(&mut all, 0).unwrap();
         let at = entry * 12 + byte;
