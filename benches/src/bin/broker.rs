@@ -158,14 +158,32 @@ fn rounds_of(
     settings: &[(String, String)],
     records: u64,
     rounds: usize,
+    label: (&str, &str),
+) -> (f64, f64) {
+    let produce = |topic: &str| {
+        broker::create_topic(addr, topic, settings);
+        broker::produce(addr, topic, records, settings)
+    };
+    rounds_with(addr, records, rounds, label, produce, settings)
+}
+
+/// `rounds` rounds, each on a topic of its own (`<topics><round>`):
+/// `produce` creates it and writes `records` records, then a consumer
+/// with `consume_settings` reads them back; each round printed as
+/// `label`. The median produce and consume rates.
+fn rounds_with(
+    addr: std::net::SocketAddr,
+    records: u64,
+    rounds: usize,
     (label, topics): (&str, &str),
+    produce: impl Fn(&str) -> Duration,
+    consume_settings: &[(String, String)],
 ) -> (f64, f64) {
     let (mut produced, mut consume_rates) = (Vec::new(), Vec::new());
     for round in 0..rounds {
         let topic = format!("{topics}{round}");
-        broker::create_topic(addr, &topic, settings);
-        let p = records as f64 / broker::produce(addr, &topic, records, settings).as_secs_f64();
-        let consumed = broker::consume(addr, &topic, records, settings);
+        let p = records as f64 / produce(&topic).as_secs_f64();
+        let consumed = broker::consume(addr, &topic, records, consume_settings);
         let c = consumed.steady_records as f64 / consumed.steady.as_secs_f64();
         println!(
             "round {round} ({label}): produce {p:.0} records/s ({:.1} MB/s), consume {c:.0} records/s ({:.1} MB/s) after {:.0} ms to the first record",
@@ -241,22 +259,16 @@ fn main() {
     );
     println!("ratio consume gyre/goal {:.2}", c / GOAL_CONSUME);
     if args.transactions {
-        let (mut produced, mut consumed) = (Vec::new(), Vec::new());
         let read_committed = [("isolation.level".to_owned(), "read_committed".to_owned())];
-        for round in 0..rounds {
-            let topic = format!("bench-txn-{round}");
-            broker::create_topic(addr, &topic, &[]);
-            let took = broker::produce_in_transactions(addr, &topic, records, TXN_RECORDS);
-            let tp = records as f64 / took.as_secs_f64();
-            let c = broker::consume(addr, &topic, records, &read_committed);
-            let tc = c.steady_records as f64 / c.steady.as_secs_f64();
-            println!(
-                "round {round} (transactions of {TXN_RECORDS}): produce {tp:.0} records/s, consume read_committed {tc:.0} records/s"
-            );
-            produced.push(tp);
-            consumed.push(tc);
-        }
-        let (tp, tc) = (median(&mut produced), median(&mut consumed));
+        let produce = |topic: &str| {
+            broker::create_topic(addr, topic, &[]);
+            broker::produce_in_transactions(addr, topic, records, TXN_RECORDS)
+        };
+        let label = (
+            &*format!("transactions of {TXN_RECORDS}, read_committed"),
+            "bench-txn-",
+        );
+        let (tp, tc) = rounds_with(addr, records, rounds, label, produce, &read_committed);
         rate_result("produce-transactional", tp);
         rate_result("consume-read-committed", tc);
         println!("ratio produce transactional/plain {:.2}", tp / p);
@@ -314,21 +326,13 @@ fn main() {
         println!("ratio produce compacted/deleting {:.2}", kc / kd);
     }
     if args.small_batches {
-        let (mut produced, mut consumed) = (Vec::new(), Vec::new());
         let small = records / 10;
-        for round in 0..rounds {
-            let topic = format!("bench-small-{round}");
-            broker::create_topic(addr, &topic, &[]);
-            let sp = small as f64 / broker::produce_unbatched(addr, &topic, small).as_secs_f64();
-            let read = broker::consume(addr, &topic, small, &[]);
-            let sc = read.steady_records as f64 / read.steady.as_secs_f64();
-            println!(
-                "round {round} (one-record batches): produce {sp:.0} records/s, consume {sc:.0} records/s"
-            );
-            produced.push(sp);
-            consumed.push(sc);
-        }
-        let (sp, sc) = (median(&mut produced), median(&mut consumed));
+        let produce = |topic: &str| {
+            broker::create_topic(addr, topic, &[]);
+            broker::produce_unbatched(addr, topic, small)
+        };
+        let label = ("one-record batches", "bench-small-");
+        let (sp, sc) = rounds_with(addr, small, rounds, label, produce, &[]);
         rate_result("produce-one-record-batches", sp);
         rate_result("consume-one-record-batches", sc);
         println!("ratio consume one-record-batches/plain {:.2}", sc / c);

@@ -15,6 +15,7 @@ pub mod scan;
 mod segment;
 mod snapshot_text;
 pub mod transactions;
+mod window;
 
 pub use open_files::OpenFiles;
 pub use partition::{

@@ -1212,7 +1212,9 @@ impl PartitionLog {
             .chain(self.segments.range(offset + 1..))
         {
             if let Some(pos) = segment.position_of(offset)? {
-                let mut len = segment.slice_len(pos, max_bytes)?;
+                let Some((mut len, first_offset)) = segment.slice_len(pos, max_bytes)? else {
+                    return Ok(None);
+                };
                 if limit < segment.next_offset() {
                     if let Some(stop) = segment.position_of(limit)? {
                         len = len.min(stop.saturating_sub(pos));
@@ -1221,7 +1223,6 @@ impl PartitionLog {
                 if len == 0 {
                     return Ok(None);
                 }
-                let first_offset = segment.header_at(pos)?.base_offset;
                 return Ok(Some(LogSlice {
                     region: segment.region(pos, len)?,
                     first_offset,

@@ -2,13 +2,13 @@
 //! offsets that follow on (or, below the offset compaction reached, only
 //! increase), whole length, CRC-32C. Shared by recovery (which
 //! cuts at the first bad batch) and the offline verifier (which reports
-//! it). Reads the file a window of many batches at a time. Uses only
-//! [`batch`].
+//! it). Reads the file a window of many batches at a time. Uses
+//! [`batch`] and the log's window on a file.
 
 use super::batch::{self, BatchHeader, HEADER_LEN};
+use super::window::Window;
 use std::fs::File;
 use std::io;
-use std::os::unix::fs::FileExt;
 
 /// Where a walk stopped.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -35,7 +35,7 @@ pub fn check_batches(
     gaps_below: i64,
     mut good: impl FnMut(&BatchHeader, u64),
 ) -> io::Result<ScanEnd> {
-    let mut chunk = Chunk::default();
+    let mut window = Window::default();
     let bad = loop {
         if pos >= size {
             break None;
@@ -44,7 +44,7 @@ pub fn check_batches(
         if remaining < HEADER_LEN as u64 {
             break Some(format!("torn batch header ({remaining} bytes)"));
         }
-        let header = match batch::parse_header(chunk.bytes(file, pos, HEADER_LEN, size)?) {
+        let header = match batch::parse_header(window.bytes(file, pos, HEADER_LEN, CHUNK, size)?) {
             Ok(h) => h,
             Err(e) => break Some(e.to_string()),
         };
@@ -63,7 +63,7 @@ pub fn check_batches(
                 header.size
             ));
         }
-        if let Err(e) = batch::validate(chunk.bytes(file, pos, header.size, size)?) {
+        if let Err(e) = batch::validate(window.bytes(file, pos, header.size, CHUNK, size)?) {
             break Some(e.to_string());
         }
         good(&header, pos);
@@ -82,31 +82,6 @@ pub fn check_batches(
 /// batch), a walk over 130 MB of one-record batches spent 0.93-0.99 s in
 /// the kernel (BENCHMARKS.md, fifty-second session).
 const CHUNK: usize = 256 * 1024;
-
-/// A window on the file being walked.
-#[derive(Default)]
-struct Chunk {
-    /// Where `buf` starts in the file.
-    start: u64,
-    buf: Vec<u8>,
-}
-
-impl Chunk {
-    /// The `len` bytes at `pos` (all below `size`): from the window if
-    /// it holds them, else read with what follows them (a batch larger
-    /// than the window is read alone).
-    fn bytes(&mut self, file: &File, pos: u64, len: usize, size: u64) -> io::Result<&[u8]> {
-        let held = pos >= self.start && pos + len as u64 <= self.start + self.buf.len() as u64;
-        if !held {
-            let want = len.max(CHUNK).min((size - pos) as usize);
-            self.buf.resize(want, 0);
-            file.read_exact_at(&mut self.buf, pos)?;
-            self.start = pos;
-        }
-        let at = (pos - self.start) as usize;
-        Ok(&self.buf[at..at + len])
-    }
-}
 
 #[cfg(test)]
 mod tests {

@@ -661,9 +661,11 @@ impl Segment {
     }
 
     /// How many bytes of whole batches from `pos` fit in `max_bytes` (at
-    /// least one batch, however big, so a consumer always progresses).
-    pub fn slice_len(&self, pos: u64, max_bytes: u64) -> io::Result<u64> {
+    /// least one batch, however big, so a consumer always progresses),
+    /// and the first batch's base offset; `None` at the segment's end.
+    pub fn slice_len(&self, pos: u64, max_bytes: u64) -> io::Result<Option<(u64, i64)>> {
         let mut len = 0u64;
+        let mut first = None;
         let files = self.files()?;
         headers::walk(files.log.file(), self.size, max_bytes, |headers| {
             while pos + len < self.size {
@@ -671,9 +673,10 @@ impl Segment {
                 if len > 0 && len + header.size as u64 > max_bytes {
                     break;
                 }
+                first.get_or_insert(header.base_offset);
                 len += header.size as u64;
             }
-            Ok(len)
+            Ok(first.map(|offset| (len, offset)))
         })
     }
 
