@@ -224,6 +224,10 @@ pub enum LogOp {
     /// End a producer's transaction in each of its partitions with a
     /// marker; the coordinator hears when they are written.
     WriteMarkers(Markers),
+    /// Markers a client asked for (WriteTxnMarkers: an operator's abort
+    /// of a hanging transaction, KIP-664), per partition in request
+    /// order; answered as a produce is, once their group is written.
+    ClientMarkers(Vec<(PartitionId, ClientMarker)>),
     /// The compacted logs the log cleaner should work on now, sent back
     /// on the channel (see [`crate::cleaner`]).
     CleaningPlans(crossbeam_channel::Sender<Vec<(PartitionId, CleanPlan)>>),
@@ -283,6 +287,20 @@ pub struct Markers {
     /// Where [`MarkersWritten`] goes once the group holding them is
     /// written (and synced, under `every-batch`).
     pub done: crossbeam_channel::Sender<MarkersWritten>,
+}
+
+/// One marker a client asked for in one partition (WriteTxnMarkers).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ClientMarker {
+    /// The producer whose transaction it ends.
+    pub producer_id: i64,
+    /// The producer's epoch: one older than the partition last saw from
+    /// it is refused (INVALID_PRODUCER_EPOCH), as in Kafka.
+    pub producer_epoch: i16,
+    /// Commit or abort.
+    pub marker: Marker,
+    /// The coordinator epoch the marker carries.
+    pub coordinator_epoch: i32,
 }
 
 /// The writer's word that a transaction's markers are written.

@@ -31,7 +31,7 @@ use crate::log::producers::SequenceError;
 use crate::log::LogError;
 use crate::ops::ConfigError;
 pub use crate::ops::{
-    Answer, AppendOutcome, ConfigTarget, Deletion, LogJob, LogOp, LogReply, Markers,
+    Answer, AppendOutcome, ClientMarker, ConfigTarget, Deletion, LogJob, LogOp, LogReply, Markers,
     MarkersWritten, OffsetAnswer, TopicSpec,
 };
 use crate::share::group_config::{AlterError, Refused};
@@ -391,6 +391,56 @@ impl<R: LogReply> WriterHandler<R> {
         self.markers.push((m, failed));
     }
 
+    /// Stages the markers a client asked for (WriteTxnMarkers), each
+    /// answered as a produced batch is: a partition that is gone
+    /// `UnknownPartition`; a producer epoch older than the one the
+    /// partition last saw `InvalidProducerEpoch` (Kafka's check of a
+    /// marker that does not come from a replica); a marker for a producer
+    /// with no transaction open here is written all the same, and ends
+    /// nothing (as in Kafka).
+    fn client_markers(&mut self, markers: &[(PartitionId, ClientMarker)]) {
+        for (pid, m) in markers {
+            let outcome = if self.durability_lost() {
+                AppendOutcome::StorageError
+            } else {
+                match self.storage.log_mut(*pid) {
+                    None => AppendOutcome::UnknownPartition,
+                    Some(log) if log.producer_epoch(m.producer_id) > Some(m.producer_epoch) => {
+                        AppendOutcome::InvalidProducerEpoch
+                    }
+                    Some(log) => match log.stage_marker(
+                        m.producer_id,
+                        m.producer_epoch,
+                        m.marker,
+                        m.coordinator_epoch,
+                    ) {
+                        Ok(staged) => {
+                            self.touched.insert(*pid);
+                            tracing::info!(
+                                partition = pid,
+                                producer_id = m.producer_id,
+                                marker = ?m.marker,
+                                offset = staged.base,
+                                "a client's transaction marker staged"
+                            );
+                            AppendOutcome::Appended {
+                                base: staged.base,
+                                last: staged.last,
+                                log_start: log.start_offset(),
+                                append_time: -1,
+                            }
+                        }
+                        Err(e) => {
+                            tracing::error!(partition = pid, error = %e, "staging a client's transaction marker failed");
+                            AppendOutcome::StorageError
+                        }
+                    },
+                }
+            };
+            self.outcomes.push((*pid, outcome));
+        }
+    }
+
     fn list_offsets(
         &self,
         queries: &[(PartitionId, i64)],
@@ -686,6 +736,14 @@ impl<R: LogReply> OwningHandler<Slot<R>> for WriterHandler<R> {
                     }
                 }
                 LogOp::WriteMarkers(markers) => self.write_markers(markers),
+                LogOp::ClientMarkers(markers) => {
+                    let start = self.outcomes.len();
+                    self.client_markers(&markers);
+                    match reply {
+                        Some(reply) => self.pending.push((reply, id, start..self.outcomes.len())),
+                        None => self.outcomes.truncate(start),
+                    }
+                }
                 LogOp::CleaningPlans(to) => {
                     let _ = to.send(self.storage.cleaning_plans());
                 }

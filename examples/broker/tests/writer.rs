@@ -7,7 +7,8 @@ use bytes::Bytes;
 use gyre_broker::log::{batch, LogConfig};
 use gyre_broker::storage::Storage;
 use gyre_broker::writer::{
-    Answer, AppendOutcome, FlushPolicy, LogOp, LogReply, LogWriter, PartitionId, WriterConfig,
+    Answer, AppendOutcome, ClientMarker, FlushPolicy, LogOp, LogReply, LogWriter, PartitionId,
+    WriterConfig,
 };
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -222,4 +223,77 @@ fn bad_batches_and_unknown_partitions_are_answered_and_change_nothing() {
         );
         let _ = std::fs::remove_dir_all(&root);
     }
+}
+
+/// An operator's abort (WriteTxnMarkers, KIP-664) of a transaction left
+/// open: a marker at an older producer epoch than the partition's is
+/// refused and leaves the transaction open; one for a partition that is
+/// not there is answered so; one at the producer's epoch ends it, so the
+/// last stable offset moves to the log's end and the transaction's
+/// records are listed as aborted.
+#[test]
+fn a_clients_abort_marker_ends_an_open_transaction_and_an_older_epoch_is_refused() {
+    let root = dir("client-markers");
+    let writer = start(&root, 1, FlushPolicy::Never);
+    let answers: Answers = Arc::default();
+    let mut submit = writer.submitter();
+    let (producer_id, epoch) = (77, 3);
+    submit
+        .submit(
+            1,
+            LogOp::AddToTransaction {
+                producer_id,
+                producer_epoch: epoch,
+                partitions: vec![0],
+            },
+            None,
+        )
+        .unwrap();
+    let mut open = batch::build(0, 1_000, &[b"a", b"b"]);
+    batch::set_producer(&mut open, producer_id, epoch, 0);
+    batch::set_transactional(&mut open);
+    let produce = LogOp::Produce(vec![(0, Bytes::from(open))]);
+    submit
+        .submit(2, produce, Some(Collect(answers.clone())))
+        .unwrap();
+    let marker = |producer_epoch| ClientMarker {
+        producer_id,
+        producer_epoch,
+        marker: batch::Marker::Abort,
+        coordinator_epoch: -1,
+    };
+    let refused = LogOp::ClientMarkers(vec![(0, marker(epoch - 1)), (5, marker(epoch))]);
+    submit
+        .submit(3, refused, Some(Collect(answers.clone())))
+        .unwrap();
+    let abort = LogOp::ClientMarkers(vec![(0, marker(epoch))]);
+    submit
+        .submit(4, abort, Some(Collect(answers.clone())))
+        .unwrap();
+    drop(submit);
+    writer.shutdown();
+    let answers = answers.lock().unwrap();
+    let by_job: HashMap<u64, Vec<(PartitionId, AppendOutcome)>> = answers.iter().cloned().collect();
+    assert_eq!(
+        by_job[&3],
+        vec![
+            (0, AppendOutcome::InvalidProducerEpoch),
+            (5, AppendOutcome::UnknownPartition)
+        ]
+    );
+    assert!(
+        matches!(
+            by_job[&4][..],
+            [(0, AppendOutcome::Appended { base: 2, .. })]
+        ),
+        "{:?}",
+        by_job[&4]
+    );
+    let storage = open_storage(&root, 1);
+    let log = storage.log(0).unwrap();
+    assert_eq!(log.end_offset(), 3, "two records and the marker");
+    assert_eq!(log.last_stable_offset(), 3, "nothing left open");
+    let aborted = log.aborted_between(0, 3);
+    assert_eq!(aborted, vec![(producer_id, 0)], "the records are aborted");
+    let _ = std::fs::remove_dir_all(&root);
 }

@@ -786,6 +786,12 @@ impl PartitionLog {
             .collect()
     }
 
+    /// Producer `producer_id`'s epoch as last seen here, if it is
+    /// remembered.
+    pub fn producer_epoch(&self, producer_id: i64) -> Option<i16> {
+        self.producers.epoch(producer_id)
+    }
+
     /// The transaction coordinator added this partition to producer
     /// `producer_id`'s transaction at `epoch`: its transactional batches
     /// are taken until the transaction's marker.

@@ -123,6 +123,9 @@ pub mod error_code {
     pub const DUPLICATE_SEQUENCE_NUMBER: i16 = 46;
     /// An idempotent producer's epoch is older than its current one.
     pub const INVALID_PRODUCER_EPOCH: i16 = 47;
+    /// A transaction marker carries a coordinator epoch older than the
+    /// producer's last marker here (a zombie coordinator's).
+    pub const TRANSACTION_COORDINATOR_FENCED: i16 = 52;
     /// No topic has this id (Metadata v10+, Fetch v13+).
     pub const UNKNOWN_TOPIC_ID: i16 = 100;
     /// An incremental fetch named a fetch session the broker does not

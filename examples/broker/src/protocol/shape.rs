@@ -530,6 +530,14 @@ fn walk(key: ApiKey, version: i16, body: &[u8]) -> Result<usize, ShapeError> {
             w.string()?;
             w.array(false, |w| w.skip(4))
         })?,
+        ApiKey::WriteTxnMarkers => w.structs(false, |w| {
+            w.skip(8 + 2 + 1)?; // producer id and epoch, commit or abort
+            w.structs(false, |w| {
+                w.string()?;
+                w.array(false, |w| w.skip(4))
+            })?;
+            w.skip(4) // coordinator epoch
+        })?,
         ApiKey::ConsumerGroupHeartbeat => {
             w.string()?; // group id
             w.string()?; // member id
@@ -1104,6 +1112,19 @@ mod tests {
                 r.topics = vec![t.clone(), t];
                 RequestKind::DescribeProducers(r)
             }
+            ApiKey::WriteTxnMarkers => {
+                let mut t = write_txn_markers_request::WritableTxnMarkerTopic::default();
+                t.name = TopicName(name("t"));
+                t.partition_indexes = vec![0, 3];
+                let mut m = write_txn_markers_request::WritableTxnMarker::default();
+                m.producer_id = ProducerId(7);
+                m.producer_epoch = 2;
+                m.coordinator_epoch = -1;
+                m.topics = vec![t.clone(), t];
+                let mut r = WriteTxnMarkersRequest::default();
+                r.markers = vec![m.clone(), m];
+                RequestKind::WriteTxnMarkers(r)
+            }
             ApiKey::DescribeTransactions => {
                 let mut r = DescribeTransactionsRequest::default();
                 r.transactional_ids = vec![TransactionalId(name("a")), TransactionalId(name("b"))];
@@ -1510,6 +1531,7 @@ mod tests {
             ListTransactions,
             DescribeTransactions,
             DescribeProducers,
+            WriteTxnMarkers,
             DescribeGroups,
             ListGroups,
             DeleteGroups,

@@ -1,5 +1,6 @@
 //! The throttle time a response carries (`throttle_time_ms`, in the
-//! responses of every API a client sends but the SASL ones): a request
+//! responses of every API a client sends but the SASL ones and
+//! WriteTxnMarkers, whose Kafka callers were brokers): a request
 //! quota's throttle goes into whichever response its request gets, so the
 //! responses' types share [`ThrottleTime`]. Uses `kafka-protocol`'s
 //! message types only.
@@ -109,7 +110,11 @@ throttled!(
     TxnOffsetCommitResponse,
 );
 
-without_throttle!(SaslHandshakeResponse, SaslAuthenticateResponse);
+without_throttle!(
+    SaslHandshakeResponse,
+    SaslAuthenticateResponse,
+    WriteTxnMarkersResponse
+);
 
 #[cfg(test)]
 mod tests {

@@ -61,6 +61,10 @@ pub const SUPPORTED: &[ApiRange] = &[
     range(ApiKey::ListTransactions, 0, 2),
     range(ApiKey::DescribeTransactions, 0, 0),
     range(ApiKey::DescribeProducers, 0, 0),
+    // An operator's abort of a hanging transaction (KIP-664: Kafka's
+    // `kafka-transactions.sh abort`); v0 went in Kafka 4.0, v2 carries
+    // the transaction version (KIP-1228).
+    range(ApiKey::WriteTxnMarkers, 1, 1),
     // The consumer group protocol (KIP-848; v1 adds regular expression
     // subscriptions and member ids the clients choose).
     range(ApiKey::ConsumerGroupHeartbeat, 0, 1),

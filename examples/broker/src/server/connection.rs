@@ -39,7 +39,8 @@ use super::share_requests;
 use super::shared::Shared;
 use super::{config_resources, metadata, node, replicas};
 use crate::fetch::{FetchJob, FetchPart};
-use crate::ops::{Answer, ConfigTarget, LogJob, LogOp, LogReply, TopicSpec};
+use crate::log::batch::Marker;
+use crate::ops::{Answer, ClientMarker, ConfigTarget, LogJob, LogOp, LogReply, TopicSpec};
 use crate::protocol::config_resource;
 use crate::protocol::error_code as ec;
 use crate::protocol::request::{self, RequestError};
@@ -672,6 +673,53 @@ impl Connection {
                 let op = (!partitions.is_empty()).then(|| LogOp::DescribeProducers(partitions));
                 let nothing = Answer::Producers(Vec::new());
                 self.send_to_writer(ctx, head, Pending::DescribeProducers(layout), op, nothing);
+            }
+            RequestKind::WriteTxnMarkers(r) => {
+                // CLUSTER_ACTION on the cluster, the brokers' own, or ALTER
+                // (KIP-1037, Kafka 3.8), an operator's; each partition is
+                // refused CLUSTER_AUTHORIZATION_FAILED otherwise, as in
+                // Kafka. A coordinator epoch below -1 is older than any a
+                // producer's marker can carry: fenced.
+                let allowed = self.may(ctx, op::CLUSTER_ACTION, resource::CLUSTER, CLUSTER)
+                    || self.may(ctx, op::ALTER, resource::CLUSTER, CLUSTER);
+                let (mut layout, mut asked) = (Vec::new(), Vec::new());
+                for m in r.markers {
+                    let marker = ClientMarker {
+                        producer_id: m.producer_id.0,
+                        producer_epoch: m.producer_epoch,
+                        marker: if m.transaction_result {
+                            Marker::Commit
+                        } else {
+                            Marker::Abort
+                        },
+                        coordinator_epoch: m.coordinator_epoch,
+                    };
+                    let refused = if !allowed {
+                        Some(ec::CLUSTER_AUTHORIZATION_FAILED)
+                    } else {
+                        (m.coordinator_epoch < -1).then_some(ec::TRANSACTION_COORDINATOR_FENCED)
+                    };
+                    let topics = m.topics.into_iter().map(|t| {
+                        let found =
+                            refused.map_or_else(|| self.shared.catalog.get(&t.name), |_| None);
+                        let missing = refused.unwrap_or(ec::UNKNOWN_TOPIC_OR_PARTITION);
+                        let indexes = &t.partition_indexes;
+                        self.route_found(
+                            t.name.0,
+                            found,
+                            missing,
+                            indexes,
+                            |&i| (i, -1),
+                            |id, _| {
+                                asked.push((id, marker));
+                            },
+                        )
+                    });
+                    layout.push((marker.producer_id, topics.collect()));
+                }
+                let op = (!asked.is_empty()).then(|| LogOp::ClientMarkers(asked));
+                let pending = Pending::WriteTxnMarkers(layout);
+                self.send_to_writer(ctx, head, pending, op, Answer::Appended(&[]));
             }
             RequestKind::DescribeTransactions(req) => {
                 let ids = req.transactional_ids.iter().map(|id| id.0.as_str());

@@ -36,7 +36,7 @@ use kafka_protocol::messages::produce_response::{
 use kafka_protocol::messages::{
     CreatePartitionsResponse, CreateTopicsResponse, DeleteRecordsResponse, DeleteTopicsResponse,
     DescribeProducersResponse, ListOffsetsResponse, OffsetForLeaderEpochResponse, ProduceResponse,
-    ShareAcknowledgeResponse, TopicName,
+    ShareAcknowledgeResponse, TopicName, WriteTxnMarkersResponse,
 };
 use kafka_protocol::protocol::{Encodable, HeaderVersion, StrBytes};
 use std::sync::atomic::AtomicU64;
@@ -74,6 +74,9 @@ pub enum Pending {
     EpochEnds(Vec<TopicLayout>),
     /// A describe-producers request.
     DescribeProducers(Vec<TopicLayout>),
+    /// A write-txn-markers request: each marker's producer and its
+    /// partitions.
+    WriteTxnMarkers(Vec<(i64, Vec<TopicLayout>)>),
     /// A describe-log-dirs request: the partitions it reports.
     DescribeLogDirs(Vec<super::replicas::LogDirTopic>),
     /// A delete-records request.
@@ -236,6 +239,9 @@ impl LogReply for Responder {
             }
             (Pending::EpochEnds(layout), Answer::EpochEnds(ends)) => {
                 self.send_encoded(epoch_ends_response(layout, &ends))
+            }
+            (Pending::WriteTxnMarkers(layout), Answer::Appended(outcomes)) => {
+                self.send_encoded(write_txn_markers_response(layout, outcomes))
             }
             (Pending::DescribeProducers(layout), Answer::Producers(found)) => {
                 self.send_encoded(describe_producers_response(layout, found))
@@ -455,11 +461,6 @@ fn produce_response(layout: &[TopicLayout], outcomes: &[(u32, AppendOutcome)]) -
                 )));
                 ec::MESSAGE_TOO_LARGE
             }
-            Ok((_, AppendOutcome::UnknownPartition)) => ec::UNKNOWN_TOPIC_OR_PARTITION,
-            Ok((_, AppendOutcome::StorageError)) => ec::KAFKA_STORAGE_ERROR,
-            Ok((_, AppendOutcome::OutOfOrderSequence)) => ec::OUT_OF_ORDER_SEQUENCE_NUMBER,
-            Ok((_, AppendOutcome::InvalidProducerEpoch)) => ec::INVALID_PRODUCER_EPOCH,
-            Ok((_, AppendOutcome::NotInTransaction)) => ec::INVALID_TXN_STATE,
             Ok((_, AppendOutcome::NoKey { index })) => {
                 // Kafka's words, and the record it refused (from v8).
                 p.error_message = Some(StrBytes::from_static_str(
@@ -471,7 +472,7 @@ fn produce_response(layout: &[TopicLayout], outcomes: &[(u32, AppendOutcome)]) -
                 p.record_errors.push(e);
                 ec::INVALID_RECORD
             }
-            Ok((_, AppendOutcome::DuplicateSequence)) => ec::DUPLICATE_SEQUENCE_NUMBER,
+            Ok((_, outcome)) => append_code(outcome),
             Err(code) => code,
         };
         p
@@ -480,6 +481,53 @@ fn produce_response(layout: &[TopicLayout], outcomes: &[(u32, AppendOutcome)]) -
         t.name = TopicName(name.clone());
         t.partition_responses = parts;
         r.responses.push(t);
+    }
+    r
+}
+
+/// The error code of an append's outcome.
+fn append_code(outcome: &AppendOutcome) -> i16 {
+    match outcome {
+        AppendOutcome::Appended { .. } => ec::NONE,
+        AppendOutcome::Corrupt => ec::CORRUPT_MESSAGE,
+        AppendOutcome::TooLarge { .. } => ec::MESSAGE_TOO_LARGE,
+        AppendOutcome::UnknownPartition => ec::UNKNOWN_TOPIC_OR_PARTITION,
+        AppendOutcome::StorageError => ec::KAFKA_STORAGE_ERROR,
+        AppendOutcome::OutOfOrderSequence => ec::OUT_OF_ORDER_SEQUENCE_NUMBER,
+        AppendOutcome::InvalidProducerEpoch => ec::INVALID_PRODUCER_EPOCH,
+        AppendOutcome::NotInTransaction => ec::INVALID_TXN_STATE,
+        AppendOutcome::NoKey { .. } => ec::INVALID_RECORD,
+        AppendOutcome::DuplicateSequence => ec::DUPLICATE_SEQUENCE_NUMBER,
+    }
+}
+
+/// A WriteTxnMarkers answer: per marker, its producer and each
+/// partition's code, `outcomes` taken in the layout's order across the
+/// markers.
+pub(super) fn write_txn_markers_response(
+    layout: &[(i64, Vec<TopicLayout>)],
+    outcomes: &[(u32, AppendOutcome)],
+) -> WriteTxnMarkersResponse {
+    use kafka_protocol::messages::write_txn_markers_response::{
+        WritableTxnMarkerPartitionResult, WritableTxnMarkerResult, WritableTxnMarkerTopicResult,
+    };
+    let mut outcomes = outcomes.iter();
+    let mut r = WriteTxnMarkersResponse::default();
+    for (producer_id, topics) in layout {
+        let mut m = WritableTxnMarkerResult::default();
+        m.producer_id = kafka_protocol::messages::ProducerId(*producer_id);
+        for (name, parts) in zip_layout(topics, &mut outcomes, |index, outcome| {
+            let mut p = WritableTxnMarkerPartitionResult::default();
+            p.partition_index = index;
+            p.error_code = outcome.map_or_else(|code| code, |(_, o)| append_code(o));
+            p
+        }) {
+            let mut t = WritableTxnMarkerTopicResult::default();
+            t.name = TopicName(name.clone());
+            t.partitions = parts;
+            m.topics.push(t);
+        }
+        r.markers.push(m);
     }
     r
 }
@@ -752,4 +800,73 @@ fn share_acknowledge_answer(
         put(p.topic_id, p.index, p.ack_error);
     }
     r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn layout(name: &str, partitions: Vec<(i32, Result<u32, i16>)>) -> TopicLayout {
+        TopicLayout {
+            name: StrBytes::from_string(name.to_owned()),
+            partitions,
+        }
+    }
+
+    #[test]
+    fn a_write_txn_markers_answer_takes_the_outcomes_in_order_across_markers() {
+        let appended = AppendOutcome::Appended {
+            base: 4,
+            last: 4,
+            log_start: 0,
+            append_time: -1,
+        };
+        let asked = vec![
+            (
+                7,
+                vec![layout(
+                    "a",
+                    vec![(0, Ok(10)), (9, Err(ec::UNKNOWN_TOPIC_OR_PARTITION))],
+                )],
+            ),
+            (
+                8,
+                vec![
+                    layout("b", vec![(1, Ok(11))]),
+                    layout("a", vec![(0, Ok(10))]),
+                ],
+            ),
+        ];
+        let outcomes = [
+            (10, appended),
+            (11, AppendOutcome::InvalidProducerEpoch),
+            (10, AppendOutcome::StorageError),
+        ];
+        let r = write_txn_markers_response(&asked, &outcomes);
+        let codes: Vec<(i64, &str, i32, i16)> = r
+            .markers
+            .iter()
+            .flat_map(|m| {
+                m.topics.iter().flat_map(move |t| {
+                    t.partitions.iter().map(move |p| {
+                        (
+                            m.producer_id.0,
+                            t.name.0.as_str(),
+                            p.partition_index,
+                            p.error_code,
+                        )
+                    })
+                })
+            })
+            .collect();
+        assert_eq!(
+            codes,
+            vec![
+                (7, "a", 0, ec::NONE),
+                (7, "a", 9, ec::UNKNOWN_TOPIC_OR_PARTITION),
+                (8, "b", 1, ec::INVALID_PRODUCER_EPOCH),
+                (8, "a", 0, ec::KAFKA_STORAGE_ERROR),
+            ]
+        );
+    }
 }

@@ -7,7 +7,7 @@ describe, and he sees only his group
 in ListGroups and is told what he may do to it when he describes it; alice may not alter the topic's configs (by AlterConfigs
 or IncrementalAlterConfigs); alice may use a transactional id only once
 granted WRITE on it; bob may not list the config resources (the super
-user may); neither may manage ACLs; DescribeAcls lists
+user may), nor abort a transaction until granted ALTER on the cluster; neither may manage ACLs; DescribeAcls lists
 them and DeleteAcls takes alice's back.
 
 Arguments: SASL_PLAINTEXT address, then the password every user has
@@ -273,6 +273,36 @@ finally:
 lister = kafka_python_admin("admin")
 assert "orders" in lister.list_config_resources(["TOPIC"])["topic"]
 lister.close()
+
+# An operator's abort of a transaction (WriteTxnMarkers) takes
+# CLUSTER_ACTION or, since KIP-1037, ALTER on the cluster: bob is refused
+# until he has ALTER, and then writes the marker (which ends nothing here:
+# the producer has no transaction open, as Kafka takes it too).
+from kafka.admin import AbortTransactionSpec  # noqa: E402
+from kafka.structs import TopicPartition as KTopicPartition  # noqa: E402
+
+for _, f in admin.create_topics([NewTopic("markers", 1, 1)]).items():
+    f.result(10)
+# (DESCRIBE on the topic, for the admin client to find its leader.)
+seen = allow("User:bob", ResourceType.TOPIC, "markers", AclOperation.DESCRIBE)
+for _, f in admin.create_acls([seen]).items():
+    f.result(10)
+abort = AbortTransactionSpec(KTopicPartition("markers", 0), 4242, 0, 0)
+aborter = kafka_python_admin("bob")
+try:
+    aborter.abort_transaction(abort)
+    raise SystemExit("bob aborted a transaction")
+except ClusterAuthorizationFailedError:
+    pass
+cluster_alter = allow("User:bob", ResourceType.BROKER, "kafka-cluster", AclOperation.ALTER)
+for _, f in admin.create_acls([cluster_alter]).items():
+    f.result(10)
+aborter.abort_transaction(abort)
+aborter.close()
+taken_back = AclBindingFilter(ResourceType.BROKER, "kafka-cluster", ResourcePatternType.LITERAL,
+                              "User:bob", "*", AclOperation.ALTER, AclPermissionType.ALLOW)
+for _, f in admin.delete_acls([taken_back]).items():
+    assert len(f.result(10)) == 1
 
 # Neither may manage ACLs.
 try:

@@ -12,7 +12,13 @@ kafka-python:
   (its next send fails fatally) and aborts what it left open;
 - kafka-python's transactional producer commits too, and its admin
   client lists and describes an open transaction, and the partition's
-  producers with where its transaction started (KIP-664).
+  producers with where its transaction started (KIP-664);
+- an operator aborts a transaction left open (KIP-664's
+  `abort_transaction`, `kafka-transactions.sh abort`): an older producer
+  epoch is refused, then the abort marker lets read_committed readers
+  past it, its records stay aborted when the producer later commits,
+  and the records the same producer writes in its next transaction are
+  read.
 
 Prints "transactions ok" when all is right."""
 import sys
@@ -233,5 +239,64 @@ deadline = time.time() + 10
 while described().state.value != "CompleteCommit":
     assert time.time() < deadline, described()
     time.sleep(0.1)
+
+# 6. An operator's abort of a transaction left open (KIP-664).
+from kafka.admin import AbortTransactionSpec  # noqa: E402
+from kafka.errors import InvalidProducerEpochError  # noqa: E402
+
+stuck_topic = topic + "-stuck"
+for _, f in admin.create_topics([NewTopic(stuck_topic, 1, 1)]).items():
+    f.result(10)
+stuck = producer("stuck-" + topic)
+stuck.begin_transaction()
+stuck.produce(stuck_topic, b"before", partition=0)
+stuck.commit_transaction(20)
+stuck.begin_transaction()
+for i in range(3):
+    stuck.produce(stuck_topic, b"stuck%d" % i, partition=0)
+stuck.flush(10)
+stp = KTopicPartition(stuck_topic, 0)
+[state] = [s for part in admin_kp.describe_producers([stp]).values() for s in part.active_producers]
+print("stuck producer:", state)
+assert state.current_transaction_start_offset >= 0, state
+
+
+def latest_committed():
+    c = Consumer(
+        {"bootstrap.servers": broker, "group.id": "lso-stuck", "isolation.level": "read_committed"}
+    )
+    try:
+        return c.get_watermark_offsets(TopicPartition(stuck_topic, 0), timeout=10)[1]
+    finally:
+        c.close()
+
+
+assert latest_committed() == state.current_transaction_start_offset, latest_committed()
+spec = AbortTransactionSpec(stp, state.producer_id, state.producer_epoch - 1, state.coordinator_epoch)
+try:
+    admin_kp.abort_transaction(spec)
+    raise SystemExit("an abort at an older producer epoch was taken")
+except InvalidProducerEpochError:
+    pass
+assert latest_committed() == state.current_transaction_start_offset
+# As kafka-transactions.sh does: the epochs DescribeProducers gave.
+admin_kp.abort_transaction(spec._replace(producer_epoch=state.producer_epoch))
+[after] = [s for part in admin_kp.describe_producers([stp]).values() for s in part.active_producers]
+assert after.current_transaction_start_offset == -1, after
+unc = Consumer({"bootstrap.servers": broker, "group.id": "end-stuck"})
+_, end = unc.get_watermark_offsets(TopicPartition(stuck_topic, 0), timeout=10)
+unc.close()
+assert latest_committed() == end, (latest_committed(), end)
+assert read_all(stuck_topic, "read_committed", 1) == ["before"]
+print("aborted by an operator: read_committed reads to", end)
+# The producer knew nothing of it: its commit goes through, and what it
+# had written before the abort stays aborted; its next transaction's
+# records are read.
+stuck.commit_transaction(20)
+stuck.begin_transaction()
+stuck.produce(stuck_topic, b"after", partition=0)
+stuck.commit_transaction(20)
+assert read_all(stuck_topic, "read_committed", 2) == ["after", "before"]
+assert len(read_all(stuck_topic, "read_uncommitted", 5)) == 5
 admin_kp.close()
 print("transactions ok")
