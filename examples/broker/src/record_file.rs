@@ -5,7 +5,10 @@
 //! tail (a crash mid-write) is cut off and logged, while a whole record
 //! its reader does not understand (one a newer binary wrote) is skipped
 //! and kept, as Kafka's coordinators skip record types they do not know
-//! (KIP-915), so a downgrade loses none of the records after it; a file whose
+//! (KIP-915), so a downgrade loses none of the records after it, and
+//! carried over by every rewrite, as Kafka's log cleaner keeps a record
+//! no later one of its key replaces, so the newer binary finds it again
+//! after an upgrade; a file whose
 //! fdatasync failed takes nothing more until it is rewritten whole
 //! ([`RecordFile`]). Also the string field the payloads use. Uses only
 //! the standard library, `bytes` and `crc32c`.
@@ -59,15 +62,17 @@ pub fn next(data: &[u8]) -> Option<(&[u8], usize)> {
 /// A damaged record whose length was flipped too, or one with no whole
 /// record after it, is taken as the start of the tail: it cannot be
 /// told from a write a crash cut short.
+///
+/// `record` gets each payload's record's position too.
 pub fn walk(
     data: &[u8],
-    mut record: impl FnMut(&[u8]),
+    mut record: impl FnMut(usize, &[u8]),
     mut damaged: impl FnMut(usize, usize),
 ) -> usize {
     let mut at = 0;
     loop {
         if let Some((payload, len)) = next(&data[at..]) {
-            record(payload);
+            record(at, payload);
             at += len;
             continue;
         }
@@ -92,8 +97,11 @@ pub fn walk(
 ///
 /// A payload `each` refuses (it cannot read it: a newer binary's record,
 /// say) is skipped, logged, and left in the file: a whole record is
-/// never cut, and the records after it are read. A later rewrite of the
-/// file from its owner's state leaves it out.
+/// never cut, and the records after it are read. Every
+/// [rewrite](RecordFile::rewrite) carries it over, ahead of the owner's
+/// records (which are newer: they hold all this binary knows), and it is
+/// not counted among the records returned, which count what a rewrite
+/// can take away (the records read, and damaged ones passed over).
 pub fn open(path: &Path, mut each: impl FnMut(&[u8]) -> bool) -> io::Result<(RecordFile, usize)> {
     if let Some(dir) = path.parent() {
         fs::create_dir_all(dir)?;
@@ -103,14 +111,15 @@ pub fn open(path: &Path, mut each: impl FnMut(&[u8]) -> bool) -> io::Result<(Rec
         Err(e) if e.kind() == io::ErrorKind::NotFound => (Vec::new(), true),
         Err(e) => return Err(e),
     };
-    let (mut records, mut unread, mut damaged) = (0, 0, 0);
+    let (mut records, mut unread, mut damaged) = (0, Vec::new(), 0);
     let good = walk(
         &data,
-        |payload| {
-            if !each(payload) {
-                unread += 1;
+        |at, payload| {
+            if each(payload) {
+                records += 1;
+            } else {
+                unread.push((at as u64, 8 + payload.len() as u32));
             }
-            records += 1;
         },
         |at, len| {
             tracing::warn!(file = %path.display(), at, len, "passed over a damaged record in the middle of a coordinator file (the records after it are whole)");
@@ -120,14 +129,19 @@ pub fn open(path: &Path, mut each: impl FnMut(&[u8]) -> bool) -> io::Result<(Rec
     // Left in place (the file is appended to, not rewritten): counted so
     // the owner's compaction, which rewrites it without them, comes.
     records += damaged;
-    if unread > 0 {
+    if !unread.is_empty() {
         tracing::warn!(
             file = %path.display(),
-            records = unread,
-            "skipped records this binary cannot read (a newer one wrote them?); they stay in the file until it is rewritten"
+            records = unread.len(),
+            "skipped records this binary cannot read (a newer one wrote them?); they stay in the file, rewrites included"
         );
     }
-    let file = OpenOptions::new().create(true).append(true).open(path)?;
+    // Readable too: a rewrite copies the unread records out of it.
+    let file = OpenOptions::new()
+        .create(true)
+        .read(true)
+        .append(true)
+        .open(path)?;
     if let (true, Some(dir)) = (created, path.parent()) {
         // Its records are synced as they are appended; its name, here.
         folder_sync::sync_folder(dir)?;
@@ -147,6 +161,7 @@ pub fn open(path: &Path, mut each: impl FnMut(&[u8]) -> bool) -> io::Result<(Rec
         file,
         len: good as u64,
         broken: false,
+        unread,
     };
     Ok((file, records))
 }
@@ -218,6 +233,10 @@ pub struct RecordFile {
     /// Bytes of whole records.
     len: u64,
     broken: bool,
+    /// Where the records this binary could not read sit in the file
+    /// (position, framed length), in file order: carried over by every
+    /// rewrite.
+    unread: Vec<(u64, u32)>,
 }
 
 impl RecordFile {
@@ -267,13 +286,52 @@ impl RecordFile {
 
     /// Replaces the file with `records` (already framed) through a synced
     /// temporary file, a rename and a synced folder; whole again after.
+    /// The records this binary could not read at open go first, copied
+    /// out of the file as it is (each checked against its CRC again; one
+    /// that fails is dropped and logged).
     pub fn rewrite(&mut self, records: &[u8]) -> io::Result<()> {
-        let written = folder_sync::replace(&self.path, records, Durability::Durable)
-            .and_then(|()| OpenOptions::new().append(true).open(&self.path));
+        let mut whole = self.unread_records().map_err(|e| self.named(e))?;
+        let kept = whole.len();
+        let bytes = if kept == 0 {
+            records
+        } else {
+            whole.extend_from_slice(records);
+            &whole
+        };
+        let written = folder_sync::replace(&self.path, bytes, Durability::Durable)
+            .and_then(|()| OpenOptions::new().read(true).append(true).open(&self.path));
         self.file = written.map_err(|e| self.named(e))?;
-        self.len = records.len() as u64;
+        self.len = bytes.len() as u64;
         self.broken = false;
+        let mut at = 0;
+        for (pos, len) in &mut self.unread {
+            *pos = at;
+            at += u64::from(*len);
+        }
         Ok(())
+    }
+
+    /// The unread records, framed, read back from the file; their
+    /// positions are left to `rewrite` to move. A read that fails fails
+    /// the rewrite (the file stays as it is); a record that reads back
+    /// other than whole is dropped and logged.
+    fn unread_records(&mut self) -> io::Result<Vec<u8>> {
+        use std::os::unix::fs::FileExt;
+        let mut out = Vec::new();
+        let mut kept = Vec::with_capacity(self.unread.len());
+        for &(pos, len) in &self.unread {
+            let start = out.len();
+            out.resize(start + len as usize, 0);
+            self.file.read_exact_at(&mut out[start..], pos)?;
+            if next(&out[start..]).is_some_and(|(_, n)| n == len as usize) {
+                kept.push((pos, len));
+            } else {
+                tracing::error!(file = %self.path.display(), at = pos, "a record this binary cannot read no longer reads back whole; the rewrite leaves it out");
+                out.truncate(start);
+            }
+        }
+        self.unread = kept;
+        Ok(out)
     }
 
     fn named(&self, e: io::Error) -> io::Error {
@@ -372,7 +430,8 @@ mod tests {
         let (mut file, n) = open(&path, read_all_but_newer(&mut seen)).unwrap();
         assert_eq!(
             (n, &seen[..]),
-            (3, &["one".to_owned(), "two".to_owned()][..])
+            (2, &["one".to_owned(), "two".to_owned()][..]),
+            "the unread record is not counted: no rewrite takes it away"
         );
         assert_eq!(
             fs::metadata(&path).unwrap().len(),
@@ -383,6 +442,43 @@ mod tests {
         let mut seen = Vec::new();
         open(&path, read_all_but_newer(&mut seen)).unwrap();
         assert_eq!(seen, ["one", "two", "three"]);
+    }
+
+    /// What every store's compaction does: a rewrite from the owner's
+    /// state. The records the binary could not read go first (the
+    /// owner's are newer), whole, however many rewrites follow; a newer
+    /// binary reading the file finds them, and the owner's after them.
+    #[test]
+    fn a_rewrite_carries_the_unread_records_over_ahead_of_the_owners() {
+        let dir = gyre_testkit::scratch_dir("recfile-unread-rewrite");
+        let path = dir.join("f.log");
+        fs::write(&path, framed(&["one", "newer-a", "two", "newer-b"])).unwrap();
+        let older = |p: &[u8]| !p.ends_with(b"newer-a") && !p.ends_with(b"newer-b");
+        let (mut file, n) = open(&path, older).unwrap();
+        assert_eq!(n, 2);
+        file.rewrite(&framed(&["two'"])).unwrap();
+        file.append(&framed(&["three"])).unwrap();
+        file.rewrite(&framed(&["two'", "three"])).unwrap();
+        let mut all = Vec::new();
+        let (_, n) = open(&path, |mut p| {
+            all.push(get_str(&mut p).unwrap().unwrap());
+            true
+        })
+        .unwrap();
+        assert_eq!(all, ["newer-a", "newer-b", "two'", "three"]);
+        assert_eq!(n, 4);
+        // The binary that cannot read them opens the rewritten file and
+        // rewrites it again: still there, once each.
+        let (mut file, n) = open(&path, older).unwrap();
+        assert_eq!(n, 2);
+        file.rewrite(&framed(&["four"])).unwrap();
+        let mut all = Vec::new();
+        open(&path, |mut p| {
+            all.push(get_str(&mut p).unwrap().unwrap());
+            true
+        })
+        .unwrap();
+        assert_eq!(all, ["newer-a", "newer-b", "four"]);
     }
 
     #[test]

@@ -292,7 +292,7 @@ fn verify_records(path: PathBuf, holds: &'static str, data: &[u8]) -> FileReport
     let mut passed_over = Vec::new();
     let good = record_file::walk(
         data,
-        |_| records += 1,
+        |_, _| records += 1,
         |at, len| passed_over.push((at as u64, len as u64)),
     );
     let left = (data.len() - good) as u64;

@@ -662,6 +662,44 @@ mod tests {
         std::fs::remove_dir_all(&d).unwrap();
     }
 
+    /// A group record of a layout a newer binary wrote (another version
+    /// byte) is not restored here, and outlives this binary's compaction
+    /// of the file, ahead of the groups it rewrites, for the newer
+    /// binary to find after an upgrade.
+    #[test]
+    fn a_newer_binarys_group_record_outlives_the_compaction() {
+        let d = dir("newer");
+        let now = Instant::now();
+        let (mut store, _) = GroupStore::open(&d, &topics(), now).unwrap();
+        store.save(&group(now)).unwrap();
+        drop(store);
+        let mut newer = vec![VERSION + 1];
+        put_str(&mut newer, Some("h"));
+        newer.extend_from_slice(b"a layout this binary does not know");
+        let mut buf = Vec::new();
+        let at = record_file::begin(&mut buf);
+        buf.extend_from_slice(&newer);
+        record_file::finish(&mut buf, at);
+        let (mut file, _) = record_file::open(&d.join("groups.log"), |_| true).unwrap();
+        file.append_synced(&buf).unwrap();
+        drop(file);
+        let (mut store, loaded) = GroupStore::open(&d, &topics(), now).unwrap();
+        assert_eq!(store.ids().collect::<Vec<_>>(), ["g"]);
+        assert_eq!(loaded.consumer.len(), 1);
+        store.compact().unwrap();
+        store.save(&ConsumerGroup::new("later".into())).unwrap();
+        drop(store);
+        let mut payloads = Vec::new();
+        record_file::open(&d.join("groups.log"), |p| {
+            payloads.push(p.to_vec());
+            true
+        })
+        .unwrap();
+        assert_eq!(payloads.len(), 3, "the newer record, g, then later");
+        assert_eq!(payloads[0], newer);
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+
     fn classic_group() -> Group {
         let mut g = Group::new("c".into());
         g.protocol_type = "consumer".into();
