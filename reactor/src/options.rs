@@ -30,6 +30,7 @@ pub struct ChannelOptions {
     pub(crate) tcp_user_timeout: Option<Duration>,
     pub(crate) linger: Option<Duration>,
     pub(crate) tcp_congestion: Option<String>,
+    pub(crate) pace_local_file_sends: bool,
     pub(crate) read_buffer_size: usize,
     pub(crate) max_reads_per_event: usize,
     pub(crate) max_write_bytes_per_event: usize,
@@ -178,6 +179,7 @@ impl Default for ChannelOptions {
             tcp_user_timeout: None,
             linger: None,
             tcp_congestion: None,
+            pace_local_file_sends: false,
             read_buffer_size: 64 * 1024,
             max_reads_per_event: 16,
             max_write_bytes_per_event: DEFAULT_WRITE_BYTES_PER_EVENT,
@@ -323,9 +325,11 @@ impl ChannelOptions {
     /// connections and at 15 GiB/s and 0.06 in the rest, with nothing but
     /// the connection changed; under `reno` or `cubic` every connection
     /// ran at 13-16 GiB/s (BENCHMARKS.md, issue 22, twenty-ninth
-    /// session). A server whose peers share its host (a sidecar, a local
-    /// consumer) may set one here; over a real network the host's choice
-    /// is usually the right one.
+    /// session). File sends to a peer on this host leave BBR by
+    /// themselves (see [`pace_local_file_sends`](Self::pace_local_file_sends));
+    /// a server whose peers share its host and which sends bulk bytes
+    /// another way may set one here. Over a real network the host's
+    /// choice is usually the right one.
     ///
     /// A server checks the name when it binds (it sets it on its
     /// listener, whose connections inherit it): a name the kernel refuses
@@ -352,6 +356,41 @@ impl ChannelOptions {
     /// if any.
     pub fn tcp_congestion_name(&self) -> Option<&str> {
         self.tcp_congestion.as_deref()
+    }
+
+    /// Whether a TCP channel whose peer is on this host keeps a pacing
+    /// congestion control (BBR) for its file sends (default `false`).
+    ///
+    /// By default, when such a channel first sends more than a pipeful of
+    /// file (64 KiB) and no [`tcp_congestion`](Self::tcp_congestion) is
+    /// set, it moves its socket from BBR to `reno` (which every process
+    /// may set, and which does not pace) and keeps it there. A peer on
+    /// this host (a loopback address, or the socket's own address) has no
+    /// path to measure, and BBR paced such bulk sends to the rate of the
+    /// sender's own CPU, a timer per segment burst, each leaving the VM:
+    /// on the Intel Xeon VM whose default is BBR the reactor sent a 1 GiB
+    /// file at 1.12-1.19x a copy loop with 0.80-0.86 of its CPU, and at
+    /// 3.78-3.99x with 0.23-0.24 under `reno` (BENCHMARKS.md, issue 22,
+    /// fifty-third session). Peers elsewhere, other congestion controls,
+    /// Unix sockets and channels that send no file are left as they are.
+    /// `true` keeps the host's choice for local peers too.
+    ///
+    /// ```
+    /// use gyre_reactor::ChannelOptions;
+    ///
+    /// assert!(!ChannelOptions::default().paces_local_file_sends());
+    /// let opts = ChannelOptions::default().pace_local_file_sends(true);
+    /// assert!(opts.paces_local_file_sends());
+    /// ```
+    pub fn pace_local_file_sends(mut self, pace: bool) -> Self {
+        self.pace_local_file_sends = pace;
+        self
+    }
+
+    /// Whether local file sends keep a pacing congestion control; see
+    /// [`pace_local_file_sends`](Self::pace_local_file_sends).
+    pub fn paces_local_file_sends(&self) -> bool {
+        self.pace_local_file_sends
     }
 
     /// Bytes asked of the socket per read (default 64 KiB). The read buffer

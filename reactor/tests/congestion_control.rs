@@ -209,3 +209,62 @@ fn a_name_the_kernel_refuses_fails_bind_bind_listener_and_connect_naming_the_opt
     assert!(text.contains(&addr.to_string()), "{text}");
     assert!(text.contains("TCP_CONGESTION \"no-such-cc\""), "{text}");
 }
+
+/// The congestion control of the server's side of a connection to a
+/// server whose listener runs `listener_cc` (set on the listener itself,
+/// which the options do not know of, as a host's default would be) and
+/// whose children run `opts`, after it has sent the client a file of
+/// `len` bytes; `None` if the kernel refused `listener_cc`.
+fn congestion_after_a_file(listener_cc: &str, opts: ChannelOptions, len: usize) -> Option<String> {
+    use std::io::{Read, Write};
+    let dir = std::env::temp_dir().join(format!("gyre-cc-file-{}-{len}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("file");
+    std::fs::write(&path, vec![b'f'; len]).unwrap();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    socket2::SockRef::from(&listener)
+        .set_tcp_congestion(listener_cc.as_bytes())
+        .ok()?;
+    let file = path.clone();
+    let server = ServerBootstrap::new()
+        .group(common::group(1))
+        .child_options(opts)
+        .bind_listener(listener, move |_| {
+            Pipeline::with_file_regions().inbound(common::SendFile(file.clone()))
+        })
+        .unwrap();
+    let mut client = TcpStream::connect(server.local_addr()).unwrap();
+    client.write_all(b"?").unwrap();
+    let mut got = vec![0u8; len];
+    client.read_exact(&mut got).unwrap();
+    assert!(got.iter().all(|&b| b == b'f'));
+    let (ours, theirs) = (client.peer_addr().unwrap(), client.local_addr().unwrap());
+    let found = congestion_of(ours, theirs);
+    server.shutdown_gracefully(Duration::ZERO, Duration::from_secs(5));
+    let _ = std::fs::remove_dir_all(&dir);
+    found
+}
+
+#[test]
+fn a_long_file_to_a_local_peer_leaves_bbr_for_reno_unless_the_options_keep_it() {
+    let long = 1 << 20;
+    let Some(moved) = congestion_after_a_file("bbr", ChannelOptions::default(), long) else {
+        // No BBR here: a congestion control that does not pace is kept.
+        let other = not_the_default();
+        let kept = congestion_after_a_file(&other, ChannelOptions::default(), long);
+        assert_eq!(kept.as_deref(), Some(other.as_str()));
+        eprintln!(
+            "no BBR in this kernel: only a congestion control that does not pace was checked"
+        );
+        return;
+    };
+    assert_eq!(moved, "reno", "a long file to a loopback peer");
+    let kept = ChannelOptions::default().pace_local_file_sends(true);
+    assert_eq!(
+        congestion_after_a_file("bbr", kept, long).as_deref(),
+        Some("bbr")
+    );
+    // A file of a pipeful or less is no bulk send: nothing changes.
+    let short = congestion_after_a_file("bbr", ChannelOptions::default(), 16 << 10);
+    assert_eq!(short.as_deref(), Some("bbr"));
+}

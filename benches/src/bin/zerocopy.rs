@@ -49,6 +49,13 @@
 //! measured, a CPU-bound loopback sender measures its own paced rate, and
 //! on the Intel Xeon VM most connections of every sender, the copy loop
 //! too, ran at that (BENCHMARKS.md, issue 22, twenty-ninth session).
+//! Gyre's senders leave it on their own: the reactor's channels move a
+//! connection to a local peer off BBR at its first long file
+//! (`ChannelOptions::pace_local_file_sends`), and the blocking zero-copy
+//! senders call `gyre_zerocopy::unpace_local`, as that crate's docs
+//! advise, beside the cork; the copy loop, like any program that does
+//! not, keeps the host's. `--tcp-congestion` puts every sender on the
+//! same one, for a like-for-like comparison of the paths alone.
 //!
 //! Every sending pair also prints `ratio <bench>-same-round <a>/<b>`: the
 //! median over the rounds of each round's own ratio. Rounds rotate the
@@ -257,6 +264,11 @@ where
         Method::Sendfile | Method::Splice(_) => Cork::on(stream).ok(),
         Method::Copy(_) => None,
     };
+    // And leave BBR's pacing, which a loopback peer has no use for, as the
+    // crate's docs advise too (a no-op under any other congestion control).
+    if matches!(method, Method::Sendfile | Method::Splice(_)) {
+        let _ = gyre_zerocopy::unpace_local(stream);
+    }
     match method {
         Method::Sendfile => {
             let mut region = FileRegion::open(path).expect("open");
@@ -638,7 +650,9 @@ fn main() {
         Some(name) => println!(
             "# TCP senders run congestion control {name} (--tcp-congestion; the host's default is {host_cc})"
         ),
-        None => println!("# TCP senders run congestion control {host_cc} (the host's default)"),
+        None => println!(
+            "# TCP senders run congestion control {host_cc} (the host's default; gyre's move a local connection off BBR, the copy loop does not)"
+        ),
     }
     if !args.only_cold_file {
         bench_send(&dir, rounds, args.copy_buffer, file_send, cc);

@@ -3,6 +3,13 @@
 //! whose kernel does not size it by itself (see
 //! [`Stream::file_send_buffer`]), and it corks a TCP socket while more
 //! than a pipeful of file is left (see [`Stream::corks_file_sends`]).
+//! Not undone: a TCP socket whose peer is on this host leaves a
+//! congestion control that paces (BBR) for `reno` at its first such file
+//! ([`gyre_zerocopy::unpace_local`]), unless the options keep it (see
+//! [`ChannelOptions::pace_local_file_sends`](crate::ChannelOptions::pace_local_file_sends)
+//! for why and the figures); once per channel, since going back would
+//! restart BBR's model at every file and a local peer loses nothing
+//! without pacing.
 //!
 //! Why the room: TCP grows a busy socket's send buffer on its own
 //! (autotuning, to `tcp_wmem`'s 4 MiB by default), but a Unix stream
@@ -75,6 +82,9 @@ enum Cork {
 pub(crate) struct FileSetup {
     room: Room,
     cork: Cork,
+    /// Whether the channel has looked at its congestion control for a
+    /// file send (once per channel: what it did stays).
+    pacing_checked: bool,
 }
 
 impl FileSetup {
@@ -83,10 +93,18 @@ impl FileSetup {
     /// smaller, unless `keep_room` (the options set a size), decided once
     /// per run of queued files; corks it if it is TCP and `left` is
     /// more than [`CORK_ABOVE`], asked at most once per run of queued
-    /// files too. The sends after that make no system call here. Failing
-    /// to read or set either costs only speed: the file goes out either
+    /// files too; with `unpace`, moves a TCP socket to a local peer off a
+    /// pacing congestion control at the first such file (see the module's
+    /// doc). The sends after that make no system call here. Failing to
+    /// read or set any of them costs only speed: the file goes out either
     /// way.
-    pub(crate) fn begin(&mut self, stream: &Stream, left: u64, keep_room: bool) {
+    pub(crate) fn begin(&mut self, stream: &Stream, left: u64, keep_room: bool, unpace: bool) {
+        if unpace && !self.pacing_checked && left > CORK_ABOVE && stream.corks_file_sends() {
+            self.pacing_checked = true;
+            if let Err(e) = gyre_zerocopy::unpace_local(stream) {
+                tracing::debug!(error = %e, "cannot move a local file send off a pacing congestion control");
+            }
+        }
         if self.cork == Cork::Off && left > CORK_ABOVE && stream.corks_file_sends() {
             self.cork = match SockRef::from(stream).set_tcp_cork(true) {
                 Ok(()) => Cork::On,
@@ -122,6 +140,7 @@ impl FileSetup {
     /// the send buffer back its size from before, and forgets the decision
     /// for the next file.
     pub(crate) fn end(&mut self, stream: &Stream) {
+        // `pacing_checked` stays: see the module's doc.
         if std::mem::take(&mut self.cork) == Cork::On {
             if let Err(e) = SockRef::from(stream).set_tcp_cork(false) {
                 tracing::debug!(error = %e, "cannot take the cork off after a file send");
@@ -350,12 +369,12 @@ mod tests {
         tracing::subscriber::with_default(subscriber, || {
             // One run of queued files: a `begin` per send, one refusal.
             for _ in 0..3 {
-                setup.begin(&stream, left, false);
+                setup.begin(&stream, left, false, true);
             }
             assert_eq!(asked(), 1, "asked once while the files are queued");
             // The next run of files asks again.
             setup.end(&stream);
-            setup.begin(&stream, left, false);
+            setup.begin(&stream, left, false, true);
             assert_eq!(asked(), 2, "asked again for the next run");
         });
     }

@@ -184,7 +184,10 @@ impl Channel {
             return FileStep::Went;
         };
         let keep_room = self.opts.send_buffer_size.is_some();
-        self.file_setup.begin(stream, region.remaining(), keep_room);
+        // A congestion control the user chose is theirs.
+        let unpace = !self.opts.pace_local_file_sends && self.opts.tcp_congestion.is_none();
+        let setup = &mut self.file_setup;
+        setup.begin(stream, region.remaining(), keep_room, unpace);
         let Some((limit, charged)) = self.reserve_write(limit, now) else {
             // Another channel took the allowance: the caller looks again,
             // and holds.
