@@ -58,7 +58,7 @@ pub use error::Error;
 pub use file_region::FileRegion;
 pub use gather::{send_vectored, GatheredWrite, SendFlags, MAX_IOVECS};
 pub use mmap_region::MmapRegion;
-pub use pacing::unpace_local;
+pub use pacing::{leave_pacing, unpace_local};
 pub use region_pipe::RegionPipe;
 pub use shared_file::SharedFile;
 pub use splice::{Pipe, Pumped, Splice};

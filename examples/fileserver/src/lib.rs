@@ -132,13 +132,15 @@ pub struct FileServerConfig {
     pub tls: Option<TlsAcceptor>,
     /// The congestion control connections run (`TCP_CONGESTION`, as
     /// [`ChannelOptions::tcp_congestion`]); the host's default when
-    /// `None` (the default). Worth setting where clients share the host
-    /// (a local proxy in front) and the host's default is BBR, which
-    /// paces a bulk sender over loopback to the rate it measured: a
-    /// 1 GiB body to curl over loopback on the Intel Xeon VM went at
-    /// 2.3-2.7 GiB/s and 0.38-0.40 s of server CPU per GiB under `bbr`,
-    /// at 5.1-5.4 GiB/s (curl's own limit) and 0.07 s under `cubic`
-    /// (BENCHMARKS.md, issue 22, twenty-ninth session).
+    /// `None` (the default). A client on this host (a local proxy in
+    /// front) needs none: a connection to one leaves BBR, which paces a
+    /// bulk sender over loopback to the rate it measured, at its first
+    /// file body (see [`ChannelOptions::pace_local_file_sends`]); before
+    /// that, a 1 GiB body to curl over loopback on the Intel Xeon VM went
+    /// at 2.3-2.7 GiB/s and 0.38-0.40 s of server CPU per GiB under
+    /// `bbr`, at 5.1-5.4 GiB/s (curl's own limit) and 0.07 s under
+    /// `cubic` (BENCHMARKS.md, issue 22, twenty-ninth session). Set it to
+    /// change what every connection runs.
     pub tcp_congestion: Option<String>,
     /// Threads that read the cold parts of files into the page cache
     /// before a loop sends them (default 2; see [`FileLoader`]). 0 sends

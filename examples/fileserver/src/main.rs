@@ -51,9 +51,9 @@ struct Args {
     #[arg(long, requires = "tls_cert")]
     no_kernel_tls: bool,
     /// The TCP congestion control connections run (`cubic`, `reno`,
-    /// `bbr`; default: the host's). Where clients share the host and its
-    /// default is BBR, `cubic` or `reno` sends large files over loopback
-    /// faster and at a fifth of the CPU.
+    /// `bbr`; default: the host's, except that a connection to a client
+    /// on this host leaves BBR's pacing for `reno` at its first large
+    /// file, which then goes out faster and at a fifth of the CPU).
     #[arg(long)]
     tcp_congestion: Option<String>,
     /// Threads that read files' cold parts into the page cache before a
