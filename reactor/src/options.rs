@@ -370,7 +370,8 @@ impl ChannelOptions {
     /// sender's own CPU, a timer per segment burst, each leaving the VM:
     /// on the Intel Xeon VM whose default is BBR the reactor sent a 1 GiB
     /// file at 1.12-1.19x a copy loop with 0.80-0.86 of its CPU, and at
-    /// 3.78-3.99x with 0.23-0.24 under `reno` (BENCHMARKS.md, issue 22,
+    /// 5.4-9.3x with 0.08-0.16 once its file sends left BBR (3.5-4.0x
+    /// with the copy loop on `reno` too; BENCHMARKS.md, issue 22,
     /// fifty-third session). Peers elsewhere, other congestion controls,
     /// Unix sockets and channels that send no file are left as they are.
     /// `true` keeps the host's choice for local peers too.
