@@ -74,7 +74,7 @@ pub fn unpace_local(socket: &impl AsFd) -> io::Result<bool> {
 /// before the connection is made than after: the kernel keeps a socket
 /// that ran BBR pacing under the next congestion control too, at that
 /// one's rate, where one that never ran BBR does not pace at all (a
-/// 1 GiB `sendfile` to a slow local reader on the Intel Xeon VM: 0.16-0.18
+/// 1 GiB `sendfile` to a slow local reader on the Intel Xeon VM: 0.16-0.20
 /// s of sender CPU switched after the connection, 0.05-0.06 never BBR).
 /// Errors as [`unpace_local`]'s; a socket that is not TCP is `Ok(false)`.
 ///
