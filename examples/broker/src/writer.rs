@@ -391,6 +391,15 @@ impl<R: LogReply> WriterHandler<R> {
         self.markers.push((m, failed));
     }
 
+    /// Holds the outcomes staged since `start` for request `id`'s answer
+    /// once its group is written; without a reply (acks=0) they go.
+    fn answer_at_commit(&mut self, reply: Option<R>, id: u64, start: usize) {
+        match reply {
+            Some(reply) => self.pending.push((reply, id, start..self.outcomes.len())),
+            None => self.outcomes.truncate(start),
+        }
+    }
+
     /// Stages the markers a client asked for (WriteTxnMarkers), each
     /// answered as a produced batch is: a partition that is gone
     /// `UnknownPartition`; a producer epoch older than the one the
@@ -609,10 +618,7 @@ impl<R: LogReply> OwningHandler<Slot<R>> for WriterHandler<R> {
                 LogOp::Produce(entries) => {
                     let start = self.outcomes.len();
                     self.produce(&entries);
-                    match reply {
-                        Some(reply) => self.pending.push((reply, id, start..self.outcomes.len())),
-                        None => self.outcomes.truncate(start),
-                    }
+                    self.answer_at_commit(reply, id, start);
                 }
                 LogOp::Fetch(fetch) => {
                     if let Some(reply) = reply {
@@ -739,10 +745,7 @@ impl<R: LogReply> OwningHandler<Slot<R>> for WriterHandler<R> {
                 LogOp::ClientMarkers(markers) => {
                     let start = self.outcomes.len();
                     self.client_markers(&markers);
-                    match reply {
-                        Some(reply) => self.pending.push((reply, id, start..self.outcomes.len())),
-                        None => self.outcomes.truncate(start),
-                    }
+                    self.answer_at_commit(reply, id, start);
                 }
                 LogOp::CleaningPlans(to) => {
                     let _ = to.send(self.storage.cleaning_plans());
