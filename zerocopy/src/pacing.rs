@@ -22,7 +22,7 @@
 use socket2::SockRef;
 use std::io;
 use std::net::IpAddr;
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, AsRawFd};
 
 /// What a socket to a local peer leaves a pacing congestion control for.
 const UNPACED: &[u8] = b"reno";
@@ -96,13 +96,13 @@ pub fn leave_pacing(socket: &impl AsFd) -> io::Result<bool> {
         Err(e) if matches!(e.raw_os_error(), Some(libc::ENOPROTOOPT | libc::EOPNOTSUPP)) => {
             return Ok(false)
         }
-        Err(e) => return Err(named(e, "getsockopt(TCP_CONGESTION)")),
+        Err(e) => return Err(named(e, "read TCP_CONGESTION", socket)),
     };
     if !paces(&name) {
         return Ok(false);
     }
     sock.set_tcp_congestion(UNPACED)
-        .map_err(|e| named(e, "setsockopt(TCP_CONGESTION, \"reno\")"))?;
+        .map_err(|e| named(e, "set TCP_CONGESTION \"reno\"", socket))?;
     Ok(true)
 }
 
@@ -121,8 +121,11 @@ fn on_this_host(local: IpAddr, peer: IpAddr) -> bool {
     peer.is_loopback() || peer == local.to_canonical()
 }
 
-fn named(e: io::Error, call: &str) -> io::Error {
-    io::Error::new(e.kind(), format!("{call}: {e}"))
+/// `e`, naming what failed and the descriptor, as [`Cork`](crate::Cork)'s
+/// errors do.
+fn named(e: io::Error, what: &str, socket: &impl AsFd) -> io::Error {
+    let fd = socket.as_fd().as_raw_fd();
+    io::Error::new(e.kind(), format!("cannot {what} on descriptor {fd}: {e}"))
 }
 
 #[cfg(test)]

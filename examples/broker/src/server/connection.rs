@@ -700,9 +700,14 @@ impl Connection {
                         (m.coordinator_epoch < -1).then_some(ec::TRANSACTION_COORDINATOR_FENCED)
                     };
                     let topics = m.topics.into_iter().map(|t| {
-                        let found =
-                            refused.map_or_else(|| self.shared.catalog.get(&t.name), |_| None);
-                        let missing = refused.unwrap_or(ec::UNKNOWN_TOPIC_OR_PARTITION);
+                        // A refused marker's partitions all get its code.
+                        let (found, missing) = match refused {
+                            Some(code) => (None, code),
+                            None => (
+                                self.shared.catalog.get(&t.name),
+                                ec::UNKNOWN_TOPIC_OR_PARTITION,
+                            ),
+                        };
                         let indexes = &t.partition_indexes;
                         self.route_found(
                             t.name.0,
