@@ -68,6 +68,7 @@ pub const COORDINATOR_FILES: &[(&str, &str)] = &[
     ("group-activity.log", "when groups last had members"),
     ("transactions.log", "transactions"),
     ("client-quotas.log", "client quotas"),
+    ("features.log", "feature levels"),
     (
         "share-state.log",
         "share groups' delivery state and configs",

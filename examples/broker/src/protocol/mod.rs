@@ -154,6 +154,8 @@ pub mod error_code {
     pub const GROUP_AUTHORIZATION_FAILED: i16 = 30;
     /// The principal may not do this to the cluster.
     pub const CLUSTER_AUTHORIZATION_FAILED: i16 = 31;
+    /// A feature level an UpdateFeatures asked for cannot be set.
+    pub const INVALID_UPDATE_VERSION: i16 = 95;
     /// SASL authentication failed (wrong credentials).
     pub const SASL_AUTHENTICATION_FAILED: i16 = 58;
     /// A controller mutation quota is spent (KIP-599): try again after

@@ -825,6 +825,16 @@ fn walk(key: ApiKey, version: i16, body: &[u8]) -> Result<usize, ShapeError> {
                 })
             })?;
         }
+        ApiKey::UpdateFeatures => {
+            w.skip(4)?; // timeout
+            w.structs(false, |w| {
+                w.string()?; // feature
+                w.skip(2 + 1) // level; allow downgrade (v0) or upgrade type (v1+)
+            })?;
+            if v >= 1 {
+                w.skip(1)?; // validate only
+            }
+        }
         _ => return Ok(body.len()),
     }
     w.tags()?;
@@ -1226,6 +1236,16 @@ mod tests {
                 r.topics = vec![t.clone(), t];
                 RequestKind::AlterPartitionReassignments(r)
             }
+            ApiKey::UpdateFeatures => {
+                let mut u = update_features_request::FeatureUpdateKey::default();
+                u.feature = name("group.version");
+                u.max_version_level = 1;
+                let mut r = UpdateFeaturesRequest::default();
+                r.timeout_ms = 60_000;
+                r.feature_updates = vec![u.clone(), u];
+                r.validate_only = v >= 1;
+                RequestKind::UpdateFeatures(r)
+            }
             ApiKey::ListConfigResources => {
                 let mut r = ListConfigResourcesRequest::default();
                 if v >= 1 {
@@ -1566,6 +1586,7 @@ mod tests {
             DescribeClientQuotas,
             AlterClientQuotas,
             ElectLeaders,
+            UpdateFeatures,
             AlterReplicaLogDirs,
             ListPartitionReassignments,
             AlterPartitionReassignments

@@ -87,6 +87,7 @@ throttled!(
     DescribeTransactionsResponse,
     DescribeUserScramCredentialsResponse,
     ElectLeadersResponse,
+    UpdateFeaturesResponse,
     EndTxnResponse,
     FetchResponse,
     FindCoordinatorResponse,

@@ -102,6 +102,9 @@ pub const SUPPORTED: &[ApiRange] = &[
     range(ApiKey::ElectLeaders, 0, 2),
     range(ApiKey::ListPartitionReassignments, 0, 0),
     range(ApiKey::AlterPartitionReassignments, 0, 1),
+    // The feature levels (KIP-584; v1 validates only, v2 answers at the
+    // top alone; see `server::features`).
+    range(ApiKey::UpdateFeatures, 0, 2),
     // SASL (on SASL listeners; elsewhere answered ILLEGAL_SASL_STATE).
     // After a v0 handshake the SASL tokens follow raw (length-prefixed,
     // no request header); after v1 they come in SaslAuthenticate.

@@ -28,6 +28,7 @@
 
 use super::alter_configs::{self, AlterApi, Alteration};
 use super::budget::Reservations;
+use super::features;
 use super::fetch_session;
 use super::groups::{GroupCall, ToWriter};
 use super::quotas::{self, Kind, MutationCharge};
@@ -473,6 +474,19 @@ impl Connection {
             }) => return self.api_versions(ctx, head, ec::UNSUPPORTED_VERSION),
             Err(e) => return self.refuse(ctx, format_args!("{e}")),
         };
+        // A feature turned off (KIP-584) turns its requests away before
+        // anything else looks at them, as Kafka's handlers do.
+        if let Some(feature) = features::needed_by(&request) {
+            if !self.shared.features.levels().is_on(feature) {
+                let to = self.refusal(ctx, head);
+                if let Some(frame) = refusals::group_request(&request, to, ec::UNSUPPORTED_VERSION)
+                {
+                    let seq = self.next_seq();
+                    ctx.write(Sequenced { seq, frame });
+                    return;
+                }
+            }
+        }
         if let Some((groups, operation)) = refusals::groups_of(&request) {
             if groups
                 .iter()
@@ -812,6 +826,14 @@ impl Connection {
                 let allowed = self.may(ctx, op::DESCRIBE_CONFIGS, resource::CLUSTER, CLUSTER);
                 let resp = self.shared.quotas.describe(&req, allowed);
                 self.reply(ctx, head, resp);
+            }
+            RequestKind::UpdateFeatures(req) => {
+                // The file is written and synced: off the event loop.
+                let allowed = self.may(ctx, op::ALTER, resource::CLUSTER, CLUSTER);
+                let version = head.api_version;
+                let work =
+                    move |shared: &Shared, r: &_| shared.features.update(r, version, allowed);
+                self.off_loop(ctx, head, req, work, refusals::update_features)
             }
             RequestKind::ElectLeaders(req) => {
                 let allowed = self.may(ctx, op::ALTER, resource::CLUSTER, CLUSTER);
@@ -1224,6 +1246,7 @@ impl Connection {
         } else {
             0
         };
+        self.shared.features.report(version, &mut r);
         r.throttle_at_least(self.count_request_time(ctx));
         let seq = self.next_seq();
         ctx.write(Sequenced {

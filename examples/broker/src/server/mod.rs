@@ -12,6 +12,7 @@ mod config_resources;
 mod configs;
 mod connection;
 pub mod connection_limits;
+mod features;
 pub mod fetch_session;
 pub mod groups;
 mod metadata;
@@ -102,6 +103,15 @@ pub enum StartError {
     /// The client quotas file could not be read.
     #[error("cannot load client quotas from {}: {source}", file.display())]
     Quotas {
+        /// The file.
+        file: std::path::PathBuf,
+        /// What failed.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The feature levels file could not be read.
+    #[error("cannot load the feature levels from {}: {source}", file.display())]
+    Features {
         /// The file.
         file: std::path::PathBuf,
         /// What failed.
@@ -320,6 +330,12 @@ impl Broker {
             producer_ids,
             groups: groups.clone(),
             credentials: Arc::new(CredentialStore::open(&config.data_dir)?),
+            features: features::Features::open(&config.data_dir).map_err(|source| {
+                StartError::Features {
+                    file: config.data_dir.join("features.log"),
+                    source,
+                }
+            })?,
             quotas: quotas::ClientQuotas::open(&config.data_dir).map_err(|source| {
                 StartError::Quotas {
                     file: config.data_dir.join("client-quotas.log"),

@@ -432,6 +432,21 @@ pub(crate) fn alter_client_quotas(
     to.frame(r)
 }
 
+/// UpdateFeatures refused whole with `e`.
+pub(crate) fn update_features(
+    req: &UpdateFeaturesRequest,
+    to: Refusal,
+    e: i16,
+    why: &'static str,
+) -> Frame {
+    to.frame(super::features::answer(
+        req,
+        to.version,
+        e,
+        Some(why.to_owned()),
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -36,6 +36,8 @@ pub struct Shared {
     pub(crate) credentials: Arc<CredentialStore>,
     /// The ACLs and the rules that apply them.
     pub(crate) acls: Arc<Authorizer>,
+    /// The feature levels finalized (KIP-584), and the file they are kept in.
+    pub(crate) features: super::features::Features,
     /// The client quotas configured and the rates measured against them.
     pub(crate) quotas: super::quotas::ClientQuotas,
     /// The data folder's absolute path: the broker's one log directory,
