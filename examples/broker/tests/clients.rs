@@ -775,6 +775,13 @@ fn librdkafka_share_consumers_share_a_topic_each_record_once_with_releases_locks
 }
 
 #[test]
+fn feature_levels_are_described_changed_kept_and_turn_their_consumers_away_while_off() {
+    // Before: ApiVersions listed no features and UpdateFeatures was not
+    // served (kafka-python's update_features got UNSUPPORTED_VERSION).
+    passes_running_the_broker("features", python("features.py"), "features ok");
+}
+
+#[test]
 fn a_librdkafka_group_migrates_from_the_classic_protocol_to_the_consumer_protocol_and_back_online()
 {
     // Before: a consumer-protocol member could not join a classic group

@@ -7,7 +7,8 @@ describe, and he sees only his group
 in ListGroups and is told what he may do to it when he describes it; alice may not alter the topic's configs (by AlterConfigs
 or IncrementalAlterConfigs); alice may use a transactional id only once
 granted WRITE on it; bob may not list the config resources (the super
-user may), nor abort a transaction until granted ALTER on the cluster; neither may manage ACLs; DescribeAcls lists
+user may), nor abort a transaction or change a feature level until granted ALTER
+on the cluster; neither may manage ACLs; DescribeAcls lists
 them and DeleteAcls takes alice's back.
 
 Arguments: SASL_PLAINTEXT address, then the password every user has
@@ -294,10 +295,19 @@ try:
     raise SystemExit("bob aborted a transaction")
 except ClusterAuthorizationFailedError:
     pass
+# UpdateFeatures takes ALTER on the cluster too (validated only here).
+share_off = {"share.version": ("SAFE_DOWNGRADE", 0)}
+try:
+    aborter.update_features(share_off, validate_only=True)
+    raise SystemExit("bob changed a feature level")
+except ClusterAuthorizationFailedError:
+    pass
 cluster_alter = allow("User:bob", ResourceType.BROKER, "kafka-cluster", AclOperation.ALTER)
 for _, f in admin.create_acls([cluster_alter]).items():
     f.result(10)
 aborter.abort_transaction(abort)
+assert aborter.update_features(share_off, validate_only=True) == {"share.version": "OK"}
+assert aborter.describe_features()["share.version"].get("finalized") == (1, 1)
 aborter.close()
 taken_back = AclBindingFilter(ResourceType.BROKER, "kafka-cluster", ResourcePatternType.LITERAL,
                               "User:bob", "*", AclOperation.ALTER, AclPermissionType.ALLOW)
