@@ -33,6 +33,17 @@ pub const DEFAULT_MAX_PROXY_HEADER: usize = 4096;
 
 /// The client's address and the one it connected to, as the proxy saw
 /// them.
+///
+/// ```
+/// use gyre_codec::ProxiedAddresses;
+///
+/// let seen = ProxiedAddresses {
+///     source: "203.0.113.7:51000".parse()?,
+///     destination: "10.0.0.5:443".parse()?,
+/// };
+/// assert!(seen.source.is_ipv4());
+/// # Ok::<(), std::net::AddrParseError>(())
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct ProxiedAddresses {
     /// The client: the connection's real peer.

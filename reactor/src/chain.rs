@@ -119,6 +119,15 @@ pub trait InboundChain<M, W>: sealed::Sealed {
 
 /// The tail of every pipeline: drops unhandled messages, closes the channel
 /// on an unhandled error.
+///
+/// A [`Pipeline`](crate::Pipeline) starts from it; layers go in front:
+///
+/// ```
+/// use gyre_reactor::{End, Pipeline};
+///
+/// let empty: Pipeline<End> = Pipeline::new();
+/// # let _ = empty;
+/// ```
 #[derive(Clone, Copy, Debug, Default)]
 pub struct End;
 
