@@ -501,6 +501,9 @@ impl<R: LogReply> WriterHandler<R> {
                     },
                     // (v7) The first record with the largest timestamp.
                     -3 => log.max_timestamp().map_or(NOT_FOUND, by_time),
+                    // (v9) The latest offset in tiered storage: with none,
+                    // -1, as Kafka answers without it.
+                    -5 => NOT_FOUND,
                     ts => by_time(ts),
                 };
                 (pid, answer)

@@ -3,7 +3,9 @@
 //! (by name and by id), Fetch v17 by id, DeleteTopics v6 by id, ids kept
 //! across a restart, DescribeCluster, batched FindCoordinator v4,
 //! ListOffsets v8's max-timestamp and earliest-local queries, and the
-//! partition reassignment APIs (no client here has them). Real clients
+//! partition reassignment APIs (no client here has them), and Kafka
+//! 4.1's Metadata v13, Fetch v18, ListOffsets v10 (-5, the latest tiered
+//! offset), DescribeCluster v2 and FindCoordinator v6. Real clients
 //! negotiating these versions are in `clients.rs`.
 
 mod common;
@@ -307,6 +309,93 @@ fn partition_reassignments_of_a_one_broker_cluster_at_their_versions() {
             .collect();
         assert_eq!(codes, vec![0, 39, 85], "v{version}");
     }
+    broker.shutdown(Duration::from_secs(5));
+    let _ = std::fs::remove_dir_all(&config.data_dir);
+}
+
+#[test]
+fn kafka_4_1s_versions_of_metadata_fetch_list_offsets_describe_cluster_and_find_coordinator() {
+    let config = common::config("flexible-4-1");
+    let broker = common::start(&config);
+    let mut c = Client::connect(broker.local_addr());
+    create_topic(&mut c, "newest", 1);
+    let records = batch::build(0, 1_700_000_000_000, &[b"a", b"b", b"c"]);
+    let _: ProduceResponse = c.call(ApiKey::Produce, 12, &produce_request("newest", records));
+
+    // Metadata v13: the top-level error (KIP-1102) is none.
+    let mut m = MetadataRequest::default();
+    m.topics = Some(vec![by_name("newest")]);
+    let meta: MetadataResponse = c.call(ApiKey::Metadata, 13, &m);
+    assert_eq!(meta.error_code, 0);
+    let id = meta.topics[0].topic_id;
+    assert!(!id.is_nil());
+
+    // Fetch v18, with a follower's high-watermark set (a tagged field a
+    // consumer leaves unset): read as v17.
+    let mut p = FetchPartition::default();
+    p.partition_max_bytes = 1 << 20;
+    p.last_fetched_epoch = -1;
+    p.current_leader_epoch = -1;
+    p.high_watermark = 1;
+    let mut t = FetchTopic::default();
+    t.topic_id = id;
+    t.partitions.push(p);
+    let mut r = FetchRequest::default();
+    r.max_wait_ms = 10;
+    r.max_bytes = 1 << 20;
+    r.topics.push(t);
+    let f: FetchResponse = c.call(ApiKey::Fetch, 18, &r);
+    let got = &f.responses[0].partitions[0];
+    assert_eq!((got.error_code, got.high_watermark), (0, 3));
+    assert!(got.records.as_ref().is_some_and(|r| !r.is_empty()));
+
+    // ListOffsets v10: -5, the latest tiered offset, is -1 with no tiered
+    // storage (Kafka's answer); the others as before; a timeout is taken.
+    let query = |c: &mut Client, timestamp: i64| {
+        let mut p = ListOffsetsPartition::default();
+        p.timestamp = timestamp;
+        let mut t = ListOffsetsTopic::default();
+        t.name = topic_name("newest");
+        t.partitions.push(p);
+        let mut r = ListOffsetsRequest::default();
+        r.replica_id = BrokerId(-1);
+        r.topics.push(t);
+        r.timeout_ms = 30_000;
+        let resp: ListOffsetsResponse = c.call(ApiKey::ListOffsets, 10, &r);
+        let p = &resp.topics[0].partitions[0];
+        (p.error_code, p.offset, p.timestamp, p.leader_epoch)
+    };
+    assert_eq!(query(&mut c, -5), (0, -1, -1, -1), "latest tiered");
+    assert_eq!(query(&mut c, -1).1, 3, "latest");
+    assert_eq!(query(&mut c, -2).1, 0, "earliest");
+
+    // DescribeCluster v2: fenced brokers asked for; this one is not.
+    let cluster: DescribeClusterResponse = c.call(ApiKey::DescribeCluster, 2, &{
+        let mut r = DescribeClusterRequest::default();
+        r.endpoint_type = 1;
+        r.include_fenced_brokers = true;
+        r
+    });
+    assert_eq!(cluster.error_code, 0);
+    assert_eq!(cluster.brokers.len(), 1);
+    assert!(!cluster.brokers[0].is_fenced);
+
+    // FindCoordinator v6: a share partition's coordinator (KIP-932) is
+    // this broker; below v6 that key type, and any type Kafka does not
+    // know, is INVALID_REQUEST with no node.
+    let find = |c: &mut Client, version: i16, key_type: i8| {
+        let mut r = FindCoordinatorRequest::default();
+        r.key_type = key_type;
+        r.coordinator_keys = vec![StrBytes::from_string(format!("g:{id}:0"))];
+        let found: FindCoordinatorResponse = c.call(ApiKey::FindCoordinator, version, &r);
+        let k = &found.coordinators[0];
+        (k.error_code, k.node_id.0)
+    };
+    assert_eq!(find(&mut c, 6, 2), (0, 0));
+    assert_eq!(find(&mut c, 6, 1), (0, 0), "a transactional id");
+    assert_eq!(find(&mut c, 5, 0), (0, 0), "a group");
+    assert_eq!(find(&mut c, 5, 2), (42, -1), "share keys are v6's");
+    assert_eq!(find(&mut c, 6, 3), (42, -1), "no such key type");
     broker.shutdown(Duration::from_secs(5));
     let _ = std::fs::remove_dir_all(&config.data_dir);
 }

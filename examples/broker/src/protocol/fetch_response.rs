@@ -1,4 +1,4 @@
-//! The Fetch response (v4 to v17), encoded by hand around the record bytes
+//! The Fetch response (v4 to v18; v18 changed only the request), encoded by hand around the record bytes
 //! so that those go to the socket straight from the segment files with
 //! `sendfile`: the response is a run of small in-memory pieces (sizes,
 //! offsets, error codes) with a [`FileRegion`] after each partition's
@@ -219,10 +219,10 @@ pub struct ResponseHead {
     pub session_id: i32,
 }
 
-/// Encodes a fetch response at `version` (4..=17) as the pieces to write,
+/// Encodes a fetch response at `version` (4..=18) as the pieces to write,
 /// in order, starting with the frame's size.
 pub fn encode(head: ResponseHead, version: i16, topics: Vec<FetchedTopic>) -> Vec<Outbound> {
-    debug_assert!((4..=17).contains(&version));
+    debug_assert!((4..=18).contains(&version));
     let l = Layout::new(version);
     let mut out = Vec::with_capacity(1 + 2 * topics.len());
     let (size, records) = frame_size(l, &topics);
@@ -323,7 +323,7 @@ mod tests {
         f.write_all(b"0123456789abcdef").unwrap();
         let file = gyre_zerocopy::SharedFile::open(&path).unwrap();
         let id = uuid::Uuid::from_u128(0x1234_5678_9abc_def0_1122_3344_5566_7788);
-        for version in 4..=17 {
+        for version in 4..=18 {
             let topics = vec![
                 FetchedTopic {
                     name: "orders".into(),

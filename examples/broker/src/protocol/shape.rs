@@ -311,6 +311,9 @@ fn walk(key: ApiKey, version: i16, body: &[u8]) -> Result<usize, ShapeError> {
                     w.skip(8)
                 })
             })?;
+            if v >= 10 {
+                w.skip(4)?; // timeout
+            }
         }
         ApiKey::Metadata => {
             w.structs(v >= 1, |w| {
@@ -869,7 +872,10 @@ mod tests {
                 RequestKind::Produce(r)
             }
             ApiKey::Fetch => {
-                let p = fetch_request::FetchPartition::default();
+                let mut p = fetch_request::FetchPartition::default();
+                if v >= 18 {
+                    p.high_watermark = 42; // a tagged field, set
+                }
                 let mut t = fetch_request::FetchTopic::default();
                 if v >= 13 {
                     t.topic_id = uuid::Uuid::from_u128(7);
@@ -901,6 +907,7 @@ mod tests {
                 t.partitions = vec![p.clone(), p];
                 let mut r = ListOffsetsRequest::default();
                 r.topics = vec![t.clone(), t];
+                r.timeout_ms = if v >= 10 { 30_000 } else { 0 };
                 RequestKind::ListOffsets(r)
             }
             ApiKey::Metadata => {
@@ -957,7 +964,10 @@ mod tests {
             }
             ApiKey::FindCoordinator => {
                 let mut r = FindCoordinatorRequest::default();
-                if v >= 4 {
+                if v >= 6 {
+                    r.key_type = 2;
+                    r.coordinator_keys = vec![name("g:AAAAAAAAAAAAAAAAAAAAAA:0"), name("h")];
+                } else if v >= 4 {
                     r.coordinator_keys = vec![name("g"), name("h")];
                 } else {
                     r.key = name("g");
@@ -1259,6 +1269,7 @@ mod tests {
                 if v >= 1 {
                     r.endpoint_type = 1;
                 }
+                r.include_fenced_brokers = v >= 2;
                 RequestKind::DescribeCluster(r)
             }
             ApiKey::DescribeTopicPartitions => {

@@ -31,20 +31,27 @@ const fn range(key: ApiKey, min: i16, max: i16) -> ApiRange {
 /// Every API the broker answers.
 pub const SUPPORTED: &[ApiRange] = &[
     range(ApiKey::Produce, 3, 12),
-    range(ApiKey::Fetch, 4, 17),
-    range(ApiKey::ListOffsets, 1, 8),
+    // v18's follower high-watermark (KIP-1166) is a tagged field a
+    // consumer leaves unset.
+    range(ApiKey::Fetch, 4, 18),
+    // v9: -5, the latest offset in tiered storage (KIP-1005): none
+    // here. v10: a timeout for remote reads, which never happen here.
+    range(ApiKey::ListOffsets, 1, 10),
     // Where a leader epoch's records end, for consumers checking their
     // positions after the epoch moved (KIP-320; v3 adds the replica id,
     // v4 is flexible).
     range(ApiKey::OffsetForLeaderEpoch, 2, 4),
-    range(ApiKey::Metadata, 0, 12),
+    // v13 has a top-level error (KIP-1102's REBOOTSTRAP_REQUIRED).
+    range(ApiKey::Metadata, 0, 13),
     // Metadata's partitions a page at a time (KIP-966): the Java admin
     // client's describeTopics and kafka-python's describe_topic_partitions.
     range(ApiKey::DescribeTopicPartitions, 0, 0),
     // v9 of both name a consumer group member's epoch (KIP-848).
     range(ApiKey::OffsetCommit, 2, 9),
     range(ApiKey::OffsetFetch, 1, 9),
-    range(ApiKey::FindCoordinator, 0, 4),
+    // v5 may answer TRANSACTION_ABORTABLE (never here: no transactions
+    // v2); v6 finds share partitions' coordinators (KIP-932).
+    range(ApiKey::FindCoordinator, 0, 6),
     range(ApiKey::JoinGroup, 0, 9),
     range(ApiKey::Heartbeat, 0, 4),
     range(ApiKey::LeaveGroup, 0, 5),
@@ -89,7 +96,8 @@ pub const SUPPORTED: &[ApiRange] = &[
     range(ApiKey::AlterConfigs, 0, 2),
     range(ApiKey::IncrementalAlterConfigs, 0, 1),
     range(ApiKey::DeleteRecords, 0, 2),
-    range(ApiKey::DescribeCluster, 0, 1),
+    // v2 can list fenced brokers (KIP-1073): this one never is.
+    range(ApiKey::DescribeCluster, 0, 2),
     // v0 lists client-metrics resources, v1 every config resource by
     // type (KIP-1142; see `server::config_resources`).
     range(ApiKey::ListConfigResources, 0, 1),
@@ -147,8 +155,8 @@ mod tests {
                 assert_eq!(r.key.request_header_version(r.max), 2, "{r:?}");
             }
         }
-        assert!(supports(ApiKey::Fetch, 17));
-        assert!(!supports(ApiKey::Fetch, 18));
+        assert!(supports(ApiKey::Fetch, 18));
+        assert!(!supports(ApiKey::Fetch, 19));
         assert!(supports(ApiKey::SaslHandshake, 0));
         assert!(supports(ApiKey::SaslAuthenticate, 2));
         assert_eq!(kafka_protocol::messages::ProduceRequest::VERSIONS.min, 3);

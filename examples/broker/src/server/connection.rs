@@ -939,22 +939,27 @@ impl Connection {
                 self.reply(ctx, head, resp);
             }
             RequestKind::FindCoordinator(req) => {
-                // Group keys (type 0) need DESCRIBE on the group.
-                let group_keys = req.key_type == 0;
-                let legacy_denied = head.api_version < 4
-                    && group_keys
-                    && !self.may(ctx, op::DESCRIBE, resource::GROUP, req.key.as_str());
-                let mut r = node::find_coordinator(req, head.api_version, self.advertised(ctx));
-                if legacy_denied {
-                    r.error_code = ec::GROUP_AUTHORIZATION_FAILED;
-                }
-                if group_keys {
-                    for c in &mut r.coordinators {
-                        if !self.may(ctx, op::DESCRIBE, resource::GROUP, c.key.as_str()) {
-                            c.error_code = ec::GROUP_AUTHORIZATION_FAILED;
-                        }
+                // As in Kafka: DESCRIBE on the group or the transactional
+                // id; a share partition's coordinator (v6) is the brokers'
+                // own business, CLUSTER_ACTION on the cluster.
+                let advertised = self.advertised(ctx);
+                let refused = |kind, key: &str| match kind {
+                    node::key_type::GROUP if !self.may(ctx, op::DESCRIBE, resource::GROUP, key) => {
+                        ec::GROUP_AUTHORIZATION_FAILED
                     }
-                }
+                    node::key_type::TRANSACTION
+                        if !self.may(ctx, op::DESCRIBE, resource::TRANSACTIONAL_ID, key) =>
+                    {
+                        ec::TRANSACTIONAL_ID_AUTHORIZATION_FAILED
+                    }
+                    node::key_type::SHARE
+                        if !self.may(ctx, op::CLUSTER_ACTION, resource::CLUSTER, CLUSTER) =>
+                    {
+                        ec::CLUSTER_AUTHORIZATION_FAILED
+                    }
+                    _ => ec::NONE,
+                };
+                let r = node::find_coordinator(req, head.api_version, advertised, refused);
                 self.reply(ctx, head, r);
             }
             group @ (RequestKind::JoinGroup(_)

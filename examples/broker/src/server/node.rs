@@ -19,28 +19,69 @@ use kafka_protocol::protocol::StrBytes;
 /// The cluster id the broker reports (Metadata, DescribeCluster).
 pub const CLUSTER_ID: &str = "gyre";
 
+/// The coordinator key types: a group, a transactional id and (v6,
+/// KIP-932) a share partition, `group:topic-id:partition`, whose
+/// coordinator keeps the share group's delivery state.
+pub mod key_type {
+    /// A group id.
+    pub const GROUP: i8 = 0;
+    /// A transactional id.
+    pub const TRANSACTION: i8 = 1;
+    /// A share partition (v6).
+    pub const SHARE: i8 = 2;
+}
+
 /// FindCoordinator: this broker, for every key. From v4 (KIP-699) the
-/// request batches keys and the response answers each.
+/// request batches keys and the response answers each. `refused` says
+/// what error a key of a type gets (an ACL's), `ec::NONE` for none; a
+/// key type Kafka does not know at `version` is `INVALID_REQUEST`. A
+/// refused key is answered with node -1, as Kafka answers it.
 pub fn find_coordinator(
     request: FindCoordinatorRequest,
     version: i16,
     advertised: (String, u16),
+    refused: impl Fn(i8, &str) -> i16,
 ) -> FindCoordinatorResponse {
     let mut r = FindCoordinatorResponse::default();
     let (host, port) = advertised;
+    let kind = request.key_type;
+    let known = match kind {
+        key_type::GROUP | key_type::TRANSACTION => true,
+        key_type::SHARE => version >= 6,
+        _ => false,
+    };
+    let error = |key: &str| {
+        if known {
+            refused(kind, key)
+        } else {
+            ec::INVALID_REQUEST
+        }
+    };
     if version >= 4 {
         for key in request.coordinator_keys {
             let mut c = Coordinator::default();
+            c.error_code = error(key.as_str());
             c.key = key;
-            c.node_id = BrokerId(0);
-            c.host = StrBytes::from_string(host.clone());
-            c.port = i32::from(port);
+            if c.error_code == ec::NONE {
+                c.node_id = BrokerId(0);
+                c.host = StrBytes::from_string(host.clone());
+                c.port = i32::from(port);
+            } else {
+                c.node_id = BrokerId(-1);
+                c.port = -1;
+            }
             r.coordinators.push(c);
         }
     } else {
-        r.node_id = BrokerId(0);
-        r.host = StrBytes::from_string(host);
-        r.port = i32::from(port);
+        r.error_code = error(request.key.as_str());
+        if r.error_code == ec::NONE {
+            r.node_id = BrokerId(0);
+            r.host = StrBytes::from_string(host);
+            r.port = i32::from(port);
+        } else {
+            r.node_id = BrokerId(-1);
+            r.port = -1;
+        }
     }
     r
 }

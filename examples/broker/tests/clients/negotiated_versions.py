@@ -5,8 +5,9 @@ them back in a consumer group that commits.
 librdkafka (confluent-kafka's bundled 2.16) and kafka-python 3.0 must use
 flexible versions (compact encodings, tagged fields) of every API where
 they have one, and topic ids where they use them (librdkafka: Metadata
-v10+ and Fetch v13+); both batch OffsetFetch (v8) and kafka-python
-batches FindCoordinator (v4). The APIs where a client's own newest version is
+v10+ and Fetch v13+); both take Kafka 4.1's Metadata v13, kafka-python
+its ListOffsets v10 and FindCoordinator v6; both batch OffsetFetch (v8)
+and kafka-python batches FindCoordinator (v4+). The APIs where a client's own newest version is
 classic (librdkafka's JoinGroup v5, SyncGroup v3, Heartbeat v3,
 FindCoordinator v2, LeaveGroup v1) are checked at that newest version.
 Prints each client's versions, then "versions ok".
@@ -68,7 +69,7 @@ c.commit(asynchronous=False)
 c.close()
 assert got == list(range(10)), got
 check("librdkafka", rd.sent, {
-    "ApiVersion": 3, "Metadata": 10, "Produce": 9, "Fetch": 13, "ListOffsets": 6,
+    "ApiVersion": 3, "Metadata": 13, "Produce": 9, "Fetch": 13, "ListOffsets": 6,
     "OffsetCommit": 8, "OffsetFetch": 8, "JoinGroup": 5, "SyncGroup": 3,
     "Heartbeat": 3, "FindCoordinator": 2, "LeaveGroup": 1,
 })
@@ -91,8 +92,8 @@ c.commit()
 c.close()
 assert got == list(range(10)), got
 check("kafka-python", kp.sent, {
-    "ApiVersions": 4, "Metadata": 12, "InitProducerId": 4, "Produce": 9, "Fetch": 12,
-    "ListOffsets": 8, "FindCoordinator": 4, "JoinGroup": 6, "SyncGroup": 5,
+    "ApiVersions": 4, "Metadata": 13, "InitProducerId": 4, "Produce": 9, "Fetch": 12,
+    "ListOffsets": 10, "FindCoordinator": 6, "JoinGroup": 6, "SyncGroup": 5,
     "Heartbeat": 4, "OffsetCommit": 8, "OffsetFetch": 8, "LeaveGroup": 5,
 })
 print("versions ok", flush=True)
