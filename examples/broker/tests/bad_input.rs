@@ -108,7 +108,7 @@ fn api_versions_beyond_ours_gets_error_35_and_our_ranges_at_v0() {
         .iter()
         .find(|k| k.api_key == ApiKey::Fetch as i16)
         .unwrap();
-    assert_eq!((fetch.min_version, fetch.max_version), (4, 17));
+    assert_eq!((fetch.min_version, fetch.max_version), (4, 18));
     let commit = r
         .api_keys
         .iter()
@@ -124,6 +124,32 @@ fn api_versions_beyond_ours_gets_error_35_and_our_ranges_at_v0() {
         .api_keys
         .iter()
         .any(|k| k.api_key == ApiKey::DescribeCluster as i16));
+    // The feature levels (KIP-584): v3 leaves out the ranges that start
+    // at 0 and lists what is finalized; v4 lists the ranges too.
+    let finalized = |r: &ApiVersionsResponse| {
+        let named = r.finalized_features.iter();
+        named
+            .map(|f| (f.name.to_string(), f.max_version_level))
+            .collect::<Vec<_>>()
+    };
+    let on = vec![
+        ("group.version".to_owned(), 1),
+        ("share.version".to_owned(), 1),
+    ];
+    assert!(r.supported_features.is_empty());
+    assert_eq!(finalized(&r), on);
+    let r: ApiVersionsResponse = c.call(ApiKey::ApiVersions, 4, &ApiVersionsRequest::default());
+    let supported: Vec<_> = r
+        .supported_features
+        .iter()
+        .map(|f| f.name.to_string())
+        .collect();
+    assert_eq!(
+        supported,
+        ["group.version", "share.version", "transaction.version"]
+    );
+    assert_eq!(finalized(&r), on);
+    assert_eq!(r.finalized_features_epoch, 0);
     broker.shutdown(Duration::from_secs(5));
     let _ = std::fs::remove_dir_all(&config.data_dir);
 }
