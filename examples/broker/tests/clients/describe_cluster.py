@@ -1,5 +1,6 @@
 """Describing the cluster: kafka-python's admin client sends DescribeCluster
-(v1, a flexible-only API; its protocol log is checked for it), librdkafka's
+(v2, Kafka 4.1's, a flexible-only API; its protocol log is checked for
+it), librdkafka's
 (confluent-kafka's describe_cluster) asks Metadata v12 instead. Both must
 see a cluster of this one broker, its controller, with the cluster id
 "gyre". Prints "cluster ok"."""
@@ -38,7 +39,9 @@ described = kp.describe_cluster()
 assert described["cluster_id"] == "gyre", described
 assert described["controller_id"] == 0, described
 assert [(b["broker_id"], b["port"]) for b in described["brokers"]] == [(0, int(port))], described
-assert ("DescribeCluster", 1) in sent, sent
+assert ("DescribeCluster", 2) in sent, sent
+# v2 names fenced brokers (KIP-1073): this one is not.
+assert [b["is_fenced"] for b in described["brokers"]] == [False], described
 kp.close()
-print("kafka-python: DescribeCluster v1", described["cluster_id"])
+print("kafka-python: DescribeCluster v2", described["cluster_id"])
 print("cluster ok")
