@@ -395,3 +395,130 @@ fn a_silent_provider_is_dropped_after_three_heartbeats_and_reconnected_with_back
         );
     }
 }
+
+/// A provider answering `who` with `id`, and `held` only when `release`
+/// gives it leave (from a thread of its own: the pool's are not held).
+fn holding(id: i32, release: std::sync::mpsc::Receiver<()>) -> Provider {
+    let release = Arc::new(std::sync::Mutex::new(release));
+    Provider::builder()
+        .listen("127.0.0.1:0".parse().unwrap())
+        .service(
+            Service::builder(key())
+                .dispatch(Dispatch::WorkerPool)
+                .method("who", move |_: ()| Ok::<_, ServiceError>(id))
+                .deferred_method(
+                    "held",
+                    move |_: (), answer: gyre_rpc::provider::Responder<i32>| {
+                        let release = release.clone();
+                        std::thread::spawn(move || {
+                            let go = release
+                                .lock()
+                                .unwrap()
+                                .recv_timeout(Duration::from_secs(10));
+                            assert!(go.is_ok(), "never released");
+                            answer.send(Ok(id));
+                        });
+                    },
+                )
+                .build(),
+        )
+        .start()
+        .unwrap()
+}
+
+#[test]
+fn a_provider_shutting_down_takes_no_new_calls_and_answers_those_it_has() {
+    // Before: a graceful shutdown told nobody; a failfast cluster kept
+    // choosing the provider until its connection closed, and its calls
+    // landed on a pool that had stopped (ServerOverloaded).
+    let (go_a, release_a) = std::sync::mpsc::channel();
+    let (_go_b, release_b) = std::sync::mpsc::channel();
+    let a = holding(1, release_a);
+    let b = holding(2, release_b);
+    let a_addr = a.local_addr();
+    let c = Cluster::builder(key())
+        .mode(ClusterMode::Failfast)
+        .balancer(SmoothRoundRobin)
+        .options(CallOptions::default().timeout(Duration::from_secs(10)))
+        .build(Consumer::builder().build().unwrap());
+    c.set_providers([(a_addr, 100), (b.local_addr(), 100)]);
+    c.wait_for_providers(2, Duration::from_secs(5)).unwrap();
+    // A call A holds, on a connection of its own, keeps A's shutdown
+    // waiting (its deferred answer is in flight).
+    let direct = Consumer::builder()
+        .build()
+        .unwrap()
+        .connect(a_addr)
+        .unwrap();
+    let held = std::thread::spawn(move || {
+        let answer = direct.call::<_, i32>(&key(), "held", &());
+        (answer, direct.is_read_only())
+    });
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while a.in_flight() == 0 {
+        assert!(Instant::now() < deadline, "the held call never reached A");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let stopping = std::thread::spawn(move || a.shutdown(Duration::from_secs(10)));
+    // A's notice arrives: it no longer takes new calls.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while c.providers().contains(&(a_addr, true)) {
+        assert!(
+            Instant::now() < deadline,
+            "A never said it was shutting down"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    for _ in 0..100 {
+        assert_eq!(
+            c.call::<_, i32>("who", &()).unwrap(),
+            2,
+            "a new call went to A"
+        );
+    }
+    // What A had in flight is answered, then it closes.
+    go_a.send(()).unwrap();
+    let (answer, told) = held.join().unwrap();
+    assert_eq!(answer.unwrap(), 1);
+    assert!(told, "the direct connection had the notice too");
+    stopping.join().unwrap();
+}
+
+#[test]
+fn a_cluster_whose_every_provider_is_shutting_down_still_calls_them() {
+    // Dubbo's reselection: better a provider that still answers than none.
+    let (go, release) = std::sync::mpsc::channel();
+    let a = holding(1, release);
+    let c = Cluster::builder(key())
+        .mode(ClusterMode::Failfast)
+        .options(CallOptions::default().timeout(Duration::from_secs(10)))
+        .build(Consumer::builder().build().unwrap());
+    c.set_providers([(a.local_addr(), 100)]);
+    c.wait_for_providers(1, Duration::from_secs(5)).unwrap();
+    // Held open by a call in flight, A is shutting down for a while.
+    let direct = Consumer::builder()
+        .build()
+        .unwrap()
+        .connect(a.local_addr())
+        .unwrap();
+    let held = std::thread::spawn(move || direct.call::<_, i32>(&key(), "held", &()));
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while a.in_flight() == 0 {
+        assert!(Instant::now() < deadline, "the held call never reached A");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let addr = a.local_addr();
+    let stopping = std::thread::spawn(move || a.shutdown(Duration::from_secs(10)));
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while c.providers() != [(addr, false)] {
+        assert!(
+            Instant::now() < deadline,
+            "A never said it was shutting down"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    assert_eq!(c.call::<_, i32>("who", &()).unwrap(), 1);
+    go.send(()).unwrap();
+    assert_eq!(held.join().unwrap().unwrap(), 1);
+    stopping.join().unwrap();
+}

@@ -111,6 +111,11 @@ impl Member {
         self.conn.as_ref().is_some_and(|c| c.is_open())
     }
 
+    /// Connected, and its provider is not shutting down.
+    fn is_available(&self) -> bool {
+        self.conn.as_ref().is_some_and(|c| c.is_available())
+    }
+
     /// The same provider and connection, listed or not.
     fn listed(&self, listed: bool) -> Arc<Member> {
         Arc::new(Member {
@@ -143,10 +148,19 @@ impl Snapshot {
         })
     }
 
-    /// The connected members, as a balancer's choice.
+    /// The members a balancer chooses from: those connected whose
+    /// providers are not shutting down, or, where every connected one is
+    /// (Dubbo's reselection does the same), the connected ones: a
+    /// provider shutting down still answers until it closes.
     fn live(&self) -> Candidates<'_> {
-        Candidates::new(&self.endpoints, self.fingerprint, |i| {
-            self.members[i].is_live()
+        let any_available = self.members.iter().any(|m| m.is_available());
+        Candidates::new(&self.endpoints, self.fingerprint, move |i| {
+            let m = &self.members[i];
+            if any_available {
+                m.is_available()
+            } else {
+                m.is_live()
+            }
         })
     }
 }
@@ -440,14 +454,17 @@ impl Cluster {
         }
     }
 
-    /// The providers, with whether each is connected now.
+    /// The providers, with whether each takes new calls now: connected,
+    /// and not shutting down (see [`Connection::is_read_only`]).
+    ///
+    /// [`Connection::is_read_only`]: crate::consumer::Connection::is_read_only
     pub fn providers(&self) -> Vec<(SocketAddr, bool)> {
         self.inner
             .members
             .load()
             .members
             .iter()
-            .map(|m| (m.endpoint.addr, m.is_live()))
+            .map(|m| (m.endpoint.addr, m.is_available()))
             .collect()
     }
 

@@ -21,7 +21,7 @@ use gyre_reactor::{
 };
 use std::cell::RefCell;
 use std::rc::Rc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -49,19 +49,25 @@ pub(crate) struct ConsumerConnection {
     idle_ticks: u32,
     /// The next call id at the last tick.
     last_id: u64,
+    /// Set when the provider says it is shutting down; shared with the
+    /// connection's `Link`.
+    read_only: Arc<AtomicBool>,
 }
 
 impl ConsumerConnection {
-    /// A connection's end with its deadlines checked every `tick`.
+    /// A connection's end with its deadlines checked every `tick`; it
+    /// sets `read_only` when the provider says it is shutting down.
     pub(crate) fn new(
         pending: Rc<RefCell<Pending>>,
         next_id: Arc<AtomicU64>,
         tick: Duration,
+        read_only: Arc<AtomicBool>,
     ) -> ConsumerConnection {
         ConsumerConnection {
             pending,
             next_id,
             tick,
+            read_only,
             scratch: BytesMut::new(),
             ticking: None,
             idle_ticks: 0,
@@ -133,6 +139,11 @@ impl InboundHandler for ConsumerConnection {
                 ctx.write_and_flush(Outgoing::Frame(pong));
             }
             Kind::Heartbeat { request: false } => {}
+            Kind::ReadOnly => {
+                // Its calls are still answered; clusters choose others.
+                tracing::info!(peer = ?ctx.channel().peer_addr(), "the provider is shutting down: no new calls to it where there is another");
+                self.read_only.store(true, Ordering::Release);
+            }
             Kind::Request { .. } => {
                 warn_limited!(PEER_WARNINGS, peer = ?ctx.channel().peer_addr(), "a provider sent a request; closing");
                 ctx.close();

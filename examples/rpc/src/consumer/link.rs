@@ -1,6 +1,7 @@
 //! [`Link`]: what every call on one connection shares: the channel's
 //! handle, the filings, the counts of calls in flight and of answers read
-//! by their callers, and the largest body an answer may have. The
+//! by their callers, the largest body an answer may have, and whether the
+//! provider said it is shutting down. The
 //! `Connection` holds it in one `Arc`, so an asynchronous call's future
 //! takes all of it with one clone. Uses the consumer's filings, pending
 //! calls' `Outgoing` and the `Settling` of calls read by their callers
@@ -10,7 +11,7 @@ use super::filings::Filings;
 use super::lent::Settling;
 use super::pending::Outgoing;
 use gyre_reactor::ChannelHandle;
-use std::sync::atomic::{AtomicU64, AtomicUsize};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize};
 use std::sync::Arc;
 
 /// One connection's shared parts (see the module's doc).
@@ -26,6 +27,8 @@ pub(crate) struct Link {
     /// [`Connection::answers_read_by_callers`](super::Connection::answers_read_by_callers)).
     pub(crate) read_own: AtomicU64,
     pub(crate) max_body: usize,
+    /// The provider said it is shutting down (set on the loop).
+    pub(crate) read_only: Arc<AtomicBool>,
 }
 
 impl Link {

@@ -66,7 +66,7 @@ use std::cell::RefCell;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::rc::Rc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use wait::{LentCall, Sent};
@@ -518,6 +518,8 @@ impl Consumer {
         let caller_sends = self.config.direct_writes && !tls && self.filters.is_empty();
         let filings = Arc::new(Filings::new(waiting.clone()));
         let filed = filings.clone();
+        let read_only = Arc::new(AtomicBool::new(false));
+        let notice = read_only.clone();
         let bootstrap = Bootstrap::new(self.loops.clone())
             .options(
                 ChannelOptions::default()
@@ -543,7 +545,12 @@ impl Consumer {
                         .outbound(Registrar {
                             pending: pending.clone(),
                         })
-                        .inbound(ConsumerConnection::new(pending, ids, cfg.tick))
+                        .inbound(ConsumerConnection::new(
+                            pending,
+                            ids,
+                            cfg.tick,
+                            notice.clone(),
+                        ))
                 })?
             };
         }
@@ -561,6 +568,7 @@ impl Consumer {
                 waiting,
                 read_own: AtomicU64::new(0),
                 max_body: self.config.max_body,
+                read_only,
             }),
             _loops: self.loops.clone(),
             next_id,
@@ -821,6 +829,44 @@ impl Connection {
     /// Whether the connection is still up.
     pub fn is_open(&self) -> bool {
         self.link.handle.is_open()
+    }
+
+    /// Whether the provider said it is shutting down (Dubbo's READONLY
+    /// event): it still answers the calls sent to it until it closes, but
+    /// a [`Cluster`](crate::cluster::Cluster) sends it new ones only when
+    /// no other provider is up. A call made here directly still goes.
+    pub fn is_read_only(&self) -> bool {
+        self.link.read_only.load(Ordering::Acquire)
+    }
+
+    /// Whether new calls should come here: the connection is up and the
+    /// provider is not shutting down.
+    ///
+    /// ```
+    /// use gyre_rpc::consumer::Consumer;
+    /// use gyre_rpc::provider::{Provider, Service, ServiceError};
+    /// use gyre_rpc::ServiceKey;
+    /// use std::time::{Duration, Instant};
+    ///
+    /// let key = ServiceKey::new("demo.Echo");
+    /// let service = Service::builder(key.clone())
+    ///     .method("echo", |s: String| Ok::<_, ServiceError>(s))
+    ///     .build();
+    /// let provider = Provider::builder().listen("127.0.0.1:0".parse()?).service(service).start()?;
+    /// let conn = Consumer::builder().build()?.connect(provider.local_addr())?;
+    /// assert_eq!(conn.call::<_, String>(&key, "echo", "hi")?, "hi");
+    /// assert!(conn.is_available());
+    /// provider.shutdown(Duration::from_secs(1));
+    /// // It said it was shutting down, then closed.
+    /// let deadline = Instant::now() + Duration::from_secs(5);
+    /// while conn.is_open() && Instant::now() < deadline {
+    ///     std::thread::sleep(Duration::from_millis(5));
+    /// }
+    /// assert!(conn.is_read_only() && !conn.is_available());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn is_available(&self) -> bool {
+        self.is_open() && !self.is_read_only()
     }
 
     /// Closes the connection; calls waiting on it fail with

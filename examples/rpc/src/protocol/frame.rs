@@ -168,6 +168,25 @@ pub fn encode_frame<E>(
     Ok(Ok(scratch.split().freeze()))
 }
 
+/// A provider's read-only notice (see [`Kind::ReadOnly`]; empty body,
+/// request id 0).
+///
+/// ```
+/// use bytes::BytesMut;
+/// use gyre_rpc::protocol::{read_only_frame, Frame, Kind};
+///
+/// let notice = Frame::parse(read_only_frame(&mut BytesMut::new()))?;
+/// assert_eq!(notice.header.kind, Kind::ReadOnly);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn read_only_frame(scratch: &mut BytesMut) -> Bytes {
+    encode_frame::<()>(scratch, Kind::ReadOnly, Serialization::Binary, 0, 0, |_| {
+        Ok(())
+    })
+    .expect("an empty body cannot fail")
+    .expect("an empty body fits any limit")
+}
+
 /// A heartbeat frame (empty body): the ping when `request`, else the pong
 /// answering ping `request_id`.
 pub fn heartbeat_frame(scratch: &mut BytesMut, request: bool, request_id: u64) -> Bytes {

@@ -8,6 +8,10 @@
 //!  flags: bit 7 request, bit 6 two-way, bit 5 event, bits 0-4 serialization
 //! ```
 //!
+//! An event is a heartbeat (a two-way ping, and its pong) or, one-way, a
+//! provider's read-only notice: it is shutting down, so send it nothing
+//! new (Dubbo's READONLY event).
+//!
 //! All integers are big-endian, as in Dubbo's header; the status byte uses
 //! Dubbo's codes, so a Dubbo user reads our captures with the same eyes.
 
@@ -101,6 +105,7 @@ impl Status {
 ///         Kind::Response(_) => "fail the call with the body's message",
 ///         Kind::Heartbeat { request: true } => "answer the ping",
 ///         Kind::Heartbeat { request: false } => "note the peer is alive",
+///         Kind::ReadOnly => "choose another provider for new calls",
 ///     }
 /// }
 /// assert_eq!(route(Kind::Response(Status::ServerTimeout)), "fail the call with the body's message");
@@ -119,6 +124,12 @@ pub enum Kind {
         /// The ping (true) or the pong (false).
         request: bool,
     },
+    /// From a provider that is shutting down (Dubbo's READONLY event):
+    /// it answers the calls it has, and a consumer sends it no new ones
+    /// where it has another provider. Unanswered. A consumer that does
+    /// not know it reads a ping and answers a pong, which the provider
+    /// ignores.
+    ReadOnly,
 }
 
 /// A decoded header.
@@ -183,6 +194,7 @@ impl Header {
             Kind::Response(status) => (0, status as u8),
             Kind::Heartbeat { request: true } => (FLAG_REQUEST | FLAG_TWO_WAY | FLAG_EVENT, 0),
             Kind::Heartbeat { request: false } => (FLAG_EVENT, Status::Ok as u8),
+            Kind::ReadOnly => (FLAG_REQUEST | FLAG_EVENT, 0),
         };
         out[..2].copy_from_slice(&MAGIC.to_be_bytes());
         out[2] = flags | self.serialization.id();
@@ -204,11 +216,11 @@ impl Header {
         let id = flags & SERIALIZATION_MASK;
         let serialization =
             Serialization::from_id(id).ok_or(HeaderError::UnknownSerialization(id))?;
+        let two_way = flags & FLAG_TWO_WAY != 0;
         let kind = match (flags & FLAG_REQUEST != 0, flags & FLAG_EVENT != 0) {
+            (true, true) if !two_way => Kind::ReadOnly,
             (request, true) => Kind::Heartbeat { request },
-            (true, false) => Kind::Request {
-                two_way: flags & FLAG_TWO_WAY != 0,
-            },
+            (true, false) => Kind::Request { two_way },
             (false, false) => {
                 Kind::Response(Status::from_code(buf[3]).ok_or(HeaderError::UnknownStatus(buf[3]))?)
             }
@@ -233,6 +245,7 @@ mod tests {
             Kind::Request { two_way: false },
             Kind::Heartbeat { request: true },
             Kind::Heartbeat { request: false },
+            Kind::ReadOnly,
         ];
         kinds.extend(Status::ALL.map(Kind::Response));
         for kind in kinds {

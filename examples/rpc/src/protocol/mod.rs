@@ -15,8 +15,8 @@ pub mod invocation;
 pub mod serialization;
 
 pub use frame::{
-    encode_frame, frame_decoder, heartbeat_frame, BodyTooLarge, Frame, DEFAULT_MAX_BODY,
-    FRAME_BLOCK,
+    encode_frame, frame_decoder, heartbeat_frame, read_only_frame, BodyTooLarge, Frame,
+    DEFAULT_MAX_BODY, FRAME_BLOCK,
 };
 pub use header::{Header, HeaderError, Kind, Status, HEADER_LEN, MAGIC};
 pub use invocation::{write_routing, Invocation, InvocationError, ServiceKey, TOKEN};

@@ -2,6 +2,8 @@
 //! on the pool), answer; pong the consumer's heartbeats; close a connection
 //! that has sent nothing, not even a heartbeat, for three heartbeat
 //! periods, and one past the provider's `accepts` as soon as it opens.
+//! Each open connection's handle is listed in the provider's `Shared`, for
+//! shutdown's read-only notice.
 
 use super::answer;
 use super::method::{AnswerTo, Body};
@@ -24,6 +26,8 @@ pub(crate) struct ProviderConnection {
     /// Whether a worker pool's offload layer follows this one.
     pooled: bool,
     scratch: BytesMut,
+    /// Its number among the provider's open connections, once active.
+    open_as: Option<u64>,
 }
 
 impl ProviderConnection {
@@ -33,6 +37,7 @@ impl ProviderConnection {
             counted: false,
             pooled,
             scratch: BytesMut::new(),
+            open_as: None,
         }
     }
 
@@ -163,6 +168,10 @@ impl Drop for ProviderConnection {
         if self.counted {
             self.shared.connections.fetch_sub(1, Ordering::Relaxed);
         }
+        if let Some(n) = self.open_as {
+            let mut open = self.shared.open.lock().unwrap_or_else(|e| e.into_inner());
+            open.remove(&n);
+        }
     }
 }
 
@@ -186,6 +195,11 @@ impl InboundHandler for ProviderConnection {
             }
             self.counted = true;
         }
+        let n = self.shared.next_connection.fetch_add(1, Ordering::Relaxed);
+        let mut open = self.shared.open.lock().unwrap_or_else(|e| e.into_inner());
+        open.insert(n, ctx.handle());
+        drop(open);
+        self.open_as = Some(n);
         ctx.fire_active();
     }
 
@@ -200,8 +214,8 @@ impl InboundHandler for ProviderConnection {
                 ctx.write(pong);
             }
             Kind::Heartbeat { request: false } => {}
-            Kind::Response(_) => {
-                warn_limited!(PEER_WARNINGS, peer = ?ctx.channel().peer_addr(), "a consumer sent a response; closing");
+            Kind::Response(_) | Kind::ReadOnly => {
+                warn_limited!(PEER_WARNINGS, peer = ?ctx.channel().peer_addr(), "a consumer sent a response or a provider's notice; closing");
                 ctx.close();
             }
         }

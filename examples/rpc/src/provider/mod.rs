@@ -40,22 +40,28 @@ pub use service::{Dispatch, Service, ServiceBuilder};
 pub use token::ProviderToken;
 
 use crate::filter::Filter;
-use crate::protocol::{frame_decoder, ServiceKey, DEFAULT_MAX_BODY};
+use crate::protocol::{frame_decoder, read_only_frame, ServiceKey, DEFAULT_MAX_BODY};
 use crate::registry::contract::{ProviderEntry, Registry, RegistryError};
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 use connection::ProviderConnection;
 use gyre_reactor::{
-    ChannelOptions, EventLoopGroup, IdleStateHandler, InboundChain, Outbound, Pipeline, Server,
-    ServerBootstrap,
+    ChannelHandle, ChannelOptions, EventLoopGroup, IdleStateHandler, InboundChain, Outbound,
+    Pipeline, Server, ServerBootstrap,
 };
 use pool::Pool;
 use routes::Routes;
 use service::Exports;
 use shared::Shared;
+use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+/// How long graceful shutdown waits with no call in flight before it stops
+/// the worker pool: time for the calls consumers sent before its read-only
+/// notice reached them to arrive and be answered.
+pub const SHUTDOWN_QUIET: Duration = Duration::from_millis(20);
 
 /// Why a provider did not start.
 ///
@@ -412,6 +418,8 @@ impl ProviderBuilder {
             token: self.token.map(|t| Arc::from(t.resolve())),
             accepts: self.accepts,
             connections: AtomicUsize::new(0),
+            open: Mutex::new(HashMap::new()),
+            next_connection: AtomicU64::new(0),
         });
         let pool = if self.pool_threads > 0 {
             Some(Pool::start(self.pool_threads, self.pool_capacity, &shared)?)
@@ -578,6 +586,19 @@ impl Provider {
         self.shared.in_flight.load(Ordering::Acquire)
     }
 
+    /// Sends every open connection the read-only notice.
+    fn tell_read_only(&self) {
+        let open: Vec<ChannelHandle<Bytes>> = {
+            let open = self.shared.open.lock().unwrap_or_else(|e| e.into_inner());
+            open.values().cloned().collect()
+        };
+        let mut scratch = BytesMut::new();
+        for handle in open {
+            // One that closed meanwhile needs no notice.
+            let _ = handle.write_and_flush(read_only_frame(&mut scratch));
+        }
+    }
+
     /// Stops at once, as a crash would look to consumers: every connection
     /// is closed without waiting for the calls in flight, whose answers are
     /// lost. For tests of failover and for emergency stops.
@@ -590,8 +611,12 @@ impl Provider {
     }
 
     /// Graceful shutdown: unregisters from the registry (if any), stops
-    /// taking connections, lets the calls in flight finish (for at most
-    /// `timeout`), then closes every connection.
+    /// taking connections, tells every consumer connected that it is
+    /// shutting down (Dubbo's READONLY event: their clusters send their
+    /// new calls elsewhere), answers the calls in flight and those sent
+    /// before the notice arrived, until none has been in flight for
+    /// [`SHUTDOWN_QUIET`] (for at most `timeout` in all), then closes
+    /// every connection.
     pub fn shutdown(self, timeout: Duration) {
         let deadline = Instant::now() + timeout;
         // Consumers stop choosing us before we stop answering.
@@ -603,8 +628,22 @@ impl Provider {
             }
         }
         self.server.stop_accepting();
+        self.tell_read_only();
+        let mut quiet_since: Option<Instant> = None;
+        loop {
+            let now = Instant::now();
+            if now >= deadline {
+                break;
+            }
+            if self.in_flight() > 0 {
+                quiet_since = None;
+            } else if now - *quiet_since.get_or_insert(now) >= SHUTDOWN_QUIET {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
         if let Some(mut pool) = self.pool.lock().unwrap_or_else(|e| e.into_inner()).take() {
-            pool.shutdown(timeout);
+            pool.shutdown(deadline.saturating_duration_since(Instant::now()));
         }
         while self.in_flight() > 0 && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(1));

@@ -1,13 +1,17 @@
 //! What every connection of a provider shares, and its worker pool's jobs
 //! point back to: the exported services and their routes, the limits, the
-//! filters and the in-flight count. Plain data; uses the service and
-//! routing tables and the filters.
+//! filters, the in-flight count and the open connections' handles. Plain
+//! data; uses the service and routing tables, the filters and the
+//! reactor's channel handles.
 
 use super::routes::Routes;
 use super::service::Exports;
 use crate::filter::Filter;
-use std::sync::atomic::AtomicUsize;
-use std::sync::Arc;
+use bytes::Bytes;
+use gyre_reactor::ChannelHandle;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, AtomicUsize};
+use std::sync::{Arc, Mutex};
 
 /// What every connection of a provider shares.
 pub(crate) struct Shared {
@@ -26,4 +30,9 @@ pub(crate) struct Shared {
     /// 0: no limit), and those open now.
     pub(crate) accepts: usize,
     pub(crate) connections: AtomicUsize,
+    /// Every connection open now, by a number of its own, so shutdown can
+    /// tell each the provider is going (read-only). Locked as a
+    /// connection opens and closes and at shutdown, never per call.
+    pub(crate) open: Mutex<HashMap<u64, ChannelHandle<Bytes>>>,
+    pub(crate) next_connection: AtomicU64,
 }
