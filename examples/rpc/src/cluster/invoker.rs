@@ -153,14 +153,14 @@ impl Snapshot {
     /// (Dubbo's reselection does the same), the connected ones: a
     /// provider shutting down still answers until it closes.
     fn live(&self) -> Candidates<'_> {
-        let any_available = self.members.iter().any(|m| m.is_available());
-        Candidates::new(&self.endpoints, self.fingerprint, move |i| {
-            let m = &self.members[i];
-            if any_available {
-                m.is_available()
-            } else {
-                m.is_live()
-            }
+        let available = Candidates::new(&self.endpoints, self.fingerprint, |i| {
+            self.members[i].is_available()
+        });
+        if !available.is_empty() {
+            return available;
+        }
+        Candidates::new(&self.endpoints, self.fingerprint, |i| {
+            self.members[i].is_live()
         })
     }
 }
