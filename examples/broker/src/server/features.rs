@@ -664,6 +664,25 @@ mod tests {
         );
     }
 
+    #[cfg(feature = "failpoints")]
+    #[test]
+    fn a_change_the_disk_refuses_is_not_made_and_the_next_one_writes_the_file_whole() {
+        // A folder so named fails each file's first fdatasync (EIO).
+        let dir = gyre_testkit::scratch_dir("features-eio").join("gyre-failpoint-fsync");
+        let f = Features::open(&dir).unwrap();
+        let off = request(vec![update("share.version", 0, SAFE_DOWNGRADE)]);
+        let r = f.update(&off, 1, true);
+        assert_eq!(r.error_code, ec::KAFKA_STORAGE_ERROR, "{r:?}");
+        assert!(r.error_message.as_deref().unwrap().contains("features.log"), "{r:?}");
+        assert_eq!(f.levels(), Levels::defaults(), "not served");
+        // The file broke; the next change writes it whole.
+        assert_eq!(f.update(&off, 1, true).error_code, ec::NONE);
+        drop(f);
+        let f = Features::open(&dir).unwrap();
+        assert!(!f.levels().is_on(SHARE));
+        assert_eq!(f.levels().epoch, 1, "the refused change counted for nothing");
+    }
+
     #[test]
     fn the_levels_and_epoch_survive_packing() {
         let mut l = Levels::defaults();
