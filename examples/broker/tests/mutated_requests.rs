@@ -11,6 +11,10 @@
 //! must be whole. Deterministic: a seeded generator (`GYRE_FUZZ_SEED`,
 //! `GYRE_FUZZ_ITERATIONS` to explore further).
 //!
+//! The same with the feature requests (UpdateFeatures v0-2, ApiVersions
+//! v3-4) built as kafka-python sends them: the levels' file must read
+//! back whole whatever a mutation changed.
+//!
 //! The same against a SASL listener (PLAIN, SCRAM-SHA-256 and -512,
 //! OAUTHBEARER): a recorded exchange, one of its messages mutated, sent
 //! whole on a connection of its own; every hundred, a bystander must still
@@ -96,6 +100,83 @@ fn mutated_client_requests_harm_only_their_own_connections() {
     broker.shutdown(Duration::from_secs(5));
     let report = gyre_broker::verify::verify_data_dir(&config.data_dir).unwrap();
     assert!(report.is_clean(), "{report}");
+    let _ = std::fs::remove_dir_all(&config.data_dir);
+}
+
+/// `body` as API `key` v`version` behind its size, as a client sends it.
+fn framed<M: kafka_protocol::protocol::Encodable>(key: ApiKey, version: i16, body: &M) -> Vec<u8> {
+    let mut header = RequestHeader::default();
+    header.request_api_key = key as i16;
+    header.request_api_version = version;
+    header.correlation_id = 7;
+    header.client_id = Some(StrBytes::from_static_str("kafka-python-3.0.12"));
+    let mut buf = bytes::BytesMut::new();
+    kafka_protocol::protocol::encode_request_header_into_buffer(&mut buf, &header).unwrap();
+    body.encode(&mut buf, version).unwrap();
+    let mut out = (buf.len() as u32).to_be_bytes().to_vec();
+    out.extend_from_slice(&buf);
+    out
+}
+
+#[test]
+fn mutated_feature_requests_harm_only_their_own_connections_and_the_levels_stay_whole() {
+    // UpdateFeatures at each version (the changes kafka-python's
+    // update_features and kafka-features.sh send) and ApiVersions v3-4;
+    // a mutation may well change a level: the file must stay readable.
+    use kafka_protocol::messages::update_features_request::FeatureUpdateKey;
+    let panics = count_panics();
+    let update = |version: i16, feature: &'static str, level: i16, kind: i8, validate_only| {
+        let mut u = FeatureUpdateKey::default();
+        u.feature = StrBytes::from_static_str(feature);
+        u.max_version_level = level;
+        if version == 0 {
+            u.allow_downgrade = kind != 1;
+        } else {
+            u.upgrade_type = kind;
+        }
+        let mut r = UpdateFeaturesRequest::default();
+        r.timeout_ms = 60_000;
+        r.feature_updates = vec![u];
+        r.validate_only = validate_only && version >= 1;
+        framed(ApiKey::UpdateFeatures, version, &r)
+    };
+    let mut owned = Vec::new();
+    for version in 0..=2 {
+        owned.push(update(version, "share.version", 0, 2, false));
+        owned.push(update(version, "group.version", 1, 1, true));
+    }
+    for version in 3..=4 {
+        let mut r = ApiVersionsRequest::default();
+        r.client_software_name = StrBytes::from_static_str("kafka-python");
+        r.client_software_version = StrBytes::from_static_str("3.0.12");
+        owned.push(framed(ApiKey::ApiVersions, version, &r));
+    }
+    let frames: Vec<&[u8]> = owned.iter().map(Vec::as_slice).collect();
+    let config = common::config("mutated-features");
+    let broker = common::start(&config);
+    let addr: SocketAddr = broker.local_addr();
+    let mut bystander = Client::connect(addr);
+    let (mut rng, iterations) = fuzz_run(0x2545_f491_4f6c_dd1d, 3_000);
+    spray_mutations(addr, KAFKA, &frames, &mut rng, iterations, |i| {
+        still_serves(&mut bystander, i);
+        let r: ApiVersionsResponse =
+            bystander.call(ApiKey::ApiVersions, 4, &ApiVersionsRequest::default());
+        assert_eq!(r.supported_features.len(), 3, "after {i} mutations");
+    });
+    assert_eq!(
+        panics.load(Ordering::SeqCst),
+        0,
+        "no request panicked the broker"
+    );
+    broker.shutdown(Duration::from_secs(5));
+    let report = gyre_broker::verify::verify_data_dir(&config.data_dir).unwrap();
+    assert!(report.is_clean(), "{report}");
+    // And a start reads the levels back.
+    let broker = common::start(&config);
+    let mut c = Client::connect(broker.local_addr());
+    let r: ApiVersionsResponse = c.call(ApiKey::ApiVersions, 4, &ApiVersionsRequest::default());
+    assert_eq!(r.error_code, 0);
+    broker.shutdown(Duration::from_secs(5));
     let _ = std::fs::remove_dir_all(&config.data_dir);
 }
 

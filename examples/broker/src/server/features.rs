@@ -673,14 +673,21 @@ mod tests {
         let off = request(vec![update("share.version", 0, SAFE_DOWNGRADE)]);
         let r = f.update(&off, 1, true);
         assert_eq!(r.error_code, ec::KAFKA_STORAGE_ERROR, "{r:?}");
-        assert!(r.error_message.as_deref().unwrap().contains("features.log"), "{r:?}");
+        assert!(
+            r.error_message.as_deref().unwrap().contains("features.log"),
+            "{r:?}"
+        );
         assert_eq!(f.levels(), Levels::defaults(), "not served");
         // The file broke; the next change writes it whole.
         assert_eq!(f.update(&off, 1, true).error_code, ec::NONE);
         drop(f);
         let f = Features::open(&dir).unwrap();
         assert!(!f.levels().is_on(SHARE));
-        assert_eq!(f.levels().epoch, 1, "the refused change counted for nothing");
+        assert_eq!(
+            f.levels().epoch,
+            1,
+            "the refused change counted for nothing"
+        );
     }
 
     #[test]
