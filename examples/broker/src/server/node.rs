@@ -153,3 +153,43 @@ pub fn init_producer_id(
     }
     r
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn find(version: i16, kind: i8, refused: i16) -> Vec<(i16, i32, i32)> {
+        let mut r = FindCoordinatorRequest::default();
+        r.key_type = kind;
+        if version >= 4 {
+            r.coordinator_keys = vec![StrBytes::from_static_str("k")];
+        } else {
+            r.key = StrBytes::from_static_str("k");
+        }
+        let answer = find_coordinator(r, version, ("h".to_owned(), 9092), |_, _| refused);
+        if version >= 4 {
+            let one = answer.coordinators.iter();
+            one.map(|c| (c.error_code, c.node_id.0, c.port)).collect()
+        } else {
+            vec![(answer.error_code, answer.node_id.0, answer.port)]
+        }
+    }
+
+    #[test]
+    fn a_key_is_found_here_unless_refused_or_of_a_type_kafka_does_not_know_at_the_version() {
+        for version in [0, 3, 4, 6] {
+            assert_eq!(find(version, key_type::GROUP, ec::NONE), [(0, 0, 9092)]);
+        }
+        assert_eq!(find(6, key_type::SHARE, ec::NONE), [(0, 0, 9092)]);
+        // Refused (an ACL's error), or unknown: no node.
+        let refused = ec::TRANSACTIONAL_ID_AUTHORIZATION_FAILED;
+        assert_eq!(find(1, key_type::TRANSACTION, refused), [(refused, -1, -1)]);
+        assert_eq!(find(4, key_type::TRANSACTION, refused), [(refused, -1, -1)]);
+        assert_eq!(
+            find(5, key_type::SHARE, ec::NONE),
+            [(ec::INVALID_REQUEST, -1, -1)]
+        );
+        assert_eq!(find(6, 3, ec::NONE), [(ec::INVALID_REQUEST, -1, -1)]);
+        assert_eq!(find(2, -1, ec::NONE), [(ec::INVALID_REQUEST, -1, -1)]);
+    }
+}
