@@ -276,12 +276,10 @@ impl Features {
         }
         let mut store = self.store.lock().unwrap_or_else(|p| p.into_inner());
         let mut next = self.levels();
-        for (i, u) in req.feature_updates.iter().enumerate() {
+        let mut named = std::collections::HashSet::with_capacity(req.feature_updates.len());
+        for u in &req.feature_updates {
             let name = u.feature.as_str();
-            if req.feature_updates[..i]
-                .iter()
-                .any(|o| o.feature.as_str() == name)
-            {
+            if !named.insert(name) {
                 let why = format!("feature {name} is named twice");
                 return answer(req, version, ec::INVALID_REQUEST, Some(why));
             }
