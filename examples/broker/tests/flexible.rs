@@ -56,6 +56,29 @@ fn fetch_by_id(c: &mut Client, id: Uuid) -> FetchResponse {
     c.call(ApiKey::Fetch, 17, &r)
 }
 
+/// ListOffsets v`version` for `timestamp` in partition 0 of `topic` (with
+/// a timeout from v10).
+fn list_offsets(
+    c: &mut Client,
+    topic: &str,
+    version: i16,
+    timestamp: i64,
+) -> list_offsets_response::ListOffsetsPartitionResponse {
+    let mut p = ListOffsetsPartition::default();
+    p.timestamp = timestamp;
+    let mut t = ListOffsetsTopic::default();
+    t.name = topic_name(topic);
+    t.partitions.push(p);
+    let mut r = ListOffsetsRequest::default();
+    r.replica_id = BrokerId(-1);
+    r.topics.push(t);
+    if version >= 10 {
+        r.timeout_ms = 30_000;
+    }
+    let mut resp: ListOffsetsResponse = c.call(ApiKey::ListOffsets, version, &r);
+    resp.topics.swap_remove(0).partitions.swap_remove(0)
+}
+
 #[test]
 fn topic_ids_name_topics_in_metadata_fetch_and_delete_and_survive_a_restart() {
     let mut config = common::config("flexible-ids");
@@ -193,16 +216,7 @@ fn the_cluster_coordinators_and_max_timestamp_at_the_newest_versions() {
         let _: ProduceResponse = c.call(ApiKey::Produce, 9, &produce_request("times", records));
     }
     let query = |c: &mut Client, timestamp: i64| {
-        let mut p = ListOffsetsPartition::default();
-        p.timestamp = timestamp;
-        let mut t = ListOffsetsTopic::default();
-        t.name = topic_name("times");
-        t.partitions.push(p);
-        let mut r = ListOffsetsRequest::default();
-        r.replica_id = BrokerId(-1);
-        r.topics.push(t);
-        let resp: ListOffsetsResponse = c.call(ApiKey::ListOffsets, 8, &r);
-        let p = &resp.topics[0].partitions[0];
+        let p = list_offsets(c, "times", 8, timestamp);
         (p.offset, p.timestamp)
     };
     assert_eq!(query(&mut c, -3), (1, 9_000), "max timestamp");
@@ -352,17 +366,7 @@ fn kafka_4_1s_versions_of_metadata_fetch_list_offsets_describe_cluster_and_find_
     // ListOffsets v10: -5, the latest tiered offset, is -1 with no tiered
     // storage (Kafka's answer); the others as before; a timeout is taken.
     let query = |c: &mut Client, timestamp: i64| {
-        let mut p = ListOffsetsPartition::default();
-        p.timestamp = timestamp;
-        let mut t = ListOffsetsTopic::default();
-        t.name = topic_name("newest");
-        t.partitions.push(p);
-        let mut r = ListOffsetsRequest::default();
-        r.replica_id = BrokerId(-1);
-        r.topics.push(t);
-        r.timeout_ms = 30_000;
-        let resp: ListOffsetsResponse = c.call(ApiKey::ListOffsets, 10, &r);
-        let p = &resp.topics[0].partitions[0];
+        let p = list_offsets(c, "newest", 10, timestamp);
         (p.error_code, p.offset, p.timestamp, p.leader_epoch)
     };
     assert_eq!(query(&mut c, -5), (0, -1, -1, -1), "latest tiered");

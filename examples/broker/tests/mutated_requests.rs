@@ -32,7 +32,7 @@ use gyre_testkit::{count_panics, fuzz_run, mutate, spray_mutations, SizeField, S
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::StrBytes;
 use std::net::SocketAddr;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 const RECORDED: &[u8] = include_bytes!("fixtures/client_requests.bin");
@@ -79,6 +79,19 @@ fn still_serves(c: &mut Client, after: usize) {
     );
 }
 
+/// Checks that no request panicked the broker, stops it, and checks that
+/// every batch and record it stored is whole.
+fn stop_whole(panics: &AtomicUsize, broker: gyre_broker::Broker, data: &std::path::Path) {
+    assert_eq!(
+        panics.load(Ordering::SeqCst),
+        0,
+        "no request panicked the broker"
+    );
+    broker.shutdown(Duration::from_secs(5));
+    let report = gyre_broker::verify::verify_data_dir(data).unwrap();
+    assert!(report.is_clean(), "{report}");
+}
+
 #[test]
 fn mutated_client_requests_harm_only_their_own_connections() {
     let panics = count_panics();
@@ -92,14 +105,7 @@ fn mutated_client_requests_harm_only_their_own_connections() {
     spray_mutations(addr, KAFKA, &frames, &mut rng, iterations, |i| {
         still_serves(&mut bystander, i)
     });
-    assert_eq!(
-        panics.load(Ordering::SeqCst),
-        0,
-        "no request panicked the broker"
-    );
-    broker.shutdown(Duration::from_secs(5));
-    let report = gyre_broker::verify::verify_data_dir(&config.data_dir).unwrap();
-    assert!(report.is_clean(), "{report}");
+    stop_whole(&panics, broker, &config.data_dir);
     let _ = std::fs::remove_dir_all(&config.data_dir);
 }
 
@@ -163,14 +169,7 @@ fn mutated_feature_requests_harm_only_their_own_connections_and_the_levels_stay_
             bystander.call(ApiKey::ApiVersions, 4, &ApiVersionsRequest::default());
         assert_eq!(r.supported_features.len(), 3, "after {i} mutations");
     });
-    assert_eq!(
-        panics.load(Ordering::SeqCst),
-        0,
-        "no request panicked the broker"
-    );
-    broker.shutdown(Duration::from_secs(5));
-    let report = gyre_broker::verify::verify_data_dir(&config.data_dir).unwrap();
-    assert!(report.is_clean(), "{report}");
+    stop_whole(&panics, broker, &config.data_dir);
     // And a start reads the levels back.
     let broker = common::start(&config);
     let mut c = Client::connect(broker.local_addr());
