@@ -42,10 +42,20 @@ fn by_id(id: Uuid) -> MetadataRequestTopic {
 }
 
 fn fetch_by_id(c: &mut Client, id: Uuid) -> FetchResponse {
+    fetch_by_id_at(c, id, 17)
+}
+
+/// Fetch v`version` (13+) of partition 0 of topic `id` from offset 0; v18
+/// with a follower's high-watermark set, a tagged field a consumer leaves
+/// unset.
+fn fetch_by_id_at(c: &mut Client, id: Uuid, version: i16) -> FetchResponse {
     let mut p = FetchPartition::default();
     p.partition_max_bytes = 1 << 20;
     p.last_fetched_epoch = -1;
     p.current_leader_epoch = -1;
+    if version >= 18 {
+        p.high_watermark = 1;
+    }
     let mut t = FetchTopic::default();
     t.topic_id = id;
     t.partitions.push(p);
@@ -53,7 +63,7 @@ fn fetch_by_id(c: &mut Client, id: Uuid) -> FetchResponse {
     r.max_wait_ms = 10;
     r.max_bytes = 1 << 20;
     r.topics.push(t);
-    c.call(ApiKey::Fetch, 17, &r)
+    c.call(ApiKey::Fetch, version, &r)
 }
 
 /// ListOffsets v`version` for `timestamp` in partition 0 of `topic` (with
@@ -344,21 +354,8 @@ fn kafka_4_1s_versions_of_metadata_fetch_list_offsets_describe_cluster_and_find_
     let id = meta.topics[0].topic_id;
     assert!(!id.is_nil());
 
-    // Fetch v18, with a follower's high-watermark set (a tagged field a
-    // consumer leaves unset): read as v17.
-    let mut p = FetchPartition::default();
-    p.partition_max_bytes = 1 << 20;
-    p.last_fetched_epoch = -1;
-    p.current_leader_epoch = -1;
-    p.high_watermark = 1;
-    let mut t = FetchTopic::default();
-    t.topic_id = id;
-    t.partitions.push(p);
-    let mut r = FetchRequest::default();
-    r.max_wait_ms = 10;
-    r.max_bytes = 1 << 20;
-    r.topics.push(t);
-    let f: FetchResponse = c.call(ApiKey::Fetch, 18, &r);
+    // Fetch v18, with a follower's high-watermark set: read as v17.
+    let f = fetch_by_id_at(&mut c, id, 18);
     let got = &f.responses[0].partitions[0];
     assert_eq!((got.error_code, got.high_watermark), (0, 3));
     assert!(got.records.as_ref().is_some_and(|r| !r.is_empty()));
