@@ -13,7 +13,8 @@
 //!   writable readiness. High/low watermarks (64 KiB / 32 KiB by default)
 //!   turn it unwritable and writable again, so a handler can switch
 //!   auto-read off and keep memory bounded.
-//! * A [`ChannelHandle`] writes to or closes a channel from any thread.
+//! * A [`ChannelHandle`] writes to or closes a channel from any thread; a
+//!   [`ChannelGroup`] writes to or closes many at once.
 //! * Besides TCP, servers and clients run over Unix domain sockets
 //!   ([`ServerBootstrap::bind_unix`], [`Bootstrap::connect_unix`]) and UDP
 //!   ([`Bootstrap::bind_datagram`]: a pipeline of [`Datagram`]s).
@@ -55,6 +56,8 @@
 //! path                        the outbound direction: Io lent per event, OutboundPath, HeadPath
 //!        |
 //! handler, idle, proxy_protocol  the handler traits, the idle-state handler, the PROXY protocol header
+//!        |
+//! channel_group               ChannelGroup: channels written to or closed together
 //!        |
 //! handle, connecting          ChannelHandle: any thread -> a loop's mailbox; a connect's outcome
 //! lend                        InputLend: a channel's input, lent to the thread that holds it
@@ -134,6 +137,7 @@ mod bounded_queue;
 mod buf_ring;
 mod chain;
 mod channel;
+mod channel_group;
 #[cfg(test)]
 mod channel_tests;
 mod codec;
@@ -217,6 +221,7 @@ pub use alarm::{Alarm, InputWait};
 pub use bootstrap::{Bootstrap, Server, ServerBootstrap};
 pub use chain::{End, InboundChain};
 pub use channel::Channel;
+pub use channel_group::ChannelGroup;
 pub use codec::{DecoderHandler, EncoderHandler, PrependerHandler};
 pub use connecting::Connecting;
 #[doc(hidden)]

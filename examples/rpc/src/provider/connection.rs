@@ -2,7 +2,7 @@
 //! on the pool), answer; pong the consumer's heartbeats; close a connection
 //! that has sent nothing, not even a heartbeat, for three heartbeat
 //! periods, and one past the provider's `accepts` as soon as it opens.
-//! Each open connection's handle is listed in the provider's `Shared`, for
+//! Each open connection joins the provider's channel group, for
 //! shutdown's read-only notice.
 
 use super::answer;
@@ -26,8 +26,6 @@ pub(crate) struct ProviderConnection {
     /// Whether a worker pool's offload layer follows this one.
     pooled: bool,
     scratch: BytesMut,
-    /// Its number among the provider's open connections, once active.
-    open_as: Option<u64>,
 }
 
 impl ProviderConnection {
@@ -37,7 +35,6 @@ impl ProviderConnection {
             counted: false,
             pooled,
             scratch: BytesMut::new(),
-            open_as: None,
         }
     }
 
@@ -168,10 +165,6 @@ impl Drop for ProviderConnection {
         if self.counted {
             self.shared.connections.fetch_sub(1, Ordering::Relaxed);
         }
-        if let Some(n) = self.open_as {
-            let mut open = self.shared.open.lock().unwrap_or_else(|e| e.into_inner());
-            open.remove(&n);
-        }
     }
 }
 
@@ -195,11 +188,7 @@ impl InboundHandler for ProviderConnection {
             }
             self.counted = true;
         }
-        let n = self.shared.next_connection.fetch_add(1, Ordering::Relaxed);
-        let mut open = self.shared.open.lock().unwrap_or_else(|e| e.into_inner());
-        open.insert(n, ctx.handle());
-        drop(open);
-        self.open_as = Some(n);
+        self.shared.open.add(ctx.handle());
         ctx.fire_active();
     }
 

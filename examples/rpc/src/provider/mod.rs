@@ -42,19 +42,18 @@ pub use token::ProviderToken;
 use crate::filter::Filter;
 use crate::protocol::{frame_decoder, read_only_frame, ServiceKey, DEFAULT_MAX_BODY};
 use crate::registry::contract::{ProviderEntry, Registry, RegistryError};
-use bytes::{Bytes, BytesMut};
+use bytes::BytesMut;
 use connection::ProviderConnection;
 use gyre_reactor::{
-    ChannelHandle, ChannelOptions, EventLoopGroup, IdleStateHandler, InboundChain, Outbound,
+    ChannelGroup, ChannelOptions, EventLoopGroup, IdleStateHandler, InboundChain, Outbound,
     Pipeline, Server, ServerBootstrap,
 };
 use pool::Pool;
 use routes::Routes;
 use service::Exports;
 use shared::Shared;
-use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -418,8 +417,7 @@ impl ProviderBuilder {
             token: self.token.map(|t| Arc::from(t.resolve())),
             accepts: self.accepts,
             connections: AtomicUsize::new(0),
-            open: Mutex::new(HashMap::new()),
-            next_connection: AtomicU64::new(0),
+            open: ChannelGroup::new(),
         });
         let pool = if self.pool_threads > 0 {
             Some(Pool::start(self.pool_threads, self.pool_capacity, &shared)?)
@@ -586,17 +584,11 @@ impl Provider {
         self.shared.in_flight.load(Ordering::Acquire)
     }
 
-    /// Sends every open connection the read-only notice.
+    /// Sends every open connection the read-only notice (one that closes
+    /// meanwhile needs none).
     fn tell_read_only(&self) {
-        let open: Vec<ChannelHandle<Bytes>> = {
-            let open = self.shared.open.lock().unwrap_or_else(|e| e.into_inner());
-            open.values().cloned().collect()
-        };
-        let mut scratch = BytesMut::new();
-        for handle in open {
-            // One that closed meanwhile needs no notice.
-            let _ = handle.write_and_flush(read_only_frame(&mut scratch));
-        }
+        let notice = read_only_frame(&mut BytesMut::new());
+        self.shared.open.write_and_flush(notice);
     }
 
     /// Stops at once, as a crash would look to consumers: every connection

@@ -2,16 +2,15 @@
 //! point back to: the exported services and their routes, the limits, the
 //! filters, the in-flight count and the open connections' handles. Plain
 //! data; uses the service and routing tables, the filters and the
-//! reactor's channel handles.
+//! reactor's channel group.
 
 use super::routes::Routes;
 use super::service::Exports;
 use crate::filter::Filter;
 use bytes::Bytes;
-use gyre_reactor::ChannelHandle;
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, AtomicUsize};
-use std::sync::{Arc, Mutex};
+use gyre_reactor::ChannelGroup;
+use std::sync::atomic::AtomicUsize;
+use std::sync::Arc;
 
 /// What every connection of a provider shares.
 pub(crate) struct Shared {
@@ -30,9 +29,8 @@ pub(crate) struct Shared {
     /// 0: no limit), and those open now.
     pub(crate) accepts: usize,
     pub(crate) connections: AtomicUsize,
-    /// Every connection open now, by a number of its own, so shutdown can
-    /// tell each the provider is going (read-only). Locked as a
-    /// connection opens and closes and at shutdown, never per call.
-    pub(crate) open: Mutex<HashMap<u64, ChannelHandle<Bytes>>>,
-    pub(crate) next_connection: AtomicU64,
+    /// Every connection open now, so shutdown can tell each the provider
+    /// is going (read-only). Locked as a connection opens and at
+    /// shutdown, never per call.
+    pub(crate) open: ChannelGroup<Bytes>,
 }
