@@ -13,9 +13,11 @@ use std::sync::{Mutex, MutexGuard};
 /// itself: it is dropped the next time the group is added to, written to,
 /// closed or counted, so the group holds no more handles than the most
 /// channels it has had open at once, plus those closed since. The group
-/// locks for an add and for a whole broadcast, never on a channel's own
-/// path; a broadcast queues the message on each channel's mailbox (a write
-/// from any thread), so no member waits for another's socket.
+/// locks briefly for an add and to copy its list for a broadcast (one
+/// allocation per broadcast), never on a channel's own path, so a loop
+/// adding a channel does not wait for a broadcast to many; a broadcast
+/// queues the message on each channel's mailbox (a write from any
+/// thread), so no member waits for another's socket.
 ///
 /// ```
 /// use bytes::{Bytes, BytesMut};
@@ -104,7 +106,7 @@ impl<W> ChannelGroup<W> {
     where
         W: Clone,
     {
-        let members = self.members();
+        let members = self.snapshot();
         members
             .iter()
             .filter(|m| m.write_and_flush(msg.clone()).is_ok())
@@ -113,8 +115,13 @@ impl<W> ChannelGroup<W> {
 
     /// Closes every open member; returns how many were asked to close.
     pub fn close(&self) -> usize {
-        let members = self.members();
+        let members = self.snapshot();
         members.iter().filter(|m| m.close().is_ok()).count()
+    }
+
+    /// The open members, copied out of the lock.
+    fn snapshot(&self) -> Vec<ChannelHandle<W>> {
+        self.members().clone()
     }
 
     /// The members, the closed ones dropped first.
