@@ -55,6 +55,8 @@
 //!        |
 //! path                        the outbound direction: Io lent per event, OutboundPath, HeadPath
 //!        |
+//! logging                     LoggingHandler, LoggingOutbound: a channel's events through tracing
+//!        |
 //! handler, idle, proxy_protocol  the handler traits, the idle-state handler, the PROXY protocol header
 //!        |
 //! channel_group               ChannelGroup: channels written to or closed together
@@ -173,6 +175,7 @@ mod ktls;
 mod lend;
 mod listeners;
 mod log_limit;
+mod logging;
 mod loop_handle;
 mod loop_shared;
 mod loop_thread;
@@ -244,6 +247,7 @@ pub use ip_limit::{ConnectionsPerIp, IpSlot};
 #[cfg(not(loom))]
 pub use lend::InputLend;
 pub use log_limit::{Held, LogLimit};
+pub use logging::{LoggingHandler, LoggingOutbound, LOGGED_BYTES};
 pub use loop_handle::{EventLoop, ScheduledTask};
 pub use loop_thread::is_event_loop_thread;
 pub use metrics::LoopMetrics;
