@@ -2,12 +2,14 @@
 //! every member, a member whose peer went away leaves by itself, and
 //! closing the group closes the rest.
 
+mod common;
+
 use bytes::{Bytes, BytesMut};
 use gyre_reactor::{ChannelGroup, InboundContext, InboundHandler, Pipeline, ServerBootstrap};
 use std::io::Read;
 use std::net::TcpStream;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Joins the group as it connects; reads nothing.
 struct Member(Arc<ChannelGroup<Bytes>>);
@@ -22,12 +24,8 @@ impl InboundHandler for Member {
     fn read(&mut self, _: &mut impl InboundContext<Self>, _: BytesMut) {}
 }
 
-fn until(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while !done() {
-        assert!(Instant::now() < deadline, "{what}");
-        std::thread::sleep(Duration::from_millis(1));
-    }
+fn until(what: &str, done: impl FnMut() -> bool) {
+    assert!(common::eventually(Duration::from_secs(5), done), "{what}");
 }
 
 #[test]
@@ -35,6 +33,7 @@ fn a_broadcast_reaches_the_open_members_and_the_closed_leave_by_themselves() {
     let group = Arc::new(ChannelGroup::new());
     let joined = group.clone();
     let server = ServerBootstrap::new()
+        .group(common::group(1))
         .bind("127.0.0.1:0", move |_| {
             Pipeline::new().inbound(Member(joined.clone()))
         })

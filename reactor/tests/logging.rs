@@ -1,41 +1,12 @@
 //! `LoggingHandler` and `LoggingOutbound` on a real loopback connection:
 //! an echo's events, each with its bytes, come out through `tracing`.
 
-use bytes::{Bytes, BytesMut};
-use gyre_reactor::{
-    InboundContext, InboundHandler, LoggingHandler, LoggingOutbound, Pipeline, ServerBootstrap,
-};
+mod common;
+
+use common::{eventually, Captured, Echo};
+use gyre_reactor::{LoggingHandler, LoggingOutbound, Pipeline, ServerBootstrap};
 use std::io::{Read, Write};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
-
-struct Echo;
-
-impl InboundHandler for Echo {
-    type Read = BytesMut;
-    type Pass = ();
-    type Write = Bytes;
-    fn read(&mut self, ctx: &mut impl InboundContext<Self>, msg: BytesMut) {
-        ctx.write(msg.freeze());
-    }
-    fn read_complete(&mut self, ctx: &mut impl InboundContext<Self>) {
-        ctx.flush();
-    }
-}
-
-/// Where the log goes: a buffer the test reads.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
+use std::time::Duration;
 
 #[test]
 fn an_echos_events_are_logged_with_their_bytes() {
@@ -49,6 +20,7 @@ fn an_echos_events_are_logged_with_their_bytes() {
         .with_writer(move || sink.clone())
         .init();
     let server = ServerBootstrap::new()
+        .group(common::group(1))
         .bind("127.0.0.1:0", |_| {
             Pipeline::new()
                 .duplex(LoggingHandler::new(), LoggingOutbound::new())
@@ -61,13 +33,11 @@ fn an_echos_events_are_logged_with_their_bytes() {
     client.read_exact(&mut got).unwrap();
     assert_eq!(&got, b"hi");
     drop(client);
-    let logged = || String::from_utf8_lossy(&captured.0.lock().unwrap()).into_owned();
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while !logged().contains("inactive") {
-        assert!(Instant::now() < deadline, "{}", logged());
-        std::thread::sleep(Duration::from_millis(1));
-    }
-    let log = logged();
+    let ended = eventually(Duration::from_secs(5), || {
+        captured.text().contains("inactive")
+    });
+    let log = captured.text();
+    assert!(ended, "{log}");
     let mut at = 0;
     // In order: the echo's way in, its way out, the end.
     for line in [

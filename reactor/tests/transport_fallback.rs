@@ -7,24 +7,9 @@
 
 mod common;
 
+use common::Captured;
 use gyre_reactor::{EventLoopGroup, Pipeline, ServerBootstrap, Transport};
-use std::io::Write;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
-
-/// A `tracing` writer that keeps what was logged.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
 
 fn echo_on(group: EventLoopGroup) {
     let server = ServerBootstrap::new()
@@ -69,7 +54,7 @@ fn auto_falls_back_to_epoll_with_a_warning_and_io_uring_fails_clearly() {
             .unwrap()
     });
     assert_eq!(group.transport(), Transport::Epoll);
-    let log = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let log = captured.text();
     let reason = if cfg!(feature = "io-uring") {
         "GYRE_IO_URING"
     } else {

@@ -1,6 +1,7 @@
 //! Helpers shared by the reactor's integration tests: an echo handler, a
 //! counting probe, a recording handler, a file sender, waiting for an
-//! input lend, server start-up and file-descriptor counting.
+//! input lend, server start-up, file-descriptor counting and a `tracing`
+//! writer that keeps what was logged.
 
 #![allow(dead_code)]
 
@@ -162,6 +163,27 @@ pub fn echo_server(workers: usize, opts: ChannelOptions) -> (Server, Arc<Counter
         })
         .unwrap();
     (server, counters)
+}
+
+/// A `tracing` writer that keeps what was logged.
+#[derive(Clone, Default)]
+pub struct Captured(pub Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Captured {
+    /// What was logged so far.
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
 }
 
 /// Waits until `f` holds, for at most `limit`.
