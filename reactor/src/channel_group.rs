@@ -11,8 +11,10 @@ use std::sync::{Mutex, MutexGuard};
 /// Members are [`ChannelHandle`]s, added as their channels become active
 /// (say, in a handler's `active`). A member whose channel closed leaves by
 /// itself: it is dropped the next time the group is added to, written to,
-/// closed or counted, so the group holds no more handles than the most
-/// channels it has had open at once, plus those closed since. The group
+/// closed or counted; an add drops them only once the list has doubled
+/// since it last did, so adding a channel costs the same whatever the
+/// group's size, and the group holds at most about twice the handles of
+/// the channels open in it. The group
 /// locks briefly for an add and to copy its list for a broadcast (one
 /// allocation per broadcast), never on a channel's own path, so a loop
 /// adding a channel does not wait for a broadcast to many; a broadcast
@@ -57,8 +59,17 @@ use std::sync::{Mutex, MutexGuard};
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub struct ChannelGroup<W> {
-    members: Mutex<Vec<ChannelHandle<W>>>,
+    members: Mutex<Members<W>>,
 }
+
+/// The handles, and the length at which an add drops the closed ones.
+struct Members<W> {
+    handles: Vec<ChannelHandle<W>>,
+    prune_at: usize,
+}
+
+/// The shortest list an add prunes.
+const PRUNE_AT_LEAST: usize = 16;
 
 impl<W> Default for ChannelGroup<W> {
     fn default() -> Self {
@@ -69,7 +80,7 @@ impl<W> Default for ChannelGroup<W> {
 impl<W> fmt::Debug for ChannelGroup<W> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ChannelGroup")
-            .field("members", &self.members().len())
+            .field("members", &self.members().handles.len())
             .finish()
     }
 }
@@ -78,21 +89,28 @@ impl<W> ChannelGroup<W> {
     /// An empty group.
     pub fn new() -> Self {
         ChannelGroup {
-            members: Mutex::new(Vec::new()),
+            members: Mutex::new(Members {
+                handles: Vec::new(),
+                prune_at: PRUNE_AT_LEAST,
+            }),
         }
     }
 
     /// Adds `channel` (a handle to it; it leaves once it closes).
     pub fn add(&self, channel: ChannelHandle<W>) {
-        let mut members = self.members();
-        if channel.is_open() {
-            members.push(channel);
+        if !channel.is_open() {
+            return;
         }
+        let mut members = self.lock();
+        if members.handles.len() >= members.prune_at {
+            members.prune();
+        }
+        members.handles.push(channel);
     }
 
     /// How many members are open.
     pub fn len(&self) -> usize {
-        self.members().len()
+        self.members().handles.len()
     }
 
     /// Whether no member is open.
@@ -121,14 +139,26 @@ impl<W> ChannelGroup<W> {
 
     /// The open members, copied out of the lock.
     fn snapshot(&self) -> Vec<ChannelHandle<W>> {
-        self.members().clone()
+        self.members().handles.clone()
     }
 
-    /// The members, the closed ones dropped first.
-    fn members(&self) -> MutexGuard<'_, Vec<ChannelHandle<W>>> {
-        // A panic elsewhere while locked leaves a list of handles, whole.
-        let mut members = self.members.lock().unwrap_or_else(|e| e.into_inner());
-        members.retain(ChannelHandle::is_open);
+    /// The open members, the closed ones dropped first.
+    fn members(&self) -> MutexGuard<'_, Members<W>> {
+        let mut members = self.lock();
+        members.prune();
         members
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Members<W>> {
+        // A panic elsewhere while locked leaves a list of handles, whole.
+        self.members.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl<W> Members<W> {
+    /// Drops the closed handles; the next add prunes at twice what is left.
+    fn prune(&mut self) {
+        self.handles.retain(ChannelHandle::is_open);
+        self.prune_at = (2 * self.handles.len()).max(PRUNE_AT_LEAST);
     }
 }
