@@ -512,8 +512,8 @@ impl Storage {
     }
 
     /// Creates topic `name` with `partitions` partitions (the default if
-    /// negative, as Kafka's CreateTopics allows) and the given config
-    /// overrides, and publishes it in the catalog.
+    /// -1, as Kafka's CreateTopics allows) and the given config overrides,
+    /// and publishes it in the catalog.
     pub fn create_topic(
         &mut self,
         name: &str,
@@ -521,20 +521,10 @@ impl Storage {
         configs: &[(String, String)],
     ) -> Result<Arc<Topic>, TopicError> {
         topics::validate_name(name)?;
-        let partitions = if partitions < 0 {
-            self.default_partitions
-        } else {
-            partitions
-        };
-        if !(1..=topics::MAX_PARTITIONS).contains(&partitions) {
-            return Err(TopicError::InvalidPartitions(partitions));
-        }
+        let (partitions, config) =
+            topic_config::planned(partitions, configs, &self.defaults, self.default_partitions)?;
         if self.catalog.get(name).is_some() {
             return Err(TopicError::Exists(name.to_owned()));
-        }
-        let mut config = self.defaults.clone();
-        for (key, value) in configs {
-            topic_config::apply_config(&mut config, key, value)?;
         }
         let dir = self.root.join("topics").join(name);
         let storage = |e: &dyn std::fmt::Display| TopicError::Storage(format!("{name}: {e}"));

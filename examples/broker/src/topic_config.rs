@@ -182,6 +182,32 @@ fn parse_cleanup(value: &str) -> Option<Cleanup> {
     Some(policy)
 }
 
+/// The partition count and config a new topic asks for, checked: `-1`
+/// partitions takes `default_partitions` (KIP-464; any other count below
+/// one is refused, as Kafka refuses it), and each config in turn applies
+/// over the broker's `defaults`. Creating a topic and a validate-only
+/// CreateTopics both ask this, so the two refuse alike.
+pub fn planned(
+    partitions: i32,
+    configs: &[(String, String)],
+    defaults: &LogConfig,
+    default_partitions: i32,
+) -> Result<(i32, LogConfig), TopicError> {
+    let partitions = if partitions == -1 {
+        default_partitions
+    } else {
+        partitions
+    };
+    if !(1..=crate::topics::MAX_PARTITIONS).contains(&partitions) {
+        return Err(TopicError::InvalidPartitions(partitions));
+    }
+    let mut config = defaults.clone();
+    for (key, value) in configs {
+        apply_config(&mut config, key, value)?;
+    }
+    Ok((partitions, config))
+}
+
 /// Puts `key` back to its value in `defaults` (an altered config's
 /// DELETE; for a [`FIXED`] config, nothing to do).
 pub fn reset_config(

@@ -183,6 +183,23 @@ pub enum TopicError {
     Storage(String),
 }
 
+impl TopicError {
+    /// Kafka's error code for this failure.
+    pub fn code(&self) -> i16 {
+        use crate::protocol::error_code as ec;
+        match self {
+            TopicError::InvalidName(_) => ec::INVALID_TOPIC_EXCEPTION,
+            TopicError::Exists(_) => ec::TOPIC_ALREADY_EXISTS,
+            TopicError::Unknown(_) => ec::UNKNOWN_TOPIC_OR_PARTITION,
+            TopicError::InvalidPartitions(_) | TopicError::NotGrown { .. } => {
+                ec::INVALID_PARTITIONS
+            }
+            TopicError::InvalidConfig { .. } => ec::INVALID_CONFIG,
+            TopicError::Storage(_) => ec::KAFKA_STORAGE_ERROR,
+        }
+    }
+}
+
 /// Checks a topic name as Kafka does.
 pub fn validate_name(name: &str) -> Result<(), TopicError> {
     if !is_valid_name(name) {

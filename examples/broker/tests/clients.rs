@@ -270,6 +270,18 @@ fn kafkajs_lists_describes_and_sets_a_groups_offsets() {
 }
 
 #[test]
+fn kafkajs_creates_validates_describes_alters_and_deletes_topics() {
+    // Before: a validate-only createTopics was refused INVALID_REQUEST
+    // ("no answer") for every topic.
+    passes_and_clean(
+        "kafkajs-topics",
+        node("topics_admin.js"),
+        "kjstopics",
+        "kafkajs topics ok",
+    );
+}
+
+#[test]
 fn a_time_lookup_finds_the_record_inside_its_batch_under_every_compression() {
     // Before: record #42's timestamp answered offset 0, the batch's base.
     passes_and_clean(
@@ -532,7 +544,8 @@ fn configs_tools_spell_out_are_accepted_max_message_bytes_bounds_each_batch_and_
 }
 
 #[test]
-fn topics_grow_partitions_for_librdkafka_and_kafka_python_and_keep_them_after_a_restart() {
+fn topics_are_validated_and_grow_partitions_for_librdkafka_and_kafka_python_and_keep_them_after_a_restart(
+) {
     let data = passes(
         "partitions",
         python("partitions.py"),

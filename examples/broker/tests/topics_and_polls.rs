@@ -216,3 +216,123 @@ fn a_long_poll_waits_for_records_or_its_max_wait() {
     broker.shutdown(Duration::from_secs(5));
     let _ = std::fs::remove_dir_all(&config.data_dir);
 }
+
+fn creatable(
+    topic: &str,
+    partitions: i32,
+    configs: &[(&'static str, &'static str)],
+) -> CreatableTopic {
+    let mut t = CreatableTopic::default();
+    t.name = name(topic);
+    t.num_partitions = partitions;
+    t.replication_factor = -1;
+    for (k, v) in configs {
+        let mut cfg = CreatableTopicConfig::default();
+        cfg.name = StrBytes::from_static_str(k);
+        cfg.value = Some(StrBytes::from_static_str(v));
+        t.configs.push(cfg);
+    }
+    t
+}
+
+fn create_topics(
+    c: &mut Client,
+    version: i16,
+    validate_only: bool,
+    topics: Vec<CreatableTopic>,
+) -> CreateTopicsResponse {
+    let mut r = CreateTopicsRequest::default();
+    r.timeout_ms = 5000;
+    r.validate_only = validate_only;
+    r.topics = topics;
+    c.call(ApiKey::CreateTopics, version, &r)
+}
+
+/// A validate-only CreateTopics (kafka-python's and kafkajs's
+/// `validate_only`) answers what creation would make and creates nothing;
+/// before, every topic of one was answered INVALID_REQUEST ("no answer").
+/// From v5 a topic created or validated comes back with its partitions,
+/// replication factor and configs (KIP-525), and a name given twice is
+/// refused in both its entries, as Kafka does.
+#[test]
+fn validate_only_create_topics_answers_what_creation_would_make() {
+    let config = common::config("validate-only");
+    let broker = common::start(&config);
+    let mut c = Client::connect(broker.local_addr());
+    let resp = create_topics(
+        &mut c,
+        7,
+        true,
+        vec![
+            creatable("planned", -1, &[("retention.ms", "60000")]),
+            creatable("zero", 0, &[]),
+            creatable("odd", 1, &[("cleanup.policy", "shred")]),
+            creatable("twice", 1, &[]),
+            creatable("twice", 2, &[]),
+        ],
+    );
+    let codes: Vec<i16> = resp.topics.iter().map(|t| t.error_code).collect();
+    // INVALID_PARTITIONS 37, INVALID_CONFIG 40, INVALID_REQUEST 42.
+    assert_eq!(codes, [0, 37, 40, 42, 42], "{resp:?}");
+    let planned = &resp.topics[0];
+    assert_eq!(
+        (planned.num_partitions, planned.replication_factor),
+        (config.default_partitions, 1)
+    );
+    let configs = planned.configs.as_ref().expect("v5+ lists the configs");
+    let retention = configs
+        .iter()
+        .find(|c| c.name.as_str() == "retention.ms")
+        .unwrap();
+    assert_eq!(retention.value.as_deref(), Some("60000"));
+    assert_eq!(retention.config_source, 1, "TOPIC_CONFIG: its own");
+    let segment = configs
+        .iter()
+        .find(|c| c.name.as_str() == "segment.bytes")
+        .unwrap();
+    assert_eq!(segment.config_source, 5, "DEFAULT_CONFIG");
+    assert!(configs
+        .iter()
+        .any(|c| c.name.as_str() == "min.insync.replicas" && c.read_only));
+
+    // Nothing was created: creating it now succeeds, and says the same.
+    let resp = create_topics(
+        &mut c,
+        7,
+        false,
+        vec![creatable("planned", 3, &[("retention.ms", "60000")])],
+    );
+    let made = &resp.topics[0];
+    assert_eq!(made.error_code, 0, "{resp:?}");
+    assert_eq!(made.num_partitions, 3);
+    assert!(!made.topic_id.is_nil());
+    let configs = made.configs.as_ref().unwrap();
+    assert!(configs
+        .iter()
+        .any(|c| c.name.as_str() == "retention.ms" && c.value.as_deref() == Some("60000")));
+    // Validating it again finds it.
+    let resp = create_topics(&mut c, 7, true, vec![creatable("planned", 1, &[])]);
+    assert_eq!(resp.topics[0].error_code, 36, "TOPIC_ALREADY_EXISTS");
+    // v3 validates too (its answer carries only the outcome).
+    let resp = create_topics(&mut c, 3, true, vec![creatable("older", 2, &[])]);
+    assert_eq!(resp.topics[0].error_code, 0);
+    let resp = create_topics(&mut c, 3, true, vec![creatable("older", 0, &[])]);
+    assert_eq!(resp.topics[0].error_code, 37);
+    // A name twice is refused in a creating request as well, and neither
+    // entry is made.
+    let resp = create_topics(
+        &mut c,
+        7,
+        false,
+        vec![creatable("dup", 1, &[]), creatable("dup", 1, &[])],
+    );
+    assert_eq!(
+        resp.topics.iter().map(|t| t.error_code).collect::<Vec<_>>(),
+        [42, 42]
+    );
+    let resp = create_topics(&mut c, 7, false, vec![creatable("dup", 1, &[])]);
+    assert_eq!(
+        resp.topics[0].error_code, 0,
+        "the refused request made nothing"
+    );
+}

@@ -1,6 +1,7 @@
 //! DescribeConfigs: the topic configs the broker honours, with where each
 //! value comes from, the broker's defaults for them, and (read-only) the
-//! configs it runs at one setting; and share groups' configs. Reads the
+//! configs it runs at one setting; and share groups' configs. CreateTopics
+//! reports a new topic's configs from the same list. Reads the
 //! catalog and the share groups' published configs;
 //! answers on the loop (a read of shared data, no I/O).
 
@@ -10,6 +11,7 @@ use crate::protocol::config_resource::{BROKER, GROUP, TOPIC};
 use crate::protocol::error_code as ec;
 use crate::share::group_config;
 use crate::topic_config::{timestamp_type, FIXED};
+use kafka_protocol::messages::create_topics_response::CreatableTopicConfigs;
 use kafka_protocol::messages::describe_configs_response::{
     DescribeConfigsResourceResult, DescribeConfigsResult, DescribeConfigsSynonym,
 };
@@ -138,20 +140,57 @@ const KEYS: &[Key] = &[
     },
 ];
 
+/// Where the broker's default for `key` comes from: its command line, or
+/// the built-in value.
+fn broker_source(shared: &Shared, key: &Key) -> i8 {
+    if (key.value)(&shared.default_log) == (key.value)(&LogConfig::default()) {
+        DEFAULT_CONFIG
+    } else {
+        STATIC_BROKER_CONFIG
+    }
+}
+
+/// `config`'s value of `key` and where it comes from: the topic's own, or
+/// the broker's default.
+fn topic_value(shared: &Shared, key: &Key, config: &LogConfig) -> (String, i8) {
+    let value = (key.value)(config);
+    let source = if value == (key.value)(&shared.default_log) {
+        broker_source(shared, key)
+    } else {
+        TOPIC_CONFIG
+    };
+    (value, source)
+}
+
+/// A new topic's configs as CreateTopics (v5 and later) reports them
+/// (KIP-525): every config the broker honours with its value and source,
+/// then the read-only ones, as DescribeConfigs lists them.
+pub fn created(shared: &Shared, config: &LogConfig) -> Vec<CreatableTopicConfigs> {
+    let entry = |name: &str, value: String, source: i8, read_only: bool| {
+        let mut e = CreatableTopicConfigs::default();
+        e.name = StrBytes::from_string(name.to_owned());
+        e.value = Some(StrBytes::from_string(value));
+        e.read_only = read_only;
+        e.config_source = source;
+        e
+    };
+    let honoured = KEYS.iter().map(|key| {
+        let (value, source) = topic_value(shared, key, config);
+        entry(key.topic, value, source, false)
+    });
+    let fixed = FIXED
+        .iter()
+        .map(|f| entry(f.key, f.values[0].into(), DEFAULT_CONFIG, true));
+    honoured.chain(fixed).collect()
+}
+
 /// The answer to `r`.
 pub fn describe(
     shared: &Shared,
     r: &DescribeConfigsRequest,
     version: i16,
 ) -> DescribeConfigsResponse {
-    let builtin = LogConfig::default();
-    let broker_source = |key: &Key| {
-        if (key.value)(&shared.default_log) == (key.value)(&builtin) {
-            DEFAULT_CONFIG
-        } else {
-            STATIC_BROKER_CONFIG
-        }
-    };
+    let broker_source = |key: &Key| broker_source(shared, key);
     let mut resp = DescribeConfigsResponse::default();
     for res in &r.resources {
         let wanted = |name: &str| {
@@ -186,19 +225,14 @@ pub fn describe(
                 }
                 Some(topic) => {
                     for key in KEYS.iter().filter(|k| wanted(k.topic)) {
-                        let value = (key.value)(&topic.config);
-                        let default = (key.value)(&shared.default_log);
-                        let source = if value == default {
-                            broker_source(key)
-                        } else {
-                            TOPIC_CONFIG
-                        };
+                        let (value, source) = topic_value(shared, key, &topic.config);
                         let mut e =
                             entry(key.topic, value.clone(), source, false, key.kind, key.doc);
                         if r.include_synonyms {
                             if source == TOPIC_CONFIG {
                                 e.synonyms.push(synonym(key.topic, value, TOPIC_CONFIG));
                             }
+                            let default = (key.value)(&shared.default_log);
                             e.synonyms
                                 .push(synonym(key.broker, default, broker_source(key)));
                         }

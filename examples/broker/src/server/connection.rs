@@ -28,6 +28,7 @@
 
 use super::alter_configs::{self, AlterApi, Alteration};
 use super::budget::Reservations;
+use super::create_topics;
 use super::features;
 use super::fetch_session;
 use super::groups::{GroupCall, ToWriter};
@@ -1746,12 +1747,18 @@ impl Connection {
     ) {
         // KIP-599: v6 and later can be refused a topic for the quota.
         let mut charge = MutationCharge::new(mutations, head.api_version >= 6, ctx.now());
+        let twice = create_topics::duplicated(&r.topics);
         let mut answers = Vec::with_capacity(r.topics.len());
         let mut specs = Vec::new();
         let may_create_any = self.may(ctx, op::CREATE, resource::CLUSTER, CLUSTER);
         for t in r.topics {
             let name = t.name.0.clone();
-            let refused = if !may_create_any && !self.may(ctx, op::CREATE, resource::TOPIC, &name) {
+            let refused = if twice.contains(&name) {
+                Some((
+                    ec::INVALID_REQUEST,
+                    format!("topic {name:?} is named twice"),
+                ))
+            } else if !may_create_any && !self.may(ctx, op::CREATE, resource::TOPIC, &name) {
                 Some((
                     ec::TOPIC_AUTHORIZATION_FAILED,
                     format!("{} may not create topic {name:?}", self.principal),
@@ -1768,34 +1775,49 @@ impl Connection {
                 ))
             } else if let Err(e) = topics::validate_name(&name) {
                 Some((ec::INVALID_TOPIC_EXCEPTION, e.to_string()))
-            } else if r.validate_only {
-                // Nothing is created; report what creation would say.
-                self.shared.catalog.get(&name).map(|_| {
-                    (
-                        ec::TOPIC_ALREADY_EXISTS,
-                        format!("topic {name:?} already exists"),
-                    )
-                })
-            } else if !charge.admit(self.partitions_created(&name, t.num_partitions)) {
-                Some(quota_spent())
             } else {
-                specs.push(TopicSpec {
-                    name: name.as_str().to_owned(),
-                    partitions: t.num_partitions,
-                    configs: t
-                        .configs
-                        .into_iter()
-                        .map(|c| {
-                            (
-                                c.name.as_str().to_owned(),
-                                c.value.map_or(String::new(), |v| v.as_str().to_owned()),
-                            )
-                        })
-                        .collect(),
-                });
                 None
             };
-            answers.push((name, refused));
+            let configs = || {
+                t.configs
+                    .iter()
+                    .map(|c| {
+                        let value = c.value.as_ref().map_or("", |v| v.as_str());
+                        (c.name.as_str().to_owned(), value.to_owned())
+                    })
+                    .collect::<Vec<_>>()
+            };
+            let asked = match refused {
+                Some((code, message)) => create_topics::Asked::Refused(code, message),
+                // Nothing is created: checked here as the writer would.
+                None if r.validate_only => create_topics::validated(
+                    &name,
+                    t.num_partitions,
+                    &configs(),
+                    &self.shared.default_log,
+                    self.shared.default_partitions,
+                    self.shared.catalog.get(&name).is_some(),
+                ),
+                None if !charge.admit(self.partitions_created(&name, t.num_partitions)) => {
+                    let (code, message) = quota_spent();
+                    create_topics::Asked::Refused(code, message)
+                }
+                None => {
+                    specs.push(TopicSpec {
+                        name: name.as_str().to_owned(),
+                        partitions: t.num_partitions,
+                        configs: configs(),
+                    });
+                    create_topics::Asked::Create
+                }
+            };
+            let describable = !matches!(asked, create_topics::Asked::Refused(..))
+                && self.may(ctx, op::DESCRIBE_CONFIGS, resource::TOPIC, &name);
+            answers.push(create_topics::AskedTopic {
+                name,
+                asked,
+                describable,
+            });
         }
         let op = (!specs.is_empty()).then(|| LogOp::CreateTopics(specs));
         let throttle = charge.throttle();

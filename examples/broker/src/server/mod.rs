@@ -12,6 +12,7 @@ mod config_resources;
 mod configs;
 mod connection;
 pub mod connection_limits;
+mod create_topics;
 mod features;
 pub mod fetch_session;
 pub mod groups;

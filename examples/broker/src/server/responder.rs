@@ -7,6 +7,7 @@
 //! writer, working in broker-wide partition ids, does not.
 
 use super::alter_configs::{self, AlterApi};
+use super::create_topics;
 use super::fetch_session::SessionStep;
 use super::quotas::{throttle_ms, Applied, Throttled};
 use super::sequencer::{encoded, Frame, Sequenced};
@@ -19,10 +20,8 @@ use crate::protocol::share_fetch_response::{self, ShareHead, SharePartition};
 use crate::protocol::throttle::ThrottleTime;
 use crate::share::group_config::AlterError;
 use crate::share::job::ShareAnswer;
-use crate::topics::TopicError;
 use gyre_reactor::{ChannelHandle, UserEvent};
 use kafka_protocol::messages::create_partitions_response::CreatePartitionsTopicResult;
-use kafka_protocol::messages::create_topics_response::CreatableTopicResult;
 use kafka_protocol::messages::delete_records_response::{
     DeleteRecordsPartitionResult, DeleteRecordsTopicResult,
 };
@@ -34,7 +33,7 @@ use kafka_protocol::messages::produce_response::{
     BatchIndexAndErrorMessage, PartitionProduceResponse, TopicProduceResponse,
 };
 use kafka_protocol::messages::{
-    CreatePartitionsResponse, CreateTopicsResponse, DeleteRecordsResponse, DeleteTopicsResponse,
+    CreatePartitionsResponse, DeleteRecordsResponse, DeleteTopicsResponse,
     DescribeProducersResponse, ListOffsetsResponse, OffsetForLeaderEpochResponse, ProduceResponse,
     ShareAcknowledgeResponse, TopicName, WriteTxnMarkersResponse,
 };
@@ -81,10 +80,10 @@ pub enum Pending {
     DescribeLogDirs(Vec<super::replicas::LogDirTopic>),
     /// A delete-records request.
     DeleteRecords(Vec<TopicLayout>),
-    /// A create-topics request: its topics, and those refused before the
-    /// writer saw them (name, error code, message); the throttle time
-    /// (ms) its mutation quota earned.
-    CreateTopics(Vec<(StrBytes, Early)>, i32),
+    /// A create-topics request: its topics, each sent to the writer or
+    /// answered before (refused, or validated); the throttle time (ms) its
+    /// mutation quota earned.
+    CreateTopics(Vec<create_topics::AskedTopic>, i32),
     /// A metadata request that first auto-created topics, and the
     /// address to advertise.
     Metadata(
@@ -252,31 +251,8 @@ impl LogReply for Responder {
                 self.send_encoded(resp)
             }
             (Pending::CreateTopics(topics, throttle), Answer::Created(results)) => {
-                let mut results = results.into_iter();
-                let mut r = CreateTopicsResponse::default();
-                r.throttle_time_ms = *throttle;
-                for (name, refused) in topics {
-                    let mut t = CreatableTopicResult::default();
-                    t.name = TopicName(name.clone());
-                    let outcome = match refused {
-                        Some((code, message)) => Err((*code, message.clone())),
-                        None => match results.next() {
-                            Some(Ok(topic)) => {
-                                t.topic_id = topic.id;
-                                t.num_partitions = topic.partitions.len() as i32;
-                                t.replication_factor = 1;
-                                Ok(())
-                            }
-                            Some(Err(e)) => Err((topic_error_code(&e), e.to_string())),
-                            None => Err((ec::INVALID_REQUEST, "no answer".into())),
-                        },
-                    };
-                    if let Err((code, message)) = outcome {
-                        t.error_code = code;
-                        t.error_message = Some(StrBytes::from_string(message));
-                    }
-                    r.topics.push(t);
-                }
+                let configs = |config: &_| super::configs::created(&self.shared, config);
+                let r = create_topics::response(topics, results, *throttle, self.version, configs);
                 self.send_encoded(r);
             }
             (Pending::Metadata(request, advertised, asker), Answer::Created(_)) => {
@@ -315,7 +291,7 @@ impl LogReply for Responder {
                         t.error_code = if name.is_none() {
                             ec::UNKNOWN_TOPIC_ID
                         } else {
-                            topic_error_code(&e)
+                            e.code()
                         };
                         t.error_message = Some(StrBytes::from_string(e.to_string()));
                     }
@@ -341,7 +317,7 @@ impl LogReply for Responder {
                         Some((code, message)) => (*code, Some(message.clone())),
                         None => match results.next() {
                             Some(Ok(())) => (ec::NONE, None),
-                            Some(Err(e)) => (topic_error_code(&e), Some(e.to_string())),
+                            Some(Err(e)) => (e.code(), Some(e.to_string())),
                             None => (ec::INVALID_REQUEST, Some("no answer".into())),
                         },
                     };
@@ -383,22 +359,10 @@ impl LogReply for Responder {
     }
 }
 
-/// Kafka's error code for a topic operation's failure.
-pub(crate) fn topic_error_code(e: &TopicError) -> i16 {
-    match e {
-        TopicError::InvalidName(_) => ec::INVALID_TOPIC_EXCEPTION,
-        TopicError::Exists(_) => ec::TOPIC_ALREADY_EXISTS,
-        TopicError::Unknown(_) => ec::UNKNOWN_TOPIC_OR_PARTITION,
-        TopicError::InvalidPartitions(_) | TopicError::NotGrown { .. } => ec::INVALID_PARTITIONS,
-        TopicError::InvalidConfig { .. } => ec::INVALID_CONFIG,
-        TopicError::Storage(_) => ec::KAFKA_STORAGE_ERROR,
-    }
-}
-
 /// Kafka's error code for a config alteration's failure.
 fn config_error_code(e: &ConfigError) -> i16 {
     match e {
-        ConfigError::Topic(e) => topic_error_code(e),
+        ConfigError::Topic(e) => e.code(),
         ConfigError::Group(AlterError::Refused(_)) => ec::INVALID_CONFIG,
         ConfigError::Group(AlterError::NotWritten(_)) => ec::KAFKA_STORAGE_ERROR,
     }
