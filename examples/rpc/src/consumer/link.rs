@@ -1,7 +1,7 @@
 //! [`Link`]: what every call on one connection shares: the channel's
 //! handle, the filings, the counts of calls in flight and of answers read
-//! by their callers, the largest body an answer may have, and whether the
-//! provider said it is shutting down. The
+//! by their callers, the largest body an answer may have, whether the
+//! provider said it is shutting down, and whether a graceful close began. The
 //! `Connection` holds it in one `Arc`, so an asynchronous call's future
 //! takes all of it with one clone. Uses the consumer's filings, pending
 //! calls' `Outgoing` and the `Settling` of calls read by their callers
@@ -29,6 +29,9 @@ pub(crate) struct Link {
     pub(crate) max_body: usize,
     /// The provider said it is shutting down (set on the loop).
     pub(crate) read_only: Arc<AtomicBool>,
+    /// A graceful close began: new calls fail with `Closed` (see
+    /// `closing`).
+    pub(crate) closing: AtomicBool,
 }
 
 impl Link {

@@ -29,6 +29,7 @@
 //! provider.shutdown(std::time::Duration::from_secs(1));
 //! ```
 
+mod closing;
 mod error;
 mod filings;
 mod handler;
@@ -68,7 +69,7 @@ use std::net::SocketAddr;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use wait::{LentCall, Sent};
 
 /// Per-call settings.
@@ -409,6 +410,7 @@ impl ConsumerBuilder {
             filters: Arc::from(self.filters.clone()),
             config: Arc::new(self),
             answers: PromisePool::new(ANSWER_SLOTS),
+            opened: Arc::default(),
         })
     }
 }
@@ -443,6 +445,8 @@ pub struct Consumer {
     filters: Arc<[Arc<dyn Filter>]>,
     /// The answer slots of asynchronous calls, reused by every connection.
     answers: PromisePool<Answer>,
+    /// The connections it opened, for a graceful shutdown.
+    opened: Arc<closing::Opened>,
 }
 
 impl Consumer {
@@ -561,15 +565,18 @@ impl Consumer {
         };
         #[cfg(not(feature = "tls"))]
         let handle = connect!(Pipeline::new());
+        let link = Arc::new(link::Link {
+            handle,
+            filings,
+            waiting,
+            read_own: AtomicU64::new(0),
+            max_body: self.config.max_body,
+            read_only,
+            closing: AtomicBool::new(false),
+        });
+        self.opened.add(&link);
         Ok(Connection {
-            link: Arc::new(link::Link {
-                handle,
-                filings,
-                waiting,
-                read_own: AtomicU64::new(0),
-                max_body: self.config.max_body,
-                read_only,
-            }),
+            link,
             _loops: self.loops.clone(),
             next_id,
             addr,
@@ -586,10 +593,62 @@ impl Consumer {
         })
     }
 
-    /// Stops the event loops, closing every connection.
+    /// Stops the event loops, closing every connection; calls waiting on
+    /// them fail with [`RpcError::Closed`].
     pub fn shutdown(self) {
         self.loops
             .shutdown_gracefully(Duration::ZERO, Duration::from_secs(1));
+    }
+
+    /// Shuts down once the calls in flight are answered (Dubbo's
+    /// consumer-side graceful shutdown): every connection it opened stops
+    /// taking new calls (they fail at once with [`RpcError::Closed`], and
+    /// clusters stop choosing them), the calls in flight on them are
+    /// waited for, for at most `timeout`, then the event loops stop and
+    /// those still unanswered fail with `Closed`. Returns whether every
+    /// call was answered. Blocks the calling thread; on an event loop's
+    /// thread (where waiting would hold that loop) it waits for nothing.
+    ///
+    /// ```
+    /// use gyre_rpc::consumer::{Consumer, RpcError};
+    /// use gyre_rpc::provider::{Provider, Service, ServiceError};
+    /// use gyre_rpc::ServiceKey;
+    /// use std::time::Duration;
+    ///
+    /// let key = ServiceKey::new("demo.Slow");
+    /// let service = Service::builder(key.clone())
+    ///     .method("nap", |ms: u64| {
+    ///         std::thread::sleep(Duration::from_millis(ms));
+    ///         Ok::<_, ServiceError>(ms)
+    ///     })
+    ///     .build();
+    /// let provider = Provider::builder().listen("127.0.0.1:0".parse()?).service(service).start()?;
+    /// let consumer = Consumer::builder().build()?;
+    /// let conn = consumer.connect(provider.local_addr())?;
+    /// let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    /// let call = conn.call_async::<_, u64>(&key, "nap", &50u64);
+    /// let napping = std::thread::spawn(move || rt.block_on(call));
+    /// while conn.in_flight() == 0 {
+    ///     std::thread::yield_now();
+    /// }
+    /// assert!(consumer.shutdown_gracefully(Duration::from_secs(5)), "answered in time");
+    /// assert_eq!(napping.join().unwrap()?, 50);
+    /// assert!(matches!(conn.call::<_, u64>(&key, "nap", &0u64), Err(RpcError::Closed)));
+    /// provider.shutdown(Duration::from_secs(1));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn shutdown_gracefully(self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        let links = self.opened.live();
+        let answered = if gyre_reactor::is_event_loop_thread() {
+            closing::drain(&links, Instant::now())
+        } else {
+            closing::drain(&links, deadline)
+        };
+        let rest = deadline.saturating_duration_since(Instant::now());
+        self.loops
+            .shutdown_gracefully(Duration::ZERO, rest.max(Duration::from_millis(100)));
+        answered
     }
 }
 
@@ -866,13 +925,50 @@ impl Connection {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn is_available(&self) -> bool {
-        self.is_open() && !self.is_read_only()
+        self.is_open() && !self.is_read_only() && !self.link.closing.load(Ordering::Relaxed)
     }
 
     /// Closes the connection; calls waiting on it fail with
     /// [`RpcError::Closed`].
     pub fn close(&self) {
         let _ = self.link.handle.close();
+    }
+
+    /// Closes the connection once its calls are answered: new calls on it
+    /// fail at once with [`RpcError::Closed`] (and a
+    /// [`Cluster`](crate::cluster::Cluster) stops choosing it), the calls
+    /// in flight are waited for, for at most `timeout`, then it closes and
+    /// those still unanswered fail with `Closed`. Returns whether every
+    /// call was answered. Blocks the calling thread; on an event loop's
+    /// thread (where waiting would hold that loop) it waits for nothing.
+    ///
+    /// ```
+    /// use gyre_rpc::consumer::{Consumer, RpcError};
+    /// use gyre_rpc::provider::{Provider, Service, ServiceError};
+    /// use gyre_rpc::ServiceKey;
+    /// use std::time::Duration;
+    ///
+    /// let key = ServiceKey::new("demo.Echo");
+    /// let service = Service::builder(key.clone())
+    ///     .method("echo", |s: String| Ok::<_, ServiceError>(s))
+    ///     .build();
+    /// let provider = Provider::builder().listen("127.0.0.1:0".parse()?).service(service).start()?;
+    /// let conn = Consumer::builder().build()?.connect(provider.local_addr())?;
+    /// assert_eq!(conn.call::<_, String>(&key, "echo", "hi")?, "hi");
+    /// assert!(conn.close_gracefully(Duration::from_secs(1)), "nothing was in flight");
+    /// assert!(matches!(conn.call::<_, String>(&key, "echo", "hi"), Err(RpcError::Closed)));
+    /// provider.shutdown(Duration::from_secs(1));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn close_gracefully(&self, timeout: Duration) -> bool {
+        let links = [self.link.clone()];
+        let answered = if gyre_reactor::is_event_loop_thread() {
+            closing::drain(&links, Instant::now())
+        } else {
+            closing::drain(&links, Instant::now() + timeout)
+        };
+        self.close();
+        answered
     }
 
     /// A request frame: the routing part, then what `args` writes.
@@ -884,6 +980,9 @@ impl Connection {
         options: &CallOptions,
         args: impl FnOnce(&mut BytesMut) -> Result<(), RpcError>,
     ) -> Result<(u64, Bytes), RpcError> {
+        if self.link.closing.load(Ordering::SeqCst) {
+            return Err(RpcError::Closed);
+        }
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let frame = SCRATCH.with(|s| {
             encode_frame(
