@@ -107,7 +107,7 @@ struct Rig {
 
 impl Rig {
     fn new(opts: ChannelOptions) -> Rig {
-        let (mut lp, poll) = by_hand::new();
+        let (mut lp, poll) = by_hand::new().unwrap();
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         // A small receive window on the peer's side, so each writable edge
         // moves a few kilobytes and the queue passes through every level

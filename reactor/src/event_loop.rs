@@ -496,8 +496,10 @@ impl LoopInner {
         }
     }
 
-    fn fire_timers(&mut self, fired: &mut Vec<(TimerId, TimerTarget)>) {
+    /// Runs the timers due at the loop's clock; whether any was.
+    fn fire_timers(&mut self, fired: &mut Vec<(TimerId, TimerTarget)>) -> bool {
         self.local.wheel.advance(self.local.now, fired);
+        let any = !fired.is_empty();
         for (id, target) in fired.drain(..) {
             match target {
                 TimerTarget::Channel { token, layer, tag } => {
@@ -524,6 +526,7 @@ impl LoopInner {
                 }
             }
         }
+        any
     }
 
     /// Does one entry of the come-back list; whether it was input.
@@ -666,23 +669,27 @@ impl LoopInner {
         self.local.now = Instant::now();
         let mut busy = false;
         for event in events.iter() {
-            let token = event.token();
-            if token == token::WAKER {
-                continue;
-            }
-            if let Some(index) = token::as_listener(token) {
-                busy = true;
-                self.accept(index, false);
-            } else {
-                let readable = event.is_readable() || event.is_read_closed() || event.is_error();
-                let hup = event.is_read_closed() || event.is_error();
-                let writable = event.is_writable() || event.is_error();
-                // Draining output is not new work; input is.
-                busy |= readable;
-                self.dispatch(token, |ch, lp| ch.ready(lp, readable, hup, writable));
-            }
+            busy |= self.on_epoll_event(event);
         }
         Some(busy)
+    }
+
+    /// Runs one readiness event; whether it was input (draining output is
+    /// not new work).
+    fn on_epoll_event(&mut self, event: &mio::event::Event) -> bool {
+        let token = event.token();
+        if token == token::WAKER {
+            return false;
+        }
+        if let Some(index) = token::as_listener(token) {
+            self.accept(index, false);
+            return true;
+        }
+        let readable = event.is_readable() || event.is_read_closed() || event.is_error();
+        let hup = event.is_read_closed() || event.is_error();
+        let writable = event.is_writable() || event.is_error();
+        self.dispatch(token, |ch, lp| ch.ready(lp, readable, hup, writable));
+        readable
     }
 
     /// Submits, waits for completions and runs them; whether there was
@@ -781,59 +788,4 @@ impl LoopInner {
     fn await_in_flight(&mut self) {}
 }
 
-/// A loop driven by hand, for unit tests of the channel's state machine:
-/// no thread and no `epoll_wait`. The test is the driver: it delivers the
-/// readiness the kernel would report, moves the clock, and runs what the
-/// loop would run next, so every step is deterministic.
-#[cfg(test)]
-pub(crate) mod by_hand {
-    use super::*;
-    use crate::mailbox::Doorbell;
-    use crossbeam_queue::SegQueue;
-
-    /// The loop and the `Poll` its registry belongs to (never polled, kept
-    /// so the registrations stay valid).
-    pub(crate) fn new() -> (LoopInner, Poll) {
-        let poll = Poll::new().expect("epoll instance");
-        let waker = mio::Waker::new(poll.registry(), token::WAKER).expect("waker");
-        let registry = poll.registry().try_clone().expect("registry");
-        let shared = Arc::new(LoopShared {
-            waker: crate::loop_shared::Wake::Mio(waker),
-            doorbell: Doorbell::new(),
-            inbox: SegQueue::new(),
-            tasks: SegQueue::new(),
-            alive: AtomicBool::new(true),
-            index: 0,
-            transport: crate::transport::Transport::Epoll,
-            registry: Some(registry.try_clone().expect("registry")),
-        });
-        let inner = LoopInner::new(Driver::Epoll(registry), shared, Duration::ZERO);
-        (inner, poll)
-    }
-
-    impl LoopInner {
-        /// The tokens of the open channels.
-        pub(crate) fn tokens(&self) -> Vec<Token> {
-            (0..self.slots.slot_count())
-                .filter_map(|i| self.slots.full_name(i))
-                .map(|(index, generation)| token::channel(index, generation))
-                .collect()
-        }
-
-        /// Moves the clock on by `by` and fires the timers that are due.
-        pub(crate) fn advance(&mut self, by: Duration) {
-            self.local.now += by;
-            self.fire_timers(&mut Vec::new());
-        }
-
-        /// Does the work channels asked the loop to come back for (as
-        /// the next turn would); how many entries there were.
-        pub(crate) fn run_again(&mut self) -> usize {
-            let again = std::mem::take(&mut self.local.again);
-            for &what in &again {
-                self.come_back(what);
-            }
-            again.len()
-        }
-    }
-}
+pub(crate) mod by_hand;

@@ -20,6 +20,10 @@
 //!   ([`Bootstrap::bind_datagram`]: a pipeline of [`Datagram`]s).
 //! * [`IdleStateHandler`] fires reader/writer/all-idle events; the codec
 //!   adapters run any `gyre-codec` decoder and encoder as pipeline stages.
+//! * [`EmbeddedChannel`] runs a pipeline on the calling thread, over a
+//!   real channel whose loop turns only when the test calls in and whose
+//!   clock moves only when told, for unit tests of handlers (Netty's
+//!   `EmbeddedChannel`).
 //! * [`EventLoopGroup::shutdown_gracefully`] stops accepting, waits for a
 //!   quiet period (bounded by a timeout) and closes what is left;
 //!   [`Server::serve_until_signal`] runs it on SIGINT or SIGTERM.
@@ -42,6 +46,7 @@
 //! udp                         UDP channels: Bootstrap::bind_datagram / connect_datagram
 //!        |
 //! bootstrap, group            servers and clients, groups of loops
+//! embedded                    EmbeddedChannel: a pipeline run on the calling thread, for tests
 //!        |
 //! connection                  socket + pipeline -> one task for a loop (the only generic glue)
 //!        |
@@ -156,6 +161,7 @@ pub mod direct;
 #[cfg(not(loom))]
 mod direct;
 mod driver;
+mod embedded;
 mod error;
 mod event_loop;
 #[cfg(any(not(loom), feature = "io-uring"))]
@@ -231,6 +237,7 @@ pub use connecting::Connecting;
 pub use connection_cap::CapWaker;
 pub use connection_cap::ConnectionCap;
 pub use datagram::Datagram;
+pub use embedded::{EmbeddedChannel, EmbeddedError};
 pub use error::{ChannelClosed, Error};
 pub use fd_limit::{open_file_limit, raise_open_file_limit, set_open_file_limit};
 pub use file_loader::{FileLoadCounts, FileLoader, FileLoaderBuilder};

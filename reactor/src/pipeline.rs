@@ -41,9 +41,13 @@ use std::marker::PhantomData;
 ///   Request", say) and decide whether to close.
 /// - **A message nobody reads is dropped** at the tail, silently: the last
 ///   inbound handler's `Pass` is usually `()`.
-/// - **A handler must not panic**: a panic unwinds its loop's thread, and
-///   the channels on that loop go with it (other loops go on). Report
-///   failures as errors (above) instead.
+/// - **A handler should not panic**: the loop catches a panic, logs it and
+///   closes that channel at once, without delivering what it had queued
+///   (the loop and its other channels go on). Report failures as errors
+///   (above) instead, to answer or close as the protocol wants.
+/// - **Test a pipeline without a server** on an
+///   [`EmbeddedChannel`](crate::EmbeddedChannel): bytes in, messages and
+///   bytes out, timers moved by hand, all on the test's thread.
 ///
 /// ```
 /// use bytes::Bytes;

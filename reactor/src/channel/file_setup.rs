@@ -237,7 +237,7 @@ mod tests {
         let path = gyre_testkit::scratch_root().join(format!("gyre-{name}-{}", std::process::id()));
         std::fs::write(&path, (0..len).map(byte).collect::<Vec<u8>>()).unwrap();
         let (ours, socket, mut peer) = pair;
-        let (mut lp, _poll) = by_hand::new();
+        let (mut lp, _poll) = by_hand::new().unwrap();
         let pipeline =
             Pipeline::with_file_regions().inbound(SendsFile(path.clone(), then_unflushed));
         lp.add_accepted::<_, Outbound>(ours, None, Arc::new(opts), pipeline.layers);
