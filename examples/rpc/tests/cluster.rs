@@ -354,6 +354,29 @@ fn least_active_sends_most_calls_past_a_slow_provider() {
 }
 
 #[test]
+fn shortest_response_sends_a_lone_callers_calls_to_the_faster_provider() {
+    use gyre_rpc::cluster::ShortestResponse;
+    // One caller: nothing is ever in flight when a call is chosen, so
+    // least-active would split the calls evenly; the response times do
+    // not.
+    let slow = start(Behaviour::Slow(20, 1));
+    let fast = start(Behaviour::Answer(2));
+    let c = Cluster::builder(key())
+        .balancer(ShortestResponse)
+        .options(CallOptions::default().timeout(Duration::from_secs(2)))
+        .build(Consumer::builder().build().unwrap());
+    c.set_providers([&slow, &fast].map(|p| (p.provider.local_addr(), 100)));
+    let answers: Vec<i32> = (0..100).map(|_| c.call("who", &()).unwrap()).collect();
+    let to_slow = answers.iter().filter(|&&id| id == 1).count();
+    // Each is tried once while unmeasured; then the faster one takes
+    // every call (20 ms against a fraction of one).
+    assert!(
+        (1..=3).contains(&to_slow),
+        "the slow provider took {to_slow} of 100"
+    );
+}
+
+#[test]
 fn a_silent_provider_is_dropped_after_three_heartbeats_and_reconnected_with_back_off() {
     use std::io::Read;
     // A "provider" that accepts and then says nothing at all, not even to

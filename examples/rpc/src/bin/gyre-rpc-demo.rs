@@ -13,7 +13,8 @@
 
 use clap::{Parser, Subcommand, ValueEnum};
 use gyre_rpc::cluster::{
-    Cluster, ClusterMode, ConsistentHash, LeastActive, SmoothRoundRobin, WeightedRandom,
+    Cluster, ClusterMode, ConsistentHash, LeastActive, ShortestResponse, SmoothRoundRobin,
+    WeightedRandom,
 };
 use gyre_rpc::consumer::{CallOptions, Consumer};
 use gyre_rpc::filter::AccessLog;
@@ -107,6 +108,7 @@ enum Balancer {
     Random,
     RoundRobin,
     LeastActive,
+    ShortestResponse,
     ConsistentHash,
 }
 
@@ -254,6 +256,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 Balancer::Random => builder.balancer(WeightedRandom),
                 Balancer::RoundRobin => builder.balancer(SmoothRoundRobin),
                 Balancer::LeastActive => builder.balancer(LeastActive),
+                Balancer::ShortestResponse => builder.balancer(ShortestResponse),
                 Balancer::ConsistentHash => builder.balancer(ConsistentHash::default()),
             };
             let cluster = builder.build(Consumer::builder().build()?);

@@ -1,10 +1,12 @@
 //! Load balancers: which provider gets the next call.
 //!
-//! Four, as Dubbo has them: [`WeightedRandom`] (the default),
+//! Five, as Dubbo has them: [`WeightedRandom`] (the default),
 //! [`SmoothRoundRobin`] (nginx's smooth weighted round robin),
-//! [`LeastActive`] (fewest calls in flight, weighted random among ties) and
-//! [`ConsistentHash`] (160 virtual nodes per provider, keyed on what the
-//! caller chooses). [`LoadBalancer`] is the extension point for a fifth.
+//! [`LeastActive`] (fewest calls in flight, weighted random among ties),
+//! [`ShortestResponse`] (the shortest expected wait: recent response time
+//! times the calls queued ahead) and [`ConsistentHash`] (160 virtual nodes
+//! per provider, keyed on what the caller chooses). [`LoadBalancer`] is
+//! the extension point for a sixth.
 //!
 //! Balancers keep their per-provider state in the [`Endpoint`]s themselves
 //! (atomics), so a selection takes no lock and allocates nothing, except
@@ -15,8 +17,9 @@
 use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 /// A provider as the balancers see it: its address, its weight, and the
 /// state they keep about it.
@@ -41,6 +44,9 @@ pub struct Endpoint {
     pub weight: u32,
     active: AtomicUsize,
     current_weight: AtomicI64,
+    /// A moving average of its successful calls' times in nanoseconds
+    /// (0: none measured yet), for [`ShortestResponse`].
+    response_ns: AtomicU64,
 }
 
 impl Endpoint {
@@ -51,12 +57,54 @@ impl Endpoint {
             weight,
             active: AtomicUsize::new(0),
             current_weight: AtomicI64::new(0),
+            response_ns: AtomicU64::new(0),
         }
     }
 
     /// Calls in flight to it.
     pub fn active(&self) -> usize {
         self.active.load(Ordering::Relaxed)
+    }
+
+    /// Takes a successful call's time into the moving average
+    /// [`ShortestResponse`] reads: an exponentially weighted one, each new
+    /// time weighing 1/8, so a provider that slows down (or recovers) is
+    /// seen within a few calls. Clusters record it when their balancer
+    /// asks ([`LoadBalancer::uses_response_times`]).
+    ///
+    /// ```
+    /// use gyre_rpc::cluster::Endpoint;
+    /// use std::time::Duration;
+    ///
+    /// let endpoint = Endpoint::new("10.0.0.1:20880".parse()?, 100);
+    /// assert_eq!(endpoint.response_time(), None);
+    /// endpoint.record_response(Duration::from_millis(8));
+    /// assert_eq!(endpoint.response_time(), Some(Duration::from_millis(8)));
+    /// endpoint.record_response(Duration::from_millis(16));
+    /// assert_eq!(endpoint.response_time(), Some(Duration::from_millis(9)));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn record_response(&self, elapsed: Duration) {
+        // At least 1 ns: 0 means "none measured".
+        let sample = u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX).max(1);
+        let _ = self
+            .response_ns
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |old| {
+                Some(if old == 0 {
+                    sample
+                } else {
+                    (old - old / 8).saturating_add(sample / 8).max(1)
+                })
+            });
+    }
+
+    /// The moving average of its successful calls' times, if any was
+    /// recorded.
+    pub fn response_time(&self) -> Option<Duration> {
+        match self.response_ns.load(Ordering::Relaxed) {
+            0 => None,
+            ns => Some(Duration::from_nanos(ns)),
+        }
     }
 
     /// Counts a call in flight until the guard drops.
@@ -146,6 +194,13 @@ pub trait LoadBalancer: Send + Sync + std::fmt::Debug {
     /// [`ConsistentHash`] does); when not, the cluster does not hash the
     /// call's arguments to make one.
     fn uses_key(&self) -> bool {
+        false
+    }
+
+    /// Whether [`select`](Self::select) reads the providers' response
+    /// times ([`Endpoint::response_time`]; only [`ShortestResponse`]
+    /// does); when not, the cluster does not time its calls.
+    fn uses_response_times(&self) -> bool {
         false
     }
 }
@@ -391,37 +446,85 @@ pub struct LeastActive;
 
 impl LoadBalancer for LeastActive {
     fn select(&self, candidates: &Candidates<'_>, _key: u64) -> Option<usize> {
-        // One pass, reading each count once (other threads move them
-        // meanwhile): a weighted reservoir sample over the providers tied at
-        // the least count seen so far, restarted whenever a lower count
-        // shows up. Each tie ends up chosen in proportion to its weight.
-        // As with the other balancers a weight of 0 takes no calls unless
-        // every tie has weight 0; then the ties are uniform.
-        let endpoints = candidates.endpoints();
-        let mut least = usize::MAX;
-        let mut chosen = None;
-        let (mut tied, mut tied_weight) = (0u64, 0u64);
-        for i in candidates.eligible() {
-            let active = endpoints[i].active();
-            let w = u64::from(endpoints[i].weight);
-            if active < least {
-                least = active;
-                (tied, tied_weight) = (0, 0);
-            } else if active > least {
-                continue;
-            }
-            tied += 1;
-            tied_weight += w;
-            let take = if tied_weight == 0 {
-                random_below(tied) == 0
-            } else {
-                w > 0 && random_below(tied_weight) < w
-            };
-            if take {
-                chosen = Some(i);
-            }
+        least_by(candidates, |e| e.active() as u128)
+    }
+}
+
+/// The eligible provider with the least `cost`, weighted random among
+/// ties. One pass, reading each cost once (other threads move them
+/// meanwhile): a weighted reservoir sample over the providers tied at the
+/// least cost seen so far, restarted whenever a lower one shows up, so
+/// each tie ends up chosen in proportion to its weight. As with the other
+/// balancers a weight of 0 takes no calls unless every tie has weight 0;
+/// then the ties are uniform.
+fn least_by(candidates: &Candidates<'_>, cost: impl Fn(&Endpoint) -> u128) -> Option<usize> {
+    let endpoints = candidates.endpoints();
+    let mut least = u128::MAX;
+    let mut chosen = None;
+    let (mut tied, mut tied_weight) = (0u64, 0u64);
+    for i in candidates.eligible() {
+        let c = cost(&endpoints[i]);
+        let w = u64::from(endpoints[i].weight);
+        if c < least {
+            least = c;
+            (tied, tied_weight) = (0, 0);
+        } else if c > least {
+            continue;
         }
-        chosen
+        tied += 1;
+        tied_weight += w;
+        let take = if tied_weight == 0 {
+            random_below(tied) == 0
+        } else {
+            w > 0 && random_below(tied_weight) < w
+        };
+        if take {
+            chosen = Some(i);
+        }
+    }
+    chosen
+}
+
+/// The shortest expected wait (Dubbo's `ShortestResponseLoadBalance`): a
+/// provider's recent response time (a moving average of its successful
+/// calls, [`Endpoint::response_time`]) times one more than its calls in
+/// flight, the least chosen, weighted random among ties. A provider not
+/// yet measured counts as instant, so each is tried early. Dubbo averages
+/// over a 30-second window; the moving average here sees a provider slow
+/// down within a few calls instead. Calls a cluster makes through it are
+/// timed (an `Instant` read before and after each); forking and broadcast
+/// calls, which go to several providers at once, are not.
+///
+/// ```
+/// use gyre_rpc::cluster::{Candidates, Endpoint, LoadBalancer, ShortestResponse};
+/// use std::sync::Arc;
+/// use std::time::Duration;
+///
+/// let endpoints: Vec<Arc<Endpoint>> = ["10.0.0.1:20880", "10.0.0.2:20880"]
+///     .iter()
+///     .map(|a| Arc::new(Endpoint::new(a.parse().unwrap(), 100)))
+///     .collect();
+/// endpoints[0].record_response(Duration::from_millis(2));
+/// endpoints[1].record_response(Duration::from_millis(5));
+/// let all = Candidates::all(&endpoints);
+/// assert_eq!(ShortestResponse.select(&all, 0), Some(0));
+/// // Three calls waiting on the faster one: 2 ms x 4 > 5 ms x 1.
+/// let _queued: Vec<_> = (0..3).map(|_| endpoints[0].begin_call()).collect();
+/// assert_eq!(ShortestResponse.select(&all, 0), Some(1));
+/// ```
+#[derive(Debug, Default)]
+pub struct ShortestResponse;
+
+impl LoadBalancer for ShortestResponse {
+    fn select(&self, candidates: &Candidates<'_>, _key: u64) -> Option<usize> {
+        least_by(candidates, |e| {
+            let ns = e.response_ns.load(Ordering::Relaxed);
+            u128::from(ns) * (e.active() as u128 + 1)
+        })
+    }
+
+    fn uses_response_times(&self) -> bool {
+        true
     }
 }
 
@@ -610,6 +713,44 @@ mod tests {
     }
 
     #[test]
+    fn shortest_response_weighs_time_by_queue_and_tries_the_unmeasured() {
+        let eps = endpoints(&[1, 1, 3]);
+        // None measured: all tie at zero, chosen by weight.
+        let got = shares(&ShortestResponse, &eps, 40_000);
+        assert!((got[2] - 0.6).abs() < 0.02, "{got:?}");
+        eps[0].record_response(Duration::from_micros(100));
+        eps[2].record_response(Duration::from_micros(300));
+        // The unmeasured one goes first.
+        assert_eq!(shares(&ShortestResponse, &eps, 1_000)[1], 1.0);
+        eps[1].record_response(Duration::from_micros(1_000));
+        assert_eq!(shares(&ShortestResponse, &eps, 1_000)[0], 1.0);
+        // Three queued on the fastest: 100 x 4 > 300 x 1.
+        let mut queued: Vec<_> = (0..3).map(|_| eps[0].begin_call()).collect();
+        assert_eq!(shares(&ShortestResponse, &eps, 1_000)[2], 1.0);
+        // Equal estimates: weighted random between them (0: 100 x 3 = 300
+        // after one call ends).
+        queued.pop();
+        let got = shares(&ShortestResponse, &eps, 40_000);
+        assert!(
+            (got[0] - 0.25).abs() < 0.02 && (got[2] - 0.75).abs() < 0.02,
+            "{got:?}"
+        );
+    }
+
+    #[test]
+    fn the_moving_average_follows_a_provider_that_slows() {
+        let e = Endpoint::new("10.0.0.1:1".parse().unwrap(), 1);
+        e.record_response(Duration::from_micros(100));
+        for _ in 0..20 {
+            e.record_response(Duration::from_micros(10_000));
+        }
+        let now = e.response_time().unwrap();
+        assert!(now > Duration::from_micros(9_000), "{now:?}");
+        e.record_response(Duration::ZERO);
+        assert!(e.response_time().is_some(), "a zero time is still a time");
+    }
+
+    #[test]
     fn consistent_hash_keeps_keys_and_moves_about_one_in_n() {
         let eps = endpoints(&[1, 1, 1, 1, 1]);
         let lb = ConsistentHash::default();
@@ -672,10 +813,12 @@ mod tests {
     #[test]
     fn every_balancer_keeps_to_the_eligible_providers() {
         let eps = endpoints(&[3, 1, 2, 0, 5]);
-        let balancers: [&dyn LoadBalancer; 4] = [
+        eps[1].record_response(Duration::from_micros(5));
+        let balancers: [&dyn LoadBalancer; 5] = [
             &WeightedRandom,
             &SmoothRoundRobin,
             &LeastActive,
+            &ShortestResponse,
             &ConsistentHash::default(),
         ];
         for lb in balancers {

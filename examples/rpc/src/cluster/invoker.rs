@@ -683,9 +683,15 @@ impl Cluster {
             return Err(RpcError::Closed);
         };
         let _active = m.endpoint.begin_call();
-        conn.wait(options.timeout, |done| {
+        // Timed only for a balancer that reads the times.
+        let started = self.inner.balancer.uses_response_times().then(Instant::now);
+        let answer = conn.wait(options.timeout, |done| {
             conn.start_raw(&self.inner.service, method, args, options, done)
-        })
+        });
+        if let (Some(started), Ok(_)) = (started, &answer) {
+            m.endpoint.record_response(started.elapsed());
+        }
+        answer
     }
 
     /// The same call to each of `members` at once; answers in the order

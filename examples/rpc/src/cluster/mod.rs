@@ -7,6 +7,6 @@ pub mod invoker;
 pub use invoker::{Cluster, ClusterBuilder, ClusterMode};
 
 pub use balance::{
-    hash_key, Candidates, ConsistentHash, Endpoint, LeastActive, LoadBalancer, SmoothRoundRobin,
-    WeightedRandom,
+    hash_key, Candidates, ConsistentHash, Endpoint, LeastActive, LoadBalancer, ShortestResponse,
+    SmoothRoundRobin, WeightedRandom,
 };
