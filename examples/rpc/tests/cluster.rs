@@ -376,6 +376,87 @@ fn shortest_response_sends_a_lone_callers_calls_to_the_faster_provider() {
     );
 }
 
+/// Waits until one of the cluster's providers is connected.
+fn wait_connected(c: &Cluster) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !c.providers().iter().any(|(_, up)| *up) {
+        assert!(Instant::now() < deadline, "no provider connected");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+#[test]
+fn a_fallback_answers_for_a_failing_provider_never_for_a_methods_own_error() {
+    let broken = start(Behaviour::Fail);
+    // Slow, so that a call made shows in the time it takes.
+    let working = start(Behaviour::Slow(500, 5));
+    let service = Service::builder(ServiceKey::new("test.Picky"))
+        .method("who", |n: i32| {
+            if n < 0 {
+                Err(ServiceError::new("negative"))
+            } else {
+                Ok(n)
+            }
+        })
+        .build();
+    let picky = Provider::builder()
+        .listen("127.0.0.1:0".parse().unwrap())
+        .service(service)
+        .start()
+        .unwrap();
+    let build = |key: ServiceKey| {
+        Cluster::builder(key)
+            .mode(ClusterMode::Failfast)
+            .fallback("who", |why: &RpcError| match why {
+                RpcError::Degraded { .. } => Ok(-2),
+                _ => Ok(-1),
+            })
+            .options(CallOptions::default().timeout(Duration::from_secs(2)))
+            .build(Consumer::builder().build().unwrap())
+    };
+    // No provider, then a failing one: the fallback's -1 both times.
+    let c = build(key());
+    assert_eq!(c.call::<_, i32>("who", &()).unwrap(), -1, "no provider");
+    c.set_providers([(broken.provider.local_addr(), 100)]);
+    wait_connected(&c);
+    assert_eq!(
+        c.call::<_, i32>("who", &()).unwrap(),
+        -1,
+        "a failing provider"
+    );
+    // A method without a fallback still fails.
+    assert!(c.call::<_, usize>("count", &()).is_err());
+    // A working provider answers for itself; degraded, the fallback does
+    // without a call, and restored, the provider again.
+    c.set_providers([(working.provider.local_addr(), 100)]);
+    wait_connected(&c);
+    assert_eq!(c.call::<_, i32>("who", &()).unwrap(), 5);
+    assert!(c.degrade("who", true));
+    let t = Instant::now();
+    assert_eq!(c.call::<_, i32>("who", &()).unwrap(), -2);
+    assert!(
+        t.elapsed() < Duration::from_millis(400),
+        "no call was made: {:?}",
+        t.elapsed()
+    );
+    assert!(c.degrade("who", false));
+    assert_eq!(c.call::<_, i32>("who", &()).unwrap(), 5);
+    assert!(!c.degrade("count", true), "no fallback to degrade to");
+    // A method's own error is its caller's: not replaced.
+    let p = build(ServiceKey::new("test.Picky"));
+    p.set_providers([(picky.local_addr(), 100)]);
+    wait_connected(&p);
+    assert_eq!(p.call::<_, i32>("who", &3).unwrap(), 3);
+    match p.call::<_, i32>("who", &-3) {
+        Err(RpcError::Failed {
+            status: Status::ServiceError,
+            ..
+        }) => {}
+        other => panic!("the method's own error was replaced: {other:?}"),
+    }
+    picky.shutdown(Duration::from_secs(1));
+}
+
 #[test]
 fn a_silent_provider_is_dropped_after_three_heartbeats_and_reconnected_with_back_off() {
     use std::io::Read;

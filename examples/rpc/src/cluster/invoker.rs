@@ -17,6 +17,7 @@
 //! it. A list given with [`Cluster::set_providers`] is taken exactly.
 
 use super::balance::{fingerprint, hash_key, Candidates, Endpoint, LoadBalancer, WeightedRandom};
+use super::fallback::{self, Fallbacks};
 use crate::consumer::{
     call_name, decode_answer, serialize_args, Answer, CallOptions, Connection, Consumer, RpcError,
     Sink,
@@ -179,6 +180,7 @@ struct Inner {
     mode: ClusterMode,
     balancer: Box<dyn LoadBalancer>,
     options: CallOptions,
+    fallbacks: Fallbacks,
     members: ArcSwap<Snapshot>,
     retries: Mutex<Vec<Retry>>,
     /// Notified when the list is replaced (providers added, connected
@@ -225,6 +227,7 @@ pub struct ClusterBuilder {
     mode: ClusterMode,
     balancer: Box<dyn LoadBalancer>,
     options: CallOptions,
+    fallbacks: Fallbacks,
 }
 
 impl ClusterBuilder {
@@ -246,6 +249,38 @@ impl ClusterBuilder {
         self
     }
 
+    /// Gives `method` a fallback (Dubbo's mock): when a call of it fails
+    /// for want of a working provider (none available, a timeout, a
+    /// closed connection, a provider overloaded or failing:
+    /// [`RpcError::is_retryable`]), after the mode has tried what it
+    /// tries, `fallback` is given the failure and its result is the
+    /// call's, as if a provider had answered it (so the caller's result
+    /// type must match). A method's own failure is never replaced.
+    /// [`Cluster::degrade`] makes the fallback answer every call without
+    /// calling (Dubbo's `force:` mock).
+    ///
+    /// ```
+    /// use gyre_rpc::cluster::Cluster;
+    /// use gyre_rpc::consumer::Consumer;
+    /// use gyre_rpc::ServiceKey;
+    ///
+    /// let prices = Cluster::builder(ServiceKey::new("demo.Prices"))
+    ///     .fallback("quote", |_failure| Ok(Vec::<u64>::new()))
+    ///     .build(Consumer::builder().build()?);
+    /// // No provider at all: the fallback's empty list.
+    /// let quotes: Vec<u64> = prices.call("quote", &"GYRE")?;
+    /// assert!(quotes.is_empty());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn fallback<Resp, F>(mut self, method: impl Into<String>, fallback: F) -> Self
+    where
+        Resp: Serialize,
+        F: Fn(&RpcError) -> Result<Resp, RpcError> + Send + Sync + 'static,
+    {
+        self.fallbacks.add(method.into(), fallback);
+        self
+    }
+
     /// The cluster, calling through `consumer`'s event loops; it has no
     /// providers until [`Cluster::set_providers`].
     pub fn build(self, consumer: Consumer) -> Cluster {
@@ -255,6 +290,7 @@ impl ClusterBuilder {
             mode: self.mode,
             balancer: self.balancer,
             options: self.options,
+            fallbacks: self.fallbacks,
             members: ArcSwap::new(Snapshot::new(Vec::new())),
             retries: Mutex::new(Vec::new()),
             list_changed: (Mutex::new(()), Condvar::new()),
@@ -336,6 +372,7 @@ impl Cluster {
             service,
             mode: ClusterMode::default(),
             balancer: Box::new(WeightedRandom),
+            fallbacks: Fallbacks::default(),
             options: CallOptions::default(),
         }
     }
@@ -523,9 +560,69 @@ impl Cluster {
         }
     }
 
+    /// Degrades `method` to its fallback (Dubbo's `force:` mock): while
+    /// on, its calls are not made and the fallback answers each, given
+    /// [`RpcError::Degraded`] as the reason; off, calls go to providers
+    /// again. Returns whether the method has a fallback (without one this
+    /// changes nothing).
+    ///
+    /// ```
+    /// use gyre_rpc::cluster::Cluster;
+    /// use gyre_rpc::consumer::{Consumer, RpcError};
+    /// use gyre_rpc::ServiceKey;
+    ///
+    /// let search = Cluster::builder(ServiceKey::new("demo.Search"))
+    ///     .fallback("suggest", |why| match why {
+    ///         RpcError::Degraded { .. } => Ok(vec!["(suggestions are off)".to_owned()]),
+    ///         _ => Ok(Vec::new()),
+    ///     })
+    ///     .build(Consumer::builder().build()?);
+    /// assert!(search.degrade("suggest", true));
+    /// let got: Vec<String> = search.call("suggest", &"gy")?;
+    /// assert_eq!(got, ["(suggestions are off)"]);
+    /// assert!(!search.degrade("search", true), "no fallback, nothing to degrade to");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn degrade(&self, method: &str, on: bool) -> bool {
+        let had = self.inner.fallbacks.force(method, on);
+        if had {
+            tracing::info!(service = %self.inner.service, method, degraded = on, "degraded to its fallback");
+        }
+        had
+    }
+
     /// [`call`](Self::call) with `options` instead of the cluster's (a
     /// longer timeout for one method, say).
     pub fn call_with<Req, Resp>(
+        &self,
+        method: &str,
+        request: &Req,
+        options: &CallOptions,
+    ) -> Result<Resp, RpcError>
+    where
+        Req: Serialize + ?Sized,
+        Resp: DeserializeOwned,
+    {
+        let service = &self.inner.service;
+        let Some(fallback) = self.inner.fallbacks.get(method) else {
+            return self.call_providers(method, request, options);
+        };
+        let ser = options.serialization;
+        let name = || call_name(service, method);
+        let failure = if fallback.is_forced() {
+            RpcError::Degraded { call: name() }
+        } else {
+            match self.call_providers(method, request, options) {
+                Err(e) if fallback::stands_in_for(&e) => e,
+                done => return done,
+            }
+        };
+        tracing::debug!(service = %service, method, failure = %failure, "answered by its fallback");
+        decode_answer(fallback.answer(&failure, ser), ser, name)
+    }
+
+    /// A call sent to providers in the cluster's mode.
+    fn call_providers<Req, Resp>(
         &self,
         method: &str,
         request: &Req,

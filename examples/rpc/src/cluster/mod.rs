@@ -2,6 +2,7 @@
 //! call ([`balance`]) and surviving the failure of some ([`invoker`]).
 
 pub mod balance;
+mod fallback;
 pub mod invoker;
 
 pub use invoker::{Cluster, ClusterBuilder, ClusterMode};

@@ -88,6 +88,14 @@ pub enum RpcError {
     /// loop's other connections until the answer came. Refused at once.
     #[error("a blocking call on an event loop's thread would block that loop (on its own consumer's, wait for itself); use call_async there, or run the method on the worker pool")]
     BlockingOnLoop,
+    /// A cluster call not made: its method is degraded to its fallback
+    /// ([`Cluster::degrade`](crate::cluster::Cluster::degrade)), which was
+    /// given this as the reason and chose to fail.
+    #[error("{call} is degraded to its fallback")]
+    Degraded {
+        /// Which call: `` `method` of service ``.
+        call: String,
+    },
     /// A failsafe or failback cluster call failed and has no result; the
     /// mode logged the failure (failback also retries it in the
     /// background). [`Cluster::call_optional`](crate::cluster::Cluster::call_optional)
@@ -154,6 +162,7 @@ impl RpcError {
             | RpcError::Invocation(_)
             | RpcError::TooLarge(_)
             | RpcError::BlockingOnLoop
+            | RpcError::Degraded { .. }
             | RpcError::Absorbed { .. } => false,
         }
     }
@@ -171,6 +180,7 @@ impl RpcError {
             | RpcError::TooLarge(_)
             | RpcError::Connect(_)
             | RpcError::NoProvider(_)
+            | RpcError::Degraded { .. }
             | RpcError::BlockingOnLoop => Status::ClientError,
         }
     }
