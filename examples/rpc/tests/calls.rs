@@ -217,6 +217,42 @@ fn every_status_a_call_can_end_in() {
 }
 
 #[test]
+fn echo_returns_its_argument_for_a_served_service_in_either_serialization() {
+    let p = provider(|b| b);
+    let consumer = Consumer::builder().build().unwrap();
+    let conn = connect(&consumer, &p);
+    let value = Echo {
+        thread: 7,
+        seq: u64::MAX,
+        text: "héllo".to_owned(),
+    };
+    assert_eq!(conn.echo(&calc(), &value).unwrap(), value);
+    let json = Consumer::builder()
+        .call_defaults(CallOptions::default().serialization(Serialization::Json))
+        .build()
+        .unwrap();
+    assert_eq!(connect(&json, &p).echo(&calc(), &value).unwrap(), value);
+    // Not served: the service, or this version of it.
+    assert_eq!(
+        conn.echo(&slow(), &1u8).unwrap(),
+        1,
+        "every exported service"
+    );
+    let absent = ServiceKey::new("test.Absent");
+    assert_eq!(status_of(conn.echo(&absent, &1u8)), Status::ServiceNotFound);
+    let other_version = ServiceKey::new("test.Calc").version("2.0");
+    assert_eq!(
+        status_of(conn.echo(&other_version, &1u8)),
+        Status::ServiceNotFound
+    );
+    // The connection is whole after both.
+    assert_eq!(
+        conn.call::<_, i64>(&calc(), "add", &(2i64, 3i64)).unwrap(),
+        5
+    );
+}
+
+#[test]
 fn eight_threads_share_one_connection_and_each_gets_its_own_answers() {
     let p = provider(|b| b);
     let consumer = Consumer::builder().build().unwrap();

@@ -1136,6 +1136,39 @@ impl Connection {
         wait::wait_for_answer(&self.link.handle, timeout, start)
     }
 
+    /// Sends `value` to `service`'s `$echo` and returns what the provider
+    /// sent back (Dubbo's `EchoService`): `value` itself where the provider
+    /// serves the service, as a health check through the connection, the
+    /// provider's loop and its routing, with no method of the service run;
+    /// [`RpcError::Failed`] with [`Status::ServiceNotFound`](crate::Status::ServiceNotFound)
+    /// where it does not. A blocking call, as [`call`](Self::call).
+    ///
+    /// ```
+    /// use gyre_rpc::consumer::{Consumer, RpcError};
+    /// use gyre_rpc::provider::{Provider, Service, ServiceError};
+    /// use gyre_rpc::{ServiceKey, Status};
+    ///
+    /// let key = ServiceKey::new("demo.Echo");
+    /// let service = Service::builder(key.clone())
+    ///     .method("echo", |s: String| Ok::<_, ServiceError>(s))
+    ///     .build();
+    /// let provider = Provider::builder().listen("127.0.0.1:0".parse()?).service(service).start()?;
+    /// let conn = Consumer::builder().build()?.connect(provider.local_addr())?;
+    /// assert_eq!(conn.echo(&key, &"ok?".to_owned())?, "ok?");
+    /// match conn.echo(&ServiceKey::new("demo.Other"), &1u8) {
+    ///     Err(RpcError::Failed { status: Status::ServiceNotFound, .. }) => {}
+    ///     other => panic!("{other:?}"),
+    /// }
+    /// provider.shutdown(std::time::Duration::from_secs(1));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn echo<T>(&self, service: &ServiceKey, value: &T) -> Result<T, RpcError>
+    where
+        T: Serialize + DeserializeOwned,
+    {
+        self.call(service, crate::protocol::ECHO_METHOD, value)
+    }
+
     /// Calls `method` of `service` with `request` and waits for the result,
     /// with the consumer's default options. Do not call it from an async
     /// task; use [`call_async`](Self::call_async) there. On an event loop's

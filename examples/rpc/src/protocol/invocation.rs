@@ -299,6 +299,12 @@ pub fn write_routing(
 /// The attachment that carries a provider's token (Dubbo's name for it).
 pub const TOKEN: &str = "token";
 
+/// The method every exported service answers with its own argument
+/// (Dubbo's `EchoService.$echo`): a check that a provider serves the
+/// service, through its whole path but the method
+/// ([`Connection::echo`](crate::consumer::Connection::echo)).
+pub const ECHO_METHOD: &str = "$echo";
+
 #[cfg(test)]
 mod tests {
     use super::*;

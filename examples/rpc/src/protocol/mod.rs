@@ -19,5 +19,5 @@ pub use frame::{
     DEFAULT_MAX_BODY, FRAME_BLOCK,
 };
 pub use header::{Header, HeaderError, Kind, Status, HEADER_LEN, MAGIC};
-pub use invocation::{write_routing, Invocation, InvocationError, ServiceKey, TOKEN};
+pub use invocation::{write_routing, Invocation, InvocationError, ServiceKey, ECHO_METHOD, TOKEN};
 pub use serialization::{Serialization, SerializationError};

@@ -12,7 +12,7 @@ use super::responder::start_deferred;
 use super::service::Dispatch;
 use super::shared::Shared;
 use crate::protocol::frame::PEER_WARNINGS;
-use crate::protocol::{heartbeat_frame, Frame, Invocation, Kind, Status};
+use crate::protocol::{heartbeat_frame, Frame, Invocation, Kind, Status, ECHO_METHOD};
 use bytes::{Bytes, BytesMut};
 use gyre_reactor::{warn_limited, Error, IdleState, InboundContext, InboundHandler, UserEvent};
 use std::sync::atomic::Ordering;
@@ -89,6 +89,15 @@ impl ProviderConnection {
                         .exports
                         .find(inv.service, inv.version, inv.group);
                     let message = match found {
+                        // Dubbo's `$echo`: the argument back, unread.
+                        Some(_) if inv.method == ECHO_METHOD => {
+                            let max_body = self.shared.max_body;
+                            let f = answer::response(&mut self.scratch, id, ser, max_body, |out| {
+                                out.extend_from_slice(inv.args);
+                                Ok(())
+                            });
+                            return ctx.write(f);
+                        }
                         None => format!(
                             "no service {} (version {:?}, group {:?})",
                             inv.service, inv.version, inv.group
