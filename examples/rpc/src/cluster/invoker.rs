@@ -179,6 +179,8 @@ struct Inner {
     service: ServiceKey,
     mode: ClusterMode,
     balancer: Box<dyn LoadBalancer>,
+    /// Whether calls are timed for the balancer (asked of it once).
+    timed: bool,
     options: CallOptions,
     fallbacks: Fallbacks,
     members: ArcSwap<Snapshot>,
@@ -288,6 +290,7 @@ impl ClusterBuilder {
             consumer,
             service: self.service,
             mode: self.mode,
+            timed: self.balancer.uses_response_times(),
             balancer: self.balancer,
             options: self.options,
             fallbacks: self.fallbacks,
