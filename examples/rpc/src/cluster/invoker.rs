@@ -784,7 +784,7 @@ impl Cluster {
         };
         let _active = m.endpoint.begin_call();
         // Timed only for a balancer that reads the times.
-        let started = self.inner.balancer.uses_response_times().then(Instant::now);
+        let started = self.inner.timed.then(Instant::now);
         let answer = conn.wait(options.timeout, |done| {
             conn.start_raw(&self.inner.service, method, args, options, done)
         });
