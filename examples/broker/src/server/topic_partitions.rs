@@ -10,7 +10,7 @@
 
 use crate::protocol::error_code as ec;
 use crate::security::acl::op;
-use crate::topics::{self, Catalog};
+use crate::topics::{self, Catalog, Topic};
 use kafka_protocol::messages::describe_topic_partitions_response::{
     Cursor, DescribeTopicPartitionsResponsePartition, DescribeTopicPartitionsResponseTopic,
 };
@@ -18,7 +18,8 @@ use kafka_protocol::messages::{
     BrokerId, DescribeTopicPartitionsRequest, DescribeTopicPartitionsResponse, TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
+use std::sync::Arc;
 use uuid::Uuid;
 
 /// The most partitions one response holds, whatever the request asks
@@ -37,17 +38,26 @@ pub fn response(
     let mut resp = DescribeTopicPartitionsResponse::default();
     let all = r.topics.is_empty();
     let cursor_topic = r.cursor.as_ref().map_or("", |c| c.topic_name.0.as_str());
-    // Every topic at or after the cursor's, once each, in name order.
-    let names: BTreeSet<String> = if all {
-        catalog.all().iter().map(|t| t.name.clone()).collect()
+    // Every topic at or after the cursor's, once each, in name order;
+    // a listing of all has each topic in hand already (one read of the
+    // catalog), names asked for are looked up as their turn comes.
+    let names: BTreeMap<String, Option<Arc<Topic>>> = if all {
+        catalog
+            .all()
+            .into_iter()
+            .map(|t| (t.name.clone(), Some(t)))
+            .collect()
     } else {
-        r.topics.iter().map(|t| t.name.0.to_string()).collect()
+        r.topics
+            .iter()
+            .map(|t| (t.name.0.to_string(), None))
+            .collect()
     };
-    let names: Vec<String> = names
+    let names: Vec<(String, Option<Arc<Topic>>)> = names
         .into_iter()
-        .filter(|n| n.as_str() >= cursor_topic)
+        .filter(|(n, _)| n.as_str() >= cursor_topic)
         .collect();
-    if !all && r.cursor.is_some() && !names.iter().any(|n| n == cursor_topic) {
+    if !all && r.cursor.is_some() && !names.iter().any(|(n, _)| n == cursor_topic) {
         // Kafka's InvalidRequestException: each topic asked for carries it.
         for t in &r.topics {
             resp.topics
@@ -55,15 +65,15 @@ pub fn response(
         }
         return resp;
     }
-    let (allowed, refused): (Vec<String>, Vec<String>) =
-        names.into_iter().partition(|n| may_describe(n));
+    let (allowed, refused): (Vec<_>, Vec<_>) =
+        names.into_iter().partition(|(n, _)| may_describe(n));
     let first_partition = match &r.cursor {
         Some(c) if may_describe(cursor_topic) => c.partition_index.max(0),
         _ => 0,
     };
     let leader_epoch = catalog.leader_epoch();
     let mut remaining = r.response_partition_limit.min(MAX_PARTITIONS);
-    for name in allowed {
+    for (name, found) in allowed {
         if remaining == 0 {
             // The page is full at a topic's start: the next one starts
             // there.
@@ -74,7 +84,7 @@ pub fn response(
             // A limit below zero answers nothing, as in Kafka.
             continue;
         }
-        let Some(topic) = catalog.get(&name) else {
+        let Some(topic) = found.or_else(|| catalog.get(&name)) else {
             if !all {
                 let code = match topics::validate_name(&name) {
                     Ok(()) => ec::UNKNOWN_TOPIC_OR_PARTITION,
@@ -116,7 +126,7 @@ pub fn response(
         }
         remaining -= end - start;
     }
-    for name in refused.into_iter().filter(|_| !all) {
+    for (name, _) in refused.into_iter().filter(|_| !all) {
         resp.topics.push(failed(
             ec::TOPIC_AUTHORIZATION_FAILED,
             StrBytes::from_string(name),
