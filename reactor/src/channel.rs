@@ -659,6 +659,11 @@ impl Channel {
         id
     }
 
+    /// Its socket's descriptor while it has one.
+    pub(crate) fn socket_fd(&self) -> Option<std::os::fd::RawFd> {
+        self.stream.as_ref().map(|s| s.as_raw_fd())
+    }
+
     /// What this channel has moved, for its loop's metrics.
     pub(crate) fn traffic(&self) -> Traffic {
         Traffic {

@@ -172,6 +172,8 @@ pub(crate) trait ChannelOps {
     fn is_closed(&self) -> bool;
     /// What it has moved, for the loop's metrics.
     fn traffic(&self) -> Traffic;
+    /// Its socket's descriptor while it has one (not once closed).
+    fn socket_fd(&self) -> Option<std::os::fd::RawFd>;
 }
 
 type Acceptor = Box<dyn FnMut(&mut LoopInner, Stream, Option<CapSlot>) + Send>;
@@ -243,6 +245,17 @@ impl LoopInner {
     pub(crate) fn release(&mut self, token: Token) {
         let (index, _) = token::split_channel(token);
         self.slots.remove(index);
+    }
+
+    /// The socket descriptor of the channel behind `token`, if it is
+    /// still open: valid until this loop next runs the channel.
+    pub(crate) fn channel_fd(&mut self, token: Token) -> Option<std::os::fd::RawFd> {
+        let (index, generation) = token::split_channel(token);
+        let task = self.slots.get_mut(index, generation)?;
+        if task.is_closed() {
+            return None;
+        }
+        task.socket_fd()
     }
 
     /// Puts the channel in the slot its token names.

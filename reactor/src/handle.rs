@@ -416,6 +416,43 @@ impl<W> ChannelHandle<W> {
     pub fn is_open(&self) -> bool {
         !self.mailbox.is_closed()
     }
+
+    /// Runs `f` on the channel's socket on its loop and waits for the
+    /// result: a socket option changed while the channel runs (a UDP
+    /// socket's multicast memberships). Refused on any loop's thread, as
+    /// every call that waits for a loop; fails `NotConnected` once the
+    /// channel has closed.
+    pub(crate) fn with_socket<T: Send + 'static>(
+        &self,
+        operation: &'static str,
+        f: impl FnOnce(socket2::SockRef<'_>) -> std::io::Result<T> + Send + 'static,
+    ) -> Result<T, Error> {
+        crate::loop_thread::refuse_to_wait(operation)?;
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        let token = self.token;
+        self.lp.execute(Box::new(move |inner| {
+            let done = match inner.channel_fd(token) {
+                Some(fd) => {
+                    // SAFETY: `fd` is the socket of a channel open on this
+                    // loop (its slot holds it, with the descriptor), and
+                    // this task runs on the loop's thread: nothing closes
+                    // the channel, and so the descriptor, until `f`
+                    // returns and the borrow ends.
+                    let borrowed = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
+                    f(socket2::SockRef::from(&borrowed))
+                }
+                None => Err(std::io::Error::new(
+                    std::io::ErrorKind::NotConnected,
+                    "the channel has closed",
+                )),
+            };
+            let _ = tx.send(done);
+        }))?;
+        // A loop that stops drops the task unrun, and with it the sender.
+        rx.recv()
+            .map_err(|_| Error::LoopShutDown)?
+            .map_err(Error::Io)
+    }
 }
 
 fn take_msg<W>(cmd: Command<W>) -> ChannelClosed<W> {

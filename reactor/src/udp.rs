@@ -9,6 +9,9 @@
 //! shutdown. What differs is the socket's: each read is one datagram with
 //! its sender, each write one datagram to its recipient (never gathered
 //! with others), and there is no end of input and no lingering close.
+//! Multicast memberships and options are set on the socket by its loop
+//! while the channel runs (`ChannelHandle::with_socket`), so no other
+//! descriptor for it is kept.
 
 use crate::bootstrap::Bootstrap;
 use crate::chain::InboundChain;
@@ -62,6 +65,104 @@ impl<W> BoundDatagram<W> {
     pub fn into_handle(self) -> ChannelHandle<W> {
         self.handle
     }
+
+    /// Joins the IPv4 multicast `group` on the interface whose address is
+    /// `interface` (`0.0.0.0`: the one the kernel routes the group to), as
+    /// Netty's `DatagramChannel.joinGroup`: the channel then reads what is
+    /// sent to the group on its port (bind to `0.0.0.0:port` or to the
+    /// group's address, not to a unicast address). Done on the channel's
+    /// loop while it runs; this thread waits for the outcome (refused on a
+    /// loop's thread). The error names the group and the interface.
+    ///
+    /// ```
+    /// use gyre_reactor::{Bootstrap, EventLoopGroup, Pipeline};
+    /// use std::net::Ipv4Addr;
+    ///
+    /// let group = EventLoopGroup::new(1)?;
+    /// let udp = Bootstrap::new(group.clone()).bind_datagram("0.0.0.0:0", Pipeline::datagram)?;
+    /// let lan = Ipv4Addr::new(239, 255, 0, 1);
+    /// udp.join_multicast_v4(lan, Ipv4Addr::LOCALHOST)?;
+    /// udp.leave_multicast_v4(lan, Ipv4Addr::LOCALHOST)?;
+    /// // Not a member any more: leaving again is refused, naming the group.
+    /// let err = udp.leave_multicast_v4(lan, Ipv4Addr::LOCALHOST).unwrap_err();
+    /// assert!(err.to_string().contains("239.255.0.1"), "{err}");
+    /// group.shutdown_gracefully(std::time::Duration::ZERO, std::time::Duration::from_secs(1));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn join_multicast_v4(&self, group: Ipv4Addr, interface: Ipv4Addr) -> Result<(), Error> {
+        self.on_socket("BoundDatagram::join_multicast_v4", move |s| {
+            s.join_multicast_v4(&group, &interface)
+                .map_err(|e| named(e, format!("joining {group} on {interface}")))
+        })
+    }
+
+    /// Leaves an IPv4 multicast `group` joined on `interface`.
+    pub fn leave_multicast_v4(&self, group: Ipv4Addr, interface: Ipv4Addr) -> Result<(), Error> {
+        self.on_socket("BoundDatagram::leave_multicast_v4", move |s| {
+            s.leave_multicast_v4(&group, &interface)
+                .map_err(|e| named(e, format!("leaving {group} on {interface}")))
+        })
+    }
+
+    /// Joins the IPv6 multicast `group` on the interface of index
+    /// `interface` (0: the kernel's choice), as
+    /// [`join_multicast_v4`](Self::join_multicast_v4).
+    pub fn join_multicast_v6(&self, group: Ipv6Addr, interface: u32) -> Result<(), Error> {
+        self.on_socket("BoundDatagram::join_multicast_v6", move |s| {
+            s.join_multicast_v6(&group, interface)
+                .map_err(|e| named(e, format!("joining {group} on interface {interface}")))
+        })
+    }
+
+    /// Leaves an IPv6 multicast `group` joined on interface `interface`.
+    pub fn leave_multicast_v6(&self, group: Ipv6Addr, interface: u32) -> Result<(), Error> {
+        self.on_socket("BoundDatagram::leave_multicast_v6", move |s| {
+            s.leave_multicast_v6(&group, interface)
+                .map_err(|e| named(e, format!("leaving {group} on interface {interface}")))
+        })
+    }
+
+    /// The interface (by its IPv4 address) this channel's datagrams to
+    /// IPv4 multicast groups leave by (`IP_MULTICAST_IF`; default: the
+    /// kernel's route).
+    pub fn set_multicast_interface_v4(&self, interface: Ipv4Addr) -> Result<(), Error> {
+        self.on_socket("BoundDatagram::set_multicast_interface_v4", move |s| {
+            s.set_multicast_if_v4(&interface)
+                .map_err(|e| named(e, format!("sending to multicast groups by {interface}")))
+        })
+    }
+
+    /// Whether this host's own members of a group hear what this channel
+    /// sends to it (`IP_MULTICAST_LOOP`; the kernel's default: on).
+    pub fn set_multicast_loop_v4(&self, on: bool) -> Result<(), Error> {
+        self.on_socket("BoundDatagram::set_multicast_loop_v4", move |s| {
+            s.set_multicast_loop_v4(on)
+                .map_err(|e| named(e, format!("turning multicast loopback {on}")))
+        })
+    }
+
+    /// How many routers this channel's datagrams to IPv4 multicast groups
+    /// may cross (`IP_MULTICAST_TTL`; the kernel's default: 1, this
+    /// network only).
+    pub fn set_multicast_ttl_v4(&self, ttl: u32) -> Result<(), Error> {
+        self.on_socket("BoundDatagram::set_multicast_ttl_v4", move |s| {
+            s.set_multicast_ttl_v4(ttl)
+                .map_err(|e| named(e, format!("setting the multicast TTL to {ttl}")))
+        })
+    }
+
+    fn on_socket(
+        &self,
+        operation: &'static str,
+        f: impl FnOnce(socket2::SockRef<'_>) -> io::Result<()> + Send + 'static,
+    ) -> Result<(), Error> {
+        self.handle.with_socket(operation, f)
+    }
+}
+
+/// `e` with what was being done in front of its message.
+fn named(e: io::Error, doing: String) -> io::Error {
+    io::Error::new(e.kind(), format!("{doing}: {e}"))
 }
 
 impl Bootstrap {

@@ -393,3 +393,72 @@ fn a_datagram_written_to_a_stream_channel_is_an_error() {
     );
     server.shutdown_gracefully(Duration::ZERO, Duration::from_secs(2));
 }
+
+/// Multicast over the loopback interface: a channel bound to `0.0.0.0`
+/// hears a group once it joins it and not once it leaves; a channel sends
+/// to a group by the interface it is set to; membership calls on a closed
+/// channel fail rather than hang. (Loopback multicast needs `lo` to take
+/// memberships, as Linux's does.)
+#[test]
+fn a_channel_joins_and_leaves_a_multicast_group_and_sends_to_one() {
+    use std::net::Ipv4Addr;
+    let lan = Ipv4Addr::new(239, 255, 42, 7);
+    let lo = Ipv4Addr::LOCALHOST;
+    let group = common::group(1);
+    let (tx, rx) = mpsc::channel();
+    let member = Bootstrap::new(group.clone())
+        .bind_datagram("0.0.0.0:0", move || Pipeline::datagram().inbound(Tap(tx)))
+        .unwrap();
+    let port = member.local_addr().port();
+    let next = || match rx.recv_timeout(Duration::from_secs(5)) {
+        Ok(Ok(d)) => d.content,
+        other => panic!("no datagram: {other:?}"),
+    };
+    member.join_multicast_v4(lan, lo).unwrap();
+
+    // A std sender to the group, out by the loopback interface.
+    let sender = client();
+    let sender_socket = socket2::SockRef::from(&sender);
+    sender_socket.set_multicast_if_v4(&lo).unwrap();
+    sender_socket.set_multicast_loop_v4(true).unwrap();
+    sender.send_to(b"to the group", (lan, port)).unwrap();
+    assert_eq!(&next()[..], b"to the group");
+
+    // A Gyre sender to the group, set to the loopback interface.
+    let gyre_sender = Bootstrap::new(group.clone())
+        .bind_datagram("127.0.0.1:0", Pipeline::datagram)
+        .unwrap();
+    gyre_sender.set_multicast_interface_v4(lo).unwrap();
+    gyre_sender.set_multicast_loop_v4(true).unwrap();
+    gyre_sender.set_multicast_ttl_v4(1).unwrap();
+    let to_group = SocketAddr::from((lan, port));
+    gyre_sender
+        .handle()
+        .write_and_flush(Datagram::new(Bytes::from_static(b"from gyre"), to_group))
+        .unwrap();
+    assert_eq!(&next()[..], b"from gyre");
+
+    // Left: the group's next datagram does not arrive, the unicast one
+    // sent after it does.
+    member.leave_multicast_v4(lan, lo).unwrap();
+    sender.send_to(b"not heard", (lan, port)).unwrap();
+    sender.send_to(b"unicast", (lo, port)).unwrap();
+    assert_eq!(&next()[..], b"unicast");
+    let err = member.leave_multicast_v4(lan, lo).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("leaving 239.255.42.7 on 127.0.0.1"),
+        "{err}"
+    );
+
+    // Closed: refused, not hung.
+    member.handle().close().unwrap();
+    common::eventually(Duration::from_secs(5), || !member.handle().is_open());
+    match member.join_multicast_v4(lan, lo) {
+        Err(Error::Io(e)) => assert_eq!(e.kind(), std::io::ErrorKind::NotConnected, "{e}"),
+        // The close may have reached the loop after the check above.
+        Err(Error::LoopShutDown) => panic!("the loop is running"),
+        other => panic!("{other:?}"),
+    }
+    group.shutdown_gracefully(Duration::ZERO, Duration::from_secs(2));
+}

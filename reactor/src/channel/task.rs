@@ -418,6 +418,10 @@ impl<L: InboundChain<R, S>, S: Into<Outbound>, R: FromSocket> ChannelOps for Cha
         self.ch.traffic()
     }
 
+    fn socket_fd(&self) -> Option<std::os::fd::RawFd> {
+        self.ch.socket_fd()
+    }
+
     fn activate(&mut self, lp: &mut LoopLocal) {
         self.pipeline
             .active(&mut Self::io(&mut self.ch, lp), &mut HeadPath);
