@@ -49,6 +49,8 @@ pub struct ChannelOptions {
     pub(crate) write_limit: Option<TrafficLimit>,
     pub(crate) shared_read_limit: Option<SharedTrafficLimit>,
     pub(crate) shared_write_limit: Option<SharedTrafficLimit>,
+    pub(crate) ip_tos: Option<u8>,
+    pub(crate) broadcast: bool,
 }
 
 /// How a channel sends file regions, on either transport (an io_uring loop
@@ -198,6 +200,8 @@ impl Default for ChannelOptions {
             shared_write_limit: None,
             file_send: FileSend::Auto,
             file_loader: None,
+            ip_tos: None,
+            broadcast: false,
         }
     }
 }
@@ -303,6 +307,35 @@ impl ChannelOptions {
     /// ```
     pub fn tcp_user_timeout(mut self, timeout: Duration) -> Self {
         self.tcp_user_timeout = Some(timeout);
+        self
+    }
+
+    /// The type-of-service byte of the channel's IP packets (Netty's
+    /// `IP_TOS`): its DSCP class in the upper six bits (`0xb8`, expedited
+    /// forwarding, for latency-sensitive traffic; `0x20`, CS1, for bulk),
+    /// ECN in the lower two. Set with `IP_TOS` on IPv4 sockets and as the
+    /// traffic class (`IPV6_TCLASS`) on IPv6 ones; a Unix socket has none
+    /// and is left alone. The kernel's default when unset (0).
+    ///
+    /// ```
+    /// use gyre_reactor::ChannelOptions;
+    ///
+    /// // Expedited forwarding, for a latency-sensitive protocol.
+    /// let opts = ChannelOptions::default().ip_tos(0xb8);
+    /// # let _ = opts;
+    /// ```
+    pub fn ip_tos(mut self, tos: u8) -> Self {
+        self.ip_tos = Some(tos);
+        self
+    }
+
+    /// Whether a UDP channel may send to broadcast addresses
+    /// (`SO_BROADCAST`, Netty's `SO_BROADCAST`); without it the kernel
+    /// refuses such a datagram (`EACCES`, logged at debug and dropped as
+    /// any refused datagram). Off by default, as the kernel's; stream
+    /// sockets ignore it.
+    pub fn broadcast(mut self, on: bool) -> Self {
+        self.broadcast = on;
         self
     }
 
@@ -708,6 +741,17 @@ impl ChannelOptions {
         if let (true, Some(name)) = (tcp, &self.tcp_congestion) {
             set_tcp_congestion(&sock, name)?;
         }
+        if let Some(tos) = self.ip_tos {
+            let set = match sock.domain()? {
+                socket2::Domain::IPV4 => sock.set_tos_v4(tos.into()),
+                socket2::Domain::IPV6 => sock.set_tclass_v6(tos.into()),
+                _ => Ok(()),
+            };
+            set.map_err(|e| std::io::Error::new(e.kind(), format!("IP_TOS {tos:#04x}: {e}")))?;
+        }
+        if self.broadcast && sock.r#type()? == socket2::Type::DGRAM {
+            sock.set_broadcast(true)?;
+        }
         Ok(())
     }
 }
@@ -983,6 +1027,29 @@ mod tests {
             .unwrap();
         assert!(SockRef::from(&other).keepalive().unwrap());
         assert_eq!(SockRef::from(&other).tcp_keepalive_retries().unwrap(), 2);
+    }
+
+    #[test]
+    fn the_type_of_service_and_broadcast_reach_ip_sockets_only() {
+        use socket2::{Domain, Socket, Type};
+        let opts = ChannelOptions::default().ip_tos(0xb8).broadcast(true);
+        let v4 = Socket::new(Domain::IPV4, Type::DGRAM, None).unwrap();
+        opts.apply(SockRef::from(&v4), false).unwrap();
+        assert_eq!(v4.tos_v4().unwrap(), 0xb8);
+        assert!(v4.broadcast().unwrap());
+        let v6 = Socket::new(Domain::IPV6, Type::STREAM, None).unwrap();
+        opts.apply(SockRef::from(&v6), true).unwrap();
+        assert_eq!(v6.tclass_v6().unwrap(), 0xb8);
+        assert!(!v6.broadcast().unwrap(), "a stream socket is left alone");
+        let (unix, _) = std::os::unix::net::UnixStream::pair().unwrap();
+        opts.apply(SockRef::from(&unix), false).unwrap();
+        // Unset: the kernel's defaults.
+        let plain = Socket::new(Domain::IPV4, Type::DGRAM, None).unwrap();
+        ChannelOptions::default()
+            .apply(SockRef::from(&plain), false)
+            .unwrap();
+        assert_eq!(plain.tos_v4().unwrap(), 0);
+        assert!(!plain.broadcast().unwrap());
     }
 
     #[test]

@@ -462,3 +462,84 @@ fn a_channel_joins_and_leaves_a_multicast_group_and_sends_to_one() {
     }
     group.shutdown_gracefully(Duration::ZERO, Duration::from_secs(2));
 }
+
+/// A datagram and the type-of-service byte it arrived with (`IP_RECVTOS`
+/// must be on for `s`).
+fn recv_with_tos(s: &UdpSocket) -> (Vec<u8>, Option<u8>) {
+    use std::os::fd::AsRawFd;
+    let mut data = vec![0u8; 2048];
+    let mut control = [0u64; 16];
+    let mut iov = libc::iovec {
+        iov_base: data.as_mut_ptr().cast(),
+        iov_len: data.len(),
+    };
+    // SAFETY: zeroed is a valid msghdr (null name, no iovecs) before the
+    // fields below point it at live buffers of the lengths given.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = &mut iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control.as_mut_ptr().cast();
+    msg.msg_controllen = std::mem::size_of_val(&control);
+    // SAFETY: `msg` points at `data` and `control`, which outlive the call;
+    // the socket is open (and blocking, with the test's read timeout).
+    let n = unsafe { libc::recvmsg(s.as_raw_fd(), &mut msg, 0) };
+    assert!(n >= 0, "recvmsg: {}", std::io::Error::last_os_error());
+    data.truncate(n as usize);
+    let mut tos = None;
+    // SAFETY: the kernel filled `control` up to `msg_controllen`; the
+    // CMSG macros walk only within it, and IP_TOS carries one byte.
+    unsafe {
+        let mut c = libc::CMSG_FIRSTHDR(&msg);
+        while !c.is_null() {
+            if (*c).cmsg_level == libc::IPPROTO_IP && (*c).cmsg_type == libc::IP_TOS {
+                tos = Some(*libc::CMSG_DATA(c));
+            }
+            c = libc::CMSG_NXTHDR(&msg, c);
+        }
+    }
+    (data, tos)
+}
+
+/// `ChannelOptions::ip_tos` marks what a UDP channel sends, and
+/// `broadcast` lets it send to a broadcast address, which the kernel
+/// refuses a channel without it (dropped, the channel going on).
+#[test]
+fn the_type_of_service_marks_datagrams_and_broadcast_lets_them_reach_everyone() {
+    let receiver = UdpSocket::bind("0.0.0.0:0").unwrap();
+    receiver
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    socket2::SockRef::from(&receiver)
+        .set_recv_tos_v4(true)
+        .unwrap();
+    let port = receiver.local_addr().unwrap().port();
+    let everyone = SocketAddr::from(([127, 255, 255, 255], port));
+    let unicast = SocketAddr::from(([127, 0, 0, 1], port));
+    let group = common::group(1);
+    let open = |opts: ChannelOptions| {
+        Bootstrap::new(group.clone())
+            .options(opts)
+            .bind_datagram("127.0.0.1:0", Pipeline::datagram)
+            .unwrap()
+    };
+    let send = |udp: &gyre_reactor::BoundDatagram<Datagram>, text: &'static str, to| {
+        udp.handle()
+            .write_and_flush(Datagram::new(Bytes::from_static(text.as_bytes()), to))
+            .unwrap();
+    };
+    let marked = open(ChannelOptions::default().ip_tos(0xb8).broadcast(true));
+    send(&marked, "to everyone", everyone);
+    assert_eq!(
+        recv_with_tos(&receiver),
+        (b"to everyone".to_vec(), Some(0xb8))
+    );
+    let plain = open(ChannelOptions::default());
+    send(&plain, "refused", everyone);
+    send(&plain, "unicast", unicast);
+    assert_eq!(recv_with_tos(&receiver), (b"unicast".to_vec(), Some(0)));
+    assert!(
+        plain.handle().is_open(),
+        "a refused datagram does not end the channel"
+    );
+    group.shutdown_gracefully(Duration::ZERO, Duration::from_secs(2));
+}
