@@ -10,12 +10,14 @@ use crate::channel::CONNECT_TIMER;
 use crate::connection_cap::CapSlot;
 use crate::datagram::FromSocket;
 use crate::event_loop::LoopInner;
+use crate::handle::ChannelHandle;
 use crate::loop_handle::EventLoop;
 use crate::options::ChannelOptions;
 use crate::outbound::Outbound;
 use crate::pipeline::Pipeline;
 use crate::socket::Stream;
 use bytes::BytesMut;
+use mio::Token;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -31,9 +33,29 @@ impl LoopInner {
         L: InboundChain<BytesMut, S> + 'static,
         S: Into<Outbound> + 'static,
     {
+        self.add_stream::<L, S>(stream, slot, opts, pipeline, false);
+    }
+
+    /// [`add_accepted`](Self::add_accepted), returning the channel's token
+    /// and, with `tail_handle`, a handle made before its `active` runs,
+    /// whose writes enter at the pipeline's tail and whose user events at
+    /// its head (what a connect returns); `None` if the socket was
+    /// refused (logged).
+    pub(crate) fn add_stream<L, S>(
+        &mut self,
+        stream: Stream,
+        slot: Option<CapSlot>,
+        opts: Arc<ChannelOptions>,
+        pipeline: L,
+        tail_handle: bool,
+    ) -> Option<(Token, Option<ChannelHandle<L::TailWrite>>)>
+    where
+        L: InboundChain<BytesMut, S> + 'static,
+        S: Into<Outbound> + 'static,
+    {
         if let Err(e) = opts.apply(socket2::SockRef::from(&stream), stream.is_tcp()) {
             tracing::warn!(error = %e, "could not apply socket options; dropping connection");
-            return;
+            return None;
         }
         let token = self.vacant();
         let mut task =
@@ -42,12 +64,14 @@ impl LoopInner {
         if let Err(e) = task.register(&mut self.local) {
             tracing::warn!(error = %e, "could not register connection; dropping it");
             self.release(token);
-            return;
+            return None;
         }
+        let handle = tail_handle.then(|| task.tail_handle(&self.local));
         tracing::debug!(peer = ?task.channel().peer_addr(), "channel active");
         self.install(token, Box::new(task));
         self.counts.accepted += 1;
         self.dispatch(token, |ch, lp| ch.activate(lp));
+        Some((token, handle))
     }
 
     /// Registers a connecting client channel (or a UDP socket, which is

@@ -43,8 +43,7 @@ struct Seen<P, W> {
     inbound: VecDeque<P>,
     user_events: VecDeque<UserEvent>,
     errors: VecDeque<Error>,
-    /// Writes into the pipeline at its end; taken when the channel opens.
-    handle: Option<ChannelHandle<W>>,
+    _write: PhantomData<fn(W)>,
 }
 
 /// The layer an embedded channel adds after the pipeline's last: it keeps
@@ -57,11 +56,6 @@ impl<P: 'static, W: 'static> InboundHandler for Tail<P, W> {
     type Read = P;
     type Pass = ();
     type Write = W;
-
-    fn active(&mut self, ctx: &mut impl InboundContext<Self>) {
-        self.seen.borrow_mut().handle = Some(ctx.handle());
-        ctx.fire_active();
-    }
 
     fn read(&mut self, _: &mut impl InboundContext<Self>, msg: P) {
         self.seen.borrow_mut().inbound.push_back(msg);
@@ -140,6 +134,8 @@ pub struct EmbeddedChannel<P: 'static, W: 'static> {
     peer: UnixStream,
     /// What the channel sent and the test has not yet taken.
     sent: BytesMut,
+    /// Writes enter the pipeline at its end, user events at its head.
+    handle: ChannelHandle<W>,
     seen: Rc<RefCell<Seen<P, W>>>,
     _not_send: PhantomData<*const ()>,
 }
@@ -150,7 +146,7 @@ impl<P: 'static, W: 'static> EmbeddedChannel<P, W> {
     pub fn new<L, S>(pipeline: Pipeline<L, P, W, S>) -> io::Result<Self>
     where
         L: Append<(Tail<P, W>, Identity<W>)>,
-        L::Output: InboundChain<BytesMut, S> + 'static,
+        L::Output: InboundChain<BytesMut, S, TailWrite = W> + 'static,
         S: Into<Outbound> + 'static,
     {
         Self::with_options(ChannelOptions::default(), pipeline)
@@ -173,7 +169,7 @@ impl<P: 'static, W: 'static> EmbeddedChannel<P, W> {
     ) -> io::Result<Self>
     where
         L: Append<(Tail<P, W>, Identity<W>)>,
-        L::Output: InboundChain<BytesMut, S> + 'static,
+        L::Output: InboundChain<BytesMut, S, TailWrite = W> + 'static,
         S: Into<Outbound> + 'static,
     {
         let (mut lp, poll) = by_hand::new()?;
@@ -184,16 +180,17 @@ impl<P: 'static, W: 'static> EmbeddedChannel<P, W> {
             inbound: VecDeque::new(),
             user_events: VecDeque::new(),
             errors: VecDeque::new(),
-            handle: None,
+            _write: PhantomData,
         }));
         let pipeline = pipeline.inbound(Tail { seen: seen.clone() });
-        lp.add_accepted::<_, S>(
+        let added = lp.add_stream::<_, S>(
             Stream::Unix(mio::net::UnixStream::from_std(ours)),
             None,
             Arc::new(options),
             pipeline.layers,
+            true,
         );
-        let Some(&token) = lp.tokens().first() else {
+        let Some((token, Some(handle))) = added else {
             return Err(io::Error::other(
                 "the embedded channel did not open (its socket refused the options; see the log)",
             ));
@@ -205,6 +202,7 @@ impl<P: 'static, W: 'static> EmbeddedChannel<P, W> {
             token,
             peer,
             sent: BytesMut::new(),
+            handle,
             seen,
             _not_send: PhantomData,
         };
@@ -299,11 +297,58 @@ impl<P: 'static, W: 'static> EmbeddedChannel<P, W> {
     /// handler, and flushes it; then runs the loop. Fails, giving `msg`
     /// back, once the channel has closed.
     pub fn write_outbound(&mut self, msg: W) -> Result<(), EmbeddedError<W>> {
-        let handle = self.seen.borrow().handle.clone();
-        let Some(handle) = handle else {
-            return Err(EmbeddedError::Closed(ChannelClosed(Some(msg))));
-        };
-        handle.write_and_flush(msg).map_err(EmbeddedError::Closed)?;
+        self.handle
+            .write_and_flush(msg)
+            .map_err(EmbeddedError::Closed)?;
+        self.run_pending().map_err(EmbeddedError::Io)
+    }
+
+    /// Fires `event` into the pipeline from its head, as the transport
+    /// raises one (an idle event, the end of input, a custom event a
+    /// handle sends), then runs the loop: each handler's `user_event`
+    /// sees it in turn, and what passes the last is kept for
+    /// [`read_user_event`](Self::read_user_event). Fails, giving the event
+    /// back, once the channel has closed.
+    ///
+    /// ```
+    /// use bytes::{Bytes, BytesMut};
+    /// use gyre_reactor::{EmbeddedChannel, InboundContext, InboundHandler, Pipeline, UserEvent};
+    ///
+    /// /// Says "bye" and closes on a custom "drain" event; passes the rest.
+    /// struct Drain;
+    ///
+    /// impl InboundHandler for Drain {
+    ///     type Read = BytesMut;
+    ///     type Pass = BytesMut;
+    ///     type Write = Bytes;
+    ///
+    ///     fn read(&mut self, ctx: &mut impl InboundContext<Self>, msg: BytesMut) {
+    ///         ctx.fire_read(msg);
+    ///     }
+    ///
+    ///     fn user_event(&mut self, ctx: &mut impl InboundContext<Self>, event: UserEvent) {
+    ///         match event {
+    ///             UserEvent::Custom(c) if c.downcast_ref::<&str>() == Some(&"drain") => {
+    ///                 ctx.write_and_flush(Bytes::from_static(b"bye"));
+    ///                 ctx.close();
+    ///             }
+    ///             other => ctx.fire_user_event(other),
+    ///         }
+    ///     }
+    /// }
+    ///
+    /// let mut ch = EmbeddedChannel::new(Pipeline::new().inbound(Drain))?;
+    /// ch.fire_user_event(UserEvent::Custom(Box::new("other")))?;
+    /// assert!(matches!(ch.read_user_event(), Some(UserEvent::Custom(_))), "passed on");
+    /// ch.fire_user_event(UserEvent::Custom(Box::new("drain")))?;
+    /// assert_eq!(ch.read_outbound()?, "bye");
+    /// assert!(!ch.is_open());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn fire_user_event(&mut self, event: UserEvent) -> Result<(), EmbeddedError<UserEvent>> {
+        self.handle
+            .fire_user_event(event)
+            .map_err(EmbeddedError::Closed)?;
         self.run_pending().map_err(EmbeddedError::Io)
     }
 
@@ -311,10 +356,8 @@ impl<P: 'static, W: 'static> EmbeddedChannel<P, W> {
     /// handler, as a handler's `ctx.close()` would: what is queued is
     /// delivered first. Runs the loop until the channel has closed.
     pub fn close(&mut self) -> io::Result<()> {
-        let handle = self.seen.borrow().handle.clone();
-        if let Some(handle) = handle {
-            let _ = handle.close();
-        }
+        // Already closed: nothing to do.
+        let _ = self.handle.close();
         self.run_pending()
     }
 
@@ -390,7 +433,8 @@ impl<P, W> std::fmt::Debug for EmbeddedChannel<P, W> {
     }
 }
 
-/// Why [`EmbeddedChannel::write_outbound`] failed.
+/// Why [`EmbeddedChannel::write_outbound`] or
+/// [`EmbeddedChannel::fire_user_event`] failed.
 ///
 /// ```
 /// use gyre_reactor::{EmbeddedChannel, EmbeddedError, Pipeline};

@@ -90,6 +90,15 @@ impl<L: InboundChain<R, S>, S: Into<Outbound>, R: FromSocket> ChannelTask<L, S, 
         }
     }
 
+    /// A handle whose writes enter at the pipeline's tail, through every
+    /// outbound handler, and whose user events enter at its head, as the
+    /// transport's would (what a connect returns).
+    pub(crate) fn tail_handle(&mut self, lp: &LoopLocal) -> ChannelHandle<L::TailWrite> {
+        let mailbox = Arc::new(Mailbox::new());
+        self.tail = Some(mailbox.clone());
+        ChannelHandle::new(mailbox, self.ch.token, lp.shared(), self.ch.direct_gate())
+    }
+
     pub(crate) fn register(&mut self, lp: &mut LoopLocal) -> io::Result<()> {
         self.ch.register(lp)
     }
@@ -370,10 +379,7 @@ impl<L: InboundChain<R, S>, S: Into<Outbound>, R: FromSocket> ChannelTask<L, S, 
                 if let Some(id) = connect.as_ref().and_then(|c| c.timer) {
                     lp.cancel_timer(id);
                 }
-                let mailbox = Arc::new(Mailbox::new());
-                self.tail = Some(mailbox.clone());
-                let handle =
-                    ChannelHandle::new(mailbox, self.ch.token, lp.shared(), self.ch.direct_gate());
+                let handle = self.tail_handle(lp);
                 if let Some(c) = connect {
                     c.reply.send(Ok(handle));
                 }
