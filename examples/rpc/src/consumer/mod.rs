@@ -1140,7 +1140,7 @@ impl Connection {
     /// sent back (Dubbo's `EchoService`): `value` itself where the provider
     /// serves the service, as a health check through the connection, the
     /// provider's loop and its routing, with no method of the service run;
-    /// [`RpcError::Failed`] with [`Status::ServiceNotFound`](crate::Status::ServiceNotFound)
+    /// [`RpcError::Failed`] with [`Status::ServiceNotFound`]
     /// where it does not. A blocking call, as [`call`](Self::call).
     ///
     /// ```
