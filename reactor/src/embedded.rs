@@ -8,10 +8,12 @@
 //! closed and timed by the same code as a server's channel, on a loop that
 //! runs only when the test calls in and whose clock moves only when the
 //! test moves it. A layer added after the pipeline's last keeps what
-//! reaches the end (messages, user events, errors) for the test to take;
-//! what the channel sends is read off the pair's other end. Every call
-//! runs the loop until it has nothing left to do, so each step's outcome
-//! is there to read at once, with no sleep and no thread.
+//! reaches the end (messages, user events, errors, writability) for the
+//! test to take; what the channel sends is read off the pair's other end
+//! when the test asks for it, so a test that does not read sees the
+//! channel's queue grow and its writability turn as a slow peer's would.
+//! Every call runs the loop until it has nothing left to do, so each
+//! step's outcome is there to read at once, with no sleep and no thread.
 
 use crate::chain::{Append, Identity, InboundChain};
 use crate::error::{ChannelClosed, Error};
@@ -38,11 +40,19 @@ use std::time::{Duration, Instant};
 /// going quiet (a handler that posts itself work forever).
 const MAX_TURNS: usize = 100_000;
 
+fn busy() -> io::Error {
+    io::Error::other(format!(
+        "the embedded channel was still busy after {MAX_TURNS} loop turns (a handler that gives itself work forever?)"
+    ))
+}
+
 /// What reached the end of the pipeline, kept for the test.
 struct Seen<P, W> {
     inbound: VecDeque<P>,
     user_events: VecDeque<UserEvent>,
     errors: VecDeque<Error>,
+    /// The last writability the end of the pipeline heard of.
+    writable: bool,
     _write: PhantomData<fn(W)>,
 }
 
@@ -63,6 +73,10 @@ impl<P: 'static, W: 'static> InboundHandler for Tail<P, W> {
 
     fn user_event(&mut self, _: &mut impl InboundContext<Self>, event: UserEvent) {
         self.seen.borrow_mut().user_events.push_back(event);
+    }
+
+    fn writability_changed(&mut self, _: &mut impl InboundContext<Self>, writable: bool) {
+        self.seen.borrow_mut().writable = writable;
     }
 
     /// Kept for the test rather than passed to the pipeline's own end,
@@ -180,6 +194,7 @@ impl<P: 'static, W: 'static> EmbeddedChannel<P, W> {
             inbound: VecDeque::new(),
             user_events: VecDeque::new(),
             errors: VecDeque::new(),
+            writable: true,
             _write: PhantomData,
         }));
         let pipeline = pipeline.inbound(Tail { seen: seen.clone() });
@@ -285,11 +300,11 @@ impl<P: 'static, W: 'static> EmbeddedChannel<P, W> {
         self.seen.borrow_mut().errors.pop_front()
     }
 
-    /// Everything the channel has sent since the last call: runs the loop
-    /// (reading the socket pair lets a channel held by a full socket go on
-    /// writing) until it is quiet.
+    /// Everything the channel has sent since the last call: the peer
+    /// reads while the loop runs (a channel held by a full socket pair
+    /// writing on as it is read) until neither has more.
     pub fn read_outbound(&mut self) -> io::Result<Bytes> {
-        self.run_pending()?;
+        self.run_reading()?;
         Ok(self.sent.split().freeze())
     }
 
@@ -354,11 +369,51 @@ impl<P: 'static, W: 'static> EmbeddedChannel<P, W> {
 
     /// Closes the channel from the pipeline's end, through every outbound
     /// handler, as a handler's `ctx.close()` would: what is queued is
-    /// delivered first. Runs the loop until the channel has closed.
+    /// delivered first, the peer reading it (kept for
+    /// [`read_outbound`](Self::read_outbound)) until the channel has
+    /// closed.
     pub fn close(&mut self) -> io::Result<()> {
         // Already closed: nothing to do.
         let _ = self.handle.close();
-        self.run_pending()
+        self.run_reading()
+    }
+
+    /// Whether the channel was writable when the pipeline's end last
+    /// heard (its queue under the high watermark, or back under the low
+    /// one since), as Netty's `isWritable`. What fills the queue past the
+    /// watermark is the test's not reading the output: a socket pair
+    /// takes a few hundred KiB before the channel queues.
+    ///
+    /// ```
+    /// use bytes::{Bytes, BytesMut};
+    /// use gyre_reactor::{ChannelOptions, EmbeddedChannel, InboundContext, InboundHandler, Pipeline};
+    ///
+    /// /// Answers each chunk with 1 MiB.
+    /// struct Flood;
+    ///
+    /// impl InboundHandler for Flood {
+    ///     type Read = BytesMut;
+    ///     type Pass = ();
+    ///     type Write = Bytes;
+    ///
+    ///     fn read(&mut self, ctx: &mut impl InboundContext<Self>, _: BytesMut) {
+    ///         ctx.write_and_flush(Bytes::from(vec![0u8; 1 << 20]));
+    ///     }
+    /// }
+    ///
+    /// let options = ChannelOptions::default().send_buffer_size(64 * 1024);
+    /// let mut ch = EmbeddedChannel::with_options(options, Pipeline::new().inbound(Flood))?;
+    /// assert!(ch.is_writable());
+    /// // `write_inbound` leaves the output unread: the queue passes the
+    /// // high watermark.
+    /// ch.write_inbound(b"go")?;
+    /// assert!(!ch.is_writable());
+    /// assert_eq!(ch.read_outbound()?.len(), 1 << 20, "read, it drains");
+    /// assert!(ch.is_writable());
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn is_writable(&self) -> bool {
+        self.seen.borrow().writable
     }
 
     /// Whether the channel is still open.
@@ -382,21 +437,33 @@ impl<P: 'static, W: 'static> EmbeddedChannel<P, W> {
 
     /// Runs the loop until it has nothing left to do: readiness on the
     /// channel's socket, writes and closes sent through the channel's
-    /// handles, work it comes back for, timers due at its clock; reading
-    /// what the channel sends as it goes. Every other call runs it; a
-    /// test calls it itself after handing the channel work from another
-    /// thread (through a [`ChannelHandle`] a handler gave out).
+    /// handles, work it comes back for, timers due at its clock. It does
+    /// not read what the channel sent: the peer reads only in
+    /// [`read_outbound`](Self::read_outbound) and [`close`](Self::close),
+    /// so output past what the socket pair holds waits in the channel's
+    /// queue (and past its high watermark turns the channel unwritable)
+    /// until then. Every other call runs it; a test calls it itself after
+    /// handing the channel work from another thread (through a
+    /// [`ChannelHandle`] a handler gave out).
     pub fn run_pending(&mut self) -> io::Result<()> {
         for _ in 0..MAX_TURNS {
-            let ran = self.lp.turn(&mut self.poll, &mut self.events)?;
-            let read = self.read_peer()?;
-            if !ran && read == 0 {
+            if !self.lp.turn(&mut self.poll, &mut self.events)? {
                 return Ok(());
             }
         }
-        Err(io::Error::other(format!(
-            "the embedded channel was still busy after {MAX_TURNS} loop turns (a handler that gives itself work forever?)"
-        )))
+        Err(busy())
+    }
+
+    /// Runs the loop and reads the channel's output until neither has
+    /// anything more: the peer reading, the channel writing its queue out.
+    fn run_reading(&mut self) -> io::Result<()> {
+        for _ in 0..MAX_TURNS {
+            self.run_pending()?;
+            if self.read_peer()? == 0 {
+                return Ok(());
+            }
+        }
+        Err(busy())
     }
 
     /// Reads what the channel sent into `sent`; how many bytes.
