@@ -376,6 +376,29 @@ fn shortest_response_sends_a_lone_callers_calls_to_the_faster_provider() {
     );
 }
 
+#[test]
+fn shortest_response_keeps_away_from_a_provider_that_fails_at_once() {
+    use gyre_rpc::cluster::ShortestResponse;
+    let broken = start(Behaviour::Fail);
+    let slow = start(Behaviour::Slow(5, 2));
+    let c = Cluster::builder(key())
+        .mode(ClusterMode::Failfast)
+        .balancer(ShortestResponse)
+        .options(CallOptions::default().timeout(Duration::from_secs(1)))
+        .build(Consumer::builder().build().unwrap());
+    c.set_providers([&broken, &slow].map(|p| (p.provider.local_addr(), 100)));
+    let failed = (0..100)
+        .filter(|_| c.call::<_, i32>("who", &()).is_err())
+        .count();
+    // Tried while unmeasured, then counted as its whole timeout (1 s)
+    // against 5 ms: had its quick refusals counted as fast, it would take
+    // nearly every call.
+    assert!(
+        (1..=3).contains(&failed),
+        "{failed} of 100 calls went to the broken provider"
+    );
+}
+
 /// Waits until one of the cluster's providers is connected.
 fn wait_connected(c: &Cluster) {
     let deadline = Instant::now() + Duration::from_secs(5);

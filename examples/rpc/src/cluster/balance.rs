@@ -66,11 +66,14 @@ impl Endpoint {
         self.active.load(Ordering::Relaxed)
     }
 
-    /// Takes a successful call's time into the moving average
-    /// [`ShortestResponse`] reads: an exponentially weighted one, each new
-    /// time weighing 1/8, so a provider that slows down (or recovers) is
-    /// seen within a few calls. Clusters record it when their balancer
-    /// asks ([`LoadBalancer::uses_response_times`]).
+    /// Takes a call's time into the moving average [`ShortestResponse`]
+    /// reads: an exponentially weighted one, each new time weighing 1/8,
+    /// so a provider that slows down (or recovers) is seen within a few
+    /// calls. Clusters record it when their balancer asks
+    /// ([`LoadBalancer::uses_response_times`]): an answered call's time
+    /// (the method's own error is an answer), and for a call the provider
+    /// failed (overloaded, crashed, timed out, gone) the call's whole
+    /// timeout, so a provider quick to refuse does not look fast.
     ///
     /// ```
     /// use gyre_rpc::cluster::Endpoint;
@@ -486,12 +489,14 @@ fn least_by(candidates: &Candidates<'_>, cost: impl Fn(&Endpoint) -> u128) -> Op
 }
 
 /// The shortest expected wait (Dubbo's `ShortestResponseLoadBalance`): a
-/// provider's recent response time (a moving average of its successful
-/// calls, [`Endpoint::response_time`]) times one more than its calls in
-/// flight, the least chosen, weighted random among ties. A provider not
-/// yet measured counts as instant, so each is tried early. Dubbo averages
-/// over a 30-second window; the moving average here sees a provider slow
-/// down within a few calls instead. Calls a cluster makes through it are
+/// provider's recent response time (a moving average of its calls,
+/// [`Endpoint::response_time`], a failed call counting as its whole
+/// timeout) times one more than its calls in flight, the least chosen,
+/// weighted random among ties. A provider not yet measured counts as
+/// instant, so each is tried early. Dubbo averages successful calls over
+/// a 30-second window, where a provider that fails every call at once is
+/// never measured and so always chosen; the moving average here counts
+/// its failures as slow, and sees a provider slow down within a few calls. Calls a cluster makes through it are
 /// timed (an `Instant` read before and after each); forking and broadcast
 /// calls, which go to several providers at once, are not.
 ///

@@ -23,7 +23,7 @@ use crate::consumer::{
     Sink,
 };
 use crate::registry::contract::ProviderEntry;
-use crate::ServiceKey;
+use crate::{ServiceKey, Status};
 use arc_swap::ArcSwap;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -788,8 +788,15 @@ impl Cluster {
         let answer = conn.wait(options.timeout, |done| {
             conn.start_raw(&self.inner.service, method, args, options, done)
         });
-        if let (Some(started), Ok(_)) = (started, &answer) {
-            m.endpoint.record_response(started.elapsed());
+        if let Some(started) = started {
+            let took = match &answer {
+                // Answered: the method's own error is an answer too.
+                Ok((Status::Ok | Status::ServiceError, _)) => started.elapsed(),
+                // A provider that failed the call counts as one that took
+                // its whole timeout: quick to refuse is not fast.
+                _ => options.timeout.max(started.elapsed()),
+            };
+            m.endpoint.record_response(took);
         }
         answer
     }
