@@ -94,8 +94,20 @@ fn a_graceful_close_cuts_the_calls_still_unanswered_at_its_timeout() {
 
 #[test]
 fn a_consumer_shutting_down_gracefully_waits_for_every_connections_calls() {
+    shutting_down_gracefully_waits(Consumer::builder().io_threads(2).build().unwrap());
+}
+
+/// The same with tokio's reads: a call alone in flight reads its own
+/// answer, counted as in flight all the same.
+#[cfg(feature = "tokio")]
+#[test]
+fn a_graceful_shutdown_waits_for_calls_reading_their_own_answers() {
+    let consumer = Consumer::builder().tokio_reads(true).build().unwrap();
+    shutting_down_gracefully_waits(consumer);
+}
+
+fn shutting_down_gracefully_waits(consumer: Consumer) {
     let provider = napping_provider();
-    let consumer = Consumer::builder().io_threads(2).build().unwrap();
     let conns: Vec<Connection> = (0..3)
         .map(|_| consumer.connect(provider.local_addr()).unwrap())
         .collect();
@@ -117,9 +129,13 @@ fn a_consumer_shutting_down_gracefully_waits_for_every_connections_calls() {
     std::thread::scope(|s| {
         let answers = s.spawn(move || {
             rt.block_on(async {
+                // Each its own task, so every call is polled (and sent)
+                // at once, whether it goes out at its making or at its
+                // first poll (tokio's reads).
+                let tasks: Vec<_> = calls.into_iter().map(tokio::spawn).collect();
                 let mut got = Vec::new();
-                for call in calls {
-                    got.push(call.await);
+                for task in tasks {
+                    got.push(task.await.unwrap());
                 }
                 got
             })
