@@ -3,8 +3,9 @@
 //! stays open), output far beyond a socket pair's buffer delivered whole,
 //! input likewise, handler timers firing only when the clock is moved, the
 //! peer's EOF with and without half-closure, a close delivering what was
-//! queued, a handle used from another thread, and calls on a closed
-//! channel refused. No test sleeps.
+//! queued, a handle used from another thread, calls on a closed channel
+//! refused, and a handler's panic closing the channel as on a server. No
+//! test sleeps.
 
 use bytes::{Bytes, BytesMut};
 use gyre_codec::{LineDecoder, LineEncoder, LineEnding};
@@ -171,4 +172,29 @@ fn a_handle_used_from_another_thread_is_served_by_the_next_run() {
     .join()
     .unwrap();
     assert_eq!(ch.read_outbound().unwrap(), "from afar");
+}
+
+/// Panics on "boom"; passes the rest on.
+struct Brittle;
+
+impl InboundHandler for Brittle {
+    type Read = BytesMut;
+    type Pass = BytesMut;
+    type Write = Bytes;
+
+    fn read(&mut self, ctx: &mut impl InboundContext<Self>, msg: BytesMut) {
+        assert!(&msg[..] != b"boom", "deliberate: the handler breaks");
+        ctx.fire_read(msg);
+    }
+}
+
+#[test]
+fn a_handlers_panic_closes_the_embedded_channel_as_a_servers() {
+    let mut ch = EmbeddedChannel::new(Pipeline::new().inbound(Brittle)).unwrap();
+    ch.write_inbound(b"fine").unwrap();
+    assert_eq!(ch.read_inbound().as_deref(), Some(&b"fine"[..]));
+    ch.write_inbound(b"boom").unwrap();
+    assert!(!ch.is_open(), "closed at once, the test's thread unharmed");
+    assert!(ch.write_inbound(b"more").is_err());
+    assert!(ch.read_inbound().is_none());
 }
