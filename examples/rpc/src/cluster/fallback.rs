@@ -7,16 +7,14 @@
 //! see and is never replaced. Uses the consumer's errors and answers and
 //! the protocol's serialization.
 
-use crate::consumer::RpcError;
+use crate::consumer::{Answer, RpcError};
 use crate::protocol::{Serialization, Status};
 use bytes::BytesMut;
 use serde::Serialize;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-/// A fallback's result as a provider's answer would carry it.
-pub(crate) type Answer = Result<(Status, bytes::Bytes), RpcError>;
-
+/// A fallback's result, as a provider's answer would carry it.
 type Produce = dyn Fn(&RpcError, Serialization) -> Answer + Send + Sync;
 
 /// One method's fallback.

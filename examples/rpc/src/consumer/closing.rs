@@ -50,8 +50,14 @@ impl Opened {
 
 /// Marks `links` closing (new calls on them fail with `Closed`), then
 /// waits, sleeping on this thread, until none has a call in flight or
-/// `deadline` passes. Whether none has.
+/// `deadline` passes; on an event loop's thread, whose sleep would hold
+/// that loop, it does not wait. Whether none has a call in flight.
 pub(crate) fn drain(links: &[Arc<Link>], deadline: Instant) -> bool {
+    let deadline = if gyre_reactor::is_event_loop_thread() {
+        Instant::now()
+    } else {
+        deadline
+    };
     for link in links {
         link.closing.store(true, Ordering::SeqCst);
     }

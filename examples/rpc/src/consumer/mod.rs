@@ -639,12 +639,7 @@ impl Consumer {
     /// ```
     pub fn shutdown_gracefully(self, timeout: Duration) -> bool {
         let deadline = Instant::now() + timeout;
-        let links = self.opened.live();
-        let answered = if gyre_reactor::is_event_loop_thread() {
-            closing::drain(&links, Instant::now())
-        } else {
-            closing::drain(&links, deadline)
-        };
+        let answered = closing::drain(&self.opened.live(), deadline);
         let rest = deadline.saturating_duration_since(Instant::now());
         self.loops
             .shutdown_gracefully(Duration::ZERO, rest.max(Duration::from_millis(100)));
@@ -961,12 +956,7 @@ impl Connection {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn close_gracefully(&self, timeout: Duration) -> bool {
-        let links = [self.link.clone()];
-        let answered = if gyre_reactor::is_event_loop_thread() {
-            closing::drain(&links, Instant::now())
-        } else {
-            closing::drain(&links, Instant::now() + timeout)
-        };
+        let answered = closing::drain(std::slice::from_ref(&self.link), Instant::now() + timeout);
         self.close();
         answered
     }
