@@ -2,8 +2,13 @@
 //! call ([`balance`]) and surviving the failure of some ([`invoker`]).
 
 pub mod balance;
+mod calling;
 mod fallback;
 pub mod invoker;
+mod maintain;
+mod members;
+mod mode;
+mod shared;
 
 pub use invoker::{Cluster, ClusterBuilder, ClusterMode};
 

@@ -772,16 +772,6 @@ pub(crate) fn decode_answer<Resp: DeserializeOwned>(
     }
 }
 
-fn finish<Resp: DeserializeOwned>(
-    answer: Result<Answer, PromiseDropped>,
-    serialization: Serialization,
-) -> Result<Resp, RpcError> {
-    match answer {
-        Err(_) => Err(RpcError::Closed),
-        Ok(answer) => decode_answer(answer, serialization, || "an asynchronous call".to_string()),
-    }
-}
-
 /// An asynchronous call as `call_async` leaves it: sent (or failed to
 /// be), or, reading its own answer, encoded and sent at the first poll.
 enum AsyncCall {
@@ -801,20 +791,15 @@ enum AsyncCall {
 }
 
 impl AsyncCall {
-    /// The call's result, decoded as `serialization` says.
-    // Not an `async fn`: its future would not be `'static` for a `Resp`
-    // that is not, where this one holds no `Resp` until it returns one.
-    #[allow(clippy::manual_async_fn)]
-    fn finish<Resp: DeserializeOwned>(
-        self,
-        serialization: Serialization,
-    ) -> impl Future<Output = Result<Resp, RpcError>> + Send + 'static {
+    /// The call's answer, undecoded; a call whose answer slot was dropped
+    /// unanswered (its connection's loop gone) is `Closed`.
+    fn answer(self) -> impl Future<Output = Answer> + Send + 'static {
         async move {
-            match self {
+            let answer: Result<Answer, PromiseDropped> = match self {
                 #[cfg(not(feature = "tokio"))]
                 AsyncCall::Sent { started, answer } => {
                     started?;
-                    finish(answer.await, serialization)
+                    answer.await
                 }
                 #[cfg(feature = "tokio")]
                 AsyncCall::Sent {
@@ -823,18 +808,31 @@ impl AsyncCall {
                     relay,
                 } => {
                     started?;
-                    let answer = tokio_relay::Relayed::new(answer, relay);
-                    finish(answer.await, serialization)
+                    tokio_relay::Relayed::new(answer, relay).await
                 }
                 #[cfg(feature = "tokio")]
                 AsyncCall::Deferred { call, done, answer } => {
                     let (route, id, frame, timeout) = call?;
-                    finish(
-                        route.call(id, frame, timeout, done, answer).await,
-                        serialization,
-                    )
+                    route.call(id, frame, timeout, done, answer).await
                 }
-            }
+            };
+            answer.unwrap_or(Err(RpcError::Closed))
+        }
+    }
+
+    /// The call's result, decoded as `serialization` says.
+    // Not an `async fn`: its future would not be `'static` for a `Resp`
+    // that is not, where this one holds no `Resp` until it returns one.
+    #[allow(clippy::manual_async_fn)]
+    fn finish<Resp: DeserializeOwned>(
+        self,
+        serialization: Serialization,
+    ) -> impl Future<Output = Result<Resp, RpcError>> + Send + 'static {
+        let answer = self.answer();
+        async move {
+            decode_answer(answer.await, serialization, || {
+                "an asynchronous call".to_string()
+            })
         }
     }
 }
@@ -1245,24 +1243,56 @@ impl Connection {
         Req: Serialize + ?Sized,
         Resp: DeserializeOwned,
     {
+        let encoded = self.encode_request(service, method, request, options);
+        self.start_async(service, method, options, encoded)
+            .finish(options.serialization)
+    }
+
+    /// An asynchronous call whose arguments are already serialized (in
+    /// `options.serialization`), sent as [`call_async`](Self::call_async)
+    /// sends one; its answer undecoded. The cluster's asynchronous calls
+    /// go this way.
+    pub(crate) fn call_raw_async(
+        &self,
+        service: &ServiceKey,
+        method: &str,
+        args: &[u8],
+        options: &CallOptions,
+    ) -> impl Future<Output = Answer> + Send + 'static {
+        let encoded = self.encode(true, service, method, options, |out| {
+            out.extend_from_slice(args);
+            Ok(())
+        });
+        self.start_async(service, method, options, encoded).answer()
+    }
+
+    /// Sends the call `encoded` with its answer to a slot of the
+    /// consumer's pool; with [`ConsumerBuilder::tokio_reads`], keeps it to
+    /// send at the future's first poll instead.
+    fn start_async(
+        &self,
+        service: &ServiceKey,
+        method: &str,
+        options: &CallOptions,
+        encoded: Result<(u64, Bytes), RpcError>,
+    ) -> AsyncCall {
         let (done, answer) = self.answers.promise();
-        let ser = options.serialization;
         #[cfg(feature = "tokio")]
         if let Some(reads) = &self.reads {
-            // Encoded now (the request is borrowed), sent at the first poll.
-            let call = self
-                .encode_request(service, method, request, options)
-                .map(|(id, frame)| {
-                    let route = tokio_reads::Route {
-                        link: self.link.clone(),
-                        reads: reads.clone(),
-                    };
-                    (route, id, frame, options.timeout)
-                });
-            return AsyncCall::Deferred { call, done, answer }.finish(ser);
+            // Sent at the first poll, which may read its own answer.
+            let call = encoded.map(|(id, frame)| {
+                let route = tokio_reads::Route {
+                    link: self.link.clone(),
+                    reads: reads.clone(),
+                };
+                (route, id, frame, options.timeout)
+            });
+            return AsyncCall::Deferred { call, done, answer };
         }
-        let started = self
-            .start(service, method, request, options, Sink::One(done))
+        let started = encoded
+            .and_then(|(id, frame)| {
+                self.send_call(id, frame, options.timeout, Sink::One(done), service, method)
+            })
             .map(drop);
         AsyncCall::Sent {
             started,
@@ -1270,7 +1300,6 @@ impl Connection {
             #[cfg(feature = "tokio")]
             relay: self.wake_relay,
         }
-        .finish(ser)
     }
 
     /// Sends a call that gets no answer (Dubbo's one-way).

@@ -16,12 +16,6 @@ pub(crate) enum Sink {
     One(Promise<Answer>),
     /// To a blocking caller, on its thread's reusable reply channel.
     Reply(Reply),
-    /// To a caller waiting on several calls at once (forking, broadcast),
-    /// tagged with the call's index among them.
-    Many {
-        tx: crossbeam_channel::Sender<(usize, Answer)>,
-        index: usize,
-    },
 }
 
 impl Sink {
@@ -30,7 +24,6 @@ impl Sink {
         match self {
             Sink::One(promise) => promise.complete(answer),
             Sink::Reply(reply) => reply.send(answer),
-            Sink::Many { tx, index } => drop(tx.send((index, answer))),
         }
     }
 }
