@@ -649,3 +649,225 @@ fn a_cluster_whose_every_provider_is_shutting_down_still_calls_them() {
     assert_eq!(held.join().unwrap().unwrap(), 1);
     stopping.join().unwrap();
 }
+
+/// A current-thread tokio runtime for the asynchronous calls.
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn async_calls_fail_over_round_the_failing_and_the_hanging_all_at_once() {
+    let (good, bad, hung) = (
+        start(Behaviour::Answer(1)),
+        start(Behaviour::Fail),
+        start(Behaviour::Slow(2000, 3)),
+    );
+    let c = cluster(ClusterMode::Failover { retries: 2 }, &[&bad, &hung, &good]);
+    let rt = runtime();
+    // Nine calls in flight together on one task: a third of them meet the
+    // hanging provider first, and each still fails over, within about one
+    // timeout (1 s) rather than three in a row.
+    let t = Instant::now();
+    let answers = rt.block_on(async {
+        let calls: Vec<_> = (0..9).map(|_| c.call_async::<_, i32>("who", &())).collect();
+        let mut answers = Vec::new();
+        for call in calls {
+            answers.push(call.await);
+        }
+        answers
+    });
+    for a in &answers {
+        assert_eq!(*a.as_ref().unwrap(), 1, "{answers:?}");
+    }
+    assert!(
+        t.elapsed() < Duration::from_millis(2500),
+        "{:?}",
+        t.elapsed()
+    );
+    // A method's own failure and a result of the wrong type are not
+    // retried; with no retries left, the provider's error is the call's.
+    let e = rt
+        .block_on(c.call_async::<_, String>("who", &()))
+        .unwrap_err();
+    assert!(matches!(e, RpcError::Result { .. }), "{e:?}");
+    let c = cluster(ClusterMode::Failover { retries: 0 }, &[&bad]);
+    let e = rt.block_on(c.call_async::<_, i32>("who", &())).unwrap_err();
+    assert_eq!(e.status(), Status::ServerError, "{e}");
+}
+
+#[test]
+fn async_calls_in_the_other_modes() {
+    let (good, bad, hung) = (
+        start(Behaviour::Answer(1)),
+        start(Behaviour::Fail),
+        start(Behaviour::Slow(3000, 3)),
+    );
+    let rt = runtime();
+    // Failfast: each failure once, as it came.
+    let c = cluster(ClusterMode::Failfast, &[&good, &bad, &hung]);
+    let mut statuses: Vec<Status> = rt.block_on(async {
+        let calls: Vec<_> = (0..6).map(|_| c.call_async::<_, i32>("who", &())).collect();
+        let mut statuses = Vec::new();
+        for call in calls {
+            statuses.push(call.await.map_or_else(|e| e.status(), |_| Status::Ok));
+        }
+        statuses
+    });
+    statuses.sort_by_key(|s| *s as u8);
+    assert_eq!(
+        statuses,
+        [
+            Status::Ok,
+            Status::Ok,
+            Status::ClientTimeout,
+            Status::ClientTimeout,
+            Status::ServerError,
+            Status::ServerError
+        ]
+    );
+    // Failsafe: no result.
+    let c = cluster(ClusterMode::Failsafe, &[&bad]);
+    match rt.block_on(c.call_async::<_, i32>("who", &())) {
+        Err(RpcError::Absorbed { mode, cause, .. }) => {
+            assert_eq!(mode, "failsafe");
+            assert_eq!(cause.status(), Status::ServerError);
+        }
+        other => panic!("expected no result, got {other:?}"),
+    }
+    // Failback: no result now, retried in the background.
+    let c = Cluster::builder(key())
+        .mode(ClusterMode::Failback {
+            every: Duration::from_millis(50),
+            max_retries: 100,
+        })
+        .options(CallOptions::default().timeout(Duration::from_millis(200)))
+        .build(Consumer::builder().build().unwrap());
+    c.set_providers([(bad.provider.local_addr(), 100)]);
+    let e = rt
+        .block_on(c.call_async::<_, usize>("count", &()))
+        .unwrap_err();
+    assert!(
+        matches!(
+            e,
+            RpcError::Absorbed {
+                mode: "failback",
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+    assert_eq!(c.pending_retries(), 1);
+    c.set_providers([(good.provider.local_addr(), 100)]);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while good.counted.load(Ordering::SeqCst) == 0 {
+        assert!(Instant::now() < deadline, "the retry never landed");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // Forking: the first answer, not the hanging provider's.
+    let c = Cluster::builder(key())
+        .mode(ClusterMode::Forking { parallel: 2 })
+        .options(CallOptions::default().timeout(Duration::from_secs(5)))
+        .build(Consumer::builder().build().unwrap());
+    c.set_providers([&hung, &good].map(|p| (p.provider.local_addr(), 100)));
+    let t = Instant::now();
+    assert_eq!(rt.block_on(c.call_async::<_, i32>("who", &())).unwrap(), 1);
+    assert!(
+        t.elapsed() < Duration::from_millis(1000),
+        "{:?}",
+        t.elapsed()
+    );
+    let c = cluster(ClusterMode::Forking { parallel: 2 }, &[&bad, &hung]);
+    assert!(rt.block_on(c.call_async::<_, i32>("who", &())).is_err());
+    // Broadcast: every provider, and a failure if one fails.
+    let ps: Vec<Running> = (1..=3).map(|i| start(Behaviour::Answer(i))).collect();
+    let c = cluster(ClusterMode::Broadcast, &ps.iter().collect::<Vec<_>>());
+    rt.block_on(c.call_async::<_, usize>("count", &())).unwrap();
+    for p in &ps {
+        assert_eq!(p.counted.load(Ordering::SeqCst), 1);
+    }
+    let c = cluster(ClusterMode::Broadcast, &[&ps[0], &bad]);
+    let e = rt
+        .block_on(c.call_async::<_, usize>("count", &()))
+        .unwrap_err();
+    assert_eq!(e.status(), Status::ServerError);
+    assert_eq!(ps[0].counted.load(Ordering::SeqCst), 2);
+}
+
+#[test]
+fn async_calls_take_fallbacks_and_degrade() {
+    let broken = start(Behaviour::Fail);
+    let working = start(Behaviour::Answer(5));
+    let c = Cluster::builder(key())
+        .mode(ClusterMode::Failfast)
+        .fallback("who", |why: &RpcError| match why {
+            RpcError::Degraded { .. } => Ok(-2),
+            _ => Ok(-1),
+        })
+        .build(Consumer::builder().build().unwrap());
+    let rt = runtime();
+    assert_eq!(rt.block_on(c.call_async::<_, i32>("who", &())).unwrap(), -1);
+    c.set_providers([(broken.provider.local_addr(), 100)]);
+    wait_connected(&c);
+    assert_eq!(rt.block_on(c.call_async::<_, i32>("who", &())).unwrap(), -1);
+    c.set_providers([(working.provider.local_addr(), 100)]);
+    wait_connected(&c);
+    assert_eq!(rt.block_on(c.call_async::<_, i32>("who", &())).unwrap(), 5);
+    c.degrade("who", true);
+    assert_eq!(rt.block_on(c.call_async::<_, i32>("who", &())).unwrap(), -2);
+    assert_eq!(working.counted.load(Ordering::SeqCst), 0);
+}
+
+#[test]
+fn a_blocking_call_is_refused_on_a_loops_thread_where_an_async_one_is_made() {
+    // A provider method on its I/O thread calls another cluster: a
+    // blocking call there is refused in every mode (a forking one would
+    // have parked the loop's thread), where a future is made there and
+    // awaited elsewhere.
+    let downstream = start(Behaviour::Answer(7));
+    let forking = Arc::new(cluster(
+        ClusterMode::Forking { parallel: 2 },
+        &[&downstream],
+    ));
+    wait_connected(&forking);
+    let seen = Arc::new(std::sync::Mutex::new(None));
+    let (f, s) = (forking.clone(), seen.clone());
+    let gateway = Service::builder(ServiceKey::new("test.Gateway"))
+        .dispatch(Dispatch::IoThread)
+        .deferred_method("who", move |_: (), reply| {
+            let blocking = f.call::<_, i32>("who", &());
+            *s.lock().unwrap() = Some(format!("{blocking:?}"));
+            let later = f.call_async::<_, i32>("who", &());
+            std::thread::spawn(move || {
+                reply.send(
+                    runtime()
+                        .block_on(later)
+                        .map_err(|e| ServiceError::new(e.to_string())),
+                )
+            });
+        })
+        .build();
+    let gateway = Provider::builder()
+        .listen("127.0.0.1:0".parse().unwrap())
+        .service(gateway)
+        .start()
+        .unwrap();
+    let conn = Consumer::builder()
+        .build()
+        .unwrap()
+        .connect(gateway.local_addr())
+        .unwrap();
+    assert_eq!(
+        conn.call::<_, i32>(&ServiceKey::new("test.Gateway"), "who", &())
+            .unwrap(),
+        7
+    );
+    assert_eq!(
+        seen.lock().unwrap().as_deref(),
+        Some("Err(BlockingOnLoop)"),
+        "a forking call must not park a loop's thread"
+    );
+    gateway.shutdown(Duration::from_secs(1));
+}

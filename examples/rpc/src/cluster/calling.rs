@@ -101,7 +101,11 @@ async fn call_providers<Resp: DeserializeOwned>(
     match shared.mode {
         ClusterMode::Failfast => {
             let m = balancer.select(&live, key).ok_or_else(no_provider)?;
-            decode_answer(attempt(shared, way, member(m), method, &args, options).await, ser, name)
+            decode_answer(
+                attempt(shared, way, member(m), method, &args, options).await,
+                ser,
+                name,
+            )
         }
         ClusterMode::Failover { retries } => {
             let mut untried = live.clone();
@@ -116,7 +120,11 @@ async fn call_providers<Resp: DeserializeOwned>(
                 };
                 untried.exclude(i);
                 let m = member(i);
-                match decode_answer(attempt(shared, way, m, method, &args, options).await, ser, name) {
+                match decode_answer(
+                    attempt(shared, way, m, method, &args, options).await,
+                    ser,
+                    name,
+                ) {
                     Ok(r) => return Ok(r),
                     Err(e) if e.is_retryable() => {
                         tracing::debug!(provider = %m.endpoint.addr, error = %e, "failing over");
@@ -186,9 +194,11 @@ async fn call_providers<Resp: DeserializeOwned>(
             }
             // The calls still out when one succeeds are dropped with the
             // fan-out: their answers, when they come, go nowhere.
-            let mut answers = FanOut::new(chosen.iter().map(|m| {
-                attempt(shared, Way::Async, m, method, &args, options)
-            }));
+            let mut answers = FanOut::new(
+                chosen
+                    .iter()
+                    .map(|m| attempt(shared, Way::Async, m, method, &args, options)),
+            );
             let mut last = no_provider();
             while let Some((_, answer)) = answers.next().await {
                 match decode_answer(answer, ser, name) {
@@ -306,6 +316,42 @@ impl<F: Future<Output = Answer>> FanOut<F> {
     }
 }
 
+/// An asynchronous cluster call, polled once as it is made so that it is
+/// sent then, as a connection's asynchronous call is: that first poll
+/// chooses the provider and sends (to each provider, for a fan-out), and
+/// the caller's polls do the rest. Futures made one after another and
+/// awaited in turn are so in flight together, whichever invoker made them.
+pub(super) enum SentNow<F: Future> {
+    Waiting(Pin<Box<F>>),
+    Done(Option<F::Output>),
+}
+
+// The output is only ever moved, never pinned; the call is boxed.
+impl<F: Future> Unpin for SentNow<F> {}
+
+impl<F: Future> SentNow<F> {
+    pub(super) fn new(call: F) -> SentNow<F> {
+        let mut call = Box::pin(call);
+        match call.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
+            Poll::Ready(out) => SentNow::Done(Some(out)),
+            Poll::Pending => SentNow::Waiting(call),
+        }
+    }
+}
+
+impl<F: Future> Future for SentNow<F> {
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        match self.get_mut() {
+            SentNow::Waiting(call) => call.as_mut().poll(cx),
+            SentNow::Done(out) => {
+                Poll::Ready(out.take().expect("a call polled after it was ready"))
+            }
+        }
+    }
+}
+
 /// Runs `call` to its end on this thread, parking it while the call waits
 /// for a fan-out's answers. Not for an event loop's thread (the callers
 /// refuse it there first).
@@ -313,10 +359,7 @@ pub(super) fn block_on<F: Future>(call: F) -> F::Output {
     let mut call = pin!(call);
     // Most blocking calls end in their first poll (their attempts wait
     // where they are made): no waker is made for them.
-    if let Poll::Ready(out) = call
-        .as_mut()
-        .poll(&mut Context::from_waker(Waker::noop()))
-    {
+    if let Poll::Ready(out) = call.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
         return out;
     }
     let waker = Waker::from(Arc::new(Unpark(std::thread::current())));

@@ -19,7 +19,7 @@
 pub use super::mode::ClusterMode;
 
 use super::balance::{LoadBalancer, WeightedRandom};
-use super::calling::{self, block_on, Way};
+use super::calling::{self, block_on, SentNow, Way};
 use super::fallback::Fallbacks;
 use super::maintain::{maintain, set_providers, Missing};
 use super::members::Snapshot;
@@ -423,16 +423,24 @@ impl Cluster {
             return Err(RpcError::BlockingOnLoop);
         }
         let args = self.serialize(method, request, options);
-        block_on(calling::call(&self.shared, Way::Blocking, method, args, options))
+        block_on(calling::call(
+            &self.shared,
+            Way::Blocking,
+            method,
+            args,
+            options,
+        ))
     }
 
     /// [`call`](Self::call) as a future, for async code: the same mode,
     /// balancer and fallback, each attempt awaited (a failover's retries
     /// too, where Dubbo retries an asynchronous call only when it cannot
     /// be sent), nothing blocking, on any executor and on an event loop's
-    /// thread. The arguments are serialized now; the provider is chosen
-    /// and the call sent at the first poll. A failsafe or failback call
-    /// that failed has no result: [`RpcError::Absorbed`].
+    /// thread. The call is sent now, as a connection's
+    /// [`call_async`](crate::consumer::Connection::call_async) sends one:
+    /// calls made one after another are in flight together, however they
+    /// are awaited. A failsafe or failback call that failed has no
+    /// result: [`RpcError::Absorbed`].
     ///
     /// ```
     /// use gyre_rpc::cluster::{Cluster, ClusterMode};
@@ -472,7 +480,7 @@ impl Cluster {
     ) -> impl Future<Output = Result<Resp, RpcError>> + Send + 'static
     where
         Req: Serialize + ?Sized,
-        Resp: DeserializeOwned + 'static,
+        Resp: DeserializeOwned + Send + 'static,
     {
         let args = self.serialize(method, request, &self.shared.options);
         self.call_async_as(method, args, self.shared.options.clone())
@@ -488,15 +496,16 @@ impl Cluster {
     ) -> impl Future<Output = Result<Resp, RpcError>> + Send + 'static
     where
         Req: Serialize + ?Sized,
-        Resp: DeserializeOwned + 'static,
+        Resp: DeserializeOwned + Send + 'static,
     {
         let args = self.serialize(method, request, options);
         self.call_async_as(method, args, Arc::new(options.clone()))
     }
 
-    /// The future of an asynchronous call, owning what it needs: the
-    /// cluster, the method's name (the one allocation the cluster adds
-    /// to a call), the arguments and the options.
+    /// An asynchronous call, sent now, owning what it needs: the
+    /// cluster, the method's name, the arguments and the options (the
+    /// name and the call's state are the two allocations the cluster adds
+    /// to a connection's asynchronous call).
     fn call_async_as<Resp>(
         &self,
         method: &str,
@@ -504,11 +513,12 @@ impl Cluster {
         options: Arc<CallOptions>,
     ) -> impl Future<Output = Result<Resp, RpcError>> + Send + 'static
     where
-        Resp: DeserializeOwned + 'static,
+        Resp: DeserializeOwned + Send + 'static,
     {
         let shared = self.shared.clone();
         let method: Box<str> = method.into();
-        async move { calling::call(&shared, Way::Async, &method, args, &options).await }
+        let call = async move { calling::call(&shared, Way::Async, &method, args, &options).await };
+        SentNow::new(call)
     }
 
     /// `request` serialized once for every provider the call may go to.
@@ -521,4 +531,3 @@ impl Cluster {
         serialize_args(options.serialization, request, &self.shared.service, method)
     }
 }
-

@@ -71,7 +71,9 @@ impl Future for Relayed {
     type Output = <PromiseFuture<Answer> as Future>::Output;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        if !self.chosen {
+        // A poll without a waker to go by (a cluster's call polled once
+        // as it is made, to send it) leaves the choice to the next.
+        if !self.chosen && !cx.waker().will_wake(Waker::noop()) {
             self.chosen = true;
             if let Some(relay) = relay_for(cx.waker()) {
                 self.answer.wake_through(relay);
