@@ -3,7 +3,9 @@
 //! generates the provider's trait and the consumer's client from it, so a
 //! method name or a type that does not match is a compile error on both
 //! sides (as tarpc's service traits and Dubbo's Java interfaces give).
-//! Uses the consumer's and the cluster's untyped calls underneath.
+//! Uses the consumer's and the cluster's untyped calls underneath, blocking
+//! ([`Invoke`], the generated `Client`) or as futures ([`InvokeAsync`],
+//! the generated `AsyncClient`).
 //!
 //! The wire format is the untyped one: a method's arguments travel as one
 //! tuple (a 1-tuple for one argument, `()` for none), so a typed client can
@@ -14,6 +16,7 @@ use crate::consumer::{Connection, RpcError};
 use crate::ServiceKey;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
+use std::future::Future;
 
 /// What a generated client calls through: one [`Connection`] (one
 /// provider) or a [`Cluster`] (many, with its balancer and mode).
@@ -107,8 +110,109 @@ where
     }
 }
 
+/// What a generated `AsyncClient` calls through: one [`Connection`] or a
+/// [`Cluster`], their calls as futures (sent as they are made, on any
+/// executor, never blocking: fit for an event loop's thread).
+///
+/// ```
+/// use gyre_rpc::stub::InvokeAsync;
+/// use gyre_rpc::consumer::RpcError;
+/// use gyre_rpc::ServiceKey;
+/// use std::future::Future;
+///
+/// /// An invoker for tests: every call answers 42, at once.
+/// struct Always42;
+///
+/// impl InvokeAsync for Always42 {
+///     fn invoke_async<Req, Resp>(
+///         &self,
+///         _: &ServiceKey,
+///         _: &str,
+///         _: &Req,
+///     ) -> impl Future<Output = Result<Resp, RpcError>> + Send + 'static + use<Req, Resp>
+///     where
+///         Req: serde::Serialize + ?Sized,
+///         Resp: serde::de::DeserializeOwned + Send + 'static,
+///     {
+///         std::future::ready(serde_json::from_str("42").map_err(|e| RpcError::NoProvider(e.to_string())))
+///     }
+/// }
+///
+/// let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+/// let n: u32 = rt.block_on(Always42.invoke_async(&ServiceKey::new("any"), "thing", &())).unwrap();
+/// assert_eq!(n, 42);
+/// ```
+pub trait InvokeAsync {
+    /// Sends a call of `method` of `service` with `request`; the future
+    /// is its result.
+    ///
+    /// # Errors
+    /// Whatever the call ends in besides its result.
+    fn invoke_async<Req, Resp>(
+        &self,
+        service: &ServiceKey,
+        method: &str,
+        request: &Req,
+    ) -> impl Future<Output = Result<Resp, RpcError>> + Send + 'static + use<Self, Req, Resp>
+    where
+        Req: Serialize + ?Sized,
+        Resp: DeserializeOwned + Send + 'static;
+}
+
+impl InvokeAsync for Connection {
+    fn invoke_async<Req, Resp>(
+        &self,
+        service: &ServiceKey,
+        method: &str,
+        request: &Req,
+    ) -> impl Future<Output = Result<Resp, RpcError>> + Send + 'static + use<Req, Resp>
+    where
+        Req: Serialize + ?Sized,
+        Resp: DeserializeOwned + Send + 'static,
+    {
+        self.call_async(service, method, request)
+    }
+}
+
+impl InvokeAsync for Cluster {
+    /// The cluster's own service is called, as [`Invoke`] does.
+    fn invoke_async<Req, Resp>(
+        &self,
+        _: &ServiceKey,
+        method: &str,
+        request: &Req,
+    ) -> impl Future<Output = Result<Resp, RpcError>> + Send + 'static + use<Req, Resp>
+    where
+        Req: Serialize + ?Sized,
+        Resp: DeserializeOwned + Send + 'static,
+    {
+        self.call_async(method, request)
+    }
+}
+
+/// A reference, an `Arc` or a `Box` to an invoker invokes through it.
+impl<P> InvokeAsync for P
+where
+    P: std::ops::Deref,
+    P::Target: InvokeAsync,
+{
+    fn invoke_async<Req, Resp>(
+        &self,
+        service: &ServiceKey,
+        method: &str,
+        request: &Req,
+    ) -> impl Future<Output = Result<Resp, RpcError>> + Send + 'static + use<P, Req, Resp>
+    where
+        Req: Serialize + ?Sized,
+        Resp: DeserializeOwned + Send + 'static,
+    {
+        (**self).invoke_async(service, method, request)
+    }
+}
+
 /// Declares a typed service: a module holding the provider's trait
-/// (`Server`), the consumer's client (`Client`), the service's name
+/// (`Server`), the consumer's clients (`Client`, blocking, and
+/// `AsyncClient`, whose methods return futures), the service's name
 /// (`NAME`, `key()`) and `service(..)`, which exports an implementation.
 ///
 /// ```
@@ -172,10 +276,50 @@ where
 /// ```
 ///
 /// The client calls through anything that implements [`Invoke`]: a
-/// [`Connection`], a [`Cluster`], or a reference, `Arc` or `Box` to one. Methods
-/// are blocking; for a future, use the connection's untyped
-/// [`call_async`](crate::consumer::Connection::call_async) with the same
-/// names (arguments as the tuple).
+/// [`Connection`], a [`Cluster`], or a reference, `Arc` or `Box` to one;
+/// its methods block. The `AsyncClient` calls through the same (any
+/// [`InvokeAsync`]) and its methods return futures, each call sent as it
+/// is made (a method's result type must then be `Send`):
+///
+/// ```
+/// use gyre_rpc::cluster::Cluster;
+/// use gyre_rpc::consumer::Consumer;
+/// use gyre_rpc::provider::{Provider, ServiceError};
+///
+/// gyre_rpc::service! {
+///     /// Squares.
+///     pub mod squares = "demo.Squares" {
+///         /// `n * n`.
+///         fn square(n: u64) -> u64;
+///     }
+/// }
+///
+/// struct Squares;
+///
+/// impl squares::Server for Squares {
+///     fn square(&self, n: u64) -> Result<u64, ServiceError> {
+///         n.checked_mul(n).ok_or_else(|| ServiceError::new("too large"))
+///     }
+/// }
+///
+/// let provider = Provider::builder()
+///     .listen("127.0.0.1:0".parse()?)
+///     .service(squares::service(squares::key(), Squares).build())
+///     .start()?;
+/// let cluster = Cluster::builder(squares::key()).build(Consumer::builder().build()?);
+/// cluster.set_providers([(provider.local_addr(), 100)]);
+/// let squares = squares::AsyncClient::new(cluster);
+/// let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+/// let got = rt.block_on(async {
+///     // Both calls are in flight before either is awaited.
+///     let (a, b) = (squares.square(3), squares.square(u64::MAX));
+///     (a.await, b.await)
+/// });
+/// assert_eq!(got.0?, 9);
+/// assert!(got.1.is_err());
+/// provider.shutdown(std::time::Duration::from_secs(1));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[macro_export]
 macro_rules! service {
     (
@@ -259,6 +403,48 @@ macro_rules! service {
                     $(#[$method_meta])*
                     pub fn $method(&self $(, $arg: $arg_ty)*) -> ::std::result::Result<$resp, $crate::consumer::RpcError> {
                         $crate::stub::Invoke::invoke(
+                            &self.invoker,
+                            &self.key,
+                            stringify!($method),
+                            &($($arg,)*),
+                        )
+                    }
+                )*
+            }
+
+            /// Calls the service through a [`Connection`]($crate::consumer::Connection)
+            /// or a [`Cluster`]($crate::cluster::Cluster), each method
+            /// returning its call's future (the call sent as it is made).
+            #[derive(Debug)]
+            pub struct AsyncClient<C> {
+                invoker: C,
+                key: $crate::ServiceKey,
+            }
+
+            impl<C: $crate::stub::InvokeAsync> AsyncClient<C> {
+                /// A client of the service under [`key()`] through `invoker`.
+                pub fn new(invoker: C) -> Self {
+                    AsyncClient { invoker, key: key() }
+                }
+
+                /// The same client calling the service under `key` (a
+                /// version or group).
+                pub fn key(mut self, key: $crate::ServiceKey) -> Self {
+                    self.key = key;
+                    self
+                }
+
+                /// What the client calls through.
+                pub fn invoker(&self) -> &C {
+                    &self.invoker
+                }
+
+                $(
+                    $(#[$method_meta])*
+                    pub fn $method(&self $(, $arg: $arg_ty)*) -> impl ::std::future::Future<
+                        Output = ::std::result::Result<$resp, $crate::consumer::RpcError>,
+                    > + Send + 'static {
+                        $crate::stub::InvokeAsync::invoke_async(
                             &self.invoker,
                             &self.key,
                             stringify!($method),

@@ -160,3 +160,63 @@ fn typed_and_untyped_sides_speak_the_same_wire_format() {
     let account: Account = conn.call(&bank::key(), "open", &("eve", 9i64)).unwrap();
     assert_eq!(account.balance, 9);
 }
+
+#[test]
+fn an_async_typed_client_calls_through_a_connection_and_a_cluster() {
+    let providers: Vec<Provider> = [Dispatch::IoThread, Dispatch::WorkerPool]
+        .map(typed_provider)
+        .into_iter()
+        .collect();
+    let consumer = Consumer::builder().build().unwrap();
+    let conn = consumer.connect(providers[0].local_addr()).unwrap();
+    let cluster = Cluster::builder(bank::key()).build(consumer);
+    cluster.set_providers(providers.iter().map(|p| (p.local_addr(), 100)));
+    cluster
+        .wait_for_providers(2, Duration::from_secs(5))
+        .unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let direct = bank::AsyncClient::new(&conn);
+    let through = bank::AsyncClient::new(std::sync::Arc::new(cluster));
+    // Futures made on this thread, awaited on the runtime's (they are
+    // `Send` and own what they need).
+    let opened = direct.open("ada".into(), 100);
+    let pings: Vec<_> = (0..20).map(|_| through.ping()).collect();
+    let refused = through.withdraw(
+        Account {
+            id: 7,
+            owner: "ada".into(),
+            balance: 1,
+        },
+        5,
+    );
+    let (account, pongs, refusal) = rt.block_on(async move {
+        let pongs = tokio::spawn(async move {
+            let mut got = Vec::new();
+            for p in pings {
+                got.push(p.await);
+            }
+            got
+        });
+        (opened.await, pongs.await.unwrap(), refused.await)
+    });
+    assert_eq!(account.unwrap().balance, 100);
+    assert_eq!(pongs.len(), 20);
+    assert!(
+        pongs.iter().all(|p| matches!(p.as_deref(), Ok("pong"))),
+        "{pongs:?}"
+    );
+    match refusal {
+        Err(RpcError::Failed { status, message }) => {
+            assert_eq!(status, Status::ServiceError);
+            assert_eq!(message, "insufficient funds");
+        }
+        other => panic!("expected the service's error, got {other:?}"),
+    }
+    for p in providers {
+        p.shutdown(Duration::from_secs(1));
+    }
+}
