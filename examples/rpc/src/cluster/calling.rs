@@ -109,7 +109,9 @@ async fn call_providers<Resp: DeserializeOwned>(
         }
         ClusterMode::Failover { retries } => {
             let mut untried = live.clone();
-            let mut last = no_provider();
+            // The last failure, made only if one happens: a call that
+            // succeeds builds no error.
+            let mut last = None;
             for _ in 0..=retries {
                 // Another provider while there is one; after that, any.
                 let Some(i) = balancer
@@ -128,12 +130,12 @@ async fn call_providers<Resp: DeserializeOwned>(
                     Ok(r) => return Ok(r),
                     Err(e) if e.is_retryable() => {
                         tracing::debug!(provider = %m.endpoint.addr, error = %e, "failing over");
-                        last = e;
+                        last = Some(e);
                     }
                     Err(e) => return Err(e),
                 }
             }
-            Err(last)
+            Err(last.unwrap_or_else(no_provider))
         }
         ClusterMode::Failsafe => {
             let answer = match balancer.select(&live, key) {
@@ -199,14 +201,14 @@ async fn call_providers<Resp: DeserializeOwned>(
                     .iter()
                     .map(|m| attempt(shared, Way::Async, m, method, &args, options)),
             );
-            let mut last = no_provider();
+            let mut last = None;
             while let Some((_, answer)) = answers.next().await {
                 match decode_answer(answer, ser, name) {
                     Ok(r) => return Ok(r),
-                    Err(e) => last = e,
+                    Err(e) => last = Some(e),
                 }
             }
-            Err(last)
+            Err(last.unwrap_or_else(no_provider))
         }
         ClusterMode::Broadcast => {
             if snapshot.members.is_empty() {
@@ -352,6 +354,41 @@ impl<F: Future> Future for SentNow<F> {
     }
 }
 
+/// A method's name owned by an asynchronous call: kept in the call's own
+/// state when it is short (every name a service is likely to have), so
+/// that holding it allocates nothing.
+pub(super) enum MethodName {
+    Inline { len: u8, bytes: [u8; INLINE_NAME] },
+    Heap(Box<str>),
+}
+
+/// The longest name kept inline.
+const INLINE_NAME: usize = 46;
+
+impl MethodName {
+    pub(super) fn new(name: &str) -> MethodName {
+        if name.len() <= INLINE_NAME {
+            let mut bytes = [0; INLINE_NAME];
+            bytes[..name.len()].copy_from_slice(name.as_bytes());
+            MethodName::Inline {
+                len: name.len() as u8,
+                bytes,
+            }
+        } else {
+            MethodName::Heap(name.into())
+        }
+    }
+
+    pub(super) fn as_str(&self) -> &str {
+        match self {
+            MethodName::Inline { len, bytes } => {
+                std::str::from_utf8(&bytes[..usize::from(*len)]).expect("copied from a str")
+            }
+            MethodName::Heap(name) => name,
+        }
+    }
+}
+
 /// Runs `call` to its end on this thread, parking it while the call waits
 /// for a fan-out's answers. Not for an event loop's thread (the callers
 /// refuse it there first).
@@ -413,6 +450,17 @@ mod tests {
             Poll::Pending
         }));
         assert!(got >= 3, "{got}");
+    }
+
+    #[test]
+    fn a_method_name_is_kept_whole_inline_or_not() {
+        for name in ["", "add", &"m".repeat(INLINE_NAME), &"long".repeat(20)] {
+            assert_eq!(MethodName::new(name).as_str(), name);
+        }
+        assert!(matches!(
+            MethodName::new("quote"),
+            MethodName::Inline { .. }
+        ));
     }
 
     #[test]

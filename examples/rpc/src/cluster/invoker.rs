@@ -19,7 +19,7 @@
 pub use super::mode::ClusterMode;
 
 use super::balance::{LoadBalancer, WeightedRandom};
-use super::calling::{self, block_on, SentNow, Way};
+use super::calling::{self, block_on, MethodName, SentNow, Way};
 use super::fallback::Fallbacks;
 use super::maintain::{maintain, set_providers, Missing};
 use super::members::Snapshot;
@@ -503,9 +503,9 @@ impl Cluster {
     }
 
     /// An asynchronous call, sent now, owning what it needs: the
-    /// cluster, the method's name, the arguments and the options (the
-    /// name and the call's state are the two allocations the cluster adds
-    /// to a connection's asynchronous call).
+    /// cluster, the method's name, the arguments and the options (its
+    /// boxed state is the one allocation the cluster adds to a
+    /// connection's asynchronous call).
     fn call_async_as<Resp>(
         &self,
         method: &str,
@@ -516,8 +516,10 @@ impl Cluster {
         Resp: DeserializeOwned + Send + 'static,
     {
         let shared = self.shared.clone();
-        let method: Box<str> = method.into();
-        let call = async move { calling::call(&shared, Way::Async, &method, args, &options).await };
+        let method = MethodName::new(method);
+        let call = async move {
+            calling::call(&shared, Way::Async, method.as_str(), args, &options).await
+        };
         SentNow::new(call)
     }
 

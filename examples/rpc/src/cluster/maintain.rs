@@ -94,6 +94,10 @@ pub(super) fn maintain(cluster: Weak<Shared>) {
 
 fn reconnect(shared: &Shared) {
     let current = shared.members.load_full();
+    // Every 20 ms: nothing to build while every provider is up.
+    if current.members.iter().all(|m| m.is_live()) {
+        return;
+    }
     let now = Instant::now();
     let mut changed = false;
     let mut next: Vec<Arc<Member>> = Vec::with_capacity(current.members.len());
