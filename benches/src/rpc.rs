@@ -10,6 +10,7 @@
 //! compact binary on both sides (postcard for gyre-rpc, bincode for
 //! tarpc, tarpc's usual choice).
 
+use gyre_rpc::cluster::Cluster;
 use gyre_rpc::consumer::{Connection, Consumer};
 use gyre_rpc::provider::{Dispatch, Provider, Service, ServiceError};
 use gyre_rpc::ServiceKey;
@@ -272,6 +273,10 @@ pub struct GyreClient {
     /// ([`gyre_rpc::consumer::ConsumerBuilder::wake_relay`]; on by
     /// default).
     pub wake_relay: bool,
+    /// Calls go through a [`Cluster`] of the one provider (failover,
+    /// weighted random: the cluster's defaults) rather than straight to
+    /// the connection: what the cluster layer costs.
+    pub cluster: bool,
 }
 
 impl GyreClient {
@@ -283,6 +288,7 @@ impl GyreClient {
         direct_reads: true,
         tokio_reads: false,
         wake_relay: true,
+        cluster: false,
     };
 }
 
@@ -302,6 +308,9 @@ pub fn gyre_run(
         .wake_relay(client.wake_relay)
         .build()
         .expect("consumer");
+    if client.cluster {
+        return cluster_run(consumer, addr, in_flight, duration, client.blocking);
+    }
     let conn: Arc<Connection> = Arc::new(consumer.connect(addr).expect("connect"));
     if client.blocking {
         let report = drive_threads(in_flight, duration, |id| {
@@ -322,6 +331,37 @@ pub fn gyre_run(
     );
     consumer.shutdown();
     report
+}
+
+/// A run through a cluster of the one provider at `addr`.
+fn cluster_run(
+    consumer: Consumer,
+    addr: SocketAddr,
+    in_flight: usize,
+    duration: Duration,
+    blocking: bool,
+) -> Report {
+    let cluster = Arc::new(Cluster::builder(KEY.clone()).build(consumer));
+    cluster.set_providers([(addr, 100)]);
+    cluster
+        .wait_for_providers(1, Duration::from_secs(5))
+        .expect("the provider connects");
+    if blocking {
+        return drive_threads(in_flight, duration, |id| {
+            cluster
+                .call::<_, Receipt>("place", &order(id))
+                .expect("gyre cluster call")
+        });
+    }
+    drive(
+        in_flight,
+        duration,
+        || async move { cluster },
+        |cluster: Arc<Cluster>, id| {
+            let call = cluster.call_async::<_, Receipt>("place", &order(id));
+            async move { call.await.expect("gyre cluster call") }
+        },
+    )
 }
 
 /// tarpc's server on a thread of its own, one single-threaded runtime.

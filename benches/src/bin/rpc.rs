@@ -38,6 +38,12 @@
 //! thread of its own reads and wakes the task) is the floor of a client
 //! built as the default `call_async` is: `ratio c1 handed-floor/tarpc`.
 //!
+//! Each round of the c1 and c64 cases also runs gyre-rpc through a
+//! cluster of the one provider (`Cluster::call_async`, the cluster's
+//! default failover and weighted random) next to the default consumer:
+//! `ratio <case>-cluster gyre/tarpc` and `gyre/gyre-default`, what the
+//! cluster layer costs.
+//!
 //! Each round also runs gyre-rpc with its wake relay off
 //! (`ConsumerBuilder::wake_relay(false)`) next to the default: `ratio
 //! <case>-relay gyre/gyre-no-relay`, the median of each round's own ratio.
@@ -174,6 +180,7 @@ fn main() {
         let (mut beside, mut tokio_reads, mut floors) = (Vec::new(), Vec::new(), Vec::new());
         let mut handed_floors = Vec::new();
         let mut no_relay = Vec::new();
+        let mut clusters = Vec::new();
         let mut steals = Vec::new();
         for round in 0..rounds {
             // With one call in flight, also gyre-rpc with every call sent
@@ -269,22 +276,39 @@ fn main() {
                 wake_relay: false,
                 ..GyreClient::DEFAULT
             };
+            // And through a cluster of the one provider, next to the
+            // default: what the cluster layer costs.
+            let clustered = GyreClient {
+                cluster: true,
+                ..GyreClient::DEFAULT
+            };
             let run_g = || gyre_run(gyre_addr, in_flight, seconds, GyreClient::DEFAULT);
+            let run_c = || (!pool).then(|| gyre_run(gyre_addr, in_flight, seconds, clustered));
             let run_n = || gyre_run(gyre_addr, in_flight, seconds, direct_wakes);
             let run_r = || (!pool).then(|| gyre_run(gyre_addr, in_flight, seconds, task_reads));
             let run_t = || tarpc_run(tarpc.addr, in_flight, seconds);
             let steal = StealClock::start();
-            let (g, n, r, t) = if round % 2 == 0 {
+            let (g, c, n, r, t) = if round % 2 == 0 {
                 let g = run_g();
+                let c = run_c();
                 let n = run_n();
                 let r = run_r();
-                (g, n, r, run_t())
+                (g, c, n, r, run_t())
             } else {
                 let t = run_t();
                 let r = run_r();
                 let n = run_n();
-                (run_g(), n, r, t)
+                let c = run_c();
+                (run_g(), c, n, r, t)
             };
+            if let Some(c) = c {
+                println!(
+                    "round {round} {case}: gyre-rpc through a cluster {:.0} calls/s (p50 {:.1} us)",
+                    c.rate(),
+                    us(c.latency.value_at_quantile(0.5))
+                );
+                clusters.push((c.rate() / t.rate(), c.rate() / g.rate(), c.rate()));
+            }
             println!(
                 "round {round} {case}: gyre-rpc with its wake relay off {:.0} calls/s (p50 {:.1} us)",
                 n.rate(),
@@ -413,6 +437,20 @@ fn main() {
             println!(
                 "ratio {case}-relay gyre/gyre-no-relay {:.2}",
                 median(&mut vs_n)
+            );
+        }
+        if !clusters.is_empty() {
+            let mut vs_t: Vec<f64> = clusters.iter().map(|r| r.0).collect();
+            let mut vs_g: Vec<f64> = clusters.iter().map(|r| r.1).collect();
+            let mut rates: Vec<f64> = clusters.iter().map(|r| r.2).collect();
+            println!(
+                "result {case} gyre-rpc-cluster {:.0} calls/s",
+                median(&mut rates)
+            );
+            println!("ratio {case}-cluster gyre/tarpc {:.2}", median(&mut vs_t));
+            println!(
+                "ratio {case}-cluster gyre/gyre-default {:.2}",
+                median(&mut vs_g)
             );
         }
         if !blocking.is_empty() {
