@@ -793,31 +793,29 @@ enum AsyncCall {
 impl AsyncCall {
     /// The call's answer, undecoded; a call whose answer slot was dropped
     /// unanswered (its connection's loop gone) is `Closed`.
-    fn answer(self) -> impl Future<Output = Answer> + Send + 'static {
-        async move {
-            let answer: Result<Answer, PromiseDropped> = match self {
-                #[cfg(not(feature = "tokio"))]
-                AsyncCall::Sent { started, answer } => {
-                    started?;
-                    answer.await
-                }
-                #[cfg(feature = "tokio")]
-                AsyncCall::Sent {
-                    started,
-                    answer,
-                    relay,
-                } => {
-                    started?;
-                    tokio_relay::Relayed::new(answer, relay).await
-                }
-                #[cfg(feature = "tokio")]
-                AsyncCall::Deferred { call, done, answer } => {
-                    let (route, id, frame, timeout) = call?;
-                    route.call(id, frame, timeout, done, answer).await
-                }
-            };
-            answer.unwrap_or(Err(RpcError::Closed))
-        }
+    async fn answer(self) -> Answer {
+        let answer: Result<Answer, PromiseDropped> = match self {
+            #[cfg(not(feature = "tokio"))]
+            AsyncCall::Sent { started, answer } => {
+                started?;
+                answer.await
+            }
+            #[cfg(feature = "tokio")]
+            AsyncCall::Sent {
+                started,
+                answer,
+                relay,
+            } => {
+                started?;
+                tokio_relay::Relayed::new(answer, relay).await
+            }
+            #[cfg(feature = "tokio")]
+            AsyncCall::Deferred { call, done, answer } => {
+                let (route, id, frame, timeout) = call?;
+                route.call(id, frame, timeout, done, answer).await
+            }
+        };
+        answer.unwrap_or(Err(RpcError::Closed))
     }
 
     /// The call's result, decoded as `serialization` says.
