@@ -328,3 +328,40 @@ fn a_second_runtime_goes_through_the_loop() {
     consumer.shutdown();
     provider.shutdown(Duration::from_secs(1));
 }
+
+#[test]
+fn a_clusters_async_calls_read_their_own_answers_too() {
+    // A cluster's call is polled once as it is made (to send it), with no
+    // waker to go by; it must still be sent once, read its own answer
+    // where it can, and wake its task when it cannot.
+    let p = calc_provider();
+    let cluster = gyre_rpc::cluster::Cluster::builder(calc()).build(consumer());
+    cluster.set_providers([(p.local_addr(), 100)]);
+    cluster
+        .wait_for_providers(1, Duration::from_secs(5))
+        .unwrap();
+    let cluster = Arc::new(cluster);
+    let rt = runtime(false);
+    let c = cluster.clone();
+    let (lone, together) = rt.block_on(async move {
+        tokio::spawn(async move {
+            let mut lone = Vec::new();
+            for i in 0..200i64 {
+                lone.push(c.call_async::<_, i64>("add", &(i, 1)).await.unwrap());
+            }
+            let calls: Vec<_> = (0..64i64)
+                .map(|i| c.call_async::<_, i64>("add", &(i, i)))
+                .collect();
+            let mut together = Vec::new();
+            for call in calls {
+                together.push(call.await.unwrap());
+            }
+            (lone, together)
+        })
+        .await
+        .unwrap()
+    });
+    assert_eq!(lone, (1..=200).collect::<Vec<i64>>());
+    assert_eq!(together, (0..64).map(|i| 2 * i).collect::<Vec<i64>>());
+    p.shutdown(Duration::from_secs(1));
+}
