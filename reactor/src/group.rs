@@ -338,7 +338,7 @@ impl EventLoopGroupBuilder {
         let cpus = if self.pin { allowed_cpus() } else { Vec::new() };
         for i in 0..self.threads {
             let cpu = (!cpus.is_empty()).then(|| cpus[i % cpus.len()]);
-            let (lp, handle) = EventLoop::spawn(
+            let (lp, handle) = EventLoop::start_thread(
                 i,
                 format!("{}-{i}", self.name),
                 transport,

@@ -73,7 +73,9 @@
 //!        |
 //! channel, channel/{epoll,uring}  transport state and verbs (register, write, pause/resume read, release)
 //!        |
-//! loop_handle                 EventLoop: start a loop's thread, run and schedule tasks on it
+//! loop_handle                 EventLoop: start a loop's thread, run, schedule and spawn tasks on it
+//!        |
+//! loop_task                   a future spawned on a loop: polled on its thread, queued again by its waker
 //!        |
 //! event_loop                  one thread's run loop: poll or ring -> slots of `dyn ChannelOps`, timers, tasks, accept
 //!        |
@@ -184,6 +186,7 @@ mod log_limit;
 mod logging;
 mod loop_handle;
 mod loop_shared;
+mod loop_task;
 mod loop_thread;
 /// The channel mailbox and loop doorbell, public only for the loom models
 /// in `loom-tests/` (built with `--cfg loom`).
