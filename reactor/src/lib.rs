@@ -186,6 +186,12 @@ mod log_limit;
 mod logging;
 mod loop_handle;
 mod loop_shared;
+/// Futures spawned on a loop, public only for the loom models in
+/// `loom-tests/` (built with `--cfg loom`).
+#[cfg(loom)]
+#[doc(hidden)]
+pub mod loop_task;
+#[cfg(not(loom))]
 mod loop_task;
 mod loop_thread;
 /// The channel mailbox and loop doorbell, public only for the loom models

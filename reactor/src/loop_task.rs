@@ -25,17 +25,26 @@
 //! [`EventLoop::spawn`]: crate::EventLoop::spawn
 
 use crate::event_loop::{Shared, Spawned};
+use crate::sync::{AtomicBool, Ordering, UnsafeCell};
 use crate::Error;
-use std::cell::UnsafeCell;
 use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
+// A std `Arc` even under loom: a `Waker` is made from one, and the count
+// is not part of the protocol.
 use std::sync::Arc;
 use std::task::{Context, Poll, Wake, Waker};
 
+/// Where a task's runs are queued for its loop's thread: the loop's task
+/// queue, or a loom model's.
+pub trait RunQueue: Send + Sync + Sized + 'static {
+    /// Queues `task`'s next run; `false` if the loop has stopped (the run
+    /// is dropped unrun).
+    fn push<F: Future<Output = ()> + Send + 'static>(&self, task: Arc<LoopTask<F, Self>>) -> bool;
+}
+
 /// A future spawned on a loop, and its place in that loop's queue.
-pub(crate) struct LoopTask<F> {
+pub struct LoopTask<F, Q> {
     /// A run is queued and has not begun.
     queued: AtomicBool,
     /// `None` once the future has finished (or panicked). Touched only by
@@ -44,91 +53,120 @@ pub(crate) struct LoopTask<F> {
     /// never move, and the future is dropped in place), not boxed apart.
     future: UnsafeCell<Option<F>>,
     /// The loop's queue, for the runs.
-    lp: Arc<Shared>,
+    queue: Q,
 }
 
-// SAFETY: the future is touched only by `run` and by the drop. Runs happen
-// only on the loop's thread, one after another (the protocol in the module
-// doc queues at most one at a time, and the loop runs its queue in order
-// on that one thread), so no two touch it at once; the drop has the last
-// reference, so it runs after every run has ended. Moving the future
-// between threads needs it `Send`; sharing the task needs nothing of `F`,
-// since nothing reads the future through a shared reference on two
-// threads.
-unsafe impl<F: Send> Sync for LoopTask<F> {}
+// SAFETY: the future is touched only by `run`, by `drop_future` and by
+// the drop. Runs happen only on the loop's thread, one after another (the
+// protocol in the module doc queues at most one at a time, and the loop
+// runs its queue in order on that one thread); `drop_future` runs on that
+// thread too, as the loop stops, when no run is under way; the drop has
+// the last reference, so it comes after every run has ended. So no two
+// touch the future at once. Moving the future between threads needs it
+// `Send`; nothing reads it through a shared reference on two threads, so
+// sharing the task asks nothing more of `F`.
+unsafe impl<F: Send, Q: Sync> Sync for LoopTask<F, Q> {}
 
-/// Spawns `future` on the loop whose queue is `lp`.
-pub(crate) fn spawn<F>(lp: &Arc<Shared>, future: F) -> Result<(), Error>
+impl<F, Q> LoopTask<F, Q>
 where
     F: Future<Output = ()> + Send + 'static,
+    Q: RunQueue,
 {
-    let task = Arc::new(LoopTask {
-        queued: AtomicBool::new(true),
-        future: UnsafeCell::new(Some(future)),
-        lp: lp.clone(),
-    });
-    lp.execute(Box::new(move |inner| {
-        let weak: std::sync::Weak<dyn Spawned> = Arc::downgrade(&task) as _;
-        inner.add_spawned(weak);
-        task.run();
-    }))
-}
+    /// A task for `future` whose first run is about to be queued on
+    /// `queue` (by the caller).
+    pub fn new(future: F, queue: Q) -> Arc<Self> {
+        Arc::new(LoopTask {
+            queued: AtomicBool::new(true),
+            future: UnsafeCell::new(Some(future)),
+            queue,
+        })
+    }
 
-impl<F: Future<Output = ()> + Send + 'static> LoopTask<F> {
-    /// One poll, on the loop's thread.
-    fn run(self: Arc<Self>) {
+    /// One poll, on the loop's thread; whether the future has finished.
+    pub fn run(self: Arc<Self>) -> bool {
         // Cleared before the poll: a wake-up from here on queues the next
         // run (see the module doc for the ordering).
         self.queued.swap(false, Ordering::AcqRel);
-        // SAFETY: runs happen on the loop's thread one at a time and the
-        // drop waits for the last reference (see the `Sync` impl).
-        let slot = unsafe { &mut *self.future.get() };
-        let Some(future) = slot.as_mut() else {
-            // Finished; a wake-up that came late queued this run.
-            return;
-        };
-        // SAFETY: the future lives inside the task's `Arc`, whose contents
-        // never move, and leaves it only by being dropped in place (the
-        // slot set to `None`), so it stays where it is pinned until then.
-        let future = unsafe { Pin::new_unchecked(future) };
         let waker = Waker::from(self.clone());
         let mut cx = Context::from_waker(&waker);
-        match catch_unwind(AssertUnwindSafe(|| future.poll(&mut cx))) {
-            Ok(Poll::Pending) => {}
-            Ok(Poll::Ready(())) => *slot = None,
-            Err(panic) => {
+        // SAFETY: runs happen on the loop's thread one at a time, and
+        // nothing else touches the future meanwhile (the `Sync` impl).
+        unsafe {
+            self.future.with_mut(|slot| {
+                let slot = &mut *slot;
+                let Some(future) = slot.as_mut() else {
+                    // Finished; a wake-up that came late queued this run.
+                    return true;
+                };
+                // SAFETY: the future lives inside the task's `Arc`, whose
+                // contents never move, and leaves it only by being dropped
+                // in place (the slot set to `None`): it stays where it is
+                // pinned until then.
+                let future = Pin::new_unchecked(future);
+                match catch_unwind(AssertUnwindSafe(|| future.poll(&mut cx))) {
+                    Ok(Poll::Pending) => return false,
+                    Ok(Poll::Ready(())) => {}
+                    Err(panic) => tracing::error!(
+                        panic = gyre_ringbuffer::panic_message(&*panic),
+                        "a future spawned on an event loop panicked; it is dropped"
+                    ),
+                }
                 *slot = None;
-                tracing::error!(
-                    panic = gyre_ringbuffer::panic_message(&*panic),
-                    "a future spawned on an event loop panicked; it is dropped"
-                );
-            }
+                true
+            })
         }
     }
 }
 
-impl<F: Future<Output = ()> + Send + 'static> Spawned for LoopTask<F> {
-    fn drop_future(&self) {
-        // SAFETY: the loop calls this on its thread as it stops, with no
-        // run under way (runs are tasks, and none is running then), so
-        // nothing else touches the future (see the `Sync` impl).
-        unsafe { *self.future.get() = None };
-    }
-}
-
-impl<F: Future<Output = ()> + Send + 'static> Wake for LoopTask<F> {
+impl<F, Q> Wake for LoopTask<F, Q>
+where
+    F: Future<Output = ()> + Send + 'static,
+    Q: RunQueue,
+{
     fn wake(self: Arc<Self>) {
         if self.queued.swap(true, Ordering::AcqRel) {
             // A queued run polls after this.
             return;
         }
-        let lp = self.lp.clone();
-        // A loop that has stopped polls nothing more; the future goes with
-        // its last waker.
-        let _ = lp.execute(Box::new(move |_| self.run()));
+        // A loop that has stopped polls nothing more (and has dropped the
+        // future, see the module doc).
+        let _ = self.queue.push(self.clone());
     }
 
     fn wake_by_ref(self: &Arc<Self>) {
         self.clone().wake();
     }
+}
+
+/// The loop's own queue: a run is a task of the loop.
+impl RunQueue for Arc<Shared> {
+    fn push<F: Future<Output = ()> + Send + 'static>(&self, task: Arc<LoopTask<F, Self>>) -> bool {
+        self.execute(Box::new(move |_| {
+            task.run();
+        }))
+        .is_ok()
+    }
+}
+
+impl<F: Future<Output = ()> + Send + 'static> Spawned for LoopTask<F, Arc<Shared>> {
+    fn drop_future(&self) {
+        // SAFETY: the loop calls this on its thread as it stops, with no
+        // run under way (runs are tasks, and none is running then), so
+        // nothing else touches the future (the `Sync` impl).
+        unsafe { self.future.with_mut(|slot| *slot = None) };
+    }
+}
+
+/// Spawns `future` on the loop whose queue is `lp`: its first run also
+/// gives the loop the task to drop when it stops.
+pub(crate) fn spawn<F>(lp: &Arc<Shared>, future: F) -> Result<(), Error>
+where
+    F: Future<Output = ()> + Send + 'static,
+{
+    let task = LoopTask::new(future, lp.clone());
+    lp.execute(Box::new(move |inner| {
+        let weak: std::sync::Weak<dyn Spawned> = Arc::downgrade(&task) as _;
+        inner.add_spawned(weak);
+        task.run();
+    }))
 }
