@@ -80,6 +80,9 @@ pub(crate) struct MethodEntry {
     pub(crate) service: String,
     pub(crate) name: String,
     pub(crate) body: Body,
+    /// Runs on the connection's event loop whatever its service's
+    /// dispatch (an asynchronous method, whose future the loop polls).
+    pub(crate) on_loop: bool,
 }
 
 /// Where a deferred answer goes.

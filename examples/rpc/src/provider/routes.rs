@@ -44,7 +44,11 @@ impl Routes {
                     let key = routing_key(&service.key, name).ok()?;
                     Some(Route {
                         key: key.to_vec().into_boxed_slice(),
-                        dispatch: service.dispatch,
+                        dispatch: if method.on_loop {
+                            Dispatch::IoThread
+                        } else {
+                            service.dispatch
+                        },
                         method: method.clone(),
                     })
                 })

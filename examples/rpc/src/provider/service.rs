@@ -4,9 +4,11 @@
 use super::method::{Body, DeferredMethod, Failure, Method, MethodEntry, ServiceError};
 use super::responder::Responder;
 use crate::protocol::{ServiceKey, Status};
+use gyre_reactor::EventLoop;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::collections::HashMap;
+use std::future::Future;
 use std::sync::Arc;
 
 /// Where a service's calls run.
@@ -181,7 +183,7 @@ impl ServiceBuilder {
                     message: e.to_string(),
                 })
         });
-        self.add(name.into(), Body::Now(method))
+        self.add(name.into(), Body::Now(method), false)
     }
 
     /// Adds method `name` that answers later: `f` takes the deserialized
@@ -191,6 +193,17 @@ impl ServiceBuilder {
     /// that called `f` goes on with other calls meanwhile. A provider's
     /// graceful shutdown waits for unsent responders (up to its timeout).
     pub fn deferred_method<Req, Resp, F>(self, name: impl Into<String>, f: F) -> Self
+    where
+        Req: DeserializeOwned,
+        Resp: Serialize,
+        F: Fn(Req, Responder<Resp>) + Send + Sync + 'static,
+    {
+        self.add_deferred(name.into(), f, false)
+    }
+
+    /// A deferred method, on the event loop whatever the dispatch if
+    /// `on_loop`.
+    fn add_deferred<Req, Resp, F>(self, name: String, f: F, on_loop: bool) -> Self
     where
         Req: DeserializeOwned,
         Resp: Serialize,
@@ -214,14 +227,94 @@ impl ServiceBuilder {
             }
             Ok(())
         });
-        self.add(name.into(), Body::Later(method))
+        self.add(name, Body::Later(method), on_loop)
     }
 
-    fn add(mut self, name: String, body: Body) -> Self {
+    /// Adds method `name` whose result comes from a future, as a tarpc
+    /// server's methods and Dubbo's `CompletableFuture` methods do: `f`
+    /// takes the deserialized request and returns the future, which runs
+    /// on the connection's event loop whatever the service's dispatch
+    /// ([`EventLoop::spawn`](gyre_reactor::EventLoop::spawn)). It may
+    /// await other calls (a cluster's or a connection's `call_async`, a
+    /// promise) without holding any thread while it waits; it must not
+    /// block, since it holds the loop's connections while it is polled. A
+    /// future that panics answers `ServerError`.
+    ///
+    /// ```
+    /// use gyre_rpc::cluster::Cluster;
+    /// use gyre_rpc::consumer::Consumer;
+    /// use gyre_rpc::provider::{Provider, Service, ServiceError};
+    /// use gyre_rpc::ServiceKey;
+    /// use std::sync::Arc;
+    ///
+    /// // A pricing service...
+    /// let prices = ServiceKey::new("demo.Prices");
+    /// let backend = Provider::builder()
+    ///     .listen("127.0.0.1:0".parse()?)
+    ///     .service(Service::builder(prices.clone())
+    ///         .method("price", |item: String| Ok::<_, ServiceError>(item.len() as u64 * 100))
+    ///         .build())
+    ///     .start()?;
+    /// let pricing = Arc::new(Cluster::builder(prices).build(Consumer::builder().build()?));
+    /// pricing.set_providers([(backend.local_addr(), 100)]);
+    ///
+    /// // ...called by a basket service's method while it waits on nothing.
+    /// let basket = ServiceKey::new("demo.Basket");
+    /// let front = Provider::builder()
+    ///     .listen("127.0.0.1:0".parse()?)
+    ///     .service(Service::builder(basket.clone())
+    ///         .async_method("total", move |items: Vec<String>| {
+    ///             let calls: Vec<_> =
+    ///                 items.iter().map(|i| pricing.call_async::<_, u64>("price", i)).collect();
+    ///             async move {
+    ///                 let mut total = 0;
+    ///                 for call in calls {
+    ///                     total += call.await.map_err(|e| ServiceError::new(e.to_string()))?;
+    ///                 }
+    ///                 Ok::<_, ServiceError>(total)
+    ///             }
+    ///         })
+    ///         .build())
+    ///     .start()?;
+    /// let conn = Consumer::builder().build()?.connect(front.local_addr())?;
+    /// let total: u64 = conn.call(&basket, "total", &vec!["tea".to_owned(), "milk".to_owned()])?;
+    /// assert_eq!(total, 700);
+    /// # front.shutdown(std::time::Duration::from_secs(1));
+    /// # backend.shutdown(std::time::Duration::from_secs(1));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn async_method<Req, Resp, F, Fut>(self, name: impl Into<String>, f: F) -> Self
+    where
+        Req: DeserializeOwned,
+        Resp: Serialize + Send + 'static,
+        F: Fn(Req) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<Resp, ServiceError>> + Send + 'static,
+    {
+        let service = self.service.key.name.clone();
+        let run = move |request: Req, answer: Responder<Resp>| {
+            let result = f(request);
+            let call = async move { answer.send(result.await) };
+            // The route puts every call of this method on its loop. A loop
+            // that is stopping drops the call's future, and with it the
+            // responder, which answers ServerError.
+            match EventLoop::current() {
+                Some(lp) => {
+                    if let Err(e) = lp.spawn(call) {
+                        tracing::warn!(%service, error = %e, "cannot run an asynchronous method");
+                    }
+                }
+                None => unreachable!("asynchronous methods are routed to the event loop"),
+            }
+        };
+        self.add_deferred(name.into(), run, true)
+    }
+
+    fn add(mut self, name: String, body: Body, on_loop: bool) -> Self {
         let entry = MethodEntry {
             service: self.service.key.name.clone(),
             name: name.clone(),
             body,
+            on_loop,
         };
         self.service.methods.insert(name, Arc::new(entry));
         self
