@@ -212,7 +212,7 @@ fn a_spawned_future_woken_once() -> f64 {
     let lp = group.next();
     let pool = gyre_reactor::promise::PromisePool::<u64>::new(4);
     let (done_tx, done_rx) = std::sync::mpsc::sync_channel::<u64>(1);
-    let mut round = || {
+    let round = || {
         let (promise, answer) = pool.promise();
         let done = done_tx.clone();
         lp.spawn(async move {

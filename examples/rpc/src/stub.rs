@@ -210,10 +210,11 @@ where
     }
 }
 
-/// Declares a typed service: a module holding the provider's trait
-/// (`Server`), the consumer's clients (`Client`, blocking, and
-/// `AsyncClient`, whose methods return futures), the service's name
-/// (`NAME`, `key()`) and `service(..)`, which exports an implementation.
+/// Declares a typed service: a module holding the provider's traits
+/// (`Server`, and `AsyncServer`, whose methods return futures), the
+/// consumer's clients (`Client`, blocking, and `AsyncClient`, whose methods
+/// return futures), the service's name (`NAME`, `key()`), and
+/// `service(..)` and `async_service(..)`, which export an implementation.
 ///
 /// ```
 /// use gyre_rpc::consumer::Consumer;
@@ -366,6 +367,41 @@ macro_rules! service {
                         builder.method(
                             stringify!($method),
                             move |($($arg,)*): ($($arg_ty,)*)| server.$method($($arg),*),
+                        )
+                    };
+                )*
+                let _ = server;
+                builder
+            }
+
+            /// What a provider implements asynchronously: each method
+            /// returns its result's future, run on the connection's event
+            /// loop ([`ServiceBuilder::async_method`]($crate::provider::ServiceBuilder::async_method)),
+            /// so it may await other calls without holding a thread, and
+            /// must not block. `async fn` implements it.
+            pub trait AsyncServer: Send + Sync + 'static {
+                $(
+                    $(#[$method_meta])*
+                    fn $method(&self $(, $arg: $arg_ty)*) -> impl ::std::future::Future<
+                        Output = ::std::result::Result<$resp, $crate::provider::ServiceError>,
+                    > + Send;
+                )*
+            }
+
+            /// `server`'s asynchronous methods as a service with `key`
+            /// (`build()` it for a provider).
+            pub fn async_service(key: $crate::ServiceKey, server: impl AsyncServer) -> $crate::provider::ServiceBuilder {
+                let server = ::std::sync::Arc::new(server);
+                let builder = $crate::provider::Service::builder(key);
+                $(
+                    let builder = {
+                        let server = server.clone();
+                        builder.async_method(
+                            stringify!($method),
+                            move |($($arg,)*): ($($arg_ty,)*)| {
+                                let server = server.clone();
+                                async move { server.$method($($arg),*).await }
+                            },
                         )
                     };
                 )*

@@ -4,7 +4,7 @@
 //! the wire format is the same.
 
 use gyre_rpc::cluster::Cluster;
-use gyre_rpc::consumer::{Consumer, RpcError};
+use gyre_rpc::consumer::{Connection, Consumer, RpcError};
 use gyre_rpc::provider::{Dispatch, Provider, Service, ServiceError};
 use gyre_rpc::Status;
 use serde::{Deserialize, Serialize};
@@ -219,4 +219,71 @@ fn an_async_typed_client_calls_through_a_connection_and_a_cluster() {
     for p in providers {
         p.shutdown(Duration::from_secs(1));
     }
+}
+
+/// The bank again, its methods asynchronous: `open` awaits a (typed,
+/// asynchronous) call to another provider's bank before it answers.
+struct AsyncBank {
+    upstream: bank::AsyncClient<Connection>,
+}
+
+impl bank::AsyncServer for AsyncBank {
+    async fn open(&self, owner: String, deposit: i64) -> Result<Account, ServiceError> {
+        assert!(gyre_reactor::is_event_loop_thread());
+        let mut account = self
+            .upstream
+            .open(owner, deposit)
+            .await
+            .map_err(|e| ServiceError::new(e.to_string()))?;
+        account.id += 1000;
+        Ok(account)
+    }
+    async fn withdraw(&self, account: Account, amount: i64) -> Result<Account, ServiceError> {
+        bank::Server::withdraw(&Bank, account, amount)
+    }
+    async fn ping(&self) -> Result<String, ServiceError> {
+        Ok("async pong".into())
+    }
+}
+
+#[test]
+fn an_async_typed_provider_awaits_its_own_calls() {
+    let upstream = typed_provider(Dispatch::WorkerPool);
+    let conn = Consumer::builder()
+        .build()
+        .unwrap()
+        .connect(upstream.local_addr())
+        .unwrap();
+    let front = Provider::builder()
+        .listen("127.0.0.1:0".parse().unwrap())
+        .service(
+            bank::async_service(
+                bank::key(),
+                AsyncBank {
+                    upstream: bank::AsyncClient::new(conn),
+                },
+            )
+            .build(),
+        )
+        .start()
+        .unwrap();
+    let client = bank::Client::new(
+        Consumer::builder()
+            .build()
+            .unwrap()
+            .connect(front.local_addr())
+            .unwrap(),
+    );
+    let account = client.open("ada".into(), 10).unwrap();
+    assert_eq!((account.id, account.balance), (1007, 10));
+    assert_eq!(client.ping().unwrap(), "async pong");
+    match client.withdraw(account, 50) {
+        Err(RpcError::Failed { status, message }) => {
+            assert_eq!(status, Status::ServiceError);
+            assert_eq!(message, "insufficient funds");
+        }
+        other => panic!("{other:?}"),
+    }
+    front.shutdown(Duration::from_secs(1));
+    upstream.shutdown(Duration::from_secs(1));
 }
