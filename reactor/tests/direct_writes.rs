@@ -185,7 +185,7 @@ fn channels_closed_under_writers_leak_nothing_and_send_nothing_elsewhere() {
                             let _ = handle.write_and_flush(msg);
                         }
                         sent += 1;
-                        if sent % 20 == 0 {
+                        if sent.is_multiple_of(20) {
                             std::thread::sleep(Duration::from_micros(50));
                         }
                     }
