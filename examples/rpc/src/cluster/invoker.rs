@@ -1,7 +1,7 @@
 //! A cluster invoker: one service exported by several providers, called
 //! through a load balancer in one of Dubbo's fault-tolerance modes.
 //!
-//! The cluster keeps one [`Connection`] per provider. Providers come from
+//! The cluster keeps one [`Connection`](crate::consumer::Connection) per provider. Providers come from
 //! [`Cluster::set_providers`] (a registry subscription, or a fixed list);
 //! a provider whose connection drops is left out of selection and
 //! reconnected in the background with exponential back-off (100 ms doubling

@@ -34,13 +34,13 @@ pub enum ClusterMode {
     /// One attempt; its failure is the call's.
     Failfast,
     /// One attempt; a failure is logged and the call has no result
-    /// ([`Cluster::call_optional`] gives `Ok(None)`), for calls whose loss
+    /// ([`Cluster::call_optional`](crate::cluster::Cluster::call_optional) gives `Ok(None)`), for calls whose loss
     /// is harmless (audit logs).
     Failsafe,
     /// One attempt; a failure the connection or the provider caused is
     /// recorded and retried in the background every `every`, up to
     /// `max_retries` times, and the call has no result at once
-    /// ([`Cluster::call_optional`] gives `Ok(None)`), for notifications that
+    /// ([`Cluster::call_optional`](crate::cluster::Cluster::call_optional) gives `Ok(None)`), for notifications that
     /// must arrive sometime.
     Failback {
         /// The retry period.
