@@ -409,32 +409,14 @@ macro_rules! service {
                 builder
             }
 
-            /// Calls the service through a [`Connection`]($crate::consumer::Connection)
-            /// or a [`Cluster`]($crate::cluster::Cluster).
-            #[derive(Debug)]
-            pub struct Client<C> {
-                invoker: C,
-                key: $crate::ServiceKey,
+            $crate::service! {
+                @client
+                /// Calls the service through a [`Connection`]($crate::consumer::Connection)
+                /// or a [`Cluster`]($crate::cluster::Cluster).
+                Client: $crate::stub::Invoke
             }
 
             impl<C: $crate::stub::Invoke> Client<C> {
-                /// A client of the service under [`key()`] through `invoker`.
-                pub fn new(invoker: C) -> Self {
-                    Client { invoker, key: key() }
-                }
-
-                /// The same client calling the service under `key` (a
-                /// version or group).
-                pub fn key(mut self, key: $crate::ServiceKey) -> Self {
-                    self.key = key;
-                    self
-                }
-
-                /// What the client calls through.
-                pub fn invoker(&self) -> &C {
-                    &self.invoker
-                }
-
                 $(
                     $(#[$method_meta])*
                     pub fn $method(&self $(, $arg: $arg_ty)*) -> ::std::result::Result<$resp, $crate::consumer::RpcError> {
@@ -448,33 +430,15 @@ macro_rules! service {
                 )*
             }
 
-            /// Calls the service through a [`Connection`]($crate::consumer::Connection)
-            /// or a [`Cluster`]($crate::cluster::Cluster), each method
-            /// returning its call's future (the call sent as it is made).
-            #[derive(Debug)]
-            pub struct AsyncClient<C> {
-                invoker: C,
-                key: $crate::ServiceKey,
+            $crate::service! {
+                @client
+                /// Calls the service through a [`Connection`]($crate::consumer::Connection)
+                /// or a [`Cluster`]($crate::cluster::Cluster), each method
+                /// returning its call's future (the call sent as it is made).
+                AsyncClient: $crate::stub::InvokeAsync
             }
 
             impl<C: $crate::stub::InvokeAsync> AsyncClient<C> {
-                /// A client of the service under [`key()`] through `invoker`.
-                pub fn new(invoker: C) -> Self {
-                    AsyncClient { invoker, key: key() }
-                }
-
-                /// The same client calling the service under `key` (a
-                /// version or group).
-                pub fn key(mut self, key: $crate::ServiceKey) -> Self {
-                    self.key = key;
-                    self
-                }
-
-                /// What the client calls through.
-                pub fn invoker(&self) -> &C {
-                    &self.invoker
-                }
-
                 $(
                     $(#[$method_meta])*
                     pub fn $method(&self $(, $arg: $arg_ty)*) -> impl ::std::future::Future<
@@ -488,6 +452,39 @@ macro_rules! service {
                         )
                     }
                 )*
+            }
+        }
+    };
+    // A client type: what it calls through, the key, and the methods every
+    // client has (the caller adds the service's methods).
+    (
+        @client
+        $(#[$doc:meta])*
+        $client:ident: $invoke:path
+    ) => {
+        $(#[$doc])*
+        #[derive(Debug)]
+        pub struct $client<C> {
+            invoker: C,
+            key: $crate::ServiceKey,
+        }
+
+        impl<C: $invoke> $client<C> {
+            /// A client of the service under [`key()`] through `invoker`.
+            pub fn new(invoker: C) -> Self {
+                $client { invoker, key: key() }
+            }
+
+            /// The same client calling the service under `key` (a
+            /// version or group).
+            pub fn key(mut self, key: $crate::ServiceKey) -> Self {
+                self.key = key;
+                self
+            }
+
+            /// What the client calls through.
+            pub fn invoker(&self) -> &C {
+                &self.invoker
             }
         }
     };

@@ -6,7 +6,7 @@
 //! shutdown waits for it.
 
 use gyre_rpc::cluster::Cluster;
-use gyre_rpc::consumer::{CallOptions, Consumer, RpcError};
+use gyre_rpc::consumer::{CallOptions, Connection, Consumer, RpcError};
 use gyre_rpc::provider::{Dispatch, Provider, Service, ServiceError};
 use gyre_rpc::{ServiceKey, Status};
 use std::sync::Arc;
@@ -86,17 +86,21 @@ fn front_provider(down: &Provider) -> Provider {
         .unwrap()
 }
 
-#[test]
-fn an_async_method_awaits_a_downstream_call_on_its_loop_without_holding_it() {
+/// The downstream provider, the front one, and a connection to the front.
+fn running() -> (Provider, Provider, Arc<Connection>) {
     let down = slow_provider();
     let front_p = front_provider(&down);
-    let conn = Arc::new(
-        Consumer::builder()
-            .build()
-            .unwrap()
-            .connect(front_p.local_addr())
-            .unwrap(),
-    );
+    let conn = Consumer::builder()
+        .build()
+        .unwrap()
+        .connect(front_p.local_addr())
+        .unwrap();
+    (down, front_p, Arc::new(conn))
+}
+
+#[test]
+fn an_async_method_awaits_a_downstream_call_on_its_loop_without_holding_it() {
+    let (down, front_p, conn) = running();
     assert_eq!(conn.call::<_, u64>(&front(), "relay", &0u64).unwrap(), 1);
     // A 400 ms relay in flight; meanwhile the same connection's loop
     // answers a quick call at once.
@@ -137,13 +141,7 @@ fn an_async_method_awaits_a_downstream_call_on_its_loop_without_holding_it() {
 
 #[test]
 fn an_async_methods_service_error_and_panic_are_answered() {
-    let down = slow_provider();
-    let front_p = front_provider(&down);
-    let conn = Consumer::builder()
-        .build()
-        .unwrap()
-        .connect(front_p.local_addr())
-        .unwrap();
+    let (down, front_p, conn) = running();
     match conn.call::<_, u8>(&front(), "refuse", &()) {
         Err(RpcError::Failed { status, message }) => {
             assert_eq!(status, Status::ServiceError);
@@ -161,15 +159,7 @@ fn an_async_methods_service_error_and_panic_are_answered() {
 
 #[test]
 fn a_graceful_shutdown_waits_for_an_async_methods_answer() {
-    let down = slow_provider();
-    let front_p = front_provider(&down);
-    let conn = Arc::new(
-        Consumer::builder()
-            .build()
-            .unwrap()
-            .connect(front_p.local_addr())
-            .unwrap(),
-    );
+    let (down, front_p, conn) = running();
     let c = conn.clone();
     let call = std::thread::spawn(move || c.call::<_, u64>(&front(), "relay", &300u64));
     std::thread::sleep(Duration::from_millis(50));
