@@ -243,6 +243,11 @@ pub fn gyre_server_on(dispatch: Dispatch) -> Provider {
             Service::builder(KEY.clone())
                 .dispatch(dispatch)
                 .method("place", |o: Order| Ok::<_, ServiceError>(receipt(o)))
+                // The same answer from a future run on the loop, as
+                // tarpc's server methods are.
+                .async_method("place_async", |o: Order| async move {
+                    Ok::<_, ServiceError>(receipt(o))
+                })
                 .build(),
         )
         .start()
@@ -277,6 +282,9 @@ pub struct GyreClient {
     /// weighted random: the cluster's defaults) rather than straight to
     /// the connection: what the cluster layer costs.
     pub cluster: bool,
+    /// Calls name the provider's asynchronous method (`place_async`, a
+    /// future the provider's loop runs) instead of `place`.
+    pub async_method: bool,
 }
 
 impl GyreClient {
@@ -289,6 +297,7 @@ impl GyreClient {
         tokio_reads: false,
         wake_relay: true,
         cluster: false,
+        async_method: false,
     };
 }
 
@@ -312,9 +321,14 @@ pub fn gyre_run(
         return cluster_run(consumer, addr, in_flight, duration, client.blocking);
     }
     let conn: Arc<Connection> = Arc::new(consumer.connect(addr).expect("connect"));
+    let method = if client.async_method {
+        "place_async"
+    } else {
+        "place"
+    };
     if client.blocking {
         let report = drive_threads(in_flight, duration, |id| {
-            conn.call::<_, Receipt>(&KEY, "place", &order(id))
+            conn.call::<_, Receipt>(&KEY, method, &order(id))
                 .expect("gyre call")
         });
         consumer.shutdown();
@@ -325,7 +339,7 @@ pub fn gyre_run(
         duration,
         || async move { conn },
         |conn: Arc<Connection>, id| {
-            let call = conn.call_async::<_, Receipt>(&KEY, "place", &order(id));
+            let call = conn.call_async::<_, Receipt>(&KEY, method, &order(id));
             async move { call.await.expect("gyre call") }
         },
     );

@@ -211,46 +211,6 @@ pub(crate) struct LoopInner {
     /// Counts the loop's turns (each poll and what follows it), for the
     /// listeners' share of accepts per turn.
     turn: u64,
-    /// The futures spawned on this loop, dropped when it stops.
-    spawned: SpawnedList,
-}
-
-/// A future spawned on a loop, as the loop holds it (`loop_task`).
-pub(crate) trait Spawned {
-    /// Drops the future now, on the loop's thread, with no poll under way
-    /// (the loop is stopping), unless it has finished.
-    fn drop_future(&self);
-}
-
-/// The loop's spawned futures, weakly (a finished one goes with its last
-/// waker): pruned when the list has doubled since the last pruning.
-struct SpawnedList {
-    tasks: Vec<std::sync::Weak<dyn Spawned>>,
-    prune_at: usize,
-}
-
-impl SpawnedList {
-    const FIRST_PRUNE: usize = 64;
-
-    fn add(&mut self, task: std::sync::Weak<dyn Spawned>) {
-        if self.tasks.len() >= self.prune_at {
-            self.tasks.retain(|t| t.strong_count() > 0);
-            self.prune_at = (self.tasks.len() * 2).max(Self::FIRST_PRUNE);
-        }
-        self.tasks.push(task);
-    }
-
-    /// Drops every future still alive: a future waiting for a wake-up that
-    /// will never be polled again would otherwise live as long as its
-    /// waker, and its waker, kept where the future waits (a promise's
-    /// slot, say), as long as the future: a cycle.
-    fn drop_all(&mut self) {
-        for task in self.tasks.drain(..) {
-            if let Some(task) = task.upgrade() {
-                task.drop_future();
-            }
-        }
-    }
 }
 
 impl LoopInner {
@@ -272,16 +232,7 @@ impl LoopInner {
             shutdown: None,
             busy_poll,
             turn: 0,
-            spawned: SpawnedList {
-                tasks: Vec::new(),
-                prune_at: SpawnedList::FIRST_PRUNE,
-            },
         }
-    }
-
-    /// Keeps a future spawned on this loop, to drop it when the loop stops.
-    pub(crate) fn add_spawned(&mut self, task: std::sync::Weak<dyn Spawned>) {
-        self.spawned.add(task);
     }
 
     /// A token for a channel about to be made (it needs its token first).
@@ -812,7 +763,7 @@ impl LoopInner {
             self.run_task(task);
         }
         // Futures still waiting will not be polled again.
-        self.spawned.drop_all();
+        crate::spawned::drop_all();
         self.each_channel(|ch, lp| ch.close(lp, true));
         self.await_in_flight();
         tracing::debug!(index = self.local.shared.index, "event loop stopped");

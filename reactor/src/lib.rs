@@ -76,7 +76,7 @@
 //! loop_handle                 EventLoop: start a loop's thread, run, schedule and spawn tasks on it
 //!        |
 //! loop_task                   a future spawned on a loop: polled on its thread, queued again by its waker
-//!        |
+//!        |                    (spawned: the loop thread's weak list of them, dropped as the loop stops)
 //! event_loop                  one thread's run loop: poll or ring -> slots of `dyn ChannelOps`, timers, tasks, accept
 //!        |
 //! listeners, task_table,      the loop's parts: listening sockets and accept back-off, scheduled tasks,
@@ -220,6 +220,7 @@ mod shutdown;
 mod signal;
 mod slab;
 mod socket;
+mod spawned;
 mod sync;
 mod task_table;
 mod timer;

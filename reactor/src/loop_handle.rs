@@ -271,7 +271,50 @@ impl EventLoop {
     where
         F: Future<Output = ()> + Send + 'static,
     {
-        crate::loop_task::spawn(&self.shared, future)
+        crate::loop_task::spawn(&self.shared, future, false)
+    }
+
+    /// [`spawn`](Self::spawn), except that called on this loop's own
+    /// thread it polls the future the first time now, before it returns,
+    /// rather than on the loop's next pass over its tasks: a future that
+    /// finishes at once (a provider's asynchronous method whose answer is
+    /// at hand) never waits for the queue. The caller must expect the
+    /// future to run inside the call (it must hold no borrow the future
+    /// needs). Called on any other thread it is `spawn`.
+    ///
+    /// ```
+    /// use gyre_reactor::{EventLoop, EventLoopGroup};
+    /// use std::sync::atomic::{AtomicBool, Ordering};
+    /// use std::sync::Arc;
+    ///
+    /// let group = EventLoopGroup::new(1)?;
+    /// let (tx, rx) = std::sync::mpsc::channel();
+    /// group.next().execute(move || {
+    ///     let ran = Arc::new(AtomicBool::new(false));
+    ///     let r = ran.clone();
+    ///     let lp = EventLoop::current().unwrap();
+    ///     lp.spawn_eager(async move { r.store(true, Ordering::Relaxed) }).unwrap();
+    ///     // Polled, and finished, before `spawn_eager` returned.
+    ///     tx.send(ran.load(Ordering::Relaxed)).unwrap();
+    /// })?;
+    /// assert!(rx.recv()?);
+    /// # group.shutdown_gracefully(std::time::Duration::ZERO, std::time::Duration::from_secs(1));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::LoopShutDown`] if the loop has stopped (or is stopping,
+    /// called on its thread).
+    pub fn spawn_eager<F>(&self, future: F) -> Result<(), Error>
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        let here = CURRENT.with(|c| {
+            c.borrow()
+                .as_ref()
+                .is_some_and(|lp| Arc::ptr_eq(&lp.shared, &self.shared))
+        });
+        crate::loop_task::spawn(&self.shared, future, here)
     }
 
     /// The loop whose thread calls this, if it is a loop's (Netty's

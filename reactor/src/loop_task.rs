@@ -24,7 +24,8 @@
 //!
 //! [`EventLoop::spawn`]: crate::EventLoop::spawn
 
-use crate::event_loop::{Shared, Spawned};
+use crate::event_loop::Shared;
+use crate::spawned::{self, Spawned};
 use crate::sync::{AtomicBool, Ordering, UnsafeCell};
 use crate::Error;
 use std::future::Future;
@@ -158,15 +159,25 @@ impl<F: Future<Output = ()> + Send + 'static> Spawned for LoopTask<F, Arc<Shared
 }
 
 /// Spawns `future` on the loop whose queue is `lp`: its first run also
-/// gives the loop the task to drop when it stops.
-pub(crate) fn spawn<F>(lp: &Arc<Shared>, future: F) -> Result<(), Error>
+/// gives the loop the task to drop when it stops. With `here` (the caller
+/// runs on that loop's thread, and asks for it), the first run is made
+/// now, in the caller, instead of queued.
+pub(crate) fn spawn<F>(lp: &Arc<Shared>, future: F, here: bool) -> Result<(), Error>
 where
     F: Future<Output = ()> + Send + 'static,
 {
     let task = LoopTask::new(future, lp.clone());
-    lp.execute(Box::new(move |inner| {
+    let first = move || {
         let weak: std::sync::Weak<dyn Spawned> = Arc::downgrade(&task) as _;
-        inner.add_spawned(weak);
+        spawned::add(weak);
         task.run();
-    }))
+    };
+    if !here {
+        return lp.execute(Box::new(move |_| first()));
+    }
+    if !lp.alive.load(std::sync::atomic::Ordering::Acquire) {
+        return Err(Error::LoopShutDown);
+    }
+    first();
+    Ok(())
 }

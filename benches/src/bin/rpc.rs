@@ -44,6 +44,11 @@
 //! `ratio <case>-cluster gyre/tarpc` and `gyre/gyre-default`, what the
 //! cluster layer costs.
 //!
+//! Each round of the c64 case also calls the provider's asynchronous
+//! method (`ServiceBuilder::async_method`: the same answer from a future
+//! the provider's loop runs, as tarpc's server methods all are): `ratio
+//! c64-async-method gyre/tarpc` and `gyre/gyre-default`.
+//!
 //! Each round also runs gyre-rpc with its wake relay off
 //! (`ConsumerBuilder::wake_relay(false)`) next to the default: `ratio
 //! <case>-relay gyre/gyre-no-relay`, the median of each round's own ratio.
@@ -181,6 +186,7 @@ fn main() {
         let mut handed_floors = Vec::new();
         let mut no_relay = Vec::new();
         let mut clusters = Vec::new();
+        let mut futures = Vec::new();
         let mut steals = Vec::new();
         for round in 0..rounds {
             // With one call in flight, also gyre-rpc with every call sent
@@ -284,23 +290,43 @@ fn main() {
             };
             let run_g = || gyre_run(gyre_addr, in_flight, seconds, GyreClient::DEFAULT);
             let run_c = || (!pool).then(|| gyre_run(gyre_addr, in_flight, seconds, clustered));
+            // And, with many in flight, the provider's method as a future
+            // its loop runs (tarpc's servers are all so): what that costs.
+            let future_method = GyreClient {
+                async_method: true,
+                ..GyreClient::DEFAULT
+            };
+            let run_a = || {
+                (in_flight > 1 && !pool)
+                    .then(|| gyre_run(gyre_addr, in_flight, seconds, future_method))
+            };
             let run_n = || gyre_run(gyre_addr, in_flight, seconds, direct_wakes);
             let run_r = || (!pool).then(|| gyre_run(gyre_addr, in_flight, seconds, task_reads));
             let run_t = || tarpc_run(tarpc.addr, in_flight, seconds);
             let steal = StealClock::start();
-            let (g, c, n, r, t) = if round % 2 == 0 {
+            let (g, a, c, n, r, t) = if round % 2 == 0 {
                 let g = run_g();
+                let a = run_a();
                 let c = run_c();
                 let n = run_n();
                 let r = run_r();
-                (g, c, n, r, run_t())
+                (g, a, c, n, r, run_t())
             } else {
                 let t = run_t();
                 let r = run_r();
                 let n = run_n();
                 let c = run_c();
-                (run_g(), c, n, r, t)
+                let a = run_a();
+                (run_g(), a, c, n, r, t)
             };
+            if let Some(a) = a {
+                println!(
+                    "round {round} {case}: gyre-rpc calling an asynchronous method {:.0} calls/s (p50 {:.1} us)",
+                    a.rate(),
+                    us(a.latency.value_at_quantile(0.5))
+                );
+                futures.push((a.rate() / t.rate(), a.rate() / g.rate(), a.rate()));
+            }
             if let Some(c) = c {
                 println!(
                     "round {round} {case}: gyre-rpc through a cluster {:.0} calls/s (p50 {:.1} us)",
@@ -450,6 +476,23 @@ fn main() {
             println!("ratio {case}-cluster gyre/tarpc {:.2}", median(&mut vs_t));
             println!(
                 "ratio {case}-cluster gyre/gyre-default {:.2}",
+                median(&mut vs_g)
+            );
+        }
+        if !futures.is_empty() {
+            let mut vs_t: Vec<f64> = futures.iter().map(|r| r.0).collect();
+            let mut vs_g: Vec<f64> = futures.iter().map(|r| r.1).collect();
+            let mut rates: Vec<f64> = futures.iter().map(|r| r.2).collect();
+            println!(
+                "result {case} gyre-rpc-async-method {:.0} calls/s",
+                median(&mut rates)
+            );
+            println!(
+                "ratio {case}-async-method gyre/tarpc {:.2}",
+                median(&mut vs_t)
+            );
+            println!(
+                "ratio {case}-async-method gyre/gyre-default {:.2}",
                 median(&mut vs_g)
             );
         }

@@ -18,28 +18,43 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
+thread_local! {
+    /// The block deferred answers are framed in, on the thread that sends
+    /// them.
+    static SCRATCH: std::cell::RefCell<BytesMut> = std::cell::RefCell::new(BytesMut::new());
+}
+
 impl Pending {
     /// Sends `frame(scratch)` (unless the call is one-way) and counts the
     /// call out.
     fn answer(self, frame: impl FnOnce(&mut BytesMut) -> Bytes) {
         // Framed even for a one-way call: the filters' after-phase reads
-        // the outcome's status, and is owed either way.
-        let mut scratch = BytesMut::new();
-        let frame = frame(&mut scratch);
-        let frame = if self.after {
-            finish_filtered(
-                &mut scratch,
-                frame,
-                self.request_id,
-                self.serialization,
-                &self.method,
-                &self.filters,
-                self.peer,
-                self.started,
-            )
-        } else {
-            frame
+        // the outcome's status, and is owed either way. Into this thread's
+        // scratch block, each frame split off it: a thread answering many
+        // calls allocates a block now and then, not one per answer.
+        // (An answer sent from inside another's framing, by a filter, say,
+        // finds the block taken and frames into one of its own.)
+        let framed = |scratch: &mut BytesMut| {
+            let frame = frame(scratch);
+            if self.after {
+                finish_filtered(
+                    scratch,
+                    frame,
+                    self.request_id,
+                    self.serialization,
+                    &self.method,
+                    &self.filters,
+                    self.peer,
+                    self.started,
+                )
+            } else {
+                frame
+            }
         };
+        let frame = SCRATCH.with(|scratch| match scratch.try_borrow_mut() {
+            Ok(mut scratch) => framed(&mut scratch),
+            Err(_) => framed(&mut BytesMut::new()),
+        });
         // A connection gone meanwhile has nobody to answer.
         let _ = match (&self.to, self.two_way) {
             (AnswerTo::Channel(handle), true) => handle.write_and_flush(frame).map_err(drop),

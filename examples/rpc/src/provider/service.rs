@@ -294,12 +294,14 @@ impl ServiceBuilder {
         let run = move |request: Req, answer: Responder<Resp>| {
             let result = f(request);
             let call = async move { answer.send(result.await) };
-            // The route puts every call of this method on its loop. A loop
-            // that is stopping drops the call's future, and with it the
-            // responder, which answers ServerError.
+            // The route puts every call of this method on its loop, which
+            // polls the future first right here: one whose answer is at
+            // hand answers at once. A loop that is stopping drops the
+            // call's future, and with it the responder, which answers
+            // ServerError.
             match EventLoop::current() {
                 Some(lp) => {
-                    if let Err(e) = lp.spawn(call) {
+                    if let Err(e) = lp.spawn_eager(call) {
                         tracing::warn!(%service, error = %e, "cannot run an asynchronous method");
                     }
                 }
