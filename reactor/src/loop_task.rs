@@ -1,8 +1,10 @@
 //! Futures run on an event loop ([`EventLoop::spawn`]), as Netty runs a
 //! task on its channel's loop and tokio spawns one on its runtime: a
 //! future is polled only on its loop's thread, first as a task queued when
-//! it is spawned, then once more for each wake-up, from any thread. Uses
-//! the loop's task queue and std's task types.
+//! it is spawned (or at once, by `EventLoop::spawn_eager` on the loop's
+//! own thread), then once more for each wake-up, from any thread. Uses
+//! the loop's task queue, its thread's list of spawned futures and std's
+//! task types.
 //!
 //! The protocol is one flag, `queued`: a run is in the loop's queue and has
 //! not begun. A wake-up that sets it queues a run; one that finds it set
