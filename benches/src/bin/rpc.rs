@@ -135,6 +135,49 @@ fn us(ns: u64) -> f64 {
     ns as f64 / 1000.0
 }
 
+/// One round of a variant of gyre-rpc run beside the default consumer and
+/// tarpc: its rate, and its ratios to theirs in the same round.
+struct VariantRound {
+    vs_tarpc: f64,
+    vs_default: f64,
+    rate: f64,
+}
+
+impl VariantRound {
+    fn of(variant: &Report, tarpc: &Report, default: &Report) -> VariantRound {
+        VariantRound {
+            vs_tarpc: variant.rate() / tarpc.rate(),
+            vs_default: variant.rate() / default.rate(),
+            rate: variant.rate(),
+        }
+    }
+}
+
+/// The medians of a variant's rounds: `result <case> gyre-rpc-<name>` and
+/// `ratio <case>-<name> gyre/tarpc` and `gyre/gyre-default` (nothing if
+/// the case did not run it).
+fn report_variant(case: &str, name: &str, rounds: &[VariantRound]) {
+    if rounds.is_empty() {
+        return;
+    }
+    let column = |f: fn(&VariantRound) -> f64| {
+        let mut v: Vec<f64> = rounds.iter().map(f).collect();
+        median(&mut v)
+    };
+    println!(
+        "result {case} gyre-rpc-{name} {:.0} calls/s",
+        column(|r| r.rate)
+    );
+    println!(
+        "ratio {case}-{name} gyre/tarpc {:.2}",
+        column(|r| r.vs_tarpc)
+    );
+    println!(
+        "ratio {case}-{name} gyre/gyre-default {:.2}",
+        column(|r| r.vs_default)
+    );
+}
+
 fn main() {
     println!("{}", gyre_benches::host::describe());
     let _steal = gyre_benches::steal::RunSteal::start();
@@ -319,22 +362,18 @@ fn main() {
                 let a = run_a();
                 (run_g(), a, c, n, r, t)
             };
-            if let Some(a) = a {
-                println!(
-                    "round {round} {case}: gyre-rpc calling an asynchronous method {:.0} calls/s (p50 {:.1} us)",
-                    a.rate(),
-                    us(a.latency.value_at_quantile(0.5))
-                );
-                futures.push((a.rate() / t.rate(), a.rate() / g.rate(), a.rate()));
-            }
-            if let Some(c) = c {
-                println!(
-                    "round {round} {case}: gyre-rpc through a cluster {:.0} calls/s (p50 {:.1} us)",
-                    c.rate(),
-                    us(c.latency.value_at_quantile(0.5))
-                );
-                clusters.push((c.rate() / t.rate(), c.rate() / g.rate(), c.rate()));
-            }
+            let round_of = |what: &str, r: Option<Report>, kept: &mut Vec<VariantRound>| {
+                if let Some(r) = r {
+                    println!(
+                        "round {round} {case}: gyre-rpc {what} {:.0} calls/s (p50 {:.1} us)",
+                        r.rate(),
+                        us(r.latency.value_at_quantile(0.5))
+                    );
+                    kept.push(VariantRound::of(&r, &t, &g));
+                }
+            };
+            round_of("calling an asynchronous method", a, &mut futures);
+            round_of("through a cluster", c, &mut clusters);
             println!(
                 "round {round} {case}: gyre-rpc with its wake relay off {:.0} calls/s (p50 {:.1} us)",
                 n.rate(),
@@ -465,37 +504,8 @@ fn main() {
                 median(&mut vs_n)
             );
         }
-        if !clusters.is_empty() {
-            let mut vs_t: Vec<f64> = clusters.iter().map(|r| r.0).collect();
-            let mut vs_g: Vec<f64> = clusters.iter().map(|r| r.1).collect();
-            let mut rates: Vec<f64> = clusters.iter().map(|r| r.2).collect();
-            println!(
-                "result {case} gyre-rpc-cluster {:.0} calls/s",
-                median(&mut rates)
-            );
-            println!("ratio {case}-cluster gyre/tarpc {:.2}", median(&mut vs_t));
-            println!(
-                "ratio {case}-cluster gyre/gyre-default {:.2}",
-                median(&mut vs_g)
-            );
-        }
-        if !futures.is_empty() {
-            let mut vs_t: Vec<f64> = futures.iter().map(|r| r.0).collect();
-            let mut vs_g: Vec<f64> = futures.iter().map(|r| r.1).collect();
-            let mut rates: Vec<f64> = futures.iter().map(|r| r.2).collect();
-            println!(
-                "result {case} gyre-rpc-async-method {:.0} calls/s",
-                median(&mut rates)
-            );
-            println!(
-                "ratio {case}-async-method gyre/tarpc {:.2}",
-                median(&mut vs_t)
-            );
-            println!(
-                "ratio {case}-async-method gyre/gyre-default {:.2}",
-                median(&mut vs_g)
-            );
-        }
+        report_variant(case, "cluster", &clusters);
+        report_variant(case, "async-method", &futures);
         if !blocking.is_empty() {
             let b = median(&mut blocking);
             println!("result {case} gyre-rpc-blocking-call {b:.0} calls/s");
