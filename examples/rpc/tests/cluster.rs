@@ -722,6 +722,22 @@ fn async_calls_in_the_other_modes() {
         }
         results
     }));
+    // A call's own options over the cluster's: its timeout.
+    let c = cluster(ClusterMode::Failfast, &[&hung]);
+    let short = CallOptions::default().timeout(Duration::from_millis(100));
+    let t = Instant::now();
+    let e = rt
+        .block_on(c.call_async_with::<_, i32>("who", &(), &short))
+        .unwrap_err();
+    assert!(
+        matches!(e, RpcError::Timeout(d) if d == Duration::from_millis(100)),
+        "{e:?}"
+    );
+    assert!(
+        t.elapsed() < Duration::from_millis(900),
+        "{:?}",
+        t.elapsed()
+    );
     // Failsafe: no result.
     let c = cluster(ClusterMode::Failsafe, &[&bad]);
     match rt.block_on(c.call_async::<_, i32>("who", &())) {

@@ -499,26 +499,28 @@ impl Cluster {
         Resp: DeserializeOwned + Send + 'static,
     {
         let args = self.serialize(method, request, options);
-        self.call_async_as(method, args, Arc::new(options.clone()))
+        self.call_async_as(method, args, options.clone())
     }
 
     /// An asynchronous call, sent now, owning what it needs: the
     /// cluster, the method's name, the arguments and the options (its
     /// boxed state is the one allocation the cluster adds to a
     /// connection's asynchronous call).
-    fn call_async_as<Resp>(
+    fn call_async_as<Resp, O>(
         &self,
         method: &str,
         args: Result<Bytes, RpcError>,
-        options: Arc<CallOptions>,
+        options: O,
     ) -> impl Future<Output = Result<Resp, RpcError>> + Send + 'static
     where
         Resp: DeserializeOwned + Send + 'static,
+        // The cluster's own (shared) or the caller's (a copy).
+        O: std::borrow::Borrow<CallOptions> + Send + Sync + 'static,
     {
         let shared = self.shared.clone();
         let method = MethodName::new(method);
         let call = async move {
-            calling::call(&shared, Way::Async, method.as_str(), args, &options).await
+            calling::call(&shared, Way::Async, method.as_str(), args, options.borrow()).await
         };
         SentNow::new(call)
     }
