@@ -69,10 +69,10 @@ impl Loop {
         }
     }
 
-    /// One loop turn after a wake-up (or a timer): answer the bell, then
-    /// drain every scheduled channel into `got`. Never blocks.
+    /// One loop turn: drain every scheduled channel into `got`. Never
+    /// blocks, and leaves the bell rung: producers do not wake a loop that
+    /// is awake.
     pub fn drain(&self, got: &mut Vec<(usize, u64)>) {
-        self.doorbell.answer();
         while let Some(ch) = self.inbox.pop() {
             self.mailboxes[ch].begin_drain();
             while let Some(m) = self.mailboxes[ch].pop() {
@@ -81,13 +81,17 @@ impl Loop {
         }
     }
 
-    /// Turns until `got` holds `expected` messages, sleeping on the
-    /// eventfd between them; the first turn drains at once, as a loop's
-    /// first poll does.
+    /// Turns until `got` holds `expected` messages; the first turn drains
+    /// at once, as a loop's first poll does. Between turns it goes to
+    /// sleep as the loop does: it answers the bell, then looks at the
+    /// inbox once more, and sleeps on the eventfd only if that is empty.
     pub fn run_until(&self, got: &mut Vec<(usize, u64)>, expected: usize) {
         self.drain(got);
         while got.len() < expected {
-            self.eventfd.wait();
+            self.doorbell.answer();
+            if self.inbox.is_empty() {
+                self.eventfd.wait();
+            }
             self.drain(got);
         }
     }

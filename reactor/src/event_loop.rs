@@ -563,7 +563,6 @@ impl LoopInner {
 
     fn drain_inbox(&mut self) -> bool {
         let shared = self.local.shared.clone();
-        shared.doorbell.answer();
         let mut any = false;
         // Only the tasks waiting now: one that puts itself back (a long job
         // cut into steps) runs again next turn, after the sockets, and
@@ -641,6 +640,21 @@ impl LoopInner {
                 && self.local.now.saturating_duration_since(last_input) < self.busy_poll
             {
                 timeout = Some(Duration::ZERO);
+            }
+            if timeout != Some(Duration::ZERO) {
+                // About to sleep: answer the doorbell, then look at the
+                // queues once more. Until now it stayed rung, so threads
+                // queuing work for an awake loop (busy with a burst, or
+                // turning without sleeping) made no system call to wake
+                // it; from the answer on, the next one does. A push whose
+                // ring came before the answer is seen here (the mailbox
+                // module's argument: the swaps on the bell are ordered,
+                // and the answer's read of `true` synchronises with that
+                // ring), so nothing waits for a wake-up that was spared.
+                shared.doorbell.answer();
+                if !shared.tasks.is_empty() || !shared.inbox.is_empty() {
+                    timeout = Some(Duration::ZERO);
+                }
             }
             let polled = match poll.as_mut() {
                 Some(poll) => self.poll_epoll(poll, &mut events, timeout),

@@ -56,7 +56,18 @@ impl<T> LoopShared<T> {
         self.ring();
     }
 
+    /// Wakes the loop for what was just queued in its inbox or tasks,
+    /// unless the loop's own thread queued it: that thread is awake, and
+    /// the loop looks at both queues before it sleeps again (the poll's
+    /// timeout is zero while either holds anything), which the push, made
+    /// earlier on the same thread, is seen by. So a loop answering on its
+    /// own channels (a future's answer, a handle used by a handler) makes
+    /// no system call to wake itself, and leaves the doorbell to other
+    /// threads.
     pub(crate) fn ring(&self) {
+        if crate::loop_thread::runs(self as *const Self as usize) {
+            return;
+        }
         self.doorbell.ring(|| {
             if let Err(e) = self.waker.wake() {
                 tracing::error!(error = %e, "failed to wake event loop");
@@ -71,5 +82,79 @@ impl<T> LoopShared<T> {
         self.tasks.push(task);
         self.ring();
         Ok(())
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use crate::EventLoopGroup;
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    /// Work a loop's own thread queues for that loop costs no wake-up,
+    /// and still runs at once: the loop looks at its queues before it
+    /// sleeps (without that look, the test waits for good).
+    #[test]
+    fn a_loop_queuing_for_itself_does_not_wake_itself() {
+        let group = EventLoopGroup::new(1).unwrap();
+        let lp = group.next();
+        let (tx, rx) = mpsc::channel();
+        let (here, shared) = (lp.clone(), lp.shared.clone());
+        lp.execute(move || {
+            // As if the loop had been woken by a socket rather than the
+            // bell, which this task's queuing rang: the bell is answered.
+            shared.doorbell.answer();
+            let before = shared.doorbell.wakes();
+            for n in 0..3 {
+                let tx = tx.clone();
+                here.execute(move || tx.send(n).unwrap()).unwrap();
+            }
+            tx.send(100 + shared.doorbell.wakes() - before).unwrap();
+        })
+        .unwrap();
+        let got: Vec<usize> = (0..4)
+            .map(|_| {
+                rx.recv_timeout(Duration::from_secs(5))
+                    .expect("the loop ran its own tasks")
+            })
+            .collect();
+        assert_eq!(got, [100, 0, 1, 2], "no wake-up, and every task in order");
+        group.shutdown_gracefully(Duration::ZERO, Duration::from_secs(1));
+    }
+
+    /// A loop that is awake (here, busy with a long task) is not woken by
+    /// work queued meanwhile from other threads: the bell stays rung until
+    /// the loop is about to sleep. The work runs after the busy task.
+    #[test]
+    fn an_awake_loop_is_not_woken() {
+        let group = EventLoopGroup::new(1).unwrap();
+        let lp = group.next();
+        let shared = lp.shared.clone();
+        let (started_tx, started) = mpsc::channel();
+        let (finish, finish_rx) = mpsc::channel::<()>();
+        lp.execute(move || {
+            started_tx.send(()).unwrap();
+            // Busy until told (a test's stand-in for a long burst).
+            finish_rx.recv_timeout(Duration::from_secs(5)).unwrap();
+        })
+        .unwrap();
+        started.recv().unwrap();
+        let before = shared.doorbell.wakes();
+        let (tx, rx) = mpsc::channel();
+        for n in 0..100 {
+            let tx = tx.clone();
+            lp.execute(move || tx.send(n).unwrap()).unwrap();
+        }
+        let woken = shared.doorbell.wakes() - before;
+        finish.send(()).unwrap();
+        let got: Vec<i32> = (0..100)
+            .map(|_| {
+                rx.recv_timeout(Duration::from_secs(5))
+                    .expect("queued work ran")
+            })
+            .collect();
+        assert_eq!(woken, 0, "an awake loop was woken");
+        assert_eq!(got, (0..100).collect::<Vec<_>>());
+        group.shutdown_gracefully(Duration::ZERO, Duration::from_secs(1));
     }
 }

@@ -1,21 +1,33 @@
-//! Whether the calling thread runs an event loop. The calls that wait for
-//! a loop's answer (a loop's metrics, a blocking connect, a bind) check it
-//! and refuse at once on a loop thread, as Netty's blocking waits throw
-//! there: a handler that made one would otherwise block its own loop, and
-//! when the answer was to come from that same loop, block it forever.
-//! Uses only `std` and the error type.
+//! Whether the calling thread runs an event loop, and which. The calls
+//! that wait for a loop's answer (a loop's metrics, a blocking connect, a
+//! bind) check it and refuse at once on a loop thread, as Netty's blocking
+//! waits throw there: a handler that made one would otherwise block its
+//! own loop, and when the answer was to come from that same loop, block
+//! it forever. A loop's own thread queuing work for that loop need not
+//! wake it (`LoopShared::ring`): it is awake, and looks at its queues
+//! before it next sleeps. Uses only `std` and the error type.
 
 use crate::error::Error;
 use std::cell::Cell;
 
 thread_local! {
-    /// Set once, by each loop's thread as it starts.
-    static ON_LOOP: Cell<bool> = const { Cell::new(false) };
+    /// Set once, by each loop's thread as it starts: the address of what
+    /// the loop shares with other threads (0 on any other thread), which
+    /// names the loop for as long as the thread runs it.
+    static ON_LOOP: Cell<usize> = const { Cell::new(0) };
 }
 
-/// Marks the calling thread as an event loop's (for its whole life).
-pub(crate) fn mark() {
-    ON_LOOP.with(|on| on.set(true));
+/// Marks the calling thread as the thread of the loop whose shared state
+/// is at `loop_id` (not 0), for the thread's whole life.
+pub(crate) fn mark(loop_id: usize) {
+    debug_assert_ne!(loop_id, 0);
+    ON_LOOP.with(|on| on.set(loop_id));
+}
+
+/// Whether the calling thread runs the loop whose shared state is at
+/// `loop_id`: Netty's `inEventLoop` for that loop, one thread-local read.
+pub(crate) fn runs(loop_id: usize) -> bool {
+    ON_LOOP.with(Cell::get) == loop_id
 }
 
 /// Whether the calling thread runs an event loop (of any group), as
@@ -34,7 +46,7 @@ pub(crate) fn mark() {
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub fn is_event_loop_thread() -> bool {
-    ON_LOOP.with(Cell::get)
+    ON_LOOP.with(Cell::get) != 0
 }
 
 /// `Err(Error::WouldBlockLoop)` naming `operation` when called on an event
@@ -55,7 +67,9 @@ mod tests {
     fn only_a_marked_thread_is_refused() {
         std::thread::spawn(|| {
             assert!(refuse_to_wait("metrics").is_ok());
-            mark();
+            assert!(!runs(8));
+            mark(8);
+            assert!(runs(8) && !runs(16));
             let refused = refuse_to_wait("metrics").unwrap_err();
             assert!(matches!(
                 refused,

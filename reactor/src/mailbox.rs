@@ -12,11 +12,15 @@
 //!
 //! Both follow the same rule: the producer publishes its item *before* it
 //! flips the flag with an acquire-release swap, and the consumer clears the
-//! flag with a swap *before* it drains. Swaps on one atomic are totally
-//! ordered, so either the producer's swap comes first (the consumer's clear
-//! reads `true`, synchronises with it, and its drain sees the item) or the
-//! consumer's clear comes first (the producer reads `false` and schedules or
-//! wakes again). No item is ever left behind with the flag clear.
+//! flag with a swap *before* it looks at the queue. Swaps on one atomic are
+//! totally ordered, so either the producer's swap comes first (the
+//! consumer's clear reads `true`, synchronises with it, and its look sees
+//! the item) or the consumer's clear comes first (the producer reads
+//! `false` and schedules or wakes again). No item is ever left behind with
+//! the flag clear. A mailbox is cleared before each drain; the doorbell
+//! only when the loop is about to sleep, before its last look at its
+//! queues, so a loop that is awake (busy, or turning without sleeping) is
+//! never woken: its producers make no system call.
 //!
 //! Closing is the same race with the roles turned: the loop closes, then
 //! drains what is left for the last time, while a producer that found the
@@ -145,13 +149,14 @@ impl Doorbell {
         }
     }
 
-    /// Called by the loop before it drains its inbox.
+    /// Called by the loop when it is about to sleep, before it looks at
+    /// its queues for the last time: from here on, a producer wakes it.
     pub fn answer(&self) {
         self.rung.swap(false, Ordering::AcqRel);
     }
 
     /// How many rings actually woke the loop.
-    #[cfg_attr(not(loom), allow(dead_code))] // read by the loom models
+    #[cfg_attr(not(loom), allow(dead_code))] // read by the loom models and tests
     pub fn wakes(&self) -> usize {
         self.wakes.load(Ordering::Relaxed)
     }
