@@ -6,6 +6,7 @@
 //! shutdown's read-only notice.
 
 use super::answer;
+use super::inline;
 use super::method::{AnswerTo, Body};
 use super::pool::Call;
 use super::responder::start_deferred;
@@ -148,8 +149,12 @@ impl ProviderConnection {
                     }
                 }
                 Body::Later(call) => {
-                    // Counted out by the responder's answer.
+                    // Counted out by the responder's answer. One made
+                    // before the method returns (a future ready at its
+                    // first poll) comes back through the sink and goes out
+                    // with this read's other answers, as a plain method's.
                     self.shared.in_flight.fetch_add(1, Ordering::AcqRel);
+                    let ticket = inline::open();
                     start_deferred(
                         method,
                         call,
@@ -162,7 +167,9 @@ impl ProviderConnection {
                         &self.shared.filters,
                         self.shared.max_body,
                         &self.shared.in_flight,
+                        Some(ticket),
                     );
+                    inline::close(|frame| ctx.write(frame));
                 }
             },
         }

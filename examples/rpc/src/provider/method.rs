@@ -4,6 +4,7 @@
 //! the reactor's handle and reply only; everything in the provider builds
 //! on it.
 
+use super::inline::Ticket;
 use crate::filter::Filter;
 use crate::protocol::{Serialization, Status};
 use bytes::{Bytes, BytesMut};
@@ -110,4 +111,7 @@ pub(crate) struct Pending {
     /// The provider's in-flight count, which holds this call until it is
     /// answered (or dropped).
     pub(crate) in_flight: Arc<AtomicUsize>,
+    /// The connection's handler started this call with its sink for
+    /// answers made at once open (`super::inline`).
+    pub(crate) inline: Option<Ticket>,
 }

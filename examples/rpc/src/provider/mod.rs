@@ -26,6 +26,7 @@
 
 mod answer;
 mod connection;
+mod inline;
 mod method;
 mod pool;
 mod responder;

@@ -66,6 +66,7 @@ impl OwningWorkHandler<CallJob> for Worker {
                     &self.shared.filters,
                     self.shared.max_body,
                     &self.shared.in_flight,
+                    None,
                 );
             }
         };

@@ -7,6 +7,7 @@
 //! (pool methods).
 
 use super::answer::{failure_frame, finish_filtered, info, response};
+use super::inline::{self, Ticket};
 use super::method::{AnswerTo, DeferredMethod, Failure, MethodEntry, Pending, ServiceError};
 use crate::filter::{run_before, Filter};
 use crate::protocol::{Serialization, Status};
@@ -57,7 +58,12 @@ impl Pending {
         });
         // A connection gone meanwhile has nobody to answer.
         let _ = match (&self.to, self.two_way) {
-            (AnswerTo::Channel(handle), true) => handle.write_and_flush(frame).map_err(drop),
+            // Made while the connection's handler is starting this call:
+            // written by the handler with the read's other answers.
+            (AnswerTo::Channel(handle), true) => match inline::keep(self.inline, frame) {
+                Ok(()) => Ok(()),
+                Err(frame) => handle.write_and_flush(frame).map_err(drop),
+            },
             (AnswerTo::Reply(reply), true) => reply.send(frame).map_err(drop),
             (AnswerTo::Reply(reply), false) => reply.skip().map_err(drop),
             (AnswerTo::Channel(_), false) => Ok(()),
@@ -180,7 +186,8 @@ impl<Resp> Drop for Responder<Resp> {
 /// Starts a deferred method: the filters' before-phase, then the method
 /// with a pending answer that goes to `to`. The call must already be
 /// counted in the provider's in-flight calls; the answer (or the refusal,
-/// or the bad-arguments failure) counts it out.
+/// or the bad-arguments failure) counts it out. `inline`: the ticket of
+/// the sink the caller opened for an answer made before this returns.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn start_deferred(
     entry: &Arc<MethodEntry>,
@@ -194,6 +201,7 @@ pub(crate) fn start_deferred(
     filters: &Arc<[Arc<dyn Filter>]>,
     max_body: usize,
     in_flight: &Arc<AtomicUsize>,
+    inline: Option<Ticket>,
 ) {
     let mut pending = Pending {
         to,
@@ -207,6 +215,7 @@ pub(crate) fn start_deferred(
         filters: filters.clone(),
         max_body,
         in_flight: in_flight.clone(),
+        inline,
     };
     if pending.after {
         if let Err(r) = run_before(filters, &info(entry, peer)) {
