@@ -238,7 +238,10 @@ impl ServiceBuilder {
     /// await other calls (a cluster's or a connection's `call_async`, a
     /// promise) without holding any thread while it waits; it must not
     /// block, since it holds the loop's connections while it is polled. A
-    /// future that panics answers `ServerError`.
+    /// future that panics answers `ServerError`. One ready at its first
+    /// poll (made as the call is read) answers as a plain method does,
+    /// with the read's other answers; one that waits answers through the
+    /// connection's handle when it is done.
     ///
     /// ```
     /// use gyre_rpc::cluster::Cluster;
