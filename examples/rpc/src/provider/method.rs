@@ -103,9 +103,9 @@ pub(crate) struct Pending {
     pub(crate) two_way: bool,
     pub(crate) method: Arc<MethodEntry>,
     pub(crate) peer: Option<SocketAddr>,
-    pub(crate) started: Instant,
-    /// Whether the filters' after-phase is owed (their before-phase ran).
-    pub(crate) after: bool,
+    /// When the call started, where the filters' after-phase is owed
+    /// (their before-phase ran); the clock is read only then.
+    pub(crate) after: Option<Instant>,
     pub(crate) filters: Arc<[Arc<dyn Filter>]>,
     pub(crate) max_body: usize,
     /// The provider's in-flight count, which holds this call until it is

@@ -37,7 +37,7 @@ impl Pending {
         // finds the block taken and frames into one of its own.)
         let framed = |scratch: &mut BytesMut| {
             let frame = frame(scratch);
-            if self.after {
+            if let Some(started) = self.after {
                 finish_filtered(
                     scratch,
                     frame,
@@ -46,7 +46,7 @@ impl Pending {
                     &self.method,
                     &self.filters,
                     self.peer,
-                    self.started,
+                    started,
                 )
             } else {
                 frame
@@ -210,17 +210,16 @@ pub(crate) fn start_deferred(
         two_way,
         method: entry.clone(),
         peer,
-        started: Instant::now(),
-        after: !filters.is_empty(),
+        after: (!filters.is_empty()).then(Instant::now),
         filters: filters.clone(),
         max_body,
         in_flight: in_flight.clone(),
         inline,
     };
-    if pending.after {
+    if pending.after.is_some() {
         if let Err(r) = run_before(filters, &info(entry, peer)) {
             // Refused before it ran: the after-phase is not owed.
-            pending.after = false;
+            pending.after = None;
             return pending.fail(Failure {
                 status: r.status,
                 message: r.message,
