@@ -6,7 +6,9 @@
 //! hand-off, user tasks: rare) or a channel token in the inbox, put there by
 //! a [`ChannelHandle`](crate::ChannelHandle) whose mailbox had news (hot,
 //! allocation-free). Both ring the loop's [`Doorbell`], which wakes the
-//! `mio::Waker` only if the loop has not already been told.
+//! `mio::Waker` only if the loop has answered it since it was last rung:
+//! the loop answers it only as it is about to sleep, so a loop that is
+//! awake is never woken, and its own thread never rings it.
 //!
 //! The loop knows its channels only through the interface it calls,
 //! [`ChannelOps`] (as mio's `Poll` knows only `Source`), and is generic over
