@@ -747,6 +747,17 @@ fn async_calls_in_the_other_modes() {
         }
         other => panic!("expected no result, got {other:?}"),
     }
+    assert_eq!(
+        rt.block_on(c.call_optional_async::<_, i32>("who", &()))
+            .unwrap(),
+        None
+    );
+    let ok = cluster(ClusterMode::Failsafe, &[&good]);
+    assert_eq!(
+        rt.block_on(ok.call_optional_async::<_, i32>("who", &()))
+            .unwrap(),
+        Some(1)
+    );
     // Failback: no result now, retried in the background.
     let c = Cluster::builder(key())
         .mode(ClusterMode::Failback {

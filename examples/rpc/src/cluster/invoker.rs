@@ -368,11 +368,37 @@ impl Cluster {
         Req: Serialize + ?Sized,
         Resp: DeserializeOwned,
     {
-        match self.call(method, request) {
-            Ok(r) => Ok(Some(r)),
-            Err(RpcError::Absorbed { .. }) => Ok(None),
-            Err(e) => Err(e),
-        }
+        optional(self.call(method, request))
+    }
+
+    /// [`call_optional`](Self::call_optional) as a `Send + 'static`
+    /// future, sent as it is made, as [`call_async`](Self::call_async) is.
+    ///
+    /// ```
+    /// use gyre_rpc::cluster::{Cluster, ClusterMode};
+    /// use gyre_rpc::consumer::Consumer;
+    /// use gyre_rpc::ServiceKey;
+    ///
+    /// let audit = Cluster::builder(ServiceKey::new("demo.Audit"))
+    ///     .mode(ClusterMode::Failsafe)
+    ///     .build(Consumer::builder().build()?);
+    /// let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    /// // No provider at all: the failure is logged, and there is no result.
+    /// let stored: Option<bool> = rt.block_on(audit.call_optional_async("record", &"login"))?;
+    /// assert_eq!(stored, None);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn call_optional_async<Req, Resp>(
+        &self,
+        method: &str,
+        request: &Req,
+    ) -> impl Future<Output = Result<Option<Resp>, RpcError>> + Send + 'static
+    where
+        Req: Serialize + ?Sized,
+        Resp: DeserializeOwned + Send + 'static,
+    {
+        let call = self.call_async(method, request);
+        async move { optional(call.await) }
     }
 
     /// Degrades `method` to its fallback (Dubbo's `force:` mock): while
@@ -533,5 +559,15 @@ impl Cluster {
         options: &CallOptions,
     ) -> Result<Bytes, RpcError> {
         serialize_args(options.serialization, request, &self.shared.service, method)
+    }
+}
+
+/// A call's result with an absorbed failure (failsafe, failback) as no
+/// result.
+fn optional<Resp>(result: Result<Resp, RpcError>) -> Result<Option<Resp>, RpcError> {
+    match result {
+        Ok(r) => Ok(Some(r)),
+        Err(RpcError::Absorbed { .. }) => Ok(None),
+        Err(e) => Err(e),
     }
 }
