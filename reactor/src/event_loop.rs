@@ -626,9 +626,7 @@ impl LoopInner {
         loop {
             self.turn += 1;
             let shared = &self.local.shared;
-            let immediate = !self.local.again.is_empty()
-                || !shared.tasks.is_empty()
-                || !shared.inbox.is_empty();
+            let immediate = !self.local.again.is_empty() || shared.has_queued();
             let mut timeout = if immediate {
                 Some(Duration::ZERO)
             } else {
@@ -643,20 +641,8 @@ impl LoopInner {
             {
                 timeout = Some(Duration::ZERO);
             }
-            if timeout != Some(Duration::ZERO) {
-                // About to sleep: answer the doorbell, then look at the
-                // queues once more. Until now it stayed rung, so threads
-                // queuing work for an awake loop (busy with a burst, or
-                // turning without sleeping) made no system call to wake
-                // it; from the answer on, the next one does. A push whose
-                // ring came before the answer is seen here (the mailbox
-                // module's argument: the swaps on the bell are ordered,
-                // and the answer's read of `true` synchronises with that
-                // ring), so nothing waits for a wake-up that was spared.
-                shared.doorbell.answer();
-                if !shared.tasks.is_empty() || !shared.inbox.is_empty() {
-                    timeout = Some(Duration::ZERO);
-                }
+            if timeout != Some(Duration::ZERO) && !shared.may_sleep() {
+                timeout = Some(Duration::ZERO);
             }
             let polled = match poll.as_mut() {
                 Some(poll) => self.poll_epoll(poll, &mut events, timeout),

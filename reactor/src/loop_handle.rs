@@ -171,7 +171,7 @@ impl EventLoop {
                 },
             };
             let _ = ready_tx.send(Ok(()));
-            crate::loop_thread::mark(Arc::as_ptr(&loop_shared) as usize);
+            crate::loop_thread::mark(loop_shared.id());
             CURRENT.with(|c| {
                 *c.borrow_mut() = Some(EventLoop {
                     shared: loop_shared.clone(),
@@ -309,7 +309,7 @@ impl EventLoop {
     where
         F: Future<Output = ()> + Send + 'static,
     {
-        let here = crate::loop_thread::runs(Arc::as_ptr(&self.shared) as usize);
+        let here = crate::loop_thread::runs(self.shared.id());
         crate::loop_task::spawn(&self.shared, future, here)
     }
 

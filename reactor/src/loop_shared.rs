@@ -65,7 +65,7 @@ impl<T> LoopShared<T> {
     /// no system call to wake itself, and leaves the doorbell to other
     /// threads.
     pub(crate) fn ring(&self) {
-        if crate::loop_thread::runs(self as *const Self as usize) {
+        if crate::loop_thread::runs(self.id()) {
             return;
         }
         self.doorbell.ring(|| {
@@ -73,6 +73,32 @@ impl<T> LoopShared<T> {
                 tracing::error!(error = %e, "failed to wake event loop");
             }
         });
+    }
+
+    /// Called by the loop when it is about to sleep: answers the doorbell,
+    /// then looks at the queues once more; whether it may sleep (nothing
+    /// is queued). Until the answer the bell stayed rung, so threads
+    /// queuing work for an awake loop (busy with a burst, or turning
+    /// without sleeping) made no system call to wake it; from the answer
+    /// on, the next one does. A push whose ring came before the answer is
+    /// seen by the look (the mailbox module's argument: the swaps on the
+    /// bell are ordered, and the answer's read of `true` synchronises with
+    /// that ring), so nothing waits for a wake-up that was spared.
+    pub(crate) fn may_sleep(&self) -> bool {
+        self.doorbell.answer();
+        !self.has_queued()
+    }
+
+    /// Whether tasks or channels' news wait in the loop's queues.
+    pub(crate) fn has_queued(&self) -> bool {
+        !self.tasks.is_empty() || !self.inbox.is_empty()
+    }
+
+    /// The address that names this loop to its thread
+    /// (`crate::loop_thread`): where this shared state lives, for as long
+    /// as the loop does.
+    pub(crate) fn id(&self) -> usize {
+        self as *const Self as usize
     }
 
     pub(crate) fn execute(&self, task: T) -> Result<(), Error> {
